@@ -1,0 +1,34 @@
+{
+  "targets": [
+    {
+      "target_name": "walnut",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/faults.cc",
+        "native/file.cc",
+        "native/instance.cc",
+        "native/io_thread.cc",
+        "native/posix_io.cc",
+        "native/checksum/bindings.cc",
+        "native/checksum/cpu.cc",
+        "native/checksum/crc32c.cc",
+        "native/checksum/crc32c_sse42.cc",
+        "native/checksum/sqlite_wal.cc",
+        "native/checksum/sqlite_wal_avx2.cc",
+        "native/checksum/xxh3.cc",
+        "native/checksum/xxh3_avx2.cc",
+        "native/checksum/xxh3_avx512.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions", "-O2", "-O3"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=c++17", "-O2"],
+      "cflags": ["-O3"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+      "conditions": [
+        ["target_arch=='x64'", { "defines": ["WALNUT_X86=1"] }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,91 @@
+/**
+ * checksum.ts — the `walnut/checksum` subpath: SQLite's WAL checksum, CRC-32C and XXH3, all
+ * native (native/checksum/), with the fastest SIMD path the CPU offers chosen at load.
+ *
+ * Every function takes a Buffer or Uint8Array and an optional byte range; bad arguments raise
+ * WalnutError WALNUT_INVALID_ARGUMENT.
+ */
+import { nativeChecksum, type ChecksumTier } from './native';
+
+export type { ChecksumTier };
+
+export interface Range {
+  /** First byte (default 0). */
+  offset?: number;
+  /** Number of bytes (default: to the end). */
+  length?: number;
+}
+
+export interface SqliteWalChecksumOptions extends Range {
+  /** true for WALs with magic 0x377f0683 (big-endian words); default false (0x377f0682). */
+  bigEndianWords?: boolean;
+}
+
+/** SQLite's WAL checksum continuing from (s0, s1); the range length must be a multiple of 8. */
+export function sqliteWalChecksum(
+  data: Uint8Array,
+  s0 = 0,
+  s1 = 0,
+  options: SqliteWalChecksumOptions = {},
+): [number, number] {
+  return nativeChecksum.sqliteWalChecksum(data, options.offset, options.length, s0, s1, options.bigEndianWords === true);
+}
+
+/**
+ * Fills in N consecutive WAL frames (24-byte header + page each) in place: writes the salts to
+ * header bytes 8..15 and the cumulative checksum (header bytes 0..7 + page, continuing from
+ * (s0, s1)) to bytes 16..23. Returns the running checksum after the last frame.
+ */
+export function sqliteWalFrameChecksums(
+  frames: Uint8Array,
+  pageSize: number,
+  running: readonly [number, number],
+  salts: readonly [number, number],
+  options: { bigEndianWords?: boolean } = {},
+): [number, number] {
+  return nativeChecksum.sqliteWalFrameChecksums(
+    frames, pageSize, running[0], running[1], salts[0], salts[1], options.bigEndianWords === true);
+}
+
+/** CRC-32C (Castagnoli); pass a previous result as `initial` to continue it. */
+export function crc32c(data: Uint8Array, initial = 0, range: Range = {}): number {
+  return nativeChecksum.crc32c(data, range.offset, range.length, initial);
+}
+
+/** XXH3-64 with an optional 64-bit seed. */
+export function xxh3_64(data: Uint8Array, seed: bigint | number = 0n, range: Range = {}): bigint {
+  return nativeChecksum.xxh3_64(data, range.offset, range.length, seed);
+}
+
+/** XXH3-128 with an optional 64-bit seed, as a 128-bit BigInt (high64 << 64 | low64). */
+export function xxh3_128(data: Uint8Array, seed: bigint | number = 0n, range: Range = {}): bigint {
+  return nativeChecksum.xxh3_128(data, range.offset, range.length, seed);
+}
+
+/** XXH3-128 (seed 0) written as 16 canonical (big-endian) bytes into `out` at `outOffset`. */
+export function xxh3_128Into(data: Uint8Array, out: Uint8Array, outOffset = 0, range: Range = {}): void {
+  nativeChecksum.xxh3_128_into(data, range.offset, range.length, out, outOffset);
+}
+
+/** Streaming XXH3: feed pieces of any size; digests equal the one-shot hash of all pieces. */
+export class Xxh3Stream {
+  readonly #state;
+  constructor(seed: bigint | number = 0n) {
+    this.#state = new nativeChecksum.Xxh3Stream(seed);
+  }
+  update(data: Uint8Array, range: Range = {}): this {
+    this.#state.update(data, range.offset, range.length);
+    return this;
+  }
+  digest64(): bigint {
+    return this.#state.digest64();
+  }
+  digest128(): bigint {
+    return this.#state.digest128();
+  }
+}
+
+/** Which implementation each checksum uses on this CPU, and the best one available. */
+export function checksumPaths() {
+  return nativeChecksum.paths();
+}

@@ -1,0 +1,78 @@
+/**
+ * errors.ts — WalnutError and its stable codes (DESIGN.md section 4).
+ *
+ * Every failure walnut reports, thrown or rejected, from TypeScript or from the native addon,
+ * is a WalnutError: the addon constructs errors with this class (registered in native.ts), so
+ * `instanceof WalnutError` holds across the boundary. `code` is stable and is what callers
+ * branch on; the message is for people.
+ */
+
+export const ErrorCodes = [
+  'WALNUT_IO',
+  'WALNUT_FULL',
+  'WALNUT_CORRUPT',
+  'WALNUT_BUSY',
+  'WALNUT_CONFLICT',
+  'WALNUT_INVALID_ARGUMENT',
+  'WALNUT_CLOSED',
+  'WALNUT_READONLY',
+  'WALNUT_CANTOPEN',
+  'WALNUT_INVALID_FRAMING',
+  'WALNUT_FAILED',
+] as const;
+
+export type WalnutErrorCode = (typeof ErrorCodes)[number];
+
+/** `reason` values of WALNUT_INVALID_FRAMING (export streams). */
+export type FramingReason =
+  | 'HeaderMissing'
+  | 'UnsupportedStreamVersion'
+  | 'ZeroLength'
+  | 'LengthExceedsMax'
+  | 'Truncated'
+  | 'UnknownRecordKind'
+  | 'ChecksumChainBroken';
+
+export interface WalnutErrorDetails {
+  code: WalnutErrorCode;
+  /** OS error number for WALNUT_IO / WALNUT_FULL / WALNUT_BUSY raised by a system call. */
+  errno?: number;
+  /** The system call that failed. */
+  syscall?: string;
+  /** The file concerned. */
+  path?: string;
+  /** Machine-readable detail, e.g. a FramingReason or the name of an invalid option. */
+  reason?: string;
+  cause?: unknown;
+}
+
+export class WalnutError extends Error {
+  code: WalnutErrorCode;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+  reason?: string;
+
+  constructor(message: string, details: WalnutErrorDetails) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'WalnutError';
+    this.code = details.code;
+    if (details.errno !== undefined) this.errno = details.errno;
+    if (details.syscall !== undefined) this.syscall = details.syscall;
+    if (details.path !== undefined) this.path = details.path;
+    if (details.reason !== undefined) this.reason = details.reason;
+  }
+}
+
+/** Shorthand used across the library: `throw walnutError('WALNUT_CORRUPT', 'bad header', {path})`. */
+export function walnutError(
+  code: WalnutErrorCode,
+  message: string,
+  extra: Omit<WalnutErrorDetails, 'code'> = {},
+): WalnutError {
+  return new WalnutError(`${code}: ${message}`, { code, ...extra });
+}
+
+export function isWalnutError(value: unknown, code?: WalnutErrorCode): value is WalnutError {
+  return value instanceof WalnutError && (code === undefined || value.code === code);
+}

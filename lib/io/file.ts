@@ -1,0 +1,180 @@
+/**
+ * io/file.ts — WalnutFile: positioned I/O, durability and byte-range locks on one descriptor.
+ *
+ * A thin typed wrapper over the addon's NativeFile. Async methods run on the addon's own I/O
+ * thread, in submission order per environment (so a write queued before an fdatasync is on
+ * disk when the fdatasync runs); `*Sync` methods run on the calling thread.
+ *
+ * Locks are Linux OFD locks owned by this descriptor: closing another descriptor of the same
+ * file never drops them, and two WalnutFiles on one file conflict like two processes would.
+ * A lock that is held elsewhere is retried with SQLite's busy-handler backoff until `timeout`
+ * milliseconds have passed, then WALNUT_BUSY; the async variant waits on timers and never
+ * blocks the event loop.
+ */
+import { walnutError } from '../errors';
+import { NativeFile, type LockMode, type NativeFileHandle, type NativeLockHolder, type NativeOpenOptions } from '../native';
+
+export type { LockMode, NativeLockHolder as LockHolder };
+
+export interface OpenFileOptions extends NativeOpenOptions {}
+
+/** SQLite's unix busy-handler delays (ms); the last one repeats. */
+const BUSY_DELAYS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100] as const;
+
+function busyDelay(attempt: number): number {
+  return BUSY_DELAYS[Math.min(attempt, BUSY_DELAYS.length - 1)]!;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function sleepSync(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+function checkTimeout(timeout: number): void {
+  if (!Number.isFinite(timeout) || timeout < 0) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'lock timeout must be a non-negative number of ms', {
+      reason: 'timeout',
+    });
+  }
+}
+
+export class WalnutFile {
+  readonly #handle: NativeFileHandle;
+
+  private constructor(handle: NativeFileHandle) {
+    this.#handle = handle;
+  }
+
+  static async open(path: string, options: OpenFileOptions = {}): Promise<WalnutFile> {
+    return new WalnutFile(await NativeFile.open(path, options));
+  }
+
+  static openSync(path: string, options: OpenFileOptions = {}): WalnutFile {
+    return new WalnutFile(new NativeFile(path, options));
+  }
+
+  /** fsync a directory, making a newly created or renamed entry in it durable. */
+  static async syncDirectory(path: string): Promise<void> {
+    return NativeFile.syncDirectory(path);
+  }
+
+  static syncDirectorySync(path: string): void {
+    NativeFile.syncDirectorySync(path);
+  }
+
+  get path(): string {
+    return this.#handle.path;
+  }
+  get fd(): number {
+    return this.#handle.fd;
+  }
+  get closed(): boolean {
+    return this.#handle.closed;
+  }
+
+  /** Reads up to `length` bytes at `position`; fewer only at end of file. */
+  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return this.#handle.read(buffer, offset, length, position);
+  }
+  readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
+    return this.#handle.readSync(buffer, offset, length, position);
+  }
+  /** Writes all `length` bytes at `position` or fails; never a silent short write. */
+  async write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return this.#handle.write(buffer, offset, length, position);
+  }
+  writeSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
+    return this.#handle.writeSync(buffer, offset, length, position);
+  }
+  /** Writes the buffers back to back from `position` (pwritev; no copy of their bytes). */
+  async writev(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    return this.#handle.writev(buffers, position);
+  }
+  writevSync(buffers: readonly Uint8Array[], position: number): number {
+    return this.#handle.writevSync(buffers, position);
+  }
+  async fsync(): Promise<void> {
+    return this.#handle.fsync();
+  }
+  fsyncSync(): void {
+    this.#handle.fsyncSync();
+  }
+  async fdatasync(): Promise<void> {
+    return this.#handle.fdatasync();
+  }
+  fdatasyncSync(): void {
+    this.#handle.fdatasyncSync();
+  }
+  async truncate(length: number): Promise<void> {
+    return this.#handle.truncate(length);
+  }
+  truncateSync(length: number): void {
+    this.#handle.truncateSync(length);
+  }
+  /** Reserves disk space for [offset, offset + length) (fallocate, or posix_fallocate). */
+  async allocate(offset: number, length: number): Promise<void> {
+    return this.#handle.allocate(offset, length);
+  }
+  allocateSync(offset: number, length: number): void {
+    this.#handle.allocateSync(offset, length);
+  }
+  async size(): Promise<number> {
+    return this.#handle.size();
+  }
+  sizeSync(): number {
+    return this.#handle.sizeSync();
+  }
+  /** Closes after every operation queued before it; later calls fail with WALNUT_CLOSED. */
+  async close(): Promise<void> {
+    return this.#handle.close();
+  }
+  closeSync(): void {
+    this.#handle.closeSync();
+  }
+
+  /** One non-blocking attempt: true when acquired. */
+  tryLock(start: number, length: number, mode: LockMode): boolean {
+    return this.#handle.tryLock(start, length, mode);
+  }
+
+  /** Acquires the lock, retrying up to `timeout` ms, else rejects with WALNUT_BUSY. */
+  async lock(start: number, length: number, mode: LockMode, timeout = 0): Promise<void> {
+    checkTimeout(timeout);
+    const deadline = performance.now() + timeout;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#handle.tryLock(start, length, mode)) return;
+      const left = deadline - performance.now();
+      if (left <= 0) throw this.#busy(start, length, mode);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(busyDelay(attempt), left)));
+    }
+  }
+
+  /** As lock(), blocking the calling thread between attempts (start-up and tools only). */
+  lockSync(start: number, length: number, mode: LockMode, timeout = 0): void {
+    checkTimeout(timeout);
+    const deadline = performance.now() + timeout;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#handle.tryLock(start, length, mode)) return;
+      const left = deadline - performance.now();
+      if (left <= 0) throw this.#busy(start, length, mode);
+      sleepSync(Math.min(busyDelay(attempt), left));
+    }
+  }
+
+  unlock(start: number, length: number): void {
+    this.#handle.unlock(start, length);
+  }
+
+  /** Who would block a `mode` lock on the range right now; null when it is free. */
+  lockHolder(start: number, length: number, mode: LockMode): NativeLockHolder | null {
+    return this.#handle.queryLock(start, length, mode);
+  }
+
+  #busy(start: number, length: number, mode: LockMode) {
+    const holder = this.#handle.queryLock(start, length, mode);
+    const who = holder === null ? '' : holder.pid > 0 ? ` (held ${holder.type} by pid ${holder.pid})` : ` (held ${holder.type})`;
+    return walnutError('WALNUT_BUSY', `${mode} lock on bytes ${start}..${start + length - 1} is held elsewhere${who}`, {
+      path: this.path,
+    });
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * native.ts — the one place that loads the addon (node-gyp-build: a matching prebuild in
+ * prebuilds/, else build/Release from `npm install`) and gives its raw names types. No other
+ * module may touch the addon object; they import the typed handles below.
+ */
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+
+import { WalnutError } from './errors';
+
+export type LockMode = 'shared' | 'exclusive';
+
+export interface NativeOpenOptions {
+  create?: boolean;
+  readOnly?: boolean;
+  exclusive?: boolean;
+  truncate?: boolean;
+  mode?: number;
+}
+
+export interface NativeLockHolder {
+  type: LockMode;
+  start: number;
+  length: number;
+  /** Owner pid for classic POSIX locks (e.g. sqlite3); -1 when the kernel cannot tell (OFD). */
+  pid: number;
+}
+
+/** The addon's file handle (native/file.h). */
+export interface NativeFileHandle {
+  readonly fd: number;
+  readonly path: string;
+  readonly closed: boolean;
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  readSync(buffer: Uint8Array, offset: number, length: number, position: number): number;
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  writeSync(buffer: Uint8Array, offset: number, length: number, position: number): number;
+  writev(buffers: readonly Uint8Array[], position: number): Promise<number>;
+  writevSync(buffers: readonly Uint8Array[], position: number): number;
+  fsync(): Promise<void>;
+  fsyncSync(): void;
+  fdatasync(): Promise<void>;
+  fdatasyncSync(): void;
+  truncate(length: number): Promise<void>;
+  truncateSync(length: number): void;
+  allocate(offset: number, length: number): Promise<void>;
+  allocateSync(offset: number, length: number): void;
+  size(): Promise<number>;
+  sizeSync(): number;
+  close(): Promise<void>;
+  closeSync(): void;
+  tryLock(start: number, length: number, mode: LockMode): boolean;
+  unlock(start: number, length: number): void;
+  queryLock(start: number, length: number, mode: LockMode): NativeLockHolder | null;
+}
+
+interface NativeFileClass {
+  new (path: string, options?: NativeOpenOptions): NativeFileHandle;
+  open(path: string, options?: NativeOpenOptions): Promise<NativeFileHandle>;
+  syncDirectory(path: string): Promise<void>;
+  syncDirectorySync(path: string): void;
+}
+
+export type ChecksumTier = 'scalar' | 'sse4.2' | 'avx2' | 'avx512';
+
+export interface NativeXxh3Stream {
+  update(data: Uint8Array, offset?: number, length?: number): NativeXxh3Stream;
+  digest64(): bigint;
+  digest128(): bigint;
+}
+
+export interface NativeChecksum {
+  sqliteWalChecksum(data: Uint8Array, offset: number | undefined, length: number | undefined,
+    s0: number, s1: number, bigEndianWords: boolean): [number, number];
+  sqliteWalChecksumReference(data: Uint8Array, offset: number | undefined, length: number | undefined,
+    s0: number, s1: number, bigEndianWords: boolean): [number, number];
+  sqliteWalFrameChecksums(frames: Uint8Array, pageSize: number, s0: number, s1: number,
+    salt1: number, salt2: number, bigEndianWords: boolean): [number, number];
+  crc32c(data: Uint8Array, offset: number | undefined, length: number | undefined, initial: number): number;
+  xxh3_64(data: Uint8Array, offset: number | undefined, length: number | undefined, seed: bigint | number): bigint;
+  xxh3_128(data: Uint8Array, offset: number | undefined, length: number | undefined, seed: bigint | number): bigint;
+  xxh3_128_into(data: Uint8Array, offset: number | undefined, length: number | undefined, out: Uint8Array, outOffset: number): void;
+  Xxh3Stream: new (seed?: bigint | number) => NativeXxh3Stream;
+  paths(): Record<'xxh3' | 'crc32c' | 'sqliteWal', { active: ChecksumTier; best: ChecksumTier }>;
+  TEST_setPath(kind: 'xxh3' | 'crc32c' | 'sqliteWal', tier: ChecksumTier | 'best'): ChecksumTier;
+}
+
+export interface FaultSpec {
+  failWrite?: { nth: number; errno?: number } | null;
+  shortWrite?: { nth: number; errno?: number } | null;
+  failSync?: { nth: number; errno?: number } | null;
+}
+
+interface Addon {
+  NativeFile: NativeFileClass;
+  setErrorClass(ctor: typeof WalnutError): void;
+  faultInjectionArmed: boolean;
+  TEST_setFaults(spec: FaultSpec): void;
+  checksum: NativeChecksum;
+}
+
+function load(): Addon {
+  const requireHere = createRequire(__filename);
+  const nodeGypBuild = requireHere('node-gyp-build') as (dir: string) => unknown;
+  const addon = nodeGypBuild(path.resolve(__dirname, '..')) as Addon;
+  addon.setErrorClass(WalnutError);
+  return addon;
+}
+
+const addon = load();
+
+export const NativeFile: NativeFileClass = addon.NativeFile;
+export const nativeChecksum: NativeChecksum = addon.checksum;
+
+/** True when the process started with WALNUT_FAULT_INJECTION=1. */
+export const faultInjectionArmed: boolean = addon.faultInjectionArmed;
+
+/** Test hook: arm write/sync faults (throws unless WALNUT_FAULT_INJECTION=1 at start-up). */
+export function TEST_setFaults(spec: FaultSpec): void {
+  addon.TEST_setFaults(spec);
+}

@@ -1,0 +1,33 @@
+// addon.cc — module initialisation: creates the per-environment Instance and registers the
+// classes and functions of the other native files. Nothing else lives here.
+#include <napi.h>
+
+#include "checksum/bindings.h"
+#include "errors.h"
+#include "faults.h"
+#include "file.h"
+#include "instance.h"
+
+namespace walnut {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* instance = new Instance(env);
+  env.SetInstanceData<Instance>(instance);
+
+  Napi::Function file = NativeFile::Define(env);
+  instance->fileClass = Napi::Persistent(file);
+  exports.Set("NativeFile", file);
+  exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
+  exports.Set("faultInjectionArmed", Napi::Boolean::New(env, faults::Armed()));
+  exports.Set("TEST_setFaults", Napi::Function::New<faults::TEST_SetFaults>(env, "TEST_setFaults"));
+  exports.Set("checksum", checksum::Register(env));
+  return exports;
+}
+
+}  // namespace walnut
+
+static Napi::Object InitWalnut(Napi::Env env, Napi::Object exports) {
+  return walnut::Init(env, exports);
+}
+
+NODE_API_MODULE(walnut, InitWalnut)

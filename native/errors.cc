@@ -1,0 +1,69 @@
+// errors.cc — see errors.h.
+#include "errors.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "instance.h"
+
+namespace walnut {
+
+const char* CodeForErrno(int err, bool isLock) {
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+      return "WALNUT_FULL";
+    case EROFS:
+      return "WALNUT_READONLY";
+    case EAGAIN:
+    case EACCES:
+      return isLock ? "WALNUT_BUSY" : "WALNUT_IO";
+    default:
+      return "WALNUT_IO";
+  }
+}
+
+Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message) {
+  Instance* instance = Instance::Get(env);
+  if (instance != nullptr && !instance->errorClass.IsEmpty()) {
+    Napi::Object props = Napi::Object::New(env);
+    props.Set("code", code);
+    Napi::Value value =
+        instance->errorClass.New({Napi::String::New(env, message), props});
+    return Napi::Error(env, value);
+  }
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", code);
+  return error;
+}
+
+Napi::Error MakeOsError(Napi::Env env, const OsFailure& failure, const std::string& path,
+                        bool isLock) {
+  const char* code = CodeForErrno(failure.err, isLock);
+  std::string message = std::string(code) + ": " + (failure.syscall ? failure.syscall : "io") +
+                        " failed: " + std::strerror(failure.err);
+  if (!path.empty()) message += " (" + path + ")";
+  Napi::Error error = MakeError(env, code, message);
+  error.Set("errno", Napi::Number::New(env, failure.err));
+  if (failure.syscall) error.Set("syscall", failure.syscall);
+  if (!path.empty()) error.Set("path", path);
+  return error;
+}
+
+Napi::Value ThrowInvalid(Napi::Env env, const std::string& message) {
+  MakeError(env, "WALNUT_INVALID_ARGUMENT", "WALNUT_INVALID_ARGUMENT: " + message)
+      .ThrowAsJavaScriptException();
+  return Napi::Value();
+}
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    return ThrowInvalid(env, "setErrorClass expects a constructor");
+  }
+  Instance::Get(env)->errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  return env.Undefined();
+}
+
+}  // namespace walnut

@@ -1,0 +1,37 @@
+// errors.h — how native code reports failures to JavaScript.
+//
+// Every error that leaves the addon is constructed with the WalnutError class that lib/native.ts
+// registers at load (setErrorClass), so `instanceof WalnutError` holds for errors thrown or
+// rejected by native code. Codes are the stable strings of DESIGN.md section 4; errno values are
+// mapped here and nowhere else (ENOSPC/EDQUOT -> WALNUT_FULL, EAGAIN/EACCES on a lock ->
+// WALNUT_BUSY, anything else -> WALNUT_IO).
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+namespace walnut {
+
+// An OS failure captured on any thread; turned into a JS error on the JS thread.
+struct OsFailure {
+  int err = 0;                  // errno; 0 = success
+  const char* syscall = nullptr;  // static string naming the failed call
+  bool IsError() const { return err != 0; }
+};
+
+// Maps errno to a WalnutError code (lock calls pass isLock so EAGAIN/EACCES mean busy).
+const char* CodeForErrno(int err, bool isLock);
+
+// Builds a WalnutError (or a plain Error before the class is registered).
+Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message);
+Napi::Error MakeOsError(Napi::Env env, const OsFailure& failure, const std::string& path,
+                        bool isLock = false);
+
+// Throws WALNUT_INVALID_ARGUMENT; returns an empty value for convenient early return.
+Napi::Value ThrowInvalid(Napi::Env env, const std::string& message);
+
+// Registers the JS error class for this environment (called once by lib/native.ts).
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info);
+
+}  // namespace walnut

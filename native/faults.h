@@ -1,0 +1,27 @@
+// faults.h — test-only fault injection for the write and sync paths.
+//
+// Inert unless the process starts with WALNUT_FAULT_INJECTION=1 in its environment (read once
+// at load). When armed, tests set rules with TEST_setFaults({...}): fail the Nth write (counting
+// pwrite and pwritev calls from the moment the rule is set) with an errno, make the Nth write
+// short (only half the bytes reach the file, then the errno), or fail the Nth sync (fsync or
+// fdatasync). Each rule fires once. Process-wide: the point is to reproduce disk faults, which
+// do not care which thread or environment issued the write.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+
+namespace walnut::faults {
+
+enum class WriteFault { kNone, kFail, kShort };
+
+// Called by every write: returns what to do with it. `*err` receives the errno to report.
+WriteFault OnWrite(int* err);
+// Called by every sync: returns true when it must fail with `*err`.
+bool OnSync(int* err);
+
+bool Armed();
+Napi::Value TEST_SetFaults(const Napi::CallbackInfo& info);
+
+}  // namespace walnut::faults

@@ -1,0 +1,549 @@
+// file.cc — see file.h.
+#include "file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <functional>
+#include <vector>
+
+#include "args.h"
+#include "errors.h"
+#include "instance.h"
+#include "io_thread.h"
+#include "posix_io.h"
+
+namespace walnut {
+
+FileState::~FileState() {
+  if (fd >= 0) ::close(fd);
+}
+
+void FileState::BeginOp() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  inflight_++;
+}
+
+void FileState::EndOp() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (--inflight_ == 0) idle_.notify_all();
+}
+
+void FileState::WaitIdle() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_.wait(lock, [this] { return inflight_ == 0; });
+}
+
+namespace {
+
+enum class Result { kVoid, kNumber, kBool };
+
+// One queued operation on a file: `work` runs on the I/O thread with the descriptor.
+class FileOp : public IoOp {
+ public:
+  using Work = std::function<OsFailure(FileState&, int64_t*)>;
+  FileOp(Napi::Env env, std::shared_ptr<FileState> state, Result kind, Work work)
+      : IoOp(env), state_(std::move(state)), kind_(kind), work_(std::move(work)) {
+    state_->BeginOp();
+  }
+  void Execute() override {
+    failure_ = work_(*state_, &value_);
+    state_->EndOp();
+  }
+  void Complete(Napi::Env env) override {
+    if (failure_.IsError()) {
+      deferred_.Reject(MakeOsError(env, failure_, state_->path).Value());
+    } else if (kind_ == Result::kNumber) {
+      deferred_.Resolve(Napi::Number::New(env, static_cast<double>(value_)));
+    } else if (kind_ == Result::kBool) {
+      deferred_.Resolve(Napi::Boolean::New(env, value_ != 0));
+    } else {
+      deferred_.Resolve(env.Undefined());
+    }
+  }
+
+ private:
+  std::shared_ptr<FileState> state_;
+  Result kind_;
+  FileOp::Work work_;
+  OsFailure failure_;
+  int64_t value_ = 0;
+};
+
+// Runs `work` now (sync) or on the I/O thread (async) and converts the outcome to JS.
+Napi::Value Dispatch(Napi::Env env, bool sync, const std::shared_ptr<FileState>& state,
+                     Result kind, FileOp::Work work,
+                     const std::vector<Napi::Value>& keepAlive = {}) {
+  if (sync) {
+    int64_t value = 0;
+    OsFailure f = work(*state, &value);
+    if (f.IsError()) {
+      MakeOsError(env, f, state->path).ThrowAsJavaScriptException();
+      return Napi::Value();
+    }
+    if (kind == Result::kNumber) return Napi::Number::New(env, static_cast<double>(value));
+    if (kind == Result::kBool) return Napi::Boolean::New(env, value != 0);
+    return env.Undefined();
+  }
+  auto op = std::make_unique<FileOp>(env, state, kind, std::move(work));
+  for (const Napi::Value& v : keepAlive) op->KeepAlive(v);
+  return Instance::Get(env)->io->Submit(env, std::move(op));
+}
+
+struct OpenRequest {
+  std::string path;
+  int flags = O_RDWR | O_CLOEXEC;
+  mode_t mode = 0644;
+};
+
+bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowInvalid(env, "path must be a string");
+    return false;
+  }
+  req->path = info[0].As<Napi::String>().Utf8Value();
+  if (req->path.empty() || req->path.find('\0') != std::string::npos) {
+    ThrowInvalid(env, "path must be a non-empty string without NUL bytes");
+    return false;
+  }
+  if (info.Length() >= 2 && !info[1].IsUndefined()) {
+    if (!info[1].IsObject()) {
+      ThrowInvalid(env, "options must be an object");
+      return false;
+    }
+    Napi::Object o = info[1].As<Napi::Object>();
+    if (o.Get("readOnly").ToBoolean()) req->flags = O_RDONLY | O_CLOEXEC;
+    if (o.Get("create").ToBoolean()) req->flags |= O_CREAT;
+    if (o.Get("exclusive").ToBoolean()) req->flags |= O_CREAT | O_EXCL;
+    if (o.Get("truncate").ToBoolean()) req->flags |= O_TRUNC;
+    Napi::Value mode = o.Get("mode");
+    if (!mode.IsUndefined()) {
+      if (!mode.IsNumber() || mode.As<Napi::Number>().Int64Value() < 0 ||
+          mode.As<Napi::Number>().Int64Value() > 07777) {
+        ThrowInvalid(env, "mode must be a permission number such as 0o644");
+        return false;
+      }
+      req->mode = static_cast<mode_t>(mode.As<Napi::Number>().Int64Value());
+    }
+    if ((req->flags & O_ACCMODE) == O_RDONLY && (req->flags & (O_CREAT | O_TRUNC))) {
+      ThrowInvalid(env, "readOnly cannot be combined with create, exclusive or truncate");
+      return false;
+    }
+  }
+  return true;
+}
+
+int OpenFd(const OpenRequest& req, OsFailure* failure) {
+  int fd;
+  do {
+    fd = ::open(req.path.c_str(), req.flags, req.mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    *failure = OsFailure{errno, "open"};
+    return -1;
+  }
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    *failure = OsFailure{EISDIR, "open"};
+    return -1;
+  }
+  return fd;
+}
+
+class OpenOp : public IoOp {
+ public:
+  OpenOp(Napi::Env env, OpenRequest req) : IoOp(env), req_(std::move(req)) {}
+  void Execute() override { fd_ = OpenFd(req_, &failure_); }
+  void Complete(Napi::Env env) override {
+    if (failure_.IsError()) {
+      deferred_.Reject(MakeOsError(env, failure_, req_.path).Value());
+      return;
+    }
+    Napi::Object file = Instance::Get(env)->fileClass.New(
+        {Napi::String::New(env, req_.path), Napi::External<int>::New(env, &fd_)});
+    deferred_.Resolve(file);
+  }
+  ~OpenOp() override {
+    if (fd_ >= 0) ::close(fd_);  // never adopted (env torn down before completion)
+  }
+
+ private:
+  OpenRequest req_;
+  OsFailure failure_;
+  int fd_ = -1;
+};
+
+bool ParseLockType(Napi::Env env, Napi::Value v, posix::LockType* type) {
+  if (v.IsString()) {
+    std::string s = v.As<Napi::String>().Utf8Value();
+    if (s == "shared") {
+      *type = posix::LockType::kShared;
+      return true;
+    }
+    if (s == "exclusive") {
+      *type = posix::LockType::kExclusive;
+      return true;
+    }
+  }
+  ThrowInvalid(env, "lock type must be 'shared' or 'exclusive'");
+  return false;
+}
+
+bool ParseRange(const Napi::CallbackInfo& info, uint64_t* start, uint64_t* len) {
+  if (!GetUint(info, 0, "start", start) || !GetUint(info, 1, "length", len)) return false;
+  if (*len == 0) {
+    ThrowInvalid(info.Env(), "lock length must be at least 1");
+    return false;
+  }
+  if (*start > INT64_MAX / 2 || *len > INT64_MAX / 2) {
+    ThrowInvalid(info.Env(), "lock range is too large");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Napi::Function NativeFile::Define(Napi::Env env) {
+  using F = NativeFile;
+  return DefineClass(
+      env, "NativeFile",
+      {
+          StaticMethod<&F::OpenAsync>("open"),
+          StaticMethod<&F::SyncDirectory>("syncDirectorySync"),
+          StaticMethod<&F::SyncDirectoryAsync>("syncDirectory"),
+          InstanceMethod<&F::Variant<&F::Read, false>>("read"),
+          InstanceMethod<&F::Variant<&F::Read, true>>("readSync"),
+          InstanceMethod<&F::Variant<&F::Write, false>>("write"),
+          InstanceMethod<&F::Variant<&F::Write, true>>("writeSync"),
+          InstanceMethod<&F::Variant<&F::Writev, false>>("writev"),
+          InstanceMethod<&F::Variant<&F::Writev, true>>("writevSync"),
+          InstanceMethod<&F::Variant<&F::Fsync, false>>("fsync"),
+          InstanceMethod<&F::Variant<&F::Fsync, true>>("fsyncSync"),
+          InstanceMethod<&F::Variant<&F::Fdatasync, false>>("fdatasync"),
+          InstanceMethod<&F::Variant<&F::Fdatasync, true>>("fdatasyncSync"),
+          InstanceMethod<&F::Variant<&F::Truncate, false>>("truncate"),
+          InstanceMethod<&F::Variant<&F::Truncate, true>>("truncateSync"),
+          InstanceMethod<&F::Variant<&F::Allocate, false>>("allocate"),
+          InstanceMethod<&F::Variant<&F::Allocate, true>>("allocateSync"),
+          InstanceMethod<&F::Variant<&F::Size, false>>("size"),
+          InstanceMethod<&F::Variant<&F::Size, true>>("sizeSync"),
+          InstanceMethod<&F::Variant<&F::Close, false>>("close"),
+          InstanceMethod<&F::Variant<&F::Close, true>>("closeSync"),
+          InstanceMethod<&F::TryLock>("tryLock"),
+          InstanceMethod<&F::Unlock>("unlock"),
+          InstanceMethod<&F::QueryLock>("queryLock"),
+          InstanceAccessor<&F::GetFd>("fd"),
+          InstanceAccessor<&F::GetPath>("path"),
+          InstanceAccessor<&F::GetClosed>("closed"),
+      });
+}
+
+// new NativeFile(path, options) opens synchronously; the async open passes an External fd
+// that only native code can create, so JS cannot adopt an arbitrary descriptor.
+NativeFile::NativeFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeFile>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() == 2 && info[0].IsString() && info[1].IsExternal()) {
+    int* fd = info[1].As<Napi::External<int>>().Data();
+    state_ = std::make_shared<FileState>(*fd, info[0].As<Napi::String>().Utf8Value());
+    *fd = -1;
+    return;
+  }
+  OpenRequest req;
+  if (!ParseOpen(info, &req)) return;
+  OsFailure failure;
+  int fd = OpenFd(req, &failure);
+  if (fd < 0) {
+    MakeOsError(env, failure, req.path).ThrowAsJavaScriptException();
+    return;
+  }
+  state_ = std::make_shared<FileState>(fd, req.path);
+}
+
+std::shared_ptr<FileState> NativeFile::StateOf(Napi::Env env, Napi::Value value) {
+  Instance* instance = Instance::Get(env);
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(instance->fileClass.Value())) {
+    ThrowInvalid(env, "expected a NativeFile");
+    return nullptr;
+  }
+  NativeFile* file = Napi::ObjectWrap<NativeFile>::Unwrap(value.As<Napi::Object>());
+  if (!file->CheckOpen(env)) return nullptr;
+  return file->state_;
+}
+
+bool NativeFile::CheckOpen(Napi::Env env) {
+  if (state_ == nullptr || state_->closed) {
+    std::string path = state_ ? state_->path : std::string();
+    Napi::Error e = MakeError(env, "WALNUT_CLOSED", "WALNUT_CLOSED: the file is closed" +
+                                                        (path.empty() ? "" : " (" + path + ")"));
+    if (!path.empty()) e.Set("path", path);
+    e.ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
+
+Napi::Value NativeFile::OpenAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  OpenRequest req;
+  if (!ParseOpen(info, &req)) return Napi::Value();
+  return Instance::Get(env)->io->Submit(env, std::make_unique<OpenOp>(env, std::move(req)));
+}
+
+namespace {
+
+class DirSyncOp : public IoOp {
+ public:
+  DirSyncOp(Napi::Env env, std::string path) : IoOp(env), path_(std::move(path)) {}
+  void Execute() override { failure_ = posix::SyncDirectory(path_.c_str()); }
+  void Complete(Napi::Env env) override {
+    if (failure_.IsError()) {
+      deferred_.Reject(MakeOsError(env, failure_, path_).Value());
+    } else {
+      deferred_.Resolve(env.Undefined());
+    }
+  }
+
+ private:
+  std::string path_;
+  OsFailure failure_;
+};
+
+bool GetPathArg(const Napi::CallbackInfo& info, std::string* path) {
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowInvalid(info.Env(), "path must be a string");
+    return false;
+  }
+  *path = info[0].As<Napi::String>().Utf8Value();
+  if (path->empty() || path->find('\0') != std::string::npos) {
+    ThrowInvalid(info.Env(), "path must be a non-empty string without NUL bytes");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Napi::Value NativeFile::SyncDirectory(const Napi::CallbackInfo& info) {
+  std::string path;
+  if (!GetPathArg(info, &path)) return Napi::Value();
+  OsFailure f = posix::SyncDirectory(path.c_str());
+  if (f.IsError()) {
+    MakeOsError(info.Env(), f, path).ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeFile::SyncDirectoryAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (!GetPathArg(info, &path)) return Napi::Value();
+  return Instance::Get(env)->io->Submit(env, std::make_unique<DirSyncOp>(env, path));
+}
+
+// read(buffer, offset, length, position) -> bytes read (fewer only at end of file)
+Napi::Value NativeFile::Read(const Napi::CallbackInfo& info, bool sync) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return Napi::Value();
+  ByteSpan span;
+  uint64_t position;
+  if (!GetBytes(info, 0, "buffer", &span) || !NarrowSpan(info, 1, &span) ||
+      !GetUint(info, 3, "position", &position)) {
+    return Napi::Value();
+  }
+  return Dispatch(env, sync, state_, Result::kNumber,
+                  [span, position](FileState& s, int64_t* out) {
+                    size_t done = 0;
+                    OsFailure f = posix::ReadFull(s.fd, span.data, span.length, position, &done);
+                    *out = static_cast<int64_t>(done);
+                    return f;
+                  },
+                  {info[0]});
+}
+
+// write(buffer, offset, length, position) -> bytes written (always all of them)
+Napi::Value NativeFile::Write(const Napi::CallbackInfo& info, bool sync) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return Napi::Value();
+  ByteSpan span;
+  uint64_t position;
+  if (!GetBytes(info, 0, "buffer", &span) || !NarrowSpan(info, 1, &span) ||
+      !GetUint(info, 3, "position", &position)) {
+    return Napi::Value();
+  }
+  return Dispatch(env, sync, state_, Result::kNumber,
+                  [span, position](FileState& s, int64_t* out) {
+                    OsFailure f = posix::WriteFull(s.fd, span.data, span.length, position);
+                    *out = f.IsError() ? 0 : static_cast<int64_t>(span.length);
+                    return f;
+                  },
+                  {info[0]});
+}
+
+// writev(buffers, position) -> total bytes written; the buffers land back to back.
+Napi::Value NativeFile::Writev(const Napi::CallbackInfo& info, bool sync) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return Napi::Value();
+  if (info.Length() < 1 || !info[0].IsArray()) return ThrowInvalid(env, "buffers must be an array");
+  uint64_t position;
+  if (!GetUint(info, 1, "position", &position)) return Napi::Value();
+  Napi::Array array = info[0].As<Napi::Array>();
+  uint32_t count = array.Length();
+  auto iov = std::make_shared<std::vector<struct iovec>>(count);
+  std::vector<Napi::Value> keep;
+  keep.reserve(count);
+  size_t total = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = array.Get(i);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      return ThrowInvalid(env, "buffers[" + std::to_string(i) + "] must be a Buffer or Uint8Array");
+    }
+    Napi::Uint8Array b = v.As<Napi::Uint8Array>();
+    (*iov)[i] = {b.Data(), b.ByteLength()};
+    total += b.ByteLength();
+    keep.push_back(v);
+  }
+  return Dispatch(env, sync, state_, Result::kNumber,
+                  [iov, position, total](FileState& s, int64_t* out) {
+                    OsFailure f = posix::WritevFull(s.fd, iov->data(), iov->size(), position);
+                    *out = f.IsError() ? 0 : static_cast<int64_t>(total);
+                    return f;
+                  },
+                  keep);
+}
+
+Napi::Value NativeFile::Fsync(const Napi::CallbackInfo& info, bool sync) {
+  if (!CheckOpen(info.Env())) return Napi::Value();
+  return Dispatch(info.Env(), sync, state_, Result::kVoid,
+                  [](FileState& s, int64_t*) { return posix::Sync(s.fd, false); });
+}
+
+Napi::Value NativeFile::Fdatasync(const Napi::CallbackInfo& info, bool sync) {
+  if (!CheckOpen(info.Env())) return Napi::Value();
+  return Dispatch(info.Env(), sync, state_, Result::kVoid,
+                  [](FileState& s, int64_t*) { return posix::Sync(s.fd, true); });
+}
+
+Napi::Value NativeFile::Truncate(const Napi::CallbackInfo& info, bool sync) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return Napi::Value();
+  uint64_t length;
+  if (!GetUint(info, 0, "length", &length)) return Napi::Value();
+  return Dispatch(env, sync, state_, Result::kVoid,
+                  [length](FileState& s, int64_t*) { return posix::Truncate(s.fd, length); });
+}
+
+Napi::Value NativeFile::Allocate(const Napi::CallbackInfo& info, bool sync) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return Napi::Value();
+  uint64_t offset, length;
+  if (!GetUint(info, 0, "offset", &offset) || !GetUint(info, 1, "length", &length)) {
+    return Napi::Value();
+  }
+  return Dispatch(env, sync, state_, Result::kVoid, [offset, length](FileState& s, int64_t*) {
+    return posix::Allocate(s.fd, offset, length);
+  });
+}
+
+Napi::Value NativeFile::Size(const Napi::CallbackInfo& info, bool sync) {
+  if (!CheckOpen(info.Env())) return Napi::Value();
+  return Dispatch(info.Env(), sync, state_, Result::kNumber, [](FileState& s, int64_t* out) {
+    uint64_t size = 0;
+    OsFailure f = posix::Size(s.fd, &size);
+    *out = static_cast<int64_t>(size);
+    return f;
+  });
+}
+
+Napi::Value NativeFile::Close(const Napi::CallbackInfo& info, bool sync) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return Napi::Value();
+  state_->closed = true;
+  auto closeFd = [](FileState& s, int64_t*) -> OsFailure {
+    int fd = s.fd;
+    s.fd = -1;
+    // Linux closes the descriptor even when close() reports EINTR: never retry.
+    if (::close(fd) != 0 && errno != EINTR) return OsFailure{errno, "close"};
+    return {};
+  };
+  if (sync) state_->WaitIdle();
+  return Dispatch(env, sync, state_, Result::kVoid, closeFd);
+}
+
+// tryLock(start, length, 'shared' | 'exclusive') -> true when acquired, false when busy.
+Napi::Value NativeFile::TryLock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return Napi::Value();
+  uint64_t start, len;
+  posix::LockType type;
+  if (!ParseRange(info, &start, &len) || !ParseLockType(env, info[2], &type)) {
+    return Napi::Value();
+  }
+  bool acquired = false;
+  OsFailure f = posix::TryLock(state_->fd, type, start, len, &acquired);
+  if (f.IsError()) {
+    MakeOsError(env, f, state_->path, true).ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  return Napi::Boolean::New(env, acquired);
+}
+
+Napi::Value NativeFile::Unlock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return Napi::Value();
+  uint64_t start, len;
+  if (!ParseRange(info, &start, &len)) return Napi::Value();
+  bool acquired = false;
+  OsFailure f = posix::TryLock(state_->fd, posix::LockType::kUnlock, start, len, &acquired);
+  if (f.IsError()) {
+    MakeOsError(env, f, state_->path, true).ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  return env.Undefined();
+}
+
+// queryLock(start, length, type) -> null when a lock of `type` could be taken now, otherwise
+// { type, start, length, pid } of a conflicting holder (pid -1 when the kernel cannot tell).
+Napi::Value NativeFile::QueryLock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return Napi::Value();
+  uint64_t start, len;
+  posix::LockType type;
+  if (!ParseRange(info, &start, &len) || !ParseLockType(env, info[2], &type)) {
+    return Napi::Value();
+  }
+  posix::LockType holder;
+  int64_t hStart = 0, hLen = 0;
+  int pid = 0;
+  OsFailure f = posix::QueryLock(state_->fd, type, start, len, &holder, &hStart, &hLen, &pid);
+  if (f.IsError()) {
+    MakeOsError(env, f, state_->path, true).ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  if (holder == posix::LockType::kUnlock) return env.Null();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("type", holder == posix::LockType::kShared ? "shared" : "exclusive");
+  result.Set("start", Napi::Number::New(env, static_cast<double>(hStart)));
+  result.Set("length", Napi::Number::New(env, static_cast<double>(hLen)));
+  result.Set("pid", Napi::Number::New(env, pid));
+  return result;
+}
+
+Napi::Value NativeFile::GetFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), state_ && !state_->closed ? state_->fd : -1);
+}
+
+Napi::Value NativeFile::GetPath(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), state_ ? state_->path : "");
+}
+
+Napi::Value NativeFile::GetClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), state_ == nullptr || state_->closed);
+}
+
+}  // namespace walnut

@@ -1,0 +1,82 @@
+// file.h — NativeFile: one open file descriptor exposed to JavaScript.
+//
+// Every operation exists twice: `op(...)` returns a promise and runs on the environment's I/O
+// thread (io_thread.h), `opSync(...)` runs on the calling thread for start-up and tools.
+// Ownership: the descriptor lives in a shared FileState that queued operations also hold, so a
+// NativeFile collected by GC while operations are queued never pulls the fd from under them.
+// Closing: close()/closeSync() mark the handle closed at once (later calls fail with
+// WALNUT_CLOSED); the descriptor itself is closed after every earlier operation has finished —
+// async close is queued behind them (FIFO), closeSync waits for in-flight async operations.
+// Locks are OFD locks tied to this descriptor (posix_io.h); closing releases only them.
+#pragma once
+
+#include <napi.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace walnut {
+
+struct FileState {
+  FileState(int fd, std::string path) : fd(fd), path(std::move(path)) {}
+  ~FileState();  // closes the fd if nobody did
+  FileState(const FileState&) = delete;
+  FileState& operator=(const FileState&) = delete;
+
+  void BeginOp();  // an async op was queued
+  void EndOp();    // an async op finished (I/O thread)
+  void WaitIdle();  // blocks until no async op is in flight
+
+  int fd;
+  const std::string path;
+  bool closed = false;  // JS thread only: no new operations accepted
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  int inflight_ = 0;
+};
+
+class NativeFile : public Napi::ObjectWrap<NativeFile> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit NativeFile(const Napi::CallbackInfo& info);
+
+  // For other native modules (frames, shm): the state of an open NativeFile, or throws.
+  static std::shared_ptr<FileState> StateOf(Napi::Env env, Napi::Value value);
+
+ private:
+  static Napi::Value OpenAsync(const Napi::CallbackInfo& info);
+  static Napi::Value SyncDirectory(const Napi::CallbackInfo& info);
+  static Napi::Value SyncDirectoryAsync(const Napi::CallbackInfo& info);
+
+  Napi::Value Read(const Napi::CallbackInfo& info, bool sync);
+  Napi::Value Write(const Napi::CallbackInfo& info, bool sync);
+  Napi::Value Writev(const Napi::CallbackInfo& info, bool sync);
+  Napi::Value Fsync(const Napi::CallbackInfo& info, bool sync);
+  Napi::Value Fdatasync(const Napi::CallbackInfo& info, bool sync);
+  Napi::Value Truncate(const Napi::CallbackInfo& info, bool sync);
+  Napi::Value Allocate(const Napi::CallbackInfo& info, bool sync);
+  Napi::Value Size(const Napi::CallbackInfo& info, bool sync);
+  Napi::Value Close(const Napi::CallbackInfo& info, bool sync);
+  Napi::Value TryLock(const Napi::CallbackInfo& info);
+  Napi::Value Unlock(const Napi::CallbackInfo& info);
+  Napi::Value QueryLock(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetPath(const Napi::CallbackInfo& info);
+  Napi::Value GetClosed(const Napi::CallbackInfo& info);
+
+  bool CheckOpen(Napi::Env env);
+
+  // Binds one implementation to its async (Sync = false) and sync entry points.
+  template <Napi::Value (NativeFile::*Method)(const Napi::CallbackInfo&, bool), bool Sync>
+  Napi::Value Variant(const Napi::CallbackInfo& info) {
+    return (this->*Method)(info, Sync);
+  }
+
+  std::shared_ptr<FileState> state_;
+};
+
+}  // namespace walnut

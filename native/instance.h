@@ -1,0 +1,31 @@
+// instance.h — per-environment state of the addon.
+//
+// The addon is context-aware: the main thread and every worker_thread that loads it get their
+// own Instance (napi instance data), so no JS object, reference or thread is shared between
+// environments. The Instance owns the environment's I/O thread; it is stopped and joined when
+// the environment is torn down.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+namespace walnut {
+
+class IoThread;
+
+struct Instance {
+  explicit Instance(Napi::Env env);
+  ~Instance();
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  static Instance* Get(Napi::Env env) { return env.GetInstanceData<Instance>(); }
+
+  Napi::FunctionReference errorClass;     // WalnutError, registered by lib/native.ts
+  Napi::FunctionReference fileClass;      // NativeFile constructor
+  Napi::FunctionReference shmClass;       // ShmRegion constructor
+  std::unique_ptr<IoThread> io;           // runs every async file operation of this env
+};
+
+}  // namespace walnut

@@ -1,0 +1,86 @@
+// io_thread.h — the addon's own I/O thread, one per JS environment.
+//
+// Async file operations must not run on libuv's thread pool: fs, dns and zlib share its four
+// threads, and a slow fsync there stalls unrelated work. Each environment gets one thread that
+// executes operations in submission order (FIFO), so a write submitted before an fsync on the
+// same file is always on disk before that fsync runs, and a close runs after every earlier
+// operation of its file.
+//
+// Completion: the worker pushes finished operations to a completion list and wakes the JS
+// thread through a ThreadSafeFunction; one wake-up drains every finished operation. The
+// ThreadSafeFunction is referenced only while operations are pending, so an idle addon never
+// keeps the process alive.
+#pragma once
+
+#include <napi.h>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace walnut {
+
+// One asynchronous operation. Execute() runs on the I/O thread and must not touch JS;
+// Complete() runs on the JS thread and settles the promise.
+class IoOp {
+ public:
+  explicit IoOp(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)) {}
+  virtual ~IoOp() = default;
+  IoOp(const IoOp&) = delete;
+  IoOp& operator=(const IoOp&) = delete;
+
+  virtual void Execute() = 0;
+  virtual void Complete(Napi::Env env) = 0;
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  // Keeps a JS value (e.g. a Buffer whose memory the op uses) alive until Complete().
+  void KeepAlive(Napi::Value value) { keepAlive_.push_back(Napi::Persistent(value)); }
+  // Environment teardown: the references die with the env; do not delete them afterwards.
+  void Abandon() {
+    for (auto& ref : keepAlive_) ref.SuppressDestruct();
+  }
+
+ protected:
+  Napi::Promise::Deferred deferred_;
+
+ private:
+  std::vector<Napi::Reference<Napi::Value>> keepAlive_;
+};
+
+class IoThread {
+ public:
+  explicit IoThread(Napi::Env env);
+  ~IoThread();
+  // Stops the worker after the operation it is running; pending ops are abandoned. Called from
+  // an env cleanup hook registered after the ThreadSafeFunction, so it runs before Node closes
+  // the ThreadSafeFunction and the worker can never call into a closed one. Idempotent.
+  void Stop();
+  IoThread(const IoThread&) = delete;
+  IoThread& operator=(const IoThread&) = delete;
+
+  // JS thread only. Takes ownership and returns the op's promise.
+  Napi::Promise Submit(Napi::Env env, std::unique_ptr<IoOp> op);
+
+ private:
+  static void OnWake(Napi::Env env, Napi::Function, IoThread* self, void*);
+  using Wakeup = Napi::TypedThreadSafeFunction<IoThread, void, &IoThread::OnWake>;
+
+  void Run();
+  void Drain(Napi::Env env);
+
+  std::mutex mutex_;                              // guards queue_, done_, stopping_
+  std::condition_variable wake_;                  // signals the worker
+  std::deque<std::unique_ptr<IoOp>> queue_;       // submitted, not yet executed
+  std::vector<std::unique_ptr<IoOp>> done_;       // executed, not yet completed on JS
+  bool stopping_ = false;
+  bool wakePending_ = false;                      // a wake-up call is already queued
+  size_t outstanding_ = 0;                        // JS thread only: submitted - completed
+  Wakeup wakeup_;
+  std::thread worker_;
+};
+
+}  // namespace walnut

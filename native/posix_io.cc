@@ -1,0 +1,201 @@
+// posix_io.cc — see posix_io.h.
+#include "posix_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+
+#include "faults.h"
+
+namespace walnut::posix {
+namespace {
+
+OsFailure Fail(const char* syscall, int err = errno) { return OsFailure{err, syscall}; }
+
+constexpr size_t kMaxIov = IOV_MAX;
+
+}  // namespace
+
+OsFailure ReadFull(int fd, uint8_t* buf, size_t len, uint64_t pos, size_t* done) {
+  size_t total = 0;
+  while (total < len) {
+    ssize_t n = ::pread(fd, buf + total, len - total, static_cast<off_t>(pos + total));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *done = total;
+      return Fail("pread");
+    }
+    if (n == 0) break;  // end of file
+    total += static_cast<size_t>(n);
+  }
+  *done = total;
+  return {};
+}
+
+OsFailure WriteFull(int fd, const uint8_t* buf, size_t len, uint64_t pos) {
+  struct iovec iov = {const_cast<uint8_t*>(buf), len};
+  OsFailure f = WritevFull(fd, &iov, 1, pos);
+  if (f.IsError()) f.syscall = "pwrite";
+  return f;
+}
+
+OsFailure WritevFull(int fd, struct iovec* iov, size_t count, uint64_t pos) {
+  int injected = 0;
+  faults::WriteFault fault = faults::OnWrite(&injected);
+  if (fault == faults::WriteFault::kFail) return Fail("pwritev", injected);
+  size_t remainingForShort = 0;
+  if (fault == faults::WriteFault::kShort) {
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++) total += iov[i].iov_len;
+    remainingForShort = total / 2;
+  }
+  size_t first = 0;
+  while (first < count) {
+    if (iov[first].iov_len == 0) {
+      first++;
+      continue;
+    }
+    size_t batch = std::min(count - first, kMaxIov);
+    ssize_t n;
+    if (fault == faults::WriteFault::kShort) {
+      // Emulate a device that accepted only part of the request, then failed.
+      if (remainingForShort == 0) return Fail("pwritev", injected);
+      struct iovec part = iov[first];
+      part.iov_len = std::min(part.iov_len, remainingForShort);
+      n = ::pwritev(fd, &part, 1, static_cast<off_t>(pos));
+      if (n > 0) remainingForShort -= static_cast<size_t>(n);
+    } else {
+      n = ::pwritev(fd, iov + first, static_cast<int>(batch), static_cast<off_t>(pos));
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Fail("pwritev");
+    }
+    if (n == 0) return Fail("pwritev", EIO);
+    pos += static_cast<uint64_t>(n);
+    size_t left = static_cast<size_t>(n);
+    while (left > 0 && first < count) {
+      size_t take = std::min(left, iov[first].iov_len);
+      iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + take;
+      iov[first].iov_len -= take;
+      left -= take;
+      if (iov[first].iov_len == 0) first++;
+    }
+  }
+  return {};
+}
+
+OsFailure Sync(int fd, bool dataOnly) {
+  int injected = 0;
+  if (faults::OnSync(&injected)) return Fail(dataOnly ? "fdatasync" : "fsync", injected);
+  for (;;) {
+    int rc = dataOnly ? ::fdatasync(fd) : ::fsync(fd);
+    if (rc == 0) return {};
+    if (errno != EINTR) return Fail(dataOnly ? "fdatasync" : "fsync");
+  }
+}
+
+OsFailure Truncate(int fd, uint64_t length) {
+  for (;;) {
+    if (::ftruncate(fd, static_cast<off_t>(length)) == 0) return {};
+    if (errno != EINTR) return Fail("ftruncate");
+  }
+}
+
+OsFailure Allocate(int fd, uint64_t offset, uint64_t len) {
+  if (len == 0) return {};
+  for (;;) {
+    if (::fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(len)) == 0) return {};
+    if (errno == EINTR) continue;
+    if (errno != EOPNOTSUPP && errno != ENOSYS) return Fail("fallocate");
+    break;
+  }
+  // posix_fallocate returns the error instead of setting errno; glibc emulates it by writing.
+  for (;;) {
+    int rc = ::posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(len));
+    if (rc == 0) return {};
+    if (rc != EINTR) return Fail("posix_fallocate", rc);
+  }
+}
+
+OsFailure Size(int fd, uint64_t* size) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Fail("fstat");
+  *size = static_cast<uint64_t>(st.st_size);
+  return {};
+}
+
+OsFailure SyncDirectory(const char* path) {
+  int fd;
+  do {
+    fd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Fail("open");
+  OsFailure f = Sync(fd, false);
+  ::close(fd);
+  return f;
+}
+
+namespace {
+
+short ToFcntl(LockType type) {
+  switch (type) {
+    case LockType::kShared: return F_RDLCK;
+    case LockType::kExclusive: return F_WRLCK;
+    default: return F_UNLCK;
+  }
+}
+
+struct flock MakeFlock(LockType type, uint64_t start, uint64_t len) {
+  struct flock fl = {};
+  fl.l_type = ToFcntl(type);
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(start);
+  fl.l_len = static_cast<off_t>(len);
+  fl.l_pid = 0;  // required to be 0 for OFD locks
+  return fl;
+}
+
+}  // namespace
+
+OsFailure TryLock(int fd, LockType type, uint64_t start, uint64_t len, bool* acquired) {
+  struct flock fl = MakeFlock(type, start, len);
+  for (;;) {
+    if (::fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+      *acquired = true;
+      return {};
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EACCES) {
+      *acquired = false;
+      return {};
+    }
+    *acquired = false;
+    return Fail("fcntl(F_OFD_SETLK)");
+  }
+}
+
+OsFailure QueryLock(int fd, LockType type, uint64_t start, uint64_t len, LockType* holder,
+                    int64_t* holderStart, int64_t* holderLen, int* pid) {
+  struct flock fl = MakeFlock(type, start, len);
+  if (::fcntl(fd, F_OFD_GETLK, &fl) != 0) return Fail("fcntl(F_OFD_GETLK)");
+  *holder = fl.l_type == F_RDLCK   ? LockType::kShared
+            : fl.l_type == F_WRLCK ? LockType::kExclusive
+                                   : LockType::kUnlock;
+  *holderStart = fl.l_start;
+  *holderLen = fl.l_len;
+  *pid = fl.l_pid;
+  // F_OFD_GETLK reports -1 for OFD owners; ask the classic interface, which names the pid of
+  // a classic (e.g. sqlite3) holder, when the OFD answer had none.
+  if (*holder != LockType::kUnlock && *pid <= 0) {
+    struct flock classic = MakeFlock(type, start, len);
+    if (::fcntl(fd, F_GETLK, &classic) == 0 && classic.l_type != F_UNLCK) *pid = classic.l_pid;
+  }
+  return {};
+}
+
+}  // namespace walnut::posix

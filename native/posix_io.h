@@ -1,0 +1,44 @@
+// posix_io.h — positioned I/O, durability and OFD byte-range locks on a file descriptor.
+//
+// Plain functions with no JS in them, usable from any thread: NativeFile calls them from the
+// JS thread (sync variants) or the I/O thread (async variants), and the frame writer uses the
+// same WritevFull for its one-pwritev commit. Contracts:
+//  - EINTR is retried everywhere; short transfers are continued until done.
+//  - ReadFull stops early only at end of file (returns the count read).
+//  - WriteFull/WritevFull either write every byte or fail; a write that makes no progress is
+//    an error (EIO), never a silent short write.
+//  - Locks are Linux open-file-description locks (F_OFD_*): they belong to the descriptor, so
+//    closing some other descriptor of the same file never drops them (unlike classic POSIX
+//    locks), and two descriptors in one process conflict with each other as SQLite expects.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+
+#include "errors.h"
+
+namespace walnut::posix {
+
+OsFailure ReadFull(int fd, uint8_t* buf, size_t len, uint64_t pos, size_t* done);
+OsFailure WriteFull(int fd, const uint8_t* buf, size_t len, uint64_t pos);
+// Writes the iovecs in order starting at pos. `iov` is modified (advanced) as bytes go out.
+OsFailure WritevFull(int fd, struct iovec* iov, size_t count, uint64_t pos);
+OsFailure Sync(int fd, bool dataOnly);
+OsFailure Truncate(int fd, uint64_t length);
+// Reserves [offset, offset+len); falls back to posix_fallocate where fallocate is unsupported.
+OsFailure Allocate(int fd, uint64_t offset, uint64_t len);
+OsFailure Size(int fd, uint64_t* size);
+OsFailure SyncDirectory(const char* path);
+
+enum class LockType { kUnlock, kShared, kExclusive };
+
+// Non-blocking: *acquired = false when someone else holds a conflicting lock.
+OsFailure TryLock(int fd, LockType type, uint64_t start, uint64_t len, bool* acquired);
+// Who blocks a lock of `type` on the range: *holder = kUnlock when nobody. pid is -1 for OFD
+// locks (the kernel does not know a process for them) and the owner's pid for classic locks.
+OsFailure QueryLock(int fd, LockType type, uint64_t start, uint64_t len, LockType* holder,
+                    int64_t* holderStart, int64_t* holderLen, int* pid);
+
+}  // namespace walnut::posix

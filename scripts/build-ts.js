@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// Compiles lib/ to dist/ (CommonJS + .d.ts) and writes the ESM entry points.
+//
+// There is one implementation, in CommonJS; each ESM entry (.mjs) re-exports it. A dual build
+// would load two copies of the module graph, and `instanceof WalnutError` would then fail for
+// errors created by the other copy (the dual-package hazard).
+'use strict';
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const dist = path.join(root, 'dist');
+fs.rmSync(dist, { recursive: true, force: true });
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', root], { stdio: 'inherit' });
+
+// Entry points and their named exports, read from the compiled CommonJS.
+for (const entry of ['index', 'checksum']) {
+  const mod = require(path.join(dist, `${entry}.js`));
+  const names = Object.keys(mod).filter((n) => n !== 'default' && n !== '__esModule');
+  const mjs =
+    `// ESM entry: re-exports the CommonJS build (one copy of the module graph).\n` +
+    `import cjs from './${entry}.js';\n` +
+    `export const { ${names.join(', ')} } = cjs;\n` +
+    `export default cjs;\n`;
+  fs.writeFileSync(path.join(dist, `${entry}.mjs`), mjs);
+  fs.writeFileSync(path.join(dist, `${entry}.d.mts`), `export * from './${entry}.js';\n`);
+}

@@ -1,0 +1,289 @@
+// WalnutFile: positioned I/O, durability calls, OFD locks and every error path, on real files.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { WalnutError } from '../../lib/errors';
+import { WalnutFile } from '../../lib/io/file';
+import { NativeFile } from '../../lib/native';
+import { holdLock, release } from '../helpers/children';
+import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+let n = 0;
+const fresh = () => path.join(dir, `f${n++}.bin`);
+
+describe('open', () => {
+  it('creates with the requested mode and reopens read-only', async () => {
+    const p = fresh();
+    const f = await WalnutFile.open(p, { create: true, mode: 0o600 });
+    expect(fs.statSync(p).mode & 0o777).toBe(0o600);
+    expect(f.fd).toBeGreaterThan(2);
+    expect(f.path).toBe(p);
+    await f.close();
+    expect(f.closed).toBe(true);
+    const r = WalnutFile.openSync(p, { readOnly: true });
+    expectWalnutError(() => r.writeSync(Buffer.alloc(1), 0, 1, 0), 'WALNUT_IO', { errno: 9, syscall: 'pwrite' });
+    r.closeSync();
+  });
+
+  it('sets close-on-exec on every descriptor', () => {
+    const f = WalnutFile.openSync(fresh(), { create: true });
+    const flags = fs.readFileSync(`/proc/self/fdinfo/${f.fd}`, 'utf8');
+    const octal = /flags:\s+(\d+)/.exec(flags)![1]!;
+    expect(parseInt(octal, 8) & 0o2000000).toBe(0o2000000); // O_CLOEXEC
+    f.closeSync();
+  });
+
+  it('reports a missing file as WALNUT_IO with errno, syscall and path', async () => {
+    const p = path.join(dir, 'missing', 'x');
+    const err = await expectRejectsWalnut(WalnutFile.open(p), 'WALNUT_IO', { errno: 2, syscall: 'open', path: p });
+    expect(err.message).toContain(p);
+    expectWalnutError(() => WalnutFile.openSync(p), 'WALNUT_IO', { errno: 2 });
+  });
+
+  it('refuses exclusive creation of an existing file and a directory', async () => {
+    const p = fresh();
+    fs.writeFileSync(p, 'x');
+    await expectRejectsWalnut(WalnutFile.open(p, { exclusive: true }), 'WALNUT_IO', { errno: 17 });
+    expectWalnutError(() => WalnutFile.openSync(dir), 'WALNUT_IO', { errno: 21 });
+  });
+
+  it('validates options', () => {
+    expectWalnutError(() => WalnutFile.openSync(''), 'WALNUT_INVALID_ARGUMENT');
+    expectWalnutError(() => WalnutFile.openSync('a\0b'), 'WALNUT_INVALID_ARGUMENT');
+    expectWalnutError(() => WalnutFile.openSync(fresh(), { create: true, mode: -1 }), 'WALNUT_INVALID_ARGUMENT');
+    expectWalnutError(() => WalnutFile.openSync(fresh(), { readOnly: true, create: true }), 'WALNUT_INVALID_ARGUMENT');
+    expectWalnutError(() => new (NativeFile as unknown as new (p: unknown) => unknown)(42), 'WALNUT_INVALID_ARGUMENT');
+  });
+});
+
+describe('positioned I/O', () => {
+  it('writes and reads at offsets, sync and async, and reads short only at end of file', async () => {
+    const f = await WalnutFile.open(fresh(), { create: true });
+    const data = Buffer.from('hello, walnut');
+    expect(await f.write(data, 0, data.length, 100)).toBe(data.length);
+    expect(f.writeSync(data, 7, 6, 0)).toBe(6);
+    expect(await f.size()).toBe(100 + data.length);
+    const back = Buffer.alloc(data.length);
+    expect(await f.read(back, 0, back.length, 100)).toBe(data.length);
+    expect(back.equals(data)).toBe(true);
+    const head = Buffer.alloc(6);
+    expect(f.readSync(head, 0, 6, 0)).toBe(6);
+    expect(head.toString()).toBe('walnut');
+    const tail = Buffer.alloc(20);
+    expect(await f.read(tail, 0, 20, 105)).toBe(8); // only 8 bytes exist past 105
+    expect(await f.read(tail, 0, 20, 10_000)).toBe(0); // past the end
+    expect(f.readSync(tail, 5, 0, 0)).toBe(0);
+    await f.close();
+  });
+
+  it('writes a list of buffers back to back with writev, including more than IOV_MAX', async () => {
+    const f = await WalnutFile.open(fresh(), { create: true });
+    const parts = Array.from({ length: 1500 }, (_, i) => Buffer.alloc(3, i % 251));
+    parts.push(new Uint8Array(0));
+    const total = parts.reduce((s, b) => s + b.length, 0);
+    expect(await f.writev(parts, 10)).toBe(total);
+    expect(f.writevSync([Buffer.from('ab'), Buffer.from('cd')], 0)).toBe(4);
+    const all = fs.readFileSync(f.path);
+    expect(all.subarray(0, 4).toString()).toBe('abcd');
+    expect(all.subarray(10).equals(Buffer.concat(parts))).toBe(true);
+    await f.close();
+  });
+
+  it('keeps Uint8Array views exact (byteOffset respected)', async () => {
+    const f = await WalnutFile.open(fresh(), { create: true });
+    const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
+    const view = backing.subarray(2, 5);
+    await f.write(view, 0, 3, 0);
+    expect([...fs.readFileSync(f.path)]).toEqual([1, 2, 3]);
+    await f.close();
+  });
+
+  it('syncs, truncates, allocates and syncs directories', async () => {
+    const f = await WalnutFile.open(fresh(), { create: true });
+    await f.write(Buffer.alloc(8192, 1), 0, 8192, 0);
+    await f.fdatasync();
+    f.fsyncSync();
+    await f.fsync();
+    f.fdatasyncSync();
+    await f.truncate(4096);
+    expect(f.sizeSync()).toBe(4096);
+    f.truncateSync(0);
+    await f.allocate(0, 1 << 20);
+    expect(await f.size()).toBe(1 << 20);
+    f.allocateSync(0, 0);
+    await WalnutFile.syncDirectory(dir);
+    WalnutFile.syncDirectorySync(dir);
+    await expectRejectsWalnut(WalnutFile.syncDirectory(path.join(dir, 'nope')), 'WALNUT_IO', { errno: 2 });
+    await f.close();
+  });
+
+  it('runs async operations of one file in submission order', async () => {
+    const f = await WalnutFile.open(fresh(), { create: true });
+    const ops: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) ops.push(f.write(Buffer.from([i & 0xff]), 0, 1, 0));
+    ops.push(f.fdatasync());
+    const size = f.size();
+    const closed = f.close(); // queued behind everything above
+    await Promise.all(ops);
+    expect(await size).toBe(1);
+    await closed;
+    expect(fs.readFileSync(f.path)[0]).toBe(199);
+  });
+
+  it('keeps buffers alive while an operation is queued', async () => {
+    const f = await WalnutFile.open(fresh(), { create: true });
+    const pending: Promise<number>[] = [];
+    for (let i = 0; i < 50; i++) pending.push(f.write(Buffer.alloc(64 * 1024, i), 0, 64 * 1024, i * 64 * 1024));
+    (globalThis as { gc?: () => void }).gc?.();
+    await Promise.all(pending);
+    const all = fs.readFileSync(f.path);
+    for (let i = 0; i < 50; i++) expect(all[i * 64 * 1024 + 1000]).toBe(i);
+    await f.close();
+  });
+});
+
+describe('argument validation', () => {
+  const f = WalnutFile.openSync(fresh(), { create: true });
+  const buf = Buffer.alloc(16);
+  const bad: [string, () => unknown][] = [
+    ['not a buffer', () => f.readSync('abc' as unknown as Buffer, 0, 1, 0)],
+    ['Uint16Array', () => f.readSync(new Uint16Array(4) as unknown as Uint8Array, 0, 1, 0)],
+    ['negative offset', () => f.readSync(buf, -1, 1, 0)],
+    ['offset past end', () => f.readSync(buf, 17, 0, 0)],
+    ['length past end', () => f.readSync(buf, 8, 9, 0)],
+    ['fractional length', () => f.readSync(buf, 0, 1.5, 0)],
+    ['NaN position', () => f.readSync(buf, 0, 1, NaN)],
+    ['negative position', () => f.writeSync(buf, 0, 1, -4096)],
+    ['huge position', () => f.writeSync(buf, 0, 1, 2 ** 60)],
+    ['missing position', () => (f.writeSync as unknown as (b: Buffer) => number)(buf)],
+    ['writev non-array', () => f.writevSync(buf as unknown as Buffer[], 0)],
+    ['writev bad element', () => f.writevSync([buf, 'x' as unknown as Buffer], 0)],
+    ['truncate negative', () => f.truncateSync(-1)],
+    ['lock bad mode', () => f.tryLock(0, 1, 'both' as 'shared')],
+    ['lock zero length', () => f.tryLock(0, 0, 'shared')],
+    ['lock negative start', () => f.tryLock(-5, 1, 'shared')],
+    ['lock timeout NaN', () => f.lockSync(0, 1, 'shared', NaN)],
+  ];
+  for (const [name, call] of bad) {
+    it(`rejects ${name} with WALNUT_INVALID_ARGUMENT`, () => {
+      expectWalnutError(call, 'WALNUT_INVALID_ARGUMENT');
+    });
+  }
+  it('rejects (does not throw) from async methods', async () => {
+    await expectRejectsWalnut(f.read(buf, 0, 99, 0), 'WALNUT_INVALID_ARGUMENT');
+    await expectRejectsWalnut(f.lock(0, 1, 'shared', -1), 'WALNUT_INVALID_ARGUMENT');
+  });
+});
+
+describe('closed handles', () => {
+  it('every call on a closed file fails with WALNUT_CLOSED and names the file', async () => {
+    const f = await WalnutFile.open(fresh(), { create: true });
+    await f.close();
+    const buf = Buffer.alloc(4);
+    expectWalnutError(() => f.writeSync(buf, 0, 4, 0), 'WALNUT_CLOSED', { path: f.path });
+    await expectRejectsWalnut(f.write(buf, 0, 4, 0), 'WALNUT_CLOSED');
+    await expectRejectsWalnut(f.read(buf, 0, 4, 0), 'WALNUT_CLOSED');
+    await expectRejectsWalnut(f.fdatasync(), 'WALNUT_CLOSED');
+    await expectRejectsWalnut(f.close(), 'WALNUT_CLOSED');
+    expectWalnutError(() => f.closeSync(), 'WALNUT_CLOSED');
+    expectWalnutError(() => f.tryLock(0, 1, 'shared'), 'WALNUT_CLOSED');
+    expectWalnutError(() => f.sizeSync(), 'WALNUT_CLOSED');
+    expect(f.fd).toBe(-1);
+  });
+
+  it('closeSync waits for queued async writes before closing the descriptor', async () => {
+    const f = await WalnutFile.open(fresh(), { create: true });
+    const writes = Array.from({ length: 100 }, (_, i) => f.write(Buffer.alloc(4096, i), 0, 4096, i * 4096));
+    f.closeSync();
+    await Promise.all(writes);
+    expect(fs.statSync(f.path).size).toBe(100 * 4096);
+  });
+});
+
+describe('locks', () => {
+  it('conflict between two handles of the same file in one process (OFD semantics)', async () => {
+    const p = fresh();
+    const a = WalnutFile.openSync(p, { create: true });
+    const b = WalnutFile.openSync(p);
+    expect(a.tryLock(120, 1, 'exclusive')).toBe(true);
+    expect(b.tryLock(120, 1, 'shared')).toBe(false);
+    expect(b.lockHolder(120, 1, 'shared')).toMatchObject({ type: 'exclusive', start: 120, length: 1 });
+    expect(b.tryLock(121, 1, 'exclusive')).toBe(true); // other bytes are independent
+    a.unlock(120, 1);
+    expect(b.tryLock(120, 1, 'shared')).toBe(true);
+    expect(a.tryLock(120, 1, 'shared')).toBe(true); // shared + shared
+    expect(a.lockHolder(120, 1, 'shared')).toBeNull();
+    a.closeSync();
+    b.closeSync();
+  });
+
+  it('closing another descriptor of the file does not drop our locks (the POSIX trap)', () => {
+    const p = fresh();
+    const holder = WalnutFile.openSync(p, { create: true });
+    expect(holder.tryLock(0, 100, 'exclusive')).toBe(true);
+    const other = WalnutFile.openSync(p);
+    other.closeSync();
+    fs.closeSync(fs.openSync(p, 'r')); // plain fs open/close, like a library copying the file
+    const probe = WalnutFile.openSync(p);
+    expect(probe.tryLock(50, 1, 'shared')).toBe(false);
+    probe.closeSync();
+    holder.closeSync();
+  });
+
+  it('sees a lock held by another walnut process, waits the busy timeout, then WALNUT_BUSY', async () => {
+    const p = fresh();
+    fs.writeFileSync(p, '');
+    const child = await holdLock(p, 1073741824, 1, 'exclusive');
+    try {
+      const f = await WalnutFile.open(p);
+      expect(f.tryLock(1073741824, 1, 'shared')).toBe(false);
+      const t0 = performance.now();
+      const err = await expectRejectsWalnut(f.lock(1073741824, 1, 'shared', 150), 'WALNUT_BUSY', { path: p });
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(140);
+      expect(err.message).toContain('exclusive');
+      expectWalnutError(() => f.lockSync(1073741824, 1, 'exclusive', 30), 'WALNUT_BUSY');
+      // the wait succeeds once the holder goes away
+      const waiting = f.lock(1073741824, 1, 'exclusive', 10_000);
+      await release(child);
+      await waiting;
+      await f.close();
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('conflicts with classic POSIX locks (what sqlite3 takes) and names their pid', async () => {
+    const p = fresh();
+    fs.writeFileSync(p, 'x');
+    const child = await holdLock(p, 124, 1, 'shared', 'classic');
+    try {
+      const f = await WalnutFile.open(p);
+      expect(f.tryLock(124, 1, 'shared')).toBe(true);
+      f.unlock(124, 1);
+      expect(f.tryLock(124, 1, 'exclusive')).toBe(false);
+      const holder = f.lockHolder(124, 1, 'exclusive');
+      expect(holder?.type).toBe('shared');
+      expect(holder?.pid).toBeGreaterThan(0);
+      await f.close();
+    } finally {
+      await release(child);
+    }
+  });
+});
+
+describe('errors cross the addon as WalnutError', () => {
+  it('instanceof and stack', () => {
+    try {
+      WalnutFile.openSync(path.join(dir, 'nope', 'nope'));
+    } catch (e) {
+      expect(e).toBeInstanceOf(WalnutError);
+      expect(e).toBeInstanceOf(Error);
+      expect((e as Error).stack).toContain('WALNUT_IO');
+      return;
+    }
+    throw new Error('unreachable');
+  });
+});
