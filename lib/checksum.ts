@@ -5,6 +5,7 @@
  * Every function takes a Buffer or Uint8Array and an optional byte range; bad arguments raise
  * WalnutError WALNUT_INVALID_ARGUMENT.
  */
+import { walnutError } from './errors';
 import { nativeChecksum, type ChecksumTier } from './native';
 
 export type { ChecksumTier };
@@ -21,6 +22,38 @@ export interface SqliteWalChecksumOptions extends Range {
   bigEndianWords?: boolean;
 }
 
+/** Scratch for native results (JS is single-threaded per isolate; read right after the call). */
+const pair = new Uint32Array(2);
+const walState = new Uint32Array(3);
+
+function isInteger(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** The bytes of `range` within `data`, checked (subarray alone would clamp silently). */
+function view(data: Uint8Array, range: Range): Uint8Array {
+  if (!(data instanceof Uint8Array)) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'data must be a Buffer or Uint8Array', { reason: 'data' });
+  }
+  if (range.offset === undefined && range.length === undefined) return data;
+  const offset = range.offset ?? 0;
+  if (!isInteger(offset) || offset > data.length) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `offset ${offset} is not within the buffer`, { reason: 'offset' });
+  }
+  const length = range.length ?? data.length - offset;
+  if (!isInteger(length) || length > data.length - offset) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'offset + length is beyond the end of the buffer', { reason: 'length' });
+  }
+  return data.subarray(offset, offset + length);
+}
+
+function u32(v: unknown, name: string): number {
+  if (!isInteger(v) || v > 0xffffffff) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `${name} must be an integer in 0..2^32-1`, { reason: name });
+  }
+  return v;
+}
+
 /** SQLite's WAL checksum continuing from (s0, s1); the range length must be a multiple of 8. */
 export function sqliteWalChecksum(
   data: Uint8Array,
@@ -28,7 +61,11 @@ export function sqliteWalChecksum(
   s1 = 0,
   options: SqliteWalChecksumOptions = {},
 ): [number, number] {
-  return nativeChecksum.sqliteWalChecksum(data, options.offset, options.length, s0, s1, options.bigEndianWords === true);
+  walState[0] = u32(s0, 's0');
+  walState[1] = u32(s1, 's1');
+  walState[2] = options.bigEndianWords === true ? 1 : 0;
+  nativeChecksum.sqliteWalChecksum(view(data, options), walState);
+  return [walState[0]!, walState[1]!];
 }
 
 /**
@@ -43,13 +80,14 @@ export function sqliteWalFrameChecksums(
   salts: readonly [number, number],
   options: { bigEndianWords?: boolean } = {},
 ): [number, number] {
-  return nativeChecksum.sqliteWalFrameChecksums(
-    frames, pageSize, running[0], running[1], salts[0], salts[1], options.bigEndianWords === true);
+  nativeChecksum.sqliteWalFrameChecksums(
+    frames, pageSize, running[0], running[1], salts[0], salts[1], options.bigEndianWords === true, pair);
+  return [pair[0]!, pair[1]!];
 }
 
 /** CRC-32C (Castagnoli); pass a previous result as `initial` to continue it. */
 export function crc32c(data: Uint8Array, initial = 0, range: Range = {}): number {
-  return nativeChecksum.crc32c(data, range.offset, range.length, initial);
+  return nativeChecksum.crc32c(view(data, range), initial);
 }
 
 /** XXH3-64 with an optional 64-bit seed. */

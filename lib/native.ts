@@ -70,13 +70,12 @@ export interface NativeXxh3Stream {
 }
 
 export interface NativeChecksum {
-  sqliteWalChecksum(data: Uint8Array, offset: number | undefined, length: number | undefined,
-    s0: number, s1: number, bigEndianWords: boolean): [number, number];
-  sqliteWalChecksumReference(data: Uint8Array, offset: number | undefined, length: number | undefined,
-    s0: number, s1: number, bigEndianWords: boolean): [number, number];
+  /** state = [s0, s1, bigEndianWords ? 1 : 0], updated in place. */
+  sqliteWalChecksum(data: Uint8Array, state: Uint32Array): void;
+  sqliteWalChecksumReference(data: Uint8Array, state: Uint32Array): void;
   sqliteWalFrameChecksums(frames: Uint8Array, pageSize: number, s0: number, s1: number,
-    salt1: number, salt2: number, bigEndianWords: boolean): [number, number];
-  crc32c(data: Uint8Array, offset: number | undefined, length: number | undefined, initial: number): number;
+    salt1: number, salt2: number, bigEndianWords: boolean, out: Uint32Array): void;
+  crc32c(data: Uint8Array, initial: number): number;
   xxh3_64(data: Uint8Array, offset: number | undefined, length: number | undefined, seed: bigint | number): bigint;
   xxh3_128(data: Uint8Array, offset: number | undefined, length: number | undefined, seed: bigint | number): bigint;
   xxh3_128_into(data: Uint8Array, offset: number | undefined, length: number | undefined, out: Uint8Array, outOffset: number): void;

@@ -18,18 +18,31 @@ struct ByteSpan {
   size_t length = 0;
 };
 
+// A typed array of `type` at info[index] -> its bytes (one napi_get_typedarray_info call: the
+// checksum entry points are called per page, where N-API overhead is most of the cost).
+inline bool GetTypedBytes(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type,
+                          const char* name, const char* what, ByteSpan* out) {
+  napi_env env = info.Env();
+  bool isTyped = false;
+  if (index < info.Length()) napi_is_typedarray(env, info[index], &isTyped);
+  napi_typedarray_type actual;
+  size_t elements = 0;
+  void* data = nullptr;
+  if (!isTyped ||
+      napi_get_typedarray_info(env, info[index], &actual, &elements, &data, nullptr, nullptr) != napi_ok ||
+      actual != type) {
+    ThrowInvalid(info.Env(), std::string(name) + " must be " + what);
+    return false;
+  }
+  out->data = static_cast<uint8_t*>(data);
+  out->length = type == napi_uint32_array ? elements * 4 : elements;
+  return true;
+}
+
 // Uint8Array (Buffer included) at info[index] -> its bytes.
 inline bool GetBytes(const Napi::CallbackInfo& info, size_t index, const char* name,
                      ByteSpan* out) {
-  if (index >= info.Length() || !info[index].IsTypedArray() ||
-      info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    ThrowInvalid(info.Env(), std::string(name) + " must be a Buffer or Uint8Array");
-    return false;
-  }
-  Napi::Uint8Array array = info[index].As<Napi::Uint8Array>();
-  out->data = array.Data();
-  out->length = array.ByteLength();
-  return true;
+  return GetTypedBytes(info, index, napi_uint8_array, name, "a Buffer or Uint8Array", out);
 }
 
 // A non-negative safe integer at info[index]; `fallback` when absent/undefined (if allowed).

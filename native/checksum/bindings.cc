@@ -42,11 +42,25 @@ bool GetSeed(const Napi::CallbackInfo& info, size_t i, uint64_t* seed) {
   return false;
 }
 
-Napi::Value Pair(Napi::Env env, WalChecksum c) {
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, Napi::Number::New(env, c.s0));
-  out.Set(1u, Napi::Number::New(env, c.s1));
-  return out;
+// Results go into a caller-provided Uint32Array(2) at info[index]: building a JS array
+// through N-API costs more than checksumming a 4 KiB page, so lib/checksum.ts keeps one
+// scratch Uint32Array and builds the [s0, s1] pair in JavaScript.
+Napi::Value Pair(const Napi::CallbackInfo& info, size_t index, WalChecksum c) {
+  ByteSpan out;
+  if (!GetTypedBytes(info, index, napi_uint32_array, "out", "a Uint32Array of length 2", &out)) {
+    return Napi::Value();
+  }
+  if (out.length < 8) return ThrowInvalid(info.Env(), "out must be a Uint32Array of length 2");
+  uint32_t* words = reinterpret_cast<uint32_t*>(out.data);
+  words[0] = c.s0;
+  words[1] = c.s1;
+  return info.Env().Undefined();
+}
+
+bool GetFlag(const Napi::CallbackInfo& info, size_t index) {
+  bool value = false;
+  if (index < info.Length()) napi_get_value_bool(info.Env(), info[index], &value);
+  return value;  // anything but `true` is false
 }
 
 Napi::Value BigInt128(Napi::Env env, Hash128 h) {
@@ -54,33 +68,26 @@ Napi::Value BigInt128(Napi::Env env, Hash128 h) {
   return Napi::BigInt::New(env, 0, 2, words);
 }
 
-// sqliteWalChecksum(data, offset, length, s0, s1, bigEndianWords) -> [s0, s1]
-Napi::Value WalSum(const Napi::CallbackInfo& info) {
-  ByteSpan span;
-  uint32_t s0, s1;
-  if (!GetBytes(info, 0, "data", &span) || !NarrowSpan(info, 1, &span) ||
-      !GetU32(info, 3, "s0", &s0) || !GetU32(info, 4, "s1", &s1)) {
+// sqliteWalChecksum(data, state): state is a Uint32Array [s0, s1, bigEndianWords] updated in
+// place. Two arguments only: at one page per call, N-API argument handling costs more than
+// the checksum itself, so lib/checksum.ts applies byte ranges (subarray) and packs the rest.
+template <WalChecksum (*Sum)(const uint8_t*, size_t, WalChecksum, bool)>
+Napi::Value WalSumWith(const Napi::CallbackInfo& info) {
+  ByteSpan span, state;
+  if (!GetBytes(info, 0, "data", &span) ||
+      !GetTypedBytes(info, 1, napi_uint32_array, "state", "a Uint32Array [s0, s1, bigEndian]", &state)) {
     return Napi::Value();
   }
+  if (state.length < 12) return ThrowInvalid(info.Env(), "state must be a Uint32Array of length 3");
   if (span.length % 8 != 0) return ThrowInvalid(info.Env(), "length must be a multiple of 8");
-  bool be = info.Length() > 5 && info[5].ToBoolean();
-  return Pair(info.Env(), SqliteWalChecksum(span.data, span.length, {s0, s1}, be));
+  uint32_t* words = reinterpret_cast<uint32_t*>(state.data);
+  WalChecksum c = Sum(span.data, span.length, {words[0], words[1]}, words[2] != 0);
+  words[0] = c.s0;
+  words[1] = c.s1;
+  return info.Env().Undefined();
 }
 
-// sqliteWalChecksumReference: the plain serial loop, for tests and benchmarks.
-Napi::Value WalSumReference(const Napi::CallbackInfo& info) {
-  ByteSpan span;
-  uint32_t s0, s1;
-  if (!GetBytes(info, 0, "data", &span) || !NarrowSpan(info, 1, &span) ||
-      !GetU32(info, 3, "s0", &s0) || !GetU32(info, 4, "s1", &s1)) {
-    return Napi::Value();
-  }
-  if (span.length % 8 != 0) return ThrowInvalid(info.Env(), "length must be a multiple of 8");
-  bool be = info.Length() > 5 && info[5].ToBoolean();
-  return Pair(info.Env(), SqliteWalChecksumScalar(span.data, span.length, {s0, s1}, be));
-}
-
-// sqliteWalFrameChecksums(frames, pageSize, s0, s1, salt1, salt2, bigEndianWords) -> [s0, s1]
+// sqliteWalFrameChecksums(frames, pageSize, s0, s1, salt1, salt2, bigEndianWords, out)
 // `frames` holds N whole frames (24-byte header + page). For each frame, in order: salts go
 // to header bytes 8..15, the running checksum over header bytes 0..7 and the page continues,
 // and is stored big-endian at bytes 16..23.
@@ -101,7 +108,7 @@ Napi::Value WalFrameSums(const Napi::CallbackInfo& info) {
   if (frames.length % frameSize != 0) {
     return ThrowInvalid(env, "frames length must be a multiple of 24 + pageSize");
   }
-  bool be = info.Length() > 6 && info[6].ToBoolean();
+  bool be = GetFlag(info, 6);
   WalChecksum running{s0, s1};
   uint8_t salts[8];
   uint32_t s1be = __builtin_bswap32(salt1), s2be = __builtin_bswap32(salt2);
@@ -115,17 +122,14 @@ Napi::Value WalFrameSums(const Napi::CallbackInfo& info) {
     std::memcpy(header + 16, &c0, 4);
     std::memcpy(header + 20, &c1, 4);
   }
-  return Pair(env, running);
+  return Pair(info, 7, running);
 }
 
-// crc32c(data, offset, length, initial) -> number
+// crc32c(data, initial) -> number (ranges are applied in lib/checksum.ts, see WalSumWith)
 Napi::Value Crc(const Napi::CallbackInfo& info) {
   ByteSpan span;
   uint32_t initial;
-  if (!GetBytes(info, 0, "data", &span) || !NarrowSpan(info, 1, &span) ||
-      !GetU32(info, 3, "initial", &initial)) {
-    return Napi::Value();
-  }
+  if (!GetBytes(info, 0, "data", &span) || !GetU32(info, 1, "initial", &initial)) return Napi::Value();
   return Napi::Number::New(info.Env(), Crc32c(span.data, span.length, initial));
 }
 
@@ -252,8 +256,9 @@ Napi::Value SetPath(const Napi::CallbackInfo& info) {
 
 Napi::Object Register(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("sqliteWalChecksum", Napi::Function::New<WalSum>(env, "sqliteWalChecksum"));
-  o.Set("sqliteWalChecksumReference", Napi::Function::New<WalSumReference>(env, "sqliteWalChecksumReference"));
+  o.Set("sqliteWalChecksum", Napi::Function::New<WalSumWith<SqliteWalChecksum>>(env, "sqliteWalChecksum"));
+  o.Set("sqliteWalChecksumReference",
+        Napi::Function::New<WalSumWith<SqliteWalChecksumScalar>>(env, "sqliteWalChecksumReference"));
   o.Set("sqliteWalFrameChecksums", Napi::Function::New<WalFrameSums>(env, "sqliteWalFrameChecksums"));
   o.Set("crc32c", Napi::Function::New<Crc>(env, "crc32c"));
   o.Set("xxh3_64", Napi::Function::New<Xxh64>(env, "xxh3_64"));

@@ -1,0 +1,45 @@
+// Shared bench plumbing: benchmark.js suites run side by side in one process, results as
+// rows { suite, case, system, metric, value } plus ratios against a named peer.
+'use strict';
+const Benchmark = require('benchmark');
+
+/** Runs sync cases of one size; returns { name: opsPerSecond }. */
+function runSync(cases, { maxTime = 1 } = {}) {
+  const suite = new Benchmark.Suite();
+  for (const [name, fn] of Object.entries(cases)) suite.add(name, fn, { maxTime, minSamples: 5 });
+  const hz = {};
+  suite.on('cycle', (e) => (hz[e.target.name] = e.target.hz));
+  suite.run({ async: false });
+  return hz;
+}
+
+/** Runs async (deferred) cases; each fn returns a promise. Returns { name: { hz, mean, p50, p99 } } in ms. */
+function runAsync(cases, { maxTime = 2 } = {}) {
+  return new Promise((resolve) => {
+    const suite = new Benchmark.Suite();
+    for (const [name, fn] of Object.entries(cases)) {
+      suite.add(name, {
+        defer: true,
+        maxTime,
+        minSamples: 5,
+        fn: (deferred) => fn().then(() => deferred.resolve()),
+      });
+    }
+    const out = {};
+    suite.on('cycle', (e) => {
+      const s = e.target.stats.sample.slice().sort((a, b) => a - b);
+      const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))] * 1e3;
+      out[e.target.name] = { hz: e.target.hz, mean: e.target.stats.mean * 1e3, p50: q(0.5), p99: q(0.99) };
+    });
+    suite.on('complete', () => resolve(out));
+    suite.run({ async: true });
+  });
+}
+
+function table(rows, columns) {
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (cells) => cells.map((v, i) => String(v ?? '').padEnd(widths[i])).join('  ');
+  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(columns.map((c) => r[c])))].join('\n');
+}
+
+module.exports = { runSync, runAsync, table };
