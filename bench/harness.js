@@ -42,4 +42,22 @@ function table(rows, columns) {
   return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(columns.map((c) => r[c])))].join('\n');
 }
 
-module.exports = { runSync, runAsync, table };
+/**
+ * Runs the async cases `rounds` times, alternating, and keeps each case's median round by
+ * mean time: disk and scheduler noise moves between consecutive runs more than between cases,
+ * and alternation spreads it over all of them.
+ */
+async function runAsyncRounds(cases, { maxTime = 1, rounds = 3 } = {}) {
+  const all = {};
+  for (let r = 0; r < rounds; r++) {
+    const names = Object.keys(cases);
+    const order = r % 2 === 0 ? names : names.slice().reverse();
+    const result = await runAsync(Object.fromEntries(order.map((n) => [n, cases[n]])), { maxTime });
+    for (const [n, v] of Object.entries(result)) (all[n] ??= []).push(v);
+  }
+  const out = {};
+  for (const [n, list] of Object.entries(all)) out[n] = list.sort((a, b) => a.mean - b.mean)[Math.floor(list.length / 2)];
+  return out;
+}
+
+module.exports = { runSync, runAsync, runAsyncRounds, table };

@@ -10,6 +10,9 @@ import { WalnutError } from './errors';
 
 export type LockMode = 'shared' | 'exclusive';
 
+/** What a write waits for after the bytes are written: nothing, fdatasync, or fsync. */
+export type Durability = 'none' | 'data' | 'full';
+
 export interface NativeOpenOptions {
   create?: boolean;
   readOnly?: boolean;
@@ -35,8 +38,8 @@ export interface NativeFileHandle {
   readSync(buffer: Uint8Array, offset: number, length: number, position: number): number;
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   writeSync(buffer: Uint8Array, offset: number, length: number, position: number): number;
-  writev(buffers: readonly Uint8Array[], position: number): Promise<number>;
-  writevSync(buffers: readonly Uint8Array[], position: number): number;
+  writev(buffers: readonly Uint8Array[], position: number, durability?: Durability): Promise<number>;
+  writevSync(buffers: readonly Uint8Array[], position: number, durability?: Durability): number;
   fsync(): Promise<void>;
   fsyncSync(): void;
   fdatasync(): Promise<void>;

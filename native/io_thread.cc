@@ -1,6 +1,8 @@
 // io_thread.cc — see io_thread.h.
 #include "io_thread.h"
 
+#include <chrono>
+
 namespace walnut {
 
 IoThread::IoThread(Napi::Env env) {
@@ -31,6 +33,7 @@ Napi::Promise IoThread::Submit(Napi::Env env, std::unique_ptr<IoOp> op) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(op));
+    queued_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_one();
   return promise;
@@ -39,10 +42,19 @@ Napi::Promise IoThread::Submit(Napi::Env env, std::unique_ptr<IoOp> op) {
 void IoThread::Run() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
+    if (queue_.empty() && !stopping_) {
+      lock.unlock();
+      auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+      while (queued_.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::yield();  // let kernel threads (e.g. the journal commit of an fsync) run
+      }
+      lock.lock();
+    }
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
     std::unique_ptr<IoOp> op = std::move(queue_.front());
     queue_.pop_front();
+    queued_.fetch_sub(1, std::memory_order_relaxed);
     lock.unlock();
     op->Execute();
     lock.lock();

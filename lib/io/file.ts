@@ -7,14 +7,15 @@
  *
  * Locks are Linux OFD locks owned by this descriptor: closing another descriptor of the same
  * file never drops them, and two WalnutFiles on one file conflict like two processes would.
- * A lock that is held elsewhere is retried with SQLite's busy-handler backoff until `timeout`
+ * Async methods never throw: argument errors arrive as rejections too (without the extra
+ * promise hops an `async` wrapper would add to every call). A lock that is held elsewhere is retried with SQLite's busy-handler backoff until `timeout`
  * milliseconds have passed, then WALNUT_BUSY; the async variant waits on timers and never
  * blocks the event loop.
  */
 import { walnutError } from '../errors';
-import { NativeFile, type LockMode, type NativeFileHandle, type NativeLockHolder, type NativeOpenOptions } from '../native';
+import { NativeFile, type Durability, type LockMode, type NativeFileHandle, type NativeLockHolder, type NativeOpenOptions } from '../native';
 
-export type { LockMode, NativeLockHolder as LockHolder };
+export type { Durability, LockMode, NativeLockHolder as LockHolder };
 
 export interface OpenFileOptions extends NativeOpenOptions {}
 
@@ -73,60 +74,100 @@ export class WalnutFile {
   }
 
   /** Reads up to `length` bytes at `position`; fewer only at end of file. */
-  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    return this.#handle.read(buffer, offset, length, position);
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    try {
+      return this.#handle.read(buffer, offset, length, position);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
     return this.#handle.readSync(buffer, offset, length, position);
   }
   /** Writes all `length` bytes at `position` or fails; never a silent short write. */
-  async write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    return this.#handle.write(buffer, offset, length, position);
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    try {
+      return this.#handle.write(buffer, offset, length, position);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   writeSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
     return this.#handle.writeSync(buffer, offset, length, position);
   }
-  /** Writes the buffers back to back from `position` (pwritev; no copy of their bytes). */
-  async writev(buffers: readonly Uint8Array[], position: number): Promise<number> {
-    return this.#handle.writev(buffers, position);
+  /**
+   * Writes the buffers back to back from `position` (pwritev; no copy of their bytes), then,
+   * with durability 'data' or 'full', fdatasync or fsync in the same I/O-thread operation.
+   * On failure `syscall` says which step failed.
+   */
+  writev(buffers: readonly Uint8Array[], position: number, durability: Durability = 'none'): Promise<number> {
+    try {
+      return this.#handle.writev(buffers, position, durability);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
-  writevSync(buffers: readonly Uint8Array[], position: number): number {
-    return this.#handle.writevSync(buffers, position);
+  writevSync(buffers: readonly Uint8Array[], position: number, durability: Durability = 'none'): number {
+    return this.#handle.writevSync(buffers, position, durability);
   }
-  async fsync(): Promise<void> {
-    return this.#handle.fsync();
+  fsync(): Promise<void> {
+    try {
+      return this.#handle.fsync();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   fsyncSync(): void {
     this.#handle.fsyncSync();
   }
-  async fdatasync(): Promise<void> {
-    return this.#handle.fdatasync();
+  fdatasync(): Promise<void> {
+    try {
+      return this.#handle.fdatasync();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   fdatasyncSync(): void {
     this.#handle.fdatasyncSync();
   }
-  async truncate(length: number): Promise<void> {
-    return this.#handle.truncate(length);
+  truncate(length: number): Promise<void> {
+    try {
+      return this.#handle.truncate(length);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   truncateSync(length: number): void {
     this.#handle.truncateSync(length);
   }
   /** Reserves disk space for [offset, offset + length) (fallocate, or posix_fallocate). */
-  async allocate(offset: number, length: number): Promise<void> {
-    return this.#handle.allocate(offset, length);
+  allocate(offset: number, length: number): Promise<void> {
+    try {
+      return this.#handle.allocate(offset, length);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   allocateSync(offset: number, length: number): void {
     this.#handle.allocateSync(offset, length);
   }
-  async size(): Promise<number> {
-    return this.#handle.size();
+  size(): Promise<number> {
+    try {
+      return this.#handle.size();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   sizeSync(): number {
     return this.#handle.sizeSync();
   }
   /** Closes after every operation queued before it; later calls fail with WALNUT_CLOSED. */
-  async close(): Promise<void> {
-    return this.#handle.close();
+  close(): Promise<void> {
+    try {
+      return this.#handle.close();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   closeSync(): void {
     this.#handle.closeSync();

@@ -39,6 +39,8 @@ async function main() {
       result.first = { ok: false, code: e.code, errno: e.errno, syscall: e.syscall };
     }
     result.second = outcome(() => f.fdatasyncSync());
+    native.TEST_setFaults({ failSync: { nth: 1, errno: 28 } });
+    result.writevSync = outcome(() => f.writevSync([page], 0, 'data'));
   } else if (scenario === 'unarmed') {
     result.set = outcome(() => native.TEST_setFaults({ failWrite: { nth: 1 } }));
     result.write = outcome(() => f.writeSync(page, 0, 4096, 0));

@@ -43,5 +43,6 @@ describe('fault injection', () => {
     const r = await run('failSync');
     expect(r.first).toMatchObject({ ok: false, code: 'WALNUT_IO', errno: 5, syscall: 'fdatasync' });
     expect(r.second).toEqual({ ok: true });
+    expect(r.writevSync).toMatchObject({ ok: false, code: 'WALNUT_FULL', errno: 28, syscall: 'fdatasync' });
   });
 });

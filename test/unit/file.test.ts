@@ -92,6 +92,16 @@ describe('positioned I/O', () => {
     await f.close();
   });
 
+  it('writev with durability syncs in the same operation and validates the mode', async () => {
+    const f = await WalnutFile.open(fresh(), { create: true });
+    expect(await f.writev([Buffer.from('abc')], 0, 'data')).toBe(3);
+    expect(await f.writev([Buffer.from('def')], 3, 'full')).toBe(3);
+    expect(f.writevSync([Buffer.from('g')], 6, 'data')).toBe(1);
+    expect(fs.readFileSync(f.path, 'utf8')).toBe('abcdefg');
+    await expectRejectsWalnut(f.writev([Buffer.from('x')], 0, 'fast' as 'data'), 'WALNUT_INVALID_ARGUMENT');
+    await f.close();
+  });
+
   it('keeps Uint8Array views exact (byteOffset respected)', async () => {
     const f = await WalnutFile.open(fresh(), { create: true });
     const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
