@@ -1,0 +1,66 @@
+// The published package: `npm pack` gives a tarball that installs into an empty project
+// (building the addon from source, since prebuilds/ is not in the repository), loads through
+// both require() and import, and whose type declarations resolve for TypeScript users.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { tmpDir } from '../helpers/tmp';
+
+const root = path.resolve(__dirname, '..', '..');
+const npm = (args: string[], cwd: string) =>
+  execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
+
+describe('npm pack + install', () => {
+  it('installs into an empty directory and loads via require, import and types', () => {
+    const work = tmpDir('walnut-pack-');
+    const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', work], root))[0];
+    const files: string[] = packed.files.map((f: { path: string }) => f.path);
+    expect(files).toContain('dist/index.js');
+    expect(files).toContain('dist/index.mjs');
+    expect(files).toContain('dist/checksum.d.ts');
+    expect(files).toContain('binding.gyp');
+    expect(files).toContain('native/file.cc');
+    expect(files.some((f) => f.startsWith('test/') || f.startsWith('build/') || f.startsWith('node_modules/'))).toBe(false);
+
+    const app = path.join(work, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+    npm(['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(work, packed.filename)], app);
+
+    const cjs = execFileSync(process.execPath, ['-e', `
+      const w = require('walnut'); const c = require('walnut/checksum');
+      const f = w.WalnutFile.openSync('x.bin', { create: true }); f.writeSync(Buffer.from('hi'), 0, 2, 0); f.closeSync();
+      let code; try { w.WalnutFile.openSync('/nonexistent/x'); } catch (e) { code = e instanceof w.WalnutError && e.code; }
+      console.log(JSON.stringify({ crc: c.crc32c(Buffer.from('123456789')), code }));`], { cwd: app, encoding: 'utf8' });
+    expect(JSON.parse(cjs)).toEqual({ crc: 0xe3069283, code: 'WALNUT_IO' });
+
+    fs.writeFileSync(path.join(app, 'esm.mjs'), `
+      import { WalnutFile, WalnutError } from 'walnut';
+      import { xxh3_64 } from 'walnut/checksum';
+      import * as cjs from 'walnut';
+      let same; try { WalnutFile.openSync('/nonexistent/x'); } catch (e) { same = e instanceof WalnutError && e instanceof cjs.default.WalnutError; }
+      console.log(JSON.stringify({ h: xxh3_64(new Uint8Array(0)).toString(16), same }));`);
+    const esm = execFileSync(process.execPath, ['esm.mjs'], { cwd: app, encoding: 'utf8' });
+    expect(JSON.parse(esm)).toEqual({ h: '2d06800538d394c2', same: true });
+
+    fs.writeFileSync(path.join(app, 'use.mts'), `
+      import { WalnutFile, WalnutError, type WalnutErrorCode } from 'walnut';
+      import { crc32c, Xxh3Stream } from 'walnut/checksum';
+      const code: WalnutErrorCode = 'WALNUT_BUSY';
+      const f: Promise<WalnutFile> = WalnutFile.open('x', { create: true });
+      const n: number = crc32c(new Uint8Array(4), 0);
+      const d: bigint = new Xxh3Stream(1n).update(new Uint8Array(3)).digest128();
+      export { code, f, n, d, WalnutError };`);
+    fs.writeFileSync(path.join(app, 'use.cts'), `
+      import walnut = require('walnut');
+      const ok: boolean = walnut.isWalnutError(new Error('x'), 'WALNUT_IO');
+      export = ok;`);
+    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { module: 'node16', moduleResolution: 'node16', strict: true, noEmit: true, types: [], typeRoots: [path.join(root, 'node_modules', '@types')] },
+      files: ['use.mts', 'use.cts'],
+    }));
+    execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
+  }, 300_000);
+});
