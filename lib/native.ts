@@ -93,7 +93,39 @@ export interface FaultSpec {
   failSync?: { nth: number; errno?: number } | null;
 }
 
+/** Checksum chain parameters shared by the frame scan and the frame append. */
+export interface NativeChain {
+  pageSize: number;
+  bigEndian: boolean;
+  salt1: number;
+  salt2: number;
+  s0: number;
+  s1: number;
+}
+
+export interface NativeScanResult {
+  lastValidFrame: number;
+  mxFrame: number;
+  dbSize: number;
+  commits: number;
+  fileSize: number;
+  mxChecksum: [number, number];
+  lastValidChecksum: [number, number];
+  pgnos: Uint32Array;
+}
+
+export interface NativeAppendWindow {
+  header: Uint8Array;
+  size: number;
+}
+
 interface Addon {
+  walScan(file: NativeFileHandle, chain: NativeChain): Promise<NativeScanResult>;
+  walScanSync(file: NativeFileHandle, chain: NativeChain): NativeScanResult;
+  walAppend(file: NativeFileHandle, chain: NativeChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
+    pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow): Promise<[number, number]>;
+  walAppendSync(file: NativeFileHandle, chain: NativeChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
+    pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow): [number, number];
   NativeFile: NativeFileClass;
   setErrorClass(ctor: typeof WalnutError): void;
   faultInjectionArmed: boolean;
@@ -113,6 +145,14 @@ const addon = load();
 
 export const NativeFile: NativeFileClass = addon.NativeFile;
 export const nativeChecksum: NativeChecksum = addon.checksum;
+
+/** WAL frame scan and append (native/frames.h). */
+export const nativeFrames = {
+  scan: addon.walScan,
+  scanSync: addon.walScanSync,
+  append: addon.walAppend,
+  appendSync: addon.walAppendSync,
+};
 
 /** True when the process started with WALNUT_FAULT_INJECTION=1. */
 export const faultInjectionArmed: boolean = addon.faultInjectionArmed;

@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "faults.h"
 #include "file.h"
+#include "frames.h"
 #include "instance.h"
 
 namespace walnut {
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("faultInjectionArmed", Napi::Boolean::New(env, faults::Armed()));
   exports.Set("TEST_setFaults", Napi::Function::New<faults::TEST_SetFaults>(env, "TEST_setFaults"));
   exports.Set("checksum", checksum::Register(env));
+  frames::Register(env, exports);
   return exports;
 }
 

@@ -39,11 +39,16 @@ function checkTimeout(timeout: number): void {
   }
 }
 
+/** Internal: the native handle of a WalnutFile, for lib/wal's native frame calls. */
+export const nativeHandleOf = (file: WalnutFile): NativeFileHandle => handles.get(file)!;
+const handles = new WeakMap<WalnutFile, NativeFileHandle>();
+
 export class WalnutFile {
   readonly #handle: NativeFileHandle;
 
   private constructor(handle: NativeFileHandle) {
     this.#handle = handle;
+    handles.set(this, handle);
   }
 
   static async open(path: string, options: OpenFileOptions = {}): Promise<WalnutFile> {

@@ -1,0 +1,102 @@
+/**
+ * format/wal-header.ts — the 32-byte WAL header (reference/sqlite-wal.md section 2.1).
+ *
+ *   off size field
+ *    0   4   magic: 0x377f0682 (checksum words little-endian) or 0x377f0683 (big-endian)
+ *    4   4   format version, 3007000
+ *    8   4   page size (65536 stored as is)
+ *   12   4   checkpoint sequence number
+ *   16   4   salt-1
+ *   20   4   salt-2
+ *   24   8   checksum (s0, s1) of bytes 0..23, starting from (0, 0)
+ *
+ * All fields big-endian. A header is usable iff the magic, page size and checksum check out;
+ * otherwise SQLite treats the WAL as empty. A usable header with another version is a hard
+ * error (SQLITE_CANTOPEN), which decodeWalHeader reports as status 'unknown-version'.
+ */
+import { walChecksumBytes } from './checksum';
+import { isValidPageSize } from './page-size';
+
+export const WAL_HEADER_SIZE = 32;
+export const WAL_MAGIC_LE = 0x377f0682;
+export const WAL_MAGIC_BE = 0x377f0683;
+export const WAL_FORMAT_VERSION = 3007000;
+
+export interface WalHeader {
+  magic: number;
+  version: number;
+  pageSize: number;
+  checkpointSeq: number;
+  salt1: number;
+  salt2: number;
+  checksum: [number, number];
+}
+
+export type WalHeaderStatus = 'ok' | 'short' | 'bad-magic' | 'bad-page-size' | 'bad-checksum' | 'unknown-version';
+
+export interface DecodedWalHeader {
+  status: WalHeaderStatus;
+  /** The fields as stored (present unless the input is shorter than 32 bytes). */
+  header: WalHeader | null;
+}
+
+export function bigEndianChecksum(magic: number): boolean {
+  return (magic & 1) === 1;
+}
+
+/** The magic SQLite writes on this host (checksum words in native order). */
+export function hostMagic(): number {
+  return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? WAL_MAGIC_LE : WAL_MAGIC_BE;
+}
+
+export function decodeWalHeader(bytes: Uint8Array): DecodedWalHeader {
+  if (bytes.length < WAL_HEADER_SIZE) return { status: 'short', header: null };
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, WAL_HEADER_SIZE);
+  const header: WalHeader = {
+    magic: dv.getUint32(0),
+    version: dv.getUint32(4),
+    pageSize: dv.getUint32(8),
+    checkpointSeq: dv.getUint32(12),
+    salt1: dv.getUint32(16),
+    salt2: dv.getUint32(20),
+    checksum: [dv.getUint32(24), dv.getUint32(28)],
+  };
+  if ((header.magic & 0xfffffffe) >>> 0 !== WAL_MAGIC_LE) return { status: 'bad-magic', header };
+  if (!isValidPageSize(header.pageSize)) return { status: 'bad-page-size', header };
+  const [s0, s1] = walChecksumBytes(bytes.subarray(0, 24), bigEndianChecksum(header.magic));
+  if (s0 !== header.checksum[0] || s1 !== header.checksum[1]) return { status: 'bad-checksum', header };
+  if (header.version !== WAL_FORMAT_VERSION) return { status: 'unknown-version', header };
+  return { status: 'ok', header };
+}
+
+export interface NewWalHeader {
+  pageSize: number;
+  checkpointSeq: number;
+  salt1: number;
+  salt2: number;
+  /** Default: the host's order, as SQLite writes. */
+  magic?: number;
+}
+
+/** Encodes a header and its checksum. */
+export function encodeWalHeader(h: NewWalHeader): { bytes: Uint8Array; checksum: [number, number] } {
+  if (!isValidPageSize(h.pageSize)) throw new RangeError(`invalid page size ${h.pageSize}`);
+  const magic = h.magic ?? hostMagic();
+  const bytes = new Uint8Array(WAL_HEADER_SIZE);
+  const dv = new DataView(bytes.buffer);
+  dv.setUint32(0, magic);
+  dv.setUint32(4, WAL_FORMAT_VERSION);
+  dv.setUint32(8, h.pageSize);
+  dv.setUint32(12, h.checkpointSeq >>> 0);
+  dv.setUint32(16, h.salt1 >>> 0);
+  dv.setUint32(20, h.salt2 >>> 0);
+  const checksum = walChecksumBytes(bytes.subarray(0, 24), bigEndianChecksum(magic));
+  dv.setUint32(24, checksum[0]);
+  dv.setUint32(28, checksum[1]);
+  return { bytes, checksum };
+}
+
+/** Byte offset of frame `n` (1-based) for a page size. */
+export function frameOffset(n: number, pageSize: number): number {
+  return WAL_HEADER_SIZE + (n - 1) * (pageSize + 24);
+}

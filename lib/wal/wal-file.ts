@@ -1,0 +1,403 @@
+/**
+ * wal/wal-file.ts — WalFile: one SQLite `-wal` file. Recovery scan, fresh header (create and
+ * restart), and batched append of whole transactions. Formats: format/wal-header.ts,
+ * format/frame-header.ts; the scan and append loops are native (native/frames.h).
+ *
+ * The append window is the state a writer continues from: page size, checksum byte order,
+ * salts, checkpoint sequence, mxFrame (last commit frame), the running checksum at mxFrame,
+ * and the header bytes and file size last seen. Invariants:
+ *  - mxFrame only ever names a commit frame; frames after it (a torn or abandoned tail) are
+ *    overwritten by the next append, starting at mxFrame + 1.
+ *  - Every append re-checks, on the I/O thread right before writing, that the header bytes
+ *    and the file size are still what this WalFile last saw; if not, nothing is written and
+ *    WALNUT_BUSY (reason StaleAppendWindow) tells the caller to re-read (recover) and retry.
+ *  - A new header (create/restart) always has new salts, so frames of the previous generation
+ *    fail the salt test; it is synced before any frame is written after it (unless the
+ *    caller asks for durability 'none', i.e. synchronous=off).
+ *  - Checksums are written in the host's word order for a new WAL, as SQLite does; an existing
+ *    WAL continues in its own order (both are read).
+ *
+ * WalFile takes no locks: callers (the wal-index / commit layers) hold SQLite's WRITE lock
+ * around append and restart when other processes share the database.
+ */
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+
+import { walnutError } from '../errors';
+import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { isValidPageSize } from '../format/page-size';
+import {
+  bigEndianChecksum,
+  decodeWalHeader,
+  encodeWalHeader,
+  frameOffset,
+  hostMagic,
+  WAL_HEADER_SIZE,
+  type WalHeaderStatus,
+} from '../format/wal-header';
+import { nativeHandleOf, WalnutFile, type Durability } from '../io/file';
+import { nativeFrames, type NativeChain, type NativeScanResult } from '../native';
+
+/** Frame numbers are u32 in the wal-index; SQLite's limit. */
+export const MAX_FRAME = 0xffffffff;
+
+export interface WalRecovery {
+  /** 'ok', or why the header is unusable (then the WAL counts as empty). */
+  headerStatus: WalHeaderStatus | 'empty';
+  pageSize: number;
+  bigEndianChecksums: boolean;
+  salts: [number, number];
+  checkpointSeq: number;
+  /** Valid frames through the last commit frame. */
+  mxFrame: number;
+  /** Database size in pages after the last valid commit (0 when none). */
+  dbSize: number;
+  commits: number;
+  /** Running checksum at mxFrame (the header checksum when mxFrame is 0). */
+  running: [number, number];
+  /** Frames that passed every check, including an uncommitted tail after mxFrame. */
+  lastValidFrame: number;
+  /** Page number of each valid frame 1..lastValidFrame (index 0 = frame 1). */
+  pgnos: Uint32Array;
+  fileSize: number;
+  /** Bytes after the end of frame mxFrame (or the whole file when the header is unusable). */
+  invalidTailBytes: number;
+}
+
+export interface WalPage {
+  pgno: number;
+  data: Uint8Array;
+}
+
+export interface WalTransaction {
+  pages: readonly WalPage[];
+  /** Database size in pages after this transaction (the commit frame's field). */
+  dbSize: number;
+}
+
+export interface AppendResult {
+  firstFrame: number;
+  lastFrame: number;
+  /** Commit frame of each transaction, in order. */
+  commitFrames: number[];
+}
+
+export interface WalOpenOptions {
+  create?: boolean;
+  readOnly?: boolean;
+  /** Permission bits for a new file (SQLite copies the database file's). */
+  mode?: number;
+}
+
+/** One append, validated and flattened for the native call. */
+interface AppendPlan {
+  chain: NativeChain;
+  offset: number;
+  pgnos: Uint32Array;
+  commitSizes: Uint32Array;
+  pages: Uint8Array[];
+  commitFrames: number[];
+  frames: number;
+  dbSize: number;
+  window: { header: Uint8Array; size: number };
+}
+
+function randomU32Pair(): [number, number] {
+  const b = randomBytes(8);
+  return [b.readUInt32BE(0), b.readUInt32BE(4)];
+}
+
+export class WalFile {
+  readonly path: string;
+  readonly #file: WalnutFile;
+  // The append window (see the file comment).
+  #pageSize = 0;
+  #bigEndian = false;
+  #salts: [number, number] = [0, 0];
+  #checkpointSeq = 0;
+  #mxFrame = 0;
+  #dbSize = 0;
+  #running: [number, number] = [0, 0];
+  #header: Uint8Array | null = null;
+  #fileSize = 0;
+
+  private constructor(file: WalnutFile) {
+    this.#file = file;
+    this.path = file.path;
+  }
+
+  /** Opens (and with `create`, creates and makes the directory entry durable) a WAL file. */
+  static async open(walPath: string, options: WalOpenOptions = {}): Promise<WalFile> {
+    if (options.create && !options.readOnly) {
+      try {
+        const file = await WalnutFile.open(walPath, { exclusive: true, mode: options.mode ?? 0o644 });
+        await WalnutFile.syncDirectory(path.dirname(walPath));
+        return new WalFile(file);
+      } catch (e) {
+        if ((e as { errno?: number }).errno !== 17) throw e; // EEXIST: open it below
+      }
+    }
+    return new WalFile(await WalnutFile.open(walPath, { readOnly: options.readOnly === true }));
+  }
+
+  static openSync(walPath: string, options: WalOpenOptions = {}): WalFile {
+    if (options.create && !options.readOnly) {
+      try {
+        const file = WalnutFile.openSync(walPath, { exclusive: true, mode: options.mode ?? 0o644 });
+        WalnutFile.syncDirectorySync(path.dirname(walPath));
+        return new WalFile(file);
+      } catch (e) {
+        if ((e as { errno?: number }).errno !== 17) throw e;
+      }
+    }
+    return new WalFile(WalnutFile.openSync(walPath, { readOnly: options.readOnly === true }));
+  }
+
+  /** The underlying file (for checkpoint copies and diagnostics). */
+  get file(): WalnutFile {
+    return this.#file;
+  }
+
+  get pageSize(): number {
+    return this.#pageSize;
+  }
+  get mxFrame(): number {
+    return this.#mxFrame;
+  }
+  get dbSize(): number {
+    return this.#dbSize;
+  }
+  get salts(): [number, number] {
+    return [this.#salts[0], this.#salts[1]];
+  }
+  get checkpointSeq(): number {
+    return this.#checkpointSeq;
+  }
+  get running(): [number, number] {
+    return [this.#running[0], this.#running[1]];
+  }
+  get bigEndianChecksums(): boolean {
+    return this.#bigEndian;
+  }
+  /** True once the WAL has a usable header (after recover() found one, or create/restart). */
+  get hasHeader(): boolean {
+    return this.#header !== null;
+  }
+
+  /** Recovery scan exactly as SQLite does it (reference/sqlite-wal.md sections 4 and 9). */
+  async recover(): Promise<WalRecovery> {
+    const head = new Uint8Array(WAL_HEADER_SIZE);
+    const got = await this.#file.read(head, 0, WAL_HEADER_SIZE, 0);
+    const fileSize = await this.#file.size();
+    const decoded = this.#decodeForRecovery(head, got, fileSize);
+    if (decoded === null) return this.#adoptEmpty(fileSize, got < WAL_HEADER_SIZE ? 'empty' : decodeWalHeader(head).status);
+    return this.#adoptScan(head, await nativeFrames.scan(nativeHandleOf(this.#file), decoded));
+  }
+
+  recoverSync(): WalRecovery {
+    const head = new Uint8Array(WAL_HEADER_SIZE);
+    const got = this.#file.readSync(head, 0, WAL_HEADER_SIZE, 0);
+    const fileSize = this.#file.sizeSync();
+    const decoded = this.#decodeForRecovery(head, got, fileSize);
+    if (decoded === null) return this.#adoptEmpty(fileSize, got < WAL_HEADER_SIZE ? 'empty' : decodeWalHeader(head).status);
+    return this.#adoptScan(head, nativeFrames.scanSync(nativeHandleOf(this.#file), decoded));
+  }
+
+  /** The chain to scan with, or null when the WAL counts as empty; throws CANTOPEN. */
+  #decodeForRecovery(head: Uint8Array, got: number, fileSize: number): NativeChain | null {
+    // SQLite requires more than the header: a 32-byte WAL has no frames either way.
+    if (got < WAL_HEADER_SIZE || fileSize <= WAL_HEADER_SIZE) return null;
+    const { status, header } = decodeWalHeader(head);
+    if (status === 'unknown-version') {
+      throw walnutError('WALNUT_CANTOPEN', `unsupported WAL format version ${header!.version} (expected 3007000)`, {
+        path: this.path,
+        reason: 'UnknownWalVersion',
+      });
+    }
+    if (status !== 'ok') return null;
+    const h = header!;
+    return { pageSize: h.pageSize, bigEndian: bigEndianChecksum(h.magic), salt1: h.salt1, salt2: h.salt2, s0: h.checksum[0], s1: h.checksum[1] };
+  }
+
+  #adoptEmpty(fileSize: number, status: WalRecovery['headerStatus']): WalRecovery {
+    this.#header = null;
+    this.#mxFrame = 0;
+    this.#dbSize = 0;
+    this.#fileSize = fileSize;
+    this.#running = [0, 0];
+    return {
+      headerStatus: status === 'ok' ? 'empty' : status,
+      pageSize: 0,
+      bigEndianChecksums: false,
+      salts: [0, 0],
+      checkpointSeq: 0,
+      mxFrame: 0,
+      dbSize: 0,
+      commits: 0,
+      running: [0, 0],
+      lastValidFrame: 0,
+      pgnos: new Uint32Array(0),
+      fileSize,
+      invalidTailBytes: fileSize,
+    };
+  }
+
+  #adoptScan(head: Uint8Array, r: NativeScanResult): WalRecovery {
+    const h = decodeWalHeader(head).header!;
+    this.#header = head;
+    this.#pageSize = h.pageSize;
+    this.#bigEndian = bigEndianChecksum(h.magic);
+    this.#salts = [h.salt1, h.salt2];
+    this.#checkpointSeq = h.checkpointSeq;
+    this.#mxFrame = r.mxFrame;
+    this.#dbSize = r.dbSize;
+    this.#running = r.mxFrame > 0 ? r.mxChecksum : h.checksum;
+    this.#fileSize = r.fileSize;
+    const validEnd = frameOffset(r.mxFrame + 1, h.pageSize);
+    return {
+      headerStatus: 'ok',
+      pageSize: h.pageSize,
+      bigEndianChecksums: this.#bigEndian,
+      salts: [h.salt1, h.salt2],
+      checkpointSeq: h.checkpointSeq,
+      mxFrame: r.mxFrame,
+      dbSize: r.dbSize,
+      commits: r.commits,
+      running: this.running,
+      lastValidFrame: r.lastValidFrame,
+      pgnos: r.pgnos,
+      fileSize: r.fileSize,
+      invalidTailBytes: Math.max(0, r.fileSize - validEnd),
+    };
+  }
+
+  /**
+   * Writes a fresh header: a new generation with mxFrame 0. Without `salts`, salt-1 continues
+   * from the previous generation + 1 (SQLite's restart rule) when there is one, and is random
+   * otherwise; salt-2 is always random. The header is synced unless durability is 'none'.
+   */
+  async writeHeader(options: { pageSize: number; checkpointSeq: number; salts?: [number, number]; durability?: Durability }): Promise<void> {
+    const { bytes, chain } = this.#newHeader(options);
+    await this.#file.writev([bytes], 0, options.durability ?? 'data');
+    this.#adoptHeader(bytes, chain);
+  }
+
+  writeHeaderSync(options: { pageSize: number; checkpointSeq: number; salts?: [number, number]; durability?: Durability }): void {
+    const { bytes, chain } = this.#newHeader(options);
+    this.#file.writevSync([bytes], 0, options.durability ?? 'data');
+    this.#adoptHeader(bytes, chain);
+  }
+
+  /** Restart after a complete checkpoint: checkpoint sequence + 1, new salts, frames from 1. */
+  restart(durability: Durability = 'data'): Promise<void> {
+    this.#requireHeader('restart');
+    return this.writeHeader({ pageSize: this.#pageSize, checkpointSeq: (this.#checkpointSeq + 1) >>> 0, durability });
+  }
+
+  #newHeader(options: { pageSize: number; checkpointSeq: number; salts?: [number, number] }) {
+    if (!isValidPageSize(options.pageSize)) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `page size ${options.pageSize} is not a power of two in 512..65536`, { reason: 'pageSize' });
+    }
+    const fresh = randomU32Pair();
+    const salts: [number, number] = options.salts ?? (this.#header !== null ? [(this.#salts[0] + 1) >>> 0, fresh[1]] : fresh);
+    const magic = this.#header !== null && options.pageSize === this.#pageSize ? (this.#bigEndian ? 0x377f0683 : 0x377f0682) : hostMagic();
+    const { bytes, checksum } = encodeWalHeader({ pageSize: options.pageSize, checkpointSeq: options.checkpointSeq, salt1: salts[0], salt2: salts[1], magic });
+    return { bytes, chain: { pageSize: options.pageSize, salts, checkpointSeq: options.checkpointSeq, checksum, bigEndian: bigEndianChecksum(magic) } };
+  }
+
+  #adoptHeader(bytes: Uint8Array, c: { pageSize: number; salts: [number, number]; checkpointSeq: number; checksum: [number, number]; bigEndian: boolean }) {
+    this.#header = bytes;
+    this.#pageSize = c.pageSize;
+    this.#salts = c.salts;
+    this.#checkpointSeq = c.checkpointSeq;
+    this.#bigEndian = c.bigEndian;
+    this.#running = c.checksum;
+    this.#mxFrame = 0;
+    this.#dbSize = 0;
+    this.#fileSize = Math.max(this.#fileSize, WAL_HEADER_SIZE);
+  }
+
+  #requireHeader(what: string): void {
+    if (this.#header === null) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `cannot ${what}: the WAL has no valid header (recover() or writeHeader() first)`, { path: this.path });
+    }
+  }
+
+  /**
+   * Appends whole transactions after mxFrame in one pwritev (plus fdatasync/fsync per
+   * `durability`). Each transaction's last frame carries its dbSize (the commit mark).
+   */
+  async append(transactions: readonly WalTransaction[], durability: Durability = 'none'): Promise<AppendResult> {
+    const plan = this.#planAppend(transactions);
+    const running = await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window);
+    return this.#adoptAppend(plan, running);
+  }
+
+  appendSync(transactions: readonly WalTransaction[], durability: Durability = 'none'): AppendResult {
+    const plan = this.#planAppend(transactions);
+    const running = nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window);
+    return this.#adoptAppend(plan, running);
+  }
+
+  #planAppend(transactions: readonly WalTransaction[]): AppendPlan {
+    this.#requireHeader('append');
+    let frames = 0;
+    for (const t of transactions) {
+      if (t.pages.length === 0) throw walnutError('WALNUT_INVALID_ARGUMENT', 'a transaction needs at least one page', { reason: 'pages' });
+      if (!Number.isInteger(t.dbSize) || t.dbSize < 1 || t.dbSize > MAX_FRAME) {
+        throw walnutError('WALNUT_INVALID_ARGUMENT', `dbSize ${t.dbSize} must be an integer in 1..2^32-1`, { reason: 'dbSize' });
+      }
+      frames += t.pages.length;
+    }
+    if (frames === 0) throw walnutError('WALNUT_INVALID_ARGUMENT', 'nothing to append', { reason: 'pages' });
+    if (this.#mxFrame + frames > MAX_FRAME) {
+      throw walnutError('WALNUT_FULL', `the WAL frame counter would pass 2^32-1 (${this.#mxFrame} + ${frames}); checkpoint first`, { path: this.path });
+    }
+    const pgnos = new Uint32Array(frames);
+    const commitSizes = new Uint32Array(frames);
+    const pages: Uint8Array[] = new Array(frames);
+    const commitFrames: number[] = [];
+    let i = 0;
+    for (const t of transactions) {
+      for (const p of t.pages) {
+        if (!Number.isInteger(p.pgno) || p.pgno < 1 || p.pgno > MAX_FRAME) {
+          throw walnutError('WALNUT_INVALID_ARGUMENT', `page number ${p.pgno} must be an integer in 1..2^32-1`, { reason: 'pgno' });
+        }
+        if (!(p.data instanceof Uint8Array) || p.data.length !== this.#pageSize) {
+          throw walnutError('WALNUT_INVALID_ARGUMENT', `page ${p.pgno} must be a Uint8Array of exactly ${this.#pageSize} bytes`, { reason: 'pageSize' });
+        }
+        pgnos[i] = p.pgno;
+        pages[i] = p.data;
+        i++;
+      }
+      commitSizes[i - 1] = t.dbSize;
+      commitFrames.push(this.#mxFrame + i);
+    }
+    const chain: NativeChain = { pageSize: this.#pageSize, bigEndian: this.#bigEndian, salt1: this.#salts[0], salt2: this.#salts[1], s0: this.#running[0], s1: this.#running[1] };
+    const offset = frameOffset(this.#mxFrame + 1, this.#pageSize);
+    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: { header: this.#header!, size: this.#fileSize } };
+  }
+
+  #adoptAppend(plan: AppendPlan, running: [number, number]): AppendResult {
+    const firstFrame = this.#mxFrame + 1;
+    this.#mxFrame += plan.frames;
+    this.#dbSize = plan.dbSize;
+    this.#running = running;
+    this.#fileSize = Math.max(this.#fileSize, plan.offset + plan.frames * (this.#pageSize + FRAME_HEADER_SIZE));
+    return { firstFrame, lastFrame: this.#mxFrame, commitFrames: plan.commitFrames };
+  }
+
+  /** Reads the page image of frame `n` into `out` (pageSize bytes). */
+  async readFramePage(n: number, out: Uint8Array): Promise<void> {
+    const got = await this.#file.read(out, 0, this.#pageSize, frameOffset(n, this.#pageSize) + FRAME_HEADER_SIZE);
+    if (got !== this.#pageSize) throw walnutError('WALNUT_CORRUPT', `frame ${n} is beyond the end of the WAL`, { path: this.path });
+  }
+
+  close(): Promise<void> {
+    return this.#file.close();
+  }
+
+  closeSync(): void {
+    this.#file.closeSync();
+  }
+}

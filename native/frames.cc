@@ -1,0 +1,384 @@
+// frames.cc — see frames.h.
+#include "frames.h"
+
+#include <sys/uio.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "checksum/sqlite_wal.h"
+#include "errors.h"
+#include "file.h"
+#include "instance.h"
+#include "io_thread.h"
+#include "posix_io.h"
+
+namespace walnut::frames {
+namespace {
+
+using checksum::WalChecksum;
+
+constexpr size_t kWalHeaderSize = 32;
+constexpr size_t kFrameHeaderSize = 24;
+constexpr size_t kScanChunk = 8u << 20;  // bytes read per pread during recovery
+
+inline uint32_t Be32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return __builtin_bswap32(v);
+}
+inline void PutBe32(uint8_t* p, uint32_t v) {
+  v = __builtin_bswap32(v);
+  std::memcpy(p, &v, 4);
+}
+
+bool ValidPageSize(uint64_t n) { return n >= 512 && n <= 65536 && (n & (n - 1)) == 0; }
+
+// The chain parameters both operations share, parsed from a JS object.
+struct Chain {
+  uint32_t pageSize = 0;
+  bool bigEndian = false;
+  uint8_t salts[8] = {};  // as on disk (big-endian salt-1, salt-2)
+  WalChecksum running{0, 0};
+};
+
+bool GetU32Prop(Napi::Env env, Napi::Object o, const char* key, uint32_t* out) {
+  Napi::Value v = o.Get(key);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= 0 && d <= 4294967295.0 && d == static_cast<double>(static_cast<uint32_t>(d)))) {
+    ThrowInvalid(env, std::string(key) + " must be an integer in 0..2^32-1");
+    return false;
+  }
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
+bool ParseChain(Napi::Env env, Napi::Value value, Chain* c) {
+  if (!value.IsObject()) {
+    ThrowInvalid(env, "chain must be an object { pageSize, bigEndian, salt1, salt2, s0, s1 }");
+    return false;
+  }
+  Napi::Object o = value.As<Napi::Object>();
+  uint32_t salt1, salt2;
+  if (!GetU32Prop(env, o, "pageSize", &c->pageSize) || !GetU32Prop(env, o, "salt1", &salt1) ||
+      !GetU32Prop(env, o, "salt2", &salt2) || !GetU32Prop(env, o, "s0", &c->running.s0) ||
+      !GetU32Prop(env, o, "s1", &c->running.s1)) {
+    return false;
+  }
+  if (!ValidPageSize(c->pageSize)) {
+    ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536");
+    return false;
+  }
+  c->bigEndian = o.Get("bigEndian").ToBoolean();
+  PutBe32(c->salts, salt1);
+  PutBe32(c->salts + 4, salt2);
+  return true;
+}
+
+// ---- recovery scan --------------------------------------------------------------------------
+
+struct ScanResult {
+  uint32_t lastValidFrame = 0;  // every frame 1..lastValidFrame passed the checks
+  uint32_t mxFrame = 0;         // last commit frame among them (0 = none)
+  uint32_t dbSize = 0;          // commit size of frame mxFrame
+  uint32_t commits = 0;
+  WalChecksum atMxFrame{0, 0};
+  WalChecksum atLastValid{0, 0};
+  uint64_t fileSize = 0;
+  std::vector<uint32_t> pgnos;  // page number of frames 1..lastValidFrame
+  OsFailure failure;
+};
+
+void Scan(int fd, const Chain& chain, ScanResult* r) {
+  r->failure = posix::Size(fd, &r->fileSize);
+  if (r->failure.IsError()) return;
+  const size_t frameSize = kFrameHeaderSize + chain.pageSize;
+  if (r->fileSize < kWalHeaderSize) return;
+  const uint64_t lastFrame = (r->fileSize - kWalHeaderSize) / frameSize;
+  if (lastFrame == 0) return;
+  const size_t framesPerChunk = kScanChunk >= frameSize ? kScanChunk / frameSize : 1;
+  std::unique_ptr<uint8_t[]> buffer(new uint8_t[framesPerChunk * frameSize]);
+  WalChecksum running = chain.running;
+  r->atMxFrame = running;
+  r->atLastValid = running;
+  uint64_t frame = 1;
+  while (frame <= lastFrame && frame <= 0xFFFFFFFFULL) {
+    uint64_t count = std::min<uint64_t>(framesPerChunk, lastFrame - frame + 1);
+    size_t got = 0;
+    uint64_t pos = kWalHeaderSize + (frame - 1) * frameSize;
+    r->failure = posix::ReadFull(fd, buffer.get(), count * frameSize, pos, &got);
+    if (r->failure.IsError()) return;
+    count = got / frameSize;  // the file may have shrunk since fstat
+    if (count == 0) return;
+    for (uint64_t i = 0; i < count; i++, frame++) {
+      const uint8_t* header = buffer.get() + i * frameSize;
+      uint32_t pgno = Be32(header);
+      if (pgno == 0 || std::memcmp(header + 8, chain.salts, 8) != 0) return;
+      running = checksum::SqliteWalFrameChecksum(header, header + kFrameHeaderSize, chain.pageSize,
+                                                 running, chain.bigEndian);
+      if (running.s0 != Be32(header + 16) || running.s1 != Be32(header + 20)) return;
+      r->lastValidFrame = static_cast<uint32_t>(frame);
+      r->atLastValid = running;
+      r->pgnos.push_back(pgno);
+      uint32_t commitSize = Be32(header + 4);
+      if (commitSize != 0) {
+        r->mxFrame = static_cast<uint32_t>(frame);
+        r->dbSize = commitSize;
+        r->commits++;
+        r->atMxFrame = running;
+      }
+    }
+  }
+}
+
+Napi::Value ScanToJs(Napi::Env env, const ScanResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("lastValidFrame", Napi::Number::New(env, r.lastValidFrame));
+  o.Set("mxFrame", Napi::Number::New(env, r.mxFrame));
+  o.Set("dbSize", Napi::Number::New(env, r.dbSize));
+  o.Set("commits", Napi::Number::New(env, r.commits));
+  o.Set("fileSize", Napi::Number::New(env, static_cast<double>(r.fileSize)));
+  Napi::Array mx = Napi::Array::New(env, 2);
+  mx.Set(0u, Napi::Number::New(env, r.atMxFrame.s0));
+  mx.Set(1u, Napi::Number::New(env, r.atMxFrame.s1));
+  o.Set("mxChecksum", mx);
+  Napi::Array last = Napi::Array::New(env, 2);
+  last.Set(0u, Napi::Number::New(env, r.atLastValid.s0));
+  last.Set(1u, Napi::Number::New(env, r.atLastValid.s1));
+  o.Set("lastValidChecksum", last);
+  Napi::Uint32Array pgnos = Napi::Uint32Array::New(env, r.pgnos.size());
+  if (!r.pgnos.empty()) std::memcpy(pgnos.Data(), r.pgnos.data(), r.pgnos.size() * 4);
+  o.Set("pgnos", pgnos);
+  return o;
+}
+
+class ScanOp : public IoOp {
+ public:
+  ScanOp(Napi::Env env, std::shared_ptr<FileState> file, Chain chain)
+      : IoOp(env), file_(std::move(file)), chain_(chain) {
+    file_->BeginOp();
+  }
+  void Execute() override {
+    Scan(file_->fd, chain_, &result_);
+    file_->EndOp();
+  }
+  void Complete(Napi::Env env) override {
+    if (result_.failure.IsError()) {
+      deferred_.Reject(MakeOsError(env, result_.failure, file_->path).Value());
+    } else {
+      deferred_.Resolve(ScanToJs(env, result_));
+    }
+  }
+
+ private:
+  std::shared_ptr<FileState> file_;
+  Chain chain_;
+  ScanResult result_;
+};
+
+// walScan(file, chain) / walScanSync(file, chain): chain.s0/s1 = the WAL header checksum.
+template <bool Sync>
+Napi::Value WalScan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<FileState> file = NativeFile::StateOf(env, info[0]);
+  if (file == nullptr) return Napi::Value();
+  Chain chain;
+  if (!ParseChain(env, info[1], &chain)) return Napi::Value();
+  if (Sync) {
+    ScanResult r;
+    Scan(file->fd, chain, &r);
+    if (r.failure.IsError()) {
+      MakeOsError(env, r.failure, file->path).ThrowAsJavaScriptException();
+      return Napi::Value();
+    }
+    return ScanToJs(env, r);
+  }
+  return Instance::Get(env)->io->Submit(env, std::make_unique<ScanOp>(env, file, chain));
+}
+
+// ---- append ---------------------------------------------------------------------------------
+
+struct AppendJob {
+  Chain chain;
+  uint64_t offset = 0;                // byte offset of the first new frame
+  std::vector<uint8_t> headers;       // 24 bytes per frame, built here
+  std::vector<const uint8_t*> pages;  // the caller's page buffers (kept alive by the op)
+  int durability = 0;                 // 0 none, 1 fdatasync, 2 fsync
+  bool checkWindow = false;
+  uint8_t expectHeader[kWalHeaderSize] = {};
+  uint64_t expectSize = 0;
+  // results
+  WalChecksum running{0, 0};
+  OsFailure failure;
+  bool stale = false;
+};
+
+// Runs on the I/O thread (or the caller's for the sync variant).
+void RunAppend(int fd, AppendJob* job) {
+  if (job->checkWindow) {
+    uint8_t now[kWalHeaderSize];
+    size_t got = 0;
+    uint64_t size = 0;
+    job->failure = posix::ReadFull(fd, now, kWalHeaderSize, 0, &got);
+    if (!job->failure.IsError()) job->failure = posix::Size(fd, &size);
+    if (job->failure.IsError()) return;
+    if (got != kWalHeaderSize || std::memcmp(now, job->expectHeader, kWalHeaderSize) != 0 ||
+        size != job->expectSize) {
+      job->stale = true;
+      return;
+    }
+  }
+  const size_t n = job->pages.size();
+  WalChecksum running = job->chain.running;
+  std::vector<struct iovec> iov(2 * n);
+  for (size_t i = 0; i < n; i++) {
+    uint8_t* h = job->headers.data() + i * kFrameHeaderSize;
+    std::memcpy(h + 8, job->chain.salts, 8);
+    running = checksum::SqliteWalFrameChecksum(h, job->pages[i], job->chain.pageSize, running,
+                                               job->chain.bigEndian);
+    PutBe32(h + 16, running.s0);
+    PutBe32(h + 20, running.s1);
+    iov[2 * i] = {h, kFrameHeaderSize};
+    iov[2 * i + 1] = {const_cast<uint8_t*>(job->pages[i]), job->chain.pageSize};
+  }
+  job->failure = posix::WritevFull(fd, iov.data(), iov.size(), job->offset);
+  if (!job->failure.IsError() && job->durability != 0) {
+    job->failure = posix::Sync(fd, job->durability == 1);
+  }
+  job->running = running;
+}
+
+Napi::Value AppendResult(Napi::Env env, const AppendJob& job, const std::string& path,
+                         Napi::Error* error) {
+  if (job.stale) {
+    Napi::Error e = MakeError(env, "WALNUT_BUSY",
+                              "WALNUT_BUSY: the WAL changed since it was last read (another "
+                              "writer appended or restarted it); nothing was written");
+    e.Set("reason", "StaleAppendWindow");
+    e.Set("path", path);
+    *error = e;
+    return Napi::Value();
+  }
+  if (job.failure.IsError()) {
+    *error = MakeOsError(env, job.failure, path);
+    return Napi::Value();
+  }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, job.running.s0));
+  out.Set(1u, Napi::Number::New(env, job.running.s1));
+  return out;
+}
+
+class AppendOp : public IoOp {
+ public:
+  AppendOp(Napi::Env env, std::shared_ptr<FileState> file, std::unique_ptr<AppendJob> job)
+      : IoOp(env), file_(std::move(file)), job_(std::move(job)) {
+    file_->BeginOp();
+  }
+  void Execute() override {
+    RunAppend(file_->fd, job_.get());
+    file_->EndOp();
+  }
+  void Complete(Napi::Env env) override {
+    Napi::Error error;
+    Napi::Value v = AppendResult(env, *job_, file_->path, &error);
+    if (v.IsEmpty()) {
+      deferred_.Reject(error.Value());
+    } else {
+      deferred_.Resolve(v);
+    }
+  }
+
+ private:
+  std::shared_ptr<FileState> file_;
+  std::unique_ptr<AppendJob> job_;
+};
+
+// walAppend(file, chain, offset, pgnos: Uint32Array, commitSizes: Uint32Array, pages: Uint8Array[],
+//           durability: 'none'|'data'|'full', window?: { header: Uint8Array(32), size })
+//   -> Promise<[s0, s1]>  (walAppendSync returns the pair)
+template <bool Sync>
+Napi::Value WalAppend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<FileState> file = NativeFile::StateOf(env, info[0]);
+  if (file == nullptr) return Napi::Value();
+  auto job = std::make_unique<AppendJob>();
+  if (!ParseChain(env, info[1], &job->chain)) return Napi::Value();
+  if (!GetUint(info, 2, "offset", &job->offset)) return Napi::Value();
+  ByteSpan pgnoBytes, commitBytes;
+  if (!GetTypedBytes(info, 3, napi_uint32_array, "pgnos", "a Uint32Array", &pgnoBytes) ||
+      !GetTypedBytes(info, 4, napi_uint32_array, "commitSizes", "a Uint32Array", &commitBytes)) {
+    return Napi::Value();
+  }
+  if (info.Length() < 6 || !info[5].IsArray()) return ThrowInvalid(env, "pages must be an array");
+  Napi::Array pages = info[5].As<Napi::Array>();
+  const size_t n = pages.Length();
+  if (n == 0) return ThrowInvalid(env, "at least one frame is required");
+  if (pgnoBytes.length != n * 4 || commitBytes.length != n * 4) {
+    return ThrowInvalid(env, "pgnos, commitSizes and pages must have the same length");
+  }
+  std::string durability = info.Length() > 6 && info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : "none";
+  if (durability == "data") job->durability = 1;
+  else if (durability == "full") job->durability = 2;
+  else if (durability != "none") return ThrowInvalid(env, "durability must be 'none', 'data' or 'full'");
+  if (info.Length() > 7 && !info[7].IsUndefined()) {
+    if (!info[7].IsObject()) return ThrowInvalid(env, "window must be { header, size }");
+    Napi::Object w = info[7].As<Napi::Object>();
+    Napi::Value h = w.Get("header");
+    Napi::Value size = w.Get("size");
+    if (!h.IsTypedArray() || h.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        h.As<Napi::Uint8Array>().ByteLength() != kWalHeaderSize || !size.IsNumber() ||
+        size.As<Napi::Number>().DoubleValue() < 0) {
+      return ThrowInvalid(env, "window must be { header: 32-byte Uint8Array, size: number }");
+    }
+    std::memcpy(job->expectHeader, h.As<Napi::Uint8Array>().Data(), kWalHeaderSize);
+    job->expectSize = static_cast<uint64_t>(size.As<Napi::Number>().DoubleValue());
+    job->checkWindow = true;
+  }
+  const size_t frameSize = kFrameHeaderSize + job->chain.pageSize;
+  if (job->offset < kWalHeaderSize || (job->offset - kWalHeaderSize) % frameSize != 0) {
+    return ThrowInvalid(env, "offset must be the start of a frame");
+  }
+  const uint32_t* pgnos = reinterpret_cast<const uint32_t*>(pgnoBytes.data);
+  const uint32_t* commits = reinterpret_cast<const uint32_t*>(commitBytes.data);
+  job->headers.assign(n * kFrameHeaderSize, 0);
+  job->pages.resize(n);
+  std::vector<Napi::Value> keep;
+  keep.reserve(n);
+  for (size_t i = 0; i < n; i++) {
+    if (pgnos[i] == 0) return ThrowInvalid(env, "page numbers start at 1");
+    Napi::Value p = pages.Get(static_cast<uint32_t>(i));
+    if (!p.IsTypedArray() || p.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        p.As<Napi::Uint8Array>().ByteLength() != job->chain.pageSize) {
+      return ThrowInvalid(env, "pages[" + std::to_string(i) + "] must be a Uint8Array of exactly pageSize bytes");
+    }
+    job->pages[i] = p.As<Napi::Uint8Array>().Data();
+    PutBe32(job->headers.data() + i * kFrameHeaderSize, pgnos[i]);
+    PutBe32(job->headers.data() + i * kFrameHeaderSize + 4, commits[i]);
+    keep.push_back(p);
+  }
+  if (Sync) {
+    RunAppend(file->fd, job.get());
+    Napi::Error error;
+    Napi::Value v = AppendResult(env, *job, file->path, &error);
+    if (v.IsEmpty()) error.ThrowAsJavaScriptException();
+    return v;
+  }
+  auto op = std::make_unique<AppendOp>(env, file, std::move(job));
+  for (const Napi::Value& v : keep) op->KeepAlive(v);
+  return Instance::Get(env)->io->Submit(env, std::move(op));
+}
+
+}  // namespace
+
+void Register(Napi::Env env, Napi::Object exports) {
+  exports.Set("walScan", Napi::Function::New<WalScan<false>>(env, "walScan"));
+  exports.Set("walScanSync", Napi::Function::New<WalScan<true>>(env, "walScanSync"));
+  exports.Set("walAppend", Napi::Function::New<WalAppend<false>>(env, "walAppend"));
+  exports.Set("walAppendSync", Napi::Function::New<WalAppend<true>>(env, "walAppendSync"));
+}
+
+}  // namespace walnut::frames

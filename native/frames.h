@@ -1,0 +1,33 @@
+// frames.h — WAL frames: the recovery scan and the batched append (reference/sqlite-wal.md
+// sections 2-4 and 11.3).
+//
+//   WAL header (32 bytes, big-endian fields)
+//   +--------+---------+----------+-----------+--------+--------+-------+-------+
+//   | magic  | version | pageSize | ckpt seq  | salt-1 | salt-2 | cksum1| cksum2|
+//   +--------+---------+----------+-----------+--------+--------+-------+-------+
+//   frame N at 32 + (N-1) * (24 + pageSize):
+//   +--------+------------+--------+--------+-------+-------+------------------+
+//   | pgno   | commitSize | salt-1 | salt-2 | cksum1| cksum2| page (pageSize)  |
+//   +--------+------------+--------+--------+-------+-------+------------------+
+//
+// Invariants this file keeps:
+//  - A frame is valid iff its pgno is nonzero, its salts equal the header's, and its stored
+//    checksum equals the running checksum over frame-header bytes 0..7 and the page, chained
+//    from the previous frame (frame 1 from the header checksum). Word order follows the magic.
+//  - The scan stops at the first invalid frame or at the first frame that does not fit in the
+//    file; the valid end (mxFrame) is the last commit frame before that point. Valid frames
+//    after it are reported (SQLite indexes them) but are not part of the database.
+//  - The scan reads the WAL in large sequential chunks, never one syscall per frame.
+//  - Append builds every frame header and the checksum chain here and hands the caller's page
+//    buffers straight to one pwritev (no copy of page bytes). It first re-reads the WAL header
+//    and size and refuses to write (WALNUT_BUSY, reason StaleAppendWindow) when either differs
+//    from what the caller last saw, so no bytes are ever written from a stale window.
+#pragma once
+
+#include <napi.h>
+
+namespace walnut::frames {
+
+void Register(Napi::Env env, Napi::Object exports);
+
+}  // namespace walnut::frames
