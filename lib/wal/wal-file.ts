@@ -102,6 +102,15 @@ interface AppendPlan {
   window: { header: Uint8Array; size: number };
 }
 
+/**
+ * A failed write may have extended the file (a short write) before failing: our own bytes past
+ * mxFrame, which the next append overwrites. The window takes the new size so that retry works;
+ * only a stale window (someone else's change) must not be adopted blindly.
+ */
+function isStaleWindow(e: unknown): boolean {
+  return (e as { reason?: string }).reason === 'StaleAppendWindow';
+}
+
 function randomU32Pair(): [number, number] {
   const b = randomBytes(8);
   return [b.readUInt32BE(0), b.readUInt32BE(4)];
@@ -329,13 +338,31 @@ export class WalFile {
    */
   async append(transactions: readonly WalTransaction[], durability: Durability = 'none'): Promise<AppendResult> {
     const plan = this.#planAppend(transactions);
-    const running = await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window);
+    let running: [number, number];
+    try {
+      running = await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window);
+    } catch (e) {
+      if (!isStaleWindow(e)) this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
+      throw e;
+    }
     return this.#adoptAppend(plan, running);
   }
 
   appendSync(transactions: readonly WalTransaction[], durability: Durability = 'none'): AppendResult {
     const plan = this.#planAppend(transactions);
-    const running = nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window);
+    let running: [number, number];
+    try {
+      running = nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window);
+    } catch (e) {
+      if (!isStaleWindow(e)) {
+        try {
+          this.#fileSize = this.#file.sizeSync();
+        } catch {
+          // keep the old size; the next append then reports a stale window and the caller recovers
+        }
+      }
+      throw e;
+    }
     return this.#adoptAppend(plan, running);
   }
 
@@ -385,6 +412,11 @@ export class WalFile {
     this.#running = running;
     this.#fileSize = Math.max(this.#fileSize, plan.offset + plan.frames * (this.#pageSize + FRAME_HEADER_SIZE));
     return { firstFrame, lastFrame: this.#mxFrame, commitFrames: plan.commitFrames };
+  }
+
+  /** Test hook: pretend the WAL holds `n` frames (for the frame-counter limit). */
+  TEST_setMxFrame(n: number): void {
+    this.#mxFrame = n;
   }
 
   /** Reads the page image of frame `n` into `out` (pageSize bytes). */

@@ -41,6 +41,30 @@ async function main() {
     result.second = outcome(() => f.fdatasyncSync());
     native.TEST_setFaults({ failSync: { nth: 1, errno: 28 } });
     result.writevSync = outcome(() => f.writevSync([page], 0, 'data'));
+  } else if (scenario === 'walAppend') {
+    // a failed append leaves the window where it was; the next append overwrites that offset
+    const { WalFile } = require('../../dist/wal/wal-file.js');
+    f.closeSync();
+    fs.rmSync(file);
+    const w = WalFile.openSync(file, { create: true });
+    w.writeHeaderSync({ pageSize: 1024, checkpointSeq: 0 });
+    const pg = (v) => new Uint8Array(1024).fill(v);
+    w.appendSync([{ pages: [{ pgno: 1, data: pg(1) }], dbSize: 1 }]);
+    native.TEST_setFaults({ shortWrite: { nth: 1, errno: 28 } });
+    result.failed = outcome(() => w.appendSync([{ pages: [{ pgno: 2, data: pg(2) }, { pgno: 3, data: pg(3) }], dbSize: 3 }]));
+    result.mxAfterFailure = w.mxFrame;
+    native.TEST_setFaults({ failSync: { nth: 1, errno: 5 } });
+    result.syncFailed = outcome(() => w.appendSync([{ pages: [{ pgno: 2, data: pg(4) }], dbSize: 2 }], 'data'));
+    result.mxAfterSyncFailure = w.mxFrame;
+    result.next = outcome(() => w.appendSync([{ pages: [{ pgno: 2, data: pg(5) }], dbSize: 2 }]));
+    result.mxFinal = w.mxFrame;
+    const check = WalFile.openSync(file, { readOnly: true });
+    const r = check.recoverSync();
+    result.recovered = { mxFrame: r.mxFrame, dbSize: r.dbSize, pgnos: [...r.pgnos] };
+    check.closeSync();
+    w.closeSync();
+    process.stdout.write(JSON.stringify(result) + '\n');
+    return;
   } else if (scenario === 'unarmed') {
     result.set = outcome(() => native.TEST_setFaults({ failWrite: { nth: 1 } }));
     result.write = outcome(() => f.writeSync(page, 0, 4096, 0));

@@ -45,4 +45,15 @@ describe('fault injection', () => {
     expect(r.second).toEqual({ ok: true });
     expect(r.writevSync).toMatchObject({ ok: false, code: 'WALNUT_FULL', errno: 28, syscall: 'fdatasync' });
   });
+
+  it('a failed WAL append advances nothing and the next append overwrites its offset', async () => {
+    const r = await run('walAppend');
+    expect(r.failed).toMatchObject({ ok: false, code: 'WALNUT_FULL', errno: 28 });
+    expect(r.mxAfterFailure).toBe(1);
+    expect(r.syncFailed).toMatchObject({ ok: false, code: 'WALNUT_IO', syscall: 'fdatasync' });
+    expect(r.mxAfterSyncFailure).toBe(1);
+    expect(r.next).toEqual({ ok: true });
+    expect(r.mxFinal).toBe(2);
+    expect(r.recovered).toEqual({ mxFrame: 2, dbSize: 2, pgnos: [1, 2] });
+  });
 });

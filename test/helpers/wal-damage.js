@@ -1,10 +1,10 @@
 // Damage models for WAL files: the mutations the differential recovery test and the fuzzer
-// apply to SQLite-written WALs. Deterministic given the random source.
-export type Rand = (n: number) => number; // integer in [0, n)
+// apply to WALs. Deterministic given the random source.
+'use strict';
 
-export function seededRandom(seed: number): Rand {
+function seededRandom(seed) {
   let x = seed >>> 0 || 1;
-  return (n: number) => {
+  return (n) => {
     x ^= x << 13;
     x >>>= 0;
     x ^= x >>> 17;
@@ -14,20 +14,19 @@ export function seededRandom(seed: number): Rand {
   };
 }
 
-export type DamageKind = 'truncate' | 'header' | 'salt' | 'checksum' | 'pgno' | 'commitSize' | 'page' | 'zeroTail' | 'tornAppend';
 
-export const DAMAGE_KINDS: DamageKind[] = ['truncate', 'header', 'salt', 'checksum', 'pgno', 'commitSize', 'page', 'zeroTail', 'tornAppend'];
+const DAMAGE_KINDS = ['truncate', 'header', 'salt', 'checksum', 'pgno', 'commitSize', 'page', 'zeroTail', 'tornAppend'];
 
 /** A damaged copy of `wal` (whose frames have `pageSize`), and a description of the damage. */
-export function damage(wal: Buffer, pageSize: number, kind: DamageKind, rand: Rand): { bytes: Buffer; what: string } {
+function damage(wal, pageSize, kind, rand) {
   const out = Buffer.from(wal);
   const frameSize = pageSize + 24;
   const frames = Math.floor((wal.length - 32) / frameSize);
   const frame = frames > 0 ? rand(frames) : 0;
   const base = 32 + frame * frameSize;
-  const flip = (offset: number) => {
+  const flip = (offset) => {
     const bit = rand(8);
-    out[offset] = out[offset]! ^ (1 << bit);
+    out[offset] = out[offset] ^ (1 << bit);
     return `bit ${bit} of byte ${offset}`;
   };
   switch (kind) {
@@ -61,3 +60,5 @@ export function damage(wal: Buffer, pageSize: number, kind: DamageKind, rand: Ra
     }
   }
 }
+
+module.exports = { seededRandom, damage, DAMAGE_KINDS };

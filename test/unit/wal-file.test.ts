@@ -1,0 +1,125 @@
+// WalFile on walnut's own files: bad input of every kind, the append window check, counters,
+// and the write fault path (nothing advanced on failure, the next append overwrites).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { encodeWalHeader } from '../../lib/format/wal-header';
+import { WalFile } from '../../lib/wal/wal-file';
+import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
+import { oracleScan } from '../helpers/sqlite';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+let n = 0;
+const fresh = () => path.join(dir, `t${n++}.db-wal`);
+const page = (size: number, fill: number) => new Uint8Array(size).fill(fill);
+
+async function newWal(pageSize = 1024) {
+  const w = await WalFile.open(fresh(), { create: true });
+  await w.writeHeader({ pageSize, checkpointSeq: 0 });
+  return w;
+}
+
+describe('recovery of bad input', () => {
+  const cases: [string, (p: string) => void][] = [
+    ['an empty file', (p) => fs.writeFileSync(p, '')],
+    ['a file shorter than its header', (p) => fs.writeFileSync(p, Buffer.alloc(20, 1))],
+    ['exactly a header and no frame', (p) => fs.writeFileSync(p, encodeWalHeader({ pageSize: 1024, checkpointSeq: 0, salt1: 1, salt2: 2 }).bytes)],
+    ['a bad magic', (p) => {
+      const h = Buffer.from(encodeWalHeader({ pageSize: 1024, checkpointSeq: 0, salt1: 1, salt2: 2 }).bytes);
+      h.writeUInt32BE(0x377f0684, 0);
+      fs.writeFileSync(p, Buffer.concat([h, Buffer.alloc(2096)]));
+    }],
+    ['a page size that is not a power of two', (p) => {
+      const h = Buffer.from(encodeWalHeader({ pageSize: 1024, checkpointSeq: 0, salt1: 1, salt2: 2 }).bytes);
+      h.writeUInt32BE(1000, 8);
+      fs.writeFileSync(p, Buffer.concat([h, Buffer.alloc(4096)]));
+    }],
+    ['a header checksum mismatch', (p) => {
+      const h = Buffer.from(encodeWalHeader({ pageSize: 1024, checkpointSeq: 0, salt1: 1, salt2: 2 }).bytes);
+      h[30] ^= 0xff;
+      fs.writeFileSync(p, Buffer.concat([h, Buffer.alloc(4096)]));
+    }],
+    ['garbage', (p) => fs.writeFileSync(p, Buffer.alloc(100_000).map((_, i) => (i * 7919) & 0xff))],
+  ];
+  for (const [name, make] of cases) {
+    it(`treats ${name} as an empty WAL`, async () => {
+      const p = fresh();
+      make(p);
+      const w = await WalFile.open(p, { readOnly: true });
+      const r = await w.recover();
+      expect(r.mxFrame).toBe(0);
+      expect(r.commits).toBe(0);
+      expect(r.invalidTailBytes).toBe(fs.statSync(p).size);
+      expect(w.hasHeader).toBe(r.headerStatus === 'ok');
+      await expectRejectsWalnut(w.append([{ pages: [{ pgno: 1, data: page(1024, 1) }], dbSize: 1 }]), r.headerStatus === 'ok' ? 'WALNUT_IO' : 'WALNUT_INVALID_ARGUMENT');
+      await w.close();
+    });
+  }
+});
+
+describe('append', () => {
+  it('writes commit marks, continues the chain across calls, and reports frame numbers', async () => {
+    const w = await newWal(1024);
+    const r1 = await w.append([
+      { pages: [{ pgno: 1, data: page(1024, 1) }, { pgno: 2, data: page(1024, 2) }], dbSize: 2 },
+      { pages: [{ pgno: 3, data: page(1024, 3) }], dbSize: 3 },
+    ]);
+    expect(r1).toEqual({ firstFrame: 1, lastFrame: 3, commitFrames: [2, 3] });
+    const r2 = w.appendSync([{ pages: [{ pgno: 2, data: page(1024, 9) }], dbSize: 3 }], 'data');
+    expect(r2).toEqual({ firstFrame: 4, lastFrame: 4, commitFrames: [4] });
+    const scan = oracleScan(fs.readFileSync(w.path))!;
+    expect(scan.frames.map((f) => [f.pgno, f.commitSize])).toEqual([[1, 0], [2, 2], [3, 3], [2, 3]]);
+    expect(scan.running).toEqual(w.running);
+    await w.close();
+  });
+
+  it('validates every argument before writing anything', async () => {
+    const w = await newWal(1024);
+    const sizeBefore = fs.statSync(w.path).size;
+    await expectRejectsWalnut(w.append([{ pages: [{ pgno: 0, data: page(1024, 1) }], dbSize: 1 }]), 'WALNUT_INVALID_ARGUMENT');
+    await expectRejectsWalnut(w.append([{ pages: [{ pgno: 1, data: page(512, 1) }], dbSize: 1 }]), 'WALNUT_INVALID_ARGUMENT');
+    await expectRejectsWalnut(w.append([{ pages: [], dbSize: 1 }]), 'WALNUT_INVALID_ARGUMENT');
+    await expectRejectsWalnut(w.append([{ pages: [{ pgno: 1, data: page(1024, 1) }], dbSize: 0 }]), 'WALNUT_INVALID_ARGUMENT');
+    await expectRejectsWalnut(w.append([]), 'WALNUT_INVALID_ARGUMENT');
+    await expectRejectsWalnut(w.append([{ pages: [{ pgno: 1.5, data: page(1024, 1) }], dbSize: 2 }]), 'WALNUT_INVALID_ARGUMENT');
+    await expectRejectsWalnut(w.append([{ pages: [{ pgno: 1, data: 'x' as unknown as Uint8Array }], dbSize: 2 }]), 'WALNUT_INVALID_ARGUMENT');
+    expectWalnutError(() => w.appendSync([{ pages: [{ pgno: 1, data: page(1024, 1) }], dbSize: 1 }], 'later' as 'data'), 'WALNUT_INVALID_ARGUMENT');
+    await expectRejectsWalnut(w.writeHeader({ pageSize: 1000, checkpointSeq: 0 }), 'WALNUT_INVALID_ARGUMENT');
+    expect(fs.statSync(w.path).size).toBe(sizeBefore);
+    expect(w.mxFrame).toBe(0);
+    await w.close();
+  });
+
+  it('refuses to write from a stale window (another writer appended or restarted)', async () => {
+    const w = await newWal(1024);
+    await w.append([{ pages: [{ pgno: 1, data: page(1024, 1) }], dbSize: 1 }]);
+    const other = await WalFile.open(w.path);
+    await other.recover();
+    await other.append([{ pages: [{ pgno: 2, data: page(1024, 2) }], dbSize: 2 }]); // grows the file
+    const before = fs.readFileSync(w.path);
+    const err = await expectRejectsWalnut(w.append([{ pages: [{ pgno: 3, data: page(1024, 3) }], dbSize: 3 }]), 'WALNUT_BUSY');
+    expect(err.reason).toBe('StaleAppendWindow');
+    expect(fs.readFileSync(w.path).equals(before)).toBe(true);
+    await other.restart(); // same size, new header
+    expectWalnutError(() => w.appendSync([{ pages: [{ pgno: 3, data: page(1024, 3) }], dbSize: 3 }]), 'WALNUT_BUSY', { reason: 'StaleAppendWindow' });
+    // after re-reading, the writer continues from the new state
+    await w.recover();
+    expect(w.mxFrame).toBe(0);
+    await w.append([{ pages: [{ pgno: 3, data: page(1024, 3) }], dbSize: 3 }]);
+    expect(oracleScan(fs.readFileSync(w.path))!.frames.length).toBe(1);
+    await other.close();
+    await w.close();
+  });
+
+  it('reports frame counter overflow as WALNUT_FULL before writing', async () => {
+    const w = await newWal(512);
+    w.TEST_setMxFrame(0xffffffff - 1);
+    const sizeBefore = fs.statSync(w.path).size;
+    const pages = [1, 2].map((pgno) => ({ pgno, data: page(512, pgno) }));
+    await expectRejectsWalnut(w.append([{ pages, dbSize: 2 }]), 'WALNUT_FULL');
+    expect(fs.statSync(w.path).size).toBe(sizeBefore);
+    await w.close();
+  });
+});
