@@ -135,8 +135,10 @@ interface Addon {
 
 function load(): Addon {
   const requireHere = createRequire(__filename);
+  // WALNUT_NATIVE_PATH selects a specific build (the sanitizer build of `npm run test:asan`).
+  const explicit = process.env['WALNUT_NATIVE_PATH'];
   const nodeGypBuild = requireHere('node-gyp-build') as (dir: string) => unknown;
-  const addon = nodeGypBuild(path.resolve(__dirname, '..')) as Addon;
+  const addon = (explicit ? requireHere(path.resolve(explicit)) : nodeGypBuild(path.resolve(__dirname, '..'))) as Addon;
   addon.setErrorClass(WalnutError);
   return addon;
 }

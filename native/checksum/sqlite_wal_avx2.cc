@@ -27,6 +27,12 @@ __attribute__((target("avx2"))) inline uint32_t HorizontalSum(__m256i v) {
   return static_cast<uint32_t>(_mm_cvtsi128_si32(x));
 }
 
+// Not _mm512_reduce_add_epi32: GCC 12 implements its last steps with signed int additions,
+// which overflow (undefined behaviour, flagged by UBSan) where we want arithmetic mod 2^32.
+__attribute__((target("avx512f"))) inline uint32_t HorizontalSum512(__m512i v) {
+  return HorizontalSum(_mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)));
+}
+
 }  // namespace
 
 __attribute__((target("avx2"))) WalChecksum SqliteWalChecksumAvx2(const uint8_t* data, size_t length,
@@ -69,8 +75,7 @@ __attribute__((target("avx512f,avx512bw"))) WalChecksum SqliteWalChecksumAvx512(
       acc0 = _mm512_add_epi32(acc0, _mm512_mullo_epi32(d, _mm512_load_si512(k0 + w)));
       acc1 = _mm512_add_epi32(acc1, _mm512_mullo_epi32(d, _mm512_load_si512(k1 + w)));
     }
-    v = Join(t, v, chunk, static_cast<uint32_t>(_mm512_reduce_add_epi32(acc0)),
-             static_cast<uint32_t>(_mm512_reduce_add_epi32(acc1)));
+    v = Join(t, v, chunk, HorizontalSum512(acc0), HorizontalSum512(acc1));
     data += 8 * chunk;
     pairs -= chunk;
   }

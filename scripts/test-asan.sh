@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# npm run test:asan: builds the addon with AddressSanitizer + UBSan (cmake-js) and runs the
+# unit, interop and fuzz suites against it. Node itself is not instrumented, so the sanitizer
+# runtimes are preloaded; leak checking is off (V8 keeps memory until exit by design).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm run build:asan
+export WALNUT_NATIVE_PATH="$PWD/build-asan/Release/walnut.node"
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+npm run build:ts
+npx vitest run test/unit test/fuzz test/interop/wal-format.test.ts "$@"
