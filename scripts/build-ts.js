@@ -14,10 +14,25 @@ const dist = path.join(root, 'dist');
 fs.rmSync(dist, { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', root], { stdio: 'inherit' });
 
-// Entry points and their named exports, read from the compiled CommonJS.
-for (const entry of ['index', 'checksum']) {
-  const mod = require(path.join(dist, `${entry}.js`));
-  const names = Object.keys(mod).filter((n) => n !== 'default' && n !== '__esModule');
+// Entry points and their value exports, read from the sources with the compiler API (loading
+// dist/ would load the addon, which need not be built yet).
+const ts = require('typescript');
+const entries = ['index', 'checksum'];
+const program = ts.createProgram(entries.map((e) => path.join(root, 'lib', `${e}.ts`)), { strict: true });
+const checker = program.getTypeChecker();
+function valueExports(entry) {
+  const source = program.getSourceFile(path.join(root, 'lib', `${entry}.ts`));
+  const symbol = checker.getSymbolAtLocation(source);
+  return checker
+    .getExportsOfModule(symbol)
+    .filter((s) => {
+      const target = s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s;
+      return (target.flags & ts.SymbolFlags.Value) !== 0;
+    })
+    .map((s) => s.getName());
+}
+for (const entry of entries) {
+  const names = valueExports(entry);
   const mjs =
     `// ESM entry: re-exports the CommonJS build (one copy of the module graph).\n` +
     `import cjs from './${entry}.js';\n` +
