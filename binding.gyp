@@ -11,6 +11,7 @@
         "native/instance.cc",
         "native/io_thread.cc",
         "native/posix_io.cc",
+        "native/shm.cc",
         "native/checksum/bindings.cc",
         "native/checksum/cpu.cc",
         "native/checksum/crc32c.cc",

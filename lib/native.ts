@@ -119,7 +119,24 @@ export interface NativeAppendWindow {
   size: number;
 }
 
+/** The wal-index mapping (native/shm.h). */
+export interface NativeShmRegion {
+  map(count: number): number;
+  grow(count: number): void;
+  segments(): number;
+  readHeader(out: Uint8Array): void;
+  writeHeader(header: Uint8Array): void;
+  load32(offset: number): number;
+  store32(offset: number, value: number): void;
+  append(firstFrame: number, pgnos: Uint32Array, mxFrame: number): void;
+  lookup(pgno: number, mxFrame: number, minFrame: number): number;
+  lookupMany(pgnos: Uint32Array, mxFrame: number, minFrame: number, out: Uint32Array): void;
+  copyOut(segment: number, out: Uint8Array): void;
+  unmap(): void;
+}
+
 interface Addon {
+  ShmRegion: new (file?: NativeFileHandle) => NativeShmRegion;
   walScan(file: NativeFileHandle, chain: NativeChain): Promise<NativeScanResult>;
   walScanSync(file: NativeFileHandle, chain: NativeChain): NativeScanResult;
   walAppend(file: NativeFileHandle, chain: NativeChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
@@ -147,6 +164,11 @@ const addon = load();
 
 export const NativeFile: NativeFileClass = addon.NativeFile;
 export const nativeChecksum: NativeChecksum = addon.checksum;
+
+/** A wal-index over a -shm file's handle, or in heap memory when no file is given. */
+export function newShmRegion(file?: NativeFileHandle): NativeShmRegion {
+  return file === undefined ? new addon.ShmRegion() : new addon.ShmRegion(file);
+}
 
 /** WAL frame scan and append (native/frames.h). */
 export const nativeFrames = {

@@ -8,6 +8,7 @@
 #include "file.h"
 #include "frames.h"
 #include "instance.h"
+#include "shm.h"
 
 namespace walnut {
 
@@ -23,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TEST_setFaults", Napi::Function::New<faults::TEST_SetFaults>(env, "TEST_setFaults"));
   exports.Set("checksum", checksum::Register(env));
   frames::Register(env, exports);
+  shm::Register(env, exports);
   return exports;
 }
 

@@ -129,6 +129,8 @@ export class WalFile {
   #running: [number, number] = [0, 0];
   #header: Uint8Array | null = null;
   #fileSize = 0;
+  /** A valid header was seen (salts and checkpoint sequence are a real generation's). */
+  #hadGeneration = false;
 
   private constructor(file: WalnutFile) {
     this.#file = file;
@@ -188,6 +190,11 @@ export class WalFile {
   get bigEndianChecksums(): boolean {
     return this.#bigEndian;
   }
+  /** Checkpoint sequence a new generation should carry: the last one on disk + 1, or 0. */
+  get nextCheckpointSeq(): number {
+    return this.#hadGeneration ? (this.#checkpointSeq + 1) >>> 0 : 0;
+  }
+
   /** True once the WAL has a usable header (after recover() found one, or create/restart). */
   get hasHeader(): boolean {
     return this.#header !== null;
@@ -254,6 +261,7 @@ export class WalFile {
   #adoptScan(head: Uint8Array, r: NativeScanResult): WalRecovery {
     const h = decodeWalHeader(head).header!;
     this.#header = head;
+    this.#hadGeneration = true;
     this.#pageSize = h.pageSize;
     this.#bigEndian = bigEndianChecksum(h.magic);
     this.#salts = [h.salt1, h.salt2];
@@ -278,6 +286,40 @@ export class WalFile {
       fileSize: r.fileSize,
       invalidTailBytes: Math.max(0, r.fileSize - validEnd),
     };
+  }
+
+  /**
+   * Takes the append window from the wal-index (another connection may have appended since
+   * this WalFile last looked): mxFrame, the running checksum and db size come from the
+   * index header; the WAL header bytes and size are re-read from disk. When the index says
+   * the WAL is empty, or the header on disk is not the generation the index describes, the
+   * window has no header and the next writer must write a fresh one.
+   */
+  async adoptIndex(state: { mxFrame: number; nPage: number; running: [number, number]; salts: [number, number] }): Promise<void> {
+    const head = new Uint8Array(WAL_HEADER_SIZE);
+    const got = await this.#file.read(head, 0, WAL_HEADER_SIZE, 0);
+    this.#fileSize = await this.#file.size();
+    const decoded = got === WAL_HEADER_SIZE ? decodeWalHeader(head) : null;
+    const header = decoded?.status === 'ok' ? decoded.header : null;
+    if (header !== null) {
+      // remember the generation on disk, so that a new header continues from its salts
+      this.#pageSize = header.pageSize;
+      this.#bigEndian = bigEndianChecksum(header.magic);
+      this.#salts = [header.salt1, header.salt2];
+      this.#checkpointSeq = header.checkpointSeq;
+      this.#hadGeneration = true;
+    }
+    this.#header = null;
+    this.#mxFrame = 0;
+    this.#dbSize = 0;
+    if (state.mxFrame === 0) return; // the next writer writes a fresh header
+    if (header === null || header.salt1 !== state.salts[0] || header.salt2 !== state.salts[1]) {
+      throw walnutError('WALNUT_CORRUPT', 'the wal-index describes frames of a WAL generation that is not on disk', { path: this.path });
+    }
+    this.#header = head;
+    this.#mxFrame = state.mxFrame;
+    this.#dbSize = state.nPage;
+    this.#running = [state.running[0], state.running[1]];
   }
 
   /**
@@ -308,14 +350,15 @@ export class WalFile {
       throw walnutError('WALNUT_INVALID_ARGUMENT', `page size ${options.pageSize} is not a power of two in 512..65536`, { reason: 'pageSize' });
     }
     const fresh = randomU32Pair();
-    const salts: [number, number] = options.salts ?? (this.#header !== null ? [(this.#salts[0] + 1) >>> 0, fresh[1]] : fresh);
-    const magic = this.#header !== null && options.pageSize === this.#pageSize ? (this.#bigEndian ? 0x377f0683 : 0x377f0682) : hostMagic();
+    const salts: [number, number] = options.salts ?? (this.#hadGeneration ? [(this.#salts[0] + 1) >>> 0, fresh[1]] : fresh);
+    const magic = this.#hadGeneration && options.pageSize === this.#pageSize ? (this.#bigEndian ? 0x377f0683 : 0x377f0682) : hostMagic();
     const { bytes, checksum } = encodeWalHeader({ pageSize: options.pageSize, checkpointSeq: options.checkpointSeq, salt1: salts[0], salt2: salts[1], magic });
     return { bytes, chain: { pageSize: options.pageSize, salts, checkpointSeq: options.checkpointSeq, checksum, bigEndian: bigEndianChecksum(magic) } };
   }
 
   #adoptHeader(bytes: Uint8Array, c: { pageSize: number; salts: [number, number]; checkpointSeq: number; checksum: [number, number]; bigEndian: boolean }) {
     this.#header = bytes;
+    this.#hadGeneration = true;
     this.#pageSize = c.pageSize;
     this.#salts = c.salts;
     this.#checkpointSeq = c.checkpointSeq;

@@ -1,0 +1,103 @@
+/**
+ * index/snapshot.ts — Snapshot: a consistent read view of the database (a read transaction).
+ *
+ * It holds a read lock from WalIndex.beginRead() until release(). read(pgno) returns the page
+ * as of the snapshot: the newest frame in [minFrame, mxFrame] from the WAL (one hash lookup,
+ * one pread), else the database file, else zeros (a page never written and beyond the file).
+ * Pages beyond the snapshot's database size read as zeros too.
+ */
+import { walnutError } from '../errors';
+import type { ShmHeader } from '../format/shm-header';
+import type { WalIndex } from './wal-index';
+
+export interface SnapshotState {
+  readLock: number;
+  mxFrame: number;
+  minFrame: number;
+  dbSize: number;
+  dbFilePages: number;
+  header: ShmHeader;
+  headerBytes: Uint8Array;
+}
+
+export class Snapshot {
+  readonly #index: WalIndex;
+  readonly #state: SnapshotState;
+  readonly #onRelease: (s: Snapshot) => void;
+  #released = false;
+
+  constructor(index: WalIndex, state: SnapshotState, onRelease: (s: Snapshot) => void) {
+    this.#index = index;
+    this.#state = state;
+    this.#onRelease = onRelease;
+  }
+
+  /** Database size in pages as of this snapshot. */
+  get dbSize(): number {
+    return this.#state.dbSize;
+  }
+  /** The last WAL frame this snapshot sees (0 when it reads the database file only). */
+  get mxFrame(): number {
+    return this.#state.mxFrame;
+  }
+  get minFrame(): number {
+    return this.#state.minFrame;
+  }
+  get readLock(): number {
+    return this.#state.readLock;
+  }
+  /** The wal-index header this snapshot was taken from (48 bytes). */
+  get headerBytes(): Uint8Array {
+    return this.#state.headerBytes;
+  }
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** The WAL frame that holds `pgno` for this snapshot, or 0. */
+  frameOf(pgno: number): number {
+    this.#check(pgno);
+    if (this.#state.mxFrame === 0 || pgno > this.#state.dbSize) return 0;
+    return this.#index.lookup(pgno, this.#state.mxFrame, this.#state.minFrame);
+  }
+
+  /** The page as of this snapshot (a new Buffer of pageSize bytes). */
+  async read(pgno: number): Promise<Buffer> {
+    const out = Buffer.alloc(this.#index.pageSize);
+    await this.readInto(pgno, out);
+    return out;
+  }
+
+  async readInto(pgno: number, out: Uint8Array): Promise<void> {
+    const pageSize = this.#index.pageSize;
+    if (!(out instanceof Uint8Array) || out.length < pageSize) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `out must hold ${pageSize} bytes`, { reason: 'out' });
+    }
+    const frame = this.frameOf(pgno);
+    if (frame !== 0) {
+      await this.#index.wal.readFramePage(frame, out);
+      return;
+    }
+    if (pgno > this.#state.dbSize || pgno > this.#state.dbFilePages) {
+      out.fill(0, 0, pageSize);
+      return;
+    }
+    const got = await this.#index.db.read(out, 0, pageSize, (pgno - 1) * pageSize);
+    if (got < pageSize) out.fill(0, got, pageSize);
+  }
+
+  /** Ends the read transaction (idempotent). */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#onRelease(this);
+  }
+
+  #check(pgno: number): void {
+    if (this.#released) throw walnutError('WALNUT_CLOSED', 'the snapshot was released');
+    if (this.#index.closed) throw walnutError('WALNUT_CLOSED', 'the database connection is closed');
+    if (!Number.isInteger(pgno) || pgno < 1 || pgno > 0xffffffff) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `page number ${pgno} must be an integer in 1..2^32-1`, { reason: 'pgno' });
+    }
+  }
+}

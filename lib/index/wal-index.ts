@@ -1,0 +1,438 @@
+/**
+ * index/wal-index.ts — WalIndex: one connection to a WAL-mode database, following SQLite's
+ * wal-index and lock protocol (reference/sqlite-wal.md sections 6-11; DESIGN.md section 6).
+ *
+ * Files and locks (all OFD locks on this connection's own descriptors):
+ *  - `<db>` (real path): SHARED (PENDING read-locked, the 510-byte SHARED range read-locked,
+ *    PENDING released) from open to close, so a closing sqlite3 never concludes it is the last
+ *    user and deletes the -wal/-shm under us. lockingMode 'exclusive' takes EXCLUSIVE instead
+ *    and keeps the index in heap memory (no -shm), like SQLite's locking_mode=EXCLUSIVE.
+ *  - `<db>-shm`: DMS byte 128 read-locked while attached (the first opener truncates a stale
+ *    file while it holds it exclusively); WRITE (120) by the writer, CKPT (121) by
+ *    checkpointers, RECOVER (122) during recovery, READ(i) (123 + i) by readers.
+ *
+ * Invariants:
+ *  - The header is read copy 0, barrier, copy 1; it is good only if both agree and its
+ *    checksum holds; otherwise recovery rebuilds the index from the WAL under WRITE + CKPT +
+ *    RECOVER, exactly as SQLite's walIndexRecover does (same bytes).
+ *  - A snapshot holds a read lock until released; READ(0) means "the WAL is fully backfilled,
+ *    read the database file only"; READ(i > 0) promises that frames up to aReadMark[i] stay.
+ *  - A write starts only from a snapshot whose header is still the live one (otherwise
+ *    WALNUT_BUSY, reason BusySnapshot); frames are written (and synced), then indexed, then the
+ *    header is published: readers never see a header whose frames are not in place.
+ */
+import * as fs from 'node:fs';
+
+import { walnutError } from '../errors';
+import { decodeDbHeader, isWalMode } from '../format/db-header';
+import {
+  CKPT_NBACKFILL,
+  CKPT_NBACKFILL_ATTEMPTED,
+  CKPT_READMARK,
+  decodeShmHeaderCopies,
+  encodeShmHeader,
+  READMARK_NOT_USED,
+  sameHeaderBytes,
+  SHM_HEADER_SIZE,
+  SHM_LOCK,
+  SHM_VERSION,
+  shmSegmentOf,
+  type ShmHeader,
+} from '../format/shm-header';
+import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
+import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
+import { newShmRegion, type NativeShmRegion } from '../native';
+import { WalFile, type AppendResult, type WalTransaction } from '../wal/wal-file';
+import { Snapshot } from './snapshot';
+
+/** Database-file lock bytes (SQLite's unix VFS). */
+const PENDING_BYTE = 0x40000000;
+const SHARED_FIRST = PENDING_BYTE + 2;
+const SHARED_SIZE = 510;
+
+export type LockingMode = 'shared' | 'exclusive';
+
+export interface WalIndexOptions {
+  /** 'shared' (default): SQLite-compatible -shm and locks. 'exclusive': heap index, no -shm. */
+  lockingMode?: LockingMode;
+  /** Milliseconds to retry locks held elsewhere before WALNUT_BUSY (default 5000). */
+  busyTimeout?: number;
+}
+
+const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
+
+async function pause(attempt: number): Promise<void> {
+  const ms = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
+  await new Promise((resolve) => (ms === 0 ? setImmediate(resolve) : setTimeout(resolve, ms)));
+}
+
+export class WalIndex {
+  readonly dbPath: string;
+  readonly walPath: string;
+  readonly shmPath: string;
+  readonly lockingMode: LockingMode;
+  readonly busyTimeout: number;
+  readonly db: WalnutFile;
+  readonly wal: WalFile;
+  readonly pageSize: number;
+  readonly #shm: WalnutFile | null;
+  readonly #region: NativeShmRegion;
+  readonly #headerScratch = new Uint8Array(2 * SHM_HEADER_SIZE);
+  readonly #snapshots = new Set<Snapshot>();
+  #writer = false;
+  #closed = false;
+
+  private constructor(p: { dbPath: string; lockingMode: LockingMode; busyTimeout: number; db: WalnutFile; wal: WalFile; pageSize: number; shm: WalnutFile | null; region: NativeShmRegion }) {
+    this.dbPath = p.dbPath;
+    this.walPath = `${p.dbPath}-wal`;
+    this.shmPath = `${p.dbPath}-shm`;
+    this.lockingMode = p.lockingMode;
+    this.busyTimeout = p.busyTimeout;
+    this.db = p.db;
+    this.wal = p.wal;
+    this.pageSize = p.pageSize;
+    this.#shm = p.shm;
+    this.#region = p.region;
+  }
+
+  /** Attaches to an existing WAL-mode database (its page 1 must be in the database file). */
+  static async open(path: string, options: WalIndexOptions = {}): Promise<WalIndex> {
+    const lockingMode = options.lockingMode ?? 'shared';
+    const busyTimeout = options.busyTimeout ?? 5000;
+    let dbPath: string;
+    try {
+      dbPath = fs.realpathSync(path); // SQLite derives -wal/-shm from the real path
+    } catch (e) {
+      throw walnutError('WALNUT_CANTOPEN', `cannot open database ${path}: ${(e as Error).message}`, { path, cause: e });
+    }
+    const db = await WalnutFile.open(dbPath);
+    const opened: { wal?: WalFile; shm?: WalnutFile } = {};
+    try {
+      if (lockingMode === 'exclusive') {
+        await db.lock(PENDING_BYTE, 1, 'exclusive', busyTimeout);
+        await db.lock(SHARED_FIRST, SHARED_SIZE, 'exclusive', busyTimeout);
+      } else {
+        await db.lock(PENDING_BYTE, 1, 'shared', busyTimeout);
+        await db.lock(SHARED_FIRST, SHARED_SIZE, 'shared', busyTimeout);
+        db.unlock(PENDING_BYTE, 1);
+      }
+      const head = new Uint8Array(100);
+      const got = await db.read(head, 0, 100, 0);
+      const h = got === 100 ? decodeDbHeader(head) : null;
+      if (h === null || h.pageSize === 0) {
+        throw walnutError('WALNUT_CANTOPEN', got === 0 ? 'the database file is empty (page 1 must exist before a WAL)' : 'not a SQLite database', { path: dbPath });
+      }
+      if (!isWalMode(h)) {
+        throw walnutError('WALNUT_CANTOPEN', 'the database is not in WAL mode (PRAGMA journal_mode=WAL)', { path: dbPath, reason: 'NotWalMode' });
+      }
+      const mode = fs.statSync(dbPath).mode & 0o777;
+      opened.wal = await WalFile.open(`${dbPath}-wal`, { create: true, mode });
+      let region: NativeShmRegion;
+      if (lockingMode === 'exclusive') {
+        region = newShmRegion();
+      } else {
+        opened.shm = await WalnutFile.open(`${dbPath}-shm`, { create: true, mode });
+        await attachDms(opened.shm, busyTimeout);
+        region = newShmRegion(nativeHandleOf(opened.shm));
+      }
+      region.map(1);
+      const index = new WalIndex({ dbPath, lockingMode, busyTimeout, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region });
+      if (lockingMode === 'exclusive') {
+        await index.#recover(); // the heap index starts empty
+      } else {
+        await index.header();
+      }
+      return index;
+    } catch (e) {
+      await opened.shm?.close().catch(() => undefined);
+      await opened.wal?.close().catch(() => undefined);
+      await db.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  // ---- locks on the -shm (no-ops in exclusive mode, where nobody else can attach) ----------
+
+  #tryShm(byte: number, n: number, mode: LockMode): boolean {
+    return this.#shm === null ? true : this.#shm.tryLock(byte, n, mode);
+  }
+  #unlockShm(byte: number, n: number): void {
+    this.#shm?.unlock(byte, n);
+  }
+  async #lockShm(byte: number, n: number, mode: LockMode): Promise<void> {
+    if (this.#shm !== null) await this.#shm.lock(byte, n, mode, this.busyTimeout);
+  }
+
+  // ---- header ---------------------------------------------------------------------------
+
+  /** The live header if it is good, else null (no locks taken). */
+  #readHeader(): { header: ShmHeader; bytes: Uint8Array } | null {
+    if (this.#region.segments() === 0 && this.#region.map(1) === 0) return null;
+    this.#region.readHeader(this.#headerScratch);
+    const header = decodeShmHeaderCopies(this.#headerScratch);
+    if (header === null) return null;
+    if (header.iVersion !== SHM_VERSION) {
+      throw walnutError('WALNUT_CANTOPEN', `unsupported wal-index version ${header.iVersion}`, { path: this.shmPath });
+    }
+    return { header, bytes: this.#headerScratch.slice(0, SHM_HEADER_SIZE) };
+  }
+
+  /** The live header, running recovery first when it is not good (section 6 of the reference). */
+  async header(): Promise<{ header: ShmHeader; bytes: Uint8Array }> {
+    this.#checkOpen();
+    const deadline = performance.now() + this.busyTimeout;
+    for (let attempt = 0; ; attempt++) {
+      const live = this.#readHeader();
+      if (live !== null) return live;
+      if (this.#writer || this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) {
+        try {
+          if (this.#readHeader() === null) await this.#recover();
+        } finally {
+          if (!this.#writer) this.#unlockShm(SHM_LOCK.WRITE, 1);
+        }
+        continue;
+      }
+      // someone holds WRITE: a writer between header copies, or a recovery in progress
+      if (this.#tryShm(SHM_LOCK.RECOVER, 1, 'shared')) this.#unlockShm(SHM_LOCK.RECOVER, 1);
+      if (performance.now() > deadline) {
+        throw walnutError('WALNUT_BUSY', 'the wal-index header stayed invalid while another connection held the write lock', { path: this.shmPath, reason: 'BusyRecovery' });
+      }
+      await pause(attempt);
+    }
+  }
+
+  /** Rebuilds the index from the WAL (caller holds WRITE), byte for byte as SQLite does. */
+  async #recover(): Promise<void> {
+    await this.#lockShm(SHM_LOCK.CKPT, 2, 'exclusive'); // CKPT + RECOVER
+    try {
+      const r = await this.wal.recover();
+      // SQLite takes salts and checksum order from a plausible header even when its checksum
+      // fails (mxFrame stays 0 then); do the same so the bytes match.
+      const head = new Uint8Array(WAL_HEADER_SIZE);
+      const got = await this.wal.file.read(head, 0, WAL_HEADER_SIZE, 0);
+      const raw = got === WAL_HEADER_SIZE ? decodeWalHeader(head) : null;
+      const plausible = raw !== null && raw.header !== null && raw.status !== 'bad-magic' && raw.status !== 'bad-page-size';
+      if (r.headerStatus === 'ok' && r.pageSize !== this.pageSize) {
+        throw walnutError('WALNUT_CORRUPT', `WAL page size ${r.pageSize} differs from the database's ${this.pageSize}`, { path: this.walPath });
+      }
+      this.#region.grow(Math.max(1, r.lastValidFrame > 0 ? shmSegmentOf(r.lastValidFrame) + 1 : 1));
+      if (r.lastValidFrame > 0) this.#region.append(1, r.pgnos, 0);
+      const header = encodeShmHeader({
+        iChange: 0,
+        bigEndCksum: plausible ? bigEndianChecksum(raw!.header!.magic) : false,
+        pageSize: r.mxFrame > 0 ? r.pageSize : 0,
+        mxFrame: r.mxFrame,
+        nPage: r.dbSize,
+        frameChecksum: r.mxFrame > 0 ? r.running : [0, 0],
+        salts: plausible ? [raw!.header!.salt1, raw!.header!.salt2] : [0, 0],
+      });
+      this.#region.writeHeader(header);
+      this.#region.store32(CKPT_NBACKFILL, 0);
+      this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, r.mxFrame);
+      this.#region.store32(CKPT_READMARK(0), 0);
+      for (let i = 1; i <= 4; i++) {
+        if (this.#tryShm(SHM_LOCK.READ(i), 1, 'exclusive')) {
+          this.#region.store32(CKPT_READMARK(i), i === 1 && r.mxFrame > 0 ? r.mxFrame : READMARK_NOT_USED);
+          this.#unlockShm(SHM_LOCK.READ(i), 1);
+        }
+      }
+    } finally {
+      this.#unlockShm(SHM_LOCK.CKPT, 2);
+    }
+  }
+
+  // ---- read transactions (section 10) --------------------------------------------------
+
+  /** Begins a read transaction: a consistent view held until `release()`. */
+  async beginRead(): Promise<Snapshot> {
+    this.#checkOpen();
+    const deadline = performance.now() + this.busyTimeout;
+    for (let attempt = 0; ; attempt++) {
+      const s = await this.#tryBeginRead();
+      if (s !== null) {
+        this.#snapshots.add(s);
+        return s;
+      }
+      if (performance.now() > deadline) {
+        throw walnutError('WALNUT_BUSY', 'could not take a read lock before the busy timeout', { path: this.shmPath, reason: 'BusyRead' });
+      }
+      await pause(attempt);
+    }
+  }
+
+  async #tryBeginRead(): Promise<Snapshot | null> {
+    const { header, bytes } = await this.header();
+    const m = header.mxFrame;
+    const nBackfill = this.#region.load32(CKPT_NBACKFILL);
+    if (nBackfill === m && this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) {
+      if (this.#stillLive(bytes)) return this.#snapshot(0, header, bytes, 0);
+      this.#unlockShm(SHM_LOCK.READ(0), 1);
+      return null;
+    }
+    let best = -1;
+    let bestMark = 0;
+    for (let i = 1; i <= 4; i++) {
+      const mark = this.#region.load32(CKPT_READMARK(i));
+      if (mark !== READMARK_NOT_USED && mark <= m && (best < 0 || mark >= bestMark)) {
+        best = i;
+        bestMark = mark;
+      }
+    }
+    if (best < 0 || bestMark < m) {
+      for (let i = 1; i <= 4; i++) {
+        if (this.#tryShm(SHM_LOCK.READ(i), 1, 'exclusive')) {
+          this.#region.store32(CKPT_READMARK(i), m);
+          this.#unlockShm(SHM_LOCK.READ(i), 1);
+          best = i;
+          bestMark = m;
+          break;
+        }
+      }
+    }
+    if (best < 0) return null;
+    if (!this.#tryShm(SHM_LOCK.READ(best), 1, 'shared')) return null;
+    const minFrame = this.#region.load32(CKPT_NBACKFILL) + 1;
+    if (this.#region.load32(CKPT_READMARK(best)) !== bestMark || !this.#stillLive(bytes)) {
+      this.#unlockShm(SHM_LOCK.READ(best), 1);
+      return null;
+    }
+    return this.#snapshot(best, header, bytes, minFrame);
+  }
+
+  #stillLive(bytes: Uint8Array): boolean {
+    this.#region.readHeader(this.#headerScratch);
+    return sameHeaderBytes(this.#headerScratch, bytes);
+  }
+
+  #snapshot(readLock: number, header: ShmHeader, bytes: Uint8Array, minFrame: number): Snapshot {
+    const dbFilePages = Math.floor(this.db.sizeSync() / this.pageSize);
+    // READ(0): everything is in the database file; the WAL is not consulted at all.
+    const mxFrame = readLock === 0 ? 0 : header.mxFrame;
+    const dbSize = header.mxFrame > 0 ? header.nPage : dbFilePages;
+    return new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes }, (s) => {
+      this.#snapshots.delete(s);
+      if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(readLock), 1);
+    });
+  }
+
+  /** The frame holding `pgno` for a snapshot (0 = read the database file). */
+  lookup(pgno: number, mxFrame: number, minFrame: number): number {
+    return this.#region.lookup(pgno, mxFrame, minFrame);
+  }
+
+  /** Batched lookups (benchmarks, checkpoint planning). */
+  lookupMany(pgnos: Uint32Array, mxFrame: number, minFrame: number, out: Uint32Array): void {
+    this.#region.lookupMany(pgnos, mxFrame, minFrame, out);
+  }
+
+  // ---- write transactions (section 11) -------------------------------------------------
+
+  /**
+   * Takes WRITE (retrying up to the busy timeout) for a snapshot that must still be the live
+   * view; WALNUT_BUSY with reason BusySnapshot when another writer committed since.
+   */
+  async beginWrite(snapshot: Snapshot): Promise<void> {
+    this.#checkOpen();
+    if (this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'this connection already holds the write lock');
+    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
+    this.#writer = true;
+    const live = this.#readHeader();
+    if (live === null || !sameHeaderBytes(live.bytes, snapshot.headerBytes)) {
+      this.endWrite();
+      throw walnutError('WALNUT_BUSY', 'the database changed since this snapshot was taken', { path: this.dbPath, reason: 'BusySnapshot' });
+    }
+  }
+
+  /**
+   * Appends transactions (WRITE held): fresh WAL header when the index says the WAL is
+   * empty, frames + sync per `durability`, index entries, then the new header is published.
+   */
+  async appendAndPublish(transactions: readonly WalTransaction[], durability: Durability): Promise<AppendResult> {
+    if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendAndPublish needs the write lock (beginWrite)');
+    const live = this.#readHeader();
+    if (live === null) throw walnutError('WALNUT_CORRUPT', 'the wal-index header became invalid under the write lock', { path: this.shmPath });
+    const h = live.header;
+    await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
+    if (h.mxFrame === 0) {
+      await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: durability === 'none' ? 'none' : 'data' });
+    }
+    const result = await this.wal.append(transactions, durability);
+    const pgnos = new Uint32Array(result.lastFrame - result.firstFrame + 1);
+    let i = 0;
+    for (const t of transactions) for (const p of t.pages) pgnos[i++] = p.pgno;
+    this.#region.append(result.firstFrame, pgnos, h.mxFrame);
+    this.#region.writeHeader(encodeShmHeader({
+      iChange: (h.iChange + 1) >>> 0,
+      bigEndCksum: this.wal.bigEndianChecksums,
+      pageSize: this.pageSize,
+      mxFrame: result.lastFrame,
+      nPage: transactions[transactions.length - 1]!.dbSize,
+      frameChecksum: this.wal.running,
+      salts: this.wal.salts,
+    }));
+    return result;
+  }
+
+  endWrite(): void {
+    if (!this.#writer) return;
+    this.#writer = false;
+    if (!this.#closed) this.#unlockShm(SHM_LOCK.WRITE, 1);
+  }
+
+  /** A copy of one wal-index segment (tests and `walnut inspect`). */
+  segmentBytes(segment: number): Uint8Array {
+    const out = new Uint8Array(32768);
+    this.#region.copyOut(segment, out);
+    return out;
+  }
+
+  /** nBackfill and the read marks, as SQLite keeps them. */
+  checkpointInfo(): { nBackfill: number; nBackfillAttempted: number; readMarks: number[] } {
+    return {
+      nBackfill: this.#region.load32(CKPT_NBACKFILL),
+      nBackfillAttempted: this.#region.load32(CKPT_NBACKFILL_ATTEMPTED),
+      readMarks: [0, 1, 2, 3, 4].map((i) => this.#region.load32(CKPT_READMARK(i))),
+    };
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the database connection is closed', { path: this.dbPath });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Releases snapshots and locks, unmaps the index, closes the files (DMS and SHARED last). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    for (const s of [...this.#snapshots]) s.release();
+    this.endWrite();
+    this.#closed = true;
+    this.#region.unmap();
+    if (this.#shm !== null) await this.#shm.close(); // drops DMS with its descriptor
+    await this.wal.close();
+    await this.db.close(); // drops SHARED
+  }
+}
+
+/** The first-opener protocol on the DMS byte (reference/sqlite-wal.md section 7.3). */
+async function attachDms(shm: WalnutFile, busyTimeout: number): Promise<void> {
+  const deadline = performance.now() + busyTimeout;
+  for (let attempt = 0; ; attempt++) {
+    const holder = shm.lockHolder(SHM_LOCK.DMS, 1, 'exclusive');
+    if (holder === null) {
+      if (shm.tryLock(SHM_LOCK.DMS, 1, 'exclusive')) {
+        // nobody is attached: whatever the file holds is stale
+        await shm.truncate(3);
+        if (shm.tryLock(SHM_LOCK.DMS, 1, 'shared')) return; // atomic downgrade
+      }
+    } else if (holder.type === 'shared' && shm.tryLock(SHM_LOCK.DMS, 1, 'shared')) {
+      return;
+    }
+    if (performance.now() > deadline) {
+      throw walnutError('WALNUT_BUSY', 'another connection is initialising the wal-index', { path: shm.path, reason: 'BusyDms' });
+    }
+    await pause(attempt);
+  }
+}

@@ -1,0 +1,411 @@
+// shm.cc — see shm.h.
+#include "shm.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "errors.h"
+#include "file.h"
+#include "instance.h"
+#include "posix_io.h"
+
+namespace walnut::shm {
+namespace {
+
+constexpr size_t kSegment = 32768;
+constexpr size_t kHashOffset = 16384;
+constexpr uint32_t kHashSlots = 8192;
+constexpr uint32_t kFirstSegmentFrames = 4062;
+constexpr uint32_t kSegmentFrames = 4096;
+constexpr size_t kHeaderBytes = 136;  // two header copies + checkpoint info
+
+inline uint32_t SegmentOf(uint32_t frame) { return (frame + kSegmentFrames - kFirstSegmentFrames - 1) / kSegmentFrames; }
+inline uint32_t IZero(uint32_t seg) { return seg == 0 ? 0 : kFirstSegmentFrames + (seg - 1) * kSegmentFrames; }
+inline uint32_t Hash(uint32_t pgno) { return (pgno * 383u) & (kHashSlots - 1); }
+inline uint32_t Next(uint32_t slot) { return (slot + 1) & (kHashSlots - 1); }
+
+class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "ShmRegion",
+                       {InstanceMethod<&ShmRegion::Map>("map"),
+                        InstanceMethod<&ShmRegion::Grow>("grow"),
+                        InstanceMethod<&ShmRegion::Segments>("segments"),
+                        InstanceMethod<&ShmRegion::ReadHeader>("readHeader"),
+                        InstanceMethod<&ShmRegion::WriteHeader>("writeHeader"),
+                        InstanceMethod<&ShmRegion::Load32>("load32"),
+                        InstanceMethod<&ShmRegion::Store32>("store32"),
+                        InstanceMethod<&ShmRegion::Append>("append"),
+                        InstanceMethod<&ShmRegion::Lookup>("lookup"),
+                        InstanceMethod<&ShmRegion::LookupMany>("lookupMany"),
+                        InstanceMethod<&ShmRegion::CopyOut>("copyOut"),
+                        InstanceMethod<&ShmRegion::Unmap>("unmap")});
+  }
+
+  // new ShmRegion(file) maps `file` (a NativeFile of the -shm); new ShmRegion() is heap memory.
+  explicit ShmRegion(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ShmRegion>(info) {
+    if (info.Length() > 0 && !info[0].IsUndefined()) {
+      file_ = NativeFile::StateOf(info.Env(), info[0]);
+      if (file_ == nullptr) return;
+    }
+  }
+  ~ShmRegion() override { Release(); }
+
+ private:
+  bool Heap() const { return file_ == nullptr; }
+
+  void Release() {
+    for (uint8_t* seg : segments_) {
+      if (Heap()) {
+        delete[] seg;
+      } else {
+        ::munmap(seg, kSegment);
+      }
+    }
+    segments_.clear();
+  }
+
+  bool CheckOpen(Napi::Env env) {
+    if (closed_ || (file_ != nullptr && file_->closed)) {
+      MakeError(env, "WALNUT_CLOSED", "WALNUT_CLOSED: the wal-index is closed").ThrowAsJavaScriptException();
+      return false;
+    }
+    return true;
+  }
+
+  // Maps segments until `count` are mapped or the file ends. Returns false on an OS error.
+  bool MapUpTo(Napi::Env env, uint32_t count) {
+    if (Heap()) {
+      while (segments_.size() < count) {
+        uint8_t* seg = new uint8_t[kSegment];
+        std::memset(seg, 0, kSegment);
+        segments_.push_back(seg);
+      }
+      return true;
+    }
+    uint64_t size = 0;
+    OsFailure f = posix::Size(file_->fd, &size);
+    if (f.IsError()) {
+      MakeOsError(env, f, file_->path).ThrowAsJavaScriptException();
+      return false;
+    }
+    while (segments_.size() < count && (segments_.size() + 1) * kSegment <= size) {
+      void* p = ::mmap(nullptr, kSegment, PROT_READ | PROT_WRITE, MAP_SHARED, file_->fd,
+                       static_cast<off_t>(segments_.size() * kSegment));
+      if (p == MAP_FAILED) {
+        MakeOsError(env, OsFailure{errno, "mmap"}, file_->path).ThrowAsJavaScriptException();
+        return false;
+      }
+      segments_.push_back(static_cast<uint8_t*>(p));
+    }
+    return true;
+  }
+
+  // map(count) -> number of segments mapped (fewer when the file is shorter).
+  Napi::Value Map(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t count;
+    if (!CheckOpen(env) || !GetUint(info, 0, "count", &count)) return Napi::Value();
+    if (count > 65536) return ThrowInvalid(env, "segment count is too large");
+    if (!MapUpTo(env, static_cast<uint32_t>(count))) return Napi::Value();
+    return Napi::Number::New(env, static_cast<double>(segments_.size()));
+  }
+
+  // Extends the file to `count` segments the way SQLite does and maps them.
+  bool GrowTo(Napi::Env env, uint32_t count) {
+    if (segments_.size() >= count) return true;
+    if (!Heap()) {
+      uint64_t size = 0;
+      OsFailure f = posix::Size(file_->fd, &size);
+      uint64_t want = static_cast<uint64_t>(count) * kSegment;
+      for (uint64_t off = (size / 4096) * 4096 + 4095; !f.IsError() && off < want; off += 4096) {
+        if (off < size) continue;
+        static const uint8_t zero = 0;
+        f = posix::WriteFull(file_->fd, &zero, 1, off);
+      }
+      if (f.IsError()) {
+        MakeOsError(env, f, file_->path).ThrowAsJavaScriptException();
+        return false;
+      }
+    }
+    if (!MapUpTo(env, count)) return false;
+    if (segments_.size() < count) {
+      MakeError(env, "WALNUT_IO", "WALNUT_IO: the -shm did not grow").ThrowAsJavaScriptException();
+      return false;
+    }
+    return true;
+  }
+
+  Napi::Value Grow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t count;
+    if (!CheckOpen(env) || !GetUint(info, 0, "count", &count)) return Napi::Value();
+    if (count > 65536) return ThrowInvalid(env, "segment count is too large");
+    if (!GrowTo(env, static_cast<uint32_t>(count))) return Napi::Value();
+    return env.Undefined();
+  }
+
+  Napi::Value Segments(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(segments_.size()));
+  }
+
+  bool NeedSegment0(Napi::Env env) {
+    if (segments_.empty()) {
+      MakeError(env, "WALNUT_CORRUPT", "WALNUT_CORRUPT: the wal-index is not mapped").ThrowAsJavaScriptException();
+      return false;
+    }
+    return true;
+  }
+
+  // readHeader(out: Uint8Array(96)): copy 0, barrier, copy 1 (SQLite's reader order).
+  Napi::Value ReadHeader(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ByteSpan out;
+    if (!CheckOpen(env) || !GetBytes(info, 0, "out", &out)) return Napi::Value();
+    if (out.length < 96) return ThrowInvalid(env, "out needs 96 bytes");
+    if (!NeedSegment0(env)) return Napi::Value();
+    const uint8_t* s = segments_[0];
+    for (size_t i = 0; i < 48; i += 4) {
+      uint32_t v = reinterpret_cast<const std::atomic<uint32_t>*>(s + i)->load(std::memory_order_relaxed);
+      std::memcpy(out.data + i, &v, 4);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (size_t i = 48; i < 96; i += 4) {
+      uint32_t v = reinterpret_cast<const std::atomic<uint32_t>*>(s + i)->load(std::memory_order_relaxed);
+      std::memcpy(out.data + i, &v, 4);
+    }
+    return env.Undefined();
+  }
+
+  // writeHeader(hdr: Uint8Array(48)): copy 1, barrier, copy 0 (SQLite's writer order).
+  Napi::Value WriteHeader(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ByteSpan hdr;
+    if (!CheckOpen(env) || !GetBytes(info, 0, "header", &hdr)) return Napi::Value();
+    if (hdr.length != 48) return ThrowInvalid(env, "header must be 48 bytes");
+    if (!NeedSegment0(env)) return Napi::Value();
+    uint8_t* s = segments_[0];
+    for (size_t i = 0; i < 48; i += 4) {
+      uint32_t v;
+      std::memcpy(&v, hdr.data + i, 4);
+      reinterpret_cast<std::atomic<uint32_t>*>(s + 48 + i)->store(v, std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (size_t i = 0; i < 48; i += 4) {
+      uint32_t v;
+      std::memcpy(&v, hdr.data + i, 4);
+      reinterpret_cast<std::atomic<uint32_t>*>(s + i)->store(v, std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return env.Undefined();
+  }
+
+  bool WordOffset(const Napi::CallbackInfo& info, uint64_t* offset) {
+    if (!GetUint(info, 0, "offset", offset)) return false;
+    if (*offset % 4 != 0 || *offset + 4 > kHeaderBytes) {
+      ThrowInvalid(info.Env(), "offset must be a 4-byte aligned offset within the first 136 bytes");
+      return false;
+    }
+    return NeedSegment0(info.Env());
+  }
+
+  // load32(offset) / store32(offset, value): one aligned word of the first 136 bytes, with a
+  // full barrier (read marks, nBackfill, nBackfillAttempted).
+  Napi::Value Load32(const Napi::CallbackInfo& info) {
+    uint64_t offset;
+    if (!CheckOpen(info.Env()) || !WordOffset(info, &offset)) return Napi::Value();
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    uint32_t v = reinterpret_cast<std::atomic<uint32_t>*>(segments_[0] + offset)->load(std::memory_order_relaxed);
+    return Napi::Number::New(info.Env(), v);
+  }
+
+  Napi::Value Store32(const Napi::CallbackInfo& info) {
+    uint64_t offset, value;
+    if (!CheckOpen(info.Env()) || !WordOffset(info, &offset) || !GetUint(info, 1, "value", &value)) return Napi::Value();
+    if (value > 0xFFFFFFFFULL) return ThrowInvalid(info.Env(), "value must fit in 32 bits");
+    reinterpret_cast<std::atomic<uint32_t>*>(segments_[0] + offset)->store(static_cast<uint32_t>(value), std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return info.Env().Undefined();
+  }
+
+  uint32_t* PageArray(uint32_t seg) {
+    return reinterpret_cast<uint32_t*>(segments_[seg] + (seg == 0 ? kHeaderBytes : 0));
+  }
+  std::atomic<uint16_t>* HashTable(uint32_t seg) {
+    return reinterpret_cast<std::atomic<uint16_t>*>(segments_[seg] + kHashOffset);
+  }
+
+  // walCleanupHash: remove entries of segment `seg` for frames above mxFrame.
+  void CleanAbove(uint32_t mxFrame) {
+    uint32_t seg = SegmentOf(mxFrame == 0 ? 1 : mxFrame);
+    if (seg >= segments_.size()) return;
+    uint32_t limit = mxFrame - IZero(seg);  // slot values above this are stale
+    std::atomic<uint16_t>* hash = HashTable(seg);
+    for (uint32_t i = 0; i < kHashSlots; i++) {
+      if (hash[i].load(std::memory_order_relaxed) > limit) hash[i].store(0, std::memory_order_relaxed);
+    }
+    uint32_t capacity = seg == 0 ? kFirstSegmentFrames : kSegmentFrames;
+    uint32_t* pages = PageArray(seg);
+    if (limit < capacity) std::memset(pages + limit, 0, (capacity - limit) * 4);
+  }
+
+  // append(firstFrame, pgnos: Uint32Array, mxFrame): indexes frames firstFrame.. with the
+  // given page numbers; mxFrame = the writer's current (published) last frame, for cleanup.
+  Napi::Value Append(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t first, mxFrame;
+    ByteSpan pg;
+    if (!CheckOpen(env) || !GetUint(info, 0, "firstFrame", &first) ||
+        !GetTypedBytes(info, 1, napi_uint32_array, "pgnos", "a Uint32Array", &pg) ||
+        !GetUint(info, 2, "mxFrame", &mxFrame)) {
+      return Napi::Value();
+    }
+    size_t n = pg.length / 4;
+    if (first < 1 || first + n - 1 > 0xFFFFFFFFULL || mxFrame >= first + (n ? 0 : 1) + 0xFFFFFFFFULL) {
+      return ThrowInvalid(env, "frame numbers out of range");
+    }
+    if (n == 0) return env.Undefined();
+    uint32_t lastSeg = SegmentOf(static_cast<uint32_t>(first + n - 1));
+    if (!GrowTo(env, lastSeg + 1)) return Napi::Value();
+    const uint32_t* pgnos = reinterpret_cast<const uint32_t*>(pg.data);
+    bool cleaned = false;
+    for (size_t i = 0; i < n; i++) {
+      uint32_t frame = static_cast<uint32_t>(first + i);
+      uint32_t seg = SegmentOf(frame);
+      uint32_t v = frame - IZero(seg);  // 1-based slot value
+      uint32_t* pages = PageArray(seg);
+      std::atomic<uint16_t>* hash = HashTable(seg);
+      if (v == 1) {
+        // first frame of the segment: zero its page array and hash table
+        size_t start = seg == 0 ? kHeaderBytes : 0;
+        std::memset(segments_[seg] + start, 0, kSegment - start);
+      } else if (pages[v - 1] != 0 && !cleaned) {
+        CleanAbove(static_cast<uint32_t>(mxFrame));
+        cleaned = true;
+      }
+      pages[v - 1] = pgnos[i];
+      uint32_t slot = Hash(pgnos[i]);
+      uint32_t probes = 0;
+      while (hash[slot].load(std::memory_order_relaxed) != 0) {
+        slot = Next(slot);
+        if (++probes > kHashSlots) return ThrowCorrupt(env, "wal-index hash table is full");
+      }
+      hash[slot].store(static_cast<uint16_t>(v), std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return env.Undefined();
+  }
+
+  Napi::Value ThrowCorrupt(Napi::Env env, const char* what) {
+    MakeError(env, "WALNUT_CORRUPT", std::string("WALNUT_CORRUPT: ") + what).ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+
+  // The latest frame in [minFrame, mxFrame] holding pgno; 0 = none; -1 = corrupt chain.
+  int64_t Find(uint32_t pgno, uint32_t mxFrame, uint32_t minFrame) {
+    if (mxFrame == 0 || pgno == 0) return 0;
+    if (minFrame < 1) minFrame = 1;
+    if (minFrame > mxFrame) return 0;
+    uint32_t top = SegmentOf(mxFrame), bottom = SegmentOf(minFrame);
+    if (top >= segments_.size()) return -1;
+    for (int64_t seg = top; seg >= bottom; seg--) {
+      uint32_t s = static_cast<uint32_t>(seg);
+      const uint32_t* pages = PageArray(s);
+      const std::atomic<uint16_t>* hash = HashTable(s);
+      uint32_t base = IZero(s);
+      uint32_t capacity = s == 0 ? kFirstSegmentFrames : kSegmentFrames;
+      uint32_t best = 0;
+      uint32_t slot = Hash(pgno);
+      for (uint32_t probes = 0;; probes++) {
+        if (probes >= kHashSlots) return -1;
+        uint32_t v = hash[slot].load(std::memory_order_relaxed);
+        if (v == 0) break;
+        if (v > capacity) return -1;
+        uint32_t frame = base + v;
+        if (frame <= mxFrame && frame >= minFrame && pages[v - 1] == pgno && frame > best) best = frame;
+        slot = Next(slot);
+      }
+      if (best != 0) return best;
+    }
+    return 0;
+  }
+
+  // lookup(pgno, mxFrame, minFrame) -> frame or 0
+  Napi::Value Lookup(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t args[3];
+    for (int i = 0; i < 3; i++) {
+      uint32_t v = 0;
+      if (i >= static_cast<int>(info.Length()) || napi_get_value_uint32(env, info[i], &v) != napi_ok) {
+        return ThrowInvalid(env, "lookup(pgno, mxFrame, minFrame) takes three unsigned integers");
+      }
+      args[i] = v;
+    }
+    if (closed_) return CheckOpen(env) ? Napi::Value() : Napi::Value();
+    int64_t f = Find(args[0], args[1], args[2]);
+    if (f < 0) return ThrowCorrupt(env, "wal-index hash chain is corrupt");
+    return Napi::Number::New(env, static_cast<double>(f));
+  }
+
+  // lookupMany(pgnos: Uint32Array, mxFrame, minFrame, out: Uint32Array)
+  Napi::Value LookupMany(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ByteSpan pg, out;
+    uint64_t mx, mn;
+    if (!CheckOpen(env) || !GetTypedBytes(info, 0, napi_uint32_array, "pgnos", "a Uint32Array", &pg) ||
+        !GetUint(info, 1, "mxFrame", &mx) || !GetUint(info, 2, "minFrame", &mn) ||
+        !GetTypedBytes(info, 3, napi_uint32_array, "out", "a Uint32Array", &out)) {
+      return Napi::Value();
+    }
+    if (out.length < pg.length) return ThrowInvalid(env, "out is shorter than pgnos");
+    if (mx > 0xFFFFFFFFULL || mn > 0xFFFFFFFFULL) return ThrowInvalid(env, "frame numbers are 32-bit");
+    const uint32_t* p = reinterpret_cast<const uint32_t*>(pg.data);
+    uint32_t* o = reinterpret_cast<uint32_t*>(out.data);
+    for (size_t i = 0; i < pg.length / 4; i++) {
+      int64_t f = Find(p[i], static_cast<uint32_t>(mx), static_cast<uint32_t>(mn));
+      if (f < 0) return ThrowCorrupt(env, "wal-index hash chain is corrupt");
+      o[i] = static_cast<uint32_t>(f);
+    }
+    return env.Undefined();
+  }
+
+  // copyOut(segment, out: Uint8Array(32768)): a snapshot of one segment (tests, inspect).
+  Napi::Value CopyOut(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t seg;
+    ByteSpan out;
+    if (!CheckOpen(env) || !GetUint(info, 0, "segment", &seg) || !GetBytes(info, 1, "out", &out)) return Napi::Value();
+    if (seg >= segments_.size()) return ThrowInvalid(env, "segment is not mapped");
+    if (out.length < kSegment) return ThrowInvalid(env, "out needs 32768 bytes");
+    std::memcpy(out.data, segments_[seg], kSegment);
+    return env.Undefined();
+  }
+
+  Napi::Value Unmap(const Napi::CallbackInfo& info) {
+    Release();
+    closed_ = true;
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<FileState> file_;
+  std::vector<uint8_t*> segments_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+void Register(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = ShmRegion::Define(env);
+  Instance::Get(env)->shmClass = Napi::Persistent(ctor);
+  exports.Set("ShmRegion", ctor);
+}
+
+}  // namespace walnut::shm

@@ -1,0 +1,35 @@
+// shm.h — ShmRegion: the wal-index, mapped from `<db>-shm` (or kept in heap memory for
+// lockingMode 'exclusive'). Layout, reference/sqlite-wal.md section 5 (host byte order):
+//
+//   segment k = 32768 bytes at file offset 32768*k
+//   segment 0:  0..47 WalIndexHdr copy 0 | 48..95 copy 1 | 96..135 WalCkptInfo
+//               (96 nBackfill, 100..119 aReadMark[0..4], 120..127 lock bytes,
+//                128 nBackfillAttempted, 132 unused)
+//               136..16383   page numbers of frames 1..4062 (u32)
+//   segment k>0: 0..16383    page numbers of the segment's 4096 frames (u32)
+//   every segment: 16384..32767 hash table, 8192 u16 slots; slot value v (1-based) means
+//               frame iZero(k) + v; hash(P) = (P * 383) & 8191, linear probing.
+//   iZero(0) = 0, iZero(k) = 4062 + (k-1)*4096; frame F lives in segment (F + 33) / 4096.
+//
+// Invariants kept here:
+//  - Header publication: copy 1, full barrier, copy 0 (readers read 0, barrier, 1).
+//  - Index entries are written before the header that makes them visible.
+//  - Inserting frame F: if F is the first of its segment, the whole segment's page array and
+//    hash table are zeroed first; if the page-array slot is already in use (left by a crashed
+//    or rolled-back writer), entries above the writer's mxFrame are removed first
+//    (SQLite's walCleanupHash). Hash slots are stored with 16-bit atomic stores.
+//  - Lookup walks the whole probe chain of each segment from newest to oldest and keeps the
+//    largest frame in [minFrame, mxFrame] whose page-array entry matches (stale entries above
+//    mxFrame are normal). More than 8192 probes in a segment is corruption.
+//  - The file is grown only by the writer (one zero byte at the end of every 4 KiB block, as
+//    SQLite does, so pages are allocated and mapped access cannot SIGBUS), and only mapped
+//    segments are touched; every offset is bounds-checked against the mapping.
+#pragma once
+
+#include <napi.h>
+
+namespace walnut::shm {
+
+void Register(Napi::Env env, Napi::Object exports);
+
+}  // namespace walnut::shm
