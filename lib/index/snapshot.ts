@@ -75,7 +75,7 @@ export class Snapshot {
     }
     const frame = this.frameOf(pgno);
     if (frame !== 0) {
-      await this.#index.wal.readFramePage(frame, out);
+      await this.#index.wal.readFramePage(frame, out, pageSize);
       return;
     }
     if (pgno > this.#state.dbSize || pgno > this.#state.dbFilePages) {

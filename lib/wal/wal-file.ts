@@ -462,10 +462,14 @@ export class WalFile {
     this.#mxFrame = n;
   }
 
-  /** Reads the page image of frame `n` into `out` (pageSize bytes). */
-  async readFramePage(n: number, out: Uint8Array): Promise<void> {
-    const got = await this.#file.read(out, 0, this.#pageSize, frameOffset(n, this.#pageSize) + FRAME_HEADER_SIZE);
-    if (got !== this.#pageSize) throw walnutError('WALNUT_CORRUPT', `frame ${n} is beyond the end of the WAL`, { path: this.path });
+  /**
+   * Reads the page image of frame `n` into `out`. `pageSize` defaults to this WAL's; callers
+   * that know the database's page size pass it (a WAL recovered as empty has none yet).
+   */
+  async readFramePage(n: number, out: Uint8Array, pageSize = this.#pageSize): Promise<void> {
+    if (!isValidPageSize(pageSize)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'the WAL page size is not known yet', { path: this.path });
+    const got = await this.#file.read(out, 0, pageSize, frameOffset(n, pageSize) + FRAME_HEADER_SIZE);
+    if (got !== pageSize) throw walnutError('WALNUT_CORRUPT', `frame ${n} is beyond the end of the WAL`, { path: this.path });
   }
 
   close(): Promise<void> {

@@ -36,3 +36,55 @@ export function runNode(script: string, args: string[] = [], env: Record<string,
   child.stderr.on('data', (d) => (stderr += d));
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
 }
+
+/** A SQLite connection in another process (test/helpers/sqlite-peer.js). */
+export class SqlitePeer {
+  readonly #child: ChildProcess;
+  readonly #pending: ((v: { ok: boolean; result?: unknown; error?: string; code?: string }) => void)[] = [];
+  #buffer = '';
+  readonly ready: Promise<void>;
+
+  constructor(dbPath: string) {
+    this.#child = spawn(process.execPath, [path.join(HELPERS, 'sqlite-peer.js'), dbPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let markReady: () => void;
+    this.ready = new Promise((resolve) => (markReady = resolve));
+    this.#child.stdout!.on('data', (d) => {
+      this.#buffer += d;
+      let nl;
+      while ((nl = this.#buffer.indexOf('\n')) >= 0) {
+        const line = JSON.parse(this.#buffer.slice(0, nl));
+        this.#buffer = this.#buffer.slice(nl + 1);
+        if (line.ready) markReady();
+        else this.#pending.shift()?.(line);
+      }
+    });
+  }
+
+  async request(op: string, sql?: string): Promise<unknown> {
+    await this.ready;
+    const reply = await new Promise<{ ok: boolean; result?: unknown; error?: string; code?: string }>((resolve) => {
+      this.#pending.push(resolve);
+      this.#child.stdin!.write(JSON.stringify({ op, sql }) + '\n');
+    });
+    if (!reply.ok) throw Object.assign(new Error(reply.error), { code: reply.code });
+    return reply.result;
+  }
+
+  exec(sql: string) {
+    return this.request('exec', sql);
+  }
+  get<T = Record<string, unknown>>(sql: string) {
+    return this.request('get', sql) as Promise<T>;
+  }
+  all<T = Record<string, unknown>>(sql: string) {
+    return this.request('all', sql) as Promise<T[]>;
+  }
+  pragma(sql: string) {
+    return this.request('pragma', sql);
+  }
+  async close(): Promise<void> {
+    const exited = new Promise((resolve) => this.#child.once('exit', resolve));
+    await this.request('close');
+    await exited;
+  }
+}
