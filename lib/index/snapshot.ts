@@ -69,21 +69,45 @@ export class Snapshot {
   }
 
   async readInto(pgno: number, out: Uint8Array): Promise<void> {
+    const source = this.#locate(pgno, out);
+    if (source.frame !== 0) {
+      await this.#index.wal.readFramePage(source.frame, out, this.#index.pageSize);
+    } else if (source.fromDb) {
+      const got = await this.#index.db.read(out, 0, this.#index.pageSize, (pgno - 1) * this.#index.pageSize);
+      if (got < this.#index.pageSize) out.fill(0, got, this.#index.pageSize);
+    }
+  }
+
+  /** As read(), on the calling thread: one pread from the page cache, no I/O-thread trip. */
+  readSync(pgno: number): Buffer {
+    const out = Buffer.alloc(this.#index.pageSize);
+    this.readIntoSync(pgno, out);
+    return out;
+  }
+
+  readIntoSync(pgno: number, out: Uint8Array): void {
+    const source = this.#locate(pgno, out);
+    if (source.frame !== 0) {
+      this.#index.wal.readFramePageSync(source.frame, out, this.#index.pageSize);
+    } else if (source.fromDb) {
+      const got = this.#index.db.readSync(out, 0, this.#index.pageSize, (pgno - 1) * this.#index.pageSize);
+      if (got < this.#index.pageSize) out.fill(0, got, this.#index.pageSize);
+    }
+  }
+
+  /** Where page `pgno` comes from; zero-fills `out` when from nowhere. */
+  #locate(pgno: number, out: Uint8Array): { frame: number; fromDb: boolean } {
     const pageSize = this.#index.pageSize;
     if (!(out instanceof Uint8Array) || out.length < pageSize) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', `out must hold ${pageSize} bytes`, { reason: 'out' });
     }
     const frame = this.frameOf(pgno);
-    if (frame !== 0) {
-      await this.#index.wal.readFramePage(frame, out, pageSize);
-      return;
-    }
+    if (frame !== 0) return { frame, fromDb: false };
     if (pgno > this.#state.dbSize || pgno > this.#state.dbFilePages) {
       out.fill(0, 0, pageSize);
-      return;
+      return { frame: 0, fromDb: false };
     }
-    const got = await this.#index.db.read(out, 0, pageSize, (pgno - 1) * pageSize);
-    if (got < pageSize) out.fill(0, got, pageSize);
+    return { frame: 0, fromDb: true };
   }
 
   /** Ends the read transaction (idempotent). */

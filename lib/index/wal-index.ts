@@ -127,11 +127,13 @@ export class WalIndex {
       }
       const mode = fs.statSync(dbPath).mode & 0o777;
       opened.wal = await WalFile.open(`${dbPath}-wal`, { create: true, mode });
+      matchMode(`${dbPath}-wal`, mode);
       let region: NativeShmRegion;
       if (lockingMode === 'exclusive') {
         region = newShmRegion();
       } else {
         opened.shm = await WalnutFile.open(`${dbPath}-shm`, { create: true, mode });
+        matchMode(`${dbPath}-shm`, mode);
         await attachDms(opened.shm, busyTimeout);
         region = newShmRegion(nativeHandleOf(opened.shm));
       }
@@ -413,6 +415,20 @@ export class WalIndex {
     if (this.#shm !== null) await this.#shm.close(); // drops DMS with its descriptor
     await this.wal.close();
     await this.db.close(); // drops SHARED
+  }
+}
+
+/**
+ * The -wal and -shm get the database file's permission bits (as SQLite does), whatever the
+ * umask: a group-writable database must not get a -shm its group cannot map. Only files this
+ * process owns are changed.
+ */
+function matchMode(file: string, mode: number): void {
+  try {
+    const st = fs.statSync(file);
+    if ((st.mode & 0o777) !== mode && st.uid === process.getuid?.()) fs.chmodSync(file, mode);
+  } catch {
+    // permissions are best effort; opening already succeeded
   }
 }
 

@@ -472,6 +472,12 @@ export class WalFile {
     if (got !== pageSize) throw walnutError('WALNUT_CORRUPT', `frame ${n} is beyond the end of the WAL`, { path: this.path });
   }
 
+  readFramePageSync(n: number, out: Uint8Array, pageSize = this.#pageSize): void {
+    if (!isValidPageSize(pageSize)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'the WAL page size is not known yet', { path: this.path });
+    const got = this.#file.readSync(out, 0, pageSize, frameOffset(n, pageSize) + FRAME_HEADER_SIZE);
+    if (got !== pageSize) throw walnutError('WALNUT_CORRUPT', `frame ${n} is beyond the end of the WAL`, { path: this.path });
+  }
+
   close(): Promise<void> {
     return this.#file.close();
   }

@@ -153,6 +153,9 @@ describe('damaged -shm files are rebuilt from the WAL', () => {
       const snap = await again.beginRead();
       expect(snap.mxFrame).toBe(10);
       expect((await snap.read(10))[0]).toBe(5);
+      expect(snap.readSync(10).equals(await snap.read(10))).toBe(true);
+      expect(snap.readSync(2).equals(await snap.read(2))).toBe(true);
+      expect(snap.readSync(999).equals(Buffer.alloc(4096))).toBe(true); // beyond the database
       expect((await snap.read(11))[0]).toBe(15);
       expect((await snap.read(2)).equals(schemaPage)).toBe(true); // from the database file
       expect(again.checkpointInfo().readMarks[0]).toBe(0);
@@ -178,5 +181,35 @@ describe("lockingMode 'exclusive'", () => {
     expect((await snap.read(2))[0]).toBe(3);
     snap.release();
     await shared.close();
+  });
+});
+
+describe('files and names', () => {
+  it('derives -wal/-shm from the real path and gives them the database file\'s permissions', async () => {
+    const db = newDb();
+    fs.chmodSync(db, 0o660);
+    const link = path.join(dir, 'link-to.db');
+    fs.symlinkSync(db, link);
+    const index = await WalIndex.open(link);
+    expect(index.dbPath).toBe(fs.realpathSync(db));
+    expect(fs.existsSync(`${link}-shm`)).toBe(false);
+    expect(fs.statSync(`${db}-shm`).mode & 0o777).toBe(0o660);
+    expect(fs.statSync(`${db}-wal`).mode & 0o777).toBe(0o660);
+    await index.close();
+  });
+
+  it('refuses a database that is not in WAL mode, an empty file and a non-database', async () => {
+    const rollback = path.join(dir, 'rollback.db');
+    const r = new Database(rollback);
+    r.exec('CREATE TABLE x(y)');
+    r.close();
+    await expect(WalIndex.open(rollback)).rejects.toMatchObject({ code: 'WALNUT_CANTOPEN', reason: 'NotWalMode' });
+    const empty = path.join(dir, 'empty.db');
+    fs.writeFileSync(empty, '');
+    await expect(WalIndex.open(empty)).rejects.toMatchObject({ code: 'WALNUT_CANTOPEN' });
+    const text = path.join(dir, 'text.db');
+    fs.writeFileSync(text, 'hello'.repeat(100));
+    await expect(WalIndex.open(text)).rejects.toMatchObject({ code: 'WALNUT_CANTOPEN' });
+    await expect(WalIndex.open(path.join(dir, 'missing.db'))).rejects.toMatchObject({ code: 'WALNUT_CANTOPEN' });
   });
 });
