@@ -6,3 +6,11 @@ export type { WalnutErrorCode, WalnutErrorDetails, FramingReason } from './error
 export { WalnutFile } from './io/file';
 export type { OpenFileOptions, Durability, LockMode, LockHolder } from './io/file';
 export * as checksum from './checksum';
+export { open, Store } from './commit/store';
+export type { StoreMetrics } from './commit/store';
+export type { OpenOptions, GroupCommitOptions, Synchronous } from './commit/options';
+export type { CommitResult } from './commit/group-committer';
+export type { PageWrite } from './commit/pages';
+export { Transaction } from './commit/transaction';
+export { Snapshot } from './index/snapshot';
+export type { HistogramSummary } from './telemetry/histogram';

@@ -13,7 +13,7 @@
  *   92   4   version-valid-for number
  *   96   4   SQLITE_VERSION_NUMBER of the last writer
  */
-import { decodeDbPageSize } from './page-size';
+import { decodeDbPageSize, encodeDbPageSize } from './page-size';
 
 export const DB_HEADER_SIZE = 100;
 const MAGIC = 'SQLite format 3\0';
@@ -49,6 +49,34 @@ export function decodeDbHeader(bytes: Uint8Array): DbHeader | null {
     versionValidFor: dv.getUint32(92),
     sqliteVersion: dv.getUint32(96),
   };
+}
+
+/**
+ * Page 1 of a new, empty database in WAL mode, as SQLite creates it: the 100-byte header
+ * (page size, format versions 2/2, change counter 1, size 1 page, schema format 4, UTF-8,
+ * default cache size 0) followed by an empty table b-tree leaf (the sqlite_schema root).
+ */
+export function newDatabasePage1(pageSize: number, sqliteVersion = 3040001): Uint8Array {
+  const page = new Uint8Array(pageSize);
+  page.set(new TextEncoder().encode(MAGIC.slice(0, 15)), 0); // the 16th byte stays 0
+  const dv = new DataView(page.buffer);
+  dv.setUint16(16, encodeDbPageSize(pageSize));
+  page[18] = 2; // write version: WAL
+  page[19] = 2; // read version: WAL
+  page[20] = 0; // reserved bytes per page
+  page[21] = 64; // max embedded payload fraction
+  page[22] = 32; // min embedded payload fraction
+  page[23] = 32; // leaf payload fraction
+  dv.setUint32(24, 1); // file change counter
+  dv.setUint32(28, 1); // database size in pages
+  dv.setUint32(44, 4); // schema format number
+  dv.setUint32(56, 1); // text encoding: UTF-8
+  dv.setUint32(92, 1); // version-valid-for = change counter
+  dv.setUint32(96, sqliteVersion);
+  // b-tree page header at offset 100: leaf table page, no cells, content area at the page end
+  page[100] = 0x0d;
+  dv.setUint16(105, pageSize === 65536 ? 0 : pageSize);
+  return page;
 }
 
 /** WAL mode means both format versions are 2. */

@@ -50,6 +50,10 @@ export class Snapshot {
   get headerBytes(): Uint8Array {
     return this.#state.headerBytes;
   }
+  /** The WAL generation this snapshot saw: its header's mxFrame (even under READ(0)) and salts. */
+  get generation(): { mxFrame: number; salts: [number, number] } {
+    return { mxFrame: this.#state.header.mxFrame, salts: this.#state.header.salts };
+  }
   get released(): boolean {
     return this.#released;
   }

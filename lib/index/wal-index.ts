@@ -317,6 +317,11 @@ export class WalIndex {
     });
   }
 
+  /** The live header (good, recovering first if needed) without taking a read lock. */
+  liveHeader(): ShmHeader | null {
+    return this.#readHeader()?.header ?? null;
+  }
+
   /** The frame holding `pgno` for a snapshot (0 = read the database file). */
   lookup(pgno: number, mxFrame: number, minFrame: number): number {
     return this.#region.lookup(pgno, mxFrame, minFrame);
@@ -349,14 +354,18 @@ export class WalIndex {
    * Appends transactions (WRITE held): fresh WAL header when the index says the WAL is
    * empty, frames + sync per `durability`, index entries, then the new header is published.
    */
-  async appendAndPublish(transactions: readonly WalTransaction[], durability: Durability): Promise<AppendResult> {
+  async appendAndPublish(
+    transactions: readonly WalTransaction[],
+    durability: Durability,
+    headerDurability: Durability = durability === 'none' ? 'none' : 'data',
+  ): Promise<AppendResult> {
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendAndPublish needs the write lock (beginWrite)');
     const live = this.#readHeader();
     if (live === null) throw walnutError('WALNUT_CORRUPT', 'the wal-index header became invalid under the write lock', { path: this.shmPath });
     const h = live.header;
     await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
     if (h.mxFrame === 0) {
-      await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: durability === 'none' ? 'none' : 'data' });
+      await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
     }
     const result = await this.wal.append(transactions, durability);
     const pgnos = new Uint32Array(result.lastFrame - result.firstFrame + 1);

@@ -111,6 +111,16 @@ function isStaleWindow(e: unknown): boolean {
   return (e as { reason?: string }).reason === 'StaleAppendWindow';
 }
 
+/**
+ * After a failed sync the frames just written may or may not be on disk. Their first frame
+ * header is zeroed (best effort, unsynced) so that recovery does not resurrect commits whose
+ * callers were told they failed.
+ */
+function isSyncFailure(e: unknown): boolean {
+  const syscall = (e as { syscall?: string }).syscall;
+  return syscall === 'fdatasync' || syscall === 'fsync';
+}
+
 function randomU32Pair(): [number, number] {
   const b = randomBytes(8);
   return [b.readUInt32BE(0), b.readUInt32BE(4)];
@@ -385,6 +395,7 @@ export class WalFile {
     try {
       running = await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window);
     } catch (e) {
+      if (isSyncFailure(e)) await this.#file.write(new Uint8Array(FRAME_HEADER_SIZE), 0, FRAME_HEADER_SIZE, plan.offset).catch(() => undefined);
       if (!isStaleWindow(e)) this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
       throw e;
     }
@@ -397,6 +408,13 @@ export class WalFile {
     try {
       running = nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window);
     } catch (e) {
+      if (isSyncFailure(e)) {
+        try {
+          this.#file.writeSync(new Uint8Array(FRAME_HEADER_SIZE), 0, FRAME_HEADER_SIZE, plan.offset);
+        } catch {
+          // best effort, as below
+        }
+      }
       if (!isStaleWindow(e)) {
         try {
           this.#fileSize = this.#file.sizeSync();

@@ -1,0 +1,281 @@
+/**
+ * commit/group-committer.ts — GroupCommitter: many concurrent commits, few writes and syncs.
+ *
+ * Commits queue while a batch is being written. When the writer is free it takes everything
+ * queued, up to maxBatchBytes of pages (a single larger commit still goes, alone), optionally
+ * after waiting maxWaitMicros for more, and for that batch:
+ *   1. takes a read snapshot and the WRITE lock (once per batch; BusySnapshot -> new snapshot),
+ *   2. checks each transaction's conflict set (first committer wins) against frames committed
+ *      since its snapshot and against earlier transactions of the same batch,
+ *   3. appends all accepted transactions in one native call (one pwritev; for synchronous
+ *      'full' the fdatasync is in the same I/O-thread operation), each with its own commit
+ *      frame, in submission order,
+ *   4. indexes and publishes the new header (only after the write and sync succeeded),
+ *   5. resolves the commits in order.
+ * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
+ * and publishes nothing, the next batch overwrites the same offset; a sync error rejects the
+ * batch and every later call with WALNUT_FAILED (the store must be reopened, which recovers).
+ */
+import { walnutError, WalnutError } from '../errors';
+import type { WalIndex } from '../index/wal-index';
+import { Histogram, type HistogramSummary } from '../telemetry/histogram';
+import { MAX_FRAME, type WalPage, type WalTransaction } from '../wal/wal-file';
+import type { Synchronous } from './options';
+
+export interface CommitResult {
+  /** Position of this commit among this store's commits (1-based). */
+  commitSeq: number;
+  firstFrame: number;
+  lastFrame: number;
+  /** True when the commit is on stable storage now (synchronous 'full'). */
+  durable: boolean;
+}
+
+/** What a transaction read or wrote, and the snapshot it did that in. */
+export interface ConflictSet {
+  pgnos: Iterable<number>;
+  mxFrame: number;
+  salts: [number, number];
+}
+
+interface Pending {
+  pages: WalPage[];
+  dbSize: number | undefined;
+  bytes: number;
+  conflict: ConflictSet | undefined;
+  enqueuedUs: number;
+  resolve(r: CommitResult): void;
+  reject(e: unknown): void;
+}
+
+export interface CommitMetrics {
+  commits: number;
+  batches: number;
+  frames: number;
+  bytes: number;
+  fsyncs: number;
+  conflicts: number;
+  failedCommits: number;
+  /** Commits per batch. */
+  batchSize: HistogramSummary;
+  /** Microseconds per phase. */
+  latency: Record<'queueWait' | 'serialize' | 'io' | 'publish' | 'commit', HistogramSummary>;
+  /** Why a batch was cut: the byte cap, the wait timer ran out, or the queue was empty. */
+  wakeReasons: { sizeCap: number; timer: number; idle: number };
+}
+
+const nowUs = (): number => performance.now() * 1000;
+
+export class GroupCommitter {
+  readonly #index: WalIndex;
+  readonly #synchronous: Synchronous;
+  readonly #maxBatchBytes: number;
+  readonly #maxWaitMicros: number;
+  readonly #onCommitted: (mxFrame: number) => void;
+  #queue: Pending[] = [];
+  #running: Promise<void> | null = null;
+  #failed: WalnutError | null = null;
+  #seq = 0;
+  readonly #counters = { commits: 0, batches: 0, frames: 0, bytes: 0, fsyncs: 0, conflicts: 0, failedCommits: 0 };
+  readonly #wake = { sizeCap: 0, timer: 0, idle: 0 };
+  readonly #hist = {
+    batchSize: new Histogram(),
+    queueWait: new Histogram(),
+    serialize: new Histogram(),
+    io: new Histogram(),
+    publish: new Histogram(),
+    commit: new Histogram(),
+  };
+
+  constructor(index: WalIndex, o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; onCommitted?: (mxFrame: number) => void }) {
+    this.#index = index;
+    this.#synchronous = o.synchronous;
+    this.#maxBatchBytes = o.maxBatchBytes;
+    this.#maxWaitMicros = o.maxWaitMicros;
+    this.#onCommitted = o.onCommitted ?? (() => undefined);
+  }
+
+  /** Queues validated pages (deduplicated, ascending pgno) as one transaction. */
+  submit(pages: WalPage[], dbSize: number | undefined, conflict?: ConflictSet): Promise<CommitResult> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    return new Promise((resolve, reject) => {
+      let bytes = 0;
+      for (const p of pages) bytes += p.data.length;
+      this.#queue.push({ pages, dbSize, bytes, conflict, enqueuedUs: nowUs(), resolve, reject });
+      if (this.#running === null) this.#running = this.#drain();
+    });
+  }
+
+  /** Resolves when everything queued so far has been written (or failed). */
+  async idle(): Promise<void> {
+    while (this.#running !== null) await this.#running;
+  }
+
+  get failed(): WalnutError | null {
+    return this.#failed;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      // let every commit submitted in this event-loop turn join the first batch
+      await new Promise((resolve) => setImmediate(resolve));
+      while (this.#queue.length > 0) {
+        if (this.#maxWaitMicros > 0 && this.#queueBytes() < this.#maxBatchBytes) {
+          await new Promise((resolve) => setTimeout(resolve, this.#maxWaitMicros / 1000));
+        }
+        const batch = this.#takeBatch();
+        await this.#runBatch(batch);
+      }
+    } finally {
+      this.#running = null;
+    }
+  }
+
+  #queueBytes(): number {
+    let b = 0;
+    for (const p of this.#queue) b += p.bytes;
+    return b;
+  }
+
+  #takeBatch(): Pending[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.#queue.length && (n === 0 || bytes + this.#queue[n]!.bytes <= this.#maxBatchBytes)) {
+      bytes += this.#queue[n]!.bytes;
+      n++;
+    }
+    if (n < this.#queue.length) this.#wake.sizeCap++;
+    else if (this.#maxWaitMicros > 0) this.#wake.timer++;
+    else this.#wake.idle++;
+    return this.#queue.splice(0, n);
+  }
+
+  async #runBatch(batch: Pending[]): Promise<void> {
+    if (this.#failed) {
+      for (const p of batch) p.reject(this.#failed);
+      return;
+    }
+    const tStart = nowUs();
+    for (;;) {
+      let snap;
+      try {
+        snap = await this.#index.beginRead();
+        await this.#index.beginWrite(snap);
+      } catch (e) {
+        snap?.release();
+        if (e instanceof WalnutError && e.reason === 'BusySnapshot') continue; // another connection committed
+        this.#rejectAll(batch, e);
+        return;
+      }
+      try {
+        await this.#writeBatch(batch, snap, tStart);
+      } finally {
+        this.#index.endWrite();
+        snap.release();
+      }
+      return;
+    }
+  }
+
+  async #writeBatch(batch: Pending[], snap: import('../index/snapshot').Snapshot, tStart: number): Promise<void> {
+    const gen = snap.generation;
+    const written = new Set<number>();
+    const accepted: Pending[] = [];
+    const txns: WalTransaction[] = [];
+    let dbSize = snap.dbSize;
+    let frames = 0;
+    for (const p of batch) {
+      if (p.conflict && this.#conflicts(p.conflict, gen, written)) {
+        this.#counters.conflicts++;
+        p.reject(walnutError('WALNUT_CONFLICT', 'a page this transaction read or wrote was committed by another transaction after its snapshot', { path: this.#index.dbPath }));
+        continue;
+      }
+      if (gen.mxFrame + frames + p.pages.length > MAX_FRAME) {
+        p.reject(walnutError('WALNUT_FULL', 'the WAL frame counter would pass 2^32-1; checkpoint first', { path: this.#index.walPath }));
+        continue;
+      }
+      let top = 0;
+      for (const page of p.pages) {
+        written.add(page.pgno);
+        if (page.pgno > top) top = page.pgno;
+      }
+      dbSize = p.dbSize ?? Math.max(dbSize, top);
+      txns.push({ pages: p.pages, dbSize });
+      accepted.push(p);
+      frames += p.pages.length;
+    }
+    if (accepted.length === 0) return;
+    const tSerialized = nowUs();
+    const full = this.#synchronous === 'full';
+    let result;
+    try {
+      result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data');
+    } catch (e) {
+      const syscall = (e as { syscall?: string }).syscall;
+      if (syscall === 'fdatasync' || syscall === 'fsync') {
+        // Durability of the written frames is unknown: stop, as SQLite and PostgreSQL do.
+        this.#failed = walnutError('WALNUT_FAILED', 'a WAL sync failed; the store stopped and must be reopened (reopening recovers every acknowledged commit)', { path: this.#index.walPath, errno: (e as { errno?: number }).errno, cause: e });
+        this.#rejectAll(accepted, this.#failed);
+        this.#rejectAll(this.#queue.splice(0), this.#failed);
+      } else {
+        this.#rejectAll(accepted, e);
+      }
+      return;
+    }
+    const tIo = nowUs();
+    if (full) this.#counters.fsyncs++;
+    this.#counters.batches++;
+    this.#counters.frames += frames;
+    this.#hist.batchSize.record(accepted.length);
+    this.#hist.serialize.record(tSerialized - tStart);
+    this.#hist.io.record(tIo - tSerialized);
+    let first = result.firstFrame;
+    for (let i = 0; i < accepted.length; i++) {
+      const p = accepted[i]!;
+      const last = result.commitFrames[i]!;
+      this.#counters.commits++;
+      this.#counters.bytes += p.bytes;
+      this.#hist.queueWait.record(tStart - p.enqueuedUs);
+      p.resolve({ commitSeq: ++this.#seq, firstFrame: first, lastFrame: last, durable: full });
+      first = last + 1;
+    }
+    const tPublished = nowUs();
+    this.#hist.publish.record(tPublished - tIo);
+    for (const p of accepted) this.#hist.commit.record(tPublished - p.enqueuedUs);
+    this.#onCommitted(result.lastFrame);
+  }
+
+  /** First committer wins: did anything in the set change after the snapshot? */
+  #conflicts(c: ConflictSet, live: { mxFrame: number; salts: [number, number] }, written: Set<number>): boolean {
+    const sameGeneration = c.salts[0] === live.salts[0] && c.salts[1] === live.salts[1];
+    // A restarted WAL (new salts) holds only frames committed after the snapshot.
+    const minFrame = sameGeneration ? c.mxFrame + 1 : 1;
+    for (const pgno of c.pgnos) {
+      if (written.has(pgno)) return true;
+      if (live.mxFrame >= minFrame && this.#index.lookup(pgno, live.mxFrame, minFrame) !== 0) return true;
+    }
+    return false;
+  }
+
+  #rejectAll(list: Pending[], e: unknown): void {
+    for (const p of list) {
+      this.#counters.failedCommits++;
+      p.reject(e);
+    }
+  }
+
+  metrics(): CommitMetrics {
+    return {
+      ...this.#counters,
+      batchSize: this.#hist.batchSize.summary(),
+      latency: {
+        queueWait: this.#hist.queueWait.summary(),
+        serialize: this.#hist.serialize.summary(),
+        io: this.#hist.io.summary(),
+        publish: this.#hist.publish.summary(),
+        commit: this.#hist.commit.summary(),
+      },
+      wakeReasons: { ...this.#wake },
+    };
+  }
+}

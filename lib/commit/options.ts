@@ -1,0 +1,88 @@
+/**
+ * commit/options.ts — the options of open() (DESIGN.md section 2), their defaults, and their
+ * validation: every bad option is WALNUT_INVALID_ARGUMENT naming it in `reason`.
+ */
+import { walnutError } from '../errors';
+import { isValidPageSize } from '../format/page-size';
+
+export type Synchronous = 'full' | 'normal' | 'off';
+
+export interface GroupCommitOptions {
+  /** Largest batch (page bytes) one write takes; default 8 MiB. A larger single commit still goes alone. */
+  maxBatchBytes?: number;
+  /** How long a batch waits for more commits once the writer is free; default 0 (no wait). */
+  maxWaitMicros?: number;
+}
+
+export interface OpenOptions {
+  /** Page size of a new database (default 4096); an existing database keeps its own. */
+  pageSize?: number;
+  /** 'full' (default): durable when commit() resolves. 'normal': durable at checkpoint. 'off'. */
+  synchronous?: Synchronous;
+  /** 'shared' (default): SQLite-compatible -shm and locks. 'exclusive': heap index, no -shm. */
+  lockingMode?: 'shared' | 'exclusive';
+  groupCommit?: GroupCommitOptions;
+  /** WAL frames after which a passive checkpoint is due (default 1000); false = never. */
+  autoCheckpoint?: number | false;
+  /** Forward error correction sidecar; only `false` is available in this version. */
+  fec?: false;
+  /** Milliseconds to retry locks held elsewhere before WALNUT_BUSY (default 5000). */
+  busyTimeout?: number;
+  /** Bytes the WAL is cut back to after a complete checkpoint (default 64 MiB). */
+  walSizeLimit?: number;
+  /** 16-byte XXH3-128 page trailer for new databases; only `false` is available in this version. */
+  pageChecksums?: false;
+  /** close() leaves the -wal and -shm in place. */
+  keepWal?: boolean;
+}
+
+export interface ResolvedOptions {
+  pageSize: number;
+  synchronous: Synchronous;
+  lockingMode: 'shared' | 'exclusive';
+  maxBatchBytes: number;
+  maxWaitMicros: number;
+  autoCheckpoint: number | false;
+  busyTimeout: number;
+  walSizeLimit: number;
+  keepWal: boolean;
+}
+
+const KNOWN = new Set(['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal']);
+
+function invalid(option: string, message: string): never {
+  throw walnutError('WALNUT_INVALID_ARGUMENT', `option ${option}: ${message}`, { reason: option });
+}
+
+function nonNegativeInteger(v: unknown, option: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) invalid(option, 'must be a non-negative integer');
+  return v;
+}
+
+export function resolveOptions(options: OpenOptions | undefined): ResolvedOptions {
+  const o = (options ?? {}) as Record<string, unknown>;
+  if (typeof o !== 'object' || o === null) invalid('options', 'must be an object');
+  for (const key of Object.keys(o)) if (!KNOWN.has(key)) invalid(key, 'is not a walnut option');
+  const pageSize = o['pageSize'] === undefined ? 4096 : (o['pageSize'] as number);
+  if (!isValidPageSize(pageSize)) invalid('pageSize', 'must be a power of two between 512 and 65536');
+  const synchronous = (o['synchronous'] ?? 'full') as Synchronous;
+  if (!['full', 'normal', 'off'].includes(synchronous)) invalid('synchronous', "must be 'full', 'normal' or 'off'");
+  const lockingMode = (o['lockingMode'] ?? 'shared') as 'shared' | 'exclusive';
+  if (lockingMode !== 'shared' && lockingMode !== 'exclusive') invalid('lockingMode', "must be 'shared' or 'exclusive'");
+  const gc = (o['groupCommit'] ?? {}) as Record<string, unknown>;
+  if (typeof gc !== 'object' || gc === null) invalid('groupCommit', 'must be an object');
+  for (const key of Object.keys(gc)) if (key !== 'maxBatchBytes' && key !== 'maxWaitMicros') invalid(`groupCommit.${key}`, 'is not a walnut option');
+  const maxBatchBytes = gc['maxBatchBytes'] === undefined ? 8 << 20 : nonNegativeInteger(gc['maxBatchBytes'], 'groupCommit.maxBatchBytes');
+  if (maxBatchBytes < 1) invalid('groupCommit.maxBatchBytes', 'must be at least 1');
+  const maxWaitMicros = gc['maxWaitMicros'] === undefined ? 0 : nonNegativeInteger(gc['maxWaitMicros'], 'groupCommit.maxWaitMicros');
+  if (maxWaitMicros > 1_000_000) invalid('groupCommit.maxWaitMicros', 'must be at most 1,000,000 (one second)');
+  const ac = o['autoCheckpoint'] === undefined ? 1000 : o['autoCheckpoint'];
+  if (ac !== false && (typeof ac !== 'number' || !Number.isSafeInteger(ac) || ac < 1)) invalid('autoCheckpoint', 'must be a positive number of frames or false');
+  if (o['fec'] !== undefined && o['fec'] !== false) invalid('fec', 'the FEC sidecar is not available in this version; use false');
+  if (o['pageChecksums'] !== undefined && o['pageChecksums'] !== false) invalid('pageChecksums', 'page checksum trailers are not available in this version; use false');
+  const busyTimeout = o['busyTimeout'] === undefined ? 5000 : nonNegativeInteger(o['busyTimeout'], 'busyTimeout');
+  const walSizeLimit = o['walSizeLimit'] === undefined ? 64 << 20 : nonNegativeInteger(o['walSizeLimit'], 'walSizeLimit');
+  const keepWal = o['keepWal'] ?? false;
+  if (typeof keepWal !== 'boolean') invalid('keepWal', 'must be a boolean');
+  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal };
+}

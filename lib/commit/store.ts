@@ -1,0 +1,142 @@
+/**
+ * commit/store.ts — open() and Store, the public face of a walnut database (DESIGN.md
+ * section 2): one-shot commits through the group committer, transactions, snapshots, metrics.
+ *
+ * A new database is created as SQLite creates one in WAL mode (a 1-page file whose page 1 is
+ * an empty schema b-tree), made durable (file and directory fsync) before any WAL exists.
+ * Beyond that walnut never writes page contents of its own.
+ */
+import * as path from 'node:path';
+
+import { walnutError } from '../errors';
+import { newDatabasePage1 } from '../format/db-header';
+import type { Snapshot } from '../index/snapshot';
+import { WalIndex } from '../index/wal-index';
+import { WalnutFile } from '../io/file';
+import { GroupCommitter, type CommitMetrics, type CommitResult } from './group-committer';
+import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
+import { checkDbSize, normalizePages, type PageWrite } from './pages';
+import { Transaction } from './transaction';
+
+export interface StoreMetrics extends CommitMetrics {
+  /** WAL frames in the live index. */
+  walFrames: number;
+  /** Times a commit left the WAL at or above autoCheckpoint frames (checkpointing itself is not in this version). */
+  autoCheckpointsDue: number;
+}
+
+export async function open(file: string, options?: OpenOptions): Promise<Store> {
+  const o = resolveOptions(options);
+  if (typeof file !== 'string' || file.length === 0) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'path must be a non-empty string', { reason: 'path' });
+  }
+  await createIfMissing(file, o.pageSize);
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout });
+  return new Store(index, o);
+}
+
+async function createIfMissing(file: string, pageSize: number): Promise<void> {
+  let f: WalnutFile;
+  try {
+    f = await WalnutFile.open(file, { exclusive: true, mode: 0o644 });
+  } catch (e) {
+    if ((e as { errno?: number }).errno === 17) return; // exists
+    throw e;
+  }
+  try {
+    await f.writev([newDatabasePage1(pageSize)], 0, 'full');
+  } finally {
+    await f.close();
+  }
+  await WalnutFile.syncDirectory(path.dirname(path.resolve(file)));
+}
+
+export class Store {
+  readonly #index: WalIndex;
+  readonly #options: ResolvedOptions;
+  readonly #committer: GroupCommitter;
+  #autoCheckpointsDue = 0;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+
+  constructor(index: WalIndex, options: ResolvedOptions) {
+    this.#index = index;
+    this.#options = options;
+    this.#committer = new GroupCommitter(index, {
+      synchronous: options.synchronous,
+      maxBatchBytes: options.maxBatchBytes,
+      maxWaitMicros: options.maxWaitMicros,
+      onCommitted: (mxFrame) => {
+        if (options.autoCheckpoint !== false && mxFrame >= options.autoCheckpoint) this.#autoCheckpointsDue++;
+      },
+    });
+  }
+
+  /** The database's real path. */
+  get path(): string {
+    return this.#index.dbPath;
+  }
+  get pageSize(): number {
+    return this.#index.pageSize;
+  }
+  get options(): Readonly<ResolvedOptions> {
+    return this.#options;
+  }
+
+  /**
+   * Commits page images as one transaction. Concurrent calls are written together (group
+   * commit); each resolves once its own commit is durable at the store's synchronous level.
+   * `dbSize` defaults to max(previous size, highest page number).
+   */
+  commit(pages: readonly PageWrite[], options: { dbSize?: number } = {}): Promise<CommitResult> {
+    try {
+      this.#checkOpen();
+      const normalized = normalizePages(pages, this.#index.pageSize);
+      return this.#committer.submit(normalized, checkDbSize(options?.dbSize));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** A read-write transaction whose snapshot is taken now. */
+  begin(): Transaction {
+    this.#checkOpen();
+    return new Transaction(this.#index.beginRead(), this.#committer, this.#index.pageSize);
+  }
+
+  /** A consistent read view; holds a read mark until release(). */
+  snapshot(): Promise<Snapshot> {
+    try {
+      this.#checkOpen();
+      return this.#index.beginRead();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  metrics(): StoreMetrics {
+    return {
+      ...this.#committer.metrics(),
+      walFrames: this.#closed ? 0 : (this.#index.liveHeader()?.mxFrame ?? 0),
+      autoCheckpointsDue: this.#autoCheckpointsDue,
+    };
+  }
+
+  /** Waits for queued commits, then releases every lock and file. */
+  close(): Promise<void> {
+    if (this.#closing === null) {
+      this.#closing = (async () => {
+        this.#closed = true;
+        await this.#committer.idle();
+        await this.#index.close();
+      })();
+    }
+    return this.#closing;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the store is closed', { path: this.#index.dbPath });
+    const failed = this.#committer.failed;
+    if (failed) throw failed;
+  }
+}
