@@ -140,9 +140,9 @@ interface Addon {
   walScan(file: NativeFileHandle, chain: NativeChain): Promise<NativeScanResult>;
   walScanSync(file: NativeFileHandle, chain: NativeChain): NativeScanResult;
   walAppend(file: NativeFileHandle, chain: NativeChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
-    pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow): Promise<[number, number]>;
+    pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow, growTo?: number): Promise<[number, number]>;
   walAppendSync(file: NativeFileHandle, chain: NativeChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
-    pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow): [number, number];
+    pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow, growTo?: number): [number, number];
   NativeFile: NativeFileClass;
   setErrorClass(ctor: typeof WalnutError): void;
   faultInjectionArmed: boolean;

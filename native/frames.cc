@@ -3,6 +3,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -210,6 +211,7 @@ struct AppendJob {
   bool checkWindow = false;
   uint8_t expectHeader[kWalHeaderSize] = {};
   uint64_t expectSize = 0;
+  uint64_t growTo = 0;                // zero-fill after the frames up to this file size
   // results
   WalChecksum running{0, 0};
   OsFailure failure;
@@ -230,6 +232,17 @@ void RunAppend(int fd, AppendJob* job) {
       job->stale = true;
       return;
     }
+    // Preallocated space means another writer's append need not change the size: the frame
+    // slot we are about to fill must not already hold a frame of this generation.
+    if (job->offset + kFrameHeaderSize <= size) {
+      uint8_t next[kFrameHeaderSize];
+      job->failure = posix::ReadFull(fd, next, kFrameHeaderSize, job->offset, &got);
+      if (job->failure.IsError()) return;
+      if (got == kFrameHeaderSize && Be32(next) != 0 && std::memcmp(next + 8, job->chain.salts, 8) == 0) {
+        job->stale = true;
+        return;
+      }
+    }
   }
   const size_t n = job->pages.size();
   WalChecksum running = job->chain.running;
@@ -243,6 +256,15 @@ void RunAppend(int fd, AppendJob* job) {
     PutBe32(h + 20, running.s1);
     iov[2 * i] = {h, kFrameHeaderSize};
     iov[2 * i + 1] = {const_cast<uint8_t*>(job->pages[i]), job->chain.pageSize};
+  }
+  // Preallocation: zeros right after the new frames, in the same pwritev, so that later
+  // appends overwrite written, already-sized space (see WalFile#growthFor).
+  const uint64_t end = job->offset + static_cast<uint64_t>(n) * (kFrameHeaderSize + job->chain.pageSize);
+  static const uint8_t kZeros[65536] = {};
+  for (uint64_t at = end; at < job->growTo;) {
+    size_t len = static_cast<size_t>(std::min<uint64_t>(sizeof(kZeros), job->growTo - at));
+    iov.push_back({const_cast<uint8_t*>(kZeros), len});
+    at += len;
   }
   job->failure = posix::WritevFull(fd, iov.data(), iov.size(), job->offset);
   if (!job->failure.IsError() && job->durability != 0) {
@@ -298,7 +320,8 @@ class AppendOp : public IoOp {
 };
 
 // walAppend(file, chain, offset, pgnos: Uint32Array, commitSizes: Uint32Array, pages: Uint8Array[],
-//           durability: 'none'|'data'|'full', window?: { header: Uint8Array(32), size })
+//           durability: 'none'|'data'|'full', window?: { header: Uint8Array(32), size },
+//           growTo?: zero-fill the file after the frames up to this size)
 //   -> Promise<[s0, s1]>  (walAppendSync returns the pair)
 template <bool Sync>
 Napi::Value WalAppend(const Napi::CallbackInfo& info) {
@@ -338,6 +361,8 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
     job->expectSize = static_cast<uint64_t>(size.As<Napi::Number>().DoubleValue());
     job->checkWindow = true;
   }
+  if (info.Length() > 8 && !info[8].IsUndefined() && !GetUint(info, 8, "growTo", &job->growTo)) return Napi::Value();
+  if (job->growTo > (1ULL << 40)) return ThrowInvalid(env, "growTo is too large");
   const size_t frameSize = kFrameHeaderSize + job->chain.pageSize;
   if (job->offset < kWalHeaderSize || (job->offset - kWalHeaderSize) % frameSize != 0) {
     return ThrowInvalid(env, "offset must be the start of a frame");

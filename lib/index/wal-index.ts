@@ -367,7 +367,15 @@ export class WalIndex {
     if (h.mxFrame === 0) {
       await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
     }
-    const result = await this.wal.append(transactions, durability);
+    let result: AppendResult;
+    try {
+      result = await this.wal.append(transactions, durability);
+    } catch (e) {
+      if ((e as { reason?: string }).reason !== 'StaleAppendWindow') throw e;
+      // changed without the lock being visible to us (e.g. the file was truncated): re-read once
+      await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts }, true);
+      result = await this.wal.append(transactions, durability);
+    }
     const pgnos = new Uint32Array(result.lastFrame - result.firstFrame + 1);
     let i = 0;
     for (const t of transactions) for (const p of t.pages) pgnos[i++] = p.pgno;

@@ -100,6 +100,8 @@ interface AppendPlan {
   frames: number;
   dbSize: number;
   window: { header: Uint8Array; size: number };
+  /** File size to zero-fill up to after the frames (0 = no growth). */
+  growTo: number;
 }
 
 /**
@@ -112,14 +114,16 @@ function isStaleWindow(e: unknown): boolean {
 }
 
 /**
- * After a failed sync the frames just written may or may not be on disk. Their first frame
- * header is zeroed (best effort, unsynced) so that recovery does not resurrect commits whose
- * callers were told they failed.
+ * Preallocation: an append that would extend the file also writes GROWTH_CHUNK zeros after its
+ * frames, in the same pwritev, after the native window check. Later appends then overwrite
+ * written, already-sized space, so most fdatasyncs have no file-size or block-allocation
+ * metadata to commit (the reason SQLite's FULL commits beat an appending fsync); the batch that
+ * grows the file pays for flushing the chunk. Measured here (64 committers, growing WAL):
+ * commit p50 ~0.55 ms instead of ~1.5 ms, p99 ~6 ms instead of ~3 ms, same throughput. Once
+ * checkpoints restart the WAL, appends reuse its space and never grow it. Zero frames are
+ * invalid (page number 0) to every reader, SQLite included.
  */
-function isSyncFailure(e: unknown): boolean {
-  const syscall = (e as { syscall?: string }).syscall;
-  return syscall === 'fdatasync' || syscall === 'fsync';
-}
+const GROWTH_CHUNK = 1 << 20;
 
 function randomU32Pair(): [number, number] {
   const b = randomBytes(8);
@@ -141,6 +145,7 @@ export class WalFile {
   #fileSize = 0;
   /** A valid header was seen (salts and checkpoint sequence are a real generation's). */
   #hadGeneration = false;
+  #preallocate = true;
 
   private constructor(file: WalnutFile) {
     this.#file = file;
@@ -305,7 +310,22 @@ export class WalFile {
    * the WAL is empty, or the header on disk is not the generation the index describes, the
    * window has no header and the next writer must write a fresh one.
    */
-  async adoptIndex(state: { mxFrame: number; nPage: number; running: [number, number]; salts: [number, number] }): Promise<void> {
+  async adoptIndex(state: { mxFrame: number; nPage: number; running: [number, number]; salts: [number, number] }, force = false): Promise<void> {
+    if (
+      !force &&
+      this.#header !== null &&
+      state.mxFrame > 0 &&
+      state.mxFrame === this.#mxFrame &&
+      state.salts[0] === this.#salts[0] &&
+      state.salts[1] === this.#salts[1] &&
+      state.running[0] === this.#running[0] &&
+      state.running[1] === this.#running[1]
+    ) {
+      // This WalFile wrote the last commit: the window is current. (The append re-checks the
+      // header bytes and the size natively before writing, so a change made without the lock
+      // still cannot be written over.)
+      return;
+    }
     const head = new Uint8Array(WAL_HEADER_SIZE);
     const got = await this.#file.read(head, 0, WAL_HEADER_SIZE, 0);
     this.#fileSize = await this.#file.size();
@@ -386,16 +406,20 @@ export class WalFile {
   }
 
   /**
+   * After a failed write or sync, some of the batch's frames may be on disk, even whole
+   * commits. Their first frame header is zeroed (best effort, unsynced) so that recovery never
+   * resurrects commits whose callers were told they failed, and the slot never looks live.
+   *
    * Appends whole transactions after mxFrame in one pwritev (plus fdatasync/fsync per
    * `durability`). Each transaction's last frame carries its dbSize (the commit mark).
    */
   async append(transactions: readonly WalTransaction[], durability: Durability = 'none'): Promise<AppendResult> {
-    const plan = this.#planAppend(transactions);
+    const plan = this.#planAppend(transactions, durability);
     let running: [number, number];
     try {
-      running = await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window);
+      running = await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window, plan.growTo);
     } catch (e) {
-      if (isSyncFailure(e)) await this.#file.write(new Uint8Array(FRAME_HEADER_SIZE), 0, FRAME_HEADER_SIZE, plan.offset).catch(() => undefined);
+      if (!isStaleWindow(e)) await this.#file.write(new Uint8Array(FRAME_HEADER_SIZE), 0, FRAME_HEADER_SIZE, plan.offset).catch(() => undefined);
       if (!isStaleWindow(e)) this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
       throw e;
     }
@@ -403,12 +427,12 @@ export class WalFile {
   }
 
   appendSync(transactions: readonly WalTransaction[], durability: Durability = 'none'): AppendResult {
-    const plan = this.#planAppend(transactions);
+    const plan = this.#planAppend(transactions, durability);
     let running: [number, number];
     try {
-      running = nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window);
+      running = nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window, plan.growTo);
     } catch (e) {
-      if (isSyncFailure(e)) {
+      if (!isStaleWindow(e)) {
         try {
           this.#file.writeSync(new Uint8Array(FRAME_HEADER_SIZE), 0, FRAME_HEADER_SIZE, plan.offset);
         } catch {
@@ -427,8 +451,11 @@ export class WalFile {
     return this.#adoptAppend(plan, running);
   }
 
-  #planAppend(transactions: readonly WalTransaction[]): AppendPlan {
+  #planAppend(transactions: readonly WalTransaction[], durability: Durability): AppendPlan {
     this.#requireHeader('append');
+    if (durability !== 'none' && durability !== 'data' && durability !== 'full') {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', "durability must be 'none', 'data' or 'full'", { reason: 'durability' });
+    }
     let frames = 0;
     for (const t of transactions) {
       if (t.pages.length === 0) throw walnutError('WALNUT_INVALID_ARGUMENT', 'a transaction needs at least one page', { reason: 'pages' });
@@ -463,7 +490,14 @@ export class WalFile {
     }
     const chain: NativeChain = { pageSize: this.#pageSize, bigEndian: this.#bigEndian, salt1: this.#salts[0], salt2: this.#salts[1], s0: this.#running[0], s1: this.#running[1] };
     const offset = frameOffset(this.#mxFrame + 1, this.#pageSize);
-    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: { header: this.#header!, size: this.#fileSize } };
+    const end = offset + frames * (this.#pageSize + FRAME_HEADER_SIZE);
+    const growTo = this.#preallocate && end > this.#fileSize ? end + GROWTH_CHUNK : 0;
+    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: { header: this.#header!, size: this.#fileSize }, growTo };
+  }
+
+  /** Turns zero-filled growth ahead of appends on or off (on by default). */
+  set preallocate(on: boolean) {
+    this.#preallocate = on;
   }
 
   #adoptAppend(plan: AppendPlan, running: [number, number]): AppendResult {
@@ -471,7 +505,7 @@ export class WalFile {
     this.#mxFrame += plan.frames;
     this.#dbSize = plan.dbSize;
     this.#running = running;
-    this.#fileSize = Math.max(this.#fileSize, plan.offset + plan.frames * (this.#pageSize + FRAME_HEADER_SIZE));
+    this.#fileSize = Math.max(this.#fileSize, plan.offset + plan.frames * (this.#pageSize + FRAME_HEADER_SIZE), plan.growTo);
     return { firstFrame, lastFrame: this.#mxFrame, commitFrames: plan.commitFrames };
   }
 

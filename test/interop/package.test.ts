@@ -52,15 +52,22 @@ describe('npm pack + install', () => {
       const f: Promise<WalnutFile> = WalnutFile.open('x', { create: true });
       const n: number = crc32c(new Uint8Array(4), 0);
       const d: bigint = new Xxh3Stream(1n).update(new Uint8Array(3)).digest128();
-      export { code, f, n, d, WalnutError };`);
+      import { open, type Store, type CommitResult } from 'walnut';
+      const s: Promise<Store> = open('x.db', { synchronous: 'full', groupCommit: { maxBatchBytes: 1 << 20 } });
+      async function use(store: Store): Promise<CommitResult> { return store.commit([{ pgno: 1, data: new Uint8Array(4096) }]); }
+      export { code, f, n, d, WalnutError, s, use };`);
     fs.writeFileSync(path.join(app, 'use.cts'), `
       import walnut = require('walnut');
       const ok: boolean = walnut.isWalnutError(new Error('x'), 'WALNUT_IO');
       export = ok;`);
     fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { module: 'node16', moduleResolution: 'node16', strict: true, noEmit: true, types: [], typeRoots: [path.join(root, 'node_modules', '@types')] },
+      compilerOptions: { module: 'node16', moduleResolution: 'node16', strict: true, noEmit: true, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] },
       files: ['use.mts', 'use.cts'],
     }));
-    execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
+    try {
+      execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
+    } catch (e) {
+      throw new Error(`type check of the installed package failed:\n${(e as { stdout?: string }).stdout}`);
+    }
   }, 300_000);
 });
