@@ -132,6 +132,7 @@ export interface NativeShmRegion {
   lookup(pgno: number, mxFrame: number, minFrame: number): number;
   lookupMany(pgnos: Uint32Array, mxFrame: number, minFrame: number, out: Uint32Array): void;
   copyOut(segment: number, out: Uint8Array): void;
+  pageNumbers(firstFrame: number, out: Uint32Array): void;
   unmap(): void;
 }
 

@@ -47,6 +47,7 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
                         InstanceMethod<&ShmRegion::Lookup>("lookup"),
                         InstanceMethod<&ShmRegion::LookupMany>("lookupMany"),
                         InstanceMethod<&ShmRegion::CopyOut>("copyOut"),
+                        InstanceMethod<&ShmRegion::PageNumbers>("pageNumbers"),
                         InstanceMethod<&ShmRegion::Unmap>("unmap")});
   }
 
@@ -373,6 +374,28 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
       int64_t f = Find(p[i], static_cast<uint32_t>(mx), static_cast<uint32_t>(mn));
       if (f < 0) return ThrowCorrupt(env, "wal-index hash chain is corrupt");
       o[i] = static_cast<uint32_t>(f);
+    }
+    return env.Undefined();
+  }
+
+  // pageNumbers(firstFrame, out: Uint32Array): the page numbers of frames firstFrame ..
+  // firstFrame + out.length - 1 from the page arrays (the checkpoint's iterator input).
+  Napi::Value PageNumbers(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t first;
+    ByteSpan out;
+    if (!CheckOpen(env) || !GetUint(info, 0, "firstFrame", &first) ||
+        !GetTypedBytes(info, 1, napi_uint32_array, "out", "a Uint32Array", &out)) {
+      return Napi::Value();
+    }
+    size_t n = out.length / 4;
+    if (first < 1 || first + n - 1 > 0xFFFFFFFFULL) return ThrowInvalid(env, "frame numbers out of range");
+    uint32_t* o = reinterpret_cast<uint32_t*>(out.data);
+    for (size_t i = 0; i < n; i++) {
+      uint32_t frame = static_cast<uint32_t>(first + i);
+      uint32_t seg = SegmentOf(frame);
+      if (seg >= segments_.size()) return ThrowCorrupt(env, "frame is beyond the mapped wal-index");
+      o[i] = PageArray(seg)[frame - IZero(seg) - 1];
     }
     return env.Undefined();
   }

@@ -79,6 +79,7 @@ export class WalIndex {
   readonly #region: NativeShmRegion;
   readonly #headerScratch = new Uint8Array(2 * SHM_HEADER_SIZE);
   readonly #snapshots = new Set<Snapshot>();
+  readonly #held = new Map<number, { mode: LockMode; count: number }>();
   #writer = false;
   #closed = false;
 
@@ -155,14 +156,45 @@ export class WalIndex {
 
   // ---- locks on the -shm (no-ops in exclusive mode, where nobody else can attach) ----------
 
+  /**
+   * shm locks with per-connection accounting. OFD locks belong to the descriptor, and every
+   * snapshot of this connection shares it: without counting, one snapshot's release would drop
+   * a read lock another snapshot still relies on, and an exclusive request would silently
+   * convert this connection's own shared locks (SQLite keeps the same per-process table).
+   * A byte this connection holds in any mode is busy to an exclusive request from itself.
+   */
   #tryShm(byte: number, n: number, mode: LockMode): boolean {
-    return this.#shm === null ? true : this.#shm.tryLock(byte, n, mode);
+    if (mode === 'shared') {
+      const held = this.#held.get(byte);
+      if (held !== undefined) {
+        if (held.mode !== 'shared') return false;
+        held.count++;
+        return true;
+      }
+    } else {
+      for (let b = byte; b < byte + n; b++) if (this.#held.has(b)) return false;
+    }
+    if (this.#shm !== null && !this.#shm.tryLock(byte, n, mode)) return false;
+    for (let b = byte; b < byte + n; b++) this.#held.set(b, { mode, count: 1 });
+    return true;
   }
   #unlockShm(byte: number, n: number): void {
-    this.#shm?.unlock(byte, n);
+    for (let b = byte; b < byte + n; b++) {
+      const held = this.#held.get(b);
+      if (held === undefined) continue;
+      if (--held.count > 0) continue;
+      this.#held.delete(b);
+      this.#shm?.unlock(b, 1);
+    }
   }
   async #lockShm(byte: number, n: number, mode: LockMode): Promise<void> {
-    if (this.#shm !== null) await this.#shm.lock(byte, n, mode, this.busyTimeout);
+    const deadline = performance.now() + this.busyTimeout;
+    for (let attempt = 0; !this.#tryShm(byte, n, mode); attempt++) {
+      if (performance.now() > deadline) {
+        throw walnutError('WALNUT_BUSY', `shm lock ${byte}${n > 1 ? `..${byte + n - 1}` : ''} (${mode}) is held elsewhere`, { path: this.shmPath });
+      }
+      await pause(attempt);
+    }
   }
 
   // ---- header ---------------------------------------------------------------------------
