@@ -13,4 +13,6 @@ export type { CommitResult } from './commit/group-committer';
 export type { PageWrite } from './commit/pages';
 export { Transaction } from './commit/transaction';
 export { Snapshot } from './index/snapshot';
+export type { CheckpointResult } from './checkpoint/execute';
+export type { CheckpointMode } from './checkpoint/plan';
 export type { HistogramSummary } from './telemetry/histogram';

@@ -13,6 +13,8 @@ import { newDatabasePage1 } from '../format/db-header';
 import type { Snapshot } from '../index/snapshot';
 import { WalIndex } from '../index/wal-index';
 import { WalnutFile } from '../io/file';
+import { runCheckpoint, type CheckpointResult } from '../checkpoint/execute';
+import type { CheckpointMode } from '../checkpoint/plan';
 import { GroupCommitter, type CommitMetrics, type CommitResult } from './group-committer';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
 import { checkDbSize, normalizePages, type PageWrite } from './pages';
@@ -21,9 +23,14 @@ import { Transaction } from './transaction';
 export interface StoreMetrics extends CommitMetrics {
   /** WAL frames in the live index. */
   walFrames: number;
-  /** Times a commit left the WAL at or above autoCheckpoint frames (checkpointing itself is not in this version). */
-  autoCheckpointsDue: number;
+  /** Checkpoints run (auto and explicit) and how many were busy. */
+  checkpoints: number;
+  busyCheckpoints: number;
+  /** The last background (auto) checkpoint failure, if any. */
+  lastCheckpointError: string | null;
 }
+
+const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncate'];
 
 export async function open(file: string, options?: OpenOptions): Promise<Store> {
   const o = resolveOptions(options);
@@ -55,7 +62,10 @@ export class Store {
   readonly #index: WalIndex;
   readonly #options: ResolvedOptions;
   readonly #committer: GroupCommitter;
-  #autoCheckpointsDue = 0;
+  #checkpoints = 0;
+  #busyCheckpoints = 0;
+  #lastCheckpointError: string | null = null;
+  #autoCheckpoint: Promise<unknown> | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
 
@@ -67,7 +77,16 @@ export class Store {
       maxBatchBytes: options.maxBatchBytes,
       maxWaitMicros: options.maxWaitMicros,
       onCommitted: (mxFrame) => {
-        if (options.autoCheckpoint !== false && mxFrame >= options.autoCheckpoint) this.#autoCheckpointsDue++;
+        // off the commit's latency path: a passive checkpoint in the background, one at a time
+        if (options.autoCheckpoint !== false && mxFrame >= options.autoCheckpoint && this.#autoCheckpoint === null && !this.#closed) {
+          this.#autoCheckpoint = this.#checkpoint('passive')
+            .catch((e: Error) => {
+              this.#lastCheckpointError = `${(e as { code?: string }).code ?? 'ERROR'}: ${e.message}`;
+            })
+            .finally(() => {
+              this.#autoCheckpoint = null;
+            });
+        }
       },
     });
   }
@@ -114,20 +133,60 @@ export class Store {
     }
   }
 
+  /**
+   * Copies committed frames into the database file, with SQLite's modes and results
+   * (PRAGMA wal_checkpoint): passive never waits and stops at the oldest reader; full waits for
+   * writers and readers (busy timeout) to copy everything; restart also waits until no reader
+   * uses the WAL so the next writer starts it over; truncate then cuts it to zero bytes.
+   * Commits continue during a passive checkpoint.
+   */
+  checkpoint(mode: CheckpointMode = 'passive'): Promise<CheckpointResult> {
+    try {
+      this.#checkOpen();
+      if (!MODES.includes(mode)) {
+        throw walnutError('WALNUT_INVALID_ARGUMENT', "mode must be 'passive', 'full', 'restart' or 'truncate'", { reason: 'mode' });
+      }
+      return this.#checkpoint(mode);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async #checkpoint(mode: CheckpointMode): Promise<CheckpointResult> {
+    const r = await runCheckpoint(this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off' });
+    this.#checkpoints++;
+    if (r.busy) this.#busyCheckpoints++;
+    return r;
+  }
+
   metrics(): StoreMetrics {
     return {
       ...this.#committer.metrics(),
       walFrames: this.#closed ? 0 : (this.#index.liveHeader()?.mxFrame ?? 0),
-      autoCheckpointsDue: this.#autoCheckpointsDue,
+      checkpoints: this.#checkpoints,
+      busyCheckpoints: this.#busyCheckpoints,
+      lastCheckpointError: this.#lastCheckpointError,
     };
   }
 
-  /** Waits for queued commits, then releases every lock and file. */
+  /**
+   * Waits for queued commits and a running checkpoint, then releases every lock and file. Like
+   * SQLite's last connection: when no other connection has the database open, it checkpoints
+   * and, if that was complete, removes the -wal and -shm (unless keepWal).
+   */
   close(): Promise<void> {
     if (this.#closing === null) {
       this.#closing = (async () => {
         this.#closed = true;
         await this.#committer.idle();
+        await this.#autoCheckpoint;
+        if (!this.#options.keepWal && this.#committer.failed === null && this.#index.tryExclusive()) {
+          const r = await runCheckpoint(this.#index.checkpointTarget(), 'passive', { sync: this.#options.synchronous !== 'off' }).catch(() => null);
+          if (r !== null && !r.busy && r.checkpointedFrames === r.walFrames) {
+            await this.#index.closeRemovingWal();
+            return;
+          }
+        }
         await this.#index.close();
       })();
     }

@@ -45,6 +45,29 @@ import { newShmRegion, type NativeShmRegion } from '../native';
 import { WalFile, type AppendResult, type WalTransaction } from '../wal/wal-file';
 import { Snapshot } from './snapshot';
 
+/** What the checkpointer may do to a connection's wal-index (see checkpointTarget()). */
+export interface CheckpointTarget {
+  readonly pageSize: number;
+  readonly dbPath: string;
+  readonly db: WalnutFile;
+  readonly wal: WalFile;
+  tryLock(byte: number, n: number, mode: LockMode): boolean;
+  /** With the busy timeout; false when still busy. */
+  lock(byte: number, n: number, mode: LockMode): Promise<boolean>;
+  unlock(byte: number, n: number): void;
+  acquireWrite(): Promise<boolean>;
+  releaseWrite(): void;
+  header(): Promise<ShmHeader>;
+  liveMxFrame(): number;
+  info(): { nBackfill: number; nBackfillAttempted: number; readMarks: number[] };
+  setReadMark(i: number, value: number): void;
+  setNBackfill(value: number): void;
+  setNBackfillAttempted(value: number): void;
+  pageNumbers(firstFrame: number, out: Uint32Array): void;
+  lookup(pgno: number, mxFrame: number, minFrame: number): number;
+  resetWalIndex(h: ShmHeader): void;
+}
+
 /** Database-file lock bytes (SQLite's unix VFS). */
 const PENDING_BYTE = 0x40000000;
 const SHARED_FIRST = PENDING_BYTE + 2;
@@ -372,8 +395,7 @@ export class WalIndex {
    */
   async beginWrite(snapshot: Snapshot): Promise<void> {
     this.#checkOpen();
-    if (this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'this connection already holds the write lock');
-    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
+    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive'); // waits for this connection's checkpointer too
     this.#writer = true;
     const live = this.#readHeader();
     if (live === null || !sameHeaderBytes(live.bytes, snapshot.headerBytes)) {
@@ -392,8 +414,18 @@ export class WalIndex {
     headerDurability: Durability = durability === 'none' ? 'none' : 'data',
   ): Promise<AppendResult> {
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendAndPublish needs the write lock (beginWrite)');
-    const live = this.#readHeader();
+    let live = this.#readHeader();
     if (live === null) throw walnutError('WALNUT_CORRUPT', 'the wal-index header became invalid under the write lock', { path: this.shmPath });
+    if (live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame && this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) {
+      // Everything is in the database file and no reader uses the WAL: start it over from
+      // frame 1 (SQLite's walRestartLog), so the file is reused instead of growing.
+      try {
+        this.#resetWalIndex(live.header);
+      } finally {
+        this.#unlockShm(SHM_LOCK.READ(1), 4);
+      }
+      live = this.#readHeader()!;
+    }
     const h = live.header;
     await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
     if (h.mxFrame === 0) {
@@ -422,6 +454,89 @@ export class WalIndex {
       salts: this.wal.salts,
     }));
     return result;
+  }
+
+  /**
+   * Publishes an empty WAL generation (mxFrame 0, salt-1 + 1, fresh salt-2) and resets the
+   * checkpoint info (walRestartHdr). Caller holds WRITE and READ(1..4).
+   */
+  #resetWalIndex(h: ShmHeader): void {
+    const salt2 = (Math.random() * 0x100000000) >>> 0;
+    this.#region.writeHeader(encodeShmHeader({ ...h, iChange: (h.iChange + 1) >>> 0, mxFrame: 0, salts: [(h.salts[0] + 1) >>> 0, salt2] }));
+    this.#region.store32(CKPT_NBACKFILL, 0);
+    this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, 0);
+    this.#region.store32(CKPT_READMARK(1), 0);
+    for (let i = 2; i <= 4; i++) this.#region.store32(CKPT_READMARK(i), READMARK_NOT_USED);
+  }
+
+  /** The narrow interface the checkpointer works through (lib/checkpoint/execute.ts). */
+  checkpointTarget(): CheckpointTarget {
+    return {
+      pageSize: this.pageSize,
+      dbPath: this.dbPath,
+      db: this.db,
+      wal: this.wal,
+      tryLock: (byte, n, mode) => this.#tryShm(byte, n, mode),
+      lock: async (byte, n, mode) => {
+        try {
+          await this.#lockShm(byte, n, mode);
+          return true;
+        } catch (e) {
+          if ((e as { code?: string }).code === 'WALNUT_BUSY') return false;
+          throw e;
+        }
+      },
+      unlock: (byte, n) => this.#unlockShm(byte, n),
+      acquireWrite: async () => {
+        try {
+          await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
+        } catch (e) {
+          if ((e as { code?: string }).code === 'WALNUT_BUSY') return false;
+          throw e;
+        }
+        this.#writer = true;
+        return true;
+      },
+      releaseWrite: () => this.endWrite(),
+      header: async () => (await this.header()).header,
+      liveMxFrame: () => this.#readHeader()?.header.mxFrame ?? -1,
+      info: () => this.checkpointInfo(),
+      setReadMark: (i, v) => this.#region.store32(CKPT_READMARK(i), v),
+      setNBackfill: (v) => this.#region.store32(CKPT_NBACKFILL, v),
+      setNBackfillAttempted: (v) => this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, v),
+      pageNumbers: (first, out) => this.#region.pageNumbers(first, out),
+      lookup: (pgno, mx, min) => this.#region.lookup(pgno, mx, min),
+      resetWalIndex: (h) => this.#resetWalIndex(h),
+    };
+  }
+
+  /**
+   * Takes EXCLUSIVE on the database file if no other connection (walnut or SQLite) has it open
+   * (our SHARED lock converts only when nobody else holds part of the range), as SQLite's last
+   * connection does before it checkpoints and deletes the -wal and -shm. Openers then wait.
+   */
+  tryExclusive(): boolean {
+    if (this.lockingMode === 'exclusive') return true;
+    if (!this.db.tryLock(PENDING_BYTE, 1, 'exclusive')) return false;
+    if (this.db.tryLock(SHARED_FIRST, SHARED_SIZE, 'exclusive')) return true;
+    this.db.unlock(PENDING_BYTE, 1);
+    return false;
+  }
+
+  /** close() for the last connection after a complete checkpoint: -shm, then -wal, are removed. */
+  async closeRemovingWal(): Promise<void> {
+    if (this.#closed) return;
+    for (const s of [...this.#snapshots]) s.release();
+    this.endWrite();
+    this.#closed = true;
+    this.#region.unmap();
+    if (this.#shm !== null) {
+      fs.rmSync(this.shmPath, { force: true });
+      await this.#shm.close();
+    }
+    fs.rmSync(this.walPath, { force: true });
+    await this.wal.close();
+    await this.db.close();
   }
 
   endWrite(): void {

@@ -1,0 +1,61 @@
+/**
+ * checkpoint/plan.ts — the pure part of a checkpoint (reference/sqlite-wal.md section 12).
+ *
+ * Input: the wal-index state (mxFrame, nBackfill, read marks 1..4) and, for each reader slot,
+ * whether its lock could be taken exclusively; output: how far the checkpoint may copy
+ * (mxSafeFrame: never past a live reader's mark), which read marks it rewrites, whether it
+ * completes, and what happens after (restart/truncate only when everything is backfilled and
+ * no reader uses the WAL). SQLite's rules, in SQLite's order: the slots are visited 1..4 and
+ * each busy slot whose mark is below the current mxSafeFrame lowers it to that mark.
+ */
+
+export type CheckpointMode = 'passive' | 'full' | 'restart' | 'truncate';
+
+export const READMARK_NOT_USED = 0xffffffff;
+
+export interface CheckpointState {
+  mxFrame: number;
+  nBackfill: number;
+  /** aReadMark[0..4]; index 0 is unused here. */
+  readMarks: readonly number[];
+  /** busy[i]: READ(i) is held by a reader (cannot be taken exclusively), i = 1..4. */
+  readerBusy: readonly boolean[];
+}
+
+export interface CheckpointPlan {
+  mxSafeFrame: number;
+  /** Frames (from, to] to copy into the database file; null when nothing is to copy. */
+  backfill: { after: number; upTo: number } | null;
+  /** Read marks rewritten while their lock is held: i -> new value. */
+  markUpdates: { slot: number; value: number }[];
+  /** Reader slots that limited the copy. */
+  blockedBy: number[];
+  /** Everything in the WAL will be in the database file after the copy. */
+  complete: boolean;
+  postAction: 'none' | 'restart' | 'truncate';
+  /** SQLite's SQLITE_BUSY result for this mode. */
+  busy: boolean;
+}
+
+export function planCheckpoint(state: CheckpointState, mode: CheckpointMode): CheckpointPlan {
+  let mxSafe = state.mxFrame;
+  const markUpdates: { slot: number; value: number }[] = [];
+  const blockedBy: number[] = [];
+  for (let i = 1; i <= 4; i++) {
+    const mark = state.readMarks[i] ?? READMARK_NOT_USED;
+    if (mark >= mxSafe) continue; // NOT_USED (0xffffffff) is never below
+    if (!state.readerBusy[i]) {
+      markUpdates.push({ slot: i, value: i === 1 ? mxSafe : READMARK_NOT_USED });
+    } else {
+      mxSafe = mark;
+      blockedBy.push(i);
+    }
+  }
+  const backfill = state.nBackfill < mxSafe ? { after: state.nBackfill, upTo: mxSafe } : null;
+  const complete = Math.max(state.nBackfill, mxSafe) >= state.mxFrame;
+  const readersInWal = [1, 2, 3, 4].some((i) => state.readerBusy[i]);
+  const wantsReset = mode === 'restart' || mode === 'truncate';
+  const postAction = wantsReset && complete && !readersInWal ? mode : 'none';
+  const busy = mode !== 'passive' && (!complete || (wantsReset && readersInWal));
+  return { mxSafeFrame: mxSafe, backfill, markUpdates, blockedBy, complete, postAction, busy };
+}
