@@ -72,6 +72,7 @@ export class GroupCommitter {
   readonly #maxBatchBytes: number;
   readonly #maxWaitMicros: number;
   readonly #onCommitted: (mxFrame: number) => void;
+  readonly #beforeBatch: () => Promise<void>;
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
   #failed: WalnutError | null = null;
@@ -87,12 +88,16 @@ export class GroupCommitter {
     commit: new Histogram(),
   };
 
-  constructor(index: WalIndex, o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; onCommitted?: (mxFrame: number) => void }) {
+  constructor(
+    index: WalIndex,
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; onCommitted?: (mxFrame: number) => void; beforeBatch?: () => Promise<void> },
+  ) {
     this.#index = index;
     this.#synchronous = o.synchronous;
     this.#maxBatchBytes = o.maxBatchBytes;
     this.#maxWaitMicros = o.maxWaitMicros;
     this.#onCommitted = o.onCommitted ?? (() => undefined);
+    this.#beforeBatch = o.beforeBatch ?? (() => Promise.resolve());
   }
 
   /** Queues validated pages (deduplicated, ascending pgno) as one transaction. */
@@ -123,6 +128,7 @@ export class GroupCommitter {
         if (this.#maxWaitMicros > 0 && this.#queueBytes() < this.#maxBatchBytes) {
           await new Promise((resolve) => setTimeout(resolve, this.#maxWaitMicros / 1000));
         }
+        await this.#beforeBatch();
         const batch = this.#takeBatch();
         await this.#runBatch(batch);
       }

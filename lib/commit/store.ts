@@ -26,6 +26,8 @@ export interface StoreMetrics extends CommitMetrics {
   /** Checkpoints run (auto and explicit) and how many were busy. */
   checkpoints: number;
   busyCheckpoints: number;
+  /** Batches that waited for a checkpoint because the WAL passed twice autoCheckpoint frames. */
+  checkpointWaits: number;
   /** The last background (auto) checkpoint failure, if any. */
   lastCheckpointError: string | null;
 }
@@ -66,6 +68,7 @@ export class Store {
   #busyCheckpoints = 0;
   #lastCheckpointError: string | null = null;
   #autoCheckpoint: Promise<unknown> | null = null;
+  #checkpointWaits = 0;
   #closed = false;
   #closing: Promise<void> | null = null;
 
@@ -79,14 +82,19 @@ export class Store {
       onCommitted: (mxFrame) => {
         // off the commit's latency path: a passive checkpoint in the background, one at a time
         if (options.autoCheckpoint !== false && mxFrame >= options.autoCheckpoint && this.#autoCheckpoint === null && !this.#closed) {
-          this.#autoCheckpoint = this.#checkpoint('passive')
-            .catch((e: Error) => {
-              this.#lastCheckpointError = `${(e as { code?: string }).code ?? 'ERROR'}: ${e.message}`;
-            })
-            .finally(() => {
-              this.#autoCheckpoint = null;
-            });
+          this.#startAutoCheckpoint();
         }
+      },
+      beforeBatch: async () => {
+        // Under a continuous stream a background checkpoint always lags the newest batch, and
+        // the WAL restarts only once everything is copied. Past twice the threshold, the next
+        // batch waits for a checkpoint (as SQLite's committing connection always does), which
+        // lets the WAL restart and bounds it.
+        if (options.autoCheckpoint === false || this.#closed) return;
+        const mx = this.#index.liveHeader()?.mxFrame ?? 0;
+        if (mx < 2 * options.autoCheckpoint) return;
+        this.#checkpointWaits++;
+        await (this.#autoCheckpoint ?? this.#startAutoCheckpoint());
       },
     });
   }
@@ -152,6 +160,17 @@ export class Store {
     }
   }
 
+  #startAutoCheckpoint(): Promise<unknown> {
+    this.#autoCheckpoint = this.#checkpoint('passive')
+      .catch((e: Error) => {
+        this.#lastCheckpointError = `${(e as { code?: string }).code ?? 'ERROR'}: ${e.message}`;
+      })
+      .finally(() => {
+        this.#autoCheckpoint = null;
+      });
+    return this.#autoCheckpoint;
+  }
+
   async #checkpoint(mode: CheckpointMode): Promise<CheckpointResult> {
     const r = await runCheckpoint(this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off' });
     this.#checkpoints++;
@@ -165,6 +184,7 @@ export class Store {
       walFrames: this.#closed ? 0 : (this.#index.liveHeader()?.mxFrame ?? 0),
       checkpoints: this.#checkpoints,
       busyCheckpoints: this.#busyCheckpoints,
+      checkpointWaits: this.#checkpointWaits,
       lastCheckpointError: this.#lastCheckpointError,
     };
   }
