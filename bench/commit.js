@@ -106,7 +106,7 @@ async function run() {
   const walnut = {};
   for (const [mode, committers] of [['full', 1], ['full', 16], ['full', 64], ['full', 256], ['normal', 64]]) {
     const file = path.join(dir, `walnut-${mode}-${committers}.db`);
-    const store = await open(file, { synchronous: mode, autoCheckpoint: false });
+    const store = await open(file, { synchronous: mode }); // defaults: autoCheckpoint 1000 frames, as SQLite
     const r = await drive(committers, (w, i) => store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]));
     walnut[`${mode}-${committers}`] = r;
     const peer = mode === 'full' ? sqlite.FULL.perSecond : sqlite.NORMAL.perSecond;

@@ -86,13 +86,15 @@ export class Store {
         }
       },
       beforeBatch: async () => {
-        // Under a continuous stream a background checkpoint always lags the newest batch, and
-        // the WAL restarts only once everything is copied. Past twice the threshold, the next
-        // batch waits for a checkpoint (as SQLite's committing connection always does), which
-        // lets the WAL restart and bounds it.
+        // The WAL restarts (and its space is reused) only when a batch finds everything copied.
+        // A background checkpoint started by the last commit is usually still running when the
+        // next batch comes, so that batch waits for it, once per autoCheckpoint frames (SQLite's
+        // committing connection runs the whole checkpoint itself). Past twice the threshold a
+        // batch starts one and waits, which bounds the WAL under any load.
         if (options.autoCheckpoint === false || this.#closed) return;
         const mx = this.#index.liveHeader()?.mxFrame ?? 0;
-        if (mx < 2 * options.autoCheckpoint) return;
+        if (mx < options.autoCheckpoint) return;
+        if (this.#autoCheckpoint === null && mx < 2 * options.autoCheckpoint) return;
         this.#checkpointWaits++;
         await (this.#autoCheckpoint ?? this.#startAutoCheckpoint());
       },
