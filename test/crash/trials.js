@@ -1,0 +1,74 @@
+// Crash trials: run the child, kill it with SIGKILL at a random moment, reopen, and check that
+// every acknowledged commit is there with its exact contents and every transaction is
+// all-or-nothing. Shared by the vitest suite and `npm run test:crash -- --trials N`.
+'use strict';
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { open } = require('../../dist/index.js');
+
+function runChild(db, synchronous, committers, killAfterMs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'crash-child.js'), db, synchronous, String(committers)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const acked = new Map();
+    let buffer = '';
+    let stderr = '';
+    let timer = null;
+    child.stdout.on('data', (d) => {
+      buffer += d;
+      let nl;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (line === 'ready') timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+        else if (line.startsWith('ack ')) {
+          const [, w, k] = line.split(' ');
+          acked.set(Number(w), Number(k));
+        } else if (line.startsWith('error')) reject(new Error(`child: ${line}`));
+      }
+    });
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      if (signal !== 'SIGKILL') reject(new Error(`child exited ${code} ${signal}: ${stderr}`));
+      else resolve(acked);
+    });
+  });
+}
+
+/** One trial; returns { acked: number of acknowledged commits checked, problems: [] }. */
+async function trial({ dir, index, rand }) {
+  const db = path.join(dir, `crash-${index}.db`);
+  const synchronous = index % 3 === 2 ? 'normal' : 'full';
+  const committers = [1, 4, 16, 64][index % 4];
+  const acked = await runChild(db, synchronous, committers, 20 + rand(200));
+  const problems = [];
+  const store = await open(db);
+  try {
+    const snap = await store.snapshot();
+    for (let w = 0; w < committers; w++) {
+      const stamps = [];
+      for (let j = 0; j < 4; j++) {
+        const page = await snap.read(10 + 4 * w + j);
+        stamps.push(page.readUInt32BE(0));
+        const expected = Buffer.alloc(4096, (w + j) & 0xff);
+        expected.writeUInt32BE(page.readUInt32BE(0), 0);
+        expected.writeUInt32BE(w, 4);
+        if (page.readUInt32BE(0) !== 0 && !page.equals(expected)) problems.push(`loop ${w} page ${j}: bytes differ from the committed image`);
+      }
+      if (new Set(stamps).size !== 1) problems.push(`loop ${w}: torn transaction, stamps ${stamps.join(',')}`);
+      const ack = acked.get(w) ?? 0;
+      if (stamps[0] < ack) problems.push(`loop ${w}: acknowledged commit ${ack} lost (found ${stamps[0]})`);
+      if (stamps[0] > ack + 1) problems.push(`loop ${w}: found commit ${stamps[0]}, but only ${ack} were acknowledged and one more in flight`);
+    }
+    snap.release();
+  } finally {
+    await store.close();
+  }
+  for (const suffix of ['', '-wal', '-shm']) fs.rmSync(db + suffix, { force: true });
+  let ackCount = 0;
+  for (const k of acked.values()) ackCount += k;
+  return { acked: ackCount, problems, synchronous, committers };
+}
+
+module.exports = { trial };
