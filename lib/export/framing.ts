@@ -1,0 +1,240 @@
+/**
+ * export/framing.ts — the ARKHEXP1 framing (DESIGN.md section 5; reference/arkhe-export.md).
+ *
+ *   stream  = magic record*
+ *   magic   = "ARKHEXP1"                              (8 bytes)
+ *   record  = length payload                          (u64 big-endian, then `length` bytes)
+ *   0 < length <= 16,777,216
+ *
+ * Fixed forever: a later format gets a new magic (StreamMagic), never a silent reuse. The
+ * reader checks every length before it allocates or reads the payload. End of input exactly
+ * between records is a clean end; anywhere else it is Truncated. Every failure is a WalnutError
+ * WALNUT_INVALID_FRAMING with a `reason` (errors.ts FramingReason).
+ *
+ * Sinks have two verbs only, appendRecord and flush (no seek, truncate or rewrite), so an
+ * exported stream is append-only by construction. BufferedWalSink's failure rule: a flush
+ * that fails puts the sink in a failed state that refuses every later call, because the
+ * target may hold any prefix of the buffer and a retry could duplicate or lose bytes.
+ */
+import type { Writable } from 'node:stream';
+
+import { walnutError, type FramingReason } from '../errors';
+import type { WalnutFile } from '../io/file';
+
+export const MAX_RECORD = 16 * 1024 * 1024;
+export const MAGIC_LENGTH = 8;
+
+/** Versioned stream tags. */
+export class StreamMagic {
+  static readonly V1 = new StreamMagic('ARKHEXP1');
+  private constructor(readonly tag: string) {}
+  bytes(): Uint8Array {
+    return new TextEncoder().encode(this.tag);
+  }
+  /** The version these 8 bytes announce, or null. */
+  static recognize(bytes: Uint8Array): StreamMagic | null {
+    if (bytes.length !== MAGIC_LENGTH) return null;
+    const v1 = StreamMagic.V1.tag;
+    for (let i = 0; i < MAGIC_LENGTH; i++) if (bytes[i] !== v1.charCodeAt(i)) return null;
+    return StreamMagic.V1;
+  }
+}
+
+function framing(reason: FramingReason, message: string, extra: Record<string, unknown> = {}) {
+  const e = walnutError('WALNUT_INVALID_FRAMING', `${reason}: ${message}`, { reason });
+  Object.assign(e, extra);
+  return e;
+}
+
+export function checkRecordLength(length: number): void {
+  if (length === 0) throw framing('ZeroLength', 'a record must have at least one byte');
+  if (length > MAX_RECORD) throw framing('LengthExceedsMax', `a record may hold at most ${MAX_RECORD} bytes, not ${length}`, { max: MAX_RECORD, length });
+}
+
+/** The 8-byte big-endian length prefix of a payload. */
+export function lengthPrefix(length: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(length));
+  return b;
+}
+
+/** Where a sink's bytes go. */
+export interface WalRecordSink {
+  appendRecord(payload: Uint8Array): Promise<void>;
+  flush(): Promise<void>;
+}
+
+type Target = { kind: 'writable'; stream: Writable } | { kind: 'file'; file: WalnutFile; position: number };
+
+/**
+ * Buffers framed records and writes them to a Node Writable or a walnut file on flush (or
+ * when the buffer passes `bufferBytes`). The magic goes out with the first flush.
+ */
+export class BufferedWalSink implements WalRecordSink {
+  readonly #target: Target;
+  readonly #bufferBytes: number;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #headerWritten = false;
+  #failed: Error | null = null;
+  #records = 0;
+  #bytes = 0;
+
+  constructor(target: Writable | WalnutFile, options: { bufferBytes?: number; position?: number } = {}) {
+    this.#target = 'writev' in target && typeof (target as WalnutFile).writev === 'function' && 'fd' in target
+      ? { kind: 'file', file: target as WalnutFile, position: options.position ?? 0 }
+      : { kind: 'writable', stream: target as Writable };
+    this.#bufferBytes = options.bufferBytes ?? 4 << 20;
+  }
+
+  /** Records and bytes handed to the target so far (magic included). */
+  get stats(): { records: number; bytes: number } {
+    return { records: this.#records, bytes: this.#bytes };
+  }
+
+  async appendRecord(payload: Uint8Array): Promise<void> {
+    this.#checkUsable();
+    if (!(payload instanceof Uint8Array)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'a record payload must be a Uint8Array', { reason: 'payload' });
+    checkRecordLength(payload.length); // before a byte is buffered
+    if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
+    this.#push(lengthPrefix(payload.length));
+    this.#push(payload.slice()); // the caller may reuse its buffer
+    this.#records++;
+    if (this.#pendingBytes >= this.#bufferBytes) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    this.#checkUsable();
+    if (this.#pending.length === 0) return;
+    const parts = this.#pending;
+    const bytes = this.#pendingBytes;
+    try {
+      if (this.#target.kind === 'file') {
+        await this.#target.file.writev(parts, this.#target.position);
+        this.#target.position += bytes;
+      } else {
+        await writeAll(this.#target.stream, parts);
+      }
+    } catch (e) {
+      this.#failed = e instanceof Error ? e : new Error(String(e));
+      throw walnutError('WALNUT_IO', `export sink write failed; the sink is now unusable (the target may hold part of the batch): ${(e as Error).message}`, { cause: e });
+    }
+    this.#headerWritten = true;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#bytes += bytes;
+  }
+
+  #push(b: Uint8Array): void {
+    this.#pending.push(b);
+    this.#pendingBytes += b.length;
+  }
+
+  #checkUsable(): void {
+    if (this.#failed) throw walnutError('WALNUT_FAILED', `the export sink failed earlier (${this.#failed.message}); start a new stream`, { cause: this.#failed });
+  }
+}
+
+function writeAll(stream: Writable, parts: Uint8Array[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    stream.once('error', onError);
+    let ok = true;
+    for (const p of parts) ok = stream.write(p);
+    const done = () => {
+      stream.off('error', onError);
+      resolve();
+    };
+    if (ok) done();
+    else stream.once('drain', done);
+  });
+}
+
+/**
+ * Incremental parser shared by the sync and async readers: a state machine that needs the
+ * magic (8 bytes), then a length (8), then exactly that many payload bytes, copying each input
+ * byte once into a buffer allocated only after its length was checked.
+ */
+class RecordParser {
+  #state: 'magic' | 'length' | 'payload' = 'magic';
+  #acc = new Uint8Array(MAGIC_LENGTH);
+  #fill = 0;
+  readonly #ready: Uint8Array[] = [];
+  /** A framing error found after some complete records: delivered after them. */
+  #error: unknown = null;
+
+  push(chunk: Uint8Array): void {
+    if (this.#error !== null) return;
+    let at = 0;
+    try {
+      while (at < chunk.length) {
+        const take = Math.min(this.#acc.length - this.#fill, chunk.length - at);
+        this.#acc.set(chunk.subarray(at, at + take), this.#fill);
+        this.#fill += take;
+        at += take;
+        if (this.#fill === this.#acc.length) this.#complete();
+      }
+    } catch (e) {
+      this.#error = e;
+    }
+  }
+
+  #complete(): void {
+    if (this.#state === 'magic') {
+      if (StreamMagic.recognize(this.#acc) === null) {
+        throw framing('UnsupportedStreamVersion', `unknown stream tag ${JSON.stringify(Buffer.from(this.#acc).toString('latin1'))}`, { tag: Buffer.from(this.#acc).toString('hex') });
+      }
+      this.#expect('length', 8);
+    } else if (this.#state === 'length') {
+      const length = new DataView(this.#acc.buffer).getBigUint64(0);
+      if (length === 0n) throw framing('ZeroLength', 'a zero-length record');
+      if (length > BigInt(MAX_RECORD)) throw framing('LengthExceedsMax', `record length ${length} exceeds ${MAX_RECORD}`, { max: MAX_RECORD });
+      this.#expect('payload', Number(length));
+    } else {
+      this.#ready.push(this.#acc);
+      this.#expect('length', 8);
+    }
+  }
+
+  #expect(state: 'length' | 'payload', n: number): void {
+    this.#state = state;
+    this.#acc = new Uint8Array(n);
+    this.#fill = 0;
+  }
+
+  /** The next complete record, or null when more input is needed. */
+  next(): Uint8Array | null {
+    const r = this.#ready.shift();
+    if (r !== undefined) return r;
+    if (this.#error !== null) throw this.#error;
+    return null;
+  }
+
+  end(): void {
+    if (this.#error !== null) throw this.#error;
+    if (this.#state === 'magic') throw framing('HeaderMissing', `the stream ends before its 8-byte ARKHEXP1 header (${this.#fill} bytes)`);
+    if (this.#state === 'payload' || this.#fill > 0) throw framing('Truncated', `the stream ends inside a record (${this.#state === 'payload' ? 'payload' : 'length prefix'}, ${this.#fill} bytes of it)`);
+  }
+}
+
+/**
+ * Reads records: `for await (const payload of WalStreamReader.from(readable))`, or
+ * `WalStreamReader.fromBuffer(buffer)` for a synchronous iterator.
+ */
+export class WalStreamReader {
+  static async *from(source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const parser = new RecordParser();
+    for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
+      parser.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      for (let r = parser.next(); r !== null; r = parser.next()) yield r;
+    }
+    parser.end();
+  }
+
+  static *fromBuffer(bytes: Uint8Array): Generator<Uint8Array> {
+    const parser = new RecordParser();
+    parser.push(bytes);
+    for (let r = parser.next(); r !== null; r = parser.next()) yield r;
+    parser.end();
+  }
+}

@@ -1,0 +1,95 @@
+// ARKHEXP1 framing: the golden vector, every reader error reason from hand-made streams, the
+// sink's refusals and its failed state, and a round trip through a real file and a stream.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+
+import { BufferedWalSink, MAX_RECORD, StreamMagic, WalStreamReader } from '../../lib/export/framing';
+import { WalnutFile } from '../../lib/io/file';
+import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+const magic = Buffer.from('ARKHEXP1');
+const be64 = (n: number | bigint) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+};
+const readAll = (bytes: Uint8Array) => [...WalStreamReader.fromBuffer(bytes)].map((r) => Buffer.from(r).toString('hex'));
+
+describe('framing', () => {
+  it('golden vector: one record with payload 01 AB CD EF', async () => {
+    const chunks: Buffer[] = [];
+    const sink = new BufferedWalSink(new Writable({ write: (c, _e, cb) => (chunks.push(c), cb()) }));
+    await sink.appendRecord(Uint8Array.from([0x01, 0xab, 0xcd, 0xef]));
+    await sink.flush();
+    expect(Buffer.concat(chunks).toString('hex')).toBe(Buffer.concat([magic, be64(4), Buffer.from([1, 0xab, 0xcd, 0xef])]).toString('hex'));
+    expect(readAll(Buffer.concat(chunks))).toEqual(['01abcdef']);
+    expect(sink.stats).toEqual({ records: 1, bytes: 20 });
+  });
+
+  it('recognizes only ARKHEXP1', () => {
+    expect(StreamMagic.recognize(magic)).toBe(StreamMagic.V1);
+    for (const other of ['ARKHEXP2', 'ARKHEWAL', '\0\0\0\0\0\0\0\0', 'arkhexp1']) expect(StreamMagic.recognize(Buffer.from(other, 'latin1'))).toBeNull();
+  });
+
+  it('reports every error reason from hand-made streams', () => {
+    for (let n = 0; n < 8; n++) expectWalnutError(() => readAll(magic.subarray(0, n)), 'WALNUT_INVALID_FRAMING', { reason: 'HeaderMissing' });
+    expectWalnutError(() => readAll(Buffer.from('ARKHEXP2')), 'WALNUT_INVALID_FRAMING', { reason: 'UnsupportedStreamVersion' });
+    expectWalnutError(() => readAll(Buffer.concat([magic, be64(0)])), 'WALNUT_INVALID_FRAMING', { reason: 'ZeroLength' });
+    expectWalnutError(() => readAll(Buffer.concat([magic, be64(MAX_RECORD + 1)])), 'WALNUT_INVALID_FRAMING', { reason: 'LengthExceedsMax' });
+    expectWalnutError(() => readAll(Buffer.concat([magic, be64(2n ** 63n)])), 'WALNUT_INVALID_FRAMING', { reason: 'LengthExceedsMax' });
+    for (let n = 1; n < 8; n++) expectWalnutError(() => readAll(Buffer.concat([magic, be64(4).subarray(0, n)])), 'WALNUT_INVALID_FRAMING', { reason: 'Truncated' });
+    expectWalnutError(() => readAll(Buffer.concat([magic, be64(4), Buffer.from([1, 2, 3])])), 'WALNUT_INVALID_FRAMING', { reason: 'Truncated' });
+    // a clean end exactly between records
+    expect(readAll(magic)).toEqual([]);
+    expect(readAll(Buffer.concat([magic, be64(1), Buffer.from([7]), be64(2), Buffer.from([8, 9])]))).toEqual(['07', '0809']);
+  });
+
+  it('delivers the records before a broken one, then the error', () => {
+    const stream = Buffer.concat([magic, be64(1), Buffer.from([7]), be64(0)]);
+    const it = WalStreamReader.fromBuffer(stream);
+    expect(Buffer.from(it.next().value as Uint8Array).toString('hex')).toBe('07');
+    expectWalnutError(() => it.next(), 'WALNUT_INVALID_FRAMING', { reason: 'ZeroLength' });
+  });
+
+  it('the sink refuses zero-length and over-limit records before writing anything', async () => {
+    let written = 0;
+    const sink = new BufferedWalSink(new Writable({ write: (c, _e, cb) => ((written += c.length), cb()) }));
+    await expectRejectsWalnut(sink.appendRecord(new Uint8Array(0)), 'WALNUT_INVALID_FRAMING', { reason: 'ZeroLength' });
+    await expectRejectsWalnut(sink.appendRecord(new Uint8Array(MAX_RECORD + 1)), 'WALNUT_INVALID_FRAMING', { reason: 'LengthExceedsMax' });
+    await sink.flush();
+    expect(written).toBe(0);
+    await sink.appendRecord(new Uint8Array(MAX_RECORD)); // the limit itself is fine
+    await sink.flush();
+    expect(written).toBe(8 + 8 + MAX_RECORD);
+  });
+
+  it('a failed flush leaves the sink failed: no retry can duplicate or lose bytes', async () => {
+    let calls = 0;
+    const sink = new BufferedWalSink(new Writable({ write: (_c, _e, cb) => cb(++calls === 2 ? new Error('disk gone') : null) }));
+    await sink.appendRecord(Uint8Array.from([1]));
+    await expectRejectsWalnut(sink.flush(), 'WALNUT_IO');
+    await expectRejectsWalnut(sink.appendRecord(Uint8Array.from([2])), 'WALNUT_FAILED');
+    await expectRejectsWalnut(sink.flush(), 'WALNUT_FAILED');
+  });
+
+  it('round-trips many records through a walnut file and through a chunked stream', async () => {
+    const file = await WalnutFile.open(path.join(dir, 'records.ark'), { create: true, truncate: true });
+    const sink = new BufferedWalSink(file, { bufferBytes: 1000 });
+    const payloads = Array.from({ length: 300 }, (_, i) => Buffer.alloc(1 + ((i * 37) % 900), i & 0xff));
+    for (const p of payloads) await sink.appendRecord(p);
+    await sink.flush();
+    await file.close();
+    const bytes = fs.readFileSync(path.join(dir, 'records.ark'));
+    expect(readAll(bytes)).toEqual(payloads.map((p) => p.toString('hex')));
+    const pass = new PassThrough();
+    for (let i = 0; i < bytes.length; i += 97) pass.write(bytes.subarray(i, i + 97));
+    pass.end();
+    const got: string[] = [];
+    for await (const r of WalStreamReader.from(pass)) got.push(Buffer.from(r).toString('hex'));
+    expect(got).toEqual(payloads.map((p) => p.toString('hex')));
+  });
+});
