@@ -8,7 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 const Database = require('better-sqlite3');
 const { open } = require('../dist/index.js');
-const { WalFile } = require('../dist/wal/wal-file.js');
+const { baseDatabase, largeWal } = require('./fixtures');
 
 const WAL_BYTES = Number(process.env.WALNUT_BENCH_WAL_MB || 256) << 20;
 
@@ -41,31 +41,8 @@ async function throughput(dir, autoCheckpoint) {
 async function run() {
   const dir = fs.mkdtempSync(path.join(process.env.WALNUT_BENCH_DIR || os.tmpdir(), 'walnut-bench-ckpt-'));
   const base = path.join(dir, 'base.db');
-  const db = new Database(base);
-  db.pragma('page_size = 4096');
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(x BLOB)');
-  const ins = db.prepare('INSERT INTO t VALUES (?)');
-  db.transaction(() => {
-    for (let i = 0; i < 4000; i++) ins.run(Buffer.alloc(1000, i));
-  })();
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  db.close();
-  const image = fs.readFileSync(base);
-  const pageCount = image.length / 4096;
-  const w = await WalFile.open(`${base}-wal`, { create: true });
-  await w.writeHeader({ pageSize: 4096, checkpointSeq: 0, durability: 'none' });
-  const frames = Math.floor((WAL_BYTES - 32) / 4120);
-  let batch = [];
-  for (let f = 0; f < frames; f++) {
-    const pgno = 1 + ((f * 7919) % pageCount);
-    batch.push({ pages: [{ pgno, data: image.subarray((pgno - 1) * 4096, pgno * 4096) }], dbSize: pageCount });
-    if (batch.length === 1024 || f === frames - 1) {
-      await w.append(batch);
-      batch = [];
-    }
-  }
-  await w.close();
+  const { image, pageCount } = baseDatabase(base, 4000);
+  const frames = await largeWal(base, image, pageCount, WAL_BYTES);
 
   const copy = (name) => {
     const p = path.join(dir, name);

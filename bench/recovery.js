@@ -7,6 +7,7 @@ const os = require('node:os');
 const path = require('node:path');
 const Database = require('better-sqlite3');
 const { WalFile } = require('../dist/wal/wal-file.js');
+const { baseDatabase, largeWal } = require('./fixtures');
 
 const WAL_BYTES = Number(process.env.WALNUT_BENCH_WAL_MB || 256) << 20;
 const RUNS = 5;
@@ -19,33 +20,9 @@ function median(xs) {
 async function run() {
   const dir = fs.mkdtempSync(path.join(process.env.WALNUT_BENCH_DIR || os.tmpdir(), 'walnut-bench-recovery-'));
   const base = path.join(dir, 'base.db');
-  const db = new Database(base);
-  db.pragma('page_size = 4096');
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(x BLOB)');
-  const ins = db.prepare('INSERT INTO t VALUES (?)');
-  db.transaction(() => {
-    for (let i = 0; i < 400; i++) ins.run(Buffer.alloc(1000, i));
-  })();
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  db.close(); // the WAL is gone; base.db holds everything
-  const pageCount = fs.statSync(base).size / 4096;
-  const image = fs.readFileSync(base);
-
-  // a WAL of WAL_BYTES written by walnut: transactions rewriting existing pages unchanged
+  const { image, pageCount } = baseDatabase(base, 400);
   const walPath = `${base}-wal`;
-  const w = await WalFile.open(walPath, { create: true });
-  await w.writeHeader({ pageSize: 4096, checkpointSeq: 0, durability: 'none' });
-  const frames = Math.floor((WAL_BYTES - 32) / 4120);
-  const batch = [];
-  for (let f = 0; f < frames; f++) {
-    const pgno = 1 + (f % pageCount);
-    batch.push({ pages: [{ pgno, data: image.subarray((pgno - 1) * 4096, pgno * 4096) }], dbSize: pageCount });
-    if (batch.length === 1024 || f === frames - 1) {
-      await w.append(batch.splice(0));
-    }
-  }
-  await w.close();
+  await largeWal(base, image, pageCount, WAL_BYTES);
   const walCopy = path.join(dir, 'wal.copy');
   fs.copyFileSync(walPath, walCopy);
 

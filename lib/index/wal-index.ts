@@ -523,20 +523,12 @@ export class WalIndex {
     return false;
   }
 
-  /** close() for the last connection after a complete checkpoint: -shm, then -wal, are removed. */
-  async closeRemovingWal(): Promise<void> {
-    if (this.#closed) return;
-    for (const s of [...this.#snapshots]) s.release();
-    this.endWrite();
-    this.#closed = true;
-    this.#region.unmap();
-    if (this.#shm !== null) {
-      fs.rmSync(this.shmPath, { force: true });
-      await this.#shm.close();
-    }
-    fs.rmSync(this.walPath, { force: true });
-    await this.wal.close();
-    await this.db.close();
+  /**
+   * close() for the last connection after a complete checkpoint: the -shm, then the -wal, are
+   * removed while EXCLUSIVE is still held (tryExclusive), as SQLite does.
+   */
+  closeRemovingWal(): Promise<void> {
+    return this.#close(true);
   }
 
   endWrite(): void {
@@ -570,15 +562,21 @@ export class WalIndex {
   }
 
   /** Releases snapshots and locks, unmaps the index, closes the files (DMS and SHARED last). */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    return this.#close(false);
+  }
+
+  async #close(removeWal: boolean): Promise<void> {
     if (this.#closed) return;
     for (const s of [...this.#snapshots]) s.release();
     this.endWrite();
     this.#closed = true;
     this.#region.unmap();
+    if (removeWal && this.#shm !== null) fs.rmSync(this.shmPath, { force: true });
     if (this.#shm !== null) await this.#shm.close(); // drops DMS with its descriptor
+    if (removeWal) fs.rmSync(this.walPath, { force: true });
     await this.wal.close();
-    await this.db.close(); // drops SHARED
+    await this.db.close(); // drops SHARED (or EXCLUSIVE)
   }
 }
 

@@ -26,6 +26,15 @@ function busyDelay(attempt: number): number {
   return BUSY_DELAYS[Math.min(attempt, BUSY_DELAYS.length - 1)]!;
 }
 
+/** Runs a native async call so that argument errors (thrown synchronously) become rejections. */
+function rejecting<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return call();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 function sleepSync(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
@@ -80,22 +89,14 @@ export class WalnutFile {
 
   /** Reads up to `length` bytes at `position`; fewer only at end of file. */
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    try {
-      return this.#handle.read(buffer, offset, length, position);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return rejecting(() => this.#handle.read(buffer, offset, length, position));
   }
   readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
     return this.#handle.readSync(buffer, offset, length, position);
   }
   /** Writes all `length` bytes at `position` or fails; never a silent short write. */
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    try {
-      return this.#handle.write(buffer, offset, length, position);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return rejecting(() => this.#handle.write(buffer, offset, length, position));
   }
   writeSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
     return this.#handle.writeSync(buffer, offset, length, position);
@@ -106,73 +107,45 @@ export class WalnutFile {
    * On failure `syscall` says which step failed.
    */
   writev(buffers: readonly Uint8Array[], position: number, durability: Durability = 'none'): Promise<number> {
-    try {
-      return this.#handle.writev(buffers, position, durability);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return rejecting(() => this.#handle.writev(buffers, position, durability));
   }
   writevSync(buffers: readonly Uint8Array[], position: number, durability: Durability = 'none'): number {
     return this.#handle.writevSync(buffers, position, durability);
   }
   fsync(): Promise<void> {
-    try {
-      return this.#handle.fsync();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return rejecting(() => this.#handle.fsync());
   }
   fsyncSync(): void {
     this.#handle.fsyncSync();
   }
   fdatasync(): Promise<void> {
-    try {
-      return this.#handle.fdatasync();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return rejecting(() => this.#handle.fdatasync());
   }
   fdatasyncSync(): void {
     this.#handle.fdatasyncSync();
   }
   truncate(length: number): Promise<void> {
-    try {
-      return this.#handle.truncate(length);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return rejecting(() => this.#handle.truncate(length));
   }
   truncateSync(length: number): void {
     this.#handle.truncateSync(length);
   }
   /** Reserves disk space for [offset, offset + length) (fallocate, or posix_fallocate). */
   allocate(offset: number, length: number): Promise<void> {
-    try {
-      return this.#handle.allocate(offset, length);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return rejecting(() => this.#handle.allocate(offset, length));
   }
   allocateSync(offset: number, length: number): void {
     this.#handle.allocateSync(offset, length);
   }
   size(): Promise<number> {
-    try {
-      return this.#handle.size();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return rejecting(() => this.#handle.size());
   }
   sizeSync(): number {
     return this.#handle.sizeSync();
   }
   /** Closes after every operation queued before it; later calls fail with WALNUT_CLOSED. */
   close(): Promise<void> {
-    try {
-      return this.#handle.close();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return rejecting(() => this.#handle.close());
   }
   closeSync(): void {
     this.#handle.closeSync();

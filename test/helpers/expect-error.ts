@@ -2,13 +2,7 @@
 import { expect } from 'vitest';
 import { WalnutError, type WalnutErrorCode } from '../../lib/errors';
 
-export function expectWalnutError(fn: () => unknown, code: WalnutErrorCode, fields: Record<string, unknown> = {}): WalnutError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
+function check(caught: unknown, code: WalnutErrorCode, fields: Record<string, unknown>): WalnutError {
   expect(caught, `expected ${code}`).toBeInstanceOf(WalnutError);
   const err = caught as WalnutError;
   expect(err.code).toBe(code);
@@ -16,16 +10,20 @@ export function expectWalnutError(fn: () => unknown, code: WalnutErrorCode, fiel
   return err;
 }
 
+export function expectWalnutError(fn: () => unknown, code: WalnutErrorCode, fields: Record<string, unknown> = {}): WalnutError {
+  try {
+    fn();
+  } catch (e) {
+    return check(e, code, fields);
+  }
+  return check(undefined, code, fields);
+}
+
 export async function expectRejectsWalnut(p: Promise<unknown>, code: WalnutErrorCode, fields: Record<string, unknown> = {}): Promise<WalnutError> {
-  let caught: unknown;
   try {
     await p;
   } catch (e) {
-    caught = e;
+    return check(e, code, fields);
   }
-  expect(caught, `expected ${code}`).toBeInstanceOf(WalnutError);
-  const err = caught as WalnutError;
-  expect(err.code).toBe(code);
-  for (const [k, v] of Object.entries(fields)) expect((err as unknown as Record<string, unknown>)[k]).toEqual(v);
-  return err;
+  return check(undefined, code, fields);
 }

@@ -15,7 +15,8 @@ const npm = (args: string[], cwd: string) =>
 describe('npm pack + install', () => {
   it('installs into an empty directory and loads via require, import and types', () => {
     const work = tmpDir('walnut-pack-');
-    const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', work], root))[0];
+    // --ignore-scripts: `prepare` would rebuild dist/ under the feet of the suites running in parallel
+    const packed = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', work], root))[0];
     const files: string[] = packed.files.map((f: { path: string }) => f.path);
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.mjs');
