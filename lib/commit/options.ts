@@ -28,7 +28,7 @@ export interface OpenOptions {
   fec?: false;
   /** Milliseconds to retry locks held elsewhere before WALNUT_BUSY (default 5000). */
   busyTimeout?: number;
-  /** Bytes the WAL is cut back to after a complete checkpoint (default 64 MiB). */
+  /** Bytes the WAL file is cut back to by the first commit after a restart (default 64 MiB), like SQLite's journal_size_limit. */
   walSizeLimit?: number;
   /** 16-byte XXH3-128 page trailer for new databases; only `false` is available in this version. */
   pageChecksums?: false;

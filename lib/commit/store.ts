@@ -40,7 +40,7 @@ export async function open(file: string, options?: OpenOptions): Promise<Store> 
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'path must be a non-empty string', { reason: 'path' });
   }
   await createIfMissing(file, o.pageSize);
-  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout });
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit });
   return new Store(index, o);
 }
 

@@ -80,6 +80,8 @@ export interface WalIndexOptions {
   lockingMode?: LockingMode;
   /** Milliseconds to retry locks held elsewhere before WALNUT_BUSY (default 5000). */
   busyTimeout?: number;
+  /** After a WAL restart, the first commit cuts the file back to this many bytes (default: no limit). */
+  walSizeLimit?: number;
 }
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
@@ -95,6 +97,7 @@ export class WalIndex {
   readonly shmPath: string;
   readonly lockingMode: LockingMode;
   readonly busyTimeout: number;
+  readonly walSizeLimit: number | undefined;
   readonly db: WalnutFile;
   readonly wal: WalFile;
   readonly pageSize: number;
@@ -106,7 +109,8 @@ export class WalIndex {
   #writer = false;
   #closed = false;
 
-  private constructor(p: { dbPath: string; lockingMode: LockingMode; busyTimeout: number; db: WalnutFile; wal: WalFile; pageSize: number; shm: WalnutFile | null; region: NativeShmRegion }) {
+  private constructor(p: { dbPath: string; lockingMode: LockingMode; busyTimeout: number; walSizeLimit: number | undefined; db: WalnutFile; wal: WalFile; pageSize: number; shm: WalnutFile | null; region: NativeShmRegion }) {
+    this.walSizeLimit = p.walSizeLimit;
     this.dbPath = p.dbPath;
     this.walPath = `${p.dbPath}-wal`;
     this.shmPath = `${p.dbPath}-shm`;
@@ -162,7 +166,7 @@ export class WalIndex {
         region = newShmRegion(nativeHandleOf(opened.shm));
       }
       region.map(1);
-      const index = new WalIndex({ dbPath, lockingMode, busyTimeout, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region });
+      const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region });
       if (lockingMode === 'exclusive') {
         await index.#recover(); // the heap index starts empty
       } else {
@@ -444,6 +448,7 @@ export class WalIndex {
     let i = 0;
     for (const t of transactions) for (const p of t.pages) pgnos[i++] = p.pgno;
     this.#region.append(result.firstFrame, pgnos, h.mxFrame);
+    if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
     this.#region.writeHeader(encodeShmHeader({
       iChange: (h.iChange + 1) >>> 0,
       bigEndCksum: this.wal.bigEndianChecksums,

@@ -495,6 +495,18 @@ export class WalFile {
     return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: { header: this.#header!, size: this.#fileSize }, growTo };
   }
 
+  /**
+   * Cuts the file back to `size` bytes (never below the end of frame mxFrame): SQLite's
+   * journal_size_limit after a WAL restart, so a WAL that once grew large does not stay large.
+   */
+  async limitSize(size: number): Promise<void> {
+    const floor = this.#header === null ? 0 : frameOffset(this.#mxFrame + 1, this.#pageSize);
+    const target = Math.max(size, floor);
+    if (this.#fileSize <= target) return;
+    await this.#file.truncate(target);
+    this.#fileSize = target;
+  }
+
   /** Turns zero-filled growth ahead of appends on or off (on by default). */
   set preallocate(on: boolean) {
     this.#preallocate = on;

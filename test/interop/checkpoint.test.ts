@@ -164,3 +164,19 @@ describe('auto-checkpoint', () => {
     await store.close();
   });
 });
+
+describe('walSizeLimit', () => {
+  it('cuts a WAL that grew large back to the limit after the next restart', async () => {
+    const db = path.join(dir, 'limit.db');
+    const store = await open(db, { autoCheckpoint: false, walSizeLimit: 64 * 1024 });
+    const page = Buffer.alloc(4096, 2);
+    for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 50 }, (_, k) => store.commit([{ pgno: 2 + k, data: page }])));
+    const big = fs.statSync(`${db}-wal`).size;
+    expect(big).toBeGreaterThan(2 << 20);
+    expect((await store.checkpoint('restart')).busy).toBe(false);
+    await store.commit([{ pgno: 2, data: page }]); // restarts the WAL, then applies the limit
+    expect(fs.statSync(`${db}-wal`).size).toBe(64 * 1024);
+    expect(store.metrics().walFrames).toBe(1);
+    await store.close();
+  });
+});
