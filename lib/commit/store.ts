@@ -15,6 +15,12 @@ import { WalIndex } from '../index/wal-index';
 import { WalnutFile } from '../io/file';
 import { runCheckpoint, type CheckpointResult } from '../checkpoint/execute';
 import type { CheckpointMode } from '../checkpoint/plan';
+import type { Writable } from 'node:stream';
+
+import type { ExportOptions } from '../export/exporter';
+import type { WalRecordSink } from '../export/framing';
+import { startExport, type ExportHandle } from '../export/stream';
+import type { WalnutFile as ExportFile } from '../io/file';
 import { GroupCommitter, type CommitMetrics, type CommitResult } from './group-committer';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
 import { checkDbSize, normalizePages, type PageWrite } from './pages';
@@ -69,6 +75,7 @@ export class Store {
   #lastCheckpointError: string | null = null;
   #autoCheckpoint: Promise<unknown> | null = null;
   #checkpointWaits = 0;
+  readonly #exports = new Set<ExportHandle>();
   #closed = false;
   #closing: Promise<void> | null = null;
 
@@ -80,6 +87,7 @@ export class Store {
       maxBatchBytes: options.maxBatchBytes,
       maxWaitMicros: options.maxWaitMicros,
       onCommitted: (mxFrame) => {
+        for (const e of this.#exports) e.poke();
         // off the commit's latency path: a passive checkpoint in the background, one at a time
         if (options.autoCheckpoint !== false && mxFrame >= options.autoCheckpoint && this.#autoCheckpoint === null && !this.#closed) {
           this.#startAutoCheckpoint();
@@ -162,6 +170,18 @@ export class Store {
     }
   }
 
+  /**
+   * Exports the database as an ARKHEXP1 stream: a consistent base image, then every committed
+   * transaction (with follow, until stop(); commits by other processes are picked up too).
+   */
+  exportTo(target: WalRecordSink | Writable | ExportFile, options: ExportOptions = {}): ExportHandle {
+    this.#checkOpen();
+    const handle = startExport(this.#index, target, options);
+    this.#exports.add(handle);
+    void handle.done.finally(() => this.#exports.delete(handle)).catch(() => undefined);
+    return handle;
+  }
+
   #startAutoCheckpoint(): Promise<unknown> {
     this.#autoCheckpoint = this.#checkpoint('passive')
       .catch((e: Error) => {
@@ -201,6 +221,7 @@ export class Store {
       this.#closing = (async () => {
         this.#closed = true;
         await this.#committer.idle();
+        await Promise.allSettled([...this.#exports].map((e) => e.stop()));
         await this.#autoCheckpoint;
         if (!this.#options.keepWal && this.#committer.failed === null && this.#index.tryExclusive()) {
           const r = await runCheckpoint(this.#index.checkpointTarget(), 'passive', { sync: this.#options.synchronous !== 'off' }).catch(() => null);

@@ -304,12 +304,16 @@ export class WalIndex {
 
   // ---- read transactions (section 10) --------------------------------------------------
 
-  /** Begins a read transaction: a consistent view held until `release()`. */
-  async beginRead(): Promise<Snapshot> {
+  /**
+   * Begins a read transaction: a consistent view held until `release()`. With `useWal`, the
+   * snapshot always holds a WAL read mark (never READ(0)), so no writer can restart the WAL
+   * over its frames while it is held (SQLite's "must use WAL" reads; the exporter needs it).
+   */
+  async beginRead(options: { useWal?: boolean } = {}): Promise<Snapshot> {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
     for (let attempt = 0; ; attempt++) {
-      const s = await this.#tryBeginRead();
+      const s = await this.#tryBeginRead(options.useWal === true);
       if (s !== null) {
         this.#snapshots.add(s);
         return s;
@@ -321,11 +325,11 @@ export class WalIndex {
     }
   }
 
-  async #tryBeginRead(): Promise<Snapshot | null> {
+  async #tryBeginRead(useWal: boolean): Promise<Snapshot | null> {
     const { header, bytes } = await this.header();
     const m = header.mxFrame;
     const nBackfill = this.#region.load32(CKPT_NBACKFILL);
-    if (nBackfill === m && this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) {
+    if (!useWal && nBackfill === m && this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) {
       if (this.#stillLive(bytes)) return this.#snapshot(0, header, bytes, 0);
       this.#unlockShm(SHM_LOCK.READ(0), 1);
       return null;
@@ -472,6 +476,32 @@ export class WalIndex {
     this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, 0);
     this.#region.store32(CKPT_READMARK(1), 0);
     for (let i = 2; i <= 4; i++) this.#region.store32(CKPT_READMARK(i), READMARK_NOT_USED);
+  }
+
+  /**
+   * For a follower that holds a read mark (and so blocks every restart): when it has taken
+   * everything up to `upTo` and all of it is in the database file, restart the WAL itself,
+   * under WRITE so that no frame can slip in between. `releaseMark` drops the follower's
+   * snapshot after WRITE is held. Returns false (nothing done) when any condition is not met.
+   */
+  async restartForFollower(upTo: number, releaseMark: () => void): Promise<boolean> {
+    this.#checkOpen();
+    if (!this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) return false;
+    this.#writer = true;
+    try {
+      const live = this.#readHeader();
+      if (live === null || live.header.mxFrame !== upTo || upTo === 0 || this.#region.load32(CKPT_NBACKFILL) !== upTo) return false;
+      releaseMark();
+      if (!this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) return false;
+      try {
+        this.#resetWalIndex(live.header);
+      } finally {
+        this.#unlockShm(SHM_LOCK.READ(1), 4);
+      }
+      return true;
+    } finally {
+      this.endWrite();
+    }
   }
 
   /** The narrow interface the checkpointer works through (lib/checkpoint/execute.ts). */

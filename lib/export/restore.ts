@@ -1,0 +1,164 @@
+/**
+ * export/restore.ts — builds a database from an ARKHEXP1 export stream.
+ *
+ * Order of work: the base image (BASE_PAGES in page order, then BASE_END whose xxh3-128 must
+ * match); then, per generation (WAL_HEADER), transactions: FRAMES whose salts match the header
+ * and whose checksum chain verifies from the header, ending at a commit frame, then
+ * COMMIT_META whose xxh3-128 matches the transaction's frames — only then is the transaction
+ * applied. The first transaction that fails a check, a torn tail (Truncated) or a broken record
+ * ends the restore at the last good commit, like WAL recovery; a stream that breaks before its
+ * base image is complete is an error. `until` stops before the first commit after it (a commit
+ * sequence, or a time). The database is built in a temporary file beside the target, synced,
+ * then renamed over it; an existing database is never overwritten without `force`.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+
+import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
+import { walnutError, WalnutError } from '../errors';
+import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { bigEndianChecksum, decodeWalHeader } from '../format/wal-header';
+import { WalnutFile } from '../io/file';
+import { hashBytes } from './exporter';
+import { WalStreamReader } from './framing';
+import { decodeRecord } from './records';
+
+export interface RestoreOptions {
+  /** Stop after this commit sequence (number/bigint) or before the first commit after this time (Date). */
+  until?: number | bigint | Date;
+  /** Replace an existing database file. */
+  force?: boolean;
+}
+
+export interface RestoreResult {
+  commits: number;
+  dbPages: number;
+  lastCommitSeq: number;
+  /** Why the stream's tail was not applied, when it was not: a WalnutError reason or 'until'. */
+  stoppedBy: string | null;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+class StopRestore extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, dbPath: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+  if (fs.existsSync(dbPath) && !options.force) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
+  }
+  const tmp = path.join(path.dirname(path.resolve(dbPath)), `.${path.basename(dbPath)}.restore-${randomBytes(6).toString('hex')}`);
+  const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 });
+  let keep = false;
+  try {
+    const r = await apply(source, out, options);
+    await out.fsync();
+    await out.close();
+    fs.renameSync(tmp, dbPath);
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(dbPath + suffix, { force: true }); // stale companions of a replaced file
+    await WalnutFile.syncDirectory(path.dirname(path.resolve(dbPath)));
+    keep = true;
+    return r;
+  } finally {
+    if (!keep) {
+      await out.close().catch(() => undefined);
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+}
+
+async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, out: WalnutFile, options: RestoreOptions): Promise<RestoreResult> {
+  const records = source instanceof Uint8Array ? WalStreamReader.fromBuffer(source) : WalStreamReader.from(source as AsyncIterable<Uint8Array>);
+  let pageSize = 0;
+  let nextBasePage = 1;
+  const baseHash = new Xxh3Stream();
+  let baseDone = false;
+  let dbPages = 0;
+  let commits = 0;
+  let lastSeq = 0n;
+  let stoppedBy: string | null = null;
+  // the generation being replayed
+  let gen: { salt1: number; salt2: number; bigEndian: boolean; running: [number, number] } | null = null;
+  let pending: { frames: Uint8Array[]; hash: Xxh3Stream; commit: { dbSize: number } | null } = { frames: [], hash: new Xxh3Stream(), commit: null };
+  const until = options.until;
+
+  try {
+    for await (const payload of records as AsyncIterable<Uint8Array>) {
+      const rec = decodeRecord(payload);
+      if (!baseDone) {
+        if (rec.kind === 'basePages') {
+          const size = rec.pages.length / rec.count;
+          if (pageSize === 0) pageSize = size;
+          if (size !== pageSize || rec.firstPgno !== nextBasePage) throw walnutError('WALNUT_CORRUPT', 'base image pages out of order or of mixed sizes');
+          baseHash.update(rec.pages);
+          await out.write(rec.pages, 0, rec.pages.length, (rec.firstPgno - 1) * pageSize);
+          nextBasePage += rec.count;
+        } else if (rec.kind === 'baseEnd') {
+          if (rec.dbSize !== nextBasePage - 1 || !equalBytes(hashBytes(baseHash), rec.hash)) {
+            throw walnutError('WALNUT_CORRUPT', 'the base image does not match its BASE_END hash');
+          }
+          await out.truncate(rec.dbSize * pageSize);
+          dbPages = rec.dbSize;
+          baseDone = true;
+        } else {
+          throw walnutError('WALNUT_CORRUPT', `a ${rec.kind} record before the base image was complete`);
+        }
+        continue;
+      }
+      if (rec.kind === 'walHeader') {
+        const h = decodeWalHeader(rec.header);
+        if (h.status !== 'ok' || h.header!.pageSize !== pageSize) throw new StopRestore('ChecksumChainBroken');
+        if (pending.frames.length) throw new StopRestore('Truncated'); // a transaction cut off by a new generation
+        gen = { salt1: h.header!.salt1, salt2: h.header!.salt2, bigEndian: bigEndianChecksum(h.header!.magic), running: h.header!.checksum };
+      } else if (rec.kind === 'frames') {
+        const frameSize = FRAME_HEADER_SIZE + pageSize;
+        if (gen === null || rec.frames.length % frameSize !== 0 || pending.commit !== null) throw new StopRestore('ChecksumChainBroken');
+        for (let at = 0; at < rec.frames.length; at += frameSize) {
+          const frame = rec.frames.subarray(at, at + frameSize);
+          const dv = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_SIZE);
+          if (pending.commit !== null || dv.getUint32(8) !== gen.salt1 || dv.getUint32(12) !== gen.salt2 || dv.getUint32(0) === 0) throw new StopRestore('ChecksumChainBroken');
+          let c = sqliteWalChecksum(frame, gen.running[0], gen.running[1], { length: 8, bigEndianWords: gen.bigEndian });
+          c = sqliteWalChecksum(frame, c[0], c[1], { offset: FRAME_HEADER_SIZE, bigEndianWords: gen.bigEndian });
+          if (c[0] !== dv.getUint32(16) || c[1] !== dv.getUint32(20)) throw new StopRestore('ChecksumChainBroken');
+          gen.running = c;
+          pending.frames.push(frame);
+          pending.hash.update(frame);
+          if (dv.getUint32(4) !== 0) pending.commit = { dbSize: dv.getUint32(4) };
+        }
+      } else if (rec.kind === 'commitMeta') {
+        if (pending.commit === null || !equalBytes(hashBytes(pending.hash), rec.hash)) throw new StopRestore('ChecksumChainBroken');
+        if (until !== undefined) {
+          const beyond = until instanceof Date ? rec.timeMs > BigInt(until.getTime()) : rec.seq > BigInt(until);
+          if (beyond) throw new StopRestore('until');
+        }
+        for (const frame of pending.frames) {
+          const pgno = new DataView(frame.buffer, frame.byteOffset, 4).getUint32(0);
+          await out.write(frame, FRAME_HEADER_SIZE, pageSize, (pgno - 1) * pageSize);
+        }
+        await out.truncate(pending.commit.dbSize * pageSize);
+        dbPages = pending.commit.dbSize;
+        commits++;
+        lastSeq = rec.seq;
+        pending = { frames: [], hash: new Xxh3Stream(), commit: null };
+      } else {
+        throw new StopRestore('UnknownRecordKind');
+      }
+    }
+  } catch (e) {
+    if (e instanceof StopRestore) stoppedBy = e.reason;
+    else if (baseDone && e instanceof WalnutError && e.code === 'WALNUT_INVALID_FRAMING') stoppedBy = e.reason ?? 'Truncated';
+    else throw e;
+  }
+  if (!baseDone) throw walnutError('WALNUT_INVALID_FRAMING', 'Truncated: the stream ends before its base image is complete', { reason: 'Truncated' });
+  if (stoppedBy === null && pending.frames.length > 0) stoppedBy = 'Truncated';
+  return { commits, dbPages, lastCommitSeq: Number(lastSeq), stoppedBy };
+}
