@@ -99,15 +99,7 @@ export class Exporter {
           };
         });
         this.#wake = null;
-        if (this.#stopped) {
-          // a last pass: everything committed before stop() is in the stream
-          const last = await this.#index.beginRead({ useWal: true });
-          snap.release();
-          snap = last;
-          await this.#frames(snap);
-          await this.#sink.flush();
-          break;
-        }
+        if (this.#stopped) break;
         const live = this.#index.liveHeader();
         if (live !== null && live.mxFrame === this.#pos && this.#salts && live.salts[0] === this.#salts[0] && live.salts[1] === this.#salts[1]) {
           // caught up: let the WAL restart if everything is checkpointed (we block it otherwise)
@@ -122,6 +114,14 @@ export class Exporter {
         const next = await this.#index.beginRead({ useWal: true });
         snap.release();
         snap = next;
+        await this.#frames(snap);
+        await this.#sink.flush();
+      }
+      if (this.#follow) {
+        // a last pass: everything committed before stop() is in the stream
+        const last = await this.#index.beginRead({ useWal: true });
+        snap.release();
+        snap = last;
         await this.#frames(snap);
         await this.#sink.flush();
       }
