@@ -6,6 +6,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { fuzzWalRecovery } = require('./wal-fuzz.js');
+const { fuzzExport } = require('./export-fuzz.js');
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -14,10 +15,18 @@ const arg = (name, fallback) => {
 const cases = arg('cases', 100_000);
 const seed = arg('seed', Date.now() % 2 ** 31);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-fuzz-'));
+(async () => {
 const t0 = Date.now();
 const r = fuzzWalRecovery({ cases, seed, dir, onProgress: (i) => process.stderr.isTTY && process.stderr.write(`\r${i}/${cases}`) });
 if (process.stderr.isTTY) process.stderr.write('\n');
 for (const f of r.failures) console.log(`case ${f.case} (${f.what}): ${f.problem}\n  input kept at ${f.file}`);
 console.log(`wal recovery fuzz: ${cases} cases, seed ${seed}, ${r.failures.length} failures, outcomes ${JSON.stringify(r.outcomes)}, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-if (r.failures.length === 0) fs.rmSync(dir, { recursive: true, force: true });
-process.exit(r.failures.length === 0 ? 0 : 1);
+const exportCases = arg('export-cases', 100_000);
+const t1 = Date.now();
+const x = await fuzzExport({ cases: exportCases, seed, dir });
+for (const f of x.failures) console.log(`export case ${f.case}: ${f.problem}`);
+console.log(`export stream fuzz: ${exportCases} cases, seed ${seed}, ${x.failures.length} failures, outcomes ${JSON.stringify(x.outcomes)}, ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+const failed = r.failures.length + x.failures.length;
+if (failed === 0) fs.rmSync(dir, { recursive: true, force: true });
+process.exit(failed === 0 ? 0 : 1);
+})();
