@@ -75,6 +75,8 @@ export class Store {
   #lastCheckpointError: string | null = null;
   #autoCheckpoint: Promise<unknown> | null = null;
   #checkpointWaits = 0;
+  #lastCheckpointLimited = false;
+  #nextCheckpointAt = 0;
   readonly #exports = new Set<ExportHandle>();
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -88,8 +90,12 @@ export class Store {
       maxWaitMicros: options.maxWaitMicros,
       onCommitted: (mxFrame) => {
         for (const e of this.#exports) e.poke();
+
         // off the commit's latency path: a passive checkpoint in the background, one at a time
-        if (options.autoCheckpoint !== false && mxFrame >= options.autoCheckpoint && this.#autoCheckpoint === null && !this.#closed) {
+        // After a checkpoint that a reader held back, the next one waits for another
+        // autoCheckpoint frames: back-to-back checkpoints that cannot finish would only queue
+        // their syncs in front of the commits'.
+        if (options.autoCheckpoint !== false && mxFrame >= Math.max(options.autoCheckpoint, this.#nextCheckpointAt) && this.#autoCheckpoint === null && !this.#closed) {
           this.#startAutoCheckpoint();
         }
       },
@@ -102,6 +108,10 @@ export class Store {
         if (options.autoCheckpoint === false || this.#closed) return;
         const mx = this.#index.liveHeader()?.mxFrame ?? 0;
         if (mx < options.autoCheckpoint) return;
+        // Waiting helps only if a checkpoint can copy everything; when the last one was held
+        // back by a reader (a snapshot, a follower, a sqlite3 read transaction) the WAL grows
+        // until that reader moves on, as it does in SQLite.
+        if (this.#autoCheckpoint === null && (this.#lastCheckpointLimited || this.#index.checkpointInfo().nBackfill >= mx)) return;
         if (this.#autoCheckpoint === null && mx < 2 * options.autoCheckpoint) return;
         this.#checkpointWaits++;
         await (this.#autoCheckpoint ?? this.#startAutoCheckpoint());
@@ -195,6 +205,9 @@ export class Store {
 
   async #checkpoint(mode: CheckpointMode): Promise<CheckpointResult> {
     const r = await runCheckpoint(this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off' });
+    this.#lastCheckpointLimited = r.checkpointedFrames >= 0 && r.checkpointedFrames < r.walFrames;
+    const every = this.#options.autoCheckpoint === false ? 0 : this.#options.autoCheckpoint;
+    this.#nextCheckpointAt = this.#lastCheckpointLimited ? r.walFrames + every : 0;
     this.#checkpoints++;
     if (r.busy) this.#busyCheckpoints++;
     return r;

@@ -12,9 +12,12 @@
  *    as a consequence, point-in-time restore reaches the commits made after the export began).
  *  - Each transaction is FRAMES record(s) (bit-exact WAL frames, at most 16 MiB each) ending
  *    at its commit frame, then COMMIT_META (sequence, time, xxh3-128 of its frames).
- *  - In follow mode, holding the read mark would stop the WAL from ever restarting; so once
- *    the exporter has taken everything and all of it is checkpointed, it restarts the WAL
- *    itself under the WRITE lock (WalIndex.restartForFollower): nothing can slip in between.
+ *  - In follow mode, holding the read mark would stop the WAL from ever restarting. The
+ *    exporter registers as a follower of its connection: when that connection's writer could
+ *    restart (holding WRITE) and the exporter has taken every frame, its mark is released and
+ *    the restart goes ahead. When the writers are other processes, the exporter restarts the
+ *    WAL itself once caught up and everything is checkpointed, under WRITE
+ *    (WalIndex.restartForFollower). Either way no frame can slip in between.
  */
 import { Xxh3Stream } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
@@ -86,6 +89,10 @@ export class Exporter {
 
   async run(): Promise<ExportStats> {
     let snap = await this.#index.beginRead({ useWal: true });
+    const unregister = this.#index.addFollower({
+      position: () => ({ mxFrame: this.#pos, salts: this.#salts ?? [0, 0] }),
+      releaseMark: () => snap.release(),
+    });
     try {
       await this.#base(snap);
       await this.#frames(snap);
@@ -111,9 +118,14 @@ export class Exporter {
           }
           continue;
         }
-        const next = await this.#index.beginRead({ useWal: true });
-        snap.release();
-        snap = next;
+        if (snap.released) {
+          // this connection's writer restarted the WAL after we had taken everything
+          snap = await this.#index.beginRead({ useWal: true });
+        } else {
+          const next = await this.#index.beginRead({ useWal: true });
+          snap.release();
+          snap = next;
+        }
         await this.#frames(snap);
         await this.#sink.flush();
       }
@@ -127,6 +139,7 @@ export class Exporter {
       }
       return this.stats;
     } finally {
+      unregister();
       snap.release();
     }
   }

@@ -45,6 +45,14 @@ import { newShmRegion, type NativeShmRegion } from '../native';
 import { WalFile, type AppendResult, type WalTransaction } from '../wal/wal-file';
 import { Snapshot } from './snapshot';
 
+/** An in-process reader that tails the WAL (see WalIndex.addFollower). */
+export interface Follower {
+  /** The last frame it has taken, and of which generation. */
+  position(): { mxFrame: number; salts: [number, number] };
+  /** Drop its read mark now (it re-takes one on its next pass). */
+  releaseMark(): void;
+}
+
 /** What the checkpointer may do to a connection's wal-index (see checkpointTarget()). */
 export interface CheckpointTarget {
   readonly pageSize: number;
@@ -106,6 +114,7 @@ export class WalIndex {
   readonly #headerScratch = new Uint8Array(2 * SHM_HEADER_SIZE);
   readonly #snapshots = new Set<Snapshot>();
   readonly #held = new Map<number, { mode: LockMode; count: number }>();
+  readonly #followers = new Set<Follower>();
   #writer = false;
   #closed = false;
 
@@ -424,7 +433,9 @@ export class WalIndex {
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendAndPublish needs the write lock (beginWrite)');
     let live = this.#readHeader();
     if (live === null) throw walnutError('WALNUT_CORRUPT', 'the wal-index header became invalid under the write lock', { path: this.shmPath });
-    if (live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame && this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) {
+    const fullyBackfilled = live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame;
+    if (fullyBackfilled) this.#releaseCaughtUpFollowers(live.header);
+    if (fullyBackfilled && this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) {
       // Everything is in the database file and no reader uses the WAL: start it over from
       // frame 1 (SQLite's walRestartLog), so the file is reused instead of growing.
       try {
@@ -476,6 +487,25 @@ export class WalIndex {
     this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, 0);
     this.#region.store32(CKPT_READMARK(1), 0);
     for (let i = 2; i <= 4; i++) this.#region.store32(CKPT_READMARK(i), READMARK_NOT_USED);
+  }
+
+  /**
+   * In-process followers (exporters) hold WAL read marks, which block every restart. A follower
+   * registers here; when this connection's writer (holding WRITE, so no frame can slip in)
+   * could restart and a follower has already taken every frame up to mxFrame, the follower's
+   * mark is released so the restart can go ahead; the follower takes a new snapshot later and
+   * sees the new generation.
+   */
+  addFollower(f: Follower): () => void {
+    this.#followers.add(f);
+    return () => this.#followers.delete(f);
+  }
+
+  #releaseCaughtUpFollowers(h: ShmHeader): void {
+    for (const f of this.#followers) {
+      const at = f.position();
+      if (at.mxFrame === h.mxFrame && at.salts[0] === h.salts[0] && at.salts[1] === h.salts[1]) f.releaseMark();
+    }
   }
 
   /**
