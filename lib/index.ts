@@ -23,3 +23,8 @@ export type { ExportOptions, ExportStats } from './export/exporter';
 export { restore } from './export/restore';
 export type { RestoreOptions, RestoreResult } from './export/restore';
 export type { HistogramSummary } from './telemetry/histogram';
+export { inspect } from './integrity/inspect';
+export type { InspectReport } from './integrity/inspect';
+export { verify } from './integrity/verify';
+export type { VerifyReport, VerifyIssue } from './integrity/verify';
+export { rebuildWalIndex } from './index/wal-index';

@@ -247,6 +247,22 @@ export class WalIndex {
     return { header, bytes: this.#headerScratch.slice(0, SHM_HEADER_SIZE) };
   }
 
+  /**
+   * Rebuilds the wal-index from the WAL now, whatever the header says (`walnut recover`):
+   * under WRITE, as SQLite's recovery runs. Returns the rebuilt header.
+   */
+  async rebuild(): Promise<ShmHeader> {
+    this.#checkOpen();
+    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
+    this.#writer = true;
+    try {
+      await this.#recover();
+      return this.#readHeader()!.header;
+    } finally {
+      this.endWrite();
+    }
+  }
+
   /** The live header, running recovery first when it is not good (section 6 of the reference). */
   async header(): Promise<{ header: ShmHeader; bytes: Uint8Array }> {
     this.#checkOpen();
@@ -677,5 +693,16 @@ async function attachDms(shm: WalnutFile, busyTimeout: number): Promise<void> {
       throw walnutError('WALNUT_BUSY', 'another connection is initialising the wal-index', { path: shm.path, reason: 'BusyDms' });
     }
     await pause(attempt);
+  }
+}
+
+/** Rebuilds a database's -shm from its -wal, as SQLite's recovery does (`walnut recover`). */
+export async function rebuildWalIndex(dbPath: string, options: WalIndexOptions = {}): Promise<{ walFrames: number; pageSize: number }> {
+  const index = await WalIndex.open(dbPath, options);
+  try {
+    const h = await index.rebuild();
+    return { walFrames: h.mxFrame, pageSize: index.pageSize };
+  } finally {
+    await index.close();
   }
 }

@@ -1,0 +1,89 @@
+/**
+ * cli/bench.ts — `walnut bench`: small side-by-side runs a user can do on their own machine.
+ * commit: durable one-page commits, walnut at 1 and 64 committers, better-sqlite3 FULL when it
+ * is installed; checksum: walnut's checksums vs Buffer.copy. The full suite is `npm run bench`.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { checksum, open } from '../index';
+
+const { crc32c, sqliteWalChecksum, xxh3_128 } = checksum;
+
+type Row = Record<string, unknown>;
+
+async function commitRate(file: string, committers: number, seconds: number): Promise<number> {
+  const store = await open(file);
+  const data = Buffer.alloc(4096, 1);
+  const deadline = performance.now() + seconds * 1000;
+  let count = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: committers }, async (_, w) => {
+    for (let i = 0; performance.now() < deadline; i++) {
+      await store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]);
+      count++;
+    }
+  }));
+  const rate = count / ((performance.now() - t0) / 1000);
+  await store.close();
+  return rate;
+}
+
+export async function runBench(scenario: string, seconds: number): Promise<Row[]> {
+  const rows: Row[] = [];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-bench-'));
+  try {
+    if (scenario === 'all' || scenario === 'commit') {
+      rows.push({ scenario: 'commit', system: 'walnut full, 1 committer', value: Math.round(await commitRate(path.join(dir, 'a.db'), 1, seconds)), unit: 'commits/s' });
+      rows.push({ scenario: 'commit', system: 'walnut full, 64 committers', value: Math.round(await commitRate(path.join(dir, 'b.db'), 64, seconds)), unit: 'commits/s' });
+      let Database: (new (f: string) => { pragma(s: string): unknown; exec(s: string): void; prepare(s: string): { run(...a: unknown[]): unknown }; close(): void }) | null = null;
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        Database = require('better-sqlite3');
+      } catch {
+        Database = null;
+      }
+      if (Database) {
+        const db = new Database(path.join(dir, 's.db'));
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+        db.exec('CREATE TABLE t(v BLOB)');
+        const ins = db.prepare('INSERT INTO t VALUES (?)');
+        const data = Buffer.alloc(4096, 1);
+        const deadline = performance.now() + seconds * 1000;
+        let n = 0;
+        const t0 = performance.now();
+        while (performance.now() < deadline) {
+          ins.run(data);
+          n++;
+        }
+        rows.push({ scenario: 'commit', system: 'better-sqlite3 FULL', value: Math.round(n / ((performance.now() - t0) / 1000)), unit: 'commits/s' });
+        db.close();
+      } else {
+        rows.push({ scenario: 'commit', system: 'better-sqlite3 FULL', value: 'not installed', unit: '' });
+      }
+    }
+    if (scenario === 'all' || scenario === 'checksum') {
+      const data = Buffer.alloc(1 << 20, 7);
+      const copy = Buffer.alloc(1 << 20);
+      const gbps = (fn: () => unknown) => {
+        const t0 = performance.now();
+        let n = 0;
+        while (performance.now() - t0 < 300) {
+          fn();
+          n++;
+        }
+        return +((n * data.length) / ((performance.now() - t0) / 1000) / 1e9).toFixed(2);
+      };
+      rows.push({ scenario: 'checksum', system: 'xxh3_128 (1 MiB)', value: gbps(() => xxh3_128(data)), unit: 'GB/s' });
+      rows.push({ scenario: 'checksum', system: 'crc32c (1 MiB)', value: gbps(() => crc32c(data)), unit: 'GB/s' });
+      rows.push({ scenario: 'checksum', system: 'sqlite WAL checksum (1 MiB)', value: gbps(() => sqliteWalChecksum(data)), unit: 'GB/s' });
+      rows.push({ scenario: 'checksum', system: 'Buffer.copy (1 MiB)', value: gbps(() => data.copy(copy)), unit: 'GB/s' });
+    }
+    if (rows.length === 0) throw new Error(`unknown scenario ${scenario} (commit, checksum or all)`);
+    return rows;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

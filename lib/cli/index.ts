@@ -1,0 +1,151 @@
+/**
+ * cli/index.ts — the `walnut` command (DESIGN.md section 6b). Works on any SQLite database in
+ * WAL mode, whoever wrote it, through the public API only. Every command takes --json (one
+ * JSON object on stdout, nothing else there). Exit status: 0 done and healthy, 1 a check found
+ * problems, 2 a usage or runtime error (one line on stderr naming the WalnutError code).
+ */
+import * as fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { Command, CommanderError } from 'commander';
+
+import { createExportStream, inspect, isWalnutError, open, rebuildWalIndex, restore, verify, WalnutError } from '../index';
+import { runBench } from './bench';
+
+type Out = Record<string, unknown>;
+
+function print(obj: Out, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(obj) + '\n');
+    return;
+  }
+  const flat = Object.entries(obj).filter(([, v]) => typeof v !== 'object' || v === null || Array.isArray(v));
+  const width = Math.max(...flat.map(([k]) => k.length));
+  for (const [k, v] of flat) process.stdout.write(`${k.padEnd(width)}  ${Array.isArray(v) ? JSON.stringify(v) : String(v)}\n`);
+  for (const [k, v] of Object.entries(obj)) {
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      process.stdout.write(`${k}:\n`);
+      for (const [k2, v2] of Object.entries(v)) process.stdout.write(`  ${k2.padEnd(width)}  ${typeof v2 === 'object' ? JSON.stringify(v2) : String(v2)}\n`);
+    }
+  }
+}
+
+function parseUntil(v: string | undefined): number | Date | undefined {
+  if (v === undefined) return undefined;
+  if (/^\d+$/.test(v)) return Number(v);
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --until must be a commit sequence or a time, not ${v}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'until' });
+  return d;
+}
+
+function program(setExit: (code: number) => void): Command {
+  const cli = new Command('walnut')
+    .description('walnut: a WAL engine whose files are SQLite\'s own; tools for any SQLite database in WAL mode')
+    .version(require('../../package.json').version)
+    .exitOverride()
+    .showHelpAfterError();
+
+  cli.command('inspect <db>')
+    .description('read the database header, WAL and -shm without changing anything')
+    .option('--json', 'one JSON object on stdout')
+    .addHelpText('after', '\nExample:\n  walnut inspect app.db --json')
+    .action((db: string, o: { json?: boolean }) => print(inspect(db) as unknown as Out, o.json === true));
+
+  cli.command('verify <db>')
+    .description('integrity checks: the WAL checksum chain, the -shm against the WAL, the database header (level 1)')
+    .option('--level <n>', 'check level 1..5 (this version has level 1)', '1')
+    .option('--json', 'one JSON object on stdout')
+    .addHelpText('after', '\nExample:\n  walnut verify app.db --level 1 --json')
+    .action((db: string, o: { level: string; json?: boolean }) => {
+      const r = verify(db, Number(o.level));
+      print(r as unknown as Out, o.json === true);
+      if (!r.ok) setExit(1);
+    });
+
+  cli.command('recover <db>')
+    .description('rebuild the -shm from the -wal as SQLite recovery would')
+    .option('--repair', 'first repair damaged frames from the FEC sidecar (not in this version)')
+    .option('--json', 'one JSON object on stdout')
+    .addHelpText('after', '\nExample:\n  walnut recover app.db')
+    .action(async (db: string, o: { repair?: boolean; json?: boolean }) => {
+      if (o.repair) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --repair needs the FEC sidecar, which this version does not write', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'repair' });
+      const r = await rebuildWalIndex(db);
+      print({ walFrames: r.walFrames, commits: inspect(db).commits, pageSize: r.pageSize, repairedFrames: 0 }, o.json === true);
+    });
+
+  cli.command('checkpoint <db>')
+    .description('copy committed frames into the database file (SQLite\'s PRAGMA wal_checkpoint)')
+    .option('--mode <mode>', 'passive | full | restart | truncate', 'passive')
+    .option('--json', 'one JSON object on stdout')
+    .addHelpText('after', '\nExample:\n  walnut checkpoint app.db --mode truncate --json')
+    .action(async (db: string, o: { mode: string; json?: boolean }) => {
+      const store = await open(db, { keepWal: true, autoCheckpoint: false });
+      try {
+        const r = await store.checkpoint(o.mode as 'passive');
+        print({ mode: r.mode, busy: r.busy, walFrames: r.walFrames, checkpointedFrames: r.checkpointedFrames }, o.json === true);
+      } finally {
+        await store.close();
+      }
+    });
+
+  cli.command('export <db>')
+    .description('an ARKHEXP1 stream of the database and its commits (stdout unless -o)')
+    .option('-o, --output <file>', 'write the stream to a file')
+    .option('--follow', 'keep exporting new commits until interrupted')
+    .option('--json', 'summary as one JSON object on stdout (needs -o)')
+    .addHelpText('after', '\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
+    .action(async (db: string, o: { output?: string; follow?: boolean; json?: boolean }) => {
+      if (o.json && !o.output) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
+      if (!fs.existsSync(db)) throw new WalnutError(`WALNUT_CANTOPEN: cannot open ${db}: no such file`, { code: 'WALNUT_CANTOPEN', path: db });
+      const stream = createExportStream(db, { follow: o.follow === true });
+      let bytes = 0;
+      stream.on('data', (c: Buffer) => (bytes += c.length));
+      if (o.follow) process.once('SIGINT', () => stream.destroy());
+      const target = o.output ? fs.createWriteStream(o.output) : process.stdout;
+      await pipeline(stream, target).catch((e) => {
+        if ((e as { code?: string }).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
+      });
+      const summary = { bytes };
+      if (o.json) print(summary, true);
+      else process.stderr.write(`walnut export: ${bytes} bytes\n`);
+    });
+
+  cli.command('restore <stream> <db>')
+    .description('build a database from an export stream (- for stdin)')
+    .option('--until <seqOrTime>', 'stop after this commit sequence, or before the first commit after this time')
+    .option('--force', 'replace an existing database')
+    .option('--json', 'one JSON object on stdout')
+    .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z')
+    .action(async (src: string, db: string, o: { until?: string; force?: boolean; json?: boolean }) => {
+      const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
+      const r = await restore(input, db, { until: parseUntil(o.until), force: o.force === true });
+      print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, stoppedBy: r.stoppedBy }, o.json === true);
+    });
+
+  cli.command('bench [scenario]')
+    .description('side-by-side benchmarks: commit (walnut vs better-sqlite3 when installed), checksum')
+    .option('--seconds <n>', 'seconds per case', '2')
+    .option('--json', 'one JSON object on stdout')
+    .addHelpText('after', '\nExample:\n  walnut bench commit --json')
+    .action(async (scenario: string | undefined, o: { seconds: string; json?: boolean }) => {
+      const rows = await runBench(scenario ?? 'all', Number(o.seconds));
+      if (o.json) print({ rows }, true);
+      else for (const r of rows) process.stdout.write(`${String(r['scenario']).padEnd(10)} ${String(r['system']).padEnd(28)} ${String(r['value']).padStart(12)} ${r['unit']}\n`);
+    });
+  return cli;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let exit = 0;
+  const cli = program((code) => (exit = code));
+  try {
+    await cli.parseAsync(argv, { from: 'user' });
+    return exit;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    const err = e as WalnutError & NodeJS.ErrnoException;
+    const code = isWalnutError(err) ? err.code : 'WALNUT_IO';
+    const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
+    process.stderr.write(`walnut: ${code}: ${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}\n`);
+    return 2;
+  }
+}
