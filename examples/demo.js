@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// walnut's main job: many concurrent durable commits of real SQLite pages, group-committed
-// into SQLite's own -wal, while a real SQLite process reads the same database; then SQLite
-// checkpoints the WAL and checks the database. Prints what happened.
+// walnut's main job (npm start): many concurrent durable commits of real SQLite pages,
+// group-committed into SQLite's own -wal, while a real SQLite process reads the same database;
+// walnut checkpoints, then SQLite reads, checkpoints and checks the database; throughput next
+// to better-sqlite3 FULL measured in the same run. Prints what happened and cleans up.
 //
 // The page images come from SQLite itself (a source database built with better-sqlite3), so
 // what walnut commits is a valid SQLite database at every commit.
@@ -62,7 +63,19 @@ async function main() {
   );
   const ms = performance.now() - t0;
   const m = store.metrics();
+  const ckpt = await store.checkpoint('passive');
   await store.close();
+
+  // For scale, in the same run: better-sqlite3 with synchronous=FULL, one durable commit each.
+  const peer = new Database(path.join(dir, 'peer.db'));
+  peer.pragma('journal_mode = WAL');
+  peer.pragma('synchronous = FULL');
+  peer.exec('CREATE TABLE orders(id INTEGER PRIMARY KEY, customer TEXT, total REAL)');
+  const peerIns = peer.prepare('INSERT INTO orders(customer, total) VALUES (?, ?)');
+  const p0 = performance.now();
+  for (let i = 0; i < 2000; i++) peerIns.run(`customer-${i}`, i);
+  const peerRate = 2000 / ((performance.now() - p0) / 1000);
+  peer.close();
 
   // 3. SQLite reads walnut's WAL, checkpoints it (TRUNCATE), and checks the database.
   const db = new Database(target);
@@ -79,6 +92,8 @@ async function main() {
 
   console.log(`walnut committed ${results.length} transactions (${m.frames} frames, ${(m.bytes / 1048576).toFixed(1)} MiB) in ${ms.toFixed(0)} ms: ${(results.length / (ms / 1000)).toFixed(0)} durable commits/s`);
   console.log(`group commit: ${m.batches} batches, ${m.fsyncs} fdatasyncs; commit latency p50 ${(m.latency.commit.p50 / 1000).toFixed(2)} ms, p99 ${(m.latency.commit.p99 / 1000).toFixed(2)} ms`);
+  console.log(`better-sqlite3 (synchronous=FULL, one durable commit at a time) in the same run: ${peerRate.toFixed(0)} commits/s -> walnut ${(results.length / (ms / 1000) / peerRate).toFixed(1)}x`);
+  console.log(`walnut checkpoint (passive): ${ckpt.checkpointedFrames} of ${ckpt.walFrames} frames copied into the database file`);
   console.log(`a SQLite reader on the same database saw ${seenBySqliteMidway} orders midway and ${rows.n} at the end (sum ${rows.total})`);
   console.log(`SQLite checkpointed walnut's WAL: busy=${ck.busy} log=${ck.log} checkpointed=${ck.checkpointed}; integrity_check: ${integrity}`);
   console.log(`sqlite3 command: ${cli}`);

@@ -28,3 +28,4 @@ export type { InspectReport } from './integrity/inspect';
 export { verify } from './integrity/verify';
 export type { VerifyReport, VerifyIssue } from './integrity/verify';
 export { rebuildWalIndex } from './index/wal-index';
+export type { RecordedEvent, EventName } from './telemetry/events';

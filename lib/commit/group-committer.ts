@@ -18,6 +18,7 @@
  */
 import { walnutError, WalnutError } from '../errors';
 import type { WalIndex } from '../index/wal-index';
+import type { EventRing } from '../telemetry/events';
 import { Histogram, type HistogramSummary } from '../telemetry/histogram';
 import { MAX_FRAME, type WalPage, type WalTransaction } from '../wal/wal-file';
 import type { Synchronous } from './options';
@@ -73,6 +74,7 @@ export class GroupCommitter {
   readonly #maxWaitMicros: number;
   readonly #onCommitted: (mxFrame: number) => void;
   readonly #beforeBatch: () => Promise<void>;
+  readonly #events: EventRing | null;
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
   #failed: WalnutError | null = null;
@@ -90,7 +92,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; onCommitted?: (mxFrame: number) => void; beforeBatch?: () => Promise<void> },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; onCommitted?: (mxFrame: number) => void; beforeBatch?: () => Promise<void>; events?: EventRing },
   ) {
     this.#index = index;
     this.#synchronous = o.synchronous;
@@ -98,6 +100,7 @@ export class GroupCommitter {
     this.#maxWaitMicros = o.maxWaitMicros;
     this.#onCommitted = o.onCommitted ?? (() => undefined);
     this.#beforeBatch = o.beforeBatch ?? (() => Promise.resolve());
+    this.#events = o.events ?? null;
   }
 
   /** Queues validated pages (deduplicated, ascending pgno) as one transaction. */
@@ -218,6 +221,8 @@ export class GroupCommitter {
       result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data');
     } catch (e) {
       const syscall = (e as { syscall?: string }).syscall;
+      const ev = e as { code?: string; errno?: number };
+      this.#events?.emit('fault', () => ({ stage: syscall === 'fdatasync' || syscall === 'fsync' ? 'sync' : 'write', code: ev.code, errno: ev.errno, path: this.#index.walPath, commits: accepted.length }));
       if (syscall === 'fdatasync' || syscall === 'fsync') {
         // Durability of the written frames is unknown: stop, as SQLite and PostgreSQL do.
         this.#failed = walnutError('WALNUT_FAILED', 'a WAL sync failed; the store stopped and must be reopened (reopening recovers every acknowledged commit)', { path: this.#index.walPath, errno: (e as { errno?: number }).errno, cause: e });
@@ -235,6 +240,7 @@ export class GroupCommitter {
     this.#hist.batchSize.record(accepted.length);
     this.#hist.serialize.record(tSerialized - tStart);
     this.#hist.io.record(tIo - tSerialized);
+    this.#events?.emit('commit', () => ({ commits: accepted.length, frames, ioMicros: Math.round(tIo - tSerialized), lastFrame: result.lastFrame }), false);
     let first = result.firstFrame;
     for (let i = 0; i < accepted.length; i++) {
       const p = accepted[i]!;

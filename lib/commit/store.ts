@@ -21,6 +21,8 @@ import type { ExportOptions } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
 import { startExport, type ExportHandle } from '../export/stream';
 import type { WalnutFile as ExportFile } from '../io/file';
+import { EventRing, type RecordedEvent } from '../telemetry/events';
+import { toPrometheus } from '../telemetry/prometheus';
 import { GroupCommitter, type CommitMetrics, type CommitResult } from './group-committer';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
 import { checkDbSize, normalizePages, type PageWrite } from './pages';
@@ -78,6 +80,7 @@ export class Store {
   #lastCheckpointLimited = false;
   #nextCheckpointAt = 0;
   readonly #exports = new Set<ExportHandle>();
+  readonly #events = new EventRing();
   #closed = false;
   #closing: Promise<void> | null = null;
 
@@ -88,6 +91,7 @@ export class Store {
       synchronous: options.synchronous,
       maxBatchBytes: options.maxBatchBytes,
       maxWaitMicros: options.maxWaitMicros,
+      events: this.#events,
       onCommitted: (mxFrame) => {
         for (const e of this.#exports) e.poke();
 
@@ -204,7 +208,15 @@ export class Store {
   }
 
   async #checkpoint(mode: CheckpointMode): Promise<CheckpointResult> {
-    const r = await runCheckpoint(this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off' });
+    const t0 = performance.now();
+    let r: CheckpointResult;
+    try {
+      r = await runCheckpoint(this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off' });
+    } catch (e) {
+      this.#events.emit('fault', () => ({ stage: 'checkpoint', code: (e as { code?: string }).code, errno: (e as { errno?: number }).errno, path: this.#index.dbPath }));
+      throw e;
+    }
+    this.#events.emit('checkpoint', () => ({ ...r, micros: Math.round((performance.now() - t0) * 1000) }));
     this.#lastCheckpointLimited = r.checkpointedFrames >= 0 && r.checkpointedFrames < r.walFrames;
     const every = this.#options.autoCheckpoint === false ? 0 : this.#options.autoCheckpoint;
     this.#nextCheckpointAt = this.#lastCheckpointLimited ? r.walFrames + every : 0;
@@ -213,7 +225,20 @@ export class Store {
     return r;
   }
 
-  metrics(): StoreMetrics {
+  /** Metrics as an object, or as Prometheus text with { format: 'prometheus' }. */
+  metrics(): StoreMetrics;
+  metrics(options: { format: 'prometheus' }): string;
+  metrics(options?: { format?: 'object' | 'prometheus' }): StoreMetrics | string {
+    const m = this.#metricsObject();
+    return options?.format === 'prometheus' ? toPrometheus(m as unknown as Record<string, unknown>) : m;
+  }
+
+  /** The last events (commits' batches are not recorded, only published; see telemetry/events.ts). */
+  recentEvents(): RecordedEvent[] {
+    return this.#events.recent();
+  }
+
+  #metricsObject(): StoreMetrics {
     return {
       ...this.#committer.metrics(),
       walFrames: this.#closed ? 0 : (this.#index.liveHeader()?.mxFrame ?? 0),

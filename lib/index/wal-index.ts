@@ -42,6 +42,7 @@ import {
 import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
 import { newShmRegion, type NativeShmRegion } from '../native';
+import { publish } from '../telemetry/events';
 import { WalFile, type AppendResult, type WalTransaction } from '../wal/wal-file';
 import { Snapshot } from './snapshot';
 
@@ -290,8 +291,10 @@ export class WalIndex {
   /** Rebuilds the index from the WAL (caller holds WRITE), byte for byte as SQLite does. */
   async #recover(): Promise<void> {
     await this.#lockShm(SHM_LOCK.CKPT, 2, 'exclusive'); // CKPT + RECOVER
+    const t0 = performance.now();
     try {
       const r = await this.wal.recover();
+      publish('recovery', () => ({ path: this.dbPath, frames: r.mxFrame, commits: r.commits, micros: Math.round((performance.now() - t0) * 1000) }));
       // SQLite takes salts and checksum order from a plausible header even when its checksum
       // fails (mxFrame stays 0 then); do the same so the bytes match.
       const head = new Uint8Array(WAL_HEADER_SIZE);

@@ -1,0 +1,39 @@
+/**
+ * telemetry/prometheus.ts — a store's metrics in the Prometheus text exposition format
+ * (counters as `_total`, latency summaries in seconds with quantile labels).
+ */
+import type { HistogramSummary } from './histogram';
+
+export function toPrometheus(metrics: Record<string, unknown>, prefix = 'walnut'): string {
+  const lines: string[] = [];
+  const counter = (name: string, help: string, value: number) => {
+    lines.push(`# HELP ${prefix}_${name} ${help}`, `# TYPE ${prefix}_${name} counter`, `${prefix}_${name} ${value}`);
+  };
+  const gauge = (name: string, help: string, value: number) => {
+    lines.push(`# HELP ${prefix}_${name} ${help}`, `# TYPE ${prefix}_${name} gauge`, `${prefix}_${name} ${value}`);
+  };
+  const summary = (name: string, help: string, s: HistogramSummary, scale: number) => {
+    lines.push(`# HELP ${prefix}_${name} ${help}`, `# TYPE ${prefix}_${name} summary`);
+    for (const [q, v] of [['0.5', s.p50], ['0.9', s.p90], ['0.99', s.p99], ['0.999', s.p999]] as const) lines.push(`${prefix}_${name}{quantile="${q}"} ${v * scale}`);
+    lines.push(`${prefix}_${name}_sum ${s.mean * s.count * scale}`, `${prefix}_${name}_count ${s.count}`);
+  };
+  const num = (k: string) => Number(metrics[k] ?? 0);
+  counter('commits_total', 'Commits acknowledged.', num('commits'));
+  counter('batches_total', 'Group-commit batches written.', num('batches'));
+  counter('frames_total', 'WAL frames written.', num('frames'));
+  counter('bytes_total', 'Page bytes committed.', num('bytes'));
+  counter('fsyncs_total', 'WAL syncs issued by commits.', num('fsyncs'));
+  counter('conflicts_total', 'Transactions that lost first-committer-wins.', num('conflicts'));
+  counter('failed_commits_total', 'Commits rejected by a write or sync failure.', num('failedCommits'));
+  counter('checkpoints_total', 'Checkpoints run.', num('checkpoints'));
+  counter('busy_checkpoints_total', 'Checkpoints that reported busy.', num('busyCheckpoints'));
+  gauge('wal_frames', 'Frames in the WAL now.', num('walFrames'));
+  const wake = (metrics['wakeReasons'] ?? {}) as Record<string, number>;
+  lines.push(`# HELP ${prefix}_batch_wakes_total Why batches were cut.`, `# TYPE ${prefix}_batch_wakes_total counter`);
+  for (const [reason, v] of Object.entries(wake)) lines.push(`${prefix}_batch_wakes_total{reason="${reason}"} ${v}`);
+  const latency = (metrics['latency'] ?? {}) as Record<string, HistogramSummary>;
+  for (const [phase, s] of Object.entries(latency)) summary(`${phase.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_seconds`, `Latency of the ${phase} phase.`, s, 1e-6);
+  const batch = metrics['batchSize'] as HistogramSummary | undefined;
+  if (batch) summary('batch_size', 'Commits per batch.', batch, 1);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,59 @@
+// Telemetry: diagnostics_channel events counted against a known workload, the event ring,
+// Prometheus text, and the histogram's percentiles.
+import diagnostics from 'node:diagnostics_channel';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { open } from '../../lib/commit/store';
+import { Histogram } from '../../lib/telemetry/histogram';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+
+describe('telemetry', () => {
+  it('publishes one walnut:commit per batch, walnut:checkpoint and walnut:recovery', async () => {
+    const seen: Record<string, Record<string, unknown>[]> = { commit: [], checkpoint: [], recovery: [] };
+    const subs = Object.keys(seen).map((name) => {
+      const fn = (m: unknown) => seen[name]!.push(m as Record<string, unknown>);
+      diagnostics.subscribe(`walnut:${name}`, fn);
+      return () => diagnostics.unsubscribe(`walnut:${name}`, fn);
+    });
+    try {
+      const db = path.join(dir, 't.db');
+      const store = await open(db, { keepWal: true, autoCheckpoint: false });
+      await Promise.all(Array.from({ length: 100 }, (_, i) => store.commit([{ pgno: 2 + i, data: Buffer.alloc(4096, i) }])));
+      await store.commit([{ pgno: 2, data: Buffer.alloc(4096, 9) }]);
+      const m = store.metrics();
+      expect(seen.commit!.reduce((s, e) => s + (e['commits'] as number), 0)).toBe(101);
+      expect(seen.commit).toHaveLength(m.batches);
+      await store.checkpoint('truncate');
+      expect(seen.checkpoint).toHaveLength(1);
+      expect(seen.checkpoint![0]).toMatchObject({ mode: 'truncate', busy: false, walFrames: 0 });
+      expect(store.recentEvents().map((e) => e.name)).toEqual(['checkpoint']); // commits are published, not kept
+      const text = store.metrics({ format: 'prometheus' });
+      expect(text).toContain('walnut_commits_total 101');
+      expect(text).toContain(`walnut_batches_total ${m.batches}`);
+      expect(text).toMatch(/walnut_commit_seconds\{quantile="0.99"\} [0-9.e-]+/);
+      await store.close();
+      // reopening a database whose -shm is gone recovers, and says so
+      const again = await open(db, { keepWal: true });
+      await again.close();
+      expect(seen.recovery!.length).toBe(2); // the first open and the reopen both rebuilt the -shm
+      expect(seen.recovery![1]).toMatchObject({ frames: 0 }); // after the truncate checkpoint
+    } finally {
+      for (const u of subs) u();
+    }
+  });
+
+  it('histogram percentiles are within the bucket resolution', () => {
+    const h = new Histogram();
+    for (let i = 1; i <= 10000; i++) h.record(i);
+    const s = h.summary();
+    expect(s.count).toBe(10000);
+    expect(s.min).toBe(1);
+    expect(s.max).toBe(10000);
+    expect(Math.abs(s.p50 - 5000) / 5000).toBeLessThan(0.07);
+    expect(Math.abs(s.p99 - 9900) / 9900).toBeLessThan(0.07);
+    expect(s.mean).toBeCloseTo(5000.5, 5);
+  });
+});
