@@ -10,6 +10,7 @@ import { Command, CommanderError } from 'commander';
 
 import { createExportStream, inspect, isWalnutError, open, rebuildWalIndex, restore, verify, WalnutError } from '../index';
 import { runBench } from './bench';
+import { progress } from './progress';
 
 type Out = Record<string, unknown>;
 
@@ -97,8 +98,10 @@ function program(setExit: (code: number) => void): Command {
       if (o.json && !o.output) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
       if (!fs.existsSync(db)) throw new WalnutError(`WALNUT_CANTOPEN: cannot open ${db}: no such file`, { code: 'WALNUT_CANTOPEN', path: db });
       const stream = createExportStream(db, { follow: o.follow === true });
+      const bar = o.follow || !o.output ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
       let bytes = 0;
-      stream.on('data', (c: Buffer) => (bytes += c.length));
+      stream.on('data', (c: Buffer) => bar.update((bytes += c.length)));
+      stream.on('end', () => bar.stop());
       if (o.follow) process.once('SIGINT', () => stream.destroy());
       const target = o.output ? fs.createWriteStream(o.output) : process.stdout;
       await pipeline(stream, target).catch((e) => {
@@ -117,7 +120,10 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z')
     .action(async (src: string, db: string, o: { until?: string; force?: boolean; json?: boolean }) => {
       const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
-      const r = await restore(input, db, { until: parseUntil(o.until), force: o.force === true });
+      const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
+      let read = 0;
+      input.on('data', (c: Buffer | string) => bar.update((read += c.length)));
+      const r = await restore(input, db, { until: parseUntil(o.until), force: o.force === true }).finally(() => bar.stop());
       print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, stoppedBy: r.stoppedBy }, o.json === true);
     });
 

@@ -83,6 +83,9 @@ describe('walnut checkpoint / recover / export / restore', () => {
     expect(back.prepare('SELECT * FROM t ORDER BY id').all()).toEqual(rows);
     expect(back.pragma('integrity_check', { simple: true })).toBe('ok');
     back.close();
+    // piped: no progress bar, no control characters on stderr
+    const quiet = walnut('export', db, '-o', `${ark}.2`);
+    expect(quiet.stderr).toMatch(/^walnut export: \d+ bytes\n$/);
     const again = walnut('restore', ark, restored);
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/WALNUT_INVALID_ARGUMENT: .*exists/);

@@ -1,0 +1,22 @@
+/**
+ * cli/progress.ts — a progress bar on stderr for long commands, only when stderr is a terminal
+ * and --json is off (never when piped: scripts get clean output).
+ */
+import { SingleBar } from 'cli-progress';
+
+export interface Progress {
+  update(value: number): void;
+  stop(): void;
+}
+
+const NONE: Progress = { update: () => undefined, stop: () => undefined };
+
+export function progress(label: string, total: number, json: boolean): Progress {
+  if (json || !process.stderr.isTTY || total <= 0) return NONE;
+  const bar = new SingleBar({ format: `${label} [{bar}] {percentage}% {value}/{total}`, stream: process.stderr, hideCursor: true, clearOnComplete: true });
+  bar.start(total, 0);
+  return {
+    update: (v) => bar.update(Math.min(v, total)),
+    stop: () => bar.stop(),
+  };
+}
