@@ -49,6 +49,22 @@ describe('walnut inspect / verify', () => {
     expect(json('verify', db)).toEqual({ status: 0, out: { ok: true, level: 1, issues: [] } });
   });
 
+  it('on a walnut-written database with a live -shm: the fields match and no byte changes', async () => {
+    const db = path.join(dir, 'live-shm.db');
+    const store = await open(db, { autoCheckpoint: false });
+    for (let i = 0; i < 5; i++) await store.commit([{ pgno: 2 + i, data: Buffer.alloc(4096, i) }]);
+    const before = [hash(db), hash(`${db}-wal`), hash(`${db}-shm`)];
+    expect(before[2]).not.toBeNull();
+    const { status, out } = json('inspect', db);
+    expect(status).toBe(0);
+    expect([hash(db), hash(`${db}-wal`), hash(`${db}-shm`)]).toEqual(before);
+    expect(out).toMatchObject({ walFrames: 5, commits: 5, dbPages: 6, backfilled: 0 });
+    expect(out.shm).toMatchObject({ headerValid: true, mxFrame: 5 });
+    // this process holds SHARED on the database and the DMS byte: inspect names the holders
+    expect(out.locks.map((l: { lock: string }) => l.lock)).toEqual(expect.arrayContaining(['DMS', 'SHARED']));
+    await store.close();
+  });
+
   it('verify exits 1 when the -shm describes frames the WAL does not hold', async () => {
     const db = path.join(dir, 'shmbad.db');
     const store = await open(db, { keepWal: true });
