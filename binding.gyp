@@ -7,6 +7,7 @@
         "native/errors.cc",
         "native/faults.cc",
         "native/file.cc",
+        "native/frame_scan.cc",
         "native/frames.cc",
         "native/instance.cc",
         "native/io_thread.cc",

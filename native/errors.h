@@ -11,14 +11,9 @@
 
 #include <string>
 
-namespace walnut {
+#include "os_failure.h"
 
-// An OS failure captured on any thread; turned into a JS error on the JS thread.
-struct OsFailure {
-  int err = 0;                  // errno; 0 = success
-  const char* syscall = nullptr;  // static string naming the failed call
-  bool IsError() const { return err != 0; }
-};
+namespace walnut {
 
 // Maps errno to a WalnutError code (lock calls pass isLock so EAGAIN/EACCES mean busy).
 const char* CodeForErrno(int err, bool isLock);

@@ -13,6 +13,7 @@
 #include "checksum/sqlite_wal.h"
 #include "errors.h"
 #include "file.h"
+#include "frame_scan.h"
 #include "instance.h"
 #include "io_thread.h"
 #include "posix_io.h"
@@ -24,7 +25,6 @@ using checksum::WalChecksum;
 
 constexpr size_t kWalHeaderSize = 32;
 constexpr size_t kFrameHeaderSize = 24;
-constexpr size_t kScanChunk = 8u << 20;  // bytes read per pread during recovery
 
 inline uint32_t Be32(const uint8_t* p) {
   uint32_t v;
@@ -39,12 +39,7 @@ inline void PutBe32(uint8_t* p, uint32_t v) {
 bool ValidPageSize(uint64_t n) { return n >= 512 && n <= 65536 && (n & (n - 1)) == 0; }
 
 // The chain parameters both operations share, parsed from a JS object.
-struct Chain {
-  uint32_t pageSize = 0;
-  bool bigEndian = false;
-  uint8_t salts[8] = {};  // as on disk (big-endian salt-1, salt-2)
-  WalChecksum running{0, 0};
-};
+using Chain = ScanChain;
 
 bool GetU32Prop(Napi::Env env, Napi::Object o, const char* key, uint32_t* out) {
   Napi::Value v = o.Get(key);
@@ -79,60 +74,15 @@ bool ParseChain(Napi::Env env, Napi::Value value, Chain* c) {
   return true;
 }
 
-// ---- recovery scan --------------------------------------------------------------------------
-
-struct ScanResult {
-  uint32_t lastValidFrame = 0;  // every frame 1..lastValidFrame passed the checks
-  uint32_t mxFrame = 0;         // last commit frame among them (0 = none)
-  uint32_t dbSize = 0;          // commit size of frame mxFrame
-  uint32_t commits = 0;
-  WalChecksum atMxFrame{0, 0};
-  WalChecksum atLastValid{0, 0};
-  uint64_t fileSize = 0;
-  std::vector<uint32_t> pgnos;  // page number of frames 1..lastValidFrame
-  OsFailure failure;
-};
+// ---- recovery scan (the loop itself is frame_scan.cc) ---------------------------------------
 
 void Scan(int fd, const Chain& chain, ScanResult* r) {
-  r->failure = posix::Size(fd, &r->fileSize);
+  uint64_t size = 0;
+  r->failure = posix::Size(fd, &size);
   if (r->failure.IsError()) return;
-  const size_t frameSize = kFrameHeaderSize + chain.pageSize;
-  if (r->fileSize < kWalHeaderSize) return;
-  const uint64_t lastFrame = (r->fileSize - kWalHeaderSize) / frameSize;
-  if (lastFrame == 0) return;
-  const size_t framesPerChunk = kScanChunk >= frameSize ? kScanChunk / frameSize : 1;
-  std::unique_ptr<uint8_t[]> buffer(new uint8_t[framesPerChunk * frameSize]);
-  WalChecksum running = chain.running;
-  r->atMxFrame = running;
-  r->atLastValid = running;
-  uint64_t frame = 1;
-  while (frame <= lastFrame && frame <= 0xFFFFFFFFULL) {
-    uint64_t count = std::min<uint64_t>(framesPerChunk, lastFrame - frame + 1);
-    size_t got = 0;
-    uint64_t pos = kWalHeaderSize + (frame - 1) * frameSize;
-    r->failure = posix::ReadFull(fd, buffer.get(), count * frameSize, pos, &got);
-    if (r->failure.IsError()) return;
-    count = got / frameSize;  // the file may have shrunk since fstat
-    if (count == 0) return;
-    for (uint64_t i = 0; i < count; i++, frame++) {
-      const uint8_t* header = buffer.get() + i * frameSize;
-      uint32_t pgno = Be32(header);
-      if (pgno == 0 || std::memcmp(header + 8, chain.salts, 8) != 0) return;
-      running = checksum::SqliteWalFrameChecksum(header, header + kFrameHeaderSize, chain.pageSize,
-                                                 running, chain.bigEndian);
-      if (running.s0 != Be32(header + 16) || running.s1 != Be32(header + 20)) return;
-      r->lastValidFrame = static_cast<uint32_t>(frame);
-      r->atLastValid = running;
-      r->pgnos.push_back(pgno);
-      uint32_t commitSize = Be32(header + 4);
-      if (commitSize != 0) {
-        r->mxFrame = static_cast<uint32_t>(frame);
-        r->dbSize = commitSize;
-        r->commits++;
-        r->atMxFrame = running;
-      }
-    }
-  }
+  ScanFrames(size, chain, [fd](uint8_t* buf, size_t len, uint64_t pos, size_t* got) {
+    return posix::ReadFull(fd, buf, len, pos, got);
+  }, r);
 }
 
 Napi::Value ScanToJs(Napi::Env env, const ScanResult& r) {

@@ -17,7 +17,7 @@
 
 #include <cstdint>
 
-#include "errors.h"
+#include "os_failure.h"
 
 namespace walnut::posix {
 

@@ -16,21 +16,10 @@
 #include "file.h"
 #include "instance.h"
 #include "posix_io.h"
+#include "shm_index.h"
 
 namespace walnut::shm {
 namespace {
-
-constexpr size_t kSegment = 32768;
-constexpr size_t kHashOffset = 16384;
-constexpr uint32_t kHashSlots = 8192;
-constexpr uint32_t kFirstSegmentFrames = 4062;
-constexpr uint32_t kSegmentFrames = 4096;
-constexpr size_t kHeaderBytes = 136;  // two header copies + checkpoint info
-
-inline uint32_t SegmentOf(uint32_t frame) { return (frame + kSegmentFrames - kFirstSegmentFrames - 1) / kSegmentFrames; }
-inline uint32_t IZero(uint32_t seg) { return seg == 0 ? 0 : kFirstSegmentFrames + (seg - 1) * kSegmentFrames; }
-inline uint32_t Hash(uint32_t pgno) { return (pgno * 383u) & (kHashSlots - 1); }
-inline uint32_t Next(uint32_t slot) { return (slot + 1) & (kHashSlots - 1); }
 
 class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
  public:
@@ -310,33 +299,8 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     return Napi::Value();
   }
 
-  // The latest frame in [minFrame, mxFrame] holding pgno; 0 = none; -1 = corrupt chain.
   int64_t Find(uint32_t pgno, uint32_t mxFrame, uint32_t minFrame) {
-    if (mxFrame == 0 || pgno == 0) return 0;
-    if (minFrame < 1) minFrame = 1;
-    if (minFrame > mxFrame) return 0;
-    uint32_t top = SegmentOf(mxFrame), bottom = SegmentOf(minFrame);
-    if (top >= segments_.size()) return -1;
-    for (int64_t seg = top; seg >= bottom; seg--) {
-      uint32_t s = static_cast<uint32_t>(seg);
-      const uint32_t* pages = PageArray(s);
-      const std::atomic<uint16_t>* hash = HashTable(s);
-      uint32_t base = IZero(s);
-      uint32_t capacity = s == 0 ? kFirstSegmentFrames : kSegmentFrames;
-      uint32_t best = 0;
-      uint32_t slot = Hash(pgno);
-      for (uint32_t probes = 0;; probes++) {
-        if (probes >= kHashSlots) return -1;
-        uint32_t v = hash[slot].load(std::memory_order_relaxed);
-        if (v == 0) break;
-        if (v > capacity) return -1;
-        uint32_t frame = base + v;
-        if (frame <= mxFrame && frame >= minFrame && pages[v - 1] == pgno && frame > best) best = frame;
-        slot = Next(slot);
-      }
-      if (best != 0) return best;
-    }
-    return 0;
+    return FindFrame(segments_, pgno, mxFrame, minFrame);
   }
 
   // lookup(pgno, mxFrame, minFrame) -> frame or 0

@@ -1,0 +1,43 @@
+// frame_scan.h — the WAL recovery scan as a pure function over a "read at offset" callback
+// (frames.h states the format and the validity rules). Kept free of N-API so that the fuzz
+// target (fuzz/native/fuzz_wal_scan.cc) runs exactly the code the addon runs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "checksum/sqlite_wal.h"
+#include "os_failure.h"
+
+namespace walnut::frames {
+
+struct ScanChain {
+  uint32_t pageSize = 0;
+  bool bigEndian = false;
+  uint8_t salts[8] = {};  // as on disk (big-endian salt-1, salt-2)
+  checksum::WalChecksum running{0, 0};
+};
+
+struct ScanResult {
+  uint32_t lastValidFrame = 0;  // every frame 1..lastValidFrame passed the checks
+  uint32_t mxFrame = 0;         // last commit frame among them (0 = none)
+  uint32_t dbSize = 0;          // commit size of frame mxFrame
+  uint32_t commits = 0;
+  checksum::WalChecksum atMxFrame{0, 0};
+  checksum::WalChecksum atLastValid{0, 0};
+  uint64_t fileSize = 0;
+  std::vector<uint32_t> pgnos;  // page number of frames 1..lastValidFrame
+  OsFailure failure;
+};
+
+// Reads up to `len` bytes at `pos` into `buf`; `*got` < len only at end of file.
+using ReadAt = std::function<OsFailure(uint8_t* buf, size_t len, uint64_t pos, size_t* got)>;
+
+constexpr size_t kScanChunk = 8u << 20;  // bytes read per call during recovery
+
+// `chain.pageSize` must be a valid page size (512..65536, a power of two).
+void ScanFrames(uint64_t fileSize, const ScanChain& chain, const ReadAt& read, ScanResult* r);
+
+}  // namespace walnut::frames
