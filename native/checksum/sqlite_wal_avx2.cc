@@ -8,8 +8,10 @@
 
 // GCC 12's own avx512fintrin.h trips -W(maybe-)uninitialized inside _mm512_undefined_*
 // (GCC bug 105593); the warning is about the compiler's header, not this file.
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace walnut::checksum {
 namespace {
