@@ -1,0 +1,39 @@
+// CLI inputs with fast-check: arbitrary argument lists (commands, options, paths that are
+// missing, directories, garbage files) always end in exit status 0, 1 or 2, never a throw.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as fc from 'fast-check';
+import { describe, expect, it, vi } from 'vitest';
+
+import { main } from '../../lib/cli/index';
+import { tmpDir } from '../helpers/tmp';
+
+describe('walnut CLI argument fuzz', () => {
+  it('200 random command lines end in 0, 1 or 2', async () => {
+    const dir = tmpDir('walnut-cli-fuzz-');
+    const garbage = path.join(dir, 'garbage.db');
+    fs.writeFileSync(garbage, Buffer.alloc(5000, 0x5a));
+    const paths = [path.join(dir, 'missing.db'), dir, garbage, '-', '', '\u0000x'];
+    const word = fc.oneof(
+      fc.constantFrom('inspect', 'verify', 'recover', 'checkpoint', 'export', 'restore', 'bench', '--json', '--help', '--level', '--mode', '--until', '--force', '-o', 'truncate', '7', 'x'),
+      fc.constantFrom(...paths),
+      fc.string({ maxLength: 12 }),
+    );
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(word, { maxLength: 5 }), async (argv) => {
+          if (argv[0] === 'bench' || (argv.includes('bench') && !argv.includes('--help'))) return; // benchmarks take seconds
+          if (argv[0] === 'export' && argv.includes('--follow')) return;
+          const code = await main(argv);
+          expect([0, 1, 2]).toContain(code);
+        }),
+        { numRuns: 200 },
+      );
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
+  }, 120_000);
+});
