@@ -9,6 +9,7 @@ const path = require('node:path');
 const Database = require('better-sqlite3');
 const { open } = require('../dist/index.js');
 const { baseDatabase, largeWal } = require('./fixtures');
+const { commitLoad } = require('./harness');
 
 const WAL_BYTES = Number(process.env.WALNUT_BENCH_WAL_MB || 256) << 20;
 
@@ -20,22 +21,10 @@ function syncFile(p) {
 
 async function throughput(dir, autoCheckpoint) {
   const store = await open(path.join(dir, `tp-${autoCheckpoint}.db`), { autoCheckpoint });
-  const data = Buffer.alloc(4096, 3);
-  const deadline = performance.now() + 3000;
-  let count = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: 64 }, async (_, w) => {
-      for (let i = 0; performance.now() < deadline; i++) {
-        await store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]);
-        count++;
-      }
-    }),
-  );
-  const rate = count / ((performance.now() - t0) / 1000);
+  const r = await commitLoad(store, 64, 3);
   const m = store.metrics();
   await store.close();
-  return { rate, checkpoints: m.checkpoints };
+  return { rate: r.perSecond, checkpoints: m.checkpoints };
 }
 
 async function run() {

@@ -7,7 +7,7 @@ const os = require('node:os');
 const path = require('node:path');
 const Database = require('better-sqlite3');
 const { open, restore, WalnutFile } = require('../dist/index.js');
-const { Histogram } = require('../dist/telemetry/histogram.js');
+const { commitLoad } = require('./harness');
 
 const DB_MB = Number(process.env.WALNUT_BENCH_DB_MB || 256);
 
@@ -19,26 +19,11 @@ async function commitRun(file, withExport) {
     sink = await WalnutFile.open(`${file}.ark`, { create: true, truncate: true });
     handle = store.exportTo(sink, { follow: true, pollMs: 5 });
   }
-  const data = Buffer.alloc(4096, 9);
-  const hist = new Histogram();
-  const deadline = performance.now() + 3000;
-  let count = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: 64 }, async (_, w) => {
-      for (let i = 0; performance.now() < deadline; i++) {
-        const s = performance.now();
-        await store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]);
-        hist.record((performance.now() - s) * 1000);
-        count++;
-      }
-    }),
-  );
-  const rate = count / ((performance.now() - t0) / 1000);
+  const r = await commitLoad(store, 64, 3, 9);
   if (handle) await handle.stop();
   if (sink) await sink.close();
   await store.close();
-  return { rate, p50: hist.percentile(50), p99: hist.percentile(99) };
+  return { rate: r.perSecond, p50: r.p50, p99: r.p99 };
 }
 
 async function run() {

@@ -60,4 +60,28 @@ async function runAsyncRounds(cases, { maxTime = 1, rounds = 3 } = {}) {
   return out;
 }
 
-module.exports = { runSync, runAsync, runAsyncRounds, table };
+/**
+ * The commit load used across suites: `committers` loops of one-page (4 KiB) commits for
+ * `seconds`, each loop on its own pages. Returns commits/s and commit latency p50/p99 (µs).
+ */
+async function commitLoad(store, committers, seconds, fill = 3) {
+  const { Histogram } = require('../dist/telemetry/histogram.js');
+  const data = Buffer.alloc(4096, fill);
+  const hist = new Histogram();
+  const deadline = performance.now() + seconds * 1000;
+  let count = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: committers }, async (_, w) => {
+      for (let i = 0; performance.now() < deadline; i++) {
+        const s = performance.now();
+        await store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]);
+        hist.record((performance.now() - s) * 1000);
+        count++;
+      }
+    }),
+  );
+  return { perSecond: count / ((performance.now() - t0) / 1000), p50: hist.percentile(50), p99: hist.percentile(99) };
+}
+
+module.exports = { runSync, runAsync, runAsyncRounds, table, commitLoad };

@@ -1,6 +1,8 @@
 // frame_scan.cc — see frame_scan.h.
 #include "frame_scan.h"
 
+#include "big_endian.h"
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -11,11 +13,6 @@ namespace {
 constexpr size_t kWalHeaderSize = 32;
 constexpr size_t kFrameHeaderSize = 24;
 
-inline uint32_t Be32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return __builtin_bswap32(v);
-}
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "args.h"
+#include "big_endian.h"
 #include "checksum/sqlite_wal.h"
 #include "errors.h"
 #include "file.h"
@@ -26,15 +27,6 @@ using checksum::WalChecksum;
 constexpr size_t kWalHeaderSize = 32;
 constexpr size_t kFrameHeaderSize = 24;
 
-inline uint32_t Be32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return __builtin_bswap32(v);
-}
-inline void PutBe32(uint8_t* p, uint32_t v) {
-  v = __builtin_bswap32(v);
-  std::memcpy(p, &v, 4);
-}
 
 bool ValidPageSize(uint64_t n) { return n >= 512 && n <= 65536 && (n & (n - 1)) == 0; }
 

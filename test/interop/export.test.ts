@@ -103,22 +103,28 @@ describe('export while writers run, then restore', () => {
   });
 });
 
+/** A follow-mode export to a file while SQLite commits `inserts` rows, one per poll. */
+async function exportWhileSqliteWrites(name: string, inserts: number) {
+  const src = sqliteDb();
+  const store = await open(src);
+  const file = path.join(dir, `${name}.ark`);
+  const sink = await WalnutFile.open(file, { create: true, truncate: true });
+  const handle = store.exportTo(sink, { follow: true, pollMs: 2 });
+  const sq = new SqlitePeer(src);
+  for (let i = 0; i < inserts; i++) {
+    await sq.exec(`INSERT INTO t(v) VALUES ('${name} ${i}')`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await sq.close();
+  const stats = await handle.stop();
+  await sink.close();
+  await store.close();
+  return { bytes: fs.readFileSync(file), stats };
+}
+
 describe('damaged streams never give a corrupt database', () => {
   it('every truncation point restores a prefix of the commits or fails with Truncated', async () => {
-    const src = sqliteDb();
-    const store = await open(src);
-    const sink = await WalnutFile.open(path.join(dir, 'cut.ark'), { create: true, truncate: true });
-    const handle = store.exportTo(sink, { follow: true, pollMs: 2 });
-    const sq = new SqlitePeer(src);
-    for (let i = 0; i < 6; i++) {
-      await sq.exec(`INSERT INTO t(v) VALUES ('cut ${i}')`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    await sq.close();
-    const stats = await handle.stop();
-    await sink.close();
-    await store.close();
-    const bytes = fs.readFileSync(path.join(dir, 'cut.ark'));
+    const { bytes, stats } = await exportWhileSqliteWrites('cut', 6);
     const ends = [0];
     let at = 8;
     for (const r of WalStreamReader.fromBuffer(bytes)) {
@@ -145,20 +151,7 @@ describe('damaged streams never give a corrupt database', () => {
   });
 
   it('flipped bits are caught: the restore stops at the last good commit', async () => {
-    const src = sqliteDb();
-    const store = await open(src);
-    const sink = await WalnutFile.open(path.join(dir, 'flip.ark'), { create: true, truncate: true });
-    const handle = store.exportTo(sink, { follow: true, pollMs: 2 });
-    const sq = new SqlitePeer(src);
-    for (let i = 0; i < 5; i++) {
-      await sq.exec(`INSERT INTO t(v) VALUES ('flip ${i}')`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    await sq.close();
-    const stats = await handle.stop();
-    await sink.close();
-    await store.close();
-    const bytes = fs.readFileSync(path.join(dir, 'flip.ark'));
+    const { bytes, stats } = await exportWhileSqliteWrites('flip', 5);
     const target = path.join(dir, 'flip.db');
     let detected = 0;
     for (let trial = 0; trial < 60; trial++) {
