@@ -14,6 +14,8 @@ export type LockMode = 'shared' | 'exclusive';
 export type Durability = 'none' | 'data' | 'full';
 
 export interface NativeOpenOptions {
+  /** Which of the environment's I/O threads runs this file's async operations (default 'main'). */
+  lane?: 'main' | 'background';
   create?: boolean;
   readOnly?: boolean;
   exclusive?: boolean;

@@ -89,13 +89,14 @@ Napi::Value Dispatch(Napi::Env env, bool sync, const std::shared_ptr<FileState>&
   }
   auto op = std::make_unique<FileOp>(env, state, kind, std::move(work));
   for (const Napi::Value& v : keepAlive) op->KeepAlive(v);
-  return Instance::Get(env)->io->Submit(env, std::move(op));
+  return Instance::Get(env)->Lane(state->background)->Submit(env, std::move(op));
 }
 
 struct OpenRequest {
   std::string path;
   int flags = O_RDWR | O_CLOEXEC;
   mode_t mode = 0644;
+  bool background = false;
 };
 
 bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
@@ -119,6 +120,15 @@ bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
     if (o.Get("create").ToBoolean()) req->flags |= O_CREAT;
     if (o.Get("exclusive").ToBoolean()) req->flags |= O_CREAT | O_EXCL;
     if (o.Get("truncate").ToBoolean()) req->flags |= O_TRUNC;
+    Napi::Value lane = o.Get("lane");
+    if (!lane.IsUndefined()) {
+      std::string l = lane.IsString() ? lane.As<Napi::String>().Utf8Value() : "";
+      if (l != "main" && l != "background") {
+        ThrowInvalid(env, "lane must be 'main' or 'background'");
+        return false;
+      }
+      req->background = l == "background";
+    }
     Napi::Value mode = o.Get("mode");
     if (!mode.IsUndefined()) {
       if (!mode.IsNumber() || mode.As<Napi::Number>().Int64Value() < 0 ||
@@ -164,7 +174,7 @@ class OpenOp : public IoOp {
       return;
     }
     Napi::Object file = Instance::Get(env)->fileClass.New(
-        {Napi::String::New(env, req_.path), Napi::External<int>::New(env, &fd_)});
+        {Napi::String::New(env, req_.path), Napi::External<int>::New(env, &fd_), Napi::Boolean::New(env, req_.background)});
     deferred_.Resolve(file);
   }
   ~OpenOp() override {
@@ -247,9 +257,10 @@ Napi::Function NativeFile::Define(Napi::Env env) {
 // that only native code can create, so JS cannot adopt an arbitrary descriptor.
 NativeFile::NativeFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeFile>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() == 2 && info[0].IsString() && info[1].IsExternal()) {
+  if (info.Length() >= 2 && info[0].IsString() && info[1].IsExternal()) {
     int* fd = info[1].As<Napi::External<int>>().Data();
     state_ = std::make_shared<FileState>(*fd, info[0].As<Napi::String>().Utf8Value());
+    state_->background = info.Length() > 2 && info[2].ToBoolean();
     *fd = -1;
     return;
   }
@@ -262,6 +273,7 @@ NativeFile::NativeFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
     return;
   }
   state_ = std::make_shared<FileState>(fd, req.path);
+  state_->background = req.background;
 }
 
 std::shared_ptr<FileState> NativeFile::StateOf(Napi::Env env, Napi::Value value) {

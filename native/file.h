@@ -31,7 +31,8 @@ struct FileState {
 
   int fd;
   const std::string path;
-  bool closed = false;  // JS thread only: no new operations accepted
+  bool closed = false;      // JS thread only: no new operations accepted
+  bool background = false;  // async operations run on the environment's background lane
 
  private:
   std::mutex mutex_;

@@ -139,7 +139,7 @@ Napi::Value WalScan(const Napi::CallbackInfo& info) {
     }
     return ScanToJs(env, r);
   }
-  return Instance::Get(env)->io->Submit(env, std::make_unique<ScanOp>(env, file, chain));
+  return Instance::Get(env)->Lane(file->background)->Submit(env, std::make_unique<ScanOp>(env, file, chain));
 }
 
 // ---- append ---------------------------------------------------------------------------------
@@ -336,7 +336,7 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   }
   auto op = std::make_unique<AppendOp>(env, file, std::move(job));
   for (const Napi::Value& v : keep) op->KeepAlive(v);
-  return Instance::Get(env)->io->Submit(env, std::move(op));
+  return Instance::Get(env)->Lane(file->background)->Submit(env, std::move(op));
 }
 
 }  // namespace

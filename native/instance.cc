@@ -5,14 +5,19 @@
 
 namespace walnut {
 
-Instance::Instance(Napi::Env env) : io(std::make_unique<IoThread>(env)) {
-  // Registered after the I/O thread's ThreadSafeFunction: cleanup hooks run in reverse order,
-  // so the worker is joined before Node closes that function.
-  env.AddCleanupHook([this] { io->Stop(); });
+Instance::Instance(Napi::Env env)
+    : io(std::make_unique<IoThread>(env)), background(std::make_unique<IoThread>(env)) {
+  // Registered after the I/O threads' ThreadSafeFunctions: cleanup hooks run in reverse order,
+  // so the workers are joined before Node closes those functions.
+  env.AddCleanupHook([this] {
+    io->Stop();
+    background->Stop();
+  });
 }
 
 Instance::~Instance() {
-  io.reset();  // join the I/O thread before the references below go away
+  io.reset();  // join the I/O threads before the references below go away
+  background.reset();
   errorClass.SuppressDestruct();
   fileClass.SuppressDestruct();
   shmClass.SuppressDestruct();

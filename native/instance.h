@@ -25,7 +25,12 @@ struct Instance {
   Napi::FunctionReference errorClass;     // WalnutError, registered by lib/native.ts
   Napi::FunctionReference fileClass;      // NativeFile constructor
   Napi::FunctionReference shmClass;       // ShmRegion constructor
-  std::unique_ptr<IoThread> io;           // runs every async file operation of this env
+  std::unique_ptr<IoThread> io;           // runs the async file operations of this env, FIFO
+  std::unique_ptr<IoThread> background;   // a second lane (checkpoint copies and syncs), so that
+                                          // long background I/O never queues in front of commits
+
+  // The lane of a file opened with { lane: 'background' } or of any other file.
+  IoThread* Lane(bool isBackground) { return isBackground ? background.get() : io.get(); }
 };
 
 }  // namespace walnut

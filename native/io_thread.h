@@ -1,4 +1,5 @@
-// io_thread.h — the addon's own I/O thread, one per JS environment.
+// io_thread.h — the addon's own I/O threads: per JS environment, a main lane and a background
+// lane (checkpoint work), each one thread.
 //
 // Async file operations must not run on libuv's thread pool: fs, dns and zlib share its four
 // threads, and a slow fsync there stalls unrelated work. Each environment gets one thread that

@@ -16,8 +16,11 @@
  * database file lacks. A page is copied only when its newest frame is within the safe range,
  * so a page a live reader may still read from the database file is never overwritten.
  */
-import type { CheckpointTarget } from '../index/wal-index';
+import { walnutError } from '../errors';
+import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
+import { frameOffset } from '../format/wal-header';
+import type { CheckpointTarget } from '../index/wal-index';
 import { planCheckpoint, type CheckpointMode } from './plan';
 
 export interface CheckpointResult {
@@ -90,8 +93,8 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
         try {
           if (effective === 'truncate') {
             t.resetWalIndex(h);
-            await t.wal.file.truncate(0);
-            if (o.sync) await t.wal.file.fsync();
+            await t.walFile.truncate(0);
+            if (o.sync) await t.walFile.fsync();
             walFrames = 0;
           }
         } finally {
@@ -112,7 +115,7 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
 /** Copies frames (after, upTo] into the database file (READ(0) held exclusively). */
 async function backfill(t: CheckpointTarget, mxFrame: number, nPage: number, after: number, upTo: number, o: CheckpointOptions): Promise<void> {
   t.setNBackfillAttempted(upTo);
-  if (o.sync) await t.wal.file.fdatasync();
+  if (o.sync) await t.walFile.fdatasync();
   // the newest frame <= mxFrame of every page that appears in the range
   const pgnos = new Uint32Array(upTo - after);
   t.pageNumbers(after + 1, pgnos);
@@ -130,7 +133,12 @@ async function backfill(t: CheckpointTarget, mxFrame: number, nPage: number, aft
   for (let i = 0; i < copies.length; i += COPY_CHUNK) {
     const chunk = copies.slice(i, i + COPY_CHUNK);
     const pages = chunk.map(() => Buffer.allocUnsafe(pageSize));
-    await Promise.all(chunk.map((c, k) => t.wal.readFramePage(c.frame, pages[k]!, pageSize)));
+    await Promise.all(
+      chunk.map(async (c, k) => {
+        const got = await t.walFile.read(pages[k]!, 0, pageSize, frameOffset(c.frame, pageSize) + FRAME_HEADER_SIZE);
+        if (got !== pageSize) throw walnutError('WALNUT_CORRUPT', `frame ${c.frame} is beyond the end of the WAL`, { path: t.walFile.path });
+      }),
+    );
     // runs of adjacent page numbers go out in one pwritev each
     for (let start = 0; start < chunk.length; ) {
       let end = start + 1;

@@ -211,7 +211,7 @@ export class Store {
     const t0 = performance.now();
     let r: CheckpointResult;
     try {
-      r = await runCheckpoint(this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off' });
+      r = await runCheckpoint(await this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off' });
     } catch (e) {
       this.#events.emit('fault', () => ({ stage: 'checkpoint', code: (e as { code?: string }).code, errno: (e as { errno?: number }).errno, path: this.#index.dbPath }));
       throw e;
@@ -262,7 +262,7 @@ export class Store {
         await Promise.allSettled([...this.#exports].map((e) => e.stop()));
         await this.#autoCheckpoint;
         if (!this.#options.keepWal && this.#committer.failed === null && this.#index.tryExclusive()) {
-          const r = await runCheckpoint(this.#index.checkpointTarget(), 'passive', { sync: this.#options.synchronous !== 'off' }).catch(() => null);
+          const r = await this.#index.checkpointTarget().then((t) => runCheckpoint(t, 'passive', { sync: this.#options.synchronous !== 'off' })).catch(() => null);
           if (r !== null && !r.busy && r.checkpointedFrames === r.walFrames) {
             await this.#index.closeRemovingWal();
             return;

@@ -58,8 +58,9 @@ export interface Follower {
 export interface CheckpointTarget {
   readonly pageSize: number;
   readonly dbPath: string;
+  /** The database and WAL files on the background I/O lane (their own descriptors). */
   readonly db: WalnutFile;
-  readonly wal: WalFile;
+  readonly walFile: WalnutFile;
   tryLock(byte: number, n: number, mode: LockMode): boolean;
   /** With the busy timeout; false when still busy. */
   lock(byte: number, n: number, mode: LockMode): Promise<boolean>;
@@ -116,6 +117,7 @@ export class WalIndex {
   readonly #snapshots = new Set<Snapshot>();
   readonly #held = new Map<number, { mode: LockMode; count: number }>();
   readonly #followers = new Set<Follower>();
+  #background: Promise<[WalnutFile, WalnutFile]> | null = null;
   #writer = false;
   #closed = false;
 
@@ -553,13 +555,24 @@ export class WalIndex {
     }
   }
 
-  /** The narrow interface the checkpointer works through (lib/checkpoint/execute.ts). */
-  checkpointTarget(): CheckpointTarget {
+  /**
+   * The narrow interface the checkpointer works through (lib/checkpoint/execute.ts). Its file
+   * I/O goes through descriptors on the background lane, so a checkpoint's copies and syncs
+   * never queue in front of this connection's commits. (They are OFD descriptors: opening and
+   * closing them does not touch the connection's locks.)
+   */
+  async checkpointTarget(): Promise<CheckpointTarget> {
+    this.#checkOpen();
+    this.#background ??= Promise.all([
+      WalnutFile.open(this.dbPath, { lane: 'background' }),
+      WalnutFile.open(this.walPath, { lane: 'background' }),
+    ]);
+    const [db, walFile] = await this.#background;
     return {
       pageSize: this.pageSize,
       dbPath: this.dbPath,
-      db: this.db,
-      wal: this.wal,
+      db,
+      walFile,
       tryLock: (byte, n, mode) => this.#tryShm(byte, n, mode),
       lock: async (byte, n, mode) => {
         try {
@@ -659,6 +672,10 @@ export class WalIndex {
     if (removeWal && this.#shm !== null) fs.rmSync(this.shmPath, { force: true });
     if (this.#shm !== null) await this.#shm.close(); // drops DMS with its descriptor
     if (removeWal) fs.rmSync(this.walPath, { force: true });
+    if (this.#background !== null) {
+      const handles = await this.#background.catch(() => [] as WalnutFile[]);
+      for (const h of handles) await h.close().catch(() => undefined);
+    }
     await this.wal.close();
     await this.db.close(); // drops SHARED (or EXCLUSIVE)
   }

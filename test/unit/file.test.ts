@@ -50,6 +50,18 @@ describe('open', () => {
     expectWalnutError(() => WalnutFile.openSync(dir), 'WALNUT_IO', { errno: 21 });
   });
 
+  it('runs a file on the background lane when asked, and validates the lane', async () => {
+    const p = fresh();
+    const bg = await WalnutFile.open(p, { create: true, lane: 'background' });
+    const main = WalnutFile.openSync(p);
+    await Promise.all([bg.write(Buffer.from('bg'), 0, 2, 0), main.write(Buffer.from('mn'), 0, 2, 2)]);
+    await bg.fdatasync();
+    expect(fs.readFileSync(p, 'utf8')).toBe('bgmn');
+    await bg.close();
+    main.closeSync();
+    expectWalnutError(() => WalnutFile.openSync(p, { lane: 'fast' as 'main' }), 'WALNUT_INVALID_ARGUMENT');
+  });
+
   it('validates options', () => {
     expectWalnutError(() => WalnutFile.openSync(''), 'WALNUT_INVALID_ARGUMENT');
     expectWalnutError(() => WalnutFile.openSync('a\0b'), 'WALNUT_INVALID_ARGUMENT');
