@@ -104,6 +104,7 @@ function program(setExit: (code: number) => void): Command {
       stream.on('end', () => bar.stop());
       if (o.follow) process.once('SIGINT', () => stream.destroy());
       const target = o.output ? fs.createWriteStream(o.output) : process.stdout;
+      target.on('error', () => undefined); // reported by pipeline below
       await pipeline(stream, target).catch((e) => {
         if ((e as { code?: string }).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
       });
@@ -119,6 +120,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z')
     .action(async (src: string, db: string, o: { until?: string; force?: boolean; json?: boolean }) => {
+      if (src !== '-' && !fs.existsSync(src)) throw new WalnutError(`WALNUT_CANTOPEN: cannot open the export stream ${src}: no such file`, { code: 'WALNUT_CANTOPEN', path: src });
       const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
       const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
       let read = 0;

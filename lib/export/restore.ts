@@ -53,6 +53,9 @@ class StopRestore extends Error {
 }
 
 export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, dbPath: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+  // A stream may fail (a missing file, say) before it is read: keep that from becoming an
+  // uncaught 'error' event; the failure surfaces when the records are read below.
+  if (typeof (source as Readable).on === 'function') (source as Readable).on('error', () => undefined);
   if (fs.existsSync(dbPath) && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
   }
