@@ -10,6 +10,7 @@ const path = require('node:path');
 const Database = require('better-sqlite3');
 const { open, WalnutFile } = require('../dist/index.js');
 const { Histogram } = require('../dist/telemetry/histogram.js');
+const { drive: driveFor } = require('./harness');
 
 const SECONDS = Number(process.env.WALNUT_BENCH_SECONDS || 2);
 const PAGE = 4096;
@@ -22,25 +23,7 @@ function optional(name) {
   }
 }
 
-/** Runs `committers` loops of `commitOnce` for SECONDS; returns commits/s and latency (µs). */
-async function drive(committers, commitOnce) {
-  const hist = new Histogram();
-  const deadline = performance.now() + SECONDS * 1000;
-  let count = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: committers }, async (_, w) => {
-      for (let i = 0; performance.now() < deadline; i++) {
-        const s = performance.now();
-        await commitOnce(w, i);
-        hist.record((performance.now() - s) * 1000);
-        count++;
-      }
-    }),
-  );
-  const secs = (performance.now() - t0) / 1000;
-  return { perSecond: count / secs, p50: hist.percentile(50), p99: hist.percentile(99) };
-}
+const drive = (committers, commitOnce) => driveFor(committers, SECONDS, commitOnce);
 
 function driveSync(commitOnce) {
   const hist = new Histogram();

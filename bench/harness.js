@@ -61,12 +61,11 @@ async function runAsyncRounds(cases, { maxTime = 1, rounds = 3 } = {}) {
 }
 
 /**
- * The commit load used across suites: `committers` loops of one-page (4 KiB) commits for
- * `seconds`, each loop on its own pages. Returns commits/s and commit latency p50/p99 (µs).
+ * Runs `committers` loops of `commitOnce(w, i)` for `seconds`; returns commits/s and commit
+ * latency p50/p99 (µs). Every suite's concurrent-commit load goes through this.
  */
-async function commitLoad(store, committers, seconds, fill = 3) {
+async function drive(committers, seconds, commitOnce) {
   const { Histogram } = require('../dist/telemetry/histogram.js');
-  const data = Buffer.alloc(4096, fill);
   const hist = new Histogram();
   const deadline = performance.now() + seconds * 1000;
   let count = 0;
@@ -75,7 +74,7 @@ async function commitLoad(store, committers, seconds, fill = 3) {
     Array.from({ length: committers }, async (_, w) => {
       for (let i = 0; performance.now() < deadline; i++) {
         const s = performance.now();
-        await store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]);
+        await commitOnce(w, i);
         hist.record((performance.now() - s) * 1000);
         count++;
       }
@@ -84,4 +83,10 @@ async function commitLoad(store, committers, seconds, fill = 3) {
   return { perSecond: count / ((performance.now() - t0) / 1000), p50: hist.percentile(50), p99: hist.percentile(99) };
 }
 
-module.exports = { runSync, runAsync, runAsyncRounds, table, commitLoad };
+/** One-page (4 KiB) store commits, each loop on its own pages. */
+function commitLoad(store, committers, seconds, fill = 3) {
+  const data = Buffer.alloc(4096, fill);
+  return drive(committers, seconds, (w, i) => store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]));
+}
+
+module.exports = { runSync, runAsync, runAsyncRounds, table, drive, commitLoad };
