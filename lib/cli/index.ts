@@ -30,6 +30,11 @@ function print(obj: Out, json: boolean): void {
   }
 }
 
+/** Commands that work on an existing database refuse a path that is not there (open() would create one). */
+function requireFile(file: string, what = 'database'): void {
+  if (!fs.existsSync(file)) throw new WalnutError(`WALNUT_CANTOPEN: cannot open the ${what} ${file}: no such file`, { code: 'WALNUT_CANTOPEN', path: file });
+}
+
 function parseUntil(v: string | undefined): number | Date | undefined {
   if (v === undefined) return undefined;
   if (/^\d+$/.test(v)) return Number(v);
@@ -79,6 +84,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut checkpoint app.db --mode truncate --json')
     .action(async (db: string, o: { mode: string; json?: boolean }) => {
+      requireFile(db);
       const store = await open(db, { keepWal: true, autoCheckpoint: false });
       try {
         const r = await store.checkpoint(o.mode as 'passive');
@@ -96,7 +102,7 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
     .action(async (db: string, o: { output?: string; follow?: boolean; json?: boolean }) => {
       if (o.json && !o.output) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
-      if (!fs.existsSync(db)) throw new WalnutError(`WALNUT_CANTOPEN: cannot open ${db}: no such file`, { code: 'WALNUT_CANTOPEN', path: db });
+      inspect(db); // a clear error for a missing file, a directory or a non-database, before any output exists
       const stream = createExportStream(db, { follow: o.follow === true });
       const bar = o.follow || !o.output ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
       let bytes = 0;
@@ -120,7 +126,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z')
     .action(async (src: string, db: string, o: { until?: string; force?: boolean; json?: boolean }) => {
-      if (src !== '-' && !fs.existsSync(src)) throw new WalnutError(`WALNUT_CANTOPEN: cannot open the export stream ${src}: no such file`, { code: 'WALNUT_CANTOPEN', path: src });
+      if (src !== '-') requireFile(src, 'export stream');
       const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
       const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
       let read = 0;

@@ -31,6 +31,10 @@ describe('walnut CLI argument fuzz', () => {
     );
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    // bare words are relative paths: run in the scratch directory, and check that no command
+    // that works on an existing database created one
+    const cwd = process.cwd();
+    process.chdir(dir);
     try {
       await fc.assert(
         fc.asyncProperty(fc.array(word, { maxLength: 5 }), async (argv) => {
@@ -41,7 +45,9 @@ describe('walnut CLI argument fuzz', () => {
         }),
         { numRuns: 200, seed: Number(process.env['WALNUT_FUZZ_SEED'] ?? 20261122) }, // fixed in npm test; vary WALNUT_FUZZ_SEED to explore
       );
+      expect(fs.readdirSync(dir)).toEqual(['garbage.db']);
     } finally {
+      process.chdir(cwd);
       out.mockRestore();
       err.mockRestore();
     }

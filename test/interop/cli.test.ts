@@ -121,10 +121,12 @@ describe('errors and help', () => {
       [['inspect', dir], /WALNUT_CANTOPEN: .* is a directory/],
       [['inspect', notDb], /WALNUT_CANTOPEN: .* is not a SQLite database/],
       [['checkpoint', rollback], /WALNUT_CANTOPEN: .*not in WAL mode/],
+      [['checkpoint', path.join(dir, 'never-made.db')], /WALNUT_CANTOPEN: cannot open the database .*no such file/],
       [['verify', rollback, '--level', '9'], /WALNUT_INVALID_ARGUMENT: --level/],
       [['frobnicate'], /unknown command/],
     ];
     for (const [args, message] of cases) {
+      expect(fs.existsSync(path.join(dir, 'never-made.db'))).toBe(false);
       const res = walnut(...args);
       expect(res.status, args.join(' ')).toBe(2);
       expect(res.stderr.trim().split('\n')[0]).toMatch(message);
