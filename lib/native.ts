@@ -133,7 +133,6 @@ export interface NativeShmRegion {
   append(firstFrame: number, pgnos: Uint32Array, mxFrame: number): void;
   lookup(pgno: number, mxFrame: number, minFrame: number): number;
   lookupMany(pgnos: Uint32Array, mxFrame: number, minFrame: number, out: Uint32Array): void;
-  copyOut(segment: number, out: Uint8Array): void;
   pageNumbers(firstFrame: number, out: Uint32Array): void;
   unmap(): void;
 }

@@ -35,7 +35,6 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
                         InstanceMethod<&ShmRegion::Append>("append"),
                         InstanceMethod<&ShmRegion::Lookup>("lookup"),
                         InstanceMethod<&ShmRegion::LookupMany>("lookupMany"),
-                        InstanceMethod<&ShmRegion::CopyOut>("copyOut"),
                         InstanceMethod<&ShmRegion::PageNumbers>("pageNumbers"),
                         InstanceMethod<&ShmRegion::Unmap>("unmap")});
   }
@@ -361,18 +360,6 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
       if (seg >= segments_.size()) return ThrowCorrupt(env, "frame is beyond the mapped wal-index");
       o[i] = PageArray(seg)[frame - IZero(seg) - 1];
     }
-    return env.Undefined();
-  }
-
-  // copyOut(segment, out: Uint8Array(32768)): a snapshot of one segment (tests, inspect).
-  Napi::Value CopyOut(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    uint64_t seg;
-    ByteSpan out;
-    if (!CheckOpen(env) || !GetUint(info, 0, "segment", &seg) || !GetBytes(info, 1, "out", &out)) return Napi::Value();
-    if (seg >= segments_.size()) return ThrowInvalid(env, "segment is not mapped");
-    if (out.length < kSegment) return ThrowInvalid(env, "out needs 32768 bytes");
-    std::memcpy(out.data, segments_[seg], kSegment);
     return env.Undefined();
   }
 

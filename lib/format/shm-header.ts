@@ -22,14 +22,12 @@ import { decodeShmPageSize, encodeShmPageSize } from './page-size';
 
 export const SHM_HEADER_SIZE = 48;
 export const SHM_VERSION = 3007000;
-export const SHM_SEGMENT_SIZE = 32768;
 
 /** WalCkptInfo offsets (bytes from the start of the -shm). */
 export const CKPT_NBACKFILL = 96;
 export const CKPT_READMARK = (i: number): number => 100 + 4 * i;
 export const CKPT_NBACKFILL_ATTEMPTED = 128;
 export const READMARK_NOT_USED = 0xffffffff;
-export const WAL_NREADER = 5;
 
 /** Lock byte offsets in the -shm (SQLite's UNIX_SHM_BASE = 120) and the DMS byte. */
 export const SHM_LOCK = {

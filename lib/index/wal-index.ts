@@ -634,13 +634,6 @@ export class WalIndex {
     if (!this.#closed) this.#unlockShm(SHM_LOCK.WRITE, 1);
   }
 
-  /** A copy of one wal-index segment (tests and `walnut inspect`). */
-  segmentBytes(segment: number): Uint8Array {
-    const out = new Uint8Array(32768);
-    this.#region.copyOut(segment, out);
-    return out;
-  }
-
   /** nBackfill and the read marks, as SQLite keeps them. */
   checkpointInfo(): { nBackfill: number; nBackfillAttempted: number; readMarks: number[] } {
     return {
