@@ -19,7 +19,7 @@
 import type { Writable } from 'node:stream';
 
 import { walnutError, type FramingReason } from '../errors';
-import type { WalnutFile } from '../io/file';
+import { WalnutFile } from '../io/file';
 
 export const MAX_RECORD = 16 * 1024 * 1024;
 export const MAGIC_LENGTH = 8;
@@ -81,9 +81,7 @@ export class BufferedWalSink implements WalRecordSink {
   #bytes = 0;
 
   constructor(target: Writable | WalnutFile, options: { bufferBytes?: number; position?: number } = {}) {
-    this.#target = 'writev' in target && typeof (target as WalnutFile).writev === 'function' && 'fd' in target
-      ? { kind: 'file', file: target as WalnutFile, position: options.position ?? 0 }
-      : { kind: 'writable', stream: target as Writable };
+    this.#target = target instanceof WalnutFile ? { kind: 'file', file: target, position: options.position ?? 0 } : { kind: 'writable', stream: target };
     this.#bufferBytes = options.bufferBytes ?? 4 << 20;
   }
 
