@@ -57,10 +57,10 @@ function program(setExit: (code: number) => void): Command {
     .action((db: string, o: { json?: boolean }) => print(inspect(db) as unknown as Out, o.json === true));
 
   cli.command('verify <db>')
-    .description('integrity checks: the WAL checksum chain, the -shm against the WAL, the database header (level 1)')
-    .option('--level <n>', 'check level 1..5 (this version has level 1)', '1')
+    .description('integrity checks: 1 headers, WAL chain and -shm; 2 b-tree structure; 3 overflow chains; 4 cross-references and freelist; 5 schema')
+    .option('--level <n>', 'check level 1..5; each includes the ones below', '5')
     .option('--json', 'one JSON object on stdout')
-    .addHelpText('after', '\nExample:\n  walnut verify app.db --level 1 --json')
+    .addHelpText('after', '\nExit status 1 when anything is found.\nExample:\n  walnut verify app.db --level 5 --json')
     .action((db: string, o: { level: string; json?: boolean }) => {
       const r = verify(db, Number(o.level));
       print(r as unknown as Out, o.json === true);

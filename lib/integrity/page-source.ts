@@ -1,0 +1,110 @@
+/**
+ * integrity/page-source.ts — the two views integrity checks read pages through:
+ *
+ * - FilePageSource: a database on disk as the next SQLite reader would see it, without taking a
+ *   lock: the database file, overlaid with the newest frame of each page among the WAL's valid
+ *   committed frames (frames 1..mxFrame of the recovery scan). The database size is the last
+ *   commit frame's, else the header's when SQLite would trust it, else the file's size.
+ * - SnapshotPageSource: a walnut Snapshot (a read transaction of an open store).
+ *
+ * Both return a fresh array per read: the checker holds several pages at once.
+ */
+import { walnutError } from '../errors';
+import { decodeDbHeader, trustedDbSize } from '../format/db-header';
+import type { Snapshot } from '../index/snapshot';
+import { WalnutFile } from '../io/file';
+import { WalFile } from '../wal/wal-file';
+import type { PageSource } from './btree-check';
+
+export class FilePageSource implements PageSource {
+  readonly pageSize: number;
+  readonly dbSize: number;
+  readonly storedPages: number;
+  readonly walFrames: number;
+  readonly #db: WalnutFile;
+  readonly #wal: WalFile | null;
+  readonly #frameOf: Map<number, number>;
+  readonly #filePages: number;
+
+  private constructor(db: WalnutFile, wal: WalFile | null, pageSize: number, dbSize: number, filePages: number, frameOf: Map<number, number>) {
+    this.#db = db;
+    this.#wal = wal;
+    this.pageSize = pageSize;
+    this.dbSize = dbSize;
+    this.#filePages = filePages;
+    this.#frameOf = frameOf;
+    let stored = filePages;
+    for (const pgno of frameOf.keys()) if (pgno > stored) stored = pgno;
+    this.storedPages = stored;
+    this.walFrames = wal === null ? 0 : wal.mxFrame;
+  }
+
+  static open(dbPath: string): FilePageSource {
+    const db = WalnutFile.openSync(dbPath, { readOnly: true });
+    let wal: WalFile | null = null;
+    try {
+      const head = new Uint8Array(100);
+      const h = db.readSync(head, 0, 100, 0) === 100 ? decodeDbHeader(head) : null;
+      if (h === null || h.pageSize === 0) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is not a SQLite database`, { path: dbPath });
+      const filePages = Math.floor(db.sizeSync() / h.pageSize);
+      const frameOf = new Map<number, number>();
+      let dbSize = trustedDbSize(h) ?? filePages;
+      try {
+        wal = WalFile.openSync(`${dbPath}-wal`, { readOnly: true });
+      } catch {
+        wal = null; // no WAL: the database file alone
+      }
+      if (wal !== null) {
+        const r = wal.recoverSync();
+        if (r.mxFrame > 0 && r.pageSize === h.pageSize) {
+          for (let f = 1; f <= r.mxFrame; f++) frameOf.set(r.pgnos[f - 1]!, f);
+          dbSize = r.dbSize;
+        }
+      }
+      return new FilePageSource(db, wal, h.pageSize, dbSize, filePages, frameOf);
+    } catch (e) {
+      wal?.closeSync();
+      db.closeSync();
+      throw e;
+    }
+  }
+
+  frameOf(pgno: number): number {
+    return this.#frameOf.get(pgno) ?? 0;
+  }
+
+  read(pgno: number): Uint8Array {
+    const out = new Uint8Array(this.pageSize);
+    const frame = this.#frameOf.get(pgno);
+    if (frame !== undefined) this.#wal!.readFramePageSync(frame, out, this.pageSize);
+    else if (pgno <= this.#filePages) this.#db.readSync(out, 0, this.pageSize, (pgno - 1) * this.pageSize);
+    return out;
+  }
+
+  close(): void {
+    this.#wal?.closeSync();
+    this.#db.closeSync();
+  }
+}
+
+export class SnapshotPageSource implements PageSource {
+  readonly pageSize: number;
+  readonly dbSize: number;
+  readonly storedPages: number;
+  readonly #snap: Snapshot;
+
+  constructor(snap: Snapshot, pageSize: number) {
+    this.#snap = snap;
+    this.pageSize = pageSize;
+    this.dbSize = snap.dbSize;
+    this.storedPages = snap.dbSize;
+  }
+
+  frameOf(pgno: number): number {
+    return this.#snap.frameOf(pgno);
+  }
+
+  read(pgno: number): Uint8Array {
+    return this.#snap.readSync(pgno);
+  }
+}

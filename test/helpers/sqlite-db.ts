@@ -1,0 +1,107 @@
+// Databases SQLite builds for the integrity tests, and SQLite's own view of their pages (the
+// dbstat virtual table and the freelist), so damage can be aimed at a page of a known role
+// without using walnut's parser to find it.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { Database } from './sqlite';
+
+export interface BuildOptions {
+  pageSize: number;
+  autoVacuum?: 'none' | 'full' | 'incremental';
+  rows?: number;
+  encoding?: 'UTF-8' | 'UTF-16le' | 'UTF-16be';
+  seed?: number;
+}
+
+/**
+ * A WAL-mode database with a rowid table (overflow-sized rows), an index, a WITHOUT ROWID table
+ * with its own index, a NOCASE/DESC index, a view, a trigger, and a freelist left by deletes.
+ * SQLite is closed when this returns: everything is in the database file.
+ */
+export function buildDatabase(dir: string, name: string, o: BuildOptions): string {
+  const file = path.join(dir, `${name}.db`);
+  for (const s of ['', '-wal', '-shm']) fs.rmSync(file + s, { force: true });
+  const db = new Database(file);
+  db.pragma(`page_size = ${o.pageSize}`);
+  db.pragma(`auto_vacuum = ${o.autoVacuum ?? 'none'}`);
+  if (o.encoding) db.pragma(`encoding = '${o.encoding}'`);
+  db.pragma('journal_mode = WAL');
+  db.exec(`CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v BLOB);
+    CREATE INDEX t_k ON t(k);
+    CREATE TABLE w(k TEXT PRIMARY KEY, n INTEGER, r REAL) WITHOUT ROWID;
+    CREATE INDEX w_n ON w(n, r);
+    CREATE TABLE c(x TEXT COLLATE NOCASE, y INTEGER);
+    CREATE INDEX c_x ON c(x DESC, y);
+    CREATE VIEW tv AS SELECT id, k FROM t;
+    CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN SELECT 1; END;`);
+  const rows = o.rows ?? 400;
+  let s = o.seed ?? 7;
+  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const ins = db.prepare('INSERT INTO t(k, v) VALUES (?, ?)');
+  const insW = db.prepare('INSERT INTO w VALUES (?, ?, ?)');
+  const insC = db.prepare('INSERT INTO c VALUES (?, ?)');
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) {
+      const big = i % 25 === 0;
+      ins.run(`key-${Math.floor(rand() * 1e6)}`, Buffer.alloc(big ? o.pageSize * 3 + 17 : 10 + (i % 90), i & 0xff));
+      insW.run(`w${i}-${'x'.repeat(i % 40)}`, i % 7 === 0 ? null : Math.floor(rand() * 1000) - 500, rand() * 10);
+      insC.run(i % 2 ? `Name${i % 31}` : `name${i % 29}`, i);
+    }
+  })();
+  db.exec('DELETE FROM t WHERE id % 4 = 0; DELETE FROM w WHERE n > 300;');
+  db.close();
+  return file;
+}
+
+export interface PageRole {
+  pgno: number;
+  /** 'schema', 'table', 'index' (b-tree pages), 'overflow', 'freelist-trunk', 'freelist-leaf', 'ptrmap' */
+  role: string;
+  /** 'internal' or 'leaf' for b-tree pages */
+  kind?: string;
+  tree?: string;
+}
+
+/** Every page of the database and what SQLite says it is. */
+export function pageRoles(file: string): { pageSize: number; pages: PageRole[] } {
+  const db = new Database(file, { readonly: true });
+  try {
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    const stat = db.prepare('SELECT s.name AS name, s.pageno AS pgno, s.pagetype AS type, m.type AS mtype FROM dbstat s LEFT JOIN sqlite_schema m ON m.name = s.name').all() as { name: string; pgno: number; type: string; mtype: string | null }[];
+    const pages: PageRole[] = stat.map((r) => (r.type === 'overflow' ? { pgno: r.pgno, role: 'overflow', tree: r.name } : { pgno: r.pgno, role: r.name === 'sqlite_schema' ? 'schema' : r.mtype === 'index' || r.name.startsWith('sqlite_autoindex') ? 'index' : 'table', kind: r.type, tree: r.name }));
+    const bytes = fs.readFileSync(file);
+    let trunk = bytes.readUInt32BE(32);
+    for (let guard = 0; trunk !== 0 && guard < 1e5; guard++) {
+      pages.push({ pgno: trunk, role: 'freelist-trunk' });
+      const at = (trunk - 1) * pageSize;
+      const n = bytes.readUInt32BE(at + 4);
+      for (let i = 0; i < n; i++) pages.push({ pgno: bytes.readUInt32BE(at + 8 + 4 * i), role: 'freelist-leaf' });
+      trunk = bytes.readUInt32BE(at);
+    }
+    if (bytes.readUInt32BE(52) !== 0) {
+      const per = Math.floor((pageSize - bytes[20]!) / 5) + 1;
+      for (let p = 2; p <= bytes.length / pageSize; p += per) pages.push({ pgno: p, role: 'ptrmap' });
+    }
+    return { pageSize, pages: pages.sort((a, b) => a.pgno - b.pgno) };
+  } finally {
+    db.close();
+  }
+}
+
+/** SQLite's PRAGMA integrity_check on `file`: ['ok'] or its messages (an error to open counts as a message). */
+export function sqliteIntegrity(file: string): string[] {
+  let db: InstanceType<typeof Database> | null = null;
+  try {
+    db = new Database(file);
+    return (db.prepare('PRAGMA integrity_check').all() as { integrity_check: string }[]).map((r) => r.integrity_check);
+  } catch (e) {
+    return [`error: ${(e as Error).message}`];
+  } finally {
+    try {
+      db?.close();
+    } catch {
+      // a corrupt database may refuse to checkpoint on close; the copy is thrown away anyway
+    }
+  }
+}
