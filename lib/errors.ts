@@ -43,6 +43,8 @@ export interface WalnutErrorDetails {
   path?: string;
   /** Machine-readable detail, e.g. a FramingReason or the name of an invalid option. */
   reason?: string;
+  /** The page at fault (WALNUT_CORRUPT from a page check). */
+  pgno?: number;
   cause?: unknown;
 }
 
@@ -52,6 +54,7 @@ export class WalnutError extends Error {
   syscall?: string;
   path?: string;
   reason?: string;
+  pgno?: number;
 
   constructor(message: string, details: WalnutErrorDetails) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -59,6 +62,7 @@ export class WalnutError extends Error {
     this.code = details.code;
     if (details.errno !== undefined) this.errno = details.errno;
     if (details.syscall !== undefined) this.syscall = details.syscall;
+    if (details.pgno !== undefined) this.pgno = details.pgno;
     if (details.path !== undefined) this.path = details.path;
     if (details.reason !== undefined) this.reason = details.reason;
   }

@@ -20,6 +20,7 @@ import { walnutError, WalnutError } from '../errors';
 import type { WalIndex } from '../index/wal-index';
 import type { EventRing } from '../telemetry/events';
 import { Histogram, type HistogramSummary } from '../telemetry/histogram';
+import { stampPageTrailer } from '../wal/page-trailer';
 import { MAX_FRAME, type WalPage, type WalTransaction } from '../wal/wal-file';
 import type { Synchronous } from './options';
 
@@ -75,6 +76,7 @@ export class GroupCommitter {
   readonly #onCommitted: (mxFrame: number) => void;
   readonly #beforeBatch: () => Promise<void>;
   readonly #events: EventRing | null;
+  readonly #stampTrailers: boolean;
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
   #failed: WalnutError | null = null;
@@ -92,7 +94,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; onCommitted?: (mxFrame: number) => void; beforeBatch?: () => Promise<void>; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; beforeBatch?: () => Promise<void>; events?: EventRing },
   ) {
     this.#index = index;
     this.#synchronous = o.synchronous;
@@ -101,11 +103,14 @@ export class GroupCommitter {
     this.#onCommitted = o.onCommitted ?? (() => undefined);
     this.#beforeBatch = o.beforeBatch ?? (() => Promise.resolve());
     this.#events = o.events ?? null;
+    this.#stampTrailers = o.stampTrailers ?? false;
   }
 
   /** Queues validated pages (deduplicated, ascending pgno) as one transaction. */
   submit(pages: WalPage[], dbSize: number | undefined, conflict?: ConflictSet): Promise<CommitResult> {
     if (this.#failed) return Promise.reject(this.#failed);
+    // the trailer goes into the caller's buffer: pages are written without a copy
+    if (this.#stampTrailers) for (const p of pages) stampPageTrailer(p.data);
     return new Promise((resolve, reject) => {
       let bytes = 0;
       for (const p of pages) bytes += p.data.length;

@@ -30,8 +30,12 @@ export interface OpenOptions {
   busyTimeout?: number;
   /** Bytes the WAL file is cut back to by the first commit after a restart (default 64 MiB), like SQLite's journal_size_limit. */
   walSizeLimit?: number;
-  /** 16-byte XXH3-128 page trailer for new databases; only `false` is available in this version. */
-  pageChecksums?: false;
+  /**
+   * 16-byte XXH3-128 trailer in every page (wal/page-trailer.ts). `true` creates a new database
+   * that reserves 16 bytes per page (an existing one must already); walnut stamps each page it
+   * commits and checks each page it reads. Default: on exactly when the database reserves 16 bytes.
+   */
+  pageChecksums?: boolean;
   /** close() leaves the -wal and -shm in place. */
   keepWal?: boolean;
 }
@@ -46,6 +50,8 @@ export interface ResolvedOptions {
   busyTimeout: number;
   walSizeLimit: number;
   keepWal: boolean;
+  /** undefined: follow the database header. */
+  pageChecksums: boolean | undefined;
 }
 
 const KNOWN = new Set(['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal']);
@@ -79,10 +85,11 @@ export function resolveOptions(options: OpenOptions | undefined): ResolvedOption
   const ac = o['autoCheckpoint'] === undefined ? 1000 : o['autoCheckpoint'];
   if (ac !== false && (typeof ac !== 'number' || !Number.isSafeInteger(ac) || ac < 1)) invalid('autoCheckpoint', 'must be a positive number of frames or false');
   if (o['fec'] !== undefined && o['fec'] !== false) invalid('fec', 'the FEC sidecar is not available in this version; use false');
-  if (o['pageChecksums'] !== undefined && o['pageChecksums'] !== false) invalid('pageChecksums', 'page checksum trailers are not available in this version; use false');
+  const pageChecksums = o['pageChecksums'] as boolean | undefined;
+  if (pageChecksums !== undefined && typeof pageChecksums !== 'boolean') invalid('pageChecksums', 'must be a boolean');
   const busyTimeout = o['busyTimeout'] === undefined ? 5000 : nonNegativeInteger(o['busyTimeout'], 'busyTimeout');
   const walSizeLimit = o['walSizeLimit'] === undefined ? 64 << 20 : nonNegativeInteger(o['walSizeLimit'], 'walSizeLimit');
   const keepWal = o['keepWal'] ?? false;
   if (typeof keepWal !== 'boolean') invalid('keepWal', 'must be a boolean');
-  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal };
+  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, pageChecksums };
 }

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 
 import { walnutError } from '../errors';
 import { newDatabasePage1 } from '../format/db-header';
+import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../index/snapshot';
 import { WalIndex } from '../index/wal-index';
 import { WalnutFile } from '../io/file';
@@ -47,12 +48,33 @@ export async function open(file: string, options?: OpenOptions): Promise<Store> 
   if (typeof file !== 'string' || file.length === 0) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'path must be a non-empty string', { reason: 'path' });
   }
-  await createIfMissing(file, o.pageSize);
+  await createIfMissing(file, o.pageSize, o.pageChecksums === true);
   const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit });
+  try {
+    index.pageTrailers = await pageTrailersWanted(index, o.pageChecksums);
+  } catch (e) {
+    await index.close();
+    throw e;
+  }
   return new Store(index, o);
 }
 
-async function createIfMissing(file: string, pageSize: number): Promise<void> {
+/** Trailers follow the database: its header reserves 16 bytes per page or it does not. */
+async function pageTrailersWanted(index: WalIndex, option: boolean | undefined): Promise<boolean> {
+  const snap = await index.beginRead();
+  let reserved: number;
+  try {
+    reserved = (await snap.readRaw(1))[20]!;
+  } finally {
+    snap.release();
+  }
+  if (option === true && reserved !== PAGE_TRAILER_RESERVED) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `option pageChecksums: ${index.dbPath} reserves ${reserved} bytes per page, not ${PAGE_TRAILER_RESERVED}; page checksums need a database created with them`, { reason: 'pageChecksums' });
+  }
+  return option ?? reserved === PAGE_TRAILER_RESERVED;
+}
+
+async function createIfMissing(file: string, pageSize: number, pageChecksums: boolean): Promise<void> {
   let f: WalnutFile;
   try {
     f = await WalnutFile.open(file, { exclusive: true, mode: 0o644 });
@@ -61,7 +83,9 @@ async function createIfMissing(file: string, pageSize: number): Promise<void> {
     throw e;
   }
   try {
-    await f.writev([newDatabasePage1(pageSize)], 0, 'full');
+    const page1 = newDatabasePage1(pageSize, undefined, pageChecksums ? PAGE_TRAILER_RESERVED : 0);
+    if (pageChecksums) stampPageTrailer(page1);
+    await f.writev([page1], 0, 'full');
   } finally {
     await f.close();
   }
@@ -91,6 +115,7 @@ export class Store {
       synchronous: options.synchronous,
       maxBatchBytes: options.maxBatchBytes,
       maxWaitMicros: options.maxWaitMicros,
+      stampTrailers: index.pageTrailers,
       events: this.#events,
       onCommitted: (mxFrame) => {
         for (const e of this.#exports) e.poke();

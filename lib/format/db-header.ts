@@ -54,16 +54,17 @@ export function decodeDbHeader(bytes: Uint8Array): DbHeader | null {
 /**
  * Page 1 of a new, empty database in WAL mode, as SQLite creates it: the 100-byte header
  * (page size, format versions 2/2, change counter 1, size 1 page, schema format 4, UTF-8,
- * default cache size 0) followed by an empty table b-tree leaf (the sqlite_schema root).
+ * default cache size 0) followed by an empty table b-tree leaf (the sqlite_schema root), whose
+ * content area starts at the usable size (page size - reserved bytes).
  */
-export function newDatabasePage1(pageSize: number, sqliteVersion = 3040001): Uint8Array {
+export function newDatabasePage1(pageSize: number, sqliteVersion = 3040001, reservedBytes = 0): Uint8Array {
   const page = new Uint8Array(pageSize);
   page.set(new TextEncoder().encode(MAGIC.slice(0, 15)), 0); // the 16th byte stays 0
   const dv = new DataView(page.buffer);
   dv.setUint16(16, encodeDbPageSize(pageSize));
   page[18] = 2; // write version: WAL
   page[19] = 2; // read version: WAL
-  page[20] = 0; // reserved bytes per page
+  page[20] = reservedBytes; // reserved bytes at the end of each page
   page[21] = 64; // max embedded payload fraction
   page[22] = 32; // min embedded payload fraction
   page[23] = 32; // leaf payload fraction
@@ -75,7 +76,8 @@ export function newDatabasePage1(pageSize: number, sqliteVersion = 3040001): Uin
   dv.setUint32(96, sqliteVersion);
   // b-tree page header at offset 100: leaf table page, no cells, content area at the page end
   page[100] = 0x0d;
-  dv.setUint16(105, pageSize === 65536 ? 0 : pageSize);
+  const contentStart = pageSize - reservedBytes;
+  dv.setUint16(105, contentStart === 65536 ? 0 : contentStart);
   return page;
 }
 

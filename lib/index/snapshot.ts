@@ -4,10 +4,13 @@
  * It holds a read lock from WalIndex.beginRead() until release(). read(pgno) returns the page
  * as of the snapshot: the newest frame in [minFrame, mxFrame] from the WAL (one hash lookup,
  * one pread), else the database file, else zeros (a page never written and beyond the file).
- * Pages beyond the snapshot's database size read as zeros too.
+ * Pages beyond the snapshot's database size read as zeros too. When the index has page trailers
+ * on, every page read is checked against its trailer (WALNUT_CORRUPT with the pgno on mismatch);
+ * readRaw() skips that check (for integrity checks, which report instead of throwing).
  */
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
+import { checkPageTrailer } from '../wal/page-trailer';
 import type { WalIndex } from './wal-index';
 
 export interface SnapshotState {
@@ -32,6 +35,9 @@ export class Snapshot {
     this.#onRelease = onRelease;
   }
 
+  get pageSize(): number {
+    return this.#index.pageSize;
+  }
   /** Database size in pages as of this snapshot. */
   get dbSize(): number {
     return this.#state.dbSize;
@@ -73,6 +79,18 @@ export class Snapshot {
   }
 
   async readInto(pgno: number, out: Uint8Array): Promise<void> {
+    await this.#readInto(pgno, out);
+    this.#checkTrailer(pgno, out);
+  }
+
+  /** The page as stored, without the trailer check. */
+  async readRaw(pgno: number): Promise<Buffer> {
+    const out = Buffer.alloc(this.#index.pageSize);
+    await this.#readInto(pgno, out);
+    return out;
+  }
+
+  async #readInto(pgno: number, out: Uint8Array): Promise<void> {
     const source = this.#locate(pgno, out);
     if (source.frame !== 0) {
       await this.#index.wal.readFramePage(source.frame, out, this.#index.pageSize);
@@ -90,12 +108,32 @@ export class Snapshot {
   }
 
   readIntoSync(pgno: number, out: Uint8Array): void {
+    this.#readIntoSync(pgno, out);
+    this.#checkTrailer(pgno, out);
+  }
+
+  readRawSync(pgno: number): Buffer {
+    const out = Buffer.alloc(this.#index.pageSize);
+    this.#readIntoSync(pgno, out);
+    return out;
+  }
+
+  #readIntoSync(pgno: number, out: Uint8Array): void {
     const source = this.#locate(pgno, out);
     if (source.frame !== 0) {
       this.#index.wal.readFramePageSync(source.frame, out, this.#index.pageSize);
     } else if (source.fromDb) {
       const got = this.#index.db.readSync(out, 0, this.#index.pageSize, (pgno - 1) * this.#index.pageSize);
       if (got < this.#index.pageSize) out.fill(0, got, this.#index.pageSize);
+    }
+  }
+
+  #checkTrailer(pgno: number, page: Uint8Array): void {
+    if (!this.#index.pageTrailers) return;
+    const view = page.length === this.#index.pageSize ? page : page.subarray(0, this.#index.pageSize);
+    if (checkPageTrailer(view) === 'mismatch') {
+      const frame = this.frameOf(pgno);
+      throw walnutError('WALNUT_CORRUPT', `page ${pgno}${frame ? ` (WAL frame ${frame})` : ''}: the XXH3-128 page trailer does not match the page`, { path: this.#index.dbPath, pgno });
     }
   }
 

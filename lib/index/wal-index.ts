@@ -111,6 +111,8 @@ export class WalIndex {
   readonly db: WalnutFile;
   readonly wal: WalFile;
   readonly pageSize: number;
+  /** Snapshots check each page's XXH3-128 trailer (option pageChecksums; set by the store). */
+  pageTrailers = false;
   readonly #shm: WalnutFile | null;
   readonly #region: NativeShmRegion;
   readonly #headerScratch = new Uint8Array(2 * SHM_HEADER_SIZE);

@@ -93,9 +93,9 @@ export class SnapshotPageSource implements PageSource {
   readonly storedPages: number;
   readonly #snap: Snapshot;
 
-  constructor(snap: Snapshot, pageSize: number) {
+  constructor(snap: Snapshot) {
     this.#snap = snap;
-    this.pageSize = pageSize;
+    this.pageSize = snap.pageSize;
     this.dbSize = snap.dbSize;
     this.storedPages = snap.dbSize;
   }
@@ -105,6 +105,6 @@ export class SnapshotPageSource implements PageSource {
   }
 
   read(pgno: number): Uint8Array {
-    return this.#snap.readSync(pgno);
+    return this.#snap.readRawSync(pgno);
   }
 }

@@ -9,7 +9,8 @@
 import { walnutError } from '../errors';
 import { checkDatabase, type Finding } from './btree-check';
 import { inspect } from './inspect';
-import { FilePageSource } from './page-source';
+import type { Snapshot } from '../index/snapshot';
+import { FilePageSource, SnapshotPageSource } from './page-source';
 
 export type VerifyIssue = Finding;
 
@@ -60,4 +61,15 @@ export function verify(dbPath: string, level: number, options: VerifyOptions = {
   } finally {
     source.close();
   }
+}
+
+/**
+ * Levels 1..5 on the database as `snap` sees it (an open store's snapshot: pages from the WAL
+ * where newer). The WAL and -shm checks of verify() do not apply: the store validated both.
+ */
+export function verifySnapshot(snap: Snapshot, level: number, options: VerifyOptions = {}): VerifyReport {
+  checkLevel(level);
+  const source = new SnapshotPageSource(snap);
+  const issues = checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums });
+  return { ok: issues.length === 0, level, pages: source.dbSize, issues };
 }
