@@ -28,7 +28,7 @@
  * depth is capped at MAX_DEPTH, chains at N pages, findings at maxFindings.
  */
 import { checkPageTrailer, PAGE_TRAILER_RESERVED } from '../wal/page-trailer';
-import { compareRecords, decodeRecord, decodeText, type Key, readSize, readVarint, serialTypeBytes, type Value } from './record';
+import { compareRecordKeys, decodeRecord, decodeText, type Key, type RecordKey, serialTypeBytes, type Value, VarintReader } from './record';
 
 export interface Finding {
   level: number;
@@ -44,8 +44,10 @@ export interface PageSource {
   readonly dbSize: number;
   /** Highest page number the file or the WAL actually holds. */
   readonly storedPages: number;
-  /** The page (a new array of pageSize bytes; zeros where nothing is stored). */
+  /** The page (pageSize bytes; zeros where nothing is stored), valid until release(). */
   read(pgno: number): Uint8Array;
+  /** The checker is done with a page read(); its memory may be reused. */
+  release(page: Uint8Array): void;
   /** The WAL frame the page comes from, 0 for the database file. */
   frameOf(pgno: number): number;
 }
@@ -102,7 +104,8 @@ interface PageHeader {
 interface Cell {
   start: number;
   size: number;
-  key: Key | Value[] | undefined;
+  /** The rowid, or the index record when it lies wholly in the page (undefined when it spills). */
+  key: Key | RecordKey | undefined;
   child: number;
   payloadSize: number;
   local: number;
@@ -135,6 +138,8 @@ class Checker {
   #expType = new Uint8Array(0);
   #expParent = new Uint32Array(0);
   #chainId = FIRST_CHAIN_ID;
+  readonly #varint = new VarintReader();
+  #spans = new Uint32Array(0);
 
   constructor(src: PageSource, options: CheckOptions) {
     this.#src = src;
@@ -190,7 +195,11 @@ class Checker {
       const data = src.read(row.rootpage);
       const intKey = data[0] === 0x05 || data[0] === 0x0d;
       const tree: Tree = { root: row.rootpage, intKey, label, orderCheckable: keyOrderCheckable(row, rows), leafDepth: -1 };
-      this.#walk(row.rootpage, tree, 0, undefined, undefined, 0, data);
+      try {
+        this.#walk(row.rootpage, tree, 0, undefined, undefined, 0, data);
+      } finally {
+        src.release(data);
+      }
     }
     if (this.#level >= 4) {
       this.#checkFreelist(dv.getUint32(32), dv.getUint32(36));
@@ -206,9 +215,10 @@ class Checker {
     if (this.#level >= 5) this.#checkSchema(rows);
     if (this.#trailers ?? page1[20] === PAGE_TRAILER_RESERVED) {
       for (let p = 1; p <= this.#n; p++) {
-        if (checkPageTrailer(p === 1 ? page1 : src.read(p)) === 'mismatch') {
-          this.#report(1, 'page-checksum', p, `page ${p}: the XXH3-128 trailer does not match the page`);
-        }
+        const page = p === 1 ? page1 : src.read(p);
+        const status = checkPageTrailer(page);
+        if (p !== 1) src.release(page);
+        if (status === 'mismatch') this.#report(1, 'page-checksum', p, `page ${p}: the XXH3-128 trailer does not match the page`);
       }
     }
   }
@@ -364,6 +374,7 @@ class Checker {
       this.#report(2, 'cell', pgno, `page ${pgno}: cell ${i} at offset ${start} ${why}`);
       return null;
     };
+    const v = this.#varint;
     let p = start;
     let child = 0;
     if (!h.leaf) {
@@ -371,36 +382,44 @@ class Checker {
       p += 4;
     }
     if (h.intKey && !h.leaf) {
-      const k = readVarint(data, p, end);
-      if (k === null) return bad('runs past the end of the page');
-      return { start, size: k.next - start, key: k.value, child, payloadSize: 0, local: 0, payloadAt: 0, overflow: 0 };
+      if (!v.read(data, p, end)) return bad('runs past the end of the page');
+      return { start, size: v.next - start, key: v.value, child, payloadSize: 0, local: 0, payloadAt: 0, overflow: 0 };
     }
-    const ps = readSize(data, p, end);
-    if (ps === null) return bad('has an unreadable payload size');
-    p = ps.next;
-    let key: Key | Value[] | undefined;
+    if (!v.readSize(data, p, end)) return bad('has an unreadable payload size');
+    const payloadSize = v.value as number;
+    p = v.next;
+    let key: Key | RecordKey | undefined;
     if (h.intKey) {
-      const k = readVarint(data, p, end);
-      if (k === null) return bad('runs past the end of the page');
-      key = k.value;
-      p = k.next;
+      if (!v.read(data, p, end)) return bad('runs past the end of the page');
+      key = v.value;
+      p = v.next;
     }
-    const local = this.#localPayload(ps.value, h.intKey);
-    const spills = local < ps.value;
+    const local = this.#localPayload(payloadSize, h.intKey);
+    const spills = local < payloadSize;
     let size = p - start + local + (spills ? 4 : 0);
     if (size < 4) size = 4;
     if (start + size > end) return bad(`(${size} bytes) extends past the end of the page`);
     const overflow = spills ? ((data[p + local]! << 24) >>> 0) + (data[p + local + 1]! << 16) + (data[p + local + 2]! << 8) + data[p + local + 3]! : 0;
-    if (!h.intKey && !spills) key = decodeRecord(data, p, p + local) ?? undefined;
-    return { start, size, key, child, payloadSize: ps.value, local, payloadAt: p, overflow };
+    if (!h.intKey && !spills) key = { data, start: p, end: p + local };
+    return { start, size, key, child, payloadSize, local, payloadAt: p, overflow };
   }
 
   /**
    * Checks the page and its subtree. Keys of the subtree must lie in (lo, hi] for rowid trees
    * and in [lo, hi] for index trees (undefined: unbounded or unknown).
    */
-  #walk(pgno: number, tree: Tree, depth: number, lo: Key | Value[] | undefined, hi: Key | Value[] | undefined, parent: number, given?: Uint8Array): void {
+  #walk(pgno: number, tree: Tree, depth: number, lo: Key | RecordKey | undefined, hi: Key | RecordKey | undefined, parent: number, given?: Uint8Array): void {
     const data = given ?? this.#src.read(pgno);
+    try {
+      this.#walkPage(data, pgno, tree, depth, lo, hi);
+    } finally {
+      // the page's keys bound its children's walks, which are over by now
+      if (given === undefined) this.#src.release(data);
+    }
+    void parent;
+  }
+
+  #walkPage(data: Uint8Array, pgno: number, tree: Tree, depth: number, lo: Key | RecordKey | undefined, hi: Key | RecordKey | undefined): void {
     const h = this.#parseHeader(data, pgno);
     if (h === null) return;
     if (h.intKey !== tree.intKey) {
@@ -450,34 +469,37 @@ class Checker {
       if (this.#claim(child, tree.root, PTRMAP_BTREE, pgno, 2, what)) this.#walk(child, tree, depth + 1, low, high, pgno);
       if (i < cells.length) low = cells[i]!.key;
     }
-    void parent;
   }
 
   /** Cells and freeblocks never share a byte; the gaps between them are the fragmented bytes. */
   #checkSpace(data: Uint8Array, pgno: number, h: PageHeader, cells: Cell[]): void {
-    const spans: number[] = [];
-    for (const c of cells) spans.push(c.start * 65536 + (c.start + c.size - 1));
+    // (start << 16 | end) per cell and freeblock, sorted as unsigned integers
+    let n = 0;
+    let spans = this.#spans;
+    if (spans.length < cells.length + this.#usable / 4) spans = this.#spans = new Uint32Array(cells.length + this.#usable / 4);
+    for (const c of cells) spans[n++] = c.start * 65536 + (c.start + c.size - 1);
     for (let pc = h.firstFree; pc > 0; pc = (data[pc]! << 8) | data[pc + 1]!) {
       const size = (data[pc + 2]! << 8) | data[pc + 3]!;
-      spans.push(pc * 65536 + (pc + size - 1));
+      spans[n++] = pc * 65536 + (pc + size - 1);
     }
-    spans.sort((a, b) => a - b);
+    const sorted = spans.subarray(0, n).sort();
     let prevEnd = h.content - 1;
     let frag = 0;
-    for (const s of spans) {
-      const start = Math.floor(s / 65536);
+    for (let i = 0; i < n; i++) {
+      const s = sorted[i]!;
+      const start = s >>> 16;
       if (start <= prevEnd) {
         this.#report(2, 'overlap', pgno, `page ${pgno}: byte ${start} is used twice (cells or freeblocks overlap)`);
         return;
       }
       frag += start - prevEnd - 1;
-      prevEnd = s % 65536;
+      prevEnd = s & 0xffff;
     }
     frag += this.#usable - prevEnd - 1;
     if (frag !== h.frag) this.#report(2, 'fragmentation', pgno, `page ${pgno}: ${frag} fragmented bytes, the header says ${h.frag}`);
   }
 
-  #checkKeys(pgno: number, tree: Tree, h: PageHeader, cells: Cell[], lo: Key | Value[] | undefined, hi: Key | Value[] | undefined): void {
+  #checkKeys(pgno: number, tree: Tree, h: PageHeader, cells: Cell[], lo: Key | RecordKey | undefined, hi: Key | RecordKey | undefined): void {
     if (tree.intKey) {
       let prev = lo as Key | undefined;
       for (let i = 0; i < cells.length; i++) {
@@ -491,14 +513,15 @@ class Checker {
       return;
     }
     if (!tree.orderCheckable) return;
-    let prev = lo as Value[] | undefined;
+    let prev = lo as RecordKey | undefined;
     for (let i = 0; i < cells.length; i++) {
-      const k = cells[i]!.key as Value[] | undefined;
+      const k = cells[i]!.key as RecordKey | undefined;
       if (k === undefined) {
         prev = undefined;
         continue;
       }
-      if ((prev !== undefined && compareRecords(prev, k) > 0) || (hi !== undefined && compareRecords(k, hi as Value[]) > 0)) {
+      // a malformed record compares as null: the record check (level 3) reports it
+      if ((prev !== undefined && (compareRecordKeys(prev, k) ?? 0) > 0) || (hi !== undefined && (compareRecordKeys(k, hi as RecordKey) ?? 0) > 0)) {
         this.#report(2, 'key-order', pgno, `page ${pgno}: index key ${i} is out of order in ${tree.label}`);
         return;
       }
@@ -509,7 +532,7 @@ class Checker {
 
   /** The cell's whole payload, following its overflow chain (bounded); null when unreadable. */
   #payload(data: Uint8Array, cell: Cell): Uint8Array | null {
-    if (cell.local >= cell.payloadSize) return data.subarray(cell.payloadAt, cell.payloadAt + cell.payloadSize);
+    if (cell.local >= cell.payloadSize) return data.slice(cell.payloadAt, cell.payloadAt + cell.payloadSize);
     const out = new Uint8Array(cell.payloadSize);
     out.set(data.subarray(cell.payloadAt, cell.payloadAt + cell.local));
     let filled = cell.local;
@@ -522,6 +545,7 @@ class Checker {
       out.set(page.subarray(4, 4 + take), filled);
       filled += take;
       next = ((page[0]! << 24) >>> 0) + (page[1]! << 16) + (page[2]! << 8) + page[3]!;
+      this.#src.release(page);
     }
     return out;
   }
@@ -541,6 +565,7 @@ class Checker {
       const page = this.#src.read(cur);
       prev = cur;
       cur = ((page[0]! << 24) >>> 0) + (page[1]! << 16) + (page[2]! << 8) + page[3]!;
+      this.#src.release(page);
     }
     if (count !== expected) {
       this.#report(3, 'overflow-length', pgno, `page ${pgno}: overflow chain has ${count} pages, the payload of ${cell.payloadSize} bytes needs ${expected}`);
@@ -564,6 +589,7 @@ class Checker {
         if (this.#claim(dv.getUint32(8 + 4 * i), OWNER_FREELIST, PTRMAP_FREEPAGE, 0, 4, `the freelist (leaf ${i} of trunk ${trunk})`)) count++;
       }
       trunk = dv.getUint32(0);
+      this.#src.release(page);
     }
     if (count !== expected) this.#report(4, 'freelist-count', 1, `the freelist holds ${count} pages; the header says ${expected}`);
   }
@@ -589,6 +615,7 @@ class Checker {
       const want = 2 + Math.floor((p - 2) / per) * per;
       if (want !== mapPgno) {
         mapPgno = want;
+        if (map !== null) this.#src.release(map);
         map = this.#src.read(want);
       }
       const at = 5 * (p - mapPgno - 1);
@@ -654,7 +681,9 @@ class Checker {
         bad(`rootpage ${r.rootpage} is not a page of the database`);
         continue;
       }
-      const type = this.#src.read(r.rootpage)[0];
+      const root = this.#src.read(r.rootpage);
+      const type = root[0];
+      this.#src.release(root);
       const wantTable = r.type === 'table' && !(sql !== null && /\bWITHOUT\s+ROWID\s*;?\s*$/i.test(sql));
       const isTable = type === 0x05 || type === 0x0d;
       const isIndex = type === 0x02 || type === 0x0a;
@@ -668,21 +697,23 @@ class Checker {
  * within the payload, every serial type is valid, and header plus bodies is exactly the payload
  * size. Checked when the header lies in the cell's local part (always so for real records).
  */
+const framing = new VarintReader();
+
 function recordFramingOk(data: Uint8Array, cell: Cell): boolean {
+  const v = framing;
   const localEnd = cell.payloadAt + cell.local;
-  const h = readSize(data, cell.payloadAt, localEnd);
-  if (h === null) return cell.local < 9; // a header-size varint cut by the local part: not checkable
-  if (h.value < h.next - cell.payloadAt || h.value > cell.payloadSize) return false;
-  const headerEnd = cell.payloadAt + h.value;
+  if (!v.readSize(data, cell.payloadAt, localEnd)) return cell.local < 9; // a header-size varint cut by the local part: not checkable
+  const headerSize = v.value as number;
+  if (headerSize < v.next - cell.payloadAt || headerSize > cell.payloadSize) return false;
+  const headerEnd = cell.payloadAt + headerSize;
   if (headerEnd > localEnd) return true;
-  let total = h.value;
-  for (let at = h.next; at < headerEnd; ) {
-    const t = readVarint(data, at, headerEnd);
-    if (t === null || typeof t.value !== 'number') return false;
-    const n = serialTypeBytes(t.value);
+  let total = headerSize;
+  for (let at = v.next; at < headerEnd; ) {
+    if (!v.read(data, at, headerEnd) || typeof v.value !== 'number') return false;
+    const n = serialTypeBytes(v.value);
     if (n < 0) return false;
     total += n;
-    at = t.next;
+    at = v.next;
   }
   return total === cell.payloadSize;
 }

@@ -7,7 +7,10 @@
  *   commit frame's, else the header's when SQLite would trust it, else the file's size.
  * - SnapshotPageSource: a walnut Snapshot (a read transaction of an open store).
  *
- * Both return a fresh array per read: the checker holds several pages at once.
+ * A page read stays valid until the checker releases it (it holds the pages on its path down a
+ * b-tree). The file source preads each page into a pooled buffer: memory already touched, so a
+ * check makes no garbage and takes no page faults per page. (Reading the file in large blocks
+ * was measured slower: b-tree walks jump around the file, index trees most of all.)
  */
 import { walnutError } from '../errors';
 import { decodeDbHeader, trustedDbSize } from '../format/db-header';
@@ -15,6 +18,8 @@ import type { Snapshot } from '../index/snapshot';
 import { WalnutFile } from '../io/file';
 import { WalFile } from '../wal/wal-file';
 import type { PageSource } from './btree-check';
+
+const POOL_PAGES = 256;
 
 export class FilePageSource implements PageSource {
   readonly pageSize: number;
@@ -25,6 +30,7 @@ export class FilePageSource implements PageSource {
   readonly #wal: WalFile | null;
   readonly #frameOf: Map<number, number>;
   readonly #filePages: number;
+  readonly #pool: Uint8Array[] = [];
 
   private constructor(db: WalnutFile, wal: WalFile | null, pageSize: number, dbSize: number, filePages: number, frameOf: Map<number, number>) {
     this.#db = db;
@@ -74,11 +80,19 @@ export class FilePageSource implements PageSource {
   }
 
   read(pgno: number): Uint8Array {
-    const out = new Uint8Array(this.pageSize);
+    const out = this.#pool.pop() ?? new Uint8Array(this.pageSize);
     const frame = this.#frameOf.get(pgno);
-    if (frame !== undefined) this.#wal!.readFramePageSync(frame, out, this.pageSize);
-    else if (pgno <= this.#filePages) this.#db.readSync(out, 0, this.pageSize, (pgno - 1) * this.pageSize);
+    if (frame !== undefined) {
+      this.#wal!.readFramePageSync(frame, out, this.pageSize);
+      return out;
+    }
+    if (pgno > this.#filePages) return out.fill(0);
+    out.fill(0, this.#db.readSync(out, 0, this.pageSize, (pgno - 1) * this.pageSize));
     return out;
+  }
+
+  release(page: Uint8Array): void {
+    if (this.#pool.length < POOL_PAGES && page.length === this.pageSize) this.#pool.push(page);
   }
 
   close(): void {
@@ -106,5 +120,9 @@ export class SnapshotPageSource implements PageSource {
 
   read(pgno: number): Uint8Array {
     return this.#snap.readRawSync(pgno);
+  }
+
+  release(): void {
+    // snapshot pages are fresh buffers: nothing to reuse
   }
 }

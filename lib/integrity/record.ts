@@ -10,41 +10,63 @@
  * 9 integer 1, 10/11 reserved (corrupt), even N >= 12 BLOB of (N-12)/2 bytes, odd N >= 13 TEXT of
  * (N-13)/2 bytes.
  *
- * Every read takes an explicit end offset; running past it yields null, never a read out of
- * bounds (the callers turn null into a finding).
+ * Every read takes an explicit end offset; running past it yields null (or false), never a read
+ * out of bounds (the callers turn that into a finding).
  */
 
 export type Key = number | bigint;
 
-export interface Varint {
-  value: Key;
-  next: number;
+/**
+ * A reusable varint reader: read() leaves the value in `value` and the offset after it in
+ * `next`, so the hot loops of the checker allocate nothing per varint.
+ */
+export class VarintReader {
+  value: Key = 0;
+  next = 0;
+
+  /** Reads a varint at `at` that must end before `end`; false when it does not. */
+  read(b: Uint8Array, at: number, end: number): boolean {
+    let v = 0;
+    for (let i = 0; i < 7; i++) {
+      if (at + i >= end) return false;
+      const byte = b[at + i]!;
+      v = v * 128 + (byte & 0x7f);
+      if ((byte & 0x80) === 0) {
+        this.value = v;
+        this.next = at + i + 1;
+        return true;
+      }
+    }
+    if (at + 7 >= end) return false;
+    let big = (BigInt(v) << 7n) | BigInt(b[at + 7]! & 0x7f);
+    if ((b[at + 7]! & 0x80) === 0) {
+      this.value = big;
+      this.next = at + 8;
+      return true;
+    }
+    if (at + 8 >= end) return false;
+    big = (big << 8n) | BigInt(b[at + 8]!);
+    this.value = BigInt.asIntN(64, big);
+    this.next = at + 9;
+    return true;
+  }
+
+  /** A varint that must be a size in 0..2^31-1 (payload and header sizes). */
+  readSize(b: Uint8Array, at: number, end: number): boolean {
+    return this.read(b, at, end) && typeof this.value === 'number' && this.value <= 0x7fffffff;
+  }
 }
 
+const shared = new VarintReader();
+
 /** Reads a varint at `at` that must end before `end`; null when it does not. */
-export function readVarint(b: Uint8Array, at: number, end: number): Varint | null {
-  let v = 0;
-  for (let i = 0; i < 7; i++) {
-    if (at + i >= end) return null;
-    const byte = b[at + i]!;
-    v = v * 128 + (byte & 0x7f);
-    if ((byte & 0x80) === 0) return { value: v, next: at + i + 1 };
-  }
-  let big = BigInt(v);
-  if (at + 7 >= end) return null;
-  const b7 = b[at + 7]!;
-  big = (big << 7n) | BigInt(b7 & 0x7f);
-  if ((b7 & 0x80) === 0) return { value: big, next: at + 8 };
-  if (at + 8 >= end) return null;
-  big = (big << 8n) | BigInt(b[at + 8]!);
-  return { value: BigInt.asIntN(64, big), next: at + 9 };
+export function readVarint(b: Uint8Array, at: number, end: number): { value: Key; next: number } | null {
+  return shared.read(b, at, end) ? { value: shared.value, next: shared.next } : null;
 }
 
 /** A varint that must be a non-negative size below 2^31 (payload sizes, header sizes). */
 export function readSize(b: Uint8Array, at: number, end: number): { value: number; next: number } | null {
-  const v = readVarint(b, at, end);
-  if (v === null || typeof v.value !== 'number' || v.value > 0x7fffffff) return null;
-  return { value: v.value, next: v.next };
+  return shared.readSize(b, at, end) ? { value: shared.value as number, next: shared.next } : null;
 }
 
 export function serialTypeBytes(t: number): number {
@@ -91,43 +113,80 @@ function signExtend(b: Uint8Array, at: number, n: number): number {
   return b[at]! & 0x80 ? v - 2 ** (8 * n) : v;
 }
 
-function rank(v: Value): number {
-  if (v === null) return 0;
-  if (typeof v === 'number' || typeof v === 'bigint') return 1;
-  return 'text' in v ? 2 : 3;
+function compareBytes(a: Uint8Array, as: number, an: number, b: Uint8Array, bs: number, bn: number): number {
+  const n = Math.min(an, bn);
+  for (let i = 0; i < n; i++) if (a[as + i] !== b[bs + i]) return a[as + i]! - b[bs + i]!;
+  return an - bn;
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
+/** 0 NULL, 1 number, 2 text, 3 blob, -1 reserved (10, 11). */
+function typeClass(t: number): number {
+  if (t === 0) return 0;
+  if (t <= 9) return 1;
+  if (t <= 11) return -1;
+  return (t & 1) === 1 ? 2 : 3;
 }
+
+function numberAt(b: Uint8Array, t: number, at: number): number | bigint {
+  if (t === 8) return 0;
+  if (t === 9) return 1;
+  if (t === 7) return new DataView(b.buffer, b.byteOffset + at, 8).getFloat64(0);
+  if (t === 6) return new DataView(b.buffer, b.byteOffset + at, 8).getBigInt64(0);
+  return signExtend(b, at, serialTypeBytes(t));
+}
+
+/** A record held in `data[start, end)` (an index key: the cell's local payload). */
+export interface RecordKey {
+  data: Uint8Array;
+  start: number;
+  end: number;
+}
+
+const ra = new VarintReader();
+const rb = new VarintReader();
 
 /**
- * SQLite's ordering of index keys with the BINARY collation and ascending columns: NULL <
- * numbers (integers and reals by value) < text (memcmp) < blob (memcmp), column by column; a key
- * that is a prefix of the other sorts first.
+ * SQLite's ordering of index keys with the BINARY collation and ascending columns, on the record
+ * bytes: NULL < numbers (integers and reals by value) < text (memcmp) < blob (memcmp), column by
+ * column; a key that is a prefix of the other sorts first. null when either record is malformed.
  */
-export function compareRecords(a: Value[], b: Value[]): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    const rx = rank(x);
-    const ry = rank(y);
-    if (rx !== ry) return rx - ry;
-    if (rx === 1) {
-      if ((x as number) < (y as number)) return -1;
-      if ((x as number) > (y as number)) return 1;
-    } else if (rx === 2) {
-      const c = compareBytes((x as { text: Uint8Array }).text, (y as { text: Uint8Array }).text);
-      if (c !== 0) return c;
-    } else if (rx === 3) {
-      const c = compareBytes((x as { blob: Uint8Array }).blob, (y as { blob: Uint8Array }).blob);
+export function compareRecordKeys(x: RecordKey, y: RecordKey): number | null {
+  const a = x.data;
+  const b = y.data;
+  if (!ra.readSize(a, x.start, x.end) || !rb.readSize(b, y.start, y.end)) return null;
+  const aHeaderEnd = x.start + (ra.value as number);
+  const bHeaderEnd = y.start + (rb.value as number);
+  if (aHeaderEnd > x.end || bHeaderEnd > y.end) return null;
+  let ah = ra.next;
+  let bh = rb.next;
+  let ab = aHeaderEnd;
+  let bb = bHeaderEnd;
+  while (ah < aHeaderEnd && bh < bHeaderEnd) {
+    if (!ra.read(a, ah, aHeaderEnd) || !rb.read(b, bh, bHeaderEnd)) return null;
+    ah = ra.next;
+    bh = rb.next;
+    const ta = ra.value as number;
+    const tb = rb.value as number;
+    const ca = typeClass(ta);
+    const cb = typeClass(tb);
+    if (ca < 0 || cb < 0) return null;
+    const na = serialTypeBytes(ta);
+    const nb = serialTypeBytes(tb);
+    if (ab + na > x.end || bb + nb > y.end) return null;
+    if (ca !== cb) return ca - cb;
+    if (ca === 1) {
+      const va = numberAt(a, ta, ab);
+      const vb = numberAt(b, tb, bb);
+      if (va < vb) return -1;
+      if (va > vb) return 1;
+    } else if (ca >= 2) {
+      const c = compareBytes(a, ab, na, b, bb, nb);
       if (c !== 0) return c;
     }
+    ab += na;
+    bb += nb;
   }
-  return a.length - b.length;
+  return (ah < aHeaderEnd ? 1 : 0) - (bh < bHeaderEnd ? 1 : 0);
 }
 
 export function decodeText(bytes: Uint8Array, encoding: number): string {

@@ -232,6 +232,22 @@ describe('schema damage (level 5) and bad input: findings, never a crash or a ha
     expect(kinds(file)).toContain('5:schema');
   });
 
+  it('keys out of order: two cell pointers swapped in a table leaf and in an index leaf (BINARY, ascending)', () => {
+    const { file, bytes } = fresh('order');
+    const roles = pageRoles(file).pages;
+    for (const tree of ['t', 't_k']) {
+      const leaf = roles.find((p) => p.tree === tree && p.kind === 'leaf' && bytes.readUInt16BE((p.pgno - 1) * 1024 + 3) >= 2)!;
+      const at = (leaf.pgno - 1) * 1024 + 8;
+      const bad = Buffer.from(bytes);
+      bad.writeUInt16BE(bytes.readUInt16BE(at + 2), at);
+      bad.writeUInt16BE(bytes.readUInt16BE(at), at + 2);
+      fs.writeFileSync(file, bad);
+      const found = verify(file, 2).issues;
+      expect(found).toContainEqual(expect.objectContaining({ level: 2, kind: 'key-order', pgno: leaf.pgno }));
+      expect(sqliteIntegrity(file)).not.toEqual(['ok']);
+    }
+  });
+
   it('a truncated file and a header page count past the end of the file', () => {
     const { file, bytes } = fresh('trunc');
     fs.writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length / 2048) * 1024));
