@@ -21,7 +21,10 @@
         "native/checksum/sqlite_wal_avx2.cc",
         "native/checksum/xxh3.cc",
         "native/checksum/xxh3_avx2.cc",
-        "native/checksum/xxh3_avx512.cc"
+        "native/checksum/xxh3_avx512.cc",
+        "native/fec/bindings.cc",
+        "native/fec/gf256.cc",
+        "native/fec/rs.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -47,9 +47,9 @@ function timeSqlite(file, pragma) {
   return ms;
 }
 
-function timeWalnut(file, level) {
+async function timeWalnut(file, level) {
   const t0 = process.hrtime.bigint();
-  const r = verify(file, level);
+  const r = await verify(file, level);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (!r.ok) throw new Error(`verify level ${level}: ${JSON.stringify(r.issues.slice(0, 3))}`);
   return ms;
@@ -71,7 +71,7 @@ async function run() {
     const s = [];
     for (let r = 0; r < RUNS; r++) {
       s.push(timeSqlite(file, p.pragma));
-      w.push(timeWalnut(file, p.level));
+      w.push(await timeWalnut(file, p.level));
     }
     const wm = median(w);
     const sm = median(s);

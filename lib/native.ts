@@ -137,6 +137,17 @@ export interface NativeShmRegion {
   unmap(): void;
 }
 
+/** Reed-Solomon over GF(2^8) (native/fec/rs.h); lengths are checked natively. */
+export interface NativeFec {
+  rsEncode(data: Uint8Array, repairOut: Uint8Array, k: number, r: number, symbolSize: number): void;
+  rsDecode(data: Uint8Array, repair: Uint8Array, present: Uint8Array, k: number, r: number, symbolSize: number): boolean;
+  gfMul(a: number, b: number): number;
+  gfInv(a: number): number;
+  gfMulAddRegion(dst: Uint8Array, src: Uint8Array, c: number): void;
+  TEST_setRegionPath(path: 'scalar' | 'ssse3' | 'avx2'): boolean;
+  regionPaths(): { active: string; best: string };
+}
+
 interface Addon {
   ShmRegion: new (file?: NativeFileHandle) => NativeShmRegion;
   walScan(file: NativeFileHandle, chain: NativeChain): Promise<NativeScanResult>;
@@ -150,6 +161,7 @@ interface Addon {
   faultInjectionArmed: boolean;
   TEST_setFaults(spec: FaultSpec): void;
   checksum: NativeChecksum;
+  fec: NativeFec;
 }
 
 function load(): Addon {
@@ -166,6 +178,7 @@ const addon = load();
 
 export const NativeFile: NativeFileClass = addon.NativeFile;
 export const nativeChecksum: NativeChecksum = addon.checksum;
+export const nativeFec: NativeFec = addon.fec;
 
 /** A wal-index over a -shm file's handle, or in heap memory when no file is given. */
 export function newShmRegion(file?: NativeFileHandle): NativeShmRegion {

@@ -5,6 +5,7 @@
 #include "checksum/bindings.h"
 #include "errors.h"
 #include "faults.h"
+#include "fec/bindings.h"
 #include "file.h"
 #include "frames.h"
 #include "instance.h"
@@ -23,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("faultInjectionArmed", Napi::Boolean::New(env, faults::Armed()));
   exports.Set("TEST_setFaults", Napi::Function::New<faults::TEST_SetFaults>(env, "TEST_setFaults"));
   exports.Set("checksum", checksum::Register(env));
+  exports.Set("fec", fec::Register(env));
   frames::Register(env, exports);
   shm::Register(env, exports);
   return exports;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 
-import { createExportStream, inspect, isWalnutError, open, rebuildWalIndex, restore, verify, WalnutError } from '../index';
+import { createExportStream, inspect, isWalnutError, open, rebuildWalIndex, recoverWithRepair, restore, verify, WalnutError } from '../index';
 import { runBench } from './bench';
 import { progress } from './progress';
 
@@ -61,19 +61,24 @@ function program(setExit: (code: number) => void): Command {
     .option('--level <n>', 'check level 1..5; each includes the ones below', '5')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExit status 1 when anything is found.\nExample:\n  walnut verify app.db --level 5 --json')
-    .action((db: string, o: { level: string; json?: boolean }) => {
-      const r = verify(db, Number(o.level));
+    .action(async (db: string, o: { level: string; json?: boolean }) => {
+      const r = await verify(db, Number(o.level));
       print(r as unknown as Out, o.json === true);
       if (!r.ok) setExit(1);
     });
 
   cli.command('recover <db>')
     .description('rebuild the -shm from the -wal as SQLite recovery would')
-    .option('--repair', 'first repair damaged frames from the FEC sidecar (not in this version)')
+    .option('--repair', 'first repair damaged frames from the FEC sidecar (<db>-wal-fec)')
     .option('--json', 'one JSON object on stdout')
-    .addHelpText('after', '\nExample:\n  walnut recover app.db')
+    .addHelpText('after', '\nExample:\n  walnut recover app.db --repair')
     .action(async (db: string, o: { repair?: boolean; json?: boolean }) => {
-      if (o.repair) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --repair needs the FEC sidecar, which this version does not write', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'repair' });
+      requireFile(db);
+      if (o.repair) {
+        const r = await recoverWithRepair(db);
+        print({ walFrames: r.walFrames, commits: inspect(db).commits, pageSize: r.pageSize, repairedFrames: r.repairedFrames, fallback: r.fallback }, o.json === true);
+        return;
+      }
       const r = await rebuildWalIndex(db);
       print({ walFrames: r.walFrames, commits: inspect(db).commits, pageSize: r.pageSize, repairedFrames: 0 }, o.json === true);
     });

@@ -77,6 +77,7 @@ export class GroupCommitter {
   readonly #beforeBatch: () => Promise<void>;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
+  readonly #onWritten: ((txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void) | null;
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
   #failed: WalnutError | null = null;
@@ -94,7 +95,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; beforeBatch?: () => Promise<void>; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void>; events?: EventRing },
   ) {
     this.#index = index;
     this.#synchronous = o.synchronous;
@@ -104,6 +105,7 @@ export class GroupCommitter {
     this.#beforeBatch = o.beforeBatch ?? (() => Promise.resolve());
     this.#events = o.events ?? null;
     this.#stampTrailers = o.stampTrailers ?? false;
+    this.#onWritten = o.onWritten ?? null;
   }
 
   /** Queues validated pages (deduplicated, ascending pgno) as one transaction. */
@@ -239,6 +241,8 @@ export class GroupCommitter {
       return;
     }
     const tIo = nowUs();
+    // before the commits resolve: their page buffers are still the committers' to keep unchanged
+    this.#onWritten?.(txns, result.firstFrame, this.#index.wal.salts);
     if (full) this.#counters.fsyncs++;
     this.#counters.batches++;
     this.#counters.frames += frames;

@@ -24,8 +24,11 @@ export interface OpenOptions {
   groupCommit?: GroupCommitOptions;
   /** WAL frames after which a passive checkpoint is due (default 1000); false = never. */
   autoCheckpoint?: number | false;
-  /** Forward error correction sidecar; only `false` is available in this version. */
-  fec?: false;
+  /**
+   * The `<db>-wal-fec` sidecar of repair symbols (fec/): false (default), or
+   * { repairSymbols: R (default 2; 1..16 for 'rs', 1..255 for 'raptorq'), codec: 'rs' | 'raptorq' }.
+   */
+  fec?: false | FecOptions;
   /** Milliseconds to retry locks held elsewhere before WALNUT_BUSY (default 5000). */
   busyTimeout?: number;
   /** Bytes the WAL file is cut back to by the first commit after a restart (default 64 MiB), like SQLite's journal_size_limit. */
@@ -40,7 +43,13 @@ export interface OpenOptions {
   keepWal?: boolean;
 }
 
+export interface FecOptions {
+  repairSymbols?: number;
+  codec?: 'rs' | 'raptorq';
+}
+
 export interface ResolvedOptions {
+  fec: { repairSymbols: number; codec: 'rs' | 'raptorq' } | null;
   pageSize: number;
   synchronous: Synchronous;
   lockingMode: 'shared' | 'exclusive';
@@ -84,12 +93,23 @@ export function resolveOptions(options: OpenOptions | undefined): ResolvedOption
   if (maxWaitMicros > 1_000_000) invalid('groupCommit.maxWaitMicros', 'must be at most 1,000,000 (one second)');
   const ac = o['autoCheckpoint'] === undefined ? 1000 : o['autoCheckpoint'];
   if (ac !== false && (typeof ac !== 'number' || !Number.isSafeInteger(ac) || ac < 1)) invalid('autoCheckpoint', 'must be a positive number of frames or false');
-  if (o['fec'] !== undefined && o['fec'] !== false) invalid('fec', 'the FEC sidecar is not available in this version; use false');
+  let fec: ResolvedOptions['fec'] = null;
+  if (o['fec'] !== undefined && o['fec'] !== false) {
+    const f = o['fec'] as Record<string, unknown>;
+    if (typeof f !== 'object' || f === null) invalid('fec', "must be false or { repairSymbols, codec: 'rs' | 'raptorq' }");
+    for (const key of Object.keys(f)) if (key !== 'repairSymbols' && key !== 'codec') invalid(`fec.${key}`, 'is not a walnut option');
+    const codec = (f['codec'] ?? 'rs') as 'rs' | 'raptorq';
+    if (codec !== 'rs' && codec !== 'raptorq') invalid('fec.codec', "must be 'rs' or 'raptorq'");
+    const r = f['repairSymbols'] === undefined ? 2 : f['repairSymbols'];
+    const max = codec === 'rs' ? 16 : 255;
+    if (typeof r !== 'number' || !Number.isInteger(r) || r < 1 || r > max) invalid('fec.repairSymbols', `must be an integer in 1..${max} for codec '${codec}'`);
+    fec = { repairSymbols: r, codec };
+  }
   const pageChecksums = o['pageChecksums'] as boolean | undefined;
   if (pageChecksums !== undefined && typeof pageChecksums !== 'boolean') invalid('pageChecksums', 'must be a boolean');
   const busyTimeout = o['busyTimeout'] === undefined ? 5000 : nonNegativeInteger(o['busyTimeout'], 'busyTimeout');
   const walSizeLimit = o['walSizeLimit'] === undefined ? 64 << 20 : nonNegativeInteger(o['walSizeLimit'], 'walSizeLimit');
   const keepWal = o['keepWal'] ?? false;
   if (typeof keepWal !== 'boolean') invalid('keepWal', 'must be a boolean');
-  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, pageChecksums };
+  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, pageChecksums, fec };
 }

@@ -12,6 +12,7 @@ import { walnutError } from '../errors';
 import { newDatabasePage1 } from '../format/db-header';
 import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../index/snapshot';
+import type { WalFile, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../index/wal-index';
 import { WalnutFile } from '../io/file';
 import { runCheckpoint, type CheckpointResult } from '../checkpoint/execute';
@@ -30,6 +31,8 @@ import { checkDbSize, normalizePages, type PageWrite } from './pages';
 import { Transaction } from './transaction';
 
 export interface StoreMetrics extends CommitMetrics {
+  /** The FEC sidecar (when option fec is on): groups written, repairs and fallbacks in recovery. */
+  fec?: Record<string, unknown>;
   /** WAL frames in the live index. */
   walFrames: number;
   /** Checkpoints run (auto and explicit) and how many were busy. */
@@ -43,20 +46,42 @@ export interface StoreMetrics extends CommitMetrics {
 
 const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncate'];
 
-export async function open(file: string, options?: OpenOptions): Promise<Store> {
+/**
+ * What a higher layer adds to a store (the FEC sidecar, lib/fec/extension.ts): a recovery
+ * repair hook, and, once the store is open, a batch observer with back-pressure.
+ */
+export interface StoreExtension {
+  repairWal?: (wal: WalFile) => Promise<boolean>;
+  attach(ctx: { walPath: string; pageSize: number; events: EventRing }): Promise<AttachedExtension>;
+}
+
+export interface AttachedExtension {
+  /** A batch's frames are written (durable at the store's level); must copy what it keeps. */
+  onWritten(txns: readonly WalTransaction[], firstFrame: number, salts: [number, number]): void;
+  /** Null, or a promise the next batch waits for. */
+  room(): Promise<void> | null;
+  metrics(): Record<string, unknown>;
+  /** After the index closed; `walRemoved` when the last connection removed the WAL. */
+  close(walRemoved: boolean): Promise<void>;
+}
+
+export async function open(file: string, options?: OpenOptions, extension?: StoreExtension): Promise<Store> {
   const o = resolveOptions(options);
   if (typeof file !== 'string' || file.length === 0) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'path must be a non-empty string', { reason: 'path' });
   }
   await createIfMissing(file, o.pageSize, o.pageChecksums === true);
-  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit });
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, repairWal: extension?.repairWal });
+  const events = new EventRing();
+  let attached: AttachedExtension | null = null;
   try {
     index.pageTrailers = await pageTrailersWanted(index, o.pageChecksums);
+    if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events });
   } catch (e) {
     await index.close();
     throw e;
   }
-  return new Store(index, o);
+  return new Store(index, o, events, attached);
 }
 
 /** Trailers follow the database: its header reserves 16 bytes per page or it does not. */
@@ -104,19 +129,23 @@ export class Store {
   #lastCheckpointLimited = false;
   #nextCheckpointAt = 0;
   readonly #exports = new Set<ExportHandle>();
-  readonly #events = new EventRing();
+  readonly #events: EventRing;
+  readonly #extension: AttachedExtension | null;
   #closed = false;
   #closing: Promise<void> | null = null;
 
-  constructor(index: WalIndex, options: ResolvedOptions) {
+  constructor(index: WalIndex, options: ResolvedOptions, events = new EventRing(), extension: AttachedExtension | null = null) {
     this.#index = index;
     this.#options = options;
+    this.#events = events;
+    this.#extension = extension;
     this.#committer = new GroupCommitter(index, {
       synchronous: options.synchronous,
       maxBatchBytes: options.maxBatchBytes,
       maxWaitMicros: options.maxWaitMicros,
       stampTrailers: index.pageTrailers,
       events: this.#events,
+      onWritten: extension === null ? undefined : (txns, firstFrame, salts) => extension.onWritten(txns, firstFrame, salts),
       onCommitted: (mxFrame) => {
         for (const e of this.#exports) e.poke();
 
@@ -129,6 +158,8 @@ export class Store {
         }
       },
       beforeBatch: async () => {
+        const room = extension?.room();
+        if (room) await room;
         // The WAL restarts (and its space is reused) only when a batch finds everything copied.
         // A background checkpoint started by the last commit is usually still running when the
         // next batch comes, so that batch waits for it, once per autoCheckpoint frames (SQLite's
@@ -271,6 +302,7 @@ export class Store {
       busyCheckpoints: this.#busyCheckpoints,
       checkpointWaits: this.#checkpointWaits,
       lastCheckpointError: this.#lastCheckpointError,
+      ...(this.#extension === null ? {} : this.#extension.metrics()),
     };
   }
 
@@ -290,10 +322,12 @@ export class Store {
           const r = await this.#index.checkpointTarget().then((t) => runCheckpoint(t, 'passive', { sync: this.#options.synchronous !== 'off' })).catch(() => null);
           if (r !== null && !r.busy && r.checkpointedFrames === r.walFrames) {
             await this.#index.closeRemovingWal();
+            await this.#extension?.close(true);
             return;
           }
         }
         await this.#index.close();
+        await this.#extension?.close(false);
       })();
     }
     return this.#closing;

@@ -92,6 +92,12 @@ export interface WalIndexOptions {
   busyTimeout?: number;
   /** After a WAL restart, the first commit cuts the file back to this many bytes (default: no limit). */
   walSizeLimit?: number;
+  /**
+   * Called by recovery, under the recovery locks, when the WAL's chain breaks before its end:
+   * may rewrite damaged frames (the FEC sidecar, fec/repair.ts); true when it did, and recovery
+   * scans again.
+   */
+  repairWal?: (wal: WalFile) => Promise<boolean>;
 }
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
@@ -122,6 +128,7 @@ export class WalIndex {
   #background: Promise<[WalnutFile, WalnutFile]> | null = null;
   #writer = false;
   #closed = false;
+  #repairWal: ((wal: WalFile) => Promise<boolean>) | null = null;
 
   private constructor(p: { dbPath: string; lockingMode: LockingMode; busyTimeout: number; walSizeLimit: number | undefined; db: WalnutFile; wal: WalFile; pageSize: number; shm: WalnutFile | null; region: NativeShmRegion }) {
     this.walSizeLimit = p.walSizeLimit;
@@ -181,6 +188,7 @@ export class WalIndex {
       }
       region.map(1);
       const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region });
+      index.#repairWal = options.repairWal ?? null;
       if (lockingMode === 'exclusive') {
         await index.#recover(); // the heap index starts empty
       } else {
@@ -297,7 +305,8 @@ export class WalIndex {
     await this.#lockShm(SHM_LOCK.CKPT, 2, 'exclusive'); // CKPT + RECOVER
     const t0 = performance.now();
     try {
-      const r = await this.wal.recover();
+      let r = await this.wal.recover();
+      if (this.#repairWal !== null && r.headerStatus === 'ok' && r.invalidTailBytes > 0 && (await this.#repairWal(this.wal))) r = await this.wal.recover();
       publish('recovery', () => ({ path: this.dbPath, frames: r.mxFrame, commits: r.commits, micros: Math.round((performance.now() - t0) * 1000) }));
       // SQLite takes salts and checksum order from a plausible header even when its checksum
       // fails (mxFrame stays 0 then); do the same so the bytes match.

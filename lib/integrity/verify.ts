@@ -7,6 +7,8 @@
  * the WAL frame that page was read from (absent when it came from the database file).
  */
 import { walnutError } from '../errors';
+import { repairWal } from '../fec/repair';
+import { WalFile } from '../wal/wal-file';
 import { checkDatabase, type Finding } from './btree-check';
 import { inspect } from './inspect';
 import type { Snapshot } from '../index/snapshot';
@@ -36,7 +38,7 @@ export function checkLevel(level: unknown): number {
   return level;
 }
 
-export function verify(dbPath: string, level: number, options: VerifyOptions = {}): VerifyReport {
+export async function verify(dbPath: string, level: number, options: VerifyOptions = {}): Promise<VerifyReport> {
   checkLevel(level);
   const r = inspect(dbPath);
   const issues: VerifyIssue[] = [];
@@ -50,6 +52,7 @@ export function verify(dbPath: string, level: number, options: VerifyOptions = {
   if (r.shm && r.backfilled !== null && r.shm.mxFrame !== null && r.backfilled > r.shm.mxFrame) {
     issues.push({ level: 1, kind: 'shm-backfill', message: `nBackfill ${r.backfilled} is beyond mxFrame ${r.shm.mxFrame}` });
   }
+  if (r.walHeaderStatus === 'ok' && r.invalidTailBytes > 0) issues.push(...(await walDamage(r.path)));
   if (r.dbFilePages === 0 && r.walFrames === 0) {
     issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });
     return { ok: false, level, pages: 0, issues };
@@ -72,4 +75,25 @@ export function verifySnapshot(snap: Snapshot, level: number, options: VerifyOpt
   const source = new SnapshotPageSource(snap);
   const issues = checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums });
   return { ok: issues.length === 0, level, pages: source.dbSize, issues };
+}
+
+/**
+ * Damage in the WAL after its last valid frame: what the FEC sidecar could repair (a dry run of
+ * recovery's repair) or why not. A tail of zeros (preallocated space) is not damage.
+ */
+async function walDamage(dbPath: string): Promise<VerifyIssue[]> {
+  const wal = WalFile.openSync(`${dbPath}-wal`, { readOnly: true });
+  try {
+    const report = await repairWal(wal, { dryRun: true });
+    const found: VerifyIssue[] = [];
+    if (report.repairedFrames.length > 0) {
+      const frames = report.repairedFrames;
+      found.push({ level: 1, kind: 'wal-damage-repairable', frame: frames[0], message: `WAL frames ${frames.join(', ')} are damaged and repairable from the FEC sidecar (walnut recover --repair); until repaired, recovery stops before frame ${frames[0]}` });
+    } else if (report.fallback !== null) {
+      found.push({ level: 1, kind: 'wal-damage', frame: report.fallback.frame, message: `${report.fallback.message}: recovery stops before frame ${report.fallback.frame} (${report.fallback.reason})` });
+    }
+    return found;
+  } finally {
+    wal.closeSync();
+  }
 }

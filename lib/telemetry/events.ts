@@ -9,13 +9,14 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 
-export type EventName = 'commit' | 'checkpoint' | 'recovery' | 'fault';
+export type EventName = 'commit' | 'checkpoint' | 'recovery' | 'fault' | 'fec';
 
 const channels = {
   commit: diagnostics.channel('walnut:commit'),
   checkpoint: diagnostics.channel('walnut:checkpoint'),
   recovery: diagnostics.channel('walnut:recovery'),
   fault: diagnostics.channel('walnut:fault'),
+  fec: diagnostics.channel('walnut:fec'),
 } as const;
 
 export interface RecordedEvent {

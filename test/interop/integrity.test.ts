@@ -25,20 +25,20 @@ describe('verify on healthy databases SQLite built', () => {
   const cases: [number, 'none' | 'full' | 'incremental', string?][] = [];
   for (const ps of [512, 1024, 4096, 8192, 16384, 32768, 65536]) for (const av of ['none', 'full', 'incremental'] as const) cases.push([ps, av]);
   cases.push([4096, 'none', 'UTF-16le'], [1024, 'full', 'UTF-16be']);
-  it.each(cases.map(([a, b, c]) => [a, b, c ?? 'UTF-8'] as const))('page size %i, auto_vacuum %s, %s: SQLite ok, walnut ok at every level', (ps, av, enc) => {
+  it.each(cases.map(([a, b, c]) => [a, b, c ?? 'UTF-8'] as const))('page size %i, auto_vacuum %s, %s: SQLite ok, walnut ok at every level', async (ps, av, enc) => {
     const file = buildDatabase(dir, `ok-${ps}-${av}-${enc ?? 'utf8'}`, { pageSize: ps, autoVacuum: av, encoding: enc as 'UTF-8', rows: ps >= 32768 ? 150 : 400 });
     expect(sqliteIntegrity(file)).toEqual(['ok']);
     for (let level = 1; level <= 5; level++) {
-      const r = verify(file, level);
+      const r = await verify(file, level);
       expect(r.issues).toEqual([]);
       expect(r.ok).toBe(true);
     }
   });
 
-  it('reads pages from the WAL where newer (SQLite writes, the WAL holds most of the database)', () => {
+  it('reads pages from the WAL where newer (SQLite writes, the WAL holds most of the database)', async () => {
     const copy = sqliteWritesWal(dir, 'walres', 1024, typicalWork(40));
     expect(fs.statSync(copy.wal).size).toBeGreaterThan(20 * 1024);
-    const r = verify(copy.db, 5);
+    const r = await verify(copy.db, 5);
     expect(r.issues).toEqual([]);
     expect(r.pages).toBeGreaterThan(fs.statSync(copy.db).size / 1024);
     expect(sqliteIntegrity(copy.db)).toEqual(['ok']);
@@ -135,7 +135,7 @@ function damage(bytes: Buffer, pageSize: number, roles: PageRole[], kind: Damage
 }
 
 describe('damage differential against PRAGMA integrity_check', () => {
-  it('1,200 damaged copies: every case SQLite flags walnut flags, at the level that covers it', () => {
+  it('1,200 damaged copies: every case SQLite flags walnut flags, at the level that covers it', async () => {
     const bases = [
       { name: 'd1024', pageSize: 1024, autoVacuum: 'none' as const },
       { name: 'd1024full', pageSize: 1024, autoVacuum: 'full' as const },
@@ -160,9 +160,9 @@ describe('damage differential against PRAGMA integrity_check', () => {
       k.cases++;
       for (const s of ['', '-wal', '-shm']) fs.rmSync(copy + s, { force: true });
       fs.writeFileSync(copy, d.bytes);
-      const report = (() => {
+      const report = await (async () => {
         try {
-          return verify(copy, 5);
+          return await verify(copy, 5);
         } catch (e) {
           // a header damaged beyond recognition: walnut refuses the file, a level-1 finding in effect
           expect((e as { code?: string }).code).toBe('WALNUT_CANTOPEN');
@@ -184,7 +184,7 @@ describe('damage differential against PRAGMA integrity_check', () => {
         // the level gating is consistent: checking at exactly that level finds it too
         fs.writeFileSync(copy, d.bytes);
         try {
-          expect(verify(copy, level).ok).toBe(false);
+          expect((await verify(copy, level)).ok).toBe(false);
         } catch (e) {
           if ((e as { code?: string }).code !== 'WALNUT_CANTOPEN') throw e;
         }
@@ -211,9 +211,9 @@ describe('schema damage (level 5) and bad input: findings, never a crash or a ha
     const file = buildDatabase(dir, name, { pageSize: 1024, rows: 120 });
     return { file, bytes: fs.readFileSync(file) };
   };
-  const kinds = (file: string, level = 5) => verify(file, level).issues.map((i) => `${i.level}:${i.kind}`);
+  const kinds = async (file: string, level = 5) => (await verify(file, level)).issues.map((i) => `${i.level}:${i.kind}`);
 
-  it('a CREATE statement that is not one, a root page of the wrong kind, an unknown type', () => {
+  it('a CREATE statement that is not one, a root page of the wrong kind, an unknown type', async () => {
     const { file, bytes } = fresh('schema');
     const page1 = bytes.subarray(0, 1024);
     const sqlAt = page1.indexOf('CREATE INDEX t_k');
@@ -221,18 +221,18 @@ describe('schema damage (level 5) and bad input: findings, never a crash or a ha
     const bad = Buffer.from(bytes);
     bad.write('CREATE INDEY', sqlAt);
     fs.writeFileSync(file, bad);
-    expect(kinds(file)).toContain('5:schema');
-    expect(kinds(file, 4)).toEqual([]);
+    expect(await kinds(file)).toContain('5:schema');
+    expect(await kinds(file, 4)).toEqual([]);
     expect(sqliteIntegrity(file).join()).toMatch(/malformed/);
 
     const typeAt = page1.indexOf('viewtv');
     const bad2 = Buffer.from(bytes);
     bad2.write('vxew', typeAt);
     fs.writeFileSync(file, bad2);
-    expect(kinds(file)).toContain('5:schema');
+    expect(await kinds(file)).toContain('5:schema');
   });
 
-  it('keys out of order: two cell pointers swapped in a table leaf and in an index leaf (BINARY, ascending)', () => {
+  it('keys out of order: two cell pointers swapped in a table leaf and in an index leaf (BINARY, ascending)', async () => {
     const { file, bytes } = fresh('order');
     const roles = pageRoles(file).pages;
     for (const tree of ['t', 't_k']) {
@@ -242,16 +242,16 @@ describe('schema damage (level 5) and bad input: findings, never a crash or a ha
       bad.writeUInt16BE(bytes.readUInt16BE(at + 2), at);
       bad.writeUInt16BE(bytes.readUInt16BE(at), at + 2);
       fs.writeFileSync(file, bad);
-      const found = verify(file, 2).issues;
+      const found = (await verify(file, 2)).issues;
       expect(found).toContainEqual(expect.objectContaining({ level: 2, kind: 'key-order', pgno: leaf.pgno }));
       expect(sqliteIntegrity(file)).not.toEqual(['ok']);
     }
   });
 
-  it('a truncated file and a header page count past the end of the file', () => {
+  it('a truncated file and a header page count past the end of the file', async () => {
     const { file, bytes } = fresh('trunc');
     fs.writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length / 2048) * 1024));
-    const r = verify(file, 5);
+    const r = await verify(file, 5);
     expect(r.ok).toBe(false);
     expect(r.issues.map((i) => i.kind)).toContain('page-count');
     expect(sqliteIntegrity(file)).not.toEqual(['ok']);
@@ -259,42 +259,42 @@ describe('schema damage (level 5) and bad input: findings, never a crash or a ha
     const longer = Buffer.from(bytes);
     longer.writeUInt32BE(bytes.length / 1024 + 50, 28); // in-header size, still "valid" (version-valid-for = change counter)
     fs.writeFileSync(file, longer);
-    expect(kinds(file)).toContain('1:page-count');
+    expect(await kinds(file)).toContain('1:page-count');
   });
 
-  it('cycles: an overflow chain, the freelist, and a b-tree child pointing back at its parent', () => {
+  it('cycles: an overflow chain, the freelist, and a b-tree child pointing back at its parent', async () => {
     const { file, bytes } = fresh('cycles');
     const roles = pageRoles(file).pages;
     const overflow = roles.filter((p) => p.role === 'overflow').map((p) => p.pgno);
     const b1 = Buffer.from(bytes);
     b1.writeUInt32BE(overflow[0]!, (overflow[1]! - 1) * 1024); // a later page of the chain points back
     fs.writeFileSync(file, b1);
-    expect(kinds(file, 3).some((k) => k.startsWith('3:'))).toBe(true);
+    expect((await kinds(file, 3)).some((k) => k.startsWith('3:'))).toBe(true);
 
     const trunk = bytes.readUInt32BE(32);
     expect(trunk).toBeGreaterThan(0);
     const b2 = Buffer.from(bytes);
     b2.writeUInt32BE(trunk, (trunk - 1) * 1024); // the trunk's next trunk is itself
     fs.writeFileSync(file, b2);
-    expect(kinds(file)).toContain('4:cycle');
+    expect(await kinds(file)).toContain('4:cycle');
 
     const interior = roles.find((p) => p.kind === 'internal' && p.pgno !== 1)!;
     const b3 = Buffer.from(bytes);
     b3.writeUInt32BE(interior.pgno, (interior.pgno - 1) * 1024 + 8); // right child = itself
     fs.writeFileSync(file, b3);
-    expect(kinds(file, 2)).toContain('2:cycle');
+    expect(await kinds(file, 2)).toContain('2:cycle');
     for (const b of [b1, b2, b3]) {
       fs.writeFileSync(file, b);
       expect(sqliteIntegrity(file)).not.toEqual(['ok']);
     }
   });
 
-  it('garbage and tiny files are refused with WALNUT_CANTOPEN; a bad level is WALNUT_INVALID_ARGUMENT', () => {
+  it('garbage and tiny files are refused with WALNUT_CANTOPEN; a bad level is WALNUT_INVALID_ARGUMENT', async () => {
     const file = path.join(dir, 'garbage.db');
     fs.writeFileSync(file, Buffer.alloc(5000, 0x5a));
-    expect(() => verify(file, 5)).toThrow(expect.objectContaining({ code: 'WALNUT_CANTOPEN' }));
+    await expect(verify(file, 5)).rejects.toMatchObject({ code: 'WALNUT_CANTOPEN' });
     fs.writeFileSync(file, Buffer.from('SQLite format 3\0'));
-    expect(() => verify(file, 5)).toThrow(expect.objectContaining({ code: 'WALNUT_CANTOPEN' }));
-    expect(() => verify(file, 6)).toThrow(expect.objectContaining({ code: 'WALNUT_INVALID_ARGUMENT' }));
+    await expect(verify(file, 5)).rejects.toMatchObject({ code: 'WALNUT_CANTOPEN' });
+    await expect(verify(file, 6)).rejects.toMatchObject({ code: 'WALNUT_INVALID_ARGUMENT' });
   });
 });

@@ -51,7 +51,7 @@ describe('page checksum trailer', () => {
     const snap = await store.snapshot();
     const e1 = await expectRejectsWalnut(snap.read(1), 'WALNUT_CORRUPT');
     expect(e1.pgno).toBe(1);
-    expect(verify(file, 1).issues.map((i) => i.pgno)).toContain(1);
+    expect((await verify(file, 1)).issues.map((i) => i.pgno)).toContain(1);
     const pages: { pgno: number; data: Buffer }[] = [];
     for (let p = 1; p <= snap.dbSize; p++) pages.push({ pgno: p, data: await snap.readRaw(p) });
     snap.release();
@@ -69,13 +69,13 @@ describe('page checksum trailer', () => {
       expect(page.subarray(pageSize - 16)).toEqual(expectedTrailer(page));
     }
     expect(sqliteIntegrity(file)).toEqual(['ok']);
-    expect(verify(file, 5).issues).toEqual([]);
+    expect((await verify(file, 5)).issues).toEqual([]);
 
     // one flipped bit in page 3's body
     const bad = Buffer.from(bytes);
     bad[2 * pageSize + 200] ^= 0x10;
     fs.writeFileSync(file, bad);
-    const r = verify(file, 1);
+    const r = await verify(file, 1);
     expect(r.issues).toEqual([expect.objectContaining({ level: 1, kind: 'page-checksum', pgno: 3 })]);
     store = await open(file, { keepWal: true });
     const s2 = await store.snapshot();

@@ -49,7 +49,10 @@ describe('open', () => {
       [{ groupCommit: { linger: 1 } }, 'groupCommit.linger'],
       [{ autoCheckpoint: 0 }, 'autoCheckpoint'],
       [{ busyTimeout: 1.5 }, 'busyTimeout'],
-      [{ fec: { repairSymbols: 2 } }, 'fec'],
+      [{ fec: { repairSymbols: 17 } }, 'fec.repairSymbols'],
+      [{ fec: { codec: 'lz4' } }, 'fec.codec'],
+      [{ fec: { repairSymbols: 2, extra: 1 } }, 'fec.extra'],
+      [{ fec: true }, 'fec'],
       [{ keepWal: 'yes' }, 'keepWal'],
       [{ colour: 'blue' }, 'colour'],
     ];

@@ -1,0 +1,38 @@
+/**
+ * fec/extension.ts — the FEC sidecar as a store extension (commit/store.ts StoreExtension):
+ * recovery repairs damaged frames from the sidecar (repair.ts) before SQLite's truncation would
+ * apply, and every written batch is handed to the sidecar writer (writer.ts), whose bounded
+ * queue back-pressures the committer. store.metrics().fec reports both sides.
+ */
+import * as fs from 'node:fs';
+
+import type { ResolvedOptions } from '../commit/options';
+import type { StoreExtension } from '../commit/store';
+import type { EventRing } from '../telemetry/events';
+import { loadCodec } from './codec';
+import { newRecoveryMetrics, repairWal } from './repair';
+import { FecSidecarWriter, sidecarPathOf } from './writer';
+
+export function fecExtension(fec: ResolvedOptions['fec']): StoreExtension | undefined {
+  if (fec === null) return undefined;
+  const recovery = newRecoveryMetrics();
+  let events: EventRing | null = null;
+  return {
+    repairWal: async (wal) => (await repairWal(wal, { metrics: recovery, events })).repairedFrames.length > 0,
+    async attach(ctx) {
+      events = ctx.events;
+      const codec = await loadCodec(fec.codec);
+      const writer = await FecSidecarWriter.open(ctx.walPath, codec, fec.repairSymbols, ctx.pageSize, ctx.events);
+      return {
+        onWritten: (txns, firstFrame, salts) => writer.add(txns, firstFrame, salts),
+        room: () => writer.room(),
+        metrics: () => ({ fec: { codec: fec.codec, repairSymbols: fec.repairSymbols, ...writer.metrics(), recovery: { ...recovery, fallbacks: { ...recovery.fallbacks } } } }),
+        async close(walRemoved) {
+          await writer.close();
+          // the last connection removed the WAL: its sidecar goes with it
+          if (walRemoved && !fs.existsSync(ctx.walPath)) fs.rmSync(sidecarPathOf(ctx.walPath), { force: true });
+        },
+      };
+    },
+  };
+}

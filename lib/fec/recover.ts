@@ -1,0 +1,27 @@
+/**
+ * fec/recover.ts — `walnut recover --repair`: repairs damaged WAL frames from the sidecar, then
+ * rebuilds the -shm from the WAL as SQLite's recovery does, under the same locks.
+ */
+import { rebuildWalIndex } from '../index/wal-index';
+import { repairWal, type FecFallback } from './repair';
+
+export interface RepairRecoveryResult {
+  walFrames: number;
+  pageSize: number;
+  repairedFrames: number;
+  fallback: FecFallback | null;
+}
+
+export async function recoverWithRepair(dbPath: string): Promise<RepairRecoveryResult> {
+  let repaired = 0;
+  let fallback: FecFallback | null = null;
+  const r = await rebuildWalIndex(dbPath, {
+    repairWal: async (wal) => {
+      const report = await repairWal(wal);
+      repaired += report.repairedFrames.length;
+      fallback = report.fallback;
+      return report.repairedFrames.length > 0;
+    },
+  });
+  return { ...r, repairedFrames: repaired, fallback };
+}

@@ -1,0 +1,217 @@
+/**
+ * fec/repair.ts — repairs damaged WAL frames from the -wal-fec sidecar during recovery.
+ *
+ * SQLite's recovery stops at the first frame whose checksum chain breaks and drops every frame
+ * after it. Here, when the frame after the last valid one (B = lastValidFrame + 1) is damaged
+ * and a sidecar group of the same WAL generation (salts) covers it:
+ *   1. each page of the group is checked against its XXH3-128 in the group; frames before B
+ *      must match (they passed the chain: a mismatch means the group is not this WAL's);
+ *   2. the pages that do not match are erasures at known positions: the codec decodes them
+ *      from the intact pages and the repair symbols, and the decoded pages must match their
+ *      hashes too;
+ *   3. frames B .. end of group are rebuilt: page number and commit field from the group,
+ *      salts from the WAL, the checksum chain continued from frame B - 1's (or the WAL header's)
+ *      checksum; the ones that differ from the file are rewritten with one write and a sync;
+ *   4. recovery scans again and goes on past the repaired group (repeat for later damage).
+ * When repair is not possible the WAL is left as it is, so recovery truncates at the damage as
+ * SQLite's does, and the reason is reported: no-sidecar, missing-group, salt-mismatch,
+ * page-size-mismatch, group-mismatch, too-many-damaged, decode-failed, decoded-mismatch,
+ * codec-unavailable. A frame header of zeros with no group covering it is the normal end of the
+ * log (a preallocated or never-written tail), not damage.
+ *
+ * The caller holds the WAL exclusively (WalIndex recovery locks, or `walnut recover --repair`).
+ */
+import * as fs from 'node:fs';
+
+import { sqliteWalFrameChecksums, xxh3_128Into } from '../checksum';
+import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { frameOffset } from '../format/wal-header';
+import { WalnutFile } from '../io/file';
+import type { EventRing } from '../telemetry/events';
+import type { WalFile } from '../wal/wal-file';
+import { loadCodec } from './codec';
+import { HASH_BYTES, readGroup, scanSidecar, type SidecarScan } from './sidecar';
+import { sidecarPathOf } from './writer';
+
+export type FecFallbackReason =
+  | 'no-sidecar'
+  | 'missing-group'
+  | 'salt-mismatch'
+  | 'page-size-mismatch'
+  | 'group-mismatch'
+  | 'too-many-damaged'
+  | 'decode-failed'
+  | 'decoded-mismatch'
+  | 'codec-unavailable';
+
+export interface FecFallback {
+  frame: number;
+  reason: FecFallbackReason;
+  message: string;
+}
+
+export interface FecRepairReport {
+  /** Frames rewritten (or, with dryRun, that would be). */
+  repairedFrames: number[];
+  /** Sidecar groups used. */
+  groups: number;
+  /** Why recovery stops at a damaged frame (null: no damage left, or the log simply ends). */
+  fallback: FecFallback | null;
+}
+
+export interface FecRecoveryMetrics {
+  repairedFrames: number;
+  repairedGroups: number;
+  fallbacks: Partial<Record<FecFallbackReason, number>>;
+}
+
+export function newRecoveryMetrics(): FecRecoveryMetrics {
+  return { repairedFrames: 0, repairedGroups: 0, fallbacks: {} };
+}
+
+function isZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+export async function repairWal(wal: WalFile, options: { dryRun?: boolean; events?: EventRing | null; metrics?: FecRecoveryMetrics } = {}): Promise<FecRepairReport> {
+  const report: FecRepairReport = { repairedFrames: [], groups: 0, fallback: null };
+  const sidecarPath = sidecarPathOf(wal.path);
+  let sidecar: WalnutFile | null = null;
+  let scan: SidecarScan | null = null;
+  const fail = (frame: number, reason: FecFallbackReason, message: string) => {
+    report.fallback = { frame, reason, message };
+    if (options.metrics) options.metrics.fallbacks[reason] = (options.metrics.fallbacks[reason] ?? 0) + 1;
+    options.events?.emit('fec', () => ({ stage: 'fallback', path: wal.path, frame, reason, message }));
+  };
+  try {
+    for (let round = 0; round < 100_000; round++) {
+      const r = wal.recoverSync();
+      if (r.headerStatus !== 'ok') return report; // no header, no generation: nothing to repair against
+      const ps = r.pageSize;
+      const frameBytes = FRAME_HEADER_SIZE + ps;
+      const b = r.lastValidFrame + 1;
+      if (frameOffset(b, ps) + FRAME_HEADER_SIZE > r.fileSize) return report; // the log ends here
+      const head = new Uint8Array(FRAME_HEADER_SIZE);
+      wal.file.readSync(head, 0, FRAME_HEADER_SIZE, frameOffset(b, ps));
+      const looksEmpty = isZero(head);
+
+      if (scan === null) {
+        if (!fs.existsSync(sidecarPath)) {
+          if (!looksEmpty) fail(b, 'no-sidecar', `frame ${b} is damaged and there is no FEC sidecar (${sidecarPath})`);
+          return report;
+        }
+        sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
+        scan = scanSidecar(sidecar);
+      }
+      const same = scan.groups.filter((g) => g.salts[0] === r.salts[0] && g.salts[1] === r.salts[1]);
+      const ref = same.filter((g) => g.firstFrame <= b && b < g.firstFrame + g.k).pop();
+      if (ref === undefined) {
+        if (looksEmpty) return report;
+        if (same.length > 0) fail(b, 'missing-group', `frame ${b} is damaged and no sidecar group covers it`);
+        else if (scan.groups.length > 0) fail(b, 'salt-mismatch', `frame ${b} is damaged; the sidecar's groups belong to another WAL generation`);
+        else fail(b, 'no-sidecar', `frame ${b} is damaged and the sidecar holds no whole group${scan.invalidTailBytes > 0 ? ' (torn or garbage)' : ''}`);
+        return report;
+      }
+      if (ref.pageSize !== ps) {
+        fail(b, 'page-size-mismatch', `the sidecar group covering frame ${b} is for ${ref.pageSize}-byte pages, the WAL has ${ps}`);
+        return report;
+      }
+      const g = readGroup(sidecar!, ref);
+      const k = g.k;
+      const first = g.firstFrame;
+
+      // the group's frames as they are in the WAL (short reads leave zeros: missing frames)
+      const frames = new Uint8Array(k * frameBytes);
+      wal.file.readSync(frames, 0, frames.length, frameOffset(first, ps));
+      const pages = new Uint8Array(k * ps);
+      for (let i = 0; i < k; i++) pages.set(frames.subarray(i * frameBytes + FRAME_HEADER_SIZE, (i + 1) * frameBytes), i * ps);
+      const present = new Uint8Array(k + g.r).fill(1);
+      const digest = new Uint8Array(HASH_BYTES);
+      const hashOk = (i: number) => {
+        xxh3_128Into(pages, digest, 0, { offset: i * ps, length: ps });
+        for (let j = 0; j < HASH_BYTES; j++) if (digest[j] !== g.hashes[i * HASH_BYTES + j]) return false;
+        return true;
+      };
+      let missing = 0;
+      for (let i = 0; i < k; i++) {
+        if (hashOk(i)) continue;
+        if (first + i < b) {
+          fail(b, 'group-mismatch', `frame ${first + i} passed the checksum chain but does not match the sidecar group's hash`);
+          return report;
+        }
+        present[i] = 0;
+        missing++;
+      }
+      if (missing > 0) {
+        let codec;
+        try {
+          codec = await loadCodec(g.codec);
+        } catch (e) {
+          fail(b, 'codec-unavailable', (e as Error).message);
+          return report;
+        }
+        if (g.codec === 'rs' && missing > g.r) {
+          fail(b, 'too-many-damaged', `${missing} pages of frames ${first}..${first + k - 1} are damaged; the group repairs at most ${g.r}`);
+          return report;
+        }
+        if (!codec.decode(pages, present, g.repair, k, ps, g.r)) {
+          fail(b, missing > g.r ? 'too-many-damaged' : 'decode-failed', `${missing} damaged pages in frames ${first}..${first + k - 1} could not be decoded from ${g.r} repair symbols`);
+          return report;
+        }
+        for (let i = 0; i < k; i++) {
+          if (!present[i] && !hashOk(i)) {
+            fail(b, 'decoded-mismatch', `the decoded page of frame ${first + i} does not match its hash`);
+            return report;
+          }
+        }
+      }
+
+      // frames b .. end of group, rebuilt with the chain continued from frame b - 1
+      const from = b - first;
+      const fixed = new Uint8Array((k - from) * frameBytes);
+      const fdv = new DataView(fixed.buffer);
+      for (let i = from; i < k; i++) {
+        const at = (i - from) * frameBytes;
+        fdv.setUint32(at, g.pgnos[i]!);
+        fdv.setUint32(at + 4, g.commits[i]!);
+        fixed.set(pages.subarray(i * ps, (i + 1) * ps), at + FRAME_HEADER_SIZE);
+      }
+      const prev = new Uint8Array(8);
+      wal.file.readSync(prev, 0, 8, b === 1 ? 24 : frameOffset(b - 1, ps) + 16);
+      const pdv = new DataView(prev.buffer);
+      sqliteWalFrameChecksums(fixed, ps, [pdv.getUint32(0), pdv.getUint32(4)], r.salts, { bigEndianWords: wal.bigEndianChecksums });
+      const changed: number[] = [];
+      for (let i = from; i < k; i++) {
+        const a = fixed.subarray((i - from) * frameBytes, (i - from + 1) * frameBytes);
+        const onDisk = frames.subarray(i * frameBytes, (i + 1) * frameBytes);
+        let same = true;
+        for (let j = 0; j < frameBytes; j++) {
+          if (a[j] !== onDisk[j]) {
+            same = false;
+            break;
+          }
+        }
+        if (!same) changed.push(first + i);
+      }
+      if (changed.length === 0) {
+        // the frame is fine by the group and yet the chain broke at it: nothing more to do here
+        fail(b, 'group-mismatch', `frame ${b} matches its sidecar group but the WAL chain still breaks there`);
+        return report;
+      }
+      report.repairedFrames.push(...changed);
+      report.groups++;
+      if (options.dryRun) return report;
+      wal.file.writeSync(fixed, 0, fixed.length, frameOffset(b, ps));
+      wal.file.fdatasyncSync();
+      if (options.metrics) {
+        options.metrics.repairedFrames += changed.length;
+        options.metrics.repairedGroups++;
+      }
+      options.events?.emit('fec', () => ({ stage: 'repair', path: wal.path, firstFrame: first, lastFrame: first + k - 1, frames: changed }));
+    }
+    return report;
+  } finally {
+    sidecar?.closeSync();
+  }
+}

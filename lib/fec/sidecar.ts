@@ -1,0 +1,168 @@
+/**
+ * fec/sidecar.ts — the `<db>-wal-fec` file: one group per commit batch (a batch larger than the
+ * codec's K limit becomes several groups), appended after the batch is written to the WAL.
+ * SQLite never opens it. All integers little-endian.
+ *
+ *   offset  size  field
+ *        0     8  magic "WALNTFEC"
+ *        8     4  version = 1
+ *       12     1  codec (1 rs, 2 raptorq; fec/codec.ts), then 3 zero bytes
+ *       16     8  WAL salt-1, salt-2 of the generation the frames belong to
+ *       24     4  first frame number (1-based); the group covers first .. first + K - 1
+ *       28     4  K source frames (1..255)
+ *       32     4  R repair symbols (1..255)
+ *       36     4  page size T (the symbol size)
+ *       40     4  repair data bytes (codec.repairBytes(T, R))
+ *       44     4  zero
+ *       48   4*K  page number of each frame
+ *        .   4*K  commit field of each frame (database size in pages on a commit frame, else 0)
+ *        .  16*K  XXH3-128 (canonical big-endian bytes) of each frame's page
+ *        .     .  repair data
+ *        .    16  XXH3-128 of every byte of the group before it
+ *
+ * Invariants: a group is only ever appended whole (one write), so a crash leaves at most a torn
+ * last group, which the trailing hash rejects; scanning stops at the first group that does not
+ * verify (torn tail or garbage: only whole groups before it count). Groups of another WAL
+ * generation (other salts) are ignored by recovery; the writer truncates the file when the WAL
+ * restarts (the first group with new salts).
+ */
+import { walnutError } from '../errors';
+import { xxh3_128Into } from '../checksum';
+import { isValidPageSize } from '../format/page-size';
+import type { WalnutFile } from '../io/file';
+import { codecNameOf, type FecCodecName } from './codec';
+
+export const GROUP_MAGIC = 'WALNTFEC';
+export const GROUP_VERSION = 1;
+export const GROUP_FIXED_BYTES = 48;
+export const HASH_BYTES = 16;
+
+export interface FecGroup {
+  codec: FecCodecName;
+  salts: [number, number];
+  firstFrame: number;
+  k: number;
+  r: number;
+  pageSize: number;
+  pgnos: Uint32Array;
+  commits: Uint32Array;
+  /** K * 16 bytes */
+  hashes: Uint8Array;
+  repair: Uint8Array;
+}
+
+export interface FecGroupRef {
+  offset: number;
+  length: number;
+  codec: FecCodecName;
+  salts: [number, number];
+  firstFrame: number;
+  k: number;
+  r: number;
+  pageSize: number;
+}
+
+export function groupLength(k: number, repairBytes: number): number {
+  return GROUP_FIXED_BYTES + 24 * k + repairBytes + HASH_BYTES;
+}
+
+/** XXH3-128 of each of the K pages in `pages` (back to back), K * 16 bytes. */
+export function pageHashes(pages: Uint8Array, k: number, pageSize: number): Uint8Array {
+  const out = new Uint8Array(HASH_BYTES * k);
+  for (let i = 0; i < k; i++) xxh3_128Into(pages, out, HASH_BYTES * i, { offset: i * pageSize, length: pageSize });
+  return out;
+}
+
+export function encodeGroup(g: FecGroup, codecId: number): Uint8Array {
+  const k = g.k;
+  const out = new Uint8Array(groupLength(k, g.repair.length));
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) out[i] = GROUP_MAGIC.charCodeAt(i);
+  dv.setUint32(8, GROUP_VERSION, true);
+  out[12] = codecId;
+  dv.setUint32(16, g.salts[0], true);
+  dv.setUint32(20, g.salts[1], true);
+  dv.setUint32(24, g.firstFrame, true);
+  dv.setUint32(28, k, true);
+  dv.setUint32(32, g.r, true);
+  dv.setUint32(36, g.pageSize, true);
+  dv.setUint32(40, g.repair.length, true);
+  let at = GROUP_FIXED_BYTES;
+  for (let i = 0; i < k; i++, at += 4) dv.setUint32(at, g.pgnos[i]!, true);
+  for (let i = 0; i < k; i++, at += 4) dv.setUint32(at, g.commits[i]!, true);
+  out.set(g.hashes, at);
+  at += HASH_BYTES * k;
+  out.set(g.repair, at);
+  at += g.repair.length;
+  xxh3_128Into(out, out, at, { offset: 0, length: at });
+  return out;
+}
+
+/** The fixed header's fields when they are self-consistent (nothing is trusted before this). */
+function decodeFixed(b: Uint8Array): Omit<FecGroupRef, 'offset'> | null {
+  if (b.length < GROUP_FIXED_BYTES) return null;
+  for (let i = 0; i < 8; i++) if (b[i] !== GROUP_MAGIC.charCodeAt(i)) return null;
+  const dv = new DataView(b.buffer, b.byteOffset, GROUP_FIXED_BYTES);
+  const codec = codecNameOf(b[12]!);
+  const k = dv.getUint32(28, true);
+  const r = dv.getUint32(32, true);
+  const pageSize = dv.getUint32(36, true);
+  const repairBytes = dv.getUint32(40, true);
+  if (dv.getUint32(8, true) !== GROUP_VERSION || codec === null || !isValidPageSize(pageSize)) return null;
+  if (k < 1 || k > 255 || r < 1 || r > 255) return null;
+  const expected = codec === 'rs' ? pageSize * r : (pageSize + 4) * r;
+  if (repairBytes !== expected) return null;
+  const firstFrame = dv.getUint32(24, true);
+  if (firstFrame < 1) return null;
+  return { length: groupLength(k, repairBytes), codec, salts: [dv.getUint32(16, true), dv.getUint32(20, true)], firstFrame, k, r, pageSize };
+}
+
+export interface SidecarScan {
+  groups: FecGroupRef[];
+  /** Bytes after the last whole group (a torn group or garbage). */
+  invalidTailBytes: number;
+  fileSize: number;
+}
+
+/** Every whole group in the file, in file order; stops at the first one that does not verify. */
+export function scanSidecar(file: WalnutFile): SidecarScan {
+  const size = file.sizeSync();
+  const groups: FecGroupRef[] = [];
+  const fixed = new Uint8Array(GROUP_FIXED_BYTES);
+  const digest = new Uint8Array(HASH_BYTES);
+  let offset = 0;
+  while (offset + GROUP_FIXED_BYTES <= size) {
+    if (file.readSync(fixed, 0, GROUP_FIXED_BYTES, offset) !== GROUP_FIXED_BYTES) break;
+    const f = decodeFixed(fixed);
+    if (f === null || offset + f.length > size) break;
+    const whole = new Uint8Array(f.length);
+    if (file.readSync(whole, 0, f.length, offset) !== f.length) break;
+    const body = f.length - HASH_BYTES;
+    xxh3_128Into(whole, digest, 0, { offset: 0, length: body });
+    let ok = true;
+    for (let i = 0; i < HASH_BYTES; i++) if (digest[i] !== whole[body + i]) ok = false;
+    if (!ok) break;
+    groups.push({ offset, ...f });
+    offset += f.length;
+  }
+  return { groups, invalidTailBytes: size - offset, fileSize: size };
+}
+
+/** Reads a group found by scanSidecar (its hash was verified then; the file is re-read). */
+export function readGroup(file: WalnutFile, ref: FecGroupRef): FecGroup {
+  const whole = new Uint8Array(ref.length);
+  if (file.readSync(whole, 0, ref.length, ref.offset) !== ref.length) {
+    throw walnutError('WALNUT_CORRUPT', 'the FEC sidecar shrank while it was read', { path: file.path });
+  }
+  const dv = new DataView(whole.buffer);
+  const k = ref.k;
+  let at = GROUP_FIXED_BYTES;
+  const pgnos = new Uint32Array(k);
+  const commits = new Uint32Array(k);
+  for (let i = 0; i < k; i++, at += 4) pgnos[i] = dv.getUint32(at, true);
+  for (let i = 0; i < k; i++, at += 4) commits[i] = dv.getUint32(at, true);
+  const hashes = whole.slice(at, at + HASH_BYTES * k);
+  at += HASH_BYTES * k;
+  const repair = whole.slice(at, ref.length - HASH_BYTES);
+  return { codec: ref.codec, salts: ref.salts, firstFrame: ref.firstFrame, k, r: ref.r, pageSize: ref.pageSize, pgnos, commits, hashes, repair };
+}
