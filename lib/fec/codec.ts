@@ -71,10 +71,17 @@ async function loadRaptorq(): Promise<RaptorqModule> {
   } catch (e) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', "codec 'raptorq' needs the optional package raptorq (npm install raptorq)", { reason: 'fec.codec', cause: e });
   }
-  // an ES module: import() it by URL (this file is CommonJS, where TypeScript would turn
-  // import() into require())
-  const importEsm = new Function('url', 'return import(url)') as (url: string) => Promise<RaptorqModule>;
-  const mod = await importEsm(pathToFileURL(entry).href);
+  // The package is a self-contained ES module (wasm-bindgen output, no imports). This file is
+  // CommonJS, where import() of it is not available in every host (TypeScript turns import()
+  // into require(); test runners' VMs refuse a Function-built import()), so its source is
+  // evaluated as a function body with the `export` keywords removed.
+  const source = fs
+    .readFileSync(entry, 'utf8')
+    .replace(/^export (class|function|const|let) /gm, '$1 ')
+    .replace(/^export \{[^}]*\};?$/gm, '')
+    .replace(/^export default [^;]*;$/gm, '')
+    .replace(/import\.meta\.url/g, JSON.stringify(pathToFileURL(entry).href));
+  const mod = new Function(`${source}\nreturn { initSync, Encoder, Decoder };`)() as RaptorqModule;
   mod.initSync(fs.readFileSync(entry.replace(/raptorq\.js$/, 'raptorq_bg.wasm')));
   raptorq = mod;
   return mod;

@@ -16,8 +16,9 @@
  * When repair is not possible the WAL is left as it is, so recovery truncates at the damage as
  * SQLite's does, and the reason is reported: no-sidecar, missing-group, salt-mismatch,
  * page-size-mismatch, group-mismatch, too-many-damaged, decode-failed, decoded-mismatch,
- * codec-unavailable. A frame header of zeros with no group covering it is the normal end of the
- * log (a preallocated or never-written tail), not damage.
+ * codec-unavailable. Where nothing after frame B carries this WAL generation's salts (zeros of
+ * preallocated space, frames of an older generation after a restart) and no group covers B,
+ * the log simply ends there: not damage, nothing reported.
  *
  * The caller holds the WAL exclusively (WalIndex recovery locks, or `walnut recover --repair`).
  */
@@ -92,13 +93,21 @@ export async function repairWal(wal: WalFile, options: { dryRun?: boolean; event
       const frameBytes = FRAME_HEADER_SIZE + ps;
       const b = r.lastValidFrame + 1;
       if (frameOffset(b, ps) + FRAME_HEADER_SIZE > r.fileSize) return report; // the log ends here
-      const head = new Uint8Array(FRAME_HEADER_SIZE);
-      wal.file.readSync(head, 0, FRAME_HEADER_SIZE, frameOffset(b, ps));
-      const looksEmpty = isZero(head);
+      // Is frame b damage, or just where this generation's log ends (zeros, or frames of an
+      // older generation after a restart)? Damage: b carries this generation's salts, or a
+      // later frame does (the log went on past b). A covering sidecar group is evidence too.
+      const ofThisGeneration = (f: number) => {
+        const h = new Uint8Array(FRAME_HEADER_SIZE);
+        wal.file.readSync(h, 0, FRAME_HEADER_SIZE, frameOffset(f, ps));
+        const dv = new DataView(h.buffer);
+        return !isZero(h) && dv.getUint32(8) === r.salts[0] && dv.getUint32(12) === r.salts[1];
+      };
+      let damaged = ofThisGeneration(b);
+      for (let f = b + 1; !damaged && frameOffset(f, ps) + FRAME_HEADER_SIZE <= r.fileSize; f++) damaged = ofThisGeneration(f);
 
       if (scan === null) {
         if (!fs.existsSync(sidecarPath)) {
-          if (!looksEmpty) fail(b, 'no-sidecar', `frame ${b} is damaged and there is no FEC sidecar (${sidecarPath})`);
+          if (damaged) fail(b, 'no-sidecar', `frame ${b} is damaged and there is no FEC sidecar (${sidecarPath})`);
           return report;
         }
         sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
@@ -107,7 +116,7 @@ export async function repairWal(wal: WalFile, options: { dryRun?: boolean; event
       const same = scan.groups.filter((g) => g.salts[0] === r.salts[0] && g.salts[1] === r.salts[1]);
       const ref = same.filter((g) => g.firstFrame <= b && b < g.firstFrame + g.k).pop();
       if (ref === undefined) {
-        if (looksEmpty) return report;
+        if (!damaged) return report;
         if (same.length > 0) fail(b, 'missing-group', `frame ${b} is damaged and no sidecar group covers it`);
         else if (scan.groups.length > 0) fail(b, 'salt-mismatch', `frame ${b} is damaged; the sidecar's groups belong to another WAL generation`);
         else fail(b, 'no-sidecar', `frame ${b} is damaged and the sidecar holds no whole group${scan.invalidTailBytes > 0 ? ' (torn or garbage)' : ''}`);

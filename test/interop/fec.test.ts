@@ -1,0 +1,264 @@
+// The -wal-fec sidecar end to end: walnut commits SQLite page images with fec on, frames of the
+// WAL are damaged on disk (bit flips, zeroed frames, torn sectors), and recovery repairs up to R
+// damaged frames per group: the WAL comes back byte for byte and SQLite's integrity_check is ok.
+// Past R, or without a usable sidecar, recovery keeps exactly the frames SQLite's recovery keeps.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { inspect, open, verify } from '../../lib/index';
+import { Database } from '../helpers/sqlite';
+import { buildDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir('fec');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const PS = 1024;
+const FRAME = 24 + PS;
+const frameAt = (f: number) => 32 + (f - 1) * FRAME;
+
+let base: { bytes: Buffer; pages: number } | null = null;
+function baseImage() {
+  if (base === null) {
+    const src = buildDatabase(dir, 'fec-base', { pageSize: PS, rows: 1500 });
+    const bytes = fs.readFileSync(src);
+    base = { bytes, pages: bytes.length / PS };
+  }
+  return base;
+}
+
+interface FecWal {
+  file: string;
+  wal: Buffer;
+  /** [first, last] frame of each group (one commit each) */
+  groups: [number, number][];
+}
+
+let seq = 0;
+/** A database whose WAL holds one commit (one FEC group) per entry of `sizes`, SQLite's pages rewritten unchanged. */
+async function fecWal(sizes: number[], fec: { repairSymbols: number; codec?: 'rs' | 'raptorq' }): Promise<FecWal> {
+  const { bytes, pages } = baseImage();
+  expect(pages).toBeGreaterThanOrEqual(Math.max(...sizes));
+  const file = path.join(dir, `w${seq++}.db`);
+  fs.writeFileSync(file, bytes);
+  const store = await open(file, { fec, autoCheckpoint: false, keepWal: true });
+  const groups: [number, number][] = [];
+  let start = 0;
+  for (const size of sizes) {
+    const batch = [];
+    for (let i = 0; i < size; i++) {
+      const pgno = 1 + ((start + i) % pages);
+      batch.push({ pgno, data: bytes.subarray((pgno - 1) * PS, pgno * PS) });
+    }
+    start += size;
+    const r = await store.commit(batch, { dbSize: pages });
+    groups.push([r.firstFrame, r.lastFrame]);
+  }
+  await store.close(); // waits for the sidecar writer
+  const m = store.metrics().fec as { groups: number; writeErrors: number };
+  expect(m.writeErrors).toBe(0);
+  expect(m.groups).toBe(sizes.length);
+  fs.rmSync(`${file}-shm`, { force: true }); // the next open recovers from the WAL
+  return { file, wal: fs.readFileSync(`${file}-wal`), groups };
+}
+
+type Damage = 'flip' | 'zero' | 'torn';
+function damageFrame(file: string, f: number, kind: Damage, salt: number): void {
+  const fd = fs.openSync(`${file}-wal`, 'r+');
+  try {
+    const at = frameAt(f);
+    if (kind === 'zero') fs.writeSync(fd, Buffer.alloc(FRAME), 0, FRAME, at);
+    else if (kind === 'torn') fs.writeSync(fd, Buffer.alloc(512), 0, 512, at + ((salt * 512) % (FRAME - 512)));
+    else {
+      const b = Buffer.alloc(1);
+      const off = at + ((salt * 7919) % FRAME);
+      fs.readSync(fd, b, 0, 1, off);
+      b[0]! ^= 1 << salt % 8;
+      fs.writeSync(fd, b, 0, 1, off);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** SQLite's own recovery of a copy of the database and WAL: how many frames it keeps. */
+function sqliteFrames(file: string): number {
+  const copy = `${file}.sqlite-copy`;
+  fs.copyFileSync(file, copy);
+  fs.copyFileSync(`${file}-wal`, `${copy}-wal`);
+  fs.rmSync(`${copy}-shm`, { force: true });
+  const db = new Database(copy);
+  try {
+    db.pragma('wal_autocheckpoint = 0');
+    db.prepare('SELECT count(*) FROM sqlite_schema').get();
+    return fs.readFileSync(`${copy}-shm`).readUInt32LE(16); // mxFrame in the -shm header SQLite wrote
+  } finally {
+    db.close();
+    for (const s of ['', '-wal', '-shm']) fs.rmSync(copy + s, { force: true });
+  }
+}
+
+/** Opens with fec (recovery runs), returns what it saw, closes keeping the WAL. */
+async function reopen(file: string, fec: { repairSymbols: number; codec?: 'rs' | 'raptorq' }) {
+  const store = await open(file, { fec, autoCheckpoint: false, keepWal: true });
+  const snap = await store.snapshot();
+  const walFrames = snap.mxFrame;
+  snap.release();
+  const m = store.metrics().fec as { recovery: { repairedFrames: number; repairedGroups: number; fallbacks: Record<string, number> } };
+  await store.close();
+  return { walFrames, recovery: m.recovery };
+}
+
+function pick(r: () => number, from: number, to: number, n: number): number[] {
+  const all = Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [all[i], all[j]] = [all[j]!, all[i]!];
+  }
+  return all.slice(0, n).sort((a, b) => a - b);
+}
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+}
+
+const codecs = ['rs', 'raptorq'] as const;
+
+describe('FEC repair in recovery', () => {
+  for (const codec of codecs) {
+    for (const R of [1, 2, 4]) {
+      it(`${codec}, R = ${R}: R damaged frames in each of groups of 1 to 250 frames are repaired byte for byte`, async () => {
+        const sizes = codec === 'rs' ? [1, 3, 17, 64, 250] : [1, 5, 64, 250];
+        const w = await fecWal(sizes, { repairSymbols: R, codec });
+        const r = rng(R * 31 + sizes.length);
+        const kinds: Damage[] = ['flip', 'zero', 'torn'];
+        let damaged = 0;
+        for (const [first, last] of w.groups) {
+          for (const f of pick(r, first, last, Math.min(R, last - first + 1))) damageFrame(w.file, f, kinds[damaged++ % 3]!, damaged);
+        }
+        const total = w.groups[w.groups.length - 1]![1];
+        expect(sqliteFrames(w.file)).toBeLessThan(total); // SQLite alone would lose data here
+        const seen = await reopen(w.file, { repairSymbols: R, codec });
+        expect(seen.walFrames).toBe(total);
+        expect(seen.recovery.repairedFrames).toBe(damaged);
+        expect(seen.recovery.repairedGroups).toBe(w.groups.length);
+        expect(seen.recovery.fallbacks).toEqual({});
+        expect(fs.readFileSync(`${w.file}-wal`).equals(w.wal)).toBe(true);
+        expect(sqliteFrames(w.file)).toBe(total);
+        expect(sqliteIntegrity(w.file)).toEqual(['ok']);
+      });
+    }
+  }
+
+  it('R + 1 damaged frames in a group: recovery stops where SQLite does, says why, writes nothing', async () => {
+    const w = await fecWal([10, 20, 30], { repairSymbols: 2 });
+    const [first] = w.groups[1]!;
+    for (const f of [first + 1, first + 5, first + 9]) damageFrame(w.file, f, 'flip', f);
+    const before = fs.readFileSync(`${w.file}-wal`);
+    const expected = sqliteFrames(w.file);
+    expect(expected).toBe(first - 1);
+    const seen = await reopen(w.file, { repairSymbols: 2 });
+    expect(seen.walFrames).toBe(expected);
+    expect(seen.recovery.fallbacks).toEqual({ 'too-many-damaged': 1 });
+    expect(fs.readFileSync(`${w.file}-wal`).subarray(0, before.length).equals(before)).toBe(true);
+  });
+
+  it.each([
+    ['missing', (f: string) => fs.rmSync(`${f}-wal-fec`), 'no-sidecar'],
+    ['torn over the damaged group', (f: string) => fs.truncateSync(`${f}-wal-fec`, fs.statSync(`${f}-wal-fec`).size - 100), 'missing-group'],
+    ['garbage', (f: string) => fs.writeFileSync(`${f}-wal-fec`, Buffer.alloc(70_000, 0xa5)), 'no-sidecar'],
+  ] as const)('a %s sidecar: recovery behaves exactly like SQLite', async (_what, spoil, reason) => {
+    const w = await fecWal([8, 8, 8], { repairSymbols: 2 });
+    damageFrame(w.file, w.groups[2]![0] + 3, 'zero', 1);
+    spoil(w.file);
+    const expected = sqliteFrames(w.file);
+    expect(expected).toBe(16);
+    const seen = await reopen(w.file, { repairSymbols: 2 });
+    expect(seen.walFrames).toBe(expected);
+    expect(seen.recovery.fallbacks).toEqual({ [reason]: 1 });
+  });
+
+  it('a sidecar from another WAL generation is ignored (salts differ)', async () => {
+    const a = await fecWal([8, 8], { repairSymbols: 2 });
+    const b = await fecWal([8, 8], { repairSymbols: 2 });
+    fs.copyFileSync(`${a.file}-wal-fec`, `${b.file}-wal-fec`);
+    damageFrame(b.file, 12, 'flip', 3);
+    const seen = await reopen(b.file, { repairSymbols: 2 });
+    expect(seen.walFrames).toBe(sqliteFrames(b.file));
+    expect(seen.walFrames).toBe(8);
+    expect(seen.recovery.fallbacks).toEqual({ 'salt-mismatch': 1 });
+  });
+
+  it('a crash during a sidecar append (torn last group): the WAL is unaffected and earlier groups still repair', async () => {
+    const w = await fecWal([6, 6, 6], { repairSymbols: 1 });
+    fs.truncateSync(`${w.file}-wal-fec`, fs.statSync(`${w.file}-wal-fec`).size - 37);
+    let seen = await reopen(w.file, { repairSymbols: 1 });
+    expect(seen.walFrames).toBe(18);
+    expect(seen.recovery.fallbacks).toEqual({});
+    fs.rmSync(`${w.file}-shm`);
+    damageFrame(w.file, 4, 'torn', 2);
+    seen = await reopen(w.file, { repairSymbols: 1 });
+    expect(seen.walFrames).toBe(18);
+    expect(seen.recovery.repairedFrames).toBe(1);
+    expect(sqliteIntegrity(w.file)).toEqual(['ok']);
+  });
+});
+
+describe('the sidecar follows the WAL', () => {
+  it('a WAL restart truncates the sidecar to the new generation; the last close removes it with the WAL', async () => {
+    const { bytes, pages } = baseImage();
+    const file = path.join(dir, 'life.db');
+    fs.writeFileSync(file, bytes);
+    const store = await open(file, { fec: { repairSymbols: 2 }, autoCheckpoint: false });
+    const page = (p: number) => ({ pgno: p, data: bytes.subarray((p - 1) * PS, p * PS) });
+    await store.commit([page(1), page(2), page(3)], { dbSize: pages });
+    await store.commit([page(4)], { dbSize: pages });
+    const sizeBefore = (await flushAndSize(store, file));
+    await store.checkpoint('truncate');
+    await store.commit([page(5)], { dbSize: pages }); // a new generation: the sidecar restarts
+    const sizeAfter = await flushAndSize(store, file);
+    expect(sizeAfter).toBeLessThan(sizeBefore);
+    await store.close();
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+    expect(fs.existsSync(`${file}-wal-fec`)).toBe(false);
+  });
+});
+
+async function flushAndSize(store: Awaited<ReturnType<typeof open>>, file: string): Promise<number> {
+  for (let i = 0; i < 200 && (store.metrics().fec as { queuedBytes: number }).queuedBytes > 0; i++) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 20));
+  return fs.statSync(`${file}-wal-fec`).size;
+}
+
+describe('walnut verify and recover --repair', () => {
+  const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
+  const walnut = (...args: string[]) => spawnSync(process.execPath, [bin, ...args, '--json'], { encoding: 'utf8' });
+
+  it('verify reports repairable frames; recover --repair repairs them; then verify is clean', async () => {
+    const w = await fecWal([12, 12], { repairSymbols: 2 });
+    damageFrame(w.file, 15, 'flip', 5);
+    damageFrame(w.file, 20, 'zero', 0);
+    const v = walnut('verify', w.file);
+    expect(v.status).toBe(1);
+    const report = JSON.parse(v.stdout);
+    expect(report.issues).toContainEqual(expect.objectContaining({ level: 1, kind: 'wal-damage-repairable', frame: 15 }));
+    expect(inspect(w.file).walFrames).toBe(12);
+    const rec = walnut('recover', w.file, '--repair');
+    expect(rec.stderr).toBe('');
+    expect(JSON.parse(rec.stdout)).toMatchObject({ walFrames: 24, repairedFrames: 2, fallback: null });
+    expect(fs.readFileSync(`${w.file}-wal`).equals(w.wal)).toBe(true);
+    expect((await verify(w.file, 5)).issues).toEqual([]);
+  });
+
+  it('verify names the reason when the damage is not repairable', async () => {
+    const w = await fecWal([12, 12], { repairSymbols: 1 });
+    damageFrame(w.file, 15, 'flip', 5);
+    damageFrame(w.file, 16, 'flip', 6);
+    const r = await verify(w.file, 1);
+    expect(r.issues).toContainEqual(expect.objectContaining({ kind: 'wal-damage', frame: 15 }));
+    expect(r.issues.find((i) => i.kind === 'wal-damage')!.message).toMatch(/too-many-damaged/);
+  });
+});
