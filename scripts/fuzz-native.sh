@@ -19,8 +19,9 @@ checksum_sources=(native/checksum/cpu.cc native/checksum/crc32c.cc native/checks
 clang++ "${flags[@]}" fuzz/native/fuzz_wal_scan.cc native/frame_scan.cc "${checksum_sources[@]}" -o "$out/fuzz_wal_scan"
 clang++ "${flags[@]}" fuzz/native/fuzz_checksums.cc "${checksum_sources[@]}" -o "$out/fuzz_checksums"
 clang++ "${flags[@]}" fuzz/native/fuzz_shm_lookup.cc -o "$out/fuzz_shm_lookup"
+clang++ "${flags[@]}" fuzz/native/fuzz_rs.cc native/fec/rs.cc native/fec/gf256.cc native/checksum/cpu.cc -o "$out/fuzz_rs"
 status=0
-for target in fuzz_wal_scan fuzz_checksums fuzz_shm_lookup; do
+for target in fuzz_wal_scan fuzz_checksums fuzz_shm_lookup fuzz_rs; do
   mkdir -p "$out/corpus-$target"
   if "$out/$target" -max_total_time="$seconds" -print_final_stats=1 "$out/corpus-$target" >"$out/$target.log" 2>&1; then
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/$target.log" | grep -o '[0-9]*$' || echo '?')

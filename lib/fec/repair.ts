@@ -14,7 +14,8 @@
  *      checksum; the ones that differ from the file are rewritten with one write and a sync;
  *   4. recovery scans again and goes on past the repaired group (repeat for later damage).
  * When repair is not possible the WAL is left as it is, so recovery truncates at the damage as
- * SQLite's does, and the reason is reported: no-sidecar, missing-group, salt-mismatch,
+ * SQLite's does, and the reason is reported: no-sidecar, missing-group, unprotected-tail (damage
+ * after the last frame any group covers: typically the torn last batch of a crash), salt-mismatch,
  * page-size-mismatch, group-mismatch, too-many-damaged, decode-failed, decoded-mismatch,
  * codec-unavailable. Where nothing after frame B carries this WAL generation's salts (zeros of
  * preallocated space, frames of an older generation after a restart) and no group covers B,
@@ -37,6 +38,7 @@ import { sidecarPathOf } from './writer';
 export type FecFallbackReason =
   | 'no-sidecar'
   | 'missing-group'
+  | 'unprotected-tail'
   | 'salt-mismatch'
   | 'page-size-mismatch'
   | 'group-mismatch'
@@ -117,7 +119,9 @@ export async function repairWal(wal: WalFile, options: { dryRun?: boolean; event
       const ref = same.filter((g) => g.firstFrame <= b && b < g.firstFrame + g.k).pop();
       if (ref === undefined) {
         if (!damaged) return report;
-        if (same.length > 0) fail(b, 'missing-group', `frame ${b} is damaged and no sidecar group covers it`);
+        const covered = same.reduce((m, g) => Math.max(m, g.firstFrame + g.k - 1), 0);
+        if (same.length > 0 && b > covered) fail(b, 'unprotected-tail', `frame ${b} is torn or damaged after the last protected frame (${covered}): a write cut short by a crash, or a batch whose sidecar group was not written yet`);
+        else if (same.length > 0) fail(b, 'missing-group', `frame ${b} is damaged and no sidecar group covers it`);
         else if (scan.groups.length > 0) fail(b, 'salt-mismatch', `frame ${b} is damaged; the sidecar's groups belong to another WAL generation`);
         else fail(b, 'no-sidecar', `frame ${b} is damaged and the sidecar holds no whole group${scan.invalidTailBytes > 0 ? ' (torn or garbage)' : ''}`);
         return report;

@@ -37,13 +37,17 @@ export const GROUP_VERSION = 1;
 export const GROUP_FIXED_BYTES = 48;
 export const HASH_BYTES = 16;
 
-export interface FecGroup {
+/** What a group's fixed header says. */
+export interface FecGroupShape {
   codec: FecCodecName;
   salts: [number, number];
   firstFrame: number;
   k: number;
   r: number;
   pageSize: number;
+}
+
+export interface FecGroup extends FecGroupShape {
   pgnos: Uint32Array;
   commits: Uint32Array;
   /** K * 16 bytes */
@@ -51,15 +55,10 @@ export interface FecGroup {
   repair: Uint8Array;
 }
 
-export interface FecGroupRef {
+/** Where a verified group lies in the file. */
+export interface FecGroupRef extends FecGroupShape {
   offset: number;
   length: number;
-  codec: FecCodecName;
-  salts: [number, number];
-  firstFrame: number;
-  k: number;
-  r: number;
-  pageSize: number;
 }
 
 export function groupLength(k: number, repairBytes: number): number {

@@ -2,13 +2,15 @@
 // can (each loop owns pages 10 + 4w .. 13 + 4w and stamps all four with its transaction
 // number), with background auto-checkpoints, and prints "ack <w> <k>" the moment commit k of
 // loop w resolves. The parent kills this process with SIGKILL at a random moment.
-// usage: node crash-child.js <db> <synchronous> <committers>
+// With a fourth argument `fec`, the store keeps the FEC sidecar (R = 2), so kills also land
+// in the middle of sidecar appends.
+// usage: node crash-child.js <db> <synchronous> <committers> [fec]
 'use strict';
 const { open } = require('../../dist/index.js');
 
-const [db, synchronous, committers] = process.argv.slice(2);
+const [db, synchronous, committers, fec] = process.argv.slice(2);
 (async () => {
-  const store = await open(db, { synchronous, autoCheckpoint: 64 });
+  const store = await open(db, { synchronous, autoCheckpoint: 64, fec: fec === 'fec' ? { repairSymbols: 2 } : false });
   process.stdout.write('ready\n');
   await Promise.all(
     Array.from({ length: Number(committers) }, async (_, w) => {

@@ -168,7 +168,7 @@ describe('FEC repair in recovery', () => {
 
   it.each([
     ['missing', (f: string) => fs.rmSync(`${f}-wal-fec`), 'no-sidecar'],
-    ['torn over the damaged group', (f: string) => fs.truncateSync(`${f}-wal-fec`, fs.statSync(`${f}-wal-fec`).size - 100), 'missing-group'],
+    ['torn over the damaged group', (f: string) => fs.truncateSync(`${f}-wal-fec`, fs.statSync(`${f}-wal-fec`).size - 100), 'unprotected-tail'],
     ['garbage', (f: string) => fs.writeFileSync(`${f}-wal-fec`, Buffer.alloc(70_000, 0xa5)), 'no-sidecar'],
   ] as const)('a %s sidecar: recovery behaves exactly like SQLite', async (_what, spoil, reason) => {
     const w = await fecWal([8, 8, 8], { repairSymbols: 2 });
