@@ -51,7 +51,8 @@ const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncat
  * repair hook, and, once the store is open, a batch observer with back-pressure.
  */
 export interface StoreExtension {
-  repairWal?: (wal: WalFile) => Promise<boolean>;
+  /** Recovery's repair hook (WalIndexOptions.repairWal); `events` is the store's event ring. */
+  repairWal?: (wal: WalFile, events: EventRing) => Promise<boolean>;
   attach(ctx: { walPath: string; pageSize: number; events: EventRing }): Promise<AttachedExtension>;
 }
 
@@ -71,8 +72,9 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'path must be a non-empty string', { reason: 'path' });
   }
   await createIfMissing(file, o.pageSize, o.pageChecksums === true);
-  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, repairWal: extension?.repairWal });
   const events = new EventRing();
+  const repair = extension?.repairWal;
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, repairWal: repair && ((wal) => repair(wal, events)) });
   let attached: AttachedExtension | null = null;
   try {
     index.pageTrailers = await pageTrailersWanted(index, o.pageChecksums);

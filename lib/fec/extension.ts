@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 
 import type { ResolvedOptions } from '../commit/options';
 import type { StoreExtension } from '../commit/store';
-import type { EventRing } from '../telemetry/events';
 import { loadCodec } from './codec';
 import { newRecoveryMetrics, repairWal } from './repair';
 import { FecSidecarWriter, sidecarPathOf } from './writer';
@@ -16,11 +15,9 @@ import { FecSidecarWriter, sidecarPathOf } from './writer';
 export function fecExtension(fec: ResolvedOptions['fec']): StoreExtension | undefined {
   if (fec === null) return undefined;
   const recovery = newRecoveryMetrics();
-  let events: EventRing | null = null;
   return {
-    repairWal: async (wal) => (await repairWal(wal, { metrics: recovery, events })).repairedFrames.length > 0,
+    repairWal: async (wal, events) => (await repairWal(wal, { metrics: recovery, events })).repairedFrames.length > 0,
     async attach(ctx) {
-      events = ctx.events;
       const codec = await loadCodec(fec.codec);
       const writer = await FecSidecarWriter.open(ctx.walPath, codec, fec.repairSymbols, ctx.pageSize, ctx.events);
       return {

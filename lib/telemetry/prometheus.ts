@@ -35,5 +35,20 @@ export function toPrometheus(metrics: Record<string, unknown>, prefix = 'walnut'
   for (const [phase, s] of Object.entries(latency)) summary(`${phase.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_seconds`, `Latency of the ${phase} phase.`, s, 1e-6);
   const batch = metrics['batchSize'] as HistogramSummary | undefined;
   if (batch) summary('batch_size', 'Commits per batch.', batch, 1);
+  const fec = metrics['fec'] as Record<string, unknown> | undefined;
+  if (fec) {
+    const f = (k: string) => Number(fec[k] ?? 0);
+    counter('fec_groups_total', 'FEC sidecar groups written.', f('groups'));
+    counter('fec_frames_total', 'WAL frames protected by sidecar groups.', f('frames'));
+    counter('fec_bytes_total', 'Sidecar bytes written.', f('bytes'));
+    counter('fec_write_errors_total', 'Sidecar appends that failed (their frames are unprotected).', f('writeErrors'));
+    counter('fec_backpressure_waits_total', 'Batches that waited for room in the sidecar queue.', f('backpressureWaits'));
+    gauge('fec_queued_bytes', 'Page bytes waiting to be encoded into the sidecar.', f('queuedBytes'));
+    const rec = (fec['recovery'] ?? {}) as { repairedFrames?: number; repairedGroups?: number; fallbacks?: Record<string, number> };
+    counter('fec_repaired_frames_total', 'WAL frames repaired from the sidecar in recovery.', rec.repairedFrames ?? 0);
+    counter('fec_repaired_groups_total', 'Sidecar groups used for repairs in recovery.', rec.repairedGroups ?? 0);
+    lines.push(`# HELP ${prefix}_fec_fallbacks_total Recoveries that stopped at damage they could not repair, by reason.`, `# TYPE ${prefix}_fec_fallbacks_total counter`);
+    for (const [reason, v] of Object.entries(rec.fallbacks ?? {})) lines.push(`${prefix}_fec_fallbacks_total{reason="${reason}"} ${v}`);
+  }
   return lines.join('\n') + '\n';
 }

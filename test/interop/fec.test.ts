@@ -60,6 +60,7 @@ async function fecWal(sizes: number[], fec: { repairSymbols: number; codec?: 'rs
   const m = store.metrics().fec as { groups: number; writeErrors: number };
   expect(m.writeErrors).toBe(0);
   expect(m.groups).toBe(sizes.length);
+  expect(store.metrics({ format: 'prometheus' })).toContain(`walnut_fec_groups_total ${sizes.length}\n`);
   fs.rmSync(`${file}-shm`, { force: true }); // the next open recovers from the WAL
   return { file, wal: fs.readFileSync(`${file}-wal`), groups };
 }
@@ -107,8 +108,10 @@ async function reopen(file: string, fec: { repairSymbols: number; codec?: 'rs' |
   const walFrames = snap.mxFrame;
   snap.release();
   const m = store.metrics().fec as { recovery: { repairedFrames: number; repairedGroups: number; fallbacks: Record<string, number> } };
+  const prometheus = store.metrics({ format: 'prometheus' });
+  const events = store.recentEvents().filter((e) => e.name === 'fec');
   await store.close();
-  return { walFrames, recovery: m.recovery };
+  return { walFrames, recovery: m.recovery, prometheus, events };
 }
 
 function pick(r: () => number, from: number, to: number, n: number): number[] {
@@ -146,6 +149,8 @@ describe('FEC repair in recovery', () => {
         expect(seen.recovery.repairedFrames).toBe(damaged);
         expect(seen.recovery.repairedGroups).toBe(w.groups.length);
         expect(seen.recovery.fallbacks).toEqual({});
+        expect(seen.prometheus).toContain(`walnut_fec_repaired_frames_total ${damaged}\n`);
+        expect(seen.events.map((e) => e.data['stage'])).toEqual(w.groups.map(() => 'repair'));
         expect(fs.readFileSync(`${w.file}-wal`).equals(w.wal)).toBe(true);
         expect(sqliteFrames(w.file)).toBe(total);
         expect(sqliteIntegrity(w.file)).toEqual(['ok']);
@@ -163,6 +168,7 @@ describe('FEC repair in recovery', () => {
     const seen = await reopen(w.file, { repairSymbols: 2 });
     expect(seen.walFrames).toBe(expected);
     expect(seen.recovery.fallbacks).toEqual({ 'too-many-damaged': 1 });
+    expect(seen.events).toEqual([expect.objectContaining({ name: 'fec', data: expect.objectContaining({ stage: 'fallback', reason: 'too-many-damaged', frame: first + 1 }) })]);
     expect(fs.readFileSync(`${w.file}-wal`).subarray(0, before.length).equals(before)).toBe(true);
   });
 
