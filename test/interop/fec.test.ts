@@ -259,6 +259,16 @@ describe('walnut verify and recover --repair', () => {
     expect((await verify(w.file, 5)).issues).toEqual([]);
   });
 
+  it('verify does not call a torn last batch damage (no sidecar, or past the frames it protects)', async () => {
+    const w = await fecWal([12, 12], { repairSymbols: 1 });
+    // the last batch cut short, as by a crash before its sidecar group was written
+    fs.truncateSync(`${w.file}-wal`, frameAt(20) + 700);
+    fs.truncateSync(`${w.file}-wal-fec`, fs.statSync(`${w.file}-wal-fec`).size - 10);
+    expect((await verify(w.file, 1)).issues.filter((i) => i.kind.startsWith('wal-damage'))).toEqual([]);
+    fs.rmSync(`${w.file}-wal-fec`);
+    expect((await verify(w.file, 1)).issues.filter((i) => i.kind.startsWith('wal-damage'))).toEqual([]);
+  });
+
   it('verify names the reason when the damage is not repairable', async () => {
     const w = await fecWal([12, 12], { repairSymbols: 1 });
     damageFrame(w.file, 15, 'flip', 5);
