@@ -59,6 +59,8 @@ export interface StoreExtension {
 export interface AttachedExtension {
   /** A batch's frames are written (durable at the store's level); must copy what it keeps. */
   onWritten(txns: readonly WalTransaction[], firstFrame: number, salts: [number, number]): void;
+  /** A TRUNCATE checkpoint emptied the WAL. */
+  onWalTruncated(): void;
   /** Null, or a promise the next batch waits for. */
   room(): Promise<void> | null;
   metrics(): Record<string, unknown>;
@@ -275,6 +277,7 @@ export class Store {
       throw e;
     }
     this.#events.emit('checkpoint', () => ({ ...r, micros: Math.round((performance.now() - t0) * 1000) }));
+    if (mode === 'truncate' && !r.busy && r.walFrames === 0) this.#extension?.onWalTruncated();
     this.#lastCheckpointLimited = r.checkpointedFrames >= 0 && r.checkpointedFrames < r.walFrames;
     const every = this.#options.autoCheckpoint === false ? 0 : this.#options.autoCheckpoint;
     this.#nextCheckpointAt = this.#lastCheckpointLimited ? r.walFrames + every : 0;

@@ -22,6 +22,7 @@ export function fecExtension(fec: ResolvedOptions['fec']): StoreExtension | unde
       const writer = await FecSidecarWriter.open(ctx.walPath, codec, fec.repairSymbols, ctx.pageSize, ctx.events);
       return {
         onWritten: (txns, firstFrame, salts) => writer.add(txns, firstFrame, salts),
+        onWalTruncated: () => writer.reset(),
         room: () => writer.room(),
         metrics: () => ({ fec: { codec: fec.codec, repairSymbols: fec.repairSymbols, ...writer.metrics(), recovery: { ...recovery, fallbacks: { ...recovery.fallbacks } } } }),
         async close(walRemoved) {

@@ -12,7 +12,7 @@
  * Appends take an OFD lock on the sidecar so that several walnut processes writing one
  * database never interleave groups. A group with salts other than the file's first group's
  * belongs to a new WAL generation: the file is truncated first (the old groups protect frames
- * that no longer exist). A failed sidecar write never fails a commit: it is counted, reported
+ * that no longer exist); a TRUNCATE checkpoint empties it too (reset(), in queue order). A failed sidecar write never fails a commit: it is counted, reported
  * as a 'fec' event, and that group's frames are unprotected.
  */
 import { WalnutFile } from '../io/file';
@@ -35,6 +35,8 @@ export interface FecWriterMetrics {
 }
 
 interface Job {
+  /** A marker: empty the sidecar (the WAL was truncated), in order with the groups. */
+  reset?: true;
   salts: [number, number];
   firstFrame: number;
   k: number;
@@ -118,6 +120,13 @@ export class FecSidecarWriter {
     if (this.#draining === null) this.#draining = this.#drain();
   }
 
+  /** Empties the sidecar once the groups queued before are written (the WAL was truncated). */
+  reset(): void {
+    if (this.#closed) return;
+    this.#queue.push({ reset: true, salts: [0, 0], firstFrame: 0, k: 0, pages: new Uint8Array(0), pgnos: new Uint32Array(0), commits: new Uint32Array(0) });
+    if (this.#draining === null) this.#draining = this.#drain();
+  }
+
   /** Null while the queue has room; else a promise for when it has (the caller waits: back-pressure). */
   room(): Promise<void> | null {
     if (this.#queuedBytes <= QUEUE_LIMIT_BYTES) return null;
@@ -139,13 +148,30 @@ export class FecSidecarWriter {
   async #drain(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0);
-        await this.#append(batch);
+        const marker = this.#queue.findIndex((j) => j.reset);
+        const batch = this.#queue.splice(0, marker === 0 ? 1 : marker < 0 ? this.#queue.length : marker);
+        if (batch[0]!.reset) await this.#truncate();
+        else await this.#append(batch);
         for (const job of batch) this.#queuedBytes -= job.pages.length;
         for (const wake of this.#roomWaiters.splice(0)) wake();
       }
     } finally {
       this.#draining = null;
+    }
+  }
+
+  async #truncate(): Promise<void> {
+    try {
+      await this.#file.lock(0, 1, 'exclusive', LOCK_TIMEOUT_MS);
+      try {
+        await this.#file.truncate(0);
+      } finally {
+        this.#file.unlock(0, 1);
+      }
+    } catch (e) {
+      this.#m.writeErrors++;
+      const err = e as { code?: string; message?: string };
+      this.#events?.emit('fec', () => ({ stage: 'reset', path: this.#file.path, code: err.code, message: err.message }));
     }
   }
 

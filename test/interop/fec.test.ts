@@ -158,6 +158,27 @@ describe('FEC repair in recovery', () => {
     }
   }
 
+  it('a batch larger than 255 - R frames becomes several groups, each repairing its own R', async () => {
+    const { bytes, pages } = baseImage();
+    expect(pages).toBeGreaterThanOrEqual(400);
+    const file = path.join(dir, 'big-batch.db');
+    fs.writeFileSync(file, bytes);
+    const store = await open(file, { fec: { repairSymbols: 2 }, autoCheckpoint: false, keepWal: true });
+    const batch = Array.from({ length: 400 }, (_, i) => ({ pgno: i + 1, data: bytes.subarray(i * PS, (i + 1) * PS) }));
+    await store.commit(batch, { dbSize: pages });
+    await store.close();
+    expect((store.metrics().fec as { groups: number }).groups).toBe(2); // 253 + 147 frames
+    fs.rmSync(`${file}-shm`);
+    const wal = fs.readFileSync(`${file}-wal`);
+    for (const [f, kind] of [[3, 'zero'], [200, 'flip'], [254, 'torn'], [399, 'zero']] as const) damageFrame(file, f, kind, f);
+    expect(sqliteFrames(file)).toBe(0);
+    const seen = await reopen(file, { repairSymbols: 2 });
+    expect(seen.walFrames).toBe(400);
+    expect(seen.recovery).toMatchObject({ repairedFrames: 4, repairedGroups: 2 });
+    expect(fs.readFileSync(`${file}-wal`).equals(wal)).toBe(true);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
+
   it('R + 1 damaged frames in a group: recovery stops where SQLite does, says why, writes nothing', async () => {
     const w = await fecWal([10, 20, 30], { repairSymbols: 2 });
     const [first] = w.groups[1]!;
@@ -222,10 +243,13 @@ describe('the sidecar follows the WAL', () => {
     const page = (p: number) => ({ pgno: p, data: bytes.subarray((p - 1) * PS, p * PS) });
     await store.commit([page(1), page(2), page(3)], { dbSize: pages });
     await store.commit([page(4)], { dbSize: pages });
-    const sizeBefore = (await flushAndSize(store, file));
+    const sizeBefore = await flushAndSize(store, file);
+    expect(sizeBefore).toBeGreaterThan(4 * PS);
     await store.checkpoint('truncate');
-    await store.commit([page(5)], { dbSize: pages }); // a new generation: the sidecar restarts
+    expect(await flushAndSize(store, file)).toBe(0); // the WAL is empty: so is its sidecar
+    await store.commit([page(5)], { dbSize: pages }); // a new generation
     const sizeAfter = await flushAndSize(store, file);
+    expect(sizeAfter).toBeGreaterThan(PS);
     expect(sizeAfter).toBeLessThan(sizeBefore);
     await store.close();
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
