@@ -1,16 +1,20 @@
 /**
  * integrity/verify.ts — `walnut verify`: integrity levels 1..5 on a database file and its WAL
  * (btree-check.ts has what each level checks), plus the WAL's own checksum chain and the -shm's
- * agreement with the WAL (level 1). Reads without locks and changes nothing, like inspect.
+ * agreement with the WAL (level 1: its header, and every frame's page number and hash entry,
+ * shm-check.ts). Reads without locks and changes nothing, like inspect.
  *
  * Every finding is { level, kind, pgno?, frame?, message }: `pgno` is the page at fault, `frame`
  * the WAL frame that page was read from (absent when it came from the database file).
  */
+import * as fs from 'node:fs';
+
 import { walnutError } from '../errors';
 import { repairWal } from '../fec/repair';
 import { WalFile } from '../wal/wal-file';
 import { checkDatabase, type Finding } from './btree-check';
 import { inspect } from './inspect';
+import { checkShmIndex } from './shm-check';
 import type { Snapshot } from '../index/snapshot';
 import { FilePageSource, SnapshotPageSource } from './page-source';
 
@@ -53,6 +57,7 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
     issues.push({ level: 1, kind: 'shm-backfill', message: `nBackfill ${r.backfilled} is beyond mxFrame ${r.shm.mxFrame}` });
   }
   if (r.walHeaderStatus === 'ok' && r.invalidTailBytes > 0) issues.push(...(await walDamage(r.path)));
+  if (r.shm?.headerValid && r.walFrames > 0) issues.push(...shmIndexIssues(r.path));
   if (r.dbFilePages === 0 && r.walFrames === 0) {
     issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });
     return { ok: false, level, pages: 0, issues };
@@ -96,6 +101,16 @@ async function walDamage(dbPath: string): Promise<VerifyIssue[]> {
       found.push({ level: 1, kind: 'wal-damage', frame: report.fallback.frame, message: `${report.fallback.message}: recovery stops before frame ${report.fallback.frame} (${report.fallback.reason})` });
     }
     return found;
+  } finally {
+    wal.closeSync();
+  }
+}
+
+function shmIndexIssues(dbPath: string): VerifyIssue[] {
+  const wal = WalFile.openSync(`${dbPath}-wal`, { readOnly: true });
+  try {
+    const r = wal.recoverSync();
+    return checkShmIndex(fs.readFileSync(`${dbPath}-shm`), r.pgnos, r.mxFrame, r.salts);
   } finally {
     wal.closeSync();
   }

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { verify } from '../../lib/index';
+import { open, verify } from '../../lib/index';
 import { buildDatabase, pageRoles, type PageRole, sqliteIntegrity } from '../helpers/sqlite-db';
 import { sqliteWritesWal, typicalWork } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
@@ -287,6 +287,27 @@ describe('schema damage (level 5) and bad input: findings, never a crash or a ha
       fs.writeFileSync(file, b);
       expect(sqliteIntegrity(file)).not.toEqual(['ok']);
     }
+  });
+
+  it('the -shm against the WAL: a wrong page number or a frame the hash table cannot reach', async () => {
+    const { file, bytes } = fresh('shmcheck');
+    const store = await open(file, { keepWal: true, autoCheckpoint: false });
+    const pages = Array.from({ length: 30 }, (_, i) => ({ pgno: i + 1, data: bytes.subarray(i * 1024, (i + 1) * 1024) }));
+    await store.commit(pages.slice(0, 10));
+    await store.commit(pages.slice(10));
+    await store.close();
+    expect((await verify(file, 1)).issues).toEqual([]);
+    const shm = fs.readFileSync(`${file}-shm`);
+    const bad = Buffer.from(shm);
+    bad.writeUInt32LE(bad.readUInt32LE(136 + 4 * 6) + 1, 136 + 4 * 6); // frame 7's page number
+    fs.writeFileSync(`${file}-shm`, bad);
+    expect((await verify(file, 1)).issues).toEqual([expect.objectContaining({ level: 1, kind: 'shm-index', frame: 7, pgno: 7 })]);
+    const noHash = Buffer.from(shm);
+    noHash.fill(0, 16384, 32768); // the whole hash table of segment 0
+    fs.writeFileSync(`${file}-shm`, noHash);
+    const issues = (await verify(file, 1)).issues;
+    expect(issues).toHaveLength(20); // capped
+    expect(issues[0]).toMatchObject({ kind: 'shm-index', frame: 1, pgno: 1 });
   });
 
   it('garbage and tiny files are refused with WALNUT_CANTOPEN; a bad level is WALNUT_INVALID_ARGUMENT', async () => {
