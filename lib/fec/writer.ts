@@ -12,7 +12,10 @@
  * Appends take an OFD lock on the sidecar so that several walnut processes writing one
  * database never interleave groups. A group with salts other than the file's first group's
  * belongs to a new WAL generation: the file is truncated first (the old groups protect frames
- * that no longer exist); a TRUNCATE checkpoint empties it too (reset(), in queue order). A failed sidecar write never fails a commit: it is counted, reported
+ * that no longer exist); a TRUNCATE checkpoint empties it too (reset(), in queue order). Salt-1
+ * grows by one at every restart (SQLite's rule, and walnut's), so a group older than the file's
+ * (another process restarted the WAL meanwhile) is dropped, not allowed to wipe the newer ones;
+ * and reset() only removes the generation this writer last wrote. A failed sidecar write never fails a commit: it is counted, reported
  * as a 'fec' event, and that group's frames are unprotected.
  */
 import { WalnutFile } from '../io/file';
@@ -27,6 +30,8 @@ const LOCK_TIMEOUT_MS = 5000;
 export interface FecWriterMetrics {
   groups: number;
   frames: number;
+  /** Groups dropped because the WAL had already restarted past their generation. */
+  staleGroups: number;
   bytes: number;
   writeErrors: number;
   /** Batches that waited for room in the queue. */
@@ -60,7 +65,8 @@ export class FecSidecarWriter {
   #queuedBytes = 0;
   #draining: Promise<void> | null = null;
   #closed = false;
-  readonly #m = { groups: 0, frames: 0, bytes: 0, writeErrors: 0, backpressureWaits: 0 };
+  #lastSalts: [number, number] | null = null;
+  readonly #m = { groups: 0, frames: 0, bytes: 0, writeErrors: 0, backpressureWaits: 0, staleGroups: 0 };
 
   private constructor(file: WalnutFile, codec: FecCodec, r: number, pageSize: number, events: EventRing | null) {
     this.#file = file;
@@ -160,11 +166,21 @@ export class FecSidecarWriter {
     }
   }
 
+  /** The salts of the file's first group (null: empty or not a group). */
+  async #fileSalts(): Promise<[number, number] | null> {
+    const head = new Uint8Array(GROUP_FIXED_BYTES);
+    if ((await this.#file.read(head, 0, GROUP_FIXED_BYTES, 0)) < GROUP_FIXED_BYTES) return null;
+    const dv = new DataView(head.buffer);
+    return [dv.getUint32(16, true), dv.getUint32(20, true)];
+  }
+
   async #truncate(): Promise<void> {
     try {
       await this.#file.lock(0, 1, 'exclusive', LOCK_TIMEOUT_MS);
       try {
-        await this.#file.truncate(0);
+        const salts = await this.#fileSalts();
+        const mine = this.#lastSalts;
+        if (salts === null || mine === null || (salts[0] === mine[0] && salts[1] === mine[1])) await this.#file.truncate(0);
       } finally {
         this.#file.unlock(0, 1);
       }
@@ -190,15 +206,13 @@ export class FecSidecarWriter {
       let size = await this.#file.size();
       // a new WAL generation: the groups in the file protect frames that are gone
       const first = jobs[0]!.salts;
-      if (size >= GROUP_FIXED_BYTES) {
-        const head = new Uint8Array(GROUP_FIXED_BYTES);
-        await this.#file.read(head, 0, GROUP_FIXED_BYTES, 0);
-        const dv = new DataView(head.buffer);
-        if (dv.getUint32(16, true) !== first[0] || dv.getUint32(20, true) !== first[1]) {
-          await this.#file.truncate(0);
-          size = 0;
-        }
-      } else if (size > 0) {
+      const inFile = size > 0 ? await this.#fileSalts() : null;
+      if (inFile !== null && ((first[0] - inFile[0]) | 0) < 0) {
+        // this process's groups are older than the file's: the WAL restarted since
+        this.#m.staleGroups += jobs.length;
+        return;
+      }
+      if (size > 0 && (inFile === null || inFile[0] !== first[0] || inFile[1] !== first[1])) {
         await this.#file.truncate(0);
         size = 0;
       }
@@ -219,6 +233,7 @@ export class FecSidecarWriter {
           this.#m.bytes += groups[i]!.length;
           size += groups[i]!.length;
         }
+        this.#lastSalts = jobs[start]!.salts;
         start = end;
       }
     } catch (e) {

@@ -1,0 +1,98 @@
+// The -wal-fec file itself: groups round-trip, a scan keeps only whole verified groups (torn tail,
+// garbage, a flipped byte), and the writer follows WAL generations (a newer generation replaces
+// the file; an older one never wipes a newer one; reset() removes only its own generation).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { rsCodec } from '../../lib/fec/codec';
+import { encodeGroup, pageHashes, readGroup, scanSidecar } from '../../lib/fec/sidecar';
+import { FecSidecarWriter, sidecarPathOf } from '../../lib/fec/writer';
+import { WalnutFile } from '../../lib/io/file';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir('fec-sidecar');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const PS = 512;
+
+function group(firstFrame: number, k: number, salts: [number, number], fill: number) {
+  const pages = new Uint8Array(k * PS).map((_, i) => (i * 31 + fill) & 0xff);
+  return encodeGroup({ codec: 'rs', salts, firstFrame, k, r: 2, pageSize: PS, pgnos: Uint32Array.from({ length: k }, (_, i) => i + 2), commits: Uint32Array.from({ length: k }, (_, i) => (i === k - 1 ? 99 : 0)), hashes: pageHashes(pages, k, PS), repair: rsCodec.encode(pages, k, PS, 2) }, rsCodec.id);
+}
+
+function scan(file: string) {
+  const f = WalnutFile.openSync(file, { readOnly: true });
+  try {
+    const s = scanSidecar(f);
+    return { ...s, first: s.groups[0] ? readGroup(f, s.groups[0]) : null };
+  } finally {
+    f.closeSync();
+  }
+}
+
+describe('sidecar groups', () => {
+  it('round-trip, and a scan stops at a torn group, garbage or a flipped byte', () => {
+    const file = path.join(dir, 'a-wal-fec');
+    const g1 = group(1, 3, [7, 8], 1);
+    const g2 = group(4, 5, [7, 8], 2);
+    fs.writeFileSync(file, Buffer.concat([g1, g2]));
+    const s = scan(file);
+    expect(s.groups.map((g) => [g.firstFrame, g.k, g.r, g.pageSize, g.codec, g.salts])).toEqual([[1, 3, 2, PS, 'rs', [7, 8]], [4, 5, 2, PS, 'rs', [7, 8]]]);
+    expect(s.invalidTailBytes).toBe(0);
+    expect([...s.first!.pgnos]).toEqual([2, 3, 4]);
+    expect([...s.first!.commits]).toEqual([0, 0, 99]);
+
+    fs.writeFileSync(file, Buffer.concat([g1, g2.subarray(0, g2.length - 1)]));
+    expect(scan(file).groups).toHaveLength(1);
+    fs.writeFileSync(file, Buffer.concat([g1, Buffer.alloc(3000, 0x5a), g2]));
+    expect(scan(file).groups).toHaveLength(1);
+    const flipped = Buffer.concat([g1, g2]);
+    flipped[g1.length + 300] ^= 4;
+    fs.writeFileSync(file, flipped);
+    expect(scan(file).groups).toHaveLength(1);
+    expect(scan(file)).toMatchObject({ invalidTailBytes: g2.length });
+    // a header claiming a huge group is refused before anything is allocated for it
+    const huge = Buffer.from(g1);
+    huge.writeUInt32LE(255, 28);
+    fs.writeFileSync(file, huge);
+    expect(scan(file).groups).toHaveLength(0);
+  });
+});
+
+describe('FecSidecarWriter generations', () => {
+  const pagesOf = (n: number, fill: number) => Array.from({ length: n }, (_, i) => ({ pgno: i + 2, data: new Uint8Array(PS).fill(fill + i) }));
+
+  it('a newer generation replaces the file, an older one is dropped, reset() removes only its own', async () => {
+    const wal = path.join(dir, 'g.db-wal');
+    const a = await FecSidecarWriter.open(wal, rsCodec, 2, PS, null);
+    const b = await FecSidecarWriter.open(wal, rsCodec, 2, PS, null);
+    a.add([{ pages: pagesOf(3, 1), dbSize: 9 }], 1, [10, 1]);
+    await a.flush();
+    expect(scan(sidecarPathOf(wal)).groups.map((g) => g.salts)).toEqual([[10, 1]]);
+    b.add([{ pages: pagesOf(2, 2), dbSize: 9 }], 1, [11, 2]); // b restarted the WAL
+    await b.flush();
+    expect(scan(sidecarPathOf(wal)).groups.map((g) => g.salts)).toEqual([[11, 2]]);
+    a.add([{ pages: pagesOf(2, 3), dbSize: 9 }], 4, [10, 1]); // a's late group of the old generation
+    await a.flush();
+    expect(a.metrics().staleGroups).toBe(1);
+    expect(scan(sidecarPathOf(wal)).groups.map((g) => g.salts)).toEqual([[11, 2]]);
+    a.reset(); // a's generation is not the file's: nothing removed
+    await a.flush();
+    expect(scan(sidecarPathOf(wal)).groups).toHaveLength(1);
+    b.reset();
+    await b.flush();
+    expect(fs.statSync(sidecarPathOf(wal)).size).toBe(0);
+    await a.close();
+    await b.close();
+  });
+
+  it('a batch over the group limit is split: 255 - R frames per group', async () => {
+    const wal = path.join(dir, 'split.db-wal');
+    const w = await FecSidecarWriter.open(wal, rsCodec, 4, PS, null);
+    w.add([{ pages: pagesOf(200, 0), dbSize: 300 }, { pages: pagesOf(300, 1), dbSize: 300 }], 11, [1, 1]);
+    await w.close();
+    const s = scan(sidecarPathOf(wal));
+    expect(s.groups.map((g) => [g.firstFrame, g.k])).toEqual([[11, 251], [262, 249]]);
+  });
+});
