@@ -18,8 +18,9 @@
  *   3 payloads: overflow chains (pages in 1..N, followed to their 0 terminator, exactly as many
  *     pages as the payload needs, no page twice) and record framing (recordFramingOk).
  *   4 cross-reference: every page 1..N owned exactly once by a b-tree, an overflow chain, the
- *     freelist or a pointer-map page; freelist trunk leaf counts and the header's freelist
- *     count; with auto-vacuum every pointer-map entry and the header's largest root page.
+ *     freelist or a pointer-map page (the lock-byte page at offset 2^30 excepted, as in SQLite);
+ *     freelist trunk leaf counts and the header's freelist count; with auto-vacuum every
+ *     pointer-map entry and the header's largest root page.
  *   5 schema: sqlite_schema rows decode, types are table/index/view/trigger, each sql is a CREATE
  *     statement of its type, root pages are present exactly where they must be and of the right
  *     kind (rowid table, WITHOUT ROWID table or index), every index names an existing table.
@@ -67,6 +68,8 @@ const PTRMAP_OVERFLOW2 = 4;
 const PTRMAP_BTREE = 5;
 const OWNER_FREELIST = -1;
 const OWNER_PTRMAP = -2;
+const OWNER_PENDING = -3;
+const PENDING_BYTE = 0x40000000;
 const FIRST_CHAIN_ID = -10;
 
 interface SchemaRow {
@@ -176,6 +179,8 @@ class Checker {
     const dv = new DataView(page1.buffer, page1.byteOffset, 100);
     const autoVacuum = dv.getUint32(52) !== 0;
     if (autoVacuum) this.#claimPointerMaps();
+    const pending = this.#pendingBytePage();
+    if (pending <= this.#n) this.#owner[pending] = OWNER_PENDING;
 
     const schema: Tree = { root: 1, intKey: true, label: 'sqlite_schema', orderCheckable: true, leafDepth: -1, rows: [] };
     this.#claim(1, 1, PTRMAP_ROOTPAGE, 0, 2, schema.label);
@@ -255,6 +260,7 @@ class Checker {
     if (owner > 0) return `the b-tree rooted at page ${owner}`;
     if (owner === OWNER_FREELIST) return 'the freelist';
     if (owner === OWNER_PTRMAP) return 'the pointer map';
+    if (owner === OWNER_PENDING) return 'the lock-byte page (never used by SQLite)';
     return 'an overflow chain';
   }
 
@@ -594,25 +600,32 @@ class Checker {
     if (count !== expected) this.#report(4, 'freelist-count', 1, `the freelist holds ${count} pages; the header says ${expected}`);
   }
 
-  #isPointerMap(pgno: number): boolean {
+  /** The page holding the lock bytes (file offset 2^30): SQLite never uses it. */
+  #pendingBytePage(): number {
+    return Math.floor(PENDING_BYTE / this.#src.pageSize) + 1;
+  }
+
+  /** SQLite's PTRMAP_PAGENO: the pointer-map page that holds `pgno`'s entry. */
+  #pointerMapOf(pgno: number): number {
     const per = Math.floor(this.#usable / 5) + 1;
-    return pgno >= 2 && (pgno - 2) % per === 0;
+    const map = Math.floor((pgno - 2) / per) * per + 2;
+    return map === this.#pendingBytePage() ? map + 1 : map;
   }
 
   #claimPointerMaps(): void {
     const per = Math.floor(this.#usable / 5) + 1;
-    for (let p = 2; p <= this.#n; p += per) {
-      this.#owner[p] = OWNER_PTRMAP;
+    for (let base = 2; base <= this.#n; base += per) {
+      const map = base === this.#pendingBytePage() ? base + 1 : base;
+      if (map <= this.#n) this.#owner[map] = OWNER_PTRMAP;
     }
   }
 
   #checkPointerMaps(): void {
-    const per = Math.floor(this.#usable / 5) + 1;
     let mapPgno = 0;
     let map: Uint8Array | null = null;
     for (let p = 3; p <= this.#n; p++) {
-      if (this.#isPointerMap(p) || this.#owner[p] === 0) continue;
-      const want = 2 + Math.floor((p - 2) / per) * per;
+      const want = this.#pointerMapOf(p);
+      if (want === p || this.#owner[p] === 0 || this.#owner[p] === OWNER_PENDING) continue;
       if (want !== mapPgno) {
         mapPgno = want;
         if (map !== null) this.#src.release(map);
