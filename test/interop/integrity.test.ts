@@ -289,6 +289,21 @@ describe('schema damage (level 5) and bad input: findings, never a crash or a ha
     }
   });
 
+  it('a damaged page that lives in the WAL is reported with its frame', async () => {
+    const { file, bytes } = fresh('walpage');
+    const roles = pageRoles(file).pages;
+    const leaf = roles.find((p) => p.tree === 't' && p.kind === 'leaf')!;
+    const store = await open(file, { keepWal: true, autoCheckpoint: false });
+    await store.commit([{ pgno: 1, data: bytes.subarray(0, 1024) }]);
+    const bad = Buffer.from(bytes.subarray((leaf.pgno - 1) * 1024, leaf.pgno * 1024));
+    bad[0] = 0x07; // not a b-tree page type
+    const r = await store.commit([{ pgno: leaf.pgno, data: bad }]);
+    await store.close();
+    const found = (await verify(file, 1)).issues;
+    expect(found).toEqual([expect.objectContaining({ level: 1, kind: 'page-type', pgno: leaf.pgno, frame: r.lastFrame })]);
+    expect(sqliteIntegrity(file)).not.toEqual(['ok']);
+  });
+
   it('the -shm against the WAL: a wrong page number or a frame the hash table cannot reach', async () => {
     const { file, bytes } = fresh('shmcheck');
     const store = await open(file, { keepWal: true, autoCheckpoint: false });
