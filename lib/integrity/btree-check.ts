@@ -184,7 +184,7 @@ class Checker {
 
     const schema: Tree = { root: 1, intKey: true, label: 'sqlite_schema', orderCheckable: true, leafDepth: -1, rows: [] };
     this.#claim(1, 1, PTRMAP_ROOTPAGE, 0, 2, schema.label);
-    this.#walk(1, schema, 0, undefined, undefined, 0, page1);
+    this.#walk(1, schema, 0, undefined, undefined, page1);
     const rows = this.#decodeSchema(schema.rows!);
 
     let maxRoot = 1;
@@ -201,7 +201,7 @@ class Checker {
       const intKey = data[0] === 0x05 || data[0] === 0x0d;
       const tree: Tree = { root: row.rootpage, intKey, label, orderCheckable: keyOrderCheckable(row, rows), leafDepth: -1 };
       try {
-        this.#walk(row.rootpage, tree, 0, undefined, undefined, 0, data);
+        this.#walk(row.rootpage, tree, 0, undefined, undefined, data);
       } finally {
         src.release(data);
       }
@@ -414,7 +414,7 @@ class Checker {
    * Checks the page and its subtree. Keys of the subtree must lie in (lo, hi] for rowid trees
    * and in [lo, hi] for index trees (undefined: unbounded or unknown).
    */
-  #walk(pgno: number, tree: Tree, depth: number, lo: Key | RecordKey | undefined, hi: Key | RecordKey | undefined, parent: number, given?: Uint8Array): void {
+  #walk(pgno: number, tree: Tree, depth: number, lo: Key | RecordKey | undefined, hi: Key | RecordKey | undefined, given?: Uint8Array): void {
     const data = given ?? this.#src.read(pgno);
     try {
       this.#walkPage(data, pgno, tree, depth, lo, hi);
@@ -422,7 +422,6 @@ class Checker {
       // the page's keys bound its children's walks, which are over by now
       if (given === undefined) this.#src.release(data);
     }
-    void parent;
   }
 
   #walkPage(data: Uint8Array, pgno: number, tree: Tree, depth: number, lo: Key | RecordKey | undefined, hi: Key | RecordKey | undefined): void {
@@ -450,7 +449,7 @@ class Checker {
     }
     if (this.#level >= 2) {
       this.#checkSpace(data, pgno, h, cells);
-      this.#checkKeys(pgno, tree, h, cells, lo, hi);
+      this.#checkKeys(pgno, tree, cells, lo, hi);
     }
     if (tree.rows && h.leaf) {
       for (const cell of cells) tree.rows.push({ payload: this.#payload(data, cell), pgno });
@@ -472,7 +471,7 @@ class Checker {
       const child = children[i]!;
       const high = i < cells.length ? cells[i]!.key : hi;
       const what = `${tree.label} (child ${i} of page ${pgno})`;
-      if (this.#claim(child, tree.root, PTRMAP_BTREE, pgno, 2, what)) this.#walk(child, tree, depth + 1, low, high, pgno);
+      if (this.#claim(child, tree.root, PTRMAP_BTREE, pgno, 2, what)) this.#walk(child, tree, depth + 1, low, high);
       if (i < cells.length) low = cells[i]!.key;
     }
   }
@@ -505,7 +504,7 @@ class Checker {
     if (frag !== h.frag) this.#report(2, 'fragmentation', pgno, `page ${pgno}: ${frag} fragmented bytes, the header says ${h.frag}`);
   }
 
-  #checkKeys(pgno: number, tree: Tree, h: PageHeader, cells: Cell[], lo: Key | RecordKey | undefined, hi: Key | RecordKey | undefined): void {
+  #checkKeys(pgno: number, tree: Tree, cells: Cell[], lo: Key | RecordKey | undefined, hi: Key | RecordKey | undefined): void {
     if (tree.intKey) {
       let prev = lo as Key | undefined;
       for (let i = 0; i < cells.length; i++) {
@@ -533,7 +532,6 @@ class Checker {
       }
       prev = k;
     }
-    void h;
   }
 
   /** The cell's whole payload, following its overflow chain (bounded); null when unreadable. */

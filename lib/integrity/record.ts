@@ -57,18 +57,6 @@ export class VarintReader {
   }
 }
 
-const shared = new VarintReader();
-
-/** Reads a varint at `at` that must end before `end`; null when it does not. */
-export function readVarint(b: Uint8Array, at: number, end: number): { value: Key; next: number } | null {
-  return shared.read(b, at, end) ? { value: shared.value, next: shared.next } : null;
-}
-
-/** A varint that must be a non-negative size below 2^31 (payload sizes, header sizes). */
-export function readSize(b: Uint8Array, at: number, end: number): { value: number; next: number } | null {
-  return shared.readSize(b, at, end) ? { value: shared.value as number, next: shared.next } : null;
-}
-
 export function serialTypeBytes(t: number): number {
   if (t >= 12) return (t - 12) >> 1;
   return [0, 1, 2, 3, 4, 6, 8, 8, 0, 0, -1, -1][t]!;
@@ -78,17 +66,17 @@ export type Value = null | number | bigint | { text: Uint8Array } | { blob: Uint
 
 /** The columns of a record held entirely in `b[start, end)`, or null when it is malformed. */
 export function decodeRecord(b: Uint8Array, start: number, end: number): Value[] | null {
-  const h = readSize(b, start, end);
-  if (h === null || h.value < 1 || start + h.value > end) return null;
-  const headerEnd = start + h.value;
-  let at = h.next;
+  const v = new VarintReader();
+  if (!v.readSize(b, start, end)) return null;
+  const headerEnd = start + (v.value as number);
+  if (headerEnd > end || v.next > headerEnd) return null;
+  let at = v.next;
   let body = headerEnd;
   const out: Value[] = [];
   while (at < headerEnd) {
-    const st = readVarint(b, at, headerEnd);
-    if (st === null || typeof st.value !== 'number') return null;
-    at = st.next;
-    const t = st.value;
+    if (!v.read(b, at, headerEnd) || typeof v.value !== 'number') return null;
+    at = v.next;
+    const t = v.value;
     const n = serialTypeBytes(t);
     if (n < 0 || body + n > end) return null;
     out.push(decodeValue(b, t, body, n));
