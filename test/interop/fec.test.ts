@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { inspect, open, verify } from '../../lib/index';
+import { runNode } from '../helpers/children';
 import { Database } from '../helpers/sqlite';
 import { buildDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -231,6 +232,35 @@ describe('FEC repair in recovery', () => {
     expect(seen.walFrames).toBe(18);
     expect(seen.recovery.repairedFrames).toBe(1);
     expect(sqliteIntegrity(w.file)).toEqual(['ok']);
+  });
+});
+
+describe('two walnut processes writing one database with fec on', () => {
+  it('both protect their own batches in one sidecar, and recovery repairs frames of either', async () => {
+    const { bytes } = baseImage();
+    const file = path.join(dir, 'two.db');
+    fs.writeFileSync(file, bytes);
+    const image = path.join(dir, 'two.image');
+    fs.writeFileSync(image, bytes);
+    const child = path.join(__dirname, '..', 'helpers', 'fec-writer-child.js');
+    const [a, b] = await Promise.all([runNode(child, [file, image, '0', '24', '9']), runNode(child, [file, image, '200', '24', '7'])]);
+    expect(a.stdout).toMatch(/^done /);
+    expect(b.stdout).toMatch(/^done /);
+    const ranges = (out: string) => out.trim().slice(5).split(',').map((r) => r.split('-').map(Number) as [number, number]);
+    const all = [...ranges(a.stdout), ...ranges(b.stdout)];
+    const total = 24 * 9 + 24 * 7;
+    expect(Math.max(...all.map((r) => r[1]))).toBe(total);
+    fs.rmSync(`${file}-shm`, { force: true });
+    const wal = fs.readFileSync(`${file}-wal`);
+    // two frames of one of a's batches and two of one of b's
+    const [a1] = ranges(a.stdout)[5]!;
+    const [b1] = ranges(b.stdout)[17]!;
+    for (const f of [a1, a1 + 8, b1 + 1, b1 + 6]) damageFrame(file, f, 'flip', f);
+    const seen = await reopen(file, { repairSymbols: 2 });
+    expect(seen.walFrames).toBe(total);
+    expect(seen.recovery).toMatchObject({ repairedFrames: 4, repairedGroups: 2, fallbacks: {} });
+    expect(fs.readFileSync(`${file}-wal`).equals(wal)).toBe(true);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 });
 
