@@ -11,7 +11,8 @@
  *   24-bit ESI, symbol). A fountain code: with R erasures it usually, not always, decodes
  *   (RaptorQ's failure probability with no extra symbols is about 1%); measured ~20-30 MB/s,
  *   far off the commit path's speed: for users who want it, documented as slow. Groups are
- *   kept under RAPTORQ_MAX_GROUP_BYTES so that the object is a single source block.
+ *   kept under RAPTORQ_MAX_GROUP_BYTES so that the object is a single source block. Symbol
+ *   sizes are 16-bit in RFC 6330, so 64 KiB pages need codec 'rs'.
  */
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -28,8 +29,10 @@ export interface FecCodec {
   readonly id: number;
   /** Largest R accepted. */
   readonly maxRepair: number;
-  /** Largest K for symbols of `symbolSize` bytes and R repair symbols. */
+  /** Largest K for symbols of `symbolSize` bytes and R repair symbols (at most 255: the sidecar's limit). */
   maxSources(symbolSize: number, r: number): number;
+  /** Null when the codec can encode symbols of this size, else why not. */
+  unsupported(symbolSize: number): string | null;
   repairBytes(symbolSize: number, r: number): number;
   encode(sources: Uint8Array, k: number, symbolSize: number, r: number): Uint8Array;
   /** Restores the missing sources in place; false when the symbols present do not suffice. */
@@ -41,6 +44,7 @@ export const rsCodec: FecCodec = {
   id: 1,
   maxRepair: 16,
   maxSources: (_symbolSize, r) => 255 - r,
+  unsupported: () => null,
   repairBytes: (symbolSize, r) => symbolSize * r,
   encode(sources, k, symbolSize, r) {
     const repair = new Uint8Array(symbolSize * r);
@@ -92,7 +96,9 @@ function raptorqCodec(rq: RaptorqModule): FecCodec {
     name: 'raptorq',
     id: 2,
     maxRepair: 255,
-    maxSources: (symbolSize) => Math.max(1, Math.floor(RAPTORQ_MAX_GROUP_BYTES / symbolSize)),
+    maxSources: (symbolSize) => Math.max(1, Math.min(255, Math.floor(RAPTORQ_MAX_GROUP_BYTES / symbolSize))),
+    // RFC 6330 symbol sizes are 16-bit: a 64 KiB page cannot be one symbol
+    unsupported: (symbolSize) => (symbolSize > 65535 ? `codec 'raptorq' takes symbols of at most 65,535 bytes; use codec 'rs' for ${symbolSize}-byte pages` : null),
     repairBytes: (symbolSize, r) => (symbolSize + 4) * r,
     encode(sources, k, symbolSize, r) {
       const enc = rq.Encoder.with_defaults(sources.subarray(0, k * symbolSize), symbolSize);

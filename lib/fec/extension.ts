@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 
 import type { ResolvedOptions } from '../commit/options';
 import type { StoreExtension } from '../commit/store';
+import { walnutError } from '../errors';
 import { loadCodec } from './codec';
 import { newRecoveryMetrics, repairWal } from './repair';
 import { FecSidecarWriter, sidecarPathOf } from './writer';
@@ -19,6 +20,8 @@ export function fecExtension(fec: ResolvedOptions['fec']): StoreExtension | unde
     repairWal: async (wal, events) => (await repairWal(wal, { metrics: recovery, events })).repairedFrames.length > 0,
     async attach(ctx) {
       const codec = await loadCodec(fec.codec);
+      const why = codec.unsupported(ctx.pageSize);
+      if (why !== null) throw walnutError('WALNUT_INVALID_ARGUMENT', `option fec.codec: ${why}`, { reason: 'fec.codec' });
       const writer = await FecSidecarWriter.open(ctx.walPath, codec, fec.repairSymbols, ctx.pageSize, ctx.events);
       return {
         onWritten: (txns, firstFrame, salts) => writer.add(txns, firstFrame, salts),

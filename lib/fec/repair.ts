@@ -164,11 +164,22 @@ export async function repairWal(wal: WalFile, options: { dryRun?: boolean; event
           fail(b, 'codec-unavailable', (e as Error).message);
           return report;
         }
+        const why = codec.unsupported(ps);
+        if (why !== null) {
+          fail(b, 'codec-unavailable', why);
+          return report;
+        }
         if (g.codec === 'rs' && missing > g.r) {
           fail(b, 'too-many-damaged', `${missing} pages of frames ${first}..${first + k - 1} are damaged; the group repairs at most ${g.r}`);
           return report;
         }
-        if (!codec.decode(pages, present, g.repair, k, ps, g.r)) {
+        let decoded: boolean;
+        try {
+          decoded = codec.decode(pages, present, g.repair, k, ps, g.r);
+        } catch {
+          decoded = false; // a codec that fails on what a hash-verified group holds: not repairable
+        }
+        if (!decoded) {
           fail(b, missing > g.r ? 'too-many-damaged' : 'decode-failed', `${missing} damaged pages in frames ${first}..${first + k - 1} could not be decoded from ${g.r} repair symbols`);
           return report;
         }

@@ -193,14 +193,14 @@ export class FecSidecarWriter {
 
   async #append(jobs: Job[]): Promise<void> {
     const groups: Uint8Array[] = [];
-    for (const job of jobs) {
-      // encoding runs here, between commits' turns of the event loop (rs: ~0.1 ms for 64 pages)
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      const repair = this.#codec.encode(job.pages, job.k, this.#pageSize, this.#r);
-      groups.push(encodeGroup({ codec: this.#codec.name, salts: job.salts, firstFrame: job.firstFrame, k: job.k, r: this.#r, pageSize: this.#pageSize, pgnos: job.pgnos, commits: job.commits, hashes: pageHashes(job.pages, job.k, this.#pageSize), repair }, this.#codec.id));
-    }
     let locked = false;
     try {
+      for (const job of jobs) {
+        // encoding runs here, between commits' turns of the event loop (rs: ~0.1 ms for 64 pages)
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const repair = this.#codec.encode(job.pages, job.k, this.#pageSize, this.#r);
+        groups.push(encodeGroup({ codec: this.#codec.name, salts: job.salts, firstFrame: job.firstFrame, k: job.k, r: this.#r, pageSize: this.#pageSize, pgnos: job.pgnos, commits: job.commits, hashes: pageHashes(job.pages, job.k, this.#pageSize), repair }, this.#codec.id));
+      }
       await this.#file.lock(0, 1, 'exclusive', LOCK_TIMEOUT_MS);
       locked = true;
       let size = await this.#file.size();

@@ -159,25 +159,34 @@ describe('FEC repair in recovery', () => {
     }
   }
 
-  it('a batch larger than 255 - R frames becomes several groups, each repairing its own R', async () => {
+  it.each(codecs)('%s: a batch larger than the group limit becomes several groups, each repairing its own R', async (codec) => {
     const { bytes, pages } = baseImage();
     expect(pages).toBeGreaterThanOrEqual(400);
-    const file = path.join(dir, 'big-batch.db');
+    const file = path.join(dir, `big-batch-${codec}.db`);
     fs.writeFileSync(file, bytes);
-    const store = await open(file, { fec: { repairSymbols: 2 }, autoCheckpoint: false, keepWal: true });
+    const store = await open(file, { fec: { repairSymbols: 2, codec }, autoCheckpoint: false, keepWal: true });
     const batch = Array.from({ length: 400 }, (_, i) => ({ pgno: i + 1, data: bytes.subarray(i * PS, (i + 1) * PS) }));
     await store.commit(batch, { dbSize: pages });
     await store.close();
-    expect((store.metrics().fec as { groups: number }).groups).toBe(2); // 253 + 147 frames
+    expect((store.metrics().fec as { groups: number }).groups).toBe(2); // rs: 253 + 147 frames; raptorq: 255 + 145
     fs.rmSync(`${file}-shm`);
     const wal = fs.readFileSync(`${file}-wal`);
-    for (const [f, kind] of [[3, 'zero'], [200, 'flip'], [254, 'torn'], [399, 'zero']] as const) damageFrame(file, f, kind, f);
+    for (const [f, kind] of [[3, 'zero'], [200, 'flip'], [256, 'torn'], [399, 'zero']] as const) damageFrame(file, f, kind, f);
     expect(sqliteFrames(file)).toBe(0);
-    const seen = await reopen(file, { repairSymbols: 2 });
+    const seen = await reopen(file, { repairSymbols: 2, codec });
     expect(seen.walFrames).toBe(400);
     expect(seen.recovery).toMatchObject({ repairedFrames: 4, repairedGroups: 2 });
     expect(fs.readFileSync(`${file}-wal`).equals(wal)).toBe(true);
     expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
+
+  it("codec 'raptorq' refuses 64 KiB pages (16-bit symbol sizes) at open, cleanly", async () => {
+    const file = path.join(dir, 'p64k.db');
+    await (await open(file, { pageSize: 65536 })).close();
+    await expect(open(file, { fec: { codec: 'raptorq' } })).rejects.toMatchObject({ code: 'WALNUT_INVALID_ARGUMENT', reason: 'fec.codec' });
+    const store = await open(file, { fec: { codec: 'rs' } }); // the refused open left no lock behind
+    await store.commit([{ pgno: 2, data: Buffer.alloc(65536, 1) }]);
+    await store.close();
   });
 
   it('R + 1 damaged frames in a group: recovery stops where SQLite does, says why, writes nothing', async () => {
