@@ -537,6 +537,8 @@ class Checker {
   /** The cell's whole payload, following its overflow chain (bounded); null when unreadable. */
   #payload(data: Uint8Array, cell: Cell): Uint8Array | null {
     if (cell.local >= cell.payloadSize) return data.slice(cell.payloadAt, cell.payloadAt + cell.payloadSize);
+    // a corrupt size must not become a huge allocation: the chain cannot hold more than the database
+    if (cell.payloadSize - cell.local > this.#n * (this.#usable - 4)) return null;
     const out = new Uint8Array(cell.payloadSize);
     out.set(data.subarray(cell.payloadAt, cell.payloadAt + cell.local));
     let filled = cell.local;

@@ -262,6 +262,17 @@ describe('schema damage (level 5) and bad input: findings, never a crash or a ha
     expect(await kinds(file)).toContain('1:page-count');
   });
 
+  it('a schema row claiming a 2 GiB payload: findings, never a crash', async () => {
+    const { file, bytes } = fresh('hugepayload');
+    const bad = Buffer.from(bytes);
+    const cell = bad.readUInt16BE(100 + 8); // the first cell of sqlite_schema's root (page 1)
+    Buffer.from([0x87, 0xff, 0xff, 0xff, 0x7f]).copy(bad, cell); // payload size 2^31 - 1
+    fs.writeFileSync(file, bad);
+    const r = await verify(file, 5);
+    expect(r.ok).toBe(false);
+    expect(sqliteIntegrity(file)).not.toEqual(['ok']);
+  });
+
   it('cycles: an overflow chain, the freelist, and a b-tree child pointing back at its parent', async () => {
     const { file, bytes } = fresh('cycles');
     const roles = pageRoles(file).pages;
