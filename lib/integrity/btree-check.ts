@@ -13,8 +13,9 @@
  *   2 b-tree structure: every cell parses inside the page, cells and freeblocks never share a
  *     byte and the bytes between them equal the header's fragmented count, child pointers in
  *     1..N and of the tree's kind, all leaves at one depth, rowids strictly increasing within
- *     and across pages (bounds passed down from the dividers), index keys non-decreasing where
- *     their order is BINARY and ascending (see keyOrderCheckable), a page reached twice in one tree.
+ *     and across pages (bounds passed down from the dividers), index keys non-decreasing in the
+ *     order the schema gives them (collations BINARY/NOCASE/RTRIM, ASC/DESC; key-order.ts), a
+ *     page reached twice in one tree.
  *   3 payloads: overflow chains (pages in 1..N, followed to their 0 terminator, exactly as many
  *     pages as the payload needs, no page twice) and record framing (recordFramingOk).
  *   4 cross-reference: every page 1..N owned exactly once by a b-tree, an overflow chain, the
@@ -29,6 +30,7 @@
  * depth is capped at MAX_DEPTH, chains at N pages, findings at maxFindings.
  */
 import { checkPageTrailer, PAGE_TRAILER_RESERVED } from '../wal/page-trailer';
+import { type ColumnOrder, indexKeyOrder } from './key-order';
 import { compareRecordKeys, decodeRecord, decodeText, type Key, type RecordKey, serialTypeBytes, type Value, VarintReader } from './record';
 
 export interface Finding {
@@ -85,7 +87,8 @@ interface Tree {
   root: number;
   intKey: boolean;
   label: string;
-  orderCheckable: boolean;
+  /** How index keys are ordered; null: not known for certain (not checked). */
+  keyOrder: ColumnOrder[] | null;
   leafDepth: number;
   /** Collects the leaf payloads (sqlite_schema only). */
   rows?: { payload: Uint8Array | null; pgno: number }[];
@@ -182,7 +185,7 @@ class Checker {
     const pending = this.#pendingBytePage();
     if (pending <= this.#n) this.#owner[pending] = OWNER_PENDING;
 
-    const schema: Tree = { root: 1, intKey: true, label: 'sqlite_schema', orderCheckable: true, leafDepth: -1, rows: [] };
+    const schema: Tree = { root: 1, intKey: true, label: 'sqlite_schema', keyOrder: [], leafDepth: -1, rows: [] };
     this.#claim(1, 1, PTRMAP_ROOTPAGE, 0, 2, schema.label);
     this.#walk(1, schema, 0, undefined, undefined, page1);
     const rows = this.#decodeSchema(schema.rows!);
@@ -199,7 +202,7 @@ class Checker {
       if (!this.#claim(row.rootpage, row.rootpage, PTRMAP_ROOTPAGE, 0, 2, label)) continue;
       const data = src.read(row.rootpage);
       const intKey = data[0] === 0x05 || data[0] === 0x0d;
-      const tree: Tree = { root: row.rootpage, intKey, label, orderCheckable: keyOrderCheckable(row, rows), leafDepth: -1 };
+      const tree: Tree = { root: row.rootpage, intKey, label, keyOrder: indexKeyOrder(row, rows, this.#encoding), leafDepth: -1 };
       try {
         this.#walk(row.rootpage, tree, 0, undefined, undefined, data);
       } finally {
@@ -517,7 +520,8 @@ class Checker {
       }
       return;
     }
-    if (!tree.orderCheckable) return;
+    const order = tree.keyOrder;
+    if (order === null) return;
     let prev = lo as RecordKey | undefined;
     for (let i = 0; i < cells.length; i++) {
       const k = cells[i]!.key as RecordKey | undefined;
@@ -526,7 +530,7 @@ class Checker {
         continue;
       }
       // a malformed record compares as null: the record check (level 3) reports it
-      if ((prev !== undefined && (compareRecordKeys(prev, k) ?? 0) > 0) || (hi !== undefined && (compareRecordKeys(k, hi as RecordKey) ?? 0) > 0)) {
+      if ((prev !== undefined && (compareRecordKeys(prev, k, order) ?? 0) > 0) || (hi !== undefined && (compareRecordKeys(k, hi as RecordKey, order) ?? 0) > 0)) {
         this.#report(2, 'key-order', pgno, `page ${pgno}: index key ${i} is out of order in ${tree.label}`);
         return;
       }
@@ -731,17 +735,3 @@ function recordFramingOk(data: Uint8Array, cell: Cell): boolean {
   return total === cell.payloadSize;
 }
 
-/**
- * Index keys are compared only where SQLite orders them as compareRecords() does: BINARY
- * collation, ascending. Any COLLATE or DESC in the index's or its table's SQL turns the check off
- * for that index (never a false alarm; see the README's coverage list).
- */
-function keyOrderCheckable(row: SchemaRow, rows: SchemaRow[]): boolean {
-  const special = /\bCOLLATE\b|\bDESC\b/i;
-  if (row.sql !== null && special.test(row.sql)) return false;
-  if (row.type === 'index') {
-    const table = rows.find((r) => r.type === 'table' && r.name.toLowerCase() === row.tblName.toLowerCase());
-    if (table === undefined || table.sql === null || special.test(table.sql)) return false;
-  }
-  return true;
-}

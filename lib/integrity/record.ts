@@ -14,6 +14,8 @@
  * out of bounds (the callers turn that into a finding).
  */
 
+import type { ColumnOrder } from './key-order';
+
 export type Key = number | bigint;
 
 /**
@@ -130,15 +132,36 @@ export interface RecordKey {
   end: number;
 }
 
+/** NOCASE: ASCII letters folded to lower case, then as BINARY (SQLite's sqlite3StrNICmp). */
+function compareNocase(a: Uint8Array, as: number, an: number, b: Uint8Array, bs: number, bn: number): number {
+  const n = Math.min(an, bn);
+  for (let i = 0; i < n; i++) {
+    let x = a[as + i]!;
+    let y = b[bs + i]!;
+    if (x >= 0x41 && x <= 0x5a) x += 0x20;
+    if (y >= 0x41 && y <= 0x5a) y += 0x20;
+    if (x !== y) return x - y;
+  }
+  return an - bn;
+}
+
+/** RTRIM: trailing spaces ignored, then as BINARY. */
+function compareRtrim(a: Uint8Array, as: number, an: number, b: Uint8Array, bs: number, bn: number): number {
+  while (an > 0 && a[as + an - 1] === 0x20) an--;
+  while (bn > 0 && b[bs + bn - 1] === 0x20) bn--;
+  return compareBytes(a, as, an, b, bs, bn);
+}
+
 const ra = new VarintReader();
 const rb = new VarintReader();
 
 /**
- * SQLite's ordering of index keys with the BINARY collation and ascending columns, on the record
- * bytes: NULL < numbers (integers and reals by value) < text (memcmp) < blob (memcmp), column by
- * column; a key that is a prefix of the other sorts first. null when either record is malformed.
+ * SQLite's ordering of index keys, on the record bytes: NULL < numbers (integers and reals by
+ * value) < text (by the column's collation) < blob (memcmp), column by column, each column
+ * ascending or descending as `order` says (columns past `order`: BINARY ascending); a key that
+ * is a prefix of the other sorts first. null when either record is malformed.
  */
-export function compareRecordKeys(x: RecordKey, y: RecordKey): number | null {
+export function compareRecordKeys(x: RecordKey, y: RecordKey, order: readonly ColumnOrder[] = []): number | null {
   const a = x.data;
   const b = y.data;
   if (!ra.readSize(a, x.start, x.end) || !rb.readSize(b, y.start, y.end)) return null;
@@ -149,8 +172,10 @@ export function compareRecordKeys(x: RecordKey, y: RecordKey): number | null {
   let bh = rb.next;
   let ab = aHeaderEnd;
   let bb = bHeaderEnd;
-  while (ah < aHeaderEnd && bh < bHeaderEnd) {
+  for (let col = 0; ah < aHeaderEnd && bh < bHeaderEnd; col++) {
     if (!ra.read(a, ah, aHeaderEnd) || !rb.read(b, bh, bHeaderEnd)) return null;
+    const o = order[col];
+    const sign = o?.desc ? -1 : 1;
     ah = ra.next;
     bh = rb.next;
     const ta = ra.value as number;
@@ -161,15 +186,16 @@ export function compareRecordKeys(x: RecordKey, y: RecordKey): number | null {
     const na = serialTypeBytes(ta);
     const nb = serialTypeBytes(tb);
     if (ab + na > x.end || bb + nb > y.end) return null;
-    if (ca !== cb) return ca - cb;
+    if (ca !== cb) return sign * (ca - cb);
     if (ca === 1) {
       const va = numberAt(a, ta, ab);
       const vb = numberAt(b, tb, bb);
-      if (va < vb) return -1;
-      if (va > vb) return 1;
+      if (va < vb) return -sign;
+      if (va > vb) return sign;
     } else if (ca >= 2) {
-      const c = compareBytes(a, ab, na, b, bb, nb);
-      if (c !== 0) return c;
+      const collation = ca === 2 ? (o?.collation ?? 'binary') : 'binary';
+      const c = collation === 'nocase' ? compareNocase(a, ab, na, b, bb, nb) : collation === 'rtrim' ? compareRtrim(a, ab, na, b, bb, nb) : compareBytes(a, ab, na, b, bb, nb);
+      if (c !== 0) return sign * c;
     }
     ab += na;
     bb += nb;

@@ -16,7 +16,8 @@ export interface BuildOptions {
 
 /**
  * A WAL-mode database with a rowid table (overflow-sized rows), an index, a WITHOUT ROWID table
- * with its own index, a NOCASE/DESC index, a view, a trigger, and a freelist left by deletes.
+ * with its own index, NOCASE/RTRIM/DESC indexes (declared on the column and in the index, quoted
+ * names), a view, a trigger, and a freelist left by deletes.
  * SQLite is closed when this returns: everything is in the database file.
  */
 export function buildDatabase(dir: string, name: string, o: BuildOptions): string {
@@ -33,6 +34,9 @@ export function buildDatabase(dir: string, name: string, o: BuildOptions): strin
     CREATE INDEX w_n ON w(n, r);
     CREATE TABLE c(x TEXT COLLATE NOCASE, y INTEGER);
     CREATE INDEX c_x ON c(x DESC, y);
+    CREATE TABLE "odd table"("Weird Col" TEXT COLLATE RTRIM, n INTEGER, s TEXT);
+    CREATE INDEX od1 ON "odd table"("Weird Col", n DESC);
+    CREATE INDEX od2 ON "odd table"(s COLLATE NOCASE, n DESC);
     CREATE VIEW tv AS SELECT id, k FROM t;
     CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN SELECT 1; END;`);
   const rows = o.rows ?? 400;
@@ -41,12 +45,14 @@ export function buildDatabase(dir: string, name: string, o: BuildOptions): strin
   const ins = db.prepare('INSERT INTO t(k, v) VALUES (?, ?)');
   const insW = db.prepare('INSERT INTO w VALUES (?, ?, ?)');
   const insC = db.prepare('INSERT INTO c VALUES (?, ?)');
+  const insO = db.prepare('INSERT INTO "odd table" VALUES (?, ?, ?)');
   db.transaction(() => {
     for (let i = 0; i < rows; i++) {
       const big = i % 25 === 0;
       ins.run(`key-${Math.floor(rand() * 1e6)}`, Buffer.alloc(big ? o.pageSize * 3 + 17 : 10 + (i % 90), i & 0xff));
       insW.run(`w${i}-${'x'.repeat(i % 40)}`, i % 7 === 0 ? null : Math.floor(rand() * 1000) - 500, rand() * 10);
       insC.run(i % 2 ? `Name${i % 31}` : `name${i % 29}`, i);
+      if (i % 3 === 0) insO.run(`v${i % 13}${' '.repeat(i % 4)}`, i % 5 === 0 ? null : (i * 37) % 101 - 50, i % 7 === 0 ? `ZZ${i}` : `zz${i % 11}`);
     }
   })();
   db.exec('DELETE FROM t WHERE id % 4 = 0; DELETE FROM w WHERE n > 300;');

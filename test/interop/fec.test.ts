@@ -67,12 +67,16 @@ async function fecWal(sizes: number[], fec: { repairSymbols: number; codec?: 'rs
 }
 
 type Damage = 'flip' | 'zero' | 'torn';
-function damageFrame(file: string, f: number, kind: Damage, salt: number): void {
+/** Damages frame f; false when the bytes did not change (zeros written over zeros). */
+function damageFrame(file: string, f: number, kind: Damage, salt: number): boolean {
   const fd = fs.openSync(`${file}-wal`, 'r+');
+  const before = Buffer.alloc(FRAME);
+  const after = Buffer.alloc(FRAME);
   try {
     const at = frameAt(f);
+    fs.readSync(fd, before, 0, FRAME, at);
     if (kind === 'zero') fs.writeSync(fd, Buffer.alloc(FRAME), 0, FRAME, at);
-    else if (kind === 'torn') fs.writeSync(fd, Buffer.alloc(512), 0, 512, at + ((salt * 512) % (FRAME - 512)));
+    else if (kind === 'torn') fs.writeSync(fd, Buffer.alloc(512, 0xee), 0, 512, at + ((salt * 512) % (FRAME - 512))); // a sector of other bytes
     else {
       const b = Buffer.alloc(1);
       const off = at + ((salt * 7919) % FRAME);
@@ -80,9 +84,11 @@ function damageFrame(file: string, f: number, kind: Damage, salt: number): void 
       b[0]! ^= 1 << salt % 8;
       fs.writeSync(fd, b, 0, 1, off);
     }
+    fs.readSync(fd, after, 0, FRAME, at);
   } finally {
     fs.closeSync(fd);
   }
+  return !before.equals(after);
 }
 
 /** SQLite's own recovery of a copy of the database and WAL: how many frames it keeps. */
@@ -141,7 +147,8 @@ describe('FEC repair in recovery', () => {
         const kinds: Damage[] = ['flip', 'zero', 'torn'];
         let damaged = 0;
         for (const [first, last] of w.groups) {
-          for (const f of pick(r, first, last, Math.min(R, last - first + 1))) damageFrame(w.file, f, kinds[damaged++ % 3]!, damaged);
+          let n = 0;
+          for (const f of pick(r, first, last, Math.min(R, last - first + 1))) if (damageFrame(w.file, f, kinds[n++ % 3]!, n + damaged)) damaged++;
         }
         const total = w.groups[w.groups.length - 1]![1];
         expect(sqliteFrames(w.file)).toBeLessThan(total); // SQLite alone would lose data here

@@ -232,10 +232,10 @@ describe('schema damage (level 5) and bad input: findings, never a crash or a ha
     expect(await kinds(file)).toContain('5:schema');
   });
 
-  it('keys out of order: two cell pointers swapped in a table leaf and in an index leaf (BINARY, ascending)', async () => {
+  it('keys out of order: two cell pointers swapped in a table leaf and in index leaves (BINARY, NOCASE DESC, RTRIM, NOCASE + DESC)', async () => {
     const { file, bytes } = fresh('order');
     const roles = pageRoles(file).pages;
-    for (const tree of ['t', 't_k']) {
+    for (const tree of ['t', 't_k', 'c_x', 'od1', 'od2']) {
       const leaf = roles.find((p) => p.tree === tree && p.kind === 'leaf' && bytes.readUInt16BE((p.pgno - 1) * 1024 + 3) >= 2)!;
       const at = (leaf.pgno - 1) * 1024 + 8;
       const bad = Buffer.from(bytes);
