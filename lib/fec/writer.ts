@@ -18,6 +18,8 @@
  * and reset() only removes the generation this writer last wrote. A failed sidecar write never fails a commit: it is counted, reported
  * as a 'fec' event, and that group's frames are unprotected.
  */
+import * as fs from 'node:fs';
+
 import { WalnutFile } from '../io/file';
 import type { EventRing } from '../telemetry/events';
 import type { WalTransaction } from '../wal/wal-file';
@@ -77,7 +79,19 @@ export class FecSidecarWriter {
   }
 
   static async open(walPath: string, codec: FecCodec, r: number, pageSize: number, events: EventRing | null): Promise<FecSidecarWriter> {
-    const file = await WalnutFile.open(sidecarPathOf(walPath), { create: true, mode: 0o644, lane: 'background' });
+    // the sidecar gets the WAL's permissions, as the WAL and -shm get the database's
+    let mode = 0o644;
+    try {
+      mode = fs.statSync(walPath).mode & 0o777;
+    } catch {
+      // no WAL yet: the default
+    }
+    const file = await WalnutFile.open(sidecarPathOf(walPath), { create: true, mode, lane: 'background' });
+    try {
+      fs.chmodSync(file.path, mode); // past the umask, like the -shm
+    } catch {
+      // another user's file: leave its mode
+    }
     return new FecSidecarWriter(file, codec, r, pageSize, events);
   }
 

@@ -285,7 +285,9 @@ describe('the sidecar follows the WAL', () => {
     const { bytes, pages } = baseImage();
     const file = path.join(dir, 'life.db');
     fs.writeFileSync(file, bytes);
+    fs.chmodSync(file, 0o640);
     const store = await open(file, { fec: { repairSymbols: 2 }, autoCheckpoint: false });
+    expect(fs.statSync(`${file}-wal-fec`).mode & 0o777).toBe(0o640); // the database's, through the WAL
     const page = (p: number) => ({ pgno: p, data: bytes.subarray((p - 1) * PS, p * PS) });
     await store.commit([page(1), page(2), page(3)], { dbSize: pages });
     await store.commit([page(4)], { dbSize: pages });
