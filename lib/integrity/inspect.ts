@@ -1,7 +1,7 @@
 /**
  * integrity/inspect.ts — a read-only look at a database in WAL mode, whoever wrote it: the database
  * header, the WAL (recovery scan), the -shm header and checkpoint info (read as a file, not
- * mapped), and who holds which lock (asked with F_OFD_GETLK, which takes no lock). Opens every
+ * mapped), the FEC sidecar's groups when there is one, and who holds which lock (asked with F_OFD_GETLK, which takes no lock). Opens every
  * file read-only and changes nothing.
  */
 import * as fs from 'node:fs';
@@ -11,6 +11,7 @@ import { decodeDbHeader, isWalMode } from '../format/db-header';
 import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_LOCK } from '../format/shm-header';
 import { WalnutFile } from '../io/file';
 import { WalFile } from '../wal/wal-file';
+import { scanSidecar } from '../fec/sidecar';
 
 export interface InspectReport {
   path: string;
@@ -28,6 +29,8 @@ export interface InspectReport {
   walBytes: number;
   shm: null | { headerValid: boolean; mxFrame: number | null; nPage: number | null; backfilled: number; backfillAttempted: number; readMarks: number[] };
   backfilled: number | null;
+  /** The FEC sidecar (`<db>-wal-fec`), when there is one: whole groups, and those of this WAL generation. */
+  fecSidecar: null | { bytes: number; groups: number; currentGroups: number; protectedFrames: number; invalidTailBytes: number };
   locks: { file: 'db' | 'shm'; lock: string; type: string; pid: number }[];
 }
 
@@ -64,6 +67,7 @@ export function inspect(dbPath: string): InspectReport {
       walBytes: 0,
       shm: null,
       backfilled: null,
+      fecSidecar: null,
       locks: [],
     };
     if (fs.existsSync(`${real}-wal`)) {
@@ -82,6 +86,16 @@ export function inspect(dbPath: string): InspectReport {
         });
       } finally {
         wal.closeSync();
+      }
+    }
+    if (fs.existsSync(`${real}-wal-fec`)) {
+      const side = WalnutFile.openSync(`${real}-wal-fec`, { readOnly: true });
+      try {
+        const s = scanSidecar(side);
+        const current = s.groups.filter((g) => g.salts[0] === report.salts[0] && g.salts[1] === report.salts[1]);
+        report.fecSidecar = { bytes: s.fileSize, groups: s.groups.length, currentGroups: current.length, protectedFrames: current.reduce((n, g) => n + g.k, 0), invalidTailBytes: s.invalidTailBytes };
+      } finally {
+        side.closeSync();
       }
     }
     if (fs.existsSync(`${real}-shm`)) {

@@ -319,6 +319,7 @@ describe('walnut verify and recover --repair', () => {
     const w = await fecWal([12, 12], { repairSymbols: 2 });
     damageFrame(w.file, 15, 'flip', 5);
     damageFrame(w.file, 20, 'zero', 0);
+    expect(inspect(w.file).fecSidecar).toMatchObject({ groups: 2, currentGroups: 2, protectedFrames: 24, invalidTailBytes: 0 });
     const v = walnut('verify', w.file);
     expect(v.status).toBe(1);
     const report = JSON.parse(v.stdout);
