@@ -239,3 +239,51 @@ export async function repairWal(wal: WalFile, options: { dryRun?: boolean; event
     sidecar?.closeSync();
   }
 }
+
+export interface FecAuditGroup {
+  firstFrame: number;
+  lastFrame: number;
+  /** Frames whose page no longer matches its hash, or whose header no longer names its page. */
+  damagedFrames: number[];
+  /** At most R damaged: recovery can rebuild them (certainly with rs, very likely with raptorq). */
+  repairable: boolean;
+}
+
+/**
+ * Checks every frame protected by a sidecar group of the WAL's current generation against its
+ * group (page hash, page number, commit field, salts), without the checksum chain, so damage
+ * is found in every group at once, not only where recovery would stop first. Null when there
+ * is no sidecar. Reads only; the WAL may be open read-only.
+ */
+export function auditSidecar(wal: WalFile): FecAuditGroup[] | null {
+  const sidecarPath = sidecarPathOf(wal.path);
+  if (!fs.existsSync(sidecarPath)) return null;
+  const r = wal.recoverSync();
+  if (r.headerStatus !== 'ok') return [];
+  const sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
+  try {
+    const out: FecAuditGroup[] = [];
+    const digest = new Uint8Array(HASH_BYTES);
+    for (const ref of scanSidecar(sidecar).groups) {
+      if (ref.salts[0] !== r.salts[0] || ref.salts[1] !== r.salts[1] || ref.pageSize !== r.pageSize) continue;
+      const g = readGroup(sidecar, ref);
+      const ps = g.pageSize;
+      const frameBytes = FRAME_HEADER_SIZE + ps;
+      const frames = new Uint8Array(g.k * frameBytes);
+      wal.file.readSync(frames, 0, frames.length, frameOffset(g.firstFrame, ps));
+      const dv = new DataView(frames.buffer);
+      const damaged: number[] = [];
+      for (let i = 0; i < g.k; i++) {
+        const at = i * frameBytes;
+        xxh3_128Into(frames, digest, 0, { offset: at + FRAME_HEADER_SIZE, length: ps });
+        let ok = dv.getUint32(at) === g.pgnos[i] && dv.getUint32(at + 4) === g.commits[i] && dv.getUint32(at + 8) === r.salts[0] && dv.getUint32(at + 12) === r.salts[1];
+        for (let j = 0; ok && j < HASH_BYTES; j++) if (digest[j] !== g.hashes[i * HASH_BYTES + j]) ok = false;
+        if (!ok) damaged.push(g.firstFrame + i);
+      }
+      if (damaged.length > 0) out.push({ firstFrame: g.firstFrame, lastFrame: g.firstFrame + g.k - 1, damagedFrames: damaged, repairable: damaged.length <= g.r });
+    }
+    return out;
+  } finally {
+    sidecar.closeSync();
+  }
+}

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 
 import { walnutError } from '../errors';
-import { repairWal } from '../fec/repair';
+import { auditSidecar, repairWal } from '../fec/repair';
 import { WalFile } from '../wal/wal-file';
 import { checkDatabase, type Finding } from './btree-check';
 import { inspect } from './inspect';
@@ -83,24 +83,39 @@ export function verifySnapshot(snap: Snapshot, level: number, options: VerifyOpt
 }
 
 /**
- * Damage in the WAL after its last valid frame that the FEC sidecar covers: what it could
- * repair (a dry run of recovery's repair) or why it cannot. A tail of zeros (preallocated
- * space), frames of an older generation and a torn last batch are not reported.
+ * Damage in the WAL. With an FEC sidecar, every group of the current generation is audited
+ * (auditSidecar: damaged frames anywhere, repairable or not); and the frame where recovery's
+ * chain breaks is looked at as recovery's repair would (a dry run), which also names damage no
+ * group covers. A tail of zeros (preallocated space), frames of an older generation and a torn
+ * last batch are not reported.
  */
 async function walDamage(dbPath: string): Promise<VerifyIssue[]> {
   const wal = WalFile.openSync(`${dbPath}-wal`, { readOnly: true });
   try {
     const report = await repairWal(wal, { dryRun: true });
+    const stop = report.repairedFrames[0] ?? report.fallback?.frame; // where recovery stops today
+    const until = (first: number, last: number) => (stop !== undefined && first <= stop && stop <= last ? `; until repaired, recovery stops before frame ${stop}` : '');
     const found: VerifyIssue[] = [];
-    if (report.repairedFrames.length > 0) {
-      const frames = report.repairedFrames;
-      found.push({ level: 1, kind: 'wal-damage-repairable', frame: frames[0], message: `WAL frames ${frames.join(', ')} are damaged and repairable from the FEC sidecar (walnut recover --repair); until repaired, recovery stops before frame ${frames[0]}` });
-    } else if (report.fallback !== null && report.fallback.reason !== 'no-sidecar' && report.fallback.reason !== 'unprotected-tail') {
-      // (without a sidecar, or after the frames it protects, a broken chain is what a crash
-      // leaves too; SQLite's recovery drops it silently, and so does this report)
-      found.push({ level: 1, kind: 'wal-damage', frame: report.fallback.frame, message: `${report.fallback.message}: recovery stops before frame ${report.fallback.frame} (${report.fallback.reason})` });
+    const groups = auditSidecar(wal) ?? [];
+    for (const g of groups) {
+      const frames = g.damagedFrames.join(', ');
+      found.push(
+        g.repairable
+          ? { level: 1, kind: 'wal-damage-repairable', frame: g.damagedFrames[0], message: `WAL frames ${frames} (group ${g.firstFrame}..${g.lastFrame}) are damaged and repairable from the FEC sidecar (walnut recover --repair)${until(g.firstFrame, g.lastFrame)}` }
+          : { level: 1, kind: 'wal-damage', frame: g.damagedFrames[0], message: `WAL frames ${frames} (group ${g.firstFrame}..${g.lastFrame}) are damaged, more than the group's repair symbols can rebuild (too-many-damaged)${until(g.firstFrame, g.lastFrame)}` },
+      );
     }
-    return found;
+    if (stop !== undefined && !groups.some((g) => g.firstFrame <= stop && stop <= g.lastFrame)) {
+      if (report.repairedFrames.length > 0) {
+        // e.g. only a checksum field damaged: the audit (which has no chain) cannot see it
+        found.push({ level: 1, kind: 'wal-damage-repairable', frame: stop, message: `WAL frames ${report.repairedFrames.join(', ')} are damaged and repairable from the FEC sidecar (walnut recover --repair)${until(stop, stop)}` });
+      } else if (report.fallback !== null && report.fallback.reason !== 'no-sidecar' && report.fallback.reason !== 'unprotected-tail') {
+        // (without a sidecar, or after the frames it protects, a broken chain is what a crash
+        // leaves too; SQLite's recovery drops it silently, and so does this report)
+        found.push({ level: 1, kind: 'wal-damage', frame: stop, message: `${report.fallback.message} (${report.fallback.reason})${until(stop, stop)}` });
+      }
+    }
+    return found.sort((x, y) => x.frame! - y.frame!);
   } finally {
     wal.closeSync();
   }

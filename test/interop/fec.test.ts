@@ -342,6 +342,22 @@ describe('walnut verify and recover --repair', () => {
     expect((await verify(w.file, 1)).issues.filter((i) => i.kind.startsWith('wal-damage'))).toEqual([]);
   });
 
+  it('verify audits every group: damage in three groups, two repairable and one not', async () => {
+    const w = await fecWal([10, 10, 10], { repairSymbols: 1 });
+    damageFrame(w.file, 3, 'flip', 1);
+    damageFrame(w.file, 14, 'zero', 2);
+    damageFrame(w.file, 15, 'flip', 3);
+    damageFrame(w.file, 27, 'torn', 4);
+    const issues = (await verify(w.file, 1)).issues.filter((i) => i.kind.startsWith('wal-damage'));
+    expect(issues.map((i) => [i.kind, i.frame])).toEqual([
+      ['wal-damage-repairable', 3],
+      ['wal-damage', 14],
+      ['wal-damage-repairable', 27],
+    ]);
+    expect(issues[0]!.message).toMatch(/recovery stops before frame 3/);
+    expect(issues[1]!.message).toMatch(/frames 14, 15 .*too-many-damaged/);
+  });
+
   it('verify names the reason when the damage is not repairable', async () => {
     const w = await fecWal([12, 12], { repairSymbols: 1 });
     damageFrame(w.file, 15, 'flip', 5);
