@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// npm run fuzz [-- --cases N --seed S]: the long fuzz run of the WAL recovery scan.
+// npm run fuzz [-- --cases N --export-cases N --verify-cases N --fec-cases N --seed S]: the long
+// fuzz runs: WAL recovery scan, export stream, verify, FEC recovery.
 // Prints one summary line; exits 1 when any case failed (failing inputs are kept on disk).
 'use strict';
 const fs = require('node:fs');
@@ -7,6 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { fuzzWalRecovery } = require('./wal-fuzz.js');
 const { fuzzExport } = require('./export-fuzz.js');
+const { fuzzVerify, fuzzFecRecovery } = require('./verify-fuzz.js');
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,7 +28,17 @@ const t1 = Date.now();
 const x = await fuzzExport({ cases: exportCases, seed, dir });
 for (const f of x.failures) console.log(`export case ${f.case}: ${f.problem}`);
 console.log(`export stream fuzz: ${exportCases} cases, seed ${seed}, ${x.failures.length} failures, outcomes ${JSON.stringify(x.outcomes)}, ${((Date.now() - t1) / 1000).toFixed(1)} s`);
-const failed = r.failures.length + x.failures.length;
+const verifyCases = arg('verify-cases', 10_000);
+const t2 = Date.now();
+const v = await fuzzVerify({ cases: verifyCases, seed, dir });
+for (const f of v.failures) console.log(`verify case ${f.case}: ${f.problem}`);
+console.log(`verify fuzz: ${verifyCases} cases, seed ${seed}, ${v.failures.length} failures, outcomes ${JSON.stringify(v.outcomes)}, ${((Date.now() - t2) / 1000).toFixed(1)} s`);
+const fecCases = arg('fec-cases', 2_000);
+const t3 = Date.now();
+const f = await fuzzFecRecovery({ cases: fecCases, seed, dir });
+for (const x of f.failures) console.log(`fec case ${x.case}: ${x.problem}`);
+console.log(`fec recovery fuzz: ${fecCases} cases, seed ${seed}, ${f.failures.length} failures, outcomes ${JSON.stringify(f.outcomes)}, ${((Date.now() - t3) / 1000).toFixed(1)} s`);
+const failed = r.failures.length + x.failures.length + v.failures.length + f.failures.length;
 if (failed === 0) fs.rmSync(dir, { recursive: true, force: true });
 process.exit(failed === 0 ? 0 : 1);
 })();
