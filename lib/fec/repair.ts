@@ -251,9 +251,10 @@ export interface FecAuditGroup {
 
 /**
  * Checks every frame protected by a sidecar group of the WAL's current generation against its
- * group (page hash, page number, commit field, salts), without the checksum chain, so damage
- * is found in every group at once, not only where recovery would stop first. Null when there
- * is no sidecar. Reads only; the WAL may be open read-only.
+ * group (page hash, page number, commit field, salts), so damage is found in every group at
+ * once, not only where recovery would stop first. Frames up to the end of the valid checksum
+ * chain are sound by the chain; one of them differing from its group marks the group stale
+ * (skipped). Null when there is no sidecar. Reads only; the WAL may be open read-only.
  */
 export function auditSidecar(wal: WalFile): FecAuditGroup[] | null {
   const sidecarPath = sidecarPathOf(wal.path);
@@ -273,14 +274,18 @@ export function auditSidecar(wal: WalFile): FecAuditGroup[] | null {
       wal.file.readSync(frames, 0, frames.length, frameOffset(g.firstFrame, ps));
       const dv = new DataView(frames.buffer);
       const damaged: number[] = [];
-      for (let i = 0; i < g.k; i++) {
+      let stale = false;
+      for (let i = 0; i < g.k && !stale; i++) {
         const at = i * frameBytes;
         xxh3_128Into(frames, digest, 0, { offset: at + FRAME_HEADER_SIZE, length: ps });
         let ok = dv.getUint32(at) === g.pgnos[i] && dv.getUint32(at + 4) === g.commits[i] && dv.getUint32(at + 8) === r.salts[0] && dv.getUint32(at + 12) === r.salts[1];
         for (let j = 0; ok && j < HASH_BYTES; j++) if (digest[j] !== g.hashes[i * HASH_BYTES + j]) ok = false;
-        if (!ok) damaged.push(g.firstFrame + i);
+        // a frame the checksum chain vouches for that differs from its group: the group is stale
+        // (the frames were rewritten after a recovery that dropped them), not the frame damaged
+        if (!ok && g.firstFrame + i <= r.lastValidFrame) stale = true;
+        else if (!ok) damaged.push(g.firstFrame + i);
       }
-      if (damaged.length > 0) out.push({ firstFrame: g.firstFrame, lastFrame: g.firstFrame + g.k - 1, damagedFrames: damaged, repairable: damaged.length <= g.r });
+      if (!stale && damaged.length > 0) out.push({ firstFrame: g.firstFrame, lastFrame: g.firstFrame + g.k - 1, damagedFrames: damaged, repairable: damaged.length <= g.r });
     }
     return out;
   } finally {

@@ -358,6 +358,22 @@ describe('walnut verify and recover --repair', () => {
     expect(issues[1]!.message).toMatch(/frames 14, 15 .*too-many-damaged/);
   });
 
+  it('a stale group (its frames rewritten by a writer without fec after a truncating recovery) is neither damage nor used', async () => {
+    const w = await fecWal([10, 10], { repairSymbols: 2 });
+    fs.truncateSync(`${w.file}-wal`, frameAt(11)); // batch 2 lost: recovery keeps frames 1..10
+    const { bytes, pages } = baseImage();
+    const plain = await open(w.file, { autoCheckpoint: false, keepWal: true }); // no fec: the sidecar is not touched
+    const other = Array.from({ length: 10 }, (_, i) => ({ pgno: 100 + i, data: bytes.subarray((99 + i) * PS, (100 + i) * PS) }));
+    const r = await plain.commit(other, { dbSize: pages });
+    await plain.close();
+    expect([r.firstFrame, r.lastFrame]).toEqual([11, 20]); // the frames group 2 covered, new contents
+    expect((await verify(w.file, 1)).issues).toEqual([]);
+    fs.rmSync(`${w.file}-shm`, { force: true });
+    const seen = await reopen(w.file, { repairSymbols: 2 });
+    expect(seen.walFrames).toBe(20);
+    expect(seen.recovery).toMatchObject({ repairedFrames: 0, fallbacks: {} });
+  });
+
   it('verify names the reason when the damage is not repairable', async () => {
     const w = await fecWal([12, 12], { repairSymbols: 1 });
     damageFrame(w.file, 15, 'flip', 5);
