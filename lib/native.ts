@@ -119,6 +119,8 @@ export interface NativeScanResult {
 export interface NativeAppendWindow {
   header: Uint8Array;
   size: number;
+  /** The frame header seen in the first slot when the window was read (a leftover frame may be overwritten). */
+  slot?: Uint8Array | null;
 }
 
 /** The wal-index mapping (native/shm.h). */

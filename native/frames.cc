@@ -153,6 +153,10 @@ struct AppendJob {
   bool checkWindow = false;
   uint8_t expectHeader[kWalHeaderSize] = {};
   uint64_t expectSize = 0;
+  // the frame header that was in the first slot when the window was read: a frame left there
+  // by a recovery that dropped it (torn or damaged tail) may be overwritten
+  bool hasExpectSlot = false;
+  uint8_t expectSlot[kFrameHeaderSize] = {};
   uint64_t growTo = 0;                // zero-fill after the frames up to this file size
   // results
   WalChecksum running{0, 0};
@@ -180,7 +184,8 @@ void RunAppend(int fd, AppendJob* job) {
       uint8_t next[kFrameHeaderSize];
       job->failure = posix::ReadFull(fd, next, kFrameHeaderSize, job->offset, &got);
       if (job->failure.IsError()) return;
-      if (got == kFrameHeaderSize && Be32(next) != 0 && std::memcmp(next + 8, job->chain.salts, 8) == 0) {
+      if (got == kFrameHeaderSize && Be32(next) != 0 && std::memcmp(next + 8, job->chain.salts, 8) == 0 &&
+          !(job->hasExpectSlot && std::memcmp(next, job->expectSlot, kFrameHeaderSize) == 0)) {
         job->stale = true;
         return;
       }
@@ -262,7 +267,7 @@ class AppendOp : public IoOp {
 };
 
 // walAppend(file, chain, offset, pgnos: Uint32Array, commitSizes: Uint32Array, pages: Uint8Array[],
-//           durability: 'none'|'data'|'full', window?: { header: Uint8Array(32), size },
+//           durability: 'none'|'data'|'full', window?: { header: Uint8Array(32), size, slot?: Uint8Array(24) },
 //           growTo?: zero-fill the file after the frames up to this size)
 //   -> Promise<[s0, s1]>  (walAppendSync returns the pair)
 template <bool Sync>
@@ -302,6 +307,15 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
     std::memcpy(job->expectHeader, h.As<Napi::Uint8Array>().Data(), kWalHeaderSize);
     job->expectSize = static_cast<uint64_t>(size.As<Napi::Number>().DoubleValue());
     job->checkWindow = true;
+    Napi::Value slot = w.Get("slot");
+    if (!slot.IsUndefined() && !slot.IsNull()) {
+      if (!slot.IsTypedArray() || slot.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+          slot.As<Napi::Uint8Array>().ByteLength() != kFrameHeaderSize) {
+        return ThrowInvalid(env, "window.slot must be a 24-byte Uint8Array");
+      }
+      std::memcpy(job->expectSlot, slot.As<Napi::Uint8Array>().Data(), kFrameHeaderSize);
+      job->hasExpectSlot = true;
+    }
   }
   if (info.Length() > 8 && !info[8].IsUndefined() && !GetUint(info, 8, "growTo", &job->growTo)) return Napi::Value();
   if (job->growTo > (1ULL << 40)) return ThrowInvalid(env, "growTo is too large");

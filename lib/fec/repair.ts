@@ -25,7 +25,7 @@
  */
 import * as fs from 'node:fs';
 
-import { sqliteWalFrameChecksums, xxh3_128Into } from '../checksum';
+import { sqliteWalChecksum, sqliteWalFrameChecksums, xxh3_128Into } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { frameOffset } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
@@ -72,12 +72,94 @@ export function newRecoveryMetrics(): FecRecoveryMetrics {
   return { repairedFrames: 0, repairedGroups: 0, fallbacks: {} };
 }
 
+/**
+ * Whether frame i of `frames` (whole frames back to back) carries the WAL's salts and a checksum
+ * that continues the one stored in frame i - 1: true for a frame written after its predecessor
+ * and not damaged since (a damaged frame fails this with probability 1 - 2^-64).
+ */
+function continuesChain(frames: Uint8Array, i: number, frameBytes: number, salts: [number, number], bigEndianWords: boolean): boolean {
+  const at = i * frameBytes;
+  const dv = new DataView(frames.buffer, frames.byteOffset, frames.length);
+  if (dv.getUint32(at + 8) !== salts[0] || dv.getUint32(at + 12) !== salts[1]) return false;
+  const prev = at - frameBytes;
+  let c = sqliteWalChecksum(frames, dv.getUint32(prev + 16), dv.getUint32(prev + 20), { offset: at, length: 8, bigEndianWords });
+  c = sqliteWalChecksum(frames, c[0], c[1], { offset: at + FRAME_HEADER_SIZE, length: frameBytes - FRAME_HEADER_SIZE, bigEndianWords });
+  return c[0] === dv.getUint32(at + 16) && c[1] === dv.getUint32(at + 20);
+}
+
+/**
+ * Whether frame i's header names another page AND another commit field than its group, under
+ * this generation's salts: a frame written anew, not one damaged (a flip changes one field, and
+ * a torn or zeroed header loses the salts).
+ */
+function rewrittenHeader(frames: Uint8Array, i: number, frameBytes: number, salts: [number, number], pgno: number, commit: number): boolean {
+  const dv = new DataView(frames.buffer, frames.byteOffset + i * frameBytes, FRAME_HEADER_SIZE);
+  return dv.getUint32(8) === salts[0] && dv.getUint32(12) === salts[1] && dv.getUint32(0) !== pgno && dv.getUint32(4) !== commit;
+}
+
 function isZero(b: Uint8Array): boolean {
   for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
 }
 
-export async function repairWal(wal: WalFile, options: { dryRun?: boolean; events?: EventRing | null; metrics?: FecRecoveryMetrics } = {}): Promise<FecRepairReport> {
+export interface RepairOptions {
+  /** Report what would be repaired; write nothing. */
+  dryRun?: boolean;
+  events?: EventRing | null;
+  metrics?: FecRecoveryMetrics;
+}
+
+/**
+ * Repairs what the sidecar can (see the file comment). When recovery still stops at damage, the
+ * groups covering frames past where it stops are removed from the sidecar (and groups of other
+ * generations with them): those frames will be overwritten by the next commits under the same
+ * salts, and a group describing replaced frames must never be used to "repair" them.
+ */
+export async function repairWal(wal: WalFile, options: RepairOptions = {}): Promise<FecRepairReport> {
+  const report = await repairDamage(wal, options);
+  if (!options.dryRun && report.fallback !== null && report.fallback.reason !== 'no-sidecar') {
+    try {
+      pruneStaleGroups(wal);
+    } catch (e) {
+      // the sidecar stays as it was: the stale-group checks in repairDamage still apply
+      const err = e as { code?: string; message?: string };
+      options.events?.emit('fec', () => ({ stage: 'prune', path: wal.path, code: err.code, message: err.message }));
+    }
+  }
+  return report;
+}
+
+/** Rewrites the sidecar with only the groups of this generation that end by the last commit frame. */
+function pruneStaleGroups(wal: WalFile): void {
+  const sidecarPath = sidecarPathOf(wal.path);
+  const r = wal.recoverSync();
+  const file = WalnutFile.openSync(sidecarPath);
+  try {
+    file.lockSync(0, 1, 'exclusive', 5000); // appenders in other processes wait (writer.ts)
+    const scan = scanSidecar(file);
+    const keep = scan.groups.filter((g) => r.headerStatus === 'ok' && g.salts[0] === r.salts[0] && g.salts[1] === r.salts[1] && g.firstFrame + g.k - 1 <= r.mxFrame);
+    if (keep.length === scan.groups.length && scan.invalidTailBytes === 0) return;
+    const parts = keep.map((g) => {
+      const bytes = new Uint8Array(g.length);
+      file.readSync(bytes, 0, g.length, g.offset);
+      return bytes;
+    });
+    const tmp = `${sidecarPath}.tmp`;
+    const out = WalnutFile.openSync(tmp, { create: true, truncate: true });
+    try {
+      let at = 0;
+      for (const p of parts) at += out.writeSync(p, 0, p.length, at);
+      out.fdatasyncSync();
+    } finally {
+      out.closeSync();
+    }
+    fs.renameSync(tmp, sidecarPath);
+  } finally {
+    file.closeSync();
+  }
+}
+
+async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRepairReport> {
   const report: FecRepairReport = { repairedFrames: [], groups: 0, fallback: null };
   const sidecarPath = sidecarPathOf(wal.path);
   let sidecar: WalnutFile | null = null;
@@ -151,6 +233,13 @@ export async function repairWal(wal: WalFile, options: { dryRun?: boolean; event
         if (hashOk(i)) continue;
         if (first + i < b) {
           fail(b, 'group-mismatch', `frame ${first + i} passed the checksum chain but does not match the sidecar group's hash`);
+          return report;
+        }
+        if ((i > 0 && continuesChain(frames, i, frameBytes, r.salts, wal.bigEndianChecksums)) || rewrittenHeader(frames, i, frameBytes, r.salts, g.pgnos[i]!, g.commits[i]!)) {
+          // an intact frame (its checksum continues its predecessor's) with other contents: the
+          // group describes frames that were replaced (a writer without fec appended after a
+          // recovery that dropped them), so rebuilding from it would bring back old data
+          fail(b, 'group-mismatch', `frame ${first + i} is intact but differs from the sidecar group: the group is stale`);
           return report;
         }
         present[i] = 0;
@@ -280,9 +369,10 @@ export function auditSidecar(wal: WalFile): FecAuditGroup[] | null {
         xxh3_128Into(frames, digest, 0, { offset: at + FRAME_HEADER_SIZE, length: ps });
         let ok = dv.getUint32(at) === g.pgnos[i] && dv.getUint32(at + 4) === g.commits[i] && dv.getUint32(at + 8) === r.salts[0] && dv.getUint32(at + 12) === r.salts[1];
         for (let j = 0; ok && j < HASH_BYTES; j++) if (digest[j] !== g.hashes[i * HASH_BYTES + j]) ok = false;
-        // a frame the checksum chain vouches for that differs from its group: the group is stale
-        // (the frames were rewritten after a recovery that dropped them), not the frame damaged
-        if (!ok && g.firstFrame + i <= r.lastValidFrame) stale = true;
+        // a frame the checksum chain vouches for (or that continues its predecessor's checksum)
+        // yet differs from its group: the group is stale (the frames were rewritten after a
+        // recovery that dropped them), not the frame damaged
+        if (!ok && (g.firstFrame + i <= r.lastValidFrame || (i > 0 && continuesChain(frames, i, frameBytes, r.salts, wal.bigEndianChecksums)))) stale = true;
         else if (!ok) damaged.push(g.firstFrame + i);
       }
       if (!stale && damaged.length > 0) out.push({ firstFrame: g.firstFrame, lastFrame: g.firstFrame + g.k - 1, damagedFrames: damaged, repairable: damaged.length <= g.r });

@@ -9,8 +9,10 @@
  *  - mxFrame only ever names a commit frame; frames after it (a torn or abandoned tail) are
  *    overwritten by the next append, starting at mxFrame + 1.
  *  - Every append re-checks, on the I/O thread right before writing, that the header bytes
- *    and the file size are still what this WalFile last saw; if not, nothing is written and
- *    WALNUT_BUSY (reason StaleAppendWindow) tells the caller to re-read (recover) and retry.
+ *    and the file size are still what this WalFile last saw, and that the slot it writes into
+ *    holds no frame of this generation it did not see there (a frame a recovery dropped may be
+ *    overwritten; one appended since may not); if not, nothing is written and WALNUT_BUSY
+ *    (reason StaleAppendWindow) tells the caller to re-read (recover) and retry.
  *  - A new header (create/restart) always has new salts, so frames of the previous generation
  *    fail the salt test; it is synced before any frame is written after it (unless the
  *    caller asks for durability 'none', i.e. synchronous=off).
@@ -99,7 +101,7 @@ interface AppendPlan {
   commitFrames: number[];
   frames: number;
   dbSize: number;
-  window: { header: Uint8Array; size: number };
+  window: { header: Uint8Array; size: number; slot: Uint8Array | null };
   /** File size to zero-fill up to after the frames (0 = no growth). */
   growTo: number;
 }
@@ -143,6 +145,8 @@ export class WalFile {
   #running: [number, number] = [0, 0];
   #header: Uint8Array | null = null;
   #fileSize = 0;
+  /** The frame header in slot mxFrame + 1 when the window was read (null: none of this generation). */
+  #slot: Uint8Array | null = null;
   /** A valid header was seen (salts and checkpoint sequence are a real generation's). */
   #hadGeneration = false;
   #preallocate = true;
@@ -255,6 +259,7 @@ export class WalFile {
     this.#mxFrame = 0;
     this.#dbSize = 0;
     this.#fileSize = fileSize;
+    this.#slot = null;
     this.#running = [0, 0];
     return {
       headerStatus: status === 'ok' ? 'empty' : status,
@@ -285,6 +290,7 @@ export class WalFile {
     this.#dbSize = r.dbSize;
     this.#running = r.mxFrame > 0 ? r.mxChecksum : h.checksum;
     this.#fileSize = r.fileSize;
+    this.#slot = this.#readSlotSync(r.mxFrame + 1);
     const validEnd = frameOffset(r.mxFrame + 1, h.pageSize);
     return {
       headerStatus: 'ok',
@@ -350,6 +356,7 @@ export class WalFile {
     this.#mxFrame = state.mxFrame;
     this.#dbSize = state.nPage;
     this.#running = [state.running[0], state.running[1]];
+    this.#slot = this.#readSlotSync(state.mxFrame + 1);
   }
 
   /**
@@ -397,6 +404,7 @@ export class WalFile {
     this.#mxFrame = 0;
     this.#dbSize = 0;
     this.#fileSize = Math.max(this.#fileSize, WAL_HEADER_SIZE);
+    this.#slot = null; // new salts: nothing in the file is of this generation
   }
 
   #requireHeader(what: string): void {
@@ -492,7 +500,7 @@ export class WalFile {
     const offset = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const end = offset + frames * (this.#pageSize + FRAME_HEADER_SIZE);
     const growTo = this.#preallocate && end > this.#fileSize ? end + GROWTH_CHUNK : 0;
-    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: { header: this.#header!, size: this.#fileSize }, growTo };
+    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: { header: this.#header!, size: this.#fileSize, slot: this.#slot }, growTo };
   }
 
   /**
@@ -518,7 +526,18 @@ export class WalFile {
     this.#dbSize = plan.dbSize;
     this.#running = running;
     this.#fileSize = Math.max(this.#fileSize, plan.offset + plan.frames * (this.#pageSize + FRAME_HEADER_SIZE), plan.growTo);
+    this.#slot = null; // after our frames: zeros we wrote, or the end of the file
     return { firstFrame, lastFrame: this.#mxFrame, commitFrames: plan.commitFrames };
+  }
+
+  /** The frame header in slot `n` if it holds a frame of this generation (a frame recovery dropped). */
+  #readSlotSync(n: number): Uint8Array | null {
+    const at = frameOffset(n, this.#pageSize);
+    if (at + FRAME_HEADER_SIZE > this.#fileSize) return null;
+    const h = new Uint8Array(FRAME_HEADER_SIZE);
+    if (this.#file.readSync(h, 0, FRAME_HEADER_SIZE, at) !== FRAME_HEADER_SIZE) return null;
+    const dv = new DataView(h.buffer);
+    return dv.getUint32(0) !== 0 && dv.getUint32(8) === this.#salts[0] && dv.getUint32(12) === this.#salts[1] ? h : null;
   }
 
   /** Test hook: pretend the WAL holds `n` frames (for the frame-counter limit). */

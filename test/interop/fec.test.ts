@@ -280,6 +280,26 @@ describe('two walnut processes writing one database with fec on', () => {
   });
 });
 
+describe('writing after a recovery that dropped frames', () => {
+  it('the next commit overwrites the dropped frames (a torn batch left whole frames without its commit frame)', async () => {
+    const w = await fecWal([3, 3], { repairSymbols: 1 });
+    fs.rmSync(`${w.file}-wal-fec`); // as if written without fec: nothing to repair from
+    damageFrame(w.file, 6, 'flip', 2); // the second batch's commit frame: frames 4, 5 stay whole but uncommitted
+    for (const fec of [false, true] as const) {
+      const copy = path.join(dir, `after-drop-${fec}.db`);
+      fs.copyFileSync(w.file, copy);
+      fs.copyFileSync(`${w.file}-wal`, `${copy}-wal`);
+      const { bytes, pages } = baseImage();
+      const store = await open(copy, { autoCheckpoint: false, keepWal: true, fec: fec ? { repairSymbols: 1 } : false });
+      const r = await store.commit([{ pgno: 7, data: bytes.subarray(6 * PS, 7 * PS) }], { dbSize: pages });
+      await store.close();
+      expect([r.firstFrame, r.lastFrame]).toEqual([4, 4]);
+      expect(sqliteFrames(copy)).toBe(4);
+      expect(sqliteIntegrity(copy)).toEqual(['ok']);
+    }
+  });
+});
+
 describe('the sidecar follows the WAL', () => {
   it('a WAL restart truncates the sidecar to the new generation; the last close removes it with the WAL', async () => {
     const { bytes, pages } = baseImage();
@@ -372,6 +392,48 @@ describe('walnut verify and recover --repair', () => {
     const seen = await reopen(w.file, { repairSymbols: 2 });
     expect(seen.walFrames).toBe(20);
     expect(seen.recovery).toMatchObject({ repairedFrames: 0, fallbacks: {} });
+  });
+
+  it('a stale group is never used to bring back replaced frames (a writer without fec appended 2 frames where it had 10)', async () => {
+    const w = await fecWal([10, 10], { repairSymbols: 2 });
+    fs.truncateSync(`${w.file}-wal`, frameAt(11));
+    const { bytes, pages } = baseImage();
+    const plain = await open(w.file, { autoCheckpoint: false, keepWal: true });
+    const r = await plain.commit([300, 301].map((p) => ({ pgno: p, data: bytes.subarray((p - 1) * PS, p * PS) })), { dbSize: pages });
+    await plain.close();
+    expect([r.firstFrame, r.lastFrame]).toEqual([11, 12]);
+    const newFrame12 = fs.readFileSync(`${w.file}-wal`).subarray(frameAt(12), frameAt(13));
+    damageFrame(w.file, 11, 'flip', 3);
+    fs.rmSync(`${w.file}-shm`, { force: true });
+    const expected = sqliteFrames(w.file);
+    expect(expected).toBe(10);
+    const seen = await reopen(w.file, { repairSymbols: 2 });
+    expect(seen.walFrames).toBe(expected); // not 20 frames of the replaced batch
+    expect(seen.recovery.fallbacks).toEqual({ 'group-mismatch': 1 });
+    expect(fs.readFileSync(`${w.file}-wal`).subarray(frameAt(12), frameAt(13)).equals(newFrame12)).toBe(true);
+  });
+
+  it('after a recovery that falls back, the groups past the kept frames are pruned; new groups protect new frames', async () => {
+    const w = await fecWal([10, 10, 10], { repairSymbols: 1 });
+    damageFrame(w.file, 14, 'zero', 1);
+    damageFrame(w.file, 16, 'zero', 2);
+    let seen = await reopen(w.file, { repairSymbols: 1 });
+    expect(seen.walFrames).toBe(10);
+    expect(seen.recovery.fallbacks).toEqual({ 'too-many-damaged': 1 });
+    expect(inspect(w.file).fecSidecar).toMatchObject({ groups: 1, currentGroups: 1, protectedFrames: 10 });
+    // new commits with fec reuse frames 11.. under the same salts, with groups of their own
+    const { bytes, pages } = baseImage();
+    const store = await open(w.file, { fec: { repairSymbols: 1 }, autoCheckpoint: false, keepWal: true });
+    const r = await store.commit([200, 201, 202].map((p) => ({ pgno: p, data: bytes.subarray((p - 1) * PS, p * PS) })), { dbSize: pages });
+    await store.close();
+    expect(r.firstFrame).toBe(11);
+    const wal = fs.readFileSync(`${w.file}-wal`).subarray(0, frameAt(14));
+    fs.rmSync(`${w.file}-shm`, { force: true });
+    damageFrame(w.file, 12, 'flip', 5);
+    seen = await reopen(w.file, { repairSymbols: 1 });
+    expect(seen.walFrames).toBe(13);
+    expect(seen.recovery).toMatchObject({ repairedFrames: 1, fallbacks: {} });
+    expect(fs.readFileSync(`${w.file}-wal`).subarray(0, frameAt(14)).equals(wal)).toBe(true);
   });
 
   it('verify names the reason when the damage is not repairable', async () => {
