@@ -3,7 +3,8 @@
 // point k, while the writes that sync k + 1 would have made durable are in flight: a damaged
 // copy is the state at k plus an arbitrary subset of those writes, sector by sector (512 or
 // 4096 bytes): each such sector is either lost (old bytes), written (new bytes) or zero-filled. Recovery must keep every commit of the current generation synced by point k, and
-// every commit it keeps must be exactly one that was written (nothing torn, nothing mixed).
+// every commit it keeps must be exactly one that was written (nothing torn, nothing mixed), and
+// the recovered WAL must take the next commit (overwriting whatever torn frames follow it).
 // Shared by the vitest suite and `npm run test:power-loss -- --cases N`.
 'use strict';
 const fs = require('node:fs');
@@ -89,6 +90,24 @@ function check(file, state, next) {
   }
 }
 
+/** After recovery, the WAL takes a new commit where the recovered log ends (torn frames are overwritten). */
+function appendAfterRecovery(file) {
+  const w = WalFile.openSync(file);
+  try {
+    const r = w.recoverSync();
+    const before = w.hasHeader ? r.commits : 0;
+    if (!w.hasHeader) w.writeHeaderSync({ pageSize: PAGE, checkpointSeq: w.nextCheckpointSeq });
+    w.appendSync([{ pages: [{ pgno: 1, data: Buffer.alloc(PAGE, 0xab) }], dbSize: 12 }], 'data');
+    const again = w.recoverSync();
+    if (again.commits !== before + 1) return `append after recovery: ${again.commits} commits, expected ${before + 1}`;
+    return null;
+  } catch (e) {
+    return `append after recovery failed: ${e.code} ${e.message}`;
+  } finally {
+    w.closeSync();
+  }
+}
+
 function powerLossCases({ cases, seed, dir }) {
   const rand = seededRandom(seed);
   const failures = [];
@@ -105,7 +124,7 @@ function powerLossCases({ cases, seed, dir }) {
     const sector = rand(2) === 0 ? 512 : 4096;
     const bytes = damagedCopy(rand, states[k].bytes, final, sector);
     fs.writeFileSync(file, bytes);
-    const problem = check(file, states[k], states[Math.min(k + 1, states.length - 1)]);
+    const problem = check(file, states[k], states[Math.min(k + 1, states.length - 1)]) ?? appendAfterRecovery(file);
     if (problem) {
       const keep = path.join(dir, `power-loss-failure-${failures.length}.wal`);
       fs.writeFileSync(keep, bytes);
