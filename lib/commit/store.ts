@@ -53,7 +53,7 @@ const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncat
 export interface StoreExtension {
   /** Recovery's repair hook (WalIndexOptions.repairWal); `events` is the store's event ring. */
   repairWal?: (wal: WalFile, events: EventRing) => Promise<boolean>;
-  attach(ctx: { walPath: string; pageSize: number; events: EventRing }): Promise<AttachedExtension>;
+  attach(ctx: { walPath: string; pageSize: number; events: EventRing; synchronous: ResolvedOptions['synchronous'] }): Promise<AttachedExtension>;
 }
 
 export interface AttachedExtension {
@@ -80,7 +80,7 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   let attached: AttachedExtension | null = null;
   try {
     index.pageTrailers = await pageTrailersWanted(index, o.pageChecksums);
-    if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events });
+    if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous });
   } catch (e) {
     await index.close();
     throw e;

@@ -22,7 +22,7 @@ export function fecExtension(fec: ResolvedOptions['fec']): StoreExtension | unde
       const codec = await loadCodec(fec.codec);
       const why = codec.unsupported(ctx.pageSize);
       if (why !== null) throw walnutError('WALNUT_INVALID_ARGUMENT', `option fec.codec: ${why}`, { reason: 'fec.codec' });
-      const writer = await FecSidecarWriter.open(ctx.walPath, codec, fec.repairSymbols, ctx.pageSize, ctx.events);
+      const writer = await FecSidecarWriter.open(ctx.walPath, codec, fec.repairSymbols, ctx.pageSize, ctx.events, ctx.synchronous !== 'off');
       return {
         onWritten: (txns, firstFrame, salts) => writer.add(txns, firstFrame, salts),
         onWalTruncated: () => writer.reset(),

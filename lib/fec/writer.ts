@@ -62,6 +62,7 @@ export class FecSidecarWriter {
   readonly #r: number;
   readonly #pageSize: number;
   readonly #events: EventRing | null;
+  readonly #sync: boolean;
   readonly #queue: Job[] = [];
   readonly #roomWaiters: (() => void)[] = [];
   #queuedBytes = 0;
@@ -70,15 +71,17 @@ export class FecSidecarWriter {
   #lastSalts: [number, number] | null = null;
   readonly #m = { groups: 0, frames: 0, bytes: 0, writeErrors: 0, backpressureWaits: 0, staleGroups: 0 };
 
-  private constructor(file: WalnutFile, codec: FecCodec, r: number, pageSize: number, events: EventRing | null) {
+  private constructor(file: WalnutFile, codec: FecCodec, r: number, pageSize: number, events: EventRing | null, sync: boolean) {
     this.#file = file;
+    this.#sync = sync;
     this.#codec = codec;
     this.#r = r;
     this.#pageSize = pageSize;
     this.#events = events;
   }
 
-  static async open(walPath: string, codec: FecCodec, r: number, pageSize: number, events: EventRing | null): Promise<FecSidecarWriter> {
+  /** `sync`: fdatasync the sidecar when the queue drains (false under synchronous 'off'). */
+  static async open(walPath: string, codec: FecCodec, r: number, pageSize: number, events: EventRing | null, sync = true): Promise<FecSidecarWriter> {
     // the sidecar gets the WAL's permissions, as the WAL and -shm get the database's
     let mode = 0o644;
     try {
@@ -92,7 +95,7 @@ export class FecSidecarWriter {
     } catch {
       // another user's file: leave its mode
     }
-    return new FecSidecarWriter(file, codec, r, pageSize, events);
+    return new FecSidecarWriter(file, codec, r, pageSize, events, sync);
   }
 
   get path(): string {
@@ -240,7 +243,7 @@ export class FecSidecarWriter {
           size = 0;
         }
         const part = groups.slice(start, end);
-        await this.#file.writev(part, size, this.#queue.length === 0 ? 'data' : 'none');
+        await this.#file.writev(part, size, this.#sync && this.#queue.length === 0 ? 'data' : 'none');
         for (let i = start; i < end; i++) {
           this.#m.groups++;
           this.#m.frames += jobs[i]!.k;

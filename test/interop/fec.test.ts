@@ -280,6 +280,29 @@ describe('two walnut processes writing one database with fec on', () => {
   });
 });
 
+describe('fec with the other store modes', () => {
+  it("lockingMode 'exclusive' (heap wal-index, recovery at every open) and synchronous 'off'", async () => {
+    const { bytes, pages } = baseImage();
+    const file = path.join(dir, 'excl.db');
+    fs.writeFileSync(file, bytes);
+    const opts = { fec: { repairSymbols: 2 }, lockingMode: 'exclusive' as const, synchronous: 'off' as const, autoCheckpoint: false as const, keepWal: true };
+    let store = await open(file, opts);
+    for (let b = 0; b < 3; b++) await store.commit(Array.from({ length: 8 }, (_, i) => ({ pgno: 1 + b * 8 + i, data: bytes.subarray((b * 8 + i) * PS, (b * 8 + i + 1) * PS) })), { dbSize: pages });
+    await store.close();
+    expect(fs.existsSync(`${file}-shm`)).toBe(false);
+    const wal = fs.readFileSync(`${file}-wal`).subarray(0, frameAt(25));
+    damageFrame(file, 5, 'zero', 0);
+    damageFrame(file, 20, 'flip', 4);
+    store = await open(file, opts);
+    const snap = await store.snapshot();
+    expect(snap.mxFrame).toBe(24);
+    snap.release();
+    expect((store.metrics().fec as { recovery: unknown }).recovery).toMatchObject({ repairedFrames: 2, repairedGroups: 2 });
+    await store.close();
+    expect(fs.readFileSync(`${file}-wal`).subarray(0, frameAt(25)).equals(wal)).toBe(true);
+  });
+});
+
 describe('writing after a recovery that dropped frames', () => {
   it('the next commit overwrites the dropped frames (a torn batch left whole frames without its commit frame)', async () => {
     const w = await fecWal([3, 3], { repairSymbols: 1 });
