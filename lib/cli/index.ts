@@ -63,7 +63,15 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExit status 1 when anything is found.\nExample:\n  walnut verify app.db --level 5 --json')
     .action(async (db: string, o: { level: string; json?: boolean }) => {
       const r = await verify(db, Number(o.level));
-      print(r as unknown as Out, o.json === true);
+      if (o.json === true) print(r as unknown as Out, true);
+      else {
+        // one line per finding: level, kind, where, what
+        print({ ok: r.ok, level: r.level, pages: r.pages, issues: r.issues.length }, false);
+        for (const i of r.issues) {
+          const where = [i.pgno !== undefined ? `page ${i.pgno}` : '', i.frame !== undefined ? `frame ${i.frame}` : ''].filter(Boolean).join(', ');
+          process.stdout.write(`  L${i.level}  ${i.kind.padEnd(22)}  ${where ? `[${where}] ` : ''}${i.message}\n`);
+        }
+      }
       if (!r.ok) setExit(1);
     });
 
