@@ -241,8 +241,13 @@ export class GroupCommitter {
       return;
     }
     const tIo = nowUs();
-    // before the commits resolve: their page buffers are still the committers' to keep unchanged
-    this.#onWritten?.(txns, result.firstFrame, this.#index.wal.salts);
+    // before the commits resolve: their page buffers are still the committers' to keep unchanged.
+    // An observer's failure never fails commits that are already written.
+    try {
+      this.#onWritten?.(txns, result.firstFrame, this.#index.wal.salts);
+    } catch (e) {
+      this.#events?.emit('fault', () => ({ stage: 'observer', code: (e as { code?: string }).code, message: (e as Error).message }));
+    }
     if (full) this.#counters.fsyncs++;
     this.#counters.batches++;
     this.#counters.frames += frames;

@@ -140,14 +140,14 @@ export class FecSidecarWriter {
       }
     }
     flush();
-    if (this.#draining === null) this.#draining = this.#drain();
+    if (this.#draining === null) this.#draining = this.#drainSafely();
   }
 
   /** Empties the sidecar once the groups queued before are written (the WAL was truncated). */
   reset(): void {
     if (this.#closed) return;
     this.#queue.push({ reset: true, salts: [0, 0], firstFrame: 0, k: 0, pages: new Uint8Array(0), pgnos: new Uint32Array(0), commits: new Uint32Array(0) });
-    if (this.#draining === null) this.#draining = this.#drain();
+    if (this.#draining === null) this.#draining = this.#drainSafely();
   }
 
   /** Null while the queue has room; else a promise for when it has (the caller waits: back-pressure). */
@@ -166,6 +166,14 @@ export class FecSidecarWriter {
     await this.flush();
     this.#closed = true;
     await this.#file.close();
+  }
+
+  /** The drain loop never rejects: a sidecar problem must not become an unhandled rejection. */
+  #drainSafely(): Promise<void> {
+    return this.#drain().catch((e: { code?: string; message?: string }) => {
+      this.#m.writeErrors++;
+      this.#events?.emit('fec', () => ({ stage: 'write', path: this.#file.path, code: e?.code, message: e?.message }));
+    });
   }
 
   async #drain(): Promise<void> {
