@@ -226,7 +226,7 @@ class Checker {
         const page = p === 1 ? page1 : src.read(p);
         const status = checkPageTrailer(page);
         if (p !== 1) src.release(page);
-        if (status === 'mismatch') this.#report(1, 'page-checksum', p, `page ${p}: the XXH3-128 trailer does not match the page`);
+        if (status === 'mismatch') this.#report(1, 'page-checksum', p, `page ${p}: the XXH3-128 trailer does not match the page (damage, or a page a writer other than walnut rewrote)`);
       }
     }
   }
