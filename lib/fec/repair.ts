@@ -145,7 +145,7 @@ function pruneStaleGroups(wal: WalFile): void {
       return bytes;
     });
     const tmp = `${sidecarPath}.tmp`;
-    const out = WalnutFile.openSync(tmp, { create: true, truncate: true });
+    const out = WalnutFile.openSync(tmp, { create: true, truncate: true, mode: fs.statSync(sidecarPath).mode & 0o777 });
     try {
       let at = 0;
       for (const p of parts) at += out.writeSync(p, 0, p.length, at);
