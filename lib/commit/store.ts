@@ -30,9 +30,27 @@ import { resolveOptions, type OpenOptions, type ResolvedOptions } from './option
 import { checkDbSize, normalizePages, type PageWrite } from './pages';
 import { Transaction } from './transaction';
 
+/** The FEC sidecar's counters (option fec; filled in by lib/fec/extension.ts). */
+export interface FecMetrics {
+  codec: 'rs' | 'raptorq';
+  repairSymbols: number;
+  /** Groups appended, the frames they protect, sidecar bytes written. */
+  groups: number;
+  frames: number;
+  bytes: number;
+  /** Appends that failed (their frames are unprotected) and groups dropped as stale. */
+  writeErrors: number;
+  staleGroups: number;
+  /** Batches that waited for room in the sidecar queue, and the page bytes queued now. */
+  backpressureWaits: number;
+  queuedBytes: number;
+  /** What recovery did with the sidecar when this store opened the database. */
+  recovery: { repairedFrames: number; repairedGroups: number; fallbacks: Partial<Record<string, number>> };
+}
+
 export interface StoreMetrics extends CommitMetrics {
   /** The FEC sidecar (when option fec is on): groups written, repairs and fallbacks in recovery. */
-  fec?: Record<string, unknown>;
+  fec?: FecMetrics;
   /** WAL frames in the live index. */
   walFrames: number;
   /** Checkpoints run (auto and explicit) and how many were busy. */
@@ -63,7 +81,7 @@ export interface AttachedExtension {
   onWalTruncated(): void;
   /** Null, or a promise the next batch waits for. */
   room(): Promise<void> | null;
-  metrics(): Record<string, unknown>;
+  metrics(): { fec: FecMetrics };
   /** After the index closed; `walRemoved` when the last connection removed the WAL. */
   close(walRemoved: boolean): Promise<void>;
 }
