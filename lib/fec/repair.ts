@@ -25,14 +25,14 @@
  */
 import * as fs from 'node:fs';
 
-import { sqliteWalChecksum, sqliteWalFrameChecksums, xxh3_128Into } from '../checksum';
-import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { sqliteWalChecksum, sqliteWalFrameChecksums } from '../checksum';
+import { decodeFrameHeader, encodeFrameHeader, FRAME_HEADER_SIZE, type FrameHeader } from '../format/frame-header';
 import { frameOffset } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
 import type { EventRing } from '../telemetry/events';
 import type { WalFile } from '../wal/wal-file';
 import { loadCodec } from './codec';
-import { HASH_BYTES, readGroup, scanSidecar, type SidecarScan } from './sidecar';
+import { pageMatchesHash, readGroup, scanSidecar, type SidecarScan } from './sidecar';
 import { sidecarPathOf } from './writer';
 
 export type FecFallbackReason =
@@ -79,12 +79,21 @@ export function newRecoveryMetrics(): FecRecoveryMetrics {
  */
 function continuesChain(frames: Uint8Array, i: number, frameBytes: number, salts: [number, number], bigEndianWords: boolean): boolean {
   const at = i * frameBytes;
-  const dv = new DataView(frames.buffer, frames.byteOffset, frames.length);
-  if (dv.getUint32(at + 8) !== salts[0] || dv.getUint32(at + 12) !== salts[1]) return false;
-  const prev = at - frameBytes;
-  let c = sqliteWalChecksum(frames, dv.getUint32(prev + 16), dv.getUint32(prev + 20), { offset: at, length: 8, bigEndianWords });
+  const h = decodeFrameHeader(frames, at);
+  if (!ofGeneration(h, salts)) return false;
+  const prev = decodeFrameHeader(frames, at - frameBytes).checksum;
+  let c = sqliteWalChecksum(frames, prev[0], prev[1], { offset: at, length: 8, bigEndianWords });
   c = sqliteWalChecksum(frames, c[0], c[1], { offset: at + FRAME_HEADER_SIZE, length: frameBytes - FRAME_HEADER_SIZE, bigEndianWords });
-  return c[0] === dv.getUint32(at + 16) && c[1] === dv.getUint32(at + 20);
+  return c[0] === h.checksum[0] && c[1] === h.checksum[1];
+}
+
+function isZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function ofGeneration(h: FrameHeader, salts: [number, number]): boolean {
+  return h.salt1 === salts[0] && h.salt2 === salts[1];
 }
 
 /**
@@ -93,13 +102,8 @@ function continuesChain(frames: Uint8Array, i: number, frameBytes: number, salts
  * a torn or zeroed header loses the salts).
  */
 function rewrittenHeader(frames: Uint8Array, i: number, frameBytes: number, salts: [number, number], pgno: number, commit: number): boolean {
-  const dv = new DataView(frames.buffer, frames.byteOffset + i * frameBytes, FRAME_HEADER_SIZE);
-  return dv.getUint32(8) === salts[0] && dv.getUint32(12) === salts[1] && dv.getUint32(0) !== pgno && dv.getUint32(4) !== commit;
-}
-
-function isZero(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
+  const h = decodeFrameHeader(frames, i * frameBytes);
+  return ofGeneration(h, salts) && h.pgno !== pgno && h.commitSize !== commit;
 }
 
 export interface RepairOptions {
@@ -180,11 +184,10 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRe
       // Is frame b damage, or just where this generation's log ends (zeros, or frames of an
       // older generation after a restart)? Damage: b carries this generation's salts, or a
       // later frame does (the log went on past b). A covering sidecar group is evidence too.
+      const head = new Uint8Array(FRAME_HEADER_SIZE);
       const ofThisGeneration = (f: number) => {
-        const h = new Uint8Array(FRAME_HEADER_SIZE);
-        wal.file.readSync(h, 0, FRAME_HEADER_SIZE, frameOffset(f, ps));
-        const dv = new DataView(h.buffer);
-        return !isZero(h) && dv.getUint32(8) === r.salts[0] && dv.getUint32(12) === r.salts[1];
+        wal.file.readSync(head, 0, FRAME_HEADER_SIZE, frameOffset(f, ps));
+        return !isZero(head) && ofGeneration(decodeFrameHeader(head), r.salts);
       };
       let damaged = ofThisGeneration(b);
       for (let f = b + 1; !damaged && frameOffset(f, ps) + FRAME_HEADER_SIZE <= r.fileSize; f++) damaged = ofThisGeneration(f);
@@ -222,12 +225,7 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRe
       const pages = new Uint8Array(k * ps);
       for (let i = 0; i < k; i++) pages.set(frames.subarray(i * frameBytes + FRAME_HEADER_SIZE, (i + 1) * frameBytes), i * ps);
       const present = new Uint8Array(k + g.r).fill(1);
-      const digest = new Uint8Array(HASH_BYTES);
-      const hashOk = (i: number) => {
-        xxh3_128Into(pages, digest, 0, { offset: i * ps, length: ps });
-        for (let j = 0; j < HASH_BYTES; j++) if (digest[j] !== g.hashes[i * HASH_BYTES + j]) return false;
-        return true;
-      };
+      const hashOk = (i: number) => pageMatchesHash(pages, i * ps, ps, g.hashes, i);
       let missing = 0;
       for (let i = 0; i < k; i++) {
         if (hashOk(i)) continue;
@@ -282,30 +280,21 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRe
 
       // frames b .. end of group, rebuilt with the chain continued from frame b - 1
       const from = b - first;
-      const fixed = new Uint8Array((k - from) * frameBytes);
-      const fdv = new DataView(fixed.buffer);
+      // (salts and checksums are filled in by sqliteWalFrameChecksums)
+      const fixed = Buffer.alloc((k - from) * frameBytes);
       for (let i = from; i < k; i++) {
         const at = (i - from) * frameBytes;
-        fdv.setUint32(at, g.pgnos[i]!);
-        fdv.setUint32(at + 4, g.commits[i]!);
+        encodeFrameHeader({ pgno: g.pgnos[i]!, commitSize: g.commits[i]!, salt1: 0, salt2: 0, checksum: [0, 0] }, fixed, at);
         fixed.set(pages.subarray(i * ps, (i + 1) * ps), at + FRAME_HEADER_SIZE);
       }
-      const prev = new Uint8Array(8);
+      const prev = Buffer.alloc(8);
       wal.file.readSync(prev, 0, 8, b === 1 ? 24 : frameOffset(b - 1, ps) + 16);
-      const pdv = new DataView(prev.buffer);
-      sqliteWalFrameChecksums(fixed, ps, [pdv.getUint32(0), pdv.getUint32(4)], r.salts, { bigEndianWords: wal.bigEndianChecksums });
+      sqliteWalFrameChecksums(fixed, ps, [prev.readUInt32BE(0), prev.readUInt32BE(4)], r.salts, { bigEndianWords: wal.bigEndianChecksums });
+      const onDisk = Buffer.from(frames.buffer, frames.byteOffset, frames.length);
       const changed: number[] = [];
       for (let i = from; i < k; i++) {
-        const a = fixed.subarray((i - from) * frameBytes, (i - from + 1) * frameBytes);
-        const onDisk = frames.subarray(i * frameBytes, (i + 1) * frameBytes);
-        let same = true;
-        for (let j = 0; j < frameBytes; j++) {
-          if (a[j] !== onDisk[j]) {
-            same = false;
-            break;
-          }
-        }
-        if (!same) changed.push(first + i);
+        const rebuilt = fixed.subarray((i - from) * frameBytes, (i - from + 1) * frameBytes);
+        if (!rebuilt.equals(onDisk.subarray(i * frameBytes, (i + 1) * frameBytes))) changed.push(first + i);
       }
       if (changed.length === 0) {
         // the frame is fine by the group and yet the chain broke at it: nothing more to do here
@@ -353,7 +342,6 @@ export function auditSidecar(wal: WalFile): FecAuditGroup[] | null {
   const sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
   try {
     const out: FecAuditGroup[] = [];
-    const digest = new Uint8Array(HASH_BYTES);
     for (const ref of scanSidecar(sidecar).groups) {
       if (ref.salts[0] !== r.salts[0] || ref.salts[1] !== r.salts[1] || ref.pageSize !== r.pageSize) continue;
       const g = readGroup(sidecar, ref);
@@ -361,14 +349,12 @@ export function auditSidecar(wal: WalFile): FecAuditGroup[] | null {
       const frameBytes = FRAME_HEADER_SIZE + ps;
       const frames = new Uint8Array(g.k * frameBytes);
       wal.file.readSync(frames, 0, frames.length, frameOffset(g.firstFrame, ps));
-      const dv = new DataView(frames.buffer);
       const damaged: number[] = [];
       let stale = false;
       for (let i = 0; i < g.k && !stale; i++) {
         const at = i * frameBytes;
-        xxh3_128Into(frames, digest, 0, { offset: at + FRAME_HEADER_SIZE, length: ps });
-        let ok = dv.getUint32(at) === g.pgnos[i] && dv.getUint32(at + 4) === g.commits[i] && dv.getUint32(at + 8) === r.salts[0] && dv.getUint32(at + 12) === r.salts[1];
-        for (let j = 0; ok && j < HASH_BYTES; j++) if (digest[j] !== g.hashes[i * HASH_BYTES + j]) ok = false;
+        const h = decodeFrameHeader(frames, at);
+        const ok = h.pgno === g.pgnos[i] && h.commitSize === g.commits[i] && ofGeneration(h, r.salts) && pageMatchesHash(frames, at + FRAME_HEADER_SIZE, ps, g.hashes, i);
         // a frame the checksum chain vouches for (or that continues its predecessor's checksum)
         // yet differs from its group: the group is stale (the frames were rewritten after a
         // recovery that dropped them), not the frame damaged

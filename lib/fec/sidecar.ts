@@ -72,6 +72,15 @@ export function pageHashes(pages: Uint8Array, k: number, pageSize: number): Uint
   return out;
 }
 
+/** Whether page `i` of the group (at `offset` in `data`, `length` bytes) still has its hash. */
+export function pageMatchesHash(data: Uint8Array, offset: number, length: number, hashes: Uint8Array, i: number): boolean {
+  xxh3_128Into(data, digestScratch, 0, { offset, length });
+  for (let j = 0; j < HASH_BYTES; j++) if (digestScratch[j] !== hashes[i * HASH_BYTES + j]) return false;
+  return true;
+}
+
+const digestScratch = new Uint8Array(HASH_BYTES);
+
 export function encodeGroup(g: FecGroup, codecId: number): Uint8Array {
   const k = g.k;
   const out = new Uint8Array(groupLength(k, g.repair.length));

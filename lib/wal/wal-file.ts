@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 
 import { walnutError } from '../errors';
-import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { isValidPageSize } from '../format/page-size';
 import {
   bigEndianChecksum,
@@ -536,8 +536,8 @@ export class WalFile {
     if (at + FRAME_HEADER_SIZE > this.#fileSize) return null;
     const h = new Uint8Array(FRAME_HEADER_SIZE);
     if (this.#file.readSync(h, 0, FRAME_HEADER_SIZE, at) !== FRAME_HEADER_SIZE) return null;
-    const dv = new DataView(h.buffer);
-    return dv.getUint32(0) !== 0 && dv.getUint32(8) === this.#salts[0] && dv.getUint32(12) === this.#salts[1] ? h : null;
+    const f = decodeFrameHeader(h);
+    return f.pgno !== 0 && f.salt1 === this.#salts[0] && f.salt2 === this.#salts[1] ? h : null;
   }
 
   /** Test hook: pretend the WAL holds `n` frames (for the frame-counter limit). */
