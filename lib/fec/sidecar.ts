@@ -107,7 +107,7 @@ export function encodeGroup(g: FecGroup, codecId: number): Uint8Array {
 }
 
 /** The fixed header's fields when they are self-consistent (nothing is trusted before this). */
-function decodeFixed(b: Uint8Array): Omit<FecGroupRef, 'offset'> | null {
+export function decodeGroupHeader(b: Uint8Array): Omit<FecGroupRef, 'offset'> | null {
   if (b.length < GROUP_FIXED_BYTES) return null;
   for (let i = 0; i < 8; i++) if (b[i] !== GROUP_MAGIC.charCodeAt(i)) return null;
   const dv = new DataView(b.buffer, b.byteOffset, GROUP_FIXED_BYTES);
@@ -141,7 +141,7 @@ export function scanSidecar(file: WalnutFile): SidecarScan {
   let offset = 0;
   while (offset + GROUP_FIXED_BYTES <= size) {
     if (file.readSync(fixed, 0, GROUP_FIXED_BYTES, offset) !== GROUP_FIXED_BYTES) break;
-    const f = decodeFixed(fixed);
+    const f = decodeGroupHeader(fixed);
     if (f === null || offset + f.length > size) break;
     const whole = new Uint8Array(f.length);
     if (file.readSync(whole, 0, f.length, offset) !== f.length) break;

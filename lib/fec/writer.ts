@@ -24,7 +24,7 @@ import { WalnutFile } from '../io/file';
 import type { EventRing } from '../telemetry/events';
 import type { WalTransaction } from '../wal/wal-file';
 import type { FecCodec } from './codec';
-import { encodeGroup, GROUP_FIXED_BYTES, pageHashes } from './sidecar';
+import { decodeGroupHeader, encodeGroup, GROUP_FIXED_BYTES, pageHashes } from './sidecar';
 
 const QUEUE_LIMIT_BYTES = 32 << 20;
 const LOCK_TIMEOUT_MS = 5000;
@@ -195,8 +195,7 @@ export class FecSidecarWriter {
   async #fileSalts(): Promise<[number, number] | null> {
     const head = new Uint8Array(GROUP_FIXED_BYTES);
     if ((await this.#file.read(head, 0, GROUP_FIXED_BYTES, 0)) < GROUP_FIXED_BYTES) return null;
-    const dv = new DataView(head.buffer);
-    return [dv.getUint32(16, true), dv.getUint32(20, true)];
+    return decodeGroupHeader(head)?.salts ?? null;
   }
 
   async #truncate(): Promise<void> {

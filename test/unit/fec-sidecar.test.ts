@@ -87,6 +87,16 @@ describe('FecSidecarWriter generations', () => {
     await b.close();
   });
 
+  it('a garbage sidecar is replaced, never read as a newer generation', async () => {
+    const wal = path.join(dir, 'garbage.db-wal');
+    fs.writeFileSync(sidecarPathOf(wal), Buffer.alloc(5000, 0xa5)); // "salt-1" 0xa5a5a5a5
+    const w = await FecSidecarWriter.open(wal, rsCodec, 2, PS, null);
+    w.add([{ pages: pagesOf(2, 1), dbSize: 9 }], 1, [0xa5a5a5a4, 7]); // one less: "older" by salt-1 order
+    await w.close();
+    expect(w.metrics()).toMatchObject({ groups: 1, staleGroups: 0 });
+    expect(scan(sidecarPathOf(wal)).groups.map((g) => g.salts)).toEqual([[0xa5a5a5a4, 7]]);
+  });
+
   it('a batch over the group limit is split: 255 - R frames per group', async () => {
     const wal = path.join(dir, 'split.db-wal');
     const w = await FecSidecarWriter.open(wal, rsCodec, 4, PS, null);
