@@ -12,7 +12,7 @@ import { walnutError } from '../errors';
 import { newDatabasePage1 } from '../format/db-header';
 import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../index/snapshot';
-import type { WalFile, WalTransaction } from '../wal/wal-file';
+import type { WalFile, WalRecovery, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../index/wal-index';
 import { WalnutFile } from '../io/file';
 import { runCheckpoint, type CheckpointResult } from '../checkpoint/execute';
@@ -70,7 +70,7 @@ const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncat
  */
 export interface StoreExtension {
   /** Recovery's repair hook (WalIndexOptions.repairWal); `events` is the store's event ring. */
-  repairWal?: (wal: WalFile, events: EventRing) => Promise<boolean>;
+  repairWal?: (wal: WalFile, recovery: WalRecovery, events: EventRing) => Promise<boolean>;
   attach(ctx: { walPath: string; pageSize: number; events: EventRing; synchronous: ResolvedOptions['synchronous'] }): Promise<AttachedExtension>;
 }
 
@@ -94,7 +94,7 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   await createIfMissing(file, o.pageSize, o.pageChecksums === true);
   const events = new EventRing();
   const repair = extension?.repairWal;
-  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, repairWal: repair && ((wal) => repair(wal, events)) });
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
   let attached: AttachedExtension | null = null;
   try {
     index.pageTrailers = await pageTrailersWanted(index, o.pageChecksums);

@@ -17,7 +17,7 @@ export function fecExtension(fec: ResolvedOptions['fec']): StoreExtension | unde
   if (fec === null) return undefined;
   const recovery = newRecoveryMetrics();
   return {
-    repairWal: async (wal, events) => (await repairWal(wal, { metrics: recovery, events })).repairedFrames.length > 0,
+    repairWal: async (wal, scan, events) => (await repairWal(wal, { recovery: scan, metrics: recovery, events })).repairedFrames.length > 0,
     async attach(ctx) {
       const codec = await loadCodec(fec.codec);
       const why = codec.unsupported(ctx.pageSize);

@@ -16,8 +16,8 @@ export async function recoverWithRepair(dbPath: string): Promise<RepairRecoveryR
   let repaired = 0;
   let fallback: FecFallback | null = null;
   const r = await rebuildWalIndex(dbPath, {
-    repairWal: async (wal) => {
-      const report = await repairWal(wal);
+    repairWal: async (wal, recovery) => {
+      const report = await repairWal(wal, { recovery });
       repaired += report.repairedFrames.length;
       fallback = report.fallback;
       return report.repairedFrames.length > 0;

@@ -30,7 +30,7 @@ import { decodeFrameHeader, encodeFrameHeader, FRAME_HEADER_SIZE, type FrameHead
 import { frameOffset } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
 import type { EventRing } from '../telemetry/events';
-import type { WalFile } from '../wal/wal-file';
+import type { WalFile, WalRecovery } from '../wal/wal-file';
 import { loadCodec } from './codec';
 import { pageMatchesHash, readGroup, scanSidecar, type SidecarScan } from './sidecar';
 import { sidecarPathOf } from './writer';
@@ -109,6 +109,8 @@ function rewrittenHeader(frames: Uint8Array, i: number, frameBytes: number, salt
 export interface RepairOptions {
   /** Report what would be repaired; write nothing. */
   dryRun?: boolean;
+  /** The WAL's state as the caller just recovered it (saves a scan). */
+  recovery?: WalRecovery;
   events?: EventRing | null;
   metrics?: FecRecoveryMetrics;
 }
@@ -120,10 +122,10 @@ export interface RepairOptions {
  * salts, and a group describing replaced frames must never be used to "repair" them.
  */
 export async function repairWal(wal: WalFile, options: RepairOptions = {}): Promise<FecRepairReport> {
-  const report = await repairDamage(wal, options);
+  const [report, last] = await repairDamage(wal, options);
   if (!options.dryRun && report.fallback !== null && report.fallback.reason !== 'no-sidecar') {
     try {
-      pruneStaleGroups(wal);
+      pruneStaleGroups(wal, last);
     } catch (e) {
       // the sidecar stays as it was: the stale-group checks in repairDamage still apply
       const err = e as { code?: string; message?: string };
@@ -134,9 +136,8 @@ export async function repairWal(wal: WalFile, options: RepairOptions = {}): Prom
 }
 
 /** Rewrites the sidecar with only the groups of this generation that end by the last commit frame. */
-function pruneStaleGroups(wal: WalFile): void {
+function pruneStaleGroups(wal: WalFile, r: WalRecovery): void {
   const sidecarPath = sidecarPathOf(wal.path);
-  const r = wal.recoverSync();
   const file = WalnutFile.openSync(sidecarPath);
   try {
     file.lockSync(0, 1, 'exclusive', 5000); // appenders in other processes wait (writer.ts)
@@ -163,8 +164,10 @@ function pruneStaleGroups(wal: WalFile): void {
   }
 }
 
-async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRepairReport> {
+/** The report, and the WAL's state as last recovered (after the last rewrite, if any). */
+async function repairDamage(wal: WalFile, options: RepairOptions): Promise<[FecRepairReport, WalRecovery]> {
   const report: FecRepairReport = { repairedFrames: [], groups: 0, fallback: null };
+  let r = options.recovery ?? wal.recoverSync();
   const sidecarPath = sidecarPathOf(wal.path);
   let sidecar: WalnutFile | null = null;
   let scan: SidecarScan | null = null;
@@ -174,13 +177,12 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRe
     options.events?.emit('fec', () => ({ stage: 'fallback', path: wal.path, frame, reason, message }));
   };
   try {
-    for (let round = 0; round < 100_000; round++) {
-      const r = wal.recoverSync();
-      if (r.headerStatus !== 'ok') return report; // no header, no generation: nothing to repair against
+    for (let round = 0; round < 100_000; round++, r = wal.recoverSync()) {
+      if (r.headerStatus !== 'ok') return [report, r]; // no header, no generation: nothing to repair against
       const ps = r.pageSize;
       const frameBytes = FRAME_HEADER_SIZE + ps;
       const b = r.lastValidFrame + 1;
-      if (frameOffset(b, ps) + FRAME_HEADER_SIZE > r.fileSize) return report; // the log ends here
+      if (frameOffset(b, ps) + FRAME_HEADER_SIZE > r.fileSize) return [report, r]; // the log ends here
       // Is frame b damage, or just where this generation's log ends (zeros, or frames of an
       // older generation after a restart)? Damage: b carries this generation's salts, or a
       // later frame does (the log went on past b). A covering sidecar group is evidence too.
@@ -195,7 +197,7 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRe
       if (scan === null) {
         if (!fs.existsSync(sidecarPath)) {
           if (damaged) fail(b, 'no-sidecar', `frame ${b} is damaged and there is no FEC sidecar (${sidecarPath})`);
-          return report;
+          return [report, r];
         }
         sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
         scan = scanSidecar(sidecar);
@@ -203,17 +205,17 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRe
       const same = scan.groups.filter((g) => g.salts[0] === r.salts[0] && g.salts[1] === r.salts[1]);
       const ref = same.filter((g) => g.firstFrame <= b && b < g.firstFrame + g.k).pop();
       if (ref === undefined) {
-        if (!damaged) return report;
+        if (!damaged) return [report, r];
         const covered = same.reduce((m, g) => Math.max(m, g.firstFrame + g.k - 1), 0);
         if (same.length > 0 && b > covered) fail(b, 'unprotected-tail', `frame ${b} is torn or damaged after the last protected frame (${covered}): a write cut short by a crash, or a batch whose sidecar group was not written yet`);
         else if (same.length > 0) fail(b, 'missing-group', `frame ${b} is damaged and no sidecar group covers it`);
         else if (scan.groups.length > 0) fail(b, 'salt-mismatch', `frame ${b} is damaged; the sidecar's groups belong to another WAL generation`);
         else fail(b, 'no-sidecar', `frame ${b} is damaged and the sidecar holds no whole group${scan.invalidTailBytes > 0 ? ' (torn or garbage)' : ''}`);
-        return report;
+        return [report, r];
       }
       if (ref.pageSize !== ps) {
         fail(b, 'page-size-mismatch', `the sidecar group covering frame ${b} is for ${ref.pageSize}-byte pages, the WAL has ${ps}`);
-        return report;
+        return [report, r];
       }
       const g = readGroup(sidecar!, ref);
       const k = g.k;
@@ -231,14 +233,14 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRe
         if (hashOk(i)) continue;
         if (first + i < b) {
           fail(b, 'group-mismatch', `frame ${first + i} passed the checksum chain but does not match the sidecar group's hash`);
-          return report;
+          return [report, r];
         }
         if ((i > 0 && continuesChain(frames, i, frameBytes, r.salts, wal.bigEndianChecksums)) || rewrittenHeader(frames, i, frameBytes, r.salts, g.pgnos[i]!, g.commits[i]!)) {
           // an intact frame (its checksum continues its predecessor's) with other contents: the
           // group describes frames that were replaced (a writer without fec appended after a
           // recovery that dropped them), so rebuilding from it would bring back old data
           fail(b, 'group-mismatch', `frame ${first + i} is intact but differs from the sidecar group: the group is stale`);
-          return report;
+          return [report, r];
         }
         present[i] = 0;
         missing++;
@@ -249,16 +251,16 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRe
           codec = await loadCodec(g.codec);
         } catch (e) {
           fail(b, 'codec-unavailable', (e as Error).message);
-          return report;
+          return [report, r];
         }
         const why = codec.unsupported(ps);
         if (why !== null) {
           fail(b, 'codec-unavailable', why);
-          return report;
+          return [report, r];
         }
         if (g.codec === 'rs' && missing > g.r) {
           fail(b, 'too-many-damaged', `${missing} pages of frames ${first}..${first + k - 1} are damaged; the group repairs at most ${g.r}`);
-          return report;
+          return [report, r];
         }
         let decoded: boolean;
         try {
@@ -268,12 +270,12 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRe
         }
         if (!decoded) {
           fail(b, missing > g.r ? 'too-many-damaged' : 'decode-failed', `${missing} damaged pages in frames ${first}..${first + k - 1} could not be decoded from ${g.r} repair symbols`);
-          return report;
+          return [report, r];
         }
         for (let i = 0; i < k; i++) {
           if (!present[i] && !hashOk(i)) {
             fail(b, 'decoded-mismatch', `the decoded page of frame ${first + i} does not match its hash`);
-            return report;
+            return [report, r];
           }
         }
       }
@@ -299,11 +301,11 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRe
       if (changed.length === 0) {
         // the frame is fine by the group and yet the chain broke at it: nothing more to do here
         fail(b, 'group-mismatch', `frame ${b} matches its sidecar group but the WAL chain still breaks there`);
-        return report;
+        return [report, r];
       }
       report.repairedFrames.push(...changed);
       report.groups++;
-      if (options.dryRun) return report;
+      if (options.dryRun) return [report, r];
       wal.file.writeSync(fixed, 0, fixed.length, frameOffset(b, ps));
       wal.file.fdatasyncSync();
       if (options.metrics) {
@@ -312,7 +314,7 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<FecRe
       }
       options.events?.emit('fec', () => ({ stage: 'repair', path: wal.path, firstFrame: first, lastFrame: first + k - 1, frames: changed }));
     }
-    return report;
+    return [report, r];
   } finally {
     sidecar?.closeSync();
   }
@@ -334,10 +336,10 @@ export interface FecAuditGroup {
  * chain are sound by the chain; one of them differing from its group marks the group stale
  * (skipped). Null when there is no sidecar. Reads only; the WAL may be open read-only.
  */
-export function auditSidecar(wal: WalFile): FecAuditGroup[] | null {
+export function auditSidecar(wal: WalFile, recovery?: WalRecovery): FecAuditGroup[] | null {
   const sidecarPath = sidecarPathOf(wal.path);
   if (!fs.existsSync(sidecarPath)) return null;
-  const r = wal.recoverSync();
+  const r = recovery ?? wal.recoverSync();
   if (r.headerStatus !== 'ok') return [];
   const sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
   try {

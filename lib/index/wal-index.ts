@@ -43,7 +43,7 @@ import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/w
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
 import { newShmRegion, type NativeShmRegion } from '../native';
 import { publish } from '../telemetry/events';
-import { WalFile, type AppendResult, type WalTransaction } from '../wal/wal-file';
+import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
 import { Snapshot } from './snapshot';
 
 /** An in-process reader that tails the WAL (see WalIndex.addFollower). */
@@ -95,9 +95,9 @@ export interface WalIndexOptions {
   /**
    * Called by recovery, under the recovery locks, when the WAL's chain breaks before its end:
    * may rewrite damaged frames (the FEC sidecar, fec/repair.ts); true when it did, and recovery
-   * scans again.
+   * scans again. `recovery` is the scan recovery just made.
    */
-  repairWal?: (wal: WalFile) => Promise<boolean>;
+  repairWal?: (wal: WalFile, recovery: WalRecovery) => Promise<boolean>;
 }
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
@@ -128,7 +128,7 @@ export class WalIndex {
   #background: Promise<[WalnutFile, WalnutFile]> | null = null;
   #writer = false;
   #closed = false;
-  #repairWal: ((wal: WalFile) => Promise<boolean>) | null = null;
+  #repairWal: ((wal: WalFile, recovery: WalRecovery) => Promise<boolean>) | null = null;
 
   private constructor(p: { dbPath: string; lockingMode: LockingMode; busyTimeout: number; walSizeLimit: number | undefined; db: WalnutFile; wal: WalFile; pageSize: number; shm: WalnutFile | null; region: NativeShmRegion }) {
     this.walSizeLimit = p.walSizeLimit;
@@ -306,7 +306,7 @@ export class WalIndex {
     const t0 = performance.now();
     try {
       let r = await this.wal.recover();
-      if (this.#repairWal !== null && r.headerStatus === 'ok' && r.invalidTailBytes > 0 && (await this.#repairWal(this.wal))) r = await this.wal.recover();
+      if (this.#repairWal !== null && r.headerStatus === 'ok' && r.invalidTailBytes > 0 && (await this.#repairWal(this.wal, r))) r = await this.wal.recover();
       publish('recovery', () => ({ path: this.dbPath, frames: r.mxFrame, commits: r.commits, micros: Math.round((performance.now() - t0) * 1000) }));
       // SQLite takes salts and checksum order from a plausible header even when its checksum
       // fails (mxFrame stays 0 then); do the same so the bytes match.

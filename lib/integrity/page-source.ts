@@ -16,7 +16,7 @@ import { walnutError } from '../errors';
 import { decodeDbHeader, trustedDbSize } from '../format/db-header';
 import type { Snapshot } from '../index/snapshot';
 import { WalnutFile } from '../io/file';
-import { WalFile } from '../wal/wal-file';
+import { WalFile, type WalRecovery } from '../wal/wal-file';
 import type { PageSource } from './btree-check';
 
 const POOL_PAGES = 256;
@@ -28,13 +28,15 @@ export class FilePageSource implements PageSource {
   readonly walFrames: number;
   readonly #db: WalnutFile;
   readonly #wal: WalFile | null;
+  readonly #ownsWal: boolean;
   readonly #frameOf: Map<number, number>;
   readonly #filePages: number;
   readonly #pool: Uint8Array[] = [];
 
-  private constructor(db: WalnutFile, wal: WalFile | null, pageSize: number, dbSize: number, filePages: number, frameOf: Map<number, number>) {
+  private constructor(db: WalnutFile, wal: WalFile | null, ownsWal: boolean, pageSize: number, dbSize: number, filePages: number, frameOf: Map<number, number>) {
     this.#db = db;
     this.#wal = wal;
+    this.#ownsWal = ownsWal;
     this.pageSize = pageSize;
     this.dbSize = dbSize;
     this.#filePages = filePages;
@@ -45,9 +47,14 @@ export class FilePageSource implements PageSource {
     this.walFrames = wal === null ? 0 : wal.mxFrame;
   }
 
-  static open(dbPath: string): FilePageSource {
+  /**
+   * `walView`: the database's WAL, already opened and recovered by the caller (who closes it);
+   * without it the source opens and recovers the WAL itself.
+   */
+  static open(dbPath: string, walView?: { wal: WalFile; recovery: WalRecovery } | null): FilePageSource {
     const db = WalnutFile.openSync(dbPath, { readOnly: true });
-    let wal: WalFile | null = null;
+    let wal: WalFile | null = walView?.wal ?? null;
+    const ownsWal = walView === undefined;
     try {
       const head = new Uint8Array(100);
       const h = db.readSync(head, 0, 100, 0) === 100 ? decodeDbHeader(head) : null;
@@ -55,21 +62,23 @@ export class FilePageSource implements PageSource {
       const filePages = Math.floor(db.sizeSync() / h.pageSize);
       const frameOf = new Map<number, number>();
       let dbSize = trustedDbSize(h) ?? filePages;
-      try {
-        wal = WalFile.openSync(`${dbPath}-wal`, { readOnly: true });
-      } catch {
-        wal = null; // no WAL: the database file alone
+      if (ownsWal) {
+        try {
+          wal = WalFile.openSync(`${dbPath}-wal`, { readOnly: true });
+        } catch {
+          wal = null; // no WAL: the database file alone
+        }
       }
       if (wal !== null) {
-        const r = wal.recoverSync();
+        const r = walView?.recovery ?? wal.recoverSync();
         if (r.mxFrame > 0 && r.pageSize === h.pageSize) {
           for (let f = 1; f <= r.mxFrame; f++) frameOf.set(r.pgnos[f - 1]!, f);
           dbSize = r.dbSize;
         }
       }
-      return new FilePageSource(db, wal, h.pageSize, dbSize, filePages, frameOf);
+      return new FilePageSource(db, wal, ownsWal, h.pageSize, dbSize, filePages, frameOf);
     } catch (e) {
-      wal?.closeSync();
+      if (ownsWal) wal?.closeSync();
       db.closeSync();
       throw e;
     }
@@ -96,7 +105,7 @@ export class FilePageSource implements PageSource {
   }
 
   close(): void {
-    this.#wal?.closeSync();
+    if (this.#ownsWal) this.#wal?.closeSync();
     this.#db.closeSync();
   }
 }

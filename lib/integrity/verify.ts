@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 
 import { walnutError } from '../errors';
 import { auditSidecar, repairWal } from '../fec/repair';
-import { WalFile } from '../wal/wal-file';
+import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { checkDatabase, type Finding } from './btree-check';
 import { inspect } from './inspect';
 import { checkShmIndex } from './shm-check';
@@ -56,18 +56,37 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
   if (r.shm && r.backfilled !== null && r.shm.mxFrame !== null && r.backfilled > r.shm.mxFrame) {
     issues.push({ level: 1, kind: 'shm-backfill', message: `nBackfill ${r.backfilled} is beyond mxFrame ${r.shm.mxFrame}` });
   }
-  if (r.walHeaderStatus === 'ok' && r.invalidTailBytes > 0) issues.push(...(await walDamage(r.path)));
-  if (r.shm?.headerValid && r.walFrames > 0) issues.push(...shmIndexIssues(r.path));
-  if (r.dbFilePages === 0 && r.walFrames === 0) {
-    issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });
-    return { ok: false, level, pages: 0, issues };
-  }
-  const source = FilePageSource.open(r.path);
+  // one WAL scan serves the damage report, the -shm check and the page view
+  const walView = fs.existsSync(`${r.path}-wal`) ? openWal(`${r.path}-wal`) : null;
   try {
-    issues.push(...checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums }));
-    return { ok: issues.length === 0, level, pages: source.dbSize, issues };
+    if (walView !== null && r.walHeaderStatus === 'ok' && r.invalidTailBytes > 0) issues.push(...(await walDamage(walView.wal, walView.recovery)));
+    if (walView !== null && r.shm?.headerValid && r.walFrames > 0) {
+      const rec = walView.recovery;
+      issues.push(...checkShmIndex(fs.readFileSync(`${r.path}-shm`), rec.pgnos, rec.mxFrame, rec.salts));
+    }
+    if (r.dbFilePages === 0 && r.walFrames === 0) {
+      issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });
+      return { ok: false, level, pages: 0, issues };
+    }
+    const source = FilePageSource.open(r.path, walView);
+    try {
+      issues.push(...checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums }));
+      return { ok: issues.length === 0, level, pages: source.dbSize, issues };
+    } finally {
+      source.close();
+    }
   } finally {
-    source.close();
+    walView?.wal.closeSync();
+  }
+}
+
+function openWal(walPath: string): { wal: WalFile; recovery: WalRecovery } {
+  const wal = WalFile.openSync(walPath, { readOnly: true });
+  try {
+    return { wal, recovery: wal.recoverSync() };
+  } catch (e) {
+    wal.closeSync();
+    throw e;
   }
 }
 
@@ -89,44 +108,29 @@ export function verifySnapshot(snap: Snapshot, level: number, options: VerifyOpt
  * group covers. A tail of zeros (preallocated space), frames of an older generation and a torn
  * last batch are not reported.
  */
-async function walDamage(dbPath: string): Promise<VerifyIssue[]> {
-  const wal = WalFile.openSync(`${dbPath}-wal`, { readOnly: true });
-  try {
-    const report = await repairWal(wal, { dryRun: true });
-    const stop = report.repairedFrames[0] ?? report.fallback?.frame; // where recovery stops today
-    const until = (first: number, last: number) => (stop !== undefined && first <= stop && stop <= last ? `; until repaired, recovery stops before frame ${stop}` : '');
-    const found: VerifyIssue[] = [];
-    const groups = auditSidecar(wal) ?? [];
-    for (const g of groups) {
-      const frames = g.damagedFrames.join(', ');
-      found.push(
-        g.repairable
-          ? { level: 1, kind: 'wal-damage-repairable', frame: g.damagedFrames[0], message: `WAL frames ${frames} (group ${g.firstFrame}..${g.lastFrame}) are damaged and repairable from the FEC sidecar (walnut recover --repair)${until(g.firstFrame, g.lastFrame)}` }
-          : { level: 1, kind: 'wal-damage', frame: g.damagedFrames[0], message: `WAL frames ${frames} (group ${g.firstFrame}..${g.lastFrame}) are damaged, more than the group's repair symbols can rebuild (too-many-damaged)${until(g.firstFrame, g.lastFrame)}` },
-      );
-    }
-    if (stop !== undefined && !groups.some((g) => g.firstFrame <= stop && stop <= g.lastFrame)) {
-      if (report.repairedFrames.length > 0) {
-        // e.g. only a checksum field damaged: the audit (which has no chain) cannot see it
-        found.push({ level: 1, kind: 'wal-damage-repairable', frame: stop, message: `WAL frames ${report.repairedFrames.join(', ')} are damaged and repairable from the FEC sidecar (walnut recover --repair)${until(stop, stop)}` });
-      } else if (report.fallback !== null && report.fallback.reason !== 'no-sidecar' && report.fallback.reason !== 'unprotected-tail') {
-        // (without a sidecar, or after the frames it protects, a broken chain is what a crash
-        // leaves too; SQLite's recovery drops it silently, and so does this report)
-        found.push({ level: 1, kind: 'wal-damage', frame: stop, message: `${report.fallback.message} (${report.fallback.reason})${until(stop, stop)}` });
-      }
-    }
-    return found.sort((x, y) => x.frame! - y.frame!);
-  } finally {
-    wal.closeSync();
+async function walDamage(wal: WalFile, recovery: WalRecovery): Promise<VerifyIssue[]> {
+  const report = await repairWal(wal, { dryRun: true, recovery });
+  const stop = report.repairedFrames[0] ?? report.fallback?.frame; // where recovery stops today
+  const until = (first: number, last: number) => (stop !== undefined && first <= stop && stop <= last ? `; until repaired, recovery stops before frame ${stop}` : '');
+  const found: VerifyIssue[] = [];
+  const groups = auditSidecar(wal, recovery) ?? [];
+  for (const g of groups) {
+    const frames = g.damagedFrames.join(', ');
+    found.push(
+      g.repairable
+        ? { level: 1, kind: 'wal-damage-repairable', frame: g.damagedFrames[0], message: `WAL frames ${frames} (group ${g.firstFrame}..${g.lastFrame}) are damaged and repairable from the FEC sidecar (walnut recover --repair)${until(g.firstFrame, g.lastFrame)}` }
+        : { level: 1, kind: 'wal-damage', frame: g.damagedFrames[0], message: `WAL frames ${frames} (group ${g.firstFrame}..${g.lastFrame}) are damaged, more than the group's repair symbols can rebuild (too-many-damaged)${until(g.firstFrame, g.lastFrame)}` },
+    );
   }
-}
-
-function shmIndexIssues(dbPath: string): VerifyIssue[] {
-  const wal = WalFile.openSync(`${dbPath}-wal`, { readOnly: true });
-  try {
-    const r = wal.recoverSync();
-    return checkShmIndex(fs.readFileSync(`${dbPath}-shm`), r.pgnos, r.mxFrame, r.salts);
-  } finally {
-    wal.closeSync();
+  if (stop !== undefined && !groups.some((g) => g.firstFrame <= stop && stop <= g.lastFrame)) {
+    if (report.repairedFrames.length > 0) {
+      // e.g. only a checksum field damaged: the audit (which has no chain) cannot see it
+      found.push({ level: 1, kind: 'wal-damage-repairable', frame: stop, message: `WAL frames ${report.repairedFrames.join(', ')} are damaged and repairable from the FEC sidecar (walnut recover --repair)${until(stop, stop)}` });
+    } else if (report.fallback !== null && report.fallback.reason !== 'no-sidecar' && report.fallback.reason !== 'unprotected-tail') {
+      // (without a sidecar, or after the frames it protects, a broken chain is what a crash
+      // leaves too; SQLite's recovery drops it silently, and so does this report)
+      found.push({ level: 1, kind: 'wal-damage', frame: stop, message: `${report.fallback.message} (${report.fallback.reason})${until(stop, stop)}` });
+    }
   }
+  return found.sort((x, y) => x.frame! - y.frame!);
 }
