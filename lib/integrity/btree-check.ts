@@ -121,6 +121,11 @@ interface Cell {
 
 class StopChecking extends Error {}
 
+/** A big-endian u32 of SQLite's page formats (the caller has checked the bounds). */
+function be32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) >>> 0) + (b[at + 1]! << 16) + (b[at + 2]! << 8) + b[at + 3]!;
+}
+
 export function checkDatabase(src: PageSource, options: CheckOptions): Finding[] {
   const c = new Checker(src, options);
   try {
@@ -308,7 +313,7 @@ class Checker {
       content: u16(5) === 0 ? 65536 : u16(5),
       firstFree: u16(1),
       frag: data[hdr + 7]!,
-      right: leaf ? 0 : ((data[hdr + 8]! << 24) >>> 0) + (data[hdr + 9]! << 16) + (data[hdr + 10]! << 8) + data[hdr + 11]!,
+      right: leaf ? 0 : be32(data, hdr + 8),
     };
     const usable = this.#usable;
     const cellFirst = h.ptrs + 2 * h.nCell;
@@ -387,7 +392,7 @@ class Checker {
     let p = start;
     let child = 0;
     if (!h.leaf) {
-      child = ((data[p]! << 24) >>> 0) + (data[p + 1]! << 16) + (data[p + 2]! << 8) + data[p + 3]!;
+      child = be32(data, p);
       p += 4;
     }
     if (h.intKey && !h.leaf) {
@@ -408,7 +413,7 @@ class Checker {
     let size = p - start + local + (spills ? 4 : 0);
     if (size < 4) size = 4;
     if (start + size > end) return bad(`(${size} bytes) extends past the end of the page`);
-    const overflow = spills ? ((data[p + local]! << 24) >>> 0) + (data[p + local + 1]! << 16) + (data[p + local + 2]! << 8) + data[p + local + 3]! : 0;
+    const overflow = spills ? be32(data, p + local) : 0;
     if (!h.intKey && !spills) key = { data, start: p, end: p + local };
     return { start, size, key, child, payloadSize, local, payloadAt: p, overflow };
   }
@@ -554,7 +559,7 @@ class Checker {
       const take = Math.min(step, cell.payloadSize - filled);
       out.set(page.subarray(4, 4 + take), filled);
       filled += take;
-      next = ((page[0]! << 24) >>> 0) + (page[1]! << 16) + (page[2]! << 8) + page[3]!;
+      next = be32(page, 0);
       this.#src.release(page);
     }
     return out;
@@ -574,7 +579,7 @@ class Checker {
       count++;
       const page = this.#src.read(cur);
       prev = cur;
-      cur = ((page[0]! << 24) >>> 0) + (page[1]! << 16) + (page[2]! << 8) + page[3]!;
+      cur = be32(page, 0);
       this.#src.release(page);
     }
     if (count !== expected) {
@@ -637,7 +642,7 @@ class Checker {
       }
       const at = 5 * (p - mapPgno - 1);
       const type = map![at]!;
-      const parent = ((map![at + 1]! << 24) >>> 0) + (map![at + 2]! << 16) + (map![at + 3]! << 8) + map![at + 4]!;
+      const parent = be32(map!, at + 1);
       if (type !== this.#expType[p] || parent !== this.#expParent[p]) {
         this.#report(4, 'pointer-map', mapPgno, `pointer map entry for page ${p} is (${type}, ${parent}); expected (${this.#expType[p]}, ${this.#expParent[p]})`);
       }

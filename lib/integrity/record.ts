@@ -89,12 +89,8 @@ export function decodeRecord(b: Uint8Array, start: number, end: number): Value[]
 
 function decodeValue(b: Uint8Array, t: number, at: number, n: number): Value {
   if (t === 0) return null;
-  if (t === 8) return 0;
-  if (t === 9) return 1;
   if (t >= 12) return (t & 1) === 0 ? { blob: b.subarray(at, at + n) } : { text: b.subarray(at, at + n) };
-  if (t === 7) return new DataView(b.buffer, b.byteOffset + at, 8).getFloat64(0);
-  if (n === 8) return new DataView(b.buffer, b.byteOffset + at, 8).getBigInt64(0);
-  return signExtend(b, at, n);
+  return numberAt(b, t, at);
 }
 
 function signExtend(b: Uint8Array, at: number, n: number): number {
