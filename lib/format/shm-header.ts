@@ -16,6 +16,11 @@
  *   40   8   aCksum          checksum of bytes 0..39, host-order words, from (0, 0)
  *
  * A header is good iff both copies are byte-identical, isInit is set and aCksum matches.
+ *
+ * The index after it (native/shm.h owns it; integrity/shm-check.ts reads it): 32 KiB segments,
+ * each a page-number array (u32 per frame, host order) and, at 16 KiB, a hash table of 8192 u16
+ * slots; segment 0's array starts after the 136 bytes of headers and checkpoint info and holds
+ * 4062 frames, every later segment holds 4096.
  */
 import { walChecksumBytes } from './checksum';
 import { decodeShmPageSize, encodeShmPageSize } from './page-size';
@@ -28,6 +33,14 @@ export const CKPT_NBACKFILL = 96;
 export const CKPT_READMARK = (i: number): number => 100 + 4 * i;
 export const CKPT_NBACKFILL_ATTEMPTED = 128;
 export const READMARK_NOT_USED = 0xffffffff;
+
+/** The index's layout (see the file comment). */
+export const SHM_SEGMENT_BYTES = 32768;
+export const SHM_INDEX_HEADER_BYTES = 136;
+export const SHM_HASH_OFFSET = 16384;
+export const SHM_HASH_SLOTS = 8192;
+export const SHM_FIRST_SEGMENT_FRAMES = 4062;
+export const SHM_SEGMENT_FRAMES = 4096;
 
 /** Lock byte offsets in the -shm (SQLite's UNIX_SHM_BASE = 120) and the DMS byte. */
 export const SHM_LOCK = {
@@ -101,7 +114,12 @@ export function sameHeaderBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** Segment holding frame F (1-based) and the frames covered by earlier segments. */
+/** Segment holding frame F (1-based). */
 export function shmSegmentOf(frame: number): number {
-  return Math.floor((frame + 33) / 4096);
+  return Math.floor((frame + SHM_SEGMENT_FRAMES - SHM_FIRST_SEGMENT_FRAMES - 1) / SHM_SEGMENT_FRAMES);
+}
+
+/** Frames held by the segments before segment `seg` (SQLite's iZero). */
+export function shmFramesBefore(seg: number): number {
+  return seg === 0 ? 0 : SHM_FIRST_SEGMENT_FRAMES + (seg - 1) * SHM_SEGMENT_FRAMES;
 }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 
 import { walnutError } from '../errors';
 import { decodeDbHeader, isWalMode } from '../format/db-header';
-import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_LOCK } from '../format/shm-header';
+import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_INDEX_HEADER_BYTES, SHM_LOCK } from '../format/shm-header';
 import { WalnutFile } from '../io/file';
 import { WalFile } from '../wal/wal-file';
 import { scanSidecar } from '../fec/sidecar';
@@ -100,9 +100,9 @@ export function inspect(dbPath: string): InspectReport {
     }
     if (fs.existsSync(`${real}-shm`)) {
       const bytes = fs.readFileSync(`${real}-shm`);
-      if (bytes.length >= 136) {
+      if (bytes.length >= SHM_INDEX_HEADER_BYTES) {
         const hdr = decodeShmHeaderCopies(bytes.subarray(0, 96));
-        const dv = new DataView(bytes.buffer, bytes.byteOffset, 136);
+        const dv = new DataView(bytes.buffer, bytes.byteOffset, SHM_INDEX_HEADER_BYTES);
         const u32 = (off: number) => dv.getUint32(off, HOST_LE);
         report.shm = {
           headerValid: hdr !== null,

@@ -12,50 +12,44 @@
  * hash table from its page's slot (else SQLite's readers would miss it and read an older page).
  * Meaningful on a quiescent database: a writer appending while this reads may be reported.
  */
-import { decodeShmHeaderCopies, SHM_HEADER_SIZE, shmSegmentOf } from '../format/shm-header';
+import { decodeShmHeaderCopies, SHM_HASH_OFFSET, SHM_HASH_SLOTS, SHM_HEADER_SIZE, SHM_INDEX_HEADER_BYTES, SHM_SEGMENT_BYTES, shmFramesBefore, shmSegmentOf } from '../format/shm-header';
 import type { Finding } from './btree-check';
 
-const SEGMENT = 32768;
-const HASH_OFFSET = 16384;
-const HASH_SLOTS = 8192;
-const FIRST_SEGMENT_FRAMES = 4062;
-const SEGMENT_FRAMES = 4096;
-const HEADER_BYTES = 136;
 const MAX_FINDINGS = 20;
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export function checkShmIndex(shm: Uint8Array, walPgnos: Uint32Array, walFrames: number, walSalts: [number, number]): Finding[] {
   const found: Finding[] = [];
-  if (shm.length < HEADER_BYTES) return found;
+  if (shm.length < SHM_INDEX_HEADER_BYTES) return found;
   const h = decodeShmHeaderCopies(shm.subarray(0, 2 * SHM_HEADER_SIZE));
   if (h === null || h.salts[0] !== walSalts[0] || h.salts[1] !== walSalts[1]) return found; // stale: the next opener recovers
   const mx = Math.min(h.mxFrame, walFrames);
   const dv = new DataView(shm.buffer, shm.byteOffset, shm.length);
   for (let f = 1; f <= mx && found.length < MAX_FINDINGS; f++) {
     const seg = shmSegmentOf(f);
-    const iZero = seg === 0 ? 0 : FIRST_SEGMENT_FRAMES + (seg - 1) * SEGMENT_FRAMES;
-    const base = seg * SEGMENT;
-    if (base + SEGMENT > shm.length) {
+    const iZero = shmFramesBefore(seg);
+    const base = seg * SHM_SEGMENT_BYTES;
+    if (base + SHM_SEGMENT_BYTES > shm.length) {
       found.push({ level: 1, kind: 'shm-index', frame: f, message: `the -shm ends before the segment of frame ${f} (mxFrame ${h.mxFrame})` });
       break;
     }
     const idx = f - iZero; // 1-based within the segment
-    const pgno = dv.getUint32(base + (seg === 0 ? HEADER_BYTES : 0) + 4 * (idx - 1), HOST_LE);
+    const pgno = dv.getUint32(base + (seg === 0 ? SHM_INDEX_HEADER_BYTES : 0) + 4 * (idx - 1), HOST_LE);
     const want = walPgnos[f - 1]!;
     if (pgno !== want) {
       found.push({ level: 1, kind: 'shm-index', frame: f, pgno: want, message: `the -shm says frame ${f} holds page ${pgno}; the WAL says page ${want}` });
       continue;
     }
-    let slot = (want * 383) & (HASH_SLOTS - 1);
+    let slot = (want * 383) & (SHM_HASH_SLOTS - 1);
     let reached = false;
-    for (let n = 0; n < HASH_SLOTS; n++) {
-      const v = dv.getUint16(base + HASH_OFFSET + 2 * slot, HOST_LE);
+    for (let n = 0; n < SHM_HASH_SLOTS; n++) {
+      const v = dv.getUint16(base + SHM_HASH_OFFSET + 2 * slot, HOST_LE);
       if (v === 0) break;
       if (v === idx) {
         reached = true;
         break;
       }
-      slot = (slot + 1) & (HASH_SLOTS - 1);
+      slot = (slot + 1) & (SHM_HASH_SLOTS - 1);
     }
     if (!reached) found.push({ level: 1, kind: 'shm-index', frame: f, pgno: want, message: `frame ${f} (page ${want}) cannot be found through the -shm hash table: readers would miss it` });
   }
