@@ -10,7 +10,7 @@ import { walnutError } from '../errors';
 import { decodeDbHeader, isWalMode } from '../format/db-header';
 import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_INDEX_HEADER_BYTES, SHM_LOCK } from '../format/shm-header';
 import { WalnutFile } from '../io/file';
-import { WalFile } from '../wal/wal-file';
+import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { scanSidecar } from '../fec/sidecar';
 
 export interface InspectReport {
@@ -37,6 +37,11 @@ export interface InspectReport {
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export function inspect(dbPath: string): InspectReport {
+  return inspectWith(dbPath);
+}
+
+/** inspect(), taking the WAL's recovery scan from a caller that already made it (verify). */
+export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectReport {
   let st: fs.Stats;
   try {
     st = fs.statSync(dbPath);
@@ -70,10 +75,10 @@ export function inspect(dbPath: string): InspectReport {
       fecSidecar: null,
       locks: [],
     };
-    if (fs.existsSync(`${real}-wal`)) {
-      const wal = WalFile.openSync(`${real}-wal`, { readOnly: true });
+    if (walRecovery !== undefined || fs.existsSync(`${real}-wal`)) {
+      const wal = walRecovery === undefined ? WalFile.openSync(`${real}-wal`, { readOnly: true }) : null;
       try {
-        const r = wal.recoverSync();
+        const r = walRecovery ?? wal!.recoverSync();
         Object.assign(report, {
           walFrames: r.mxFrame,
           commits: r.commits,
@@ -85,7 +90,7 @@ export function inspect(dbPath: string): InspectReport {
           dbPages: r.mxFrame > 0 ? r.dbSize : dbFilePages,
         });
       } finally {
-        wal.closeSync();
+        wal?.closeSync();
       }
     }
     if (fs.existsSync(`${real}-wal-fec`)) {

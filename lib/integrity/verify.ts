@@ -13,7 +13,7 @@ import { walnutError } from '../errors';
 import { auditSidecar, repairWal } from '../fec/repair';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { checkDatabase, type Finding } from './btree-check';
-import { inspect } from './inspect';
+import { inspectWith } from './inspect';
 import { checkShmIndex } from './shm-check';
 import type { Snapshot } from '../index/snapshot';
 import { FilePageSource, SnapshotPageSource } from './page-source';
@@ -44,7 +44,23 @@ export function checkLevel(level: unknown): number {
 
 export async function verify(dbPath: string, level: number, options: VerifyOptions = {}): Promise<VerifyReport> {
   checkLevel(level);
-  const r = inspect(dbPath);
+  // one WAL scan serves inspect's summary, the damage report, the -shm check and the page view
+  let real = dbPath;
+  try {
+    real = fs.realpathSync(dbPath);
+  } catch {
+    // inspect reports the missing file
+  }
+  const walView = fs.existsSync(`${real}-wal`) && fs.existsSync(real) ? openWal(`${real}-wal`) : null;
+  try {
+    return await verifyWith(dbPath, level, options, walView);
+  } finally {
+    walView?.wal.closeSync();
+  }
+}
+
+async function verifyWith(dbPath: string, level: number, options: VerifyOptions, walView: { wal: WalFile; recovery: WalRecovery } | null): Promise<VerifyReport> {
+  const r = inspectWith(dbPath, walView?.recovery);
   const issues: VerifyIssue[] = [];
   if (!r.walMode) issues.push({ level: 1, kind: 'not-wal-mode', pgno: 1, message: 'the database header says rollback-journal mode (bytes 18/19 are not 2)' });
   if (r.walHeaderStatus !== 'ok' && r.walHeaderStatus !== 'missing' && r.walHeaderStatus !== 'empty' && r.walBytes > 0) {
@@ -56,27 +72,21 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
   if (r.shm && r.backfilled !== null && r.shm.mxFrame !== null && r.backfilled > r.shm.mxFrame) {
     issues.push({ level: 1, kind: 'shm-backfill', message: `nBackfill ${r.backfilled} is beyond mxFrame ${r.shm.mxFrame}` });
   }
-  // one WAL scan serves the damage report, the -shm check and the page view
-  const walView = fs.existsSync(`${r.path}-wal`) ? openWal(`${r.path}-wal`) : null;
+  if (walView !== null && r.walHeaderStatus === 'ok' && r.invalidTailBytes > 0) issues.push(...(await walDamage(walView.wal, walView.recovery)));
+  if (walView !== null && r.shm?.headerValid && r.walFrames > 0) {
+    const rec = walView.recovery;
+    issues.push(...checkShmIndex(fs.readFileSync(`${r.path}-shm`), rec.pgnos, rec.mxFrame, rec.salts));
+  }
+  if (r.dbFilePages === 0 && r.walFrames === 0) {
+    issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });
+    return { ok: false, level, pages: 0, issues };
+  }
+  const source = FilePageSource.open(r.path, walView);
   try {
-    if (walView !== null && r.walHeaderStatus === 'ok' && r.invalidTailBytes > 0) issues.push(...(await walDamage(walView.wal, walView.recovery)));
-    if (walView !== null && r.shm?.headerValid && r.walFrames > 0) {
-      const rec = walView.recovery;
-      issues.push(...checkShmIndex(fs.readFileSync(`${r.path}-shm`), rec.pgnos, rec.mxFrame, rec.salts));
-    }
-    if (r.dbFilePages === 0 && r.walFrames === 0) {
-      issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });
-      return { ok: false, level, pages: 0, issues };
-    }
-    const source = FilePageSource.open(r.path, walView);
-    try {
-      issues.push(...checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums }));
-      return { ok: issues.length === 0, level, pages: source.dbSize, issues };
-    } finally {
-      source.close();
-    }
+    issues.push(...checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums }));
+    return { ok: issues.length === 0, level, pages: source.dbSize, issues };
   } finally {
-    walView?.wal.closeSync();
+    source.close();
   }
 }
 
