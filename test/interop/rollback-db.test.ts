@@ -59,6 +59,16 @@ async function withUserVersion(store: Awaited<ReturnType<typeof open>>, version:
   }
 }
 
+/** `opening` (an open() of `file`) converts it: `peer` then counts `count` rows in WAL mode; closed, SQLite's integrity_check says ok. */
+async function expectConvertedUnder(peer: SqlitePeer, file: string, opening: ReturnType<typeof open>, count: number): Promise<void> {
+  const store = await opening;
+  expect((await peer.get<{ c: number }>('SELECT count(*) AS c FROM t')).c).toBe(count);
+  expect(await peer.pragma('journal_mode')).toBe('wal'); // (reported once a read found page 1 saying so)
+  await peer.close();
+  await store.close();
+  expect(sqliteIntegrity(file)).toEqual(['ok']);
+}
+
 describe('open() converts a rollback-journal database to WAL mode', () => {
   it('writes the same header bytes as SQLite\'s PRAGMA journal_mode=WAL; an idle SQLite connection opened before reads and writes on', async () => {
     const file = rollbackDb();
@@ -210,12 +220,7 @@ describe('what makes the conversion wait or refuse', () => {
     await expectRejectsWalnut(open(file, { busyTimeout: 100 }), 'WALNUT_BUSY');
     expect(files(file)).toEqual(during);
     await peer.exec('COMMIT');
-    const store = await open(file);
-    expect((await peer.get<{ c: number }>('SELECT count(*) AS c FROM t')).c).toBe(61);
-    expect(await peer.pragma('journal_mode')).toBe('wal'); // (reported once a read found page 1 saying so)
-    await peer.close();
-    await store.close();
-    expect(sqliteIntegrity(file)).toEqual(['ok']);
+    await expectConvertedUnder(peer, file, open(file), 61);
   });
 });
 
@@ -243,12 +248,7 @@ describe('converters and writers at the same time', () => {
     const opening = open(file, { busyTimeout: 20_000 });
     await new Promise((resolve) => setTimeout(resolve, 50)); // (walnut is waiting for RESERVED; not needed for the outcome)
     await peer.exec('COMMIT'); // needs EXCLUSIVE: would wait for walnut's SHARED if walnut kept it
-    const store = await opening;
-    expect((await peer.get<{ c: number }>('SELECT count(*) AS c FROM t')).c).toBe(61);
-    expect(await peer.pragma('journal_mode')).toBe('wal');
-    await peer.close();
-    await store.close();
-    expect(sqliteIntegrity(file)).toEqual(['ok']);
+    await expectConvertedUnder(peer, file, opening, 61);
   });
 });
 
