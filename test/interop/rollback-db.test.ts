@@ -205,6 +205,26 @@ describe('what makes the conversion wait or refuse', () => {
     expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 
+  it('a hot journal beside a WAL-mode database is refused too (SQLite would roll it back under walnut); sqlite3 clears it, then open works', async () => {
+    const file = rollbackDb();
+    const s = new Database(file);
+    s.pragma('journal_mode = WAL');
+    s.close();
+    const journal = Buffer.alloc(512);
+    Buffer.from('d9d505f920a163d7', 'hex').copy(journal); // a journal header (no page records)
+    fs.writeFileSync(`${file}-journal`, journal);
+    const before = files(file);
+    await expectRejectsWalnut(open(file), 'WALNUT_CANTOPEN', { reason: 'HotJournal' });
+    expect(files(file)).toEqual(before);
+    const sq = new Database(file);
+    sq.pragma('schema_version'); // the first read: SQLite plays back nothing and deletes the journal
+    sq.close();
+    expect(fs.existsSync(`${file}-journal`)).toBe(false);
+    const store = await open(file);
+    await store.close();
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
+
   it('a SQLite reader (SHARED) or writer (RESERVED) in another process: WALNUT_BUSY after busyTimeout, nothing changed; then it converts', async () => {
     const file = rollbackDb();
     const peer = new SqlitePeer(file);
