@@ -12,7 +12,7 @@
  *    checkpointers, RECOVER (122) during recovery, READ(i) (123 + i) by readers.
  *  - `<db>-journal`: never written; a hot one (journal-mode.ts) makes open() refuse the database.
  *    With `convert`, open() takes RESERVED and EXCLUSIVE briefly to put a rollback-journal
- *    database into WAL mode (journal-mode.ts), then goes back to SHARED.
+ *    database into WAL mode (journal-mode.ts), then returns to the lock it held.
  *
  * Invariants:
  *  - The header is read copy 0, barrier, copy 1; it is good only if both agree and its
