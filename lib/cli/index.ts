@@ -66,7 +66,7 @@ function program(setExit: (code: number) => void): Command {
       if (o.json === true) print(r as unknown as Out, true);
       else {
         // one line per finding: level, kind, where, what
-        print({ ok: r.ok, level: r.level, pages: r.pages, issues: r.issues.length }, false);
+        print({ ok: r.ok, level: r.level, journalMode: r.journalMode, pages: r.pages, issues: r.issues.length }, false);
         for (const i of r.issues) {
           const where = [i.pgno !== undefined ? `page ${i.pgno}` : '', i.frame !== undefined ? `frame ${i.frame}` : ''].filter(Boolean).join(', ');
           process.stdout.write(`  L${i.level}  ${i.kind.padEnd(22)}  ${where ? `[${where}] ` : ''}${i.message}\n`);
@@ -98,7 +98,7 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut checkpoint app.db --mode truncate --json')
     .action(async (db: string, o: { mode: string; json?: boolean }) => {
       requireFile(db);
-      const store = await open(db, { keepWal: true, autoCheckpoint: false });
+      const store = await open(db, { keepWal: true, autoCheckpoint: false, convert: false }); // a checkpoint never changes the journal mode
       try {
         const r = await store.checkpoint(o.mode as 'passive');
         print({ mode: r.mode, busy: r.busy, walFrames: r.walFrames, checkpointedFrames: r.checkpointedFrames }, o.json === true);

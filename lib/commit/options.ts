@@ -41,6 +41,15 @@ export interface OpenOptions {
   pageChecksums?: boolean;
   /** close() leaves the -wal and -shm in place. */
   keepWal?: boolean;
+
+  /**
+   * A database in rollback-journal mode (what SQLite creates by default) is converted to WAL
+   * mode on open, as `PRAGMA journal_mode=WAL` does: under an exclusive lock (WALNUT_BUSY after
+   * busyTimeout while a SQLite connection reads or writes it), never while a hot `-journal`
+   * exists (WALNUT_CANTOPEN, reason HotJournal). Default true; false refuses such a database
+   * instead (WALNUT_CANTOPEN, reason NotWalMode) and leaves its file untouched.
+   */
+  convert?: boolean;
 }
 
 export interface FecOptions {
@@ -61,9 +70,11 @@ export interface ResolvedOptions {
   keepWal: boolean;
   /** undefined: follow the database header. */
   pageChecksums: boolean | undefined;
+
+  convert: boolean;
 }
 
-const KNOWN = new Set(['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal']);
+const KNOWN = new Set(['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal', 'convert']);
 
 function invalid(option: string, message: string): never {
   throw walnutError('WALNUT_INVALID_ARGUMENT', `option ${option}: ${message}`, { reason: option });
@@ -111,5 +122,9 @@ export function resolveOptions(options: OpenOptions | undefined): ResolvedOption
   const walSizeLimit = o['walSizeLimit'] === undefined ? 64 << 20 : nonNegativeInteger(o['walSizeLimit'], 'walSizeLimit');
   const keepWal = o['keepWal'] ?? false;
   if (typeof keepWal !== 'boolean') invalid('keepWal', 'must be a boolean');
-  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, pageChecksums, fec };
+
+  const convert = o['convert'] ?? true;
+  if (typeof convert !== 'boolean') invalid('convert', 'must be a boolean');
+
+  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, pageChecksums, fec, convert };
 }

@@ -4,7 +4,8 @@
  *
  * A new database is created as SQLite creates one in WAL mode (a 1-page file whose page 1 is
  * an empty schema b-tree), made durable (file and directory fsync) before any WAL exists.
- * Beyond that walnut never writes page contents of its own.
+ * Beyond that walnut never writes page contents of its own. An existing rollback-journal
+ * database is put into WAL mode first (header bytes only; index/journal-mode.ts, option convert).
  */
 import * as path from 'node:path';
 
@@ -94,7 +95,7 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   await createIfMissing(file, o.pageSize, o.pageChecksums === true);
   const events = new EventRing();
   const repair = extension?.repairWal;
-  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
   let attached: AttachedExtension | null = null;
   try {
     index.pageTrailers = await pageTrailersWanted(index, o.pageChecksums);

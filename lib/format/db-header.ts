@@ -12,10 +12,30 @@
  *   28   4   database size in pages (valid only if nonzero and offset 92 equals offset 24)
  *   92   4   version-valid-for number
  *   96   4   SQLITE_VERSION_NUMBER of the last writer
+ *
+ * Format versions (18/19): SQLite opens the database in WAL mode when the read version is 2,
+ * and reads only versions 1 and 2. `PRAGMA journal_mode=WAL` on a rollback-journal database
+ * (btree.c sqlite3BtreeSetVersion, then the pager's commit of page 1) sets both to 2, sets
+ * offset 28 to the pages in the file when the in-header size was not trusted, and bumps the
+ * change counter (24) and version-valid-for (92) to the same new value; walnut changes exactly
+ * those bytes (walModeHeader) and no page contents, so it leaves offset 96 (SQLite's version
+ * number) as it was.
+ *
+ * The database file's lock bytes (SQLite's unix VFS, os_unix.c; reference section 7.1) live
+ * here too: a byte range of the database file, never data (the page holding PENDING is never
+ * used by SQLite).
  */
 import { decodeDbPageSize, encodeDbPageSize } from './page-size';
 
 export const DB_HEADER_SIZE = 100;
+
+/** Lock bytes of the database file: PENDING, RESERVED, then the 510-byte SHARED range. */
+export const DB_LOCK = {
+  PENDING: 0x40000000,
+  RESERVED: 0x40000001,
+  SHARED_FIRST: 0x40000002,
+  SHARED_SIZE: 510,
+} as const;
 const MAGIC = 'SQLite format 3\0';
 
 export interface DbHeader {
@@ -84,6 +104,34 @@ export function newDatabasePage1(pageSize: number, sqliteVersion = 3040001, rese
 /** WAL mode means both format versions are 2. */
 export function isWalMode(h: DbHeader): boolean {
   return h.writeVersion === 2 && h.readVersion === 2;
+}
+
+/**
+ * How SQLite opens the database: 'wal' when both format versions are 2 (what walnut needs),
+ * 'rollback' for versions 1 and 2 otherwise (convertible), null for versions SQLite cannot use.
+ */
+export function journalModeOf(h: DbHeader): 'wal' | 'rollback' | null {
+  if (h.writeVersion < 1 || h.writeVersion > 2 || h.readVersion < 1 || h.readVersion > 2) return null;
+  return isWalMode(h) ? 'wal' : 'rollback';
+}
+
+/**
+ * The 100-byte header as `PRAGMA journal_mode=WAL` leaves it (see the comment at the top):
+ * bytes 18/19 = 2, offsets 24 and 92 = change counter + 1, and offset 28 = `filePages` when
+ * the in-header size was not trusted. `head` is not changed.
+ */
+export function walModeHeader(head: Uint8Array, filePages: number): Uint8Array {
+  const h = decodeDbHeader(head);
+  if (h === null) throw new RangeError('walModeHeader: not a SQLite database header');
+  const out = head.slice(0, DB_HEADER_SIZE);
+  const dv = new DataView(out.buffer);
+  out[18] = 2;
+  out[19] = 2;
+  if (trustedDbSize(h) === null) dv.setUint32(28, filePages);
+  const counter = (h.changeCounter + 1) >>> 0;
+  dv.setUint32(24, counter);
+  dv.setUint32(92, counter);
+  return out;
 }
 
 /** The in-header database size when SQLite would trust it, else null. */

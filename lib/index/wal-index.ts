@@ -10,6 +10,9 @@
  *  - `<db>-shm`: DMS byte 128 read-locked while attached (the first opener truncates a stale
  *    file while it holds it exclusively); WRITE (120) by the writer, CKPT (121) by
  *    checkpointers, RECOVER (122) during recovery, READ(i) (123 + i) by readers.
+ *  - `<db>-journal`: never written; a hot one (journal-mode.ts) makes open() refuse the database.
+ *    With `convert`, open() takes RESERVED and EXCLUSIVE briefly to put a rollback-journal
+ *    database into WAL mode (journal-mode.ts), then returns to the lock it held.
  *
  * Invariants:
  *  - The header is read copy 0, barrier, copy 1; it is good only if both agree and its
@@ -24,7 +27,7 @@
 import * as fs from 'node:fs';
 
 import { walnutError } from '../errors';
-import { decodeDbHeader, isWalMode } from '../format/db-header';
+import { DB_LOCK, decodeDbHeader, isWalMode } from '../format/db-header';
 import {
   CKPT_NBACKFILL,
   CKPT_NBACKFILL_ATTEMPTED,
@@ -44,6 +47,7 @@ import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../i
 import { newShmRegion, type NativeShmRegion } from '../native';
 import { publish } from '../telemetry/events';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
+import { convertToWalMode, lockShared, refuseHotJournal } from './journal-mode';
 import { Snapshot } from './snapshot';
 
 /** An in-process reader that tails the WAL (see WalIndex.addFollower). */
@@ -79,9 +83,7 @@ export interface CheckpointTarget {
 }
 
 /** Database-file lock bytes (SQLite's unix VFS). */
-const PENDING_BYTE = 0x40000000;
-const SHARED_FIRST = PENDING_BYTE + 2;
-const SHARED_SIZE = 510;
+const { PENDING: PENDING_BYTE, SHARED_FIRST, SHARED_SIZE } = DB_LOCK;
 
 export type LockingMode = 'shared' | 'exclusive';
 
@@ -98,6 +100,11 @@ export interface WalIndexOptions {
    * scans again. `recovery` is the scan recovery just made.
    */
   repairWal?: (wal: WalFile, recovery: WalRecovery) => Promise<boolean>;
+  /**
+   * A rollback-journal database is converted to WAL mode as `PRAGMA journal_mode=WAL` does
+   * (journal-mode.ts); default false: refused (WALNUT_CANTOPEN, reason NotWalMode).
+   */
+  convert?: boolean;
 }
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
@@ -144,7 +151,10 @@ export class WalIndex {
     this.#region = p.region;
   }
 
-  /** Attaches to an existing WAL-mode database (its page 1 must be in the database file). */
+  /**
+   * Attaches to an existing WAL-mode database (its page 1 must be in the database file); with
+   * `convert`, a rollback-journal database is converted first. A hot journal is refused.
+   */
   static async open(path: string, options: WalIndexOptions = {}): Promise<WalIndex> {
     const lockingMode = options.lockingMode ?? 'shared';
     const busyTimeout = options.busyTimeout ?? 5000;
@@ -161,18 +171,20 @@ export class WalIndex {
         await db.lock(PENDING_BYTE, 1, 'exclusive', busyTimeout);
         await db.lock(SHARED_FIRST, SHARED_SIZE, 'exclusive', busyTimeout);
       } else {
-        await db.lock(PENDING_BYTE, 1, 'shared', busyTimeout);
-        await db.lock(SHARED_FIRST, SHARED_SIZE, 'shared', busyTimeout);
-        db.unlock(PENDING_BYTE, 1);
+        await lockShared(db, busyTimeout);
       }
       const head = new Uint8Array(100);
       const got = await db.read(head, 0, 100, 0);
-      const h = got === 100 ? decodeDbHeader(head) : null;
+      let h = got === 100 ? decodeDbHeader(head) : null;
       if (h === null || h.pageSize === 0) {
         throw walnutError('WALNUT_CANTOPEN', got === 0 ? 'the database file is empty (page 1 must exist before a WAL)' : 'not a SQLite database', { path: dbPath });
       }
+      refuseHotJournal(db, dbPath); // SQLite would roll it back under us, whatever the mode
       if (!isWalMode(h)) {
-        throw walnutError('WALNUT_CANTOPEN', 'the database is not in WAL mode (PRAGMA journal_mode=WAL)', { path: dbPath, reason: 'NotWalMode' });
+        if (options.convert !== true) {
+          throw walnutError('WALNUT_CANTOPEN', 'the database is not in WAL mode but in rollback-journal mode (open() converts it unless convert: false, as PRAGMA journal_mode=WAL does)', { path: dbPath, reason: 'NotWalMode' });
+        }
+        h = await convertToWalMode(db, dbPath, { lockingMode, busyTimeout });
       }
       const mode = fs.statSync(dbPath).mode & 0o777;
       opened.wal = await WalFile.open(`${dbPath}-wal`, { create: true, mode });

@@ -1,5 +1,6 @@
 /**
- * integrity/inspect.ts — a read-only look at a database in WAL mode, whoever wrote it: the database
+ * integrity/inspect.ts — a read-only look at a database in WAL mode, whoever wrote it (or in
+ * rollback-journal mode: its journal mode and whether its -journal is hot): the database
  * header, the WAL (recovery scan), the -shm header and checkpoint info (read as a file, not
  * mapped), the FEC sidecar's groups when there is one, and who holds which lock (asked with F_OFD_GETLK, which takes no lock). Opens every
  * file read-only and changes nothing.
@@ -7,16 +8,21 @@
 import * as fs from 'node:fs';
 
 import { walnutError } from '../errors';
-import { decodeDbHeader, isWalMode } from '../format/db-header';
+import { DB_LOCK, decodeDbHeader, isWalMode, journalModeOf } from '../format/db-header';
 import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_INDEX_HEADER_BYTES, SHM_LOCK } from '../format/shm-header';
 import { WalnutFile } from '../io/file';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
+import { hasHotJournal } from '../index/journal-mode';
 import { scanSidecar } from '../fec/sidecar';
 
 export interface InspectReport {
   path: string;
   pageSize: number;
   walMode: boolean;
+  /** 'wal', 'rollback' (open() converts it), or null: format versions SQLite cannot use. */
+  journalMode: 'wal' | 'rollback' | null;
+  /** `<db>-journal` is hot: an interrupted SQLite transaction the next SQLite connection rolls back. */
+  hotJournal: boolean;
   dbFilePages: number;
   /** Database size in pages after the last valid commit (the file's size when the WAL is empty). */
   dbPages: number;
@@ -61,6 +67,8 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
       path: real,
       pageSize: h.pageSize,
       walMode: isWalMode(h),
+      journalMode: journalModeOf(h),
+      hotJournal: hasHotJournal(db, `${real}-journal`),
       dbFilePages,
       dbPages: dbFilePages,
       walFrames: 0,
@@ -132,7 +140,7 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
         shm.closeSync();
       }
     }
-    for (const [name, start, len] of [['PENDING', 0x40000000, 1], ['RESERVED', 0x40000001, 1], ['SHARED', 0x40000002, 510]] as const) {
+    for (const [name, start, len] of [['PENDING', DB_LOCK.PENDING, 1], ['RESERVED', DB_LOCK.RESERVED, 1], ['SHARED', DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]] as const) {
       const holder = db.lockHolder(start, len, 'exclusive');
       if (holder) report.locks.push({ file: 'db', lock: name, type: holder.type, pid: holder.pid });
     }

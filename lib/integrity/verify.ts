@@ -2,7 +2,9 @@
  * integrity/verify.ts — `walnut verify`: integrity levels 1..5 on a database file and its WAL
  * (btree-check.ts has what each level checks), plus the WAL's own checksum chain and the -shm's
  * agreement with the WAL (level 1: its header, and every frame's page number and hash entry,
- * shm-check.ts). Reads without locks and changes nothing, like inspect.
+ * shm-check.ts). Reads without locks and changes nothing, like inspect. A rollback-journal
+ * database is checked the same way (its journal mode is reported as information, not as a
+ * finding); a hot `-journal` beside it is a finding.
  *
  * Every finding is { level, kind, pgno?, frame?, message }: `pgno` is the page at fault, `frame`
  * the WAL frame that page was read from (absent when it came from the database file).
@@ -23,6 +25,11 @@ export type VerifyIssue = Finding;
 export interface VerifyReport {
   ok: boolean;
   level: number;
+  /**
+   * Information, not a finding: 'wal', or 'rollback' for a rollback-journal database (checked
+   * at every level the same way; open() converts it); null when its format versions are unknown.
+   */
+  journalMode: 'wal' | 'rollback' | null;
   /** Database size in pages as checked. */
   pages: number;
   issues: VerifyIssue[];
@@ -62,7 +69,9 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
 async function verifyWith(dbPath: string, level: number, options: VerifyOptions, walView: { wal: WalFile; recovery: WalRecovery } | null): Promise<VerifyReport> {
   const r = inspectWith(dbPath, walView?.recovery);
   const issues: VerifyIssue[] = [];
-  if (!r.walMode) issues.push({ level: 1, kind: 'not-wal-mode', pgno: 1, message: 'the database header says rollback-journal mode (bytes 18/19 are not 2)' });
+  const journalMode = r.journalMode;
+  if (journalMode === null) issues.push({ level: 1, kind: 'file-format', pgno: 1, message: 'the database header\'s format versions (bytes 18/19) are neither 1 (rollback journal) nor 2 (WAL)' });
+  if (r.hotJournal) issues.push({ level: 1, kind: 'hot-journal', message: `${r.path}-journal is a hot rollback journal: the database file is in the middle of an interrupted transaction that the next SQLite connection rolls back (open it once with sqlite3)` });
   if (r.walHeaderStatus !== 'ok' && r.walHeaderStatus !== 'missing' && r.walHeaderStatus !== 'empty' && r.walBytes > 0) {
     issues.push({ level: 1, kind: 'wal-header', message: `the WAL header is unusable (${r.walHeaderStatus}); SQLite treats the WAL as empty` });
   }
@@ -79,12 +88,12 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
   }
   if (r.dbFilePages === 0 && r.walFrames === 0) {
     issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });
-    return { ok: false, level, pages: 0, issues };
+    return { ok: false, level, journalMode, pages: 0, issues };
   }
   const source = FilePageSource.open(r.path, walView);
   try {
     issues.push(...checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums }));
-    return { ok: issues.length === 0, level, pages: source.dbSize, issues };
+    return { ok: issues.length === 0, level, journalMode, pages: source.dbSize, issues };
   } finally {
     source.close();
   }
@@ -108,7 +117,7 @@ export function verifySnapshot(snap: Snapshot, level: number, options: VerifyOpt
   checkLevel(level);
   const source = new SnapshotPageSource(snap);
   const issues = checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums });
-  return { ok: issues.length === 0, level, pages: source.dbSize, issues };
+  return { ok: issues.length === 0, level, journalMode: 'wal', pages: source.dbSize, issues };
 }
 
 /**
