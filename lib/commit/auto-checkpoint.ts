@@ -104,19 +104,18 @@ export class AutoCheckpointPolicy {
 
   /**
    * Before a batch (before it takes its own snapshot): 'wait' for the running auto-checkpoint,
-   * 'start' one and wait for it, or null. `backfilled` is nBackfill now. A batch waits only for
-   * a checkpoint that can restart the WAL; while pinned, that is when no reader is left.
+   * 'start' one and wait for it, 'wait-then-start' (the running one began while a reader was in
+   * the way, and that reader has left), or null. `backfilled` is nBackfill now. A batch waits
+   * only for a checkpoint that can restart the WAL; while pinned, that is when no reader is left.
    */
-  beforeBatch(mxFrame: number, running: boolean, backfilled: number): 'wait' | 'start' | null {
+  beforeBatch(mxFrame: number, running: boolean, backfilled: number): 'wait' | 'start' | 'wait-then-start' | null {
     if (this.#every === false || mxFrame < this.#every) return null;
-    let action: 'wait' | 'start' | null = null;
-    if (running) {
-      if (this.#runningMayRestart) action = 'wait';
-    } else if (this.#pin !== null ? !hasReaders(this.#probe.holders()) : backfilled < mxFrame && mxFrame >= 2 * this.#every) {
-      // (unpinned and everything copied: this batch restarts the WAL by itself)
-      this.#runningMayRestart = true;
-      action = 'start';
-    }
+    const readersLeft = this.#pin !== null && (!running || !this.#runningMayRestart) && !hasReaders(this.#probe.holders());
+    let action: 'wait' | 'start' | 'wait-then-start' | null = null;
+    if (running) action = this.#runningMayRestart ? 'wait' : readersLeft ? 'wait-then-start' : null;
+    // unpinned and everything copied: this batch restarts the WAL by itself
+    else if (this.#pin !== null ? readersLeft : backfilled < mxFrame && mxFrame >= 2 * this.#every) action = 'start';
+    if (action === 'start' || action === 'wait-then-start') this.#runningMayRestart = true;
     if (action !== null) this.#waits++;
     return action;
   }

@@ -190,7 +190,8 @@ export class Store {
         if (this.#closed) return;
         const mx = this.#index.liveHeader()?.mxFrame ?? 0;
         const action = this.#policy.beforeBatch(mx, this.#autoCheckpoint !== null, mx === 0 ? 0 : this.#index.checkpointInfo().nBackfill);
-        if (action !== null) await (this.#autoCheckpoint ?? this.#startAutoCheckpoint());
+        if (action === 'wait' || action === 'wait-then-start') await this.#autoCheckpoint;
+        if (action === 'start' || action === 'wait-then-start') await this.#startAutoCheckpoint();
       },
     });
   }
