@@ -49,7 +49,10 @@ export interface WalMetrics {
   backfilledFrames: number;
   /** Size of the -wal file in bytes. */
   bytes: number;
-  /** While pinned: who holds the WAL now; null when no auto-checkpoint found it held. */
+  /**
+   * While pinned: who holds the WAL now (empty once the readers have left; the next batch then
+   * restarts the WAL); null when no auto-checkpoint found it held.
+   */
   pinnedBy: WalHolders | null;
   /** Milliseconds since an auto-checkpoint first found the WAL held by a reader; null when not pinned. */
   pinnedSinceMs: number | null;
@@ -67,6 +70,8 @@ export interface WalProbe {
 
 interface Pin {
   since: number;
+  /** WAL frames at the last checkpoint that found the WAL held, and when the next one is due. */
+  frames: number;
   nextAt: number;
   /** WAL frames when the last 'pinned' event went out. */
   reportedFrames: number;
@@ -96,6 +101,7 @@ export class AutoCheckpointPolicy {
 
   /** After a commit left `mxFrame` frames (no auto-checkpoint running): start one now? */
   dueAfterCommit(mxFrame: number): boolean {
+    this.#noticeRestart(mxFrame);
     if (this.#every === false || mxFrame < (this.#pin?.nextAt ?? this.#every)) return false;
     // while pinned this one copies what the readers allow, and no batch waits for it
     this.#runningMayRestart = this.#pin === null;
@@ -105,16 +111,17 @@ export class AutoCheckpointPolicy {
   /**
    * Before a batch (before it takes its own snapshot): 'wait' for the running auto-checkpoint,
    * 'start' one and wait for it, 'wait-then-start' (the running one began while a reader was in
-   * the way, and that reader has left), or null. `backfilled` is nBackfill now. A batch waits
+   * the way, and that reader has left), or null. `backfilled()` is nBackfill now. A batch waits
    * only for a checkpoint that can restart the WAL; while pinned, that is when no reader is left.
    */
-  beforeBatch(mxFrame: number, running: boolean, backfilled: number): 'wait' | 'start' | 'wait-then-start' | null {
+  beforeBatch(mxFrame: number, running: boolean, backfilled: () => number): 'wait' | 'start' | 'wait-then-start' | null {
+    this.#noticeRestart(mxFrame);
     if (this.#every === false || mxFrame < this.#every) return null;
     const readersLeft = this.#pin !== null && (!running || !this.#runningMayRestart) && !hasReaders(this.#probe.holders());
     let action: 'wait' | 'start' | 'wait-then-start' | null = null;
     if (running) action = this.#runningMayRestart ? 'wait' : readersLeft ? 'wait-then-start' : null;
     // unpinned and everything copied: this batch restarts the WAL by itself
-    else if (this.#pin !== null ? readersLeft : backfilled < mxFrame && mxFrame >= 2 * this.#every) action = 'start';
+    else if (this.#pin !== null ? readersLeft : mxFrame >= 2 * this.#every && backfilled() < mxFrame) action = 'start';
     if (action === 'start' || action === 'wait-then-start') this.#runningMayRestart = true;
     if (action !== null) this.#waits++;
     return action;
@@ -135,13 +142,19 @@ export class AutoCheckpointPolicy {
     }
     if (!auto) return;
     this.#pinnedCheckpoints++;
-    const pin = (this.#pin ??= { since: Date.now(), nextAt: 0, reportedFrames: 0, maxFrames: 0 });
+    const pin = (this.#pin ??= { since: Date.now(), frames: 0, nextAt: 0, reportedFrames: 0, maxFrames: 0 });
+    pin.frames = r.walFrames;
     pin.nextAt = r.walFrames + this.#every;
     pin.maxFrames = Math.max(pin.maxFrames, r.walFrames);
     if (pin.reportedFrames === 0 || r.walFrames >= 2 * pin.reportedFrames) {
       pin.reportedFrames = r.walFrames;
       this.#events.emit('wal', () => ({ state: 'pinned', frames: r.walFrames, bytes: this.#probe.walBytes(), pinnedBy: publicHolders(holders), pinnedMs: Date.now() - pin.since }));
     }
+  }
+
+  /** Someone restarted the WAL since the pin (another connection, an export, a truncate): it is over. */
+  #noticeRestart(mxFrame: number): void {
+    if (this.#pin !== null && mxFrame < this.#pin.frames) this.#release(mxFrame);
   }
 
   #release(frames: number): void {

@@ -189,7 +189,7 @@ export class Store {
         // the batch that restarts the WAL waits for the checkpoint that lets it (auto-checkpoint.ts)
         if (this.#closed) return;
         const mx = this.#index.liveHeader()?.mxFrame ?? 0;
-        const action = this.#policy.beforeBatch(mx, this.#autoCheckpoint !== null, mx === 0 ? 0 : this.#index.checkpointInfo().nBackfill);
+        const action = this.#policy.beforeBatch(mx, this.#autoCheckpoint !== null, () => this.#index.checkpointInfo().nBackfill);
         if (action === 'wait' || action === 'wait-then-start') await this.#autoCheckpoint;
         if (action === 'start' || action === 'wait-then-start') await this.#startAutoCheckpoint();
       },

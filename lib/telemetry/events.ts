@@ -5,9 +5,9 @@
  *   walnut:recovery    { path, frames, commits, micros }
  *   walnut:fault       { stage: 'write' | 'sync' | 'checkpoint', code, errno?, path? }
  *   walnut:wal         a reader keeps the WAL from restarting (commit/auto-checkpoint.ts):
- *                      { state: 'pinned' | 'released', frames, bytes, pinnedBy, pinnedMs };
- *                      'pinned' when it starts and each time the WAL has doubled since, then
- *                      'released' once: a few events per pin, never one per commit
+ *                      { state: 'pinned', frames, bytes, pinnedBy, pinnedMs } when it starts and
+ *                      each time the WAL has doubled since, then once { state: 'released',
+ *                      frames, bytes, maxFrames, pinnedMs }: a few per pin, never one per commit
  * Messages are built only when a channel has subscribers (no cost when nobody listens). Every
  * event also goes into a bounded ring (the last 256) that stores expose for diagnostics.
  */
