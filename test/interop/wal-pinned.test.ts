@@ -3,9 +3,10 @@
 // walnut:wal event name the holder, and once the reader is gone the next commit restarts the
 // WAL and cuts the file back to walSizeLimit. Holders: this store's snapshots, and a
 // better-sqlite3 read transaction in another process.
+import diagnostics from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
 import type { Snapshot } from '../../lib/index/snapshot';
 import { open, type Store } from '../../lib/commit/store';
@@ -45,6 +46,10 @@ async function expectRestartAfter(store: Store, db: string, release: () => Promi
 
 describe('auto-checkpoint with a reader holding the WAL', () => {
   it("a snapshot of this store: checkpoints back off, metrics and an event name it, its release restarts the WAL", async () => {
+    const published: unknown[] = [];
+    const listener = (m: unknown) => published.push(m);
+    diagnostics.subscribe('walnut:wal', listener);
+    onTestFinished(() => void diagnostics.unsubscribe('walnut:wal', listener));
     const db = path.join(dir, 'snap.db');
     const store = await open(db, { autoCheckpoint: EVERY, walSizeLimit: LIMIT });
     await commits(store, 150);
@@ -77,6 +82,7 @@ describe('auto-checkpoint with a reader holding the WAL', () => {
     expect(text).toContain('walnut_wal_pinned_snapshots 1');
     await expectRestartAfter(store, db, () => snap.release());
     expect(store.metrics({ format: 'prometheus' })).toContain('walnut_wal_pinned 0');
+    expect(published).toEqual(walEvents(store)); // the same events on the channel
     await store.close();
   });
 
