@@ -22,7 +22,10 @@ export interface OpenOptions {
   /** 'shared' (default): SQLite-compatible -shm and locks. 'exclusive': heap index, no -shm. */
   lockingMode?: 'shared' | 'exclusive';
   groupCommit?: GroupCommitOptions;
-  /** WAL frames after which a passive checkpoint is due (default 1000); false = never. */
+  /**
+   * WAL frames after which a passive checkpoint is due (default 1000); false = never. Bounds the
+   * WAL only while no reader holds it; while one does, checkpoints back off (commit/auto-checkpoint.ts).
+   */
   autoCheckpoint?: number | false;
   /**
    * The `<db>-wal-fec` sidecar of repair symbols (fec/): false (default), or
@@ -31,7 +34,11 @@ export interface OpenOptions {
   fec?: false | FecOptions;
   /** Milliseconds to retry locks held elsewhere before WALNUT_BUSY (default 5000). */
   busyTimeout?: number;
-  /** Bytes the WAL file is cut back to by the first commit after a restart (default 64 MiB), like SQLite's journal_size_limit. */
+  /**
+   * Bytes the WAL file is cut back to by the first commit after a restart or a truncate
+   * checkpoint (to max(walSizeLimit, the frames it wrote)); default 64 MiB, like SQLite's
+   * journal_size_limit. Not a cap: a WAL a reader keeps from restarting grows past it.
+   */
   walSizeLimit?: number;
   /**
    * 16-byte XXH3-128 trailer in every page (wal/page-trailer.ts). `true` creates a new database

@@ -26,6 +26,7 @@ import { startExport, type ExportHandle } from '../export/stream';
 import type { WalnutFile as ExportFile } from '../io/file';
 import { EventRing, type RecordedEvent } from '../telemetry/events';
 import { toPrometheus } from '../telemetry/prometheus';
+import { AutoCheckpointPolicy, type WalMetrics } from './auto-checkpoint';
 import { GroupCommitter, type CommitMetrics, type CommitResult } from './group-committer';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
 import { checkDbSize, normalizePages, type PageWrite } from './pages';
@@ -52,12 +53,14 @@ export interface FecMetrics {
 export interface StoreMetrics extends CommitMetrics {
   /** The FEC sidecar (when option fec is on): groups written, repairs and fallbacks in recovery. */
   fec?: FecMetrics;
-  /** WAL frames in the live index. */
+  /** WAL frames in the live index (also wal.frames). */
   walFrames: number;
+  /** The WAL: its size, and what keeps it from restarting when a reader does (commit/auto-checkpoint.ts). */
+  wal: WalMetrics;
   /** Checkpoints run (auto and explicit) and how many were busy. */
   checkpoints: number;
   busyCheckpoints: number;
-  /** Batches that waited for a checkpoint because the WAL passed twice autoCheckpoint frames. */
+  /** Batches that waited for an auto-checkpoint so that the WAL could restart. */
   checkpointWaits: number;
   /** The last background (auto) checkpoint failure, if any. */
   lastCheckpointError: string | null;
@@ -148,9 +151,7 @@ export class Store {
   #busyCheckpoints = 0;
   #lastCheckpointError: string | null = null;
   #autoCheckpoint: Promise<unknown> | null = null;
-  #checkpointWaits = 0;
-  #lastCheckpointLimited = false;
-  #nextCheckpointAt = 0;
+  readonly #policy: AutoCheckpointPolicy;
   readonly #exports = new Set<ExportHandle>();
   readonly #events: EventRing;
   readonly #extension: AttachedExtension | null;
@@ -162,6 +163,13 @@ export class Store {
     this.#options = options;
     this.#events = events;
     this.#extension = extension;
+    this.#policy = new AutoCheckpointPolicy(options.autoCheckpoint, {
+      holders: () => {
+        const r = index.walReaders();
+        return { snapshots: r.snapshots, walSnapshots: r.walSnapshots, exports: this.#exports.size, oldestSnapshotFrame: r.oldestSnapshotFrame, connections: r.others.map((o) => ({ slot: o.slot, mark: o.mark, pid: o.pid > 0 ? o.pid : null })) };
+      },
+      walBytes: () => (index.closed ? 0 : index.wal.file.sizeSync()),
+    }, events);
     this.#committer = new GroupCommitter(index, {
       synchronous: options.synchronous,
       maxBatchBytes: options.maxBatchBytes,
@@ -172,32 +180,19 @@ export class Store {
       onCommitted: (mxFrame) => {
         for (const e of this.#exports) e.poke();
 
-        // off the commit's latency path: a passive checkpoint in the background, one at a time
-        // After a checkpoint that a reader held back, the next one waits for another
-        // autoCheckpoint frames: back-to-back checkpoints that cannot finish would only queue
-        // their syncs in front of the commits'.
-        if (options.autoCheckpoint !== false && mxFrame >= Math.max(options.autoCheckpoint, this.#nextCheckpointAt) && this.#autoCheckpoint === null && !this.#closed) {
-          this.#startAutoCheckpoint();
-        }
+        // off the commit's latency path: a passive checkpoint in the background, one at a time,
+        // backed off while a reader keeps the WAL from restarting (auto-checkpoint.ts)
+        if (this.#autoCheckpoint === null && !this.#closed && this.#policy.dueAfterCommit(mxFrame)) this.#startAutoCheckpoint();
       },
       beforeBatch: async () => {
         const room = extension?.room();
         if (room) await room;
-        // The WAL restarts (and its space is reused) only when a batch finds everything copied.
-        // A background checkpoint started by the last commit is usually still running when the
-        // next batch comes, so that batch waits for it, once per autoCheckpoint frames (SQLite's
-        // committing connection runs the whole checkpoint itself). Past twice the threshold a
-        // batch starts one and waits, which bounds the WAL under any load.
-        if (options.autoCheckpoint === false || this.#closed) return;
+        // the batch that restarts the WAL waits for the checkpoint that lets it (auto-checkpoint.ts)
+        if (this.#closed) return;
         const mx = this.#index.liveHeader()?.mxFrame ?? 0;
-        if (mx < options.autoCheckpoint) return;
-        // Waiting helps only if a checkpoint can copy everything; when the last one was held
-        // back by a reader (a snapshot, a follower, a sqlite3 read transaction) the WAL grows
-        // until that reader moves on, as it does in SQLite.
-        if (this.#autoCheckpoint === null && (this.#lastCheckpointLimited || this.#index.checkpointInfo().nBackfill >= mx)) return;
-        if (this.#autoCheckpoint === null && mx < 2 * options.autoCheckpoint) return;
-        this.#checkpointWaits++;
-        await (this.#autoCheckpoint ?? this.#startAutoCheckpoint());
+        const action = this.#policy.beforeBatch(mx, this.#autoCheckpoint !== null, () => this.#index.checkpointInfo().nBackfill);
+        if (action === 'wait' || action === 'wait-then-start') await this.#autoCheckpoint;
+        if (action === 'start' || action === 'wait-then-start') await this.#startAutoCheckpoint();
       },
     });
   }
@@ -276,7 +271,7 @@ export class Store {
   }
 
   #startAutoCheckpoint(): Promise<unknown> {
-    this.#autoCheckpoint = this.#checkpoint('passive')
+    this.#autoCheckpoint = this.#checkpoint('passive', true)
       .catch((e: Error) => {
         this.#lastCheckpointError = `${(e as { code?: string }).code ?? 'ERROR'}: ${e.message}`;
       })
@@ -286,7 +281,7 @@ export class Store {
     return this.#autoCheckpoint;
   }
 
-  async #checkpoint(mode: CheckpointMode): Promise<CheckpointResult> {
+  async #checkpoint(mode: CheckpointMode, auto = false): Promise<CheckpointResult> {
     const t0 = performance.now();
     let r: CheckpointResult;
     try {
@@ -297,9 +292,7 @@ export class Store {
     }
     this.#events.emit('checkpoint', () => ({ ...r, micros: Math.round((performance.now() - t0) * 1000) }));
     if (mode === 'truncate' && !r.busy && r.walFrames === 0) this.#extension?.onWalTruncated();
-    this.#lastCheckpointLimited = r.checkpointedFrames >= 0 && r.checkpointedFrames < r.walFrames;
-    const every = this.#options.autoCheckpoint === false ? 0 : this.#options.autoCheckpoint;
-    this.#nextCheckpointAt = this.#lastCheckpointLimited ? r.walFrames + every : 0;
+    if (!this.#index.closed) this.#policy.observe(r, auto);
     this.#checkpoints++;
     if (r.busy) this.#busyCheckpoints++;
     return r;
@@ -319,12 +312,14 @@ export class Store {
   }
 
   #metricsObject(): StoreMetrics {
+    const walFrames = this.#closed ? 0 : (this.#index.liveHeader()?.mxFrame ?? 0);
     return {
       ...this.#committer.metrics(),
-      walFrames: this.#closed ? 0 : (this.#index.liveHeader()?.mxFrame ?? 0),
+      walFrames,
+      wal: this.#policy.metrics(walFrames, walFrames === 0 ? 0 : this.#index.checkpointInfo().nBackfill),
       checkpoints: this.#checkpoints,
       busyCheckpoints: this.#busyCheckpoints,
-      checkpointWaits: this.#checkpointWaits,
+      checkpointWaits: this.#policy.waits,
       lastCheckpointError: this.#lastCheckpointError,
       ...(this.#extension === null ? {} : this.#extension.metrics()),
     };

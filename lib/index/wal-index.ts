@@ -666,6 +666,32 @@ export class WalIndex {
     };
   }
 
+  /**
+   * Who reads the WAL now, without taking or waiting for any lock: this connection's own
+   * snapshots (count; how many hold a WAL read mark, READ(1..4), which keeps the WAL from
+   * restarting; the oldest frame one still sees, 0 for a READ(0) snapshot, which keeps the
+   * checkpointer from copying at all), and the read locks READ(0..4) that other
+   * connections hold (found with F_OFD_GETLK on this connection's descriptor, which never
+   * reports this connection's own locks; `pid` is -1 for OFD holders such as walnut, the
+   * process id for SQLite's POSIX locks). Used to say what keeps the WAL from restarting.
+   */
+  walReaders(): { snapshots: number; walSnapshots: number; oldestSnapshotFrame: number | null; others: { slot: number; mark: number; pid: number }[] } {
+    let oldest: number | null = null;
+    let walSnapshots = 0;
+    for (const s of this.#snapshots) {
+      if (oldest === null || s.mxFrame < oldest) oldest = s.mxFrame;
+      if (s.readLock > 0) walSnapshots++;
+    }
+    const others: { slot: number; mark: number; pid: number }[] = [];
+    if (this.#shm !== null && !this.#closed) {
+      for (let i = 0; i <= 4; i++) {
+        const holder = this.#shm.lockHolder(SHM_LOCK.READ(i), 1, 'exclusive');
+        if (holder !== null) others.push({ slot: i, mark: i === 0 ? 0 : this.#region.load32(CKPT_READMARK(i)), pid: holder.pid });
+      }
+    }
+    return { snapshots: this.#snapshots.size, walSnapshots, oldestSnapshotFrame: oldest, others };
+  }
+
   #checkOpen(): void {
     if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the database connection is closed', { path: this.dbPath });
   }

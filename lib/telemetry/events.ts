@@ -4,12 +4,16 @@
  *   walnut:checkpoint  { mode, busy, walFrames, checkpointedFrames, micros }
  *   walnut:recovery    { path, frames, commits, micros }
  *   walnut:fault       { stage: 'write' | 'sync' | 'checkpoint', code, errno?, path? }
+ *   walnut:wal         a reader keeps the WAL from restarting (commit/auto-checkpoint.ts):
+ *                      { state: 'pinned', frames, bytes, pinnedBy, pinnedMs } when it starts and
+ *                      each time the WAL has doubled since, then once { state: 'released',
+ *                      frames, bytes, maxFrames, pinnedMs }: a few per pin, never one per commit
  * Messages are built only when a channel has subscribers (no cost when nobody listens). Every
  * event also goes into a bounded ring (the last 256) that stores expose for diagnostics.
  */
 import diagnostics from 'node:diagnostics_channel';
 
-export type EventName = 'commit' | 'checkpoint' | 'recovery' | 'fault' | 'fec';
+export type EventName = 'commit' | 'checkpoint' | 'recovery' | 'fault' | 'fec' | 'wal';
 
 const channels = {
   commit: diagnostics.channel('walnut:commit'),
@@ -17,6 +21,7 @@ const channels = {
   recovery: diagnostics.channel('walnut:recovery'),
   fault: diagnostics.channel('walnut:fault'),
   fec: diagnostics.channel('walnut:fec'),
+  wal: diagnostics.channel('walnut:wal'),
 } as const;
 
 export interface RecordedEvent {

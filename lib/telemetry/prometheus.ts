@@ -28,6 +28,20 @@ export function toPrometheus(metrics: Record<string, unknown>, prefix = 'walnut'
   counter('checkpoints_total', 'Checkpoints run.', num('checkpoints'));
   counter('busy_checkpoints_total', 'Checkpoints that reported busy.', num('busyCheckpoints'));
   gauge('wal_frames', 'Frames in the WAL now.', num('walFrames'));
+  counter('checkpoint_waits_total', 'Batches that waited for an auto-checkpoint so that the WAL could restart.', num('checkpointWaits'));
+  const wal = metrics['wal'] as Record<string, unknown> | undefined;
+  if (wal) {
+    const w = (k: string) => Number(wal[k] ?? 0);
+    const pinnedBy = wal['pinnedBy'] as { snapshots: number; connections: { slot: number; mark: number; pid: number | null }[] } | null;
+    gauge('wal_bytes', 'Size of the -wal file in bytes.', w('bytes'));
+    gauge('wal_backfilled_frames', 'WAL frames already copied into the database file.', w('backfilledFrames'));
+    gauge('wal_pinned', '1 while a reader keeps auto-checkpoints from restarting the WAL.', pinnedBy === null ? 0 : 1);
+    gauge('wal_pinned_seconds', 'How long a reader has kept auto-checkpoints from restarting the WAL.', w('pinnedSinceMs') / 1000);
+    gauge('wal_pinned_snapshots', "This store's snapshots, transactions and exports while the WAL is pinned.", pinnedBy?.snapshots ?? 0);
+    counter('wal_pinned_checkpoints_total', 'Auto-checkpoints that could not restart the WAL because a reader was in it.', w('pinnedCheckpoints'));
+    lines.push(`# HELP ${prefix}_wal_pinned_reader_mark Read locks of other connections while the WAL is pinned: the frames each reader sees, by slot and pid (0: unknown).`, `# TYPE ${prefix}_wal_pinned_reader_mark gauge`);
+    for (const c of pinnedBy?.connections ?? []) lines.push(`${prefix}_wal_pinned_reader_mark{slot="${c.slot}",pid="${c.pid ?? 0}"} ${c.mark}`);
+  }
   const wake = (metrics['wakeReasons'] ?? {}) as Record<string, number>;
   lines.push(`# HELP ${prefix}_batch_wakes_total Why batches were cut.`, `# TYPE ${prefix}_batch_wakes_total counter`);
   for (const [reason, v] of Object.entries(wake)) lines.push(`${prefix}_batch_wakes_total{reason="${reason}"} ${v}`);

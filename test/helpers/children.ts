@@ -60,6 +60,11 @@ export class SqlitePeer {
     });
   }
 
+  /** The peer's process id (SQLite's POSIX locks name it). */
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
   async request(op: string, sql?: string): Promise<unknown> {
     await this.ready;
     const reply = await new Promise<{ ok: boolean; result?: unknown; error?: string; code?: string }>((resolve) => {

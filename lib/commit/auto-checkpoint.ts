@@ -1,0 +1,186 @@
+/**
+ * commit/auto-checkpoint.ts — AutoCheckpointPolicy: when a store checkpoints by itself (option
+ * autoCheckpoint), and what it reports about a WAL that readers keep from restarting.
+ *
+ * The WAL restarts (frames are written from frame 1 again, and the file is cut back to
+ * walSizeLimit) when a batch finds every frame copied into the database file and no reader in
+ * the WAL (WalIndex.appendAndPublish, SQLite's walRestartLog). So, as SQLite runs a passive
+ * checkpoint after every commit past wal_autocheckpoint, walnut starts one once a commit leaves
+ * autoCheckpoint frames, in the background (its own I/O lane), and the next batch waits for it
+ * so that this batch restarts the WAL. Past twice the threshold a batch starts one and waits:
+ * that bounds the WAL while no reader is in the way.
+ *
+ * A reader holds the WAL: a snapshot, transaction or export of this store, or another
+ * connection's read lock (a sqlite3 read transaction, another walnut process). While it does,
+ * no checkpoint can restart the WAL: it stops at the reader's read mark, or copies everything
+ * and still finds the reader in the WAL. After such an auto-checkpoint the policy is pinned:
+ *  - no batch waits for a checkpoint (waiting cannot restart anything);
+ *  - the next checkpoint runs once the WAL has grown by another autoCheckpoint frames (it copies
+ *    what the readers allow, as SQLite would), or as soon as a batch finds no reader left
+ *    (WalIndex.walReaders() before the batch takes its own snapshot: no lock taken, a few
+ *    fcntl(F_OFD_GETLK) per batch while pinned); that batch waits for it and restarts the WAL;
+ *  - a `walnut:wal` event names the holders and the WAL's size: when the pin starts, each time
+ *    the WAL has doubled since the last such event, and once when a checkpoint finds it free.
+ * Invariant: the store runs at most one auto-checkpoint at a time (and says so in `running`).
+ */
+import type { CheckpointResult } from '../checkpoint/execute';
+import type { EventRing } from '../telemetry/events';
+
+/** What keeps the WAL from restarting (store.metrics().wal.pinnedBy, the `walnut:wal` event). */
+export interface WalHolders {
+  /** This store's read views: snapshots, open transactions and exports (each holds one). */
+  snapshots: number;
+  /** Of those, exports (store.exportTo), which follow the WAL. */
+  exports: number;
+  /** The oldest WAL frame one of them still sees (0: it reads the database file only, READ(0)). */
+  oldestSnapshotFrame: number | null;
+  /**
+   * Read locks other connections hold (another process, sqlite3, another store in this
+   * process): the slot (0..4), its read mark (frames that reader sees; 0 for slot 0, which
+   * reads the database file only but keeps checkpoints from copying), and the holder's pid
+   * when the kernel names it (SQLite's POSIX locks; null for OFD locks such as walnut's).
+   */
+  connections: { slot: number; mark: number; pid: number | null }[];
+}
+
+export interface WalMetrics {
+  /** Frames in the WAL (mxFrame), and how many of them are in the database file (nBackfill). */
+  frames: number;
+  backfilledFrames: number;
+  /** Size of the -wal file in bytes. */
+  bytes: number;
+  /**
+   * While pinned: who holds the WAL now (empty once the readers have left; the next batch then
+   * restarts the WAL); null when no auto-checkpoint found it held.
+   */
+  pinnedBy: WalHolders | null;
+  /** Milliseconds since an auto-checkpoint first found the WAL held by a reader; null when not pinned. */
+  pinnedSinceMs: number | null;
+  /** While pinned, the WAL size (frames) at which the next auto-checkpoint runs unless the readers leave first. */
+  checkpointBackoff: { nextAtFrames: number } | null;
+  /** Auto-checkpoints that could not restart the WAL because a reader was in it. */
+  pinnedCheckpoints: number;
+}
+
+/** What the policy needs to see of the store; called only while pinned, after checkpoints, and for metrics. */
+export interface WalProbe {
+  holders(): WalHolders & { walSnapshots: number };
+  walBytes(): number;
+}
+
+interface Pin {
+  since: number;
+  /** WAL frames at the last checkpoint that found the WAL held, and when the next one is due. */
+  frames: number;
+  nextAt: number;
+  /** WAL frames when the last 'pinned' event went out. */
+  reportedFrames: number;
+  maxFrames: number;
+}
+
+export class AutoCheckpointPolicy {
+  readonly #every: number | false;
+  readonly #probe: WalProbe;
+  readonly #events: EventRing;
+  #pin: Pin | null = null;
+  /** The running auto-checkpoint was started with no pin: it can restart the WAL, batches may wait for it. */
+  #runningMayRestart = false;
+  #pinnedCheckpoints = 0;
+  #waits = 0;
+
+  constructor(every: number | false, probe: WalProbe, events: EventRing) {
+    this.#every = every;
+    this.#probe = probe;
+    this.#events = events;
+  }
+
+  /** Batches that waited for a checkpoint so that the WAL could restart. */
+  get waits(): number {
+    return this.#waits;
+  }
+
+  /** After a commit left `mxFrame` frames (no auto-checkpoint running): start one now? */
+  dueAfterCommit(mxFrame: number): boolean {
+    this.#noticeRestart(mxFrame);
+    if (this.#every === false || mxFrame < (this.#pin?.nextAt ?? this.#every)) return false;
+    // while pinned this one copies what the readers allow, and no batch waits for it
+    this.#runningMayRestart = this.#pin === null;
+    return true;
+  }
+
+  /**
+   * Before a batch (before it takes its own snapshot): 'wait' for the running auto-checkpoint,
+   * 'start' one and wait for it, 'wait-then-start' (the running one began while a reader was in
+   * the way, and that reader has left), or null. `backfilled()` is nBackfill now. A batch waits
+   * only for a checkpoint that can restart the WAL; while pinned, that is when no reader is left.
+   */
+  beforeBatch(mxFrame: number, running: boolean, backfilled: () => number): 'wait' | 'start' | 'wait-then-start' | null {
+    this.#noticeRestart(mxFrame);
+    if (this.#every === false || mxFrame < this.#every) return null;
+    const readersLeft = this.#pin !== null && (!running || !this.#runningMayRestart) && !hasReaders(this.#probe.holders());
+    let action: 'wait' | 'start' | 'wait-then-start' | null = null;
+    if (running) action = this.#runningMayRestart ? 'wait' : readersLeft ? 'wait-then-start' : null;
+    // unpinned and everything copied: this batch restarts the WAL by itself
+    else if (this.#pin !== null ? readersLeft : mxFrame >= 2 * this.#every && backfilled() < mxFrame) action = 'start';
+    if (action === 'start' || action === 'wait-then-start') this.#runningMayRestart = true;
+    if (action !== null) this.#waits++;
+    return action;
+  }
+
+  /** After every checkpoint; `auto` for the store's own. A failed one changes nothing. */
+  observe(r: CheckpointResult, auto: boolean): void {
+    if (this.#every === false || r.walFrames < 0) return; // checkpoint lock busy: someone else is copying
+    const complete = r.checkpointedFrames >= r.walFrames;
+    const holders = this.#probe.holders();
+    // A restart needs every frame copied and no WAL read mark held (READ(0) readers do not stop
+    // it, and exports that have caught up give theirs up to this store's writer:
+    // WalIndex.addFollower); copying needs no reader at all below the end.
+    const held = r.walFrames > 0 && (complete ? holders.walSnapshots > holders.exports || holders.connections.some((c) => c.slot > 0) : hasReaders(holders));
+    if (!held) {
+      if (this.#pin !== null) this.#release(r.walFrames);
+      return;
+    }
+    if (!auto) return;
+    this.#pinnedCheckpoints++;
+    const pin = (this.#pin ??= { since: Date.now(), frames: 0, nextAt: 0, reportedFrames: 0, maxFrames: 0 });
+    pin.frames = r.walFrames;
+    pin.nextAt = r.walFrames + this.#every;
+    pin.maxFrames = Math.max(pin.maxFrames, r.walFrames);
+    if (pin.reportedFrames === 0 || r.walFrames >= 2 * pin.reportedFrames) {
+      pin.reportedFrames = r.walFrames;
+      this.#events.emit('wal', () => ({ state: 'pinned', frames: r.walFrames, bytes: this.#probe.walBytes(), pinnedBy: publicHolders(holders), pinnedMs: Date.now() - pin.since }));
+    }
+  }
+
+  /** Someone restarted the WAL since the pin (another connection, an export, a truncate): it is over. */
+  #noticeRestart(mxFrame: number): void {
+    if (this.#pin !== null && mxFrame < this.#pin.frames) this.#release(mxFrame);
+  }
+
+  #release(frames: number): void {
+    const pin = this.#pin!;
+    this.#pin = null;
+    this.#events.emit('wal', () => ({ state: 'released', frames, bytes: this.#probe.walBytes(), maxFrames: pin.maxFrames, pinnedMs: Date.now() - pin.since }));
+  }
+
+  metrics(frames: number, backfilledFrames: number): WalMetrics {
+    const pin = this.#pin;
+    return {
+      frames,
+      backfilledFrames,
+      bytes: this.#probe.walBytes(),
+      pinnedBy: pin === null ? null : publicHolders(this.#probe.holders()),
+      pinnedSinceMs: pin === null ? null : Date.now() - pin.since,
+      checkpointBackoff: pin === null ? null : { nextAtFrames: pin.nextAt },
+      pinnedCheckpoints: this.#pinnedCheckpoints,
+    };
+  }
+}
+
+function hasReaders(h: WalHolders): boolean {
+  return h.snapshots > 0 || h.connections.length > 0;
+}
+
+function publicHolders(h: WalHolders): WalHolders {
+  return { snapshots: h.snapshots, exports: h.exports, oldestSnapshotFrame: h.oldestSnapshotFrame, connections: h.connections };
+}
