@@ -175,28 +175,41 @@ function program(setExit: (code: number) => void): Command {
  * Once a reader closes stdout or stderr, writes to it fail with EPIPE, reported as an 'error'
  * event that would otherwise end the process with a stack trace. The rest of that output is
  * dropped (the stream is destroyed, later writes are no-ops); pipeline() still sees the error.
+ * Any other write error (ENOSPC on a full disk, say) is kept: the command then fails (exit 2).
+ * Returns the first such error so far.
  */
-function dropOutputOnEpipe(): void {
+function watchOutput(): () => NodeJS.ErrnoException | null {
+  let failed: NodeJS.ErrnoException | null = null;
   for (const out of [process.stdout, process.stderr]) {
     out.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EPIPE') throw e;
+      if (e.code !== 'EPIPE') failed ??= e;
     });
   }
+  return () => failed;
+}
+
+/** One line on stderr naming the WalnutError code (an OS error without one: by its errno). */
+function report(e: unknown): void {
+  const err = e as WalnutError & NodeJS.ErrnoException;
+  const os = (e as NodeJS.ErrnoException).code;
+  const code = isWalnutError(err) ? err.code : os === 'ENOSPC' || os === 'EDQUOT' ? 'WALNUT_FULL' : 'WALNUT_IO';
+  const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
+  process.stderr.write(`walnut: ${code}: ${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}\n`);
 }
 
 export async function main(argv: string[]): Promise<number> {
-  dropOutputOnEpipe();
+  const outputError = watchOutput();
   let exit = 0;
   const cli = program((code) => (exit = code));
   try {
     await cli.parseAsync(argv, { from: 'user' });
-    return exit;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    const err = e as WalnutError & NodeJS.ErrnoException;
-    const code = isWalnutError(err) ? err.code : 'WALNUT_IO';
-    const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
-    process.stderr.write(`walnut: ${code}: ${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}\n`);
+    report(e);
     return 2;
   }
+  const failed = outputError();
+  if (failed === null) return exit;
+  report(failed);
+  return 2;
 }

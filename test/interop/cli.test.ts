@@ -230,6 +230,20 @@ describe('a closed stdout', () => {
     noTrace(e.stderr);
   });
 
+  it('a stdout that fails otherwise (a full disk: /dev/full) is a runtime error: exit 2, one line naming WALNUT_FULL', () => {
+    const db = sqliteCopy();
+    const full = fs.openSync('/dev/full', 'w');
+    try {
+      for (const args of [['inspect', db], ['export', db]]) {
+        const r = spawnSync(process.execPath, [bin, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+        expect(r.status, args[0]).toBe(2);
+        expect(r.stderr).toBe('walnut: WALNUT_FULL: ENOSPC: no space left on device, write\n');
+      }
+    } finally {
+      fs.closeSync(full);
+    }
+  });
+
   it('export | head -c1 on an export larger than a pipe holds: exit 2, one line, no stack trace', () => {
     const db = path.join(dir, `big${n}.db`);
     const s = new Database(db);
