@@ -224,10 +224,12 @@ describe('a closed stdout', () => {
       expect(r.stderr, args.join(' ')).toBe('');
     }
     expect(fs.existsSync(path.join(dir, `epipe-restored${n}.db`))).toBe(true); // the work was done
-    const e = intoClosedPipe('export', db);
-    expect(e.status).toBe(2);
-    expect(e.stderr).toMatch(/^walnut: WALNUT_IO: the reader of the export stream went away after \d+ bytes \(EPIPE\)\n$/);
-    noTrace(e.stderr);
+    for (const follow of [[], ['--follow']]) {
+      const e = intoClosedPipe('export', db, ...follow); // --follow too ends (it would run until interrupted)
+      expect(e.status).toBe(2);
+      expect(e.stderr).toMatch(/^walnut: WALNUT_IO: the reader of the export stream went away after \d+ bytes \(EPIPE\)\n$/);
+      noTrace(e.stderr);
+    }
   });
 
   it('a stdout that fails otherwise (a full disk: /dev/full) is a runtime error: exit 2, one line naming WALNUT_FULL', () => {
