@@ -176,16 +176,18 @@ function program(setExit: (code: number) => void): Command {
  * event that would otherwise end the process with a stack trace. The rest of that output is
  * dropped (the stream is destroyed, later writes are no-ops); pipeline() still sees the error.
  * Any other write error (ENOSPC on a full disk, say) is kept: the command then fails (exit 2).
- * Returns the first such error so far.
+ * The listeners are added once per process (main() may run many times in one, as in tests).
  */
-function watchOutput(): () => NodeJS.ErrnoException | null {
-  let failed: NodeJS.ErrnoException | null = null;
+const output = { watched: false, failed: null as NodeJS.ErrnoException | null };
+function watchOutput(): void {
+  output.failed = null;
+  if (output.watched) return;
+  output.watched = true;
   for (const out of [process.stdout, process.stderr]) {
     out.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EPIPE') failed ??= e;
+      if (e.code !== 'EPIPE') output.failed ??= e;
     });
   }
-  return () => failed;
 }
 
 /** One line on stderr naming the WalnutError code (an OS error without one: by its errno). */
@@ -198,7 +200,7 @@ function report(e: unknown): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const outputError = watchOutput();
+  watchOutput();
   let exit = 0;
   const cli = program((code) => (exit = code));
   try {
@@ -208,8 +210,7 @@ export async function main(argv: string[]): Promise<number> {
     report(e);
     return 2;
   }
-  const failed = outputError();
-  if (failed === null) return exit;
-  report(failed);
+  if (output.failed === null) return exit;
+  report(output.failed);
   return 2;
 }

@@ -35,7 +35,7 @@ export function isRecordSink(x: unknown): x is WalRecordSink {
 
 export function startExport(index: WalIndex, target: WalRecordSink | Writable | WalnutFile, options: ExportOptions = {}): ExportHandle {
   const fd = target instanceof WalnutFile ? target.fd : (target as { fd?: unknown }).fd;
-  if (typeof fd === 'number' && fd >= 0) refuseDatabaseFile(index.dbPath, fs.fstatSync(fd), `descriptor ${fd}`);
+  if (typeof fd === 'number' && fd >= 0) refuseDatabaseFile(databaseFiles(index.dbPath), fs.fstatSync(fd), `descriptor ${fd}`);
   const sink = isRecordSink(target) ? target : new BufferedWalSink(target);
   const exporter = new Exporter(index, sink, options);
   const done = exporter.run();
@@ -71,8 +71,10 @@ export function createExportStream(dbPath: string, options: ExportOptions & WalI
   return out;
 }
 
+type DatabaseFile = { path: string; what: string };
+
 /** The files an export must never be written to: the database (real path) and its companions. */
-function databaseFiles(dbPath: string): { path: string; what: string }[] {
+function databaseFiles(dbPath: string): DatabaseFile[] {
   let real: string;
   try {
     real = fs.realpathSync(dbPath);
@@ -87,20 +89,23 @@ function databaseFiles(dbPath: string): { path: string; what: string }[] {
   ];
 }
 
-/** Throws WALNUT_INVALID_ARGUMENT (reason 'OutputIsDatabase') when `st` is one of the database's files. */
-function refuseDatabaseFile(dbPath: string, st: fs.Stats, shown: string): void {
-  for (const f of databaseFiles(dbPath)) {
-    let other: fs.Stats;
-    try {
-      other = fs.statSync(f.path);
-    } catch {
-      continue; // not there: nothing to overwrite
-    }
-    if (other.dev === st.dev && other.ino === st.ino) refuse(f, shown);
+function statOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.statSync(file);
+  } catch {
+    return null; // not there (or not reachable): nothing of it to overwrite
   }
 }
 
-function refuse(f: { path: string; what: string }, shown: string): never {
+/** Throws WALNUT_INVALID_ARGUMENT (reason 'OutputIsDatabase') when `st` is one of `files`. */
+function refuseDatabaseFile(files: DatabaseFile[], st: fs.Stats, shown: string): void {
+  for (const f of files) {
+    const other = statOrNull(f.path);
+    if (other !== null && other.dev === st.dev && other.ino === st.ino) refuse(f, shown);
+  }
+}
+
+function refuse(f: DatabaseFile, shown: string): never {
   throw walnutError('WALNUT_INVALID_ARGUMENT', `refusing to write the export to ${shown}: it is ${f.what} (${f.path})`, { path: f.path, reason: 'OutputIsDatabase' });
 }
 
@@ -130,15 +135,12 @@ export interface ExportOutputOptions {
  * symbolic link); with `force` a link the caller names is followed, like a shell redirection.
  */
 export function openExportOutput(dbPath: string, file: string, options: ExportOutputOptions = {}): Writable {
-  const shown = file;
+  const files = databaseFiles(dbPath);
   const real = realPathOf(file);
-  const named = databaseFiles(dbPath).find((f) => f.path === real);
-  if (named !== undefined) refuse(named, shown);
-  try {
-    refuseDatabaseFile(dbPath, fs.statSync(file), shown);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
+  const named = files.find((f) => f.path === real);
+  if (named !== undefined) refuse(named, file);
+  const existing = statOrNull(file);
+  if (existing !== null) refuseDatabaseFile(files, existing, file);
   const { O_WRONLY, O_CREAT, O_EXCL } = fs.constants; // libuv adds O_CLOEXEC
   let fd: number;
   try {
@@ -150,7 +152,7 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
   }
   try {
     const st = fs.fstatSync(fd);
-    refuseDatabaseFile(dbPath, st, shown); // the file actually opened: no link swapped in between counts
+    refuseDatabaseFile(files, st, file); // the file actually opened: a link swapped in meanwhile counts too
     if (options.force && st.isFile()) fs.ftruncateSync(fd, 0);
   } catch (e) {
     fs.closeSync(fd);
