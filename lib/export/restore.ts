@@ -15,7 +15,8 @@
  * is the link's target, and its -wal/-shm sit beside the target), so the link stays and the
  * file it names is replaced. A replaced database keeps its permission bits; a new one gets
  * 0644 less the umask, as SQLite creates databases. The temporary file is created with
- * O_EXCL under a random name (never an existing file or a planted link).
+ * O_EXCL under a random name (never an existing file or a planted link). The replaced
+ * database's -wal, -shm and FEC sidecar are removed (they describe the old file).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -24,6 +25,7 @@ import type { Readable } from 'node:stream';
 
 import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
 import { walnutError, WalnutError } from '../errors';
+import { sidecarPathOf } from '../fec/writer';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { bigEndianChecksum, decodeWalHeader } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
@@ -76,7 +78,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     await out.fsync();
     await out.close();
     fs.renameSync(tmp, target);
-    for (const suffix of ['-wal', '-shm']) fs.rmSync(target + suffix, { force: true }); // stale companions of a replaced file
+    for (const companion of [`${target}-wal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)]) fs.rmSync(companion, { force: true }); // stale companions of a replaced file
     await WalnutFile.syncDirectory(path.dirname(target));
     keep = true;
     return r;

@@ -96,14 +96,16 @@ describe('permissions', () => {
     process.umask(umask);
   });
 
-  it('restore --force over a 0600 database leaves a 0600 database; a new one gets 0644 less the umask, like SQLite', async () => {
+  it('restore --force over a 0600 database leaves a 0600 database without its old companions; a new one gets 0644 less the umask, like SQLite', async () => {
     const { db, rows } = setup();
     const stream = await streamOf(db);
     const target = path.join(dir, `secret${n}.db`);
     fs.copyFileSync(db, target);
     fs.chmodSync(target, 0o600);
+    for (const suffix of ['-wal', '-shm', '-wal-fec']) fs.writeFileSync(`${target}${suffix}`, 'the old database\'s');
     await restore(stream, target, { force: true });
     expect(fs.statSync(target).mode & 0o777).toBe(0o600);
+    for (const suffix of ['-wal', '-shm', '-wal-fec']) expect(fs.existsSync(`${target}${suffix}`), suffix).toBe(false); // they described the old file
     expect(rows()).toBe(1);
 
     process.umask(0o027);
