@@ -62,6 +62,28 @@ describe('a symbolic link at a file walnut derives is refused, its target untouc
     });
   }
 
+  it('the sidecar\'s temporary file (recovery prunes the sidecar through <db>-wal-fec.tmp): a link there is not followed', async () => {
+    const { victim } = setup();
+    const db = path.join(dir, `prune${n}.db`);
+    const store = await open(db, { fec: { repairSymbols: 1 }, autoCheckpoint: false, keepWal: true });
+    for (let batch = 0; batch < 3; batch++) {
+      await store.commit(Array.from({ length: 10 }, (_, i) => ({ pgno: 2 + i, data: Buffer.alloc(4096, 10 * batch + i) })));
+    }
+    await store.close();
+    // two lost frames in the second group are more than R = 1 repairs: recovery keeps 10 frames and prunes the sidecar
+    const frameAt = (f: number) => 32 + (f - 1) * (24 + 4096);
+    const wal = fs.openSync(`${db}-wal`, 'r+');
+    for (const f of [14, 16]) fs.writeSync(wal, Buffer.alloc(24 + 4096), 0, 24 + 4096, frameAt(f));
+    fs.closeSync(wal);
+    fs.rmSync(`${db}-shm`);
+    fs.symlinkSync(victim, `${db}-wal-fec.tmp`);
+    const again = await open(db, { fec: { repairSymbols: 1 }, keepWal: true });
+    await again.commit([{ pgno: 2, data: Buffer.alloc(4096, 99) }]);
+    await again.close();
+    expect(fs.readFileSync(victim)).toEqual(VICTIM_BYTES);
+    expect(fs.lstatSync(`${db}-wal-fec`).isSymbolicLink()).toBe(false);
+  });
+
   it('the database path itself may be a link: the real file is opened, -wal/-shm sit beside it', async () => {
     const { db, rows } = setup();
     const link = path.join(dir, `link${n}.db`);
