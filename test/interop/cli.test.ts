@@ -147,7 +147,7 @@ describe('errors and help', () => {
 describe('walnut export never lands on the database', () => {
   const sqlite3 = (db: string) => spawnSync('sqlite3', [db, 'PRAGMA integrity_check; SELECT count(*) FROM t;'], { encoding: 'utf8' }).stdout;
 
-  it('refuses the database, -wal, -shm and sidecar by any name (exit 2, WALNUT_INVALID_ARGUMENT), with or without --force; the database is unchanged', async () => {
+  it('refuses the database, -wal, -shm and sidecar, also through hard and symbolic links with --force (exit 2, WALNUT_INVALID_ARGUMENT); the database is unchanged', async () => {
     const db = sqliteCopy();
     const rows = sqlite3(db); // (sqlite3's last close checkpoints and removes the -wal and -shm)
     expect(rows).toMatch(/^ok\n\d+\n$/);
@@ -161,12 +161,11 @@ describe('walnut export never lands on the database', () => {
     fs.linkSync(db, hard);
     const soft = path.join(dir, `soft-link${n}`);
     fs.symlinkSync(`${db}-wal`, soft);
-    for (const out of [...files, hard, soft]) {
-      for (const force of [[], ['--force']]) {
-        const r = walnut('export', db, '-o', out, ...force);
-        expect(r.status, `${out} ${force}`).toBe(2);
-        expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: refusing to write the export to .*: it is the database/);
-      }
+    // (every name with and without force: test/interop/unsafe-files.test.ts, in process)
+    for (const [out, force] of [...files.map((f) => [f, []]), [hard, ['--force']], [soft, ['--force']]] as [string, string[]][]) {
+      const r = walnut('export', db, '-o', out, ...force);
+      expect(r.status, `${out} ${force}`).toBe(2);
+      expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: refusing to write the export to .*: it is the database/);
     }
     expect(files.map(hash)).toEqual(before);
     expect(sqlite3(db)).toBe(rows);
@@ -208,15 +207,12 @@ describe('a closed stdout', () => {
     await store.close();
     fs.truncateSync(`${bad}-wal`, 32 + 4120); // verify finds the -shm ahead of the WAL: status 1
     const cases: [string[], number][] = [
-      [['inspect', db], 0],
       [['inspect', db, '--json'], 0],
       [['verify', db], 0],
       [['verify', bad], 1],
-      [['verify', bad, '--json'], 1],
       [['checkpoint', db, '--json'], 0],
       [['recover', db], 0],
       [['restore', ark, path.join(dir, `epipe-restored${n}.db`)], 0],
-      [['--help'], 0],
     ];
     for (const [args, status] of cases) {
       const r = intoClosedPipe(...args);
