@@ -21,6 +21,8 @@ export interface NativeOpenOptions {
   exclusive?: boolean;
   truncate?: boolean;
   mode?: number;
+  /** Follow a symbolic link at the last path component (default false: such an open fails with WALNUT_CANTOPEN, reason 'Symlink'). */
+  followSymlinks?: boolean;
 }
 
 export interface NativeLockHolder {

@@ -16,6 +16,8 @@ const char* CodeForErrno(int err, bool isLock) {
       return "WALNUT_FULL";
     case EROFS:
       return "WALNUT_READONLY";
+    case ELOOP:  // open with O_NOFOLLOW met a symbolic link (file.cc)
+      return "WALNUT_CANTOPEN";
     case EAGAIN:
     case EACCES:
       return isLock ? "WALNUT_BUSY" : "WALNUT_IO";
@@ -43,8 +45,11 @@ Napi::Error MakeOsError(Napi::Env env, const OsFailure& failure, const std::stri
   const char* code = CodeForErrno(failure.err, isLock);
   std::string message = std::string(code) + ": " + (failure.syscall ? failure.syscall : "io") +
                         " failed: " + std::strerror(failure.err);
+  const bool symlink = failure.err == ELOOP;
+  if (symlink) message += " (walnut does not follow a symbolic link at a file it opens)";
   if (!path.empty()) message += " (" + path + ")";
   Napi::Error error = MakeError(env, code, message);
+  if (symlink) error.Set("reason", "Symlink");
   error.Set("errno", Napi::Number::New(env, failure.err));
   if (failure.syscall) error.Set("syscall", failure.syscall);
   if (!path.empty()) error.Set("path", path);

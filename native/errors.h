@@ -4,7 +4,8 @@
 // registers at load (setErrorClass), so `instanceof WalnutError` holds for errors thrown or
 // rejected by native code. Codes are the stable strings of DESIGN.md section 4; errno values are
 // mapped here and nowhere else (ENOSPC/EDQUOT -> WALNUT_FULL, EAGAIN/EACCES on a lock ->
-// WALNUT_BUSY, anything else -> WALNUT_IO).
+// WALNUT_BUSY, ELOOP (a refused symbolic link, file.cc) -> WALNUT_CANTOPEN with reason
+// 'Symlink', anything else -> WALNUT_IO).
 #pragma once
 
 #include <napi.h>

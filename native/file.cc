@@ -92,9 +92,14 @@ Napi::Value Dispatch(Napi::Env env, bool sync, const std::shared_ptr<FileState>&
   return Instance::Get(env)->Lane(state->background)->Submit(env, std::move(op));
 }
 
+// Every open refuses a symbolic link as the last path component (O_NOFOLLOW), as SQLite's unix
+// VFS does for the database, -wal and -shm: a link planted at `<db>-wal` would otherwise make
+// walnut write (and truncate) whatever it points to. The database path itself is resolved
+// (realpath) by the callers that take one from the user, so only the files walnut derives or
+// creates meet the refusal. `followSymlinks: true` opts out for a path the user chose.
 struct OpenRequest {
   std::string path;
-  int flags = O_RDWR | O_CLOEXEC;
+  int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
   mode_t mode = 0644;
   bool background = false;
 };
@@ -116,7 +121,8 @@ bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
       return false;
     }
     Napi::Object o = info[1].As<Napi::Object>();
-    if (o.Get("readOnly").ToBoolean()) req->flags = O_RDONLY | O_CLOEXEC;
+    if (o.Get("readOnly").ToBoolean()) req->flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+    if (o.Get("followSymlinks").ToBoolean()) req->flags &= ~O_NOFOLLOW;
     if (o.Get("create").ToBoolean()) req->flags |= O_CREAT;
     if (o.Get("exclusive").ToBoolean()) req->flags |= O_CREAT | O_EXCL;
     if (o.Get("truncate").ToBoolean()) req->flags |= O_TRUNC;

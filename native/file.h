@@ -8,6 +8,8 @@
 // WALNUT_CLOSED); the descriptor itself is closed after every earlier operation has finished —
 // async close is queued behind them (FIFO), closeSync waits for in-flight async operations.
 // Locks are OFD locks tied to this descriptor (posix_io.h); closing releases only them.
+// Opening never follows a symbolic link at the last path component unless asked to
+// (followSymlinks): a refused link is WALNUT_CANTOPEN, reason 'Symlink' (file.cc, OpenRequest).
 #pragma once
 
 #include <napi.h>

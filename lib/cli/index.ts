@@ -3,12 +3,18 @@
  * WAL mode, whoever wrote it, through the public API only. Every command takes --json (one
  * JSON object on stdout, nothing else there). Exit status: 0 done and healthy, 1 a check found
  * problems, 2 a usage or runtime error (one line on stderr naming the WalnutError code).
+ *
+ * A closed stdout (`walnut inspect app.db | head -1`) is not an error of the command: what is
+ * left to print is dropped, the command finishes its work (a checkpoint or a restore is never
+ * abandoned half-way because nobody reads the report) and exits with the status it would have
+ * had. `export` to stdout is the exception, its output being the work: it stops and exits 2
+ * (WALNUT_IO, reason EPIPE), so a backup pipeline whose reader died never looks successful.
  */
 import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 
-import { createExportStream, inspect, isWalnutError, open, rebuildWalIndex, recoverWithRepair, restore, verify, WalnutError } from '../index';
+import { createExportStream, inspect, isWalnutError, open, openExportOutput, rebuildWalIndex, recoverWithRepair, restore, verify, WalnutError } from '../index';
 import { runBench } from './bench';
 import { progress } from './progress';
 
@@ -48,7 +54,8 @@ function program(setExit: (code: number) => void): Command {
     .description('walnut: a WAL engine whose files are SQLite\'s own; tools for any SQLite database in WAL mode')
     .version(require('../../package.json').version)
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .addHelpText('after', '\nExit status: 0 done and healthy, 1 a check found problems, 2 a usage or runtime error (one line on stderr\nnaming the WalnutError code). When stdout is closed early (| head), the rest of the output is dropped and the\nstatus is the one the command would have had; export to a closed stdout stops and exits 2.');
 
   cli.command('inspect <db>')
     .description('read the database header, WAL and -shm without changing anything')
@@ -109,23 +116,26 @@ function program(setExit: (code: number) => void): Command {
 
   cli.command('export <db>')
     .description('an ARKHEXP1 stream of the database and its commits (stdout unless -o)')
-    .option('-o, --output <file>', 'write the stream to a file')
+    .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm or -wal-fec)')
+    .option('--force', 'replace an existing output file')
     .option('--follow', 'keep exporting new commits until interrupted')
     .option('--json', 'summary as one JSON object on stdout (needs -o)')
-    .addHelpText('after', '\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
-    .action(async (db: string, o: { output?: string; follow?: boolean; json?: boolean }) => {
+    .addHelpText('after', '\nExit status 2 when the reader of stdout goes away before the stream ends.\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
+    .action(async (db: string, o: { output?: string; force?: boolean; follow?: boolean; json?: boolean }) => {
       if (o.json && !o.output) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
       inspect(db); // a clear error for a missing file, a directory or a non-database, before any output exists
+      const target = o.output ? openExportOutput(db, o.output, { force: o.force === true }) : process.stdout;
       const stream = createExportStream(db, { follow: o.follow === true });
       const bar = o.follow || !o.output ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
       let bytes = 0;
       stream.on('data', (c: Buffer) => bar.update((bytes += c.length)));
       stream.on('end', () => bar.stop());
       if (o.follow) process.once('SIGINT', () => stream.destroy());
-      const target = o.output ? fs.createWriteStream(o.output) : process.stdout;
       target.on('error', () => undefined); // reported by pipeline below
       await pipeline(stream, target).catch((e) => {
-        if ((e as { code?: string }).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
+        const code = (e as { code?: string }).code;
+        if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away after ${bytes} bytes (EPIPE)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
+        if (code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
       });
       const summary = { bytes };
       if (o.json) print(summary, true);
@@ -161,18 +171,46 @@ function program(setExit: (code: number) => void): Command {
   return cli;
 }
 
+/**
+ * Once a reader closes stdout or stderr, writes to it fail with EPIPE, reported as an 'error'
+ * event that would otherwise end the process with a stack trace. The rest of that output is
+ * dropped (the stream is destroyed, later writes are no-ops); pipeline() still sees the error.
+ * Any other write error (ENOSPC on a full disk, say) is kept: the command then fails (exit 2).
+ * The listeners are added once per process (main() may run many times in one, as in tests).
+ */
+const output = { watched: false, failed: null as NodeJS.ErrnoException | null };
+function watchOutput(): void {
+  output.failed = null;
+  if (output.watched) return;
+  output.watched = true;
+  for (const out of [process.stdout, process.stderr]) {
+    out.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') output.failed ??= e;
+    });
+  }
+}
+
+/** One line on stderr naming the WalnutError code (an OS error without one: by its errno). */
+function report(e: unknown): void {
+  const err = e as WalnutError & NodeJS.ErrnoException;
+  const os = (e as NodeJS.ErrnoException).code;
+  const code = isWalnutError(err) ? err.code : os === 'ENOSPC' || os === 'EDQUOT' ? 'WALNUT_FULL' : 'WALNUT_IO';
+  const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
+  process.stderr.write(`walnut: ${code}: ${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}\n`);
+}
+
 export async function main(argv: string[]): Promise<number> {
+  watchOutput();
   let exit = 0;
   const cli = program((code) => (exit = code));
   try {
     await cli.parseAsync(argv, { from: 'user' });
-    return exit;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    const err = e as WalnutError & NodeJS.ErrnoException;
-    const code = isWalnutError(err) ? err.code : 'WALNUT_IO';
-    const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
-    process.stderr.write(`walnut: ${code}: ${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}\n`);
+    report(e);
     return 2;
   }
+  if (output.failed === null) return exit;
+  report(output.failed);
+  return 2;
 }

@@ -10,6 +10,13 @@
  * base image is complete is an error. `until` stops before the first commit after it (a commit
  * sequence, or a time). The database is built in a temporary file beside the target, synced,
  * then renamed over it; an existing database is never overwritten without `force`.
+ *
+ * Files: a target path that is a symbolic link is resolved first (SQLite's rule: the database
+ * is the link's target, and its -wal/-shm sit beside the target), so the link stays and the
+ * file it names is replaced. A replaced database keeps its permission bits; a new one gets
+ * 0644 less the umask, as SQLite creates databases. The temporary file is created with
+ * O_EXCL under a random name (never an existing file or a planted link). The replaced
+ * database's -wal, -shm and FEC sidecar are removed (they describe the old file).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -18,6 +25,7 @@ import type { Readable } from 'node:stream';
 
 import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
 import { walnutError, WalnutError } from '../errors';
+import { sidecarPathOf } from '../fec/writer';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { bigEndianChecksum, decodeWalHeader } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
@@ -56,19 +64,22 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   // A stream may fail (a missing file, say) before it is read: keep that from becoming an
   // uncaught 'error' event; the failure surfaces when the records are read below.
   if (typeof (source as Readable).on === 'function') (source as Readable).on('error', () => undefined);
-  if (fs.existsSync(dbPath) && !options.force) {
+  const replaced = existingTarget(dbPath);
+  if (replaced !== null && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
   }
-  const tmp = path.join(path.dirname(path.resolve(dbPath)), `.${path.basename(dbPath)}.restore-${randomBytes(6).toString('hex')}`);
+  const target = replaced?.path ?? path.resolve(dbPath);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.restore-${randomBytes(6).toString('hex')}`);
   const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 });
   let keep = false;
   try {
+    if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
     const r = await apply(source, out, options);
     await out.fsync();
     await out.close();
-    fs.renameSync(tmp, dbPath);
-    for (const suffix of ['-wal', '-shm']) fs.rmSync(dbPath + suffix, { force: true }); // stale companions of a replaced file
-    await WalnutFile.syncDirectory(path.dirname(path.resolve(dbPath)));
+    fs.renameSync(tmp, target);
+    for (const companion of [`${target}-wal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)]) fs.rmSync(companion, { force: true }); // stale companions of a replaced file
+    await WalnutFile.syncDirectory(path.dirname(target));
     keep = true;
     return r;
   } finally {
@@ -77,6 +88,20 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
       fs.rmSync(tmp, { force: true });
     }
   }
+}
+
+/** The database a restore would replace: its real path and permission bits; null when none. */
+function existingTarget(dbPath: string): { path: string; mode: number } | null {
+  let real: string;
+  try {
+    real = fs.realpathSync(dbPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // nothing there (or a dangling link, which the rename replaces)
+    throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: ${(e as Error).message}`, { path: dbPath, cause: e });
+  }
+  const st = fs.statSync(real);
+  if (!st.isFile()) throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: not a regular file`, { path: dbPath });
+  return { path: real, mode: st.mode & 0o777 };
 }
 
 async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, out: WalnutFile, options: RestoreOptions): Promise<RestoreResult> {

@@ -1,11 +1,22 @@
 /**
- * export/stream.ts — the export entry points: an export handle over a connection, and
- * createExportStream(path), a Readable of the ARKHEXP1 stream of a database on disk.
+ * export/stream.ts — the export entry points: an export handle over a connection,
+ * createExportStream(path), a Readable of the ARKHEXP1 stream of a database on disk, and
+ * openExportOutput(db, file), the file such a stream may be written to.
+ *
+ * An export never lands on the database it reads: not on the database file, its -wal, -shm
+ * or FEC sidecar (`<db>-wal-fec`), whatever name, symbolic link or hard link reaches them.
+ * Files are compared by identity (device and inode, after every link is followed), and by
+ * real path for those that do not exist yet. An existing output file is replaced only with
+ * `force`, and its identity is checked on the opened descriptor before it is truncated.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
+import { walnutError } from '../errors';
+import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../index/wal-index';
-import type { WalnutFile } from '../io/file';
+import { WalnutFile } from '../io/file';
 import { Exporter, type ExportOptions, type ExportStats } from './exporter';
 import { BufferedWalSink, type WalRecordSink } from './framing';
 
@@ -23,6 +34,8 @@ export function isRecordSink(x: unknown): x is WalRecordSink {
 }
 
 export function startExport(index: WalIndex, target: WalRecordSink | Writable | WalnutFile, options: ExportOptions = {}): ExportHandle {
+  const fd = target instanceof WalnutFile ? target.fd : (target as { fd?: unknown }).fd;
+  if (typeof fd === 'number' && fd >= 0) refuseDatabaseFile(databaseFiles(index.dbPath), fs.fstatSync(fd), `descriptor ${fd}`);
   const sink = isRecordSink(target) ? target : new BufferedWalSink(target);
   const exporter = new Exporter(index, sink, options);
   const done = exporter.run();
@@ -56,4 +69,95 @@ export function createExportStream(dbPath: string, options: ExportOptions & WalI
     }
   })().catch((e) => out.destroy(e));
   return out;
+}
+
+type DatabaseFile = { path: string; what: string };
+
+/** The files an export must never be written to: the database (real path) and its companions. */
+function databaseFiles(dbPath: string): DatabaseFile[] {
+  let real: string;
+  try {
+    real = fs.realpathSync(dbPath);
+  } catch (e) {
+    throw walnutError('WALNUT_CANTOPEN', `cannot open database ${dbPath}: ${(e as Error).message}`, { path: dbPath, cause: e });
+  }
+  return [
+    { path: real, what: 'the database' },
+    { path: `${real}-wal`, what: "the database's -wal" },
+    { path: `${real}-shm`, what: "the database's -shm" },
+    { path: sidecarPathOf(`${real}-wal`), what: "the database's FEC sidecar" },
+  ];
+}
+
+function statOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.statSync(file);
+  } catch {
+    return null; // not there (or not reachable): nothing of it to overwrite
+  }
+}
+
+/** Throws WALNUT_INVALID_ARGUMENT (reason 'OutputIsDatabase') when `st` is one of `files`. */
+function refuseDatabaseFile(files: DatabaseFile[], st: fs.Stats, shown: string): void {
+  for (const f of files) {
+    const other = statOrNull(f.path);
+    if (other !== null && other.dev === st.dev && other.ino === st.ino) refuse(f, shown);
+  }
+}
+
+function refuse(f: DatabaseFile, shown: string): never {
+  throw walnutError('WALNUT_INVALID_ARGUMENT', `refusing to write the export to ${shown}: it is ${f.what} (${f.path})`, { path: f.path, reason: 'OutputIsDatabase' });
+}
+
+/** `file` with every symbolic link resolved; for a file not there yet, its resolved directory and its name. */
+function realPathOf(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    try {
+      return path.join(fs.realpathSync(path.dirname(path.resolve(file))), path.basename(file));
+    } catch {
+      return path.resolve(file); // the open below reports the missing directory
+    }
+  }
+}
+
+export interface ExportOutputOptions {
+  /** Replace an existing file (default false: an existing file is refused). */
+  force?: boolean;
+}
+
+/**
+ * Opens `file` to receive the export stream of `dbPath` and returns a Writable over it. Refused
+ * (WALNUT_INVALID_ARGUMENT): the database or one of its files, by any name (reason
+ * 'OutputIsDatabase'); an existing file without `force` (reason 'exists'). A new file gets
+ * 0644 less the umask. Without `force` the file is created exclusively (never through a
+ * symbolic link); with `force` a link the caller names is followed, like a shell redirection.
+ */
+export function openExportOutput(dbPath: string, file: string, options: ExportOutputOptions = {}): Writable {
+  const files = databaseFiles(dbPath);
+  const real = realPathOf(file);
+  const named = files.find((f) => f.path === real);
+  if (named !== undefined) refuse(named, file);
+  const existing = statOrNull(file);
+  if (existing !== null) refuseDatabaseFile(files, existing, file);
+  const { O_WRONLY, O_CREAT, O_EXCL } = fs.constants; // libuv adds O_CLOEXEC
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_WRONLY | O_CREAT | (options.force ? 0 : O_EXCL), 0o644);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EEXIST') throw walnutError('WALNUT_INVALID_ARGUMENT', `${file} exists; pass force (--force) to replace it`, { path: file, reason: 'exists' });
+    throw walnutError('WALNUT_CANTOPEN', `cannot open ${file} for the export: ${err.message}`, { path: file, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    refuseDatabaseFile(files, st, file); // the file actually opened: a link swapped in meanwhile counts too
+    if (options.force && st.isFile()) fs.ftruncateSync(fd, 0);
+  } catch (e) {
+    fs.closeSync(fd);
+    if (!options.force) fs.rmSync(file, { force: true }); // created above, exclusively: ours
+    throw e;
+  }
+  return fs.createWriteStream(file, { fd });
 }

@@ -91,7 +91,7 @@ export class FecSidecarWriter {
     }
     const file = await WalnutFile.open(sidecarPathOf(walPath), { create: true, mode, lane: 'background' });
     try {
-      fs.chmodSync(file.path, mode); // past the umask, like the -shm
+      fs.fchmodSync(file.fd, mode); // past the umask, like the -shm; on the descriptor, never through a link
     } catch {
       // another user's file: leave its mode
     }

@@ -5,6 +5,11 @@
  * thread, in submission order per environment (so a write queued before an fdatasync is on
  * disk when the fdatasync runs); `*Sync` methods run on the calling thread.
  *
+ * Opening never follows a symbolic link at the last path component (O_NOFOLLOW, as SQLite
+ * opens its files): a link planted where walnut expects its own file fails with
+ * WALNUT_CANTOPEN, reason 'Symlink'; callers resolve the database path the user gave first
+ * (realpath), and `followSymlinks: true` opts out.
+ *
  * Locks are Linux OFD locks owned by this descriptor: closing another descriptor of the same
  * file never drops them, and two WalnutFiles on one file conflict like two processes would.
  * Async methods never throw: argument errors arrive as rejections too (without the extra

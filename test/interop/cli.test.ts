@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
+import { open as openWithFec } from '../../lib/open';
 import { Database, sqliteWritesWal, typicalWork } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -140,5 +141,116 @@ describe('errors and help', () => {
       expect(res.status).toBe(0);
       expect(res.stdout).toContain('Example:');
     }
+  });
+});
+
+describe('walnut export never lands on the database', () => {
+  const sqlite3 = (db: string) => spawnSync('sqlite3', [db, 'PRAGMA integrity_check; SELECT count(*) FROM t;'], { encoding: 'utf8' }).stdout;
+
+  it('refuses the database, -wal, -shm and sidecar, also through hard and symbolic links with --force (exit 2, WALNUT_INVALID_ARGUMENT); the database is unchanged', async () => {
+    const db = sqliteCopy();
+    const rows = sqlite3(db); // (sqlite3's last close checkpoints and removes the -wal and -shm)
+    expect(rows).toMatch(/^ok\n\d+\n$/);
+    const store = await openWithFec(db, { fec: { repairSymbols: 1 }, keepWal: true }); // a -wal, -shm and sidecar
+    await store.commit([{ pgno: 1, data: fs.readFileSync(db).subarray(0, 4096) }]); // page 1 as it is: one frame in the WAL
+    await store.close();
+    const files = [db, `${db}-wal`, `${db}-shm`, `${db}-wal-fec`];
+    const before = files.map(hash);
+    expect(before.every((h) => h !== null)).toBe(true);
+    const hard = path.join(dir, `hard-link${n}`);
+    fs.linkSync(db, hard);
+    const soft = path.join(dir, `soft-link${n}`);
+    fs.symlinkSync(`${db}-wal`, soft);
+    // (every name with and without force: test/interop/unsafe-files.test.ts, in process)
+    for (const [out, force] of [...files.map((f) => [f, []]), [hard, ['--force']], [soft, ['--force']]] as [string, string[]][]) {
+      const r = walnut('export', db, '-o', out, ...force);
+      expect(r.status, `${out} ${force}`).toBe(2);
+      expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: refusing to write the export to .*: it is the database/);
+    }
+    expect(files.map(hash)).toEqual(before);
+    expect(sqlite3(db)).toBe(rows);
+    // a companion that does not exist yet is refused by its name
+    fs.rmSync(`${db}-wal-fec`);
+    expect(walnut('export', db, '-o', `${db}-wal-fec`).status).toBe(2);
+    expect(fs.existsSync(`${db}-wal-fec`)).toBe(false);
+  });
+
+  it('an existing output only with --force', () => {
+    const db = sqliteCopy();
+    const ark = path.join(dir, `existing${n}.ark`);
+    fs.writeFileSync(ark, 'keep me');
+    const r = walnut('export', db, '-o', ark);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: .*exists; pass force \(--force\)/);
+    expect(fs.readFileSync(ark, 'utf8')).toBe('keep me');
+    expect(json('export', db, '-o', ark, '--force').out.bytes).toBe(fs.statSync(ark).size);
+    expect(fs.readFileSync(ark).subarray(0, 8).toString()).toBe('ARKHEXP1');
+    expect(json('restore', ark, path.join(dir, `from-forced${n}.db`)).out).toMatchObject({ stoppedBy: null });
+  });
+});
+
+describe('a closed stdout', () => {
+  // The child's stdout is a real pipe whose reader is closed before the child starts: every
+  // write gets EPIPE, whatever the size of the output and however fast the machine is.
+  // (a FIFO opened read-write then write-only; the read-write descriptor is closed, then exec)
+  const CLOSED_PIPE = 'f=$(mktemp -u) && mkfifo "$f" && exec 3<>"$f" 4>"$f" && rm "$f" && exec 3<&- && exec "$@" >&4 4>&-';
+  const intoClosedPipe = (...args: string[]) => spawnSync('bash', ['-c', CLOSED_PIPE, 'bash', process.execPath, bin, ...args], { encoding: 'utf8' });
+  const noTrace = (stderr: string) => expect(stderr).not.toMatch(/Error:|\n\s+at |Unhandled/);
+
+  it('every command ends quietly with the status it would have had; export exits 2 naming EPIPE', async () => {
+    const db = sqliteCopy();
+    const ark = path.join(dir, `epipe${n}.ark`);
+    expect(walnut('export', db, '-o', ark).status).toBe(0);
+    const bad = path.join(dir, `epipe-bad${n}.db`);
+    const store = await open(bad, { keepWal: true });
+    for (let i = 0; i < 3; i++) await store.commit([{ pgno: 2, data: Buffer.alloc(4096, i) }]);
+    await store.close();
+    fs.truncateSync(`${bad}-wal`, 32 + 4120); // verify finds the -shm ahead of the WAL: status 1
+    const cases: [string[], number][] = [
+      [['inspect', db, '--json'], 0],
+      [['verify', db], 0],
+      [['verify', bad], 1],
+      [['checkpoint', db, '--json'], 0],
+      [['recover', db], 0],
+      [['restore', ark, path.join(dir, `epipe-restored${n}.db`)], 0],
+    ];
+    for (const [args, status] of cases) {
+      const r = intoClosedPipe(...args);
+      expect(r.status, args.join(' ')).toBe(status);
+      expect(r.stderr, args.join(' ')).toBe('');
+    }
+    expect(fs.existsSync(path.join(dir, `epipe-restored${n}.db`))).toBe(true); // the work was done
+    for (const follow of [[], ['--follow']]) {
+      const e = intoClosedPipe('export', db, ...follow); // --follow too ends (it would run until interrupted)
+      expect(e.status).toBe(2);
+      expect(e.stderr).toMatch(/^walnut: WALNUT_IO: the reader of the export stream went away after \d+ bytes \(EPIPE\)\n$/);
+      noTrace(e.stderr);
+    }
+  });
+
+  it('a stdout that fails otherwise (a full disk: /dev/full) is a runtime error: exit 2, one line naming WALNUT_FULL', () => {
+    const db = sqliteCopy();
+    const full = fs.openSync('/dev/full', 'w');
+    try {
+      for (const args of [['inspect', db], ['export', db]]) {
+        const r = spawnSync(process.execPath, [bin, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+        expect(r.status, args[0]).toBe(2);
+        expect(r.stderr).toBe('walnut: WALNUT_FULL: ENOSPC: no space left on device, write\n');
+      }
+    } finally {
+      fs.closeSync(full);
+    }
+  });
+
+  it('export | head -c1 on an export larger than a pipe holds: exit 2, one line, no stack trace', () => {
+    const db = path.join(dir, `big${n}.db`);
+    const s = new Database(db);
+    s.pragma('journal_mode = WAL');
+    s.exec("CREATE TABLE t(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 500) INSERT INTO t SELECT randomblob(4000) FROM c");
+    s.close();
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${bin}" export "${db}" | head -c1 > /dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe('2');
+    expect(r.stderr).toMatch(/^walnut: WALNUT_IO: the reader of the export stream went away after \d+ bytes \(EPIPE\)\n$/);
+    noTrace(r.stderr);
   });
 });
