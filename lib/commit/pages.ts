@@ -4,11 +4,12 @@
  * WALNUT_INVALID_ARGUMENT naming the field in `reason`. The rules:
  *
  *   data     a Buffer or Uint8Array of exactly pageSize bytes;
- *   pgno     an integer in 1..maxPageNumber(pageSize): at most SQLite's SQLITE_MAX_PAGE_COUNT
- *            (0xfffffffe), and no byte of the page past MAX_DATABASE_BYTES (16 TiB, the largest
- *            file ext4 holds with 4 KiB blocks: a page past it could be acknowledged but never
- *            checkpointed); never the lock-byte page (the page holding byte offset 2^30, which
- *            SQLite never uses for data);
+ *   pgno     an integer in 1..maxPageNumber(rules): at most the store's maxPageCount (option;
+ *            default 2^30 - 1, SQLite's default max_page_count before 3.45; at most
+ *            SQLITE_MAX_PAGE_COUNT, 0xfffffffe), and no byte of the page past MAX_DATABASE_BYTES
+ *            (16 TiB, the largest file ext4 holds with 4 KiB blocks: a page past it could be
+ *            acknowledged but never checkpointed); never the lock-byte page (the page holding
+ *            byte offset 2^30, which SQLite never uses for data);
  *   page 1   a database header for this store (format/db-header.ts): the SQLite magic, this
  *            page size, format versions 2/2 (WAL), the reserved bytes the database was opened
  *            with (16 with page checksums), payload fractions 64/32/32, a schema format SQLite
@@ -43,15 +44,17 @@ export interface PageRules {
   pageSize: number;
   /** Reserved bytes at the end of each page (page 1's byte 20) when the store opened. */
   reservedBytes: number;
+  /** Option maxPageCount. */
+  maxPageCount: number;
 }
 
 function invalid(reason: string, message: string): never {
   throw walnutError('WALNUT_INVALID_ARGUMENT', message, { reason });
 }
 
-/** The largest page number (and database size in pages) a store with this page size accepts. */
-export function maxPageNumber(pageSize: number): number {
-  return Math.min(MAX_PAGE_COUNT, MAX_DATABASE_BYTES / pageSize);
+/** The largest page number (and database size in pages) a commit may have. */
+export function maxPageNumber(rules: PageRules): number {
+  return Math.min(rules.maxPageCount, MAX_PAGE_COUNT, MAX_DATABASE_BYTES / rules.pageSize);
 }
 
 /** The page that holds byte offset 2^30 (SQLite's PENDING_BYTE_PAGE). */
@@ -59,18 +62,18 @@ export function lockBytePage(pageSize: number): number {
   return Math.floor(PENDING_BYTE / pageSize) + 1;
 }
 
-function checkPageNumber(pgno: unknown, pageSize: number): asserts pgno is number {
-  const max = maxPageNumber(pageSize);
+function checkPageNumber(pgno: unknown, rules: PageRules): asserts pgno is number {
+  const max = maxPageNumber(rules);
   if (typeof pgno !== 'number' || !Number.isInteger(pgno) || pgno < 1 || pgno > max) {
-    invalid('pgno', `page number ${String(pgno)} must be an integer in 1..${max} (page size ${pageSize})`);
+    invalid('pgno', `page number ${String(pgno)} must be an integer in 1..${max} (page size ${rules.pageSize}, maxPageCount ${rules.maxPageCount})`);
   }
-  if (pgno === lockBytePage(pageSize)) {
+  if (pgno === lockBytePage(rules.pageSize)) {
     invalid('pgno', `page ${pgno} holds the database's lock bytes (offset 2^30); SQLite never stores data there`);
   }
 }
 
 export function checkPage(pgno: unknown, data: unknown, rules: PageRules): void {
-  checkPageNumber(pgno, rules.pageSize);
+  checkPageNumber(pgno, rules);
   if (!(data instanceof Uint8Array)) invalid('data', `page ${pgno}: data must be a Buffer or Uint8Array`);
   if (data.length !== rules.pageSize) invalid('pageSize', `page ${pgno} has ${data.length} bytes; the page size is ${rules.pageSize}`);
   if (pgno === 1) checkPage1(data, rules);
@@ -91,11 +94,11 @@ function checkPage1(data: Uint8Array, rules: PageRules): void {
   if (h.schemaFormat > MAX_SCHEMA_FORMAT) invalid('page1.schemaFormat', `page 1's schema format (offset 44) is ${h.schemaFormat}; SQLite reads 0..${MAX_SCHEMA_FORMAT}`);
 }
 
-export function checkDbSize(dbSize: unknown, pageSize: number): number | undefined {
+export function checkDbSize(dbSize: unknown, rules: PageRules): number | undefined {
   if (dbSize === undefined) return undefined;
-  const max = maxPageNumber(pageSize);
+  const max = maxPageNumber(rules);
   if (typeof dbSize !== 'number' || !Number.isInteger(dbSize) || dbSize < 1 || dbSize > max) {
-    invalid('dbSize', `dbSize ${String(dbSize)} must be an integer in 1..${max} (page size ${pageSize})`);
+    invalid('dbSize', `dbSize ${String(dbSize)} must be an integer in 1..${max} (page size ${rules.pageSize}, maxPageCount ${rules.maxPageCount})`);
   }
   return dbSize;
 }

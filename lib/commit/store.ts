@@ -162,7 +162,7 @@ export class Store {
   #closing: Promise<void> | null = null;
 
   constructor(index: WalIndex, options: ResolvedOptions, events = new EventRing(), extension: AttachedExtension | null = null, reservedBytes = index.pageTrailers ? PAGE_TRAILER_RESERVED : 0) {
-    this.#rules = { pageSize: index.pageSize, reservedBytes };
+    this.#rules = { pageSize: index.pageSize, reservedBytes, maxPageCount: options.maxPageCount };
     this.#gate = new CloseGate(index.dbPath);
     this.#index = index;
     this.#options = options;
@@ -233,7 +233,7 @@ export class Store {
   commit(pages: readonly PageWrite[], options: { dbSize?: number } = {}): Promise<CommitResult> {
     try {
       this.#checkOpen();
-      const dbSize = checkDbSize(options?.dbSize, this.#rules.pageSize);
+      const dbSize = checkDbSize(options?.dbSize, this.#rules);
       return this.#committer.submit(normalizePages(pages, this.#rules, dbSize), dbSize);
     } catch (e) {
       return Promise.reject(e);

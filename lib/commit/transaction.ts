@@ -61,7 +61,7 @@ export class Transaction {
 
   async #commit(options: { dbSize?: number }): Promise<CommitResult | null> {
     this.#checkOpen();
-    const dbSize = checkDbSize(options.dbSize, this.#rules.pageSize);
+    const dbSize = checkDbSize(options.dbSize, this.#rules);
     const pages = this.#writes.size === 0 ? [] : normalizePages([...this.#writes].map(([pgno, data]) => ({ pgno, data })), this.#rules, dbSize);
     this.#state = 'committing';
     let snap: Snapshot | undefined;
