@@ -8,6 +8,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Store } from '../../lib/commit/store';
 import { WalnutError } from '../../lib/errors';
 import type { WalRecordSink } from '../../lib/export/framing';
+import { SHM_LOCK } from '../../lib/format/shm-header';
+import { WalnutFile } from '../../lib/io/file';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
@@ -226,5 +228,29 @@ describe('close() itself', () => {
     await expectRejectsWalnut(old.read(2), 'WALNUT_CLOSED');
     old.release();
     expect(await pageAfterReopen(file, 2)).toBe(2);
+  });
+
+  it('a snapshot released with reads in flight keeps its read lock until they end (close() releases the same way)', async () => {
+    const file = fresh();
+    const store = await open(file, { autoCheckpoint: false });
+    await store.commit([{ pgno: 2, data: page(1) }]);
+    const probe = await WalnutFile.open(`${file}-shm`); // another open file description: OFD locks conflict
+    try {
+      const snap = await store.snapshot();
+      const lock = SHM_LOCK.READ(snap.readLock);
+      expect(probe.tryLock(lock, 1, 'exclusive')).toBe(false);
+      const reading = snap.read(2);
+      snap.release();
+      expect(snap.released).toBe(true);
+      // the read's completion cannot run before this synchronous check: the lock must still be held
+      expect(probe.tryLock(lock, 1, 'exclusive')).toBe(false);
+      await expectRejectsWalnut(snap.read(2), 'WALNUT_CLOSED'); // no new reads
+      expect((await reading)[0]).toBe(1);
+      expect(probe.tryLock(lock, 1, 'exclusive'), 'released after the read').toBe(true);
+      probe.unlock(lock, 1);
+    } finally {
+      await probe.close();
+      await store.close();
+    }
   });
 });
