@@ -21,7 +21,7 @@ import type { Writable } from 'node:stream';
 
 import type { ExportOptions } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
-import { startExport, type ExportHandle } from '../export/stream';
+import { startExport, type ExportHandle, type ExportRun } from '../export/stream';
 import type { WalnutFile as ExportFile } from '../io/file';
 import { EventRing, type RecordedEvent } from '../telemetry/events';
 import { toPrometheus } from '../telemetry/prometheus';
@@ -152,7 +152,7 @@ export class Store {
   #checkpointWaits = 0;
   #lastCheckpointLimited = false;
   #nextCheckpointAt = 0;
-  readonly #exports = new Set<ExportHandle>();
+  readonly #exports = new Set<ExportRun>();
   readonly #events: EventRing;
   readonly #extension: AttachedExtension | null;
   /** What every page written is checked against (pages.ts). */
@@ -281,6 +281,8 @@ export class Store {
   /**
    * Exports the database as an ARKHEXP1 stream: a consistent base image, then every committed
    * transaction (with follow, until stop(); commits by other processes are picked up too).
+   * close() cuts an export still running (done rejects with WALNUT_CLOSED): await done, or
+   * stop(), before close() for a complete stream.
    */
   exportTo(target: WalRecordSink | Writable | ExportFile, options: ExportOptions = {}): ExportHandle {
     this.#checkOpen();
@@ -347,8 +349,8 @@ export class Store {
 
   /**
    * Refuses every later call (WALNUT_CLOSED), waits for the calls already running (queued
-   * commits, transactions' commits and reads, snapshots being taken, checkpoints, exports, which
-   * it stops), then releases every lock and file. Like SQLite's last connection: when no other
+   * commits, transactions' commits and reads, snapshots being taken, checkpoints), cuts exports
+   * still running (exportTo), then releases every lock and file. Like SQLite's last connection: when no other
    * connection has the database open, it checkpoints and, if that was complete, removes the
    * -wal and -shm (unless keepWal). So every commit that resolved is in the database or its WAL.
    */
@@ -357,7 +359,8 @@ export class Store {
       this.#closing = (async () => {
         await this.#gate.close();
         await this.#committer.close();
-        await Promise.allSettled([...this.#exports].map((e) => e.stop()));
+        const cut = walnutError('WALNUT_CLOSED', 'the store closed during the export', { path: this.#index.dbPath });
+        await Promise.all([...this.#exports].map((e) => e.cut(cut)));
         await this.#autoCheckpoint;
         if (!this.#options.keepWal && this.#committer.failed === null && this.#index.tryExclusive()) {
           const r = await this.#index.checkpointTarget().then((t) => runCheckpoint(t, 'passive', { sync: this.#options.synchronous !== 'off' })).catch(() => null);
