@@ -108,9 +108,9 @@ export function checkDbSize(dbSize: unknown, rules: PageRules): number | undefin
  * and page 1's in-header size when SQLite would trust it.
  */
 export function minimumDbSize(pages: readonly WalPage[]): number {
-  let min = pages.length === 0 ? 0 : pages[pages.length - 1]!.pgno; // sorted
-  if (pages[0]?.pgno === 1) min = Math.max(min, trustedDbSize(decodeDbHeader(pages[0].data)!) ?? 0);
-  return min;
+  const top = pages.length === 0 ? 0 : pages[pages.length - 1]!.pgno; // sorted
+  const header = pages[0]?.pgno === 1 ? decodeDbHeader(pages[0].data) : null;
+  return Math.max(top, header === null ? 0 : (trustedDbSize(header) ?? 0));
 }
 
 /** Refuses a database size below what the commit's pages need (minimumDbSize). */
