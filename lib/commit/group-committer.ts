@@ -15,6 +15,13 @@
  * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
  * and publishes nothing, the next batch overwrites the same offset; a sync error rejects the
  * batch and every later call with WALNUT_FAILED (the store must be reopened, which recovers).
+ * Every other failure of the pipeline reaches exactly the commits of the batch concerned, never
+ * an unhandled rejection: before the batch's frames are written (the beforeBatch wait, the
+ * conflict lookup) it rejects that batch with its WalnutError and the committer goes on; once
+ * frames may be in the WAL but unpublished (the index append or publish failed) whether they
+ * survive a reopen is unknown, so it fails the store as a sync error does (WALNUT_FAILED). An
+ * error that is not a WalnutError is a walnut bug: the store fails too.
+ * After close() every submit is refused with WALNUT_CLOSED.
  */
 import { walnutError, WalnutError } from '../errors';
 import type { WalIndex } from '../index/wal-index';
@@ -23,6 +30,7 @@ import { Histogram, type HistogramSummary } from '../telemetry/histogram';
 import { stampPageTrailer } from '../wal/page-trailer';
 import { MAX_FRAME, type WalPage, type WalTransaction } from '../wal/wal-file';
 import type { Synchronous } from './options';
+import { minimumDbSize } from './pages';
 
 export interface CommitResult {
   /** Position of this commit among this store's commits (1-based). */
@@ -43,9 +51,13 @@ export interface ConflictSet {
 interface Pending {
   pages: WalPage[];
   dbSize: number | undefined;
+  /** The smallest dbSize these pages allow (pages.ts minimumDbSize). */
+  minDbSize: number;
   bytes: number;
   conflict: ConflictSet | undefined;
   enqueuedUs: number;
+  /** Resolved or rejected already (a later failure of its batch leaves it alone). */
+  settled: boolean;
   resolve(r: CommitResult): void;
   reject(e: unknown): void;
 }
@@ -81,6 +93,7 @@ export class GroupCommitter {
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
   #failed: WalnutError | null = null;
+  #closed = false;
   #seq = 0;
   readonly #counters = { commits: 0, batches: 0, frames: 0, bytes: 0, fsyncs: 0, conflicts: 0, failedCommits: 0 };
   readonly #wake = { sizeCap: 0, timer: 0, idle: 0 };
@@ -111,12 +124,24 @@ export class GroupCommitter {
   /** Queues validated pages (deduplicated, ascending pgno) as one transaction. */
   submit(pages: WalPage[], dbSize: number | undefined, conflict?: ConflictSet): Promise<CommitResult> {
     if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#closed) return Promise.reject(walnutError('WALNUT_CLOSED', 'the store is closed', { path: this.#index.dbPath }));
     // the trailer goes into the caller's buffer: pages are written without a copy
     if (this.#stampTrailers) for (const p of pages) stampPageTrailer(p.data);
     return new Promise((resolve, reject) => {
       let bytes = 0;
       for (const p of pages) bytes += p.data.length;
-      this.#queue.push({ pages, dbSize, bytes, conflict, enqueuedUs: nowUs(), resolve, reject });
+      const p: Pending = {
+        pages, dbSize, minDbSize: minimumDbSize(pages), bytes, conflict, enqueuedUs: nowUs(), settled: false,
+        resolve: (r) => {
+          p.settled = true;
+          resolve(r);
+        },
+        reject: (e) => {
+          p.settled = true;
+          reject(e);
+        },
+      };
+      this.#queue.push(p);
       if (this.#running === null) this.#running = this.#drain();
     });
   }
@@ -124,6 +149,12 @@ export class GroupCommitter {
   /** Resolves when everything queued so far has been written (or failed). */
   async idle(): Promise<void> {
     while (this.#running !== null) await this.#running;
+  }
+
+  /** Refuses every later submit (WALNUT_CLOSED) and resolves once the queue is empty. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return this.idle();
   }
 
   get failed(): WalnutError | null {
@@ -138,13 +169,35 @@ export class GroupCommitter {
         if (this.#maxWaitMicros > 0 && this.#queueBytes() < this.#maxBatchBytes) {
           await new Promise((resolve) => setTimeout(resolve, this.#maxWaitMicros / 1000));
         }
-        await this.#beforeBatch();
-        const batch = this.#takeBatch();
-        await this.#runBatch(batch);
+        let batch: Pending[] | null = null;
+        try {
+          await this.#beforeBatch();
+          batch = this.#takeBatch();
+          await this.#runBatch(batch);
+        } catch (e) {
+          // nothing of this batch was written (#writeBatch handles its own write stage)
+          this.#failBatch(batch ?? this.#takeBatch(), e, 'before write');
+        }
       }
     } finally {
       this.#running = null;
     }
+  }
+
+  /**
+   * A failure outside the write and sync stages (section header): rejects the batch's commits
+   * that are still pending. A WalnutError before the write leaves the committer working; any
+   * other error, or one after frames may have reached the WAL, fails the store.
+   */
+  #failBatch(batch: Pending[], e: unknown, stage: 'before write' | 'after write'): void {
+    this.#events?.emit('fault', () => ({ stage: `pipeline ${stage}`, code: (e as { code?: string }).code, message: (e as Error)?.message, path: this.#index.walPath }));
+    if (stage === 'before write' && e instanceof WalnutError) {
+      this.#rejectAll(batch, e);
+      return;
+    }
+    this.#failed ??= walnutError('WALNUT_FAILED', `the commit pipeline failed ${stage === 'after write' ? 'after writing to the WAL, before publishing' : 'unexpectedly'} (${(e as Error)?.message ?? String(e)}); the store stopped and must be reopened (reopening recovers every acknowledged commit)`, { path: this.#index.walPath, cause: e });
+    this.#rejectAll(batch, this.#failed);
+    this.#rejectAll(this.#queue.splice(0), this.#failed);
   }
 
   #queueBytes(): number {
@@ -210,12 +263,15 @@ export class GroupCommitter {
         p.reject(walnutError('WALNUT_FULL', 'the WAL frame counter would pass 2^32-1; checkpoint first', { path: this.#index.walPath }));
         continue;
       }
-      let top = 0;
-      for (const page of p.pages) {
-        written.add(page.pgno);
-        if (page.pgno > top) top = page.pgno;
+      const top = p.pages[p.pages.length - 1]!.pgno; // sorted
+      const size = p.dbSize ?? Math.max(dbSize, top);
+      if (size < p.minDbSize) {
+        // only page 1's in-header size can get here (an explicit dbSize was checked on submit)
+        p.reject(walnutError('WALNUT_INVALID_ARGUMENT', `page 1's in-header database size ${p.minDbSize} is above the database size after this commit (${size}); SQLite would report the database corrupt`, { reason: 'dbSize' }));
+        continue;
       }
-      dbSize = p.dbSize ?? Math.max(dbSize, top);
+      for (const page of p.pages) written.add(page.pgno);
+      dbSize = size;
       txns.push({ pages: p.pages, dbSize });
       accepted.push(p);
       frames += p.pages.length;
@@ -227,6 +283,10 @@ export class GroupCommitter {
     try {
       result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data');
     } catch (e) {
+      if (this.#framesUnpublished(frames) || !(e instanceof WalnutError)) {
+        this.#failBatch(accepted, e, 'after write');
+        return;
+      }
       const syscall = (e as { syscall?: string }).syscall;
       const ev = e as { code?: string; errno?: number };
       this.#events?.emit('fault', () => ({ stage: syscall === 'fdatasync' || syscall === 'fsync' ? 'sync' : 'write', code: ev.code, errno: ev.errno, path: this.#index.walPath, commits: accepted.length }));
@@ -268,7 +328,25 @@ export class GroupCommitter {
     const tPublished = nowUs();
     this.#hist.publish.record(tPublished - tIo);
     for (const p of accepted) this.#hist.commit.record(tPublished - p.enqueuedUs);
-    this.#onCommitted(result.lastFrame);
+    try {
+      this.#onCommitted(result.lastFrame);
+    } catch (e) {
+      this.#events?.emit('fault', () => ({ stage: 'observer', code: (e as { code?: string }).code, message: (e as Error).message }));
+    }
+  }
+
+  /**
+   * After appendAndPublish failed: did the WAL take this batch's `frames` frames without the
+   * index publishing them? (The WAL file's frame counter advances only once its frames are
+   * written and synced as asked; WRITE is held, so nobody else moved the published header.)
+   */
+  #framesUnpublished(frames: number): boolean {
+    try {
+      const live = this.#index.liveHeader();
+      return live === null || this.#index.wal.mxFrame === live.mxFrame + frames;
+    } catch {
+      return true; // the index cannot even be read: assume the worst
+    }
   }
 
   /** First committer wins: did anything in the set change after the snapshot? */
@@ -285,6 +363,7 @@ export class GroupCommitter {
 
   #rejectAll(list: Pending[], e: unknown): void {
     for (const p of list) {
+      if (p.settled) continue;
       this.#counters.failedCommits++;
       p.reject(e);
     }

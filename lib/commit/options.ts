@@ -4,6 +4,7 @@
  */
 import { walnutError } from '../errors';
 import { isValidPageSize } from '../format/page-size';
+import { MAX_PAGE_COUNT } from './pages';
 
 export type Synchronous = 'full' | 'normal' | 'off';
 
@@ -57,6 +58,12 @@ export interface OpenOptions {
    * instead (WALNUT_CANTOPEN, reason NotWalMode) and leaves its file untouched.
    */
   convert?: boolean;
+  /**
+   * Largest page number (and database size in pages) a commit may have, like SQLite's PRAGMA
+   * max_page_count: default 1073741823 (2^30 - 1, SQLite's default before 3.45), at most
+   * 0xfffffffe (SQLITE_MAX_PAGE_COUNT). Pages past 16 TiB are refused whatever this says.
+   */
+  maxPageCount?: number;
 }
 
 export interface FecOptions {
@@ -79,9 +86,13 @@ export interface ResolvedOptions {
   pageChecksums: boolean | undefined;
 
   convert: boolean;
+  maxPageCount: number;
 }
 
-const KNOWN = new Set(['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal', 'convert']);
+const KNOWN = new Set(['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal', 'convert', 'maxPageCount']);
+
+/** SQLite's default max_page_count before 3.45 (what the sqlite3 of many systems still has). */
+const DEFAULT_MAX_PAGE_COUNT = 0x3fffffff;
 
 function invalid(option: string, message: string): never {
   throw walnutError('WALNUT_INVALID_ARGUMENT', `option ${option}: ${message}`, { reason: option });
@@ -132,6 +143,7 @@ export function resolveOptions(options: OpenOptions | undefined): ResolvedOption
 
   const convert = o['convert'] ?? true;
   if (typeof convert !== 'boolean') invalid('convert', 'must be a boolean');
-
-  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, pageChecksums, fec, convert };
+  const maxPageCount = o['maxPageCount'] === undefined ? DEFAULT_MAX_PAGE_COUNT : nonNegativeInteger(o['maxPageCount'], 'maxPageCount');
+  if (maxPageCount < 1 || maxPageCount > MAX_PAGE_COUNT) invalid('maxPageCount', `must be an integer in 1..${MAX_PAGE_COUNT}`);
+  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, pageChecksums, fec, convert, maxPageCount };
 }

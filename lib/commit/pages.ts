@@ -1,9 +1,30 @@
 /**
- * commit/pages.ts — validation of the page writes callers hand to commit(): exactly pageSize
- * bytes each (Buffer or Uint8Array), 1-based page numbers, and within one commit a later
- * write of the same page wins. The result is sorted by page number, as SQLite writes.
+ * commit/pages.ts — validation of the page writes callers hand to commit() and tx.write():
+ * everything SQLite would refuse to open is refused here, before a byte is written, with
+ * WALNUT_INVALID_ARGUMENT naming the field in `reason`. The rules:
+ *
+ *   data     a Buffer or Uint8Array of exactly pageSize bytes;
+ *   pgno     an integer in 1..maxPageNumber(rules): at most the store's maxPageCount (option;
+ *            default 2^30 - 1, SQLite's default max_page_count before 3.45; at most
+ *            SQLITE_MAX_PAGE_COUNT, 0xfffffffe), and no byte of the page past MAX_DATABASE_BYTES
+ *            (16 TiB, the largest file ext4 holds with 4 KiB blocks: a page past it could be
+ *            acknowledged but never checkpointed); never the lock-byte page (the page holding
+ *            byte offset 2^30, which SQLite never uses for data);
+ *   page 1   a database header for this store (format/db-header.ts): the SQLite magic, this
+ *            page size, format versions 2/2 (WAL), the reserved bytes the database was opened
+ *            with (16 with page checksums), payload fractions 64/32/32, a schema format SQLite
+ *            reads; its in-header size, when SQLite would trust it, must not exceed the commit's
+ *            dbSize (SQLite reports such a database corrupt);
+ *   dbSize   the database size in pages after the commit, bounded like pgno, and never below
+ *            the highest page the commit writes. It may be below the previous size: the commit
+ *            truncates the database, as SQLite's VACUUM and auto_vacuum do (pages past it read as
+ *            zeros and a complete checkpoint cuts the file to it).
+ *
+ * Within one commit a later write of the same page wins; the result is sorted by page number,
+ * as SQLite writes.
  */
 import { walnutError } from '../errors';
+import { decodeDbHeader, isWalMode, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSize } from '../format/db-header';
 import type { WalPage } from '../wal/wal-file';
 
 export interface PageWrite {
@@ -11,36 +32,107 @@ export interface PageWrite {
   data: Uint8Array;
 }
 
-export function checkPage(pgno: unknown, data: unknown, pageSize: number): void {
-  if (typeof pgno !== 'number' || !Number.isInteger(pgno) || pgno < 1 || pgno > 0xffffffff) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `page number ${String(pgno)} must be an integer in 1..2^32-1`, { reason: 'pgno' });
+/** SQLITE_MAX_PAGE_COUNT: the largest page number SQLite uses. */
+export const MAX_PAGE_COUNT = 0xfffffffe;
+/** The largest database file walnut writes: 16 TiB (2^44 bytes). */
+export const MAX_DATABASE_BYTES = 2 ** 44;
+/** The byte range SQLite locks in the database file starts here; its page holds no data. */
+const PENDING_BYTE = 0x40000000;
+
+/** What a commit's pages are checked against: fixed when the store opens. */
+export interface PageRules {
+  pageSize: number;
+  /** Reserved bytes at the end of each page (page 1's byte 20) when the store opened. */
+  reservedBytes: number;
+  /** Option maxPageCount. */
+  maxPageCount: number;
+}
+
+function invalid(reason: string, message: string): never {
+  throw walnutError('WALNUT_INVALID_ARGUMENT', message, { reason });
+}
+
+/** The largest page number (and database size in pages) a commit may have. */
+export function maxPageNumber(rules: PageRules): number {
+  return Math.min(rules.maxPageCount, MAX_PAGE_COUNT, MAX_DATABASE_BYTES / rules.pageSize);
+}
+
+/** The page that holds byte offset 2^30 (SQLite's PENDING_BYTE_PAGE). */
+export function lockBytePage(pageSize: number): number {
+  return Math.floor(PENDING_BYTE / pageSize) + 1;
+}
+
+function checkPageNumber(pgno: unknown, rules: PageRules): asserts pgno is number {
+  const max = maxPageNumber(rules);
+  if (typeof pgno !== 'number' || !Number.isInteger(pgno) || pgno < 1 || pgno > max) {
+    invalid('pgno', `page number ${String(pgno)} must be an integer in 1..${max} (page size ${rules.pageSize}, maxPageCount ${rules.maxPageCount})`);
   }
-  if (!(data instanceof Uint8Array)) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `page ${pgno}: data must be a Buffer or Uint8Array`, { reason: 'data' });
-  }
-  if (data.length !== pageSize) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `page ${pgno} has ${data.length} bytes; the page size is ${pageSize}`, { reason: 'pageSize' });
+  if (pgno === lockBytePage(rules.pageSize)) {
+    invalid('pgno', `page ${pgno} holds the database's lock bytes (offset 2^30); SQLite never stores data there`);
   }
 }
 
-export function checkDbSize(dbSize: unknown): number | undefined {
+export function checkPage(pgno: unknown, data: unknown, rules: PageRules): void {
+  checkPageNumber(pgno, rules);
+  if (!(data instanceof Uint8Array)) invalid('data', `page ${pgno}: data must be a Buffer or Uint8Array`);
+  if (data.length !== rules.pageSize) invalid('pageSize', `page ${pgno} has ${data.length} bytes; the page size is ${rules.pageSize}`);
+  if (pgno === 1) checkPage1(data, rules);
+}
+
+/** Page 1 must stay a database header SQLite (and walnut) open as this store's database. */
+function checkPage1(data: Uint8Array, rules: PageRules): void {
+  const h = decodeDbHeader(data);
+  if (h === null) invalid('page1.magic', 'page 1 does not start with the SQLite header "SQLite format 3\\0"');
+  if (h.pageSize !== rules.pageSize) invalid('page1.pageSize', `page 1's header says page size ${h.pageSize || 'invalid'}; the database's page size is ${rules.pageSize}`);
+  if (!isWalMode(h)) invalid('page1.fileFormat', `page 1's format versions (bytes 18/19) are ${h.writeVersion}/${h.readVersion}; a WAL database has 2/2`);
+  if (h.reservedBytes !== rules.reservedBytes) {
+    invalid('page1.reservedBytes', `page 1 reserves ${h.reservedBytes} bytes per page (byte 20); this database reserves ${rules.reservedBytes}${rules.reservedBytes === 16 ? ' (page checksums)' : ''}`);
+  }
+  if (h.payloadFractions.some((v, i) => v !== PAYLOAD_FRACTIONS[i])) {
+    invalid('page1.payloadFractions', `page 1's payload fractions (bytes 21..23) are ${h.payloadFractions.join('/')}; SQLite opens only ${PAYLOAD_FRACTIONS.join('/')}`);
+  }
+  if (h.schemaFormat > MAX_SCHEMA_FORMAT) invalid('page1.schemaFormat', `page 1's schema format (offset 44) is ${h.schemaFormat}; SQLite reads 0..${MAX_SCHEMA_FORMAT}`);
+}
+
+export function checkDbSize(dbSize: unknown, rules: PageRules): number | undefined {
   if (dbSize === undefined) return undefined;
-  if (typeof dbSize !== 'number' || !Number.isInteger(dbSize) || dbSize < 1 || dbSize > 0xffffffff) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `dbSize ${String(dbSize)} must be an integer in 1..2^32-1`, { reason: 'dbSize' });
+  const max = maxPageNumber(rules);
+  if (typeof dbSize !== 'number' || !Number.isInteger(dbSize) || dbSize < 1 || dbSize > max) {
+    invalid('dbSize', `dbSize ${String(dbSize)} must be an integer in 1..${max} (page size ${rules.pageSize}, maxPageCount ${rules.maxPageCount})`);
   }
   return dbSize;
 }
 
-/** Validated, deduplicated (last write wins) and sorted by page number. */
-export function normalizePages(pages: unknown, pageSize: number): WalPage[] {
-  if (!Array.isArray(pages) || pages.length === 0) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', 'pages must be a non-empty array of { pgno, data }', { reason: 'pages' });
-  }
+/**
+ * The smallest database size (in pages) a commit of these pages may have: its highest page,
+ * and page 1's in-header size when SQLite would trust it.
+ */
+export function minimumDbSize(pages: readonly WalPage[]): number {
+  const top = pages.length === 0 ? 0 : pages[pages.length - 1]!.pgno; // sorted
+  const header = pages[0]?.pgno === 1 ? decodeDbHeader(pages[0].data) : null;
+  return Math.max(top, header === null ? 0 : (trustedDbSize(header) ?? 0));
+}
+
+/** Refuses a database size below what the commit's pages need (minimumDbSize). */
+export function checkCommitSize(pages: readonly WalPage[], dbSize: number): void {
+  const min = minimumDbSize(pages);
+  if (dbSize >= min) return;
+  const top = pages[pages.length - 1]!.pgno;
+  invalid('dbSize', top > dbSize
+    ? `dbSize ${dbSize} is below page ${top}, which the same commit writes`
+    : `dbSize ${dbSize} is below page 1's in-header database size ${min} (SQLite would report the database corrupt)`);
+}
+
+/** Validated, deduplicated (last write wins) and sorted by page number; with dbSize, checked against it. */
+export function normalizePages(pages: unknown, rules: PageRules, dbSize?: number): WalPage[] {
+  if (!Array.isArray(pages) || pages.length === 0) invalid('pages', 'pages must be a non-empty array of { pgno, data }');
   const byPgno = new Map<number, Uint8Array>();
   for (const p of pages as PageWrite[]) {
-    if (typeof p !== 'object' || p === null) throw walnutError('WALNUT_INVALID_ARGUMENT', 'each page must be { pgno, data }', { reason: 'pages' });
-    checkPage(p.pgno, p.data, pageSize);
+    if (typeof p !== 'object' || p === null) invalid('pages', 'each page must be { pgno, data }');
+    checkPage(p.pgno, p.data, rules);
     byPgno.set(p.pgno, p.data);
   }
-  return [...byPgno].sort((a, b) => a[0] - b[0]).map(([pgno, data]) => ({ pgno, data }));
+  const sorted = [...byPgno].sort((a, b) => a[0] - b[0]).map(([pgno, data]) => ({ pgno, data }));
+  if (dbSize !== undefined) checkCommitSize(sorted, dbSize);
+  return sorted;
 }

@@ -22,14 +22,15 @@ import type { Writable } from 'node:stream';
 
 import type { ExportOptions } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
-import { startExport, type ExportHandle } from '../export/stream';
+import { startExport, type ExportHandle, type ExportRun } from '../export/stream';
 import type { WalnutFile as ExportFile } from '../io/file';
 import { EventRing, type RecordedEvent } from '../telemetry/events';
 import { toPrometheus } from '../telemetry/prometheus';
 import { AutoCheckpointPolicy, type WalMetrics } from './auto-checkpoint';
+import { CloseGate } from './close-gate';
 import { GroupCommitter, type CommitMetrics, type CommitResult } from './group-committer';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
-import { checkDbSize, normalizePages, type PageWrite } from './pages';
+import { checkDbSize, normalizePages, type PageRules, type PageWrite } from './pages';
 import { Transaction } from './transaction';
 
 /** The FEC sidecar's counters (option fec; filled in by lib/fec/extension.ts). */
@@ -100,18 +101,19 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   const repair = extension?.repairWal;
   const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
   let attached: AttachedExtension | null = null;
+  let reservedBytes: number;
   try {
-    index.pageTrailers = await pageTrailersWanted(index, o.pageChecksums);
+    ({ trailers: index.pageTrailers, reservedBytes } = await pageTrailersWanted(index, o.pageChecksums));
     if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous });
   } catch (e) {
     await index.close();
     throw e;
   }
-  return new Store(index, o, events, attached);
+  return new Store(index, o, events, attached, reservedBytes);
 }
 
 /** Trailers follow the database: its header reserves 16 bytes per page or it does not. */
-async function pageTrailersWanted(index: WalIndex, option: boolean | undefined): Promise<boolean> {
+async function pageTrailersWanted(index: WalIndex, option: boolean | undefined): Promise<{ trailers: boolean; reservedBytes: number }> {
   const snap = await index.beginRead();
   let reserved: number;
   try {
@@ -122,7 +124,7 @@ async function pageTrailersWanted(index: WalIndex, option: boolean | undefined):
   if (option === true && reserved !== PAGE_TRAILER_RESERVED) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `option pageChecksums: ${index.dbPath} reserves ${reserved} bytes per page, not ${PAGE_TRAILER_RESERVED}; page checksums need a database created with them`, { reason: 'pageChecksums' });
   }
-  return option ?? reserved === PAGE_TRAILER_RESERVED;
+  return { trailers: option ?? reserved === PAGE_TRAILER_RESERVED, reservedBytes: reserved };
 }
 
 async function createIfMissing(file: string, pageSize: number, pageChecksums: boolean): Promise<void> {
@@ -152,13 +154,18 @@ export class Store {
   #lastCheckpointError: string | null = null;
   #autoCheckpoint: Promise<unknown> | null = null;
   readonly #policy: AutoCheckpointPolicy;
-  readonly #exports = new Set<ExportHandle>();
+  readonly #exports = new Set<ExportRun>();
   readonly #events: EventRing;
   readonly #extension: AttachedExtension | null;
-  #closed = false;
+  /** What every page written is checked against (pages.ts). */
+  readonly #rules: PageRules;
+  /** Verbs against close(); `#closed` once close() has begun. */
+  readonly #gate: CloseGate;
   #closing: Promise<void> | null = null;
 
-  constructor(index: WalIndex, options: ResolvedOptions, events = new EventRing(), extension: AttachedExtension | null = null) {
+  constructor(index: WalIndex, options: ResolvedOptions, events = new EventRing(), extension: AttachedExtension | null = null, reservedBytes = index.pageTrailers ? PAGE_TRAILER_RESERVED : 0) {
+    this.#rules = { pageSize: index.pageSize, reservedBytes, maxPageCount: options.maxPageCount };
+    this.#gate = new CloseGate(index.dbPath);
     this.#index = index;
     this.#options = options;
     this.#events = events;
@@ -197,6 +204,10 @@ export class Store {
     });
   }
 
+  get #closed(): boolean {
+    return this.#gate.closed;
+  }
+
   /** The database's real path. */
   get path(): string {
     return this.#index.dbPath;
@@ -211,13 +222,15 @@ export class Store {
   /**
    * Commits page images as one transaction. Concurrent calls are written together (group
    * commit); each resolves once its own commit is durable at the store's synchronous level.
-   * `dbSize` defaults to max(previous size, highest page number).
+   * `dbSize` defaults to max(previous size, highest page number); a smaller one truncates the
+   * database (never below a page of the same commit). Input SQLite could not open is refused
+   * (pages.ts).
    */
   commit(pages: readonly PageWrite[], options: { dbSize?: number } = {}): Promise<CommitResult> {
     try {
       this.#checkOpen();
-      const normalized = normalizePages(pages, this.#index.pageSize);
-      return this.#committer.submit(normalized, checkDbSize(options?.dbSize));
+      const dbSize = checkDbSize(options?.dbSize, this.#rules);
+      return this.#committer.submit(normalizePages(pages, this.#rules, dbSize), dbSize);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -226,14 +239,17 @@ export class Store {
   /** A read-write transaction whose snapshot is taken now. */
   begin(): Transaction {
     this.#checkOpen();
-    return new Transaction(this.#index.beginRead(), this.#committer, this.#index.pageSize);
+    return new Transaction(this.#gate.track(this.#index.beginRead()), this.#committer, this.#rules, this.#gate);
   }
 
-  /** A consistent read view; holds a read mark until release(). */
+  /**
+   * A consistent read view; holds a read mark until release(). close() releases the snapshots
+   * still held; their reads then reject with WALNUT_CLOSED.
+   */
   snapshot(): Promise<Snapshot> {
     try {
       this.#checkOpen();
-      return this.#index.beginRead();
+      return this.#gate.track(this.#index.beginRead());
     } catch (e) {
       return Promise.reject(e);
     }
@@ -252,7 +268,7 @@ export class Store {
       if (!MODES.includes(mode)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', "mode must be 'passive', 'full', 'restart' or 'truncate'", { reason: 'mode' });
       }
-      return this.#checkpoint(mode);
+      return this.#gate.track(this.#checkpoint(mode));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -261,6 +277,8 @@ export class Store {
   /**
    * Exports the database as an ARKHEXP1 stream: a consistent base image, then every committed
    * transaction (with follow, until stop(); commits by other processes are picked up too).
+   * close() cuts an export still running (done rejects with WALNUT_CLOSED): await done, or
+   * stop(), before close() for a complete stream.
    */
   exportTo(target: WalRecordSink | Writable | ExportFile, options: ExportOptions = {}): ExportHandle {
     this.#checkOpen();
@@ -326,16 +344,19 @@ export class Store {
   }
 
   /**
-   * Waits for queued commits and a running checkpoint, then releases every lock and file. Like
-   * SQLite's last connection: when no other connection has the database open, it checkpoints
-   * and, if that was complete, removes the -wal and -shm (unless keepWal).
+   * Refuses every later call (WALNUT_CLOSED), waits for the calls already running (queued
+   * commits, transactions' commits and reads, snapshots being taken, checkpoints), cuts exports
+   * still running (exportTo), then releases every lock and file. Like SQLite's last connection: when no other
+   * connection has the database open, it checkpoints and, if that was complete, removes the
+   * -wal and -shm (unless keepWal). So every commit that resolved is in the database or its WAL.
    */
   close(): Promise<void> {
     if (this.#closing === null) {
       this.#closing = (async () => {
-        this.#closed = true;
-        await this.#committer.idle();
-        await Promise.allSettled([...this.#exports].map((e) => e.stop()));
+        await this.#gate.close();
+        await this.#committer.close();
+        const cut = walnutError('WALNUT_CLOSED', 'the store closed during the export', { path: this.#index.dbPath });
+        await Promise.all([...this.#exports].map((e) => e.cut(cut)));
         await this.#autoCheckpoint;
         if (!this.#options.keepWal && this.#committer.failed === null && this.#index.tryExclusive()) {
           const r = await this.#index.checkpointTarget().then((t) => runCheckpoint(t, 'passive', { sync: this.#options.synchronous !== 'off' })).catch(() => null);
@@ -353,7 +374,7 @@ export class Store {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the store is closed', { path: this.#index.dbPath });
+    this.#gate.check();
     const failed = this.#committer.failed;
     if (failed) throw failed;
   }

@@ -5,61 +5,74 @@
  * ends). read() sees the snapshot plus the transaction's own writes. commit() fails with
  * WALNUT_CONFLICT, writing nothing, when any page the transaction read or wrote was committed
  * by someone else after the snapshot. Written buffers are not copied: do not change them until
- * commit() settles.
+ * commit() settles. Input is checked as commit/pages.ts says, each error at the earliest call
+ * that can know it (a page in write(), the database size in commit(), which then leaves the
+ * transaction open). read() and commit() pass the store's CloseGate: after store.close() has
+ * begun they reject with WALNUT_CLOSED, and close() waits for those that started before.
  */
 import { walnutError } from '../errors';
 import type { Snapshot } from '../index/snapshot';
+import type { CloseGate } from './close-gate';
 import type { CommitResult, GroupCommitter } from './group-committer';
-import { checkDbSize, checkPage, normalizePages } from './pages';
+import { checkDbSize, checkPage, normalizePages, type PageRules } from './pages';
 
 type State = 'open' | 'committing' | 'done';
 
 export class Transaction {
   readonly #snapshot: Promise<Snapshot>;
   readonly #committer: GroupCommitter;
-  readonly #pageSize: number;
+  readonly #rules: PageRules;
+  readonly #gate: CloseGate;
   readonly #writes = new Map<number, Uint8Array>();
   readonly #reads = new Set<number>();
   #state: State = 'open';
 
-  constructor(snapshot: Promise<Snapshot>, committer: GroupCommitter, pageSize: number) {
+  constructor(snapshot: Promise<Snapshot>, committer: GroupCommitter, rules: PageRules, gate: CloseGate) {
     this.#snapshot = snapshot;
     this.#committer = committer;
-    this.#pageSize = pageSize;
+    this.#rules = rules;
+    this.#gate = gate;
     snapshot.catch(() => undefined); // surfaced by the first call that needs it
   }
 
   /** The page as this transaction sees it (a new Buffer). */
-  async read(pgno: number): Promise<Buffer> {
-    this.#checkOpen();
-    const own = this.#writes.get(pgno);
-    if (own !== undefined) return Buffer.from(own);
-    const snap = await this.#snapshot;
-    const page = await snap.read(pgno);
-    this.#reads.add(pgno);
-    return page;
+  read(pgno: number): Promise<Buffer> {
+    return this.#gate.run(async () => {
+      this.#checkOpen();
+      const own = this.#writes.get(pgno);
+      if (own !== undefined) return Buffer.from(own);
+      const snap = await this.#snapshot;
+      const page = await snap.read(pgno);
+      this.#reads.add(pgno);
+      return page;
+    });
   }
 
   write(pgno: number, data: Uint8Array): void {
     this.#checkOpen();
-    checkPage(pgno, data, this.#pageSize);
+    checkPage(pgno, data, this.#rules);
     this.#writes.set(pgno, data);
   }
 
   /** Commits the writes (a transaction without writes commits nothing and resolves null). */
-  async commit(options: { dbSize?: number } = {}): Promise<CommitResult | null> {
+  commit(options: { dbSize?: number } = {}): Promise<CommitResult | null> {
+    return this.#gate.run(() => this.#commit(options));
+  }
+
+  async #commit(options: { dbSize?: number }): Promise<CommitResult | null> {
     this.#checkOpen();
-    const dbSize = checkDbSize(options.dbSize);
+    const dbSize = checkDbSize(options.dbSize, this.#rules);
+    const pages = this.#writes.size === 0 ? [] : normalizePages([...this.#writes].map(([pgno, data]) => ({ pgno, data })), this.#rules, dbSize);
     this.#state = 'committing';
-    const snap = await this.#snapshot;
+    let snap: Snapshot | undefined;
     try {
-      if (this.#writes.size === 0) return null;
-      const pages = normalizePages([...this.#writes].map(([pgno, data]) => ({ pgno, data })), this.#pageSize);
+      snap = await this.#snapshot;
+      if (pages.length === 0) return null;
       const conflict = { pgnos: new Set([...this.#reads, ...this.#writes.keys()]), ...snap.generation };
       return await this.#committer.submit(pages, dbSize, conflict);
     } finally {
       this.#state = 'done';
-      snap.release();
+      snap?.release();
     }
   }
 

@@ -8,12 +8,18 @@
  * Files are compared by identity (device and inode, after every link is followed), and by
  * real path for those that do not exist yet. An existing output file is replaced only with
  * `force`, and its identity is checked on the opened descriptor before it is truncated.
+ *
+ * An export holds a read snapshot of the connection while it runs, and it runs as fast as its
+ * sink takes records. When the store closes the connection, the export is cut: its sink calls
+ * are abandoned, the export ends with WALNUT_CLOSED and lets its snapshot go, so a sink nobody
+ * empties never holds a connection open. The sink then holds a prefix of the stream that ends
+ * between records (a restore keeps its complete commits).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
-import { walnutError } from '../errors';
+import { walnutError, type WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../index/wal-index';
 import { WalnutFile } from '../io/file';
@@ -29,14 +35,52 @@ export interface ExportHandle {
   poke(): void;
 }
 
+/** The handle the connection keeps: it can also cut the export (see the header). */
+export interface ExportRun extends ExportHandle {
+  /** Cuts the export with `reason` (unless it has ended) and resolves once it has ended. */
+  cut(reason: WalnutError): Promise<void>;
+}
+
+/** The exporter's sink, which cut() detaches: every pending and later call rejects with the reason. */
+class CuttableSink implements WalRecordSink {
+  readonly #sink: WalRecordSink;
+  readonly #cut: Promise<never>;
+  #reject: (e: WalnutError) => void = () => undefined;
+  #reason: WalnutError | null = null;
+
+  constructor(sink: WalRecordSink) {
+    this.#sink = sink;
+    this.#cut = new Promise<never>((_, reject) => (this.#reject = reject));
+    this.#cut.catch(() => undefined);
+  }
+
+  appendRecord(payload: Uint8Array): Promise<void> {
+    return this.#unlessCut(() => this.#sink.appendRecord(payload));
+  }
+
+  flush(): Promise<void> {
+    return this.#unlessCut(() => this.#sink.flush());
+  }
+
+  cut(reason: WalnutError): void {
+    this.#reason ??= reason;
+    this.#reject(this.#reason);
+  }
+
+  async #unlessCut(call: () => Promise<void> | void): Promise<void> {
+    if (this.#reason !== null) throw this.#reason;
+    await Promise.race([call(), this.#cut]);
+  }
+}
+
 export function isRecordSink(x: unknown): x is WalRecordSink {
   return typeof x === 'object' && x !== null && typeof (x as WalRecordSink).appendRecord === 'function' && typeof (x as WalRecordSink).flush === 'function';
 }
 
-export function startExport(index: WalIndex, target: WalRecordSink | Writable | WalnutFile, options: ExportOptions = {}): ExportHandle {
+export function startExport(index: WalIndex, target: WalRecordSink | Writable | WalnutFile, options: ExportOptions = {}): ExportRun {
   const fd = target instanceof WalnutFile ? target.fd : (target as { fd?: unknown }).fd;
   if (typeof fd === 'number' && fd >= 0) refuseDatabaseFile(databaseFiles(index.dbPath), fs.fstatSync(fd), `descriptor ${fd}`);
-  const sink = isRecordSink(target) ? target : new BufferedWalSink(target);
+  const sink = new CuttableSink(isRecordSink(target) ? target : new BufferedWalSink(target));
   const exporter = new Exporter(index, sink, options);
   const done = exporter.run();
   done.catch(() => undefined); // surfaced through done/stop
@@ -47,6 +91,11 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
       return done;
     },
     poke: () => exporter.poke(),
+    cut: (reason) => {
+      exporter.stop();
+      sink.cut(reason);
+      return done.then(() => undefined, () => undefined);
+    },
   };
 }
 

@@ -8,8 +8,11 @@
  *   18   1   file format write version: 1 rollback journal, 2 WAL
  *   19   1   file format read version:  1 rollback journal, 2 WAL
  *   20   1   reserved bytes at the end of each page
+ *   21   3   max embedded payload fraction, min embedded payload fraction, leaf payload
+ *            fraction: must be 64, 32, 32 (SQLite refuses the file otherwise)
  *   24   4   file change counter
  *   28   4   database size in pages (valid only if nonzero and offset 92 equals offset 24)
+ *   44   4   schema format number (1..4; 0 in a database without a schema yet)
  *   92   4   version-valid-for number
  *   96   4   SQLITE_VERSION_NUMBER of the last writer
  *
@@ -37,14 +40,21 @@ export const DB_LOCK = {
   SHARED_SIZE: 510,
 } as const;
 const MAGIC = 'SQLite format 3\0';
+/** The payload fractions every SQLite database has (bytes 21..23). */
+export const PAYLOAD_FRACTIONS: readonly [number, number, number] = [64, 32, 32];
+/** The newest schema format SQLite reads (SQLITE_MAX_FILE_FORMAT). */
+export const MAX_SCHEMA_FORMAT = 4;
 
 export interface DbHeader {
   pageSize: number; // 0 when the stored value is invalid
   writeVersion: number;
   readVersion: number;
   reservedBytes: number;
+  /** Bytes 21..23: SQLite opens only 64, 32, 32. */
+  payloadFractions: [number, number, number];
   changeCounter: number;
   inHeaderDbSize: number;
+  schemaFormat: number;
   versionValidFor: number;
   sqliteVersion: number;
 }
@@ -64,8 +74,10 @@ export function decodeDbHeader(bytes: Uint8Array): DbHeader | null {
     writeVersion: bytes[18]!,
     readVersion: bytes[19]!,
     reservedBytes: bytes[20]!,
+    payloadFractions: [bytes[21]!, bytes[22]!, bytes[23]!],
     changeCounter: dv.getUint32(24),
     inHeaderDbSize: dv.getUint32(28),
+    schemaFormat: dv.getUint32(44),
     versionValidFor: dv.getUint32(92),
     sqliteVersion: dv.getUint32(96),
   };
@@ -85,9 +97,7 @@ export function newDatabasePage1(pageSize: number, sqliteVersion = 3040001, rese
   page[18] = 2; // write version: WAL
   page[19] = 2; // read version: WAL
   page[20] = reservedBytes; // reserved bytes at the end of each page
-  page[21] = 64; // max embedded payload fraction
-  page[22] = 32; // min embedded payload fraction
-  page[23] = 32; // leaf payload fraction
+  page.set(PAYLOAD_FRACTIONS, 21); // max embedded, min embedded, leaf payload fractions
   dv.setUint32(24, 1); // file change counter
   dv.setUint32(28, 1); // database size in pages
   dv.setUint32(44, 4); // schema format number

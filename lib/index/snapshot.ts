@@ -7,6 +7,11 @@
  * Pages beyond the snapshot's database size read as zeros too. When the index has page trailers
  * on, every page read is checked against its trailer (WALNUT_CORRUPT with the pgno on mismatch);
  * readRaw() skips that check (for integrity checks, which report instead of throwing).
+ * release() (the caller's, or the connection's close()) while asynchronous reads are still in
+ * flight ends the snapshot at once for new reads but keeps the read lock until those reads have
+ * finished: a checkpoint must not overwrite a page in the database file under a read that the
+ * lock promised to keep consistent. (The connection's files close on the same I/O lane after
+ * the reads queued on it, so a close() that drops every lock does so after them too.)
  */
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
@@ -28,6 +33,8 @@ export class Snapshot {
   readonly #state: SnapshotState;
   readonly #onRelease: (s: Snapshot) => void;
   #released = false;
+  /** Asynchronous reads in flight; release() hands the lock back when the last one ends. */
+  #reading = 0;
 
   constructor(index: WalIndex, state: SnapshotState, onRelease: (s: Snapshot) => void) {
     this.#index = index;
@@ -92,11 +99,17 @@ export class Snapshot {
 
   async #readInto(pgno: number, out: Uint8Array): Promise<void> {
     const source = this.#locate(pgno, out);
-    if (source.frame !== 0) {
-      await this.#index.wal.readFramePage(source.frame, out, this.#index.pageSize);
-    } else if (source.fromDb) {
-      const got = await this.#index.db.read(out, 0, this.#index.pageSize, (pgno - 1) * this.#index.pageSize);
-      if (got < this.#index.pageSize) out.fill(0, got, this.#index.pageSize);
+    if (source.frame === 0 && !source.fromDb) return;
+    this.#reading++;
+    try {
+      if (source.frame !== 0) {
+        await this.#index.wal.readFramePage(source.frame, out, this.#index.pageSize);
+      } else {
+        const got = await this.#index.db.read(out, 0, this.#index.pageSize, (pgno - 1) * this.#index.pageSize);
+        if (got < this.#index.pageSize) out.fill(0, got, this.#index.pageSize);
+      }
+    } finally {
+      if (--this.#reading === 0 && this.#released) this.#onRelease(this);
     }
   }
 
@@ -152,11 +165,11 @@ export class Snapshot {
     return { frame: 0, fromDb: true };
   }
 
-  /** Ends the read transaction (idempotent). */
+  /** Ends the read transaction (idempotent); the lock goes once reads in flight have finished. */
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.#onRelease(this);
+    if (this.#reading === 0) this.#onRelease(this);
   }
 
   #check(pgno: number): void {

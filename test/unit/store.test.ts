@@ -280,13 +280,15 @@ describe('SQLite reads what walnut committed', () => {
     s.pragma('wal_checkpoint(TRUNCATE)');
     s.close();
     const image = fs.readFileSync(src);
-    // a new walnut database receives SQLite's pages 1..N in three transactions
+    // a new walnut database receives SQLite's pages 1..N in three transactions (each of the full
+    // size: page 1's header says N pages, and a smaller dbSize would be refused)
     const target = fresh();
     const store = await open(target);
     const pages = image.length / 4096;
     const all = Array.from({ length: pages }, (_, i) => ({ pgno: i + 1, data: image.subarray(i * 4096, (i + 1) * 4096) }));
     const third = Math.ceil(pages / 3);
-    await Promise.all([store.commit(all.slice(0, third)), store.commit(all.slice(third, 2 * third)), store.commit(all.slice(2 * third))]);
+    const size = { dbSize: pages };
+    await Promise.all([store.commit(all.slice(0, third), size), store.commit(all.slice(third, 2 * third), size), store.commit(all.slice(2 * third), size)]);
     await store.close();
     const db = new Database(target);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
