@@ -10,13 +10,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
+import { runCheckpoint } from '../../lib/checkpoint/execute';
 import { open, type Store } from '../../lib/commit/store';
 import { restore } from '../../lib/export/restore';
 import { WalIndex } from '../../lib/index/wal-index';
 import { verify, verifySnapshot } from '../../lib/integrity/verify';
 import { WalnutFile } from '../../lib/io/file';
 import { SqlitePeer } from '../helpers/children';
-import { expectRejectsWalnut } from '../helpers/expect-error';
+import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { Database, oracleScan } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -327,6 +328,32 @@ describe('a -shm truncated under a live store', () => {
     await again.close();
     const db = new Database(file, { readonly: true });
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
+  });
+
+  it('a header whose frames lie past the end of the file: WALNUT_CORRUPT naming the frame, from lookups and the checkpoint', async () => {
+    const file = newDb();
+    const first = await WalIndex.open(file); // stays attached (DMS), so the next opener keeps the file
+    const peer = await sqliteWriter(file);
+    const mx = await sqliteGrows(peer, file, FOUR_SEGMENTS);
+    await peer.close(); // first still has the database open: SQLite leaves the -wal and -shm
+    fs.truncateSync(`${file}-shm`, SEGMENT); // segment 0 (the header) stays
+    const second = await WalIndex.open(file);
+    const snap = await second.beginRead();
+    expect(snap.mxFrame).toBe(mx);
+    const past = { message: expect.stringMatching(new RegExp(`frame ${mx} lies in wal-index segment \\d+, beyond the end of the -shm \\(32768 bytes\\)`)) };
+    expectWalnutError(() => snap.frameOf(1), 'WALNUT_CORRUPT', past);
+    expectWalnutError(() => second.lookupMany(Uint32Array.of(1, 2), mx, 1, new Uint32Array(2)), 'WALNUT_CORRUPT', past);
+    await expectRejectsWalnut(second.checkpointTarget().then((t) => runCheckpoint(t, 'passive', { sync: false })), 'WALNUT_CORRUPT', {
+      message: expect.stringMatching(/beyond the end of the -shm/),
+    });
+    snap.release();
+    await second.close();
+    await first.close();
+    // the next first opener rebuilds the index from the WAL
+    const db = new Database(file);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2000 });
     db.close();
   });
 });
