@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { runCheckpoint } from '../../lib/checkpoint/execute';
 import { open, type Store } from '../../lib/commit/store';
 import { restore } from '../../lib/export/restore';
+import { SHM_SEGMENT_BYTES, shmFramesBefore, shmSegmentOf } from '../../lib/format/shm-header';
 import { WalIndex } from '../../lib/index/wal-index';
 import { verify, verifySnapshot } from '../../lib/integrity/verify';
 import { WalnutFile } from '../../lib/io/file';
@@ -23,7 +24,6 @@ import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
 const PAGE = 512; // small pages: 16,000+ frames in about 9 MB
-const SEGMENT = 32768;
 const FOUR_SEGMENTS = 16_000; // frames; segment 3 starts after frame 4062 + 2 * 4096 = 12254
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 let n = 0;
@@ -118,7 +118,7 @@ function sqliteCheckpointOfCopy(file: string, mode: string): { busy: boolean; wa
 describe('reads, lookups and verify over a 4-segment WAL SQLite wrote while the store was open', () => {
   it('every page equals the newest WAL frame (or the database file); batched lookups agree; verify ok', async () => {
     const { file, store, peer, mx } = await grownWhileOpen(FOUR_SEGMENTS);
-    expect(fs.statSync(`${file}-shm`).size).toBeGreaterThanOrEqual(4 * SEGMENT);
+    expect(fs.statSync(`${file}-shm`).size).toBeGreaterThanOrEqual(4 * SHM_SEGMENT_BYTES);
     const want = oracle(file);
     expect(want.mxFrame).toBe(mx);
 
@@ -154,6 +154,16 @@ describe('reads, lookups and verify over a 4-segment WAL SQLite wrote while the 
     expect(report.ok).toBe(true);
     await peer.close();
     await store.close();
+    // ... and reaches the last segment: a wrong page number for the last frame is reported
+    const copy = `${file}.damaged`;
+    for (const s of ['', '-wal', '-shm']) fs.copyFileSync(file + s, copy + s);
+    const seg = shmSegmentOf(mx); // > 0: its page numbers start at the segment's first byte
+    const at = seg * SHM_SEGMENT_BYTES + 4 * (mx - shmFramesBefore(seg) - 1);
+    const shm = fs.readFileSync(`${copy}-shm`);
+    shm.writeUInt32LE(shm.readUInt32LE(at) + 1, at);
+    fs.writeFileSync(`${copy}-shm`, shm);
+    const damaged = await verify(copy, 1);
+    expect(damaged.issues).toMatchObject([{ kind: 'shm-index', frame: mx }]);
   });
 });
 
@@ -266,7 +276,7 @@ describe('walnut checkpoint (CLI) while SQLite holds the database open with a 3-
     const peer = await sqliteWriter(file);
     await peer.get('SELECT count(*) FROM t'); // SQLite opens the WAL and creates the -shm
     const mx = await sqliteGrows(peer, file, 9000);
-    expect(fs.statSync(`${file}-shm`).size).toBe(3 * SEGMENT);
+    expect(fs.statSync(`${file}-shm`).size).toBe(3 * SHM_SEGMENT_BYTES);
     const rows = await peer.all('SELECT id, hex(v) AS v FROM t ORDER BY id');
     const sqlite = sqliteCheckpointOfCopy(file, 'PASSIVE');
     expect(sqlite).toEqual({ busy: false, walFrames: mx, checkpointedFrames: mx });
@@ -316,7 +326,7 @@ describe('a -shm truncated under a live store', () => {
     before.release();
     await peer.close();
 
-    for (const size of [SEGMENT, 0]) {
+    for (const size of [SHM_SEGMENT_BYTES, 0]) {
       fs.truncateSync(`${file}-shm`, size);
       await refused(store, before.dbSize, last);
     }
@@ -337,7 +347,7 @@ describe('a -shm truncated under a live store', () => {
     const peer = await sqliteWriter(file);
     const mx = await sqliteGrows(peer, file, FOUR_SEGMENTS);
     await peer.close(); // first still has the database open: SQLite leaves the -wal and -shm
-    fs.truncateSync(`${file}-shm`, SEGMENT); // segment 0 (the header) stays
+    fs.truncateSync(`${file}-shm`, SHM_SEGMENT_BYTES); // segment 0 (the header) stays
     const second = await WalIndex.open(file);
     const snap = await second.beginRead();
     expect(snap.mxFrame).toBe(mx);
