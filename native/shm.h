@@ -31,8 +31,8 @@
 //    (the first opener truncates it holding DMS exclusively). Mapped access raises SIGBUS only if
 //    some other user of the file cuts it below the mapping anyway. coversMapping() (one fstat)
 //    detects that; lib/index/wal-index.ts asks it where a read transaction, checkpoint or
-//    recovery begins, where a write transaction begins after waiting for WRITE, and in
-//    liveHeader(), and refuses with WALNUT_CORRUPT (reason ShmTruncated). Not checked, to keep
+//    recovery begins and where a write transaction begins after waiting for WRITE (those refuse
+//    with WALNUT_CORRUPT, reason ShmTruncated), and in liveHeader() (null). Not checked, to keep
 //    syscalls off the hot path: a truncation after that check, while the transaction still
 //    uses the index (a held snapshot's lookups, a commit's index appends and header write, a
 //    checkpoint's page-number reads and nBackfill store), still ends the process with SIGBUS.

@@ -468,7 +468,7 @@ export class WalIndex {
     const waited = await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive'); // waits for this connection's checkpointer too
     this.#writer = true;
     try {
-      if (waited) this.#checkMapping(); // it runs within the snapshot's read transaction (checked when it began) unless it waited
+      if (waited) this.#checkMapping(); // without a wait it runs within the read transaction checked as it began
     } catch (e) {
       this.endWrite();
       throw e;
