@@ -130,6 +130,8 @@ export interface NativeShmRegion {
   map(count: number): number;
   grow(count: number): void;
   segments(): number;
+  /** False when the -shm is now shorter than the mapped segments (one fstat). */
+  coversMapping(): boolean;
   readHeader(out: Uint8Array): void;
   writeHeader(header: Uint8Array): void;
   load32(offset: number): number;

@@ -28,6 +28,7 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
                        {InstanceMethod<&ShmRegion::Map>("map"),
                         InstanceMethod<&ShmRegion::Grow>("grow"),
                         InstanceMethod<&ShmRegion::Segments>("segments"),
+                        InstanceMethod<&ShmRegion::CoversMapping>("coversMapping"),
                         InstanceMethod<&ShmRegion::ReadHeader>("readHeader"),
                         InstanceMethod<&ShmRegion::WriteHeader>("writeHeader"),
                         InstanceMethod<&ShmRegion::Load32>("load32"),
@@ -70,8 +71,19 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     return true;
   }
 
-  // Maps segments until `count` are mapped or the file ends. Returns false on an OS error.
-  bool MapUpTo(Napi::Env env, uint32_t count) {
+  // The -shm's size (fstat); false with a WALNUT_IO thrown on an OS error.
+  bool FileSize(Napi::Env env, uint64_t* size) {
+    OsFailure f = posix::Size(file_->fd, size);
+    if (!f.IsError()) return true;
+    MakeOsError(env, f, file_->path).ThrowAsJavaScriptException();
+    return false;
+  }
+
+  // Maps segments until `count` are mapped or the file ends (SQLite's walIndexPage: a reader
+  // maps a segment only once the file covers it). `*fileSize` gets the file's size (0 for heap
+  // memory). Returns false on an OS error.
+  bool MapUpTo(Napi::Env env, uint32_t count, uint64_t* fileSize = nullptr) {
+    if (fileSize != nullptr) *fileSize = 0;
     if (Heap()) {
       while (segments_.size() < count) {
         uint8_t* seg = new uint8_t[kSegment];
@@ -81,11 +93,8 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
       return true;
     }
     uint64_t size = 0;
-    OsFailure f = posix::Size(file_->fd, &size);
-    if (f.IsError()) {
-      MakeOsError(env, f, file_->path).ThrowAsJavaScriptException();
-      return false;
-    }
+    if (!FileSize(env, &size)) return false;
+    if (fileSize != nullptr) *fileSize = size;
     while (segments_.size() < count && (segments_.size() + 1) * kSegment <= size) {
       void* p = ::mmap(nullptr, kSegment, PROT_READ | PROT_WRITE, MAP_SHARED, file_->fd,
                        static_cast<off_t>(segments_.size() * kSegment));
@@ -96,6 +105,40 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
       segments_.push_back(static_cast<uint8_t*>(p));
     }
     return true;
+  }
+
+  // The one place that maps segments for readers: makes sure the segment holding `frame` (and
+  // every one before it) is mapped, mapping on demand as SQLite's walIndexPage does. The common
+  // case, a segment already mapped, is one comparison and no system call. A frame whose segment
+  // lies beyond the file's end is corruption (the header promised frames the index lacks); in
+  // heap memory every indexed segment is already allocated, so a missing one is too.
+  bool NeedFrame(Napi::Env env, uint32_t frame) {
+    if (frame == 0) return true;
+    uint32_t seg = SegmentOf(frame);
+    if (seg < segments_.size()) return true;
+    uint64_t size = 0;
+    if (!Heap() && !MapUpTo(env, seg + 1, &size)) return false;
+    if (seg < segments_.size()) return true;
+    std::string what = "frame " + std::to_string(frame) + " lies in wal-index segment " + std::to_string(seg);
+    if (Heap()) {
+      what += ", which the in-memory index does not have";
+    } else {
+      what += ", beyond the end of the -shm (" + std::to_string(size) + " bytes)";
+    }
+    ThrowCorrupt(env, what);
+    return false;
+  }
+
+  // coversMapping() -> false when the -shm has become shorter than the segments mapped from it
+  // (another user of the file truncated it): touching those pages would raise SIGBUS. One
+  // fstat; lib/index/wal-index.ts calls it where transactions begin (see shm.h).
+  Napi::Value CoversMapping(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return Napi::Value();
+    if (Heap() || segments_.empty()) return Napi::Boolean::New(env, true);
+    uint64_t size = 0;
+    if (!FileSize(env, &size)) return Napi::Value();
+    return Napi::Boolean::New(env, size >= static_cast<uint64_t>(segments_.size()) * kSegment);
   }
 
   // map(count) -> number of segments mapped (fewer when the file is shorter).
@@ -293,7 +336,7 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     return env.Undefined();
   }
 
-  Napi::Value ThrowCorrupt(Napi::Env env, const char* what) {
+  Napi::Value ThrowCorrupt(Napi::Env env, const std::string& what) {
     MakeError(env, "WALNUT_CORRUPT", std::string("WALNUT_CORRUPT: ") + what).ThrowAsJavaScriptException();
     return Napi::Value();
   }
@@ -313,7 +356,7 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
       }
       args[i] = v;
     }
-    if (closed_) return CheckOpen(env) ? Napi::Value() : Napi::Value();
+    if (!CheckOpen(env) || !NeedFrame(env, args[1])) return Napi::Value();
     int64_t f = Find(args[0], args[1], args[2]);
     if (f < 0) return ThrowCorrupt(env, "wal-index hash chain is corrupt");
     return Napi::Number::New(env, static_cast<double>(f));
@@ -331,6 +374,7 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     }
     if (out.length < pg.length) return ThrowInvalid(env, "out is shorter than pgnos");
     if (mx > 0xFFFFFFFFULL || mn > 0xFFFFFFFFULL) return ThrowInvalid(env, "frame numbers are 32-bit");
+    if (!NeedFrame(env, static_cast<uint32_t>(mx))) return Napi::Value();
     const uint32_t* p = reinterpret_cast<const uint32_t*>(pg.data);
     uint32_t* o = reinterpret_cast<uint32_t*>(out.data);
     for (size_t i = 0; i < pg.length / 4; i++) {
@@ -353,11 +397,12 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     }
     size_t n = out.length / 4;
     if (first < 1 || first + n - 1 > 0xFFFFFFFFULL) return ThrowInvalid(env, "frame numbers out of range");
+    if (n == 0) return env.Undefined();
+    if (!NeedFrame(env, static_cast<uint32_t>(first + n - 1))) return Napi::Value();
     uint32_t* o = reinterpret_cast<uint32_t*>(out.data);
     for (size_t i = 0; i < n; i++) {
       uint32_t frame = static_cast<uint32_t>(first + i);
       uint32_t seg = SegmentOf(frame);
-      if (seg >= segments_.size()) return ThrowCorrupt(env, "frame is beyond the mapped wal-index");
       o[i] = PageArray(seg)[frame - IZero(seg) - 1];
     }
     return env.Undefined();

@@ -21,9 +21,23 @@
 //  - Lookup walks the whole probe chain of each segment from newest to oldest and keeps the
 //    largest frame in [minFrame, mxFrame] whose page-array entry matches (stale entries above
 //    mxFrame are normal). More than 8192 probes in a segment is corruption.
-//  - The file is grown only by the writer (one zero byte at the end of every 4 KiB block, as
-//    SQLite does, so pages are allocated and mapped access cannot SIGBUS), and only mapped
-//    segments are touched; every offset is bounds-checked against the mapping.
+//  - Segments are mapped on demand, as SQLite's walIndexPage does: the other connections grow
+//    the file while this one has it mapped, so a lookup or page-number read whose frames lie past
+//    the mapped segments first maps every segment up to the one it needs, once the file covers
+//    it (a frame past the file's end is WALNUT_CORRUPT). A segment already mapped costs no
+//    system call. Only mapped segments are touched; every offset is bounds-checked against them.
+//  - The file is grown only by a writer or recovery (one zero byte at the end of every 4 KiB
+//    block, as SQLite does, so its pages are allocated) and never shrunk while anyone is attached
+//    (the first opener truncates it holding DMS exclusively). Mapped access raises SIGBUS only if
+//    some other user of the file cuts it below the mapping anyway. coversMapping() (one fstat)
+//    detects that; lib/index/wal-index.ts asks it where a read transaction, checkpoint or
+//    recovery begins and where a write transaction begins after waiting for WRITE (those refuse
+//    with WALNUT_CORRUPT, reason ShmTruncated), and in liveHeader() (null). Not checked, to keep
+//    syscalls off the hot path: a truncation after that check, while the transaction still
+//    uses the index (a held snapshot's lookups, a commit's index appends and header write, a
+//    checkpoint's page-number reads and nBackfill store), still ends the process with SIGBUS.
+//    SQLite has the same window, wider: it checks the size only when it maps a new segment, and
+//    a sqlite3 3.40.1 connection whose -shm was truncated dies with SIGBUS on its next query.
 #pragma once
 
 #include <napi.h>

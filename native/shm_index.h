@@ -31,7 +31,8 @@ inline const std::atomic<uint16_t>* HashTableOf(const uint8_t* segment) {
 
 // The latest frame in [minFrame, mxFrame] holding pgno: walks the whole probe chain of each
 // segment, newest segment first. 0 = none (read the database file); -1 = corrupt (a slot value
-// past the segment, a chain longer than the table, or mxFrame beyond the mapped segments).
+// past the segment, a chain longer than the table, or mxFrame beyond `segments`: the caller maps
+// the segments mxFrame needs first, ShmRegion::NeedFrame in shm.cc).
 inline int64_t FindFrame(const std::vector<uint8_t*>& segments, uint32_t pgno, uint32_t mxFrame, uint32_t minFrame) {
   if (mxFrame == 0 || pgno == 0) return 0;
   if (minFrame < 1) minFrame = 1;

@@ -248,17 +248,32 @@ export class WalIndex {
       this.#shm?.unlock(b, 1);
     }
   }
-  async #lockShm(byte: number, n: number, mode: LockMode): Promise<void> {
+  /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
+  async #lockShm(byte: number, n: number, mode: LockMode): Promise<boolean> {
     const deadline = performance.now() + this.busyTimeout;
-    for (let attempt = 0; !this.#tryShm(byte, n, mode); attempt++) {
+    let attempt = 0;
+    for (; !this.#tryShm(byte, n, mode); attempt++) {
       if (performance.now() > deadline) {
         throw walnutError('WALNUT_BUSY', `shm lock ${byte}${n > 1 ? `..${byte + n - 1}` : ''} (${mode}) is held elsewhere`, { path: this.shmPath });
       }
       await pause(attempt);
     }
+    return attempt > 0;
   }
 
   // ---- header ---------------------------------------------------------------------------
+
+  /**
+   * Refuses (WALNUT_CORRUPT, reason ShmTruncated) when another user of the -shm has cut it
+   * shorter than the segments this connection mapped: touching them would raise SIGBUS. One
+   * fstat, so it runs where a read transaction, a checkpoint or a recovery begins, where a
+   * write transaction begins after waiting for WRITE, and (as a null header) in liveHeader();
+   * not on each access within them (native/shm.h states the window that leaves).
+   */
+  #checkMapping(): void {
+    if (this.#region.coversMapping()) return;
+    throw walnutError('WALNUT_CORRUPT', `the -shm was truncated under this connection (below the ${this.#region.segments() * 32} KiB it maps); reopen the database to rebuild it`, { path: this.shmPath, reason: 'ShmTruncated' });
+  }
 
   /** The live header if it is good, else null (no locks taken). */
   #readHeader(): { header: ShmHeader; bytes: Uint8Array } | null {
@@ -281,6 +296,7 @@ export class WalIndex {
     await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
     this.#writer = true;
     try {
+      this.#checkMapping();
       await this.#recover();
       return this.#readHeader()!.header;
     } finally {
@@ -293,6 +309,7 @@ export class WalIndex {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
     for (let attempt = 0; ; attempt++) {
+      this.#checkMapping();
       const live = this.#readHeader();
       if (live !== null) return live;
       if (this.#writer || this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) {
@@ -433,8 +450,12 @@ export class WalIndex {
     });
   }
 
-  /** The live header (good, recovering first if needed) without taking a read lock. */
+  /**
+   * The live header if it is good, else null, without locks or recovery. Also null when the
+   * -shm was truncated under this connection (the next transaction reports it).
+   */
   liveHeader(): ShmHeader | null {
+    if (!this.#region.coversMapping()) return null;
     return this.#readHeader()?.header ?? null;
   }
 
@@ -456,8 +477,14 @@ export class WalIndex {
    */
   async beginWrite(snapshot: Snapshot): Promise<void> {
     this.#checkOpen();
-    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive'); // waits for this connection's checkpointer too
+    const waited = await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive'); // waits for this connection's checkpointer too
     this.#writer = true;
+    try {
+      if (waited) this.#checkMapping(); // without a wait it runs within the read transaction checked as it began
+    } catch (e) {
+      this.endWrite();
+      throw e;
+    }
     const live = this.#readHeader();
     if (live === null || !sameHeaderBytes(live.bytes, snapshot.headerBytes)) {
       this.endWrite();
@@ -563,6 +590,7 @@ export class WalIndex {
     if (!this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) return false;
     this.#writer = true;
     try {
+      this.#checkMapping();
       const live = this.#readHeader();
       if (live === null || live.header.mxFrame !== upTo || upTo === 0 || this.#region.load32(CKPT_NBACKFILL) !== upTo) return false;
       releaseMark();
