@@ -1,22 +1,26 @@
 // The published package: `npm pack` gives a tarball that installs into an empty project
 // (building the addon from source, since prebuilds/ is not in the repository), loads through
 // both require() and import, and whose type declarations resolve for TypeScript users.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 import { tmpDir } from '../helpers/tmp';
 
 const root = path.resolve(__dirname, '..', '..');
-const npm = (args: string[], cwd: string) =>
-  execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
+// Asynchronous on purpose: the install compiles the addon for a minute or more, and a worker
+// blocked that long in execFileSync misses vitest's RPC deadline ("Timeout calling onTaskUpdate").
+const run = async (file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<string> =>
+  (await promisify(execFile)(file, args, { cwd, encoding: 'utf8', env, maxBuffer: 64 << 20 })).stdout;
+const npm = (args: string[], cwd: string) => run('npm', args, cwd, { ...process.env, npm_config_loglevel: 'error' });
 
 describe('npm pack + install', () => {
-  it('installs into an empty directory and loads via require, import and types', () => {
+  it('installs into an empty directory and loads via require, import and types', async () => {
     const work = tmpDir('walnut-pack-');
     // --ignore-scripts: `prepare` would rebuild dist/ under the feet of the suites running in parallel
-    const packed = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', work], root))[0];
+    const packed = JSON.parse(await npm(['pack', '--json', '--ignore-scripts', '--pack-destination', work], root))[0];
     const files: string[] = packed.files.map((f: { path: string }) => f.path);
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.mjs');
@@ -28,13 +32,13 @@ describe('npm pack + install', () => {
     const app = path.join(work, 'app');
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-    npm(['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(work, packed.filename)], app);
+    await npm(['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(work, packed.filename)], app);
 
-    const cjs = execFileSync(process.execPath, ['-e', `
+    const cjs = await run(process.execPath, ['-e', `
       const w = require('walnut'); const c = require('walnut/checksum');
       const f = w.WalnutFile.openSync('x.bin', { create: true }); f.writeSync(Buffer.from('hi'), 0, 2, 0); f.closeSync();
       let code; try { w.WalnutFile.openSync('/nonexistent/x'); } catch (e) { code = e instanceof w.WalnutError && e.code; }
-      console.log(JSON.stringify({ crc: c.crc32c(Buffer.from('123456789')), code }));`], { cwd: app, encoding: 'utf8' });
+      console.log(JSON.stringify({ crc: c.crc32c(Buffer.from('123456789')), code }));`], app);
     expect(JSON.parse(cjs)).toEqual({ crc: 0xe3069283, code: 'WALNUT_IO' });
 
     fs.writeFileSync(path.join(app, 'esm.mjs'), `
@@ -43,7 +47,7 @@ describe('npm pack + install', () => {
       import * as cjs from 'walnut';
       let same; try { WalnutFile.openSync('/nonexistent/x'); } catch (e) { same = e instanceof WalnutError && e instanceof cjs.default.WalnutError; }
       console.log(JSON.stringify({ h: xxh3_64(new Uint8Array(0)).toString(16), same }));`);
-    const esm = execFileSync(process.execPath, ['esm.mjs'], { cwd: app, encoding: 'utf8' });
+    const esm = await run(process.execPath, ['esm.mjs'], app);
     expect(JSON.parse(esm)).toEqual({ h: '2d06800538d394c2', same: true });
 
     fs.writeFileSync(path.join(app, 'use.mts'), `
@@ -66,7 +70,7 @@ describe('npm pack + install', () => {
       files: ['use.mts', 'use.cts'],
     }));
     try {
-      execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { cwd: app, encoding: 'utf8' });
+      await run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], app);
     } catch (e) {
       throw new Error(`type check of the installed package failed:\n${(e as { stdout?: string }).stdout}`);
     }
