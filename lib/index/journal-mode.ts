@@ -8,10 +8,13 @@
  * in DELETE/TRUNCATE/PERSIST mode deletes, truncates or zeroes the header). The database file
  * is then in the middle of a transaction that the next SQLite connection rolls back, whichever
  * mode the header says; walnut refuses such a database (WALNUT_CANTOPEN, reason HotJournal)
- * rather than build a WAL on pages the rollback would later overwrite.
+ * rather than build a WAL on pages the rollback would later overwrite. A journal that is not a
+ * regular file (a directory, a FIFO) counts as hot: SQLite cannot open the database either.
  *
  * Conversion, starting from this connection's SHARED lock (or its EXCLUSIVE in locking mode
  * 'exclusive'), with the busy timeout at each step (DB_LOCK in format/db-header.ts):
+ *   (first)             the -wal (and -shm) must be writable or creatable, else WALNUT_READONLY
+ *                       with nothing changed (requireWalFilesWritable)
  *   RESERVED            waits out a rollback-mode writer or another converter (without our
  *                       SHARED meanwhile, which it needs gone to finish); then the hot-journal
  *                       check again and the header read again: done if it now says WAL
@@ -33,21 +36,28 @@
  *    SQLite leaves it.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { walnutError } from '../errors';
 import { DB_HEADER_SIZE, DB_LOCK, decodeDbHeader, journalModeOf, trustedDbSize, walModeHeader, type DbHeader } from '../format/db-header';
 import type { WalnutFile } from '../io/file';
 
-/** pager.c hasHotJournal, asked while holding SHARED (or more) on the database file. */
+/**
+ * pager.c hasHotJournal, asked while holding SHARED (or more) on the database file. SQLite's
+ * xAccess(EXISTS) counts an empty regular file as absent but anything else (a directory, a
+ * FIFO) as present; SQLite then fails on it (disk I/O error reading a directory), so walnut
+ * treats such a journal as hot too, without opening it (opening a FIFO would block).
+ */
 export function hasHotJournal(db: WalnutFile, journalPath: string): boolean {
-  let size: number;
+  let st: fs.Stats;
   try {
-    size = fs.statSync(journalPath).size;
+    st = fs.statSync(journalPath);
   } catch {
     return false; // no journal
   }
+  if (st.isFile() && st.size === 0) return false;
   if (db.lockHolder(DB_LOCK.RESERVED, 1, 'exclusive') !== null) return false; // a writer owns it
-  if (size === 0) return false;
+  if (!st.isFile()) return true;
   let fd: number;
   try {
     fd = fs.openSync(journalPath, 'r');
@@ -57,6 +67,8 @@ export function hasHotJournal(db: WalnutFile, journalPath: string): boolean {
   try {
     const first = new Uint8Array(1);
     return fs.readSync(fd, first, 0, 1, 0) === 1 && first[0] !== 0;
+  } catch {
+    return true; // as when it cannot be opened
   } finally {
     fs.closeSync(fd);
   }
@@ -66,11 +78,33 @@ export function hasHotJournal(db: WalnutFile, journalPath: string): boolean {
 export function refuseHotJournal(db: WalnutFile, dbPath: string): void {
   const journalPath = `${dbPath}-journal`;
   if (!hasHotJournal(db, journalPath)) return;
+  const plainFile = fs.statSync(journalPath, { throwIfNoEntry: false })?.isFile() ?? true;
   throw walnutError(
     'WALNUT_CANTOPEN',
-    `${journalPath} is a hot rollback journal: a SQLite transaction on this database was interrupted and must be rolled back first; open the database once with sqlite3 (e.g. sqlite3 ${dbPath} 'PRAGMA schema_version') and then open it again`,
+    plainFile
+      ? `${journalPath} is a hot rollback journal: a SQLite transaction on this database was interrupted and must be rolled back first; open the database once with sqlite3 (e.g. sqlite3 ${dbPath} 'PRAGMA schema_version') and then open it again`
+      : `${journalPath} is not a regular file: SQLite cannot open this database either (disk I/O error) while it is there; remove it and open the database again`,
     { path: dbPath, reason: 'HotJournal' },
   );
+}
+
+/**
+ * WALNUT_READONLY unless the -wal (and, in shared locking mode, the -shm) can be opened for
+ * writing or created beside the database. SQLite's own conversion writes page 1 through a
+ * rollback journal, so where it cannot create files it fails before changing anything; walnut
+ * writes the header in place and must ask first, or it would leave a database in WAL mode
+ * that nobody allowed to write there can open.
+ */
+function requireWalFilesWritable(dbPath: string, lockingMode: 'shared' | 'exclusive'): void {
+  for (const file of lockingMode === 'shared' ? [`${dbPath}-wal`, `${dbPath}-shm`] : [`${dbPath}-wal`]) {
+    const target = fs.existsSync(file) ? file : path.dirname(file);
+    try {
+      fs.accessSync(target, fs.constants.W_OK);
+    } catch (e) {
+      const errno = -((e as { errno?: number }).errno ?? 0) || undefined;
+      throw walnutError('WALNUT_READONLY', `cannot convert ${dbPath} to WAL mode: ${target === file ? `${file} is not writable` : `${file} cannot be created (the directory is not writable)`}; the database is left in rollback-journal mode`, { path: file, errno, syscall: 'access', cause: e });
+    }
+  }
 }
 
 export interface ConvertOptions {
@@ -95,6 +129,7 @@ export async function lockShared(db: WalnutFile, busyTimeout: number): Promise<v
  */
 export async function convertToWalMode(db: WalnutFile, dbPath: string, o: ConvertOptions): Promise<DbHeader> {
   const { PENDING, RESERVED, SHARED_FIRST, SHARED_SIZE } = DB_LOCK;
+  requireWalFilesWritable(dbPath, o.lockingMode);
   await lockReserved(db, o);
   try {
     // with RESERVED nobody else writes: the journal and the header stay as read here

@@ -25,6 +25,7 @@
  *    header is published: readers never see a header whose frames are not in place.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 
 import { walnutError } from '../errors';
 import { DB_LOCK, decodeDbHeader, isWalMode } from '../format/db-header';
@@ -164,7 +165,7 @@ export class WalIndex {
     } catch (e) {
       throw walnutError('WALNUT_CANTOPEN', `cannot open database ${path}: ${(e as Error).message}`, { path, cause: e });
     }
-    const db = await WalnutFile.open(dbPath);
+    const db = await openReadWrite(dbPath);
     const opened: { wal?: WalFile; shm?: WalnutFile } = {};
     try {
       if (lockingMode === 'exclusive') {
@@ -694,6 +695,27 @@ export class WalIndex {
     }
     await this.wal.close();
     await this.db.close(); // drops SHARED (or EXCLUSIVE)
+  }
+}
+
+/**
+ * The database file, opened for reading and writing: walnut writes every database it opens (its
+ * -wal and -shm, and the header when it converts one). One it may only read is WALNUT_READONLY
+ * (SQLite would open it read-only; walnut has no read-only mode).
+ */
+async function openReadWrite(dbPath: string): Promise<WalnutFile> {
+  try {
+    return await WalnutFile.open(dbPath);
+  } catch (e) {
+    const errno = (e as { errno?: number }).errno;
+    const { EACCES, EPERM, EROFS } = os.constants.errno;
+    if (errno !== EACCES && errno !== EPERM && errno !== EROFS) throw e;
+    try {
+      fs.accessSync(dbPath, fs.constants.R_OK);
+    } catch {
+      throw e; // not even readable
+    }
+    throw walnutError('WALNUT_READONLY', `${dbPath} can be read but not written here (${(e as Error).message}); walnut writes every database it opens`, { path: dbPath, errno, syscall: 'open', cause: e });
   }
 }
 

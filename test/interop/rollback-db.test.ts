@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/open';
+import { inspect } from '../../lib/integrity/inspect';
 import { verify } from '../../lib/integrity/verify';
 import { DB_HEADER_SIZE, decodeDbHeader } from '../../lib/format/db-header';
 import { SqlitePeer } from '../helpers/children';
@@ -292,5 +293,58 @@ describe('verify on a rollback-journal database', () => {
     const bad = spawnSync(process.execPath, [bin, 'verify', file, '--json'], { encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, journalMode: 'rollback' });
+  });
+});
+
+describe('journals that are not plain files, and databases walnut may not write', () => {
+  it('a -journal that is a directory or a FIFO: WALNUT_CANTOPEN (HotJournal), never a raw error or a hang; inspect and verify report it', async () => {
+    for (const make of [(j: string) => fs.mkdirSync(j), (j: string) => execFileSync('mkfifo', [j])]) {
+      const file = rollbackDb();
+      make(`${file}-journal`);
+      const before = hash(file);
+      const err = await expectRejectsWalnut(open(file), 'WALNUT_CANTOPEN', { reason: 'HotJournal' });
+      expect(err.message).toMatch(/not a regular file/);
+      expect(hash(file)).toBe(before);
+      const r = await verify(file, 1);
+      expect(r.issues).toContainEqual(expect.objectContaining({ kind: 'hot-journal' }));
+      expect(inspect(file)).toMatchObject({ journalMode: 'rollback', hotJournal: true });
+    }
+  });
+
+  it('a database in a directory walnut cannot write to (no -wal/-shm possible): WALNUT_READONLY before anything changes; a read-only file too', () => {
+    // as another user when running as root (root writes anywhere)
+    const user = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const base = path.join(dir, 'ro');
+    fs.mkdirSync(base, { mode: 0o755 });
+    fs.chmodSync(dir, 0o755);
+    const tryOpen = (file: string) => {
+      const child = spawnSync(process.execPath, ['-e', `
+        require(process.argv[1]).open(process.argv[2]).then(
+          (s) => s.close().then(() => console.log('{"opened":true}')),
+          (e) => console.log(JSON.stringify({ code: e.code, reason: e.reason, name: e.name })));`, path.resolve(__dirname, '..', '..', 'dist', 'index.js'), file], { encoding: 'utf8', ...user });
+      expect(child.stderr).toBe('');
+      return JSON.parse(child.stdout);
+    };
+    const roDir = path.join(base, 'dir');
+    fs.mkdirSync(roDir);
+    const inRoDir = path.join(roDir, 'a.db');
+    fs.renameSync(rollbackDb(), inRoDir);
+    const roFile = path.join(base, 'ro-file.db');
+    fs.renameSync(rollbackDb(), roFile);
+    if (user.uid !== undefined) for (const f of [roDir, inRoDir, base]) fs.chownSync(f, user.uid, user.gid);
+    fs.chmodSync(roDir, 0o555);
+    fs.chmodSync(roFile, 0o444);
+    try {
+      for (const file of [inRoDir, roFile]) {
+        const before = fs.readFileSync(file);
+        const result = tryOpen(file);
+        expect(fs.readFileSync(file).equals(before)).toBe(true); // still in rollback mode: SQLite and walnut can use it
+        expect(result).toMatchObject({ code: 'WALNUT_READONLY', name: 'WalnutError' });
+        expect(fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(path.basename(file)))).toEqual([path.basename(file)]);
+      }
+    } finally {
+      fs.chmodSync(roDir, 0o755);
+    }
+    expect(sqliteIntegrity(inRoDir)).toEqual(['ok']);
   });
 });
