@@ -61,8 +61,11 @@ export function hasHotJournal(db: WalnutFile, journalPath: string): boolean {
   let fd: number;
   try {
     fd = fs.openSync(journalPath, 'r');
-  } catch {
-    return true; // SQLite too assumes hot when it cannot look (ticket #3883)
+  } catch (e) {
+    // Gone since the look above: its writer rolled back (or committed) and dropped RESERVED in
+    // between; SQLite calls that hot too but finds it gone under EXCLUSIVE before any playback.
+    // Any other failure: SQLite too assumes hot when it cannot look (ticket #3883).
+    return (e as NodeJS.ErrnoException).code !== 'ENOENT';
   }
   try {
     const first = new Uint8Array(1);

@@ -3,7 +3,7 @@
 // conversion), SQLite connections opened before keep working, `convert: false`, a hot journal
 // and a SQLite reader or writer refuse without changing a byte, and verify reports the journal
 // mode as information.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -46,6 +46,16 @@ function rows(file: string): unknown[] {
   } finally {
     db.close();
   }
+}
+
+/** A better-sqlite3 connection `db` to `file` in another process running `script`, which writes 'ready' to stdout once it is under way. */
+async function sqliteChild(file: string, script: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-e', `const db = new (require('better-sqlite3'))(process.argv[1]);${script}`, file], { cwd: path.resolve(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
+    child.on('exit', (code) => reject(new Error(`sqlite child exited early (${code})`)));
+  });
+  return child;
 }
 
 /** Page 1 as the store sees it, with `user_version` (header offset 60) set: a change SQLite can read. */
@@ -170,17 +180,12 @@ describe('what makes the conversion wait or refuse', () => {
     const before = rows(file);
     const original = fs.readFileSync(file);
     // a SQLite writer that spills a big transaction into the database file, killed mid-transaction
-    const writer = spawn(process.execPath, ['-e', `
-      const db = new (require('better-sqlite3'))(process.argv[1]);
+    const writer = await sqliteChild(file, `
       db.pragma('cache_size = 2');
       db.exec('BEGIN');
       db.exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) INSERT INTO t(v) SELECT randomblob(900) FROM n");
-      process.stdout.write('spilled\\n');
-      setInterval(() => {}, 1000);`, file], { cwd: path.resolve(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      writer.stdout!.on('data', (d) => String(d).includes('spilled') && resolve());
-      writer.on('exit', (code) => reject(new Error(`writer exited early (${code})`)));
-    });
+      process.stdout.write('ready\\n');
+      setInterval(() => {}, 1000);`);
     writer.removeAllListeners('exit');
     const killed = new Promise((resolve) => writer.on('exit', resolve));
     writer.kill('SIGKILL');
@@ -246,6 +251,27 @@ describe('what makes the conversion wait or refuse', () => {
 });
 
 describe('converters and writers at the same time', () => {
+  it('a SQLite writer rolling transactions back (its journal created and deleted) never makes open() see a hot journal', async () => {
+    const file = rollbackDb();
+    const writer = await sqliteChild(file, `
+      const change = db.prepare('UPDATE t SET v = randomblob(40) WHERE id = 1');
+      process.stdout.write('ready\\n');
+      for (;;) { db.exec('BEGIN IMMEDIATE'); change.run(); db.exec('ROLLBACK'); }`);
+    try {
+      // each attempt checks the journal while the writer creates and deletes it; a journal that
+      // vanishes between the look and the read was deleted by its writer and is not hot
+      const seen: Record<string, number> = {};
+      for (const until = Date.now() + 2000; Date.now() < until; ) {
+        const err = await expectRejectsWalnut(open(file, { convert: false }), 'WALNUT_CANTOPEN');
+        seen[err.reason!] = (seen[err.reason!] ?? 0) + 1;
+      }
+      expect(Object.keys(seen)).toEqual(['NotWalMode']);
+    } finally {
+      writer.kill('SIGKILL');
+    }
+  });
+
+
   it('two connections open the same rollback-journal database at once: both succeed, one converts', async () => {
     const file = rollbackDb();
     const before = rows(file);
