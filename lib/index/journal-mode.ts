@@ -79,16 +79,17 @@ export function hasHotJournal(db: WalnutFile, journalPath: string): boolean {
 
 /** WALNUT_CANTOPEN (reason HotJournal) when the database has a hot rollback journal. */
 export function refuseHotJournal(db: WalnutFile, dbPath: string): void {
+  if (!hasHotJournal(db, `${dbPath}-journal`)) return;
+  throw walnutError('WALNUT_CANTOPEN', hotJournalProblem(dbPath), { path: dbPath, reason: 'HotJournal' });
+}
+
+/** What is wrong with the hot `<db>-journal` and what to do (open()'s refusal, verify's finding). */
+export function hotJournalProblem(dbPath: string): string {
   const journalPath = `${dbPath}-journal`;
-  if (!hasHotJournal(db, journalPath)) return;
-  const plainFile = fs.statSync(journalPath, { throwIfNoEntry: false })?.isFile() ?? true;
-  throw walnutError(
-    'WALNUT_CANTOPEN',
-    plainFile
-      ? `${journalPath} is a hot rollback journal: a SQLite transaction on this database was interrupted and must be rolled back first; open the database once with sqlite3 (e.g. sqlite3 ${dbPath} 'PRAGMA schema_version') and then open it again`
-      : `${journalPath} is not a regular file: SQLite cannot open this database either (disk I/O error) while it is there; remove it and open the database again`,
-    { path: dbPath, reason: 'HotJournal' },
-  );
+  if (fs.statSync(journalPath, { throwIfNoEntry: false })?.isFile() === false) {
+    return `${journalPath} is not a regular file: SQLite cannot use this database either while it is there (a directory fails with a disk I/O error, a FIFO blocks); remove it and open the database again`;
+  }
+  return `${journalPath} is a hot rollback journal: a SQLite transaction on this database was interrupted and must be rolled back first; open the database once with sqlite3 (e.g. sqlite3 ${dbPath} 'PRAGMA schema_version') and then open it again`;
 }
 
 /**
