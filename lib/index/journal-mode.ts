@@ -22,6 +22,10 @@
  *                       out (WALNUT_BUSY after the timeout, nothing written)
  *   header              the new 100 bytes (walModeHeader) in one pwrite, then fsync
  *   back                to the lock the connection started with
+ * An empty database file is an empty database to SQLite (better-sqlite3 and python's sqlite3
+ * create one before the first table); PRAGMA journal_mode=WAL writes its page 1 in WAL mode.
+ * walnut does the same with the caller's page 1 (newPage1), under the same locks, after
+ * deleting any -wal beside it as SQLite does (a WAL cannot belong to an empty database).
  *
  * Invariants:
  *  - Only header fields change (18, 19, 24, 92 and, when it was not trusted, 28), never page
@@ -115,6 +119,12 @@ export interface ConvertOptions {
   /** The lock this connection holds now and gets back: SHARED ('shared') or EXCLUSIVE. */
   lockingMode: 'shared' | 'exclusive';
   busyTimeout: number;
+  /**
+   * Page 1 of a new WAL-mode database, for an empty file: SQLite takes an empty file for an
+   * empty database, and PRAGMA journal_mode=WAL writes its page 1. Without it, an empty file
+   * is not a database.
+   */
+  newPage1?: () => Uint8Array;
 }
 
 /** SHARED on the database file as SQLite takes it: PENDING read-locked while the range is. */
@@ -128,16 +138,21 @@ export async function lockShared(db: WalnutFile, busyTimeout: number): Promise<v
 }
 
 /**
- * Converts the rollback-journal database open on `db` to WAL mode (see the top of this file).
- * Returns the header as it is now (another connection may have converted it meanwhile).
+ * Converts the rollback-journal database open on `db` to WAL mode (see the top of this file),
+ * or writes `o.newPage1` into an empty file. Returns the header as it is now (another
+ * connection may have converted it meanwhile).
  */
 export async function convertToWalMode(db: WalnutFile, dbPath: string, o: ConvertOptions): Promise<DbHeader> {
-  const { PENDING, RESERVED, SHARED_FIRST, SHARED_SIZE } = DB_LOCK;
   requireWalFilesWritable(dbPath, o.lockingMode);
   await lockReserved(db, o);
   try {
     // with RESERVED nobody else writes: the journal and the header stay as read here
     refuseHotJournal(db, dbPath); // a writer may have died while we waited
+    if ((await db.size()) === 0 && o.newPage1 !== undefined) {
+      // Nobody can be using a WAL of an empty database: SQLite deletes such a -wal when it opens
+      // one (pagerOpenWalIfPresent); here it goes under EXCLUSIVE, with nobody attached.
+      return await writeExclusively(db, o, o.newPage1(), () => fs.rmSync(`${dbPath}-wal`, { force: true }));
+    }
     const { h, head } = await readHeader(db, dbPath);
     const mode = journalModeOf(h);
     if (mode === 'wal') return h; // converted by the connection we waited for
@@ -150,21 +165,30 @@ export async function convertToWalMode(db: WalnutFile, dbPath: string, o: Conver
       // lockBtree's SQLITE_CORRUPT: the header claims pages the file does not have
       throw walnutError('WALNUT_CORRUPT', `the database header says ${trusted} pages but the file holds ${filePages}`, { path: dbPath, pgno: 1 });
     }
-    await db.lock(PENDING, 1, 'exclusive', o.busyTimeout);
+    return await writeExclusively(db, o, walModeHeader(head, filePages));
+  } finally {
+    db.unlock(DB_LOCK.RESERVED, 1);
+  }
+}
+
+/**
+ * Under RESERVED: takes EXCLUSIVE (PENDING, then the SHARED range), runs `first`, writes
+ * `bytes` at offset 0 and syncs, then returns to the connection's lock. Returns the new header.
+ */
+async function writeExclusively(db: WalnutFile, o: ConvertOptions, bytes: Uint8Array, first?: () => void): Promise<DbHeader> {
+  const { PENDING, SHARED_FIRST, SHARED_SIZE } = DB_LOCK;
+  await db.lock(PENDING, 1, 'exclusive', o.busyTimeout);
+  try {
+    await db.lock(SHARED_FIRST, SHARED_SIZE, 'exclusive', o.busyTimeout);
     try {
-      await db.lock(SHARED_FIRST, SHARED_SIZE, 'exclusive', o.busyTimeout);
-      try {
-        const next = walModeHeader(head, filePages);
-        await db.writev([next], 0, 'full');
-        return decodeDbHeader(next)!;
-      } finally {
-        if (o.lockingMode === 'shared') db.tryLock(SHARED_FIRST, SHARED_SIZE, 'shared'); // an atomic downgrade of our own lock
-      }
+      first?.();
+      await db.writev([bytes], 0, 'full');
+      return decodeDbHeader(bytes)!;
     } finally {
-      if (o.lockingMode === 'shared') db.unlock(PENDING, 1);
+      if (o.lockingMode === 'shared') db.tryLock(SHARED_FIRST, SHARED_SIZE, 'shared'); // an atomic downgrade of our own lock
     }
   } finally {
-    db.unlock(RESERVED, 1);
+    if (o.lockingMode === 'shared') db.unlock(PENDING, 1);
   }
 }
 

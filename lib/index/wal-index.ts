@@ -106,6 +106,8 @@ export interface WalIndexOptions {
    * (journal-mode.ts); default false: refused (WALNUT_CANTOPEN, reason NotWalMode).
    */
   convert?: boolean;
+  /** With `convert`: page 1 of a new WAL-mode database, written into an empty database file. */
+  newPage1?: () => Uint8Array;
 }
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
@@ -177,6 +179,10 @@ export class WalIndex {
       const head = new Uint8Array(100);
       const got = await db.read(head, 0, 100, 0);
       let h = got === 100 ? decodeDbHeader(head) : null;
+      if (got === 0 && options.convert === true && options.newPage1 !== undefined) {
+        refuseHotJournal(db, dbPath);
+        h = await convertToWalMode(db, dbPath, { lockingMode, busyTimeout, newPage1: options.newPage1 });
+      }
       if (h === null || h.pageSize === 0) {
         throw walnutError('WALNUT_CANTOPEN', got === 0 ? 'the database file is empty (page 1 must exist before a WAL)' : 'not a SQLite database', { path: dbPath });
       }

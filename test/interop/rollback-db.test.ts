@@ -153,6 +153,39 @@ describe('open() converts a rollback-journal database to WAL mode', () => {
     expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 
+  it('an empty file (what better-sqlite3 and python create before the first table) becomes an empty WAL-mode database, as PRAGMA journal_mode=WAL makes it; a stale -wal beside it is dropped as SQLite drops it', async () => {
+    const emptyFile = () => {
+      const file = path.join(dir, `empty${n++}.db`);
+      new Database(file).close();
+      expect(fs.statSync(file).size).toBe(0);
+      return file;
+    };
+    const file = emptyFile();
+    // a -wal of another database, left over: SQLite deletes a -wal beside an empty database file
+    const other = rollbackDb();
+    const stale = await open(other, { keepWal: true });
+    await stale.commit([{ pgno: 1, data: await withUserVersion(stale, 9) }]);
+    await stale.close();
+    fs.copyFileSync(`${other}-wal`, `${file}-wal`);
+
+    const store = await open(file, { pageSize: 1024 });
+    expect(decodeDbHeader(await withUserVersion(store, 0))).toMatchObject({ pageSize: 1024, writeVersion: 2, readVersion: 2 });
+    await store.close();
+    const db = new Database(file);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(0); // nothing of the stale -wal
+    db.exec('CREATE TABLE t(x)');
+    db.close();
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+
+    // convert: false, or a journal with content beside it: refused, the file stays empty
+    const refused = emptyFile();
+    await expectRejectsWalnut(open(refused, { convert: false }), 'WALNUT_CANTOPEN');
+    fs.writeFileSync(`${refused}-journal`, Buffer.from('d9d505f920a163d7', 'hex'));
+    await expectRejectsWalnut(open(refused), 'WALNUT_CANTOPEN', { reason: 'HotJournal' });
+    expect(fs.statSync(refused).size).toBe(0);
+  });
+
   it('convert: false refuses with WALNUT_CANTOPEN (NotWalMode) and changes no byte', async () => {
     const file = rollbackDb();
     const before = files(file);
