@@ -692,9 +692,9 @@ export class WalIndex {
     this.endWrite();
     this.#closed = true;
     this.#region.unmap();
-    if (removeWal && this.#shm !== null) fs.rmSync(this.shmPath, { force: true });
+    if (removeWal && this.#shm !== null) removeIfAllowed(this.shmPath);
     if (this.#shm !== null) await this.#shm.close(); // drops DMS with its descriptor
-    if (removeWal) fs.rmSync(this.walPath, { force: true });
+    if (removeWal) removeIfAllowed(this.walPath);
     if (this.#background !== null) {
       const handles = await this.#background.catch(() => [] as WalnutFile[]);
       for (const h of handles) await h.close().catch(() => undefined);
@@ -722,6 +722,21 @@ async function openReadWrite(dbPath: string): Promise<WalnutFile> {
       throw e; // not even readable
     }
     throw walnutError('WALNUT_READONLY', `${dbPath} can be read but not written here (${(e as Error).message}); walnut writes every database it opens`, { path: dbPath, errno, syscall: 'open', cause: e });
+  }
+}
+
+/**
+ * Removes the -wal or -shm after a complete checkpoint, as SQLite's last connection does; where
+ * the directory forbids it (a read-only directory holding writable -wal and -shm files) the
+ * file stays, as SQLite leaves it: every frame is in the database file and the next opener's
+ * recovery finds nothing that differs from it.
+ */
+function removeIfAllowed(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch (e) {
+    const { EACCES, EPERM, EROFS } = os.constants.errno;
+    if (![EACCES, EPERM, EROFS].includes(-((e as { errno?: number }).errno ?? 0))) throw e;
   }
 }
 

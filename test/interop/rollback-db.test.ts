@@ -401,9 +401,19 @@ describe('journals that are not plain files, and databases walnut may not write'
         expect(result).toMatchObject({ code: 'WALNUT_READONLY', name: 'WalnutError' });
         expect(fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(path.basename(file)))).toEqual([path.basename(file)]);
       }
+      // the -wal and -shm there already, writable: it converts, and close() (the last connection,
+      // which cannot remove them) leaves them as SQLite does instead of failing
+      for (const suffix of ['-wal', '-shm']) {
+        fs.chmodSync(roDir, 0o755);
+        fs.writeFileSync(inRoDir + suffix, '');
+        if (user.uid !== undefined) fs.chownSync(inRoDir + suffix, user.uid, user.gid);
+        fs.chmodSync(roDir, 0o555);
+      }
+      expect(tryOpen(inRoDir)).toEqual({ opened: true });
     } finally {
       fs.chmodSync(roDir, 0o755);
     }
     expect(sqliteIntegrity(inRoDir)).toEqual(['ok']);
+    expect(rows(inRoDir).length).toBe(60);
   });
 });
