@@ -713,15 +713,13 @@ async function openReadWrite(dbPath: string): Promise<WalnutFile> {
   try {
     return await WalnutFile.open(dbPath);
   } catch (e) {
-    const errno = (e as { errno?: number }).errno;
-    const { EACCES, EPERM, EROFS } = os.constants.errno;
-    if (errno !== EACCES && errno !== EPERM && errno !== EROFS) throw e;
+    if (!deniedByPermissions(e)) throw e;
     try {
       fs.accessSync(dbPath, fs.constants.R_OK);
     } catch {
       throw e; // not even readable
     }
-    throw walnutError('WALNUT_READONLY', `${dbPath} can be read but not written here (${(e as Error).message}); walnut writes every database it opens`, { path: dbPath, errno, syscall: 'open', cause: e });
+    throw walnutError('WALNUT_READONLY', `${dbPath} can be read but not written here (${(e as Error).message}); walnut writes every database it opens`, { path: dbPath, errno: (e as { errno?: number }).errno, syscall: 'open', cause: e });
   }
 }
 
@@ -735,9 +733,14 @@ function removeIfAllowed(file: string): void {
   try {
     fs.rmSync(file, { force: true });
   } catch (e) {
-    const { EACCES, EPERM, EROFS } = os.constants.errno;
-    if (![EACCES, EPERM, EROFS].includes(-((e as { errno?: number }).errno ?? 0))) throw e;
+    if (!deniedByPermissions(e)) throw e;
   }
+}
+
+/** EACCES, EPERM or EROFS, from the addon (positive errno) or from node:fs (negative). */
+function deniedByPermissions(e: unknown): boolean {
+  const { EACCES, EPERM, EROFS } = os.constants.errno;
+  return [EACCES, EPERM, EROFS].includes(Math.abs((e as { errno?: number }).errno ?? 0));
 }
 
 /**
