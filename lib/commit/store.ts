@@ -3,7 +3,8 @@
  * section 2): one-shot commits through the group committer, transactions, snapshots, metrics.
  *
  * A new database is created as SQLite creates one in WAL mode (a 1-page file whose page 1 is
- * an empty schema b-tree), made durable (file and directory fsync) before any WAL exists.
+ * an empty schema b-tree), made durable (file and directory fsync) before any WAL exists; an
+ * empty file gets the same page 1 (index/journal-mode.ts, as PRAGMA journal_mode=WAL does).
  * Beyond that walnut never writes page contents of its own. An existing rollback-journal
  * database is put into WAL mode first (header bytes only; index/journal-mode.ts, option convert).
  */
@@ -99,7 +100,7 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   await createIfMissing(file, o.pageSize, o.pageChecksums === true);
   const events = new EventRing();
   const repair = extension?.repairWal;
-  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
   let attached: AttachedExtension | null = null;
   let reservedBytes: number;
   try {
@@ -127,6 +128,13 @@ async function pageTrailersWanted(index: WalIndex, option: boolean | undefined):
   return { trailers: option ?? reserved === PAGE_TRAILER_RESERVED, reservedBytes: reserved };
 }
 
+/** Page 1 of a new database (an empty schema), with its checksum trailer when asked. */
+function newPage1(pageSize: number, pageChecksums: boolean): Uint8Array {
+  const page1 = newDatabasePage1(pageSize, undefined, pageChecksums ? PAGE_TRAILER_RESERVED : 0);
+  if (pageChecksums) stampPageTrailer(page1);
+  return page1;
+}
+
 async function createIfMissing(file: string, pageSize: number, pageChecksums: boolean): Promise<void> {
   let f: WalnutFile;
   try {
@@ -136,9 +144,7 @@ async function createIfMissing(file: string, pageSize: number, pageChecksums: bo
     throw e;
   }
   try {
-    const page1 = newDatabasePage1(pageSize, undefined, pageChecksums ? PAGE_TRAILER_RESERVED : 0);
-    if (pageChecksums) stampPageTrailer(page1);
-    await f.writev([page1], 0, 'full');
+    await f.writev([newPage1(pageSize, pageChecksums)], 0, 'full');
   } finally {
     await f.close();
   }

@@ -8,10 +8,13 @@
  * in DELETE/TRUNCATE/PERSIST mode deletes, truncates or zeroes the header). The database file
  * is then in the middle of a transaction that the next SQLite connection rolls back, whichever
  * mode the header says; walnut refuses such a database (WALNUT_CANTOPEN, reason HotJournal)
- * rather than build a WAL on pages the rollback would later overwrite.
+ * rather than build a WAL on pages the rollback would later overwrite. A journal that is not a
+ * regular file (a directory, a FIFO) counts as hot: SQLite cannot open the database either.
  *
  * Conversion, starting from this connection's SHARED lock (or its EXCLUSIVE in locking mode
  * 'exclusive'), with the busy timeout at each step (DB_LOCK in format/db-header.ts):
+ *   (first)             the -wal (and -shm) must be writable or creatable, else WALNUT_READONLY
+ *                       with nothing changed (requireWalFilesWritable)
  *   RESERVED            waits out a rollback-mode writer or another converter (without our
  *                       SHARED meanwhile, which it needs gone to finish); then the hot-journal
  *                       check again and the header read again: done if it now says WAL
@@ -19,6 +22,10 @@
  *                       out (WALNUT_BUSY after the timeout, nothing written)
  *   header              the new 100 bytes (walModeHeader) in one pwrite, then fsync
  *   back                to the lock the connection started with
+ * An empty database file is an empty database to SQLite (better-sqlite3 and python's sqlite3
+ * create one before the first table); PRAGMA journal_mode=WAL writes its page 1 in WAL mode.
+ * walnut does the same with the caller's page 1 (newPage1), under the same locks, after
+ * deleting any -wal beside it as SQLite does (a WAL cannot belong to an empty database).
  *
  * Invariants:
  *  - Only header fields change (18, 19, 24, 92 and, when it was not trusted, 28), never page
@@ -33,30 +40,42 @@
  *    SQLite leaves it.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { walnutError } from '../errors';
 import { DB_HEADER_SIZE, DB_LOCK, decodeDbHeader, journalModeOf, trustedDbSize, walModeHeader, type DbHeader } from '../format/db-header';
 import type { WalnutFile } from '../io/file';
 
-/** pager.c hasHotJournal, asked while holding SHARED (or more) on the database file. */
+/**
+ * pager.c hasHotJournal, asked while holding SHARED (or more) on the database file. SQLite's
+ * xAccess(EXISTS) counts an empty regular file as absent but anything else (a directory, a
+ * FIFO) as present; SQLite then fails on it (disk I/O error reading a directory), so walnut
+ * treats such a journal as hot too, without opening it (opening a FIFO would block).
+ */
 export function hasHotJournal(db: WalnutFile, journalPath: string): boolean {
-  let size: number;
+  let st: fs.Stats;
   try {
-    size = fs.statSync(journalPath).size;
+    st = fs.statSync(journalPath);
   } catch {
     return false; // no journal
   }
+  if (st.isFile() && st.size === 0) return false;
   if (db.lockHolder(DB_LOCK.RESERVED, 1, 'exclusive') !== null) return false; // a writer owns it
-  if (size === 0) return false;
+  if (!st.isFile()) return true;
   let fd: number;
   try {
     fd = fs.openSync(journalPath, 'r');
-  } catch {
-    return true; // SQLite too assumes hot when it cannot look (ticket #3883)
+  } catch (e) {
+    // Gone since the look above: its writer rolled back (or committed) and dropped RESERVED in
+    // between; SQLite calls that hot too but finds it gone under EXCLUSIVE before any playback.
+    // Any other failure: SQLite too assumes hot when it cannot look (ticket #3883).
+    return (e as NodeJS.ErrnoException).code !== 'ENOENT';
   }
   try {
     const first = new Uint8Array(1);
     return fs.readSync(fd, first, 0, 1, 0) === 1 && first[0] !== 0;
+  } catch {
+    return true; // as when it cannot be opened
   } finally {
     fs.closeSync(fd);
   }
@@ -64,19 +83,48 @@ export function hasHotJournal(db: WalnutFile, journalPath: string): boolean {
 
 /** WALNUT_CANTOPEN (reason HotJournal) when the database has a hot rollback journal. */
 export function refuseHotJournal(db: WalnutFile, dbPath: string): void {
+  if (!hasHotJournal(db, `${dbPath}-journal`)) return;
+  throw walnutError('WALNUT_CANTOPEN', hotJournalProblem(dbPath), { path: dbPath, reason: 'HotJournal' });
+}
+
+/** What is wrong with the hot `<db>-journal` and what to do (open()'s refusal, verify's finding). */
+export function hotJournalProblem(dbPath: string): string {
   const journalPath = `${dbPath}-journal`;
-  if (!hasHotJournal(db, journalPath)) return;
-  throw walnutError(
-    'WALNUT_CANTOPEN',
-    `${journalPath} is a hot rollback journal: a SQLite transaction on this database was interrupted and must be rolled back first; open the database once with sqlite3 (e.g. sqlite3 ${dbPath} 'PRAGMA schema_version') and then open it again`,
-    { path: dbPath, reason: 'HotJournal' },
-  );
+  if (fs.statSync(journalPath, { throwIfNoEntry: false })?.isFile() === false) {
+    return `${journalPath} is not a regular file: SQLite cannot use this database either while it is there (a directory fails with a disk I/O error, a FIFO blocks); remove it and open the database again`;
+  }
+  return `${journalPath} is a hot rollback journal: a SQLite transaction on this database was interrupted and must be rolled back first; open the database once with sqlite3 (e.g. sqlite3 ${dbPath} 'PRAGMA schema_version') and then open it again`;
+}
+
+/**
+ * WALNUT_READONLY unless the -wal (and, in shared locking mode, the -shm) can be opened for
+ * writing or created beside the database. SQLite's own conversion writes page 1 through a
+ * rollback journal, so where it cannot create files it fails before changing anything; walnut
+ * writes the header in place and must ask first, or it would leave a database in WAL mode
+ * that nobody allowed to write there can open.
+ */
+function requireWalFilesWritable(dbPath: string, lockingMode: 'shared' | 'exclusive'): void {
+  for (const file of lockingMode === 'shared' ? [`${dbPath}-wal`, `${dbPath}-shm`] : [`${dbPath}-wal`]) {
+    const target = fs.existsSync(file) ? file : path.dirname(file);
+    try {
+      fs.accessSync(target, fs.constants.W_OK);
+    } catch (e) {
+      const errno = -((e as { errno?: number }).errno ?? 0) || undefined;
+      throw walnutError('WALNUT_READONLY', `cannot convert ${dbPath} to WAL mode: ${target === file ? `${file} is not writable` : `${file} cannot be created (the directory is not writable)`}; the database is left in rollback-journal mode`, { path: file, errno, syscall: 'access', cause: e });
+    }
+  }
 }
 
 export interface ConvertOptions {
   /** The lock this connection holds now and gets back: SHARED ('shared') or EXCLUSIVE. */
   lockingMode: 'shared' | 'exclusive';
   busyTimeout: number;
+  /**
+   * Page 1 of a new WAL-mode database, for an empty file: SQLite takes an empty file for an
+   * empty database, and PRAGMA journal_mode=WAL writes its page 1. Without it, an empty file
+   * is not a database.
+   */
+  newPage1?: () => Uint8Array;
 }
 
 /** SHARED on the database file as SQLite takes it: PENDING read-locked while the range is. */
@@ -90,15 +138,21 @@ export async function lockShared(db: WalnutFile, busyTimeout: number): Promise<v
 }
 
 /**
- * Converts the rollback-journal database open on `db` to WAL mode (see the top of this file).
- * Returns the header as it is now (another connection may have converted it meanwhile).
+ * Converts the rollback-journal database open on `db` to WAL mode (see the top of this file),
+ * or writes `o.newPage1` into an empty file. Returns the header as it is now (another
+ * connection may have converted it meanwhile).
  */
 export async function convertToWalMode(db: WalnutFile, dbPath: string, o: ConvertOptions): Promise<DbHeader> {
-  const { PENDING, RESERVED, SHARED_FIRST, SHARED_SIZE } = DB_LOCK;
+  requireWalFilesWritable(dbPath, o.lockingMode);
   await lockReserved(db, o);
   try {
     // with RESERVED nobody else writes: the journal and the header stay as read here
     refuseHotJournal(db, dbPath); // a writer may have died while we waited
+    if ((await db.size()) === 0 && o.newPage1 !== undefined) {
+      // Nobody can be using a WAL of an empty database: SQLite deletes such a -wal when it opens
+      // one (pagerOpenWalIfPresent); here it goes under EXCLUSIVE, with nobody attached.
+      return await writeExclusively(db, o, o.newPage1(), () => fs.rmSync(`${dbPath}-wal`, { force: true }));
+    }
     const { h, head } = await readHeader(db, dbPath);
     const mode = journalModeOf(h);
     if (mode === 'wal') return h; // converted by the connection we waited for
@@ -111,21 +165,30 @@ export async function convertToWalMode(db: WalnutFile, dbPath: string, o: Conver
       // lockBtree's SQLITE_CORRUPT: the header claims pages the file does not have
       throw walnutError('WALNUT_CORRUPT', `the database header says ${trusted} pages but the file holds ${filePages}`, { path: dbPath, pgno: 1 });
     }
-    await db.lock(PENDING, 1, 'exclusive', o.busyTimeout);
+    return await writeExclusively(db, o, walModeHeader(head, filePages));
+  } finally {
+    db.unlock(DB_LOCK.RESERVED, 1);
+  }
+}
+
+/**
+ * Under RESERVED: takes EXCLUSIVE (PENDING, then the SHARED range), runs `first`, writes
+ * `bytes` at offset 0 and syncs, then returns to the connection's lock. Returns the new header.
+ */
+async function writeExclusively(db: WalnutFile, o: ConvertOptions, bytes: Uint8Array, first?: () => void): Promise<DbHeader> {
+  const { PENDING, SHARED_FIRST, SHARED_SIZE } = DB_LOCK;
+  await db.lock(PENDING, 1, 'exclusive', o.busyTimeout);
+  try {
+    await db.lock(SHARED_FIRST, SHARED_SIZE, 'exclusive', o.busyTimeout);
     try {
-      await db.lock(SHARED_FIRST, SHARED_SIZE, 'exclusive', o.busyTimeout);
-      try {
-        const next = walModeHeader(head, filePages);
-        await db.writev([next], 0, 'full');
-        return decodeDbHeader(next)!;
-      } finally {
-        if (o.lockingMode === 'shared') db.tryLock(SHARED_FIRST, SHARED_SIZE, 'shared'); // an atomic downgrade of our own lock
-      }
+      first?.();
+      await db.writev([bytes], 0, 'full');
+      return decodeDbHeader(bytes)!;
     } finally {
-      if (o.lockingMode === 'shared') db.unlock(PENDING, 1);
+      if (o.lockingMode === 'shared') db.tryLock(SHARED_FIRST, SHARED_SIZE, 'shared'); // an atomic downgrade of our own lock
     }
   } finally {
-    db.unlock(RESERVED, 1);
+    if (o.lockingMode === 'shared') db.unlock(PENDING, 1);
   }
 }
 

@@ -25,6 +25,7 @@
  *    header is published: readers never see a header whose frames are not in place.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 
 import { walnutError } from '../errors';
 import { DB_LOCK, decodeDbHeader, isWalMode } from '../format/db-header';
@@ -105,6 +106,8 @@ export interface WalIndexOptions {
    * (journal-mode.ts); default false: refused (WALNUT_CANTOPEN, reason NotWalMode).
    */
   convert?: boolean;
+  /** With `convert`: page 1 of a new WAL-mode database, written into an empty database file. */
+  newPage1?: () => Uint8Array;
 }
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
@@ -164,7 +167,7 @@ export class WalIndex {
     } catch (e) {
       throw walnutError('WALNUT_CANTOPEN', `cannot open database ${path}: ${(e as Error).message}`, { path, cause: e });
     }
-    const db = await WalnutFile.open(dbPath);
+    const db = await openReadWrite(dbPath);
     const opened: { wal?: WalFile; shm?: WalnutFile } = {};
     try {
       if (lockingMode === 'exclusive') {
@@ -176,6 +179,10 @@ export class WalIndex {
       const head = new Uint8Array(100);
       const got = await db.read(head, 0, 100, 0);
       let h = got === 100 ? decodeDbHeader(head) : null;
+      if (got === 0 && options.convert === true && options.newPage1 !== undefined) {
+        refuseHotJournal(db, dbPath);
+        h = await convertToWalMode(db, dbPath, { lockingMode, busyTimeout, newPage1: options.newPage1 });
+      }
       if (h === null || h.pageSize === 0) {
         throw walnutError('WALNUT_CANTOPEN', got === 0 ? 'the database file is empty (page 1 must exist before a WAL)' : 'not a SQLite database', { path: dbPath });
       }
@@ -739,9 +746,9 @@ export class WalIndex {
     this.endWrite();
     this.#closed = true;
     this.#region.unmap();
-    if (removeWal && this.#shm !== null) fs.rmSync(this.shmPath, { force: true });
+    if (removeWal && this.#shm !== null) removeIfAllowed(this.shmPath);
     if (this.#shm !== null) await this.#shm.close(); // drops DMS with its descriptor
-    if (removeWal) fs.rmSync(this.walPath, { force: true });
+    if (removeWal) removeIfAllowed(this.walPath);
     if (this.#background !== null) {
       const handles = await this.#background.catch(() => [] as WalnutFile[]);
       for (const h of handles) await h.close().catch(() => undefined);
@@ -749,6 +756,45 @@ export class WalIndex {
     await this.wal.close();
     await this.db.close(); // drops SHARED (or EXCLUSIVE)
   }
+}
+
+/**
+ * The database file, opened for reading and writing: walnut writes every database it opens (its
+ * -wal and -shm, and the header when it converts one). One it may only read is WALNUT_READONLY
+ * (SQLite would open it read-only; walnut has no read-only mode).
+ */
+async function openReadWrite(dbPath: string): Promise<WalnutFile> {
+  try {
+    return await WalnutFile.open(dbPath);
+  } catch (e) {
+    if (!deniedByPermissions(e)) throw e;
+    try {
+      fs.accessSync(dbPath, fs.constants.R_OK);
+    } catch {
+      throw e; // not even readable
+    }
+    throw walnutError('WALNUT_READONLY', `${dbPath} can be read but not written here (${(e as Error).message}); walnut writes every database it opens`, { path: dbPath, errno: (e as { errno?: number }).errno, syscall: 'open', cause: e });
+  }
+}
+
+/**
+ * Removes the -wal or -shm after a complete checkpoint, as SQLite's last connection does; where
+ * the directory forbids it (a read-only directory holding writable -wal and -shm files) the
+ * file stays, as SQLite leaves it: every frame is in the database file and the next opener's
+ * recovery finds nothing that differs from it.
+ */
+function removeIfAllowed(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch (e) {
+    if (!deniedByPermissions(e)) throw e;
+  }
+}
+
+/** EACCES, EPERM or EROFS, from the addon (positive errno) or from node:fs (negative). */
+function deniedByPermissions(e: unknown): boolean {
+  const { EACCES, EPERM, EROFS } = os.constants.errno;
+  return [EACCES, EPERM, EROFS].includes(Math.abs((e as { errno?: number }).errno ?? 0));
 }
 
 /**

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 
 import { walnutError } from '../errors';
 import { auditSidecar, repairWal } from '../fec/repair';
+import { hotJournalProblem } from '../index/journal-mode';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { checkDatabase, type Finding } from './btree-check';
 import { inspectWith } from './inspect';
@@ -71,7 +72,7 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
   const issues: VerifyIssue[] = [];
   const journalMode = r.journalMode;
   if (journalMode === null) issues.push({ level: 1, kind: 'file-format', pgno: 1, message: 'the database header\'s format versions (bytes 18/19) are neither 1 (rollback journal) nor 2 (WAL)' });
-  if (r.hotJournal) issues.push({ level: 1, kind: 'hot-journal', message: `${r.path}-journal is a hot rollback journal: the database file is in the middle of an interrupted transaction that the next SQLite connection rolls back (open it once with sqlite3)` });
+  if (r.hotJournal) issues.push({ level: 1, kind: 'hot-journal', message: hotJournalProblem(r.path) });
   if (r.walHeaderStatus !== 'ok' && r.walHeaderStatus !== 'missing' && r.walHeaderStatus !== 'empty' && r.walBytes > 0) {
     issues.push({ level: 1, kind: 'wal-header', message: `the WAL header is unusable (${r.walHeaderStatus}); SQLite treats the WAL as empty` });
   }

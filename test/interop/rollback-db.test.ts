@@ -3,13 +3,14 @@
 // conversion), SQLite connections opened before keep working, `convert: false`, a hot journal
 // and a SQLite reader or writer refuse without changing a byte, and verify reports the journal
 // mode as information.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/open';
+import { inspect } from '../../lib/integrity/inspect';
 import { verify } from '../../lib/integrity/verify';
 import { DB_HEADER_SIZE, decodeDbHeader } from '../../lib/format/db-header';
 import { SqlitePeer } from '../helpers/children';
@@ -45,6 +46,16 @@ function rows(file: string): unknown[] {
   } finally {
     db.close();
   }
+}
+
+/** A better-sqlite3 connection `db` to `file` in another process running `script`, which writes 'ready' to stdout once it is under way. */
+async function sqliteChild(file: string, script: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-e', `const db = new (require('better-sqlite3'))(process.argv[1]);${script}`, file], { cwd: path.resolve(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
+    child.on('exit', (code) => reject(new Error(`sqlite child exited early (${code})`)));
+  });
+  return child;
 }
 
 /** Page 1 as the store sees it, with `user_version` (header offset 60) set: a change SQLite can read. */
@@ -142,6 +153,39 @@ describe('open() converts a rollback-journal database to WAL mode', () => {
     expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 
+  it('an empty file (what better-sqlite3 and python create before the first table) becomes an empty WAL-mode database, as PRAGMA journal_mode=WAL makes it; a stale -wal beside it is dropped as SQLite drops it', async () => {
+    const emptyFile = () => {
+      const file = path.join(dir, `empty${n++}.db`);
+      new Database(file).close();
+      expect(fs.statSync(file).size).toBe(0);
+      return file;
+    };
+    const file = emptyFile();
+    // a -wal of another database, left over: SQLite deletes a -wal beside an empty database file
+    const other = rollbackDb();
+    const stale = await open(other, { keepWal: true });
+    await stale.commit([{ pgno: 1, data: await withUserVersion(stale, 9) }]);
+    await stale.close();
+    fs.copyFileSync(`${other}-wal`, `${file}-wal`);
+
+    const store = await open(file, { pageSize: 1024 });
+    expect(decodeDbHeader(await withUserVersion(store, 0))).toMatchObject({ pageSize: 1024, writeVersion: 2, readVersion: 2 });
+    await store.close();
+    const db = new Database(file);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(0); // nothing of the stale -wal
+    db.exec('CREATE TABLE t(x)');
+    db.close();
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+
+    // convert: false, or a journal with content beside it: refused, the file stays empty
+    const refused = emptyFile();
+    await expectRejectsWalnut(open(refused, { convert: false }), 'WALNUT_CANTOPEN');
+    fs.writeFileSync(`${refused}-journal`, Buffer.from('d9d505f920a163d7', 'hex'));
+    await expectRejectsWalnut(open(refused), 'WALNUT_CANTOPEN', { reason: 'HotJournal' });
+    expect(fs.statSync(refused).size).toBe(0);
+  });
+
   it('convert: false refuses with WALNUT_CANTOPEN (NotWalMode) and changes no byte', async () => {
     const file = rollbackDb();
     const before = files(file);
@@ -169,17 +213,12 @@ describe('what makes the conversion wait or refuse', () => {
     const before = rows(file);
     const original = fs.readFileSync(file);
     // a SQLite writer that spills a big transaction into the database file, killed mid-transaction
-    const writer = spawn(process.execPath, ['-e', `
-      const db = new (require('better-sqlite3'))(process.argv[1]);
+    const writer = await sqliteChild(file, `
       db.pragma('cache_size = 2');
       db.exec('BEGIN');
       db.exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) INSERT INTO t(v) SELECT randomblob(900) FROM n");
-      process.stdout.write('spilled\\n');
-      setInterval(() => {}, 1000);`, file], { cwd: path.resolve(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      writer.stdout!.on('data', (d) => String(d).includes('spilled') && resolve());
-      writer.on('exit', (code) => reject(new Error(`writer exited early (${code})`)));
-    });
+      process.stdout.write('ready\\n');
+      setInterval(() => {}, 1000);`);
     writer.removeAllListeners('exit');
     const killed = new Promise((resolve) => writer.on('exit', resolve));
     writer.kill('SIGKILL');
@@ -245,6 +284,27 @@ describe('what makes the conversion wait or refuse', () => {
 });
 
 describe('converters and writers at the same time', () => {
+  it('a SQLite writer rolling transactions back (its journal created and deleted) never makes open() see a hot journal', async () => {
+    const file = rollbackDb();
+    const writer = await sqliteChild(file, `
+      const change = db.prepare('UPDATE t SET v = randomblob(40) WHERE id = 1');
+      process.stdout.write('ready\\n');
+      for (;;) { db.exec('BEGIN IMMEDIATE'); change.run(); db.exec('ROLLBACK'); }`);
+    try {
+      // each attempt checks the journal while the writer creates and deletes it; a journal that
+      // vanishes between the look and the read was deleted by its writer and is not hot
+      const seen: Record<string, number> = {};
+      for (const until = Date.now() + 2000; Date.now() < until; ) {
+        const err = await expectRejectsWalnut(open(file, { convert: false }), 'WALNUT_CANTOPEN');
+        seen[err.reason!] = (seen[err.reason!] ?? 0) + 1;
+      }
+      expect(Object.keys(seen)).toEqual(['NotWalMode']);
+    } finally {
+      writer.kill('SIGKILL');
+    }
+  });
+
+
   it('two connections open the same rollback-journal database at once: both succeed, one converts', async () => {
     const file = rollbackDb();
     const before = rows(file);
@@ -292,5 +352,68 @@ describe('verify on a rollback-journal database', () => {
     const bad = spawnSync(process.execPath, [bin, 'verify', file, '--json'], { encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, journalMode: 'rollback' });
+  });
+});
+
+describe('journals that are not plain files, and databases walnut may not write', () => {
+  it('a -journal that is a directory or a FIFO: WALNUT_CANTOPEN (HotJournal), never a raw error or a hang; inspect and verify report it', async () => {
+    for (const make of [(j: string) => fs.mkdirSync(j), (j: string) => execFileSync('mkfifo', [j])]) {
+      const file = rollbackDb();
+      make(`${file}-journal`);
+      const before = hash(file);
+      const err = await expectRejectsWalnut(open(file), 'WALNUT_CANTOPEN', { reason: 'HotJournal' });
+      expect(err.message).toMatch(/not a regular file/);
+      expect(hash(file)).toBe(before);
+      const r = await verify(file, 1);
+      expect(r.issues).toContainEqual(expect.objectContaining({ kind: 'hot-journal', message: err.message.replace(/^WALNUT_CANTOPEN: /, '') }));
+      expect(inspect(file)).toMatchObject({ journalMode: 'rollback', hotJournal: true });
+    }
+  });
+
+  it('a database in a directory walnut cannot write to (no -wal/-shm possible): WALNUT_READONLY before anything changes; a read-only file too', () => {
+    // as another user when running as root (root writes anywhere)
+    const user = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const base = path.join(dir, 'ro');
+    fs.mkdirSync(base, { mode: 0o755 });
+    fs.chmodSync(dir, 0o755);
+    const tryOpen = (file: string) => {
+      const child = spawnSync(process.execPath, ['-e', `
+        require(process.argv[1]).open(process.argv[2]).then(
+          (s) => s.close().then(() => console.log('{"opened":true}')),
+          (e) => console.log(JSON.stringify({ code: e.code, reason: e.reason, name: e.name })));`, path.resolve(__dirname, '..', '..', 'dist', 'index.js'), file], { encoding: 'utf8', ...user });
+      expect(child.stderr).toBe('');
+      return JSON.parse(child.stdout);
+    };
+    const roDir = path.join(base, 'dir');
+    fs.mkdirSync(roDir);
+    const inRoDir = path.join(roDir, 'a.db');
+    fs.renameSync(rollbackDb(), inRoDir);
+    const roFile = path.join(base, 'ro-file.db');
+    fs.renameSync(rollbackDb(), roFile);
+    if (user.uid !== undefined) for (const f of [roDir, inRoDir, base]) fs.chownSync(f, user.uid, user.gid);
+    fs.chmodSync(roDir, 0o555);
+    fs.chmodSync(roFile, 0o444);
+    try {
+      for (const file of [inRoDir, roFile]) {
+        const before = fs.readFileSync(file);
+        const result = tryOpen(file);
+        expect(fs.readFileSync(file).equals(before)).toBe(true); // still in rollback mode: SQLite and walnut can use it
+        expect(result).toMatchObject({ code: 'WALNUT_READONLY', name: 'WalnutError' });
+        expect(fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(path.basename(file)))).toEqual([path.basename(file)]);
+      }
+      // the -wal and -shm there already, writable: it converts, and close() (the last connection,
+      // which cannot remove them) leaves them as SQLite does instead of failing
+      for (const suffix of ['-wal', '-shm']) {
+        fs.chmodSync(roDir, 0o755);
+        fs.writeFileSync(inRoDir + suffix, '');
+        if (user.uid !== undefined) fs.chownSync(inRoDir + suffix, user.uid, user.gid);
+        fs.chmodSync(roDir, 0o555);
+      }
+      expect(tryOpen(inRoDir)).toEqual({ opened: true });
+    } finally {
+      fs.chmodSync(roDir, 0o755);
+    }
+    expect(sqliteIntegrity(inRoDir)).toEqual(['ok']);
+    expect(rows(inRoDir).length).toBe(60);
   });
 });
