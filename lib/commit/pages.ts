@@ -24,7 +24,7 @@
  * as SQLite writes.
  */
 import { walnutError } from '../errors';
-import { decodeDbHeader, isWalMode, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSize } from '../format/db-header';
+import { decodeDbHeader, isWalMode, lockBytePage, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSize } from '../format/db-header';
 import type { WalPage } from '../wal/wal-file';
 
 export interface PageWrite {
@@ -36,8 +36,6 @@ export interface PageWrite {
 export const MAX_PAGE_COUNT = 0xfffffffe;
 /** The largest database file walnut writes: 16 TiB (2^44 bytes). */
 export const MAX_DATABASE_BYTES = 2 ** 44;
-/** The byte range SQLite locks in the database file starts here; its page holds no data. */
-const PENDING_BYTE = 0x40000000;
 
 /** What a commit's pages are checked against: fixed when the store opens. */
 export interface PageRules {
@@ -57,10 +55,6 @@ export function maxPageNumber(rules: PageRules): number {
   return Math.min(rules.maxPageCount, MAX_PAGE_COUNT, MAX_DATABASE_BYTES / rules.pageSize);
 }
 
-/** The page that holds byte offset 2^30 (SQLite's PENDING_BYTE_PAGE). */
-export function lockBytePage(pageSize: number): number {
-  return Math.floor(PENDING_BYTE / pageSize) + 1;
-}
 
 function checkPageNumber(pgno: unknown, rules: PageRules): asserts pgno is number {
   const max = maxPageNumber(rules);

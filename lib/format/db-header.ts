@@ -39,6 +39,11 @@ export const DB_LOCK = {
   SHARED_FIRST: 0x40000002,
   SHARED_SIZE: 510,
 } as const;
+
+/** The page holding the lock bytes (file offset 2^30, SQLite's PENDING_BYTE_PAGE): never data. */
+export function lockBytePage(pageSize: number): number {
+  return Math.floor(DB_LOCK.PENDING / pageSize) + 1;
+}
 const MAGIC = 'SQLite format 3\0';
 /** The payload fractions every SQLite database has (bytes 21..23). */
 export const PAYLOAD_FRACTIONS: readonly [number, number, number] = [64, 32, 32];

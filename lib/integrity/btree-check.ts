@@ -29,6 +29,7 @@
  * Bounded: every page is visited at most once per role (an ownership array stops cycles), tree
  * depth is capped at MAX_DEPTH, chains at N pages, findings at maxFindings.
  */
+import { lockBytePage } from '../format/db-header';
 import { checkPageTrailer, PAGE_TRAILER_RESERVED } from '../wal/page-trailer';
 import { type ColumnOrder, indexKeyOrder } from './key-order';
 import { compareRecordKeys, decodeRecord, decodeText, type Key, type RecordKey, serialTypeBytes, type Value, VarintReader } from './record';
@@ -71,7 +72,6 @@ const PTRMAP_BTREE = 5;
 const OWNER_FREELIST = -1;
 const OWNER_PTRMAP = -2;
 const OWNER_PENDING = -3;
-const PENDING_BYTE = 0x40000000;
 const FIRST_CHAIN_ID = -10;
 
 interface SchemaRow {
@@ -611,7 +611,7 @@ class Checker {
 
   /** The page holding the lock bytes (file offset 2^30): SQLite never uses it. */
   #pendingBytePage(): number {
-    return Math.floor(PENDING_BYTE / this.#src.pageSize) + 1;
+    return lockBytePage(this.#src.pageSize);
   }
 
   /** SQLite's PTRMAP_PAGENO: the pointer-map page that holds `pgno`'s entry. */
