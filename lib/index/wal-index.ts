@@ -20,6 +20,8 @@
  *    RECOVER, exactly as SQLite's walIndexRecover does (same bytes).
  *  - A snapshot holds a read lock until released; READ(0) means "the WAL is fully backfilled,
  *    read the database file only"; READ(i > 0) promises that frames up to aReadMark[i] stay.
+ *    The writer moves a snapshot that sees every frame, all of them backfilled, from READ(i) to
+ *    READ(0) (same pages) before it decides whether the WAL can restart.
  *  - A write starts only from a snapshot whose header is still the live one (otherwise
  *    WALNUT_BUSY, reason BusySnapshot); frames are written (and synced), then indexed, then the
  *    header is published: readers never see a header whose frames are not in place.
@@ -429,7 +431,7 @@ export class WalIndex {
     const dbSize = header.mxFrame > 0 ? header.nPage : dbFilePages;
     return new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes }, (s) => {
       this.#snapshots.delete(s);
-      if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(readLock), 1);
+      if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(s.readLock), 1); // READ(0) once moved (#moveCaughtUpSnapshots)
     });
   }
 
@@ -478,7 +480,10 @@ export class WalIndex {
     let live = this.#readHeader();
     if (live === null) throw walnutError('WALNUT_CORRUPT', 'the wal-index header became invalid under the write lock', { path: this.shmPath });
     const fullyBackfilled = live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame;
-    if (fullyBackfilled) this.#releaseCaughtUpFollowers(live.header);
+    if (fullyBackfilled) {
+      this.#releaseCaughtUpFollowers(live.header);
+      this.#moveCaughtUpSnapshots(live.header);
+    }
     if (fullyBackfilled && this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) {
       // Everything is in the database file and no reader uses the WAL: start it over from
       // frame 1 (SQLite's walRestartLog), so the file is reused instead of growing.
@@ -543,6 +548,26 @@ export class WalIndex {
   addFollower(f: Follower): () => void {
     this.#followers.add(f);
     return () => this.#followers.delete(f);
+  }
+
+  /**
+   * This connection's snapshots (transactions, store.snapshot()) are readers too, and while one
+   * holds a WAL read mark the WAL cannot restart: under continuous load some transaction is
+   * always open. A snapshot that sees every frame of the live generation, all of them copied
+   * into the database file, reads exactly the same pages from the database file: it moves to
+   * READ(0), as a snapshot begun now would get (SQLite's walTryBeginRead), keeping its
+   * generation for the conflict check. Caller holds WRITE, so no frame can be added meanwhile;
+   * READ(0) is refused while a checkpointer copies (it holds READ(0) exclusively). A read of a WAL frame already queued completes before the restarted
+   * WAL's first write: both run on this connection's I/O lane, in submission order.
+   */
+  #moveCaughtUpSnapshots(h: ShmHeader): void {
+    for (const s of this.#snapshots) {
+      if (s.readLock === 0 || !s.sees(h)) continue;
+      if (!this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) return; // a checkpointer is still copying
+      const from = s.readLock;
+      s.moveToDatabaseFile(Math.floor(this.db.sizeSync() / this.pageSize));
+      this.#unlockShm(SHM_LOCK.READ(from), 1);
+    }
   }
 
   #releaseCaughtUpFollowers(h: ShmHeader): void {
@@ -674,13 +699,20 @@ export class WalIndex {
    * connections hold (found with F_OFD_GETLK on this connection's descriptor, which never
    * reports this connection's own locks; `pid` is -1 for OFD holders such as walnut, the
    * process id for SQLite's POSIX locks). Used to say what keeps the WAL from restarting.
+   * Snapshots in `except` (the committer's, released before its next append) are not counted;
+   * nor, in `walSnapshots`, those the next append moves to READ(0) (#moveCaughtUpSnapshots).
    */
-  walReaders(): { snapshots: number; walSnapshots: number; oldestSnapshotFrame: number | null; others: { slot: number; mark: number; pid: number }[] } {
+  walReaders(except: ReadonlySet<Snapshot> = new Set()): { snapshots: number; walSnapshots: number; oldestSnapshotFrame: number | null; others: { slot: number; mark: number; pid: number }[] } {
     let oldest: number | null = null;
+    let snapshots = 0;
     let walSnapshots = 0;
+    const live = this.#closed ? null : this.#readHeader()?.header ?? null;
+    const backfilled = live !== null && this.#region.load32(CKPT_NBACKFILL) === live.mxFrame;
     for (const s of this.#snapshots) {
+      if (except.has(s)) continue;
+      snapshots++;
       if (oldest === null || s.mxFrame < oldest) oldest = s.mxFrame;
-      if (s.readLock > 0) walSnapshots++;
+      if (s.readLock > 0 && !(backfilled && s.sees(live))) walSnapshots++;
     }
     const others: { slot: number; mark: number; pid: number }[] = [];
     if (this.#shm !== null && !this.#closed) {
@@ -689,7 +721,7 @@ export class WalIndex {
         if (holder !== null) others.push({ slot: i, mark: i === 0 ? 0 : this.#region.load32(CKPT_READMARK(i)), pid: holder.pid });
       }
     }
-    return { snapshots: this.#snapshots.size, walSnapshots, oldestSnapshotFrame: oldest, others };
+    return { snapshots, walSnapshots, oldestSnapshotFrame: oldest, others };
   }
 
   #checkOpen(): void {
