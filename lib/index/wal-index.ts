@@ -188,15 +188,15 @@ export class WalIndex {
         }
         h = await convertToWalMode(db, dbPath, { lockingMode, busyTimeout });
       }
-      const mode = fs.statSync(dbPath).mode & 0o777;
+      const mode = fs.fstatSync(db.fd).mode & 0o777;
       opened.wal = await WalFile.open(`${dbPath}-wal`, { create: true, mode });
-      matchMode(`${dbPath}-wal`, mode);
+      matchMode(opened.wal.file, mode);
       let region: NativeShmRegion;
       if (lockingMode === 'exclusive') {
         region = newShmRegion();
       } else {
         opened.shm = await WalnutFile.open(`${dbPath}-shm`, { create: true, mode });
-        matchMode(`${dbPath}-shm`, mode);
+        matchMode(opened.shm, mode);
         await attachDms(opened.shm, busyTimeout);
         region = newShmRegion(nativeHandleOf(opened.shm));
       }
@@ -758,12 +758,13 @@ export class WalIndex {
 /**
  * The -wal and -shm get the database file's permission bits (as SQLite does), whatever the
  * umask: a group-writable database must not get a -shm its group cannot map. Only files this
- * process owns are changed.
+ * process owns are changed. Through the opened descriptor (fstat, fchmod), never the path: a
+ * link put there after the open must not have its target's mode changed.
  */
-function matchMode(file: string, mode: number): void {
+function matchMode(file: WalnutFile, mode: number): void {
   try {
-    const st = fs.statSync(file);
-    if ((st.mode & 0o777) !== mode && st.uid === process.getuid?.()) fs.chmodSync(file, mode);
+    const st = fs.fstatSync(file.fd);
+    if ((st.mode & 0o777) !== mode && st.uid === process.getuid?.()) fs.fchmodSync(file.fd, mode);
   } catch {
     // permissions are best effort; opening already succeeded
   }
