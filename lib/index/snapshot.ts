@@ -27,6 +27,8 @@ export interface SnapshotState {
   dbFilePages: number;
   header: ShmHeader;
   headerBytes: Uint8Array;
+  /** Taken with useWal: it must keep its WAL read mark (never moved to the database file). */
+  useWal: boolean;
 }
 
 export class Snapshot {
@@ -166,10 +168,10 @@ export class Snapshot {
     return { frame: 0, fromDb: true };
   }
 
-  /** Does this snapshot see exactly the WAL of header `h` (same generation, same last frame)? */
-  sees(h: ShmHeader): boolean {
+  /** Does it see exactly the WAL of header `h` (same generation, same last frame), and is it not a useWal snapshot? */
+  canMoveToDatabaseFile(h: ShmHeader): boolean {
     const mine = this.#state.header;
-    return mine.mxFrame === h.mxFrame && mine.salts[0] === h.salts[0] && mine.salts[1] === h.salts[1];
+    return !this.#state.useWal && mine.mxFrame === h.mxFrame && mine.salts[0] === h.salts[0] && mine.salts[1] === h.salts[1];
   }
 
   /**

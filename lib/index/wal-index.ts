@@ -416,7 +416,7 @@ export class WalIndex {
       this.#unlockShm(SHM_LOCK.READ(best), 1);
       return null;
     }
-    return this.#snapshot(best, header, bytes, minFrame);
+    return this.#snapshot(best, header, bytes, minFrame, useWal);
   }
 
   #stillLive(bytes: Uint8Array): boolean {
@@ -424,12 +424,12 @@ export class WalIndex {
     return sameHeaderBytes(this.#headerScratch, bytes);
   }
 
-  #snapshot(readLock: number, header: ShmHeader, bytes: Uint8Array, minFrame: number): Snapshot {
+  #snapshot(readLock: number, header: ShmHeader, bytes: Uint8Array, minFrame: number, useWal = false): Snapshot {
     const dbFilePages = Math.floor(this.db.sizeSync() / this.pageSize);
     // READ(0): everything is in the database file; the WAL is not consulted at all.
     const mxFrame = readLock === 0 ? 0 : header.mxFrame;
     const dbSize = header.mxFrame > 0 ? header.nPage : dbFilePages;
-    return new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes }, (s) => {
+    return new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal }, (s) => {
       this.#snapshots.delete(s);
       if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(s.readLock), 1); // READ(0) once moved (#moveCaughtUpSnapshots)
     });
@@ -556,13 +556,14 @@ export class WalIndex {
    * always open. A snapshot that sees every frame of the live generation, all of them copied
    * into the database file, reads exactly the same pages from the database file: it moves to
    * READ(0), as a snapshot begun now would get (SQLite's walTryBeginRead), keeping its
-   * generation for the conflict check. Caller holds WRITE, so no frame can be added meanwhile;
+   * generation for the conflict check. Not a `useWal` snapshot (an export reads the WAL's frames
+   * themselves; it gives its mark up as a follower instead). Caller holds WRITE, so no frame can be added meanwhile;
    * READ(0) is refused while a checkpointer copies (it holds READ(0) exclusively). A read of a WAL frame already queued completes before the restarted
    * WAL's first write: both run on this connection's I/O lane, in submission order.
    */
   #moveCaughtUpSnapshots(h: ShmHeader): void {
     for (const s of this.#snapshots) {
-      if (s.readLock === 0 || !s.sees(h)) continue;
+      if (s.readLock === 0 || !s.canMoveToDatabaseFile(h)) continue;
       if (!this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) return; // a checkpointer is still copying
       const from = s.readLock;
       s.moveToDatabaseFile(Math.floor(this.db.sizeSync() / this.pageSize));
@@ -712,7 +713,7 @@ export class WalIndex {
       if (except.has(s)) continue;
       snapshots++;
       if (oldest === null || s.mxFrame < oldest) oldest = s.mxFrame;
-      if (s.readLock > 0 && !(backfilled && s.sees(live))) walSnapshots++;
+      if (s.readLock > 0 && !(backfilled && s.canMoveToDatabaseFile(live))) walSnapshots++;
     }
     const others: { slot: number; mark: number; pid: number }[] = [];
     if (this.#shm !== null && !this.#closed) {

@@ -219,6 +219,25 @@ describe("a store's own transactions do not hold the WAL", () => {
     after.release();
     await store.close();
   });
+
+  it("an export's snapshot is never moved: it keeps the frames it has not exported yet", async () => {
+    const db = path.join(dir, 'export-kept.db');
+    const store = await open(db, { autoCheckpoint: false });
+    await store.commit([{ pgno: 2, data: withValue(1) }]);
+    expect((await store.checkpoint('passive')).checkpointedFrames).toBe(1);
+    let release: () => void = () => undefined;
+    let reached: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const inSink = new Promise<void>((resolve) => (reached = resolve));
+    const handle = store.exportTo({ appendRecord: () => (reached(), gate), flush: async () => undefined });
+    await inSink; // the export waits on its sink in the base image, its snapshot at frame 1
+    await store.commit([{ pgno: 2, data: withValue(2) }]);
+    expect(store.metrics().walFrames).toBe(2); // not restarted over frame 1, which the export has yet to send
+    release();
+    const stats = await handle.done;
+    expect(stats.commits).toBeGreaterThanOrEqual(1);
+    await store.close();
+  });
 });
 
 const value = (b: Buffer) => b.readUInt32BE(0);
