@@ -11,13 +11,19 @@
  * that bounds the WAL while no reader is in the way.
  *
  * A reader holds the WAL: a snapshot, transaction or export of this store, or another
- * connection's read lock (a sqlite3 read transaction, another walnut process). While it does,
+ * connection's read lock (a sqlite3 read transaction, another walnut process). Not counted: the
+ * snapshots of transactions being committed (group-committer.ts releases them under WRITE before
+ * the append) and, as WAL readers, snapshots the writer moves to the database file because they
+ * see the whole WAL, all of it copied (WalIndex.walReaders). The batch's wait for the checkpoint
+ * happens under WRITE, after those transactions released their marks (Store's beforeAppend); a
+ * checkpoint that ran while they were held and stopped at their marks is followed by one more,
+ * which copies the rest. While a reader does hold it,
  * no checkpoint can restart the WAL: it stops at the reader's read mark, or copies everything
  * and still finds the reader in the WAL. After such an auto-checkpoint the policy is pinned:
  *  - no batch waits for a checkpoint (waiting cannot restart anything);
  *  - the next checkpoint runs once the WAL has grown by another autoCheckpoint frames (it copies
  *    what the readers allow, as SQLite would), or as soon as a batch finds no reader left
- *    (WalIndex.walReaders() before the batch takes its own snapshot: no lock taken, a few
+ *    (WalIndex.walReaders() under the batch's WRITE, before its append: no lock taken, a few
  *    fcntl(F_OFD_GETLK) per batch while pinned); that batch waits for it and restarts the WAL;
  *  - a `walnut:wal` event names the holders and the WAL's size: when the pin starts, each time
  *    the WAL has doubled since the last such event, and once when a checkpoint finds it free.
@@ -28,7 +34,7 @@ import type { EventRing } from '../telemetry/events';
 
 /** What keeps the WAL from restarting (store.metrics().wal.pinnedBy, the `walnut:wal` event). */
 export interface WalHolders {
-  /** This store's read views: snapshots, open transactions and exports (each holds one). */
+  /** This store's read views: snapshots, open transactions (not those committing) and exports (each holds one). */
   snapshots: number;
   /** Of those, exports (store.exportTo), which follow the WAL. */
   exports: number;
@@ -94,6 +100,11 @@ export class AutoCheckpointPolicy {
     this.#events = events;
   }
 
+  /** An auto-checkpoint found a reader keeping the WAL from restarting, and it has not restarted since. */
+  get pinned(): boolean {
+    return this.#pin !== null;
+  }
+
   /** Batches that waited for a checkpoint so that the WAL could restart. */
   get waits(): number {
     return this.#waits;
@@ -109,7 +120,7 @@ export class AutoCheckpointPolicy {
   }
 
   /**
-   * Before a batch (before it takes its own snapshot): 'wait' for the running auto-checkpoint,
+   * Before a batch appends (under WRITE, its transactions' marks released): 'wait' for the running auto-checkpoint,
    * 'start' one and wait for it, 'wait-then-start' (the running one began while a reader was in
    * the way, and that reader has left), or null. `backfilled()` is nBackfill now. A batch waits
    * only for a checkpoint that can restart the WAL; while pinned, that is when no reader is left.

@@ -5,13 +5,23 @@
  * queued, up to maxBatchBytes of pages (a single larger commit still goes, alone), optionally
  * after waiting maxWaitMicros for more, and for that batch:
  *   1. takes a read snapshot and the WRITE lock (once per batch; BusySnapshot -> new snapshot),
+ *      then releases that snapshot: under WRITE the header cannot change, and only its
+ *      generation and database size are used,
  *   2. checks each transaction's conflict set (first committer wins) against frames committed
- *      since its snapshot and against earlier transactions of the same batch,
+ *      since its snapshot and against earlier transactions of the same batch, then releases the
+ *      transactions' snapshots (their reads are done; the check used their generation, not
+ *      their read marks, which only had to keep that generation's frames until now), and awaits
+ *      beforeAppend (the store's auto-checkpoint: with those marks gone it can copy everything),
  *   3. appends all accepted transactions in one native call (one pwritev; for synchronous
  *      'full' the fdatasync is in the same I/O-thread operation), each with its own commit
  *      frame, in submission order,
  *   4. indexes and publishes the new header (only after the write and sync succeeded),
  *   5. resolves the commits in order.
+ * So no snapshot of the batch's own holds a WAL read mark when the append decides whether the
+ * WAL can restart (WalIndex.appendAndPublish): a store whose only readers are its committing
+ * transactions reuses its WAL. The snapshots still waiting in the queue or in the running batch
+ * (committingSnapshots) are about to be released; the auto-checkpoint policy does not count
+ * them as readers that pin the WAL.
  * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
  * and publishes nothing, the next batch overwrites the same offset; a sync error rejects the
  * batch and every later call with WALNUT_FAILED (the store must be reopened, which recovers).
@@ -24,6 +34,7 @@
  * After close() every submit is refused with WALNUT_CLOSED.
  */
 import { walnutError, WalnutError } from '../errors';
+import type { Snapshot } from '../index/snapshot';
 import type { WalIndex } from '../index/wal-index';
 import type { EventRing } from '../telemetry/events';
 import { Histogram, type HistogramSummary } from '../telemetry/histogram';
@@ -46,6 +57,11 @@ export interface ConflictSet {
   pgnos: Iterable<number>;
   mxFrame: number;
   salts: [number, number];
+  /**
+   * The snapshot itself: its read mark keeps the generation's frames (a restart would hide
+   * commits made after it) until the set is checked under WRITE; the committer releases it then.
+   */
+  snapshot?: Snapshot;
 }
 
 interface Pending {
@@ -87,10 +103,13 @@ export class GroupCommitter {
   readonly #maxWaitMicros: number;
   readonly #onCommitted: (mxFrame: number) => void;
   readonly #beforeBatch: () => Promise<void>;
+  readonly #beforeAppend: () => Promise<void>;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
   readonly #onWritten: ((txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void) | null;
   #queue: Pending[] = [];
+  /** Snapshots the committer releases before its next append (see committingSnapshots). */
+  readonly #committing = new Set<Snapshot>();
   #running: Promise<void> | null = null;
   #failed: WalnutError | null = null;
   #closed = false;
@@ -108,7 +127,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void>; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void>; beforeAppend?: () => Promise<void>; events?: EventRing },
   ) {
     this.#index = index;
     this.#synchronous = o.synchronous;
@@ -116,6 +135,7 @@ export class GroupCommitter {
     this.#maxWaitMicros = o.maxWaitMicros;
     this.#onCommitted = o.onCommitted ?? (() => undefined);
     this.#beforeBatch = o.beforeBatch ?? (() => Promise.resolve());
+    this.#beforeAppend = o.beforeAppend ?? (() => Promise.resolve());
     this.#events = o.events ?? null;
     this.#stampTrailers = o.stampTrailers ?? false;
     this.#onWritten = o.onWritten ?? null;
@@ -127,17 +147,23 @@ export class GroupCommitter {
     if (this.#closed) return Promise.reject(walnutError('WALNUT_CLOSED', 'the store is closed', { path: this.#index.dbPath }));
     // the trailer goes into the caller's buffer: pages are written without a copy
     if (this.#stampTrailers) for (const p of pages) stampPageTrailer(p.data);
+    const snapshot = conflict?.snapshot;
+    if (snapshot !== undefined) this.#committing.add(snapshot);
     return new Promise((resolve, reject) => {
       let bytes = 0;
       for (const p of pages) bytes += p.data.length;
+      const settle = (): void => {
+        p.settled = true;
+        if (snapshot !== undefined) this.#committing.delete(snapshot);
+      };
       const p: Pending = {
         pages, dbSize, minDbSize: minimumDbSize(pages), bytes, conflict, enqueuedUs: nowUs(), settled: false,
         resolve: (r) => {
-          p.settled = true;
+          settle();
           resolve(r);
         },
         reject: (e) => {
-          p.settled = true;
+          settle();
           reject(e);
         },
       };
@@ -159,6 +185,15 @@ export class GroupCommitter {
 
   get failed(): WalnutError | null {
     return this.#failed;
+  }
+
+  /**
+   * Snapshots held only until the committer has taken the write lock (its own batch snapshot)
+   * or checked their transaction's conflict set: readers on their way out, not readers that
+   * keep the WAL from restarting (WalIndex.walReaders' `except`).
+   */
+  get committingSnapshots(): ReadonlySet<Snapshot> {
+    return this.#committing;
   }
 
   async #drain(): Promise<void> {
@@ -226,27 +261,34 @@ export class GroupCommitter {
     }
     const tStart = nowUs();
     for (;;) {
-      let snap;
+      let snap: Snapshot | undefined;
       try {
         snap = await this.#index.beginRead();
+        this.#committing.add(snap);
         await this.#index.beginWrite(snap);
       } catch (e) {
-        snap?.release();
         if (e instanceof WalnutError && e.reason === 'BusySnapshot') continue; // another connection committed
         this.#rejectAll(batch, e);
         return;
+      } finally {
+        // WRITE held (or not taken): the header stays as the snapshot saw it, the lock is not needed
+        if (snap !== undefined) this.#releaseSnapshot(snap);
       }
       try {
         await this.#writeBatch(batch, snap, tStart);
       } finally {
         this.#index.endWrite();
-        snap.release();
       }
       return;
     }
   }
 
-  async #writeBatch(batch: Pending[], snap: import('../index/snapshot').Snapshot, tStart: number): Promise<void> {
+  #releaseSnapshot(snap: Snapshot): void {
+    this.#committing.delete(snap);
+    snap.release();
+  }
+
+  async #writeBatch(batch: Pending[], snap: Snapshot, tStart: number): Promise<void> {
     const gen = snap.generation;
     const written = new Set<number>();
     const accepted: Pending[] = [];
@@ -276,7 +318,10 @@ export class GroupCommitter {
       accepted.push(p);
       frames += p.pages.length;
     }
+    // every set is checked (WRITE held): their read marks must not keep this append from restarting the WAL
+    for (const p of batch) if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
     if (accepted.length === 0) return;
+    await this.#beforeAppend(); // a failure rejects the batch: nothing is written yet
     const tSerialized = nowUs();
     const full = this.#synchronous === 'full';
     let result;

@@ -178,7 +178,7 @@ export class Store {
     this.#extension = extension;
     this.#policy = new AutoCheckpointPolicy(options.autoCheckpoint, {
       holders: () => {
-        const r = index.walReaders();
+        const r = index.walReaders(this.#committer.committingSnapshots);
         return { snapshots: r.snapshots, walSnapshots: r.walSnapshots, exports: this.#exports.size, oldestSnapshotFrame: r.oldestSnapshotFrame, connections: r.others.map((o) => ({ slot: o.slot, mark: o.mark, pid: o.pid > 0 ? o.pid : null })) };
       },
       walBytes: () => (index.closed ? 0 : index.wal.file.sizeSync()),
@@ -200,12 +200,18 @@ export class Store {
       beforeBatch: async () => {
         const room = extension?.room();
         if (room) await room;
-        // the batch that restarts the WAL waits for the checkpoint that lets it (auto-checkpoint.ts)
+      },
+      // Under WRITE, once the batch's transactions gave up their read marks: the batch that
+      // restarts the WAL waits for the checkpoint that lets it (auto-checkpoint.ts). A passive
+      // checkpoint takes no WRITE. One that ran while those marks were held copied only up to
+      // them: the rest (the last batch or so) is copied now, unless a reader pinned the WAL.
+      beforeAppend: async () => {
         if (this.#closed) return;
         const mx = this.#index.liveHeader()?.mxFrame ?? 0;
-        const action = this.#policy.beforeBatch(mx, this.#autoCheckpoint !== null, () => this.#index.checkpointInfo().nBackfill);
+        const backfilled = () => this.#index.checkpointInfo().nBackfill;
+        const action = this.#policy.beforeBatch(mx, this.#autoCheckpoint !== null, backfilled);
         if (action === 'wait' || action === 'wait-then-start') await this.#autoCheckpoint;
-        if (action === 'start' || action === 'wait-then-start') await this.#startAutoCheckpoint();
+        if (action === 'start' || action === 'wait-then-start' || (action === 'wait' && !this.#policy.pinned && backfilled() < mx)) await this.#startAutoCheckpoint();
       },
     });
   }

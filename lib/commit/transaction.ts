@@ -2,7 +2,8 @@
  * commit/transaction.ts — Transaction: read a snapshot, write pages, commit first-committer-wins.
  *
  * The snapshot is taken when begin() is called (its read lock is held until the transaction
- * ends). read() sees the snapshot plus the transaction's own writes. commit() fails with
+ * ends, or, once commit() is called, until the committer has checked its conflict set under
+ * the write lock: group-committer.ts). read() sees the snapshot plus the transaction's own writes. commit() fails with
  * WALNUT_CONFLICT, writing nothing, when any page the transaction read or wrote was committed
  * by someone else after the snapshot. Written buffers are not copied: do not change them until
  * commit() settles. Input is checked as commit/pages.ts says, each error at the earliest call
@@ -68,7 +69,7 @@ export class Transaction {
     try {
       snap = await this.#snapshot;
       if (pages.length === 0) return null;
-      const conflict = { pgnos: new Set([...this.#reads, ...this.#writes.keys()]), ...snap.generation };
+      const conflict = { pgnos: new Set([...this.#reads, ...this.#writes.keys()]), ...snap.generation, snapshot: snap };
       return await this.#committer.submit(pages, dbSize, conflict);
     } finally {
       this.#state = 'done';

@@ -101,22 +101,32 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
 
 /**
  * A Readable of the database's export stream. Without follow it ends after the base image
- * and the WAL as of now; with follow it runs until destroyed.
+ * and the WAL as of now; with follow it runs until destroyed. Destroying it cuts the export
+ * (a sink nobody reads any more must not keep it waiting) and closes its connection, which
+ * drops its read mark, before the stream emits 'close'.
  */
 export function createExportStream(dbPath: string, options: ExportOptions & WalIndexOptions = {}): Readable {
-  const out = new PassThrough();
-  let handle: ExportHandle | null = null;
-  out.on('close', () => void handle?.stop());
-  void (async () => {
+  let run: ExportRun | null = null;
+  let ended: Promise<void> = Promise.resolve();
+  const out = new PassThrough({
+    destroy(err, callback) {
+      run?.cut(walnutError('WALNUT_CLOSED', 'the export stream was destroyed', { path: dbPath }));
+      void ended.then(() => callback(err));
+    },
+  });
+  ended = (async () => {
     const index = await WalIndex.open(dbPath, { busyTimeout: options.busyTimeout ?? 5000 });
     try {
-      handle = startExport(index, out, options);
-      await handle.done;
+      if (out.destroyed) return;
+      run = startExport(index, out, options);
+      await run.done;
       out.end();
     } finally {
       await index.close();
     }
-  })().catch((e) => out.destroy(e));
+  })().catch((e) => {
+    if (!out.destroyed) out.destroy(e);
+  });
   return out;
 }
 

@@ -1,7 +1,8 @@
 /**
  * index/snapshot.ts — Snapshot: a consistent read view of the database (a read transaction).
  *
- * It holds a read lock from WalIndex.beginRead() until release(). read(pgno) returns the page
+ * It holds a read lock from WalIndex.beginRead() until release() (READ(i) may become READ(0)
+ * when the writer finds every frame it sees in the database file: moveToDatabaseFile). read(pgno) returns the page
  * as of the snapshot: the newest frame in [minFrame, mxFrame] from the WAL (one hash lookup,
  * one pread), else the database file, else zeros (a page never written and beyond the file).
  * Pages beyond the snapshot's database size read as zeros too. When the index has page trailers
@@ -26,6 +27,8 @@ export interface SnapshotState {
   dbFilePages: number;
   header: ShmHeader;
   headerBytes: Uint8Array;
+  /** Taken with useWal: it must keep its WAL read mark (never moved to the database file). */
+  useWal: boolean;
 }
 
 export class Snapshot {
@@ -163,6 +166,24 @@ export class Snapshot {
       return { frame: 0, fromDb: false };
     }
     return { frame: 0, fromDb: true };
+  }
+
+  /** Does it see exactly the WAL of header `h` (same generation, same last frame), and is it not a useWal snapshot? */
+  canMoveToDatabaseFile(h: ShmHeader): boolean {
+    const mine = this.#state.header;
+    return !this.#state.useWal && mine.mxFrame === h.mxFrame && mine.salts[0] === h.salts[0] && mine.salts[1] === h.salts[1];
+  }
+
+  /**
+   * WalIndex only, under WRITE once every frame this snapshot sees is in the database file (which
+   * now has `dbFilePages` pages): read the database file only from now on, under READ(0). The
+   * pages read are the same; the generation (conflict checks) stays.
+   */
+  moveToDatabaseFile(dbFilePages: number): void {
+    this.#state.readLock = 0;
+    this.#state.mxFrame = 0;
+    this.#state.minFrame = 0;
+    this.#state.dbFilePages = dbFilePages;
   }
 
   /** Ends the read transaction (idempotent); the lock goes once reads in flight have finished. */

@@ -20,6 +20,8 @@
  *    RECOVER, exactly as SQLite's walIndexRecover does (same bytes).
  *  - A snapshot holds a read lock until released; READ(0) means "the WAL is fully backfilled,
  *    read the database file only"; READ(i > 0) promises that frames up to aReadMark[i] stay.
+ *    The writer moves a snapshot that sees every frame, all of them backfilled, from READ(i) to
+ *    READ(0) (same pages) before it decides whether the WAL can restart.
  *  - A write starts only from a snapshot whose header is still the live one (otherwise
  *    WALNUT_BUSY, reason BusySnapshot); frames are written (and synced), then indexed, then the
  *    header is published: readers never see a header whose frames are not in place.
@@ -193,15 +195,15 @@ export class WalIndex {
         }
         h = await convertToWalMode(db, dbPath, { lockingMode, busyTimeout });
       }
-      const mode = fs.statSync(dbPath).mode & 0o777;
+      const mode = fs.fstatSync(db.fd).mode & 0o777;
       opened.wal = await WalFile.open(`${dbPath}-wal`, { create: true, mode });
-      matchMode(`${dbPath}-wal`, mode);
+      matchMode(opened.wal.file, mode);
       let region: NativeShmRegion;
       if (lockingMode === 'exclusive') {
         region = newShmRegion();
       } else {
         opened.shm = await WalnutFile.open(`${dbPath}-shm`, { create: true, mode });
-        matchMode(`${dbPath}-shm`, mode);
+        matchMode(opened.shm, mode);
         await attachDms(opened.shm, busyTimeout);
         region = newShmRegion(nativeHandleOf(opened.shm));
       }
@@ -438,7 +440,7 @@ export class WalIndex {
       this.#unlockShm(SHM_LOCK.READ(best), 1);
       return null;
     }
-    return this.#snapshot(best, header, bytes, minFrame);
+    return this.#snapshot(best, header, bytes, minFrame, useWal);
   }
 
   #stillLive(bytes: Uint8Array): boolean {
@@ -446,14 +448,14 @@ export class WalIndex {
     return sameHeaderBytes(this.#headerScratch, bytes);
   }
 
-  #snapshot(readLock: number, header: ShmHeader, bytes: Uint8Array, minFrame: number): Snapshot {
+  #snapshot(readLock: number, header: ShmHeader, bytes: Uint8Array, minFrame: number, useWal = false): Snapshot {
     const dbFilePages = Math.floor(this.db.sizeSync() / this.pageSize);
     // READ(0): everything is in the database file; the WAL is not consulted at all.
     const mxFrame = readLock === 0 ? 0 : header.mxFrame;
     const dbSize = header.mxFrame > 0 ? header.nPage : dbFilePages;
-    return new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes }, (s) => {
+    return new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal }, (s) => {
       this.#snapshots.delete(s);
-      if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(readLock), 1);
+      if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(s.readLock), 1); // READ(0) once moved (#moveCaughtUpSnapshots)
     });
   }
 
@@ -512,7 +514,10 @@ export class WalIndex {
     let live = this.#readHeader();
     if (live === null) throw walnutError('WALNUT_CORRUPT', 'the wal-index header became invalid under the write lock', { path: this.shmPath });
     const fullyBackfilled = live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame;
-    if (fullyBackfilled) this.#releaseCaughtUpFollowers(live.header);
+    if (fullyBackfilled) {
+      this.#releaseCaughtUpFollowers(live.header);
+      this.#moveCaughtUpSnapshots(live.header);
+    }
     if (fullyBackfilled && this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) {
       // Everything is in the database file and no reader uses the WAL: start it over from
       // frame 1 (SQLite's walRestartLog), so the file is reused instead of growing.
@@ -577,6 +582,27 @@ export class WalIndex {
   addFollower(f: Follower): () => void {
     this.#followers.add(f);
     return () => this.#followers.delete(f);
+  }
+
+  /**
+   * This connection's snapshots (transactions, store.snapshot()) are readers too, and while one
+   * holds a WAL read mark the WAL cannot restart: under continuous load some transaction is
+   * always open. A snapshot that sees every frame of the live generation, all of them copied
+   * into the database file, reads exactly the same pages from the database file: it moves to
+   * READ(0), as a snapshot begun now would get (SQLite's walTryBeginRead), keeping its
+   * generation for the conflict check. Not a `useWal` snapshot (an export reads the WAL's frames
+   * themselves; it gives its mark up as a follower instead). Caller holds WRITE, so no frame can be added meanwhile;
+   * READ(0) is refused while a checkpointer copies (it holds READ(0) exclusively). A read of a WAL frame already queued completes before the restarted
+   * WAL's first write: both run on this connection's I/O lane, in submission order.
+   */
+  #moveCaughtUpSnapshots(h: ShmHeader): void {
+    for (const s of this.#snapshots) {
+      if (s.readLock === 0 || !s.canMoveToDatabaseFile(h)) continue;
+      if (!this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) return; // a checkpointer is still copying
+      const from = s.readLock;
+      s.moveToDatabaseFile(Math.floor(this.db.sizeSync() / this.pageSize));
+      this.#unlockShm(SHM_LOCK.READ(from), 1);
+    }
   }
 
   #releaseCaughtUpFollowers(h: ShmHeader): void {
@@ -709,13 +735,20 @@ export class WalIndex {
    * connections hold (found with F_OFD_GETLK on this connection's descriptor, which never
    * reports this connection's own locks; `pid` is -1 for OFD holders such as walnut, the
    * process id for SQLite's POSIX locks). Used to say what keeps the WAL from restarting.
+   * Snapshots in `except` (the committer's, released before its next append) are not counted;
+   * nor, in `walSnapshots`, those the next append moves to READ(0) (#moveCaughtUpSnapshots).
    */
-  walReaders(): { snapshots: number; walSnapshots: number; oldestSnapshotFrame: number | null; others: { slot: number; mark: number; pid: number }[] } {
+  walReaders(except: ReadonlySet<Snapshot> = new Set()): { snapshots: number; walSnapshots: number; oldestSnapshotFrame: number | null; others: { slot: number; mark: number; pid: number }[] } {
     let oldest: number | null = null;
+    let snapshots = 0;
     let walSnapshots = 0;
+    const live = this.#closed ? null : this.#readHeader()?.header ?? null;
+    const backfilled = live !== null && this.#region.load32(CKPT_NBACKFILL) === live.mxFrame;
     for (const s of this.#snapshots) {
+      if (except.has(s)) continue;
+      snapshots++;
       if (oldest === null || s.mxFrame < oldest) oldest = s.mxFrame;
-      if (s.readLock > 0) walSnapshots++;
+      if (s.readLock > 0 && !(backfilled && s.canMoveToDatabaseFile(live))) walSnapshots++;
     }
     const others: { slot: number; mark: number; pid: number }[] = [];
     if (this.#shm !== null && !this.#closed) {
@@ -724,7 +757,7 @@ export class WalIndex {
         if (holder !== null) others.push({ slot: i, mark: i === 0 ? 0 : this.#region.load32(CKPT_READMARK(i)), pid: holder.pid });
       }
     }
-    return { snapshots: this.#snapshots.size, walSnapshots, oldestSnapshotFrame: oldest, others };
+    return { snapshots, walSnapshots, oldestSnapshotFrame: oldest, others };
   }
 
   #checkOpen(): void {
@@ -800,12 +833,13 @@ function deniedByPermissions(e: unknown): boolean {
 /**
  * The -wal and -shm get the database file's permission bits (as SQLite does), whatever the
  * umask: a group-writable database must not get a -shm its group cannot map. Only files this
- * process owns are changed.
+ * process owns are changed. Through the opened descriptor (fstat, fchmod), never the path: a
+ * link put there after the open must not have its target's mode changed.
  */
-function matchMode(file: string, mode: number): void {
+function matchMode(file: WalnutFile, mode: number): void {
   try {
-    const st = fs.statSync(file);
-    if ((st.mode & 0o777) !== mode && st.uid === process.getuid?.()) fs.chmodSync(file, mode);
+    const st = fs.fstatSync(file.fd);
+    if ((st.mode & 0o777) !== mode && st.uid === process.getuid?.()) fs.fchmodSync(file.fd, mode);
   } catch {
     // permissions are best effort; opening already succeeded
   }

@@ -122,6 +122,44 @@ async function exportWhileSqliteWrites(name: string, inserts: number) {
   return { bytes: fs.readFileSync(file), stats };
 }
 
+describe('createExportStream destroyed mid-stream', () => {
+  it('the export ends at once and closes its connection: no read mark left (sqlite3 TRUNCATE succeeds), no descriptor left', async () => {
+    const p = path.join(dir, `destroyed${n++}.db`);
+    const s = new Database(p, { timeout: 100 });
+    try {
+      s.pragma('journal_mode = WAL');
+      s.pragma('wal_autocheckpoint = 0'); // the rows stay in the WAL: the export holds a WAL read mark
+      s.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
+      s.transaction(() => {
+        const insert = s.prepare('INSERT INTO t(v) VALUES (zeroblob(3000))');
+        for (let i = 0; i < 3000; i++) insert.run();
+      })();
+      const openFds = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(p);
+        } catch {
+          return false; // the directory's own descriptor, gone by now
+        }
+      }).length;
+      const fdsBefore = openFds();
+      const stream = createExportStream(p);
+      const first: Buffer = await new Promise((resolve, reject) => {
+        stream.once('data', resolve);
+        stream.once('error', reject);
+      });
+      expect(first.length).toBeGreaterThan(0);
+      stream.pause(); // nobody reads: the export waits on its sink (12 MiB to go)
+      const closed = new Promise((resolve) => stream.once('close', resolve));
+      stream.destroy();
+      await closed; // before: 'close' came, but the export waited forever and kept its connection
+      expect(openFds()).toBe(fdsBefore);
+      expect(s.pragma('wal_checkpoint(TRUNCATE)')).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
+    } finally {
+      s.close();
+    }
+  });
+});
+
 describe('damaged streams never give a corrupt database', () => {
   it('every truncation point restores a prefix of the commits or fails with Truncated', async () => {
     const { bytes, stats } = await exportWhileSqliteWrites('cut', 6);

@@ -3,10 +3,12 @@
 // every byte; the database path itself may be a link (resolved, as SQLite does); restore keeps
 // a replaced database's permissions; an export never lands on the database it reads.
 import { spawnSync } from 'node:child_process';
+import nodeFs from 'node:fs';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { open } from '../../lib/open';
 import { WalnutFile } from '../../lib/io/file';
@@ -162,6 +164,38 @@ describe('permissions', () => {
     for (const suffix of ['-wal', '-shm', '-wal-fec']) expect(fs.statSync(`${db}${suffix}`).mode & 0o777, suffix).toBe(0o660);
     await store.close();
   });
+
+  for (const suffix of ['-wal', '-shm']) {
+    it(`${suffix}: its mode is set on the opened file, not through a link swapped in after the open`, async () => {
+      const { db, victim } = setup();
+      fs.chmodSync(db, 0o640);
+      fs.writeFileSync(`${db}${suffix}`, '', { mode: 0o600 }); // an existing file of another mode
+      fs.chmodSync(victim, 0o600);
+      // The swap happens when open() first looks at the file by its path (before: to stat it for
+      // the chmod that followed the link; now it never does, and nothing is swapped).
+      const real = nodeFs.statSync;
+      let swapped = false;
+      const spy = vi.spyOn(nodeFs, 'statSync').mockImplementation(((p: fs.PathLike, o?: fs.StatSyncOptions) => {
+        if (p === `${db}${suffix}` && !swapped) {
+          swapped = true;
+          fs.renameSync(`${db}${suffix}`, `${db}${suffix}.opened`);
+          fs.symlinkSync(victim, `${db}${suffix}`);
+        }
+        return real(p, o);
+      }) as typeof nodeFs.statSync);
+      syncBuiltinESMExports();
+      try {
+        const store = await open(db, { keepWal: true });
+        await store.close();
+      } finally {
+        spy.mockRestore();
+        syncBuiltinESMExports();
+      }
+      expect(fs.statSync(victim).mode & 0o777).toBe(0o600);
+      expect(fs.readFileSync(victim)).toEqual(VICTIM_BYTES);
+      expect(fs.statSync(swapped ? `${db}${suffix}.opened` : `${db}${suffix}`).mode & 0o777).toBe(0o640);
+    });
+  }
 });
 
 describe('the library never exports onto the database', () => {
