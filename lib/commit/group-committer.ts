@@ -12,6 +12,10 @@
  *      frame, in submission order,
  *   4. indexes and publishes the new header (only after the write and sync succeeded),
  *   5. resolves the commits in order.
+ * A batch that cannot take the locks within the busy timeout (WALNUT_BUSY) is rejected together
+ * with every commit queued before its wait began: those waited as long, and rejecting them one
+ * batch (one more timeout) at a time would stretch a writer held elsewhere, and close(), to a
+ * timeout per batch.
  * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
  * and publishes nothing, the next batch overwrites the same offset; a sync error rejects the
  * batch and every later call with WALNUT_FAILED (the store must be reopened, which recovers).
@@ -219,6 +223,13 @@ export class GroupCommitter {
     return this.#queue.splice(0, n);
   }
 
+  /** Takes the queued commits submitted before `us` (the queue is in submission order). */
+  #takeQueuedBefore(us: number): Pending[] {
+    let n = 0;
+    while (n < this.#queue.length && this.#queue[n]!.enqueuedUs <= us) n++;
+    return this.#queue.splice(0, n);
+  }
+
   async #runBatch(batch: Pending[]): Promise<void> {
     if (this.#failed) {
       for (const p of batch) p.reject(this.#failed);
@@ -234,6 +245,9 @@ export class GroupCommitter {
         snap?.release();
         if (e instanceof WalnutError && e.reason === 'BusySnapshot') continue; // another connection committed
         this.#rejectAll(batch, e);
+        // the commits queued before this wait began have waited the whole busy timeout too:
+        // they get the same answer now, not one more timeout per batch (or close()) each
+        if (e instanceof WalnutError && e.code === 'WALNUT_BUSY') this.#rejectAll(this.#takeQueuedBefore(tStart), e);
         return;
       }
       try {
