@@ -279,9 +279,12 @@ export class GroupCommitter {
       }
       const top = p.pages[p.pages.length - 1]!.pgno; // sorted
       const size = p.dbSize ?? Math.max(dbSize, top);
-      if (size < p.minDbSize) {
-        // only page 1's in-header size can get here (an explicit dbSize was checked on submit)
-        p.reject(walnutError('WALNUT_INVALID_ARGUMENT', `page 1's in-header database size ${p.minDbSize} is above the database size after this commit (${size}); SQLite would report the database corrupt`, { reason: 'dbSize' }));
+      // page 1's in-header size: of this commit's page 1 (p.minDbSize), else, when the commit
+      // shrinks the database, of the database's page 1 as the batch leaves it
+      const header = p.pages[0]!.pgno !== 1 && size < dbSize ? await this.#page1DbSize(snap, txns) : 0;
+      if (size < Math.max(p.minDbSize, header)) {
+        // only a page 1 can get here (an explicit dbSize was checked against the pages on submit)
+        p.reject(walnutError('WALNUT_INVALID_ARGUMENT', `page 1's in-header database size ${Math.max(p.minDbSize, header)} is above the database size after this commit (${size}); SQLite would report the database corrupt`, { reason: 'dbSize' }));
         continue;
       }
       for (const page of p.pages) written.add(page.pgno);
@@ -347,6 +350,13 @@ export class GroupCommitter {
     } catch (e) {
       this.#events?.emit('fault', () => ({ stage: 'observer', code: (e as { code?: string }).code, message: (e as Error).message }));
     }
+  }
+
+  /** The in-header size of page 1 as the batch so far leaves it (0 when SQLite would not trust it). */
+  async #page1DbSize(snap: import('../index/snapshot').Snapshot, txns: readonly WalTransaction[]): Promise<number> {
+    let page1: Uint8Array | undefined;
+    for (const t of txns) if (t.pages[0]!.pgno === 1) page1 = t.pages[0]!.data;
+    return minimumDbSize([{ pgno: 1, data: page1 ?? (await snap.readRaw(1)) }]);
   }
 
   /**

@@ -14,7 +14,9 @@
  *            page size, format versions 2/2 (WAL), the reserved bytes the database was opened
  *            with (16 with page checksums), payload fractions 64/32/32, a schema format SQLite
  *            reads; its in-header size, when SQLite would trust it, must not exceed the commit's
- *            dbSize (SQLite reports such a database corrupt);
+ *            dbSize (SQLite reports such a database corrupt); a commit that shrinks the
+ *            database without writing page 1 is held to the database's current page 1 the same
+ *            way (the group committer checks it under the write lock, where page 1 is known);
  *   options  undefined, null, or an object whose only key is dbSize (a misspelt key would
  *            silently drop a truncation);
  *   dbSize   the database size in pages after the commit, bounded like pgno, and never below

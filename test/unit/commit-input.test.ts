@@ -159,6 +159,30 @@ describe('dbSize', () => {
   });
 });
 
+describe("dbSize against the database's page 1", () => {
+  it("a shrinking commit without page 1 is refused below the current page 1's in-header size (SQLite would report the database corrupt)", async () => {
+    const { file, pages } = sqliteDatabase();
+    const store = await open(file);
+    const page2 = await (async () => {
+      const snap = await store.snapshot();
+      try {
+        return await snap.read(2);
+      } finally {
+        snap.release();
+      }
+    })();
+    await refused(store, () => store.commit([{ pgno: 2, data: page2 }], { dbSize: 2 }), 'dbSize');
+    // the same with page 1 committed earlier in the same batch: its header is the one that counts
+    const good = await currentPage1(store);
+    const [first, second] = await Promise.allSettled([store.commit([{ pgno: 1, data: good }]), store.commit([{ pgno: 2, data: page2 }], { dbSize: pages - 1 })]);
+    expect(first.status).toBe('fulfilled');
+    expect(second.status === 'rejected' && (second.reason as { reason?: string }).reason).toBe('dbSize');
+    await store.commit([{ pgno: 2, data: page2 }], { dbSize: pages }); // not shrinking: fine
+    await store.close();
+    expectSqliteIntact(file);
+  });
+});
+
 describe('page numbers', () => {
   it("past SQLite's limit, past maxPageCount, past 16 TiB, or the lock-byte page are refused", async () => {
     const file = fresh();
