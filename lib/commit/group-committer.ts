@@ -352,7 +352,7 @@ export class GroupCommitter {
     }
   }
 
-  /** The in-header size of page 1 as the batch so far leaves it (0 when SQLite would not trust it). */
+  /** The size page 1 (as the batch so far leaves it) requires: its in-header size when SQLite trusts it, else 1. */
   async #page1DbSize(snap: import('../index/snapshot').Snapshot, txns: readonly WalTransaction[]): Promise<number> {
     let page1: Uint8Array | undefined;
     for (const t of txns) if (t.pages[0]!.pgno === 1) page1 = t.pages[0]!.data;

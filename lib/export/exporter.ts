@@ -47,7 +47,7 @@ const BASE_CHUNK_PAGES = 256;
 const MAX_POLL_MS = 0x7fffffff;
 
 /** Export options: undefined or null (none), else follow a boolean and pollMs a whole number of ms. */
-export function checkExportOptions(options: unknown): ExportOptions {
+function checkExportOptions(options: unknown): ExportOptions {
   const invalid = (reason: string, message: string): never => {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `export option ${message}`, { reason });
   };
