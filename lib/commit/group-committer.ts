@@ -22,6 +22,10 @@
  * transactions reuses its WAL. The snapshots still waiting in the queue or in the running batch
  * (committingSnapshots) are about to be released; the auto-checkpoint policy does not count
  * them as readers that pin the WAL.
+ * A batch that cannot take the locks within the busy timeout (WALNUT_BUSY) is rejected together
+ * with every commit queued before its wait began: those waited as long, and rejecting them one
+ * batch (one more timeout) at a time would stretch a writer held elsewhere, and close(), to a
+ * timeout per batch.
  * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
  * and publishes nothing, the next batch overwrites the same offset; a sync error rejects the
  * batch and every later call with WALNUT_FAILED (the store must be reopened, which recovers).
@@ -254,6 +258,13 @@ export class GroupCommitter {
     return this.#queue.splice(0, n);
   }
 
+  /** Takes the queued commits submitted before `us` (the queue is in submission order). */
+  #takeQueuedBefore(us: number): Pending[] {
+    let n = 0;
+    while (n < this.#queue.length && this.#queue[n]!.enqueuedUs <= us) n++;
+    return this.#queue.splice(0, n);
+  }
+
   async #runBatch(batch: Pending[]): Promise<void> {
     if (this.#failed) {
       for (const p of batch) p.reject(this.#failed);
@@ -269,6 +280,9 @@ export class GroupCommitter {
       } catch (e) {
         if (e instanceof WalnutError && e.reason === 'BusySnapshot') continue; // another connection committed
         this.#rejectAll(batch, e);
+        // the commits queued before this wait began have waited the whole busy timeout too:
+        // they get the same answer now, not one more timeout per batch (or close()) each
+        if (e instanceof WalnutError && e.code === 'WALNUT_BUSY') this.#rejectAll(this.#takeQueuedBefore(tStart), e);
         return;
       } finally {
         // WRITE held (or not taken): the header stays as the snapshot saw it, the lock is not needed
@@ -307,9 +321,12 @@ export class GroupCommitter {
       }
       const top = p.pages[p.pages.length - 1]!.pgno; // sorted
       const size = p.dbSize ?? Math.max(dbSize, top);
-      if (size < p.minDbSize) {
-        // only page 1's in-header size can get here (an explicit dbSize was checked on submit)
-        p.reject(walnutError('WALNUT_INVALID_ARGUMENT', `page 1's in-header database size ${p.minDbSize} is above the database size after this commit (${size}); SQLite would report the database corrupt`, { reason: 'dbSize' }));
+      // page 1's in-header size: of this commit's page 1 (p.minDbSize), else, when the commit
+      // shrinks the database, of the database's page 1 as the batch leaves it
+      const header = p.pages[0]!.pgno !== 1 && size < dbSize ? await this.#page1DbSize(snap, txns) : 0;
+      if (size < Math.max(p.minDbSize, header)) {
+        // only a page 1 can get here (an explicit dbSize was checked against the pages on submit)
+        p.reject(walnutError('WALNUT_INVALID_ARGUMENT', `page 1's in-header database size ${Math.max(p.minDbSize, header)} is above the database size after this commit (${size}); SQLite would report the database corrupt`, { reason: 'dbSize' }));
         continue;
       }
       for (const page of p.pages) written.add(page.pgno);
@@ -378,6 +395,13 @@ export class GroupCommitter {
     } catch (e) {
       this.#events?.emit('fault', () => ({ stage: 'observer', code: (e as { code?: string }).code, message: (e as Error).message }));
     }
+  }
+
+  /** The size page 1 (as the batch so far leaves it) requires: its in-header size when SQLite trusts it, else 1. */
+  async #page1DbSize(snap: import('../index/snapshot').Snapshot, txns: readonly WalTransaction[]): Promise<number> {
+    let page1: Uint8Array | undefined;
+    for (const t of txns) if (t.pages[0]!.pgno === 1) page1 = t.pages[0]!.data;
+    return minimumDbSize([{ pgno: 1, data: page1 ?? (await snap.readRaw(1)) }]);
   }
 
   /**

@@ -14,7 +14,11 @@
  *            page size, format versions 2/2 (WAL), the reserved bytes the database was opened
  *            with (16 with page checksums), payload fractions 64/32/32, a schema format SQLite
  *            reads; its in-header size, when SQLite would trust it, must not exceed the commit's
- *            dbSize (SQLite reports such a database corrupt);
+ *            dbSize (SQLite reports such a database corrupt); a commit that shrinks the
+ *            database without writing page 1 is held to the database's current page 1 the same
+ *            way (the group committer checks it under the write lock, where page 1 is known);
+ *   options  undefined, null, or an object whose only key is dbSize (a misspelt key would
+ *            silently drop a truncation);
  *   dbSize   the database size in pages after the commit, bounded like pgno, and never below
  *            the highest page the commit writes. It may be below the previous size: the commit
  *            truncates the database, as SQLite's VACUUM and auto_vacuum do (pages past it read as
@@ -88,7 +92,15 @@ function checkPage1(data: Uint8Array, rules: PageRules): void {
   if (h.schemaFormat > MAX_SCHEMA_FORMAT) invalid('page1.schemaFormat', `page 1's schema format (offset 44) is ${h.schemaFormat}; SQLite reads 0..${MAX_SCHEMA_FORMAT}`);
 }
 
-export function checkDbSize(dbSize: unknown, rules: PageRules): number | undefined {
+/** A commit's options ({ dbSize }, or none): their dbSize, checked (checkDbSize). */
+export function commitDbSize(options: unknown, rules: PageRules): number | undefined {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object' || Array.isArray(options)) invalid('options', 'commit options must be an object: { dbSize }');
+  for (const key of Object.keys(options)) if (key !== 'dbSize') invalid('options', `commit option ${key} does not exist (only dbSize)`);
+  return checkDbSize((options as { dbSize?: unknown }).dbSize, rules);
+}
+
+function checkDbSize(dbSize: unknown, rules: PageRules): number | undefined {
   if (dbSize === undefined) return undefined;
   const max = maxPageNumber(rules);
   if (typeof dbSize !== 'number' || !Number.isInteger(dbSize) || dbSize < 1 || dbSize > max) {

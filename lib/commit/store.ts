@@ -31,7 +31,7 @@ import { AutoCheckpointPolicy, type WalMetrics } from './auto-checkpoint';
 import { CloseGate } from './close-gate';
 import { GroupCommitter, type CommitMetrics, type CommitResult } from './group-committer';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
-import { checkDbSize, normalizePages, type PageRules, type PageWrite } from './pages';
+import { commitDbSize, normalizePages, type PageRules, type PageWrite } from './pages';
 import { Transaction } from './transaction';
 
 /** The FEC sidecar's counters (option fec; filled in by lib/fec/extension.ts). */
@@ -241,7 +241,7 @@ export class Store {
   commit(pages: readonly PageWrite[], options: { dbSize?: number } = {}): Promise<CommitResult> {
     try {
       this.#checkOpen();
-      const dbSize = checkDbSize(options?.dbSize, this.#rules);
+      const dbSize = commitDbSize(options, this.#rules);
       return this.#committer.submit(normalizePages(pages, this.#rules, dbSize), dbSize);
     } catch (e) {
       return Promise.reject(e);

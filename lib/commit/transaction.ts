@@ -15,7 +15,7 @@ import { walnutError } from '../errors';
 import type { Snapshot } from '../index/snapshot';
 import type { CloseGate } from './close-gate';
 import type { CommitResult, GroupCommitter } from './group-committer';
-import { checkDbSize, checkPage, normalizePages, type PageRules } from './pages';
+import { checkPage, commitDbSize, normalizePages, type PageRules } from './pages';
 
 type State = 'open' | 'committing' | 'done';
 
@@ -62,7 +62,7 @@ export class Transaction {
 
   async #commit(options: { dbSize?: number }): Promise<CommitResult | null> {
     this.#checkOpen();
-    const dbSize = checkDbSize(options.dbSize, this.#rules);
+    const dbSize = commitDbSize(options, this.#rules);
     const pages = this.#writes.size === 0 ? [] : normalizePages([...this.#writes].map(([pgno, data]) => ({ pgno, data })), this.#rules, dbSize);
     this.#state = 'committing';
     let snap: Snapshot | undefined;

@@ -43,6 +43,22 @@ export interface ExportStats {
 }
 
 const BASE_CHUNK_PAGES = 256;
+/** The longest poll interval setTimeout keeps (2^31 - 1 ms); a longer one would fire at once. */
+const MAX_POLL_MS = 0x7fffffff;
+
+/** Export options: undefined or null (none), else follow a boolean and pollMs a whole number of ms. */
+function checkExportOptions(options: unknown): ExportOptions {
+  const invalid = (reason: string, message: string): never => {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `export option ${message}`, { reason });
+  };
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) invalid('options', 'options must be an object: { follow, pollMs }');
+  const o = options as Record<string, unknown>;
+  if (o['follow'] !== undefined && typeof o['follow'] !== 'boolean') invalid('follow', 'follow must be true or false');
+  const poll = o['pollMs'];
+  if (poll !== undefined && (typeof poll !== 'number' || !Number.isInteger(poll) || poll < 1 || poll > MAX_POLL_MS)) invalid('pollMs', `pollMs must be an integer in 1..${MAX_POLL_MS}`);
+  return o as ExportOptions;
+}
 
 export function hashBytes(h: Xxh3Stream): Uint8Array {
   const v = h.digest128();
@@ -68,8 +84,9 @@ export class Exporter {
   constructor(index: WalIndex, sink: WalRecordSink, options: ExportOptions = {}) {
     this.#index = index;
     this.#sink = sink;
-    this.#follow = options.follow === true;
-    this.#pollMs = options.pollMs ?? 20;
+    const o = checkExportOptions(options);
+    this.#follow = o.follow === true;
+    this.#pollMs = o.pollMs ?? 20;
   }
 
   get stats(): ExportStats {

@@ -14,7 +14,8 @@
  * Sinks have two verbs only, appendRecord and flush (no seek, truncate or rewrite), so an
  * exported stream is append-only by construction. BufferedWalSink's failure rule: a flush
  * that fails puts the sink in a failed state that refuses every later call, because the
- * target may hold any prefix of the buffer and a retry could duplicate or lose bytes.
+ * target may hold any prefix of the buffer and a retry could duplicate or lose bytes. A
+ * Writable destroyed before or during a flush fails that flush (it would never drain).
  */
 import type { Writable } from 'node:stream';
 
@@ -133,18 +134,30 @@ export class BufferedWalSink implements WalRecordSink {
   }
 }
 
+/**
+ * Writes `parts`, then waits for 'drain' when the stream asks. A stream destroyed before or
+ * meanwhile (a client that went away) emits neither 'drain' nor, without an error of its own,
+ * 'error': it fails the write instead of leaving it (and the export's snapshot) waiting forever.
+ */
 function writeAll(stream: Writable, parts: Uint8Array[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (e: Error) => reject(e);
-    stream.once('error', onError);
+    const gone = (): Error => stream.errored ?? new Error('the stream was destroyed');
+    if (stream.destroyed) {
+      reject(gone());
+      return;
+    }
+    const finish = (e: Error | null): void => {
+      stream.off('error', finish).off('close', onClose).off('drain', onDrain);
+      if (e === null) resolve();
+      else reject(e);
+    };
+    const onClose = (): void => finish(gone());
+    const onDrain = (): void => finish(null);
+    stream.once('error', finish).once('close', onClose);
     let ok = true;
     for (const p of parts) ok = stream.write(p);
-    const done = () => {
-      stream.off('error', onError);
-      resolve();
-    };
-    if (ok) done();
-    else stream.once('drain', done);
+    if (ok) finish(null);
+    else stream.once('drain', onDrain);
   });
 }
 

@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
-import { walnutError, type WalnutError } from '../errors';
+import { walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../index/wal-index';
 import { WalnutFile } from '../io/file';
@@ -69,7 +69,13 @@ class CuttableSink implements WalRecordSink {
 
   async #unlessCut(call: () => Promise<void> | void): Promise<void> {
     if (this.#reason !== null) throw this.#reason;
-    await Promise.race([call(), this.#cut]);
+    try {
+      await Promise.race([call(), this.#cut]);
+    } catch (e) {
+      if (e instanceof WalnutError) throw e;
+      // a caller's record sink failed on its own terms: the export ends with a WalnutError
+      throw walnutError('WALNUT_IO', `the export's record sink failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    }
   }
 }
 
@@ -77,7 +83,14 @@ export function isRecordSink(x: unknown): x is WalRecordSink {
   return typeof x === 'object' && x !== null && typeof (x as WalRecordSink).appendRecord === 'function' && typeof (x as WalRecordSink).flush === 'function';
 }
 
+function isWritable(x: unknown): x is Writable {
+  return typeof x === 'object' && x !== null && typeof (x as Writable).write === 'function' && typeof (x as Writable).once === 'function';
+}
+
 export function startExport(index: WalIndex, target: WalRecordSink | Writable | WalnutFile, options: ExportOptions = {}): ExportRun {
+  if (!(target instanceof WalnutFile) && !isRecordSink(target) && !isWritable(target)) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'the export target must be a Writable, a WalnutFile or a record sink { appendRecord, flush }', { reason: 'target' });
+  }
   const fd = target instanceof WalnutFile ? target.fd : (target as { fd?: unknown }).fd;
   if (typeof fd === 'number' && fd >= 0) refuseDatabaseFile(databaseFiles(index.dbPath), fs.fstatSync(fd), `descriptor ${fd}`);
   const sink = new CuttableSink(isRecordSink(target) ? target : new BufferedWalSink(target));

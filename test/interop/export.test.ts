@@ -2,6 +2,7 @@
 // restores checked by SQLite, point-in-time restore, every truncation point, flipped bits.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
@@ -10,6 +11,7 @@ import { createExportStream } from '../../lib/export/stream';
 import { restore } from '../../lib/export/restore';
 import { WalnutFile } from '../../lib/io/file';
 import { SqlitePeer } from '../helpers/children';
+import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -208,5 +210,26 @@ describe('damaged streams never give a corrupt database', () => {
       db.close();
     }
     expect(detected).toBeGreaterThan(40);
+  });
+});
+
+describe('exportTo input', () => {
+  it('a target or options it cannot use is refused at once; a record sink that throws ends the export with a WalnutError', async () => {
+    const store = await open(sqliteDb());
+    try {
+      for (const target of [null, undefined, {}, 'out.ark', 5, { appendRecord() {} }]) {
+        expectWalnutError(() => store.exportTo(target as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'target' });
+      }
+      const sink = () => new PassThrough().resume();
+      for (const [options, reason] of [['x', 'options'], [[true], 'options'], [{ follow: 'yes' }, 'follow'], [{ pollMs: 0 }, 'pollMs'], [{ pollMs: 2 ** 31 }, 'pollMs'], [{ pollMs: Number.NaN }, 'pollMs']] as const) {
+        expectWalnutError(() => store.exportTo(sink(), options as never), 'WALNUT_INVALID_ARGUMENT', { reason });
+      }
+      expect((await store.exportTo(sink(), null as never).done).basePages).toBeGreaterThan(0); // null: no options
+      const failing = store.exportTo({ appendRecord: () => { throw new Error('disk gone'); }, flush: async () => undefined });
+      const err = await expectRejectsWalnut(failing.done, 'WALNUT_IO');
+      expect(err.message).toContain('disk gone');
+    } finally {
+      await store.close();
+    }
   });
 });

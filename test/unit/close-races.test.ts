@@ -12,6 +12,7 @@ import { WalnutError } from '../../lib/errors';
 import { WalStreamReader, type WalRecordSink } from '../../lib/export/framing';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
+import { SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
@@ -195,6 +196,27 @@ describe('close() itself', () => {
     for (let chunk = out.read(); chunk !== null; chunk = out.read()) bytes.push(chunk as Buffer);
     expect([...WalStreamReader.fromBuffer(Buffer.concat(bytes))].length).toBeGreaterThan(0); // no Truncated
     expect(await pageAfterReopen(file, 257)).toBe(4);
+  });
+
+  it('with commits queued behind a WRITE lock sqlite3 holds, waits one busy timeout for all of them, not one per batch', async () => {
+    const file = fresh();
+    const store = await open(file, { busyTimeout: 100, groupCommit: { maxBatchBytes: 4096 } }); // one page per batch
+    await store.commit([{ pgno: 2, data: page(1) }]);
+    const peer = new SqlitePeer(file);
+    try {
+      await peer.exec('BEGIN IMMEDIATE'); // SQLite's WRITE lock, held until COMMIT
+      const queued = Array.from({ length: 6 }, (_, i) => store.commit([{ pgno: 3 + i, data: page(3) }]).catch((e: unknown) => e));
+      await store.close();
+      const errors = await Promise.all(queued);
+      for (const e of errors) expect((e as WalnutError).code).toBe('WALNUT_BUSY');
+      // every commit queued before the first batch's wait began waited out that wait: the same answer
+      expect(new Set(errors).size).toBe(1);
+      await peer.exec('COMMIT');
+    } finally {
+      await peer.close();
+    }
+    expect(await pageAfterReopen(file, 2)).toBe(1);
+    expect(await pageAfterReopen(file, 3)).toBe(0);
   });
 
   it('called twice (and more) resolves each time, once', async () => {

@@ -159,6 +159,30 @@ describe('dbSize', () => {
   });
 });
 
+describe("dbSize against the database's page 1", () => {
+  it("a shrinking commit without page 1 is refused below the current page 1's in-header size (SQLite would report the database corrupt)", async () => {
+    const { file, pages } = sqliteDatabase();
+    const store = await open(file);
+    const page2 = await (async () => {
+      const snap = await store.snapshot();
+      try {
+        return await snap.read(2);
+      } finally {
+        snap.release();
+      }
+    })();
+    await refused(store, () => store.commit([{ pgno: 2, data: page2 }], { dbSize: 2 }), 'dbSize');
+    // the same with page 1 committed earlier in the same batch: its header is the one that counts
+    const good = await currentPage1(store);
+    const [first, second] = await Promise.allSettled([store.commit([{ pgno: 1, data: good }]), store.commit([{ pgno: 2, data: page2 }], { dbSize: pages - 1 })]);
+    expect(first.status).toBe('fulfilled');
+    expect(second.status === 'rejected' && (second.reason as { reason?: string }).reason).toBe('dbSize');
+    await store.commit([{ pgno: 2, data: page2 }], { dbSize: pages }); // not shrinking: fine
+    await store.close();
+    expectSqliteIntact(file);
+  });
+});
+
 describe('page numbers', () => {
   it("past SQLite's limit, past maxPageCount, past 16 TiB, or the lock-byte page are refused", async () => {
     const file = fresh();
@@ -216,5 +240,22 @@ describe('transactions check the same way, at the earliest call', () => {
     expect(r).not.toBeNull();
     await store.close();
     expectSqliteIntact(file);
+  });
+
+  it('commit options that are not an object, or name anything but dbSize, are refused (a typo never drops a truncation)', async () => {
+    const store = await open(fresh());
+    for (const options of ['x', 5, true, [3], { dbsize: 1 }, { dbSize: 2, extra: 1 }]) {
+      await refused(store, () => store.commit([{ pgno: 2, data: page(1) }], options as never), 'options');
+      const tx = store.begin();
+      tx.write(2, page(1));
+      await expectRejectsWalnut(tx.commit(options as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+      await tx.rollback();
+    }
+    // null and undefined mean no options, as in open()
+    await store.commit([{ pgno: 2, data: page(2) }], null as never);
+    const tx = store.begin();
+    tx.write(3, page(3));
+    expect(await tx.commit(null as never)).not.toBeNull();
+    await store.close();
   });
 });

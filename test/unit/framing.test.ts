@@ -76,6 +76,22 @@ describe('framing', () => {
     await expectRejectsWalnut(sink.flush(), 'WALNUT_FAILED');
   });
 
+  it('a stream destroyed before or during a flush (a client that went away) fails the flush instead of waiting forever', async () => {
+    const gone = new PassThrough();
+    gone.destroy();
+    const early = new BufferedWalSink(gone);
+    await early.appendRecord(Uint8Array.from([1]));
+    await expectRejectsWalnut(early.flush(), 'WALNUT_IO');
+
+    const unread = new PassThrough({ highWaterMark: 16 }); // nobody reads: the flush waits for 'drain'
+    const late = new BufferedWalSink(unread);
+    await late.appendRecord(new Uint8Array(1024));
+    const flushing = late.flush();
+    setImmediate(() => unread.destroy());
+    await expectRejectsWalnut(flushing, 'WALNUT_IO');
+    await expectRejectsWalnut(late.flush(), 'WALNUT_FAILED');
+  });
+
   it('round-trips many records through a walnut file and through a chunked stream', async () => {
     const file = await WalnutFile.open(path.join(dir, 'records.ark'), { create: true, truncate: true });
     const sink = new BufferedWalSink(file, { bufferBytes: 1000 });
