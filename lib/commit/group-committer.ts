@@ -323,7 +323,7 @@ export class GroupCommitter {
       const size = p.dbSize ?? Math.max(dbSize, top);
       // page 1's in-header size: of this commit's page 1 (p.minDbSize), else, when the commit
       // shrinks the database, of the database's page 1 as the batch leaves it
-      const header = p.pages[0]!.pgno !== 1 && size < dbSize ? await this.#page1DbSize(snap, txns) : 0;
+      const header = p.pages[0]!.pgno !== 1 && size < dbSize ? await this.#page1DbSize(txns) : 0;
       if (size < Math.max(p.minDbSize, header)) {
         // only a page 1 can get here (an explicit dbSize was checked against the pages on submit)
         p.reject(walnutError('WALNUT_INVALID_ARGUMENT', `page 1's in-header database size ${Math.max(p.minDbSize, header)} is above the database size after this commit (${size}); SQLite would report the database corrupt`, { reason: 'dbSize' }));
@@ -397,11 +397,24 @@ export class GroupCommitter {
     }
   }
 
-  /** The size page 1 (as the batch so far leaves it) requires: its in-header size when SQLite trusts it, else 1. */
-  async #page1DbSize(snap: import('../index/snapshot').Snapshot, txns: readonly WalTransaction[]): Promise<number> {
+  /**
+   * The size page 1 (as the batch so far leaves it) requires: its in-header size when SQLite
+   * trusts it, else 1. The database's page 1 is read through a snapshot of its own: the batch's
+   * snapshot is already released (so that it does not keep the WAL from restarting), and under
+   * WRITE a new one sees the same header. Only shrinking commits get here.
+   */
+  async #page1DbSize(txns: readonly WalTransaction[]): Promise<number> {
     let page1: Uint8Array | undefined;
     for (const t of txns) if (t.pages[0]!.pgno === 1) page1 = t.pages[0]!.data;
-    return minimumDbSize([{ pgno: 1, data: page1 ?? (await snap.readRaw(1)) }]);
+    if (page1 === undefined) {
+      const snap = await this.#index.beginRead();
+      try {
+        page1 = await snap.readRaw(1);
+      } finally {
+        snap.release();
+      }
+    }
+    return minimumDbSize([{ pgno: 1, data: page1 }]);
   }
 
   /**
