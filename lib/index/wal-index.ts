@@ -129,6 +129,13 @@ export class WalIndex {
   readonly #shm: WalnutFile | null;
   readonly #region: NativeShmRegion;
   readonly #headerScratch = new Uint8Array(2 * SHM_HEADER_SIZE);
+  /**
+   * The writer reads the page number of the header's last frame before it appends: that maps
+   * the segment holding it or refuses (WALNUT_CORRUPT) when the -shm ends before it. Growing
+   * the file over such a header would give segments of empty page arrays, and every lookup
+   * (SQLite's too) would miss the frames they should index.
+   */
+  readonly #lastPgno = new Uint32Array(1);
   readonly #snapshots = new Set<Snapshot>();
   readonly #held = new Map<number, { mode: LockMode; count: number }>();
   readonly #followers = new Set<Follower>();
@@ -517,6 +524,7 @@ export class WalIndex {
       live = this.#readHeader()!;
     }
     const h = live.header;
+    if (h.mxFrame > 0) this.#region.pageNumbers(h.mxFrame, this.#lastPgno); // WALNUT_CORRUPT when the -shm lacks its segment
     await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
     if (h.mxFrame === 0) {
       await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });

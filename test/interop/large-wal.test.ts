@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { runCheckpoint } from '../../lib/checkpoint/execute';
 import { open, type Store } from '../../lib/commit/store';
 import { restore } from '../../lib/export/restore';
-import { SHM_SEGMENT_BYTES, shmFramesBefore, shmSegmentOf } from '../../lib/format/shm-header';
+import { decodeShmHeaderCopies, encodeShmHeader, SHM_HEADER_SIZE, SHM_SEGMENT_BYTES, shmFramesBefore, shmSegmentOf } from '../../lib/format/shm-header';
 import { WalIndex } from '../../lib/index/wal-index';
 import { verify, verifySnapshot } from '../../lib/integrity/verify';
 import { WalnutFile } from '../../lib/io/file';
@@ -44,6 +44,20 @@ function newDb(): string {
 function shmMxFrame(file: string): number {
   const b = fs.readFileSync(`${file}-shm`);
   return b.length >= 48 ? b.readUInt32LE(16) : 0;
+}
+
+/** Rewrites both -shm header copies with mxFrame = `mxFrame` and a valid checksum (another user's damage). */
+function forgeShmMxFrame(file: string, mxFrame: number): void {
+  const fd = fs.openSync(`${file}-shm`, 'r+');
+  try {
+    const copies = Buffer.alloc(2 * SHM_HEADER_SIZE);
+    fs.readSync(fd, copies, 0, copies.length, 0);
+    const forged = encodeShmHeader({ ...decodeShmHeaderCopies(copies)!, mxFrame });
+    fs.writeSync(fd, forged, 0, SHM_HEADER_SIZE, SHM_HEADER_SIZE);
+    fs.writeSync(fd, forged, 0, SHM_HEADER_SIZE, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** A SQLite connection in another process that never checkpoints on its own. */
@@ -357,6 +371,14 @@ describe('a -shm truncated under a live store', () => {
     await expectRejectsWalnut(second.checkpointTarget().then((t) => runCheckpoint(t, 'passive', { sync: false })), 'WALNUT_CORRUPT', {
       message: expect.stringMatching(/beyond the end of the -shm/),
     });
+    // a writer must not grow the file over that header: the new segments' page arrays would be
+    // empty, and every lookup (SQLite's too) would then miss the frames they should index
+    await second.beginWrite(snap);
+    const page1 = fs.readFileSync(file).subarray(0, PAGE);
+    await expectRejectsWalnut(second.appendAndPublish([{ pages: [{ pgno: 1, data: page1 }], dbSize: snap.dbSize }], 'none'), 'WALNUT_CORRUPT', past);
+    second.endWrite();
+    expect(fs.statSync(`${file}-shm`).size).toBe(SHM_SEGMENT_BYTES);
+    expect(fs.statSync(`${file}-wal`).size).toBe(32 + mx * (PAGE + 24));
     snap.release();
     await second.close();
     await first.close();
@@ -364,6 +386,27 @@ describe('a -shm truncated under a live store', () => {
     const db = new Database(file);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2000 });
+    db.close();
+  });
+
+  it('a header (valid checksum) whose frames lie past the end of the WAL: the writer refuses instead of writing after a hole', async () => {
+    const file = newDb();
+    const store = await open(file, { autoCheckpoint: false, keepWal: true });
+    const snap = await store.snapshot();
+    const page1 = Buffer.from(await snap.read(1));
+    snap.release();
+    page1.writeUInt32BE(7, 60); // user_version 7: acknowledged below
+    await store.commit([{ pgno: 1, data: page1 }]);
+    const walSize = fs.statSync(`${file}-wal`).size;
+    forgeShmMxFrame(file, shmMxFrame(file) + 1000); // still within segment 0
+    page1.writeUInt32BE(8, 60);
+    await expectRejectsWalnut(store.commit([{ pgno: 1, data: page1 }]), 'WALNUT_CORRUPT', { reason: 'ShmHeaderNotWal' });
+    expect(fs.statSync(`${file}-wal`).size).toBe(walSize);
+    await store.close();
+    fs.rmSync(`${file}-shm`); // SQLite rebuilds the index from the WAL: the acknowledged commit is there
+    const db = new Database(file);
+    expect(db.pragma('user_version', { simple: true })).toBe(7);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     db.close();
   });
 });
