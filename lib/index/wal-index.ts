@@ -274,12 +274,19 @@ export class WalIndex {
    * Refuses (WALNUT_CORRUPT, reason ShmTruncated) when another user of the -shm has cut it
    * shorter than the segments this connection mapped: touching them would raise SIGBUS. One
    * fstat, so it runs where a read transaction, a checkpoint or a recovery begins, where a
-   * write transaction begins after waiting for WRITE, and (as a null header) in liveHeader();
-   * not on each access within them (native/shm.h states the window that leaves).
+   * write transaction begins after waiting for WRITE, after each wait inside a commit
+   * (appendAndPublish) or a checkpoint (checkpointTarget), and (as a null header) in
+   * liveHeader(); not on a snapshot's lookups (native/shm.h states the window that leaves).
    */
   #checkMapping(): void {
     if (this.#region.coversMapping()) return;
     throw walnutError('WALNUT_CORRUPT', `the -shm was truncated under this connection (below the ${this.#region.segments() * 32} KiB it maps); reopen the database to rebuild it`, { path: this.shmPath, reason: 'ShmTruncated' });
+  }
+
+  /** `touch` (which uses the mapped index) after #checkMapping(). */
+  #mapped<T>(touch: () => T): T {
+    this.#checkMapping();
+    return touch();
   }
 
   /** The live header if it is good, else null (no locks taken). */
@@ -529,6 +536,10 @@ export class WalIndex {
     if (h.mxFrame === 0) {
       await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
     }
+    // Every await here lets other code run while WRITE is held, a truncation of the -shm
+    // included: the mapping is checked again before the index is touched after one (one fstat;
+    // a commit syncs the WAL, so it costs nothing in comparison), here before any frame is written
+    this.#checkMapping();
     let result: AppendResult;
     try {
       result = await this.wal.append(transactions, durability);
@@ -541,8 +552,9 @@ export class WalIndex {
     const pgnos = new Uint32Array(result.lastFrame - result.firstFrame + 1);
     let i = 0;
     for (const t of transactions) for (const p of t.pages) pgnos[i++] = p.pgno;
-    this.#region.append(result.firstFrame, pgnos, h.mxFrame);
     if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
+    this.#checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
+    this.#region.append(result.firstFrame, pgnos, h.mxFrame);
     this.#region.writeHeader(encodeShmHeader({
       iChange: (h.iChange + 1) >>> 0,
       bigEndCksum: this.wal.bigEndianChecksums,
@@ -655,14 +667,17 @@ export class WalIndex {
       },
       releaseWrite: () => this.endWrite(),
       header: async () => (await this.header()).header,
-      liveMxFrame: () => this.#readHeader()?.header.mxFrame ?? -1,
-      info: () => this.checkpointInfo(),
-      setReadMark: (i, v) => this.#region.store32(CKPT_READMARK(i), v),
-      setNBackfill: (v) => this.#region.store32(CKPT_NBACKFILL, v),
-      setNBackfillAttempted: (v) => this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, v),
-      pageNumbers: (first, out) => this.#region.pageNumbers(first, out),
+      // The checkpointer awaits copies and syncs between these calls, and the -shm can be cut
+      // meanwhile: each checks the mapping first (one fstat; a checkpoint makes a handful). The
+      // lookups follow pageNumbers() without an await, so they need no check of their own.
+      liveMxFrame: () => this.#mapped(() => this.#readHeader()?.header.mxFrame ?? -1),
+      info: () => this.#mapped(() => this.checkpointInfo()),
+      setReadMark: (i, v) => this.#mapped(() => this.#region.store32(CKPT_READMARK(i), v)),
+      setNBackfill: (v) => this.#mapped(() => this.#region.store32(CKPT_NBACKFILL, v)),
+      setNBackfillAttempted: (v) => this.#mapped(() => this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, v)),
+      pageNumbers: (first, out) => this.#mapped(() => this.#region.pageNumbers(first, out)),
       lookup: (pgno, mx, min) => this.#region.lookup(pgno, mx, min),
-      resetWalIndex: (h) => this.#resetWalIndex(h),
+      resetWalIndex: (h) => this.#mapped(() => this.#resetWalIndex(h)),
     };
   }
 

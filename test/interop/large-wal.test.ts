@@ -17,6 +17,7 @@ import { decodeShmHeaderCopies, encodeShmHeader, SHM_HEADER_SIZE, SHM_SEGMENT_BY
 import { WalIndex } from '../../lib/index/wal-index';
 import { verify, verifySnapshot } from '../../lib/integrity/verify';
 import { WalnutFile } from '../../lib/io/file';
+import { WalFile } from '../../lib/wal/wal-file';
 import { SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { Database, oracleScan } from '../helpers/sqlite';
@@ -352,6 +353,56 @@ describe('a -shm truncated under a live store', () => {
     await again.close();
     const db = new Database(file, { readonly: true });
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
+  });
+
+  it('during a commit batch (while its frames are written): the batch fails, no SIGBUS; nothing acknowledged is lost', async () => {
+    const file = newDb();
+    const store = await open(file, { autoCheckpoint: false, keepWal: true });
+    const snap = await store.snapshot();
+    const page1 = Buffer.from(await snap.read(1));
+    snap.release();
+    page1.writeUInt32BE(7, 60); // user_version 7, acknowledged
+    await store.commit([{ pgno: 1, data: page1 }]);
+    // another user cuts the -shm while the next batch's frames are being written
+    const original = WalFile.prototype.append;
+    WalFile.prototype.append = async function (this: WalFile, ...args: Parameters<WalFile['append']>) {
+      const r = await original.apply(this, args);
+      fs.truncateSync(`${file}-shm`, 0);
+      return r;
+    };
+    try {
+      const next = Buffer.from(page1);
+      next.writeUInt32BE(8, 60);
+      const e = await expectRejectsWalnut(store.commit([{ pgno: 1, data: next }]), 'WALNUT_FAILED');
+      expect(e.cause).toMatchObject({ code: 'WALNUT_CORRUPT', reason: 'ShmTruncated' });
+    } finally {
+      WalFile.prototype.append = original;
+    }
+    await expectRejectsWalnut(store.commit([{ pgno: 1, data: page1 }]), 'WALNUT_FAILED'); // the store stopped
+    await store.close();
+    const db = new Database(file);
+    expect(db.pragma('user_version', { simple: true })).toBeGreaterThanOrEqual(7); // 8 only if recovery kept the failed batch
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
+  });
+
+  it("during a checkpoint's copy: WALNUT_CORRUPT (ShmTruncated) before nBackfill is stored, no SIGBUS", async () => {
+    const { file, store, peer } = await grownWhileOpen(5000); // two segments
+    await peer.close();
+    await store.close();
+    const index = await WalIndex.open(file);
+    const target = await index.checkpointTarget();
+    const synced = target.db.fsync.bind(target.db);
+    target.db.fsync = async () => {
+      await synced();
+      fs.truncateSync(`${file}-shm`, 0); // after the copy, before nBackfill moves
+    };
+    await expectRejectsWalnut(runCheckpoint(target, 'passive', { sync: true }), 'WALNUT_CORRUPT', { reason: 'ShmTruncated' });
+    await index.close();
+    const db = new Database(file);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2000 });
     db.close();
   });
 
