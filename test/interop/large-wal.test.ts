@@ -61,6 +61,18 @@ function forgeShmMxFrame(file: string, mxFrame: number): void {
   }
 }
 
+/** A new database, a store on it, and an acknowledged commit of page 1 with user_version 7 (page 1 returned). */
+async function acknowledgedUserVersion7(): Promise<{ file: string; store: Store; page1: Buffer }> {
+  const file = newDb();
+  const store = await open(file, { autoCheckpoint: false, keepWal: true });
+  const snap = await store.snapshot();
+  const page1 = Buffer.from(await snap.read(1));
+  snap.release();
+  page1.writeUInt32BE(7, 60); // user_version, in the database header
+  await store.commit([{ pgno: 1, data: page1 }]);
+  return { file, store, page1 };
+}
+
 /** A SQLite connection in another process that never checkpoints on its own. */
 async function sqliteWriter(file: string): Promise<SqlitePeer> {
   const peer = new SqlitePeer(file);
@@ -357,13 +369,7 @@ describe('a -shm truncated under a live store', () => {
   });
 
   it('during a commit batch (while its frames are written): the batch fails, no SIGBUS; nothing acknowledged is lost', async () => {
-    const file = newDb();
-    const store = await open(file, { autoCheckpoint: false, keepWal: true });
-    const snap = await store.snapshot();
-    const page1 = Buffer.from(await snap.read(1));
-    snap.release();
-    page1.writeUInt32BE(7, 60); // user_version 7, acknowledged
-    await store.commit([{ pgno: 1, data: page1 }]);
+    const { file, store, page1 } = await acknowledgedUserVersion7();
     // another user cuts the -shm while the next batch's frames are being written
     const original = WalFile.prototype.append;
     WalFile.prototype.append = async function (this: WalFile, ...args: Parameters<WalFile['append']>) {
@@ -441,13 +447,7 @@ describe('a -shm truncated under a live store', () => {
   });
 
   it('a header (valid checksum) whose frames lie past the end of the WAL: the writer refuses instead of writing after a hole', async () => {
-    const file = newDb();
-    const store = await open(file, { autoCheckpoint: false, keepWal: true });
-    const snap = await store.snapshot();
-    const page1 = Buffer.from(await snap.read(1));
-    snap.release();
-    page1.writeUInt32BE(7, 60); // user_version 7: acknowledged below
-    await store.commit([{ pgno: 1, data: page1 }]);
+    const { file, store, page1 } = await acknowledgedUserVersion7();
     const walSize = fs.statSync(`${file}-wal`).size;
     forgeShmMxFrame(file, shmMxFrame(file) + 1000); // still within segment 0
     page1.writeUInt32BE(8, 60);
