@@ -275,17 +275,18 @@ export class WalIndex {
    * shorter than the segments this connection mapped: touching them would raise SIGBUS. One
    * fstat, so it runs where a read transaction, a checkpoint or a recovery begins, where a
    * write transaction begins after waiting for WRITE, after each wait inside a commit
-   * (appendAndPublish) or a checkpoint (checkpointTarget), and (as a null header) in
-   * liveHeader(); not on a snapshot's lookups (native/shm.h states the window that leaves).
+   * (appendAndPublish) or a checkpoint (checkpointTarget), before a snapshot's asynchronous
+   * reads, and (as a null header) in liveHeader(); not on a snapshot's synchronous reads and
+   * lookups (native/shm.h states the window that leaves).
    */
-  #checkMapping(): void {
+  checkMapping(): void {
     if (this.#region.coversMapping()) return;
     throw walnutError('WALNUT_CORRUPT', `the -shm was truncated under this connection (below the ${this.#region.segments() * 32} KiB it maps); reopen the database to rebuild it`, { path: this.shmPath, reason: 'ShmTruncated' });
   }
 
-  /** `touch` (which uses the mapped index) after #checkMapping(). */
+  /** `touch` (which uses the mapped index) after checkMapping(). */
   #mapped<T>(touch: () => T): T {
-    this.#checkMapping();
+    this.checkMapping();
     return touch();
   }
 
@@ -310,7 +311,7 @@ export class WalIndex {
     await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
     this.#writer = true;
     try {
-      this.#checkMapping();
+      this.checkMapping();
       await this.#recover();
       return this.#readHeader()!.header;
     } finally {
@@ -323,7 +324,7 @@ export class WalIndex {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
     for (let attempt = 0; ; attempt++) {
-      this.#checkMapping();
+      this.checkMapping();
       const live = this.#readHeader();
       if (live !== null) return live;
       if (this.#writer || this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) {
@@ -494,7 +495,7 @@ export class WalIndex {
     const waited = await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive'); // waits for this connection's checkpointer too
     this.#writer = true;
     try {
-      if (waited) this.#checkMapping(); // without a wait it runs within the read transaction checked as it began
+      if (waited) this.checkMapping(); // without a wait it runs within the read transaction checked as it began
     } catch (e) {
       this.endWrite();
       throw e;
@@ -539,7 +540,7 @@ export class WalIndex {
     // Every await here lets other code run while WRITE is held, a truncation of the -shm
     // included: the mapping is checked again before the index is touched after one (one fstat;
     // a commit syncs the WAL, so it costs nothing in comparison), here before any frame is written
-    this.#checkMapping();
+    this.checkMapping();
     let result: AppendResult;
     try {
       result = await this.wal.append(transactions, durability);
@@ -553,7 +554,7 @@ export class WalIndex {
     let i = 0;
     for (const t of transactions) for (const p of t.pages) pgnos[i++] = p.pgno;
     if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
-    this.#checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
+    this.checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
     this.#region.append(result.firstFrame, pgnos, h.mxFrame);
     this.#region.writeHeader(encodeShmHeader({
       iChange: (h.iChange + 1) >>> 0,
@@ -610,7 +611,7 @@ export class WalIndex {
     if (!this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) return false;
     this.#writer = true;
     try {
-      this.#checkMapping();
+      this.checkMapping();
       const live = this.#readHeader();
       if (live === null || live.header.mxFrame !== upTo || upTo === 0 || this.#region.load32(CKPT_NBACKFILL) !== upTo) return false;
       releaseMark();

@@ -393,6 +393,16 @@ describe('a -shm truncated under a live store', () => {
     db.close();
   });
 
+  it("while a snapshot is held: the snapshot's next asynchronous read is refused, no SIGBUS", async () => {
+    const { file, store } = await acknowledgedUserVersion7();
+    const snap = await store.snapshot();
+    expect(snap.mxFrame).toBeGreaterThan(0); // its reads look the WAL up
+    fs.truncateSync(`${file}-shm`, 0);
+    await expectRejectsWalnut(snap.read(1), 'WALNUT_CORRUPT', { reason: 'ShmTruncated' });
+    snap.release();
+    await store.close();
+  });
+
   it("during a checkpoint's copy: WALNUT_CORRUPT (ShmTruncated) before nBackfill is stored, no SIGBUS", async () => {
     const { file, store, peer } = await grownWhileOpen(5000); // two segments
     await peer.close();
