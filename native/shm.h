@@ -31,13 +31,17 @@
 //    (the first opener truncates it holding DMS exclusively). Mapped access raises SIGBUS only if
 //    some other user of the file cuts it below the mapping anyway. coversMapping() (one fstat)
 //    detects that; lib/index/wal-index.ts asks it where a read transaction, checkpoint or
-//    recovery begins and where a write transaction begins after waiting for WRITE (those refuse
-//    with WALNUT_CORRUPT, reason ShmTruncated), and in liveHeader() (null). Not checked, to keep
-//    syscalls off the hot path: a truncation after that check, while the transaction still
-//    uses the index (a held snapshot's lookups, a commit's index appends and header write, a
-//    checkpoint's page-number reads and nBackfill store), still ends the process with SIGBUS.
-//    SQLite has the same window, wider: it checks the size only when it maps a new segment, and
-//    a sqlite3 3.40.1 connection whose -shm was truncated dies with SIGBUS on its next query.
+//    recovery begins, where a write transaction begins after waiting for WRITE, after every
+//    wait within a commit (before its frames are written and before they are indexed) and
+//    within a checkpoint (before each touch of the index that follows a copy or sync), and
+//    before a snapshot's asynchronous reads (they pay for an I/O-thread trip anyway): those
+//    refuse with WALNUT_CORRUPT, reason ShmTruncated; liveHeader() returns null. Not checked,
+//    to keep syscalls off the hot path: a held snapshot's synchronous reads and lookups
+//    (readSync, frameOf: a truncation while the snapshot is held ends the process with SIGBUS
+//    there), and the microseconds between a check and the index accesses that follow it
+//    without a wait (only another process can truncate there). SQLite has the same window,
+//    wider: it checks the size only when it maps a new segment, and a sqlite3 3.40.1
+//    connection whose -shm was truncated dies with SIGBUS on its next query.
 #pragma once
 
 #include <napi.h>

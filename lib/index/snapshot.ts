@@ -101,6 +101,10 @@ export class Snapshot {
   }
 
   async #readInto(pgno: number, out: Uint8Array): Promise<void> {
+    // An asynchronous read pays for a trip to the I/O thread, so it can afford the fstat that
+    // turns a -shm truncated while the snapshot was held into WALNUT_CORRUPT (ShmTruncated)
+    // instead of SIGBUS in the lookup; the synchronous reads cannot (native/shm.h).
+    if (this.#state.mxFrame !== 0) this.#index.checkMapping();
     const source = this.#locate(pgno, out);
     if (source.frame === 0 && !source.fromDb) return;
     this.#reading++;

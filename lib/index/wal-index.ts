@@ -134,6 +134,13 @@ export class WalIndex {
   readonly #shm: WalnutFile | null;
   readonly #region: NativeShmRegion;
   readonly #headerScratch = new Uint8Array(2 * SHM_HEADER_SIZE);
+  /**
+   * The writer reads the page number of the header's last frame before it appends: that maps
+   * the segment holding it or refuses (WALNUT_CORRUPT) when the -shm ends before it. Growing
+   * the file over such a header would give segments of empty page arrays, and every lookup
+   * (SQLite's too) would miss the frames they should index.
+   */
+  readonly #lastPgno = new Uint32Array(1);
   readonly #snapshots = new Set<Snapshot>();
   readonly #held = new Map<number, { mode: LockMode; count: number }>();
   readonly #followers = new Set<Follower>();
@@ -276,12 +283,20 @@ export class WalIndex {
    * Refuses (WALNUT_CORRUPT, reason ShmTruncated) when another user of the -shm has cut it
    * shorter than the segments this connection mapped: touching them would raise SIGBUS. One
    * fstat, so it runs where a read transaction, a checkpoint or a recovery begins, where a
-   * write transaction begins after waiting for WRITE, and (as a null header) in liveHeader();
-   * not on each access within them (native/shm.h states the window that leaves).
+   * write transaction begins after waiting for WRITE, after each wait inside a commit
+   * (appendAndPublish) or a checkpoint (checkpointTarget), before a snapshot's asynchronous
+   * reads, and (as a null header) in liveHeader(); not on a snapshot's synchronous reads and
+   * lookups (native/shm.h states the window that leaves).
    */
-  #checkMapping(): void {
+  checkMapping(): void {
     if (this.#region.coversMapping()) return;
     throw walnutError('WALNUT_CORRUPT', `the -shm was truncated under this connection (below the ${this.#region.segments() * 32} KiB it maps); reopen the database to rebuild it`, { path: this.shmPath, reason: 'ShmTruncated' });
+  }
+
+  /** `touch` (which uses the mapped index) after checkMapping(). */
+  #mapped<T>(touch: () => T): T {
+    this.checkMapping();
+    return touch();
   }
 
   /** The live header if it is good, else null (no locks taken). */
@@ -305,7 +320,7 @@ export class WalIndex {
     await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
     this.#writer = true;
     try {
-      this.#checkMapping();
+      this.checkMapping();
       await this.#recover();
       return this.#readHeader()!.header;
     } finally {
@@ -318,7 +333,7 @@ export class WalIndex {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
     for (let attempt = 0; ; attempt++) {
-      this.#checkMapping();
+      this.checkMapping();
       const live = this.#readHeader();
       if (live !== null) return live;
       if (this.#writer || this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) {
@@ -489,7 +504,7 @@ export class WalIndex {
     const waited = await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive'); // waits for this connection's checkpointer too
     this.#writer = true;
     try {
-      if (waited) this.#checkMapping(); // without a wait it runs within the read transaction checked as it began
+      if (waited) this.checkMapping(); // without a wait it runs within the read transaction checked as it began
     } catch (e) {
       this.endWrite();
       throw e;
@@ -529,10 +544,15 @@ export class WalIndex {
       live = this.#readHeader()!;
     }
     const h = live.header;
+    if (h.mxFrame > 0) this.#region.pageNumbers(h.mxFrame, this.#lastPgno); // WALNUT_CORRUPT when the -shm lacks its segment
     await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
     if (h.mxFrame === 0) {
       await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
     }
+    // Every await here lets other code run while WRITE is held, a truncation of the -shm
+    // included: the mapping is checked again before the index is touched after one (one fstat;
+    // a commit syncs the WAL, so it costs nothing in comparison), here before any frame is written
+    this.checkMapping();
     let result: AppendResult;
     try {
       result = await this.wal.append(transactions, durability);
@@ -545,8 +565,9 @@ export class WalIndex {
     const pgnos = new Uint32Array(result.lastFrame - result.firstFrame + 1);
     let i = 0;
     for (const t of transactions) for (const p of t.pages) pgnos[i++] = p.pgno;
-    this.#region.append(result.firstFrame, pgnos, h.mxFrame);
     if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
+    this.checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
+    this.#region.append(result.firstFrame, pgnos, h.mxFrame);
     this.#region.writeHeader(encodeShmHeader({
       iChange: (h.iChange + 1) >>> 0,
       bigEndCksum: this.wal.bigEndianChecksums,
@@ -623,7 +644,7 @@ export class WalIndex {
     if (!this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) return false;
     this.#writer = true;
     try {
-      this.#checkMapping();
+      this.checkMapping();
       const live = this.#readHeader();
       if (live === null || live.header.mxFrame !== upTo || upTo === 0 || this.#region.load32(CKPT_NBACKFILL) !== upTo) return false;
       releaseMark();
@@ -680,14 +701,17 @@ export class WalIndex {
       },
       releaseWrite: () => this.endWrite(),
       header: async () => (await this.header()).header,
-      liveMxFrame: () => this.#readHeader()?.header.mxFrame ?? -1,
-      info: () => this.checkpointInfo(),
-      setReadMark: (i, v) => this.#region.store32(CKPT_READMARK(i), v),
-      setNBackfill: (v) => this.#region.store32(CKPT_NBACKFILL, v),
-      setNBackfillAttempted: (v) => this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, v),
-      pageNumbers: (first, out) => this.#region.pageNumbers(first, out),
+      // The checkpointer awaits copies and syncs between these calls, and the -shm can be cut
+      // meanwhile: each checks the mapping first (one fstat; a checkpoint makes a handful). The
+      // lookups follow pageNumbers() without an await, so they need no check of their own.
+      liveMxFrame: () => this.#mapped(() => this.#readHeader()?.header.mxFrame ?? -1),
+      info: () => this.#mapped(() => this.checkpointInfo()),
+      setReadMark: (i, v) => this.#mapped(() => this.#region.store32(CKPT_READMARK(i), v)),
+      setNBackfill: (v) => this.#mapped(() => this.#region.store32(CKPT_NBACKFILL, v)),
+      setNBackfillAttempted: (v) => this.#mapped(() => this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, v)),
+      pageNumbers: (first, out) => this.#mapped(() => this.#region.pageNumbers(first, out)),
       lookup: (pgno, mx, min) => this.#region.lookup(pgno, mx, min),
-      resetWalIndex: (h) => this.#resetWalIndex(h),
+      resetWalIndex: (h) => this.#mapped(() => this.#resetWalIndex(h)),
     };
   }
 

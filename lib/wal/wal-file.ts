@@ -352,6 +352,7 @@ export class WalFile {
     if (header === null || header.salt1 !== state.salts[0] || header.salt2 !== state.salts[1]) {
       throw walnutError('WALNUT_CORRUPT', 'the wal-index describes frames of a WAL generation that is not on disk', { path: this.path });
     }
+    await this.#requireLastFrame(state, header.pageSize);
     this.#header = head;
     this.#mxFrame = state.mxFrame;
     this.#dbSize = state.nPage;
@@ -531,6 +532,22 @@ export class WalFile {
   }
 
   /** The frame header in slot `n` if it holds a frame of this generation (a frame recovery dropped). */
+  /**
+   * The frame the wal-index header calls the last one must be on disk as its header says: of
+   * this generation, a commit of `nPage` pages, with the header's running checksum (a frame
+   * header stores the checksum through itself). One 24-byte read. Otherwise the header was
+   * forged or damaged by another user of the -shm: appending after it could leave a hole of
+   * empty frames that breaks the chain, and recovery would drop every commit written past it.
+   */
+  async #requireLastFrame(state: { mxFrame: number; nPage: number; running: [number, number]; salts: [number, number] }, pageSize: number): Promise<void> {
+    const h = new Uint8Array(FRAME_HEADER_SIZE);
+    const at = frameOffset(state.mxFrame, pageSize);
+    const got = at + FRAME_HEADER_SIZE <= this.#fileSize ? await this.#file.read(h, 0, FRAME_HEADER_SIZE, at) : 0;
+    const f = decodeFrameHeader(h);
+    if (got === FRAME_HEADER_SIZE && f.commitSize !== 0 && f.commitSize === state.nPage && f.salt1 === state.salts[0] && f.salt2 === state.salts[1] && f.checksum[0] === state.running[0] && f.checksum[1] === state.running[1]) return;
+    throw walnutError('WALNUT_CORRUPT', `the wal-index header's last frame ${state.mxFrame} is not a commit of that WAL generation with the header's checksum (a damaged or forged -shm header); reopen the database to rebuild the index`, { path: this.path, reason: 'ShmHeaderNotWal' });
+  }
+
   #readSlotSync(n: number): Uint8Array | null {
     const at = frameOffset(n, this.#pageSize);
     if (at + FRAME_HEADER_SIZE > this.#fileSize) return null;

@@ -187,6 +187,19 @@ describe('FEC repair in recovery', () => {
     expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 
+  it('a WAL of 4 -shm segments: a damaged frame in segment 3 is repaired, and the rebuilt index reaches it', async () => {
+    const w = await fecWal(Array.from({ length: 50 }, () => 250), { repairSymbols: 1 }); // 12,500 frames; segment 3 starts at 12,255
+    const f = 12_400;
+    expect(damageFrame(w.file, f, 'zero', 1)).toBe(true);
+    expect(sqliteFrames(w.file)).toBeLessThan(f);
+    const seen = await reopen(w.file, { repairSymbols: 1 });
+    expect(seen.walFrames).toBe(12_500);
+    expect(seen.recovery).toMatchObject({ repairedFrames: 1, repairedGroups: 1 });
+    expect(fs.readFileSync(`${w.file}-wal`).equals(w.wal)).toBe(true);
+    expect(fs.statSync(`${w.file}-shm`).size).toBe(4 * 32768);
+    expect(sqliteIntegrity(w.file)).toEqual(['ok']);
+  });
+
   it("codec 'raptorq' refuses 64 KiB pages (16-bit symbol sizes) at open, cleanly", async () => {
     const file = path.join(dir, 'p64k.db');
     await (await open(file, { pageSize: 65536 })).close();

@@ -13,10 +13,11 @@ import { describe, expect, it } from 'vitest';
 import { runCheckpoint } from '../../lib/checkpoint/execute';
 import { open, type Store } from '../../lib/commit/store';
 import { restore } from '../../lib/export/restore';
-import { SHM_SEGMENT_BYTES, shmFramesBefore, shmSegmentOf } from '../../lib/format/shm-header';
+import { decodeShmHeaderCopies, encodeShmHeader, SHM_HEADER_SIZE, SHM_SEGMENT_BYTES, shmFramesBefore, shmSegmentOf } from '../../lib/format/shm-header';
 import { WalIndex } from '../../lib/index/wal-index';
 import { verify, verifySnapshot } from '../../lib/integrity/verify';
 import { WalnutFile } from '../../lib/io/file';
+import { WalFile } from '../../lib/wal/wal-file';
 import { SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { Database, oracleScan } from '../helpers/sqlite';
@@ -44,6 +45,32 @@ function newDb(): string {
 function shmMxFrame(file: string): number {
   const b = fs.readFileSync(`${file}-shm`);
   return b.length >= 48 ? b.readUInt32LE(16) : 0;
+}
+
+/** Rewrites both -shm header copies with mxFrame = `mxFrame` and a valid checksum (another user's damage). */
+function forgeShmMxFrame(file: string, mxFrame: number): void {
+  const fd = fs.openSync(`${file}-shm`, 'r+');
+  try {
+    const copies = Buffer.alloc(2 * SHM_HEADER_SIZE);
+    fs.readSync(fd, copies, 0, copies.length, 0);
+    const forged = encodeShmHeader({ ...decodeShmHeaderCopies(copies)!, mxFrame });
+    fs.writeSync(fd, forged, 0, SHM_HEADER_SIZE, SHM_HEADER_SIZE);
+    fs.writeSync(fd, forged, 0, SHM_HEADER_SIZE, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A new database, a store on it, and an acknowledged commit of page 1 with user_version 7 (page 1 returned). */
+async function acknowledgedUserVersion7(): Promise<{ file: string; store: Store; page1: Buffer }> {
+  const file = newDb();
+  const store = await open(file, { autoCheckpoint: false, keepWal: true });
+  const snap = await store.snapshot();
+  const page1 = Buffer.from(await snap.read(1));
+  snap.release();
+  page1.writeUInt32BE(7, 60); // user_version, in the database header
+  await store.commit([{ pgno: 1, data: page1 }]);
+  return { file, store, page1 };
 }
 
 /** A SQLite connection in another process that never checkpoints on its own. */
@@ -341,6 +368,60 @@ describe('a -shm truncated under a live store', () => {
     db.close();
   });
 
+  it('during a commit batch (while its frames are written): the batch fails, no SIGBUS; nothing acknowledged is lost', async () => {
+    const { file, store, page1 } = await acknowledgedUserVersion7();
+    // another user cuts the -shm while the next batch's frames are being written
+    const original = WalFile.prototype.append;
+    WalFile.prototype.append = async function (this: WalFile, ...args: Parameters<WalFile['append']>) {
+      const r = await original.apply(this, args);
+      fs.truncateSync(`${file}-shm`, 0);
+      return r;
+    };
+    try {
+      const next = Buffer.from(page1);
+      next.writeUInt32BE(8, 60);
+      const e = await expectRejectsWalnut(store.commit([{ pgno: 1, data: next }]), 'WALNUT_FAILED');
+      expect(e.cause).toMatchObject({ code: 'WALNUT_CORRUPT', reason: 'ShmTruncated' });
+    } finally {
+      WalFile.prototype.append = original;
+    }
+    await expectRejectsWalnut(store.commit([{ pgno: 1, data: page1 }]), 'WALNUT_FAILED'); // the store stopped
+    await store.close();
+    const db = new Database(file);
+    expect(db.pragma('user_version', { simple: true })).toBeGreaterThanOrEqual(7); // 8 only if recovery kept the failed batch
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
+  });
+
+  it("while a snapshot is held: the snapshot's next asynchronous read is refused, no SIGBUS", async () => {
+    const { file, store } = await acknowledgedUserVersion7();
+    const snap = await store.snapshot();
+    expect(snap.mxFrame).toBeGreaterThan(0); // its reads look the WAL up
+    fs.truncateSync(`${file}-shm`, 0);
+    await expectRejectsWalnut(snap.read(1), 'WALNUT_CORRUPT', { reason: 'ShmTruncated' });
+    snap.release();
+    await store.close();
+  });
+
+  it("during a checkpoint's copy: WALNUT_CORRUPT (ShmTruncated) before nBackfill is stored, no SIGBUS", async () => {
+    const { file, store, peer } = await grownWhileOpen(5000); // two segments
+    await peer.close();
+    await store.close();
+    const index = await WalIndex.open(file);
+    const target = await index.checkpointTarget();
+    const synced = target.db.fsync.bind(target.db);
+    target.db.fsync = async () => {
+      await synced();
+      fs.truncateSync(`${file}-shm`, 0); // after the copy, before nBackfill moves
+    };
+    await expectRejectsWalnut(runCheckpoint(target, 'passive', { sync: true }), 'WALNUT_CORRUPT', { reason: 'ShmTruncated' });
+    await index.close();
+    const db = new Database(file);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2000 });
+    db.close();
+  });
+
   it('a header whose frames lie past the end of the file: WALNUT_CORRUPT naming the frame, from lookups and the checkpoint', async () => {
     const file = newDb();
     const first = await WalIndex.open(file); // stays attached (DMS), so the next opener keeps the file
@@ -357,6 +438,14 @@ describe('a -shm truncated under a live store', () => {
     await expectRejectsWalnut(second.checkpointTarget().then((t) => runCheckpoint(t, 'passive', { sync: false })), 'WALNUT_CORRUPT', {
       message: expect.stringMatching(/beyond the end of the -shm/),
     });
+    // a writer must not grow the file over that header: the new segments' page arrays would be
+    // empty, and every lookup (SQLite's too) would then miss the frames they should index
+    await second.beginWrite(snap);
+    const page1 = fs.readFileSync(file).subarray(0, PAGE);
+    await expectRejectsWalnut(second.appendAndPublish([{ pages: [{ pgno: 1, data: page1 }], dbSize: snap.dbSize }], 'none'), 'WALNUT_CORRUPT', past);
+    second.endWrite();
+    expect(fs.statSync(`${file}-shm`).size).toBe(SHM_SEGMENT_BYTES);
+    expect(fs.statSync(`${file}-wal`).size).toBe(32 + mx * (PAGE + 24));
     snap.release();
     await second.close();
     await first.close();
@@ -364,6 +453,21 @@ describe('a -shm truncated under a live store', () => {
     const db = new Database(file);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2000 });
+    db.close();
+  });
+
+  it('a header (valid checksum) whose frames lie past the end of the WAL: the writer refuses instead of writing after a hole', async () => {
+    const { file, store, page1 } = await acknowledgedUserVersion7();
+    const walSize = fs.statSync(`${file}-wal`).size;
+    forgeShmMxFrame(file, shmMxFrame(file) + 1000); // still within segment 0
+    page1.writeUInt32BE(8, 60);
+    await expectRejectsWalnut(store.commit([{ pgno: 1, data: page1 }]), 'WALNUT_CORRUPT', { reason: 'ShmHeaderNotWal' });
+    expect(fs.statSync(`${file}-wal`).size).toBe(walSize);
+    await store.close();
+    fs.rmSync(`${file}-shm`); // SQLite rebuilds the index from the WAL: the acknowledged commit is there
+    const db = new Database(file);
+    expect(db.pragma('user_version', { simple: true })).toBe(7);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     db.close();
   });
 });

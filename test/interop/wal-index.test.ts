@@ -52,6 +52,7 @@ describe('recovery builds the same -shm bytes as SQLite', () => {
     [4096, 300, 1],
     [4096, 5000, 2],
     [1024, 9000, 3],
+    [512, 16400, 5], // segment 4 starts after frame 16350
   ];
   for (const [pageSize, frames, segments] of cases) {
     it(`page size ${pageSize}, ${frames}+ frames (${segments} segment${segments > 1 ? 's' : ''})`, async () => {
