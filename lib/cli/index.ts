@@ -199,6 +199,18 @@ function report(e: unknown): void {
   process.stderr.write(`walnut: ${code}: ${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}\n`);
 }
 
+/**
+ * Resolves once everything written to `out` so far has reached the OS or failed. A failed write
+ * is reported by an 'error' event on a later tick (after the promise continuations that printed
+ * the last lines), so the status is decided only after this.
+ */
+function flushed(out: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (out.destroyed || out.writableEnded) resolve();
+    else out.write('', () => setImmediate(resolve));
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
   watchOutput();
   let exit = 0;
@@ -206,10 +218,13 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await cli.parseAsync(argv, { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    report(e);
-    return 2;
+    if (!(e instanceof CommanderError)) {
+      report(e);
+      return 2;
+    }
+    exit = e.exitCode === 0 ? 0 : 2; // --help and --version too fail on a stdout that fails
   }
+  await flushed(process.stdout);
   if (output.failed === null) return exit;
   report(output.failed);
   return 2;

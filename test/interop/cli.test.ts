@@ -232,7 +232,8 @@ describe('a closed stdout', () => {
     const db = sqliteCopy();
     const full = fs.openSync('/dev/full', 'w');
     try {
-      for (const args of [['inspect', db], ['export', db]]) {
+      // verify prints its report after an await, --help through commander: their write errors too (exit 0 before)
+      for (const args of [['inspect', db], ['export', db], ['verify', db], ['--help']]) {
         const r = spawnSync(process.execPath, [bin, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
         expect(r.status, args[0]).toBe(2);
         expect(r.stderr).toBe('walnut: WALNUT_FULL: ENOSPC: no space left on device, write\n');
