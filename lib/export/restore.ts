@@ -16,12 +16,14 @@
  * file it names is replaced. A replaced database keeps its permission bits; a new one gets
  * 0644 less the umask, as SQLite creates databases. The temporary file is created with
  * O_EXCL under a random name (never an existing file or a planted link). The replaced
- * database's -wal, -shm and FEC sidecar are removed (they describe the old file).
+ * database's -wal, -shm and FEC sidecar are removed (they describe the old file). A target that
+ * is the stream's own file (by device and inode) is refused, even with `force`.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
 
 import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
 import { walnutError, WalnutError } from '../errors';
@@ -68,9 +70,14 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   if (replaced !== null && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
   }
+  if (replaced !== null) refuseSourceAsTarget(source, replaced, dbPath);
   const target = replaced?.path ?? path.resolve(dbPath);
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.restore-${randomBytes(6).toString('hex')}`);
-  const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 });
+  const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 }).catch((e: WalnutError) => {
+    if (e.code !== 'WALNUT_IO' || e.errno === undefined) throw e;
+    // a missing or unwritable directory: name the target, not the temporary file
+    throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: cannot create a file in ${path.dirname(target)} (${getSystemErrorName(-e.errno)})`, { path: target, errno: e.errno, cause: e });
+  });
   let keep = false;
   try {
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
@@ -91,7 +98,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
 }
 
 /** The database a restore would replace: its real path and permission bits; null when none. */
-function existingTarget(dbPath: string): { path: string; mode: number } | null {
+function existingTarget(dbPath: string): { path: string; mode: number; dev: number; ino: number } | null {
   let real: string;
   try {
     real = fs.realpathSync(dbPath);
@@ -101,7 +108,26 @@ function existingTarget(dbPath: string): { path: string; mode: number } | null {
   }
   const st = fs.statSync(real);
   if (!st.isFile()) throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: not a regular file`, { path: dbPath });
-  return { path: real, mode: st.mode & 0o777 };
+  return { path: real, mode: st.mode & 0o777, dev: st.dev, ino: st.ino };
+}
+
+/**
+ * WALNUT_INVALID_ARGUMENT (reason 'TargetIsSource') when the stream is read from the file the
+ * restore would replace (`walnut restore app.ark app.ark --force`, or stdin redirected from it):
+ * the rename would put the database where the only copy of the stream was.
+ */
+function refuseSourceAsTarget(source: unknown, target: { path: string; dev: number; ino: number }, dbPath: string): void {
+  const { fd, path: file } = source as { fd?: unknown; path?: unknown };
+  let st: fs.Stats | null = null;
+  try {
+    if (typeof fd === 'number' && fd >= 0) st = fs.fstatSync(fd);
+    else if (typeof file === 'string') st = fs.statSync(file);
+  } catch {
+    return; // not a file we can look at: not the target either
+  }
+  if (st !== null && st.dev === target.dev && st.ino === target.ino) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `refusing to restore to ${dbPath}: it is the export stream being restored (${target.path})`, { path: target.path, reason: 'TargetIsSource' });
+  }
 }
 
 async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, out: WalnutFile, options: RestoreOptions): Promise<RestoreResult> {

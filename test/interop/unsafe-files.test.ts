@@ -154,6 +154,23 @@ describe('permissions', () => {
     expect(fs.readdirSync(dir).filter((f) => f.includes('.restore-'))).toEqual([]);
   });
 
+  it('restore never replaces its own stream (by name, link or descriptor, even with force); a missing directory names the target', async () => {
+    const { db } = setup();
+    const ark = path.join(dir, `own${n}.ark`);
+    fs.writeFileSync(ark, await streamOf(db));
+    const before = sha256(ark);
+    const link = path.join(dir, `own-link${n}.db`);
+    fs.symlinkSync(ark, link);
+    for (const target of [ark, link]) {
+      await expectRejectsWalnut(restore(fs.createReadStream(ark), target, { force: true }), 'WALNUT_INVALID_ARGUMENT', { reason: 'TargetIsSource', path: fs.realpathSync(ark) });
+    }
+    const fd = fs.openSync(ark, 'r'); // `walnut restore - app.ark < app.ark`: stdin is the file
+    await expectRejectsWalnut(restore(fs.createReadStream('', { fd }), ark, { force: true }), 'WALNUT_INVALID_ARGUMENT', { reason: 'TargetIsSource' });
+    expect(sha256(ark)).toBe(before);
+    const lost = path.join(dir, `no-such-dir${n}`, 'x.db');
+    await expectRejectsWalnut(restore(fs.createReadStream(ark), lost), 'WALNUT_CANTOPEN', { path: lost }); // not the temporary file's name
+  });
+
   it('the -wal, -shm and FEC sidecar get the database\'s mode, past the umask', async () => {
     const { db } = setup();
     fs.chmodSync(db, 0o660);
