@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/open';
@@ -196,12 +197,31 @@ describe('the library never exports onto the database', () => {
         expectWalnutError(() => openExportOutput(db, out, { force }), 'WALNUT_INVALID_ARGUMENT', { reason: 'OutputIsDatabase' });
       }
     }
+    // names that do not exist yet: the rollback journal, and a dangling link to the -wal-fec (with force, the open would create it)
+    fs.rmSync(`${db}-wal-fec`);
+    const dangling = path.join(dir, `dangling${n}`);
+    fs.symlinkSync(`${db}-wal-fec`, dangling);
+    fs.symlinkSync(dangling, `${dangling}-2`);
+    for (const out of [`${db}-journal`, dangling, `${dangling}-2`]) {
+      for (const force of [false, true]) expectWalnutError(() => openExportOutput(db, out, { force }), 'WALNUT_INVALID_ARGUMENT', { reason: 'OutputIsDatabase' });
+    }
+    expect(fs.existsSync(`${db}-wal-fec`)).toBe(false);
+    expect(fs.existsSync(`${db}-journal`)).toBe(false);
     const wal = await WalnutFile.open(`${db}-wal`);
     expectWalnutError(() => store.exportTo(wal), 'WALNUT_INVALID_ARGUMENT', { reason: 'OutputIsDatabase' });
     await wal.close();
     expect(sha256(`${db}-wal`)).toBe(before);
     await store.close();
     expect(rows()).toBe(1);
+  });
+});
+
+describe('what an export output may be', () => {
+  it('a device (/dev/null) needs no force, nothing is replaced; a directory is WALNUT_CANTOPEN with or without force', async () => {
+    const { db } = setup();
+    const sink = openExportOutput(db, '/dev/null');
+    await pipeline(createExportStream(db), sink);
+    for (const force of [false, true]) expectWalnutError(() => openExportOutput(db, dir, { force }), 'WALNUT_CANTOPEN', { reason: 'directory' });
   });
 });
 
