@@ -17,7 +17,9 @@
  * 0644 less the umask, as SQLite creates databases. The temporary file is created with
  * O_EXCL under a random name (never an existing file or a planted link). The replaced
  * database's -wal, -shm and FEC sidecar are removed (they describe the old file). A target that
- * is the stream's own file (by device and inode) is refused, even with `force`.
+ * is the stream's own file (by device and inode) is refused, even with `force`; so is a database
+ * a connection has open (it holds a lock on the database or the -shm's DMS byte: checked before
+ * the work and again just before the rename), which would stay on the unlinked old file.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -28,9 +30,12 @@ import { getSystemErrorName } from 'node:util';
 import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
 import { walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
+import { DB_LOCK } from '../format/db-header';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
+import type { NativeLockHolder } from '../native';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
 import { decodeRecord } from './records';
@@ -71,6 +76,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
   }
   if (replaced !== null) refuseSourceAsTarget(source, replaced, dbPath);
+  if (replaced !== null) refuseDatabaseInUse(replaced.path);
   const target = replaced?.path ?? path.resolve(dbPath);
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.restore-${randomBytes(6).toString('hex')}`);
   const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 }).catch((e: WalnutError) => {
@@ -84,6 +90,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     const r = await apply(source, out, options);
     await out.fsync();
     await out.close();
+    if (replaced !== null) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
     fs.renameSync(tmp, target);
     for (const companion of [`${target}-wal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)]) fs.rmSync(companion, { force: true }); // stale companions of a replaced file
     await WalnutFile.syncDirectory(path.dirname(target));
@@ -128,6 +135,38 @@ function refuseSourceAsTarget(source: unknown, target: { path: string; dev: numb
   if (st !== null && st.dev === target.dev && st.ino === target.ino) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `refusing to restore to ${dbPath}: it is the export stream being restored (${target.path})`, { path: target.path, reason: 'TargetIsSource' });
   }
+}
+
+/**
+ * WALNUT_BUSY (reason 'InUse') when a connection (SQLite's or walnut's) has the database open: it
+ * holds a lock on the database file or the -shm's DMS byte. The rename would leave it on the
+ * old, unlinked file, its -wal and -shm removed: its reads would be stale and its commits,
+ * acknowledged, would be lost. (A rollback-journal connection between transactions holds no
+ * lock and is not seen.)
+ */
+function refuseDatabaseInUse(real: string): void {
+  const held = (file: string, ranges: [number, number][]): NativeLockHolder | null => {
+    let f: WalnutFile;
+    try {
+      f = WalnutFile.openSync(file, { readOnly: true });
+    } catch {
+      return null; // not there: nobody holds it
+    }
+    try {
+      for (const [start, length] of ranges) {
+        const holder = f.lockHolder(start, length, 'exclusive');
+        if (holder !== null) return holder;
+      }
+      return null;
+    } finally {
+      f.closeSync();
+    }
+  };
+  const holder =
+    held(real, [[DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]) ?? held(`${real}-shm`, [[SHM_LOCK.DMS, 1]]);
+  if (holder === null) return;
+  const who = holder.pid > 0 ? ` by pid ${holder.pid}` : '';
+  throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: it is open${who}; close its connections first (a connection left on the replaced file would lose its commits)`, { path: real, reason: 'InUse' });
 }
 
 async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, out: WalnutFile, options: RestoreOptions): Promise<RestoreResult> {

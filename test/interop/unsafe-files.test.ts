@@ -172,6 +172,27 @@ describe('permissions', () => {
     await expectRejectsWalnut(restore(fs.createReadStream(ark), lost), 'WALNUT_CANTOPEN', { path: lost }); // not the temporary file's name
   });
 
+  it('restore --force refuses a database a SQLite connection has open (WALNUT_BUSY, reason InUse): the connection would commit into the unlinked old file', async () => {
+    const { db } = setup();
+    const stream = await streamOf(db);
+    const live = path.join(dir, `live${n}.db`);
+    fs.copyFileSync(db, live);
+    const conn = new Database(live);
+    try {
+      expect(conn.prepare('SELECT count(*) AS c FROM t').get()).toEqual({ c: 1 }); // WAL mode: it keeps its locks
+      const before = sha256(live);
+      await expectRejectsWalnut(restore(stream, live, { force: true }), 'WALNUT_BUSY', { reason: 'InUse', path: live });
+      expect(sha256(live)).toBe(before);
+      conn.exec('INSERT INTO t VALUES (2)'); // the connection still works on the file that is there
+    } finally {
+      conn.close();
+    }
+    await restore(stream, live, { force: true }); // closed: replaced
+    const after = new Database(live);
+    expect(after.prepare('SELECT count(*) AS c FROM t').get()).toEqual({ c: 1 });
+    after.close();
+  });
+
   it('the -wal, -shm and FEC sidecar get the database\'s mode, past the umask', async () => {
     const { db } = setup();
     fs.chmodSync(db, 0o660);
