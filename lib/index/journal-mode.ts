@@ -8,7 +8,9 @@
  * in DELETE/TRUNCATE/PERSIST mode deletes, truncates or zeroes the header). The database file
  * is then in the middle of a transaction that the next SQLite connection rolls back, whichever
  * mode the header says; walnut refuses such a database (WALNUT_CANTOPEN, reason HotJournal)
- * rather than build a WAL on pages the rollback would later overwrite.
+ * rather than build a WAL on pages the rollback would later overwrite. A symbolic link at
+ * `<db>-journal` is never read through (SQLite opens the journal with O_NOFOLLOW and cannot open
+ * such a database): the open is refused with reason Symlink.
  *
  * Conversion, starting from this connection's SHARED lock (or its EXCLUSIVE in locking mode
  * 'exclusive'), with the busy timeout at each step (DB_LOCK in format/db-header.ts):
@@ -50,7 +52,7 @@ export function hasHotJournal(db: WalnutFile, journalPath: string): boolean {
   if (size === 0) return false;
   let fd: number;
   try {
-    fd = fs.openSync(journalPath, 'r');
+    fd = fs.openSync(journalPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW); // never read through a link
   } catch {
     return true; // SQLite too assumes hot when it cannot look (ticket #3883)
   }
@@ -62,9 +64,13 @@ export function hasHotJournal(db: WalnutFile, journalPath: string): boolean {
   }
 }
 
-/** WALNUT_CANTOPEN (reason HotJournal) when the database has a hot rollback journal. */
+/** WALNUT_CANTOPEN (reason HotJournal) when the database has a hot rollback journal; reason Symlink when a link sits there. */
 export function refuseHotJournal(db: WalnutFile, dbPath: string): void {
   const journalPath = `${dbPath}-journal`;
+  if (fs.lstatSync(journalPath, { throwIfNoEntry: false })?.isSymbolicLink()) {
+    // SQLite opens its journal with O_NOFOLLOW and cannot open the database either (SQLITE_CANTOPEN)
+    throw walnutError('WALNUT_CANTOPEN', `${journalPath} is a symbolic link (walnut does not follow a symbolic link at a file it opens)`, { path: journalPath, reason: 'Symlink' });
+  }
   if (!hasHotJournal(db, journalPath)) return;
   throw walnutError(
     'WALNUT_CANTOPEN',

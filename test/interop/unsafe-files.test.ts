@@ -41,7 +41,7 @@ function setup(): { db: string; victim: string; rows: () => number } {
 }
 
 describe('a symbolic link at a file walnut derives is refused, its target untouched', () => {
-  for (const suffix of ['-wal', '-shm', '-wal-fec']) {
+  for (const suffix of ['-wal', '-shm', '-wal-fec', '-journal']) { // (-journal: it was read through the link and called a hot journal)
     it(`${suffix}: open() fails with WALNUT_CANTOPEN (reason Symlink, the path); sqlite3 refuses it too`, async () => {
       const { db, victim } = setup();
       fs.symlinkSync(victim, `${db}${suffix}`);
