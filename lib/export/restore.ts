@@ -13,7 +13,7 @@
  *
  * Files: a target path that is a symbolic link is resolved first (SQLite's rule: the database
  * is the link's target, and its -wal/-shm sit beside the target), so the link stays and the
- * file it names is replaced. A replaced database keeps its permission bits; a new one gets
+ * file it names is replaced, or created when it does not exist yet (io/real-path.ts). A replaced database keeps its permission bits; a new one gets
  * 0644 less the umask, as SQLite creates databases. The temporary file is created with
  * O_EXCL under a random name (never an existing file or a planted link). The replaced
  * database's -wal, -shm and FEC sidecar are removed (they describe the old file). A target that
@@ -35,6 +35,7 @@ import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
+import { resolvedPath } from '../io/real-path';
 import type { NativeLockHolder } from '../native';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
@@ -77,7 +78,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   }
   if (replaced !== null) refuseSourceAsTarget(source, replaced, dbPath);
   if (replaced !== null) refuseDatabaseInUse(replaced.path);
-  const target = replaced?.path ?? path.resolve(dbPath);
+  const target = replaced?.path ?? resolvedPath(dbPath); // a dangling link: its target is created, the link kept (as sqlite3 does)
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.restore-${randomBytes(6).toString('hex')}`);
   const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 }).catch((e: WalnutError) => {
     if (e.code !== 'WALNUT_IO' || e.errno === undefined) throw e;
@@ -110,7 +111,7 @@ function existingTarget(dbPath: string): { path: string; mode: number; dev: numb
   try {
     real = fs.realpathSync(dbPath);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // nothing there (or a dangling link, which the rename replaces)
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // nothing there (or a dangling link: its target is created)
     throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: ${(e as Error).message}`, { path: dbPath, cause: e });
   }
   const st = fs.statSync(real);

@@ -17,13 +17,13 @@
  * between records (a restore keeps its complete commits).
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
 import { walnutError, type WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../index/wal-index';
 import { WalnutFile } from '../io/file';
+import { resolvedPath } from '../io/real-path';
 import { Exporter, type ExportOptions, type ExportStats } from './exporter';
 import { BufferedWalSink, type WalRecordSink } from './framing';
 
@@ -169,34 +169,6 @@ function refuse(f: DatabaseFile, shown: string): never {
   throw walnutError('WALNUT_INVALID_ARGUMENT', `refusing to write the export to ${shown}: it is ${f.what} (${f.path})`, { path: f.path, reason: 'OutputIsDatabase' });
 }
 
-/**
- * `file` with every symbolic link resolved; for a file not there yet, its resolved directory and
- * its name. A dangling link is followed to the name it would create (`out -> app.db-wal` before
- * the -wal exists), as the open with `force` would.
- */
-function realPathOf(file: string): string {
-  let at = path.resolve(file);
-  for (let hops = 0; hops < 40; hops++) {
-    try {
-      return fs.realpathSync(at);
-    } catch {
-      // not there yet, or a link to a name not there yet
-    }
-    let target: string;
-    try {
-      target = fs.readlinkSync(at);
-    } catch {
-      break; // not a link: the name to create
-    }
-    at = path.resolve(path.dirname(at), target);
-  }
-  try {
-    return path.join(fs.realpathSync(path.dirname(at)), path.basename(at));
-  } catch {
-    return at; // the open below reports the missing directory
-  }
-}
-
 export interface ExportOutputOptions {
   /** Replace an existing file (default false: an existing file is refused). */
   force?: boolean;
@@ -213,7 +185,7 @@ export interface ExportOutputOptions {
  */
 export function openExportOutput(dbPath: string, file: string, options: ExportOutputOptions = {}): Writable {
   const files = databaseFiles(dbPath);
-  const real = realPathOf(file);
+  const real = resolvedPath(file); // a dangling link too: the name the open with force would create
   const named = files.find((f) => f.path === real);
   if (named !== undefined) refuse(named, file);
   const existing = statOrNull(file);

@@ -97,6 +97,21 @@ describe('a symbolic link at a file walnut derives is refused, its target untouc
     expect(rows()).toBe(1);
   });
 
+  it('a database path that is a dangling link (to a link) names its target: open() and restore create it and keep the links, as sqlite3 does', async () => {
+    const { db } = setup();
+    const stream = await streamOf(db);
+    for (const make of ['open', 'restore'] as const) {
+      const target = path.join(dir, `not-yet-${make}${n}.db`);
+      const link = path.join(dir, `dangling-${make}${n}.db`);
+      fs.symlinkSync(target, `${link}.1`);
+      fs.symlinkSync(`${link}.1`, link);
+      if (make === 'open') await (await open(link)).close();
+      else await restore(stream, link);
+      expect(fs.lstatSync(link).isSymbolicLink(), make).toBe(true);
+      expect(fs.readFileSync(target).subarray(0, 16).toString('latin1'), make).toBe('SQLite format 3\0');
+    }
+  });
+
   it('WalnutFile.open refuses a link unless followSymlinks is given', async () => {
     const { victim } = setup();
     const link = path.join(dir, `plain-link${n}`);
