@@ -205,15 +205,12 @@ function report(e: unknown): void {
 }
 
 /**
- * Resolves once everything written to `out` so far has reached the OS or failed. A failed write
- * is reported by an 'error' event on a later tick (after the promise continuations that printed
- * the last lines), so the status is decided only after this.
+ * Resolves once a failed write to stdout has been reported. stdout is synchronous here (a file,
+ * a pipe or a terminal on Linux) but a failed write's 'error' event comes on a later tick, after
+ * the promise continuations that printed the last lines: the status is decided only after it.
  */
-function flushed(out: NodeJS.WriteStream): Promise<void> {
-  return new Promise((resolve) => {
-    if (out.destroyed || out.writableEnded) resolve();
-    else out.write('', () => setImmediate(resolve));
-  });
+function writeErrorsReported(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -229,7 +226,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     exit = e.exitCode === 0 ? 0 : 2; // --help and --version too fail on a stdout that fails
   }
-  await flushed(process.stdout);
+  await writeErrorsReported();
   if (output.failed === null) return exit;
   report(output.failed);
   return 2;
