@@ -19,7 +19,7 @@ export type { CheckpointResult } from './checkpoint/execute';
 export type { CheckpointMode } from './checkpoint/plan';
 export { BufferedWalSink, StreamMagic, WalStreamReader, MAX_RECORD } from './export/framing';
 export type { WalRecordSink } from './export/framing';
-export { createExportStream, openExportOutput } from './export/stream';
+export { createExportStream, openExportOutput, refuseExportTarget } from './export/stream';
 export type { ExportHandle, ExportOutputOptions } from './export/stream';
 export type { ExportOptions, ExportStats } from './export/exporter';
 export { restore } from './export/restore';

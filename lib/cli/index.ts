@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 
-import { createExportStream, inspect, isWalnutError, open, openExportOutput, rebuildWalIndex, recoverWithRepair, restore, verify, WalnutError } from '../index';
+import { createExportStream, inspect, isWalnutError, open, openExportOutput, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, verify, WalnutError } from '../index';
 import { runBench } from './bench';
 import { progress } from './progress';
 
@@ -116,17 +116,20 @@ function program(setExit: (code: number) => void): Command {
 
   cli.command('export <db>')
     .description('an ARKHEXP1 stream of the database and its commits (stdout unless -o)')
-    .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm or -wal-fec)')
+    .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm, -wal-fec or -journal; - is stdout); removed when the export fails')
     .option('--force', 'replace an existing output file')
     .option('--follow', 'keep exporting new commits until interrupted')
     .option('--json', 'summary as one JSON object on stdout (needs -o)')
     .addHelpText('after', '\nExit status 2 when the reader of stdout goes away before the stream ends.\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
     .action(async (db: string, o: { output?: string; force?: boolean; follow?: boolean; json?: boolean }) => {
-      if (o.json && !o.output) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
+      const file = o.output === '-' ? undefined : o.output; // -o - is stdout, as restore's - is stdin
+      if (o.json && !file) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
       inspect(db); // a clear error for a missing file, a directory or a non-database, before any output exists
-      const target = o.output ? openExportOutput(db, o.output, { force: o.force === true }) : process.stdout;
+      const created = file !== undefined && fs.lstatSync(file, { throwIfNoEntry: false }) === undefined; // ours to remove if the export fails
+      if (!file) refuseExportTarget(db, process.stdout); // `>> app.db`: the shell made the database our stdout
+      const target = file ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
       const stream = createExportStream(db, { follow: o.follow === true });
-      const bar = o.follow || !o.output ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
+      const bar = o.follow || !file ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
       let bytes = 0;
       stream.on('data', (c: Buffer) => bar.update((bytes += c.length)));
       stream.on('end', () => bar.stop());
@@ -134,8 +137,10 @@ function program(setExit: (code: number) => void): Command {
       target.on('error', () => undefined); // reported by pipeline below
       await pipeline(stream, target).catch((e) => {
         const code = (e as { code?: string }).code;
+        if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by SIGINT
+        if (created) fs.rmSync(file!, { force: true }); // a failed export leaves no file that looks like a backup
         if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away after ${bytes} bytes (EPIPE)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
-        if (code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
+        throw e;
       });
       const summary = { bytes };
       if (o.json) print(summary, true);
@@ -199,6 +204,15 @@ function report(e: unknown): void {
   process.stderr.write(`walnut: ${code}: ${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}\n`);
 }
 
+/**
+ * Resolves once a failed write to stdout has been reported. stdout is synchronous here (a file,
+ * a pipe or a terminal on Linux) but a failed write's 'error' event comes on a later tick, after
+ * the promise continuations that printed the last lines: the status is decided only after it.
+ */
+function writeErrorsReported(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export async function main(argv: string[]): Promise<number> {
   watchOutput();
   let exit = 0;
@@ -206,10 +220,13 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await cli.parseAsync(argv, { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    report(e);
-    return 2;
+    if (!(e instanceof CommanderError)) {
+      report(e);
+      return 2;
+    }
+    exit = e.exitCode === 0 ? 0 : 2; // --help and --version too fail on a stdout that fails
   }
+  await writeErrorsReported();
   if (output.failed === null) return exit;
   report(output.failed);
   return 2;

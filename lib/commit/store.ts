@@ -17,6 +17,7 @@ import type { Snapshot } from '../index/snapshot';
 import type { WalFile, WalRecovery, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../index/wal-index';
 import { WalnutFile } from '../io/file';
+import { resolvedPath } from '../io/real-path';
 import { runCheckpoint, type CheckpointResult } from '../checkpoint/execute';
 import type { CheckpointMode } from '../checkpoint/plan';
 import type { Writable } from 'node:stream';
@@ -97,7 +98,7 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   if (typeof file !== 'string' || file.length === 0) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'path must be a non-empty string', { reason: 'path' });
   }
-  await createIfMissing(file, o.pageSize, o.pageChecksums === true);
+  await createIfMissing(resolvedPath(file), o.pageSize, o.pageChecksums === true); // through a dangling link: its target, as sqlite3 creates it
   const events = new EventRing();
   const repair = extension?.repairWal;
   const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });

@@ -13,22 +13,30 @@
  *
  * Files: a target path that is a symbolic link is resolved first (SQLite's rule: the database
  * is the link's target, and its -wal/-shm sit beside the target), so the link stays and the
- * file it names is replaced. A replaced database keeps its permission bits; a new one gets
+ * file it names is replaced, or created when it does not exist yet (io/real-path.ts). A replaced database keeps its permission bits; a new one gets
  * 0644 less the umask, as SQLite creates databases. The temporary file is created with
  * O_EXCL under a random name (never an existing file or a planted link). The replaced
- * database's -wal, -shm and FEC sidecar are removed (they describe the old file).
+ * database's -wal, -shm and FEC sidecar are removed (they describe the old file). A target that
+ * is the stream's own file (by device and inode) is refused, even with `force`; so is a database
+ * a connection has open (it holds a lock on the database or the -shm's DMS byte: checked before
+ * the work and again just before the rename), which would stay on the unlinked old file.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
 
 import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
 import { walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
+import { DB_LOCK } from '../format/db-header';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
+import { resolvedPath } from '../io/real-path';
+import type { NativeLockHolder } from '../native';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
 import { decodeRecord } from './records';
@@ -68,15 +76,22 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   if (replaced !== null && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
   }
-  const target = replaced?.path ?? path.resolve(dbPath);
+  if (replaced !== null) refuseSourceAsTarget(source, replaced, dbPath);
+  if (replaced !== null) refuseDatabaseInUse(replaced.path);
+  const target = replaced?.path ?? resolvedPath(dbPath); // a dangling link: its target is created, the link kept (as sqlite3 does)
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.restore-${randomBytes(6).toString('hex')}`);
-  const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 });
+  const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 }).catch((e: WalnutError) => {
+    if (e.code !== 'WALNUT_IO' || e.errno === undefined) throw e;
+    // a missing or unwritable directory: name the target, not the temporary file
+    throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: cannot create a file in ${path.dirname(target)} (${getSystemErrorName(-e.errno)})`, { path: target, errno: e.errno, cause: e });
+  });
   let keep = false;
   try {
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
     const r = await apply(source, out, options);
     await out.fsync();
     await out.close();
+    if (replaced !== null) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
     fs.renameSync(tmp, target);
     for (const companion of [`${target}-wal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)]) fs.rmSync(companion, { force: true }); // stale companions of a replaced file
     await WalnutFile.syncDirectory(path.dirname(target));
@@ -91,17 +106,68 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
 }
 
 /** The database a restore would replace: its real path and permission bits; null when none. */
-function existingTarget(dbPath: string): { path: string; mode: number } | null {
+function existingTarget(dbPath: string): { path: string; mode: number; dev: number; ino: number } | null {
   let real: string;
   try {
     real = fs.realpathSync(dbPath);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // nothing there (or a dangling link, which the rename replaces)
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // nothing there (or a dangling link: its target is created)
     throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: ${(e as Error).message}`, { path: dbPath, cause: e });
   }
   const st = fs.statSync(real);
   if (!st.isFile()) throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: not a regular file`, { path: dbPath });
-  return { path: real, mode: st.mode & 0o777 };
+  return { path: real, mode: st.mode & 0o777, dev: st.dev, ino: st.ino };
+}
+
+/**
+ * WALNUT_INVALID_ARGUMENT (reason 'TargetIsSource') when the stream is read from the file the
+ * restore would replace (`walnut restore app.ark app.ark --force`, or stdin redirected from it):
+ * the rename would put the database where the only copy of the stream was.
+ */
+function refuseSourceAsTarget(source: unknown, target: { path: string; dev: number; ino: number }, dbPath: string): void {
+  const { fd, path: file } = source as { fd?: unknown; path?: unknown };
+  let st: fs.Stats | null = null;
+  try {
+    if (typeof fd === 'number' && fd >= 0) st = fs.fstatSync(fd);
+    else if (typeof file === 'string') st = fs.statSync(file);
+  } catch {
+    return; // not a file we can look at: not the target either
+  }
+  if (st !== null && st.dev === target.dev && st.ino === target.ino) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `refusing to restore to ${dbPath}: it is the export stream being restored (${target.path})`, { path: target.path, reason: 'TargetIsSource' });
+  }
+}
+
+/**
+ * WALNUT_BUSY (reason 'InUse') when a connection (SQLite's or walnut's) has the database open: it
+ * holds a lock on the database file or the -shm's DMS byte. The rename would leave it on the
+ * old, unlinked file, its -wal and -shm removed: its reads would be stale and its commits,
+ * acknowledged, would be lost. (A rollback-journal connection between transactions holds no
+ * lock and is not seen.)
+ */
+function refuseDatabaseInUse(real: string): void {
+  const held = (file: string, ranges: [number, number][]): NativeLockHolder | null => {
+    let f: WalnutFile;
+    try {
+      f = WalnutFile.openSync(file, { readOnly: true });
+    } catch {
+      return null; // not there: nobody holds it
+    }
+    try {
+      for (const [start, length] of ranges) {
+        const holder = f.lockHolder(start, length, 'exclusive');
+        if (holder !== null) return holder;
+      }
+      return null;
+    } finally {
+      f.closeSync();
+    }
+  };
+  const holder =
+    held(real, [[DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]) ?? held(`${real}-shm`, [[SHM_LOCK.DMS, 1]]);
+  if (holder === null) return;
+  const who = holder.pid > 0 ? ` by pid ${holder.pid}` : '';
+  throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: it is open${who}; close its connections first (a connection left on the replaced file would lose its commits)`, { path: real, reason: 'InUse' });
 }
 
 async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, out: WalnutFile, options: RestoreOptions): Promise<RestoreResult> {

@@ -3,8 +3,9 @@
  * createExportStream(path), a Readable of the ARKHEXP1 stream of a database on disk, and
  * openExportOutput(db, file), the file such a stream may be written to.
  *
- * An export never lands on the database it reads: not on the database file, its -wal, -shm
- * or FEC sidecar (`<db>-wal-fec`), whatever name, symbolic link or hard link reaches them.
+ * An export never lands on the database it reads: not on the database file, its -wal, -shm,
+ * FEC sidecar (`<db>-wal-fec`) or rollback journal, whatever name, symbolic link (dangling
+ * too) or hard link reaches them.
  * Files are compared by identity (device and inode, after every link is followed), and by
  * real path for those that do not exist yet. An existing output file is replaced only with
  * `force`, and its identity is checked on the opened descriptor before it is truncated.
@@ -16,13 +17,13 @@
  * between records (a restore keeps its complete commits).
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
 import { walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../index/wal-index';
 import { WalnutFile } from '../io/file';
+import { resolvedPath } from '../io/real-path';
 import { Exporter, type ExportOptions, type ExportStats } from './exporter';
 import { BufferedWalSink, type WalRecordSink } from './framing';
 
@@ -87,12 +88,21 @@ function isWritable(x: unknown): x is Writable {
   return typeof x === 'object' && x !== null && typeof (x as Writable).write === 'function' && typeof (x as Writable).once === 'function';
 }
 
+/**
+ * Throws WALNUT_INVALID_ARGUMENT (reason 'OutputIsDatabase') when `target` writes to a descriptor
+ * that is the database or one of its files: `walnut export app.db >> app.db` hands the export
+ * a stdout that is the database itself.
+ */
+export function refuseExportTarget(dbPath: string, target: unknown): void {
+  const fd = target instanceof WalnutFile ? target.fd : (target as { fd?: unknown }).fd;
+  if (typeof fd === 'number' && fd >= 0) refuseDatabaseFile(databaseFiles(dbPath), fs.fstatSync(fd), `descriptor ${fd}`);
+}
+
 export function startExport(index: WalIndex, target: WalRecordSink | Writable | WalnutFile, options: ExportOptions = {}): ExportRun {
   if (!(target instanceof WalnutFile) && !isRecordSink(target) && !isWritable(target)) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'the export target must be a Writable, a WalnutFile or a record sink { appendRecord, flush }', { reason: 'target' });
   }
-  const fd = target instanceof WalnutFile ? target.fd : (target as { fd?: unknown }).fd;
-  if (typeof fd === 'number' && fd >= 0) refuseDatabaseFile(databaseFiles(index.dbPath), fs.fstatSync(fd), `descriptor ${fd}`);
+  refuseExportTarget(index.dbPath, target);
   const sink = new CuttableSink(isRecordSink(target) ? target : new BufferedWalSink(target));
   const exporter = new Exporter(index, sink, options);
   const done = exporter.run();
@@ -158,6 +168,7 @@ function databaseFiles(dbPath: string): DatabaseFile[] {
     { path: `${real}-wal`, what: "the database's -wal" },
     { path: `${real}-shm`, what: "the database's -shm" },
     { path: sidecarPathOf(`${real}-wal`), what: "the database's FEC sidecar" },
+    { path: `${real}-journal`, what: "the database's rollback journal" },
   ];
 }
 
@@ -181,19 +192,6 @@ function refuse(f: DatabaseFile, shown: string): never {
   throw walnutError('WALNUT_INVALID_ARGUMENT', `refusing to write the export to ${shown}: it is ${f.what} (${f.path})`, { path: f.path, reason: 'OutputIsDatabase' });
 }
 
-/** `file` with every symbolic link resolved; for a file not there yet, its resolved directory and its name. */
-function realPathOf(file: string): string {
-  try {
-    return fs.realpathSync(file);
-  } catch {
-    try {
-      return path.join(fs.realpathSync(path.dirname(path.resolve(file))), path.basename(file));
-    } catch {
-      return path.resolve(file); // the open below reports the missing directory
-    }
-  }
-}
-
 export interface ExportOutputOptions {
   /** Replace an existing file (default false: an existing file is refused). */
   force?: boolean;
@@ -201,35 +199,44 @@ export interface ExportOutputOptions {
 
 /**
  * Opens `file` to receive the export stream of `dbPath` and returns a Writable over it. Refused
- * (WALNUT_INVALID_ARGUMENT): the database or one of its files, by any name (reason
- * 'OutputIsDatabase'); an existing file without `force` (reason 'exists'). A new file gets
- * 0644 less the umask. Without `force` the file is created exclusively (never through a
- * symbolic link); with `force` a link the caller names is followed, like a shell redirection.
+ * (WALNUT_INVALID_ARGUMENT): the database or one of its files (-wal, -shm, -wal-fec, -journal),
+ * by any name (reason 'OutputIsDatabase'); an existing regular file without `force` (reason
+ * 'exists'). A device or FIFO (/dev/null, a named pipe) is written without `force`: nothing is
+ * replaced. A directory is WALNUT_CANTOPEN. A new file gets 0644 less the umask. Without `force`
+ * a new file is created exclusively (never through a symbolic link); with `force` a link the
+ * caller names is followed, like a shell redirection.
  */
 export function openExportOutput(dbPath: string, file: string, options: ExportOutputOptions = {}): Writable {
   const files = databaseFiles(dbPath);
-  const real = realPathOf(file);
+  const real = resolvedPath(file); // a dangling link too: the name the open with force would create
   const named = files.find((f) => f.path === real);
   if (named !== undefined) refuse(named, file);
   const existing = statOrNull(file);
   if (existing !== null) refuseDatabaseFile(files, existing, file);
+  if (existing?.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `cannot open ${file} for the export: it is a directory`, { path: file, reason: 'directory' });
+  const device = existing !== null && !existing.isFile(); // a character device, FIFO or socket: written, never created or replaced
   const { O_WRONLY, O_CREAT, O_EXCL } = fs.constants; // libuv adds O_CLOEXEC
   let fd: number;
   try {
-    fd = fs.openSync(file, O_WRONLY | O_CREAT | (options.force ? 0 : O_EXCL), 0o644);
+    fd = fs.openSync(file, O_WRONLY | (device ? 0 : O_CREAT) | (options.force || device ? 0 : O_EXCL), 0o644);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EEXIST') throw walnutError('WALNUT_INVALID_ARGUMENT', `${file} exists; pass force (--force) to replace it`, { path: file, reason: 'exists' });
+    if (err.code === 'EEXIST') throw exists(file);
     throw walnutError('WALNUT_CANTOPEN', `cannot open ${file} for the export: ${err.message}`, { path: file, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
   }
   try {
     const st = fs.fstatSync(fd);
     refuseDatabaseFile(files, st, file); // the file actually opened: a link swapped in meanwhile counts too
+    if (device && st.isFile() && !options.force) throw exists(file); // a regular file swapped in for the device
     if (options.force && st.isFile()) fs.ftruncateSync(fd, 0);
   } catch (e) {
     fs.closeSync(fd);
-    if (!options.force) fs.rmSync(file, { force: true }); // created above, exclusively: ours
+    if (!options.force && !device) fs.rmSync(file, { force: true }); // created above, exclusively: ours
     throw e;
   }
   return fs.createWriteStream(file, { fd });
+}
+
+function exists(file: string): WalnutError {
+  return walnutError('WALNUT_INVALID_ARGUMENT', `${file} exists; pass force (--force) to replace it`, { path: file, reason: 'exists' });
 }

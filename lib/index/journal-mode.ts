@@ -10,6 +10,8 @@
  * mode the header says; walnut refuses such a database (WALNUT_CANTOPEN, reason HotJournal)
  * rather than build a WAL on pages the rollback would later overwrite. A journal that is not a
  * regular file (a directory, a FIFO) counts as hot: SQLite cannot open the database either.
+ * A symbolic link at `<db>-journal` is never read through (SQLite opens the journal with
+ * O_NOFOLLOW and cannot open such a database): the open is refused with reason Symlink.
  *
  * Conversion, starting from this connection's SHARED lock (or its EXCLUSIVE in locking mode
  * 'exclusive'), with the busy timeout at each step (DB_LOCK in format/db-header.ts):
@@ -64,7 +66,7 @@ export function hasHotJournal(db: WalnutFile, journalPath: string): boolean {
   if (!st.isFile()) return true;
   let fd: number;
   try {
-    fd = fs.openSync(journalPath, 'r');
+    fd = fs.openSync(journalPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW); // never read through a link
   } catch (e) {
     // Gone since the look above: its writer rolled back (or committed) and dropped RESERVED in
     // between; SQLite calls that hot too but finds it gone under EXCLUSIVE before any playback.
@@ -81,9 +83,14 @@ export function hasHotJournal(db: WalnutFile, journalPath: string): boolean {
   }
 }
 
-/** WALNUT_CANTOPEN (reason HotJournal) when the database has a hot rollback journal. */
+/** WALNUT_CANTOPEN (reason HotJournal) when the database has a hot rollback journal; reason Symlink when a link sits there. */
 export function refuseHotJournal(db: WalnutFile, dbPath: string): void {
-  if (!hasHotJournal(db, `${dbPath}-journal`)) return;
+  const journalPath = `${dbPath}-journal`;
+  if (fs.lstatSync(journalPath, { throwIfNoEntry: false })?.isSymbolicLink()) {
+    // SQLite opens its journal with O_NOFOLLOW and cannot open the database either (SQLITE_CANTOPEN)
+    throw walnutError('WALNUT_CANTOPEN', `${journalPath} is a symbolic link (walnut does not follow a symbolic link at a file it opens)`, { path: journalPath, reason: 'Symlink' });
+  }
+  if (!hasHotJournal(db, journalPath)) return;
   throw walnutError('WALNUT_CANTOPEN', hotJournalProblem(dbPath), { path: dbPath, reason: 'HotJournal' });
 }
 

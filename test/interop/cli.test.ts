@@ -167,6 +167,15 @@ describe('walnut export never lands on the database', () => {
       expect(r.status, `${out} ${force}`).toBe(2);
       expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: refusing to write the export to .*: it is the database/);
     }
+    // `walnut export app.db >> app.db`: the shell hands the database over as stdout (appended to, exit 0, before)
+    const appended = fs.openSync(db, 'a');
+    try {
+      const r = spawnSync(process.execPath, [bin, 'export', db], { stdio: ['ignore', appended, 'pipe'], encoding: 'utf8' });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: refusing to write the export to descriptor 1: it is the database \(/);
+    } finally {
+      fs.closeSync(appended);
+    }
     expect(files.map(hash)).toEqual(before);
     expect(sqlite3(db)).toBe(rows);
     // a companion that does not exist yet is refused by its name
@@ -186,6 +195,19 @@ describe('walnut export never lands on the database', () => {
     expect(json('export', db, '-o', ark, '--force').out.bytes).toBe(fs.statSync(ark).size);
     expect(fs.readFileSync(ark).subarray(0, 8).toString()).toBe('ARKHEXP1');
     expect(json('restore', ark, path.join(dir, `from-forced${n}.db`)).out).toMatchObject({ stoppedBy: null });
+    // -o - is stdout (restore's - is stdin); no file named -
+    const stdout = spawnSync(process.execPath, [bin, 'export', db, '-o', '-'], { cwd: dir });
+    expect(stdout.status).toBe(0);
+    expect(stdout.stdout.length).toBe(fs.statSync(ark).size); // the same records (their export times differ)
+    expect(stdout.stdout.subarray(0, 8).toString()).toBe('ARKHEXP1');
+    expect(fs.existsSync(path.join(dir, '-'))).toBe(false);
+    // an export that fails (a rollback-journal database cannot be exported) leaves no output file behind
+    const rollback = path.join(dir, `rollback${n}.db`);
+    new Database(rollback).exec('CREATE TABLE t(x)');
+    const failed = walnut('export', rollback, '-o', `${ark}.new`);
+    expect(failed.status).toBe(2);
+    expect(failed.stderr).toMatch(/^walnut: WALNUT_CANTOPEN: .*rollback-journal mode/);
+    expect(fs.existsSync(`${ark}.new`)).toBe(false);
   });
 });
 
@@ -232,7 +254,8 @@ describe('a closed stdout', () => {
     const db = sqliteCopy();
     const full = fs.openSync('/dev/full', 'w');
     try {
-      for (const args of [['inspect', db], ['export', db]]) {
+      // verify prints its report after an await, --help through commander: their write errors too (exit 0 before)
+      for (const args of [['inspect', db], ['export', db], ['verify', db], ['--help']]) {
         const r = spawnSync(process.execPath, [bin, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
         expect(r.status, args[0]).toBe(2);
         expect(r.stderr).toBe('walnut: WALNUT_FULL: ENOSPC: no space left on device, write\n');

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { open } from '../../lib/open';
@@ -42,7 +43,7 @@ function setup(): { db: string; victim: string; rows: () => number } {
 }
 
 describe('a symbolic link at a file walnut derives is refused, its target untouched', () => {
-  for (const suffix of ['-wal', '-shm', '-wal-fec']) {
+  for (const suffix of ['-wal', '-shm', '-wal-fec', '-journal']) { // (-journal: it was read through the link and called a hot journal)
     it(`${suffix}: open() fails with WALNUT_CANTOPEN (reason Symlink, the path); sqlite3 refuses it too`, async () => {
       const { db, victim } = setup();
       fs.symlinkSync(victim, `${db}${suffix}`);
@@ -96,6 +97,21 @@ describe('a symbolic link at a file walnut derives is refused, its target untouc
     expect(fs.existsSync(`${link}-wal`) || fs.existsSync(`${link}-shm`)).toBe(false);
     await store.close();
     expect(rows()).toBe(1);
+  });
+
+  it('a database path that is a dangling link (to a link) names its target: open() and restore create it and keep the links, as sqlite3 does', async () => {
+    const { db } = setup();
+    const stream = await streamOf(db);
+    for (const make of ['open', 'restore'] as const) {
+      const target = path.join(dir, `not-yet-${make}${n}.db`);
+      const link = path.join(dir, `dangling-${make}${n}.db`);
+      fs.symlinkSync(target, `${link}.1`);
+      fs.symlinkSync(`${link}.1`, link);
+      if (make === 'open') await (await open(link)).close();
+      else await restore(stream, link);
+      expect(fs.lstatSync(link).isSymbolicLink(), make).toBe(true);
+      expect(fs.readFileSync(target).subarray(0, 16).toString('latin1'), make).toBe('SQLite format 3\0');
+    }
   });
 
   it('WalnutFile.open refuses a link unless followSymlinks is given', async () => {
@@ -156,6 +172,44 @@ describe('permissions', () => {
     expect(fs.readdirSync(dir).filter((f) => f.includes('.restore-'))).toEqual([]);
   });
 
+  it('restore never replaces its own stream (by name, link or descriptor, even with force); a missing directory names the target', async () => {
+    const { db } = setup();
+    const ark = path.join(dir, `own${n}.ark`);
+    fs.writeFileSync(ark, await streamOf(db));
+    const before = sha256(ark);
+    const link = path.join(dir, `own-link${n}.db`);
+    fs.symlinkSync(ark, link);
+    for (const target of [ark, link]) {
+      await expectRejectsWalnut(restore(fs.createReadStream(ark), target, { force: true }), 'WALNUT_INVALID_ARGUMENT', { reason: 'TargetIsSource', path: fs.realpathSync(ark) });
+    }
+    const fd = fs.openSync(ark, 'r'); // `walnut restore - app.ark < app.ark`: stdin is the file
+    await expectRejectsWalnut(restore(fs.createReadStream('', { fd }), ark, { force: true }), 'WALNUT_INVALID_ARGUMENT', { reason: 'TargetIsSource' });
+    expect(sha256(ark)).toBe(before);
+    const lost = path.join(dir, `no-such-dir${n}`, 'x.db');
+    await expectRejectsWalnut(restore(fs.createReadStream(ark), lost), 'WALNUT_CANTOPEN', { path: lost }); // not the temporary file's name
+  });
+
+  it('restore --force refuses a database a SQLite connection has open (WALNUT_BUSY, reason InUse): the connection would commit into the unlinked old file', async () => {
+    const { db } = setup();
+    const stream = await streamOf(db);
+    const live = path.join(dir, `live${n}.db`);
+    fs.copyFileSync(db, live);
+    const conn = new Database(live);
+    try {
+      expect(conn.prepare('SELECT count(*) AS c FROM t').get()).toEqual({ c: 1 }); // WAL mode: it keeps its locks
+      const before = sha256(live);
+      await expectRejectsWalnut(restore(stream, live, { force: true }), 'WALNUT_BUSY', { reason: 'InUse', path: live });
+      expect(sha256(live)).toBe(before);
+      conn.exec('INSERT INTO t VALUES (2)'); // the connection still works on the file that is there
+    } finally {
+      conn.close();
+    }
+    await restore(stream, live, { force: true }); // closed: replaced
+    const after = new Database(live);
+    expect(after.prepare('SELECT count(*) AS c FROM t').get()).toEqual({ c: 1 });
+    after.close();
+  });
+
   it('the -wal, -shm and FEC sidecar get the database\'s mode, past the umask', async () => {
     const { db } = setup();
     fs.chmodSync(db, 0o660);
@@ -213,12 +267,31 @@ describe('the library never exports onto the database', () => {
         expectWalnutError(() => openExportOutput(db, out, { force }), 'WALNUT_INVALID_ARGUMENT', { reason: 'OutputIsDatabase' });
       }
     }
+    // names that do not exist yet: the rollback journal, and a dangling link to the -wal-fec (with force, the open would create it)
+    fs.rmSync(`${db}-wal-fec`);
+    const dangling = path.join(dir, `dangling${n}`);
+    fs.symlinkSync(`${db}-wal-fec`, dangling);
+    fs.symlinkSync(dangling, `${dangling}-2`);
+    for (const out of [`${db}-journal`, dangling, `${dangling}-2`]) {
+      for (const force of [false, true]) expectWalnutError(() => openExportOutput(db, out, { force }), 'WALNUT_INVALID_ARGUMENT', { reason: 'OutputIsDatabase' });
+    }
+    expect(fs.existsSync(`${db}-wal-fec`)).toBe(false);
+    expect(fs.existsSync(`${db}-journal`)).toBe(false);
     const wal = await WalnutFile.open(`${db}-wal`);
     expectWalnutError(() => store.exportTo(wal), 'WALNUT_INVALID_ARGUMENT', { reason: 'OutputIsDatabase' });
     await wal.close();
     expect(sha256(`${db}-wal`)).toBe(before);
     await store.close();
     expect(rows()).toBe(1);
+  });
+});
+
+describe('what an export output may be', () => {
+  it('a device (/dev/null) needs no force, nothing is replaced; a directory is WALNUT_CANTOPEN with or without force', async () => {
+    const { db } = setup();
+    const sink = openExportOutput(db, '/dev/null');
+    await pipeline(createExportStream(db), sink);
+    for (const force of [false, true]) expectWalnutError(() => openExportOutput(db, dir, { force }), 'WALNUT_CANTOPEN', { reason: 'directory' });
   });
 });
 

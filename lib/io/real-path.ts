@@ -1,0 +1,38 @@
+/**
+ * io/real-path.ts — the file a path names once every symbolic link is followed, also for a file
+ * that does not exist yet.
+ *
+ * SQLite resolves a database path component by component (os_unix.c mkFullPathname, with
+ * readlink), so a link whose target does not exist yet names that target: `sqlite3 current.db`
+ * with `current.db -> v2.db` creates v2.db and keeps the link. realpath(3) fails on such a
+ * dangling link; this follows it by hand (at most 40 links, as the kernel does) and, for the
+ * last name that is not a link, resolves its directory.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const MAX_LINKS = 40; // the kernel's limit (ELOOP)
+
+/** `file` resolved as above; when even its directory is missing, the absolute path (the open that follows reports it). */
+export function resolvedPath(file: string): string {
+  let at = path.resolve(file);
+  for (let hops = 0; hops < MAX_LINKS; hops++) {
+    try {
+      return fs.realpathSync(at);
+    } catch {
+      // not there yet, or a link to a name not there yet
+    }
+    let target: string;
+    try {
+      target = fs.readlinkSync(at);
+    } catch {
+      break; // not a link: the name to create
+    }
+    at = path.resolve(path.dirname(at), target);
+  }
+  try {
+    return path.join(fs.realpathSync(path.dirname(at)), path.basename(at));
+  } catch {
+    return at;
+  }
+}
