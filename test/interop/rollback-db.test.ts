@@ -376,11 +376,16 @@ describe('journals that are not plain files, and databases walnut may not write'
     const base = path.join(dir, 'ro');
     fs.mkdirSync(base, { mode: 0o755 });
     fs.chmodSync(dir, 0o755);
+    // The child loads walnut first and only then becomes that user: the checkout itself may sit
+    // where the other user cannot read (a fresh clone in a 0700 temporary directory).
     const tryOpen = (file: string) => {
       const child = spawnSync(process.execPath, ['-e', `
-        require(process.argv[1]).open(process.argv[2]).then(
+        const walnut = require(process.argv[1]);
+        const id = Number(process.argv[3]);
+        if (id >= 0) { process.setgid(id); process.setuid(id); }
+        walnut.open(process.argv[2]).then(
           (s) => s.close().then(() => console.log('{"opened":true}')),
-          (e) => console.log(JSON.stringify({ code: e.code, reason: e.reason, name: e.name })));`, path.resolve(__dirname, '..', '..', 'dist', 'index.js'), file], { encoding: 'utf8', ...user });
+          (e) => console.log(JSON.stringify({ code: e.code, reason: e.reason, name: e.name })));`, path.resolve(__dirname, '..', '..', 'dist', 'index.js'), file, String(user.uid ?? -1)], { encoding: 'utf8' });
       expect(child.stderr).toBe('');
       return JSON.parse(child.stdout);
     };
