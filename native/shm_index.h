@@ -17,7 +17,11 @@ constexpr uint32_t kFirstSegmentFrames = 4062;
 constexpr uint32_t kSegmentFrames = 4096;
 constexpr size_t kHeaderBytes = 136;  // two header copies + checkpoint info
 
-inline uint32_t SegmentOf(uint32_t frame) { return (frame + kSegmentFrames - kFirstSegmentFrames - 1) / kSegmentFrames; }
+// In 64 bits: for frames within 33 of 2^32 the 32-bit sum would wrap to segment 0, and a page
+// array index computed from it would point past the mapping.
+inline uint32_t SegmentOf(uint32_t frame) {
+  return static_cast<uint32_t>((static_cast<uint64_t>(frame) + kSegmentFrames - kFirstSegmentFrames - 1) / kSegmentFrames);
+}
 inline uint32_t IZero(uint32_t seg) { return seg == 0 ? 0 : kFirstSegmentFrames + (seg - 1) * kSegmentFrames; }
 inline uint32_t Hash(uint32_t pgno) { return (pgno * 383u) & (kHashSlots - 1); }
 inline uint32_t Next(uint32_t slot) { return (slot + 1) & (kHashSlots - 1); }

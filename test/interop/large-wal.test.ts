@@ -422,6 +422,21 @@ describe('a -shm truncated under a live store', () => {
     db.close();
   });
 
+  it('frame numbers within 33 of 2^32 (a forged header) are past the -shm, never read outside the mapping', async () => {
+    const file = newDb();
+    const index = await WalIndex.open(file);
+    try {
+      const target = await index.checkpointTarget();
+      const past = { message: expect.stringMatching(/lies in wal-index segment 1048576, beyond the end of the -shm/) };
+      // the 32-bit segment arithmetic wrapped these to segment 0 and indexed its page array at ~2^32
+      expectWalnutError(() => target.pageNumbers(0xfffffff0, new Uint32Array(16)), 'WALNUT_CORRUPT', past);
+      expectWalnutError(() => index.lookup(1, 0xffffffff, 1), 'WALNUT_CORRUPT', past);
+      expectWalnutError(() => index.lookupMany(Uint32Array.of(1), 0xffffffff, 0xffffffe0, new Uint32Array(1)), 'WALNUT_CORRUPT', past);
+    } finally {
+      await index.close();
+    }
+  });
+
   it('a header whose frames lie past the end of the file: WALNUT_CORRUPT naming the frame, from lookups and the checkpoint', async () => {
     const file = newDb();
     const first = await WalIndex.open(file); // stays attached (DMS), so the next opener keeps the file
