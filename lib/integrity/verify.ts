@@ -22,7 +22,7 @@ import { hotJournalProblem } from '../index/journal-mode';
 import { WalnutFile } from '../io/file';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { checkDatabase, type Finding } from './btree-check';
-import { inspectWith } from './inspect';
+import { inspectWith, refuseIrregularFiles } from './inspect';
 import { checkShmIndex } from './shm-check';
 import type { Snapshot } from '../index/snapshot';
 import { FilePageSource, SnapshotPageSource } from './page-source';
@@ -67,6 +67,7 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
   } catch {
     // inspect reports the missing file
   }
+  if (fs.existsSync(real) && !fs.statSync(real).isDirectory()) refuseIrregularFiles(real); // before any open below blocks
   const held = await holdWriters(real, options.busyTimeout ?? 5000);
   try {
     const walView = fs.existsSync(`${real}-wal`) && fs.existsSync(real) ? openWal(`${real}-wal`) : null;
