@@ -15,7 +15,9 @@
  *   4. recovery scans again and goes on past the repaired group (repeat for later damage).
  * When repair is not possible the WAL is left as it is, so recovery truncates at the damage as
  * SQLite's does, and the reason is reported: no-sidecar, missing-group, unprotected-tail (damage
- * after the last frame any group covers: typically the torn last batch of a crash), salt-mismatch,
+ * after the last frame any group covers: typically the torn last batch of a crash, also right
+ * after a WAL restart, while the sidecar still holds only earlier generations' groups, nothing,
+ * or a torn first group of the new one), salt-mismatch (groups of a foreign generation only),
  * page-size-mismatch, group-mismatch, too-many-damaged, decode-failed, decoded-mismatch,
  * codec-unavailable. Where nothing after frame B carries this WAL generation's salts (zeros of
  * preallocated space, frames of an older generation after a restart) and no group covers B,
@@ -32,7 +34,7 @@ import { WalnutFile } from '../io/file';
 import type { EventRing } from '../telemetry/events';
 import type { WalFile, WalRecovery } from '../wal/wal-file';
 import { loadCodec } from './codec';
-import { pageMatchesHash, readGroup, scanSidecar, type SidecarScan } from './sidecar';
+import { decodeGroupHeader, GROUP_FIXED_BYTES, GROUP_MAGIC, pageMatchesHash, readGroup, scanSidecar, type SidecarScan } from './sidecar';
 import { sidecarPathOf } from './writer';
 
 export type FecFallbackReason =
@@ -104,6 +106,30 @@ function ofGeneration(h: FrameHeader, salts: [number, number]): boolean {
 function rewrittenHeader(frames: Uint8Array, i: number, frameBytes: number, salts: [number, number], pgno: number, commit: number): boolean {
   const h = decodeFrameHeader(frames, i * frameBytes);
   return ofGeneration(h, salts) && h.pgno !== pgno && h.commitSize !== commit;
+}
+
+/** How many restarts (salt-1 steps) a sidecar's groups may lag behind its WAL; a foreign sidecar's salt-1 is random. */
+const MAX_RESTARTS_BEHIND = 1 << 16;
+
+/**
+ * Whether a sidecar without a whole group of the WAL's generation `salts` is one whose writer had
+ * not caught up with a restart (the writer is asynchronous, and truncates the file at the first
+ * group of a new generation): every whole group belongs to an earlier generation of this WAL
+ * (salt-1 a few steps behind: it grows by one at each restart), and what follows them is nothing
+ * or a torn append of a group of this or an earlier generation. Garbage or a foreign sidecar is not.
+ */
+function lagsBehindRestart(sidecar: WalnutFile, scan: SidecarScan, salts: [number, number]): boolean {
+  const earlier = (g: { salts: [number, number] }) => {
+    const steps = (salts[0] - g.salts[0]) >>> 0;
+    return steps >= 1 && steps <= MAX_RESTARTS_BEHIND;
+  };
+  if (!scan.groups.every(earlier)) return false;
+  if (scan.invalidTailBytes === 0) return true;
+  const head = new Uint8Array(GROUP_FIXED_BYTES);
+  const n = sidecar.readSync(head, 0, GROUP_FIXED_BYTES, scan.fileSize - scan.invalidTailBytes);
+  if (n < GROUP_FIXED_BYTES) return head.subarray(0, Math.min(n, GROUP_MAGIC.length)).every((c, i) => c === GROUP_MAGIC.charCodeAt(i));
+  const torn = decodeGroupHeader(head);
+  return torn !== null && ((torn.salts[0] === salts[0] && torn.salts[1] === salts[1]) || earlier(torn));
 }
 
 export interface RepairOptions {
@@ -209,6 +235,7 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<[FecR
         const covered = same.reduce((m, g) => Math.max(m, g.firstFrame + g.k - 1), 0);
         if (same.length > 0 && b > covered) fail(b, 'unprotected-tail', `frame ${b} is torn or damaged after the last protected frame (${covered}): a write cut short by a crash, or a batch whose sidecar group was not written yet`);
         else if (same.length > 0) fail(b, 'missing-group', `frame ${b} is damaged and no sidecar group covers it`);
+        else if (lagsBehindRestart(sidecar!, scan, r.salts)) fail(b, 'unprotected-tail', `frame ${b} is torn or damaged and the sidecar has no group of this WAL generation yet: a crash soon after a restart, before the sidecar writer caught up`);
         else if (scan.groups.length > 0) fail(b, 'salt-mismatch', `frame ${b} is damaged; the sidecar's groups belong to another WAL generation`);
         else fail(b, 'no-sidecar', `frame ${b} is damaged and the sidecar holds no whole group${scan.invalidTailBytes > 0 ? ' (torn or garbage)' : ''}`);
         return [report, r];

@@ -14,6 +14,7 @@ import { WalnutFile } from '../io/file';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { hasHotJournal } from '../index/journal-mode';
 import { scanSidecar } from '../fec/sidecar';
+import { sidecarPathOf } from '../fec/writer';
 
 export interface InspectReport {
   path: string;
@@ -46,6 +47,21 @@ export function inspect(dbPath: string): InspectReport {
   return inspectWith(dbPath);
 }
 
+/**
+ * The database and its -wal, -shm and -wal-fec must be regular files where they exist: opening
+ * a FIFO to read it blocks until some process opens it to write (inspect and verify hung), and
+ * SQLite cannot use the database while one is there either. A symbolic link is left to the opens
+ * (O_NOFOLLOW refuses it); `real` is the database's resolved path.
+ */
+export function refuseIrregularFiles(real: string): void {
+  for (const file of [real, `${real}-wal`, `${real}-shm`, sidecarPathOf(`${real}-wal`)]) {
+    const st = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (st === undefined || st.isFile() || st.isSymbolicLink()) continue;
+    const kind = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'a device';
+    throw walnutError('WALNUT_CANTOPEN', `${file} is not a regular file (${kind}): remove it (opening it would block or fail)`, { path: file, reason: 'NotRegularFile' });
+  }
+}
+
 /** inspect(), taking the WAL's recovery scan from a caller that already made it (verify). */
 export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectReport {
   let st: fs.Stats;
@@ -56,6 +72,7 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
   }
   if (st.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is a directory, not a database`, { path: dbPath });
   const real = fs.realpathSync(dbPath);
+  refuseIrregularFiles(real);
   const db = WalnutFile.openSync(real, { readOnly: true });
   try {
     const head = new Uint8Array(100);

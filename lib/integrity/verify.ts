@@ -2,7 +2,11 @@
  * integrity/verify.ts — `walnut verify`: integrity levels 1..5 on a database file and its WAL
  * (btree-check.ts has what each level checks), plus the WAL's own checksum chain and the -shm's
  * agreement with the WAL (level 1: its header, and every frame's page number and hash entry,
- * shm-check.ts). Reads without locks and changes nothing, like inspect. A rollback-journal
+ * shm-check.ts). Changes nothing. While it reads a database with a -shm (connections may be
+ * using it), it holds the -shm's WRITE and CKPT locks shared (holdWriters): every writer and
+ * checkpointer, SQLite's or walnut's, needs them exclusive and waits as for another writer, so
+ * the WAL scan, the -shm and the pages are one moment's (without them a commit, checkpoint or
+ * WAL restart between those reads gave false findings on a healthy live database). A rollback-journal
  * database is checked the same way (its journal mode is reported as information, not as a
  * finding); a hot `-journal` beside it is a finding.
  *
@@ -13,10 +17,12 @@ import * as fs from 'node:fs';
 
 import { walnutError } from '../errors';
 import { auditSidecar, repairWal } from '../fec/repair';
+import { SHM_LOCK } from '../format/shm-header';
 import { hotJournalProblem } from '../index/journal-mode';
+import { WalnutFile } from '../io/file';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { checkDatabase, type Finding } from './btree-check';
-import { inspectWith } from './inspect';
+import { inspectWith, refuseIrregularFiles } from './inspect';
 import { checkShmIndex } from './shm-check';
 import type { Snapshot } from '../index/snapshot';
 import { FilePageSource, SnapshotPageSource } from './page-source';
@@ -41,6 +47,8 @@ export interface VerifyOptions {
   maxFindings?: number;
   /** Check XXH3-128 page trailers; default: when the header reserves exactly 16 bytes per page. */
   pageChecksums?: boolean;
+  /** How long to wait for a writer or checkpointer of a live database (ms, default 5000). */
+  busyTimeout?: number;
 }
 
 export function checkLevel(level: unknown): number {
@@ -59,11 +67,39 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
   } catch {
     // inspect reports the missing file
   }
-  const walView = fs.existsSync(`${real}-wal`) && fs.existsSync(real) ? openWal(`${real}-wal`) : null;
+  if (fs.existsSync(real) && !fs.statSync(real).isDirectory()) refuseIrregularFiles(real); // before any open below blocks
+  const held = await holdWriters(real, options.busyTimeout ?? 5000);
   try {
-    return await verifyWith(dbPath, level, options, walView);
+    const walView = fs.existsSync(`${real}-wal`) && fs.existsSync(real) ? openWal(`${real}-wal`) : null;
+    try {
+      return await verifyWith(dbPath, level, options, walView);
+    } finally {
+      walView?.wal.closeSync();
+    }
   } finally {
-    walView?.wal.closeSync();
+    held?.closeSync(); // closing the descriptor drops its locks
+  }
+}
+
+/**
+ * Takes the -shm's WRITE and CKPT locks shared (a read-only descriptor suffices), waiting up to
+ * `timeout` ms for a writer or checkpointer to finish (WALNUT_BUSY after); asynchronously, so
+ * a store in this process can finish its commit meanwhile. Null when there is no -shm to lock
+ * (no connection can be using the WAL then) or it cannot be opened (level 1 reports on it).
+ */
+async function holdWriters(real: string, timeout: number): Promise<WalnutFile | null> {
+  let shm: WalnutFile;
+  try {
+    shm = WalnutFile.openSync(`${real}-shm`, { readOnly: true });
+  } catch {
+    return null;
+  }
+  try {
+    await shm.lock(SHM_LOCK.WRITE, SHM_LOCK.CKPT - SHM_LOCK.WRITE + 1, 'shared', timeout);
+    return shm;
+  } catch (e) {
+    shm.closeSync();
+    throw e;
   }
 }
 

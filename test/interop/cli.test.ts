@@ -135,6 +135,25 @@ describe('errors and help', () => {
     }
   });
 
+  it('a FIFO at the database, its -wal, -shm or -wal-fec: inspect and verify refuse it (WALNUT_CANTOPEN) instead of blocking on its open', () => {
+    const db = sqliteCopy();
+    const run = (target: string, fifo: string) => {
+      spawnSync('mkfifo', [fifo]);
+      for (const cmd of ['inspect', 'verify']) {
+        const res = spawnSync(process.execPath, [bin, cmd, target], { encoding: 'utf8', timeout: 20_000 });
+        expect(res.signal, `${cmd} ${fifo}: blocked`).toBe(null);
+        expect(res.status, `${cmd} ${fifo}`).toBe(2);
+        expect(res.stderr.trim()).toBe(`walnut: WALNUT_CANTOPEN: ${fs.realpathSync(fifo)} is not a regular file (a FIFO): remove it (opening it would block or fail)`);
+      }
+      fs.rmSync(fifo);
+    };
+    run(path.join(dir, 'fifo.db'), path.join(dir, 'fifo.db'));
+    for (const suffix of ['-wal', '-shm', '-wal-fec']) {
+      for (const s of ['-wal', '-shm', '-wal-fec']) fs.rmSync(db + s, { force: true });
+      run(db, db + suffix);
+    }
+  });
+
   it('--help for every command shows an example', () => {
     for (const cmd of ['inspect', 'verify', 'recover', 'checkpoint', 'export', 'restore', 'bench']) {
       const res = walnut(cmd, '--help');

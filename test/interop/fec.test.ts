@@ -264,6 +264,43 @@ describe('FEC repair in recovery', () => {
   });
 });
 
+describe('a crash just after a WAL restart, before the sidecar caught up (its writer is asynchronous)', () => {
+  /** Generation 1 (two 8-frame commits), a RESTART checkpoint, generation 2 (two 4-frame commits) with its last frame torn. */
+  async function restartedWal() {
+    const { bytes, pages } = baseImage();
+    const file = path.join(dir, `restart${seq++}.db`);
+    fs.writeFileSync(file, bytes);
+    const page = (p: number) => ({ pgno: p, data: bytes.subarray((p - 1) * PS, p * PS) });
+    const run = async (sizes: number[], restart: boolean) => {
+      const store = await open(file, { fec: { repairSymbols: 2 }, autoCheckpoint: false, keepWal: true });
+      if (restart) await store.checkpoint('restart');
+      let p = 1;
+      for (const size of sizes) await store.commit(Array.from({ length: size }, () => page(p++)), { dbSize: pages });
+      await store.close(); // waits for the sidecar writer
+      return { wal: fs.readFileSync(`${file}-wal`), sidecar: fs.readFileSync(`${file}-wal-fec`) };
+    };
+    const gen1 = await run([8, 8], false);
+    const gen2 = await run([4, 4], true);
+    expect(gen2.wal.readUInt32BE(16)).toBe((gen1.wal.readUInt32BE(16) + 1) >>> 0); // salt-1: the WAL restarted
+    expect(damageFrame(file, 8, 'torn', 1)).toBe(true); // the last batch's commit frame, cut short
+    fs.rmSync(`${file}-shm`, { force: true });
+    return { file, gen1, gen2 };
+  }
+
+  it.each([
+    ['holds only the previous generation (the new groups not written yet)', (w: { gen1: { sidecar: Buffer } }) => w.gen1.sidecar],
+    ['is empty (truncated for the new generation, its first group not written yet)', () => Buffer.alloc(0)],
+    ['holds a torn first group of the new generation', (w: { gen2: { sidecar: Buffer } }) => w.gen2.sidecar.subarray(0, w.gen2.sidecar.length / 2 - 100)],
+  ])('the sidecar %s: an unprotected tail, not damage', async (_what, sidecar) => {
+    const w = await restartedWal();
+    fs.writeFileSync(`${w.file}-wal-fec`, sidecar(w));
+    expect(sqliteFrames(w.file)).toBe(4);
+    const seen = await reopen(w.file, { repairSymbols: 2 });
+    expect(seen.walFrames).toBe(4);
+    expect(seen.recovery.fallbacks).toEqual({ 'unprotected-tail': 1 });
+  });
+});
+
 describe('two walnut processes writing one database with fec on', () => {
   it('both protect their own batches in one sidecar, and recovery repairs frames of either', async () => {
     const { bytes } = baseImage();
