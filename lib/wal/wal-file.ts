@@ -531,7 +531,6 @@ export class WalFile {
     return { firstFrame, lastFrame: this.#mxFrame, commitFrames: plan.commitFrames };
   }
 
-  /** The frame header in slot `n` if it holds a frame of this generation (a frame recovery dropped). */
   /**
    * The frame the wal-index header calls the last one must be on disk as its header says: of
    * this generation, a commit of `nPage` pages, with the header's running checksum (a frame
@@ -548,6 +547,7 @@ export class WalFile {
     throw walnutError('WALNUT_CORRUPT', `the wal-index header's last frame ${state.mxFrame} is not a commit of that WAL generation with the header's checksum (a damaged or forged -shm header); reopen the database to rebuild the index`, { path: this.path, reason: 'ShmHeaderNotWal' });
   }
 
+  /** The frame header in slot `n` if it holds a frame of this generation (a frame recovery dropped). */
   #readSlotSync(n: number): Uint8Array | null {
     const at = frameOffset(n, this.#pageSize);
     if (at + FRAME_HEADER_SIZE > this.#fileSize) return null;
