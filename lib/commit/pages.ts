@@ -59,7 +59,6 @@ export function maxPageNumber(rules: PageRules): number {
   return Math.min(rules.maxPageCount, MAX_PAGE_COUNT, MAX_DATABASE_BYTES / rules.pageSize);
 }
 
-
 function checkPageNumber(pgno: unknown, rules: PageRules): asserts pgno is number {
   const max = maxPageNumber(rules);
   if (typeof pgno !== 'number' || !Number.isInteger(pgno) || pgno < 1 || pgno > max) {

@@ -21,6 +21,7 @@ import { WalFile } from '../../lib/wal/wal-file';
 import { SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { Database, oracleScan } from '../helpers/sqlite';
+import { sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -42,6 +43,14 @@ function newDb(): string {
 }
 
 /** mxFrame of the -shm header SQLite published (copy 0, host order). */
+/** SQLite opens `file` with integrity ok and the 2,000 rows newDb() wrote. */
+function expectSqliteSeesNewDb(file: string): void {
+  expect(sqliteIntegrity(file)).toEqual(['ok']);
+  const db = new Database(file, { readonly: true });
+  expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2000 });
+  db.close();
+}
+
 function shmMxFrame(file: string): number {
   const b = fs.readFileSync(`${file}-shm`);
   return b.length >= 48 ? b.readUInt32LE(16) : 0;
@@ -341,9 +350,7 @@ describe('a -shm truncated under a live store', () => {
     const again = await open(file, { keepWal: true });
     expect((await again.checkpoint('truncate')).busy).toBe(false);
     await again.close();
-    const db = new Database(file);
-    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    db.close();
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 
   it('to fewer segments than mapped (SQLite grew it to 2), then to 0: refused each time; nothing lost', async () => {
@@ -363,9 +370,7 @@ describe('a -shm truncated under a live store', () => {
     expect((await snap.read(before.dbSize)).equals(last)).toBe(true);
     snap.release();
     await again.close();
-    const db = new Database(file, { readonly: true });
-    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    db.close();
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 
   it('during a commit batch (while its frames are written): the batch fails, no SIGBUS; nothing acknowledged is lost', async () => {
@@ -416,10 +421,7 @@ describe('a -shm truncated under a live store', () => {
     };
     await expectRejectsWalnut(runCheckpoint(target, 'passive', { sync: true }), 'WALNUT_CORRUPT', { reason: 'ShmTruncated' });
     await index.close();
-    const db = new Database(file);
-    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2000 });
-    db.close();
+    expectSqliteSeesNewDb(file);
   });
 
   it('frame numbers within 33 of 2^32 (a forged header) are past the -shm, never read outside the mapping', async () => {
@@ -465,10 +467,7 @@ describe('a -shm truncated under a live store', () => {
     await second.close();
     await first.close();
     // the next first opener rebuilds the index from the WAL
-    const db = new Database(file);
-    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2000 });
-    db.close();
+    expectSqliteSeesNewDb(file);
   });
 
   it('a header (valid checksum) whose frames lie past the end of the WAL: the writer refuses instead of writing after a hole', async () => {
