@@ -14,7 +14,7 @@ export type { OpenOptions, GroupCommitOptions, Synchronous, FecOptions } from '.
 export type { CommitResult } from './commit/group-committer';
 export type { PageWrite } from './commit/pages';
 export { Transaction } from './commit/transaction';
-export { Snapshot } from './index/snapshot';
+export { Snapshot } from './wal-index/snapshot';
 export type { CheckpointResult } from './checkpoint/execute';
 export type { CheckpointMode } from './checkpoint/plan';
 export { BufferedWalSink, StreamMagic, WalStreamReader, MAX_RECORD } from './export/framing';
@@ -29,7 +29,7 @@ export { inspect } from './integrity/inspect';
 export type { InspectReport } from './integrity/inspect';
 export { verify, verifySnapshot } from './integrity/verify';
 export type { VerifyReport, VerifyIssue, VerifyOptions } from './integrity/verify';
-export { rebuildWalIndex } from './index/wal-index';
+export { rebuildWalIndex } from './wal-index/wal-index';
 export type { RecordedEvent, EventName } from './telemetry/events';
 export { repairWal } from './fec/repair';
 export type { FecRepairReport, FecFallback, FecFallbackReason } from './fec/repair';

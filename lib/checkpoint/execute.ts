@@ -20,7 +20,7 @@ import { walnutError } from '../errors';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
 import { frameOffset } from '../format/wal-header';
-import type { CheckpointTarget } from '../index/wal-index';
+import type { CheckpointTarget } from '../wal-index/wal-index';
 import { planCheckpoint, type CheckpointMode } from './plan';
 
 export interface CheckpointResult {

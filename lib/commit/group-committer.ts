@@ -38,8 +38,8 @@
  * After close() every submit is refused with WALNUT_CLOSED.
  */
 import { walnutError, WalnutError } from '../errors';
-import type { Snapshot } from '../index/snapshot';
-import type { WalIndex } from '../index/wal-index';
+import type { Snapshot } from '../wal-index/snapshot';
+import type { WalIndex } from '../wal-index/wal-index';
 import type { EventRing } from '../telemetry/events';
 import { Histogram, type HistogramSummary } from '../telemetry/histogram';
 import { stampPageTrailer } from '../wal/page-trailer';

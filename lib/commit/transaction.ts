@@ -12,7 +12,7 @@
  * begun they reject with WALNUT_CLOSED, and close() waits for those that started before.
  */
 import { walnutError } from '../errors';
-import type { Snapshot } from '../index/snapshot';
+import type { Snapshot } from '../wal-index/snapshot';
 import type { CloseGate } from './close-gate';
 import type { CommitResult, GroupCommitter } from './group-committer';
 import { checkPage, commitDbSize, normalizePages, type PageRules } from './pages';

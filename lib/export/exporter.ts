@@ -22,8 +22,8 @@
 import { Xxh3Stream } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
-import type { Snapshot } from '../index/snapshot';
-import type { WalIndex } from '../index/wal-index';
+import type { Snapshot } from '../wal-index/snapshot';
+import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
 import { MAX_RECORD, type WalRecordSink } from './framing';
 import { encodeBaseEndRecord, encodeBasePagesRecord, encodeCommitMetaRecord, encodeFramesRecord, encodeWalHeaderRecord } from './records';

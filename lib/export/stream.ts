@@ -21,7 +21,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 
 import { walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
-import { WalIndex, type WalIndexOptions } from '../index/wal-index';
+import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
 import { resolvedPath } from '../io/real-path';
 import { Exporter, type ExportOptions, type ExportStats } from './exporter';

@@ -2,7 +2,7 @@
  * fec/recover.ts — `walnut recover --repair`: repairs damaged WAL frames from the sidecar, then
  * rebuilds the -shm from the WAL as SQLite's recovery does, under the same locks.
  */
-import { rebuildWalIndex } from '../index/wal-index';
+import { rebuildWalIndex } from '../wal-index/wal-index';
 import { repairWal, type FecFallback } from './repair';
 
 export interface RepairRecoveryResult {

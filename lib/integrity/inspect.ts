@@ -12,7 +12,7 @@ import { DB_LOCK, decodeDbHeader, isWalMode, journalModeOf } from '../format/db-
 import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_INDEX_HEADER_BYTES, SHM_LOCK } from '../format/shm-header';
 import { WalnutFile } from '../io/file';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
-import { hasHotJournal } from '../index/journal-mode';
+import { hasHotJournal } from '../wal-index/journal-mode';
 import { scanSidecar } from '../fec/sidecar';
 import { sidecarPathOf } from '../fec/writer';
 

@@ -14,7 +14,7 @@
  */
 import { walnutError } from '../errors';
 import { decodeDbHeader, trustedDbSize } from '../format/db-header';
-import type { Snapshot } from '../index/snapshot';
+import type { Snapshot } from '../wal-index/snapshot';
 import { WalnutFile } from '../io/file';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import type { PageSource } from './btree-check';

@@ -18,13 +18,13 @@ import * as fs from 'node:fs';
 import { walnutError } from '../errors';
 import { auditSidecar, repairWal } from '../fec/repair';
 import { SHM_LOCK } from '../format/shm-header';
-import { hotJournalProblem } from '../index/journal-mode';
+import { hotJournalProblem } from '../wal-index/journal-mode';
 import { WalnutFile } from '../io/file';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { checkDatabase, type Finding } from './btree-check';
 import { inspectWith, refuseIrregularFiles } from './inspect';
 import { checkShmIndex } from './shm-check';
-import type { Snapshot } from '../index/snapshot';
+import type { Snapshot } from '../wal-index/snapshot';
 import { FilePageSource, SnapshotPageSource } from './page-source';
 
 export type VerifyIssue = Finding;

@@ -2,8 +2,8 @@
 // snapshot, WRITE for that snapshot, append + index + publish, release. Retries when another
 // connection committed in between (BusySnapshot).
 import { isWalnutError } from '../../lib/errors';
-import type { WalIndex } from '../../lib/index/wal-index';
-import type { Snapshot } from '../../lib/index/snapshot';
+import type { WalIndex } from '../../lib/wal-index/wal-index';
+import type { Snapshot } from '../../lib/wal-index/snapshot';
 import type { AppendResult, WalTransaction } from '../../lib/wal/wal-file';
 
 export async function commitVia(index: WalIndex, txns: WalTransaction[], build?: (snap: Snapshot) => Promise<WalTransaction[]>): Promise<AppendResult> {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 
-import { WalIndex } from '../../lib/index/wal-index';
+import { WalIndex } from '../../lib/wal-index/wal-index';
 import { HELPERS, runNode } from '../helpers/children';
 import { commitVia } from '../helpers/commit';
 import { Database } from '../helpers/sqlite';

@@ -14,7 +14,7 @@ import { runCheckpoint } from '../../lib/checkpoint/execute';
 import { open, type Store } from '../../lib/commit/store';
 import { restore } from '../../lib/export/restore';
 import { decodeShmHeaderCopies, encodeShmHeader, SHM_HEADER_SIZE, SHM_SEGMENT_BYTES, shmFramesBefore, shmSegmentOf } from '../../lib/format/shm-header';
-import { WalIndex } from '../../lib/index/wal-index';
+import { WalIndex } from '../../lib/wal-index/wal-index';
 import { verify, verifySnapshot } from '../../lib/integrity/verify';
 import { WalnutFile } from '../../lib/io/file';
 import { WalFile } from '../../lib/wal/wal-file';

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { WalIndex } from '../../lib/index/wal-index';
+import { WalIndex } from '../../lib/wal-index/wal-index';
 import type { WalTransaction } from '../../lib/wal/wal-file';
 import { SqlitePeer } from '../helpers/children';
 import { commitVia } from '../helpers/commit';

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { WalIndex } from '../../lib/index/wal-index';
+import { WalIndex } from '../../lib/wal-index/wal-index';
 import { Database, oracleScan, sqliteWritesWal } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
-import type { Snapshot } from '../../lib/index/snapshot';
+import type { Snapshot } from '../../lib/wal-index/snapshot';
 import { open, type Store } from '../../lib/commit/store';
 import { SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';

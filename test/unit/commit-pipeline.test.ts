@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../lib/commit/group-committer';
 import { open } from '../../lib/commit/store';
 import { walnutError, WalnutError } from '../../lib/errors';
-import { WalIndex } from '../../lib/index/wal-index';
+import { WalIndex } from '../../lib/wal-index/wal-index';
 import { HELPERS, runNode } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
