@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const Database = require('better-sqlite3');
-const { WalIndex } = require('../dist/index/wal-index.js');
+const { WalIndex } = require('../dist/wal-index/wal-index.js');
 
 const FRAMES = Number(process.env.WALNUT_BENCH_FRAMES || 100_000);
 const ROWS = 20_000;

@@ -1,7 +1,7 @@
 // Holds the wal-index write lock or a read mark, says "holding", then waits to be killed.
 // usage: node index-holder.js <db> write|read
 'use strict';
-const { WalIndex } = require('../../dist/index/wal-index.js');
+const { WalIndex } = require('../../dist/wal-index/wal-index.js');
 
 (async () => {
   const [db, what] = process.argv.slice(2);

@@ -4,7 +4,7 @@
 // own commit count to page 20 + id (pages past the SQLite-made base database, which holds 2). Reports { id, commits, tornReads, busyRetries }.
 'use strict';
 const { isMainThread, parentPort, workerData } = require('node:worker_threads');
-const { WalIndex } = require('../../dist/index/wal-index.js');
+const { WalIndex } = require('../../dist/wal-index/wal-index.js');
 
 async function run({ db, id, commits }) {
   const index = await WalIndex.open(db, { busyTimeout: 20_000 });
