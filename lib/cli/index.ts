@@ -158,7 +158,9 @@ function program(setExit: (code: number) => void): Command {
       const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
       const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
       let read = 0;
-      input.on('data', (c: Buffer | string) => bar.update((read += c.length)));
+      // sees each chunk restore() reads; paused at once, or it would start the stream flowing and
+      // chunks that come before restore() reads (it opens its files first) would be lost to it
+      input.on('data', (c: Buffer | string) => bar.update((read += c.length))).pause();
       const r = await restore(input, db, { until: parseUntil(o.until), force: o.force === true }).finally(() => bar.stop());
       print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
     });
