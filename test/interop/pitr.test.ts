@@ -303,7 +303,7 @@ describe('point-in-time restore restores that point', () => {
     // the base is commit 3, where the partial checkpoint stopped; commits 4 and 5 follow it
     expect(points[0]!.seq).toBe(3);
     await checkEveryPoint(w, 'sqlite');
-  }, 120_000);
+  }, LONG ? 900_000 : 120_000);
 
   it('walnut writers: several generations, checkpoints between, history from before the export', async () => {
     const w = await walnutWritten();
@@ -311,7 +311,7 @@ describe('point-in-time restore restores that point', () => {
     const points = pointsOf(w.stream);
     expect(points[0]!.seq).toBe(3);
     await checkEveryPoint(w, 'walnut');
-  }, 120_000);
+  }, LONG ? 900_000 : 120_000);
 });
 
 const walnut = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
