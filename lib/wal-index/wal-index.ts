@@ -404,19 +404,24 @@ export class WalIndex {
    * snapshot always holds a WAL read mark (never READ(0)), so no writer can restart the WAL
    * over its frames while it is held (SQLite's "must use WAL" reads; the exporter needs it).
    */
-  async beginRead(options: { useWal?: boolean } = {}): Promise<Snapshot> {
+  beginRead(options: { useWal?: boolean } = {}): Promise<Snapshot> {
+    return this.#retryRead(() => this.#tryBeginRead(options.useWal === true), 'a read lock');
+  }
+
+  /** Runs `attempt` until it gives a snapshot, retrying up to the busy timeout (WALNUT_BUSY, reason BusyRead). */
+  async #retryRead(attempt: () => Promise<Snapshot | null>, what: string): Promise<Snapshot> {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
-    for (let attempt = 0; ; attempt++) {
-      const s = await this.#tryBeginRead(options.useWal === true);
+    for (let n = 0; ; n++) {
+      const s = await attempt();
       if (s !== null) {
         this.#snapshots.add(s);
         return s;
       }
       if (performance.now() > deadline) {
-        throw walnutError('WALNUT_BUSY', 'could not take a read lock before the busy timeout', { path: this.shmPath, reason: 'BusyRead' });
+        throw walnutError('WALNUT_BUSY', `could not take ${what} before the busy timeout`, { path: this.shmPath, reason: 'BusyRead' });
       }
-      await pause(attempt);
+      await pause(n);
     }
   }
 
@@ -485,20 +490,8 @@ export class WalIndex {
    * use at marks above X it is an ordinary useWal snapshot of the newest state. Its
    * `generation` is the live header's; `mxFrame` is X. (An export's base image.)
    */
-  async beginOldestRead(): Promise<Snapshot> {
-    this.#checkOpen();
-    const deadline = performance.now() + this.busyTimeout;
-    for (let attempt = 0; ; attempt++) {
-      const s = await this.#tryBeginOldestRead();
-      if (s !== null) {
-        this.#snapshots.add(s);
-        return s;
-      }
-      if (performance.now() > deadline) {
-        throw walnutError('WALNUT_BUSY', 'could not take a read lock on the oldest WAL state before the busy timeout', { path: this.shmPath, reason: 'BusyRead' });
-      }
-      await pause(attempt);
-    }
+  beginOldestRead(): Promise<Snapshot> {
+    return this.#retryRead(() => this.#tryBeginOldestRead(), 'a read lock on the oldest WAL state');
   }
 
   async #tryBeginOldestRead(): Promise<Snapshot | null> {

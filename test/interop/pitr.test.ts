@@ -296,21 +296,15 @@ async function checkEveryPoint(w: Written, name: string): Promise<void> {
 }
 
 describe('point-in-time restore restores that point', () => {
-  it('sqlite3 writers: several generations, checkpoints between, history from before the export', async () => {
-    const w = await sqliteWritten();
+  it.each([
+    ['sqlite3', sqliteWritten],
+    ['walnut', walnutWritten],
+  ])('%s writers: several generations, checkpoints between, history from before the export', async (name, written) => {
+    const w = await written();
     expect(w.generations).toBeGreaterThanOrEqual(GENERATIONS);
-    const points = pointsOf(w.stream);
     // the base is commit 3, where the partial checkpoint stopped; commits 4 and 5 follow it
-    expect(points[0]!.seq).toBe(3);
-    await checkEveryPoint(w, 'sqlite');
-  }, LONG ? 900_000 : 120_000);
-
-  it('walnut writers: several generations, checkpoints between, history from before the export', async () => {
-    const w = await walnutWritten();
-    expect(w.generations).toBeGreaterThanOrEqual(GENERATIONS);
-    const points = pointsOf(w.stream);
-    expect(points[0]!.seq).toBe(3);
-    await checkEveryPoint(w, 'walnut');
+    expect(pointsOf(w.stream)[0]!.seq).toBe(3);
+    await checkEveryPoint(w, name);
   }, LONG ? 900_000 : 120_000);
 });
 
