@@ -41,9 +41,9 @@ function requireFile(file: string, what = 'database'): void {
   if (!fs.existsSync(file)) throw new WalnutError(`WALNUT_CANTOPEN: cannot open the ${what} ${file}: no such file`, { code: 'WALNUT_CANTOPEN', path: file });
 }
 
-function parseUntil(v: string | undefined): number | Date | undefined {
+function parseUntil(v: string | undefined): bigint | Date | undefined {
   if (v === undefined) return undefined;
-  if (/^\d+$/.test(v)) return Number(v);
+  if (/^\d+$/.test(v)) return BigInt(v);
   const d = new Date(v);
   if (Number.isNaN(d.getTime())) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --until must be a commit sequence or a time, not ${v}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'until' });
   return d;
@@ -149,7 +149,7 @@ function program(setExit: (code: number) => void): Command {
 
   cli.command('restore <stream> <db>')
     .description('build a database from an export stream (- for stdin)')
-    .option('--until <seqOrTime>', 'stop after this commit sequence, or before the first commit after this time')
+    .option('--until <seqOrTime>', 'the state after this commit sequence, or after the last commit the exporter had seen by this time; refused when before the stream\'s earliest point')
     .option('--force', 'replace an existing database')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z')
@@ -158,9 +158,11 @@ function program(setExit: (code: number) => void): Command {
       const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
       const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
       let read = 0;
-      input.on('data', (c: Buffer | string) => bar.update((read += c.length)));
+      // sees each chunk restore() reads; paused at once, or it would start the stream flowing and
+      // chunks that come before restore() reads (it opens its files first) would be lost to it
+      input.on('data', (c: Buffer | string) => bar.update((read += c.length))).pause();
       const r = await restore(input, db, { until: parseUntil(o.until), force: o.force === true }).finally(() => bar.stop());
-      print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, stoppedBy: r.stoppedBy }, o.json === true);
+      print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
     });
 
   cli.command('bench [scenario]')

@@ -2,23 +2,51 @@
  * export/records.ts — walnut's record payloads inside ARKHEXP1 records (DESIGN.md section 5).
  * First byte = kind; integers big-endian.
  *
- *   0x01 WAL_HEADER   32-byte WAL header, bit-exact; starts a generation (new salts)
+ *   0x07 BASE_META    u64 commit sequence of the state the base image holds, u64 unix ms at
+ *                     which the exporter saw that state; the stream's first record
+ *   0x03 BASE_PAGES   u32 first pgno, u32 count, count pages (the base image)
+ *   0x04 BASE_END     u32 dbSize, 16-byte xxh3-128 of pages 1..dbSize in order
+ *   0x01 WAL_HEADER   32-byte WAL header, bit-exact; starts a generation (new salts). Optionally
+ *                     followed by u32 F, u32 c1, u32 c2: frames 1..F of this generation are
+ *                     already in the base image, the stream carries frames F+1.. and (c1, c2)
+ *                     is the checksum chain's value after frame F (frame F's checksum field).
+ *                     Only the first WAL_HEADER after the base image may carry F > 0.
  *   0x02 FRAMES       consecutive WAL frames of the current generation, bit-exact
  *                     (24-byte header + page each); the checksum chain continues across
  *                     records; a transaction ends at its commit frame
- *   0x03 BASE_PAGES   u32 first pgno, u32 count, count pages (the base image)
- *   0x04 BASE_END     u32 dbSize, 16-byte xxh3-128 of pages 1..dbSize in order
  *   0x05 COMMIT_META  u64 commit sequence, u64 unix ms, 16-byte xxh3-128 of the transaction's frames
+ *
+ * What a stream holds (the guarantee restore.ts relies on): the base image is the database
+ * state after commit N (BASE_META's sequence); then come the commits after it, in order,
+ * numbered N+1, N+2, ... with no gap, across WAL generations. So every commit boundary in a
+ * stream is a state the database really had. The time of a commit (and of the base) is when
+ * the exporter saw it committed: never earlier than the commit, never decreasing along a stream.
+ *
+ * The exporter numbers commits by the WAL generation that is current when the export begins:
+ * commit k is that generation's k-th commit (0 is the state before its first), so the same
+ * commit has the same number in every export begun during that generation, wherever its
+ * base image lands.
+ *
+ * The first layout (walnut 0.1.0 before BASE_META; no anchor in WAL_HEADER) began with
+ * BASE_PAGES: its base image was the newest state and the first generation was replayed over
+ * it from frame 1, so only its end is a real state. restore.ts reads such a stream whole only.
  *
  * Pure codecs: no I/O. Decoding checks every length and answers WALNUT_INVALID_FRAMING
  * (reason UnknownRecordKind or Truncated) for payloads that do not fit their kind.
  */
 import { walnutError } from '../errors';
 
-export const KIND = { WAL_HEADER: 0x01, FRAMES: 0x02, BASE_PAGES: 0x03, BASE_END: 0x04, COMMIT_META: 0x05 } as const;
+export const KIND = { WAL_HEADER: 0x01, FRAMES: 0x02, BASE_PAGES: 0x03, BASE_END: 0x04, COMMIT_META: 0x05, BASE_META: 0x07 } as const;
+
+/** Where a generation's frames in the stream begin: after frame `frame`, the chain then at `checksum`. */
+export interface ChainAnchor {
+  frame: number;
+  checksum: [number, number];
+}
 
 export type ExportRecord =
-  | { kind: 'walHeader'; header: Uint8Array }
+  | { kind: 'baseMeta'; seq: bigint; timeMs: bigint }
+  | { kind: 'walHeader'; header: Uint8Array; anchor: ChainAnchor | null }
   | { kind: 'frames'; frames: Uint8Array }
   | { kind: 'basePages'; firstPgno: number; count: number; pages: Uint8Array }
   | { kind: 'baseEnd'; dbSize: number; hash: Uint8Array }
@@ -28,10 +56,27 @@ function bad(reason: 'UnknownRecordKind' | 'Truncated', message: string): never 
   throw walnutError('WALNUT_INVALID_FRAMING', `${reason}: ${message}`, { reason });
 }
 
-export function encodeWalHeaderRecord(header: Uint8Array): Uint8Array {
-  const out = new Uint8Array(33);
+/** WAL_HEADER; with an anchor past frame 0, the generation continues after frames the base image holds. */
+export function encodeWalHeaderRecord(header: Uint8Array, anchor: ChainAnchor | null = null): Uint8Array {
+  const anchored = anchor !== null && anchor.frame > 0;
+  const out = new Uint8Array(anchored ? 45 : 33);
   out[0] = KIND.WAL_HEADER;
   out.set(header.subarray(0, 32), 1);
+  if (anchored) {
+    const dv = new DataView(out.buffer);
+    dv.setUint32(33, anchor.frame);
+    dv.setUint32(37, anchor.checksum[0]);
+    dv.setUint32(41, anchor.checksum[1]);
+  }
+  return out;
+}
+
+export function encodeBaseMetaRecord(seq: bigint, timeMs: bigint): Uint8Array {
+  const out = new Uint8Array(17);
+  const dv = new DataView(out.buffer);
+  out[0] = KIND.BASE_META;
+  dv.setBigUint64(1, seq);
+  dv.setBigUint64(9, timeMs);
   return out;
 }
 
@@ -81,9 +126,14 @@ export function encodeCommitMetaRecord(seq: bigint, timeMs: bigint, hash: Uint8A
 export function decodeRecord(p: Uint8Array): ExportRecord {
   const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
   switch (p[0]) {
-    case KIND.WAL_HEADER:
-      if (p.length !== 33) bad('Truncated', `WAL_HEADER has ${p.length - 1} bytes, not 32`);
-      return { kind: 'walHeader', header: p.subarray(1) };
+    case KIND.WAL_HEADER: {
+      if (p.length !== 33 && p.length !== 45) bad('Truncated', `WAL_HEADER has ${p.length - 1} bytes, not 32 or 44`);
+      const anchor = p.length === 45 ? { frame: dv.getUint32(33), checksum: [dv.getUint32(37), dv.getUint32(41)] as [number, number] } : null;
+      return { kind: 'walHeader', header: p.subarray(1, 33), anchor };
+    }
+    case KIND.BASE_META:
+      if (p.length !== 17) bad('Truncated', 'BASE_META must be 17 bytes');
+      return { kind: 'baseMeta', seq: dv.getBigUint64(1), timeMs: dv.getBigUint64(9) };
     case KIND.FRAMES:
       if (p.length < 2) bad('Truncated', 'an empty FRAMES record');
       return { kind: 'frames', frames: p.subarray(1) };

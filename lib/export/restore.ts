@@ -1,14 +1,24 @@
 /**
  * export/restore.ts — builds a database from an ARKHEXP1 export stream.
  *
- * Order of work: the base image (BASE_PAGES in page order, then BASE_END whose xxh3-128 must
- * match); then, per generation (WAL_HEADER), transactions: FRAMES whose salts match the header
- * and whose checksum chain verifies from the header, ending at a commit frame, then
- * COMMIT_META whose xxh3-128 matches the transaction's frames — only then is the transaction
- * applied. The first transaction that fails a check, a torn tail (Truncated) or a broken record
- * ends the restore at the last good commit, like WAL recovery; a stream that breaks before its
- * base image is complete is an error. `until` stops before the first commit after it (a commit
- * sequence, or a time). The database is built in a temporary file beside the target, synced,
+ * Order of work: BASE_META (the base's commit sequence N and time), the base image
+ * (BASE_PAGES in page order, then BASE_END whose xxh3-128 must match); then, per generation
+ * (WAL_HEADER; the first may continue the base's generation from its anchor frame and chain
+ * value), transactions: FRAMES whose salts match the header and whose checksum chain verifies
+ * from the header (or anchor), ending at a commit frame, then COMMIT_META whose xxh3-128
+ * matches the transaction's frames and whose sequence is the previous one + 1. A transaction's
+ * pages reach the file only once its COMMIT_META has verified (until then they are held in
+ * memory), so the file is always at a commit boundary: the first transaction that fails a
+ * check, a torn tail (Truncated) or a broken record ends the restore at the last good commit,
+ * like WAL recovery; a stream that breaks before its base image is complete is an error.
+ * `until` (a commit sequence, or a time as the exporter saw the commits) ends the restore at
+ * the last commit at or before it; one before the base (the stream's earliest point) is
+ * refused at BASE_META, before anything is written (WALNUT_INVALID_ARGUMENT, reason
+ * BeforeEarliest, naming that point). A stream of the first layout (no BASE_META; records.ts)
+ * replays older commits over a newer base, so only its complete end is a real state: it is
+ * restored whole, and refused with `until` (reason FirstLayoutStream) or when it does not end
+ * at a commit (WALNUT_INVALID_FRAMING with the reason it stopped).
+ * The database is built in a temporary file beside the target, synced,
  * then renamed over it; an existing database is never overwritten without `force`.
  *
  * Files: a target path that is a symbolic link is resolved first (SQLite's rule: the database
@@ -42,16 +52,23 @@ import { WalStreamReader } from './framing';
 import { decodeRecord } from './records';
 
 export interface RestoreOptions {
-  /** Stop after this commit sequence (number/bigint) or before the first commit after this time (Date). */
+  /**
+   * The state to restore: after this commit sequence (a whole number >= 0), or after the last
+   * commit the exporter had seen by this time (Date). Default: the stream's last commit.
+   */
   until?: number | bigint | Date;
   /** Replace an existing database file. */
   force?: boolean;
 }
 
 export interface RestoreResult {
+  /** Commits applied after the base image. */
   commits: number;
   dbPages: number;
+  /** The commit sequence of the state restored (the base image's when no commit was applied). */
   lastCommitSeq: number;
+  /** When the exporter saw that state (ISO 8601); null for a base image of the first layout. */
+  lastCommitTime: string | null;
   /** Why the stream's tail was not applied, when it was not: a WalnutError reason or 'until'. */
   stoppedBy: string | null;
 }
@@ -72,6 +89,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   // A stream may fail (a missing file, say) before it is read: keep that from becoming an
   // uncaught 'error' event; the failure surfaces when the records are read below.
   if (typeof (source as Readable).on === 'function') (source as Readable).on('error', () => undefined);
+  const until = checkUntil(options.until);
   const replaced = existingTarget(dbPath);
   if (replaced !== null && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
@@ -88,7 +106,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   let keep = false;
   try {
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
-    const r = await apply(source, out, options);
+    const r = await apply(source, out, until);
     await out.fsync();
     await out.close();
     if (replaced !== null) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
@@ -170,8 +188,29 @@ function refuseDatabaseInUse(real: string): void {
   throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: it is open${who}; close its connections first (a connection left on the replaced file would lose its commits)`, { path: real, reason: 'InUse' });
 }
 
-async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, out: WalnutFile, options: RestoreOptions): Promise<RestoreResult> {
+/** `until` as a sequence (bigint) or a Date; WALNUT_INVALID_ARGUMENT (reason 'until') otherwise. */
+function checkUntil(until: unknown): bigint | Date | undefined {
+  if (until === undefined) return undefined;
+  if (until instanceof Date && !Number.isNaN(until.getTime())) return until;
+  if (typeof until === 'number' && Number.isSafeInteger(until) && until >= 0) return BigInt(until);
+  if (typeof until === 'bigint' && until >= 0n) return until;
+  throw walnutError('WALNUT_INVALID_ARGUMENT', `until must be a commit sequence (a whole number >= 0) or a valid Date, not ${String(until)}`, { reason: 'until' });
+}
+
+/** Is a commit (sequence, time) past `until`? */
+function beyond(until: bigint | Date | undefined, seq: bigint, timeMs: bigint): boolean {
+  if (until === undefined) return false;
+  return until instanceof Date ? timeMs > BigInt(until.getTime()) : seq > until;
+}
+
+function isoTime(ms: bigint | null): string | null {
+  return ms === null ? null : new Date(Number(ms)).toISOString();
+}
+
+async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, out: WalnutFile, until: bigint | Date | undefined): Promise<RestoreResult> {
   const records = source instanceof Uint8Array ? WalStreamReader.fromBuffer(source) : WalStreamReader.from(source as AsyncIterable<Uint8Array>);
+  /** 'current': starts with BASE_META, every commit boundary a real state; 'first': the first layout (records.ts). */
+  let layout: 'current' | 'first' | null = null;
   let pageSize = 0;
   let nextBasePage = 1;
   const baseHash = new Xxh3Stream();
@@ -179,16 +218,36 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
   let dbPages = 0;
   let commits = 0;
   let lastSeq = 0n;
+  let lastTimeMs: bigint | null = null;
   let stoppedBy: string | null = null;
-  // the generation being replayed
+  // the generation being replayed; the first after the base may continue the base's (an anchor)
   let gen: { salt1: number; salt2: number; bigEndian: boolean; running: [number, number] } | null = null;
+  let firstGeneration = true;
   let pending: { frames: Uint8Array[]; hash: Xxh3Stream; commit: { dbSize: number } | null } = { frames: [], hash: new Xxh3Stream(), commit: null };
-  const until = options.until;
 
   try {
     for await (const payload of records as AsyncIterable<Uint8Array>) {
       const rec = decodeRecord(payload);
       if (!baseDone) {
+        if (layout === null) {
+          layout = rec.kind === 'baseMeta' ? 'current' : 'first';
+          if (rec.kind === 'baseMeta') {
+            lastSeq = rec.seq;
+            lastTimeMs = rec.timeMs;
+            if (beyond(until, rec.seq, rec.timeMs)) {
+              const e = walnutError(
+                'WALNUT_INVALID_ARGUMENT',
+                `the point to restore (${until instanceof Date ? until.toISOString() : `commit ${until}`}) is before the stream's earliest point: commit ${rec.seq}, which the exporter saw at ${isoTime(rec.timeMs)}`,
+                { reason: 'BeforeEarliest' },
+              );
+              throw Object.assign(e, { earliestSeq: Number(rec.seq), earliestTime: isoTime(rec.timeMs) });
+            }
+            continue;
+          }
+          if (until !== undefined) {
+            throw walnutError('WALNUT_INVALID_ARGUMENT', 'this stream has the first layout (no BASE_META: written by an earlier walnut), whose commits replay over a base image of a later state, so no point inside it is a real state; restore it whole, without until', { reason: 'FirstLayoutStream' });
+          }
+        }
         if (rec.kind === 'basePages') {
           const size = rec.pages.length / rec.count;
           if (pageSize === 0) pageSize = size;
@@ -212,7 +271,11 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
         const h = decodeWalHeader(rec.header);
         if (h.status !== 'ok' || h.header!.pageSize !== pageSize) throw new StopRestore('ChecksumChainBroken');
         if (pending.frames.length) throw new StopRestore('Truncated'); // a transaction cut off by a new generation
-        gen = { salt1: h.header!.salt1, salt2: h.header!.salt2, bigEndian: bigEndianChecksum(h.header!.magic), running: h.header!.checksum };
+        // an anchor skips frames the base image holds: only the base's own generation may have one
+        const anchored = rec.anchor !== null && rec.anchor.frame > 0;
+        if (anchored && (!firstGeneration || layout !== 'current')) throw new StopRestore('ChecksumChainBroken');
+        firstGeneration = false;
+        gen = { salt1: h.header!.salt1, salt2: h.header!.salt2, bigEndian: bigEndianChecksum(h.header!.magic), running: anchored ? rec.anchor!.checksum : h.header!.checksum };
       } else if (rec.kind === 'frames') {
         const frameSize = FRAME_HEADER_SIZE + pageSize;
         if (gen === null || rec.frames.length % frameSize !== 0 || pending.commit !== null) throw new StopRestore('ChecksumChainBroken');
@@ -230,10 +293,9 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
         }
       } else if (rec.kind === 'commitMeta') {
         if (pending.commit === null || !equalBytes(hashBytes(pending.hash), rec.hash)) throw new StopRestore('ChecksumChainBroken');
-        if (until !== undefined) {
-          const beyond = until instanceof Date ? rec.timeMs > BigInt(until.getTime()) : rec.seq > BigInt(until);
-          if (beyond) throw new StopRestore('until');
-        }
+        if (layout === 'current' && rec.seq !== lastSeq + 1n) throw new StopRestore('ChecksumChainBroken'); // a commit missing or repeated
+        if (beyond(until, rec.seq, rec.timeMs)) throw new StopRestore('until');
+        // the transaction is complete and verified: only now do its pages reach the file
         for (const frame of pending.frames) {
           const pgno = new DataView(frame.buffer, frame.byteOffset, 4).getUint32(0);
           await out.write(frame, FRAME_HEADER_SIZE, pageSize, (pgno - 1) * pageSize);
@@ -242,6 +304,7 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
         dbPages = pending.commit.dbSize;
         commits++;
         lastSeq = rec.seq;
+        lastTimeMs = rec.timeMs;
         pending = { frames: [], hash: new Xxh3Stream(), commit: null };
       } else {
         throw new StopRestore('UnknownRecordKind');
@@ -254,5 +317,8 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
   }
   if (!baseDone) throw walnutError('WALNUT_INVALID_FRAMING', 'Truncated: the stream ends before its base image is complete', { reason: 'Truncated' });
   if (stoppedBy === null && pending.frames.length > 0) stoppedBy = 'Truncated';
-  return { commits, dbPages, lastCommitSeq: Number(lastSeq), stoppedBy };
+  if (layout === 'first' && stoppedBy !== null) {
+    throw walnutError('WALNUT_INVALID_FRAMING', `${stoppedBy}: this stream has the first layout (no BASE_META: written by an earlier walnut) and does not end at a complete commit; only its complete end is a real state, so it cannot be restored`, { reason: stoppedBy });
+  }
+  return { commits, dbPages, lastCommitSeq: Number(lastSeq), lastCommitTime: isoTime(lastTimeMs), stoppedBy };
 }

@@ -31,6 +31,7 @@ import * as os from 'node:os';
 
 import { walnutError } from '../errors';
 import { DB_LOCK, decodeDbHeader, isWalMode } from '../format/db-header';
+import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import {
   CKPT_NBACKFILL,
   CKPT_NBACKFILL_ATTEMPTED,
@@ -45,7 +46,7 @@ import {
   shmSegmentOf,
   type ShmHeader,
 } from '../format/shm-header';
-import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
+import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
 import { newShmRegion, type NativeShmRegion } from '../native';
 import { publish } from '../telemetry/events';
@@ -403,19 +404,24 @@ export class WalIndex {
    * snapshot always holds a WAL read mark (never READ(0)), so no writer can restart the WAL
    * over its frames while it is held (SQLite's "must use WAL" reads; the exporter needs it).
    */
-  async beginRead(options: { useWal?: boolean } = {}): Promise<Snapshot> {
+  beginRead(options: { useWal?: boolean } = {}): Promise<Snapshot> {
+    return this.#retryRead(() => this.#tryBeginRead(options.useWal === true), 'a read lock');
+  }
+
+  /** Runs `attempt` until it gives a snapshot, retrying up to the busy timeout (WALNUT_BUSY, reason BusyRead). */
+  async #retryRead(attempt: () => Promise<Snapshot | null>, what: string): Promise<Snapshot> {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
-    for (let attempt = 0; ; attempt++) {
-      const s = await this.#tryBeginRead(options.useWal === true);
+    for (let n = 0; ; n++) {
+      const s = await attempt();
       if (s !== null) {
         this.#snapshots.add(s);
         return s;
       }
       if (performance.now() > deadline) {
-        throw walnutError('WALNUT_BUSY', 'could not take a read lock before the busy timeout', { path: this.shmPath, reason: 'BusyRead' });
+        throw walnutError('WALNUT_BUSY', `could not take ${what} before the busy timeout`, { path: this.shmPath, reason: 'BusyRead' });
       }
-      await pause(attempt);
+      await pause(n);
     }
   }
 
@@ -428,34 +434,95 @@ export class WalIndex {
       this.#unlockShm(SHM_LOCK.READ(0), 1);
       return null;
     }
+    const slot = this.#lockReadMark(m, bytes);
+    if (slot <= 0) return null;
+    const minFrame = this.#region.load32(CKPT_NBACKFILL) + 1;
+    return this.#snapshot(slot, header, bytes, minFrame, useWal);
+  }
+
+  /**
+   * Holds (shared) the read slot whose mark is the largest at or below `limit`, first setting
+   * a free slot's mark to `limit` when no slot has exactly it (SQLite's walTryBeginRead), and
+   * checks that the mark and the header `bytes` are still live. Returns the slot; -1 when the
+   * mark or the header moved meanwhile (retry); 0 when no slot at or below `limit` can be had.
+   */
+  #lockReadMark(limit: number, bytes: Uint8Array): number {
     let best = -1;
     let bestMark = 0;
     for (let i = 1; i <= 4; i++) {
       const mark = this.#region.load32(CKPT_READMARK(i));
-      if (mark !== READMARK_NOT_USED && mark <= m && (best < 0 || mark >= bestMark)) {
+      if (mark !== READMARK_NOT_USED && mark <= limit && (best < 0 || mark >= bestMark)) {
         best = i;
         bestMark = mark;
       }
     }
-    if (best < 0 || bestMark < m) {
+    if (best < 0 || bestMark < limit) {
       for (let i = 1; i <= 4; i++) {
         if (this.#tryShm(SHM_LOCK.READ(i), 1, 'exclusive')) {
-          this.#region.store32(CKPT_READMARK(i), m);
+          this.#region.store32(CKPT_READMARK(i), limit);
           this.#unlockShm(SHM_LOCK.READ(i), 1);
           best = i;
-          bestMark = m;
+          bestMark = limit;
           break;
         }
       }
     }
-    if (best < 0) return null;
-    if (!this.#tryShm(SHM_LOCK.READ(best), 1, 'shared')) return null;
-    const minFrame = this.#region.load32(CKPT_NBACKFILL) + 1;
+    if (best < 0) return 0;
+    if (!this.#tryShm(SHM_LOCK.READ(best), 1, 'shared')) return -1;
     if (this.#region.load32(CKPT_READMARK(best)) !== bestMark || !this.#stillLive(bytes)) {
       this.#unlockShm(SHM_LOCK.READ(best), 1);
-      return null;
+      return -1;
     }
-    return this.#snapshot(best, header, bytes, minFrame, useWal);
+    return best;
+  }
+
+  /**
+   * A read transaction on the oldest state the WAL can still give: the state after frame
+   * X = nBackfillAttempted of the live generation (0: the database file as the generation
+   * found it). No checkpoint has copied a frame past X into the database file, so the file
+   * with frames 1..X over it is exactly that state (minFrame 1: a partial checkpoint leaves
+   * the file holding older versions of pages it skipped, which frames <= X still hold). The
+   * snapshot keeps a read mark <= X, so checkpointers copy nothing past X and no writer
+   * restarts the WAL while it is held; frames X+1..mxFrame are the commits since. The mark is
+   * taken under CKPT shared, as sqlite3_snapshot_open does, so no checkpointer is between
+   * choosing its safe frame and publishing nBackfillAttempted. After recovery X is mxFrame
+   * (SQLite's rule: a crashed checkpointer may have copied anything). With every read slot in
+   * use at marks above X it is an ordinary useWal snapshot of the newest state. Its
+   * `generation` is the live header's; `mxFrame` is X. (An export's base image.)
+   */
+  beginOldestRead(): Promise<Snapshot> {
+    return this.#retryRead(() => this.#tryBeginOldestRead(), 'a read lock on the oldest WAL state');
+  }
+
+  async #tryBeginOldestRead(): Promise<Snapshot | null> {
+    const { header, bytes } = await this.header();
+    if (!this.#tryShm(SHM_LOCK.CKPT, 1, 'shared')) return null; // a checkpoint is running
+    let x: number;
+    let slot: number;
+    try {
+      x = Math.min(this.#region.load32(CKPT_NBACKFILL_ATTEMPTED), header.mxFrame);
+      slot = this.#lockReadMark(x, bytes);
+    } finally {
+      this.#unlockShm(SHM_LOCK.CKPT, 1); // a mark we now hold keeps every later checkpointer at or below X
+    }
+    if (slot === 0 && x < header.mxFrame) return this.#tryBeginRead(true); // no slot at or below X: the newest state
+    if (slot <= 0) return null;
+    if (x === header.mxFrame) return this.#snapshot(slot, header, bytes, 1, true);
+    try {
+      return this.#snapshot(slot, header, bytes, 1, true, { mxFrame: x, dbSize: x > 0 ? this.#commitSizeOf(x) : undefined });
+    } catch (e) {
+      this.#unlockShm(SHM_LOCK.READ(slot), 1);
+      throw e;
+    }
+  }
+
+  /** The database size a commit frame records (WALNUT_CORRUPT when frame `n` is not a commit). */
+  #commitSizeOf(n: number): number {
+    const h = new Uint8Array(FRAME_HEADER_SIZE);
+    const got = this.wal.file.readSync(h, 0, FRAME_HEADER_SIZE, frameOffset(n, this.pageSize));
+    const size = got === FRAME_HEADER_SIZE ? decodeFrameHeader(h).commitSize : 0;
+    if (size === 0) throw walnutError('WALNUT_CORRUPT', `WAL frame ${n}, where a checkpoint stopped, is not a commit frame`, { path: this.walPath });
+    return size;
   }
 
   #stillLive(bytes: Uint8Array): boolean {
@@ -463,11 +530,12 @@ export class WalIndex {
     return sameHeaderBytes(this.#headerScratch, bytes);
   }
 
-  #snapshot(readLock: number, header: ShmHeader, bytes: Uint8Array, minFrame: number, useWal = false): Snapshot {
+  /** `at`: a view of an earlier frame of the generation than the header's (beginOldestRead). */
+  #snapshot(readLock: number, header: ShmHeader, bytes: Uint8Array, minFrame: number, useWal = false, at?: { mxFrame: number; dbSize: number | undefined }): Snapshot {
     const dbFilePages = Math.floor(this.db.sizeSync() / this.pageSize);
     // READ(0): everything is in the database file; the WAL is not consulted at all.
-    const mxFrame = readLock === 0 ? 0 : header.mxFrame;
-    const dbSize = header.mxFrame > 0 ? header.nPage : dbFilePages;
+    const mxFrame = readLock === 0 ? 0 : (at?.mxFrame ?? header.mxFrame);
+    const dbSize = at !== undefined ? (at.dbSize ?? dbFilePages) : header.mxFrame > 0 ? header.nPage : dbFilePages;
     return new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal }, (s) => {
       this.#snapshots.delete(s);
       if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(s.readLock), 1); // READ(0) once moved (#moveCaughtUpSnapshots)
