@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <vector>
 
 #include "faults.h"
 
@@ -194,6 +195,46 @@ OsFailure QueryLock(int fd, LockType type, uint64_t start, uint64_t len, LockTyp
   if (*holder != LockType::kUnlock && *pid <= 0) {
     struct flock classic = MakeFlock(type, start, len);
     if (::fcntl(fd, F_GETLK, &classic) == 0 && classic.l_type != F_UNLCK) *pid = classic.l_pid;
+  }
+  return {};
+}
+
+OsFailure UnlockAll(int fd) {
+  struct flock fl = MakeFlock(LockType::kUnlock, 0, 0);  // length 0: to the end, however far
+  for (;;) {
+    if (::fcntl(fd, F_OFD_SETLK, &fl) == 0) return {};
+    if (errno != EINTR) return Fail("fcntl(F_OFD_SETLK)");
+  }
+}
+
+OsFailure ProcessHoldsClassicLocks(int fd, bool* held) {
+  constexpr int64_t kToEnd = -1;  // a range or lock that runs to the end of every file
+  struct Range {
+    int64_t start, end;  // [start, end), end kToEnd
+  };
+  const pid_t self = ::getpid();
+  std::vector<Range> todo = {{0, kToEnd}};
+  *held = false;
+  for (int probes = 0; !todo.empty(); probes++) {
+    if (probes == kMaxLockProbes) {
+      *held = true;
+      return {};
+    }
+    Range r = todo.back();
+    todo.pop_back();
+    struct flock fl = MakeFlock(LockType::kExclusive, static_cast<uint64_t>(r.start),
+                                r.end == kToEnd ? 0 : static_cast<uint64_t>(r.end - r.start));
+    if (::fcntl(fd, F_OFD_GETLK, &fl) != 0) return Fail("fcntl(F_OFD_GETLK)");
+    if (fl.l_type == F_UNLCK) continue;
+    if (fl.l_pid == self) {
+      *held = true;
+      return {};
+    }
+    // Someone else's lock [lockStart, lockEnd): ask again on both sides of it.
+    int64_t lockStart = fl.l_start;
+    int64_t lockEnd = fl.l_len == 0 ? kToEnd : fl.l_start + fl.l_len;
+    if (lockStart > r.start) todo.push_back({r.start, lockStart});
+    if (lockEnd != kToEnd && (r.end == kToEnd || lockEnd < r.end)) todo.push_back({lockEnd, r.end});
   }
   return {};
 }

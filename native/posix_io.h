@@ -10,6 +10,9 @@
 //  - Locks are Linux open-file-description locks (F_OFD_*): they belong to the descriptor, so
 //    closing some other descriptor of the same file never drops them (unlike classic POSIX
 //    locks), and two descriptors in one process conflict with each other as SQLite expects.
+//  - OFD locks also conflict with classic locks of this very process (those of a SQLite library
+//    loaded beside walnut), which is what lets ProcessHoldsClassicLocks see them: a classic
+//    F_GETLK never reports its own process's locks.
 #pragma once
 
 #include <sys/types.h>
@@ -40,5 +43,18 @@ OsFailure TryLock(int fd, LockType type, uint64_t start, uint64_t len, bool* acq
 // locks (the kernel does not know a process for them) and the owner's pid for classic locks.
 OsFailure QueryLock(int fd, LockType type, uint64_t start, uint64_t len, LockType* holder,
                     int64_t* holderStart, int64_t* holderLen, int* pid);
+
+// Drops every OFD lock held through this descriptor (and no one else's).
+OsFailure UnlockAll(int fd);
+
+// *held = true when this process holds a classic POSIX lock anywhere on fd's file (SQLite's
+// unix VFS in better-sqlite3 or node:sqlite): closing any descriptor of the file would drop it.
+// Asks F_OFD_GETLK, which reports one conflicting lock at a time and in no particular order,
+// range by range: a lock of another descriptor (pid -1, walnut's own OFD locks) or of another
+// process is cut out of the range and both remainders are asked again, so neither can hide a
+// lock of this process. The descriptor's own OFD locks never conflict with the probe. After
+// kMaxLockProbes answers without finding one it reports held (the safe answer).
+OsFailure ProcessHoldsClassicLocks(int fd, bool* held);
+constexpr int kMaxLockProbes = 64;
 
 }  // namespace walnut::posix
