@@ -59,10 +59,11 @@ size_t SweepLocked() {
 
 OsFailure Release(int fd) {
   if (fd < 0) return {};
-  struct stat st;
-  int flags = ::fcntl(fd, F_GETFL);
   // Unlock first: walnut's own locks go with the close as they always did, parked or not.
-  if (!posix::UnlockAll(fd).IsError() && MustDefer(fd) && flags >= 0 && ::fstat(fd, &st) == 0) {
+  struct stat st;
+  int flags = -1;
+  if (!posix::UnlockAll(fd).IsError() && MustDefer(fd) && (flags = ::fcntl(fd, F_GETFL)) >= 0 &&
+      ::fstat(fd, &st) == 0) {
     std::lock_guard<std::mutex> lock(mutex);
     List().push_back({fd, st.st_dev, st.st_ino, flags & O_ACCMODE});
     SweepLocked();

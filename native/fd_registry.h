@@ -9,7 +9,8 @@
 // is deferred while the inode has locks).
 //
 // The rule kept here: a descriptor is closed only when this process holds no classic lock on
-// its file (posix::ProcessHoldsClassicLocks, an F_OFD_GETLK probe). Otherwise its OFD locks are
+// its file (posix::ProcessHoldsClassicLocks: an F_OFD_GETLK probe, and /proc/locks when another
+// owner's lock may hide one of ours). Otherwise its OFD locks are
 // released at once (a close must drop walnut's own locks, callers rely on it) and the
 // descriptor is parked in a process-wide pending-close list, keyed by (device, inode) and
 // access mode. Parked descriptors are

@@ -49,12 +49,17 @@ OsFailure UnlockAll(int fd);
 
 // *held = true when this process holds a classic POSIX lock anywhere on fd's file (SQLite's
 // unix VFS in better-sqlite3 or node:sqlite): closing any descriptor of the file would drop it.
-// Asks F_OFD_GETLK, which reports one conflicting lock at a time and in no particular order,
-// range by range: a lock of another descriptor (pid -1, walnut's own OFD locks) or of another
-// process is cut out of the range and both remainders are asked again, so neither can hide a
-// lock of this process. The descriptor's own OFD locks never conflict with the probe. After
-// kMaxLockProbes answers without finding one it reports held (the safe answer).
+// One F_OFD_GETLK over the whole file (the descriptor's own OFD locks never conflict) settles
+// the common cases: nothing conflicts (not held) or the conflict it names is this process's
+// (held). It names only ONE conflicting lock, in no useful order; when that is someone else's
+// (another process's, or an OFD lock of another descriptor, pid -1), a lock of this process over
+// the same bytes may hide behind it (every SQLite connection takes the same SHARED range of the
+// database, and the same DMS byte of the -shm), so /proc/locks, which lists every lock, decides
+// (ProcLocksHasClassicLock). If it cannot be read, the answer is held: the safe one.
 OsFailure ProcessHoldsClassicLocks(int fd, bool* held);
-constexpr int kMaxLockProbes = 64;
+
+// Whether /proc/locks lists a POSIX lock of this process (its pid as /proc sees it) on inode
+// `ino`; false with *readable = false when /proc/locks or /proc/self cannot be read.
+bool ProcLocksHasClassicLock(uint64_t ino, bool* readable);
 
 }  // namespace walnut::posix

@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it, vi } from 'vitest';
 
 import { open } from '../../lib/commit/store';
@@ -17,6 +18,7 @@ import { inspect } from '../../lib/integrity/inspect';
 import { verify } from '../../lib/integrity/verify';
 import { WalnutFile } from '../../lib/io/file';
 import { WalIndex } from '../../lib/wal-index/wal-index';
+import { SqlitePeer } from '../helpers/children';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -55,6 +57,17 @@ function otherProcessCanWrite(file: string): boolean {
   return false;
 }
 
+/** This process's descriptors of the database and its companions. */
+function openFds(file: string): number {
+  return fs.readdirSync('/proc/self/fd').filter((d) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${d}`).startsWith(file);
+    } catch {
+      return false; // the directory's own descriptor, gone by now
+    }
+  }).length;
+}
+
 async function drain(stream: NodeJS.ReadableStream): Promise<number> {
   let bytes = 0;
   for await (const chunk of stream) bytes += (chunk as Buffer).length;
@@ -78,8 +91,30 @@ const walnutWork: [string, (file: string) => Promise<unknown>][] = [
   ['an export', async (file) => expect(await drain(createExportStream(file))).toBeGreaterThan(0)],
 ];
 
+/** A store opened, read and closed in a worker thread (its own addon instance; the locks are the process's). */
+function storeInWorker(file: string): Promise<void> {
+  const body = `const { workerData, parentPort } = require('node:worker_threads');
+    const { open } = require(workerData.dist);
+    (async () => {
+      const store = await open(workerData.file, { keepWal: true });
+      (await store.snapshot()).release();
+      await store.close();
+    })().then(() => parentPort.postMessage('done'), (e) => parentPort.postMessage(String(e)));`;
+  const worker = new Worker(body, { eval: true, workerData: { file, dist: path.join(__dirname, '../../dist/index.js') } });
+  let outcome = 'no message';
+  worker.on('message', (m) => (outcome = m));
+  return new Promise((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('exit', () => (outcome === 'done' ? resolve() : reject(new Error(outcome))));
+  });
+}
+
 describe("better-sqlite3's read transaction in this process survives walnut", () => {
-  for (const [name, work] of walnutWork.concat([['verify', async (file) => expect((await verify(file, 3)).ok).toBe(true)]])) {
+  const alsoForReaders: typeof walnutWork = [
+    ['verify', async (file) => expect((await verify(file, 3)).ok).toBe(true)],
+    ['a store in a worker thread', storeInWorker],
+  ];
+  for (const [name, work] of walnutWork.concat(alsoForReaders)) {
     it(`${name}: another process's TRUNCATE checkpoint stays busy`, async () => {
       const { file, db } = neighbour();
       db.exec('BEGIN');
@@ -113,6 +148,40 @@ describe("better-sqlite3's write transaction in this process survives walnut", (
       db.close();
     });
   }
+});
+
+describe('a lock of this process under the same bytes as another process\'s', () => {
+  it("is still found: every SQLite connection takes the same SHARED range of the database", async () => {
+    const { file, db } = neighbour();
+    db.close();
+    const peer = new SqlitePeer(file); // first: its locks come first in the kernel's list
+    expect(await peer.get('SELECT count(*) AS n FROM t')).toEqual({ n: 50 });
+    const here = new Database(file, { timeout: 0 });
+    here.exec('BEGIN');
+    expect(here.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 50 });
+    await walnutWork[0]![1](file);
+    expect(openFds(file)).toBeGreaterThan(1); // here's own, and walnut's parked ones
+    await peer.close();
+    // here's SHARED lock on the database keeps another process from leaving WAL mode
+    // (before: the close of walnut's database descriptor had dropped it)
+    const r = sqlite3(file, 'PRAGMA journal_mode = DELETE;');
+    expect(r.stderr).toMatch(/database is locked/);
+    expect(here.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 50 });
+    here.exec('COMMIT');
+    here.close();
+  });
+
+  it("another process's locks alone keep nothing open", async () => {
+    const { file, db } = neighbour();
+    db.close();
+    const peer = new SqlitePeer(file);
+    await peer.exec('BEGIN');
+    expect(await peer.get('SELECT count(*) AS n FROM t')).toEqual({ n: 50 });
+    await walnutWork[0]![1](file);
+    expect(inspect(file).locks.length).toBeGreaterThan(0);
+    expect(openFds(file)).toBe(0);
+    await peer.close();
+  });
 });
 
 describe("walnut's locks survive better-sqlite3 connections opening and closing in this process", () => {
@@ -165,23 +234,16 @@ describe('descriptors kept open for better-sqlite3', () => {
     fresh.closeSync();
 
     // stores opened and closed again and again keep no more parked than one store holds at once
-    const openFds = () => fs.readdirSync('/proc/self/fd').filter((d) => {
-      try {
-        return fs.readlinkSync(`/proc/self/fd/${d}`).startsWith(file);
-      } catch {
-        return false;
-      }
-    }).length;
     const cycle = async () => (await open(file, { keepWal: true })).close();
     await cycle();
-    const fdsAfterOne = openFds();
+    const fdsAfterOne = openFds(file);
     for (let i = 0; i < 10; i++) await cycle();
-    expect(openFds()).toBe(fdsAfterOne);
+    expect(openFds(file)).toBe(fdsAfterOne);
 
     db.close();
     // no open or close from here on: the unref'd timer closes them (it checks every second)
     await vi.waitFor(() => expect(WalnutFile.pendingCloses()).toBe(parkedBefore), { timeout: 15_000, interval: 100 });
-    expect(openFds()).toBe(0);
+    expect(openFds(file)).toBe(0);
   });
 });
 
