@@ -17,9 +17,9 @@
 //  - reused by the next open of the same file with the same access mode (Adopt), so that
 //    opening and closing stores repeatedly keeps the list as short as the peak number of
 //    descriptors open at once;
-//  - closed by Sweep once the classic locks are gone: every Release sweeps, and lib/io/file.ts
-//    sweeps from an unref'd timer while anything is parked; what is still parked at exit is
-//    closed by the kernel with the process.
+//  - closed by Sweep once the classic locks are gone: every open and close sweeps (file.cc), and
+//    lib/io/file.ts sweeps from an unref'd timer while anything is parked; what is still parked
+//    at exit is closed by the kernel with the process.
 //
 // Sharing: a descriptor (one open file description) is never handed to two owners at once.
 // Two owners of one description are one lock owner to the kernel, so two stores sharing it
