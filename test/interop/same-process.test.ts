@@ -17,6 +17,7 @@ import { createExportStream } from '../../lib/export/stream';
 import { inspect } from '../../lib/integrity/inspect';
 import { verify } from '../../lib/integrity/verify';
 import { WalnutFile } from '../../lib/io/file';
+import { NativeFile } from '../../lib/native';
 import { WalIndex } from '../../lib/wal-index/wal-index';
 import { SqlitePeer } from '../helpers/children';
 import { Database } from '../helpers/sqlite';
@@ -216,7 +217,7 @@ describe("walnut's locks survive better-sqlite3 connections opening and closing 
 describe('descriptors kept open for better-sqlite3', () => {
   it('are reused by the next open (never shared by two live owners) and closed once its locks are gone', async () => {
     const { file, db } = neighbour();
-    const parkedBefore = WalnutFile.pendingCloses();
+    const parkedBefore = NativeFile.sweepPendingCloses(); // what earlier tests left is closed now (their connections are)
     const first = WalnutFile.openSync(file);
     const fd = first.fd;
     first.closeSync();
