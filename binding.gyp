@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/errors.cc",
         "native/faults.cc",
+        "native/fd_registry.cc",
         "native/file.cc",
         "native/frame_scan.cc",
         "native/frames.cc",

@@ -66,6 +66,10 @@ interface NativeFileClass {
   open(path: string, options?: NativeOpenOptions): Promise<NativeFileHandle>;
   syncDirectory(path: string): Promise<void>;
   syncDirectorySync(path: string): void;
+  /** Descriptors kept open while a SQLite library in this process holds locks on their files. */
+  pendingCloses(): number;
+  /** Closes those whose files no longer carry such locks; returns how many remain. */
+  sweepPendingCloses(): number;
 }
 
 export type ChecksumTier = 'scalar' | 'sse4.2' | 'avx2' | 'avx512';

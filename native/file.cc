@@ -11,6 +11,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "fd_registry.h"
 #include "instance.h"
 #include "io_thread.h"
 #include "posix_io.h"
@@ -18,7 +19,14 @@
 namespace walnut {
 
 FileState::~FileState() {
-  if (fd >= 0) ::close(fd);
+  fd_registry::Release(fd);  // a file never closed (collected, or its env torn down)
+}
+
+OsFailure FileState::Release() {
+  WaitIdle();
+  int old = fd;
+  fd = -1;
+  return fd_registry::Release(old);
 }
 
 void FileState::BeginOp() {
@@ -153,7 +161,8 @@ bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
 }
 
 int OpenFd(const OpenRequest& req, OsFailure* failure) {
-  int fd;
+  int fd = fd_registry::Adopt(req.path.c_str(), req.flags);
+  if (fd >= 0) return fd;  // a parked descriptor of this file, idle (fd_registry.h)
   do {
     fd = ::open(req.path.c_str(), req.flags, req.mode);
   } while (fd < 0 && errno == EINTR);
@@ -175,6 +184,7 @@ class OpenOp : public IoOp {
   OpenOp(Napi::Env env, OpenRequest req) : IoOp(env), req_(std::move(req)) {}
   void Execute() override { fd_ = OpenFd(req_, &failure_); }
   void Complete(Napi::Env env) override {
+    fd_registry::Sweep();
     if (failure_.IsError()) {
       deferred_.Reject(MakeOsError(env, failure_, req_.path).Value());
       return;
@@ -184,7 +194,7 @@ class OpenOp : public IoOp {
     deferred_.Resolve(file);
   }
   ~OpenOp() override {
-    if (fd_ >= 0) ::close(fd_);  // never adopted (env torn down before completion)
+    fd_registry::Release(fd_);  // never adopted (env torn down before completion)
   }
 
  private:
@@ -232,6 +242,8 @@ Napi::Function NativeFile::Define(Napi::Env env) {
           StaticMethod<&F::OpenAsync>("open"),
           StaticMethod<&F::SyncDirectory>("syncDirectorySync"),
           StaticMethod<&F::SyncDirectoryAsync>("syncDirectory"),
+          StaticMethod<&F::PendingCloses>("pendingCloses"),
+          StaticMethod<&F::SweepPendingCloses>("sweepPendingCloses"),
           InstanceMethod<&F::Variant<&F::Read, false>>("read"),
           InstanceMethod<&F::Variant<&F::Read, true>>("readSync"),
           InstanceMethod<&F::Variant<&F::Write, false>>("write"),
@@ -272,6 +284,7 @@ NativeFile::NativeFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   }
   OpenRequest req;
   if (!ParseOpen(info, &req)) return;
+  fd_registry::Sweep();
   OsFailure failure;
   int fd = OpenFd(req, &failure);
   if (fd < 0) {
@@ -488,19 +501,53 @@ Napi::Value NativeFile::Size(const Napi::CallbackInfo& info, bool sync) {
   });
 }
 
+namespace {
+
+// An async close: the I/O lane only orders it after every operation queued before it; the
+// descriptor is released on the JS thread, the thread SQLite libraries lock from
+// (fd_registry.h), so none of their locks can appear between the registry's probe and close.
+class CloseOp : public IoOp {
+ public:
+  CloseOp(Napi::Env env, std::shared_ptr<FileState> state) : IoOp(env), state_(std::move(state)) {}
+  void Execute() override {}
+  void Complete(Napi::Env env) override {
+    OsFailure f = state_->Release();
+    if (f.IsError()) {
+      deferred_.Reject(MakeOsError(env, f, state_->path).Value());
+    } else {
+      deferred_.Resolve(env.Undefined());
+    }
+  }
+
+ private:
+  std::shared_ptr<FileState> state_;
+};
+
+}  // namespace
+
 Napi::Value NativeFile::Close(const Napi::CallbackInfo& info, bool sync) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return Napi::Value();
   state_->closed = true;
-  auto closeFd = [](FileState& s, int64_t*) -> OsFailure {
-    int fd = s.fd;
-    s.fd = -1;
-    // Linux closes the descriptor even when close() reports EINTR: never retry.
-    if (::close(fd) != 0 && errno != EINTR) return OsFailure{errno, "close"};
-    return {};
-  };
-  if (sync) state_->WaitIdle();
-  return Dispatch(env, sync, state_, Result::kVoid, closeFd);
+  if (!sync) {
+    return Instance::Get(env)->Lane(state_->background)->Submit(env, std::make_unique<CloseOp>(env, state_));
+  }
+  OsFailure f = state_->Release();
+  if (f.IsError()) {
+    MakeOsError(env, f, state_->path).ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  return env.Undefined();
+}
+
+// pendingCloses() -> descriptors kept open for a SQLite library's locks (fd_registry.h).
+Napi::Value NativeFile::PendingCloses(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(fd_registry::Pending()));
+}
+
+// sweepPendingCloses() -> closes those no longer needed; returns how many remain.
+Napi::Value NativeFile::SweepPendingCloses(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(fd_registry::Sweep()));
 }
 
 // tryLock(start, length, 'shared' | 'exclusive') -> true when acquired, false when busy.

@@ -5,9 +5,12 @@
 // Ownership: the descriptor lives in a shared FileState that queued operations also hold, so a
 // NativeFile collected by GC while operations are queued never pulls the fd from under them.
 // Closing: close()/closeSync() mark the handle closed at once (later calls fail with
-// WALNUT_CLOSED); the descriptor itself is closed after every earlier operation has finished —
-// async close is queued behind them (FIFO), closeSync waits for in-flight async operations.
-// Locks are OFD locks tied to this descriptor (posix_io.h); closing releases only them.
+// WALNUT_CLOSED); the descriptor itself is released after every earlier operation has finished —
+// async close is queued behind them (FIFO) and completes on the JS thread, closeSync waits for
+// in-flight async operations. Locks are OFD locks tied to this descriptor (posix_io.h); closing
+// releases only them. Releasing goes through fd_registry.h: while this process holds classic
+// POSIX locks on the file (a SQLite library in the same process), the descriptor is kept open,
+// parked, and reused by the next open of that file; opens take a parked descriptor first.
 // Opening never follows a symbolic link at the last path component unless asked to
 // (followSymlinks): a refused link is WALNUT_CANTOPEN, reason 'Symlink' (file.cc, OpenRequest).
 #pragma once
@@ -18,6 +21,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+
+#include "os_failure.h"
 
 namespace walnut {
 
@@ -30,6 +35,8 @@ struct FileState {
   void BeginOp();  // an async op was queued
   void EndOp();    // an async op finished (I/O thread)
   void WaitIdle();  // blocks until no async op is in flight
+  // JS thread: waits until idle, then hands the fd to fd_registry::Release (fd becomes -1).
+  OsFailure Release();
 
   int fd;
   const std::string path;
@@ -54,6 +61,8 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
   static Napi::Value OpenAsync(const Napi::CallbackInfo& info);
   static Napi::Value SyncDirectory(const Napi::CallbackInfo& info);
   static Napi::Value SyncDirectoryAsync(const Napi::CallbackInfo& info);
+  static Napi::Value PendingCloses(const Napi::CallbackInfo& info);
+  static Napi::Value SweepPendingCloses(const Napi::CallbackInfo& info);
 
   Napi::Value Read(const Napi::CallbackInfo& info, bool sync);
   Napi::Value Write(const Napi::CallbackInfo& info, bool sync);

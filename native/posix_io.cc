@@ -8,6 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include "faults.h"
 
@@ -196,6 +200,83 @@ OsFailure QueryLock(int fd, LockType type, uint64_t start, uint64_t len, LockTyp
     if (::fcntl(fd, F_GETLK, &classic) == 0 && classic.l_type != F_UNLCK) *pid = classic.l_pid;
   }
   return {};
+}
+
+OsFailure UnlockAll(int fd) {
+  struct flock fl = MakeFlock(LockType::kUnlock, 0, 0);  // length 0: to the end, however far
+  for (;;) {
+    if (::fcntl(fd, F_OFD_SETLK, &fl) == 0) return {};
+    if (errno != EINTR) return Fail("fcntl(F_OFD_SETLK)");
+  }
+}
+
+OsFailure ProcessHoldsClassicLocks(int fd, bool* held) {
+  struct flock fl = MakeFlock(LockType::kExclusive, 0, 0);
+  if (::fcntl(fd, F_OFD_GETLK, &fl) != 0) return Fail("fcntl(F_OFD_GETLK)");
+  if (fl.l_type == F_UNLCK || fl.l_pid == ::getpid()) {
+    *held = fl.l_type != F_UNLCK;
+    return {};
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Fail("fstat");
+  bool readable = false;
+  *held = ProcLocksHasClassicLock(static_cast<uint64_t>(st.st_ino), &readable) || !readable;
+  return {};
+}
+
+namespace {
+
+// The whole of a small procfs file (its size is unknown until read).
+bool ReadProcFile(const char* path, std::string* out) {
+  int fd;
+  do {
+    fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return false;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      return n == 0;
+    }
+    out->append(buf, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+bool ProcLocksHasClassicLock(uint64_t ino, bool* readable) {
+  *readable = false;
+  // Our pid in the pid namespace of this /proc mount, the one /proc/locks reports in.
+  char self[32];
+  ssize_t len = ::readlink("/proc/self", self, sizeof self - 1);
+  if (len <= 0) return false;
+  self[len] = '\0';
+  long pid = std::strtol(self, nullptr, 10);
+  std::string text;
+  if (pid <= 0 || !ReadProcFile("/proc/locks", &text)) return false;
+  *readable = true;
+  // "1: POSIX  ADVISORY  READ 29871 fe:00:2196267 124 124"; a waiter's line has "->" where
+  // POSIX stands, so only held locks match.
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(at, end - at);
+    at = end + 1;
+    char kind[16], mode[16], type[16];
+    long lockPid;
+    unsigned major, minor;
+    unsigned long long lockIno;
+    if (std::sscanf(line.c_str(), "%*d: %15s %15s %15s %ld %x:%x:%llu", kind, mode, type, &lockPid,
+                    &major, &minor, &lockIno) == 7 &&
+        std::strcmp(kind, "POSIX") == 0 && lockPid == pid && lockIno == ino) {
+      return true;  // (the device is not compared: a same-numbered inode elsewhere only defers)
+    }
+  }
+  return false;
 }
 
 }  // namespace walnut::posix

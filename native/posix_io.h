@@ -10,6 +10,9 @@
 //  - Locks are Linux open-file-description locks (F_OFD_*): they belong to the descriptor, so
 //    closing some other descriptor of the same file never drops them (unlike classic POSIX
 //    locks), and two descriptors in one process conflict with each other as SQLite expects.
+//  - OFD locks also conflict with classic locks of this very process (those of a SQLite library
+//    loaded beside walnut), which is what lets ProcessHoldsClassicLocks see them: a classic
+//    F_GETLK never reports its own process's locks.
 #pragma once
 
 #include <sys/types.h>
@@ -40,5 +43,23 @@ OsFailure TryLock(int fd, LockType type, uint64_t start, uint64_t len, bool* acq
 // locks (the kernel does not know a process for them) and the owner's pid for classic locks.
 OsFailure QueryLock(int fd, LockType type, uint64_t start, uint64_t len, LockType* holder,
                     int64_t* holderStart, int64_t* holderLen, int* pid);
+
+// Drops every OFD lock held through this descriptor (and no one else's).
+OsFailure UnlockAll(int fd);
+
+// *held = true when this process holds a classic POSIX lock anywhere on fd's file (SQLite's
+// unix VFS in better-sqlite3 or node:sqlite): closing any descriptor of the file would drop it.
+// One F_OFD_GETLK over the whole file (the descriptor's own OFD locks never conflict) settles
+// the common cases: nothing conflicts (not held) or the conflict it names is this process's
+// (held). It names only ONE conflicting lock, in no useful order; when that is someone else's
+// (another process's, or an OFD lock of another descriptor, pid -1), a lock of this process over
+// the same bytes may hide behind it (every SQLite connection takes the same SHARED range of the
+// database, and the same DMS byte of the -shm), so /proc/locks, which lists every lock, decides
+// (ProcLocksHasClassicLock). If it cannot be read, the answer is held: the safe one.
+OsFailure ProcessHoldsClassicLocks(int fd, bool* held);
+
+// Whether /proc/locks lists a POSIX lock of this process (its pid as /proc sees it) on inode
+// `ino`; false with *readable = false when /proc/locks or /proc/self cannot be read.
+bool ProcLocksHasClassicLock(uint64_t ino, bool* readable);
 
 }  // namespace walnut::posix

@@ -121,7 +121,7 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
   if (walView !== null && r.walHeaderStatus === 'ok' && r.invalidTailBytes > 0) issues.push(...(await walDamage(walView.wal, walView.recovery)));
   if (walView !== null && r.shm?.headerValid && r.walFrames > 0) {
     const rec = walView.recovery;
-    issues.push(...checkShmIndex(fs.readFileSync(`${r.path}-shm`), rec.pgnos, rec.mxFrame, rec.salts));
+    issues.push(...checkShmIndex(WalnutFile.readWholeSync(`${r.path}-shm`), rec.pgnos, rec.mxFrame, rec.salts));
   }
   if (r.dbFilePages === 0 && r.walFrames === 0) {
     issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });

@@ -12,6 +12,12 @@
  *
  * Locks are Linux OFD locks owned by this descriptor: closing another descriptor of the same
  * file never drops them, and two WalnutFiles on one file conflict like two processes would.
+ * Closing never drops the classic POSIX locks of a SQLite library in this process
+ * (better-sqlite3, node:sqlite), which any close(2) of the file would: while the process holds
+ * such locks on the file, close() releases this descriptor's own locks and keeps it open,
+ * parked for reuse by the next open of the file (native/fd_registry.h). Parked descriptors are
+ * closed once those locks are gone, checked at every open and close and, while any is parked,
+ * by a timer every second that does not keep the process alive.
  * Async methods never throw: argument errors arrive as rejections too (without the extra
  * promise hops an `async` wrapper would add to every call). A lock that is held elsewhere is retried with SQLite's busy-handler backoff until `timeout`
  * milliseconds have passed, then WALNUT_BUSY; the async variant waits on timers and never
@@ -38,6 +44,20 @@ function rejecting<T>(call: () => Promise<T>): Promise<T> {
   } catch (e) {
     return Promise.reject(e);
   }
+}
+
+/** How often parked descriptors are checked while there are any (see above). */
+const SWEEP_INTERVAL_MS = 1000;
+let sweeper: NodeJS.Timeout | null = null;
+
+function sweepWhileParked(): void {
+  if (sweeper !== null || NativeFile.pendingCloses() === 0) return;
+  sweeper = setInterval(() => {
+    if (NativeFile.sweepPendingCloses() > 0) return;
+    clearInterval(sweeper!);
+    sweeper = null;
+  }, SWEEP_INTERVAL_MS);
+  sweeper.unref();
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -148,12 +168,35 @@ export class WalnutFile {
   sizeSync(): number {
     return this.#handle.sizeSync();
   }
-  /** Closes after every operation queued before it; later calls fail with WALNUT_CLOSED. */
+  /**
+   * Closes after every operation queued before it; later calls fail with WALNUT_CLOSED. The
+   * descriptor stays open, parked, while a SQLite library in this process holds locks on the file.
+   */
   close(): Promise<void> {
-    return rejecting(() => this.#handle.close());
+    return rejecting(() => this.#handle.close()).finally(sweepWhileParked);
   }
   closeSync(): void {
-    this.#handle.closeSync();
+    try {
+      this.#handle.closeSync();
+    } finally {
+      sweepWhileParked();
+    }
+  }
+
+  /** Descriptors parked for a SQLite library's locks in this process (native/fd_registry.h). */
+  static pendingCloses(): number {
+    return NativeFile.pendingCloses();
+  }
+
+  /** The whole file, read through a walnut descriptor (so closing it respects SQLite's locks). */
+  static readWholeSync(path: string): Buffer {
+    const file = WalnutFile.openSync(path, { readOnly: true });
+    try {
+      const bytes = Buffer.alloc(file.sizeSync());
+      return bytes.subarray(0, file.readSync(bytes, 0, bytes.length, 0));
+    } finally {
+      file.closeSync();
+    }
   }
 
   /** One non-blocking attempt: true when acquired. */

@@ -1,7 +1,7 @@
 // A real SQLite connection in its own process, driven line by line over stdin/stdout, so
 // tests can hold SQLite read transactions and make SQLite commits while walnut works on the
-// same files (SQLite's classic POSIX locks must not share a process with walnut's files:
-// closing any descriptor drops all of a process's classic locks on that file).
+// same files, as a lock owner of its own like any other process (SQLite beside walnut in ONE
+// process is tested in test/interop/same-process.test.ts).
 // Request: {"op": "exec"|"get"|"all"|"pragma", "sql": "..."} -> reply {"ok": true, "result": ...}
 // or {"ok": false, "error": "...", "code": "SQLITE_..."}; {"op": "close"} ends the process.
 'use strict';
