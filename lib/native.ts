@@ -130,7 +130,7 @@ export interface NativeShmRegion {
   map(count: number): number;
   grow(count: number): void;
   segments(): number;
-  /** False when the -shm is now shorter than the mapped segments (one fstat). */
+  /** False when the -shm is now shorter than the mapped segments (one lseek). */
   coversMapping(): boolean;
   readHeader(out: Uint8Array): void;
   writeHeader(header: Uint8Array): void;

@@ -24,6 +24,11 @@ export interface SnapshotState {
   mxFrame: number;
   minFrame: number;
   dbSize: number;
+  /**
+   * Pages of the database file known to exist (its size when the WAL was empty, else the
+   * header's nPage): pages past it read as zeros without a read; a page below it that the
+   * file lacks reads short and is zero-filled.
+   */
   dbFilePages: number;
   header: ShmHeader;
   headerBytes: Uint8Array;
@@ -101,7 +106,7 @@ export class Snapshot {
   }
 
   async #readInto(pgno: number, out: Uint8Array): Promise<void> {
-    // An asynchronous read pays for a trip to the I/O thread, so it can afford the fstat that
+    // An asynchronous read pays for a trip to the I/O thread, so it can afford the size check (lseek) that
     // turns a -shm truncated while the snapshot was held into WALNUT_CORRUPT (ShmTruncated)
     // instead of SIGBUS in the lookup; the synchronous reads cannot (native/shm.h).
     if (this.#state.mxFrame !== 0) this.#index.checkMapping();
@@ -179,15 +184,15 @@ export class Snapshot {
   }
 
   /**
-   * WalIndex only, under WRITE once every frame this snapshot sees is in the database file (which
-   * now has `dbFilePages` pages): read the database file only from now on, under READ(0). The
-   * pages read are the same; the generation (conflict checks) stays.
+   * WalIndex only, under WRITE once every frame this snapshot sees is in the database file:
+   * read the database file only from now on, under READ(0). The pages read are the same
+   * (dbFilePages stays the header's nPage: the complete checkpoint sized the file to it); the
+   * generation (conflict checks) stays.
    */
-  moveToDatabaseFile(dbFilePages: number): void {
+  moveToDatabaseFile(): void {
     this.#state.readLock = 0;
     this.#state.mxFrame = 0;
     this.#state.minFrame = 0;
-    this.#state.dbFilePages = dbFilePages;
   }
 
   /** Ends the read transaction (idempotent); the lock goes once reads in flight have finished. */

@@ -282,7 +282,7 @@ export class WalIndex {
   /**
    * Refuses (WALNUT_CORRUPT, reason ShmTruncated) when another user of the -shm has cut it
    * shorter than the segments this connection mapped: touching them would raise SIGBUS. One
-   * fstat, so it runs where a read transaction, a checkpoint or a recovery begins, where a
+   * lseek of the -shm, so it runs where a read transaction, a checkpoint or a recovery begins, where a
    * write transaction begins after waiting for WRITE, after each wait inside a commit
    * (appendAndPublish) or a checkpoint (checkpointTarget), before a snapshot's asynchronous
    * reads, and (as a null header) in liveHeader(); not on a snapshot's synchronous reads and
@@ -464,7 +464,11 @@ export class WalIndex {
   }
 
   #snapshot(readLock: number, header: ShmHeader, bytes: Uint8Array, minFrame: number, useWal = false): Snapshot {
-    const dbFilePages = Math.floor(this.db.sizeSync() / this.pageSize);
+    // The database file's size is needed only when the WAL is empty (it is then the database's
+    // size); otherwise the header's nPage is, and a page below it that the file lacks reads
+    // short and is zero-filled (Snapshot#locate). No stat per snapshot: on this ext4 a stat
+    // makes the next fdatasync write the inode too (reference/commit-profile.md).
+    const dbFilePages = header.mxFrame > 0 ? header.nPage : Math.floor(this.db.sizeSync() / this.pageSize);
     // READ(0): everything is in the database file; the WAL is not consulted at all.
     const mxFrame = readLock === 0 ? 0 : header.mxFrame;
     const dbSize = header.mxFrame > 0 ? header.nPage : dbFilePages;
@@ -550,7 +554,7 @@ export class WalIndex {
       await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
     }
     // Every await here lets other code run while WRITE is held, a truncation of the -shm
-    // included: the mapping is checked again before the index is touched after one (one fstat;
+    // included: the mapping is checked again before the index is touched after one (one lseek;
     // a commit syncs the WAL, so it costs nothing in comparison), here before any frame is written
     this.checkMapping();
     let result: AppendResult;
@@ -621,7 +625,7 @@ export class WalIndex {
       if (s.readLock === 0 || !s.canMoveToDatabaseFile(h)) continue;
       if (!this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) return; // a checkpointer is still copying
       const from = s.readLock;
-      s.moveToDatabaseFile(Math.floor(this.db.sizeSync() / this.pageSize));
+      s.moveToDatabaseFile();
       this.#unlockShm(SHM_LOCK.READ(from), 1);
     }
   }
@@ -702,7 +706,7 @@ export class WalIndex {
       releaseWrite: () => this.endWrite(),
       header: async () => (await this.header()).header,
       // The checkpointer awaits copies and syncs between these calls, and the -shm can be cut
-      // meanwhile: each checks the mapping first (one fstat; a checkpoint makes a handful). The
+      // meanwhile: each checks the mapping first (one lseek; a checkpoint makes a handful). The
       // lookups follow pageNumbers() without an await, so they need no check of their own.
       liveMxFrame: () => this.#mapped(() => this.#readHeader()?.header.mxFrame ?? -1),
       info: () => this.#mapped(() => this.checkpointInfo()),
