@@ -1,5 +1,5 @@
 /**
- * index/snapshot.ts — Snapshot: a consistent read view of the database (a read transaction).
+ * wal-index/snapshot.ts — Snapshot: a consistent read view of the database (a read transaction).
  *
  * It holds a read lock from WalIndex.beginRead() until release() (READ(i) may become READ(0)
  * when the writer finds every frame it sees in the database file: moveToDatabaseFile). read(pgno) returns the page
@@ -16,8 +16,28 @@
  */
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
+import type { WalnutFile } from '../io/file';
 import { checkPageTrailer } from '../wal/page-trailer';
-import type { WalIndex } from './wal-index';
+import type { WalFile } from '../wal/wal-file';
+
+/**
+ * The connection a snapshot reads through (WalIndex, which creates snapshots), as far as a
+ * snapshot needs it: declared here so that this file does not import wal-index.ts, which
+ * imports it.
+ */
+export interface SnapshotSource {
+  readonly pageSize: number;
+  readonly dbPath: string;
+  /** Pages carry an XXH3-128 trailer to check on every read. */
+  readonly pageTrailers: boolean;
+  readonly closed: boolean;
+  readonly db: WalnutFile;
+  readonly wal: WalFile;
+  /** The frame holding `pgno` in [minFrame, mxFrame], or 0. */
+  lookup(pgno: number, mxFrame: number, minFrame: number): number;
+  /** WALNUT_CORRUPT (ShmTruncated) when the -shm was cut below what the connection maps. */
+  checkMapping(): void;
+}
 
 export interface SnapshotState {
   readLock: number;
@@ -37,14 +57,14 @@ export interface SnapshotState {
 }
 
 export class Snapshot {
-  readonly #index: WalIndex;
+  readonly #index: SnapshotSource;
   readonly #state: SnapshotState;
   readonly #onRelease: (s: Snapshot) => void;
   #released = false;
   /** Asynchronous reads in flight; release() hands the lock back when the last one ends. */
   #reading = 0;
 
-  constructor(index: WalIndex, state: SnapshotState, onRelease: (s: Snapshot) => void) {
+  constructor(index: SnapshotSource, state: SnapshotState, onRelease: (s: Snapshot) => void) {
     this.#index = index;
     this.#state = state;
     this.#onRelease = onRelease;

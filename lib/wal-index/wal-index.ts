@@ -1,5 +1,5 @@
 /**
- * index/wal-index.ts — WalIndex: one connection to a WAL-mode database, following SQLite's
+ * wal-index/wal-index.ts — WalIndex: one connection to a WAL-mode database, following SQLite's
  * wal-index and lock protocol (reference/sqlite-wal.md sections 6-11; DESIGN.md section 6).
  *
  * Files and locks (all OFD locks on this connection's own descriptors):
