@@ -162,6 +162,7 @@ interface Addon {
     pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow, growTo?: number): Promise<[number, number]>;
   walAppendSync(file: NativeFileHandle, chain: NativeChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
     pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow, growTo?: number): [number, number];
+  walLanesIdle(): boolean;
   NativeFile: NativeFileClass;
   setErrorClass(ctor: typeof WalnutError): void;
   faultInjectionArmed: boolean;
@@ -197,6 +198,8 @@ export const nativeFrames = {
   scanSync: addon.walScanSync,
   append: addon.walAppend,
   appendSync: addon.walAppendSync,
+  /** No operation queued or running on either I/O lane (native/frames.cc). */
+  lanesIdle: addon.walLanesIdle,
 };
 
 /** True when the process started with WALNUT_FAULT_INJECTION=1. */

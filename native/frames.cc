@@ -360,9 +360,18 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   return Instance::Get(env)->Lane(file->background)->Submit(env, std::move(op));
 }
 
+// walLanesIdle() -> true when neither of this environment's I/O lanes has an operation queued
+// or running: a write on the calling thread then cannot overtake one queued before it (the
+// lanes' FIFO order), nor contend with a checkpoint's copy or sync.
+Napi::Value WalLanesIdle(const Napi::CallbackInfo& info) {
+  Instance* instance = Instance::Get(info.Env());
+  return Napi::Boolean::New(info.Env(), instance->io->Idle() && instance->background->Idle());
+}
+
 }  // namespace
 
 void Register(Napi::Env env, Napi::Object exports) {
+  exports.Set("walLanesIdle", Napi::Function::New<WalLanesIdle>(env, "walLanesIdle"));
   exports.Set("walScan", Napi::Function::New<WalScan<false>>(env, "walScan"));
   exports.Set("walScanSync", Napi::Function::New<WalScan<true>>(env, "walScanSync"));
   exports.Set("walAppend", Napi::Function::New<WalAppend<false>>(env, "walAppend"));

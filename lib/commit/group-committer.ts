@@ -118,6 +118,15 @@ export interface CommitMetrics {
 
 const nowUs = (): number => performance.now() * 1000;
 
+/**
+ * A lone commit (the batch's only one, nobody else queued) of at most this many frames is
+ * written and synced on the JS thread when no I/O is pending (WalIndex.appendAndPublish's
+ * `inline`): the I/O-thread round trip costs more than it hides when nothing else can run
+ * meanwhile. Larger or concurrent batches always go through the I/O thread, so the event loop
+ * keeps serving the committers that queue while a batch is synced.
+ */
+const INLINE_MAX_FRAMES = 16;
+
 /** Longest a run of back-to-back batches keeps WRITE before letting it go for a turn (header comment). */
 const WRITE_RUN_MS = 5;
 
@@ -383,7 +392,8 @@ export class GroupCommitter {
     const full = this.#synchronous === 'full';
     let result;
     try {
-      result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data');
+      const lone = accepted.length === 1 && frames <= INLINE_MAX_FRAMES && this.#queue.length === 0;
+      result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data', lone);
     } catch (e) {
       if (this.#framesUnpublished(frames) || !(e instanceof WalnutError)) {
         this.#failBatch(accepted, e, 'after write');

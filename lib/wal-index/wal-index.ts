@@ -592,11 +592,16 @@ export class WalIndex {
   /**
    * Appends transactions (WRITE held): fresh WAL header when the index says the WAL is
    * empty, frames + sync per `durability`, index entries, then the new header is published.
+   * With `inline`, a small append (the group committer's lone commit) is written and synced on
+   * the calling thread, as SQLite does, when that is safe and saves the I/O-thread round trip:
+   * the WAL needs no new header and no I/O is pending on either lane (WalFile.lanesIdle);
+   * otherwise, and to retry a stale window, it goes through the I/O thread as usual.
    */
   async appendAndPublish(
     transactions: readonly WalTransaction[],
     durability: Durability,
     headerDurability: Durability = durability === 'none' ? 'none' : 'data',
+    inline = false,
   ): Promise<AppendResult> {
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendAndPublish needs the write lock (beginWrite)');
     let live = this.#readHeader();
@@ -628,7 +633,7 @@ export class WalIndex {
     this.checkMapping();
     let result: AppendResult;
     try {
-      result = await this.wal.append(transactions, durability);
+      result = await this.wal.append(transactions, durability, inline && h.mxFrame > 0 && WalFile.lanesIdle());
     } catch (e) {
       if ((e as { reason?: string }).reason !== 'StaleAppendWindow') throw e;
       // changed without the lock being visible to us (e.g. the file was truncated): re-read once

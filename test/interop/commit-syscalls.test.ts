@@ -1,7 +1,8 @@
 // What a commit asks of the kernel, counted with strace in a real child process (issue #19):
 // no stat of any kind on the commit path (on ext4 with multigrain timestamps a stat makes the
 // next fdatasync write the inode too: reference/commit-profile.md), and one WRITE lock round
-// for a run of back-to-back batches rather than one per batch.
+// for a run of back-to-back batches rather than one per batch; a lone committer writes and syncs
+// on its own thread (no I/O-thread round trip), concurrent committers never block it so.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,6 +19,8 @@ const hasStrace = spawnSync('strace', ['-V']).status === 0;
 interface Traced {
   /** The system calls made between the child's markers, every thread included. */
   lines: string[];
+  /** The child's main (JavaScript) thread: its thread id is the process id. */
+  pid: number;
   batches: number;
   commits: number;
 }
@@ -32,7 +35,7 @@ function traceCommits(options: Record<string, unknown>, loops: number, each: num
   const to = lines.findIndex((l) => l.includes('<</commits>>'));
   expect(from).toBeGreaterThan(0);
   expect(to).toBeGreaterThan(from);
-  return { lines: lines.slice(from + 1, to), ...JSON.parse(r.stdout) };
+  return { lines: lines.slice(from + 1, to), pid: Number(/^(\d+)/.exec(lines[0]!)![1]), ...JSON.parse(r.stdout) };
 }
 
 const named = (t: Traced, re: RegExp): number => t.lines.filter((l) => re.test(l)).length;
@@ -53,5 +56,16 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     expect(writeLocks).toBeGreaterThanOrEqual(1);
     // a run spans at least two batches while the queue stays full (group-committer.ts)
     expect(writeLocks).toBeLessThanOrEqual(Math.ceil(t.batches / 2));
+  }, 60_000);
+
+  it('a lone committer writes and syncs on the JavaScript thread; 32 concurrent committers never do', () => {
+    const lone = traceCommits({ autoCheckpoint: false }, 1, 20);
+    const onMain = (t: Traced, call: string): number => named(t, new RegExp(`^${t.pid}\\s+${call}\\(`));
+    expect(lone.batches).toBe(20);
+    expect(onMain(lone, 'fdatasync')).toBe(20);
+    expect(onMain(lone, 'pwritev')).toBe(20);
+    const many = traceCommits({ autoCheckpoint: false }, 32, 8);
+    expect(named(many, /fdatasync\(/)).toBe(many.batches);
+    expect(onMain(many, 'fdatasync')).toBe(0);
   }, 60_000);
 });
