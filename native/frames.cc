@@ -327,18 +327,17 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   const uint32_t* commits = reinterpret_cast<const uint32_t*>(commitBytes.data);
   job->headers.assign(n * kFrameHeaderSize, 0);
   job->pages.resize(n);
-  // Two engine calls per page (get the element, get its typed-array info), and no reference of
-  // its own: the op keeps the `pages` array alive, and the array keeps every page (the caller
-  // never changes it, wal-file.ts). The JS cost of a 64-page batch was mostly these calls.
+  // Two engine calls per page (get the element, get its typed-array info, which refuses a value
+  // that is not a typed array), and no reference of its own: the op keeps the `pages` array
+  // alive, and the array keeps every page (the caller never changes it, wal-file.ts). The JS
+  // cost of a 64-page batch was mostly these calls.
   for (size_t i = 0; i < n; i++) {
     if (pgnos[i] == 0) return ThrowInvalid(env, "page numbers start at 1");
     napi_value p;
-    bool isTyped = false;
     napi_typedarray_type type = napi_int8_array;
     size_t length = 0;
     void* data = nullptr;
     if (napi_get_element(env, pages, static_cast<uint32_t>(i), &p) != napi_ok ||
-        napi_is_typedarray(env, p, &isTyped) != napi_ok || !isTyped ||
         napi_get_typedarray_info(env, p, &type, &length, &data, nullptr, nullptr) != napi_ok ||
         type != napi_uint8_array || length != job->chain.pageSize) {
       if (env.IsExceptionPending()) return Napi::Value();
