@@ -35,10 +35,11 @@
  * whose busy handler tries at 1..100 ms intervals, gets WRITE only now and then, and between
  * walnut's commits as soon as they pause.)
  * The -shm mapping (a truncation by another process would raise SIGBUS) is checked where a run
- * begins (header()), and in each batch before its frames are written and after they are synced
- * (appendAndPublish): so every index access of a batch follows a check with no wait in between
- * but the batch's own synchronous work, the conflict check and the auto-checkpoint wait
- * (beforeAppend, after which appendAndPublish checks again).
+ * begins (header()), when the store's beforeAppend reads the live header, and in each batch
+ * before its frames are written and after they are synced (appendAndPublish), each one lseek:
+ * between one batch's check after its sync and the next batch's index reads nothing waits but
+ * the batches' own synchronous work, so a run needs no check per batch at its start. (After the
+ * auto-checkpoint wait, appendAndPublish reads the header before its check, as it always did.)
  * A batch that cannot take the locks within the busy timeout (WALNUT_BUSY) is rejected together
  * with every commit queued before its wait began: those waited as long, and rejecting them one
  * batch (one more timeout) at a time would stretch a writer held elsewhere, and close(), to a
