@@ -40,6 +40,7 @@ const { monitorEventLoopDelay } = require('node:perf_hooks');
 const Database = require('better-sqlite3');
 const { open, WalnutFile } = require('../dist/index.js');
 const { Histogram } = require('../dist/telemetry/histogram.js');
+const { drive } = require('./harness');
 
 const SECONDS = Number(process.env.WALNUT_BENCH_SECONDS || 1);
 const ROUNDS = Number(process.env.WALNUT_BENCH_ROUNDS || 6);
@@ -66,23 +67,6 @@ function jsThreadCpuUs() {
   }
 }
 
-/** `committers` loops of `op(w, i)` for `seconds`; op latency p50/p99 (µs) and ops/s. */
-async function drive(committers, seconds, op) {
-  const hist = new Histogram();
-  const deadline = performance.now() + seconds * 1000;
-  let ops = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: committers }, async (_, w) => {
-    for (let i = 0; performance.now() < deadline; i++) {
-      const s = performance.now();
-      await op(w, i);
-      hist.record((performance.now() - s) * 1000);
-      ops++;
-    }
-  }));
-  return { ops, perSecond: ops / ((performance.now() - t0) / 1000), p50: hist.percentile(50), p99: hist.percentile(99) };
-}
-
 function driveSync(seconds, op) {
   const hist = new Histogram();
   const deadline = performance.now() + seconds * 1000;
@@ -94,7 +78,7 @@ function driveSync(seconds, op) {
     hist.record((performance.now() - s) * 1000);
     ops++;
   }
-  return { ops, perSecond: ops / ((performance.now() - t0) / 1000), p50: hist.percentile(50), p99: hist.percentile(99) };
+  return { perSecond: ops / ((performance.now() - t0) / 1000), p50: hist.percentile(50), p99: hist.percentile(99) };
 }
 
 /** A file of `bytes` written zeros, synced: the raw loops overwrite written space. */
@@ -251,7 +235,7 @@ async function run() {
       let x;
       if (c.idle) {
         await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
-        x = { ops: 0, perSecond: 0, p50: 0, p99: 0 };
+        x = { perSecond: 0, p50: 0, p99: 0 };
       } else {
         x = c.sync ? driveSync(SECONDS, c.commitOnce) : await drive(c.committers, SECONDS, c.commitOnce);
       }
