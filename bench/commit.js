@@ -1,19 +1,54 @@
-// bench/commit: durable one-page (4 KiB) commits/s and commit latency, walnut side by side
-// with better-sqlite3 (WAL, synchronous FULL and NORMAL, one-row inserts), lmdb-js durable puts
-// of 4 KiB values, a hand-written group commit on fs.promises (writev + datasync per batch),
-// and the physical bound: the same 64-frame batch (pwritev + fdatasync) in a loop through
-// walnut's native file. Each case runs for a fixed time; concurrency = committers in flight.
+// bench/commit: durable one-page (4 KiB) commits, walnut side by side with its peers and with
+// the physical bound, all in one process, cases interleaved in rounds (issue #19).
+//
+// Method: every case runs WALNUT_BENCH_SECONDS (default 1 s) per round, all cases one after
+// another in each round (the order rotates), for WALNUT_BENCH_ROUNDS rounds (default 6). This
+// VM's disk and CPU drift more between sequential runs than between cases of one round, so
+// each goal is the median of its per-round ratios, with their spread [min..max].
+//
+// Cases (64 = committers in flight; one-page commits; walnut's pages 2..5001 in the same
+// pattern as every commit suite):
+//   walnut-64          synchronous 'full', default autoCheckpoint (1000 frames)
+//   walnut-64-noac     'full', autoCheckpoint off
+//   walnut-1           'full', one committer
+//   walnut-64-normal   'normal', default autoCheckpoint
+//   sqlite-full-1      better-sqlite3, WAL, synchronous FULL, one-row inserts of a 4 KiB blob
+//   sqlite-normal-1    the same, synchronous NORMAL
+//   lmdb-64            lmdb-js durable puts of 4 KiB values (when the package is installed)
+//   fsgc-64            a group commit on fs.promises (writev + datasync per batch) made fair:
+//                      it takes a batch only after a setImmediate, so it coalesces the 64
+//                      committers into one batch, as walnut does (without that it alternates
+//                      batches of 1 and 63: two fdatasyncs per 64 commits)
+//   raw-64             the physical bound: 64 frames (24 + 4096 bytes) pwritev + fdatasync in a
+//                      loop, through walnut's native file on its I/O thread, over written space
+//                      (a restarted WAL is reused space too), wrapping at 8 MiB
+//   raw-64-ckpt        raw-64 plus a checkpoint's disk work every 1000 frames (as walnut's
+//                      default): the same page copies walnut's checkpoint makes (64 runs of 16
+//                      adjacent pages of the 5002-page database, one pwritev per run, all
+//                      submitted at once) and the database fsync, inline: the physical limit of
+//                      a WAL that checkpoints
+// Measured per case and round: commits/s, commit latency p50/p99 (a raw batch's latency for the
+// raw loops), event-loop delay p99 over a 1 ms timer (monitorEventLoopDelay; the idle case is
+// the same timer with nothing running: this shared VM's own floor), and CPU time of the
+// JavaScript thread per batch (Linux schedstat of the main thread; includes the system calls
+// made on it, not the I/O threads' work).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
 const Database = require('better-sqlite3');
 const { open, WalnutFile } = require('../dist/index.js');
 const { Histogram } = require('../dist/telemetry/histogram.js');
-const { drive: driveFor } = require('./harness');
+const { drive } = require('./harness');
 
-const SECONDS = Number(process.env.WALNUT_BENCH_SECONDS || 2);
+const SECONDS = Number(process.env.WALNUT_BENCH_SECONDS || 1);
+const ROUNDS = Number(process.env.WALNUT_BENCH_ROUNDS || 6);
 const PAGE = 4096;
+const FRAME = 24 + PAGE;
+const BATCH = 64;
+const AUTO_CHECKPOINT = 1000; // walnut's default, frames
+const RAW_SPAN = 8 << 20; // raw loops wrap here, like a WAL that restarts
 
 function optional(name) {
   try {
@@ -23,37 +58,59 @@ function optional(name) {
   }
 }
 
-const drive = (committers, commitOnce) => driveFor(committers, SECONDS, commitOnce);
+/** CPU time of this process's main (JavaScript) thread in µs; null where schedstat is missing. */
+function jsThreadCpuUs() {
+  try {
+    return Number(fs.readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return null;
+  }
+}
 
-function driveSync(commitOnce) {
+function driveSync(seconds, op) {
   const hist = new Histogram();
-  const deadline = performance.now() + SECONDS * 1000;
-  let count = 0;
+  const deadline = performance.now() + seconds * 1000;
+  let ops = 0;
   const t0 = performance.now();
   for (let i = 0; performance.now() < deadline; i++) {
     const s = performance.now();
-    commitOnce(i);
+    op(i);
     hist.record((performance.now() - s) * 1000);
-    count++;
+    ops++;
   }
-  return { perSecond: count / ((performance.now() - t0) / 1000), p50: hist.percentile(50), p99: hist.percentile(99) };
+  return { perSecond: ops / ((performance.now() - t0) / 1000), p50: hist.percentile(50), p99: hist.percentile(99) };
 }
 
-/** A minimal group commit over fs.promises: queue, one writev + datasync per batch. */
-function fsGroupCommitter(fh) {
+/** A file of `bytes` written zeros, synced: the raw loops overwrite written space. */
+function prefill(file, bytes) {
+  const fd = fs.openSync(file, 'w');
+  const zeros = Buffer.alloc(1 << 20);
+  for (let at = 0; at < bytes; at += zeros.length) fs.writeSync(fd, zeros, 0, zeros.length, at);
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+}
+
+/**
+ * A group commit on fs.promises: queue; one writev + datasync per batch, each batch taken after
+ * a setImmediate, so that every committer the last batch resolved has queued again (coalescing).
+ */
+function fsGroupCommitter(fh, counters) {
   let queue = [];
   let running = false;
   let offset = 0;
   async function loop() {
     running = true;
+    await new Promise((resolve) => setImmediate(resolve));
     while (queue.length) {
       const batch = queue;
       queue = [];
+      counters.batches++;
       const bufs = batch.map((b) => b.data);
       await fh.writev(bufs, offset);
-      offset = (offset + bufs.length * PAGE) % (64 << 20);
+      offset = (offset + bufs.length * PAGE) % RAW_SPAN;
       await fh.datasync();
       for (const b of batch) b.resolve();
+      await new Promise((resolve) => setImmediate(resolve));
     }
     running = false;
   }
@@ -64,86 +121,195 @@ function fsGroupCommitter(fh) {
     });
 }
 
-async function run() {
-  const dir = fs.mkdtempSync(path.join(process.env.WALNUT_BENCH_DIR || os.tmpdir(), 'walnut-bench-commit-'));
-  const rows = [];
-  const add = (system, mode, committers, r, peer) =>
-    rows.push({ system, synchronous: mode, committers, 'commits/s': Math.round(r.perSecond), 'p50 µs': Math.round(r.p50), 'p99 µs': Math.round(r.p99), ratio: peer });
-  const data = Buffer.alloc(PAGE, 0x5a);
+function walnutCase(dir, name, committers, options) {
+  return async () => {
+    const store = await open(path.join(dir, `${name}.db`), options);
+    const data = Buffer.alloc(PAGE, 0x5a);
+    return {
+      committers,
+      commitOnce: (w, i) => store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]),
+      batches: () => store.metrics().batches,
+      close: () => store.close(),
+    };
+  };
+}
 
-  // better-sqlite3, one-row inserts of a 4 KiB blob, FULL and NORMAL
-  const sqlite = {};
-  for (const mode of ['FULL', 'NORMAL']) {
-    const file = path.join(dir, `sqlite-${mode}.db`);
-    const db = new Database(file);
+function sqliteCase(dir, mode) {
+  return async () => {
+    const db = new Database(path.join(dir, `sqlite-${mode}.db`));
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${mode}`);
     db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
     const ins = db.prepare('INSERT INTO t(v) VALUES (?)');
-    sqlite[mode] = driveSync(() => ins.run(data));
-    add('better-sqlite3', mode.toLowerCase(), 1, sqlite[mode], '');
-    db.close();
-  }
+    const data = Buffer.alloc(PAGE, 0x5a);
+    let n = 0;
+    return { sync: true, commitOnce: () => (ins.run(data), n++), batches: () => n, close: () => db.close() };
+  };
+}
 
-  // walnut full at several concurrencies, and normal at 64
-  const walnut = {};
-  for (const [mode, committers] of [['full', 1], ['full', 16], ['full', 64], ['full', 256], ['normal', 64]]) {
-    const file = path.join(dir, `walnut-${mode}-${committers}.db`);
-    const store = await open(file, { synchronous: mode }); // defaults: autoCheckpoint 1000 frames, as SQLite
-    const r = await drive(committers, (w, i) => store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]));
-    walnut[`${mode}-${committers}`] = r;
-    const peer = mode === 'full' ? sqlite.FULL.perSecond : sqlite.NORMAL.perSecond;
-    add('walnut', mode, committers, r, `${(r.perSecond / peer).toFixed(1)}x better-sqlite3 ${mode.toUpperCase()}`);
-    await store.close();
-  }
-
-  // lmdb-js durable puts at 64 in flight
-  const lmdb = optional('lmdb');
-  if (lmdb) {
-    const db = lmdb.open({ path: path.join(dir, 'lmdb'), noSync: false, encoding: 'binary' });
-    const r = await drive(64, (w, i) => db.put(`k${w}-${i % 5000}`, data));
-    add('lmdb-js (durable put)', 'full', 64, r, '');
-    walnut.lmdb = r;
-    await db.close();
-  }
-
-  // hand-written group commit on fs.promises at 64 in flight
-  {
-    const fh = await fs.promises.open(path.join(dir, 'fsgc.bin'), 'w+');
-    const commit = fsGroupCommitter(fh);
-    const r = await drive(64, () => commit(data));
-    add('fs.promises group commit', 'full', 64, r, '');
-    walnut.fsgc = r;
-    await fh.close();
-  }
-
-  // physical bound: 64 frames (24 + 4096 bytes) pwritev + fdatasync, over preallocated space
-  {
-    const f = await WalnutFile.open(path.join(dir, 'raw.bin'), { create: true });
+/** The raw loop; with `checkpointEvery` batches, plus a checkpoint's page copies and db fsync. */
+function rawCase(dir, name, checkpointEvery) {
+  return async () => {
+    const walPath = path.join(dir, `${name}.wal`);
+    prefill(walPath, 2 * RAW_SPAN);
+    const wal = await WalnutFile.open(walPath);
     const frames = [];
-    for (let i = 0; i < 64; i++) frames.push(Buffer.alloc(24), data);
-    let off = 0;
-    const r = await drive(1, async () => {
-      await f.writev(frames, off, 'data');
-      off = (off + 64 * 4120) % (64 << 20);
-    });
-    const raw = { perSecond: r.perSecond * 64, p50: r.p50, p99: r.p99 };
-    add('raw batch bound (64 frames writev+fdatasync)', 'full', 64, raw, '');
-    walnut.raw = raw;
-    await f.close();
+    const data = Buffer.alloc(PAGE, 0x5a);
+    for (let i = 0; i < BATCH; i++) frames.push(Buffer.alloc(24, i), data);
+    let db = null;
+    const run16 = Array.from({ length: 16 }, () => data);
+    if (checkpointEvery) {
+      const dbPath = path.join(dir, `${name}.db`);
+      prefill(dbPath, 5002 * PAGE);
+      db = await WalnutFile.open(dbPath);
+    }
+    let off = 32;
+    let n = 0;
+    return {
+      committers: 1,
+      scale: BATCH,
+      commitOnce: async () => {
+        await wal.writev(frames, off, 'data');
+        off += BATCH * FRAME;
+        if (off + BATCH * FRAME > RAW_SPAN) off = 32;
+        if (++n % checkpointEvery === 0 && db !== null) {
+          const writes = [];
+          for (let r = 0; r < BATCH; r++) writes.push(db.writev(run16, (1 + ((r * 7919 + n) % 4986)) * PAGE));
+          await Promise.all(writes);
+          await db.fsync();
+        }
+      },
+      batches: () => n,
+      close: async () => {
+        await wal.close();
+        await db?.close();
+      },
+    };
+  };
+}
+
+async function run() {
+  const dir = fs.mkdtempSync(path.join(process.env.WALNUT_BENCH_DIR || os.tmpdir(), 'walnut-bench-commit-'));
+  const lmdb = optional('lmdb');
+  const cases = {
+    'walnut-64': walnutCase(dir, 'w64', 64, {}),
+    'walnut-64-noac': walnutCase(dir, 'w64n', 64, { autoCheckpoint: false }),
+    'walnut-1': walnutCase(dir, 'w1', 1, {}),
+    'walnut-64-normal': walnutCase(dir, 'w64normal', 64, { synchronous: 'normal' }),
+    'sqlite-full-1': sqliteCase(dir, 'FULL'),
+    'sqlite-normal-1': sqliteCase(dir, 'NORMAL'),
+    ...(lmdb === null ? {} : {
+      'lmdb-64': async () => {
+        const db = lmdb.open({ path: path.join(dir, 'lmdb'), noSync: false, encoding: 'binary' });
+        const data = Buffer.alloc(PAGE, 0x5a);
+        return { committers: 64, commitOnce: (w, i) => db.put(`k${w}-${i % 5000}`, data), close: () => db.close() };
+      },
+    }),
+    'fsgc-64': async () => {
+      const file = path.join(dir, 'fsgc.bin');
+      prefill(file, 2 * RAW_SPAN);
+      const fh = await fs.promises.open(file, 'r+');
+      const counters = { batches: 0 };
+      const commit = fsGroupCommitter(fh, counters);
+      const data = Buffer.alloc(PAGE, 0x5a);
+      return { committers: 64, commitOnce: () => commit(data), batches: () => counters.batches, close: () => fh.close() };
+    },
+    'raw-64': rawCase(dir, 'raw', 0),
+    'raw-64-ckpt': rawCase(dir, 'rawckpt', Math.round(AUTO_CHECKPOINT / BATCH)),
+    idle: async () => ({ idle: true, close: () => undefined }),
+  };
+  const names = Object.keys(cases);
+  const inst = {};
+  for (const n of names) inst[n] = await cases[n]();
+  // warm-up, not recorded: files grown, WALs started, code compiled
+  for (const n of names) if (!inst[n].idle) await (inst[n].sync ? driveSync(0.2, inst[n].commitOnce) : drive(inst[n].committers, 0.2, inst[n].commitOnce));
+  const res = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = names.slice(r % names.length).concat(names.slice(0, r % names.length));
+    for (const n of order) {
+      const c = inst[n];
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      const b0 = c.batches ? c.batches() : 0;
+      const cpu0 = jsThreadCpuUs();
+      loop.enable();
+      let x;
+      if (c.idle) {
+        await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+        x = { perSecond: 0, p50: 0, p99: 0 };
+      } else {
+        x = c.sync ? driveSync(SECONDS, c.commitOnce) : await drive(c.committers, SECONDS, c.commitOnce);
+      }
+      loop.disable();
+      const cpu1 = jsThreadCpuUs();
+      const batches = c.batches ? c.batches() - b0 : 0;
+      res[n].push({
+        perSecond: x.perSecond * (c.scale ?? 1),
+        p50: x.p50,
+        p99: x.p99,
+        loopP99Ms: Math.max(0, loop.percentile(99) / 1e6 - 1),
+        jsUsPerBatch: cpu0 === null || batches === 0 ? null : (cpu1 - cpu0) / batches,
+      });
+    }
   }
+  for (const n of names) await inst[n].close();
   fs.rmSync(dir, { recursive: true, force: true });
 
-  const w64 = walnut['full-64'].perSecond;
+  const med = (a) => {
+    const s = a.filter((v) => v !== null).sort((x, y) => x - y);
+    return s.length === 0 ? null : s[Math.floor(s.length / 2)];
+  };
+  const spread = (a) => `${Math.min(...a).toFixed(2)}..${Math.max(...a).toFixed(2)}`;
+  const col = (n, k) => res[n].map((x) => x[k]);
+  const rows = names.filter((n) => n !== 'idle').map((n) => {
+    const ps = col(n, 'perSecond');
+    const js = med(col(n, 'jsUsPerBatch'));
+    return {
+      case: n,
+      'commits/s': Math.round(med(ps)),
+      'min..max': `${Math.round(Math.min(...ps))}..${Math.round(Math.max(...ps))}`,
+      'p50 µs': Math.round(med(col(n, 'p50'))),
+      'p99 µs': Math.round(med(col(n, 'p99'))),
+      'JS µs/batch': js === null ? '' : Math.round(js),
+      'loop p99 ms': med(col(n, 'loopP99Ms')).toFixed(2),
+    };
+  });
+  /** Median and spread of the per-round ratio a/b of field k (perSecond unless named). */
+  const ratio = (a, b, k = 'perSecond') => {
+    if (!res[a] || !res[b]) return null;
+    const rs = res[a].map((x, i) => x[k] / res[b][i][k]);
+    return { median: med(rs), spread: spread(rs) };
+  };
+  const goal = (label, r, want, atLeast = true) => {
+    if (r === null) return `${label}: not measured`;
+    const ok = atLeast ? r.median >= want : r.median <= want;
+    return `${label}: ${r.median.toFixed(2)}x [${r.spread}] (goal ${atLeast ? '>=' : '<='} ${want}x ${ok ? '✔' : '✘'})`;
+  };
   const notes = [
-    `walnut full @64 = ${(w64 / sqlite.FULL.perSecond).toFixed(1)}x better-sqlite3 FULL (goal >= 25x)`,
-    `walnut full @64 = ${(w64 / walnut.fsgc.perSecond).toFixed(2)}x fs.promises group commit (goal >= 2x)`,
-    walnut.lmdb ? `walnut full @64 = ${(w64 / walnut.lmdb.perSecond).toFixed(2)}x lmdb-js durable puts (goal >= 4x)` : 'lmdb-js not installed',
-    `walnut full @64 = ${((100 * w64) / walnut.raw.perSecond).toFixed(0)}% of the raw batch bound (goal >= 70%)`,
-    `walnut full @1 = ${(walnut['full-1'].perSecond / sqlite.FULL.perSecond).toFixed(2)}x better-sqlite3 FULL (goal >= 1.2x)`,
-    `walnut normal @64 = ${(walnut['normal-64'].perSecond / sqlite.NORMAL.perSecond).toFixed(2)}x better-sqlite3 NORMAL (goal >= 3x)`,
+    `${ROUNDS} rounds x ${SECONDS} s per case, interleaved; medians of per-round ratios [spread]`,
+    goal('walnut-64 / raw-64-ckpt', ratio('walnut-64', 'raw-64-ckpt'), 0.85),
+    goal('walnut-64 / better-sqlite3 FULL', ratio('walnut-64', 'sqlite-full-1'), 25),
+    goal('walnut-64 commit p99 / raw-64 batch p99', ratio('walnut-64', 'raw-64', 'p99'), 2.5, false),
+    goal('walnut-64-noac / raw-64', ratio('walnut-64-noac', 'raw-64'), 0.95),
+    goal('walnut-64-noac / fair fs.promises group commit', ratio('walnut-64-noac', 'fsgc-64'), 1.5),
+    goal('walnut-1 / better-sqlite3 FULL', ratio('walnut-1', 'sqlite-full-1'), 1.2),
+    goal('walnut-64-normal / better-sqlite3 NORMAL', ratio('walnut-64-normal', 'sqlite-normal-1'), 3),
+    res['lmdb-64'] ? `walnut-64 / lmdb-js durable puts: ${ratio('walnut-64', 'lmdb-64').median.toFixed(2)}x [${ratio('walnut-64', 'lmdb-64').spread}]` : 'lmdb-js: not installed',
+    `raw-64-ckpt / raw-64 (what checkpointing costs the disk): ${ratio('raw-64-ckpt', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-ckpt', 'raw-64').spread}]`,
+    `event-loop delay p99 over a 1 ms timer, walnut-64: ${med(col('walnut-64', 'loopP99Ms')).toFixed(2)} ms, walnut-64-noac: ${med(col('walnut-64-noac', 'loopP99Ms')).toFixed(2)} ms (goal < 1 ms); the idle timer alone: ${med(col('idle', 'loopP99Ms')).toFixed(2)} ms`,
   ];
-  return { rows, columns: ['system', 'synchronous', 'committers', 'commits/s', 'p50 µs', 'p99 µs', 'ratio'], notes };
+  return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms'], notes, rounds: res };
 }
 
 module.exports = { run };
+
+if (require.main === module) {
+  run().then((r) => {
+    const { table } = require('./harness');
+    console.log(table(r.rows, r.columns));
+    for (const n of r.notes) console.log(n);
+    if (process.env.WALNUT_BENCH_JSON) fs.writeFileSync(process.env.WALNUT_BENCH_JSON, JSON.stringify(r, null, 2));
+  }, (e) => {
+    console.error(e);
+    process.exit(2);
+  });
+}

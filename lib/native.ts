@@ -134,7 +134,7 @@ export interface NativeShmRegion {
   map(count: number): number;
   grow(count: number): void;
   segments(): number;
-  /** False when the -shm is now shorter than the mapped segments (one fstat). */
+  /** False when the -shm is now shorter than the mapped segments (one lseek). */
   coversMapping(): boolean;
   readHeader(out: Uint8Array): void;
   writeHeader(header: Uint8Array): void;
@@ -166,6 +166,7 @@ interface Addon {
     pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow, growTo?: number): Promise<[number, number]>;
   walAppendSync(file: NativeFileHandle, chain: NativeChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
     pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow, growTo?: number): [number, number];
+  walLanesIdle(): boolean;
   NativeFile: NativeFileClass;
   setErrorClass(ctor: typeof WalnutError): void;
   faultInjectionArmed: boolean;
@@ -201,6 +202,8 @@ export const nativeFrames = {
   scanSync: addon.walScanSync,
   append: addon.walAppend,
   appendSync: addon.walAppendSync,
+  /** No operation queued or running on either I/O lane (native/frames.cc). */
+  lanesIdle: addon.walLanesIdle,
 };
 
 /** True when the process started with WALNUT_FAULT_INJECTION=1. */

@@ -71,6 +71,8 @@ class IoThread {
 
   // JS thread only. Takes ownership and returns the op's promise.
   Napi::Promise Submit(Napi::Env env, std::unique_ptr<IoOp> op);
+  // JS thread only: no operation submitted that has not completed (none queued, none running).
+  bool Idle() const { return outstanding_ == 0; }
 
  private:
   static void OnWake(Napi::Env env, Napi::Function, IoThread* self, void*);

@@ -71,7 +71,7 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     return true;
   }
 
-  // The -shm's size (fstat); false with a WALNUT_IO thrown on an OS error.
+  // The -shm's size (lseek: posix::Size); false with a WALNUT_IO thrown on an OS error.
   bool FileSize(Napi::Env env, uint64_t* size) {
     OsFailure f = posix::Size(file_->fd, size);
     if (!f.IsError()) return true;
@@ -131,7 +131,7 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
 
   // coversMapping() -> false when the -shm has become shorter than the segments mapped from it
   // (another user of the file truncated it): touching those pages would raise SIGBUS. One
-  // fstat; lib/index/wal-index.ts calls it where transactions begin (see shm.h).
+  // lseek; lib/wal-index/wal-index.ts calls it where transactions begin (see shm.h).
   Napi::Value CoversMapping(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return Napi::Value();

@@ -29,7 +29,7 @@
 //  - The file is grown only by a writer or recovery (one zero byte at the end of every 4 KiB
 //    block, as SQLite does, so its pages are allocated) and never shrunk while anyone is attached
 //    (the first opener truncates it holding DMS exclusively). Mapped access raises SIGBUS only if
-//    some other user of the file cuts it below the mapping anyway. coversMapping() (one fstat)
+//    some other user of the file cuts it below the mapping anyway. coversMapping() (one lseek)
 //    detects that; lib/index/wal-index.ts asks it where a read transaction, checkpoint or
 //    recovery begins, where a write transaction begins after waiting for WRITE, after every
 //    wait within a commit (before its frames are written and before they are indexed) and

@@ -4,9 +4,10 @@
  * Commits queue while a batch is being written. When the writer is free it takes everything
  * queued, up to maxBatchBytes of pages (a single larger commit still goes, alone), optionally
  * after waiting maxWaitMicros for more, and for that batch:
- *   1. takes a read snapshot and the WRITE lock (once per batch; BusySnapshot -> new snapshot),
- *      then releases that snapshot: under WRITE the header cannot change, and only its
- *      generation and database size are used,
+ *   1. holds the WRITE lock: a run of back-to-back batches takes it once (WalIndex.beginWriteRun,
+ *      no read snapshot: under WRITE only this connection publishes headers, so the live header
+ *      is the state to append to) and each later batch of the run re-validates the -shm header
+ *      (both copies, checksum; no system call: writeRunHeader) instead of locking again,
  *   2. checks each transaction's conflict set (first committer wins) against frames committed
  *      since its snapshot and against earlier transactions of the same batch, then releases the
  *      transactions' snapshots (their reads are done; the check used their generation, not
@@ -22,6 +23,23 @@
  * transactions reuses its WAL. The snapshots still waiting in the queue or in the running batch
  * (committingSnapshots) are about to be released; the auto-checkpoint policy does not count
  * them as readers that pin the WAL.
+ * The WRITE run ends (endWrite) when the queue is empty after a batch (an idle writer holds no
+ * lock), when something in this process waits for WRITE (index.writeWanted: a checkpoint in
+ * full, restart or truncate mode), before a wait that is not the batch's own work (maxWaitMicros,
+ * the beforeBatch hook's back-pressure), on any failure, and after WRITE_RUN_MS even while the
+ * queue stays full (a run spans at least two batches, so one lock round always serves two when
+ * the queue stays full). Another process cannot be seen waiting (sqlite3 and walnut poll for WRITE
+ * with non-blocking locks and sleeps), so the bound is time: every WRITE_RUN_MS the lock is free
+ * for a turn of the event loop. (When each batch took WRITE itself it was free for a few
+ * microseconds between any two batches; either way a sqlite3 writer under walnut's full load,
+ * whose busy handler tries at 1..100 ms intervals, gets WRITE only now and then, and between
+ * walnut's commits as soon as they pause.)
+ * The -shm mapping (a truncation by another process would raise SIGBUS) is checked where a run
+ * begins (header()), when the store's beforeAppend reads the live header, and in each batch
+ * before its frames are written and after they are synced (appendAndPublish), each one lseek:
+ * between one batch's check after its sync and the next batch's index reads nothing waits but
+ * the batches' own synchronous work, so a run needs no check per batch at its start. (After the
+ * auto-checkpoint wait, appendAndPublish reads the header before its check, as it always did.)
  * A batch that cannot take the locks within the busy timeout (WALNUT_BUSY) is rejected together
  * with every commit queued before its wait began: those waited as long, and rejecting them one
  * batch (one more timeout) at a time would stretch a writer held elsewhere, and close(), to a
@@ -38,6 +56,7 @@
  * After close() every submit is refused with WALNUT_CLOSED.
  */
 import { walnutError, WalnutError } from '../errors';
+import type { ShmHeader } from '../format/shm-header';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import type { EventRing } from '../telemetry/events';
@@ -100,13 +119,25 @@ export interface CommitMetrics {
 
 const nowUs = (): number => performance.now() * 1000;
 
+/**
+ * A lone commit (the batch's only one, nobody else queued) of at most this many frames is
+ * written and synced on the JS thread when no I/O is pending (WalIndex.appendAndPublish's
+ * `inline`): the I/O-thread round trip costs more than it hides when nothing else can run
+ * meanwhile. Larger or concurrent batches always go through the I/O thread, so the event loop
+ * keeps serving the committers that queue while a batch is synced.
+ */
+const INLINE_MAX_FRAMES = 16;
+
+/** Longest a run of back-to-back batches keeps WRITE before letting it go for a turn (header comment). */
+const WRITE_RUN_MS = 5;
+
 export class GroupCommitter {
   readonly #index: WalIndex;
   readonly #synchronous: Synchronous;
   readonly #maxBatchBytes: number;
   readonly #maxWaitMicros: number;
   readonly #onCommitted: (mxFrame: number) => void;
-  readonly #beforeBatch: () => Promise<void>;
+  readonly #beforeBatch: () => Promise<void> | null;
   readonly #beforeAppend: () => Promise<void>;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
@@ -115,6 +146,10 @@ export class GroupCommitter {
   /** Snapshots the committer releases before its next append (see committingSnapshots). */
   readonly #committing = new Set<Snapshot>();
   #running: Promise<void> | null = null;
+  /** When the WRITE run began (performance.now() ms), null when this committer holds no WRITE. */
+  #runStart: number | null = null;
+  /** Batches written in this WRITE run (a run spans at least two while the queue stays full). */
+  #runBatches = 0;
   #failed: WalnutError | null = null;
   #closed = false;
   #seq = 0;
@@ -131,14 +166,14 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void>; beforeAppend?: () => Promise<void>; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: () => Promise<void>; events?: EventRing },
   ) {
     this.#index = index;
     this.#synchronous = o.synchronous;
     this.#maxBatchBytes = o.maxBatchBytes;
     this.#maxWaitMicros = o.maxWaitMicros;
     this.#onCommitted = o.onCommitted ?? (() => undefined);
-    this.#beforeBatch = o.beforeBatch ?? (() => Promise.resolve());
+    this.#beforeBatch = o.beforeBatch ?? (() => null);
     this.#beforeAppend = o.beforeAppend ?? (() => Promise.resolve());
     this.#events = o.events ?? null;
     this.#stampTrailers = o.stampTrailers ?? false;
@@ -192,9 +227,9 @@ export class GroupCommitter {
   }
 
   /**
-   * Snapshots held only until the committer has taken the write lock (its own batch snapshot)
-   * or checked their transaction's conflict set: readers on their way out, not readers that
-   * keep the WAL from restarting (WalIndex.walReaders' `except`).
+   * Snapshots held only until the committer has checked their transaction's conflict set:
+   * readers on their way out, not readers that keep the WAL from restarting (WalIndex.walReaders'
+   * `except`).
    */
   get committingSnapshots(): ReadonlySet<Snapshot> {
     return this.#committing;
@@ -206,21 +241,42 @@ export class GroupCommitter {
       await new Promise((resolve) => setImmediate(resolve));
       while (this.#queue.length > 0) {
         if (this.#maxWaitMicros > 0 && this.#queueBytes() < this.#maxBatchBytes) {
+          this.#endWriteRun();
           await new Promise((resolve) => setTimeout(resolve, this.#maxWaitMicros / 1000));
         }
         let batch: Pending[] | null = null;
         try {
-          await this.#beforeBatch();
+          const room = this.#beforeBatch();
+          if (room !== null) {
+            this.#endWriteRun(); // back-pressure is not this batch's work: others may write meanwhile
+            await room;
+          }
           batch = this.#takeBatch();
           await this.#runBatch(batch);
         } catch (e) {
           // nothing of this batch was written (#writeBatch handles its own write stage)
+          this.#endWriteRun();
           this.#failBatch(batch ?? this.#takeBatch(), e, 'before write');
+        }
+        const wanted = this.#index.writeWanted;
+        if (this.#runStart !== null && (wanted || this.#queue.length === 0 || this.#failed !== null || (++this.#runBatches >= 2 && performance.now() - this.#runStart > WRITE_RUN_MS))) {
+          this.#endWriteRun();
+          // the turn of the event loop in which WRITE is free (header comment)
+          if (this.#queue.length > 0) await new Promise((resolve) => setImmediate(resolve));
+          // a waiter in this process polls for WRITE (busy-handler sleeps): let it have it first
+          while (wanted && this.#index.writeWanted) await new Promise((resolve) => setTimeout(resolve, 1));
         }
       }
     } finally {
+      this.#endWriteRun();
       this.#running = null;
     }
+  }
+
+  #endWriteRun(): void {
+    if (this.#runStart === null) return;
+    this.#runStart = null;
+    this.#index.endWrite();
   }
 
   /**
@@ -271,30 +327,24 @@ export class GroupCommitter {
       return;
     }
     const tStart = nowUs();
-    for (;;) {
-      let snap: Snapshot | undefined;
-      try {
-        snap = await this.#index.beginRead();
-        this.#committing.add(snap);
-        await this.#index.beginWrite(snap);
-      } catch (e) {
-        if (e instanceof WalnutError && e.reason === 'BusySnapshot') continue; // another connection committed
-        this.#rejectAll(batch, e);
-        // the commits queued before this wait began have waited the whole busy timeout too:
-        // they get the same answer now, not one more timeout per batch (or close()) each
-        if (e instanceof WalnutError && e.code === 'WALNUT_BUSY') this.#rejectAll(this.#takeQueuedBefore(tStart), e);
-        return;
-      } finally {
-        // WRITE held (or not taken): the header stays as the snapshot saw it, the lock is not needed
-        if (snap !== undefined) this.#releaseSnapshot(snap);
+    let header: ShmHeader;
+    try {
+      if (this.#runStart === null) {
+        header = await this.#index.beginWriteRun();
+        this.#runStart = performance.now();
+        this.#runBatches = 0;
+      } else {
+        header = await this.#index.writeRunHeader();
       }
-      try {
-        await this.#writeBatch(batch, snap, tStart);
-      } finally {
-        this.#index.endWrite();
-      }
+    } catch (e) {
+      this.#endWriteRun();
+      this.#rejectAll(batch, e);
+      // the commits queued before this wait began have waited the whole busy timeout too:
+      // they get the same answer now, not one more timeout per batch (or close()) each
+      if (e instanceof WalnutError && e.code === 'WALNUT_BUSY') this.#rejectAll(this.#takeQueuedBefore(tStart), e);
       return;
     }
+    await this.#writeBatch(batch, header, tStart);
   }
 
   #releaseSnapshot(snap: Snapshot): void {
@@ -302,12 +352,12 @@ export class GroupCommitter {
     snap.release();
   }
 
-  async #writeBatch(batch: Pending[], snap: Snapshot, tStart: number): Promise<void> {
-    const gen = snap.generation;
+  async #writeBatch(batch: Pending[], live: ShmHeader, tStart: number): Promise<void> {
+    const gen = live;
     const written = new Set<number>();
     const accepted: Pending[] = [];
     const txns: WalTransaction[] = [];
-    let dbSize = snap.dbSize;
+    let dbSize = this.#index.databaseSize(live);
     let frames = 0;
     for (const p of batch) {
       if (p.conflict && this.#conflicts(p.conflict, gen, written)) {
@@ -343,7 +393,8 @@ export class GroupCommitter {
     const full = this.#synchronous === 'full';
     let result;
     try {
-      result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data');
+      const lone = accepted.length === 1 && frames <= INLINE_MAX_FRAMES && this.#queue.length === 0;
+      result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data', lone);
     } catch (e) {
       if (this.#framesUnpublished(frames) || !(e instanceof WalnutError)) {
         this.#failBatch(accepted, e, 'after write');
@@ -399,9 +450,9 @@ export class GroupCommitter {
 
   /**
    * The size page 1 (as the batch so far leaves it) requires: its in-header size when SQLite
-   * trusts it, else 1. The database's page 1 is read through a snapshot of its own: the batch's
-   * snapshot is already released (so that it does not keep the WAL from restarting), and under
-   * WRITE a new one sees the same header. Only shrinking commits get here.
+   * trusts it, else 1. The database's page 1 is read through a snapshot of its own, released at
+   * once (so that it does not keep the WAL from restarting); under WRITE it sees the live header.
+   * Only shrinking commits get here.
    */
   async #page1DbSize(txns: readonly WalTransaction[]): Promise<number> {
     let page1: Uint8Array | undefined;

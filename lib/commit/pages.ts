@@ -131,6 +131,15 @@ export function checkCommitSize(pages: readonly WalPage[], dbSize: number): void
 /** Validated, deduplicated (last write wins) and sorted by page number; with dbSize, checked against it. */
 export function normalizePages(pages: unknown, rules: PageRules, dbSize?: number): WalPage[] {
   if (!Array.isArray(pages) || pages.length === 0) invalid('pages', 'pages must be a non-empty array of { pgno, data }');
+  if (pages.length === 1) {
+    // the common one-page commit: no map, no sort (the same checks, the same result)
+    const p = pages[0] as PageWrite;
+    if (typeof p !== 'object' || p === null) invalid('pages', 'each page must be { pgno, data }');
+    checkPage(p.pgno, p.data, rules);
+    const one = [{ pgno: p.pgno, data: p.data }];
+    if (dbSize !== undefined) checkCommitSize(one, dbSize);
+    return one;
+  }
   const byPgno = new Map<number, Uint8Array>();
   for (const p of pages as PageWrite[]) {
     if (typeof p !== 'object' || p === null) invalid('pages', 'each page must be { pgno, data }');

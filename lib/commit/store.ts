@@ -198,10 +198,8 @@ export class Store {
         // backed off while a reader keeps the WAL from restarting (auto-checkpoint.ts)
         if (this.#autoCheckpoint === null && !this.#closed && this.#policy.dueAfterCommit(mxFrame)) this.#startAutoCheckpoint();
       },
-      beforeBatch: async () => {
-        const room = extension?.room();
-        if (room) await room;
-      },
+      // null when the sidecar has room: the committer then keeps its WRITE run going
+      beforeBatch: () => extension?.room() ?? null,
       // Under WRITE, once the batch's transactions gave up their read marks: the batch that
       // restarts the WAL waits for the checkpoint that lets it (auto-checkpoint.ts). A passive
       // checkpoint takes no WRITE. One that ran while those marks were held copied only up to

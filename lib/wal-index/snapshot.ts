@@ -1,5 +1,5 @@
 /**
- * index/snapshot.ts — Snapshot: a consistent read view of the database (a read transaction).
+ * wal-index/snapshot.ts — Snapshot: a consistent read view of the database (a read transaction).
  *
  * It holds a read lock from WalIndex.beginRead() until release() (READ(i) may become READ(0)
  * when the writer finds every frame it sees in the database file: moveToDatabaseFile). read(pgno) returns the page
@@ -16,14 +16,39 @@
  */
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
+import type { WalnutFile } from '../io/file';
 import { checkPageTrailer } from '../wal/page-trailer';
-import type { WalIndex } from './wal-index';
+import type { WalFile } from '../wal/wal-file';
+
+/**
+ * The connection a snapshot reads through (WalIndex, which creates snapshots), as far as a
+ * snapshot needs it: declared here so that this file does not import wal-index.ts, which
+ * imports it.
+ */
+export interface SnapshotSource {
+  readonly pageSize: number;
+  readonly dbPath: string;
+  /** Pages carry an XXH3-128 trailer to check on every read. */
+  readonly pageTrailers: boolean;
+  readonly closed: boolean;
+  readonly db: WalnutFile;
+  readonly wal: WalFile;
+  /** The frame holding `pgno` in [minFrame, mxFrame], or 0. */
+  lookup(pgno: number, mxFrame: number, minFrame: number): number;
+  /** WALNUT_CORRUPT (ShmTruncated) when the -shm was cut below what the connection maps. */
+  checkMapping(): void;
+}
 
 export interface SnapshotState {
   readLock: number;
   mxFrame: number;
   minFrame: number;
   dbSize: number;
+  /**
+   * Pages of the database file known to exist (its size when the WAL was empty, else the
+   * header's nPage): pages past it read as zeros without a read; a page below it that the
+   * file lacks reads short and is zero-filled.
+   */
   dbFilePages: number;
   header: ShmHeader;
   headerBytes: Uint8Array;
@@ -32,14 +57,14 @@ export interface SnapshotState {
 }
 
 export class Snapshot {
-  readonly #index: WalIndex;
+  readonly #index: SnapshotSource;
   readonly #state: SnapshotState;
   readonly #onRelease: (s: Snapshot) => void;
   #released = false;
   /** Asynchronous reads in flight; release() hands the lock back when the last one ends. */
   #reading = 0;
 
-  constructor(index: WalIndex, state: SnapshotState, onRelease: (s: Snapshot) => void) {
+  constructor(index: SnapshotSource, state: SnapshotState, onRelease: (s: Snapshot) => void) {
     this.#index = index;
     this.#state = state;
     this.#onRelease = onRelease;
@@ -101,7 +126,7 @@ export class Snapshot {
   }
 
   async #readInto(pgno: number, out: Uint8Array): Promise<void> {
-    // An asynchronous read pays for a trip to the I/O thread, so it can afford the fstat that
+    // An asynchronous read pays for a trip to the I/O thread, so it can afford the size check (lseek) that
     // turns a -shm truncated while the snapshot was held into WALNUT_CORRUPT (ShmTruncated)
     // instead of SIGBUS in the lookup; the synchronous reads cannot (native/shm.h).
     if (this.#state.mxFrame !== 0) this.#index.checkMapping();
@@ -179,15 +204,15 @@ export class Snapshot {
   }
 
   /**
-   * WalIndex only, under WRITE once every frame this snapshot sees is in the database file (which
-   * now has `dbFilePages` pages): read the database file only from now on, under READ(0). The
-   * pages read are the same; the generation (conflict checks) stays.
+   * WalIndex only, under WRITE once every frame this snapshot sees is in the database file:
+   * read the database file only from now on, under READ(0). The pages read are the same
+   * (dbFilePages stays the header's nPage: the complete checkpoint sized the file to it); the
+   * generation (conflict checks) stays.
    */
-  moveToDatabaseFile(dbFilePages: number): void {
+  moveToDatabaseFile(): void {
     this.#state.readLock = 0;
     this.#state.mxFrame = 0;
     this.#state.minFrame = 0;
-    this.#state.dbFilePages = dbFilePages;
   }
 
   /** Ends the read transaction (idempotent); the lock goes once reads in flight have finished. */

@@ -1,5 +1,5 @@
 /**
- * index/wal-index.ts — WalIndex: one connection to a WAL-mode database, following SQLite's
+ * wal-index/wal-index.ts — WalIndex: one connection to a WAL-mode database, following SQLite's
  * wal-index and lock protocol (reference/sqlite-wal.md sections 6-11; DESIGN.md section 6).
  *
  * Files and locks (all OFD locks on this connection's own descriptors):
@@ -23,8 +23,10 @@
  *    The writer moves a snapshot that sees every frame, all of them backfilled, from READ(i) to
  *    READ(0) (same pages) before it decides whether the WAL can restart.
  *  - A write starts only from a snapshot whose header is still the live one (otherwise
- *    WALNUT_BUSY, reason BusySnapshot); frames are written (and synced), then indexed, then the
- *    header is published: readers never see a header whose frames are not in place.
+ *    WALNUT_BUSY, reason BusySnapshot), or, for the committer's run of batches, from the live
+ *    header under WRITE (beginWriteRun: only this connection publishes while it holds WRITE);
+ *    frames are written (and synced), then indexed, then the header is published: readers never
+ *    see a header whose frames are not in place.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -135,6 +137,14 @@ export class WalIndex {
   readonly #shm: WalnutFile | null;
   readonly #region: NativeShmRegion;
   readonly #headerScratch = new Uint8Array(2 * SHM_HEADER_SIZE);
+  /**
+   * The last good header #readHeader decoded and the 96 bytes it came from: while the -shm holds
+   * the same bytes, a header read is one native copy and a compare (no decode, no allocation).
+   */
+  #lastRead: { header: ShmHeader; bytes: Uint8Array } | null = null;
+  readonly #lastRaw = new Uint8Array(2 * SHM_HEADER_SIZE);
+  /** Callers in this process waiting for WRITE (#lockShm): a writer keeping WRITE across batches lets it go. */
+  #writeWaiters = 0;
   /**
    * The writer reads the page number of the header's last frame before it appends: that maps
    * the segment holding it or refuses (WALNUT_CORRUPT) when the -shm ends before it. Growing
@@ -267,15 +277,30 @@ export class WalIndex {
   }
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
   async #lockShm(byte: number, n: number, mode: LockMode): Promise<boolean> {
+    if (this.#tryShm(byte, n, mode)) return false;
     const deadline = performance.now() + this.busyTimeout;
-    let attempt = 0;
-    for (; !this.#tryShm(byte, n, mode); attempt++) {
-      if (performance.now() > deadline) {
-        throw walnutError('WALNUT_BUSY', `shm lock ${byte}${n > 1 ? `..${byte + n - 1}` : ''} (${mode}) is held elsewhere`, { path: this.shmPath });
+    const write = byte === SHM_LOCK.WRITE;
+    if (write) this.#writeWaiters++; // writeWanted: the committer lets a WRITE it keeps go
+    try {
+      for (let attempt = 0; !this.#tryShm(byte, n, mode); attempt++) {
+        if (performance.now() > deadline) {
+          throw walnutError('WALNUT_BUSY', `shm lock ${byte}${n > 1 ? `..${byte + n - 1}` : ''} (${mode}) is held elsewhere`, { path: this.shmPath });
+        }
+        await pause(attempt);
       }
-      await pause(attempt);
+    } finally {
+      if (write) this.#writeWaiters--;
     }
-    return attempt > 0;
+    return true;
+  }
+
+  /**
+   * Something in this process waits for WRITE (a checkpoint in restart, truncate or full mode,
+   * a rebuild): the committer, which keeps WRITE across back-to-back batches, releases it after
+   * its current batch (group-committer.ts).
+   */
+  get writeWanted(): boolean {
+    return this.#writeWaiters > 0;
   }
 
   // ---- header ---------------------------------------------------------------------------
@@ -283,7 +308,7 @@ export class WalIndex {
   /**
    * Refuses (WALNUT_CORRUPT, reason ShmTruncated) when another user of the -shm has cut it
    * shorter than the segments this connection mapped: touching them would raise SIGBUS. One
-   * fstat, so it runs where a read transaction, a checkpoint or a recovery begins, where a
+   * lseek of the -shm, so it runs where a read transaction, a checkpoint or a recovery begins, where a
    * write transaction begins after waiting for WRITE, after each wait inside a commit
    * (appendAndPublish) or a checkpoint (checkpointTarget), before a snapshot's asynchronous
    * reads, and (as a null header) in liveHeader(); not on a snapshot's synchronous reads and
@@ -303,13 +328,17 @@ export class WalIndex {
   /** The live header if it is good, else null (no locks taken). */
   #readHeader(): { header: ShmHeader; bytes: Uint8Array } | null {
     if (this.#region.segments() === 0 && this.#region.map(1) === 0) return null;
-    this.#region.readHeader(this.#headerScratch);
-    const header = decodeShmHeaderCopies(this.#headerScratch);
+    const raw = this.#headerScratch;
+    this.#region.readHeader(raw);
+    if (this.#lastRead !== null && sameBytes(raw, this.#lastRaw)) return this.#lastRead;
+    const header = decodeShmHeaderCopies(raw);
     if (header === null) return null;
     if (header.iVersion !== SHM_VERSION) {
       throw walnutError('WALNUT_CANTOPEN', `unsupported wal-index version ${header.iVersion}`, { path: this.shmPath });
     }
-    return { header, bytes: this.#headerScratch.slice(0, SHM_HEADER_SIZE) };
+    this.#lastRaw.set(raw);
+    this.#lastRead = { header, bytes: raw.slice(0, SHM_HEADER_SIZE) };
+    return this.#lastRead;
   }
 
   /**
@@ -532,14 +561,27 @@ export class WalIndex {
 
   /** `at`: a view of an earlier frame of the generation than the header's (beginOldestRead). */
   #snapshot(readLock: number, header: ShmHeader, bytes: Uint8Array, minFrame: number, useWal = false, at?: { mxFrame: number; dbSize: number | undefined }): Snapshot {
-    const dbFilePages = Math.floor(this.db.sizeSync() / this.pageSize);
+    // The database file's size is needed only when the WAL is empty (it is then the database's
+    // size); otherwise the header's nPage is, and a page below it that the file lacks reads
+    // short and is zero-filled (Snapshot#locate). No stat per snapshot: on this ext4 a stat
+    // makes the next fdatasync write the inode too (reference/commit-profile.md). A view of an
+    // earlier frame (`at`) before the generation's first commit is the database file as it is.
+    const dbFilePages = at !== undefined ? Math.floor(this.db.sizeSync() / this.pageSize) : this.databaseSize(header);
     // READ(0): everything is in the database file; the WAL is not consulted at all.
     const mxFrame = readLock === 0 ? 0 : (at?.mxFrame ?? header.mxFrame);
-    const dbSize = at !== undefined ? (at.dbSize ?? dbFilePages) : header.mxFrame > 0 ? header.nPage : dbFilePages;
+    const dbSize = at !== undefined ? (at.dbSize ?? dbFilePages) : dbFilePages;
     return new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal }, (s) => {
       this.#snapshots.delete(s);
       if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(s.readLock), 1); // READ(0) once moved (#moveCaughtUpSnapshots)
     });
+  }
+
+  /**
+   * The database's size in pages in the state header `h` describes: its nPage, or, when the WAL
+   * is empty, the database file's size (one lseek; never a stat).
+   */
+  databaseSize(h: ShmHeader): number {
+    return h.mxFrame > 0 ? h.nPage : Math.floor(this.db.sizeSync() / this.pageSize);
   }
 
   /**
@@ -585,13 +627,50 @@ export class WalIndex {
   }
 
   /**
+   * Takes WRITE for a run of commit batches (GroupCommitter keeps it across back-to-back batches;
+   * endWrite() releases it), without a read snapshot: under WRITE only this connection publishes
+   * headers, so the live header is the state the next append continues from (SQLite's writer
+   * takes a read transaction first only to learn that state). Waits up to the busy timeout
+   * (WALNUT_BUSY), checks the mapping and recovers an invalid header (header()). Returns the
+   * live header.
+   */
+  async beginWriteRun(): Promise<ShmHeader> {
+    this.#checkOpen();
+    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
+    this.#writer = true;
+    try {
+      return (await this.header()).header;
+    } catch (e) {
+      this.endWrite();
+      throw e;
+    }
+  }
+
+  /**
+   * Under a WRITE run (beginWriteRun): the live header, re-validated (both copies equal, checksum
+   * good) without a system call. Another user of the -shm cannot have published one without
+   * WRITE; if one damaged it anyway, header() recovers it as a new reader would (WRITE held).
+   * The mapping is not checked here: the caller runs this right after a check (the run's
+   * start, or the previous batch's check after its write) with no wait in between.
+   */
+  async writeRunHeader(): Promise<ShmHeader> {
+    if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'writeRunHeader needs the write lock (beginWriteRun)');
+    return this.#readHeader()?.header ?? (await this.header()).header;
+  }
+
+  /**
    * Appends transactions (WRITE held): fresh WAL header when the index says the WAL is
    * empty, frames + sync per `durability`, index entries, then the new header is published.
+   * With `inline`, a small append (the group committer's lone commit) is written and synced on
+   * the calling thread, as SQLite does, when that is safe and saves the I/O-thread round trip:
+   * the WAL needs no new header and no I/O is pending on either lane (WalFile.lanesIdle);
+   * otherwise, and to retry a stale window, it goes through the I/O thread as usual.
    */
   async appendAndPublish(
     transactions: readonly WalTransaction[],
     durability: Durability,
     headerDurability: Durability = durability === 'none' ? 'none' : 'data',
+    inline = false,
   ): Promise<AppendResult> {
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendAndPublish needs the write lock (beginWrite)');
     let live = this.#readHeader();
@@ -618,12 +697,12 @@ export class WalIndex {
       await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
     }
     // Every await here lets other code run while WRITE is held, a truncation of the -shm
-    // included: the mapping is checked again before the index is touched after one (one fstat;
+    // included: the mapping is checked again before the index is touched after one (one lseek;
     // a commit syncs the WAL, so it costs nothing in comparison), here before any frame is written
     this.checkMapping();
     let result: AppendResult;
     try {
-      result = await this.wal.append(transactions, durability);
+      result = await this.wal.append(transactions, durability, inline && h.mxFrame > 0 && WalFile.lanesIdle());
     } catch (e) {
       if ((e as { reason?: string }).reason !== 'StaleAppendWindow') throw e;
       // changed without the lock being visible to us (e.g. the file was truncated): re-read once
@@ -689,7 +768,7 @@ export class WalIndex {
       if (s.readLock === 0 || !s.canMoveToDatabaseFile(h)) continue;
       if (!this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) return; // a checkpointer is still copying
       const from = s.readLock;
-      s.moveToDatabaseFile(Math.floor(this.db.sizeSync() / this.pageSize));
+      s.moveToDatabaseFile();
       this.#unlockShm(SHM_LOCK.READ(from), 1);
     }
   }
@@ -770,7 +849,7 @@ export class WalIndex {
       releaseWrite: () => this.endWrite(),
       header: async () => (await this.header()).header,
       // The checkpointer awaits copies and syncs between these calls, and the -shm can be cut
-      // meanwhile: each checks the mapping first (one fstat; a checkpoint makes a handful). The
+      // meanwhile: each checks the mapping first (one lseek; a checkpoint makes a handful). The
       // lookups follow pageNumbers() without an await, so they need no check of their own.
       liveMxFrame: () => this.#mapped(() => this.#readHeader()?.header.mxFrame ?? -1),
       info: () => this.#mapped(() => this.checkpointInfo()),
@@ -967,4 +1046,11 @@ export async function rebuildWalIndex(dbPath: string, options: WalIndexOptions =
   } finally {
     await index.close();
   }
+}
+
+/** Same length, same bytes. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

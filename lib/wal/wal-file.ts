@@ -420,9 +420,11 @@ export class WalFile {
    * resurrects commits whose callers were told they failed, and the slot never looks live.
    *
    * Appends whole transactions after mxFrame in one pwritev (plus fdatasync/fsync per
-   * `durability`). Each transaction's last frame carries its dbSize (the commit mark).
+   * `durability`). Each transaction's last frame carries its dbSize (the commit mark). With
+   * `onThisThread` the write and sync run on the calling thread (appendSync).
    */
-  async append(transactions: readonly WalTransaction[], durability: Durability = 'none'): Promise<AppendResult> {
+  async append(transactions: readonly WalTransaction[], durability: Durability = 'none', onThisThread = false): Promise<AppendResult> {
+    if (onThisThread) return this.appendSync(transactions, durability); // see WalFile.lanesIdle
     const plan = this.#planAppend(transactions, durability);
     let running: [number, number];
     try {
@@ -433,6 +435,16 @@ export class WalFile {
       throw e;
     }
     return this.#adoptAppend(plan, running);
+  }
+
+  /**
+   * True when an append may run on the calling thread (appendSync) without overtaking or
+   * contending with other I/O: neither of the environment's I/O lanes has an operation queued
+   * or running (their FIFO order is what keeps a queued read of a frame before a later write
+   * over it).
+   */
+  static lanesIdle(): boolean {
+    return nativeFrames.lanesIdle();
   }
 
   appendSync(transactions: readonly WalTransaction[], durability: Durability = 'none'): AppendResult {

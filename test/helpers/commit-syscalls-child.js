@@ -1,0 +1,28 @@
+// Commits under strace (test/interop/commit-syscalls.test.ts): opens a store, warms up, then
+// writes the marker "<<commits>>" to stderr, runs `loops` committers that each commit `each`
+// one-page commits back to back (so batches follow each other with the queue never empty),
+// writes "<</commits>>" and closes. The test counts the system calls strace saw between the
+// markers; stdout gets the batches and commits made between them.
+'use strict';
+const { open } = require('../../dist/index.js');
+
+async function main() {
+  const [file, loops, each, options] = process.argv.slice(2);
+  const store = await open(file, JSON.parse(options));
+  const data = Buffer.alloc(store.pageSize, 7);
+  for (let i = 0; i < 4; i++) await store.commit([{ pgno: 2 + i, data }]);
+  const m0 = store.metrics();
+  process.stderr.write('<<commits>>\n');
+  await Promise.all(Array.from({ length: Number(loops) }, async (_, w) => {
+    for (let i = 0; i < Number(each); i++) await store.commit([{ pgno: 2 + ((w + i) % 64), data }]);
+  }));
+  process.stderr.write('<</commits>>\n');
+  const m = store.metrics();
+  await store.close();
+  process.stdout.write(JSON.stringify({ batches: m.batches - m0.batches, commits: m.commits - m0.commits }) + '\n');
+}
+
+main().catch((e) => {
+  process.stdout.write(JSON.stringify({ error: String(e && e.stack) }) + '\n');
+  process.exitCode = 1;
+});

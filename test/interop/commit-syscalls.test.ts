@@ -1,0 +1,71 @@
+// What a commit asks of the kernel, counted with strace in a real child process (issue #19):
+// no stat of any kind on the commit path (on ext4 with multigrain timestamps a stat makes the
+// next fdatasync write the inode too: reference/commit-profile.md), and one WRITE lock round
+// for a run of back-to-back batches rather than one per batch; a lone committer writes and syncs
+// on its own thread (no I/O-thread round trip), concurrent committers never block it so.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { SHM_LOCK } from '../../lib/format/shm-header';
+import { HELPERS } from '../helpers/children';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+let n = 0;
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+interface Traced {
+  /** The system calls made between the child's markers, every thread included. */
+  lines: string[];
+  /** The child's main (JavaScript) thread: its thread id is the process id. */
+  pid: number;
+  batches: number;
+  commits: number;
+}
+
+function traceCommits(options: Record<string, unknown>, loops: number, each: number): Traced {
+  const file = path.join(dir, `s${n}.db`);
+  const trace = path.join(dir, `s${n++}.strace`);
+  const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=%%stat,fcntl,lseek,write,pwritev,fdatasync', process.execPath, path.join(HELPERS, 'commit-syscalls-child.js'), file, String(loops), String(each), JSON.stringify(options)], { encoding: 'utf8' });
+  expect(r.status, r.stdout + r.stderr).toBe(0);
+  const lines = fs.readFileSync(trace, 'utf8').split('\n');
+  const from = lines.findIndex((l) => l.includes('<<commits>>'));
+  const to = lines.findIndex((l) => l.includes('<</commits>>'));
+  expect(from).toBeGreaterThan(0);
+  expect(to).toBeGreaterThan(from);
+  return { lines: lines.slice(from + 1, to), pid: Number(/^(\d+)/.exec(lines[0]!)![1]), ...JSON.parse(r.stdout) };
+}
+
+const named = (t: Traced, re: RegExp): number => t.lines.filter((l) => re.test(l)).length;
+
+describe.skipIf(!hasStrace)('the commit path under strace', () => {
+  it('makes no stat call (fstat, statx, newfstatat) on the WAL, the -shm or the database file', () => {
+    const t = traceCommits({ autoCheckpoint: false }, 16, 12);
+    expect(named(t, /fdatasync\(/)).toBeGreaterThanOrEqual(t.batches); // the commits were traced
+    expect(named(t, /^\d+\s+(?:<\.\.\. )?\w*stat\w*[( ]/)).toBe(0);
+  }, 60_000);
+
+  it('takes WRITE once for a run of back-to-back batches, not once per batch', () => {
+    const t = traceCommits({ autoCheckpoint: false }, 32, 12);
+    expect(t.commits).toBe(32 * 12);
+    // the OFD write lock on the -shm's WRITE byte: F_OFD_SETLK, F_WRLCK, l_start = 120, l_len = 1
+    const writeLocks = named(t, new RegExp(`F_OFD_SETLK, \\{l_type=F_WRLCK, l_whence=SEEK_SET, l_start=${SHM_LOCK.WRITE}, l_len=1`));
+    expect(t.batches).toBeGreaterThanOrEqual(4);
+    expect(writeLocks).toBeGreaterThanOrEqual(1);
+    // a run spans at least two batches while the queue stays full (group-committer.ts)
+    expect(writeLocks).toBeLessThanOrEqual(Math.ceil(t.batches / 2));
+  }, 60_000);
+
+  it('a lone committer writes and syncs on the JavaScript thread; 32 concurrent committers never do', () => {
+    const lone = traceCommits({ autoCheckpoint: false }, 1, 20);
+    const onMain = (t: Traced, call: string): number => named(t, new RegExp(`^${t.pid}\\s+${call}\\(`));
+    expect(lone.batches).toBe(20);
+    expect(onMain(lone, 'fdatasync')).toBe(20);
+    expect(onMain(lone, 'pwritev')).toBe(20);
+    const many = traceCommits({ autoCheckpoint: false }, 32, 8);
+    expect(named(many, /fdatasync\(/)).toBe(many.batches);
+    expect(onMain(many, 'fdatasync')).toBe(0);
+  }, 60_000);
+});
