@@ -4,7 +4,9 @@
       "target_name": "walnut",
       "sources": [
         "native/addon.cc",
+        "native/base_image.cc",
         "native/errors.cc",
+        "native/export_io.cc",
         "native/faults.cc",
         "native/file.cc",
         "native/frame_scan.cc",

@@ -21,6 +21,7 @@ import type { Writable } from 'node:stream';
 
 import { walnutError, type FramingReason } from '../errors';
 import { WalnutFile } from '../io/file';
+import { startWriteback, WRITEBACK_BYTES } from './page-writer';
 
 export const MAX_RECORD = 16 * 1024 * 1024;
 export const MAGIC_LENGTH = 8;
@@ -63,6 +64,45 @@ export function lengthPrefix(length: number): Uint8Array {
 export interface WalRecordSink {
   appendRecord(payload: Uint8Array): Promise<void>;
   flush(): Promise<void>;
+  /**
+   * Optional: `records` complete records already framed (u64 length, payload, ...). The sink is
+   * done with `framed` once the promise settles (it copies what it keeps), so the caller may
+   * then reuse the buffer. appendFramedRecords() falls back to appendRecord() for other sinks.
+   */
+  appendFramed?(framed: Uint8Array, records: number): Promise<void>;
+}
+
+/**
+ * Sends framed records through the sink's appendFramed, or record by record, each payload a
+ * copy the sink may keep (the caller reuses `framed` once this resolves).
+ */
+export async function appendFramedRecords(sink: WalRecordSink, framed: Uint8Array, records: number): Promise<void> {
+  if (sink.appendFramed !== undefined) return sink.appendFramed(framed, records);
+  for (const payload of framedPayloads(framed, records)) await sink.appendRecord(payload.slice());
+}
+
+/**
+ * The payloads of `records` framed records filling `framed` exactly, each length checked
+ * before it is used; WALNUT_INVALID_ARGUMENT (reason 'framed') when they do not fit.
+ */
+function framedPayloads(framed: Uint8Array, records: number): Uint8Array[] {
+  if (!(framed instanceof Uint8Array)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'framed records must be a Uint8Array', { reason: 'framed' });
+  const dv = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < framed.length; ) {
+    if (framed.length - at < 8 || dv.getUint32(at) !== 0) throw badFraming(at);
+    const length = dv.getUint32(at + 4);
+    checkRecordLength(length);
+    if (framed.length - at - 8 < length) throw badFraming(at);
+    out.push(framed.subarray(at + 8, at + 8 + length));
+    at += 8 + length;
+  }
+  if (out.length !== records) throw walnutError('WALNUT_INVALID_ARGUMENT', `framed holds ${out.length} records, not ${records}`, { reason: 'framed' });
+  return out;
+}
+
+function badFraming(at: number) {
+  return walnutError('WALNUT_INVALID_ARGUMENT', `framed records: the record at byte ${at} does not fit`, { reason: 'framed' });
 }
 
 type Target = { kind: 'writable'; stream: Writable } | { kind: 'file'; file: WalnutFile; position: number };
@@ -102,6 +142,20 @@ export class BufferedWalSink implements WalRecordSink {
     if (this.#pendingBytes >= this.#bufferBytes) await this.flush();
   }
 
+  /**
+   * A file target gets `framed` written at once, with what is pending, in one pwritev (no
+   * copy); a Writable keeps a copy (it may hold the bytes until its reader takes them).
+   */
+  async appendFramed(framed: Uint8Array, records: number): Promise<void> {
+    this.#checkUsable();
+    framedPayloads(framed, records); // every length checked before a byte is buffered
+    if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
+    const direct = this.#target.kind === 'file';
+    this.#push(direct ? framed : framed.slice());
+    this.#records += records;
+    if (direct || this.#pendingBytes >= this.#bufferBytes) await this.flush();
+  }
+
   async flush(): Promise<void> {
     this.#checkUsable();
     if (this.#pending.length === 0) return;
@@ -110,6 +164,7 @@ export class BufferedWalSink implements WalRecordSink {
     try {
       if (this.#target.kind === 'file') {
         await this.#target.file.writev(parts, this.#target.position);
+        if (bytes >= WRITEBACK_BYTES) startWriteback(this.#target.file, this.#target.position, bytes);
         this.#target.position += bytes;
       } else {
         await writeAll(this.#target.stream, parts);
@@ -209,7 +264,8 @@ class RecordParser {
 
   #expect(state: 'length' | 'payload', n: number): void {
     this.#state = state;
-    this.#acc = new Uint8Array(n);
+    // a payload's bytes are not zeroed first: it is handed out only once every byte is filled
+    this.#acc = state === 'payload' ? Buffer.allocUnsafeSlow(n) : new Uint8Array(n);
     this.#fill = 0;
   }
 

@@ -39,6 +39,7 @@ import { resolvedPath } from '../io/real-path';
 import type { NativeLockHolder } from '../native';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
+import { PageWriter } from './page-writer';
 import { decodeRecord } from './records';
 
 export interface RestoreOptions {
@@ -184,6 +185,7 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
   let gen: { salt1: number; salt2: number; bigEndian: boolean; running: [number, number] } | null = null;
   let pending: { frames: Uint8Array[]; hash: Xxh3Stream; commit: { dbSize: number } | null } = { frames: [], hash: new Xxh3Stream(), commit: null };
   const until = options.until;
+  let writer: PageWriter | null = null;
 
   try {
     for await (const payload of records as AsyncIterable<Uint8Array>) {
@@ -194,13 +196,15 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
           if (pageSize === 0) pageSize = size;
           if (size !== pageSize || rec.firstPgno !== nextBasePage) throw walnutError('WALNUT_CORRUPT', 'base image pages out of order or of mixed sizes');
           baseHash.update(rec.pages);
-          await out.write(rec.pages, 0, rec.pages.length, (rec.firstPgno - 1) * pageSize);
+          writer ??= new PageWriter(out, pageSize);
+          await writer.write(rec.firstPgno, rec.pages);
           nextBasePage += rec.count;
         } else if (rec.kind === 'baseEnd') {
           if (rec.dbSize !== nextBasePage - 1 || !equalBytes(hashBytes(baseHash), rec.hash)) {
             throw walnutError('WALNUT_CORRUPT', 'the base image does not match its BASE_END hash');
           }
-          await out.truncate(rec.dbSize * pageSize);
+          writer ??= new PageWriter(out, pageSize);
+          writer.truncate(rec.dbSize);
           dbPages = rec.dbSize;
           baseDone = true;
         } else {
@@ -234,11 +238,8 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
           const beyond = until instanceof Date ? rec.timeMs > BigInt(until.getTime()) : rec.seq > BigInt(until);
           if (beyond) throw new StopRestore('until');
         }
-        for (const frame of pending.frames) {
-          const pgno = new DataView(frame.buffer, frame.byteOffset, 4).getUint32(0);
-          await out.write(frame, FRAME_HEADER_SIZE, pageSize, (pgno - 1) * pageSize);
-        }
-        await out.truncate(pending.commit.dbSize * pageSize);
+        await writer!.writeFrames(pending.frames);
+        writer!.truncate(pending.commit.dbSize);
         dbPages = pending.commit.dbSize;
         commits++;
         lastSeq = rec.seq;
@@ -252,6 +253,7 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
     else if (baseDone && e instanceof WalnutError && e.code === 'WALNUT_INVALID_FRAMING') stoppedBy = e.reason ?? 'Truncated';
     else throw e;
   }
+  await writer?.finish();
   if (!baseDone) throw walnutError('WALNUT_INVALID_FRAMING', 'Truncated: the stream ends before its base image is complete', { reason: 'Truncated' });
   if (stoppedBy === null && pending.frames.length > 0) stoppedBy = 'Truncated';
   return { commits, dbPages, lastCommitSeq: Number(lastSeq), stoppedBy };
