@@ -78,7 +78,7 @@ export interface WalRecordSink {
  */
 export async function appendFramedRecords(sink: WalRecordSink, framed: Uint8Array, records: number): Promise<void> {
   if (sink.appendFramed !== undefined) return sink.appendFramed(framed, records);
-  for (const payload of framedPayloads(framed, records)) await sink.appendRecord(payload.slice());
+  for (const payload of framedPayloads(framed, records)) await sink.appendRecord(new Uint8Array(payload)); // a copy (Buffer#slice would be a view)
 }
 
 /**
@@ -137,7 +137,7 @@ export class BufferedWalSink implements WalRecordSink {
     checkRecordLength(payload.length); // before a byte is buffered
     if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
     this.#push(lengthPrefix(payload.length));
-    this.#push(payload.slice()); // the caller may reuse its buffer
+    this.#push(new Uint8Array(payload)); // a copy: the caller may reuse its buffer (Buffer#slice would be a view)
     this.#records++;
     if (this.#pendingBytes >= this.#bufferBytes) await this.flush();
   }
@@ -151,7 +151,7 @@ export class BufferedWalSink implements WalRecordSink {
     framedPayloads(framed, records); // every length checked before a byte is buffered
     if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
     const direct = this.#target.kind === 'file';
-    this.#push(direct ? framed : framed.slice());
+    this.#push(direct ? framed : new Uint8Array(framed)); // a copy (Buffer#slice would be a view)
     this.#records += records;
     if (direct || this.#pendingBytes >= this.#bufferBytes) await this.flush();
   }

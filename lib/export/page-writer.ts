@@ -50,7 +50,7 @@ export class PageWriter {
   #pendingBytes = 0;
   /** The lowest size (pages) a truncation asked for since the last batch; null: none. */
   #lowest: number | null = null;
-  /** The latest size (pages) a truncation asked for; null: none yet. */
+  /** The file's size (pages) once everything so far is applied; null: not known (no truncation yet). */
   #size: number | null = null;
   #inFlight: Promise<void>[] = [];
 
@@ -62,6 +62,7 @@ export class PageWriter {
   /** Pages firstPgno, firstPgno + 1, ... from `pages` (a whole number of pages). */
   async write(firstPgno: number, pages: Uint8Array): Promise<void> {
     this.#pending.push({ first: firstPgno, pages });
+    if (this.#size !== null) this.#size = Math.max(this.#size, firstPgno - 1 + pages.length / this.#pageSize);
     this.#pendingBytes += pages.length;
     if (this.#pendingBytes >= WRITE_BATCH_BYTES) await this.#flush();
   }
