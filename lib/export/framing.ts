@@ -218,12 +218,23 @@ function writeAll(stream: Writable, parts: Uint8Array[]): Promise<void> {
 
 /**
  * Incremental parser shared by the sync and async readers: a state machine that needs the
- * magic (8 bytes), then a length (8), then exactly that many payload bytes, copying each input
- * byte once into a buffer allocated only after its length was checked.
+ * magic (8 bytes), then a length (8), then exactly that many payload bytes. A payload that lies
+ * whole in one input chunk is a view of that chunk (no copy: the input's chunks must not be
+ * reused by their producer, as no Node stream does); one spread over chunks is copied, each
+ * byte once, into a buffer allocated only after its length was checked.
  */
 class RecordParser {
   #state: 'magic' | 'length' | 'payload' = 'magic';
-  #acc = new Uint8Array(MAGIC_LENGTH);
+  /** Bytes the current state needs. */
+  #need = MAGIC_LENGTH;
+  /** Where they are gathered; null until a payload turns out to span chunks. */
+  #acc: Uint8Array | null;
+  /** The magic's and the length prefixes' bytes (never handed out). */
+  readonly #small = new Uint8Array(8);
+
+  constructor() {
+    this.#acc = this.#small;
+  }
   #fill = 0;
   readonly #ready: Uint8Array[] = [];
   /** A framing error found after some complete records: delivered after them. */
@@ -234,38 +245,46 @@ class RecordParser {
     let at = 0;
     try {
       while (at < chunk.length) {
-        const take = Math.min(this.#acc.length - this.#fill, chunk.length - at);
+        if (this.#state === 'payload' && this.#fill === 0 && chunk.length - at >= this.#need) {
+          this.#ready.push(chunk.subarray(at, at + this.#need));
+          at += this.#need;
+          this.#expect('length', 8);
+          continue;
+        }
+        // not zeroed first: a payload is handed out only once every byte is filled
+        this.#acc ??= Buffer.allocUnsafeSlow(this.#need);
+        const take = Math.min(this.#need - this.#fill, chunk.length - at);
         this.#acc.set(chunk.subarray(at, at + take), this.#fill);
         this.#fill += take;
         at += take;
-        if (this.#fill === this.#acc.length) this.#complete();
+        if (this.#fill === this.#need) this.#complete(this.#acc);
       }
     } catch (e) {
       this.#error = e;
     }
   }
 
-  #complete(): void {
+  #complete(acc: Uint8Array): void {
     if (this.#state === 'magic') {
-      if (StreamMagic.recognize(this.#acc) === null) {
-        throw framing('UnsupportedStreamVersion', `unknown stream tag ${JSON.stringify(Buffer.from(this.#acc).toString('latin1'))}`, { tag: Buffer.from(this.#acc).toString('hex') });
+      if (StreamMagic.recognize(acc) === null) {
+        throw framing('UnsupportedStreamVersion', `unknown stream tag ${JSON.stringify(Buffer.from(acc).toString('latin1'))}`, { tag: Buffer.from(acc).toString('hex') });
       }
       this.#expect('length', 8);
     } else if (this.#state === 'length') {
-      const length = new DataView(this.#acc.buffer).getBigUint64(0);
+      const length = new DataView(acc.buffer, acc.byteOffset, 8).getBigUint64(0);
       if (length === 0n) throw framing('ZeroLength', 'a zero-length record');
       if (length > BigInt(MAX_RECORD)) throw framing('LengthExceedsMax', `record length ${length} exceeds ${MAX_RECORD}`, { max: MAX_RECORD });
       this.#expect('payload', Number(length));
     } else {
-      this.#ready.push(this.#acc);
+      this.#ready.push(acc);
       this.#expect('length', 8);
     }
   }
 
   #expect(state: 'length' | 'payload', n: number): void {
     this.#state = state;
-    // a payload's bytes are not zeroed first: it is handed out only once every byte is filled
-    this.#acc = state === 'payload' ? Buffer.allocUnsafeSlow(n) : new Uint8Array(n);
+    this.#need = n;
+    this.#acc = state === 'payload' ? null : this.#small;
     this.#fill = 0;
   }
 
@@ -286,7 +305,9 @@ class RecordParser {
 
 /**
  * Reads records: `for await (const payload of WalStreamReader.from(readable))`, or
- * `WalStreamReader.fromBuffer(buffer)` for a synchronous iterator.
+ * `WalStreamReader.fromBuffer(buffer)` for a synchronous iterator. A payload may be a view of
+ * the input (of `buffer`, or of one chunk of the source): the input must stay unchanged while
+ * payloads are in use.
  */
 export class WalStreamReader {
   static async *from(source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {

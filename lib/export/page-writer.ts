@@ -10,8 +10,9 @@
  *    number, one pwritev per run of adjacent pages, straight from the caller's buffers (no
  *    copy; the caller leaves them unchanged). Before them the file is cut to the lowest size a
  *    truncation asked for since the last batch, after them to the latest size.
- *  - Each batch's writeback starts at once (sync_file_range), so the caller's one fsync at the
- *    end finds the pages already on their way to the disk. Nothing here makes anything durable.
+ *  - Writeback starts every HINT_BYTES written and at finish() (sync_file_range), so the
+ *    caller's one fsync at the end finds the pages already on their way to the disk. Nothing
+ *    here makes anything durable.
  *  - All of it runs on the file's I/O lane, in order; at most MAX_BATCHES_IN_FLIGHT batches are
  *    queued at a time. A failed write fails the next call (and finish()).
  */
@@ -19,11 +20,13 @@ import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { nativeHandleOf, type WalnutFile } from '../io/file';
 import { nativeExportIo } from '../native';
 
-/** Bytes of pending pages that start a batch. */
-export const WRITE_BATCH_BYTES = 8 << 20;
+/** Bytes of pending pages that start a batch (small enough that its pages are still in the CPU cache). */
+export const WRITE_BATCH_BYTES = 2 << 20;
 /** Writes smaller than this get no writeback hint (a syscall of its own for little gain). */
 export const WRITEBACK_BYTES = 1 << 20;
-const MAX_BATCHES_IN_FLIGHT = 2;
+/** The restore hints once per this many bytes written. */
+const HINT_BYTES = 8 << 20;
+const MAX_BATCHES_IN_FLIGHT = 4;
 
 /**
  * Asks the kernel to start writing [offset, offset + length) of `file` back to the disk now (a
@@ -53,6 +56,8 @@ export class PageWriter {
   /** The file's size (pages) once everything so far is applied; null: not known (no truncation yet). */
   #size: number | null = null;
   #inFlight: Promise<void>[] = [];
+  /** The byte range written since the last writeback hint. */
+  #unhinted = { start: Infinity, end: 0 };
 
   constructor(file: WalnutFile, pageSize: number) {
     this.#file = file;
@@ -87,7 +92,19 @@ export class PageWriter {
   /** Writes what is pending and waits for every write. */
   async finish(): Promise<void> {
     await this.#flush();
+    this.#hint(Infinity, 0, true);
     while (this.#inFlight.length > 0) await this.#inFlight.shift();
+  }
+
+  /** Adds [start, end) to the range written since the last hint; hints when it is large (or `now`). */
+  #hint(start: number, end: number, now: boolean): void {
+    const u = this.#unhinted;
+    u.start = Math.min(u.start, start);
+    u.end = Math.max(u.end, end);
+    if (u.end - u.start >= (now ? WRITEBACK_BYTES : HINT_BYTES)) {
+      startWriteback(this.#file, u.start, u.end - u.start);
+      this.#unhinted = { start: Infinity, end: 0 };
+    }
   }
 
   async #flush(): Promise<void> {
@@ -110,7 +127,7 @@ export class PageWriter {
       end = Math.max(end, at + run.bytes);
     }
     if (lowest !== null && this.#size !== lowest) ops.push(file.truncate(this.#size! * ps));
-    if (end - start >= WRITEBACK_BYTES) startWriteback(file, start, end - start);
+    this.#hint(start, end, false);
     const batch = Promise.all(ops).then(() => undefined);
     batch.catch(() => undefined); // awaited below or by finish(); never unhandled
     this.#inFlight.push(batch);
