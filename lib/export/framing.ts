@@ -11,8 +11,9 @@
  * between records is a clean end; anywhere else it is Truncated. Every failure is a WalnutError
  * WALNUT_INVALID_FRAMING with a `reason` (errors.ts FramingReason).
  *
- * Sinks have two verbs only, appendRecord and flush (no seek, truncate or rewrite), so an
- * exported stream is append-only by construction. BufferedWalSink's failure rule: a flush
+ * Sinks have two verbs only, appendRecord and flush (no seek, truncate or rewrite; the optional
+ * appendFramed appends records already framed), so an exported stream is append-only by
+ * construction. BufferedWalSink's failure rule: a flush
  * that fails puts the sink in a failed state that refuses every later call, because the
  * target may hold any prefix of the buffer and a retry could duplicate or lose bytes. A
  * Writable destroyed before or during a flush fails that flush (it would never drain).
