@@ -4,7 +4,9 @@
       "target_name": "walnut",
       "sources": [
         "native/addon.cc",
+        "native/base_image.cc",
         "native/errors.cc",
+        "native/export_io.cc",
         "native/faults.cc",
         "native/fd_registry.cc",
         "native/file.cc",

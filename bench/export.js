@@ -1,6 +1,15 @@
-// bench/export: base export and restore of a 256 MiB database vs better-sqlite3's online
-// backup() and a plain file copy, same run; and the commit latency p99 (64 committers, full)
-// with and without a follow-mode export running.
+// bench/export: base export and restore of a 256 MiB database against better-sqlite3's online
+// backup() and the physical bounds, same run, interleaved rounds; and the commit latency p99
+// (64 committers, full) with and without a follow-mode export running.
+//
+// Each round runs every case once (the order alternates between rounds); a case's ratio is
+// taken within its round, and the table shows the median of the per-round ratios with their
+// spread. The bounds: a plain sequential write + fsync of exactly the stream's bytes (8 MiB
+// writes, what any exporter must at least do), a plain read of the database file (the read
+// side), and a plain copy + fsync of the database (what a restore must at least do). All input
+// files are in the page cache, as they are right after they were written.
+// WALNUT_BENCH_BASELINE=<other dist/> also runs the export and the restore of that build in the
+// same rounds (before/after).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -10,6 +19,8 @@ const { open, restore, WalnutFile } = require('../dist/index.js');
 const { commitLoad } = require('./harness');
 
 const DB_MB = Number(process.env.WALNUT_BENCH_DB_MB || 256);
+const ROUNDS = Number(process.env.WALNUT_BENCH_ROUNDS || 5);
+const CHUNK = 8 << 20;
 
 async function commitRun(file, withExport) {
   const store = await open(file);
@@ -26,9 +37,7 @@ async function commitRun(file, withExport) {
   return { rate: r.perSecond, p50: r.p50, p99: r.p99 };
 }
 
-async function run() {
-  const dir = fs.mkdtempSync(path.join(process.env.WALNUT_BENCH_DIR || os.tmpdir(), 'walnut-bench-export-'));
-  const src = path.join(dir, 'src.db');
+function buildDatabase(src) {
   const db = new Database(src);
   db.pragma('page_size = 4096');
   db.pragma('journal_mode = WAL');
@@ -41,48 +50,142 @@ async function run() {
   })();
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
-  const bytes = fs.statSync(src).size;
+}
 
-  // walnut: base export to a file, then restore from it
-  const store = await open(src, { keepWal: true });
-  const sink = await WalnutFile.open(path.join(dir, 'export.ark'), { create: true, truncate: true });
-  let t0 = performance.now();
-  await store.exportTo(sink).done;
-  await sink.fsync();
-  const exportMs = performance.now() - t0;
-  await sink.close();
-  await store.close();
-  t0 = performance.now();
-  await restore(fs.createReadStream(path.join(dir, 'export.ark'), { highWaterMark: 1 << 20 }), path.join(dir, 'restored.db'));
-  const restoreMs = performance.now() - t0;
-
-  // better-sqlite3 online backup, and a plain copy (with fsync, as the others sync)
-  const s = new Database(src, { readonly: true });
-  t0 = performance.now();
-  await s.backup(path.join(dir, 'backup.db'));
-  const backupMs = performance.now() - t0;
-  s.close();
-  t0 = performance.now();
-  fs.copyFileSync(src, path.join(dir, 'copy.db'));
-  const fd = fs.openSync(path.join(dir, 'copy.db'), 'r+');
+function fsyncFile(file) {
+  const fd = fs.openSync(file, 'r+');
   fs.fsyncSync(fd);
   fs.closeSync(fd);
-  const copyMs = performance.now() - t0;
+}
+
+function rm(...files) {
+  for (const f of files) fs.rmSync(f, { force: true });
+}
+
+async function timed(fn) {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+function plainWrite(file, bytes) {
+  const buf = Buffer.alloc(CHUNK, 0x5a);
+  const fd = fs.openSync(file, 'w');
+  for (let at = 0; at < bytes; at += CHUNK) fs.writeSync(fd, buf, 0, Math.min(CHUNK, bytes - at), at);
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+}
+
+function plainRead(file) {
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const fd = fs.openSync(file, 'r');
+  for (let at = 0; fs.readSync(fd, buf, 0, CHUNK, at) > 0; at += CHUNK);
+  fs.closeSync(fd);
+}
+
+function median(xs) {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function run() {
+  const dir = fs.mkdtempSync(path.join(process.env.WALNUT_BENCH_DIR || os.tmpdir(), 'walnut-bench-export-'));
+  const src = path.join(dir, 'src.db');
+  buildDatabase(src);
+  const dbBytes = fs.statSync(src).size;
+  const ark = path.join(dir, 'export.ark');
+  const files = { restored: path.join(dir, 'restored.db'), backup: path.join(dir, 'backup.db'), plain: path.join(dir, 'plain.bin'), copy: path.join(dir, 'copy.db') };
+  const store = await open(src, { keepWal: true });
+  let arkBytes = 0;
+  const exportWith = (build, connection, file) => async () => {
+    rm(file);
+    const ms = await timed(async () => {
+      const sink = await build.WalnutFile.open(file, { create: true, truncate: true });
+      await connection.exportTo(sink).done;
+      await sink.fsync();
+      await sink.close();
+    });
+    arkBytes = fs.statSync(file).size;
+    return ms;
+  };
+  // the stream is read as the CLI reads it (`walnut restore app.ark db`: 1 MiB chunks)
+  const restoreWith = (build, target, highWaterMark = 1 << 20) => async () => {
+    rm(target);
+    return timed(() => build.restore(fs.createReadStream(ark, { highWaterMark }), target));
+  };
+  const cases = {
+    export: exportWith({ WalnutFile }, store, ark),
+    backup: async () => {
+      rm(files.backup);
+      const s = new Database(src, { readonly: true });
+      try {
+        return await timed(() => s.backup(files.backup));
+      } finally {
+        s.close();
+      }
+    },
+    write: async () => {
+      rm(files.plain);
+      return timed(() => plainWrite(files.plain, arkBytes || dbBytes));
+    },
+    read: async () => timed(() => plainRead(src)),
+    restore: restoreWith({ restore }, files.restored),
+    copy: async () => {
+      rm(files.copy);
+      return timed(() => {
+        fs.copyFileSync(src, files.copy);
+        fsyncFile(files.copy);
+      });
+    },
+  };
+  let baselineStore = null;
+  if (process.env.WALNUT_BENCH_BASELINE) {
+    const before = require(path.resolve(process.env.WALNUT_BENCH_BASELINE, 'index.js'));
+    baselineStore = await before.open(src, { keepWal: true });
+    cases.exportBefore = exportWith(before, baselineStore, path.join(dir, 'before.ark'));
+    cases.restoreBefore = restoreWith(before, path.join(dir, 'restored-before.db'));
+  }
+  const load = [os.loadavg()[0]];
+  await cases.export(); // the stream the restores read, and its size for the write bound
+  const ms = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    const names = Object.keys(cases);
+    for (const name of r % 2 === 0 ? names : names.reverse()) ms[name].push(await cases[name]());
+    load.push(os.loadavg()[0]);
+  }
+  await store.close();
+  await baselineStore?.close();
 
   const without = await commitRun(path.join(dir, 'c1.db'), false);
   const withFollow = await commitRun(path.join(dir, 'c2.db'), true);
   fs.rmSync(dir, { recursive: true, force: true });
-  const gbps = (ms) => (bytes / (ms / 1000) / 1e9).toFixed(2);
+
+  const ratio = (num, den) => {
+    const per = ms[num].map((_, i) => ms[den][i] / ms[num][i]);
+    return `${median(per).toFixed(2)}x (${Math.min(...per).toFixed(2)}–${Math.max(...per).toFixed(2)})`;
+  };
+  const row = (name, system, bytes, vs) => {
+    const m = median(ms[name]);
+    return { case: name, system, 'ms (median)': m.toFixed(0), 'GB/s': (bytes / (m / 1000) / 1e9).toFixed(2), 'per-round ratio, median (spread)': vs };
+  };
+  const mib = (b) => `${(b / 1048576).toFixed(0)} MiB`;
   return {
     rows: [
-      { case: `export base image (${(bytes / 1048576).toFixed(0)} MiB)`, system: 'walnut exportTo', ms: exportMs.toFixed(0), 'GB/s': gbps(exportMs), ratio: `${(backupMs / exportMs).toFixed(2)}x backup()` },
-      { case: 'online backup', system: 'better-sqlite3 backup()', ms: backupMs.toFixed(0), 'GB/s': gbps(backupMs), ratio: '' },
-      { case: 'restore', system: 'walnut restore', ms: restoreMs.toFixed(0), 'GB/s': gbps(restoreMs), ratio: `${(copyMs / restoreMs).toFixed(2)}x copy speed` },
-      { case: 'plain file copy + fsync', system: 'fs.copyFileSync', ms: copyMs.toFixed(0), 'GB/s': gbps(copyMs), ratio: '' },
-      { case: 'commit p99 µs, 64 committers, no export', system: 'walnut', ms: Math.round(without.p99), 'GB/s': '', ratio: `${Math.round(without.rate)} commits/s` },
-      { case: 'commit p99 µs, 64 committers, follow export', system: 'walnut', ms: Math.round(withFollow.p99), 'GB/s': '', ratio: `${Math.round(withFollow.rate)} commits/s, p99 ${((100 * withFollow.p99) / without.p99 - 100).toFixed(0)}%` },
+      row('export', `walnut exportTo file + fsync (${mib(arkBytes)} stream)`, dbBytes, `${ratio('export', 'write')} of the write bound; ${ratio('export', 'backup')} backup()`),
+      row('backup', 'better-sqlite3 backup()', dbBytes, ''),
+      row('write', `plain sequential write + fsync of ${mib(arkBytes)} (bound)`, arkBytes, ''),
+      row('read', `plain read of the ${mib(dbBytes)} database (read side)`, dbBytes, `export = ${ratio('export', 'read')} of a plain read`),
+      row('restore', 'walnut restore (stream file -> database, fsync)', dbBytes, `${ratio('restore', 'copy')} of copy + fsync`),
+      row('copy', 'fs.copyFileSync + fsync (bound)', dbBytes, ''),
+      ...(baselineStore === null ? [] : [
+        row('exportBefore', 'baseline build: exportTo file + fsync', dbBytes, `${ratio('exportBefore', 'write')} of the write bound; ${ratio('exportBefore', 'backup')} backup(); this build ${ratio('export', 'exportBefore')} faster`),
+        row('restoreBefore', 'baseline build: restore', dbBytes, `${ratio('restoreBefore', 'copy')} of copy + fsync; this build ${ratio('restore', 'restoreBefore')} faster`),
+      ]),
+      { case: 'commit p99 µs, 64 committers, no export', system: 'walnut', 'ms (median)': Math.round(without.p99), 'GB/s': '', 'per-round ratio, median (spread)': `${Math.round(without.rate)} commits/s` },
+      { case: 'commit p99 µs, 64 committers, follow export', system: 'walnut', 'ms (median)': Math.round(withFollow.p99), 'GB/s': '', 'per-round ratio, median (spread)': `${Math.round(withFollow.rate)} commits/s, p99 ${((100 * withFollow.p99) / without.p99 - 100).toFixed(0)}%` },
     ],
-    columns: ['case', 'system', 'ms', 'GB/s', 'ratio'],
+    columns: ['case', 'system', 'ms (median)', 'GB/s', 'per-round ratio, median (spread)'],
+    notes: [`${ROUNDS} interleaved rounds; load average (1 min) over the rounds: ${load.map((l) => l.toFixed(1)).join(', ')} on ${os.cpus().length} CPUs`],
   };
 }
 

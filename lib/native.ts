@@ -158,6 +158,29 @@ export interface NativeFec {
   regionPaths(): { active: string; best: string };
 }
 
+/** What one base-image chunk read found (native/base_image.h); bytes is 0 unless it succeeded. */
+export interface NativeChunkResult {
+  bytes: number;
+  /** A WAL frame the snapshot needs lies beyond the WAL's end (0: none). */
+  missingFrame: number;
+  /** A page whose walnut page trailer does not match it (0: none). */
+  badTrailerPgno: number;
+}
+
+/** One base image being read: its pages framed as BASE_PAGES records, its running xxh3-128 (native/export_io.h). */
+export interface NativeBaseImageReader {
+  readChunk(db: NativeFileHandle, wal: NativeFileHandle, out: Uint8Array, pageSize: number, pagesPerRecord: number,
+    firstPgno: number, pageCount: number, dbFilePages: number, frames: Uint32Array | null, checkTrailers: boolean): Promise<NativeChunkResult>;
+  /** The canonical xxh3-128 of the pages read so far (high u64 then low u64, big-endian). */
+  digest(): Uint8Array;
+}
+
+export interface NativeExportIo {
+  BaseImageReader: new () => NativeBaseImageReader;
+  /** Starts writeback of [offset, offset + length) of the file (sync_file_range); makes nothing durable. */
+  startWriteback(file: NativeFileHandle, offset: number, length: number): Promise<void>;
+}
+
 interface Addon {
   ShmRegion: new (file?: NativeFileHandle) => NativeShmRegion;
   walScan(file: NativeFileHandle, chain: NativeChain): Promise<NativeScanResult>;
@@ -173,6 +196,7 @@ interface Addon {
   TEST_setFaults(spec: FaultSpec): void;
   checksum: NativeChecksum;
   fec: NativeFec;
+  exportIo: NativeExportIo;
 }
 
 function load(): Addon {
@@ -190,6 +214,7 @@ const addon = load();
 export const NativeFile: NativeFileClass = addon.NativeFile;
 export const nativeChecksum: NativeChecksum = addon.checksum;
 export const nativeFec: NativeFec = addon.fec;
+export const nativeExportIo: NativeExportIo = addon.exportIo;
 
 /** A wal-index over a -shm file's handle, or in heap memory when no file is given. */
 export function newShmRegion(file?: NativeFileHandle): NativeShmRegion {

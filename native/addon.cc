@@ -4,6 +4,7 @@
 
 #include "checksum/bindings.h"
 #include "errors.h"
+#include "export_io.h"
 #include "faults.h"
 #include "fec/bindings.h"
 #include "file.h"
@@ -25,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TEST_setFaults", Napi::Function::New<faults::TEST_SetFaults>(env, "TEST_setFaults"));
   exports.Set("checksum", checksum::Register(env));
   exports.Set("fec", fec::Register(env));
+  exports.Set("exportIo", exportio::Register(env));
   frames::Register(env, exports);
   shm::Register(env, exports);
   return exports;

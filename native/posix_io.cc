@@ -40,6 +40,48 @@ OsFailure ReadFull(int fd, uint8_t* buf, size_t len, uint64_t pos, size_t* done)
   return {};
 }
 
+// Advances `iov[*first..count)` past `n` bytes that went in or out.
+static void Advance(struct iovec* iov, size_t count, size_t* first, size_t n) {
+  while (n > 0 && *first < count) {
+    size_t take = std::min(n, iov[*first].iov_len);
+    iov[*first].iov_base = static_cast<uint8_t*>(iov[*first].iov_base) + take;
+    iov[*first].iov_len -= take;
+    n -= take;
+    if (iov[*first].iov_len == 0) ++*first;
+  }
+}
+
+OsFailure ReadvFull(int fd, struct iovec* iov, size_t count, uint64_t pos, size_t* done) {
+  size_t first = 0;
+  *done = 0;
+  while (first < count) {
+    if (iov[first].iov_len == 0) {
+      first++;
+      continue;
+    }
+    size_t batch = std::min(count - first, kMaxIov);
+    ssize_t n = ::preadv(fd, iov + first, static_cast<int>(batch), static_cast<off_t>(pos));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Fail("preadv");
+    }
+    if (n == 0) break;  // end of file
+    pos += static_cast<uint64_t>(n);
+    *done += static_cast<size_t>(n);
+    Advance(iov, count, &first, static_cast<size_t>(n));
+  }
+  return {};
+}
+
+OsFailure StartWriteback(int fd, uint64_t offset, uint64_t len) {
+  for (;;) {
+    if (::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE) == 0) return {};
+    if (errno == EINTR) continue;
+    if (errno == ESPIPE || errno == EINVAL) return {};  // a pipe or a file system without it: nothing to start
+    return Fail("sync_file_range");
+  }
+}
+
 OsFailure WriteFull(int fd, const uint8_t* buf, size_t len, uint64_t pos) {
   struct iovec iov = {const_cast<uint8_t*>(buf), len};
   OsFailure f = WritevFull(fd, &iov, 1, pos);
@@ -81,14 +123,7 @@ OsFailure WritevFull(int fd, struct iovec* iov, size_t count, uint64_t pos) {
     }
     if (n == 0) return Fail("pwritev", EIO);
     pos += static_cast<uint64_t>(n);
-    size_t left = static_cast<size_t>(n);
-    while (left > 0 && first < count) {
-      size_t take = std::min(left, iov[first].iov_len);
-      iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + take;
-      iov[first].iov_len -= take;
-      left -= take;
-      if (iov[first].iov_len == 0) first++;
-    }
+    Advance(iov, count, &first, static_cast<size_t>(n));
   }
   return {};
 }

@@ -25,6 +25,13 @@
 namespace walnut::posix {
 
 OsFailure ReadFull(int fd, uint8_t* buf, size_t len, uint64_t pos, size_t* done);
+// Reads into the iovecs in order starting at pos (preadv, IOV_MAX at a time); stops early only
+// at end of file. `iov` is modified (advanced) as bytes come in; *done = bytes read.
+OsFailure ReadvFull(int fd, struct iovec* iov, size_t count, uint64_t pos, size_t* done);
+// Starts writeback of the dirty pages in [offset, offset+len) and returns without waiting for
+// it (sync_file_range SYNC_FILE_RANGE_WRITE): a later fsync then finds most of the range on
+// its way to the disk. A hint only: it makes nothing durable.
+OsFailure StartWriteback(int fd, uint64_t offset, uint64_t len);
 OsFailure WriteFull(int fd, const uint8_t* buf, size_t len, uint64_t pos);
 // Writes the iovecs in order starting at pos. `iov` is modified (advanced) as bytes go out.
 OsFailure WritevFull(int fd, struct iovec* iov, size_t count, uint64_t pos);

@@ -34,8 +34,9 @@ import { decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
-import { MAX_RECORD, type WalRecordSink } from './framing';
-import { encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeCommitMetaRecord, encodeFramesRecord, encodeWalHeaderRecord, type ChainAnchor } from './records';
+import { BaseImageReader } from './base-reader';
+import { appendFramedRecords, MAX_RECORD, type WalRecordSink } from './framing';
+import { encodeBaseEndRecord, encodeBaseMetaRecord, encodeCommitMetaRecord, encodeFramesRecord, encodeWalHeaderRecord, type ChainAnchor } from './records';
 
 export interface ExportOptions {
   /** Keep exporting new commits until stop() (default false: base image and the WAL as of now). */
@@ -51,7 +52,6 @@ export interface ExportStats {
   basePages: number;
 }
 
-const BASE_CHUNK_PAGES = 256;
 /** WAL frames read at once. */
 const READ_FRAMES = 256;
 /** Frame headers counted between two turns of the event loop. */
@@ -211,20 +211,17 @@ export class Exporter {
       this.#baseGeneration = { salts: gen.salts, anchor };
     }
     await this.#append(encodeBaseMetaRecord(this.#seq, observed));
-    const pageSize = this.#index.pageSize;
-    const hash = new Xxh3Stream();
-    for (let first = 1; first <= snap.dbSize; first += BASE_CHUNK_PAGES) {
-      const pages: Uint8Array[] = [];
-      for (let p = first; p < first + BASE_CHUNK_PAGES && p <= snap.dbSize; p++) {
-        const page = Buffer.allocUnsafe(pageSize);
-        snap.readIntoSync(p, page);
-        hash.update(page);
-        pages.push(page);
+    const base = await BaseImageReader.open(this.#index, snap);
+    try {
+      for (let chunk = await base.next(); chunk !== null; chunk = await base.next()) {
+        await appendFramedRecords(this.#sink, chunk.framed, chunk.records);
+        this.#stats.records += chunk.records;
+        this.#stats.basePages += chunk.pages;
       }
-      await this.#append(encodeBasePagesRecord(first, pages));
-      this.#stats.basePages += pages.length;
+    } finally {
+      await base.close();
     }
-    await this.#append(encodeBaseEndRecord(snap.dbSize, hashBytes(hash)));
+    await this.#append(encodeBaseEndRecord(snap.dbSize, base.digest()));
   }
 
   /**

@@ -11,8 +11,9 @@
  * between records is a clean end; anywhere else it is Truncated. Every failure is a WalnutError
  * WALNUT_INVALID_FRAMING with a `reason` (errors.ts FramingReason).
  *
- * Sinks have two verbs only, appendRecord and flush (no seek, truncate or rewrite), so an
- * exported stream is append-only by construction. BufferedWalSink's failure rule: a flush
+ * Sinks have two verbs only, appendRecord and flush (no seek, truncate or rewrite; the optional
+ * appendFramed appends records already framed), so an exported stream is append-only by
+ * construction. BufferedWalSink's failure rule: a flush
  * that fails puts the sink in a failed state that refuses every later call, because the
  * target may hold any prefix of the buffer and a retry could duplicate or lose bytes. A
  * Writable destroyed before or during a flush fails that flush (it would never drain).
@@ -21,6 +22,7 @@ import type { Writable } from 'node:stream';
 
 import { walnutError, type FramingReason } from '../errors';
 import { WalnutFile } from '../io/file';
+import { startWriteback, WRITEBACK_BYTES } from './page-writer';
 
 export const MAX_RECORD = 16 * 1024 * 1024;
 export const MAGIC_LENGTH = 8;
@@ -63,6 +65,45 @@ export function lengthPrefix(length: number): Uint8Array {
 export interface WalRecordSink {
   appendRecord(payload: Uint8Array): Promise<void>;
   flush(): Promise<void>;
+  /**
+   * Optional: `records` complete records already framed (u64 length, payload, ...). The sink is
+   * done with `framed` once the promise settles (it copies what it keeps), so the caller may
+   * then reuse the buffer. appendFramedRecords() falls back to appendRecord() for other sinks.
+   */
+  appendFramed?(framed: Uint8Array, records: number): Promise<void>;
+}
+
+/**
+ * Sends framed records through the sink's appendFramed, or record by record, each payload a
+ * copy the sink may keep (the caller reuses `framed` once this resolves).
+ */
+export async function appendFramedRecords(sink: WalRecordSink, framed: Uint8Array, records: number): Promise<void> {
+  if (sink.appendFramed !== undefined) return sink.appendFramed(framed, records);
+  for (const payload of framedPayloads(framed, records)) await sink.appendRecord(new Uint8Array(payload)); // a copy (Buffer#slice would be a view)
+}
+
+/**
+ * The payloads of `records` framed records filling `framed` exactly, each length checked
+ * before it is used; WALNUT_INVALID_ARGUMENT (reason 'framed') when they do not fit.
+ */
+function framedPayloads(framed: Uint8Array, records: number): Uint8Array[] {
+  if (!(framed instanceof Uint8Array)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'framed records must be a Uint8Array', { reason: 'framed' });
+  const dv = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < framed.length; ) {
+    if (framed.length - at < 8 || dv.getUint32(at) !== 0) throw badFraming(at);
+    const length = dv.getUint32(at + 4);
+    checkRecordLength(length);
+    if (framed.length - at - 8 < length) throw badFraming(at);
+    out.push(framed.subarray(at + 8, at + 8 + length));
+    at += 8 + length;
+  }
+  if (out.length !== records) throw walnutError('WALNUT_INVALID_ARGUMENT', `framed holds ${out.length} records, not ${records}`, { reason: 'framed' });
+  return out;
+}
+
+function badFraming(at: number) {
+  return walnutError('WALNUT_INVALID_ARGUMENT', `framed records: the record at byte ${at} does not fit`, { reason: 'framed' });
 }
 
 type Target = { kind: 'writable'; stream: Writable } | { kind: 'file'; file: WalnutFile; position: number };
@@ -97,9 +138,23 @@ export class BufferedWalSink implements WalRecordSink {
     checkRecordLength(payload.length); // before a byte is buffered
     if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
     this.#push(lengthPrefix(payload.length));
-    this.#push(payload.slice()); // the caller may reuse its buffer
+    this.#push(new Uint8Array(payload)); // a copy: the caller may reuse its buffer (Buffer#slice would be a view)
     this.#records++;
     if (this.#pendingBytes >= this.#bufferBytes) await this.flush();
+  }
+
+  /**
+   * A file target gets `framed` written at once, with what is pending, in one pwritev (no
+   * copy); a Writable keeps a copy (it may hold the bytes until its reader takes them).
+   */
+  async appendFramed(framed: Uint8Array, records: number): Promise<void> {
+    this.#checkUsable();
+    framedPayloads(framed, records); // every length checked before a byte is buffered
+    if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
+    const direct = this.#target.kind === 'file';
+    this.#push(direct ? framed : new Uint8Array(framed)); // a copy (Buffer#slice would be a view)
+    this.#records += records;
+    if (direct || this.#pendingBytes >= this.#bufferBytes) await this.flush();
   }
 
   async flush(): Promise<void> {
@@ -110,6 +165,7 @@ export class BufferedWalSink implements WalRecordSink {
     try {
       if (this.#target.kind === 'file') {
         await this.#target.file.writev(parts, this.#target.position);
+        if (bytes >= WRITEBACK_BYTES) startWriteback(this.#target.file, this.#target.position, bytes);
         this.#target.position += bytes;
       } else {
         await writeAll(this.#target.stream, parts);
@@ -163,12 +219,23 @@ function writeAll(stream: Writable, parts: Uint8Array[]): Promise<void> {
 
 /**
  * Incremental parser shared by the sync and async readers: a state machine that needs the
- * magic (8 bytes), then a length (8), then exactly that many payload bytes, copying each input
- * byte once into a buffer allocated only after its length was checked.
+ * magic (8 bytes), then a length (8), then exactly that many payload bytes. A payload that lies
+ * whole in one input chunk is a view of that chunk (no copy: the input's chunks must not be
+ * reused by their producer, as no Node stream does); one spread over chunks is copied, each
+ * byte once, into a buffer allocated only after its length was checked.
  */
 class RecordParser {
   #state: 'magic' | 'length' | 'payload' = 'magic';
-  #acc = new Uint8Array(MAGIC_LENGTH);
+  /** Bytes the current state needs. */
+  #need = MAGIC_LENGTH;
+  /** Where they are gathered; null until a payload turns out to span chunks. */
+  #acc: Uint8Array | null;
+  /** The magic's and the length prefixes' bytes (never handed out). */
+  readonly #small = new Uint8Array(8);
+
+  constructor() {
+    this.#acc = this.#small;
+  }
   #fill = 0;
   readonly #ready: Uint8Array[] = [];
   /** A framing error found after some complete records: delivered after them. */
@@ -179,37 +246,46 @@ class RecordParser {
     let at = 0;
     try {
       while (at < chunk.length) {
-        const take = Math.min(this.#acc.length - this.#fill, chunk.length - at);
+        if (this.#state === 'payload' && this.#fill === 0 && chunk.length - at >= this.#need) {
+          this.#ready.push(chunk.subarray(at, at + this.#need));
+          at += this.#need;
+          this.#expect('length', 8);
+          continue;
+        }
+        // not zeroed first: a payload is handed out only once every byte is filled
+        this.#acc ??= Buffer.allocUnsafeSlow(this.#need);
+        const take = Math.min(this.#need - this.#fill, chunk.length - at);
         this.#acc.set(chunk.subarray(at, at + take), this.#fill);
         this.#fill += take;
         at += take;
-        if (this.#fill === this.#acc.length) this.#complete();
+        if (this.#fill === this.#need) this.#complete(this.#acc);
       }
     } catch (e) {
       this.#error = e;
     }
   }
 
-  #complete(): void {
+  #complete(acc: Uint8Array): void {
     if (this.#state === 'magic') {
-      if (StreamMagic.recognize(this.#acc) === null) {
-        throw framing('UnsupportedStreamVersion', `unknown stream tag ${JSON.stringify(Buffer.from(this.#acc).toString('latin1'))}`, { tag: Buffer.from(this.#acc).toString('hex') });
+      if (StreamMagic.recognize(acc) === null) {
+        throw framing('UnsupportedStreamVersion', `unknown stream tag ${JSON.stringify(Buffer.from(acc).toString('latin1'))}`, { tag: Buffer.from(acc).toString('hex') });
       }
       this.#expect('length', 8);
     } else if (this.#state === 'length') {
-      const length = new DataView(this.#acc.buffer).getBigUint64(0);
+      const length = new DataView(acc.buffer, acc.byteOffset, 8).getBigUint64(0);
       if (length === 0n) throw framing('ZeroLength', 'a zero-length record');
       if (length > BigInt(MAX_RECORD)) throw framing('LengthExceedsMax', `record length ${length} exceeds ${MAX_RECORD}`, { max: MAX_RECORD });
       this.#expect('payload', Number(length));
     } else {
-      this.#ready.push(this.#acc);
+      this.#ready.push(acc);
       this.#expect('length', 8);
     }
   }
 
   #expect(state: 'length' | 'payload', n: number): void {
     this.#state = state;
-    this.#acc = new Uint8Array(n);
+    this.#need = n;
+    this.#acc = state === 'payload' ? null : this.#small;
     this.#fill = 0;
   }
 
@@ -230,7 +306,9 @@ class RecordParser {
 
 /**
  * Reads records: `for await (const payload of WalStreamReader.from(readable))`, or
- * `WalStreamReader.fromBuffer(buffer)` for a synchronous iterator.
+ * `WalStreamReader.fromBuffer(buffer)` for a synchronous iterator. A payload may be a view of
+ * the input (of `buffer`, or of one chunk of the source): the input must stay unchanged while
+ * payloads are in use.
  */
 export class WalStreamReader {
   static async *from(source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {

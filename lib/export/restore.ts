@@ -49,6 +49,7 @@ import { resolvedPath } from '../io/real-path';
 import type { NativeLockHolder } from '../native';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
+import { PageWriter } from './page-writer';
 import { decodeRecord } from './records';
 
 export interface RestoreOptions {
@@ -224,6 +225,7 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
   let gen: { salt1: number; salt2: number; bigEndian: boolean; running: [number, number] } | null = null;
   let firstGeneration = true;
   let pending: { frames: Uint8Array[]; hash: Xxh3Stream; commit: { dbSize: number } | null } = { frames: [], hash: new Xxh3Stream(), commit: null };
+  let writer: PageWriter | null = null;
 
   try {
     for await (const payload of records as AsyncIterable<Uint8Array>) {
@@ -253,13 +255,15 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
           if (pageSize === 0) pageSize = size;
           if (size !== pageSize || rec.firstPgno !== nextBasePage) throw walnutError('WALNUT_CORRUPT', 'base image pages out of order or of mixed sizes');
           baseHash.update(rec.pages);
-          await out.write(rec.pages, 0, rec.pages.length, (rec.firstPgno - 1) * pageSize);
+          writer ??= new PageWriter(out, pageSize);
+          await writer.write(rec.firstPgno, rec.pages);
           nextBasePage += rec.count;
         } else if (rec.kind === 'baseEnd') {
           if (rec.dbSize !== nextBasePage - 1 || !equalBytes(hashBytes(baseHash), rec.hash)) {
             throw walnutError('WALNUT_CORRUPT', 'the base image does not match its BASE_END hash');
           }
-          await out.truncate(rec.dbSize * pageSize);
+          writer ??= new PageWriter(out, pageSize);
+          writer.truncate(rec.dbSize);
           dbPages = rec.dbSize;
           baseDone = true;
         } else {
@@ -296,11 +300,8 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
         if (layout === 'current' && rec.seq !== lastSeq + 1n) throw new StopRestore('ChecksumChainBroken'); // a commit missing or repeated
         if (beyond(until, rec.seq, rec.timeMs)) throw new StopRestore('until');
         // the transaction is complete and verified: only now do its pages reach the file
-        for (const frame of pending.frames) {
-          const pgno = new DataView(frame.buffer, frame.byteOffset, 4).getUint32(0);
-          await out.write(frame, FRAME_HEADER_SIZE, pageSize, (pgno - 1) * pageSize);
-        }
-        await out.truncate(pending.commit.dbSize * pageSize);
+        await writer!.writeFrames(pending.frames);
+        writer!.truncate(pending.commit.dbSize);
         dbPages = pending.commit.dbSize;
         commits++;
         lastSeq = rec.seq;
@@ -315,6 +316,7 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
     else if (baseDone && e instanceof WalnutError && e.code === 'WALNUT_INVALID_FRAMING') stoppedBy = e.reason ?? 'Truncated';
     else throw e;
   }
+  await writer?.finish();
   if (!baseDone) throw walnutError('WALNUT_INVALID_FRAMING', 'Truncated: the stream ends before its base image is complete', { reason: 'Truncated' });
   if (stoppedBy === null && pending.frames.length > 0) stoppedBy = 'Truncated';
   if (layout === 'first' && stoppedBy !== null) {

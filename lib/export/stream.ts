@@ -25,7 +25,7 @@ import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
 import { resolvedPath } from '../io/real-path';
 import { Exporter, type ExportOptions, type ExportStats } from './exporter';
-import { BufferedWalSink, type WalRecordSink } from './framing';
+import { appendFramedRecords, BufferedWalSink, type WalRecordSink } from './framing';
 
 export interface ExportHandle {
   /** Resolves when the export ends (at once after the base and the WAL without follow). */
@@ -61,6 +61,10 @@ class CuttableSink implements WalRecordSink {
 
   flush(): Promise<void> {
     return this.#unlessCut(() => this.#sink.flush());
+  }
+
+  appendFramed(framed: Uint8Array, records: number): Promise<void> {
+    return this.#unlessCut(() => appendFramedRecords(this.#sink, framed, records));
   }
 
   cut(reason: WalnutError): void {

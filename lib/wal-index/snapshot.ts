@@ -35,6 +35,8 @@ export interface SnapshotSource {
   readonly wal: WalFile;
   /** The frame holding `pgno` in [minFrame, mxFrame], or 0. */
   lookup(pgno: number, mxFrame: number, minFrame: number): number;
+  /** lookup() for each of `pgnos`, into `out`. */
+  lookupMany(pgnos: Uint32Array, mxFrame: number, minFrame: number, out: Uint32Array): void;
   /** WALNUT_CORRUPT (ShmTruncated) when the -shm was cut below what the connection maps. */
   checkMapping(): void;
 }
@@ -104,6 +106,31 @@ export class Snapshot {
     this.#check(pgno);
     if (this.#state.mxFrame === 0 || pgno > this.#state.dbSize) return 0;
     return this.#index.lookup(pgno, this.#state.mxFrame, this.#state.minFrame);
+  }
+
+  /** Pages the database file had when the snapshot began (a page beyond it, in no frame, reads as zeros). */
+  get dbFilePages(): number {
+    return this.#state.dbFilePages;
+  }
+
+  /**
+   * frameOf() for pages firstPgno, firstPgno + 1, ... into `out` (one entry per page; one batched
+   * wal-index lookup). False when no page of the range is in the WAL.
+   */
+  framesOf(firstPgno: number, out: Uint32Array): boolean {
+    this.#check(firstPgno);
+    this.#check(firstPgno + Math.max(0, out.length - 1));
+    const inWal = Math.min(out.length, this.#state.dbSize - firstPgno + 1);
+    if (this.#state.mxFrame === 0 || inWal <= 0) {
+      out.fill(0);
+      return false;
+    }
+    this.#index.checkMapping(); // the -shm may have been cut since the last lookup (an await ago)
+    const pgnos = new Uint32Array(inWal);
+    for (let i = 0; i < inWal; i++) pgnos[i] = firstPgno + i;
+    this.#index.lookupMany(pgnos, this.#state.mxFrame, this.#state.minFrame, out);
+    out.fill(0, inWal);
+    return out.some((f) => f !== 0);
   }
 
   /** The page as of this snapshot (a new Buffer of pageSize bytes). */
