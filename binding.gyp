@@ -4,6 +4,8 @@
       "target_name": "walnut",
       "sources": [
         "native/addon.cc",
+        "native/checkpoint.cc",
+        "native/checkpoint_copy.cc",
         "native/errors.cc",
         "native/faults.cc",
         "native/file.cc",

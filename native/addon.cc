@@ -2,6 +2,7 @@
 // classes and functions of the other native files. Nothing else lives here.
 #include <napi.h>
 
+#include "checkpoint.h"
 #include "checksum/bindings.h"
 #include "errors.h"
 #include "faults.h"
@@ -26,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("checksum", checksum::Register(env));
   exports.Set("fec", fec::Register(env));
   frames::Register(env, exports);
+  checkpoint::Register(env, exports);
   shm::Register(env, exports);
   return exports;
 }
