@@ -8,13 +8,20 @@
 //          (mxSafeFrame), nPage (the header's database size in pages)
 //   plan:  for every page number, its newest frame <= mxFrame; the page is copied iff that frame
 //          is <= upTo and the page number is <= nPage. (A page whose newest frame lies beyond
-//          upTo is not written at all, even from an older frame: SQLite's rule.) Sorted by page.
-//   copy:  the frames the plan needs are read in frame order, in large preads (frames at most
-//          kMaxGapBytes apart share one read, the unneeded frames between them read and
-//          ignored) into one scratch buffer of at most kCopyBufferBytes, reused across
-//          checkpoints; each buffer-full is written out in page order, every run of adjacent
-//          page numbers in one pwritev (IOV_MAX iovecs per call, posix_io.h) pointing into the
-//          buffer: no page is copied in memory and nothing is allocated per page.
+//          upTo is not written at all, even from an older frame: SQLite's rule.) The frames are
+//          walked newest first through a hash set of the page numbers seen, so the plan comes
+//          out in frame order without a sort over every frame.
+//   copy:  the planned pages are taken in windows of consecutive page numbers, as many as fit
+//          in one scratch buffer of at most kCopyBufferBytes (reused across checkpoints). Each
+//          window is read in frame order in large preads (frames at most kMaxGapBytes apart
+//          share one read, the unneeded frames between them read and ignored), then written in
+//          page order, every run of adjacent page numbers in one pwritev (IOV_MAX iovecs per
+//          call, posix_io.h) pointing into the buffer: no page is copied in memory and nothing is
+//          allocated per page. A WAL written in page order is read and written in large calls;
+//          one written in random page order still writes in large calls, and reads about as
+//          SQLite does (a write costs more than a read: it dirties pages, and waits on writeback
+//          under load). (Starting the database's writeback between windows, sync_file_range,
+//          was tried: on this VM's virtio disk the page writes that follow then wait on it.)
 //
 // Invariants:
 //  - Every offset is computed in 64 bits from validated inputs: pageSize a power of two in
@@ -40,11 +47,6 @@ namespace walnut::checkpoint {
 
 constexpr size_t kCopyBufferBytes = 8u << 20;  // the scratch buffer's cap
 constexpr size_t kMaxGapBytes = 64u << 10;     // unneeded bytes worth reading to save a pread
-
-struct Copy {
-  uint32_t pgno;
-  uint32_t frame;
-};
 
 struct CopyRequest {
   uint32_t pageSize = 0;
@@ -81,8 +83,7 @@ struct Slot {
 // The memory one background lane keeps between checkpoints (not thread-safe: one per lane).
 struct CopyScratch {
   std::vector<uint8_t> buffer;
-  std::vector<uint64_t> keys;
-  std::vector<Copy> copies;
+  std::vector<uint32_t> seen;  // open-addressing set of page numbers (0 = empty)
   std::vector<Slot> slots;
   std::vector<struct iovec> iov;
 };
@@ -90,7 +91,7 @@ struct CopyScratch {
 // Validates the request against `count` page numbers; false when it is not a consistent range.
 bool ValidRequest(const CopyRequest& req, size_t count);
 
-// The plan (see above) into scratch->copies, sorted by page number.
+// The plan (see above) into scratch->slots, in ascending frame order.
 void PlanCopies(const uint32_t* pgnos, size_t count, const CopyRequest& req, CopyScratch* scratch);
 
 // Plans and copies. `walFd` and `dbFd` are open descriptors; nothing is closed here.

@@ -11,7 +11,7 @@
  *   the background lane)  ->  if mxSafeFrame is still the live mxFrame, cut the database file to
  *   nPage pages  ->  fdatasync the database  ->  publish nBackfill  ->  restart/truncate:
  *   READ(1..4) exclusive, then for truncate a fresh wal-index generation and the WAL cut to 0
- *   bytes and synced.
+ *   bytes (not synced, as SQLite).
  *
  * The recovery fence: the database is synced before nBackfill moves and before the WAL is
  * reset or truncated, so a crash at any point leaves a WAL that still holds every commit the
@@ -90,8 +90,10 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
         try {
           if (effective === 'truncate') {
             t.resetWalIndex(h);
+            // Not synced, as SQLite does not: should the cut be lost, the WAL comes back holding
+            // only frames the (synced) database file already has; the next generation's header
+            // is synced before any frame follows it, and that sync makes the new size durable.
             await t.walFile.truncate(0);
-            if (o.sync) await t.walFile.fsync();
             walFrames = 0;
           }
         } finally {
