@@ -19,6 +19,7 @@
  * so a page a live reader may still read from the database file is never overwritten.
  */
 import { SHM_LOCK, type ShmHeader } from '../format/shm-header';
+import type { NativeCopyStats } from '../native';
 import type { CheckpointTarget } from '../wal-index/wal-index';
 import { planCheckpoint, type CheckpointMode } from './plan';
 
@@ -35,6 +36,12 @@ export interface CheckpointResult {
 export interface CheckpointOptions {
   /** Sync the WAL before copying and the database after (false only for synchronous 'off'). */
   sync: boolean;
+  /** Told what the copy did (telemetry): pages, calls, and whether the WAL was synced first. */
+  onCopy?: (copy: CopyReport) => void;
+}
+
+export interface CopyReport extends NativeCopyStats {
+  walSynced: boolean;
 }
 
 export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o: CheckpointOptions): Promise<CheckpointResult> {
@@ -133,8 +140,9 @@ async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: 
   const pgnos = new Uint32Array(h.mxFrame - after);
   t.pageNumbers(after + 1, pgnos);
   const syncWal = o.sync && t.walDurableThrough(h.salts) < upTo;
-  await t.copyFrames(pgnos, { firstFrame: after + 1, upTo, nPage: h.nPage, pageSize: t.pageSize, syncWal });
+  const stats = await t.copyFrames(pgnos, { firstFrame: after + 1, upTo, nPage: h.nPage, pageSize: t.pageSize, syncWal });
   if (syncWal) t.noteWalDurable(h.mxFrame, h.salts);
   await t.syncDb(upTo === t.liveMxFrame() ? h.nPage * t.pageSize : -1, o.sync);
   t.setNBackfill(upTo);
+  o.onCopy?.({ ...stats, walSynced: syncWal });
 }

@@ -18,7 +18,7 @@ import type { WalFile, WalRecovery, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
 import { resolvedPath } from '../io/real-path';
-import { runCheckpoint, type CheckpointResult } from '../checkpoint/execute';
+import { runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
 import type { CheckpointMode } from '../checkpoint/plan';
 import type { Writable } from 'node:stream';
 
@@ -315,13 +315,14 @@ export class Store {
   async #checkpoint(mode: CheckpointMode, auto = false): Promise<CheckpointResult> {
     const t0 = performance.now();
     let r: CheckpointResult;
+    let copy: CopyReport | null = null;
     try {
-      r = await runCheckpoint(await this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off' });
+      r = await runCheckpoint(await this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off', onCopy: (c) => (copy = c) });
     } catch (e) {
       this.#events.emit('fault', () => ({ stage: 'checkpoint', code: (e as { code?: string }).code, errno: (e as { errno?: number }).errno, path: this.#index.dbPath }));
       throw e;
     }
-    this.#events.emit('checkpoint', () => ({ ...r, micros: Math.round((performance.now() - t0) * 1000) }));
+    this.#events.emit('checkpoint', () => ({ ...r, auto, copy, micros: Math.round((performance.now() - t0) * 1000) }));
     if (mode === 'truncate' && !r.busy && r.walFrames === 0) this.#extension?.onWalTruncated();
     if (!this.#index.closed) this.#policy.observe(r, auto);
     this.#checkpoints++;

@@ -695,7 +695,11 @@ export class WalIndex {
           throw e;
         }
       },
-      unlock: (byte, n) => this.#unlockShm(byte, n),
+      // after close() the locks went with the descriptor: nothing to release (and a failure
+      // that reached here must not be masked by WALNUT_CLOSED from the unlock)
+      unlock: (byte, n) => {
+        if (!this.#closed) this.#unlockShm(byte, n);
+      },
       acquireWrite: async () => {
         try {
           await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
