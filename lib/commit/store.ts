@@ -183,6 +183,7 @@ export class Store {
         return { snapshots: r.snapshots, walSnapshots: r.walSnapshots, exports: this.#exports.size, oldestSnapshotFrame: r.oldestSnapshotFrame, connections: r.others.map((o) => ({ slot: o.slot, mark: o.mark, pid: o.pid > 0 ? o.pid : null })) };
       },
       walBytes: () => (index.closed ? 0 : index.wal.file.sizeSync()),
+      mxFrame: () => (index.closed ? 0 : (index.liveHeader()?.mxFrame ?? 0)),
     }, events);
     this.#committer = new GroupCommitter(index, {
       synchronous: options.synchronous,
@@ -203,14 +204,14 @@ export class Store {
         if (room) await room;
       },
       // Under WRITE, once the batch's transactions gave up their read marks: the batch that
-      // restarts the WAL waits for the checkpoint that lets it (auto-checkpoint.ts). A passive
-      // checkpoint takes no WRITE. One that ran while those marks were held copied only up to
-      // them: the rest (the last batch or so) is copied now, unless a reader pinned the WAL.
-      beforeAppend: async () => {
+      // restarts the WAL copies what the background checkpoint left (the frames appended while
+      // it ran, or past its readers' marks) and waits for that only (auto-checkpoint.ts). A
+      // passive checkpoint takes no WRITE.
+      beforeAppend: async (frames) => {
         if (this.#closed) return;
         const mx = this.#index.liveHeader()?.mxFrame ?? 0;
         const backfilled = () => this.#index.checkpointInfo().nBackfill;
-        const action = this.#policy.beforeBatch(mx, this.#autoCheckpoint !== null, backfilled);
+        const action = this.#policy.beforeBatch(mx, frames, this.#autoCheckpoint !== null, backfilled);
         if (action === 'wait' || action === 'wait-then-start') await this.#autoCheckpoint;
         if (action === 'start' || action === 'wait-then-start' || (action === 'wait' && !this.#policy.pinned && backfilled() < mx)) await this.#startAutoCheckpoint();
       },
