@@ -219,3 +219,52 @@ describe('a checkpoint racing close()', () => {
     }
   });
 });
+
+describe('the auto-checkpoint and the commits', () => {
+  it('batches append while it copies; the batch that restarts the WAL waits only for the frames appended meanwhile', async () => {
+    // hold the background checkpoint's copy until released: nothing else is changed
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let copying!: () => void;
+    const started = new Promise<void>((resolve) => (copying = resolve));
+    const original = WalIndex.prototype.checkpointTarget;
+    let gated = false;
+    WalIndex.prototype.checkpointTarget = async function (this: WalIndex) {
+      const target = await original.call(this);
+      if (!gated) {
+        gated = true;
+        const copy = target.copyFrames;
+        target.copyFrames = async (pgnos, request) => {
+          copying();
+          await gate;
+          return copy(pgnos, request);
+        };
+      }
+      return target;
+    };
+    try {
+      const store = await open(path.join(dir, 'auto.db'), { autoCheckpoint: 50 });
+      const page = (i: number) => [{ pgno: 2 + (i % 40), data: Buffer.alloc(4096, i & 0xff) }];
+      for (let i = 0; i < 50; i++) await store.commit(page(i)); // the 50th starts the checkpoint
+      await started;
+      const m0 = store.metrics();
+      // these would wait for the held checkpoint (and never resolve) if batches waited for it
+      for (let i = 50; i < 80; i++) await store.commit(page(i));
+      const m1 = store.metrics();
+      expect(m1.walFrames).toBe(80);
+      expect(m1.checkpointWaits).toBe(m0.checkpointWaits);
+      release();
+      while (store.recentEvents().filter((e) => e.name === 'checkpoint').length === 0) await new Promise((resolve) => setImmediate(resolve));
+      await store.commit(page(80)); // copies frames 51..80, then restarts the WAL
+      const m2 = store.metrics();
+      expect(m2.walFrames).toBe(1);
+      expect(m2.checkpointWaits).toBe(m1.checkpointWaits + 1);
+      const checkpoints = store.recentEvents().filter((e) => e.name === 'checkpoint').map((e) => e.data as { auto: boolean; walFrames: number; copy: { pages: number } });
+      expect(checkpoints.map((c) => [c.walFrames, c.copy.pages])).toEqual([[50, 40], [80, 30]]);
+      await store.close();
+    } finally {
+      WalIndex.prototype.checkpointTarget = original;
+      release();
+    }
+  });
+});
