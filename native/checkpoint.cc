@@ -72,17 +72,6 @@ class CopyOp : public IoOp {
   CopyResult result_;
 };
 
-bool GetU32(Napi::Env env, Napi::Object o, const char* key, uint32_t* out) {
-  Napi::Value v = o.Get(key);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (!(d >= 0 && d <= 4294967295.0 && d == static_cast<double>(static_cast<uint32_t>(d)))) {
-    ThrowInvalid(env, std::string(key) + " must be an integer in 0..2^32-1");
-    return false;
-  }
-  *out = static_cast<uint32_t>(d);
-  return true;
-}
-
 Napi::Value CheckpointCopy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<FileState> wal = NativeFile::StateOf(env, info[0]);
@@ -95,8 +84,8 @@ Napi::Value CheckpointCopy(const Napi::CallbackInfo& info) {
   if (info.Length() < 4 || !info[3].IsObject()) return ThrowInvalid(env, "options must be { firstFrame, upTo, nPage, pageSize, syncWal }");
   Napi::Object o = info[3].As<Napi::Object>();
   CopyRequest req;
-  if (!GetU32(env, o, "firstFrame", &req.firstFrame) || !GetU32(env, o, "upTo", &req.upTo) ||
-      !GetU32(env, o, "nPage", &req.nPage) || !GetU32(env, o, "pageSize", &req.pageSize)) {
+  if (!GetU32Prop(env, o, "firstFrame", &req.firstFrame) || !GetU32Prop(env, o, "upTo", &req.upTo) ||
+      !GetU32Prop(env, o, "nPage", &req.nPage) || !GetU32Prop(env, o, "pageSize", &req.pageSize)) {
     return Napi::Value();
   }
   req.syncWal = o.Get("syncWal").ToBoolean();
