@@ -111,10 +111,15 @@ void WriteWindow(int dbFd, const CopyRequest& req, Slot* a, Slot* b, uint8_t* bu
   }
 }
 
-}  // namespace
+// Releases per-frame tables a large checkpoint grew (the buffer is kept: it is capped).
+void TrimTables(CopyScratch* s) {
+  if (s->seen.capacity() * sizeof(uint32_t) > kKeepTableBytes) std::vector<uint32_t>().swap(s->seen);
+  if (s->slots.capacity() * sizeof(Slot) > kKeepTableBytes) std::vector<Slot>().swap(s->slots);
+  if (s->iov.capacity() * sizeof(struct iovec) > kKeepTableBytes) std::vector<struct iovec>().swap(s->iov);
+}
 
-CopyResult CopyFrames(int walFd, int dbFd, const uint32_t* pgnos, size_t count, const CopyRequest& req,
-                      CopyScratch* s) {
+CopyResult CopyPlanned(int walFd, int dbFd, const uint32_t* pgnos, size_t count, const CopyRequest& req,
+                       CopyScratch* s) {
   CopyResult r;
   if (!ValidRequest(req, count)) {
     r.status = CopyStatus::kInvalid;
@@ -150,6 +155,15 @@ CopyResult CopyFrames(int walFd, int dbFd, const uint32_t* pgnos, size_t count, 
     WriteWindow(dbFd, req, a, b, s->buffer.data(), s, &r);
     if (r.status != CopyStatus::kOk) return r;
   }
+  return r;
+}
+
+}  // namespace
+
+CopyResult CopyFrames(int walFd, int dbFd, const uint32_t* pgnos, size_t count, const CopyRequest& req,
+                      CopyScratch* s) {
+  CopyResult r = CopyPlanned(walFd, dbFd, pgnos, count, req, s);
+  TrimTables(s);
   return r;
 }
 

@@ -80,7 +80,10 @@ struct Slot {
   uint32_t at;
 };
 
-// The memory one background lane keeps between checkpoints (not thread-safe: one per lane).
+// The memory one background lane keeps between checkpoints (not thread-safe: one per lane):
+// the buffer (at most kCopyBufferBytes) stays; the per-frame tables are let go after a
+// checkpoint that made them larger than kKeepTableBytes.
+constexpr size_t kKeepTableBytes = 1u << 20;
 struct CopyScratch {
   std::vector<uint8_t> buffer;
   std::vector<uint32_t> seen;  // open-addressing set of page numbers (0 = empty)
