@@ -5,6 +5,8 @@
       "sources": [
         "native/addon.cc",
         "native/base_image.cc",
+        "native/checkpoint.cc",
+        "native/checkpoint_copy.cc",
         "native/errors.cc",
         "native/export_io.cc",
         "native/faults.cc",

@@ -21,14 +21,17 @@ function baseDatabase(file, rows) {
   return { image, pageCount: image.length / 4096 };
 }
 
-/** Appends one-page transactions (page images unchanged) until the WAL holds `bytes`. */
-async function largeWal(file, image, pageCount, bytes) {
+/**
+ * Appends one-page transactions (page images unchanged) until the WAL holds `bytes`; the
+ * frames cycle over the first `distinct` pages (default: all of them).
+ */
+async function largeWal(file, image, pageCount, bytes, distinct = pageCount) {
   const w = await WalFile.open(`${file}-wal`, { create: true });
   await w.writeHeader({ pageSize: 4096, checkpointSeq: 0, durability: 'none' });
   const frames = Math.floor((bytes - 32) / 4120);
   let batch = [];
   for (let f = 0; f < frames; f++) {
-    const pgno = 1 + ((f * 7919) % pageCount);
+    const pgno = 1 + ((f * 7919) % distinct);
     batch.push({ pages: [{ pgno, data: image.subarray((pgno - 1) * 4096, pgno * 4096) }], dbSize: pageCount });
     if (batch.length === 1024 || f === frames - 1) {
       await w.append(batch);

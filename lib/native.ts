@@ -181,7 +181,30 @@ export interface NativeExportIo {
   startWriteback(file: NativeFileHandle, offset: number, length: number): Promise<void>;
 }
 
+/** What the checkpoint's native copy did (native/checkpoint_copy.h). */
+export interface NativeCopyStats {
+  /** Pages written to the database file, pwritev calls, preads of the WAL and bytes they read. */
+  pages: number;
+  writes: number;
+  reads: number;
+  bytesRead: number;
+}
+
+export interface NativeCopyRequest {
+  /** Frame of pgnos[0] (nBackfill + 1); pgnos runs through the checkpointer's mxFrame. */
+  firstFrame: number;
+  /** The last frame that may be copied (mxSafeFrame). */
+  upTo: number;
+  /** The database size in pages: higher pages are not copied. */
+  nPage: number;
+  pageSize: number;
+  /** fdatasync the WAL before the first write. */
+  syncWal: boolean;
+}
+
 interface Addon {
+  checkpointCopy(wal: NativeFileHandle, db: NativeFileHandle, pgnos: Uint32Array, request: NativeCopyRequest): Promise<NativeCopyStats>;
+  checkpointSyncDb(db: NativeFileHandle, truncateTo: number, sync: boolean): Promise<void>;
   ShmRegion: new (file?: NativeFileHandle) => NativeShmRegion;
   walScan(file: NativeFileHandle, chain: NativeChain): Promise<NativeScanResult>;
   walScanSync(file: NativeFileHandle, chain: NativeChain): NativeScanResult;
@@ -229,6 +252,12 @@ export const nativeFrames = {
   appendSync: addon.walAppendSync,
   /** No operation queued or running on either I/O lane (native/frames.cc). */
   lanesIdle: addon.walLanesIdle,
+};
+
+/** The checkpoint's copy and its database sync (native/checkpoint.h), on the files' lane. */
+export const nativeCheckpoint = {
+  copy: addon.checkpointCopy,
+  syncDb: addon.checkpointSyncDb,
 };
 
 /** True when the process started with WALNUT_FAULT_INJECTION=1. */

@@ -2,6 +2,7 @@
 // classes and functions of the other native files. Nothing else lives here.
 #include <napi.h>
 
+#include "checkpoint.h"
 #include "checksum/bindings.h"
 #include "errors.h"
 #include "export_io.h"
@@ -28,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fec", fec::Register(env));
   exports.Set("exportIo", exportio::Register(env));
   frames::Register(env, exports);
+  checkpoint::Register(env, exports);
   shm::Register(env, exports);
   return exports;
 }

@@ -69,6 +69,18 @@ inline bool GetUint(const Napi::CallbackInfo& info, size_t index, const char* na
   return true;
 }
 
+// An integer property in 0..2^32-1 of an options object.
+inline bool GetU32Prop(Napi::Env env, Napi::Object o, const char* key, uint32_t* out) {
+  Napi::Value v = o.Get(key);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= 0 && d <= 4294967295.0 && d == static_cast<double>(static_cast<uint32_t>(d)))) {
+    ThrowInvalid(env, std::string(key) + " must be an integer in 0..2^32-1");
+    return false;
+  }
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
 // Optional (offset, length) at info[index], info[index+1] narrowing `span` in place.
 inline bool NarrowSpan(const Napi::CallbackInfo& info, size_t index, ByteSpan* span) {
   uint64_t offset, length;

@@ -33,17 +33,6 @@ bool ValidPageSize(uint64_t n) { return n >= 512 && n <= 65536 && (n & (n - 1)) 
 // The chain parameters both operations share, parsed from a JS object.
 using Chain = ScanChain;
 
-bool GetU32Prop(Napi::Env env, Napi::Object o, const char* key, uint32_t* out) {
-  Napi::Value v = o.Get(key);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (!(d >= 0 && d <= 4294967295.0 && d == static_cast<double>(static_cast<uint32_t>(d)))) {
-    ThrowInvalid(env, std::string(key) + " must be an integer in 0..2^32-1");
-    return false;
-  }
-  *out = static_cast<uint32_t>(d);
-  return true;
-}
-
 bool ParseChain(Napi::Env env, Napi::Value value, Chain* c) {
   if (!value.IsObject()) {
     ThrowInvalid(env, "chain must be an object { pageSize, bigEndian, salt1, salt2, s0, s1 }");

@@ -5,21 +5,21 @@
  *   CKPT (no waiting; busy -> nothing done)  ->  WRITE for full/restart/truncate (busy timeout;
  *   not obtained -> degrade to passive, result busy)  ->  read marks: each slot below mxFrame is
  *   locked exclusively (waiting except in passive) and rewritten, or limits the copy  ->  READ(0)
- *   exclusive  ->  nBackfillAttempted  ->  fsync the WAL  ->  copy the newest version of every
- *   page in (nBackfill, mxSafeFrame], sorted by page number, adjacent pages in one pwritev  ->
- *   if mxSafeFrame is still the live mxFrame, cut the database file to nPage pages  ->  fsync the
- *   database  ->  publish nBackfill  ->  restart/truncate: READ(1..4) exclusive, then for
- *   truncate a fresh wal-index generation and the WAL cut to 0 bytes and synced.
+ *   exclusive  ->  nBackfillAttempted  ->  fdatasync the WAL unless its frames are known durable
+ *   (backfill() states the rule)  ->  copy the newest version of every page in (nBackfill,
+ *   mxSafeFrame], sorted by page number, adjacent pages in one pwritev (one native operation on
+ *   the background lane)  ->  if mxSafeFrame is still the live mxFrame, cut the database file to
+ *   nPage pages  ->  fdatasync the database  ->  publish nBackfill  ->  restart/truncate:
+ *   READ(1..4) exclusive, then for truncate a fresh wal-index generation and the WAL cut to 0
+ *   bytes (not synced, as SQLite).
  *
  * The recovery fence: the database is synced before nBackfill moves and before the WAL is
  * reset or truncated, so a crash at any point leaves a WAL that still holds every commit the
  * database file lacks. A page is copied only when its newest frame is within the safe range,
  * so a page a live reader may still read from the database file is never overwritten.
  */
-import { walnutError } from '../errors';
-import { FRAME_HEADER_SIZE } from '../format/frame-header';
-import { SHM_LOCK } from '../format/shm-header';
-import { frameOffset } from '../format/wal-header';
+import { SHM_LOCK, type ShmHeader } from '../format/shm-header';
+import type { NativeCopyStats } from '../native';
 import type { CheckpointTarget } from '../wal-index/wal-index';
 import { planCheckpoint, type CheckpointMode } from './plan';
 
@@ -36,9 +36,13 @@ export interface CheckpointResult {
 export interface CheckpointOptions {
   /** Sync the WAL before copying and the database after (false only for synchronous 'off'). */
   sync: boolean;
+  /** Told what the copy did (telemetry): pages, calls, and whether the WAL was synced first. */
+  onCopy?: (copy: CopyReport) => void;
 }
 
-const COPY_CHUNK = 256; // pages read before each write-out
+export interface CopyReport extends NativeCopyStats {
+  walSynced: boolean;
+}
 
 export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o: CheckpointOptions): Promise<CheckpointResult> {
   if (!t.tryLock(SHM_LOCK.CKPT, 1, 'exclusive')) return { mode, busy: true, walFrames: -1, checkpointedFrames: -1 };
@@ -78,7 +82,7 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
       const gotRead0 = wait ? await t.lock(SHM_LOCK.READ(0), 1, 'exclusive') : t.tryLock(SHM_LOCK.READ(0), 1, 'exclusive');
       if (gotRead0) {
         try {
-          await backfill(t, h.mxFrame, h.nPage, plan.backfill.after, plan.backfill.upTo, o);
+          await backfill(t, h, plan.backfill.after, plan.backfill.upTo, o);
         } finally {
           t.unlock(SHM_LOCK.READ(0), 1);
         }
@@ -93,8 +97,10 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
         try {
           if (effective === 'truncate') {
             t.resetWalIndex(h);
+            // Not synced, as SQLite does not: should the cut be lost, the WAL comes back holding
+            // only frames the (synced) database file already has; the next generation's header
+            // is synced before any frame follows it, and that sync makes the new size durable.
             await t.walFile.truncate(0);
-            if (o.sync) await t.walFile.fsync();
             walFrames = 0;
           }
         } finally {
@@ -112,42 +118,31 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
   }
 }
 
-/** Copies frames (after, upTo] into the database file (READ(0) held exclusively). */
-async function backfill(t: CheckpointTarget, mxFrame: number, nPage: number, after: number, upTo: number, o: CheckpointOptions): Promise<void> {
+/**
+ * Copies frames (after, upTo] into the database file (READ(0) held exclusively): one native
+ * operation plans and copies (native/checkpoint_copy.h: the newest frame <= mxFrame of each
+ * page, large reads, one pwritev per run of adjacent pages), a second cuts the database to
+ * nPage pages when upTo is still the live mxFrame and syncs it once; then nBackfill moves.
+ *
+ * The WAL sync before the copy (SQLite's, reference section 12.2 b): the frames must be on
+ * stable storage before any of them reaches the database file, or a power loss could leave a
+ * database holding pages of commits its WAL lost. SQLite syncs the WAL every time. It is
+ * skipped here only when this connection knows frames 1..upTo of this generation are durable
+ * already: a sync of the WAL (a commit's in synchronous 'full', or an earlier checkpoint's)
+ * completed after they were written (WalFile.durableThrough). So under 'full' a store's own
+ * commits need no second sync; frames appended since by anyone ('normal', sqlite3 with
+ * synchronous=NORMAL, another process) and frames recovery found are synced as SQLite does.
+ */
+async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: number, o: CheckpointOptions): Promise<void> {
   t.setNBackfillAttempted(upTo);
-  if (o.sync) await t.walFile.fdatasync();
-  // the newest frame <= mxFrame of every page that appears in the range
-  const pgnos = new Uint32Array(upTo - after);
+  // page numbers of every frame after nBackfill through mxFrame: a page whose newest frame lies
+  // beyond upTo is not copied at all (SQLite's rule), so the frames past upTo count too
+  const pgnos = new Uint32Array(h.mxFrame - after);
   t.pageNumbers(after + 1, pgnos);
-  const copies: { pgno: number; frame: number }[] = [];
-  const seen = new Set<number>();
-  for (const pgno of pgnos) {
-    if (seen.has(pgno)) continue;
-    seen.add(pgno);
-    if (pgno > nPage) continue; // beyond the database size: dropped by the truncate below
-    const frame = t.lookup(pgno, mxFrame, 1);
-    if (frame > after && frame <= upTo) copies.push({ pgno, frame }); // else a newer frame is not yet safe
-  }
-  copies.sort((a, b) => a.pgno - b.pgno);
-  const pageSize = t.pageSize;
-  for (let i = 0; i < copies.length; i += COPY_CHUNK) {
-    const chunk = copies.slice(i, i + COPY_CHUNK);
-    const pages = chunk.map(() => Buffer.allocUnsafe(pageSize));
-    await Promise.all(
-      chunk.map(async (c, k) => {
-        const got = await t.walFile.read(pages[k]!, 0, pageSize, frameOffset(c.frame, pageSize) + FRAME_HEADER_SIZE);
-        if (got !== pageSize) throw walnutError('WALNUT_CORRUPT', `frame ${c.frame} is beyond the end of the WAL`, { path: t.walFile.path });
-      }),
-    );
-    // runs of adjacent page numbers go out in one pwritev each
-    for (let start = 0; start < chunk.length; ) {
-      let end = start + 1;
-      while (end < chunk.length && chunk[end]!.pgno === chunk[end - 1]!.pgno + 1) end++;
-      await t.db.writev(pages.slice(start, end), (chunk[start]!.pgno - 1) * pageSize);
-      start = end;
-    }
-  }
-  if (upTo === t.liveMxFrame()) await t.db.truncate(nPage * pageSize);
-  if (o.sync) await t.db.fsync();
+  const syncWal = o.sync && t.walDurableThrough(h.salts) < upTo;
+  const stats = await t.copyFrames(pgnos, { firstFrame: after + 1, upTo, nPage: h.nPage, pageSize: t.pageSize, syncWal });
+  if (syncWal) t.noteWalDurable(h.mxFrame, h.salts);
+  await t.syncDb(upTo === t.liveMxFrame() ? h.nPage * t.pageSize : -1, o.sync);
   t.setNBackfill(upTo);
+  o.onCopy?.({ ...stats, walSynced: syncWal });
 }

@@ -6,9 +6,16 @@
  * walSizeLimit) when a batch finds every frame copied into the database file and no reader in
  * the WAL (WalIndex.appendAndPublish, SQLite's walRestartLog). So, as SQLite runs a passive
  * checkpoint after every commit past wal_autocheckpoint, walnut starts one once a commit leaves
- * autoCheckpoint frames, in the background (its own I/O lane), and the next batch waits for it
- * so that this batch restarts the WAL. Past twice the threshold a batch starts one and waits:
- * that bounds the WAL while no reader is in the way.
+ * autoCheckpoint frames, in the background (its own I/O lane). Batches do not wait for it: they
+ * go on appending while it copies, and the WAL grows past the threshold meanwhile. A batch
+ * waits only where the protocol requires it, to restart the WAL: once that checkpoint is done,
+ * the next batch finds nBackfill below mxFrame (the frames appended while it copied) and runs
+ * one more checkpoint, of those frames only, under its WRITE lock (nothing can be appended
+ * meanwhile), then restarts the WAL. So the wait is the copy of a few batches' frames and the
+ * database sync that must precede nBackfill, not a whole checkpoint. A batch that would take
+ * the WAL to twice the threshold waits for the running checkpoint too (and then copies the
+ * rest): that bounds the WAL below twice the threshold (one batch of more frames than that
+ * aside) when checkpoints cannot keep up, while no reader is in the way.
  *
  * A reader holds the WAL: a snapshot, transaction or export of this store, or another
  * connection's read lock (a sqlite3 read transaction, another walnut process). Not counted: the
@@ -72,6 +79,8 @@ export interface WalMetrics {
 export interface WalProbe {
   holders(): WalHolders & { walSnapshots: number };
   walBytes(): number;
+  /** The live mxFrame. */
+  mxFrame(): number;
 }
 
 interface Pin {
@@ -93,6 +102,12 @@ export class AutoCheckpointPolicy {
   #runningMayRestart = false;
   #pinnedCheckpoints = 0;
   #waits = 0;
+  /**
+   * An auto-checkpoint with no reader in the way copied the WAL up to this frame and it has not
+   * restarted since (0: none): the next batch copies the rest and restarts it (beforeBatch), so
+   * no commit starts another background checkpoint meanwhile (dueAfterCommit).
+   */
+  #restartDue = 0;
 
   constructor(every: number | false, probe: WalProbe, events: EventRing) {
     this.#every = every;
@@ -113,26 +128,34 @@ export class AutoCheckpointPolicy {
   /** After a commit left `mxFrame` frames (no auto-checkpoint running): start one now? */
   dueAfterCommit(mxFrame: number): boolean {
     this.#noticeRestart(mxFrame);
-    if (this.#every === false || mxFrame < (this.#pin?.nextAt ?? this.#every)) return false;
+    if (this.#every === false || mxFrame < (this.#pin?.nextAt ?? this.#every) || this.#restartDue > 0) return false;
     // while pinned this one copies what the readers allow, and no batch waits for it
     this.#runningMayRestart = this.#pin === null;
     return true;
   }
 
   /**
-   * Before a batch appends (under WRITE, its transactions' marks released): 'wait' for the running auto-checkpoint,
+   * Before a batch of `frames` frames appends (under WRITE, its transactions' marks released): 'wait' for the running auto-checkpoint,
    * 'start' one and wait for it, 'wait-then-start' (the running one began while a reader was in
    * the way, and that reader has left), or null. `backfilled()` is nBackfill now. A batch waits
    * only for a checkpoint that can restart the WAL; while pinned, that is when no reader is left.
    */
-  beforeBatch(mxFrame: number, running: boolean, backfilled: () => number): 'wait' | 'start' | 'wait-then-start' | null {
+  beforeBatch(mxFrame: number, frames: number, running: boolean, backfilled: () => number): 'wait' | 'start' | 'wait-then-start' | null {
     this.#noticeRestart(mxFrame);
     if (this.#every === false || mxFrame < this.#every) return null;
     const readersLeft = this.#pin !== null && (!running || !this.#runningMayRestart) && !hasReaders(this.#probe.holders());
+    const bound = mxFrame + frames >= 2 * this.#every; // this batch would take the WAL to twice the threshold
     let action: 'wait' | 'start' | 'wait-then-start' | null = null;
-    if (running) action = this.#runningMayRestart ? 'wait' : readersLeft ? 'wait-then-start' : null;
-    // unpinned and everything copied: this batch restarts the WAL by itself
-    else if (this.#pin !== null ? readersLeft : mxFrame >= 2 * this.#every && backfilled() < mxFrame) action = 'start';
+    // a running checkpoint that can restart the WAL is waited for only past the bound: batches append while it copies
+    if (running) action = this.#runningMayRestart ? (bound ? 'wait' : null) : readersLeft ? 'wait-then-start' : null;
+    else if (this.#pin !== null) action = readersLeft ? 'start' : null;
+    else {
+      // a checkpoint copied the WAL up to where it began (nBackfill > 0): copy the rest and
+      // restart; nothing copied yet, past the bound: the whole checkpoint (everything copied:
+      // this batch restarts the WAL by itself)
+      const copied = backfilled();
+      if (copied < mxFrame && (copied > 0 || bound)) action = 'start';
+    }
     if (action === 'start' || action === 'wait-then-start') this.#runningMayRestart = true;
     if (action !== null) this.#waits++;
     return action;
@@ -142,6 +165,12 @@ export class AutoCheckpointPolicy {
   observe(r: CheckpointResult, auto: boolean): void {
     if (this.#every === false || r.walFrames < 0) return; // checkpoint lock busy: someone else is copying
     const complete = r.checkpointedFrames >= r.walFrames;
+    if (auto && complete && this.#pin === null && r.walFrames > 0 && this.#probe.mxFrame() > r.walFrames) {
+      // batches appended while it copied: whether a reader holds the WAL is for the next batch's
+      // checkpoint to find (under WRITE, the committing transactions' marks released)
+      this.#restartDue = r.walFrames;
+      return;
+    }
     const holders = this.#probe.holders();
     // A restart needs every frame copied and no WAL read mark held (READ(0) readers do not stop
     // it, and exports that have caught up give theirs up to this store's writer:
@@ -149,9 +178,11 @@ export class AutoCheckpointPolicy {
     const held = r.walFrames > 0 && (complete ? holders.walSnapshots > holders.exports || holders.connections.some((c) => c.slot > 0) : hasReaders(holders));
     if (!held) {
       if (this.#pin !== null) this.#release(r.walFrames);
+      if (auto && complete && r.walFrames > 0) this.#restartDue = r.walFrames;
       return;
     }
     if (!auto) return;
+    this.#restartDue = 0; // a reader is in the way: the pin's back-off decides from here
     this.#pinnedCheckpoints++;
     const pin = (this.#pin ??= { since: Date.now(), frames: 0, nextAt: 0, reportedFrames: 0, maxFrames: 0 });
     pin.frames = r.walFrames;
@@ -165,6 +196,7 @@ export class AutoCheckpointPolicy {
 
   /** Someone restarted the WAL since the pin (another connection, an export, a truncate): it is over. */
   #noticeRestart(mxFrame: number): void {
+    if (mxFrame < this.#restartDue) this.#restartDue = 0;
     if (this.#pin !== null && mxFrame < this.#pin.frames) this.#release(mxFrame);
   }
 

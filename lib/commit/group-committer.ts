@@ -12,7 +12,7 @@
  *      since its snapshot and against earlier transactions of the same batch, then releases the
  *      transactions' snapshots (their reads are done; the check used their generation, not
  *      their read marks, which only had to keep that generation's frames until now), and awaits
- *      beforeAppend (the store's auto-checkpoint: with those marks gone it can copy everything),
+ *      beforeAppend(frames) (the store's auto-checkpoint: with those marks gone it can copy everything),
  *   3. appends all accepted transactions in one native call (one pwritev; for synchronous
  *      'full' the fdatasync is in the same I/O-thread operation), each with its own commit
  *      frame, in submission order,
@@ -138,7 +138,7 @@ export class GroupCommitter {
   readonly #maxWaitMicros: number;
   readonly #onCommitted: (mxFrame: number) => void;
   readonly #beforeBatch: () => Promise<void> | null;
-  readonly #beforeAppend: () => Promise<void>;
+  readonly #beforeAppend: (frames: number) => Promise<void>;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
   readonly #onWritten: ((txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void) | null;
@@ -166,7 +166,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: () => Promise<void>; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number) => Promise<void>; events?: EventRing },
   ) {
     this.#index = index;
     this.#synchronous = o.synchronous;
@@ -388,7 +388,7 @@ export class GroupCommitter {
     // every set is checked (WRITE held): their read marks must not keep this append from restarting the WAL
     for (const p of batch) if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
     if (accepted.length === 0) return;
-    await this.#beforeAppend(); // a failure rejects the batch: nothing is written yet
+    await this.#beforeAppend(frames); // a failure rejects the batch: nothing is written yet
     const tSerialized = nowUs();
     const full = this.#synchronous === 'full';
     let result;

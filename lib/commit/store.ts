@@ -18,7 +18,7 @@ import type { WalFile, WalRecovery, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
 import { resolvedPath } from '../io/real-path';
-import { runCheckpoint, type CheckpointResult } from '../checkpoint/execute';
+import { runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
 import type { CheckpointMode } from '../checkpoint/plan';
 import type { Writable } from 'node:stream';
 
@@ -183,6 +183,7 @@ export class Store {
         return { snapshots: r.snapshots, walSnapshots: r.walSnapshots, exports: this.#exports.size, oldestSnapshotFrame: r.oldestSnapshotFrame, connections: r.others.map((o) => ({ slot: o.slot, mark: o.mark, pid: o.pid > 0 ? o.pid : null })) };
       },
       walBytes: () => (index.closed ? 0 : index.wal.file.sizeSync()),
+      mxFrame: () => (index.closed ? 0 : (index.liveHeader()?.mxFrame ?? 0)),
     }, events);
     this.#committer = new GroupCommitter(index, {
       synchronous: options.synchronous,
@@ -201,14 +202,14 @@ export class Store {
       // null when the sidecar has room: the committer then keeps its WRITE run going
       beforeBatch: () => extension?.room() ?? null,
       // Under WRITE, once the batch's transactions gave up their read marks: the batch that
-      // restarts the WAL waits for the checkpoint that lets it (auto-checkpoint.ts). A passive
-      // checkpoint takes no WRITE. One that ran while those marks were held copied only up to
-      // them: the rest (the last batch or so) is copied now, unless a reader pinned the WAL.
-      beforeAppend: async () => {
+      // restarts the WAL copies what the background checkpoint left (the frames appended while
+      // it ran, or past its readers' marks) and waits for that only (auto-checkpoint.ts). A
+      // passive checkpoint takes no WRITE.
+      beforeAppend: async (frames) => {
         if (this.#closed) return;
         const mx = this.#index.liveHeader()?.mxFrame ?? 0;
         const backfilled = () => this.#index.checkpointInfo().nBackfill;
-        const action = this.#policy.beforeBatch(mx, this.#autoCheckpoint !== null, backfilled);
+        const action = this.#policy.beforeBatch(mx, frames, this.#autoCheckpoint !== null, backfilled);
         if (action === 'wait' || action === 'wait-then-start') await this.#autoCheckpoint;
         if (action === 'start' || action === 'wait-then-start' || (action === 'wait' && !this.#policy.pinned && backfilled() < mx)) await this.#startAutoCheckpoint();
       },
@@ -313,13 +314,14 @@ export class Store {
   async #checkpoint(mode: CheckpointMode, auto = false): Promise<CheckpointResult> {
     const t0 = performance.now();
     let r: CheckpointResult;
+    let copy: CopyReport | null = null;
     try {
-      r = await runCheckpoint(await this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off' });
+      r = await runCheckpoint(await this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off', onCopy: (c) => (copy = c) });
     } catch (e) {
       this.#events.emit('fault', () => ({ stage: 'checkpoint', code: (e as { code?: string }).code, errno: (e as { errno?: number }).errno, path: this.#index.dbPath }));
       throw e;
     }
-    this.#events.emit('checkpoint', () => ({ ...r, micros: Math.round((performance.now() - t0) * 1000) }));
+    this.#events.emit('checkpoint', () => ({ ...r, auto, copy, micros: Math.round((performance.now() - t0) * 1000) }));
     if (mode === 'truncate' && !r.busy && r.walFrames === 0) this.#extension?.onWalTruncated();
     if (!this.#index.closed) this.#policy.observe(r, auto);
     this.#checkpoints++;

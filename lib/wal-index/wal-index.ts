@@ -50,7 +50,7 @@ import {
 } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
-import { newShmRegion, type NativeShmRegion } from '../native';
+import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
 import { publish } from '../telemetry/events';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
 import { convertToWalMode, lockShared, refuseHotJournal } from './journal-mode';
@@ -86,6 +86,13 @@ export interface CheckpointTarget {
   pageNumbers(firstFrame: number, out: Uint32Array): void;
   lookup(pgno: number, mxFrame: number, minFrame: number): number;
   resetWalIndex(h: ShmHeader): void;
+  /** The native copy (native/checkpoint_copy.h) from walFile into db, on the background lane. */
+  copyFrames(pgnos: Uint32Array, request: NativeCopyRequest): Promise<NativeCopyStats>;
+  /** Then, in one operation on the same lane: cut/grow db to `truncateTo` bytes (-1: leave it), and fdatasync it if `sync`. */
+  syncDb(truncateTo: number, sync: boolean): Promise<void>;
+  /** Frames of the generation `salts` known to be on stable storage (WalFile.durableThrough). */
+  walDurableThrough(salts: readonly [number, number]): number;
+  noteWalDurable(frame: number, salts: readonly [number, number]): void;
 }
 
 /** Database-file lock bytes (SQLite's unix VFS). */
@@ -835,7 +842,11 @@ export class WalIndex {
           throw e;
         }
       },
-      unlock: (byte, n) => this.#unlockShm(byte, n),
+      // after close() the locks went with the descriptor: nothing to release (and a failure
+      // that reached here must not be masked by WALNUT_CLOSED from the unlock)
+      unlock: (byte, n) => {
+        if (!this.#closed) this.#unlockShm(byte, n);
+      },
       acquireWrite: async () => {
         try {
           await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
@@ -859,6 +870,10 @@ export class WalIndex {
       pageNumbers: (first, out) => this.#mapped(() => this.#region.pageNumbers(first, out)),
       lookup: (pgno, mx, min) => this.#region.lookup(pgno, mx, min),
       resetWalIndex: (h) => this.#mapped(() => this.#resetWalIndex(h)),
+      copyFrames: (pgnos, request) => nativeCheckpoint.copy(nativeHandleOf(walFile), nativeHandleOf(db), pgnos, request),
+      syncDb: (truncateTo, sync) => nativeCheckpoint.syncDb(nativeHandleOf(db), truncateTo, sync),
+      walDurableThrough: (salts) => this.wal.durableThrough(salts),
+      noteWalDurable: (frame, salts) => this.wal.noteDurable(frame, salts),
     };
   }
 

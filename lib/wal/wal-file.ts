@@ -104,6 +104,7 @@ interface AppendPlan {
   window: { header: Uint8Array; size: number; slot: Uint8Array | null };
   /** File size to zero-fill up to after the frames (0 = no growth). */
   growTo: number;
+  durability: Durability;
 }
 
 /**
@@ -149,6 +150,8 @@ export class WalFile {
   #slot: Uint8Array | null = null;
   /** A valid header was seen (salts and checkpoint sequence are a real generation's). */
   #hadGeneration = false;
+  /** Frames 1..frame of the generation with these salts are on stable storage (see durableThrough). */
+  #durable = { frame: 0, salt1: 0, salt2: 0 };
   #preallocate = true;
 
   private constructor(file: WalnutFile) {
@@ -212,6 +215,23 @@ export class WalFile {
   /** Checkpoint sequence a new generation should carry: the last one on disk + 1, or 0. */
   get nextCheckpointSeq(): number {
     return this.#hadGeneration ? (this.#checkpointSeq + 1) >>> 0 : 0;
+  }
+
+  /**
+   * How far the generation with `salts` is known to be on stable storage: a sync of this file
+   * (an append with durability 'data'/'full', or a checkpoint's WAL sync, noteDurable) covered
+   * frames 1..n. A sync covers every byte written to the file before it, other connections'
+   * frames included, so the n of the last such sync is a safe bound; 0 for any other
+   * generation (frames recovery found, or another connection appended since, may still be in
+   * the page cache only). The checkpoint skips its WAL sync when its range is below it.
+   */
+  durableThrough(salts: readonly [number, number]): number {
+    return this.#durable.salt1 === salts[0] && this.#durable.salt2 === salts[1] ? this.#durable.frame : 0;
+  }
+
+  /** A sync of this file (through any descriptor) finished after frames 1..frame of `salts` were written. */
+  noteDurable(frame: number, salts: readonly [number, number]): void {
+    if (this.durableThrough(salts) < frame) this.#durable = { frame, salt1: salts[0], salt2: salts[1] };
   }
 
   /** True once the WAL has a usable header (after recover() found one, or create/restart). */
@@ -513,7 +533,7 @@ export class WalFile {
     const offset = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const end = offset + frames * (this.#pageSize + FRAME_HEADER_SIZE);
     const growTo = this.#preallocate && end > this.#fileSize ? end + GROWTH_CHUNK : 0;
-    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: { header: this.#header!, size: this.#fileSize, slot: this.#slot }, growTo };
+    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: { header: this.#header!, size: this.#fileSize, slot: this.#slot }, growTo, durability };
   }
 
   /**
@@ -540,6 +560,7 @@ export class WalFile {
     this.#running = running;
     this.#fileSize = Math.max(this.#fileSize, plan.offset + plan.frames * (this.#pageSize + FRAME_HEADER_SIZE), plan.growTo);
     this.#slot = null; // after our frames: zeros we wrote, or the end of the file
+    if (plan.durability !== 'none') this.noteDurable(this.#mxFrame, this.#salts);
     return { firstFrame, lastFrame: this.#mxFrame, commitFrames: plan.commitFrames };
   }
 

@@ -414,9 +414,9 @@ describe('a -shm truncated under a live store', () => {
     await store.close();
     const index = await WalIndex.open(file);
     const target = await index.checkpointTarget();
-    const synced = target.db.fsync.bind(target.db);
-    target.db.fsync = async () => {
-      await synced();
+    const synced = target.syncDb.bind(target);
+    target.syncDb = async (truncateTo, sync) => {
+      await synced(truncateTo, sync);
       fs.truncateSync(`${file}-shm`, 0); // after the copy, before nBackfill moves
     };
     await expectRejectsWalnut(runCheckpoint(target, 'passive', { sync: true }), 'WALNUT_CORRUPT', { reason: 'ShmTruncated' });
