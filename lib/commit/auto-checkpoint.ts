@@ -144,8 +144,8 @@ export class AutoCheckpointPolicy {
     const complete = r.checkpointedFrames >= r.walFrames;
     const holders = this.#probe.holders();
     // A restart needs every frame copied and no WAL read mark held (READ(0) readers do not stop
-    // it, and exports that have caught up give theirs up to this store's writer:
-    // WalIndex.addFollower); copying needs no reader at all below the end.
+    // it, and exports hand theirs over to this store's writer: WalIndex.followWal); copying
+    // needs no reader at all below the end.
     const held = r.walFrames > 0 && (complete ? holders.walSnapshots > holders.exports || holders.connections.some((c) => c.slot > 0) : hasReaders(holders));
     if (!held) {
       if (this.#pin !== null) this.#release(r.walFrames);

@@ -5,26 +5,26 @@
  * Invariants:
  *  - The base image is read under one snapshot (pages 1..dbSize of that view) and ends with
  *    BASE_END carrying its xxh3-128.
- *  - The exporter always holds a WAL read mark (snapshots with useWal), so no writer — walnut
- *    or sqlite3 — can restart the WAL over frames it has not exported yet.
+ *  - Until the base image and the WAL as of then are out, the exporter holds a snapshot with a
+ *    WAL read mark (useWal), so no writer — walnut or sqlite3 — can restart the WAL over frames
+ *    it has not exported yet.
  *  - A generation is exported from its frame 1 after a WAL_HEADER record, so a restore can
  *    verify the whole checksum chain (frames the base already holds are replayed harmlessly;
  *    as a consequence, point-in-time restore reaches the commits made after the export began).
  *  - Each transaction is FRAMES record(s) (bit-exact WAL frames, at most 16 MiB each) ending
  *    at its commit frame, then COMMIT_META (sequence, time, xxh3-128 of its frames).
- *  - In follow mode, holding the read mark would stop the WAL from ever restarting. The
- *    exporter registers as a follower of its connection: when that connection's writer could
- *    restart (holding WRITE) and the exporter has taken every frame, its mark is released and
- *    the restart goes ahead. When the writers are other processes, the exporter restarts the
- *    WAL itself once caught up and everything is checkpointed, under WRITE
- *    (WalIndex.restartForFollower). Either way no frame can slip in between.
+ *  - In follow mode the snapshot gives way to a WalFollower (follow.ts), taken before the
+ *    snapshot is released: it keeps every frame until the exporter has it without keeping
+ *    checkpoints from copying, receives the frames it has not read when this connection's
+ *    writer restarts the WAL, and restarts the WAL itself, under WRITE, when the writers are
+ *    other processes. Either way no frame can slip past the export.
  */
-import { Xxh3Stream } from '../checksum';
+import { Xxh3Stream, xxh3_128Into } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
-import { decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
+import { snapshotFrames, WalFollower, type FrameSource } from './follow';
 import { MAX_RECORD, type WalRecordSink } from './framing';
 import { encodeBaseEndRecord, encodeBasePagesRecord, encodeCommitMetaRecord, encodeFramesRecord, encodeWalHeaderRecord } from './records';
 
@@ -43,6 +43,8 @@ export interface ExportStats {
 }
 
 const BASE_CHUNK_PAGES = 256;
+/** Frames per WAL read (4 MiB with 4 KiB pages). */
+const READ_FRAMES = 1024;
 /** The longest poll interval setTimeout keeps (2^31 - 1 ms); a longer one would fire at once. */
 const MAX_POLL_MS = 0x7fffffff;
 
@@ -105,16 +107,20 @@ export class Exporter {
   }
 
   async run(): Promise<ExportStats> {
-    let snap = await this.#index.beginRead({ useWal: true });
-    const unregister = this.#index.addFollower({
-      position: () => ({ mxFrame: this.#pos, salts: this.#salts ?? [0, 0] }),
-      releaseMark: () => snap.release(),
-    });
+    const snap = await this.#index.beginRead({ useWal: true });
+    let follower: WalFollower | null = null;
     try {
       await this.#base(snap);
-      await this.#frames(snap);
+      await this.#frames(snapshotFrames(this.#index, snap));
       await this.#sink.flush();
-      while (this.#follow && !this.#stopped) {
+      if (!this.#follow) return this.stats;
+      // the pin is taken while the snapshot still holds the WAL: no frame can go in between
+      follower = new WalFollower(this.#index, { mxFrame: this.#pos, salts: this.#salts ?? snap.generation.salts });
+      await follower.start();
+      snap.release();
+      const source = follower;
+      const drain = () => this.#drain(source);
+      while (!this.#stopped) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, this.#pollMs);
           this.#wake = () => {
@@ -124,40 +130,25 @@ export class Exporter {
         });
         this.#wake = null;
         if (this.#stopped) break;
-        const live = this.#index.liveHeader();
-        if (live !== null && live.mxFrame === this.#pos && this.#salts && live.salts[0] === this.#salts[0] && live.salts[1] === this.#salts[1]) {
-          // caught up: let the WAL restart if everything is checkpointed (we block it otherwise)
-          const held = snap;
-          if (this.#pos > 0 && (await this.#index.restartForFollower(this.#pos, () => held.release()))) {
-            snap = await this.#index.beginRead({ useWal: true });
-          } else if (held.released) {
-            snap = await this.#index.beginRead({ useWal: true });
-          }
-          continue;
-        }
-        if (snap.released) {
-          // this connection's writer restarted the WAL after we had taken everything
-          snap = await this.#index.beginRead({ useWal: true });
-        } else {
-          const next = await this.#index.beginRead({ useWal: true });
-          snap.release();
-          snap = next;
-        }
-        await this.#frames(snap);
+        await drain();
         await this.#sink.flush();
+        if (await follower.restartIfDue(drain, () => this.#stopped)) await this.#sink.flush();
       }
-      if (this.#follow) {
-        // a last pass: everything committed before stop() is in the stream
-        const last = await this.#index.beginRead({ useWal: true });
-        snap.release();
-        snap = last;
-        await this.#frames(snap);
-        await this.#sink.flush();
-      }
+      await drain(); // a last pass: everything committed before stop() is in the stream
+      await this.#sink.flush();
       return this.stats;
     } finally {
-      unregister();
+      follower?.stop();
       snap.release();
+    }
+  }
+
+  /** Exports generations from the follower until it has nothing newer. */
+  async #drain(source: WalFollower): Promise<void> {
+    for (;;) {
+      const gen = await source.generation();
+      if (gen.mxFrame === 0 || (gen.mxFrame === this.#pos && this.#salts !== null && gen.salts[0] === this.#salts[0] && gen.salts[1] === this.#salts[1])) return;
+      await this.#frames(source);
     }
   }
 
@@ -183,19 +174,12 @@ export class Exporter {
     await this.#append(encodeBaseEndRecord(snap.dbSize, hashBytes(hash)));
   }
 
-  /** Exports frames (pos, snapshot's mxFrame] of the snapshot's generation. */
-  async #frames(snap: Snapshot): Promise<void> {
-    const gen = snap.generation;
+  /** Exports frames (pos, mxFrame] of the source's generation. */
+  async #frames(source: FrameSource): Promise<void> {
+    const gen = await source.generation();
     if (gen.mxFrame === 0) return;
-    const wal = this.#index.wal.file;
     if (this.#salts === null || this.#salts[0] !== gen.salts[0] || this.#salts[1] !== gen.salts[1]) {
-      const head = new Uint8Array(WAL_HEADER_SIZE);
-      await wal.read(head, 0, WAL_HEADER_SIZE, 0);
-      const h = decodeWalHeader(head);
-      if (h.status !== 'ok' || h.header!.salt1 !== gen.salts[0] || h.header!.salt2 !== gen.salts[1]) {
-        throw walnutError('WALNUT_CORRUPT', 'the WAL header on disk is not the generation the wal-index describes', { path: this.#index.walPath });
-      }
-      await this.#append(encodeWalHeaderRecord(head));
+      await this.#append(encodeWalHeaderRecord(await source.walHeader(gen)));
       this.#salts = [gen.salts[0], gen.salts[1]];
       this.#pos = 0;
       this.#stats.generations++;
@@ -203,27 +187,36 @@ export class Exporter {
     const pageSize = this.#index.pageSize;
     const frameSize = FRAME_HEADER_SIZE + pageSize;
     const framesPerRecord = Math.max(1, Math.floor((MAX_RECORD - 1) / frameSize));
+    // A transaction's frames are contiguous in a read: each goes out as one piece (one copy into
+    // its FRAMES record, one hash call), split only where a record would pass MAX_RECORD or the
+    // read ends. A transaction in several pieces is hashed as it goes.
     let txn: Uint8Array[] = [];
-    let hash = new Xxh3Stream();
-    const READ_FRAMES = 256;
+    let txnFrames = 0;
+    let hash: Xxh3Stream | null = null;
+    const digest = new Uint8Array(16);
     for (let f = this.#pos + 1; f <= gen.mxFrame; f += READ_FRAMES) {
       const count = Math.min(READ_FRAMES, gen.mxFrame - f + 1);
       const buf = Buffer.allocUnsafe(count * frameSize);
-      const got = await wal.read(buf, 0, buf.length, WAL_HEADER_SIZE + (f - 1) * frameSize);
-      if (got !== buf.length) throw walnutError('WALNUT_CORRUPT', `frame ${f + Math.floor(got / frameSize)} is missing from the WAL`, { path: this.#index.walPath });
-      for (let i = 0; i < count; i++) {
-        const frame = buf.subarray(i * frameSize, (i + 1) * frameSize);
-        txn.push(frame);
-        hash.update(frame);
-        if (txn.length === framesPerRecord) {
+      await source.read(gen, buf, f, count);
+      for (let i = 0, start = 0; i < count; i++) {
+        const commit = buf.readUInt32BE(i * frameSize + 4) !== 0;
+        const full = txnFrames + i + 1 - start === framesPerRecord;
+        if (!commit && !full && i + 1 < count) continue;
+        const piece = buf.subarray(start * frameSize, (i + 1) * frameSize);
+        txn.push(piece);
+        txnFrames += i + 1 - start;
+        start = i + 1;
+        if (!commit) (hash ??= new Xxh3Stream()).update(piece);
+        if (commit || full) {
           await this.#append(encodeFramesRecord(txn));
           txn = [];
+          txnFrames = 0;
         }
-        if (frame.readUInt32BE(4) !== 0) {
-          if (txn.length > 0) await this.#append(encodeFramesRecord(txn));
-          txn = [];
-          await this.#append(encodeCommitMetaRecord(++this.#seq, BigInt(Date.now()), hashBytes(hash)));
-          hash = new Xxh3Stream();
+        if (commit) {
+          if (hash === null) xxh3_128Into(piece, digest);
+          else digest.set(hashBytes(hash.update(piece)));
+          await this.#append(encodeCommitMetaRecord(++this.#seq, BigInt(Date.now()), digest));
+          hash = null;
           this.#stats.commits++;
         }
       }
