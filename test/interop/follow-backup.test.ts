@@ -1,0 +1,185 @@
+// Continuous backup beside live sqlite3 writers (issue #18 part 2): a follow-mode export must
+// not keep their WAL from restarting, and its stream must restore to the source, row for row.
+// Three python3/sqlite3 processes insert one row per transaction (wal_autocheckpoint 200); the
+// -wal's size is sampled while they run, once without and once with an export following.
+// FOLLOW_BACKUP_SECONDS sets each run's length (npm run test:backup-long: 10 s).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { open } from '../../lib/commit/store';
+import { BufferedWalSink, type WalRecordSink } from '../../lib/export/framing';
+import { restore } from '../../lib/export/restore';
+import { SHM_LOCK } from '../../lib/format/shm-header';
+import { WalnutFile } from '../../lib/io/file';
+import { SqlitePeer, sqliteWriters } from '../helpers/children';
+import { expectRejectsWalnut } from '../helpers/expect-error';
+import { Database } from '../helpers/sqlite';
+import { tmpDir } from '../helpers/tmp';
+
+const SECONDS = Number(process.env.FOLLOW_BACKUP_SECONDS || 3);
+const dir = tmpDir();
+
+function newDb(name: string): string {
+  const p = path.join(dir, `${name}.db`);
+  const db = new Database(p);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+  db.close();
+  return p;
+}
+
+/** Runs the writers on `db` while sampling the -wal's size; returns the largest size seen and the commits made. */
+async function writeAndSample(db: string): Promise<{ peak: number; commits: number }> {
+  let peak = 0;
+  const sample = () => (peak = Math.max(peak, fs.statSync(`${db}-wal`, { throwIfNoEntry: false })?.size ?? 0));
+  const timer = setInterval(sample, 5);
+  try {
+    const commits = await sqliteWriters(db, 3, SECONDS, 200);
+    sample();
+    return { peak, commits };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function rows(db: string): unknown[] {
+  const d = new Database(db, { readonly: true });
+  try {
+    return d.prepare('SELECT id, w, v FROM t ORDER BY id').all();
+  } finally {
+    d.close();
+  }
+}
+
+describe('follow-mode export beside sqlite3 writers', () => {
+  it(`keeps their WAL within 4x of what SQLite alone keeps (and under 16 MiB); the stream restores to the source (${SECONDS} s of writes)`, async () => {
+    const alone = await writeAndSample(newDb('alone'));
+
+    const src = newDb('followed');
+    const store = await open(src);
+    const ark = path.join(dir, 'followed.ark');
+    const sink = await WalnutFile.open(ark, { create: true, truncate: true });
+    const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
+    const followed = await writeAndSample(src);
+    const stats = await handle.stop();
+    await sink.close();
+    await store.close();
+    const note = `WAL peak: SQLite alone ${alone.peak} bytes (${alone.commits} commits), with the export ${followed.peak} bytes (${followed.commits} commits)`;
+    console.log(note);
+
+    expect(followed.peak, note).toBeLessThan(4 * alone.peak);
+    expect(followed.peak, note).toBeLessThan(16 << 20);
+    expect(stats.commits).toBe(followed.commits); // the CREATE TABLE is in the base image
+    const restored = path.join(dir, 'restored.db');
+    const r = await restore(fs.createReadStream(ark), restored);
+    expect(r).toMatchObject({ commits: stats.commits, stoppedBy: null });
+    const expected = rows(src);
+    expect(expected).toHaveLength(followed.commits);
+    expect(rows(restored)).toEqual(expected);
+    const check = new Database(restored, { readonly: true });
+    expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+    check.close();
+  });
+});
+
+/** A file sink whose next flush() or appendRecord() can be held until released. */
+class GatedSink implements WalRecordSink {
+  readonly #inner: BufferedWalSink;
+  #gate: { on: 'append' | 'flush'; reached: () => void; release: Promise<void> } | null = null;
+
+  constructor(file: WalnutFile) {
+    this.#inner = new BufferedWalSink(file);
+  }
+
+  /** Holds the next call of that kind; resolves `reached` once one is held, which waits for `release()`. */
+  hold(on: 'append' | 'flush'): { reached: Promise<void>; release: () => void } {
+    let release = () => undefined as void;
+    let reached = () => undefined as void;
+    const held = new Promise<void>((resolve) => (reached = resolve));
+    this.#gate = { on, reached: () => reached(), release: new Promise<void>((resolve) => (release = resolve)) };
+    return { reached: held, release: () => release() };
+  }
+
+  async appendRecord(payload: Uint8Array): Promise<void> {
+    await this.#pass('append');
+    return this.#inner.appendRecord(payload);
+  }
+
+  async flush(): Promise<void> {
+    await this.#pass('flush');
+    return this.#inner.flush();
+  }
+
+  async #pass(kind: 'append' | 'flush'): Promise<void> {
+    const g = this.#gate;
+    if (g?.on !== kind) return;
+    this.#gate = null;
+    g.reached();
+    await g.release;
+  }
+}
+
+describe('stop() and close() while the follower restarts the WAL', () => {
+  /**
+   * A sqlite3 peer commits without checkpointing (so the follower's restart is not due), the
+   * export's next flush is held, and meanwhile the peer commits more and checkpoints them: the
+   * restart is due. Released, the follower takes WRITE to restart the WAL and exports those
+   * commits under it: that append is held, WRITE still taken, and stop() or close() comes in.
+   */
+  async function followerHeldUnderWrite(name: string) {
+    const src = newDb(name);
+    const store = await open(src);
+    const file = await WalnutFile.open(path.join(dir, `${name}.ark`), { create: true, truncate: true });
+    const sink = new GatedSink(file);
+    const handle = store.exportTo(sink, { follow: true, pollMs: 2 });
+    const peer = new SqlitePeer(src);
+    await peer.pragma('wal_autocheckpoint = 0');
+    for (let i = 0; i < 20; i++) await peer.exec(`INSERT INTO t(w, v) VALUES (0, randomblob(${100 + i}))`);
+    const flush = sink.hold('flush');
+    await flush.reached;
+    for (let i = 0; i < 5; i++) await peer.exec(`INSERT INTO t(w, v) VALUES (1, randomblob(${200 + i}))`);
+    await peer.all('PRAGMA wal_checkpoint(PASSIVE)');
+    const append = sink.hold('append');
+    flush.release();
+    await append.reached;
+    const shm = await WalnutFile.open(`${src}-shm`);
+    expect(shm.lockHolder(SHM_LOCK.WRITE, 1, 'exclusive')).not.toBeNull(); // the follower's restart holds WRITE
+    await shm.close();
+    return { src, store, file, handle, peer, release: append.release };
+  }
+
+  it('stop(): the restart completes, then the last pass; the stream restores to the source', async () => {
+    const { src, store, file, handle, peer, release } = await followerHeldUnderWrite('stop-race');
+    const stopping = handle.stop();
+    release();
+    const stats = await stopping;
+    await peer.exec('INSERT INTO t(w, v) VALUES (2, zeroblob(10))'); // WRITE was released
+    await peer.close();
+    await file.close();
+    await store.close();
+    const restored = path.join(dir, 'stop-race-restored.db');
+    const r = await restore(fs.createReadStream(path.join(dir, 'stop-race.ark')), restored);
+    expect(r).toMatchObject({ commits: stats.commits, stoppedBy: null });
+    expect(rows(restored)).toEqual(rows(src).slice(0, 25));
+    expect(stats.commits).toBe(25);
+  });
+
+  it('close(): the export is cut with WALNUT_CLOSED, WRITE and the pin are let go, the database stays whole', async () => {
+    const { src, store, file, handle, peer } = await followerHeldUnderWrite('close-race');
+    await store.close();
+    await expectRejectsWalnut(handle.done, 'WALNUT_CLOSED');
+    await peer.exec('INSERT INTO t(w, v) VALUES (2, zeroblob(10))'); // WRITE was released
+    expect(await peer.all('PRAGMA wal_checkpoint(TRUNCATE)')).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]); // no read lock left
+    expect(await peer.pragma('integrity_check')).toBe('ok');
+    expect((await peer.get<{ c: number }>('SELECT count(*) AS c FROM t')).c).toBe(26);
+    await peer.close();
+    await file.close();
+    const restored = path.join(dir, 'close-race-restored.db');
+    const r = await restore(fs.createReadStream(path.join(dir, 'close-race.ark')), restored);
+    expect(r.commits).toBeLessThanOrEqual(25); // a prefix: whatever was flushed before the cut
+    const check = new Database(restored, { readonly: true });
+    expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+    check.close();
+  });
+});
