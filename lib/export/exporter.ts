@@ -25,7 +25,7 @@ import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
 import { snapshotFrames, WalFollower, type FrameSource } from './follow';
-import { MAX_RECORD, type WalRecordSink } from './framing';
+import { ByteBlocks, MAX_RECORD, type RecordBatchSink } from './framing';
 import { encodeBaseEndRecord, encodeBasePagesRecord, encodeCommitMetaRecord, encodeFramesRecord, encodeWalHeaderRecord } from './records';
 
 export interface ExportOptions {
@@ -43,8 +43,8 @@ export interface ExportStats {
 }
 
 const BASE_CHUNK_PAGES = 256;
-/** Frames per WAL read (4 MiB with 4 KiB pages). */
-const READ_FRAMES = 1024;
+/** Bytes of frames per WAL read. */
+const READ_BYTES = 4 << 20;
 /** The longest poll interval setTimeout keeps (2^31 - 1 ms); a longer one would fire at once. */
 const MAX_POLL_MS = 0x7fffffff;
 
@@ -73,7 +73,7 @@ export function hashBytes(h: Xxh3Stream): Uint8Array {
 
 export class Exporter {
   readonly #index: WalIndex;
-  readonly #sink: WalRecordSink;
+  readonly #sink: RecordBatchSink;
   readonly #follow: boolean;
   readonly #pollMs: number;
   readonly #stats: ExportStats = { records: 0, commits: 0, generations: 0, basePages: 0 };
@@ -82,8 +82,11 @@ export class Exporter {
   #seq = 0n;
   #stopped = false;
   #wake: (() => void) | null = null;
+  /** WAL reads and the records made from them reuse the same memory (ByteBlocks says why). */
+  #readBuffer = Buffer.alloc(0);
+  readonly #payloads = new ByteBlocks();
 
-  constructor(index: WalIndex, sink: WalRecordSink, options: ExportOptions = {}) {
+  constructor(index: WalIndex, sink: RecordBatchSink, options: ExportOptions = {}) {
     this.#index = index;
     this.#sink = sink;
     const o = checkExportOptions(options);
@@ -157,6 +160,12 @@ export class Exporter {
     this.#stats.records++;
   }
 
+  async #appendAll(payloads: Uint8Array[]): Promise<void> {
+    if (payloads.length === 0) return;
+    await this.#sink.appendRecords(payloads);
+    this.#stats.records += payloads.length;
+  }
+
   async #base(snap: Snapshot): Promise<void> {
     const pageSize = this.#index.pageSize;
     const hash = new Xxh3Stream();
@@ -187,39 +196,37 @@ export class Exporter {
     const pageSize = this.#index.pageSize;
     const frameSize = FRAME_HEADER_SIZE + pageSize;
     const framesPerRecord = Math.max(1, Math.floor((MAX_RECORD - 1) / frameSize));
-    // A transaction's frames are contiguous in a read: each goes out as one piece (one copy into
-    // its FRAMES record, one hash call), split only where a record would pass MAX_RECORD or the
-    // read ends. A transaction in several pieces is hashed as it goes.
-    let txn: Uint8Array[] = [];
-    let txnFrames = 0;
+    const readFrames = Math.max(1, Math.floor(READ_BYTES / frameSize));
+    // A transaction's frames are contiguous in a read: each goes out as one FRAMES record (one
+    // copy, one hash call), split only where a record would pass MAX_RECORD or the read ends; a
+    // transaction in several pieces is hashed as it goes. Once a read's records are appended
+    // nothing refers to its buffer or their payloads: the next read reuses both.
     let hash: Xxh3Stream | null = null;
     const digest = new Uint8Array(16);
-    for (let f = this.#pos + 1; f <= gen.mxFrame; f += READ_FRAMES) {
-      const count = Math.min(READ_FRAMES, gen.mxFrame - f + 1);
-      const buf = Buffer.allocUnsafe(count * frameSize);
+    for (let f = this.#pos + 1; f <= gen.mxFrame; f += readFrames) {
+      const count = Math.min(readFrames, gen.mxFrame - f + 1);
+      if (this.#readBuffer.length < count * frameSize) this.#readBuffer = Buffer.allocUnsafeSlow(readFrames * frameSize);
+      const buf = this.#readBuffer.subarray(0, count * frameSize);
       await source.read(gen, buf, f, count);
+      const records: Uint8Array[] = []; // this read's, appended together
       for (let i = 0, start = 0; i < count; i++) {
         const commit = buf.readUInt32BE(i * frameSize + 4) !== 0;
-        const full = txnFrames + i + 1 - start === framesPerRecord;
-        if (!commit && !full && i + 1 < count) continue;
+        if (!commit && i + 1 - start < framesPerRecord && i + 1 < count) continue;
         const piece = buf.subarray(start * frameSize, (i + 1) * frameSize);
-        txn.push(piece);
-        txnFrames += i + 1 - start;
         start = i + 1;
-        if (!commit) (hash ??= new Xxh3Stream()).update(piece);
-        if (commit || full) {
-          await this.#append(encodeFramesRecord(txn));
-          txn = [];
-          txnFrames = 0;
+        records.push(encodeFramesRecord([piece], this.#payloads));
+        if (!commit) {
+          (hash ??= new Xxh3Stream()).update(piece);
+          continue;
         }
-        if (commit) {
-          if (hash === null) xxh3_128Into(piece, digest);
-          else digest.set(hashBytes(hash.update(piece)));
-          await this.#append(encodeCommitMetaRecord(++this.#seq, BigInt(Date.now()), digest));
-          hash = null;
-          this.#stats.commits++;
-        }
+        if (hash === null) xxh3_128Into(piece, digest);
+        else digest.set(hashBytes(hash.update(piece)));
+        hash = null;
+        records.push(encodeCommitMetaRecord(++this.#seq, BigInt(Date.now()), digest, this.#payloads));
+        this.#stats.commits++;
       }
+      await this.#appendAll(records);
+      this.#payloads.reuse();
     }
     this.#pos = gen.mxFrame;
   }
