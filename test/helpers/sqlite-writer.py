@@ -1,6 +1,6 @@
 # A sqlite3 writer process (python3's sqlite3 module, SQLite's own library): inserts one row per
-# transaction into t(w, v) for SECONDS, with wal_autocheckpoint CKPT and SQLite's default
-# synchronous (FULL), then prints the number of commits it made.
+# transaction (a 4-8 KB blob, three pages or so) into t(w, v) for SECONDS, with wal_autocheckpoint
+# CKPT and SQLite's default synchronous (FULL), then prints the number of commits it made.
 # usage: python3 sqlite-writer.py DB SECONDS WRITER_ID [CKPT]
 import sqlite3
 import sys
@@ -13,7 +13,7 @@ c.execute('PRAGMA wal_autocheckpoint=%d' % ckpt)
 n = 0
 end = time.time() + seconds
 while time.time() < end:
-    c.execute('INSERT INTO t(w, v) VALUES (?, randomblob(?))', (writer, 100 + (n * 37) % 700))
+    c.execute('INSERT INTO t(w, v) VALUES (?, randomblob(?))', (writer, 4000 + (n * 37) % 4000))
     n += 1
 c.close()
 print(n)
