@@ -121,8 +121,6 @@ export class Exporter {
       follower = new WalFollower(this.#index, { mxFrame: this.#pos, salts: this.#salts ?? snap.generation.salts });
       await follower.start();
       snap.release();
-      const source = follower;
-      const drain = () => this.#drain(source);
       while (!this.#stopped) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, this.#pollMs);
@@ -133,11 +131,11 @@ export class Exporter {
         });
         this.#wake = null;
         if (this.#stopped) break;
-        await drain();
+        await this.#drain(follower);
         await this.#sink.flush();
-        if (await follower.restartIfDue(drain, () => this.#stopped)) await this.#sink.flush();
+        await follower.restartIfDue(() => this.#stopped);
       }
-      await drain(); // a last pass: everything committed before stop() is in the stream
+      await this.#drain(follower); // a last pass: everything committed before stop() is in the stream
       await this.#sink.flush();
       return this.stats;
     } finally {

@@ -17,10 +17,10 @@
  *  - When the WAL's writers are other processes (sqlite3), nothing restarts the WAL but the
  *    follower: once a writer has checkpointed the generation (nBackfill > 0, which SQLite's
  *    writers do past wal_autocheckpoint and then restart), the follower waits for a gap between
- *    writers, takes WRITE, exports the rest, checkpoints it (passive: it never waits for a reader)
- *    and restarts the WAL (restartIfDue) — Litestream's approach, with no frame slipping past.
- *    It leaves this to the connection's own writer while that one is appending (its restart
- *    hands the tail over without waiting).
+ *    writers, takes WRITE, checkpoints the rest (passive: it never waits for a reader) and
+ *    restarts the WAL, handed its own tail like any follower (restartIfDue) — Litestream's
+ *    approach, with no frame slipping past and no sink call under WRITE. It leaves this to the
+ *    connection's own writer while that one is appending (whose restart waits for nothing).
  */
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
@@ -174,29 +174,30 @@ export class WalFollower implements FrameSource, Follower {
 
   /**
    * Restarts the WAL when its writers are other processes and one of them has checkpointed
-   * this generation (see the header). `drain` exports everything there is (it runs under WRITE);
-   * `stopped` ends the wait for WRITE. True when the WAL restarted.
+   * this generation (see the header): waits for WRITE (until `stopped()` or the busy timeout),
+   * copies what is left (passive: it waits for no reader), and restarts, the frames this
+   * follower has not read handed over to it in memory — under WRITE nothing waits on the sink,
+   * which may be slow. True when the WAL restarted.
    */
-  async restartIfDue(drain: () => Promise<void>, stopped: () => boolean): Promise<boolean> {
+  async restartIfDue(stopped: () => boolean): Promise<boolean> {
     const index = this.#index;
     const live = index.liveHeader();
     const appends = index.appends;
     const ownWriter = appends !== this.#appends;
     this.#appends = appends;
     if (live === null || live.mxFrame === 0 || ownWriter || index.checkpointInfo().nBackfill === 0) return false;
+    const target = await index.checkpointTarget();
     const deadline = performance.now() + index.busyTimeout;
     for (let attempt = 0; !index.tryBeginWrite(); attempt++) {
       if (stopped() || index.closed || performance.now() > deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1 << attempt, 20)));
+      await sleep(Math.min(1 << attempt, 20));
     }
     try {
-      await drain(); // under WRITE nothing can be appended: the follower has every frame after this
-      const target = await index.checkpointTarget();
       const until = performance.now() + CKPT_WAIT_MS;
       // another connection's checkpoint may still run (CKPT busy): it ends soon, no commit can start one now
       while ((await runCheckpoint(target, 'passive', { sync: true })).walFrames < 0) {
         if (stopped() || performance.now() > until) return false;
-        await new Promise((resolve) => setTimeout(resolve, 1));
+        await sleep(1);
       }
       return await index.restartPastFollowers();
     } finally {
@@ -204,3 +205,5 @@ export class WalFollower implements FrameSource, Follower {
     }
   }
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

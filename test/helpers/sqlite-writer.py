@@ -13,7 +13,14 @@ c.execute('PRAGMA wal_autocheckpoint=%d' % ckpt)
 n = 0
 end = time.time() + seconds
 while time.time() < end:
-    c.execute('INSERT INTO t(w, v) VALUES (?, randomblob(?))', (writer, 4000 + (n * 37) % 4000))
+    # wait for the other writers no longer than the run lasts (a busy insert commits nothing)
+    c.execute('PRAGMA busy_timeout=%d' % max(1, int((end - time.time()) * 1000)))
+    try:
+        c.execute('INSERT INTO t(w, v) VALUES (?, randomblob(?))', (writer, 4000 + (n * 37) % 4000))
+    except sqlite3.OperationalError as e:
+        if 'locked' not in str(e) and 'busy' not in str(e):
+            raise
+        continue
     n += 1
 c.close()
 print(n)
