@@ -1,7 +1,9 @@
 // bench/follow: what a follow-mode export (continuous backup) costs the writers it follows.
 //   committers  64 walnut committers (one-page commits, synchronous full) with no export, with a
-//               follow export to a file on the main I/O lane (the default), and to a file on the
-//               background lane: commits/s, p99 commit latency, CPU per commit, WAL size at the end
+//               follow export to a file on the main I/O lane (the default), to a file on the
+//               background lane, and to /dev/null (the follower's own cost, without the cost of
+//               storing the stream on the same disk): commits/s, p99 commit latency, CPU per
+//               commit (all threads), WAL size at the end
 //   sqlite3     3 python3/sqlite3 writer processes (one 4-8 KB row per transaction, FULL,
 //               wal_autocheckpoint 200) alone, and with `walnut export --follow` running: the -wal's
 //               peak size (sampled every 5 ms) and the writers' commits/s
@@ -19,7 +21,7 @@ const { drive } = require('./harness');
 const SECONDS = Number(process.env.WALNUT_BENCH_SECONDS || 2);
 const ROUNDS = Number(process.env.WALNUT_BENCH_ROUNDS || 5);
 const WRITER = path.join(__dirname, '..', 'test', 'helpers', 'sqlite-writer.py');
-const COMMITTER_CASES = ['none', 'follow', 'follow, stream on the background lane'];
+const COMMITTER_CASES = ['none', 'follow', 'follow, stream on the background lane', 'follow, stream to /dev/null'];
 const SQLITE_CASES = ['alone', 'walnut export --follow'];
 
 async function committers(walnut, dir, kase, tag) {
@@ -28,7 +30,8 @@ async function committers(walnut, dir, kase, tag) {
   let sink = null;
   let handle = null;
   if (kase !== 'none') {
-    sink = await walnut.WalnutFile.open(`${db}.ark`, { create: true, truncate: true, lane: kase === 'follow' ? 'main' : 'background' });
+    const devNull = kase.endsWith('/dev/null');
+    sink = await walnut.WalnutFile.open(devNull ? '/dev/null' : `${db}.ark`, { create: !devNull, truncate: !devNull, lane: kase === 'follow' ? 'main' : 'background' });
     handle = store.exportTo(sink, { follow: true });
   }
   const data = Buffer.alloc(4096, 3);
