@@ -12,8 +12,8 @@
  *  - Frames are served in order, each once; `position()` is the last frame read into memory.
  *  - A restart happens only under WRITE, after the connection hands the follower the frames of
  *    the ending generation it has not read (WalTail); those are served before anything newer.
- *    A WAL read that was in flight when a tail arrived is dropped (the restarted WAL may have
- *    overwritten its bytes) and served from the tail instead.
+ *    A WAL read (frames or header) that was in flight when a tail arrived is dropped (the
+ *    restarted WAL may have overwritten its bytes) and served from the tail instead.
  *  - When the WAL's writers are other processes (sqlite3), nothing restarts the WAL but the
  *    follower: once a writer has checkpointed the generation (nBackfill > 0, which SQLite's
  *    writers do past wal_autocheckpoint and then restart), the follower waits for a gap between
@@ -143,9 +143,19 @@ export class WalFollower implements FrameSource, Follower {
     return { mxFrame: live.mxFrame, salts: [live.salts[0], live.salts[1]] };
   }
 
-  walHeader(gen: Generation): Promise<Uint8Array> {
-    const tail = this.#tails.find((t) => sameSalts(t.salts, gen.salts));
-    return tail !== undefined ? Promise.resolve(tail.header) : readWalHeader(this.#index, this.#file!, gen);
+  async walHeader(gen: Generation): Promise<Uint8Array> {
+    for (;;) {
+      const tail = this.#tails.find((t) => sameSalts(t.salts, gen.salts));
+      if (tail !== undefined) return tail.header;
+      const handOvers = this.#handOvers;
+      try {
+        const head = await readWalHeader(this.#index, this.#file!, gen);
+        if (this.#handOvers === handOvers) return head;
+      } catch (e) {
+        if (this.#handOvers === handOvers) throw e;
+      }
+      // the generation ended under the read (its header may be overwritten): the tail has it
+    }
   }
 
   async read(gen: Generation, buf: Buffer, first: number, count: number): Promise<void> {

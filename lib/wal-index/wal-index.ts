@@ -679,6 +679,15 @@ export class WalIndex {
    */
   async #restart(h: ShmHeader): Promise<boolean> {
     const pin = this.#followPin;
+    if (pin === null) {
+      if (!this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) return false;
+      try {
+        this.#resetWalIndex(h);
+      } finally {
+        this.#unlockShm(SHM_LOCK.READ(1), 4);
+      }
+      return true;
+    }
     const others = [1, 2, 3, 4].filter((i) => i !== pin);
     const got: number[] = [];
     const unlock = (): void => {
@@ -691,14 +700,6 @@ export class WalIndex {
       }
       got.push(i);
     }
-    if (pin === null) {
-      try {
-        this.#resetWalIndex(h);
-      } finally {
-        unlock();
-      }
-      return true;
-    }
     if (!this.#convertShm(SHM_LOCK.READ(pin), 'exclusive')) {
       unlock(); // another process's follower shares the slot
       return false;
@@ -707,10 +708,10 @@ export class WalIndex {
       if (!(await this.#handOverToFollowers(h))) return false;
       this.checkMapping();
       this.#resetWalIndex(h);
+      this.#region.store32(CKPT_READMARK(pin), READMARK_NOT_USED); // the reset marked slot 1 as a reader at frame 0
       return true;
     } finally {
       if (!this.#closed) {
-        this.#region.store32(CKPT_READMARK(pin), READMARK_NOT_USED);
         this.#convertShm(SHM_LOCK.READ(pin), 'shared'); // a downgrade always succeeds
         unlock();
       }
