@@ -1,7 +1,7 @@
 // Continuous backup beside live sqlite3 writers (issue #18 part 2): a follow-mode export must
 // not keep their WAL from restarting, and its stream must restore to the source, row for row.
-// Three python3/sqlite3 processes insert one row (4-8 KB) per transaction (wal_autocheckpoint 200); the
-// -wal's size is sampled while they run, once without and once with an export following.
+// Three python3/sqlite3 processes insert one row (4-8 KB) per transaction (wal_autocheckpoint
+// 200); the -wal's size is sampled while they run, once without and once with an export following.
 // FOLLOW_BACKUP_SECONDS sets each run's length (npm run test:backup-long: 10 s).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
