@@ -10,7 +10,8 @@
 // The bound is the writers alone (1.00x): the export adds a page-cache read and a stream append
 // per page and can only take from them. Cases run interleaved in short rounds (order reversed
 // every other round); each ratio is the median of per-round ratios, with its spread.
-// WALNUT_BENCH_BASELINE=<other dist/> runs every case on that build too, in the same rounds.
+// WALNUT_BENCH_BASELINE=<other dist/> runs every case on that build too, in the same rounds;
+// WALNUT_BENCH_FOLLOW=committers (or sqlite3) runs one group only.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -89,7 +90,11 @@ async function run() {
   const dir = fs.mkdtempSync(path.join(process.env.WALNUT_BENCH_DIR || os.tmpdir(), 'walnut-bench-follow-'));
   const seen = {}; // `${build}|${case}` -> per-round results
   for (let round = 0; round < ROUNDS; round++) {
-    const order = Object.keys(builds).flatMap((b) => [...COMMITTER_CASES.map((c) => [b, 'committers', c]), ...SQLITE_CASES.map((c) => [b, 'sqlite3', c])]);
+    const group = process.env.WALNUT_BENCH_FOLLOW;
+    const order = Object.keys(builds).flatMap((b) => [
+      ...(group === 'sqlite3' ? [] : COMMITTER_CASES.map((c) => [b, 'committers', c])),
+      ...(group === 'committers' ? [] : SQLITE_CASES.map((c) => [b, 'sqlite3', c])),
+    ]);
     if (round % 2 === 1) order.reverse();
     for (const [b, kind, c] of order) {
       const tag = `${b}-${round}-${kind}-${c.replace(/\W+/g, '-')}`;
@@ -104,6 +109,7 @@ async function run() {
       for (const c of cases) {
         const list = seen[`${b}|${c}`];
         const ref = seen[`${b}|${base}`];
+        if (list === undefined) continue;
         const rate = list.map((x, k) => x.rate / ref[k].rate);
         const p99 = list[0].p99 === undefined ? null : list.map((x, k) => x.p99 / ref[k].p99);
         rows.push({

@@ -43,6 +43,8 @@ export interface ExportStats {
 }
 
 const BASE_CHUNK_PAGES = 256;
+/** Poked passes (this store's commits) begin at most this often (or pollMs, if shorter). */
+const MIN_PASS_GAP_MS = 4;
 /** Bytes of frames per WAL read. */
 const READ_BYTES = 4 << 20;
 /** The longest poll interval setTimeout keeps (2^31 - 1 ms); a longer one would fire at once. */
@@ -82,6 +84,8 @@ export class Exporter {
   #seq = 0n;
   #stopped = false;
   #wake: (() => void) | null = null;
+  #poked: (() => void) | null = null;
+  #passBegan = 0;
   /** WAL reads and the records made from them reuse the same memory (ByteBlocks says why). */
   #readBuffer = Buffer.alloc(0);
   readonly #payloads = new ByteBlocks();
@@ -104,9 +108,13 @@ export class Exporter {
     this.#wake?.();
   }
 
-  /** Look for new commits now (the store calls this after its own commits). */
+  /**
+   * Look for new commits now (the store calls this after its own commits): at once, or, when a
+   * pass began less than MIN_PASS_GAP_MS ago, that long after it. A pass per batch of commits
+   * would cost more than the export itself (each wakes two I/O threads); commits coalesce instead.
+   */
   poke(): void {
-    this.#wake?.();
+    this.#poked?.();
   }
 
   async run(): Promise<ExportStats> {
@@ -122,15 +130,9 @@ export class Exporter {
       await follower.start();
       snap.release();
       while (!this.#stopped) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.#pollMs);
-          this.#wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-        this.#wake = null;
+        await this.#nextPass();
         if (this.#stopped) break;
+        this.#passBegan = performance.now();
         await this.#drain(follower);
         await this.#sink.flush();
         await follower.restartIfDue(() => this.#stopped);
@@ -142,6 +144,23 @@ export class Exporter {
       follower?.stop();
       snap.release();
     }
+  }
+
+  /** Resolves after pollMs, on stop(), or on a poke (see poke()). */
+  #nextPass(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timers = [setTimeout(() => this.#wake?.(), this.#pollMs)];
+      this.#wake = () => {
+        for (const t of timers) clearTimeout(t);
+        this.#wake = this.#poked = null;
+        resolve();
+      };
+      this.#poked = () => {
+        const wait = this.#passBegan + Math.min(this.#pollMs, MIN_PASS_GAP_MS) - performance.now();
+        if (wait <= 0) this.#wake?.();
+        else if (timers.length === 1) timers.push(setTimeout(() => this.#wake?.(), wait));
+      };
+    });
   }
 
   /** Exports generations from the follower until it has nothing newer. */
