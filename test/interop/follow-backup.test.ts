@@ -140,15 +140,7 @@ describe('stop() and close() while the follower restarts the WAL', () => {
    * WRITE, stop() or close() comes in.
    */
   async function followerHoldingWrite(name: string) {
-    const src = newDb(name);
-    const store = await open(src);
-    const file = await WalnutFile.open(path.join(dir, `${name}.ark`), { create: true, truncate: true });
-    const handle = store.exportTo(file, { follow: true, pollMs: 2 });
-    const peer = new SqlitePeer(src);
-    await peer.pragma('wal_autocheckpoint = 0');
-    for (let i = 0; i < 20; i++) await peer.exec(`INSERT INTO t(w, v) VALUES (0, randomblob(${100 + i}))`);
-    const writeHolder = await holdLock(`${src}-shm`, SHM_LOCK.WRITE, 1, 'exclusive');
-    await peer.all('PRAGMA wal_checkpoint(PASSIVE)');
+    const { src, store, file, handle, peer, writeHolder } = await followerWaitingForWrite(name);
     const ckptHolder = await holdLock(`${src}-shm`, SHM_LOCK.CKPT, 1, 'exclusive');
     await release(writeHolder);
     const shm = await WalnutFile.open(`${src}-shm`);
@@ -158,6 +150,34 @@ describe('stop() and close() while the follower restarts the WAL', () => {
     await shm.close();
     return { src, store, file, handle, peer, ckptHolder };
   }
+
+  /** The restart is due, and another process holds WRITE (the store waits a minute for a lock). */
+  async function followerWaitingForWrite(name: string) {
+    const src = newDb(name);
+    const store = await open(src, { busyTimeout: 60_000 });
+    const file = await WalnutFile.open(path.join(dir, `${name}.ark`), { create: true, truncate: true });
+    const handle = store.exportTo(file, { follow: true, pollMs: 2 });
+    const peer = new SqlitePeer(src);
+    await peer.pragma('wal_autocheckpoint = 0');
+    for (let i = 0; i < 20; i++) await peer.exec(`INSERT INTO t(w, v) VALUES (0, randomblob(${100 + i}))`);
+    const writeHolder = await holdLock(`${src}-shm`, SHM_LOCK.WRITE, 1, 'exclusive');
+    await peer.all('PRAGMA wal_checkpoint(PASSIVE)');
+    return { src, store, file, handle, peer, writeHolder };
+  }
+
+  it('stop() while the follower waits for WRITE held elsewhere: it stops waiting (not after the one-minute busy timeout)', async () => {
+    const { src, store, file, handle, peer, writeHolder } = await followerWaitingForWrite('wait-race');
+    await new Promise((r) => setTimeout(r, 50)); // the next passes (pollMs 2) find the restart due and wait for WRITE
+    const stats = await handle.stop();
+    expect(stats.commits).toBe(20);
+    await release(writeHolder);
+    await peer.close();
+    await file.close();
+    await store.close();
+    const r = await restore(fs.createReadStream(path.join(dir, 'wait-race.ark')), path.join(dir, 'wait-race-restored.db'));
+    expect(r).toMatchObject({ commits: 20, stoppedBy: null });
+    expect(firstDifference(rows(path.join(dir, 'wait-race-restored.db')), rows(src))).toBeNull();
+  });
 
   it('stop(): the restart gives up at once, the last pass runs; the stream restores to the source', async () => {
     const { src, store, file, handle, peer, ckptHolder } = await followerHoldingWrite('stop-race');
