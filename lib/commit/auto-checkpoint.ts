@@ -41,9 +41,9 @@ import type { EventRing } from '../telemetry/events';
 
 /** What keeps the WAL from restarting (store.metrics().wal.pinnedBy, the `walnut:wal` event). */
 export interface WalHolders {
-  /** This store's read views: snapshots, open transactions (not those committing) and exports (each holds one). */
+  /** This store's read views: snapshots, open transactions (not those committing) and exports sending their base image (each holds one). */
   snapshots: number;
-  /** Of those, exports (store.exportTo), which follow the WAL. */
+  /** Exports running (store.exportTo); once past the base image, one holds no read view and never pins the WAL. */
   exports: number;
   /** The oldest WAL frame one of them still sees (0: it reads the database file only, READ(0)). */
   oldestSnapshotFrame: number | null;
@@ -173,9 +173,9 @@ export class AutoCheckpointPolicy {
     }
     const holders = this.#probe.holders();
     // A restart needs every frame copied and no WAL read mark held (READ(0) readers do not stop
-    // it, and exports that have caught up give theirs up to this store's writer:
-    // WalIndex.addFollower); copying needs no reader at all below the end.
-    const held = r.walFrames > 0 && (complete ? holders.walSnapshots > holders.exports || holders.connections.some((c) => c.slot > 0) : hasReaders(holders));
+    // it, and following exports hold none: WalIndex.followWal); copying needs no reader at all
+    // below the end.
+    const held = r.walFrames > 0 && (complete ? holders.walSnapshots > 0 || holders.connections.some((c) => c.slot > 0) : hasReaders(holders));
     if (!held) {
       if (this.#pin !== null) this.#release(r.walFrames);
       if (auto && complete && r.walFrames > 0) this.#restartDue = r.walFrames;

@@ -15,27 +15,27 @@
  *    k-th commit, whatever X is); the commits after it are N+1, N+2, ... across generations.
  *  - Times: a commit's (and the base's) time is taken after the snapshot that first showed it
  *    committed, never decreasing: the moment the exporter knew of it, never before the commit.
- *  - The exporter always holds a WAL read mark (snapshots with useWal), so no writer — walnut
- *    or sqlite3 — can restart the WAL over frames it has not exported yet. The base
- *    snapshot's mark (at most X) holds checkpoints at X: in follow mode it is traded for a
- *    snapshot of the newest state as soon as the first pass is out.
+ *  - Until the base image and the WAL as of then are out, the exporter holds a snapshot with a
+ *    WAL read mark (useWal), so no writer — walnut or sqlite3 — can restart the WAL over frames
+ *    it has not exported yet. The base snapshot's mark (at most X) holds checkpoints at X; in
+ *    follow mode it gives way to a WalFollower as soon as that first pass is out.
  *  - Each transaction is FRAMES record(s) (bit-exact WAL frames, at most 16 MiB each) ending
  *    at its commit frame, then COMMIT_META (sequence, time, xxh3-128 of its frames).
- *  - In follow mode, holding the read mark would stop the WAL from ever restarting. The
- *    exporter registers as a follower of its connection: when that connection's writer could
- *    restart (holding WRITE) and the exporter has taken every frame, its mark is released and
- *    the restart goes ahead. When the writers are other processes, the exporter restarts the
- *    WAL itself once caught up and everything is checkpointed, under WRITE
- *    (WalIndex.restartForFollower). Either way no frame can slip in between.
+ *  - In follow mode the snapshot gives way to a WalFollower (follow.ts), taken before the
+ *    snapshot is released: it keeps every frame until the exporter has it without keeping
+ *    checkpoints from copying, receives the frames it has not read when this connection's
+ *    writer restarts the WAL, and restarts the WAL itself, under WRITE, when the writers are
+ *    other processes. Either way no frame can slip past the export.
  */
-import { Xxh3Stream } from '../checksum';
+import { Xxh3Stream, xxh3_128Into } from '../checksum';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
-import { decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
+import { WAL_HEADER_SIZE } from '../format/wal-header';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
 import { BaseImageReader } from './base-reader';
-import { appendFramedRecords, MAX_RECORD, type WalRecordSink } from './framing';
+import { snapshotFrames, WalFollower, type FrameSource } from './follow';
+import { appendFramedRecords, ByteBlocks, MAX_RECORD, type RecordBatchSink } from './framing';
 import { encodeBaseEndRecord, encodeBaseMetaRecord, encodeCommitMetaRecord, encodeFramesRecord, encodeWalHeaderRecord, type ChainAnchor } from './records';
 
 export interface ExportOptions {
@@ -52,8 +52,10 @@ export interface ExportStats {
   basePages: number;
 }
 
-/** WAL frames read at once. */
-const READ_FRAMES = 256;
+/** Poked passes (this store's commits) begin at most this often (or pollMs, if shorter). */
+const MIN_PASS_GAP_MS = 4;
+/** Bytes of frames per WAL read. */
+const READ_BYTES = 4 << 20;
 /** Frame headers counted between two turns of the event loop. */
 const SCAN_YIELD = 4096;
 /** The longest poll interval setTimeout keeps (2^31 - 1 ms); a longer one would fire at once. */
@@ -84,7 +86,7 @@ export function hashBytes(h: Xxh3Stream): Uint8Array {
 
 export class Exporter {
   readonly #index: WalIndex;
-  readonly #sink: WalRecordSink;
+  readonly #sink: RecordBatchSink;
   readonly #follow: boolean;
   readonly #pollMs: number;
   readonly #stats: ExportStats = { records: 0, commits: 0, generations: 0, basePages: 0 };
@@ -97,8 +99,13 @@ export class Exporter {
   #timeMs = 0n;
   #stopped = false;
   #wake: (() => void) | null = null;
+  #poked: (() => void) | null = null;
+  #passBegan = 0;
+  /** WAL reads and the records made from them reuse the same memory (ByteBlocks says why). */
+  #readBuffer = Buffer.alloc(0);
+  readonly #payloads = new ByteBlocks();
 
-  constructor(index: WalIndex, sink: WalRecordSink, options: ExportOptions = {}) {
+  constructor(index: WalIndex, sink: RecordBatchSink, options: ExportOptions = {}) {
     this.#index = index;
     this.#sink = sink;
     const o = checkExportOptions(options);
@@ -116,67 +123,68 @@ export class Exporter {
     this.#wake?.();
   }
 
-  /** Look for new commits now (the store calls this after its own commits). */
+  /**
+   * Look for new commits now (the store calls this after its own commits): at once, or, when a
+   * pass began less than MIN_PASS_GAP_MS ago, that long after it. A pass per batch of commits
+   * would cost more than the export itself (each wakes two I/O threads); commits coalesce instead.
+   */
   poke(): void {
-    this.#wake?.();
+    this.#poked?.();
   }
 
   async run(): Promise<ExportStats> {
-    let snap = await this.#index.beginOldestRead();
-    const unregister = this.#index.addFollower({
-      position: () => ({ mxFrame: this.#pos, salts: this.#salts ?? [0, 0] }),
-      releaseMark: () => snap.release(),
-    });
+    const snap = await this.#index.beginOldestRead();
+    let follower: WalFollower | null = null;
     try {
       const observed = this.#observe(); // after the snapshot: everything it shows was committed by now
       await this.#base(snap, observed);
-      await this.#frames(snap, observed);
+      await this.#frames(snapshotFrames(this.#index, snap), observed);
       await this.#sink.flush();
-      if (this.#follow) snap = await this.#newest(snap); // the base snapshot's mark would hold checkpoints at the base
-      while (this.#follow && !this.#stopped) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.#pollMs);
-          this.#wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-        this.#wake = null;
+      if (!this.#follow) return this.stats;
+      // the pin is taken while the snapshot still holds the WAL: no frame can go in between
+      follower = new WalFollower(this.#index, { mxFrame: this.#pos, salts: this.#salts ?? snap.generation.salts });
+      await follower.start();
+      snap.release(); // its mark (at most X) would hold checkpoints at the base
+      while (!this.#stopped) {
+        await this.#nextPass();
         if (this.#stopped) break;
-        const live = this.#index.liveHeader();
-        if (live !== null && live.mxFrame === this.#pos && this.#salts && live.salts[0] === this.#salts[0] && live.salts[1] === this.#salts[1]) {
-          // caught up: let the WAL restart if everything is checkpointed (we block it otherwise)
-          const held = snap;
-          if (this.#pos > 0 && (await this.#index.restartForFollower(this.#pos, () => held.release()))) {
-            snap = await this.#index.beginRead({ useWal: true });
-          } else if (held.released) {
-            snap = await this.#index.beginRead({ useWal: true });
-          }
-          continue;
-        }
-        if (snap.released) {
-          // this connection's writer restarted the WAL after we had taken everything
-          snap = await this.#index.beginRead({ useWal: true });
-        } else {
-          const next = await this.#index.beginRead({ useWal: true });
-          snap.release();
-          snap = next;
-        }
-        await this.#frames(snap);
+        this.#passBegan = performance.now();
+        await this.#drain(follower);
         await this.#sink.flush();
+        await follower.restartIfDue(() => this.#stopped);
       }
-      if (this.#follow) {
-        // a last pass: everything committed before stop() is in the stream
-        const last = await this.#index.beginRead({ useWal: true });
-        snap.release();
-        snap = last;
-        await this.#frames(snap);
-        await this.#sink.flush();
-      }
+      await this.#drain(follower); // a last pass: everything committed before stop() is in the stream
+      await this.#sink.flush();
       return this.stats;
     } finally {
-      unregister();
+      follower?.stop();
       snap.release();
+    }
+  }
+
+  /** Resolves after pollMs, on stop(), or on a poke (see poke()). */
+  #nextPass(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timers = [setTimeout(() => this.#wake?.(), this.#pollMs)];
+      this.#wake = () => {
+        for (const t of timers) clearTimeout(t);
+        this.#wake = this.#poked = null;
+        resolve();
+      };
+      this.#poked = () => {
+        const wait = this.#passBegan + Math.min(this.#pollMs, MIN_PASS_GAP_MS) - performance.now();
+        if (wait <= 0) this.#wake?.();
+        else if (timers.length === 1) timers.push(setTimeout(() => this.#wake?.(), wait));
+      };
+    });
+  }
+
+  /** Exports generations from the follower until it has nothing newer. */
+  async #drain(source: WalFollower): Promise<void> {
+    for (;;) {
+      const gen = await source.generation();
+      if (gen.mxFrame === 0 || (gen.mxFrame === this.#pos && this.#salts !== null && gen.salts[0] === this.#salts[0] && gen.salts[1] === this.#salts[1])) return;
+      await this.#frames(source);
     }
   }
 
@@ -185,18 +193,17 @@ export class Exporter {
     this.#stats.records++;
   }
 
+  async #appendAll(payloads: Uint8Array[]): Promise<void> {
+    if (payloads.length === 0) return;
+    await this.#sink.appendRecords(payloads);
+    this.#stats.records += payloads.length;
+  }
+
   /** Now, as a stream time: never before the last time stamped. */
   #observe(): bigint {
     const now = BigInt(Date.now());
     if (now > this.#timeMs) this.#timeMs = now;
     return this.#timeMs;
-  }
-
-  /** A snapshot of the newest state in place of `snap` (taken first, so no restart slips in between). */
-  async #newest(snap: Snapshot): Promise<Snapshot> {
-    const next = await this.#index.beginRead({ useWal: true });
-    snap.release();
-    return next;
   }
 
   /**
@@ -249,61 +256,58 @@ export class Exporter {
     return { commits, anchor: { frame: x, checksum: h.checksum } };
   }
 
-  /** Frames from..to of the WAL, READ_FRAMES at a time (each a view of 24 + pageSize bytes). */
-  async *#walFrames(from: number, to: number): AsyncGenerator<Buffer> {
-    const wal = this.#index.wal.file;
-    const frameSize = FRAME_HEADER_SIZE + this.#index.pageSize;
-    for (let f = from; f <= to; f += READ_FRAMES) {
-      const count = Math.min(READ_FRAMES, to - f + 1);
-      const buf = Buffer.allocUnsafe(count * frameSize);
-      const got = await wal.read(buf, 0, buf.length, WAL_HEADER_SIZE + (f - 1) * frameSize);
-      if (got !== buf.length) throw walnutError('WALNUT_CORRUPT', `frame ${f + Math.floor(got / frameSize)} is missing from the WAL`, { path: this.#index.walPath });
-      for (let i = 0; i < count; i++) yield buf.subarray(i * frameSize, (i + 1) * frameSize);
-    }
-  }
-
   /**
-   * Exports frames (pos, the snapshot's generation's mxFrame], each commit stamped `observed`
-   * (a time after the snapshot was taken). A generation new to the stream starts with its
-   * WAL_HEADER: at frame 1, or after the frames the base image holds (its anchor).
+   * Exports frames (pos, mxFrame] of the source's generation, each commit stamped `observed`
+   * (default: now, after the source showed them). A generation new to the stream starts with
+   * its WAL_HEADER: at frame 1, or after the frames the base image holds (its anchor).
    */
-  async #frames(snap: Snapshot, observed: bigint = this.#observe()): Promise<void> {
-    const gen = snap.generation;
+  async #frames(source: FrameSource, observed?: bigint): Promise<void> {
+    const gen = await source.generation();
     if (gen.mxFrame === 0) return;
-    const wal = this.#index.wal.file;
+    const stamp = observed ?? this.#observe(); // after the view that showed these commits
     if (this.#salts === null || this.#salts[0] !== gen.salts[0] || this.#salts[1] !== gen.salts[1]) {
-      const head = new Uint8Array(WAL_HEADER_SIZE);
-      await wal.read(head, 0, WAL_HEADER_SIZE, 0);
-      const h = decodeWalHeader(head);
-      if (h.status !== 'ok' || h.header!.salt1 !== gen.salts[0] || h.header!.salt2 !== gen.salts[1]) {
-        throw walnutError('WALNUT_CORRUPT', 'the WAL header on disk is not the generation the wal-index describes', { path: this.#index.walPath });
-      }
       const base = this.#baseGeneration;
       const anchor = base !== null && base.salts[0] === gen.salts[0] && base.salts[1] === gen.salts[1] ? base.anchor : null;
       this.#baseGeneration = null; // only the first generation continues the base image
-      await this.#append(encodeWalHeaderRecord(head, anchor));
+      await this.#append(encodeWalHeaderRecord(await source.walHeader(gen), anchor));
       this.#salts = [gen.salts[0], gen.salts[1]];
       this.#pos = anchor?.frame ?? 0;
       this.#stats.generations++;
     }
-    const frameSize = FRAME_HEADER_SIZE + this.#index.pageSize;
+    const pageSize = this.#index.pageSize;
+    const frameSize = FRAME_HEADER_SIZE + pageSize;
     const framesPerRecord = Math.max(1, Math.floor((MAX_RECORD - 1) / frameSize));
-    let txn: Uint8Array[] = [];
-    let hash = new Xxh3Stream();
-    for await (const frame of this.#walFrames(this.#pos + 1, gen.mxFrame)) {
-      txn.push(frame);
-      hash.update(frame);
-      if (txn.length === framesPerRecord) {
-        await this.#append(encodeFramesRecord(txn));
-        txn = [];
-      }
-      if (frame.readUInt32BE(4) !== 0) {
-        if (txn.length > 0) await this.#append(encodeFramesRecord(txn));
-        txn = [];
-        await this.#append(encodeCommitMetaRecord(++this.#seq, observed, hashBytes(hash)));
-        hash = new Xxh3Stream();
+    const readFrames = Math.max(1, Math.floor(READ_BYTES / frameSize));
+    // A transaction's frames are contiguous in a read: each goes out as one FRAMES record (one
+    // copy, one hash call), split only where a record would pass MAX_RECORD or the read ends; a
+    // transaction in several pieces is hashed as it goes. Once a read's records are appended
+    // nothing refers to its buffer or their payloads: the next read reuses both.
+    let hash: Xxh3Stream | null = null;
+    const digest = new Uint8Array(16);
+    for (let f = this.#pos + 1; f <= gen.mxFrame; f += readFrames) {
+      const count = Math.min(readFrames, gen.mxFrame - f + 1);
+      if (this.#readBuffer.length < count * frameSize) this.#readBuffer = Buffer.allocUnsafeSlow(readFrames * frameSize);
+      const buf = this.#readBuffer.subarray(0, count * frameSize);
+      await source.read(gen, buf, f, count);
+      const records: Uint8Array[] = []; // this read's, appended together
+      for (let i = 0, start = 0; i < count; i++) {
+        const commit = buf.readUInt32BE(i * frameSize + 4) !== 0;
+        if (!commit && i + 1 - start < framesPerRecord && i + 1 < count) continue;
+        const piece = buf.subarray(start * frameSize, (i + 1) * frameSize);
+        start = i + 1;
+        records.push(encodeFramesRecord([piece], this.#payloads));
+        if (!commit) {
+          (hash ??= new Xxh3Stream()).update(piece);
+          continue;
+        }
+        if (hash === null) xxh3_128Into(piece, digest);
+        else digest.set(hashBytes(hash.update(piece)));
+        hash = null;
+        records.push(encodeCommitMetaRecord(++this.#seq, stamp, digest, this.#payloads));
         this.#stats.commits++;
       }
+      await this.#appendAll(records);
+      this.#payloads.reuse();
     }
     this.#pos = gen.mxFrame;
   }

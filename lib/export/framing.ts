@@ -54,11 +54,41 @@ export function checkRecordLength(length: number): void {
   if (length > MAX_RECORD) throw framing('LengthExceedsMax', `a record may hold at most ${MAX_RECORD} bytes, not ${length}`, { max: MAX_RECORD, length });
 }
 
-/** The 8-byte big-endian length prefix of a payload. */
-export function lengthPrefix(length: number): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(length));
-  return b;
+/**
+ * Hands out byte ranges carved from 1 MiB blocks, and the same blocks again after reuse():
+ * memory that is already mapped and warm. A fresh allocation per 4 KiB record costs ten times
+ * the framing itself here (page faults, external-memory GC). The owner calls reuse() only once
+ * no range handed out is referenced any more. Ranges over a quarter block get memory of their own.
+ */
+export class ByteBlocks {
+  static readonly BLOCK = 1 << 20;
+  readonly #blocks: Buffer[] = [];
+  #current = -1;
+  #used = ByteBlocks.BLOCK;
+
+  /** `n` uninitialised bytes. */
+  take(n: number): Buffer {
+    if (n > ByteBlocks.BLOCK >>> 2) return Buffer.allocUnsafeSlow(n);
+    if (this.#used + n > ByteBlocks.BLOCK) {
+      if (++this.#current === this.#blocks.length) this.#blocks.push(Buffer.allocUnsafeSlow(ByteBlocks.BLOCK));
+      this.#used = 0;
+    }
+    const out = this.#blocks[this.#current]!.subarray(this.#used, this.#used + n);
+    this.#used += n;
+    return out;
+  }
+
+  /** Every range handed out so far is dead: their memory is handed out again. */
+  reuse(): void {
+    this.#current = -1;
+    this.#used = ByteBlocks.BLOCK;
+  }
+
+  /** The ranges handed out so far may live on elsewhere: later ones come from new blocks. */
+  forget(): void {
+    this.#blocks.length = 0;
+    this.reuse();
+  }
 }
 
 /** Where a sink's bytes go. */
@@ -106,6 +136,14 @@ function badFraming(at: number) {
   return walnutError('WALNUT_INVALID_ARGUMENT', `framed records: the record at byte ${at} does not fit`, { reason: 'framed' });
 }
 
+/**
+ * A sink that also takes several records in order in one call (the exporter's own, stream.ts);
+ * the caller may reuse the payloads' memory once that call has settled.
+ */
+export interface RecordBatchSink extends WalRecordSink {
+  appendRecords(payloads: readonly Uint8Array[]): Promise<void>;
+}
+
 type Target = { kind: 'writable'; stream: Writable } | { kind: 'file'; file: WalnutFile; position: number };
 
 /**
@@ -117,6 +155,7 @@ export class BufferedWalSink implements WalRecordSink {
   readonly #bufferBytes: number;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  readonly #blocks = new ByteBlocks();
   #headerWritten = false;
   #failed: Error | null = null;
   #records = 0;
@@ -137,8 +176,11 @@ export class BufferedWalSink implements WalRecordSink {
     if (!(payload instanceof Uint8Array)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'a record payload must be a Uint8Array', { reason: 'payload' });
     checkRecordLength(payload.length); // before a byte is buffered
     if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
-    this.#push(lengthPrefix(payload.length));
-    this.#push(new Uint8Array(payload)); // a copy: the caller may reuse its buffer (Buffer#slice would be a view)
+    const framed = this.#blocks.take(8 + payload.length); // a copy: the caller may reuse its buffer
+    framed.writeUInt32BE(0, 0); // the high half of the u64 length: a record is at most MAX_RECORD bytes
+    framed.writeUInt32BE(payload.length, 4);
+    framed.set(payload, 8);
+    this.#push(framed);
     this.#records++;
     if (this.#pendingBytes >= this.#bufferBytes) await this.flush();
   }
@@ -177,11 +219,20 @@ export class BufferedWalSink implements WalRecordSink {
     this.#headerWritten = true;
     this.#pending = [];
     this.#pendingBytes = 0;
+    // written to the file, nothing refers to the copies any more; a Writable may still hold them
+    if (this.#target.kind === 'file') this.#blocks.reuse();
+    else this.#blocks.forget();
     this.#bytes += bytes;
   }
 
+  /** Queues `b`; a range that continues the last one in memory (ByteBlocks) widens it: one iovec. */
   #push(b: Uint8Array): void {
-    this.#pending.push(b);
+    const last = this.#pending[this.#pending.length - 1];
+    if (last !== undefined && last.buffer === b.buffer && last.byteOffset + last.length === b.byteOffset) {
+      this.#pending[this.#pending.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + b.length);
+    } else {
+      this.#pending.push(b);
+    }
     this.#pendingBytes += b.length;
   }
 

@@ -35,6 +35,10 @@
  * (reason UnknownRecordKind or Truncated) for payloads that do not fit their kind.
  */
 import { walnutError } from '../errors';
+import type { ByteBlocks } from './framing';
+
+/** A payload's memory: from the caller's blocks (reused, framing.ts) or of its own. */
+const bytes = (n: number, blocks: ByteBlocks | undefined): Uint8Array => blocks?.take(n) ?? new Uint8Array(n);
 
 export const KIND = { WAL_HEADER: 0x01, FRAMES: 0x02, BASE_PAGES: 0x03, BASE_END: 0x04, COMMIT_META: 0x05, BASE_META: 0x07 } as const;
 
@@ -81,10 +85,10 @@ export function encodeBaseMetaRecord(seq: bigint, timeMs: bigint): Uint8Array {
 }
 
 /** FRAMES payload from frame buffers (each 24 + pageSize bytes). */
-export function encodeFramesRecord(frames: readonly Uint8Array[]): Uint8Array {
+export function encodeFramesRecord(frames: readonly Uint8Array[], blocks?: ByteBlocks): Uint8Array {
   let n = 1;
   for (const f of frames) n += f.length;
-  const out = new Uint8Array(n);
+  const out = bytes(n, blocks);
   out[0] = KIND.FRAMES;
   let at = 1;
   for (const f of frames) {
@@ -113,9 +117,9 @@ export function encodeBaseEndRecord(dbSize: number, hash: Uint8Array): Uint8Arra
   return out;
 }
 
-export function encodeCommitMetaRecord(seq: bigint, timeMs: bigint, hash: Uint8Array): Uint8Array {
-  const out = new Uint8Array(33);
-  const dv = new DataView(out.buffer);
+export function encodeCommitMetaRecord(seq: bigint, timeMs: bigint, hash: Uint8Array, blocks?: ByteBlocks): Uint8Array {
+  const out = bytes(33, blocks);
+  const dv = new DataView(out.buffer, out.byteOffset, 33);
   out[0] = KIND.COMMIT_META;
   dv.setBigUint64(1, seq);
   dv.setBigUint64(9, timeMs);

@@ -25,7 +25,7 @@ import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
 import { resolvedPath } from '../io/real-path';
 import { Exporter, type ExportOptions, type ExportStats } from './exporter';
-import { appendFramedRecords, BufferedWalSink, type WalRecordSink } from './framing';
+import { appendFramedRecords, BufferedWalSink, type RecordBatchSink, type WalRecordSink } from './framing';
 
 export interface ExportHandle {
   /** Resolves when the export ends (at once after the base and the WAL without follow). */
@@ -42,21 +42,33 @@ export interface ExportRun extends ExportHandle {
   cut(reason: WalnutError): Promise<void>;
 }
 
-/** The exporter's sink, which cut() detaches: every pending and later call rejects with the reason. */
-class CuttableSink implements WalRecordSink {
+/**
+ * The exporter's sink, which cut() detaches: every pending and later call rejects with the
+ * reason. The exporter awaits one call at a time; a cut rejects the one in flight (no call is
+ * raced against a promise that lives as long as the export: that would keep a reaction per record).
+ */
+class CuttableSink implements RecordBatchSink {
   readonly #sink: WalRecordSink;
-  readonly #cut: Promise<never>;
-  #reject: (e: WalnutError) => void = () => undefined;
+  readonly #inFlight = new Set<(e: WalnutError) => void>();
   #reason: WalnutError | null = null;
 
   constructor(sink: WalRecordSink) {
     this.#sink = sink;
-    this.#cut = new Promise<never>((_, reject) => (this.#reject = reject));
-    this.#cut.catch(() => undefined);
   }
 
   appendRecord(payload: Uint8Array): Promise<void> {
     return this.#unlessCut(() => this.#sink.appendRecord(payload));
+  }
+
+  /** The caller reuses the payloads' memory afterwards: a caller's sink gets copies it may keep (BufferedWalSink copies anyway). */
+  appendRecords(payloads: readonly Uint8Array[]): Promise<void> {
+    const copies = !(this.#sink instanceof BufferedWalSink);
+    return this.#unlessCut(async () => {
+      for (const p of payloads) {
+        if (this.#reason !== null) return; // cut: the rest is abandoned
+        await this.#sink.appendRecord(copies ? p.slice() : p);
+      }
+    });
   }
 
   flush(): Promise<void> {
@@ -69,17 +81,24 @@ class CuttableSink implements WalRecordSink {
 
   cut(reason: WalnutError): void {
     this.#reason ??= reason;
-    this.#reject(this.#reason);
+    for (const abandon of this.#inFlight) abandon(this.#reason);
   }
 
   async #unlessCut(call: () => Promise<void> | void): Promise<void> {
     if (this.#reason !== null) throw this.#reason;
+    let abandon: (e: WalnutError) => void = () => undefined;
     try {
-      await Promise.race([call(), this.#cut]);
+      await new Promise<void>((resolve, reject) => {
+        abandon = reject;
+        this.#inFlight.add(abandon);
+        Promise.resolve().then(call).then(resolve, reject);
+      });
     } catch (e) {
       if (e instanceof WalnutError) throw e;
       // a caller's record sink failed on its own terms: the export ends with a WalnutError
       throw walnutError('WALNUT_IO', `the export's record sink failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    } finally {
+      this.#inFlight.delete(abandon);
     }
   }
 }

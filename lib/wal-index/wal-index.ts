@@ -22,6 +22,9 @@
  *    read the database file only"; READ(i > 0) promises that frames up to aReadMark[i] stay.
  *    The writer moves a snapshot that sees every frame, all of them backfilled, from READ(i) to
  *    READ(0) (same pages) before it decides whether the WAL can restart.
+ *  - Followers (exporters) share one read slot marked READMARK_NOT_USED (the follow pin): no
+ *    checkpoint stops at it, no restart passes it; the WAL restarts only with the followers
+ *    handed the frames they have not read, and the pin is back before WRITE is released.
  *  - A write starts only from a snapshot whose header is still the live one (otherwise
  *    WALNUT_BUSY, reason BusySnapshot), or, for the committer's run of batches, from the live
  *    header under WRITE (beginWriteRun: only this connection publishes while it holds WRITE);
@@ -56,13 +59,31 @@ import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } fro
 import { convertToWalMode, lockShared, refuseHotJournal } from './journal-mode';
 import { Snapshot } from './snapshot';
 
-/** An in-process reader that tails the WAL (see WalIndex.addFollower). */
+/**
+ * An in-process reader that tails the WAL (export/follow.ts): it reads the frames of each
+ * generation in order and must have every frame before a restart overwrites it (see followWal).
+ */
 export interface Follower {
-  /** The last frame it has taken, and of which generation. */
+  /** The last frame it has read, and of which generation (frame 0: none of the live one yet). */
   position(): { mxFrame: number; salts: [number, number] };
-  /** Drop its read mark now (it re-takes one on its next pass). */
-  releaseMark(): void;
+  /** Bytes handed over to it and not exported yet: a writer hands it no more past MAX_HANDOVER_BYTES. */
+  pendingBytes(): number;
+  /** Called under WRITE just before the WAL restarts: the rest of the ending generation, read for it. */
+  handOver(tail: WalTail): void;
 }
+
+/** The frames of a generation that a follower had not read when the WAL restarted. */
+export interface WalTail {
+  salts: [number, number];
+  /** The generation's 32-byte WAL header (bit-exact). */
+  header: Uint8Array;
+  /** Frames (after, after + frames.length / frameSize] of the generation, bit-exact, through its last commit. */
+  after: number;
+  frames: Buffer;
+}
+
+/** A writer restarts the WAL past a follower only when what it hands over stays under this. */
+export const MAX_HANDOVER_BYTES = 64 << 20;
 
 /** What the checkpointer may do to a connection's wal-index (see checkpointTarget()). */
 export interface CheckpointTarget {
@@ -162,6 +183,9 @@ export class WalIndex {
   readonly #snapshots = new Set<Snapshot>();
   readonly #held = new Map<number, { mode: LockMode; count: number }>();
   readonly #followers = new Set<Follower>();
+  /** The read slot that keeps the WAL from restarting past this connection's followers (followWal). */
+  #followPin: number | null = null;
+  #appends = 0;
   #background: Promise<[WalnutFile, WalnutFile]> | null = null;
   #writer = false;
   #closed = false;
@@ -684,18 +708,10 @@ export class WalIndex {
     if (live === null) throw walnutError('WALNUT_CORRUPT', 'the wal-index header became invalid under the write lock', { path: this.shmPath });
     const fullyBackfilled = live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame;
     if (fullyBackfilled) {
-      this.#releaseCaughtUpFollowers(live.header);
       this.#moveCaughtUpSnapshots(live.header);
-    }
-    if (fullyBackfilled && this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) {
       // Everything is in the database file and no reader uses the WAL: start it over from
       // frame 1 (SQLite's walRestartLog), so the file is reused instead of growing.
-      try {
-        this.#resetWalIndex(live.header);
-      } finally {
-        this.#unlockShm(SHM_LOCK.READ(1), 4);
-      }
-      live = this.#readHeader()!;
+      if (await this.#restart(live.header)) live = this.#readHeader()!;
     }
     const h = live.header;
     if (h.mxFrame > 0) this.#region.pageNumbers(h.mxFrame, this.#lastPgno); // WALNUT_CORRUPT when the -shm lacks its segment
@@ -722,6 +738,7 @@ export class WalIndex {
     if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
     this.checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
     this.#region.append(result.firstFrame, pgnos, h.mxFrame);
+    this.#appends++;
     this.#region.writeHeader(encodeShmHeader({
       iChange: (h.iChange + 1) >>> 0,
       bigEndCksum: this.wal.bigEndianChecksums,
@@ -748,15 +765,135 @@ export class WalIndex {
   }
 
   /**
-   * In-process followers (exporters) hold WAL read marks, which block every restart. A follower
-   * registers here; when this connection's writer (holding WRITE, so no frame can slip in)
-   * could restart and a follower has already taken every frame up to mxFrame, the follower's
-   * mark is released so the restart can go ahead; the follower takes a new snapshot later and
-   * sees the new generation.
+   * Followers (exporters) read the WAL's frames themselves, never the database file, so what
+   * they need is only that no frame is overwritten before they have it. The connection holds one
+   * read slot for all of them (the follow pin): READ(i) shared with aReadMark[i] = READMARK_NOT_USED.
+   * A held read lock keeps every restart out (SQLite's and walnut's need READ(1..4) exclusively);
+   * a mark above every mxFrame never limits a checkpoint (SQLite's walCheckpoint and
+   * checkpoint/plan.ts skip marks >= mxSafeFrame), and no reader picks that slot (its mark is
+   * above every mxFrame) nor can lock it to rewrite the mark. So checkpoints copy everything,
+   * and the WAL restarts only through #restart, which hands each follower the frames it has
+   * not read yet (WalTail) and takes the pin back before WRITE is released: no generation can
+   * begin and end unseen. Returns the unregister function; WALNUT_BUSY when no slot frees up
+   * within the busy timeout (four readers at four different marks).
    */
-  addFollower(f: Follower): () => void {
+  async followWal(f: Follower): Promise<() => void> {
+    this.#checkOpen();
+    const deadline = performance.now() + this.busyTimeout;
+    for (let attempt = 0; this.#followPin === null && !this.#takeFollowPin(); attempt++) {
+      if (performance.now() > deadline) throw walnutError('WALNUT_BUSY', 'no read slot free for the follower before the busy timeout', { path: this.shmPath, reason: 'BusyRead' });
+      await pause(attempt);
+      this.#checkOpen();
+    }
     this.#followers.add(f);
-    return () => this.#followers.delete(f);
+    return () => {
+      if (!this.#followers.delete(f) || this.#followers.size > 0 || this.#followPin === null) return;
+      if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(this.#followPin), 1);
+      this.#followPin = null;
+    };
+  }
+
+  /** The follow pin: a slot locked exclusively and marked unused, then kept shared (an atomic conversion). */
+  #takeFollowPin(): boolean {
+    for (let i = 4; i >= 1; i--) {
+      if (!this.#tryShm(SHM_LOCK.READ(i), 1, 'exclusive')) continue;
+      this.#region.store32(CKPT_READMARK(i), READMARK_NOT_USED);
+      this.#convertShm(SHM_LOCK.READ(i), 'shared');
+      this.#followPin = i;
+      return true;
+    }
+    // every slot is held: share one already marked unused (another process's follower), if any
+    for (let i = 4; i >= 1; i--) {
+      if (this.#region.load32(CKPT_READMARK(i)) !== READMARK_NOT_USED || !this.#tryShm(SHM_LOCK.READ(i), 1, 'shared')) continue;
+      if (this.#region.load32(CKPT_READMARK(i)) === READMARK_NOT_USED) {
+        this.#followPin = i;
+        return true;
+      }
+      this.#unlockShm(SHM_LOCK.READ(i), 1);
+    }
+    return false;
+  }
+
+  /** Converts a lock this connection holds once (the follow pin) in place: no other holder can slip in between. */
+  #convertShm(byte: number, mode: LockMode): boolean {
+    const held = this.#held.get(byte)!;
+    if (this.#shm !== null && !this.#shm.tryLock(byte, 1, mode)) return false;
+    held.mode = mode;
+    return true;
+  }
+
+  /**
+   * Restarts the WAL (caller holds WRITE; every frame is in the database file): READ(1..4)
+   * exclusively, the follow pin's slot converted in place, so no reader can start in between;
+   * the followers get the frames they have not read (a read under WRITE: nothing can be appended
+   * meanwhile); then the empty generation is published and the pin goes back to shared, marked
+   * unused again. False (nothing done) when a reader holds a slot or a follower lags by more than
+   * MAX_HANDOVER_BYTES; a failed read of the tail also just leaves the WAL as it is.
+   */
+  async #restart(h: ShmHeader): Promise<boolean> {
+    const pin = this.#followPin;
+    if (pin === null) {
+      if (!this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) return false;
+      try {
+        this.#resetWalIndex(h);
+      } finally {
+        this.#unlockShm(SHM_LOCK.READ(1), 4);
+      }
+      return true;
+    }
+    const others = [1, 2, 3, 4].filter((i) => i !== pin);
+    const got: number[] = [];
+    const unlock = (): void => {
+      for (const i of got) this.#unlockShm(SHM_LOCK.READ(i), 1);
+    };
+    for (const i of others) {
+      if (!this.#tryShm(SHM_LOCK.READ(i), 1, 'exclusive')) {
+        unlock();
+        return false;
+      }
+      got.push(i);
+    }
+    if (!this.#convertShm(SHM_LOCK.READ(pin), 'exclusive')) {
+      unlock(); // another process's follower shares the slot
+      return false;
+    }
+    try {
+      if (!(await this.#handOverToFollowers(h))) return false;
+      this.checkMapping();
+      this.#resetWalIndex(h);
+      this.#region.store32(CKPT_READMARK(pin), READMARK_NOT_USED); // the reset marked slot 1 as a reader at frame 0
+      return true;
+    } finally {
+      if (!this.#closed) {
+        this.#convertShm(SHM_LOCK.READ(pin), 'shared'); // a downgrade always succeeds
+        unlock();
+      }
+    }
+  }
+
+  /** Reads, for each follower, the frames of the generation `h` it has not read, and hands them over. */
+  async #handOverToFollowers(h: ShmHeader): Promise<boolean> {
+    const frameSize = FRAME_HEADER_SIZE + this.pageSize;
+    const due: [Follower, number][] = [];
+    for (const f of this.#followers) {
+      const at = f.position();
+      const after = at.salts[0] === h.salts[0] && at.salts[1] === h.salts[1] ? at.mxFrame : 0;
+      if (after >= h.mxFrame) continue;
+      if (f.pendingBytes() + (h.mxFrame - after) * frameSize > MAX_HANDOVER_BYTES) return false;
+      due.push([f, after]);
+    }
+    if (due.length === 0) return true;
+    const from = Math.min(...due.map(([, after]) => after));
+    const header = new Uint8Array(WAL_HEADER_SIZE);
+    const frames = Buffer.allocUnsafe((h.mxFrame - from) * frameSize);
+    try {
+      const got = await Promise.all([this.wal.file.read(header, 0, WAL_HEADER_SIZE, 0), this.wal.file.read(frames, 0, frames.length, WAL_HEADER_SIZE + from * frameSize)]);
+      if (got[0] !== WAL_HEADER_SIZE || got[1] !== frames.length) return false;
+    } catch {
+      return false; // the restart waits; the followers read the frames themselves
+    }
+    for (const [f, after] of due) f.handOver({ salts: [h.salts[0], h.salts[1]], header, after, frames: frames.subarray((after - from) * frameSize) });
+    return true;
   }
 
   /**
@@ -780,38 +917,19 @@ export class WalIndex {
     }
   }
 
-  #releaseCaughtUpFollowers(h: ShmHeader): void {
-    for (const f of this.#followers) {
-      const at = f.position();
-      if (at.mxFrame === h.mxFrame && at.salts[0] === h.salts[0] && at.salts[1] === h.salts[1]) f.releaseMark();
-    }
-  }
-
   /**
-   * For a follower that holds a read mark (and so blocks every restart): when it has taken
-   * everything up to `upTo` and all of it is in the database file, restart the WAL itself,
-   * under WRITE so that no frame can slip in between. `releaseMark` drops the follower's
-   * snapshot after WRITE is held. Returns false (nothing done) when any condition is not met.
+   * For a follower when the WAL's writers are other processes (export/follow.ts): the WAL is
+   * restarted as this connection's own writer would restart it (#restart), the caller holding
+   * WRITE through checkpointTarget() and having checkpointed everything. False (nothing done)
+   * when a frame is not yet in the database file or a reader is in the WAL.
    */
-  async restartForFollower(upTo: number, releaseMark: () => void): Promise<boolean> {
+  async restartPastFollowers(): Promise<boolean> {
     this.#checkOpen();
-    if (!this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) return false;
-    this.#writer = true;
-    try {
-      this.checkMapping();
-      const live = this.#readHeader();
-      if (live === null || live.header.mxFrame !== upTo || upTo === 0 || this.#region.load32(CKPT_NBACKFILL) !== upTo) return false;
-      releaseMark();
-      if (!this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) return false;
-      try {
-        this.#resetWalIndex(live.header);
-      } finally {
-        this.#unlockShm(SHM_LOCK.READ(1), 4);
-      }
-      return true;
-    } finally {
-      this.endWrite();
-    }
+    if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'restartPastFollowers needs the write lock');
+    this.checkMapping();
+    const live = this.#readHeader();
+    if (live === null || live.header.mxFrame === 0 || this.#region.load32(CKPT_NBACKFILL) !== live.header.mxFrame) return false;
+    return this.#restart(live.header);
   }
 
   /**
@@ -896,6 +1014,19 @@ export class WalIndex {
    */
   closeRemovingWal(): Promise<void> {
     return this.#close(true);
+  }
+
+  /** Commits this connection has appended (a follower leaves restarts to this connection's writer while it writes). */
+  get appends(): number {
+    return this.#appends;
+  }
+
+  /** Takes WRITE if it is free now (a follower's restart, export/follow.ts); endWrite() releases it. */
+  tryBeginWrite(): boolean {
+    this.#checkOpen();
+    if (this.#writer || !this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) return false;
+    this.#writer = true;
+    return true;
   }
 
   endWrite(): void {

@@ -37,6 +37,21 @@ export function runNode(script: string, args: string[] = [], env: Record<string,
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
 }
 
+/**
+ * Runs `count` sqlite3 writer processes (sqlite-writer.py: python3's sqlite3, one row per
+ * transaction, wal_autocheckpoint `autocheckpoint`) on `db` for `seconds`; resolves with the
+ * commits they made.
+ */
+export async function sqliteWriters(db: string, count: number, seconds: number, autocheckpoint: number): Promise<number> {
+  const runs = Array.from({ length: count }, (_, w) => new Promise<number>((resolve, reject) => {
+    const child = spawn('python3', [path.join(HELPERS, 'sqlite-writer.py'), db, String(seconds), String(w + 1), String(autocheckpoint)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`sqlite-writer.py exited with ${code}`))));
+  }));
+  return (await Promise.all(runs)).reduce((a, b) => a + b, 0);
+}
+
 /** A SQLite connection in another process (test/helpers/sqlite-peer.js). */
 export class SqlitePeer {
   readonly #child: ChildProcess;

@@ -1,0 +1,219 @@
+/**
+ * export/follow.ts — where the exporter reads WAL frames from: FrameSource, over a snapshot
+ * (snapshotFrames) or, in follow mode, WalFollower, which tails the WAL without keeping it from
+ * restarting.
+ *
+ * A FrameSource names one generation (salts, mxFrame, always a commit boundary) and serves its
+ * WAL header and frames, bit-exact.
+ *
+ * WalFollower (follow mode, after the base image) holds no snapshot: the connection's follow pin
+ * (WalIndex.followWal) keeps every frame in place until the follower has it, and never limits a
+ * checkpoint. Invariants:
+ *  - Frames are served in order, each once; `position()` is the last frame read into memory.
+ *  - A restart happens only under WRITE, after the connection hands the follower the frames of
+ *    the ending generation it has not read (WalTail); those are served before anything newer.
+ *    A WAL read (frames or header) that was in flight when a tail arrived is dropped (the
+ *    restarted WAL may have overwritten its bytes) and served from the tail instead.
+ *  - When the WAL's writers are other processes (sqlite3), nothing restarts the WAL but the
+ *    follower: once a writer has checkpointed the generation (nBackfill > 0, which SQLite's
+ *    writers do past wal_autocheckpoint and then restart), the follower waits for a gap between
+ *    writers, takes WRITE, checkpoints the rest (passive: it never waits for a reader) and
+ *    restarts the WAL, handed its own tail like any follower (restartIfDue) — Litestream's
+ *    approach, with no frame slipping past and no sink call under WRITE. It leaves this to the
+ *    connection's own writer while that one is appending (whose restart waits for nothing).
+ */
+import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
+import type { WalnutFile } from '../io/file';
+import type { Snapshot } from '../wal-index/snapshot';
+import type { Follower, WalIndex, WalTail } from '../wal-index/wal-index';
+import { runCheckpoint } from '../checkpoint/execute';
+import { walnutError } from '../errors';
+
+export interface Generation {
+  mxFrame: number;
+  salts: [number, number];
+}
+
+/** One generation's WAL header and frames (see the header). */
+export interface FrameSource {
+  generation(): Promise<Generation>;
+  walHeader(gen: Generation): Promise<Uint8Array>;
+  /** Fills `buf` with frames first..first + count - 1 of `gen` (WALNUT_CORRUPT when missing). */
+  read(gen: Generation, buf: Buffer, first: number, count: number): Promise<void>;
+}
+
+const sameSalts = (a: readonly number[], b: readonly number[]): boolean => a[0] === b[0] && a[1] === b[1];
+
+function missing(index: WalIndex, first: number, got: number, frameSize: number): never {
+  throw walnutError('WALNUT_CORRUPT', `frame ${first + Math.floor(got / frameSize)} is missing from the WAL`, { path: index.walPath });
+}
+
+/** Reads the WAL header on disk, which must be the generation's. */
+async function readWalHeader(index: WalIndex, file: WalnutFile, gen: Generation): Promise<Uint8Array> {
+  const head = new Uint8Array(WAL_HEADER_SIZE);
+  await file.read(head, 0, WAL_HEADER_SIZE, 0);
+  const h = decodeWalHeader(head);
+  if (h.status !== 'ok' || h.header!.salt1 !== gen.salts[0] || h.header!.salt2 !== gen.salts[1]) {
+    throw walnutError('WALNUT_CORRUPT', 'the WAL header on disk is not the generation the wal-index describes', { path: index.walPath });
+  }
+  return head;
+}
+
+/** The snapshot's generation, read from the WAL (its read mark keeps the frames in place). */
+export function snapshotFrames(index: WalIndex, snap: Snapshot): FrameSource {
+  const file = index.wal.file;
+  return {
+    generation: async () => snap.generation,
+    walHeader: (gen) => readWalHeader(index, file, gen),
+    read: async (_gen, buf, first) => {
+      const frameSize = frameSizeOf(index);
+      const got = await file.read(buf, 0, buf.length, WAL_HEADER_SIZE + (first - 1) * frameSize);
+      if (got !== buf.length) missing(index, first, got, frameSize);
+    },
+  };
+}
+
+const frameSizeOf = (index: WalIndex): number => FRAME_HEADER_SIZE + index.pageSize;
+
+/** How long a follower's restart waits, under WRITE, for another connection's checkpoint to end. */
+const CKPT_WAIT_MS = 50;
+
+export class WalFollower implements FrameSource, Follower {
+  readonly #index: WalIndex;
+  readonly #frameSize: number;
+  readonly #tails: WalTail[] = [];
+  #pendingBytes = 0;
+  /** The last frame read into memory, and its generation (frame 0: none of the live one yet). */
+  #at: Generation;
+  /** Bumped by every hand-over: a WAL read that saw it change is dropped. */
+  #handOvers = 0;
+  #file: WalnutFile | null = null;
+  #unregister: (() => void) | null = null;
+  /** The connection's appends when the follower last looked (its own writer restarts the WAL then). */
+  #appends = -1;
+
+  constructor(index: WalIndex, from: Generation) {
+    this.#index = index;
+    this.#frameSize = frameSizeOf(index);
+    this.#at = { mxFrame: from.mxFrame, salts: [from.salts[0], from.salts[1]] };
+  }
+
+  /** Takes the follow pin (the caller still holds the snapshot it exported up to `from`). */
+  async start(): Promise<void> {
+    this.#file = (await this.#index.checkpointTarget()).walFile; // off the commit lane
+    this.#unregister = await this.#index.followWal(this);
+  }
+
+  /** Drops the pin (once). */
+  stop(): void {
+    this.#unregister?.();
+    this.#unregister = null;
+  }
+
+  // ---- Follower (called by the connection) ------------------------------------------------
+
+  position(): Generation {
+    return this.#at;
+  }
+
+  pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  handOver(tail: WalTail): void {
+    const end = tail.after + tail.frames.length / this.#frameSize;
+    // frames read while the connection read the tail for us are not served twice
+    const skip = sameSalts(tail.salts, this.#at.salts) ? Math.max(0, this.#at.mxFrame - tail.after) : 0;
+    this.#handOvers++;
+    if (tail.after + skip >= end) return;
+    const frames = tail.frames.subarray(skip * this.#frameSize);
+    this.#tails.push({ ...tail, after: tail.after + skip, frames });
+    this.#pendingBytes += frames.length;
+    this.#at = { mxFrame: end, salts: tail.salts };
+  }
+
+  // ---- FrameSource (called by the exporter) -----------------------------------------------
+
+  /** The oldest tail handed over, else the live generation. */
+  async generation(): Promise<Generation> {
+    const tail = this.#tails[0];
+    if (tail !== undefined) return { salts: tail.salts, mxFrame: tail.after + tail.frames.length / this.#frameSize };
+    const live = this.#index.liveHeader() ?? (await this.#index.header()).header; // header(): recovery when it is not good
+    return { mxFrame: live.mxFrame, salts: [live.salts[0], live.salts[1]] };
+  }
+
+  async walHeader(gen: Generation): Promise<Uint8Array> {
+    for (;;) {
+      const tail = this.#tails.find((t) => sameSalts(t.salts, gen.salts));
+      if (tail !== undefined) return tail.header;
+      const handOvers = this.#handOvers;
+      try {
+        const head = await readWalHeader(this.#index, this.#file!, gen);
+        if (this.#handOvers === handOvers) return head;
+      } catch (e) {
+        if (this.#handOvers === handOvers) throw e;
+      }
+      // the generation ended under the read (its header may be overwritten): the tail has it
+    }
+  }
+
+  async read(gen: Generation, buf: Buffer, first: number, count: number): Promise<void> {
+    for (;;) {
+      const tail = this.#tails[0];
+      if (tail !== undefined && sameSalts(tail.salts, gen.salts)) {
+        const from = (first - 1 - tail.after) * this.#frameSize;
+        if (from < 0 || from + buf.length > tail.frames.length) missing(this.#index, first, Math.max(0, -from), this.#frameSize);
+        tail.frames.copy(buf, 0, from, from + buf.length);
+        if (from + buf.length === tail.frames.length) {
+          this.#tails.shift();
+          this.#pendingBytes -= tail.frames.length;
+        }
+        return;
+      }
+      const handOvers = this.#handOvers;
+      const got = await this.#file!.read(buf, 0, buf.length, WAL_HEADER_SIZE + (first - 1) * this.#frameSize);
+      if (this.#handOvers !== handOvers) continue; // the WAL may have restarted under the read: the tail has these frames
+      if (got !== buf.length) missing(this.#index, first, got, this.#frameSize);
+      if (!sameSalts(this.#at.salts, gen.salts) || this.#at.mxFrame < first + count - 1) this.#at = { mxFrame: first + count - 1, salts: gen.salts };
+      return;
+    }
+  }
+
+  // ---- the follower's own restart -----------------------------------------------------------
+
+  /**
+   * Restarts the WAL when its writers are other processes and one of them has checkpointed
+   * this generation (see the header): waits for WRITE (until `stopped()` or the busy timeout),
+   * copies what is left (passive: it waits for no reader), and restarts, the frames this
+   * follower has not read handed over to it in memory — under WRITE nothing waits on the sink,
+   * which may be slow. True when the WAL restarted.
+   */
+  async restartIfDue(stopped: () => boolean): Promise<boolean> {
+    const index = this.#index;
+    const live = index.liveHeader();
+    const appends = index.appends;
+    const ownWriter = appends !== this.#appends;
+    this.#appends = appends;
+    if (live === null || live.mxFrame === 0 || ownWriter || index.checkpointInfo().nBackfill === 0) return false;
+    const target = await index.checkpointTarget();
+    const deadline = performance.now() + index.busyTimeout;
+    for (let attempt = 0; !index.tryBeginWrite(); attempt++) {
+      if (stopped() || index.closed || performance.now() > deadline) return false;
+      await sleep(Math.min(1 << attempt, 20));
+    }
+    try {
+      const until = performance.now() + CKPT_WAIT_MS;
+      // another connection's checkpoint may still run (CKPT busy): it ends soon, no commit can start one now
+      while ((await runCheckpoint(target, 'passive', { sync: true })).walFrames < 0) {
+        if (stopped() || performance.now() > until) return false;
+        await sleep(1);
+      }
+      return await index.restartPastFollowers();
+    } finally {
+      index.endWrite();
+    }
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,26 @@
+# A sqlite3 writer process (python3's sqlite3 module, SQLite's own library): inserts one row per
+# transaction (a 4-8 KB blob, three pages or so) into t(w, v) for SECONDS, with wal_autocheckpoint
+# CKPT and SQLite's default synchronous (FULL), then prints the number of commits it made.
+# usage: python3 sqlite-writer.py DB SECONDS WRITER_ID [CKPT]
+import sqlite3
+import sys
+import time
+
+db, seconds, writer = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+ckpt = int(sys.argv[4]) if len(sys.argv) > 4 else 200
+c = sqlite3.connect(db, timeout=30, isolation_level=None)
+c.execute('PRAGMA wal_autocheckpoint=%d' % ckpt)
+n = 0
+end = time.time() + seconds
+while time.time() < end:
+    # wait for the other writers no longer than the run lasts (a busy insert commits nothing)
+    c.execute('PRAGMA busy_timeout=%d' % max(1, int((end - time.time()) * 1000)))
+    try:
+        c.execute('INSERT INTO t(w, v) VALUES (?, randomblob(?))', (writer, 4000 + (n * 37) % 4000))
+    except sqlite3.OperationalError as e:
+        if 'locked' not in str(e) and 'busy' not in str(e):
+            raise
+        continue
+    n += 1
+c.close()
+print(n)

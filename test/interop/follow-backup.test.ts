@@ -1,0 +1,250 @@
+// Continuous backup beside live sqlite3 writers (issue #18 part 2): a follow-mode export must
+// not keep their WAL from restarting, and its stream must restore to the source, row for row.
+// Three python3/sqlite3 processes insert one row (4-8 KB) per transaction (wal_autocheckpoint
+// 200); the -wal's size is sampled while they run, once without and once with an export following.
+// FOLLOW_BACKUP_SECONDS sets each run's length (npm run test:backup-long: 10 s).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { open } from '../../lib/commit/store';
+import { BufferedWalSink, type WalRecordSink } from '../../lib/export/framing';
+import { restore } from '../../lib/export/restore';
+import { SHM_LOCK } from '../../lib/format/shm-header';
+import { WalnutFile } from '../../lib/io/file';
+import { holdLock, release, SqlitePeer, sqliteWriters } from '../helpers/children';
+import { expectRejectsWalnut } from '../helpers/expect-error';
+import { Database } from '../helpers/sqlite';
+import { tmpDir } from '../helpers/tmp';
+
+const SECONDS = Number(process.env.FOLLOW_BACKUP_SECONDS || 3);
+const dir = tmpDir();
+
+function newDb(name: string): string {
+  const p = path.join(dir, `${name}.db`);
+  const db = new Database(p);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+  db.close();
+  return p;
+}
+
+/** Runs the writers on `db` while sampling the -wal's size; returns the largest size seen and the commits made. */
+async function writeAndSample(db: string): Promise<{ peak: number; commits: number }> {
+  let peak = 0;
+  const sample = () => (peak = Math.max(peak, fs.statSync(`${db}-wal`, { throwIfNoEntry: false })?.size ?? 0));
+  const timer = setInterval(sample, 5);
+  try {
+    const commits = await sqliteWriters(db, 3, SECONDS, 200);
+    sample();
+    return { peak, commits };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+type Row = { id: number; w: number; v: Buffer };
+
+function rows(db: string): Row[] {
+  const d = new Database(db, { readonly: true });
+  try {
+    return d.prepare('SELECT id, w, v FROM t ORDER BY id').all() as Row[];
+  } finally {
+    d.close();
+  }
+}
+
+/** The first row where `a` and `b` differ (null: none); a deep toEqual of thousands of blobs takes minutes. */
+function firstDifference(a: Row[], b: Row[]): number | null {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === undefined || y === undefined || x.id !== y.id || x.w !== y.w || !x.v.equals(y.v)) return i;
+  }
+  return null;
+}
+
+describe('follow-mode export beside sqlite3 writers', () => {
+  it(`keeps their WAL within 4x of what SQLite alone keeps (and under 16 MiB); the stream restores to the source (${SECONDS} s of writes)`, async () => {
+    const alone = await writeAndSample(newDb('alone'));
+
+    const src = newDb('followed');
+    const store = await open(src);
+    const ark = path.join(dir, 'followed.ark');
+    const sink = await WalnutFile.open(ark, { create: true, truncate: true });
+    const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
+    const followed = await writeAndSample(src);
+    const stats = await handle.stop();
+    await sink.close();
+    await store.close();
+    const note = `WAL peak: SQLite alone ${alone.peak} bytes (${alone.commits} commits), with the export ${followed.peak} bytes (${followed.commits} commits)`;
+    console.log(note);
+
+    expect(followed.peak, note).toBeLessThan(4 * alone.peak);
+    expect(followed.peak, note).toBeLessThan(16 << 20);
+    expect(stats.commits).toBe(followed.commits); // the CREATE TABLE is in the base image
+    const restored = path.join(dir, 'restored.db');
+    const r = await restore(fs.createReadStream(ark), restored);
+    expect(r).toMatchObject({ commits: stats.commits, stoppedBy: null });
+    const expected = rows(src);
+    expect(expected).toHaveLength(followed.commits);
+    expect(firstDifference(rows(restored), expected)).toBeNull();
+    const check = new Database(restored, { readonly: true });
+    expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+    check.close();
+  });
+});
+
+/** A file sink whose next flush() or appendRecord() can be held until released. */
+class GatedSink implements WalRecordSink {
+  readonly #inner: BufferedWalSink;
+  #gate: { on: 'append' | 'flush'; reached: () => void; release: Promise<void> } | null = null;
+
+  constructor(file: WalnutFile) {
+    this.#inner = new BufferedWalSink(file);
+  }
+
+  /** Holds the next call of that kind; resolves `reached` once one is held, which waits for `release()`. */
+  hold(on: 'append' | 'flush'): { reached: Promise<void>; release: () => void } {
+    let release = () => undefined as void;
+    let reached = () => undefined as void;
+    const held = new Promise<void>((resolve) => (reached = resolve));
+    this.#gate = { on, reached: () => reached(), release: new Promise<void>((resolve) => (release = resolve)) };
+    return { reached: held, release: () => release() };
+  }
+
+  async appendRecord(payload: Uint8Array): Promise<void> {
+    await this.#pass('append');
+    return this.#inner.appendRecord(payload);
+  }
+
+  async flush(): Promise<void> {
+    await this.#pass('flush');
+    return this.#inner.flush();
+  }
+
+  async #pass(kind: 'append' | 'flush'): Promise<void> {
+    const g = this.#gate;
+    if (g?.on !== kind) return;
+    this.#gate = null;
+    g.reached();
+    await g.release;
+  }
+}
+
+describe('stop() and close() while the follower restarts the WAL', () => {
+  /**
+   * The peer commits without checkpointing; another process holds WRITE while the peer
+   * checkpoints (the restart is now due, and the follower waits for WRITE), then CKPT, then lets
+   * WRITE go: the follower takes WRITE for its restart and waits there for CKPT. While it holds
+   * WRITE, stop() or close() comes in.
+   */
+  async function followerHoldingWrite(name: string) {
+    const { src, store, file, handle, peer, writeHolder } = await followerWaitingForWrite(name);
+    const ckptHolder = await holdLock(`${src}-shm`, SHM_LOCK.CKPT, 1, 'exclusive');
+    await release(writeHolder);
+    const shm = await WalnutFile.open(`${src}-shm`);
+    const until = Date.now() + 20_000;
+    while (shm.lockHolder(SHM_LOCK.WRITE, 1, 'exclusive') === null && Date.now() < until) await new Promise((r) => setImmediate(r));
+    expect(shm.lockHolder(SHM_LOCK.WRITE, 1, 'exclusive'), 'the follower restarts the WAL under WRITE').not.toBeNull();
+    await shm.close();
+    return { src, store, file, handle, peer, ckptHolder };
+  }
+
+  /** The restart is due, and another process holds WRITE (the store waits a minute for a lock). */
+  async function followerWaitingForWrite(name: string) {
+    const src = newDb(name);
+    const store = await open(src, { busyTimeout: 60_000 });
+    const file = await WalnutFile.open(path.join(dir, `${name}.ark`), { create: true, truncate: true });
+    const handle = store.exportTo(file, { follow: true, pollMs: 2 });
+    const peer = new SqlitePeer(src);
+    await peer.pragma('wal_autocheckpoint = 0');
+    for (let i = 0; i < 20; i++) await peer.exec(`INSERT INTO t(w, v) VALUES (0, randomblob(${100 + i}))`);
+    const writeHolder = await holdLock(`${src}-shm`, SHM_LOCK.WRITE, 1, 'exclusive');
+    await peer.all('PRAGMA wal_checkpoint(PASSIVE)');
+    return { src, store, file, handle, peer, writeHolder };
+  }
+
+  it('stop() while the follower waits for WRITE held elsewhere: it stops waiting (not after the one-minute busy timeout)', async () => {
+    const { src, store, file, handle, peer, writeHolder } = await followerWaitingForWrite('wait-race');
+    await new Promise((r) => setTimeout(r, 50)); // the next passes (pollMs 2) find the restart due and wait for WRITE
+    const stats = await handle.stop();
+    expect(stats.commits).toBe(20);
+    await release(writeHolder);
+    await peer.close();
+    await file.close();
+    await store.close();
+    const r = await restore(fs.createReadStream(path.join(dir, 'wait-race.ark')), path.join(dir, 'wait-race-restored.db'));
+    expect(r).toMatchObject({ commits: 20, stoppedBy: null });
+    expect(firstDifference(rows(path.join(dir, 'wait-race-restored.db')), rows(src))).toBeNull();
+  });
+
+  it('stop(): the restart gives up at once, the last pass runs; the stream restores to the source', async () => {
+    const { src, store, file, handle, peer, ckptHolder } = await followerHoldingWrite('stop-race');
+    const stats = await handle.stop();
+    await release(ckptHolder);
+    await peer.exec('INSERT INTO t(w, v) VALUES (2, zeroblob(10))'); // WRITE was released
+    await peer.close();
+    await file.close();
+    await store.close();
+    const restored = path.join(dir, 'stop-race-restored.db');
+    const r = await restore(fs.createReadStream(path.join(dir, 'stop-race.ark')), restored);
+    expect(r).toMatchObject({ commits: 20, stoppedBy: null });
+    expect(stats.commits).toBe(20);
+    expect(firstDifference(rows(restored), rows(src).slice(0, 20))).toBeNull();
+  });
+
+  it('close(): the export is cut with WALNUT_CLOSED, WRITE and the pin are let go, the database stays whole', async () => {
+    const { store, file, handle, peer, ckptHolder } = await followerHoldingWrite('close-race');
+    await store.close();
+    await expectRejectsWalnut(handle.done, 'WALNUT_CLOSED');
+    await release(ckptHolder);
+    await peer.exec('INSERT INTO t(w, v) VALUES (2, zeroblob(10))'); // WRITE was released
+    expect(await peer.all('PRAGMA wal_checkpoint(TRUNCATE)')).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]); // no read lock left
+    expect(await peer.pragma('integrity_check')).toBe('ok');
+    expect((await peer.get<{ c: number }>('SELECT count(*) AS c FROM t')).c).toBe(21);
+    await peer.close();
+    await file.close();
+    const restored = path.join(dir, 'close-race-restored.db');
+    const r = await restore(fs.createReadStream(path.join(dir, 'close-race.ark')), restored);
+    expect(r.commits).toBe(20); // flushed before the restart began
+    const check = new Database(restored, { readonly: true });
+    expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+    check.close();
+  });
+});
+
+describe("follow-mode export beside this store's own committers", () => {
+  it('a follower held up by its sink does not pin the WAL: each restart hands it the frames it lacks, and the stream restores page for page', async () => {
+    const src = newDb('own');
+    const store = await open(src, { autoCheckpoint: 50 });
+    const file = await WalnutFile.open(path.join(dir, 'own.ark'), { create: true, truncate: true });
+    const sink = new GatedSink(file);
+    const handle = store.exportTo(sink, { follow: true, pollMs: 1 });
+    const page = (pgno: number, i: number) => Buffer.alloc(4096, (pgno * 31 + i) & 0xff);
+    const commitRound = (i: number) => Promise.all(Array.from({ length: 8 }, (_, w) => store.commit([{ pgno: 3 + w, data: page(3 + w, i) }])));
+    for (let i = 0; i < 10; i++) await commitRound(i);
+    const held = sink.hold('append');
+    await commitRound(10);
+    await held.reached; // the follower is stuck in its sink with the frames it has read so far
+    let walPeak = 0;
+    for (let i = 11; i < 150; i++) {
+      await commitRound(i);
+      walPeak = Math.max(walPeak, fs.statSync(`${src}-wal`).size);
+    }
+    held.release();
+    const stats = await handle.stop();
+    expect(stats.generations).toBeGreaterThan(5); // the WAL restarted while the follower was held
+    expect(walPeak).toBeLessThan(2 << 20); // 1,200 frames were written: 4.9 MiB had nothing restarted
+    const snap = await store.snapshot();
+    const expected = Array.from({ length: snap.dbSize }, (_, k) => snap.readSync(k + 1));
+    snap.release();
+    await file.close();
+    await store.close();
+    const restored = path.join(dir, 'own-restored.db');
+    const r = await restore(fs.createReadStream(path.join(dir, 'own.ark')), restored);
+    expect(r).toMatchObject({ commits: stats.commits, stoppedBy: null, dbPages: expected.length });
+    const bytes = fs.readFileSync(restored);
+    for (let k = 0; k < expected.length; k++) expect(bytes.subarray(k * 4096, (k + 1) * 4096).equals(expected[k]!), `page ${k + 1}`).toBe(true);
+  });
+});
