@@ -66,7 +66,7 @@ class CuttableSink implements RecordBatchSink {
     return this.#unlessCut(async () => {
       for (const p of payloads) {
         if (this.#reason !== null) return; // cut: the rest is abandoned
-        await this.#sink.appendRecord(copies ? p.slice() : p);
+        await this.#sink.appendRecord(copies ? new Uint8Array(p) : p); // a copy (Buffer#slice would be a view)
       }
     });
   }

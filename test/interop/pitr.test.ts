@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { Xxh3Stream } from '../../lib/checksum';
 import { open, type Store } from '../../lib/commit/store';
 import { hashBytes } from '../../lib/export/exporter';
-import { lengthPrefix, StreamMagic, WalStreamReader, type WalRecordSink } from '../../lib/export/framing';
+import { StreamMagic, WalStreamReader, type WalRecordSink } from '../../lib/export/framing';
 import { decodeRecord, encodeCommitMetaRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND } from '../../lib/export/records';
 import { restore } from '../../lib/export/restore';
 import { createExportStream } from '../../lib/export/stream';
@@ -22,6 +22,13 @@ import { expectRejectsWalnut } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { seededRandom } from '../helpers/wal-damage.js';
+
+/** A record's u64 big-endian length prefix (ARKHEXP1 framing). */
+function lengthPrefix(length: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(length));
+  return b;
+}
 
 const LONG = process.env['WALNUT_BACKUP_LONG'] === '1';
 const COMMITS_PER_GENERATION = LONG ? 25 : 6;
