@@ -112,11 +112,7 @@ class SyncDbOp : public IoOp {
     db_->EndOp();
   }
   void Complete(Napi::Env env) override {
-    if (failure_.IsError()) {
-      deferred_.Reject(MakeOsError(env, failure_, db_->path).Value());
-    } else {
-      deferred_.Resolve(env.Undefined());
-    }
+    SettleVoid(env, failure_, db_->path);
   }
 
  private:

@@ -167,11 +167,7 @@ class WritebackOp : public IoOp {
     file_->EndOp();
   }
   void Complete(Napi::Env env) override {
-    if (failure_.IsError()) {
-      deferred_.Reject(MakeOsError(env, failure_, file_->path).Value());
-    } else {
-      deferred_.Resolve(env.Undefined());
-    }
+    SettleVoid(env, failure_, file_->path);
   }
 
  private:

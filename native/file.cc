@@ -332,11 +332,7 @@ class DirSyncOp : public IoOp {
   DirSyncOp(Napi::Env env, std::string path) : IoOp(env), path_(std::move(path)) {}
   void Execute() override { failure_ = posix::SyncDirectory(path_.c_str()); }
   void Complete(Napi::Env env) override {
-    if (failure_.IsError()) {
-      deferred_.Reject(MakeOsError(env, failure_, path_).Value());
-    } else {
-      deferred_.Resolve(env.Undefined());
-    }
+    SettleVoid(env, failure_, path_);
   }
 
  private:
@@ -512,11 +508,7 @@ class CloseOp : public IoOp {
   void Execute() override {}
   void Complete(Napi::Env env) override {
     OsFailure f = state_->Release();
-    if (f.IsError()) {
-      deferred_.Reject(MakeOsError(env, f, state_->path).Value());
-    } else {
-      deferred_.Resolve(env.Undefined());
-    }
+    SettleVoid(env, f, state_->path);
   }
 
  private:

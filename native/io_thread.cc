@@ -1,9 +1,19 @@
 // io_thread.cc — see io_thread.h.
 #include "io_thread.h"
 
+#include "errors.h"
+
 #include <chrono>
 
 namespace walnut {
+
+void IoOp::SettleVoid(Napi::Env env, const OsFailure& failure, const std::string& path) {
+  if (failure.IsError()) {
+    deferred_.Reject(MakeOsError(env, failure, path).Value());
+  } else {
+    deferred_.Resolve(env.Undefined());
+  }
+}
 
 IoThread::IoThread(Napi::Env env) {
   wakeup_ = Wakeup::New(env, "walnut-io", 0, 1, this);

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <napi.h>
+#include <string>
 
 #include <atomic>
 #include <condition_variable>
@@ -27,6 +28,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "os_failure.h"
 
 namespace walnut {
 
@@ -52,6 +55,10 @@ class IoOp {
   }
 
  protected:
+  // For operations whose promise resolves to nothing: rejects with the OS error at `path`
+  // (a WalnutError), else resolves undefined.
+  void SettleVoid(Napi::Env env, const OsFailure& failure, const std::string& path);
+
   Napi::Promise::Deferred deferred_;
 
  private:
