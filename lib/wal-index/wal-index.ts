@@ -147,6 +147,13 @@ export class WalIndex {
   readonly #followers = new Set<Follower>();
   #background: Promise<[WalnutFile, WalnutFile]> | null = null;
   #writer = false;
+  /**
+   * PRAGMA data_version's counter: bumped when the live header is found to differ from the one
+   * this connection last saw or wrote itself, i.e. when another connection committed (or
+   * restarted the WAL). This connection's own header writes (#writeOwnHeader) do not bump it.
+   */
+  #dataVersion = 0;
+  #seenHeader: Uint8Array | null = null;
   #closed = false;
   #repairWal: ((wal: WalFile, recovery: WalRecovery) => Promise<boolean>) | null = null;
 
@@ -382,7 +389,7 @@ export class WalIndex {
         frameChecksum: r.mxFrame > 0 ? r.running : [0, 0],
         salts: plausible ? [raw!.header!.salt1, raw!.header!.salt2] : [0, 0],
       });
-      this.#region.writeHeader(header);
+      this.#writeOwnHeader(header);
       this.#region.store32(CKPT_NBACKFILL, 0);
       this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, r.mxFrame);
       this.#region.store32(CKPT_READMARK(0), 0);
@@ -427,6 +434,24 @@ export class WalIndex {
 
   async #tryBeginRead(useWal: boolean): Promise<Snapshot | null> {
     const { header, bytes } = await this.header();
+    return this.#tryBeginReadAt(header, bytes, useWal);
+  }
+
+  /**
+   * One synchronous attempt at beginRead(): null when a read mark could not be had right now
+   * or when the header is not good (recovery is asynchronous: use beginRead()).
+   */
+  tryBeginReadSync(options: { useWal?: boolean } = {}): Snapshot | null {
+    this.#checkOpen();
+    this.checkMapping();
+    const live = this.#readHeader();
+    if (live === null) return null;
+    const s = this.#tryBeginReadAt(live.header, live.bytes, options.useWal === true);
+    if (s !== null) this.#snapshots.add(s);
+    return s;
+  }
+
+  #tryBeginReadAt(header: ShmHeader, bytes: Uint8Array, useWal: boolean): Snapshot | null {
     const m = header.mxFrame;
     const nBackfill = this.#region.load32(CKPT_NBACKFILL);
     if (!useWal && nBackfill === m && this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) {
@@ -551,6 +576,34 @@ export class WalIndex {
     return this.#readHeader()?.header ?? null;
   }
 
+  /**
+   * SQLite's PRAGMA data_version for this connection: a number that changes whenever another
+   * connection (process, or another store on the same file) committed since this connection
+   * last looked; its own commits do not change it. Synchronous: one read of the mapped header.
+   */
+  dataVersion(): number {
+    this.#checkOpen();
+    if (this.#region.coversMapping()) this.#observeHeader();
+    return this.#dataVersion;
+  }
+
+  /** Compares the live header (copy 0) with the last one seen; a difference is another connection's write. */
+  #observeHeader(): void {
+    if (this.#region.segments() === 0) return;
+    this.#region.readHeader(this.#headerScratch);
+    const live = this.#headerScratch.subarray(0, SHM_HEADER_SIZE);
+    if (this.#seenHeader !== null && sameHeaderBytes(live, this.#seenHeader)) return;
+    if (this.#seenHeader !== null) this.#dataVersion++;
+    this.#seenHeader = live.slice();
+  }
+
+  /** Publishes a header this connection wrote; what others wrote before it still counts (dataVersion). */
+  #writeOwnHeader(header: Uint8Array): void {
+    this.#observeHeader();
+    this.#region.writeHeader(header);
+    this.#seenHeader = header.slice(0, SHM_HEADER_SIZE);
+  }
+
   /** The frame holding `pgno` for a snapshot (0 = read the database file). */
   lookup(pgno: number, mxFrame: number, minFrame: number): number {
     return this.#region.lookup(pgno, mxFrame, minFrame);
@@ -636,7 +689,7 @@ export class WalIndex {
     if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
     this.checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
     this.#region.append(result.firstFrame, pgnos, h.mxFrame);
-    this.#region.writeHeader(encodeShmHeader({
+    this.#writeOwnHeader(encodeShmHeader({
       iChange: (h.iChange + 1) >>> 0,
       bigEndCksum: this.wal.bigEndianChecksums,
       pageSize: this.pageSize,
@@ -654,7 +707,7 @@ export class WalIndex {
    */
   #resetWalIndex(h: ShmHeader): void {
     const salt2 = (Math.random() * 0x100000000) >>> 0;
-    this.#region.writeHeader(encodeShmHeader({ ...h, iChange: (h.iChange + 1) >>> 0, mxFrame: 0, salts: [(h.salts[0] + 1) >>> 0, salt2] }));
+    this.#writeOwnHeader(encodeShmHeader({ ...h, iChange: (h.iChange + 1) >>> 0, mxFrame: 0, salts: [(h.salts[0] + 1) >>> 0, salt2] }));
     this.#region.store32(CKPT_NBACKFILL, 0);
     this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, 0);
     this.#region.store32(CKPT_READMARK(1), 0);
