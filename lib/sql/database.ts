@@ -165,7 +165,7 @@ export class Database implements Queryable {
 
   close(): Promise<void> {
     this.#closing ??= this.#serial.run(async () => {
-      for (const stmt of this.#statements.values()) this.#runner.finalize(stmt);
+      for (const stmt of this.#statements.values()) await this.#runner.finalize(stmt).catch(() => undefined);
       this.#statements.clear();
       try {
         await this.#engine.sqlite3.close(this.#db);
@@ -199,7 +199,7 @@ export class Database implements Queryable {
     if (this.#statements.size > STATEMENT_CACHE) {
       const [oldest, handle] = this.#statements.entries().next().value as [string, number];
       this.#statements.delete(oldest);
-      this.#runner.finalize(handle);
+      await this.#runner.finalize(handle);
     }
     return stmt;
   }

@@ -48,20 +48,20 @@ export class StatementRunner {
     try {
       second = await it.next();
     } catch (e) {
-      this.#e.sqlite3.finalize(first.value);
+      await this.finalize(first.value);
       throw e;
     }
     await it.return();
     if (!second.done) {
-      this.#e.sqlite3.finalize(first.value);
-      this.#e.sqlite3.finalize(second.value);
+      await this.finalize(first.value);
+      await this.finalize(second.value);
       throw walnutError('WALNUT_INVALID_ARGUMENT', 'the SQL text holds more than one statement (use exec())', { reason: 'sql' });
     }
     return first.value as number;
   }
 
-  finalize(stmt: number): void {
-    this.#e.sqlite3.finalize(stmt);
+  async finalize(stmt: number): Promise<void> {
+    await this.#e.sqlite3.finalize(stmt);
   }
 
   /** Runs `stmt` with `params`: every row ('all'), the first ('get') or none ('run'). */
@@ -79,11 +79,7 @@ export class StatementRunner {
       }
     } finally {
       // ends the statement (and its read transaction, in autocommit); its error was thrown by step()
-      try {
-        sqlite3.reset(stmt);
-      } catch {
-        /* the step's error */
-      }
+      await (sqlite3.reset(stmt) as Promise<number>).catch(() => undefined); // its error is the step's, thrown above
       sqlite3.clear_bindings(stmt);
     }
     return rows;

@@ -7,8 +7,12 @@
  *   xLock(SHARED)          a view: store.trySnapshotSync() + the pipeline's sequenced commits
  *                          (commit-pipeline.ts). Busy: a retry op + SQLITE_BUSY (wa-sqlite's
  *                          step() awaits the op and runs the step again).
- *   xLock(RESERVED)        refused (SQLITE_BUSY, `conflict` set) when another connection
- *                          committed since the view began (store.dataVersion()).
+ *   xLock(RESERVED),       refused (SQLITE_BUSY, `conflict` set) when another connection
+ *   FCNTL_COMMIT_ATOMIC_   committed since the view began (store.dataVersion()): SQLite backs
+ *     WRITE                the batch out and the statement fails. NOT covered: a commit by
+ *                          another process after that check and before this commit's batch is
+ *                          appended under walnut's WRITE lock (needs store.commit({ base }),
+ *                          issue #20 store API item 4).
  *   xRead                  the transaction's own writes, else the view.
  *   xWrite / xTruncate     buffered (page copies: the wasm heap is reused).
  *   FCNTL_SYNC             marks the transaction as committing (a rollback never syncs).
@@ -230,14 +234,22 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
           if (m.view === null) return C.SQLITE_BUSY!;
           m.committed = false;
         }
-      } else if (m.view !== null && store.dataVersion() !== m.view.dataVersion) {
-        // Another connection committed after this view began: writing on it would overwrite
-        // that commit's pages (SQLite's SQLITE_BUSY_SNAPSHOT). The caller retries.
-        this.conflict = true;
+      } else if (this.#stale(m)) {
         return C.SQLITE_BUSY!;
       }
       m.lock = lockType;
       return C.SQLITE_OK!;
+    }
+
+    /**
+     * Did another connection commit after this file's view began? Then writing on the view
+     * would overwrite that commit's pages (SQLite's SQLITE_BUSY_SNAPSHOT): `conflict` is set
+     * and the caller retries the transaction.
+     */
+    #stale(m: MainFile): boolean {
+      if (m.view === null || store.dataVersion() === m.view.dataVersion) return false;
+      this.conflict = true;
+      return true;
     }
 
     /** A view now, or null with a retry op queued (the read lock was busy, or recovery is due). */
@@ -306,8 +318,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
             if (m.committing) this.#commit(m);
             return C.SQLITE_NOTFOUND!;
           case C.SQLITE_FCNTL_BEGIN_ATOMIC_WRITE:
-          case C.SQLITE_FCNTL_COMMIT_ATOMIC_WRITE:
             return C.SQLITE_OK!;
+          case C.SQLITE_FCNTL_COMMIT_ATOMIC_WRITE:
+            // The last point where SQLite can still back out cleanly (it rolls the batch back
+            // and the commit fails with this code): refuse a commit built on a stale view.
+            return this.#stale(m) ? C.SQLITE_BUSY! : C.SQLITE_OK!;
           case C.SQLITE_FCNTL_ROLLBACK_ATOMIC_WRITE:
             this.#discard(m);
             return C.SQLITE_OK!;
