@@ -579,11 +579,13 @@ export class WalIndex {
   /**
    * SQLite's PRAGMA data_version for this connection: a number that changes whenever another
    * connection (process, or another store on the same file) committed since this connection
-   * last looked; its own commits do not change it. Synchronous: one read of the mapped header.
+   * last looked; its own commits do not change it. Synchronous: one read of the mapped header,
+   * without checkMapping()'s fstat (it is asked several times per SQL transaction, whose read
+   * transaction began with that check; the window left is the synchronous reads', native/shm.h).
    */
   dataVersion(): number {
     this.#checkOpen();
-    if (this.#region.coversMapping()) this.#observeHeader();
+    this.#observeHeader();
     return this.#dataVersion;
   }
 
