@@ -254,12 +254,17 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
 
     /** A view now, or null with a retry op queued (the read lock was busy, or recovery is due). */
     #openView(): View | null {
-      const snapshot = store.trySnapshotSync();
-      if (snapshot === null) {
-        module.retryOps.push(store.snapshot().then((s) => s.release()));
-        return null;
+      // The data version read before and after the snapshot agree: no other connection's
+      // commit fell in between, so the version names exactly what the snapshot holds.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const before = store.dataVersion();
+        const snapshot = store.trySnapshotSync();
+        if (snapshot === null) break;
+        if (store.dataVersion() === before) return pipeline.openView(snapshot, before);
+        snapshot.release();
       }
-      return pipeline.openView(snapshot, store.dataVersion());
+      module.retryOps.push(store.snapshot().then((s) => s.release()));
+      return null;
     }
 
     jUnlock(fileId: number, lockType: number): number {

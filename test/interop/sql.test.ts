@@ -134,6 +134,11 @@ describe('walnut/sql', () => {
       await db.transaction(async (tx) => {
         for (let k = 0; k < 200; k++) await tx.run('INSERT INTO t(b) VALUES (?)', [blob]);
       });
+      const large = Buffer.alloc(300_000, 9); // overflow pages
+      large[12345] = 1;
+      const { lastInsertRowid } = await db.run('INSERT INTO t(b) VALUES (?)', [large]);
+      expect((await db.get('SELECT b FROM t WHERE id = ?', [lastInsertRowid]))!.b).toEqual(large);
+      await db.run('DELETE FROM t WHERE id = ?', [lastInsertRowid]);
       const before = (await db.get('PRAGMA page_count'))!.page_count as number;
       await db.run('DELETE FROM t WHERE b = ?', [blob]);
       await db.exec('VACUUM');
