@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 
 import { open } from '../../lib/index';
 import { openDatabase, type Database } from '../../lib/sql';
-import { holdLock, release, SqlitePeer } from '../helpers/children';
+import { HELPERS, holdLock, release, runNode, SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
@@ -244,6 +244,20 @@ describe('walnut/sql', () => {
     } finally {
       await db.close();
     }
+  });
+
+  test.each(['fsyncEIO', 'writeENOSPC'])('an I/O fault (%s): the transactions it hits reject, every acknowledged row survives, later calls are refused', async (scenario) => {
+    const file = path.join(tmpDir(), `fault-${scenario}.db`);
+    const r = await runNode(path.join(HELPERS, 'sql-fault-child.js'), [file, scenario], { WALNUT_FAULT_INJECTION: '1' });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { crashed?: string; acknowledged: number[]; errors: string[]; after: string | null };
+    expect(out.crashed).toBeUndefined();
+    expect(out.errors.length).toBeGreaterThan(0);
+    expect(out.errors.every((c) => c === (scenario === 'fsyncEIO' ? 'WALNUT_FAILED' : 'WALNUT_FULL'))).toBe(true);
+    expect(out.after).not.toBeNull(); // fail-stop: nothing after a failed commit
+    expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
+    const present = cli(file, 'SELECT v FROM t ORDER BY v').split('\n').map(Number);
+    for (const v of out.acknowledged) expect(present).toContain(v);
   });
 
   test('a WAL of 16,000+ frames (4+ -shm segments): read back live by sqlite3 and after reopen', async () => {
