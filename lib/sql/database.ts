@@ -245,7 +245,7 @@ export class Database implements Queryable {
     }
     const behind = this.#vfs.lastError;
     if (isWalnutError(behind)) {
-      return new WalnutError(`${behind.message} (SQLite: ${message})`, { code: behind.code, path: behind.path ?? this.#store.path, errno: behind.errno, sqliteCode, cause: behind });
+      return new WalnutError(`${behind.message} (SQLite: ${message})`, { code: behind.code, path: behind.path ?? this.#store.path, errno: behind.errno, syscall: behind.syscall, reason: behind.reason, pgno: behind.pgno, sqliteCode, cause: behind });
     }
     return walnutError('WALNUT_SQL', message, { path: this.#store.path, sqliteCode, cause: e });
   }

@@ -28,9 +28,11 @@
  * copy "version-valid-for" (92..95) are shown plus the view's dataVersion, and stored minus
  * it: another connection's commit (sqlite3 in WAL mode need not bump the counter) thus changes
  * what SQLite reads at its next lock, and it drops its page cache.
- * Every other file (statement journals, temp files, a spilled journal) lives in memory.
+ * The store's database is the only main database it opens (ATTACH and VACUUM INTO of another
+ * file are refused: SQLITE_CANTOPEN). Every other file (statement journals, temp files, a
+ * spilled journal) lives in memory.
  */
-import { WalnutError } from '../errors';
+import { walnutError, WalnutError } from '../errors';
 import type { Store } from '../commit/store';
 import type { CommitPipeline, PageImage, View } from './commit-pipeline';
 import type { Engine } from './engine';
@@ -90,6 +92,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
 
     jOpen(filename: string | null, fileId: number, flags: number, pOutFlags: DataView): number {
       if (flags & C.SQLITE_OPEN_MAIN_DB) {
+        // The store is the one database this VFS has: ATTACH and VACUUM INTO name others
+        if (filename !== store.path || this.#main.size > 0) {
+          this.lastError = walnutError('WALNUT_CANTOPEN', `walnut/sql opens only its own database (${store.path}), not ${filename}`, { reason: 'attach' });
+          return C.SQLITE_CANTOPEN!;
+        }
         this.#main.set(fileId, { lock: C.SQLITE_LOCK_NONE!, view: null, writes: new Map(), size: null, committing: false, committed: false });
       } else {
         const key = filename ?? `temp-${fileId}`;
@@ -173,7 +180,13 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
         return C.SQLITE_IOERR_WRITE!;
       }
       const pgno = iOffset / pageSize + 1;
-      const copy = Buffer.from(pData.subarray());
+      const copy = Buffer.from(pData.subarray()); // a copy: the wasm heap is reused (and pData is a proxy)
+      if (pgno === 1 && headerPageSize(copy) !== pageSize) {
+        // VACUUM after PRAGMA page_size: refused here, inside the transaction, so SQLite backs
+        // it out (the store would refuse the commit, after the fact)
+        this.lastError = walnutError('WALNUT_INVALID_ARGUMENT', `the page size cannot change (the database's is ${pageSize}, SQLite wrote ${headerPageSize(copy)})`, { reason: 'page_size' });
+        return C.SQLITE_IOERR_WRITE!;
+      }
       if (pgno === 1) toDiskPage1(copy, m.view.dataVersion);
       m.writes.set(pgno, copy);
       if (pgno > (m.size ?? m.view.dbSize)) m.size = pgno;
@@ -371,6 +384,12 @@ function toWasmPage1(page: Buffer, dataVersion: number): void {
 function toDiskPage1(page: Buffer, dataVersion: number): void {
   for (const off of FORMAT_BYTES) page[off] = 2;
   for (const off of COUNTER_OFFSETS) page.writeUInt32BE((page.readUInt32BE(off) - dataVersion) >>> 0, off);
+}
+
+/** The page size page 1's header states (bytes 16..17, big-endian; 1 means 65536). */
+function headerPageSize(page1: Uint8Array): number {
+  const v = (page1[16]! << 8) | page1[17]!;
+  return v === 1 ? 65536 : v;
 }
 
 function memRead(f: MemFile, pData: Uint8Array, iOffset: number): number {

@@ -215,6 +215,12 @@ describe('walnut/sql', () => {
       await expectRejectsWalnut(db.run('INSERT INTO t(id) VALUES (?)', [2n ** 63n]), 'WALNUT_INVALID_ARGUMENT', { reason: 'params' });
       await expectRejectsWalnut(db.run('SELECT 1; SELECT 2'), 'WALNUT_INVALID_ARGUMENT', { reason: 'sql' });
       await expectRejectsWalnut(db.run(42 as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'sql' });
+      // what this first cut refuses, leaving the database usable: other database files, another page size
+      const other = path.join(path.dirname(file), 'other.db');
+      await expectRejectsWalnut(db.exec(`ATTACH '${other}' AS o`), 'WALNUT_CANTOPEN', { sqliteCode: 14 });
+      await expectRejectsWalnut(db.exec(`VACUUM INTO '${other}'`), 'WALNUT_CANTOPEN', { sqliteCode: 14 });
+      await expectRejectsWalnut(db.exec('PRAGMA page_size = 8192; VACUUM'), 'WALNUT_INVALID_ARGUMENT', { reason: 'page_size' });
+      expect(await db.all('SELECT v FROM t')).toEqual([{ v: 'a' }]);
       // a transaction that throws rolls back; its tx is dead afterwards; db's own verbs refuse inside
       let kept: { run(sql: string): Promise<unknown> } | null = null;
       const boom = new Error('boom');
