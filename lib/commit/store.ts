@@ -296,6 +296,17 @@ export class Store {
   }
 
   /**
+   * Keeps the WAL write lock until close(): other connections (a sqlite3 process, another
+   * store) can read and checkpoint but not commit (SQLITE_BUSY / WALNUT_BUSY when their busy
+   * timeout ends); this store's commits and checkpoints go on. For a writer that cannot check
+   * its commits against others' (walnut/sql's pipelined SQL transactions). Waits for the lock
+   * up to the busy timeout (WALNUT_BUSY).
+   */
+  holdWriteLease(): Promise<void> {
+    return this.#gate.run(() => this.#index.holdWriteLease());
+  }
+
+  /**
    * SQLite's PRAGMA data_version: changes whenever another connection (a sqlite3 process,
    * another store) commits; this store's own commits leave it. Synchronous (the mapped
    * -shm header), so a page cache can be checked at the start of every read.

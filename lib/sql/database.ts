@@ -15,6 +15,8 @@
  *    a call whose commit failed rejects with the store's error (WALNUT_IO, WALNUT_FULL, ...).
  *  - transaction(fn) holds the connection from BEGIN IMMEDIATE to COMMIT/ROLLBACK; other
  *    callers queue. Inside, use `tx` (db's own methods refuse: they would wait for fn).
+ *  - Unless allowOtherWriters, the store holds the WAL write lock while open: no other
+ *    connection commits, so nothing can slip between a transaction's snapshot and its commit.
  *  - Errors are WalnutError: SQLite's errors are WALNUT_SQL with `sqliteCode`; a write refused
  *    because another connection (e.g. sqlite3) committed after the transaction's snapshot is
  *    WALNUT_CONFLICT (retry the transaction).
@@ -37,6 +39,14 @@ export type { Params, Row, RunResult, SqlValue } from './statement-runner';
 export interface DatabaseOptions extends OpenOptions {
   /** Integers are returned as bigint (lastInsertRowid too), as better-sqlite3's safeIntegers. */
   safeIntegers?: boolean;
+  /**
+   * Default false: the database holds SQLite's WAL write lock while open (store.holdWriteLease()),
+   * so other processes can read it but their writes fail busy. true lets them write, which is
+   * NOT safe yet: a commit of theirs that lands while walnut/sql commits wait in the group
+   * committer is overwritten (issue #20: conditional commits). One caught earlier is refused
+   * with WALNUT_CONFLICT.
+   */
+  allowOtherWriters?: boolean;
 }
 
 /** The verbs, on the database (each call takes the connection) or on a transaction's `tx`. */
@@ -50,10 +60,11 @@ export interface Queryable {
 const STATEMENT_CACHE = 64;
 
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
-  const { safeIntegers = false, ...storeOptions } = options ?? {};
+  const { safeIntegers = false, allowOtherWriters = false, ...storeOptions } = options ?? {};
   const engine = await loadEngine();
   const store = await open(path, storeOptions);
   try {
+    if (allowOtherWriters !== true) await store.holdWriteLease();
     const pipeline = new CommitPipeline(store);
     const vfs = registerWalnutVfs(engine, 'walnut', store, pipeline);
     const { C } = engine;

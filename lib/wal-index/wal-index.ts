@@ -9,7 +9,8 @@
  *    and keeps the index in heap memory (no -shm), like SQLite's locking_mode=EXCLUSIVE.
  *  - `<db>-shm`: DMS byte 128 read-locked while attached (the first opener truncates a stale
  *    file while it holds it exclusively); WRITE (120) by the writer, CKPT (121) by
- *    checkpointers, RECOVER (122) during recovery, READ(i) (123 + i) by readers.
+ *    checkpointers, RECOVER (122) during recovery, READ(i) (123 + i) by readers. With a write
+ *    lease (holdWriteLease(), walnut/sql) WRITE stays locked until close.
  *  - `<db>-journal`: never written; a hot one (journal-mode.ts) makes open() refuse the database.
  *    With `convert`, open() takes RESERVED and EXCLUSIVE briefly to put a rollback-journal
  *    database into WAL mode (journal-mode.ts), then returns to the lock it held.
@@ -148,6 +149,13 @@ export class WalIndex {
   #background: Promise<[WalnutFile, WalnutFile]> | null = null;
   #writer = false;
   /**
+   * The write lease (holdWriteLease()): WRITE stays locked at the OS level until close, so no
+   * other connection can commit; inside this connection WRITE is then a flag (#leaseInUse)
+   * that the committer, checkpointers and recovery take and give back as they took the lock.
+   */
+  #leased = false;
+  #leaseInUse = false;
+  /**
    * PRAGMA data_version's counter: bumped when the live header is found to differ from the one
    * this connection last saw or wrote itself, i.e. when another connection committed (or
    * restarted the WAL). This connection's own header writes (#writeOwnHeader) do not bump it.
@@ -249,6 +257,11 @@ export class WalIndex {
    * A byte this connection holds in any mode is busy to an exclusive request from itself.
    */
   #tryShm(byte: number, n: number, mode: LockMode): boolean {
+    if (this.#leased && byte === SHM_LOCK.WRITE && n === 1) {
+      if (mode !== 'exclusive' || this.#leaseInUse) return false;
+      this.#leaseInUse = true;
+      return true;
+    }
     if (mode === 'shared') {
       const held = this.#held.get(byte);
       if (held !== undefined) {
@@ -264,6 +277,10 @@ export class WalIndex {
     return true;
   }
   #unlockShm(byte: number, n: number): void {
+    if (this.#leased && byte === SHM_LOCK.WRITE && n === 1) {
+      this.#leaseInUse = false;
+      return;
+    }
     for (let b = byte; b < byte + n; b++) {
       const held = this.#held.get(b);
       if (held === undefined) continue;
@@ -857,6 +874,20 @@ export class WalIndex {
    */
   closeRemovingWal(): Promise<void> {
     return this.#close(true);
+  }
+
+  /**
+   * Keeps SQLite's WAL write lock (WRITE) from now until close(): other connections (sqlite3
+   * processes, other stores) can still read and checkpoint, but every commit of theirs waits
+   * and then fails busy. This connection's own writers (commits, checkpoints that restart the
+   * WAL, recovery) take turns as before. Waits for WRITE up to the busy timeout (WALNUT_BUSY).
+   */
+  async holdWriteLease(): Promise<void> {
+    this.#checkOpen();
+    if (this.#leased) return;
+    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
+    this.#leased = true; // the OS lock stays; in-process turns go by #leaseInUse from now on
+    this.#leaseInUse = false;
   }
 
   endWrite(): void {

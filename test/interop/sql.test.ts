@@ -13,7 +13,7 @@ import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error'
 import { tmpDir } from '../helpers/tmp';
 
 function cli(file: string, sql: string): string {
-  return execFileSync('sqlite3', [file, sql], { encoding: 'utf8' }).trim();
+  return execFileSync('sqlite3', [file, sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }
 
 async function withPeer<T>(file: string, work: (peer: SqlitePeer) => Promise<T>): Promise<T> {
@@ -150,9 +150,34 @@ describe('walnut/sql', () => {
     }
   });
 
-  test('reads see the rows a sqlite3 process commits (the page cache is dropped on its commits)', async () => {
-    const file = path.join(tmpDir(), 'peer.db');
+  test('by default other processes read but cannot write (the write lease); after close() they can', async () => {
+    const file = path.join(tmpDir(), 'lease.db');
     const db = await openDatabase(file);
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+      await withPeer(file, async (peer) => {
+        await peer.pragma('busy_timeout = 0');
+        const writers = Promise.all(Array.from({ length: 16 }, (_, k) => db.run('INSERT INTO t(v) VALUES (?)', [`w${k}`])));
+        await expect(peer.exec("INSERT INTO t(v) VALUES ('sqlite')")).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+        await writers;
+        expect(await peer.get('SELECT count(*) AS n FROM t')).toEqual({ n: 16 });
+        expect(() => cli(file, "INSERT INTO t(v) VALUES ('cli')")).toThrow(/locked|busy/i);
+        expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe('ok\n16');
+      });
+      // the store's own writers take turns under the lease: a TRUNCATE checkpoint, then commits
+      expect(await db.store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+      await db.run('INSERT INTO t(v) VALUES (?)', ['after truncate']);
+      await db.run('DELETE FROM t WHERE v = ?', ['after truncate']);
+    } finally {
+      await db.close();
+    }
+    cli(file, "INSERT INTO t(v) VALUES ('cli')");
+    expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe('ok\n17');
+  });
+
+  test('allowOtherWriters: reads see the rows a sqlite3 process commits (the page cache is dropped on its commits)', async () => {
+    const file = path.join(tmpDir(), 'peer.db');
+    const db = await openDatabase(file, { allowOtherWriters: true });
     try {
       await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
       await db.run('INSERT INTO t(v) VALUES (?)', ['walnut']);
@@ -169,9 +194,9 @@ describe('walnut/sql', () => {
     }
   });
 
-  test('a transaction that a sqlite3 commit overtakes fails WALNUT_CONFLICT and leaves that commit intact; a retry succeeds', async () => {
+  test('allowOtherWriters: a transaction that a sqlite3 commit overtakes fails WALNUT_CONFLICT and leaves that commit intact; a retry succeeds', async () => {
     const file = path.join(tmpDir(), 'race.db');
-    const db = await openDatabase(file);
+    const db = await openDatabase(file, { allowOtherWriters: true });
     try {
       await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
       await db.run('INSERT INTO t(v) VALUES (?)', ['first']);
@@ -195,7 +220,7 @@ describe('walnut/sql', () => {
     }
   });
 
-  test.todo('a sqlite3 commit that lands after the conflict check, while the transaction waits for its group commit, fails that transaction (needs store.commit(pages, { base }), #20 store API item 4)');
+  test.todo('allowOtherWriters: a sqlite3 commit that lands after the conflict check, while the transaction waits in the group committer, fails that transaction instead of being overwritten (needs store.commit(pages, { base }), #20 store API item 4)');
 
   test('bad input: WalnutError with SQLite\'s code, parameters checked, transactions scoped', async () => {
     const file = path.join(tmpDir(), 'bad.db');
