@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { table } = require('./harness');
 
-const ALL = ['checksum', 'io', 'recovery', 'read', 'commit', 'checkpoint', 'wal-pinned', 'export', 'follow', 'verify', 'fec'];
+const ALL = ['checksum', 'io', 'recovery', 'read', 'commit', 'checkpoint', 'wal-pinned', 'export', 'follow', 'verify', 'fec', 'sql'];
 
 async function main() {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

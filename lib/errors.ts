@@ -19,6 +19,7 @@ export const ErrorCodes = [
   'WALNUT_CANTOPEN',
   'WALNUT_INVALID_FRAMING',
   'WALNUT_FAILED',
+  'WALNUT_SQL',
 ] as const;
 
 export type WalnutErrorCode = (typeof ErrorCodes)[number];
@@ -45,6 +46,8 @@ export interface WalnutErrorDetails {
   reason?: string;
   /** The page at fault (WALNUT_CORRUPT from a page check). */
   pgno?: number;
+  /** SQLite's (extended) result code, for errors of walnut/sql (WALNUT_SQL, WALNUT_CONFLICT, ...). */
+  sqliteCode?: number;
   cause?: unknown;
 }
 
@@ -55,6 +58,7 @@ export class WalnutError extends Error {
   path?: string;
   reason?: string;
   pgno?: number;
+  sqliteCode?: number;
 
   constructor(message: string, details: WalnutErrorDetails) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -63,6 +67,7 @@ export class WalnutError extends Error {
     if (details.errno !== undefined) this.errno = details.errno;
     if (details.syscall !== undefined) this.syscall = details.syscall;
     if (details.pgno !== undefined) this.pgno = details.pgno;
+    if (details.sqliteCode !== undefined) this.sqliteCode = details.sqliteCode;
     if (details.path !== undefined) this.path = details.path;
     if (details.reason !== undefined) this.reason = details.reason;
   }

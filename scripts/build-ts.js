@@ -17,7 +17,7 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', roo
 // Entry points and their value exports, read from the sources with the compiler API (loading
 // dist/ would load the addon, which need not be built yet).
 const ts = require('typescript');
-const entries = ['index', 'checksum'];
+const entries = ['index', 'checksum', 'sql'];
 const program = ts.createProgram(entries.map((e) => path.join(root, 'lib', `${e}.ts`)), { strict: true });
 const checker = program.getTypeChecker();
 function valueExports(entry) {

@@ -268,6 +268,54 @@ export class Store {
   }
 
   /**
+   * snapshot(), synchronously and once: null when no read mark can be had right now (a
+   * checkpointer or writer is between steps, every read slot is taken) or when the wal-index
+   * needs recovery first (then snapshot()). For callers that begin a read inside synchronous
+   * code, as a SQLite VFS's xLock does.
+   */
+  trySnapshotSync(): Snapshot | null {
+    this.#checkOpen();
+    return this.#index.tryBeginReadSync();
+  }
+
+  /**
+   * snapshot(), synchronously: retries trySnapshotSync() (sleeping the thread, as SQLite's busy
+   * handler does) up to the busy timeout, then throws WALNUT_BUSY (reason BusyRead).
+   */
+  snapshotSync(): Snapshot {
+    const deadline = performance.now() + this.#index.busyTimeout;
+    for (let attempt = 0; ; attempt++) {
+      const s = this.trySnapshotSync();
+      if (s !== null) return s;
+      if (performance.now() > deadline) {
+        throw walnutError('WALNUT_BUSY', 'could not take a read lock before the busy timeout (snapshotSync)', { path: this.#index.shmPath, reason: 'BusyRead' });
+      }
+      sleepSync(Math.min(attempt, 10));
+    }
+  }
+
+  /**
+   * Keeps the WAL write lock until close(): other connections (a sqlite3 process, another
+   * store) can read and checkpoint but not commit (SQLITE_BUSY / WALNUT_BUSY when their busy
+   * timeout ends); this store's commits and checkpoints go on. For a writer that cannot check
+   * its commits against others' (walnut/sql's pipelined SQL transactions). Waits for the lock
+   * up to the busy timeout (WALNUT_BUSY).
+   */
+  holdWriteLease(): Promise<void> {
+    return this.#gate.run(() => this.#index.holdWriteLease());
+  }
+
+  /**
+   * SQLite's PRAGMA data_version: changes whenever another connection (a sqlite3 process,
+   * another store) commits; this store's own commits leave it. Synchronous (the mapped
+   * -shm header), so a page cache can be checked at the start of every read.
+   */
+  dataVersion(): number {
+    this.#checkOpen();
+    return this.#index.dataVersion();
+  }
+
+  /**
    * Copies committed frames into the database file, with SQLite's modes and results
    * (PRAGMA wal_checkpoint): passive never waits and stops at the oldest reader; full waits for
    * writers and readers (busy timeout) to copy everything; restart also waits until no reader
@@ -391,4 +439,10 @@ export class Store {
     const failed = this.#committer.failed;
     if (failed) throw failed;
   }
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+/** Blocks the thread for `ms` milliseconds (0: yields nothing, returns at once). */
+function sleepSync(ms: number): void {
+  if (ms > 0) Atomics.wait(sleepCell, 0, 0, ms);
 }

@@ -9,7 +9,8 @@
  *    and keeps the index in heap memory (no -shm), like SQLite's locking_mode=EXCLUSIVE.
  *  - `<db>-shm`: DMS byte 128 read-locked while attached (the first opener truncates a stale
  *    file while it holds it exclusively); WRITE (120) by the writer, CKPT (121) by
- *    checkpointers, RECOVER (122) during recovery, READ(i) (123 + i) by readers.
+ *    checkpointers, RECOVER (122) during recovery, READ(i) (123 + i) by readers. With a write
+ *    lease (holdWriteLease(), walnut/sql) WRITE stays locked until close.
  *  - `<db>-journal`: never written; a hot one (journal-mode.ts) makes open() refuse the database.
  *    With `convert`, open() takes RESERVED and EXCLUSIVE briefly to put a rollback-journal
  *    database into WAL mode (journal-mode.ts), then returns to the lock it held.
@@ -188,6 +189,20 @@ export class WalIndex {
   #appends = 0;
   #background: Promise<[WalnutFile, WalnutFile]> | null = null;
   #writer = false;
+  /**
+   * The write lease (holdWriteLease()): WRITE stays locked at the OS level until close, so no
+   * other connection can commit; inside this connection WRITE is then a flag (#leaseInUse)
+   * that the committer, checkpointers and recovery take and give back as they took the lock.
+   */
+  #leased = false;
+  #leaseInUse = false;
+  /**
+   * PRAGMA data_version's counter: bumped when the live header is found to differ from the one
+   * this connection last saw or wrote itself, i.e. when another connection committed (or
+   * restarted the WAL). This connection's own header writes (#writeOwnHeader) do not bump it.
+   */
+  #dataVersion = 0;
+  #seenHeader: Uint8Array | null = null;
   #closed = false;
   #repairWal: ((wal: WalFile, recovery: WalRecovery) => Promise<boolean>) | null = null;
 
@@ -283,6 +298,11 @@ export class WalIndex {
    * A byte this connection holds in any mode is busy to an exclusive request from itself.
    */
   #tryShm(byte: number, n: number, mode: LockMode): boolean {
+    if (this.#leased && byte === SHM_LOCK.WRITE && n === 1) {
+      if (mode !== 'exclusive' || this.#leaseInUse) return false;
+      this.#leaseInUse = true;
+      return true;
+    }
     if (mode === 'shared') {
       const held = this.#held.get(byte);
       if (held !== undefined) {
@@ -298,6 +318,10 @@ export class WalIndex {
     return true;
   }
   #unlockShm(byte: number, n: number): void {
+    if (this.#leased && byte === SHM_LOCK.WRITE && n === 1) {
+      this.#leaseInUse = false;
+      return;
+    }
     for (let b = byte; b < byte + n; b++) {
       const held = this.#held.get(b);
       if (held === undefined) continue;
@@ -442,7 +466,7 @@ export class WalIndex {
         frameChecksum: r.mxFrame > 0 ? r.running : [0, 0],
         salts: plausible ? [raw!.header!.salt1, raw!.header!.salt2] : [0, 0],
       });
-      this.#region.writeHeader(header);
+      this.#writeOwnHeader(header);
       this.#region.store32(CKPT_NBACKFILL, 0);
       this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, r.mxFrame);
       this.#region.store32(CKPT_READMARK(0), 0);
@@ -487,6 +511,24 @@ export class WalIndex {
 
   async #tryBeginRead(useWal: boolean): Promise<Snapshot | null> {
     const { header, bytes } = await this.header();
+    return this.#tryBeginReadAt(header, bytes, useWal);
+  }
+
+  /**
+   * One synchronous attempt at beginRead(): null when a read mark could not be had right now
+   * or when the header is not good (recovery is asynchronous: use beginRead()).
+   */
+  tryBeginReadSync(options: { useWal?: boolean } = {}): Snapshot | null {
+    this.#checkOpen();
+    this.checkMapping();
+    const live = this.#readHeader();
+    if (live === null) return null;
+    const s = this.#tryBeginReadAt(live.header, live.bytes, options.useWal === true);
+    if (s !== null) this.#snapshots.add(s);
+    return s;
+  }
+
+  #tryBeginReadAt(header: ShmHeader, bytes: Uint8Array, useWal: boolean): Snapshot | null {
     const m = header.mxFrame;
     const nBackfill = this.#region.load32(CKPT_NBACKFILL);
     if (!useWal && nBackfill === m && this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) {
@@ -624,6 +666,36 @@ export class WalIndex {
     return this.#readHeader()?.header ?? null;
   }
 
+  /**
+   * SQLite's PRAGMA data_version for this connection: a number that changes whenever another
+   * connection (process, or another store on the same file) committed since this connection
+   * last looked; its own commits do not change it. Synchronous: one read of the mapped header,
+   * without checkMapping()'s fstat (it is asked several times per SQL transaction, whose read
+   * transaction began with that check; the window left is the synchronous reads', native/shm.h).
+   */
+  dataVersion(): number {
+    this.#checkOpen();
+    this.#observeHeader();
+    return this.#dataVersion;
+  }
+
+  /** Compares the live header (copy 0) with the last one seen; a difference is another connection's write. */
+  #observeHeader(): void {
+    if (this.#region.segments() === 0) return;
+    this.#region.readHeader(this.#headerScratch);
+    const live = this.#headerScratch.subarray(0, SHM_HEADER_SIZE);
+    if (this.#seenHeader !== null && sameHeaderBytes(live, this.#seenHeader)) return;
+    if (this.#seenHeader !== null) this.#dataVersion++;
+    this.#seenHeader = live.slice();
+  }
+
+  /** Publishes a header this connection wrote; what others wrote before it still counts (dataVersion). */
+  #writeOwnHeader(header: Uint8Array): void {
+    this.#observeHeader();
+    this.#region.writeHeader(header);
+    this.#seenHeader = header.slice(0, SHM_HEADER_SIZE);
+  }
+
   /** The frame holding `pgno` for a snapshot (0 = read the database file). */
   lookup(pgno: number, mxFrame: number, minFrame: number): number {
     return this.#region.lookup(pgno, mxFrame, minFrame);
@@ -739,7 +811,7 @@ export class WalIndex {
     this.checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
     this.#region.append(result.firstFrame, pgnos, h.mxFrame);
     this.#appends++;
-    this.#region.writeHeader(encodeShmHeader({
+    this.#writeOwnHeader(encodeShmHeader({
       iChange: (h.iChange + 1) >>> 0,
       bigEndCksum: this.wal.bigEndianChecksums,
       pageSize: this.pageSize,
@@ -757,7 +829,7 @@ export class WalIndex {
    */
   #resetWalIndex(h: ShmHeader): void {
     const salt2 = (Math.random() * 0x100000000) >>> 0;
-    this.#region.writeHeader(encodeShmHeader({ ...h, iChange: (h.iChange + 1) >>> 0, mxFrame: 0, salts: [(h.salts[0] + 1) >>> 0, salt2] }));
+    this.#writeOwnHeader(encodeShmHeader({ ...h, iChange: (h.iChange + 1) >>> 0, mxFrame: 0, salts: [(h.salts[0] + 1) >>> 0, salt2] }));
     this.#region.store32(CKPT_NBACKFILL, 0);
     this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, 0);
     this.#region.store32(CKPT_READMARK(1), 0);
@@ -1027,6 +1099,20 @@ export class WalIndex {
     if (this.#writer || !this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) return false;
     this.#writer = true;
     return true;
+  }
+
+  /**
+   * Keeps SQLite's WAL write lock (WRITE) from now until close(): other connections (sqlite3
+   * processes, other stores) can still read and checkpoint, but every commit of theirs waits
+   * and then fails busy. This connection's own writers (commits, checkpoints that restart the
+   * WAL, recovery) take turns as before. Waits for WRITE up to the busy timeout (WALNUT_BUSY).
+   */
+  async holdWriteLease(): Promise<void> {
+    this.#checkOpen();
+    if (this.#leased) return;
+    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
+    this.#leased = true; // the OS lock stays; in-process turns go by #leaseInUse from now on
+    this.#leaseInUse = false;
   }
 
   endWrite(): void {

@@ -1,0 +1,418 @@
+/**
+ * sql/walnut-vfs.ts — the SQLite VFS (wa-sqlite, synchronous build) whose main database is a
+ * walnut store, for ONE connection.
+ *
+ * SQLite in wasm runs in rollback mode (journal_mode=MEMORY, batch-atomic writes advertised)
+ * on a logical file made of walnut page images:
+ *   xLock(SHARED)          a view: store.trySnapshotSync() + the pipeline's sequenced commits
+ *                          (commit-pipeline.ts). Busy: a retry op + SQLITE_BUSY (wa-sqlite's
+ *                          step() awaits the op and runs the step again).
+ *   xLock(RESERVED),       refused (SQLITE_BUSY, `conflict` set) when another connection
+ *   FCNTL_COMMIT_ATOMIC_   committed since the view began (store.dataVersion()): SQLite backs
+ *     WRITE                the batch out and the statement fails. NOT covered: a commit by
+ *                          another process after that check and before this commit's batch is
+ *                          appended under walnut's WRITE lock (needs store.commit({ base }),
+ *                          issue #20 store API item 4).
+ *   xRead                  the transaction's own writes, else the view.
+ *   xWrite / xTruncate     buffered (page copies: the wasm heap is reused).
+ *   FCNTL_SYNC             marks the transaction as committing (a rollback never syncs).
+ *   FCNTL_COMMIT_PHASETWO  the commit point (after SQLite's truncate of a shrunk database, which
+ *                          follows the sync: committing at the sync lost VACUUM's shrink): the
+ *                          pages are sequenced and submitted; the durability promise is kept
+ *                          for the caller (takeDurability()), not awaited by step(), so the
+ *                          connection runs the next transaction while the fsync is pending.
+ *   xUnlock(NONE)          a transaction that committed nothing but saw sequenced commits
+ *                          waits for them too (SQLite never shows non-durable data).
+ * Page 1 is patched in flight: format bytes 18/19 are 1 (rollback) for SQLite in wasm and 2
+ * (WAL) on disk, so sqlite3 sees a WAL database. The change counter (bytes 24..27) and its
+ * copy "version-valid-for" (92..95) are shown plus the view's dataVersion, and stored minus
+ * it: another connection's commit (sqlite3 in WAL mode need not bump the counter) thus changes
+ * what SQLite reads at its next lock, and it drops its page cache.
+ * The store's database is the only main database it opens (ATTACH and VACUUM INTO of another
+ * file are refused: SQLITE_CANTOPEN). Every other file (statement journals, temp files, a
+ * spilled journal) lives in memory.
+ */
+import { walnutError, WalnutError } from '../errors';
+import type { Store } from '../commit/store';
+import type { CommitPipeline, PageImage, View } from './commit-pipeline';
+import type { Engine } from './engine';
+
+interface MemFile {
+  flags: number;
+  size: number;
+  data: Uint8Array;
+}
+
+/** The main database file's state (one open of it). */
+interface MainFile {
+  lock: number;
+  view: View | null;
+  /** Pages written by the transaction in progress. */
+  writes: Map<number, Buffer>;
+  /** Its database size when it wrote or truncated, else null. */
+  size: number | null;
+  committing: boolean;
+  /** The transaction committed (its own durability then covers every earlier commit). */
+  committed: boolean;
+}
+
+/** What the VFS reports beside SQLite result codes. */
+export interface VfsSignals {
+  /** The last walnut error behind an I/O result code. */
+  lastError: WalnutError | Error | null;
+  /** Set when a write was refused because another connection committed since the view began. */
+  conflict: boolean;
+  /** Durability promises of what the last statements committed or read. */
+  takeDurability(): Promise<unknown> | null;
+}
+
+const FORMAT_BYTES = [18, 19] as const;
+const COUNTER_OFFSETS = [24, 92] as const;
+
+/** Registers a VFS named `name` on the engine's instance; returns its signals. */
+export function registerWalnutVfs(engine: Engine, name: string, store: Store, pipeline: CommitPipeline): VfsSignals {
+  const C = engine.C;
+  const pageSize = store.pageSize;
+  const module = engine.module;
+
+  class WalnutVfs extends engine.FacadeVFS implements VfsSignals {
+    lastError: WalnutError | Error | null = null;
+    conflict = false;
+    readonly #main = new Map<number, MainFile>();
+    readonly #mem = new Map<number, { f: MemFile; name: string }>();
+    readonly #memFiles = new Map<string, MemFile>();
+    #durability: Promise<unknown>[] = [];
+
+    takeDurability(): Promise<unknown> | null {
+      const ps = this.#durability;
+      if (ps.length === 0) return null;
+      this.#durability = [];
+      return ps.length === 1 ? ps[0]! : Promise.all(ps);
+    }
+
+    jOpen(filename: string | null, fileId: number, flags: number, pOutFlags: DataView): number {
+      if (flags & C.SQLITE_OPEN_MAIN_DB) {
+        // The store is the one database this VFS has: ATTACH and VACUUM INTO name others
+        if (filename !== store.path || this.#main.size > 0) {
+          this.lastError = walnutError('WALNUT_CANTOPEN', `walnut/sql opens only its own database (${store.path}), not ${filename}`, { reason: 'attach' });
+          return C.SQLITE_CANTOPEN!;
+        }
+        this.#main.set(fileId, { lock: C.SQLITE_LOCK_NONE!, view: null, writes: new Map(), size: null, committing: false, committed: false });
+      } else {
+        const key = filename ?? `temp-${fileId}`;
+        let f = this.#memFiles.get(key);
+        if (f === undefined) {
+          if (!(flags & C.SQLITE_OPEN_CREATE!)) return C.SQLITE_CANTOPEN!;
+          f = { flags, size: 0, data: new Uint8Array(0) };
+          this.#memFiles.set(key, f);
+        }
+        this.#mem.set(fileId, { f, name: key });
+      }
+      pOutFlags.setInt32(0, flags, true);
+      return C.SQLITE_OK!;
+    }
+
+    jClose(fileId: number): number {
+      const m = this.#main.get(fileId);
+      if (m !== undefined) {
+        if (m.view !== null) pipeline.releaseView(m.view);
+        this.#main.delete(fileId);
+        return C.SQLITE_OK!;
+      }
+      const t = this.#mem.get(fileId);
+      this.#mem.delete(fileId);
+      if (t !== undefined && t.f.flags & C.SQLITE_OPEN_DELETEONCLOSE!) this.#memFiles.delete(t.name);
+      return C.SQLITE_OK!;
+    }
+
+    jAccess(filename: string, _flags: number, pResOut: DataView): number {
+      // No journal and no -wal exist as far as SQLite in wasm knows (the real -wal is walnut's).
+      pResOut.setInt32(0, this.#memFiles.has(filename) ? 1 : 0, true);
+      return C.SQLITE_OK!;
+    }
+
+    jDelete(filename: string): number {
+      this.#memFiles.delete(filename);
+      return C.SQLITE_OK!;
+    }
+
+    jRead(fileId: number, pData: Uint8Array, iOffset: number): number {
+      const m = this.#main.get(fileId);
+      if (m === undefined) return memRead(this.#mem.get(fileId)!.f, pData, iOffset);
+      const pgno = Math.floor(iOffset / pageSize) + 1;
+      const within = iOffset % pageSize;
+      const n = pData.byteLength;
+      if (within + n > pageSize) return C.SQLITE_IOERR_READ!; // SQLite never reads across pages of the database
+      let view = m.view;
+      try {
+        view ??= this.#openView(); // the header read at open comes without a lock
+        if (view === null) return C.SQLITE_BUSY!;
+        if (pgno > (m.size ?? view.dbSize)) {
+          pData.fill(0);
+          return C.SQLITE_IOERR_SHORT_READ!;
+        }
+        const own = m.writes.get(pgno);
+        if (own !== undefined && pgno !== 1) {
+          pData.set(own.subarray(within, within + n));
+        } else if (within === 0 && n === pageSize && pgno !== 1) {
+          pipeline.readPage(view, pgno, pData.subarray()); // straight into wasm memory
+        } else {
+          const page = Buffer.allocUnsafe(pageSize);
+          if (own !== undefined) page.set(own);
+          else pipeline.readPage(view, pgno, page);
+          if (pgno === 1) toWasmPage1(page, view.dataVersion);
+          pData.set(page.subarray(within, within + n));
+        }
+        return C.SQLITE_OK!;
+      } catch (e) {
+        this.lastError = e as Error;
+        return C.SQLITE_IOERR_READ!;
+      } finally {
+        if (view !== null && view !== m.view) pipeline.releaseView(view);
+      }
+    }
+
+    jWrite(fileId: number, pData: Uint8Array, iOffset: number): number {
+      const m = this.#main.get(fileId);
+      if (m === undefined) return memWrite(this.#mem.get(fileId)!.f, pData, iOffset);
+      if (iOffset % pageSize !== 0 || pData.byteLength !== pageSize || m.view === null) {
+        this.lastError = new Error(`a write of ${pData.byteLength} bytes at ${iOffset}: the database's page size is ${pageSize} (page_size cannot change)`);
+        return C.SQLITE_IOERR_WRITE!;
+      }
+      const pgno = iOffset / pageSize + 1;
+      const copy = Buffer.from(pData.subarray()); // a copy: the wasm heap is reused (and pData is a proxy)
+      if (pgno === 1 && headerPageSize(copy) !== pageSize) {
+        // VACUUM after PRAGMA page_size: refused here, inside the transaction, so SQLite backs
+        // it out (the store would refuse the commit, after the fact)
+        this.lastError = walnutError('WALNUT_INVALID_ARGUMENT', `the page size cannot change (the database's is ${pageSize}, SQLite wrote ${headerPageSize(copy)})`, { reason: 'page_size' });
+        return C.SQLITE_IOERR_WRITE!;
+      }
+      if (pgno === 1) toDiskPage1(copy, m.view.dataVersion);
+      m.writes.set(pgno, copy);
+      if (pgno > (m.size ?? m.view.dbSize)) m.size = pgno;
+      return C.SQLITE_OK!;
+    }
+
+    jTruncate(fileId: number, iSize: number): number {
+      const m = this.#main.get(fileId);
+      if (m === undefined) {
+        const f = this.#mem.get(fileId)!.f;
+        f.size = Math.min(f.size, iSize);
+        return C.SQLITE_OK!;
+      }
+      const pages = Math.ceil(iSize / pageSize);
+      m.size = pages;
+      for (const pgno of m.writes.keys()) if (pgno > pages) m.writes.delete(pgno);
+      return C.SQLITE_OK!;
+    }
+
+    jSync(fileId: number): number {
+      const m = this.#main.get(fileId);
+      if (m !== undefined && (m.writes.size > 0 || m.size !== null)) m.committing = true;
+      return C.SQLITE_OK!;
+    }
+
+    jFileSize(fileId: number, pSize64: DataView): number {
+      const m = this.#main.get(fileId);
+      if (m === undefined) {
+        pSize64.setBigInt64(0, BigInt(this.#mem.get(fileId)!.f.size), true);
+        return C.SQLITE_OK!;
+      }
+      let pages = m.size ?? m.view?.dbSize;
+      if (pages === undefined) {
+        const v = this.#openView();
+        if (v === null) return C.SQLITE_BUSY!;
+        pages = v.dbSize;
+        pipeline.releaseView(v);
+      }
+      pSize64.setBigInt64(0, BigInt(pages * pageSize), true);
+      return C.SQLITE_OK!;
+    }
+
+    jLock(fileId: number, lockType: number): number {
+      const m = this.#main.get(fileId);
+      if (m === undefined) return C.SQLITE_OK!;
+      if (lockType === C.SQLITE_LOCK_SHARED) {
+        if (m.view === null) {
+          if (pipeline.failed) {
+            this.lastError = pipeline.failed;
+            return C.SQLITE_IOERR_LOCK!;
+          }
+          try {
+            m.view = this.#openView();
+          } catch (e) {
+            this.lastError = e as Error;
+            return C.SQLITE_IOERR_LOCK!;
+          }
+          if (m.view === null) return C.SQLITE_BUSY!;
+          m.committed = false;
+        }
+      } else if (this.#stale(m)) {
+        return C.SQLITE_BUSY!;
+      }
+      m.lock = lockType;
+      return C.SQLITE_OK!;
+    }
+
+    /**
+     * Did another connection commit after this file's view began? Then writing on the view
+     * would overwrite that commit's pages (SQLite's SQLITE_BUSY_SNAPSHOT): `conflict` is set
+     * and the caller retries the transaction.
+     */
+    #stale(m: MainFile): boolean {
+      if (m.view === null || store.dataVersion() === m.view.dataVersion) return false;
+      this.conflict = true;
+      return true;
+    }
+
+    /** A view now, or null with a retry op queued (the read lock was busy, or recovery is due). */
+    #openView(): View | null {
+      // The data version read before and after the snapshot agree: no other connection's
+      // commit fell in between, so the version names exactly what the snapshot holds.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const before = store.dataVersion();
+        const snapshot = store.trySnapshotSync();
+        if (snapshot === null) break;
+        if (store.dataVersion() === before) return pipeline.openView(snapshot, before);
+        snapshot.release();
+      }
+      module.retryOps.push(store.snapshot().then((s) => s.release()));
+      return null;
+    }
+
+    jUnlock(fileId: number, lockType: number): number {
+      const m = this.#main.get(fileId);
+      if (m === undefined) return C.SQLITE_OK!;
+      if (lockType <= C.SQLITE_LOCK_SHARED!) {
+        if (m.committing) this.#commit(m); // no COMMIT_PHASETWO seen: commit here
+        else this.#discard(m); // ended without a sync: a rollback
+      }
+      if (lockType === C.SQLITE_LOCK_NONE && m.view !== null) {
+        // A reader may have seen sequenced commits that are not durable yet.
+        if (!m.committed) {
+          const wait = pipeline.whenDurable(m.view.S);
+          if (wait !== null) this.#durability.push(wait);
+        }
+        pipeline.releaseView(m.view);
+        m.view = null;
+      }
+      m.lock = lockType;
+      return C.SQLITE_OK!;
+    }
+
+    #commit(m: MainFile): number {
+      if (m.writes.size === 0 && m.size === null) return C.SQLITE_OK!;
+      const pages: PageImage[] = [];
+      for (const [pgno, data] of m.writes) pages.push({ pgno, data });
+      pages.sort((a, b) => a.pgno - b.pgno);
+      const dbSize = m.size ?? m.view!.dbSize;
+      const done = pipeline.sequence(pages, dbSize);
+      done.catch(() => undefined); // the caller gets it through takeDurability()
+      this.#durability.push(done);
+      m.committed = true;
+      this.#discard(m);
+      return C.SQLITE_OK!;
+    }
+
+    #discard(m: MainFile): void {
+      m.writes = new Map();
+      m.size = null;
+      m.committing = false;
+    }
+
+    jCheckReservedLock(_fileId: number, pResOut: DataView): number {
+      pResOut.setInt32(0, 0, true); // asked only when looking for a hot journal: there never is one
+      return C.SQLITE_OK!;
+    }
+
+    jFileControl(fileId: number, op: number): number {
+      const m = this.#main.get(fileId);
+      if (m !== undefined) {
+        switch (op) {
+          case C.SQLITE_FCNTL_SYNC:
+            if (m.writes.size > 0 || m.size !== null) m.committing = true;
+            return C.SQLITE_NOTFOUND!;
+          case C.SQLITE_FCNTL_COMMIT_PHASETWO:
+            if (m.committing) this.#commit(m);
+            return C.SQLITE_NOTFOUND!;
+          case C.SQLITE_FCNTL_BEGIN_ATOMIC_WRITE:
+            return C.SQLITE_OK!;
+          case C.SQLITE_FCNTL_COMMIT_ATOMIC_WRITE:
+            // The last point where SQLite can still back out cleanly (it rolls the batch back
+            // and the commit fails with this code): refuse a commit built on a stale view.
+            return this.#stale(m) ? C.SQLITE_BUSY! : C.SQLITE_OK!;
+          case C.SQLITE_FCNTL_ROLLBACK_ATOMIC_WRITE:
+            this.#discard(m);
+            return C.SQLITE_OK!;
+        }
+      }
+      return C.SQLITE_NOTFOUND!;
+    }
+
+    jSectorSize(): number {
+      return 4096;
+    }
+
+    jDeviceCharacteristics(fileId: number): number {
+      if (this.#main.has(fileId)) {
+        return C.SQLITE_IOCAP_BATCH_ATOMIC! | C.SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN! | C.SQLITE_IOCAP_POWERSAFE_OVERWRITE! | C.SQLITE_IOCAP_SAFE_APPEND!;
+      }
+      return C.SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN!;
+    }
+
+    jGetLastError(zBuf: Uint8Array): number {
+      if (this.lastError !== null) {
+        const { written } = new TextEncoder().encodeInto(this.lastError.message, zBuf.subarray(0, zBuf.length - 1));
+        zBuf[written] = 0;
+      }
+      return C.SQLITE_OK!;
+    }
+  }
+
+  const vfs = new WalnutVfs(name, module);
+  engine.sqlite3.vfs_register(vfs, false);
+  return vfs;
+}
+
+/** Page 1 as SQLite in wasm sees it: rollback format, counters offset by the view's data version. */
+function toWasmPage1(page: Buffer, dataVersion: number): void {
+  for (const off of FORMAT_BYTES) page[off] = 1;
+  for (const off of COUNTER_OFFSETS) page.writeUInt32BE((page.readUInt32BE(off) + dataVersion) >>> 0, off);
+}
+
+/** Page 1 as stored: WAL format, counters as SQLite wrote them less the view's data version. */
+function toDiskPage1(page: Buffer, dataVersion: number): void {
+  for (const off of FORMAT_BYTES) page[off] = 2;
+  for (const off of COUNTER_OFFSETS) page.writeUInt32BE((page.readUInt32BE(off) - dataVersion) >>> 0, off);
+}
+
+/** The page size page 1's header states (bytes 16..17, big-endian; 1 means 65536). */
+function headerPageSize(page1: Uint8Array): number {
+  const v = (page1[16]! << 8) | page1[17]!;
+  return v === 1 ? 65536 : v;
+}
+
+function memRead(f: MemFile, pData: Uint8Array, iOffset: number): number {
+  const end = Math.min(iOffset + pData.byteLength, f.size);
+  const n = Math.max(0, end - iOffset);
+  if (n > 0) pData.set(f.data.subarray(iOffset, iOffset + n));
+  if (n < pData.byteLength) {
+    pData.fill(0, n);
+    return SQLITE_IOERR_SHORT_READ;
+  }
+  return 0;
+}
+
+function memWrite(f: MemFile, pData: Uint8Array, iOffset: number): number {
+  const end = iOffset + pData.byteLength;
+  if (end > f.data.length) {
+    const grown = new Uint8Array(Math.max(end, 2 * f.data.length));
+    grown.set(f.data.subarray(0, f.size));
+    f.data = grown;
+  }
+  f.data.set(pData.subarray(), iOffset);
+  f.size = Math.max(f.size, end);
+  return 0;
+}
+
+const SQLITE_IOERR_SHORT_READ = 522;

@@ -1,0 +1,34 @@
+// walnut/sql meets an I/O fault (fault hook; started with WALNUT_FAULT_INJECTION=1): 16
+// concurrent one-row INSERTs after the fault is armed, then one more call. Prints one JSON line
+// { acknowledged: [v...], errors: [code...], after: code|null } for the parent to check after
+// reopening: every acknowledged row is there, the database is intact.
+'use strict';
+const { openDatabase } = require('../../dist/sql.js');
+const native = require('../../dist/native.js');
+
+const [dbPath, scenario] = process.argv.slice(2);
+const FAULTS = {
+  fsyncEIO: { failSync: { nth: 1, errno: 5 } },
+  writeENOSPC: { failWrite: { nth: 1, errno: 28 } },
+};
+
+(async () => {
+  const db = await openDatabase(dbPath);
+  await db.exec('CREATE TABLE t(v INTEGER)');
+  await db.run('INSERT INTO t VALUES (0)');
+  const out = { acknowledged: [0], errors: [] };
+  native.TEST_setFaults(FAULTS[scenario]);
+  await Promise.all(
+    Array.from({ length: 16 }, (_, k) =>
+      db.run('INSERT INTO t VALUES (?)', [k + 1]).then(
+        () => out.acknowledged.push(k + 1),
+        (e) => out.errors.push(e.code),
+      ),
+    ),
+  );
+  out.after = await db.run('INSERT INTO t VALUES (99)').then(() => null, (e) => e.code);
+  await db.close().catch((e) => (out.closeError = e.code));
+  process.stdout.write(JSON.stringify(out) + '\n');
+})().catch((e) => {
+  process.stdout.write(JSON.stringify({ crashed: String(e && e.stack) }) + '\n');
+});

@@ -1,0 +1,314 @@
+// walnut/sql (issue #20): SQLite in wasm on a walnut store, group-committed; the files stay
+// SQLite's WAL format, checked by the sqlite3 CLI and by a SQLite process writing beside it.
+// Also the store API it needs: dataVersion() and trySnapshotSync()/snapshotSync().
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
+import { describe, expect, test } from 'vitest';
+
+import { open } from '../../lib/index';
+import { openDatabase, type Database } from '../../lib/sql';
+import { HELPERS, holdLock, release, runNode, SqlitePeer } from '../helpers/children';
+import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
+import { tmpDir } from '../helpers/tmp';
+
+function cli(file: string, sql: string): string {
+  return execFileSync('sqlite3', [file, sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+async function withPeer<T>(file: string, work: (peer: SqlitePeer) => Promise<T>): Promise<T> {
+  const peer = new SqlitePeer(file);
+  try {
+    return await work(peer);
+  } finally {
+    await peer.close();
+  }
+}
+
+describe('store API for SQL', () => {
+  test('dataVersion() changes when another connection commits, not for the store\'s own commits', async () => {
+    const file = path.join(tmpDir(), 'dv.db');
+    const store = await open(file);
+    try {
+      const v0 = store.dataVersion();
+      await store.commit([{ pgno: 2, data: Buffer.alloc(store.pageSize) }], { dbSize: 2 });
+      expect(store.dataVersion()).toBe(v0);
+      await withPeer(file, async (peer) => {
+        await peer.exec('CREATE TABLE t(x)');
+        const v1 = store.dataVersion();
+        expect(v1).not.toBe(v0);
+        expect(store.dataVersion()).toBe(v1); // reading again changes nothing
+        await store.commit([{ pgno: 3, data: Buffer.alloc(store.pageSize) }], { dbSize: 3 });
+        expect(store.dataVersion()).toBe(v1);
+        await peer.exec('INSERT INTO t VALUES (1)');
+        expect(store.dataVersion()).not.toBe(v1);
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('trySnapshotSync() reads what snapshot() reads; null, and snapshotSync() WALNUT_BUSY, while every read slot is held', async () => {
+    const file = path.join(tmpDir(), 'snap.db');
+    const store = await open(file, { busyTimeout: 50, autoCheckpoint: false });
+    try {
+      const page = Buffer.alloc(store.pageSize, 7);
+      await store.commit([{ pgno: 2, data: page }], { dbSize: 2 });
+      const sync = store.trySnapshotSync()!;
+      const async = await store.snapshot();
+      expect(sync.dbSize).toBe(2);
+      expect(sync.readSync(2).equals(page)).toBe(true);
+      expect(sync.mxFrame).toBe(async.mxFrame);
+      sync.release();
+      async.release();
+      await store.commit([{ pgno: 2, data: Buffer.alloc(store.pageSize, 8) }]); // a mark no slot has yet
+      const holder = await holdLock(`${store.path}-shm`, 124, 4, 'exclusive'); // READ(1..4)
+      try {
+        expect(store.trySnapshotSync()).toBeNull();
+        expectWalnutError(() => store.snapshotSync(), 'WALNUT_BUSY', { reason: 'BusyRead' });
+      } finally {
+        await release(holder);
+      }
+      const s = store.snapshotSync();
+      expect(s.readSync(2)[0]).toBe(8);
+      s.release();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('walnut/sql', () => {
+  test('64 concurrent callers inserting in transactions: every row after reopen, sqlite3 reads the live files (integrity ok)', async () => {
+    const file = path.join(tmpDir(), 'many.db');
+    const db = await openDatabase(file);
+    await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, caller INTEGER, n INTEGER, v TEXT)');
+    const insert = await db.prepare('INSERT INTO t(caller, n, v) VALUES (?, ?, ?)');
+    await Promise.all(
+      Array.from({ length: 64 }, async (_, caller) => {
+        for (let n = 0; n < 5; n++) {
+          await db.transaction(async (tx) => {
+            await tx.run('INSERT INTO t(caller, n, v) VALUES (?, ?, ?)', [caller, n, 'a']);
+            await tx.run('INSERT INTO t(caller, n, v) VALUES (:c, :n, :v)', { c: caller, n, v: 'b' });
+          });
+          await insert.run([caller, n, 'c']);
+        }
+      }),
+    );
+    expect(await db.get('SELECT count(*) AS n FROM t')).toEqual({ n: 64 * 5 * 3 });
+    expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t; PRAGMA journal_mode')).toBe(`ok\n${64 * 5 * 3}\nwal`);
+    expect(db.store.metrics().commits).toBeGreaterThanOrEqual(64 * 5 * 2);
+    await db.close();
+    const again = await openDatabase(file);
+    try {
+      const rows = await again.all('SELECT caller, count(*) AS k FROM t GROUP BY caller');
+      expect(rows).toHaveLength(64);
+      expect(rows.every((r) => r.k === 15)).toBe(true);
+    } finally {
+      await again.close();
+    }
+    expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe(`ok\n${64 * 5 * 3}`);
+  });
+
+  test('rows, types and results as better-sqlite3 gives them; VACUUM shrinks the file', async () => {
+    const file = path.join(tmpDir(), 'types.db');
+    const db = await openDatabase(file, { safeIntegers: false });
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, i INTEGER, r REAL, s TEXT, b BLOB, z)');
+      const r = await db.run('INSERT INTO t(i, r, s, b, z) VALUES (?, ?, ?, ?, ?)', [2 ** 40, 1.5, 'x', Buffer.from([1, 2, 3]), null]);
+      expect(r).toEqual({ changes: 1, lastInsertRowid: 1 });
+      await db.run('INSERT INTO t(id, i) VALUES (?, ?)', [2n ** 40n, 9007199254740993n]);
+      const row = await db.get('SELECT i, r, s, b, z FROM t WHERE id = 1');
+      expect(row).toEqual({ i: 2 ** 40, r: 1.5, s: 'x', b: Buffer.from([1, 2, 3]), z: null });
+      expect(await db.get('SELECT * FROM t WHERE id = ?', [12345])).toBeUndefined();
+      const big = await openDatabase(path.join(tmpDir(), 'big.db'), { safeIntegers: true });
+      try {
+        await big.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, i INTEGER)');
+        expect(await big.run('INSERT INTO t VALUES (?, ?)', [2n ** 40n, 9007199254740993n])).toEqual({ changes: 1, lastInsertRowid: 2n ** 40n });
+        expect(await big.get('SELECT i FROM t')).toEqual({ i: 9007199254740993n });
+      } finally {
+        await big.close();
+      }
+      // VACUUM: the shrink happens after SQLite's sync; the commit point must come after it
+      const blob = Buffer.alloc(3000, 1);
+      await db.transaction(async (tx) => {
+        for (let k = 0; k < 200; k++) await tx.run('INSERT INTO t(b) VALUES (?)', [blob]);
+      });
+      const large = Buffer.alloc(300_000, 9); // overflow pages
+      large[12345] = 1;
+      const { lastInsertRowid } = await db.run('INSERT INTO t(b) VALUES (?)', [large]);
+      expect((await db.get('SELECT b FROM t WHERE id = ?', [lastInsertRowid]))!.b).toEqual(large);
+      await db.run('DELETE FROM t WHERE id = ?', [lastInsertRowid]);
+      const before = (await db.get('PRAGMA page_count'))!.page_count as number;
+      await db.run('DELETE FROM t WHERE b = ?', [blob]);
+      await db.exec('VACUUM');
+      const after = (await db.get('PRAGMA page_count'))!.page_count as number;
+      expect(after).toBeLessThan(before / 10);
+      expect(cli(file, 'PRAGMA integrity_check; PRAGMA page_count; SELECT count(*) FROM t')).toBe(`ok\n${after}\n2`);
+    } finally {
+      await db.close();
+    }
+  });
+
+  test('by default other processes read but cannot write (the write lease); after close() they can', async () => {
+    const file = path.join(tmpDir(), 'lease.db');
+    const db = await openDatabase(file);
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+      await withPeer(file, async (peer) => {
+        await peer.pragma('busy_timeout = 0');
+        const writers = Promise.all(Array.from({ length: 16 }, (_, k) => db.run('INSERT INTO t(v) VALUES (?)', [`w${k}`])));
+        await expect(peer.exec("INSERT INTO t(v) VALUES ('sqlite')")).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+        await writers;
+        expect(await peer.get('SELECT count(*) AS n FROM t')).toEqual({ n: 16 });
+        expect(() => cli(file, "INSERT INTO t(v) VALUES ('cli')")).toThrow(/locked|busy/i);
+        expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe('ok\n16');
+      });
+      // the store's own writers take turns under the lease: a TRUNCATE checkpoint, then commits
+      expect(await db.store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+      await db.run('INSERT INTO t(v) VALUES (?)', ['after truncate']);
+      await db.run('DELETE FROM t WHERE v = ?', ['after truncate']);
+    } finally {
+      await db.close();
+    }
+    cli(file, "INSERT INTO t(v) VALUES ('cli')");
+    expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe('ok\n17');
+  });
+
+  test('allowOtherWriters: reads see the rows a sqlite3 process commits (the page cache is dropped on its commits)', async () => {
+    const file = path.join(tmpDir(), 'peer.db');
+    const db = await openDatabase(file, { allowOtherWriters: true });
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+      await db.run('INSERT INTO t(v) VALUES (?)', ['walnut']);
+      expect(await db.all('SELECT v FROM t ORDER BY id')).toEqual([{ v: 'walnut' }]); // cached now
+      await withPeer(file, async (peer) => {
+        await peer.exec("INSERT INTO t(v) VALUES ('sqlite')"); // same leaf page; page 1 untouched
+        expect(await db.all('SELECT v FROM t ORDER BY id')).toEqual([{ v: 'walnut' }, { v: 'sqlite' }]);
+        await db.run('INSERT INTO t(v) VALUES (?)', ['walnut 2']);
+        expect(await peer.all('SELECT v FROM t ORDER BY id')).toEqual([{ v: 'walnut' }, { v: 'sqlite' }, { v: 'walnut 2' }]);
+      });
+      expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe('ok\n3');
+    } finally {
+      await db.close();
+    }
+  });
+
+  test('allowOtherWriters: a transaction that a sqlite3 commit overtakes fails WALNUT_CONFLICT and leaves that commit intact; a retry succeeds', async () => {
+    const file = path.join(tmpDir(), 'race.db');
+    const db = await openDatabase(file, { allowOtherWriters: true });
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+      await db.run('INSERT INTO t(v) VALUES (?)', ['first']);
+      await withPeer(file, async (peer) => {
+        const tx = db.transaction(async (t) => {
+          await t.run('INSERT INTO t(v) VALUES (?)', ['walnut']); // same leaf page as the peer's row
+          await peer.exec("INSERT INTO t(v) VALUES ('sqlite')"); // commits while the transaction is open
+        });
+        const err = await expectRejectsWalnut(tx, 'WALNUT_CONFLICT');
+        expect(err.sqliteCode).toBe(5); // SQLITE_BUSY
+        expect(await db.all('SELECT v FROM t ORDER BY id')).toEqual([{ v: 'first' }, { v: 'sqlite' }]);
+        await db.transaction(async (t) => void (await t.run('INSERT INTO t(v) VALUES (?)', ['walnut'])));
+        // an autocommit statement on a stale cache: not a conflict, the statement's own view is fresh
+        await peer.exec("INSERT INTO t(v) VALUES ('sqlite 2')");
+        await db.run('INSERT INTO t(v) VALUES (?)', ['walnut 2']);
+        expect(await peer.all('SELECT v FROM t ORDER BY id')).toEqual([{ v: 'first' }, { v: 'sqlite' }, { v: 'walnut' }, { v: 'sqlite 2' }, { v: 'walnut 2' }]);
+      });
+      expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
+    } finally {
+      await db.close();
+    }
+  });
+
+  test.todo('allowOtherWriters: a sqlite3 commit that lands after the conflict check, while the transaction waits in the group committer, fails that transaction instead of being overwritten (needs store.commit(pages, { base }), #20 store API item 4)');
+
+  test('bad input: WalnutError with SQLite\'s code, parameters checked, transactions scoped', async () => {
+    const file = path.join(tmpDir(), 'bad.db');
+    const db = await openDatabase(file);
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT UNIQUE)');
+      await expectRejectsWalnut(db.run('SELEC 1'), 'WALNUT_SQL', { sqliteCode: 1 });
+      await expectRejectsWalnut(db.prepare('SELECT * FROM nowhere'), 'WALNUT_SQL', { sqliteCode: 1 });
+      await db.run('INSERT INTO t(v) VALUES (?)', ['a']);
+      const dup = await expectRejectsWalnut(db.run('INSERT INTO t(v) VALUES (?)', ['a']), 'WALNUT_SQL');
+      expect(dup.sqliteCode! & 0xff).toBe(19); // SQLITE_CONSTRAINT
+      await expectRejectsWalnut(db.run('INSERT INTO t(v) VALUES (?)', []), 'WALNUT_INVALID_ARGUMENT', { reason: 'params' });
+      await expectRejectsWalnut(db.run('INSERT INTO t(v) VALUES (?)', ['x', 'y']), 'WALNUT_INVALID_ARGUMENT', { reason: 'params' });
+      await expectRejectsWalnut(db.run('INSERT INTO t(v) VALUES (?)', [{}] as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'params' });
+      await expectRejectsWalnut(db.run('INSERT INTO t(v) VALUES (?)', [undefined] as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'params' });
+      await expectRejectsWalnut(db.run('INSERT INTO t(v) VALUES (:v)', { w: 1 }), 'WALNUT_INVALID_ARGUMENT', { reason: 'params' });
+      await expectRejectsWalnut(db.run('INSERT INTO t(id) VALUES (?)', [2n ** 63n]), 'WALNUT_INVALID_ARGUMENT', { reason: 'params' });
+      await expectRejectsWalnut(db.run('SELECT 1; SELECT 2'), 'WALNUT_INVALID_ARGUMENT', { reason: 'sql' });
+      await expectRejectsWalnut(db.run(42 as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'sql' });
+      // what this first cut refuses, leaving the database usable: other database files, another page size
+      const other = path.join(path.dirname(file), 'other.db');
+      await expectRejectsWalnut(db.exec(`ATTACH '${other}' AS o`), 'WALNUT_CANTOPEN', { sqliteCode: 14 });
+      await expectRejectsWalnut(db.exec(`VACUUM INTO '${other}'`), 'WALNUT_CANTOPEN', { sqliteCode: 14 });
+      await expectRejectsWalnut(db.exec('PRAGMA page_size = 8192; VACUUM'), 'WALNUT_INVALID_ARGUMENT', { reason: 'page_size' });
+      expect(await db.all('SELECT v FROM t')).toEqual([{ v: 'a' }]);
+      // a transaction that throws rolls back; its tx is dead afterwards; db's own verbs refuse inside
+      let kept: { run(sql: string): Promise<unknown> } | null = null;
+      const boom = new Error('boom');
+      await expect(
+        db.transaction(async (tx) => {
+          kept = tx;
+          await tx.run("INSERT INTO t(v) VALUES ('rolled back')");
+          await expectRejectsWalnut(db.run('SELECT 1'), 'WALNUT_INVALID_ARGUMENT', { reason: 'transaction' });
+          await expectRejectsWalnut(tx.run('SELEC'), 'WALNUT_SQL', { sqliteCode: 1 });
+          throw boom;
+        }),
+      ).rejects.toBe(boom);
+      await expectRejectsWalnut(kept!.run('SELECT 1'), 'WALNUT_INVALID_ARGUMENT', { reason: 'transaction' });
+      expect(await db.all('SELECT v FROM t')).toEqual([{ v: 'a' }]);
+      await expectRejectsWalnut(db.transaction(42 as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'fn' });
+      // close racing queries: the calls made before close() finish, later ones are refused
+      const before = Array.from({ length: 20 }, (_, k) => db.run('INSERT INTO t(v) VALUES (?)', [`r${k}`]));
+      const closing = db.close();
+      const after = expectRejectsWalnut(db.get('SELECT 1'), 'WALNUT_CLOSED');
+      await Promise.all(before);
+      await closing;
+      await after;
+      await expectRejectsWalnut(db.all('SELECT 1'), 'WALNUT_CLOSED');
+      await expectRejectsWalnut(db.transaction(async () => 1), 'WALNUT_CLOSED');
+      await db.close(); // twice: fine
+      expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe('ok\n21');
+    } finally {
+      await db.close();
+    }
+  });
+
+  test.each(['fsyncEIO', 'writeENOSPC'])('an I/O fault (%s): the transactions it hits reject, every acknowledged row survives, later calls are refused', async (scenario) => {
+    const file = path.join(tmpDir(), `fault-${scenario}.db`);
+    const r = await runNode(path.join(HELPERS, 'sql-fault-child.js'), [file, scenario], { WALNUT_FAULT_INJECTION: '1' });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { crashed?: string; acknowledged: number[]; errors: string[]; after: string | null };
+    expect(out.crashed).toBeUndefined();
+    expect(out.errors.length).toBeGreaterThan(0);
+    expect(out.errors.every((c) => c === (scenario === 'fsyncEIO' ? 'WALNUT_FAILED' : 'WALNUT_FULL'))).toBe(true);
+    expect(out.after).not.toBeNull(); // fail-stop: nothing after a failed commit
+    expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
+    const present = cli(file, 'SELECT v FROM t ORDER BY v').split('\n').map(Number);
+    for (const v of out.acknowledged) expect(present).toContain(v);
+  });
+
+  test('a WAL of 16,000+ frames (4+ -shm segments): read back live by sqlite3 and after reopen', async () => {
+    const file = path.join(tmpDir(), 'large.db');
+    let db: Database = await openDatabase(file, { pageSize: 1024, autoCheckpoint: false });
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)');
+      const blob = Buffer.alloc(900, 3);
+      for (let part = 0; part < 4; part++) {
+        await db.transaction(async (tx) => {
+          for (let k = 0; k < 4200; k++) await tx.run('INSERT INTO t(b) VALUES (?)', [blob]);
+        });
+      }
+      expect(db.store.metrics().walFrames).toBeGreaterThan(16_000);
+      expect(cli(file, 'PRAGMA integrity_check; SELECT count(*), sum(length(b)) FROM t')).toBe(`ok\n16800|${16800 * 900}`);
+      await db.close();
+      db = await openDatabase(file, { autoCheckpoint: false });
+      expect(await db.get('SELECT count(*) AS n, sum(length(b)) AS bytes FROM t')).toEqual({ n: 16800, bytes: 16800 * 900 });
+    } finally {
+      await db.close();
+    }
+  });
+});
