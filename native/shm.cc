@@ -16,6 +16,7 @@
 #include "file.h"
 #include "instance.h"
 #include "posix_io.h"
+#include "shm_guard.h"
 #include "shm_index.h"
 
 namespace walnut::shm {
@@ -205,16 +206,18 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     if (out.length < 96) return ThrowInvalid(env, "out needs 96 bytes");
     if (!NeedSegment0(env)) return Napi::Value();
     const uint8_t* s = segments_[0];
-    for (size_t i = 0; i < 48; i += 4) {
-      uint32_t v = reinterpret_cast<const std::atomic<uint32_t>*>(s + i)->load(std::memory_order_relaxed);
-      std::memcpy(out.data + i, &v, 4);
-    }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    for (size_t i = 48; i < 96; i += 4) {
-      uint32_t v = reinterpret_cast<const std::atomic<uint32_t>*>(s + i)->load(std::memory_order_relaxed);
-      std::memcpy(out.data + i, &v, 4);
-    }
-    return env.Undefined();
+    const bool whole = ShmTouch([&] {
+      for (size_t i = 0; i < 48; i += 4) {
+        uint32_t v = reinterpret_cast<const std::atomic<uint32_t>*>(s + i)->load(std::memory_order_relaxed);
+        std::memcpy(out.data + i, &v, 4);
+      }
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      for (size_t i = 48; i < 96; i += 4) {
+        uint32_t v = reinterpret_cast<const std::atomic<uint32_t>*>(s + i)->load(std::memory_order_relaxed);
+        std::memcpy(out.data + i, &v, 4);
+      }
+    });
+    return whole ? env.Undefined() : ThrowTruncated(env);
   }
 
   // writeHeader(hdr: Uint8Array(48)): copy 1, barrier, copy 0 (SQLite's writer order).
@@ -225,19 +228,21 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     if (hdr.length != 48) return ThrowInvalid(env, "header must be 48 bytes");
     if (!NeedSegment0(env)) return Napi::Value();
     uint8_t* s = segments_[0];
-    for (size_t i = 0; i < 48; i += 4) {
-      uint32_t v;
-      std::memcpy(&v, hdr.data + i, 4);
-      reinterpret_cast<std::atomic<uint32_t>*>(s + 48 + i)->store(v, std::memory_order_relaxed);
-    }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    for (size_t i = 0; i < 48; i += 4) {
-      uint32_t v;
-      std::memcpy(&v, hdr.data + i, 4);
-      reinterpret_cast<std::atomic<uint32_t>*>(s + i)->store(v, std::memory_order_relaxed);
-    }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    return env.Undefined();
+    const bool whole = ShmTouch([&] {
+      for (size_t i = 0; i < 48; i += 4) {
+        uint32_t v;
+        std::memcpy(&v, hdr.data + i, 4);
+        reinterpret_cast<std::atomic<uint32_t>*>(s + 48 + i)->store(v, std::memory_order_relaxed);
+      }
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      for (size_t i = 0; i < 48; i += 4) {
+        uint32_t v;
+        std::memcpy(&v, hdr.data + i, 4);
+        reinterpret_cast<std::atomic<uint32_t>*>(s + i)->store(v, std::memory_order_relaxed);
+      }
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    });
+    return whole ? env.Undefined() : ThrowTruncated(env);
   }
 
   bool WordOffset(const Napi::CallbackInfo& info, uint64_t* offset) {
@@ -255,7 +260,9 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     uint64_t offset;
     if (!CheckOpen(info.Env()) || !WordOffset(info, &offset)) return Napi::Value();
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    uint32_t v = reinterpret_cast<std::atomic<uint32_t>*>(segments_[0] + offset)->load(std::memory_order_relaxed);
+    uint32_t v = 0;
+    auto* word = reinterpret_cast<std::atomic<uint32_t>*>(segments_[0] + offset);
+    if (!ShmTouch([&] { v = word->load(std::memory_order_relaxed); })) return ThrowTruncated(info.Env());
     return Napi::Number::New(info.Env(), v);
   }
 
@@ -263,7 +270,8 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     uint64_t offset, value;
     if (!CheckOpen(info.Env()) || !WordOffset(info, &offset) || !GetUint(info, 1, "value", &value)) return Napi::Value();
     if (value > 0xFFFFFFFFULL) return ThrowInvalid(info.Env(), "value must fit in 32 bits");
-    reinterpret_cast<std::atomic<uint32_t>*>(segments_[0] + offset)->store(static_cast<uint32_t>(value), std::memory_order_relaxed);
+    auto* word = reinterpret_cast<std::atomic<uint32_t>*>(segments_[0] + offset);
+    if (!ShmTouch([&] { word->store(static_cast<uint32_t>(value), std::memory_order_relaxed); })) return ThrowTruncated(info.Env());
     std::atomic_thread_fence(std::memory_order_seq_cst);
     return info.Env().Undefined();
   }
@@ -309,35 +317,51 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     if (!GrowTo(env, lastSeg + 1)) return Napi::Value();
     const uint32_t* pgnos = reinterpret_cast<const uint32_t*>(pg.data);
     bool cleaned = false;
-    for (size_t i = 0; i < n; i++) {
-      uint32_t frame = static_cast<uint32_t>(first + i);
-      uint32_t seg = SegmentOf(frame);
-      uint32_t v = frame - IZero(seg);  // 1-based slot value
-      uint32_t* pages = PageArray(seg);
-      std::atomic<uint16_t>* hash = HashTable(seg);
-      if (v == 1) {
-        // first frame of the segment: zero its page array and hash table
-        size_t start = seg == 0 ? kHeaderBytes : 0;
-        std::memset(segments_[seg] + start, 0, kSegment - start);
-      } else if (pages[v - 1] != 0 && !cleaned) {
-        CleanAbove(static_cast<uint32_t>(mxFrame));
-        cleaned = true;
+    bool full = false;
+    const bool whole = ShmTouch([&] {
+      for (size_t i = 0; i < n && !full; i++) {
+        uint32_t frame = static_cast<uint32_t>(first + i);
+        uint32_t seg = SegmentOf(frame);
+        uint32_t v = frame - IZero(seg);  // 1-based slot value
+        uint32_t* pages = PageArray(seg);
+        std::atomic<uint16_t>* hash = HashTable(seg);
+        if (v == 1) {
+          // first frame of the segment: zero its page array and hash table
+          size_t start = seg == 0 ? kHeaderBytes : 0;
+          std::memset(segments_[seg] + start, 0, kSegment - start);
+        } else if (pages[v - 1] != 0 && !cleaned) {
+          CleanAbove(static_cast<uint32_t>(mxFrame));
+          cleaned = true;
+        }
+        pages[v - 1] = pgnos[i];
+        uint32_t slot = Hash(pgnos[i]);
+        uint32_t probes = 0;
+        while (hash[slot].load(std::memory_order_relaxed) != 0 && !full) {
+          slot = Next(slot);
+          full = ++probes > kHashSlots;
+        }
+        if (!full) hash[slot].store(static_cast<uint16_t>(v), std::memory_order_relaxed);
       }
-      pages[v - 1] = pgnos[i];
-      uint32_t slot = Hash(pgnos[i]);
-      uint32_t probes = 0;
-      while (hash[slot].load(std::memory_order_relaxed) != 0) {
-        slot = Next(slot);
-        if (++probes > kHashSlots) return ThrowCorrupt(env, "wal-index hash table is full");
-      }
-      hash[slot].store(static_cast<uint16_t>(v), std::memory_order_relaxed);
-    }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    });
+    if (!whole) return ThrowTruncated(env);
+    if (full) return ThrowCorrupt(env, "wal-index hash table is full");
     return env.Undefined();
   }
 
   Napi::Value ThrowCorrupt(Napi::Env env, const std::string& what) {
     MakeError(env, "WALNUT_CORRUPT", std::string("WALNUT_CORRUPT: ") + what).ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+
+  // A touch of the mapping raised SIGBUS (shm_guard.h): what checkMapping() says, from inside.
+  Napi::Value ThrowTruncated(Napi::Env env) {
+    Napi::Error e = MakeError(env, "WALNUT_CORRUPT",
+                              "WALNUT_CORRUPT: the -shm was truncated under this connection (below the " +
+                                  std::to_string(segments_.size() * 32) + " KiB it maps); reopen the database to rebuild it");
+    e.Set("reason", "ShmTruncated");
+    if (file_ != nullptr) e.Set("path", file_->path);
+    e.ThrowAsJavaScriptException();
     return Napi::Value();
   }
 
@@ -357,7 +381,8 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
       args[i] = v;
     }
     if (!CheckOpen(env) || !NeedFrame(env, args[1])) return Napi::Value();
-    int64_t f = Find(args[0], args[1], args[2]);
+    int64_t f = 0;
+    if (!ShmTouch([&] { f = Find(args[0], args[1], args[2]); })) return ThrowTruncated(env);
     if (f < 0) return ThrowCorrupt(env, "wal-index hash chain is corrupt");
     return Napi::Number::New(env, static_cast<double>(f));
   }
@@ -377,11 +402,16 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     if (!NeedFrame(env, static_cast<uint32_t>(mx))) return Napi::Value();
     const uint32_t* p = reinterpret_cast<const uint32_t*>(pg.data);
     uint32_t* o = reinterpret_cast<uint32_t*>(out.data);
-    for (size_t i = 0; i < pg.length / 4; i++) {
-      int64_t f = Find(p[i], static_cast<uint32_t>(mx), static_cast<uint32_t>(mn));
-      if (f < 0) return ThrowCorrupt(env, "wal-index hash chain is corrupt");
-      o[i] = static_cast<uint32_t>(f);
-    }
+    bool corrupt = false;
+    const bool whole = ShmTouch([&] {
+      for (size_t i = 0; i < pg.length / 4 && !corrupt; i++) {
+        int64_t f = Find(p[i], static_cast<uint32_t>(mx), static_cast<uint32_t>(mn));
+        corrupt = f < 0;
+        o[i] = static_cast<uint32_t>(f);
+      }
+    });
+    if (!whole) return ThrowTruncated(env);
+    if (corrupt) return ThrowCorrupt(env, "wal-index hash chain is corrupt");
     return env.Undefined();
   }
 
@@ -400,12 +430,14 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     if (n == 0) return env.Undefined();
     if (!NeedFrame(env, static_cast<uint32_t>(first + n - 1))) return Napi::Value();
     uint32_t* o = reinterpret_cast<uint32_t*>(out.data);
-    for (size_t i = 0; i < n; i++) {
-      uint32_t frame = static_cast<uint32_t>(first + i);
-      uint32_t seg = SegmentOf(frame);
-      o[i] = PageArray(seg)[frame - IZero(seg) - 1];
-    }
-    return env.Undefined();
+    const bool whole = ShmTouch([&] {
+      for (size_t i = 0; i < n; i++) {
+        uint32_t frame = static_cast<uint32_t>(first + i);
+        uint32_t seg = SegmentOf(frame);
+        o[i] = PageArray(seg)[frame - IZero(seg) - 1];
+      }
+    });
+    return whole ? env.Undefined() : ThrowTruncated(env);
   }
 
   Napi::Value Unmap(const Napi::CallbackInfo& info) {

@@ -37,10 +37,11 @@
 //    before a snapshot's asynchronous reads (they pay for an I/O-thread trip anyway): those
 //    refuse with WALNUT_CORRUPT, reason ShmTruncated; liveHeader() returns null. Not checked,
 //    to keep syscalls off the hot path: a held snapshot's synchronous reads and lookups
-//    (readSync, frameOf: a truncation while the snapshot is held ends the process with SIGBUS
-//    there), and the microseconds between a check and the index accesses that follow it
-//    without a wait (only another process can truncate there). SQLite has the same window,
-//    wider: it checks the size only when it maps a new segment, and a sqlite3 3.40.1
+//    (readSync, frameOf), and the microseconds between a check and the index accesses that
+//    follow it without a wait (only another process can truncate there). Every touch of the
+//    mapping runs under ShmTouch (shm_guard.h), so a truncation that lands there is the same
+//    WALNUT_CORRUPT (reason ShmTruncated), not SIGBUS. SQLite has the same window, wider, and
+//    no guard: it checks the size only when it maps a new segment, and a sqlite3 3.40.1
 //    connection whose -shm was truncated dies with SIGBUS on its next query.
 #pragma once
 

@@ -4,7 +4,9 @@
  *
  *   CKPT (no waiting; busy -> nothing done)  ->  WRITE for full/restart/truncate (busy timeout;
  *   not obtained -> degrade to passive, result busy)  ->  read marks: each slot below mxFrame is
- *   locked exclusively (waiting except in passive) and rewritten, or limits the copy  ->  READ(0)
+ *   locked exclusively (waiting except in passive; not for a slot held by this connection's
+ *   own transaction waiting to commit, which needs the WRITE held here: readersWaitingForWrite)
+ *   and rewritten, or limits the copy  ->  READ(0)
  *   exclusive  ->  nBackfillAttempted  ->  fdatasync the WAL unless its frames are known durable
  *   (backfill() states the rule)  ->  copy the newest version of every page in (nBackfill,
  *   mxSafeFrame], sorted by page number, adjacent pages in one pwritev (one native operation on
@@ -38,6 +40,14 @@ export interface CheckpointOptions {
   sync: boolean;
   /** Told what the copy did (telemetry): pages, calls, and whether the WAL was synced first. */
   onCopy?: (copy: CopyReport) => void;
+  /**
+   * True when one of READ(slot .. slot+n-1) is held by a snapshot of this connection that cannot
+   * end before this checkpoint lets WRITE go (a transaction whose commit() waits in the group
+   * committer for WRITE). Waiting for it would only run out the busy timeout while the commits
+   * stall and then fail: the checkpoint counts that reader as busy at once instead (SQLite breaks
+   * the same cycle from the other side: a reader that wants WRITE gets SQLITE_BUSY at once).
+   */
+  readersWaitingForWrite?: (slot: number, n: number) => boolean;
 }
 
 export interface CopyReport extends NativeCopyStats {
@@ -59,6 +69,8 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
     }
     const h = await t.header();
     const wait = effective !== 'passive';
+    // a wait under WRITE for readers of this connection that wait for WRITE themselves ends at once
+    const stuck = (slot: number, n: number) => (haveWrite && o.readersWaitingForWrite !== undefined ? () => o.readersWaitingForWrite!(slot, n) : undefined);
     const info = t.info();
     // Probe each reader slot the way SQLite does: lock it exclusively (rewrite its mark) or
     // learn it is busy. The plan is computed from what the probes found.
@@ -67,7 +79,7 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
     let probeSafe = h.mxFrame;
     for (let i = 1; i <= 4; i++) {
       if (info.readMarks[i]! >= probeSafe) continue;
-      const got = wait ? await t.lock(SHM_LOCK.READ(i), 1, 'exclusive') : t.tryLock(SHM_LOCK.READ(i), 1, 'exclusive');
+      const got = wait ? await t.lock(SHM_LOCK.READ(i), 1, 'exclusive', stuck(i, 1)) : t.tryLock(SHM_LOCK.READ(i), 1, 'exclusive');
       if (got) held.push(i);
       else {
         readerBusy[i] = true;
@@ -79,7 +91,7 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
     for (const i of held) t.unlock(SHM_LOCK.READ(i), 1);
 
     if (plan.backfill) {
-      const gotRead0 = wait ? await t.lock(SHM_LOCK.READ(0), 1, 'exclusive') : t.tryLock(SHM_LOCK.READ(0), 1, 'exclusive');
+      const gotRead0 = wait ? await t.lock(SHM_LOCK.READ(0), 1, 'exclusive', stuck(0, 1)) : t.tryLock(SHM_LOCK.READ(0), 1, 'exclusive');
       if (gotRead0) {
         try {
           await backfill(t, h, plan.backfill.after, plan.backfill.upTo, o);
@@ -93,7 +105,7 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
     let walFrames = h.mxFrame;
     if ((effective === 'restart' || effective === 'truncate') && nBackfill >= h.mxFrame && !busy) {
       // no reader may be using the WAL: all of READ(1..4) at once
-      if (await t.lock(SHM_LOCK.READ(1), 4, 'exclusive')) {
+      if (await t.lock(SHM_LOCK.READ(1), 4, 'exclusive', stuck(1, 4))) {
         try {
           if (effective === 'truncate') {
             t.resetWalIndex(h);

@@ -41,11 +41,21 @@ function requireFile(file: string, what = 'database'): void {
   if (!fs.existsSync(file)) throw new WalnutError(`WALNUT_CANTOPEN: cannot open the ${what} ${file}: no such file`, { code: 'WALNUT_CANTOPEN', path: file });
 }
 
+/**
+ * An ISO 8601 date or date-time (2026-11-22, 2026-11-22T23:00:00.5Z, 2026-11-22 23:00+01:00). Only this form is a
+ * time: Date's fallback parser reads "-1" as the year 2001 and "1.5" as 5 January 2001, so a mistyped sequence
+ * would silently restore some other state.
+ */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** --until: a whole number is a commit sequence, an ISO 8601 date-time a time; anything else is refused. */
 function parseUntil(v: string | undefined): bigint | Date | undefined {
   if (v === undefined) return undefined;
   if (/^\d+$/.test(v)) return BigInt(v);
-  const d = new Date(v);
-  if (Number.isNaN(d.getTime())) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --until must be a commit sequence or a time, not ${v}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'until' });
+  const d = ISO_TIME.test(v) ? new Date(v) : undefined;
+  if (d === undefined || Number.isNaN(d.getTime())) {
+    throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --until must be a commit sequence (a whole number >= 0) or an ISO 8601 time such as 2026-11-22T23:00:00Z, not ${JSON.stringify(v)}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'until' });
+  }
   return d;
 }
 
@@ -154,6 +164,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z')
     .action(async (src: string, db: string, o: { until?: string; force?: boolean; json?: boolean }) => {
+      const until = parseUntil(o.until); // before anything is opened or drawn
       if (src !== '-') requireFile(src, 'export stream');
       const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
       const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
@@ -161,7 +172,7 @@ function program(setExit: (code: number) => void): Command {
       // sees each chunk restore() reads; paused at once, or it would start the stream flowing and
       // chunks that come before restore() reads (it opens its files first) would be lost to it
       input.on('data', (c: Buffer | string) => bar.update((read += c.length))).pause();
-      const r = await restore(input, db, { until: parseUntil(o.until), force: o.force === true }).finally(() => bar.stop());
+      const r = await restore(input, db, { until, force: o.force === true }).finally(() => bar.stop());
       print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
     });
 

@@ -364,7 +364,14 @@ export class Store {
     let r: CheckpointResult;
     let copy: CopyReport | null = null;
     try {
-      r = await runCheckpoint(await this.#index.checkpointTarget(), mode, { sync: this.#options.synchronous !== 'off', onCopy: (c) => (copy = c) });
+      r = await runCheckpoint(await this.#index.checkpointTarget(), mode, {
+        sync: this.#options.synchronous !== 'off',
+        onCopy: (c) => (copy = c),
+        readersWaitingForWrite: (slot, n) => {
+          for (const s of this.#committer.committingSnapshots) if (!s.released && s.readLock >= slot && s.readLock < slot + n) return true;
+          return false;
+        },
+      });
     } catch (e) {
       this.#events.emit('fault', () => ({ stage: 'checkpoint', code: (e as { code?: string }).code, errno: (e as { errno?: number }).errno, path: this.#index.dbPath }));
       throw e;

@@ -155,7 +155,8 @@ export class Snapshot {
   async #readInto(pgno: number, out: Uint8Array): Promise<void> {
     // An asynchronous read pays for a trip to the I/O thread, so it can afford the size check (lseek) that
     // turns a -shm truncated while the snapshot was held into WALNUT_CORRUPT (ShmTruncated)
-    // instead of SIGBUS in the lookup; the synchronous reads cannot (native/shm.h).
+    // before the lookup; the synchronous reads cannot, and rely on the lookup's own SIGBUS guard
+    // (native/shm_guard.h), which gives the same error.
     if (this.#state.mxFrame !== 0) this.#index.checkMapping();
     const source = this.#locate(pgno, out);
     if (source.frame === 0 && !source.fromDb) return;

@@ -94,8 +94,8 @@ export interface CheckpointTarget {
   readonly db: WalnutFile;
   readonly walFile: WalnutFile;
   tryLock(byte: number, n: number, mode: LockMode): boolean;
-  /** With the busy timeout; false when still busy. */
-  lock(byte: number, n: number, mode: LockMode): Promise<boolean>;
+  /** With the busy timeout; false when still busy, or as soon as `giveUp()` says waiting cannot help. */
+  lock(byte: number, n: number, mode: LockMode, giveUp?: () => boolean): Promise<boolean>;
   unlock(byte: number, n: number): void;
   acquireWrite(): Promise<boolean>;
   releaseWrite(): void;
@@ -331,14 +331,15 @@ export class WalIndex {
     }
   }
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
-  async #lockShm(byte: number, n: number, mode: LockMode): Promise<boolean> {
+  /** `giveUp`: asked before each sleep; true ends the wait at once as a timeout would (WALNUT_BUSY). */
+  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean): Promise<boolean> {
     if (this.#tryShm(byte, n, mode)) return false;
     const deadline = performance.now() + this.busyTimeout;
     const write = byte === SHM_LOCK.WRITE;
     if (write) this.#writeWaiters++; // writeWanted: the committer lets a WRITE it keeps go
     try {
       for (let attempt = 0; !this.#tryShm(byte, n, mode); attempt++) {
-        if (performance.now() > deadline) {
+        if (performance.now() > deadline || giveUp?.() === true) {
           throw walnutError('WALNUT_BUSY', `shm lock ${byte}${n > 1 ? `..${byte + n - 1}` : ''} (${mode}) is held elsewhere`, { path: this.shmPath });
         }
         await pause(attempt);
@@ -1023,9 +1024,9 @@ export class WalIndex {
       db,
       walFile,
       tryLock: (byte, n, mode) => this.#tryShm(byte, n, mode),
-      lock: async (byte, n, mode) => {
+      lock: async (byte, n, mode, giveUp) => {
         try {
-          await this.#lockShm(byte, n, mode);
+          await this.#lockShm(byte, n, mode, giveUp);
           return true;
         } catch (e) {
           if ((e as { code?: string }).code === 'WALNUT_BUSY') return false;

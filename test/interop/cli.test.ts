@@ -107,6 +107,26 @@ describe('walnut checkpoint / recover / export / restore', () => {
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/WALNUT_INVALID_ARGUMENT: .*exists/);
   });
+
+  it('restore --until: a whole number is a sequence, an ISO 8601 time a time, anything else one clear error and no file', () => {
+    const db = sqliteCopy();
+    const ark = path.join(dir, `until${n}.ark`);
+    expect(json('export', db, '-o', ark).status).toBe(0);
+    // Date's fallback parser reads "-1" as 2001-01-01 and "1.5" as 2001-01-05: both would be "before the earliest point"
+    // or, worse, a real time; neither is what the user typed
+    for (const bad of ['-1', '1.5', 'abc', ' 5', '+5', '1e3', 'Nov 22 2026', '2026-13-45']) {
+      const out = path.join(dir, `until-bad${n}.db`);
+      const r = walnut('restore', ark, out, '--until', bad);
+      expect(r.status, bad).toBe(2);
+      expect(r.stderr, bad).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: --until must be a commit sequence .*ISO 8601/m);
+      expect(fs.existsSync(out), bad).toBe(false);
+    }
+    // a sequence past the last commit gives the last; an ISO time after every commit too
+    const huge = json('restore', ark, path.join(dir, `until-huge${n}.db`), '--until', '99999999999999999999999');
+    const whole = json('restore', ark, path.join(dir, `until-time${n}.db`), '--until', '2999-01-01T00:00:00Z');
+    expect(huge.out).toMatchObject({ stoppedBy: null });
+    expect(huge.out.lastCommitSeq).toBe(whole.out.lastCommitSeq);
+  });
 });
 
 describe('errors and help', () => {
