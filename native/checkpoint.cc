@@ -100,28 +100,6 @@ Napi::Value CheckpointCopy(const Napi::CallbackInfo& info) {
   return Instance::Get(env)->Lane(db->background)->Submit(env, std::move(op));
 }
 
-class SyncDbOp : public IoOp {
- public:
-  SyncDbOp(Napi::Env env, std::shared_ptr<FileState> db, int64_t truncateTo, bool sync)
-      : IoOp(env), db_(std::move(db)), truncateTo_(truncateTo), sync_(sync) {
-    db_->BeginOp();
-  }
-  void Execute() override {
-    if (truncateTo_ >= 0) failure_ = posix::Truncate(db_->fd, static_cast<uint64_t>(truncateTo_));
-    if (!failure_.IsError() && sync_) failure_ = posix::Sync(db_->fd, true);
-    db_->EndOp();
-  }
-  void Complete(Napi::Env env) override {
-    SettleVoid(env, failure_, db_->path);
-  }
-
- private:
-  std::shared_ptr<FileState> db_;
-  int64_t truncateTo_;
-  bool sync_;
-  OsFailure failure_;
-};
-
 Napi::Value CheckpointSyncDb(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<FileState> db = NativeFile::StateOf(env, info[0]);
@@ -132,8 +110,13 @@ Napi::Value CheckpointSyncDb(const Napi::CallbackInfo& info) {
     return ThrowInvalid(env, "truncateTo must be -1 or a byte length in 0..2^48");
   }
   bool sync = info.Length() > 2 && info[2].ToBoolean();
-  auto op = std::make_unique<SyncDbOp>(env, db, static_cast<int64_t>(t), sync);
-  return Instance::Get(env)->Lane(db->background)->Submit(env, std::move(op));
+  const int64_t truncateTo = static_cast<int64_t>(t);
+  return SubmitFileWork(env, db, [truncateTo, sync](int fd) {
+    OsFailure f;
+    if (truncateTo >= 0) f = posix::Truncate(fd, static_cast<uint64_t>(truncateTo));
+    if (!f.IsError() && sync) f = posix::Sync(fd, true);
+    return f;
+  });
 }
 
 }  // namespace

@@ -156,27 +156,6 @@ class BaseImageReader : public Napi::ObjectWrap<BaseImageReader> {
   ReaderState state_;
 };
 
-class WritebackOp : public IoOp {
- public:
-  WritebackOp(Napi::Env env, std::shared_ptr<FileState> file, uint64_t offset, uint64_t length)
-      : IoOp(env), file_(std::move(file)), offset_(offset), length_(length) {
-    file_->BeginOp();
-  }
-  void Execute() override {
-    failure_ = posix::StartWriteback(file_->fd, offset_, length_);
-    file_->EndOp();
-  }
-  void Complete(Napi::Env env) override {
-    SettleVoid(env, failure_, file_->path);
-  }
-
- private:
-  std::shared_ptr<FileState> file_;
-  uint64_t offset_;
-  uint64_t length_;
-  OsFailure failure_;
-};
-
 Napi::Value StartWriteback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<FileState> file = NativeFile::StateOf(env, info[0]);
@@ -184,7 +163,7 @@ Napi::Value StartWriteback(const Napi::CallbackInfo& info) {
   uint64_t offset, length;
   if (!GetUint(info, 1, "offset", &offset) || !GetUint(info, 2, "length", &length)) return Napi::Value();
   if (offset > (1ULL << 52) || length > (1ULL << 52)) return ThrowInvalid(env, "offset and length must be below 2^52");
-  return Instance::Get(env)->Lane(file->background)->Submit(env, std::make_unique<WritebackOp>(env, file, offset, length));
+  return SubmitFileWork(env, file, [offset, length](int fd) { return posix::StartWriteback(fd, offset, length); });
 }
 
 }  // namespace

@@ -613,4 +613,11 @@ Napi::Value NativeFile::GetClosed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), state_ == nullptr || state_->closed);
 }
 
+Napi::Value SubmitFileWork(Napi::Env env, std::shared_ptr<FileState> state, std::function<OsFailure(int fd)> work) {
+  IoThread* lane = Instance::Get(env)->Lane(state->background);
+  auto op = std::make_unique<FileOp>(env, std::move(state), Result::kVoid,
+                                     [work = std::move(work)](FileState& s, int64_t*) { return work(s.fd); });
+  return lane->Submit(env, std::move(op));
+}
+
 }  // namespace walnut

@@ -18,6 +18,7 @@
 #include <napi.h>
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -90,5 +91,10 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
 
   std::shared_ptr<FileState> state_;
 };
+
+// Queues `work` (system calls on the file's descriptor) on the file's I/O lane, as one operation
+// of that file (close waits for it); the promise resolves to undefined, or rejects with the OS
+// error at the file's path. For engine operations outside NativeFile (checkpoint, export).
+Napi::Value SubmitFileWork(Napi::Env env, std::shared_ptr<FileState> state, std::function<OsFailure(int fd)> work);
 
 }  // namespace walnut
