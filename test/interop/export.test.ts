@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
 import { WalStreamReader } from '../../lib/export/framing';
+import { decodeRecord } from '../../lib/export/records';
 import { createExportStream } from '../../lib/export/stream';
 import { restore } from '../../lib/export/restore';
 import { WalnutFile } from '../../lib/io/file';
@@ -80,12 +81,10 @@ describe('export while writers run, then restore', () => {
     const sq = new SqlitePeer(src);
     await new Promise((r) => setTimeout(r, 50)); // the base image is out
     const counts: number[] = [];
-    const times: number[] = [];
     for (let i = 0; i < 10; i++) {
       await sq.exec(`INSERT INTO t(v) VALUES ('pit ${i}')`);
       counts.push(((await sq.get('SELECT count(*) AS c FROM t')) as { c: number }).c);
-      await new Promise((r) => setTimeout(r, 15)); // each commit exported on its own poll
-      times.push(Date.now());
+      await new Promise((r) => setTimeout(r, 15)); // most commits exported on a poll of their own
     }
     await sq.close();
     await new Promise((r) => setTimeout(r, 30));
@@ -98,9 +97,18 @@ describe('export while writers run, then restore', () => {
       expect(r.lastCommitSeq).toBe(k);
       expect(rowsOf(target)).toHaveLength(counts[k - 1]!);
     }
+    // by time: the times the exporter stamped (as it saw the commits; a slow poll may stamp
+    // several with one time), at a commit whose successor was stamped later
+    const times = new Map<number, number>();
+    for (const payload of WalStreamReader.fromBuffer(bytes)) {
+      const rec = decodeRecord(payload);
+      if (rec.kind === 'commitMeta') times.set(Number(rec.seq), Number(rec.timeMs));
+    }
+    const k = [6, 5, 7, 4, 8, 3, 9, 2].find((c) => times.get(c)! < times.get(c + 1)!);
+    expect(k).toBeDefined();
     const byTime = path.join(dir, 'pit-time.db');
-    await restore(bytes, byTime, { until: new Date(times[5]!) });
-    expect(rowsOf(byTime)).toHaveLength(counts[5]!);
+    await restore(bytes, byTime, { until: new Date(times.get(k!)!) });
+    expect(rowsOf(byTime)).toHaveLength(counts[k! - 1]!);
     await expect(restore(bytes, byTime, { until: 1 })).rejects.toMatchObject({ code: 'WALNUT_INVALID_ARGUMENT', reason: 'exists' });
   });
 });
