@@ -13,8 +13,11 @@ import { tmpDir } from '../helpers/tmp';
 const dir = tmpDir();
 
 describe('checkpoints beside committing transactions of the same store', () => {
-  it('no commit fails or waits out the busy timeout; every acknowledged commit is there', async () => {
-    const file = path.join(dir, 'ckpt-vs-tx.db');
+  it.each([
+    ['2 ms apart', 2],
+    ['one turn of the event loop apart', 0],
+  ])('checkpoints %s: no commit fails or waits out the busy timeout; every acknowledged commit is there', async (_name, gapMs) => {
+    const file = path.join(dir, `ckpt-vs-tx-${gapMs}.db`);
     const store = await open(file, { autoCheckpoint: false, busyTimeout: 1000 });
     const committers = 16;
     const rounds = 40;
@@ -41,7 +44,9 @@ describe('checkpoints beside committing transactions of the same store', () => {
       for (let k = 0; done < committers; k++) {
         const r = await store.checkpoint((['restart', 'truncate', 'full'] as const)[k % 3]);
         results.push(`${r.mode}${r.busy ? ':busy' : ''}`);
-        await sleep(2); // (back to back, a checkpoint that always wants WRITE next would keep the commits out)
+        if (gapMs > 0) await sleep(gapMs);
+        else await new Promise((resolve) => setImmediate(resolve)); // one turn of the event loop apart (a loop of checkpoints that never yields to it starves every timer, vitest's too)
+
       }
     })();
     await Promise.all([...work, checkpoints]);
