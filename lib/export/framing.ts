@@ -268,6 +268,25 @@ function writeAll(stream: Writable, parts: Uint8Array[]): Promise<void> {
   });
 }
 
+/** WALNUT_INVALID_FRAMING (UnsupportedStreamVersion) unless `bytes` (8) are the ARKHEXP1 magic. */
+function checkMagic(bytes: Uint8Array): void {
+  if (StreamMagic.recognize(bytes) === null) {
+    throw framing('UnsupportedStreamVersion', `unknown stream tag ${JSON.stringify(Buffer.from(bytes).toString('latin1'))}`, { tag: Buffer.from(bytes).toString('hex') });
+  }
+}
+
+/** The record length in the 8-byte prefix at the start of `bytes`, checked. */
+function prefixedLength(bytes: Uint8Array): number {
+  const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0);
+  if (length === 0n) throw framing('ZeroLength', 'a zero-length record');
+  if (length > BigInt(MAX_RECORD)) throw framing('LengthExceedsMax', `record length ${length} exceeds ${MAX_RECORD}`, { max: MAX_RECORD });
+  return Number(length);
+}
+
+/** A stream file is read in reads of this size, into FILE_READ_BUFFERS buffers reused in turn. */
+const FILE_READ_BYTES = 8 << 20;
+const FILE_READ_BUFFERS = 4;
+
 /**
  * Incremental parser shared by the sync and async readers: a state machine that needs the
  * magic (8 bytes), then a length (8), then exactly that many payload bytes. A payload that lies
@@ -318,15 +337,10 @@ class RecordParser {
 
   #complete(acc: Uint8Array): void {
     if (this.#state === 'magic') {
-      if (StreamMagic.recognize(acc) === null) {
-        throw framing('UnsupportedStreamVersion', `unknown stream tag ${JSON.stringify(Buffer.from(acc).toString('latin1'))}`, { tag: Buffer.from(acc).toString('hex') });
-      }
+      checkMagic(acc);
       this.#expect('length', 8);
     } else if (this.#state === 'length') {
-      const length = new DataView(acc.buffer, acc.byteOffset, 8).getBigUint64(0);
-      if (length === 0n) throw framing('ZeroLength', 'a zero-length record');
-      if (length > BigInt(MAX_RECORD)) throw framing('LengthExceedsMax', `record length ${length} exceeds ${MAX_RECORD}`, { max: MAX_RECORD });
-      this.#expect('payload', Number(length));
+      this.#expect('payload', prefixedLength(acc));
     } else {
       this.#ready.push(acc);
       this.#expect('length', 8);
@@ -369,6 +383,65 @@ export class WalStreamReader {
       for (let r = parser.next(); r !== null; r = parser.next()) yield r;
     }
     parser.end();
+  }
+
+  /**
+   * Records of a stream file, read with positioned reads of FILE_READ_BYTES into a few buffers
+   * allocated once and reused (memory already mapped: fresh buffers cost page faults, and
+   * copying a record out of small chunks costs a pass over every byte). Nearly every payload is
+   * a view of a read buffer; a record that runs past the end of one is read again, whole, from
+   * the file into the next (one larger than a buffer into memory of its own). Before the
+   * buffers are reused, `reclaim` is awaited: once it resolves, the caller must hold no payload
+   * it was given (it copies what it keeps, waits for writes from them). Same framing checks and
+   * errors as from(). (`readBytes`: tests use small reads.)
+   */
+  static async *fromFile(file: WalnutFile, reclaim: () => Promise<void>, readBytes = FILE_READ_BYTES): AsyncGenerator<Uint8Array> {
+    const pool: Buffer[] = [];
+    let nextFree = 0;
+    let buf: Uint8Array = new Uint8Array(0);
+    let base = 0; // the file offset of buf[0]
+    let filled = 0;
+    let at = 0;
+    let eof = false;
+    /** Reads from the first unconsumed byte on into a buffer of at least `need` bytes. */
+    const refill = async (need: number): Promise<void> => {
+      let next: Buffer;
+      if (need > readBytes) {
+        next = Buffer.allocUnsafeSlow(need);
+      } else {
+        if (nextFree === FILE_READ_BUFFERS) {
+          await reclaim();
+          nextFree = 0;
+        }
+        if (nextFree === pool.length) pool.push(Buffer.allocUnsafeSlow(readBytes));
+        next = pool[nextFree++]!;
+      }
+      const from = base + at;
+      const n = await file.read(next, 0, next.length, from); // fewer only at the end of the file
+      buf = next;
+      base = from;
+      at = 0;
+      filled = n;
+      eof = n < next.length;
+    };
+    /** Are `n` bytes available from `at` (reading more when needed)? */
+    const have = async (n: number): Promise<boolean> => {
+      if (filled - at < n && !eof) await refill(n);
+      return filled - at >= n;
+    };
+    if (!(await have(MAGIC_LENGTH))) throw framing('HeaderMissing', `the stream ends before its 8-byte ARKHEXP1 header (${filled - at} bytes)`);
+    checkMagic(buf.subarray(at, at + MAGIC_LENGTH));
+    at += MAGIC_LENGTH;
+    for (;;) {
+      if (!(await have(8))) {
+        if (filled === at) return;
+        throw framing('Truncated', `the stream ends inside a record (length prefix, ${filled - at} bytes of it)`);
+      }
+      const length = prefixedLength(buf.subarray(at, at + 8));
+      if (!(await have(8 + length))) throw framing('Truncated', `the stream ends inside a record (payload, ${filled - at - 8} bytes of it)`);
+      yield buf.subarray(at + 8, at + 8 + length);
+      at += 8 + length;
+    }
   }
 
   static *fromBuffer(bytes: Uint8Array): Generator<Uint8Array> {
