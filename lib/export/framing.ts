@@ -387,17 +387,30 @@ export class WalStreamReader {
 
   /**
    * Records of a stream file, read with positioned reads of FILE_READ_BYTES into a few buffers
-   * allocated once and reused (memory already mapped: fresh buffers cost page faults, and
-   * copying a record out of small chunks costs a pass over every byte). Nearly every payload is
-   * a view of a read buffer; a record that runs past the end of one is read again, whole, from
-   * the file into the next (one larger than a buffer into memory of its own). Before the
-   * buffers are reused, `reclaim` is awaited: once it resolves, the caller must hold no payload
-   * it was given (it copies what it keeps, waits for writes from them). Same framing checks and
-   * errors as from(). (`readBytes`: tests use small reads.)
+   * allocated once and reused in turn (memory already mapped: fresh buffers cost page faults,
+   * and copying a record out of small chunks costs a pass over every byte). Nearly every payload
+   * is a view of a read buffer; a record that runs past the end of one is read again, whole,
+   * from the file into the next (one larger than a buffer into memory of its own). When the
+   * reader moves on from a buffer it calls `release`, and reuses that buffer only once the
+   * promise returned has resolved: from then on the caller must hold no payload it was given so
+   * far (it copies what it keeps, waits for writes from them). Same framing checks and errors
+   * as from(). (`readBytes`: tests use small reads.)
    */
-  static async *fromFile(file: WalnutFile, reclaim: () => Promise<void>, readBytes = FILE_READ_BYTES): AsyncGenerator<Uint8Array> {
-    const pool: Buffer[] = [];
+  static async *fromFile(file: WalnutFile, release: () => Promise<void>, readBytes = FILE_READ_BYTES): AsyncGenerator<Uint8Array> {
+    // each buffer has room before its read for the tail of the previous one (a record begun
+    // there): the next read is under way while the records before it are used
+    const slack = readBytes >>> 1;
+    type Slot = { bytes: Buffer; released: Promise<void> | null };
+    const pool: Slot[] = [];
     let nextFree = 0;
+    const takeSlot = (): Slot => {
+      if (pool.length < FILE_READ_BUFFERS) pool.push({ bytes: Buffer.allocUnsafeSlow(slack + readBytes), released: null });
+      const slot = pool[nextFree]!;
+      nextFree = (nextFree + 1) % FILE_READ_BUFFERS;
+      return slot;
+    };
+    let current: Slot | null = null;
+    let ahead: { slot: Slot; from: number; read: Promise<number> } | null = null;
     let buf: Uint8Array = new Uint8Array(0);
     let base = 0; // the file offset of buf[0]
     let filled = 0;
@@ -405,24 +418,44 @@ export class WalStreamReader {
     let eof = false;
     /** Reads from the first unconsumed byte on into a buffer of at least `need` bytes. */
     const refill = async (need: number): Promise<void> => {
-      let next: Buffer;
-      if (need > readBytes) {
-        next = Buffer.allocUnsafeSlow(need);
+      if (current !== null) current.released = release();
+      const tail = filled - at;
+      const next = ahead;
+      ahead = null;
+      if (next !== null && next.from === base + filled && tail <= slack && need <= tail + readBytes) {
+        const n = await next.read; // fewer only at the end of the file
+        next.slot.bytes.set(buf.subarray(at, filled), slack - tail); // the tail: moved, not read again
+        buf = next.slot.bytes.subarray(slack - tail, slack + n);
+        current = next.slot;
+        eof = n < readBytes;
       } else {
-        if (nextFree === FILE_READ_BUFFERS) {
-          await reclaim();
-          nextFree = 0;
+        await next?.read.catch(() => undefined); // its buffer is read into again below or later
+        let bytes: Buffer;
+        if (need > slack + readBytes) {
+          bytes = Buffer.allocUnsafeSlow(need);
+          current = null;
+        } else {
+          current = takeSlot();
+          await current.released;
+          bytes = current.bytes;
         }
-        if (nextFree === pool.length) pool.push(Buffer.allocUnsafeSlow(readBytes));
-        next = pool[nextFree++]!;
+        const n = await file.read(bytes, 0, bytes.length, base + at);
+        buf = bytes.subarray(0, n);
+        eof = n < bytes.length;
       }
-      const from = base + at;
-      const n = await file.read(next, 0, next.length, from); // fewer only at the end of the file
-      buf = next;
-      base = from;
+      base += at;
       at = 0;
-      filled = n;
-      eof = n < next.length;
+      filled = buf.length;
+      if (!eof) {
+        const slot = takeSlot();
+        const from = base + filled;
+        const read = (async () => {
+          await slot.released;
+          return file.read(slot.bytes, slack, readBytes, from);
+        })();
+        read.catch(() => undefined); // awaited by the next refill; never unhandled
+        ahead = { slot, from, read };
+      }
     };
     /** Are `n` bytes available from `at` (reading more when needed)? */
     const have = async (n: number): Promise<boolean> => {

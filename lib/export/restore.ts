@@ -20,8 +20,8 @@
  * at a commit (WALNUT_INVALID_FRAMING with the reason it stopped).
  * An untouched fs.ReadStream of a regular file is not read through the stream: the file is
  * read with large positioned reads into a few reused buffers (framing.ts fromFile), whose
- * payloads are views; before those buffers are reused the held transaction's frames are copied
- * and every page write handed to the PageWriter has completed.
+ * payloads are views; before one of those buffers is reused the held transaction's frames are
+ * copied and every page write handed to the PageWriter before has completed.
  * The database is built in a temporary file beside the target, synced,
  * then renamed over it; an existing database is never overwritten without `force`.
  *
@@ -239,15 +239,15 @@ async function streamFileOf(source: unknown): Promise<WalnutFile | null> {
 }
 
 async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array | WalnutFile, out: WalnutFile, until: bigint | Date | undefined): Promise<RestoreResult> {
-  // the file reader reuses its buffers once nothing refers to them: the pending transaction's
-  // frames are copied, and every page write handed to the writer has completed
-  const reclaim = async (): Promise<void> => {
-    pending.frames = pending.frames.map((f) => new Uint8Array(f));
-    await writer?.finish();
+  // the file reader reuses a buffer once nothing refers to it: the held transaction's frames
+  // are copied (each once), and every page write handed to the writer so far has completed
+  const release = (): Promise<void> => {
+    for (; pending.owned < pending.frames.length; pending.owned++) pending.frames[pending.owned] = new Uint8Array(pending.frames[pending.owned]!);
+    return writer?.release() ?? Promise.resolve();
   };
   const records =
     source instanceof Uint8Array ? WalStreamReader.fromBuffer(source)
-    : source instanceof WalnutFile ? WalStreamReader.fromFile(source, reclaim)
+    : source instanceof WalnutFile ? WalStreamReader.fromFile(source, release)
     : WalStreamReader.from(source as AsyncIterable<Uint8Array>);
   /** 'current': starts with BASE_META, every commit boundary a real state; 'first': the first layout (records.ts). */
   let layout: 'current' | 'first' | null = null;
@@ -263,7 +263,8 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array |
   // the generation being replayed; the first after the base may continue the base's (an anchor)
   let gen: { salt1: number; salt2: number; bigEndian: boolean; running: [number, number] } | null = null;
   let firstGeneration = true;
-  let pending: { frames: Uint8Array[]; hash: Xxh3Stream; commit: { dbSize: number } | null } = { frames: [], hash: new Xxh3Stream(), commit: null };
+  /** `owned`: frames before it are copies of their own (not views of the reader's buffers). */
+  let pending: { frames: Uint8Array[]; owned: number; hash: Xxh3Stream; commit: { dbSize: number } | null } = { frames: [], owned: 0, hash: new Xxh3Stream(), commit: null };
   let writer: PageWriter | null = null;
 
   try {
@@ -345,7 +346,7 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array |
         commits++;
         lastSeq = rec.seq;
         lastTimeMs = rec.timeMs;
-        pending = { frames: [], hash: new Xxh3Stream(), commit: null };
+        pending = { frames: [], owned: 0, hash: new Xxh3Stream(), commit: null };
       } else {
         throw new StopRestore('UnknownRecordKind');
       }
