@@ -221,16 +221,25 @@ function isoTime(ms: bigint | null): string | null {
  */
 async function streamFileOf(source: unknown): Promise<WalnutFile | null> {
   if (!(source instanceof fs.ReadStream)) return null;
-  const s = source as fs.ReadStream & { start?: number; end?: number };
+  const s = source as fs.ReadStream & { start?: number; end?: number; fd?: number | null };
   if (typeof s.path !== 'string' || s.bytesRead !== 0 || s.readableLength !== 0 || s.destroyed || s.listenerCount('data') > 0) return null;
   if ((s.start ?? 0) !== 0 || (s.end ?? Infinity) !== Infinity) return null;
   let file: WalnutFile;
   try {
+    if (!fs.statSync(s.path).isFile()) return null; // a FIFO or device is not opened twice
     file = await WalnutFile.open(s.path, { readOnly: true });
   } catch {
     return null;
   }
-  if (!fs.fstatSync(file.fd).isFile()) {
+  // the stream's own descriptor (opened by now, or given as its fd option) must be this file
+  const ours = fs.fstatSync(file.fd);
+  let theirs: fs.Stats | null = ours;
+  try {
+    if (typeof s.fd === 'number') theirs = fs.fstatSync(s.fd);
+  } catch {
+    theirs = null;
+  }
+  if (!ours.isFile() || theirs === null || theirs.dev !== ours.dev || theirs.ino !== ours.ino) {
     await file.close();
     return null;
   }
