@@ -108,7 +108,8 @@ async function run() {
     arkBytes = fs.statSync(file).size;
     return ms;
   };
-  // the stream is read as the CLI reads it (`walnut restore app.ark db`: 1 MiB chunks)
+  // a read stream of the file, as the CLI opens it (1 MiB chunks); restore() reads such an untouched
+  // stream's file itself (restore.ts), the CLI (whose progress bar listens to the chunks) does not
   const restoreWith = (build, target, highWaterMark = 1 << 20) => async () => {
     rm(target);
     return timed(() => build.restore(fs.createReadStream(ark, { highWaterMark }), target));

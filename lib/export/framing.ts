@@ -268,6 +268,25 @@ function writeAll(stream: Writable, parts: Uint8Array[]): Promise<void> {
   });
 }
 
+/** WALNUT_INVALID_FRAMING (UnsupportedStreamVersion) unless `bytes` (8) are the ARKHEXP1 magic. */
+function checkMagic(bytes: Uint8Array): void {
+  if (StreamMagic.recognize(bytes) === null) {
+    throw framing('UnsupportedStreamVersion', `unknown stream tag ${JSON.stringify(Buffer.from(bytes).toString('latin1'))}`, { tag: Buffer.from(bytes).toString('hex') });
+  }
+}
+
+/** The record length in the 8-byte prefix at the start of `bytes`, checked. */
+function prefixedLength(bytes: Uint8Array): number {
+  const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0);
+  if (length === 0n) throw framing('ZeroLength', 'a zero-length record');
+  if (length > BigInt(MAX_RECORD)) throw framing('LengthExceedsMax', `record length ${length} exceeds ${MAX_RECORD}`, { max: MAX_RECORD });
+  return Number(length);
+}
+
+/** A stream file is read in reads of this size, into FILE_READ_BUFFERS buffers reused in turn. */
+const FILE_READ_BYTES = 8 << 20;
+const FILE_READ_BUFFERS = 4;
+
 /**
  * Incremental parser shared by the sync and async readers: a state machine that needs the
  * magic (8 bytes), then a length (8), then exactly that many payload bytes. A payload that lies
@@ -318,15 +337,10 @@ class RecordParser {
 
   #complete(acc: Uint8Array): void {
     if (this.#state === 'magic') {
-      if (StreamMagic.recognize(acc) === null) {
-        throw framing('UnsupportedStreamVersion', `unknown stream tag ${JSON.stringify(Buffer.from(acc).toString('latin1'))}`, { tag: Buffer.from(acc).toString('hex') });
-      }
+      checkMagic(acc);
       this.#expect('length', 8);
     } else if (this.#state === 'length') {
-      const length = new DataView(acc.buffer, acc.byteOffset, 8).getBigUint64(0);
-      if (length === 0n) throw framing('ZeroLength', 'a zero-length record');
-      if (length > BigInt(MAX_RECORD)) throw framing('LengthExceedsMax', `record length ${length} exceeds ${MAX_RECORD}`, { max: MAX_RECORD });
-      this.#expect('payload', Number(length));
+      this.#expect('payload', prefixedLength(acc));
     } else {
       this.#ready.push(acc);
       this.#expect('length', 8);
@@ -369,6 +383,98 @@ export class WalStreamReader {
       for (let r = parser.next(); r !== null; r = parser.next()) yield r;
     }
     parser.end();
+  }
+
+  /**
+   * Records of a stream file, read with positioned reads of FILE_READ_BYTES into a few buffers
+   * allocated once and reused in turn (memory already mapped: fresh buffers cost page faults,
+   * and copying a record out of small chunks costs a pass over every byte). Nearly every payload
+   * is a view of a read buffer; a record that runs past the end of one is read again, whole,
+   * from the file into the next (one larger than a buffer into memory of its own). When the
+   * reader moves on from a buffer it calls `release`, and reuses that buffer only once the
+   * promise returned has resolved: from then on the caller must hold no payload it was given so
+   * far (it copies what it keeps, waits for writes from them). Same framing checks and errors
+   * as from(). (`readBytes`: tests use small reads.)
+   */
+  static async *fromFile(file: WalnutFile, release: () => Promise<void>, readBytes = FILE_READ_BYTES): AsyncGenerator<Uint8Array> {
+    // each buffer has room before its read for the tail of the previous one (a record begun
+    // there): the next read is under way while the records before it are used
+    const slack = readBytes >>> 1;
+    type Slot = { bytes: Buffer; released: Promise<void> | null };
+    const pool: Slot[] = [];
+    let nextFree = 0;
+    const takeSlot = (): Slot => {
+      if (pool.length < FILE_READ_BUFFERS) pool.push({ bytes: Buffer.allocUnsafeSlow(slack + readBytes), released: null });
+      const slot = pool[nextFree]!;
+      nextFree = (nextFree + 1) % FILE_READ_BUFFERS;
+      return slot;
+    };
+    let current: Slot | null = null;
+    let ahead: { slot: Slot; from: number; read: Promise<number> } | null = null;
+    let buf: Uint8Array = new Uint8Array(0);
+    let base = 0; // the file offset of buf[0]
+    let filled = 0;
+    let at = 0;
+    let eof = false;
+    /** Reads from the first unconsumed byte on into a buffer of at least `need` bytes. */
+    const refill = async (need: number): Promise<void> => {
+      if (current !== null) current.released = release();
+      const tail = filled - at;
+      const next = ahead;
+      ahead = null;
+      if (next !== null && next.from === base + filled && tail <= slack && need <= tail + readBytes) {
+        const n = await next.read; // fewer only at the end of the file
+        next.slot.bytes.set(buf.subarray(at, filled), slack - tail); // the tail: moved, not read again
+        buf = next.slot.bytes.subarray(slack - tail, slack + n);
+        current = next.slot;
+        eof = n < readBytes;
+      } else {
+        await next?.read.catch(() => undefined); // its buffer is read into again below or later
+        let bytes: Buffer;
+        if (need > slack + readBytes) {
+          bytes = Buffer.allocUnsafeSlow(need);
+          current = null;
+        } else {
+          current = takeSlot();
+          await current.released;
+          bytes = current.bytes;
+        }
+        const n = await file.read(bytes, 0, bytes.length, base + at);
+        buf = bytes.subarray(0, n);
+        eof = n < bytes.length;
+      }
+      base += at;
+      at = 0;
+      filled = buf.length;
+      if (!eof) {
+        const slot = takeSlot();
+        const from = base + filled;
+        const read = (async () => {
+          await slot.released;
+          return file.read(slot.bytes, slack, readBytes, from);
+        })();
+        read.catch(() => undefined); // awaited by the next refill; never unhandled
+        ahead = { slot, from, read };
+      }
+    };
+    /** Are `n` bytes available from `at` (reading more when needed)? */
+    const have = async (n: number): Promise<boolean> => {
+      if (filled - at < n && !eof) await refill(n);
+      return filled - at >= n;
+    };
+    if (!(await have(MAGIC_LENGTH))) throw framing('HeaderMissing', `the stream ends before its 8-byte ARKHEXP1 header (${filled - at} bytes)`);
+    checkMagic(buf.subarray(at, at + MAGIC_LENGTH));
+    at += MAGIC_LENGTH;
+    for (;;) {
+      if (!(await have(8))) {
+        if (filled === at) return;
+        throw framing('Truncated', `the stream ends inside a record (length prefix, ${filled - at} bytes of it)`);
+      }
+      const length = prefixedLength(buf.subarray(at, at + 8));
+      if (!(await have(8 + length))) throw framing('Truncated', `the stream ends inside a record (payload, ${filled - at - 8} bytes of it)`);
+      yield buf.subarray(at + 8, at + 8 + length);
+      at += 8 + length;
+    }
   }
 
   static *fromBuffer(bytes: Uint8Array): Generator<Uint8Array> {

@@ -13,8 +13,11 @@
  *  - Writeback starts every HINT_BYTES written and at finish() (sync_file_range), so the
  *    caller's one fsync at the end finds the pages already on their way to the disk. Nothing
  *    here makes anything durable.
- *  - All of it runs on the file's I/O lane, in order; at most MAX_BATCHES_IN_FLIGHT batches are
- *    queued at a time. A failed write fails the next call (and finish()).
+ *  - All of it runs on the file's I/O lane, in order; a write waits while more than
+ *    MAX_BATCHES_IN_FLIGHT batches are queued (release() sends one past the limit). A failed
+ *    write fails the next call (and finish(), and release()'s promise).
+ *  - release() tells the caller when it may reuse the buffers it gave so far (restore's file
+ *    reader, framing.ts fromFile): once every write queued until then has completed.
  */
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { nativeHandleOf, type WalnutFile } from '../io/file';
@@ -107,7 +110,25 @@ export class PageWriter {
     }
   }
 
+  /**
+   * Sends what is pending now and returns a promise that settles once every write so far has
+   * completed (from then on no write refers to the buffers given so far); its failure also
+   * fails finish().
+   */
+  release(): Promise<void> {
+    this.#send();
+    const all = Promise.all(this.#inFlight).then(() => undefined);
+    all.catch(() => undefined); // awaited by the caller or finish(); never unhandled
+    return all;
+  }
+
   async #flush(): Promise<void> {
+    this.#send();
+    while (this.#inFlight.length > MAX_BATCHES_IN_FLIGHT) await this.#inFlight.shift();
+  }
+
+  /** Queues what is pending as one batch of writes. */
+  #send(): void {
     const ps = this.#pageSize;
     const runs = pageRuns(this.#pending, ps);
     const lowest = this.#lowest;
@@ -131,7 +152,6 @@ export class PageWriter {
     const batch = Promise.all(ops).then(() => undefined);
     batch.catch(() => undefined); // awaited below or by finish(); never unhandled
     this.#inFlight.push(batch);
-    while (this.#inFlight.length > MAX_BATCHES_IN_FLIGHT) await this.#inFlight.shift();
   }
 }
 

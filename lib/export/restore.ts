@@ -18,6 +18,10 @@
  * replays older commits over a newer base, so only its complete end is a real state: it is
  * restored whole, and refused with `until` (reason FirstLayoutStream) or when it does not end
  * at a commit (WALNUT_INVALID_FRAMING with the reason it stopped).
+ * An untouched fs.ReadStream of a regular file is not read through the stream: the file is
+ * read with large positioned reads into a few reused buffers (framing.ts fromFile), whose
+ * payloads are views; before one of those buffers is reused the held transaction's frames are
+ * copied and every page write handed to the PageWriter before has completed.
  * The database is built in a temporary file beside the target, synced,
  * then renamed over it; an existing database is never overwritten without `force`.
  *
@@ -107,7 +111,8 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   let keep = false;
   try {
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
-    const r = await apply(source, out, until);
+    const file = await streamFileOf(source);
+    const r = await apply(file ?? source, out, until).finally(() => file?.close());
     await out.fsync();
     await out.close();
     if (replaced !== null) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
@@ -208,8 +213,51 @@ function isoTime(ms: bigint | null): string | null {
   return ms === null ? null : new Date(Number(ms)).toISOString();
 }
 
-async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, out: WalnutFile, until: bigint | Date | undefined): Promise<RestoreResult> {
-  const records = source instanceof Uint8Array ? WalStreamReader.fromBuffer(source) : WalStreamReader.from(source as AsyncIterable<Uint8Array>);
+/**
+ * The regular file an untouched fs.ReadStream would read whole (opened anew, the stream
+ * destroyed), so that apply() reads it with large positioned reads into reused buffers
+ * (framing.ts fromFile); null for any other source, or a stream already read or watched (a
+ * 'data' listener, a start or end), or a file that cannot be opened (the stream reports that).
+ */
+async function streamFileOf(source: unknown): Promise<WalnutFile | null> {
+  if (!(source instanceof fs.ReadStream)) return null;
+  const s = source as fs.ReadStream & { start?: number; end?: number; fd?: number | null };
+  if (typeof s.path !== 'string' || s.bytesRead !== 0 || s.readableLength !== 0 || s.destroyed || s.listenerCount('data') > 0) return null;
+  if ((s.start ?? 0) !== 0 || (s.end ?? Infinity) !== Infinity) return null;
+  let file: WalnutFile;
+  try {
+    if (!fs.statSync(s.path).isFile()) return null; // a FIFO or device is not opened twice
+    file = await WalnutFile.open(s.path, { readOnly: true });
+  } catch {
+    return null;
+  }
+  // the stream's own descriptor (opened by now, or given as its fd option) must be this file
+  const ours = fs.fstatSync(file.fd);
+  let theirs: fs.Stats | null = ours;
+  try {
+    if (typeof s.fd === 'number') theirs = fs.fstatSync(s.fd);
+  } catch {
+    theirs = null;
+  }
+  if (!ours.isFile() || theirs === null || theirs.dev !== ours.dev || theirs.ino !== ours.ino) {
+    await file.close();
+    return null;
+  }
+  s.destroy();
+  return file;
+}
+
+async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array | WalnutFile, out: WalnutFile, until: bigint | Date | undefined): Promise<RestoreResult> {
+  // the file reader reuses a buffer once nothing refers to it: the held transaction's frames
+  // are copied (each once), and every page write handed to the writer so far has completed
+  const release = (): Promise<void> => {
+    for (; pending.owned < pending.frames.length; pending.owned++) pending.frames[pending.owned] = new Uint8Array(pending.frames[pending.owned]!);
+    return writer?.release() ?? Promise.resolve();
+  };
+  const records =
+    source instanceof Uint8Array ? WalStreamReader.fromBuffer(source)
+    : source instanceof WalnutFile ? WalStreamReader.fromFile(source, release)
+    : WalStreamReader.from(source as AsyncIterable<Uint8Array>);
   /** 'current': starts with BASE_META, every commit boundary a real state; 'first': the first layout (records.ts). */
   let layout: 'current' | 'first' | null = null;
   let pageSize = 0;
@@ -224,7 +272,8 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
   // the generation being replayed; the first after the base may continue the base's (an anchor)
   let gen: { salt1: number; salt2: number; bigEndian: boolean; running: [number, number] } | null = null;
   let firstGeneration = true;
-  let pending: { frames: Uint8Array[]; hash: Xxh3Stream; commit: { dbSize: number } | null } = { frames: [], hash: new Xxh3Stream(), commit: null };
+  /** `owned`: frames before it are copies of their own (not views of the reader's buffers). */
+  let pending: { frames: Uint8Array[]; owned: number; hash: Xxh3Stream; commit: { dbSize: number } | null } = { frames: [], owned: 0, hash: new Xxh3Stream(), commit: null };
   let writer: PageWriter | null = null;
 
   try {
@@ -306,7 +355,7 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, 
         commits++;
         lastSeq = rec.seq;
         lastTimeMs = rec.timeMs;
-        pending = { frames: [], hash: new Xxh3Stream(), commit: null };
+        pending = { frames: [], owned: 0, hash: new Xxh3Stream(), commit: null };
       } else {
         throw new StopRestore('UnknownRecordKind');
       }

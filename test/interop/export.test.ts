@@ -73,6 +73,35 @@ describe('export while writers run, then restore', () => {
     db.close();
   });
 
+  it('a stream file larger than the restore\'s read buffers, transactions spanning their reuse: every row restored', async () => {
+    // restore reads a stream file into 4 reused 8 MiB buffers (framing.ts fromFile): a 40 MiB
+    // transaction is still held (not verified yet) when the first buffers are read into again
+    const src = sqliteDb();
+    const store = await open(src);
+    const file = await WalnutFile.open(path.join(dir, 'big.ark'), { create: true, truncate: true });
+    const handle = store.exportTo(file, { follow: true, pollMs: 5 });
+    const db = new Database(src);
+    db.pragma('wal_autocheckpoint = 0');
+    const ins = db.prepare('INSERT INTO t(v) VALUES (?)');
+    for (const [tx, rows] of [1000, 10_000, 1000].entries()) {
+      db.transaction(() => {
+        for (let i = 0; i < rows; i++) ins.run(`${tx}:${i} `.repeat(400).slice(0, 3900));
+      })();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    db.close();
+    const stats = await handle.stop();
+    await file.close();
+    await store.close();
+    expect(fs.statSync(path.join(dir, 'big.ark')).size).toBeGreaterThan(40 << 20);
+    const expected = rowsOf(src);
+    const target = path.join(dir, 'big-restored.db');
+    const r = await restore(fs.createReadStream(path.join(dir, 'big.ark')), target);
+    expect(r.stoppedBy).toBeNull();
+    expect(r.commits).toBe(stats.commits);
+    expect(rowsOf(target)).toEqual(expected);
+  });
+
   it('createExportStream + point-in-time restore (until a commit sequence and a time)', async () => {
     const src = sqliteDb();
     const stream = createExportStream(src, { follow: true, pollMs: 2 });

@@ -108,4 +108,47 @@ describe('framing', () => {
     for await (const r of WalStreamReader.from(pass)) got.push(Buffer.from(r).toString('hex'));
     expect(got).toEqual(payloads.map((p) => p.toString('hex')));
   });
+
+  it('reads a stream file into reused buffers: same records and errors as the stream reader, reclaiming before each reuse', async () => {
+    // small reads: records straddle reads, one is larger than a read buffer, the buffers are reused
+    const payloads = [...Array.from({ length: 200 }, (_, i) => Buffer.alloc(1 + ((i * 53) % 700), i & 0xff)), Buffer.alloc(10_000, 7), Buffer.alloc(3, 9)];
+    const bytes = Buffer.concat([magic, ...payloads.flatMap((p) => [be64(p.length), p])]);
+    const fromFile = async (stream: Uint8Array): Promise<{ got: string[]; error: unknown; reclaims: number }> => {
+      fs.writeFileSync(path.join(dir, 'pooled.ark'), stream);
+      const file = await WalnutFile.open(path.join(dir, 'pooled.ark'), { readOnly: true });
+      const got: string[] = [];
+      let reclaims = 0;
+      try {
+        for await (const r of WalStreamReader.fromFile(file, async () => void reclaims++, 1024)) got.push(Buffer.from(r).toString('hex'));
+        return { got, error: null, reclaims };
+      } catch (e) {
+        return { got, error: e, reclaims };
+      } finally {
+        await file.close();
+      }
+    };
+    const whole = await fromFile(bytes);
+    expect(whole.error).toBeNull();
+    expect(whole.got).toEqual(payloads.map((p) => p.toString('hex')));
+    expect(whole.reclaims).toBeGreaterThan(10);
+    const cuts = [0, 5, 8, 12, 16, 17, ...Array.from({ length: 40 }, (_, i) => Math.floor((bytes.length * (i + 1)) / 41)), bytes.length - 1];
+    for (const cut of cuts) {
+      const stream = bytes.subarray(0, cut);
+      const expected: string[] = [];
+      let expectedError: unknown = null;
+      try {
+        for (const r of WalStreamReader.fromBuffer(stream)) expected.push(Buffer.from(r).toString('hex'));
+      } catch (e) {
+        expectedError = e;
+      }
+      const r = await fromFile(stream);
+      expect(r.got).toEqual(expected);
+      expect((r.error as { reason?: string } | null)?.reason).toBe((expectedError as { reason?: string } | null)?.reason);
+    }
+    const bad = Buffer.from(bytes);
+    bad.writeBigUInt64BE(BigInt(MAX_RECORD + 1), 8 + 8 + 1 + 8 + 54); // the third record's length
+    const r = await fromFile(bad);
+    expect(r.got).toHaveLength(2);
+    expectWalnutError(() => { throw r.error; }, 'WALNUT_INVALID_FRAMING', { reason: 'LengthExceedsMax' });
+  });
 });
