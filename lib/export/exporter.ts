@@ -29,7 +29,7 @@
  */
 import { Xxh3Stream, xxh3_128Into } from '../checksum';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
-import { WAL_HEADER_SIZE } from '../format/wal-header';
+import { frameOffset } from '../format/wal-header';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
@@ -239,12 +239,12 @@ export class Exporter {
    */
   async #scanTo(salts: [number, number], x: number): Promise<{ commits: number; anchor: ChainAnchor }> {
     const wal = this.#index.wal.file;
-    const frameSize = FRAME_HEADER_SIZE + this.#index.pageSize;
+    const pageSize = this.#index.pageSize;
     const head = new Uint8Array(FRAME_HEADER_SIZE);
     let commits = 0;
     for (let f = 1; f <= x; f++) {
       if (f % SCAN_YIELD === 0) await new Promise((resolve) => setImmediate(resolve));
-      if (wal.readSync(head, 0, FRAME_HEADER_SIZE, WAL_HEADER_SIZE + (f - 1) * frameSize) !== FRAME_HEADER_SIZE) {
+      if (wal.readSync(head, 0, FRAME_HEADER_SIZE, frameOffset(f, pageSize)) !== FRAME_HEADER_SIZE) {
         throw walnutError('WALNUT_CORRUPT', `frame ${f} is missing from the WAL`, { path: this.#index.walPath });
       }
       if (head[4]! | head[5]! | head[6]! | head[7]!) commits++;

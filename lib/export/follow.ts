@@ -23,7 +23,7 @@
  *    connection's own writer while that one is appending (whose restart waits for nothing).
  */
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
-import { decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
+import { decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
 import type { WalnutFile } from '../io/file';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { Follower, WalIndex, WalTail } from '../wal-index/wal-index';
@@ -68,7 +68,7 @@ export function snapshotFrames(index: WalIndex, snap: Snapshot): FrameSource {
     walHeader: (gen) => readWalHeader(index, file, gen),
     read: async (_gen, buf, first) => {
       const frameSize = frameSizeOf(index);
-      const got = await file.read(buf, 0, buf.length, WAL_HEADER_SIZE + (first - 1) * frameSize);
+      const got = await file.read(buf, 0, buf.length, frameOffset(first, index.pageSize));
       if (got !== buf.length) missing(index, first, got, frameSize);
     },
   };
@@ -172,7 +172,7 @@ export class WalFollower implements FrameSource, Follower {
         return;
       }
       const handOvers = this.#handOvers;
-      const got = await this.#file!.read(buf, 0, buf.length, WAL_HEADER_SIZE + (first - 1) * this.#frameSize);
+      const got = await this.#file!.read(buf, 0, buf.length, frameOffset(first, this.#index.pageSize));
       if (this.#handOvers !== handOvers) continue; // the WAL may have restarted under the read: the tail has these frames
       if (got !== buf.length) missing(this.#index, first, got, this.#frameSize);
       if (!sameSalts(this.#at.salts, gen.salts) || this.#at.mxFrame < first + count - 1) this.#at = { mxFrame: first + count - 1, salts: gen.salts };

@@ -640,7 +640,7 @@ export class WalIndex {
     // short and is zero-filled (Snapshot#locate). No stat per snapshot: on this ext4 a stat
     // makes the next fdatasync write the inode too (reference/commit-profile.md). A view of an
     // earlier frame (`at`) before the generation's first commit is the database file as it is.
-    const dbFilePages = at !== undefined ? Math.floor(this.db.sizeSync() / this.pageSize) : this.databaseSize(header);
+    const dbFilePages = at !== undefined ? this.#databaseFilePages() : this.databaseSize(header);
     // READ(0): everything is in the database file; the WAL is not consulted at all.
     const mxFrame = readLock === 0 ? 0 : (at?.mxFrame ?? header.mxFrame);
     const dbSize = at !== undefined ? (at.dbSize ?? dbFilePages) : dbFilePages;
@@ -655,7 +655,12 @@ export class WalIndex {
    * is empty, the database file's size (one lseek; never a stat).
    */
   databaseSize(h: ShmHeader): number {
-    return h.mxFrame > 0 ? h.nPage : Math.floor(this.db.sizeSync() / this.pageSize);
+    return h.mxFrame > 0 ? h.nPage : this.#databaseFilePages();
+  }
+
+  /** Whole pages in the database file (one lseek; never a stat). */
+  #databaseFilePages(): number {
+    return Math.floor(this.db.sizeSync() / this.pageSize);
   }
 
   /**
@@ -960,7 +965,7 @@ export class WalIndex {
     const header = new Uint8Array(WAL_HEADER_SIZE);
     const frames = Buffer.allocUnsafe((h.mxFrame - from) * frameSize);
     try {
-      const got = await Promise.all([this.wal.file.read(header, 0, WAL_HEADER_SIZE, 0), this.wal.file.read(frames, 0, frames.length, WAL_HEADER_SIZE + from * frameSize)]);
+      const got = await Promise.all([this.wal.file.read(header, 0, WAL_HEADER_SIZE, 0), this.wal.file.read(frames, 0, frames.length, frameOffset(from + 1, this.pageSize))]);
       if (got[0] !== WAL_HEADER_SIZE || got[1] !== frames.length) return false;
     } catch {
       return false; // the restart waits; the followers read the frames themselves
