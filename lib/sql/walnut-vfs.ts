@@ -33,6 +33,7 @@
  * spilled journal) lives in memory.
  */
 import { walnutError, WalnutError } from '../errors';
+import { decodeDbPageSize } from '../format/page-size';
 import type { Store } from '../commit/store';
 import type { CommitPipeline, PageImage, View } from './commit-pipeline';
 import type { Engine } from './engine';
@@ -386,10 +387,9 @@ function toDiskPage1(page: Buffer, dataVersion: number): void {
   for (const off of COUNTER_OFFSETS) page.writeUInt32BE((page.readUInt32BE(off) - dataVersion) >>> 0, off);
 }
 
-/** The page size page 1's header states (bytes 16..17, big-endian; 1 means 65536). */
+/** The page size page 1's header states (bytes 16..17, big-endian; 0 when not a valid one). */
 function headerPageSize(page1: Uint8Array): number {
-  const v = (page1[16]! << 8) | page1[17]!;
-  return v === 1 ? 65536 : v;
+  return decodeDbPageSize((page1[16]! << 8) | page1[17]!);
 }
 
 function memRead(f: MemFile, pData: Uint8Array, iOffset: number): number {
