@@ -283,9 +283,29 @@ function prefixedLength(bytes: Uint8Array): number {
   return Number(length);
 }
 
+/** Records of one kind that a WalStreamReader.fromFile() caller reads from the file itself. */
+export interface FileDivert {
+  /** The payload's first byte (its kind) that marks them. */
+  kind: number;
+  /**
+   * Takes what it can of the records from the one whose length prefix is at file offset
+   * `offset` on, and resolves to the offset to go on at: `offset` itself when it took none (that
+   * record is then yielded as usual).
+   */
+  take(offset: number): Promise<number>;
+}
+
+export interface FileReadOptions {
+  divert?: FileDivert;
+  /** Told the file offset read up to, after each read and each diverted run. */
+  onProgress?: (offset: number) => void;
+  readBytes?: number;
+}
+
 /** A stream file is read in reads of this size, into FILE_READ_BUFFERS buffers reused in turn. */
 const FILE_READ_BYTES = 8 << 20;
 const FILE_READ_BUFFERS = 4;
+const FIRST_READ_BYTES = 64 << 10;
 
 /**
  * Incremental parser shared by the sync and async readers: a state machine that needs the
@@ -394,9 +414,12 @@ export class WalStreamReader {
    * reader moves on from a buffer it calls `release`, and reuses that buffer only once the
    * promise returned has resolved: from then on the caller must hold no payload it was given so
    * far (it copies what it keeps, waits for writes from them). Same framing checks and errors
-   * as from(). (`readBytes`: tests use small reads.)
+   * as from(). Options: `divert` hands records of one kind to the caller, who reads them from
+   * the file itself (FileDivert); `onProgress` hears the file offset read up to after each read.
+   * (`readBytes`: tests use small reads.)
    */
-  static async *fromFile(file: WalnutFile, release: () => Promise<void>, readBytes = FILE_READ_BYTES): AsyncGenerator<Uint8Array> {
+  static async *fromFile(file: WalnutFile, release: () => Promise<void>, options: FileReadOptions = {}): AsyncGenerator<Uint8Array> {
+    const { readBytes = FILE_READ_BYTES, divert, onProgress } = options;
     // each buffer has room before its read for the tail of the previous one (a record begun
     // there): the next read is under way while the records before it are used
     const slack = readBytes >>> 1;
@@ -416,6 +439,10 @@ export class WalStreamReader {
     let filled = 0;
     let at = 0;
     let eof = false;
+    // With a divert, the first read (and the first after a diverted run) is small and reads
+    // nothing ahead: what follows may be the diverted records, which this reader never needs.
+    const firstRead = Math.min(readBytes, FIRST_READ_BYTES);
+    let small = divert !== undefined;
     /** Reads from the first unconsumed byte on into a buffer of at least `need` bytes. */
     const refill = async (need: number): Promise<void> => {
       if (current !== null) current.released = release();
@@ -439,14 +466,18 @@ export class WalStreamReader {
           await current.released;
           bytes = current.bytes;
         }
-        const n = await file.read(bytes, 0, bytes.length, base + at);
+        const length = small ? Math.min(bytes.length, Math.max(need, firstRead)) : bytes.length;
+        const n = await file.read(bytes, 0, length, base + at);
         buf = bytes.subarray(0, n);
-        eof = n < bytes.length;
+        eof = n < length;
       }
       base += at;
       at = 0;
       filled = buf.length;
-      if (!eof) {
+      onProgress?.(base + filled);
+      const readAhead = !small;
+      small = false;
+      if (!eof && readAhead) {
         const slot = takeSlot();
         const from = base + filled;
         const read = (async () => {
@@ -457,6 +488,19 @@ export class WalStreamReader {
         ahead = { slot, from, read };
       }
     };
+    /** Goes on at file offset `to` with nothing buffered (the read under way is dropped). */
+    const skipTo = async (to: number): Promise<void> => {
+      await ahead?.read.catch(() => undefined);
+      ahead = null;
+      if (current !== null) current.released = release();
+      current = null;
+      base = to;
+      at = filled = 0;
+      buf = new Uint8Array(0);
+      eof = false;
+      small = true;
+      onProgress?.(to);
+    };
     /** Are `n` bytes available from `at` (reading more when needed)? */
     const have = async (n: number): Promise<boolean> => {
       if (filled - at < n && !eof) await refill(n);
@@ -465,12 +509,20 @@ export class WalStreamReader {
     if (!(await have(MAGIC_LENGTH))) throw framing('HeaderMissing', `the stream ends before its 8-byte ARKHEXP1 header (${filled - at} bytes)`);
     checkMagic(buf.subarray(at, at + MAGIC_LENGTH));
     at += MAGIC_LENGTH;
+    let undiverted = -1; // the offset of a record divert.take() left: yielded as usual
     for (;;) {
       if (!(await have(8))) {
         if (filled === at) return;
         throw framing('Truncated', `the stream ends inside a record (length prefix, ${filled - at} bytes of it)`);
       }
       const length = prefixedLength(buf.subarray(at, at + 8));
+      if (divert !== undefined && base + at !== undiverted && (await have(9)) && buf[at + 8] === divert.kind) {
+        const from = base + at;
+        const to = await divert.take(from);
+        if (to === from) undiverted = from;
+        else await skipTo(to);
+        continue;
+      }
       if (!(await have(8 + length))) throw framing('Truncated', `the stream ends inside a record (payload, ${filled - at - 8} bytes of it)`);
       yield buf.subarray(at + 8, at + 8 + length);
       at += 8 + length;

@@ -20,6 +20,7 @@ import { nativeHandleOf, WalnutFile } from '../../lib/io/file';
 import { nativeExportIo } from '../../lib/native';
 import { SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
+import { framedStream } from '../helpers/export-stream';
 import { Database, sqliteWritesWal } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -44,17 +45,6 @@ function baseOf(bytes: Uint8Array): { pages: Buffer; counts: number[]; dbSize: n
     }
   }
   throw new Error('no BASE_END');
-}
-
-/** Frames a list of payloads as an ARKHEXP1 stream. */
-function framedStream(payloads: Uint8Array[]): Buffer {
-  const parts: Buffer[] = [Buffer.from('ARKHEXP1')];
-  for (const p of payloads) {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64BE(BigInt(p.length));
-    parts.push(len, Buffer.from(p));
-  }
-  return Buffer.concat(parts);
 }
 
 /** The export of `db` through a file sink, a Writable and a record sink: the three streams' bytes. */
