@@ -171,6 +171,9 @@ export interface NativeChunkResult {
 export interface NativeBaseImageReader {
   readChunk(db: NativeFileHandle, wal: NativeFileHandle, out: Uint8Array, pageSize: number, pagesPerRecord: number,
     firstPgno: number, pageCount: number, dbFilePages: number, frames: Uint32Array | null, checkTrailers: boolean): Promise<NativeChunkResult>;
+  /** As readChunk, the records written to `sink` at `position` one by one instead (bytes: written). */
+  writeChunk(db: NativeFileHandle, wal: NativeFileHandle, sink: NativeFileHandle, pageSize: number, pagesPerRecord: number,
+    firstPgno: number, pageCount: number, dbFilePages: number, frames: Uint32Array | null, checkTrailers: boolean, position: number): Promise<NativeChunkResult>;
   /** The canonical xxh3-128 of the pages read so far (high u64 then low u64, big-endian). */
   digest(): Uint8Array;
 }

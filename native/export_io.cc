@@ -1,6 +1,7 @@
 // export_io.cc — see export_io.h.
 #include "export_io.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,19 +61,54 @@ Napi::Value DigestBytes(Napi::Env env, const checksum::Xxh3State& hash) {
 struct ChunkJob {
   BaseChunk chunk;
   std::vector<uint32_t> frames;  // a copy: the caller's array may change while the chunk runs
-  uint8_t* out = nullptr;
+  uint8_t* out = nullptr;        // readChunk: the whole chunk goes here
+  uint64_t position = 0;         // writeChunk: where in the sink its first record goes
   BaseChunkResult result;
   const std::string* failedPath = nullptr;
 };
 
+// writeChunk: each record of the chunk filled into `buffer` (one record long, so it is still in
+// the CPU cache when it is written) and written to the sink at once; writeback of the chunk's
+// bytes started after them. `r->bytes` = bytes written.
+void WriteChunkRecords(ChunkJob& j, const ReadvAt& readDb, const ReadvAt& readWal, FileState& sink,
+                       checksum::Xxh3State* hash, std::vector<uint8_t>* buffer) {
+  const BaseChunk& c = j.chunk;
+  uint64_t at = j.position;
+  for (uint32_t i = 0; i < c.pageCount; i += c.pagesPerRecord) {
+    BaseChunk one = c;
+    one.firstPgno = c.firstPgno + i;
+    one.pageCount = std::min(c.pagesPerRecord, c.pageCount - i);
+    one.frames = c.frames == nullptr ? nullptr : c.frames + i;
+    const uint64_t bytes = BaseChunkBytes(one.pageSize, one.pagesPerRecord, one.pageCount);
+    if (buffer->size() < bytes) buffer->resize(bytes);
+    BaseChunkResult r;
+    FillBaseChunk(one, readDb, readWal, buffer->data(), hash, &r);
+    if (!r.ok()) {
+      j.result = r;
+      return;
+    }
+    j.result.failure = posix::WriteFull(sink.fd, buffer->data(), bytes, at);
+    if (j.result.failure.IsError()) {
+      j.failedPath = &sink.path;
+      return;
+    }
+    at += bytes;
+  }
+  j.result.bytes = at - j.position;
+  (void)posix::StartWriteback(sink.fd, j.position, j.result.bytes);  // a hint: its failure changes nothing
+}
+
 class ChunkOp : public IoOp {
  public:
-  ChunkOp(Napi::Env env, std::shared_ptr<FileState> db, std::shared_ptr<FileState> wal,
-          std::shared_ptr<checksum::Xxh3State> hash, std::unique_ptr<ChunkJob> job, ReaderState* reader)
-      : IoOp(env), db_(std::move(db)), wal_(std::move(wal)), hash_(std::move(hash)), job_(std::move(job)),
-        reader_(reader) {
+  // `sink` null: readChunk (into job->out); else writeChunk, through `buffer`.
+  ChunkOp(Napi::Env env, std::shared_ptr<FileState> db, std::shared_ptr<FileState> wal, std::shared_ptr<FileState> sink,
+          std::shared_ptr<checksum::Xxh3State> hash, std::shared_ptr<std::vector<uint8_t>> buffer,
+          std::unique_ptr<ChunkJob> job, ReaderState* reader)
+      : IoOp(env), db_(std::move(db)), wal_(std::move(wal)), sink_(std::move(sink)), hash_(std::move(hash)),
+        buffer_(std::move(buffer)), job_(std::move(job)), reader_(reader) {
     db_->BeginOp();
     wal_->BeginOp();
+    if (sink_ != nullptr) sink_->BeginOp();
   }
   void Execute() override {
     ChunkJob& j = *job_;
@@ -83,7 +119,12 @@ class ChunkOp : public IoOp {
         return f;
       };
     };
-    FillBaseChunk(j.chunk, reader(db_), reader(wal_), j.out, hash_.get(), &j.result);
+    if (sink_ == nullptr) {
+      FillBaseChunk(j.chunk, reader(db_), reader(wal_), j.out, hash_.get(), &j.result);
+    } else {
+      WriteChunkRecords(j, reader(db_), reader(wal_), *sink_, hash_.get(), buffer_.get());
+      sink_->EndOp();
+    }
     wal_->EndOp();
     db_->EndOp();
   }
@@ -105,7 +146,9 @@ class ChunkOp : public IoOp {
  private:
   std::shared_ptr<FileState> db_;
   std::shared_ptr<FileState> wal_;
+  std::shared_ptr<FileState> sink_;
   std::shared_ptr<checksum::Xxh3State> hash_;
+  std::shared_ptr<std::vector<uint8_t>> buffer_;
   std::unique_ptr<ChunkJob> job_;
   ReaderState* reader_;  // the reader outlives its ops (KeepAlive of its JS object)
 };
@@ -115,43 +158,82 @@ class BaseImageReader : public Napi::ObjectWrap<BaseImageReader> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "BaseImageReader",
                        {InstanceMethod<&BaseImageReader::ReadChunk>("readChunk"),
+                        InstanceMethod<&BaseImageReader::WriteChunk>("writeChunk"),
                         InstanceMethod<&BaseImageReader::Digest>("digest")});
   }
   explicit BaseImageReader(const Napi::CallbackInfo& info)
-      : Napi::ObjectWrap<BaseImageReader>(info), hash_(std::make_shared<checksum::Xxh3State>(0)) {}
+      : Napi::ObjectWrap<BaseImageReader>(info), hash_(std::make_shared<checksum::Xxh3State>(0)),
+        buffer_(std::make_shared<std::vector<uint8_t>>()) {}
 
  private:
+  // readChunk(db, wal, out, pageSize, pagesPerRecord, firstPgno, pageCount, dbFilePages, frames, checkTrailers)
   Napi::Value ReadChunk(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!state_.CheckIdle(env)) return Napi::Value();
-    std::shared_ptr<FileState> db = NativeFile::StateOf(env, info[0]);
-    if (db == nullptr) return Napi::Value();
-    std::shared_ptr<FileState> wal = NativeFile::StateOf(env, info[1]);
-    if (wal == nullptr) return Napi::Value();
-    if (db->background != wal->background) return ThrowInvalid(env, "the database and the WAL must be on the same I/O lane");
     auto job = std::make_unique<ChunkJob>();
-    BaseChunk& c = job->chunk;
+    std::shared_ptr<FileState> db, wal;
     ByteSpan out;
-    if (!GetBytes(info, 2, "out", &out) || !GetU32(info, 3, "pageSize", &c.pageSize) ||
-        !GetU32(info, 4, "pagesPerRecord", &c.pagesPerRecord) || !GetU32(info, 5, "firstPgno", &c.firstPgno) ||
-        !GetU32(info, 6, "pageCount", &c.pageCount) || !GetU32(info, 7, "dbFilePages", &c.dbFilePages)) {
-      return Napi::Value();
+    if (!ChunkArgs(info, job.get(), &db, &wal) || !GetBytes(info, 2, "out", &out)) return Napi::Value();
+    if (const char* why = CheckBaseChunk(job->chunk, out.length)) return ThrowInvalid(env, why);
+    job->out = out.data;
+    return Submit(info, db, wal, nullptr, std::move(job));
+  }
+
+  // writeChunk(db, wal, sink, pageSize, pagesPerRecord, firstPgno, pageCount, dbFilePages, frames,
+  //            checkTrailers, position): the records written to the sink file at `position`
+  Napi::Value WriteChunk(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto job = std::make_unique<ChunkJob>();
+    std::shared_ptr<FileState> db, wal;
+    if (!ChunkArgs(info, job.get(), &db, &wal)) return Napi::Value();
+    std::shared_ptr<FileState> sink = NativeFile::StateOf(env, info[2]);
+    if (sink == nullptr || !GetUint(info, 10, "position", &job->position)) return Napi::Value();
+    const uint64_t bytes = BaseChunkBytes(job->chunk.pageSize, job->chunk.pagesPerRecord, job->chunk.pageCount);
+    if (const char* why = CheckBaseChunk(job->chunk, bytes)) return ThrowInvalid(env, why);
+    if (job->position > (1ULL << 52)) return ThrowInvalid(env, "position must be below 2^52");
+    return Submit(info, db, wal, sink, std::move(job));
+  }
+
+  // The arguments readChunk and writeChunk share (all but index 2), checked.
+  bool ChunkArgs(const Napi::CallbackInfo& info, ChunkJob* job, std::shared_ptr<FileState>* db, std::shared_ptr<FileState>* wal) {
+    Napi::Env env = info.Env();
+    if (!state_.CheckIdle(env)) return false;
+    *db = NativeFile::StateOf(env, info[0]);
+    if (*db == nullptr) return false;
+    *wal = NativeFile::StateOf(env, info[1]);
+    if (*wal == nullptr) return false;
+    if ((*db)->background != (*wal)->background) {
+      ThrowInvalid(env, "the database and the WAL must be on the same I/O lane");
+      return false;
+    }
+    BaseChunk& c = job->chunk;
+    if (!GetU32(info, 3, "pageSize", &c.pageSize) || !GetU32(info, 4, "pagesPerRecord", &c.pagesPerRecord) ||
+        !GetU32(info, 5, "firstPgno", &c.firstPgno) || !GetU32(info, 6, "pageCount", &c.pageCount) ||
+        !GetU32(info, 7, "dbFilePages", &c.dbFilePages)) {
+      return false;
     }
     if (info.Length() > 8 && !info[8].IsNull() && !info[8].IsUndefined()) {
       ByteSpan frames;
-      if (!GetTypedBytes(info, 8, napi_uint32_array, "frames", "a Uint32Array or null", &frames)) return Napi::Value();
-      if (frames.length != static_cast<uint64_t>(c.pageCount) * 4) return ThrowInvalid(env, "frames must hold one entry per page");
+      if (!GetTypedBytes(info, 8, napi_uint32_array, "frames", "a Uint32Array or null", &frames)) return false;
+      if (frames.length != static_cast<uint64_t>(c.pageCount) * 4) {
+        ThrowInvalid(env, "frames must hold one entry per page");
+        return false;
+      }
       job->frames.assign(reinterpret_cast<const uint32_t*>(frames.data), reinterpret_cast<const uint32_t*>(frames.data) + c.pageCount);
       c.frames = job->frames.data();
     }
     c.checkTrailers = info.Length() > 9 && info[9].ToBoolean();
-    if (const char* why = CheckBaseChunk(c, out.length)) return ThrowInvalid(env, why);
-    job->out = out.data;
+    return true;
+  }
+
+  Napi::Value Submit(const Napi::CallbackInfo& info, std::shared_ptr<FileState> db, std::shared_ptr<FileState> wal,
+                     std::shared_ptr<FileState> sink, std::unique_ptr<ChunkJob> job) {
+    Napi::Env env = info.Env();
     state_.inFlight++;
-    auto op = std::make_unique<ChunkOp>(env, db, wal, hash_, std::move(job), &state_);
+    const bool background = db->background;
+    auto op = std::make_unique<ChunkOp>(env, std::move(db), std::move(wal), std::move(sink), hash_, buffer_, std::move(job), &state_);
     op->KeepAlive(info[2]);
     op->KeepAlive(info.This());
-    return Instance::Get(env)->Lane(db->background)->Submit(env, std::move(op));
+    return Instance::Get(env)->Lane(background)->Submit(env, std::move(op));
   }
 
   Napi::Value Digest(const Napi::CallbackInfo& info) {
@@ -161,6 +243,7 @@ class BaseImageReader : public Napi::ObjectWrap<BaseImageReader> {
   }
 
   std::shared_ptr<checksum::Xxh3State> hash_;
+  std::shared_ptr<std::vector<uint8_t>> buffer_;  // writeChunk's record buffer
   ReaderState state_;
 };
 

@@ -4,6 +4,10 @@
 //   reader.readChunk(db, wal, out, pageSize, pagesPerRecord, firstPgno, pageCount, dbFilePages,
 //                    frames: Uint32Array | null, checkTrailers)
 //       -> Promise<{ bytes, missingFrame, badTrailerPgno }>   (base_image.h does the work)
+//   reader.writeChunk(db, wal, sink, pageSize, pagesPerRecord, firstPgno, pageCount, dbFilePages,
+//                     frames, checkTrailers, position) -> Promise<{ bytes, ... }>
+//       the same records, each filled into one record-sized buffer and written to the sink file
+//       at position.. at once (still in the CPU cache), then the chunk's writeback started
 //   reader.digest() -> Uint8Array(16)     the canonical xxh3-128 (high u64 then low u64, BE)
 //   startWriteback(file, offset, length) -> Promise<void>   (posix::StartWriteback)
 //   new BaseImageWriter()                 a restore's base image: its running xxh3-128

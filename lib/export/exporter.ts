@@ -217,12 +217,29 @@ export class Exporter {
       this.#baseGeneration = { salts: gen.salts, anchor };
     }
     await this.#append(encodeBaseMetaRecord(this.#seq, observed));
-    const base = await BaseImageReader.open(this.#index, snap);
+    // a file sink gets the records written by the addon as they are read; any other sink gets
+    // each chunk in a buffer of its own to keep (no copy)
+    const direct = this.#sink.direct;
+    const base = await BaseImageReader.open(this.#index, snap, { fresh: !direct });
+    const counted = (chunk: { records: number; pages: number }): void => {
+      this.#stats.records += chunk.records;
+      this.#stats.basePages += chunk.pages;
+    };
     try {
-      for (let chunk = await base.next(); chunk !== null; chunk = await base.next()) {
-        await appendFramedRecords(this.#sink, chunk.framed, chunk.records);
-        this.#stats.records += chunk.records;
-        this.#stats.basePages += chunk.pages;
+      if (direct) {
+        for (let more = true; more; ) {
+          await this.#sink.appendDirect(async (file, position) => {
+            const chunk = await base.writeNext(file, position);
+            more = chunk !== null;
+            if (chunk !== null) counted(chunk);
+            return chunk ?? { bytes: 0, records: 0 };
+          });
+        }
+      } else {
+        for (let chunk = await base.next(); chunk !== null; chunk = await base.next()) {
+          await appendFramedRecords(this.#sink, chunk.framed, chunk.records, true);
+          counted(chunk);
+        }
       }
     } finally {
       await base.close();

@@ -12,8 +12,9 @@
  * WALNUT_INVALID_FRAMING with a `reason` (errors.ts FramingReason).
  *
  * Sinks have two verbs only, appendRecord and flush (no seek, truncate or rewrite; the optional
- * appendFramed appends records already framed), so an exported stream is append-only by
- * construction. BufferedWalSink's failure rule: a flush
+ * appendFramed appends records already framed; a BufferedWalSink over a file also lends the
+ * file's end to the exporter's base image, appendDirect, which moves on past what was written
+ * there), so an exported stream is append-only by construction. BufferedWalSink's failure rule: a flush
  * that fails puts the sink in a failed state that refuses every later call, because the
  * target may hold any prefix of the buffer and a retry could duplicate or lose bytes. A
  * Writable destroyed before or during a flush fails that flush (it would never drain).
@@ -98,18 +99,20 @@ export interface WalRecordSink {
   /**
    * Optional: `records` complete records already framed (u64 length, payload, ...). The sink is
    * done with `framed` once the promise settles (it copies what it keeps), so the caller may
-   * then reuse the buffer. appendFramedRecords() falls back to appendRecord() for other sinks.
+   * then reuse the buffer; unless `owned`: the caller never touches `framed` again, and the sink
+   * may keep it as it is. appendFramedRecords() falls back to appendRecord() for other sinks.
    */
-  appendFramed?(framed: Uint8Array, records: number): Promise<void>;
+  appendFramed?(framed: Uint8Array, records: number, owned?: boolean): Promise<void>;
 }
 
 /**
- * Sends framed records through the sink's appendFramed, or record by record, each payload a
- * copy the sink may keep (the caller reuses `framed` once this resolves).
+ * Sends framed records through the sink's appendFramed, or record by record, each payload one
+ * the sink may keep: a copy (the caller reuses `framed` once this resolves), or, when `owned`
+ * (the caller never touches `framed` again), a view.
  */
-export async function appendFramedRecords(sink: WalRecordSink, framed: Uint8Array, records: number): Promise<void> {
-  if (sink.appendFramed !== undefined) return sink.appendFramed(framed, records);
-  for (const payload of framedPayloads(framed, records)) await sink.appendRecord(new Uint8Array(payload)); // a copy (Buffer#slice would be a view)
+export async function appendFramedRecords(sink: WalRecordSink, framed: Uint8Array, records: number, owned = false): Promise<void> {
+  if (sink.appendFramed !== undefined) return sink.appendFramed(framed, records, owned);
+  for (const payload of framedPayloads(framed, records)) await sink.appendRecord(owned ? payload : new Uint8Array(payload)); // a copy (Buffer#slice would be a view)
 }
 
 /**
@@ -136,12 +139,18 @@ function badFraming(at: number) {
   return walnutError('WALNUT_INVALID_ARGUMENT', `framed records: the record at byte ${at} does not fit`, { reason: 'framed' });
 }
 
+/** Appends records to a sink's file itself (appendDirect): resolves to what it wrote. */
+export type DirectWrite = (file: WalnutFile, position: number) => Promise<{ bytes: number; records: number }>;
+
 /**
  * A sink that also takes several records in order in one call (the exporter's own, stream.ts);
- * the caller may reuse the payloads' memory once that call has settled.
+ * the caller may reuse the payloads' memory once that call has settled. When `direct`, the
+ * caller may append records to the sink's file itself (appendDirect).
  */
 export interface RecordBatchSink extends WalRecordSink {
   appendRecords(payloads: readonly Uint8Array[]): Promise<void>;
+  readonly direct: boolean;
+  appendDirect(write: DirectWrite): Promise<void>;
 }
 
 type Target = { kind: 'writable'; stream: Writable } | { kind: 'file'; file: WalnutFile; position: number };
@@ -187,16 +196,45 @@ export class BufferedWalSink implements WalRecordSink {
 
   /**
    * A file target gets `framed` written at once, with what is pending, in one pwritev (no
-   * copy); a Writable keeps a copy (it may hold the bytes until its reader takes them).
+   * copy); a Writable keeps a copy (it may hold the bytes until its reader takes them), or
+   * `framed` itself when it is `owned`.
    */
-  async appendFramed(framed: Uint8Array, records: number): Promise<void> {
+  async appendFramed(framed: Uint8Array, records: number, owned = false): Promise<void> {
     this.#checkUsable();
     framedPayloads(framed, records); // every length checked before a byte is buffered
     if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
     const direct = this.#target.kind === 'file';
-    this.#push(direct ? framed : new Uint8Array(framed)); // a copy (Buffer#slice would be a view)
+    this.#push(direct || owned ? framed : new Uint8Array(framed)); // a copy (Buffer#slice would be a view)
     this.#records += records;
     if (direct || this.#pendingBytes >= this.#bufferBytes) await this.flush();
+  }
+
+  /** Is the target a file, which appendDirect() lends? */
+  get writesFile(): boolean {
+    return this.#target.kind === 'file';
+  }
+
+  /**
+   * For a file target: writes what is pending (the magic too), then lets `write` append records
+   * to the file at the offset it is given, and goes on after them. A `write` that fails leaves
+   * the sink failed (the file may hold part of its records). WALNUT_INVALID_ARGUMENT for a Writable.
+   */
+  async appendDirect(write: DirectWrite): Promise<void> {
+    this.#checkUsable();
+    const target = this.#target;
+    if (target.kind !== 'file') throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendDirect needs a file target', { reason: 'target' });
+    if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
+    await this.flush();
+    let wrote: { bytes: number; records: number };
+    try {
+      wrote = await write(target.file, target.position);
+    } catch (e) {
+      this.#failed = e instanceof Error ? e : new Error(String(e));
+      throw e;
+    }
+    target.position += wrote.bytes;
+    this.#records += wrote.records;
+    this.#bytes += wrote.bytes;
   }
 
   async flush(): Promise<void> {

@@ -103,6 +103,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   // uncaught 'error' event; the failure surfaces when the records are read below.
   if (typeof (source as Readable).on === 'function') (source as Readable).on('error', () => undefined);
   const until = checkUntil(options.until);
+  const onProgress = checkProgress(options.onProgress);
   const replaced = existingTarget(dbPath);
   if (replaced !== null && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
@@ -120,7 +121,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   try {
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
     const file = await streamFileOf(source);
-    const r = await apply(file ?? source, out, until, options.onProgress).finally(() => file?.close());
+    const r = await apply(file ?? source, out, until, onProgress).finally(() => file?.close());
     await out.fsync();
     await out.close();
     if (replaced !== null) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
@@ -209,6 +210,22 @@ function checkUntil(until: unknown): bigint | Date | undefined {
   if (typeof until === 'number' && Number.isSafeInteger(until) && until >= 0) return BigInt(until);
   if (typeof until === 'bigint' && until >= 0n) return until;
   throw walnutError('WALNUT_INVALID_ARGUMENT', `until must be a commit sequence (a whole number >= 0) or a valid Date, not ${String(until)}`, { reason: 'until' });
+}
+
+/**
+ * `onProgress` as a callback whose failure ends the restore with a WalnutError (reason
+ * 'onProgress'); WALNUT_INVALID_ARGUMENT for anything but a function.
+ */
+function checkProgress(onProgress: unknown): ((bytes: number) => void) | undefined {
+  if (onProgress === undefined) return undefined;
+  if (typeof onProgress !== 'function') throw walnutError('WALNUT_INVALID_ARGUMENT', 'onProgress must be a function', { reason: 'onProgress' });
+  return (bytes) => {
+    try {
+      onProgress(bytes);
+    } catch (e) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `onProgress failed: ${(e as Error)?.message ?? String(e)}`, { reason: 'onProgress', cause: e });
+    }
+  };
 }
 
 /** Is a commit (sequence, time) past `until`? */

@@ -171,7 +171,13 @@ describe('native base image of a restore', () => {
       expect(heard.every((b, i) => i === 0 || b >= heard[i - 1]!)).toBe(true);
       expect(heard[heard.length - 1]).toBe(stream.length);
       expect(fs.readFileSync(target).equals(Buffer.concat(pages))).toBe(true);
+      // a callback that throws ends the restore with a WalnutError and leaves no file behind
+      const failed = path.join(dir, `pf${n++}`);
+      fs.mkdirSync(failed);
+      await expectRejectsWalnut(restore(source(), path.join(failed, 'x.db'), { onProgress: () => { throw new Error('no'); } }), 'WALNUT_INVALID_ARGUMENT', { reason: 'onProgress' });
+      expect(fs.readdirSync(failed)).toEqual([]);
     }
+    await expectRejectsWalnut(restore(stream, path.join(dir, `pn${n++}.db`), { onProgress: 5 as never }), 'WALNUT_INVALID_ARGUMENT', { reason: 'onProgress' });
   });
 
   it('countCommits counts the commit frames up to a frame and returns its header; a frame beyond the WAL is named', async () => {
