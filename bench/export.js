@@ -6,8 +6,12 @@
 // taken within its round, and the table shows the median of the per-round ratios with their
 // spread. The bounds: a plain sequential write + fsync of exactly the stream's bytes (8 MiB
 // writes, what any exporter must at least do), a plain read of the database file (the read
-// side), and a plain copy + fsync of the database (what a restore must at least do). All input
-// files are in the page cache, as they are right after they were written.
+// side), a plain copy + fsync of the database (copyFileSync: copied inside the kernel), and the
+// raw loops doing each case's I/O (8 MiB reads of the source, writes of the output, one fsync:
+// database -> stream bytes for the export, stream -> database bytes for the restore). All input
+// files are in the page cache, as they are right after they were written. "CPU ms" is the
+// process's user + system time during the case (every thread), steadier than wall time on a
+// shared machine. WALNUT_BENCH_COMMIT=0 leaves out the commit-latency runs.
 // WALNUT_BENCH_BASELINE=<other dist/> also runs the export and the restore of that build in the
 // same rounds (before/after).
 'use strict';
