@@ -456,8 +456,8 @@ export class WalStreamReader {
    * the file itself (FileDivert); `onProgress` hears the file offset read up to after each read.
    * (`readBytes`: tests use small reads.)
    */
-  static async *fromFile(file: WalnutFile, release: () => Promise<void>, options: FileReadOptions = {}): AsyncGenerator<Uint8Array> {
-    const { readBytes = FILE_READ_BYTES, divert, onProgress } = options;
+  static async *fromFile(file: WalnutFile, release: () => Promise<void>, options: FileReadOptions | number = {}): AsyncGenerator<Uint8Array> {
+    const { readBytes = FILE_READ_BYTES, divert, onProgress } = typeof options === 'number' ? { readBytes: options } : options; // a number: readBytes (the first signature)
     // each buffer has room before its read for the tail of the previous one (a record begun
     // there): the next read is under way while the records before it are used
     const slack = readBytes >>> 1;

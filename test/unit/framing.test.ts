@@ -119,7 +119,7 @@ describe('framing', () => {
       const got: string[] = [];
       let reclaims = 0;
       try {
-        for await (const r of WalStreamReader.fromFile(file, async () => void reclaims++, { readBytes: 1024 })) got.push(Buffer.from(r).toString('hex'));
+        for await (const r of WalStreamReader.fromFile(file, async () => void reclaims++, 1024)) got.push(Buffer.from(r).toString('hex'));
         return { got, error: null, reclaims };
       } catch (e) {
         return { got, error: e, reclaims };
