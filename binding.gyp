@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/base_image.cc",
+        "native/base_restore.cc",
         "native/checkpoint.cc",
         "native/checkpoint_copy.cc",
         "native/errors.cc",

@@ -6,8 +6,12 @@
 // taken within its round, and the table shows the median of the per-round ratios with their
 // spread. The bounds: a plain sequential write + fsync of exactly the stream's bytes (8 MiB
 // writes, what any exporter must at least do), a plain read of the database file (the read
-// side), and a plain copy + fsync of the database (what a restore must at least do). All input
-// files are in the page cache, as they are right after they were written.
+// side), a plain copy + fsync of the database (copyFileSync: copied inside the kernel), and the
+// raw loops doing each case's I/O (8 MiB reads of the source, writes of the output, one fsync:
+// database -> stream bytes for the export, stream -> database bytes for the restore). All input
+// files are in the page cache, as they are right after they were written. "CPU ms" is the
+// process's user + system time during the case (every thread), steadier than wall time on a
+// shared machine. WALNUT_BENCH_COMMIT=0 leaves out the commit-latency runs.
 // WALNUT_BENCH_BASELINE=<other dist/> also runs the export and the restore of that build in the
 // same rounds (before/after).
 'use strict';
@@ -62,9 +66,15 @@ function rm(...files) {
   for (const f of files) fs.rmSync(f, { force: true });
 }
 
+/** CPU time (ms, every thread of this process: user + system) of the last timed() call. */
+let lastCpuMs = 0;
+
 async function timed(fn) {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   await fn();
+  const c = process.cpuUsage(c0);
+  lastCpuMs = (c.user + c.system) / 1000;
   return performance.now() - t0;
 }
 
@@ -74,6 +84,21 @@ function plainWrite(file, bytes) {
   for (let at = 0; at < bytes; at += CHUNK) fs.writeSync(fd, buf, 0, Math.min(CHUNK, bytes - at), at);
   fs.fsyncSync(fd);
   fs.closeSync(fd);
+}
+
+/** The raw loop doing an export's or a restore's I/O: reads `from` whole, writes `bytes` to `to` (8 MiB each), fsync. */
+function readWrite(from, to, bytes) {
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const src = fs.openSync(from, 'r');
+  const fd = fs.openSync(to, 'w');
+  for (let at = 0; ; at += CHUNK) {
+    const n = fs.readSync(src, buf, 0, CHUNK, at);
+    if (at < bytes) fs.writeSync(fd, buf, 0, Math.min(CHUNK, bytes - at), at);
+    if (n === 0 && at + CHUNK >= bytes) break;
+  }
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fs.closeSync(src);
 }
 
 function plainRead(file) {
@@ -130,7 +155,15 @@ async function run() {
       return timed(() => plainWrite(files.plain, arkBytes || dbBytes));
     },
     read: async () => timed(() => plainRead(src)),
+    exportLoop: async () => {
+      rm(files.plain);
+      return timed(() => readWrite(src, files.plain, arkBytes || dbBytes));
+    },
     restore: restoreWith({ restore }, files.restored),
+    restoreLoop: async () => {
+      rm(files.copy);
+      return timed(() => readWrite(ark, files.copy, dbBytes));
+    },
     copy: async () => {
       rm(files.copy);
       return timed(() => {
@@ -149,16 +182,21 @@ async function run() {
   const load = [os.loadavg()[0]];
   await cases.export(); // the stream the restores read, and its size for the write bound
   const ms = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+  const cpu = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
   for (let r = 0; r < ROUNDS; r++) {
     const names = Object.keys(cases);
-    for (const name of r % 2 === 0 ? names : names.reverse()) ms[name].push(await cases[name]());
+    for (const name of r % 2 === 0 ? names : names.reverse()) {
+      ms[name].push(await cases[name]());
+      cpu[name].push(lastCpuMs);
+    }
     load.push(os.loadavg()[0]);
   }
   await store.close();
   await baselineStore?.close();
 
-  const without = await commitRun(path.join(dir, 'c1.db'), false);
-  const withFollow = await commitRun(path.join(dir, 'c2.db'), true);
+  const commits = process.env.WALNUT_BENCH_COMMIT !== '0'; // 0: the export and restore cases only
+  const without = commits ? await commitRun(path.join(dir, 'c1.db'), false) : null;
+  const withFollow = commits ? await commitRun(path.join(dir, 'c2.db'), true) : null;
   fs.rmSync(dir, { recursive: true, force: true });
 
   const ratio = (num, den) => {
@@ -167,25 +205,29 @@ async function run() {
   };
   const row = (name, system, bytes, vs) => {
     const m = median(ms[name]);
-    return { case: name, system, 'ms (median)': m.toFixed(0), 'GB/s': (bytes / (m / 1000) / 1e9).toFixed(2), 'per-round ratio, median (spread)': vs };
+    return { case: name, system, 'ms (median)': m.toFixed(0), 'CPU ms': median(cpu[name]).toFixed(0), 'GB/s': (bytes / (m / 1000) / 1e9).toFixed(2), 'per-round ratio, median (spread)': vs };
   };
   const mib = (b) => `${(b / 1048576).toFixed(0)} MiB`;
   return {
     rows: [
-      row('export', `walnut exportTo file + fsync (${mib(arkBytes)} stream)`, dbBytes, `${ratio('export', 'write')} of the write bound; ${ratio('export', 'backup')} backup()`),
+      row('export', `walnut exportTo file + fsync (${mib(arkBytes)} stream)`, dbBytes, `${ratio('export', 'write')} of the write bound; ${ratio('export', 'exportLoop')} of the read + write loop; ${ratio('export', 'backup')} backup()`),
       row('backup', 'better-sqlite3 backup()', dbBytes, ''),
       row('write', `plain sequential write + fsync of ${mib(arkBytes)} (bound)`, arkBytes, ''),
+      row('exportLoop', `raw loop: read the database + write ${mib(arkBytes)} + fsync (bound)`, arkBytes, ''),
       row('read', `plain read of the ${mib(dbBytes)} database (read side)`, dbBytes, `export = ${ratio('export', 'read')} of a plain read`),
-      row('restore', 'walnut restore (stream file -> database, fsync)', dbBytes, `${ratio('restore', 'copy')} of copy + fsync`),
+      row('restore', 'walnut restore (stream file -> database, fsync)', dbBytes, `${ratio('restore', 'copy')} of copy + fsync; ${ratio('restore', 'restoreLoop')} of the read + write loop`),
+      row('restoreLoop', 'raw loop: read the stream + write the database + fsync (bound)', dbBytes, ''),
       row('copy', 'fs.copyFileSync + fsync (bound)', dbBytes, ''),
       ...(baselineStore === null ? [] : [
         row('exportBefore', 'baseline build: exportTo file + fsync', dbBytes, `${ratio('exportBefore', 'write')} of the write bound; ${ratio('exportBefore', 'backup')} backup(); this build ${ratio('export', 'exportBefore')} faster`),
         row('restoreBefore', 'baseline build: restore', dbBytes, `${ratio('restoreBefore', 'copy')} of copy + fsync; this build ${ratio('restore', 'restoreBefore')} faster`),
       ]),
+      ...(without === null ? [] : [
       { case: 'commit p99 µs, 64 committers, no export', system: 'walnut', 'ms (median)': Math.round(without.p99), 'GB/s': '', 'per-round ratio, median (spread)': `${Math.round(without.rate)} commits/s` },
       { case: 'commit p99 µs, 64 committers, follow export', system: 'walnut', 'ms (median)': Math.round(withFollow.p99), 'GB/s': '', 'per-round ratio, median (spread)': `${Math.round(withFollow.rate)} commits/s, p99 ${((100 * withFollow.p99) / without.p99 - 100).toFixed(0)}%` },
+      ]),
     ],
-    columns: ['case', 'system', 'ms (median)', 'GB/s', 'per-round ratio, median (spread)'],
+    columns: ['case', 'system', 'ms (median)', 'CPU ms', 'GB/s', 'per-round ratio, median (spread)'],
     notes: [`${ROUNDS} interleaved rounds; load average (1 min) over the rounds: ${load.map((l) => l.toFixed(1)).join(', ')} on ${os.cpus().length} CPUs`],
   };
 }

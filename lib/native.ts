@@ -171,12 +171,50 @@ export interface NativeChunkResult {
 export interface NativeBaseImageReader {
   readChunk(db: NativeFileHandle, wal: NativeFileHandle, out: Uint8Array, pageSize: number, pagesPerRecord: number,
     firstPgno: number, pageCount: number, dbFilePages: number, frames: Uint32Array | null, checkTrailers: boolean): Promise<NativeChunkResult>;
+  /** As readChunk, the records written to `sink` at `position` one by one instead (bytes: written). */
+  writeChunk(db: NativeFileHandle, wal: NativeFileHandle, sink: NativeFileHandle, pageSize: number, pagesPerRecord: number,
+    firstPgno: number, pageCount: number, dbFilePages: number, frames: Uint32Array | null, checkTrailers: boolean, position: number): Promise<NativeChunkResult>;
   /** The canonical xxh3-128 of the pages read so far (high u64 then low u64, big-endian). */
   digest(): Uint8Array;
 }
 
+/** What one run of a restore's base image did (native/base_restore.h). */
+export interface NativeBaseRunResult {
+  /** Stream offset of the first record not applied. */
+  end: number;
+  pages: number;
+  /** The run's page size (0: no record applied and none given). */
+  pageSize: number;
+  /** Stopped at maxBytes: the record at `end` may be another to apply. */
+  more: boolean;
+}
+
+export interface NativeBaseImageWriter {
+  /**
+   * Applies the BASE_PAGES records at `offset` of the stream file on (pgno nextPgno first, pages of
+   * pageSize, 0: the first record's) to the database file, hashing their pages, until a record
+   * it does not apply or past maxBytes of the stream.
+   */
+  applyRun(stream: NativeFileHandle, db: NativeFileHandle, offset: number, nextPgno: number, pageSize: number, maxBytes: number): Promise<NativeBaseRunResult>;
+  /** Pages the caller applied itself, in order with the runs'. */
+  update(bytes: Uint8Array): void;
+  /** The canonical xxh3-128 of every page so far (high u64 then low u64, big-endian). */
+  digest(): Uint8Array;
+}
+
+/** Commit frames among frames 1..lastFrame of a WAL (native/frame_scan.h CountCommitFrames). */
+export interface NativeCommitCount {
+  commits: number;
+  /** The first frame whose header the file does not hold (0: none). */
+  missingFrame: number;
+  /** Frame lastFrame's 24-byte header. */
+  lastHeader: Uint8Array;
+}
+
 export interface NativeExportIo {
   BaseImageReader: new () => NativeBaseImageReader;
+  BaseImageWriter: new () => NativeBaseImageWriter;
+  countCommits(wal: NativeFileHandle, pageSize: number, lastFrame: number): Promise<NativeCommitCount>;
   /** Starts writeback of [offset, offset + length) of the file (sync_file_range); makes nothing durable. */
   startWriteback(file: NativeFileHandle, offset: number, length: number): Promise<void>;
 }

@@ -1,14 +1,17 @@
 // export_io.cc — see export_io.h.
 #include "export_io.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "args.h"
 #include "base_image.h"
+#include "base_restore.h"
 #include "errors.h"
 #include "file.h"
+#include "frame_scan.h"
 #include "instance.h"
 #include "io_thread.h"
 #include "posix_io.h"
@@ -27,28 +30,85 @@ bool GetU32(const Napi::CallbackInfo& info, size_t index, const char* name, uint
   return true;
 }
 
-// JS thread only.
+// One base image's running hash and the ops that advance it. JS thread only.
 struct ReaderState {
   int inFlight = 0;
-  bool failed = false;  // a chunk failed: the hash took part of it
+  bool failed = false;  // an op failed: the hash took part of its pages
+
+  // Throws (and returns false) while an op is in flight or after one failed.
+  bool CheckIdle(Napi::Env env) const {
+    if (failed) {
+      ThrowInvalid(env, "an operation on this base image failed; start a new base image");
+      return false;
+    }
+    if (inFlight == 0) return true;
+    ThrowInvalid(env, "an operation on this base image is still running");
+    return false;
+  }
 };
+
+// The canonical xxh3-128 (high u64 then low u64, big-endian), as BASE_END carries it.
+Napi::Value DigestBytes(Napi::Env env, const checksum::Xxh3State& hash) {
+  checksum::Hash128 h = hash.Digest128();
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, 16);
+  for (int k = 0; k < 8; k++) {
+    out[k] = static_cast<uint8_t>(h.high >> (56 - 8 * k));
+    out[8 + k] = static_cast<uint8_t>(h.low >> (56 - 8 * k));
+  }
+  return out;
+}
 
 struct ChunkJob {
   BaseChunk chunk;
   std::vector<uint32_t> frames;  // a copy: the caller's array may change while the chunk runs
-  uint8_t* out = nullptr;
+  uint8_t* out = nullptr;        // readChunk: the whole chunk goes here
+  uint64_t position = 0;         // writeChunk: where in the sink its first record goes
   BaseChunkResult result;
   const std::string* failedPath = nullptr;
 };
 
+// writeChunk: each record of the chunk filled into `buffer` (one record long, so it is still in
+// the CPU cache when it is written) and written to the sink at once; writeback of the chunk's
+// bytes started after them. `r->bytes` = bytes written.
+void WriteChunkRecords(ChunkJob& j, const ReadvAt& readDb, const ReadvAt& readWal, FileState& sink,
+                       checksum::Xxh3State* hash, std::vector<uint8_t>* buffer) {
+  const BaseChunk& c = j.chunk;
+  uint64_t at = j.position;
+  for (uint32_t i = 0; i < c.pageCount; i += c.pagesPerRecord) {
+    BaseChunk one = c;
+    one.firstPgno = c.firstPgno + i;
+    one.pageCount = std::min(c.pagesPerRecord, c.pageCount - i);
+    one.frames = c.frames == nullptr ? nullptr : c.frames + i;
+    const uint64_t bytes = BaseChunkBytes(one.pageSize, one.pagesPerRecord, one.pageCount);
+    if (buffer->size() < bytes) buffer->resize(bytes);
+    BaseChunkResult r;
+    FillBaseChunk(one, readDb, readWal, buffer->data(), hash, &r);
+    if (!r.ok()) {
+      j.result = r;
+      return;
+    }
+    j.result.failure = posix::WriteFull(sink.fd, buffer->data(), bytes, at);
+    if (j.result.failure.IsError()) {
+      j.failedPath = &sink.path;
+      return;
+    }
+    at += bytes;
+  }
+  j.result.bytes = at - j.position;
+  (void)posix::StartWriteback(sink.fd, j.position, j.result.bytes);  // a hint: its failure changes nothing
+}
+
 class ChunkOp : public IoOp {
  public:
-  ChunkOp(Napi::Env env, std::shared_ptr<FileState> db, std::shared_ptr<FileState> wal,
-          std::shared_ptr<checksum::Xxh3State> hash, std::unique_ptr<ChunkJob> job, ReaderState* reader)
-      : IoOp(env), db_(std::move(db)), wal_(std::move(wal)), hash_(std::move(hash)), job_(std::move(job)),
-        reader_(reader) {
+  // `sink` null: readChunk (into job->out); else writeChunk, through `buffer`.
+  ChunkOp(Napi::Env env, std::shared_ptr<FileState> db, std::shared_ptr<FileState> wal, std::shared_ptr<FileState> sink,
+          std::shared_ptr<checksum::Xxh3State> hash, std::shared_ptr<std::vector<uint8_t>> buffer,
+          std::unique_ptr<ChunkJob> job, ReaderState* reader)
+      : IoOp(env), db_(std::move(db)), wal_(std::move(wal)), sink_(std::move(sink)), hash_(std::move(hash)),
+        buffer_(std::move(buffer)), job_(std::move(job)), reader_(reader) {
     db_->BeginOp();
     wal_->BeginOp();
+    if (sink_ != nullptr) sink_->BeginOp();
   }
   void Execute() override {
     ChunkJob& j = *job_;
@@ -59,7 +119,12 @@ class ChunkOp : public IoOp {
         return f;
       };
     };
-    FillBaseChunk(j.chunk, reader(db_), reader(wal_), j.out, hash_.get(), &j.result);
+    if (sink_ == nullptr) {
+      FillBaseChunk(j.chunk, reader(db_), reader(wal_), j.out, hash_.get(), &j.result);
+    } else {
+      WriteChunkRecords(j, reader(db_), reader(wal_), *sink_, hash_.get(), buffer_.get());
+      sink_->EndOp();
+    }
     wal_->EndOp();
     db_->EndOp();
   }
@@ -81,7 +146,9 @@ class ChunkOp : public IoOp {
  private:
   std::shared_ptr<FileState> db_;
   std::shared_ptr<FileState> wal_;
+  std::shared_ptr<FileState> sink_;
   std::shared_ptr<checksum::Xxh3State> hash_;
+  std::shared_ptr<std::vector<uint8_t>> buffer_;
   std::unique_ptr<ChunkJob> job_;
   ReaderState* reader_;  // the reader outlives its ops (KeepAlive of its JS object)
 };
@@ -91,70 +158,256 @@ class BaseImageReader : public Napi::ObjectWrap<BaseImageReader> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "BaseImageReader",
                        {InstanceMethod<&BaseImageReader::ReadChunk>("readChunk"),
+                        InstanceMethod<&BaseImageReader::WriteChunk>("writeChunk"),
                         InstanceMethod<&BaseImageReader::Digest>("digest")});
   }
   explicit BaseImageReader(const Napi::CallbackInfo& info)
-      : Napi::ObjectWrap<BaseImageReader>(info), hash_(std::make_shared<checksum::Xxh3State>(0)) {}
+      : Napi::ObjectWrap<BaseImageReader>(info), hash_(std::make_shared<checksum::Xxh3State>(0)),
+        buffer_(std::make_shared<std::vector<uint8_t>>()) {}
 
  private:
-  bool CheckIdle(Napi::Env env) {
-    if (state_.failed) {
-      ThrowInvalid(env, "a chunk of this base image failed; start a new base image");
-      return false;
-    }
-    if (state_.inFlight == 0) return true;
-    ThrowInvalid(env, "a chunk of this base image is still being read");
-    return false;
-  }
-
+  // readChunk(db, wal, out, pageSize, pagesPerRecord, firstPgno, pageCount, dbFilePages, frames, checkTrailers)
   Napi::Value ReadChunk(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!CheckIdle(env)) return Napi::Value();
-    std::shared_ptr<FileState> db = NativeFile::StateOf(env, info[0]);
-    if (db == nullptr) return Napi::Value();
-    std::shared_ptr<FileState> wal = NativeFile::StateOf(env, info[1]);
-    if (wal == nullptr) return Napi::Value();
-    if (db->background != wal->background) return ThrowInvalid(env, "the database and the WAL must be on the same I/O lane");
     auto job = std::make_unique<ChunkJob>();
-    BaseChunk& c = job->chunk;
+    std::shared_ptr<FileState> db, wal;
     ByteSpan out;
-    if (!GetBytes(info, 2, "out", &out) || !GetU32(info, 3, "pageSize", &c.pageSize) ||
-        !GetU32(info, 4, "pagesPerRecord", &c.pagesPerRecord) || !GetU32(info, 5, "firstPgno", &c.firstPgno) ||
-        !GetU32(info, 6, "pageCount", &c.pageCount) || !GetU32(info, 7, "dbFilePages", &c.dbFilePages)) {
-      return Napi::Value();
+    if (!ChunkArgs(info, job.get(), &db, &wal) || !GetBytes(info, 2, "out", &out)) return Napi::Value();
+    if (const char* why = CheckBaseChunk(job->chunk, out.length)) return ThrowInvalid(env, why);
+    job->out = out.data;
+    return Submit(info, db, wal, nullptr, std::move(job));
+  }
+
+  // writeChunk(db, wal, sink, pageSize, pagesPerRecord, firstPgno, pageCount, dbFilePages, frames,
+  //            checkTrailers, position): the records written to the sink file at `position`
+  Napi::Value WriteChunk(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto job = std::make_unique<ChunkJob>();
+    std::shared_ptr<FileState> db, wal;
+    if (!ChunkArgs(info, job.get(), &db, &wal)) return Napi::Value();
+    std::shared_ptr<FileState> sink = NativeFile::StateOf(env, info[2]);
+    if (sink == nullptr || !GetUint(info, 10, "position", &job->position)) return Napi::Value();
+    const uint64_t bytes = BaseChunkBytes(job->chunk.pageSize, job->chunk.pagesPerRecord, job->chunk.pageCount);
+    if (const char* why = CheckBaseChunk(job->chunk, bytes)) return ThrowInvalid(env, why);
+    if (job->position > (1ULL << 52)) return ThrowInvalid(env, "position must be below 2^52");
+    return Submit(info, db, wal, sink, std::move(job));
+  }
+
+  // The arguments readChunk and writeChunk share (all but index 2), checked.
+  bool ChunkArgs(const Napi::CallbackInfo& info, ChunkJob* job, std::shared_ptr<FileState>* db, std::shared_ptr<FileState>* wal) {
+    Napi::Env env = info.Env();
+    if (!state_.CheckIdle(env)) return false;
+    *db = NativeFile::StateOf(env, info[0]);
+    if (*db == nullptr) return false;
+    *wal = NativeFile::StateOf(env, info[1]);
+    if (*wal == nullptr) return false;
+    if ((*db)->background != (*wal)->background) {
+      ThrowInvalid(env, "the database and the WAL must be on the same I/O lane");
+      return false;
+    }
+    BaseChunk& c = job->chunk;
+    if (!GetU32(info, 3, "pageSize", &c.pageSize) || !GetU32(info, 4, "pagesPerRecord", &c.pagesPerRecord) ||
+        !GetU32(info, 5, "firstPgno", &c.firstPgno) || !GetU32(info, 6, "pageCount", &c.pageCount) ||
+        !GetU32(info, 7, "dbFilePages", &c.dbFilePages)) {
+      return false;
     }
     if (info.Length() > 8 && !info[8].IsNull() && !info[8].IsUndefined()) {
       ByteSpan frames;
-      if (!GetTypedBytes(info, 8, napi_uint32_array, "frames", "a Uint32Array or null", &frames)) return Napi::Value();
-      if (frames.length != static_cast<uint64_t>(c.pageCount) * 4) return ThrowInvalid(env, "frames must hold one entry per page");
+      if (!GetTypedBytes(info, 8, napi_uint32_array, "frames", "a Uint32Array or null", &frames)) return false;
+      if (frames.length != static_cast<uint64_t>(c.pageCount) * 4) {
+        ThrowInvalid(env, "frames must hold one entry per page");
+        return false;
+      }
       job->frames.assign(reinterpret_cast<const uint32_t*>(frames.data), reinterpret_cast<const uint32_t*>(frames.data) + c.pageCount);
       c.frames = job->frames.data();
     }
     c.checkTrailers = info.Length() > 9 && info[9].ToBoolean();
-    if (const char* why = CheckBaseChunk(c, out.length)) return ThrowInvalid(env, why);
-    job->out = out.data;
+    return true;
+  }
+
+  Napi::Value Submit(const Napi::CallbackInfo& info, std::shared_ptr<FileState> db, std::shared_ptr<FileState> wal,
+                     std::shared_ptr<FileState> sink, std::unique_ptr<ChunkJob> job) {
+    Napi::Env env = info.Env();
     state_.inFlight++;
-    auto op = std::make_unique<ChunkOp>(env, db, wal, hash_, std::move(job), &state_);
+    const bool background = db->background;
+    auto op = std::make_unique<ChunkOp>(env, std::move(db), std::move(wal), std::move(sink), hash_, buffer_, std::move(job), &state_);
     op->KeepAlive(info[2]);
     op->KeepAlive(info.This());
-    return Instance::Get(env)->Lane(db->background)->Submit(env, std::move(op));
+    return Instance::Get(env)->Lane(background)->Submit(env, std::move(op));
   }
 
   Napi::Value Digest(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!CheckIdle(env)) return Napi::Value();
-    checksum::Hash128 h = hash_->Digest128();
-    Napi::Uint8Array out = Napi::Uint8Array::New(env, 16);
-    for (int k = 0; k < 8; k++) {
-      out[k] = static_cast<uint8_t>(h.high >> (56 - 8 * k));
-      out[8 + k] = static_cast<uint8_t>(h.low >> (56 - 8 * k));
-    }
-    return out;
+    if (!state_.CheckIdle(env)) return Napi::Value();
+    return DigestBytes(env, *hash_);
   }
 
   std::shared_ptr<checksum::Xxh3State> hash_;
+  std::shared_ptr<std::vector<uint8_t>> buffer_;  // writeChunk's record buffer
   ReaderState state_;
 };
+
+// ---- restore: BaseImageWriter (base_restore.h does the work) --------------------------------
+
+struct RunJob {
+  BaseRun run;
+  BaseRunResult result;
+};
+
+class RunOp : public IoOp {
+ public:
+  RunOp(Napi::Env env, std::shared_ptr<FileState> stream, std::shared_ptr<FileState> db,
+        std::shared_ptr<checksum::Xxh3State> hash, std::shared_ptr<std::vector<uint8_t>> buffer, RunJob job,
+        ReaderState* writer)
+      : IoOp(env), stream_(std::move(stream)), db_(std::move(db)), hash_(std::move(hash)), buffer_(std::move(buffer)),
+        job_(job), writer_(writer) {
+    stream_->BeginOp();
+    db_->BeginOp();
+  }
+  void Execute() override {
+    const int in = stream_->fd, out = db_->fd;
+    ApplyBaseRun(
+        job_.run,
+        [in](uint8_t* buf, size_t len, uint64_t pos, size_t* got) { return posix::ReadFull(in, buf, len, pos, got); },
+        [out](const uint8_t* buf, size_t len, uint64_t pos) { return posix::WriteFull(out, buf, len, pos); },
+        [out](uint64_t pos, uint64_t len) { (void)posix::StartWriteback(out, pos, len); }, hash_.get(), buffer_.get(),
+        &job_.result);
+    db_->EndOp();
+    stream_->EndOp();
+  }
+  void Complete(Napi::Env env) override {
+    writer_->inFlight--;
+    const BaseRunResult& r = job_.result;
+    if (r.failure.IsError()) {
+      writer_->failed = true;
+      deferred_.Reject(MakeOsError(env, r.failure, r.failedOnWrite ? db_->path : stream_->path).Value());
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("end", Napi::Number::New(env, static_cast<double>(r.end)));
+    o.Set("pages", Napi::Number::New(env, r.pages));
+    o.Set("pageSize", Napi::Number::New(env, r.pageSize));
+    o.Set("more", Napi::Boolean::New(env, r.more));
+    deferred_.Resolve(o);
+  }
+
+ private:
+  std::shared_ptr<FileState> stream_;
+  std::shared_ptr<FileState> db_;
+  std::shared_ptr<checksum::Xxh3State> hash_;
+  std::shared_ptr<std::vector<uint8_t>> buffer_;
+  RunJob job_;
+  ReaderState* writer_;  // the writer outlives its ops (KeepAlive of its JS object)
+};
+
+class BaseImageWriter : public Napi::ObjectWrap<BaseImageWriter> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "BaseImageWriter",
+                       {InstanceMethod<&BaseImageWriter::ApplyRun>("applyRun"),
+                        InstanceMethod<&BaseImageWriter::Update>("update"),
+                        InstanceMethod<&BaseImageWriter::Digest>("digest")});
+  }
+  explicit BaseImageWriter(const Napi::CallbackInfo& info)
+      : Napi::ObjectWrap<BaseImageWriter>(info), hash_(std::make_shared<checksum::Xxh3State>(0)),
+        buffer_(std::make_shared<std::vector<uint8_t>>()) {}
+
+ private:
+  // applyRun(stream, db, offset, nextPgno, pageSize, maxBytes)
+  Napi::Value ApplyRun(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_.CheckIdle(env)) return Napi::Value();
+    std::shared_ptr<FileState> stream = NativeFile::StateOf(env, info[0]);
+    if (stream == nullptr) return Napi::Value();
+    std::shared_ptr<FileState> db = NativeFile::StateOf(env, info[1]);
+    if (db == nullptr) return Napi::Value();
+    RunJob job;
+    BaseRun& run = job.run;
+    if (!GetUint(info, 2, "offset", &run.offset) || !GetU32(info, 3, "nextPgno", &run.nextPgno) ||
+        !GetU32(info, 4, "pageSize", &run.pageSize) || !GetUint(info, 5, "maxBytes", &run.maxBytes)) {
+      return Napi::Value();
+    }
+    if (run.offset > (1ULL << 52)) return ThrowInvalid(env, "offset must be below 2^52");
+    if (run.nextPgno == 0) return ThrowInvalid(env, "nextPgno must be at least 1");
+    if (run.pageSize != 0 && !ValidPageSize(run.pageSize)) {
+      return ThrowInvalid(env, "pageSize must be 0 or a power of two between 512 and 65536");
+    }
+    state_.inFlight++;
+    auto op = std::make_unique<RunOp>(env, stream, db, hash_, buffer_, job, &state_);
+    op->KeepAlive(info.This());
+    return Instance::Get(env)->Lane(db->background)->Submit(env, std::move(op));
+  }
+
+  // update(bytes): pages the caller applied itself, in order with the runs'.
+  Napi::Value Update(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_.CheckIdle(env)) return Napi::Value();
+    ByteSpan bytes;
+    if (!GetBytes(info, 0, "bytes", &bytes)) return Napi::Value();
+    hash_->Update(bytes.data, static_cast<size_t>(bytes.length));
+    return env.Undefined();
+  }
+
+  Napi::Value Digest(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_.CheckIdle(env)) return Napi::Value();
+    return DigestBytes(env, *hash_);
+  }
+
+  std::shared_ptr<checksum::Xxh3State> hash_;
+  std::shared_ptr<std::vector<uint8_t>> buffer_;
+  ReaderState state_;
+};
+
+// ---- countCommits: the export's base generation, header by header (frame_scan.h) -------------
+
+class CountOp : public IoOp {
+ public:
+  CountOp(Napi::Env env, std::shared_ptr<FileState> wal, uint32_t pageSize, uint32_t lastFrame)
+      : IoOp(env), wal_(std::move(wal)), pageSize_(pageSize), lastFrame_(lastFrame) {
+    wal_->BeginOp();
+  }
+  void Execute() override {
+    const int fd = wal_->fd;
+    frames::CountCommitFrames(pageSize_, lastFrame_, [fd](uint8_t* buf, size_t len, uint64_t pos, size_t* got) {
+      return posix::ReadFull(fd, buf, len, pos, got);
+    }, &result_);
+    wal_->EndOp();
+  }
+  void Complete(Napi::Env env) override {
+    if (result_.failure.IsError()) {
+      deferred_.Reject(MakeOsError(env, result_.failure, wal_->path).Value());
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("commits", Napi::Number::New(env, result_.commits));
+    o.Set("missingFrame", Napi::Number::New(env, result_.missingFrame));
+    Napi::Uint8Array last = Napi::Uint8Array::New(env, sizeof(result_.last));
+    std::copy(result_.last, result_.last + sizeof(result_.last), last.Data());
+    o.Set("lastHeader", last);
+    deferred_.Resolve(o);
+  }
+
+ private:
+  std::shared_ptr<FileState> wal_;
+  uint32_t pageSize_;
+  uint32_t lastFrame_;
+  frames::CommitCount result_;
+};
+
+// countCommits(wal, pageSize, lastFrame)
+Napi::Value CountCommits(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<FileState> wal = NativeFile::StateOf(env, info[0]);
+  if (wal == nullptr) return Napi::Value();
+  uint32_t pageSize, lastFrame;
+  if (!GetU32(info, 1, "pageSize", &pageSize) || !GetU32(info, 2, "lastFrame", &lastFrame)) return Napi::Value();
+  if (!ValidPageSize(pageSize)) {
+    return ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536");
+  }
+  if (lastFrame == 0) return ThrowInvalid(env, "lastFrame must be at least 1");
+  return Instance::Get(env)->Lane(wal->background)->Submit(env, std::make_unique<CountOp>(env, wal, pageSize, lastFrame));
+}
 
 Napi::Value StartWriteback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -171,6 +424,8 @@ Napi::Value StartWriteback(const Napi::CallbackInfo& info) {
 Napi::Object Register(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("BaseImageReader", BaseImageReader::Define(env));
+  o.Set("BaseImageWriter", BaseImageWriter::Define(env));
+  o.Set("countCommits", Napi::Function::New<CountCommits>(env, "countCommits"));
   o.Set("startWriteback", Napi::Function::New<StartWriteback>(env, "startWriteback"));
   return o;
 }

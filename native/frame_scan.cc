@@ -57,4 +57,18 @@ void ScanFrames(uint64_t fileSize, const ScanChain& chain, const ReadAt& read, S
   }
 }
 
+void CountCommitFrames(uint32_t pageSize, uint32_t lastFrame, const ReadAt& read, CommitCount* r) {
+  const uint64_t frameSize = kFrameHeaderSize + static_cast<uint64_t>(pageSize);
+  for (uint64_t frame = 1; frame <= lastFrame; frame++) {
+    size_t got = 0;
+    r->failure = read(r->last, kFrameHeaderSize, kWalHeaderSize + (frame - 1) * frameSize, &got);
+    if (r->failure.IsError()) return;
+    if (got < kFrameHeaderSize) {
+      r->missingFrame = static_cast<uint32_t>(frame);
+      return;
+    }
+    if (Be32(r->last + 4) != 0) r->commits++;
+  }
+}
+
 }  // namespace walnut::frames

@@ -166,13 +166,11 @@ function program(setExit: (code: number) => void): Command {
     .action(async (src: string, db: string, o: { until?: string; force?: boolean; json?: boolean }) => {
       const until = parseUntil(o.until); // before anything is opened or drawn
       if (src !== '-') requireFile(src, 'export stream');
+      // a file is read by restore() itself (large reads, the base image natively): no 'data'
+      // listener may watch the stream, so the bar hears of progress from restore()
       const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
       const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
-      let read = 0;
-      // sees each chunk restore() reads; paused at once, or it would start the stream flowing and
-      // chunks that come before restore() reads (it opens its files first) would be lost to it
-      input.on('data', (c: Buffer | string) => bar.update((read += c.length))).pause();
-      const r = await restore(input, db, { until, force: o.force === true }).finally(() => bar.stop());
+      const r = await restore(input, db, { until, force: o.force === true, onProgress: (bytes) => bar.update(bytes) }).finally(() => bar.stop());
       print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
     });
 

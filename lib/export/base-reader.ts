@@ -17,12 +17,18 @@
  *    lane runs after them. The next chunk is read while the caller sends the current one, into
  *    the other of two buffers the reader keeps (a chunk's bytes are valid until the following
  *    call to next(): sinks copy what they keep, appendFramedRecords()).
- *  - close() waits for a chunk still being read, so the caller releases the snapshot only once
+ *  - writeNext() is the other way to take the chunks, for a sink that is a file: each record is
+ *    read into one record-sized native buffer and written to the file at once (still in the CPU
+ *    cache; no chunk buffer, no JavaScript between the read and the write), chunk by chunk.
+ *  - Chunks taken with next() come in two reused buffers, or, with `fresh`, each in a buffer of
+ *    its own that the caller may keep (a Writable queues it: a copy would cost more than the
+ *    new buffer's page faults do).
+ *  - close() waits for a chunk still being read (or written), so the caller releases the snapshot only once
  *    no read of it is in flight.
  */
 import { walnutError } from '../errors';
-import { nativeHandleOf } from '../io/file';
-import { nativeExportIo, type NativeFileHandle } from '../native';
+import { nativeHandleOf, type WalnutFile } from '../io/file';
+import { nativeExportIo, type NativeChunkResult, type NativeFileHandle } from '../native';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import { MAX_RECORD } from './framing';
@@ -56,8 +62,10 @@ export class BaseImageReader {
   #ahead: Promise<BaseChunk | null> | null = null;
   readonly #buffers: (Buffer | undefined)[] = [undefined, undefined];
   #turn = 0;
+  readonly #fresh: boolean;
 
-  private constructor(index: WalIndex, snap: Snapshot, db: NativeFileHandle, wal: NativeFileHandle) {
+  private constructor(index: WalIndex, snap: Snapshot, db: NativeFileHandle, wal: NativeFileHandle, fresh: boolean) {
+    this.#fresh = fresh;
     this.#snap = snap;
     this.#dbPath = index.dbPath;
     this.#walPath = index.walPath;
@@ -69,9 +77,10 @@ export class BaseImageReader {
     this.#checkTrailers = index.pageTrailers;
   }
 
-  static async open(index: WalIndex, snap: Snapshot): Promise<BaseImageReader> {
+  /** `fresh`: each chunk of next() in a buffer of its own, which the caller may keep. */
+  static async open(index: WalIndex, snap: Snapshot, options: { fresh?: boolean } = {}): Promise<BaseImageReader> {
     const files = await index.checkpointTarget(); // the background-lane descriptors
-    return new BaseImageReader(index, snap, nativeHandleOf(files.db), nativeHandleOf(files.walFile));
+    return new BaseImageReader(index, snap, nativeHandleOf(files.db), nativeHandleOf(files.walFile), options.fresh === true);
   }
 
   /** The xxh3-128 of every page returned so far (16 bytes, canonical order: BASE_END's hash). */
@@ -105,13 +114,36 @@ export class BaseImageReader {
    * buffer per chunk costs its page faults (and its unmapping) every time, more than the read.
    */
   #buffer(bytes: number): Buffer {
+    if (this.#fresh) return Buffer.allocUnsafeSlow(bytes);
     const i = this.#turn;
     this.#turn ^= 1;
     if (this.#buffers[i] === undefined || this.#buffers[i]!.length < bytes) this.#buffers[i] = Buffer.allocUnsafeSlow(bytes);
     return this.#buffers[i]!.subarray(0, bytes);
   }
 
+  /**
+   * The next chunk's records written to `sink` at `position` (the caller's file: nothing else may
+   * write to it meanwhile); null after page dbSize. Not to be mixed with next().
+   */
+  async writeNext(sink: WalnutFile, position: number): Promise<Omit<BaseChunk, 'framed'> & { bytes: number } | null> {
+    const target = nativeHandleOf(sink);
+    const writing = this.#chunk((c) => this.#native.writeChunk(this.#db, this.#wal, target, this.#pageSize, this.#perRecord, c.first, c.count, this.#snap.dbFilePages, c.frames, this.#checkTrailers, position));
+    this.#ahead = writing.then(() => null); // close() waits for it, as for a chunk read ahead
+    this.#ahead.catch(() => undefined);
+    return writing;
+  }
+
   async #read(): Promise<BaseChunk | null> {
+    let framed: Buffer = Buffer.alloc(0);
+    const chunk = await this.#chunk((c) => {
+      framed = this.#buffer(c.records * RECORD_OVERHEAD + c.count * this.#pageSize);
+      return this.#native.readChunk(this.#db, this.#wal, framed, this.#pageSize, this.#perRecord, c.first, c.count, this.#snap.dbFilePages, c.frames, this.#checkTrailers);
+    });
+    return chunk === null ? null : { framed, records: chunk.records, pages: chunk.pages };
+  }
+
+  /** The next chunk's pages, looked up under the snapshot, handed to `io`; its result checked. */
+  async #chunk(io: (c: { first: number; count: number; records: number; frames: Uint32Array | null }) => Promise<NativeChunkResult>): Promise<{ records: number; pages: number; bytes: number } | null> {
     const snap = this.#snap;
     const first = this.#nextPgno;
     if (first > snap.dbSize) return null;
@@ -120,14 +152,13 @@ export class BaseImageReader {
     const frames = new Uint32Array(count);
     const inWal = snap.framesOf(first, frames); // WALNUT_CLOSED once the snapshot is released
     const records = Math.ceil(count / this.#perRecord);
-    const framed = this.#buffer(records * RECORD_OVERHEAD + count * this.#pageSize);
-    const r = await this.#native.readChunk(this.#db, this.#wal, framed, this.#pageSize, this.#perRecord, first, count, snap.dbFilePages, inWal ? frames : null, this.#checkTrailers);
+    const r = await io({ first, count, records, frames: inWal ? frames : null });
     if (r.missingFrame !== 0) throw walnutError('WALNUT_CORRUPT', `frame ${r.missingFrame} is beyond the end of the WAL`, { path: this.#walPath });
     if (r.badTrailerPgno !== 0) {
       const pgno = r.badTrailerPgno;
       const frame = frames[pgno - first]!;
       throw walnutError('WALNUT_CORRUPT', `page ${pgno}${frame ? ` (WAL frame ${frame})` : ''}: the XXH3-128 page trailer does not match the page`, { path: this.#dbPath, pgno });
     }
-    return { framed, records, pages: count };
+    return { records, pages: count, bytes: r.bytes };
   }
 }

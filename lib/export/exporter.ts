@@ -29,7 +29,8 @@
  */
 import { Xxh3Stream, xxh3_128Into } from '../checksum';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
-import { frameOffset } from '../format/wal-header';
+import { nativeHandleOf } from '../io/file';
+import { nativeExportIo } from '../native';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
@@ -56,8 +57,6 @@ export interface ExportStats {
 const MIN_PASS_GAP_MS = 4;
 /** Bytes of frames per WAL read. */
 const READ_BYTES = 4 << 20;
-/** Frame headers counted between two turns of the event loop. */
-const SCAN_YIELD = 4096;
 /** The longest poll interval setTimeout keeps (2^31 - 1 ms); a longer one would fire at once. */
 const MAX_POLL_MS = 0x7fffffff;
 
@@ -218,12 +217,29 @@ export class Exporter {
       this.#baseGeneration = { salts: gen.salts, anchor };
     }
     await this.#append(encodeBaseMetaRecord(this.#seq, observed));
-    const base = await BaseImageReader.open(this.#index, snap);
+    // a file sink gets the records written by the addon as they are read; any other sink gets
+    // each chunk in a buffer of its own to keep (no copy)
+    const direct = this.#sink.direct;
+    const base = await BaseImageReader.open(this.#index, snap, { fresh: !direct });
+    const counted = (chunk: { records: number; pages: number }): void => {
+      this.#stats.records += chunk.records;
+      this.#stats.basePages += chunk.pages;
+    };
     try {
-      for (let chunk = await base.next(); chunk !== null; chunk = await base.next()) {
-        await appendFramedRecords(this.#sink, chunk.framed, chunk.records);
-        this.#stats.records += chunk.records;
-        this.#stats.basePages += chunk.pages;
+      if (direct) {
+        for (let more = true; more; ) {
+          await this.#sink.appendDirect(async (file, position) => {
+            const chunk = await base.writeNext(file, position);
+            more = chunk !== null;
+            if (chunk !== null) counted(chunk);
+            return chunk ?? { bytes: 0, records: 0 };
+          });
+        }
+      } else {
+        for (let chunk = await base.next(); chunk !== null; chunk = await base.next()) {
+          await appendFramedRecords(this.#sink, chunk.framed, chunk.records, true);
+          counted(chunk);
+        }
       }
     } finally {
       await base.close();
@@ -233,27 +249,19 @@ export class Exporter {
 
   /**
    * Counts the commit frames in 1..x of the generation with `salts`, and returns the chain's
-   * value after frame x, which must be a commit frame of that generation. Reads the 24-byte
-   * frame headers only (one pread each, from the page cache: the pages may be 64 KiB),
-   * letting other work run every SCAN_YIELD frames.
+   * value after frame x, which must be a commit frame of that generation. One native call on
+   * the background lane reads the 24-byte frame headers only (one pread each, from the page
+   * cache: the pages may be 64 KiB), off the JavaScript thread.
    */
   async #scanTo(salts: [number, number], x: number): Promise<{ commits: number; anchor: ChainAnchor }> {
-    const wal = this.#index.wal.file;
-    const pageSize = this.#index.pageSize;
-    const head = new Uint8Array(FRAME_HEADER_SIZE);
-    let commits = 0;
-    for (let f = 1; f <= x; f++) {
-      if (f % SCAN_YIELD === 0) await new Promise((resolve) => setImmediate(resolve));
-      if (wal.readSync(head, 0, FRAME_HEADER_SIZE, frameOffset(f, pageSize)) !== FRAME_HEADER_SIZE) {
-        throw walnutError('WALNUT_CORRUPT', `frame ${f} is missing from the WAL`, { path: this.#index.walPath });
-      }
-      if (head[4]! | head[5]! | head[6]! | head[7]!) commits++;
-    }
-    const h = decodeFrameHeader(head);
+    const { walFile } = await this.#index.checkpointTarget(); // the background-lane descriptors
+    const r = await nativeExportIo.countCommits(nativeHandleOf(walFile), this.#index.pageSize, x);
+    if (r.missingFrame !== 0) throw walnutError('WALNUT_CORRUPT', `frame ${r.missingFrame} is missing from the WAL`, { path: this.#index.walPath });
+    const h = decodeFrameHeader(r.lastHeader);
     if (h.commitSize === 0 || h.salt1 !== salts[0] || h.salt2 !== salts[1]) {
       throw walnutError('WALNUT_CORRUPT', `WAL frame ${x}, the base image's last, is not a commit of the generation the wal-index describes`, { path: this.#index.walPath });
     }
-    return { commits, anchor: { frame: x, checksum: h.checksum } };
+    return { commits: r.commits, anchor: { frame: x, checksum: h.checksum } };
   }
 
   /**

@@ -12,8 +12,9 @@
  * WALNUT_INVALID_FRAMING with a `reason` (errors.ts FramingReason).
  *
  * Sinks have two verbs only, appendRecord and flush (no seek, truncate or rewrite; the optional
- * appendFramed appends records already framed), so an exported stream is append-only by
- * construction. BufferedWalSink's failure rule: a flush
+ * appendFramed appends records already framed; a BufferedWalSink over a file also lends the
+ * file's end to the exporter's base image, appendDirect, which moves on past what was written
+ * there), so an exported stream is append-only by construction. BufferedWalSink's failure rule: a flush
  * that fails puts the sink in a failed state that refuses every later call, because the
  * target may hold any prefix of the buffer and a retry could duplicate or lose bytes. A
  * Writable destroyed before or during a flush fails that flush (it would never drain).
@@ -98,18 +99,20 @@ export interface WalRecordSink {
   /**
    * Optional: `records` complete records already framed (u64 length, payload, ...). The sink is
    * done with `framed` once the promise settles (it copies what it keeps), so the caller may
-   * then reuse the buffer. appendFramedRecords() falls back to appendRecord() for other sinks.
+   * then reuse the buffer; unless `owned`: the caller never touches `framed` again, and the sink
+   * may keep it as it is. appendFramedRecords() falls back to appendRecord() for other sinks.
    */
-  appendFramed?(framed: Uint8Array, records: number): Promise<void>;
+  appendFramed?(framed: Uint8Array, records: number, owned?: boolean): Promise<void>;
 }
 
 /**
- * Sends framed records through the sink's appendFramed, or record by record, each payload a
- * copy the sink may keep (the caller reuses `framed` once this resolves).
+ * Sends framed records through the sink's appendFramed, or record by record, each payload one
+ * the sink may keep: a copy (the caller reuses `framed` once this resolves), or, when `owned`
+ * (the caller never touches `framed` again), a view.
  */
-export async function appendFramedRecords(sink: WalRecordSink, framed: Uint8Array, records: number): Promise<void> {
-  if (sink.appendFramed !== undefined) return sink.appendFramed(framed, records);
-  for (const payload of framedPayloads(framed, records)) await sink.appendRecord(new Uint8Array(payload)); // a copy (Buffer#slice would be a view)
+export async function appendFramedRecords(sink: WalRecordSink, framed: Uint8Array, records: number, owned = false): Promise<void> {
+  if (sink.appendFramed !== undefined) return sink.appendFramed(framed, records, owned);
+  for (const payload of framedPayloads(framed, records)) await sink.appendRecord(owned ? payload : new Uint8Array(payload)); // a copy (Buffer#slice would be a view)
 }
 
 /**
@@ -136,12 +139,18 @@ function badFraming(at: number) {
   return walnutError('WALNUT_INVALID_ARGUMENT', `framed records: the record at byte ${at} does not fit`, { reason: 'framed' });
 }
 
+/** Appends records to a sink's file itself (appendDirect): resolves to what it wrote. */
+export type DirectWrite = (file: WalnutFile, position: number) => Promise<{ bytes: number; records: number }>;
+
 /**
  * A sink that also takes several records in order in one call (the exporter's own, stream.ts);
- * the caller may reuse the payloads' memory once that call has settled.
+ * the caller may reuse the payloads' memory once that call has settled. When `direct`, the
+ * caller may append records to the sink's file itself (appendDirect).
  */
 export interface RecordBatchSink extends WalRecordSink {
   appendRecords(payloads: readonly Uint8Array[]): Promise<void>;
+  readonly direct: boolean;
+  appendDirect(write: DirectWrite): Promise<void>;
 }
 
 type Target = { kind: 'writable'; stream: Writable } | { kind: 'file'; file: WalnutFile; position: number };
@@ -187,16 +196,45 @@ export class BufferedWalSink implements WalRecordSink {
 
   /**
    * A file target gets `framed` written at once, with what is pending, in one pwritev (no
-   * copy); a Writable keeps a copy (it may hold the bytes until its reader takes them).
+   * copy); a Writable keeps a copy (it may hold the bytes until its reader takes them), or
+   * `framed` itself when it is `owned`.
    */
-  async appendFramed(framed: Uint8Array, records: number): Promise<void> {
+  async appendFramed(framed: Uint8Array, records: number, owned = false): Promise<void> {
     this.#checkUsable();
     framedPayloads(framed, records); // every length checked before a byte is buffered
     if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
     const direct = this.#target.kind === 'file';
-    this.#push(direct ? framed : new Uint8Array(framed)); // a copy (Buffer#slice would be a view)
+    this.#push(direct || owned ? framed : new Uint8Array(framed)); // a copy (Buffer#slice would be a view)
     this.#records += records;
     if (direct || this.#pendingBytes >= this.#bufferBytes) await this.flush();
+  }
+
+  /** Is the target a file, which appendDirect() lends? */
+  get writesFile(): boolean {
+    return this.#target.kind === 'file';
+  }
+
+  /**
+   * For a file target: writes what is pending (the magic too), then lets `write` append records
+   * to the file at the offset it is given, and goes on after them. A `write` that fails leaves
+   * the sink failed (the file may hold part of its records). WALNUT_INVALID_ARGUMENT for a Writable.
+   */
+  async appendDirect(write: DirectWrite): Promise<void> {
+    this.#checkUsable();
+    const target = this.#target;
+    if (target.kind !== 'file') throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendDirect needs a file target', { reason: 'target' });
+    if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
+    await this.flush();
+    let wrote: { bytes: number; records: number };
+    try {
+      wrote = await write(target.file, target.position);
+    } catch (e) {
+      this.#failed = e instanceof Error ? e : new Error(String(e));
+      throw e;
+    }
+    target.position += wrote.bytes;
+    this.#records += wrote.records;
+    this.#bytes += wrote.bytes;
   }
 
   async flush(): Promise<void> {
@@ -283,9 +321,29 @@ function prefixedLength(bytes: Uint8Array): number {
   return Number(length);
 }
 
+/** Records of one kind that a WalStreamReader.fromFile() caller reads from the file itself. */
+export interface FileDivert {
+  /** The payload's first byte (its kind) that marks them. */
+  kind: number;
+  /**
+   * Takes what it can of the records from the one whose length prefix is at file offset
+   * `offset` on, and resolves to the offset to go on at: `offset` itself when it took none (that
+   * record is then yielded as usual).
+   */
+  take(offset: number): Promise<number>;
+}
+
+export interface FileReadOptions {
+  divert?: FileDivert;
+  /** Told the file offset read up to, after each read and each diverted run. */
+  onProgress?: (offset: number) => void;
+  readBytes?: number;
+}
+
 /** A stream file is read in reads of this size, into FILE_READ_BUFFERS buffers reused in turn. */
 const FILE_READ_BYTES = 8 << 20;
 const FILE_READ_BUFFERS = 4;
+const FIRST_READ_BYTES = 64 << 10;
 
 /**
  * Incremental parser shared by the sync and async readers: a state machine that needs the
@@ -394,9 +452,12 @@ export class WalStreamReader {
    * reader moves on from a buffer it calls `release`, and reuses that buffer only once the
    * promise returned has resolved: from then on the caller must hold no payload it was given so
    * far (it copies what it keeps, waits for writes from them). Same framing checks and errors
-   * as from(). (`readBytes`: tests use small reads.)
+   * as from(). Options: `divert` hands records of one kind to the caller, who reads them from
+   * the file itself (FileDivert); `onProgress` hears the file offset read up to after each read.
+   * (`readBytes`: tests use small reads.)
    */
-  static async *fromFile(file: WalnutFile, release: () => Promise<void>, readBytes = FILE_READ_BYTES): AsyncGenerator<Uint8Array> {
+  static async *fromFile(file: WalnutFile, release: () => Promise<void>, options: FileReadOptions | number = {}): AsyncGenerator<Uint8Array> {
+    const { readBytes = FILE_READ_BYTES, divert, onProgress } = typeof options === 'number' ? { readBytes: options } : options; // a number: readBytes (the first signature)
     // each buffer has room before its read for the tail of the previous one (a record begun
     // there): the next read is under way while the records before it are used
     const slack = readBytes >>> 1;
@@ -416,6 +477,10 @@ export class WalStreamReader {
     let filled = 0;
     let at = 0;
     let eof = false;
+    // With a divert, the first read (and the first after a diverted run) is small and reads
+    // nothing ahead: what follows may be the diverted records, which this reader never needs.
+    const firstRead = Math.min(readBytes, FIRST_READ_BYTES);
+    let small = divert !== undefined;
     /** Reads from the first unconsumed byte on into a buffer of at least `need` bytes. */
     const refill = async (need: number): Promise<void> => {
       if (current !== null) current.released = release();
@@ -439,14 +504,18 @@ export class WalStreamReader {
           await current.released;
           bytes = current.bytes;
         }
-        const n = await file.read(bytes, 0, bytes.length, base + at);
+        const length = small ? Math.min(bytes.length, Math.max(need, firstRead)) : bytes.length;
+        const n = await file.read(bytes, 0, length, base + at);
         buf = bytes.subarray(0, n);
-        eof = n < bytes.length;
+        eof = n < length;
       }
       base += at;
       at = 0;
       filled = buf.length;
-      if (!eof) {
+      onProgress?.(base + filled);
+      const readAhead = !small;
+      small = false;
+      if (!eof && readAhead) {
         const slot = takeSlot();
         const from = base + filled;
         const read = (async () => {
@@ -457,6 +526,19 @@ export class WalStreamReader {
         ahead = { slot, from, read };
       }
     };
+    /** Goes on at file offset `to` with nothing buffered (the read under way is dropped). */
+    const skipTo = async (to: number): Promise<void> => {
+      await ahead?.read.catch(() => undefined);
+      ahead = null;
+      if (current !== null) current.released = release();
+      current = null;
+      base = to;
+      at = filled = 0;
+      buf = new Uint8Array(0);
+      eof = false;
+      small = true;
+      onProgress?.(to);
+    };
     /** Are `n` bytes available from `at` (reading more when needed)? */
     const have = async (n: number): Promise<boolean> => {
       if (filled - at < n && !eof) await refill(n);
@@ -465,12 +547,20 @@ export class WalStreamReader {
     if (!(await have(MAGIC_LENGTH))) throw framing('HeaderMissing', `the stream ends before its 8-byte ARKHEXP1 header (${filled - at} bytes)`);
     checkMagic(buf.subarray(at, at + MAGIC_LENGTH));
     at += MAGIC_LENGTH;
+    let undiverted = -1; // the offset of a record divert.take() left: yielded as usual
     for (;;) {
       if (!(await have(8))) {
         if (filled === at) return;
         throw framing('Truncated', `the stream ends inside a record (length prefix, ${filled - at} bytes of it)`);
       }
       const length = prefixedLength(buf.subarray(at, at + 8));
+      if (divert !== undefined && base + at !== undiverted && (await have(9)) && buf[at + 8] === divert.kind) {
+        const from = base + at;
+        const to = await divert.take(from);
+        if (to === from) undiverted = from;
+        else await skipTo(to);
+        continue;
+      }
       if (!(await have(8 + length))) throw framing('Truncated', `the stream ends inside a record (payload, ${filled - at - 8} bytes of it)`);
       yield buf.subarray(at + 8, at + 8 + length);
       at += 8 + length;

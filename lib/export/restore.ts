@@ -21,7 +21,13 @@
  * An untouched fs.ReadStream of a regular file is not read through the stream: the file is
  * read with large positioned reads into a few reused buffers (framing.ts fromFile), whose
  * payloads are views; before one of those buffers is reused the held transaction's frames are
- * copied and every page write handed to the PageWriter before has completed.
+ * copied and every page write handed to the PageWriter before has completed. While the base
+ * image is being read, its BASE_PAGES records are applied by the addon straight from that file
+ * (native/base_restore.h: per record one read, its hash, one write; no JavaScript per page),
+ * in runs of BASE_RUN_BYTES between progress reports; a record the native run does not apply
+ * exactly as this file would is left to the code below, which reports what is wrong with it.
+ * Both paths advance one hash (BaseImageWriter), so a stream file restores exactly as the same
+ * bytes from memory do.
  * The database is built in a temporary file beside the target, synced,
  * then renamed over it; an existing database is never overwritten without `force`.
  *
@@ -48,13 +54,13 @@ import { DB_LOCK } from '../format/db-header';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader } from '../format/wal-header';
-import { WalnutFile } from '../io/file';
+import { nativeHandleOf, WalnutFile } from '../io/file';
 import { resolvedPath } from '../io/real-path';
-import type { NativeLockHolder } from '../native';
+import { nativeExportIo, type NativeLockHolder } from '../native';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
 import { PageWriter } from './page-writer';
-import { decodeRecord } from './records';
+import { decodeRecord, KIND } from './records';
 
 export interface RestoreOptions {
   /**
@@ -64,6 +70,8 @@ export interface RestoreOptions {
   until?: number | bigint | Date;
   /** Replace an existing database file. */
   force?: boolean;
+  /** Told how many bytes of the stream have been read so far, as the restore goes. */
+  onProgress?: (bytes: number) => void;
 }
 
 export interface RestoreResult {
@@ -95,6 +103,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   // uncaught 'error' event; the failure surfaces when the records are read below.
   if (typeof (source as Readable).on === 'function') (source as Readable).on('error', () => undefined);
   const until = checkUntil(options.until);
+  const onProgress = checkProgress(options.onProgress);
   const replaced = existingTarget(dbPath);
   if (replaced !== null && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
@@ -112,7 +121,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   try {
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
     const file = await streamFileOf(source);
-    const r = await apply(file ?? source, out, until).finally(() => file?.close());
+    const r = await apply(file ?? source, out, until, onProgress).finally(() => file?.close());
     await out.fsync();
     await out.close();
     if (replaced !== null) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
@@ -203,6 +212,22 @@ function checkUntil(until: unknown): bigint | Date | undefined {
   throw walnutError('WALNUT_INVALID_ARGUMENT', `until must be a commit sequence (a whole number >= 0) or a valid Date, not ${String(until)}`, { reason: 'until' });
 }
 
+/**
+ * `onProgress` as a callback whose failure ends the restore with a WalnutError (reason
+ * 'onProgress'); WALNUT_INVALID_ARGUMENT for anything but a function.
+ */
+function checkProgress(onProgress: unknown): ((bytes: number) => void) | undefined {
+  if (onProgress === undefined) return undefined;
+  if (typeof onProgress !== 'function') throw walnutError('WALNUT_INVALID_ARGUMENT', 'onProgress must be a function', { reason: 'onProgress' });
+  return (bytes) => {
+    try {
+      onProgress(bytes);
+    } catch (e) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `onProgress failed: ${(e as Error)?.message ?? String(e)}`, { reason: 'onProgress', cause: e });
+    }
+  };
+}
+
 /** Is a commit (sequence, time) past `until`? */
 function beyond(until: bigint | Date | undefined, seq: bigint, timeMs: bigint): boolean {
   if (until === undefined) return false;
@@ -247,22 +272,48 @@ async function streamFileOf(source: unknown): Promise<WalnutFile | null> {
   return file;
 }
 
-async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array | WalnutFile, out: WalnutFile, until: bigint | Date | undefined): Promise<RestoreResult> {
+/** Counts the bytes of a stream's chunks as they are read. */
+async function* counted(source: AsyncIterable<Uint8Array | string>, onProgress: (bytes: number) => void): AsyncGenerator<Uint8Array | string> {
+  let bytes = 0;
+  for await (const chunk of source) {
+    onProgress((bytes += chunk.length));
+    yield chunk;
+  }
+}
+
+/** Stream bytes a native base image run takes before the restore reports progress. */
+const BASE_RUN_BYTES = 64 << 20;
+
+async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array | WalnutFile, out: WalnutFile, until: bigint | Date | undefined, onProgress?: (bytes: number) => void): Promise<RestoreResult> {
   // the file reader reuses a buffer once nothing refers to it: the held transaction's frames
   // are copied (each once), and every page write handed to the writer so far has completed
   const release = (): Promise<void> => {
     for (; pending.owned < pending.frames.length; pending.owned++) pending.frames[pending.owned] = new Uint8Array(pending.frames[pending.owned]!);
     return writer?.release() ?? Promise.resolve();
   };
+  // A stream file's base image is applied natively, run by run (base_restore.h), while it is
+  // the base image's turn; a record the native run does not apply comes here as usual.
+  const baseRuns = async (offset: number): Promise<number> => {
+    if (layout === null || baseDone) return offset; // the first record decides the layout here
+    for (;;) {
+      const r = await base.applyRun(nativeHandleOf(source as WalnutFile), nativeHandleOf(out), offset, nextBasePage, pageSize, BASE_RUN_BYTES);
+      nextBasePage += r.pages;
+      if (pageSize === 0) pageSize = r.pageSize;
+      offset = r.end;
+      if (!r.more) return offset;
+      onProgress?.(offset);
+    }
+  };
   const records =
     source instanceof Uint8Array ? WalStreamReader.fromBuffer(source)
-    : source instanceof WalnutFile ? WalStreamReader.fromFile(source, release)
-    : WalStreamReader.from(source as AsyncIterable<Uint8Array>);
+    : source instanceof WalnutFile ? WalStreamReader.fromFile(source, release, { divert: { kind: KIND.BASE_PAGES, take: baseRuns }, onProgress })
+    : WalStreamReader.from(onProgress === undefined ? (source as AsyncIterable<Uint8Array>) : counted(source as AsyncIterable<Uint8Array>, onProgress));
   /** 'current': starts with BASE_META, every commit boundary a real state; 'first': the first layout (records.ts). */
   let layout: 'current' | 'first' | null = null;
   let pageSize = 0;
   let nextBasePage = 1;
-  const baseHash = new Xxh3Stream();
+  /** The base image's pages: hashed here (the JavaScript path) or by its native runs, in order. */
+  const base = new nativeExportIo.BaseImageWriter();
   let baseDone = false;
   let dbPages = 0;
   let commits = 0;
@@ -303,12 +354,12 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array |
           const size = rec.pages.length / rec.count;
           if (pageSize === 0) pageSize = size;
           if (size !== pageSize || rec.firstPgno !== nextBasePage) throw walnutError('WALNUT_CORRUPT', 'base image pages out of order or of mixed sizes');
-          baseHash.update(rec.pages);
+          base.update(rec.pages);
           writer ??= new PageWriter(out, pageSize);
           await writer.write(rec.firstPgno, rec.pages);
           nextBasePage += rec.count;
         } else if (rec.kind === 'baseEnd') {
-          if (rec.dbSize !== nextBasePage - 1 || !equalBytes(hashBytes(baseHash), rec.hash)) {
+          if (rec.dbSize !== nextBasePage - 1 || !equalBytes(base.digest(), rec.hash)) {
             throw walnutError('WALNUT_CORRUPT', 'the base image does not match its BASE_END hash');
           }
           writer ??= new PageWriter(out, pageSize);

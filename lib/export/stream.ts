@@ -25,7 +25,7 @@ import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
 import { resolvedPath } from '../io/real-path';
 import { Exporter, type ExportOptions, type ExportStats } from './exporter';
-import { appendFramedRecords, BufferedWalSink, type RecordBatchSink, type WalRecordSink } from './framing';
+import { appendFramedRecords, BufferedWalSink, type DirectWrite, type RecordBatchSink, type WalRecordSink } from './framing';
 
 export interface ExportHandle {
   /** Resolves when the export ends (at once after the base and the WAL without follow). */
@@ -75,8 +75,19 @@ class CuttableSink implements RecordBatchSink {
     return this.#unlessCut(() => this.#sink.flush());
   }
 
-  appendFramed(framed: Uint8Array, records: number): Promise<void> {
-    return this.#unlessCut(() => appendFramedRecords(this.#sink, framed, records));
+  appendFramed(framed: Uint8Array, records: number, owned = false): Promise<void> {
+    return this.#unlessCut(() => appendFramedRecords(this.#sink, framed, records, owned));
+  }
+
+  /** A BufferedWalSink writing a file lends it (appendDirect). */
+  get direct(): boolean {
+    return this.#sink instanceof BufferedWalSink && this.#sink.writesFile;
+  }
+
+  appendDirect(write: DirectWrite): Promise<void> {
+    const sink = this.#sink;
+    if (!(sink instanceof BufferedWalSink)) return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'appendDirect needs a file sink', { reason: 'target' }));
+    return this.#unlessCut(() => sink.appendDirect(write));
   }
 
   cut(reason: WalnutError): void {

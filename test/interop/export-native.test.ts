@@ -20,6 +20,7 @@ import { nativeHandleOf, WalnutFile } from '../../lib/io/file';
 import { nativeExportIo } from '../../lib/native';
 import { SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
+import { framedStream } from '../helpers/export-stream';
 import { Database, sqliteWritesWal } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -44,17 +45,6 @@ function baseOf(bytes: Uint8Array): { pages: Buffer; counts: number[]; dbSize: n
     }
   }
   throw new Error('no BASE_END');
-}
-
-/** Frames a list of payloads as an ARKHEXP1 stream. */
-function framedStream(payloads: Uint8Array[]): Buffer {
-  const parts: Buffer[] = [Buffer.from('ARKHEXP1')];
-  for (const p of payloads) {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64BE(BigInt(p.length));
-    parts.push(len, Buffer.from(p));
-  }
-  return Buffer.concat(parts);
 }
 
 /** The export of `db` through a file sink, a Writable and a record sink: the three streams' bytes. */
@@ -226,7 +216,7 @@ describe('base image read natively', () => {
 });
 
 describe('native export functions refuse bad arguments with a WalnutError', () => {
-  it('BaseImageReader.readChunk, digest and startWriteback', async () => {
+  it('BaseImageReader.readChunk, writeChunk, digest and startWriteback', async () => {
     const db = path.join(dir, `args${n++}.db`);
     fs.writeFileSync(db, Buffer.alloc(8 * 4096, 7));
     const a = await WalnutFile.open(db, { lane: 'background' });
@@ -266,6 +256,25 @@ describe('native export functions refuse bad arguments with a WalnutError', () =
     expect(missing.missingFrame).toBe(1000);
     expectWalnutError(call(good), 'WALNUT_INVALID_ARGUMENT');
     expectWalnutError(() => reader.digest(), 'WALNUT_INVALID_ARGUMENT');
+
+    // writeChunk: the same checks, a sink file and a position; it writes what readChunk fills
+    const sinkFile = await WalnutFile.open(path.join(dir, `sink${n++}`), { create: true });
+    const fs_ = nativeHandleOf(sinkFile) as never;
+    const writer = new nativeExportIo.BaseImageReader();
+    const write = (args: unknown[]) => () => (writer.writeChunk as (...x: unknown[]) => unknown)(...args);
+    const goodWrite = [fa, fb, fs_, 4096, 256, 1, 8, 8, null, false, 5];
+    for (const [at, value] of [...bad.filter(([i]) => i !== 2), [2, 'sink'], [2, fc], [2, out], [10, -1], [10, 2 ** 53], [10, 'x'], [10, undefined]] as [number, unknown][]) {
+      const args = goodWrite.slice();
+      args[at] = value;
+      expectWalnutError(write(args), value === fc ? 'WALNUT_CLOSED' : 'WALNUT_INVALID_ARGUMENT');
+    }
+    const fresh = new nativeExportIo.BaseImageReader();
+    await fresh.readChunk(fa, fb, out, 4096, 256, 1, 8, 8, null, false);
+    const wrote = await (writer.writeChunk as (...x: unknown[]) => Promise<{ bytes: number }>)(...goodWrite);
+    expect(wrote.bytes).toBe(out.length);
+    expect(fs.readFileSync(path.join(dir, `sink${n - 1}`)).subarray(5).equals(out)).toBe(true);
+    expect(Buffer.from(writer.digest())).toEqual(Buffer.from(fresh.digest()));
+    await sinkFile.close();
 
     const wb = nativeExportIo.startWriteback as (...x: unknown[]) => Promise<void>;
     for (const args of [[], [{}, 0, 1], [fc, 0, 1], [fa, -1, 1], [fa, 0, 2 ** 53], [fa, 'x', 1]]) {
