@@ -70,7 +70,7 @@ export class Transaction {
       snap = await this.#snapshot;
       if (pages.length === 0) return null;
       const conflict = { pgnos: new Set([...this.#reads, ...this.#writes.keys()]), ...snap.generation, snapshot: snap };
-      return await this.#committer.submit(pages, dbSize, conflict);
+      return await this.#committer.submit(pages, dbSize, { conflict });
     } finally {
       this.#state = 'done';
       snap?.release();
