@@ -9,7 +9,10 @@
  *      is the state to append to) and each later batch of the run re-validates the -shm header
  *      (both copies, checksum; no system call: writeRunHeader) instead of locking again,
  *   2. checks each transaction's conflict set (first committer wins) against frames committed
- *      since its snapshot and against earlier transactions of the same batch, then releases the
+ *      since its snapshot and against earlier transactions of the same batch, and each
+ *      conditional commit's base (no other connection committed since: WalIndex
+ *      othersCommittedSince, which reads no frame, so WALs of any length and restarts by others
+ *      cost nothing), then releases the
  *      transactions' snapshots (their reads are done; the check used their generation, not
  *      their read marks, which only had to keep that generation's frames until now), and awaits
  *      beforeAppend(frames) (the store's auto-checkpoint: with those marks gone it can copy everything),
@@ -44,12 +47,30 @@
  * with every commit queued before its wait began: those waited as long, and rejecting them one
  * batch (one more timeout) at a time would stretch a writer held elsewhere, and close(), to a
  * timeout per batch.
+ * The commit chain (fail-stop): a commit's place in the order is taken when it is submitted,
+ * and every commit after it may have been built on its pages (a pipelining writer such as
+ * walnut/sql builds the next transaction on the previous one before it is durable; a caller
+ * that fires commit(a) then commit(b) means b after a). So when a commit that was taken into
+ * the order fails — its batch's write (EIO, ENOSPC, short write), the busy timeout, a failure
+ * before the write, a conditional commit's conflict, a refusal known only once the batch is
+ * built (frame counter, page 1's size) — the chain is broken: that commit rejects with its own
+ * error and every commit after it — the rest of its batch, the queue, and each one submitted
+ * until resumeCommits() — rejects with WALNUT_FAILED, reason ChainBroken (cause: the failure),
+ * writing nothing. The caller discards what it built on the failed commit and then calls
+ * resumeCommits(failure), which mends only the break that failure caused (not a newer one
+ * an independent caller has not seen yet). Why explicit: "commits submitted before the caller
+ * saw the rejection" cannot be observed (the rejection reaches its handler a microtask later,
+ * other callers may submit in between, a pipelining writer's own state still holds the failed
+ * pages); a broken chain that stays broken until acknowledged leaves no window. A Transaction's
+ * first-committer-wins conflict breaks no chain: it is the expected answer of a transaction
+ * that was built only on its snapshot, whose own check already decided what it may overwrite.
  * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
- * and publishes nothing, the next batch overwrites the same offset; a sync error rejects the
- * batch and every later call with WALNUT_FAILED (the store must be reopened, which recovers).
- * Every other failure of the pipeline reaches exactly the commits of the batch concerned, never
- * an unhandled rejection: before the batch's frames are written (the beforeBatch wait, the
- * conflict lookup) it rejects that batch with its WalnutError and the committer goes on; once
+ * and publishes nothing, the next batch overwrites the same offset (after resumeCommits()); a
+ * sync error rejects the batch and every later call with WALNUT_FAILED (the store must be
+ * reopened, which recovers; resumeCommits() cannot mend it).
+ * Every other failure of the pipeline reaches exactly the commits of the batch concerned (and
+ * breaks the chain), never an unhandled rejection: before the batch's frames are written (the
+ * beforeBatch wait, the conflict lookup) it rejects that batch with its WalnutError; once
  * frames may be in the WAL but unpublished (the index append or publish failed) whether they
  * survive a reopen is unknown, so it fails the store as a sync error does (WALNUT_FAILED). An
  * error that is not a WalnutError is a walnut bug: the store fails too.

@@ -2,6 +2,12 @@
  * commit/store.ts — open() and Store, the public face of a walnut database (DESIGN.md
  * section 2): one-shot commits through the group committer, transactions, snapshots, metrics.
  *
+ * For databases built on walnut: commit(pages, { base }) is conditional on a snapshot (it fails
+ * with WALNUT_CONFLICT, reason OtherWriter, when any other connection committed after the
+ * snapshot began; this store's own commits after it are what a pipelining writer builds on and
+ * do not count), and commits are fail-stop chained: a failed commit fails every commit after
+ * it until resumeCommits() (group-committer.ts, "The commit chain").
+ *
  * A new database is created as SQLite creates one in WAL mode (a 1-page file whose page 1 is
  * an empty schema b-tree), made durable (file and directory fsync) before any WAL exists; an
  * empty file gets the same page 1 (index/journal-mode.ts, as PRAGMA journal_mode=WAL does).

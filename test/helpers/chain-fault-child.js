@@ -12,6 +12,8 @@ const [dbPath, scenario] = process.argv.slice(2);
 const unhandled = [];
 process.on('unhandledRejection', (e) => unhandled.push(String(e && e.message)));
 const page = (v) => Buffer.alloc(4096, v);
+// (guarded: the same child shows what a build without resumeCommits() does)
+const resume = (store, ...a) => (typeof store.resumeCommits === 'function' ? store.resumeCommits(...a) : 'missing');
 const outcome = (e) => ({ ok: false, code: e.code, reason: e.reason, causeCode: e.cause && e.cause.code });
 
 (async () => {
@@ -35,14 +37,14 @@ const outcome = (e) => ({ ok: false, code: e.code, reason: e.reason, causeCode: 
   if (scenario === 'close') {
     out.close = await closed;
     out.afterClose = await commit(8, 8);
-    out.resumeAfterClose = store.resumeCommits();
+    out.resumeAfterClose = resume(store);
   } else {
     out.brokenBy = store.chainBrokenBy && store.chainBrokenBy.code;
     out.whileBroken = await commit(8, 8); // submitted after the caller saw the failure: still refused
     out.snapshotWhileBroken = await store.snapshot().then((s) => (s.release(), { ok: true }), outcome);
-    out.resumeOther = store.resumeCommits(new Error('not the failure')); // not the failure that broke it
-    out.resumed = store.resumeCommits();
-    out.resumedAgain = store.resumeCommits();
+    out.resumeOther = resume(store, new Error('not the failure')); // not the failure that broke it
+    out.resumed = resume(store);
+    out.resumedAgain = resume(store);
     out.afterResume = await commit(9, 9);
     await store.close();
   }
