@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/index';
-import { HELPERS, runNode } from '../helpers/children';
+import { HELPERS, runJsonChild } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
@@ -18,10 +18,7 @@ const page = (v: number) => Buffer.alloc(4096, v);
 /** Runs chain-fault-child.js, then checks on reopen that exactly the acknowledged pages are there. */
 async function runChild(scenario: string) {
   const db = fresh();
-  const r = await runNode(path.join(HELPERS, 'chain-fault-child.js'), [db, scenario], { WALNUT_FAULT_INJECTION: '1' });
-  expect(r.stderr).toBe('');
-  const out = JSON.parse(r.stdout);
-  expect(out.crashed).toBeUndefined();
+  const out = await runJsonChild<any>(path.join(HELPERS, 'chain-fault-child.js'), [db, scenario], { WALNUT_FAULT_INJECTION: '1' });
   expect(out.unhandled).toEqual([]);
   const store = await open(db);
   const snap = await store.snapshot();
