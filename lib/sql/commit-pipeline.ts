@@ -8,8 +8,9 @@
  * them from a walnut snapshot.
  *
  * Invariants:
- *  - Sequence numbers are dense and ascending; store.commit() is called in sequence order, so
- *    walnut's commit order is the sequence order (group-committer.ts keeps submission order).
+ *  - Sequence numbers are ascending (dense but for one empty sequence per recovery, below);
+ *    store.commit() is called in sequence order, so walnut's commit order is the sequence order
+ *    (group-committer.ts keeps submission order).
  *  - `published` is the highest sequence whose store.commit() resolved (it is in the WAL and in
  *    the -shm header, so any snapshot taken after that sees it) or that was lost (below).
  *  - A view {snapshot, S, P}: pages of sequences <= P come from the snapshot; of P < seq <= S
@@ -22,7 +23,8 @@
  *    on its pages), and the store's commit chain fails every commit sequenced after it. Once all
  *    of them have settled, recovery (#recover) drops the lost sequences' pages from the overlay,
  *    counts them as published (they are in no snapshot, which is the truth now), remembers them
- *    as `lost` (a view that saw one fails: whenDurable), bumps `resets` (the VFS adds it to the
+ *    as `lost` (a view that saw one fails: whenDurable; an empty sequence after them keeps the
+ *    views opened from then on out of that range), bumps `resets` (the VFS adds it to the
  *    data version, so every view opened before is stale and SQLite drops its page cache) and
  *    acknowledges the failure (store.resumeCommits): sequencing goes on. A failure the store
  *    cannot mend (a failed fsync: the store stopped) keeps the pipeline failed.
@@ -203,7 +205,8 @@ export class CommitPipeline {
       else this.#overlay.set(pgno, kept);
     }
     while (this.#log.length > 0 && this.#log[this.#log.length - 1]!.seq > this.#lostAfter) this.#log.pop();
-    this.#published = this.#seq;
+    // one sequence that holds nothing, so that views opened from now on (S >= it) are never in the lost range
+    this.#published = ++this.#seq;
     this.#resets++;
     this.#failed = null;
     this.#recovery = null;

@@ -64,6 +64,7 @@ const STATEMENT_CACHE = 64;
 
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
   const { safeIntegers = false, holdWriteLease = false, ...storeOptions } = options ?? {};
+  if (typeof holdWriteLease !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option holdWriteLease must be a boolean', { reason: 'holdWriteLease' });
   const engine = await loadEngine();
   const store = await open(path, storeOptions);
   try {

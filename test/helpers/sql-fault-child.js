@@ -27,6 +27,8 @@ const FAULTS = {
       ),
     ),
   );
+  // a read once the pipeline has recovered (it saw none of the lost transactions)
+  out.read = await db.get('SELECT count(*) AS n FROM t').then((r) => r.n, (e) => (e.reason ? `${e.code}/${e.reason}` : e.code));
   out.after = await db.run('INSERT INTO t VALUES (99)').then(() => null, (e) => (e.reason === 'ChainBroken' ? `${e.code}/${e.reason}` : e.code));
   await db.close().catch((e) => (out.closeError = e.code));
   process.stdout.write(JSON.stringify(out) + '\n');

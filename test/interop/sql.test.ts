@@ -26,7 +26,7 @@ async function withPeer<T>(file: string, work: (peer: SqlitePeer) => Promise<T>)
 }
 
 /** Runs sql-fault-child.js (16 concurrent INSERTs meet an injected fault, then one more). */
-async function sqlFault(scenario: string): Promise<{ file: string; out: { acknowledged: number[]; errors: string[]; after: string | null } }> {
+async function sqlFault(scenario: string): Promise<{ file: string; out: { acknowledged: number[]; errors: string[]; read: number | string; after: string | null } }> {
   const file = path.join(tmpDir(), `fault-${scenario}.db`);
   return { file, out: await runJsonChild(path.join(HELPERS, 'sql-fault-child.js'), [file, scenario], { WALNUT_FAULT_INJECTION: '1' }) };
 }
@@ -158,6 +158,7 @@ describe('walnut/sql', () => {
 
   test('holdWriteLease: other processes read but cannot write; after close() they can', async () => {
     const file = path.join(tmpDir(), 'lease.db');
+    await expectRejectsWalnut(openDatabase(file, { holdWriteLease: 'yes' as never }), 'WALNUT_INVALID_ARGUMENT', { reason: 'holdWriteLease' });
     const db = await openDatabase(file, { holdWriteLease: true });
     try {
       await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
@@ -331,7 +332,8 @@ describe('walnut/sql', () => {
     expect(out.errors).toContain('WALNUT_FULL');
     // the transactions sequenced after the failed one were built on it: retryable conflicts
     expect(out.errors.every((c) => c === 'WALNUT_FULL' || c === 'WALNUT_CONFLICT/ChainBroken')).toBe(true);
-    expect(out.after).toBeNull(); // the pipeline recovered: later calls go
+    expect(out.read).toBe(out.acknowledged.length); // the pipeline recovered: reads and later calls go
+    expect(out.after).toBeNull();
     expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
     const present = cli(file, 'SELECT v FROM t ORDER BY v').split('\n').map(Number);
     expect(present).toEqual([...out.acknowledged, 99].sort((a, b) => a - b)); // exactly the acknowledged rows
