@@ -481,7 +481,7 @@ export class WalIndex {
         nPage: r.dbSize,
         frameChecksum: r.mxFrame > 0 ? r.running : [0, 0],
         salts: plausible ? [raw!.header!.salt1, raw!.header!.salt2] : [0, 0],
-      }, true);
+      }, null);
       this.#region.store32(CKPT_NBACKFILL, 0);
       this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, r.mxFrame);
       this.#region.store32(CKPT_READMARK(0), 0);
@@ -715,17 +715,21 @@ export class WalIndex {
   }
 
   /**
-   * Publishes a header this connection wrote; what others wrote before it still counts
-   * (dataVersion, #othersCommits). `recovered`: rebuilt from the WAL by recovery, which may
-   * have found commits another connection wrote but never published: counted as theirs unless
-   * the state is the one last met.
+   * Publishes a header this connection wrote over `replaces`, the live header (WRITE held);
+   * what others wrote before it still counts (dataVersion, #othersCommits). `replaces` null:
+   * rebuilt from the WAL by recovery, which may have found commits another connection wrote but
+   * never published: counted as theirs unless the state is the one last met.
    */
-  #writeOwnHeader(fields: Omit<ShmHeader, 'iVersion' | 'isInit'>, recovered = false): void {
+  #writeOwnHeader(fields: Omit<ShmHeader, 'iVersion' | 'isInit'>, replaces: ShmHeader | null): void {
     this.#observeHeader();
-    const live = this.#readHeader();
-    if (live !== null) this.#meetHeader(live.header);
     const header = { ...fields, iVersion: SHM_VERSION, isInit: 1 };
-    if (recovered) this.#meetHeader(header);
+    if (replaces !== null) {
+      this.#meetHeader(replaces);
+    } else {
+      const live = this.#readHeader();
+      if (live !== null) this.#meetHeader(live.header);
+      this.#meetHeader(header);
+    }
     const bytes = encodeShmHeader(fields);
     this.#region.writeHeader(bytes);
     this.#seenHeader = bytes;
@@ -884,7 +888,7 @@ export class WalIndex {
       nPage: transactions[transactions.length - 1]!.dbSize,
       frameChecksum: this.wal.running,
       salts: this.wal.salts,
-    });
+    }, h);
     return result;
   }
 
@@ -894,7 +898,7 @@ export class WalIndex {
    */
   #resetWalIndex(h: ShmHeader): void {
     const salt2 = (Math.random() * 0x100000000) >>> 0;
-    this.#writeOwnHeader({ ...h, iChange: (h.iChange + 1) >>> 0, mxFrame: 0, salts: [(h.salts[0] + 1) >>> 0, salt2] });
+    this.#writeOwnHeader({ ...h, iChange: (h.iChange + 1) >>> 0, mxFrame: 0, salts: [(h.salts[0] + 1) >>> 0, salt2] }, h);
     this.#region.store32(CKPT_NBACKFILL, 0);
     this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, 0);
     this.#region.store32(CKPT_READMARK(1), 0);
