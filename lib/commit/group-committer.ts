@@ -576,7 +576,7 @@ export class GroupCommitter {
    */
   #refusal(p: Pending, mxFrame: number): WalnutError | null {
     if (p.base !== undefined && this.#index.othersCommittedSince(p.base) !== false) {
-      return walnutError('WALNUT_CONFLICT', 'another connection committed after this commit\'s base snapshot; its pages may have been overwritten by this commit\'s (rebuild it on a new snapshot)', { path: this.#index.dbPath, reason: 'OtherWriter' });
+      return walnutError('WALNUT_CONFLICT', 'another connection committed after this commit\'s base snapshot; nothing was written (it could have overwritten that commit): build it again on a new snapshot', { path: this.#index.dbPath, reason: 'OtherWriter' });
     }
     if (mxFrame + p.pages.length > MAX_FRAME) {
       return walnutError('WALNUT_FULL', 'the WAL frame counter would pass 2^32-1; checkpoint first', { path: this.#index.walPath });
