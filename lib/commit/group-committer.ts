@@ -9,7 +9,10 @@
  *      is the state to append to) and each later batch of the run re-validates the -shm header
  *      (both copies, checksum; no system call: writeRunHeader) instead of locking again,
  *   2. checks each transaction's conflict set (first committer wins) against frames committed
- *      since its snapshot and against earlier transactions of the same batch, then releases the
+ *      since its snapshot and against earlier transactions of the same batch, and each
+ *      conditional commit's base (no other connection committed since: WalIndex
+ *      othersCommittedSince, which reads no frame, so WALs of any length and restarts by others
+ *      cost nothing), then releases the
  *      transactions' snapshots (their reads are done; the check used their generation, not
  *      their read marks, which only had to keep that generation's frames until now), and awaits
  *      beforeAppend(frames) (the store's auto-checkpoint: with those marks gone it can copy everything),
@@ -44,12 +47,30 @@
  * with every commit queued before its wait began: those waited as long, and rejecting them one
  * batch (one more timeout) at a time would stretch a writer held elsewhere, and close(), to a
  * timeout per batch.
+ * The commit chain (fail-stop): a commit's place in the order is taken when it is submitted,
+ * and every commit after it may have been built on its pages (a pipelining writer such as
+ * walnut/sql builds the next transaction on the previous one before it is durable; a caller
+ * that fires commit(a) then commit(b) means b after a). So when a commit that was taken into
+ * the order fails — its batch's write (EIO, ENOSPC, short write), the busy timeout, a failure
+ * before the write, a conditional commit's conflict, a refusal known only once the batch is
+ * built (frame counter, page 1's size) — the chain is broken: that commit rejects with its own
+ * error and every commit after it — the rest of its batch, the queue, and each one submitted
+ * until resumeCommits() — rejects with WALNUT_FAILED, reason ChainBroken (cause: the failure),
+ * writing nothing. The caller discards what it built on the failed commit and then calls
+ * resumeCommits(failure), which mends only the break that failure caused (not a newer one
+ * an independent caller has not seen yet). Why explicit: "commits submitted before the caller
+ * saw the rejection" cannot be observed (the rejection reaches its handler a microtask later,
+ * other callers may submit in between, a pipelining writer's own state still holds the failed
+ * pages); a broken chain that stays broken until acknowledged leaves no window. A Transaction's
+ * first-committer-wins conflict breaks no chain: it is the expected answer of a transaction
+ * that was built only on its snapshot, whose own check already decided what it may overwrite.
  * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
- * and publishes nothing, the next batch overwrites the same offset; a sync error rejects the
- * batch and every later call with WALNUT_FAILED (the store must be reopened, which recovers).
- * Every other failure of the pipeline reaches exactly the commits of the batch concerned, never
- * an unhandled rejection: before the batch's frames are written (the beforeBatch wait, the
- * conflict lookup) it rejects that batch with its WalnutError and the committer goes on; once
+ * and publishes nothing, the next batch overwrites the same offset (after resumeCommits()); a
+ * sync error rejects the batch and every later call with WALNUT_FAILED (the store must be
+ * reopened, which recovers; resumeCommits() cannot mend it).
+ * Every other failure of the pipeline reaches exactly the commits of the batch concerned (and
+ * breaks the chain), never an unhandled rejection: before the batch's frames are written (the
+ * beforeBatch wait, the conflict lookup) it rejects that batch with its WalnutError; once
  * frames may be in the WAL but unpublished (the index append or publish failed) whether they
  * survive a reopen is unknown, so it fails the store as a sync error does (WALNUT_FAILED). An
  * error that is not a WalnutError is a walnut bug: the store fails too.
@@ -87,6 +108,13 @@ export interface ConflictSet {
   snapshot?: Snapshot;
 }
 
+/**
+ * What a commit was built on, checked under WRITE: a Transaction's conflict set (first
+ * committer wins, page by page), or a conditional commit's base snapshot (nothing committed by
+ * another connection since it began).
+ */
+export type CommitCheck = { conflict: ConflictSet } | { base: Snapshot };
+
 interface Pending {
   pages: WalPage[];
   dbSize: number | undefined;
@@ -94,6 +122,8 @@ interface Pending {
   minDbSize: number;
   bytes: number;
   conflict: ConflictSet | undefined;
+  /** A conditional commit's base (store.commit's `base`). */
+  base: Snapshot | undefined;
   enqueuedUs: number;
   /** Resolved or rejected already (a later failure of its batch leaves it alone). */
   settled: boolean;
@@ -109,6 +139,8 @@ export interface CommitMetrics {
   fsyncs: number;
   conflicts: number;
   failedCommits: number;
+  /** Times the commit chain broke (a sequenced commit failed; resumeCommits() mends it). */
+  chainBreaks: number;
   /** Commits per batch. */
   batchSize: HistogramSummary;
   /** Microseconds per phase. */
@@ -151,9 +183,11 @@ export class GroupCommitter {
   /** Batches written in this WRITE run (a run spans at least two while the queue stays full). */
   #runBatches = 0;
   #failed: WalnutError | null = null;
+  /** The chain is broken (header comment): the failure that broke it and what later commits get. */
+  #broken: { failure: unknown; refusal: WalnutError } | null = null;
   #closed = false;
   #seq = 0;
-  readonly #counters = { commits: 0, batches: 0, frames: 0, bytes: 0, fsyncs: 0, conflicts: 0, failedCommits: 0 };
+  readonly #counters = { commits: 0, batches: 0, frames: 0, bytes: 0, fsyncs: 0, conflicts: 0, failedCommits: 0, chainBreaks: 0 };
   readonly #wake = { sizeCap: 0, timer: 0, idle: 0 };
   readonly #hist = {
     batchSize: new Histogram(),
@@ -180,10 +214,16 @@ export class GroupCommitter {
     this.#onWritten = o.onWritten ?? null;
   }
 
-  /** Queues validated pages (deduplicated, ascending pgno) as one transaction. */
-  submit(pages: WalPage[], dbSize: number | undefined, conflict?: ConflictSet): Promise<CommitResult> {
+  /**
+   * Queues validated pages (deduplicated, ascending pgno) as one transaction: its place in the
+   * commit order is taken now. `check`: what it was built on (CommitCheck).
+   */
+  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck): Promise<CommitResult> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#closed) return Promise.reject(walnutError('WALNUT_CLOSED', 'the store is closed', { path: this.#index.dbPath }));
+    if (this.#broken) return Promise.reject(this.#broken.refusal);
+    const conflict = check !== undefined && 'conflict' in check ? check.conflict : undefined;
+    const base = check !== undefined && 'base' in check ? check.base : undefined;
     // the trailer goes into the caller's buffer: pages are written without a copy
     if (this.#stampTrailers) for (const p of pages) stampPageTrailer(p.data);
     const snapshot = conflict?.snapshot;
@@ -196,7 +236,7 @@ export class GroupCommitter {
         if (snapshot !== undefined) this.#committing.delete(snapshot);
       };
       const p: Pending = {
-        pages, dbSize, minDbSize: minimumDbSize(pages), bytes, conflict, enqueuedUs: nowUs(), settled: false,
+        pages, dbSize, minDbSize: minimumDbSize(pages), bytes, conflict, base, enqueuedUs: nowUs(), settled: false,
         resolve: (r) => {
           settle();
           resolve(r);
@@ -224,6 +264,43 @@ export class GroupCommitter {
 
   get failed(): WalnutError | null {
     return this.#failed;
+  }
+
+  /** The failure that broke the commit chain, while it is broken (header comment), else null. */
+  get chainBrokenBy(): unknown {
+    return this.#broken?.failure ?? null;
+  }
+
+  /**
+   * Mends a broken chain: later commits are accepted again. With `failure`, only when that is
+   * what broke it (the failed commit's error, or the WALNUT_FAILED ChainBroken refusal a later
+   * commit got): a caller acknowledging an old failure never mends a newer break it has not
+   * seen. True when the chain was broken and is mended now. A store stopped for good
+   * (`failed`) stays stopped.
+   */
+  resumeCommits(failure?: unknown): boolean {
+    const b = this.#broken;
+    if (b === null || (failure !== undefined && failure !== b.failure && failure !== b.refusal)) return false;
+    this.#broken = null;
+    return true;
+  }
+
+  /**
+   * A commit the store had taken into the order failed (`failure`): every commit after it —
+   * `rest` (the rest of its batch), the queue, and each commit submitted until resumeCommits() —
+   * is refused with WALNUT_FAILED, reason ChainBroken (cause: the failure), having written nothing.
+   */
+  #breakChain(failure: unknown, rest: Pending[]): void {
+    if (this.#broken === null) {
+      this.#counters.chainBreaks++;
+      const what = failure instanceof WalnutError ? failure.message : String((failure as Error)?.message ?? failure);
+      this.#broken = {
+        failure,
+        refusal: walnutError('WALNUT_FAILED', `an earlier commit failed (${what}); the commits sequenced after it were built on it and are refused until store.resumeCommits()`, { path: this.#index.dbPath, reason: 'ChainBroken', cause: failure }),
+      };
+    }
+    this.#rejectAll(rest, this.#broken.refusal);
+    this.#rejectAll(this.#queue.splice(0), this.#broken.refusal);
   }
 
   /**
@@ -288,6 +365,7 @@ export class GroupCommitter {
     this.#events?.emit('fault', () => ({ stage: `pipeline ${stage}`, code: (e as { code?: string }).code, message: (e as Error)?.message, path: this.#index.walPath }));
     if (stage === 'before write' && e instanceof WalnutError) {
       this.#rejectAll(batch, e);
+      this.#breakChain(e, []);
       return;
     }
     this.#failed ??= walnutError('WALNUT_FAILED', `the commit pipeline failed ${stage === 'after write' ? 'after writing to the WAL, before publishing' : 'unexpectedly'} (${(e as Error)?.message ?? String(e)}); the store stopped and must be reopened (reopening recovers every acknowledged commit)`, { path: this.#index.walPath, cause: e });
@@ -342,6 +420,7 @@ export class GroupCommitter {
       // the commits queued before this wait began have waited the whole busy timeout too:
       // they get the same answer now, not one more timeout per batch (or close()) each
       if (e instanceof WalnutError && e.code === 'WALNUT_BUSY') this.#rejectAll(this.#takeQueuedBefore(tStart), e);
+      this.#breakChain(e, []);
       return;
     }
     await this.#writeBatch(batch, header, tStart);
@@ -359,15 +438,20 @@ export class GroupCommitter {
     const txns: WalTransaction[] = [];
     let dbSize = this.#index.databaseSize(live);
     let frames = 0;
-    for (const p of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
       if (p.conflict && this.#conflicts(p.conflict, gen, written)) {
+        // first committer wins: a Transaction's expected answer; it broke no chain (header comment)
         this.#counters.conflicts++;
-        p.reject(walnutError('WALNUT_CONFLICT', 'a page this transaction read or wrote was committed by another transaction after its snapshot', { path: this.#index.dbPath }));
+        p.reject(walnutError('WALNUT_CONFLICT', 'a page this transaction read or wrote was committed by another transaction after its snapshot', { path: this.#index.dbPath, reason: 'PageChanged' }));
         continue;
       }
-      if (gen.mxFrame + frames + p.pages.length > MAX_FRAME) {
-        p.reject(walnutError('WALNUT_FULL', 'the WAL frame counter would pass 2^32-1; checkpoint first', { path: this.#index.walPath }));
-        continue;
+      const refusal = this.#refusal(p, gen.mxFrame + frames);
+      if (refusal !== null) {
+        if (refusal.code === 'WALNUT_CONFLICT') this.#counters.conflicts++;
+        p.reject(refusal);
+        this.#breakChain(refusal, batch.slice(i + 1));
+        break;
       }
       const top = p.pages[p.pages.length - 1]!.pgno; // sorted
       const size = p.dbSize ?? Math.max(dbSize, top);
@@ -376,8 +460,10 @@ export class GroupCommitter {
       const header = p.pages[0]!.pgno !== 1 && size < dbSize ? await this.#page1DbSize(txns) : 0;
       if (size < Math.max(p.minDbSize, header)) {
         // only a page 1 can get here (an explicit dbSize was checked against the pages on submit)
-        p.reject(walnutError('WALNUT_INVALID_ARGUMENT', `page 1's in-header database size ${Math.max(p.minDbSize, header)} is above the database size after this commit (${size}); SQLite would report the database corrupt`, { reason: 'dbSize' }));
-        continue;
+        const e = walnutError('WALNUT_INVALID_ARGUMENT', `page 1's in-header database size ${Math.max(p.minDbSize, header)} is above the database size after this commit (${size}); SQLite would report the database corrupt`, { reason: 'dbSize' });
+        p.reject(e);
+        this.#breakChain(e, batch.slice(i + 1));
+        break;
       }
       for (const page of p.pages) written.add(page.pgno);
       dbSize = size;
@@ -410,6 +496,7 @@ export class GroupCommitter {
         this.#rejectAll(this.#queue.splice(0), this.#failed);
       } else {
         this.#rejectAll(accepted, e);
+        this.#breakChain(e, []);
       }
       return;
     }
@@ -480,6 +567,21 @@ export class GroupCommitter {
     } catch {
       return true; // the index cannot even be read: assume the worst
     }
+  }
+
+  /**
+   * Why a commit that passed its own page checks cannot go at frame `mxFrame` (WRITE held), or
+   * null: a conditional commit whose base another connection committed after (WALNUT_CONFLICT,
+   * reason OtherWriter), a frame counter that would overflow (WALNUT_FULL).
+   */
+  #refusal(p: Pending, mxFrame: number): WalnutError | null {
+    if (p.base !== undefined && this.#index.othersCommittedSince(p.base) !== false) {
+      return walnutError('WALNUT_CONFLICT', 'another connection committed after this commit\'s base snapshot; nothing was written (it could have overwritten that commit): build it again on a new snapshot', { path: this.#index.dbPath, reason: 'OtherWriter' });
+    }
+    if (mxFrame + p.pages.length > MAX_FRAME) {
+      return walnutError('WALNUT_FULL', 'the WAL frame counter would pass 2^32-1; checkpoint first', { path: this.#index.walPath });
+    }
+    return null;
   }
 
   /** First committer wins: did anything in the set change after the snapshot? */

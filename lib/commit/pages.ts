@@ -91,11 +91,11 @@ function checkPage1(data: Uint8Array, rules: PageRules): void {
   if (h.schemaFormat > MAX_SCHEMA_FORMAT) invalid('page1.schemaFormat', `page 1's schema format (offset 44) is ${h.schemaFormat}; SQLite reads 0..${MAX_SCHEMA_FORMAT}`);
 }
 
-/** A commit's options ({ dbSize }, or none): their dbSize, checked (checkDbSize). */
-export function commitDbSize(options: unknown, rules: PageRules): number | undefined {
+/** A commit's options ({ dbSize }, or none; store.commit also takes `base`): their dbSize, checked (checkDbSize). */
+export function commitDbSize(options: unknown, rules: PageRules, known: readonly string[] = ['dbSize']): number | undefined {
   if (options === undefined || options === null) return undefined;
-  if (typeof options !== 'object' || Array.isArray(options)) invalid('options', 'commit options must be an object: { dbSize }');
-  for (const key of Object.keys(options)) if (key !== 'dbSize') invalid('options', `commit option ${key} does not exist (only dbSize)`);
+  if (typeof options !== 'object' || Array.isArray(options)) invalid('options', `commit options must be an object: { ${known.join(', ')} }`);
+  for (const key of Object.keys(options)) if (!known.includes(key)) invalid('options', `commit option ${key} does not exist (only ${known.join(', ')})`);
   return checkDbSize((options as { dbSize?: unknown }).dbSize, rules);
 }
 

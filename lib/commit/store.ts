@@ -2,6 +2,12 @@
  * commit/store.ts — open() and Store, the public face of a walnut database (DESIGN.md
  * section 2): one-shot commits through the group committer, transactions, snapshots, metrics.
  *
+ * For databases built on walnut: commit(pages, { base }) is conditional on a snapshot (it fails
+ * with WALNUT_CONFLICT, reason OtherWriter, when any other connection committed after the
+ * snapshot began; this store's own commits after it are what a pipelining writer builds on and
+ * do not count), and commits are fail-stop chained: a failed commit fails every commit after
+ * it until resumeCommits() (group-committer.ts, "The commit chain").
+ *
  * A new database is created as SQLite creates one in WAL mode (a 1-page file whose page 1 is
  * an empty schema b-tree), made durable (file and directory fsync) before any WAL exists; an
  * empty file gets the same page 1 (index/journal-mode.ts, as PRAGMA journal_mode=WAL does).
@@ -70,6 +76,21 @@ export interface StoreMetrics extends CommitMetrics {
 }
 
 const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncate'];
+const COMMIT_OPTIONS: readonly (keyof CommitOptions)[] = ['dbSize', 'base'];
+
+/** store.commit()'s options. */
+export interface CommitOptions {
+  /** The database size in pages after the commit (default: max(previous size, highest pgno)). */
+  dbSize?: number;
+  /**
+   * Conditional commit: a snapshot of this store (store.snapshot(), trySnapshotSync(),
+   * snapshotSync(); released or not) the pages were built on. The commit fails with
+   * WALNUT_CONFLICT, reason OtherWriter, writing nothing, when any other connection (a sqlite3
+   * process, another store, another process's walnut) committed after the snapshot began; this
+   * store's own commits after it do not count (pipelining).
+   */
+  base?: Snapshot;
+}
 
 /**
  * What a higher layer adds to a store (the FEC sidecar, lib/fec/extension.ts): a recovery
@@ -238,14 +259,40 @@ export class Store {
    * database (never below a page of the same commit). Input SQLite could not open is refused
    * (pages.ts).
    */
-  commit(pages: readonly PageWrite[], options: { dbSize?: number } = {}): Promise<CommitResult> {
+  commit(pages: readonly PageWrite[], options: CommitOptions = {}): Promise<CommitResult> {
     try {
       this.#checkOpen();
-      const dbSize = commitDbSize(options, this.#rules);
-      return this.#committer.submit(normalizePages(pages, this.#rules, dbSize), dbSize);
+      const dbSize = commitDbSize(options, this.#rules, COMMIT_OPTIONS);
+      const base = options?.base;
+      if (base !== undefined && !this.#index.isCommitBase(base)) {
+        throw walnutError('WALNUT_INVALID_ARGUMENT', 'base must be a snapshot of this store (store.snapshot(), trySnapshotSync() or snapshotSync())', { reason: 'base' });
+      }
+      return this.#committer.submit(normalizePages(pages, this.#rules, dbSize), dbSize, base === undefined ? undefined : { base });
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * The failure that broke the commit chain, or null. When a commit this store had taken into
+   * the commit order fails (a write error, ENOSPC, busy, a conditional commit's conflict: any
+   * failure but a Transaction's first-committer-wins conflict), every commit after it was built
+   * on it: those still queued and every later commit(), including Transactions', reject with
+   * WALNUT_FAILED, reason ChainBroken (`cause`: the failure), until resumeCommits().
+   */
+  get chainBrokenBy(): unknown {
+    return this.#committer.chainBrokenBy;
+  }
+
+  /**
+   * Acknowledges the failure that broke the commit chain (once whatever was built on the failed
+   * commit has been discarded) and accepts commits again. With `failure` (the failed commit's
+   * error or a ChainBroken refusal), only that break is mended, not a newer one. True when a
+   * broken chain was mended. After a failed sync (WALNUT_FAILED, the store stopped) it changes
+   * nothing: reopen.
+   */
+  resumeCommits(failure?: unknown): boolean {
+    return this.#committer.resumeCommits(failure);
   }
 
   /** A read-write transaction whose snapshot is taken now. */

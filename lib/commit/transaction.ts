@@ -5,7 +5,10 @@
  * ends, or, once commit() is called, until the committer has checked its conflict set under
  * the write lock: group-committer.ts). read() sees the snapshot plus the transaction's own writes. commit() fails with
  * WALNUT_CONFLICT, writing nothing, when any page the transaction read or wrote was committed
- * by someone else after the snapshot. Written buffers are not copied: do not change them until
+ * by someone else after the snapshot (reason PageChanged); that conflict does not break the
+ * store's commit chain (group-committer.ts), while any other failure of its commit does, and while
+ * the chain is broken its commit() rejects with WALNUT_FAILED, reason ChainBroken, like every
+ * commit (store.resumeCommits()). Written buffers are not copied: do not change them until
  * commit() settles. Input is checked as commit/pages.ts says, each error at the earliest call
  * that can know it (a page in write(), the database size in commit(), which then leaves the
  * transaction open). read() and commit() pass the store's CloseGate: after store.close() has
@@ -70,7 +73,7 @@ export class Transaction {
       snap = await this.#snapshot;
       if (pages.length === 0) return null;
       const conflict = { pgnos: new Set([...this.#reads, ...this.#writes.keys()]), ...snap.generation, snapshot: snap };
-      return await this.#committer.submit(pages, dbSize, conflict);
+      return await this.#committer.submit(pages, dbSize, { conflict });
     } finally {
       this.#state = 'done';
       snap?.release();

@@ -109,6 +109,22 @@ export function decodeShmHeaderCopies(both: Uint8Array): ShmHeader | null {
   };
 }
 
+/**
+ * Going from header `a` to a later header `b`: did a commit happen in between? No when the
+ * committed state is the same (same generation, mxFrame, nPage and running checksum: a header
+ * rewritten by recovery, iChange aside), or when `b` only restarted the WAL (walRestartHdr: mxFrame
+ * 0 under new salts, nPage and the running checksum carried over from the last commit's header;
+ * a commit in between would have moved the running checksum). Anything else: yes (a commit, or a
+ * change nothing but a commit can be ruled out for, e.g. recovery of a WAL whose header died).
+ */
+export function committedBetween(a: ShmHeader, b: ShmHeader): boolean {
+  const sameTail = a.nPage === b.nPage && a.frameChecksum[0] === b.frameChecksum[0] && a.frameChecksum[1] === b.frameChecksum[1];
+  if (!sameTail) return true;
+  const sameGeneration = a.salts[0] === b.salts[0] && a.salts[1] === b.salts[1];
+  if (sameGeneration) return a.mxFrame !== b.mxFrame;
+  return b.mxFrame !== 0;
+}
+
 export function sameHeaderBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < SHM_HEADER_SIZE; i++) if (a[i] !== b[i]) return false;
   return true;

@@ -15,11 +15,15 @@
  *    a call whose commit failed rejects with the store's error (WALNUT_IO, WALNUT_FULL, ...).
  *  - transaction(fn) holds the connection from BEGIN IMMEDIATE to COMMIT/ROLLBACK; other
  *    callers queue. Inside, use `tx` (db's own methods refuse: they would wait for fn).
- *  - Unless allowOtherWriters, the store holds the WAL write lock while open: no other
- *    connection commits, so nothing can slip between a transaction's snapshot and its commit.
- *  - Errors are WalnutError: SQLite's errors are WALNUT_SQL with `sqliteCode`; a write refused
- *    because another connection (e.g. sqlite3) committed after the transaction's snapshot is
- *    WALNUT_CONFLICT (retry the transaction).
+ *  - Other connections (a sqlite3 process) may write at the same time: every commit is
+ *    conditional on its transaction's snapshot (walnut-vfs.ts, store.commit's `base`), so a
+ *    transaction another connection overtook fails instead of overwriting that commit. With
+ *    holdWriteLease the store keeps the WAL write lock while open instead (others only read).
+ *  - Errors are WalnutError: SQLite's errors are WALNUT_SQL with `sqliteCode`. A transaction
+ *    that nothing of was written and that can simply be run again is WALNUT_CONFLICT: reason
+ *    OtherWriter when another connection committed after its snapshot, ChainBroken when a
+ *    transaction it was built on (one committed before it, not durable yet) failed (cause:
+ *    that failure; the pipeline recovers by itself, commit-pipeline.ts). Retry it.
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
  */
@@ -40,13 +44,12 @@ export interface DatabaseOptions extends OpenOptions {
   /** Integers are returned as bigint (lastInsertRowid too), as better-sqlite3's safeIntegers. */
   safeIntegers?: boolean;
   /**
-   * Default false: the database holds SQLite's WAL write lock while open (store.holdWriteLease()),
-   * so other processes can read it but their writes fail busy. true lets them write, which is
-   * NOT safe yet: a commit of theirs that lands while walnut/sql commits wait in the group
-   * committer is overwritten (issue #20: conditional commits). One caught earlier is refused
-   * with WALNUT_CONFLICT.
+   * Default false: other connections (sqlite3 processes, other stores) may write the database
+   * while it is open; a transaction that loses to one of them fails with WALNUT_CONFLICT
+   * (retry it). true: hold SQLite's WAL write lock until close (store.holdWriteLease()), so the
+   * others only read (their writes fail busy) and no transaction ever conflicts.
    */
-  allowOtherWriters?: boolean;
+  holdWriteLease?: boolean;
 }
 
 /** The verbs, on the database (each call takes the connection) or on a transaction's `tx`. */
@@ -60,11 +63,12 @@ export interface Queryable {
 const STATEMENT_CACHE = 64;
 
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
-  const { safeIntegers = false, allowOtherWriters = false, ...storeOptions } = options ?? {};
+  const { safeIntegers = false, holdWriteLease = false, ...storeOptions } = options ?? {};
+  if (typeof holdWriteLease !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option holdWriteLease must be a boolean', { reason: 'holdWriteLease' });
   const engine = await loadEngine();
   const store = await open(path, storeOptions);
   try {
-    if (allowOtherWriters !== true) await store.holdWriteLease();
+    if (holdWriteLease === true) await store.holdWriteLease();
     const pipeline = new CommitPipeline(store);
     const vfs = registerWalnutVfs(engine, 'walnut', store, pipeline);
     const { C } = engine;
@@ -235,7 +239,7 @@ export class Database implements Queryable {
     });
     return ran.then(
       async (result) => {
-        if (durable !== null) await durable;
+        if (durable !== null) await (durable as Promise<unknown>).catch((e: unknown) => Promise.reject(retryable(e)));
         return result;
       },
       async (e) => {
@@ -252,7 +256,7 @@ export class Database implements Queryable {
     if (typeof sqliteCode !== 'number') return e;
     const message = (e as Error).message;
     if (this.#vfs.conflict) {
-      return walnutError('WALNUT_CONFLICT', `another connection committed after this transaction's snapshot; retry it (${message})`, { path: this.#store.path, sqliteCode });
+      return walnutError('WALNUT_CONFLICT', `another connection committed after this transaction's snapshot; retry it (${message})`, { path: this.#store.path, sqliteCode, reason: 'OtherWriter' });
     }
     const behind = this.#vfs.lastError;
     if (isWalnutError(behind)) {
@@ -260,6 +264,15 @@ export class Database implements Queryable {
     }
     return walnutError('WALNUT_SQL', message, { path: this.#store.path, sqliteCode, cause: e });
   }
+}
+
+/**
+ * A commit refused because one it was built on failed (the store's WALNUT_FAILED, reason
+ * ChainBroken) is, for the transaction, a conflict: nothing of it was written, run it again.
+ */
+function retryable(e: unknown): unknown {
+  if (!isWalnutError(e, 'WALNUT_FAILED') || e.reason !== 'ChainBroken') return e;
+  return walnutError('WALNUT_CONFLICT', `a transaction this one was built on failed to commit; retry it (${(e.cause as Error | undefined)?.message ?? e.message})`, { path: e.path, reason: 'ChainBroken', cause: e });
 }
 
 /** `tx` of transaction(): the connection is held; its calls run one at a time until fn ends. */

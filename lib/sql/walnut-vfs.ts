@@ -8,11 +8,16 @@
  *                          (commit-pipeline.ts). Busy: a retry op + SQLITE_BUSY (wa-sqlite's
  *                          step() awaits the op and runs the step again).
  *   xLock(RESERVED),       refused (SQLITE_BUSY, `conflict` set) when another connection
- *   FCNTL_COMMIT_ATOMIC_   committed since the view began (store.dataVersion()): SQLite backs
- *     WRITE                the batch out and the statement fails. NOT covered: a commit by
- *                          another process after that check and before this commit's batch is
- *                          appended under walnut's WRITE lock (needs store.commit({ base }),
- *                          issue #20 store API item 4).
+ *   FCNTL_COMMIT_ATOMIC_   committed since the view began (the data version): SQLite backs
+ *     WRITE                the batch out and the statement fails. A commit by another process
+ *                          after that check is caught by the store: each commit is conditional
+ *                          on its view's snapshot (store.commit's `base`, checked under
+ *                          walnut's WRITE lock), and fails WALNUT_CONFLICT instead of
+ *                          overwriting it.
+ *   (after a failure)      xLock(SHARED) waits for the pipeline's recovery (a retry op +
+ *                          SQLITE_BUSY); the data version the VFS uses is the store's plus the
+ *                          pipeline's recoveries, so views from before a recovery are stale
+ *                          and SQLite drops its page cache (which may hold lost pages).
  *   xRead                  the transaction's own writes, else the view.
  *   xWrite / xTruncate     buffered (page copies: the wasm heap is reused).
  *   FCNTL_SYNC             marks the transaction as committing (a rollback never syncs).
@@ -75,6 +80,8 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
   const C = engine.C;
   const pageSize = store.pageSize;
   const module = engine.module;
+  /** The store's data version plus the pipeline's recoveries (header comment). */
+  const dataVersion = (): number => store.dataVersion() + pipeline.resets;
 
   class WalnutVfs extends engine.FacadeVFS implements VfsSignals {
     lastError: WalnutError | Error | null = null;
@@ -235,9 +242,10 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       if (m === undefined) return C.SQLITE_OK!;
       if (lockType === C.SQLITE_LOCK_SHARED) {
         if (m.view === null) {
-          if (pipeline.failed) {
-            this.lastError = pipeline.failed;
-            return C.SQLITE_IOERR_LOCK!;
+          const recovered = pipeline.recovered();
+          if (recovered !== null) {
+            module.retryOps.push(recovered); // its rejection (a failure the store cannot mend) is the statement's error
+            return C.SQLITE_BUSY!;
           }
           try {
             m.view = this.#openView();
@@ -261,7 +269,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
      * and the caller retries the transaction.
      */
     #stale(m: MainFile): boolean {
-      if (m.view === null || store.dataVersion() === m.view.dataVersion) return false;
+      if (m.view === null || dataVersion() === m.view.dataVersion) return false;
       this.conflict = true;
       return true;
     }
@@ -271,10 +279,10 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       // The data version read before and after the snapshot agree: no other connection's
       // commit fell in between, so the version names exactly what the snapshot holds.
       for (let attempt = 0; attempt < 3; attempt++) {
-        const before = store.dataVersion();
+        const before = dataVersion();
         const snapshot = store.trySnapshotSync();
         if (snapshot === null) break;
-        if (store.dataVersion() === before) return pipeline.openView(snapshot, before);
+        if (dataVersion() === before) return pipeline.openView(snapshot, before);
         snapshot.release();
       }
       module.retryOps.push(store.snapshot().then((s) => s.release()));
@@ -307,7 +315,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       for (const [pgno, data] of m.writes) pages.push({ pgno, data });
       pages.sort((a, b) => a.pgno - b.pgno);
       const dbSize = m.size ?? m.view!.dbSize;
-      const done = pipeline.sequence(pages, dbSize);
+      const done = pipeline.sequence(pages, dbSize, m.view!.snapshot);
       done.catch(() => undefined); // the caller gets it through takeDurability()
       this.#durability.push(done);
       m.committed = true;

@@ -42,6 +42,7 @@ import {
   CKPT_NBACKFILL,
   CKPT_NBACKFILL_ATTEMPTED,
   CKPT_READMARK,
+  committedBetween,
   decodeShmHeaderCopies,
   encodeShmHeader,
   READMARK_NOT_USED,
@@ -203,6 +204,20 @@ export class WalIndex {
    */
   #dataVersion = 0;
   #seenHeader: Uint8Array | null = null;
+  /**
+   * Commits by other connections this connection has noticed (conditional commits,
+   * othersCommittedSince()): bumped when a header it meets — a snapshot's as it begins, the live
+   * one before each header it writes, the live one under WRITE when a commit is checked — is one
+   * that only a commit by someone else explains after the last one it met or wrote itself
+   * (format/shm-header.ts committedBetween: a restart or a recovery rewriting the same state is
+   * not one). The headers met are in time order (each is the live one at that moment, or this
+   * connection's own write under WRITE), so a snapshot's count at its start and the count under
+   * WRITE differ exactly when another connection's commit fell in between.
+   */
+  #othersCommits = 0;
+  #othersSeen: ShmHeader | null = null;
+  /** #othersCommits as each snapshot began (the bases of conditional commits). */
+  readonly #othersAtSnapshot = new WeakMap<Snapshot, number>();
   #closed = false;
   #repairWal: ((wal: WalFile, recovery: WalRecovery) => Promise<boolean>) | null = null;
 
@@ -458,7 +473,7 @@ export class WalIndex {
       }
       this.#region.grow(Math.max(1, r.lastValidFrame > 0 ? shmSegmentOf(r.lastValidFrame) + 1 : 1));
       if (r.lastValidFrame > 0) this.#region.append(1, r.pgnos, 0);
-      const header = encodeShmHeader({
+      this.#writeOwnHeader({
         iChange: 0,
         bigEndCksum: plausible ? bigEndianChecksum(raw!.header!.magic) : false,
         pageSize: r.mxFrame > 0 ? r.pageSize : 0,
@@ -466,8 +481,7 @@ export class WalIndex {
         nPage: r.dbSize,
         frameChecksum: r.mxFrame > 0 ? r.running : [0, 0],
         salts: plausible ? [raw!.header!.salt1, raw!.header!.salt2] : [0, 0],
-      });
-      this.#writeOwnHeader(header);
+      }, null);
       this.#region.store32(CKPT_NBACKFILL, 0);
       this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, r.mxFrame);
       this.#region.store32(CKPT_READMARK(0), 0);
@@ -644,10 +658,15 @@ export class WalIndex {
     // READ(0): everything is in the database file; the WAL is not consulted at all.
     const mxFrame = readLock === 0 ? 0 : (at?.mxFrame ?? header.mxFrame);
     const dbSize = at !== undefined ? (at.dbSize ?? dbFilePages) : dbFilePages;
-    return new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal }, (s) => {
+    const snapshot = new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal }, (s) => {
       this.#snapshots.delete(s);
       if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(s.readLock), 1); // READ(0) once moved (#moveCaughtUpSnapshots)
     });
+    // `header` is the live one (checked just now, nothing awaited since): met in time order.
+    // A view of an earlier frame (`at`) is no commit base: commits after it are already in `header`.
+    this.#meetHeader(header);
+    if (at === undefined) this.#othersAtSnapshot.set(snapshot, this.#othersCommits);
+    return snapshot;
   }
 
   /**
@@ -695,11 +714,55 @@ export class WalIndex {
     this.#seenHeader = live.slice();
   }
 
-  /** Publishes a header this connection wrote; what others wrote before it still counts (dataVersion). */
-  #writeOwnHeader(header: Uint8Array): void {
+  /**
+   * Publishes a header this connection wrote over `replaces`, the live header (WRITE held);
+   * what others wrote before it still counts (dataVersion, #othersCommits). `replaces` null:
+   * rebuilt from the WAL by recovery, which may have found commits another connection wrote but
+   * never published: counted as theirs unless the state is the one last met.
+   */
+  #writeOwnHeader(fields: Omit<ShmHeader, 'iVersion' | 'isInit'>, replaces: ShmHeader | null): void {
     this.#observeHeader();
-    this.#region.writeHeader(header);
-    this.#seenHeader = header.slice(0, SHM_HEADER_SIZE);
+    const header = { ...fields, iVersion: SHM_VERSION, isInit: 1 };
+    if (replaces !== null) {
+      this.#meetHeader(replaces);
+    } else {
+      const live = this.#readHeader();
+      if (live !== null) this.#meetHeader(live.header);
+      this.#meetHeader(header);
+    }
+    const bytes = encodeShmHeader(fields);
+    this.#region.writeHeader(bytes);
+    this.#seenHeader = bytes;
+    this.#othersSeen = header;
+  }
+
+  /** Counts another connection's commit when only one explains `h` after the last header met (#othersCommits). */
+  #meetHeader(h: ShmHeader): void {
+    const last = this.#othersSeen;
+    this.#othersSeen = h;
+    if (last !== null && last !== h && committedBetween(last, h)) this.#othersCommits++;
+  }
+
+  /**
+   * Under WRITE: did a connection other than this one commit after `base` began (a snapshot of
+   * this connection)? Checks the live header against the count the snapshot recorded, so it
+   * holds whatever happened in between: restarts and checkpoints by others (not commits), and
+   * WALs of any length (no frame is read). Undefined when `base` is not a snapshot this
+   * connection took with a base point (beginRead / tryBeginReadSync).
+   */
+  othersCommittedSince(base: Snapshot): boolean | undefined {
+    const mark = this.#othersAtSnapshot.get(base);
+    if (mark === undefined) return undefined;
+    if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'othersCommittedSince needs the write lock');
+    const live = this.#readHeader();
+    if (live === null) return true; // damaged under WRITE: nothing can be ruled out
+    this.#meetHeader(live.header);
+    return this.#othersCommits !== mark;
+  }
+
+  /** Whether `s` can be a conditional commit's base here (a snapshot of this connection's, of the live state). */
+  isCommitBase(s: unknown): s is Snapshot {
+    return s instanceof Snapshot && this.#othersAtSnapshot.has(s);
   }
 
   /** The frame holding `pgno` for a snapshot (0 = read the database file). */
@@ -817,7 +880,7 @@ export class WalIndex {
     this.checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
     this.#region.append(result.firstFrame, pgnos, h.mxFrame);
     this.#appends++;
-    this.#writeOwnHeader(encodeShmHeader({
+    this.#writeOwnHeader({
       iChange: (h.iChange + 1) >>> 0,
       bigEndCksum: this.wal.bigEndianChecksums,
       pageSize: this.pageSize,
@@ -825,7 +888,7 @@ export class WalIndex {
       nPage: transactions[transactions.length - 1]!.dbSize,
       frameChecksum: this.wal.running,
       salts: this.wal.salts,
-    }));
+    }, h);
     return result;
   }
 
@@ -835,7 +898,7 @@ export class WalIndex {
    */
   #resetWalIndex(h: ShmHeader): void {
     const salt2 = (Math.random() * 0x100000000) >>> 0;
-    this.#writeOwnHeader(encodeShmHeader({ ...h, iChange: (h.iChange + 1) >>> 0, mxFrame: 0, salts: [(h.salts[0] + 1) >>> 0, salt2] }));
+    this.#writeOwnHeader({ ...h, iChange: (h.iChange + 1) >>> 0, mxFrame: 0, salts: [(h.salts[0] + 1) >>> 0, salt2] }, h);
     this.#region.store32(CKPT_NBACKFILL, 0);
     this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, 0);
     this.#region.store32(CKPT_READMARK(1), 0);

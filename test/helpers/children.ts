@@ -2,6 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 
+import { expect } from 'vitest';
+
 export const HELPERS = __dirname;
 
 /** Starts a lock holder and resolves once it reports the lock is held. */
@@ -38,18 +40,35 @@ export function runNode(script: string, args: string[] = [], env: Record<string,
 }
 
 /**
+ * Runs a node script that prints one JSON line and must write nothing to stderr (the fault
+ * children: they report `crashed` instead of throwing); returns the parsed line.
+ */
+export async function runJsonChild<T>(script: string, args: string[], env: Record<string, string> = {}): Promise<T> {
+  const r = await runNode(script, args, env);
+  expect(r.stderr).toBe('');
+  const out = JSON.parse(r.stdout);
+  expect(out.crashed).toBeUndefined();
+  return out as T;
+}
+
+/**
  * Runs `count` sqlite3 writer processes (sqlite-writer.py: python3's sqlite3, one row per
  * transaction, wal_autocheckpoint `autocheckpoint`) on `db` for `seconds`; resolves with the
  * commits they made.
  */
 export async function sqliteWriters(db: string, count: number, seconds: number, autocheckpoint: number): Promise<number> {
-  const runs = Array.from({ length: count }, (_, w) => new Promise<number>((resolve, reject) => {
-    const child = spawn('python3', [path.join(HELPERS, 'sqlite-writer.py'), db, String(seconds), String(w + 1), String(autocheckpoint)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const runs = Array.from({ length: count }, (_, w) => runPython(path.join(HELPERS, 'sqlite-writer.py'), [db, String(seconds), String(w + 1), String(autocheckpoint)]));
+  return (await Promise.all(runs)).reduce((a, out) => a + Number(out.trim()), 0);
+}
+
+/** Runs a python3 script (its stderr passed through); resolves with its stdout once it exits 0. */
+export function runPython(script: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`sqlite-writer.py exited with ${code}`))));
-  }));
-  return (await Promise.all(runs)).reduce((a, b) => a + b, 0);
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(script)} exited with ${code}`))));
+  });
 }
 
 /** A SQLite connection in another process (test/helpers/sqlite-peer.js). */

@@ -13,7 +13,8 @@ const FAULTS = {
 };
 
 (async () => {
-  const db = await openDatabase(dbPath);
+  // one transaction per batch: those after the failing one are in later batches (built on it)
+  const db = await openDatabase(dbPath, { groupCommit: { maxBatchBytes: 4096 } });
   await db.exec('CREATE TABLE t(v INTEGER)');
   await db.run('INSERT INTO t VALUES (0)');
   const out = { acknowledged: [0], errors: [] };
@@ -22,11 +23,13 @@ const FAULTS = {
     Array.from({ length: 16 }, (_, k) =>
       db.run('INSERT INTO t VALUES (?)', [k + 1]).then(
         () => out.acknowledged.push(k + 1),
-        (e) => out.errors.push(e.code),
+        (e) => out.errors.push(e.reason === 'ChainBroken' ? `${e.code}/${e.reason}` : e.code),
       ),
     ),
   );
-  out.after = await db.run('INSERT INTO t VALUES (99)').then(() => null, (e) => e.code);
+  // a read once the pipeline has recovered (it saw none of the lost transactions)
+  out.read = await db.get('SELECT count(*) AS n FROM t').then((r) => r.n, (e) => (e.reason ? `${e.code}/${e.reason}` : e.code));
+  out.after = await db.run('INSERT INTO t VALUES (99)').then(() => null, (e) => (e.reason === 'ChainBroken' ? `${e.code}/${e.reason}` : e.code));
   await db.close().catch((e) => (out.closeError = e.code));
   process.stdout.write(JSON.stringify(out) + '\n');
 })().catch((e) => {

@@ -1,5 +1,6 @@
 // Fault matrix of the commit path (DESIGN.md section 4), driven through the fault hook in a
-// process started with WALNUT_FAULT_INJECTION=1. Prints one JSON line:
+// process started with WALNUT_FAULT_INJECTION=1: one commit, the fault, a batch of three, one
+// more commit (refused while the chain is broken), resumeCommits(), one more. Prints one JSON line:
 // { acknowledged: [pgno...], outcomes: {...}, ... } for the parent to check after reopening.
 'use strict';
 const { open } = require('../../dist/index.js');
@@ -7,7 +8,7 @@ const native = require('../../dist/native.js');
 
 const [dbPath, scenario] = process.argv.slice(2);
 const page = (v) => Buffer.alloc(4096, v);
-const settle = (p) => p.then((r) => ({ ok: true, r }), (e) => ({ ok: false, code: e.code, errno: e.errno, syscall: e.syscall, name: e.constructor.name }));
+const settle = (p) => p.then((r) => ({ ok: true, r }), (e) => ({ ok: false, code: e.code, reason: e.reason, causeCode: e.cause && e.cause.code, errno: e.errno, syscall: e.syscall, name: e.constructor.name }));
 
 (async () => {
   const store = await open(dbPath, { synchronous: 'full' });
@@ -29,6 +30,8 @@ const settle = (p) => p.then((r) => ({ ok: true, r }), (e) => ({ ok: false, code
   // a batch of three concurrent commits meets the fault
   out.batch = await Promise.all([commit(3, 2), commit(4, 3), commit(5, 4)]);
   out.after = await commit(6, 5);
+  out.resumed = store.resumeCommits();
+  out.afterResume = await commit(7, 6);
   out.metrics = { failedCommits: store.metrics().failedCommits };
   out.acknowledged = acknowledged;
   try {

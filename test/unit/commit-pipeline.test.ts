@@ -1,6 +1,7 @@
 // No failure inside the commit pipeline escapes as an unhandled rejection (issue #17 item 1):
 // each reaches exactly the commits of its batch as a WalnutError. Before the batch's frames
-// are written (the beforeBatch wait, the conflict lookup) the committer goes on; once frames may
+// are written (the beforeBatch wait, the conflict lookup) the committer goes on (after
+// resumeCommits(): the failure broke the commit chain); once frames may
 // be in the WAL without the index publishing them the store stops with WALNUT_FAILED, as after
 // a failed fsync (DESIGN.md section 4).
 import * as path from 'node:path';
@@ -46,7 +47,7 @@ async function pageOf(index: WalIndex, pgno: number): Promise<number> {
   }
 }
 
-describe('failures before the write reject their batch; the committer goes on', () => {
+describe('failures before the write reject their batch; the committer goes on once resumed', () => {
   it('beforeBatch (the auto-checkpoint wait) rejecting', async () => {
     let fail = true;
     const busy = walnutError('WALNUT_BUSY', 'the checkpoint this batch waited for could not get its lock');
@@ -58,6 +59,8 @@ describe('failures before the write reject their batch; the committer goes on', 
     });
     const batch = [committer.submit(pages(2, 1), undefined), committer.submit(pages(3, 1), undefined)];
     for (const c of batch) expect(await c.catch((e: unknown) => e)).toBe(busy);
+    await expectRejectsWalnut(committer.submit(pages(2, 2), undefined), 'WALNUT_FAILED', { reason: 'ChainBroken' });
+    expect(committer.resumeCommits(busy)).toBe(true);
     await committer.submit(pages(2, 2), undefined);
     expect(committer.failed).toBeNull();
     expect(await pageOf(index, 2)).toBe(2);
@@ -73,9 +76,10 @@ describe('failures before the write reject their batch; the committer goes on', 
       [Symbol.iterator]: () => ({ next: () => { throw corrupt; } }),
     };
     const plain = committer.submit(pages(2, 1), undefined);
-    const checked = committer.submit(pages(3, 1), undefined, { pgnos: throwing, mxFrame: 0, salts: [0, 0] });
+    const checked = committer.submit(pages(3, 1), undefined, { conflict: { pgnos: throwing, mxFrame: 0, salts: [0, 0] } });
     expect(await plain.catch((e: unknown) => e)).toBe(corrupt);
     expect(await checked.catch((e: unknown) => e)).toBe(corrupt);
+    expect(committer.resumeCommits()).toBe(true);
     await committer.submit(pages(4, 4), undefined);
     expect([await pageOf(index, 2), await pageOf(index, 3), await pageOf(index, 4)]).toEqual([0, 0, 4]);
     await committer.close();

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
 import { WalnutError } from '../../lib/errors';
-import { HELPERS, runNode } from '../helpers/children';
+import { HELPERS, runJsonChild } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
@@ -236,28 +236,27 @@ describe('another connection writes between our batches', () => {
 describe('fault matrix', () => {
   async function run(scenario: string) {
     const db = fresh();
-    const r = await runNode(path.join(HELPERS, 'store-fault-child.js'), [db, scenario], { WALNUT_FAULT_INJECTION: '1' });
-    expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout);
-    expect(out.crashed).toBeUndefined();
+    const out = await runJsonChild<any>(path.join(HELPERS, 'store-fault-child.js'), [db, scenario], { WALNUT_FAULT_INJECTION: '1' });
     // reopen: exactly the acknowledged commits are there
     const store = await open(db);
     const snap = await store.snapshot();
     for (const { pgno, v } of out.acknowledged) expect((await snap.read(pgno))[100]).toBe(v);
     const acked = new Set(out.acknowledged.map((a: { pgno: number }) => a.pgno));
-    for (const pgno of [3, 4, 5, 6]) if (!acked.has(pgno)) expect((await snap.read(pgno)).equals(Buffer.alloc(4096))).toBe(true);
+    for (const pgno of [3, 4, 5, 6, 7]) if (!acked.has(pgno)) expect((await snap.read(pgno)).equals(Buffer.alloc(4096))).toBe(true);
     snap.release();
     await store.close();
     return out;
   }
 
   for (const [scenario, code] of [['writeEIO', 'WALNUT_IO'], ['writeENOSPC', 'WALNUT_FULL'], ['shortWrite', 'WALNUT_IO']] as const) {
-    it(`${scenario}: the batch gets ${code}, nothing is published, the store keeps working`, async () => {
+    it(`${scenario}: the batch gets ${code}, nothing is published, later commits are refused (ChainBroken) until resumeCommits()`, async () => {
       const out = await run(scenario);
       expect(out.before.ok).toBe(true);
       for (const b of out.batch) expect(b).toMatchObject({ ok: false, code, name: 'WalnutError' });
-      expect(out.after.ok).toBe(true);
-      expect(out.acknowledged.map((a: { pgno: number }) => a.pgno)).toEqual([2, 6]);
+      expect(out.after).toMatchObject({ ok: false, code: 'WALNUT_FAILED', reason: 'ChainBroken', causeCode: code, name: 'WalnutError' });
+      expect(out.resumed).toBe(true);
+      expect(out.afterResume.ok).toBe(true);
+      expect(out.acknowledged.map((a: { pgno: number }) => a.pgno)).toEqual([2, 7]);
     });
   }
 
@@ -265,6 +264,8 @@ describe('fault matrix', () => {
     const out = await run('fsyncEIO');
     for (const b of out.batch) expect(b).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
     expect(out.after).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
+    expect(out.resumed).toBe(false); // a failed sync stops the store for good: reopen
+    expect(out.afterResume).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
     expect(out.acknowledged.map((a: { pgno: number }) => a.pgno)).toEqual([2]);
   });
 });
