@@ -30,12 +30,14 @@
  *    WALNUT_BUSY, reason BusySnapshot), or, for the committer's run of batches, from the live
  *    header under WRITE (beginWriteRun: only this connection publishes while it holds WRITE);
  *    frames are written (and synced), then indexed, then the header is published: readers never
- *    see a header whose frames are not in place.
+ *    see a header whose frames are not in place. Frames written but not published (the index
+ *    could not take them) are invalidated on disk, durably, before the failure is reported
+ *    (WalFile.invalidateFrom; reason OutcomeUnknown when even that fails).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 
-import { walnutError } from '../errors';
+import { markOutcomeUnknown, walnutError } from '../errors';
 import { DB_LOCK, decodeDbHeader, isWalMode } from '../format/db-header';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import {
@@ -813,9 +815,17 @@ export class WalIndex {
     const pgnos = new Uint32Array(result.lastFrame - result.firstFrame + 1);
     let i = 0;
     for (const t of transactions) for (const p of t.pages) pgnos[i++] = p.pgno;
-    if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
-    this.checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
-    this.#region.append(result.firstFrame, pgnos, h.mxFrame);
+    try {
+      if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
+      this.checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
+      this.#region.append(result.firstFrame, pgnos, h.mxFrame);
+    } catch (e) {
+      // written (and synced) but never published, the batch fails: recovery must not find its
+      // frames valid after a reopen, or commits reported failed would appear (WRITE is still
+      // held: no other connection appends or recovers meanwhile)
+      if (!(await this.wal.invalidateFrom(result.firstFrame))) markOutcomeUnknown(e);
+      throw e;
+    }
     this.#appends++;
     this.#writeOwnHeader(encodeShmHeader({
       iChange: (h.iChange + 1) >>> 0,
