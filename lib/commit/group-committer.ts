@@ -46,7 +46,8 @@
  * timeout per batch.
  * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
  * and publishes nothing, the next batch overwrites the same offset; a sync error rejects the
- * batch and every later call with WALNUT_FAILED (the store must be reopened, which recovers).
+ * batch and every later call with WALNUT_FAILED (the store must be reopened, which recovers;
+ * the batch's frames were invalidated, or its commits get reason OutcomeUnknown: errors.ts).
  * Every other failure of the pipeline reaches exactly the commits of the batch concerned, never
  * an unhandled rejection: before the batch's frames are written (the beforeBatch wait, the
  * conflict lookup) it rejects that batch with its WalnutError and the committer goes on; once
@@ -55,7 +56,7 @@
  * error that is not a WalnutError is a walnut bug: the store fails too.
  * After close() every submit is refused with WALNUT_CLOSED.
  */
-import { walnutError, WalnutError } from '../errors';
+import { failureInFlight, walnutError, WalnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
@@ -291,7 +292,7 @@ export class GroupCommitter {
       return;
     }
     this.#failed ??= walnutError('WALNUT_FAILED', `the commit pipeline failed ${stage === 'after write' ? 'after writing to the WAL, before publishing' : 'unexpectedly'} (${(e as Error)?.message ?? String(e)}); the store stopped and must be reopened (reopening recovers every acknowledged commit)`, { path: this.#index.walPath, cause: e });
-    this.#rejectAll(batch, this.#failed);
+    this.#rejectAll(batch, failureInFlight(this.#failed, e));
     this.#rejectAll(this.#queue.splice(0), this.#failed);
   }
 
@@ -406,7 +407,7 @@ export class GroupCommitter {
       if (syscall === 'fdatasync' || syscall === 'fsync') {
         // Durability of the written frames is unknown: stop, as SQLite and PostgreSQL do.
         this.#failed = walnutError('WALNUT_FAILED', 'a WAL sync failed; the store stopped and must be reopened (reopening recovers every acknowledged commit)', { path: this.#index.walPath, errno: (e as { errno?: number }).errno, cause: e });
-        this.#rejectAll(accepted, this.#failed);
+        this.#rejectAll(accepted, failureInFlight(this.#failed, e));
         this.#rejectAll(this.#queue.splice(0), this.#failed);
       } else {
         this.#rejectAll(accepted, e);
