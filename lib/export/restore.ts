@@ -54,7 +54,7 @@ import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
-import { resolvedPath } from '../io/real-path';
+import { checkDbPath, resolvedPath } from '../io/real-path';
 import type { NativeLockHolder } from '../native';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
@@ -158,9 +158,7 @@ function checkArguments(source: unknown, dbPath: unknown, options: unknown): voi
     const what = typeof source === 'string' ? `a string (${JSON.stringify(source.slice(0, 80))}); to restore a file, pass fs.createReadStream(path)` : source === null ? 'null' : typeof source;
     throw walnutError('WALNUT_INVALID_ARGUMENT', `the export stream must be a Readable, an (async) iterable of Uint8Array chunks or a Uint8Array, not ${what}`, { reason: 'source' });
   }
-  if (typeof dbPath !== 'string' || dbPath === '' || dbPath.includes('\0')) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `the database path must be a non-empty string without NUL bytes, not ${typeof dbPath === 'string' ? JSON.stringify(dbPath) : typeof dbPath}`, { reason: 'dbPath' });
-  }
+  checkDbPath(dbPath);
   if (options === null || typeof options !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', `restore options must be an object: { until, force }, not ${options === null ? 'null' : typeof options}`, { reason: 'options' });
   const { force } = options as { force?: unknown };
   if (force !== undefined && typeof force !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `force must be true or false, not ${typeof force}`, { reason: 'force' });

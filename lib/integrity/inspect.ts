@@ -11,6 +11,7 @@ import { walnutError } from '../errors';
 import { DB_LOCK, decodeDbHeader, isWalMode, journalModeOf } from '../format/db-header';
 import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_INDEX_HEADER_BYTES, SHM_LOCK } from '../format/shm-header';
 import { WalnutFile } from '../io/file';
+import { checkDbPath } from '../io/real-path';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { hasHotJournal } from '../wal-index/journal-mode';
 import { scanSidecar } from '../fec/sidecar';
@@ -64,6 +65,7 @@ export function refuseIrregularFiles(real: string): void {
 
 /** inspect(), taking the WAL's recovery scan from a caller that already made it (verify). */
 export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectReport {
+  checkDbPath(dbPath);
   let st: fs.Stats;
   try {
     st = fs.statSync(dbPath);

@@ -6,10 +6,13 @@
  * readlink), so a link whose target does not exist yet names that target: `sqlite3 current.db`
  * with `current.db -> v2.db` creates v2.db and keeps the link. realpath(3) fails on such a
  * dangling link; this follows it by hand (at most 40 links, as the kernel does) and, for the
- * last name that is not a link, resolves its directory.
+ * last name that is not a link, resolves its directory. checkDbPath: what a database path
+ * argument must be before any of that (restore, inspect, verify).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+
+import { walnutError } from '../errors';
 
 const MAX_LINKS = 40; // the kernel's limit (ELOOP)
 
@@ -34,5 +37,12 @@ export function resolvedPath(file: string): string {
     return path.join(fs.realpathSync(path.dirname(at)), path.basename(at));
   } catch {
     return at;
+  }
+}
+
+/** WALNUT_INVALID_ARGUMENT (reason 'dbPath') unless `dbPath` is a non-empty string without NUL bytes. */
+export function checkDbPath(dbPath: unknown): void {
+  if (typeof dbPath !== 'string' || dbPath === '' || dbPath.includes('\0')) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `the database path must be a non-empty string without NUL bytes, not ${typeof dbPath === 'string' ? JSON.stringify(dbPath) : typeof dbPath}`, { reason: 'dbPath' });
   }
 }
