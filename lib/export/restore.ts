@@ -54,7 +54,7 @@ import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
-import { checkDbPath, resolvedPath } from '../io/real-path';
+import { checkDbPath, requireRegularFiles, resolvedPath } from '../io/real-path';
 import type { NativeLockHolder } from '../native';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
@@ -209,10 +209,11 @@ function sourceFailure(e: unknown): WalnutError {
 function staleCompanions(target: string): { files: string[]; walFrames: boolean } {
   const files: string[] = [];
   let walFrames = false;
-  for (const file of [`${target}-wal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)]) {
+  const companions = [`${target}-wal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)];
+  requireRegularFiles(null, companions); // (rmSync would fail on a directory, after the work)
+  for (const file of companions) {
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
     if (st === undefined) continue;
-    if (!st.isFile() && !st.isSymbolicLink()) throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${target}: ${file} is not a regular file; remove it`, { path: file, reason: 'NotRegularFile' });
     if (file === `${target}-wal` && (st.isSymbolicLink() || st.size > WAL_HEADER_SIZE)) walFrames = true;
     files.push(file);
   }

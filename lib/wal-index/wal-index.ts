@@ -56,6 +56,7 @@ import {
 } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
+import { requireRegularFiles } from '../io/real-path';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
 import { publish } from '../telemetry/events';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
@@ -235,6 +236,7 @@ export class WalIndex {
     } catch (e) {
       throw walnutError('WALNUT_CANTOPEN', `cannot open database ${path}: ${(e as Error).message}`, { path, cause: e });
     }
+    requireRegularFiles(dbPath, [`${dbPath}-wal`, `${dbPath}-shm`]); // a directory or FIFO: a clear refusal, not a failed pread
     const db = await openReadWrite(dbPath);
     const opened: { wal?: WalFile; shm?: WalnutFile } = {};
     try {
