@@ -25,9 +25,10 @@
  * The database is built in a temporary file beside the target, synced,
  * then renamed over it; an existing database is never overwritten without `force`, nor is a
  * missing one whose -wal is still there with frames (reason StaleCompanion): SQLite does not tie
- * a WAL to its database, so the next connection would replay that -wal over the restored file. Arguments restore cannot use are refused before anything is opened
- * (WALNUT_INVALID_ARGUMENT; an unreadable stream file WALNUT_CANTOPEN), and a source that fails
- * while it is read rejects with WALNUT_IO (reason 'source'), the target untouched.
+ * a WAL to its database, so the next connection would replay that -wal over the restored file.
+ * Arguments restore cannot use are refused before anything is opened (WALNUT_INVALID_ARGUMENT;
+ * an unreadable stream file WALNUT_CANTOPEN), and a source that fails while it is read rejects
+ * with WALNUT_IO (reason 'source'), the target untouched.
  *
  * Files: a target path that is a symbolic link is resolved first (SQLite's rule: the database
  * is the link's target, and its -wal/-shm sit beside the target), so the link stays and the
@@ -189,7 +190,7 @@ function refuseUnreadableFile(source: unknown): void {
 
 /**
  * A failure of the caller's source while it is read (a stream that errors mid-way, an iterator
- * that throws, a chunk that is not bytes) as a WalnutError: WALNUT_IO (reason 'source', with the
+ * that throws) as a WalnutError: WALNUT_IO (reason 'source', with the
  * errno of an OS error), the original as its cause. Nothing was renamed: the target is as it was.
  */
 function sourceFailure(e: unknown): WalnutError {

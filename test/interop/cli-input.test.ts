@@ -32,11 +32,10 @@ describe('walnut checkpoint / recover on files that are not regular files', () =
     const { db } = sqliteWritesWal(dir, 'w', 4096, (d) => d.exec('CREATE TABLE t(x)'));
     fs.rmSync(`${db}-wal`);
     spawnSync('mkfifo', [`${db}-wal`]);
-    for (const verb of [['checkpoint'], ['recover'], ['recover', '--repair']]) {
-      refused([...verb, fifo], new RegExp(`^walnut: WALNUT_CANTOPEN: ${fs.realpathSync(fifo)} is not a regular file \\(a FIFO\\): not a database$`));
-      refused([...verb, dir], new RegExp(`^walnut: WALNUT_CANTOPEN: ${fs.realpathSync(dir)} is not a regular file \\(a directory\\): not a database$`));
-      refused([...verb, db], new RegExp(`^walnut: WALNUT_CANTOPEN: ${fs.realpathSync(db)}-wal is not a regular file \\(a FIFO\\): remove it`));
-    }
+    // (each verb opens the database through open(): one case each keeps the spawns few)
+    refused(['checkpoint', fifo], new RegExp(`^walnut: WALNUT_CANTOPEN: ${fs.realpathSync(fifo)} is not a regular file \\(a FIFO\\): not a database$`));
+    refused(['recover', dir], new RegExp(`^walnut: WALNUT_CANTOPEN: ${fs.realpathSync(dir)} is not a regular file \\(a directory\\): not a database$`));
+    refused(['recover', '--repair', db], new RegExp(`^walnut: WALNUT_CANTOPEN: ${fs.realpathSync(db)}-wal is not a regular file \\(a FIFO\\): remove it`));
     // the API: open() refuses the same way
     await expectRejectsWalnut(open(fifo), 'WALNUT_CANTOPEN', { reason: 'NotRegularFile' });
     await expectRejectsWalnut(open(db), 'WALNUT_CANTOPEN', { reason: 'NotRegularFile', path: `${fs.realpathSync(db)}-wal` });
@@ -55,6 +54,6 @@ describe('walnut restore and bench arguments', () => {
 
   it('an unknown bench scenario or a --seconds that is not a positive number is WALNUT_INVALID_ARGUMENT before anything runs', () => {
     refused(['bench', 'bogus'], /^walnut: WALNUT_INVALID_ARGUMENT: unknown scenario "bogus" \(commit, checksum or all\)$/);
-    for (const s of ['abc', '-1', '0', '']) refused(['bench', 'checksum', '--seconds', s], /^walnut: WALNUT_INVALID_ARGUMENT: --seconds must be/);
+    for (const s of ['abc', '0']) refused(['bench', 'checksum', '--seconds', s], /^walnut: WALNUT_INVALID_ARGUMENT: --seconds must be/);
   });
 });
