@@ -85,3 +85,27 @@ export function walnutError(
 export function isWalnutError(value: unknown, code?: WalnutErrorCode): value is WalnutError {
   return value instanceof WalnutError && (code === undefined || value.code === code);
 }
+
+/**
+ * Marks the error of a WAL append whose frames could not be invalidated after it failed
+ * (WalFile.invalidateFrom): reason 'OutcomeUnknown', so that whoever reports the failure can say
+ * the commits may yet appear after a reopen. An error that already has a reason keeps it.
+ */
+export function markOutcomeUnknown(e: unknown): void {
+  if (e === null || typeof e !== 'object') return;
+  const err = e as { reason?: string; message?: string };
+  if (err.reason !== undefined) return;
+  err.reason = 'OutcomeUnknown';
+  if (typeof err.message === 'string') err.message += '; the frames written could not be invalidated either, so whether these commits appear after a reopen is unknown';
+}
+
+/**
+ * What the commits of the batch in flight learn when the store fails (WALNUT_FAILED `failed`,
+ * which every later call gets as it is): `failed` itself when their frames were invalidated
+ * (the commits are not in the database, also after a reopen), else a WALNUT_FAILED of its own
+ * with reason 'OutcomeUnknown' (`cause` was marked so: they may appear after a reopen).
+ */
+export function failureInFlight(failed: WalnutError, cause: unknown): WalnutError {
+  if ((cause as { reason?: unknown } | null)?.reason !== 'OutcomeUnknown') return failed;
+  return new WalnutError(`${failed.message}; whether these commits appear after the reopen is unknown (their frames could not be invalidated)`, { code: 'WALNUT_FAILED', path: failed.path, errno: failed.errno, reason: 'OutcomeUnknown', cause });
+}

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { checksum, open } from '../index';
+import { checksum, open, WalnutError } from '../index';
 
 const { crc32c, sqliteWalChecksum, xxh3_128 } = checksum;
 
@@ -30,7 +30,12 @@ async function commitRate(file: string, committers: number, seconds: number): Pr
   return rate;
 }
 
+const SCENARIOS = ['commit', 'checksum', 'all'];
+
 export async function runBench(scenario: string, seconds: number): Promise<Row[]> {
+  // refused before any work: an unknown scenario ran nothing, NaN seconds measured 0 commits/s
+  if (!SCENARIOS.includes(scenario)) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: unknown scenario ${JSON.stringify(scenario)} (commit, checksum or all)`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'scenario' });
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --seconds must be a number of seconds above 0 (at most 3600)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'seconds' });
   const rows: Row[] = [];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-bench-'));
   try {
@@ -81,7 +86,6 @@ export async function runBench(scenario: string, seconds: number): Promise<Row[]
       rows.push({ scenario: 'checksum', system: 'sqlite WAL checksum (1 MiB)', value: gbps(() => sqliteWalChecksum(data)), unit: 'GB/s' });
       rows.push({ scenario: 'checksum', system: 'Buffer.copy (1 MiB)', value: gbps(() => data.copy(copy)), unit: 'GB/s' });
     }
-    if (rows.length === 0) throw new Error(`unknown scenario ${scenario} (commit, checksum or all)`);
     return rows;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -67,7 +67,8 @@
  * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
  * and publishes nothing, the next batch overwrites the same offset (after resumeCommits()); a
  * sync error rejects the batch and every later call with WALNUT_FAILED (the store must be
- * reopened, which recovers; resumeCommits() cannot mend it).
+ * reopened, which recovers; resumeCommits() cannot mend it; the batch's frames were
+ * invalidated, or its commits get reason OutcomeUnknown: errors.ts).
  * Every other failure of the pipeline reaches exactly the commits of the batch concerned (and
  * breaks the chain), never an unhandled rejection: before the batch's frames are written (the
  * beforeBatch wait, the conflict lookup) it rejects that batch with its WalnutError; once
@@ -76,7 +77,7 @@
  * error that is not a WalnutError is a walnut bug: the store fails too.
  * After close() every submit is refused with WALNUT_CLOSED.
  */
-import { walnutError, WalnutError } from '../errors';
+import { failureInFlight, walnutError, WalnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
@@ -369,7 +370,7 @@ export class GroupCommitter {
       return;
     }
     this.#failed ??= walnutError('WALNUT_FAILED', `the commit pipeline failed ${stage === 'after write' ? 'after writing to the WAL, before publishing' : 'unexpectedly'} (${(e as Error)?.message ?? String(e)}); the store stopped and must be reopened (reopening recovers every acknowledged commit)`, { path: this.#index.walPath, cause: e });
-    this.#rejectAll(batch, this.#failed);
+    this.#rejectAll(batch, failureInFlight(this.#failed, e));
     this.#rejectAll(this.#queue.splice(0), this.#failed);
   }
 
@@ -492,7 +493,7 @@ export class GroupCommitter {
       if (syscall === 'fdatasync' || syscall === 'fsync') {
         // Durability of the written frames is unknown: stop, as SQLite and PostgreSQL do.
         this.#failed = walnutError('WALNUT_FAILED', 'a WAL sync failed; the store stopped and must be reopened (reopening recovers every acknowledged commit)', { path: this.#index.walPath, errno: (e as { errno?: number }).errno, cause: e });
-        this.#rejectAll(accepted, this.#failed);
+        this.#rejectAll(accepted, failureInFlight(this.#failed, e));
         this.#rejectAll(this.#queue.splice(0), this.#failed);
       } else {
         this.#rejectAll(accepted, e);

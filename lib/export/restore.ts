@@ -29,14 +29,20 @@
  * Both paths advance one hash (BaseImageWriter), so a stream file restores exactly as the same
  * bytes from memory do.
  * The database is built in a temporary file beside the target, synced,
- * then renamed over it; an existing database is never overwritten without `force`.
+ * then renamed over it; an existing database is never overwritten without `force`, nor is a
+ * missing one whose -wal is still there with frames (reason StaleCompanion): SQLite does not tie
+ * a WAL to its database, so the next connection would replay that -wal over the restored file.
+ * Arguments restore cannot use are refused before anything is opened (WALNUT_INVALID_ARGUMENT;
+ * an unreadable stream file WALNUT_CANTOPEN), and a source that fails while it is read rejects
+ * with WALNUT_IO (reason 'source'), the target untouched.
  *
  * Files: a target path that is a symbolic link is resolved first (SQLite's rule: the database
  * is the link's target, and its -wal/-shm sit beside the target), so the link stays and the
  * file it names is replaced, or created when it does not exist yet (io/real-path.ts). A replaced database keeps its permission bits; a new one gets
  * 0644 less the umask, as SQLite creates databases. The temporary file is created with
  * O_EXCL under a random name (never an existing file or a planted link). The replaced
- * database's -wal, -shm and FEC sidecar are removed (they describe the old file). A target that
+ * database's -wal, -shm and FEC sidecar (they describe the old file) are removed, and the
+ * removal made durable, before the rename, so no crash leaves them beside the new file. A target that
  * is the stream's own file (by device and inode) is refused, even with `force`; so is a database
  * a connection has open (it holds a lock on the database or the -shm's DMS byte: checked before
  * the work and again just before the rename), which would stay on the unlinked old file.
@@ -53,9 +59,9 @@ import { sidecarPathOf } from '../fec/writer';
 import { DB_LOCK } from '../format/db-header';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
-import { bigEndianChecksum, decodeWalHeader } from '../format/wal-header';
+import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile } from '../io/file';
-import { resolvedPath } from '../io/real-path';
+import { checkDbPath, requireRegularFiles, resolvedPath } from '../io/real-path';
 import { nativeExportIo, type NativeLockHolder } from '../native';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
@@ -99,18 +105,24 @@ class StopRestore extends Error {
 }
 
 export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, dbPath: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+  checkArguments(source, dbPath, options);
   // A stream may fail (a missing file, say) before it is read: keep that from becoming an
   // uncaught 'error' event; the failure surfaces when the records are read below.
   if (typeof (source as Readable).on === 'function') (source as Readable).on('error', () => undefined);
   const until = checkUntil(options.until);
   const onProgress = checkProgress(options.onProgress);
+  refuseUnreadableFile(source);
   const replaced = existingTarget(dbPath);
   if (replaced !== null && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
   }
   if (replaced !== null) refuseSourceAsTarget(source, replaced, dbPath);
-  if (replaced !== null) refuseDatabaseInUse(replaced.path);
   const target = replaced?.path ?? resolvedPath(dbPath); // a dangling link: its target is created, the link kept (as sqlite3 does)
+  const stale = staleCompanions(target);
+  if (replaced === null && stale.walFrames && !options.force) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} does not exist but its -wal does, with frames (left by a database that was there): the next connection would replay them over the restored database; remove ${target}-wal or pass force`, { path: `${target}-wal`, reason: 'StaleCompanion' });
+  }
+  if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target);
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.restore-${randomBytes(6).toString('hex')}`);
   const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 }).catch((e: WalnutError) => {
     if (e.code !== 'WALNUT_IO' || e.errno === undefined) throw e;
@@ -121,12 +133,18 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   try {
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
     const file = await streamFileOf(source);
-    const r = await apply(file ?? source, out, until, onProgress).finally(() => file?.close());
+    const r = await apply(file ?? source, out, until, onProgress).finally(() => file?.close()).catch((e: unknown) => {
+      throw sourceFailure(e);
+    });
     await out.fsync();
     await out.close();
-    if (replaced !== null) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
+    if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
+    // the old file's companions go first, durably: a -wal left beside the restored file (a crash
+    // between the rename and its removal) would be replayed over it by the next connection
+    const companions = staleCompanions(target).files; // as they are now
+    for (const companion of companions) fs.rmSync(companion, { force: true });
+    if (companions.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
     fs.renameSync(tmp, target);
-    for (const companion of [`${target}-wal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)]) fs.rmSync(companion, { force: true }); // stale companions of a replaced file
     await WalnutFile.syncDirectory(path.dirname(target));
     keep = true;
     return r;
@@ -136,6 +154,80 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
       fs.rmSync(tmp, { force: true });
     }
   }
+}
+
+/**
+ * WALNUT_INVALID_ARGUMENT for arguments restore cannot use, before anything is opened: a source
+ * that is not bytes, a stream or an iterable of chunks (a path string, in particular: it would
+ * be read as the stream's bytes), a database path that is not a non-empty string, options that
+ * are not an object, a `force` that is not a boolean (a string 'no' would replace a database).
+ */
+function checkArguments(source: unknown, dbPath: unknown, options: unknown): void {
+  const iterable = source !== null && typeof source === 'object' && (Symbol.asyncIterator in source || Symbol.iterator in source);
+  if (!(source instanceof Uint8Array) && !iterable) {
+    const what = typeof source === 'string' ? `a string (${JSON.stringify(source.slice(0, 80))}); to restore a file, pass fs.createReadStream(path)` : source === null ? 'null' : typeof source;
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `the export stream must be a Readable, an (async) iterable of Uint8Array chunks or a Uint8Array, not ${what}`, { reason: 'source' });
+  }
+  checkDbPath(dbPath);
+  if (options === null || typeof options !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', `restore options must be an object: { until, force }, not ${options === null ? 'null' : typeof options}`, { reason: 'options' });
+  const { force } = options as { force?: unknown };
+  if (force !== undefined && typeof force !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `force must be true or false, not ${typeof force}`, { reason: 'force' });
+}
+
+/**
+ * An fs.ReadStream of a file that cannot be read (missing, a directory, no permission) is refused
+ * with WALNUT_CANTOPEN naming it, before the target is touched; the stream would report it only
+ * once read. (A stream given an fd, or one already open, has its file.)
+ */
+function refuseUnreadableFile(source: unknown): void {
+  if (!(source instanceof fs.ReadStream) || typeof source.path !== 'string' || typeof (source as { fd?: unknown }).fd === 'number') return;
+  const file = source.path;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK); // O_NONBLOCK: a FIFO does not wait for a writer here
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    throw walnutError('WALNUT_CANTOPEN', `cannot read the export stream ${file}: ${why}`, { path: file, errno: Math.abs((e as NodeJS.ErrnoException).errno ?? 0) || undefined, reason: 'source', cause: e });
+  }
+  try {
+    if (fs.fstatSync(fd).isDirectory()) throw walnutError('WALNUT_CANTOPEN', `cannot read the export stream ${file}: it is a directory`, { path: file, reason: 'source' });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * A failure of the caller's source while it is read (a stream that errors mid-way, an iterator
+ * that throws) as a WalnutError: WALNUT_IO (reason 'source', with the
+ * errno of an OS error), the original as its cause. Nothing was renamed: the target is as it was.
+ */
+function sourceFailure(e: unknown): WalnutError {
+  if (e instanceof WalnutError) return e;
+  const os = e as NodeJS.ErrnoException;
+  const errno = typeof os?.errno === 'number' ? Math.abs(os.errno) : undefined;
+  const detail = e instanceof Error ? e.message : String(e);
+  return walnutError('WALNUT_IO', `reading the export stream failed: ${detail}; nothing was restored`, { errno, syscall: os?.syscall, path: typeof os?.path === 'string' ? os.path : undefined, reason: 'source', cause: e });
+}
+
+/**
+ * `<target>-wal`, `-shm` and the FEC sidecar where they exist: left by the database that was
+ * there (or is, when the target exists). SQLite identifies neither file with its database, so a
+ * -wal with frames beside the restored file would be replayed over it by the next connection
+ * (`walFrames`); without one, the -shm and the sidecar describe nothing and hold nothing.
+ */
+function staleCompanions(target: string): { files: string[]; walFrames: boolean } {
+  const files: string[] = [];
+  let walFrames = false;
+  const companions = [`${target}-wal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)];
+  requireRegularFiles(null, companions); // (rmSync would fail on a directory, after the work)
+  for (const file of companions) {
+    const st = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (st === undefined) continue;
+    if (file === `${target}-wal` && (st.isSymbolicLink() || st.size > WAL_HEADER_SIZE)) walFrames = true;
+    files.push(file);
+  }
+  return { files, walFrames };
 }
 
 /** The database a restore would replace: its real path and permission bits; null when none. */

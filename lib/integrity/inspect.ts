@@ -11,6 +11,7 @@ import { walnutError } from '../errors';
 import { DB_LOCK, decodeDbHeader, isWalMode, journalModeOf } from '../format/db-header';
 import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_INDEX_HEADER_BYTES, SHM_LOCK } from '../format/shm-header';
 import { WalnutFile } from '../io/file';
+import { checkDbPath, requireRegularFiles } from '../io/real-path';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { hasHotJournal } from '../wal-index/journal-mode';
 import { scanSidecar } from '../fec/sidecar';
@@ -48,22 +49,17 @@ export function inspect(dbPath: string): InspectReport {
 }
 
 /**
- * The database and its -wal, -shm and -wal-fec must be regular files where they exist: opening
- * a FIFO to read it blocks until some process opens it to write (inspect and verify hung), and
- * SQLite cannot use the database while one is there either. A symbolic link is left to the opens
- * (O_NOFOLLOW refuses it); `real` is the database's resolved path.
+ * The database and its -wal, -shm and -wal-fec must be regular files where they exist
+ * (io/real-path.ts requireRegularFiles: inspect and verify hung on a FIFO); `real` is the
+ * database's resolved path.
  */
 export function refuseIrregularFiles(real: string): void {
-  for (const file of [real, `${real}-wal`, `${real}-shm`, sidecarPathOf(`${real}-wal`)]) {
-    const st = fs.lstatSync(file, { throwIfNoEntry: false });
-    if (st === undefined || st.isFile() || st.isSymbolicLink()) continue;
-    const kind = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'a device';
-    throw walnutError('WALNUT_CANTOPEN', `${file} is not a regular file (${kind}): remove it (opening it would block or fail)`, { path: file, reason: 'NotRegularFile' });
-  }
+  requireRegularFiles(real, [`${real}-wal`, `${real}-shm`, sidecarPathOf(`${real}-wal`)]);
 }
 
 /** inspect(), taking the WAL's recovery scan from a caller that already made it (verify). */
 export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectReport {
+  checkDbPath(dbPath);
   let st: fs.Stats;
   try {
     st = fs.statSync(dbPath);

@@ -2,11 +2,16 @@
  * integrity/verify.ts — `walnut verify`: integrity levels 1..5 on a database file and its WAL
  * (btree-check.ts has what each level checks), plus the WAL's own checksum chain and the -shm's
  * agreement with the WAL (level 1: its header, and every frame's page number and hash entry,
- * shm-check.ts). Changes nothing. While it reads a database with a -shm (connections may be
- * using it), it holds the -shm's WRITE and CKPT locks shared (holdWriters): every writer and
- * checkpointer, SQLite's or walnut's, needs them exclusive and waits as for another writer, so
- * the WAL scan, the -shm and the pages are one moment's (without them a commit, checkpoint or
- * WAL restart between those reads gave false findings on a healthy live database). A rollback-journal
+ * shm-check.ts; a WAL of another page size: it belongs to another database). Changes nothing.
+ * The WAL scan, the -shm and the pages must be one moment's (a commit, checkpoint or WAL restart
+ * between those reads gave false findings on a healthy live database). On a live database
+ * (another connection has the -shm attached) verify is a reader like any other: a connection
+ * with a WAL read mark at the newest commit M (holdReadMark), checking frames 1..M, their -shm
+ * entries and the pages as of M, while writers, SQLite's and walnut's, go on committing after M
+ * and checkpoints copy up to M (a RESTART or TRUNCATE checkpoint waits for it, as for any
+ * reader). A database nobody has attached, or one this process cannot open as a connection (a
+ * read-only file, say), is checked holding the -shm's WRITE and CKPT locks shared
+ * (holdWriters): a writer or checkpointer arriving meanwhile waits as for another writer. A rollback-journal
  * database is checked the same way (its journal mode is reported as information, not as a
  * finding); a hot `-journal` beside it is a finding.
  *
@@ -15,11 +20,15 @@
  */
 import * as fs from 'node:fs';
 
-import { walnutError } from '../errors';
+import { isWalnutError, walnutError } from '../errors';
 import { auditSidecar, repairWal } from '../fec/repair';
+import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
+import { frameOffset } from '../format/wal-header';
 import { hotJournalProblem } from '../wal-index/journal-mode';
+import { WalIndex } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
+import { checkDbPath } from '../io/real-path';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { checkDatabase, type Finding } from './btree-check';
 import { inspectWith, refuseIrregularFiles } from './inspect';
@@ -59,7 +68,9 @@ export function checkLevel(level: unknown): number {
 }
 
 export async function verify(dbPath: string, level: number, options: VerifyOptions = {}): Promise<VerifyReport> {
+  checkDbPath(dbPath);
   checkLevel(level);
+  if (options === null || typeof options !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', 'verify options must be an object: { maxFindings, pageChecksums, busyTimeout }', { reason: 'options' });
   // one WAL scan serves inspect's summary, the damage report, the -shm check and the page view
   let real = dbPath;
   try {
@@ -68,17 +79,91 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
     // inspect reports the missing file
   }
   if (fs.existsSync(real) && !fs.statSync(real).isDirectory()) refuseIrregularFiles(real); // before any open below blocks
-  const held = await holdWriters(real, options.busyTimeout ?? 5000);
+  const busyTimeout = options.busyTimeout ?? 5000;
+  const reader = await holdReadMark(real, busyTimeout);
+  const held = reader === null ? await holdWriters(real, busyTimeout) : null;
   try {
     const walView = fs.existsSync(`${real}-wal`) && fs.existsSync(real) ? openWal(`${real}-wal`) : null;
     try {
-      return await verifyWith(dbPath, level, options, walView);
+      if (walView !== null && reader !== null) walView.recovery = recoveryAt(walView.wal, walView.recovery, reader.snap.mxFrame);
+      return await verifyWith(dbPath, level, options, walView, reader?.snap.mxFrame ?? null);
     } finally {
       walView?.wal.closeSync();
     }
   } finally {
+    reader?.snap.release();
+    await reader?.index.close();
     held?.closeSync(); // closing the descriptor drops its locks
   }
+}
+
+/**
+ * A read transaction on a live database (another connection has the -shm attached: it holds
+ * the DMS byte), as any SQLite reader takes one: a connection of its own with a WAL read mark at
+ * the newest commit, frame M. Checkpoints copy no frame past M and no writer restarts the WAL
+ * while the mark is held, so frames 1..M, their -shm entries and the database file pages none
+ * of them holds stay as they are, while writers append after M and checkpoint up to it. Null
+ * when nobody is attached (the files are then checked as they are, holdWriters), or when this
+ * process cannot be a connection (a read-only database file, not in WAL mode, a WAL of another
+ * page size): holdWriters then, and the findings say what is wrong. WALNUT_BUSY after the busy
+ * timeout, as for any reader.
+ */
+async function holdReadMark(real: string, busyTimeout: number): Promise<{ index: WalIndex; snap: Snapshot } | null> {
+  if (!attachedElsewhere(real)) return null;
+  let index: WalIndex;
+  try {
+    index = await WalIndex.open(real, { busyTimeout });
+  } catch (e) {
+    if (isWalnutError(e, 'WALNUT_BUSY')) throw e;
+    return null;
+  }
+  try {
+    return { index, snap: await index.beginRead({ useWal: true }) };
+  } catch (e) {
+    await index.close();
+    if (isWalnutError(e, 'WALNUT_BUSY')) throw e;
+    return null;
+  }
+}
+
+/** The database's -shm opened read-only (no lock taken); null when it is not there or cannot be opened. */
+function openShm(real: string): WalnutFile | null {
+  try {
+    return WalnutFile.openSync(`${real}-shm`, { readOnly: true });
+  } catch {
+    return null;
+  }
+}
+
+/** Another connection has the database's -shm attached (holds its DMS byte). */
+function attachedElsewhere(real: string): boolean {
+  const shm = openShm(real);
+  if (shm === null) return false;
+  try {
+    return shm.lockHolder(SHM_LOCK.DMS, 1, 'exclusive') !== null;
+  } finally {
+    shm.closeSync();
+  }
+}
+
+/**
+ * The WAL as a read transaction at frame `m` sees it: the recovery scan cut at `m` (frames after
+ * it are commits other connections made since, or are making: not a damaged tail). When the
+ * scan found fewer valid frames than `m`, it is returned as it is: the -shm describes frames the
+ * WAL lacks, a finding (shm-ahead-of-wal).
+ */
+function recoveryAt(wal: WalFile, r: WalRecovery, m: number): WalRecovery {
+  if (r.headerStatus !== 'ok' || m > r.mxFrame) return r;
+  if (m === 0) return { ...r, mxFrame: 0, dbSize: 0, commits: 0, running: r.running, lastValidFrame: 0, pgnos: r.pgnos.subarray(0, 0), invalidTailBytes: 0 };
+  const head = new Uint8Array(FRAME_HEADER_SIZE);
+  const frame = (n: number) => {
+    wal.file.readSync(head, 0, FRAME_HEADER_SIZE, frameOffset(n, r.pageSize));
+    return decodeFrameHeader(head);
+  };
+  let later = 0; // commits after m
+  for (let n = m + 1; n <= r.mxFrame; n++) if (frame(n).commitSize !== 0) later++;
+  const last = frame(m);
+  return { ...r, mxFrame: m, dbSize: last.commitSize, commits: r.commits - later, running: last.checksum, lastValidFrame: m, pgnos: r.pgnos.subarray(0, m), invalidTailBytes: 0 };
 }
 
 /**
@@ -88,12 +173,8 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
  * (no connection can be using the WAL then) or it cannot be opened (level 1 reports on it).
  */
 async function holdWriters(real: string, timeout: number): Promise<WalnutFile | null> {
-  let shm: WalnutFile;
-  try {
-    shm = WalnutFile.openSync(`${real}-shm`, { readOnly: true });
-  } catch {
-    return null;
-  }
+  const shm = openShm(real);
+  if (shm === null) return null;
   try {
     await shm.lock(SHM_LOCK.WRITE, SHM_LOCK.CKPT - SHM_LOCK.WRITE + 1, 'shared', timeout);
     return shm;
@@ -103,7 +184,8 @@ async function holdWriters(real: string, timeout: number): Promise<WalnutFile | 
   }
 }
 
-async function verifyWith(dbPath: string, level: number, options: VerifyOptions, walView: { wal: WalFile; recovery: WalRecovery } | null): Promise<VerifyReport> {
+/** `snapshotFrame`: the frame a read transaction holds (holdReadMark), whose -shm header said mxFrame was it; null without one. */
+async function verifyWith(dbPath: string, level: number, options: VerifyOptions, walView: { wal: WalFile; recovery: WalRecovery } | null, snapshotFrame: number | null): Promise<VerifyReport> {
   const r = inspectWith(dbPath, walView?.recovery);
   const issues: VerifyIssue[] = [];
   const journalMode = r.journalMode;
@@ -112,8 +194,13 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
   if (r.walHeaderStatus !== 'ok' && r.walHeaderStatus !== 'missing' && r.walHeaderStatus !== 'empty' && r.walBytes > 0) {
     issues.push({ level: 1, kind: 'wal-header', message: `the WAL header is unusable (${r.walHeaderStatus}); SQLite treats the WAL as empty` });
   }
-  if (r.shm && r.shm.headerValid && r.shm.mxFrame !== null && r.shm.mxFrame > r.walFrames) {
-    issues.push({ level: 1, kind: 'shm-ahead-of-wal', frame: r.shm.mxFrame, message: `the -shm describes ${r.shm.mxFrame} frames but the WAL holds ${r.walFrames} valid ones` });
+  if (walView !== null && walView.recovery.mxFrame > 0 && walView.recovery.pageSize !== r.pageSize) {
+    issues.push({ level: 1, kind: 'wal-page-size', message: `the WAL's page size ${walView.recovery.pageSize} differs from the database's ${r.pageSize}: the -wal belongs to another database (SQLite would read its pages as this one's; walnut refuses to open it); its frames are not checked` });
+  }
+  // (read after the scan, a live -shm's header may describe commits made since: the read transaction's is the one to compare)
+  const shmFrames = snapshotFrame ?? (r.shm && r.shm.headerValid ? r.shm.mxFrame : null);
+  if (shmFrames !== null && shmFrames > r.walFrames) {
+    issues.push({ level: 1, kind: 'shm-ahead-of-wal', frame: shmFrames, message: `the -shm describes ${shmFrames} frames but the WAL holds ${r.walFrames} valid ones` });
   }
   if (r.shm && r.backfilled !== null && r.shm.mxFrame !== null && r.backfilled > r.shm.mxFrame) {
     issues.push({ level: 1, kind: 'shm-backfill', message: `nBackfill ${r.backfilled} is beyond mxFrame ${r.shm.mxFrame}` });

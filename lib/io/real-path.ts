@@ -6,10 +6,14 @@
  * readlink), so a link whose target does not exist yet names that target: `sqlite3 current.db`
  * with `current.db -> v2.db` creates v2.db and keeps the link. realpath(3) fails on such a
  * dangling link; this follows it by hand (at most 40 links, as the kernel does) and, for the
- * last name that is not a link, resolves its directory.
+ * last name that is not a link, resolves its directory. checkDbPath: what a database path
+ * argument must be before any of that (restore, inspect, verify); requireRegularFiles: what the
+ * files it names must be before they are opened.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+
+import { walnutError } from '../errors';
 
 const MAX_LINKS = 40; // the kernel's limit (ELOOP)
 
@@ -34,5 +38,29 @@ export function resolvedPath(file: string): string {
     return path.join(fs.realpathSync(path.dirname(at)), path.basename(at));
   } catch {
     return at;
+  }
+}
+
+/** WALNUT_INVALID_ARGUMENT (reason 'dbPath') unless `dbPath` is a non-empty string without NUL bytes. */
+export function checkDbPath(dbPath: unknown): void {
+  if (typeof dbPath !== 'string' || dbPath === '' || dbPath.includes('\0')) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `the database path must be a non-empty string without NUL bytes, not ${typeof dbPath === 'string' ? JSON.stringify(dbPath) : typeof dbPath}`, { reason: 'dbPath' });
+  }
+}
+
+/**
+ * WALNUT_CANTOPEN (reason 'NotRegularFile') when the database or one of its companions (-wal,
+ * -shm, ...) exists and is not a regular file (a FIFO, a directory, a socket, a device): opening
+ * a FIFO to read it blocks until some process opens it to write, its preads fail (ESPIPE), and
+ * SQLite cannot use the database while one is there either. A symbolic link is left to the opens
+ * (O_NOFOLLOW refuses one where it must).
+ */
+export function requireRegularFiles(database: string | null, companions: readonly string[]): void {
+  for (const file of database === null ? companions : [database, ...companions]) {
+    const st = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (st === undefined || st.isFile() || st.isSymbolicLink()) continue;
+    const kind = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'a device';
+    const what = file === database ? 'not a database' : 'remove it (opening it would block or fail)';
+    throw walnutError('WALNUT_CANTOPEN', `${file} is not a regular file (${kind}): ${what}`, { path: file, reason: 'NotRegularFile' });
   }
 }

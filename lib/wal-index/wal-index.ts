@@ -30,12 +30,14 @@
  *    WALNUT_BUSY, reason BusySnapshot), or, for the committer's run of batches, from the live
  *    header under WRITE (beginWriteRun: only this connection publishes while it holds WRITE);
  *    frames are written (and synced), then indexed, then the header is published: readers never
- *    see a header whose frames are not in place.
+ *    see a header whose frames are not in place. Frames written but not published (the index
+ *    could not take them) are invalidated on disk, durably, before the failure is reported
+ *    (WalFile.invalidateFrom; reason OutcomeUnknown when even that fails).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 
-import { walnutError } from '../errors';
+import { markOutcomeUnknown, walnutError } from '../errors';
 import { DB_LOCK, decodeDbHeader, isWalMode } from '../format/db-header';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import {
@@ -55,6 +57,7 @@ import {
 } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
+import { requireRegularFiles } from '../io/real-path';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
 import { publish } from '../telemetry/events';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
@@ -147,9 +150,24 @@ export interface WalIndexOptions {
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
 
-async function pause(attempt: number): Promise<void> {
+/** A waiter for WRITE in this process (WalIndex#writeQueue); `wake` ends its current pause early. */
+interface WriteTurn {
+  wake: (() => void) | null;
+}
+
+/** The busy handler's sleep before retry `attempt`; with `turn`, cut short by turn.wake(). */
+async function pause(attempt: number, turn?: WriteTurn): Promise<void> {
   const ms = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
-  await new Promise((resolve) => (ms === 0 ? setImmediate(resolve) : setTimeout(resolve, ms)));
+  await new Promise<void>((resolve) => {
+    const timer = ms === 0 ? setImmediate(done) : setTimeout(done, ms);
+    function done(): void {
+      if (turn !== undefined) turn.wake = null;
+      if (ms === 0) clearImmediate(timer as NodeJS.Immediate);
+      else clearTimeout(timer as NodeJS.Timeout);
+      resolve();
+    }
+    if (turn !== undefined) turn.wake = done;
+  });
 }
 
 export class WalIndex {
@@ -175,6 +193,14 @@ export class WalIndex {
   readonly #lastRaw = new Uint8Array(2 * SHM_HEADER_SIZE);
   /** Callers in this process waiting for WRITE (#lockShm): a writer keeping WRITE across batches lets it go. */
   #writeWaiters = 0;
+  /**
+   * Those callers in arrival order: only the first may take WRITE, and a release of WRITE in
+   * this process wakes it at once (the others keep their busy-handler sleeps). Without the queue
+   * each polled on its own schedule, so a later waiter with shorter sleeps overtook one that had
+   * waited longer (a checkpoint could wait out turn after turn of a transaction's commits).
+   * Another process's WRITE still comes back only by polling (no one can be told).
+   */
+  readonly #writeQueue: WriteTurn[] = [];
   /**
    * The writer reads the page number of the header's last frame before it appends: that maps
    * the segment holding it or refuses (WALNUT_CORRUPT) when the -shm ends before it. Growing
@@ -248,6 +274,7 @@ export class WalIndex {
     } catch (e) {
       throw walnutError('WALNUT_CANTOPEN', `cannot open database ${path}: ${(e as Error).message}`, { path, cause: e });
     }
+    requireRegularFiles(dbPath, [`${dbPath}-wal`, `${dbPath}-shm`]); // a directory or FIFO: a clear refusal, not a failed pread
     const db = await openReadWrite(dbPath);
     const opened: { wal?: WalFile; shm?: WalnutFile } = {};
     try {
@@ -333,6 +360,7 @@ export class WalIndex {
     return true;
   }
   #unlockShm(byte: number, n: number): void {
+    if (byte === SHM_LOCK.WRITE) this.#writeQueue[0]?.wake?.(); // its retry runs after this release
     if (this.#leased && byte === SHM_LOCK.WRITE && n === 1) {
       this.#leaseInUse = false;
       return;
@@ -347,20 +375,29 @@ export class WalIndex {
   }
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
   /** `giveUp`: asked before each sleep; true ends the wait at once as a timeout would (WALNUT_BUSY). */
+  /** WRITE is taken in arrival order among this process's waiters (#writeQueue). */
   async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean): Promise<boolean> {
-    if (this.#tryShm(byte, n, mode)) return false;
-    const deadline = performance.now() + this.busyTimeout;
     const write = byte === SHM_LOCK.WRITE;
-    if (write) this.#writeWaiters++; // writeWanted: the committer lets a WRITE it keeps go
+    if ((!write || this.#writeQueue.length === 0) && this.#tryShm(byte, n, mode)) return false;
+    const deadline = performance.now() + this.busyTimeout;
+    const turn: WriteTurn | undefined = write ? { wake: null } : undefined;
+    if (turn !== undefined) {
+      this.#writeQueue.push(turn);
+      this.#writeWaiters++; // writeWanted: the committer lets a WRITE it keeps go
+    }
     try {
-      for (let attempt = 0; !this.#tryShm(byte, n, mode); attempt++) {
+      for (let attempt = 0; !((turn === undefined || this.#writeQueue[0] === turn) && this.#tryShm(byte, n, mode)); attempt++) {
         if (performance.now() > deadline || giveUp?.() === true) {
           throw walnutError('WALNUT_BUSY', `shm lock ${byte}${n > 1 ? `..${byte + n - 1}` : ''} (${mode}) is held elsewhere`, { path: this.shmPath });
         }
-        await pause(attempt);
+        await pause(attempt, turn);
       }
     } finally {
-      if (write) this.#writeWaiters--;
+      if (turn !== undefined) {
+        this.#writeWaiters--;
+        this.#writeQueue.splice(this.#writeQueue.indexOf(turn), 1);
+        if (!this.#writer && !this.#held.has(SHM_LOCK.WRITE)) this.#writeQueue[0]?.wake?.(); // gave up: the next one's turn
+      }
     }
     return true;
   }
@@ -876,9 +913,17 @@ export class WalIndex {
     const pgnos = new Uint32Array(result.lastFrame - result.firstFrame + 1);
     let i = 0;
     for (const t of transactions) for (const p of t.pages) pgnos[i++] = p.pgno;
-    if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
-    this.checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
-    this.#region.append(result.firstFrame, pgnos, h.mxFrame);
+    try {
+      if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
+      this.checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
+      this.#region.append(result.firstFrame, pgnos, h.mxFrame);
+    } catch (e) {
+      // written (and synced) but never published, the batch fails: recovery must not find its
+      // frames valid after a reopen, or commits reported failed would appear (WRITE is still
+      // held: no other connection appends or recovers meanwhile)
+      if (!(await this.wal.invalidateFrom(result.firstFrame))) markOutcomeUnknown(e);
+      throw e;
+    }
     this.#appends++;
     this.#writeOwnHeader({
       iChange: (h.iChange + 1) >>> 0,

@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 
-import { walnutError } from '../errors';
+import { markOutcomeUnknown, walnutError } from '../errors';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { isValidPageSize } from '../format/page-size';
 import {
@@ -436,8 +436,8 @@ export class WalFile {
 
   /**
    * After a failed write or sync, some of the batch's frames may be on disk, even whole
-   * commits. Their first frame header is zeroed (best effort, unsynced) so that recovery never
-   * resurrects commits whose callers were told they failed, and the slot never looks live.
+   * commits: they are invalidated (invalidateFrom), so that recovery never resurrects commits
+   * whose callers were told they failed, and the slot never looks live.
    *
    * Appends whole transactions after mxFrame in one pwritev (plus fdatasync/fsync per
    * `durability`). Each transaction's last frame carries its dbSize (the commit mark). With
@@ -450,11 +450,28 @@ export class WalFile {
     try {
       running = await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window, plan.growTo);
     } catch (e) {
-      if (!isStaleWindow(e)) await this.#file.write(new Uint8Array(FRAME_HEADER_SIZE), 0, FRAME_HEADER_SIZE, plan.offset).catch(() => undefined);
-      if (!isStaleWindow(e)) this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
+      if (isStaleWindow(e)) throw e;
+      if (!(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
+      this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
       throw e;
     }
     return this.#adoptAppend(plan, running);
+  }
+
+  /**
+   * Makes frame `first` and every frame after it invisible to recovery, durably: its header is
+   * zeroed (page number 0 ends the chain there for SQLite's recovery and walnut's) and the file
+   * synced, in one operation. For frames written but never published, whose callers are told
+   * they failed (a write or sync that failed, a publish that failed after the write): without
+   * it a reopen, or a power loss after an unsynced zeroing, could bring them back as committed.
+   * False when the write or the sync failed: whether those frames survive is then unknown.
+   */
+  invalidateFrom(first: number): Promise<boolean> {
+    return this.#invalidateAt(frameOffset(first, this.#pageSize));
+  }
+
+  #invalidateAt(offset: number): Promise<boolean> {
+    return this.#file.writev([new Uint8Array(FRAME_HEADER_SIZE)], offset, 'data').then(() => true, () => false);
   }
 
   /**
@@ -473,19 +490,16 @@ export class WalFile {
     try {
       running = nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window, plan.growTo);
     } catch (e) {
-      if (!isStaleWindow(e)) {
-        try {
-          this.#file.writeSync(new Uint8Array(FRAME_HEADER_SIZE), 0, FRAME_HEADER_SIZE, plan.offset);
-        } catch {
-          // best effort, as below
-        }
+      if (isStaleWindow(e)) throw e;
+      try {
+        this.#file.writevSync([new Uint8Array(FRAME_HEADER_SIZE)], plan.offset, 'data'); // as invalidateFrom
+      } catch {
+        markOutcomeUnknown(e);
       }
-      if (!isStaleWindow(e)) {
-        try {
-          this.#fileSize = this.#file.sizeSync();
-        } catch {
-          // keep the old size; the next append then reports a stale window and the caller recovers
-        }
+      try {
+        this.#fileSize = this.#file.sizeSync();
+      } catch {
+        // keep the old size; the next append then reports a stale window and the caller recovers
       }
       throw e;
     }

@@ -8,7 +8,7 @@ const native = require('../../dist/native.js');
 
 const [dbPath, scenario] = process.argv.slice(2);
 const page = (v) => Buffer.alloc(4096, v);
-const settle = (p) => p.then((r) => ({ ok: true, r }), (e) => ({ ok: false, code: e.code, reason: e.reason, causeCode: e.cause && e.cause.code, errno: e.errno, syscall: e.syscall, name: e.constructor.name }));
+const settle = (p) => p.then((r) => ({ ok: true, r }), (e) => ({ ok: false, code: e.code, reason: e.reason, causeCode: e.cause && e.cause.code, causeReason: e.cause && e.cause.reason, errno: e.errno, syscall: e.syscall, name: e.constructor.name }));
 
 (async () => {
   const store = await open(dbPath, { synchronous: 'full' });
@@ -25,6 +25,8 @@ const settle = (p) => p.then((r) => ({ ok: true, r }), (e) => ({ ok: false, code
     writeENOSPC: { failWrite: { nth: 1, errno: 28 } },
     shortWrite: { shortWrite: { nth: 1, errno: 5 } },
     fsyncEIO: { failSync: { nth: 1, errno: 5 } },
+    // the sync fails, and so does the write that would invalidate the batch's frames
+    fsyncEIOInvalidateFails: { failSync: { nth: 1, errno: 5 }, failWrite: { nth: 2, errno: 5 } },
   };
   native.TEST_setFaults(faults[scenario]);
   // a batch of three concurrent commits meets the fault

@@ -1,0 +1,59 @@
+// The walnut command given what a hostile (or hurried) new user gives it: a FIFO or a directory
+// where the database or its -wal should be, a directory or nothing as the export stream, an
+// empty target, an unknown bench scenario, a --seconds that is not a number. Each ends at once
+// with exit status 2 and one line naming the WalnutError code and the cause; nothing runs.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { open } from '../../lib/commit/store';
+import { expectRejectsWalnut } from '../helpers/expect-error';
+import { sqliteWritesWal } from '../helpers/sqlite';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
+const walnut = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+/** Exit 2, nothing on stdout, one stderr line matching `line`. */
+function refused(args: string[], line: RegExp): void {
+  const r = walnut(...args);
+  expect(r.signal, `walnut ${args.join(' ')} hung`).toBeNull();
+  expect({ status: r.status, stdout: r.stdout }, `walnut ${args.join(' ')}`).toEqual({ status: 2, stdout: '' });
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr.trim()).toMatch(line);
+}
+
+describe('walnut checkpoint / recover on files that are not regular files', () => {
+  it('a FIFO or a directory as the database, a FIFO as its -wal: WALNUT_CANTOPEN NotRegularFile naming it, not a failed pread', async () => {
+    const fifo = path.join(dir, 'pipe.db');
+    spawnSync('mkfifo', [fifo]);
+    const { db } = sqliteWritesWal(dir, 'w', 4096, (d) => d.exec('CREATE TABLE t(x)'));
+    fs.rmSync(`${db}-wal`);
+    spawnSync('mkfifo', [`${db}-wal`]);
+    // (each verb opens the database through open(): one case each keeps the spawns few)
+    refused(['checkpoint', fifo], new RegExp(`^walnut: WALNUT_CANTOPEN: ${fs.realpathSync(fifo)} is not a regular file \\(a FIFO\\): not a database$`));
+    refused(['recover', dir], new RegExp(`^walnut: WALNUT_CANTOPEN: ${fs.realpathSync(dir)} is not a regular file \\(a directory\\): not a database$`));
+    refused(['recover', '--repair', db], new RegExp(`^walnut: WALNUT_CANTOPEN: ${fs.realpathSync(db)}-wal is not a regular file \\(a FIFO\\): remove it`));
+    // the API: open() refuses the same way
+    await expectRejectsWalnut(open(fifo), 'WALNUT_CANTOPEN', { reason: 'NotRegularFile' });
+    await expectRejectsWalnut(open(db), 'WALNUT_CANTOPEN', { reason: 'NotRegularFile', path: `${fs.realpathSync(db)}-wal` });
+  });
+});
+
+describe('walnut restore and bench arguments', () => {
+  it('a directory as the stream, an empty target: WalnutErrors naming the cause, nothing created', () => {
+    const before = fs.readdirSync(dir).sort();
+    refused(['restore', dir, path.join(dir, 'r.db')], /^walnut: WALNUT_CANTOPEN: cannot read the export stream .*: it is a directory$/);
+    const ark = path.join(dir, 'empty.ark');
+    fs.writeFileSync(ark, '');
+    refused(['restore', ark, ''], /^walnut: WALNUT_INVALID_ARGUMENT: the database path must be a non-empty string/);
+    expect(fs.readdirSync(dir).sort()).toEqual([...before, 'empty.ark'].sort());
+  });
+
+  it('an unknown bench scenario or a --seconds that is not a positive number is WALNUT_INVALID_ARGUMENT before anything runs', () => {
+    refused(['bench', 'bogus'], /^walnut: WALNUT_INVALID_ARGUMENT: unknown scenario "bogus" \(commit, checksum or all\)$/);
+    for (const s of ['abc', '0']) refused(['bench', 'checksum', '--seconds', s], /^walnut: WALNUT_INVALID_ARGUMENT: --seconds must be/);
+  });
+});

@@ -1,0 +1,88 @@
+// What a commit rejected with WALNUT_FAILED means after a reopen (DESIGN.md section 4's fault
+// matrix; README "When a commit fails"): the frames of the failed batch are invalidated on disk,
+// durably, before the failure is reported, so the commits do not appear after a reopen (nor
+// after a power loss); when even that invalidation fails, the error says the outcome is unknown
+// (reason OutcomeUnknown) and the commits may appear. Driven through the fault hook in child
+// processes started with WALNUT_FAULT_INJECTION=1; the syscalls are read with strace.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { open } from '../../lib/commit/store';
+import { HELPERS, runNode } from '../helpers/children';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+let n = 0;
+const fresh = (): string => path.join(dir, `o${n++}.db`);
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+/** Reopens `db` and reads byte 100 of each page (0 for a page never written). */
+async function pageValues(db: string, pgnos: number[]): Promise<number[]> {
+  const store = await open(db);
+  try {
+    const snap = await store.snapshot();
+    try {
+      const out: number[] = [];
+      for (const p of pgnos) out.push((await snap.read(p))[100]!);
+      return out;
+    } finally {
+      snap.release();
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+describe('a batch whose WAL sync failed', () => {
+  it.skipIf(!hasStrace)('its frames are invalidated durably: the zeroed first frame header is synced before the failure is reported', async () => {
+    const db = fresh();
+    const trace = `${db}.strace`;
+    const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=openat,pwrite64,pwritev,fdatasync,fsync', process.execPath, path.join(HELPERS, 'store-fault-child.js'), db, 'fsyncEIO'], {
+      encoding: 'utf8',
+      env: { ...process.env, WALNUT_FAULT_INJECTION: '1' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    for (const b of out.batch) expect(b).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
+    const lines = fs.readFileSync(trace, 'utf8').split('\n');
+    const wal = /openat\(AT_FDCWD, "[^"]*-wal", [^)]*\) = (\d+)/.exec(lines.find((l) => /-wal", .*O_RDWR/.test(l))!)![1];
+    // the zeroing: 24 zero bytes over the failed batch's first frame header (frame 2: 32 + 4120)
+    const zeroing = lines.findIndex((l) => new RegExp(`pwrite(?:v|64)\\(${wal}, .*"(?:\\\\0){24}".*, 4152\\) = 24$`).test(l));
+    expect(zeroing, 'the failed batch\'s first frame header is zeroed').toBeGreaterThan(0);
+    const next = lines.slice(zeroing + 1).find((l) => new RegExp(`(?:pwrite64|pwritev|fdatasync|fsync)\\(${wal}[,)]`).test(l));
+    expect(next, 'the next call on the WAL after the zeroing').toMatch(new RegExp(`(?:fdatasync|fsync)\\(${wal}\\)\\s+= 0`));
+    expect(await pageValues(db, [2, 3, 4, 5])).toEqual([1, 0, 0, 0]);
+  }, 60_000);
+
+  it('when the invalidation fails too, WALNUT_FAILED says the outcome is unknown (reason OutcomeUnknown), and the commits may indeed appear after a reopen', async () => {
+    const db = fresh();
+    const r = await runNode(path.join(HELPERS, 'store-fault-child.js'), [db, 'fsyncEIOInvalidateFails'], { WALNUT_FAULT_INJECTION: '1' });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    for (const b of out.batch) expect(b).toMatchObject({ ok: false, code: 'WALNUT_FAILED', reason: 'OutcomeUnknown', causeReason: 'OutcomeUnknown' });
+    // later calls never reached the WAL: their failure is certain
+    expect(out.after).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
+    expect(out.after.reason).toBeUndefined();
+    // here the frames reached the page cache and nothing could zero them: they are recovered
+    expect(await pageValues(db, [2, 3, 4, 5, 6])).toEqual([1, 2, 3, 4, 0]);
+  });
+});
+
+describe('a batch written to the WAL that the index could not publish', () => {
+  it('fails with WALNUT_FAILED and does not appear after a reopen: its frames are invalidated', async () => {
+    const db = fresh();
+    const r = await runNode(path.join(HELPERS, 'publish-fault-child.js'), [db], { WALNUT_FAULT_INJECTION: '1' });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out.before).toEqual({ ok: true });
+    expect(out.batch).toEqual([
+      { ok: false, code: 'WALNUT_FAILED', walnut: 'WalnutError' },
+      { ok: false, code: 'WALNUT_FAILED', walnut: 'WalnutError' },
+    ]);
+    // the acknowledged commit (pages 2..4001 = 1) is there; the failed batch (pages 2..101 = 2) is not
+    const values = await pageValues(db, [2, 51, 52, 101, 4001]);
+    expect(values).toEqual([1, 1, 1, 1, 1]);
+  });
+});
