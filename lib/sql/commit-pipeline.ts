@@ -83,7 +83,6 @@ export class CommitPipeline {
   readonly #log: { seq: number; pages: PageImage[] }[] = [];
   /** Views that read the overlay (S > P). */
   readonly #overlayViews = new Set<View>();
-  #openViews = 0;
   #current: Base | null = null;
   #idleCheck = false;
   readonly #spare: Buffer[] = [];
@@ -115,7 +114,6 @@ export class CommitPipeline {
       if (base === null) return null;
     }
     base.refs++;
-    this.#openViews++;
     const P = base.P;
     const S = reader ? P : this.#seq;
     const view: View = { base, S, P, dbSize: S > P ? this.#dbSize : base.snapshot.dbSize, dataVersion: base.dataVersion };
@@ -129,7 +127,6 @@ export class CommitPipeline {
   }
 
   releaseView(view: View): void {
-    this.#openViews--;
     this.#overlayViews.delete(view);
     this.#unref(view.base);
     this.#releaseStale();
@@ -242,7 +239,7 @@ export class CommitPipeline {
     base.snapshot.release();
   }
 
-  /** Nothing open, nothing in flight: the base goes at the next turn unless a view opens first. */
+  /** Nothing in flight, no view on the base: it goes at the next turn unless a view opens first. */
   #maybeIdle(): void {
     if (this.#idleCheck || this.#current === null || !this.#idle()) return;
     this.#idleCheck = true;
@@ -253,17 +250,17 @@ export class CommitPipeline {
   }
 
   #idle(): boolean {
-    return this.#openViews === 0 && (this.#published >= this.#seq || this.#failed !== null);
+    return this.#current !== null && this.#current.refs === 1 && (this.#published >= this.#seq || this.#failed !== null);
   }
 
   /**
-   * A base older than the newest published commit is let go as soon as no view uses it: the
-   * next view takes a new one anyway, and a read mark held behind the WAL's end keeps the
+   * A base older than the newest published commit is let go at once (views still on it keep
+   * it until they end): the next view takes a new one anyway, and a read mark held behind the WAL's end keeps the
    * committer from restarting the WAL (it restarts at a batch's start only when every reader
    * sees the whole WAL, all of it copied into the database file).
    */
   #releaseStale(): void {
-    if (this.#current !== null && this.#current.P < this.#published && this.#openViews === 0) this.#releaseIdle();
+    if (this.#current !== null && this.#current.P < this.#published) this.#releaseIdle();
   }
 
   #releaseIdle(): void {

@@ -42,6 +42,8 @@ const SQLITE_ROW = 100;
 const SQLITE_DONE = 101;
 const SQLITE_BUSY = 5;
 const SQLITE_STMTSTATUS_REPREPARE = 5;
+/** How long a read connection's query runs before it lets the event loop turn (the writer's callers run meanwhile). */
+const YIELD_MS = 4;
 /** Runs of a step after SQLITE_BUSY with a retry op (wa-sqlite's retry() allows one). */
 const STEP_RETRIES = 1;
 
@@ -49,12 +51,15 @@ export class StatementRunner {
   readonly #e: Engine;
   readonly #db: number;
   readonly #safeIntegers: boolean;
+  readonly #yields: boolean;
   readonly #shapes = new Map<number, StatementShape>();
 
-  constructor(engine: Engine, db: number, safeIntegers: boolean) {
+  /** `yields`: a query returning many rows gives the event loop a turn every YIELD_MS (a read connection's). */
+  constructor(engine: Engine, db: number, safeIntegers: boolean, yields = false) {
     this.#e = engine;
     this.#db = db;
     this.#safeIntegers = safeIntegers;
+    this.#yields = yields;
   }
 
   /** Prepares exactly one statement (WALNUT_INVALID_ARGUMENT for none or several). */
@@ -99,8 +104,13 @@ export class StatementRunner {
     const shape = this.#shape(stmt);
     this.#bind(stmt, shape, params);
     const rows: Row[] = [];
+    let turnEnds = this.#yields ? performance.now() + YIELD_MS : Infinity;
     try {
       for (;;) {
+        if ((rows.length & 63) === 63 && performance.now() > turnEnds) {
+          await new Promise((resolve) => setImmediate(resolve));
+          turnEnds = performance.now() + YIELD_MS;
+        }
         let rc = m._sqlite3_step(stmt) as number;
         if (rc !== SQLITE_ROW && rc !== SQLITE_DONE) rc = await this.#stepAgain(stmt, rc);
         if (rc !== SQLITE_ROW) break;
