@@ -87,9 +87,9 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     readonly #memFiles = new Map<string, MemFile>();
     #durability: Promise<unknown>[] = [];
 
-    // The hottest entry points without FacadeVFS's per-call wrappers (a proxy array per read and
-    // write, a DataView per file control): every method here is synchronous, so wasm memory
-    // cannot grow (and move) while a plain view of it is in use.
+    // The hottest entry points without FacadeVFS's per-call wrappers (a proxy object per read,
+    // write, size and access check, a DataView per file control): every method here is
+    // synchronous, so wasm memory cannot grow (and move) while a plain view of it is in use.
     xRead(fileId: number, pData: number, iAmt: number, offsetLo: number, offsetHi: number): number {
       return this.jRead(fileId, module.HEAPU8.subarray(pData, pData + iAmt), offset64(offsetLo, offsetHi));
     }
@@ -98,6 +98,21 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     }
     xFileControl(fileId: number, op: number): number {
       return this.jFileControl(fileId, op);
+    }
+    xFileSize(fileId: number, pSize: number): number {
+      return this.jFileSize(fileId, new DataView(module.HEAPU8.buffer, pSize, 8));
+    }
+    xAccess(_pVfs: number, zName: number, flags: number, pResOut: number): number {
+      // asked for the journal at the start of every transaction: no name to decode while no file is in memory
+      if (this.#memFiles.size === 0) return this.#answer(pResOut, 0);
+      return this.jAccess(module.UTF8ToString(zName), flags, new DataView(module.HEAPU8.buffer, pResOut, 4));
+    }
+    xCheckReservedLock(_fileId: number, pResOut: number): number {
+      return this.#answer(pResOut, 0); // asked only when looking for a hot journal: there never is one
+    }
+    #answer(pResOut: number, value: number): number {
+      new DataView(module.HEAPU8.buffer, pResOut, 4).setInt32(0, value, true);
+      return C.SQLITE_OK!;
     }
 
     takeDurability(): Promise<unknown> | null {
@@ -333,15 +348,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     }
 
     #discard(m: MainFile): void {
+      if (m.writes.size === 0 && m.size === null && !m.committing) return;
       for (const data of m.writes.values()) pipeline.recycle(data);
       m.writes.clear();
       m.size = null;
       m.committing = false;
-    }
-
-    jCheckReservedLock(_fileId: number, pResOut: DataView): number {
-      pResOut.setInt32(0, 0, true); // asked only when looking for a hot journal: there never is one
-      return C.SQLITE_OK!;
     }
 
     jFileControl(fileId: number, op: number): number {
