@@ -15,7 +15,7 @@
  * and, for the writer, while nothing newer was published (refreshed once per group commit, which
  * keeps the WAL free to restart); a reader also needs P = published (it must see every commit
  * acknowledged before it began). The base is released as soon as nothing uses it and no commit
- * is in flight (next turn of the event loop), so an idle database holds no read mark.
+ * is in flight, so an idle database holds no read mark.
  *
  * Invariants:
  *  - Sequence numbers are dense and ascending; store.commit() is called in sequence order, so
@@ -84,7 +84,6 @@ export class CommitPipeline {
   /** Views that read the overlay (S > P). */
   readonly #overlayViews = new Set<View>();
   #current: Base | null = null;
-  #idleCheck = false;
   readonly #spare: Buffer[] = [];
   readonly #waiters: Waiter[] = [];
   /** Every commit not yet settled (close() waits for them). */
@@ -239,18 +238,13 @@ export class CommitPipeline {
     base.snapshot.release();
   }
 
-  /** Nothing in flight, no view on the base: it goes at the next turn unless a view opens first. */
+  /**
+   * Nothing in flight, no view on the base: it goes now, so that an idle database holds no
+   * read mark (a checkpoint right after the last call settled finds no reader).
+   */
   #maybeIdle(): void {
-    if (this.#idleCheck || this.#current === null || !this.#idle()) return;
-    this.#idleCheck = true;
-    setImmediate(() => {
-      this.#idleCheck = false;
-      if (this.#idle()) this.#releaseIdle();
-    });
-  }
-
-  #idle(): boolean {
-    return this.#current !== null && this.#current.refs === 1 && (this.#published >= this.#seq || this.#failed !== null);
+    const base = this.#current;
+    if (base !== null && base.refs === 1 && (this.#published >= this.#seq || this.#failed !== null)) this.#releaseIdle();
   }
 
   /**

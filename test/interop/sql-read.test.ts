@@ -116,3 +116,46 @@ describe('walnut/sql read connections', () => {
     expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
   });
 });
+
+describe('walnut/sql read marks', () => {
+  /** 64 callers, 60 inserts each, a read now and then (a read connection's base too). */
+  async function load(db: Awaited<ReturnType<typeof openDatabase>>): Promise<void> {
+    await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+    const insert = await db.prepare('INSERT INTO t(v) VALUES (?)');
+    let done = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        for (let i = 0; i < 60; i++) {
+          await insert.run(['x'.repeat(100)]);
+          if (++done % 500 === 0) await db.get('SELECT count(*) AS n FROM t');
+        }
+      }),
+    );
+  }
+
+  test('the read snapshot kept across back-to-back transactions does not keep the WAL from restarting under 64 callers', async () => {
+    const file = path.join(tmpDir(), 'marks.db');
+    const db = await openDatabase(file, { synchronous: 'off', autoCheckpoint: 200 });
+    try {
+      await load(db);
+      // 3,840 commits of 2 pages: without restarts the WAL would hold 7,680 frames
+      expect(db.store.metrics().walFrames).toBeLessThan(2000);
+    } finally {
+      await db.close();
+    }
+    expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe(`ok\n${64 * 60}`);
+  });
+
+  test('once the calls settled the database holds no read mark: a TRUNCATE checkpoint right then empties the WAL', async () => {
+    const file = path.join(tmpDir(), 'idle.db');
+    const db = await openDatabase(file, { synchronous: 'off', autoCheckpoint: false });
+    try {
+      await load(db);
+      expect(await db.store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+      await db.get('SELECT count(*) AS n FROM t'); // a read alone (nothing in flight) lets its mark go too
+      expect(await db.store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+    } finally {
+      await db.close();
+    }
+  });
+});
