@@ -70,6 +70,14 @@ export interface Queryable {
 }
 
 const MAX_READ_CONNECTIONS = 16;
+/**
+ * A call that needs no I/O (a read on a kept snapshot) settles in microtasks alone, so a caller
+ * looping over such calls would never let the event loop turn (commits' completions, timers,
+ * sockets would starve): a call starting this long into one turn of the event loop waits for
+ * the next. (Longer than the run of transactions a group commit's completion sets off, which
+ * had best join one batch.)
+ */
+const TURN_MS = 10;
 /** SQL a read connection would answer differently from the writer: its TEMP schema, its own change counts. */
 const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema|last_insert_rowid|changes|total_changes)\b/i;
 /** What a read connection answers when the statement must run on the writer. */
@@ -124,6 +132,9 @@ export class Database implements Queryable {
   readonly #readable = new Map<string, boolean>();
   readonly #inTransaction = new AsyncLocalStorage<Database>();
   #closing: Promise<void> | null = null;
+  /** When the current turn of the event loop began, as far as this database saw (#turnLength()). */
+  #turnAt = 0;
+  #turnWatched = false;
 
   constructor(store: Store, pipeline: CommitPipeline, writer: Connection, readConnections: number, safeIntegers: boolean) {
     this.#store = store;
@@ -262,6 +273,7 @@ export class Database implements Queryable {
     let durable: Promise<unknown> | null = null;
     c.busy++;
     const ran = c.serial.run(async () => {
+      if (this.#turnLength() > TURN_MS) await new Promise((resolve) => setImmediate(resolve));
       c.vfs.conflict = false;
       c.vfs.lastError = null;
       try {
@@ -283,6 +295,16 @@ export class Database implements Queryable {
         throw e;
       },
     );
+  }
+
+  /** Milliseconds since the current turn of the event loop began (a setImmediate marks its end). */
+  #turnLength(): number {
+    const now = performance.now();
+    if (this.#turnWatched) return now - this.#turnAt;
+    this.#turnWatched = true;
+    this.#turnAt = now;
+    setImmediate(() => (this.#turnWatched = false));
+    return 0;
   }
 
   /** SQLite's errors as WalnutError. */

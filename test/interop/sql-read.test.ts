@@ -95,6 +95,27 @@ describe('walnut/sql read connections', () => {
     }
   });
 
+  test('a loop of reads that need no I/O still lets the event loop turn (a timer fires, commits complete)', async () => {
+    for (const readConnections of [0, 2]) {
+      const db = await openDatabase(path.join(tmpDir(), `turns-${readConnections}.db`), { readConnections });
+      try {
+        await db.exec('CREATE TABLE t(v)');
+        let fired = false;
+        setTimeout(() => (fired = true), 1);
+        const writing = db.run('INSERT INTO t VALUES (1)'); // its durability needs the event loop
+        let committed = false;
+        void writing.then(() => (committed = true));
+        const giveUp = performance.now() + 5000; // the old code spun here until this
+        while ((!fired || !committed) && performance.now() < giveUp) await db.get('SELECT 1 AS one');
+        expect(fired).toBe(true);
+        expect(committed).toBe(true);
+        await writing;
+      } finally {
+        await db.close();
+      }
+    }
+  });
+
   test('close() while reads and writes are queued: each settles (a result or WALNUT_CLOSED), nothing hangs, the files stay sound', async () => {
     const file = path.join(tmpDir(), 'read-close.db');
     const db = await openDatabase(file);
