@@ -38,9 +38,7 @@ interface StatementShape {
   reprepared: number;
 }
 
-const SQLITE_ROW = 100;
-const SQLITE_DONE = 101;
-const SQLITE_BUSY = 5;
+/** sqlite3_stmt_status() counter (not among wa-sqlite's constants). */
 const SQLITE_STMTSTATUS_REPREPARE = 5;
 /** How long a read connection's query runs before it lets the event loop turn (the writer's callers run meanwhile). */
 const YIELD_MS = 4;
@@ -100,7 +98,8 @@ export class StatementRunner {
 
   /** Runs `stmt` with `params`: every row ('all'), the first ('get') or none ('run'). */
   async execute(stmt: number, params: Params, mode: 'run' | 'get' | 'all'): Promise<Row[]> {
-    const m = this.#e.module;
+    const { module: m, C } = this.#e;
+    const { SQLITE_ROW, SQLITE_DONE } = C;
     const shape = this.#shape(stmt);
     this.#bind(stmt, shape, params);
     const rows: Row[] = [];
@@ -128,13 +127,13 @@ export class StatementRunner {
 
   /** After a step returned `rc`: runs it again once a queued retry op settled, else throws SQLite's error. */
   async #stepAgain(stmt: number, rc: number): Promise<number> {
-    const m = this.#e.module;
-    for (let retries = 0; rc === SQLITE_BUSY && m.retryOps.length > 0 && retries < STEP_RETRIES; retries++) {
+    const { module: m, C } = this.#e;
+    for (let retries = 0; rc === C.SQLITE_BUSY && m.retryOps.length > 0 && retries < STEP_RETRIES; retries++) {
       const ops = m.retryOps as Promise<unknown>[];
       m.retryOps = [];
       await Promise.all(ops);
       rc = m._sqlite3_step(stmt) as number;
-      if (rc === SQLITE_ROW || rc === SQLITE_DONE) return rc;
+      if (rc === C.SQLITE_ROW || rc === C.SQLITE_DONE) return rc;
     }
     m.retryOps = [];
     const message = m.ccall('sqlite3_errmsg', 'string', ['number'], [this.#db]) as string;
