@@ -1,12 +1,14 @@
 /**
  * sql/walnut-vfs.ts — the SQLite VFS (wa-sqlite, synchronous build) whose main database is a
- * walnut store, for ONE connection.
+ * walnut store, for ONE connection: the writer, or a reader (role 'reader': opened read-only,
+ * its views see published commits only).
  *
  * SQLite in wasm runs in rollback mode (journal_mode=MEMORY, batch-atomic writes advertised)
  * on a logical file made of walnut page images:
- *   xLock(SHARED)          a view: store.trySnapshotSync() + the pipeline's sequenced commits
- *                          (commit-pipeline.ts). Busy: a retry op + SQLITE_BUSY (wa-sqlite's
- *                          step() awaits the op and runs the step again).
+ *   xLock(SHARED)          a view: the pipeline's current snapshot (kept across transactions
+ *                          while it is good, else store.trySnapshotSync()) + its sequenced
+ *                          commits (commit-pipeline.ts). Busy: a retry op + SQLITE_BUSY (the
+ *                          statement runner awaits the op and runs the step again).
  *   xLock(RESERVED),       refused (SQLITE_BUSY, `conflict` set) when another connection
  *   FCNTL_COMMIT_ATOMIC_   committed since the view began (store.dataVersion()): SQLite backs
  *     WRITE                the batch out and the statement fails. NOT covered: a commit by
