@@ -70,6 +70,8 @@ export interface Queryable {
 }
 
 const MAX_READ_CONNECTIONS = 16;
+/** SQL texts whose routing is remembered (then the memo starts over). */
+const READABLE_MEMO = 4096;
 /**
  * A call that needs no I/O (a read on a kept snapshot) settles in microtasks alone, so a caller
  * looping over such calls would never let the event loop turn (commits' completions, timers,
@@ -235,6 +237,7 @@ export class Database implements Queryable {
             return ON_WRITER; // the writer reports the error (or knows a TEMP table the reader lacks)
           }
           const readable = r.runner.isQuery(stmt);
+          if (this.#readable.size >= READABLE_MEMO) this.#readable.clear(); // SQL texts with values built in: no endless growth
           this.#readable.set(sql, readable);
           if (!readable) {
             await r.forget(sql);
