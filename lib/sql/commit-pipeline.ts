@@ -1,5 +1,6 @@
 /**
- * sql/commit-pipeline.ts — CommitPipeline: SQL transactions sequenced now, durable later.
+ * sql/commit-pipeline.ts — CommitPipeline: SQL transactions sequenced now, durable later; the
+ * read views the connections of one database share.
  *
  * walnut publishes a commit only once it is durable, but SQLite's next writer must see the
  * previous transaction's pages at once (early lock release: the connection moves on while the
@@ -7,18 +8,31 @@
  * the moment a transaction is sequenced (sequence(), synchronous) until every view can read
  * them from a walnut snapshot.
  *
+ * A view stands on a base: a walnut snapshot (a read mark) and P, the sequences it holds.
+ * Taking and releasing a read mark is most of a small transaction's cost (fcntl locks, an
+ * fstat), so the current base is kept across back-to-back transactions and shared by every view
+ * opened while it is good: while no other connection committed (store.dataVersion() unchanged)
+ * and, for the writer, while nothing newer was published (refreshed once per group commit, which
+ * keeps the WAL free to restart); a reader also needs P = published (it must see every commit
+ * acknowledged before it began). The base is released as soon as nothing uses it and no commit
+ * is in flight, so an idle database holds no read mark.
+ *
  * Invariants:
  *  - Sequence numbers are ascending (dense but for one empty sequence per recovery, below);
  *    store.commit() is called in sequence order, so walnut's commit order is the sequence order
  *    (group-committer.ts keeps submission order).
  *  - `published` is the highest sequence whose store.commit() resolved (it is in the WAL and in
- *    the -shm header, so any snapshot taken after that sees it) or that was lost (below).
- *  - A view {snapshot, S, P}: pages of sequences <= P come from the snapshot; of P < seq <= S
+ *    the -shm header, so any snapshot taken after that sees it: a snapshot never holds a frame
+ *    that is not durable, walnut publishes after the sync) or that was lost (below).
+ *  - A view {base, S, P}: pages of sequences <= P come from the base's snapshot; of P < seq <= S
  *    from the overlay (the newest at or below S); beyond S nothing. Its size is the overlay's
- *    when S > P, else the snapshot's.
- *  - An overlay entry goes once its sequence is <= P of every live view and <= published.
- *  - Each commit is conditional on its view's snapshot (store.commit's `base`): one that another
- *    connection overtook fails (WALNUT_CONFLICT, reason OtherWriter) instead of overwriting it.
+ *    when S > P, else the snapshot's. A reader's view has S = P (durable data only, no wait).
+ *  - An overlay entry goes once its sequence is <= published, <= the current base's P and <= P
+ *    of every live view that reads the overlay (S > P). Its page buffer is then reused.
+ *  - Each commit is conditional on its view's base snapshot (store.commit's `base`): one that
+ *    another connection overtook fails (WALNUT_CONFLICT, reason OtherWriter) instead of
+ *    overwriting it.
+ *  - The data version (dataVersion()) is the store's plus the pipeline's recoveries (resets).
  *  - After a commit failed, nothing new is sequenced (fail-stop: later transactions were built
  *    on its pages), and the store's commit chain fails every commit sequenced after it. Once all
  *    of them have settled, recovery (#recover) drops the lost sequences' pages from the overlay,
@@ -38,14 +52,24 @@ export interface PageImage {
   data: Buffer;
 }
 
-export interface View {
+/** A snapshot shared by the views opened on it; released when the last one and the pipeline let go. */
+interface Base {
   readonly snapshot: Snapshot;
+  /** Every sequence up to P is in the snapshot. */
+  readonly P: number;
+  /** dataVersion() when it was taken (another connection's commit, or a recovery, changes it). */
+  readonly dataVersion: number;
+  refs: number;
+}
+
+export interface View {
+  readonly base: Base;
   /** The last sequence this view sees. */
   readonly S: number;
   /** Sequences up to P are in the snapshot. */
   readonly P: number;
   readonly dbSize: number;
-  /** store.dataVersion() when the view began (another connection's commit changes it). */
+  /** dataVersion() when the view's snapshot was taken. */
   readonly dataVersion: number;
 }
 
@@ -55,8 +79,12 @@ interface Waiter {
   reject(e: unknown): void;
 }
 
+/** Spare page buffers kept for reuse (a group commit's worth). */
+const SPARE_PAGES = 256;
+
 export class CommitPipeline {
   readonly #store: Store;
+  readonly #pageSize: number;
   #seq = 0;
   #published = 0;
   #dbSize = 0;
@@ -71,18 +99,30 @@ export class CommitPipeline {
   /** pgno -> entries in ascending sequence. */
   readonly #overlay = new Map<number, { seq: number; data: Buffer }[]>();
   /** What each sequence wrote, ascending, for dropping overlay entries. */
-  readonly #log: { seq: number; pgnos: number[] }[] = [];
-  readonly #views = new Set<View>();
+  readonly #log: { seq: number; pages: PageImage[] }[] = [];
+  /** Views that read the overlay (S > P). */
+  readonly #overlayViews = new Set<View>();
+  #current: Base | null = null;
+  readonly #spare: Buffer[] = [];
   readonly #waiters: Waiter[] = [];
   /** Every commit not yet settled (close() waits for them). */
   readonly #inFlight = new Set<Promise<void>>();
 
   constructor(store: Store) {
     this.#store = store;
+    this.#pageSize = store.pageSize;
   }
 
   get failed(): Error | null {
     return this.#failed;
+  }
+
+  /**
+   * The store's data version plus the recoveries: changes whenever another connection commits
+   * and when the pipeline recovered (views from before then may hold lost pages).
+   */
+  dataVersion(): number {
+    return this.#store.dataVersion() + this.#resets;
   }
 
   /** How many times the pipeline recovered from a failed commit (header comment). */
@@ -100,19 +140,39 @@ export class CommitPipeline {
     return this.#recovery;
   }
 
-  /** A view over `snapshot` (owned by the view from now on) and every sequenced commit. */
-  openView(snapshot: Snapshot, dataVersion: number): View {
-    const S = this.#seq;
-    const P = this.#published;
-    const view: View = { snapshot, S, P, dbSize: S > P ? this.#dbSize : snapshot.dbSize, dataVersion };
-    this.#views.add(view);
+  /**
+   * A view on the newest state: for the writer (`reader` false) every sequenced commit; for a
+   * reader every published one. Null when no read mark can be had right now (then wait for
+   * whenSnapshotPossible() and try again). The data version is read before and after a new
+   * snapshot: when they agree, no other connection's commit fell in between, so the version
+   * names exactly what the snapshot holds.
+   */
+  tryOpenView(reader: boolean): View | null {
+    let base = this.#current;
+    const dataVersion = this.dataVersion();
+    if (base === null || base.dataVersion !== dataVersion || base.P < this.#published) {
+      base = this.#takeBase(dataVersion);
+      if (base === null) return null;
+    }
+    base.refs++;
+    const P = base.P;
+    const S = reader ? P : this.#seq;
+    const view: View = { base, S, P, dbSize: S > P ? this.#dbSize : base.snapshot.dbSize, dataVersion: base.dataVersion };
+    if (S > P) this.#overlayViews.add(view);
     return view;
   }
 
+  /** Resolves when a snapshot could be taken (the read lock was busy, or recovery was due). */
+  whenSnapshotPossible(): Promise<void> {
+    return this.#store.snapshot().then((s) => s.release());
+  }
+
   releaseView(view: View): void {
-    if (!this.#views.delete(view)) return;
-    view.snapshot.release();
+    this.#overlayViews.delete(view);
+    this.#unref(view.base);
+    this.#releaseStale();
     this.#dropCovered();
+    this.#maybeIdle();
   }
 
   /** Page `pgno` as of `view`, into `out` (pageSize bytes). */
@@ -135,30 +195,40 @@ export class CommitPipeline {
         }
       }
     }
-    view.snapshot.readIntoSync(pgno, out);
+    view.base.snapshot.readIntoSync(pgno, out);
+  }
+
+  /** A page buffer for a transaction's write: a spare one (its commit done) when there is one. */
+  pageBuffer(): Buffer {
+    return this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.#pageSize);
+  }
+
+  /** Takes back a buffer from pageBuffer() that was not sequenced (the transaction rolled back). */
+  recycle(data: Buffer): void {
+    if (this.#spare.length < SPARE_PAGES && data.length === this.#pageSize) this.#spare.push(data);
   }
 
   /**
    * Gives a transaction its place (synchronously) and submits it; resolves once durable.
-   * `pages` must be private copies: the overlay and walnut keep them.
+   * `pages` must be private copies (pageBuffer()): the overlay and walnut keep them.
    */
   sequence(pages: PageImage[], dbSize: number, base: Snapshot): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
     const seq = ++this.#seq;
-    const pgnos: number[] = [];
     for (const p of pages) {
       let list = this.#overlay.get(p.pgno);
       if (list === undefined) this.#overlay.set(p.pgno, (list = []));
       list.push({ seq, data: p.data });
-      pgnos.push(p.pgno);
     }
-    this.#log.push({ seq, pgnos });
+    this.#log.push({ seq, pages });
     this.#dbSize = dbSize;
     const done = this.#store.commit(pages, { dbSize, base }).then(
       () => {
         if (seq > this.#published) this.#published = seq;
         while (this.#waiters.length > 0 && this.#waiters[0]!.seq <= this.#published) this.#waiters.shift()!.resolve();
+        this.#releaseStale();
         this.#dropCovered();
+        this.#maybeIdle();
       },
       (e: Error) => {
         if (this.#failed === null) {
@@ -166,6 +236,7 @@ export class CommitPipeline {
           this.recovered()!.catch(() => undefined); // reported to whoever waits for it (the VFS)
         }
         for (const w of this.#waiters.splice(0)) w.reject(this.#failed);
+        this.#maybeIdle();
         throw e;
       },
     );
@@ -185,9 +256,61 @@ export class CommitPipeline {
     return new Promise((resolve, reject) => this.#waiters.push({ seq, resolve, reject }));
   }
 
-  /** Resolves when every commit submitted so far has settled (whatever the outcome). */
+  /** Resolves when every commit submitted so far has settled (whatever the outcome); then lets the base go. */
   async drain(): Promise<void> {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    this.#releaseIdle();
+  }
+
+  #takeBase(dataVersion: number): Base | null {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const P = this.#published;
+      const snapshot = this.#store.trySnapshotSync();
+      if (snapshot === null) return null;
+      const after = this.dataVersion();
+      if (after === dataVersion) {
+        const base: Base = { snapshot, P, dataVersion, refs: 1 };
+        if (this.#current !== null) this.#unref(this.#current);
+        this.#current = base;
+        return base;
+      }
+      snapshot.release();
+      dataVersion = after;
+    }
+    return null;
+  }
+
+  #unref(base: Base): void {
+    if (--base.refs > 0) return;
+    if (base === this.#current) this.#current = null;
+    base.snapshot.release();
+  }
+
+  /**
+   * Nothing in flight, no view on the base: it goes now, so that an idle database holds no
+   * read mark (a checkpoint right after the last call settled finds no reader).
+   */
+  #maybeIdle(): void {
+    const base = this.#current;
+    if (base !== null && base.refs === 1 && (this.#published >= this.#seq || this.#failed !== null)) this.#releaseIdle();
+  }
+
+  /**
+   * A base older than the newest published commit is let go at once (views still on it keep
+   * it until they end): the next view takes a new one anyway, and a read mark held behind the WAL's end keeps the
+   * committer from restarting the WAL (it restarts at a batch's start only when every reader
+   * sees the whole WAL, all of it copied into the database file).
+   */
+  #releaseStale(): void {
+    if (this.#current !== null && this.#current.P < this.#published) this.#releaseIdle();
+  }
+
+  #releaseIdle(): void {
+    const base = this.#current;
+    if (base === null) return;
+    this.#current = null;
+    this.#unref(base);
+    this.#dropCovered();
   }
 
   /**
@@ -215,13 +338,15 @@ export class CommitPipeline {
 
   #dropCovered(): void {
     let covered = this.#published;
-    for (const v of this.#views) if (v.P < covered) covered = v.P;
+    if (this.#current !== null && this.#current.P < covered) covered = this.#current.P;
+    for (const v of this.#overlayViews) if (v.P < covered) covered = v.P;
     while (this.#log.length > 0 && this.#log[0]!.seq <= covered) {
-      const { seq, pgnos } = this.#log.shift()!;
-      for (const pgno of pgnos) {
-        const list = this.#overlay.get(pgno)!;
+      const { seq, pages } = this.#log.shift()!;
+      for (const p of pages) {
+        const list = this.#overlay.get(p.pgno)!;
         if (list[0]!.seq === seq) list.shift();
-        if (list.length === 0) this.#overlay.delete(pgno);
+        if (list.length === 0) this.#overlay.delete(p.pgno);
+        this.recycle(p.data);
       }
     }
   }

@@ -3,12 +3,19 @@
  * subpath). The shape is better-sqlite3's (exec, run/get/all, prepare, transaction; row
  * objects; safeIntegers), made asynchronous because commits are group-committed.
  *
- * One SQLite connection (wa-sqlite in wasm, walnut-vfs.ts) serves every caller. Calls take the
- * connection in call order (serial.ts), run, and give it up as soon as their statements are
- * done — before their commit is durable (early lock release); then they wait for durability
- * (what they committed, or the commits they read). So while one group commit's fsync is
- * pending, the next callers' transactions run and join the next group: many concurrent
- * callers share each fsync.
+ * One writer connection (wa-sqlite in wasm, walnut-vfs.ts; connection.ts) serves every write
+ * and transaction. Calls take it in call order (serial.ts), run, and give it up as soon as
+ * their statements are done — before their commit is durable (early lock release); then they
+ * wait for durability (what they committed, or the commits they read). So while one group
+ * commit's fsync is pending, the next callers' transactions run (on the pages of the previous
+ * ones, commit-pipeline.ts) and join the next group: many concurrent callers share each fsync.
+ *
+ * Queries outside transactions (get/all of a statement that only reads and returns rows) run
+ * on read connections (option readConnections, default 2, opened on first use), each with its
+ * own snapshot of the durable state as the query starts: a long read neither waits for the
+ * writer's queue nor holds it up (it yields the thread every few milliseconds between rows).
+ * What a read connection cannot see runs on the writer: TEMP objects, and the per-connection
+ * functions last_insert_rowid(), changes(), total_changes() (recognised in the SQL text).
  *
  * Invariants:
  *  - A call resolves only once everything it committed, and every commit it read, is durable;
@@ -33,10 +40,9 @@ import { isWalnutError, walnutError, WalnutError } from '../errors';
 import { open, type Store } from '../commit/store';
 import type { OpenOptions } from '../commit/options';
 import { CommitPipeline } from './commit-pipeline';
-import { loadEngine, type Engine } from './engine';
+import { Connection } from './connection';
 import { Serial } from './serial';
-import { StatementRunner, type Params, type Row, type RunResult } from './statement-runner';
-import { registerWalnutVfs, type VfsSignals } from './walnut-vfs';
+import type { Params, Row, RunResult, StatementRunner } from './statement-runner';
 
 export type { Params, Row, RunResult, SqlValue } from './statement-runner';
 
@@ -50,6 +56,12 @@ export interface DatabaseOptions extends OpenOptions {
    * others only read (their writes fail busy) and no transaction ever conflicts.
    */
   holdWriteLease?: boolean;
+  /**
+   * Read connections for queries outside transactions (0..16, default 2; each is its own
+   * SQLite instance, about 1 MB, opened on first use). 0: every statement runs on the writer
+   * connection, in call order with the writes.
+   */
+  readConnections?: number;
 }
 
 /** The verbs, on the database (each call takes the connection) or on a transaction's `tx`. */
@@ -60,22 +72,34 @@ export interface Queryable {
   all(sql: string, params?: Params): Promise<Row[]>;
 }
 
-const STATEMENT_CACHE = 64;
+const MAX_READ_CONNECTIONS = 16;
+/** SQL texts whose routing is remembered (then the memo starts over). */
+const READABLE_MEMO = 4096;
+/**
+ * A call that needs no I/O (a read on a kept snapshot) settles in microtasks alone, so a caller
+ * looping over such calls would never let the event loop turn (commits' completions, timers,
+ * sockets would starve): a call starting this long into one turn of the event loop waits for
+ * the next. (Longer than the run of transactions a group commit's completion sets off, which
+ * had best join one batch.)
+ */
+const TURN_MS = 10;
+/** SQL a read connection would answer differently from the writer: its TEMP schema, its own change counts. */
+const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema|last_insert_rowid|changes|total_changes)\b/i;
+/** What a read connection answers when the statement must run on the writer. */
+const ON_WRITER = Symbol('on writer');
 
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
-  const { safeIntegers = false, holdWriteLease = false, ...storeOptions } = options ?? {};
+  const { safeIntegers = false, holdWriteLease = false, readConnections = 2, ...storeOptions } = options ?? {};
   if (typeof holdWriteLease !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option holdWriteLease must be a boolean', { reason: 'holdWriteLease' });
-  const engine = await loadEngine();
+  if (!Number.isInteger(readConnections) || readConnections < 0 || readConnections > MAX_READ_CONNECTIONS) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `readConnections must be a whole number from 0 to ${MAX_READ_CONNECTIONS}`, { reason: 'readConnections' });
+  }
   const store = await open(path, storeOptions);
   try {
     if (holdWriteLease === true) await store.holdWriteLease();
     const pipeline = new CommitPipeline(store);
-    const vfs = registerWalnutVfs(engine, 'walnut', store, pipeline);
-    const { C } = engine;
-    const db = (await engine.sqlite3.open_v2(store.path, C.SQLITE_OPEN_READWRITE! | C.SQLITE_OPEN_CREATE!, 'walnut')) as number;
-    const runner = new StatementRunner(engine, db, safeIntegers === true);
-    await runner.exec('PRAGMA journal_mode=MEMORY; PRAGMA temp_store=MEMORY');
-    return new Database(engine, db, store, pipeline, vfs, runner);
+    const writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true);
+    return new Database(store, pipeline, writer, readConnections, safeIntegers === true);
   } catch (e) {
     await store.close().catch(() => undefined);
     throw e;
@@ -102,25 +126,28 @@ export class Statement {
 }
 
 export class Database implements Queryable {
-  readonly #engine: Engine;
-  readonly #db: number;
   readonly #store: Store;
   readonly #pipeline: CommitPipeline;
-  readonly #vfs: VfsSignals;
-  readonly #runner: StatementRunner;
-  readonly #serial = new Serial();
-  /** Prepared statements by SQL text, least recently used first. */
-  readonly #statements = new Map<string, number>();
+  readonly #writer: Connection;
+  readonly #readConnections: number;
+  readonly #safeIntegers: boolean;
+  /** Read connections opened so far (opening ones included). */
+  readonly #readers: Promise<Connection>[] = [];
+  readonly #readersOpen: Connection[] = [];
+  /** SQL text -> whether a read connection can run it (learnt on first use). */
+  readonly #readable = new Map<string, boolean>();
   readonly #inTransaction = new AsyncLocalStorage<Database>();
   #closing: Promise<void> | null = null;
+  /** When the current turn of the event loop began, as far as this database saw (#turnLength()). */
+  #turnAt = 0;
+  #turnWatched = false;
 
-  constructor(engine: Engine, db: number, store: Store, pipeline: CommitPipeline, vfs: VfsSignals, runner: StatementRunner) {
-    this.#engine = engine;
-    this.#db = db;
+  constructor(store: Store, pipeline: CommitPipeline, writer: Connection, readConnections: number, safeIntegers: boolean) {
     this.#store = store;
     this.#pipeline = pipeline;
-    this.#vfs = vfs;
-    this.#runner = runner;
+    this.#writer = writer;
+    this.#readConnections = readConnections;
+    this.#safeIntegers = safeIntegers;
   }
 
   /** The walnut store underneath (metrics, checkpoint, exportTo). */
@@ -135,21 +162,25 @@ export class Database implements Queryable {
   }
 
   exec(sql: string): Promise<void> {
-    return this.#call(() => this.#runner.exec(sql));
+    return this.#call(this.#writer, () => this.#writer.runner.exec(sql));
   }
   run(sql: string, params?: Params): Promise<RunResult> {
-    return this.#call(() => this.#run(sql, params));
+    const w = this.#writer;
+    return this.#call(w, async () => {
+      await w.runner.execute(w.cached(sql) ?? (await w.prepared(sql)), params, 'run');
+      return w.runner.runResult();
+    });
   }
-  get(sql: string, params?: Params): Promise<Row | undefined> {
-    return this.#call(async () => (await this.#query(sql, params, 'get'))[0]);
+  async get(sql: string, params?: Params): Promise<Row | undefined> {
+    return (await this.#query(sql, params, 'get'))[0];
   }
   all(sql: string, params?: Params): Promise<Row[]> {
-    return this.#call(() => this.#query(sql, params, 'all'));
+    return this.#query(sql, params, 'all');
   }
 
   /** A statement checked now (bad SQL rejects here); its runs reuse the prepared form. */
   async prepare(sql: string): Promise<Statement> {
-    await this.#call(async () => void (await this.#prepared(sql)));
+    await this.#call(this.#writer, async () => void (await this.#writer.prepared(sql)));
     return new Statement(this, sql);
   }
 
@@ -159,19 +190,20 @@ export class Database implements Queryable {
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     if (typeof fn !== 'function') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'transaction() takes an async function', { reason: 'fn' }));
-    return this.#call(async () => {
-      await this.#runner.exec('BEGIN IMMEDIATE');
-      const tx = new TransactionScope(this.#runner, (sql) => this.#prepared(sql), (e) => this.#translate(e));
+    const w = this.#writer;
+    return this.#call(w, async () => {
+      await w.runner.exec('BEGIN IMMEDIATE');
+      const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e));
       let result: T;
       try {
         result = await this.#inTransaction.run(this, () => fn(tx));
         tx.end();
         await tx.idle();
-        await this.#runner.exec('COMMIT');
+        await w.runner.exec('COMMIT');
       } catch (e) {
         tx.end();
         await tx.idle();
-        if (!this.#engine.sqlite3.get_autocommit(this.#db)) await this.#runner.exec('ROLLBACK').catch(() => undefined);
+        if (!w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec('ROLLBACK').catch(() => undefined);
         throw e;
       }
       return result;
@@ -179,62 +211,85 @@ export class Database implements Queryable {
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#serial.run(async () => {
-      for (const stmt of this.#statements.values()) await this.#runner.finalize(stmt).catch(() => undefined);
-      this.#statements.clear();
+    this.#closing ??= (async () => {
+      const connections = [this.#writer, ...(await Promise.allSettled(this.#readers)).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
       try {
-        await this.#engine.sqlite3.close(this.#db);
+        await Promise.all(connections.map((c) => c.serial.run(() => c.close())));
       } finally {
         await this.#pipeline.drain();
         await this.#store.close();
       }
-    });
+    })();
     return this.#closing;
   }
 
-  async #run(sql: string, params: Params): Promise<RunResult> {
-    await this.#runner.execute(await this.#prepared(sql), params, 'run');
-    return this.#runner.runResult();
-  }
-
+  /** get/all: on a read connection when the statement only reads (outside transactions), else on the writer. */
   async #query(sql: string, params: Params, mode: 'get' | 'all'): Promise<Row[]> {
-    return this.#runner.execute(await this.#prepared(sql), params, mode);
+    const onWriter = (): Promise<Row[]> => {
+      const w = this.#writer;
+      return this.#call(w, async () => w.runner.execute(w.cached(sql) ?? (await w.prepared(sql)), params, mode));
+    };
+    if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql)) return onWriter();
+    if (this.#closing === null && this.#inTransaction.getStore() !== this) {
+      const r = await this.#reader();
+      const rows = await this.#call(r, async () => {
+        let stmt = r.cached(sql);
+        if (stmt === undefined) {
+          try {
+            stmt = await r.prepared(sql);
+          } catch {
+            return ON_WRITER; // the writer reports the error (or knows a TEMP table the reader lacks)
+          }
+          const readable = r.runner.isQuery(stmt);
+          if (this.#readable.size >= READABLE_MEMO) this.#readable.clear(); // SQL texts with values built in: no endless growth
+          this.#readable.set(sql, readable);
+          if (!readable) {
+            await r.forget(sql);
+            return ON_WRITER;
+          }
+        }
+        return r.runner.execute(stmt, params, mode);
+      });
+      if (rows !== ON_WRITER) return rows;
+    }
+    return onWriter();
   }
 
-  /** The prepared statement for `sql`: from the cache, else prepared now. Connection held. */
-  async #prepared(sql: string): Promise<number> {
-    const cached = this.#statements.get(sql);
-    if (cached !== undefined) {
-      this.#statements.delete(sql); // most recently used last
-      this.#statements.set(sql, cached);
-      return cached;
+  /** The least busy read connection; another one is opened while fewer than readConnections exist and all are busy. */
+  async #reader(): Promise<Connection> {
+    let best: Connection | null = null;
+    for (const c of this.#readersOpen) if (best === null || c.busy < best.busy) best = c;
+    if ((best === null || best.busy > 0) && this.#readers.length < this.#readConnections) {
+      const opening = Connection.open(this.#store, this.#pipeline, 'reader', this.#safeIntegers);
+      this.#readers.push(opening);
+      opening.then(
+        (c) => void this.#readersOpen.push(c),
+        () => void this.#readers.splice(this.#readers.indexOf(opening), 1), // tried again next time
+      );
+      return best ?? opening;
     }
-    const stmt = await this.#runner.prepare(sql);
-    this.#statements.set(sql, stmt);
-    if (this.#statements.size > STATEMENT_CACHE) {
-      const [oldest, handle] = this.#statements.entries().next().value as [string, number];
-      this.#statements.delete(oldest);
-      await this.#runner.finalize(handle);
-    }
-    return stmt;
+    return best ?? this.#readers[0]!;
   }
 
-  /** Takes the connection for `job`, then waits for durability outside it. */
-  #call<T>(job: () => Promise<T>): Promise<T> {
+  /** Takes `c` for `job`, then waits for durability outside it. */
+  #call<T>(c: Connection, job: () => Promise<T>): Promise<T> {
     if (this.#closing !== null) return Promise.reject(walnutError('WALNUT_CLOSED', 'the database is closed', { path: this.#store.path }));
     if (this.#inTransaction.getStore() === this) {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', "inside transaction(), use the transaction's tx (the database waits for the transaction)", { reason: 'transaction' }));
     }
     let durable: Promise<unknown> | null = null;
-    const ran = this.#serial.run(async () => {
-      this.#vfs.conflict = false;
-      this.#vfs.lastError = null;
+    c.busy++;
+    const ran = c.serial.run(async () => {
+      if (this.#turnLength() > TURN_MS) await new Promise((resolve) => setImmediate(resolve));
+      c.vfs.conflict = false;
+      c.vfs.lastError = null;
       try {
         return await job();
       } catch (e) {
-        throw this.#translate(e);
+        throw this.#translate(c, e);
       } finally {
-        durable = this.#vfs.takeDurability();
+        c.busy--;
+        durable = c.vfs.takeDurability();
       }
     });
     return ran.then(
@@ -249,16 +304,26 @@ export class Database implements Queryable {
     );
   }
 
+  /** Milliseconds since the current turn of the event loop began (a setImmediate marks its end). */
+  #turnLength(): number {
+    const now = performance.now();
+    if (this.#turnWatched) return now - this.#turnAt;
+    this.#turnWatched = true;
+    this.#turnAt = now;
+    setImmediate(() => (this.#turnWatched = false));
+    return 0;
+  }
+
   /** SQLite's errors as WalnutError. */
-  #translate(e: unknown): unknown {
+  #translate(c: Connection, e: unknown): unknown {
     if (isWalnutError(e)) return e;
     const sqliteCode = (e as { code?: unknown }).code;
     if (typeof sqliteCode !== 'number') return e;
     const message = (e as Error).message;
-    if (this.#vfs.conflict) {
+    if (c.vfs.conflict) {
       return walnutError('WALNUT_CONFLICT', `another connection committed after this transaction's snapshot; retry it (${message})`, { path: this.#store.path, sqliteCode, reason: 'OtherWriter' });
     }
-    const behind = this.#vfs.lastError;
+    const behind = c.vfs.lastError;
     if (isWalnutError(behind)) {
       return new WalnutError(`${behind.message} (SQLite: ${message})`, { code: behind.code, path: behind.path ?? this.#store.path, errno: behind.errno, syscall: behind.syscall, reason: behind.reason, pgno: behind.pgno, sqliteCode, cause: behind });
     }

@@ -8,6 +8,12 @@
  * binds a statement with one parameter. Values: number, bigint (int64 range), string,
  * Uint8Array (blob), boolean (0/1), null. Anything else, a missing or an extra value is
  * WALNUT_INVALID_ARGUMENT before the statement runs.
+ *
+ * The per-run path calls SQLite's C functions directly (step, reset, clear_bindings, the
+ * parameter and column names cached per statement): wa-sqlite's wrappers add a promise chain
+ * per step and re-read names on every run, a sizeable share of a small transaction's cost. A
+ * step that returns SQLITE_BUSY with a retry op queued (the VFS waits for a read lock) is run
+ * again once the op settles, as wa-sqlite's own step() does.
  */
 import { walnutError } from '../errors';
 import type { Engine } from './engine';
@@ -24,15 +30,34 @@ export interface RunResult {
 const INT64_MAX = 0x7fffffffffffffffn;
 const INT64_MIN = -0x8000000000000000n;
 
+/** What a statement's runs reuse: its parameter names (null: positional) and column names. */
+interface StatementShape {
+  params: (string | null)[];
+  columns: string[] | null;
+  /** SQLITE_STMTSTATUS_REPREPARE when `columns` was read. */
+  reprepared: number;
+}
+
+/** sqlite3_stmt_status() counter (not among wa-sqlite's constants). */
+const SQLITE_STMTSTATUS_REPREPARE = 5;
+/** How long a read connection's query runs before it lets the event loop turn (the writer's callers run meanwhile). */
+const YIELD_MS = 4;
+/** Runs of a step after SQLITE_BUSY with a retry op (wa-sqlite's retry() allows one). */
+const STEP_RETRIES = 1;
+
 export class StatementRunner {
   readonly #e: Engine;
   readonly #db: number;
   readonly #safeIntegers: boolean;
+  readonly #yields: boolean;
+  readonly #shapes = new Map<number, StatementShape>();
 
-  constructor(engine: Engine, db: number, safeIntegers: boolean) {
+  /** `yields`: a query returning many rows gives the event loop a turn every YIELD_MS (a read connection's). */
+  constructor(engine: Engine, db: number, safeIntegers: boolean, yields = false) {
     this.#e = engine;
     this.#db = db;
     this.#safeIntegers = safeIntegers;
+    this.#yields = yields;
   }
 
   /** Prepares exactly one statement (WALNUT_INVALID_ARGUMENT for none or several). */
@@ -61,28 +86,84 @@ export class StatementRunner {
   }
 
   async finalize(stmt: number): Promise<void> {
+    this.#shapes.delete(stmt);
     await this.#e.sqlite3.finalize(stmt);
+  }
+
+  /** True when `stmt` only reads and returns rows (a query a read connection can serve). */
+  isQuery(stmt: number): boolean {
+    const m = this.#e.module;
+    return m._sqlite3_stmt_readonly(stmt) !== 0 && m._sqlite3_column_count(stmt) > 0;
   }
 
   /** Runs `stmt` with `params`: every row ('all'), the first ('get') or none ('run'). */
   async execute(stmt: number, params: Params, mode: 'run' | 'get' | 'all'): Promise<Row[]> {
-    const { sqlite3, C } = this.#e;
-    this.#bind(stmt, params);
+    const { module: m, C } = this.#e;
+    const { SQLITE_ROW, SQLITE_DONE } = C;
+    const shape = this.#shape(stmt);
+    this.#bind(stmt, shape, params);
     const rows: Row[] = [];
+    let turnEnds = this.#yields ? performance.now() + YIELD_MS : Infinity;
     try {
-      let names: string[] | null = null;
-      while ((await sqlite3.step(stmt)) === C.SQLITE_ROW) {
+      for (;;) {
+        if ((rows.length & 63) === 63 && performance.now() > turnEnds) {
+          await new Promise((resolve) => setImmediate(resolve));
+          turnEnds = performance.now() + YIELD_MS;
+        }
+        let rc = m._sqlite3_step(stmt) as number;
+        if (rc !== SQLITE_ROW && rc !== SQLITE_DONE) rc = await this.#stepAgain(stmt, rc);
+        if (rc !== SQLITE_ROW) break;
         if (mode === 'run') continue;
-        names ??= sqlite3.column_names(stmt) as string[];
-        rows.push(this.#row(stmt, names));
+        rows.push(this.#row(stmt, this.#columns(stmt, shape)));
         if (mode === 'get') break;
       }
     } finally {
-      // ends the statement (and its read transaction, in autocommit); its error was thrown by step()
-      await (sqlite3.reset(stmt) as Promise<number>).catch(() => undefined); // its error is the step's, thrown above
-      sqlite3.clear_bindings(stmt);
+      // ends the statement (and its read transaction, in autocommit); its error is the step's, thrown above
+      m._sqlite3_reset(stmt);
+      m._sqlite3_clear_bindings(stmt);
     }
     return rows;
+  }
+
+  /** After a step returned `rc`: runs it again once a queued retry op settled, else throws SQLite's error. */
+  async #stepAgain(stmt: number, rc: number): Promise<number> {
+    const { module: m, C } = this.#e;
+    for (let retries = 0; rc === C.SQLITE_BUSY && m.retryOps.length > 0 && retries < STEP_RETRIES; retries++) {
+      const ops = m.retryOps as Promise<unknown>[];
+      m.retryOps = [];
+      await Promise.all(ops);
+      rc = m._sqlite3_step(stmt) as number;
+      if (rc === C.SQLITE_ROW || rc === C.SQLITE_DONE) return rc;
+    }
+    m.retryOps = [];
+    const message = m.ccall('sqlite3_errmsg', 'string', ['number'], [this.#db]) as string;
+    throw Object.assign(new Error(message), { code: rc });
+  }
+
+  /** The column names, read again after SQLite re-prepared the statement (a schema change may change them). */
+  #columns(stmt: number, shape: StatementShape): string[] {
+    const reprepared = this.#e.module._sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_REPREPARE, 0) as number;
+    if (shape.columns === null || shape.reprepared !== reprepared) {
+      shape.columns = this.#e.sqlite3.column_names(stmt) as string[];
+      shape.reprepared = reprepared;
+    }
+    return shape.columns;
+  }
+
+  #shape(stmt: number): StatementShape {
+    let shape = this.#shapes.get(stmt);
+    if (shape === undefined) {
+      const { sqlite3 } = this.#e;
+      const count = sqlite3.bind_parameter_count(stmt) as number;
+      const params: (string | null)[] = [];
+      for (let i = 1; i <= count; i++) {
+        const name = sqlite3.bind_parameter_name(stmt, i) as string | null;
+        params.push(name === null || name === '' || name[0] === '?' ? null : name);
+      }
+      shape = { params, columns: null, reprepared: 0 };
+      this.#shapes.set(stmt, shape);
+    }
+    return shape;
   }
 
   runResult(): RunResult {
@@ -124,17 +205,17 @@ export class StatementRunner {
     return row;
   }
 
-  #bind(stmt: number, params: Params): void {
+  #bind(stmt: number, shape: StatementShape, params: Params): void {
     const { sqlite3 } = this.#e;
-    const count = sqlite3.bind_parameter_count(stmt) as number;
+    const count = shape.params.length;
     const isList = Array.isArray(params);
     const isNamed = !isList && params !== null && typeof params === 'object' && !(params instanceof Uint8Array);
     const list: readonly unknown[] = isList ? params : isNamed || params === undefined ? [] : [params];
     let positional = 0;
     for (let i = 1; i <= count; i++) {
-      const name = sqlite3.bind_parameter_name(stmt, i) as string | null;
+      const name = shape.params[i - 1]!;
       let value: unknown;
-      if (name === null || name === '' || name[0] === '?') {
+      if (name === null) {
         if (positional >= list.length) throw walnutError('WALNUT_INVALID_ARGUMENT', `missing value for parameter ${i}`, { reason: 'params' });
         value = list[positional++];
       } else {

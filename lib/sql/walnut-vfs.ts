@@ -1,12 +1,14 @@
 /**
  * sql/walnut-vfs.ts — the SQLite VFS (wa-sqlite, synchronous build) whose main database is a
- * walnut store, for ONE connection.
+ * walnut store, for ONE connection: the writer, or a reader (role 'reader': opened read-only,
+ * its views see published commits only).
  *
  * SQLite in wasm runs in rollback mode (journal_mode=MEMORY, batch-atomic writes advertised)
  * on a logical file made of walnut page images:
- *   xLock(SHARED)          a view: store.trySnapshotSync() + the pipeline's sequenced commits
- *                          (commit-pipeline.ts). Busy: a retry op + SQLITE_BUSY (wa-sqlite's
- *                          step() awaits the op and runs the step again).
+ *   xLock(SHARED)          a view: the pipeline's current snapshot (kept across transactions
+ *                          while it is good, else store.trySnapshotSync()) + its sequenced
+ *                          commits (commit-pipeline.ts). Busy: a retry op + SQLITE_BUSY (the
+ *                          statement runner awaits the op and runs the step again).
  *   xLock(RESERVED),       refused (SQLITE_BUSY, `conflict` set) when another connection
  *   FCNTL_COMMIT_ATOMIC_   committed since the view began (the data version): SQLite backs
  *     WRITE                the batch out and the statement fails. A commit by another process
@@ -76,12 +78,15 @@ const FORMAT_BYTES = [18, 19] as const;
 const COUNTER_OFFSETS = [24, 92] as const;
 
 /** Registers a VFS named `name` on the engine's instance; returns its signals. */
-export function registerWalnutVfs(engine: Engine, name: string, store: Store, pipeline: CommitPipeline): VfsSignals {
+export function registerWalnutVfs(engine: Engine, name: string, store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader' = 'writer'): VfsSignals {
   const C = engine.C;
   const pageSize = store.pageSize;
   const module = engine.module;
-  /** The store's data version plus the pipeline's recoveries (header comment). */
-  const dataVersion = (): number => store.dataVersion() + pipeline.resets;
+  const reader = role === 'reader';
+  /** The store's data version plus the pipeline's recoveries (commit-pipeline.ts). */
+  const dataVersion = (): number => pipeline.dataVersion();
+  /** Page 1 for partial reads (SQLite reads its header fields): one buffer, reused. */
+  const page1 = Buffer.allocUnsafeSlow(pageSize);
 
   class WalnutVfs extends engine.FacadeVFS implements VfsSignals {
     lastError: WalnutError | Error | null = null;
@@ -90,6 +95,34 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     readonly #mem = new Map<number, { f: MemFile; name: string }>();
     readonly #memFiles = new Map<string, MemFile>();
     #durability: Promise<unknown>[] = [];
+
+    // The hottest entry points without FacadeVFS's per-call wrappers (a proxy object per read,
+    // write, size and access check, a DataView per file control): every method here is
+    // synchronous, so wasm memory cannot grow (and move) while a plain view of it is in use.
+    xRead(fileId: number, pData: number, iAmt: number, offsetLo: number, offsetHi: number): number {
+      return this.jRead(fileId, module.HEAPU8.subarray(pData, pData + iAmt), offset64(offsetLo, offsetHi));
+    }
+    xWrite(fileId: number, pData: number, iAmt: number, offsetLo: number, offsetHi: number): number {
+      return this.jWrite(fileId, module.HEAPU8.subarray(pData, pData + iAmt), offset64(offsetLo, offsetHi));
+    }
+    xFileControl(fileId: number, op: number): number {
+      return this.jFileControl(fileId, op);
+    }
+    xFileSize(fileId: number, pSize: number): number {
+      return this.jFileSize(fileId, new DataView(module.HEAPU8.buffer, pSize, 8));
+    }
+    xAccess(_pVfs: number, zName: number, flags: number, pResOut: number): number {
+      // asked for the journal at the start of every transaction: no name to decode while no file is in memory
+      if (this.#memFiles.size === 0) return this.#answer(pResOut, 0);
+      return this.jAccess(module.UTF8ToString(zName), flags, new DataView(module.HEAPU8.buffer, pResOut, 4));
+    }
+    xCheckReservedLock(_fileId: number, pResOut: number): number {
+      return this.#answer(pResOut, 0); // asked only when looking for a hot journal: there never is one
+    }
+    #answer(pResOut: number, value: number): number {
+      new DataView(module.HEAPU8.buffer, pResOut, 4).setInt32(0, value, true);
+      return C.SQLITE_OK!;
+    }
 
     takeDurability(): Promise<unknown> | null {
       const ps = this.#durability;
@@ -163,9 +196,9 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
         if (own !== undefined && pgno !== 1) {
           pData.set(own.subarray(within, within + n));
         } else if (within === 0 && n === pageSize && pgno !== 1) {
-          pipeline.readPage(view, pgno, pData.subarray()); // straight into wasm memory
+          pipeline.readPage(view, pgno, pData); // straight into wasm memory
         } else {
-          const page = Buffer.allocUnsafe(pageSize);
+          const page = page1;
           if (own !== undefined) page.set(own);
           else pipeline.readPage(view, pgno, page);
           if (pgno === 1) toWasmPage1(page, view.dataVersion);
@@ -188,14 +221,18 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
         return C.SQLITE_IOERR_WRITE!;
       }
       const pgno = iOffset / pageSize + 1;
-      const copy = Buffer.from(pData.subarray()); // a copy: the wasm heap is reused (and pData is a proxy)
+      const copy = pipeline.pageBuffer(); // a copy: the wasm heap is reused
+      copy.set(pData);
       if (pgno === 1 && headerPageSize(copy) !== pageSize) {
+        pipeline.recycle(copy);
         // VACUUM after PRAGMA page_size: refused here, inside the transaction, so SQLite backs
         // it out (the store would refuse the commit, after the fact)
         this.lastError = walnutError('WALNUT_INVALID_ARGUMENT', `the page size cannot change (the database's is ${pageSize}, SQLite wrote ${headerPageSize(copy)})`, { reason: 'page_size' });
         return C.SQLITE_IOERR_WRITE!;
       }
       if (pgno === 1) toDiskPage1(copy, m.view.dataVersion);
+      const replaced = m.writes.get(pgno);
+      if (replaced !== undefined) pipeline.recycle(replaced);
       m.writes.set(pgno, copy);
       if (pgno > (m.size ?? m.view.dbSize)) m.size = pgno;
       return C.SQLITE_OK!;
@@ -210,7 +247,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       }
       const pages = Math.ceil(iSize / pageSize);
       m.size = pages;
-      for (const pgno of m.writes.keys()) if (pgno > pages) m.writes.delete(pgno);
+      for (const [pgno, data] of m.writes) {
+        if (pgno <= pages) continue;
+        m.writes.delete(pgno);
+        pipeline.recycle(data);
+      }
       return C.SQLITE_OK!;
     }
 
@@ -276,17 +317,9 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
 
     /** A view now, or null with a retry op queued (the read lock was busy, or recovery is due). */
     #openView(): View | null {
-      // The data version read before and after the snapshot agree: no other connection's
-      // commit fell in between, so the version names exactly what the snapshot holds.
-      for (let attempt = 0; attempt < 3; attempt++) {
-        const before = dataVersion();
-        const snapshot = store.trySnapshotSync();
-        if (snapshot === null) break;
-        if (dataVersion() === before) return pipeline.openView(snapshot, before);
-        snapshot.release();
-      }
-      module.retryOps.push(store.snapshot().then((s) => s.release()));
-      return null;
+      const view = pipeline.tryOpenView(reader);
+      if (view === null) module.retryOps.push(pipeline.whenSnapshotPossible());
+      return view;
     }
 
     jUnlock(fileId: number, lockType: number): number {
@@ -313,9 +346,10 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       if (m.writes.size === 0 && m.size === null) return C.SQLITE_OK!;
       const pages: PageImage[] = [];
       for (const [pgno, data] of m.writes) pages.push({ pgno, data });
+      m.writes.clear(); // the pipeline owns the buffers now
       pages.sort((a, b) => a.pgno - b.pgno);
       const dbSize = m.size ?? m.view!.dbSize;
-      const done = pipeline.sequence(pages, dbSize, m.view!.snapshot);
+      const done = pipeline.sequence(pages, dbSize, m.view!.base.snapshot);
       done.catch(() => undefined); // the caller gets it through takeDurability()
       this.#durability.push(done);
       m.committed = true;
@@ -324,14 +358,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     }
 
     #discard(m: MainFile): void {
-      m.writes = new Map();
+      if (m.writes.size === 0 && m.size === null && !m.committing) return;
+      for (const data of m.writes.values()) pipeline.recycle(data);
+      m.writes.clear();
       m.size = null;
       m.committing = false;
-    }
-
-    jCheckReservedLock(_fileId: number, pResOut: DataView): number {
-      pResOut.setInt32(0, 0, true); // asked only when looking for a hot journal: there never is one
-      return C.SQLITE_OK!;
     }
 
     jFileControl(fileId: number, op: number): number {
@@ -381,6 +412,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
   const vfs = new WalnutVfs(name, module);
   engine.sqlite3.vfs_register(vfs, false);
   return vfs;
+}
+
+/** A file offset Emscripten passed as two 32-bit halves (signed low half). */
+function offset64(lo: number, hi: number): number {
+  return hi * 0x100000000 + (lo >>> 0);
 }
 
 /** Page 1 as SQLite in wasm sees it: rollback format, counters offset by the view's data version. */

@@ -1,0 +1,94 @@
+/**
+ * sql/connection.ts — Connection: one SQLite connection (its own wasm instance, engine.ts) on
+ * the database's store, with its VFS, its statement runner, its prepared statements and the
+ * Serial its calls take turns through.
+ *
+ * A database has one writer connection (every write, every transaction) and up to
+ * `readConnections` reader connections, opened on first use, that serve queries outside
+ * transactions (database.ts). A reader is opened read-only (SQLite refuses writes itself), its
+ * views see durable commits only (commit-pipeline.ts) and a query returning many rows yields
+ * to the event loop every few milliseconds (statement-runner.ts), so a long read does not hold
+ * up the writer's callers.
+ *
+ * Invariants: a prepared statement is used only on the connection that prepared it; at most
+ * STATEMENT_CACHE of them stay prepared per connection (least recently used finalized first);
+ * close() finalizes them all and closes the SQLite connection once the calls queued before it
+ * ran.
+ */
+import type { Store } from '../commit/store';
+import type { CommitPipeline } from './commit-pipeline';
+import { loadEngine, type Engine } from './engine';
+import { Serial } from './serial';
+import { StatementRunner } from './statement-runner';
+import { registerWalnutVfs, type VfsSignals } from './walnut-vfs';
+
+const STATEMENT_CACHE = 64;
+
+export class Connection {
+  readonly engine: Engine;
+  readonly db: number;
+  readonly runner: StatementRunner;
+  readonly vfs: VfsSignals;
+  readonly serial = new Serial();
+  /** Calls queued or running (a reader pool picks the least busy connection). */
+  busy = 0;
+  /** Prepared statements by SQL text, least recently used first. */
+  readonly #statements = new Map<string, number>();
+
+  static async open(store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader', safeIntegers: boolean): Promise<Connection> {
+    const engine = await loadEngine();
+    const vfs = registerWalnutVfs(engine, 'walnut', store, pipeline, role);
+    const { C } = engine;
+    const flags = role === 'reader' ? C.SQLITE_OPEN_READONLY! : C.SQLITE_OPEN_READWRITE! | C.SQLITE_OPEN_CREATE!;
+    const db = (await engine.sqlite3.open_v2(store.path, flags, 'walnut')) as number;
+    const runner = new StatementRunner(engine, db, safeIntegers, role === 'reader');
+    await runner.exec(role === 'reader' ? 'PRAGMA temp_store=MEMORY' : 'PRAGMA journal_mode=MEMORY; PRAGMA temp_store=MEMORY');
+    return new Connection(engine, db, runner, vfs);
+  }
+
+  private constructor(engine: Engine, db: number, runner: StatementRunner, vfs: VfsSignals) {
+    this.engine = engine;
+    this.db = db;
+    this.runner = runner;
+    this.vfs = vfs;
+  }
+
+  /** The statement prepared from `sql`, if it is. */
+  cached(sql: string): number | undefined {
+    const stmt = this.#statements.get(sql);
+    if (stmt !== undefined) {
+      this.#statements.delete(sql); // most recently used last
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** The prepared statement for `sql`: from the cache, else prepared now. The caller holds the connection. */
+  async prepared(sql: string): Promise<number> {
+    const cached = this.cached(sql);
+    if (cached !== undefined) return cached;
+    const stmt = await this.runner.prepare(sql);
+    this.#statements.set(sql, stmt);
+    if (this.#statements.size > STATEMENT_CACHE) {
+      const [oldest, handle] = this.#statements.entries().next().value as [string, number];
+      this.#statements.delete(oldest);
+      await this.runner.finalize(handle);
+    }
+    return stmt;
+  }
+
+  /** Finalizes `sql`'s statement (a reader's, for a statement it must not run). */
+  async forget(sql: string): Promise<void> {
+    const stmt = this.#statements.get(sql);
+    if (stmt === undefined) return;
+    this.#statements.delete(sql);
+    await this.runner.finalize(stmt);
+  }
+
+  /** Finalizes every statement and closes the SQLite connection; the caller holds the connection. */
+  async close(): Promise<void> {
+    for (const stmt of this.#statements.values()) await this.runner.finalize(stmt).catch(() => undefined);
+    this.#statements.clear();
+    await this.engine.sqlite3.close(this.db);
+  }
+}
