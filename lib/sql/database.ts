@@ -73,6 +73,8 @@ export interface Queryable {
 }
 
 const MAX_READ_CONNECTIONS = 16;
+/** SQLite's primary result code SQLITE_BUSY (an extended code keeps it in its low byte). */
+const SQLITE_BUSY = 5;
 /** SQL texts whose routing is remembered (then the memo starts over). */
 const READABLE_MEMO = 4096;
 /**
@@ -324,6 +326,9 @@ export class Database implements Queryable {
       return walnutError('WALNUT_CONFLICT', `another connection committed after this transaction's snapshot; retry it (${message})`, { path: this.#store.path, sqliteCode, reason: 'OtherWriter' });
     }
     const behind = c.vfs.lastError;
+    if (!isWalnutError(behind) && (sqliteCode & 0xff) === SQLITE_BUSY) {
+      return walnutError('WALNUT_BUSY', `the database stayed busy (another connection held it, or commits kept failing); nothing of this statement was written, retry it (${message})`, { path: this.#store.path, sqliteCode, cause: e });
+    }
     if (isWalnutError(behind)) {
       return new WalnutError(`${behind.message} (SQLite: ${message})`, { code: behind.code, path: behind.path ?? this.#store.path, errno: behind.errno, syscall: behind.syscall, reason: behind.reason, pgno: behind.pgno, sqliteCode, cause: behind });
     }

@@ -42,8 +42,14 @@ interface StatementShape {
 const SQLITE_STMTSTATUS_REPREPARE = 5;
 /** How long a read connection's query runs before it lets the event loop turn (the writer's callers run meanwhile). */
 const YIELD_MS = 4;
-/** Runs of a step after SQLITE_BUSY with a retry op (wa-sqlite's retry() allows one). */
-const STEP_RETRIES = 1;
+/**
+ * Runs of a step after SQLITE_BUSY with a retry op. Each op waits for something real (a read
+ * mark possible within the busy timeout, the pipeline's recovery after a failed commit), so a
+ * retry does not spin; one is often not enough beside another writer (a sqlite3 commit between
+ * the two data-version reads of taking a view, a second recovery right after the first), and
+ * a statement that gives up fails WALNUT_BUSY (database.ts). (wa-sqlite's own retry() allows one.)
+ */
+const STEP_RETRIES = 32;
 
 export class StatementRunner {
   readonly #e: Engine;
