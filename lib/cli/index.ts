@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 
-import { createExportStream, inspect, isWalnutError, open, openExportOutput, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, verify, WalnutError } from '../index';
+import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, verify, WalnutError } from '../index';
 import { runBench } from './bench';
 import { progress } from './progress';
 
@@ -176,6 +176,39 @@ function program(setExit: (code: number) => void): Command {
       print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
     });
 
+  cli.command('replicate <db>')
+    .description('publish every commit of the database to a NATS JetStream stream until interrupted')
+    .requiredOption('--nats <url>', 'NATS server URL(s), comma-separated')
+    .requiredOption('--stream <name>', 'JetStream stream (created when missing)')
+    .option('--replicas <n>', 'stream replicas when creating it (3 for a 3-node cluster)', '1')
+    .option('--interval <ms>', 'print metrics every <ms>', '5000')
+    .option('--json', 'metrics as JSON lines on stdout')
+    .addHelpText('after', '\nExample:\n  walnut replicate app.db --nats nats://127.0.0.1:4222 --stream app')
+    .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; json?: boolean }) => {
+      requireFile(db);
+      const store = await open(db);
+      const r = store.replicateTo({ servers: o.nats, stream: o.stream, replicas: Number(o.replicas) });
+      r.on('error', (e: Error) => process.stderr.write(`walnut replicate: ${e.message}\n`));
+      r.on('lagExceeded', () => process.stderr.write('walnut replicate: lag bound passed; a new session (base image) follows\n'));
+      await runUntilSignal(Number(o.interval), () => print({ ...r.metrics() }, o.json === true), async () => {
+        await r.stop();
+        await store.close();
+      });
+    });
+
+  cli.command('replica <db>')
+    .description('keep <db> a read replica of a NATS JetStream stream (created from its newest base image, resumed after a restart) until interrupted')
+    .requiredOption('--nats <url>', 'NATS server URL(s), comma-separated')
+    .requiredOption('--stream <name>', 'JetStream stream')
+    .option('--interval <ms>', 'print the lag every <ms>', '5000')
+    .option('--json', 'lag as JSON lines on stdout')
+    .addHelpText('after', '\nExample:\n  walnut replica --nats nats://127.0.0.1:4222 --stream app replica.db')
+    .action(async (db: string, o: { nats: string; stream: string; interval: string; json?: boolean }) => {
+      const r = await openReplica(db, { servers: o.nats, stream: o.stream });
+      r.on('error', (e: Error) => process.stderr.write(`walnut replica: ${e.message}\n`));
+      await runUntilSignal(Number(o.interval), () => print({ ...r.lag() }, o.json === true), () => r.close());
+    });
+
   cli.command('bench [scenario]')
     .description('side-by-side benchmarks: commit (walnut vs better-sqlite3 when installed), checksum')
     .option('--seconds <n>', 'seconds per case', '2')
@@ -187,6 +220,19 @@ function program(setExit: (code: number) => void): Command {
       else for (const r of rows) process.stdout.write(`${String(r['scenario']).padEnd(10)} ${String(r['system']).padEnd(28)} ${String(r['value']).padStart(12)} ${r['unit']}\n`);
     });
   return cli;
+}
+
+/** Calls `report` every `ms` (and once at the end) until SIGINT or SIGTERM, then `stop`. */
+async function runUntilSignal(ms: number, report: () => void, stop: () => Promise<void>): Promise<void> {
+  if (!Number.isInteger(ms) || ms < 1) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
+  const timer = setInterval(report, ms);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  clearInterval(timer);
+  await stop();
+  report();
 }
 
 /**
