@@ -87,6 +87,9 @@ interface Batch {
 
 class Rebase extends Error {}
 
+/** How long a replica's reading may stay silent while the log has newer messages. */
+const WATCHDOG_MS = 1500;
+
 function witness(pages: readonly Uint8Array[], dbSize: number): string {
   const h = new Xxh3Stream();
   for (const p of pages) h.update(p);
@@ -111,6 +114,8 @@ export class Replica extends EventEmitter {
   #done: Promise<void> = Promise.resolve();
   #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0 };
   #waiters: { session: string | null; seq: number; resolve: () => void }[] = [];
+  /** The last log message read (stream sequence) and when (for the watchdog). */
+  #lastRead = { seq: 0, at: 0 };
 
   constructor(path: string, options: ReplicaOptions) {
     super();
@@ -167,6 +172,38 @@ export class Replica extends EventEmitter {
       throw e;
     }
     this.#done = this.#consumeLoop().catch((e) => this.#fail(e));
+    void this.#watchConnection();
+    void this.#watchdog();
+  }
+
+  /**
+   * After a reconnect (a server restarted, a cluster node lost) the reading starts over from
+   * the applied state at once, instead of waiting for the consumer's missed heartbeats.
+   */
+  async #watchConnection(): Promise<void> {
+    const link = this.#link;
+    if (link === null) return;
+    for await (const s of link.nc.status()) {
+      if (this.#closed) return;
+      if (s.type === 'reconnect') this.#stopIter?.();
+    }
+  }
+
+  /**
+   * A consumer whose server went away (a cluster node lost, the connection elsewhere) is
+   * noticed by the client only after missed heartbeats (seconds): every second, when nothing
+   * arrived for WATCHDOG_MS while the log has messages past the last read, read again.
+   */
+  async #watchdog(): Promise<void> {
+    while (!this.#closed) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (this.#closed || this.#stopIter === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) continue;
+      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log).catch(() => null);
+      if (last !== null && last.seq > this.#lastRead.seq && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
+        this.#lastRead.at = performance.now();
+        this.#stopIter?.();
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -328,8 +365,9 @@ export class Replica extends EventEmitter {
   async #consume(): Promise<void> {
     const applied = this.#applied!;
     const consumer = await this.#link!.js.consumers.get(this.#stream, { filter_subjects: this.#subjects.log, deliver_policy: 'by_start_sequence' as never, opt_start_seq: Math.max(1, applied.logNext) });
-    const messages = await consumer.consume();
+    const messages = await consumer.consume({ expires: 5000 });
     this.#stopIter = () => void messages.close().catch(() => undefined);
+    this.#lastRead.at = performance.now();
     if (this.#closed) this.#stopIter();
     const maxCommits = this.#options.maxBatchCommits ?? 1000;
     const maxPages = this.#options.maxBatchPages ?? 8192;
@@ -349,6 +387,7 @@ export class Replica extends EventEmitter {
     try {
       for await (const m of messages) {
         if (this.#closed) break;
+        this.#lastRead = { seq: m.seq, at: performance.now() };
         const session = m.headers?.get(HEADER.SESSION) ?? '';
         const first = Number(m.headers?.get(HEADER.FIRST_COMMIT));
         if (session !== this.#applied!.session) throw new Rebase(`the primary began session ${session}`);

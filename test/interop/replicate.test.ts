@@ -11,6 +11,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { xxh3_128 } from '../../lib/checksum';
 import { open, type Store } from '../../lib/commit/store';
+import { WalStreamReader } from '../../lib/export/framing';
+import { decodeRecord } from '../../lib/export/records';
+import { ReplicaPosition } from '../../lib/replicate/position';
 import { openReplica, type Replica } from '../../lib/replicate/replica';
 import type { ReplicationHandle } from '../../lib/replicate/publisher';
 import { openDatabase } from '../../lib/sql/database';
@@ -103,6 +106,85 @@ function watchBoundaries(file: string): { stop: () => Promise<number> } {
   };
 }
 
+/**
+ * `count` committers through the store, each on pages of its own (3 + 2w, 4 + 2w), changing a
+ * few bytes per commit (so pages go again as deltas), until `stop()`; resolves with the commits.
+ */
+async function rawCommitters(store: Store, count: number, stop: () => boolean): Promise<number> {
+  let commits = 0;
+  await Promise.all(Array.from({ length: count }, async (_, w) => {
+    const mine = [Buffer.alloc(4096, w), Buffer.alloc(4096, w + 100)];
+    for (let i = 0; !stop(); i++) {
+      const page = mine[i % 2]!;
+      page.writeUInt32BE(i, (i * 24) % 4000);
+      await store.commit([{ pgno: 3 + 2 * w + (i % 2), data: page }]);
+      commits++;
+      if (i % 8 === 7) await new Promise((r) => setTimeout(r, 1));
+    }
+  }));
+  return commits;
+}
+
+/** The commit sequences of every COMMIT_META in the stream's log, in stream order (retried while a cluster settles). */
+async function loggedCommits(servers: string[], stream: string): Promise<number[]> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstream } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const c = await jetstream(nc).consumers.get(stream, { filter_subjects: `walnut.${stream}.log` });
+        const seqs: number[] = [];
+        for (;;) {
+          const m = await c.next({ expires: 1000 });
+          if (m === null) return seqs;
+          for (const payload of WalStreamReader.fromBuffer(m.data)) {
+            const rec = decodeRecord(payload);
+            if (rec.kind === 'commitMeta') seqs.push(Number(rec.seq));
+          }
+        }
+      } catch (e) {
+        if (attempt === 20) throw e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/** `walnut replica` in a child process (the CLI, from dist/), its lag read from its JSON lines. */
+function spawnReplica(server: string, stream: string, file: string): { applied: (n: number) => Promise<void>; kill: () => Promise<void> } {
+  const child: ChildProcess = spawn(process.execPath, [bin, 'replica', '--nats', server, '--stream', stream, file, '--interval', '20', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let applied = 0;
+  let err = '';
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const lines = buf.split('\n');
+    buf = lines.pop()!;
+    for (const line of lines) applied = Math.max(applied, (JSON.parse(line) as { appliedCommits: number }).appliedCommits);
+  });
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return {
+    applied: async (want) => {
+      await until(() => applied >= want || child.exitCode !== null);
+      expect(child.exitCode, err).toBe(null);
+      expect(applied, err).toBeGreaterThanOrEqual(want);
+    },
+    kill: () => new Promise((res) => {
+      child.once('exit', () => res());
+      child.kill('SIGKILL');
+    }),
+  };
+}
+
+/** Waits (bounded) until `done()`; the caller's assertions say what it needed. */
+async function until(done: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
 describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? ` (skipped: ${NATS_SKIP})` : ''}`, () => {
   it('a replica equals the primary at commit boundaries: 64 walnut/sql callers, then sqlite3 writer processes; readers see valid states throughout', async () => {
     const server = await startNatsServer();
@@ -118,7 +200,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     // walnut's commits: 64 concurrent callers through walnut/sql (group commit)
     const sql = await openDatabase(file);
     await Promise.all(Array.from({ length: 64 }, async (_, w) => {
-      for (let i = 0; i < 6; i++) await sql.run('INSERT INTO t(w, v) VALUES (?, randomblob(?))', [100 + w, 200 + ((w * 7 + i * 13) % 900)]);
+      for (let i = 0; i < 4; i++) await sql.run('INSERT INTO t(w, v) VALUES (?, randomblob(?))', [100 + w, 200 + ((w * 7 + i * 13) % 900)]);
     }));
     await sql.close();
     // sqlite3's commits: two writer processes (autocheckpoint 50: the WAL restarts under the export)
@@ -137,7 +219,112 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const replicaView = sqliteView(replicaPath);
     expect(replicaView.integrity).toBe('ok');
     expect(replicaView.rows).toBe(primaryView.rows);
-    expect(JSON.parse(replicaView.rows)).toHaveLength(64 * 6 + sqliteCommits);
+    expect(JSON.parse(replicaView.rows)).toHaveLength(64 * 4 + sqliteCommits);
+    await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('the NATS server killed and restarted mid-stream: nothing lost, nothing stored or applied twice', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const file = newPrimary();
+    const store = await open(file);
+    const r = store.replicateTo({ servers: server.url, stream: 'restart', baseEveryCommits: 400 });
+    await r.ready;
+    const replica = await openReplica(path.join(dir, 'restart-replica.db'), { servers: server.url, stream: 'restart' });
+    const applied: number[] = [];
+    replica.on('applied', (e: { seq: number; commits: number }) => applied.push(e.seq - e.commits + 1, e.seq));
+    let stop = false;
+    const writing = rawCommitters(store, 16, () => stop);
+    await until(() => replica.lag().appliedCommits > 100);
+    await server.stop('SIGKILL'); // mid-stream: commits go on, publishes fail and are retried
+    const during = r.metrics().exportedSeq;
+    await new Promise((res) => setTimeout(res, 700));
+    expect(r.metrics().exportedSeq).toBeGreaterThan(during); // commits never waited for the network
+    await server.start();
+    await until(() => r.metrics().publishedSeq > r.metrics().exportedSeq - 50 && replica.lag().appliedSeq > during + 50);
+    stop = true;
+    const commits = await writing;
+    await caughtUp(r, replica);
+    const m = r.metrics();
+    expect(m.sessions).toBe(1); // the session survived the outage (no re-base)
+    expect(m.publishRetries).toBeGreaterThan(0);
+    expect(replica.lag().rebases).toBe(0);
+    expect(m.publishedSeq).toBeGreaterThanOrEqual(commits);
+    // the stream stores each commit once, in order, none missing
+    const logged = await loggedCommits([server.url], 'restart');
+    expect(logged.length).toBe(m.publishedSeq - logged[0]! + 1);
+    expect(logged.every((s, i) => i === 0 || s === logged[i - 1]! + 1)).toBe(true);
+    // and the replica applied consecutive commits, each once
+    for (let i = 2; i < applied.length; i += 2) expect(applied[i]).toBe(applied[i - 1]! + 1);
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('the replica killed mid-apply (a walnut replica process, SIGKILL) resumes where it was: no re-base, nothing applied twice', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const file = newPrimary();
+    const store = await open(file);
+    const r = store.replicateTo({ servers: server.url, stream: 'kill', baseEveryCommits: 100_000 });
+    await r.ready;
+    const replicaPath = path.join(dir, 'kill-replica.db');
+    let stop = false;
+    const writing = rawCommitters(store, 8, () => stop);
+    let midBatch = 0;
+    for (let round = 0; round < 3; round++) {
+      const child = spawnReplica(server.url, 'kill', replicaPath);
+      await child.applied(round === 0 ? 20 : 1);
+      await new Promise((res) => setTimeout(res, 50 + round * 37));
+      await child.kill();
+      const { position, record } = ReplicaPosition.open(replicaPath);
+      position.close();
+      expect(record?.state).toBe('ready');
+      if (record?.intent) midBatch++;
+    }
+    stop = true;
+    await writing;
+    const replica = await openReplica(replicaPath, { servers: server.url, stream: 'kill' });
+    await caughtUp(r, replica);
+    expect(replica.lag().rebases).toBe(0); // it resumed: every state was one the stream continues from
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(midBatch).toBeGreaterThan(0); // at least one kill landed between a batch's intent and its end
+    await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('a 3-node cluster (R=3) loses a node mid-stream: nothing lost, the replica equals the primary', async () => {
+    const nodes = await startNatsCluster();
+    started.push(...nodes);
+    const servers = nodes.map((n) => n.url);
+    const file = newPrimary();
+    const store = await open(file);
+    const r = store.replicateTo({ servers, stream: 'cluster', replicas: 3, baseEveryCommits: 300 });
+    await r.ready;
+    const replica = await openReplica(path.join(dir, 'cluster-replica.db'), { servers: [...servers].reverse(), stream: 'cluster' });
+    let stop = false;
+    const writing = rawCommitters(store, 16, () => stop);
+    await until(() => replica.lag().appliedCommits > 100);
+    // the stream's leader goes down (the harder case: a new leader is elected before publishes go on)
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const { connect } = await import('@nats-io/transport-node');
+    const nc = await connect({ servers });
+    const leader = (await (await jetstreamManager(nc)).streams.info('cluster')).cluster?.leader;
+    await nc.close();
+    const victim = nodes[['n0', 'n1', 'n2'].indexOf(leader ?? 'n0')]!;
+    await victim.stop('SIGKILL');
+    const during = r.metrics().exportedSeq;
+    await until(() => replica.lag().appliedSeq > during + 100);
+    stop = true;
+    await writing;
+    await caughtUp(r, replica);
+    expect(r.metrics().sessions).toBe(1);
+    expect(replica.lag().rebases).toBe(0);
+    const logged = await loggedCommits(servers, 'cluster');
+    expect(logged.every((s, i) => i === 0 || s === logged[i - 1]! + 1)).toBe(true);
+    expect(logged[logged.length - 1]).toBe(r.metrics().publishedSeq);
+    expect(await pages(replica.store)).toEqual(await pages(store));
     await replica.close();
     await store.close();
   }, 60_000);
