@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 
-import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, verify, WalnutError } from '../index';
+import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError } from '../index';
 import { runBench } from './bench';
 import { progress } from './progress';
 
@@ -157,14 +157,24 @@ function program(setExit: (code: number) => void): Command {
       else process.stderr.write(`walnut export: ${bytes} bytes\n`);
     });
 
-  cli.command('restore <stream> <db>')
-    .description('build a database from an export stream (- for stdin)')
+  cli.command('restore <stream> [db]')
+    .description('build a database from an export stream (- for stdin), or with --nats from a replication stream: walnut restore --nats <url> --stream <name> <db>')
     .option('--until <seqOrTime>', 'the state after this commit sequence, or after the last commit the exporter had seen by this time; refused when before the stream\'s earliest point')
     .option('--force', 'replace an existing database')
+    .option('--nats <url>', 'restore from this NATS JetStream (the stream named by --stream; its newest session)')
+    .option('--stream <name>', 'the JetStream stream (with --nats)')
     .option('--json', 'one JSON object on stdout')
-    .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z')
-    .action(async (src: string, db: string, o: { until?: string; force?: boolean; json?: boolean }) => {
+    .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z\n  walnut restore --nats nats://127.0.0.1:4222 --stream app restored.db --until 5000')
+    .action(async (src: string, target: string | undefined, o: { until?: string; force?: boolean; nats?: string; stream?: string; json?: boolean }) => {
       const until = parseUntil(o.until); // before anything is opened or drawn
+      if (o.nats !== undefined || o.stream !== undefined) {
+        if (o.nats === undefined || o.stream === undefined || target !== undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: a restore from NATS takes --nats <url> --stream <name> and one database path', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'nats' });
+        const r = await restoreFromNats(src, { servers: o.nats, stream: o.stream, until, force: o.force === true });
+        print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
+        return;
+      }
+      if (target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
+      const db = target;
       if (src !== '-') requireFile(src, 'export stream');
       const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
       const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);

@@ -11,7 +11,8 @@
  *                   BASE_PAGES, BASE_END last
  * Headers: Walnut-Session (every message; a session = one numbering of commits, publisher.ts);
  * on log messages Walnut-First-Commit (the commit the message's first record belongs to);
- * on base parts Walnut-Base-Seq (the commit the image is the state after), Walnut-Base-Part
+ * on base parts Walnut-Base-Seq (the commit the image is the state after), Walnut-Base-Time
+ * (when the primary's export saw that commit, unix ms), Walnut-Base-Part
  * (0, 1, ...), Walnut-Base-Final ('1' on the last part), Walnut-Base-First (stream sequence of
  * part 0) and Walnut-Log-From (the log's stream sequence from which the commits after the base
  * are found). Nats-Msg-Id: `<session>:<commit seq>.<part>` (log) or `<session>:base<seq>.<part>`,
@@ -27,6 +28,7 @@ export const HEADER = {
   SESSION: 'Walnut-Session',
   FIRST_COMMIT: 'Walnut-First-Commit',
   BASE_SEQ: 'Walnut-Base-Seq',
+  BASE_TIME: 'Walnut-Base-Time',
   BASE_PART: 'Walnut-Base-Part',
   BASE_FINAL: 'Walnut-Base-Final',
   BASE_FIRST: 'Walnut-Base-First',
@@ -169,14 +171,14 @@ export function backoff(attempt: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 << Math.min(attempt, 6))));
 }
 
-/** An ARKHEXP1 stream fragment: the magic, then each payload framed (u64 big-endian length). */
-export function frameMessage(payloads: readonly Uint8Array[]): Uint8Array {
-  let n = 8;
+/** An ARKHEXP1 stream fragment: the magic (unless `magic` is false), then each payload framed (u64 big-endian length). */
+export function frameMessage(payloads: readonly Uint8Array[], magic = true): Uint8Array {
+  let n = magic ? 8 : 0;
   for (const p of payloads) n += 8 + p.length;
   const out = new Uint8Array(n);
   const dv = new DataView(out.buffer);
-  out.set(StreamMagic.V1.bytes(), 0);
-  let at = 8;
+  if (magic) out.set(StreamMagic.V1.bytes(), 0);
+  let at = magic ? 8 : 0;
   for (const p of payloads) {
     dv.setUint32(at, 0);
     dv.setUint32(at + 4, p.length);

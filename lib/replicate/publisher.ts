@@ -18,7 +18,9 @@
  *    snapshot of the store at a commit boundary (salts, mxFrame), which the export's own
  *    records map to the session's commit number S. Any log message acknowledged before the
  *    snapshot was taken holds commits <= S only, so commits after S are in messages from
- *    Walnut-Log-From = (last such message) + 1 on.
+ *    Walnut-Log-From = (last such message) + 1 on. Such a base ends with the generation's
+ *    WAL_HEADER anchored at S's commit frame, so base + the log's commits after S is an
+ *    export stream restore.ts takes as it is (restore-nats.ts).
  *  - With `delta` (default) a frame whose page has a previous version in the stream goes as
  *    PAGE_DELTA when that is smaller (export/page-delta.ts); the versions are kept per session.
  */
@@ -32,7 +34,7 @@ import type { ExportOptions } from '../export/exporter';
 import { hashBytes } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
 import { encodePageDelta, PageVersions } from '../export/page-delta';
-import { decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, KIND } from '../export/records';
+import { decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
 import { backoff, checkServers, checkStreamName, connectNats, ensureStream, frameMessage, HEADER, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
@@ -150,8 +152,19 @@ interface LogEntry {
 interface BaseItem {
   payloads: Uint8Array[];
   seq: bigint;
+  /** When the export saw that commit (unix ms). */
+  time: number;
   /** Null for a session's first base: its log starts after the base's own messages. */
   logFrom: number | null;
+}
+
+/** A commit boundary: where the WAL was (generation, frame, chain value) and its number and time. */
+interface CommitPoint {
+  key: string;
+  seq: bigint;
+  time: number;
+  header: Uint8Array | null;
+  anchor: ChainAnchor;
 }
 
 const sameKey = (salts: [number, number], frame: number): string => `${salts[0]}:${salts[1]}:${frame}`;
@@ -173,14 +186,18 @@ class Session {
   /** The base being collected from the export (its first). */
   #initialBase: Uint8Array[] | null = [];
   #initialBaseSeq = 0n;
+  #initialBaseTime = 0;
   // where the export is: generation salts, frame number, database size
   #salts: [number, number] = [0, 0];
   #frame = 0;
   #dbSize = 0;
   readonly versions: PageVersions | null;
   /** Commit boundaries (salts:frame) -> seq and time, recorded while a base snapshot is mapped. */
-  recording: Map<string, { seq: bigint; time: number }> | null = null;
-  last: { key: string; seq: bigint; time: number } | null = null;
+  recording: Map<string, CommitPoint> | null = null;
+  last: CommitPoint | null = null;
+  /** The current generation's WAL header, and the checksum field of the last commit frame. */
+  #walHeader: Uint8Array | null = null;
+  #commitChecksum: [number, number] = [0, 0];
   abandoned = false;
   wake: (() => void) | null = null;
 
@@ -209,6 +226,7 @@ class Session {
       const dv = new DataView(rec.header.buffer, rec.header.byteOffset, 32);
       this.#salts = [dv.getUint32(16), dv.getUint32(20)];
       this.#frame = rec.anchor?.frame ?? 0;
+      this.#walHeader = new Uint8Array(rec.header);
       this.#push({ payload: new Uint8Array(payload), seq: null, time: 0 });
     } else if (kind === KIND.FRAMES) {
       this.#acceptFrames(payload.subarray(1));
@@ -217,8 +235,8 @@ class Session {
       if (rec.kind !== 'commitMeta') return;
       const time = Number(rec.timeMs);
       const key = sameKey(this.#salts, this.#frame);
-      this.last = { key, seq: rec.seq, time };
-      this.recording?.set(key, { seq: rec.seq, time });
+      this.last = { key, seq: rec.seq, time, header: this.#walHeader, anchor: { frame: this.#frame, checksum: this.#commitChecksum } };
+      this.recording?.set(key, this.last);
       this.exportedSeq = rec.seq;
       this.queuedCommits++;
       this.commitsSinceBase++;
@@ -231,7 +249,10 @@ class Session {
   #acceptBase(payload: Uint8Array): void {
     const rec = decodeRecord(payload);
     const cap = this.r.options.maxMessageBytes >>> 1;
-    if (rec.kind === 'baseMeta') this.#initialBaseSeq = rec.seq;
+    if (rec.kind === 'baseMeta') {
+      this.#initialBaseSeq = rec.seq;
+      this.#initialBaseTime = Number(rec.timeMs);
+    }
     if (rec.kind === 'basePages') {
       const size = rec.pages.length / rec.count;
       const per = Math.max(1, Math.floor(cap / size));
@@ -249,7 +270,7 @@ class Session {
     this.#initialBase!.push(new Uint8Array(payload));
     if (rec.kind === 'baseEnd') {
       this.#dbSize = rec.dbSize;
-      const item: BaseItem = { payloads: this.#initialBase!, seq: this.#initialBaseSeq, logFrom: null };
+      const item: BaseItem = { payloads: this.#initialBase!, seq: this.#initialBaseSeq, time: this.#initialBaseTime, logFrom: null };
       this.#initialBase = null;
       this.exportedSeq = this.#initialBaseSeq;
       this.#push(item);
@@ -292,6 +313,8 @@ class Session {
       }
       this.versions?.set(pgno, page);
       if (commitSize !== 0) {
+        const head = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_SIZE);
+        this.#commitChecksum = [head.getUint32(16), head.getUint32(20)];
         if (commitSize < this.#dbSize) this.versions?.truncate(commitSize);
         this.#dbSize = commitSize;
       }
@@ -543,7 +566,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     }
     let first = 0;
     for (let i = 0; i < parts.length; i++) {
-      const extra: Record<string, string> = { [HEADER.BASE_SEQ]: String(base.seq), [HEADER.BASE_PART]: String(i) };
+      const extra: Record<string, string> = { [HEADER.BASE_SEQ]: String(base.seq), [HEADER.BASE_TIME]: String(base.time), [HEADER.BASE_PART]: String(i) };
       if (i > 0) extra[HEADER.BASE_FIRST] = String(first);
       if (i === parts.length - 1) {
         extra[HEADER.BASE_FINAL] = '1';
@@ -593,7 +616,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     for (;;) {
       const hit = lastAtStart?.key === key ? lastAtStart : s.recording.get(key);
       if (hit !== undefined) {
-        item = { payloads: [encodeBaseMetaRecord(hit.seq, BigInt(hit.time)), ...payloads], seq: hit.seq, logFrom: mark + 1 };
+        // the WAL_HEADER (anchored at the commit's frame) lets the log after it continue the
+        // generation in a restore (restore.ts checks the chain from there); replicas skip it
+        const header = hit.header === null ? [] : [encodeWalHeaderRecord(hit.header, hit.anchor)];
+        item = { payloads: [encodeBaseMetaRecord(hit.seq, BigInt(hit.time)), ...payloads, ...header], seq: hit.seq, time: hit.time, logFrom: mark + 1 };
         break;
       }
       if (s.abandoned || this.#stopping || performance.now() > deadline) {
