@@ -9,11 +9,13 @@
  *    with no gap and none twice. Messages go out one at a time, in order; a failed publish is
  *    retried with the same bytes and the same Nats-Msg-Id, so a publish whose ack was lost is
  *    dropped by the stream (duplicate window), never stored twice.
- *  - Commits never wait for the network: the export's sink only queues records (memory). When
- *    the records queued and not yet acknowledged pass `maxLagBytes`, the session is abandoned
- *    (its queue dropped, its export stopped, event 'lagExceeded'); a new session starts, with
- *    a new base image, as soon as the stream takes messages again. Replicas re-base onto it
- *    (replica.ts). Memory is bounded by maxLagBytes plus one base image being built.
+ *  - Commits never wait for the network: in follow mode the export's sink only queues records
+ *    (memory). When the records queued and not yet acknowledged pass `maxLagBytes`, the session
+ *    is abandoned (its queue dropped, its export stopped, event 'lagExceeded'); a new session
+ *    starts, after a passive checkpoint, with a new base image, as soon as the stream answers
+ *    again. Replicas re-base onto it (replica.ts). During an export's first pass the sink
+ *    waits for room instead (see sink()). Memory is bounded by maxLagBytes plus the base
+ *    images being built or published.
  *  - Later base images (every `baseEveryCommits` commits or `baseEveryMs`) are read from a
  *    snapshot of the store at a commit boundary (salts, mxFrame), which the export's own
  *    records map to the session's commit number S. Any log message acknowledged before the
@@ -92,6 +94,7 @@ export interface ReplicationSource {
   readonly pageSize: number;
   exportTo(sink: WalRecordSink, options: ExportOptions): ExportHandle;
   snapshot(): Promise<Snapshot>;
+  checkpoint(mode: 'passive'): Promise<unknown>;
 }
 
 /** The handle store.replicateTo returns. Events: 'lagExceeded' (metrics), 'base' ({ seq, pages }), 'error' (WalnutError, not fatal). */
@@ -205,13 +208,34 @@ class Session {
     this.versions = opts.delta ? new PageVersions(opts.deltaCacheBytes) : null;
   }
 
-  /** The export's sink: never waits (commits must not wait for the network). */
+  /**
+   * The export's sink. In follow mode it never waits: records are queued, and past
+   * maxLagBytes the session is abandoned. During the export's first pass (the base image and
+   * the WAL as it was: bounded by the WAL's size, read under the export's snapshot) it waits
+   * for room instead, so a new session does not abandon itself replaying an unpublished WAL.
+   * Neither blocks a commit: a waiting export only keeps the WAL from restarting.
+   */
   sink(): WalRecordSink {
     return {
-      appendRecord: async (p) => this.accept(p),
-      flush: async () => undefined,
+      appendRecord: async (p) => {
+        while (!this.following && !this.abandoned && this.queuedBytes > this.r.options.maxLagBytes >>> 1) {
+          await new Promise<void>((resolve) => {
+            this.room = resolve;
+            setTimeout(resolve, 100);
+          });
+        }
+        this.accept(p);
+      },
+      // the exporter flushes once its first pass is out; it follows from then on
+      flush: async () => {
+        this.following = true;
+      },
     };
   }
+
+  /** In follow mode (see sink()); who waits for room in the queue. */
+  following = false;
+  room: (() => void) | null = null;
 
   accept(payload: Uint8Array): void {
     if (this.abandoned) throw walnutError('WALNUT_CLOSED', 'the replication session was abandoned');
@@ -326,7 +350,7 @@ class Session {
   #push(item: LogEntry | BaseItem): void {
     this.queue.push(item);
     if (!('payloads' in item)) this.queuedBytes += item.payload.length + 8;
-    if (this.queuedBytes > this.r.options.maxLagBytes) this.r.abandon(this);
+    if (this.following && this.queuedBytes > this.r.options.maxLagBytes) this.r.abandon(this);
     this.wake?.();
   }
 
@@ -340,6 +364,7 @@ class Session {
     this.queue.splice(0, n);
     this.queuedBytes -= bytes;
     this.queuedCommits -= commits;
+    this.room?.();
   }
 }
 
@@ -452,8 +477,12 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         const e = await exportEnded;
         if (e !== null && !s.abandoned && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) this.#error(e);
         if (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && !s.abandoned) break; // the store closed
-        // abandoned: the next session starts once the stream answers again (its base would be dropped too)
-        if (s.abandoned) await ensureStream(this.#link, this.options.stream, this.options.limits, stopped).catch(() => undefined);
+        // abandoned: the next session starts once the stream answers again (its base would be
+        // dropped too), after a passive checkpoint, so that its export replays little of the WAL
+        if (s.abandoned) {
+          await ensureStream(this.#link, this.options.stream, this.options.limits, stopped).catch(() => undefined);
+          await this.#source.checkpoint('passive').catch(() => undefined);
+        }
       }
     } finally {
       await this.#link.nc.close().catch(() => undefined);

@@ -181,6 +181,11 @@ function spawnReplica(server: string, stream: string, file: string): { applied: 
   };
 }
 
+/** A page that does not compress into a delta against any other of these. */
+function noise(i: number): Buffer {
+  return Buffer.from(Array.from({ length: 4096 }, (_, k) => (i * 131 + k * 7 + ((k * k) >> 3)) & 0xff));
+}
+
 /** Runs the walnut CLI (dist/) to completion. */
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -389,6 +394,56 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     expect(await restoreFromNats(whole, { servers: server.url, stream: 'pitr' })).toMatchObject({ lastCommitSeq: COMMITS, stoppedBy: null });
     const all = fs.readFileSync(whole);
     expect(Array.from({ length: all.length / 4096 }, (_, k) => xxh3_128(all.subarray(k * 4096, (k + 1) * 4096)).toString(16))).toEqual(base);
+    await store.close();
+  }, 60_000);
+
+  it('past the lag bound (NATS down) the session is dropped, never the commits: a new session with a new base image follows, the replica re-bases onto it', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const file = newPrimary();
+    const store = await open(file);
+    const r = store.replicateTo({ servers: server.url, stream: 'lag', maxLagBytes: 1 << 20, delta: false });
+    const exceeded: unknown[] = [];
+    r.on('lagExceeded', (m) => exceeded.push(m));
+    await r.ready;
+    const replica = await openReplica(path.join(dir, 'lag-replica.db'), { servers: server.url, stream: 'lag' });
+    for (let i = 0; i < 20; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    await replica.waitFor(20, r.metrics().session);
+    await server.stop('SIGKILL');
+    for (let i = 20; i < 320; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]); // 1.2 MiB of frames
+    await until(() => exceeded.length > 0);
+    expect(exceeded.length).toBe(1);
+    expect(r.metrics().lagBytes).toBeLessThanOrEqual(1 << 20); // the queue was dropped
+    await server.start();
+    await until(() => r.metrics().sessions >= 2 && r.metrics().publishedSeq >= 0);
+    for (let i = 320; i < 340; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    await caughtUp(r, replica);
+    expect(r.metrics().sessions).toBe(2); // one new session, not a churn of them
+    expect(replica.lag().rebases).toBe(1);
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('a replica behind the stream\'s retention re-bases from the newest base image when it reopens', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const file = newPrimary();
+    const store = await open(file);
+    const r = store.replicateTo({ servers: server.url, stream: 'retention', maxBytes: 256 << 10, baseEveryCommits: 20, delta: false, maxMessageBytes: 64 << 10 });
+    await r.ready;
+    const replicaPath = path.join(dir, 'retention-replica.db');
+    let replica = await openReplica(replicaPath, { servers: server.url, stream: 'retention' });
+    for (let i = 0; i < 10; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    await replica.waitFor(10, r.metrics().session);
+    await replica.close();
+    for (let i = 10; i < 200; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]); // 780 KiB: the first commits leave the stream
+    await until(() => r.metrics().publishedSeq === r.metrics().exportedSeq && r.metrics().exportedSeq >= 200);
+    replica = await openReplica(replicaPath, { servers: server.url, stream: 'retention' });
+    await caughtUp(r, replica);
+    expect(replica.lag().rebases).toBe(1);
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    await replica.close();
     await store.close();
   }, 60_000);
 });
