@@ -104,7 +104,7 @@ export async function connectNats(servers: string[], stopped: () => boolean, nam
       const nc = await transport.connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: false, timeout: 2000 });
       return { nc, js: jetstream.jetstream(nc), jsm: await jetstream.jetstreamManager(nc, { checkAPI: false }), headers: () => transport.headers() };
     } catch (e) {
-      if (stopped()) throw walnutError('WALNUT_CLOSED', 'replication stopped before NATS was reachable', { cause: e });
+      if (stopped()) throw walnutError('WALNUT_CLOSED', `no NATS server answered: ${(e as Error).message}`, { cause: e });
       await backoff(attempt);
     }
   }

@@ -12,14 +12,20 @@
  * intent: the state after it and a witness (the xxh3-128 of the pages the batch writes, in page
  * order, and the database size). The intent is written, synced, before the batch's commit; on
  * reopen the database shows which of the two states it is in (replica.ts resolveIntent).
+ *
+ * One replica at a time: the open file holds an exclusive lock on a byte past both slots (an
+ * OFD lock: dropped when the process dies); a second open is WALNUT_BUSY, reason ReplicaInUse.
  */
 import * as fs from 'node:fs';
 
 import { xxh3_128Into } from '../checksum';
-import { walnutError } from '../errors';
+import { walnutError, WalnutError } from '../errors';
+import { WalnutFile } from '../io/file';
 
 const SLOT = 1 << 20;
 const HEAD = 20;
+/** The byte a replica locks (past both slots: no read or write touches it). */
+const LOCK_BYTE = 2 * SLOT;
 
 export interface AppliedState {
   session: string;
@@ -36,12 +42,12 @@ export interface PositionRecord {
 }
 
 export class ReplicaPosition {
-  #fd: number;
+  #file: WalnutFile | null;
   #counter = 0;
   #slot = 0;
 
-  private constructor(fd: number) {
-    this.#fd = fd;
+  private constructor(file: WalnutFile) {
+    this.#file = file;
   }
 
   static pathOf(dbPath: string): string {
@@ -55,13 +61,18 @@ export class ReplicaPosition {
   /** Opens (creating it when missing) the position file of `dbPath`; the record read, or null. */
   static open(dbPath: string): { position: ReplicaPosition; record: PositionRecord | null } {
     const file = ReplicaPosition.pathOf(dbPath);
-    let fd: number;
+    let f: WalnutFile;
     try {
-      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+      f = WalnutFile.openSync(file, { create: true, mode: 0o644 });
     } catch (e) {
+      if (e instanceof WalnutError) throw e;
       throw walnutError('WALNUT_CANTOPEN', `cannot open the replica position file ${file}: ${(e as Error).message}`, { path: file, cause: e });
     }
-    const position = new ReplicaPosition(fd);
+    if (!f.tryLock(LOCK_BYTE, 1, 'exclusive')) {
+      f.closeSync();
+      throw walnutError('WALNUT_BUSY', `${dbPath} is being replicated by another replica (${file} is locked)`, { path: dbPath, reason: 'ReplicaInUse' });
+    }
+    const position = new ReplicaPosition(f);
     let best: { counter: number; slot: number; record: PositionRecord } | null = null;
     for (const slot of [0, 1]) {
       const r = position.#read(slot);
@@ -76,11 +87,11 @@ export class ReplicaPosition {
 
   #read(slot: number): { counter: number; record: PositionRecord } | null {
     const head = Buffer.alloc(HEAD);
-    if (fs.readSync(this.#fd, head, 0, HEAD, slot * SLOT) !== HEAD) return null;
+    if (this.#file!.readSync(head, 0, HEAD, slot * SLOT) !== HEAD) return null;
     const length = head.readUInt32BE(0);
     if (length === 0 || length > SLOT - HEAD) return null;
     const body = Buffer.alloc(length);
-    if (fs.readSync(this.#fd, body, 0, length, slot * SLOT + HEAD) !== length) return null;
+    if (this.#file!.readSync(body, 0, length, slot * SLOT + HEAD) !== length) return null;
     const hash = Buffer.alloc(16);
     xxh3_128Into(body, hash);
     if (!hash.equals(head.subarray(4, 20))) return null;
@@ -101,14 +112,16 @@ export class ReplicaPosition {
     xxh3_128Into(body, out, 4);
     body.copy(out, HEAD);
     const slot = 1 - this.#slot;
-    fs.writeSync(this.#fd, out, 0, out.length, slot * SLOT);
-    fs.fdatasyncSync(this.#fd);
+    const file = this.#file;
+    if (file === null) throw walnutError('WALNUT_CLOSED', 'the replica position file is closed');
+    if (file.writeSync(out, 0, out.length, slot * SLOT) !== out.length) throw walnutError('WALNUT_IO', 'a short write to the replica position file');
+    file.fdatasyncSync();
     this.#slot = slot;
     this.#counter++;
   }
 
   close(): void {
-    if (this.#fd >= 0) fs.closeSync(this.#fd);
-    this.#fd = -1;
+    this.#file?.closeSync();
+    this.#file = null;
   }
 }

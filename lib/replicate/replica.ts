@@ -43,6 +43,8 @@ export interface ReplicaOptions {
   stream: string;
   /** Options of the replica's own store (walnut open()). */
   open?: OpenOptions;
+  /** How long openReplica waits for NATS and the stream before it fails (ms, default 30,000). */
+  connectTimeoutMs?: number;
   /** A batch (one walnut commit) holds at most this many primary commits / pages (defaults 1,000 / 8,192). */
   maxBatchCommits?: number;
   maxBatchPages?: number;
@@ -148,19 +150,25 @@ export class Replica extends EventEmitter {
     return a !== null && (session === null || a.session === session) && a.seq >= seq;
   }
 
-  /** Connects, puts the first base image in place or resumes; resolves when the replica is open and reading. */
+  /**
+   * Takes the replica's position file (one replica per path), connects (giving up after
+   * connectTimeoutMs), puts the first base image in place or resumes; resolves when the
+   * replica is open and reading.
+   */
   async start(): Promise<void> {
-    const stopped = (): boolean => this.#closed;
-    this.#link = await connectNats(this.#servers, stopped, `walnut replica ${this.path}`);
+    const existed = fs.existsSync(this.path);
+    if (existed && !ReplicaPosition.exists(this.path)) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `${this.path} exists and is not a replica (no ${ReplicaPosition.pathOf(this.path)}); choose a new path`, { path: this.path, reason: 'NotAReplica' });
+    }
+    const { position, record } = ReplicaPosition.open(this.path);
+    this.#position = position;
     try {
-      await this.#waitForStream();
-      const existed = fs.existsSync(this.path);
-      const hadPosition = ReplicaPosition.exists(this.path);
-      if (existed && !hadPosition) {
-        throw walnutError('WALNUT_INVALID_ARGUMENT', `${this.path} exists and is not a replica (no ${ReplicaPosition.pathOf(this.path)}); choose a new path`, { path: this.path, reason: 'NotAReplica' });
-      }
-      const { position, record } = ReplicaPosition.open(this.path);
-      this.#position = position;
+      const deadline = performance.now() + (this.#options.connectTimeoutMs ?? 30_000);
+      const given = (): boolean => this.#closed || performance.now() > deadline;
+      this.#link = await connectNats(this.#servers, given, `walnut replica ${this.path}`).catch((e) => {
+        throw walnutError('WALNUT_IO', `cannot reach NATS at ${this.#servers.join(',')}: ${(e as Error).message}`, { reason: 'nats', cause: e });
+      });
+      await this.#waitForStream(given);
       if (record === null || record.state === 'creating' || record.applied === null) {
         await this.#createFromBase(existed);
       } else {
@@ -226,13 +234,13 @@ export class Replica extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 
-  async #waitForStream(): Promise<void> {
+  async #waitForStream(given: () => boolean): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#link!.jsm.streams.info(this.#stream);
         return;
       } catch (e) {
-        if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed before its stream existed', { cause: e });
+        if (given()) throw walnutError('WALNUT_IO', `the JetStream stream ${this.#stream} is not there: ${(e as Error).message}`, { reason: 'stream', cause: e });
         await backoff(attempt);
       }
     }

@@ -14,7 +14,7 @@
 import { restore, type RestoreOptions, type RestoreResult } from '../export/restore';
 import { WalStreamReader } from '../export/framing';
 import { KIND } from '../export/records';
-import { walnutError } from '../errors';
+import { walnutError, WalnutError } from '../errors';
 import { checkServers, checkStreamName, connectNats, frameMessage, HEADER, messageAt, subjectsOf, type NatsLink } from './nats';
 
 export interface NatsRestoreOptions extends RestoreOptions {
@@ -83,7 +83,9 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
     throw walnutError('WALNUT_IO', `cannot reach NATS at ${servers.join(',')}: ${(e as Error).message}`, { reason: 'nats', cause: e });
   });
   try {
-    const bases = await baseImages(link, stream, subjects.base);
+    const bases = await baseImages(link, stream, subjects.base).catch((e) => {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `cannot read the JetStream stream ${stream}: ${(e as Error).message}`, { reason: 'stream', cause: e });
+    });
     const newest = bases[bases.length - 1];
     if (newest === undefined) throw walnutError('WALNUT_INVALID_ARGUMENT', `the stream ${stream} holds no complete base image`, { reason: 'NoBase' });
     const session = bases.filter((b) => b.session === newest.session);
@@ -95,7 +97,10 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
       const earliest = session[0]!;
       throw walnutError('WALNUT_INVALID_ARGUMENT', `until is before the earliest state the stream can restore: commit ${earliest.seq} at ${new Date(earliest.time).toISOString()} (session ${earliest.session})`, { reason: 'BeforeEarliest' });
     }
-    return await restore(streamOf(link, stream, subjects.log, base), dbPath, { until, force: options.force });
+    return await restore(streamOf(link, stream, subjects.log, base), dbPath, { until, force: options.force }).catch((e) => {
+      if (e instanceof WalnutError) throw e;
+      throw walnutError('WALNUT_IO', `reading the JetStream stream ${stream} failed: ${(e as Error).message}`, { reason: 'nats', cause: e });
+    });
   } finally {
     await link.nc.close().catch(() => undefined);
   }
