@@ -16,9 +16,9 @@ import { decodeRecord } from '../../lib/export/records';
 import { ReplicaPosition } from '../../lib/replicate/position';
 import { openReplica, type Replica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
-import type { ReplicationHandle } from '../../lib/replicate/publisher';
+import type { ReplicateOptions, ReplicationHandle } from '../../lib/replicate/publisher';
 import { openDatabase } from '../../lib/sql/database';
-import { sqliteWriters } from '../helpers/children';
+import { runNode, sqliteWriters } from '../helpers/children';
 import { NATS_SKIP, startNatsCluster, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
@@ -186,30 +186,26 @@ function noise(i: number): Buffer {
   return Buffer.from(Array.from({ length: 4096 }, (_, k) => (i * 131 + k * 7 + ((k * k) >> 3)) & 0xff));
 }
 
-/** Runs the walnut CLI (dist/) to completion. */
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
-}
-
 /** Waits (bounded) until `done()`; the caller's assertions say what it needed. */
 async function until(done: () => boolean, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
+/** A NATS server, a new primary (newPrimary) opened by walnut, replicating to `stream`. */
+async function replicating(stream: string, options: Omit<ReplicateOptions, 'servers' | 'stream'> = {}): Promise<{ server: NatsNode; file: string; store: Store; r: ReplicationHandle }> {
+  const server = await startNatsServer();
+  started.push(server);
+  const file = newPrimary();
+  const store = await open(file);
+  const r = store.replicateTo({ servers: server.url, stream, ...options });
+  await r.ready;
+  return { server, file, store, r };
+}
+
 describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? ` (skipped: ${NATS_SKIP})` : ''}`, () => {
   it('a replica equals the primary at commit boundaries: 64 walnut/sql callers, then sqlite3 writer processes; readers see valid states throughout', async () => {
-    const server = await startNatsServer();
-    started.push(server);
-    const file = newPrimary();
-    const store = await open(file);
-    const r = store.replicateTo({ servers: server.url, stream: 'main', baseEveryCommits: 150 });
-    await r.ready;
+    const { server, file, store, r } = await replicating('main', { baseEveryCommits: 150 });
     const replicaPath = path.join(dir, 'main-replica.db');
     const replica = await openReplica(replicaPath, { servers: server.url, stream: 'main' });
     const watch = watchBoundaries(replicaPath);
@@ -242,12 +238,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   }, 60_000);
 
   it('the NATS server killed and restarted mid-stream: nothing lost, nothing stored or applied twice', async () => {
-    const server = await startNatsServer();
-    started.push(server);
-    const file = newPrimary();
-    const store = await open(file);
-    const r = store.replicateTo({ servers: server.url, stream: 'restart', baseEveryCommits: 400 });
-    await r.ready;
+    const { server, store, r } = await replicating('restart', { baseEveryCommits: 400 });
     const replica = await openReplica(path.join(dir, 'restart-replica.db'), { servers: server.url, stream: 'restart' });
     const applied: number[] = [];
     replica.on('applied', (e: { seq: number; commits: number }) => applied.push(e.seq - e.commits + 1, e.seq));
@@ -280,12 +271,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   }, 60_000);
 
   it('the replica killed mid-apply (a walnut replica process, SIGKILL) resumes where it was: no re-base, nothing applied twice', async () => {
-    const server = await startNatsServer();
-    started.push(server);
-    const file = newPrimary();
-    const store = await open(file);
-    const r = store.replicateTo({ servers: server.url, stream: 'kill', baseEveryCommits: 100_000 });
-    await r.ready;
+    const { server, store, r } = await replicating('kill', { baseEveryCommits: 100_000 });
     const replicaPath = path.join(dir, 'kill-replica.db');
     let stop = false;
     const writing = rawCommitters(store, 8, () => stop);
@@ -347,12 +333,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   }, 60_000);
 
   it('delta-encoded pages: restore from the stream at any commit (walnut restore --nats --until) equals the primary at that commit; bytes per one-row update far below a full page', async () => {
-    const server = await startNatsServer();
-    started.push(server);
-    const file = newPrimary();
-    const store = await open(file);
-    const r = store.replicateTo({ servers: server.url, stream: 'pitr', baseEveryCommits: 100 });
-    await r.ready;
+    const { server, store, r } = await replicating('pitr', { baseEveryCommits: 100 });
     // commit i writes page 3 + i % 5: the page's pattern with a few bytes that say i
     const pageOf = (p: number, i: number): Buffer => {
       const b = Buffer.alloc(4096, p);
@@ -379,7 +360,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     for (const until of [3, 150, 201, 299]) {
       const out = path.join(dir, `pitr-${until}.db`);
       if (until % 2 === 1) {
-        const run = await runCli(['restore', '--nats', server.url, '--stream', 'pitr', out, '--until', String(until), '--json']);
+        const run = await runNode(bin, ['restore', '--nats', server.url, '--stream', 'pitr', out, '--until', String(until), '--json']);
         expect(run.code, run.stderr).toBe(0);
         expect(JSON.parse(run.stdout)).toMatchObject({ lastCommitSeq: until, stoppedBy: 'until' });
       } else {
@@ -398,14 +379,9 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   }, 60_000);
 
   it('past the lag bound (NATS down) the session is dropped, never the commits: a new session with a new base image follows, the replica re-bases onto it', async () => {
-    const server = await startNatsServer();
-    started.push(server);
-    const file = newPrimary();
-    const store = await open(file);
-    const r = store.replicateTo({ servers: server.url, stream: 'lag', maxLagBytes: 1 << 20, delta: false });
+    const { server, store, r } = await replicating('lag', { maxLagBytes: 1 << 20, delta: false });
     const exceeded: unknown[] = [];
     r.on('lagExceeded', (m) => exceeded.push(m));
-    await r.ready;
     const replica = await openReplica(path.join(dir, 'lag-replica.db'), { servers: server.url, stream: 'lag' });
     for (let i = 0; i < 20; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
     await replica.waitFor(20, r.metrics().session);
@@ -426,12 +402,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   }, 60_000);
 
   it('a replica behind the stream\'s retention re-bases from the newest base image when it reopens', async () => {
-    const server = await startNatsServer();
-    started.push(server);
-    const file = newPrimary();
-    const store = await open(file);
-    const r = store.replicateTo({ servers: server.url, stream: 'retention', maxBytes: 256 << 10, baseEveryCommits: 20, delta: false, maxMessageBytes: 64 << 10 });
-    await r.ready;
+    const { server, store, r } = await replicating('retention', { maxBytes: 256 << 10, baseEveryCommits: 20, delta: false, maxMessageBytes: 64 << 10 });
     const replicaPath = path.join(dir, 'retention-replica.db');
     let replica = await openReplica(replicaPath, { servers: server.url, stream: 'retention' });
     for (let i = 0; i < 10; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
