@@ -360,6 +360,7 @@ export class Store {
     this.#checkOpen();
     const r = startReplication(this, options);
     this.#replications.add(r);
+    r.once('end', () => this.#replications.delete(r));
     return r;
   }
 

@@ -97,7 +97,7 @@ export interface ReplicationSource {
   checkpoint(mode: 'passive'): Promise<unknown>;
 }
 
-/** The handle store.replicateTo returns. Events: 'lagExceeded' (metrics), 'base' ({ seq, pages }), 'error' (WalnutError, not fatal). */
+/** The handle store.replicateTo returns. Events: 'lagExceeded' (metrics), 'base' ({ seq, session }), 'error' (WalnutError, not fatal), 'end' (stopped, disconnected). */
 export interface ReplicationHandle extends EventEmitter {
   /** Resolves once the stream exists and the first session's export has begun. */
   readonly ready: Promise<void>;
@@ -394,10 +394,12 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       failed = rej;
     });
     this.ready.catch(() => undefined);
-    this.#done = this.#run(ready).then(() => ready(), (e) => {
-      failed(e);
-      this.#error(e);
-    });
+    this.#done = this.#run(ready)
+      .then(() => ready(), (e) => {
+        failed(e);
+        this.#error(e);
+      })
+      .finally(() => this.emit('end'));
   }
 
   get pageSize(): number {
