@@ -23,6 +23,11 @@ export { createExportStream, openExportOutput, refuseExportTarget } from './expo
 export type { ExportHandle, ExportOutputOptions } from './export/stream';
 export type { ExportOptions, ExportStats } from './export/exporter';
 export { restore } from './export/restore';
+export { Replica, openReplica } from './replicate/replica';
+export type { ReplicaOptions, ReplicaLag } from './replicate/replica';
+export { restoreFromNats } from './replicate/restore-nats';
+export type { NatsRestoreOptions } from './replicate/restore-nats';
+export type { ReplicateOptions, ReplicationHandle, ReplicationMetrics } from './replicate/publisher';
 export type { RestoreOptions, RestoreResult } from './export/restore';
 export type { HistogramSummary } from './telemetry/histogram';
 export { inspect } from './integrity/inspect';

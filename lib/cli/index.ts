@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 
-import { createExportStream, inspect, isWalnutError, open, openExportOutput, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, verify, WalnutError } from '../index';
+import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError } from '../index';
 import { runBench } from './bench';
 import { progress } from './progress';
 
@@ -157,14 +157,24 @@ function program(setExit: (code: number) => void): Command {
       else process.stderr.write(`walnut export: ${bytes} bytes\n`);
     });
 
-  cli.command('restore <stream> <db>')
-    .description('build a database from an export stream (- for stdin)')
+  cli.command('restore <stream> [db]')
+    .description('build a database from an export stream (- for stdin), or with --nats from a replication stream: walnut restore --nats <url> --stream <name> <db>')
     .option('--until <seqOrTime>', 'the state after this commit sequence, or after the last commit the exporter had seen by this time; refused when before the stream\'s earliest point')
     .option('--force', 'replace an existing database')
+    .option('--nats <url>', 'restore from this NATS JetStream (the stream named by --stream; its newest session)')
+    .option('--stream <name>', 'the JetStream stream (with --nats)')
     .option('--json', 'one JSON object on stdout')
-    .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z')
-    .action(async (src: string, db: string, o: { until?: string; force?: boolean; json?: boolean }) => {
+    .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z\n  walnut restore --nats nats://127.0.0.1:4222 --stream app restored.db --until 5000')
+    .action(async (src: string, target: string | undefined, o: { until?: string; force?: boolean; nats?: string; stream?: string; json?: boolean }) => {
       const until = parseUntil(o.until); // before anything is opened or drawn
+      if (o.nats !== undefined || o.stream !== undefined) {
+        if (o.nats === undefined || o.stream === undefined || target !== undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: a restore from NATS takes --nats <url> --stream <name> and one database path', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'nats' });
+        const r = await restoreFromNats(src, { servers: o.nats, stream: o.stream, until, force: o.force === true });
+        print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
+        return;
+      }
+      if (target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
+      const db = target;
       if (src !== '-') requireFile(src, 'export stream');
       // a file is read by restore() itself (large reads, the base image natively): no 'data'
       // listener may watch the stream, so the bar hears of progress from restore()
@@ -172,6 +182,39 @@ function program(setExit: (code: number) => void): Command {
       const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
       const r = await restore(input, db, { until, force: o.force === true, onProgress: (bytes) => bar.update(bytes) }).finally(() => bar.stop());
       print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
+    });
+
+  cli.command('replicate <db>')
+    .description('publish every commit of the database to a NATS JetStream stream until interrupted')
+    .requiredOption('--nats <url>', 'NATS server URL(s), comma-separated')
+    .requiredOption('--stream <name>', 'JetStream stream (created when missing)')
+    .option('--replicas <n>', 'stream replicas when creating it (3 for a 3-node cluster)', '1')
+    .option('--interval <ms>', 'print metrics every <ms>', '5000')
+    .option('--json', 'metrics as JSON lines on stdout')
+    .addHelpText('after', '\nExample:\n  walnut replicate app.db --nats nats://127.0.0.1:4222 --stream app')
+    .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; json?: boolean }) => {
+      requireFile(db);
+      const store = await open(db);
+      const r = store.replicateTo({ servers: o.nats, stream: o.stream, replicas: Number(o.replicas) });
+      r.on('error', (e: Error) => process.stderr.write(`walnut replicate: ${e.message}\n`));
+      r.on('lagExceeded', () => process.stderr.write('walnut replicate: lag bound passed; a new session (base image) follows\n'));
+      await runUntilSignal(Number(o.interval), () => print({ ...r.metrics() }, o.json === true), async () => {
+        await r.stop();
+        await store.close();
+      });
+    });
+
+  cli.command('replica <db>')
+    .description('keep <db> a read replica of a NATS JetStream stream (created from its newest base image, resumed after a restart) until interrupted')
+    .requiredOption('--nats <url>', 'NATS server URL(s), comma-separated')
+    .requiredOption('--stream <name>', 'JetStream stream')
+    .option('--interval <ms>', 'print the lag every <ms>', '5000')
+    .option('--json', 'lag as JSON lines on stdout')
+    .addHelpText('after', '\nExample:\n  walnut replica --nats nats://127.0.0.1:4222 --stream app replica.db')
+    .action(async (db: string, o: { nats: string; stream: string; interval: string; json?: boolean }) => {
+      const r = await openReplica(db, { servers: o.nats, stream: o.stream });
+      r.on('error', (e: Error) => process.stderr.write(`walnut replica: ${e.message}\n`));
+      await runUntilSignal(Number(o.interval), () => print({ ...r.lag() }, o.json === true), () => r.close());
     });
 
   cli.command('bench [scenario]')
@@ -185,6 +228,19 @@ function program(setExit: (code: number) => void): Command {
       else for (const r of rows) process.stdout.write(`${String(r['scenario']).padEnd(10)} ${String(r['system']).padEnd(28)} ${String(r['value']).padStart(12)} ${r['unit']}\n`);
     });
   return cli;
+}
+
+/** Calls `report` every `ms` (and once at the end) until SIGINT or SIGTERM, then `stop`. */
+async function runUntilSignal(ms: number, report: () => void, stop: () => Promise<void>): Promise<void> {
+  if (!Number.isInteger(ms) || ms < 1) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
+  const timer = setInterval(report, ms);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  clearInterval(timer);
+  await stop();
+  report();
 }
 
 /**

@@ -31,6 +31,7 @@ import type { Writable } from 'node:stream';
 import type { ExportOptions } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
 import { startExport, type ExportHandle, type ExportRun } from '../export/stream';
+import { startReplication, type ReplicateOptions, type ReplicationHandle } from '../replicate/publisher';
 import type { WalnutFile as ExportFile } from '../io/file';
 import { EventRing, type RecordedEvent } from '../telemetry/events';
 import { toPrometheus } from '../telemetry/prometheus';
@@ -183,6 +184,7 @@ export class Store {
   #autoCheckpoint: Promise<unknown> | null = null;
   readonly #policy: AutoCheckpointPolicy;
   readonly #exports = new Set<ExportRun>();
+  readonly #replications = new Set<ReplicationHandle>();
   readonly #events: EventRing;
   readonly #extension: AttachedExtension | null;
   /** What every page written is checked against (pages.ts). */
@@ -395,6 +397,20 @@ export class Store {
     return handle;
   }
 
+  /**
+   * Publishes every commit to a NATS JetStream stream, with base images from time to time
+   * (lib/replicate/publisher.ts: sessions, back-pressure, the lag bound). Commits never wait
+   * for the network. close() stops it after publishing what was committed (within its
+   * stopTimeoutMs); stop() does the same earlier.
+   */
+  replicateTo(options: ReplicateOptions): ReplicationHandle {
+    this.#checkOpen();
+    const r = startReplication(this, options);
+    this.#replications.add(r);
+    r.once('end', () => this.#replications.delete(r));
+    return r;
+  }
+
   #startAutoCheckpoint(): Promise<unknown> {
     this.#autoCheckpoint = this.#checkpoint('passive', true)
       .catch((e: Error) => {
@@ -470,6 +486,7 @@ export class Store {
       this.#closing = (async () => {
         await this.#gate.close();
         await this.#committer.close();
+        await Promise.all([...this.#replications].map((r) => r.stop()));
         const cut = walnutError('WALNUT_CLOSED', 'the store closed during the export', { path: this.#index.dbPath });
         await Promise.all([...this.#exports].map((e) => e.cut(cut)));
         await this.#autoCheckpoint;

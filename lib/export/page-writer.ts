@@ -92,6 +92,23 @@ export class PageWriter {
     this.#size = dbSize;
   }
 
+  /**
+   * The page as the writes so far leave it (the last pending write of it, else the file once
+   * every write has completed; zeros past the end): a PAGE_DELTA's previous version.
+   */
+  async readPage(pgno: number): Promise<Uint8Array> {
+    const ps = this.#pageSize;
+    for (let i = this.#pending.length - 1; i >= 0; i--) {
+      const e = this.#pending[i]!;
+      if (pgno >= e.first && (pgno - e.first) * ps < e.pages.length) return e.pages.subarray((pgno - e.first) * ps, (pgno - e.first + 1) * ps);
+    }
+    await this.release();
+    const out = new Uint8Array(ps);
+    if (this.#size !== null && pgno > this.#size) return out;
+    await this.#file.read(out, 0, ps, (pgno - 1) * ps);
+    return out;
+  }
+
   /** Writes what is pending and waits for every write. */
   async finish(): Promise<void> {
     await this.#flush();

@@ -15,6 +15,13 @@
  *                     (24-byte header + page each); the checksum chain continues across
  *                     records; a transaction ends at its commit frame
  *   0x05 COMMIT_META  u64 commit sequence, u64 unix ms, 16-byte xxh3-128 of the transaction's frames
+ *   0x06 PAGE_DELTA   one WAL frame whose page is sent as changed byte ranges against the page's
+ *                     previous version in the stream (the last frame or base page of that pgno
+ *                     before it): the frame's 24-byte header bit-exact, the 16-byte xxh3-128 of
+ *                     the full new page, u32 range count, then per range u32 offset, u32
+ *                     length, length bytes (ranges ascending, not overlapping, inside the page).
+ *                     It stands for that frame wherever a FRAMES frame could (page-delta.ts);
+ *                     written by replication (lib/replicate), read by restore and replicas.
  *
  * What a stream holds (the guarantee restore.ts relies on): the base image is the database
  * state after commit N (BASE_META's sequence); then come the commits after it, in order,
@@ -40,7 +47,7 @@ import type { ByteBlocks } from './framing';
 /** A payload's memory: from the caller's blocks (reused, framing.ts) or of its own. */
 const bytes = (n: number, blocks: ByteBlocks | undefined): Uint8Array => blocks?.take(n) ?? new Uint8Array(n);
 
-export const KIND = { WAL_HEADER: 0x01, FRAMES: 0x02, BASE_PAGES: 0x03, BASE_END: 0x04, COMMIT_META: 0x05, BASE_META: 0x07 } as const;
+export const KIND = { WAL_HEADER: 0x01, FRAMES: 0x02, BASE_PAGES: 0x03, BASE_END: 0x04, COMMIT_META: 0x05, PAGE_DELTA: 0x06, BASE_META: 0x07 } as const;
 
 /** Where a generation's frames in the stream begin: after frame `frame`, the chain then at `checksum`. */
 export interface ChainAnchor {
@@ -54,7 +61,8 @@ export type ExportRecord =
   | { kind: 'frames'; frames: Uint8Array }
   | { kind: 'basePages'; firstPgno: number; count: number; pages: Uint8Array }
   | { kind: 'baseEnd'; dbSize: number; hash: Uint8Array }
-  | { kind: 'commitMeta'; seq: bigint; timeMs: bigint; hash: Uint8Array };
+  | { kind: 'commitMeta'; seq: bigint; timeMs: bigint; hash: Uint8Array }
+  | { kind: 'pageDelta'; frameHeader: Uint8Array; pageHash: Uint8Array; ranges: Uint8Array; count: number };
 
 function bad(reason: 'UnknownRecordKind' | 'Truncated', message: string): never {
   throw walnutError('WALNUT_INVALID_FRAMING', `${reason}: ${message}`, { reason });
@@ -154,6 +162,20 @@ export function decodeRecord(p: Uint8Array): ExportRecord {
     case KIND.COMMIT_META:
       if (p.length !== 33) bad('Truncated', 'COMMIT_META must be 33 bytes');
       return { kind: 'commitMeta', seq: dv.getBigUint64(1), timeMs: dv.getBigUint64(9), hash: p.subarray(17, 33) };
+    case KIND.PAGE_DELTA: {
+      if (p.length < 45) bad('Truncated', 'PAGE_DELTA shorter than its header');
+      const count = dv.getUint32(41);
+      // every range's bounds are checked before any byte of it is used
+      let at = 45;
+      for (let i = 0; i < count; i++) {
+        if (p.length - at < 8) bad('Truncated', `PAGE_DELTA range ${i} of ${count} is cut off`);
+        const length = dv.getUint32(at + 4);
+        if (p.length - at - 8 < length) bad('Truncated', `PAGE_DELTA range ${i} of ${count} is cut off`);
+        at += 8 + length;
+      }
+      if (at !== p.length) bad('Truncated', `PAGE_DELTA has ${p.length - at} bytes after its ranges`);
+      return { kind: 'pageDelta', frameHeader: p.subarray(1, 25), pageHash: p.subarray(25, 41), ranges: p.subarray(45), count };
+    }
     default:
       return bad('UnknownRecordKind', `record kind 0x${(p[0] ?? 0).toString(16).padStart(2, '0')}`);
   }

@@ -4,7 +4,10 @@
  * Order of work: BASE_META (the base's commit sequence N and time), the base image
  * (BASE_PAGES in page order, then BASE_END whose xxh3-128 must match); then, per generation
  * (WAL_HEADER; the first may continue the base's generation from its anchor frame and chain
- * value), transactions: FRAMES whose salts match the header and whose checksum chain verifies
+ * value), transactions: FRAMES (or PAGE_DELTA, rebuilt against the page's previous version:
+ * the transaction's own last frame of it, else the file as built so far; a delta that does not
+ * yield its page's hash stops the restore like a broken chain, reason DeltaMismatch) whose
+ * salts match the header and whose checksum chain verifies
  * from the header (or anchor), ending at a commit frame, then COMMIT_META whose xxh3-128
  * matches the transaction's frames and whose sequence is the previous one + 1. A transaction's
  * pages reach the file only once its COMMIT_META has verified (until then they are held in
@@ -66,6 +69,7 @@ import { nativeExportIo, type NativeLockHolder } from '../native';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
 import { PageWriter } from './page-writer';
+import { applyPageDelta, deltaPgno } from './page-delta';
 import { decodeRecord, KIND } from './records';
 
 export interface RestoreOptions {
@@ -418,6 +422,18 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array |
   /** `owned`: frames before it are copies of their own (not views of the reader's buffers). */
   let pending: { frames: Uint8Array[]; owned: number; hash: Xxh3Stream; commit: { dbSize: number } | null } = { frames: [], owned: 0, hash: new Xxh3Stream(), commit: null };
   let writer: PageWriter | null = null;
+  /** One frame of the transaction being read: its salts and checksum chain verified, then held. */
+  const takeFrame = (g: NonNullable<typeof gen>, frame: Uint8Array): void => {
+    const dv = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_SIZE);
+    if (pending.commit !== null || dv.getUint32(8) !== g.salt1 || dv.getUint32(12) !== g.salt2 || dv.getUint32(0) === 0) throw new StopRestore('ChecksumChainBroken');
+    let c = sqliteWalChecksum(frame, g.running[0], g.running[1], { length: 8, bigEndianWords: g.bigEndian });
+    c = sqliteWalChecksum(frame, c[0], c[1], { offset: FRAME_HEADER_SIZE, bigEndianWords: g.bigEndian });
+    if (c[0] !== dv.getUint32(16) || c[1] !== dv.getUint32(20)) throw new StopRestore('ChecksumChainBroken');
+    g.running = c;
+    pending.frames.push(frame);
+    pending.hash.update(frame);
+    if (dv.getUint32(4) !== 0) pending.commit = { dbSize: dv.getUint32(4) };
+  };
 
   try {
     for await (const payload of records as AsyncIterable<Uint8Array>) {
@@ -472,20 +488,29 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array |
         if (anchored && (!firstGeneration || layout !== 'current')) throw new StopRestore('ChecksumChainBroken');
         firstGeneration = false;
         gen = { salt1: h.header!.salt1, salt2: h.header!.salt2, bigEndian: bigEndianChecksum(h.header!.magic), running: anchored ? rec.anchor!.checksum : h.header!.checksum };
-      } else if (rec.kind === 'frames') {
+      } else if (rec.kind === 'frames' || rec.kind === 'pageDelta') {
         const frameSize = FRAME_HEADER_SIZE + pageSize;
-        if (gen === null || rec.frames.length % frameSize !== 0 || pending.commit !== null) throw new StopRestore('ChecksumChainBroken');
-        for (let at = 0; at < rec.frames.length; at += frameSize) {
-          const frame = rec.frames.subarray(at, at + frameSize);
-          const dv = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_SIZE);
-          if (pending.commit !== null || dv.getUint32(8) !== gen.salt1 || dv.getUint32(12) !== gen.salt2 || dv.getUint32(0) === 0) throw new StopRestore('ChecksumChainBroken');
-          let c = sqliteWalChecksum(frame, gen.running[0], gen.running[1], { length: 8, bigEndianWords: gen.bigEndian });
-          c = sqliteWalChecksum(frame, c[0], c[1], { offset: FRAME_HEADER_SIZE, bigEndianWords: gen.bigEndian });
-          if (c[0] !== dv.getUint32(16) || c[1] !== dv.getUint32(20)) throw new StopRestore('ChecksumChainBroken');
-          gen.running = c;
-          pending.frames.push(frame);
-          pending.hash.update(frame);
-          if (dv.getUint32(4) !== 0) pending.commit = { dbSize: dv.getUint32(4) };
+        if (gen === null || pending.commit !== null) throw new StopRestore('ChecksumChainBroken');
+        if (rec.kind === 'frames') {
+          if (rec.frames.length % frameSize !== 0) throw new StopRestore('ChecksumChainBroken');
+          for (let at = 0; at < rec.frames.length; at += frameSize) takeFrame(gen, rec.frames.subarray(at, at + frameSize));
+        } else {
+          // the page's previous version: this transaction's last frame of it, else the file as built so far
+          const pgno = deltaPgno(rec.frameHeader);
+          let previous: Uint8Array | undefined;
+          for (let i = pending.frames.length - 1; i >= 0 && previous === undefined; i--) {
+            const f = pending.frames[i]!;
+            if (new DataView(f.buffer, f.byteOffset, 4).getUint32(0) === pgno) previous = f.subarray(FRAME_HEADER_SIZE);
+          }
+          previous ??= pgno <= dbPages ? await writer!.readPage(pgno) : new Uint8Array(pageSize);
+          let frame: Uint8Array;
+          try {
+            frame = applyPageDelta(rec, previous);
+          } catch (e) {
+            if (e instanceof WalnutError && e.reason === 'DeltaMismatch') throw new StopRestore('DeltaMismatch');
+            throw e;
+          }
+          takeFrame(gen, frame);
         }
       } else if (rec.kind === 'commitMeta') {
         if (pending.commit === null || !equalBytes(hashBytes(pending.hash), rec.hash)) throw new StopRestore('ChecksumChainBroken');

@@ -1,0 +1,176 @@
+// bench/replicate: replication to NATS JetStream (issue #22), against a nats-server started here
+// (Debian's 2.9, scripts/install-nats.sh) on loopback, storage in a temporary directory.
+//   throughput  64 walnut committers (one-page commits, synchronous full) with replication off
+//               and on (store.replicateTo; no replica), interleaved rounds, order reversed every
+//               other round: commits/s, ratio on/off (median of per-round ratios, spread), p99,
+//               and the JetStream publish rate (messages/s, commits/s acknowledged)
+//   lag         the primary paced at TARGET commits/s (default 5,000) with an in-process replica:
+//               per batch applied, the replica's apply time less the time the primary's export
+//               stamped the batch's last commit (ms; the stamp is taken when the export sees the
+//               commit, <= 4 ms after it): p50/p99, and the replica's apply rate (commits/s)
+//   bytes       one-row-sized updates (a 60-byte change, plus 4 bytes of page header) of 4 KiB
+//               pages, delta encoding on vs off: bytes published per commit
+// The bound for throughput is replication off (1.00x): replication adds the export's page-cache
+// reads, the framing and the publishes on the same two cores. The VM is shared: expect noise.
+'use strict';
+const fs = require('node:fs');
+const os = require('node:os');
+const net = require('node:net');
+const path = require('node:path');
+const { spawn, spawnSync } = require('node:child_process');
+const { drive, table } = require('./harness');
+
+const SECONDS = Number(process.env.WALNUT_BENCH_SECONDS || 2);
+const ROUNDS = Number(process.env.WALNUT_BENCH_ROUNDS || 4);
+const TARGET = Number(process.env.WALNUT_BENCH_RATE || 5000);
+const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const spread = (xs) => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})`;
+const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
+
+function natsBinary() {
+  for (const dir of [...(process.env.PATH || '').split(':'), '/usr/sbin']) {
+    const f = path.join(dir, 'nats-server');
+    if (dir && fs.existsSync(f)) return f;
+  }
+  return null;
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = s.address().port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startServer(dir) {
+  const port = await freePort();
+  const child = spawn(natsBinary(), ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((r) => net.connect(port, '127.0.0.1').once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false)));
+    if (ok) return { url: `nats://127.0.0.1:${port}`, child };
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('nats-server did not start');
+}
+
+let n = 0;
+async function throughput(walnut, dir, url, on) {
+  const db = path.join(dir, `t${n++}.db`);
+  const store = await walnut.open(db);
+  const r = on ? store.replicateTo({ servers: url, stream: `t${n}` }) : null;
+  await r?.ready;
+  const data = Buffer.alloc(4096, 3);
+  const t0 = performance.now();
+  const res = await drive(64, SECONDS, (w, i) => store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]));
+  const elapsed = (performance.now() - t0) / 1000;
+  const m0 = r?.metrics();
+  await r?.stop();
+  await store.close();
+  for (const s of ['', '-wal', '-shm']) fs.rmSync(db + s, { force: true });
+  return { rate: res.perSecond, p99: res.p99, messagesPerSecond: m0 ? m0.messages / elapsed : 0, publishedPerSecond: m0 ? m0.publishedSeq / elapsed : 0 };
+}
+
+async function lag(walnut, dir, url) {
+  const db = path.join(dir, 'lag.db');
+  const store = await walnut.open(db);
+  const r = store.replicateTo({ servers: url, stream: 'lag' });
+  await r.ready;
+  const replica = await walnut.openReplica(path.join(dir, 'lag-replica.db'), { servers: url, stream: 'lag' });
+  const lags = [];
+  let applied = 0;
+  replica.on('applied', (e) => {
+    lags.push(e.lagMs);
+    applied += e.commits;
+  });
+  const data = Buffer.alloc(4096, 5);
+  const inFlight = new Set();
+  const t0 = performance.now();
+  let issued = 0;
+  while (performance.now() - t0 < SECONDS * 1000) {
+    const due = Math.floor(((performance.now() - t0) / 1000) * TARGET) - issued;
+    for (let k = 0; k < due; k++, issued++) {
+      const p = store.commit([{ pgno: 2 + (issued % 3000), data }]).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    await new Promise((res) => setTimeout(res, 1));
+  }
+  await Promise.all(inFlight);
+  const achieved = issued / ((performance.now() - t0) / 1000);
+  const applyStart = performance.now();
+  await r.stop();
+  const m = r.metrics();
+  await replica.waitFor(m.publishedSeq, m.session);
+  const drain = performance.now() - applyStart;
+  const rate = applied / ((performance.now() - t0) / 1000);
+  await replica.close();
+  await store.close();
+  return { achieved, p50: pct(lags, 50), p99: pct(lags, 99), batches: lags.length, applyRate: rate, drainMs: drain };
+}
+
+async function bytesPerCommit(walnut, dir, url, delta) {
+  const db = path.join(dir, `b${n++}.db`);
+  const store = await walnut.open(db);
+  const pages = Array.from({ length: 64 }, (_, p) => Buffer.alloc(4096, p));
+  for (let p = 0; p < 64; p++) await store.commit([{ pgno: 2 + p, data: pages[p] }]); // before replication: in its base image
+  await store.checkpoint('passive');
+  const r = store.replicateTo({ servers: url, stream: `b${n}`, delta });
+  await r.ready;
+  const before = r.metrics();
+  const COMMITS = 2000;
+  for (let i = 0; i < COMMITS; i++) {
+    const p = i % 64;
+    const page = pages[p];
+    page.writeUInt32BE(i, 1); // the page header's cell count / content offset
+    page.fill(i & 0xff, 1000 + ((i * 61) % 3000), 1060 + ((i * 61) % 3000)); // a 60-byte row
+    await store.commit([{ pgno: 2 + p, data: page }]);
+  }
+  await r.stop();
+  const m = r.metrics();
+  await store.close();
+  return (m.bytesPublished - before.bytesPublished) / COMMITS;
+}
+
+async function main() {
+  if (natsBinary() === null || spawnSync(natsBinary(), ['--version']).status !== 0) {
+    console.log('bench/replicate: nats-server is not installed (scripts/install-nats.sh): skipped');
+    return;
+  }
+  const walnut = require('../dist/index.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-bench-replicate-'));
+  const server = await startServer(path.join(dir, 'nats'));
+  try {
+    const ratios = [];
+    const p99s = [];
+    const off = [];
+    const on = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? [false, true] : [true, false];
+      const res = {};
+      for (const kase of order) res[kase] = await throughput(walnut, dir, server.url, kase);
+      off.push(res[false]);
+      on.push(res[true]);
+      ratios.push(res[true].rate / res[false].rate);
+      p99s.push(res[true].p99 / res[false].p99);
+    }
+    console.log(`throughput, 64 committers, ${ROUNDS} rounds of ${SECONDS} s (load ${os.loadavg()[0].toFixed(1)})`);
+    console.log(table([
+      { case: 'replication off', 'commits/s': Math.round(median(off.map((x) => x.rate))), 'x off': '', 'p99 µs': Math.round(median(off.map((x) => x.p99))), 'p99 x off': '', 'publish msg/s': '', 'commits acked/s': '' },
+      { case: 'replication on', 'commits/s': Math.round(median(on.map((x) => x.rate))), 'x off': spread(ratios), 'p99 µs': Math.round(median(on.map((x) => x.p99))), 'p99 x off': spread(p99s), 'publish msg/s': Math.round(median(on.map((x) => x.messagesPerSecond))), 'commits acked/s': Math.round(median(on.map((x) => x.publishedPerSecond))) },
+    ], ['case', 'commits/s', 'x off', 'p99 µs', 'p99 x off', 'publish msg/s', 'commits acked/s']));
+    const l = await lag(walnut, dir, server.url);
+    console.log(`\nlag at ${TARGET} commits/s offered (${Math.round(l.achieved)} achieved), ${SECONDS} s: replica lag p50 ${l.p50} ms, p99 ${l.p99} ms over ${l.batches} batches; replica apply rate ${Math.round(l.applyRate)} commits/s; drained ${Math.round(l.drainMs)} ms after the last commit`);
+    const full = await bytesPerCommit(walnut, dir, server.url, false);
+    const delta = await bytesPerCommit(walnut, dir, server.url, true);
+    console.log(`\nbytes published per one-row commit (4 KiB pages): full pages ${Math.round(full)}, delta ${Math.round(delta)} = ${(delta / full).toFixed(3)}x`);
+  } finally {
+    server.child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

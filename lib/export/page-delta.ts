@@ -1,0 +1,145 @@
+/**
+ * export/page-delta.ts — PAGE_DELTA (records.ts, kind 0x06): a WAL frame whose page travels as
+ * the byte ranges that changed against the page's previous version in the stream, as
+ * FrankenSQLite's cell-delta frames do for its WAL (reference/fsqlite-wal.md). The on-disk WAL
+ * stays SQLite's: a delta is turned back into the bit-exact frame before anything uses it.
+ *
+ * Invariants:
+ *  - "Previous version in the stream" is the last frame (FRAMES or PAGE_DELTA) or base page of
+ *    that page number before the record, in stream order. The encoder (PageVersions) keeps
+ *    exactly that: every frame and base page it passes updates it; a commit that shrinks the
+ *    database drops the versions past its size (a page grown back is sent whole); a page it
+ *    has no version of (never seen, or evicted past its byte budget) is sent whole.
+ *  - Applying a delta is idempotent: ranges are absolute bytes, so applying it to the new
+ *    version gives the new version again (replica.ts relies on this when it resumes).
+ *  - The decoder checks every range against the page size before touching memory and the
+ *    result against the record's xxh3-128 of the full page: a delta applied to the wrong base
+ *    never yields a page silently (WALNUT_CORRUPT, reason 'DeltaMismatch').
+ *  - A delta is sent only when it is smaller than half the page; otherwise the frame goes whole.
+ */
+import { xxh3_128Into } from '../checksum';
+import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { walnutError } from '../errors';
+import { KIND } from './records';
+
+/** Unchanged runs shorter than this are sent inside the surrounding range (a range costs 8 bytes). */
+const MERGE_GAP = 8;
+
+/**
+ * The PAGE_DELTA payload for `frame` (24-byte header + page) against `previous` (the page's
+ * previous version, same size), or null when the whole frame is the smaller record.
+ */
+export function encodePageDelta(frame: Uint8Array, previous: Uint8Array): Uint8Array | null {
+  const pageSize = frame.length - FRAME_HEADER_SIZE;
+  const page = frame.subarray(FRAME_HEADER_SIZE);
+  if (previous.length !== pageSize) return null;
+  const ranges: number[] = []; // start, end pairs
+  for (let i = 0; i < pageSize; ) {
+    if (page[i] === previous[i]) {
+      i++;
+      continue;
+    }
+    let end = i + 1;
+    while (end < pageSize && page[end] !== previous[end]) end++;
+    const last = ranges.length - 1;
+    if (last > 0 && i - ranges[last]! <= MERGE_GAP) ranges[last] = end;
+    else ranges.push(i, end);
+    i = end;
+  }
+  let size = 45;
+  for (let r = 0; r < ranges.length; r += 2) size += 8 + ranges[r + 1]! - ranges[r]!;
+  if (size * 2 > pageSize) return null;
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  out[0] = KIND.PAGE_DELTA;
+  out.set(frame.subarray(0, FRAME_HEADER_SIZE), 1);
+  xxh3_128Into(page, out, 25);
+  dv.setUint32(41, ranges.length / 2);
+  let at = 45;
+  for (let r = 0; r < ranges.length; r += 2) {
+    const start = ranges[r]!;
+    const end = ranges[r + 1]!;
+    dv.setUint32(at, start);
+    dv.setUint32(at + 4, end - start);
+    out.set(page.subarray(start, end), at + 8);
+    at += 8 + end - start;
+  }
+  return out;
+}
+
+/** The page number a PAGE_DELTA's frame header names. */
+export function deltaPgno(frameHeader: Uint8Array): number {
+  return new DataView(frameHeader.buffer, frameHeader.byteOffset, 4).getUint32(0);
+}
+
+/**
+ * The bit-exact frame a decoded PAGE_DELTA stands for: its header, then `previous` with the
+ * ranges written over it. WALNUT_CORRUPT (reason 'DeltaMismatch') when a range leaves the page
+ * or the result is not the page the record's hash names.
+ */
+export function applyPageDelta(rec: { frameHeader: Uint8Array; pageHash: Uint8Array; ranges: Uint8Array; count: number }, previous: Uint8Array): Uint8Array {
+  const pageSize = previous.length;
+  const frame = new Uint8Array(FRAME_HEADER_SIZE + pageSize);
+  frame.set(rec.frameHeader, 0);
+  frame.set(previous, FRAME_HEADER_SIZE);
+  const dv = new DataView(rec.ranges.buffer, rec.ranges.byteOffset, rec.ranges.byteLength);
+  for (let i = 0, at = 0; i < rec.count; i++) {
+    const offset = dv.getUint32(at);
+    const length = dv.getUint32(at + 4);
+    if (offset > pageSize || length > pageSize - offset) mismatch(deltaPgno(rec.frameHeader), `range ${offset}+${length} leaves the ${pageSize}-byte page`);
+    frame.set(rec.ranges.subarray(at + 8, at + 8 + length), FRAME_HEADER_SIZE + offset);
+    at += 8 + length;
+  }
+  const hash = new Uint8Array(16);
+  xxh3_128Into(frame.subarray(FRAME_HEADER_SIZE), hash);
+  for (let i = 0; i < 16; i++) if (hash[i] !== rec.pageHash[i]) mismatch(deltaPgno(rec.frameHeader), 'the page it yields does not match its xxh3-128 (applied to the wrong previous version)');
+  return frame;
+}
+
+function mismatch(pgno: number, why: string): never {
+  throw walnutError('WALNUT_CORRUPT', `PAGE_DELTA for page ${pgno}: ${why}`, { reason: 'DeltaMismatch', pgno });
+}
+
+/**
+ * The encoder's view of "previous version in the stream" (see the header): the last version of
+ * each page it passed, most recently used last, at most `budget` bytes of pages kept.
+ */
+export class PageVersions {
+  readonly #pages = new Map<number, Uint8Array>();
+  #bytes = 0;
+  constructor(readonly budget: number) {}
+
+  get(pgno: number): Uint8Array | undefined {
+    return this.#pages.get(pgno);
+  }
+
+  /** Keeps a copy of `page` as pgno's version. */
+  set(pgno: number, page: Uint8Array): void {
+    this.delete(pgno);
+    if (page.length > this.budget) return;
+    this.#pages.set(pgno, new Uint8Array(page));
+    this.#bytes += page.length;
+    for (const [old, p] of this.#pages) {
+      if (this.#bytes <= this.budget) break;
+      this.#pages.delete(old);
+      this.#bytes -= p.length;
+    }
+  }
+
+  delete(pgno: number): void {
+    const p = this.#pages.get(pgno);
+    if (p === undefined) return;
+    this.#pages.delete(pgno);
+    this.#bytes -= p.length;
+  }
+
+  /** The database now has `dbSize` pages: versions past it are gone from the stream's state. */
+  truncate(dbSize: number): void {
+    for (const pgno of [...this.#pages.keys()]) if (pgno > dbSize) this.delete(pgno);
+  }
+
+  clear(): void {
+    this.#pages.clear();
+    this.#bytes = 0;
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * replicate/nats.ts — the one place that talks to NATS: loads the client packages
+ * (@nats-io/transport-node, @nats-io/jetstream; only when replication is used), connects with
+ * reconnects forever, creates or checks the stream, and names its subjects and headers.
+ *
+ * Layout of a replication stream `S` (JetStream stream name S, subjects under `walnut.S`):
+ *   walnut.S.log    commits: each message an ARKHEXP1 stream fragment (magic, then framed
+ *                   records: WAL_HEADER, FRAMES / PAGE_DELTA, COMMIT_META) of one session,
+ *                   commits in order; a commit larger than a message spans several
+ *   walnut.S.base   base images: a few consecutive messages (parts), BASE_META first,
+ *                   BASE_PAGES, BASE_END last
+ * Headers: Walnut-Session (every message; a session = one numbering of commits, publisher.ts);
+ * on log messages Walnut-First-Commit (the commit the message's first record belongs to);
+ * on base parts Walnut-Base-Seq (the commit the image is the state after), Walnut-Base-Time
+ * (when the primary's export saw that commit, unix ms), Walnut-Base-Part
+ * (0, 1, ...), Walnut-Base-Final ('1' on the last part), Walnut-Base-First (stream sequence of
+ * part 0) and Walnut-Log-From (the log's stream sequence from which the commits after the base
+ * are found). Nats-Msg-Id: `<session>:<commit seq>.<part>` (log) or `<session>:base<seq>.<part>`,
+ * so a publish retried after a lost ack is dropped by the stream's duplicate window.
+ */
+import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
+import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core';
+
+import { walnutError } from '../errors';
+import { StreamMagic } from '../export/framing';
+
+export const HEADER = {
+  SESSION: 'Walnut-Session',
+  FIRST_COMMIT: 'Walnut-First-Commit',
+  BASE_SEQ: 'Walnut-Base-Seq',
+  BASE_TIME: 'Walnut-Base-Time',
+  BASE_PART: 'Walnut-Base-Part',
+  BASE_FINAL: 'Walnut-Base-Final',
+  BASE_FIRST: 'Walnut-Base-First',
+  LOG_FROM: 'Walnut-Log-From',
+} as const;
+
+export interface StreamLimits {
+  /** Stream replicas when the stream is created (1..5; 3 for a 3-node cluster). Default 1. */
+  replicas?: number;
+  /** Retention by size (bytes) and age (ms) when the stream is created; default unlimited. */
+  maxBytes?: number;
+  maxAgeMs?: number;
+  /** The stream's duplicate window when created (ms, default 120,000). */
+  duplicateWindowMs?: number;
+}
+
+export interface Subjects {
+  log: string;
+  base: string;
+}
+
+export function subjectsOf(stream: string): Subjects {
+  return { log: `walnut.${stream}.log`, base: `walnut.${stream}.base` };
+}
+
+/** A JetStream stream name: letters, digits, '-' and '_' (NATS forbids '.', '*', '>', spaces). */
+export function checkStreamName(stream: unknown): string {
+  if (typeof stream !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(stream)) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `stream must be a JetStream stream name (1-64 letters, digits, '-' or '_'), not ${JSON.stringify(stream)}`, { reason: 'stream' });
+  }
+  return stream;
+}
+
+export function checkServers(servers: unknown): string[] {
+  const list = typeof servers === 'string' ? servers.split(',') : servers;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s.trim().length > 0)) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `servers must be a NATS URL or a list of them, not ${JSON.stringify(servers)}`, { reason: 'servers' });
+  }
+  return list.map((s: string) => s.trim());
+}
+
+export interface NatsLink {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  headers(): MsgHdrs;
+}
+
+type Modules = { transport: typeof import('@nats-io/transport-node') & { headers(): MsgHdrs }; jetstream: typeof import('@nats-io/jetstream') };
+let modules: Promise<Modules> | null = null;
+
+function load(): Promise<Modules> {
+  modules ??= (async () => {
+    try {
+      return { transport: (await import('@nats-io/transport-node')) as unknown as Modules['transport'], jetstream: await import('@nats-io/jetstream') };
+    } catch (e) {
+      modules = null;
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `replication needs the packages @nats-io/transport-node and @nats-io/jetstream: ${(e as Error).message}`, { reason: 'nats', cause: e });
+    }
+  })();
+  return modules;
+}
+
+/**
+ * Connects (retrying the first connection until `stopped()`), reconnecting forever after. A
+ * dropped connection is the client's to heal; JetStream calls made meanwhile fail and the
+ * caller retries them (same Nats-Msg-Id).
+ */
+export async function connectNats(servers: string[], stopped: () => boolean, name: string): Promise<NatsLink> {
+  const { transport, jetstream } = await load();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const nc = await transport.connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: false, timeout: 2000 });
+      return { nc, js: jetstream.jetstream(nc), jsm: await jetstream.jetstreamManager(nc, { checkAPI: false }), headers: () => transport.headers() };
+    } catch (e) {
+      if (stopped()) throw walnutError('WALNUT_CLOSED', `no NATS server answered: ${(e as Error).message}`, { cause: e });
+      await backoff(attempt);
+    }
+  }
+}
+
+/**
+ * Creates the stream (subjects walnut.S.>, file storage, limits) or checks an existing one
+ * covers them; retried (a cluster needs a moment to elect a leader) until `stopped()`.
+ */
+export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean): Promise<void> {
+  const subjects = [`walnut.${stream}.>`];
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const info = await link.jsm.streams.info(stream).catch((e: Error) => {
+        if (/not found/i.test(e.message)) return null;
+        throw e;
+      });
+      if (info !== null) {
+        if (!info.config.subjects?.some((s) => s === subjects[0] || s === 'walnut.>' || s === '>')) {
+          throw walnutError('WALNUT_INVALID_ARGUMENT', `the JetStream stream ${stream} exists but does not take the subjects ${subjects[0]}`, { reason: 'stream' });
+        }
+        return;
+      }
+      await link.jsm.streams.add({
+        name: stream,
+        subjects,
+        storage: 'file' as never,
+        num_replicas: limits.replicas ?? 1,
+        max_bytes: limits.maxBytes ?? -1,
+        max_age: (limits.maxAgeMs ?? 0) * 1e6,
+        duplicate_window: (limits.duplicateWindowMs ?? 120_000) * 1e6,
+      });
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'WALNUT_INVALID_ARGUMENT') throw e;
+      if (stopped()) throw walnutError('WALNUT_CLOSED', 'replication stopped before the stream was ready', { cause: e });
+      await backoff(attempt);
+    }
+  }
+}
+
+/** The stream's message at `seq`, or null when it is not there (deleted, past retention). */
+export async function messageAt(link: NatsLink, stream: string, seq: number): Promise<StoredMsg | null> {
+  try {
+    return await link.jsm.streams.getMessage(stream, { seq });
+  } catch (e) {
+    if (/not found/i.test((e as Error).message)) return null;
+    throw e;
+  }
+}
+
+/** The last message on `subject`, or null. */
+export async function lastMessageOn(link: NatsLink, stream: string, subject: string): Promise<StoredMsg | null> {
+  try {
+    return await link.jsm.streams.getMessage(stream, { last_by_subj: subject });
+  } catch (e) {
+    if (/not found/i.test((e as Error).message)) return null;
+    throw e;
+  }
+}
+
+/** 50 ms doubling to 2 s. */
+export function backoff(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 << Math.min(attempt, 6))));
+}
+
+/** An ARKHEXP1 stream fragment: the magic (unless `magic` is false), then each payload framed (u64 big-endian length). */
+export function frameMessage(payloads: readonly Uint8Array[], magic = true): Uint8Array {
+  let n = magic ? 8 : 0;
+  for (const p of payloads) n += 8 + p.length;
+  const out = new Uint8Array(n);
+  const dv = new DataView(out.buffer);
+  if (magic) out.set(StreamMagic.V1.bytes(), 0);
+  let at = magic ? 8 : 0;
+  for (const p of payloads) {
+    dv.setUint32(at, 0);
+    dv.setUint32(at + 4, p.length);
+    out.set(p, at + 8);
+    at += 8 + p.length;
+  }
+  return out;
+}

@@ -1,0 +1,127 @@
+/**
+ * replicate/position.ts — ReplicaPosition: where a replica is in its stream, in `<db>-replica`
+ * beside the database.
+ *
+ * Format: two 1 MiB slots; a slot is u32 length L, 16-byte xxh3-128 of the JSON, then L bytes
+ * of JSON ({ counter, ... }). A write goes to the slot not holding the newest valid record,
+ * then fdatasync: a torn write leaves the other slot, so a read always finds the last record
+ * whose write completed (or none).
+ *
+ * What the record says (replica.ts relies on it): the applied state (session, commit seq, the
+ * log's stream sequence to read on from) and, while a batch of commits is being applied, the
+ * intent: the state after it and a witness (the xxh3-128 of the pages the batch writes, in page
+ * order, and the database size). The intent is written, synced, before the batch's commit; on
+ * reopen the database shows which of the two states it is in (replica.ts resolveIntent).
+ *
+ * One replica at a time: the open file holds an exclusive lock on a byte past both slots (an
+ * OFD lock: dropped when the process dies); a second open is WALNUT_BUSY, reason ReplicaInUse.
+ */
+import * as fs from 'node:fs';
+
+import { xxh3_128Into } from '../checksum';
+import { walnutError, WalnutError } from '../errors';
+import { WalnutFile } from '../io/file';
+
+const SLOT = 1 << 20;
+const HEAD = 20;
+/** The byte a replica locks (past both slots: no read or write touches it). */
+const LOCK_BYTE = 2 * SLOT;
+
+export interface AppliedState {
+  session: string;
+  seq: number;
+  /** The log message (stream sequence) to read on from. */
+  logNext: number;
+}
+
+export interface PositionRecord {
+  /** 'creating': a first base image is being written to the database (it may be partial). */
+  state: 'creating' | 'ready';
+  applied: AppliedState | null;
+  intent: { to: AppliedState; dbSize: number; pages: number[] | 'all'; witness: string } | null;
+}
+
+export class ReplicaPosition {
+  #file: WalnutFile | null;
+  #counter = 0;
+  #slot = 0;
+
+  private constructor(file: WalnutFile) {
+    this.#file = file;
+  }
+
+  static pathOf(dbPath: string): string {
+    return `${dbPath}-replica`;
+  }
+
+  static exists(dbPath: string): boolean {
+    return fs.existsSync(ReplicaPosition.pathOf(dbPath));
+  }
+
+  /** Opens (creating it when missing) the position file of `dbPath`; the record read, or null. */
+  static open(dbPath: string): { position: ReplicaPosition; record: PositionRecord | null } {
+    const file = ReplicaPosition.pathOf(dbPath);
+    let f: WalnutFile;
+    try {
+      f = WalnutFile.openSync(file, { create: true, mode: 0o644 });
+    } catch (e) {
+      if (e instanceof WalnutError) throw e;
+      throw walnutError('WALNUT_CANTOPEN', `cannot open the replica position file ${file}: ${(e as Error).message}`, { path: file, cause: e });
+    }
+    if (!f.tryLock(LOCK_BYTE, 1, 'exclusive')) {
+      f.closeSync();
+      throw walnutError('WALNUT_BUSY', `${dbPath} is being replicated by another replica (${file} is locked)`, { path: dbPath, reason: 'ReplicaInUse' });
+    }
+    const position = new ReplicaPosition(f);
+    let best: { counter: number; slot: number; record: PositionRecord } | null = null;
+    for (const slot of [0, 1]) {
+      const r = position.#read(slot);
+      if (r !== null && (best === null || r.counter > best.counter)) best = { ...r, slot };
+    }
+    if (best !== null) {
+      position.#counter = best.counter;
+      position.#slot = best.slot;
+    }
+    return { position, record: best?.record ?? null };
+  }
+
+  #read(slot: number): { counter: number; record: PositionRecord } | null {
+    const head = Buffer.alloc(HEAD);
+    if (this.#file!.readSync(head, 0, HEAD, slot * SLOT) !== HEAD) return null;
+    const length = head.readUInt32BE(0);
+    if (length === 0 || length > SLOT - HEAD) return null;
+    const body = Buffer.alloc(length);
+    if (this.#file!.readSync(body, 0, length, slot * SLOT + HEAD) !== length) return null;
+    const hash = Buffer.alloc(16);
+    xxh3_128Into(body, hash);
+    if (!hash.equals(head.subarray(4, 20))) return null;
+    try {
+      const { counter, ...record } = JSON.parse(body.toString('utf8')) as PositionRecord & { counter: number };
+      return { counter, record };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Writes `record` durably (the other slot, then fdatasync). */
+  write(record: PositionRecord): void {
+    const body = Buffer.from(JSON.stringify({ counter: this.#counter + 1, ...record }));
+    if (body.length > SLOT - HEAD) throw walnutError('WALNUT_INVALID_ARGUMENT', `a replica position record of ${body.length} bytes does not fit its slot`, { reason: 'position' });
+    const out = Buffer.alloc(HEAD + body.length);
+    out.writeUInt32BE(body.length, 0);
+    xxh3_128Into(body, out, 4);
+    body.copy(out, HEAD);
+    const slot = 1 - this.#slot;
+    const file = this.#file;
+    if (file === null) throw walnutError('WALNUT_CLOSED', 'the replica position file is closed');
+    if (file.writeSync(out, 0, out.length, slot * SLOT) !== out.length) throw walnutError('WALNUT_IO', 'a short write to the replica position file');
+    file.fdatasyncSync();
+    this.#slot = slot;
+    this.#counter++;
+  }
+
+  close(): void {
+    this.#file?.closeSync();
+    this.#file = null;
+  }
+}

@@ -1,0 +1,669 @@
+/**
+ * replicate/publisher.ts — Replication (store.replicateTo): every commit of the database, as
+ * the export's follow mode sees them (this store's and other processes' alike), published in
+ * order to a NATS JetStream stream (layout in nats.ts), with base images from time to time.
+ *
+ * Invariants:
+ *  - A session is one follow export (exporter.ts) and its numbering of commits: the session's
+ *    first base image is the export's own (the state after commit N), then commits N+1, N+2, ...
+ *    with no gap and none twice. Messages go out one at a time, in order; a failed publish is
+ *    retried with the same bytes and the same Nats-Msg-Id, so a publish whose ack was lost is
+ *    dropped by the stream (duplicate window), never stored twice.
+ *  - Commits never wait for the network: in follow mode the export's sink only queues records
+ *    (memory). When the records queued and not yet acknowledged pass `maxLagBytes`, the session
+ *    is abandoned (its queue dropped, its export stopped, event 'lagExceeded'); a new session
+ *    starts, after a passive checkpoint, with a new base image, as soon as the stream answers
+ *    again. Replicas re-base onto it (replica.ts). During an export's first pass the sink
+ *    waits for room instead (see sink()). Memory is bounded by maxLagBytes plus the base
+ *    images being built or published.
+ *  - Later base images (every `baseEveryCommits` commits or `baseEveryMs`) are read from a
+ *    snapshot of the store at a commit boundary (salts, mxFrame), which the export's own
+ *    records map to the session's commit number S. Any log message acknowledged before the
+ *    snapshot was taken holds commits <= S only, so commits after S are in messages from
+ *    Walnut-Log-From = (last such message) + 1 on. Such a base ends with the generation's
+ *    WAL_HEADER anchored at S's commit frame, so base + the log's commits after S is an
+ *    export stream restore.ts takes as it is (restore-nats.ts).
+ *  - With `delta` (default) a frame whose page has a previous version in the stream goes as
+ *    PAGE_DELTA when that is smaller (export/page-delta.ts); the versions are kept per session.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+
+import { Xxh3Stream } from '../checksum';
+import { walnutError, WalnutError } from '../errors';
+import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import type { ExportOptions } from '../export/exporter';
+import { hashBytes } from '../export/exporter';
+import type { WalRecordSink } from '../export/framing';
+import { encodePageDelta, PageVersions } from '../export/page-delta';
+import { decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
+import type { ExportHandle } from '../export/stream';
+import type { Snapshot } from '../wal-index/snapshot';
+import { backoff, checkServers, checkStreamName, connectNats, ensureStream, frameMessage, HEADER, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
+
+export interface ReplicateOptions extends StreamLimits {
+  /** NATS server URL(s): 'nats://127.0.0.1:4222' or a list / comma-separated list. */
+  servers: string | string[];
+  /** The JetStream stream (created when missing, subjects walnut.<stream>.>). */
+  stream: string;
+  /** A base image after this many commits (default 10,000) or this many ms (default 600,000), whichever first. */
+  baseEveryCommits?: number;
+  baseEveryMs?: number;
+  /** Records queued and not yet acknowledged past which the session is abandoned (default 64 MiB). */
+  maxLagBytes?: number;
+  /** Largest message body (default 900 KiB; the server's max_payload is 1 MiB by default). */
+  maxMessageBytes?: number;
+  /** Delta-encode pages sent again (default true), keeping at most deltaCacheBytes of previous versions (default 64 MiB). */
+  delta?: boolean;
+  deltaCacheBytes?: number;
+  /** How often the export looks for other processes' commits (ms, default 20). */
+  pollMs?: number;
+  /** How long stop() may spend publishing what is queued (ms, default 5,000). */
+  stopTimeoutMs?: number;
+}
+
+export interface ReplicationMetrics {
+  session: string | null;
+  sessions: number;
+  /** The newest commit queued (exported) and the newest acknowledged by the stream, in the session's numbering. */
+  exportedSeq: number;
+  publishedSeq: number;
+  /** Commits and bytes queued, not yet acknowledged. */
+  lagCommits: number;
+  lagBytes: number;
+  /** Age of the oldest unacknowledged commit (ms; 0 when none). */
+  lagMs: number;
+  messages: number;
+  bytesPublished: number;
+  publishRetries: number;
+  duplicates: number;
+  bases: number;
+  /** Frames sent whole and as PAGE_DELTA, and the page bytes each way. */
+  fullFrames: number;
+  deltaFrames: number;
+  fullPageBytes: number;
+  deltaBytes: number;
+  /** Sessions abandoned past maxLagBytes. */
+  lagResets: number;
+  lastError: string | null;
+}
+
+/** What replication needs of a store (commit/store.ts implements it). */
+export interface ReplicationSource {
+  readonly path: string;
+  readonly pageSize: number;
+  exportTo(sink: WalRecordSink, options: ExportOptions): ExportHandle;
+  snapshot(): Promise<Snapshot>;
+  checkpoint(mode: 'passive'): Promise<unknown>;
+}
+
+/** The handle store.replicateTo returns. Events: 'lagExceeded' (metrics), 'base' ({ seq, session }), 'error' (WalnutError, not fatal), 'end' (stopped, disconnected). */
+export interface ReplicationHandle extends EventEmitter {
+  /** Resolves once the stream exists and the first session's export has begun. */
+  readonly ready: Promise<void>;
+  metrics(): ReplicationMetrics;
+  /** Publishes what is committed now (bounded by stopTimeoutMs), then disconnects. */
+  stop(): Promise<void>;
+}
+
+interface Resolved {
+  servers: string[];
+  stream: string;
+  limits: StreamLimits;
+  baseEveryCommits: number;
+  baseEveryMs: number;
+  maxLagBytes: number;
+  maxMessageBytes: number;
+  delta: boolean;
+  deltaCacheBytes: number;
+  pollMs: number;
+  stopTimeoutMs: number;
+}
+
+function resolve(o: ReplicateOptions): Resolved {
+  if (typeof o !== 'object' || o === null) throw walnutError('WALNUT_INVALID_ARGUMENT', 'replicateTo needs options { servers, stream }', { reason: 'options' });
+  const int = (name: keyof ReplicateOptions, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const v = o[name];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw walnutError('WALNUT_INVALID_ARGUMENT', `replication option ${name} must be an integer in ${min}..${max}`, { reason: name });
+    return v;
+  };
+  if (o.delta !== undefined && typeof o.delta !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'replication option delta must be true or false', { reason: 'delta' });
+  return {
+    servers: checkServers(o.servers),
+    stream: checkStreamName(o.stream),
+    limits: { replicas: int('replicas', 1, 1, 5), maxBytes: int('maxBytes', -1, -1), maxAgeMs: int('maxAgeMs', 0, 0), duplicateWindowMs: int('duplicateWindowMs', 120_000, 1000) },
+    baseEveryCommits: int('baseEveryCommits', 10_000, 1),
+    baseEveryMs: int('baseEveryMs', 600_000, 1),
+    maxLagBytes: int('maxLagBytes', 64 << 20, 1 << 20),
+    maxMessageBytes: int('maxMessageBytes', 900 << 10, 64 << 10, 64 << 20),
+    delta: o.delta ?? true,
+    deltaCacheBytes: int('deltaCacheBytes', 64 << 20, 0),
+    pollMs: int('pollMs', 20, 1, 60_000),
+    stopTimeoutMs: int('stopTimeoutMs', 5000, 0),
+  };
+}
+
+/** A queued log record; `seq`/`time` on COMMIT_META, which ends a commit. */
+interface LogEntry {
+  payload: Uint8Array;
+  seq: bigint | null;
+  time: number;
+}
+
+/** A base image ready to publish: its records, the commit it is the state after, where its log goes on. */
+interface BaseItem {
+  payloads: Uint8Array[];
+  seq: bigint;
+  /** When the export saw that commit (unix ms). */
+  time: number;
+  /** Null for a session's first base: its log starts after the base's own messages. */
+  logFrom: number | null;
+}
+
+/** A commit boundary: where the WAL was (generation, frame, chain value) and its number and time. */
+interface CommitPoint {
+  key: string;
+  seq: bigint;
+  time: number;
+  header: Uint8Array | null;
+  anchor: ChainAnchor;
+}
+
+const sameKey = (salts: [number, number], frame: number): string => `${salts[0]}:${salts[1]}:${frame}`;
+
+/** One session: the export's records in, messages out (see the header). */
+class Session {
+  readonly id = randomBytes(8).toString('hex');
+  readonly queue: (LogEntry | BaseItem)[] = [];
+  queuedBytes = 0;
+  queuedCommits = 0;
+  exportedSeq = -1n;
+  publishedSeq = -1n;
+  /** The stream sequence of the last log message acknowledged. */
+  lastLogStreamSeq = 0;
+  /** Commits since the last base; the time of the last base. */
+  commitsSinceBase = 0;
+  lastBaseAt = performance.now();
+  baseRunning = false;
+  /** The base being collected from the export (its first). */
+  #initialBase: Uint8Array[] | null = [];
+  #initialBaseSeq = 0n;
+  #initialBaseTime = 0;
+  // where the export is: generation salts, frame number, database size
+  #salts: [number, number] = [0, 0];
+  #frame = 0;
+  #dbSize = 0;
+  readonly versions: PageVersions | null;
+  /** Commit boundaries (salts:frame) -> seq and time, recorded while a base snapshot is mapped. */
+  recording: Map<string, CommitPoint> | null = null;
+  last: CommitPoint | null = null;
+  /** The current generation's WAL header, and the checksum field of the last commit frame. */
+  #walHeader: Uint8Array | null = null;
+  #commitChecksum: [number, number] = [0, 0];
+  abandoned = false;
+  wake: (() => void) | null = null;
+
+  constructor(readonly r: Replication, opts: Resolved) {
+    this.versions = opts.delta ? new PageVersions(opts.deltaCacheBytes) : null;
+  }
+
+  /**
+   * The export's sink. In follow mode it never waits: records are queued, and past
+   * maxLagBytes the session is abandoned. During the export's first pass (the base image and
+   * the WAL as it was: bounded by the WAL's size, read under the export's snapshot) it waits
+   * for room instead, so a new session does not abandon itself replaying an unpublished WAL.
+   * Neither blocks a commit: a waiting export only keeps the WAL from restarting.
+   */
+  sink(): WalRecordSink {
+    return {
+      appendRecord: async (p) => {
+        while (!this.following && !this.abandoned && this.queuedBytes > this.r.options.maxLagBytes >>> 1) {
+          await new Promise<void>((resolve) => {
+            this.room = resolve;
+            setTimeout(resolve, 100);
+          });
+        }
+        this.accept(p);
+      },
+      // the exporter flushes once its first pass is out; it follows from then on
+      flush: async () => {
+        this.following = true;
+      },
+    };
+  }
+
+  /** In follow mode (see sink()); who waits for room in the queue. */
+  following = false;
+  room: (() => void) | null = null;
+
+  accept(payload: Uint8Array): void {
+    if (this.abandoned) throw walnutError('WALNUT_CLOSED', 'the replication session was abandoned');
+    const kind = payload[0];
+    if (this.#initialBase !== null) {
+      this.#acceptBase(payload);
+      return;
+    }
+    if (kind === KIND.WAL_HEADER) {
+      const rec = decodeRecord(payload);
+      if (rec.kind !== 'walHeader') return;
+      const dv = new DataView(rec.header.buffer, rec.header.byteOffset, 32);
+      this.#salts = [dv.getUint32(16), dv.getUint32(20)];
+      this.#frame = rec.anchor?.frame ?? 0;
+      this.#walHeader = new Uint8Array(rec.header);
+      this.#push({ payload: new Uint8Array(payload), seq: null, time: 0 });
+    } else if (kind === KIND.FRAMES) {
+      this.#acceptFrames(payload.subarray(1));
+    } else if (kind === KIND.COMMIT_META) {
+      const rec = decodeRecord(payload);
+      if (rec.kind !== 'commitMeta') return;
+      const time = Number(rec.timeMs);
+      const key = sameKey(this.#salts, this.#frame);
+      this.last = { key, seq: rec.seq, time, header: this.#walHeader, anchor: { frame: this.#frame, checksum: this.#commitChecksum } };
+      this.recording?.set(key, this.last);
+      this.exportedSeq = rec.seq;
+      this.queuedCommits++;
+      this.commitsSinceBase++;
+      this.#push({ payload: new Uint8Array(payload), seq: rec.seq, time: performance.now() });
+      this.r.maybeBase(this);
+    }
+  }
+
+  /** BASE_META .. BASE_END of the export: the session's first base image. */
+  #acceptBase(payload: Uint8Array): void {
+    const rec = decodeRecord(payload);
+    const cap = this.r.options.maxMessageBytes >>> 1;
+    if (rec.kind === 'baseMeta') {
+      this.#initialBaseSeq = rec.seq;
+      this.#initialBaseTime = Number(rec.timeMs);
+    }
+    if (rec.kind === 'basePages') {
+      const size = rec.pages.length / rec.count;
+      const per = Math.max(1, Math.floor(cap / size));
+      for (let i = 0; i < rec.count; i += per) {
+        const pages: Uint8Array[] = [];
+        for (let j = i; j < Math.min(rec.count, i + per); j++) {
+          const page = rec.pages.subarray(j * size, (j + 1) * size);
+          pages.push(page);
+          this.versions?.set(rec.firstPgno + j, page);
+        }
+        this.#initialBase!.push(encodeBasePagesRecord(rec.firstPgno + i, pages));
+      }
+      return;
+    }
+    this.#initialBase!.push(new Uint8Array(payload));
+    if (rec.kind === 'baseEnd') {
+      this.#dbSize = rec.dbSize;
+      const item: BaseItem = { payloads: this.#initialBase!, seq: this.#initialBaseSeq, time: this.#initialBaseTime, logFrom: null };
+      this.#initialBase = null;
+      this.exportedSeq = this.#initialBaseSeq;
+      this.#push(item);
+    }
+  }
+
+  /** Frames, split into messages' worth, pages sent again as deltas. */
+  #acceptFrames(frames: Uint8Array): void {
+    const frameSize = FRAME_HEADER_SIZE + this.r.pageSize;
+    const cap = this.r.options.maxMessageBytes >>> 1;
+    const run: Uint8Array[] = [];
+    let runBytes = 0;
+    const flushRun = (): void => {
+      if (run.length === 0) return;
+      this.#push({ payload: encodeFramesRecord(run), seq: null, time: 0 });
+      run.length = 0;
+      runBytes = 0;
+    };
+    const m = this.r.counters;
+    for (let at = 0; at + frameSize <= frames.length; at += frameSize) {
+      const frame = frames.subarray(at, at + frameSize);
+      const dv = new DataView(frame.buffer, frame.byteOffset, 8);
+      const pgno = dv.getUint32(0);
+      const commitSize = dv.getUint32(4);
+      this.#frame++;
+      const page = frame.subarray(FRAME_HEADER_SIZE);
+      const previous = this.versions?.get(pgno);
+      const delta = previous === undefined ? null : encodePageDelta(frame, previous);
+      if (delta !== null) {
+        flushRun();
+        this.#push({ payload: delta, seq: null, time: 0 });
+        m.deltaFrames++;
+        m.deltaBytes += delta.length;
+      } else {
+        if (runBytes + frameSize > cap) flushRun();
+        run.push(frame);
+        runBytes += frameSize;
+        m.fullFrames++;
+        m.fullPageBytes += frameSize;
+      }
+      this.versions?.set(pgno, page);
+      if (commitSize !== 0) {
+        const head = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_SIZE);
+        this.#commitChecksum = [head.getUint32(16), head.getUint32(20)];
+        if (commitSize < this.#dbSize) this.versions?.truncate(commitSize);
+        this.#dbSize = commitSize;
+      }
+    }
+    flushRun();
+  }
+
+  /** Log records count against maxLagBytes; base images (bounded by the database's size) do not. */
+  #push(item: LogEntry | BaseItem): void {
+    this.queue.push(item);
+    if (!('payloads' in item)) this.queuedBytes += item.payload.length + 8;
+    if (this.following && this.queuedBytes > this.r.options.maxLagBytes) this.r.abandon(this);
+    this.wake?.();
+  }
+
+  /** A base image read by the replication (not the export's). */
+  pushBase(item: BaseItem): void {
+    this.#push(item);
+  }
+
+  /** Removes what a message took from the queue's head. */
+  shift(n: number, bytes: number, commits: number): void {
+    this.queue.splice(0, n);
+    this.queuedBytes -= bytes;
+    this.queuedCommits -= commits;
+    this.room?.();
+  }
+}
+
+export class Replication extends EventEmitter implements ReplicationHandle {
+  readonly options: Resolved;
+  readonly ready: Promise<void>;
+  readonly counters = { fullFrames: 0, deltaFrames: 0, fullPageBytes: 0, deltaBytes: 0 };
+  readonly #source: ReplicationSource;
+  readonly #subjects: Subjects;
+  #link: NatsLink | null = null;
+  #session: Session | null = null;
+  #export: ExportHandle | null = null;
+  #stopping = false;
+  #stopDeadline = Infinity;
+  #done: Promise<void>;
+  #m = { sessions: 0, messages: 0, bytesPublished: 0, publishRetries: 0, duplicates: 0, bases: 0, lagResets: 0, lastError: null as string | null };
+
+  constructor(source: ReplicationSource, options: ReplicateOptions) {
+    super();
+    this.options = resolve(options);
+    this.#source = source;
+    this.#subjects = subjectsOf(this.options.stream);
+    let ready!: () => void;
+    let failed!: (e: unknown) => void;
+    this.ready = new Promise<void>((res, rej) => {
+      ready = res;
+      failed = rej;
+    });
+    this.ready.catch(() => undefined);
+    this.#done = this.#run(ready)
+      .then(() => ready(), (e) => {
+        failed(e);
+        this.#error(e);
+      })
+      .finally(() => this.emit('end'));
+  }
+
+  get pageSize(): number {
+    return this.#source.pageSize;
+  }
+
+  metrics(): ReplicationMetrics {
+    const s = this.#session;
+    const oldest = s?.queue.find((e): e is LogEntry => 'seq' in e && e.seq !== null && !('payloads' in e));
+    return {
+      session: s?.id ?? null,
+      exportedSeq: Number(s?.exportedSeq ?? -1n),
+      publishedSeq: Number(s?.publishedSeq ?? -1n),
+      lagCommits: s?.queuedCommits ?? 0,
+      lagBytes: s?.queuedBytes ?? 0,
+      lagMs: oldest === undefined ? 0 : Math.round(performance.now() - oldest.time),
+      ...this.#m,
+      ...this.counters,
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#stopDeadline = performance.now() + this.options.stopTimeoutMs;
+      this.#export?.stop();
+      this.#session?.wake?.();
+    }
+    await this.#done;
+  }
+
+  /** Abandons a session past maxLagBytes (see the header). */
+  abandon(s: Session): void {
+    if (s.abandoned) return;
+    s.abandoned = true;
+    this.#m.lagResets++;
+    this.emit('lagExceeded', this.metrics());
+    s.queue.length = 0;
+    s.queuedBytes = s.queuedCommits = 0;
+    s.wake?.();
+  }
+
+  /** After a commit: start a base image when one is due (one at a time). */
+  maybeBase(s: Session): void {
+    if (s.baseRunning || this.#stopping) return;
+    if (s.commitsSinceBase < this.options.baseEveryCommits && performance.now() - s.lastBaseAt < this.options.baseEveryMs) return;
+    s.baseRunning = true;
+    void this.#snapshotBase(s).catch((e) => this.#error(e)).finally(() => {
+      s.baseRunning = false;
+    });
+  }
+
+  #error(e: unknown): void {
+    const w = e instanceof WalnutError ? e : walnutError('WALNUT_IO', `replication: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    this.#m.lastError = `${w.code}: ${w.message}`;
+    if (this.listenerCount('error') > 0) this.emit('error', w);
+  }
+
+  async #run(ready: () => void): Promise<void> {
+    const stopped = (): boolean => this.#stopping;
+    this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`);
+    try {
+      await ensureStream(this.#link, this.options.stream, this.options.limits, stopped);
+      while (!this.#stopping) {
+        const s = new Session(this, this.options);
+        this.#session = s;
+        this.#m.sessions++;
+        const exp = this.#source.exportTo(s.sink(), { follow: true, pollMs: this.options.pollMs });
+        this.#export = exp;
+        ready();
+        const exportEnded = exp.done.then(
+          () => null,
+          (e: unknown) => e,
+        );
+        await this.#pump(s, exportEnded);
+        exp.stop();
+        const e = await exportEnded;
+        if (e !== null && !s.abandoned && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) this.#error(e);
+        if (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && !s.abandoned) break; // the store closed
+        // abandoned: the next session starts once the stream answers again (its base would be
+        // dropped too), after a passive checkpoint, so that its export replays little of the WAL
+        if (s.abandoned) {
+          await ensureStream(this.#link, this.options.stream, this.options.limits, stopped).catch(() => undefined);
+          await this.#source.checkpoint('passive').catch(() => undefined);
+        }
+      }
+    } finally {
+      await this.#link.nc.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Publishes the session's queue in order until the session is abandoned, or its export has
+   * ended and the queue is empty, or stop()'s deadline passed.
+   */
+  async #pump(s: Session, exportEnded: Promise<unknown>): Promise<void> {
+    let ended = false;
+    void exportEnded.then(() => {
+      ended = true;
+      s.wake?.();
+    });
+    let part = 0; // messages since the last complete commit (Nats-Msg-Id)
+    let lastSeq = s.publishedSeq;
+    while (!s.abandoned) {
+      if (this.#stopping && performance.now() > this.#stopDeadline) return;
+      const head = s.queue[0];
+      if (head === undefined) {
+        if (ended) return;
+        await new Promise<void>((resolve) => {
+          s.wake = resolve;
+          setTimeout(resolve, 100);
+        });
+        s.wake = null;
+        continue;
+      }
+      if ('payloads' in head) {
+        if (!(await this.#publishBase(s, head))) continue;
+        s.shift(1, 0, 0);
+        if (head.seq > s.publishedSeq) s.publishedSeq = head.seq;
+        if (head.seq > lastSeq) {
+          lastSeq = head.seq;
+          part = 0;
+        }
+        continue;
+      }
+      // a log message: queued records up to maxMessageBytes, ending at a commit when one fits
+      const cap = this.options.maxMessageBytes - 8;
+      let n = 0;
+      let bytes = 0;
+      let commitEnd = 0;
+      let commitBytes = 0;
+      let commits = 0;
+      for (const e of s.queue) {
+        if ('payloads' in e || (n > 0 && bytes + e.payload.length + 8 > cap)) break;
+        n++;
+        bytes += e.payload.length + 8;
+        if (e.seq !== null) {
+          commitEnd = n;
+          commitBytes = bytes;
+          commits++;
+        }
+      }
+      const take = commitEnd > 0 ? commitEnd : n;
+      const takeBytes = commitEnd > 0 ? commitBytes : bytes;
+      const entries = s.queue.slice(0, take) as LogEntry[];
+      const endSeq = commitEnd > 0 ? entries[commitEnd - 1]!.seq! : lastSeq;
+      const msgId = `${s.id}:${endSeq}.${commitEnd > 0 ? 0 : ++part}`;
+      const ack = await this.#publish(s, this.#subjects.log, entries.map((e) => e.payload), msgId, { [HEADER.FIRST_COMMIT]: String(lastSeq + 1n) });
+      if (ack === null) continue; // abandoned or stopping: the loop decides
+      s.lastLogStreamSeq = ack;
+      s.shift(take, takeBytes, commitEnd > 0 ? commits : 0);
+      if (commitEnd > 0) {
+        lastSeq = endSeq;
+        part = 0;
+        s.publishedSeq = endSeq;
+      }
+    }
+  }
+
+  /** Publishes one message, retried (same id) until acknowledged; its stream sequence, or null when the session ended meanwhile. */
+  async #publish(s: Session, subject: string, payloads: Uint8Array[], msgID: string, extra: Record<string, string>): Promise<number | null> {
+    const body = frameMessage(payloads);
+    const link = this.#link!;
+    for (let attempt = 0; ; attempt++) {
+      if (s.abandoned || (this.#stopping && performance.now() > this.#stopDeadline)) return null;
+      const h = link.headers();
+      h.set(HEADER.SESSION, s.id);
+      for (const [k, v] of Object.entries(extra)) h.set(k, v);
+      try {
+        const ack = await link.js.publish(subject, body, { msgID, headers: h, timeout: 2000 });
+        this.#m.messages++;
+        this.#m.bytesPublished += body.length;
+        if (ack.duplicate) this.#m.duplicates++;
+        return ack.seq;
+      } catch (e) {
+        this.#m.publishRetries++;
+        this.#m.lastError = `publish: ${(e as Error).message}`;
+        await backoff(Math.min(attempt, 3));
+      }
+    }
+  }
+
+  /** A base image's parts, each at most maxMessageBytes; false when the session ended meanwhile. */
+  async #publishBase(s: Session, base: BaseItem): Promise<boolean> {
+    const cap = this.options.maxMessageBytes - 8;
+    const parts: Uint8Array[][] = [[]];
+    let bytes = 0;
+    for (const p of base.payloads) {
+      if (bytes > 0 && bytes + p.length + 8 > cap) {
+        parts.push([]);
+        bytes = 0;
+      }
+      parts[parts.length - 1]!.push(p);
+      bytes += p.length + 8;
+    }
+    let first = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const extra: Record<string, string> = { [HEADER.BASE_SEQ]: String(base.seq), [HEADER.BASE_TIME]: String(base.time), [HEADER.BASE_PART]: String(i) };
+      if (i > 0) extra[HEADER.BASE_FIRST] = String(first);
+      if (i === parts.length - 1) {
+        extra[HEADER.BASE_FINAL] = '1';
+        // a session's first base: its log starts after the base (a reader takes the final part's sequence + 1)
+        if (base.logFrom !== null) extra[HEADER.LOG_FROM] = String(base.logFrom);
+      }
+      const seq = await this.#publish(s, this.#subjects.base, parts[i]!, `${s.id}:base${base.seq}.${i}`, extra);
+      if (seq === null) return false;
+      if (i === 0) first = seq;
+    }
+    this.#m.bases++;
+    this.emit('base', { seq: Number(base.seq), session: s.id });
+    return true;
+  }
+
+  /** Reads a base image from a snapshot and queues it under the commit it is the state after. */
+  async #snapshotBase(s: Session): Promise<void> {
+    s.recording = new Map();
+    const lastAtStart = s.last;
+    const mark = s.lastLogStreamSeq;
+    let item: BaseItem | null = null;
+    const snap = await this.#source.snapshot();
+    let key: string;
+    const payloads: Uint8Array[] = [];
+    try {
+      const gen = snap.generation;
+      if (snap.mxFrame === 0) return; // the state of a restarted, empty WAL: no frame names it; try at the next due time
+      key = sameKey(gen.salts, snap.mxFrame);
+      const pageSize = snap.pageSize;
+      const per = Math.max(1, Math.floor((this.options.maxMessageBytes >>> 1) / pageSize));
+      const hash = new Xxh3Stream();
+      for (let first = 1; first <= snap.dbSize; first += per) {
+        const pages: Uint8Array[] = [];
+        for (let p = first; p < Math.min(snap.dbSize + 1, first + per); p++) pages.push(snap.readSync(p));
+        for (const p of pages) hash.update(p);
+        payloads.push(encodeBasePagesRecord(first, pages));
+        await new Promise((r) => setImmediate(r));
+      }
+      payloads.push(encodeBaseEndRecord(snap.dbSize, hashBytes(hash)));
+    } finally {
+      snap.release();
+      s.lastBaseAt = performance.now();
+      s.commitsSinceBase = 0;
+    }
+    // the commit whose frame ends the snapshot: seen before (the last at start), or since
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      const hit = lastAtStart?.key === key ? lastAtStart : s.recording.get(key);
+      if (hit !== undefined) {
+        // the WAL_HEADER (anchored at the commit's frame) lets the log after it continue the
+        // generation in a restore (restore.ts checks the chain from there); replicas skip it
+        const header = hit.header === null ? [] : [encodeWalHeaderRecord(hit.header, hit.anchor)];
+        item = { payloads: [encodeBaseMetaRecord(hit.seq, BigInt(hit.time)), ...payloads, ...header], seq: hit.seq, time: hit.time, logFrom: mark + 1 };
+        break;
+      }
+      if (s.abandoned || this.#stopping || performance.now() > deadline) {
+        s.recording = null;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    s.recording = null;
+    s.pushBase(item);
+  }
+}
+
+export function startReplication(source: ReplicationSource, options: ReplicateOptions): Replication {
+  return new Replication(source, options);
+}

@@ -1,0 +1,468 @@
+/**
+ * replicate/replica.ts — openReplica: a local database kept equal to a primary's replication
+ * stream (publisher.ts; layout in nats.ts), through walnut's own commit path.
+ *
+ * Invariants:
+ *  - The replica file is always a valid WAL-mode SQLite database at a commit boundary of the
+ *    primary: a first base image is built in a temporary file and renamed in (restore.ts);
+ *    after that every change is one walnut commit holding whole commits of the primary (a
+ *    batch of consecutive ones: the pages they write, last version each, and the size after
+ *    the last), so a reader (sqlite3, walnut) sees the state after some primary commit.
+ *  - Commits apply in order, each once: a commit is applied only when its COMMIT_META
+ *    verified (xxh3-128 of its frames, PAGE_DELTAs rebuilt first) and its sequence is the one
+ *    after the state applied; anything at or before that state is skipped.
+ *  - Resuming: the position file (position.ts) holds the applied state and, during a batch,
+ *    the intent written and synced before the batch's commit. On reopen the database decides:
+ *    the batch's pages and size as the intent's witness says => the state after it, else the
+ *    state before it (the commit did not reach the WAL). Reading then resumes from that state's
+ *    log message (a commit cut across messages is read again from its first).
+ *  - Re-basing: a message of another session (the primary started a new one), a gap in the
+ *    commits (retention dropped what the replica needed) or a commit that does not verify
+ *    makes the replica apply the newest base image as one commit (the whole database), then
+ *    read on from that base's Walnut-Log-From.
+ */
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+
+import { Xxh3Stream } from '../checksum';
+import { open as openStore, type Store } from '../commit/store';
+import type { OpenOptions } from '../commit/options';
+import { walnutError, WalnutError } from '../errors';
+import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { hashBytes } from '../export/exporter';
+import { WalStreamReader } from '../export/framing';
+import { applyPageDelta, deltaPgno } from '../export/page-delta';
+import { decodeRecord } from '../export/records';
+import { restore } from '../export/restore';
+import type { Snapshot } from '../wal-index/snapshot';
+import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, lastMessageOn, messageAt, subjectsOf, type NatsLink, type Subjects } from './nats';
+import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
+
+export interface ReplicaOptions {
+  servers: string | string[];
+  stream: string;
+  /** Options of the replica's own store (walnut open()). */
+  open?: OpenOptions;
+  /** How long openReplica waits for NATS and the stream before it fails (ms, default 30,000). */
+  connectTimeoutMs?: number;
+  /** A batch (one walnut commit) holds at most this many primary commits / pages (defaults 1,000 / 8,192). */
+  maxBatchCommits?: number;
+  maxBatchPages?: number;
+}
+
+export interface ReplicaLag {
+  session: string | null;
+  /** The primary commit (in the session's numbering) the replica file is at. */
+  appliedSeq: number;
+  /** Log messages the stream held past the last one read, when it was read. */
+  pendingMessages: number;
+  /** For the last batch applied: when it was applied less when the primary's export saw its last commit (ms). */
+  lagMs: number;
+  appliedCommits: number;
+  batches: number;
+  rebases: number;
+}
+
+interface Base {
+  session: string;
+  seq: number;
+  logNext: number;
+  payloads: Uint8Array[];
+}
+
+/** A primary commit being read: its frames in order, rebuilt where they came as deltas. */
+interface Txn {
+  pages: Map<number, Uint8Array>;
+  hash: Xxh3Stream;
+  dbSize: number;
+  /** The log message it began in. */
+  startLog: number;
+}
+
+interface Batch {
+  pages: Map<number, Uint8Array>;
+  dbSize: number;
+  commits: number;
+  timeMs: number;
+  to: AppliedState;
+}
+
+class Rebase extends Error {}
+
+/** How long a replica's reading may stay silent while the log has newer messages. */
+const WATCHDOG_MS = 1500;
+
+function witness(pages: readonly Uint8Array[], dbSize: number): string {
+  const h = new Xxh3Stream();
+  for (const p of pages) h.update(p);
+  const size = new Uint8Array(4);
+  new DataView(size.buffer).setUint32(0, dbSize);
+  h.update(size);
+  return Buffer.from(hashBytes(h)).toString('hex');
+}
+
+export class Replica extends EventEmitter {
+  readonly path: string;
+  readonly #servers: string[];
+  readonly #stream: string;
+  readonly #subjects: Subjects;
+  readonly #options: ReplicaOptions;
+  #link: NatsLink | null = null;
+  #store: Store | null = null;
+  #position: ReplicaPosition | null = null;
+  #applied: AppliedState | null = null;
+  #closed = false;
+  #stopIter: (() => void) | null = null;
+  #done: Promise<void> = Promise.resolve();
+  #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0 };
+  #waiters: { session: string | null; seq: number; resolve: () => void }[] = [];
+  /** The last log message read (stream sequence) and when (for the watchdog). */
+  #lastRead = { seq: 0, at: 0 };
+
+  constructor(path: string, options: ReplicaOptions) {
+    super();
+    if (typeof path !== 'string' || path.length === 0) throw walnutError('WALNUT_INVALID_ARGUMENT', 'the replica path must be a non-empty string', { reason: 'path' });
+    this.path = path;
+    this.#options = options;
+    this.#servers = checkServers(options?.servers);
+    this.#stream = checkStreamName(options?.stream);
+    this.#subjects = subjectsOf(this.#stream);
+  }
+
+  /** The replica's store (read it through snapshots; writing to it breaks replication). */
+  get store(): Store {
+    if (this.#store === null) throw walnutError('WALNUT_CLOSED', 'the replica is not open');
+    return this.#store;
+  }
+
+  lag(): ReplicaLag {
+    return { ...this.#lag };
+  }
+
+  /** Resolves once the replica is at commit `seq` or later (of `session`, when given, or a later session). */
+  waitFor(seq: number, session: string | null = null): Promise<void> {
+    if (this.#reached(seq, session)) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ session, seq, resolve }));
+  }
+
+  #reached(seq: number, session: string | null): boolean {
+    const a = this.#applied;
+    return a !== null && (session === null || a.session === session) && a.seq >= seq;
+  }
+
+  /**
+   * Takes the replica's position file (one replica per path), connects (giving up after
+   * connectTimeoutMs), puts the first base image in place or resumes; resolves when the
+   * replica is open and reading.
+   */
+  async start(): Promise<void> {
+    const existed = fs.existsSync(this.path);
+    if (existed && !ReplicaPosition.exists(this.path)) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `${this.path} exists and is not a replica (no ${ReplicaPosition.pathOf(this.path)}); choose a new path`, { path: this.path, reason: 'NotAReplica' });
+    }
+    const { position, record } = ReplicaPosition.open(this.path);
+    this.#position = position;
+    try {
+      const deadline = performance.now() + (this.#options.connectTimeoutMs ?? 30_000);
+      const given = (): boolean => this.#closed || performance.now() > deadline;
+      this.#link = await connectNats(this.#servers, given, `walnut replica ${this.path}`).catch((e) => {
+        throw walnutError('WALNUT_IO', `cannot reach NATS at ${this.#servers.join(',')}: ${(e as Error).message}`, { reason: 'nats', cause: e });
+      });
+      await this.#waitForStream(given);
+      if (record === null || record.state === 'creating' || record.applied === null) {
+        await this.#createFromBase(existed);
+      } else {
+        this.#store = await openStore(this.path, this.#options.open);
+        this.#setApplied(await this.#resolveIntent(record));
+      }
+    } catch (e) {
+      await this.#release();
+      throw e;
+    }
+    this.#done = this.#consumeLoop().catch((e) => this.#fail(e));
+    void this.#watchConnection();
+    void this.#watchdog();
+  }
+
+  /**
+   * After a reconnect (a server restarted, a cluster node lost) the reading starts over from
+   * the applied state at once, instead of waiting for the consumer's missed heartbeats.
+   */
+  async #watchConnection(): Promise<void> {
+    const link = this.#link;
+    if (link === null) return;
+    for await (const s of link.nc.status()) {
+      if (this.#closed) return;
+      if (s.type === 'reconnect') this.#stopIter?.();
+    }
+  }
+
+  /**
+   * A consumer whose server went away (a cluster node lost, the connection elsewhere) is
+   * noticed by the client only after missed heartbeats (seconds): every second, when nothing
+   * arrived for WATCHDOG_MS while the log has messages past the last read, read again.
+   */
+  async #watchdog(): Promise<void> {
+    while (!this.#closed) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (this.#closed || this.#stopIter === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) continue;
+      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log).catch(() => null);
+      if (last !== null && last.seq > this.#lastRead.seq && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
+        this.#lastRead.at = performance.now();
+        this.#stopIter?.();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stopIter?.();
+    await this.#done;
+    await this.#release();
+  }
+
+  async #release(): Promise<void> {
+    await this.#store?.close().catch(() => undefined);
+    this.#store = null;
+    this.#position?.close();
+    this.#position = null;
+    await this.#link?.nc.close().catch(() => undefined);
+    this.#link = null;
+  }
+
+  #fail(e: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', e);
+  }
+
+  async #waitForStream(given: () => boolean): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#link!.jsm.streams.info(this.#stream);
+        return;
+      } catch (e) {
+        if (given()) throw walnutError('WALNUT_IO', `the JetStream stream ${this.#stream} is not there: ${(e as Error).message}`, { reason: 'stream', cause: e });
+        await backoff(attempt);
+      }
+    }
+  }
+
+  #setApplied(a: AppliedState): void {
+    this.#applied = a;
+    this.#lag.session = a.session;
+    this.#lag.appliedSeq = a.seq;
+    const due = this.#waiters.filter((w) => this.#reached(w.seq, w.session) || (w.session !== null && w.session !== a.session));
+    this.#waiters = this.#waiters.filter((w) => !due.includes(w));
+    for (const w of due) w.resolve();
+  }
+
+  /** The newest complete base image in the stream (waits for one). */
+  async #newestBase(): Promise<Base> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed');
+      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
+      if (last !== null && last.header.get(HEADER.BASE_FINAL) === '1') {
+        const h = last.header;
+        const session = h.get(HEADER.SESSION);
+        const part = Number(h.get(HEADER.BASE_PART));
+        const first = part === 0 ? last.seq : Number(h.get(HEADER.BASE_FIRST));
+        const seq = Number(h.get(HEADER.BASE_SEQ));
+        const payloads: Uint8Array[] = [];
+        let complete = true;
+        for (let s = first; s <= last.seq && complete; s++) {
+          const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => null);
+          if (m === null || m.header.get(HEADER.SESSION) !== session || Number(m.header.get(HEADER.BASE_SEQ)) !== seq) complete = false;
+          else payloads.push(...WalStreamReader.fromBuffer(m.data));
+        }
+        const from = h.get(HEADER.LOG_FROM);
+        if (complete) return { session, seq, logNext: from ? Number(from) : last.seq + 1, payloads };
+      }
+      await backoff(Math.min(attempt, 3)); // none yet, or one being published
+    }
+  }
+
+  /** A new replica: the newest base image, built aside and renamed in (restore.ts). */
+  async #createFromBase(replace: boolean): Promise<void> {
+    this.#position!.write({ state: 'creating', applied: null, intent: null });
+    const base = await this.#newestBase();
+    await restore(frameMessage(base.payloads), this.path, { force: replace });
+    const applied = { session: base.session, seq: base.seq, logNext: base.logNext };
+    this.#position!.write({ state: 'ready', applied, intent: null });
+    this.#store = await openStore(this.path, this.#options.open);
+    this.#setApplied(applied);
+    this.emit('rebase', { session: base.session, seq: base.seq });
+  }
+
+  /** After a restart: which side of its last batch the database is on (see the header). */
+  async #resolveIntent(record: PositionRecord): Promise<AppliedState> {
+    const intent = record.intent;
+    let applied = record.applied!;
+    if (intent !== null) {
+      const snap = await this.#store!.snapshot();
+      try {
+        const pgnos = intent.pages === 'all' ? Array.from({ length: intent.dbSize }, (_, i) => i + 1) : intent.pages;
+        const pages = snap.dbSize === intent.dbSize ? pgnos.map((p) => snap.readSync(p)) : [];
+        if (snap.dbSize === intent.dbSize && witness(pages, intent.dbSize) === intent.witness) applied = intent.to;
+      } finally {
+        snap.release();
+      }
+      this.#position!.write({ state: 'ready', applied, intent: null });
+    }
+    return applied;
+  }
+
+  /** Applies a batch as one walnut commit, its intent synced first. */
+  async #apply(batch: Batch, all = false): Promise<void> {
+    const pgnos = [...batch.pages.keys()].sort((a, b) => a - b);
+    const pages = pgnos.map((p) => batch.pages.get(p)!);
+    this.#position!.write({ state: 'ready', applied: this.#applied, intent: { to: batch.to, dbSize: batch.dbSize, pages: all ? 'all' : pgnos, witness: witness(pages, batch.dbSize) } });
+    await this.#store!.commit(pgnos.map((pgno, i) => ({ pgno, data: pages[i]! })), { dbSize: batch.dbSize });
+    this.#setApplied(batch.to);
+    this.#lag.batches++;
+    this.#lag.appliedCommits += batch.commits;
+    if (batch.timeMs > 0) this.#lag.lagMs = Math.max(0, Date.now() - batch.timeMs);
+    this.emit('applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
+  }
+
+  /** Re-bases a live replica on the newest base image (one commit of the whole database). */
+  async #rebase(why: string): Promise<void> {
+    const base = await this.#newestBase();
+    const pages = new Map<number, Uint8Array>();
+    const hash = new Xxh3Stream();
+    let dbSize = -1;
+    for (const payload of base.payloads) {
+      const rec = decodeRecord(payload);
+      if (rec.kind === 'basePages') {
+        const size = rec.pages.length / rec.count;
+        hash.update(rec.pages);
+        for (let i = 0; i < rec.count; i++) pages.set(rec.firstPgno + i, rec.pages.subarray(i * size, (i + 1) * size));
+      } else if (rec.kind === 'baseEnd') {
+        if (rec.dbSize !== pages.size || !Buffer.from(hashBytes(hash)).equals(Buffer.from(rec.hash))) throw walnutError('WALNUT_CORRUPT', 'the stream\'s newest base image does not match its BASE_END hash');
+        dbSize = rec.dbSize;
+      }
+    }
+    if (dbSize < 0) throw walnutError('WALNUT_CORRUPT', 'the stream\'s newest base image has no BASE_END');
+    this.#lag.rebases++;
+    await this.#apply({ pages, dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext } }, true);
+    this.emit('rebase', { session: base.session, seq: base.seq, why });
+  }
+
+  /** Reads the log from the applied state's message on, applying batches; re-bases when it must. */
+  async #consumeLoop(): Promise<void> {
+    for (let attempt = 0; !this.#closed; ) {
+      try {
+        await this.#consume();
+        attempt = 0;
+      } catch (e) {
+        if (this.#closed) return;
+        if (e instanceof Rebase) {
+          await this.#rebase(e.message);
+          continue;
+        }
+        if (e instanceof WalnutError && (e.code === 'WALNUT_CORRUPT' || e.code === 'WALNUT_INVALID_FRAMING')) {
+          this.#fail(e);
+          await this.#rebase(e.message);
+          continue;
+        }
+        if (e instanceof WalnutError && (e.code === 'WALNUT_CLOSED' || e.code === 'WALNUT_FAILED' || e.code === 'WALNUT_IO' || e.code === 'WALNUT_FULL')) throw e; // the replica's own store failed
+        this.#fail(e);
+        await backoff(attempt++);
+      }
+    }
+  }
+
+  async #consume(): Promise<void> {
+    const applied = this.#applied!;
+    const consumer = await this.#link!.js.consumers.get(this.#stream, { filter_subjects: this.#subjects.log, deliver_policy: 'by_start_sequence' as never, opt_start_seq: Math.max(1, applied.logNext) });
+    const messages = await consumer.consume({ expires: 5000 });
+    this.#stopIter = () => void messages.close().catch(() => undefined);
+    this.#lastRead.at = performance.now();
+    if (this.#closed) this.#stopIter();
+    const maxCommits = this.#options.maxBatchCommits ?? 1000;
+    const maxPages = this.#options.maxBatchPages ?? 8192;
+    const pageSize = this.#store!.pageSize;
+    let txn: Txn | null = null;
+    let batch: Batch | null = null;
+    let next: number | null = null; // the commit the next record belongs to
+    const view: { snap: Snapshot | null } = { snap: null }; // the replica's state, for delta bases (until the next batch)
+    const done = (): number => batch?.to.seq ?? this.#applied!.seq;
+    /** The page as the stream had it before this record: this commit's, the batch's, or the replica's. */
+    const previous = async (pgno: number): Promise<Uint8Array> => {
+      const p = txn!.pages.get(pgno) ?? batch?.pages.get(pgno);
+      if (p !== undefined) return p;
+      const snap = (view.snap ??= await this.#store!.snapshot());
+      return pgno <= snap.dbSize ? snap.readSync(pgno) : new Uint8Array(pageSize);
+    };
+    try {
+      for await (const m of messages) {
+        if (this.#closed) break;
+        this.#lastRead = { seq: m.seq, at: performance.now() };
+        const session = m.headers?.get(HEADER.SESSION) ?? '';
+        const first = Number(m.headers?.get(HEADER.FIRST_COMMIT));
+        if (session !== this.#applied!.session) throw new Rebase(`the primary began session ${session}`);
+        if (next === null || first !== next) {
+          // a fresh read, or the first message after an earlier partial one was read again
+          if (first > done() + 1) throw new Rebase(`commits ${done() + 1}..${first - 1} are no longer in the stream`);
+          next = first;
+          txn = null;
+        }
+        for (const payload of WalStreamReader.fromBuffer(m.data)) {
+          const rec = decodeRecord(payload);
+          const skip = next <= done();
+          if (rec.kind === 'frames' || rec.kind === 'pageDelta') {
+            if (skip) continue;
+            txn ??= { pages: new Map(), hash: new Xxh3Stream(), dbSize: 0, startLog: m.seq };
+            const frames: Uint8Array[] = [];
+            if (rec.kind === 'frames') {
+              const frameSize = FRAME_HEADER_SIZE + pageSize;
+              if (rec.frames.length % frameSize !== 0) throw walnutError('WALNUT_CORRUPT', `a FRAMES record of ${rec.frames.length} bytes does not hold whole ${pageSize}-byte frames`);
+              for (let at = 0; at < rec.frames.length; at += frameSize) frames.push(rec.frames.subarray(at, at + frameSize));
+            } else {
+              frames.push(applyPageDelta(rec, await previous(deltaPgno(rec.frameHeader))));
+            }
+            for (const f of frames) {
+              const dv = new DataView(f.buffer, f.byteOffset, 8);
+              txn.hash.update(f);
+              txn.pages.set(dv.getUint32(0), f.subarray(FRAME_HEADER_SIZE));
+              if (dv.getUint32(4) !== 0) txn.dbSize = dv.getUint32(4);
+            }
+          } else if (rec.kind === 'commitMeta') {
+            if (Number(rec.seq) !== next) throw walnutError('WALNUT_CORRUPT', `COMMIT_META ${rec.seq} where commit ${next} was due`);
+            next++;
+            if (skip) {
+              txn = null;
+              continue;
+            }
+            if (txn === null || txn.dbSize === 0 || !Buffer.from(hashBytes(txn.hash)).equals(Buffer.from(rec.hash))) throw walnutError('WALNUT_CORRUPT', `commit ${rec.seq} does not match its COMMIT_META`);
+            batch ??= { pages: new Map(), dbSize: 0, commits: 0, timeMs: 0, to: { session, seq: 0, logNext: 0 } };
+            for (const [pgno, page] of txn.pages) batch.pages.set(pgno, page);
+            if (txn.dbSize < batch.dbSize) for (const pgno of batch.pages.keys()) if (pgno > txn.dbSize) batch.pages.delete(pgno);
+            batch.dbSize = txn.dbSize;
+            batch.commits++;
+            batch.timeMs = Number(rec.timeMs);
+            batch.to = { session, seq: Number(rec.seq), logNext: m.seq + 1 };
+            txn = null;
+          }
+        }
+        this.#lag.pendingMessages = m.info.pending;
+        if (batch !== null && (m.info.pending === 0 || batch.commits >= maxCommits || batch.pages.size >= maxPages)) {
+          if (txn !== null) batch.to.logNext = txn.startLog; // a commit cut across messages is read again from its first
+          view.snap?.release();
+          view.snap = null;
+          await this.#apply(batch);
+          batch = null;
+        }
+      }
+    } finally {
+      view.snap?.release();
+      this.#stopIter = null;
+      await messages.close().catch(() => undefined);
+    }
+  }
+}
+
+/** Opens (creating or resuming) a replica of the stream at `path`; resolves once it is reading. */
+export async function openReplica(path: string, options: ReplicaOptions): Promise<Replica> {
+  const r = new Replica(path, options);
+  await r.start();
+  return r;
+}

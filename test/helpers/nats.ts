@@ -1,0 +1,117 @@
+// Real nats-server processes for the replication tests: one JetStream server, or a 3-node
+// cluster (routes between them, JetStream in each), on 127.0.0.1 ports chosen free, storage in
+// a temporary directory. Installed by scripts/install-nats.sh (Debian's nats-server 2.9);
+// when it is absent, NATS_SKIP says why and the tests skip with that message.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+import { tmpDir } from './tmp';
+
+/** The nats-server binary (PATH, or /usr/sbin where Debian puts it), or null. */
+export const NATS_SERVER: string | null = (() => {
+  for (const dir of [...(process.env['PATH'] ?? '').split(':'), '/usr/sbin', '/usr/local/sbin']) {
+    const file = path.join(dir, 'nats-server');
+    if (dir !== '' && fs.existsSync(file) && spawnSync(file, ['--version']).status === 0) return file;
+  }
+  return null;
+})();
+
+/** Null when servers can be started, else the reason the replication tests skip. */
+export const NATS_SKIP: string | null =
+  NATS_SERVER === null ? 'nats-server is not installed (run scripts/install-nats.sh as root, or apt-get install nats-server): replication tests skipped' : null;
+
+/** A free TCP port on 127.0.0.1 (bound and released; the server binds it right after). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something accepts TCP connections on the port (or rejects after `ms`). */
+async function waitForPort(port: number, child: ChildProcess, ms: number, log: () => string): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}: ${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = net.connect(port, '127.0.0.1');
+      c.once('connect', () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nats-server did not listen on ${port} within ${ms} ms: ${log()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** One nats-server process; stop() and start() again keep its ports and storage. */
+export class NatsNode {
+  #child: ChildProcess | null = null;
+  #log = '';
+  constructor(readonly port: number, readonly args: string[], readonly storeDir: string) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.#child !== null && this.#child.exitCode === null;
+  }
+
+  async start(): Promise<void> {
+    this.#log = '';
+    const child = spawn(NATS_SERVER!, ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.storeDir, ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.on('data', (d: Buffer) => {
+      this.#log = (this.#log + d.toString()).slice(-4000);
+    });
+    this.#child = child;
+    await waitForPort(this.port, child, 15_000, () => this.#log);
+  }
+
+  /** SIGKILL (a crash) by default, SIGTERM for a clean stop; resolves once the process is gone. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.#child;
+    this.#child = null;
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  }
+
+  get log(): string {
+    return this.#log;
+  }
+}
+
+/** A single JetStream server on a free loopback port. */
+export async function startNatsServer(): Promise<NatsNode> {
+  const node = new NatsNode(await freePort(), [], tmpDir('walnut-nats-'));
+  await node.start();
+  return node;
+}
+
+/** Three JetStream servers routed into one cluster (stream replicas R=3 possible once all joined). */
+export async function startNatsCluster(): Promise<NatsNode[]> {
+  const ports = await Promise.all([0, 1, 2].map(async () => ({ client: await freePort(), route: await freePort() })));
+  const routes = ports.map((p) => `nats-route://127.0.0.1:${p.route}`).join(',');
+  const nodes = ports.map((p, i) =>
+    new NatsNode(p.client, ['-n', `n${i}`, '--cluster_name', 'walnut', '--cluster', `nats://127.0.0.1:${p.route}`, '--routes', routes], tmpDir(`walnut-nats-n${i}-`)),
+  );
+  await Promise.all(nodes.map((n) => n.start()));
+  return nodes;
+}
+
+/** Stops every node (SIGKILL). */
+export async function stopNats(nodes: readonly (NatsNode | null | undefined)[]): Promise<void> {
+  await Promise.all(nodes.map((n) => n?.stop()));
+}

@@ -1,0 +1,420 @@
+// Replication to NATS JetStream (issue #22), against real nats-server processes on loopback
+// (test/helpers/nats.ts; skipped with a message when nats-server is not installed): a primary
+// written by 64 walnut/sql callers and by sqlite3 processes, a replica that must equal it at
+// commit boundaries (same pages, same rows, integrity_check ok) while readers look at it; the
+// NATS server killed and restarted mid-stream; the replica killed mid-apply and resumed; a
+// 3-node cluster (R=3) losing a node; delta-encoded pages read back by restore.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { xxh3_128 } from '../../lib/checksum';
+import { open, type Store } from '../../lib/commit/store';
+import { WalStreamReader } from '../../lib/export/framing';
+import { decodeRecord } from '../../lib/export/records';
+import { ReplicaPosition } from '../../lib/replicate/position';
+import { openReplica, type Replica } from '../../lib/replicate/replica';
+import { restoreFromNats } from '../../lib/replicate/restore-nats';
+import type { ReplicateOptions, ReplicationHandle } from '../../lib/replicate/publisher';
+import { openDatabase } from '../../lib/sql/database';
+import { runNode, sqliteWriters } from '../helpers/children';
+import { NATS_SKIP, startNatsCluster, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { Database } from '../helpers/sqlite';
+import { tmpDir } from '../helpers/tmp';
+
+if (NATS_SKIP !== null) console.warn(NATS_SKIP);
+
+const dir = tmpDir('walnut-replicate-');
+const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
+const started: NatsNode[] = [];
+afterAll(() => stopNats(started));
+let n = 0;
+
+/** A WAL-mode database made by SQLite with table t(w, v); WAL empty. */
+function newPrimary(): string {
+  const p = path.join(dir, `primary${n++}.db`);
+  const db = new Database(p);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+  db.close();
+  return p;
+}
+
+/** The xxh3-128 of every page of the store's newest state, in hex (a cheap equality). */
+async function pages(store: Store): Promise<string[]> {
+  const snap = await store.snapshot();
+  try {
+    return Array.from({ length: snap.dbSize }, (_, k) => xxh3_128(snap.readSync(k + 1)).toString(16));
+  } finally {
+    snap.release();
+  }
+}
+
+/** Rows of t as SQLite reads them (another connection), and its integrity_check. */
+function sqliteView(file: string): { rows: string; integrity: string } {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const rows = JSON.stringify(db.prepare('SELECT id, w, hex(v) AS v FROM t ORDER BY id').all());
+    return { rows, integrity: String(db.pragma('integrity_check', { simple: true })) };
+  } finally {
+    db.close();
+  }
+}
+
+/** Publishes what is committed, then waits until the replica holds the newest commit. */
+async function caughtUp(r: ReplicationHandle, replica: Replica): Promise<void> {
+  await r.stop();
+  const m = r.metrics();
+  expect(m.publishedSeq).toBe(m.exportedSeq);
+  await replica.waitFor(m.publishedSeq, m.session);
+}
+
+/**
+ * While the replica applies: every 20 ms a SQLite connection reads it; each read must be a
+ * state at a commit boundary: integrity ok, and each writer's rows a gap-free prefix (every
+ * commit inserts one row of one writer, numbered in the row's blob length order... here: by id).
+ */
+function watchBoundaries(file: string): { stop: () => Promise<number> } {
+  let reads = 0;
+  let failure: string | null = null;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (!fs.existsSync(file)) continue;
+      try {
+        const db = new Database(file, { readonly: true, fileMustExist: true });
+        try {
+          const ok = String(db.pragma('quick_check', { simple: true }));
+          if (ok !== 'ok') failure = `quick_check: ${ok}`;
+          reads++;
+        } finally {
+          db.close();
+        }
+      } catch (e) {
+        if (!/SQLITE_BUSY|database is locked/.test(String(e))) failure = String(e);
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      if (failure !== null) throw new Error(failure);
+      return reads;
+    },
+  };
+}
+
+/**
+ * `count` committers through the store, each on pages of its own (3 + 2w, 4 + 2w), changing a
+ * few bytes per commit (so pages go again as deltas), until `stop()`; resolves with the commits.
+ */
+async function rawCommitters(store: Store, count: number, stop: () => boolean): Promise<number> {
+  let commits = 0;
+  await Promise.all(Array.from({ length: count }, async (_, w) => {
+    const mine = [Buffer.alloc(4096, w), Buffer.alloc(4096, w + 100)];
+    for (let i = 0; !stop(); i++) {
+      const page = mine[i % 2]!;
+      page.writeUInt32BE(i, (i * 24) % 4000);
+      await store.commit([{ pgno: 3 + 2 * w + (i % 2), data: page }]);
+      commits++;
+      if (i % 8 === 7) await new Promise((r) => setTimeout(r, 1));
+    }
+  }));
+  return commits;
+}
+
+/** The commit sequences of every COMMIT_META in the stream's log, in stream order (retried while a cluster settles). */
+async function loggedCommits(servers: string[], stream: string): Promise<number[]> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstream } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const c = await jetstream(nc).consumers.get(stream, { filter_subjects: `walnut.${stream}.log` });
+        const seqs: number[] = [];
+        for (;;) {
+          const m = await c.next({ expires: 1000 });
+          if (m === null) return seqs;
+          for (const payload of WalStreamReader.fromBuffer(m.data)) {
+            const rec = decodeRecord(payload);
+            if (rec.kind === 'commitMeta') seqs.push(Number(rec.seq));
+          }
+          if (m.info.pending === 0) return seqs;
+        }
+      } catch (e) {
+        if (attempt === 20) throw e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/** `walnut replica` in a child process (the CLI, from dist/), its lag read from its JSON lines. */
+function spawnReplica(server: string, stream: string, file: string): { applied: (n: number) => Promise<void>; kill: () => Promise<void> } {
+  const child: ChildProcess = spawn(process.execPath, [bin, 'replica', '--nats', server, '--stream', stream, file, '--interval', '20', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let applied = 0;
+  let err = '';
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const lines = buf.split('\n');
+    buf = lines.pop()!;
+    for (const line of lines) applied = Math.max(applied, (JSON.parse(line) as { appliedCommits: number }).appliedCommits);
+  });
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return {
+    applied: async (want) => {
+      await until(() => applied >= want || child.exitCode !== null);
+      expect(child.exitCode, err).toBe(null);
+      expect(applied, err).toBeGreaterThanOrEqual(want);
+    },
+    kill: () => new Promise((res) => {
+      child.once('exit', () => res());
+      child.kill('SIGKILL');
+    }),
+  };
+}
+
+/** A page that does not compress into a delta against any other of these. */
+function noise(i: number): Buffer {
+  return Buffer.from(Array.from({ length: 4096 }, (_, k) => (i * 131 + k * 7 + ((k * k) >> 3)) & 0xff));
+}
+
+/** Waits (bounded) until `done()`; the caller's assertions say what it needed. */
+async function until(done: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** A NATS server, a new primary (newPrimary) opened by walnut, replicating to `stream`. */
+async function replicating(stream: string, options: Omit<ReplicateOptions, 'servers' | 'stream'> = {}): Promise<{ server: NatsNode; file: string; store: Store; r: ReplicationHandle }> {
+  const server = await startNatsServer();
+  started.push(server);
+  const file = newPrimary();
+  const store = await open(file);
+  const r = store.replicateTo({ servers: server.url, stream, ...options });
+  await r.ready;
+  return { server, file, store, r };
+}
+
+describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? ` (skipped: ${NATS_SKIP})` : ''}`, () => {
+  it('a replica equals the primary at commit boundaries: 64 walnut/sql callers, then sqlite3 writer processes; readers see valid states throughout', async () => {
+    const { server, file, store, r } = await replicating('main', { baseEveryCommits: 150 });
+    const replicaPath = path.join(dir, 'main-replica.db');
+    const replica = await openReplica(replicaPath, { servers: server.url, stream: 'main' });
+    const watch = watchBoundaries(replicaPath);
+
+    // walnut's commits: 64 concurrent callers through walnut/sql (group commit)
+    const sql = await openDatabase(file);
+    await Promise.all(Array.from({ length: 64 }, async (_, w) => {
+      for (let i = 0; i < 4; i++) await sql.run('INSERT INTO t(w, v) VALUES (?, randomblob(?))', [100 + w, 200 + ((w * 7 + i * 13) % 900)]);
+    }));
+    await sql.close();
+    // sqlite3's commits: two writer processes (autocheckpoint 50: the WAL restarts under the export)
+    const sqliteCommits = await sqliteWriters(file, 2, 1, 50);
+    expect(sqliteCommits).toBeGreaterThan(10);
+
+    await caughtUp(r, replica);
+    const reads = await watch.stop();
+    expect(reads).toBeGreaterThan(5);
+    const m = r.metrics();
+    expect(m.bases).toBeGreaterThanOrEqual(2); // the session's own and at least one from a snapshot
+    expect(m.deltaFrames).toBeGreaterThan(0);
+
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    const primaryView = sqliteView(file);
+    const replicaView = sqliteView(replicaPath);
+    expect(replicaView.integrity).toBe('ok');
+    expect(replicaView.rows).toBe(primaryView.rows);
+    expect(JSON.parse(replicaView.rows)).toHaveLength(64 * 4 + sqliteCommits);
+    await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('the NATS server killed and restarted mid-stream: nothing lost, nothing stored or applied twice', async () => {
+    const { server, store, r } = await replicating('restart', { baseEveryCommits: 400 });
+    const replica = await openReplica(path.join(dir, 'restart-replica.db'), { servers: server.url, stream: 'restart' });
+    const applied: number[] = [];
+    replica.on('applied', (e: { seq: number; commits: number }) => applied.push(e.seq - e.commits + 1, e.seq));
+    let stop = false;
+    const writing = rawCommitters(store, 16, () => stop);
+    await until(() => replica.lag().appliedCommits > 100);
+    await server.stop('SIGKILL'); // mid-stream: commits go on, publishes fail and are retried
+    const during = r.metrics().exportedSeq;
+    await new Promise((res) => setTimeout(res, 700));
+    expect(r.metrics().exportedSeq).toBeGreaterThan(during); // commits never waited for the network
+    await server.start();
+    await until(() => r.metrics().publishedSeq > r.metrics().exportedSeq - 50 && replica.lag().appliedSeq > during + 50);
+    stop = true;
+    const commits = await writing;
+    await caughtUp(r, replica);
+    const m = r.metrics();
+    expect(m.sessions).toBe(1); // the session survived the outage (no re-base)
+    expect(m.publishRetries).toBeGreaterThan(0);
+    expect(replica.lag().rebases).toBe(0);
+    expect(m.publishedSeq).toBeGreaterThanOrEqual(commits);
+    // the stream stores each commit once, in order, none missing
+    const logged = await loggedCommits([server.url], 'restart');
+    expect(logged.length).toBe(m.publishedSeq - logged[0]! + 1);
+    expect(logged.every((s, i) => i === 0 || s === logged[i - 1]! + 1)).toBe(true);
+    // and the replica applied consecutive commits, each once
+    for (let i = 2; i < applied.length; i += 2) expect(applied[i]).toBe(applied[i - 1]! + 1);
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('the replica killed mid-apply (a walnut replica process, SIGKILL) resumes where it was: no re-base, nothing applied twice', async () => {
+    const { server, store, r } = await replicating('kill', { baseEveryCommits: 100_000 });
+    const replicaPath = path.join(dir, 'kill-replica.db');
+    let stop = false;
+    const writing = rawCommitters(store, 8, () => stop);
+    let midBatch = 0;
+    for (let round = 0; round < 3; round++) {
+      const child = spawnReplica(server.url, 'kill', replicaPath);
+      await child.applied(round === 0 ? 20 : 1);
+      await new Promise((res) => setTimeout(res, 50 + round * 37));
+      await child.kill();
+      const { position, record } = ReplicaPosition.open(replicaPath);
+      position.close();
+      expect(record?.state).toBe('ready');
+      if (record?.intent) midBatch++;
+    }
+    stop = true;
+    await writing;
+    const replica = await openReplica(replicaPath, { servers: server.url, stream: 'kill' });
+    await caughtUp(r, replica);
+    expect(replica.lag().rebases).toBe(0); // it resumed: every state was one the stream continues from
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(midBatch).toBeGreaterThan(0); // at least one kill landed between a batch's intent and its end
+    await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('a 3-node cluster (R=3) loses a node mid-stream: nothing lost, the replica equals the primary', async () => {
+    const nodes = await startNatsCluster();
+    started.push(...nodes);
+    const servers = nodes.map((n) => n.url);
+    const file = newPrimary();
+    const store = await open(file);
+    const r = store.replicateTo({ servers, stream: 'cluster', replicas: 3, baseEveryCommits: 300 });
+    await r.ready;
+    const replica = await openReplica(path.join(dir, 'cluster-replica.db'), { servers: [...servers].reverse(), stream: 'cluster' });
+    let stop = false;
+    const writing = rawCommitters(store, 16, () => stop);
+    await until(() => replica.lag().appliedCommits > 100);
+    // the stream's leader goes down (the harder case: a new leader is elected before publishes go on)
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const { connect } = await import('@nats-io/transport-node');
+    const nc = await connect({ servers });
+    const leader = (await (await jetstreamManager(nc)).streams.info('cluster')).cluster?.leader;
+    await nc.close();
+    const victim = nodes[['n0', 'n1', 'n2'].indexOf(leader ?? 'n0')]!;
+    await victim.stop('SIGKILL');
+    const during = r.metrics().exportedSeq;
+    await until(() => replica.lag().appliedSeq > during + 100);
+    stop = true;
+    await writing;
+    await caughtUp(r, replica);
+    expect(r.metrics().sessions).toBe(1);
+    expect(replica.lag().rebases).toBe(0);
+    const logged = await loggedCommits(servers, 'cluster');
+    expect(logged.every((s, i) => i === 0 || s === logged[i - 1]! + 1)).toBe(true);
+    expect(logged[logged.length - 1]).toBe(r.metrics().publishedSeq);
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('delta-encoded pages: restore from the stream at any commit (walnut restore --nats --until) equals the primary at that commit; bytes per one-row update far below a full page', async () => {
+    const { server, store, r } = await replicating('pitr', { baseEveryCommits: 100 });
+    // commit i writes page 3 + i % 5: the page's pattern with a few bytes that say i
+    const pageOf = (p: number, i: number): Buffer => {
+      const b = Buffer.alloc(4096, p);
+      b.writeUInt32BE(i, 100 + (i % 7) * 500);
+      return b;
+    };
+    const COMMITS = 300;
+    for (let i = 1; i <= COMMITS; i++) await store.commit([{ pgno: 3 + (i % 5), data: pageOf(3 + (i % 5), i) }]);
+    const base = await pages(store); // pages 1, 2 are SQLite's: the same at every commit here
+    await r.stop();
+    const m = r.metrics();
+    expect(m.publishedSeq).toBe(COMMITS); // the WAL was empty at the start: the base is commit 0
+    expect(m.bases).toBeGreaterThanOrEqual(3);
+    expect(m.deltaFrames).toBeGreaterThan(COMMITS - 10); // a page sent again goes as a delta
+    expect(m.deltaBytes / m.deltaFrames).toBeLessThan(0.05 * 4120); // vs a 4,120-byte frame
+    const expected = (k: number): string[] =>
+      base.map((h, idx) => {
+        const p = idx + 1;
+        if (p < 3) return h;
+        let last = k;
+        while (last > 0 && 3 + (last % 5) !== p) last--;
+        return xxh3_128(last > 0 ? pageOf(p, last) : Buffer.alloc(4096)).toString(16);
+      });
+    for (const until of [3, 150, 201, 299]) {
+      const out = path.join(dir, `pitr-${until}.db`);
+      if (until % 2 === 1) {
+        const run = await runNode(bin, ['restore', '--nats', server.url, '--stream', 'pitr', out, '--until', String(until), '--json']);
+        expect(run.code, run.stderr).toBe(0);
+        expect(JSON.parse(run.stdout)).toMatchObject({ lastCommitSeq: until, stoppedBy: 'until' });
+      } else {
+        expect(await restoreFromNats(out, { servers: server.url, stream: 'pitr', until })).toMatchObject({ lastCommitSeq: until, stoppedBy: 'until' });
+      }
+      const restored = fs.readFileSync(out);
+      const got = Array.from({ length: restored.length / 4096 }, (_, k) => xxh3_128(restored.subarray(k * 4096, (k + 1) * 4096)).toString(16));
+      expect(got, `until ${until}`).toEqual(expected(until).slice(0, got.length));
+      expect(got.length).toBe(Math.min(base.length, 3 + Math.min(until, 4)));
+    }
+    const whole = path.join(dir, 'pitr-all.db');
+    expect(await restoreFromNats(whole, { servers: server.url, stream: 'pitr' })).toMatchObject({ lastCommitSeq: COMMITS, stoppedBy: null });
+    const all = fs.readFileSync(whole);
+    expect(Array.from({ length: all.length / 4096 }, (_, k) => xxh3_128(all.subarray(k * 4096, (k + 1) * 4096)).toString(16))).toEqual(base);
+    await store.close();
+  }, 60_000);
+
+  it('past the lag bound (NATS down) the session is dropped, never the commits: a new session with a new base image follows, the replica re-bases onto it', async () => {
+    const { server, store, r } = await replicating('lag', { maxLagBytes: 1 << 20, delta: false });
+    const exceeded: unknown[] = [];
+    r.on('lagExceeded', (m) => exceeded.push(m));
+    const replica = await openReplica(path.join(dir, 'lag-replica.db'), { servers: server.url, stream: 'lag' });
+    for (let i = 0; i < 20; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    await replica.waitFor(20, r.metrics().session);
+    await server.stop('SIGKILL');
+    for (let i = 20; i < 320; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]); // 1.2 MiB of frames
+    await until(() => exceeded.length > 0);
+    expect(exceeded.length).toBe(1);
+    expect(r.metrics().lagBytes).toBeLessThanOrEqual(1 << 20); // the queue was dropped
+    await server.start();
+    await until(() => r.metrics().sessions >= 2 && r.metrics().publishedSeq >= 0);
+    for (let i = 320; i < 340; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    await caughtUp(r, replica);
+    expect(r.metrics().sessions).toBe(2); // one new session, not a churn of them
+    expect(replica.lag().rebases).toBe(1);
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('a replica behind the stream\'s retention re-bases from the newest base image when it reopens', async () => {
+    const { server, store, r } = await replicating('retention', { maxBytes: 256 << 10, baseEveryCommits: 20, delta: false, maxMessageBytes: 64 << 10 });
+    const replicaPath = path.join(dir, 'retention-replica.db');
+    let replica = await openReplica(replicaPath, { servers: server.url, stream: 'retention' });
+    for (let i = 0; i < 10; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    await replica.waitFor(10, r.metrics().session);
+    await replica.close();
+    for (let i = 10; i < 200; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]); // 780 KiB: the first commits leave the stream
+    await until(() => r.metrics().publishedSeq === r.metrics().exportedSeq && r.metrics().exportedSeq >= 200);
+    replica = await openReplica(replicaPath, { servers: server.url, stream: 'retention' });
+    await caughtUp(r, replica);
+    expect(replica.lag().rebases).toBe(1);
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    await replica.close();
+    await store.close();
+  }, 60_000);
+});
