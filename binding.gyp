@@ -7,6 +7,8 @@
         "native/base_image.cc",
         "native/checkpoint.cc",
         "native/checkpoint_copy.cc",
+        "native/commit_lane.cc",
+        "native/commit_lane_binding.cc",
         "native/errors.cc",
         "native/export_io.cc",
         "native/faults.cc",

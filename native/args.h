@@ -18,7 +18,7 @@ struct ByteSpan {
   size_t length = 0;
 };
 
-// A typed array of `type` at info[index] -> its bytes (one napi_get_typedarray_info call: the
+// A typed array of `type` (Uint8Array, Uint32Array or Float64Array) at info[index] -> its bytes (one napi_get_typedarray_info call: the
 // checksum entry points are called per page, where N-API overhead is most of the cost).
 inline bool GetTypedBytes(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type,
                           const char* name, const char* what, ByteSpan* out) {
@@ -35,7 +35,8 @@ inline bool GetTypedBytes(const Napi::CallbackInfo& info, size_t index, napi_typ
     return false;
   }
   out->data = static_cast<uint8_t*>(data);
-  out->length = type == napi_uint32_array ? elements * 4 : elements;
+  // in bytes, whatever the element type (ByteSpan is bytes)
+  out->length = type == napi_uint32_array ? elements * 4 : type == napi_float64_array ? elements * 8 : elements;
   return true;
 }
 

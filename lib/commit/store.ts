@@ -7,6 +7,8 @@
  * empty file gets the same page 1 (index/journal-mode.ts, as PRAGMA journal_mode=WAL does).
  * Beyond that walnut never writes page contents of its own. An existing rollback-journal
  * database is put into WAL mode first (header bytes only; index/journal-mode.ts, option convert).
+ * Commits go to the store's group committer, or (option shareLane, the default) through the
+ * process's commit lane of the file to the committer of the store that leads it (lane.ts).
  */
 import * as path from 'node:path';
 
@@ -16,7 +18,7 @@ import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalFile, WalRecovery, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../wal-index/wal-index';
-import { WalnutFile } from '../io/file';
+import { nativeHandleOf, WalnutFile } from '../io/file';
 import { resolvedPath } from '../io/real-path';
 import { runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
 import type { CheckpointMode } from '../checkpoint/plan';
@@ -31,6 +33,7 @@ import { toPrometheus } from '../telemetry/prometheus';
 import { AutoCheckpointPolicy, type WalMetrics } from './auto-checkpoint';
 import { CloseGate } from './close-gate';
 import { GroupCommitter, type CommitMetrics, type CommitResult } from './group-committer';
+import { SharedLane, type CommitSink, type LaneMetrics } from './lane';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
 import { commitDbSize, normalizePages, type PageRules, type PageWrite } from './pages';
 import { Transaction } from './transaction';
@@ -67,6 +70,8 @@ export interface StoreMetrics extends CommitMetrics {
   checkpointWaits: number;
   /** The last background (auto) checkpoint failure, if any. */
   lastCheckpointError: string | null;
+  /** The process's commit lane of this database file (option shareLane; commit/lane.ts). */
+  lane?: LaneMetrics;
 }
 
 const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncate'];
@@ -156,6 +161,10 @@ export class Store {
   readonly #index: WalIndex;
   readonly #options: ResolvedOptions;
   readonly #committer: GroupCommitter;
+  /** The process's commit lane of this file (shareLane), null when this store writes alone. */
+  readonly #lane: SharedLane | null;
+  /** Where commits go: the lane, or the committer. */
+  readonly #sink: CommitSink;
   #checkpoints = 0;
   #busyCheckpoints = 0;
   #lastCheckpointError: string | null = null;
@@ -214,6 +223,10 @@ export class Store {
         if (action === 'start' || action === 'wait-then-start' || (action === 'wait' && !this.#policy.pinned && backfilled() < mx)) await this.#startAutoCheckpoint();
       },
     });
+    // the options the leader's committer applies to every member's commits must agree
+    const laneKey = JSON.stringify([options.synchronous, options.fec]);
+    this.#lane = options.shareLane && index.lockingMode === 'shared' ? new SharedLane(nativeHandleOf(index.db), laneKey, index.pageSize, this.#committer, index.dbPath) : null;
+    this.#sink = this.#lane ?? this.#committer;
   }
 
   get #closed(): boolean {
@@ -242,7 +255,7 @@ export class Store {
     try {
       this.#checkOpen();
       const dbSize = commitDbSize(options, this.#rules);
-      return this.#committer.submit(normalizePages(pages, this.#rules, dbSize), dbSize);
+      return this.#sink.submit(normalizePages(pages, this.#rules, dbSize), dbSize);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -251,7 +264,7 @@ export class Store {
   /** A read-write transaction whose snapshot is taken now. */
   begin(): Transaction {
     this.#checkOpen();
-    return new Transaction(this.#gate.track(this.#index.beginRead()), this.#committer, this.#rules, this.#gate);
+    return new Transaction(this.#gate.track(this.#index.beginRead()), this.#sink, this.#rules, this.#gate);
   }
 
   /**
@@ -302,6 +315,9 @@ export class Store {
    * up to the busy timeout (WALNUT_BUSY).
    */
   holdWriteLease(): Promise<void> {
+    if (this.#lane !== null && !this.#lane.leader) {
+      return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'another store of this process writes the commits of this database file (its commit lane); a write lease here would lock it out: open this store with shareLane: false', { reason: 'shareLane', path: this.#index.dbPath }));
+    }
     return this.#gate.run(() => this.#index.holdWriteLease());
   }
 
@@ -407,6 +423,7 @@ export class Store {
       busyCheckpoints: this.#busyCheckpoints,
       checkpointWaits: this.#policy.waits,
       lastCheckpointError: this.#lastCheckpointError,
+      ...(this.#lane === null || this.#closed ? {} : { lane: this.#lane.metrics() }),
       ...(this.#extension === null ? {} : this.#extension.metrics()),
     };
   }
@@ -422,7 +439,11 @@ export class Store {
     if (this.#closing === null) {
       this.#closing = (async () => {
         await this.#gate.close();
+        // this store's lane commits settle (it leads meanwhile if it leads), then another member
+        // takes over; what this committer took already is written and settled before it leaves
+        await this.#lane?.resign();
         await this.#committer.close();
+        this.#lane?.leave();
         const cut = walnutError('WALNUT_CLOSED', 'the store closed during the export', { path: this.#index.dbPath });
         await Promise.all([...this.#exports].map((e) => e.cut(cut)));
         await this.#autoCheckpoint;
