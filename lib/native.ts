@@ -227,8 +227,12 @@ export interface NativeCommitLane {
   readonly leader: boolean;
   /** Copies the pages; returns the commit's lane-wide id. conflict: [mxFrame, salt1, salt2, pgnos]. */
   submit(pgnos: Uint32Array, pages: readonly Uint8Array[], dbSize: number, conflict: [number, number, number, Uint32Array] | null): number;
-  /** Leader: the queued commits; 8 numbers each in meta (id, pageCount, readCount, dbSize, hasConflict, mxFrame, salt1, salt2). */
-  take(): { meta: Float64Array; buffers: ArrayBuffer[] };
+  /**
+   * Leader: the queued commits; 10 numbers each in meta (id, pageCount, readCount, dbSize,
+   * hasConflict, mxFrame, salt1, salt2, member, offset): at `offset` in buffer, the pages, their
+   * page numbers (u32), the conflict set's page numbers (u32).
+   */
+  take(): { meta: Float64Array; buffer: ArrayBuffer };
   settle(ok: Float64Array, failed: Array<[number, string, string, string, number]>, own: number): void;
   resign(): void;
   leave(): void;

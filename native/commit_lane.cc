@@ -22,14 +22,17 @@ Block& Block::operator=(Block&& o) noexcept {
   return *this;
 }
 
-void Lane::WakeLocked(uint32_t member, Slot& slot) {
-  (void)member;
+void Lane::WakeLocked(Slot& slot, Wakes& wakes) {
   if (slot.wakePending || slot.waker == nullptr) return;
   slot.wakePending = true;
-  slot.waker->Wake();
+  wakes.push_back(slot.waker);
 }
 
-void Lane::HandOverLocked() {
+void Lane::Wake(const Wakes& wakes) {
+  for (const auto& w : wakes) w->Wake();
+}
+
+void Lane::HandOverLocked(Wakes& wakes) {
   uint32_t previous = leader_;
   leader_ = 0;
   for (auto& [id, slot] : slots_) {
@@ -37,24 +40,25 @@ void Lane::HandOverLocked() {
     leader_ = id;
     slot.events.lead = true;
     if (!queue_.empty()) slot.events.work = true;
-    WakeLocked(id, slot);
+    WakeLocked(slot, wakes);
     break;
   }
   if (leader_ != previous && leader_ != 0) metrics_.leaderChanges++;
 }
 
-uint32_t Lane::Join(Waker* waker, bool* leader) {
+uint32_t Lane::Join(std::shared_ptr<Waker> waker, bool* leader) {
   std::lock_guard<std::mutex> lock(mutex_);
   uint32_t id = nextMember_++;
   Slot& slot = slots_[id];
-  slot.waker = waker;
+  slot.waker = std::move(waker);
   *leader = leader_ == 0;
   if (*leader) leader_ = id;
   return id;
 }
 
 uint64_t Lane::Submit(uint32_t member, Submission&& s) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  Wakes wakes;
+  std::unique_lock<std::mutex> lock(mutex_);
   s.id = nextId_++;
   s.member = member;
   uint64_t id = s.id;
@@ -71,8 +75,10 @@ uint64_t Lane::Submit(uint32_t member, Submission&& s) {
   auto it = slots_.find(leader_);
   if (it != slots_.end()) {
     it->second.events.work = true;
-    WakeLocked(leader_, it->second);
+    WakeLocked(it->second, wakes);
   }
+  lock.unlock();
+  Wake(wakes);
   return id;
 }
 
@@ -90,7 +96,8 @@ std::vector<Submission> Lane::Take(uint32_t member) {
 }
 
 void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t ownCommits) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  Wakes wakes;
+  std::unique_lock<std::mutex> lock(mutex_);
   std::map<uint32_t, uint64_t> perMember;  // commits of each member in this batch
   if (ownCommits > 0) perMember[leader] += ownCommits;
   for (Outcome& o : outcomes) {
@@ -102,7 +109,7 @@ void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t own
     if (s == slots_.end()) continue;
     if (o.ok) perMember[submitter]++;
     s->second.events.outcomes.push_back(std::move(o));
-    WakeLocked(submitter, s->second);
+    WakeLocked(s->second, wakes);
   }
   uint64_t commits = 0;
   for (auto& [member, n] : perMember) {
@@ -112,11 +119,14 @@ void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t own
     s->second.commits += n;
     s->second.batches++;
   }
-  if (commits == 0) return;
-  metrics_.batches++;
-  metrics_.commits += commits;
-  metrics_.memberSlotsInBatches += perMember.size();
-  if (perMember.size() > 1) metrics_.crossMemberBatches++;
+  if (commits > 0) {
+    metrics_.batches++;
+    metrics_.commits += commits;
+    metrics_.memberSlotsInBatches += perMember.size();
+    if (perMember.size() > 1) metrics_.crossMemberBatches++;
+  }
+  lock.unlock();
+  Wake(wakes);
 }
 
 Events Lane::Collect(uint32_t member) {
@@ -132,19 +142,22 @@ Events Lane::Collect(uint32_t member) {
 }
 
 void Lane::Resign(uint32_t member) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  Wakes wakes;
+  std::unique_lock<std::mutex> lock(mutex_);
   auto it = slots_.find(member);
   if (it == slots_.end()) return;
   it->second.eligible = false;
   it->second.events.lead = false;
-  if (leader_ == member) HandOverLocked();
+  if (leader_ == member) HandOverLocked(wakes);
+  lock.unlock();
+  Wake(wakes);
 }
 
 size_t Lane::Leave(uint32_t member, bool abandoned) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  Wakes wakes;
+  std::unique_lock<std::mutex> lock(mutex_);
   auto self = slots_.find(member);
   if (self == slots_.end()) return slots_.size();
-  self->second.waker = nullptr;  // never woken again
   // its queued commits were never written, and nobody is left to tell
   for (auto it = queue_.begin(); it != queue_.end();) {
     it = it->member == member ? queue_.erase(it) : it + 1;
@@ -174,11 +187,14 @@ size_t Lane::Leave(uint32_t member, bool abandoned) {
           "it may or may not be in the database, as with a lost connection"
         : "the store writing this lane's commits closed before this commit was acknowledged";
     s->second.events.outcomes.push_back(std::move(o));
-    WakeLocked(submitter, s->second);
+    WakeLocked(s->second, wakes);
     metrics_.abandonedCommits++;
   }
-  if (leader_ == member) HandOverLocked();
-  return slots_.size();
+  if (leader_ == member) HandOverLocked(wakes);
+  size_t left = slots_.size();
+  lock.unlock();
+  Wake(wakes);
+  return left;
 }
 
 bool Lane::IsLeader(uint32_t member) {
@@ -207,11 +223,11 @@ std::map<Key, std::shared_ptr<Lane>>& Registry() {
 }  // namespace
 
 std::shared_ptr<Lane> JoinLane(dev_t dev, ino_t ino, const std::string& key, uint32_t pageSize,
-                               Waker* waker, uint32_t* member, bool* leader) {
+                               std::shared_ptr<Waker> waker, uint32_t* member, bool* leader) {
   std::lock_guard<std::mutex> lock(registryMutex);
   std::shared_ptr<Lane>& lane = Registry()[Key{dev, ino, key, pageSize}];
   if (lane == nullptr) lane = std::make_shared<Lane>(pageSize);
-  *member = lane->Join(waker, leader);
+  *member = lane->Join(std::move(waker), leader);
   return lane;
 }
 

@@ -3,7 +3,7 @@
 //
 // A lane has members (one per store that joined it) and at most one leader. The leader is the
 // member whose JS GroupCommitter writes the lane's commits: other members Submit their commits
-// (page bytes copied once, into one block per commit, owned here until the leader Takes it), the
+// (page bytes copied into one block per commit, owned here until the leader Takes it), the
 // leader's event loop is woken (Waker) and Takes everything queued into its own batches, then
 // Settles each commit with its outcome, which is queued for the submitting member and wakes it.
 // So one batch, one pwritev and one fdatasync serve the commits of every member.
@@ -20,8 +20,10 @@
 //    taken as leader and not settled fail with WALNUT_CLOSED (reason LeaderExited) for their
 //    submitters. Its batch may have reached the WAL and been published before the environment
 //    stopped, so such a failure means "not acknowledged", as a lost connection does (README).
-//  - A member's Waker is called only under the lane's mutex, never after its Leave returns, and
-//    at most once between two Collects of that member (wake-ups coalesce).
+//  - A member's Waker is called at most once between two Collects of that member (wake-ups
+//    coalesce), and outside the lane's mutex (a wake-up is a system call: a thread preempted
+//    inside it must not hold up every other member). So a Wake may come just after the member
+//    left: the lane holds its Waker by shared_ptr, and a Waker ignores Wakes once closed.
 //  - The registry holds a lane while it has members; the last LeaveLane removes it. A member's file
 //    stays open while it is in the lane, so (device, inode) cannot name another file meanwhile.
 // Lock order: the registry's mutex before a lane's. No N-API here (the binding is
@@ -42,7 +44,7 @@
 
 namespace walnut::lane {
 
-// A block of malloc'd memory with one owner (handed to JS as an external ArrayBuffer by Take).
+// A block of malloc'd memory with one owner.
 struct Block {
   Block() = default;
   explicit Block(size_t n);
@@ -51,12 +53,6 @@ struct Block {
   Block& operator=(Block&& o) noexcept;
   Block(const Block&) = delete;
   Block& operator=(const Block&) = delete;
-  // Gives up ownership (the caller frees with std::free).
-  uint8_t* Release() {
-    uint8_t* d = data;
-    data = nullptr, size = 0;
-    return d;
-  }
   uint8_t* data = nullptr;
   size_t size = 0;
 };
@@ -92,8 +88,8 @@ struct Events {
   bool work = false;              // (leader) commits are queued
 };
 
-// Wakes a member's event loop. Called with the lane's mutex held: must not block and must not
-// call back into the lane.
+// Wakes a member's event loop. Called without the lane's mutex, possibly after the member left
+// (then it must do nothing); must not block.
 class Waker {
  public:
   virtual ~Waker() = default;
@@ -127,7 +123,7 @@ class Lane {
   uint32_t pageSize() const { return pageSize_; }
 
   // Adds a member; it is the leader when the lane had none. (Through JoinLane.)
-  uint32_t Join(Waker* waker, bool* leader);
+  uint32_t Join(std::shared_ptr<Waker> waker, bool* leader);
   // Queues a commit of `member` (its id is set here) and wakes the leader; with no leader the
   // submitter becomes leader (and is woken with `lead`).
   uint64_t Submit(uint32_t member, Submission&& s);
@@ -148,8 +144,9 @@ class Lane {
   LaneMetrics Metrics();
 
  private:
+  using Wakes = std::vector<std::shared_ptr<Waker>>;
   struct Slot {
-    Waker* waker = nullptr;
+    std::shared_ptr<Waker> waker;
     bool eligible = true;
     bool wakePending = false;
     Events events;
@@ -159,8 +156,10 @@ class Lane {
     uint32_t submitter;
     uint32_t taker;
   };
-  void WakeLocked(uint32_t member, Slot& slot);
-  void HandOverLocked();
+  // Marks the wake-up due and adds the Waker to `wakes` (called once the mutex is released).
+  static void WakeLocked(Slot& slot, Wakes& wakes);
+  static void Wake(const Wakes& wakes);
+  void HandOverLocked(Wakes& wakes);
 
   const uint32_t pageSize_;
   std::mutex mutex_;
@@ -179,7 +178,7 @@ class Lane {
 // Both run under the registry's mutex, so a join never finds a lane that is being dropped.
 // `pageSize` is part of the key too (one file has one page size; a lane never mixes two).
 std::shared_ptr<Lane> JoinLane(dev_t dev, ino_t ino, const std::string& key, uint32_t pageSize,
-                               Waker* waker, uint32_t* member, bool* leader);
+                               std::shared_ptr<Waker> waker, uint32_t* member, bool* leader);
 void LeaveLane(const std::shared_ptr<Lane>& lane, uint32_t member, bool abandoned);
 // Lanes in the registry (tests: no lane is leaked).
 size_t LaneCount();

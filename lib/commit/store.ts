@@ -208,8 +208,13 @@ export class Store {
         // backed off while a reader keeps the WAL from restarting (auto-checkpoint.ts)
         if (this.#autoCheckpoint === null && !this.#closed && this.#policy.dueAfterCommit(mxFrame)) this.#startAutoCheckpoint();
       },
-      // null when the sidecar has room: the committer then keeps its WRITE run going
-      beforeBatch: () => extension?.room() ?? null,
+      // null when the sidecar has room and the lane waits for nobody: the committer then keeps
+      // its WRITE run going
+      beforeBatch: () => {
+        const room = extension?.room() ?? null;
+        const gather = this.#lane?.gather() ?? null;
+        return room === null ? gather : gather === null ? room : Promise.all([room, gather]).then(() => undefined);
+      },
       // Under WRITE, once the batch's transactions gave up their read marks: the batch that
       // restarts the WAL copies what the background checkpoint left (the frames appended while
       // it ran, or past its readers' marks) and waits for that only (auto-checkpoint.ts). A

@@ -252,7 +252,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     const dir = tmpDir('walnut-lanes-');
     const rand = seededRandom(20261130);
     let acked = 0;
-    for (let trial = 0; trial < 5; trial++) {
+    for (let trial = 0; trial < 4; trial++) {
       const { file, slots } = laneDatabase(dir, `crash${trial}`);
       const slotsOf = Array.from({ length: 4 }, (_, w) => slots.slice(w * 4, w * 4 + 4));
       const acks = new Map<string, number>();
