@@ -20,6 +20,8 @@
  *    the lane's auto-checkpoints); every member still has its own wal-index connection (reads,
  *    snapshots, checkpoint(), its own read marks), so other processes see one connection per
  *    store of which only the leader writes.
+ * A leader whose committer failed (WALNUT_FAILED) resigns at once: the others go on under a new
+ * leader, the failed store refuses commits until reopened, as before.
  * Leaving: close() waits until this store's own commits settled (leading meanwhile if it leads
  * or becomes leader), then resigns (another member takes over and is woken), lets the
  * committer finish what it took, settles that, and leaves. A worker that ends without close()
@@ -110,11 +112,17 @@ export class SharedLane implements CommitSink {
 
   submit(pages: WalPage[], dbSize: number | undefined, conflict?: ConflictSet): Promise<CommitResult> {
     if (this.#leader) {
-      return this.#committer.submit(pages, dbSize, conflict).then((r) => {
-        this.#own++;
-        this.#queueFlush();
-        return { ...r, commitSeq: ++this.#seq };
-      });
+      return this.#committer.submit(pages, dbSize, conflict).then(
+        (r) => {
+          this.#own++;
+          this.#queueFlush();
+          return { ...r, commitSeq: ++this.#seq };
+        },
+        (e: unknown) => {
+          this.#resignIfFailed();
+          throw e;
+        },
+      );
     }
     return new Promise((resolve, reject) => {
       const pgnos = new Uint32Array(pages.length);
@@ -135,6 +143,18 @@ export class SharedLane implements CommitSink {
    */
   async resign(): Promise<void> {
     if (this.#waiting.size > 0) await new Promise<void>((resolve) => (this.#whenSettled = resolve));
+    this.#resigned = true;
+    this.#native.resign();
+  }
+
+  /**
+   * A leader whose committer failed (WALNUT_FAILED: a sync error, or the pipeline after a write)
+   * refuses every later commit until its store is reopened; the lane's other members need not:
+   * another member leads from here (it appends after the published header, as a new
+   * connection would).
+   */
+  #resignIfFailed(): void {
+    if (this.#committer.failed === null || !this.#leader || this.#resigned) return;
     this.#resigned = true;
     this.#native.resign();
   }
@@ -239,6 +259,7 @@ export class SharedLane implements CommitSink {
           this.#queueFlush();
         },
         (e: unknown) => {
+          this.#resignIfFailed();
           this.#settledMembers.add(member);
           const w = e as { code?: string; message?: string; reason?: string; errno?: number };
           this.#failed.push([id, w.code ?? 'WALNUT_FAILED', w.message ?? String(e), w.reason ?? '', w.errno ?? 0]);

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/index';
 import { SharedLane } from '../../lib/commit/lane';
-import { HELPERS } from '../helpers/children';
+import { HELPERS, runNode } from '../helpers/children';
 import { Database } from '../helpers/sqlite';
 import { pageRoles, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -143,6 +143,23 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     await expect(d.holdWriteLease()).rejects.toMatchObject({ code: 'WALNUT_INVALID_ARGUMENT', reason: 'shareLane' });
     await Promise.all([alone.close(), d.close(), c.close()]);
     expect(SharedLane.count()).toBe(0);
+  });
+
+  it('a sync error in the leader stops the leader only: another member leads, its commits go on', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const file = path.join(dir, 'fault.db');
+    const { code, stdout, stderr } = await runNode(path.join(HELPERS, 'lane-fault-child.js'), [file], { WALNUT_FAULT_INJECTION: '1' });
+    expect(code, stderr).toBe(0);
+    const r = JSON.parse(stdout) as { batch: Array<{ ok: boolean; code?: string }>; after: Record<'leader' | 'follower', { ok: boolean; code?: string }>; followerLeads: boolean };
+    expect(r.batch[0]).toEqual({ ok: false, code: 'WALNUT_FAILED' });
+    expect(r.after.leader).toEqual({ ok: false, code: 'WALNUT_FAILED' }); // until reopened, as ever
+    expect(r.after.follower).toEqual({ ok: true, durable: true });
+    expect(r.followerLeads).toBe(true);
+    const store = await open(file, { shareLane: false });
+    const snap = await store.snapshot();
+    expect((await snap.read(5)).equals(Buffer.alloc(4096, 4))).toBe(true);
+    snap.release();
+    await store.close();
   });
 
   for (const n of [4, 8]) {
