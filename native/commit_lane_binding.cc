@@ -214,18 +214,10 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
           !GetU32Prop(env, fields, "salt2", &s.salt2)) {
         return env.Undefined();
       }
-      bool typed = false;
-      napi_typedarray_type type;
-      size_t elements = 0;
-      void* data = nullptr;
-      Napi::Value r = a.Get(3u);
-      if (napi_is_typedarray(env, r, &typed) != napi_ok || !typed ||
-          napi_get_typedarray_info(env, r, &type, &elements, &data, nullptr, nullptr) != napi_ok ||
-          type != napi_uint32_array || elements > std::numeric_limits<uint32_t>::max()) {
+      if (!TypedBytesOf(env, a.Get(3u), napi_uint32_array, &reads) ||
+          reads.length / 4 > std::numeric_limits<uint32_t>::max()) {
         return ThrowInvalid(env, "conflict pgnos must be a Uint32Array");
       }
-      reads.data = static_cast<uint8_t*>(data);
-      reads.length = elements * 4;
       s.hasConflict = true;
     }
     const size_t pageSize = lane->pageSize();
@@ -239,17 +231,11 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     }
     Napi::Array pages = info[1].As<Napi::Array>();
     for (uint32_t i = 0; i < count; i++) {
-      Napi::Value page = pages.Get(i);
-      bool typed = false;
-      napi_typedarray_type type;
-      size_t length = 0;
-      void* data = nullptr;
-      if (napi_is_typedarray(env, page, &typed) != napi_ok || !typed ||
-          napi_get_typedarray_info(env, page, &type, &length, &data, nullptr, nullptr) != napi_ok ||
-          type != napi_uint8_array || length != pageSize) {
+      ByteSpan page;
+      if (!TypedBytesOf(env, pages.Get(i), napi_uint8_array, &page) || page.length != pageSize) {
         return ThrowInvalid(env, "page " + std::to_string(i) + " must be a Uint8Array of the page size");
       }
-      std::memcpy(s.block.data + static_cast<size_t>(i) * pageSize, data, pageSize);
+      std::memcpy(s.block.data + static_cast<size_t>(i) * pageSize, page.data, pageSize);
     }
     std::memcpy(s.block.data + pageBytes, pgnos.data, pgnos.length);
     if (reads.length > 0) std::memcpy(s.block.data + pageBytes + pgnos.length, reads.data, reads.length);
