@@ -118,6 +118,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     expect(a.metrics().commits).toBe(40); // a's committer wrote all of them
     expect(b.metrics().commits).toBe(0);
     expect(b.metrics().lane).toMatchObject({ leader: false, members: 2, commits: 40 });
+    expect(b.metrics({ format: 'prometheus' })).toMatch(/^walnut_lane_members 2$/m);
     const t1 = a.begin();
     const t2 = b.begin();
     await t1.read(slots[0]!.pgno);
