@@ -8,6 +8,8 @@
         "native/base_restore.cc",
         "native/checkpoint.cc",
         "native/checkpoint_copy.cc",
+        "native/commit_lane.cc",
+        "native/commit_lane_binding.cc",
         "native/errors.cc",
         "native/export_io.cc",
         "native/faults.cc",
@@ -33,7 +35,7 @@
         "native/fec/rs.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-O2", "-O3"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=c++17", "-O2"],
       "cflags": ["-O3"],

@@ -22,6 +22,11 @@
 //   raw-64             the physical bound: 64 frames (24 + 4096 bytes) pwritev + fdatasync in a
 //                      loop, through walnut's native file on its I/O thread, over written space
 //                      (a restarted WAL is reused space too), wrapping at 8 MiB
+//   lane-4x16          worker_threads sharing one commit lane (issue #21): 4 workers, each with
+//                      its own store on one database and 16 committers (lane-8x8: 8 x 8)
+//   lane-1x64          the same harness with 1 worker x 64 committers (one store)
+//   own-4x16           today's design before #21: 4 workers, each store its own connection
+//                      (shareLane: false), taking turns on SQLite's WRITE lock (own-8x8: 8 x 8)
 //   raw-64-ckpt        raw-64 plus a checkpoint's disk work every 1000 frames (as walnut's
 //                      default): the same page copies walnut's checkpoint makes (64 runs of 16
 //                      adjacent pages of the 5002-page database, one pwritev per run, all
@@ -31,7 +36,9 @@
 // raw loops), event-loop delay p99 over a 1 ms timer (monitorEventLoopDelay; the idle case is
 // the same timer with nothing running: this shared VM's own floor), and CPU time of the
 // JavaScript thread per batch (Linux schedstat of the main thread; includes the system calls
-// made on it, not the I/O threads' work).
+// made on it, not the I/O threads' work), and CPU time of the whole process (every thread) per
+// commit. The lane cases also report commits per fdatasync and the lane's members per batch.
+// WALNUT_BENCH_ONLY=<regex> runs only the cases it matches (plus the idle timer).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -134,6 +141,50 @@ function walnutCase(dir, name, committers, options) {
   };
 }
 
+/**
+ * `workers` worker_threads (bench/commit-worker.js), each with its own store on one database and
+ * `committers` committers; shareLane as given. One round: every worker drives for `seconds`.
+ */
+function workersCase(dir, name, workers, committers, shareLane) {
+  return async () => {
+    const { Worker } = require('node:worker_threads');
+    const db = path.join(dir, `${name}.db`);
+    const ws = [];
+    for (let w = 0; w < workers; w++) {
+      const worker = new Worker(path.join(__dirname, 'commit-worker.js'), { workerData: { db, w, committers, shareLane } });
+      await new Promise((resolve, reject) => worker.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(m.error)))));
+      ws.push(worker);
+    }
+    const counters = { batches: 0, fsyncs: 0, commits: 0, lane: null };
+    return {
+      committers: workers * committers,
+      run: async (seconds) => {
+        const replies = await Promise.all(ws.map((worker) => new Promise((resolve) => {
+          worker.once('message', resolve);
+          worker.postMessage({ seconds });
+        })));
+        let commits = 0;
+        for (const r of replies) {
+          if (r.error) throw new Error(r.error);
+          commits += r.commits;
+          counters.batches += r.batches;
+          counters.fsyncs += r.fsyncs;
+          if (r.lane?.leader) counters.lane = r.lane;
+        }
+        counters.commits += commits;
+        const sorted = (k) => replies.map((r) => r[k]).sort((a, b) => a - b);
+        return { perSecond: commits / seconds, p50: sorted('p50')[replies.length >> 1], p99: sorted('p99')[replies.length - 1] };
+      },
+      batches: () => counters.batches,
+      counters,
+      close: () => Promise.all(ws.map((worker) => new Promise((resolve) => {
+        worker.once('exit', resolve);
+        worker.postMessage('close');
+      }))),
+    };
+  };
+}
+
 function sqliteCase(dir, mode) {
   return async () => {
     const db = new Database(path.join(dir, `sqlite-${mode}.db`));
@@ -214,15 +265,21 @@ async function run() {
       const data = Buffer.alloc(PAGE, 0x5a);
       return { committers: 64, commitOnce: () => commit(data), batches: () => counters.batches, close: () => fh.close() };
     },
+    'lane-4x16': workersCase(dir, 'lane4', 4, 16, true),
+    'lane-8x8': workersCase(dir, 'lane8', 8, 8, true),
+    'lane-1x64': workersCase(dir, 'lane1', 1, 64, true),
+    'own-4x16': workersCase(dir, 'own4', 4, 16, false),
+    'own-8x8': workersCase(dir, 'own8', 8, 8, false),
     'raw-64': rawCase(dir, 'raw', 0),
     'raw-64-ckpt': rawCase(dir, 'rawckpt', Math.round(AUTO_CHECKPOINT / BATCH)),
     idle: async () => ({ idle: true, close: () => undefined }),
   };
-  const names = Object.keys(cases);
+  const only = process.env.WALNUT_BENCH_ONLY ? new RegExp(process.env.WALNUT_BENCH_ONLY) : null;
+  const names = Object.keys(cases).filter((n) => only === null || n === 'idle' || only.test(n));
   const inst = {};
   for (const n of names) inst[n] = await cases[n]();
   // warm-up, not recorded: files grown, WALs started, code compiled
-  for (const n of names) if (!inst[n].idle) await (inst[n].sync ? driveSync(0.2, inst[n].commitOnce) : drive(inst[n].committers, 0.2, inst[n].commitOnce));
+  for (const n of names) if (!inst[n].idle) await (inst[n].run ? inst[n].run(0.2) : inst[n].sync ? driveSync(0.2, inst[n].commitOnce) : drive(inst[n].committers, 0.2, inst[n].commitOnce));
   const res = Object.fromEntries(names.map((n) => [n, []]));
   for (let r = 0; r < ROUNDS; r++) {
     const order = names.slice(r % names.length).concat(names.slice(0, r % names.length));
@@ -231,28 +288,32 @@ async function run() {
       const loop = monitorEventLoopDelay({ resolution: 1 });
       const b0 = c.batches ? c.batches() : 0;
       const cpu0 = jsThreadCpuUs();
+      const proc0 = process.cpuUsage();
       loop.enable();
       let x;
       if (c.idle) {
         await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
         x = { perSecond: 0, p50: 0, p99: 0 };
       } else {
-        x = c.sync ? driveSync(SECONDS, c.commitOnce) : await drive(c.committers, SECONDS, c.commitOnce);
+        x = c.run ? await c.run(SECONDS) : c.sync ? driveSync(SECONDS, c.commitOnce) : await drive(c.committers, SECONDS, c.commitOnce);
       }
       loop.disable();
       const cpu1 = jsThreadCpuUs();
+      const proc = process.cpuUsage(proc0);
       const batches = c.batches ? c.batches() - b0 : 0;
       res[n].push({
         perSecond: x.perSecond * (c.scale ?? 1),
         p50: x.p50,
         p99: x.p99,
         loopP99Ms: Math.max(0, loop.percentile(99) / 1e6 - 1),
-        jsUsPerBatch: cpu0 === null || batches === 0 ? null : (cpu1 - cpu0) / batches,
+        jsUsPerBatch: cpu0 === null || batches === 0 || c.run ? null : (cpu1 - cpu0) / batches,
+        cpuUsPerCommit: x.perSecond === 0 ? null : (proc.user + proc.system) / (x.perSecond * (c.scale ?? 1) * SECONDS),
       });
     }
   }
   for (const n of names) await inst[n].close();
   fs.rmSync(dir, { recursive: true, force: true });
+  const has = (n) => names.includes(n);
 
   const med = (a) => {
     const s = a.filter((v) => v !== null).sort((x, y) => x - y);
@@ -271,8 +332,17 @@ async function run() {
       'p99 µs': Math.round(med(col(n, 'p99'))),
       'JS µs/batch': js === null ? '' : Math.round(js),
       'loop p99 ms': med(col(n, 'loopP99Ms')).toFixed(2),
+      'CPU µs/commit': Math.round(med(col(n, 'cpuUsPerCommit'))),
     };
   });
+  // worker cases: commits per fdatasync, and how many stores' commits a lane batch carried
+  for (const n of names) {
+    const k = inst[n].counters;
+    if (k === undefined) continue;
+    const row = rows.find((r) => r.case === n);
+    row['commits/fsync'] = k.fsyncs === 0 ? '' : (k.commits / k.fsyncs).toFixed(1);
+    row['stores/batch'] = k.lane === null ? '' : k.lane.membersPerBatch.toFixed(2);
+  }
   /** Median and spread of the per-round ratio a/b of field k (perSecond unless named). */
   const ratio = (a, b, k = 'perSecond') => {
     if (!res[a] || !res[b]) return null;
@@ -286,18 +356,26 @@ async function run() {
   };
   const notes = [
     `${ROUNDS} rounds x ${SECONDS} s per case, interleaved; medians of per-round ratios [spread]`,
-    goal('walnut-64 / raw-64-ckpt', ratio('walnut-64', 'raw-64-ckpt'), 0.85),
-    goal('walnut-64 / better-sqlite3 FULL', ratio('walnut-64', 'sqlite-full-1'), 25),
-    goal('walnut-64 commit p99 / raw-64 batch p99', ratio('walnut-64', 'raw-64', 'p99'), 2.5, false),
-    goal('walnut-64-noac / raw-64', ratio('walnut-64-noac', 'raw-64'), 0.95),
-    goal('walnut-64-noac / fair fs.promises group commit', ratio('walnut-64-noac', 'fsgc-64'), 1.5),
-    goal('walnut-1 / better-sqlite3 FULL', ratio('walnut-1', 'sqlite-full-1'), 1.2),
-    goal('walnut-64-normal / better-sqlite3 NORMAL', ratio('walnut-64-normal', 'sqlite-normal-1'), 3),
-    res['lmdb-64'] ? `walnut-64 / lmdb-js durable puts: ${ratio('walnut-64', 'lmdb-64').median.toFixed(2)}x [${ratio('walnut-64', 'lmdb-64').spread}]` : 'lmdb-js: not installed',
-    `raw-64-ckpt / raw-64 (what checkpointing costs the disk): ${ratio('raw-64-ckpt', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-ckpt', 'raw-64').spread}]`,
-    `event-loop delay p99 over a 1 ms timer, walnut-64: ${med(col('walnut-64', 'loopP99Ms')).toFixed(2)} ms, walnut-64-noac: ${med(col('walnut-64-noac', 'loopP99Ms')).toFixed(2)} ms (goal < 1 ms); the idle timer alone: ${med(col('idle', 'loopP99Ms')).toFixed(2)} ms`,
+    ...(has('lane-4x16') ? [
+      goal('lane-4x16 / lane-1x64', ratio('lane-4x16', 'lane-1x64'), 0.9),
+      goal('lane-4x16 / own-4x16 (today\'s design)', ratio('lane-4x16', 'own-4x16'), 2),
+      goal('lane-8x8 / lane-1x64', ratio('lane-8x8', 'lane-1x64'), 0.9),
+      goal('lane-8x8 / own-8x8 (today\'s design)', ratio('lane-8x8', 'own-8x8'), 2),
+    ] : []),
+    ...(has('walnut-64') && has('raw-64') && has('raw-64-ckpt') ? [
+      goal('walnut-64 / raw-64-ckpt', ratio('walnut-64', 'raw-64-ckpt'), 0.85),
+      goal('walnut-64 / better-sqlite3 FULL', ratio('walnut-64', 'sqlite-full-1'), 25),
+      goal('walnut-64 commit p99 / raw-64 batch p99', ratio('walnut-64', 'raw-64', 'p99'), 2.5, false),
+      goal('walnut-64-noac / raw-64', ratio('walnut-64-noac', 'raw-64'), 0.95),
+      goal('walnut-64-noac / fair fs.promises group commit', ratio('walnut-64-noac', 'fsgc-64'), 1.5),
+      goal('walnut-1 / better-sqlite3 FULL', ratio('walnut-1', 'sqlite-full-1'), 1.2),
+      goal('walnut-64-normal / better-sqlite3 NORMAL', ratio('walnut-64-normal', 'sqlite-normal-1'), 3),
+      res['lmdb-64'] ? `walnut-64 / lmdb-js durable puts: ${ratio('walnut-64', 'lmdb-64').median.toFixed(2)}x [${ratio('walnut-64', 'lmdb-64').spread}]` : 'lmdb-js: not installed',
+      `raw-64-ckpt / raw-64 (what checkpointing costs the disk): ${ratio('raw-64-ckpt', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-ckpt', 'raw-64').spread}]`,
+      `event-loop delay p99 over a 1 ms timer, walnut-64: ${med(col('walnut-64', 'loopP99Ms')).toFixed(2)} ms, walnut-64-noac: ${med(col('walnut-64-noac', 'loopP99Ms')).toFixed(2)} ms (goal < 1 ms); the idle timer alone: ${med(col('idle', 'loopP99Ms')).toFixed(2)} ms`,
+    ] : []),
   ];
-  return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms'], notes, rounds: res };
+  return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms', 'CPU µs/commit', 'commits/fsync', 'stores/batch'], notes, rounds: res };
 }
 
 module.exports = { run };

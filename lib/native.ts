@@ -240,7 +240,51 @@ export interface NativeCopyRequest {
   syncWal: boolean;
 }
 
+/**
+ * One member of the process's commit lane of a database file (native/commit_lane.h). The
+ * callback runs on this thread: `ok` holds 4 numbers per settled commit (id, first frame, last
+ * frame, durable), `failed` one [id, code, message, reason, errno] each; `lead`: this member now
+ * leads; `work`: (leader) commits are queued for take().
+ */
+export type NativeLaneEvents = (ok: Float64Array, failed: Array<[number, string, string, string, number]>, lead: boolean, work: boolean) => void;
+
+export interface NativeLaneMetrics {
+  batches: number;
+  commits: number;
+  crossMemberBatches: number;
+  memberSlotsInBatches: number;
+  leaderChanges: number;
+  abandonedCommits: number;
+  members: number;
+  leader: number;
+  perMember: Array<{ member: number; commits: number; batches: number }>;
+}
+
+export interface NativeCommitLane {
+  readonly member: number;
+  readonly leader: boolean;
+  /** Copies the pages; returns the commit's lane-wide id. conflict: [mxFrame, salt1, salt2, pgnos]. */
+  submit(pgnos: Uint32Array, pages: readonly Uint8Array[], dbSize: number, conflict: [number, number, number, Uint32Array] | null): number;
+  /**
+   * Leader: the queued commits; 10 numbers each in meta (id, pageCount, readCount, dbSize,
+   * hasConflict, mxFrame, salt1, salt2, member, offset): at `offset` in buffer, the pages, their
+   * page numbers (u32), the conflict set's page numbers (u32).
+   */
+  take(): { meta: Float64Array; buffer: ArrayBuffer };
+  settle(ok: Float64Array, failed: Array<[number, string, string, string, number]>, own: number): void;
+  resign(): void;
+  leave(): void;
+  metrics(): NativeLaneMetrics;
+}
+
+interface NativeCommitLaneClass {
+  new (db: NativeFileHandle, key: string, pageSize: number, onEvents: NativeLaneEvents): NativeCommitLane;
+  /** Lanes in this process's registry. */
+  count(): number;
+}
+
 interface Addon {
+  CommitLane: NativeCommitLaneClass;
   checkpointCopy(wal: NativeFileHandle, db: NativeFileHandle, pgnos: Uint32Array, request: NativeCopyRequest): Promise<NativeCopyStats>;
   checkpointSyncDb(db: NativeFileHandle, truncateTo: number, sync: boolean): Promise<void>;
   ShmRegion: new (file?: NativeFileHandle) => NativeShmRegion;
@@ -276,6 +320,7 @@ export const NativeFile: NativeFileClass = addon.NativeFile;
 export const nativeChecksum: NativeChecksum = addon.checksum;
 export const nativeFec: NativeFec = addon.fec;
 export const nativeExportIo: NativeExportIo = addon.exportIo;
+export const NativeCommitLane: NativeCommitLaneClass = addon.CommitLane;
 
 /** A wal-index over a -shm file's handle, or in heap memory when no file is given. */
 export function newShmRegion(file?: NativeFileHandle): NativeShmRegion {

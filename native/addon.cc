@@ -4,6 +4,7 @@
 
 #include "checkpoint.h"
 #include "checksum/bindings.h"
+#include "commit_lane_binding.h"
 #include "errors.h"
 #include "export_io.h"
 #include "faults.h"
@@ -31,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   frames::Register(env, exports);
   checkpoint::Register(env, exports);
   shm::Register(env, exports);
+  lane::Register(env, exports);
   return exports;
 }
 

@@ -18,24 +18,31 @@ struct ByteSpan {
   size_t length = 0;
 };
 
+// The bytes of `value` when it is a typed array of `type` (Uint8Array, Uint32Array or
+// Float64Array): out->length in bytes. False (nothing thrown) otherwise.
+inline bool TypedBytesOf(napi_env env, napi_value value, napi_typedarray_type type, ByteSpan* out) {
+  bool isTyped = false;
+  napi_typedarray_type actual;
+  size_t elements = 0;
+  void* data = nullptr;
+  if (value == nullptr || napi_is_typedarray(env, value, &isTyped) != napi_ok || !isTyped ||
+      napi_get_typedarray_info(env, value, &actual, &elements, &data, nullptr, nullptr) != napi_ok ||
+      actual != type) {
+    return false;
+  }
+  out->data = static_cast<uint8_t*>(data);
+  out->length = type == napi_uint32_array ? elements * 4 : type == napi_float64_array ? elements * 8 : elements;
+  return true;
+}
+
 // A typed array of `type` at info[index] -> its bytes (one napi_get_typedarray_info call: the
 // checksum entry points are called per page, where N-API overhead is most of the cost).
 inline bool GetTypedBytes(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type,
                           const char* name, const char* what, ByteSpan* out) {
-  napi_env env = info.Env();
-  bool isTyped = false;
-  if (index < info.Length()) napi_is_typedarray(env, info[index], &isTyped);
-  napi_typedarray_type actual;
-  size_t elements = 0;
-  void* data = nullptr;
-  if (!isTyped ||
-      napi_get_typedarray_info(env, info[index], &actual, &elements, &data, nullptr, nullptr) != napi_ok ||
-      actual != type) {
+  if (index >= info.Length() || !TypedBytesOf(info.Env(), info[index], type, out)) {
     ThrowInvalid(info.Env(), std::string(name) + " must be " + what);
     return false;
   }
-  out->data = static_cast<uint8_t*>(data);
-  out->length = type == napi_uint32_array ? elements * 4 : elements;
   return true;
 }
 

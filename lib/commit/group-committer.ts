@@ -125,6 +125,11 @@ interface Pending {
   conflict: ConflictSet | undefined;
   /** A conditional commit's base (store.commit's `base`). */
   base: Snapshot | undefined;
+  /**
+   * In this committer's chain (header comment). False for another lane member's commit
+   * (lane.ts): it was built on that member's commits only, and that member keeps its own chain.
+   */
+  chained: boolean;
   enqueuedUs: number;
   /** Resolved or rejected already (a later failure of its batch leaves it alone). */
   settled: boolean;
@@ -217,12 +222,13 @@ export class GroupCommitter {
 
   /**
    * Queues validated pages (deduplicated, ascending pgno) as one transaction: its place in the
-   * commit order is taken now. `check`: what it was built on (CommitCheck).
+   * commit order is taken now. `check`: what it was built on (CommitCheck). `chained` false:
+   * another lane member's commit, outside this committer's chain (Pending.chained).
    */
-  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck): Promise<CommitResult> {
+  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck, chained = true): Promise<CommitResult> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#closed) return Promise.reject(walnutError('WALNUT_CLOSED', 'the store is closed', { path: this.#index.dbPath }));
-    if (this.#broken) return Promise.reject(this.#broken.refusal);
+    if (this.#broken && chained) return Promise.reject(this.#broken.refusal);
     const conflict = check !== undefined && 'conflict' in check ? check.conflict : undefined;
     const base = check !== undefined && 'base' in check ? check.base : undefined;
     // the trailer goes into the caller's buffer: pages are written without a copy
@@ -237,7 +243,7 @@ export class GroupCommitter {
         if (snapshot !== undefined) this.#committing.delete(snapshot);
       };
       const p: Pending = {
-        pages, dbSize, minDbSize: minimumDbSize(pages), bytes, conflict, base, enqueuedUs: nowUs(), settled: false,
+        pages, dbSize, minDbSize: minimumDbSize(pages), bytes, conflict, base, chained, enqueuedUs: nowUs(), settled: false,
         resolve: (r) => {
           settle();
           resolve(r);
@@ -287,11 +293,19 @@ export class GroupCommitter {
   }
 
   /**
-   * A commit the store had taken into the order failed (`failure`): every commit after it —
-   * `rest` (the rest of its batch), the queue, and each commit submitted until resumeCommits() —
-   * is refused with WALNUT_FAILED, reason ChainBroken (cause: the failure), having written nothing.
+   * Commits the store had taken into the order failed (`failed`, with `failure`): every commit
+   * after them — `rest` (the rest of their batch), the queue, and each commit submitted until
+   * resumeCommits() — is refused with WALNUT_FAILED, reason ChainBroken (cause: the failure),
+   * having written nothing. Only commits of the chain break it and are refused: another lane
+   * member's commits (Pending.chained false) in `rest` go back to the head of the queue.
    */
-  #breakChain(failure: unknown, rest: Pending[]): void {
+  #breakChain(failure: unknown, failed: readonly Pending[], rest: Pending[]): void {
+    const unchained = rest.filter((p) => !p.chained);
+    if (!failed.some((p) => p.chained)) {
+      this.#queue.unshift(...rest); // nothing of the chain failed: the rest goes on
+      return;
+    }
+    this.#queue.unshift(...unchained);
     if (this.#broken === null) {
       this.#counters.chainBreaks++;
       const what = failure instanceof WalnutError ? failure.message : String((failure as Error)?.message ?? failure);
@@ -300,8 +314,10 @@ export class GroupCommitter {
         refusal: walnutError('WALNUT_FAILED', `an earlier commit failed (${what}); the commits sequenced after it were built on it and are refused until store.resumeCommits()`, { path: this.#index.dbPath, reason: 'ChainBroken', cause: failure }),
       };
     }
-    this.#rejectAll(rest, this.#broken.refusal);
-    this.#rejectAll(this.#queue.splice(0), this.#broken.refusal);
+    this.#rejectAll(rest.filter((p) => p.chained), this.#broken.refusal);
+    const queued = this.#queue.splice(0);
+    this.#queue.push(...queued.filter((p) => !p.chained));
+    this.#rejectAll(queued.filter((p) => p.chained), this.#broken.refusal);
   }
 
   /**
@@ -366,7 +382,7 @@ export class GroupCommitter {
     this.#events?.emit('fault', () => ({ stage: `pipeline ${stage}`, code: (e as { code?: string }).code, message: (e as Error)?.message, path: this.#index.walPath }));
     if (stage === 'before write' && e instanceof WalnutError) {
       this.#rejectAll(batch, e);
-      this.#breakChain(e, []);
+      this.#breakChain(e, batch, []);
       return;
     }
     this.#failed ??= walnutError('WALNUT_FAILED', `the commit pipeline failed ${stage === 'after write' ? 'after writing to the WAL, before publishing' : 'unexpectedly'} (${(e as Error)?.message ?? String(e)}); the store stopped and must be reopened (reopening recovers every acknowledged commit)`, { path: this.#index.walPath, cause: e });
@@ -421,7 +437,7 @@ export class GroupCommitter {
       // the commits queued before this wait began have waited the whole busy timeout too:
       // they get the same answer now, not one more timeout per batch (or close()) each
       if (e instanceof WalnutError && e.code === 'WALNUT_BUSY') this.#rejectAll(this.#takeQueuedBefore(tStart), e);
-      this.#breakChain(e, []);
+      this.#breakChain(e, batch, []);
       return;
     }
     await this.#writeBatch(batch, header, tStart);
@@ -451,7 +467,7 @@ export class GroupCommitter {
       if (refusal !== null) {
         if (refusal.code === 'WALNUT_CONFLICT') this.#counters.conflicts++;
         p.reject(refusal);
-        this.#breakChain(refusal, batch.slice(i + 1));
+        this.#breakChain(refusal, [p], batch.slice(i + 1));
         break;
       }
       const top = p.pages[p.pages.length - 1]!.pgno; // sorted
@@ -463,7 +479,7 @@ export class GroupCommitter {
         // only a page 1 can get here (an explicit dbSize was checked against the pages on submit)
         const e = walnutError('WALNUT_INVALID_ARGUMENT', `page 1's in-header database size ${Math.max(p.minDbSize, header)} is above the database size after this commit (${size}); SQLite would report the database corrupt`, { reason: 'dbSize' });
         p.reject(e);
-        this.#breakChain(e, batch.slice(i + 1));
+        this.#breakChain(e, [p], batch.slice(i + 1));
         break;
       }
       for (const page of p.pages) written.add(page.pgno);
@@ -497,7 +513,7 @@ export class GroupCommitter {
         this.#rejectAll(this.#queue.splice(0), this.#failed);
       } else {
         this.#rejectAll(accepted, e);
-        this.#breakChain(e, []);
+        this.#breakChain(e, accepted, []);
       }
       return;
     }

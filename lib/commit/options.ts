@@ -64,6 +64,13 @@ export interface OpenOptions {
    * 0xfffffffe (SQLITE_MAX_PAGE_COUNT). Pages past 16 TiB are refused whatever this says.
    */
   maxPageCount?: number;
+  /**
+   * Default true: stores of this process on the same database file (in any worker_thread, or
+   * several in one thread) share one commit lane (commit/lane.ts): the first store's group
+   * committer writes the commits of all of them. false: this store writes its own commits, as a
+   * separate connection. Stores in lockingMode 'exclusive' never share.
+   */
+  shareLane?: boolean;
 }
 
 export interface FecOptions {
@@ -87,9 +94,10 @@ export interface ResolvedOptions {
 
   convert: boolean;
   maxPageCount: number;
+  shareLane: boolean;
 }
 
-const KNOWN = new Set(['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal', 'convert', 'maxPageCount']);
+const KNOWN = new Set(['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal', 'convert', 'maxPageCount', 'shareLane']);
 
 /** SQLite's default max_page_count before 3.45 (what the sqlite3 of many systems still has). */
 const DEFAULT_MAX_PAGE_COUNT = 0x3fffffff;
@@ -145,5 +153,7 @@ export function resolveOptions(options: OpenOptions | undefined): ResolvedOption
   if (typeof convert !== 'boolean') invalid('convert', 'must be a boolean');
   const maxPageCount = o['maxPageCount'] === undefined ? DEFAULT_MAX_PAGE_COUNT : nonNegativeInteger(o['maxPageCount'], 'maxPageCount');
   if (maxPageCount < 1 || maxPageCount > MAX_PAGE_COUNT) invalid('maxPageCount', `must be an integer in 1..${MAX_PAGE_COUNT}`);
-  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, pageChecksums, fec, convert, maxPageCount };
+  const shareLane = o['shareLane'] ?? true;
+  if (typeof shareLane !== 'boolean') invalid('shareLane', 'must be a boolean');
+  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, pageChecksums, fec, convert, maxPageCount, shareLane };
 }

@@ -13,6 +13,8 @@
  * empty file gets the same page 1 (index/journal-mode.ts, as PRAGMA journal_mode=WAL does).
  * Beyond that walnut never writes page contents of its own. An existing rollback-journal
  * database is put into WAL mode first (header bytes only; index/journal-mode.ts, option convert).
+ * Commits go to the store's group committer, or (option shareLane, the default) through the
+ * process's commit lane of the file to the committer of the store that leads it (lane.ts).
  */
 import * as path from 'node:path';
 
@@ -22,7 +24,7 @@ import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalFile, WalRecovery, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../wal-index/wal-index';
-import { WalnutFile } from '../io/file';
+import { nativeHandleOf, WalnutFile } from '../io/file';
 import { resolvedPath } from '../io/real-path';
 import { runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
 import type { CheckpointMode } from '../checkpoint/plan';
@@ -38,6 +40,7 @@ import { toPrometheus } from '../telemetry/prometheus';
 import { AutoCheckpointPolicy, type WalMetrics } from './auto-checkpoint';
 import { CloseGate } from './close-gate';
 import { GroupCommitter, type CommitMetrics, type CommitResult } from './group-committer';
+import { SharedLane, type CommitSink, type LaneMetrics } from './lane';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
 import { commitDbSize, normalizePages, type PageRules, type PageWrite } from './pages';
 import { Transaction } from './transaction';
@@ -74,6 +77,8 @@ export interface StoreMetrics extends CommitMetrics {
   checkpointWaits: number;
   /** The last background (auto) checkpoint failure, if any. */
   lastCheckpointError: string | null;
+  /** The process's commit lane of this database file (option shareLane; commit/lane.ts). */
+  lane?: LaneMetrics;
 }
 
 const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncate'];
@@ -178,6 +183,10 @@ export class Store {
   readonly #index: WalIndex;
   readonly #options: ResolvedOptions;
   readonly #committer: GroupCommitter;
+  /** The process's commit lane of this file (shareLane), null when this store writes alone. */
+  readonly #lane: SharedLane | null;
+  /** Where commits go: the lane, or the committer. */
+  readonly #sink: CommitSink;
   #checkpoints = 0;
   #busyCheckpoints = 0;
   #lastCheckpointError: string | null = null;
@@ -222,8 +231,13 @@ export class Store {
         // backed off while a reader keeps the WAL from restarting (auto-checkpoint.ts)
         if (this.#autoCheckpoint === null && !this.#closed && this.#policy.dueAfterCommit(mxFrame)) this.#startAutoCheckpoint();
       },
-      // null when the sidecar has room: the committer then keeps its WRITE run going
-      beforeBatch: () => extension?.room() ?? null,
+      // null when the sidecar has room and the lane waits for nobody: the committer then keeps
+      // its WRITE run going
+      beforeBatch: () => {
+        const room = extension?.room() ?? null;
+        const gather = this.#lane?.gather() ?? null;
+        return room === null ? gather : gather === null ? room : Promise.all([room, gather]).then(() => undefined);
+      },
       // Under WRITE, once the batch's transactions gave up their read marks: the batch that
       // restarts the WAL copies what the background checkpoint left (the frames appended while
       // it ran, or past its readers' marks) and waits for that only (auto-checkpoint.ts). A
@@ -237,6 +251,10 @@ export class Store {
         if (action === 'start' || action === 'wait-then-start' || (action === 'wait' && !this.#policy.pinned && backfilled() < mx)) await this.#startAutoCheckpoint();
       },
     });
+    // the options the leader's committer applies to every member's commits must agree
+    const laneKey = JSON.stringify([options.synchronous, options.fec]);
+    this.#lane = options.shareLane && index.lockingMode === 'shared' ? new SharedLane(nativeHandleOf(index.db), laneKey, index.pageSize, this.#committer, index.dbPath) : null;
+    this.#sink = this.#lane ?? this.#committer;
   }
 
   get #closed(): boolean {
@@ -269,7 +287,12 @@ export class Store {
       if (base !== undefined && !this.#index.isCommitBase(base)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', 'base must be a snapshot of this store (store.snapshot(), trySnapshotSync() or snapshotSync())', { reason: 'base' });
       }
-      return this.#committer.submit(normalizePages(pages, this.#rules, dbSize), dbSize, base === undefined ? undefined : { base });
+      if (base !== undefined && this.#lane !== null) {
+        // the lane's other members commit through the leader's connection: their commits after
+        // the base would look like this store's own, so the check could not see them
+        throw walnutError('WALNUT_INVALID_ARGUMENT', 'a conditional commit (base) needs a store with a commit path of its own: open it with shareLane: false', { reason: 'shareLane' });
+      }
+      return this.#sink.submit(normalizePages(pages, this.#rules, dbSize), dbSize, base === undefined ? undefined : { base });
     } catch (e) {
       return Promise.reject(e);
     }
@@ -283,7 +306,7 @@ export class Store {
    * WALNUT_FAILED, reason ChainBroken (`cause`: the failure), until resumeCommits().
    */
   get chainBrokenBy(): unknown {
-    return this.#committer.chainBrokenBy;
+    return this.#lane?.chainBrokenBy ?? this.#committer.chainBrokenBy;
   }
 
   /**
@@ -294,13 +317,16 @@ export class Store {
    * nothing: reopen.
    */
   resumeCommits(failure?: unknown): boolean {
-    return this.#committer.resumeCommits(failure);
+    // a lane member keeps its own chain for what it handed to the lane (lane.ts), its committer
+    // the chain of what it wrote while it led
+    const lane = this.#lane?.resumeCommits(failure) ?? false;
+    return this.#committer.resumeCommits(failure) || lane;
   }
 
   /** A read-write transaction whose snapshot is taken now. */
   begin(): Transaction {
     this.#checkOpen();
-    return new Transaction(this.#gate.track(this.#index.beginRead()), this.#committer, this.#rules, this.#gate);
+    return new Transaction(this.#gate.track(this.#index.beginRead()), this.#sink, this.#rules, this.#gate);
   }
 
   /**
@@ -351,6 +377,9 @@ export class Store {
    * up to the busy timeout (WALNUT_BUSY).
    */
   holdWriteLease(): Promise<void> {
+    if (this.#lane !== null && !this.#lane.leader) {
+      return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'another store of this process writes the commits of this database file (its commit lane); a write lease here would lock it out: open this store with shareLane: false', { reason: 'shareLane', path: this.#index.dbPath }));
+    }
     return this.#gate.run(() => this.#index.holdWriteLease());
   }
 
@@ -470,6 +499,7 @@ export class Store {
       busyCheckpoints: this.#busyCheckpoints,
       checkpointWaits: this.#policy.waits,
       lastCheckpointError: this.#lastCheckpointError,
+      ...(this.#lane === null || this.#closed ? {} : { lane: this.#lane.metrics() }),
       ...(this.#extension === null ? {} : this.#extension.metrics()),
     };
   }
@@ -485,8 +515,12 @@ export class Store {
     if (this.#closing === null) {
       this.#closing = (async () => {
         await this.#gate.close();
+        // this store's lane commits settle (it leads meanwhile if it leads), then another member
+        // takes over; what this committer took already is written and settled before it leaves
+        await this.#lane?.resign();
         await this.#committer.close();
         await Promise.all([...this.#replications].map((r) => r.stop()));
+        this.#lane?.leave();
         const cut = walnutError('WALNUT_CLOSED', 'the store closed during the export', { path: this.#index.dbPath });
         await Promise.all([...this.#exports].map((e) => e.cut(cut)));
         await this.#autoCheckpoint;

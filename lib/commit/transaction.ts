@@ -17,21 +17,22 @@
 import { walnutError } from '../errors';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { CloseGate } from './close-gate';
-import type { CommitResult, GroupCommitter } from './group-committer';
+import type { CommitResult } from './group-committer';
+import type { CommitSink } from './lane';
 import { checkPage, commitDbSize, normalizePages, type PageRules } from './pages';
 
 type State = 'open' | 'committing' | 'done';
 
 export class Transaction {
   readonly #snapshot: Promise<Snapshot>;
-  readonly #committer: GroupCommitter;
+  readonly #committer: CommitSink;
   readonly #rules: PageRules;
   readonly #gate: CloseGate;
   readonly #writes = new Map<number, Uint8Array>();
   readonly #reads = new Set<number>();
   #state: State = 'open';
 
-  constructor(snapshot: Promise<Snapshot>, committer: GroupCommitter, rules: PageRules, gate: CloseGate) {
+  constructor(snapshot: Promise<Snapshot>, committer: CommitSink, rules: PageRules, gate: CloseGate) {
     this.#snapshot = snapshot;
     this.#committer = committer;
     this.#rules = rules;

@@ -96,7 +96,9 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   if (!Number.isInteger(readConnections) || readConnections < 0 || readConnections > MAX_READ_CONNECTIONS) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `readConnections must be a whole number from 0 to ${MAX_READ_CONNECTIONS}`, { reason: 'readConnections' });
   }
-  const store = await open(path, storeOptions);
+  // its own commit path: every commit is conditional on its view's base (store.commit), which a
+  // shared commit lane cannot check (README: worker threads); shareLane is not the caller's to set
+  const store = await open(path, { ...storeOptions, shareLane: false });
   try {
     if (holdWriteLease === true) await store.holdWriteLease();
     const pipeline = new CommitPipeline(store);

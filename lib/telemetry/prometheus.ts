@@ -49,6 +49,16 @@ export function toPrometheus(metrics: Record<string, unknown>, prefix = 'walnut'
   for (const [phase, s] of Object.entries(latency)) summary(`${phase.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_seconds`, `Latency of the ${phase} phase.`, s, 1e-6);
   const batch = metrics['batchSize'] as HistogramSummary | undefined;
   if (batch) summary('batch_size', 'Commits per batch.', batch, 1);
+  const lane = metrics['lane'] as Record<string, unknown> | undefined;
+  if (lane) {
+    const l = (k: string) => Number(lane[k] ?? 0);
+    gauge('lane_leader', "1 while this store writes its commit lane's batches (commit/lane.ts).", lane['leader'] === true ? 1 : 0);
+    gauge('lane_members', "Stores of this process in the database file's commit lane.", l('members'));
+    counter('lane_batches_total', "The lane's batches (every member's commits).", l('batches'));
+    counter('lane_commits_total', 'Commits in the lane\'s batches.', l('commits'));
+    counter('lane_cross_member_batches_total', 'Lane batches with commits of two or more stores.', l('crossMemberBatches'));
+    counter('lane_abandoned_commits_total', 'Commits failed because their leader\'s worker ended mid-batch.', l('abandonedCommits'));
+  }
   const fec = metrics['fec'] as Record<string, unknown> | undefined;
   if (fec) {
     const f = (k: string) => Number(fec[k] ?? 0);

@@ -1,0 +1,337 @@
+/**
+ * commit/lane.ts — SharedLane: the stores of one process on one database file share one commit
+ * lane (issue #21; the native lane and its invariants: native/commit_lane.h).
+ *
+ * Every store (shareLane, the default) joins the lane of its database file, keyed by the file's
+ * (device, inode) and by the options its commits depend on (synchronous, fec). The first member
+ * leads: its GroupCommitter writes the lane's commits. Another member's commit() (a store in
+ * another worker_thread, or a second store in the same thread) is copied into the lane (and
+ * once more into the leader's heap when taken) and the leader's event loop is woken: it takes every queued commit into its own committer, where
+ * they join its batches (one pwritev, one fdatasync for all), and settles each with its result,
+ * which the native lane delivers to the submitting member's event loop. So:
+ *  - order: commits reach the leader's committer in lane order (submission order across members)
+ *    and are written in that order, each member's in its own order;
+ *  - first committer wins across members: a member's transaction carries its snapshot's
+ *    generation (mxFrame, salts) and its read/write set; the leader checks it under WRITE as
+ *    it checks its own (group-committer.ts). The member keeps its snapshot (its read mark)
+ *    until its commit settles, so the WAL cannot restart past it before the check;
+ *  - commitSeq counts this store's own commits, whoever wrote them;
+ *  - the leader's options apply to the batches (groupCommit, autoCheckpoint: its store runs
+ *    the lane's auto-checkpoints); every member still has its own wal-index connection (reads,
+ *    snapshots, checkpoint(), its own read marks), so other processes see one connection per
+ *    store of which only the leader writes.
+ * A leader whose committer failed (WALNUT_FAILED) resigns at once: the others go on under a new
+ * leader, the failed store refuses commits until reopened, as before.
+ * Leaving: close() waits until this store's own commits settled (leading meanwhile if it leads
+ * or becomes leader), then resigns (another member takes over and is woken), lets the
+ * committer finish what it took, settles that, and leaves. A worker that ends without close()
+ * leaves abandoned (native cleanup hook): see commit_lane.h for what happens to its commits.
+ */
+import { walnutError, WalnutError } from '../errors';
+import { NativeCommitLane, type NativeCommitLane as NativeLane, type NativeFileHandle, type NativeLaneMetrics } from '../native';
+import type { WalPage } from '../wal/wal-file';
+import type { CommitCheck, CommitResult, ConflictSet, GroupCommitter } from './group-committer';
+
+/** The lane's counters, as one member sees them (Store.metrics().lane). */
+export interface LaneMetrics {
+  /** This store's member id, and whether it leads now. */
+  member: number;
+  leader: boolean;
+  /** Stores in the lane now (all threads of this process). */
+  members: number;
+  /** The leader's batches, and the commits in them (of every member). */
+  batches: number;
+  commits: number;
+  /** Batches with commits of two or more members. */
+  crossMemberBatches: number;
+  /** Members with commits in a batch, on average. */
+  membersPerBatch: number;
+  leaderChanges: number;
+  /** Commits failed with WALNUT_CLOSED (LeaderExited) because the leader's worker ended mid-batch. */
+  abandonedCommits: number;
+  /** Per member: its commits, the batches it had commits in, and their ratio. */
+  perMember: Array<{ member: number; commits: number; batches: number; commitsPerBatch: number }>;
+}
+
+/** What a store hands its commits to: its committer directly, or the lane. */
+export interface CommitSink {
+  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck): Promise<CommitResult>;
+}
+
+interface Waiting {
+  resolve(r: CommitResult): void;
+  reject(e: unknown): void;
+}
+
+type Failure = [number, string, string, string, number];
+
+const OK_FIELDS = 4;
+const TAKE_FIELDS = 10;
+/** Longest the leader holds a batch back for members whose last commits it just settled (ms). */
+const GATHER_MS = 1;
+
+export class SharedLane implements CommitSink {
+  readonly #native: NativeLane;
+  readonly #committer: GroupCommitter;
+  readonly #path: string;
+  readonly #pageSize: number;
+  #leader: boolean;
+  #resigned = false;
+  /** This store's commits submitted through the native lane, by lane id. */
+  readonly #waiting = new Map<number, Waiting>();
+  #whenSettled: (() => void) | null = null;
+  /** commitSeq of this store's commits. */
+  #seq = 0;
+  /** Leader: outcomes of taken commits, settled together once per microtask turn (one batch). */
+  #ok: number[] = [];
+  #failed: Failure[] = [];
+  #own = 0;
+  #flushQueued = false;
+  /** Leader: members whose commits the last flush settled and who have not submitted since. */
+  readonly #settledMembers = new Set<number>();
+  readonly #expected = new Set<number>();
+  #gathered: (() => void) | null = null;
+  /** This member's own chain, broken while it submitted through the lane (#chain). */
+  #broken: { failure: unknown; refusal: WalnutError } | null = null;
+
+  /** Joins the lane of `db` (a NativeFile handle of the database file). */
+  constructor(db: NativeFileHandle, key: string, pageSize: number, committer: GroupCommitter, path: string) {
+    this.#committer = committer;
+    this.#path = path;
+    this.#pageSize = pageSize;
+    this.#native = new NativeCommitLane(db, key, pageSize, this.#onEvents);
+    this.#leader = this.#native.leader;
+  }
+
+  /** Lanes in this process (tests: none is leaked). */
+  static count(): number {
+    return NativeCommitLane.count();
+  }
+
+  get leader(): boolean {
+    return this.#leader;
+  }
+
+  /** The failure that broke this member's own chain while it submitted through the lane (#chain). */
+  get chainBrokenBy(): unknown {
+    return this.#broken?.failure ?? null;
+  }
+
+  /** Mends this member's own chain (GroupCommitter.resumeCommits' rules). */
+  resumeCommits(failure?: unknown): boolean {
+    const b = this.#broken;
+    if (b === null || (failure !== undefined && failure !== b.failure && failure !== b.refusal)) return false;
+    this.#broken = null;
+    return true;
+  }
+
+  /**
+   * A commit this member handed to the lane failed: its later commits were built on it, so
+   * they are refused (WALNUT_FAILED, reason ChainBroken) until resumeCommits(), as a
+   * committer's chain does (group-committer.ts). The leader keeps another member's commits
+   * out of its own chain; the cost, said plainly: this member's commits already handed to the
+   * lane when the failure happened are not refused (they go on as the leader takes them).
+   * A Transaction's first-committer-wins conflict (PageChanged) and WALNUT_CLOSED break nothing.
+   */
+  #chain(e: unknown): void {
+    const w = e as { code?: string; reason?: string; message?: string };
+    if (this.#broken !== null || w.code === 'WALNUT_CLOSED' || (w.code === 'WALNUT_CONFLICT' && w.reason === 'PageChanged')) return;
+    this.#broken = {
+      failure: e,
+      refusal: walnutError('WALNUT_FAILED', `an earlier commit failed (${w.message ?? String(e)}); the commits sequenced after it were built on it and are refused until store.resumeCommits()`, { path: this.#path, reason: 'ChainBroken', cause: e }),
+    };
+  }
+
+  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck): Promise<CommitResult> {
+    if (this.#broken !== null) return Promise.reject(this.#broken.refusal);
+    if (this.#leader) {
+      return this.#committer.submit(pages, dbSize, check).then(
+        (r) => {
+          this.#own++;
+          this.#queueFlush();
+          return { ...r, commitSeq: ++this.#seq };
+        },
+        (e: unknown) => {
+          this.#resignIfFailed();
+          throw e;
+        },
+      );
+    }
+    if (check !== undefined && 'base' in check) {
+      // store.commit refuses base on a lane member before it gets here
+      return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'a conditional commit (base) needs a store with a commit path of its own: open it with shareLane: false', { reason: 'shareLane' }));
+    }
+    const conflict = check?.conflict;
+    return new Promise<CommitResult>((resolve, reject) => {
+      const pgnos = new Uint32Array(pages.length);
+      const data: Uint8Array[] = new Array(pages.length);
+      for (let i = 0; i < pages.length; i++) {
+        pgnos[i] = pages[i]!.pgno;
+        data[i] = pages[i]!.data;
+      }
+      const c = conflict === undefined ? null : ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos)] as [number, number, number, Uint32Array]);
+      const id = this.#native.submit(pgnos, data, dbSize ?? 0, c);
+      this.#waiting.set(id, { resolve, reject });
+    }).catch((e: unknown) => {
+      this.#chain(e);
+      throw e;
+    });
+  }
+
+  /**
+   * close(), first step: waits until this store's own lane commits settled (leading meanwhile
+   * when it leads), then resigns: the lane's next commits go to another member.
+   */
+  async resign(): Promise<void> {
+    if (this.#waiting.size > 0) await new Promise<void>((resolve) => (this.#whenSettled = resolve));
+    this.#resigned = true;
+    this.#native.resign();
+  }
+
+  /**
+   * A leader whose committer failed (WALNUT_FAILED: a sync error, or the pipeline after a write)
+   * refuses every later commit until its store is reopened; the lane's other members need not:
+   * another member leads from here (it appends after the published header, as a new
+   * connection would).
+   */
+  #resignIfFailed(): void {
+    if (this.#committer.failed === null || !this.#leader || this.#resigned) return;
+    this.#resigned = true;
+    this.#native.resign();
+  }
+
+  /** close(), last step (after the committer finished what it took): settles and leaves. */
+  leave(): void {
+    this.#flush();
+    this.#native.leave();
+  }
+
+  /**
+   * The committer's hook before each batch (null: go now). A member whose commits the last batch
+   * settled submits its next ones a thread hop later than the leader's own committers, which
+   * resubmit in the same turn: without waiting, batches would alternate between the leader's
+   * commits and the others' (measured: 15 commits per fdatasync instead of 60 for 4 workers x
+   * 16). So the leader waits until those members submitted again, at most GATHER_MS.
+   */
+  gather(): Promise<void> | null {
+    if (!this.#leader || this.#resigned || this.#expected.size === 0) return null;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.#endGather(), GATHER_MS);
+      this.#gathered = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  #endGather(): void {
+    this.#expected.clear();
+    const done = this.#gathered;
+    this.#gathered = null;
+    done?.();
+  }
+
+  metrics(): LaneMetrics {
+    const m: NativeLaneMetrics = this.#native.metrics();
+    return {
+      member: this.#native.member,
+      leader: this.#leader && !this.#resigned,
+      members: m.members,
+      batches: m.batches,
+      commits: m.commits,
+      crossMemberBatches: m.crossMemberBatches,
+      membersPerBatch: m.batches === 0 ? 0 : m.memberSlotsInBatches / m.batches,
+      leaderChanges: m.leaderChanges,
+      abandonedCommits: m.abandonedCommits,
+      perMember: m.perMember.map((p) => ({ ...p, commitsPerBatch: p.batches === 0 ? 0 : p.commits / p.batches })),
+    };
+  }
+
+  /** The native lane's wake-up (never throws: an exception here would be uncaught). */
+  readonly #onEvents = (ok: Float64Array, failed: Failure[], lead: boolean, work: boolean): void => {
+    try {
+      for (let i = 0; i + OK_FIELDS <= ok.length; i += OK_FIELDS) {
+        const w = this.#take(ok[i]!);
+        w?.resolve({ commitSeq: ++this.#seq, firstFrame: ok[i + 1]!, lastFrame: ok[i + 2]!, durable: ok[i + 3] === 1 });
+      }
+      for (const [id, code, message, reason, errno] of failed) {
+        this.#take(id)?.reject(new WalnutError(message, { code: code as WalnutError['code'], path: this.#path, ...(reason ? { reason } : {}), ...(errno ? { errno } : {}) }));
+      }
+      if (lead && !this.#resigned) this.#leader = true;
+      if ((lead || work) && this.#leader && !this.#resigned) this.#takeQueued();
+    } catch (e) {
+      // a walnut bug: never let it escape into the process as an uncaught exception
+      process.emitWarning(`walnut commit lane: ${(e as Error)?.stack ?? String(e)}`);
+    }
+  };
+
+  #take(id: number): Waiting | undefined {
+    const w = this.#waiting.get(id);
+    this.#waiting.delete(id);
+    if (this.#waiting.size === 0 && this.#whenSettled !== null) {
+      const done = this.#whenSettled;
+      this.#whenSettled = null;
+      queueMicrotask(done);
+    }
+    return w;
+  }
+
+  /** Leader: every queued commit of the lane into this store's committer, in lane order. */
+  #takeQueued(): void {
+    const { meta, buffer } = this.#native.take();
+    const size = this.#pageSize;
+    for (let m = 0; m < meta.length; m += TAKE_FIELDS) {
+      const id = meta[m]!;
+      const count = meta[m + 1]!;
+      const at = meta[m + 9]!;
+      const pgnos = new Uint32Array(buffer, at + count * size, count);
+      const pages: WalPage[] = new Array(count);
+      for (let j = 0; j < count; j++) pages[j] = { pgno: pgnos[j]!, data: new Uint8Array(buffer, at + j * size, size) };
+      const conflict: ConflictSet | undefined = meta[m + 4] === 1
+        ? { pgnos: new Uint32Array(buffer, at + count * size + count * 4, meta[m + 2]!), mxFrame: meta[m + 5]!, salts: [meta[m + 6]!, meta[m + 7]!] }
+        : undefined;
+      const dbSize = meta[m + 3]! === 0 ? undefined : meta[m + 3]!;
+      const member = meta[m + 8]!;
+      this.#expected.delete(member);
+      this.#committer.submit(pages, dbSize, conflict === undefined ? undefined : { conflict }, false).then(
+        (r) => {
+          this.#settledMembers.add(member);
+          this.#ok.push(id, r.firstFrame, r.lastFrame, r.durable ? 1 : 0);
+          this.#queueFlush();
+        },
+        (e: unknown) => {
+          this.#resignIfFailed();
+          this.#settledMembers.add(member);
+          const w = e as { code?: string; message?: string; reason?: string; errno?: number };
+          this.#failed.push([id, w.code ?? 'WALNUT_FAILED', w.message ?? String(e), w.reason ?? '', w.errno ?? 0]);
+          this.#queueFlush();
+        },
+      );
+    }
+    if (this.#gathered !== null && this.#expected.size === 0) this.#endGather();
+  }
+
+  /**
+   * The outcomes resolved in one turn are one batch's: the committer resolves a batch's commits
+   * in one synchronous loop, and this flush runs after their reactions.
+   */
+  #queueFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushQueued = false;
+    if (this.#ok.length === 0 && this.#failed.length === 0 && this.#own === 0) return;
+    for (const m of this.#settledMembers) if (m !== this.#native.member) this.#expected.add(m);
+    this.#settledMembers.clear();
+    const ok = Float64Array.from(this.#ok);
+    const failed = this.#failed;
+    const own = this.#own;
+    this.#ok = [];
+    this.#failed = [];
+    this.#own = 0;
+    this.#native.settle(ok, failed, own);
+  }
+}

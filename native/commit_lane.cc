@@ -1,0 +1,251 @@
+// commit_lane.cc — see commit_lane.h.
+#include "commit_lane.h"
+
+#include <cstdlib>
+#include <new>
+#include <tuple>
+
+namespace walnut::lane {
+
+Block::Block(size_t n) : data(static_cast<uint8_t*>(std::malloc(n == 0 ? 1 : n))), size(n) {
+  if (data == nullptr) throw std::bad_alloc();
+}
+
+Block::~Block() { std::free(data); }
+
+Block& Block::operator=(Block&& o) noexcept {
+  if (this != &o) {
+    std::free(data);
+    data = o.data, size = o.size;
+    o.data = nullptr, o.size = 0;
+  }
+  return *this;
+}
+
+void Lane::WakeLocked(Slot& slot, Wakes& wakes) {
+  if (slot.wakePending || slot.waker == nullptr) return;
+  slot.wakePending = true;
+  wakes.push_back(slot.waker);
+}
+
+void Lane::Wake(const Wakes& wakes) {
+  for (const auto& w : wakes) w->Wake();
+}
+
+void Lane::HandOverLocked(Wakes& wakes) {
+  uint32_t previous = leader_;
+  leader_ = 0;
+  for (auto& [id, slot] : slots_) {
+    if (!slot.eligible) continue;
+    leader_ = id;
+    slot.events.lead = true;
+    if (!queue_.empty()) slot.events.work = true;
+    WakeLocked(slot, wakes);
+    break;
+  }
+  if (leader_ != previous && leader_ != 0) metrics_.leaderChanges++;
+}
+
+uint32_t Lane::Join(std::shared_ptr<Waker> waker, bool* leader) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  uint32_t id = nextMember_++;
+  Slot& slot = slots_[id];
+  slot.waker = std::move(waker);
+  *leader = leader_ == 0;
+  if (*leader) leader_ = id;
+  return id;
+}
+
+uint64_t Lane::Submit(uint32_t member, Submission&& s) {
+  Wakes wakes;
+  std::unique_lock<std::mutex> lock(mutex_);
+  s.id = nextId_++;
+  s.member = member;
+  uint64_t id = s.id;
+  queue_.push_back(std::move(s));
+  if (leader_ == 0) {
+    // nobody eligible leads: the submitter does (it is submitting, so it is not leaving)
+    auto it = slots_.find(member);
+    if (it != slots_.end()) {
+      leader_ = member;
+      it->second.events.lead = true;
+      metrics_.leaderChanges++;
+    }
+  }
+  auto it = slots_.find(leader_);
+  if (it != slots_.end()) {
+    it->second.events.work = true;
+    WakeLocked(it->second, wakes);
+  }
+  lock.unlock();
+  Wake(wakes);
+  return id;
+}
+
+std::vector<Submission> Lane::Take(uint32_t member) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Submission> taken;
+  if (member != leader_) return taken;
+  taken.reserve(queue_.size());
+  for (Submission& s : queue_) {
+    inFlight_.emplace(s.id, InFlight{s.member, member});
+    taken.push_back(std::move(s));
+  }
+  queue_.clear();
+  return taken;
+}
+
+void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t ownCommits) {
+  Wakes wakes;
+  std::unique_lock<std::mutex> lock(mutex_);
+  std::map<uint32_t, uint64_t> perMember;  // commits of each member in this batch
+  if (ownCommits > 0) perMember[leader] += ownCommits;
+  for (Outcome& o : outcomes) {
+    auto f = inFlight_.find(o.id);
+    if (f == inFlight_.end()) continue;  // its submitter left, or its leader's exit failed it
+    uint32_t submitter = f->second.submitter;
+    inFlight_.erase(f);
+    auto s = slots_.find(submitter);
+    if (s == slots_.end()) continue;
+    if (o.ok) perMember[submitter]++;
+    s->second.events.outcomes.push_back(std::move(o));
+    WakeLocked(s->second, wakes);
+  }
+  uint64_t commits = 0;
+  for (auto& [member, n] : perMember) {
+    commits += n;
+    auto s = slots_.find(member);
+    if (s == slots_.end()) continue;
+    s->second.commits += n;
+    s->second.batches++;
+  }
+  if (commits > 0) {
+    metrics_.batches++;
+    metrics_.commits += commits;
+    metrics_.memberSlotsInBatches += perMember.size();
+    if (perMember.size() > 1) metrics_.crossMemberBatches++;
+  }
+  lock.unlock();
+  Wake(wakes);
+}
+
+Events Lane::Collect(uint32_t member) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Events out;
+  auto it = slots_.find(member);
+  if (it == slots_.end()) return out;
+  std::swap(out, it->second.events);
+  it->second.wakePending = false;
+  // a leader woken for work that another wake-up's Take already served: nothing to do
+  if (out.work && (member != leader_ || queue_.empty())) out.work = false;
+  return out;
+}
+
+void Lane::Resign(uint32_t member) {
+  Wakes wakes;
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto it = slots_.find(member);
+  if (it == slots_.end()) return;
+  it->second.eligible = false;
+  it->second.events.lead = false;
+  if (leader_ == member) HandOverLocked(wakes);
+  lock.unlock();
+  Wake(wakes);
+}
+
+size_t Lane::Leave(uint32_t member, bool abandoned) {
+  Wakes wakes;
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto self = slots_.find(member);
+  if (self == slots_.end()) return slots_.size();
+  // its queued commits were never written, and nobody is left to tell
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    it = it->member == member ? queue_.erase(it) : it + 1;
+  }
+  // commits it had taken as leader and not settled: their batch died with it (header comment)
+  std::vector<std::pair<uint64_t, uint32_t>> orphans;
+  for (auto it = inFlight_.begin(); it != inFlight_.end();) {
+    if (it->second.submitter == member) {
+      it = inFlight_.erase(it);  // whatever happens to it, its submitter is gone
+    } else if (it->second.taker == member) {
+      orphans.emplace_back(it->first, it->second.submitter);
+      it = inFlight_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  slots_.erase(self);
+  for (auto& [id, submitter] : orphans) {
+    auto s = slots_.find(submitter);
+    if (s == slots_.end()) continue;
+    Outcome o;
+    o.id = id;
+    o.code = "WALNUT_CLOSED";
+    o.reason = "LeaderExited";
+    o.message = abandoned
+        ? "the store writing this lane's commits exited (its worker ended) before this commit was acknowledged; "
+          "it may or may not be in the database, as with a lost connection"
+        : "the store writing this lane's commits closed before this commit was acknowledged";
+    s->second.events.outcomes.push_back(std::move(o));
+    WakeLocked(s->second, wakes);
+    metrics_.abandonedCommits++;
+  }
+  if (leader_ == member) HandOverLocked(wakes);
+  size_t left = slots_.size();
+  lock.unlock();
+  Wake(wakes);
+  return left;
+}
+
+bool Lane::IsLeader(uint32_t member) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return leader_ == member;
+}
+
+LaneMetrics Lane::Metrics() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  LaneMetrics m = metrics_;
+  m.members = static_cast<uint32_t>(slots_.size());
+  m.leader = leader_;
+  for (auto& [id, slot] : slots_) m.perMember.push_back({id, slot.commits, slot.batches});
+  return m;
+}
+
+namespace {
+
+using Key = std::tuple<dev_t, ino_t, std::string, uint32_t>;
+std::mutex registryMutex;
+std::map<Key, std::shared_ptr<Lane>>& Registry() {
+  static auto* registry = new std::map<Key, std::shared_ptr<Lane>>();  // never destroyed: exit may race it
+  return *registry;
+}
+
+}  // namespace
+
+std::shared_ptr<Lane> JoinLane(dev_t dev, ino_t ino, const std::string& key, uint32_t pageSize,
+                               std::shared_ptr<Waker> waker, uint32_t* member, bool* leader) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  std::shared_ptr<Lane>& lane = Registry()[Key{dev, ino, key, pageSize}];
+  if (lane == nullptr) lane = std::make_shared<Lane>(pageSize);
+  *member = lane->Join(std::move(waker), leader);
+  return lane;
+}
+
+void LeaveLane(const std::shared_ptr<Lane>& lane, uint32_t member, bool abandoned) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  if (lane->Leave(member, abandoned) > 0) return;
+  auto& registry = Registry();
+  for (auto it = registry.begin(); it != registry.end(); ++it) {
+    if (it->second == lane) {
+      registry.erase(it);
+      return;
+    }
+  }
+}
+
+size_t LaneCount() {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  return Registry().size();
+}
+
+}  // namespace walnut::lane
