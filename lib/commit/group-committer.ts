@@ -483,6 +483,7 @@ export class GroupCommitter {
         break;
       }
       for (const page of p.pages) written.add(page.pgno);
+      if (!p.chained) this.#index.noteCommitForAnother(); // before the later commits' base checks
       dbSize = size;
       txns.push({ pages: p.pages, dbSize });
       accepted.push(p);

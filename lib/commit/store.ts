@@ -287,10 +287,11 @@ export class Store {
       if (base !== undefined && !this.#index.isCommitBase(base)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', 'base must be a snapshot of this store (store.snapshot(), trySnapshotSync() or snapshotSync())', { reason: 'base' });
       }
-      if (base !== undefined && this.#lane !== null) {
-        // the lane's other members commit through the leader's connection: their commits after
-        // the base would look like this store's own, so the check could not see them
-        throw walnutError('WALNUT_INVALID_ARGUMENT', 'a conditional commit (base) needs a store with a commit path of its own: open it with shareLane: false', { reason: 'shareLane' });
+      if (base !== undefined && this.#lane !== null && !this.#lane.leader) {
+        // a member that does not lead commits through the leader's connection, which cannot
+        // check a base of this store's (the leader counts the others' commits against its own
+        // bases: WalIndex.noteCommitForAnother)
+        throw walnutError('WALNUT_INVALID_ARGUMENT', 'a conditional commit (base) needs a store that writes its own commits: this one shares a commit lane it does not lead; open it with shareLane: false', { reason: 'shareLane' });
       }
       return this.#sink.submit(normalizePages(pages, this.#rules, dbSize), dbSize, base === undefined ? undefined : { base });
     } catch (e) {

@@ -798,6 +798,16 @@ export class WalIndex {
   }
 
   /** Whether `s` can be a conditional commit's base here (a snapshot of this connection's, of the live state). */
+  /**
+   * A commit this connection writes for another store (a commit lane's member: lane.ts) is
+   * another connection's commit to this store's bases: it was not built on them. Counted when
+   * the committer takes it into a batch (a batch that then fails leaves the count up: a base
+   * taken before conflicts once more than it had to, never less).
+   */
+  noteCommitForAnother(): void {
+    this.#othersCommits++;
+  }
+
   isCommitBase(s: unknown): s is Snapshot {
     return s instanceof Snapshot && this.#othersAtSnapshot.has(s);
   }
