@@ -74,5 +74,5 @@ describe('npm pack + install', () => {
     } catch (e) {
       throw new Error(`type check of the installed package failed:\n${(e as { stdout?: string }).stdout}`);
     }
-  }, 300_000);
+  }, 540_000);
 });
