@@ -180,6 +180,9 @@ describe('damage differential against PRAGMA integrity_check', () => {
       const d = damage(b.bytes, b.pageSize, b.roles, kind, r);
       if (d === null || d.bytes.equals(b.bytes)) continue;
       stats.cases++;
+      // the loop's calls are synchronous at heart: let the event loop turn, or vitest's RPC with
+      // this fork misses its 60 s deadline on a loaded machine ("Timeout calling onTaskUpdate")
+      await new Promise((resolve) => setImmediate(resolve));
       const k = (byKind[kind] ??= { cases: 0, sqlite: 0, walnut: 0 });
       k.cases++;
       for (const s of ['', '-wal', '-shm']) fs.rmSync(copy + s, { force: true });
