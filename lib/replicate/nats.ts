@@ -62,6 +62,14 @@ export function checkStreamName(stream: unknown): string {
   return stream;
 }
 
+/** `o[name]`: `dflt` when undefined, else an integer in min..max (WALNUT_INVALID_ARGUMENT, reason name). */
+export function integerOption<T extends object>(o: T, name: keyof T & string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = o[name];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw walnutError('WALNUT_INVALID_ARGUMENT', `replication option ${name} must be an integer in ${min}..${max}`, { reason: name });
+  return v;
+}
+
 export function checkServers(servers: unknown): string[] {
   const list = typeof servers === 'string' ? servers.split(',') : servers;
   if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s.trim().length > 0)) {

@@ -39,7 +39,7 @@ import { encodePageDelta, PageVersions } from '../export/page-delta';
 import { decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
-import { backoff, checkServers, checkStreamName, connectNats, ensureStream, frameMessage, HEADER, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
+import { backoff, checkServers, checkStreamName, connectNats, ensureStream, frameMessage, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
 
 export interface ReplicateOptions extends StreamLimits {
   /** NATS server URL(s): 'nats://127.0.0.1:4222' or a list / comma-separated list. */
@@ -122,12 +122,7 @@ interface Resolved {
 
 function resolve(o: ReplicateOptions): Resolved {
   if (typeof o !== 'object' || o === null) throw walnutError('WALNUT_INVALID_ARGUMENT', 'replicateTo needs options { servers, stream }', { reason: 'options' });
-  const int = (name: keyof ReplicateOptions, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    const v = o[name];
-    if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw walnutError('WALNUT_INVALID_ARGUMENT', `replication option ${name} must be an integer in ${min}..${max}`, { reason: name });
-    return v;
-  };
+  const int = (name: keyof ReplicateOptions, dflt: number, min: number, max?: number): number => integerOption(o, name, dflt, min, max);
   if (o.delta !== undefined && typeof o.delta !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'replication option delta must be true or false', { reason: 'delta' });
   return {
     servers: checkServers(o.servers),

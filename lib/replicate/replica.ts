@@ -35,7 +35,7 @@ import { applyPageDelta, deltaPgno } from '../export/page-delta';
 import { decodeRecord } from '../export/records';
 import { restore } from '../export/restore';
 import type { Snapshot } from '../wal-index/snapshot';
-import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, lastMessageOn, messageAt, subjectsOf, type NatsLink, type Subjects } from './nats';
+import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, messageAt, subjectsOf, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
 
 export interface ReplicaOptions {
@@ -107,6 +107,9 @@ export class Replica extends EventEmitter {
   readonly #stream: string;
   readonly #subjects: Subjects;
   readonly #options: ReplicaOptions;
+  readonly #connectTimeoutMs: number;
+  readonly #maxBatchCommits: number;
+  readonly #maxBatchPages: number;
   #link: NatsLink | null = null;
   #store: Store | null = null;
   #position: ReplicaPosition | null = null;
@@ -115,7 +118,7 @@ export class Replica extends EventEmitter {
   #stopIter: (() => void) | null = null;
   #done: Promise<void> = Promise.resolve();
   #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0 };
-  #waiters: { session: string | null; seq: number; resolve: () => void }[] = [];
+  #waiters: { session: string | null; seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   /** The last log message read (stream sequence) and when (for the watchdog). */
   #lastRead = { seq: 0, at: 0 };
 
@@ -124,8 +127,16 @@ export class Replica extends EventEmitter {
     if (typeof path !== 'string' || path.length === 0) throw walnutError('WALNUT_INVALID_ARGUMENT', 'the replica path must be a non-empty string', { reason: 'path' });
     this.path = path;
     this.#options = options;
-    this.#servers = checkServers(options?.servers);
-    this.#stream = checkStreamName(options?.stream);
+    if (typeof options !== 'object' || options === null) throw walnutError('WALNUT_INVALID_ARGUMENT', 'openReplica needs options { servers, stream }', { reason: 'options' });
+    this.#servers = checkServers(options.servers);
+    this.#stream = checkStreamName(options.stream);
+    // a deadline of NaN never passes: a junk timeout waited forever for an unreachable server
+    this.#connectTimeoutMs = integerOption(options, 'connectTimeoutMs', 30_000, 0);
+    this.#maxBatchCommits = integerOption(options, 'maxBatchCommits', 1000, 1);
+    this.#maxBatchPages = integerOption(options, 'maxBatchPages', 8192, 1);
+    if (options.open !== undefined && (typeof options.open !== 'object' || options.open === null)) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', "openReplica's option open must be walnut open() options", { reason: 'open' });
+    }
     this.#subjects = subjectsOf(this.#stream);
   }
 
@@ -139,10 +150,20 @@ export class Replica extends EventEmitter {
     return { ...this.#lag };
   }
 
-  /** Resolves once the replica is at commit `seq` or later (of `session`, when given, or a later session). */
+  /**
+   * Resolves once the replica is at commit `seq` or later (of `session`, when given, or a later
+   * session); rejects with WALNUT_CLOSED when the replica closes first.
+   */
   waitFor(seq: number, session: string | null = null): Promise<void> {
+    if (!Number.isSafeInteger(seq) || seq < 0) return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', `waitFor: seq must be a commit number (an integer >= 0), not ${String(seq)}`, { reason: 'seq' }));
+    if (session !== null && typeof session !== 'string') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'waitFor: session must be a session id (a string) or null', { reason: 'session' }));
     if (this.#reached(seq, session)) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ session, seq, resolve }));
+    if (this.#closed) return Promise.reject(this.#closedError());
+    return new Promise((resolve, reject) => this.#waiters.push({ session, seq, resolve, reject }));
+  }
+
+  #closedError(): Error {
+    return walnutError('WALNUT_CLOSED', 'the replica closed before reaching that commit', { path: this.path });
   }
 
   #reached(seq: number, session: string | null): boolean {
@@ -163,7 +184,7 @@ export class Replica extends EventEmitter {
     const { position, record } = ReplicaPosition.open(this.path);
     this.#position = position;
     try {
-      const deadline = performance.now() + (this.#options.connectTimeoutMs ?? 30_000);
+      const deadline = performance.now() + this.#connectTimeoutMs;
       const given = (): boolean => this.#closed || performance.now() > deadline;
       this.#link = await connectNats(this.#servers, given, `walnut replica ${this.path}`).catch((e) => {
         throw walnutError('WALNUT_IO', `cannot reach NATS at ${this.#servers.join(',')}: ${(e as Error).message}`, { reason: 'nats', cause: e });
@@ -216,6 +237,8 @@ export class Replica extends EventEmitter {
 
   async close(): Promise<void> {
     this.#closed = true;
+    const cut = this.#closedError();
+    for (const w of this.#waiters.splice(0)) w.reject(cut);
     this.#stopIter?.();
     await this.#done;
     await this.#release();
@@ -377,8 +400,8 @@ export class Replica extends EventEmitter {
     this.#stopIter = () => void messages.close().catch(() => undefined);
     this.#lastRead.at = performance.now();
     if (this.#closed) this.#stopIter();
-    const maxCommits = this.#options.maxBatchCommits ?? 1000;
-    const maxPages = this.#options.maxBatchPages ?? 8192;
+    const maxCommits = this.#maxBatchCommits;
+    const maxPages = this.#maxBatchPages;
     const pageSize = this.#store!.pageSize;
     let txn: Txn | null = null;
     let batch: Batch | null = null;

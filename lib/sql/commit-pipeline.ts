@@ -27,6 +27,12 @@
  *  - A view {base, S, P}: pages of sequences <= P come from the base's snapshot; of P < seq <= S
  *    from the overlay (the newest at or below S); beyond S nothing. Its size is the overlay's
  *    when S > P, else the snapshot's. A reader's view has S = P (durable data only, no wait).
+ *  - The sequences in flight (P < seq) were built on views of one data version (`#sequencedOn`).
+ *    Once another connection committed, a snapshot holds its pages and the overlay pages built
+ *    without them: laid over each other they are no database (SQLite reads "malformed"). So the
+ *    writer opens no view across a data version change while sequences are in flight: it waits
+ *    until they settled (published: S = P, no overlay; or failed: recovery), then opens on the
+ *    new snapshot alone (whenViewPossible).
  *  - An overlay entry goes once its sequence is <= published, <= the current base's P and <= P
  *    of every live view that reads the overlay (S > P). Its page buffer is then reused.
  *  - Each commit is conditional on its view's base snapshot (store.commit's `base`): one that
@@ -100,6 +106,8 @@ export class CommitPipeline {
   readonly #overlay = new Map<number, { seq: number; data: Buffer }[]>();
   /** What each sequence wrote, ascending, for dropping overlay entries. */
   readonly #log: { seq: number; pages: PageImage[] }[] = [];
+  /** The data version of the views the sequences in flight were built on (header comment). */
+  #sequencedOn = 0;
   /** Views that read the overlay (S > P). */
   readonly #overlayViews = new Set<View>();
   #current: Base | null = null;
@@ -143,7 +151,8 @@ export class CommitPipeline {
   /**
    * A view on the newest state: for the writer (`reader` false) every sequenced commit; for a
    * reader every published one. Null when no read mark can be had right now (then wait for
-   * whenSnapshotPossible() and try again). The data version is read before and after a new
+   * whenViewPossible() and try again; the writer also while commits built before another
+   * connection's commit are in flight: header comment). The data version is read before and after a new
    * snapshot: when they agree, no other connection's commit fell in between, so the version
    * names exactly what the snapshot holds.
    */
@@ -154,17 +163,29 @@ export class CommitPipeline {
       base = this.#takeBase(dataVersion);
       if (base === null) return null;
     }
+    if (!reader && this.#overlayOutdated(base.dataVersion)) return null; // whenViewPossible()
     base.refs++;
     const P = base.P;
     const S = reader ? P : this.#seq;
+    if (!reader) this.#sequencedOn = base.dataVersion;
     const view: View = { base, S, P, dbSize: S > P ? this.#dbSize : base.snapshot.dbSize, dataVersion: base.dataVersion };
     if (S > P) this.#overlayViews.add(view);
     return view;
   }
 
-  /** Resolves when a snapshot could be taken (the read lock was busy, or recovery was due). */
-  whenSnapshotPossible(): Promise<void> {
+  /**
+   * Resolves when tryOpenView(reader) may succeed: the sequences in flight settled (another
+   * connection committed beside them: header comment), or a snapshot could be taken (the read
+   * lock was busy, or recovery was due).
+   */
+  whenViewPossible(reader: boolean): Promise<void> {
+    if (!reader && this.#overlayOutdated(this.dataVersion())) return Promise.allSettled([...this.#inFlight]).then(() => undefined);
     return this.#store.snapshot().then((s) => s.release());
+  }
+
+  /** Sequences are in flight, built on views from before another connection's commit. */
+  #overlayOutdated(dataVersion: number): boolean {
+    return this.#seq > this.#published && this.#failed === null && dataVersion !== this.#sequencedOn;
   }
 
   releaseView(view: View): void {

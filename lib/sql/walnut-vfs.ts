@@ -318,7 +318,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     /** A view now, or null with a retry op queued (the read lock was busy, or recovery is due). */
     #openView(): View | null {
       const view = pipeline.tryOpenView(reader);
-      if (view === null) module.retryOps.push(pipeline.whenSnapshotPossible());
+      if (view === null) module.retryOps.push(pipeline.whenViewPossible(reader));
       return view;
     }
 

@@ -19,7 +19,8 @@ import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import type { ReplicateOptions, ReplicationHandle } from '../../lib/replicate/publisher';
 import { openDatabase } from '../../lib/sql/database';
 import { runNode, sqliteWriters } from '../helpers/children';
-import { NATS_SKIP, startNatsCluster, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { expectRejectsWalnut } from '../helpers/expect-error';
+import { freePort, NATS_SKIP, startNatsCluster, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -203,6 +204,17 @@ async function replicating(stream: string, options: Omit<ReplicateOptions, 'serv
   return { server, file, store, r };
 }
 
+describe('openReplica options (no server needed)', () => {
+  it('bad options are refused with WALNUT_INVALID_ARGUMENT (a NaN connectTimeoutMs waited forever for an unreachable server)', async () => {
+    const servers = `nats://127.0.0.1:${await freePort()}`; // nothing listens there
+    const at = (): string => path.join(dir, `bad-replica${n++}.db`);
+    for (const [name, value] of [['connectTimeoutMs', NaN], ['connectTimeoutMs', '100'], ['connectTimeoutMs', -1], ['maxBatchCommits', 0], ['maxBatchPages', 1.5], ['open', 42]] as const) {
+      await expectRejectsWalnut(openReplica(at(), { servers, stream: 's', [name]: value } as never), 'WALNUT_INVALID_ARGUMENT', { reason: name });
+    }
+    await expectRejectsWalnut(openReplica(at(), null as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+  });
+});
+
 describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? ` (skipped: ${NATS_SKIP})` : ''}`, () => {
   it('a replica equals the primary at commit boundaries: 64 walnut/sql callers, then sqlite3 writer processes; readers see valid states throughout', async () => {
     const { server, file, store, r } = await replicating('main', { baseEveryCommits: 150 });
@@ -236,6 +248,19 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await replica.close();
     await store.close();
   }, 60_000);
+
+  it('waitFor: a wait still pending when the replica closes rejects WALNUT_CLOSED (it never settled); bad arguments are refused', async () => {
+    const { server, store, r } = await replicating('waitclose');
+    const replica = await openReplica(path.join(dir, 'waitclose-replica.db'), { servers: server.url, stream: 'waitclose' });
+    await expectRejectsWalnut(replica.waitFor(NaN), 'WALNUT_INVALID_ARGUMENT', { reason: 'seq' });
+    await expectRejectsWalnut(replica.waitFor(-1), 'WALNUT_INVALID_ARGUMENT', { reason: 'seq' });
+    await expectRejectsWalnut(replica.waitFor(1, 7 as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'session' });
+    const pending = expectRejectsWalnut(replica.waitFor(1_000_000, r.metrics().session), 'WALNUT_CLOSED');
+    await replica.close();
+    await pending;
+    await expectRejectsWalnut(replica.waitFor(1_000_000), 'WALNUT_CLOSED');
+    await store.close();
+  }, 30_000);
 
   it('the NATS server killed and restarted mid-stream: nothing lost, nothing stored or applied twice', async () => {
     const { server, store, r } = await replicating('restart', { baseEveryCommits: 400 });

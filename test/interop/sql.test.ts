@@ -227,6 +227,37 @@ describe('walnut/sql', () => {
     }
   });
 
+  test('a transaction opened after a sqlite3 commit, while an earlier transaction of its own is still in flight, never sees the two mixed (it waits for that one to settle)', async () => {
+    const file = path.join(tmpDir(), 'mixed.db');
+    // two rows of ~3 KB: each on its own leaf page
+    cli(file, "PRAGMA journal_mode=WAL; CREATE TABLE c(id INTEGER PRIMARY KEY, tag TEXT, pad BLOB); INSERT INTO c VALUES (1, '0', zeroblob(3000)), (2, '0', zeroblob(3000));");
+    // A waits up to a second in the group committer (no WRITE taken yet): the sqlite3 process commits meanwhile
+    const db = await openDatabase(file, { groupCommit: { maxWaitMicros: 1_000_000 } });
+    try {
+      await withPeer(file, async (peer) => {
+        await peer.ready;
+        const a = db.run("UPDATE c SET tag = 'A' WHERE id = 1").then(() => 'ok', (e: unknown) => (isWalnutError(e) ? e.code : String(e)));
+        await db.prepare('SELECT 1'); // the writer ran A: sequenced, in flight
+        await peer.exec("UPDATE c SET tag = 'P' WHERE id = 2");
+        let seen: unknown = null;
+        const b = await db
+          .transaction(async (tx) => {
+            seen = await tx.all('SELECT id, tag FROM c ORDER BY id');
+          })
+          .then(() => 'ok', (e: unknown) => (isWalnutError(e) ? `${e.code} ${e.message}` : String(e)));
+        // A's page of row 1 over the snapshot holding the sqlite3 commit: a state that never existed
+        expect(seen).not.toEqual([{ id: 1, tag: 'A' }, { id: 2, tag: 'P' }]);
+        expect(b).toBe('ok');
+        expect(seen).toEqual([{ id: 1, tag: '0' }, { id: 2, tag: 'P' }]);
+        expect(await a).toBe('WALNUT_CONFLICT'); // built on the state before the sqlite3 commit
+      });
+      expect(await db.all('SELECT id, tag FROM c ORDER BY id')).toEqual([{ id: 1, tag: '0' }, { id: 2, tag: 'P' }]);
+    } finally {
+      await db.close();
+    }
+    expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
+  });
+
   test('16 callers incrementing counters (read-modify-write, retried on WALNUT_CONFLICT) while a sqlite3 process increments the same counters: no lost update, integrity ok', async () => {
     const file = path.join(tmpDir(), 'counters.db');
     const COUNTERS = 4;
