@@ -31,7 +31,7 @@ async function endTogether<T>(run: (script: string, args: string[]) => Promise<T
   fs.writeFileSync(script, ext === 'py'
     ? 'import os, sys, time\nopen(sys.argv[1] + sys.argv[3], \'w\').close()\nwhile not os.path.exists(sys.argv[1]): time.sleep(0.002)\ntime.sleep(float(sys.argv[2]))\nprint(sys.argv[3], flush=True)\ntime.sleep(float(sys.argv[4]))\n'
     : "const fs = require('fs');\nconst [go, delay, text, after] = process.argv.slice(2);\nconst wait = (ms) => new Promise((r) => setTimeout(r, ms));\nfs.writeFileSync(go + text, '');\n(async () => {\n  while (!fs.existsSync(go)) await wait(2);\n  await wait(Number(delay) * 1000);\n  process.stdout.write(text + '\\n');\n  await wait(Number(after) * 1000);\n})();\n");
-  const slow = spawn(ext === 'py' ? 'python3' : process.execPath, [script, go, '0.05', 'slow', '1.5'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const slow = spawn(ext === 'py' ? 'python3' : process.execPath, [script, go, '0.05', 'slow', '0.2'], { stdio: ['ignore', 'pipe', 'inherit'] });
   slow.stdout.on('data', () => busy(800));
   const slowEnded = new Promise((r) => slow.on('close', r));
   const early = run(script, [go, '0.05', '41', '0']);
