@@ -36,7 +36,9 @@ export function runNode(script: string, args: string[] = [], env: Record<string,
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  // 'close', not 'exit': libuv reaps every exited child on one SIGCHLD, so a child's 'exit' can
+  // come before its output was read (two children ending together, the event loop busy)
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
 /**
@@ -58,16 +60,20 @@ export async function runJsonChild<T>(script: string, args: string[], env: Recor
  */
 export async function sqliteWriters(db: string, count: number, seconds: number, autocheckpoint: number): Promise<number> {
   const runs = Array.from({ length: count }, (_, w) => runPython(path.join(HELPERS, 'sqlite-writer.py'), [db, String(seconds), String(w + 1), String(autocheckpoint)]));
-  return (await Promise.all(runs)).reduce((a, out) => a + Number(out.trim()), 0);
+  return (await Promise.all(runs)).reduce((a, out) => {
+    if (!/^\d+$/.test(out.trim())) throw new Error(`sqlite-writer.py printed ${JSON.stringify(out)}, not its commit count`);
+    return a + Number(out.trim());
+  }, 0);
 }
 
-/** Runs a python3 script (its stderr passed through); resolves with its stdout once it exits 0. */
+/** Runs a python3 script (its stderr passed through); resolves with its whole stdout once it exits 0. */
 export function runPython(script: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn('python3', [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(script)} exited with ${code}`))));
+    // 'close' (output read to its end), not 'exit': see runNode
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(script)} exited with ${code}`))));
   });
 }
 

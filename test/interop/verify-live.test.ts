@@ -52,7 +52,7 @@ describe('walnut verify on a live database with a 16,000+ frame WAL', () => {
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code))); // with its whole output (children.ts runNode)
     let running = true;
     void exited.then(() => (running = false));
 

@@ -251,7 +251,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
       const child = spawn(process.execPath, [path.join(HELPERS, 'lane-child.js'), file, JSON.stringify(slotsOf), String(commits)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
-      child.on('exit', () => resolve(out));
+      child.on('close', () => resolve(out)); // its whole output ('exit' can come first: children.ts runNode)
     })));
     for (const out of outputs) {
       expect(out).not.toMatch(/^error/m);
