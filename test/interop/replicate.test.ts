@@ -199,7 +199,7 @@ async function replicating(stream: string, options: Omit<ReplicateOptions, 'serv
   started.push(server);
   const file = newPrimary();
   const store = await open(file);
-  const r = store.replicateTo({ servers: server.url, stream, ...options });
+  const r = store.replicateTo({ servers: server.url, stream, stopTimeoutMs: 60_000, ...options }); // stop() publishes the backlog: give a slow machine time
   await r.ready;
   return { server, file, store, r };
 }
