@@ -3,17 +3,91 @@
 // group-committed into SQLite's own -wal, while a real SQLite process reads the same database;
 // walnut checkpoints, then SQLite reads, checkpoints and checks the database; throughput next
 // to better-sqlite3 FULL measured in the same run. Then the FEC sidecar repairs a WAL frame
-// damaged on disk, and walnut verifies the database. Prints what happened and cleans up.
+// damaged on disk, and walnut verifies the database. Last, SQL on walnut (walnut/sql): 64
+// concurrent requests insert rows through one group-committed SQL connection, next to
+// better-sqlite3 WAL FULL in the same run, while a SQLite process reads the same live file.
+// Prints what happened and cleans up.
 //
 // The page images come from SQLite itself (a source database built with better-sqlite3), so
 // what walnut commits is a valid SQLite database at every commit.
 'use strict';
-const { execFileSync } = require('node:child_process');
+const { execFile, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const Database = require('better-sqlite3');
 const { open, verify } = require('../dist/index.js');
+const { openDatabase } = require('../dist/sql.js');
+
+/** Rows of `table` as a SQLite reader in another process sees the live file (async: commits go on meanwhile). */
+function countInOtherProcess(file, table) {
+  const code = `const D = require('better-sqlite3'); const d = new D(${JSON.stringify(file)}, { readonly: true }); process.stdout.write(String(d.prepare('SELECT count(*) AS n FROM ${table}').get().n)); d.close();`;
+  return new Promise((resolve, reject) => execFile(process.execPath, ['-e', code], { encoding: 'utf8', cwd: __dirname }, (e, out) => (e ? reject(e) : resolve(Number(out)))));
+}
+
+/**
+ * A SQLite reader in another process that counts `table`'s rows every 5 ms until it sees
+ * `until` rows (or 20 s pass); resolves with the counts it saw, in order.
+ */
+function watchInOtherProcess(file, table, until) {
+  const code = `const D = require('better-sqlite3'); const d = new D(${JSON.stringify(file)}, { readonly: true }); const q = d.prepare('SELECT count(*) AS n FROM ${table}');
+    const seen = []; const end = Date.now() + 20000; const nap = new Int32Array(new SharedArrayBuffer(4));
+    for (;;) { const n = q.get().n; seen.push(n); if (n >= ${until} || Date.now() > end) break; Atomics.wait(nap, 0, 0, 5); }
+    d.close(); process.stdout.write(JSON.stringify(seen));`;
+  return new Promise((resolve, reject) => execFile(process.execPath, ['-e', code], { encoding: 'utf8', cwd: __dirname }, (e, out) => (e ? reject(e) : resolve(JSON.parse(out)))));
+}
+
+/** 64 concurrent requests, 40 one-row INSERT transactions each, through walnut/sql; the same rows through better-sqlite3 WAL FULL. */
+async function sqlDemo(dir) {
+  const CLIENTS = 64;
+  const EACH = 40;
+  const file = path.join(dir, 'sql.db');
+  const db = await openDatabase(file);
+  await db.exec('CREATE TABLE requests(id INTEGER PRIMARY KEY, client INTEGER, body TEXT)');
+  const insert = await db.prepare('INSERT INTO requests(client, body) VALUES (?, ?)');
+  const watching = watchInOtherProcess(file, 'requests', CLIENTS * EACH);
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the reader's process starts
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, c) => {
+      for (let i = 0; i < EACH; i++) {
+        await insert.run([c, `request ${i} of client ${c}`]);
+      }
+    }),
+  );
+  const ms = performance.now() - t0;
+  const rows = (await db.get('SELECT count(*) AS n FROM requests')).n;
+  const seen = await watching;
+  await db.close();
+  const seenAfter = await countInOtherProcess(file, 'requests');
+
+  const peerFile = path.join(dir, 'peer-sql.db');
+  const peer = new Database(peerFile);
+  peer.pragma('journal_mode = WAL');
+  peer.pragma('synchronous = FULL');
+  peer.exec('CREATE TABLE requests(id INTEGER PRIMARY KEY, client INTEGER, body TEXT)');
+  const peerInsert = peer.prepare('INSERT INTO requests(client, body) VALUES (?, ?)');
+  const p0 = performance.now();
+  for (let i = 0; i < CLIENTS * EACH; i++) peerInsert.run(i % CLIENTS, `request ${i}`);
+  const peerMs = performance.now() - p0;
+  peer.close();
+  let cli = 'sqlite3 command not installed';
+  try {
+    cli = execFileSync('sqlite3', [file, 'SELECT count(*) FROM requests; PRAGMA integrity_check;'], { encoding: 'utf8' }).trim().replace(/\n/g, ', ');
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+  }
+  const rate = rows / (ms / 1000);
+  const peerRate = (CLIENTS * EACH) / (peerMs / 1000);
+  return {
+    ok: rows === CLIENTS * EACH && seenAfter === rows && seen[seen.length - 1] === rows,
+    lines: [
+      `walnut/sql: ${CLIENTS} concurrent requests inserted ${rows} rows, one durable transaction each, in ${ms.toFixed(0)} ms: ${rate.toFixed(0)} transactions/s`,
+      `better-sqlite3 (WAL, synchronous=FULL) in the same run: ${peerRate.toFixed(0)} transactions/s -> walnut/sql ${(rate / peerRate).toFixed(1)}x`,
+      `a SQLite reader in another process read the live file ${seen.length} times meanwhile: ${new Set(seen).size} different row counts from ${seen[0]} to ${seen[seen.length - 1]}; after close: ${seenAfter}; sqlite3 command: ${cli}`,
+    ],
+  };
+}
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-demo-'));
@@ -117,8 +191,10 @@ async function main() {
   console.log(`sqlite3 command: ${cli}`);
   console.log(`FEC sidecar: a flipped byte in WAL frame 3 was repaired at recovery (repaired frames: ${recovery.repairedFrames}, fallbacks: ${JSON.stringify(recovery.fallbacks)})`);
   console.log(`walnut verify --level 5: ${report.ok ? 'ok' : JSON.stringify(report.issues.slice(0, 3))} (${report.pages} pages)`);
+  const sql = await sqlDemo(dir);
+  for (const line of sql.lines) console.log(line);
   fs.rmSync(dir, { recursive: true, force: true });
-  if (integrity !== 'ok' || rows.n !== 1000 || recovery.repairedFrames !== 1 || !report.ok) process.exit(1);
+  if (integrity !== 'ok' || rows.n !== 1000 || recovery.repairedFrames !== 1 || !report.ok || !sql.ok) process.exit(1);
 }
 
 main().catch((e) => {
