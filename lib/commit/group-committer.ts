@@ -86,6 +86,7 @@ import { Histogram, type HistogramSummary } from '../telemetry/histogram';
 import { stampPageTrailer } from '../wal/page-trailer';
 import { MAX_FRAME, type WalPage, type WalTransaction } from '../wal/wal-file';
 import type { Synchronous } from './options';
+import { CommitChain } from './chain';
 import { minimumDbSize } from './pages';
 
 export interface CommitResult {
@@ -190,7 +191,7 @@ export class GroupCommitter {
   #runBatches = 0;
   #failed: WalnutError | null = null;
   /** The chain is broken (header comment): the failure that broke it and what later commits get. */
-  #broken: { failure: unknown; refusal: WalnutError } | null = null;
+  readonly #chain: CommitChain;
   #closed = false;
   #seq = 0;
   readonly #counters = { commits: 0, batches: 0, frames: 0, bytes: 0, fsyncs: 0, conflicts: 0, failedCommits: 0, chainBreaks: 0 };
@@ -209,6 +210,7 @@ export class GroupCommitter {
     o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number) => Promise<void>; events?: EventRing },
   ) {
     this.#index = index;
+    this.#chain = new CommitChain(index.dbPath);
     this.#synchronous = o.synchronous;
     this.#maxBatchBytes = o.maxBatchBytes;
     this.#maxWaitMicros = o.maxWaitMicros;
@@ -228,7 +230,8 @@ export class GroupCommitter {
   submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck, chained = true): Promise<CommitResult> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#closed) return Promise.reject(walnutError('WALNUT_CLOSED', 'the store is closed', { path: this.#index.dbPath }));
-    if (this.#broken && chained) return Promise.reject(this.#broken.refusal);
+    const refusal = chained ? this.#chain.refusal : null;
+    if (refusal !== null) return Promise.reject(refusal);
     const conflict = check !== undefined && 'conflict' in check ? check.conflict : undefined;
     const base = check !== undefined && 'base' in check ? check.base : undefined;
     // the trailer goes into the caller's buffer: pages are written without a copy
@@ -275,7 +278,7 @@ export class GroupCommitter {
 
   /** The failure that broke the commit chain, while it is broken (header comment), else null. */
   get chainBrokenBy(): unknown {
-    return this.#broken?.failure ?? null;
+    return this.#chain.brokenBy;
   }
 
   /**
@@ -286,10 +289,7 @@ export class GroupCommitter {
    * (`failed`) stays stopped.
    */
   resumeCommits(failure?: unknown): boolean {
-    const b = this.#broken;
-    if (b === null || (failure !== undefined && failure !== b.failure && failure !== b.refusal)) return false;
-    this.#broken = null;
-    return true;
+    return this.#chain.resume(failure);
   }
 
   /**
@@ -306,18 +306,12 @@ export class GroupCommitter {
       return;
     }
     this.#queue.unshift(...unchained);
-    if (this.#broken === null) {
-      this.#counters.chainBreaks++;
-      const what = failure instanceof WalnutError ? failure.message : String((failure as Error)?.message ?? failure);
-      this.#broken = {
-        failure,
-        refusal: walnutError('WALNUT_FAILED', `an earlier commit failed (${what}); the commits sequenced after it were built on it and are refused until store.resumeCommits()`, { path: this.#index.dbPath, reason: 'ChainBroken', cause: failure }),
-      };
-    }
-    this.#rejectAll(rest.filter((p) => p.chained), this.#broken.refusal);
+    if (this.#chain.break(failure)) this.#counters.chainBreaks++;
+    const refusal = this.#chain.refusal!;
+    this.#rejectAll(rest.filter((p) => p.chained), refusal);
     const queued = this.#queue.splice(0);
     this.#queue.push(...queued.filter((p) => !p.chained));
-    this.#rejectAll(queued.filter((p) => p.chained), this.#broken.refusal);
+    this.#rejectAll(queued.filter((p) => p.chained), refusal);
   }
 
   /**

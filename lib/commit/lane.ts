@@ -30,6 +30,7 @@
 import { walnutError, WalnutError } from '../errors';
 import { NativeCommitLane, type NativeCommitLane as NativeLane, type NativeFileHandle, type NativeLaneMetrics } from '../native';
 import type { WalPage } from '../wal/wal-file';
+import { CommitChain } from './chain';
 import type { CommitCheck, CommitResult, ConflictSet, GroupCommitter } from './group-committer';
 
 /** The lane's counters, as one member sees them (Store.metrics().lane). */
@@ -91,13 +92,14 @@ export class SharedLane implements CommitSink {
   readonly #settledMembers = new Set<number>();
   readonly #expected = new Set<number>();
   #gathered: (() => void) | null = null;
-  /** This member's own chain, broken while it submitted through the lane (#chain). */
-  #broken: { failure: unknown; refusal: WalnutError } | null = null;
+  /** This member's own chain, broken while it submitted through the lane (#breakOwnChain). */
+  readonly #chain: CommitChain;
 
   /** Joins the lane of `db` (a NativeFile handle of the database file). */
   constructor(db: NativeFileHandle, key: string, pageSize: number, committer: GroupCommitter, path: string) {
     this.#committer = committer;
     this.#path = path;
+    this.#chain = new CommitChain(path);
     this.#pageSize = pageSize;
     this.#native = new NativeCommitLane(db, key, pageSize, this.#onEvents);
     this.#leader = this.#native.leader;
@@ -112,17 +114,14 @@ export class SharedLane implements CommitSink {
     return this.#leader;
   }
 
-  /** The failure that broke this member's own chain while it submitted through the lane (#chain). */
+  /** The failure that broke this member's own chain while it submitted through the lane (#breakOwnChain). */
   get chainBrokenBy(): unknown {
-    return this.#broken?.failure ?? null;
+    return this.#chain.brokenBy;
   }
 
   /** Mends this member's own chain (GroupCommitter.resumeCommits' rules). */
   resumeCommits(failure?: unknown): boolean {
-    const b = this.#broken;
-    if (b === null || (failure !== undefined && failure !== b.failure && failure !== b.refusal)) return false;
-    this.#broken = null;
-    return true;
+    return this.#chain.resume(failure);
   }
 
   /**
@@ -133,17 +132,16 @@ export class SharedLane implements CommitSink {
    * lane when the failure happened are not refused (they go on as the leader takes them).
    * A Transaction's first-committer-wins conflict (PageChanged) and WALNUT_CLOSED break nothing.
    */
-  #chain(e: unknown): void {
-    const w = e as { code?: string; reason?: string; message?: string };
-    if (this.#broken !== null || w.code === 'WALNUT_CLOSED' || (w.code === 'WALNUT_CONFLICT' && w.reason === 'PageChanged')) return;
-    this.#broken = {
-      failure: e,
-      refusal: walnutError('WALNUT_FAILED', `an earlier commit failed (${w.message ?? String(e)}); the commits sequenced after it were built on it and are refused until store.resumeCommits()`, { path: this.#path, reason: 'ChainBroken', cause: e }),
-    };
+  #breakOwnChain(e: unknown): void {
+    const w = e as { code?: string; reason?: string };
+    if (w.code === 'WALNUT_CLOSED' || (w.code === 'WALNUT_CONFLICT' && w.reason === 'PageChanged')) return;
+    this.#chain.break(e);
   }
 
+
   submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck): Promise<CommitResult> {
-    if (this.#broken !== null) return Promise.reject(this.#broken.refusal);
+    const refusal = this.#chain.refusal;
+    if (refusal !== null) return Promise.reject(refusal);
     if (this.#leader) {
       return this.#committer.submit(pages, dbSize, check).then(
         (r) => {
@@ -173,7 +171,7 @@ export class SharedLane implements CommitSink {
       const id = this.#native.submit(pgnos, data, dbSize ?? 0, c);
       this.#waiting.set(id, { resolve, reject });
     }).catch((e: unknown) => {
-      this.#chain(e);
+      this.#breakOwnChain(e);
       throw e;
     });
   }
