@@ -122,7 +122,9 @@ describe('the index cannot publish frames already in the WAL', () => {
     expect(out.snapshot).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
     expect(out.close).toEqual({ ok: true });
     expect(out.unhandled).toEqual([]);
-    // reopen: the acknowledged commit is there; the failed batch (durability unknown) is whole or absent
+    // reopen: the acknowledged commit is there; the failed batch is whole or absent, and absent
+    // indeed: its frames were invalidated durably before the failure was reported
+    // (commit-outcome.test.ts covers the other failures that invalidate)
     const store = await open(file);
     const snap = await store.snapshot();
     expect(snap.dbSize).toBeGreaterThanOrEqual(4001);
@@ -131,6 +133,10 @@ describe('the index cannot publish frames already in the WAL', () => {
     expect([...firstPages].length).toBe(1);
     expect([1, 2]).toContain([...firstPages][0]);
     expect((await snap.read(4001))[0]).toBe(1);
+    // the acknowledged commit (pages 2..4001 = 1) is there; the failed batch (pages 2..101 = 2) is not
+    const values: number[] = [];
+    for (const p of [2, 51, 52, 101, 4001]) values.push((await snap.read(p))[100]!);
+    expect(values).toEqual([1, 1, 1, 1, 1]);
     snap.release();
     await store.close();
   });
