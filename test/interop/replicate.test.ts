@@ -187,10 +187,16 @@ function noise(i: number): Buffer {
   return Buffer.from(Array.from({ length: 4096 }, (_, k) => (i * 131 + k * 7 + ((k * k) >> 3)) & 0xff));
 }
 
-/** Waits (bounded) until `done()`; the caller's assertions say what it needed. */
-async function until(done: () => boolean, ms = 20_000): Promise<void> {
+/**
+ * Waits until `done()`; past `ms` it throws, with `state()` in the message, so that a stall says
+ * where it stalled (a silent return let a stalled wait run into the test's timeout instead).
+ */
+async function until(done: () => boolean, ms = 20_000, state: () => unknown = () => ''): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`still waiting after ${ms} ms: ${done.toString()} ${JSON.stringify(state())}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** A NATS server, a new primary (newPrimary) opened by walnut, replicating to `stream`. */
@@ -331,9 +337,15 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const r = store.replicateTo({ servers, stream: 'cluster', replicas: 3, baseEveryCommits: 300 });
     await r.ready;
     const replica = await openReplica(path.join(dir, 'cluster-replica.db'), { servers: [...servers].reverse(), stream: 'cluster' });
+    const state = () => ({ primary: r.metrics(), replica: replica.lag() });
+    // 16 committers run through the outage, but only COMMITS_AFTER commits past the kill: a
+    // JetStream election takes seconds, and unbounded writers queued 100,000+ commits that the
+    // test then had to publish and apply (on a loaded CI machine, past its timeout)
+    const COMMITS_AFTER = 3000;
+    let stopAt = Infinity;
     let stop = false;
-    const writing = rawCommitters(store, 16, () => stop);
-    await until(() => replica.lag().appliedCommits > 100);
+    const writing = rawCommitters(store, 16, () => stop || r.metrics().exportedSeq >= stopAt);
+    await until(() => replica.lag().appliedCommits > 100, 30_000, state);
     // the stream's leader goes down (the harder case: a new leader is elected before publishes go on)
     const { jetstreamManager } = await import('@nats-io/jetstream');
     const { connect } = await import('@nats-io/transport-node');
@@ -343,7 +355,10 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const victim = nodes[['n0', 'n1', 'n2'].indexOf(leader ?? 'n0')]!;
     await victim.stop('SIGKILL');
     const during = r.metrics().exportedSeq;
-    await until(() => replica.lag().appliedSeq > during + 100);
+    stopAt = during + COMMITS_AFTER;
+    // the commits made while the stream had no leader are published once it has one, and read
+    // by the replica (its consumer may have been on the lost node: it is made again)
+    await until(() => replica.lag().appliedSeq > during + 100, 60_000, state);
     stop = true;
     await writing;
     await caughtUp(r, replica);
@@ -355,7 +370,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     expect(await pages(replica.store)).toEqual(await pages(store));
     await replica.close();
     await store.close();
-  }, 60_000);
+  }, 150_000);
 
   it('delta-encoded pages: restore from the stream at any commit (walnut restore --nats --until) equals the primary at that commit; bytes per one-row update far below a full page', async () => {
     const { server, store, r } = await replicating('pitr', { baseEveryCommits: 100 });
