@@ -6,29 +6,21 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { open } = require('../../dist/index.js');
+const { readLines } = require('../helpers/child-lines.js');
 
 function runChild(db, synchronous, committers, killAfterMs, fec) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(__dirname, 'crash-child.js'), db, synchronous, String(committers), fec ? 'fec' : ''], { stdio: ['ignore', 'pipe', 'pipe'] });
     const acked = new Map();
-    let buffer = '';
-    let stderr = '';
     let timer = null;
-    child.stdout.on('data', (d) => {
-      buffer += d;
-      let nl;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        if (line === 'ready') timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-        else if (line.startsWith('ack ')) {
-          const [, w, k] = line.split(' ');
-          acked.set(Number(w), Number(k));
-        } else if (line.startsWith('error')) reject(new Error(`child: ${line}`));
-      }
+    const ended = readLines(child, (line) => {
+      if (line === 'ready') timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      else if (line.startsWith('ack ')) {
+        const [, w, k] = line.split(' ');
+        acked.set(Number(w), Number(k));
+      } else if (line.startsWith('error')) reject(new Error(`child: ${line}`));
     });
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code, signal) => {
+    void ended.then(({ code, signal, stderr }) => {
       if (timer) clearTimeout(timer);
       if (signal !== 'SIGKILL') reject(new Error(`child exited ${code} ${signal}: ${stderr}`));
       else resolve(acked);

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/index';
 import { SharedLane } from '../../lib/commit/lane';
+import { readLines } from '../helpers/child-lines';
 import { HELPERS, runNode } from '../helpers/children';
 import { Database } from '../helpers/sqlite';
 import { pageRoles, sqliteIntegrity } from '../helpers/sqlite-db';
@@ -276,21 +277,14 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
       const acks = new Map<string, number>();
       await new Promise<void>((resolve, reject) => {
         const child = spawn(process.execPath, [path.join(HELPERS, 'lane-child.js'), file, JSON.stringify(slotsOf), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let buffer = '';
-        child.stdout.on('data', (d) => {
-          buffer += d;
-          let nl;
-          while ((nl = buffer.indexOf('\n')) >= 0) {
-            const line = buffer.slice(0, nl);
-            buffer = buffer.slice(nl + 1);
-            if (line === 'ready') setTimeout(() => child.kill('SIGKILL'), 30 + rand(250));
-            else if (line.startsWith('ack ')) {
-              const [, w, s, k] = line.split(' ');
-              acks.set(`${w}/${s}`, Number(k));
-            } else if (line.startsWith('error')) reject(new Error(line));
-          }
+        const ended = readLines(child, (line) => {
+          if (line === 'ready') setTimeout(() => child.kill('SIGKILL'), 30 + rand(250));
+          else if (line.startsWith('ack ')) {
+            const [, w, s, k] = line.split(' ');
+            acks.set(`${w}/${s}`, Number(k));
+          } else if (line.startsWith('error')) reject(new Error(line));
         });
-        child.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited without SIGKILL (${signal})`))));
+        void ended.then(({ signal }) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited without SIGKILL (${signal})`))));
       });
       const found = await stamps(file, slotsOf.flat());
       for (let w = 0; w < 4; w++) {

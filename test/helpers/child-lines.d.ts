@@ -1,0 +1,2 @@
+import type { ChildProcess } from 'node:child_process';
+export function readLines(child: ChildProcess, onLine: (line: string) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
