@@ -15,7 +15,7 @@
  *      cost nothing), then releases the
  *      transactions' snapshots (their reads are done; the check used their generation, not
  *      their read marks, which only had to keep that generation's frames until now), and awaits
- *      beforeAppend(frames) (the store's auto-checkpoint: with those marks gone it can copy everything),
+ *      beforeAppend(frames, mxFrame) (the store's auto-checkpoint: with those marks gone it can copy everything),
  *   3. appends all accepted transactions in one native call (one pwritev; for synchronous
  *      'full' the fdatasync is in the same I/O-thread operation), each with its own commit
  *      frame, in submission order,
@@ -37,12 +37,12 @@
  * microseconds between any two batches; either way a sqlite3 writer under walnut's full load,
  * whose busy handler tries at 1..100 ms intervals, gets WRITE only now and then, and between
  * walnut's commits as soon as they pause.)
- * The -shm mapping (a truncation by another process would raise SIGBUS) is checked where a run
- * begins (header()), when the store's beforeAppend reads the live header, and in each batch
- * before its frames are written and after they are synced (appendAndPublish), each one lseek:
- * between one batch's check after its sync and the next batch's index reads nothing waits but
- * the batches' own synchronous work, so a run needs no check per batch at its start. (After the
- * auto-checkpoint wait, appendAndPublish reads the header before its check, as it always did.)
+ * The -shm mapping (a truncation by another process would raise SIGBUS) is checked with an lseek
+ * only where a run begins (header()); within a run no batch pays a system call for it: every
+ * touch of the mapping is guarded (native/shm_guard.h), so a truncation makes the next header
+ * read, lookup, index append or header publish fail with WALNUT_CORRUPT (ShmTruncated). Before
+ * the write that rejects the batch; after it (appendAndPublish) its frames are invalidated and
+ * stay unpublished, as any failed publish.
  * A batch that cannot take the locks within the busy timeout (WALNUT_BUSY) is rejected together
  * with every commit queued before its wait began: those waited as long, and rejecting them one
  * batch (one more timeout) at a time would stretch a writer held elsewhere, and close(), to a
@@ -177,7 +177,7 @@ export class GroupCommitter {
   readonly #maxWaitMicros: number;
   readonly #onCommitted: (mxFrame: number) => void;
   readonly #beforeBatch: () => Promise<void> | null;
-  readonly #beforeAppend: (frames: number) => Promise<void>;
+  readonly #beforeAppend: (frames: number, mxFrame: number) => Promise<void>;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
   readonly #onWritten: ((txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void) | null;
@@ -207,7 +207,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number) => Promise<void>; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void>; events?: EventRing },
   ) {
     this.#index = index;
     this.#chain = new CommitChain(index.dbPath);
@@ -486,7 +486,8 @@ export class GroupCommitter {
     // every set is checked (WRITE held): their read marks must not keep this append from restarting the WAL
     for (const p of batch) if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
     if (accepted.length === 0) return;
-    await this.#beforeAppend(frames); // a failure rejects the batch: nothing is written yet
+    // `gen` is still the live header: WRITE is held, and only this connection publishes under it
+    await this.#beforeAppend(frames, gen.mxFrame); // a failure rejects the batch: nothing is written yet
     const tSerialized = nowUs();
     const full = this.#synchronous === 'full';
     let result;
