@@ -117,25 +117,56 @@ export interface ConflictSet {
  */
 export type CommitCheck = { conflict: ConflictSet } | { base: Snapshot };
 
-interface Pending {
-  pages: WalPage[];
-  dbSize: number | undefined;
-  /** The smallest dbSize these pages allow (pages.ts minimumDbSize). */
-  minDbSize: number;
-  bytes: number;
-  conflict: ConflictSet | undefined;
-  /** A conditional commit's base (store.commit's `base`). */
-  base: Snapshot | undefined;
-  /**
-   * In this committer's chain (header comment). False for another lane member's commit
-   * (lane.ts): it was built on that member's commits only, and that member keeps its own chain.
-   */
-  chained: boolean;
-  enqueuedUs: number;
+/**
+ * One queued commit. A class whose methods settle it, not an object of closures: a batch makes
+ * 64 of them, and their allocation is part of the JavaScript turnaround between two batches.
+ */
+class Pending {
   /** Resolved or rejected already (a later failure of its batch leaves it alone). */
-  settled: boolean;
-  resolve(r: CommitResult): void;
-  reject(e: unknown): void;
+  settled = false;
+  readonly promise: Promise<CommitResult>;
+  #resolve!: (r: CommitResult) => void;
+  #reject!: (e: unknown) => void;
+
+  constructor(
+    readonly pages: WalPage[],
+    readonly dbSize: number | undefined,
+    /** The smallest dbSize these pages allow (pages.ts minimumDbSize). */
+    readonly minDbSize: number,
+    readonly bytes: number,
+    readonly conflict: ConflictSet | undefined,
+    /** A conditional commit's base (store.commit's `base`). */
+    readonly base: Snapshot | undefined,
+    /**
+     * In this committer's chain (header comment). False for another lane member's commit
+     * (lane.ts): it was built on that member's commits only, and that member keeps its own chain.
+     */
+    readonly chained: boolean,
+    readonly enqueuedUs: number,
+    /** The committer's committingSnapshots: the conflict set's snapshot leaves it when this settles. */
+    readonly committing: Set<Snapshot>,
+  ) {
+    this.promise = new Promise<CommitResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  resolve(r: CommitResult): void {
+    this.#settle();
+    this.#resolve(r);
+  }
+
+  reject(e: unknown): void {
+    this.#settle();
+    this.#reject(e);
+  }
+
+  #settle(): void {
+    this.settled = true;
+    const snapshot = this.conflict?.snapshot;
+    if (snapshot !== undefined) this.committing.delete(snapshot);
+  }
 }
 
 export interface CommitMetrics {
@@ -238,27 +269,12 @@ export class GroupCommitter {
     if (this.#stampTrailers) for (const p of pages) stampPageTrailer(p.data);
     const snapshot = conflict?.snapshot;
     if (snapshot !== undefined) this.#committing.add(snapshot);
-    return new Promise((resolve, reject) => {
-      let bytes = 0;
-      for (const p of pages) bytes += p.data.length;
-      const settle = (): void => {
-        p.settled = true;
-        if (snapshot !== undefined) this.#committing.delete(snapshot);
-      };
-      const p: Pending = {
-        pages, dbSize, minDbSize: minimumDbSize(pages), bytes, conflict, base, chained, enqueuedUs: nowUs(), settled: false,
-        resolve: (r) => {
-          settle();
-          resolve(r);
-        },
-        reject: (e) => {
-          settle();
-          reject(e);
-        },
-      };
-      this.#queue.push(p);
-      if (this.#running === null) this.#running = this.#drain();
-    });
+    let bytes = 0;
+    for (const p of pages) bytes += p.data.length;
+    const p = new Pending(pages, dbSize, minimumDbSize(pages), bytes, conflict, base, chained, nowUs(), this.#committing);
+    this.#queue.push(p);
+    if (this.#running === null) this.#running = this.#drain();
+    return p.promise;
   }
 
   /** Resolves when everything queued so far has been written (or failed). */

@@ -919,12 +919,9 @@ export class WalIndex {
       await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts }, true);
       result = await this.wal.append(transactions, durability);
     }
-    const pgnos = new Uint32Array(result.lastFrame - result.firstFrame + 1);
-    let i = 0;
-    for (const t of transactions) for (const p of t.pages) pgnos[i++] = p.pgno;
     try {
       if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
-      this.#region.append(result.firstFrame, pgnos, h.mxFrame);
+      this.#region.append(result.firstFrame, result.pgnos, h.mxFrame);
       this.#writeOwnHeader({
         iChange: (h.iChange + 1) >>> 0,
         bigEndCksum: this.wal.bigEndianChecksums,
