@@ -267,11 +267,12 @@ export class GroupCommitter {
     const base = check !== undefined && 'base' in check ? check.base : undefined;
     // the trailer goes into the caller's buffer: pages are written without a copy
     if (this.#stampTrailers) for (const p of pages) stampPageTrailer(p.data);
-    const snapshot = conflict?.snapshot;
-    if (snapshot !== undefined) this.#committing.add(snapshot);
     let bytes = 0;
     for (const p of pages) bytes += p.data.length;
-    const p = new Pending(pages, dbSize, minimumDbSize(pages), bytes, conflict, base, chained, nowUs(), this.#committing);
+    const minDbSize = minimumDbSize(pages);
+    const snapshot = conflict?.snapshot;
+    if (snapshot !== undefined) this.#committing.add(snapshot);
+    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, chained, nowUs(), this.#committing);
     this.#queue.push(p);
     if (this.#running === null) this.#running = this.#drain();
     return p.promise;
