@@ -7,7 +7,10 @@
 // Every round makes fresh copies of the fixture (synced, so each checkpoint does only its own
 // work; both copies are in the page cache alike), opens them (recovery is not timed) and times
 // the checkpoint alone; the systems alternate order every round. Reported: each system's median
-// time and the median of the per-round ratios walnut/SQLite with its range.
+// time and the median of the per-round ratios walnut/SQLite with its range, and the floor in the
+// same rounds: the disk work either checkpoint must do (the pages written to the database
+// file from memory, its fsync, the WAL truncate; floorTruncate), as a ratio to SQLite's time
+// (no checkpoint can be faster than that) and walnut's time as a ratio to it.
 // Then the commit rate at 64 committers, synchronous full, default auto-checkpoint (1000 frames)
 // and auto-checkpoint off, 1 s cases in interleaved rounds; WALNUT_BENCH_BASELINE=<other dist/>
 // runs the same cases on that build in the same rounds (before/after).
@@ -67,6 +70,26 @@ function sqliteTruncate(file) {
   return { ms, result: `${r.busy}|${r.log}|${r.checkpointed}` };
 }
 
+/**
+ * The disk work any TRUNCATE checkpoint of this WAL must do, without reading the WAL: the newest
+ * image of each of its `distinct` pages (1..distinct) written to the database file in runs of
+ * adjacent pages (pwritev of up to 1024 pages, from memory), the database file synced, the WAL
+ * truncated to 0 (neither system syncs the cut WAL). The floor under both systems' times.
+ */
+function floorTruncate(file, image, distinct) {
+  const t0 = performance.now();
+  const fd = fs.openSync(file, 'r+');
+  for (let first = 1; first <= distinct; first += 1024) {
+    const pages = [];
+    for (let p = first; p < first + 1024 && p <= distinct; p++) pages.push(image.subarray((p - 1) * 4096, p * 4096));
+    fs.writevSync(fd, pages, (first - 1) * 4096);
+  }
+  fs.fdatasyncSync(fd);
+  fs.closeSync(fd);
+  fs.truncateSync(`${file}-wal`, 0);
+  return { ms: performance.now() - t0, result: '' };
+}
+
 async function checkpointRounds(dir) {
   const base = path.join(dir, 'base.db');
   const { image, pageCount } = baseDatabase(base, ROWS);
@@ -75,16 +98,16 @@ async function checkpointRounds(dir) {
     const fixture = path.join(dir, `${shape.replace(' ', '-')}.db`);
     fs.copyFileSync(base, fixture);
     const frames = await largeWal(fixture, image, pageCount, WAL_BYTES, distinct);
-    shapes[shape] = { fixture, frames, distinct: Math.min(distinct, frames) };
+    shapes[shape] = { fixture, frames, distinct: Math.min(distinct, frames), image };
   }
   const seen = {};
   for (let round = 0; round < ROUNDS; round++) {
     for (const [shape, s] of Object.entries(shapes)) {
-      const order = round % 2 === 0 ? ['walnut', 'SQLite'] : ['SQLite', 'walnut'];
+      const order = round % 2 === 0 ? ['walnut', 'SQLite', 'floor'] : ['floor', 'SQLite', 'walnut'];
       const r = {};
       for (const system of order) {
         const file = copyOf(dir, s.fixture, `run-${system}.db`);
-        r[system] = system === 'walnut' ? await walnutTruncate(file) : sqliteTruncate(file);
+        r[system] = system === 'walnut' ? await walnutTruncate(file) : system === 'SQLite' ? sqliteTruncate(file) : floorTruncate(file, s.image, s.distinct);
         removeDb(file);
       }
       (seen[shape] ??= []).push(r);
@@ -97,6 +120,7 @@ async function checkpointRounds(dir) {
     const label = `TRUNCATE, ${WAL_BYTES >> 20} MiB WAL, ${s.frames} frames, ${shape} (${s.distinct} distinct)`;
     rows.push({ case: label, system: 'walnut', result: list[0].walnut.result, 'ms / commits/s': median(list.map((r) => r.walnut.ms)).toFixed(1), ratio: `${spread(ratios)}x SQLite's time` });
     rows.push({ case: label, system: 'SQLite', result: list[0].SQLite.result, 'ms / commits/s': median(list.map((r) => r.SQLite.ms)).toFixed(1), ratio: '' });
+    rows.push({ case: label, system: 'floor', result: 'db writes + fsync + WAL truncate', 'ms / commits/s': median(list.map((r) => r.floor.ms)).toFixed(1), ratio: `${spread(list.map((r) => r.floor.ms / r.SQLite.ms))}x SQLite's time; walnut ${spread(list.map((r) => r.walnut.ms / r.floor.ms))}x the floor` });
   }
   return rows;
 }

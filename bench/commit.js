@@ -378,7 +378,7 @@ async function run() {
   return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms', 'CPU µs/commit', 'commits/fsync', 'stores/batch'], notes, rounds: res };
 }
 
-module.exports = { run };
+module.exports = { run, fsGroupCommitter, prefill };
 
 if (require.main === module) {
   run().then((r) => {

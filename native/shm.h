@@ -30,15 +30,15 @@
 //    block, as SQLite does, so its pages are allocated) and never shrunk while anyone is attached
 //    (the first opener truncates it holding DMS exclusively). Mapped access raises SIGBUS only if
 //    some other user of the file cuts it below the mapping anyway. coversMapping() (one lseek)
-//    detects that; lib/index/wal-index.ts asks it where a read transaction, checkpoint or
-//    recovery begins, where a write transaction begins after waiting for WRITE, after every
-//    wait within a commit (before its frames are written and before they are indexed) and
-//    within a checkpoint (before each touch of the index that follows a copy or sync), and
-//    before a snapshot's asynchronous reads (they pay for an I/O-thread trip anyway): those
+//    detects that; lib/wal-index/wal-index.ts asks it where a read transaction, checkpoint or
+//    recovery begins, where a write transaction (a run of batches) begins after waiting for
+//    WRITE, within a checkpoint (before each touch of the index that follows a copy or sync),
+//    and before a snapshot's asynchronous reads (they pay for an I/O-thread trip anyway): those
 //    refuse with WALNUT_CORRUPT, reason ShmTruncated; liveHeader() returns null. Not checked,
-//    to keep syscalls off the hot path: a held snapshot's synchronous reads and lookups
-//    (readSync, frameOf), and the microseconds between a check and the index accesses that
-//    follow it without a wait (only another process can truncate there). Every touch of the
+//    to keep syscalls off the hot path: a commit's batches (their index append and header
+//    publish fail through the guard below, and the batch's frames are invalidated), a held
+//    snapshot's synchronous reads and lookups (readSync, frameOf), and the microseconds between
+//    a check and the index accesses that follow it (only another process can truncate there). Every touch of the
 //    mapping runs under ShmTouch (shm_guard.h), so a truncation that lands there is the same
 //    WALNUT_CORRUPT (reason ShmTruncated), not SIGBUS. SQLite has the same window, wider, and
 //    no guard: it checks the size only when it maps a new segment, and a sqlite3 3.40.1

@@ -15,7 +15,7 @@
  *      cost nothing), then releases the
  *      transactions' snapshots (their reads are done; the check used their generation, not
  *      their read marks, which only had to keep that generation's frames until now), and awaits
- *      beforeAppend(frames) (the store's auto-checkpoint: with those marks gone it can copy everything),
+ *      beforeAppend(frames, mxFrame) (the store's auto-checkpoint: with those marks gone it can copy everything),
  *   3. appends all accepted transactions in one native call (one pwritev; for synchronous
  *      'full' the fdatasync is in the same I/O-thread operation), each with its own commit
  *      frame, in submission order,
@@ -37,12 +37,12 @@
  * microseconds between any two batches; either way a sqlite3 writer under walnut's full load,
  * whose busy handler tries at 1..100 ms intervals, gets WRITE only now and then, and between
  * walnut's commits as soon as they pause.)
- * The -shm mapping (a truncation by another process would raise SIGBUS) is checked where a run
- * begins (header()), when the store's beforeAppend reads the live header, and in each batch
- * before its frames are written and after they are synced (appendAndPublish), each one lseek:
- * between one batch's check after its sync and the next batch's index reads nothing waits but
- * the batches' own synchronous work, so a run needs no check per batch at its start. (After the
- * auto-checkpoint wait, appendAndPublish reads the header before its check, as it always did.)
+ * The -shm mapping (a truncation by another process would raise SIGBUS) is checked with an lseek
+ * only where a run begins (header()); within a run no batch pays a system call for it: every
+ * touch of the mapping is guarded (native/shm_guard.h), so a truncation makes the next header
+ * read, lookup, index append or header publish fail with WALNUT_CORRUPT (ShmTruncated). Before
+ * the write that rejects the batch; after it (appendAndPublish) its frames are invalidated and
+ * stay unpublished, as any failed publish.
  * A batch that cannot take the locks within the busy timeout (WALNUT_BUSY) is rejected together
  * with every commit queued before its wait began: those waited as long, and rejecting them one
  * batch (one more timeout) at a time would stretch a writer held elsewhere, and close(), to a
@@ -117,25 +117,56 @@ export interface ConflictSet {
  */
 export type CommitCheck = { conflict: ConflictSet } | { base: Snapshot };
 
-interface Pending {
-  pages: WalPage[];
-  dbSize: number | undefined;
-  /** The smallest dbSize these pages allow (pages.ts minimumDbSize). */
-  minDbSize: number;
-  bytes: number;
-  conflict: ConflictSet | undefined;
-  /** A conditional commit's base (store.commit's `base`). */
-  base: Snapshot | undefined;
-  /**
-   * In this committer's chain (header comment). False for another lane member's commit
-   * (lane.ts): it was built on that member's commits only, and that member keeps its own chain.
-   */
-  chained: boolean;
-  enqueuedUs: number;
+/**
+ * One queued commit. A class whose methods settle it, not an object of closures: a batch makes
+ * 64 of them, and their allocation is part of the JavaScript turnaround between two batches.
+ */
+class Pending {
   /** Resolved or rejected already (a later failure of its batch leaves it alone). */
-  settled: boolean;
-  resolve(r: CommitResult): void;
-  reject(e: unknown): void;
+  settled = false;
+  readonly promise: Promise<CommitResult>;
+  #resolve!: (r: CommitResult) => void;
+  #reject!: (e: unknown) => void;
+
+  constructor(
+    readonly pages: WalPage[],
+    readonly dbSize: number | undefined,
+    /** The smallest dbSize these pages allow (pages.ts minimumDbSize). */
+    readonly minDbSize: number,
+    readonly bytes: number,
+    readonly conflict: ConflictSet | undefined,
+    /** A conditional commit's base (store.commit's `base`). */
+    readonly base: Snapshot | undefined,
+    /**
+     * In this committer's chain (header comment). False for another lane member's commit
+     * (lane.ts): it was built on that member's commits only, and that member keeps its own chain.
+     */
+    readonly chained: boolean,
+    readonly enqueuedUs: number,
+    /** The committer's committingSnapshots: the conflict set's snapshot leaves it when this settles. */
+    readonly committing: Set<Snapshot>,
+  ) {
+    this.promise = new Promise<CommitResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  resolve(r: CommitResult): void {
+    this.#settle();
+    this.#resolve(r);
+  }
+
+  reject(e: unknown): void {
+    this.#settle();
+    this.#reject(e);
+  }
+
+  #settle(): void {
+    this.settled = true;
+    const snapshot = this.conflict?.snapshot;
+    if (snapshot !== undefined) this.committing.delete(snapshot);
+  }
 }
 
 export interface CommitMetrics {
@@ -177,7 +208,7 @@ export class GroupCommitter {
   readonly #maxWaitMicros: number;
   readonly #onCommitted: (mxFrame: number) => void;
   readonly #beforeBatch: () => Promise<void> | null;
-  readonly #beforeAppend: (frames: number) => Promise<void>;
+  readonly #beforeAppend: (frames: number, mxFrame: number) => Promise<void>;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
   readonly #onWritten: ((txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void) | null;
@@ -207,7 +238,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number) => Promise<void>; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void>; events?: EventRing },
   ) {
     this.#index = index;
     this.#chain = new CommitChain(index.dbPath);
@@ -236,29 +267,15 @@ export class GroupCommitter {
     const base = check !== undefined && 'base' in check ? check.base : undefined;
     // the trailer goes into the caller's buffer: pages are written without a copy
     if (this.#stampTrailers) for (const p of pages) stampPageTrailer(p.data);
+    let bytes = 0;
+    for (const p of pages) bytes += p.data.length;
+    const minDbSize = minimumDbSize(pages);
     const snapshot = conflict?.snapshot;
     if (snapshot !== undefined) this.#committing.add(snapshot);
-    return new Promise((resolve, reject) => {
-      let bytes = 0;
-      for (const p of pages) bytes += p.data.length;
-      const settle = (): void => {
-        p.settled = true;
-        if (snapshot !== undefined) this.#committing.delete(snapshot);
-      };
-      const p: Pending = {
-        pages, dbSize, minDbSize: minimumDbSize(pages), bytes, conflict, base, chained, enqueuedUs: nowUs(), settled: false,
-        resolve: (r) => {
-          settle();
-          resolve(r);
-        },
-        reject: (e) => {
-          settle();
-          reject(e);
-        },
-      };
-      this.#queue.push(p);
-      if (this.#running === null) this.#running = this.#drain();
-    });
+    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, chained, nowUs(), this.#committing);
+    this.#queue.push(p);
+    if (this.#running === null) this.#running = this.#drain();
+    return p.promise;
   }
 
   /** Resolves when everything queued so far has been written (or failed). */
@@ -486,7 +503,8 @@ export class GroupCommitter {
     // every set is checked (WRITE held): their read marks must not keep this append from restarting the WAL
     for (const p of batch) if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
     if (accepted.length === 0) return;
-    await this.#beforeAppend(frames); // a failure rejects the batch: nothing is written yet
+    // `gen` is still the live header: WRITE is held, and only this connection publishes under it
+    await this.#beforeAppend(frames, gen.mxFrame); // a failure rejects the batch: nothing is written yet
     const tSerialized = nowUs();
     const full = this.#synchronous === 'full';
     let result;

@@ -242,9 +242,9 @@ export class Store {
       // restarts the WAL copies what the background checkpoint left (the frames appended while
       // it ran, or past its readers' marks) and waits for that only (auto-checkpoint.ts). A
       // passive checkpoint takes no WRITE.
-      beforeAppend: async (frames) => {
+      // `mx`: the live header's mxFrame, as the committer read it under WRITE (no lseek per batch)
+      beforeAppend: async (frames, mx) => {
         if (this.#closed) return;
-        const mx = this.#index.liveHeader()?.mxFrame ?? 0;
         const backfilled = () => this.#index.checkpointInfo().nBackfill;
         const action = this.#policy.beforeBatch(mx, frames, this.#autoCheckpoint !== null, backfilled);
         if (action === 'wait' || action === 'wait-then-start') await this.#autoCheckpoint;

@@ -63,8 +63,15 @@ export class Histogram {
   }
 }
 
-function bucketOf(v: number): number {
+export function bucketOf(v: number): number {
   if (v < SUB) return Math.floor(v);
+  if (v < 0x40000000) {
+    // the same bucket without log2 and pow (recorded per commit, twice): floor(log2(v)) is
+    // floor(log2(floor(v))) for v >= 1, the bit length of an integer below 2^30 minus one
+    const e = 31 - Math.clz32(v | 0);
+    const base = 1 << e; // SUB * 2 ** (e - 4)
+    return SUB + (e - 4) * SUB + Math.min(Math.floor(((v - base) * SUB) / base), SUB - 1);
+  }
   const exp = Math.floor(Math.log2(v / SUB));
   const base = SUB * 2 ** exp;
   const sub = Math.floor((v - base) / (base / SUB));

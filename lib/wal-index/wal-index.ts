@@ -417,10 +417,10 @@ export class WalIndex {
    * Refuses (WALNUT_CORRUPT, reason ShmTruncated) when another user of the -shm has cut it
    * shorter than the segments this connection mapped: touching them would raise SIGBUS. One
    * lseek of the -shm, so it runs where a read transaction, a checkpoint or a recovery begins, where a
-   * write transaction begins after waiting for WRITE, after each wait inside a commit
-   * (appendAndPublish) or a checkpoint (checkpointTarget), before a snapshot's asynchronous
-   * reads, and (as a null header) in liveHeader(); not on a snapshot's synchronous reads and
-   * lookups (native/shm.h states the window that leaves).
+   * write transaction begins after waiting for WRITE, after each wait inside a checkpoint
+   * (checkpointTarget), before a snapshot's asynchronous reads, and (as a null header) in
+   * liveHeader(); not in a commit's batches (appendAndPublish relies on the guarded touches)
+   * nor on a snapshot's synchronous reads and lookups (native/shm.h states the window).
    */
   checkMapping(): void {
     if (this.#region.coversMapping()) return;
@@ -869,8 +869,8 @@ export class WalIndex {
    * Under a WRITE run (beginWriteRun): the live header, re-validated (both copies equal, checksum
    * good) without a system call. Another user of the -shm cannot have published one without
    * WRITE; if one damaged it anyway, header() recovers it as a new reader would (WRITE held).
-   * The mapping is not checked here: the caller runs this right after a check (the run's
-   * start, or the previous batch's check after its write) with no wait in between.
+   * The mapping's size is not checked here (no system call per batch): the read is guarded
+   * (native/shm_guard.h), so a -shm cut since the run began fails it with WALNUT_CORRUPT.
    */
   async writeRunHeader(): Promise<ShmHeader> {
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'writeRunHeader needs the write lock (beginWriteRun)');
@@ -907,10 +907,9 @@ export class WalIndex {
     if (h.mxFrame === 0) {
       await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
     }
-    // Every await here lets other code run while WRITE is held, a truncation of the -shm
-    // included: the mapping is checked again before the index is touched after one (one lseek;
-    // a commit syncs the WAL, so it costs nothing in comparison), here before any frame is written
-    this.checkMapping();
+    // No lseek here (the mapping's size check): every touch of the mapping below is guarded
+    // (native/shm_guard.h), so a -shm truncated meanwhile fails the index append or the header
+    // publish with WALNUT_CORRUPT (ShmTruncated), and the catch below invalidates the frames.
     let result: AppendResult;
     try {
       result = await this.wal.append(transactions, durability, inline && h.mxFrame > 0 && WalFile.lanesIdle());
@@ -920,30 +919,27 @@ export class WalIndex {
       await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts }, true);
       result = await this.wal.append(transactions, durability);
     }
-    const pgnos = new Uint32Array(result.lastFrame - result.firstFrame + 1);
-    let i = 0;
-    for (const t of transactions) for (const p of t.pages) pgnos[i++] = p.pgno;
     try {
       if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
-      this.checkMapping(); // and after the write: the frames stay unpublished (the batch fails)
-      this.#region.append(result.firstFrame, pgnos, h.mxFrame);
+      this.#region.append(result.firstFrame, result.pgnos, h.mxFrame);
+      this.#writeOwnHeader({
+        iChange: (h.iChange + 1) >>> 0,
+        bigEndCksum: this.wal.bigEndianChecksums,
+        pageSize: this.pageSize,
+        mxFrame: result.lastFrame,
+        nPage: transactions[transactions.length - 1]!.dbSize,
+        frameChecksum: this.wal.running,
+        salts: this.wal.salts,
+      }, h);
     } catch (e) {
-      // written (and synced) but never published, the batch fails: recovery must not find its
-      // frames valid after a reopen, or commits reported failed would appear (WRITE is still
-      // held: no other connection appends or recovers meanwhile)
+      // written (and synced) but never published (the publish writes the header's copy 0 last:
+      // a publish cut short by a truncated -shm published nothing), the batch fails: recovery
+      // must not find its frames valid after a reopen, or commits reported failed would appear
+      // (WRITE is still held: no other connection appends or recovers meanwhile)
       if (!(await this.wal.invalidateFrom(result.firstFrame))) markOutcomeUnknown(e);
       throw e;
     }
     this.#appends++;
-    this.#writeOwnHeader({
-      iChange: (h.iChange + 1) >>> 0,
-      bigEndCksum: this.wal.bigEndianChecksums,
-      pageSize: this.pageSize,
-      mxFrame: result.lastFrame,
-      nPage: transactions[transactions.length - 1]!.dbSize,
-      frameChecksum: this.wal.running,
-      salts: this.wal.salts,
-    }, h);
     return result;
   }
 

@@ -82,6 +82,8 @@ export interface AppendResult {
   lastFrame: number;
   /** Commit frame of each transaction, in order. */
   commitFrames: number[];
+  /** The page number of each frame written, firstFrame..lastFrame (the wal-index's entries). */
+  pgnos: Uint32Array;
 }
 
 export interface WalOpenOptions {
@@ -575,7 +577,7 @@ export class WalFile {
     this.#fileSize = Math.max(this.#fileSize, plan.offset + plan.frames * (this.#pageSize + FRAME_HEADER_SIZE), plan.growTo);
     this.#slot = null; // after our frames: zeros we wrote, or the end of the file
     if (plan.durability !== 'none') this.noteDurable(this.#mxFrame, this.#salts);
-    return { firstFrame, lastFrame: this.#mxFrame, commitFrames: plan.commitFrames };
+    return { firstFrame, lastFrame: this.#mxFrame, commitFrames: plan.commitFrames, pgnos: plan.pgnos };
   }
 
   /**

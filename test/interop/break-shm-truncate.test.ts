@@ -11,12 +11,12 @@ import { tmpDir } from '../helpers/tmp';
 const dir = tmpDir();
 const child = path.join(HELPERS, 'shm-truncate-child.js');
 
-/** The child's report: error code/reason -> count; every key must be a WalnutError's. */
+/** The child's report: error code/reason -> count; every key must be a WalnutError's (or a page read back: 'page N=V'). */
 async function run(name: string, ...args: string[]): Promise<Record<string, number>> {
   const r = await runNode(child, [path.join(dir, `${name}.db`), ...args]);
   expect(r.code, `exit code (null: killed by a signal, SIGBUS)\n${r.stderr}`).toBe(0);
   const seen = JSON.parse(r.stdout.trim()) as Record<string, number>;
-  expect(Object.keys(seen).filter((k) => !k.startsWith('WALNUT_'))).toEqual([]);
+  expect(Object.keys(seen).filter((k) => !k.startsWith('WALNUT_') && !k.startsWith('page '))).toEqual([]);
   return seen;
 }
 
@@ -24,6 +24,12 @@ describe('the -shm truncated by another process', () => {
   it("while a snapshot is held: its synchronous lookups are WALNUT_CORRUPT (ShmTruncated); release and close work", async () => {
     const seen = await run('held', 'held');
     expect(seen).toEqual({ 'WALNUT_CORRUPT/ShmTruncated': 2 });
+  });
+
+  it('between a batch\'s sync and its publish: the batch fails, its frames are invalidated, a reopen shows the earlier commits', async () => {
+    // commit i of the first 100 wrote page 2 + (i % 40) = i: pages 2, 3, 4 hold 80, 81, 82
+    const seen = await run('publish', 'publish');
+    expect(seen).toEqual({ 'WALNUT_FAILED': 3, 'page 2=80': 1, 'page 3=81': 1, 'page 4=82': 1 });
   });
 
   it('every half millisecond while stores open, commit and checkpoint: WalnutErrors only, the process lives', async () => {

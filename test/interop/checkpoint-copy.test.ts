@@ -2,7 +2,7 @@
 // same database file, byte for byte, after each mode on identical copies of a database and its
 // WAL (page sizes 512 and 65536, a database that grows and shrinks, a WAL of 4 -shm segments),
 // with sqlite3 readers holding read marks; what it does (large reads, one pwritev per run, no
-// second WAL sync in 'full'); and a checkpoint racing close().
+// second WAL sync in 'full'); a WAL cut short under the index; and a checkpoint racing close().
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -174,6 +174,34 @@ describe('what the copy does', () => {
     expect((event.data as { copy: { walSynced: boolean } }).copy.walSynced).toBe(true);
     await store.close();
   });
+});
+
+describe('a WAL another process cut below the frames the index names', () => {
+  // 300 pages: one buffer-full, refused before anything is written; 5000 pages: the buffer-fulls
+  // before the cut may be written (harmless: committed pages, nBackfill unchanged; checkpoint_copy.h)
+  for (const count of [300, 5000]) {
+    it(`${count} pages: WALNUT_CORRUPT; each database page is as it was or as committed, nothing else`, async () => {
+      const file = path.join(dir, `cut-${count}.db`);
+      const store = await open(file, { autoCheckpoint: false, keepWal: true });
+      for (let i = 0; i < count; i += 500) await store.commit(Array.from({ length: Math.min(500, count - i) }, (_, k) => ({ pgno: 2 + i + k, data: Buffer.alloc(4096, 1 + ((i + k) % 200)) })));
+      const before = fs.readFileSync(file);
+      fs.truncateSync(`${file}-wal`, 32 + Math.floor(count / 2) * (4096 + 24)); // half the frames are gone
+      const e = await store.checkpoint('passive').then(() => null, (x: unknown) => x);
+      expect(e).toBeInstanceOf(WalnutError);
+      expect((e as WalnutError).code).toBe('WALNUT_CORRUPT');
+      const after = fs.readFileSync(file);
+      const block = (b: Buffer, pgno: number) => b.subarray((pgno - 1) * 4096, pgno * 4096);
+      let written = 0;
+      for (let j = 0; j < count; j++) {
+        const now = block(after, 2 + j);
+        if (now.length === 0 || Buffer.compare(now, block(before, 2 + j)) === 0) continue;
+        expect(now.equals(Buffer.alloc(4096, 1 + (j % 200))), `page ${2 + j}`).toBe(true);
+        written++;
+      }
+      if (count === 300) expect(written).toBe(0);
+      await store.close().catch(() => undefined);
+    });
+  }
 });
 
 describe('a checkpoint racing close()', () => {

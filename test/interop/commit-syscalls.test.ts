@@ -1,8 +1,9 @@
 // What a commit asks of the kernel, counted with strace in a real child process (issue #19):
 // no stat of any kind on the commit path (on ext4 with multigrain timestamps a stat makes the
 // next fdatasync write the inode too: reference/commit-profile.md), and one WRITE lock round
-// for a run of back-to-back batches rather than one per batch; a lone committer writes and syncs
-// on its own thread (no I/O-thread round trip), concurrent committers never block it so.
+// for a run of back-to-back batches rather than one per batch, and no -shm size check per batch
+// (the mapping's touches are guarded instead); a lone committer writes and syncs on its own
+// thread (no I/O-thread round trip), concurrent committers never block it so.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -28,7 +29,7 @@ interface Traced {
 function traceCommits(options: Record<string, unknown>, loops: number, each: number): Traced {
   const file = path.join(dir, `s${n}.db`);
   const trace = path.join(dir, `s${n++}.strace`);
-  const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=%%stat,fcntl,lseek,write,pwritev,fdatasync', process.execPath, path.join(HELPERS, 'commit-syscalls-child.js'), file, String(loops), String(each), JSON.stringify(options)], { encoding: 'utf8' });
+  const r = spawnSync('strace', ['-f', '-qq', '-y', '-o', trace, '-e', 'trace=%%stat,fcntl,lseek,write,pwritev,fdatasync', process.execPath, path.join(HELPERS, 'commit-syscalls-child.js'), file, String(loops), String(each), JSON.stringify(options)], { encoding: 'utf8' });
   expect(r.status, r.stdout + r.stderr).toBe(0);
   const lines = fs.readFileSync(trace, 'utf8').split('\n');
   const from = lines.findIndex((l) => l.includes('<<commits>>'));
@@ -56,6 +57,20 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     expect(writeLocks).toBeGreaterThanOrEqual(1);
     // a run spans at least two batches while the queue stays full (group-committer.ts)
     expect(writeLocks).toBeLessThanOrEqual(Math.ceil(t.batches / 2));
+  }, 60_000);
+
+  it('checks the -shm size (lseek) once per WRITE run, not per batch: a lone committer none per commit', () => {
+    // -y prints each descriptor's path: lseek(20</tmp/.../s3.db-shm>, 0, SEEK_END)
+    const shmSeeks = (t: Traced): number => named(t, /lseek\(\d+<[^>]*-shm>/);
+    const runs = (t: Traced): number => named(t, new RegExp(`F_OFD_SETLK, \\{l_type=F_WRLCK, l_whence=SEEK_SET, l_start=${SHM_LOCK.WRITE}, l_len=1`));
+    const lone = traceCommits({ autoCheckpoint: false }, 1, 40);
+    expect(lone.batches).toBe(40);
+    expect(named(lone, /fdatasync\(/)).toBe(40);
+    expect(shmSeeks(lone)).toBeLessThanOrEqual(runs(lone));
+    expect(runs(lone)).toBeLessThan(40);
+    const many = traceCommits({ autoCheckpoint: false }, 32, 12);
+    expect(many.batches).toBeGreaterThanOrEqual(4);
+    expect(shmSeeks(many)).toBeLessThanOrEqual(runs(many));
   }, 60_000);
 
   it('a lone committer writes and syncs on the JavaScript thread; 32 concurrent committers never do', () => {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import { Histogram } from '../../lib/telemetry/histogram';
+import { bucketOf, Histogram } from '../../lib/telemetry/histogram';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -55,5 +55,20 @@ describe('telemetry', () => {
     expect(Math.abs(s.p50 - 5000) / 5000).toBeLessThan(0.07);
     expect(Math.abs(s.p99 - 9900) / 9900).toBeLessThan(0.07);
     expect(s.mean).toBeCloseTo(5000.5, 5);
+  });
+
+  it('a value lands in its log-linear bucket: 16 per power of two, exactly at the edges', () => {
+    // the definition, by exact arithmetic: v in [2^e, 2^(e+1)) with e >= 4 is in sub-bucket
+    // floor((v - 2^e) / 2^(e-4)) of power e
+    const expected = (v: number): number => {
+      if (v < 16) return Math.floor(v);
+      let e = 4;
+      while (2 ** (e + 1) <= v) e++;
+      return Math.min(1023, 16 + (e - 4) * 16 + Math.floor((v - 2 ** e) / 2 ** (e - 4)));
+    };
+    const values = [0, 0.5, 1, 15, 15.999, 16, 16.5, 17, 31.999, 32, 33, 1000, 1023.9, 1024, 65535, 65536, 2 ** 29 + 1, 2 ** 30 - 1, 2 ** 30, 2 ** 30 + 0.5, 2 ** 31, 2 ** 40 + 3, 1e15];
+    for (let e = 4; e < 34; e++) values.push(2 ** e - 2 ** (e - 30), 2 ** e, 2 ** e + 2 ** (e - 5), 2 ** e * 1.999);
+    for (let i = 0; i < 20000; i++) values.push(Math.random() * 2 ** (i % 36));
+    for (const v of values) expect([v, bucketOf(v)]).toEqual([v, expected(v)]);
   });
 });

@@ -66,9 +66,9 @@ describe('append', () => {
       { pages: [{ pgno: 1, data: page(1024, 1) }, { pgno: 2, data: page(1024, 2) }], dbSize: 2 },
       { pages: [{ pgno: 3, data: page(1024, 3) }], dbSize: 3 },
     ]);
-    expect(r1).toEqual({ firstFrame: 1, lastFrame: 3, commitFrames: [2, 3] });
+    expect(r1).toEqual({ firstFrame: 1, lastFrame: 3, commitFrames: [2, 3], pgnos: new Uint32Array([1, 2, 3]) });
     const r2 = w.appendSync([{ pages: [{ pgno: 2, data: page(1024, 9) }], dbSize: 3 }], 'data');
-    expect(r2).toEqual({ firstFrame: 4, lastFrame: 4, commitFrames: [4] });
+    expect(r2).toEqual({ firstFrame: 4, lastFrame: 4, commitFrames: [4], pgnos: new Uint32Array([2]) });
     const scan = oracleScan(fs.readFileSync(w.path))!;
     expect(scan.frames.map((f) => [f.pgno, f.commitSize])).toEqual([[1, 0], [2, 2], [3, 3], [2, 3]]);
     expect(scan.running).toEqual(w.running);
