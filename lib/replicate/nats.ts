@@ -16,7 +16,10 @@
  * (0, 1, ...), Walnut-Base-Final ('1' on the last part), Walnut-Base-First (stream sequence of
  * part 0) and Walnut-Log-From (the log's stream sequence from which the commits after the base
  * are found). Nats-Msg-Id: `<session>:<commit seq>.<part>` (log) or `<session>:base<seq>.<part>`,
- * so a publish retried after a lost ack is dropped by the stream's duplicate window.
+ * so a publish retried after a lost ack is dropped by the stream's duplicate window. Each
+ * message also names the publisher's message before it in Nats-Expected-Last-Msg-Id (the first
+ * one the stream's last sequence in Nats-Expected-Last-Sequence), so several can be in flight
+ * and none is stored before the one ahead of it (pipeline.ts).
  */
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core';
@@ -34,6 +37,9 @@ export const HEADER = {
   BASE_FIRST: 'Walnut-Base-First',
   LOG_FROM: 'Walnut-Log-From',
 } as const;
+
+/** JetStream's own header: the id the duplicate window and Nats-Expected-Last-Msg-Id compare. */
+export const HEADER_MSG_ID = 'Nats-Msg-Id';
 
 export interface StreamLimits {
   /** Stream replicas when the stream is created (1..5; 3 for a 3-node cluster). Default 1. */
@@ -121,8 +127,9 @@ export async function connectNats(servers: string[], stopped: () => boolean, nam
 /**
  * Creates the stream (subjects walnut.S.>, file storage, limits) or checks an existing one
  * covers them; retried (a cluster needs a moment to elect a leader) until `stopped()`.
+ * Resolves to the stream's last sequence.
  */
-export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean): Promise<void> {
+export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean): Promise<number> {
   const subjects = [`walnut.${stream}.>`];
   for (let attempt = 0; ; attempt++) {
     try {
@@ -134,9 +141,9 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
         if (!info.config.subjects?.some((s) => s === subjects[0] || s === 'walnut.>' || s === '>')) {
           throw walnutError('WALNUT_INVALID_ARGUMENT', `the JetStream stream ${stream} exists but does not take the subjects ${subjects[0]}`, { reason: 'stream' });
         }
-        return;
+        return info.state.last_seq;
       }
-      await link.jsm.streams.add({
+      const created = await link.jsm.streams.add({
         name: stream,
         subjects,
         storage: 'file' as never,
@@ -145,7 +152,7 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
         max_age: (limits.maxAgeMs ?? 0) * 1e6,
         duplicate_window: (limits.duplicateWindowMs ?? 120_000) * 1e6,
       });
-      return;
+      return created.state.last_seq;
     } catch (e) {
       if ((e as { code?: string }).code === 'WALNUT_INVALID_ARGUMENT') throw e;
       if (stopped()) throw walnutError('WALNUT_CLOSED', 'replication stopped before the stream was ready', { cause: e });

@@ -301,6 +301,45 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await store.close();
   }, 60_000);
 
+  it('several messages in flight, one refused by the stream: none behind it is stored before it; once it is taken, each commit is in the stream once, in order', async () => {
+    // the stream exists first, with a message size limit the big commit below passes (a
+    // stand-in for any failure of one message while the ones behind it are already sent)
+    const server = await startNatsServer();
+    started.push(server);
+    const { connect } = await import('@nats-io/transport-node');
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    const config = { name: 'refused', subjects: ['walnut.refused.>'], storage: 'file' as never, duplicate_window: 120e9 };
+    await jsm.streams.add({ ...config, max_msg_size: 64 << 10 });
+    const store = await open(newPrimary());
+    const r = store.replicateTo({ servers: server.url, stream: 'refused', maxInFlight: 8, delta: false, stopTimeoutMs: 60_000 });
+    await r.ready;
+    const small = async (count: number): Promise<void> => {
+      for (let i = 0; i < count; i++) {
+        await store.commit([{ pgno: 3, data: noise(i) }]);
+        await new Promise((res) => setTimeout(res, 15)); // an export pass each: a message each
+      }
+    };
+    await small(5);
+    await until(() => r.metrics().publishedSeq === r.metrics().exportedSeq && r.metrics().exportedSeq >= 5, 20_000, () => r.metrics());
+    const big = r.metrics().exportedSeq + 1;
+    await store.commit(Array.from({ length: 40 }, (_, k) => ({ pgno: 10 + k, data: noise(100 + k) }))); // ~165 KiB: refused
+    await small(12);
+    await until(() => r.metrics().publishRetries >= 3 && r.metrics().exportedSeq >= big + 12, 20_000, () => r.metrics());
+    const held = r.metrics();
+    expect(held.peakInFlight).toBeGreaterThan(1); // the small ones were sent behind the big one
+    expect(held.publishedSeq).toBe(big - 1); // and none of them was stored
+    expect(await loggedCommits([server.url], 'refused')).toEqual(Array.from({ length: big - 1 }, (_, i) => i + 1));
+    await jsm.streams.update('refused', { ...config, max_msg_size: -1 } as never);
+    await nc.close();
+    await r.stop();
+    const m = r.metrics();
+    expect(m.publishedSeq).toBe(m.exportedSeq);
+    expect(await loggedCommits([server.url], 'refused')).toEqual(Array.from({ length: m.publishedSeq }, (_, i) => i + 1));
+    await store.close();
+  }, 60_000);
+
   it('the replica killed mid-apply (a walnut replica process, SIGKILL) resumes where it was: no re-base, nothing applied twice', async () => {
     const { server, store, r } = await replicating('kill', { baseEveryCommits: 100_000 });
     const replicaPath = path.join(dir, 'kill-replica.db');
