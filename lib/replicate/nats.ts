@@ -86,10 +86,20 @@ export function checkServers(servers: unknown): string[] {
 
 export interface NatsLink {
   nc: NatsConnection;
+  /** JetStream API calls time out after 5 s (the client's default). */
   js: JetStreamClient;
   jsm: JetStreamManager;
+  /**
+   * The same with QUICK_API_TIMEOUT_MS, for calls retried at once after a timeout: while a
+   * cluster elects a stream leader a JetStream API request gets no answer at all, so a 5 s
+   * timeout made a caller that had just missed the election wait up to 5 s more.
+   */
+  quick: { js: JetStreamClient; jsm: JetStreamManager };
   headers(): MsgHdrs;
 }
+
+/** See NatsLink.quick (a JetStream API answer takes milliseconds on a healthy cluster). */
+export const QUICK_API_TIMEOUT_MS = 1000;
 
 type Modules = { transport: typeof import('@nats-io/transport-node') & { headers(): MsgHdrs }; jetstream: typeof import('@nats-io/jetstream') };
 let modules: Promise<Modules> | null = null;
@@ -116,7 +126,14 @@ export async function connectNats(servers: string[], stopped: () => boolean, nam
   for (let attempt = 0; ; attempt++) {
     try {
       const nc = await transport.connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: false, timeout: 2000 });
-      return { nc, js: jetstream.jetstream(nc), jsm: await jetstream.jetstreamManager(nc, { checkAPI: false }), headers: () => transport.headers() };
+      const quick = { timeout: QUICK_API_TIMEOUT_MS };
+      return {
+        nc,
+        js: jetstream.jetstream(nc),
+        jsm: await jetstream.jetstreamManager(nc, { checkAPI: false }),
+        quick: { js: jetstream.jetstream(nc, quick), jsm: await jetstream.jetstreamManager(nc, { checkAPI: false, ...quick }) },
+        headers: () => transport.headers(),
+      };
     } catch (e) {
       if (stopped()) throw walnutError('WALNUT_CLOSED', `no NATS server answered: ${(e as Error).message}`, { cause: e });
       await backoff(attempt);
@@ -171,10 +188,10 @@ export async function messageAt(link: NatsLink, stream: string, seq: number): Pr
   }
 }
 
-/** The last message on `subject`, or null. */
-export async function lastMessageOn(link: NatsLink, stream: string, subject: string): Promise<StoredMsg | null> {
+/** The last message on `subject`, or null (`quick`: see NatsLink.quick). */
+export async function lastMessageOn(link: NatsLink, stream: string, subject: string, quick = false): Promise<StoredMsg | null> {
   try {
-    return await link.jsm.streams.getMessage(stream, { last_by_subj: subject });
+    return await (quick ? link.quick.jsm : link.jsm).streams.getMessage(stream, { last_by_subj: subject });
   } catch (e) {
     if (/not found/i.test((e as Error).message)) return null;
     throw e;

@@ -227,7 +227,7 @@ export class Replica extends EventEmitter {
     while (!this.#closed) {
       await new Promise((r) => setTimeout(r, 1000));
       if (this.#closed || this.#stopIter === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) continue;
-      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log).catch(() => null);
+      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log, true).catch(() => null);
       if (last !== null && last.seq > this.#lastRead.seq && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
         this.#lastRead.at = performance.now();
         this.#stopIter?.();
@@ -388,14 +388,15 @@ export class Replica extends EventEmitter {
         }
         if (e instanceof WalnutError && (e.code === 'WALNUT_CLOSED' || e.code === 'WALNUT_FAILED' || e.code === 'WALNUT_IO' || e.code === 'WALNUT_FULL')) throw e; // the replica's own store failed
         this.#fail(e);
-        await backoff(attempt++);
+        await backoff(Math.min(attempt++, 2)); // at most 200 ms: a cluster's new stream leader is taken within that
       }
     }
   }
 
   async #consume(): Promise<void> {
     const applied = this.#applied!;
-    const consumer = await this.#link!.js.consumers.get(this.#stream, { filter_subjects: this.#subjects.log, deliver_policy: 'by_start_sequence' as never, opt_start_seq: Math.max(1, applied.logNext) });
+    // quick: after a stream leader is lost this is retried until the new one answers
+    const consumer = await this.#link!.quick.js.consumers.get(this.#stream, { filter_subjects: this.#subjects.log, deliver_policy: 'by_start_sequence' as never, opt_start_seq: Math.max(1, applied.logNext) });
     const messages = await consumer.consume({ expires: 5000 });
     this.#stopIter = () => void messages.close().catch(() => undefined);
     this.#lastRead.at = performance.now();

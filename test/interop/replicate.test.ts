@@ -135,7 +135,8 @@ async function loggedCommits(servers: string[], stream: string): Promise<number[
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        const c = await jetstream(nc).consumers.get(stream, { filter_subjects: `walnut.${stream}.log` });
+        // a short API timeout, retried: after a cluster lost a node the first requests may go unanswered
+        const c = await jetstream(nc, { timeout: 1000 }).consumers.get(stream, { filter_subjects: `walnut.${stream}.log` });
         const seqs: number[] = [];
         for (;;) {
           const m = await c.next({ expires: 1000 });
@@ -147,7 +148,7 @@ async function loggedCommits(servers: string[], stream: string): Promise<number[
           if (m.info.pending === 0) return seqs;
         }
       } catch (e) {
-        if (attempt === 20) throw e;
+        if (attempt === 40) throw e;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
