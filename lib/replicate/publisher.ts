@@ -235,15 +235,23 @@ class Session {
    * Neither blocks a commit: a waiting export only keeps the WAL from restarting.
    */
   sink(): WalRecordSink {
+    const room = async (): Promise<void> => {
+      while (!this.following && !this.abandoned && this.queuedBytes > this.r.options.maxLagBytes >>> 1) {
+        await new Promise<void>((resolve) => {
+          this.room = resolve;
+          setTimeout(resolve, 100);
+        });
+      }
+    };
     return {
       appendRecord: async (p) => {
-        while (!this.following && !this.abandoned && this.queuedBytes > this.r.options.maxLagBytes >>> 1) {
-          await new Promise<void>((resolve) => {
-            this.room = resolve;
-            setTimeout(resolve, 100);
-          });
-        }
+        await room();
         this.accept(p);
+      },
+      // a pass's records at once (accept() copies what it keeps)
+      appendRecords: async (payloads) => {
+        await room();
+        for (const p of payloads) this.accept(p);
       },
       // the exporter flushes once its first pass is out, and after each pass from then on
       flush: async () => {
@@ -257,6 +265,7 @@ class Session {
   following = false;
   room: (() => void) | null = null;
 
+  /** Queues one record of the export; copies what it keeps (the export reuses `payload`'s memory). */
   accept(payload: Uint8Array): void {
     if (this.abandoned) throw walnutError('WALNUT_CLOSED', 'the replication session was abandoned');
     const kind = payload[0];
