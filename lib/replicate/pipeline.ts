@@ -36,7 +36,8 @@ import { type NatsLink, backoff, HEADER_MSG_ID, messageAt } from './nats';
 /** A message handed to the pipeline; `seq` is set once it is stored. */
 export interface Outgoing {
   subject: string;
-  body: Uint8Array;
+  /** The message's bytes, made when it is sent (again: the same bytes), so that only messages on the wire are held framed. */
+  body: () => Uint8Array;
   msgId: string;
   /** Headers, given the stream sequence of `after` (when there is one). */
   headers: (afterSeq: number) => Record<string, string>;
@@ -63,6 +64,8 @@ type Result = { ok: true; seq: number; duplicate: boolean } | { ok: false; error
 interface Pending {
   msg: Outgoing;
   result: Promise<Result> | null;
+  /** The body's length when last sent. */
+  bytes: number;
 }
 
 const WRONG_LAST = /wrong last (msg id|sequence)/i;
@@ -98,7 +101,7 @@ export class OrderedPublishes {
   }
 
   add(msg: Outgoing): void {
-    this.#pending.push({ msg, result: null });
+    this.#pending.push({ msg, result: null, bytes: 0 });
     if (!this.#settling) this.#sendMore();
   }
 
@@ -124,7 +127,7 @@ export class OrderedPublishes {
     const first = await head.result!;
     if (this.#pending[0] !== head) return []; // dropped meanwhile
     if (first.ok) {
-      this.#count(first, head.msg);
+      this.#count(first, head);
       return this.#stored(0, first.seq);
     }
     this.#settling = true;
@@ -143,8 +146,7 @@ export class OrderedPublishes {
       let seq = proven >= 0 ? (results[proven] as { seq: number }).seq : 0;
       for (let j = 0; j <= proven; j++) {
         const r = results[j]!;
-        if (r.ok) this.#count(r, wire[j]!.msg);
-        else this.#count({ seq: 0, duplicate: false }, wire[j]!.msg);
+        this.#count(r.ok ? r : { seq: 0, duplicate: false }, wire[j]!);
       }
       if (proven < 0) {
         const error = first.error;
@@ -158,7 +160,7 @@ export class OrderedPublishes {
           if (found !== null) {
             proven = found.index;
             seq = found.seq;
-            for (let j = 0; j <= proven; j++) this.#count({ seq: 0, duplicate: true }, this.#pending[j]!.msg);
+            for (let j = 0; j <= proven; j++) this.#count({ seq: 0, duplicate: true }, this.#pending[j]!);
           }
         }
       }
@@ -194,9 +196,9 @@ export class OrderedPublishes {
     return done;
   }
 
-  #count(r: { seq: number; duplicate: boolean }, msg: Outgoing): void {
+  #count(r: { seq: number; duplicate: boolean }, p: Pending): void {
     this.stats.messages++;
-    this.stats.bytesPublished += msg.body.length;
+    this.stats.bytesPublished += p.bytes;
     if (r.duplicate) this.stats.duplicates++;
   }
 
@@ -207,17 +209,20 @@ export class OrderedPublishes {
       const after = p.msg.after;
       if (after !== null && after.seq === undefined) break;
       const expect: Expect = this.#sent === 0 ? this.#chain : { lastMsgID: this.#pending[this.#sent - 1]!.msg.msgId };
-      p.result = this.#send(p.msg, expect, after?.seq ?? 0);
+      p.result = this.#send(p, expect, after?.seq ?? 0);
       this.#sent++;
     }
     this.stats.inFlight = this.#sent;
     if (this.#sent > this.stats.peakInFlight) this.stats.peakInFlight = this.#sent;
   }
 
-  #send(msg: Outgoing, expect: Expect, afterSeq: number): Promise<Result> {
+  #send(p: Pending, expect: Expect, afterSeq: number): Promise<Result> {
+    const msg = p.msg;
+    const body = msg.body();
+    p.bytes = body.length;
     const h = this.link.headers();
     for (const [k, v] of Object.entries(msg.headers(afterSeq))) h.set(k, v);
-    return this.link.js.publish(msg.subject, msg.body, { msgID: msg.msgId, headers: h, expect, timeout: this.timeoutMs }).then(
+    return this.link.js.publish(msg.subject, body, { msgID: msg.msgId, headers: h, expect, timeout: this.timeoutMs }).then(
       (ack): Result => ({ ok: true, seq: ack.seq, duplicate: ack.duplicate }),
       (error: Error): Result => ({ ok: false, error }),
     );

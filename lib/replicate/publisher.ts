@@ -100,7 +100,11 @@ export interface ReplicationSource {
   checkpoint(mode: 'passive'): Promise<unknown>;
 }
 
-/** The handle store.replicateTo returns. Events: 'lagExceeded' (metrics), 'base' ({ seq, session }), 'error' (WalnutError, not fatal), 'end' (stopped, disconnected). */
+/**
+ * The handle store.replicateTo returns. Events: 'lagExceeded' (metrics), 'base' ({ seq, session }),
+ * 'published' ({ session, seq, ageMs }: commits through seq are stored in the stream, the last
+ * of them queued by the export ageMs ago), 'error' (WalnutError, not fatal), 'end' (stopped, disconnected).
+ */
 export interface ReplicationHandle extends EventEmitter {
   /** Resolves once the stream exists and the first session's export has begun. */
   readonly ready: Promise<void>;
@@ -180,6 +184,8 @@ interface Sent extends Outgoing {
   endSeq: bigint | null;
   /** On a base image's final part. */
   base: BaseItem | null;
+  /** When the export queued the commit it ends with (performance.now()). */
+  queuedAt: number;
 }
 
 /** Where the pump is cutting the queue into messages: queue entries in the pipeline, the last commit cut, parts since. */
@@ -247,11 +253,13 @@ class Session {
       appendRecord: async (p) => {
         await room();
         this.accept(p);
+        if (p[0] === KIND.COMMIT_META) this.wake?.();
       },
-      // a pass's records at once (accept() copies what it keeps)
+      // a WAL read's records at once (accept() copies what it keeps)
       appendRecords: async (payloads) => {
         await room();
         for (const p of payloads) this.accept(p);
+        this.wake?.();
       },
       // the exporter flushes once its first pass is out, and after each pass from then on
       flush: async () => {
@@ -380,8 +388,8 @@ class Session {
     this.queue.push(item);
     if (!('payloads' in item)) this.queuedBytes += item.payload.length + 8;
     if (this.following && this.queuedBytes > this.r.options.maxLagBytes) this.r.abandon(this);
-    // following, the pump is woken at the end of each export pass (flush): one message per
-    // pass, not one per record
+    // following, the pump is woken once per WAL read of the export (sink()), not per record:
+    // a message per read, not per commit
     if (!this.following || 'payloads' in item) this.wake?.();
   }
 
@@ -620,7 +628,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       cut.part = 0;
     }
     const headers = { [HEADER.SESSION]: s.id, [HEADER.FIRST_COMMIT]: first };
-    return [{ subject: this.#subjects.log, body: frameMessage(entries.map((e) => e.payload)), msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null }];
+    const body = frameMessage(entries.map((e) => e.payload));
+    return [{ subject: this.#subjects.log, body: () => body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, queuedAt: commitEnd > 0 ? entries[commitEnd - 1]!.time : 0 }];
   }
 
   /** A base image's parts, each at most maxMessageBytes; parts after the first name its stream sequence. */
@@ -646,7 +655,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         if (base.logFrom !== null) extra[HEADER.LOG_FROM] = String(base.logFrom);
       }
       const headers = i === 0 ? () => extra : (first: number) => ({ ...extra, [HEADER.BASE_FIRST]: String(first) });
-      out.push({ subject: this.#subjects.base, body: frameMessage(parts[i]!), msgId: `${s.id}:base${base.seq}.${i}`, headers, after: out[0] ?? null, take: final ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null });
+      const part = parts[i]!;
+      out.push({ subject: this.#subjects.base, body: () => frameMessage(part), msgId: `${s.id}:base${base.seq}.${i}`, headers, after: out[0] ?? null, take: final ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, queuedAt: 0 });
     }
     return out;
   }
@@ -662,7 +672,9 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       return;
     }
     if (m.subject === this.#subjects.log) s.lastLogStreamSeq = m.seq!;
-    if (m.endSeq !== null) s.publishedSeq = m.endSeq;
+    if (m.endSeq === null) return;
+    s.publishedSeq = m.endSeq;
+    if (this.listenerCount('published') > 0) this.emit('published', { session: s.id, seq: Number(m.endSeq), ageMs: performance.now() - m.queuedAt });
   }
 
   /** Reads a base image from a snapshot and queues it under the commit it is the state after. */
