@@ -215,10 +215,19 @@ describe('openReplica options (no server needed)', () => {
   it('bad options are refused with WALNUT_INVALID_ARGUMENT (a NaN connectTimeoutMs waited forever for an unreachable server)', async () => {
     const servers = `nats://127.0.0.1:${await freePort()}`; // nothing listens there
     const at = (): string => path.join(dir, `bad-replica${n++}.db`);
-    for (const [name, value] of [['connectTimeoutMs', NaN], ['connectTimeoutMs', '100'], ['connectTimeoutMs', -1], ['maxBatchCommits', 0], ['maxBatchPages', 1.5], ['open', 42]] as const) {
+    for (const [name, value] of [['connectTimeoutMs', NaN], ['connectTimeoutMs', '100'], ['connectTimeoutMs', -1], ['maxBatchCommits', 0], ['maxBatchPages', 1.5], ['pageCacheBytes', -1], ['open', 42]] as const) {
       await expectRejectsWalnut(openReplica(at(), { servers, stream: 's', [name]: value } as never), 'WALNUT_INVALID_ARGUMENT', { reason: name });
     }
     await expectRejectsWalnut(openReplica(at(), null as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+  });
+
+  it('replicateTo: a bad maxInFlight is refused with WALNUT_INVALID_ARGUMENT before anything connects', async () => {
+    const store = await open(newPrimary());
+    const servers = `nats://127.0.0.1:${await freePort()}`;
+    for (const value of [0, 1.5, 1025, '4', NaN]) {
+      await expectRejectsWalnut((async () => store.replicateTo({ servers, stream: 's', maxInFlight: value as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'maxInFlight' });
+    }
+    await store.close();
   });
 });
 
