@@ -166,6 +166,7 @@ export class OrderedPublishes {
       }
       if (proven >= 0) {
         // those after the proven prefix failed or were refused behind a failure: sent again
+        this.stats.publishRetries += Math.max(0, this.#sent - proven - 1);
         this.#sent = proven + 1;
         for (const p of this.#pending.slice(this.#sent)) p.result = null;
         return this.#stored(proven, seq);
