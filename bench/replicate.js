@@ -3,11 +3,17 @@
 //   throughput  64 walnut committers (one-page commits, synchronous full) with replication off
 //               and on (store.replicateTo; no replica), interleaved rounds, order reversed every
 //               other round: commits/s, ratio on/off (median of per-round ratios, spread), p99,
-//               and the JetStream publish rate (messages/s, commits/s acknowledged)
+//               the JetStream publish rate (messages/s, commits/s acknowledged), the most
+//               messages in flight, and the commits the export had seen by the end of the round
 //   lag         the primary paced at TARGET commits/s (default 5,000) with an in-process replica:
 //               per batch applied, the replica's apply time less the time the primary's export
 //               stamped the batch's last commit (ms; the stamp is taken when the export sees the
-//               commit, <= 4 ms after it): p50/p99, and the replica's apply rate (commits/s)
+//               commit, <= 4 ms after it): p50/p99, and the replica's apply rate (commits/s);
+//               split into stages: the export queued a commit -> the stream acknowledged it
+//               (event 'published'), and the rest (consumer delivery, batching, apply)
+//   failover    (FAILOVER runs, default 3; 0 skips) a 3-node cluster, R=3, 8 paced committers and
+//               a replica; the stream's leader is SIGKILLed: seconds from the kill until commits
+//               made after it are acknowledged (publishing again) and applied by the replica
 //   bytes       one-row-sized updates (a 60-byte change, plus 4 bytes of page header) of 4 KiB
 //               pages, delta encoding on vs off: bytes published per commit
 // The bound for throughput is replication off (1.00x): replication adds the export's page-cache
@@ -23,6 +29,7 @@ const { drive, table } = require('./harness');
 const SECONDS = Number(process.env.WALNUT_BENCH_SECONDS || 2);
 const ROUNDS = Number(process.env.WALNUT_BENCH_ROUNDS || 4);
 const TARGET = Number(process.env.WALNUT_BENCH_RATE || 5000);
+const FAILOVER = Number(process.env.WALNUT_BENCH_FAILOVER ?? 3);
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs) => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})`;
 const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
@@ -44,9 +51,9 @@ function freePort() {
   });
 }
 
-async function startServer(dir) {
+async function startServer(dir, extra = []) {
   const port = await freePort();
-  const child = spawn(natsBinary(), ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
+  const child = spawn(natsBinary(), ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir, ...extra], { stdio: 'ignore' });
   for (let i = 0; i < 200; i++) {
     const ok = await new Promise((r) => net.connect(port, '127.0.0.1').once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false)));
     if (ok) return { url: `nats://127.0.0.1:${port}`, child };
@@ -69,7 +76,7 @@ async function throughput(walnut, dir, url, on) {
   await r?.stop();
   await store.close();
   for (const s of ['', '-wal', '-shm']) fs.rmSync(db + s, { force: true });
-  return { rate: res.perSecond, p99: res.p99, messagesPerSecond: m0 ? m0.messages / elapsed : 0, publishedPerSecond: m0 ? m0.publishedSeq / elapsed : 0 };
+  return { rate: res.perSecond, p99: res.p99, messagesPerSecond: m0 ? m0.messages / elapsed : 0, publishedPerSecond: m0 ? m0.publishedSeq / elapsed : 0, peak: m0?.peakInFlight ?? 0, exportedShare: m0 ? m0.exportedSeq / (res.perSecond * elapsed) : 0 };
 }
 
 async function lag(walnut, dir, url) {
@@ -79,6 +86,8 @@ async function lag(walnut, dir, url) {
   await r.ready;
   const replica = await walnut.openReplica(path.join(dir, 'lag-replica.db'), { servers: url, stream: 'lag' });
   const lags = [];
+  const publishAges = [];
+  r.on('published', (e) => publishAges.push(e.ageMs));
   let applied = 0;
   replica.on('applied', (e) => {
     lags.push(e.lagMs);
@@ -106,7 +115,7 @@ async function lag(walnut, dir, url) {
   const rate = applied / ((performance.now() - t0) / 1000);
   await replica.close();
   await store.close();
-  return { achieved, p50: pct(lags, 50), p99: pct(lags, 99), batches: lags.length, applyRate: rate, drainMs: drain };
+  return { achieved, p50: pct(lags, 50), p99: pct(lags, 99), batches: lags.length, applyRate: rate, drainMs: drain, publishP50: pct(publishAges, 50), publishP99: pct(publishAges, 99), acks: publishAges.length, peak: m.peakInFlight };
 }
 
 async function bytesPerCommit(walnut, dir, url, delta) {
@@ -130,6 +139,68 @@ async function bytesPerCommit(walnut, dir, url, delta) {
   const m = r.metrics();
   await store.close();
   return (m.bytesPublished - before.bytesPublished) / COMMITS;
+}
+
+/** A 3-node JetStream cluster on loopback (routes between them). */
+async function startCluster(dir) {
+  const ports = [];
+  for (let i = 0; i < 3; i++) ports.push({ client: await freePort(), route: await freePort() });
+  const routes = ports.map((p) => `nats-route://127.0.0.1:${p.route}`).join(',');
+  const nodes = [];
+  for (let i = 0; i < 3; i++) {
+    const extra = ['-n', `n${i}`, '--cluster_name', 'bench', '--cluster', `nats://127.0.0.1:${ports[i].route}`, '--routes', routes];
+    nodes.push(startServer(path.join(dir, `n${i}`), extra).then((s) => ({ ...s, name: `n${i}` })));
+  }
+  return Promise.all(nodes);
+}
+
+/** Seconds from SIGKILLing the stream's leader until publishing and the replica's applying go on. */
+async function failover(walnut, dir, run) {
+  const nodes = await startCluster(path.join(dir, `cluster${run}`));
+  const servers = nodes.map((x) => x.url);
+  try {
+    const store = await walnut.open(path.join(dir, `fo${run}.db`));
+    const r = store.replicateTo({ servers, stream: 'fo', replicas: 3 });
+    await r.ready;
+    const replica = await walnut.openReplica(path.join(dir, `fo${run}-replica.db`), { servers: [...servers].reverse(), stream: 'fo' });
+    let killedAt = 0;
+    let mark = Infinity;
+    let published = 0;
+    let applied = 0;
+    r.on('published', (e) => {
+      if (killedAt > 0 && published === 0 && e.seq > mark) published = (performance.now() - killedAt) / 1000;
+    });
+    replica.on('applied', (e) => {
+      if (killedAt > 0 && applied === 0 && e.seq > mark) applied = (performance.now() - killedAt) / 1000;
+    });
+    let stop = false;
+    const data = Buffer.alloc(4096, 1);
+    const writers = Promise.all(Array.from({ length: 8 }, async (_, w) => {
+      while (!stop) {
+        await store.commit([{ pgno: 3 + w, data }]);
+        await new Promise((res) => setTimeout(res, 2));
+      }
+    }));
+    while (replica.lag().appliedCommits < 200) await new Promise((res) => setTimeout(res, 20));
+    const { connect } = require('@nats-io/transport-node');
+    const { jetstreamManager } = require('@nats-io/jetstream');
+    const nc = await connect({ servers });
+    const leader = (await (await jetstreamManager(nc)).streams.info('fo')).cluster?.leader;
+    await nc.close();
+    mark = r.metrics().exportedSeq;
+    killedAt = performance.now();
+    nodes.find((x) => x.name === leader).child.kill('SIGKILL');
+    const deadline = performance.now() + 60_000;
+    while ((published === 0 || applied === 0) && performance.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+    stop = true;
+    await writers;
+    await r.stop();
+    await replica.close();
+    await store.close();
+    return { published, applied };
+  } finally {
+    for (const x of nodes) x.child.kill('SIGKILL');
+  }
 }
 
 async function main() {
@@ -156,11 +227,18 @@ async function main() {
     }
     console.log(`throughput, 64 committers, ${ROUNDS} rounds of ${SECONDS} s (load ${os.loadavg()[0].toFixed(1)})`);
     console.log(table([
-      { case: 'replication off', 'commits/s': Math.round(median(off.map((x) => x.rate))), 'x off': '', 'p99 µs': Math.round(median(off.map((x) => x.p99))), 'p99 x off': '', 'publish msg/s': '', 'commits acked/s': '' },
-      { case: 'replication on', 'commits/s': Math.round(median(on.map((x) => x.rate))), 'x off': spread(ratios), 'p99 µs': Math.round(median(on.map((x) => x.p99))), 'p99 x off': spread(p99s), 'publish msg/s': Math.round(median(on.map((x) => x.messagesPerSecond))), 'commits acked/s': Math.round(median(on.map((x) => x.publishedPerSecond))) },
-    ], ['case', 'commits/s', 'x off', 'p99 µs', 'p99 x off', 'publish msg/s', 'commits acked/s']));
+      { case: 'replication off', 'commits/s': Math.round(median(off.map((x) => x.rate))), 'x off': '', 'p99 µs': Math.round(median(off.map((x) => x.p99))), 'p99 x off': '', 'publish msg/s': '', 'commits acked/s': '', 'peak in flight': '', 'exported': '' },
+      { case: 'replication on', 'commits/s': Math.round(median(on.map((x) => x.rate))), 'x off': spread(ratios), 'p99 µs': Math.round(median(on.map((x) => x.p99))), 'p99 x off': spread(p99s), 'publish msg/s': Math.round(median(on.map((x) => x.messagesPerSecond))), 'commits acked/s': Math.round(median(on.map((x) => x.publishedPerSecond))), 'peak in flight': Math.max(...on.map((x) => x.peak)), 'exported': `${Math.round(100 * median(on.map((x) => x.exportedShare)))}%` },
+    ], ['case', 'commits/s', 'x off', 'p99 µs', 'p99 x off', 'publish msg/s', 'commits acked/s', 'peak in flight', 'exported']));
     const l = await lag(walnut, dir, server.url);
     console.log(`\nlag at ${TARGET} commits/s offered (${Math.round(l.achieved)} achieved), ${SECONDS} s: replica lag p50 ${l.p50} ms, p99 ${l.p99} ms over ${l.batches} batches; replica apply rate ${Math.round(l.applyRate)} commits/s; drained ${Math.round(l.drainMs)} ms after the last commit`);
+    console.log(`  stage: export queued -> stream acknowledged p50 ${Math.round(l.publishP50)} ms, p99 ${Math.round(l.publishP99)} ms over ${l.acks} acks (peak ${l.peak} messages in flight); the rest of the lag is delivery, batching and apply`);
+    if (FAILOVER > 0) {
+      const runs = [];
+      for (let run = 0; run < FAILOVER; run++) runs.push(await failover(walnut, dir, run));
+      const s = (xs) => `${median(xs).toFixed(1)} s (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`;
+      console.log(`\nfailover, 3-node cluster R=3, stream leader SIGKILLed, ${FAILOVER} runs: publishing again after ${s(runs.map((x) => x.published))}, replica applying new commits after ${s(runs.map((x) => x.applied))}`);
+    }
     const full = await bytesPerCommit(walnut, dir, server.url, false);
     const delta = await bytesPerCommit(walnut, dir, server.url, true);
     console.log(`\nbytes published per one-row commit (4 KiB pages): full pages ${Math.round(full)}, delta ${Math.round(delta)} = ${(delta / full).toFixed(3)}x`);

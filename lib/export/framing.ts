@@ -97,6 +97,12 @@ export interface WalRecordSink {
   appendRecord(payload: Uint8Array): Promise<void>;
   flush(): Promise<void>;
   /**
+   * Optional: several records in order, in one call. The caller reuses their memory once the
+   * promise settles: the sink copies what it keeps (without it, the export hands each record
+   * to appendRecord as a copy of its own).
+   */
+  appendRecords?(payloads: readonly Uint8Array[]): Promise<void>;
+  /**
    * Optional: `records` complete records already framed (u64 length, payload, ...). The sink is
    * done with `framed` once the promise settles (it copies what it keeps), so the caller may
    * then reuse the buffer; unless `owned`: the caller never touches `framed` again, and the sink

@@ -109,12 +109,20 @@ export class PageVersions {
   #bytes = 0;
   constructor(readonly budget: number) {}
 
+  /** pgno's version: valid until the next set() of pgno (which overwrites it in place). */
   get(pgno: number): Uint8Array | undefined {
     return this.#pages.get(pgno);
   }
 
-  /** Keeps a copy of `page` as pgno's version. */
+  /** Keeps a copy of `page` as pgno's version (in the previous version's memory when the size matches). */
   set(pgno: number, page: Uint8Array): void {
+    const old = this.#pages.get(pgno);
+    if (old !== undefined && old.length === page.length) {
+      old.set(page);
+      this.#pages.delete(pgno); // most recently used last
+      this.#pages.set(pgno, old);
+      return;
+    }
     this.delete(pgno);
     if (page.length > this.budget) return;
     this.#pages.set(pgno, new Uint8Array(page));

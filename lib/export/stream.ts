@@ -60,8 +60,10 @@ class CuttableSink implements RecordBatchSink {
     return this.#unlessCut(() => this.#sink.appendRecord(payload));
   }
 
-  /** The caller reuses the payloads' memory afterwards: a caller's sink gets copies it may keep (BufferedWalSink copies anyway). */
+  /** The caller reuses the payloads' memory afterwards: a caller's sink gets copies it may keep (BufferedWalSink copies anyway), or the records as they are when it takes several at once (and copies itself). */
   appendRecords(payloads: readonly Uint8Array[]): Promise<void> {
+    const inner = this.#sink;
+    if (inner.appendRecords !== undefined) return this.#unlessCut(() => inner.appendRecords!(payloads));
     const copies = !(this.#sink instanceof BufferedWalSink);
     return this.#unlessCut(async () => {
       for (const p of payloads) {

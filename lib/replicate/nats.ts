@@ -16,7 +16,10 @@
  * (0, 1, ...), Walnut-Base-Final ('1' on the last part), Walnut-Base-First (stream sequence of
  * part 0) and Walnut-Log-From (the log's stream sequence from which the commits after the base
  * are found). Nats-Msg-Id: `<session>:<commit seq>.<part>` (log) or `<session>:base<seq>.<part>`,
- * so a publish retried after a lost ack is dropped by the stream's duplicate window.
+ * so a publish retried after a lost ack is dropped by the stream's duplicate window. Each
+ * message also names the publisher's message before it in Nats-Expected-Last-Msg-Id (the first
+ * one the stream's last sequence in Nats-Expected-Last-Sequence), so several can be in flight
+ * and none is stored before the one ahead of it (pipeline.ts).
  */
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core';
@@ -34,6 +37,9 @@ export const HEADER = {
   BASE_FIRST: 'Walnut-Base-First',
   LOG_FROM: 'Walnut-Log-From',
 } as const;
+
+/** JetStream's own header: the id the duplicate window and Nats-Expected-Last-Msg-Id compare. */
+export const HEADER_MSG_ID = 'Nats-Msg-Id';
 
 export interface StreamLimits {
   /** Stream replicas when the stream is created (1..5; 3 for a 3-node cluster). Default 1. */
@@ -80,10 +86,20 @@ export function checkServers(servers: unknown): string[] {
 
 export interface NatsLink {
   nc: NatsConnection;
+  /** JetStream API calls time out after 5 s (the client's default). */
   js: JetStreamClient;
   jsm: JetStreamManager;
+  /**
+   * The same with QUICK_API_TIMEOUT_MS, for calls retried at once after a timeout: while a
+   * cluster elects a stream leader a JetStream API request gets no answer at all, so a 5 s
+   * timeout made a caller that had just missed the election wait up to 5 s more.
+   */
+  quick: { js: JetStreamClient; jsm: JetStreamManager };
   headers(): MsgHdrs;
 }
+
+/** See NatsLink.quick (a JetStream API answer takes milliseconds on a healthy cluster). */
+export const QUICK_API_TIMEOUT_MS = 1000;
 
 type Modules = { transport: typeof import('@nats-io/transport-node') & { headers(): MsgHdrs }; jetstream: typeof import('@nats-io/jetstream') };
 let modules: Promise<Modules> | null = null;
@@ -110,7 +126,14 @@ export async function connectNats(servers: string[], stopped: () => boolean, nam
   for (let attempt = 0; ; attempt++) {
     try {
       const nc = await transport.connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: false, timeout: 2000 });
-      return { nc, js: jetstream.jetstream(nc), jsm: await jetstream.jetstreamManager(nc, { checkAPI: false }), headers: () => transport.headers() };
+      const quick = { timeout: QUICK_API_TIMEOUT_MS };
+      return {
+        nc,
+        js: jetstream.jetstream(nc),
+        jsm: await jetstream.jetstreamManager(nc, { checkAPI: false }),
+        quick: { js: jetstream.jetstream(nc, quick), jsm: await jetstream.jetstreamManager(nc, { checkAPI: false, ...quick }) },
+        headers: () => transport.headers(),
+      };
     } catch (e) {
       if (stopped()) throw walnutError('WALNUT_CLOSED', `no NATS server answered: ${(e as Error).message}`, { cause: e });
       await backoff(attempt);
@@ -121,8 +144,9 @@ export async function connectNats(servers: string[], stopped: () => boolean, nam
 /**
  * Creates the stream (subjects walnut.S.>, file storage, limits) or checks an existing one
  * covers them; retried (a cluster needs a moment to elect a leader) until `stopped()`.
+ * Resolves to the stream's last sequence.
  */
-export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean): Promise<void> {
+export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean): Promise<number> {
   const subjects = [`walnut.${stream}.>`];
   for (let attempt = 0; ; attempt++) {
     try {
@@ -134,9 +158,9 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
         if (!info.config.subjects?.some((s) => s === subjects[0] || s === 'walnut.>' || s === '>')) {
           throw walnutError('WALNUT_INVALID_ARGUMENT', `the JetStream stream ${stream} exists but does not take the subjects ${subjects[0]}`, { reason: 'stream' });
         }
-        return;
+        return info.state.last_seq;
       }
-      await link.jsm.streams.add({
+      const created = await link.jsm.streams.add({
         name: stream,
         subjects,
         storage: 'file' as never,
@@ -145,7 +169,7 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
         max_age: (limits.maxAgeMs ?? 0) * 1e6,
         duplicate_window: (limits.duplicateWindowMs ?? 120_000) * 1e6,
       });
-      return;
+      return created.state.last_seq;
     } catch (e) {
       if ((e as { code?: string }).code === 'WALNUT_INVALID_ARGUMENT') throw e;
       if (stopped()) throw walnutError('WALNUT_CLOSED', 'replication stopped before the stream was ready', { cause: e });
@@ -164,10 +188,10 @@ export async function messageAt(link: NatsLink, stream: string, seq: number): Pr
   }
 }
 
-/** The last message on `subject`, or null. */
-export async function lastMessageOn(link: NatsLink, stream: string, subject: string): Promise<StoredMsg | null> {
+/** The last message on `subject`, or null (`quick`: see NatsLink.quick). */
+export async function lastMessageOn(link: NatsLink, stream: string, subject: string, quick = false): Promise<StoredMsg | null> {
   try {
-    return await link.jsm.streams.getMessage(stream, { last_by_subj: subject });
+    return await (quick ? link.quick.jsm : link.jsm).streams.getMessage(stream, { last_by_subj: subject });
   } catch (e) {
     if (/not found/i.test((e as Error).message)) return null;
     throw e;

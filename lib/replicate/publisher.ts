@@ -6,9 +6,12 @@
  * Invariants:
  *  - A session is one follow export (exporter.ts) and its numbering of commits: the session's
  *    first base image is the export's own (the state after commit N), then commits N+1, N+2, ...
- *    with no gap and none twice. Messages go out one at a time, in order; a failed publish is
- *    retried with the same bytes and the same Nats-Msg-Id, so a publish whose ack was lost is
- *    dropped by the stream (duplicate window), never stored twice.
+ *    with no gap and none twice. Messages go out in order, up to `maxInFlight` of them awaiting
+ *    their acks (pipeline.ts): each expects its predecessor's Nats-Msg-Id as the stream's last
+ *    message, so none is stored before the one ahead of it; a failed message is sent again,
+ *    with those behind it, same bytes and same Nats-Msg-Id, so a publish whose ack was lost
+ *    is dropped by the stream (duplicate window), never stored twice. A message's records
+ *    leave the queue, and publishedSeq moves, only once it and all before it are stored.
  *  - Commits never wait for the network: in follow mode the export's sink only queues records
  *    (memory). When the records queued and not yet acknowledged pass `maxLagBytes`, the session
  *    is abandoned (its queue dropped, its export stopped, event 'lagExceeded'); a new session
@@ -39,7 +42,8 @@ import { encodePageDelta, PageVersions } from '../export/page-delta';
 import { decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
-import { backoff, checkServers, checkStreamName, connectNats, ensureStream, frameMessage, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
+import { checkServers, checkStreamName, connectNats, ensureStream, frameMessage, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
+import { OrderedPublishes, type Outgoing, type PipelineStats } from './pipeline';
 
 export interface ReplicateOptions extends StreamLimits {
   /** NATS server URL(s): 'nats://127.0.0.1:4222' or a list / comma-separated list. */
@@ -53,6 +57,8 @@ export interface ReplicateOptions extends StreamLimits {
   maxLagBytes?: number;
   /** Largest message body (default 900 KiB; the server's max_payload is 1 MiB by default). */
   maxMessageBytes?: number;
+  /** Messages published and not yet acknowledged at once (default 16; 1 = one at a time). */
+  maxInFlight?: number;
   /** Delta-encode pages sent again (default true), keeping at most deltaCacheBytes of previous versions (default 64 MiB). */
   delta?: boolean;
   deltaCacheBytes?: number;
@@ -62,7 +68,8 @@ export interface ReplicateOptions extends StreamLimits {
   stopTimeoutMs?: number;
 }
 
-export interface ReplicationMetrics {
+/** The pipeline's counters (messages, bytesPublished, publishRetries, duplicates, resyncs, inFlight, peakInFlight: pipeline.ts), and: */
+export interface ReplicationMetrics extends Omit<PipelineStats, 'lastError'> {
   session: string | null;
   sessions: number;
   /** The newest commit queued (exported) and the newest acknowledged by the stream, in the session's numbering. */
@@ -73,10 +80,6 @@ export interface ReplicationMetrics {
   lagBytes: number;
   /** Age of the oldest unacknowledged commit (ms; 0 when none). */
   lagMs: number;
-  messages: number;
-  bytesPublished: number;
-  publishRetries: number;
-  duplicates: number;
   bases: number;
   /** Frames sent whole and as PAGE_DELTA, and the page bytes each way. */
   fullFrames: number;
@@ -97,7 +100,11 @@ export interface ReplicationSource {
   checkpoint(mode: 'passive'): Promise<unknown>;
 }
 
-/** The handle store.replicateTo returns. Events: 'lagExceeded' (metrics), 'base' ({ seq, session }), 'error' (WalnutError, not fatal), 'end' (stopped, disconnected). */
+/**
+ * The handle store.replicateTo returns. Events: 'lagExceeded' (metrics), 'base' ({ seq, session }),
+ * 'published' ({ session, seq, ageMs }: commits through seq are stored in the stream, the last
+ * of them queued by the export ageMs ago), 'error' (WalnutError, not fatal), 'end' (stopped, disconnected).
+ */
 export interface ReplicationHandle extends EventEmitter {
   /** Resolves once the stream exists and the first session's export has begun. */
   readonly ready: Promise<void>;
@@ -114,6 +121,7 @@ interface Resolved {
   baseEveryMs: number;
   maxLagBytes: number;
   maxMessageBytes: number;
+  maxInFlight: number;
   delta: boolean;
   deltaCacheBytes: number;
   pollMs: number;
@@ -132,6 +140,7 @@ function resolve(o: ReplicateOptions): Resolved {
     baseEveryMs: int('baseEveryMs', 600_000, 1),
     maxLagBytes: int('maxLagBytes', 64 << 20, 1 << 20),
     maxMessageBytes: int('maxMessageBytes', 900 << 10, 64 << 10, 64 << 20),
+    maxInFlight: int('maxInFlight', 16, 1, 1024),
     delta: o.delta ?? true,
     deltaCacheBytes: int('deltaCacheBytes', 64 << 20, 0),
     pollMs: int('pollMs', 20, 1, 60_000),
@@ -163,6 +172,27 @@ interface CommitPoint {
   time: number;
   header: Uint8Array | null;
   anchor: ChainAnchor;
+}
+
+/** A message of the session in the pipeline, and what it takes from the queue once stored. */
+interface Sent extends Outgoing {
+  /** Queue entries, their bytes and the commits they complete. */
+  take: number;
+  takeBytes: number;
+  commits: number;
+  /** The commit a log message ends with (null: it ends inside one). */
+  endSeq: bigint | null;
+  /** On a base image's final part. */
+  base: BaseItem | null;
+  /** When the export queued the commit it ends with (performance.now()). */
+  queuedAt: number;
+}
+
+/** Where the pump is cutting the queue into messages: queue entries in the pipeline, the last commit cut, parts since. */
+interface Cut {
+  part: number;
+  lastSeq: bigint;
+  covered: number;
 }
 
 const sameKey = (salts: [number, number], frame: number): string => `${salts[0]}:${salts[1]}:${frame}`;
@@ -211,19 +241,30 @@ class Session {
    * Neither blocks a commit: a waiting export only keeps the WAL from restarting.
    */
   sink(): WalRecordSink {
+    const room = async (): Promise<void> => {
+      while (!this.following && !this.abandoned && this.queuedBytes > this.r.options.maxLagBytes >>> 1) {
+        await new Promise<void>((resolve) => {
+          this.room = resolve;
+          setTimeout(resolve, 100);
+        });
+      }
+    };
     return {
       appendRecord: async (p) => {
-        while (!this.following && !this.abandoned && this.queuedBytes > this.r.options.maxLagBytes >>> 1) {
-          await new Promise<void>((resolve) => {
-            this.room = resolve;
-            setTimeout(resolve, 100);
-          });
-        }
+        await room();
         this.accept(p);
+        if (p[0] === KIND.COMMIT_META) this.wake?.();
       },
-      // the exporter flushes once its first pass is out; it follows from then on
+      // a WAL read's records at once (accept() copies what it keeps)
+      appendRecords: async (payloads) => {
+        await room();
+        for (const p of payloads) this.accept(p);
+        this.wake?.();
+      },
+      // the exporter flushes once its first pass is out, and after each pass from then on
       flush: async () => {
         this.following = true;
+        this.wake?.();
       },
     };
   }
@@ -232,6 +273,7 @@ class Session {
   following = false;
   room: (() => void) | null = null;
 
+  /** Queues one record of the export; copies what it keeps (the export reuses `payload`'s memory). */
   accept(payload: Uint8Array): void {
     if (this.abandoned) throw walnutError('WALNUT_CLOSED', 'the replication session was abandoned');
     const kind = payload[0];
@@ -346,7 +388,9 @@ class Session {
     this.queue.push(item);
     if (!('payloads' in item)) this.queuedBytes += item.payload.length + 8;
     if (this.following && this.queuedBytes > this.r.options.maxLagBytes) this.r.abandon(this);
-    this.wake?.();
+    // following, the pump is woken once per WAL read of the export (sink()), not per record:
+    // a message per read, not per commit
+    if (!this.following || 'payloads' in item) this.wake?.();
   }
 
   /** A base image read by the replication (not the export's). */
@@ -363,6 +407,11 @@ class Session {
   }
 }
 
+function pipeStats(pipe: OrderedPublishes | null): Omit<PipelineStats, 'lastError'> {
+  const { lastError: _, ...stats } = pipe?.stats ?? { messages: 0, bytesPublished: 0, publishRetries: 0, duplicates: 0, resyncs: 0, inFlight: 0, peakInFlight: 0, lastError: null };
+  return stats;
+}
+
 export class Replication extends EventEmitter implements ReplicationHandle {
   readonly options: Resolved;
   readonly ready: Promise<void>;
@@ -370,12 +419,13 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   readonly #source: ReplicationSource;
   readonly #subjects: Subjects;
   #link: NatsLink | null = null;
+  #pipe: OrderedPublishes | null = null;
   #session: Session | null = null;
   #export: ExportHandle | null = null;
   #stopping = false;
   #stopDeadline = Infinity;
   #done: Promise<void>;
-  #m = { sessions: 0, messages: 0, bytesPublished: 0, publishRetries: 0, duplicates: 0, bases: 0, lagResets: 0, lastError: null as string | null };
+  #m = { sessions: 0, bases: 0, lagResets: 0, lastError: null as string | null };
 
   constructor(source: ReplicationSource, options: ReplicateOptions) {
     super();
@@ -413,6 +463,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       lagMs: oldest === undefined ? 0 : Math.round(performance.now() - oldest.time),
       ...this.#m,
       ...this.counters,
+      ...pipeStats(this.#pipe),
+      lastError: this.#pipe?.stats.lastError ?? this.#m.lastError,
     };
   }
 
@@ -457,7 +509,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     const stopped = (): boolean => this.#stopping;
     this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`);
     try {
-      await ensureStream(this.#link, this.options.stream, this.options.limits, stopped);
+      const lastSeq = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped);
+      this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight);
       while (!this.#stopping) {
         const s = new Session(this, this.options);
         this.#session = s;
@@ -488,7 +541,9 @@ export class Replication extends EventEmitter implements ReplicationHandle {
 
   /**
    * Publishes the session's queue in order until the session is abandoned, or its export has
-   * ended and the queue is empty, or stop()'s deadline passed.
+   * ended and the queue is empty, or stop()'s deadline passed. Queued records become messages
+   * as soon as the pipeline has room (so a backlog makes large messages, a trickle small
+   * ones); they leave the queue once stored (pipeline.ts), which is when publishedSeq moves.
    */
   async #pump(s: Session, exportEnded: Promise<unknown>): Promise<void> {
     let ended = false;
@@ -496,89 +551,89 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       ended = true;
       s.wake?.();
     });
-    let part = 0; // messages since the last complete commit (Nats-Msg-Id)
-    let lastSeq = s.publishedSeq;
-    while (!s.abandoned) {
-      if (this.#stopping && performance.now() > this.#stopDeadline) return;
-      const head = s.queue[0];
-      if (head === undefined) {
-        if (ended) return;
-        await new Promise<void>((resolve) => {
-          s.wake = resolve;
-          setTimeout(resolve, 100);
+    const pipe = this.#pipe!;
+    const cut: Cut = { part: 0, lastSeq: s.publishedSeq, covered: 0 };
+    let settling: Promise<Outgoing[]> | null = null;
+    try {
+      while (!s.abandoned) {
+        if (this.#stopping && performance.now() > this.#stopDeadline) return;
+        while (pipe.room && cut.covered < s.queue.length) {
+          const next = this.#cut(s, cut, ended);
+          if (next.length === 0) break;
+          for (const m of next) pipe.add(m);
+        }
+        if (pipe.size === 0 && ended && cut.covered === s.queue.length) return;
+        settling ??= pipe.size === 0 ? null : pipe.settle();
+        // the oldest message's answer, or (while the pipeline has room) more to send
+        const woke = new Promise<null>((resolve) => {
+          const wake = (): void => resolve(null);
+          if (pipe.room) s.wake = wake;
+          setTimeout(wake, 100);
         });
+        const stored = await (settling === null ? woke : Promise.race([settling, woke]));
         s.wake = null;
-        continue;
+        if (stored === null) continue;
+        settling = null;
+        for (const m of stored) this.#stored(s, m as Sent, cut);
       }
-      if ('payloads' in head) {
-        if (!(await this.#publishBase(s, head))) continue;
-        s.shift(1, 0, 0);
-        if (head.seq > s.publishedSeq) s.publishedSeq = head.seq;
-        if (head.seq > lastSeq) {
-          lastSeq = head.seq;
-          part = 0;
-        }
-        continue;
-      }
-      // a log message: queued records up to maxMessageBytes, ending at a commit when one fits
-      const cap = this.options.maxMessageBytes - 8;
-      let n = 0;
-      let bytes = 0;
-      let commitEnd = 0;
-      let commitBytes = 0;
-      let commits = 0;
-      for (const e of s.queue) {
-        if ('payloads' in e || (n > 0 && bytes + e.payload.length + 8 > cap)) break;
-        n++;
-        bytes += e.payload.length + 8;
-        if (e.seq !== null) {
-          commitEnd = n;
-          commitBytes = bytes;
-          commits++;
-        }
-      }
-      const take = commitEnd > 0 ? commitEnd : n;
-      const takeBytes = commitEnd > 0 ? commitBytes : bytes;
-      const entries = s.queue.slice(0, take) as LogEntry[];
-      const endSeq = commitEnd > 0 ? entries[commitEnd - 1]!.seq! : lastSeq;
-      const msgId = `${s.id}:${endSeq}.${commitEnd > 0 ? 0 : ++part}`;
-      const ack = await this.#publish(s, this.#subjects.log, entries.map((e) => e.payload), msgId, { [HEADER.FIRST_COMMIT]: String(lastSeq + 1n) });
-      if (ack === null) continue; // abandoned or stopping: the loop decides
-      s.lastLogStreamSeq = ack;
-      s.shift(take, takeBytes, commitEnd > 0 ? commits : 0);
-      if (commitEnd > 0) {
-        lastSeq = endSeq;
-        part = 0;
-        s.publishedSeq = endSeq;
-      }
+    } finally {
+      if (s.abandoned || this.#stopping) pipe.drop();
     }
   }
 
-  /** Publishes one message, retried (same id) until acknowledged; its stream sequence, or null when the session ended meanwhile. */
-  async #publish(s: Session, subject: string, payloads: Uint8Array[], msgID: string, extra: Record<string, string>): Promise<number | null> {
-    const body = frameMessage(payloads);
-    const link = this.#link!;
-    for (let attempt = 0; ; attempt++) {
-      if (s.abandoned || (this.#stopping && performance.now() > this.#stopDeadline)) return null;
-      const h = link.headers();
-      h.set(HEADER.SESSION, s.id);
-      for (const [k, v] of Object.entries(extra)) h.set(k, v);
-      try {
-        const ack = await link.js.publish(subject, body, { msgID, headers: h, timeout: 2000 });
-        this.#m.messages++;
-        this.#m.bytesPublished += body.length;
-        if (ack.duplicate) this.#m.duplicates++;
-        return ack.seq;
-      } catch (e) {
-        this.#m.publishRetries++;
-        this.#m.lastError = `publish: ${(e as Error).message}`;
-        await backoff(Math.min(attempt, 3));
+  /**
+   * The next message(s) from the queue after what the pipeline holds: a log message, or a
+   * base image's parts; none while the queue ends inside a commit that fits in a message
+   * (the rest is on its way) unless the export has ended.
+   */
+  #cut(s: Session, cut: Cut, ended: boolean): Sent[] {
+    const head = s.queue[cut.covered]!;
+    if ('payloads' in head) {
+      cut.covered++;
+      if (head.seq > cut.lastSeq) {
+        cut.lastSeq = head.seq; // a session's first base: its log goes on with commit seq + 1
+        cut.part = 0;
+      }
+      return this.#baseParts(s, head);
+    }
+    // a log message: queued records up to maxMessageBytes, ending at a commit when one fits
+    const cap = this.options.maxMessageBytes - 8;
+    let n = 0;
+    let bytes = 0;
+    let commitEnd = 0;
+    let commitBytes = 0;
+    let commits = 0;
+    let full = false;
+    for (let i = cut.covered; i < s.queue.length; i++) {
+      const e = s.queue[i]!;
+      full = 'payloads' in e || (n > 0 && bytes + e.payload.length + 8 > cap);
+      if ('payloads' in e || full) break;
+      n++;
+      bytes += e.payload.length + 8;
+      if (e.seq !== null) {
+        commitEnd = n;
+        commitBytes = bytes;
+        commits++;
       }
     }
+    if (commitEnd === 0 && !full && !ended) return [];
+    const take = commitEnd > 0 ? commitEnd : n;
+    const entries = s.queue.slice(cut.covered, cut.covered + take) as LogEntry[];
+    cut.covered += take;
+    const endSeq = commitEnd > 0 ? entries[commitEnd - 1]!.seq! : cut.lastSeq;
+    const msgId = `${s.id}:${endSeq}.${commitEnd > 0 ? 0 : ++cut.part}`;
+    const first = String(cut.lastSeq + 1n);
+    if (commitEnd > 0) {
+      cut.lastSeq = endSeq;
+      cut.part = 0;
+    }
+    const headers = { [HEADER.SESSION]: s.id, [HEADER.FIRST_COMMIT]: first };
+    const body = frameMessage(entries.map((e) => e.payload));
+    return [{ subject: this.#subjects.log, body: () => body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, queuedAt: commitEnd > 0 ? entries[commitEnd - 1]!.time : 0 }];
   }
 
-  /** A base image's parts, each at most maxMessageBytes; false when the session ended meanwhile. */
-  async #publishBase(s: Session, base: BaseItem): Promise<boolean> {
+  /** A base image's parts, each at most maxMessageBytes; parts after the first name its stream sequence. */
+  #baseParts(s: Session, base: BaseItem): Sent[] {
     const cap = this.options.maxMessageBytes - 8;
     const parts: Uint8Array[][] = [[]];
     let bytes = 0;
@@ -590,22 +645,36 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       parts[parts.length - 1]!.push(p);
       bytes += p.length + 8;
     }
-    let first = 0;
+    const out: Sent[] = [];
     for (let i = 0; i < parts.length; i++) {
-      const extra: Record<string, string> = { [HEADER.BASE_SEQ]: String(base.seq), [HEADER.BASE_TIME]: String(base.time), [HEADER.BASE_PART]: String(i) };
-      if (i > 0) extra[HEADER.BASE_FIRST] = String(first);
-      if (i === parts.length - 1) {
+      const final = i === parts.length - 1;
+      const extra: Record<string, string> = { [HEADER.SESSION]: s.id, [HEADER.BASE_SEQ]: String(base.seq), [HEADER.BASE_TIME]: String(base.time), [HEADER.BASE_PART]: String(i) };
+      if (final) {
         extra[HEADER.BASE_FINAL] = '1';
         // a session's first base: its log starts after the base (a reader takes the final part's sequence + 1)
         if (base.logFrom !== null) extra[HEADER.LOG_FROM] = String(base.logFrom);
       }
-      const seq = await this.#publish(s, this.#subjects.base, parts[i]!, `${s.id}:base${base.seq}.${i}`, extra);
-      if (seq === null) return false;
-      if (i === 0) first = seq;
+      const headers = i === 0 ? () => extra : (first: number) => ({ ...extra, [HEADER.BASE_FIRST]: String(first) });
+      const part = parts[i]!;
+      out.push({ subject: this.#subjects.base, body: () => frameMessage(part), msgId: `${s.id}:base${base.seq}.${i}`, headers, after: out[0] ?? null, take: final ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, queuedAt: 0 });
     }
-    this.#m.bases++;
-    this.emit('base', { seq: Number(base.seq), session: s.id });
-    return true;
+    return out;
+  }
+
+  /** A message is stored: what it took leaves the queue; publishedSeq moves at a commit's end. */
+  #stored(s: Session, m: Sent, cut: Cut): void {
+    s.shift(m.take, m.takeBytes, m.commits);
+    cut.covered -= m.take;
+    if (m.base !== null) {
+      if (m.base.seq > s.publishedSeq) s.publishedSeq = m.base.seq;
+      this.#m.bases++;
+      this.emit('base', { seq: Number(m.base.seq), session: s.id });
+      return;
+    }
+    if (m.subject === this.#subjects.log) s.lastLogStreamSeq = m.seq!;
+    if (m.endSeq === null) return;
+    s.publishedSeq = m.endSeq;
+    if (this.listenerCount('published') > 0) this.emit('published', { session: s.id, seq: Number(m.endSeq), ageMs: performance.now() - m.queuedAt });
   }
 
   /** Reads a base image from a snapshot and queues it under the commit it is the state after. */

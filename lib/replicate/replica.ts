@@ -31,7 +31,7 @@ import { walnutError, WalnutError } from '../errors';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { hashBytes } from '../export/exporter';
 import { WalStreamReader } from '../export/framing';
-import { applyPageDelta, deltaPgno } from '../export/page-delta';
+import { applyPageDelta, deltaPgno, PageVersions } from '../export/page-delta';
 import { decodeRecord } from '../export/records';
 import { restore } from '../export/restore';
 import type { Snapshot } from '../wal-index/snapshot';
@@ -48,6 +48,8 @@ export interface ReplicaOptions {
   /** A batch (one walnut commit) holds at most this many primary commits / pages (defaults 1,000 / 8,192). */
   maxBatchCommits?: number;
   maxBatchPages?: number;
+  /** Pages as last applied kept in memory as the bases of PAGE_DELTAs (default 64 MiB; past it they are read from the file). */
+  pageCacheBytes?: number;
 }
 
 export interface ReplicaLag {
@@ -110,6 +112,9 @@ export class Replica extends EventEmitter {
   readonly #connectTimeoutMs: number;
   readonly #maxBatchCommits: number;
   readonly #maxBatchPages: number;
+  /** The replica's pages as last applied (a cache of the file, for PAGE_DELTA bases). */
+  readonly #versions: PageVersions;
+  #cachedDbSize = Infinity;
   #link: NatsLink | null = null;
   #store: Store | null = null;
   #position: ReplicaPosition | null = null;
@@ -133,6 +138,7 @@ export class Replica extends EventEmitter {
     // a deadline of NaN never passes: a junk timeout waited forever for an unreachable server
     this.#connectTimeoutMs = integerOption(options, 'connectTimeoutMs', 30_000, 0);
     this.#maxBatchCommits = integerOption(options, 'maxBatchCommits', 1000, 1);
+    this.#versions = new PageVersions(integerOption(options, 'pageCacheBytes', 64 << 20, 0));
     this.#maxBatchPages = integerOption(options, 'maxBatchPages', 8192, 1);
     if (options.open !== undefined && (typeof options.open !== 'object' || options.open === null)) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', "openReplica's option open must be walnut open() options", { reason: 'open' });
@@ -227,7 +233,7 @@ export class Replica extends EventEmitter {
     while (!this.#closed) {
       await new Promise((r) => setTimeout(r, 1000));
       if (this.#closed || this.#stopIter === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) continue;
-      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log).catch(() => null);
+      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log, true).catch(() => null);
       if (last !== null && last.seq > this.#lastRead.seq && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
         this.#lastRead.at = performance.now();
         this.#stopIter?.();
@@ -339,6 +345,10 @@ export class Replica extends EventEmitter {
     const pages = pgnos.map((p) => batch.pages.get(p)!);
     this.#position!.write({ state: 'ready', applied: this.#applied, intent: { to: batch.to, dbSize: batch.dbSize, pages: all ? 'all' : pgnos, witness: witness(pages, batch.dbSize) } });
     await this.#store!.commit(pgnos.map((pgno, i) => ({ pgno, data: pages[i]! })), { dbSize: batch.dbSize });
+    if (all) this.#versions.clear();
+    else if (batch.dbSize < this.#cachedDbSize) this.#versions.truncate(batch.dbSize);
+    this.#cachedDbSize = batch.dbSize;
+    for (let i = 0; i < pgnos.length; i++) this.#versions.set(pgnos[i]!, pages[i]!);
     this.#setApplied(batch.to);
     this.#lag.batches++;
     this.#lag.appliedCommits += batch.commits;
@@ -388,14 +398,15 @@ export class Replica extends EventEmitter {
         }
         if (e instanceof WalnutError && (e.code === 'WALNUT_CLOSED' || e.code === 'WALNUT_FAILED' || e.code === 'WALNUT_IO' || e.code === 'WALNUT_FULL')) throw e; // the replica's own store failed
         this.#fail(e);
-        await backoff(attempt++);
+        await backoff(Math.min(attempt++, 2)); // at most 200 ms: a cluster's new stream leader is taken within that
       }
     }
   }
 
   async #consume(): Promise<void> {
     const applied = this.#applied!;
-    const consumer = await this.#link!.js.consumers.get(this.#stream, { filter_subjects: this.#subjects.log, deliver_policy: 'by_start_sequence' as never, opt_start_seq: Math.max(1, applied.logNext) });
+    // quick: after a stream leader is lost this is retried until the new one answers
+    const consumer = await this.#link!.quick.js.consumers.get(this.#stream, { filter_subjects: this.#subjects.log, deliver_policy: 'by_start_sequence' as never, opt_start_seq: Math.max(1, applied.logNext) });
     const messages = await consumer.consume({ expires: 5000 });
     this.#stopIter = () => void messages.close().catch(() => undefined);
     this.#lastRead.at = performance.now();
@@ -408,12 +419,15 @@ export class Replica extends EventEmitter {
     let next: number | null = null; // the commit the next record belongs to
     const view: { snap: Snapshot | null } = { snap: null }; // the replica's state, for delta bases (until the next batch)
     const done = (): number => batch?.to.seq ?? this.#applied!.seq;
-    /** The page as the stream had it before this record: this commit's, the batch's, or the replica's. */
+    /** The page as the stream had it before this record: this commit's, the batch's, or the replica's (cached, else read). */
     const previous = async (pgno: number): Promise<Uint8Array> => {
-      const p = txn!.pages.get(pgno) ?? batch?.pages.get(pgno);
+      const p = txn!.pages.get(pgno) ?? batch?.pages.get(pgno) ?? this.#versions.get(pgno);
       if (p !== undefined) return p;
       const snap = (view.snap ??= await this.#store!.snapshot());
-      return pgno <= snap.dbSize ? snap.readSync(pgno) : new Uint8Array(pageSize);
+      if (pgno > snap.dbSize) return new Uint8Array(pageSize);
+      const page = snap.readSync(pgno);
+      this.#versions.set(pgno, page);
+      return page;
     };
     try {
       for await (const m of messages) {

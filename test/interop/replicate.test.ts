@@ -135,7 +135,8 @@ async function loggedCommits(servers: string[], stream: string): Promise<number[
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        const c = await jetstream(nc).consumers.get(stream, { filter_subjects: `walnut.${stream}.log` });
+        // a short API timeout, retried: after a cluster lost a node the first requests may go unanswered
+        const c = await jetstream(nc, { timeout: 1000 }).consumers.get(stream, { filter_subjects: `walnut.${stream}.log` });
         const seqs: number[] = [];
         for (;;) {
           const m = await c.next({ expires: 1000 });
@@ -147,7 +148,7 @@ async function loggedCommits(servers: string[], stream: string): Promise<number[
           if (m.info.pending === 0) return seqs;
         }
       } catch (e) {
-        if (attempt === 20) throw e;
+        if (attempt === 40) throw e;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
@@ -214,10 +215,19 @@ describe('openReplica options (no server needed)', () => {
   it('bad options are refused with WALNUT_INVALID_ARGUMENT (a NaN connectTimeoutMs waited forever for an unreachable server)', async () => {
     const servers = `nats://127.0.0.1:${await freePort()}`; // nothing listens there
     const at = (): string => path.join(dir, `bad-replica${n++}.db`);
-    for (const [name, value] of [['connectTimeoutMs', NaN], ['connectTimeoutMs', '100'], ['connectTimeoutMs', -1], ['maxBatchCommits', 0], ['maxBatchPages', 1.5], ['open', 42]] as const) {
+    for (const [name, value] of [['connectTimeoutMs', NaN], ['connectTimeoutMs', '100'], ['connectTimeoutMs', -1], ['maxBatchCommits', 0], ['maxBatchPages', 1.5], ['pageCacheBytes', -1], ['open', 42]] as const) {
       await expectRejectsWalnut(openReplica(at(), { servers, stream: 's', [name]: value } as never), 'WALNUT_INVALID_ARGUMENT', { reason: name });
     }
     await expectRejectsWalnut(openReplica(at(), null as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+  });
+
+  it('replicateTo: a bad maxInFlight is refused with WALNUT_INVALID_ARGUMENT before anything connects', async () => {
+    const store = await open(newPrimary());
+    const servers = `nats://127.0.0.1:${await freePort()}`;
+    for (const value of [0, 1.5, 1025, '4', NaN]) {
+      await expectRejectsWalnut((async () => store.replicateTo({ servers, stream: 's', maxInFlight: value as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'maxInFlight' });
+    }
+    await store.close();
   });
 });
 
@@ -298,6 +308,45 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     for (let i = 2; i < applied.length; i += 2) expect(applied[i]).toBe(applied[i - 1]! + 1);
     expect(await pages(replica.store)).toEqual(await pages(store));
     await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('several messages in flight, one refused by the stream: none behind it is stored before it; once it is taken, each commit is in the stream once, in order', async () => {
+    // the stream exists first, with a message size limit the big commit below passes (a
+    // stand-in for any failure of one message while the ones behind it are already sent)
+    const server = await startNatsServer();
+    started.push(server);
+    const { connect } = await import('@nats-io/transport-node');
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    const config = { name: 'refused', subjects: ['walnut.refused.>'], storage: 'file' as never, duplicate_window: 120e9 };
+    await jsm.streams.add({ ...config, max_msg_size: 64 << 10 });
+    const store = await open(newPrimary());
+    const r = store.replicateTo({ servers: server.url, stream: 'refused', maxInFlight: 8, delta: false, stopTimeoutMs: 60_000 });
+    await r.ready;
+    const small = async (count: number): Promise<void> => {
+      for (let i = 0; i < count; i++) {
+        await store.commit([{ pgno: 3, data: noise(i) }]);
+        await new Promise((res) => setTimeout(res, 15)); // an export pass each: a message each
+      }
+    };
+    await small(5);
+    await until(() => r.metrics().publishedSeq === r.metrics().exportedSeq && r.metrics().exportedSeq >= 5, 20_000, () => r.metrics());
+    const big = r.metrics().exportedSeq + 1;
+    await store.commit(Array.from({ length: 40 }, (_, k) => ({ pgno: 10 + k, data: noise(100 + k) }))); // ~165 KiB: refused
+    await small(12);
+    await until(() => r.metrics().publishRetries >= 3 && r.metrics().exportedSeq >= big + 12, 20_000, () => r.metrics());
+    const held = r.metrics();
+    expect(held.peakInFlight).toBeGreaterThan(1); // the small ones were sent behind the big one
+    expect(held.publishedSeq).toBe(big - 1); // and none of them was stored
+    expect(await loggedCommits([server.url], 'refused')).toEqual(Array.from({ length: big - 1 }, (_, i) => i + 1));
+    await jsm.streams.update('refused', { ...config, max_msg_size: -1 } as never);
+    await nc.close();
+    await r.stop();
+    const m = r.metrics();
+    expect(m.publishedSeq).toBe(m.exportedSeq);
+    expect(await loggedCommits([server.url], 'refused')).toEqual(Array.from({ length: m.publishedSeq }, (_, i) => i + 1));
     await store.close();
   }, 60_000);
 

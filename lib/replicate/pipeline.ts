@@ -1,0 +1,248 @@
+/**
+ * replicate/pipeline.ts — OrderedPublishes: JetStream publishes of one writer, several in
+ * flight, stored in the stream in the order they were handed in, each once.
+ *
+ * The chain (why a failed message can never be overtaken):
+ *  - Every message carries the Nats-Msg-Id of the message handed in before it as
+ *    Nats-Expected-Last-Msg-Id; the stream stores a message only while its last message is
+ *    exactly that one (a JetStream check, applied in proposal order on the stream's leader and
+ *    replicas alike), else it answers "wrong last msg ID". So message k+1 can only be stored
+ *    right after message k: if k failed (refused, lost, its connection gone), every later
+ *    message in flight is refused too, whatever the server or the client's reconnect buffer
+ *    delivers later (a stale copy of k+1 still names k). The messages of this writer form
+ *    one contiguous run of the stream, in order.
+ *  - Ids are never reused (publisher.ts: session + commit sequence + part), and the stream's
+ *    duplicate window is checked BEFORE the expectation (nats-server 2.9: a retried message
+ *    already stored answers "duplicate" with its sequence), so a retry after a lost ack is
+ *    acknowledged, never stored twice.
+ *  - Acknowledgements: an ack of message j proves every message before j stored (the chain),
+ *    at sequences seq(j) - 1, seq(j) - 2, ... (contiguous). So after a failure the pipeline
+ *    waits for everything it has in flight to settle, takes the longest proven prefix as
+ *    stored, and sends the rest again in order, same ids, same bytes. Messages leave the
+ *    pipeline (settle()) only as stored prefixes, in order.
+ *  - The chain's first link: the stream's last sequence when the writer began
+ *    (Nats-Expected-Last-Sequence). When a message is refused as "wrong last" with nothing
+ *    after it proven, the pipeline looks at the stream's last message: one of its own
+ *    (stored, its ack lost past the duplicate window) is taken as stored with everything
+ *    before it; anything else (the server lost its last id in a restart after the duplicate
+ *    window, or another writer's message) re-anchors the chain on that last sequence, counted
+ *    in `resyncs`. Another writer on the stream is outside what this guarantees for the
+ *    messages around its own.
+ *  - A message can wait for an earlier one's stream sequence (`after`): it is not sent before
+ *    that one is stored (a base image's parts name their part 0, publisher.ts).
+ */
+import { type NatsLink, backoff, HEADER_MSG_ID, messageAt } from './nats';
+
+/** A message handed to the pipeline; `seq` is set once it is stored. */
+export interface Outgoing {
+  subject: string;
+  /** The message's bytes, made when it is sent (again: the same bytes), so that only messages on the wire are held framed. */
+  body: () => Uint8Array;
+  msgId: string;
+  /** Headers, given the stream sequence of `after` (when there is one). */
+  headers: (afterSeq: number) => Record<string, string>;
+  after: Outgoing | null;
+  seq?: number;
+}
+
+export interface PipelineStats {
+  /** Messages stored (acknowledged or proven), their bytes, retried sends, duplicate acks, chain re-anchors. */
+  messages: number;
+  bytesPublished: number;
+  publishRetries: number;
+  duplicates: number;
+  resyncs: number;
+  /** Messages on the wire now, and the most at once. */
+  inFlight: number;
+  peakInFlight: number;
+  lastError: string | null;
+}
+
+type Expect = { lastMsgID: string } | { lastSequence: number };
+type Result = { ok: true; seq: number; duplicate: boolean } | { ok: false; error: Error };
+
+interface Pending {
+  msg: Outgoing;
+  result: Promise<Result> | null;
+  /** The body's length when last sent. */
+  bytes: number;
+}
+
+const WRONG_LAST = /wrong last (msg id|sequence)/i;
+
+export class OrderedPublishes {
+  readonly stats: PipelineStats = { messages: 0, bytesPublished: 0, publishRetries: 0, duplicates: 0, resyncs: 0, inFlight: 0, peakInFlight: 0, lastError: null };
+  /** Handed in, not yet stored, in order; the first `#sent` are on the wire. */
+  #pending: Pending[] = [];
+  #sent = 0;
+  /** What the first pending message expects: the last stored message of this writer, or a sequence. */
+  #chain: Expect;
+  #failures = 0;
+  #settling = false;
+
+  constructor(
+    readonly link: NatsLink,
+    readonly stream: string,
+    lastSeq: number,
+    readonly maxInFlight: number,
+    readonly timeoutMs = 2000,
+  ) {
+    this.#chain = { lastSequence: lastSeq };
+  }
+
+  /** Messages handed in and not yet stored. */
+  get size(): number {
+    return this.#pending.length;
+  }
+
+  /** Whether another message would go on the wire at once. */
+  get room(): boolean {
+    return this.#pending.length < this.maxInFlight;
+  }
+
+  add(msg: Outgoing): void {
+    this.#pending.push({ msg, result: null, bytes: 0 });
+    if (!this.#settling) this.#sendMore();
+  }
+
+  /**
+   * Drops what is not stored (an abandoned session): its sends may still land, after the last
+   * stored message only (the chain), and the next message handed in expects that one.
+   */
+  drop(): void {
+    this.#pending = [];
+    this.#sent = 0;
+    this.stats.inFlight = 0;
+  }
+
+  /**
+   * Waits for the oldest message: resolves with the messages now known stored (a prefix, in
+   * order, `seq` set), or with none after a failure (then everything not stored is sent
+   * again, after a backoff). Not called again before it resolves.
+   */
+  async settle(): Promise<Outgoing[]> {
+    const head = this.#pending[0];
+    if (head === undefined) return [];
+    if (head.result === null) this.#sendMore();
+    const first = await head.result!;
+    if (this.#pending[0] !== head) return []; // dropped meanwhile
+    if (first.ok) {
+      this.#count(first, head);
+      return this.#stored(0, first.seq);
+    }
+    this.#settling = true;
+    try {
+      const wire = this.#pending.slice(0, this.#sent);
+      const results = await Promise.all(wire.map((p) => p.result!));
+      if (this.#pending[0] !== head) return [];
+      let proven = -1;
+      for (let j = results.length - 1; j >= 0; j--) {
+        const r = results[j]!;
+        if (r.ok) {
+          proven = j;
+          break;
+        }
+      }
+      let seq = proven >= 0 ? (results[proven] as { seq: number }).seq : 0;
+      for (let j = 0; j <= proven; j++) {
+        const r = results[j]!;
+        this.#count(r.ok ? r : { seq: 0, duplicate: false }, wire[j]!);
+      }
+      if (proven < 0) {
+        const error = first.error;
+        this.stats.lastError = `publish: ${error.message}`;
+        if (WRONG_LAST.test(error.message)) {
+          const found = await this.#resync().catch((e: Error) => {
+            this.stats.lastError = `publish: ${e.message}`;
+            return null;
+          });
+          if (this.#pending[0] !== head) return [];
+          if (found !== null) {
+            proven = found.index;
+            seq = found.seq;
+            for (let j = 0; j <= proven; j++) this.#count({ seq: 0, duplicate: true }, this.#pending[j]!);
+          }
+        }
+      }
+      if (proven >= 0) {
+        // those after the proven prefix failed or were refused behind a failure: sent again
+        this.stats.publishRetries += Math.max(0, this.#sent - proven - 1);
+        this.#sent = proven + 1;
+        for (const p of this.#pending.slice(this.#sent)) p.result = null;
+        return this.#stored(proven, seq);
+      }
+      this.stats.publishRetries += this.#sent;
+      this.#sent = 0;
+      for (const p of this.#pending) p.result = null;
+      this.stats.inFlight = 0;
+      await backoff(Math.min(this.#failures++, 3));
+      return [];
+    } finally {
+      this.#settling = false;
+      this.#sendMore();
+    }
+  }
+
+  /** Messages 0..last are stored, `last` at `seq`: out of the pipeline, the chain after them. */
+  #stored(last: number, seq: number): Outgoing[] {
+    const done = this.#pending.splice(0, last + 1).map((p, i) => {
+      p.msg.seq = seq - (last - i);
+      return p.msg;
+    });
+    this.#chain = { lastMsgID: done[done.length - 1]!.msgId };
+    this.#failures = 0;
+    this.#sent = Math.max(0, this.#sent - done.length);
+    this.stats.inFlight = this.#sent;
+    if (!this.#settling) this.#sendMore();
+    return done;
+  }
+
+  #count(r: { seq: number; duplicate: boolean }, p: Pending): void {
+    this.stats.messages++;
+    this.stats.bytesPublished += p.bytes;
+    if (r.duplicate) this.stats.duplicates++;
+  }
+
+  /** Sends pending messages while there is room and what they wait for is stored. */
+  #sendMore(): void {
+    while (this.#sent < this.#pending.length && this.#sent < this.maxInFlight) {
+      const p = this.#pending[this.#sent]!;
+      const after = p.msg.after;
+      if (after !== null && after.seq === undefined) break;
+      const expect: Expect = this.#sent === 0 ? this.#chain : { lastMsgID: this.#pending[this.#sent - 1]!.msg.msgId };
+      p.result = this.#send(p, expect, after?.seq ?? 0);
+      this.#sent++;
+    }
+    this.stats.inFlight = this.#sent;
+    if (this.#sent > this.stats.peakInFlight) this.stats.peakInFlight = this.#sent;
+  }
+
+  #send(p: Pending, expect: Expect, afterSeq: number): Promise<Result> {
+    const msg = p.msg;
+    const body = msg.body();
+    p.bytes = body.length;
+    const h = this.link.headers();
+    for (const [k, v] of Object.entries(msg.headers(afterSeq))) h.set(k, v);
+    return this.link.js.publish(msg.subject, body, { msgID: msg.msgId, headers: h, expect, timeout: this.timeoutMs }).then(
+      (ack): Result => ({ ok: true, seq: ack.seq, duplicate: ack.duplicate }),
+      (error: Error): Result => ({ ok: false, error }),
+    );
+  }
+
+  /**
+   * After "wrong last" with nothing proven: the stream's last message. One of the pending ones
+   * (stored, its ack lost) proves it and those before it stored; else the chain re-anchors on
+   * that sequence (see the header) and null is returned.
+   */
+  async #resync(): Promise<{ index: number; seq: number } | null> {
+    const info = await this.link.jsm.streams.info(this.stream);
+    const last = info.state.last_seq;
+    const m = last > 0 ? await messageAt(this.link, this.stream, last) : null;
+    const id = m?.header.get(HEADER_MSG_ID) ?? '';
+    const index = id === '' ? -1 : this.#pending.findIndex((p) => p.msg.msgId === id);
+    if (index >= 0) return { index, seq: last };
+    this.#chain = { lastSequence: last };
+    this.stats.resyncs++;
+    return null;
+  }
+}
