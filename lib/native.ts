@@ -246,7 +246,7 @@ export interface NativeCopyRequest {
  * frame, durable), `failed` one [id, code, message, reason, errno] each; `lead`: this member now
  * leads; `work`: (leader) commits are queued for take().
  */
-export type NativeLaneEvents = (ok: Float64Array, failed: Array<[number, string, string, string, number]>, lead: boolean, work: boolean) => void;
+export type NativeLaneEvents = (ok: Float64Array, failed: Array<[number, string, string, string, number]>, lead: boolean, work: boolean, gathered: boolean) => void;
 
 export interface NativeLaneMetrics {
   batches: number;
@@ -271,6 +271,12 @@ export interface NativeCommitLane {
    * page numbers (u32), the conflict set's page numbers (u32).
    */
   take(): { meta: Float64Array; buffer: ArrayBuffer };
+  /** This member's turn of submits ended (a gathering leader awaits that: commit_lane.h). */
+  submitted(): void;
+  /** Leader, before a batch: take(); with wait, wait is true when members are awaited (the leader is woken with gathered). */
+  gather(wait: boolean): { meta: Float64Array; buffer: ArrayBuffer; wait: boolean };
+  /** Leader, its committer idle: take() when commits are queued, else the next submit wakes it. */
+  rest(): { meta: Float64Array; buffer: ArrayBuffer };
   settle(ok: Float64Array, failed: Array<[number, string, string, string, number]>, own: number): void;
   resign(): void;
   leave(): void;

@@ -32,9 +32,34 @@ void Lane::Wake(const Wakes& wakes) {
   for (const auto& w : wakes) w->Wake();
 }
 
+void Lane::ForgetAwaitedLocked() {
+  for (auto& [id, slot] : slots_) slot.awaited = false;
+  awaited_ = 0;
+  gathering_ = false;
+}
+
+void Lane::UnawaitLocked(Slot& slot, Wakes& wakes) {
+  if (!slot.awaited) return;
+  slot.awaited = false;
+  awaited_--;
+  WakeGatheredLocked(wakes);
+}
+
+void Lane::WakeGatheredLocked(Wakes& wakes) {
+  if (awaited_ > 0 || !gathering_) return;
+  gathering_ = false;
+  auto it = slots_.find(leader_);
+  if (it == slots_.end()) return;
+  it->second.events.gathered = true;
+  WakeLocked(it->second, wakes);
+}
+
 void Lane::HandOverLocked(Wakes& wakes) {
   uint32_t previous = leader_;
   leader_ = 0;
+  // the new leader starts from its wake-up (lead, work), its committer not yet busy
+  leaderBusy_ = false;
+  ForgetAwaitedLocked();
   for (auto& [id, slot] : slots_) {
     if (!slot.eligible) continue;
     leader_ = id;
@@ -72,8 +97,9 @@ uint64_t Lane::Submit(uint32_t member, Submission&& s) {
       metrics_.leaderChanges++;
     }
   }
+  // a busy leader takes the queue by itself (at its next Gather or Rest)
   auto it = slots_.find(leader_);
-  if (it != slots_.end()) {
+  if (it != slots_.end() && (!leaderBusy_ || leader_ == member)) {
     it->second.events.work = true;
     WakeLocked(it->second, wakes);
   }
@@ -82,10 +108,49 @@ uint64_t Lane::Submit(uint32_t member, Submission&& s) {
   return id;
 }
 
+void Lane::Submitted(uint32_t member) {
+  Wakes wakes;
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto it = slots_.find(member);
+  if (it != slots_.end()) UnawaitLocked(it->second, wakes);
+  lock.unlock();
+  Wake(wakes);
+}
+
 std::vector<Submission> Lane::Take(uint32_t member) {
   std::lock_guard<std::mutex> lock(mutex_);
+  return TakeLocked(member);
+}
+
+std::vector<Submission> Lane::Gather(uint32_t member, bool wait, bool* waiting) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  *waiting = false;
+  if (member != leader_) return {};
+  leaderBusy_ = true;  // its committer is forming a batch: a Rest follows
+  if (!wait) {
+    ForgetAwaitedLocked();
+  } else if (awaited_ > 0) {
+    gathering_ = true;
+    *waiting = true;
+  }
+  return TakeLocked(member);
+}
+
+std::vector<Submission> Lane::Rest(uint32_t member) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (member != leader_) return {};
+  if (queue_.empty()) {
+    leaderBusy_ = false;
+    gathering_ = false;
+    return {};
+  }
+  return TakeLocked(member);
+}
+
+std::vector<Submission> Lane::TakeLocked(uint32_t member) {
   std::vector<Submission> taken;
-  if (member != leader_) return taken;
+  if (member != leader_ || queue_.empty()) return taken;
+  leaderBusy_ = true;  // what it takes makes its committer busy: a Rest follows
   taken.reserve(queue_.size());
   for (Submission& s : queue_) {
     inFlight_.emplace(s.id, InFlight{s.member, member});
@@ -108,6 +173,11 @@ void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t own
     auto s = slots_.find(submitter);
     if (s == slots_.end()) continue;
     if (o.ok) perMember[submitter]++;
+    // it resubmits a thread hop later than the leader's own committers: its next batch waits for it
+    if (submitter != leader && !s->second.awaited) {
+      s->second.awaited = true;
+      awaited_++;
+    }
     s->second.events.outcomes.push_back(std::move(o));
     WakeLocked(s->second, wakes);
   }
@@ -174,7 +244,12 @@ size_t Lane::Leave(uint32_t member, bool abandoned) {
       ++it;
     }
   }
+  const bool wasAwaited = self->second.awaited;
   slots_.erase(self);
+  if (wasAwaited) {
+    awaited_--;
+    WakeGatheredLocked(wakes);  // (a leaving leader's slot is gone: it is not woken)
+  }
   for (auto& [id, submitter] : orphans) {
     auto s = slots_.find(submitter);
     if (s == slots_.end()) continue;

@@ -20,6 +20,14 @@
 //    taken as leader and not settled fail with WALNUT_CLOSED (reason LeaderExited) for their
 //    submitters. Its batch may have reached the WAL and been published before the environment
 //    stopped, so such a failure means "not acknowledged", as a lost connection does (README).
+//  - The leader is woken for queued commits only when it would not take them anyway. While its
+//    committer is busy (from a Take, Gather or Rest that handed it commits until a Rest that
+//    found the queue empty) it takes the queue at each batch's formation (Gather) and at its
+//    end (Rest), so a Submit meanwhile wakes nobody. A member whose commits a batch settled is
+//    awaited: the leader's Gather before its next batch waits (up to a time bound kept by the
+//    binding's user) until every awaited member ended the turn in which it resubmitted
+//    (Submitted), and is woken once (`gathered`), by the last of them. So a batch carries every member's
+//    whole turn of commits (not the first of each), and one wake-up serves them all.
 //  - A member's Waker is called at most once between two Collects of that member (wake-ups
 //    coalesce), and outside the lane's mutex (a wake-up is a system call: a thread preempted
 //    inside it must not hold up every other member). So a Wake may come just after the member
@@ -86,6 +94,7 @@ struct Events {
   std::vector<Outcome> outcomes;  // its commits, settled, in settlement order
   bool lead = false;              // it became the leader
   bool work = false;              // (leader) commits are queued
+  bool gathered = false;          // (leader) its Gather awaits nobody any longer
 };
 
 // Wakes a member's event loop. Called without the lane's mutex, possibly after the member left
@@ -128,8 +137,18 @@ class Lane {
   // submitter becomes leader (and is woken with `lead`).
   uint64_t Submit(uint32_t member, Submission&& s);
   // Leader only (anyone else gets nothing): every queued commit, in submission order, now in
-  // flight under `member`.
+  // flight under `member`; when there were any, its committer is busy from here (header comment).
   std::vector<Submission> Take(uint32_t member);
+  // `member` ended the event-loop turn in which it submitted: it is no longer awaited; the
+  // last awaited member wakes a gathering leader.
+  void Submitted(uint32_t member);
+  // Leader, before its committer forms a batch: Take, and when `wait` and a member is awaited,
+  // sets *waiting (the leader is woken with `gathered` once none is); without `wait` (its time
+  // bound passed) no member is awaited any longer.
+  std::vector<Submission> Gather(uint32_t member, bool wait, bool* waiting);
+  // Leader, its committer idle: Take when commits are queued, else the leader is no longer busy
+  // (the next Submit wakes it).
+  std::vector<Submission> Rest(uint32_t member);
   // The outcomes of one batch, taken by any member earlier (an id not in flight, e.g. one whose
   // submitter left, is ignored); `leader` also counts `ownCommits` of its own in the batch.
   void Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t ownCommits);
@@ -149,6 +168,7 @@ class Lane {
     std::shared_ptr<Waker> waker;
     bool eligible = true;
     bool wakePending = false;
+    bool awaited = false;  // a batch settled its commits; it has not ended a turn of submits since
     Events events;
     uint64_t commits = 0, batches = 0;
   };
@@ -160,12 +180,22 @@ class Lane {
   static void WakeLocked(Slot& slot, Wakes& wakes);
   static void Wake(const Wakes& wakes);
   void HandOverLocked(Wakes& wakes);
+  std::vector<Submission> TakeLocked(uint32_t member);
+  // No member is awaited any longer (leaderless, or the gather's time bound passed).
+  void ForgetAwaitedLocked();
+  // One awaited member fewer: a gathering leader is woken when it was the last.
+  void UnawaitLocked(Slot& slot, Wakes& wakes);
+  // A gathering leader that awaits nobody now is woken with `work`.
+  void WakeGatheredLocked(Wakes& wakes);
 
   const uint32_t pageSize_;
   std::mutex mutex_;
   std::map<uint32_t, Slot> slots_;  // ordered by join: the oldest eligible member leads next
   uint32_t nextMember_ = 1;
   uint32_t leader_ = 0;
+  bool leaderBusy_ = false;  // the leader takes the queue by itself (header comment)
+  bool gathering_ = false;   // the leader waits for awaited members (Gather)
+  uint32_t awaited_ = 0;     // slots with `awaited`
   uint64_t nextId_ = 1;
   std::deque<Submission> queue_;
   std::unordered_map<uint64_t, InFlight> inFlight_;

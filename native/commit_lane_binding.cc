@@ -109,9 +109,10 @@ void CallJs(Napi::Env env, Napi::Function callback, Member* member, void*) {
   size_t settled = ev.outcomes.size() < member->outstanding ? ev.outcomes.size() : member->outstanding;
   member->outstanding -= settled;
   if (settled > 0 && member->outstanding == 0) member->wakeup.Unref(env);
-  if (ev.outcomes.empty() && !ev.lead && !ev.work) return;
+  if (ev.outcomes.empty() && !ev.lead && !ev.work && !ev.gathered) return;
   // an exception thrown by the callback is the process's uncaught exception (lane.ts never throws)
-  callback.Call({OkArray(env, ok), failed, Napi::Boolean::New(env, ev.lead), Napi::Boolean::New(env, ev.work)});
+  callback.Call({OkArray(env, ok), failed, Napi::Boolean::New(env, ev.lead), Napi::Boolean::New(env, ev.work),
+                 Napi::Boolean::New(env, ev.gathered)});
 }
 
 class CommitLane : public Napi::ObjectWrap<CommitLane> {
@@ -121,7 +122,10 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
                        {InstanceAccessor<&CommitLane::GetMember>("member"),
                         InstanceAccessor<&CommitLane::GetLeader>("leader"),
                         InstanceMethod<&CommitLane::Submit>("submit"),
+                        InstanceMethod<&CommitLane::Submitted>("submitted"),
                         InstanceMethod<&CommitLane::Take>("take"),
+                        InstanceMethod<&CommitLane::Gather>("gather"),
+                        InstanceMethod<&CommitLane::Rest>("rest"),
                         InstanceMethod<&CommitLane::Settle>("settle"),
                         InstanceMethod<&CommitLane::Resign>("resign"),
                         InstanceMethod<&CommitLane::Leave>("leave"),
@@ -255,7 +259,40 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     Napi::Env env = info.Env();
     Lane* lane = Joined(env);
     if (lane == nullptr) return env.Undefined();
-    std::vector<Submission> taken = lane->Take(member_->id);
+    return Hand(env, lane->Take(member_->id));
+  }
+
+  // gather(wait: boolean) -> take()'s object plus wait: boolean (Lane::Gather)
+  Napi::Value Gather(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Lane* lane = Joined(env);
+    if (lane == nullptr) return env.Undefined();
+    if (info.Length() < 1 || !info[0].IsBoolean()) return ThrowInvalid(env, "gather(wait: boolean)");
+    bool waiting = false;
+    Napi::Object result = Hand(env, lane->Gather(member_->id, info[0].As<Napi::Boolean>().Value(), &waiting));
+    result.Set("wait", Napi::Boolean::New(env, waiting));
+    return result;
+  }
+
+  // rest() -> take()'s object (Lane::Rest)
+  Napi::Value Rest(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Lane* lane = Joined(env);
+    if (lane == nullptr) return env.Undefined();
+    return Hand(env, lane->Rest(member_->id));
+  }
+
+  // submitted(): this member's turn of submits ended (Lane::Submitted)
+  Napi::Value Submitted(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Lane* lane = Joined(env);
+    if (lane == nullptr) return env.Undefined();
+    lane->Submitted(member_->id);
+    return env.Undefined();
+  }
+
+  // The taken commits for JS: { meta, buffer } as take() describes.
+  static Napi::Object Hand(Napi::Env env, std::vector<Submission>&& taken) {
     size_t total = 0;
     for (const Submission& s : taken) total += s.block.size;  // each a multiple of 4: views stay aligned
     Napi::Float64Array meta = Napi::Float64Array::New(env, taken.size() * kTakeFields);
