@@ -251,10 +251,10 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     return Napi::Number::New(env, static_cast<double>(id));
   }
 
-  // take() -> { meta: Float64Array (kTakeFields per commit), buffer: ArrayBuffer holding every
-  // taken commit's block at its meta offset }. One V8-owned buffer per take: an external
-  // ArrayBuffer per commit (no copy) cost more in finalizers and GC than this memcpy (4 KiB per
-  // page, ~0.3 µs).
+  // take() -> { meta: Float64Array (kTakeFields per commit), buffer: Buffer holding every taken
+  // commit's block at its meta offset (from the Buffer's byteOffset) }. One V8-owned buffer per
+  // take: an external ArrayBuffer per commit (no copy) cost more in finalizers and GC than this
+  // memcpy (4 KiB per page, ~0.3 µs).
   Napi::Value Take(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Lane* lane = Joined(env);
@@ -296,8 +296,9 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     size_t total = 0;
     for (const Submission& s : taken) total += s.block.size;  // each a multiple of 4: views stay aligned
     Napi::Float64Array meta = Napi::Float64Array::New(env, taken.size() * kTakeFields);
-    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, total);
-    uint8_t* out = static_cast<uint8_t*>(buffer.Data());
+    // a Buffer's memory is not zero-filled first (an ArrayBuffer's is): every byte is copied over
+    Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, total);
+    uint8_t* out = buffer.Data();
     size_t at = 0;
     for (size_t i = 0; i < taken.size(); i++) {
       Submission& s = taken[i];

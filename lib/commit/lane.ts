@@ -70,12 +70,17 @@ type Failure = [number, string, string, string, number];
 
 const OK_FIELDS = 4;
 const TAKE_FIELDS = 10;
-/** Longest the leader holds a batch back for members whose last commits it just settled (ms). */
-const GATHER_MS = 1;
+/**
+ * The leader holds a batch back for members whose last commits it just settled at most as long
+ * as its batches take from formation to settlement (write + sync, measured: waiting longer than
+ * another batch would take is worse than writing one), within these bounds (ms).
+ */
+const GATHER_MIN_MS = 0.5;
+const GATHER_MAX_MS = 4;
 
 interface Taken {
   meta: Float64Array;
-  buffer: ArrayBuffer;
+  buffer: Uint8Array;
 }
 
 export class SharedLane implements CommitSink {
@@ -97,6 +102,9 @@ export class SharedLane implements CommitSink {
   #flushQueued = false;
   /** Leader: ends the wait of the committer's gather() (null: none waits). */
   #gathered: (() => void) | null = null;
+  /** Leader: when the last batch was formed (performance.now()), and batches' recent span, ms. */
+  #formedAt = 0;
+  #batchMs = 1;
   /** Leader: a Rest is due when the committer goes idle (#watchIdle). */
   #watching = false;
   /** Member: the end of this turn's submits is due (#endTurn). */
@@ -178,15 +186,19 @@ export class SharedLane implements CommitSink {
         data[i] = pages[i]!.data;
       }
       const c = conflict === undefined ? null : ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos)] as [number, number, number, Uint32Array]);
-      const id = this.#native.submit(pgnos, data, dbSize ?? 0, c);
+      let id: number;
+      try {
+        id = this.#native.submit(pgnos, data, dbSize ?? 0, c);
+      } catch (e) {
+        this.#breakOwnChain(e);
+        throw e;
+      }
+      // a failure breaks this member's chain before it rejects (#onEvents)
       this.#waiting.set(id, { resolve, reject });
       if (!this.#turnQueued) {
         this.#turnQueued = true;
         setImmediate(this.#endTurn);
       }
-    }).catch((e: unknown) => {
-      this.#breakOwnChain(e);
-      throw e;
     });
   }
 
@@ -235,7 +247,8 @@ export class SharedLane implements CommitSink {
    * submits its next ones a thread hop later than the leader's own committers, which resubmit
    * in the same turn: without waiting, batches would alternate between the leader's commits
    * and the others' (measured: 15 commits per fdatasync instead of 60 for 4 workers x 16). So
-   * the leader waits until those members ended their turn of submits, at most GATHER_MS.
+   * the leader waits until those members ended their turn of submits, at most as long as a
+   * batch takes (GATHER_MIN_MS..GATHER_MAX_MS).
    */
   gather(): Promise<void> | null {
     if (!this.#leader || this.#resigned || this.#left) return null;
@@ -243,9 +256,12 @@ export class SharedLane implements CommitSink {
     const r = this.#native.gather(true);
     this.#watchIdle();
     this.#hand(r);
-    if (!r.wait) return null;
+    if (!r.wait) {
+      this.#formedAt = performance.now();
+      return null;
+    }
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => this.#endGather(true), GATHER_MS);
+      const timer = setTimeout(() => this.#endGather(true), Math.min(GATHER_MAX_MS, Math.max(GATHER_MIN_MS, this.#batchMs)));
       this.#gathered = () => {
         clearTimeout(timer);
         resolve();
@@ -258,6 +274,7 @@ export class SharedLane implements CommitSink {
     const done = this.#gathered;
     if (done === null) return;
     this.#gathered = null;
+    this.#formedAt = performance.now();
     if (timedOut && this.#leader && !this.#resigned && !this.#left) this.#hand(this.#native.gather(false));
     done();
   }
@@ -301,7 +318,11 @@ export class SharedLane implements CommitSink {
         w?.resolve({ commitSeq: ++this.#seq, firstFrame: ok[i + 1]!, lastFrame: ok[i + 2]!, durable: ok[i + 3] === 1 });
       }
       for (const [id, code, message, reason, errno] of failed) {
-        this.#take(id)?.reject(new WalnutError(message, { code: code as WalnutError['code'], path: this.#path, ...(reason ? { reason } : {}), ...(errno ? { errno } : {}) }));
+        const w = this.#take(id);
+        if (w === undefined) continue;
+        const e = new WalnutError(message, { code: code as WalnutError['code'], path: this.#path, ...(reason ? { reason } : {}), ...(errno ? { errno } : {}) });
+        this.#breakOwnChain(e);
+        w.reject(e);
       }
       if (lead && !this.#resigned) this.#leader = true;
       if ((lead || work || gathered) && this.#leader && !this.#resigned) this.#hand(this.#native.take());
@@ -324,13 +345,14 @@ export class SharedLane implements CommitSink {
   }
 
   /** Leader: commits taken from the lane into this store's committer, in lane order. */
-  #hand({ meta, buffer }: Taken): void {
+  #hand({ meta, buffer: taken }: Taken): void {
     if (meta.length > 0) this.#watchIdle();
     const size = this.#pageSize;
+    const buffer = taken.buffer;
     for (let m = 0; m < meta.length; m += TAKE_FIELDS) {
       const id = meta[m]!;
       const count = meta[m + 1]!;
-      const at = meta[m + 9]!;
+      const at = taken.byteOffset + meta[m + 9]!;
       const pgnos = new Uint32Array(buffer, at + count * size, count);
       const pages: WalPage[] = new Array(count);
       for (let j = 0; j < count; j++) pages[j] = { pgno: pgnos[j]!, data: new Uint8Array(buffer, at + j * size, size) };
@@ -366,6 +388,7 @@ export class SharedLane implements CommitSink {
   #flush(): void {
     this.#flushQueued = false;
     if (this.#ok.length === 0 && this.#failed.length === 0 && this.#own === 0) return;
+    if (this.#formedAt > 0) this.#batchMs += ((performance.now() - this.#formedAt) - this.#batchMs) / 8;
     const ok = Float64Array.from(this.#ok);
     const failed = this.#failed;
     const own = this.#own;
