@@ -267,16 +267,16 @@ export interface NativeCommitLane {
   submit(pgnos: Uint32Array, pages: readonly Uint8Array[], dbSize: number, conflict: [number, number, number, Uint32Array] | null): number;
   /**
    * Leader: the queued commits; 10 numbers each in meta (id, pageCount, readCount, dbSize,
-   * hasConflict, mxFrame, salt1, salt2, member, offset): at `offset` in buffer (from its byteOffset), the pages, their
+   * hasConflict, mxFrame, salt1, salt2, member, offset): at `offset` in buffer (from its byteOffset; `into` when they fit in it), the pages, their
    * page numbers (u32), the conflict set's page numbers (u32).
    */
-  take(): { meta: Float64Array; buffer: Uint8Array };
+  take(into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array };
   /** This member's turn of submits ended (a gathering leader awaits that: commit_lane.h). */
   submitted(): void;
   /** Leader, before a batch: take(); with wait, wait is true when members are awaited (the leader is woken with gathered). */
-  gather(wait: boolean): { meta: Float64Array; buffer: Uint8Array; wait: boolean };
+  gather(wait: boolean, into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array; wait: boolean };
   /** Leader, its committer idle: take() when commits are queued, else the next submit wakes it. */
-  rest(): { meta: Float64Array; buffer: Uint8Array };
+  rest(into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array };
   settle(ok: Float64Array, failed: Array<[number, string, string, string, number]>, own: number): void;
   resign(): void;
   leave(): void;

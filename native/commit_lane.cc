@@ -7,7 +7,7 @@
 
 namespace walnut::lane {
 
-Block::Block(size_t n) : data(static_cast<uint8_t*>(std::malloc(n == 0 ? 1 : n))), size(n) {
+Block::Block(size_t n) : data(static_cast<uint8_t*>(std::malloc(n == 0 ? 1 : n))), size(n), capacity(n) {
   if (data == nullptr) throw std::bad_alloc();
 }
 
@@ -16,10 +16,40 @@ Block::~Block() { std::free(data); }
 Block& Block::operator=(Block&& o) noexcept {
   if (this != &o) {
     std::free(data);
-    data = o.data, size = o.size;
-    o.data = nullptr, o.size = 0;
+    data = o.data, size = o.size, capacity = o.capacity;
+    o.data = nullptr, o.size = o.capacity = 0;
   }
   return *this;
+}
+
+namespace {
+constexpr size_t kSpareBytes = 8u << 20;  // spare blocks kept per lane, at most
+}  // namespace
+
+Block Lane::NewBlock(size_t n) {
+  {
+    std::lock_guard<std::mutex> lock(spareMutex_);
+    // newest first; a spare more than twice the size would waste what another commit could use
+    for (size_t i = spare_.size(); i-- > 0;) {
+      if (spare_[i].capacity < n || spare_[i].capacity / 2 > n) continue;
+      Block b = std::move(spare_[i]);
+      spare_[i] = std::move(spare_.back());
+      spare_.pop_back();
+      spareBytes_ -= b.capacity;
+      b.size = n;
+      return b;
+    }
+  }
+  return Block(n);
+}
+
+void Lane::Recycle(std::vector<Submission>&& taken) {
+  std::lock_guard<std::mutex> lock(spareMutex_);
+  for (Submission& s : taken) {
+    if (s.block.data == nullptr || spareBytes_ + s.block.capacity > kSpareBytes) continue;
+    spareBytes_ += s.block.capacity;
+    spare_.push_back(std::move(s.block));
+  }
 }
 
 void Lane::WakeLocked(Slot& slot, Wakes& wakes) {

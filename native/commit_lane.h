@@ -52,17 +52,18 @@
 
 namespace walnut::lane {
 
-// A block of malloc'd memory with one owner.
+// A block of malloc'd memory with one owner: `size` bytes in use of `capacity`.
 struct Block {
   Block() = default;
   explicit Block(size_t n);
   ~Block();
-  Block(Block&& o) noexcept : data(o.data), size(o.size) { o.data = nullptr, o.size = 0; }
+  Block(Block&& o) noexcept : data(o.data), size(o.size), capacity(o.capacity) { o.data = nullptr, o.size = o.capacity = 0; }
   Block& operator=(Block&& o) noexcept;
   Block(const Block&) = delete;
   Block& operator=(const Block&) = delete;
   uint8_t* data = nullptr;
   size_t size = 0;
+  size_t capacity = 0;
 };
 
 // One commit as submitted. `block` holds, in this order: the pages (pageCount * pageSize bytes,
@@ -131,6 +132,14 @@ class Lane {
 
   uint32_t pageSize() const { return pageSize_; }
 
+  // A block of n bytes for a Submission: a spare one when one is big enough, else new (throws
+  // std::bad_alloc). Spares are blocks whose commits were taken and copied (Recycle): a member
+  // allocates them and the leader's thread would free them, and that churn (the member's malloc
+  // arena shrinking and growing again) cost page faults on every commit.
+  Block NewBlock(size_t n);
+  // Keeps the blocks of `taken` (their bytes were copied) as spares, up to a bound.
+  void Recycle(std::vector<Submission>&& taken);
+
   // Adds a member; it is the leader when the lane had none. (Through JoinLane.)
   uint32_t Join(std::shared_ptr<Waker> waker, bool* leader);
   // Queues a commit of `member` (its id is set here) and wakes the leader; with no leader the
@@ -198,6 +207,9 @@ class Lane {
   uint32_t awaited_ = 0;     // slots with `awaited`
   uint64_t nextId_ = 1;
   std::deque<Submission> queue_;
+  std::mutex spareMutex_;  // guards spare_ only (no lock order with mutex_: never held together)
+  std::vector<Block> spare_;
+  size_t spareBytes_ = 0;
   std::unordered_map<uint64_t, InFlight> inFlight_;
   LaneMetrics metrics_;
 };

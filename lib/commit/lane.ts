@@ -78,6 +78,14 @@ const TAKE_FIELDS = 10;
 const GATHER_MIN_MS = 0.5;
 const GATHER_MAX_MS = 4;
 
+/**
+ * Take buffers: the leader's copy of what it takes (native take(into)) goes into one of these,
+ * recycled once every commit in it settled (a commit's page bytes are not used after it settles:
+ * the store's contract for every caller's pages). A fresh buffer per take cost ~50x its copy.
+ */
+const TAKE_BUFFER_BYTES = 1 << 20;
+const TAKE_BUFFERS_KEPT = 4;
+
 interface Taken {
   meta: Float64Array;
   buffer: Uint8Array;
@@ -110,6 +118,8 @@ export class SharedLane implements CommitSink {
   /** Member: the end of this turn's submits is due (#endTurn). */
   #turnQueued = false;
   #left = false;
+  /** Leader: take buffers no commit in flight uses. */
+  readonly #spare: Uint8Array[] = [];
   /** This member's own chain, broken while it submitted through the lane (#breakOwnChain). */
   readonly #chain: CommitChain;
 
@@ -253,9 +263,8 @@ export class SharedLane implements CommitSink {
   gather(): Promise<void> | null {
     if (!this.#leader || this.#resigned || this.#left) return null;
     if (this.#flushQueued) this.#flush(); // the batch just written: its members are awaited now
-    const r = this.#native.gather(true);
+    const r = this.#takeInto((into) => this.#native.gather(true, into));
     this.#watchIdle();
-    this.#hand(r);
     if (!r.wait) {
       this.#formedAt = performance.now();
       return null;
@@ -275,7 +284,7 @@ export class SharedLane implements CommitSink {
     if (done === null) return;
     this.#gathered = null;
     this.#formedAt = performance.now();
-    if (timedOut && this.#leader && !this.#resigned && !this.#left) this.#hand(this.#native.gather(false));
+    if (timedOut && this.#leader && !this.#resigned && !this.#left) this.#takeInto((into) => this.#native.gather(false, into));
     done();
   }
 
@@ -289,7 +298,7 @@ export class SharedLane implements CommitSink {
     this.#watching = true;
     const rest = (): void => {
       this.#watching = false;
-      if (this.#leader && !this.#resigned && !this.#left) this.#hand(this.#native.rest());
+      if (this.#leader && !this.#resigned && !this.#left) this.#takeInto((into) => this.#native.rest(into));
     };
     this.#committer.idle().then(rest, rest);
   }
@@ -325,7 +334,7 @@ export class SharedLane implements CommitSink {
         w.reject(e);
       }
       if (lead && !this.#resigned) this.#leader = true;
-      if ((lead || work || gathered) && this.#leader && !this.#resigned) this.#hand(this.#native.take());
+      if ((lead || work || gathered) && this.#leader && !this.#resigned) this.#takeInto((into) => this.#native.take(into));
       if (gathered) this.#endGather(false);
     } catch (e) {
       // a walnut bug: never let it escape into the process as an uncaught exception
@@ -344,9 +353,23 @@ export class SharedLane implements CommitSink {
     return w;
   }
 
-  /** Leader: commits taken from the lane into this store's committer, in lane order. */
-  #hand({ meta, buffer: taken }: Taken): void {
+  /** Leader: commits taken from the lane (by `take`, into a spare take buffer) into this store's committer, in lane order. */
+  #takeInto<T extends Taken>(take: (into: Uint8Array) => T): T {
+    const into = this.#spare.pop() ?? new Uint8Array(TAKE_BUFFER_BYTES);
+    const taken = take(into);
+    this.#hand(taken, into);
+    return taken;
+  }
+
+  #hand({ meta, buffer: taken }: Taken, into: Uint8Array): void {
     if (meta.length > 0) this.#watchIdle();
+    // `into` holds the commits (else nothing was taken or they did not fit: taken is a new buffer)
+    let inFlight = taken === into ? meta.length / TAKE_FIELDS : 0;
+    const spare = (): void => {
+      if (this.#spare.length < TAKE_BUFFERS_KEPT) this.#spare.push(into);
+    };
+    const settled = taken !== into ? () => undefined : () => void (--inFlight === 0 && spare());
+    if (inFlight === 0) spare();
     const size = this.#pageSize;
     const buffer = taken.buffer;
     for (let m = 0; m < meta.length; m += TAKE_FIELDS) {
@@ -362,10 +385,12 @@ export class SharedLane implements CommitSink {
       const dbSize = meta[m + 3]! === 0 ? undefined : meta[m + 3]!;
       this.#committer.submit(pages, dbSize, conflict === undefined ? undefined : { conflict }, false).then(
         (r) => {
+          settled();
           this.#ok.push(id, r.firstFrame, r.lastFrame, r.durable ? 1 : 0);
           this.#queueFlush();
         },
         (e: unknown) => {
+          settled();
           this.#resignIfFailed();
           const w = e as { code?: string; message?: string; reason?: string; errno?: number };
           this.#failed.push([id, w.code ?? 'WALNUT_FAILED', w.message ?? String(e), w.reason ?? '', w.errno ?? 0]);
