@@ -3,8 +3,9 @@
 //
 // A lane has members (one per store that joined it) and at most one leader. The leader is the
 // member whose JS GroupCommitter writes the lane's commits: other members Submit their commits
-// (page bytes copied into one block per commit, owned here until the leader Takes it), the
-// leader's event loop is woken (Waker) and Takes everything queued into its own batches, then
+// (page bytes copied into one block per commit, owned here until the leader Takes it; blocks
+// are recycled once copied: NewBlock/Recycle), the leader Takes everything queued into its own
+// batches (as it forms each; its event loop is woken (Waker) for it only when idle), then
 // Settles each commit with its outcome, which is queued for the submitting member and wakes it.
 // So one batch, one pwritev and one fdatasync serve the commits of every member.
 //
@@ -34,7 +35,8 @@
 //    left: the lane holds its Waker by shared_ptr, and a Waker ignores Wakes once closed.
 //  - The registry holds a lane while it has members; the last LeaveLane removes it. A member's file
 //    stays open while it is in the lane, so (device, inode) cannot name another file meanwhile.
-// Lock order: the registry's mutex before a lane's. No N-API here (the binding is
+// Lock order: the registry's mutex before a lane's; a lane's spare-block mutex is never held
+// with another. No N-API here (the binding is
 // commit_lane_binding.cc): the engine can be linked and tested alone.
 #pragma once
 

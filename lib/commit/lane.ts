@@ -6,11 +6,12 @@
  * (device, inode) and by the options its commits depend on (synchronous, fec). The first member
  * leads: its GroupCommitter writes the lane's commits. Another member's commit() (a store in
  * another worker_thread, or a second store in the same thread) is copied into the lane (and
- * once more into the leader's heap when taken). The leader takes every queued commit into its
- * own committer when that forms a batch (gather()), or, when its committer is idle, is woken
- * for it; the commits join its batches (one pwritev, one fdatasync for all), and it settles
- * each with its result, which the native lane delivers to the submitting member's event loop
- * (one wake-up per member per batch). So:
+ * once more, when taken, into one of the leader's take buffers, recycled once every commit in it
+ * settled: the store's contract is that a commit's page bytes are not used after it settles).
+ * The leader takes every queued commit into its own committer when that forms a batch
+ * (gather()), or, when its committer is idle, is woken for it; the commits join its batches
+ * (one pwritev, one fdatasync for all), and it settles each with its result, which the native
+ * lane delivers to the submitting member's event loop (one wake-up per member per batch). So:
  *  - order: commits reach the leader's committer in lane order (submission order across members)
  *    and are written in that order, each member's in its own order;
  *  - first committer wins across members: a member's transaction carries its snapshot's
@@ -353,7 +354,10 @@ export class SharedLane implements CommitSink {
     return w;
   }
 
-  /** Leader: commits taken from the lane (by `take`, into a spare take buffer) into this store's committer, in lane order. */
+  /**
+   * Leader: commits taken from the lane (by `take`, into a spare take buffer) into this store's
+   * committer, in lane order.
+   */
   #takeInto<T extends Taken>(take: (into: Uint8Array) => T): T {
     const into = this.#spare.pop() ?? new Uint8Array(TAKE_BUFFER_BYTES);
     const taken = take(into);
