@@ -183,6 +183,13 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     await Promise.all([writing, ...rest]);
     expect(b.metrics().lane!.commits).toBe(6);
     expect(a.metrics().commits).toBe(6);
+    // a member commit larger than the leader's take buffer (1 MiB): it gets a buffer of its own
+    const wide = [{ pgno: slots[1]!.pgno, data: page(slots[1]!, 5) }, ...Array.from({ length: 299 }, (_, i) => ({ pgno: 1000 + i, data: Buffer.alloc(4096, i & 0xff) }))];
+    await b.commit(wide);
+    const snap = await a.snapshot();
+    expect((await snap.read(1000 + 298)).equals(Buffer.alloc(4096, 298 & 0xff))).toBe(true);
+    expect((await snap.read(slots[1]!.pgno)).equals(page(slots[1]!, 5))).toBe(true);
+    snap.release();
     await b.close();
     await a.close();
     expect(SharedLane.count()).toBe(0);
