@@ -37,7 +37,8 @@
 // the same timer with nothing running: this shared VM's own floor), and CPU time of the
 // JavaScript thread per batch (Linux schedstat of the main thread; includes the system calls
 // made on it, not the I/O threads' work), and CPU time of the whole process (every thread) per
-// commit. The lane cases also report commits per fdatasync and the lane's members per batch.
+// commit. The lane cases also report batches and commits per fdatasync (every store's committer)
+// and the lane's members per batch.
 // WALNUT_BENCH_ONLY=<regex> runs only the cases it matches (plus the idle timer).
 'use strict';
 const fs = require('node:fs');
@@ -335,11 +336,12 @@ async function run() {
       'CPU µs/commit': Math.round(med(col(n, 'cpuUsPerCommit'))),
     };
   });
-  // worker cases: commits per fdatasync, and how many stores' commits a lane batch carried
+  // worker cases: batches and commits per fdatasync, and how many stores' commits a lane batch carried
   for (const n of names) {
     const k = inst[n].counters;
     if (k === undefined) continue;
     const row = rows.find((r) => r.case === n);
+    row['batches/fsync'] = k.fsyncs === 0 ? '' : (k.batches / k.fsyncs).toFixed(2);
     row['commits/fsync'] = k.fsyncs === 0 ? '' : (k.commits / k.fsyncs).toFixed(1);
     row['stores/batch'] = k.lane === null ? '' : k.lane.membersPerBatch.toFixed(2);
   }
@@ -375,7 +377,7 @@ async function run() {
       `event-loop delay p99 over a 1 ms timer, walnut-64: ${med(col('walnut-64', 'loopP99Ms')).toFixed(2)} ms, walnut-64-noac: ${med(col('walnut-64-noac', 'loopP99Ms')).toFixed(2)} ms (goal < 1 ms); the idle timer alone: ${med(col('idle', 'loopP99Ms')).toFixed(2)} ms`,
     ] : []),
   ];
-  return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms', 'CPU µs/commit', 'commits/fsync', 'stores/batch'], notes, rounds: res };
+  return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms', 'CPU µs/commit', 'batches/fsync', 'commits/fsync', 'stores/batch'], notes, rounds: res };
 }
 
 module.exports = { run, fsGroupCommitter, prefill };

@@ -246,7 +246,7 @@ export interface NativeCopyRequest {
  * frame, durable), `failed` one [id, code, message, reason, errno] each; `lead`: this member now
  * leads; `work`: (leader) commits are queued for take().
  */
-export type NativeLaneEvents = (ok: Float64Array, failed: Array<[number, string, string, string, number]>, lead: boolean, work: boolean) => void;
+export type NativeLaneEvents = (ok: Float64Array, failed: Array<[number, string, string, string, number]>, lead: boolean, work: boolean, gathered: boolean) => void;
 
 export interface NativeLaneMetrics {
   batches: number;
@@ -267,10 +267,16 @@ export interface NativeCommitLane {
   submit(pgnos: Uint32Array, pages: readonly Uint8Array[], dbSize: number, conflict: [number, number, number, Uint32Array] | null): number;
   /**
    * Leader: the queued commits; 10 numbers each in meta (id, pageCount, readCount, dbSize,
-   * hasConflict, mxFrame, salt1, salt2, member, offset): at `offset` in buffer, the pages, their
+   * hasConflict, mxFrame, salt1, salt2, member, offset): at `offset` in buffer (from its byteOffset; `into` when they fit in it), the pages, their
    * page numbers (u32), the conflict set's page numbers (u32).
    */
-  take(): { meta: Float64Array; buffer: ArrayBuffer };
+  take(into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array };
+  /** This member's turn of submits ended (a gathering leader awaits that: commit_lane.h). */
+  submitted(): void;
+  /** Leader, before a batch: take(); with wait, wait is true when members are awaited (the leader is woken with gathered). */
+  gather(wait: boolean, into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array; wait: boolean };
+  /** Leader, its committer idle: take() when commits are queued, else the next submit wakes it. */
+  rest(into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array };
   settle(ok: Float64Array, failed: Array<[number, string, string, string, number]>, own: number): void;
   resign(): void;
   leave(): void;

@@ -7,7 +7,7 @@
 
 namespace walnut::lane {
 
-Block::Block(size_t n) : data(static_cast<uint8_t*>(std::malloc(n == 0 ? 1 : n))), size(n) {
+Block::Block(size_t n) : data(static_cast<uint8_t*>(std::malloc(n == 0 ? 1 : n))), size(n), capacity(n) {
   if (data == nullptr) throw std::bad_alloc();
 }
 
@@ -16,10 +16,40 @@ Block::~Block() { std::free(data); }
 Block& Block::operator=(Block&& o) noexcept {
   if (this != &o) {
     std::free(data);
-    data = o.data, size = o.size;
-    o.data = nullptr, o.size = 0;
+    data = o.data, size = o.size, capacity = o.capacity;
+    o.data = nullptr, o.size = o.capacity = 0;
   }
   return *this;
+}
+
+namespace {
+constexpr size_t kSpareBytes = 8u << 20;  // spare blocks kept per lane, at most
+}  // namespace
+
+Block Lane::NewBlock(size_t n) {
+  {
+    std::lock_guard<std::mutex> lock(spareMutex_);
+    // newest first; a spare more than twice the size would waste what another commit could use
+    for (size_t i = spare_.size(); i-- > 0;) {
+      if (spare_[i].capacity < n || spare_[i].capacity / 2 > n) continue;
+      Block b = std::move(spare_[i]);
+      spare_[i] = std::move(spare_.back());
+      spare_.pop_back();
+      spareBytes_ -= b.capacity;
+      b.size = n;
+      return b;
+    }
+  }
+  return Block(n);
+}
+
+void Lane::Recycle(std::vector<Submission>&& taken) {
+  std::lock_guard<std::mutex> lock(spareMutex_);
+  for (Submission& s : taken) {
+    if (s.block.data == nullptr || spareBytes_ + s.block.capacity > kSpareBytes) continue;
+    spareBytes_ += s.block.capacity;
+    spare_.push_back(std::move(s.block));
+  }
 }
 
 void Lane::WakeLocked(Slot& slot, Wakes& wakes) {
@@ -32,9 +62,34 @@ void Lane::Wake(const Wakes& wakes) {
   for (const auto& w : wakes) w->Wake();
 }
 
+void Lane::ForgetAwaitedLocked() {
+  for (auto& [id, slot] : slots_) slot.awaited = false;
+  awaited_ = 0;
+  gathering_ = false;
+}
+
+void Lane::UnawaitLocked(Slot& slot, Wakes& wakes) {
+  if (!slot.awaited) return;
+  slot.awaited = false;
+  awaited_--;
+  WakeGatheredLocked(wakes);
+}
+
+void Lane::WakeGatheredLocked(Wakes& wakes) {
+  if (awaited_ > 0 || !gathering_) return;
+  gathering_ = false;
+  auto it = slots_.find(leader_);
+  if (it == slots_.end()) return;
+  it->second.events.gathered = true;
+  WakeLocked(it->second, wakes);
+}
+
 void Lane::HandOverLocked(Wakes& wakes) {
   uint32_t previous = leader_;
   leader_ = 0;
+  // the new leader starts from its wake-up (lead, work), its committer not yet busy
+  leaderBusy_ = false;
+  ForgetAwaitedLocked();
   for (auto& [id, slot] : slots_) {
     if (!slot.eligible) continue;
     leader_ = id;
@@ -72,8 +127,9 @@ uint64_t Lane::Submit(uint32_t member, Submission&& s) {
       metrics_.leaderChanges++;
     }
   }
+  // a busy leader takes the queue by itself (at its next Gather or Rest)
   auto it = slots_.find(leader_);
-  if (it != slots_.end()) {
+  if (it != slots_.end() && (!leaderBusy_ || leader_ == member)) {
     it->second.events.work = true;
     WakeLocked(it->second, wakes);
   }
@@ -82,10 +138,49 @@ uint64_t Lane::Submit(uint32_t member, Submission&& s) {
   return id;
 }
 
+void Lane::Submitted(uint32_t member) {
+  Wakes wakes;
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto it = slots_.find(member);
+  if (it != slots_.end()) UnawaitLocked(it->second, wakes);
+  lock.unlock();
+  Wake(wakes);
+}
+
 std::vector<Submission> Lane::Take(uint32_t member) {
   std::lock_guard<std::mutex> lock(mutex_);
+  return TakeLocked(member);
+}
+
+std::vector<Submission> Lane::Gather(uint32_t member, bool wait, bool* waiting) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  *waiting = false;
+  if (member != leader_) return {};
+  leaderBusy_ = true;  // its committer is forming a batch: a Rest follows
+  if (!wait) {
+    ForgetAwaitedLocked();
+  } else if (awaited_ > 0) {
+    gathering_ = true;
+    *waiting = true;
+  }
+  return TakeLocked(member);
+}
+
+std::vector<Submission> Lane::Rest(uint32_t member) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (member != leader_) return {};
+  if (queue_.empty()) {
+    leaderBusy_ = false;
+    gathering_ = false;
+    return {};
+  }
+  return TakeLocked(member);
+}
+
+std::vector<Submission> Lane::TakeLocked(uint32_t member) {
   std::vector<Submission> taken;
-  if (member != leader_) return taken;
+  if (member != leader_ || queue_.empty()) return taken;
+  leaderBusy_ = true;  // what it takes makes its committer busy: a Rest follows
   taken.reserve(queue_.size());
   for (Submission& s : queue_) {
     inFlight_.emplace(s.id, InFlight{s.member, member});
@@ -108,6 +203,11 @@ void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t own
     auto s = slots_.find(submitter);
     if (s == slots_.end()) continue;
     if (o.ok) perMember[submitter]++;
+    // it resubmits a thread hop later than the leader's own committers: its next batch waits for it
+    if (submitter != leader && !s->second.awaited) {
+      s->second.awaited = true;
+      awaited_++;
+    }
     s->second.events.outcomes.push_back(std::move(o));
     WakeLocked(s->second, wakes);
   }
@@ -174,7 +274,12 @@ size_t Lane::Leave(uint32_t member, bool abandoned) {
       ++it;
     }
   }
+  const bool wasAwaited = self->second.awaited;
   slots_.erase(self);
+  if (wasAwaited) {
+    awaited_--;
+    WakeGatheredLocked(wakes);  // (a leaving leader's slot is gone: it is not woken)
+  }
   for (auto& [id, submitter] : orphans) {
     auto s = slots_.find(submitter);
     if (s == slots_.end()) continue;

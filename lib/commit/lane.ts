@@ -6,9 +6,12 @@
  * (device, inode) and by the options its commits depend on (synchronous, fec). The first member
  * leads: its GroupCommitter writes the lane's commits. Another member's commit() (a store in
  * another worker_thread, or a second store in the same thread) is copied into the lane (and
- * once more into the leader's heap when taken) and the leader's event loop is woken: it takes every queued commit into its own committer, where
- * they join its batches (one pwritev, one fdatasync for all), and settles each with its result,
- * which the native lane delivers to the submitting member's event loop. So:
+ * once more, when taken, into one of the leader's take buffers, recycled once every commit in it
+ * settled: the store's contract is that a commit's page bytes are not used after it settles).
+ * The leader takes every queued commit into its own committer when that forms a batch
+ * (gather()), or, when its committer is idle, is woken for it; the commits join its batches
+ * (one pwritev, one fdatasync for all), and it settles each with its result, which the native
+ * lane delivers to the submitting member's event loop (one wake-up per member per batch). So:
  *  - order: commits reach the leader's committer in lane order (submission order across members)
  *    and are written in that order, each member's in its own order;
  *  - first committer wins across members: a member's transaction carries its snapshot's
@@ -68,8 +71,26 @@ type Failure = [number, string, string, string, number];
 
 const OK_FIELDS = 4;
 const TAKE_FIELDS = 10;
-/** Longest the leader holds a batch back for members whose last commits it just settled (ms). */
-const GATHER_MS = 1;
+/**
+ * The leader holds a batch back for members whose last commits it just settled at most as long
+ * as its batches take from formation to settlement (write + sync, measured: waiting longer than
+ * another batch would take is worse than writing one), within these bounds (ms).
+ */
+const GATHER_MIN_MS = 0.5;
+const GATHER_MAX_MS = 4;
+
+/**
+ * Take buffers: the leader's copy of what it takes (native take(into)) goes into one of these,
+ * recycled once every commit in it settled (a commit's page bytes are not used after it settles:
+ * the store's contract for every caller's pages). A fresh buffer per take cost ~50x its copy.
+ */
+const TAKE_BUFFER_BYTES = 1 << 20;
+const TAKE_BUFFERS_KEPT = 4;
+
+interface Taken {
+  meta: Float64Array;
+  buffer: Uint8Array;
+}
 
 export class SharedLane implements CommitSink {
   readonly #native: NativeLane;
@@ -88,10 +109,18 @@ export class SharedLane implements CommitSink {
   #failed: Failure[] = [];
   #own = 0;
   #flushQueued = false;
-  /** Leader: members whose commits the last flush settled and who have not submitted since. */
-  readonly #settledMembers = new Set<number>();
-  readonly #expected = new Set<number>();
+  /** Leader: ends the wait of the committer's gather() (null: none waits). */
   #gathered: (() => void) | null = null;
+  /** Leader: when the last batch was formed (performance.now()), and batches' recent span, ms. */
+  #formedAt = 0;
+  #batchMs = 1;
+  /** Leader: a Rest is due when the committer goes idle (#watchIdle). */
+  #watching = false;
+  /** Member: the end of this turn's submits is due (#endTurn). */
+  #turnQueued = false;
+  #left = false;
+  /** Leader: take buffers no commit in flight uses. */
+  readonly #spare: Uint8Array[] = [];
   /** This member's own chain, broken while it submitted through the lane (#breakOwnChain). */
   readonly #chain: CommitChain;
 
@@ -168,11 +197,19 @@ export class SharedLane implements CommitSink {
         data[i] = pages[i]!.data;
       }
       const c = conflict === undefined ? null : ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos)] as [number, number, number, Uint32Array]);
-      const id = this.#native.submit(pgnos, data, dbSize ?? 0, c);
+      let id: number;
+      try {
+        id = this.#native.submit(pgnos, data, dbSize ?? 0, c);
+      } catch (e) {
+        this.#breakOwnChain(e);
+        throw e;
+      }
+      // a failure breaks this member's chain before it rejects (#onEvents)
       this.#waiting.set(id, { resolve, reject });
-    }).catch((e: unknown) => {
-      this.#breakOwnChain(e);
-      throw e;
+      if (!this.#turnQueued) {
+        this.#turnQueued = true;
+        setImmediate(this.#endTurn);
+      }
     });
   }
 
@@ -201,20 +238,40 @@ export class SharedLane implements CommitSink {
   /** close(), last step (after the committer finished what it took): settles and leaves. */
   leave(): void {
     this.#flush();
+    this.#left = true;
     this.#native.leave();
   }
 
   /**
-   * The committer's hook before each batch (null: go now). A member whose commits the last batch
-   * settled submits its next ones a thread hop later than the leader's own committers, which
-   * resubmit in the same turn: without waiting, batches would alternate between the leader's
-   * commits and the others' (measured: 15 commits per fdatasync instead of 60 for 4 workers x
-   * 16). So the leader waits until those members submitted again, at most GATHER_MS.
+   * Member: the turn in which it submitted ended (a setImmediate after the first submit: every
+   * commit its callers resubmitted on the same wake-up is in the lane). A gathering leader
+   * waits for that, not for the first of them (commit_lane.h).
+   */
+  readonly #endTurn = (): void => {
+    this.#turnQueued = false;
+    if (!this.#left) this.#native.submitted();
+  };
+
+  /**
+   * The committer's hook before each batch (null: go now): takes what members queued (a busy
+   * leader is not woken for it: commit_lane.h). A member whose commits the last batch settled
+   * submits its next ones a thread hop later than the leader's own committers, which resubmit
+   * in the same turn: without waiting, batches would alternate between the leader's commits
+   * and the others' (measured: 15 commits per fdatasync instead of 60 for 4 workers x 16). So
+   * the leader waits until those members ended their turn of submits, at most as long as a
+   * batch takes (GATHER_MIN_MS..GATHER_MAX_MS).
    */
   gather(): Promise<void> | null {
-    if (!this.#leader || this.#resigned || this.#expected.size === 0) return null;
+    if (!this.#leader || this.#resigned || this.#left) return null;
+    if (this.#flushQueued) this.#flush(); // the batch just written: its members are awaited now
+    const r = this.#takeInto((into) => this.#native.gather(true, into));
+    this.#watchIdle();
+    if (!r.wait) {
+      this.#formedAt = performance.now();
+      return null;
+    }
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => this.#endGather(), GATHER_MS);
+      const timer = setTimeout(() => this.#endGather(true), Math.min(GATHER_MAX_MS, Math.max(GATHER_MIN_MS, this.#batchMs)));
       this.#gathered = () => {
         clearTimeout(timer);
         resolve();
@@ -222,11 +279,29 @@ export class SharedLane implements CommitSink {
     });
   }
 
-  #endGather(): void {
-    this.#expected.clear();
+  /** Ends the gather's wait; `timedOut`: the members still awaited are not waited for. */
+  #endGather(timedOut: boolean): void {
     const done = this.#gathered;
+    if (done === null) return;
     this.#gathered = null;
-    done?.();
+    this.#formedAt = performance.now();
+    if (timedOut && this.#leader && !this.#resigned && !this.#left) this.#takeInto((into) => this.#native.gather(false, into));
+    done();
+  }
+
+  /**
+   * Leader: once the committer is idle, takes what members queued meanwhile, or tells the lane
+   * that the next submit must wake this leader (Lane::Rest). Armed whenever the lane counts this
+   * leader busy, so no submit is left unwoken.
+   */
+  #watchIdle(): void {
+    if (this.#watching) return;
+    this.#watching = true;
+    const rest = (): void => {
+      this.#watching = false;
+      if (this.#leader && !this.#resigned && !this.#left) this.#takeInto((into) => this.#native.rest(into));
+    };
+    this.#committer.idle().then(rest, rest);
   }
 
   metrics(): LaneMetrics {
@@ -246,17 +321,22 @@ export class SharedLane implements CommitSink {
   }
 
   /** The native lane's wake-up (never throws: an exception here would be uncaught). */
-  readonly #onEvents = (ok: Float64Array, failed: Failure[], lead: boolean, work: boolean): void => {
+  readonly #onEvents = (ok: Float64Array, failed: Failure[], lead: boolean, work: boolean, gathered: boolean): void => {
     try {
       for (let i = 0; i + OK_FIELDS <= ok.length; i += OK_FIELDS) {
         const w = this.#take(ok[i]!);
         w?.resolve({ commitSeq: ++this.#seq, firstFrame: ok[i + 1]!, lastFrame: ok[i + 2]!, durable: ok[i + 3] === 1 });
       }
       for (const [id, code, message, reason, errno] of failed) {
-        this.#take(id)?.reject(new WalnutError(message, { code: code as WalnutError['code'], path: this.#path, ...(reason ? { reason } : {}), ...(errno ? { errno } : {}) }));
+        const w = this.#take(id);
+        if (w === undefined) continue;
+        const e = new WalnutError(message, { code: code as WalnutError['code'], path: this.#path, ...(reason ? { reason } : {}), ...(errno ? { errno } : {}) });
+        this.#breakOwnChain(e);
+        w.reject(e);
       }
       if (lead && !this.#resigned) this.#leader = true;
-      if ((lead || work) && this.#leader && !this.#resigned) this.#takeQueued();
+      if ((lead || work || gathered) && this.#leader && !this.#resigned) this.#takeInto((into) => this.#native.take(into));
+      if (gathered) this.#endGather(false);
     } catch (e) {
       // a walnut bug: never let it escape into the process as an uncaught exception
       process.emitWarning(`walnut commit lane: ${(e as Error)?.stack ?? String(e)}`);
@@ -274,14 +354,32 @@ export class SharedLane implements CommitSink {
     return w;
   }
 
-  /** Leader: every queued commit of the lane into this store's committer, in lane order. */
-  #takeQueued(): void {
-    const { meta, buffer } = this.#native.take();
+  /**
+   * Leader: commits taken from the lane (by `take`, into a spare take buffer) into this store's
+   * committer, in lane order.
+   */
+  #takeInto<T extends Taken>(take: (into: Uint8Array) => T): T {
+    const into = this.#spare.pop() ?? new Uint8Array(TAKE_BUFFER_BYTES);
+    const taken = take(into);
+    this.#hand(taken, into);
+    return taken;
+  }
+
+  #hand({ meta, buffer: taken }: Taken, into: Uint8Array): void {
+    if (meta.length > 0) this.#watchIdle();
+    // `into` holds the commits (else nothing was taken or they did not fit: taken is a new buffer)
+    let inFlight = taken === into ? meta.length / TAKE_FIELDS : 0;
+    const spare = (): void => {
+      if (this.#spare.length < TAKE_BUFFERS_KEPT) this.#spare.push(into);
+    };
+    const settled = taken !== into ? () => undefined : () => void (--inFlight === 0 && spare());
+    if (inFlight === 0) spare();
     const size = this.#pageSize;
+    const buffer = taken.buffer;
     for (let m = 0; m < meta.length; m += TAKE_FIELDS) {
       const id = meta[m]!;
       const count = meta[m + 1]!;
-      const at = meta[m + 9]!;
+      const at = taken.byteOffset + meta[m + 9]!;
       const pgnos = new Uint32Array(buffer, at + count * size, count);
       const pages: WalPage[] = new Array(count);
       for (let j = 0; j < count; j++) pages[j] = { pgno: pgnos[j]!, data: new Uint8Array(buffer, at + j * size, size) };
@@ -289,24 +387,21 @@ export class SharedLane implements CommitSink {
         ? { pgnos: new Uint32Array(buffer, at + count * size + count * 4, meta[m + 2]!), mxFrame: meta[m + 5]!, salts: [meta[m + 6]!, meta[m + 7]!] }
         : undefined;
       const dbSize = meta[m + 3]! === 0 ? undefined : meta[m + 3]!;
-      const member = meta[m + 8]!;
-      this.#expected.delete(member);
       this.#committer.submit(pages, dbSize, conflict === undefined ? undefined : { conflict }, false).then(
         (r) => {
-          this.#settledMembers.add(member);
+          settled();
           this.#ok.push(id, r.firstFrame, r.lastFrame, r.durable ? 1 : 0);
           this.#queueFlush();
         },
         (e: unknown) => {
+          settled();
           this.#resignIfFailed();
-          this.#settledMembers.add(member);
           const w = e as { code?: string; message?: string; reason?: string; errno?: number };
           this.#failed.push([id, w.code ?? 'WALNUT_FAILED', w.message ?? String(e), w.reason ?? '', w.errno ?? 0]);
           this.#queueFlush();
         },
       );
     }
-    if (this.#gathered !== null && this.#expected.size === 0) this.#endGather();
   }
 
   /**
@@ -322,8 +417,7 @@ export class SharedLane implements CommitSink {
   #flush(): void {
     this.#flushQueued = false;
     if (this.#ok.length === 0 && this.#failed.length === 0 && this.#own === 0) return;
-    for (const m of this.#settledMembers) if (m !== this.#native.member) this.#expected.add(m);
-    this.#settledMembers.clear();
+    if (this.#formedAt > 0) this.#batchMs += ((performance.now() - this.#formedAt) - this.#batchMs) / 8;
     const ok = Float64Array.from(this.#ok);
     const failed = this.#failed;
     const own = this.#own;

@@ -29,6 +29,20 @@ function lanePage(pageSize, next, slot, k) {
   return data;
 }
 
+// fd 1 of the child is a non-blocking pipe: a full one (a parent slow to read) answers EAGAIN
+// until it drains; the ack must be out before the next commit begins, so it is retried here.
+function writeAck(line) {
+  const bytes = Buffer.from(line);
+  for (let at = 0; at < bytes.length;) {
+    try {
+      at += fs.writeSync(ackFd, bytes, at);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
+
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
 
 async function commitLoop(store, slot) {
@@ -46,7 +60,7 @@ async function commitLoop(store, slot) {
         throw e;
       }
     }
-    if (ackFd !== undefined) fs.writeSync(ackFd, `ack ${w} ${slot} ${k}\n`);
+    if (ackFd !== undefined) writeAck(`ack ${w} ${slot} ${k}\n`);
     else parentPort.postMessage(['ack', slot, k]);
   }
 }

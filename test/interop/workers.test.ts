@@ -6,6 +6,7 @@
 // slot and commit number), so PRAGMA integrity_check stays meaningful after every test.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
@@ -145,6 +146,55 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     await expect(d.holdWriteLease()).rejects.toMatchObject({ code: 'WALNUT_INVALID_ARGUMENT', reason: 'shareLane' });
     await Promise.all([alone.close(), d.close(), c.close()]);
     expect(SharedLane.count()).toBe(0);
+  });
+
+  it('a member\'s commits queued before the leader forms its batch join that batch; queued while it writes, the next one', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'join', 4);
+    const a = await open(file);
+    const b = await open(file);
+    const page = (s: Slot, k: number): Buffer => {
+      const d = Buffer.alloc(4096, k);
+      d.writeUInt32BE(s.next, 0);
+      return d;
+    };
+    const before = a.metrics().batches;
+    // From a socket's read callback (libuv's poll phase, not an async handle's): the leader's
+    // committer forms its batch in this turn's check phase, before the wake-up b's submit sends
+    // could be handled (the next poll phase). The leader takes what members queued as it forms a
+    // batch, so one batch holds both.
+    const server = net.createServer((socket) => socket.end('x'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const first = await new Promise<Array<Promise<unknown>>>((resolve) => {
+      const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+      client.once('data', () => {
+        resolve([a.commit([{ pgno: slots[0]!.pgno, data: page(slots[0]!, 1) }]), b.commit([{ pgno: slots[1]!.pgno, data: page(slots[1]!, 1) }])]);
+        client.destroy();
+      });
+    });
+    server.close();
+    await Promise.all(first);
+    expect(a.metrics().batches - before).toBe(1);
+    expect(b.metrics().lane).toMatchObject({ batches: 1, crossMemberBatches: 1 });
+    // b commits while a's batch is being written: a takes them once that batch is done (no
+    // wake-up needed, none lost)
+    const writing = a.commit([{ pgno: slots[0]!.pgno, data: page(slots[0]!, 2) }]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const rest = [2, 3, 4].map((k) => b.commit([{ pgno: slots[1 + (k % 3)]!.pgno, data: page(slots[1 + (k % 3)]!, k) }]));
+    await Promise.all([writing, ...rest]);
+    expect(b.metrics().lane!.commits).toBe(6);
+    expect(a.metrics().commits).toBe(6);
+    // a member commit larger than the leader's take buffer (1 MiB): it gets a buffer of its own
+    const wide = [{ pgno: slots[1]!.pgno, data: page(slots[1]!, 5) }, ...Array.from({ length: 299 }, (_, i) => ({ pgno: 1000 + i, data: Buffer.alloc(4096, i & 0xff) }))];
+    await b.commit(wide);
+    const snap = await a.snapshot();
+    expect((await snap.read(1000 + 298)).equals(Buffer.alloc(4096, 298 & 0xff))).toBe(true);
+    expect((await snap.read(slots[1]!.pgno)).equals(page(slots[1]!, 5))).toBe(true);
+    snap.release();
+    await b.close();
+    await a.close();
+    expect(SharedLane.count()).toBe(0);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 
   it('a sync error in the leader stops the leader only: another member leads, its commits go on', async () => {
