@@ -17,7 +17,7 @@
  *  - When the WAL's writers are other processes (sqlite3), nothing restarts the WAL but the
  *    follower: once a writer has checkpointed the generation (nBackfill > 0, which SQLite's
  *    writers do past wal_autocheckpoint and then restart), the follower waits for a gap between
- *    writers, takes WRITE, checkpoints the rest (passive: it never waits for a reader) and
+ *    writers (a short wait per pass, draining between them), takes WRITE, checkpoints the rest (passive: it never waits for a reader) and
  *    restarts the WAL, handed its own tail like any follower (restartIfDue) — Litestream's
  *    approach, with no frame slipping past and no sink call under WRITE. It leaves this to the
  *    connection's own writer while that one is appending (whose restart waits for nothing).
@@ -78,6 +78,9 @@ const frameSizeOf = (index: WalIndex): number => FRAME_HEADER_SIZE + index.pageS
 
 /** How long a follower's restart waits, under WRITE, for another connection's checkpoint to end. */
 const CKPT_WAIT_MS = 50;
+
+/** How long one pass waits for WRITE for a due restart (then it drains, and tries again next pass). */
+const RESTART_WAIT_MS = 100;
 
 export class WalFollower implements FrameSource, Follower {
   readonly #index: WalIndex;
@@ -184,7 +187,8 @@ export class WalFollower implements FrameSource, Follower {
 
   /**
    * Restarts the WAL when its writers are other processes and one of them has checkpointed
-   * this generation (see the header): waits for WRITE (until `stopped()` or the busy timeout),
+   * this generation (see the header): waits for WRITE (at most RESTART_WAIT_MS or the busy
+   * timeout, until `stopped()`, or until this connection's own writer is active),
    * copies what is left (passive: it waits for no reader), and restarts, the frames this
    * follower has not read handed over to it in memory — under WRITE nothing waits on the sink,
    * which may be slow. True when the WAL restarted.
@@ -195,11 +199,15 @@ export class WalFollower implements FrameSource, Follower {
     const appends = index.appends;
     const ownWriter = appends !== this.#appends;
     this.#appends = appends;
-    if (live === null || live.mxFrame === 0 || ownWriter || index.checkpointInfo().nBackfill === 0) return false;
+    if (live === null || live.mxFrame === 0 || ownWriter || index.writing || index.checkpointInfo().nBackfill === 0) return false;
     const target = await index.checkpointTarget();
-    const deadline = performance.now() + index.busyTimeout;
+    // a pass waits for a gap between writers at most RESTART_WAIT_MS: the export drains what
+    // they commit meanwhile and the next pass tries again (waiting the busy timeout here froze
+    // the export for seconds under sustained commits); this connection's own writer, once it
+    // appends or holds WRITE, restarts the WAL itself: the wait ends then
+    const deadline = performance.now() + Math.min(index.busyTimeout, RESTART_WAIT_MS);
     for (let attempt = 0; !index.tryBeginWrite(); attempt++) {
-      if (stopped() || index.closed || performance.now() > deadline) return false;
+      if (stopped() || index.closed || performance.now() > deadline || index.appends !== appends || index.writing) return false;
       await sleep(Math.min(1 << attempt, 20));
     }
     try {

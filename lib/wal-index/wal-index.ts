@@ -1213,6 +1213,11 @@ export class WalIndex {
     return this.#appends;
   }
 
+  /** True while this connection holds WRITE (its committer, a checkpoint's restart, a follower). */
+  get writing(): boolean {
+    return this.#writer;
+  }
+
   /** Takes WRITE if it is free now (a follower's restart, export/follow.ts); endWrite() releases it. */
   tryBeginWrite(): boolean {
     this.#checkOpen();
