@@ -181,6 +181,7 @@ export class GroupCommitter {
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
   readonly #onWritten: ((txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void) | null;
+  readonly #onPublished: ((txns: readonly WalTransaction[]) => void) | null;
   #queue: Pending[] = [];
   /** Snapshots the committer releases before its next append (see committingSnapshots). */
   readonly #committing = new Set<Snapshot>();
@@ -207,7 +208,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number) => Promise<void>; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number) => Promise<void>; events?: EventRing },
   ) {
     this.#index = index;
     this.#chain = new CommitChain(index.dbPath);
@@ -220,6 +221,7 @@ export class GroupCommitter {
     this.#events = o.events ?? null;
     this.#stampTrailers = o.stampTrailers ?? false;
     this.#onWritten = o.onWritten ?? null;
+    this.#onPublished = o.onPublished ?? null;
   }
 
   /**
@@ -279,6 +281,11 @@ export class GroupCommitter {
   /** The failure that broke the commit chain, while it is broken (header comment), else null. */
   get chainBrokenBy(): unknown {
     return this.#chain.brokenBy;
+  }
+
+  /** What a commit of the chain gets while it is broken (WALNUT_FAILED, ChainBroken), else null. */
+  get chainRefusal(): WalnutError | null {
+    return this.#chain.refusal;
   }
 
   /**
@@ -492,7 +499,9 @@ export class GroupCommitter {
     let result;
     try {
       const lone = accepted.length === 1 && frames <= INLINE_MAX_FRAMES && this.#queue.length === 0;
-      result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data', lone);
+      // onPublished: in the step that publishes, before any other code sees the new header (sequencer.ts)
+      const published = this.#onPublished === null ? undefined : () => this.#onPublished!(txns);
+      result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data', lone, published);
     } catch (e) {
       if (this.#framesUnpublished(frames) || !(e instanceof WalnutError)) {
         this.#failBatch(accepted, e, 'after write');
