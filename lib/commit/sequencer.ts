@@ -201,7 +201,8 @@ export class Sequencer {
 
   /** @internal PendingView.whenDurable() */
   whenViewDurable(v: PendingView): Promise<void> {
-    return v.failure !== null ? Promise.reject(v.failure) : this.whenDurable(v.ticket);
+    // the first failure it saw, not the ChainBroken refusal of the newest ticket
+    return v.failure !== null ? Promise.reject(v.failure) : this.whenDurable(v.ticket).catch((e: unknown) => Promise.reject(v.failure ?? e));
   }
 
   /** @internal PendingView.release() */
