@@ -7,12 +7,13 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/index';
 import { WalnutError } from '../../lib/errors';
 import { HELPERS, runJsonChild, runPython } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
+import { expectAcknowledgedPages, expectNoUnhandledRejections } from '../helpers/outcomes';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -20,14 +21,7 @@ let n = 0;
 const fresh = () => path.join(dir, `s${n++}.db`);
 const page = (v: number) => Buffer.alloc(4096, v);
 
-const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown) => void unhandled.push(e);
-beforeAll(() => void process.on('unhandledRejection', onUnhandled));
-afterAll(() => void process.off('unhandledRejection', onUnhandled));
-afterEach(async () => {
-  await new Promise((resolve) => setTimeout(resolve, 5));
-  expect(unhandled.splice(0)).toEqual([]);
-});
+expectNoUnhandledRejections();
 
 async function withStore(work: (store: Store, file: string) => Promise<void>, options = {}): Promise<void> {
   const file = fresh();
@@ -195,12 +189,7 @@ describe('failures', () => {
         expect(out.close).toEqual({ ok: true });
         expect(out.afterClose).toMatchObject({ ok: false, code: 'WALNUT_CLOSED' });
       }
-      const store = await open(db);
-      const snap = await store.snapshot();
-      const acked = new Map<number, number>(out.acknowledged.map((a: { pgno: number; v: number }) => [a.pgno, a.v]));
-      for (let pgno = 2; pgno <= 9; pgno++) expect((await snap.read(pgno))[100], `page ${pgno}`).toBe(acked.get(pgno) ?? 0);
-      snap.release();
-      await store.close();
+      await expectAcknowledgedPages(db, out.acknowledged, 2, 9);
     });
   }
 });
