@@ -32,7 +32,9 @@
  *    failed ticket rejects with its failure (the first failed ticket's own error, the later
  *    ones' ChainBroken refusal).
  *  - An overlay image is dropped once its ticket is settled and <= P of every live view that
- *    reads the overlay (S > P): from then on every view reads it from the WAL.
+ *    reads the overlay (S > P): from then on every view reads it from the WAL. Once neither the
+ *    overlay nor the commit path (until its promise settles: the batch's observers run before)
+ *    holds a ticket's pages, its `release` hook gets them back for reuse.
  *  - The overlay's database size after a ticket is its dbSize option, else max(the size after
  *    the previous ticket in flight, or the live database size when none is, its highest page).
  *    A commit the store writes without dbSize computes its own size at write time; beside
@@ -61,6 +63,9 @@ interface InFlight {
   readonly done: Promise<CommitResult>;
   /** Dropped from the overlay by a failure (its own or an earlier ticket's). */
   dropped: boolean;
+  /** Who still holds the pages: the overlay and the commit path (its promise not settled); at 0, `release`. */
+  holds: number;
+  readonly release: ((pages: WalPage[]) => void) | undefined;
 }
 
 /** Tickets [from, through] failed: `from` with `error`, the later ones with `later` (their ChainBroken refusal). */
@@ -77,8 +82,9 @@ export class Sequencer {
   readonly #liveDbSize: () => number;
   /** The last ticket issued. */
   #last = 0;
-  /** The newest ticket that has not failed. */
+  /** The newest ticket that has not failed, and the database size after it. */
   #lastGood = 0;
+  #lastGoodDbSize = 0;
   /** Tickets not settled yet, ascending (a Map keeps insertion order). */
   readonly #inFlight = new Map<number, InFlight>();
   /** The same, by the pages array the committer writes (published() gets the batch's transactions). */
@@ -117,7 +123,7 @@ export class Sequencer {
    * store keeps the buffers, unchanged by the caller until durable) and submits them with
    * `submit` (synchronously: the commit's place in the store's order is taken now).
    */
-  sequence(pages: WalPage[], dbSize: number | undefined, submit: (pages: WalPage[]) => Promise<CommitResult>): SequencedCommit {
+  sequence(pages: WalPage[], dbSize: number | undefined, submit: (pages: WalPage[]) => Promise<CommitResult>, release?: (pages: WalPage[]) => void): SequencedCommit {
     const ticket = ++this.#last;
     const size = dbSize ?? Math.max(this.#runningDbSize(), pages[pages.length - 1]!.pgno);
     for (const p of pages) {
@@ -126,14 +132,22 @@ export class Sequencer {
       list.push({ ticket, data: p.data });
     }
     const done = submit(pages);
-    const entry: InFlight = { ticket, pages, dbSize: size, done, dropped: false };
+    const entry: InFlight = { ticket, pages, dbSize: size, done, dropped: false, holds: 2, release };
     this.#inFlight.set(ticket, entry);
     this.#byPages.set(pages, entry);
     this.#log.push(entry);
     this.#lastGood = ticket;
+    this.#lastGoodDbSize = size;
+    // the promise settles after the committer's last use of the pages (its observers included)
     done.then(
-      () => this.#settle(entry, null),
-      (e: unknown) => this.#settle(entry, e),
+      () => {
+        this.#settle(entry, null);
+        this.#unhold(entry);
+      },
+      (e: unknown) => {
+        this.#settle(entry, e);
+        this.#unhold(entry);
+      },
     );
     return { ticket, durable: done };
   }
@@ -212,9 +226,7 @@ export class Sequencer {
 
   /** The database size after the newest ticket in flight that has not failed, else the live one. */
   #runningDbSize(): number {
-    let size = -1;
-    for (const e of this.#inFlight.values()) if (!e.dropped) size = e.dbSize;
-    return size >= 0 ? size : this.#liveDbSize();
+    return this.#lastGood > this.settledTicket ? this.#lastGoodDbSize : this.#liveDbSize();
   }
 
   #settle(entry: InFlight, failure: unknown): void {
@@ -234,9 +246,14 @@ export class Sequencer {
     this.#failures.push({ from, through: this.#last, error: failure, later: null });
     for (const e of this.#inFlight.values()) if (e.ticket >= from) e.dropped = true;
     while (this.#log.length > 0 && this.#log[this.#log.length - 1]!.ticket >= from) {
-      for (const p of this.#log.pop()!.pages) this.#dropImage(p.pgno, from);
+      const entry = this.#log.pop()!;
+      for (const p of entry.pages) this.#dropImage(p.pgno, from);
+      this.#unhold(entry);
     }
-    if (this.#lastGood >= from) this.#lastGood = from - 1;
+    if (this.#lastGood >= from) {
+      this.#lastGood = from - 1;
+      this.#lastGoodDbSize = this.#inFlight.get(from - 1)?.dbSize ?? 0; // (0: settled, the live size applies)
+    }
     for (const v of this.#views) {
       if (v.ticket >= from && v.failure === null) v.failure = failure;
     }
@@ -254,13 +271,24 @@ export class Sequencer {
     let covered = this.settledTicket;
     for (const v of this.#views) if (v.P < covered) covered = v.P;
     while (this.#log.length > 0 && this.#log[0]!.ticket <= covered) {
-      const { ticket, pages } = this.#log.shift()!;
-      for (const p of pages) {
+      const entry = this.#log.shift()!;
+      for (const p of entry.pages) {
         const list = this.#overlay.get(p.pgno);
         if (list === undefined) continue;
-        if (list[0]!.ticket === ticket) list.shift();
+        if (list[0]!.ticket === entry.ticket) list.shift();
         if (list.length === 0) this.#overlay.delete(p.pgno);
       }
+      this.#unhold(entry);
+    }
+  }
+
+  /** One holder let go of the pages; the last one hands them back (SequenceOptions.release). */
+  #unhold(entry: InFlight): void {
+    if (--entry.holds > 0 || entry.release === undefined) return;
+    try {
+      entry.release(entry.pages as WalPage[]);
+    } catch {
+      // the caller's hook: its failure is its own, the sequencer goes on
     }
   }
 }

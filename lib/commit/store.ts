@@ -86,6 +86,7 @@ export interface StoreMetrics extends CommitMetrics {
 
 const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncate'];
 const COMMIT_OPTIONS: readonly (keyof CommitOptions)[] = ['dbSize', 'base'];
+const SEQUENCE_OPTIONS: readonly (keyof SequenceOptions)[] = ['dbSize', 'base', 'release'];
 
 /** store.commit()'s options. */
 export interface CommitOptions {
@@ -99,6 +100,16 @@ export interface CommitOptions {
    * store's own commits after it do not count (pipelining).
    */
   base?: Snapshot;
+}
+
+/** store.sequence()'s options: commit()'s, and a hook for the page buffers. */
+export interface SequenceOptions extends CommitOptions {
+  /**
+   * Called once the store holds none of the commit's page buffers any more (written, or failed,
+   * and read by no snapshot), with the pages it took: the caller may reuse them from then on
+   * (a pipelining writer's buffer pool). Its exceptions are ignored.
+   */
+  release?: (pages: PageWrite[]) => void;
 }
 
 /** store.snapshot()'s (trySnapshotSync(), snapshotSync()) options. */
@@ -314,7 +325,7 @@ export class Store {
    * (its ticket, ascending per store), and every snapshot of this store taken from then on
    * (snapshot(), trySnapshotSync(), snapshotSync(), unless { sequenced: false }) sees its pages
    * and database size; it is durable when `durable` resolves (or whenDurable(ticket)). Options
-   * as commit()'s (dbSize, base). It is written as commit() would write it, in order with every
+   * as commit()'s (dbSize, base), and `release` (SequenceOptions). It is written as commit() would write it, in order with every
    * commit and transaction of this store; the pages' buffers are the store's until durable.
    * Fail-stop: when it fails, every commit sequenced after it fails too (the commit chain,
    * chainBrokenBy), its pages leave every snapshot at once (snapshots that saw them fail their
@@ -324,16 +335,20 @@ export class Store {
    * bad input and, reason shareLane, on a store that shares a commit lane it does not lead
    * (its commits are written by another store's committer; open it with shareLane: false).
    */
-  sequence(pages: readonly PageWrite[], options: CommitOptions = {}): SequencedCommit {
+  sequence(pages: readonly PageWrite[], options: SequenceOptions = {}): SequencedCommit {
     this.#checkOpen();
-    const dbSize = commitDbSize(options, this.#rules, COMMIT_OPTIONS);
+    const dbSize = commitDbSize(options, this.#rules, SEQUENCE_OPTIONS);
+    const release = options?.release;
+    if (release !== undefined && typeof release !== 'function') {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', 'option release must be a function', { reason: 'options' });
+    }
     const check = this.#commitCheck(options);
     if (this.#lane !== null && !this.#lane.leader) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', 'a sequenced commit needs a store that writes its own commits: this one shares a commit lane it does not lead; open it with shareLane: false', { reason: 'shareLane' });
     }
     const refusal = this.#committer.chainRefusal;
     if (refusal !== null) throw refusal;
-    return this.#sequencer.sequence(normalizePages(pages, this.#rules, dbSize), dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check));
+    return this.#sequencer.sequence(normalizePages(pages, this.#rules, dbSize), dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), release);
   }
 
   /**

@@ -56,8 +56,13 @@ export interface View {
   readonly reader: boolean;
 }
 
-/** Spare page buffers kept for reuse (a rolled back transaction's). */
-const SPARE_PAGES = 256;
+/**
+ * Spare page buffers kept for reuse: a rolled back transaction's, and a sequenced one's once
+ * the store let go of them (store.sequence's `release`; an ArrayBuffer per page written was a
+ * tenth of walnut/sql's CPU, in allocation and GC).
+ */
+const SPARE_PAGES = 1024;
+
 
 export class CommitPipeline {
   readonly #store: Store;
@@ -76,6 +81,10 @@ export class CommitPipeline {
   /** A snapshot per role kept between views (header comment), with the data version it was taken at. */
   readonly #kept: { writer: View | null; reader: View | null } = { writer: null, reader: null };
   readonly #spare: Buffer[] = [];
+  /** store.sequence's `release`: the pages come back to the spare buffers. */
+  readonly #release = (pages: { data: Uint8Array }[]): void => {
+    for (const p of pages) this.recycle(p.data as Buffer);
+  };
   /** Every commit not yet settled (close() waits for them). */
   readonly #inFlight = new Set<Promise<unknown>>();
 
@@ -175,26 +184,27 @@ export class CommitPipeline {
     return view.snapshot.dbSize;
   }
 
-  /** A page buffer for a transaction's write: a spare one (a rolled back transaction's) when there is one. */
+  /** A page buffer for a transaction's write: a spare one when there is one. */
   pageBuffer(): Buffer {
     return this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.#pageSize);
   }
 
-  /** Takes back a buffer from pageBuffer() that was not sequenced (the transaction rolled back). */
+  /** Takes back a buffer from pageBuffer() nobody holds any more (rolled back, or released by the store). */
   recycle(data: Buffer): void {
     if (this.#spare.length < SPARE_PAGES && data.length === this.#pageSize) this.#spare.push(data);
   }
 
   /**
    * Gives a transaction its place (synchronously: store.sequence()) on its view's snapshot;
-   * resolves once durable. `pages` must be private copies (pageBuffer()): the store keeps them.
+   * resolves once durable. `pages` must be private copies (pageBuffer()): the store keeps them
+   * until it hands them back (`release`) to the spare buffers.
    */
   sequence(pages: PageImage[], dbSize: number, view: View): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
     let ticket: number;
     let durable: Promise<unknown>;
     try {
-      ({ ticket, durable } = this.#store.sequence(pages, { dbSize, base: view.snapshot }));
+      ({ ticket, durable } = this.#store.sequence(pages, { dbSize, base: view.snapshot, release: this.#release }));
     } catch (e) {
       // refused before it was sequenced (the store's chain broken by a commit of its own, the
       // store stopped or closed): the transaction is lost as a failed one is

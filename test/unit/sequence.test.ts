@@ -111,6 +111,32 @@ describe('visible at once, durable later', () => {
     });
   });
 
+  it('release hands the page buffers back once the commit settled and no snapshot reads them from the overlay', async () => {
+    await withStore(async (store) => {
+      const released: number[] = [];
+      const release = (pages: { pgno: number }[]) => void released.push(...pages.map((p) => p.pgno));
+      const holder = store.trySnapshotSync()!; // begins before the tickets: reads none of them
+      const t1 = store.sequence([{ pgno: 2, data: page(1) }, { pgno: 3, data: page(1) }], { release });
+      const reader = store.trySnapshotSync()!; // reads t1's pages from the overlay
+      await t1.durable;
+      expect(released).toEqual([]); // durable, but the reader may still read them from the overlay
+      reader.release();
+      expect(released).toEqual([2, 3]);
+      holder.release();
+      // a failed one: back once it settled
+      const base = await store.snapshot();
+      const other = await open(store.path, { shareLane: false });
+      await other.commit([{ pgno: 9, data: page(9) }]);
+      await other.close();
+      const t2 = store.sequence([{ pgno: 4, data: page(4) }], { base, release });
+      await expectRejectsWalnut(t2.durable, 'WALNUT_CONFLICT', { reason: 'OtherWriter' });
+      expect(released).toEqual([2, 3, 4]);
+      store.resumeCommits(store.chainBrokenBy);
+      base.release();
+      expectWalnutError(() => store.sequence([{ pgno: 2, data: page(1) }], { release: 1 as never }), 'WALNUT_INVALID_ARGUMENT');
+    }, { shareLane: false });
+  });
+
   it('a Transaction reads durable commits only; its first-committer-wins check sees the ticket as a later commit', async () => {
     await withStore(async (store) => {
       const t = store.sequence([{ pgno: 2, data: page(1) }]);
