@@ -211,12 +211,14 @@ export class CommitPipeline {
       durable = Promise.reject(e);
       ticket = 0;
     }
-    const done = durable.then(
+    const done: Promise<void> = durable.then(
       () => {
+        this.#inFlight.delete(done);
         if (ticket > this.#durableThrough) this.#durableThrough = ticket;
         this.#settled();
       },
       (e: Error) => {
+        this.#inFlight.delete(done);
         this.#lost++;
         if (this.#failed === null) {
           this.#failed = e;
@@ -227,8 +229,6 @@ export class CommitPipeline {
       },
     );
     this.#inFlight.add(done);
-    const settle = (): void => void this.#inFlight.delete(done);
-    done.then(settle, settle);
     return done;
   }
 
