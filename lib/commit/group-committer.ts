@@ -19,7 +19,9 @@
  *   3. appends all accepted transactions in one native call (one pwritev; for synchronous
  *      'full' the fdatasync is in the same I/O-thread operation), each with its own commit
  *      frame, in submission order,
- *   4. indexes and publishes the new header (only after the write and sync succeeded),
+ *   4. indexes and publishes the new header (only after the write and sync succeeded), and in
+ *      that same step tells onPublished (the store's sequenced commits are settled there:
+ *      sequencer.ts),
  *   5. resolves the commits in order.
  * So no snapshot of the batch's own holds a WAL read mark when the append decides whether the
  * WAL can restart (WalIndex.appendAndPublish): a store whose only readers are its committing
