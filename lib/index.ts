@@ -8,7 +8,8 @@ export type { OpenFileOptions, Durability, LockMode, LockHolder } from './io/fil
 export * as checksum from './checksum';
 export { Store } from './commit/store';
 export { open } from './open';
-export type { StoreMetrics, FecMetrics, CommitOptions } from './commit/store';
+export type { StoreMetrics, FecMetrics, CommitOptions, SequenceOptions, SnapshotOptions } from './commit/store';
+export type { SequencedCommit } from './commit/sequencer';
 export type { WalMetrics, WalHolders } from './commit/auto-checkpoint';
 export type { OpenOptions, GroupCommitOptions, Synchronous, FecOptions } from './commit/options';
 export type { CommitResult } from './commit/group-committer';

@@ -19,7 +19,9 @@
  *   3. appends all accepted transactions in one native call (one pwritev; for synchronous
  *      'full' the fdatasync is in the same I/O-thread operation), each with its own commit
  *      frame, in submission order,
- *   4. indexes and publishes the new header (only after the write and sync succeeded),
+ *   4. indexes and publishes the new header (only after the write and sync succeeded), and in
+ *      that same step tells onPublished (the store's sequenced commits are settled there:
+ *      sequencer.ts),
  *   5. resolves the commits in order.
  * So no snapshot of the batch's own holds a WAL read mark when the append decides whether the
  * WAL can restart (WalIndex.appendAndPublish): a store whose only readers are its committing
@@ -212,6 +214,7 @@ export class GroupCommitter {
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
   readonly #onWritten: ((txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void) | null;
+  readonly #onPublished: ((txns: readonly WalTransaction[]) => void) | null;
   #queue: Pending[] = [];
   /** Snapshots the committer releases before its next append (see committingSnapshots). */
   readonly #committing = new Set<Snapshot>();
@@ -238,7 +241,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void>; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void>; events?: EventRing },
   ) {
     this.#index = index;
     this.#chain = new CommitChain(index.dbPath);
@@ -251,6 +254,7 @@ export class GroupCommitter {
     this.#events = o.events ?? null;
     this.#stampTrailers = o.stampTrailers ?? false;
     this.#onWritten = o.onWritten ?? null;
+    this.#onPublished = o.onPublished ?? null;
   }
 
   /**
@@ -296,6 +300,11 @@ export class GroupCommitter {
   /** The failure that broke the commit chain, while it is broken (header comment), else null. */
   get chainBrokenBy(): unknown {
     return this.#chain.brokenBy;
+  }
+
+  /** What a commit of the chain gets while it is broken (WALNUT_FAILED, ChainBroken), else null. */
+  get chainRefusal(): WalnutError | null {
+    return this.#chain.refusal;
   }
 
   /**
@@ -510,7 +519,9 @@ export class GroupCommitter {
     let result;
     try {
       const lone = accepted.length === 1 && frames <= INLINE_MAX_FRAMES && this.#queue.length === 0;
-      result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data', lone);
+      // onPublished: in the step that publishes, before any other code sees the new header (sequencer.ts)
+      const published = this.#onPublished === null ? undefined : () => this.#onPublished!(txns);
+      result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data', lone, published);
     } catch (e) {
       if (this.#framesUnpublished(frames) || !(e instanceof WalnutError)) {
         this.#failBatch(accepted, e, 'after write');

@@ -6,7 +6,9 @@
  * with WALNUT_CONFLICT, reason OtherWriter, when any other connection committed after the
  * snapshot began; this store's own commits after it are what a pipelining writer builds on and
  * do not count), and commits are fail-stop chained: a failed commit fails every commit after
- * it until resumeCommits() (group-committer.ts, "The commit chain").
+ * it until resumeCommits() (group-committer.ts, "The commit chain"). sequence() gives a commit
+ * its ticket (its place in the order) at once: this store's snapshots see it from then on,
+ * before it is durable (sequencer.ts); commit() and transactions are seen once durable.
  *
  * A new database is created as SQLite creates one in WAL mode (a 1-page file whose page 1 is
  * an empty schema b-tree), made durable (file and directory fsync) before any WAL exists; an
@@ -39,10 +41,11 @@ import { EventRing, type RecordedEvent } from '../telemetry/events';
 import { toPrometheus } from '../telemetry/prometheus';
 import { AutoCheckpointPolicy, type WalMetrics } from './auto-checkpoint';
 import { CloseGate } from './close-gate';
-import { GroupCommitter, type CommitMetrics, type CommitResult } from './group-committer';
+import { GroupCommitter, type CommitCheck, type CommitMetrics, type CommitResult } from './group-committer';
 import { SharedLane, type CommitSink, type LaneMetrics } from './lane';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
 import { commitDbSize, normalizePages, type PageRules, type PageWrite } from './pages';
+import { Sequencer, type SequencedCommit } from './sequencer';
 import { Transaction } from './transaction';
 
 /** The FEC sidecar's counters (option fec; filled in by lib/fec/extension.ts). */
@@ -83,6 +86,7 @@ export interface StoreMetrics extends CommitMetrics {
 
 const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncate'];
 const COMMIT_OPTIONS: readonly (keyof CommitOptions)[] = ['dbSize', 'base'];
+const SEQUENCE_OPTIONS: readonly (keyof SequenceOptions)[] = ['dbSize', 'base', 'release'];
 
 /** store.commit()'s options. */
 export interface CommitOptions {
@@ -96,6 +100,25 @@ export interface CommitOptions {
    * store's own commits after it do not count (pipelining).
    */
   base?: Snapshot;
+}
+
+/** store.sequence()'s options: commit()'s, and a hook for the page buffers. */
+export interface SequenceOptions extends CommitOptions {
+  /**
+   * Called once the store holds none of the commit's page buffers any more (written, or failed,
+   * and read by no snapshot), with the pages it took: the caller may reuse them from then on
+   * (a pipelining writer's buffer pool). Its exceptions are ignored.
+   */
+  release?: (pages: PageWrite[]) => void;
+}
+
+/** store.snapshot()'s (trySnapshotSync(), snapshotSync()) options. */
+export interface SnapshotOptions {
+  /**
+   * See this store's sequenced commits that are not durable yet (store.sequence()): default
+   * true. False: durable commits only (what any other connection sees).
+   */
+  sequenced?: boolean;
 }
 
 /**
@@ -201,6 +224,8 @@ export class Store {
   /** Verbs against close(); `#closed` once close() has begun. */
   readonly #gate: CloseGate;
   #closing: Promise<void> | null = null;
+  /** Tickets of sequenced commits, and the overlay through which snapshots see them (sequencer.ts). */
+  readonly #sequencer: Sequencer;
 
   constructor(index: WalIndex, options: ResolvedOptions, events = new EventRing(), extension: AttachedExtension | null = null, reservedBytes = index.pageTrailers ? PAGE_TRAILER_RESERVED : 0) {
     this.#rules = { pageSize: index.pageSize, reservedBytes, maxPageCount: options.maxPageCount };
@@ -209,6 +234,10 @@ export class Store {
     this.#options = options;
     this.#events = events;
     this.#extension = extension;
+    this.#sequencer = new Sequencer(index.dbPath, () => {
+      const h = index.closed ? null : index.liveHeader();
+      return h === null ? 0 : index.databaseSize(h);
+    });
     this.#policy = new AutoCheckpointPolicy(options.autoCheckpoint, {
       holders: () => {
         const r = index.walReaders(this.#committer.committingSnapshots);
@@ -224,6 +253,7 @@ export class Store {
       stampTrailers: index.pageTrailers,
       events: this.#events,
       onWritten: extension === null ? undefined : (txns, firstFrame, salts) => extension.onWritten(txns, firstFrame, salts),
+      onPublished: (txns) => this.#sequencer.published(txns),
       onCommitted: (mxFrame) => {
         for (const e of this.#exports) e.poke();
 
@@ -283,20 +313,72 @@ export class Store {
     try {
       this.#checkOpen();
       const dbSize = commitDbSize(options, this.#rules, COMMIT_OPTIONS);
-      const base = options?.base;
-      if (base !== undefined && !this.#index.isCommitBase(base)) {
-        throw walnutError('WALNUT_INVALID_ARGUMENT', 'base must be a snapshot of this store (store.snapshot(), trySnapshotSync() or snapshotSync())', { reason: 'base' });
-      }
-      if (base !== undefined && this.#lane !== null && !this.#lane.leader) {
-        // a member that does not lead commits through the leader's connection, which cannot
-        // check a base of this store's (the leader counts the others' commits against its own
-        // bases: WalIndex.noteCommitForAnother)
-        throw walnutError('WALNUT_INVALID_ARGUMENT', 'a conditional commit (base) needs a store that writes its own commits: this one shares a commit lane it does not lead; open it with shareLane: false', { reason: 'shareLane' });
-      }
-      return this.#sink.submit(normalizePages(pages, this.#rules, dbSize), dbSize, base === undefined ? undefined : { base });
+      const check = this.#commitCheck(options);
+      return this.#sink.submit(normalizePages(pages, this.#rules, dbSize), dbSize, check);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Sequences page images as one commit: synchronously it takes its place in the commit order
+   * (its ticket, ascending per store), and every snapshot of this store taken from then on
+   * (snapshot(), trySnapshotSync(), snapshotSync(), unless { sequenced: false }) sees its pages
+   * and database size; it is durable when `durable` resolves (or whenDurable(ticket)). Options
+   * as commit()'s (dbSize, base), and `release` (SequenceOptions). It is written as commit() would write it, in order with every
+   * commit and transaction of this store; the pages' buffers are the store's until durable.
+   * Fail-stop: when it fails, every commit sequenced after it fails too (the commit chain,
+   * chainBrokenBy), its pages leave every snapshot at once (snapshots that saw them fail their
+   * reads and whenDurable() with the failure), and sequence() refuses until resumeCommits().
+   * Throws (nothing sequenced): WALNUT_CLOSED after close() began, the broken chain's
+   * WALNUT_FAILED (ChainBroken), WALNUT_FAILED of a stopped store, WALNUT_INVALID_ARGUMENT for
+   * bad input and, reason shareLane, on a store that shares a commit lane it does not lead
+   * (its commits are written by another store's committer; open it with shareLane: false).
+   */
+  sequence(pages: readonly PageWrite[], options: SequenceOptions = {}): SequencedCommit {
+    this.#checkOpen();
+    const dbSize = commitDbSize(options, this.#rules, SEQUENCE_OPTIONS);
+    const release = options?.release;
+    if (release !== undefined && typeof release !== 'function') {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', 'option release must be a function', { reason: 'options' });
+    }
+    const check = this.#commitCheck(options);
+    if (this.#lane !== null && !this.#lane.leader) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', 'a sequenced commit needs a store that writes its own commits: this one shares a commit lane it does not lead; open it with shareLane: false', { reason: 'shareLane' });
+    }
+    const refusal = this.#committer.chainRefusal;
+    if (refusal !== null) throw refusal;
+    return this.#sequencer.sequence(normalizePages(pages, this.#rules, dbSize), dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), release);
+  }
+
+  /**
+   * Resolves once the sequenced commit `ticket` is durable (at once when it is); rejects with
+   * its failure (the first failed commit's own error, the ones sequenced after it their
+   * WALNUT_FAILED ChainBroken refusal). WALNUT_INVALID_ARGUMENT for a ticket not issued.
+   */
+  whenDurable(ticket: number): Promise<void> {
+    return this.#sequencer.whenDurable(ticket);
+  }
+
+  /** The last ticket sequence() issued (0: none yet). */
+  get lastTicket(): number {
+    return this.#sequencer.lastTicket;
+  }
+
+  /** What commit options `base` asks the committer to check (commit() and sequence()). */
+  #commitCheck(options: CommitOptions | undefined): CommitCheck | undefined {
+    const base = options?.base;
+    if (base === undefined) return undefined;
+    if (!this.#index.isCommitBase(base)) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', 'base must be a snapshot of this store (store.snapshot(), trySnapshotSync() or snapshotSync())', { reason: 'base' });
+    }
+    if (this.#lane !== null && !this.#lane.leader) {
+      // a member that does not lead commits through the leader's connection, which cannot
+      // check a base of this store's (the leader counts the others' commits against its own
+      // bases: WalIndex.noteCommitForAnother)
+      throw walnutError('WALNUT_INVALID_ARGUMENT', 'a conditional commit (base) needs a store that writes its own commits: this one shares a commit lane it does not lead; open it with shareLane: false', { reason: 'shareLane' });
+    }
+    return { base };
   }
 
   /**
@@ -324,7 +406,11 @@ export class Store {
     return this.#committer.resumeCommits(failure) || lane;
   }
 
-  /** A read-write transaction whose snapshot is taken now. */
+  /**
+   * A read-write transaction whose snapshot is taken now. It reads durable commits only (not
+   * sequenced ones still in flight): its first-committer-wins check compares against what was
+   * committed after its snapshot, which a commit it had seen in flight would also be.
+   */
   begin(): Transaction {
     this.#checkOpen();
     return new Transaction(this.#gate.track(this.#index.beginRead()), this.#sink, this.#rules, this.#gate);
@@ -332,15 +418,39 @@ export class Store {
 
   /**
    * A consistent read view; holds a read mark until release(). close() releases the snapshots
-   * still held; their reads then reject with WALNUT_CLOSED.
+   * still held; their reads then reject with WALNUT_CLOSED. It sees this store's sequenced
+   * commits not durable yet (sequence(); its pendingTicket, whenDurable()) unless
+   * `{ sequenced: false }`.
    */
-  snapshot(): Promise<Snapshot> {
+  snapshot(options?: SnapshotOptions): Promise<Snapshot> {
     try {
       this.#checkOpen();
-      return this.#gate.track(this.#index.beginRead());
+      const sequenced = sequencedOption(options);
+      return this.#gate.track(this.#asyncSnapshot(sequenced));
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Its view of the sequenced commits must be taken in the step that read its header (a commit
+   * published in between would be in neither): an asynchronous snapshot that finds the header
+   * changed since is taken again, synchronously.
+   */
+  async #asyncSnapshot(sequenced: boolean): Promise<Snapshot> {
+    for (;;) {
+      const s = await this.#index.beginRead();
+      if (!sequenced) return s;
+      if (this.#sequencer.idle || this.#index.stillPublished(s.headerBytes)) return this.#withPending(s, true);
+      s.release();
+      const now = this.#index.tryBeginReadSync();
+      if (now !== null) return this.#withPending(now, true);
+    }
+  }
+
+  #withPending(s: Snapshot, sequenced: boolean): Snapshot {
+    if (sequenced) s.attachPending(this.#sequencer.view());
+    return s;
   }
 
   /**
@@ -349,19 +459,21 @@ export class Store {
    * needs recovery first (then snapshot()). For callers that begin a read inside synchronous
    * code, as a SQLite VFS's xLock does.
    */
-  trySnapshotSync(): Snapshot | null {
+  trySnapshotSync(options?: SnapshotOptions): Snapshot | null {
     this.#checkOpen();
-    return this.#index.tryBeginReadSync();
+    const sequenced = sequencedOption(options);
+    const s = this.#index.tryBeginReadSync();
+    return s === null ? null : this.#withPending(s, sequenced);
   }
 
   /**
    * snapshot(), synchronously: retries trySnapshotSync() (sleeping the thread, as SQLite's busy
    * handler does) up to the busy timeout, then throws WALNUT_BUSY (reason BusyRead).
    */
-  snapshotSync(): Snapshot {
+  snapshotSync(options?: SnapshotOptions): Snapshot {
     const deadline = performance.now() + this.#index.busyTimeout;
     for (let attempt = 0; ; attempt++) {
-      const s = this.trySnapshotSync();
+      const s = this.trySnapshotSync(options);
       if (s !== null) return s;
       if (performance.now() > deadline) {
         throw walnutError('WALNUT_BUSY', 'could not take a read lock before the busy timeout (snapshotSync)', { path: this.#index.shmPath, reason: 'BusyRead' });
@@ -435,7 +547,9 @@ export class Store {
    */
   replicateTo(options: ReplicateOptions): ReplicationHandle {
     this.#checkOpen();
-    const r = startReplication(this, options);
+    // base images are durable state: the publisher's snapshots do not see sequenced commits
+    const source = { path: this.path, pageSize: this.pageSize, exportTo: this.exportTo.bind(this), snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };
+    const r = startReplication(source, options);
     this.#replications.add(r);
     r.once('end', () => this.#replications.delete(r));
     return r;
@@ -545,6 +659,15 @@ export class Store {
     const failed = this.#committer.failed;
     if (failed) throw failed;
   }
+}
+
+function sequencedOption(options: SnapshotOptions | undefined): boolean {
+  if (options === undefined || options === null) return true;
+  const v = (options as { sequenced?: unknown }).sequenced;
+  if (typeof options !== 'object' || (v !== undefined && typeof v !== 'boolean') || Object.keys(options).some((k) => k !== 'sequenced')) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'snapshot options must be { sequenced?: boolean }', { reason: 'options' });
+  }
+  return v !== false;
 }
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));

@@ -1,19 +1,20 @@
 /**
  * sql/walnut-vfs.ts — the SQLite VFS (wa-sqlite, synchronous build) whose main database is a
  * walnut store, for ONE connection: the writer, or a reader (role 'reader': opened read-only,
- * its views see published commits only).
+ * its views see durable commits only).
  *
  * SQLite in wasm runs in rollback mode (journal_mode=MEMORY, batch-atomic writes advertised)
  * on a logical file made of walnut page images:
- *   xLock(SHARED)          a view: the pipeline's current snapshot (kept across transactions
- *                          while it is good, else store.trySnapshotSync()) + its sequenced
- *                          commits (commit-pipeline.ts). Busy: a retry op + SQLITE_BUSY (the
+ *   xLock(SHARED)          a view: a store snapshot, which sees the sequenced commits not
+ *                          durable yet (store.sequence(); kept and advanced across
+ *                          transactions while it is good, else store.trySnapshotSync():
+ *                          commit-pipeline.ts). Busy: a retry op + SQLITE_BUSY (the
  *                          statement runner awaits the op and runs the step again).
  *   xLock(RESERVED),       refused (SQLITE_BUSY, `conflict` set) when another connection
  *   FCNTL_COMMIT_ATOMIC_   committed since the view began (the data version): SQLite backs
  *     WRITE                the batch out and the statement fails. A commit by another process
  *                          after that check is caught by the store: each commit is conditional
- *                          on its view's snapshot (store.commit's `base`, checked under
+ *                          on its view's snapshot (store.sequence's `base`, checked under
  *                          walnut's WRITE lock), and fails WALNUT_CONFLICT instead of
  *                          overwriting it.
  *   (after a failure)      xLock(SHARED) waits for the pipeline's recovery (a retry op +
@@ -25,7 +26,7 @@
  *   FCNTL_SYNC             marks the transaction as committing (a rollback never syncs).
  *   FCNTL_COMMIT_PHASETWO  the commit point (after SQLite's truncate of a shrunk database, which
  *                          follows the sync: committing at the sync lost VACUUM's shrink): the
- *                          pages are sequenced and submitted; the durability promise is kept
+ *                          pages are sequenced (store.sequence()); the durability promise is kept
  *                          for the caller (takeDurability()), not awaited by step(), so the
  *                          connection runs the next transaction while the fsync is pending.
  *   xUnlock(NONE)          a transaction that committed nothing but saw sequenced commits
@@ -188,7 +189,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       try {
         view ??= this.#openView(); // the header read at open comes without a lock
         if (view === null) return C.SQLITE_BUSY!;
-        if (pgno > (m.size ?? view.dbSize)) {
+        if (pgno > (m.size ?? pipeline.dbSize(view))) {
           pData.fill(0);
           return C.SQLITE_IOERR_SHORT_READ!;
         }
@@ -234,7 +235,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       const replaced = m.writes.get(pgno);
       if (replaced !== undefined) pipeline.recycle(replaced);
       m.writes.set(pgno, copy);
-      if (pgno > (m.size ?? m.view.dbSize)) m.size = pgno;
+      if (pgno > (m.size ?? pipeline.dbSize(m.view))) m.size = pgno;
       return C.SQLITE_OK!;
     }
 
@@ -267,11 +268,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
         pSize64.setBigInt64(0, BigInt(this.#mem.get(fileId)!.f.size), true);
         return C.SQLITE_OK!;
       }
-      let pages = m.size ?? m.view?.dbSize;
+      let pages = m.size ?? (m.view === null ? undefined : pipeline.dbSize(m.view));
       if (pages === undefined) {
         const v = this.#openView();
         if (v === null) return C.SQLITE_BUSY!;
-        pages = v.dbSize;
+        pages = pipeline.dbSize(v);
         pipeline.releaseView(v);
       }
       pSize64.setBigInt64(0, BigInt(pages * pageSize), true);
@@ -332,7 +333,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       if (lockType === C.SQLITE_LOCK_NONE && m.view !== null) {
         // A reader may have seen sequenced commits that are not durable yet.
         if (!m.committed) {
-          const wait = pipeline.whenDurable(m.view.S);
+          const wait = pipeline.whenDurable(m.view);
           if (wait !== null) this.#durability.push(wait);
         }
         pipeline.releaseView(m.view);
@@ -346,10 +347,10 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       if (m.writes.size === 0 && m.size === null) return C.SQLITE_OK!;
       const pages: PageImage[] = [];
       for (const [pgno, data] of m.writes) pages.push({ pgno, data });
-      m.writes.clear(); // the pipeline owns the buffers now
+      m.writes.clear(); // the store owns the buffers now
       pages.sort((a, b) => a.pgno - b.pgno);
-      const dbSize = m.size ?? m.view!.dbSize;
-      const done = pipeline.sequence(pages, dbSize, m.view!.base.snapshot);
+      const dbSize = m.size ?? pipeline.dbSize(m.view!);
+      const done = pipeline.sequence(pages, dbSize, m.view!);
       done.catch(() => undefined); // the caller gets it through takeDurability()
       this.#durability.push(done);
       m.committed = true;

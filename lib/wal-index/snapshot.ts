@@ -13,6 +13,10 @@
  * finished: a checkpoint must not overwrite a page in the database file under a read that the
  * lock promised to keep consistent. (The connection's files close on the same I/O lane after
  * the reads queued on it, so a close() that drops every lock does so after them too.)
+ * A store's snapshot may also see that store's sequenced commits that are not durable yet
+ * (commit/sequencer.ts, attached by the store as `pending`): every read and dbSize consult
+ * them first; frameOf()/framesOf() still describe the WAL only. A snapshot whose pending
+ * commits failed reads nothing more (each read throws that failure).
  */
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
@@ -39,6 +43,30 @@ export interface SnapshotSource {
   lookupMany(pgnos: Uint32Array, mxFrame: number, minFrame: number, out: Uint32Array): void;
   /** WALNUT_CORRUPT (ShmTruncated) when the -shm was cut below what the connection maps. */
   checkMapping(): void;
+  /** Is the published header still `bytes` (nothing committed, restarted or recovered since)? */
+  stillPublished(bytes: Uint8Array): boolean;
+}
+
+/**
+ * A store's sequenced commits that were not durable when a snapshot began, as that snapshot
+ * sees them (implemented by commit/sequencer.ts; declared here so that this file imports
+ * nothing of lib/commit).
+ */
+export interface PendingPages {
+  /** The newest sequenced commit seen (its ticket), 0 when none was pending. */
+  readonly ticket: number;
+  /** The database size after that commit (when ticket > 0). */
+  readonly dbSize: number;
+  /**
+   * Copies page `pgno` into `out` when a pending commit seen wrote it (true; `out` null: only
+   * checks); throws the failure once one of them failed.
+   */
+  readInto(pgno: number, out: Uint8Array | null): boolean;
+  /** Extends the view to every commit sequenced since (the caller checked nothing was published meanwhile). False once failed. */
+  advance(): boolean;
+  /** Resolves once every commit seen is durable; rejects with the failure of one that failed. */
+  whenDurable(): Promise<void>;
+  release(): void;
 }
 
 export interface SnapshotState {
@@ -65,6 +93,8 @@ export class Snapshot {
   #released = false;
   /** Asynchronous reads in flight; release() hands the lock back when the last one ends. */
   #reading = 0;
+  /** The store's sequenced commits this snapshot sees beyond its WAL view (null: durable state only). */
+  #pending: PendingPages | null = null;
 
   constructor(index: SnapshotSource, state: SnapshotState, onRelease: (s: Snapshot) => void) {
     this.#index = index;
@@ -75,9 +105,48 @@ export class Snapshot {
   get pageSize(): number {
     return this.#index.pageSize;
   }
-  /** Database size in pages as of this snapshot. */
+  /** Database size in pages as of this snapshot (after the newest pending commit it sees, if any). */
   get dbSize(): number {
-    return this.#state.dbSize;
+    const p = this.#pending;
+    return p !== null && p.ticket > 0 ? p.dbSize : this.#state.dbSize;
+  }
+
+  /**
+   * Store only (Store.snapshot()): the store's sequenced commits not durable yet that this
+   * snapshot sees (commit/sequencer.ts). Once, before the snapshot is handed out.
+   */
+  attachPending(pending: PendingPages): void {
+    this.#pending = pending;
+  }
+
+  /**
+   * The ticket of the newest commit this snapshot sees that was sequenced (store.sequence())
+   * but not durable when it began (or when advance() last extended it); 0 when it sees durable
+   * commits only.
+   */
+  get pendingTicket(): number {
+    return this.#pending?.ticket ?? 0;
+  }
+
+  /**
+   * Resolves once every commit this snapshot sees is durable (at once when pendingTicket is 0);
+   * rejects with the failure when one of them failed (a reader that showed them must not
+   * acknowledge what it read).
+   */
+  whenDurable(): Promise<void> {
+    return this.#pending === null || this.#pending.ticket === 0 ? Promise.resolve() : this.#pending.whenDurable();
+  }
+
+  /**
+   * Brings the snapshot up to date without a new read mark, when nothing was published since it
+   * began (no commit became durable, no other connection committed, the WAL did not restart):
+   * it then sees what a new snapshot of the same kind would (a store snapshot: every commit
+   * this store sequenced since, too). False when something was (take a new snapshot), when it
+   * was released, or when a pending commit it saw failed.
+   */
+  advance(): boolean {
+    if (this.#released || this.#index.closed || !this.#index.stillPublished(this.#state.headerBytes)) return false;
+    return this.#pending === null || this.#pending.advance();
   }
   /** The last WAL frame this snapshot sees (0 when it reads the database file only). */
   get mxFrame(): number {
@@ -157,6 +226,7 @@ export class Snapshot {
     // turns a -shm truncated while the snapshot was held into WALNUT_CORRUPT (ShmTruncated)
     // before the lookup; the synchronous reads cannot, and rely on the lookup's own SIGBUS guard
     // (native/shm_guard.h), which gives the same error.
+    if (this.#pendingRead(pgno, out)) return;
     if (this.#state.mxFrame !== 0) this.#index.checkMapping();
     const source = this.#locate(pgno, out);
     if (source.frame === 0 && !source.fromDb) return;
@@ -192,6 +262,7 @@ export class Snapshot {
   }
 
   #readIntoSync(pgno: number, out: Uint8Array): void {
+    if (this.#pendingRead(pgno, out)) return;
     const source = this.#locate(pgno, out);
     if (source.frame !== 0) {
       this.#index.wal.readFramePageSync(source.frame, out, this.#index.pageSize);
@@ -199,6 +270,20 @@ export class Snapshot {
       const got = this.#index.db.readSync(out, 0, this.#index.pageSize, (pgno - 1) * this.#index.pageSize);
       if (got < this.#index.pageSize) out.fill(0, got, this.#index.pageSize);
     }
+  }
+
+  /** A pending commit's page (or zeros past a size it shrank to) into `out`: true when it answered. */
+  #pendingRead(pgno: number, out: Uint8Array): boolean {
+    const p = this.#pending;
+    if (p === null || p.ticket === 0) return false;
+    this.#check(pgno);
+    if (!(out instanceof Uint8Array) || out.length < this.#index.pageSize) return false; // #locate's refusal
+    if (pgno > p.dbSize) {
+      p.readInto(pgno, null); // throws when failed
+      out.fill(0, 0, this.#index.pageSize);
+      return true;
+    }
+    return p.readInto(pgno, out);
   }
 
   #checkTrailer(pgno: number, page: Uint8Array): void {
@@ -247,6 +332,7 @@ export class Snapshot {
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    this.#pending?.release();
     if (this.#reading === 0) this.#onRelease(this);
   }
 

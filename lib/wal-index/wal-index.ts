@@ -679,6 +679,14 @@ export class WalIndex {
     return size;
   }
 
+  /**
+   * Is the published header still `bytes` (a snapshot's headerBytes)? Nothing was committed,
+   * restarted or recovered since. One read of the mapped header, no system call.
+   */
+  stillPublished(bytes: Uint8Array): boolean {
+    return !this.closed && this.#region.segments() > 0 && this.#stillLive(bytes);
+  }
+
   #stillLive(bytes: Uint8Array): boolean {
     this.#region.readHeader(this.#headerScratch);
     return sameHeaderBytes(this.#headerScratch, bytes);
@@ -884,12 +892,15 @@ export class WalIndex {
    * the calling thread, as SQLite does, when that is safe and saves the I/O-thread round trip:
    * the WAL needs no new header and no I/O is pending on either lane (WalFile.lanesIdle);
    * otherwise, and to retry a stale window, it goes through the I/O thread as usual.
+   * `onPublished` runs synchronously right after the header is published, before any other
+   * code (a snapshot taken after it sees the transactions: commit/sequencer.ts needs that step).
    */
   async appendAndPublish(
     transactions: readonly WalTransaction[],
     durability: Durability,
     headerDurability: Durability = durability === 'none' ? 'none' : 'data',
     inline = false,
+    onPublished?: () => void,
   ): Promise<AppendResult> {
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendAndPublish needs the write lock (beginWrite)');
     let live = this.#readHeader();
@@ -940,6 +951,7 @@ export class WalIndex {
       throw e;
     }
     this.#appends++;
+    onPublished?.(); // synchronously after the publish (nothing awaited since)
     return result;
   }
 

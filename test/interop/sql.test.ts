@@ -258,6 +258,29 @@ describe('walnut/sql', () => {
     expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
   });
 
+  test('after k transactions are lost to a sqlite3 commit, SQLite drops the pages they left in its cache (a data version bump of 1 kept them when k = 2: a lost update)', async () => {
+    const file = path.join(tmpDir(), 'lost-cache.db');
+    const db = await openDatabase(file);
+    const peer = new SqlitePeer(file);
+    try {
+      await db.exec('CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO c VALUES (1, 0)');
+      await peer.exec('BEGIN IMMEDIATE'); // holds the write lock: walnut's batch waits for it
+      const before = db.store.lastTicket;
+      const lost = [db.run('UPDATE c SET n = n + 1 WHERE id = 1'), db.run('UPDATE c SET n = n + 1 WHERE id = 1')].map((p) => p.catch((e: unknown) => e));
+      while (db.store.lastTicket < before + 2) await new Promise((resolve) => setTimeout(resolve, 1)); // both sequenced (n = 2 in the cache)
+      await peer.exec('UPDATE c SET n = n + 1 WHERE id = 1; COMMIT'); // built on n = 0: one commit by another connection
+      const [first, second] = await Promise.all(lost);
+      expect(first).toMatchObject({ code: 'WALNUT_CONFLICT', reason: 'OtherWriter' });
+      expect(second).toMatchObject({ code: 'WALNUT_CONFLICT', reason: 'ChainBroken' });
+      for (let i = 0; i < 2; i++) await db.run('UPDATE c SET n = n + 1 WHERE id = 1'); // the two, retried
+      expect(await db.get('SELECT n FROM c WHERE id = 1')).toEqual({ n: 3 });
+    } finally {
+      await peer.close();
+      await db.close();
+    }
+    expect(cli(file, 'SELECT n FROM c; PRAGMA integrity_check')).toBe('3\nok');
+  });
+
   test('16 callers incrementing counters (read-modify-write, retried on WALNUT_CONFLICT) while a sqlite3 process increments the same counters: no lost update, integrity ok', async () => {
     const file = path.join(tmpDir(), 'counters.db');
     const COUNTERS = 4;

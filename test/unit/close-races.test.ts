@@ -3,7 +3,7 @@
 // the database after reopening) or is rejected with WALNUT_CLOSED (and a rejected commit is
 // absent); close() always resolves; nothing escapes as an unhandled rejection.
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { PassThrough } from 'node:stream';
 
@@ -14,6 +14,7 @@ import { SHM_LOCK } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
 import { SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
+import { expectNoUnhandledRejections } from '../helpers/outcomes';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -21,14 +22,7 @@ let n = 0;
 const fresh = () => path.join(dir, `c${n++}.db`);
 const page = (v: number) => Buffer.alloc(4096, v);
 
-const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown) => void unhandled.push(e);
-beforeAll(() => void process.on('unhandledRejection', onUnhandled));
-afterAll(() => void process.off('unhandledRejection', onUnhandled));
-afterEach(async () => {
-  await new Promise((resolve) => setTimeout(resolve, 5)); // rejections are reported after the turn
-  expect(unhandled.splice(0)).toEqual([]);
-});
+expectNoUnhandledRejections();
 
 type Outcome = { ok: true; value?: unknown } | { ok: false; code: string | undefined; walnut: boolean };
 const settle = (p: Promise<unknown>): Promise<Outcome> =>

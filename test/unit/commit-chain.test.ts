@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { open, type Store } from '../../lib/index';
 import { HELPERS, runJsonChild } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
+import { expectAcknowledgedPages } from '../helpers/outcomes';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -20,12 +21,7 @@ async function runChild(scenario: string) {
   const db = fresh();
   const out = await runJsonChild<any>(path.join(HELPERS, 'chain-fault-child.js'), [db, scenario], { WALNUT_FAULT_INJECTION: '1' });
   expect(out.unhandled).toEqual([]);
-  const store = await open(db);
-  const snap = await store.snapshot();
-  const acked = new Map<number, number>(out.acknowledged.map((a: { pgno: number; v: number }) => [a.pgno, a.v]));
-  for (let pgno = 2; pgno <= 9; pgno++) expect((await snap.read(pgno))[100], `page ${pgno}`).toBe(acked.get(pgno) ?? 0);
-  snap.release();
-  await store.close();
+  await expectAcknowledgedPages(db, out.acknowledged, 2, 9);
   return out;
 }
 

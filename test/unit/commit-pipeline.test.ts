@@ -5,7 +5,7 @@
 // be in the WAL without the index publishing them the store stops with WALNUT_FAILED, as after
 // a failed fsync (DESIGN.md section 4).
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { GroupCommitter } from '../../lib/commit/group-committer';
 import { open } from '../../lib/commit/store';
@@ -13,6 +13,7 @@ import { walnutError, WalnutError } from '../../lib/errors';
 import { WalIndex } from '../../lib/wal-index/wal-index';
 import { HELPERS, runNode } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
+import { expectNoUnhandledRejections } from '../helpers/outcomes';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -20,14 +21,7 @@ let n = 0;
 const fresh = () => path.join(dir, `p${n++}.db`);
 const pages = (pgno: number, v: number) => [{ pgno, data: Buffer.alloc(4096, v) }];
 
-const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown) => void unhandled.push(e);
-beforeAll(() => void process.on('unhandledRejection', onUnhandled));
-afterAll(() => void process.off('unhandledRejection', onUnhandled));
-afterEach(async () => {
-  await new Promise((resolve) => setTimeout(resolve, 5));
-  expect(unhandled.splice(0)).toEqual([]);
-});
+expectNoUnhandledRejections();
 
 /** A committer over a real database's index, with the given beforeBatch hook. */
 async function committerWith(beforeBatch?: () => Promise<void>): Promise<{ index: WalIndex; committer: GroupCommitter }> {
