@@ -103,17 +103,19 @@ function until(check: () => boolean): Promise<void> {
   });
 }
 
+/** A page for `s`: filled with k, the slot's stamp in its first 4 bytes. */
+function page(s: Slot, k: number): Buffer {
+  const d = Buffer.alloc(4096, k);
+  d.writeUInt32BE(s.next, 0);
+  return d;
+}
+
 describe('worker_threads share one commit lane per database file (#21)', () => {
   it('two stores in one thread: the first writes the second\'s commits; conflicts across them', async () => {
     const dir = tmpDir('walnut-lanes-');
     const { file, slots } = laneDatabase(dir, 'one-thread', 4);
     const a = await open(file);
     const b = await open(file);
-    const page = (s: Slot, k: number): Buffer => {
-      const d = Buffer.alloc(4096, k);
-      d.writeUInt32BE(s.next, 0);
-      return d;
-    };
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).commit([{ pgno: slots[i % 8]!.pgno, data: page(slots[i % 8]!, i) }])));
     // each store numbers its own commits
     expect(results.filter((_, i) => i % 2 === 0).map((r) => r.commitSeq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
@@ -153,11 +155,6 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     const { file, slots } = laneDatabase(dir, 'join', 4);
     const a = await open(file);
     const b = await open(file);
-    const page = (s: Slot, k: number): Buffer => {
-      const d = Buffer.alloc(4096, k);
-      d.writeUInt32BE(s.next, 0);
-      return d;
-    };
     const before = a.metrics().batches;
     // From a socket's read callback (libuv's poll phase, not an async handle's): the leader's
     // committer forms its batch in this turn's check phase, before the wake-up b's submit sends
