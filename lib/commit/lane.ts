@@ -148,6 +148,11 @@ export class SharedLane implements CommitSink {
     return this.#chain.brokenBy;
   }
 
+  /** What this member's commits get while its own chain is broken (WALNUT_FAILED, ChainBroken), else null. */
+  get chainRefusal(): WalnutError | null {
+    return this.#chain.refusal;
+  }
+
   /** Mends this member's own chain (GroupCommitter.resumeCommits' rules). */
   resumeCommits(failure?: unknown): boolean {
     return this.#chain.resume(failure);

@@ -346,7 +346,8 @@ export class Store {
     if (this.#lane !== null && !this.#lane.leader) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', 'a sequenced commit needs a store that writes its own commits: this one shares a commit lane it does not lead; open it with shareLane: false', { reason: 'shareLane' });
     }
-    const refusal = this.#committer.chainRefusal;
+    // the lane's chain too: a store whose commit through the lane failed may lead it now
+    const refusal = this.#lane?.chainRefusal ?? this.#committer.chainRefusal;
     if (refusal !== null) throw refusal;
     return this.#sequencer.sequence(normalizePages(pages, this.#rules, dbSize), dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), release);
   }

@@ -36,10 +36,12 @@
  *    view that saw them fails its reads and its durability wait). Once every commit in flight
  *    has settled, recovery (#recover) acknowledges the failure (store.resumeCommits) and bumps
  *    `resets` past the lost transactions (the VFS adds it to the data version, so every view opened before is stale and
- *    SQLite drops its page cache, which may hold lost pages): sequencing goes on. A failure the
- *    store cannot mend (a failed fsync: the store stopped) keeps the pipeline failed.
+ *    SQLite drops its page cache, which may hold lost pages): sequencing goes on. A transaction
+ *    the store refused as bad input before sequencing it (a page past option maxPageCount)
+ *    broke no chain, and recovers the same way. A failure the store cannot mend (a failed
+ *    fsync: the store stopped) keeps the pipeline failed.
  */
-import { walnutError } from '../errors';
+import { isWalnutError, walnutError } from '../errors';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { Store } from '../commit/store';
 
@@ -85,6 +87,8 @@ export class CommitPipeline {
   readonly #release = (pages: { data: Uint8Array }[]): void => {
     for (const p of pages) this.recycle(p.data as Buffer);
   };
+  /** Transactions store.sequence() refused as bad input (nothing sequenced, no chain broken): #recover. */
+  readonly #refused = new Set<unknown>();
   /** Every commit not yet settled (close() waits for them). */
   readonly #inFlight = new Set<Promise<unknown>>();
 
@@ -207,9 +211,11 @@ export class CommitPipeline {
       ({ ticket, durable } = this.#store.sequence(pages, { dbSize, base: view.snapshot, release: this.#release }));
     } catch (e) {
       // refused before it was sequenced (the store's chain broken by a commit of its own, the
-      // store stopped or closed): the transaction is lost as a failed one is
+      // store stopped or closed, input it refuses: a page past option maxPageCount): the
+      // transaction is lost as a failed one is
       durable = Promise.reject(e);
       ticket = 0;
+      if (isWalnutError(e, 'WALNUT_INVALID_ARGUMENT')) this.#refused.add(e); // broke no chain: #recover
     }
     const done: Promise<void> = durable.then(
       () => {
@@ -268,7 +274,11 @@ export class CommitPipeline {
    */
   async #recover(failure: Error): Promise<void> {
     await this.drain();
-    if (!this.#store.resumeCommits(failure)) throw failure; // not mendable (or not ours): stay failed
+    // not mendable (or not ours): stay failed; a refusal of bad input took no place in the
+    // commit order and broke no chain, but SQLite's cache holds its pages as much
+    const refused = this.#refused.delete(failure);
+    if (!this.#store.resumeCommits(failure) && !refused) throw failure;
+    this.#refused.clear();
     // SQLite keeps its page cache while the change counter it reads at a transaction's start is
     // the one it last saw: k lost commits left its cache k past the durable page 1, and d other
     // connections' commits moved the data version d: a bump of k + 1 makes the two differ

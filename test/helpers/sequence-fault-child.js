@@ -3,6 +3,7 @@
 // its own batch. Scenarios: 'write' (EIO on the first batch after arming), 'close' (the same,
 // with close() called in the turn that sequenced the commits). Prints one JSON line; the
 // parent reopens the database and checks that exactly the acknowledged pages are there.
+// 'lane' (laneScenario): a store whose lane commit failed leads the lane later.
 'use strict';
 const { open } = require('../../dist/index.js');
 const native = require('../../dist/native.js');
@@ -20,7 +21,37 @@ const attempt = (fn) => {
   }
 };
 
+/**
+ * 'lane': two stores of this thread share a commit lane; a commit the follower hands to the lane
+ * meets the fault (its own chain breaks), then the leader closes and the follower leads: its
+ * sequence() must refuse (nothing sequenced, nothing seen) until it acknowledges the failure.
+ */
+async function laneScenario() {
+  const options = { groupCommit: { maxBatchBytes: 4096 }, autoCheckpoint: false };
+  const leader = await open(dbPath, options);
+  const follower = await open(dbPath, options);
+  await leader.commit([{ pgno: 2, data: page(1) }]);
+  native.TEST_setFaults({ failWrite: { nth: 1, errno: 5 } });
+  const out = { scenario };
+  out.failed = await follower.commit([{ pgno: 3, data: page(2) }]).then(() => ({ ok: true }), outcome);
+  native.TEST_setFaults({});
+  await leader.close();
+  out.followerLeads = follower.metrics().lane.leader;
+  out.whileBroken = attempt(() => follower.sequence([{ pgno: 4, data: page(9) }]).ticket);
+  const snap = follower.trySnapshotSync();
+  out.seen = { pendingTicket: snap.pendingTicket, dbSize: snap.dbSize, page4: snap.readSync(4)[0] };
+  snap.release();
+  out.resumed = follower.resumeCommits(follower.chainBrokenBy);
+  const after = follower.sequence([{ pgno: 4, data: page(10) }]);
+  out.afterResume = { ticket: after.ticket, settled: await after.durable.then(() => ({ ok: true }), outcome) };
+  await follower.close();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  out.unhandled = unhandled;
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
 (async () => {
+  if (scenario === 'lane') return laneScenario();
   const store = await open(dbPath, { synchronous: 'full', groupCommit: { maxBatchBytes: 4096 }, autoCheckpoint: false });
   const acknowledged = [];
   const sequence = (pgno, v) => {

@@ -381,6 +381,29 @@ describe('walnut/sql', () => {
     }
   });
 
+  test('a transaction the store refuses before sequencing it (past option maxPageCount) fails alone: the database goes on, the refused rows are nowhere', async () => {
+    const file = path.join(tmpDir(), 'max-pages.db');
+    const db = await openDatabase(file, { maxPageCount: 12 });
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, pad BLOB)');
+      let acknowledged = 0;
+      let refused: unknown = null;
+      for (let i = 0; i < 20 && refused === null; i++) {
+        await db.run('INSERT INTO t(pad) VALUES (zeroblob(3000))').then(() => acknowledged++, (e: unknown) => (refused = e));
+      }
+      expect(isWalnutError(refused, 'WALNUT_INVALID_ARGUMENT')).toBe(true);
+      expect((refused as { reason?: string }).reason).toBe('dbSize');
+      // the next calls run (it failed the whole database before: every later read and write got the same refusal)
+      expect(await db.get('SELECT count(*) AS n FROM t')).toEqual({ n: acknowledged });
+      await db.run('DELETE FROM t WHERE id > 2');
+      await db.run('INSERT INTO t(pad) VALUES (zeroblob(10))');
+      expect(await db.get('SELECT count(*) AS n FROM t')).toEqual({ n: 3 });
+    } finally {
+      await db.close();
+    }
+    expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe('ok\n3');
+  });
+
   test('an injected write error (ENOSPC) fails the transaction it hits and every one built on it; nothing else is acknowledged or present; the database recovers by itself', async () => {
     const { file, out } = await sqlFault('writeENOSPC');
     expect(out.errors).toContain('WALNUT_FULL');

@@ -218,6 +218,19 @@ describe('failures', () => {
       await expectAcknowledgedPages(db, out.acknowledged, 2, 9);
     });
   }
+
+  it('a store whose commit through the shared lane failed, leading the lane later: sequence() refuses (ChainBroken, nothing sequenced, nothing seen) until resumeCommits()', async () => {
+    const out = await runJsonChild<any>(path.join(HELPERS, 'sequence-fault-child.js'), [fresh(), 'lane'], { WALNUT_FAULT_INJECTION: '1' });
+    expect(out.crashed).toBeUndefined();
+    expect(out.unhandled).toEqual([]);
+    expect(out.failed).toMatchObject({ ok: false, code: 'WALNUT_IO' });
+    expect(out.followerLeads).toBe(true);
+    // it returned ticket 1, whose page snapshots showed until the lane's refusal arrived
+    expect(out.whileBroken).toMatchObject({ ok: false, code: 'WALNUT_FAILED', reason: 'ChainBroken', causeCode: 'WALNUT_IO' });
+    expect(out.seen).toEqual({ pendingTicket: 0, dbSize: 2, page4: 0 });
+    expect(out.resumed).toBe(true);
+    expect(out.afterResume).toEqual({ ticket: 1, settled: { ok: true } });
+  });
 });
 
 describe('refusals and close()', () => {
