@@ -26,11 +26,16 @@
  *    (stored, its ack lost past the duplicate window) is taken as stored with everything
  *    before it; anything else (the server lost its last id in a restart after the duplicate
  *    window, or another writer's message) re-anchors the chain on that last sequence, counted
- *    in `resyncs`. Another writer on the stream is outside what this guarantees for the
+ *    in `resyncs`. A non-walnut writer on the stream is outside what this guarantees for the
  *    messages around its own.
+ *  - Another walnut primary on the same stream (a message id of a session this pipeline never
+ *    published, stored after this pipeline's own messages) is refused: settle() rejects with
+ *    WALNUT_CONFLICT reason OtherPrimary and replication stops (one stream per primary; two
+ *    interleaved sessions made every replica re-base over and over, with no error).
  *  - A message can wait for an earlier one's stream sequence (`after`): it is not sent before
  *    that one is stored (a base image's parts name their part 0, publisher.ts).
  */
+import { walnutError, WalnutError } from '../errors';
 import { type NatsLink, backoff, HEADER_MSG_ID, messageAt } from './nats';
 
 /** A message handed to the pipeline; `seq` is set once it is stored. */
@@ -70,6 +75,9 @@ interface Pending {
 
 const WRONG_LAST = /wrong last (msg id|sequence)/i;
 
+/** The session a message id names (publisher.ts: `<session>:<seq>.<part>`). */
+const sessionOf = (msgId: string): string => msgId.slice(0, Math.max(0, msgId.indexOf(':')));
+
 export class OrderedPublishes {
   readonly stats: PipelineStats = { messages: 0, bytesPublished: 0, publishRetries: 0, duplicates: 0, resyncs: 0, inFlight: 0, peakInFlight: 0, lastError: null };
   /** Handed in, not yet stored, in order; the first `#sent` are on the wire. */
@@ -79,6 +87,8 @@ export class OrderedPublishes {
   #chain: Expect;
   #failures = 0;
   #settling = false;
+  /** The sessions (message id prefixes) whose messages this pipeline stored. */
+  readonly #sessions = new Set<string>();
 
   constructor(
     readonly link: NatsLink,
@@ -153,6 +163,7 @@ export class OrderedPublishes {
         this.stats.lastError = `publish: ${error.message}`;
         if (WRONG_LAST.test(error.message)) {
           const found = await this.#resync().catch((e: Error) => {
+            if (e instanceof WalnutError && e.reason === 'OtherPrimary') throw e;
             this.stats.lastError = `publish: ${e.message}`;
             return null;
           });
@@ -190,6 +201,7 @@ export class OrderedPublishes {
       return p.msg;
     });
     this.#chain = { lastMsgID: done[done.length - 1]!.msgId };
+    for (const m of done) this.#sessions.add(sessionOf(m.msgId));
     this.#failures = 0;
     this.#sent = Math.max(0, this.#sent - done.length);
     this.stats.inFlight = this.#sent;
@@ -241,6 +253,9 @@ export class OrderedPublishes {
     const id = m?.header.get(HEADER_MSG_ID) ?? '';
     const index = id === '' ? -1 : this.#pending.findIndex((p) => p.msg.msgId === id);
     if (index >= 0) return { index, seq: last };
+    if ('lastMsgID' in this.#chain && id !== '' && !this.#sessions.has(sessionOf(id))) {
+      throw walnutError('WALNUT_CONFLICT', `another walnut primary (session ${sessionOf(id)}) publishes to the JetStream stream ${this.stream} after this one: a stream takes one primary; replication stopped`, { reason: 'OtherPrimary' });
+    }
     this.#chain = { lastSequence: last };
     this.stats.resyncs++;
     return null;

@@ -522,7 +522,14 @@ export class Replication extends EventEmitter implements ReplicationHandle {
           () => null,
           (e: unknown) => e,
         );
-        await this.#pump(s, exportEnded);
+        try {
+          await this.#pump(s, exportEnded);
+        } catch (e) {
+          // the pipeline refused (another primary on the stream): the session's export ends too
+          exp.stop();
+          await exportEnded;
+          throw e;
+        }
         exp.stop();
         const e = await exportEnded;
         if (e !== null && !s.abandoned && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) this.#error(e);

@@ -63,6 +63,8 @@ export interface ReplicaLag {
   appliedCommits: number;
   batches: number;
   rebases: number;
+  /** Log messages of another primary's session skipped (a stream takes one primary: see #isForeign). */
+  foreignMessages: number;
 }
 
 interface Base {
@@ -122,7 +124,8 @@ export class Replica extends EventEmitter {
   #closed = false;
   #stopIter: (() => void) | null = null;
   #done: Promise<void> = Promise.resolve();
-  #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0 };
+  #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0 };
+  #toldForeign = false;
   #waiters: { session: string | null; seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   /** The last log message read (stream sequence) and when (for the watchdog). */
   #lastRead = { seq: 0, at: 0 };
@@ -284,6 +287,24 @@ export class Replica extends EventEmitter {
     for (const w of due) w.resolve();
   }
 
+  /**
+   * A log message of a session other than the applied one: a new session of the primary (it
+   * published its base image first: re-base onto it), or, when the newest base image is still
+   * the applied session's, another primary writing to the same stream, whose messages are
+   * skipped ('error' WALNUT_CONFLICT reason OtherPrimary, once) — re-basing on each of them
+   * made the replica re-base over and over without applying anything.
+   */
+  async #isForeign(session: string): Promise<boolean> {
+    const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
+    if (last === null || last.header.get(HEADER.SESSION) !== this.#applied!.session) return false;
+    this.#lag.foreignMessages++;
+    if (!this.#toldForeign) {
+      this.#toldForeign = true;
+      this.#fail(walnutError('WALNUT_CONFLICT', `another walnut primary (session ${session}) publishes to the JetStream stream ${this.#stream}: its messages are skipped; a stream takes one primary`, { reason: 'OtherPrimary' }));
+    }
+    return true;
+  }
+
   /** The newest complete base image in the stream (waits for one). */
   async #newestBase(): Promise<Base> {
     for (let attempt = 0; ; attempt++) {
@@ -435,7 +456,10 @@ export class Replica extends EventEmitter {
         this.#lastRead = { seq: m.seq, at: performance.now() };
         const session = m.headers?.get(HEADER.SESSION) ?? '';
         const first = Number(m.headers?.get(HEADER.FIRST_COMMIT));
-        if (session !== this.#applied!.session) throw new Rebase(`the primary began session ${session}`);
+        if (session !== this.#applied!.session) {
+          if (await this.#isForeign(session)) continue;
+          throw new Rebase(`the primary began session ${session}`);
+        }
         if (next === null || first !== next) {
           // a fresh read, or the first message after an earlier partial one was read again
           if (first > done() + 1) throw new Rebase(`commits ${done() + 1}..${first - 1} are no longer in the stream`);

@@ -265,6 +265,37 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await store.close();
   }, 60_000);
 
+  it('a second primary replicating to the same stream: the one overtaken stops with WALNUT_CONFLICT OtherPrimary; the replica follows the newer one (it re-based over and over before)', async () => {
+    const { server, store: a, r: ra } = await replicating('twin');
+    const errors: unknown[] = [];
+    ra.on('error', (e) => errors.push(e));
+    const ended = new Promise<void>((res) => ra.once('end', () => res()));
+    for (let i = 0; i < 20; i++) await a.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    const replica = await openReplica(path.join(dir, 'twin-replica.db'), { servers: server.url, stream: 'twin' });
+    const replicaErrors: unknown[] = [];
+    replica.on('error', (e) => replicaErrors.push(e));
+    await replica.waitFor(20, ra.metrics().session);
+    const rebasesBefore = replica.lag().rebases;
+    // b, another database, is started on the same stream by mistake: its first base image is
+    // the stream's newest, so the replica re-bases onto b once; a's next message is refused
+    const b = await open(newPrimary());
+    const rb = b.replicateTo({ servers: server.url, stream: 'twin' });
+    await rb.ready;
+    await until(() => rb.metrics().bases >= 1, 20_000, () => rb.metrics());
+    for (let i = 20; i < 30; i++) await a.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    await ended;
+    expect(errors.map((e) => (e as { code?: string; reason?: string }))).toContainEqual(expect.objectContaining({ code: 'WALNUT_CONFLICT', reason: 'OtherPrimary' }));
+    for (let i = 0; i < 10; i++) await b.commit([{ pgno: 3 + (i % 4), data: noise(100 + i) }]);
+    await until(() => rb.metrics().publishedSeq === rb.metrics().exportedSeq && rb.metrics().exportedSeq >= 10, 20_000, () => rb.metrics());
+    await replica.waitFor(rb.metrics().publishedSeq, rb.metrics().session);
+    expect(replica.lag().rebases).toBe(rebasesBefore + 1);
+    expect(await pages(replica.store)).toEqual(await pages(b));
+    expect(rb.metrics().lastError ?? '').not.toMatch(/OtherPrimary|another walnut primary/);
+    await replica.close();
+    await rb.stop();
+    await Promise.all([a.close(), b.close()]);
+  }, 60_000);
+
   it('waitFor: a wait still pending when the replica closes rejects WALNUT_CLOSED (it never settled); bad arguments are refused', async () => {
     const { server, store, r } = await replicating('waitclose');
     const replica = await openReplica(path.join(dir, 'waitclose-replica.db'), { servers: server.url, stream: 'waitclose' });
