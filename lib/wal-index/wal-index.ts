@@ -170,6 +170,14 @@ async function pause(attempt: number, turn?: WriteTurn): Promise<void> {
   });
 }
 
+/** What a -shm lock byte is (SQLite's names), and the WALNUT_BUSY reason for failing to get it. */
+function shmLockName(byte: number): { name: string; reason: string } {
+  if (byte === SHM_LOCK.WRITE) return { name: 'WAL write (WRITE)', reason: 'BusyWrite' };
+  if (byte === SHM_LOCK.CKPT) return { name: 'checkpoint (CKPT)', reason: 'BusyCheckpoint' };
+  if (byte === SHM_LOCK.RECOVER) return { name: 'recovery (RECOVER)', reason: 'BusyRecovery' };
+  return { name: `read mark (READ(${byte - SHM_LOCK.READ(0)}))`, reason: 'BusyRead' };
+}
+
 export class WalIndex {
   readonly dbPath: string;
   readonly walPath: string;
@@ -388,7 +396,8 @@ export class WalIndex {
     try {
       for (let attempt = 0; !((turn === undefined || this.#writeQueue[0] === turn) && this.#tryShm(byte, n, mode)); attempt++) {
         if (performance.now() > deadline || giveUp?.() === true) {
-          throw walnutError('WALNUT_BUSY', `shm lock ${byte}${n > 1 ? `..${byte + n - 1}` : ''} (${mode}) is held elsewhere`, { path: this.shmPath });
+          const { name, reason } = shmLockName(byte);
+          throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
         }
         await pause(attempt, turn);
       }

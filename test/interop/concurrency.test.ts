@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 
+import type { WalnutError } from '../../lib/errors';
 import { WalIndex } from '../../lib/wal-index/wal-index';
 import { HELPERS, runNode } from '../helpers/children';
 import { commitVia } from '../helpers/commit';
@@ -94,7 +95,9 @@ describe('a process killed with SIGKILL does not block the others', () => {
     const page = Buffer.alloc(4096, 1);
     // held elsewhere: the busy timeout expires
     const snap = await index.beginRead();
-    await expect(index.beginWrite(snap)).rejects.toMatchObject({ code: 'WALNUT_BUSY' });
+    const busy = await index.beginWrite(snap).then(() => null, (e: unknown) => e as WalnutError);
+    expect(busy).toMatchObject({ code: 'WALNUT_BUSY', reason: 'BusyWrite' }); // a stable reason, SQLite's lock named
+    expect(busy!.message).toMatch(/WAL write \(WRITE\) lock .* held by another connection past the busy timeout \(200 ms\)/);
     snap.release();
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
