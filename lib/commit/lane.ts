@@ -34,7 +34,7 @@ import { walnutError, WalnutError } from '../errors';
 import { NativeCommitLane, type NativeCommitLane as NativeLane, type NativeFileHandle, type NativeLaneMetrics } from '../native';
 import type { WalPage } from '../wal/wal-file';
 import { CommitChain } from './chain';
-import type { CommitCheck, CommitResult, ConflictSet, GroupCommitter } from './group-committer';
+import type { CommitCheck, CommitListener, CommitResult, ConflictSet, GroupCommitter } from './group-committer';
 
 /** The lane's counters, as one member sees them (Store.metrics().lane). */
 export interface LaneMetrics {
@@ -124,6 +124,20 @@ export class SharedLane implements CommitSink {
   /** This member's own chain, broken while it submitted through the lane (#breakOwnChain). */
   readonly #chain: CommitChain;
 
+  /**
+   * Leader: hears its own commits' outcomes (the committer numbers them by this store's count,
+   * and this batch's settle reports them to the lane) before their callers do; no promise or
+   * closure per commit.
+   */
+  readonly #ownCommits: CommitListener = {
+    written: () => {
+      this.#own++;
+      this.#queueFlush();
+      return ++this.#seq;
+    },
+    failed: () => this.#resignIfFailed(),
+  };
+
   /** Joins the lane of `db` (a NativeFile handle of the database file). */
   constructor(db: NativeFileHandle, key: string, pageSize: number, committer: GroupCommitter, path: string) {
     this.#committer = committer;
@@ -177,17 +191,8 @@ export class SharedLane implements CommitSink {
     const refusal = this.#chain.refusal;
     if (refusal !== null) return Promise.reject(refusal);
     if (this.#leader) {
-      return this.#committer.submit(pages, dbSize, check).then(
-        (r) => {
-          this.#own++;
-          this.#queueFlush();
-          return { ...r, commitSeq: ++this.#seq };
-        },
-        (e: unknown) => {
-          this.#resignIfFailed();
-          throw e;
-        },
-      );
+      this.#resignIfFailed(); // a failed committer refuses this commit: the others go on under another leader
+      return this.#committer.submit(pages, dbSize, check, this.#ownCommits);
     }
     if (check !== undefined && 'base' in check) {
       // store.commit refuses base on a lane member before it gets here
@@ -373,12 +378,7 @@ export class SharedLane implements CommitSink {
   #hand({ meta, buffer: taken }: Taken, into: Uint8Array): void {
     if (meta.length > 0) this.#watchIdle();
     // `into` holds the commits (else nothing was taken or they did not fit: taken is a new buffer)
-    let inFlight = taken === into ? meta.length / TAKE_FIELDS : 0;
-    const spare = (): void => {
-      if (this.#spare.length < TAKE_BUFFERS_KEPT) this.#spare.push(into);
-    };
-    const settled = taken !== into ? () => undefined : () => void (--inFlight === 0 && spare());
-    if (inFlight === 0) spare();
+    const listener = new TakenCommits(this, taken === into ? meta.length / TAKE_FIELDS : 0, into);
     const size = this.#pageSize;
     const buffer = taken.buffer;
     for (let m = 0; m < meta.length; m += TAKE_FIELDS) {
@@ -392,21 +392,27 @@ export class SharedLane implements CommitSink {
         ? { pgnos: new Uint32Array(buffer, at + count * size + count * 4, meta[m + 2]!), mxFrame: meta[m + 5]!, salts: [meta[m + 6]!, meta[m + 7]!] }
         : undefined;
       const dbSize = meta[m + 3]! === 0 ? undefined : meta[m + 3]!;
-      this.#committer.submit(pages, dbSize, conflict === undefined ? undefined : { conflict }, false).then(
-        (r) => {
-          settled();
-          this.#ok.push(id, r.firstFrame, r.lastFrame, r.durable ? 1 : 0);
-          this.#queueFlush();
-        },
-        (e: unknown) => {
-          settled();
-          this.#resignIfFailed();
-          const w = e as { code?: string; message?: string; reason?: string; errno?: number };
-          this.#failed.push([id, w.code ?? 'WALNUT_FAILED', w.message ?? String(e), w.reason ?? '', w.errno ?? 0]);
-          this.#queueFlush();
-        },
-      );
+      this.#committer.submitTaken(pages, dbSize, conflict === undefined ? undefined : { conflict }, listener, id);
     }
+  }
+
+  /** A taken commit (lane id `id`) was written: its outcome goes to its member with this batch's settle. */
+  takenWritten(id: number, firstFrame: number, lastFrame: number, durable: boolean): void {
+    this.#ok.push(id, firstFrame, lastFrame, durable ? 1 : 0);
+    this.#queueFlush();
+  }
+
+  /** A taken commit failed: as takenWritten, with the failure. */
+  takenFailed(id: number, e: unknown): void {
+    this.#resignIfFailed();
+    const w = e as { code?: string; message?: string; reason?: string; errno?: number };
+    this.#failed.push([id, w.code ?? 'WALNUT_FAILED', w.message ?? String(e), w.reason ?? '', w.errno ?? 0]);
+    this.#queueFlush();
+  }
+
+  /** A take buffer no commit uses any more: kept for a later take (TAKE_BUFFERS_KEPT). */
+  spare(into: Uint8Array): void {
+    if (this.#spare.length < TAKE_BUFFERS_KEPT) this.#spare.push(into);
   }
 
   /**
@@ -430,5 +436,38 @@ export class SharedLane implements CommitSink {
     this.#failed = [];
     this.#own = 0;
     this.#native.settle(ok, failed, own);
+  }
+}
+
+/**
+ * The commits of one take, as the leader's committer settles them (CommitListener, token: the
+ * lane id): each outcome goes to the lane, and the take buffer is spare again once every commit
+ * in it settled (`inFlight`; 0 when the commits are not in `into`, which is spare at once).
+ */
+class TakenCommits implements CommitListener {
+  #inFlight: number;
+
+  constructor(
+    readonly lane: SharedLane,
+    inFlight: number,
+    readonly into: Uint8Array,
+  ) {
+    this.#inFlight = inFlight;
+    if (inFlight === 0) lane.spare(into);
+  }
+
+  written(id: number, firstFrame: number, lastFrame: number, durable: boolean): number {
+    this.#settled();
+    this.lane.takenWritten(id, firstFrame, lastFrame, durable);
+    return 0; // no caller sees it: the member numbers its own commits
+  }
+
+  failed(id: number, e: unknown): void {
+    this.#settled();
+    this.lane.takenFailed(id, e);
+  }
+
+  #settled(): void {
+    if (this.#inFlight > 0 && --this.#inFlight === 0) this.lane.spare(this.into);
   }
 }
