@@ -232,7 +232,7 @@ export class GroupCommitter {
   readonly #maxWaitMicros: number;
   readonly #onCommitted: (mxFrame: number) => void;
   readonly #beforeBatch: () => Promise<void> | null;
-  readonly #beforeAppend: (frames: number, mxFrame: number) => Promise<void>;
+  readonly #beforeAppend: (frames: number, mxFrame: number) => Promise<void> | null;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
   readonly #onWritten: ((txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void) | null;
@@ -263,7 +263,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void>; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void> | null; events?: EventRing },
   ) {
     this.#index = index;
     this.#chain = new CommitChain(index.dbPath);
@@ -272,7 +272,7 @@ export class GroupCommitter {
     this.#maxWaitMicros = o.maxWaitMicros;
     this.#onCommitted = o.onCommitted ?? (() => undefined);
     this.#beforeBatch = o.beforeBatch ?? (() => null);
-    this.#beforeAppend = o.beforeAppend ?? (() => Promise.resolve());
+    this.#beforeAppend = o.beforeAppend ?? (() => null);
     this.#events = o.events ?? null;
     this.#stampTrailers = o.stampTrailers ?? false;
     this.#onWritten = o.onWritten ?? null;
@@ -559,7 +559,9 @@ export class GroupCommitter {
     for (const p of batch) if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
     if (accepted.length === 0) return;
     // `gen` is still the live header: WRITE is held, and only this connection publishes under it
-    await this.#beforeAppend(frames, gen.mxFrame); // a failure rejects the batch: nothing is written yet
+    // a failure rejects the batch: nothing is written yet; null: nothing to wait for
+    const checkpointed = this.#beforeAppend(frames, gen.mxFrame);
+    if (checkpointed !== null) await checkpointed;
     const tSerialized = nowUs();
     const full = this.#synchronous === 'full';
     let result;
