@@ -376,7 +376,11 @@ export class SharedLane implements CommitSink {
   }
 
   #hand({ meta, buffer: taken }: Taken, into: Uint8Array): void {
-    if (meta.length > 0) this.#watchIdle();
+    if (meta.length === 0) {
+      this.spare(into); // nothing taken (the usual gather of a lone or busy leader)
+      return;
+    }
+    this.#watchIdle();
     // `into` holds the commits (else nothing was taken or they did not fit: taken is a new buffer)
     const listener = new TakenCommits(this, taken === into ? meta.length / TAKE_FIELDS : 0, into);
     const size = this.#pageSize;
