@@ -23,6 +23,9 @@
  *    the lane's auto-checkpoints); every member still has its own wal-index connection (reads,
  *    snapshots, checkpoint(), its own read marks), so other processes see one connection per
  *    store of which only the leader writes.
+ * A leader alone in the lane (native `alone`: no other store of this file in the process) makes
+ * no native call per batch: nothing to gather, and its batches reach the lane's metrics in
+ * arrears (with the next settle, metrics() or leaving).
  * A leader whose committer failed (WALNUT_FAILED) resigns at once: the others go on under a new
  * leader, the failed store refuses commits until reopened, as before.
  * Leaving: close() waits until this store's own commits settled (leading meanwhile if it leads
@@ -87,6 +90,8 @@ const GATHER_MAX_MS = 4;
 const TAKE_BUFFER_BYTES = 1 << 20;
 const TAKE_BUFFERS_KEPT = 4;
 
+const NO_OUTCOMES = new Float64Array(0);
+
 interface Taken {
   meta: Float64Array;
   buffer: Uint8Array;
@@ -109,6 +114,9 @@ export class SharedLane implements CommitSink {
   #failed: Failure[] = [];
   #own = 0;
   #flushQueued = false;
+  /** Leader alone in the lane: its batches and commits since the last settle (#settleAlone). */
+  #aloneBatches = 0;
+  #aloneCommits = 0;
   /** Leader: ends the wait of the committer's gather() (null: none waits). */
   #gathered: (() => void) | null = null;
   /** Leader: when the last batch was formed (performance.now()), and batches' recent span, ms. */
@@ -230,6 +238,7 @@ export class SharedLane implements CommitSink {
   async resign(): Promise<void> {
     if (this.#waiting.size > 0) await new Promise<void>((resolve) => (this.#whenSettled = resolve));
     this.#resigned = true;
+    this.#settleAlone();
     this.#native.resign();
   }
 
@@ -248,6 +257,7 @@ export class SharedLane implements CommitSink {
   /** close(), last step (after the committer finished what it took): settles and leaves. */
   leave(): void {
     this.#flush();
+    this.#settleAlone();
     this.#left = true;
     this.#native.leave();
   }
@@ -273,6 +283,13 @@ export class SharedLane implements CommitSink {
    */
   gather(): Promise<void> | null {
     if (!this.#leader || this.#resigned || this.#left) return null;
+    if (this.#native.alone) {
+      // nobody to take from or wait for: no native call per batch. A store that joins meanwhile
+      // is taken from at the next batch; its Submit wakes this leader when the lane counts it
+      // idle (a leader the lane counts busy has #watchIdle armed: it rests once idle)
+      this.#formedAt = 0;
+      return null;
+    }
     if (this.#flushQueued) this.#flush(); // the batch just written: its members are awaited now
     const r = this.#takeInto((into) => this.#native.gather(true, into));
     this.#watchIdle();
@@ -315,6 +332,7 @@ export class SharedLane implements CommitSink {
   }
 
   metrics(): LaneMetrics {
+    this.#settleAlone();
     const m: NativeLaneMetrics = this.#native.metrics();
     return {
       member: this.#native.member,
@@ -433,6 +451,15 @@ export class SharedLane implements CommitSink {
     this.#flushQueued = false;
     if (this.#ok.length === 0 && this.#failed.length === 0 && this.#own === 0) return;
     if (this.#formedAt > 0) this.#batchMs += ((performance.now() - this.#formedAt) - this.#batchMs) / 8;
+    if (this.#ok.length === 0 && this.#failed.length === 0 && this.#native.alone) {
+      // a batch of this store's own commits, nobody else in the lane: counted here, reported to
+      // the lane's metrics with the next settle (#settleAlone), not with a native call per batch
+      this.#aloneBatches++;
+      this.#aloneCommits += this.#own;
+      this.#own = 0;
+      return;
+    }
+    this.#settleAlone();
     const ok = Float64Array.from(this.#ok);
     const failed = this.#failed;
     const own = this.#own;
@@ -440,6 +467,16 @@ export class SharedLane implements CommitSink {
     this.#failed = [];
     this.#own = 0;
     this.#native.settle(ok, failed, own);
+  }
+
+  /** Reports the batches #flush counted while this leader was alone (before any other settle, metrics() and leaving). */
+  #settleAlone(): void {
+    if (this.#aloneBatches === 0) return;
+    const batches = this.#aloneBatches;
+    const commits = this.#aloneCommits;
+    this.#aloneBatches = 0;
+    this.#aloneCommits = 0;
+    this.#native.settle(NO_OUTCOMES, [], commits, batches);
   }
 }
 

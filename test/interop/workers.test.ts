@@ -151,6 +151,42 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
   });
 
 
+  it('a leader alone in the lane: a store that joins while it commits back to back is served at once; the lane counts every batch', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'alone', 4);
+    const a = await open(file);
+    let b: Awaited<ReturnType<typeof open>> | null = null;
+    let joining = false;
+    const joined: Array<Promise<unknown>> = [];
+    let own = 0;
+    // 16 committers on a; after 5 of a's batches (it leads alone) b joins and commits 24 times
+    await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+      for (let i = 0; i < 40; i++) {
+        await a.commit([{ pgno: slots[w % 8]!.pgno, data: page(slots[w % 8]!, i) }]);
+        own++;
+        if (!joining && a.metrics().batches >= 5) {
+          joining = true;
+          b = await open(file);
+          const member = b;
+          joined.push(...Array.from({ length: 24 }, (_, k) => member.commit([{ pgno: slots[8 + (k % 4)]!.pgno, data: page(slots[8 + (k % 4)]!, k) }])));
+        }
+      }
+    }));
+    expect(b).not.toBeNull();
+    expect(joined).toHaveLength(24);
+    expect((await Promise.all(joined)).map((r) => (r as { commitSeq: number }).commitSeq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    const m = a.metrics();
+    expect(own).toBe(640);
+    expect(m.commits).toBe(640 + 24); // a's committer wrote b's commits too
+    expect(m.lane).toMatchObject({ leader: true, members: 2, commits: 640 + 24, batches: m.batches });
+    const mine = m.lane!.perMember.find((p) => p.member === m.lane!.member)!;
+    expect(mine.commits).toBe(640);
+    await b!.close();
+    await a.close();
+    expect(SharedLane.count()).toBe(0);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
+
   it('the leader\'s close() racing its own and a member\'s commits: each settles once, numbered in order; the member\'s all land', async () => {
     const dir = tmpDir('walnut-lanes-');
     const { file, slots } = laneDatabase(dir, 'close-race', 4);
