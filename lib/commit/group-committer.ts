@@ -22,7 +22,8 @@
  *   4. indexes and publishes the new header (only after the write and sync succeeded), and in
  *      that same step tells onPublished (the store's sequenced commits are settled there:
  *      sequencer.ts),
- *   5. resolves the commits in order.
+ *   5. resolves the commits in order (a commit's CommitListener, the commit lane's, hears it
+ *      first and numbers it; another lane member's commit has only the listener, no promise).
  * So no snapshot of the batch's own holds a WAL read mark when the append decides whether the
  * WAL can restart (WalIndex.appendAndPublish): a store whose only readers are its committing
  * transactions reuses its WAL. The snapshots still waiting in the queue or in the running batch
