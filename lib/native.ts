@@ -277,7 +277,10 @@ export interface NativeCommitLane {
   gather(wait: boolean, into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array; wait: boolean };
   /** Leader, its committer idle: take() when commits are queued, else the next submit wakes it. */
   rest(into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array };
-  settle(ok: Float64Array, failed: Array<[number, string, string, string, number]>, own: number): void;
+  /** This member is the lane's only one (read without the lane's lock). */
+  readonly alone: boolean;
+  /** `batches` > 1: that many batches of this leader's own commits (no outcomes), reported late. */
+  settle(ok: Float64Array, failed: Array<[number, string, string, string, number]>, own: number, batches?: number): void;
   resign(): void;
   leave(): void;
   metrics(): NativeLaneMetrics;

@@ -105,6 +105,7 @@ uint32_t Lane::Join(std::shared_ptr<Waker> waker, bool* leader) {
   std::lock_guard<std::mutex> lock(mutex_);
   uint32_t id = nextMember_++;
   Slot& slot = slots_[id];
+  members_.store(slots_.size(), std::memory_order_relaxed);
   slot.waker = std::move(waker);
   *leader = leader_ == 0;
   if (*leader) leader_ = id;
@@ -190,7 +191,8 @@ std::vector<Submission> Lane::TakeLocked(uint32_t member) {
   return taken;
 }
 
-void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t ownCommits) {
+void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t ownCommits, uint32_t ownBatches) {
+  if (!outcomes.empty()) ownBatches = 1;
   Wakes wakes;
   std::unique_lock<std::mutex> lock(mutex_);
   std::map<uint32_t, uint64_t> perMember;  // commits of each member in this batch
@@ -217,12 +219,12 @@ void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t own
     auto s = slots_.find(member);
     if (s == slots_.end()) continue;
     s->second.commits += n;
-    s->second.batches++;
+    s->second.batches += ownBatches;
   }
   if (commits > 0) {
-    metrics_.batches++;
+    metrics_.batches += ownBatches;
     metrics_.commits += commits;
-    metrics_.memberSlotsInBatches += perMember.size();
+    metrics_.memberSlotsInBatches += perMember.size() * ownBatches;
     if (perMember.size() > 1) metrics_.crossMemberBatches++;
   }
   lock.unlock();
@@ -276,6 +278,7 @@ size_t Lane::Leave(uint32_t member, bool abandoned) {
   }
   const bool wasAwaited = self->second.awaited;
   slots_.erase(self);
+  members_.store(slots_.size(), std::memory_order_relaxed);
   if (wasAwaited) {
     awaited_--;
     WakeGatheredLocked(wakes);  // (a leaving leader's slot is gone: it is not woken)

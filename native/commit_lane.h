@@ -42,6 +42,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -162,7 +163,13 @@ class Lane {
   std::vector<Submission> Rest(uint32_t member);
   // The outcomes of one batch, taken by any member earlier (an id not in flight, e.g. one whose
   // submitter left, is ignored); `leader` also counts `ownCommits` of its own in the batch.
-  void Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t ownCommits);
+  // With no outcomes, `ownBatches` batches of the leader's own commits only (a leader alone in
+  // the lane reports those in arrears: the binding's user); else it must be 1.
+  void Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t ownCommits, uint32_t ownBatches = 1);
+  // Members now (read without the mutex: a leader alone in the lane skips Gather and Settle per
+  // batch; a member joining meanwhile is seen at the next batch, and its Submit wakes an idle
+  // leader as ever).
+  size_t Members() const { return members_.load(std::memory_order_relaxed); }
   // What woke `member` (and clears it).
   Events Collect(uint32_t member);
   // `member` will not lead again; if it leads, the oldest eligible member takes over.
@@ -202,6 +209,7 @@ class Lane {
   const uint32_t pageSize_;
   std::mutex mutex_;
   std::map<uint32_t, Slot> slots_;  // ordered by join: the oldest eligible member leads next
+  std::atomic<size_t> members_{0};  // slots_.size(), for Members()
   uint32_t nextMember_ = 1;
   uint32_t leader_ = 0;
   bool leaderBusy_ = false;  // the leader takes the queue by itself (header comment)

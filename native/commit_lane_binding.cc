@@ -123,6 +123,7 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     return DefineClass(env, "CommitLane",
                        {InstanceAccessor<&CommitLane::GetMember>("member"),
                         InstanceAccessor<&CommitLane::GetLeader>("leader"),
+                        InstanceAccessor<&CommitLane::GetAlone>("alone"),
                         InstanceMethod<&CommitLane::Submit>("submit"),
                         InstanceMethod<&CommitLane::Submitted>("submitted"),
                         InstanceMethod<&CommitLane::Take>("take"),
@@ -189,6 +190,11 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
   }
   Napi::Value GetLeader(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), member_ != nullptr && member_->lane != nullptr && member_->lane->IsLeader(member_->id));
+  }
+
+  // alone: this member is the lane's only one (Lane::Members; false once it left)
+  Napi::Value GetAlone(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), member_ != nullptr && member_->lane != nullptr && member_->lane->Members() == 1);
   }
 
   // submit(pgnos: Uint32Array, pages: Uint8Array[], dbSize, conflict: null | [mxFrame, salt1, salt2, reads: Uint32Array]) -> id
@@ -350,7 +356,8 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     return result;
   }
 
-  // settle(ok: Float64Array (id, first, last, durable)*, failed: [id, code, message, reason, errno][], own)
+  // settle(ok: Float64Array (id, first, last, durable)*, failed: [id, code, message, reason, errno][], own, batches = 1)
+  // (batches > 1 only with no outcomes: that many batches of the leader's own commits, Lane::Settle)
   Napi::Value Settle(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Lane* lane = Joined(env);
@@ -362,6 +369,9 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     uint64_t own;
     if (!GetUint(info, 2, "own", &own)) return env.Undefined();
     if (own > std::numeric_limits<uint32_t>::max()) return ThrowInvalid(env, "own must be below 2^32");
+    uint64_t batches = 1;
+    if (info.Length() > 3 && !info[3].IsUndefined() && !GetUint(info, 3, "batches", &batches)) return env.Undefined();
+    if (batches < 1 || batches > std::numeric_limits<uint32_t>::max()) return ThrowInvalid(env, "batches must be in 1..2^32-1");
     std::vector<Outcome> outcomes;
     const double* ok = reinterpret_cast<const double*>(okBytes.data);
     size_t nOk = okBytes.length / (kOkFields * 8);
@@ -397,7 +407,8 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       o.err = err.As<Napi::Number>().Int32Value();
       outcomes.push_back(std::move(o));
     }
-    lane->Settle(member_->id, std::move(outcomes), static_cast<uint32_t>(own));
+    if (batches > 1 && !outcomes.empty()) return ThrowInvalid(env, "batches > 1 is for the leader's own commits only (no outcomes)");
+    lane->Settle(member_->id, std::move(outcomes), static_cast<uint32_t>(own), static_cast<uint32_t>(batches));
     return env.Undefined();
   }
 

@@ -22,7 +22,8 @@
  *   4. indexes and publishes the new header (only after the write and sync succeeded), and in
  *      that same step tells onPublished (the store's sequenced commits are settled there:
  *      sequencer.ts),
- *   5. resolves the commits in order.
+ *   5. resolves the commits in order (a commit's CommitListener, the commit lane's, hears it
+ *      first and numbers it; another lane member's commit has only the listener, no promise).
  * So no snapshot of the batch's own holds a WAL read mark when the append decides whether the
  * WAL can restart (WalIndex.appendAndPublish): a store whose only readers are its committing
  * transactions reuses its WAL. The snapshots still waiting in the queue or in the running batch
@@ -120,15 +121,29 @@ export interface ConflictSet {
 export type CommitCheck = { conflict: ConflictSet } | { base: Snapshot };
 
 /**
+ * Who hears a commit's outcome in place of (or before) its promise: the commit lane (lane.ts),
+ * for the leader's own commits (their commitSeq counts that store's commits, whoever wrote
+ * them) and for the commits it takes from other members (no promise at all). One object serves
+ * many commits (`token` tells them apart), so a batch allocates no closure per commit.
+ */
+export interface CommitListener {
+  /** The commit was written and published: returns the commitSeq its caller sees. */
+  written(token: number, firstFrame: number, lastFrame: number, durable: boolean): number;
+  /** The commit failed with `e` (called before its promise, if any, rejects). */
+  failed(token: number, e: unknown): void;
+}
+
+/**
  * One queued commit. A class whose methods settle it, not an object of closures: a batch makes
  * 64 of them, and their allocation is part of the JavaScript turnaround between two batches.
+ * A commit with a listener and no caller waiting (submitTaken) has no promise either.
  */
 class Pending {
   /** Resolved or rejected already (a later failure of its batch leaves it alone). */
   settled = false;
-  readonly promise: Promise<CommitResult>;
-  #resolve!: (r: CommitResult) => void;
-  #reject!: (e: unknown) => void;
+  readonly promise: Promise<CommitResult> | null;
+  #resolve: ((r: CommitResult) => void) | null = null;
+  #reject: ((e: unknown) => void) | null = null;
 
   constructor(
     readonly pages: WalPage[],
@@ -147,21 +162,29 @@ class Pending {
     readonly enqueuedUs: number,
     /** The committer's committingSnapshots: the conflict set's snapshot leaves it when this settles. */
     readonly committing: Set<Snapshot>,
+    readonly listener: CommitListener | null,
+    readonly token: number,
+    withPromise: boolean,
   ) {
-    this.promise = new Promise<CommitResult>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
+    this.promise = withPromise
+      ? new Promise<CommitResult>((resolve, reject) => {
+          this.#resolve = resolve;
+          this.#reject = reject;
+        })
+      : null;
   }
 
-  resolve(r: CommitResult): void {
+  /** Written as this committer's commit number `seq` (the listener's count replaces it). */
+  resolve(seq: number, firstFrame: number, lastFrame: number, durable: boolean): void {
     this.#settle();
-    this.#resolve(r);
+    const commitSeq = this.listener === null ? seq : this.listener.written(this.token, firstFrame, lastFrame, durable);
+    this.#resolve?.({ commitSeq, firstFrame, lastFrame, durable });
   }
 
   reject(e: unknown): void {
     this.#settle();
-    this.#reject(e);
+    this.listener?.failed(this.token, e);
+    this.#reject?.(e);
   }
 
   #settle(): void {
@@ -210,7 +233,7 @@ export class GroupCommitter {
   readonly #maxWaitMicros: number;
   readonly #onCommitted: (mxFrame: number) => void;
   readonly #beforeBatch: () => Promise<void> | null;
-  readonly #beforeAppend: (frames: number, mxFrame: number) => Promise<void>;
+  readonly #beforeAppend: (frames: number, mxFrame: number) => Promise<void> | null;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
   readonly #onWritten: ((txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void) | null;
@@ -241,7 +264,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void>; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void> | null; events?: EventRing },
   ) {
     this.#index = index;
     this.#chain = new CommitChain(index.dbPath);
@@ -250,7 +273,7 @@ export class GroupCommitter {
     this.#maxWaitMicros = o.maxWaitMicros;
     this.#onCommitted = o.onCommitted ?? (() => undefined);
     this.#beforeBatch = o.beforeBatch ?? (() => null);
-    this.#beforeAppend = o.beforeAppend ?? (() => Promise.resolve());
+    this.#beforeAppend = o.beforeAppend ?? (() => null);
     this.#events = o.events ?? null;
     this.#stampTrailers = o.stampTrailers ?? false;
     this.#onWritten = o.onWritten ?? null;
@@ -259,14 +282,34 @@ export class GroupCommitter {
 
   /**
    * Queues validated pages (deduplicated, ascending pgno) as one transaction: its place in the
-   * commit order is taken now. `check`: what it was built on (CommitCheck). `chained` false:
-   * another lane member's commit, outside this committer's chain (Pending.chained).
+   * commit order is taken now. `check`: what it was built on (CommitCheck). `listener` (with
+   * `token`): hears the outcome first and numbers the commit (CommitListener).
    */
-  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck, chained = true): Promise<CommitResult> {
-    if (this.#failed) return Promise.reject(this.#failed);
-    if (this.#closed) return Promise.reject(walnutError('WALNUT_CLOSED', 'the store is closed', { path: this.#index.dbPath }));
-    const refusal = chained ? this.#chain.refusal : null;
-    if (refusal !== null) return Promise.reject(refusal);
+  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck, listener: CommitListener | null = null, token = 0): Promise<CommitResult> {
+    const refused = this.#refusedAtSubmit(true);
+    if (refused !== null) return Promise.reject(refused);
+    return this.#enqueue(pages, dbSize, check, true, listener, token, true)!;
+  }
+
+  /**
+   * Queues another lane member's commit (lane.ts): outside this committer's chain
+   * (Pending.chained), no promise; `listener` hears its outcome (refused at once when the
+   * committer is failed or closed).
+   */
+  submitTaken(pages: WalPage[], dbSize: number | undefined, check: CommitCheck | undefined, listener: CommitListener, token: number): void {
+    const refused = this.#refusedAtSubmit(false);
+    if (refused !== null) queueMicrotask(() => listener.failed(token, refused)); // as a rejection would: not inside the take
+    else this.#enqueue(pages, dbSize, check, false, listener, token, false);
+  }
+
+  /** Why a commit is refused before it is queued (failed, closed, a broken chain), or null. */
+  #refusedAtSubmit(chained: boolean): WalnutError | null {
+    if (this.#failed) return this.#failed;
+    if (this.#closed) return walnutError('WALNUT_CLOSED', 'the store is closed', { path: this.#index.dbPath });
+    return chained ? this.#chain.refusal : null;
+  }
+
+  #enqueue(pages: WalPage[], dbSize: number | undefined, check: CommitCheck | undefined, chained: boolean, listener: CommitListener | null, token: number, withPromise: boolean): Promise<CommitResult> | null {
     const conflict = check !== undefined && 'conflict' in check ? check.conflict : undefined;
     const base = check !== undefined && 'base' in check ? check.base : undefined;
     // the trailer goes into the caller's buffer: pages are written without a copy
@@ -276,7 +319,7 @@ export class GroupCommitter {
     const minDbSize = minimumDbSize(pages);
     const snapshot = conflict?.snapshot;
     if (snapshot !== undefined) this.#committing.add(snapshot);
-    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, chained, nowUs(), this.#committing);
+    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, chained, nowUs(), this.#committing, listener, token, withPromise);
     this.#queue.push(p);
     if (this.#running === null) this.#running = this.#drain();
     return p.promise;
@@ -470,7 +513,11 @@ export class GroupCommitter {
 
   async #writeBatch(batch: Pending[], live: ShmHeader, tStart: number): Promise<void> {
     const gen = live;
+    // pages written by the batch's earlier commits, kept only while a later commit has a
+    // conflict set to check against them
     const written = new Set<number>();
+    let lastChecked = -1;
+    for (let i = 0; i < batch.length; i++) if (batch[i]!.conflict !== undefined) lastChecked = i;
     const accepted: Pending[] = [];
     const txns: WalTransaction[] = [];
     let dbSize = this.#index.databaseSize(live);
@@ -502,7 +549,7 @@ export class GroupCommitter {
         this.#breakChain(e, [p], batch.slice(i + 1));
         break;
       }
-      for (const page of p.pages) written.add(page.pgno);
+      if (i < lastChecked) for (const page of p.pages) written.add(page.pgno);
       if (!p.chained) this.#index.noteCommitForAnother(); // before the later commits' base checks
       dbSize = size;
       txns.push({ pages: p.pages, dbSize });
@@ -513,7 +560,9 @@ export class GroupCommitter {
     for (const p of batch) if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
     if (accepted.length === 0) return;
     // `gen` is still the live header: WRITE is held, and only this connection publishes under it
-    await this.#beforeAppend(frames, gen.mxFrame); // a failure rejects the batch: nothing is written yet
+    // a failure rejects the batch: nothing is written yet; null: nothing to wait for
+    const checkpointed = this.#beforeAppend(frames, gen.mxFrame);
+    if (checkpointed !== null) await checkpointed;
     const tSerialized = nowUs();
     const full = this.#synchronous === 'full';
     let result;
@@ -563,7 +612,7 @@ export class GroupCommitter {
       this.#counters.commits++;
       this.#counters.bytes += p.bytes;
       this.#hist.queueWait.record(tStart - p.enqueuedUs);
-      p.resolve({ commitSeq: ++this.#seq, firstFrame: first, lastFrame: last, durable: full });
+      p.resolve(++this.#seq, first, last, full);
       first = last + 1;
     }
     const tPublished = nowUs();

@@ -23,6 +23,9 @@
  *    the lane's auto-checkpoints); every member still has its own wal-index connection (reads,
  *    snapshots, checkpoint(), its own read marks), so other processes see one connection per
  *    store of which only the leader writes.
+ * A leader alone in the lane (native `alone`: no other store of this file in the process) makes
+ * no native call per batch: nothing to gather, and its batches reach the lane's metrics in
+ * arrears (with the next settle, metrics() or leaving).
  * A leader whose committer failed (WALNUT_FAILED) resigns at once: the others go on under a new
  * leader, the failed store refuses commits until reopened, as before.
  * Leaving: close() waits until this store's own commits settled (leading meanwhile if it leads
@@ -34,7 +37,7 @@ import { walnutError, WalnutError } from '../errors';
 import { NativeCommitLane, type NativeCommitLane as NativeLane, type NativeFileHandle, type NativeLaneMetrics } from '../native';
 import type { WalPage } from '../wal/wal-file';
 import { CommitChain } from './chain';
-import type { CommitCheck, CommitResult, ConflictSet, GroupCommitter } from './group-committer';
+import type { CommitCheck, CommitListener, CommitResult, ConflictSet, GroupCommitter } from './group-committer';
 
 /** The lane's counters, as one member sees them (Store.metrics().lane). */
 export interface LaneMetrics {
@@ -87,6 +90,8 @@ const GATHER_MAX_MS = 4;
 const TAKE_BUFFER_BYTES = 1 << 20;
 const TAKE_BUFFERS_KEPT = 4;
 
+const NO_OUTCOMES = new Float64Array(0);
+
 interface Taken {
   meta: Float64Array;
   buffer: Uint8Array;
@@ -109,6 +114,9 @@ export class SharedLane implements CommitSink {
   #failed: Failure[] = [];
   #own = 0;
   #flushQueued = false;
+  /** Leader alone in the lane: its batches and commits since the last settle (#settleAlone). */
+  #aloneBatches = 0;
+  #aloneCommits = 0;
   /** Leader: ends the wait of the committer's gather() (null: none waits). */
   #gathered: (() => void) | null = null;
   /** Leader: when the last batch was formed (performance.now()), and batches' recent span, ms. */
@@ -123,6 +131,20 @@ export class SharedLane implements CommitSink {
   readonly #spare: Uint8Array[] = [];
   /** This member's own chain, broken while it submitted through the lane (#breakOwnChain). */
   readonly #chain: CommitChain;
+
+  /**
+   * Leader: hears its own commits' outcomes (the committer numbers them by this store's count,
+   * and this batch's settle reports them to the lane) before their callers do; no promise or
+   * closure per commit.
+   */
+  readonly #ownCommits: CommitListener = {
+    written: () => {
+      this.#own++;
+      this.#queueFlush();
+      return ++this.#seq;
+    },
+    failed: () => this.#resignIfFailed(),
+  };
 
   /** Joins the lane of `db` (a NativeFile handle of the database file). */
   constructor(db: NativeFileHandle, key: string, pageSize: number, committer: GroupCommitter, path: string) {
@@ -177,17 +199,8 @@ export class SharedLane implements CommitSink {
     const refusal = this.#chain.refusal;
     if (refusal !== null) return Promise.reject(refusal);
     if (this.#leader) {
-      return this.#committer.submit(pages, dbSize, check).then(
-        (r) => {
-          this.#own++;
-          this.#queueFlush();
-          return { ...r, commitSeq: ++this.#seq };
-        },
-        (e: unknown) => {
-          this.#resignIfFailed();
-          throw e;
-        },
-      );
+      this.#resignIfFailed(); // a failed committer refuses this commit: the others go on under another leader
+      return this.#committer.submit(pages, dbSize, check, this.#ownCommits);
     }
     if (check !== undefined && 'base' in check) {
       // store.commit refuses base on a lane member before it gets here
@@ -225,6 +238,7 @@ export class SharedLane implements CommitSink {
   async resign(): Promise<void> {
     if (this.#waiting.size > 0) await new Promise<void>((resolve) => (this.#whenSettled = resolve));
     this.#resigned = true;
+    this.#settleAlone();
     this.#native.resign();
   }
 
@@ -243,6 +257,7 @@ export class SharedLane implements CommitSink {
   /** close(), last step (after the committer finished what it took): settles and leaves. */
   leave(): void {
     this.#flush();
+    this.#settleAlone();
     this.#left = true;
     this.#native.leave();
   }
@@ -268,6 +283,13 @@ export class SharedLane implements CommitSink {
    */
   gather(): Promise<void> | null {
     if (!this.#leader || this.#resigned || this.#left) return null;
+    if (this.#native.alone) {
+      // nobody to take from or wait for: no native call per batch. A store that joins meanwhile
+      // is taken from at the next batch; its Submit wakes this leader when the lane counts it
+      // idle (a leader the lane counts busy has #watchIdle armed: it rests once idle)
+      this.#formedAt = 0;
+      return null;
+    }
     if (this.#flushQueued) this.#flush(); // the batch just written: its members are awaited now
     const r = this.#takeInto((into) => this.#native.gather(true, into));
     this.#watchIdle();
@@ -310,6 +332,7 @@ export class SharedLane implements CommitSink {
   }
 
   metrics(): LaneMetrics {
+    this.#settleAlone();
     const m: NativeLaneMetrics = this.#native.metrics();
     return {
       member: this.#native.member,
@@ -371,14 +394,13 @@ export class SharedLane implements CommitSink {
   }
 
   #hand({ meta, buffer: taken }: Taken, into: Uint8Array): void {
-    if (meta.length > 0) this.#watchIdle();
+    if (meta.length === 0) {
+      this.spare(into); // nothing taken (the usual gather of a lone or busy leader)
+      return;
+    }
+    this.#watchIdle();
     // `into` holds the commits (else nothing was taken or they did not fit: taken is a new buffer)
-    let inFlight = taken === into ? meta.length / TAKE_FIELDS : 0;
-    const spare = (): void => {
-      if (this.#spare.length < TAKE_BUFFERS_KEPT) this.#spare.push(into);
-    };
-    const settled = taken !== into ? () => undefined : () => void (--inFlight === 0 && spare());
-    if (inFlight === 0) spare();
+    const listener = new TakenCommits(this, taken === into ? meta.length / TAKE_FIELDS : 0, into);
     const size = this.#pageSize;
     const buffer = taken.buffer;
     for (let m = 0; m < meta.length; m += TAKE_FIELDS) {
@@ -392,21 +414,27 @@ export class SharedLane implements CommitSink {
         ? { pgnos: new Uint32Array(buffer, at + count * size + count * 4, meta[m + 2]!), mxFrame: meta[m + 5]!, salts: [meta[m + 6]!, meta[m + 7]!] }
         : undefined;
       const dbSize = meta[m + 3]! === 0 ? undefined : meta[m + 3]!;
-      this.#committer.submit(pages, dbSize, conflict === undefined ? undefined : { conflict }, false).then(
-        (r) => {
-          settled();
-          this.#ok.push(id, r.firstFrame, r.lastFrame, r.durable ? 1 : 0);
-          this.#queueFlush();
-        },
-        (e: unknown) => {
-          settled();
-          this.#resignIfFailed();
-          const w = e as { code?: string; message?: string; reason?: string; errno?: number };
-          this.#failed.push([id, w.code ?? 'WALNUT_FAILED', w.message ?? String(e), w.reason ?? '', w.errno ?? 0]);
-          this.#queueFlush();
-        },
-      );
+      this.#committer.submitTaken(pages, dbSize, conflict === undefined ? undefined : { conflict }, listener, id);
     }
+  }
+
+  /** A taken commit (lane id `id`) was written: its outcome goes to its member with this batch's settle. */
+  takenWritten(id: number, firstFrame: number, lastFrame: number, durable: boolean): void {
+    this.#ok.push(id, firstFrame, lastFrame, durable ? 1 : 0);
+    this.#queueFlush();
+  }
+
+  /** A taken commit failed: as takenWritten, with the failure. */
+  takenFailed(id: number, e: unknown): void {
+    this.#resignIfFailed();
+    const w = e as { code?: string; message?: string; reason?: string; errno?: number };
+    this.#failed.push([id, w.code ?? 'WALNUT_FAILED', w.message ?? String(e), w.reason ?? '', w.errno ?? 0]);
+    this.#queueFlush();
+  }
+
+  /** A take buffer no commit uses any more: kept for a later take (TAKE_BUFFERS_KEPT). */
+  spare(into: Uint8Array): void {
+    if (this.#spare.length < TAKE_BUFFERS_KEPT) this.#spare.push(into);
   }
 
   /**
@@ -423,6 +451,15 @@ export class SharedLane implements CommitSink {
     this.#flushQueued = false;
     if (this.#ok.length === 0 && this.#failed.length === 0 && this.#own === 0) return;
     if (this.#formedAt > 0) this.#batchMs += ((performance.now() - this.#formedAt) - this.#batchMs) / 8;
+    if (this.#ok.length === 0 && this.#failed.length === 0 && this.#native.alone) {
+      // a batch of this store's own commits, nobody else in the lane: counted here, reported to
+      // the lane's metrics with the next settle (#settleAlone), not with a native call per batch
+      this.#aloneBatches++;
+      this.#aloneCommits += this.#own;
+      this.#own = 0;
+      return;
+    }
+    this.#settleAlone();
     const ok = Float64Array.from(this.#ok);
     const failed = this.#failed;
     const own = this.#own;
@@ -430,5 +467,48 @@ export class SharedLane implements CommitSink {
     this.#failed = [];
     this.#own = 0;
     this.#native.settle(ok, failed, own);
+  }
+
+  /** Reports the batches #flush counted while this leader was alone (before any other settle, metrics() and leaving). */
+  #settleAlone(): void {
+    if (this.#aloneBatches === 0) return;
+    const batches = this.#aloneBatches;
+    const commits = this.#aloneCommits;
+    this.#aloneBatches = 0;
+    this.#aloneCommits = 0;
+    this.#native.settle(NO_OUTCOMES, [], commits, batches);
+  }
+}
+
+/**
+ * The commits of one take, as the leader's committer settles them (CommitListener, token: the
+ * lane id): each outcome goes to the lane, and the take buffer is spare again once every commit
+ * in it settled (`inFlight`; 0 when the commits are not in `into`, which is spare at once).
+ */
+class TakenCommits implements CommitListener {
+  #inFlight: number;
+
+  constructor(
+    readonly lane: SharedLane,
+    inFlight: number,
+    readonly into: Uint8Array,
+  ) {
+    this.#inFlight = inFlight;
+    if (inFlight === 0) lane.spare(into);
+  }
+
+  written(id: number, firstFrame: number, lastFrame: number, durable: boolean): number {
+    this.#settled();
+    this.lane.takenWritten(id, firstFrame, lastFrame, durable);
+    return 0; // no caller sees it: the member numbers its own commits
+  }
+
+  failed(id: number, e: unknown): void {
+    this.#settled();
+    this.lane.takenFailed(id, e);
+  }
+
+  #settled(): void {
+    if (this.#inFlight > 0 && --this.#inFlight === 0) this.lane.spare(this.into);
   }
 }

@@ -273,18 +273,25 @@ export class Store {
       // it ran, or past its readers' marks) and waits for that only (auto-checkpoint.ts). A
       // passive checkpoint takes no WRITE.
       // `mx`: the live header's mxFrame, as the committer read it under WRITE (no lseek per batch)
-      beforeAppend: async (frames, mx) => {
-        if (this.#closed) return;
-        const backfilled = () => this.#index.checkpointInfo().nBackfill;
-        const action = this.#policy.beforeBatch(mx, frames, this.#autoCheckpoint !== null, backfilled);
-        if (action === 'wait' || action === 'wait-then-start') await this.#autoCheckpoint;
-        if (action === 'start' || action === 'wait-then-start' || (action === 'wait' && !this.#policy.pinned && backfilled() < mx)) await this.#startAutoCheckpoint();
+      // null (the usual case: nothing to copy first) lets the batch go on without an await
+      beforeAppend: (frames, mx) => {
+        if (this.#closed) return null;
+        const action = this.#policy.beforeBatch(mx, frames, this.#autoCheckpoint !== null, this.#backfilled);
+        return action === null ? null : this.#checkpointBeforeAppend(action, mx);
       },
     });
     // the options the leader's committer applies to every member's commits must agree
     const laneKey = JSON.stringify([options.synchronous, options.fec]);
     this.#lane = options.shareLane && index.lockingMode === 'shared' ? new SharedLane(nativeHandleOf(index.db), laneKey, index.pageSize, this.#committer, index.dbPath) : null;
     this.#sink = this.#lane ?? this.#committer;
+  }
+
+  readonly #backfilled = (): number => this.#index.checkpointInfo().nBackfill;
+
+  /** The auto-checkpoint's `action` before a batch's append (the committer's beforeAppend). */
+  async #checkpointBeforeAppend(action: 'wait' | 'start' | 'wait-then-start', mx: number): Promise<void> {
+    if (action === 'wait' || action === 'wait-then-start') await this.#autoCheckpoint;
+    if (action === 'start' || action === 'wait-then-start' || (action === 'wait' && !this.#policy.pinned && this.#backfilled() < mx)) await this.#startAutoCheckpoint();
   }
 
   get #closed(): boolean {

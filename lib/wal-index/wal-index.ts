@@ -776,7 +776,19 @@ export class WalIndex {
    */
   #writeOwnHeader(fields: Omit<ShmHeader, 'iVersion' | 'isInit'>, replaces: ShmHeader | null): void {
     this.#observeHeader();
-    const header = { ...fields, iVersion: SHM_VERSION, isInit: 1 };
+    // one literal of a fixed shape: a spread of `fields` (whose shapes vary by caller) went
+    // through V8's generic clone, ~5 µs of every batch's publish
+    const header: ShmHeader = {
+      iVersion: SHM_VERSION,
+      iChange: fields.iChange,
+      isInit: 1,
+      bigEndCksum: fields.bigEndCksum,
+      pageSize: fields.pageSize,
+      mxFrame: fields.mxFrame,
+      nPage: fields.nPage,
+      frameChecksum: fields.frameChecksum,
+      salts: fields.salts,
+    };
     if (replaces !== null) {
       this.#meetHeader(replaces);
     } else {

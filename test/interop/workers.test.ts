@@ -150,6 +150,79 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     expect(SharedLane.count()).toBe(0);
   });
 
+
+  it('a leader alone in the lane: a store that joins while it commits back to back is served at once; the lane counts every batch', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'alone', 4);
+    const a = await open(file);
+    let b: Awaited<ReturnType<typeof open>> | null = null;
+    let joining = false;
+    const joined: Array<Promise<unknown>> = [];
+    let own = 0;
+    // 16 committers on a; after 5 of a's batches (it leads alone) b joins and commits 24 times
+    await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+      for (let i = 0; i < 40; i++) {
+        await a.commit([{ pgno: slots[w % 8]!.pgno, data: page(slots[w % 8]!, i) }]);
+        own++;
+        if (!joining && a.metrics().batches >= 5) {
+          joining = true;
+          b = await open(file);
+          const member = b;
+          joined.push(...Array.from({ length: 24 }, (_, k) => member.commit([{ pgno: slots[8 + (k % 4)]!.pgno, data: page(slots[8 + (k % 4)]!, k) }])));
+        }
+      }
+    }));
+    expect(b).not.toBeNull();
+    expect(joined).toHaveLength(24);
+    expect((await Promise.all(joined)).map((r) => (r as { commitSeq: number }).commitSeq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    const m = a.metrics();
+    expect(own).toBe(640);
+    expect(m.commits).toBe(640 + 24); // a's committer wrote b's commits too
+    expect(m.lane).toMatchObject({ leader: true, members: 2, commits: 640 + 24, batches: m.batches });
+    const mine = m.lane!.perMember.find((p) => p.member === m.lane!.member)!;
+    expect(mine.commits).toBe(640);
+    await b!.close();
+    await a.close();
+    expect(SharedLane.count()).toBe(0);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
+
+  it('the leader\'s close() racing its own and a member\'s commits: each settles once, numbered in order; the member\'s all land', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'close-race', 4);
+    for (const closeAfter of [0, 1, 7]) {
+      const a = await open(file);
+      const b = await open(file);
+      expect(a.metrics().lane).toMatchObject({ leader: true, members: 2 });
+      const k = 100 + closeAfter;
+      const own = Array.from({ length: 64 }, (_, i) => a.commit([{ pgno: slots[i % 4]!.pgno, data: page(slots[i % 4]!, k) }]).then((r) => r, (e: unknown) => e as Error));
+      const member = Array.from({ length: 64 }, (_, i) => b.commit([{ pgno: slots[4 + (i % 4)]!.pgno, data: page(slots[4 + (i % 4)]!, k) }]));
+      for (let t = 0; t < closeAfter; t++) await new Promise((resolve) => setImmediate(resolve));
+      const closed = a.close();
+      // submitted once close() began: the leader's own are refused, the member's go on (b leads once a left)
+      own.push(...Array.from({ length: 8 }, () => a.commit([{ pgno: slots[0]!.pgno, data: page(slots[0]!, 1) }]).then((r) => r, (e: unknown) => e as Error)));
+      member.push(...Array.from({ length: 16 }, (_, i) => b.commit([{ pgno: slots[4 + (i % 4)]!.pgno, data: page(slots[4 + (i % 4)]!, k) }])));
+      const mine = await Promise.all(own);
+      // the leader's own: each resolved (numbered 1, 2, ... in submission order) or refused as closed
+      const done = mine.filter((r) => !(r instanceof Error)) as Array<{ commitSeq: number }>;
+      expect(done.map((r) => r.commitSeq)).toEqual(done.map((_, i) => i + 1));
+      for (const e of mine.filter((r) => r instanceof Error)) expect((e as { code?: string }).code).toBe('WALNUT_CLOSED');
+      expect(done).toHaveLength(64); // close() lets what was queued before it finish
+      expect(mine.slice(64).every((r) => r instanceof Error)).toBe(true);
+      // the member's: every one lands (written by the leader before it left, or by b leading after)
+      expect((await Promise.all(member)).map((r) => r.commitSeq)).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+      await closed;
+      await b.commit([{ pgno: slots[8]!.pgno, data: page(slots[8]!, k) }]);
+      expect(b.metrics().lane).toMatchObject({ leader: true, members: 1 });
+      await b.close();
+      expect(SharedLane.count()).toBe(0);
+      const got = await stamps(file, slots.slice(0, 9));
+      const stamp = page(slots[0]!, k).readUInt32BE(12);
+      expect(got.slice(4)).toEqual([stamp, stamp, stamp, stamp, stamp]);
+      expect(got.slice(0, 4)).toEqual([stamp, stamp, stamp, stamp]);
+    }
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
   it('a member\'s commits queued before the leader forms its batch join that batch; queued while it writes, the next one', async () => {
     const dir = tmpDir('walnut-lanes-');
     const { file, slots } = laneDatabase(dir, 'join', 4);
