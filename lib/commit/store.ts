@@ -35,7 +35,8 @@ import type { Writable } from 'node:stream';
 import type { ExportOptions } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
 import { startExport, type ExportHandle, type ExportRun } from '../export/stream';
-import { startReplication, type ReplicateOptions, type ReplicationHandle } from '../replicate/publisher';
+import { resolveReplicateOptions, startReplication, type ReplicateOptions, type ReplicationHandle } from '../replicate/publisher';
+import { ReplicationThread } from '../replicate/thread';
 import type { WalnutFile as ExportFile } from '../io/file';
 import { EventRing, type RecordedEvent } from '../telemetry/events';
 import { toPrometheus } from '../telemetry/prometheus';
@@ -256,6 +257,7 @@ export class Store {
       onPublished: (txns) => this.#sequencer.published(txns),
       onCommitted: (mxFrame) => {
         for (const e of this.#exports) e.poke();
+        for (const r of this.#replications) r.poke();
 
         // off the commit's latency path: a passive checkpoint in the background, one at a time,
         // backed off while a reader keeps the WAL from restarting (auto-checkpoint.ts)
@@ -544,13 +546,21 @@ export class Store {
    * Publishes every commit to a NATS JetStream stream, with base images from time to time
    * (lib/replicate/publisher.ts: sessions, back-pressure, the lag bound). Commits never wait
    * for the network. close() stops it after publishing what was committed (within its
-   * stopTimeoutMs); stop() does the same earlier.
+   * stopTimeoutMs); stop() does the same earlier. By default it runs on a worker thread with a
+   * connection of its own (replicate/thread.ts); with thread: false, or in lockingMode
+   * 'exclusive' (no other connection can open the database), on this event loop.
    */
   replicateTo(options: ReplicateOptions): ReplicationHandle {
     this.#checkOpen();
-    // base images are durable state: the publisher's snapshots do not see sequenced commits
-    const source = { path: this.path, pageSize: this.pageSize, exportTo: this.exportTo.bind(this), snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };
-    const r = startReplication(source, options);
+    const resolved = resolveReplicateOptions(options);
+    let r: ReplicationHandle;
+    if (resolved.thread && this.#options.lockingMode === 'shared') {
+      r = new ReplicationThread(this.#index.dbPath, options, resolved, this.#options.busyTimeout);
+    } else {
+      // base images are durable state: the publisher's snapshots do not see sequenced commits
+      const source = { path: this.path, pageSize: this.pageSize, exportTo: this.exportTo.bind(this), snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };
+      r = startReplication(source, options);
+    }
     this.#replications.add(r);
     r.once('end', () => this.#replications.delete(r));
     return r;

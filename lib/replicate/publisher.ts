@@ -66,6 +66,12 @@ export interface ReplicateOptions extends StreamLimits {
   pollMs?: number;
   /** How long stop() may spend publishing what is queued (ms, default 5,000). */
   stopTimeoutMs?: number;
+  /**
+   * Publish from a worker thread with its own connection to the database (default true; the
+   * store's event loop then does its commits only: thread.ts), or false: on this event loop.
+   * Stores in lockingMode 'exclusive' have no other connection: they always publish here.
+   */
+  thread?: boolean;
 }
 
 /** The pipeline's counters (messages, bytesPublished, publishRetries, duplicates, resyncs, inFlight, peakInFlight: pipeline.ts), and: */
@@ -111,9 +117,11 @@ export interface ReplicationHandle extends EventEmitter {
   metrics(): ReplicationMetrics;
   /** Publishes what is committed now (bounded by stopTimeoutMs), then disconnects. */
   stop(): Promise<void>;
+  /** The store calls this after its commits: the export looks for them now rather than at its next poll. */
+  poke(): void;
 }
 
-interface Resolved {
+export interface Resolved {
   servers: string[];
   stream: string;
   limits: StreamLimits;
@@ -126,12 +134,16 @@ interface Resolved {
   deltaCacheBytes: number;
   pollMs: number;
   stopTimeoutMs: number;
+  thread: boolean;
 }
 
-function resolve(o: ReplicateOptions): Resolved {
+/** The options with their defaults; WALNUT_INVALID_ARGUMENT (reason: the option) for a bad one. */
+export function resolveReplicateOptions(o: ReplicateOptions): Resolved {
   if (typeof o !== 'object' || o === null) throw walnutError('WALNUT_INVALID_ARGUMENT', 'replicateTo needs options { servers, stream }', { reason: 'options' });
   const int = (name: keyof ReplicateOptions, dflt: number, min: number, max?: number): number => integerOption(o, name, dflt, min, max);
-  if (o.delta !== undefined && typeof o.delta !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'replication option delta must be true or false', { reason: 'delta' });
+  for (const name of ['delta', 'thread'] as const) {
+    if (o[name] !== undefined && typeof o[name] !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `replication option ${name} must be true or false`, { reason: name });
+  }
   return {
     servers: checkServers(o.servers),
     stream: checkStreamName(o.stream),
@@ -145,6 +157,7 @@ function resolve(o: ReplicateOptions): Resolved {
     deltaCacheBytes: int('deltaCacheBytes', 64 << 20, 0),
     pollMs: int('pollMs', 20, 1, 60_000),
     stopTimeoutMs: int('stopTimeoutMs', 5000, 0),
+    thread: o.thread ?? true,
   };
 }
 
@@ -429,7 +442,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
 
   constructor(source: ReplicationSource, options: ReplicateOptions) {
     super();
-    this.options = resolve(options);
+    this.options = resolveReplicateOptions(options);
     this.#source = source;
     this.#subjects = subjectsOf(this.options.stream);
     let ready!: () => void;
@@ -466,6 +479,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       ...pipeStats(this.#pipe),
       lastError: this.#pipe?.stats.lastError ?? this.#m.lastError,
     };
+  }
+
+  poke(): void {
+    this.#export?.poke();
   }
 
   async stop(): Promise<void> {
