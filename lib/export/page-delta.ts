@@ -20,6 +20,7 @@
 import { xxh3_128Into } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { walnutError } from '../errors';
+import type { ByteBlocks } from './framing';
 import { KIND } from './records';
 
 /** Unchanged runs shorter than this are sent inside the surrounding range (a range costs 8 bytes). */
@@ -27,14 +28,25 @@ const MERGE_GAP = 8;
 
 /**
  * The PAGE_DELTA payload for `frame` (24-byte header + page) against `previous` (the page's
- * previous version, same size), or null when the whole frame is the smaller record.
+ * previous version, same size), or null when the whole frame is the smaller record. Its memory
+ * is from `blocks` when given.
  */
-export function encodePageDelta(frame: Uint8Array, previous: Uint8Array): Uint8Array | null {
+export function encodePageDelta(frame: Uint8Array, previous: Uint8Array, blocks?: ByteBlocks): Uint8Array | null {
   const pageSize = frame.length - FRAME_HEADER_SIZE;
   const page = frame.subarray(FRAME_HEADER_SIZE);
   if (previous.length !== pageSize) return null;
   const ranges: number[] = []; // start, end pairs
+  const pageWords = wordsOf(page, 0);
+  const previousWords = wordsOf(previous, 1);
+  const words = pageSize >>> 2; // page sizes are powers of two >= 512
   for (let i = 0; i < pageSize; ) {
+    if ((i & 3) === 0) {
+      // equal words skipped four bytes at a time (the bytes of a page mostly did not change)
+      let w = i >>> 2;
+      while (w < words && pageWords[w] === previousWords[w]) w++;
+      i = w << 2;
+      if (i >= pageSize) break;
+    }
     if (page[i] === previous[i]) {
       i++;
       continue;
@@ -49,8 +61,8 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array): Uint8A
   let size = 45;
   for (let r = 0; r < ranges.length; r += 2) size += 8 + ranges[r + 1]! - ranges[r]!;
   if (size * 2 > pageSize) return null;
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
+  const out = blocks?.take(size) ?? new Uint8Array(size);
+  const dv = new DataView(out.buffer, out.byteOffset, size);
   out[0] = KIND.PAGE_DELTA;
   out.set(frame.subarray(0, FRAME_HEADER_SIZE), 1);
   xxh3_128Into(page, out, 25);
@@ -65,6 +77,20 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array): Uint8A
     at += 8 + end - start;
   }
   return out;
+}
+
+/** Aligned copies of pages whose bytes do not start at a multiple of 4 (one per operand). */
+const scratch: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
+
+/** `bytes` as 32-bit words (native byte order: only compared for equality), through scratch[slot] when unaligned. */
+function wordsOf(bytes: Uint8Array, slot: number): Int32Array {
+  let aligned = bytes;
+  if (bytes.byteOffset % 4 !== 0) {
+    if (scratch[slot]!.length < bytes.length) scratch[slot] = new Uint8Array(bytes.length);
+    aligned = scratch[slot]!;
+    aligned.set(bytes);
+  }
+  return new Int32Array(aligned.buffer, aligned.byteOffset, bytes.length >>> 2);
 }
 
 /** The page number a PAGE_DELTA's frame header names. */

@@ -19,7 +19,9 @@
  *    again. Replicas re-base onto it (replica.ts). During an export's first pass the sink
  *    waits for room instead (see sink()). Memory is bounded by maxLagBytes plus the base
  *    images being built or published.
- *  - Later base images (every `baseEveryCommits` commits or `baseEveryMs`) are read from a
+ *  - Later base images (every `baseEveryMs`, and every `baseEveryCommits` commits once the log
+ *    since the last base is at least half that base's size: a base of a large database after
+ *    every few thousand small commits was most of what was published) are read from a
  *    snapshot of the store at a commit boundary (salts, mxFrame), which the export's own
  *    records map to the session's commit number S. Any log message acknowledged before the
  *    snapshot was taken holds commits <= S only, so commits after S are in messages from
@@ -37,7 +39,7 @@ import { walnutError, WalnutError } from '../errors';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import type { ExportOptions } from '../export/exporter';
 import { hashBytes } from '../export/exporter';
-import type { WalRecordSink } from '../export/framing';
+import { ByteBlocks, type WalRecordSink } from '../export/framing';
 import { encodePageDelta, PageVersions } from '../export/page-delta';
 import { decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
@@ -50,7 +52,10 @@ export interface ReplicateOptions extends StreamLimits {
   servers: string | string[];
   /** The JetStream stream (created when missing, subjects walnut.<stream>.>). */
   stream: string;
-  /** A base image after this many commits (default 10,000) or this many ms (default 600,000), whichever first. */
+  /**
+   * A base image after this many ms (default 600,000), or after this many commits (default 10,000)
+   * once the log published since the last base is at least half that base's size, whichever first.
+   */
   baseEveryCommits?: number;
   baseEveryMs?: number;
   /** Records queued and not yet acknowledged past which the session is abandoned (default 64 MiB). */
@@ -220,8 +225,10 @@ class Session {
   publishedSeq = -1n;
   /** The stream sequence of the last log message acknowledged. */
   lastLogStreamSeq = 0;
-  /** Commits since the last base; the time of the last base. */
+  /** Commits and log bytes since the last base; the last base's bytes and time. */
   commitsSinceBase = 0;
+  logBytesSinceBase = 0;
+  lastBaseBytes = 0;
   lastBaseAt = performance.now();
   baseRunning = false;
   /** The base being collected from the export (its first). */
@@ -286,6 +293,15 @@ class Session {
   following = false;
   room: (() => void) | null = null;
 
+  /** The queued log records' memory: hundreds of records per allocation (ByteBlocks), each block freed with its last record. */
+  readonly #memory = new ByteBlocks(false);
+
+  #copy(payload: Uint8Array): Uint8Array {
+    const out = this.#memory.take(payload.length);
+    out.set(payload);
+    return out;
+  }
+
   /** Queues one record of the export; copies what it keeps (the export reuses `payload`'s memory). */
   accept(payload: Uint8Array): void {
     if (this.abandoned) throw walnutError('WALNUT_CLOSED', 'the replication session was abandoned');
@@ -301,7 +317,7 @@ class Session {
       this.#salts = [dv.getUint32(16), dv.getUint32(20)];
       this.#frame = rec.anchor?.frame ?? 0;
       this.#walHeader = new Uint8Array(rec.header);
-      this.#push({ payload: new Uint8Array(payload), seq: null, time: 0 });
+      this.#push({ payload: this.#copy(payload), seq: null, time: 0 });
     } else if (kind === KIND.FRAMES) {
       this.#acceptFrames(payload.subarray(1));
     } else if (kind === KIND.COMMIT_META) {
@@ -314,7 +330,7 @@ class Session {
       this.exportedSeq = rec.seq;
       this.queuedCommits++;
       this.commitsSinceBase++;
-      this.#push({ payload: new Uint8Array(payload), seq: rec.seq, time: performance.now() });
+      this.#push({ payload: this.#copy(payload), seq: rec.seq, time: performance.now() });
       this.r.maybeBase(this);
     }
   }
@@ -359,7 +375,7 @@ class Session {
     let runBytes = 0;
     const flushRun = (): void => {
       if (run.length === 0) return;
-      this.#push({ payload: encodeFramesRecord(run), seq: null, time: 0 });
+      this.#push({ payload: encodeFramesRecord(run, this.#memory), seq: null, time: 0 });
       run.length = 0;
       runBytes = 0;
     };
@@ -372,7 +388,7 @@ class Session {
       this.#frame++;
       const page = frame.subarray(FRAME_HEADER_SIZE);
       const previous = this.versions?.get(pgno);
-      const delta = previous === undefined ? null : encodePageDelta(frame, previous);
+      const delta = previous === undefined ? null : encodePageDelta(frame, previous, this.#memory);
       if (delta !== null) {
         flushRun();
         this.#push({ payload: delta, seq: null, time: 0 });
@@ -399,7 +415,11 @@ class Session {
   /** Log records count against maxLagBytes; base images (bounded by the database's size) do not. */
   #push(item: LogEntry | BaseItem): void {
     this.queue.push(item);
-    if (!('payloads' in item)) this.queuedBytes += item.payload.length + 8;
+    if ('payloads' in item) this.lastBaseBytes = item.payloads.reduce((n, p) => n + p.length, 0);
+    else {
+      this.queuedBytes += item.payload.length + 8;
+      this.logBytesSinceBase += item.payload.length + 8;
+    }
     if (this.following && this.queuedBytes > this.r.options.maxLagBytes) this.r.abandon(this);
     // following, the pump is woken once per WAL read of the export (sink()), not per record:
     // a message per read, not per commit
@@ -509,7 +529,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   /** After a commit: start a base image when one is due (one at a time). */
   maybeBase(s: Session): void {
     if (s.baseRunning || this.#stopping) return;
-    if (s.commitsSinceBase < this.options.baseEveryCommits && performance.now() - s.lastBaseAt < this.options.baseEveryMs) return;
+    const byCommits = s.commitsSinceBase >= this.options.baseEveryCommits && s.logBytesSinceBase * 2 >= s.lastBaseBytes;
+    if (!byCommits && performance.now() - s.lastBaseAt < this.options.baseEveryMs) return;
     s.baseRunning = true;
     void this.#snapshotBase(s).catch((e) => this.#error(e)).finally(() => {
       s.baseRunning = false;
@@ -728,7 +749,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     } finally {
       snap.release();
       s.lastBaseAt = performance.now();
-      s.commitsSinceBase = 0;
+      s.commitsSinceBase = s.logBytesSinceBase = 0;
     }
     // the commit whose frame ends the snapshot: seen before (the last at start), or since
     const deadline = performance.now() + 10_000;
