@@ -222,6 +222,21 @@ describe('openReplica options (no server needed)', () => {
     await expectRejectsWalnut(openReplica(at(), null as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
   });
 
+  it('the replica position file is written on the I/O thread (a promise; its fdatasyncSync blocked the replica\'s loop for every batch): each record reads back, the newest of the two slots wins', async () => {
+    const db = path.join(dir, `position${n++}.db`);
+    const first = ReplicaPosition.open(db);
+    expect(first.record).toBeNull();
+    for (let seq = 1; seq <= 3; seq++) {
+      const written = first.position.write({ state: 'ready', applied: { session: 's', seq, logNext: seq + 1 }, intent: null });
+      expect(written).toBeInstanceOf(Promise);
+      await written;
+    }
+    first.position.close();
+    const again = ReplicaPosition.open(db);
+    expect(again.record).toEqual({ state: 'ready', applied: { session: 's', seq: 3, logNext: 4 }, intent: null });
+    again.position.close();
+  });
+
   it('replicateTo: a bad maxInFlight is refused with WALNUT_INVALID_ARGUMENT before anything connects', async () => {
     const store = await open(newPrimary());
     const servers = `nats://127.0.0.1:${await freePort()}`;
