@@ -18,6 +18,7 @@
  * Commits go to the store's group committer, or (option shareLane, the default) through the
  * process's commit lane of the file to the committer of the store that leads it (lane.ts).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { walnutError } from '../errors';
@@ -257,7 +258,6 @@ export class Store {
       onPublished: (txns) => this.#sequencer.published(txns),
       onCommitted: (mxFrame) => {
         for (const e of this.#exports) e.poke();
-        for (const r of this.#replications) r.poke();
 
         // off the commit's latency path: a passive checkpoint in the background, one at a time,
         // backed off while a reader keeps the WAL from restarting (auto-checkpoint.ts)
@@ -546,16 +546,17 @@ export class Store {
    * Publishes every commit to a NATS JetStream stream, with base images from time to time
    * (lib/replicate/publisher.ts: sessions, back-pressure, the lag bound). Commits never wait
    * for the network. close() stops it after publishing what was committed (within its
-   * stopTimeoutMs); stop() does the same earlier. By default it runs on a worker thread with a
-   * connection of its own (replicate/thread.ts); with thread: false, or in lockingMode
-   * 'exclusive' (no other connection can open the database), on this event loop.
+   * stopTimeoutMs); stop() does the same earlier. By default the publisher runs on a worker
+   * thread (replicate/thread.ts) fed by an export of this connection; with thread: false, or in
+   * lockingMode 'exclusive' (the worker's own connection reads base images), on this event loop.
    */
   replicateTo(options: ReplicateOptions): ReplicationHandle {
     this.#checkOpen();
     const resolved = resolveReplicateOptions(options);
     let r: ReplicationHandle;
     if (resolved.thread && this.#options.lockingMode === 'shared') {
-      r = new ReplicationThread(this.#index.dbPath, options, resolved, this.#options.busyTimeout);
+      const { dev, ino } = fs.fstatSync(this.#index.db.fd);
+      r = new ReplicationThread(this.#index.dbPath, { dev, ino }, this.exportTo.bind(this), options, resolved, this.#options.busyTimeout);
     } else {
       // base images are durable state: the publisher's snapshots do not see sequenced commits
       const source = { path: this.path, pageSize: this.pageSize, exportTo: this.exportTo.bind(this), snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };

@@ -72,9 +72,10 @@ export interface ReplicateOptions extends StreamLimits {
   /** How long stop() may spend publishing what is queued (ms, default 5,000). */
   stopTimeoutMs?: number;
   /**
-   * Publish from a worker thread with its own connection to the database (default true; the
-   * store's event loop then does its commits only: thread.ts), or false: on this event loop.
-   * Stores in lockingMode 'exclusive' have no other connection: they always publish here.
+   * Publish from a worker thread (default true; the store's event loop then does its commits
+   * and the export's WAL reads only: thread.ts), or false: on this event loop. Stores in
+   * lockingMode 'exclusive' always publish here (the worker reads base images through a
+   * connection of its own).
    */
   thread?: boolean;
 }
@@ -109,6 +110,12 @@ export interface ReplicationSource {
   exportTo(sink: WalRecordSink, options: ExportOptions): ExportHandle;
   snapshot(): Promise<Snapshot>;
   checkpoint(mode: 'passive'): Promise<unknown>;
+  /**
+   * True when this thread only publishes (the worker, thread.ts): a base image is then read in
+   * one go, without giving the event loop a turn between its parts; its snapshot's read mark,
+   * which keeps the WAL from restarting, is held for as short a time as possible.
+   */
+  readonly ownThread?: boolean;
 }
 
 /**
@@ -122,8 +129,6 @@ export interface ReplicationHandle extends EventEmitter {
   metrics(): ReplicationMetrics;
   /** Publishes what is committed now (bounded by stopTimeoutMs), then disconnects. */
   stop(): Promise<void>;
-  /** The store calls this after its commits: the export looks for them now rather than at its next poll. */
-  poke(): void;
 }
 
 export interface Resolved {
@@ -501,10 +506,6 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     };
   }
 
-  poke(): void {
-    this.#export?.poke();
-  }
-
   async stop(): Promise<void> {
     if (!this.#stopping) {
       this.#stopping = true;
@@ -743,7 +744,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         for (let p = first; p < Math.min(snap.dbSize + 1, first + per); p++) pages.push(snap.readSync(p));
         for (const p of pages) hash.update(p);
         payloads.push(encodeBasePagesRecord(first, pages));
-        await new Promise((r) => setImmediate(r));
+        if (this.#source.ownThread !== true) await new Promise((r) => setImmediate(r));
       }
       payloads.push(encodeBaseEndRecord(snap.dbSize, hashBytes(hash)));
     } finally {

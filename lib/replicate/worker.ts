@@ -1,52 +1,92 @@
 /**
- * replicate/worker.ts — the body of the replication worker (thread.ts): opens its own
- * connection to the database, runs the publisher (publisher.ts) on it, and forwards the
- * publisher's events and metrics to the handle; pokes from the store's commits (a shared
- * counter) make its export look at once.
+ * replicate/worker.ts — the body of the replication worker (thread.ts): runs the publisher
+ * (publisher.ts) with the store's follow exports fed from the store's thread (each sink call a
+ * message, answered once the publisher's sink has taken it), and base images and checkpoints
+ * from a connection of its own; forwards the publisher's events and metrics to the handle.
  *
  * Invariants: the connection never commits, never checkpoints on its own account
- * (autoCheckpoint off) and never removes the WAL (keepWal: the store is open beside it);
- * it closes after the publisher has ended, then the worker exits. 'end' is the last message.
+ * (autoCheckpoint off) and never removes the WAL (keepWal: the store is open beside it); it
+ * opens only the database the store has open (same file identity: a path since renamed or
+ * replaced is refused, never created). It closes after the publisher has ended, then the worker
+ * exits; 'end' is the last message.
  */
+import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 
+import { walnutError } from '../errors';
+import type { ExportOptions, ExportStats } from '../export/exporter';
+import type { WalRecordSink } from '../export/framing';
+import type { ExportHandle } from '../export/stream';
 import { open } from '../open';
-import type { ReplicationHandle, ReplicationMetrics } from './publisher';
-import { METRICS_MS, sendError, type FromWorker, type ToWorker, type WorkerData } from './thread';
+import { startReplication, type ReplicationHandle, type ReplicationMetrics } from './publisher';
+import { METRICS_MS, receivedError, sendError, unpackRecords, type FromWorker, type ToWorker, type WorkerData } from './thread';
 
 const data = workerData as WorkerData;
 const port = parentPort!;
 const send = (m: FromWorker): void => port.postMessage(m);
 
+/** The store's exports this worker asked for: their sinks (the publisher's sessions) and ends. */
+const remoteExports = new Map<number, { sink: WalRecordSink; resolve: (s: ExportStats) => void; reject: (e: unknown) => void }>();
+let exportIds = 0;
 let replication: ReplicationHandle | null = null;
 let stopping = false;
+
 port.on('message', (m: ToWorker) => {
-  if (m.t !== 'stop') return;
-  stopping = true;
-  void replication?.stop();
-  Atomics.notify(pokes, 0); // the poke loop ends
+  if (m.t === 'stop') {
+    stopping = true;
+    void replication?.stop();
+  } else if (m.t === 'records' || m.t === 'flush') {
+    const sink = remoteExports.get(m.id)?.sink;
+    const taken = sink === undefined ? Promise.reject(walnutError('WALNUT_CLOSED', 'the export has ended')) : m.t === 'flush' ? sink.flush() : append(sink, unpackRecords(m.packed));
+    taken.then(
+      () => send({ t: 'ack', id: m.id, call: m.call }),
+      (e: unknown) => send({ t: 'ack', id: m.id, call: m.call, error: sendError(e) }),
+    );
+  } else if (m.t === 'exportDone') {
+    const ex = remoteExports.get(m.id);
+    remoteExports.delete(m.id);
+    if (m.error === undefined) ex?.resolve({ records: 0, commits: 0, generations: 0, basePages: 0 });
+    else ex?.reject(receivedError(m.error));
+  }
 });
-const pokes = new Int32Array(data.pokes);
 
-/** Atomics.waitAsync (Node >= 16; the project's TypeScript lib predates its typing). */
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+async function append(sink: WalRecordSink, payloads: Uint8Array[]): Promise<void> {
+  if (sink.appendRecords !== undefined) return sink.appendRecords(payloads);
+  for (const p of payloads) await sink.appendRecord(p);
+}
 
-/** Pokes the export on each change of the counter, until the replication ends. */
-async function relayPokes(r: ReplicationHandle, ended: () => boolean): Promise<void> {
-  let seen = Atomics.load(pokes, 0);
-  while (!ended() && !stopping) {
-    const w = waitAsync(pokes, 0, seen);
-    if (w.async) await w.value;
-    seen = Atomics.load(pokes, 0);
-    r.poke();
+/** A follow export of the store, run on the store's thread (thread.ts). */
+function remoteExport(sink: WalRecordSink, options: ExportOptions): ExportHandle {
+  const id = ++exportIds;
+  const done = new Promise<ExportStats>((resolve, reject) => remoteExports.set(id, { sink, resolve, reject }));
+  done.catch(() => undefined);
+  send({ t: 'export', id, options });
+  return {
+    done,
+    stop: () => {
+      send({ t: 'exportStop', id });
+      return done;
+    },
+    poke: () => undefined, // the store pokes its exports itself
+  };
+}
+
+/** The database the store has open, or WALNUT_CANTOPEN (see the header). */
+function checkSameFile(): void {
+  const now = fs.statSync(data.path, { throwIfNoEntry: false });
+  if (now === undefined || now.dev !== data.identity.dev || now.ino !== data.identity.ino) {
+    throw walnutError('WALNUT_CANTOPEN', `${data.path} is no longer the database the store has open (renamed or replaced): the replication worker does not open it`, { path: data.path, reason: 'NotTheStoresFile' });
   }
 }
 
 async function main(): Promise<void> {
+  checkSameFile();
   const store = await open(data.path, { busyTimeout: data.busyTimeout, autoCheckpoint: false, keepWal: true });
   let ended = false;
   try {
-    const r = store.replicateTo(data.options);
+    checkSameFile();
+    const source = { path: store.path, pageSize: store.pageSize, exportTo: remoteExport, snapshot: () => store.snapshot(), checkpoint: (mode: 'passive') => store.checkpoint(mode), ownThread: true };
+    const r = startReplication(source, data.options);
     replication = r;
     const metrics = (): ReplicationMetrics => r.metrics();
     r.on('error', (e: unknown) => send({ t: 'error', error: sendError(e) }));
@@ -70,13 +110,12 @@ async function main(): Promise<void> {
       },
       (e: unknown) => send({ t: 'readyFailed', error: sendError(e) }),
     );
-    void relayPokes(r, () => ended);
     await done;
     ended = true;
-    Atomics.notify(pokes, 0);
     clearInterval(timer);
     send({ t: 'end', metrics: metrics() });
   } finally {
+    if (!ended) replication?.removeAllListeners();
     await store.close();
   }
 }
