@@ -68,7 +68,7 @@ export type FromWorker =
   | { t: 'metrics'; metrics: ReplicationMetrics }
   | { t: 'event'; name: 'published' | 'base' | 'lagExceeded'; payload: unknown }
   | { t: 'error'; error: SentError }
-  | { t: 'end'; metrics: ReplicationMetrics }
+  | { t: 'end'; metrics: ReplicationMetrics | null }
   | { t: 'export'; id: number; options: ExportOptions }
   | { t: 'exportStop'; id: number }
   | { t: 'ack'; id: number; call: number; error?: SentError };
@@ -150,7 +150,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       if (m.t === 'ready') readied();
       else if (m.t === 'readyFailed') readied(receivedError(m.error));
       else if (m.t === 'metrics' || m.t === 'end') {
-        this.#metrics = m.metrics;
+        if (m.metrics !== null) this.#metrics = { ...m.metrics, lastError: m.metrics.lastError ?? this.#metrics.lastError };
         if (m.t === 'end') this.#ended = true;
       } else if (m.t === 'error') this.#error(receivedError(m.error));
       else if (m.t === 'event') {

@@ -123,9 +123,10 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (e: unknown) => {
-    // the store did not open (or closed badly): the handle hears it, then sees the worker exit
+    // the store did not open (or closed badly): the replication ended with this error
     send({ t: 'readyFailed', error: sendError(e) });
     send({ t: 'error', error: sendError(e) });
+    send({ t: 'end', metrics: replication?.metrics() ?? null });
     process.exit(1);
   },
 );

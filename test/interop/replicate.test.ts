@@ -628,6 +628,21 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await store.close();
   }, 60_000);
 
+  it('the database renamed under the store: the worker refuses its path (WALNUT_CANTOPEN NotTheStoresFile), never creates a new database there, and the replication ends once', async () => {
+    const file = newPrimary();
+    const store = await open(file);
+    fs.renameSync(file, `${file}-moved`);
+    const errors: unknown[] = [];
+    const r = store.replicateTo({ servers: 'nats://127.0.0.1:1', stream: 'moved' });
+    r.on('error', (e) => errors.push(e));
+    const ended = new Promise<void>((res) => r.once('end', () => res()));
+    await expectRejectsWalnut(r.ready, 'WALNUT_CANTOPEN', { reason: 'NotTheStoresFile' });
+    await ended;
+    expect(errors).toHaveLength(1);
+    expect(fs.existsSync(file)).toBe(false);
+    await store.close();
+  });
+
   it('thread must be a boolean; lockingMode exclusive publishes from the store\'s own loop (no other connection can open the database)', async () => {
     const store = await open(newPrimary(), { lockingMode: 'exclusive' });
     await expectRejectsWalnut((async () => store.replicateTo({ servers: 'nats://127.0.0.1:1', stream: 's', thread: 'yes' as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'thread' });
