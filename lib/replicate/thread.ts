@@ -10,10 +10,12 @@
  *    restart, follow.ts, and its commits poke it, as for any export): a follower on another
  *    connection would hold a read slot that keeps this connection's writer from ever restarting
  *    the WAL (measured: 184 MB of WAL in 4 s under 64 committers). The worker asks for an export
- *    ('export'/'exportStop'); each sink call crosses as one message, the records packed into one
- *    transferred buffer (ARKHEXP1 framing: a copy per record, no clone of the export's blocks),
- *    and the call resolves when the worker's sink has taken them ('ack'), so the export runs
- *    exactly as fast as the publisher takes records, as in-thread.
+ *    ('export'/'exportStop'); each sink call crosses as one message, in order, the records packed
+ *    into one transferred buffer (ARKHEXP1 framing: a copy per record, no clone of the export's
+ *    blocks). A call resolves at once while the calls the worker has not answered ('ack') hold
+ *    at most MAX_UNACKED_BYTES, else once they hold less: the export goes on reading without a
+ *    round trip per pass, and runs no further ahead of the publisher than that. A call the
+ *    worker's sink refused fails the next call (and the one waiting), which ends the export.
  *  - Base images are read from the worker's own connection's snapshots (same WAL, same
  *    wal-index: same commit boundaries); its checkpoints too. That connection never commits.
  *  - metrics() is the worker's latest report: sent every METRICS_MS, with each event, and at
@@ -38,6 +40,8 @@ import type { ReplicateOptions, ReplicationHandle, ReplicationMetrics, Resolved 
 
 /** How often the worker sends its metrics (ms). */
 export const METRICS_MS = 50;
+/** Records sent to the worker and not yet taken by its sink, past which the export waits (see the header). */
+const MAX_UNACKED_BYTES = 8 << 20;
 /** How long past stopTimeoutMs a stopping worker may take before it is terminated (ms). */
 const STOP_GRACE_MS = 15_000;
 
@@ -109,11 +113,14 @@ const emptyMetrics = (): ReplicationMetrics => ({
 /** What the handle needs of the store: its follow exports (store.exportTo). */
 export type ExportTo = (sink: WalRecordSink, options: ExportOptions) => ExportHandle;
 
-/** An export the worker asked for, and its sink calls awaiting the worker's ack. */
+/** An export the worker asked for: its sink calls not yet answered (their bytes), the call waiting for room, the first refusal. */
 interface RemoteExport {
   handle: ExportHandle | null;
   calls: number;
-  pending: Map<number, { resolve: () => void; reject: (e: unknown) => void }>;
+  unacked: Map<number, number>;
+  unackedBytes: number;
+  waiting: { resolve: () => void; reject: (e: unknown) => void } | null;
+  failed: unknown;
 }
 
 export class ReplicationThread extends EventEmitter implements ReplicationHandle {
@@ -159,11 +166,15 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       } else if (m.t === 'export') this.#startExport(m.id, m.options);
       else if (m.t === 'exportStop') void this.#exports.get(m.id)?.handle?.stop().catch(() => undefined);
       else if (m.t === 'ack') {
-        const call = this.#exports.get(m.id)?.pending;
-        const p = call?.get(m.call);
-        call?.delete(m.call);
-        if (m.error === undefined) p?.resolve();
-        else p?.reject(receivedError(m.error));
+        const ex = this.#exports.get(m.id);
+        if (ex !== undefined) {
+          ex.unackedBytes -= ex.unacked.get(m.call) ?? 0;
+          ex.unacked.delete(m.call);
+          if (m.error !== undefined) ex.failed ??= receivedError(m.error);
+          if (ex.failed !== null) ex.waiting?.reject(ex.failed);
+          else if (ex.unackedBytes <= MAX_UNACKED_BYTES) ex.waiting?.resolve();
+          if (ex.failed !== null || ex.unackedBytes <= MAX_UNACKED_BYTES) ex.waiting = null;
+        }
       }
     });
     // an exception the worker did not catch: it exits next
@@ -180,8 +191,9 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
         // the exports it asked for end: their sink calls would never be answered
         const gone = walnutError('WALNUT_CLOSED', 'the replication worker has exited', { path: dbPath });
         for (const ex of this.#exports.values()) {
-          for (const p of ex.pending.values()) p.reject(gone);
-          ex.pending.clear();
+          ex.failed ??= gone;
+          ex.waiting?.reject(ex.failed);
+          ex.waiting = null;
           void ex.handle?.stop().catch(() => undefined);
         }
         this.#ended = true;
@@ -211,19 +223,22 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
 
   /** A follow export of the store for the worker's session (see the header). */
   #startExport(id: number, options: ExportOptions): void {
-    const ex: RemoteExport = { handle: null, calls: 0, pending: new Map() };
+    const ex: RemoteExport = { handle: null, calls: 0, unacked: new Map(), unackedBytes: 0, waiting: null, failed: null };
     this.#exports.set(id, ex);
-    const call = (m: SinkCall, transfer?: ArrayBuffer[]): Promise<void> =>
-      new Promise<void>((resolve, reject) => {
-        if (this.#gone) return reject(walnutError('WALNUT_CLOSED', 'the replication worker has exited', { path: this.#path }));
-        ex.pending.set(m.call, { resolve, reject });
-        this.#post(m, transfer);
-      });
+    const call = (m: SinkCall, bytes: number, transfer?: ArrayBuffer[]): Promise<void> => {
+      if (this.#gone) ex.failed ??= walnutError('WALNUT_CLOSED', 'the replication worker has exited', { path: this.#path });
+      if (ex.failed !== null) return Promise.reject(ex.failed);
+      ex.unacked.set(m.call, bytes);
+      ex.unackedBytes += bytes;
+      this.#post(m, transfer);
+      if (ex.unackedBytes <= MAX_UNACKED_BYTES) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => (ex.waiting = { resolve, reject }));
+    };
     const records = (payloads: readonly Uint8Array[]): Promise<void> => {
       const packed = packRecords(payloads);
-      return call({ t: 'records', id, call: ++ex.calls, packed }, [packed.buffer as ArrayBuffer]);
+      return call({ t: 'records', id, call: ++ex.calls, packed }, packed.length, [packed.buffer as ArrayBuffer]);
     };
-    const sink: WalRecordSink = { appendRecord: (p) => records([p]), appendRecords: records, flush: () => call({ t: 'flush', id, call: ++ex.calls }) };
+    const sink: WalRecordSink = { appendRecord: (p) => records([p]), appendRecords: records, flush: () => call({ t: 'flush', id, call: ++ex.calls }, 0) };
     const ended = (e?: unknown): void => {
       this.#exports.delete(id);
       this.#post(e === undefined ? { t: 'exportDone', id } : { t: 'exportDone', id, error: sendError(e) });

@@ -25,8 +25,12 @@ const data = workerData as WorkerData;
 const port = parentPort!;
 const send = (m: FromWorker): void => port.postMessage(m);
 
-/** The store's exports this worker asked for: their sinks (the publisher's sessions) and ends. */
-const remoteExports = new Map<number, { sink: WalRecordSink; resolve: (s: ExportStats) => void; reject: (e: unknown) => void }>();
+/**
+ * The store's exports this worker asked for: their sinks (the publisher's sessions), the last
+ * sink call (each runs after the one before it, and the export's end after all of them: the
+ * store's thread sends calls without waiting for their answers), and their ends.
+ */
+const remoteExports = new Map<number, { sink: WalRecordSink; last: Promise<void>; resolve: (s: ExportStats) => void; reject: (e: unknown) => void }>();
 let exportIds = 0;
 let replication: ReplicationHandle | null = null;
 let stopping = false;
@@ -36,17 +40,20 @@ port.on('message', (m: ToWorker) => {
     stopping = true;
     void replication?.stop();
   } else if (m.t === 'records' || m.t === 'flush') {
-    const sink = remoteExports.get(m.id)?.sink;
-    const taken = sink === undefined ? Promise.reject(walnutError('WALNUT_CLOSED', 'the export has ended')) : m.t === 'flush' ? sink.flush() : append(sink, unpackRecords(m.packed));
-    taken.then(
+    const ex = remoteExports.get(m.id);
+    if (ex === undefined) return send({ t: 'ack', id: m.id, call: m.call, error: sendError(walnutError('WALNUT_CLOSED', 'the export has ended')) });
+    const take = (): Promise<void> => (m.t === 'flush' ? ex.sink.flush() : append(ex.sink, unpackRecords(m.packed)));
+    ex.last = ex.last.then(take).then(
       () => send({ t: 'ack', id: m.id, call: m.call }),
       (e: unknown) => send({ t: 'ack', id: m.id, call: m.call, error: sendError(e) }),
     );
   } else if (m.t === 'exportDone') {
     const ex = remoteExports.get(m.id);
     remoteExports.delete(m.id);
-    if (m.error === undefined) ex?.resolve({ records: 0, commits: 0, generations: 0, basePages: 0 });
-    else ex?.reject(receivedError(m.error));
+    void ex?.last.then(() => {
+      if (m.error === undefined) ex.resolve({ records: 0, commits: 0, generations: 0, basePages: 0 });
+      else ex.reject(receivedError(m.error));
+    });
   }
 });
 
@@ -58,7 +65,7 @@ async function append(sink: WalRecordSink, payloads: Uint8Array[]): Promise<void
 /** A follow export of the store, run on the store's thread (thread.ts). */
 function remoteExport(sink: WalRecordSink, options: ExportOptions): ExportHandle {
   const id = ++exportIds;
-  const done = new Promise<ExportStats>((resolve, reject) => remoteExports.set(id, { sink, resolve, reject }));
+  const done = new Promise<ExportStats>((resolve, reject) => remoteExports.set(id, { sink, last: Promise.resolve(), resolve, reject }));
   done.catch(() => undefined);
   send({ t: 'export', id, options });
   return {
