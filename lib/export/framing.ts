@@ -67,17 +67,10 @@ export class ByteBlocks {
   #current = -1;
   #used = ByteBlocks.BLOCK;
 
-  /**
-   * reusable false: the owner never calls reuse(), ranges live as long as their users keep
-   * them; a full block is let go (forget()), and freed with the last range in it.
-   */
-  constructor(readonly reusable = true) {}
-
   /** `n` uninitialised bytes. */
   take(n: number): Buffer {
     if (n > ByteBlocks.BLOCK >>> 2) return Buffer.allocUnsafeSlow(n);
     if (this.#used + n > ByteBlocks.BLOCK) {
-      if (!this.reusable) this.forget();
       if (++this.#current === this.#blocks.length) this.#blocks.push(Buffer.allocUnsafeSlow(ByteBlocks.BLOCK));
       this.#used = 0;
     }

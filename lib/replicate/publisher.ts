@@ -39,7 +39,7 @@ import { walnutError, WalnutError } from '../errors';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import type { ExportOptions } from '../export/exporter';
 import { hashBytes } from '../export/exporter';
-import { ByteBlocks, type WalRecordSink } from '../export/framing';
+import type { WalRecordSink } from '../export/framing';
 import { encodePageDelta, PageVersions } from '../export/page-delta';
 import { decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
@@ -298,15 +298,6 @@ class Session {
   following = false;
   room: (() => void) | null = null;
 
-  /** The queued log records' memory: hundreds of records per allocation (ByteBlocks), each block freed with its last record. */
-  readonly #memory = new ByteBlocks(false);
-
-  #copy(payload: Uint8Array): Uint8Array {
-    const out = this.#memory.take(payload.length);
-    out.set(payload);
-    return out;
-  }
-
   /** Queues one record of the export; copies what it keeps (the export reuses `payload`'s memory). */
   accept(payload: Uint8Array): void {
     if (this.abandoned) throw walnutError('WALNUT_CLOSED', 'the replication session was abandoned');
@@ -322,7 +313,7 @@ class Session {
       this.#salts = [dv.getUint32(16), dv.getUint32(20)];
       this.#frame = rec.anchor?.frame ?? 0;
       this.#walHeader = new Uint8Array(rec.header);
-      this.#push({ payload: this.#copy(payload), seq: null, time: 0 });
+      this.#push({ payload: new Uint8Array(payload), seq: null, time: 0 });
     } else if (kind === KIND.FRAMES) {
       this.#acceptFrames(payload.subarray(1));
     } else if (kind === KIND.COMMIT_META) {
@@ -335,7 +326,7 @@ class Session {
       this.exportedSeq = rec.seq;
       this.queuedCommits++;
       this.commitsSinceBase++;
-      this.#push({ payload: this.#copy(payload), seq: rec.seq, time: performance.now() });
+      this.#push({ payload: new Uint8Array(payload), seq: rec.seq, time: performance.now() });
       this.r.maybeBase(this);
     }
   }
@@ -380,7 +371,7 @@ class Session {
     let runBytes = 0;
     const flushRun = (): void => {
       if (run.length === 0) return;
-      this.#push({ payload: encodeFramesRecord(run, this.#memory), seq: null, time: 0 });
+      this.#push({ payload: encodeFramesRecord(run), seq: null, time: 0 });
       run.length = 0;
       runBytes = 0;
     };
@@ -393,7 +384,7 @@ class Session {
       this.#frame++;
       const page = frame.subarray(FRAME_HEADER_SIZE);
       const previous = this.versions?.get(pgno);
-      const delta = previous === undefined ? null : encodePageDelta(frame, previous, this.#memory);
+      const delta = previous === undefined ? null : encodePageDelta(frame, previous);
       if (delta !== null) {
         flushRun();
         this.#push({ payload: delta, seq: null, time: 0 });
