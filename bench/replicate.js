@@ -1,16 +1,21 @@
 // bench/replicate: replication to NATS JetStream (issue #22), against a nats-server started here
 // (Debian's 2.9, scripts/install-nats.sh) on loopback, storage in a temporary directory.
-//   throughput  64 walnut committers (one-page commits, synchronous full) with replication off
-//               and on (store.replicateTo; no replica), interleaved rounds, order reversed every
-//               other round: commits/s, ratio on/off (median of per-round ratios, spread), p99,
-//               the JetStream publish rate (messages/s, commits/s acknowledged), the most
-//               messages in flight, and the commits the export had seen by the end of the round
+//   throughput  64 walnut committers (one-page commits, synchronous full) with replication off,
+//               on (store.replicateTo: the publisher on a worker thread, the default) and on with
+//               thread: false (the publisher on the store's event loop); no replica; interleaved
+//               rounds, the order rotated every round: commits/s, ratio on/off (median of
+//               per-round ratios, spread), p99, CPU µs per commit on the main thread (the
+//               store's event loop: /proc/self/task/<pid>/stat) and in the whole process, the
+//               JetStream publish rate (messages/s, commits/s acknowledged), the most messages
+//               in flight, and the commits the export had seen by the end of the round
 //   lag         the primary paced at TARGET commits/s (default 5,000) with an in-process replica:
 //               per batch applied, the replica's apply time less the time the primary's export
 //               stamped the batch's last commit (ms; the stamp is taken when the export sees the
 //               commit, <= 4 ms after it): p50/p99, and the replica's apply rate (commits/s);
-//               split into stages: the export queued a commit -> the stream acknowledged it
-//               (event 'published'), and the rest (consumer delivery, batching, apply)
+//               split into stages: the commit resolved -> the export queued it (export), the
+//               export queued it -> the stream acknowledged it (event 'published'), and the rest
+//               (consumer delivery, batching, apply); with the publisher on a worker thread
+//               (THREAD=0: on the store's loop)
 //   failover    (FAILOVER runs, default 3; 0 skips) a 3-node cluster, R=3, 8 paced committers and
 //               a replica; the stream's leader is SIGKILLed: seconds from the kill until commits
 //               made after it are acknowledged (publishing again) and applied by the replica
@@ -30,6 +35,22 @@ const SECONDS = Number(process.env.WALNUT_BENCH_SECONDS || 2);
 const ROUNDS = Number(process.env.WALNUT_BENCH_ROUNDS || 4);
 const TARGET = Number(process.env.WALNUT_BENCH_RATE || 5000);
 const FAILOVER = Number(process.env.WALNUT_BENCH_FAILOVER ?? 3);
+const THREAD = process.env.WALNUT_BENCH_THREAD !== '0';
+const CLK_TCK = 100; // getconf CLK_TCK on Linux
+
+/** CPU µs this process's main thread has used (Linux; 10 ms ticks). */
+function mainThreadMicros() {
+  try {
+    const f = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK; // utime, stime (fields 14, 15)
+  } catch {
+    return NaN;
+  }
+}
+const processMicros = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs) => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})`;
 const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
@@ -63,34 +84,48 @@ async function startServer(dir, extra = []) {
 }
 
 let n = 0;
-async function throughput(walnut, dir, url, on) {
+/** kase: 'off', 'thread' (the publisher on a worker thread), 'loop' (on the store's event loop). */
+async function throughput(walnut, dir, url, kase) {
   const db = path.join(dir, `t${n++}.db`);
   const store = await walnut.open(db);
-  const r = on ? store.replicateTo({ servers: url, stream: `t${n}` }) : null;
+  const r = kase === 'off' ? null : store.replicateTo({ servers: url, stream: `t${n}`, thread: kase === 'thread' });
   await r?.ready;
   const data = Buffer.alloc(4096, 3);
   const t0 = performance.now();
+  const cpu0 = [mainThreadMicros(), processMicros()];
   const res = await drive(64, SECONDS, (w, i) => store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]));
   const elapsed = (performance.now() - t0) / 1000;
+  const commits = res.perSecond * elapsed;
+  const mainCpu = (mainThreadMicros() - cpu0[0]) / commits;
+  const processCpu = (processMicros() - cpu0[1]) / commits;
   const m0 = r?.metrics();
   await r?.stop();
   await store.close();
   for (const s of ['', '-wal', '-shm']) fs.rmSync(db + s, { force: true });
-  return { rate: res.perSecond, p99: res.p99, messagesPerSecond: m0 ? m0.messages / elapsed : 0, publishedPerSecond: m0 ? m0.publishedSeq / elapsed : 0, peak: m0?.peakInFlight ?? 0, exportedShare: m0 ? m0.exportedSeq / (res.perSecond * elapsed) : 0 };
+  return { rate: res.perSecond, p99: res.p99, mainCpu, processCpu, messagesPerSecond: m0 ? m0.messages / elapsed : 0, publishedPerSecond: m0 ? m0.publishedSeq / elapsed : 0, peak: m0?.peakInFlight ?? 0, exportedShare: m0 ? m0.exportedSeq / (res.perSecond * elapsed) : 0 };
 }
 
 async function lag(walnut, dir, url) {
   const db = path.join(dir, 'lag.db');
   const store = await walnut.open(db);
-  const r = store.replicateTo({ servers: url, stream: 'lag' });
+  const r = store.replicateTo({ servers: url, stream: 'lag', thread: THREAD });
   await r.ready;
   const replica = await walnut.openReplica(path.join(dir, 'lag-replica.db'), { servers: url, stream: 'lag' });
   const lags = [];
   const publishAges = [];
-  r.on('published', (e) => publishAges.push(e.ageMs));
+  // commits resolve in the order of the WAL, the session numbers them from 1 (a new database):
+  // commit seq resolved at resolvedAt[seq - 1]
+  const resolvedAt = [];
+  const acked = [];
+  const endToEnd = [];
+  r.on('published', (e) => {
+    publishAges.push(e.ageMs);
+    if (resolvedAt[e.seq - 1] !== undefined) acked.push(performance.now() - resolvedAt[e.seq - 1]);
+  });
   let applied = 0;
   replica.on('applied', (e) => {
     lags.push(e.lagMs);
+    if (resolvedAt[e.seq - 1] !== undefined) endToEnd.push(performance.now() - resolvedAt[e.seq - 1]);
     applied += e.commits;
   });
   const data = Buffer.alloc(4096, 5);
@@ -100,7 +135,7 @@ async function lag(walnut, dir, url) {
   while (performance.now() - t0 < SECONDS * 1000) {
     const due = Math.floor(((performance.now() - t0) / 1000) * TARGET) - issued;
     for (let k = 0; k < due; k++, issued++) {
-      const p = store.commit([{ pgno: 2 + (issued % 3000), data }]).finally(() => inFlight.delete(p));
+      const p = store.commit([{ pgno: 2 + (issued % 3000), data }]).then(() => resolvedAt.push(performance.now())).finally(() => inFlight.delete(p));
       inFlight.add(p);
     }
     await new Promise((res) => setTimeout(res, 1));
@@ -115,7 +150,7 @@ async function lag(walnut, dir, url) {
   const rate = applied / ((performance.now() - t0) / 1000);
   await replica.close();
   await store.close();
-  return { achieved, p50: pct(lags, 50), p99: pct(lags, 99), batches: lags.length, applyRate: rate, drainMs: drain, publishP50: pct(publishAges, 50), publishP99: pct(publishAges, 99), acks: publishAges.length, peak: m.peakInFlight };
+  return { achieved, p50: pct(lags, 50), p99: pct(lags, 99), batches: lags.length, applyRate: rate, drainMs: drain, publishP50: pct(publishAges, 50), publishP99: pct(publishAges, 99), acks: publishAges.length, peak: m.peakInFlight, ackedP50: pct(acked, 50), ackedP99: pct(acked, 99), e2eP50: pct(endToEnd, 50), e2eP99: pct(endToEnd, 99), e2e: endToEnd.length };
 }
 
 async function bytesPerCommit(walnut, dir, url, delta) {
@@ -212,27 +247,31 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-bench-replicate-'));
   const server = await startServer(path.join(dir, 'nats'));
   try {
-    const ratios = [];
-    const p99s = [];
-    const off = [];
-    const on = [];
+    const kases = ['off', 'thread', 'loop'];
+    const runs = { off: [], thread: [], loop: [] };
+    const ratios = { thread: [], loop: [] };
+    const p99s = { thread: [], loop: [] };
     for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? [false, true] : [true, false];
+      const order = kases.map((_, i) => kases[(i + round) % kases.length]);
       const res = {};
       for (const kase of order) res[kase] = await throughput(walnut, dir, server.url, kase);
-      off.push(res[false]);
-      on.push(res[true]);
-      ratios.push(res[true].rate / res[false].rate);
-      p99s.push(res[true].p99 / res[false].p99);
+      for (const kase of kases) runs[kase].push(res[kase]);
+      for (const kase of ['thread', 'loop']) {
+        ratios[kase].push(res[kase].rate / res.off.rate);
+        p99s[kase].push(res[kase].p99 / res.off.p99);
+      }
     }
     console.log(`throughput, 64 committers, ${ROUNDS} rounds of ${SECONDS} s (load ${os.loadavg()[0].toFixed(1)})`);
-    console.log(table([
-      { case: 'replication off', 'commits/s': Math.round(median(off.map((x) => x.rate))), 'x off': '', 'p99 µs': Math.round(median(off.map((x) => x.p99))), 'p99 x off': '', 'publish msg/s': '', 'commits acked/s': '', 'peak in flight': '', 'exported': '' },
-      { case: 'replication on', 'commits/s': Math.round(median(on.map((x) => x.rate))), 'x off': spread(ratios), 'p99 µs': Math.round(median(on.map((x) => x.p99))), 'p99 x off': spread(p99s), 'publish msg/s': Math.round(median(on.map((x) => x.messagesPerSecond))), 'commits acked/s': Math.round(median(on.map((x) => x.publishedPerSecond))), 'peak in flight': Math.max(...on.map((x) => x.peak)), 'exported': `${Math.round(100 * median(on.map((x) => x.exportedShare)))}%` },
-    ], ['case', 'commits/s', 'x off', 'p99 µs', 'p99 x off', 'publish msg/s', 'commits acked/s', 'peak in flight', 'exported']));
+    const row = (name, kase) => {
+      const xs = runs[kase];
+      const on = kase !== 'off';
+      return { case: name, 'commits/s': Math.round(median(xs.map((x) => x.rate))), 'x off': on ? spread(ratios[kase]) : '', 'p99 µs': Math.round(median(xs.map((x) => x.p99))), 'p99 x off': on ? spread(p99s[kase]) : '', 'main µs/commit': median(xs.map((x) => x.mainCpu)).toFixed(1), 'process µs/commit': median(xs.map((x) => x.processCpu)).toFixed(1), 'publish msg/s': on ? Math.round(median(xs.map((x) => x.messagesPerSecond))) : '', 'commits acked/s': on ? Math.round(median(xs.map((x) => x.publishedPerSecond))) : '', 'peak in flight': on ? Math.max(...xs.map((x) => x.peak)) : '', 'exported': on ? `${Math.round(100 * median(xs.map((x) => x.exportedShare)))}%` : '' };
+    };
+    console.log(table([row('replication off', 'off'), row('on, worker thread', 'thread'), row("on, store's loop", 'loop')], ['case', 'commits/s', 'x off', 'p99 µs', 'p99 x off', 'main µs/commit', 'process µs/commit', 'publish msg/s', 'commits acked/s', 'peak in flight', 'exported']));
     const l = await lag(walnut, dir, server.url);
     console.log(`\nlag at ${TARGET} commits/s offered (${Math.round(l.achieved)} achieved), ${SECONDS} s: replica lag p50 ${l.p50} ms, p99 ${l.p99} ms over ${l.batches} batches; replica apply rate ${Math.round(l.applyRate)} commits/s; drained ${Math.round(l.drainMs)} ms after the last commit`);
     console.log(`  stage: export queued -> stream acknowledged p50 ${Math.round(l.publishP50)} ms, p99 ${Math.round(l.publishP99)} ms over ${l.acks} acks (peak ${l.peak} messages in flight); the rest of the lag is delivery, batching and apply`);
+    console.log(`  from the commit's resolve: -> acknowledged p50 ${Math.round(l.ackedP50)} ms, p99 ${Math.round(l.ackedP99)} ms; -> applied by the replica p50 ${Math.round(l.e2eP50)} ms, p99 ${Math.round(l.e2eP99)} ms over ${l.e2e} batches (publisher ${THREAD ? 'on a worker thread' : "on the store's loop"})`);
     if (FAILOVER > 0) {
       const runs = [];
       for (let run = 0; run < FAILOVER; run++) runs.push(await failover(walnut, dir, run));

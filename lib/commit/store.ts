@@ -18,6 +18,7 @@
  * Commits go to the store's group committer, or (option shareLane, the default) through the
  * process's commit lane of the file to the committer of the store that leads it (lane.ts).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { walnutError } from '../errors';
@@ -35,7 +36,8 @@ import type { Writable } from 'node:stream';
 import type { ExportOptions } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
 import { startExport, type ExportHandle, type ExportRun } from '../export/stream';
-import { startReplication, type ReplicateOptions, type ReplicationHandle } from '../replicate/publisher';
+import { resolveReplicateOptions, startReplication, type ReplicateOptions, type ReplicationHandle } from '../replicate/publisher';
+import { ReplicationThread } from '../replicate/thread';
 import type { WalnutFile as ExportFile } from '../io/file';
 import { EventRing, type RecordedEvent } from '../telemetry/events';
 import { toPrometheus } from '../telemetry/prometheus';
@@ -551,13 +553,22 @@ export class Store {
    * Publishes every commit to a NATS JetStream stream, with base images from time to time
    * (lib/replicate/publisher.ts: sessions, back-pressure, the lag bound). Commits never wait
    * for the network. close() stops it after publishing what was committed (within its
-   * stopTimeoutMs); stop() does the same earlier.
+   * stopTimeoutMs); stop() does the same earlier. By default the publisher runs on a worker
+   * thread (replicate/thread.ts) fed by an export of this connection; with thread: false, or in
+   * lockingMode 'exclusive' (the worker's own connection reads base images), on this event loop.
    */
   replicateTo(options: ReplicateOptions): ReplicationHandle {
     this.#checkOpen();
-    // base images are durable state: the publisher's snapshots do not see sequenced commits
-    const source = { path: this.path, pageSize: this.pageSize, exportTo: this.exportTo.bind(this), snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };
-    const r = startReplication(source, options);
+    const resolved = resolveReplicateOptions(options);
+    let r: ReplicationHandle;
+    if (resolved.thread && this.#options.lockingMode === 'shared') {
+      const { dev, ino } = fs.fstatSync(this.#index.db.fd);
+      r = new ReplicationThread(this.#index.dbPath, { dev, ino }, this.exportTo.bind(this), options, resolved, this.#options.busyTimeout);
+    } else {
+      // base images are durable state: the publisher's snapshots do not see sequenced commits
+      const source = { path: this.path, pageSize: this.pageSize, exportTo: this.exportTo.bind(this), snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };
+      r = startReplication(source, options);
+    }
     this.#replications.add(r);
     r.once('end', () => this.#replications.delete(r));
     return r;

@@ -34,7 +34,17 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array): Uint8A
   const page = frame.subarray(FRAME_HEADER_SIZE);
   if (previous.length !== pageSize) return null;
   const ranges: number[] = []; // start, end pairs
+  const pageWords = wordsOf(page, 0);
+  const previousWords = wordsOf(previous, 1);
+  const words = pageSize >>> 2; // page sizes are powers of two >= 512
   for (let i = 0; i < pageSize; ) {
+    if ((i & 3) === 0) {
+      // equal words skipped four bytes at a time (the bytes of a page mostly did not change)
+      let w = i >>> 2;
+      while (w < words && pageWords[w] === previousWords[w]) w++;
+      i = w << 2;
+      if (i >= pageSize) break;
+    }
     if (page[i] === previous[i]) {
       i++;
       continue;
@@ -65,6 +75,20 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array): Uint8A
     at += 8 + end - start;
   }
   return out;
+}
+
+/** Aligned copies of pages whose bytes do not start at a multiple of 4 (one per operand). */
+const scratch: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
+
+/** `bytes` as 32-bit words (native byte order: only compared for equality), through scratch[slot] when unaligned. */
+function wordsOf(bytes: Uint8Array, slot: number): Int32Array {
+  let aligned = bytes;
+  if (bytes.byteOffset % 4 !== 0) {
+    if (scratch[slot]!.length < bytes.length) scratch[slot] = new Uint8Array(bytes.length);
+    aligned = scratch[slot]!;
+    aligned.set(bytes);
+  }
+  return new Int32Array(aligned.buffer, aligned.byteOffset, bytes.length >>> 2);
 }
 
 /** The page number a PAGE_DELTA's frame header names. */

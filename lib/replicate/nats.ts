@@ -21,8 +21,7 @@
  * one the stream's last sequence in Nats-Expected-Last-Sequence), so several can be in flight
  * and none is stored before the one ahead of it (pipeline.ts).
  */
-import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
-import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core';
+import type { JetStreamClient, JetStreamManager, JetStreamPublishOptions, StoredMsg } from '@nats-io/jetstream';
 
 import { walnutError } from '../errors';
 import { StreamMagic } from '../export/framing';
@@ -82,6 +81,18 @@ export function checkServers(servers: unknown): string[] {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `servers must be a NATS URL or a list of them, not ${JSON.stringify(servers)}`, { reason: 'servers' });
   }
   return list.map((s: string) => s.trim());
+}
+
+/**
+ * The client's types live in @nats-io/nats-core, which walnut does not depend on directly
+ * (transport-node re-exports them from its `/internal` subpath, which tsc's Node10 resolution
+ * cannot see): message headers are named through the direct dependency @nats-io/jetstream, the
+ * connection by the members walnut calls.
+ */
+export type MsgHdrs = JetStreamPublishOptions['headers'];
+export interface NatsConnection {
+  close(): Promise<void>;
+  status(): AsyncIterable<{ type: string }>;
 }
 
 export interface NatsLink {

@@ -4,8 +4,9 @@
  *
  * Format: two 1 MiB slots; a slot is u32 length L, 16-byte xxh3-128 of the JSON, then L bytes
  * of JSON ({ counter, ... }). A write goes to the slot not holding the newest valid record,
- * then fdatasync: a torn write leaves the other slot, so a read always finds the last record
- * whose write completed (or none).
+ * then fdatasync, both on the addon's I/O thread (the replica's event loop goes on meanwhile;
+ * replica.ts awaits each write before the next): a torn write leaves the other slot, so a read
+ * always finds the last record whose write completed (or none).
  *
  * What the record says (replica.ts relies on it): the applied state (session, commit seq, the
  * log's stream sequence to read on from) and, while a batch of commits is being applied, the
@@ -103,8 +104,8 @@ export class ReplicaPosition {
     }
   }
 
-  /** Writes `record` durably (the other slot, then fdatasync). */
-  write(record: PositionRecord): void {
+  /** Writes `record` durably (the other slot, then fdatasync); one write at a time. */
+  async write(record: PositionRecord): Promise<void> {
     const body = Buffer.from(JSON.stringify({ counter: this.#counter + 1, ...record }));
     if (body.length > SLOT - HEAD) throw walnutError('WALNUT_INVALID_ARGUMENT', `a replica position record of ${body.length} bytes does not fit its slot`, { reason: 'position' });
     const out = Buffer.alloc(HEAD + body.length);
@@ -114,8 +115,7 @@ export class ReplicaPosition {
     const slot = 1 - this.#slot;
     const file = this.#file;
     if (file === null) throw walnutError('WALNUT_CLOSED', 'the replica position file is closed');
-    if (file.writeSync(out, 0, out.length, slot * SLOT) !== out.length) throw walnutError('WALNUT_IO', 'a short write to the replica position file');
-    file.fdatasyncSync();
+    await file.writev([out], slot * SLOT, 'data'); // all bytes or a failure, then fdatasync
     this.#slot = slot;
     this.#counter++;
   }

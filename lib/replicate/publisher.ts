@@ -19,7 +19,9 @@
  *    again. Replicas re-base onto it (replica.ts). During an export's first pass the sink
  *    waits for room instead (see sink()). Memory is bounded by maxLagBytes plus the base
  *    images being built or published.
- *  - Later base images (every `baseEveryCommits` commits or `baseEveryMs`) are read from a
+ *  - Later base images (every `baseEveryMs`, and every `baseEveryCommits` commits once the log
+ *    since the last base is at least half that base's size: a base of a large database after
+ *    every few thousand small commits was most of what was published) are read from a
  *    snapshot of the store at a commit boundary (salts, mxFrame), which the export's own
  *    records map to the session's commit number S. Any log message acknowledged before the
  *    snapshot was taken holds commits <= S only, so commits after S are in messages from
@@ -50,7 +52,10 @@ export interface ReplicateOptions extends StreamLimits {
   servers: string | string[];
   /** The JetStream stream (created when missing, subjects walnut.<stream>.>). */
   stream: string;
-  /** A base image after this many commits (default 10,000) or this many ms (default 600,000), whichever first. */
+  /**
+   * A base image after this many ms (default 600,000), or after this many commits (default 10,000)
+   * once the log published since the last base is at least half that base's size, whichever first.
+   */
   baseEveryCommits?: number;
   baseEveryMs?: number;
   /** Records queued and not yet acknowledged past which the session is abandoned (default 64 MiB). */
@@ -66,6 +71,13 @@ export interface ReplicateOptions extends StreamLimits {
   pollMs?: number;
   /** How long stop() may spend publishing what is queued (ms, default 5,000). */
   stopTimeoutMs?: number;
+  /**
+   * Publish from a worker thread (default true; the store's event loop then does its commits
+   * and the export's WAL reads only: thread.ts), or false: on this event loop. Stores in
+   * lockingMode 'exclusive' always publish here (the worker reads base images through a
+   * connection of its own).
+   */
+  thread?: boolean;
 }
 
 /** The pipeline's counters (messages, bytesPublished, publishRetries, duplicates, resyncs, inFlight, peakInFlight: pipeline.ts), and: */
@@ -98,6 +110,12 @@ export interface ReplicationSource {
   exportTo(sink: WalRecordSink, options: ExportOptions): ExportHandle;
   snapshot(): Promise<Snapshot>;
   checkpoint(mode: 'passive'): Promise<unknown>;
+  /**
+   * True when this thread only publishes (the worker, thread.ts): a base image is then read in
+   * one go, without giving the event loop a turn between its parts; its snapshot's read mark,
+   * which keeps the WAL from restarting, is held for as short a time as possible.
+   */
+  readonly ownThread?: boolean;
 }
 
 /**
@@ -113,7 +131,7 @@ export interface ReplicationHandle extends EventEmitter {
   stop(): Promise<void>;
 }
 
-interface Resolved {
+export interface Resolved {
   servers: string[];
   stream: string;
   limits: StreamLimits;
@@ -126,12 +144,16 @@ interface Resolved {
   deltaCacheBytes: number;
   pollMs: number;
   stopTimeoutMs: number;
+  thread: boolean;
 }
 
-function resolve(o: ReplicateOptions): Resolved {
+/** The options with their defaults; WALNUT_INVALID_ARGUMENT (reason: the option) for a bad one. */
+export function resolveReplicateOptions(o: ReplicateOptions): Resolved {
   if (typeof o !== 'object' || o === null) throw walnutError('WALNUT_INVALID_ARGUMENT', 'replicateTo needs options { servers, stream }', { reason: 'options' });
   const int = (name: keyof ReplicateOptions, dflt: number, min: number, max?: number): number => integerOption(o, name, dflt, min, max);
-  if (o.delta !== undefined && typeof o.delta !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'replication option delta must be true or false', { reason: 'delta' });
+  for (const name of ['delta', 'thread'] as const) {
+    if (o[name] !== undefined && typeof o[name] !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `replication option ${name} must be true or false`, { reason: name });
+  }
   return {
     servers: checkServers(o.servers),
     stream: checkStreamName(o.stream),
@@ -145,6 +167,7 @@ function resolve(o: ReplicateOptions): Resolved {
     deltaCacheBytes: int('deltaCacheBytes', 64 << 20, 0),
     pollMs: int('pollMs', 20, 1, 60_000),
     stopTimeoutMs: int('stopTimeoutMs', 5000, 0),
+    thread: o.thread ?? true,
   };
 }
 
@@ -207,8 +230,10 @@ class Session {
   publishedSeq = -1n;
   /** The stream sequence of the last log message acknowledged. */
   lastLogStreamSeq = 0;
-  /** Commits since the last base; the time of the last base. */
+  /** Commits and log bytes since the last base; the last base's bytes and time. */
   commitsSinceBase = 0;
+  logBytesSinceBase = 0;
+  lastBaseBytes = 0;
   lastBaseAt = performance.now();
   baseRunning = false;
   /** The base being collected from the export (its first). */
@@ -386,7 +411,11 @@ class Session {
   /** Log records count against maxLagBytes; base images (bounded by the database's size) do not. */
   #push(item: LogEntry | BaseItem): void {
     this.queue.push(item);
-    if (!('payloads' in item)) this.queuedBytes += item.payload.length + 8;
+    if ('payloads' in item) this.lastBaseBytes = item.payloads.reduce((n, p) => n + p.length, 0);
+    else {
+      this.queuedBytes += item.payload.length + 8;
+      this.logBytesSinceBase += item.payload.length + 8;
+    }
     if (this.following && this.queuedBytes > this.r.options.maxLagBytes) this.r.abandon(this);
     // following, the pump is woken once per WAL read of the export (sink()), not per record:
     // a message per read, not per commit
@@ -429,7 +458,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
 
   constructor(source: ReplicationSource, options: ReplicateOptions) {
     super();
-    this.options = resolve(options);
+    this.options = resolveReplicateOptions(options);
     this.#source = source;
     this.#subjects = subjectsOf(this.options.stream);
     let ready!: () => void;
@@ -492,7 +521,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   /** After a commit: start a base image when one is due (one at a time). */
   maybeBase(s: Session): void {
     if (s.baseRunning || this.#stopping) return;
-    if (s.commitsSinceBase < this.options.baseEveryCommits && performance.now() - s.lastBaseAt < this.options.baseEveryMs) return;
+    const byCommits = s.commitsSinceBase >= this.options.baseEveryCommits && s.logBytesSinceBase * 2 >= s.lastBaseBytes;
+    if (!byCommits && performance.now() - s.lastBaseAt < this.options.baseEveryMs) return;
     s.baseRunning = true;
     void this.#snapshotBase(s).catch((e) => this.#error(e)).finally(() => {
       s.baseRunning = false;
@@ -705,13 +735,13 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         for (let p = first; p < Math.min(snap.dbSize + 1, first + per); p++) pages.push(snap.readSync(p));
         for (const p of pages) hash.update(p);
         payloads.push(encodeBasePagesRecord(first, pages));
-        await new Promise((r) => setImmediate(r));
+        if (this.#source.ownThread !== true) await new Promise((r) => setImmediate(r));
       }
       payloads.push(encodeBaseEndRecord(snap.dbSize, hashBytes(hash)));
     } finally {
       snap.release();
       s.lastBaseAt = performance.now();
-      s.commitsSinceBase = 0;
+      s.commitsSinceBase = s.logBytesSinceBase = 0;
     }
     // the commit whose frame ends the snapshot: seen before (the last at start), or since
     const deadline = performance.now() + 10_000;

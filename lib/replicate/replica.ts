@@ -332,11 +332,11 @@ export class Replica extends EventEmitter {
 
   /** A new replica: the newest base image, built aside and renamed in (restore.ts). */
   async #createFromBase(replace: boolean): Promise<void> {
-    this.#position!.write({ state: 'creating', applied: null, intent: null });
+    await this.#position!.write({ state: 'creating', applied: null, intent: null });
     const base = await this.#newestBase();
     await restore(frameMessage(base.payloads), this.path, { force: replace });
     const applied = { session: base.session, seq: base.seq, logNext: base.logNext };
-    this.#position!.write({ state: 'ready', applied, intent: null });
+    await this.#position!.write({ state: 'ready', applied, intent: null });
     this.#store = await openStore(this.path, this.#options.open);
     this.#setApplied(applied);
     this.emit('rebase', { session: base.session, seq: base.seq });
@@ -355,7 +355,7 @@ export class Replica extends EventEmitter {
       } finally {
         snap.release();
       }
-      this.#position!.write({ state: 'ready', applied, intent: null });
+      await this.#position!.write({ state: 'ready', applied, intent: null });
     }
     return applied;
   }
@@ -364,7 +364,7 @@ export class Replica extends EventEmitter {
   async #apply(batch: Batch, all = false): Promise<void> {
     const pgnos = [...batch.pages.keys()].sort((a, b) => a - b);
     const pages = pgnos.map((p) => batch.pages.get(p)!);
-    this.#position!.write({ state: 'ready', applied: this.#applied, intent: { to: batch.to, dbSize: batch.dbSize, pages: all ? 'all' : pgnos, witness: witness(pages, batch.dbSize) } });
+    await this.#position!.write({ state: 'ready', applied: this.#applied, intent: { to: batch.to, dbSize: batch.dbSize, pages: all ? 'all' : pgnos, witness: witness(pages, batch.dbSize) } });
     await this.#store!.commit(pgnos.map((pgno, i) => ({ pgno, data: pages[i]! })), { dbSize: batch.dbSize });
     if (all) this.#versions.clear();
     else if (batch.dbSize < this.#cachedDbSize) this.#versions.truncate(batch.dbSize);

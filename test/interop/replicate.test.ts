@@ -17,6 +17,7 @@ import { ReplicaPosition } from '../../lib/replicate/position';
 import { openReplica, type Replica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import type { ReplicateOptions, ReplicationHandle } from '../../lib/replicate/publisher';
+import { ReplicationThread } from '../../lib/replicate/thread';
 import { openDatabase } from '../../lib/sql/database';
 import { runNode, sqliteWriters } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
@@ -219,6 +220,21 @@ describe('openReplica options (no server needed)', () => {
       await expectRejectsWalnut(openReplica(at(), { servers, stream: 's', [name]: value } as never), 'WALNUT_INVALID_ARGUMENT', { reason: name });
     }
     await expectRejectsWalnut(openReplica(at(), null as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+  });
+
+  it('the replica position file is written on the I/O thread (a promise; its fdatasyncSync blocked the replica\'s loop for every batch): each record reads back, the newest of the two slots wins', async () => {
+    const db = path.join(dir, `position${n++}.db`);
+    const first = ReplicaPosition.open(db);
+    expect(first.record).toBeNull();
+    for (let seq = 1; seq <= 3; seq++) {
+      const written = first.position.write({ state: 'ready', applied: { session: 's', seq, logNext: seq + 1 }, intent: null });
+      expect(written).toBeInstanceOf(Promise);
+      await written;
+    }
+    first.position.close();
+    const again = ReplicaPosition.open(db);
+    expect(again.record).toEqual({ state: 'ready', applied: { session: 's', seq: 3, logNext: 4 }, intent: null });
+    again.position.close();
   });
 
   it('replicateTo: a bad maxInFlight is refused with WALNUT_INVALID_ARGUMENT before anything connects', async () => {
@@ -537,4 +553,106 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await replica.close();
     await store.close();
   }, 60_000);
+
+  it('on a worker thread (the default): the worker terminated is an error WALNUT_IO WorkerExited, then end; the store keeps committing, a TRUNCATE checkpoint of it completes (nothing of the worker holds the WAL) and it closes cleanly', async () => {
+    const { store, r } = await replicating('dies');
+    expect(r).toBeInstanceOf(ReplicationThread);
+    const errors: unknown[] = [];
+    r.on('error', (e) => errors.push(e));
+    const ended = new Promise<void>((res) => r.once('end', () => res()));
+    for (let i = 0; i < 10; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    await until(() => r.metrics().publishedSeq >= 10, 20_000, () => r.metrics());
+    await (r as ReplicationThread).worker.terminate();
+    await ended;
+    expect(errors).toContainEqual(expect.objectContaining({ code: 'WALNUT_IO', reason: 'WorkerExited' }));
+    for (let i = 10; i < 40; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    await r.stop(); // ended already: resolves at once
+    const ckpt = await store.checkpoint('truncate');
+    expect(ckpt).toMatchObject({ busy: false });
+    expect(store.metrics().walFrames).toBe(0);
+    await store.close();
+  }, 30_000);
+
+  it('close() while commits are being published, and close() before the worker is ready: every commit that resolved is in the stream once, no unhandled rejection, the worker exits', async () => {
+    const { server, store, r } = await replicating('closing');
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): number => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const exited = new Promise<void>((res) => (r as ReplicationThread).worker.once('exit', () => res()));
+      let stop = false;
+      const writing = rawCommitters(store, 8, () => stop);
+      await until(() => r.metrics().publishedSeq > 50);
+      const closing = store.close(); // mid-stream: the committers' next calls are refused
+      stop = true;
+      const commits = await writing.catch(() => -1);
+      await closing;
+      await exited;
+      expect(r.metrics().publishedSeq).toBe(r.metrics().exportedSeq);
+      const logged = await loggedCommits([server.url], 'closing');
+      expect(logged.length).toBe(r.metrics().publishedSeq - logged[0]! + 1);
+      expect(logged.every((seq, i) => i === 0 || seq === logged[i - 1]! + 1)).toBe(true);
+      if (commits >= 0) expect(r.metrics().publishedSeq).toBeGreaterThanOrEqual(commits);
+
+      // a replication closed before its worker has opened the database
+      const early = await open(newPrimary());
+      const r2 = early.replicateTo({ servers: server.url, stream: 'closing2' });
+      const ended = new Promise<void>((res) => r2.once('end', () => res()));
+      await early.close();
+      await ended;
+      await r2.ready.catch((e: unknown) => expect(e).toMatchObject({ code: 'WALNUT_CLOSED' }));
+      await new Promise((res) => setTimeout(res, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  }, 60_000);
+
+  it('base images by commit count wait until the log since the last base is half its size (a 16 MiB base went out after every baseEveryCommits one-row commits)', async () => {
+    const file = newPrimary();
+    const store = await open(file);
+    const big = Buffer.alloc(4096, 7);
+    await store.commit(Array.from({ length: 4000 }, (_, k) => ({ pgno: 3 + k, data: big })));
+    await store.checkpoint('passive');
+    const server = await startNatsServer();
+    started.push(server);
+    const r = store.replicateTo({ servers: server.url, stream: 'bases', baseEveryCommits: 50 });
+    await r.ready;
+    const page = Buffer.alloc(4096, 9);
+    for (let i = 0; i < 400; i++) {
+      page.writeUInt32BE(i, 100); // one row's worth: a PAGE_DELTA of a few bytes
+      await store.commit([{ pgno: 3 + (i % 8), data: page }]);
+    }
+    await r.stop();
+    expect(r.metrics()).toMatchObject({ bases: 1, publishedSeq: 401 }); // the session's own only (its base at commit 1)
+    await store.close();
+  }, 60_000);
+
+  it('the database renamed under the store: the worker refuses its path (WALNUT_CANTOPEN NotTheStoresFile), never creates a new database there, and the replication ends once', async () => {
+    const file = newPrimary();
+    const store = await open(file);
+    fs.renameSync(file, `${file}-moved`);
+    const errors: unknown[] = [];
+    const r = store.replicateTo({ servers: 'nats://127.0.0.1:1', stream: 'moved' });
+    r.on('error', (e) => errors.push(e));
+    const ended = new Promise<void>((res) => r.once('end', () => res()));
+    await expectRejectsWalnut(r.ready, 'WALNUT_CANTOPEN', { reason: 'NotTheStoresFile' });
+    await ended;
+    expect(errors).toHaveLength(1);
+    expect(fs.existsSync(file)).toBe(false);
+    await store.close();
+  });
+
+  it('thread must be a boolean; lockingMode exclusive publishes from the store\'s own loop (no other connection can open the database)', async () => {
+    const store = await open(newPrimary(), { lockingMode: 'exclusive' });
+    await expectRejectsWalnut((async () => store.replicateTo({ servers: 'nats://127.0.0.1:1', stream: 's', thread: 'yes' as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'thread' });
+    const server = await startNatsServer();
+    started.push(server);
+    const r = store.replicateTo({ servers: server.url, stream: 'exclusive' });
+    expect(r).not.toBeInstanceOf(ReplicationThread);
+    await r.ready;
+    for (let i = 0; i < 5; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
+    await store.close();
+    expect(r.metrics()).toMatchObject({ publishedSeq: 5, exportedSeq: 5 });
+  }, 30_000);
 });

@@ -1,0 +1,259 @@
+/**
+ * replicate/thread.ts — store.replicateTo on a worker thread (the default): the publisher
+ * (publisher.ts: records queued and cut into messages, page deltas and hashes, base images,
+ * the NATS client) runs in a worker (worker.ts), so the store's event loop does its commits and
+ * the follow export's WAL reads only. The handle here (ReplicationThread) is the same
+ * ReplicationHandle as the in-thread publisher's, its events and metrics forwarded by messages.
+ *
+ * Invariants:
+ *  - The follow export runs on the store's own connection (its frames are handed over at a WAL
+ *    restart, follow.ts, and its commits poke it, as for any export): a follower on another
+ *    connection would hold a read slot that keeps this connection's writer from ever restarting
+ *    the WAL (measured: 184 MB of WAL in 4 s under 64 committers). The worker asks for an export
+ *    ('export'/'exportStop'); each sink call crosses as one message, in order, the records packed
+ *    into one transferred buffer (ARKHEXP1 framing: a copy per record, no clone of the export's
+ *    blocks). A call resolves at once while the calls the worker has not answered ('ack') hold
+ *    at most MAX_UNACKED_BYTES, else once they hold less: the export goes on reading without a
+ *    round trip per pass, and runs no further ahead of the publisher than that. A call the
+ *    worker's sink refused fails the next call (and the one waiting), which ends the export.
+ *  - Base images are read from the worker's own connection's snapshots (same WAL, same
+ *    wal-index: same commit boundaries); its checkpoints too. That connection never commits.
+ *  - metrics() is the worker's latest report: sent every METRICS_MS, with each event, and at
+ *    the end; publishedSeq moves with each 'published' event.
+ *  - 'end' is emitted once, after the worker has exited (its connection closed). A worker that
+ *    exits without having ended its replication (terminated, crashed) is an 'error',
+ *    WALNUT_IO reason WorkerExited, then 'end'; ready rejects with it if it was pending; the
+ *    exports it asked for are stopped. The store's commits never depend on the worker.
+ *  - stop() asks the worker to publish what is committed and end (within stopTimeoutMs, as in
+ *    publisher.ts); a worker that has not exited STOP_GRACE_MS after that is terminated.
+ */
+import * as path from 'node:path';
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+
+import { walnutError, WalnutError, type WalnutErrorCode } from '../errors';
+import type { ExportOptions } from '../export/exporter';
+import { WalStreamReader, type WalRecordSink } from '../export/framing';
+import type { ExportHandle } from '../export/stream';
+import { frameMessage } from './nats';
+import type { ReplicateOptions, ReplicationHandle, ReplicationMetrics, Resolved } from './publisher';
+
+/** How often the worker sends its metrics (ms). */
+export const METRICS_MS = 50;
+/** Records sent to the worker and not yet taken by its sink, past which the export waits (see the header). */
+const MAX_UNACKED_BYTES = 8 << 20;
+/** How long past stopTimeoutMs a stopping worker may take before it is terminated (ms). */
+const STOP_GRACE_MS = 15_000;
+
+/** What the worker needs: the database (and its file's identity), the replication's options, its connection's options. */
+export interface WorkerData {
+  path: string;
+  identity: { dev: number; ino: number };
+  options: ReplicateOptions;
+  busyTimeout: number;
+}
+
+/** An error as it crosses threads (a WalnutError's code and details survive). */
+export interface SentError {
+  code: WalnutErrorCode | null;
+  message: string;
+  reason?: string;
+  path?: string;
+  errno?: number;
+}
+
+/** A sink call of the export `id`: records (packed, see packRecords) or a flush. */
+export type SinkCall = { t: 'records'; id: number; call: number; packed: Uint8Array } | { t: 'flush'; id: number; call: number };
+
+/** Messages from the worker. */
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'readyFailed'; error: SentError }
+  | { t: 'metrics'; metrics: ReplicationMetrics }
+  | { t: 'event'; name: 'published' | 'base' | 'lagExceeded'; payload: unknown }
+  | { t: 'error'; error: SentError }
+  | { t: 'end'; metrics: ReplicationMetrics | null }
+  | { t: 'export'; id: number; options: ExportOptions }
+  | { t: 'exportStop'; id: number }
+  | { t: 'ack'; id: number; call: number; error?: SentError };
+
+/** Messages to the worker. */
+export type ToWorker = { t: 'stop' } | SinkCall | { t: 'exportDone'; id: number; error?: SentError };
+
+/** Records as one buffer (to be transferred), and back (views of it). */
+export const packRecords = (payloads: readonly Uint8Array[]): Uint8Array => frameMessage(payloads);
+export const unpackRecords = (packed: Uint8Array): Uint8Array[] => [...WalStreamReader.fromBuffer(packed)];
+
+export function sendError(e: unknown): SentError {
+  if (e instanceof WalnutError) return { code: e.code, message: e.message, reason: e.reason, path: e.path, errno: e.errno };
+  return { code: null, message: (e as Error)?.message ?? String(e) };
+}
+
+export function receivedError(e: SentError): WalnutError {
+  if (e.code === null) return walnutError('WALNUT_IO', `replication: ${e.message}`);
+  const message = e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message;
+  const details: { reason?: string; path?: string; errno?: number } = {};
+  if (e.reason !== undefined) details.reason = e.reason;
+  if (e.path !== undefined) details.path = e.path;
+  if (e.errno !== undefined) details.errno = e.errno;
+  return walnutError(e.code, message, details);
+}
+
+/** dist/replicate/worker.js beside this file's compiled self (from lib/*.ts, under a test runner: dist's). */
+function workerFile(): string {
+  return __filename.endsWith('.ts') ? path.resolve(__dirname, '../../dist/replicate/worker.js') : path.join(__dirname, 'worker.js');
+}
+
+const emptyMetrics = (): ReplicationMetrics => ({
+  session: null, sessions: 0, exportedSeq: -1, publishedSeq: -1, lagCommits: 0, lagBytes: 0, lagMs: 0, bases: 0,
+  fullFrames: 0, deltaFrames: 0, fullPageBytes: 0, deltaBytes: 0, lagResets: 0, lastError: null,
+  messages: 0, bytesPublished: 0, publishRetries: 0, duplicates: 0, resyncs: 0, inFlight: 0, peakInFlight: 0,
+});
+
+/** What the handle needs of the store: its follow exports (store.exportTo). */
+export type ExportTo = (sink: WalRecordSink, options: ExportOptions) => ExportHandle;
+
+/** An export the worker asked for: its sink calls not yet answered (their bytes), the call waiting for room, the first refusal. */
+interface RemoteExport {
+  handle: ExportHandle | null;
+  calls: number;
+  unacked: Map<number, number>;
+  unackedBytes: number;
+  waiting: { resolve: () => void; reject: (e: unknown) => void } | null;
+  failed: unknown;
+}
+
+export class ReplicationThread extends EventEmitter implements ReplicationHandle {
+  readonly ready: Promise<void>;
+  /** The worker (tests terminate it to see the handle survive that). */
+  readonly worker: Worker;
+  readonly #stopTimeoutMs: number;
+  readonly #exited: Promise<void>;
+  readonly #exportTo: ExportTo;
+  readonly #exports = new Map<number, RemoteExport>();
+  readonly #path: string;
+  #metrics = emptyMetrics();
+  #ended = false;
+  #gone = false;
+  #stopping = false;
+
+  /** `identity`: the device and inode of the database file the store has open (fstat of its descriptor). */
+  constructor(dbPath: string, identity: { dev: number; ino: number }, exportTo: ExportTo, options: ReplicateOptions, resolved: Resolved, busyTimeout: number) {
+    super();
+    this.#stopTimeoutMs = resolved.stopTimeoutMs;
+    this.#exportTo = exportTo;
+    this.#path = dbPath;
+    const data: WorkerData = { path: dbPath, identity, options, busyTimeout };
+    this.worker = new Worker(workerFile(), { workerData: data });
+    let settle: { resolve: () => void; reject: (e: unknown) => void } | null = null;
+    this.ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    this.ready.catch(() => undefined);
+    const readied = (e?: WalnutError): void => {
+      if (e === undefined) settle?.resolve();
+      else settle?.reject(e);
+      settle = null;
+    };
+    this.worker.on('message', (m: FromWorker) => {
+      if (m.t === 'ready') readied();
+      else if (m.t === 'readyFailed') readied(receivedError(m.error));
+      else if (m.t === 'metrics' || m.t === 'end') {
+        if (m.metrics !== null) this.#metrics = { ...m.metrics, lastError: m.metrics.lastError ?? this.#metrics.lastError };
+        if (m.t === 'end') this.#ended = true;
+      } else if (m.t === 'error') this.#error(receivedError(m.error));
+      else if (m.t === 'event') {
+        if (m.name === 'published') this.#metrics.publishedSeq = Math.max(this.#metrics.publishedSeq, (m.payload as { seq: number }).seq);
+        this.emit(m.name, m.payload);
+      } else if (m.t === 'export') this.#startExport(m.id, m.options);
+      else if (m.t === 'exportStop') void this.#exports.get(m.id)?.handle?.stop().catch(() => undefined);
+      else if (m.t === 'ack') {
+        const ex = this.#exports.get(m.id);
+        if (ex !== undefined) {
+          ex.unackedBytes -= ex.unacked.get(m.call) ?? 0;
+          ex.unacked.delete(m.call);
+          if (m.error !== undefined) ex.failed ??= receivedError(m.error);
+          if (ex.failed !== null) ex.waiting?.reject(ex.failed);
+          else if (ex.unackedBytes <= MAX_UNACKED_BYTES) ex.waiting?.resolve();
+          if (ex.failed !== null || ex.unackedBytes <= MAX_UNACKED_BYTES) ex.waiting = null;
+        }
+      }
+    });
+    // an exception the worker did not catch: it exits next
+    this.worker.on('error', (e) => this.#error(walnutError('WALNUT_IO', `replication worker failed: ${e.message}`, { reason: 'WorkerExited', cause: e })));
+    this.#exited = new Promise<void>((resolve) => {
+      this.worker.once('exit', (code) => {
+        this.#gone = true;
+        if (!this.#ended) {
+          const e = walnutError('WALNUT_IO', `the replication worker exited (code ${code}) before its replication ended`, { reason: 'WorkerExited', path: dbPath });
+          readied(e);
+          this.#error(e);
+        }
+        readied(walnutError('WALNUT_CLOSED', 'the replication ended before it was ready', { path: dbPath }));
+        // the exports it asked for end: their sink calls would never be answered
+        const gone = walnutError('WALNUT_CLOSED', 'the replication worker has exited', { path: dbPath });
+        for (const ex of this.#exports.values()) {
+          ex.failed ??= gone;
+          ex.waiting?.reject(ex.failed);
+          ex.waiting = null;
+          void ex.handle?.stop().catch(() => undefined);
+        }
+        this.#ended = true;
+        resolve();
+        this.emit('end');
+      });
+    });
+  }
+
+  metrics(): ReplicationMetrics {
+    return { ...this.#metrics };
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#post({ t: 'stop' });
+      const t = setTimeout(() => void this.worker.terminate(), this.#stopTimeoutMs + STOP_GRACE_MS);
+      void this.#exited.then(() => clearTimeout(t));
+    }
+    await this.#exited;
+  }
+
+  #post(m: ToWorker, transfer?: ArrayBuffer[]): void {
+    if (!this.#gone) this.worker.postMessage(m, transfer);
+  }
+
+  /** A follow export of the store for the worker's session (see the header). */
+  #startExport(id: number, options: ExportOptions): void {
+    const ex: RemoteExport = { handle: null, calls: 0, unacked: new Map(), unackedBytes: 0, waiting: null, failed: null };
+    this.#exports.set(id, ex);
+    const call = (m: SinkCall, bytes: number, transfer?: ArrayBuffer[]): Promise<void> => {
+      if (this.#gone) ex.failed ??= walnutError('WALNUT_CLOSED', 'the replication worker has exited', { path: this.#path });
+      if (ex.failed !== null) return Promise.reject(ex.failed);
+      ex.unacked.set(m.call, bytes);
+      ex.unackedBytes += bytes;
+      this.#post(m, transfer);
+      if (ex.unackedBytes <= MAX_UNACKED_BYTES) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => (ex.waiting = { resolve, reject }));
+    };
+    const records = (payloads: readonly Uint8Array[]): Promise<void> => {
+      const packed = packRecords(payloads);
+      return call({ t: 'records', id, call: ++ex.calls, packed }, packed.length, [packed.buffer as ArrayBuffer]);
+    };
+    const sink: WalRecordSink = { appendRecord: (p) => records([p]), appendRecords: records, flush: () => call({ t: 'flush', id, call: ++ex.calls }, 0) };
+    const ended = (e?: unknown): void => {
+      this.#exports.delete(id);
+      this.#post(e === undefined ? { t: 'exportDone', id } : { t: 'exportDone', id, error: sendError(e) });
+    };
+    try {
+      ex.handle = this.#exportTo(sink, options);
+    } catch (e) {
+      ended(e);
+      return;
+    }
+    ex.handle.done.then(() => ended(), ended);
+  }
+
+  #error(e: WalnutError): void {
+    this.#metrics.lastError = `${e.code}: ${e.message}`;
+    if (this.listenerCount('error') > 0) this.emit('error', e);
+  }
+}

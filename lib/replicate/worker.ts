@@ -1,0 +1,139 @@
+/**
+ * replicate/worker.ts — the body of the replication worker (thread.ts): runs the publisher
+ * (publisher.ts) with the store's follow exports fed from the store's thread (each sink call a
+ * message, answered once the publisher's sink has taken it), and base images and checkpoints
+ * from a connection of its own; forwards the publisher's events and metrics to the handle.
+ *
+ * Invariants: the connection never commits, never checkpoints on its own account
+ * (autoCheckpoint off) and never removes the WAL (keepWal: the store is open beside it); it
+ * opens only the database the store has open (same file identity: a path since renamed or
+ * replaced is refused, never created). It closes after the publisher has ended, then the worker
+ * exits; 'end' is the last message.
+ */
+import * as fs from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { walnutError } from '../errors';
+import type { ExportOptions, ExportStats } from '../export/exporter';
+import type { WalRecordSink } from '../export/framing';
+import type { ExportHandle } from '../export/stream';
+import { open } from '../open';
+import { startReplication, type ReplicationHandle, type ReplicationMetrics } from './publisher';
+import { METRICS_MS, receivedError, sendError, unpackRecords, type FromWorker, type ToWorker, type WorkerData } from './thread';
+
+const data = workerData as WorkerData;
+const port = parentPort!;
+const send = (m: FromWorker): void => port.postMessage(m);
+
+/**
+ * The store's exports this worker asked for: their sinks (the publisher's sessions), the last
+ * sink call (each runs after the one before it, and the export's end after all of them: the
+ * store's thread sends calls without waiting for their answers), and their ends.
+ */
+const remoteExports = new Map<number, { sink: WalRecordSink; last: Promise<void>; resolve: (s: ExportStats) => void; reject: (e: unknown) => void }>();
+let exportIds = 0;
+let replication: ReplicationHandle | null = null;
+let stopping = false;
+
+port.on('message', (m: ToWorker) => {
+  if (m.t === 'stop') {
+    stopping = true;
+    void replication?.stop();
+  } else if (m.t === 'records' || m.t === 'flush') {
+    const ex = remoteExports.get(m.id);
+    if (ex === undefined) return send({ t: 'ack', id: m.id, call: m.call, error: sendError(walnutError('WALNUT_CLOSED', 'the export has ended')) });
+    const take = (): Promise<void> => (m.t === 'flush' ? ex.sink.flush() : append(ex.sink, unpackRecords(m.packed)));
+    ex.last = ex.last.then(take).then(
+      () => send({ t: 'ack', id: m.id, call: m.call }),
+      (e: unknown) => send({ t: 'ack', id: m.id, call: m.call, error: sendError(e) }),
+    );
+  } else if (m.t === 'exportDone') {
+    const ex = remoteExports.get(m.id);
+    remoteExports.delete(m.id);
+    void ex?.last.then(() => {
+      if (m.error === undefined) ex.resolve({ records: 0, commits: 0, generations: 0, basePages: 0 });
+      else ex.reject(receivedError(m.error));
+    });
+  }
+});
+
+async function append(sink: WalRecordSink, payloads: Uint8Array[]): Promise<void> {
+  if (sink.appendRecords !== undefined) return sink.appendRecords(payloads);
+  for (const p of payloads) await sink.appendRecord(p);
+}
+
+/** A follow export of the store, run on the store's thread (thread.ts). */
+function remoteExport(sink: WalRecordSink, options: ExportOptions): ExportHandle {
+  const id = ++exportIds;
+  const done = new Promise<ExportStats>((resolve, reject) => remoteExports.set(id, { sink, last: Promise.resolve(), resolve, reject }));
+  done.catch(() => undefined);
+  send({ t: 'export', id, options });
+  return {
+    done,
+    stop: () => {
+      send({ t: 'exportStop', id });
+      return done;
+    },
+    poke: () => undefined, // the store pokes its exports itself
+  };
+}
+
+/** The database the store has open, or WALNUT_CANTOPEN (see the header). */
+function checkSameFile(): void {
+  const now = fs.statSync(data.path, { throwIfNoEntry: false });
+  if (now === undefined || now.dev !== data.identity.dev || now.ino !== data.identity.ino) {
+    throw walnutError('WALNUT_CANTOPEN', `${data.path} is no longer the database the store has open (renamed or replaced): the replication worker does not open it`, { path: data.path, reason: 'NotTheStoresFile' });
+  }
+}
+
+async function main(): Promise<void> {
+  checkSameFile();
+  const store = await open(data.path, { busyTimeout: data.busyTimeout, autoCheckpoint: false, keepWal: true });
+  let ended = false;
+  try {
+    checkSameFile();
+    const source = { path: store.path, pageSize: store.pageSize, exportTo: remoteExport, snapshot: () => store.snapshot(), checkpoint: (mode: 'passive') => store.checkpoint(mode), ownThread: true };
+    const r = startReplication(source, data.options);
+    replication = r;
+    const metrics = (): ReplicationMetrics => r.metrics();
+    r.on('error', (e: unknown) => send({ t: 'error', error: sendError(e) }));
+    for (const name of ['published', 'base', 'lagExceeded'] as const) {
+      r.on(name, (payload: unknown) => {
+        if (name === 'published') return send({ t: 'event', name, payload });
+        // the metrics after what the event reports (lagExceeded drops the queue after emitting), then the event
+        queueMicrotask(() => {
+          send({ t: 'metrics', metrics: metrics() });
+          send({ t: 'event', name, payload });
+        });
+      });
+    }
+    const done = new Promise<void>((resolve) => r.once('end', resolve));
+    const timer = setInterval(() => send({ t: 'metrics', metrics: metrics() }), METRICS_MS);
+    if (stopping) void r.stop();
+    await r.ready.then(
+      () => {
+        send({ t: 'metrics', metrics: metrics() });
+        send({ t: 'ready' });
+      },
+      (e: unknown) => send({ t: 'readyFailed', error: sendError(e) }),
+    );
+    await done;
+    ended = true;
+    clearInterval(timer);
+    send({ t: 'end', metrics: metrics() });
+  } finally {
+    if (!ended) replication?.removeAllListeners();
+    await store.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    // the store did not open (or closed badly): the replication ended with this error
+    send({ t: 'readyFailed', error: sendError(e) });
+    send({ t: 'error', error: sendError(e) });
+    send({ t: 'end', metrics: replication?.metrics() ?? null });
+    process.exit(1);
+  },
+);
