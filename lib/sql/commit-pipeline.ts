@@ -91,6 +91,8 @@ export class CommitPipeline {
   readonly #refused = new Set<unknown>();
   /** Every commit not yet settled (close() waits for them). */
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** A release of the kept snapshots is scheduled for when the database is idle (#settled). */
+  #idleCheck = false;
 
   constructor(store: Store) {
     this.#store = store;
@@ -174,8 +176,12 @@ export class CommitPipeline {
   /** The view's connection is done with it: kept for the role's next view while commits are in flight, else released. */
   releaseView(view: View): void {
     const role = view.reader ? 'reader' : 'writer';
-    if (this.#inFlight.size > 0 && this.#kept[role] === null && !view.snapshot.released) this.#kept[role] = view;
-    else view.snapshot.release();
+    if (this.#inFlight.size > 0 && this.#kept[role] === null && !view.snapshot.released) {
+      this.#kept[role] = view;
+      view.snapshot.park(); // idle until tryOpenView advances it: the store may bring it forward meanwhile
+    } else {
+      view.snapshot.release();
+    }
   }
 
   /** Page `pgno` as of `view`, into `out` (pageSize bytes). */
@@ -256,9 +262,20 @@ export class CommitPipeline {
     this.#releaseKept();
   }
 
-  /** A commit settled: the kept snapshots could not advance past it (something was published or failed). */
+  /**
+   * A commit settled. The kept snapshots can advance past it when it was published (their own
+   * commits: Snapshot.advance), so they stay while the connections go on; once nothing is in
+   * flight, they go at the next turn of the event loop unless a view took them up again by then
+   * (a lone caller's next transaction starts within the same turn, from the durability promise:
+   * an idle database holds no read mark).
+   */
   #settled(): void {
-    this.#releaseKept();
+    if (this.#inFlight.size > 0 || this.#idleCheck) return;
+    this.#idleCheck = true;
+    setImmediate(() => {
+      this.#idleCheck = false;
+      if (this.#inFlight.size === 0) this.#releaseKept();
+    });
   }
 
   #releaseKept(): void {

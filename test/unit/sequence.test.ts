@@ -94,8 +94,8 @@ describe('visible at once, durable later', () => {
     });
   });
 
-  it('advance() extends a snapshot to later tickets while nothing was published, and refuses once something was', async () => {
-    await withStore(async (store) => {
+  it("advance() extends a snapshot to later tickets, past this store's own published commits too, and refuses once another connection committed", async () => {
+    await withStore(async (store, file) => {
       await store.commit([{ pgno: 2, data: page(1) }]);
       const snap = store.trySnapshotSync()!;
       const t = store.sequence([{ pgno: 2, data: page(2) }]);
@@ -104,8 +104,20 @@ describe('visible at once, durable later', () => {
       expect([snap.pendingTicket, snap.readSync(2)[0]]).toEqual([t.ticket, 2]);
       await t.durable;
       expect(snap.readSync(2)[0]).toBe(2); // the overlay keeps what it showed
-      store.sequence([{ pgno: 2, data: page(3) }]);
-      expect(snap.advance()).toBe(false); // a batch was published since: take a new snapshot
+      const t3 = store.sequence([{ pgno: 2, data: page(3) }, { pgno: 5, data: page(5) }]);
+      await t3.durable;
+      await store.commit([{ pgno: 3, data: page(4) }]);
+      // only this store published since: it sees all of it, from the WAL (no ticket pending), same read lock
+      const lock = snap.readLock;
+      expect(snap.advance()).toBe(true);
+      expect([snap.pendingTicket, snap.mxFrame, snap.dbSize, snap.readLock, snap.readSync(2)[0], snap.readSync(3)[0], snap.readSync(5)[0]]).toEqual([0, 5, 5, lock, 3, 4, 5]);
+      // and stays a commit base: nobody else committed since it began
+      await store.commit([{ pgno: 2, data: page(6) }], { base: snap });
+      const other = await open(file, { autoCheckpoint: false, shareLane: false });
+      await other.commit([{ pgno: 4, data: page(7) }]);
+      await other.close();
+      expect(snap.advance()).toBe(false); // another connection committed: take a new snapshot
+      expect(snap.readSync(4)[0]).toBe(0); // (what it saw stays)
       snap.release();
       expect(snap.advance()).toBe(false);
     });
