@@ -56,6 +56,8 @@ export interface View {
   /** dataVersion() when the snapshot was taken. */
   readonly dataVersion: number;
   readonly reader: boolean;
+  /** The store's last ticket when the view was opened or last advanced (it sees that commit, unless it failed). */
+  sees: number;
 }
 
 /**
@@ -89,6 +91,14 @@ export class CommitPipeline {
   };
   /** Transactions store.sequence() refused as bad input (nothing sequenced, no chain broken): #recover. */
   readonly #refused = new Set<unknown>();
+  /**
+   * Page 1 as the writer's last commit left it (a copy, as stored), its ticket and the data
+   * version of the view it was built on: SQLite reads page 1's change counter at the start of
+   * every transaction, and a writer view that sees exactly that commit (opened or advanced with
+   * it as the store's last ticket, the data version unchanged: no other connection committed,
+   * no recovery) reads it from here instead of the WAL (a pread per transaction).
+   */
+  #page1: { data: Buffer; ticket: number; dataVersion: number } | null = null;
   /** Every commit not yet settled (close() waits for them). */
   readonly #inFlight = new Set<Promise<unknown>>();
   /** A release of the kept snapshots is scheduled for when the database is idle (#settled). */
@@ -149,11 +159,12 @@ export class CommitPipeline {
       const snapshot = this.#store.trySnapshotSync({ sequenced: !reader });
       if (snapshot === null) return null;
       const after = this.dataVersion();
-      if (after === dataVersion) view = { snapshot, dataVersion, reader };
+      if (after === dataVersion) view = { snapshot, dataVersion, reader, sees: 0 };
       else snapshot.release();
       dataVersion = after;
     }
     if (view === null) return null;
+    view.sees = this.#store.lastTicket;
     if (!reader) this.#sequencedOn = view.dataVersion;
     return view;
   }
@@ -186,6 +197,11 @@ export class CommitPipeline {
 
   /** Page `pgno` as of `view`, into `out` (pageSize bytes). */
   readPage(view: View, pgno: number, out: Uint8Array): void {
+    const p1 = this.#page1;
+    if (pgno === 1 && p1 !== null && !view.reader && view.sees === p1.ticket && view.dataVersion === p1.dataVersion && !view.snapshot.released) {
+      out.set(p1.data); // (#page1)
+      return;
+    }
     view.snapshot.readIntoSync(pgno, out);
   }
 
@@ -215,6 +231,7 @@ export class CommitPipeline {
     let durable: Promise<unknown>;
     try {
       ({ ticket, durable } = this.#store.sequence(pages, { dbSize, base: view.snapshot, release: this.#release }));
+      this.#keepPage1(pages, ticket, view);
     } catch (e) {
       // refused before it was sequenced (the store's chain broken by a commit of its own, the
       // store stopped or closed, input it refuses: a page past option maxPageCount): the
@@ -232,6 +249,7 @@ export class CommitPipeline {
       (e: Error) => {
         this.#inFlight.delete(done);
         this.#lost++;
+        this.#page1 = null;
         if (this.#failed === null) {
           this.#failed = e;
           this.recovered()!.catch(() => undefined); // reported to whoever waits for it (the VFS)
@@ -242,6 +260,19 @@ export class CommitPipeline {
     );
     this.#inFlight.add(done);
     return done;
+  }
+
+  /** #page1 after ticket `ticket` (pages ascending): a copy of its page 1, or nothing when it did not write page 1. */
+  #keepPage1(pages: PageImage[], ticket: number, view: View): void {
+    const first = pages[0];
+    if (first === undefined || first.pgno !== 1) {
+      this.#page1 = null;
+      return;
+    }
+    const kept = (this.#page1 ??= { data: Buffer.allocUnsafeSlow(this.#pageSize), ticket, dataVersion: view.dataVersion });
+    kept.data.set(first.data);
+    kept.ticket = ticket;
+    kept.dataVersion = view.dataVersion;
   }
 
   /**
