@@ -161,6 +161,63 @@ describe('visible at once, durable later', () => {
   });
 });
 
+describe("a snapshot kept across this store's own commits (walnut/sql's writer view)", () => {
+  it("advance() refuses when another connection committed between two of this store's commits, though the live header is this store's", async () => {
+    await withStore(async (store, file) => {
+      const other = await open(file, { autoCheckpoint: false, shareLane: false });
+      try {
+        await store.commit([{ pgno: 2, data: page(1) }]);
+        const snap = store.trySnapshotSync()!;
+        await store.commit([{ pgno: 2, data: page(2) }]);
+        await other.commit([{ pgno: 3, data: page(3) }]);
+        await store.commit([{ pgno: 2, data: page(4) }]); // the live header is this store's again
+        expect(snap.advance()).toBe(false);
+        expect([snap.readSync(2)[0], snap.readSync(3)[0]]).toEqual([1, 0]); // what it saw
+        await expectRejectsWalnut(store.commit([{ pgno: 4, data: page(5) }], { base: snap }), 'WALNUT_CONFLICT');
+        snap.release();
+      } finally {
+        await other.close();
+      }
+    });
+  });
+
+  it('its read mark rises only to the frames it reads: a checkpoint copies no later commit of this store over a page it reads from the database file', async () => {
+    await withStore(async (store) => {
+      await store.commit([{ pgno: 2, data: page(1) }, { pgno: 3, data: page(1) }]);
+      expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 }); // pages 2 and 3 only in the database file
+      await store.commit([{ pgno: 4, data: page(4) }]);
+      const snap = store.trySnapshotSync()!;
+      await store.commit([{ pgno: 2, data: page(2) }]);
+      expect(snap.advance()).toBe(true); // sees page 2 = 2 now (its mark still at the frame it began with)
+      await store.commit([{ pgno: 3, data: page(3) }]); // not seen: it did not advance again
+      const r = await store.checkpoint('passive');
+      expect(r.checkpointedFrames).toBe(snap.mxFrame); // up to the frames it reads, not the later commit's
+      expect([snap.readSync(2)[0], snap.readSync(3)[0], snap.readSync(4)[0]]).toEqual([2, 1, 4]);
+      expect(snap.advance()).toBe(true);
+      expect([snap.readSync(2)[0], snap.readSync(3)[0]]).toEqual([2, 3]);
+      snap.release();
+      expect((await store.checkpoint('passive')).checkpointedFrames).toBe(3); // everything, once it is gone
+    });
+  });
+
+  it('a parked snapshot does not keep the WAL from restarting: brought to the live header, moved to the database file, it then refuses to advance and reads what it saw', async () => {
+    await withStore(async (store) => {
+      await store.commit([{ pgno: 2, data: page(1) }]);
+      const snap = store.trySnapshotSync()!;
+      snap.park();
+      await store.commit([{ pgno: 2, data: page(2) }, { pgno: 3, data: page(2) }]);
+      // the checkpoint brings it forward and raises its mark first: everything is copied
+      expect(await store.checkpoint('passive')).toMatchObject({ walFrames: 3, checkpointedFrames: 3 });
+      await store.commit([{ pgno: 2, data: page(3) }, { pgno: 3, data: page(3) }, { pgno: 4, data: page(3) }]); // the WAL restarts: frames 1..3 of a new generation
+      expect(store.metrics().walFrames).toBe(3);
+      expect(snap.readLock).toBe(0);
+      expect(snap.advance()).toBe(false);
+      expect([snap.readSync(2)[0], snap.readSync(3)[0], snap.readSync(4)[0]]).toEqual([2, 2, 0]);
+      snap.release();
+    });
+  });
+});
+
 describe('failures', () => {
   it("a conditional ticket's conflict fails the tickets after it; their pages leave every snapshot; readers that saw them get the failure; resumeCommits() mends it", async () => {
     const file = fresh();
