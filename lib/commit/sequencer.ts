@@ -11,8 +11,10 @@
  * walnut/sql) and a reader that saw a non-durable commit can wait for it before it answers.
  *
  * The overlay: pgno -> the page images of the sequenced commits in flight, ascending tickets.
- * A snapshot's view of it (PendingView) is (P, S]: P = the tickets settled when it began
- * (published or failed: every commit up to P that succeeded is in the snapshot's WAL view), S =
+ * A snapshot's view of it (PendingView) is (P, S]: P = the tickets settled when it began, or when
+ * it was last advanced past published commits (its WAL view brought to the live header:
+ * Snapshot.advance) (published or failed: every commit up to P that succeeded is in the
+ * snapshot's WAL view), S =
  * the newest ticket sequenced then that has not failed. A page read takes the newest image with
  * P < ticket <= S, else the snapshot reads the WAL or database file as usual.
  *

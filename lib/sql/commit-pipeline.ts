@@ -12,12 +12,16 @@
  * A view is a store snapshot: the writer's sees every sequenced commit, a reader's durable
  * commits only ({ sequenced: false }; it must see every commit acknowledged before it began,
  * and nothing it would have to wait for). Taking and releasing a read mark is most of a small
- * transaction's cost (fcntl locks, an fstat), so a connection's snapshot is kept across
- * back-to-back transactions and advanced (snapshot.advance(): valid while nothing was
- * published, so refreshed once per group commit, which keeps the WAL free to restart) while
- * no other connection committed (dataVersion() unchanged). A kept snapshot is released as
- * soon as a commit settles (it could not advance past that anyway) or nothing is in flight,
- * so an idle database holds no read mark.
+ * transaction's cost (fcntl locks, an lseek), so a connection's snapshot is kept across
+ * back-to-back transactions and advanced (snapshot.advance(): past this store's own
+ * published commits too, so a lone caller whose every transaction is its own group commit keeps
+ * one read lock) while no other connection committed (dataVersion() unchanged). Between
+ * transactions it is parked (snapshot.park()): the store brings it forward itself where a
+ * checkpoint, a WAL restart or the auto-checkpoint policy needs it, so it keeps neither
+ * checkpoints at an old mark nor the WAL from restarting. It is released at the first turn of
+ * the event loop with nothing in flight, so an idle database holds no read mark.
+ * Page 1 as the writer's last commit left it is kept too (#page1): SQLite reads its change
+ * counter at every transaction's start.
  *
  * Invariants:
  *  - Tickets are the store's commit order; the pipeline sequences in the writer's commit order.

@@ -17,6 +17,11 @@
  * (commit/sequencer.ts, attached by the store as `pending`): every read and dbSize consult
  * them first; frameOf()/framesOf() still describe the WAL only. A snapshot whose pending
  * commits failed reads nothing more (each read throws that failure).
+ * advance() brings a held snapshot up to date without a new read lock: when nothing was
+ * published since, or only this connection's own commits of the same WAL generation (its read
+ * mark then lags the frames it reads, which is safe and only limits checkpoints:
+ * WalIndex.advanceOverOwnCommits). A parked snapshot (park(), idle between a connection's
+ * transactions until its next advance()) may be brought forward by its connection at any time.
  */
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';

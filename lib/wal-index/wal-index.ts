@@ -21,6 +21,12 @@
  *    RECOVER, exactly as SQLite's walIndexRecover does (same bytes).
  *  - A snapshot holds a read lock until released; READ(0) means "the WAL is fully backfilled,
  *    read the database file only"; READ(i > 0) promises that frames up to aReadMark[i] stay.
+ *    A snapshot under READ(i > 0) advanced past this connection's own commits
+ *    (advanceOverOwnCommits: same generation, no other connection's commit since) reads frames
+ *    past its mark, as SQLite's readers do when no slot has their exact frame: the held slot
+ *    keeps the generation from restarting, and a checkpoint stopping at the mark cannot change
+ *    a page it reads from the database file. A mark is raised only under its slot's exclusive
+ *    lock, with no other snapshot here on the slot (#catchUpMark).
  *    The writer moves a snapshot that sees every frame, all of them backfilled, from READ(i) to
  *    READ(0) (same pages) before it decides whether the WAL can restart.
  *  - Followers (exporters) share one read slot marked READMARK_NOT_USED (the follow pin): no
