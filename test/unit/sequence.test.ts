@@ -149,6 +149,20 @@ describe('visible at once, durable later', () => {
     }, { shareLane: false });
   });
 
+  it('release hands back every buffer it was given, a page written twice in one commit included (its last image is the one committed)', async () => {
+    await withStore(async (store) => {
+      const released: Uint8Array[] = [];
+      const [first, second, other] = [page(1), page(2), page(3)];
+      const t = store.sequence([{ pgno: 2, data: first }, { pgno: 3, data: other }, { pgno: 2, data: second }], { release: (pages) => void released.push(...pages.map((p) => p.data)) });
+      await t.durable;
+      expect(released).toHaveLength(3);
+      expect(new Set(released)).toEqual(new Set([first, second, other]));
+      const s = store.trySnapshotSync()!;
+      expect([s.readSync(2)[0], s.readSync(3)[0]]).toEqual([2, 3]);
+      s.release();
+    });
+  });
+
   it('a Transaction reads durable commits only; its first-committer-wins check sees the ticket as a later commit', async () => {
     await withStore(async (store) => {
       const t = store.sequence([{ pgno: 2, data: page(1) }]);
