@@ -177,8 +177,10 @@ export class Snapshot {
   /**
    * Marks the snapshot idle until its next advance(): nothing reads it meanwhile, so its
    * connection may bring its WAL view forward past the connection's own commits at any time
-   * (bringForward()): a kept snapshot then neither holds checkpoints back at an old read mark nor
-   * keeps the WAL from restarting (WalIndex: checkpoints, restarts, walReaders).
+   * (bringForward()), or release it when it cannot follow (another connection committed, the
+   * WAL restarted): a kept snapshot then neither holds checkpoints back at an old read mark nor
+   * keeps the WAL from restarting (WalIndex: checkpoints, restarts, walReaders). Its advance()
+   * then says false, as it would have.
    */
   park(): void {
     this.#parked = true;

@@ -746,22 +746,32 @@ export class WalIndex {
     state.dbSize = state.dbFilePages = this.databaseSize(h);
     state.header = h;
     state.headerBytes = live.bytes;
-    if (h.mxFrame - this.#region.load32(CKPT_READMARK(state.readLock)) >= MARK_LAG_FRAMES) this.#catchUpMark(state.readLock, h.mxFrame);
+    if (h.mxFrame - this.#region.load32(CKPT_READMARK(state.readLock)) >= MARK_LAG_FRAMES) this.#catchUpMark(state.readLock);
     return true;
   }
 
   /**
-   * Raises READ(slot)'s mark to `frame` (the frames a snapshot of this connection reads, past
-   * the mark it began with: advanceOverOwnCommits) when this connection's one snapshot on the
-   * slot holds it: a mark changes only under the slot's exclusive lock (SQLite's rule: a reader
-   * sharing the slot may rely on the lower mark), so the shared lock is converted to exclusive
-   * and back (two fcntl; the slot stays locked throughout). Nothing happens when another
-   * snapshot here or another connection shares the slot: the mark stays, which is safe.
+   * Raises READ(slot)'s mark to the frames this connection's snapshots on the slot read (the
+   * lowest of their mxFrames; a snapshot advanced past the connection's own commits reads past
+   * the mark it began with: advanceOverOwnCommits), when they are the slot's only holders here:
+   * a mark changes only under the slot's exclusive lock (SQLite's rule: a reader of another
+   * connection sharing the slot may rely on the lower mark), so the shared lock is converted to
+   * exclusive and back (two fcntl; the slot stays locked throughout). Nothing happens when
+   * another connection shares the slot, or a holder here is no snapshot (the follow pin): the
+   * mark stays, which is safe.
    */
-  #catchUpMark(slot: number, frame: number): void {
+  #catchUpMark(slot: number): void {
     const byte = SHM_LOCK.READ(slot);
     const held = this.#held.get(byte);
-    if (held === undefined || held.count !== 1 || held.mode !== 'shared') return;
+    if (held === undefined || held.mode !== 'shared') return;
+    let frame = Infinity;
+    let holders = 0;
+    for (const s of this.#snapshots) {
+      if (s.readLock !== slot) continue;
+      holders++;
+      if (s.mxFrame < frame) frame = s.mxFrame;
+    }
+    if (holders !== held.count) return;
     const mark = this.#region.load32(CKPT_READMARK(slot));
     if (mark === READMARK_NOT_USED || mark >= frame) return;
     if (!this.#convertShm(byte, 'exclusive')) return;
@@ -770,17 +780,22 @@ export class WalIndex {
   }
 
   /**
-   * #catchUpMark for every snapshot of this connection, parked ones brought forward first
-   * (before a checkpoint plans what it may copy).
+   * #catchUpMark for every read slot this connection's snapshots hold, parked ones brought
+   * forward first (before a checkpoint plans what it may copy).
    */
   #catchUpMarks(): void {
     this.#bringParkedForward();
-    for (const s of this.#snapshots) if (s.readLock > 0 && !s.released) this.#catchUpMark(s.readLock, s.mxFrame);
+    for (let slot = 1; slot <= 4; slot++) this.#catchUpMark(slot);
   }
 
-  /** Brings each parked snapshot (Snapshot.park()) to the live header where only this connection committed since. */
+  /**
+   * Brings each parked snapshot (Snapshot.park()) to the live header where only this connection
+   * committed since; one that cannot follow (another connection committed, the WAL restarted
+   * under it: it was moved to READ(0)) is let go: its owner would take a new snapshot at its
+   * next use anyway, and meanwhile it would hold back checkpoints (READ(0) stops every copy).
+   */
   #bringParkedForward(): void {
-    for (const s of this.#snapshots) if (s.parked) s.bringForward();
+    for (const s of this.#snapshots) if (s.parked && !s.bringForward()) s.release();
   }
 
   /** `at`: a view of an earlier frame of the generation than the header's (beginOldestRead). */

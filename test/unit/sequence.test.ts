@@ -225,9 +225,27 @@ describe("a snapshot kept across this store's own commits (walnut/sql's writer v
       await store.commit([{ pgno: 2, data: page(3) }, { pgno: 3, data: page(3) }, { pgno: 4, data: page(3) }]); // the WAL restarts: frames 1..3 of a new generation
       expect(store.metrics().walFrames).toBe(3);
       expect(snap.readLock).toBe(0);
-      expect(snap.advance()).toBe(false);
       expect([snap.readSync(2)[0], snap.readSync(3)[0], snap.readSync(4)[0]]).toEqual([2, 2, 0]);
-      snap.release();
+      // parked on READ(0) it would stop every copy: the next checkpoint lets it go first
+      expect(await store.checkpoint('passive')).toMatchObject({ walFrames: 3, checkpointedFrames: 3 });
+      expect(snap.released).toBe(true);
+      expect(snap.advance()).toBe(false);
+    });
+  });
+
+  it('two parked snapshots sharing a read slot: the checkpoint raises the mark to what both read', async () => {
+    await withStore(async (store) => {
+      await store.commit([{ pgno: 2, data: page(1) }]);
+      const a = store.trySnapshotSync()!;
+      const b = store.trySnapshotSync()!;
+      expect(a.readLock).toBe(b.readLock);
+      a.park();
+      b.park();
+      await store.commit([{ pgno: 2, data: page(2) }]);
+      expect(await store.checkpoint('passive')).toMatchObject({ walFrames: 2, checkpointedFrames: 2 });
+      expect([a.advance(), b.advance(), a.readSync(2)[0], b.readSync(2)[0]]).toEqual([true, true, 2, 2]);
+      a.release();
+      b.release();
     });
   });
 });
