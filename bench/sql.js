@@ -7,6 +7,7 @@
 // The physical bound is the fsync: every case makes its transactions durable with fdatasync;
 // group commit shares one among the transactions that arrive during the previous one.
 //   node bench/sql.js   (after npm run build:ts)   or   npm run bench -- sql
+//   node bench/sql.js --callers 1   (only the cases at that concurrency, and better-sqlite3)
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -80,9 +81,16 @@ function page1(pageSize) {
   return cachedPage1;
 }
 
+/** `--callers N` on the command line: the cases at that concurrency only (and the better-sqlite3 peer). */
+function callersWanted() {
+  const i = process.argv.indexOf('--callers');
+  return i < 0 ? null : Number(process.argv[i + 1]);
+}
+
 async function run() {
   const base = process.env.WALNUT_BENCH_DIR || os.tmpdir();
-  const names = Object.keys(CASES);
+  const only = require.main === module ? callersWanted() : null;
+  const names = Object.keys(CASES).filter((n) => only === null || n.startsWith('better-sqlite3') || n.endsWith(only === 1 ? ', 1 caller' : `, ${only} callers`) || n.endsWith(only === 1 ? ', 1 committer' : `, ${only} committers`));
   const per = Object.fromEntries(names.map((n) => [n, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const name of names) {

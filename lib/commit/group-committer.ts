@@ -29,8 +29,9 @@
  * transactions reuses its WAL. The snapshots still waiting in the queue or in the running batch
  * (committingSnapshots) are about to be released; the auto-checkpoint policy does not count
  * them as readers that pin the WAL.
- * The WRITE run ends (endWrite) when the queue is empty after a batch (an idle writer holds no
- * lock), when something in this process waits for WRITE (index.writeWanted: a checkpoint in
+ * The WRITE run ends (endWrite) when the queue is still empty a turn of the event loop after a
+ * batch (an idle writer holds no lock; a lone committer's next commit, submitted once its
+ * caller saw the result, keeps the run), when something in this process waits for WRITE (index.writeWanted: a checkpoint in
  * full, restart or truncate mode), before a wait that is not the batch's own work (maxWaitMicros,
  * the beforeBatch hook's back-pressure), on any failure, and after WRITE_RUN_MS even while the
  * queue stays full (a run spans at least two batches, so one lock round always serves two when
@@ -415,6 +416,10 @@ export class GroupCommitter {
           this.#endWriteRun();
           this.#failBatch(batch ?? this.#takeBatch(), e, 'before write');
         }
+        // a lone committer's next commit often comes within the same turn of the event loop, once
+        // its caller has seen this batch's result (walnut/sql's next transaction): the run waits
+        // for it that one turn before it lets WRITE go
+        if (this.#queue.length === 0 && this.#runStart !== null && this.#failed === null && !this.#index.writeWanted) await new Promise((resolve) => setImmediate(resolve));
         const wanted = this.#index.writeWanted;
         if (this.#runStart !== null && (wanted || this.#queue.length === 0 || this.#failed !== null || (++this.#runBatches >= 2 && performance.now() - this.#runStart > WRITE_RUN_MS))) {
           this.#endWriteRun();

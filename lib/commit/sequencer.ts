@@ -11,8 +11,10 @@
  * walnut/sql) and a reader that saw a non-durable commit can wait for it before it answers.
  *
  * The overlay: pgno -> the page images of the sequenced commits in flight, ascending tickets.
- * A snapshot's view of it (PendingView) is (P, S]: P = the tickets settled when it began
- * (published or failed: every commit up to P that succeeded is in the snapshot's WAL view), S =
+ * A snapshot's view of it (PendingView) is (P, S]: P = the tickets settled when it began, or when
+ * it was last advanced past published commits (its WAL view brought to the live header:
+ * Snapshot.advance) (published or failed: every commit up to P that succeeded is in the
+ * snapshot's WAL view), S =
  * the newest ticket sequenced then that has not failed. A page read takes the newest image with
  * P < ticket <= S, else the snapshot reads the WAL or database file as usual.
  *
@@ -185,7 +187,7 @@ export class Sequencer {
     return v;
   }
 
-  /** Brings `v` to the newest ticket that has not failed (its P stays). */
+  /** Brings `v` to the newest ticket that has not failed (its P stays: see advance()). */
   #extend(v: PendingView): void {
     const S = this.#lastGood > v.P ? this.#lastGood : 0;
     v.ticket = S;
@@ -194,10 +196,17 @@ export class Sequencer {
     else this.#views.delete(v);
   }
 
-  /** @internal PendingView.advance() */
-  advance(v: PendingView): boolean {
+  /**
+   * @internal PendingView.advance(): `published`: its snapshot's WAL view was brought to the
+   * live header (past this store's own commits: Snapshot.advance), which holds every ticket
+   * settled by now that succeeded (settled moves in the step that publishes), so P moves up to
+   * them as a new view's would, and their images leave the overlay once no view needs them.
+   */
+  advance(v: PendingView, published: boolean): boolean {
     if (v.failure !== null || v.released) return false;
+    if (published) v.P = this.settledTicket;
     this.#extend(v);
+    if (published) this.#dropCovered();
     return true;
   }
 
@@ -296,8 +305,8 @@ export class Sequencer {
 /** One snapshot's view of the overlay (snapshot.ts PendingPages). */
 export class PendingView implements PendingPages {
   readonly #sequencer: Sequencer;
-  /** Tickets up to P were settled when the snapshot began (the succeeded ones are in its WAL view). */
-  readonly P: number;
+  /** Tickets up to P were settled when the snapshot began or last advanced past published commits (the succeeded ones are in its WAL view). */
+  P: number;
   ticket = 0;
   dbSize = 0;
   /** The failure of a ticket it saw, once one failed. */
@@ -318,8 +327,12 @@ export class PendingView implements PendingPages {
     return true;
   }
 
-  advance(): boolean {
-    return this.#sequencer.advance(this);
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  advance(published = false): boolean {
+    return this.#sequencer.advance(this, published);
   }
 
   whenDurable(): Promise<void> {

@@ -108,8 +108,9 @@ export interface CommitOptions {
 export interface SequenceOptions extends CommitOptions {
   /**
    * Called once the store holds none of the commit's page buffers any more (written, or failed,
-   * and read by no snapshot), with the pages it took: the caller may reuse them from then on
-   * (a pipelining writer's buffer pool). Its exceptions are ignored.
+   * and read by no snapshot), with the pages it took (every one it was given: a page given twice
+   * is committed with its last image, and both buffers come back): the caller may reuse them
+   * from then on (a pipelining writer's buffer pool). Its exceptions are ignored.
    */
   release?: (pages: PageWrite[]) => void;
 }
@@ -358,7 +359,11 @@ export class Store {
     // the lane's chain too: a store whose commit through the lane failed may lead it now
     const refusal = this.#lane?.chainRefusal ?? this.#committer.chainRefusal;
     if (refusal !== null) throw refusal;
-    return this.#sequencer.sequence(normalizePages(pages, this.#rules, dbSize), dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), release);
+    const normalized = normalizePages(pages, this.#rules, dbSize);
+    // a page written twice keeps its last image: the hook still gets every buffer it was given
+    const given = release !== undefined && normalized.length < pages.length ? pages.slice() : null;
+    const handBack = given === null ? release : () => release!(given);
+    return this.#sequencer.sequence(normalized, dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), handBack);
   }
 
   /**

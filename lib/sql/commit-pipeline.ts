@@ -12,12 +12,16 @@
  * A view is a store snapshot: the writer's sees every sequenced commit, a reader's durable
  * commits only ({ sequenced: false }; it must see every commit acknowledged before it began,
  * and nothing it would have to wait for). Taking and releasing a read mark is most of a small
- * transaction's cost (fcntl locks, an fstat), so a connection's snapshot is kept across
- * back-to-back transactions and advanced (snapshot.advance(): valid while nothing was
- * published, so refreshed once per group commit, which keeps the WAL free to restart) while
- * no other connection committed (dataVersion() unchanged). A kept snapshot is released as
- * soon as a commit settles (it could not advance past that anyway) or nothing is in flight,
- * so an idle database holds no read mark.
+ * transaction's cost (fcntl locks, an lseek), so a connection's snapshot is kept across
+ * back-to-back transactions and advanced (snapshot.advance(): past this store's own
+ * published commits too, so a lone caller whose every transaction is its own group commit keeps
+ * one read lock) while no other connection committed (dataVersion() unchanged). Between
+ * transactions it is parked (snapshot.park()): the store brings it forward itself where a
+ * checkpoint, a WAL restart or the auto-checkpoint policy needs it, so it keeps neither
+ * checkpoints at an old mark nor the WAL from restarting. It is released at the first turn of
+ * the event loop with nothing in flight, so an idle database holds no read mark.
+ * Page 1 as the writer's last commit left it is kept too (#page1): SQLite reads its change
+ * counter at every transaction's start.
  *
  * Invariants:
  *  - Tickets are the store's commit order; the pipeline sequences in the writer's commit order.
@@ -56,6 +60,8 @@ export interface View {
   /** dataVersion() when the snapshot was taken. */
   readonly dataVersion: number;
   readonly reader: boolean;
+  /** The store's last ticket when the view was opened or last advanced (it sees that commit, unless it failed). */
+  sees: number;
 }
 
 /**
@@ -89,8 +95,18 @@ export class CommitPipeline {
   };
   /** Transactions store.sequence() refused as bad input (nothing sequenced, no chain broken): #recover. */
   readonly #refused = new Set<unknown>();
+  /**
+   * Page 1 as the writer's last commit left it (a copy, as stored), its ticket and the data
+   * version of the view it was built on: SQLite reads page 1's change counter at the start of
+   * every transaction, and a writer view that sees exactly that commit (opened or advanced with
+   * it as the store's last ticket, the data version unchanged: no other connection committed,
+   * no recovery) reads it from here instead of the WAL (a pread per transaction).
+   */
+  #page1: { data: Buffer; ticket: number; dataVersion: number } | null = null;
   /** Every commit not yet settled (close() waits for them). */
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** A release of the kept snapshots is scheduled for when the database is idle (#settled). */
+  #idleCheck = false;
 
   constructor(store: Store) {
     this.#store = store;
@@ -147,11 +163,12 @@ export class CommitPipeline {
       const snapshot = this.#store.trySnapshotSync({ sequenced: !reader });
       if (snapshot === null) return null;
       const after = this.dataVersion();
-      if (after === dataVersion) view = { snapshot, dataVersion, reader };
+      if (after === dataVersion) view = { snapshot, dataVersion, reader, sees: 0 };
       else snapshot.release();
       dataVersion = after;
     }
     if (view === null) return null;
+    view.sees = this.#store.lastTicket;
     if (!reader) this.#sequencedOn = view.dataVersion;
     return view;
   }
@@ -174,12 +191,21 @@ export class CommitPipeline {
   /** The view's connection is done with it: kept for the role's next view while commits are in flight, else released. */
   releaseView(view: View): void {
     const role = view.reader ? 'reader' : 'writer';
-    if (this.#inFlight.size > 0 && this.#kept[role] === null && !view.snapshot.released) this.#kept[role] = view;
-    else view.snapshot.release();
+    if (this.#inFlight.size > 0 && this.#kept[role] === null && !view.snapshot.released) {
+      this.#kept[role] = view;
+      view.snapshot.park(); // idle until tryOpenView advances it: the store may bring it forward meanwhile
+    } else {
+      view.snapshot.release();
+    }
   }
 
   /** Page `pgno` as of `view`, into `out` (pageSize bytes). */
   readPage(view: View, pgno: number, out: Uint8Array): void {
+    const p1 = this.#page1;
+    if (pgno === 1 && p1 !== null && !view.reader && view.sees === p1.ticket && view.dataVersion === p1.dataVersion && !view.snapshot.released) {
+      out.set(p1.data); // (#page1)
+      return;
+    }
     view.snapshot.readIntoSync(pgno, out);
   }
 
@@ -209,6 +235,7 @@ export class CommitPipeline {
     let durable: Promise<unknown>;
     try {
       ({ ticket, durable } = this.#store.sequence(pages, { dbSize, base: view.snapshot, release: this.#release }));
+      this.#keepPage1(pages, ticket, view);
     } catch (e) {
       // refused before it was sequenced (the store's chain broken by a commit of its own, the
       // store stopped or closed, input it refuses: a page past option maxPageCount): the
@@ -226,6 +253,7 @@ export class CommitPipeline {
       (e: Error) => {
         this.#inFlight.delete(done);
         this.#lost++;
+        this.#page1 = null;
         if (this.#failed === null) {
           this.#failed = e;
           this.recovered()!.catch(() => undefined); // reported to whoever waits for it (the VFS)
@@ -236,6 +264,19 @@ export class CommitPipeline {
     );
     this.#inFlight.add(done);
     return done;
+  }
+
+  /** #page1 after ticket `ticket` (pages ascending): a copy of its page 1, or nothing when it did not write page 1. */
+  #keepPage1(pages: PageImage[], ticket: number, view: View): void {
+    const first = pages[0];
+    if (first === undefined || first.pgno !== 1) {
+      this.#page1 = null;
+      return;
+    }
+    const kept = (this.#page1 ??= { data: Buffer.allocUnsafeSlow(this.#pageSize), ticket, dataVersion: view.dataVersion });
+    kept.data.set(first.data);
+    kept.ticket = ticket;
+    kept.dataVersion = view.dataVersion;
   }
 
   /**
@@ -256,9 +297,20 @@ export class CommitPipeline {
     this.#releaseKept();
   }
 
-  /** A commit settled: the kept snapshots could not advance past it (something was published or failed). */
+  /**
+   * A commit settled. The kept snapshots can advance past it when it was published (their own
+   * commits: Snapshot.advance), so they stay while the connections go on; once nothing is in
+   * flight, they go at the next turn of the event loop unless a view took them up again by then
+   * (a lone caller's next transaction starts within the same turn, from the durability promise:
+   * an idle database holds no read mark).
+   */
   #settled(): void {
-    this.#releaseKept();
+    if (this.#inFlight.size > 0 || this.#idleCheck) return;
+    this.#idleCheck = true;
+    setImmediate(() => {
+      this.#idleCheck = false;
+      if (this.#inFlight.size === 0) this.#releaseKept();
+    });
   }
 
   #releaseKept(): void {

@@ -35,7 +35,12 @@ export class Connection {
   /** Prepared statements by SQL text, least recently used first. */
   readonly #statements = new Map<string, number>();
 
-  static async open(store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader', safeIntegers: boolean): Promise<Connection> {
+  /**
+   * `maxPageCount`: the store's option, when set, told to SQLite (PRAGMA max_page_count) so that
+   * a transaction growing the database past it fails inside SQLite with SQLITE_FULL, as a
+   * SQLite user expects, instead of being refused by the store at its commit point.
+   */
+  static async open(store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader', safeIntegers: boolean, maxPageCount?: number): Promise<Connection> {
     const engine = await loadEngine();
     const vfs = registerWalnutVfs(engine, 'walnut', store, pipeline, role);
     const { C } = engine;
@@ -43,6 +48,7 @@ export class Connection {
     const db = (await engine.sqlite3.open_v2(store.path, flags, 'walnut')) as number;
     const runner = new StatementRunner(engine, db, safeIntegers, role === 'reader');
     await runner.exec(role === 'reader' ? 'PRAGMA temp_store=MEMORY' : 'PRAGMA journal_mode=MEMORY; PRAGMA temp_store=MEMORY');
+    if (role === 'writer' && maxPageCount !== undefined) await runner.exec(`PRAGMA max_page_count=${maxPageCount}`);
     return new Connection(engine, db, runner, vfs);
   }
 

@@ -102,7 +102,7 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   try {
     if (holdWriteLease === true) await store.holdWriteLease();
     const pipeline = new CommitPipeline(store);
-    const writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true);
+    const writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true, storeOptions.maxPageCount);
     return new Database(store, pipeline, writer, readConnections, safeIntegers === true);
   } catch (e) {
     await store.close().catch(() => undefined);

@@ -411,8 +411,34 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
   }
 
   const vfs = new WalnutVfs(name, module);
-  engine.sqlite3.vfs_register(vfs, false);
+  registerDispatched(module, () => engine.sqlite3.vfs_register(vfs, false), vfs);
   return vfs;
+}
+
+/**
+ * Registers `vfs` (run `register`) with a dispatcher in its place: wa-sqlite's adapter decodes
+ * each callback's method name from wasm memory (UTF8ToString) before every call, a few µs per
+ * transaction; a function target gets the name's pointer instead, and the method for each
+ * pointer (a C string constant of the adapter) is looked up once.
+ */
+function registerDispatched(module: Engine['module'], register: () => void, vfs: object): void {
+  const methods = new Map<number, (...args: unknown[]) => unknown>();
+  const target = vfs as Record<string, unknown>;
+  const dispatch = (namePtr: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): unknown => {
+    let method = methods.get(namePtr);
+    if (method === undefined) {
+      method = target[module.UTF8ToString(namePtr) as string] as (...args: unknown[]) => unknown;
+      methods.set(namePtr, method);
+    }
+    return method.call(vfs, a, b, c, d, e, f);
+  };
+  const setCallback = module.setCallback;
+  module.setCallback = (key: number, t: unknown) => setCallback(key, t === vfs ? dispatch : t);
+  try {
+    register();
+  } finally {
+    module.setCallback = setCallback;
+  }
 }
 
 /** A file offset Emscripten passed as two 32-bit halves (signed low half). */

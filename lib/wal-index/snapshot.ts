@@ -17,6 +17,11 @@
  * (commit/sequencer.ts, attached by the store as `pending`): every read and dbSize consult
  * them first; frameOf()/framesOf() still describe the WAL only. A snapshot whose pending
  * commits failed reads nothing more (each read throws that failure).
+ * advance() brings a held snapshot up to date without a new read lock: when nothing was
+ * published since, or only this connection's own commits of the same WAL generation (its read
+ * mark then lags the frames it reads, which is safe and only limits checkpoints:
+ * WalIndex.advanceOverOwnCommits). A parked snapshot (park(), idle between a connection's
+ * transactions until its next advance()) may be brought forward by its connection at any time.
  */
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
@@ -45,6 +50,8 @@ export interface SnapshotSource {
   checkMapping(): void;
   /** Is the published header still `bytes` (nothing committed, restarted or recovered since)? */
   stillPublished(bytes: Uint8Array): boolean;
+  /** Brings `state` (of `s`) to the live header when only this connection committed since (WalIndex.advanceOverOwnCommits). */
+  advanceOverOwnCommits(s: Snapshot, state: SnapshotState): boolean;
 }
 
 /**
@@ -57,13 +64,19 @@ export interface PendingPages {
   readonly ticket: number;
   /** The database size after that commit (when ticket > 0). */
   readonly dbSize: number;
+  /** A commit it saw failed (it reads nothing more). */
+  readonly failed: boolean;
   /**
    * Copies page `pgno` into `out` when a pending commit seen wrote it (true; `out` null: only
    * checks); throws the failure once one of them failed.
    */
   readInto(pgno: number, out: Uint8Array | null): boolean;
-  /** Extends the view to every commit sequenced since (the caller checked nothing was published meanwhile). False once failed. */
-  advance(): boolean;
+  /**
+   * Extends the view to every commit sequenced since (the caller checked that nothing was
+   * published meanwhile, or, with `published`, that its WAL view now includes every commit
+   * published so far: the view then starts from the commits settled now). False once failed.
+   */
+  advance(published?: boolean): boolean;
   /** Resolves once every commit seen is durable; rejects with the failure of one that failed. */
   whenDurable(): Promise<void>;
   release(): void;
@@ -95,6 +108,10 @@ export class Snapshot {
   #reading = 0;
   /** The store's sequenced commits this snapshot sees beyond its WAL view (null: durable state only). */
   #pending: PendingPages | null = null;
+  /** Parked (park()): idle between transactions, the connection may bring it forward past its own commits. */
+  #parked = false;
+  /** Its WAL view was brought forward while parked (the pending view follows at advance()). */
+  #movedWhileParked = false;
 
   constructor(index: SnapshotSource, state: SnapshotState, onRelease: (s: Snapshot) => void) {
     this.#index = index;
@@ -138,15 +155,47 @@ export class Snapshot {
   }
 
   /**
-   * Brings the snapshot up to date without a new read mark, when nothing was published since it
-   * began (no commit became durable, no other connection committed, the WAL did not restart):
-   * it then sees what a new snapshot of the same kind would (a store snapshot: every commit
-   * this store sequenced since, too). False when something was (take a new snapshot), when it
-   * was released, or when a pending commit it saw failed.
+   * Brings the snapshot up to date without a new read lock, when nothing was published since it
+   * began, or only commits of this connection's own (no other connection committed, the WAL
+   * did not restart; it holds a WAL read mark: WalIndex.advanceOverOwnCommits): it then sees
+   * what a new snapshot of the same kind would (a store snapshot: every commit this store
+   * sequenced since, too), and stays the same commit base (store.commit's `base`: no other
+   * connection committed since it began). False when that cannot be (release it and take a new
+   * snapshot), when it was released, or when a pending commit it saw failed.
    */
   advance(): boolean {
-    if (this.#released || this.#index.closed || !this.#index.stillPublished(this.#state.headerBytes)) return false;
-    return this.#pending === null || this.#pending.advance();
+    this.#parked = false;
+    if (this.#released || this.#index.closed) return false;
+    if (this.#pending?.failed === true) return false;
+    const published = !this.#index.stillPublished(this.#state.headerBytes);
+    if (published && !this.#index.advanceOverOwnCommits(this, this.#state)) return false;
+    const moved = published || this.#movedWhileParked;
+    this.#movedWhileParked = false;
+    return this.#pending === null || this.#pending.advance(moved);
+  }
+
+  /**
+   * Marks the snapshot idle until its next advance(): nothing reads it meanwhile, so its
+   * connection may bring its WAL view forward past the connection's own commits at any time
+   * (bringForward()), or release it when it cannot follow (another connection committed, the
+   * WAL restarted): a kept snapshot then neither holds checkpoints back at an old read mark nor
+   * keeps the WAL from restarting (WalIndex: checkpoints, restarts, walReaders). Its advance()
+   * then says false, as it would have.
+   */
+  park(): void {
+    this.#parked = true;
+  }
+
+  get parked(): boolean {
+    return this.#parked && !this.#released;
+  }
+
+  /** WalIndex only: a parked snapshot's WAL view to the live header, when only this connection committed since (advanceOverOwnCommits). */
+  bringForward(): boolean {
+    if (!this.parked || this.#index.stillPublished(this.#state.headerBytes)) return this.parked;
+    if (!this.#index.advanceOverOwnCommits(this, this.#state)) return false;
+    this.#movedWhileParked = true;
+    return true;
   }
   /** The last WAL frame this snapshot sees (0 when it reads the database file only). */
   get mxFrame(): number {

@@ -21,6 +21,12 @@
  *    RECOVER, exactly as SQLite's walIndexRecover does (same bytes).
  *  - A snapshot holds a read lock until released; READ(0) means "the WAL is fully backfilled,
  *    read the database file only"; READ(i > 0) promises that frames up to aReadMark[i] stay.
+ *    A snapshot under READ(i > 0) advanced past this connection's own commits
+ *    (advanceOverOwnCommits: same generation, no other connection's commit since) reads frames
+ *    past its mark, as SQLite's readers do when no slot has their exact frame: the held slot
+ *    keeps the generation from restarting, and a checkpoint stopping at the mark cannot change
+ *    a page it reads from the database file. A mark is raised only under its slot's exclusive
+ *    lock, with no other snapshot here on the slot (#catchUpMark).
  *    The writer moves a snapshot that sees every frame, all of them backfilled, from READ(i) to
  *    READ(0) (same pages) before it decides whether the WAL can restart.
  *  - Followers (exporters) share one read slot marked READMARK_NOT_USED (the follow pin): no
@@ -62,7 +68,7 @@ import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopy
 import { publish } from '../telemetry/events';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
 import { convertToWalMode, lockShared, refuseHotJournal } from './journal-mode';
-import { Snapshot } from './snapshot';
+import { Snapshot, type SnapshotState } from './snapshot';
 
 /**
  * An in-process reader that tails the WAL (export/follow.ts): it reads the frames of each
@@ -120,6 +126,13 @@ export interface CheckpointTarget {
   walDurableThrough(salts: readonly [number, number]): number;
   noteWalDurable(frame: number, salts: readonly [number, number]): void;
 }
+
+/**
+ * A snapshot advanced past this connection's own commits (advanceOverOwnCommits) raises its
+ * read mark once the mark lags the frames it reads by this many: other processes' checkpoints
+ * then stop at most this far behind it (two fcntl per raise, not two per transaction).
+ */
+const MARK_LAG_FRAMES = 64;
 
 /** Database-file lock bytes (SQLite's unix VFS). */
 const { PENDING: PENDING_BYTE, SHARED_FIRST, SHARED_SIZE } = DB_LOCK;
@@ -250,6 +263,8 @@ export class WalIndex {
    */
   #othersCommits = 0;
   #othersSeen: ShmHeader | null = null;
+  /** The last header this connection published itself (#writeOwnHeader): advanceOverOwnCommits. */
+  #ownHeader: Uint8Array | null = null;
   /** #othersCommits as each snapshot began (the bases of conditional commits). */
   readonly #othersAtSnapshot = new WeakMap<Snapshot, number>();
   #closed = false;
@@ -701,6 +716,88 @@ export class WalIndex {
     return sameHeaderBytes(this.#headerScratch, bytes);
   }
 
+  /**
+   * Snapshot.advance() past commits of this connection's own: when every header published since
+   * snapshot `s` began is this connection's (the live one is the last it wrote, and no other
+   * connection's commit was met since `s` began: #othersCommits, so its commit base holds), of
+   * the same WAL generation (no restart), and `s` holds a WAL read mark (READ(i > 0)), `state`
+   * (s's) is brought to the live header, as a snapshot begun now would see it, without a new
+   * read lock: no system call. Safe under SQLite's protocol: the frames past its read mark are
+   * this generation's, and the WAL cannot restart while READ(i) is held; a checkpoint copies no
+   * frame past the mark (a page `s` reads from the database file has no frame up to its new
+   * mxFrame, so none up to the mark: the checkpoint cannot change it). The mark then lags the
+   * frames `s` reads, which only limits checkpoints: it is moved up (#catchUpMark) once it
+   * lags MARK_LAG_FRAMES, and before each checkpoint of this connection (checkpointTarget's
+   * info()). minFrame stays (frames backfilled since are still in the WAL and the database file
+   * alike). False, with `state` unchanged, otherwise (take a new snapshot).
+   */
+  advanceOverOwnCommits(s: Snapshot, state: SnapshotState): boolean {
+    if (this.#closed || state.readLock === 0 || this.#ownHeader === null || this.#region.segments() === 0) return false;
+    const base = this.#othersAtSnapshot.get(s);
+    if (base === undefined) return false;
+    const live = this.#readHeader();
+    if (live === null || !sameHeaderBytes(live.bytes, this.#ownHeader)) return false;
+    const h = live.header;
+    const was = state.header;
+    if (h.salts[0] !== was.salts[0] || h.salts[1] !== was.salts[1] || h.mxFrame < state.mxFrame || h.mxFrame === 0) return false;
+    this.#meetHeader(h);
+    if (this.#othersCommits !== base) return false;
+    state.mxFrame = h.mxFrame;
+    state.dbSize = state.dbFilePages = this.databaseSize(h);
+    state.header = h;
+    state.headerBytes = live.bytes;
+    if (h.mxFrame - this.#region.load32(CKPT_READMARK(state.readLock)) >= MARK_LAG_FRAMES) this.#catchUpMark(state.readLock);
+    return true;
+  }
+
+  /**
+   * Raises READ(slot)'s mark to the frames this connection's snapshots on the slot read (the
+   * lowest of their mxFrames; a snapshot advanced past the connection's own commits reads past
+   * the mark it began with: advanceOverOwnCommits), when they are the slot's only holders here:
+   * a mark changes only under the slot's exclusive lock (SQLite's rule: a reader of another
+   * connection sharing the slot may rely on the lower mark), so the shared lock is converted to
+   * exclusive and back (two fcntl; the slot stays locked throughout). Nothing happens when
+   * another connection shares the slot, or a holder here is no snapshot (the follow pin): the
+   * mark stays, which is safe.
+   */
+  #catchUpMark(slot: number): void {
+    const byte = SHM_LOCK.READ(slot);
+    const held = this.#held.get(byte);
+    if (held === undefined || held.mode !== 'shared') return;
+    let frame = Infinity;
+    let holders = 0;
+    for (const s of this.#snapshots) {
+      if (s.readLock !== slot) continue;
+      holders++;
+      if (s.mxFrame < frame) frame = s.mxFrame;
+    }
+    if (holders !== held.count) return;
+    const mark = this.#region.load32(CKPT_READMARK(slot));
+    if (mark === READMARK_NOT_USED || mark >= frame) return;
+    if (!this.#convertShm(byte, 'exclusive')) return;
+    this.#region.store32(CKPT_READMARK(slot), frame);
+    this.#convertShm(byte, 'shared'); // a downgrade always succeeds
+  }
+
+  /**
+   * #catchUpMark for every read slot this connection's snapshots hold, parked ones brought
+   * forward first (before a checkpoint plans what it may copy).
+   */
+  #catchUpMarks(): void {
+    this.#bringParkedForward();
+    for (let slot = 1; slot <= 4; slot++) this.#catchUpMark(slot);
+  }
+
+  /**
+   * Brings each parked snapshot (Snapshot.park()) to the live header where only this connection
+   * committed since; one that cannot follow (another connection committed, the WAL restarted
+   * under it: it was moved to READ(0)) is let go: its owner would take a new snapshot at its
+   * next use anyway, and meanwhile it would hold back checkpoints (READ(0) stops every copy).
+   */
+  #bringParkedForward(): void {
+    for (const s of this.#snapshots) if (s.parked && !s.bringForward()) s.release();
+  }
+
   /** `at`: a view of an earlier frame of the generation than the header's (beginOldestRead). */
   #snapshot(readLock: number, header: ShmHeader, bytes: Uint8Array, minFrame: number, useWal = false, at?: { mxFrame: number; dbSize: number | undefined }): Snapshot {
     // The database file's size is needed only when the WAL is empty (it is then the database's
@@ -799,6 +896,7 @@ export class WalIndex {
     const bytes = encodeShmHeader(fields);
     this.#region.writeHeader(bytes);
     this.#seenHeader = bytes;
+    this.#ownHeader = bytes;
     this.#othersSeen = header;
   }
 
@@ -1133,6 +1231,7 @@ export class WalIndex {
    * WAL's first write: both run on this connection's I/O lane, in submission order.
    */
   #moveCaughtUpSnapshots(h: ShmHeader): void {
+    this.#bringParkedForward(); // idle, kept across this connection's commits: they see `h` now
     for (const s of this.#snapshots) {
       if (s.readLock === 0 || !s.canMoveToDatabaseFile(h)) continue;
       if (!this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) return; // a checkpointer is still copying
@@ -1206,7 +1305,12 @@ export class WalIndex {
       // meanwhile: each checks the mapping first (one lseek; a checkpoint makes a handful). The
       // lookups follow pageNumbers() without an await, so they need no check of their own.
       liveMxFrame: () => this.#mapped(() => this.#readHeader()?.header.mxFrame ?? -1),
-      info: () => this.#mapped(() => this.checkpointInfo()),
+      // this connection's snapshots advanced past its own commits raise their marks first (#catchUpMark)
+      info: () =>
+        this.#mapped(() => {
+          this.#catchUpMarks();
+          return this.checkpointInfo();
+        }),
       setReadMark: (i, v) => this.#mapped(() => this.#region.store32(CKPT_READMARK(i), v)),
       setNBackfill: (v) => this.#mapped(() => this.#region.store32(CKPT_NBACKFILL, v)),
       setNBackfillAttempted: (v) => this.#mapped(() => this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, v)),
@@ -1305,8 +1409,12 @@ export class WalIndex {
     let walSnapshots = 0;
     const live = this.#closed ? null : this.#readHeader()?.header ?? null;
     const backfilled = live !== null && this.#region.load32(CKPT_NBACKFILL) === live.mxFrame;
+    if (live !== null) this.#bringParkedForward();
     for (const s of this.#snapshots) {
       if (except.has(s)) continue;
+      // parked at the live header: it follows this connection's commits, limits no checkpoint
+      // (its mark catches up first) and moves to READ(0) before a restart (#moveCaughtUpSnapshots)
+      if (live !== null && s.parked && s.readLock > 0 && s.canMoveToDatabaseFile(live)) continue;
       snapshots++;
       if (oldest === null || s.mxFrame < oldest) oldest = s.mxFrame;
       if (s.readLock > 0 && !(backfilled && s.canMoveToDatabaseFile(live))) walSnapshots++;

@@ -1,13 +1,17 @@
 # A sqlite3 writer process (python3's sqlite3 module, SQLite's own library): inserts one row per
 # transaction (a 4-8 KB blob, three pages or so) into t(w, v) for SECONDS, with wal_autocheckpoint
-# CKPT and SQLite's default synchronous (FULL), then prints the number of commits it made.
-# usage: python3 sqlite-writer.py DB SECONDS WRITER_ID [CKPT]
+# CKPT and SQLite's default synchronous (FULL), then prints the number of commits it made. With
+# RESTART_EVERY, a RESTART checkpoint follows every that many commits (busy or not), and a second
+# line gives how many of them restarted the WAL (not busy).
+# usage: python3 sqlite-writer.py DB SECONDS WRITER_ID [CKPT [RESTART_EVERY]]
 import sqlite3
 import sys
 import time
 
 db, seconds, writer = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 ckpt = int(sys.argv[4]) if len(sys.argv) > 4 else 200
+restart_every = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+restarts = 0
 c = sqlite3.connect(db, timeout=30, isolation_level=None)
 c.execute('PRAGMA wal_autocheckpoint=%d' % ckpt)
 n = 0
@@ -22,5 +26,11 @@ while time.time() < end:
             raise
         continue
     n += 1
+    if restart_every > 0 and n % restart_every == 0:
+        c.execute('PRAGMA busy_timeout=50')
+        if c.execute('PRAGMA wal_checkpoint(RESTART)').fetchone()[0] == 0:
+            restarts += 1
 c.close()
 print(n)
+if restart_every > 0:
+    print(restarts)

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 
 import { describe, expect, test } from 'vitest';
 
-import { openDatabase } from '../../lib/sql';
+import { isWalnutError, openDatabase } from '../../lib/sql';
+import { HELPERS, runPython } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
@@ -165,6 +166,36 @@ describe('walnut/sql read marks', () => {
       await db.close();
     }
     expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe(`ok\n${64 * 60}`);
+  });
+
+  test("a lone caller's snapshot, kept across its own commits, beside a python3 writer that commits and runs RESTART checkpoints: every acknowledged row of both is there, integrity ok", async () => {
+    const file = path.join(tmpDir(), 'lone.db');
+    // small auto-checkpoints: walnut restarts the WAL under the kept snapshot every ~25 transactions
+    const db = await openDatabase(file, { autoCheckpoint: 50 });
+    let acknowledged = 0;
+    let py: string[] = [];
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+      const insert = await db.prepare('INSERT INTO t(w, v) VALUES (0, randomblob(300))');
+      let running = true;
+      // python3: one row per transaction, a RESTART checkpoint after every 5 (SQLite's own, from another process)
+      const writer = runPython(path.join(HELPERS, 'sqlite-writer.py'), [file, '1.5', '1', '0', '5']).finally(() => (running = false));
+      for (let i = 0; running; i++) {
+        try {
+          await insert.run();
+          acknowledged++;
+        } catch (e) {
+          if (!isWalnutError(e, 'WALNUT_CONFLICT')) throw e; // overtaken by a python3 commit: retryable
+        }
+        if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 2)); // idle now and then: its snapshot goes
+      }
+      py = (await writer).trim().split('\n');
+      expect((await db.get('SELECT count(*) AS n FROM t WHERE w = 0'))!.n).toBe(acknowledged);
+    } finally {
+      await db.close();
+    }
+    expect(acknowledged).toBeGreaterThan(0);
+    expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t WHERE w = 0; SELECT count(*) FROM t WHERE w = 1')).toBe(`ok\n${acknowledged}\n${py[0]}`);
   });
 
   test('once the calls settled the database holds no read mark: a TRUNCATE checkpoint right then empties the WAL', async () => {

@@ -201,6 +201,25 @@ describe('walnut/sql', () => {
     }
   });
 
+  test("the writer sees page 1 as a sqlite3 commit left it right after its own commits (a schema change between two of its transactions, page 1 kept from its last commit)", async () => {
+    const file = path.join(tmpDir(), 'page1.db');
+    const db = await openDatabase(file);
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+      await withPeer(file, async (peer) => {
+        for (let i = 0; i < 3; i++) {
+          await db.run('INSERT INTO t(v) VALUES (?)', [`walnut ${i}`]); // page 1 written: kept for the next transaction
+          await peer.exec(`CREATE TABLE u${i}(x); INSERT INTO u${i} VALUES (${i})`); // page 1 changed by sqlite3
+          // on the writer connection (a transaction): reads page 1 for SQLite's schema check first
+          expect(await db.transaction(async (tx) => tx.get(`SELECT x FROM u${i}`))).toEqual({ x: i });
+        }
+      });
+      expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe('ok\n3');
+    } finally {
+      await db.close();
+    }
+  });
+
   test('a transaction that a sqlite3 commit overtakes fails WALNUT_CONFLICT and leaves that commit intact; a retry succeeds', async () => {
     const file = path.join(tmpDir(), 'race.db');
     const db = await openDatabase(file);
@@ -381,7 +400,7 @@ describe('walnut/sql', () => {
     }
   });
 
-  test('a transaction the store refuses before sequencing it (past option maxPageCount) fails alone: the database goes on, the refused rows are nowhere', async () => {
+  test('a transaction past option maxPageCount fails alone with SQLite\'s SQLITE_FULL: the database goes on, the refused rows are nowhere', async () => {
     const file = path.join(tmpDir(), 'max-pages.db');
     const db = await openDatabase(file, { maxPageCount: 12 });
     try {
@@ -391,8 +410,8 @@ describe('walnut/sql', () => {
       for (let i = 0; i < 20 && refused === null; i++) {
         await db.run('INSERT INTO t(pad) VALUES (zeroblob(3000))').then(() => acknowledged++, (e: unknown) => (refused = e));
       }
-      expect(isWalnutError(refused, 'WALNUT_INVALID_ARGUMENT')).toBe(true);
-      expect((refused as { reason?: string }).reason).toBe('dbSize');
+      expect(isWalnutError(refused, 'WALNUT_SQL')).toBe(true);
+      expect((refused as { sqliteCode?: number }).sqliteCode).toBe(13); // SQLITE_FULL, as SQLite's own max_page_count gives
       // the next calls run (it failed the whole database before: every later read and write got the same refusal)
       expect(await db.get('SELECT count(*) AS n FROM t')).toEqual({ n: acknowledged });
       await db.run('DELETE FROM t WHERE id > 2');

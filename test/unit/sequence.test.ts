@@ -94,8 +94,8 @@ describe('visible at once, durable later', () => {
     });
   });
 
-  it('advance() extends a snapshot to later tickets while nothing was published, and refuses once something was', async () => {
-    await withStore(async (store) => {
+  it("advance() extends a snapshot to later tickets, past this store's own published commits too, and refuses once another connection committed", async () => {
+    await withStore(async (store, file) => {
       await store.commit([{ pgno: 2, data: page(1) }]);
       const snap = store.trySnapshotSync()!;
       const t = store.sequence([{ pgno: 2, data: page(2) }]);
@@ -104,8 +104,20 @@ describe('visible at once, durable later', () => {
       expect([snap.pendingTicket, snap.readSync(2)[0]]).toEqual([t.ticket, 2]);
       await t.durable;
       expect(snap.readSync(2)[0]).toBe(2); // the overlay keeps what it showed
-      store.sequence([{ pgno: 2, data: page(3) }]);
-      expect(snap.advance()).toBe(false); // a batch was published since: take a new snapshot
+      const t3 = store.sequence([{ pgno: 2, data: page(3) }, { pgno: 5, data: page(5) }]);
+      await t3.durable;
+      await store.commit([{ pgno: 3, data: page(4) }]);
+      // only this store published since: it sees all of it, from the WAL (no ticket pending), same read lock
+      const lock = snap.readLock;
+      expect(snap.advance()).toBe(true);
+      expect([snap.pendingTicket, snap.mxFrame, snap.dbSize, snap.readLock, snap.readSync(2)[0], snap.readSync(3)[0], snap.readSync(5)[0]]).toEqual([0, 5, 5, lock, 3, 4, 5]);
+      // and stays a commit base: nobody else committed since it began
+      await store.commit([{ pgno: 2, data: page(6) }], { base: snap });
+      const other = await open(file, { autoCheckpoint: false, shareLane: false });
+      await other.commit([{ pgno: 4, data: page(7) }]);
+      await other.close();
+      expect(snap.advance()).toBe(false); // another connection committed: take a new snapshot
+      expect(snap.readSync(4)[0]).toBe(0); // (what it saw stays)
       snap.release();
       expect(snap.advance()).toBe(false);
     });
@@ -137,6 +149,20 @@ describe('visible at once, durable later', () => {
     }, { shareLane: false });
   });
 
+  it('release hands back every buffer it was given, a page written twice in one commit included (its last image is the one committed)', async () => {
+    await withStore(async (store) => {
+      const released: Uint8Array[] = [];
+      const [first, second, other] = [page(1), page(2), page(3)];
+      const t = store.sequence([{ pgno: 2, data: first }, { pgno: 3, data: other }, { pgno: 2, data: second }], { release: (pages) => void released.push(...pages.map((p) => p.data)) });
+      await t.durable;
+      expect(released).toHaveLength(3);
+      expect(new Set(released)).toEqual(new Set([first, second, other]));
+      const s = store.trySnapshotSync()!;
+      expect([s.readSync(2)[0], s.readSync(3)[0]]).toEqual([2, 3]);
+      s.release();
+    });
+  });
+
   it('a Transaction reads durable commits only; its first-committer-wins check sees the ticket as a later commit', async () => {
     await withStore(async (store) => {
       const t = store.sequence([{ pgno: 2, data: page(1) }]);
@@ -145,6 +171,81 @@ describe('visible at once, durable later', () => {
       tx.write(2, page(2));
       await expectRejectsWalnut(tx.commit(), 'WALNUT_CONFLICT', { reason: 'PageChanged' });
       await t.durable;
+    });
+  });
+});
+
+describe("a snapshot kept across this store's own commits (walnut/sql's writer view)", () => {
+  it("advance() refuses when another connection committed between two of this store's commits, though the live header is this store's", async () => {
+    await withStore(async (store, file) => {
+      const other = await open(file, { autoCheckpoint: false, shareLane: false });
+      try {
+        await store.commit([{ pgno: 2, data: page(1) }]);
+        const snap = store.trySnapshotSync()!;
+        await store.commit([{ pgno: 2, data: page(2) }]);
+        await other.commit([{ pgno: 3, data: page(3) }]);
+        await store.commit([{ pgno: 2, data: page(4) }]); // the live header is this store's again
+        expect(snap.advance()).toBe(false);
+        expect([snap.readSync(2)[0], snap.readSync(3)[0]]).toEqual([1, 0]); // what it saw
+        await expectRejectsWalnut(store.commit([{ pgno: 4, data: page(5) }], { base: snap }), 'WALNUT_CONFLICT');
+        snap.release();
+      } finally {
+        await other.close();
+      }
+    });
+  });
+
+  it('its read mark rises only to the frames it reads: a checkpoint copies no later commit of this store over a page it reads from the database file', async () => {
+    await withStore(async (store) => {
+      await store.commit([{ pgno: 2, data: page(1) }, { pgno: 3, data: page(1) }]);
+      expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 }); // pages 2 and 3 only in the database file
+      await store.commit([{ pgno: 4, data: page(4) }]);
+      const snap = store.trySnapshotSync()!;
+      await store.commit([{ pgno: 2, data: page(2) }]);
+      expect(snap.advance()).toBe(true); // sees page 2 = 2 now (its mark still at the frame it began with)
+      await store.commit([{ pgno: 3, data: page(3) }]); // not seen: it did not advance again
+      const r = await store.checkpoint('passive');
+      expect(r.checkpointedFrames).toBe(snap.mxFrame); // up to the frames it reads, not the later commit's
+      expect([snap.readSync(2)[0], snap.readSync(3)[0], snap.readSync(4)[0]]).toEqual([2, 1, 4]);
+      expect(snap.advance()).toBe(true);
+      expect([snap.readSync(2)[0], snap.readSync(3)[0]]).toEqual([2, 3]);
+      snap.release();
+      expect((await store.checkpoint('passive')).checkpointedFrames).toBe(3); // everything, once it is gone
+    });
+  });
+
+  it('a parked snapshot does not keep the WAL from restarting: brought to the live header, moved to the database file, it then refuses to advance and reads what it saw', async () => {
+    await withStore(async (store) => {
+      await store.commit([{ pgno: 2, data: page(1) }]);
+      const snap = store.trySnapshotSync()!;
+      snap.park();
+      await store.commit([{ pgno: 2, data: page(2) }, { pgno: 3, data: page(2) }]);
+      // the checkpoint brings it forward and raises its mark first: everything is copied
+      expect(await store.checkpoint('passive')).toMatchObject({ walFrames: 3, checkpointedFrames: 3 });
+      await store.commit([{ pgno: 2, data: page(3) }, { pgno: 3, data: page(3) }, { pgno: 4, data: page(3) }]); // the WAL restarts: frames 1..3 of a new generation
+      expect(store.metrics().walFrames).toBe(3);
+      expect(snap.readLock).toBe(0);
+      expect([snap.readSync(2)[0], snap.readSync(3)[0], snap.readSync(4)[0]]).toEqual([2, 2, 0]);
+      // parked on READ(0) it would stop every copy: the next checkpoint lets it go first
+      expect(await store.checkpoint('passive')).toMatchObject({ walFrames: 3, checkpointedFrames: 3 });
+      expect(snap.released).toBe(true);
+      expect(snap.advance()).toBe(false);
+    });
+  });
+
+  it('two parked snapshots sharing a read slot: the checkpoint raises the mark to what both read', async () => {
+    await withStore(async (store) => {
+      await store.commit([{ pgno: 2, data: page(1) }]);
+      const a = store.trySnapshotSync()!;
+      const b = store.trySnapshotSync()!;
+      expect(a.readLock).toBe(b.readLock);
+      a.park();
+      b.park();
+      await store.commit([{ pgno: 2, data: page(2) }]);
+      expect(await store.checkpoint('passive')).toMatchObject({ walFrames: 2, checkpointedFrames: 2 });
+      expect([a.advance(), b.advance(), a.readSync(2)[0], b.readSync(2)[0]]).toEqual([true, true, 2, 2]);
+      a.release();
+      b.release();
     });
   });
 });
