@@ -576,7 +576,9 @@ export class Store {
         sync: this.#options.synchronous !== 'off',
         onCopy: (c) => (copy = c),
         readersWaitingForWrite: (slot, n) => {
-          for (const s of this.#committer.committingSnapshots) if (!s.released && s.readLock >= slot && s.readLock < slot + n) return true;
+          const stuck = (s: Snapshot): boolean => !s.released && s.readLock >= slot && s.readLock < slot + n;
+          for (const s of this.#committer.committingSnapshots) if (stuck(s)) return true;
+          for (const s of this.#committer.waitingBases.keys()) if (stuck(s)) return true;
           return false;
         },
       });
