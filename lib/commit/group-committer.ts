@@ -167,6 +167,7 @@ class Pending {
   }
 
   #settle(): void {
+    if (this.settled) return; // once: the base's count below is not idempotent
     this.settled = true;
     const snapshot = this.conflict?.snapshot;
     if (snapshot !== undefined) this.committing.delete(snapshot);
