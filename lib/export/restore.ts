@@ -213,7 +213,8 @@ function removeAbandonedTemporaries(target: string, own: string): void {
  * WALNUT_INVALID_ARGUMENT for arguments restore cannot use, before anything is opened: a source
  * that is not bytes, a stream or an iterable of chunks (a path string, in particular: it would
  * be read as the stream's bytes), a database path that is not a non-empty string, options that
- * are not an object, a `force` that is not a boolean (a string 'no' would replace a database).
+ * are not an object or name anything but until, force and onProgress, a `force` that is not a
+ * boolean (a string 'no' would replace a database).
  */
 function checkArguments(source: unknown, dbPath: unknown, options: unknown): void {
   const iterable = source !== null && typeof source === 'object' && (Symbol.asyncIterator in source || Symbol.iterator in source);
@@ -223,6 +224,12 @@ function checkArguments(source: unknown, dbPath: unknown, options: unknown): voi
   }
   checkDbPath(dbPath);
   if (options === null || typeof options !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', `restore options must be an object: { until, force }, not ${options === null ? 'null' : typeof options}`, { reason: 'options' });
+  for (const key of Object.keys(options)) {
+    if (key !== 'until' && key !== 'force' && key !== 'onProgress') {
+      // a misspelt `until` would restore the stream's last state instead of the point asked for
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `restore takes the options until, force and onProgress, not ${JSON.stringify(key)}`, { reason: 'options' });
+    }
+  }
   const { force } = options as { force?: unknown };
   if (force !== undefined && typeof force !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `force must be true or false, not ${typeof force}`, { reason: 'force' });
 }

@@ -72,6 +72,8 @@ describe('restore inputs a caller can get wrong', () => {
     await expectRejectsWalnut(restore(bytes, target, 'force' as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
     await expectRejectsWalnut(restore(bytes, target, null as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
     await expectRejectsWalnut(restore(bytes, target, { force: 'no' as never }), 'WALNUT_INVALID_ARGUMENT', { reason: 'force' });
+    // an option restore does not take: a misspelt until would restore the stream's last state instead of the point asked for
+    await expectRejectsWalnut(restore(bytes, target, { unitl: 0 } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
     expect(listing()).toEqual(before);
   });
 
