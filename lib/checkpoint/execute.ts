@@ -5,7 +5,8 @@
  *   CKPT (no waiting; busy -> nothing done)  ->  WRITE for full/restart/truncate (busy timeout;
  *   not obtained -> degrade to passive, result busy)  ->  read marks: each slot below mxFrame is
  *   locked exclusively (waiting except in passive; not for a slot held by this connection's
- *   own transaction waiting to commit, which needs the WRITE held here: readersWaitingForWrite)
+ *   own transaction, or conditional commit's base, waiting to commit, which needs the WRITE held
+ *   here: readersWaitingForWrite)
  *   and rewritten, or limits the copy  ->  READ(0)
  *   exclusive  ->  nBackfillAttempted  ->  fdatasync the WAL unless its frames are known durable
  *   (backfill() states the rule)  ->  copy the newest version of every page in (nBackfill,
@@ -43,7 +44,7 @@ export interface CheckpointOptions {
   /**
    * True when one of READ(slot .. slot+n-1) is held by a snapshot of this connection that cannot
    * end before this checkpoint lets WRITE go (a transaction whose commit() waits in the group
-   * committer for WRITE). Waiting for it would only run out the busy timeout while the commits
+   * committer for WRITE, or the base snapshot of a conditional commit waiting there). Waiting for it would only run out the busy timeout while the commits
    * stall and then fail: the checkpoint counts that reader as busy at once instead (SQLite breaks
    * the same cycle from the other side: a reader that wants WRITE gets SQLITE_BUSY at once).
    */

@@ -193,12 +193,13 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'metrics as JSON lines on stdout')
     .addHelpText('after', '\nExample:\n  walnut replicate app.db --nats nats://127.0.0.1:4222 --stream app')
     .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; json?: boolean }) => {
+      const every = intervalMs(o.interval);
       requireFile(db);
       const store = await open(db);
       const r = store.replicateTo({ servers: o.nats, stream: o.stream, replicas: Number(o.replicas) });
       r.on('error', (e: Error) => process.stderr.write(`walnut replicate: ${e.message}\n`));
       r.on('lagExceeded', () => process.stderr.write('walnut replicate: lag bound passed; a new session (base image) follows\n'));
-      await runUntilSignal(Number(o.interval), () => print({ ...r.metrics() }, o.json === true), async () => {
+      await runUntilSignal(every, () => print({ ...r.metrics() }, o.json === true), async () => {
         await r.stop();
         await store.close();
       });
@@ -212,9 +213,10 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'lag as JSON lines on stdout')
     .addHelpText('after', '\nExample:\n  walnut replica --nats nats://127.0.0.1:4222 --stream app replica.db')
     .action(async (db: string, o: { nats: string; stream: string; interval: string; json?: boolean }) => {
+      const every = intervalMs(o.interval);
       const r = await openReplica(db, { servers: o.nats, stream: o.stream });
       r.on('error', (e: Error) => process.stderr.write(`walnut replica: ${e.message}\n`));
-      await runUntilSignal(Number(o.interval), () => print({ ...r.lag() }, o.json === true), () => r.close());
+      await runUntilSignal(every, () => print({ ...r.lag() }, o.json === true), () => r.close());
     });
 
   cli.command('bench [scenario]')
@@ -230,9 +232,18 @@ function program(setExit: (code: number) => void): Command {
   return cli;
 }
 
+/**
+ * --interval as a whole number of ms >= 1, checked before anything is opened (a refusal after the
+ * store and its replication were running left the process up, printing nothing more).
+ */
+function intervalMs(interval: string): number {
+  const ms = Number(interval);
+  if (!Number.isInteger(ms) || ms < 1) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
+  return ms;
+}
+
 /** Calls `report` every `ms` (and once at the end) until SIGINT or SIGTERM, then `stop`. */
 async function runUntilSignal(ms: number, report: () => void, stop: () => Promise<void>): Promise<void> {
-  if (!Number.isInteger(ms) || ms < 1) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
   const timer = setInterval(report, ms);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -163,6 +163,8 @@ class Pending {
     readonly enqueuedUs: number,
     /** The committer's committingSnapshots: the conflict set's snapshot leaves it when this settles. */
     readonly committing: Set<Snapshot>,
+    /** The committer's waitingBases: the base leaves it (one count) when this settles. */
+    readonly bases: Map<Snapshot, number>,
     readonly listener: CommitListener | null,
     readonly token: number,
     withPromise: boolean,
@@ -189,9 +191,15 @@ class Pending {
   }
 
   #settle(): void {
+    if (this.settled) return; // once: the base's count below is not idempotent
     this.settled = true;
     const snapshot = this.conflict?.snapshot;
     if (snapshot !== undefined) this.committing.delete(snapshot);
+    if (this.base !== undefined) {
+      const n = this.bases.get(this.base)! - 1;
+      if (n === 0) this.bases.delete(this.base);
+      else this.bases.set(this.base, n);
+    }
   }
 }
 
@@ -242,6 +250,8 @@ export class GroupCommitter {
   #queue: Pending[] = [];
   /** Snapshots the committer releases before its next append (see committingSnapshots). */
   readonly #committing = new Set<Snapshot>();
+  /** The bases of the conditional commits not settled yet, with how many commits name each (see waitingBases). */
+  readonly #bases = new Map<Snapshot, number>();
   #running: Promise<void> | null = null;
   /** When the WRITE run began (performance.now() ms), null when this committer holds no WRITE. */
   #runStart: number | null = null;
@@ -320,7 +330,8 @@ export class GroupCommitter {
     const minDbSize = minimumDbSize(pages);
     const snapshot = conflict?.snapshot;
     if (snapshot !== undefined) this.#committing.add(snapshot);
-    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, chained, nowUs(), this.#committing, listener, token, withPromise);
+    if (base !== undefined) this.#bases.set(base, (this.#bases.get(base) ?? 0) + 1);
+    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, chained, nowUs(), this.#committing, this.#bases, listener, token, withPromise);
     this.#queue.push(p);
     if (this.#running === null) this.#running = this.#drain();
     return p.promise;
@@ -391,6 +402,16 @@ export class GroupCommitter {
    */
   get committingSnapshots(): ReadonlySet<Snapshot> {
     return this.#committing;
+  }
+
+  /**
+   * The base snapshots of conditional commits not settled yet. Unlike committingSnapshots they
+   * are the caller's (the committer never releases them), but their caller keeps each until its
+   * commit settles: while such a commit waits for WRITE, its base is a reader that cannot end
+   * (a checkpoint holding WRITE must not wait for it: CheckpointOptions.readersWaitingForWrite).
+   */
+  get waitingBases(): ReadonlyMap<Snapshot, number> {
+    return this.#bases;
   }
 
   async #drain(): Promise<void> {

@@ -599,7 +599,9 @@ export class Store {
         sync: this.#options.synchronous !== 'off',
         onCopy: (c) => (copy = c),
         readersWaitingForWrite: (slot, n) => {
-          for (const s of this.#committer.committingSnapshots) if (!s.released && s.readLock >= slot && s.readLock < slot + n) return true;
+          const stuck = (s: Snapshot): boolean => !s.released && s.readLock >= slot && s.readLock < slot + n;
+          for (const s of this.#committer.committingSnapshots) if (stuck(s)) return true;
+          for (const s of this.#committer.waitingBases.keys()) if (stuck(s)) return true;
           return false;
         },
       });
@@ -619,8 +621,13 @@ export class Store {
   metrics(): StoreMetrics;
   metrics(options: { format: 'prometheus' }): string;
   metrics(options?: { format?: 'object' | 'prometheus' }): StoreMetrics | string {
+    const format: unknown = options === undefined || options === null ? 'object' : typeof options === 'object' ? (options.format ?? 'object') : undefined;
+    if ((format !== 'object' && format !== 'prometheus') || (typeof options === 'object' && options !== null && Object.keys(options).some((k) => k !== 'format'))) {
+      // metrics('prometheus') or { format: 'text' } gave the object: a scrape would serve "[object Object]"
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `metrics options must be { format: 'object' | 'prometheus' }, not ${typeof options === 'object' ? JSON.stringify(options) : String(options)}`, { reason: 'options' });
+    }
     const m = this.#metricsObject();
-    return options?.format === 'prometheus' ? toPrometheus(m as unknown as Record<string, unknown>) : m;
+    return format === 'prometheus' ? toPrometheus(m as unknown as Record<string, unknown>) : m;
   }
 
   /** The last events (commits' batches are not recorded, only published; see telemetry/events.ts). */

@@ -12,7 +12,10 @@
  * commit() settles. Input is checked as commit/pages.ts says, each error at the earliest call
  * that can know it (a page in write(), the database size in commit(), which then leaves the
  * transaction open). read() and commit() pass the store's CloseGate: after store.close() has
- * begun they reject with WALNUT_CLOSED, and close() waits for those that started before.
+ * begun they reject with WALNUT_CLOSED, and close() waits for those that started before. A
+ * transaction refused so can never commit: it ends there and lets its read mark go at once (a
+ * restart checkpoint in flight, holding WRITE, would otherwise wait out the busy timeout for
+ * it, and every commit queued behind that checkpoint with it).
  */
 import { walnutError } from '../errors';
 import type { Snapshot } from '../wal-index/snapshot';
@@ -42,6 +45,7 @@ export class Transaction {
 
   /** The page as this transaction sees it (a new Buffer). */
   read(pgno: number): Promise<Buffer> {
+    this.#endIfClosing();
     return this.#gate.run(async () => {
       this.#checkOpen();
       const own = this.#writes.get(pgno);
@@ -61,7 +65,13 @@ export class Transaction {
 
   /** Commits the writes (a transaction without writes commits nothing and resolves null). */
   commit(options: { dbSize?: number } = {}): Promise<CommitResult | null> {
+    this.#endIfClosing();
     return this.#gate.run(() => this.#commit(options));
+  }
+
+  /** Once close() has begun the gate refuses this transaction's commit: it ends now (header). */
+  #endIfClosing(): void {
+    if (this.#gate.closed) void this.rollback();
   }
 
   async #commit(options: { dbSize?: number }): Promise<CommitResult | null> {

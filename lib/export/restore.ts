@@ -43,7 +43,12 @@
  * is the link's target, and its -wal/-shm sit beside the target), so the link stays and the
  * file it names is replaced, or created when it does not exist yet (io/real-path.ts). A replaced database keeps its permission bits; a new one gets
  * 0644 less the umask, as SQLite creates databases. The temporary file is created with
- * O_EXCL under a random name (never an existing file or a planted link). The replaced
+ * O_EXCL under a random name (never an existing file or a planted link) and holds an exclusive
+ * OFD lock on its byte 0 from before its first byte is written until after the rename, so a
+ * temporary file of this target that can be locked and is not empty (or is older than a
+ * minute) belongs to a restore that died (SIGKILL, power loss): each restore removes those
+ * (removeAbandonedTemporaries), which would otherwise stay beside the target, hidden, as large
+ * as the database. The replaced
  * database's -wal, -shm and FEC sidecar (they describe the old file) are removed, and the
  * removal made durable, before the rename, so no crash leaves them beside the new file. A target that
  * is the stream's own file (by device and inode) is refused, even with `force`; so is a database
@@ -127,7 +132,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} does not exist but its -wal does, with frames (left by a database that was there): the next connection would replay them over the restored database; remove ${target}-wal or pass force`, { path: `${target}-wal`, reason: 'StaleCompanion' });
   }
   if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target);
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.restore-${randomBytes(6).toString('hex')}`);
+  const tmp = path.join(path.dirname(target), `${temporaryPrefix(target)}${randomBytes(6).toString('hex')}`);
   const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 }).catch((e: WalnutError) => {
     if (e.code !== 'WALNUT_IO' || e.errno === undefined) throw e;
     // a missing or unwritable directory: name the target, not the temporary file
@@ -135,13 +140,14 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   });
   let keep = false;
   try {
+    out.lockSync(0, 1, 'exclusive'); // this restore is alive (the header); the lock goes with the descriptor
+    removeAbandonedTemporaries(target, tmp);
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
     const file = await streamFileOf(source);
     const r = await apply(file ?? source, out, until, onProgress).finally(() => file?.close()).catch((e: unknown) => {
       throw sourceFailure(e);
     });
     await out.fsync();
-    await out.close();
     if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
     // the old file's companions go first, durably: a -wal left beside the restored file (a crash
     // between the rename and its removal) would be replayed over it by the next connection
@@ -149,6 +155,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     for (const companion of companions) fs.rmSync(companion, { force: true });
     if (companions.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
     fs.renameSync(tmp, target);
+    await out.close(); // only now: its lock kept other restores from taking it for abandoned
     await WalnutFile.syncDirectory(path.dirname(target));
     keep = true;
     return r;
@@ -160,11 +167,54 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   }
 }
 
+/** The name of restore's temporary files for `target`, less their 12 random hex digits. */
+const temporaryPrefix = (target: string): string => `.${path.basename(target)}.restore-`;
+const ABANDONED_EMPTY_MS = 60_000;
+
+/**
+ * Removes the temporary files of restores to `target` that died before renaming or removing
+ * theirs (the header): one whose lock can be taken has no live owner, provided it is not empty
+ * (a restore writes only once it holds the lock; an empty one may be a live restore's between
+ * its create and its lock, unless it is older than a minute). Best effort: what cannot be
+ * opened or removed stays.
+ */
+function removeAbandonedTemporaries(target: string, own: string): void {
+  const dir = path.dirname(target);
+  const prefix = temporaryPrefix(target);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^[0-9a-f]{12}$/.test(name.slice(prefix.length))) continue;
+    const file = path.join(dir, name);
+    if (file === own) continue;
+    let f: WalnutFile;
+    try {
+      f = WalnutFile.openSync(file); // no O_CREAT; a symbolic link is refused, not followed
+    } catch {
+      continue;
+    }
+    try {
+      if (!f.tryLock(0, 1, 'exclusive')) continue; // a live restore's
+      const st = fs.fstatSync(f.fd);
+      if (st.isFile() && (st.size > 0 || Date.now() - st.mtimeMs > ABANDONED_EMPTY_MS)) fs.rmSync(file, { force: true });
+    } catch {
+      // left as it is
+    } finally {
+      f.closeSync();
+    }
+  }
+}
+
 /**
  * WALNUT_INVALID_ARGUMENT for arguments restore cannot use, before anything is opened: a source
  * that is not bytes, a stream or an iterable of chunks (a path string, in particular: it would
  * be read as the stream's bytes), a database path that is not a non-empty string, options that
- * are not an object, a `force` that is not a boolean (a string 'no' would replace a database).
+ * are not an object or name anything but until, force and onProgress, a `force` that is not a
+ * boolean (a string 'no' would replace a database).
  */
 function checkArguments(source: unknown, dbPath: unknown, options: unknown): void {
   const iterable = source !== null && typeof source === 'object' && (Symbol.asyncIterator in source || Symbol.iterator in source);
@@ -174,6 +224,12 @@ function checkArguments(source: unknown, dbPath: unknown, options: unknown): voi
   }
   checkDbPath(dbPath);
   if (options === null || typeof options !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', `restore options must be an object: { until, force }, not ${options === null ? 'null' : typeof options}`, { reason: 'options' });
+  for (const key of Object.keys(options)) {
+    if (key !== 'until' && key !== 'force' && key !== 'onProgress') {
+      // a misspelt `until` would restore the stream's last state instead of the point asked for
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `restore takes the options until, force and onProgress, not ${JSON.stringify(key)}`, { reason: 'options' });
+    }
+  }
   const { force } = options as { force?: unknown };
   if (force !== undefined && typeof force !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `force must be true or false, not ${typeof force}`, { reason: 'force' });
 }

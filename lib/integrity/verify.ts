@@ -60,6 +60,22 @@ export interface VerifyOptions {
   busyTimeout?: number;
 }
 
+/**
+ * Options as VerifyOptions says (busyTimeout is checked where it is used): anything else was
+ * taken as it came, a misspelt option dropped, pageChecksums: 'no' checking trailers (false
+ * findings on a database without them), maxFindings: -1 or NaN.
+ */
+function checkVerifyOptions(options: unknown): void {
+  const bad = (why: string): never => {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `verify options must be an object { maxFindings, pageChecksums, busyTimeout }: ${why}`, { reason: 'options' });
+  };
+  if (options === null || typeof options !== 'object') bad(`not ${options === null ? 'null' : typeof options}`);
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) if (key !== 'maxFindings' && key !== 'pageChecksums' && key !== 'busyTimeout') bad(`${JSON.stringify(key)} is not one of them`);
+  if (o['maxFindings'] !== undefined && (typeof o['maxFindings'] !== 'number' || !Number.isInteger(o['maxFindings']) || o['maxFindings'] < 1)) bad('maxFindings must be a whole number >= 1');
+  if (o['pageChecksums'] !== undefined && typeof o['pageChecksums'] !== 'boolean') bad('pageChecksums must be true or false');
+}
+
 export function checkLevel(level: unknown): number {
   if (typeof level !== 'number' || !Number.isInteger(level) || level < 1 || level > 5) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'level must be 1, 2, 3, 4 or 5', { reason: 'level' });
@@ -70,7 +86,7 @@ export function checkLevel(level: unknown): number {
 export async function verify(dbPath: string, level: number, options: VerifyOptions = {}): Promise<VerifyReport> {
   checkDbPath(dbPath);
   checkLevel(level);
-  if (options === null || typeof options !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', 'verify options must be an object: { maxFindings, pageChecksums, busyTimeout }', { reason: 'options' });
+  checkVerifyOptions(options);
   // one WAL scan serves inspect's summary, the damage report, the -shm check and the page view
   let real = dbPath;
   try {
@@ -239,6 +255,7 @@ function openWal(walPath: string): { wal: WalFile; recovery: WalRecovery } {
  */
 export function verifySnapshot(snap: Snapshot, level: number, options: VerifyOptions = {}): VerifyReport {
   checkLevel(level);
+  checkVerifyOptions(options);
   const source = new SnapshotPageSource(snap);
   const issues = checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums });
   return { ok: issues.length === 0, level, journalMode: 'wal', pages: source.dbSize, issues };

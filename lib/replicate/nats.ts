@@ -75,6 +75,13 @@ export function integerOption<T extends object>(o: T, name: keyof T & string, df
   return v;
 }
 
+/** Refuses an option `what` does not take (reason: its name), as open() does: a misspelt maxInflight would be dropped silently. */
+export function checkOptionNames(o: object, known: readonly string[], what: string): void {
+  for (const key of Object.keys(o)) {
+    if (!known.includes(key)) throw walnutError('WALNUT_INVALID_ARGUMENT', `${key} is not an option of ${what} (${known.join(', ')})`, { reason: key });
+  }
+}
+
 export function checkServers(servers: unknown): string[] {
   const list = typeof servers === 'string' ? servers.split(',') : servers;
   if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s.trim().length > 0)) {

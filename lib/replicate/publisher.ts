@@ -44,7 +44,7 @@ import { encodePageDelta, PageVersions } from '../export/page-delta';
 import { decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
-import { checkServers, checkStreamName, connectNats, ensureStream, frameMessage, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
+import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameMessage, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
 import { OrderedPublishes, type Outgoing, type PipelineStats } from './pipeline';
 
 export interface ReplicateOptions extends StreamLimits {
@@ -147,9 +147,12 @@ export interface Resolved {
   thread: boolean;
 }
 
+const REPLICATE_OPTIONS = ['servers', 'stream', 'replicas', 'maxBytes', 'maxAgeMs', 'duplicateWindowMs', 'baseEveryCommits', 'baseEveryMs', 'maxLagBytes', 'maxMessageBytes', 'maxInFlight', 'delta', 'deltaCacheBytes', 'pollMs', 'stopTimeoutMs', 'thread'] as const;
+
 /** The options with their defaults; WALNUT_INVALID_ARGUMENT (reason: the option) for a bad one. */
 export function resolveReplicateOptions(o: ReplicateOptions): Resolved {
   if (typeof o !== 'object' || o === null) throw walnutError('WALNUT_INVALID_ARGUMENT', 'replicateTo needs options { servers, stream }', { reason: 'options' });
+  checkOptionNames(o, REPLICATE_OPTIONS, 'replicateTo');
   const int = (name: keyof ReplicateOptions, dflt: number, min: number, max?: number): number => integerOption(o, name, dflt, min, max);
   for (const name of ['delta', 'thread'] as const) {
     if (o[name] !== undefined && typeof o[name] !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `replication option ${name} must be true or false`, { reason: name });

@@ -35,7 +35,7 @@ import { applyPageDelta, deltaPgno, PageVersions } from '../export/page-delta';
 import { decodeRecord } from '../export/records';
 import { restore } from '../export/restore';
 import type { Snapshot } from '../wal-index/snapshot';
-import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, messageAt, subjectsOf, type NatsLink, type Subjects } from './nats';
+import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, messageAt, subjectsOf, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
 
 export interface ReplicaOptions {
@@ -136,6 +136,7 @@ export class Replica extends EventEmitter {
     this.path = path;
     this.#options = options;
     if (typeof options !== 'object' || options === null) throw walnutError('WALNUT_INVALID_ARGUMENT', 'openReplica needs options { servers, stream }', { reason: 'options' });
+    checkOptionNames(options, ['servers', 'stream', 'open', 'connectTimeoutMs', 'maxBatchCommits', 'maxBatchPages', 'pageCacheBytes'], 'openReplica');
     this.#servers = checkServers(options.servers);
     this.#stream = checkStreamName(options.stream);
     // a deadline of NaN never passes: a junk timeout waited forever for an unreachable server

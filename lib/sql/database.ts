@@ -93,6 +93,7 @@ const ON_WRITER = Symbol('on writer');
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
   const { safeIntegers = false, holdWriteLease = false, readConnections = 2, ...storeOptions } = options ?? {};
   if (typeof holdWriteLease !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option holdWriteLease must be a boolean', { reason: 'holdWriteLease' });
+  if (typeof safeIntegers !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option safeIntegers must be a boolean', { reason: 'safeIntegers' });
   if (!Number.isInteger(readConnections) || readConnections < 0 || readConnections > MAX_READ_CONNECTIONS) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `readConnections must be a whole number from 0 to ${MAX_READ_CONNECTIONS}`, { reason: 'readConnections' });
   }

@@ -1,7 +1,8 @@
 // The walnut command given what a hostile (or hurried) new user gives it: a FIFO or a directory
 // where the database or its -wal should be, a directory or nothing as the export stream, an
 // empty target, an unknown bench scenario, a --seconds that is not a number. Each ends at once
-// with exit status 2 and one line naming the WalnutError code and the cause; nothing runs.
+// with exit status 2 and one line naming the WalnutError code and the cause; nothing runs (an
+// --interval of replicate / replica too: refused before the store or replication starts).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -55,5 +56,16 @@ describe('walnut restore and bench arguments', () => {
   it('an unknown bench scenario or a --seconds that is not a positive number is WALNUT_INVALID_ARGUMENT before anything runs', () => {
     refused(['bench', 'bogus'], /^walnut: WALNUT_INVALID_ARGUMENT: unknown scenario "bogus" \(commit, checksum or all\)$/);
     for (const s of ['abc', '0']) refused(['bench', 'checksum', '--seconds', s], /^walnut: WALNUT_INVALID_ARGUMENT: --seconds must be/);
+  });
+});
+
+describe('walnut replicate / replica arguments', () => {
+  it('an --interval that is not a whole number of ms >= 1 is WALNUT_INVALID_ARGUMENT before anything is opened (it was refused once the store and replication ran: the process stayed up)', () => {
+    const { db } = sqliteWritesWal(dir, 'repl', 4096, (d) => d.exec('CREATE TABLE t(x)'));
+    const nats = 'nats://127.0.0.1:1'; // nobody answers: nothing here may need it
+    for (const interval of ['abc', '0']) refused(['replicate', db, '--nats', nats, '--stream', 's', '--interval', interval], /^walnut: WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1$/);
+    const replica = path.join(dir, 'replica.db');
+    refused(['replica', replica, '--nats', nats, '--stream', 's', '--interval', '1.5'], /^walnut: WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1$/);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('replica.db'))).toEqual([]);
   });
 });

@@ -220,6 +220,8 @@ describe('openReplica options (no server needed)', () => {
       await expectRejectsWalnut(openReplica(at(), { servers, stream: 's', [name]: value } as never), 'WALNUT_INVALID_ARGUMENT', { reason: name });
     }
     await expectRejectsWalnut(openReplica(at(), null as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+    // an option it does not take (misspelt) is refused, not dropped
+    await expectRejectsWalnut(openReplica(at(), { servers, stream: 's', maxBatchcommits: 10 } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'maxBatchcommits' });
   });
 
   it('the replica position file is written on the I/O thread (a promise; its fdatasyncSync blocked the replica\'s loop for every batch): each record reads back, the newest of the two slots wins', async () => {
@@ -243,6 +245,8 @@ describe('openReplica options (no server needed)', () => {
     for (const value of [0, 1.5, 1025, '4', NaN]) {
       await expectRejectsWalnut((async () => store.replicateTo({ servers, stream: 's', maxInFlight: value as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'maxInFlight' });
     }
+    // an option it does not take (misspelt) is refused, not dropped
+    await expectRejectsWalnut((async () => store.replicateTo({ servers, stream: 's', maxInflight: 64 } as never))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'maxInflight' });
     await store.close();
   });
 });

@@ -3,7 +3,7 @@
 // database and its -wal untouched). And a target whose -wal/-shm are left over from another
 // database: refused without force; with force the result is what sqlite3 reads, never the old
 // WAL replayed over it.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -72,6 +72,8 @@ describe('restore inputs a caller can get wrong', () => {
     await expectRejectsWalnut(restore(bytes, target, 'force' as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
     await expectRejectsWalnut(restore(bytes, target, null as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
     await expectRejectsWalnut(restore(bytes, target, { force: 'no' as never }), 'WALNUT_INVALID_ARGUMENT', { reason: 'force' });
+    // an option restore does not take: a misspelt until would restore the stream's last state instead of the point asked for
+    await expectRejectsWalnut(restore(bytes, target, { unitl: 0 } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
     expect(listing()).toEqual(before);
   });
 
@@ -155,4 +157,49 @@ describe('restore onto a target with another database\'s -wal/-shm', () => {
     expect(fs.readFileSync(target).equals(fs.readFileSync(src))).toBe(true);
     expect(fs.readdirSync(dir).filter((f) => f.includes('.restore-'))).toEqual([]);
   });
+});
+
+describe('a restore that died (SIGKILL) mid-way', () => {
+  /** `walnut restore - <target>` fed all of `stream` but its last bytes: it stays mid-way, its temporary file holding data. */
+  async function restoreStuckMidway(stream: Buffer, target: string): Promise<{ child: ChildProcess; tmp: string }> {
+    const before = new Set(fs.readdirSync(dir));
+    const child = spawn(process.execPath, [path.join(__dirname, '../../bin/walnut.js'), 'restore', '-', target], { stdio: ['pipe', 'ignore', 'ignore'] });
+    child.stdin!.on('error', () => undefined); // EPIPE once it is killed
+    child.stdin!.write(stream.subarray(0, stream.length - 50));
+    for (;;) {
+      const tmp = fs.readdirSync(dir).find((f) => f.startsWith(`.${path.basename(target)}.restore-`) && !before.has(f));
+      if (tmp !== undefined && fs.statSync(path.join(dir, tmp)).size > 0) return { child, tmp };
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  const kill = (child: ChildProcess) => new Promise((resolve) => child.once('close', resolve).kill('SIGKILL'));
+  const temporaries = () => fs.readdirSync(dir).filter((f) => f.includes('.big.db.restore-'));
+
+  it('leaves its temporary file (as large as the database), which the next restore to that target removes; a running restore\'s is kept', async () => {
+    const big = path.join(dir, 'big-src.db');
+    const db = new Database(big);
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
+    db.transaction(() => {
+      for (let i = 0; i < 3000; i++) db.prepare('INSERT INTO t(v) VALUES (randomblob(1000))').run();
+    })();
+    db.close();
+    const stream = await exportBytes(big); // ~3 MB: the restore writes its first 2 MiB before the stream ends
+    const target = path.join(dir, 'big.db');
+
+    const dead = await restoreStuckMidway(stream, target);
+    await kill(dead.child);
+    expect(temporaries()).toEqual([dead.tmp]);
+    const live = await restoreStuckMidway(stream, target);
+    try {
+      expect(temporaries()).toEqual([live.tmp]); // the next restore removed the dead one's
+      await restore(stream, target);
+      expect(temporaries()).toEqual([live.tmp]); // and a restore keeps a running one's
+      expect(execFileSync('sqlite3', [target, 'PRAGMA integrity_check; SELECT count(*) FROM t'], { encoding: 'utf8' }).trim()).toBe('ok\n3000');
+    } finally {
+      await kill(live.child);
+    }
+    await restore(stream, target, { force: true });
+    expect(temporaries()).toEqual([]);
+  }, 60_000);
 });

@@ -347,6 +347,8 @@ describe('walnut/sql', () => {
 
   test('bad input: WalnutError with SQLite\'s code, parameters checked, transactions scoped', async () => {
     const file = path.join(tmpDir(), 'bad.db');
+    // a safeIntegers that is not a boolean (1, 'yes') gave numbers: integers past 2^53 lost precision silently
+    for (const v of [1, 'yes', null]) await expectRejectsWalnut(openDatabase(file, { safeIntegers: v as never }), 'WALNUT_INVALID_ARGUMENT', { reason: 'safeIntegers' });
     const db = await openDatabase(file);
     try {
       await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT UNIQUE)');

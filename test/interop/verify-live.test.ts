@@ -97,6 +97,11 @@ describe('verify and inspect inputs a caller can get wrong', () => {
     }
     const { db } = sqliteWritesWal(dir, 'small', 4096, (d) => d.exec('CREATE TABLE t(x)'));
     await expectRejectsWalnut(verify(db, 1, 'fast' as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+    // options of the wrong kind were taken as they came: pageChecksums 'no' checked trailers (false findings), a misspelt one was dropped
+    for (const bad of [{ pageChecksums: 'no' }, { maxFindings: -1 }, { maxFindings: NaN }, { maxfindings: 1 }]) {
+      await expectRejectsWalnut(verify(db, 1, bad as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+    }
+    expect((await verify(db, 5, { maxFindings: 1, pageChecksums: false, busyTimeout: 100 })).ok).toBe(true);
   });
 
   it('a -wal of another database with another page size is a level-1 finding (wal-page-size), as open() refuses it', async () => {

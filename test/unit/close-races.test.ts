@@ -213,6 +213,23 @@ describe('close() itself', () => {
     expect(await pageAfterReopen(file, 3)).toBe(0);
   });
 
+  it('a transaction whose commit() close() refuses lets its read mark go at once: a restart checkpoint waiting for it does not run out the busy timeout, and the commit queued behind that checkpoint is written', async () => {
+    const file = fresh();
+    const store = await open(file, { busyTimeout: 1000, autoCheckpoint: false });
+    await store.commit([{ pgno: 2, data: page(1) }]);
+    const tx = store.begin();
+    await tx.read(2); // a reader of the WAL: a restart checkpoint waits for it, holding WRITE
+    const checkpoint = settle(store.checkpoint('restart'));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // (lets the checkpoint take WRITE first: the case that stalled)
+    const queued = settle(store.commit([{ pgno: 3, data: page(3) }])); // waits for WRITE
+    const closing = store.close();
+    await expectRejectsWalnut(tx.commit(), 'WALNUT_CLOSED'); // it can never commit now: its snapshot goes
+    expect(await checkpoint).toMatchObject({ ok: true, value: { mode: 'restart', busy: false } }); // (it waited out the busy timeout: busy)
+    expect(await queued).toMatchObject({ ok: true });
+    await closing;
+    expect(await pageAfterReopen(file, 3)).toBe(3);
+  });
+
   it('called twice (and more) resolves each time, once', async () => {
     const file = fresh();
     const store = await open(file);

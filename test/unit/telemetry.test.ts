@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
 import { bucketOf, Histogram } from '../../lib/telemetry/histogram';
+import { expectWalnutError } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -34,6 +35,11 @@ describe('telemetry', () => {
       expect(text).toContain('walnut_commits_total 101');
       expect(text).toContain(`walnut_batches_total ${m.batches}`);
       expect(text).toMatch(/walnut_commit_seconds\{quantile="0.99"\} [0-9.e-]+/);
+      expect(store.metrics({ format: 'object' })).toMatchObject({ commits: 101 });
+      // a format it does not know is refused, not answered with the object (a scrape would serve "[object Object]")
+      for (const bad of ['prometheus', { format: 'text' }, { fromat: 'prometheus' }]) {
+        expectWalnutError(() => store.metrics(bad as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+      }
       await store.close();
       // reopening a database whose -shm is gone recovers, and says so
       const again = await open(db, { keepWal: true });
