@@ -36,7 +36,7 @@ import type { ExportOptions } from '../export/exporter';
 import { WalStreamReader, type WalRecordSink } from '../export/framing';
 import type { ExportHandle } from '../export/stream';
 import { frameMessage } from './nats';
-import type { ReplicateOptions, ReplicationHandle, ReplicationMetrics, Resolved } from './publisher';
+import { plainOptions, type ReplicateOptions, type ReplicationHandle, type ReplicationMetrics, type Resolved } from './publisher';
 
 /** How often the worker sends its metrics (ms). */
 export const METRICS_MS = 50;
@@ -138,12 +138,12 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
   #stopping = false;
 
   /** `identity`: the device and inode of the database file the store has open (fstat of its descriptor). */
-  constructor(dbPath: string, identity: { dev: number; ino: number }, exportTo: ExportTo, options: ReplicateOptions, resolved: Resolved, busyTimeout: number) {
+  constructor(dbPath: string, identity: { dev: number; ino: number }, exportTo: ExportTo, resolved: Resolved, busyTimeout: number) {
     super();
     this.#stopTimeoutMs = resolved.stopTimeoutMs;
     this.#exportTo = exportTo;
     this.#path = dbPath;
-    const data: WorkerData = { path: dbPath, identity, options, busyTimeout };
+    const data: WorkerData = { path: dbPath, identity, options: plainOptions(resolved), busyTimeout }; // the caller's object may hold what cannot be cloned
     this.worker = new Worker(workerFile(), { workerData: data });
     let settle: { resolve: () => void; reject: (e: unknown) => void } | null = null;
     this.ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));

@@ -643,6 +643,19 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await store.close();
   });
 
+  it('on a worker thread, options holding what cannot cross threads (a function, beside the known options) start the replication; only the known options cross (the worker was refused with a DataCloneError, not a WalnutError)', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const store = await open(newPrimary());
+    const r = store.replicateTo({ servers: server.url, stream: 'clone', onError: () => undefined } as ReplicateOptions);
+    expect(r).toBeInstanceOf(ReplicationThread);
+    await r.ready;
+    for (let i = 0; i < 3; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
+    await r.stop();
+    expect(r.metrics()).toMatchObject({ publishedSeq: 3, exportedSeq: 3 });
+    await store.close();
+  }, 30_000);
+
   it('thread must be a boolean; lockingMode exclusive publishes from the store\'s own loop (no other connection can open the database)', async () => {
     const store = await open(newPrimary(), { lockingMode: 'exclusive' });
     await expectRejectsWalnut((async () => store.replicateTo({ servers: 'nats://127.0.0.1:1', stream: 's', thread: 'yes' as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'thread' });
