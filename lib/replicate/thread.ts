@@ -19,7 +19,8 @@
  *  - Base images are read from the worker's own connection's snapshots (same WAL, same
  *    wal-index: same commit boundaries); its checkpoints too. That connection never commits.
  *  - metrics() is the worker's latest report: sent every METRICS_MS, with each event, and at
- *    the end; publishedSeq moves with each 'published' event.
+ *    the end; publishedSeq moves with each 'published' event of the report's session, and
+ *    exportedSeq and the lag with it (publishedSeq <= exportedSeq, as in-thread).
  *  - 'end' is emitted once, after the worker has exited (its connection closed). A worker that
  *    exits without having ended its replication (terminated, crashed) is an 'error',
  *    WALNUT_IO reason WorkerExited, then 'end'; ready rejects with it if it was pending; the
@@ -161,7 +162,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
         if (m.t === 'end') this.#ended = true;
       } else if (m.t === 'error') this.#error(receivedError(m.error));
       else if (m.t === 'event') {
-        if (m.name === 'published') this.#metrics.publishedSeq = Math.max(this.#metrics.publishedSeq, (m.payload as { seq: number }).seq);
+        if (m.name === 'published') this.#published(m.payload as { session: string; seq: number });
         this.emit(m.name, m.payload);
       } else if (m.t === 'export') this.#startExport(m.id, m.options);
       else if (m.t === 'exportStop') void this.#exports.get(m.id)?.handle?.stop().catch(() => undefined);
@@ -250,6 +251,21 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       return;
     }
     ex.handle.done.then(() => ended(), ended);
+  }
+
+  /**
+   * A 'published' event between two reports moves publishedSeq, and with it what the report
+   * said of the lag: exportedSeq is at least publishedSeq (the publisher publishes only what it
+   * exported), and no lag is left once they meet. An event of a session the report does not
+   * name yet waits for the report.
+   */
+  #published({ session, seq }: { session: string; seq: number }): void {
+    const m = this.#metrics;
+    if (m.session !== session || seq <= m.publishedSeq) return;
+    m.publishedSeq = seq;
+    m.exportedSeq = Math.max(m.exportedSeq, seq);
+    m.lagCommits = m.exportedSeq - seq;
+    if (m.lagCommits === 0) m.lagBytes = m.lagMs = 0;
   }
 
   #error(e: WalnutError): void {

@@ -656,6 +656,17 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await store.close();
   }, 30_000);
 
+  it('on a worker thread, metrics() read in a \'published\' handler never has publishedSeq past exportedSeq (the event moved publishedSeq past the worker\'s last report), nor lag once they meet', async () => {
+    const { store, r } = await replicating('published-metrics');
+    const seen: ReturnType<ReplicationHandle['metrics']>[] = [];
+    r.on('published', () => seen.push(r.metrics()));
+    for (let i = 0; i < 40; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    await until(() => r.metrics().publishedSeq >= 40);
+    await store.close();
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((m) => m.publishedSeq > m.exportedSeq || (m.publishedSeq === m.exportedSeq && m.lagCommits !== 0))).toEqual([]);
+  }, 30_000);
+
   it('thread must be a boolean; lockingMode exclusive publishes from the store\'s own loop (no other connection can open the database)', async () => {
     const store = await open(newPrimary(), { lockingMode: 'exclusive' });
     await expectRejectsWalnut((async () => store.replicateTo({ servers: 'nats://127.0.0.1:1', stream: 's', thread: 'yes' as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'thread' });
