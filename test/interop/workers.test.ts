@@ -327,6 +327,15 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     }, 60_000);
   }
 
+  it('worker.terminate() of a member while the leader settles its commits, 8 times: no crash (the outcomes delivered to a worker whose JS had stopped were written through a null typed array: SIGSEGV), the leader commits on and closes, the database stays whole', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'terminate-member');
+    const r = await runNode(path.join(HELPERS, 'lane-terminate-child.js'), [file, JSON.stringify(slots.slice(1, 4)), String(slots[0]!.pgno), '8']);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^done \d+\n$/);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  }, 60_000);
+
   it('worker.terminate() of the leader and of a follower during commits: the others go on, no lane leaks', async () => {
     const dir = tmpDir('walnut-lanes-');
     const { file, slots } = laneDatabase(dir, 'terminate');
