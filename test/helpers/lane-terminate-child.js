@@ -3,7 +3,8 @@
 // (lane-worker.js, committing until terminated) terminated while its commits are in the
 // leader's batches (the leader delivering their outcomes to a worker whose JS has stopped).
 // usage: node lane-terminate-child.js <db> <slotsJson: the member's slots> <leader's pgno> <rounds>
-// Prints "done <leader's commits>" once the member's last worker is gone and the store closed (a
+// Prints "done <json: the leader's own commits, its committer's commits and batches (every
+// member's), its lane metrics>" once the member's last worker is gone and the store closed (a
 // crash prints nothing: the exit status says it).
 'use strict';
 const path = require('node:path');
@@ -46,8 +47,9 @@ function member() {
   }
   stop = true;
   await Promise.all(committers);
+  const m = store.metrics();
   await store.close();
-  process.stdout.write(`done ${commits}\n`);
+  process.stdout.write(`done ${JSON.stringify({ commits, written: m.commits, batches: m.batches, lane: m.lane })}\n`);
 })().catch((e) => {
   process.stdout.write(`error ${String(e.message).replace(/\n/g, ' ')}\n`);
   process.exitCode = 1;
