@@ -45,6 +45,8 @@ export const METRICS_MS = 50;
 const MAX_UNACKED_BYTES = 8 << 20;
 /** How long past stopTimeoutMs a stopping worker may take before it is terminated (ms). */
 const STOP_GRACE_MS = 15_000;
+/** The longest timer Node keeps (a longer one fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What the worker needs: the database (and its file's identity), the replication's options, its connection's options. */
 export interface WorkerData {
@@ -212,7 +214,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
     if (!this.#stopping) {
       this.#stopping = true;
       this.#post({ t: 'stop' });
-      const t = setTimeout(() => void this.worker.terminate(), this.#stopTimeoutMs + STOP_GRACE_MS);
+      const t = setTimeout(() => void this.worker.terminate(), Math.min(this.#stopTimeoutMs + STOP_GRACE_MS, MAX_TIMER_MS));
       void this.#exited.then(() => clearTimeout(t));
     }
     await this.#exited;

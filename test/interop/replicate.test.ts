@@ -667,6 +667,18 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     expect(seen.filter((m) => m.publishedSeq > m.exportedSeq || (m.publishedSeq === m.exportedSeq && m.lagCommits !== 0))).toEqual([]);
   }, 30_000);
 
+  it('on a worker thread, stop() with a stopTimeoutMs past what a timer holds (2^31 ms) publishes the backlog (the worker was terminated 1 ms into stop(): WorkerExited, nothing published)', async () => {
+    const { store, r } = await replicating('long-stop', { stopTimeoutMs: 2 ** 31 });
+    const errors: unknown[] = [];
+    r.on('error', (e) => errors.push(e));
+    const commits = Array.from({ length: 100 }, (_, i) => store.commit([{ pgno: 3 + (i % 8), data: noise(i) }]));
+    await Promise.all(commits);
+    await r.stop();
+    expect(errors).toEqual([]);
+    expect(r.metrics()).toMatchObject({ publishedSeq: 100, exportedSeq: 100 });
+    await store.close();
+  }, 30_000);
+
   it('thread must be a boolean; lockingMode exclusive publishes from the store\'s own loop (no other connection can open the database)', async () => {
     const store = await open(newPrimary(), { lockingMode: 'exclusive' });
     await expectRejectsWalnut((async () => store.replicateTo({ servers: 'nats://127.0.0.1:1', stream: 's', thread: 'yes' as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'thread' });
