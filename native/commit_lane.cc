@@ -197,9 +197,13 @@ void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t own
   std::unique_lock<std::mutex> lock(mutex_);
   std::map<uint32_t, uint64_t> perMember;  // commits of each member in this batch
   if (ownCommits > 0) perMember[leader] += ownCommits;
+  uint64_t departed = 0;  // written for a member that left meanwhile: the lane's commits, nobody's to hear
   for (Outcome& o : outcomes) {
     auto f = inFlight_.find(o.id);
-    if (f == inFlight_.end()) continue;  // its submitter left, or its leader's exit failed it
+    if (f == inFlight_.end()) {  // its submitter left (a leader that exited settles nothing)
+      if (o.ok) departed++;
+      continue;
+    }
     uint32_t submitter = f->second.submitter;
     inFlight_.erase(f);
     auto s = slots_.find(submitter);
@@ -213,7 +217,7 @@ void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t own
     s->second.events.outcomes.push_back(std::move(o));
     WakeLocked(s->second, wakes);
   }
-  uint64_t commits = 0;
+  uint64_t commits = departed;
   for (auto& [member, n] : perMember) {
     commits += n;
     auto s = slots_.find(member);

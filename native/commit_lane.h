@@ -161,8 +161,9 @@ class Lane {
   // Leader, its committer idle: Take when commits are queued, else the leader is no longer busy
   // (the next Submit wakes it).
   std::vector<Submission> Rest(uint32_t member);
-  // The outcomes of one batch, taken by any member earlier (an id not in flight, e.g. one whose
-  // submitter left, is ignored); `leader` also counts `ownCommits` of its own in the batch.
+  // The outcomes of one batch, taken by any member earlier (an id not in flight, one whose
+  // submitter left, is only counted in the lane's commits when written); `leader` also counts
+  // `ownCommits` of its own in the batch.
   // With no outcomes, `ownBatches` batches of the leader's own commits only (a leader alone in
   // the lane reports those in arrears: the binding's user); else it must be 1.
   void Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t ownCommits, uint32_t ownBatches = 1);

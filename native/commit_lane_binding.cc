@@ -78,8 +78,10 @@ class Member : public Waker {
   bool closed = false;   // the wake-up function is released
 };
 
+// Empty when it could not be made (an environment that no longer runs JS: see CallJs).
 Napi::Float64Array OkArray(Napi::Env env, const std::vector<const Outcome*>& ok) {
   Napi::Float64Array a = Napi::Float64Array::New(env, ok.size() * kOkFields);
+  if (a.IsEmpty()) return a;
   for (size_t i = 0; i < ok.size(); i++) {
     a[i * kOkFields] = static_cast<double>(ok[i]->id);
     a[i * kOkFields + 1] = ok[i]->firstFrame;
@@ -89,11 +91,15 @@ Napi::Float64Array OkArray(Napi::Env env, const std::vector<const Outcome*>& ok)
   return a;
 }
 
+// A worker being terminated stops running JS while its loop may still deliver a wake-up: then
+// every value made here comes back empty (no memory behind a typed array's data: writing the
+// outcomes into it crashed the process), and nothing reaches JS any more.
 void CallJs(Napi::Env env, Napi::Function callback, Member* member, void*) {
   if (env == nullptr || member->lane == nullptr) return;
+  Napi::Array failed = Napi::Array::New(env);
+  if (failed.IsEmpty()) return;
   Events ev = member->lane->Collect(member->id);
   std::vector<const Outcome*> ok;
-  Napi::Array failed = Napi::Array::New(env);
   uint32_t nFailed = 0;
   for (const Outcome& o : ev.outcomes) {
     if (o.ok) {
@@ -112,8 +118,10 @@ void CallJs(Napi::Env env, Napi::Function callback, Member* member, void*) {
   member->outstanding -= settled;
   if (settled > 0 && member->outstanding == 0) member->wakeup.Unref(env);
   if (ev.outcomes.empty() && !ev.lead && !ev.work && !ev.gathered) return;
+  Napi::Float64Array okArray = OkArray(env, ok);
+  if (okArray.IsEmpty()) return;
   // an exception thrown by the callback is the process's uncaught exception (lane.ts never throws)
-  callback.Call({OkArray(env, ok), failed, Napi::Boolean::New(env, ev.lead), Napi::Boolean::New(env, ev.work),
+  callback.Call({okArray, failed, Napi::Boolean::New(env, ev.lead), Napi::Boolean::New(env, ev.work),
                  Napi::Boolean::New(env, ev.gathered)});
 }
 

@@ -568,7 +568,7 @@ export class Store {
     let r: ReplicationHandle;
     if (resolved.thread && this.#options.lockingMode === 'shared') {
       const { dev, ino } = fs.fstatSync(this.#index.db.fd);
-      r = new ReplicationThread(this.#index.dbPath, { dev, ino }, this.exportTo.bind(this), options, resolved, this.#options.busyTimeout);
+      r = new ReplicationThread(this.#index.dbPath, { dev, ino }, this.exportTo.bind(this), resolved, this.#options.busyTimeout);
     } else {
       // base images are durable state: the publisher's snapshots do not see sequenced commits
       const source = { path: this.path, pageSize: this.pageSize, exportTo: this.exportTo.bind(this), snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };

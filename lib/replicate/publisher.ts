@@ -174,6 +174,12 @@ export function resolveReplicateOptions(o: ReplicateOptions): Resolved {
   };
 }
 
+/** The resolved options as plain ReplicateOptions (they resolve to themselves): what crosses to a worker thread, whatever else the caller's object held. */
+export function plainOptions(r: Resolved): ReplicateOptions {
+  const { limits, ...rest } = r;
+  return { ...rest, ...limits };
+}
+
 /** A queued log record; `seq`/`time` on COMMIT_META, which ends a commit. */
 interface LogEntry {
   payload: Uint8Array;

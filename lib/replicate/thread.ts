@@ -19,7 +19,8 @@
  *  - Base images are read from the worker's own connection's snapshots (same WAL, same
  *    wal-index: same commit boundaries); its checkpoints too. That connection never commits.
  *  - metrics() is the worker's latest report: sent every METRICS_MS, with each event, and at
- *    the end; publishedSeq moves with each 'published' event.
+ *    the end; publishedSeq moves with each 'published' event of the report's session, and
+ *    exportedSeq and the lag with it (publishedSeq <= exportedSeq, as in-thread).
  *  - 'end' is emitted once, after the worker has exited (its connection closed). A worker that
  *    exits without having ended its replication (terminated, crashed) is an 'error',
  *    WALNUT_IO reason WorkerExited, then 'end'; ready rejects with it if it was pending; the
@@ -36,7 +37,7 @@ import type { ExportOptions } from '../export/exporter';
 import { WalStreamReader, type WalRecordSink } from '../export/framing';
 import type { ExportHandle } from '../export/stream';
 import { frameMessage } from './nats';
-import type { ReplicateOptions, ReplicationHandle, ReplicationMetrics, Resolved } from './publisher';
+import { plainOptions, type ReplicateOptions, type ReplicationHandle, type ReplicationMetrics, type Resolved } from './publisher';
 
 /** How often the worker sends its metrics (ms). */
 export const METRICS_MS = 50;
@@ -44,6 +45,8 @@ export const METRICS_MS = 50;
 const MAX_UNACKED_BYTES = 8 << 20;
 /** How long past stopTimeoutMs a stopping worker may take before it is terminated (ms). */
 const STOP_GRACE_MS = 15_000;
+/** The longest timer Node keeps (a longer one fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What the worker needs: the database (and its file's identity), the replication's options, its connection's options. */
 export interface WorkerData {
@@ -138,12 +141,12 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
   #stopping = false;
 
   /** `identity`: the device and inode of the database file the store has open (fstat of its descriptor). */
-  constructor(dbPath: string, identity: { dev: number; ino: number }, exportTo: ExportTo, options: ReplicateOptions, resolved: Resolved, busyTimeout: number) {
+  constructor(dbPath: string, identity: { dev: number; ino: number }, exportTo: ExportTo, resolved: Resolved, busyTimeout: number) {
     super();
     this.#stopTimeoutMs = resolved.stopTimeoutMs;
     this.#exportTo = exportTo;
     this.#path = dbPath;
-    const data: WorkerData = { path: dbPath, identity, options, busyTimeout };
+    const data: WorkerData = { path: dbPath, identity, options: plainOptions(resolved), busyTimeout }; // the caller's object may hold what cannot be cloned
     this.worker = new Worker(workerFile(), { workerData: data });
     let settle: { resolve: () => void; reject: (e: unknown) => void } | null = null;
     this.ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
@@ -161,7 +164,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
         if (m.t === 'end') this.#ended = true;
       } else if (m.t === 'error') this.#error(receivedError(m.error));
       else if (m.t === 'event') {
-        if (m.name === 'published') this.#metrics.publishedSeq = Math.max(this.#metrics.publishedSeq, (m.payload as { seq: number }).seq);
+        if (m.name === 'published') this.#published(m.payload as { session: string; seq: number });
         this.emit(m.name, m.payload);
       } else if (m.t === 'export') this.#startExport(m.id, m.options);
       else if (m.t === 'exportStop') void this.#exports.get(m.id)?.handle?.stop().catch(() => undefined);
@@ -211,7 +214,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
     if (!this.#stopping) {
       this.#stopping = true;
       this.#post({ t: 'stop' });
-      const t = setTimeout(() => void this.worker.terminate(), this.#stopTimeoutMs + STOP_GRACE_MS);
+      const t = setTimeout(() => void this.worker.terminate(), Math.min(this.#stopTimeoutMs + STOP_GRACE_MS, MAX_TIMER_MS));
       void this.#exited.then(() => clearTimeout(t));
     }
     await this.#exited;
@@ -250,6 +253,21 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       return;
     }
     ex.handle.done.then(() => ended(), ended);
+  }
+
+  /**
+   * A 'published' event between two reports moves publishedSeq, and with it what the report
+   * said of the lag: exportedSeq is at least publishedSeq (the publisher publishes only what it
+   * exported), and no lag is left once they meet. An event of a session the report does not
+   * name yet waits for the report.
+   */
+  #published({ session, seq }: { session: string; seq: number }): void {
+    const m = this.#metrics;
+    if (m.session !== session || seq <= m.publishedSeq) return;
+    m.publishedSeq = seq;
+    m.exportedSeq = Math.max(m.exportedSeq, seq);
+    m.lagCommits = m.exportedSeq - seq;
+    if (m.lagCommits === 0) m.lagBytes = m.lagMs = 0;
   }
 
   #error(e: WalnutError): void {

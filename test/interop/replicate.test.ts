@@ -647,6 +647,42 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await store.close();
   });
 
+  it('on a worker thread, options holding what cannot cross threads (a function, beside the known options) start the replication; only the known options cross (the worker was refused with a DataCloneError, not a WalnutError)', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const store = await open(newPrimary());
+    const r = store.replicateTo({ servers: server.url, stream: 'clone', onError: () => undefined } as ReplicateOptions);
+    expect(r).toBeInstanceOf(ReplicationThread);
+    await r.ready;
+    for (let i = 0; i < 3; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
+    await r.stop();
+    expect(r.metrics()).toMatchObject({ publishedSeq: 3, exportedSeq: 3 });
+    await store.close();
+  }, 30_000);
+
+  it('on a worker thread, metrics() read in a \'published\' handler never has publishedSeq past exportedSeq (the event moved publishedSeq past the worker\'s last report), nor lag once they meet', async () => {
+    const { store, r } = await replicating('published-metrics');
+    const seen: ReturnType<ReplicationHandle['metrics']>[] = [];
+    r.on('published', () => seen.push(r.metrics()));
+    for (let i = 0; i < 40; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+    await until(() => r.metrics().publishedSeq >= 40);
+    await store.close();
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((m) => m.publishedSeq > m.exportedSeq || (m.publishedSeq === m.exportedSeq && m.lagCommits !== 0))).toEqual([]);
+  }, 30_000);
+
+  it('on a worker thread, stop() with a stopTimeoutMs past what a timer holds (2^31 ms) publishes the backlog (the worker was terminated 1 ms into stop(): WorkerExited, nothing published)', async () => {
+    const { store, r } = await replicating('long-stop', { stopTimeoutMs: 2 ** 31 });
+    const errors: unknown[] = [];
+    r.on('error', (e) => errors.push(e));
+    const commits = Array.from({ length: 100 }, (_, i) => store.commit([{ pgno: 3 + (i % 8), data: noise(i) }]));
+    await Promise.all(commits);
+    await r.stop();
+    expect(errors).toEqual([]);
+    expect(r.metrics()).toMatchObject({ publishedSeq: 100, exportedSeq: 100 });
+    await store.close();
+  }, 30_000);
+
   it('thread must be a boolean; lockingMode exclusive publishes from the store\'s own loop (no other connection can open the database)', async () => {
     const store = await open(newPrimary(), { lockingMode: 'exclusive' });
     await expectRejectsWalnut((async () => store.replicateTo({ servers: 'nats://127.0.0.1:1', stream: 's', thread: 'yes' as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'thread' });

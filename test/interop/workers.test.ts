@@ -327,6 +327,25 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     }, 60_000);
   }
 
+  it('worker.terminate() of a member while the leader settles its commits, 8 times: no crash (the outcomes delivered to a worker whose JS had stopped were written through a null typed array: SIGSEGV), the leader commits on and closes, the database stays whole', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'terminate-member');
+    const r = await runNode(path.join(HELPERS, 'lane-terminate-child.js'), [file, JSON.stringify(slots.slice(1, 4)), String(slots[0]!.pgno), '8']);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^done \{.*\}\n$/);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  }, 60_000);
+
+  it('the lane counts every commit its leader wrote: a terminated member\'s commits written after it left are in lane.commits and lane.batches (they were dropped: fewer than the committer wrote)', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'terminate-count');
+    const r = await runNode(path.join(HELPERS, 'lane-terminate-child.js'), [file, JSON.stringify(slots.slice(1, 4)), String(slots[0]!.pgno), '8']);
+    expect(r.code).toBe(0);
+    const done = JSON.parse(r.stdout.slice('done '.length)) as { commits: number; written: number; batches: number; lane: { commits: number; batches: number } };
+    expect(done.written).toBeGreaterThan(done.commits); // members' commits were written too
+    expect({ commits: done.lane.commits, batches: done.lane.batches }).toEqual({ commits: done.written, batches: done.batches });
+  }, 60_000);
+
   it('worker.terminate() of the leader and of a follower during commits: the others go on, no lane leaks', async () => {
     const dir = tmpDir('walnut-lanes-');
     const { file, slots } = laneDatabase(dir, 'terminate');
