@@ -647,11 +647,12 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await store.close();
   });
 
-  it('on a worker thread, options holding what cannot cross threads (a function, beside the known options) start the replication; only the known options cross (the worker was refused with a DataCloneError, not a WalnutError)', async () => {
+  it('on a worker thread, options holding what cannot cross threads (a function) are refused as unknown options with a WalnutError, never a DataCloneError; only the resolved options cross, and a replication with the known options publishes', async () => {
     const server = await startNatsServer();
     started.push(server);
     const store = await open(newPrimary());
-    const r = store.replicateTo({ servers: server.url, stream: 'clone', onError: () => undefined } as ReplicateOptions);
+    await expectRejectsWalnut((async () => store.replicateTo({ servers: server.url, stream: 'clone', onError: () => undefined } as ReplicateOptions))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'onError' });
+    const r = store.replicateTo({ servers: server.url, stream: 'clone' });
     expect(r).toBeInstanceOf(ReplicationThread);
     await r.ready;
     for (let i = 0; i < 3; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
