@@ -23,7 +23,7 @@
  */
 import type { JetStreamClient, JetStreamManager, JetStreamPublishOptions, StoredMsg } from '@nats-io/jetstream';
 
-import { walnutError } from '../errors';
+import { walnutError, type WalnutError } from '../errors';
 import { StreamMagic } from '../export/framing';
 
 export const HEADER = {
@@ -135,11 +135,12 @@ function load(): Promise<Modules> {
 }
 
 /**
- * Connects (retrying the first connection until `stopped()`), reconnecting forever after. A
+ * Connects (retrying the first connection until `stopped()`, telling `onRetry` WALNUT_IO reason
+ * Unreachable at the first failure and every tenth after), reconnecting forever after. A
  * dropped connection is the client's to heal; JetStream calls made meanwhile fail and the
  * caller retries them (same Nats-Msg-Id).
  */
-export async function connectNats(servers: string[], stopped: () => boolean, name: string): Promise<NatsLink> {
+export async function connectNats(servers: string[], stopped: () => boolean, name: string, onRetry?: (e: WalnutError) => void): Promise<NatsLink> {
   const { transport, jetstream } = await load();
   for (let attempt = 0; ; attempt++) {
     try {
@@ -154,6 +155,9 @@ export async function connectNats(servers: string[], stopped: () => boolean, nam
       };
     } catch (e) {
       if (stopped()) throw walnutError('WALNUT_CLOSED', `no NATS server answered: ${(e as Error).message}`, { cause: e });
+      // told at the first failed attempt and then about every 20 s (backoff tops out at 2 s): a
+      // caller retrying forever against a wrong URL otherwise sees nothing at all
+      if (onRetry !== undefined && attempt % 10 === 0) onRetry(walnutError('WALNUT_IO', `no NATS server answers at ${servers.join(', ')} (${(e as Error).message}); retrying`, { reason: 'Unreachable', cause: e }));
       await backoff(attempt);
     }
   }

@@ -546,7 +546,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
 
   async #run(ready: () => void): Promise<void> {
     const stopped = (): boolean => this.#stopping;
-    this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`);
+    this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`, (e) => this.#error(e));
     try {
       const lastSeq = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped);
       this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight);

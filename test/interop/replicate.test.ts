@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { xxh3_128 } from '../../lib/checksum';
 import { open, type Store } from '../../lib/commit/store';
+import { WalnutError } from '../../lib/errors';
 import { WalStreamReader } from '../../lib/export/framing';
 import { decodeRecord } from '../../lib/export/records';
 import { ReplicaPosition } from '../../lib/replicate/position';
@@ -249,6 +250,25 @@ describe('openReplica options (no server needed)', () => {
     await expectRejectsWalnut((async () => store.replicateTo({ servers, stream: 's', maxInflight: 64 } as never))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'maxInflight' });
     await store.close();
   });
+
+  it('replicateTo against a server nobody answers at says so (an \'error\' WALNUT_IO reason Unreachable, metrics().lastError) while it keeps retrying, on a worker thread and on the store\'s loop; the store commits on and closes cleanly (before: silence until close)', async () => {
+    for (const thread of [true, false]) {
+      const store = await open(newPrimary());
+      const servers = `nats://127.0.0.1:${await freePort()}`;
+      const r = store.replicateTo({ servers, stream: 'nobody', thread });
+      const errors: WalnutError[] = [];
+      const told = new Promise<void>((resolve) => r.on('error', (e: WalnutError) => (errors.push(e), resolve())));
+      await store.commit([{ pgno: 3, data: noise(1) }]);
+      await told;
+      expect(errors[0]).toBeInstanceOf(WalnutError);
+      expect(errors[0]).toMatchObject({ code: 'WALNUT_IO', reason: 'Unreachable' });
+      expect(errors[0].message).toContain(servers);
+      await until(() => r.metrics().lastError !== null);
+      expect(r.metrics().lastError).toMatch(/Unreachable|no NATS server answers/);
+      await store.commit([{ pgno: 4, data: noise(2) }]);
+      await store.close();
+    }
+  }, 30_000);
 });
 
 describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? ` (skipped: ${NATS_SKIP})` : ''}`, () => {
