@@ -540,7 +540,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
 
   #error(e: unknown): void {
     const w = e instanceof WalnutError ? e : walnutError('WALNUT_IO', `replication: ${(e as Error)?.message ?? String(e)}`, { cause: e });
-    this.#m.lastError = `${w.code}: ${w.message}`;
+    this.#m.lastError = w.message.startsWith(w.code) ? w.message : `${w.code}: ${w.message}`;
     if (this.listenerCount('error') > 0) this.emit('error', w);
   }
 

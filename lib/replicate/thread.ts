@@ -271,7 +271,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
   }
 
   #error(e: WalnutError): void {
-    this.#metrics.lastError = `${e.code}: ${e.message}`;
+    this.#metrics.lastError = e.message.startsWith(e.code) ? e.message : `${e.code}: ${e.message}`;
     if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 }
