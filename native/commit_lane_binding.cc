@@ -271,13 +271,7 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
   // holding every taken commit's block at its meta offset (from its byteOffset): `into` when they
   // fit, else a new Buffer }. One V8-owned buffer per take: an external ArrayBuffer per commit
   // (no copy) cost more in finalizers and GC than this memcpy (4 KiB per page, ~0.3 µs).
-  Napi::Value Take(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Lane* lane = Joined(env);
-    Napi::Value into = info[0];
-    if (lane == nullptr || !IntoOk(env, into)) return env.Undefined();
-    return Hand(env, lane, lane->Take(member_->id), into);
-  }
+  Napi::Value Take(const Napi::CallbackInfo& info) { return TakeBy(info, &Lane::Take); }
 
   // gather(wait: boolean, into?: Uint8Array) -> take()'s object plus wait: boolean (Lane::Gather)
   Napi::Value Gather(const Napi::CallbackInfo& info) {
@@ -294,12 +288,15 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
   }
 
   // rest(into?: Uint8Array) -> take()'s object (Lane::Rest)
-  Napi::Value Rest(const Napi::CallbackInfo& info) {
+  Napi::Value Rest(const Napi::CallbackInfo& info) { return TakeBy(info, &Lane::Rest); }
+
+  // take() and rest(): what `taking` (Lane::Take or Lane::Rest) hands this member, for JS
+  Napi::Value TakeBy(const Napi::CallbackInfo& info, std::vector<Submission> (Lane::*taking)(uint32_t)) {
     Napi::Env env = info.Env();
     Lane* lane = Joined(env);
     Napi::Value into = info[0];
     if (lane == nullptr || !IntoOk(env, into)) return env.Undefined();
-    return Hand(env, lane, lane->Rest(member_->id), into);
+    return Hand(env, lane, (lane->*taking)(member_->id), into);
   }
 
   // `into` is absent or a Uint8Array (checked before anything is taken: a refusal after the
