@@ -174,6 +174,11 @@ export function resolveReplicateOptions(o: ReplicateOptions): Resolved {
   };
 }
 
+/** metrics().lastError for `e`: its message, which names its code once (walnutError's form). */
+export function lastErrorLine(e: WalnutError): string {
+  return e.message.startsWith(`${e.code}: `) ? e.message : `${e.code}: ${e.message}`;
+}
+
 /** The resolved options as plain ReplicateOptions (they resolve to themselves): what crosses to a worker thread, whatever else the caller's object held. */
 export function plainOptions(r: Resolved): ReplicateOptions {
   const { limits, ...rest } = r;
@@ -540,7 +545,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
 
   #error(e: unknown): void {
     const w = e instanceof WalnutError ? e : walnutError('WALNUT_IO', `replication: ${(e as Error)?.message ?? String(e)}`, { cause: e });
-    this.#m.lastError = w.message.startsWith(w.code) ? w.message : `${w.code}: ${w.message}`;
+    this.#m.lastError = lastErrorLine(w);
     if (this.listenerCount('error') > 0) this.emit('error', w);
   }
 

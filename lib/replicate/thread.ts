@@ -37,7 +37,7 @@ import type { ExportOptions } from '../export/exporter';
 import { WalStreamReader, type WalRecordSink } from '../export/framing';
 import type { ExportHandle } from '../export/stream';
 import { frameMessage } from './nats';
-import { plainOptions, type ReplicateOptions, type ReplicationHandle, type ReplicationMetrics, type Resolved } from './publisher';
+import { lastErrorLine, plainOptions, type ReplicateOptions, type ReplicationHandle, type ReplicationMetrics, type Resolved } from './publisher';
 
 /** How often the worker sends its metrics (ms). */
 export const METRICS_MS = 50;
@@ -271,7 +271,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
   }
 
   #error(e: WalnutError): void {
-    this.#metrics.lastError = e.message.startsWith(e.code) ? e.message : `${e.code}: ${e.message}`;
+    this.#metrics.lastError = lastErrorLine(e);
     if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 }
