@@ -327,19 +327,24 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     }, 60_000);
   }
 
+  /** One run of lane-terminate-child.js (8 members terminated mid-commit) serves the next two tests. */
+  let terminateRun: Promise<{ file: string; r: Awaited<ReturnType<typeof runNode>> }> | null = null;
+  const terminatingMembers = (): NonNullable<typeof terminateRun> =>
+    (terminateRun ??= (async () => {
+      const dir = tmpDir('walnut-lanes-');
+      const { file, slots } = laneDatabase(dir, 'terminate-member');
+      return { file, r: await runNode(path.join(HELPERS, 'lane-terminate-child.js'), [file, JSON.stringify(slots.slice(1, 4)), String(slots[0]!.pgno), '8']) };
+    })());
+
   it('worker.terminate() of a member while the leader settles its commits, 8 times: no crash (the outcomes delivered to a worker whose JS had stopped were written through a null typed array: SIGSEGV), the leader commits on and closes, the database stays whole', async () => {
-    const dir = tmpDir('walnut-lanes-');
-    const { file, slots } = laneDatabase(dir, 'terminate-member');
-    const r = await runNode(path.join(HELPERS, 'lane-terminate-child.js'), [file, JSON.stringify(slots.slice(1, 4)), String(slots[0]!.pgno), '8']);
+    const { file, r } = await terminatingMembers();
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^done \{.*\}\n$/);
     expect(sqliteIntegrity(file)).toEqual(['ok']);
   }, 60_000);
 
   it('the lane counts every commit its leader wrote: a terminated member\'s commits written after it left are in lane.commits and lane.batches (they were dropped: fewer than the committer wrote)', async () => {
-    const dir = tmpDir('walnut-lanes-');
-    const { file, slots } = laneDatabase(dir, 'terminate-count');
-    const r = await runNode(path.join(HELPERS, 'lane-terminate-child.js'), [file, JSON.stringify(slots.slice(1, 4)), String(slots[0]!.pgno), '8']);
+    const { r } = await terminatingMembers();
     expect(r.code).toBe(0);
     const done = JSON.parse(r.stdout.slice('done '.length)) as { commits: number; written: number; batches: number; lane: { commits: number; batches: number } };
     expect(done.written).toBeGreaterThan(done.commits); // members' commits were written too
