@@ -24,6 +24,7 @@ import { runNode, sqliteWriters } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { freePort, NATS_SKIP, startNatsCluster, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { Database } from '../helpers/sqlite';
+import { pageRoles } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 if (NATS_SKIP !== null) console.warn(NATS_SKIP);
@@ -301,6 +302,76 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     expect(replicaView.integrity).toBe('ok');
     expect(replicaView.rows).toBe(primaryView.rows);
     expect(JSON.parse(replicaView.rows)).toHaveLength(64 * 4 + sqliteCommits);
+    await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('at scale: a primary\'s WAL grows past 16,000 frames (5+ -shm segments, 1 KiB pages) while python3 inserts from another process beside 8 walnut committers; the replica equals the primary at the last commit, integrity ok, every commit in the stream once and applied once', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    // 1 KiB pages; rows whose blobs overflow: walnut's committers stamp overflow pages (chain link kept), python3 inserts rows
+    const file = path.join(dir, `scale${n++}.db`);
+    const db = new Database(file);
+    db.pragma('page_size = 1024');
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+    for (let i = 0; i < 8; i++) db.prepare('INSERT INTO t(w, v) VALUES (0, ?)').run(Buffer.alloc(4 * 1024, i));
+    db.close();
+    const bytes = fs.readFileSync(file);
+    const slots = pageRoles(file).pages.filter((p) => p.role === 'overflow').slice(0, 8).map((p) => ({ pgno: p.pgno, next: bytes.readUInt32BE((p.pgno - 1) * 1024) }));
+    const store = await open(file, { autoCheckpoint: false });
+    const r = store.replicateTo({ servers: server.url, stream: 'scale', stopTimeoutMs: 60_000 });
+    const bases: number[] = [];
+    r.on('base', (b: { seq: number }) => bases.push(b.seq));
+    await r.ready;
+    const replicaPath = path.join(dir, 'scale-replica.db');
+    const replica = await openReplica(replicaPath, { servers: server.url, stream: 'scale' });
+
+    // 10,000 frames first, fast: the database's pages committed again unchanged
+    const snap = await store.snapshot();
+    const all = await Promise.all(Array.from({ length: snap.dbSize }, (_, k) => snap.read(k + 1)));
+    snap.release();
+    while (store.metrics().walFrames < 10_000) await store.commit(all.map((data, k) => ({ pgno: k + 1, data })));
+    const mxFrame = (): number => fs.readFileSync(`${file}-shm`).readUInt32LE(16); // the wal-index header's, whoever wrote last
+    expect(mxFrame()).toBeLessThan(12_254); // segments 0-2: the next boundaries are crossed below, with everyone writing
+
+    // python3 (wal_autocheckpoint 0) beside 8 walnut committers, 800 one-page commits each: past 16,350 frames with walnut's alone
+    const python = sqliteWriters(file, 1, 4, 0);
+    const COMMITS = 800;
+    await Promise.all(slots.map(async (slot, w) => {
+      for (let k = 1; k <= COMMITS; k++) {
+        const page = Buffer.alloc(1024, (w * 7 + k) & 0xff);
+        page.writeUInt32BE(slot.next, 0);
+        page.writeUInt32BE(k, 12);
+        await store.commit([{ pgno: slot.pgno, data: page }]);
+      }
+    }));
+    const pythonCommits = await python;
+    expect(pythonCommits).toBeGreaterThan(0);
+    expect(mxFrame()).toBeGreaterThan(16_350);
+    expect(fs.statSync(`${file}-shm`).size).toBeGreaterThanOrEqual(5 * 32_768);
+
+    await caughtUp(r, replica);
+    const m = r.metrics();
+    const logged = await loggedCommits([server.url], 'scale');
+    expect(logged).toEqual(Array.from({ length: logged.length }, (_, i) => logged[0]! + i)); // in order, none twice, no gap
+    expect(logged[logged.length - 1]).toBe(m.publishedSeq);
+    expect(logged[0]).toBe(bases[0]! + 1); // the log goes on from the session's first base
+    const lag = replica.lag();
+    expect(lag).toMatchObject({ appliedSeq: m.publishedSeq, rebases: 0 });
+    expect(lag.appliedCommits).toBe(m.publishedSeq - bases[0]!); // each commit applied once
+
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    const primaryView = sqliteView(file);
+    const replicaView = sqliteView(replicaPath);
+    expect(replicaView.integrity).toBe('ok');
+    expect(replicaView.rows).toBe(primaryView.rows);
+    const rows = JSON.parse(replicaView.rows) as Array<{ w: number }>;
+    expect(rows.filter((row) => row.w === 1)).toHaveLength(pythonCommits);
+    const rsnap = await replica.store.snapshot();
+    const stamps = await Promise.all(slots.map(async (s) => (await rsnap.read(s.pgno)).readUInt32BE(12)));
+    rsnap.release();
+    expect(stamps).toEqual(Array(8).fill(COMMITS));
     await replica.close();
     await store.close();
   }, 60_000);
