@@ -22,6 +22,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { walnutError } from '../errors';
+import { unknownOptionName } from '../option-names';
 import { newDatabasePage1 } from '../format/db-header';
 import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../wal-index/snapshot';
@@ -622,7 +623,7 @@ export class Store {
   metrics(options: { format: 'prometheus' }): string;
   metrics(options?: { format?: 'object' | 'prometheus' }): StoreMetrics | string {
     const format: unknown = options === undefined || options === null ? 'object' : typeof options === 'object' ? (options.format ?? 'object') : undefined;
-    if ((format !== 'object' && format !== 'prometheus') || (typeof options === 'object' && options !== null && Object.keys(options).some((k) => k !== 'format'))) {
+    if ((format !== 'object' && format !== 'prometheus') || (typeof options === 'object' && options !== null && unknownOptionName(options, ['format']) !== undefined)) {
       // metrics('prometheus') or { format: 'text' } gave the object: a scrape would serve "[object Object]"
       throw walnutError('WALNUT_INVALID_ARGUMENT', `metrics options must be { format: 'object' | 'prometheus' }, not ${typeof options === 'object' ? JSON.stringify(options) : String(options)}`, { reason: 'options' });
     }
@@ -695,7 +696,7 @@ export class Store {
 function sequencedOption(options: SnapshotOptions | undefined): boolean {
   if (options === undefined || options === null) return true;
   const v = (options as { sequenced?: unknown }).sequenced;
-  if (typeof options !== 'object' || (v !== undefined && typeof v !== 'boolean') || Object.keys(options).some((k) => k !== 'sequenced')) {
+  if (typeof options !== 'object' || (v !== undefined && typeof v !== 'boolean') || unknownOptionName(options, ['sequenced']) !== undefined) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'snapshot options must be { sequenced?: boolean }', { reason: 'options' });
   }
   return v !== false;
