@@ -549,6 +549,10 @@ export class Store {
    */
   exportTo(target: WalRecordSink | Writable | ExportFile, options: ExportOptions = {}): ExportHandle {
     this.#checkOpen();
+    return this.#startExport(target, options);
+  }
+
+  #startExport(target: WalRecordSink | Writable | ExportFile, options: ExportOptions): ExportHandle {
     const handle = startExport(this.#index, target, options);
     this.#exports.add(handle);
     void handle.done.finally(() => this.#exports.delete(handle)).catch(() => undefined);
@@ -567,13 +571,16 @@ export class Store {
     this.#checkOpen();
     const resolved = resolveReplicateOptions(options);
     let r: ReplicationHandle;
+    // close() stops a replication (it publishes what was committed, even when stopped before it
+    // began) before it cuts exports: until it has ended, its exports pass the close gate
+    const exportTo = (sink: WalRecordSink, o: ExportOptions): ExportHandle => (this.#replications.has(r) ? this.#startExport(sink, o) : this.exportTo(sink, o));
     if (resolved.thread && this.#options.lockingMode === 'shared') {
       const { dev, ino } = fs.fstatSync(this.#index.db.fd);
-      r = new ReplicationThread(this.#index.dbPath, { dev, ino }, this.exportTo.bind(this), resolved, this.#options.busyTimeout);
+      r = new ReplicationThread(this.#index.dbPath, { dev, ino }, exportTo, resolved, this.#options.busyTimeout);
     } else {
       // base images are durable state: the publisher's snapshots do not see sequenced commits
-      const source = { path: this.path, pageSize: this.pageSize, exportTo: this.exportTo.bind(this), snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };
-      r = startReplication(source, options);
+      const source = { path: this.path, pageSize: this.pageSize, exportTo, snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };
+      r = startReplication(source, resolved);
     }
     this.#replications.add(r);
     r.once('end', () => this.#replications.delete(r));

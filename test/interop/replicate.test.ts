@@ -256,7 +256,7 @@ describe('openReplica options (no server needed)', () => {
     for (const thread of [true, false]) {
       const store = await open(newPrimary());
       const servers = `nats://127.0.0.1:${await freePort()}`;
-      const r = store.replicateTo({ servers, stream: 'nobody', thread });
+      const r = store.replicateTo({ servers, stream: 'nobody', thread, stopTimeoutMs: 500 }); // close() tries to publish that long
       const errors: WalnutError[] = [];
       const told = new Promise<void>((resolve) => r.on('error', (e: WalnutError) => (errors.push(e), resolve())));
       await store.commit([{ pgno: 3, data: noise(1) }]);
@@ -270,6 +270,22 @@ describe('openReplica options (no server needed)', () => {
       await store.close();
     }
   }, 30_000);
+
+  it('stop() that ends a replication before any session began (no server answered within stopTimeoutMs): ready rejects WALNUT_CLOSED, on a worker thread and on the store\'s loop', async () => {
+    for (const thread of [true, false]) {
+      const store = await open(newPrimary());
+      const r = store.replicateTo({ servers: `nats://127.0.0.1:${await freePort()}`, stream: 'nobody', thread, stopTimeoutMs: 100 });
+      await r.stop();
+      await expectRejectsWalnut(r.ready, 'WALNUT_CLOSED');
+      await store.close();
+    }
+  }, 30_000);
+
+  it('restoreFromNats refuses an option it does not take with WALNUT_INVALID_ARGUMENT before connecting, as restore does (a misspelt until restored the newest state)', async () => {
+    const servers = `nats://127.0.0.1:${await freePort()}`; // nothing listens there: refused before any connection is tried
+    await expectRejectsWalnut(restoreFromNats(path.join(dir, `nats-restore${n++}.db`), { servers, stream: 's', untill: 5 } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+    await expectRejectsWalnut(restoreFromNats(path.join(dir, `nats-restore${n++}.db`), { servers, stream: 's', onProgress: 'yes' } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'onProgress' });
+  });
 });
 
 describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? ` (skipped: ${NATS_SKIP})` : ''}`, () => {
@@ -786,5 +802,45 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     for (let i = 0; i < 5; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
     await store.close();
     expect(r.metrics()).toMatchObject({ publishedSeq: 5, exportedSeq: 5 });
+  }, 30_000);
+
+  it('stop() or close() right after replicateTo publishes what was committed before it (a graceful stop flushes), on a worker thread and on the store\'s loop: ready resolves, the stream restores to the primary\'s state, restoreFromNats reports progress (before: nothing was published, and ready resolved all the same)', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    for (const thread of [true, false]) {
+      for (const how of ['stop', 'close'] as const) {
+        const store = await open(newPrimary());
+        for (let i = 0; i < 5; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
+        const expected = await pages(store);
+        const stream = `flush-${thread}-${how}`;
+        const r = store.replicateTo({ servers: server.url, stream, thread, stopTimeoutMs: 60_000 });
+        if (how === 'stop') await r.stop();
+        else await store.close();
+        await r.ready;
+        expect(r.metrics().publishedSeq, `${stream}`).toBe(r.metrics().exportedSeq);
+        const out = path.join(dir, `${stream}.db`);
+        const progress: number[] = [];
+        await restoreFromNats(out, { servers: server.url, stream, onProgress: (bytes) => progress.push(bytes) });
+        const restored = fs.readFileSync(out);
+        expect(Array.from({ length: restored.length / 4096 }, (_, k) => xxh3_128(restored.subarray(k * 4096, (k + 1) * 4096)).toString(16)), stream).toEqual(expected);
+        expect(progress.length, stream).toBeGreaterThan(0);
+        expect(progress.every((b, i) => i === 0 || b >= progress[i - 1]!)).toBe(true);
+        if (how === 'stop') await store.close();
+      }
+    }
+  }, 60_000);
+
+  it('a replication worker that crashes (an exception it does not catch) is one error WALNUT_IO WorkerExited, then end (it was two errors: the worker\'s \'error\' and its exit each raised one)', async () => {
+    const { store, r } = await replicating('crash');
+    const errors: WalnutError[] = [];
+    r.on('error', (e: WalnutError) => errors.push(e));
+    const ended = new Promise<void>((res) => r.once('end', () => res()));
+    for (let i = 0; i < 5; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
+    (r as ReplicationThread).worker.postMessage(null); // its message handler throws on it
+    await ended;
+    expect(errors.map((e) => [e.code, e.reason])).toEqual([['WALNUT_IO', 'WorkerExited']]);
+    expect(r.metrics().lastError).toMatch(/^WALNUT_IO: /);
+    await store.commit([{ pgno: 9, data: noise(9) }]);
+    await store.close();
   }, 30_000);
 });
