@@ -1,8 +1,8 @@
 /**
  * option-names.ts — the one check of an options object's names, shared by every verb that
- * takes options (open, commit, metrics, snapshot, restore, restoreFromNats, verify, replicateTo,
- * openReplica): a name the verb does not take is refused, never dropped, since a misspelt
- * option (maxInflight, unitl) would silently fall back to its default.
+ * takes options (open, commit, metrics, snapshot, exportTo, restore, restoreFromNats, verify,
+ * replicateTo, openReplica): a name the verb does not take is refused, never dropped, since a
+ * misspelt option (maxInflight, unitl, folow) would silently fall back to its default.
  *
  * Invariant: only the names are looked at here (own enumerable keys, in their order); each
  * caller refuses in its own words, with its own error code and reason, which callers and
