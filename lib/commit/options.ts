@@ -4,6 +4,7 @@
  */
 import { walnutError } from '../errors';
 import { isValidPageSize } from '../format/page-size';
+import { unknownOptionName } from '../option-names';
 import { MAX_PAGE_COUNT } from './pages';
 
 export type Synchronous = 'full' | 'normal' | 'off';
@@ -97,13 +98,19 @@ export interface ResolvedOptions {
   shareLane: boolean;
 }
 
-const KNOWN = new Set(['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal', 'convert', 'maxPageCount', 'shareLane']);
+const KNOWN = ['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal', 'convert', 'maxPageCount', 'shareLane'];
 
 /** SQLite's default max_page_count before 3.45 (what the sqlite3 of many systems still has). */
 const DEFAULT_MAX_PAGE_COUNT = 0x3fffffff;
 
 function invalid(option: string, message: string): never {
   throw walnutError('WALNUT_INVALID_ARGUMENT', `option ${option}: ${message}`, { reason: option });
+}
+
+/** An option of `o` not in `known` is refused (reason: `prefix` + its name). */
+function refuseUnknown(o: object, known: readonly string[], prefix: string): void {
+  const key = unknownOptionName(o, known);
+  if (key !== undefined) invalid(`${prefix}${key}`, 'is not a walnut option');
 }
 
 function nonNegativeInteger(v: unknown, option: string): number {
@@ -114,7 +121,7 @@ function nonNegativeInteger(v: unknown, option: string): number {
 export function resolveOptions(options: OpenOptions | undefined): ResolvedOptions {
   const o = (options ?? {}) as Record<string, unknown>;
   if (typeof o !== 'object' || o === null) invalid('options', 'must be an object');
-  for (const key of Object.keys(o)) if (!KNOWN.has(key)) invalid(key, 'is not a walnut option');
+  refuseUnknown(o, KNOWN, '');
   const pageSize = o['pageSize'] === undefined ? 4096 : (o['pageSize'] as number);
   if (!isValidPageSize(pageSize)) invalid('pageSize', 'must be a power of two between 512 and 65536');
   const synchronous = (o['synchronous'] ?? 'full') as Synchronous;
@@ -123,7 +130,7 @@ export function resolveOptions(options: OpenOptions | undefined): ResolvedOption
   if (lockingMode !== 'shared' && lockingMode !== 'exclusive') invalid('lockingMode', "must be 'shared' or 'exclusive'");
   const gc = (o['groupCommit'] ?? {}) as Record<string, unknown>;
   if (typeof gc !== 'object' || gc === null) invalid('groupCommit', 'must be an object');
-  for (const key of Object.keys(gc)) if (key !== 'maxBatchBytes' && key !== 'maxWaitMicros') invalid(`groupCommit.${key}`, 'is not a walnut option');
+  refuseUnknown(gc, ['maxBatchBytes', 'maxWaitMicros'], 'groupCommit.');
   const maxBatchBytes = gc['maxBatchBytes'] === undefined ? 8 << 20 : nonNegativeInteger(gc['maxBatchBytes'], 'groupCommit.maxBatchBytes');
   if (maxBatchBytes < 1) invalid('groupCommit.maxBatchBytes', 'must be at least 1');
   const maxWaitMicros = gc['maxWaitMicros'] === undefined ? 0 : nonNegativeInteger(gc['maxWaitMicros'], 'groupCommit.maxWaitMicros');
@@ -134,7 +141,7 @@ export function resolveOptions(options: OpenOptions | undefined): ResolvedOption
   if (o['fec'] !== undefined && o['fec'] !== false) {
     const f = o['fec'] as Record<string, unknown>;
     if (typeof f !== 'object' || f === null) invalid('fec', "must be false or { repairSymbols, codec: 'rs' | 'raptorq' }");
-    for (const key of Object.keys(f)) if (key !== 'repairSymbols' && key !== 'codec') invalid(`fec.${key}`, 'is not a walnut option');
+    refuseUnknown(f, ['repairSymbols', 'codec'], 'fec.');
     const codec = (f['codec'] ?? 'rs') as 'rs' | 'raptorq';
     if (codec !== 'rs' && codec !== 'raptorq') invalid('fec.codec', "must be 'rs' or 'raptorq'");
     const r = f['repairSymbols'] === undefined ? 2 : f['repairSymbols'];

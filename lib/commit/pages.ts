@@ -29,6 +29,7 @@
  */
 import { walnutError } from '../errors';
 import { decodeDbHeader, isWalMode, lockBytePage, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSize } from '../format/db-header';
+import { unknownOptionName } from '../option-names';
 import type { WalPage } from '../wal/wal-file';
 
 export interface PageWrite {
@@ -95,7 +96,8 @@ function checkPage1(data: Uint8Array, rules: PageRules): void {
 export function commitDbSize(options: unknown, rules: PageRules, known: readonly string[] = ['dbSize']): number | undefined {
   if (options === undefined || options === null) return undefined;
   if (typeof options !== 'object' || Array.isArray(options)) invalid('options', `commit options must be an object: { ${known.join(', ')} }`);
-  for (const key of Object.keys(options)) if (!known.includes(key)) invalid('options', `commit option ${key} does not exist (only ${known.join(', ')})`);
+  const key = unknownOptionName(options, known);
+  if (key !== undefined) invalid('options', `commit option ${key} does not exist (only ${known.join(', ')})`);
   return checkDbSize((options as { dbSize?: unknown }).dbSize, rules);
 }
 

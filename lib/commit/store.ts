@@ -22,6 +22,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { walnutError } from '../errors';
+import { unknownOptionName } from '../option-names';
 import { newDatabasePage1 } from '../format/db-header';
 import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../wal-index/snapshot';
@@ -548,6 +549,10 @@ export class Store {
    */
   exportTo(target: WalRecordSink | Writable | ExportFile, options: ExportOptions = {}): ExportHandle {
     this.#checkOpen();
+    return this.#startExport(target, options);
+  }
+
+  #startExport(target: WalRecordSink | Writable | ExportFile, options: ExportOptions): ExportHandle {
     const handle = startExport(this.#index, target, options);
     this.#exports.add(handle);
     void handle.done.finally(() => this.#exports.delete(handle)).catch(() => undefined);
@@ -566,13 +571,16 @@ export class Store {
     this.#checkOpen();
     const resolved = resolveReplicateOptions(options);
     let r: ReplicationHandle;
+    // close() stops a replication (it publishes what was committed, even when stopped before it
+    // began) before it cuts exports: until it has ended, its exports pass the close gate
+    const exportTo = (sink: WalRecordSink, o: ExportOptions): ExportHandle => (this.#replications.has(r) ? this.#startExport(sink, o) : this.exportTo(sink, o));
     if (resolved.thread && this.#options.lockingMode === 'shared') {
       const { dev, ino } = fs.fstatSync(this.#index.db.fd);
-      r = new ReplicationThread(this.#index.dbPath, { dev, ino }, this.exportTo.bind(this), resolved, this.#options.busyTimeout);
+      r = new ReplicationThread(this.#index.dbPath, { dev, ino }, exportTo, resolved, this.#options.busyTimeout);
     } else {
       // base images are durable state: the publisher's snapshots do not see sequenced commits
-      const source = { path: this.path, pageSize: this.pageSize, exportTo: this.exportTo.bind(this), snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };
-      r = startReplication(source, options);
+      const source = { path: this.path, pageSize: this.pageSize, exportTo, snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };
+      r = startReplication(source, resolved);
     }
     this.#replications.add(r);
     r.once('end', () => this.#replications.delete(r));
@@ -622,7 +630,7 @@ export class Store {
   metrics(options: { format: 'prometheus' }): string;
   metrics(options?: { format?: 'object' | 'prometheus' }): StoreMetrics | string {
     const format: unknown = options === undefined || options === null ? 'object' : typeof options === 'object' ? (options.format ?? 'object') : undefined;
-    if ((format !== 'object' && format !== 'prometheus') || (typeof options === 'object' && options !== null && Object.keys(options).some((k) => k !== 'format'))) {
+    if ((format !== 'object' && format !== 'prometheus') || (typeof options === 'object' && options !== null && unknownOptionName(options, ['format']) !== undefined)) {
       // metrics('prometheus') or { format: 'text' } gave the object: a scrape would serve "[object Object]"
       throw walnutError('WALNUT_INVALID_ARGUMENT', `metrics options must be { format: 'object' | 'prometheus' }, not ${typeof options === 'object' ? JSON.stringify(options) : String(options)}`, { reason: 'options' });
     }
@@ -695,7 +703,7 @@ export class Store {
 function sequencedOption(options: SnapshotOptions | undefined): boolean {
   if (options === undefined || options === null) return true;
   const v = (options as { sequenced?: unknown }).sequenced;
-  if (typeof options !== 'object' || (v !== undefined && typeof v !== 'boolean') || Object.keys(options).some((k) => k !== 'sequenced')) {
+  if (typeof options !== 'object' || (v !== undefined && typeof v !== 'boolean') || unknownOptionName(options, ['sequenced']) !== undefined) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'snapshot options must be { sequenced?: boolean }', { reason: 'options' });
   }
   return v !== false;

@@ -34,6 +34,7 @@ import { nativeExportIo } from '../native';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
+import { unknownOptionName } from '../option-names';
 import { BaseImageReader } from './base-reader';
 import { snapshotFrames, WalFollower, type FrameSource } from './follow';
 import { appendFramedRecords, ByteBlocks, MAX_RECORD, type RecordBatchSink } from './framing';
@@ -60,7 +61,7 @@ const READ_BYTES = 4 << 20;
 /** The longest poll interval setTimeout keeps (2^31 - 1 ms); a longer one would fire at once. */
 const MAX_POLL_MS = 0x7fffffff;
 
-/** Export options: undefined or null (none), else follow a boolean and pollMs a whole number of ms. */
+/** Export options: undefined or null (none), else follow a boolean and pollMs a whole number of ms, and nothing else (a misspelt follow exported once and ended). */
 function checkExportOptions(options: unknown): ExportOptions {
   const invalid = (reason: string, message: string): never => {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `export option ${message}`, { reason });
@@ -68,6 +69,8 @@ function checkExportOptions(options: unknown): ExportOptions {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object' || Array.isArray(options)) invalid('options', 'options must be an object: { follow, pollMs }');
   const o = options as Record<string, unknown>;
+  const key = unknownOptionName(o, ['follow', 'pollMs']);
+  if (key !== undefined) invalid('options', `${key} does not exist (only follow, pollMs)`);
   if (o['follow'] !== undefined && typeof o['follow'] !== 'boolean') invalid('follow', 'follow must be true or false');
   const poll = o['pollMs'];
   if (poll !== undefined && (typeof poll !== 'number' || !Number.isInteger(poll) || poll < 1 || poll > MAX_POLL_MS)) invalid('pollMs', `pollMs must be an integer in 1..${MAX_POLL_MS}`);

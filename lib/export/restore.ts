@@ -71,6 +71,7 @@ import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/w
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { checkDbPath, requireRegularFiles, resolvedPath } from '../io/real-path';
 import { nativeExportIo, type NativeLockHolder } from '../native';
+import { unknownOptionName } from '../option-names';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
 import { PageWriter } from './page-writer';
@@ -224,12 +225,9 @@ function checkArguments(source: unknown, dbPath: unknown, options: unknown): voi
   }
   checkDbPath(dbPath);
   if (options === null || typeof options !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', `restore options must be an object: { until, force }, not ${options === null ? 'null' : typeof options}`, { reason: 'options' });
-  for (const key of Object.keys(options)) {
-    if (key !== 'until' && key !== 'force' && key !== 'onProgress') {
-      // a misspelt `until` would restore the stream's last state instead of the point asked for
-      throw walnutError('WALNUT_INVALID_ARGUMENT', `restore takes the options until, force and onProgress, not ${JSON.stringify(key)}`, { reason: 'options' });
-    }
-  }
+  const key = unknownOptionName(options, ['until', 'force', 'onProgress']);
+  // a misspelt `until` would restore the stream's last state instead of the point asked for
+  if (key !== undefined) throw walnutError('WALNUT_INVALID_ARGUMENT', `restore takes the options until, force and onProgress, not ${JSON.stringify(key)}`, { reason: 'options' });
   const { force } = options as { force?: unknown };
   if (force !== undefined && typeof force !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `force must be true or false, not ${typeof force}`, { reason: 'force' });
 }

@@ -164,7 +164,8 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
  * (a sink nobody reads any more must not keep it waiting) and closes its connection, which
  * drops its read mark, before the stream emits 'close'.
  */
-export function createExportStream(dbPath: string, options: ExportOptions & WalIndexOptions = {}): Readable {
+export function createExportStream(dbPath: string, options: ExportOptions & Pick<WalIndexOptions, 'busyTimeout'> = {}): Readable {
+  const { busyTimeout = 5000, ...exportOptions } = options ?? {}; // the rest is the export's (checked there)
   let run: ExportRun | null = null;
   let ended: Promise<void> = Promise.resolve();
   const out = new PassThrough({
@@ -174,10 +175,10 @@ export function createExportStream(dbPath: string, options: ExportOptions & WalI
     },
   });
   ended = (async () => {
-    const index = await WalIndex.open(dbPath, { busyTimeout: options.busyTimeout ?? 5000 });
+    const index = await WalIndex.open(dbPath, { busyTimeout });
     try {
       if (out.destroyed) return;
-      run = startExport(index, out, options);
+      run = startExport(index, out, exportOptions);
       await run.done;
       out.end();
     } finally {

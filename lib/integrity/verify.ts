@@ -25,6 +25,7 @@ import { auditSidecar, repairWal } from '../fec/repair';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
 import { frameOffset } from '../format/wal-header';
+import { unknownOptionName } from '../option-names';
 import { hotJournalProblem } from '../wal-index/journal-mode';
 import { WalIndex } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
@@ -71,7 +72,8 @@ function checkVerifyOptions(options: unknown): void {
   };
   if (options === null || typeof options !== 'object') bad(`not ${options === null ? 'null' : typeof options}`);
   const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) if (key !== 'maxFindings' && key !== 'pageChecksums' && key !== 'busyTimeout') bad(`${JSON.stringify(key)} is not one of them`);
+  const key = unknownOptionName(o, ['maxFindings', 'pageChecksums', 'busyTimeout']);
+  if (key !== undefined) bad(`${JSON.stringify(key)} is not one of them`);
   if (o['maxFindings'] !== undefined && (typeof o['maxFindings'] !== 'number' || !Number.isInteger(o['maxFindings']) || o['maxFindings'] < 1)) bad('maxFindings must be a whole number >= 1');
   if (o['pageChecksums'] !== undefined && typeof o['pageChecksums'] !== 'boolean') bad('pageChecksums must be true or false');
 }

@@ -25,6 +25,7 @@ import type { JetStreamClient, JetStreamManager, JetStreamPublishOptions, Stored
 
 import { walnutError, type WalnutError } from '../errors';
 import { StreamMagic } from '../export/framing';
+import { unknownOptionName } from '../option-names';
 
 export const HEADER = {
   SESSION: 'Walnut-Session',
@@ -77,9 +78,8 @@ export function integerOption<T extends object>(o: T, name: keyof T & string, df
 
 /** Refuses an option `what` does not take (reason: its name), as open() does: a misspelt maxInflight would be dropped silently. */
 export function checkOptionNames(o: object, known: readonly string[], what: string): void {
-  for (const key of Object.keys(o)) {
-    if (!known.includes(key)) throw walnutError('WALNUT_INVALID_ARGUMENT', `${key} is not an option of ${what} (${known.join(', ')})`, { reason: key });
-  }
+  const key = unknownOptionName(o, known);
+  if (key !== undefined) throw walnutError('WALNUT_INVALID_ARGUMENT', `${key} is not an option of ${what} (${known.join(', ')})`, { reason: key });
 }
 
 export function checkServers(servers: unknown): string[] {

@@ -28,6 +28,10 @@
  *    Walnut-Log-From = (last such message) + 1 on. Such a base ends with the generation's
  *    WAL_HEADER anchored at S's commit frame, so base + the log's commits after S is an
  *    export stream restore.ts takes as it is (restore-nats.ts).
+ *  - stop() publishes what was committed before it, within stopTimeoutMs: called before the
+ *    first session began, it still connects (until that deadline), starts that session and
+ *    lets its export make one pass; no session starts after stop(). `ready` resolves once a
+ *    session has begun (its export's first record), and rejects if the replication ended first.
  *  - With `delta` (default) a frame whose page has a previous version in the stream goes as
  *    PAGE_DELTA when that is smaller (export/page-delta.ts); the versions are kept per session.
  */
@@ -124,10 +128,16 @@ export interface ReplicationSource {
  * of them queued by the export ageMs ago), 'error' (WalnutError, not fatal), 'end' (stopped, disconnected).
  */
 export interface ReplicationHandle extends EventEmitter {
-  /** Resolves once the stream exists and the first session's export has begun. */
+  /**
+   * Resolves once the stream exists and the first session's export has begun; rejects
+   * (WALNUT_CLOSED when stopped) if the replication ends before any session began.
+   */
   readonly ready: Promise<void>;
   metrics(): ReplicationMetrics;
-  /** Publishes what is committed now (bounded by stopTimeoutMs), then disconnects. */
+  /**
+   * Publishes what is committed now (bounded by stopTimeoutMs), then disconnects; called before
+   * the replication is ready, it still connects, starts a session and publishes (a flush).
+   */
   stop(): Promise<void>;
 }
 
@@ -268,8 +278,16 @@ class Session {
   abandoned = false;
   wake: (() => void) | null = null;
 
-  constructor(readonly r: Replication, opts: Resolved) {
+  /** `begin`: called at the export's first sink call (the session has begun: its export has its snapshot). */
+  constructor(readonly r: Replication, opts: Resolved, begin: () => void) {
     this.versions = opts.delta ? new PageVersions(opts.deltaCacheBytes) : null;
+    this.#begin = begin;
+  }
+
+  #begin: (() => void) | null;
+  #began(): void {
+    this.#begin?.();
+    this.#begin = null;
   }
 
   /**
@@ -281,6 +299,7 @@ class Session {
    */
   sink(): WalRecordSink {
     const room = async (): Promise<void> => {
+      this.#began();
       while (!this.following && !this.abandoned && this.queuedBytes > this.r.options.maxLagBytes >>> 1) {
         await new Promise<void>((resolve) => {
           this.room = resolve;
@@ -302,6 +321,7 @@ class Session {
       },
       // the exporter flushes once its first pass is out, and after each pass from then on
       flush: async () => {
+        this.#began();
         this.following = true;
         this.wake?.();
       },
@@ -470,9 +490,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   #done: Promise<void>;
   #m = { sessions: 0, bases: 0, lagResets: 0, lastError: null as string | null };
 
-  constructor(source: ReplicationSource, options: ReplicateOptions) {
+  /** `options` resolved by resolveReplicateOptions (the caller has checked them already). */
+  constructor(source: ReplicationSource, options: Resolved) {
     super();
-    this.options = resolveReplicateOptions(options);
+    this.options = options;
     this.#source = source;
     this.#subjects = subjectsOf(this.options.stream);
     let ready!: () => void;
@@ -482,10 +503,17 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       failed = rej;
     });
     this.ready.catch(() => undefined);
-    this.#done = this.#run(ready)
-      .then(() => ready(), (e) => {
+    let began = false;
+    const begin = (): void => {
+      began = true;
+      ready();
+    };
+    this.#done = this.#run(begin)
+      .then(() => {
+        if (!began) failed(walnutError('WALNUT_CLOSED', 'the replication stopped before its first session began', { path: source.path }));
+      }, (e) => {
         failed(e);
-        this.#error(e);
+        if (!(began === false && e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && this.#stopping)) this.#error(e); // ready tells a stop before it began
       })
       .finally(() => this.emit('end'));
   }
@@ -549,19 +577,25 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     if (this.listenerCount('error') > 0) this.emit('error', w);
   }
 
-  async #run(ready: () => void): Promise<void> {
-    const stopped = (): boolean => this.#stopping;
+  /**
+   * Sessions until stop(): the first one even when stop() came before it (its export's one pass
+   * is the flush: what was committed before stop() is published), none after stop(). `begin`
+   * is called once a session's export has begun. Connecting and creating the stream are given
+   * up only once stop()'s deadline has passed.
+   */
+  async #run(begin: () => void): Promise<void> {
+    const stopped = (): boolean => this.#stopping && performance.now() > this.#stopDeadline;
     this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`, (e) => this.#error(e));
     try {
       const lastSeq = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped);
       this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight);
-      while (!this.#stopping) {
-        const s = new Session(this, this.options);
+      for (let first = true; first || !this.#stopping; first = false) {
+        const s = new Session(this, this.options, begin);
         this.#session = s;
         this.#m.sessions++;
         const exp = this.#source.exportTo(s.sink(), { follow: true, pollMs: this.options.pollMs });
         this.#export = exp;
-        ready();
+        if (this.#stopping) exp.stop(); // stop() came first: one pass, then the export ends
         const exportEnded = exp.done.then(
           () => null,
           (e: unknown) => e,
@@ -580,7 +614,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         if (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && !s.abandoned) break; // the store closed
         // abandoned: the next session starts once the stream answers again (its base would be
         // dropped too), after a passive checkpoint, so that its export replays little of the WAL
-        if (s.abandoned) {
+        if (s.abandoned && !this.#stopping) {
           await ensureStream(this.#link, this.options.stream, this.options.limits, stopped).catch(() => undefined);
           await this.#source.checkpoint('passive').catch(() => undefined);
         }
@@ -779,6 +813,6 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   }
 }
 
-export function startReplication(source: ReplicationSource, options: ReplicateOptions): Replication {
+export function startReplication(source: ReplicationSource, options: Resolved): Replication {
   return new Replication(source, options);
 }

@@ -15,6 +15,7 @@ import { restore, type RestoreOptions, type RestoreResult } from '../export/rest
 import { WalStreamReader } from '../export/framing';
 import { KIND } from '../export/records';
 import { walnutError, WalnutError } from '../errors';
+import { unknownOptionName } from '../option-names';
 import { checkServers, checkStreamName, connectNats, frameMessage, HEADER, messageAt, subjectsOf, type NatsLink } from './nats';
 
 export interface NatsRestoreOptions extends RestoreOptions {
@@ -75,7 +76,16 @@ async function* streamOf(link: NatsLink, stream: string, logSubject: string, bas
   }
 }
 
+const NATS_RESTORE_OPTIONS = ['servers', 'stream', 'until', 'force', 'onProgress'] as const;
+
+/** restore()'s options and checks (restore.ts), from the stream named by servers and stream; onProgress counts the stream bytes restore reads. */
 export async function restoreFromNats(dbPath: string, options: NatsRestoreOptions): Promise<RestoreResult> {
+  if (typeof options === 'object' && options !== null) {
+    // as restore() refuses them (reason 'options'), before anything connects
+    const key = unknownOptionName(options, NATS_RESTORE_OPTIONS);
+    if (key !== undefined) throw walnutError('WALNUT_INVALID_ARGUMENT', `restoreFromNats takes the options ${NATS_RESTORE_OPTIONS.join(', ')}, not ${JSON.stringify(key)}`, { reason: 'options' });
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw walnutError('WALNUT_INVALID_ARGUMENT', 'onProgress must be a function', { reason: 'onProgress' });
+  }
   const servers = checkServers(options?.servers);
   const stream = checkStreamName(options?.stream);
   const subjects = subjectsOf(stream);
@@ -97,7 +107,7 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
       const earliest = session[0]!;
       throw walnutError('WALNUT_INVALID_ARGUMENT', `until is before the earliest state the stream can restore: commit ${earliest.seq} at ${new Date(earliest.time).toISOString()} (session ${earliest.session})`, { reason: 'BeforeEarliest' });
     }
-    return await restore(streamOf(link, stream, subjects.log, base), dbPath, { until, force: options.force }).catch((e) => {
+    return await restore(streamOf(link, stream, subjects.log, base), dbPath, { until, force: options.force, onProgress: options.onProgress }).catch((e) => {
       if (e instanceof WalnutError) throw e;
       throw walnutError('WALNUT_IO', `reading the JetStream stream ${stream} failed: ${(e as Error).message}`, { reason: 'nats', cause: e });
     });

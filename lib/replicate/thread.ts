@@ -23,8 +23,9 @@
  *    exportedSeq and the lag with it (publishedSeq <= exportedSeq, as in-thread).
  *  - 'end' is emitted once, after the worker has exited (its connection closed). A worker that
  *    exits without having ended its replication (terminated, crashed) is an 'error',
- *    WALNUT_IO reason WorkerExited, then 'end'; ready rejects with it if it was pending; the
- *    exports it asked for are stopped. The store's commits never depend on the worker.
+ *    WALNUT_IO reason WorkerExited (one, an uncaught exception's message in it), then 'end';
+ *    ready rejects with it if it was pending; the exports it asked for are stopped. The store's
+ *    commits never depend on the worker.
  *  - stop() asks the worker to publish what is committed and end (within stopTimeoutMs, as in
  *    publisher.ts); a worker that has not exited STOP_GRACE_MS after that is terminated.
  */
@@ -180,13 +181,15 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
         }
       }
     });
-    // an exception the worker did not catch: it exits next
-    this.worker.on('error', (e) => this.#error(walnutError('WALNUT_IO', `replication worker failed: ${e.message}`, { reason: 'WorkerExited', cause: e })));
+    // an exception the worker did not catch: it exits next, and its exit tells it (one error)
+    let crash: Error | null = null;
+    this.worker.on('error', (e) => (crash ??= e));
     this.#exited = new Promise<void>((resolve) => {
       this.worker.once('exit', (code) => {
         this.#gone = true;
         if (!this.#ended) {
-          const e = walnutError('WALNUT_IO', `the replication worker exited (code ${code}) before its replication ended`, { reason: 'WorkerExited', path: dbPath });
+          const why = crash === null ? `exited (code ${code})` : `failed (${crash.message})`;
+          const e = walnutError('WALNUT_IO', `the replication worker ${why} before its replication ended`, { reason: 'WorkerExited', path: dbPath, ...(crash === null ? {} : { cause: crash }) });
           readied(e);
           this.#error(e);
         }

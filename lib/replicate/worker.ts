@@ -18,7 +18,7 @@ import type { ExportOptions, ExportStats } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
 import type { ExportHandle } from '../export/stream';
 import { open } from '../open';
-import { startReplication, type ReplicationHandle, type ReplicationMetrics } from './publisher';
+import { resolveReplicateOptions, startReplication, type ReplicationHandle, type ReplicationMetrics } from './publisher';
 import { METRICS_MS, receivedError, sendError, unpackRecords, type FromWorker, type ToWorker, type WorkerData } from './thread';
 
 const data = workerData as WorkerData;
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   try {
     checkSameFile();
     const source = { path: store.path, pageSize: store.pageSize, exportTo: remoteExport, snapshot: () => store.snapshot(), checkpoint: (mode: 'passive') => store.checkpoint(mode), ownThread: true };
-    const r = startReplication(source, data.options);
+    const r = startReplication(source, resolveReplicateOptions(data.options));
     replication = r;
     const metrics = (): ReplicationMetrics => r.metrics();
     r.on('error', (e: unknown) => send({ t: 'error', error: sendError(e) }));

@@ -1,7 +1,8 @@
 // Worker-thread body for the commit-lane tests (test/interop/workers.test.ts) and their child
 // processes (lane-child.js): opens a store on workerData.db and commits.
 //
-// workerData: { db, w, slots: [{ pgno, next }], commits, shareLane, mode, rounds, barrier, workers, holdOpen, ackFd }
+// workerData: { db, w, slots: [{ pgno, next }], commits, shareLane, mode, rounds, barrier, workers, holdOpen, ackFd, autoCheckpoint }
+//  (autoCheckpoint: the store's option, default 200; false lets the WAL grow)
 //  mode 'commit'   one committer loop per slot: commits k = 1..commits (0: forever) of that page
 //                  (lanePage: the overflow chain's next pointer kept, then w, slot, k), posting
 //                  ['ack', slot, k] after each (with ackFd: writing "ack w slot k" to that
@@ -18,7 +19,7 @@ const fs = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
 const { open } = require('../../dist/index.js');
 
-const { db, w, slots, commits, shareLane = true, mode = 'commit', rounds = 0, barrier, workers, holdOpen = false, ackFd } = workerData;
+const { db, w, slots, commits, shareLane = true, mode = 'commit', rounds = 0, barrier, workers, holdOpen = false, ackFd, autoCheckpoint = 200 } = workerData;
 
 function lanePage(pageSize, next, slot, k) {
   const data = Buffer.alloc(pageSize, (w * 7 + slot * 3 + k) & 0xff);
@@ -86,7 +87,7 @@ async function conflictRounds(store) {
 }
 
 (async () => {
-  const store = await open(db, { shareLane, autoCheckpoint: 200 });
+  const store = await open(db, { shareLane, autoCheckpoint });
   parentPort.postMessage(['open', store.metrics().lane?.leader ?? null]);
   if (mode === 'conflict') await conflictRounds(store);
   else await Promise.all(slots.map((_, slot) => commitLoop(store, slot)));

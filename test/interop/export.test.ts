@@ -264,6 +264,10 @@ describe('exportTo input', () => {
         expectWalnutError(() => store.exportTo(sink(), options as never), 'WALNUT_INVALID_ARGUMENT', { reason });
       }
       expect((await store.exportTo(sink(), null as never).done).basePages).toBeGreaterThan(0); // null: no options
+      // an option it does not take (misspelt follow) is refused, not dropped (it exported once and ended); createExportStream too
+      expectWalnutError(() => store.exportTo(sink(), { folow: true } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+      const stream = createExportStream(store.path, { follow: true, polMs: 5 } as never);
+      await expect(new Promise((resolve, reject) => stream.on('error', reject).resume().on('end', resolve))).rejects.toMatchObject({ code: 'WALNUT_INVALID_ARGUMENT', reason: 'options' });
       const failing = store.exportTo({ appendRecord: () => { throw new Error('disk gone'); }, flush: async () => undefined });
       const err = await expectRejectsWalnut(failing.done, 'WALNUT_IO');
       expect(err.message).toContain('disk gone');

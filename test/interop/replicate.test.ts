@@ -22,8 +22,10 @@ import { ReplicationThread } from '../../lib/replicate/thread';
 import { openDatabase } from '../../lib/sql/database';
 import { runNode, sqliteWriters } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
+import { growWal, segmentEnd, shmMxFrame } from '../helpers/large-wal';
 import { freePort, NATS_SKIP, startNatsCluster, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { Database } from '../helpers/sqlite';
+import { pageRoles } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 if (NATS_SKIP !== null) console.warn(NATS_SKIP);
@@ -255,7 +257,7 @@ describe('openReplica options (no server needed)', () => {
     for (const thread of [true, false]) {
       const store = await open(newPrimary());
       const servers = `nats://127.0.0.1:${await freePort()}`;
-      const r = store.replicateTo({ servers, stream: 'nobody', thread });
+      const r = store.replicateTo({ servers, stream: 'nobody', thread, stopTimeoutMs: 500 }); // close() tries to publish that long
       const errors: WalnutError[] = [];
       const told = new Promise<void>((resolve) => r.on('error', (e: WalnutError) => (errors.push(e), resolve())));
       await store.commit([{ pgno: 3, data: noise(1) }]);
@@ -269,6 +271,22 @@ describe('openReplica options (no server needed)', () => {
       await store.close();
     }
   }, 30_000);
+
+  it('stop() that ends a replication before any session began (no server answered within stopTimeoutMs): ready rejects WALNUT_CLOSED, on a worker thread and on the store\'s loop', async () => {
+    for (const thread of [true, false]) {
+      const store = await open(newPrimary());
+      const r = store.replicateTo({ servers: `nats://127.0.0.1:${await freePort()}`, stream: 'nobody', thread, stopTimeoutMs: 100 });
+      await r.stop();
+      await expectRejectsWalnut(r.ready, 'WALNUT_CLOSED');
+      await store.close();
+    }
+  }, 30_000);
+
+  it('restoreFromNats refuses an option it does not take with WALNUT_INVALID_ARGUMENT before connecting, as restore does (a misspelt until restored the newest state)', async () => {
+    const servers = `nats://127.0.0.1:${await freePort()}`; // nothing listens there: refused before any connection is tried
+    await expectRejectsWalnut(restoreFromNats(path.join(dir, `nats-restore${n++}.db`), { servers, stream: 's', untill: 5 } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
+    await expectRejectsWalnut(restoreFromNats(path.join(dir, `nats-restore${n++}.db`), { servers, stream: 's', onProgress: 'yes' } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'onProgress' });
+  });
 });
 
 describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? ` (skipped: ${NATS_SKIP})` : ''}`, () => {
@@ -301,6 +319,72 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     expect(replicaView.integrity).toBe('ok');
     expect(replicaView.rows).toBe(primaryView.rows);
     expect(JSON.parse(replicaView.rows)).toHaveLength(64 * 4 + sqliteCommits);
+    await replica.close();
+    await store.close();
+  }, 60_000);
+
+  it('at scale: a primary\'s WAL grows past 16,000 frames (5+ -shm segments, 1 KiB pages) while python3 inserts from another process beside 8 walnut committers; the replica equals the primary at the last commit, integrity ok, every commit in the stream once and applied once', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    // 1 KiB pages; rows whose blobs overflow: walnut's committers stamp overflow pages (chain link kept), python3 inserts rows
+    const file = path.join(dir, `scale${n++}.db`);
+    const db = new Database(file);
+    db.pragma('page_size = 1024');
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+    for (let i = 0; i < 8; i++) db.prepare('INSERT INTO t(w, v) VALUES (0, ?)').run(Buffer.alloc(4 * 1024, i));
+    db.close();
+    const bytes = fs.readFileSync(file);
+    const slots = pageRoles(file).pages.filter((p) => p.role === 'overflow').slice(0, 8).map((p) => ({ pgno: p.pgno, next: bytes.readUInt32BE((p.pgno - 1) * 1024) }));
+    const store = await open(file, { autoCheckpoint: false });
+    const r = store.replicateTo({ servers: server.url, stream: 'scale', stopTimeoutMs: 60_000 });
+    const bases: number[] = [];
+    r.on('base', (b: { seq: number }) => bases.push(b.seq));
+    await r.ready;
+    const replicaPath = path.join(dir, 'scale-replica.db');
+    const replica = await openReplica(replicaPath, { servers: server.url, stream: 'scale' });
+
+    // 12,000 frames first, fast: the database's pages committed again unchanged
+    await growWal(store, 12_000);
+    expect(shmMxFrame(file)).toBeLessThan(segmentEnd(2)); // segments 0-2: the next boundaries are crossed below, with everyone writing
+
+    // python3 (wal_autocheckpoint 0) beside 8 walnut committers, 550 one-page commits each: past 16,350 frames with walnut's alone
+    const python = sqliteWriters(file, 1, 3, 0);
+    const COMMITS = 550;
+    await Promise.all(slots.map(async (slot, w) => {
+      for (let k = 1; k <= COMMITS; k++) {
+        const page = Buffer.alloc(1024, (w * 7 + k) & 0xff);
+        page.writeUInt32BE(slot.next, 0);
+        page.writeUInt32BE(k, 12);
+        await store.commit([{ pgno: slot.pgno, data: page }]);
+      }
+    }));
+    const pythonCommits = await python;
+    expect(pythonCommits).toBeGreaterThan(0);
+    expect(shmMxFrame(file)).toBeGreaterThan(segmentEnd(3));
+    expect(fs.statSync(`${file}-shm`).size).toBeGreaterThanOrEqual(5 * 32_768);
+
+    await caughtUp(r, replica);
+    const m = r.metrics();
+    const logged = await loggedCommits([server.url], 'scale');
+    expect(logged).toEqual(Array.from({ length: logged.length }, (_, i) => logged[0]! + i)); // in order, none twice, no gap
+    expect(logged[logged.length - 1]).toBe(m.publishedSeq);
+    expect(logged[0]).toBe(bases[0]! + 1); // the log goes on from the session's first base
+    const lag = replica.lag();
+    expect(lag).toMatchObject({ appliedSeq: m.publishedSeq, rebases: 0 });
+    expect(lag.appliedCommits).toBe(m.publishedSeq - bases[0]!); // each commit applied once
+
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    const primaryView = sqliteView(file);
+    const replicaView = sqliteView(replicaPath);
+    expect(replicaView.integrity).toBe('ok');
+    expect(replicaView.rows).toBe(primaryView.rows);
+    const rows = JSON.parse(replicaView.rows) as Array<{ w: number }>;
+    expect(rows.filter((row) => row.w === 1)).toHaveLength(pythonCommits);
+    const rsnap = await replica.store.snapshot();
+    const stamps = await Promise.all(slots.map(async (s) => (await rsnap.read(s.pgno)).readUInt32BE(12)));
+    rsnap.release();
+    expect(stamps).toEqual(Array(8).fill(COMMITS));
     await replica.close();
     await store.close();
   }, 60_000);
@@ -715,5 +799,45 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     for (let i = 0; i < 5; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
     await store.close();
     expect(r.metrics()).toMatchObject({ publishedSeq: 5, exportedSeq: 5 });
+  }, 30_000);
+
+  it('stop() or close() right after replicateTo publishes what was committed before it (a graceful stop flushes), on a worker thread and on the store\'s loop: ready resolves, the stream restores to the primary\'s state, restoreFromNats reports progress (before: nothing was published, and ready resolved all the same)', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    for (const thread of [true, false]) {
+      for (const how of ['stop', 'close'] as const) {
+        const store = await open(newPrimary());
+        for (let i = 0; i < 5; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
+        const expected = await pages(store);
+        const stream = `flush-${thread}-${how}`;
+        const r = store.replicateTo({ servers: server.url, stream, thread, stopTimeoutMs: 60_000 });
+        if (how === 'stop') await r.stop();
+        else await store.close();
+        await r.ready;
+        expect(r.metrics().publishedSeq, `${stream}`).toBe(r.metrics().exportedSeq);
+        const out = path.join(dir, `${stream}.db`);
+        const progress: number[] = [];
+        await restoreFromNats(out, { servers: server.url, stream, onProgress: (bytes) => progress.push(bytes) });
+        const restored = fs.readFileSync(out);
+        expect(Array.from({ length: restored.length / 4096 }, (_, k) => xxh3_128(restored.subarray(k * 4096, (k + 1) * 4096)).toString(16)), stream).toEqual(expected);
+        expect(progress.length, stream).toBeGreaterThan(0);
+        expect(progress.every((b, i) => i === 0 || b >= progress[i - 1]!)).toBe(true);
+        if (how === 'stop') await store.close();
+      }
+    }
+  }, 60_000);
+
+  it('a replication worker that crashes (an exception it does not catch) is one error WALNUT_IO WorkerExited, then end (it was two errors: the worker\'s \'error\' and its exit each raised one)', async () => {
+    const { store, r } = await replicating('crash');
+    const errors: WalnutError[] = [];
+    r.on('error', (e: WalnutError) => errors.push(e));
+    const ended = new Promise<void>((res) => r.once('end', () => res()));
+    for (let i = 0; i < 5; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
+    (r as ReplicationThread).worker.postMessage(null); // its message handler throws on it
+    await ended;
+    expect(errors.map((e) => [e.code, e.reason])).toEqual([['WALNUT_IO', 'WorkerExited']]);
+    expect(r.metrics().lastError).toMatch(/^WALNUT_IO: /);
+    await store.commit([{ pgno: 9, data: noise(9) }]);
+    await store.close();
   }, 30_000);
 });

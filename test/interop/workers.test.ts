@@ -14,7 +14,8 @@ import { describe, expect, it } from 'vitest';
 import { open } from '../../lib/index';
 import { SharedLane } from '../../lib/commit/lane';
 import { readLines } from '../helpers/child-lines';
-import { HELPERS, runNode } from '../helpers/children';
+import { HELPERS, runNode, sqliteWriters } from '../helpers/children';
+import { growWal, segmentEnd, shmMxFrame } from '../helpers/large-wal';
 import { Database } from '../helpers/sqlite';
 import { pageRoles, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -25,17 +26,21 @@ interface Slot {
   next: number;
 }
 
-/** A WAL database with `rows` rows of 4-page blobs; its overflow pages, each with its chain link. */
-function laneDatabase(dir: string, name: string, rows = 12): { file: string; slots: Slot[] } {
+/**
+ * A WAL database with `rows` rows of 4-page blobs in t(id, v, w) (w: the sqlite3 writers'
+ * column, sqlite-writer.py); its overflow pages, each with its chain link.
+ */
+function laneDatabase(dir: string, name: string, rows = 12, pageSize = 4096): { file: string; slots: Slot[] } {
   const file = path.join(dir, `${name}.db`);
   const db = new Database(file);
+  db.pragma(`page_size = ${pageSize}`);
   db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
+  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB, w INTEGER)');
   const ins = db.prepare('INSERT INTO t(v) VALUES (?)');
-  for (let i = 0; i < rows; i++) ins.run(Buffer.alloc(4 * 4096, i));
+  for (let i = 0; i < rows; i++) ins.run(Buffer.alloc(4 * pageSize, i));
   db.close();
   const bytes = fs.readFileSync(file);
-  const slots = pageRoles(file).pages.filter((p) => p.role === 'overflow').map((p) => ({ pgno: p.pgno, next: bytes.readUInt32BE((p.pgno - 1) * 4096) }));
+  const slots = pageRoles(file).pages.filter((p) => p.role === 'overflow').map((p) => ({ pgno: p.pgno, next: bytes.readUInt32BE((p.pgno - 1) * pageSize) }));
   return { file, slots };
 }
 
@@ -410,6 +415,60 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     expect(await stamps(file, used)).toEqual(Array(used.length).fill(commits));
     expect(sqliteIntegrity(file)).toEqual(['ok']);
   }, 90_000);
+
+  it('a WAL past 16,000 frames (5 -shm segments) while python3 writes from another process: 4 workers commit through one lane, 4 more run conflicting transactions; integrity ok, every acknowledged commit present, one winner per round, the writer\'s rows all there', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'scale', 12, 1024);
+    // 12,000 frames first, fast: the database's own pages committed again unchanged (one store, then closed keeping its WAL)
+    const builder = await open(file, { shareLane: false, autoCheckpoint: false, keepWal: true });
+    await growWal(builder, 12_000);
+    await builder.close();
+    expect(shmMxFrame(file)).toBeLessThan(segmentEnd(2)); // segments 0-2: the next two boundaries are crossed below, with everyone writing
+
+    // python3 (SQLite's own library, wal_autocheckpoint 0) inserts rows beside the lane the whole time
+    const python = sqliteWriters(file, 1, 3, 0);
+    const commits = 550; // 4 workers x 2 slots x 550 one-page commits: past 16,350 frames (segment 4) with walnut's alone
+    const committers = Array.from({ length: 4 }, (_, w) => startWorker({ db: file, w, slots: slots.slice(1 + w * 2, 3 + w * 2), commits, holdOpen: true, autoCheckpoint: false }));
+    const barrier = new SharedArrayBuffer(4);
+    const rounds = 24;
+    const conflicting = Array.from({ length: 4 }, (_, i) => startWorker({ db: file, w: 4 + i, slots: [slots[0]], mode: 'conflict', rounds, barrier, workers: 4, holdOpen: true, autoCheckpoint: false }));
+    const runs = [...committers, ...conflicting];
+    await Promise.all(runs.map((r) => r.waitFor('done')));
+    const pythonCommits = await python;
+    // nobody has closed nor checkpointed: the WAL holds every frame
+    expect(shmMxFrame(file)).toBeGreaterThan(segmentEnd(3));
+    expect(fs.statSync(`${file}-shm`).size).toBeGreaterThanOrEqual(5 * 32_768);
+    for (const r of runs) r.worker.postMessage('metrics');
+    const lanes = await Promise.all(runs.map((r) => r.waitFor('metrics')));
+    expect(lanes.map((m) => (m[1] as { members: number }).members)).toEqual(Array(8).fill(8)); // one lane
+    for (const r of runs) r.worker.postMessage('close');
+    await Promise.all(runs.map((r) => r.exited));
+    expect(SharedLane.count()).toBe(0);
+
+    // first-committer-wins across workers, whatever python3 committed meanwhile
+    let last = -1;
+    for (let round = 0; round < rounds; round++) {
+      const outcomes = conflicting.map((r) => r.messages.find((m) => m[0] === 'round' && m[1] === round)?.[2]);
+      expect(outcomes.filter((o) => o === 'won'), `round ${round}: ${outcomes.join(',')}`).toHaveLength(1);
+      expect(outcomes.filter((o) => o === 'WALNUT_CONFLICT')).toHaveLength(3);
+      last = 4 + outcomes.indexOf('won');
+    }
+    expect(await stamps(file, slots.slice(0, 9))).toEqual([rounds, ...Array(8).fill(commits)]);
+    const check = new Database(file, { readonly: true });
+    const head = await (async () => {
+      const store = await open(file, { shareLane: false });
+      const s = await store.snapshot();
+      const p = await s.read(slots[0]!.pgno);
+      s.release();
+      await store.close();
+      return p.readUInt32BE(4);
+    })();
+    expect(head).toBe(last); // the last round's winner wrote it
+    expect(check.prepare('SELECT count(*) AS n FROM t WHERE w = 1').get()).toEqual({ n: pythonCommits });
+    check.close();
+    expect(pythonCommits).toBeGreaterThan(0);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  }, 60_000);
 
   it('SIGKILL crash trials with 4 workers: every acknowledged commit is present', async () => {
     const dir = tmpDir('walnut-lanes-');

@@ -1,0 +1,26 @@
+// Large WALs built fast, for the scale case the project's standard asks of every interop family
+// (a WAL of 4+ wal-index segments, 16,000+ frames, another process writing): a store's own
+// pages committed again unchanged, in whole-database commits (small pages make it quick), and
+// the wal-index header's mxFrame read from the -shm as any connection sees it.
+import * as fs from 'node:fs';
+
+import type { Store } from '../../lib/commit/store';
+
+/** The last frame wal-index segment k indexes (1-based frames): segment 0 holds 4,062, each later one 4,096. */
+export function segmentEnd(k: number): number {
+  return 4062 + 4096 * k;
+}
+
+/** Commits the store's pages again, unchanged, until its WAL holds at least `frames` frames (open it with autoCheckpoint: false). */
+export async function growWal(store: Store, frames: number): Promise<void> {
+  const snap = await store.snapshot();
+  const all = await Promise.all(Array.from({ length: snap.dbSize }, (_, k) => snap.read(k + 1)));
+  snap.release();
+  while (store.metrics().walFrames < frames) await store.commit(all.map((data, k) => ({ pgno: k + 1, data })));
+}
+
+/** mxFrame of the wal-index header (offset 16 of the -shm, native byte order): the -wal file is extended ahead of its frames, so its size does not tell. */
+export function shmMxFrame(db: string): number {
+  const shm = fs.readFileSync(`${db}-shm`);
+  return shm.readUInt32LE(16);
+}
