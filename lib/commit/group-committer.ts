@@ -47,6 +47,21 @@
  * read, lookup, index append or header publish fail with WALNUT_CORRUPT (ShmTruncated). Before
  * the write that rejects the batch; after it (appendAndPublish) its frames are invalidated and
  * stay unpublished, as any failed publish.
+ * Another connection's checkpointer that waits for WRITE (SQLite's and walnut's full, restart
+ * and truncate checkpoints take CKPT, then wait for WRITE, then, holding it, wait for readers)
+ * is given WRITE (WalIndex.beginWriteRun holds back while one waits: checked where a run
+ * begins, so within WRITE_RUN_MS of its arrival).
+ * Snapshots held while waiting for WRITE: a commit waiting for WRITE while a read lock waits
+ * for that commit would stall both until a busy timeout when WRITE is held by a checkpoint that
+ * waits for readers. So while the connection waits for WRITE held by another connection, its
+ * parked snapshots go (walnut/sql's kept views, the bases of its sequenced commits:
+ * WalIndex.dropsParked), and, once such a checkpointer is seen (WalIndex.checkpointerWaiting),
+ * the batch's commits whose snapshot only their own end lets go — a Transaction's snapshot, a
+ * store.commit() base (its caller may hold it until the commit settles) — fail at once with
+ * WALNUT_BUSY, reason CheckpointWaits, as SQLite fails a reader that wants to write while WRITE
+ * is held (#failHeldSnapshots). A released base, and store.sequence()'s bases (a pipelining
+ * writer goes on without waiting for its commit), wait as before: the base check reads headers,
+ * not frames, so a WAL restarted meanwhile by that checkpoint is no commit and no conflict.
  * A batch that cannot take the locks within the busy timeout (WALNUT_BUSY) is rejected together
  * with every commit queued before its wait began: those waited as long, and rejecting them one
  * batch (one more timeout) at a time would stretch a writer held elsewhere, and close(), to a
@@ -117,9 +132,11 @@ export interface ConflictSet {
 /**
  * What a commit was built on, checked under WRITE: a Transaction's conflict set (first
  * committer wins, page by page), or a conditional commit's base snapshot (nothing committed by
- * another connection since it began).
+ * another connection since it began). `held`: the caller may keep the base's read lock until
+ * the commit settles (store.commit(); not store.sequence(), whose pipelining callers go on and
+ * let their bases go themselves): see "Snapshots held while waiting for WRITE" above.
  */
-export type CommitCheck = { conflict: ConflictSet } | { base: Snapshot };
+export type CommitCheck = { conflict: ConflictSet } | { base: Snapshot; held?: boolean };
 
 /**
  * Who hears a commit's outcome in place of (or before) its promise: the commit lane (lane.ts),
@@ -155,6 +172,8 @@ class Pending {
     readonly conflict: ConflictSet | undefined,
     /** A conditional commit's base (store.commit's `base`). */
     readonly base: Snapshot | undefined,
+    /** Its caller may hold the base's read lock until this settles (CommitCheck's `held`). */
+    readonly baseHeld: boolean,
     /**
      * In this committer's chain (header comment). False for another lane member's commit
      * (lane.ts): it was built on that member's commits only, and that member keeps its own chain.
@@ -323,6 +342,7 @@ export class GroupCommitter {
   #enqueue(pages: WalPage[], dbSize: number | undefined, check: CommitCheck | undefined, chained: boolean, listener: CommitListener | null, token: number, withPromise: boolean): Promise<CommitResult> | null {
     const conflict = check !== undefined && 'conflict' in check ? check.conflict : undefined;
     const base = check !== undefined && 'base' in check ? check.base : undefined;
+    const baseHeld = check !== undefined && 'base' in check && check.held === true;
     // the trailer goes into the caller's buffer: pages are written without a copy
     if (this.#stampTrailers) for (const p of pages) stampPageTrailer(p.data);
     let bytes = 0;
@@ -331,7 +351,7 @@ export class GroupCommitter {
     const snapshot = conflict?.snapshot;
     if (snapshot !== undefined) this.#committing.add(snapshot);
     if (base !== undefined) this.#bases.set(base, (this.#bases.get(base) ?? 0) + 1);
-    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, chained, nowUs(), this.#committing, this.#bases, listener, token, withPromise);
+    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#committing, this.#bases, listener, token, withPromise);
     this.#queue.push(p);
     if (this.#running === null) this.#running = this.#drain();
     return p.promise;
@@ -514,7 +534,7 @@ export class GroupCommitter {
     let header: ShmHeader;
     try {
       if (this.#runStart === null) {
-        header = await this.#index.beginWriteRun();
+        header = await this.#index.beginWriteRun(() => this.#failHeldSnapshots(batch));
         this.#runStart = performance.now();
         this.#runBatches = 0;
       } else {
@@ -529,7 +549,41 @@ export class GroupCommitter {
       this.#breakChain(e, batch, []);
       return;
     }
-    await this.#writeBatch(batch, header, tStart);
+    // commits failed while waiting (#failHeldSnapshots) are out of the batch
+    await this.#writeBatch(batch.some((p) => p.settled) ? batch.filter((p) => !p.settled) : batch, header, tStart);
+  }
+
+  /**
+   * While the batch waits for WRITE held by another connection (called before each sleep of
+   * that wait): when a checkpointer of another connection may be what holds it and waits for
+   * this connection's readers (WalIndex.checkpointerWaiting()), the batch's commits whose
+   * snapshots still hold a read lock that only their commit's end lets go — a Transaction's
+   * (the committer releases it once checked) and a store.commit() base its caller holds —
+   * fail at once with WALNUT_BUSY, reason CheckpointWaits, and a Transaction's snapshot is
+   * released (header comment, "Snapshots held while waiting for WRITE"). Like any failure of a
+   * commit taken into the order, each breaks the chain.
+   */
+  #failHeldSnapshots(batch: Pending[]): void {
+    let holds = false;
+    for (const p of batch) if (!p.settled && this.#holdsSnapshot(p)) holds = true;
+    if (!holds || !this.#index.checkpointerWaiting()) return;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      if (p.settled || !this.#holdsSnapshot(p)) continue;
+      const e = walnutError('WALNUT_BUSY', "another connection's checkpoint holds the WAL write lock this commit needs and waits for the read lock of the snapshot it was built on (still held): waiting would stall both until a busy timeout (SQLite answers SQLITE_BUSY here); nothing was written: release the snapshot and build the commit again on a new one", { path: this.#index.dbPath, reason: 'CheckpointWaits' });
+      this.#counters.failedCommits++;
+      p.reject(e);
+      if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
+      // the rest of the batch stays in it (#breakChain would queue the unchained part again)
+      this.#breakChain(e, [p], []);
+      if (p.chained) this.#rejectAll(batch.slice(i + 1).filter((q) => q.chained), this.#chain.refusal);
+    }
+  }
+
+  /** The commit's snapshot holds a read lock that its caller lets go only once it settles. */
+  #holdsSnapshot(p: Pending): boolean {
+    const snap = p.conflict?.snapshot ?? (p.baseHeld ? p.base : undefined);
+    return snap !== undefined && !snap.released;
   }
 
   #releaseSnapshot(snap: Snapshot): void {
