@@ -40,7 +40,10 @@
  * for a turn of the event loop. (When each batch took WRITE itself it was free for a few
  * microseconds between any two batches; either way a sqlite3 writer under walnut's full load,
  * whose busy handler tries at 1..100 ms intervals, gets WRITE only now and then, and between
- * walnut's commits as soon as they pause.)
+ * walnut's commits as soon as they pause.) Once another connection's commit was met (it got
+ * WRITE), for OTHER_WRITER_MS after it the committer shares WRITE as SQLite's writers do: it
+ * lets it go after every batch, and when commits are queued leaves it free OTHER_WRITER_GAP_MS
+ * (a timer, not a turn) before taking it again, so that writer's busy handler finds it free.
  * The -shm mapping (a truncation by another process would raise SIGBUS) is checked with an lseek
  * only where a run begins (header()); within a run no batch pays a system call for it: every
  * touch of the mapping is guarded (native/shm_guard.h), so a truncation makes the next header
@@ -253,6 +256,12 @@ const INLINE_MAX_FRAMES = 16;
 
 /** Longest a run of back-to-back batches keeps WRITE before letting it go for a turn (header comment). */
 const WRITE_RUN_MS = 5;
+/**
+ * For this long after another connection's commit was met, WRITE is let go after every batch
+ * and stays free OTHER_WRITER_GAP_MS before the next one takes it (header comment).
+ */
+const OTHER_WRITER_MS = 1000;
+const OTHER_WRITER_GAP_MS = 1;
 
 export class GroupCommitter {
   readonly #index: WalIndex;
@@ -460,12 +469,14 @@ export class GroupCommitter {
         // a lone committer's next commit often comes within the same turn of the event loop, once
         // its caller has seen this batch's result (walnut/sql's next transaction): the run waits
         // for it that one turn before it lets WRITE go
-        if (this.#queue.length === 0 && this.#runStart !== null && this.#failed === null && !this.#index.writeWanted) await new Promise((resolve) => setImmediate(resolve));
+        // another connection writes too: WRITE goes after every batch, free for OTHER_WRITER_GAP_MS (header comment)
+        const shared = this.#runStart !== null && this.#index.otherWriterWithin(OTHER_WRITER_MS);
+        if (!shared && this.#queue.length === 0 && this.#runStart !== null && this.#failed === null && !this.#index.writeWanted) await new Promise((resolve) => setImmediate(resolve));
         const wanted = this.#index.writeWanted;
-        if (this.#runStart !== null && (wanted || this.#queue.length === 0 || this.#failed !== null || (++this.#runBatches >= 2 && performance.now() - this.#runStart > WRITE_RUN_MS))) {
+        if (this.#runStart !== null && (wanted || shared || this.#queue.length === 0 || this.#failed !== null || (++this.#runBatches >= 2 && performance.now() - this.#runStart > WRITE_RUN_MS))) {
           this.#endWriteRun();
           // the turn of the event loop in which WRITE is free (header comment)
-          if (this.#queue.length > 0) await new Promise((resolve) => setImmediate(resolve));
+          if (this.#queue.length > 0) await new Promise((resolve) => (shared ? setTimeout(resolve, OTHER_WRITER_GAP_MS) : setImmediate(resolve)));
           // a waiter in this process polls for WRITE (busy-handler sleeps): let it have it first
           while (wanted && this.#index.writeWanted) await new Promise((resolve) => setTimeout(resolve, 1));
         }

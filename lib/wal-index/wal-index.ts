@@ -281,6 +281,8 @@ export class WalIndex {
    * WRITE differ exactly when another connection's commit fell in between.
    */
   #othersCommits = 0;
+  /** When another connection's commit was last met (#meetHeader; not noteCommitForAnother). */
+  #otherWriterAt = -Infinity;
   #othersSeen: ShmHeader | null = null;
   /** The last header this connection published itself (#writeOwnHeader): advanceOverOwnCommits. */
   #ownHeader: Uint8Array | null = null;
@@ -990,7 +992,19 @@ export class WalIndex {
   #meetHeader(h: ShmHeader): void {
     const last = this.#othersSeen;
     this.#othersSeen = h;
-    if (last !== null && last !== h && committedBetween(last, h)) this.#othersCommits++;
+    if (last !== null && last !== h && committedBetween(last, h)) {
+      this.#othersCommits++;
+      this.#otherWriterAt = performance.now();
+    }
+  }
+
+  /**
+   * Another connection's commit was met within the last `ms` milliseconds (a writer of another
+   * process or store is active: the committer then lets WRITE go after every batch, as SQLite's
+   * writers do, instead of keeping it across batches).
+   */
+  otherWriterWithin(ms: number): boolean {
+    return performance.now() - this.#otherWriterAt < ms;
   }
 
   /**
