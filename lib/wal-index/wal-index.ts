@@ -506,7 +506,8 @@ export class WalIndex {
    */
   async #yieldToCheckpointer(): Promise<void> {
     const start = performance.now();
-    if (start - this.#yieldInVainAt < CHECKPOINT_YIELD_PAUSE_MS || this.#holdsWrite() || !this.checkpointerWaiting()) return;
+    // under the write lease nobody else can take WRITE: nothing to hold back for
+    if (this.#leased || start - this.#yieldInVainAt < CHECKPOINT_YIELD_PAUSE_MS || this.#holdsWrite() || !this.checkpointerWaiting()) return;
     this.#waitsForOthersWrite++;
     try {
       for (;;) {
