@@ -40,13 +40,31 @@
  * for a turn of the event loop. (When each batch took WRITE itself it was free for a few
  * microseconds between any two batches; either way a sqlite3 writer under walnut's full load,
  * whose busy handler tries at 1..100 ms intervals, gets WRITE only now and then, and between
- * walnut's commits as soon as they pause.)
+ * walnut's commits as soon as they pause.) Once another connection's commit was met (it got
+ * WRITE), for OTHER_WRITER_MS after it the committer shares WRITE as SQLite's writers do: it
+ * lets it go after every batch, and when commits are queued leaves it free OTHER_WRITER_GAP_MS
+ * (a timer, not a turn) before taking it again, so that writer's busy handler finds it free.
  * The -shm mapping (a truncation by another process would raise SIGBUS) is checked with an lseek
  * only where a run begins (header()); within a run no batch pays a system call for it: every
  * touch of the mapping is guarded (native/shm_guard.h), so a truncation makes the next header
  * read, lookup, index append or header publish fail with WALNUT_CORRUPT (ShmTruncated). Before
  * the write that rejects the batch; after it (appendAndPublish) its frames are invalidated and
  * stay unpublished, as any failed publish.
+ * Another connection's checkpointer that waits for WRITE (SQLite's and walnut's full, restart
+ * and truncate checkpoints take CKPT, then wait for WRITE, then, holding it, wait for readers)
+ * is given WRITE (WalIndex.beginWriteRun holds back while one waits: checked where a run
+ * begins, so within WRITE_RUN_MS of its arrival).
+ * Snapshots held while waiting for WRITE: a commit waiting for WRITE while a read lock waits
+ * for that commit would stall both until a busy timeout when WRITE is held by a checkpoint that
+ * waits for readers. So while the connection waits for WRITE held by another connection, its
+ * parked snapshots go (walnut/sql's kept views, the bases of its sequenced commits:
+ * WalIndex.dropsParked), and, once such a checkpointer is seen (WalIndex.checkpointerWaiting),
+ * the batch's commits whose snapshot only their own end lets go — a Transaction's snapshot, a
+ * store.commit() base (its caller may hold it until the commit settles) — fail at once with
+ * WALNUT_BUSY, reason CheckpointWaits, as SQLite fails a reader that wants to write while WRITE
+ * is held (#failHeldSnapshots). A released base, and store.sequence()'s bases (a pipelining
+ * writer goes on without waiting for its commit), wait as before: the base check reads headers,
+ * not frames, so a WAL restarted meanwhile by that checkpoint is no commit and no conflict.
  * A batch that cannot take the locks within the busy timeout (WALNUT_BUSY) is rejected together
  * with every commit queued before its wait began: those waited as long, and rejecting them one
  * batch (one more timeout) at a time would stretch a writer held elsewhere, and close(), to a
@@ -117,9 +135,11 @@ export interface ConflictSet {
 /**
  * What a commit was built on, checked under WRITE: a Transaction's conflict set (first
  * committer wins, page by page), or a conditional commit's base snapshot (nothing committed by
- * another connection since it began).
+ * another connection since it began). `held`: the caller may keep the base's read lock until
+ * the commit settles (store.commit(); not store.sequence(), whose pipelining callers go on and
+ * let their bases go themselves): see "Snapshots held while waiting for WRITE" above.
  */
-export type CommitCheck = { conflict: ConflictSet } | { base: Snapshot };
+export type CommitCheck = { conflict: ConflictSet } | { base: Snapshot; held?: boolean };
 
 /**
  * Who hears a commit's outcome in place of (or before) its promise: the commit lane (lane.ts),
@@ -155,6 +175,8 @@ class Pending {
     readonly conflict: ConflictSet | undefined,
     /** A conditional commit's base (store.commit's `base`). */
     readonly base: Snapshot | undefined,
+    /** Its caller may hold the base's read lock until this settles (CommitCheck's `held`). */
+    readonly baseHeld: boolean,
     /**
      * In this committer's chain (header comment). False for another lane member's commit
      * (lane.ts): it was built on that member's commits only, and that member keeps its own chain.
@@ -234,6 +256,12 @@ const INLINE_MAX_FRAMES = 16;
 
 /** Longest a run of back-to-back batches keeps WRITE before letting it go for a turn (header comment). */
 const WRITE_RUN_MS = 5;
+/**
+ * For this long after another connection's commit was met, WRITE is let go after every batch
+ * and stays free OTHER_WRITER_GAP_MS before the next one takes it (header comment).
+ */
+const OTHER_WRITER_MS = 1000;
+const OTHER_WRITER_GAP_MS = 1;
 
 export class GroupCommitter {
   readonly #index: WalIndex;
@@ -323,6 +351,7 @@ export class GroupCommitter {
   #enqueue(pages: WalPage[], dbSize: number | undefined, check: CommitCheck | undefined, chained: boolean, listener: CommitListener | null, token: number, withPromise: boolean): Promise<CommitResult> | null {
     const conflict = check !== undefined && 'conflict' in check ? check.conflict : undefined;
     const base = check !== undefined && 'base' in check ? check.base : undefined;
+    const baseHeld = check !== undefined && 'base' in check && check.held === true;
     // the trailer goes into the caller's buffer: pages are written without a copy
     if (this.#stampTrailers) for (const p of pages) stampPageTrailer(p.data);
     let bytes = 0;
@@ -331,7 +360,7 @@ export class GroupCommitter {
     const snapshot = conflict?.snapshot;
     if (snapshot !== undefined) this.#committing.add(snapshot);
     if (base !== undefined) this.#bases.set(base, (this.#bases.get(base) ?? 0) + 1);
-    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, chained, nowUs(), this.#committing, this.#bases, listener, token, withPromise);
+    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#committing, this.#bases, listener, token, withPromise);
     this.#queue.push(p);
     if (this.#running === null) this.#running = this.#drain();
     return p.promise;
@@ -440,12 +469,14 @@ export class GroupCommitter {
         // a lone committer's next commit often comes within the same turn of the event loop, once
         // its caller has seen this batch's result (walnut/sql's next transaction): the run waits
         // for it that one turn before it lets WRITE go
-        if (this.#queue.length === 0 && this.#runStart !== null && this.#failed === null && !this.#index.writeWanted) await new Promise((resolve) => setImmediate(resolve));
+        // another connection writes too: WRITE goes after every batch, free for OTHER_WRITER_GAP_MS (header comment)
+        const shared = this.#runStart !== null && this.#index.otherWriterWithin(OTHER_WRITER_MS);
+        if (!shared && this.#queue.length === 0 && this.#runStart !== null && this.#failed === null && !this.#index.writeWanted) await new Promise((resolve) => setImmediate(resolve));
         const wanted = this.#index.writeWanted;
-        if (this.#runStart !== null && (wanted || this.#queue.length === 0 || this.#failed !== null || (++this.#runBatches >= 2 && performance.now() - this.#runStart > WRITE_RUN_MS))) {
+        if (this.#runStart !== null && (wanted || shared || this.#queue.length === 0 || this.#failed !== null || (++this.#runBatches >= 2 && performance.now() - this.#runStart > WRITE_RUN_MS))) {
           this.#endWriteRun();
           // the turn of the event loop in which WRITE is free (header comment)
-          if (this.#queue.length > 0) await new Promise((resolve) => setImmediate(resolve));
+          if (this.#queue.length > 0) await new Promise((resolve) => (shared ? setTimeout(resolve, OTHER_WRITER_GAP_MS) : setImmediate(resolve)));
           // a waiter in this process polls for WRITE (busy-handler sleeps): let it have it first
           while (wanted && this.#index.writeWanted) await new Promise((resolve) => setTimeout(resolve, 1));
         }
@@ -514,7 +545,7 @@ export class GroupCommitter {
     let header: ShmHeader;
     try {
       if (this.#runStart === null) {
-        header = await this.#index.beginWriteRun();
+        header = await this.#index.beginWriteRun(() => this.#failHeldSnapshots(batch));
         this.#runStart = performance.now();
         this.#runBatches = 0;
       } else {
@@ -529,7 +560,41 @@ export class GroupCommitter {
       this.#breakChain(e, batch, []);
       return;
     }
-    await this.#writeBatch(batch, header, tStart);
+    // commits failed while waiting (#failHeldSnapshots) are out of the batch
+    await this.#writeBatch(batch.some((p) => p.settled) ? batch.filter((p) => !p.settled) : batch, header, tStart);
+  }
+
+  /**
+   * While the batch waits for WRITE held by another connection (called before each sleep of
+   * that wait): when a checkpointer of another connection may be what holds it and waits for
+   * this connection's readers (WalIndex.checkpointerWaiting()), the batch's commits whose
+   * snapshots still hold a read lock that only their commit's end lets go — a Transaction's
+   * (the committer releases it once checked) and a store.commit() base its caller holds —
+   * fail at once with WALNUT_BUSY, reason CheckpointWaits, and a Transaction's snapshot is
+   * released (header comment, "Snapshots held while waiting for WRITE"). Like any failure of a
+   * commit taken into the order, each breaks the chain.
+   */
+  #failHeldSnapshots(batch: Pending[]): void {
+    let holds = false;
+    for (const p of batch) if (!p.settled && this.#holdsSnapshot(p)) holds = true;
+    if (!holds || !this.#index.checkpointerWaiting()) return;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      if (p.settled || !this.#holdsSnapshot(p)) continue;
+      const e = walnutError('WALNUT_BUSY', "another connection's checkpoint holds the WAL write lock this commit needs and waits for the read lock of the snapshot it was built on (still held): waiting would stall both until a busy timeout (SQLite answers SQLITE_BUSY here); nothing was written: release the snapshot and build the commit again on a new one", { path: this.#index.dbPath, reason: 'CheckpointWaits' });
+      this.#counters.failedCommits++;
+      p.reject(e);
+      if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
+      // the rest of the batch stays in it (#breakChain would queue the unchained part again)
+      this.#breakChain(e, [p], []);
+      if (p.chained) this.#rejectAll(batch.slice(i + 1).filter((q) => q.chained), this.#chain.refusal);
+    }
+  }
+
+  /** The commit's snapshot holds a read lock that its caller lets go only once it settles. */
+  #holdsSnapshot(p: Pending): boolean {
+    const snap = p.conflict?.snapshot ?? (p.baseHeld ? p.base : undefined);
+    return snap !== undefined && !snap.released;
   }
 
   #releaseSnapshot(snap: Snapshot): void {

@@ -100,7 +100,14 @@ export interface CommitOptions {
    * snapshotSync(); released or not) the pages were built on. The commit fails with
    * WALNUT_CONFLICT, reason OtherWriter, writing nothing, when any other connection (a sqlite3
    * process, another store, another process's walnut) committed after the snapshot began; this
-   * store's own commits after it do not count (pipelining).
+   * store's own commits after it do not count (pipelining). A base still held (not released)
+   * while the commit waits for the WAL write lock, which another connection's full, restart or
+   * truncate checkpoint holds while it waits for readers, fails the commit at once with
+   * WALNUT_BUSY, reason CheckpointWaits (SQLite's SQLITE_BUSY for a reader that wants to write),
+   * instead of stalling both until a busy timeout: release the base once the pages are built
+   * (the commit needs only its identity) and it waits for that checkpoint instead. Bases of
+   * store.sequence() commits are not failed this way: a pipelining writer does not wait for its
+   * commit while holding its base (walnut/sql's are parked: released while WRITE is awaited).
    */
   base?: Snapshot;
 }
@@ -324,7 +331,7 @@ export class Store {
     try {
       this.#checkOpen();
       const dbSize = commitDbSize(options, this.#rules, COMMIT_OPTIONS);
-      const check = this.#commitCheck(options);
+      const check = this.#commitCheck(options, true);
       return this.#sink.submit(normalizePages(pages, this.#rules, dbSize), dbSize, check);
     } catch (e) {
       return Promise.reject(e);
@@ -381,8 +388,11 @@ export class Store {
     return this.#sequencer.lastTicket;
   }
 
-  /** What commit options `base` asks the committer to check (commit() and sequence()). */
-  #commitCheck(options: CommitOptions | undefined): CommitCheck | undefined {
+  /**
+   * What commit options `base` asks the committer to check (commit() and sequence()). `held`:
+   * the caller may keep the base until the commit settles (commit()): group-committer.ts.
+   */
+  #commitCheck(options: CommitOptions | undefined, held = false): CommitCheck | undefined {
     const base = options?.base;
     if (base === undefined) return undefined;
     if (!this.#index.isCommitBase(base)) {
@@ -394,7 +404,7 @@ export class Store {
       // bases: WalIndex.noteCommitForAnother)
       throw walnutError('WALNUT_INVALID_ARGUMENT', 'a conditional commit (base) needs a store that writes its own commits: this one shares a commit lane it does not lead; open it with shareLane: false', { reason: 'shareLane' });
     }
-    return { base };
+    return { base, held };
   }
 
   /**

@@ -19,7 +19,12 @@
  * transactions it is parked (snapshot.park()): the store brings it forward itself where a
  * checkpoint, a WAL restart or the auto-checkpoint policy needs it, so it keeps neither
  * checkpoints at an old mark nor the WAL from restarting. It is released at the first turn of
- * the event loop with nothing in flight, so an idle database holds no read mark.
+ * the event loop with nothing in flight, so an idle database holds no read mark, and at once
+ * while the store waits for a WRITE lock another connection holds or wants (WalIndex
+ * dropsParked): another process's FULL/RESTART/TRUNCATE checkpoint holds WRITE while it waits
+ * for readers, and a kept mark would stall it and the commits waiting behind it to a busy
+ * timeout. The next transaction then takes a new snapshot (READ(0) once that checkpoint copied
+ * everything); its commits wait for WRITE holding no read mark of the pipeline's.
  * Page 1 as the writer's last commit left it is kept too (#page1): SQLite reads its change
  * counter at every transaction's start.
  *

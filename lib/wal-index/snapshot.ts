@@ -50,6 +50,11 @@ export interface SnapshotSource {
   checkMapping(): void;
   /** Is the published header still `bytes` (nothing committed, restarted or recovered since)? */
   stillPublished(bytes: Uint8Array): boolean;
+  /**
+   * The connection waits for a WRITE lock another connection holds or wants: a snapshot parked
+   * now is released at once (park()), its read mark could be what that connection waits for.
+   */
+  readonly dropsParked: boolean;
   /** Brings `state` (of `s`) to the live header when only this connection committed since (WalIndex.advanceOverOwnCommits). */
   advanceOverOwnCommits(s: Snapshot, state: SnapshotState): boolean;
 }
@@ -180,10 +185,15 @@ export class Snapshot {
    * (bringForward()), or release it when it cannot follow (another connection committed, the
    * WAL restarted): a kept snapshot then neither holds checkpoints back at an old read mark nor
    * keeps the WAL from restarting (WalIndex: checkpoints, restarts, walReaders). Its advance()
-   * then says false, as it would have.
+   * then says false, as it would have. While the connection waits for a WRITE lock another
+   * connection holds (or holds back for another connection's checkpointer), parked snapshots
+   * are released at once, here and when the wait begins: the holder may be a checkpoint that
+   * waits for this read mark (SQLite's FULL/RESTART/TRUNCATE do, holding WRITE), and an idle
+   * mark kept while waiting for WRITE would stall both until one's busy timeout.
    */
   park(): void {
     this.#parked = true;
+    if (this.#index.dropsParked) this.release();
   }
 
   get parked(): boolean {

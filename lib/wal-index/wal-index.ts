@@ -163,6 +163,16 @@ export interface WalIndexOptions {
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
 
+/**
+ * Longest the committer holds back from taking WRITE for another connection's checkpointer
+ * that waits for it (beginWriteRun): more than SQLite's longest busy-handler sleep (100 ms),
+ * so the checkpointer's next try finds WRITE free. A checkpointer that does not take it by
+ * then is given no such turn again for CHECKPOINT_YIELD_PAUSE_MS (a process stopped while it
+ * held CKPT must not cost every run of batches a yield).
+ */
+const CHECKPOINT_YIELD_MS = 250;
+const CHECKPOINT_YIELD_PAUSE_MS = 1000;
+
 /** A waiter for WRITE in this process (WalIndex#writeQueue); `wake` ends its current pause early. */
 interface WriteTurn {
   wake: (() => void) | null;
@@ -235,6 +245,15 @@ export class WalIndex {
   /** The read slot that keeps the WAL from restarting past this connection's followers (followWal). */
   #followPin: number | null = null;
   #appends = 0;
+  /**
+   * WRITE waits of this connection in progress on a lock another connection holds (and yields
+   * to another connection's checkpointer: beginWriteRun). Meanwhile parked snapshots are let go
+   * at once (dropsParked): a read mark kept idle while this connection waits for WRITE could be
+   * what the holder of WRITE waits for (a FULL/RESTART/TRUNCATE checkpoint waits for readers).
+   */
+  #waitsForOthersWrite = 0;
+  /** When a yield to a checkpointer ran out without it taking WRITE (CHECKPOINT_YIELD_PAUSE_MS). */
+  #yieldInVainAt = -Infinity;
   #background: Promise<[WalnutFile, WalnutFile]> | null = null;
   #writer = false;
   /**
@@ -262,6 +281,8 @@ export class WalIndex {
    * WRITE differ exactly when another connection's commit fell in between.
    */
   #othersCommits = 0;
+  /** When another connection's commit was last met (#meetHeader; not noteCommitForAnother). */
+  #otherWriterAt = -Infinity;
   #othersSeen: ShmHeader | null = null;
   /** The last header this connection published itself (#writeOwnHeader): advanceOverOwnCommits. */
   #ownHeader: Uint8Array | null = null;
@@ -408,8 +429,14 @@ export class WalIndex {
       this.#writeQueue.push(turn);
       this.#writeWaiters++; // writeWanted: the committer lets a WRITE it keeps go
     }
+    let waitsForOther = false;
     try {
       for (let attempt = 0; !((turn === undefined || this.#writeQueue[0] === turn) && this.#tryShm(byte, n, mode)); attempt++) {
+        if (write && !waitsForOther && !this.#holdsWrite()) {
+          waitsForOther = true;
+          this.#waitsForOthersWrite++;
+        }
+        if (waitsForOther) this.#releaseParked();
         if (performance.now() > deadline || giveUp?.() === true) {
           const { name, reason } = shmLockName(byte);
           throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
@@ -417,6 +444,7 @@ export class WalIndex {
         await pause(attempt, turn);
       }
     } finally {
+      if (waitsForOther) this.#waitsForOthersWrite--;
       if (turn !== undefined) {
         this.#writeWaiters--;
         this.#writeQueue.splice(this.#writeQueue.indexOf(turn), 1);
@@ -433,6 +461,67 @@ export class WalIndex {
    */
   get writeWanted(): boolean {
     return this.#writeWaiters > 0;
+  }
+
+  /** This connection holds WRITE itself (its committer, a checkpoint, recovery, the lease in use). */
+  #holdsWrite(): boolean {
+    return this.#writer || this.#held.has(SHM_LOCK.WRITE) || (this.#leased && this.#leaseInUse);
+  }
+
+  /**
+   * This connection waits for (or holds back from) a WRITE another connection holds or wants:
+   * a snapshot parked now (Snapshot.park(): idle between its owner's transactions) is released
+   * at once instead (#waitsForOthersWrite).
+   */
+  get dropsParked(): boolean {
+    return this.#waitsForOthersWrite > 0;
+  }
+
+  /** Releases every parked snapshot (their owners take new ones at their next use: Snapshot.advance() says false). */
+  #releaseParked(): void {
+    for (const s of this.#snapshots) if (s.parked) s.release();
+  }
+
+  /**
+   * Another connection's checkpointer may be waiting for WRITE, and then for this connection's
+   * readers: another connection holds CKPT (SQLite's and walnut's checkpoints take it first,
+   * then, in full, restart and truncate mode, wait for WRITE with their busy handler) and is not
+   * copying (a copy holds READ(0) exclusively; a passive checkpoint never waits for WRITE).
+   * One F_OFD_GETLK (two when CKPT is held); false in exclusive locking mode and while this
+   * connection checkpoints itself (its own checkpoints take turns through writeWanted).
+   */
+  checkpointerWaiting(): boolean {
+    if (this.#shm === null || this.#closed || this.#held.has(SHM_LOCK.CKPT)) return false;
+    if (this.#shm.lockHolder(SHM_LOCK.CKPT, 1, 'shared') === null) return false;
+    return this.#shm.lockHolder(SHM_LOCK.READ(0), 1, 'shared') === null;
+  }
+
+  /**
+   * Before the committer takes WRITE for a run of batches: while another connection's
+   * checkpointer waits for it (checkpointerWaiting()), hold back — WRITE taken back to back
+   * leaves a busy handler that polls with sleeps hardly a chance — until that checkpointer took
+   * WRITE (then the committer waits for it like any writer), finished, or CHECKPOINT_YIELD_MS
+   * passed. Parked snapshots go meanwhile (dropsParked), so this connection holds no idle read
+   * mark for the checkpoint to wait for.
+   */
+  async #yieldToCheckpointer(): Promise<void> {
+    const start = performance.now();
+    // under the write lease nobody else can take WRITE: nothing to hold back for
+    if (this.#leased || start - this.#yieldInVainAt < CHECKPOINT_YIELD_PAUSE_MS || this.#holdsWrite() || !this.checkpointerWaiting()) return;
+    this.#waitsForOthersWrite++;
+    try {
+      for (;;) {
+        this.#releaseParked();
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        if (this.#closed || this.#shm!.lockHolder(SHM_LOCK.WRITE, 1, 'shared') !== null || !this.checkpointerWaiting()) return;
+        if (performance.now() - start > CHECKPOINT_YIELD_MS) {
+          this.#yieldInVainAt = performance.now();
+          return;
+        }
+      }
+    } finally {
+      this.#waitsForOthersWrite--;
+    }
   }
 
   // ---- header ---------------------------------------------------------------------------
@@ -904,7 +993,19 @@ export class WalIndex {
   #meetHeader(h: ShmHeader): void {
     const last = this.#othersSeen;
     this.#othersSeen = h;
-    if (last !== null && last !== h && committedBetween(last, h)) this.#othersCommits++;
+    if (last !== null && last !== h && committedBetween(last, h)) {
+      this.#othersCommits++;
+      this.#otherWriterAt = performance.now();
+    }
+  }
+
+  /**
+   * Another connection's commit was met within the last `ms` milliseconds (a writer of another
+   * process or store is active: the committer then lets WRITE go after every batch, as SQLite's
+   * writers do, instead of keeping it across batches).
+   */
+  otherWriterWithin(ms: number): boolean {
+    return performance.now() - this.#otherWriterAt < ms;
   }
 
   /**
@@ -978,11 +1079,15 @@ export class WalIndex {
    * headers, so the live header is the state the next append continues from (SQLite's writer
    * takes a read transaction first only to learn that state). Waits up to the busy timeout
    * (WALNUT_BUSY), checks the mapping and recovers an invalid header (header()). Returns the
-   * live header.
+   * live header. First it holds back for another connection's checkpointer that waits for
+   * WRITE (#yieldToCheckpointer); `whileWaiting` is called before each sleep of the wait for
+   * WRITE (the committer fails there the commits whose snapshots such a checkpointer may wait for).
    */
-  async beginWriteRun(): Promise<ShmHeader> {
+  async beginWriteRun(whileWaiting?: () => void): Promise<ShmHeader> {
     this.#checkOpen();
-    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
+    await this.#yieldToCheckpointer();
+    this.#checkOpen();
+    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', whileWaiting === undefined ? undefined : () => (whileWaiting(), false));
     this.#writer = true;
     try {
       return (await this.header()).header;

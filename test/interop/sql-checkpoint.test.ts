@@ -1,0 +1,243 @@
+// walnut/sql and the store's conditional commits beside another process's FULL, RESTART and
+// TRUNCATE checkpoints (python3's sqlite3, busy_timeout 5000). Such a checkpoint holds WAL's
+// WRITE lock while it waits for readers: a walnut connection that kept a read mark while its
+// commit waited for WRITE stalled both until a busy timeout (the checkpoint returned busy after
+// 5 s, every time, beside a continuously committing walnut/sql). Asserted: every checkpoint
+// completes (busy 0; a busy result is what a timeout gives), no walnut/sql caller sees an
+// error for it, no acknowledged row is lost, integrity ok; a conditional commit whose base its
+// caller still holds fails at once (WALNUT_BUSY, CheckpointWaits) instead of stalling. Hang
+// guards only, no timing asserts.
+import { execFileSync, spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+import { describe, expect, test } from 'vitest';
+
+import { open } from '../../lib/index';
+import { WalnutFile } from '../../lib/io/file';
+import { SHM_LOCK } from '../../lib/format/shm-header';
+import { isWalnutError, openDatabase, type Database } from '../../lib/sql';
+import { HELPERS, runPython, SqlitePeer } from '../helpers/children';
+import { expectRejectsWalnut } from '../helpers/expect-error';
+import { tmpDir } from '../helpers/tmp';
+
+interface CheckpointRun {
+  results: { mode: string; busy: number; log: number; checkpointed: number; ms: number }[];
+  ckptBusy: number;
+}
+
+function cli(file: string, sql: string): string {
+  return execFileSync('sqlite3', [file, sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+/** python3 checkpoints (sqlite-checkpointer.py): `modes` `rounds` times over, `delayMs` apart. */
+function checkpoints(file: string, modes: string[], rounds: number, delayMs = 100): { pid: number; run: Promise<CheckpointRun> } {
+  const child = spawn('python3', [path.join(HELPERS, 'sqlite-checkpointer.py'), file, modes.join(','), String(rounds), String(delayMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const run = new Promise<CheckpointRun>((resolve, reject) => {
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as CheckpointRun) : reject(new Error(`sqlite-checkpointer.py exited with ${code}`))));
+  });
+  return { pid: child.pid!, run };
+}
+
+/** Every checkpoint reached its goal: not busy (a timeout), and a truncate left an empty WAL. */
+function expectCompleted(run: CheckpointRun): void {
+  for (const r of run.results) {
+    expect(r, JSON.stringify(r)).toMatchObject({ busy: 0 });
+    if (r.mode === 'TRUNCATE') expect(r, JSON.stringify(r)).toMatchObject({ log: 0, checkpointed: 0 });
+    else expect(r.checkpointed, JSON.stringify(r)).toBe(r.log);
+  }
+}
+
+/**
+ * `n` walnut/sql callers inserting rows (w = `w`) one autocommit statement each, until `beside`
+ * settles; a caller retries only a WALNUT_CONFLICT (another process's commit overtook its
+ * transaction: documented, retryable) and records any other error.
+ */
+async function insertingBeside<T>(db: Database, n: number, w: number, beside: Promise<T>, counts: { acked: number; conflicts: number }): Promise<{ out: T; errors: string[] }> {
+  let stop = false;
+  const errors: string[] = [];
+  const caller = async (): Promise<void> => {
+    while (!stop) {
+      try {
+        await db.run('INSERT INTO t(w, v) VALUES (?, randomblob(100))', [w]);
+        counts.acked++;
+      } catch (e) {
+        if (isWalnutError(e, 'WALNUT_CONFLICT')) counts.conflicts++;
+        else errors.push(`${(e as { code?: string }).code}/${(e as { reason?: string }).reason}: ${(e as Error).message}`);
+      }
+    }
+  };
+  const callers = Array.from({ length: n }, caller);
+  try {
+    return { out: await beside, errors };
+  } finally {
+    stop = true;
+    await Promise.all(callers);
+  }
+}
+
+/** insertingBeside's counts once its callers have stopped (a call in flight at the end counts when it settles). */
+async function insertedBeside<T>(db: Database, n: number, w: number, beside: Promise<T>): Promise<{ out: T; acked: number; conflicts: number; errors: string[] }> {
+  const counts = { acked: 0, conflicts: 0 };
+  const r = await insertingBeside(db, n, w, beside, counts);
+  return { ...r, ...counts };
+}
+
+/** Resolves once process `pid` holds the -shm's WRITE lock (SQLite's POSIX locks name their process; a hang guard of 20 s). */
+async function holdsWrite(file: string, pid: number): Promise<void> {
+  const shm = WalnutFile.openSync(`${file}-shm`);
+  try {
+    for (let i = 0; shm.lockHolder(SHM_LOCK.WRITE, 1, 'shared')?.pid !== pid; i++) {
+      if (i > 2000) throw new Error('the checkpointer never took WRITE');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } finally {
+    shm.closeSync();
+  }
+}
+
+describe('walnut/sql beside another process\'s FULL, RESTART and TRUNCATE checkpoints', () => {
+  for (const callers of [1, 64]) {
+    test(`${callers} caller(s) committing continuously: python3 RESTART, TRUNCATE and FULL checkpoints (busy_timeout 5000) each complete (busy 0), the callers see no error, no row is lost`, async () => {
+      const file = path.join(tmpDir(), `ckpt-${callers}.db`);
+      const db = await openDatabase(file);
+      try {
+        await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+        const run = await insertedBeside(db, callers, 1, checkpoints(file, ['RESTART', 'TRUNCATE', 'FULL'], 2).run);
+        console.log(`${callers} caller(s): ${run.acked} rows beside checkpoints ${JSON.stringify(run.out.results.map((r) => [r.mode, r.busy, r.ms]))} (checkpoint lock busy ${run.out.ckptBusy}x)`);
+        expect(run.errors).toEqual([]);
+        expect(run.conflicts).toBe(0); // nobody else commits
+        expectCompleted(run.out);
+        expect(run.acked).toBeGreaterThan(0);
+        expect(await db.get('SELECT count(*) AS n FROM t')).toEqual({ n: run.acked });
+      } finally {
+        await db.close();
+      }
+      expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toMatch(/^ok\n\d+$/);
+    }, 180_000);
+  }
+
+  test('a WAL of 16,000+ frames (4+ -shm segments), a python3 writer and 16 walnut/sql callers: python3 RESTART and TRUNCATE checkpoints complete, every acknowledged row of both is there', async () => {
+    const file = path.join(tmpDir(), 'ckpt-large.db');
+    const db = await openDatabase(file, { pageSize: 1024, autoCheckpoint: false });
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+      // walnut holds the database open, so the filling process's close neither checkpoints nor deletes the WAL
+      await runPython(path.join(HELPERS, 'sqlite-fill.py'), [file, '17000', '900']);
+      expect(db.store.metrics().walFrames).toBeGreaterThan(16_000);
+      const writer = runPython(path.join(HELPERS, 'sqlite-writer.py'), [file, '3', '2', '0']);
+      // the python3 writer's first commit, before the callers start (from then on the committer shares WRITE with it)
+      for (let i = 0; (await db.get('SELECT count(*) AS n FROM t WHERE w = 2'))!.n === 0; i++) {
+        if (i > 2000) throw new Error('the python3 writer never committed');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const run = await insertedBeside(db, 16, 1, Promise.all([checkpoints(file, ['RESTART', 'TRUNCATE'], 2, 300).run, writer]));
+      const [ckpt, written] = run.out;
+      console.log(`large WAL: walnut/sql ${run.acked} rows (${run.conflicts} conflicts retried), python3 writer ${written.trim()}, checkpoints ${JSON.stringify(ckpt.results.map((r) => [r.mode, r.busy, r.log, r.ms]))}`);
+      expect(run.errors).toEqual([]);
+      expectCompleted(ckpt);
+      const rows = (await db.all('SELECT w, count(*) AS n FROM t GROUP BY w ORDER BY w')) as { w: number; n: number }[];
+      expect(rows).toEqual([{ w: -1, n: 17000 }, { w: 1, n: run.acked }, { w: 2, n: Number(written.trim()) }]);
+    } finally {
+      await db.close();
+    }
+    expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
+  }, 180_000);
+
+  test('close() while a commit waits for a python3 RESTART checkpoint that holds WRITE (and waits for a sqlite3 reader): the checkpoint completes, the commit is acknowledged and present, close() resolves', async () => {
+    const file = path.join(tmpDir(), 'ckpt-close.db');
+    const db = await openDatabase(file);
+    const reader = new SqlitePeer(file);
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+      for (let i = 0; i < 20; i++) await db.run('INSERT INTO t(w, v) VALUES (0, randomblob(100))');
+      await reader.exec('BEGIN');
+      expect(await reader.get('SELECT count(*) AS n FROM t')).toEqual({ n: 20 }); // a read mark below the WAL's end from now on
+      await db.run('INSERT INTO t(w, v) VALUES (0, randomblob(100))'); // the WAL moves past the reader's mark
+      const ckpt = checkpoints(file, ['RESTART'], 1, 0);
+      await holdsWrite(file, ckpt.pid); // it waits for the reader now, holding WRITE
+      const committed = db.run('INSERT INTO t(w, v) VALUES (7, randomblob(100))');
+      const closed = db.close();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await reader.exec('COMMIT'); // the sqlite3 reader goes: nothing of walnut's may keep the checkpoint waiting
+      expectCompleted(await ckpt.run);
+      await expect(committed).resolves.toMatchObject({ changes: 1 });
+      await closed;
+    } finally {
+      await reader.close();
+      await db.close();
+    }
+    expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t WHERE w = 7; SELECT count(*) FROM t')).toBe('ok\n1\n22');
+  }, 60_000);
+});
+
+describe('the store\'s conditional commits beside another process\'s RESTART checkpoint', () => {
+  test('a commit whose base its caller still holds fails at once (WALNUT_BUSY, CheckpointWaits) instead of stalling the checkpoint; one whose base was released, and a plain commit, wait for it and are written', async () => {
+    const file = path.join(tmpDir(), 'ckpt-base.db');
+    const store = await open(file, { shareLane: false, autoCheckpoint: false });
+    const reader = new SqlitePeer(file);
+    const page = (b: number): Buffer => Buffer.alloc(store.pageSize, b);
+    try {
+      await store.commit([{ pgno: 2, data: page(1) }], { dbSize: 3 });
+      await reader.exec('BEGIN');
+      await reader.pragma('page_count'); // a read transaction: its mark stays below the WAL's end
+      await store.commit([{ pgno: 3, data: page(2) }]);
+      const ckpt = checkpoints(file, ['RESTART'], 1, 0);
+      await holdsWrite(file, ckpt.pid); // it waits for the sqlite3 reader, holding WRITE
+      const held = await store.snapshot();
+      const released = await store.snapshot();
+      released.release();
+      // (a stall would end in WALNUT_BUSY too, after the busy timeout, with reason BusyWrite)
+      const e = await expectRejectsWalnut(store.commit([{ pgno: 2, data: page(3) }], { base: held }), 'WALNUT_BUSY', { reason: 'CheckpointWaits' });
+      expect(e.message).toMatch(/checkpoint/);
+      held.release();
+      expect(store.resumeCommits(e)).toBe(true); // a failed commit breaks the chain, as any failure does
+      const later = store.commit([{ pgno: 2, data: page(4) }], { base: released });
+      const plain = store.commit([{ pgno: 3, data: page(5) }]);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await reader.exec('COMMIT');
+      expectCompleted(await ckpt.run);
+      await later;
+      await plain;
+      const s = await store.snapshot();
+      try {
+        expect((await s.read(2))[0]).toBe(4);
+        expect((await s.read(3))[0]).toBe(5);
+      } finally {
+        s.release();
+      }
+    } finally {
+      await reader.close();
+      await store.close();
+    }
+  }, 60_000);
+
+  test('a Transaction whose commit waits for WRITE held by such a checkpoint fails at once (WALNUT_BUSY, CheckpointWaits) and lets its snapshot go: the checkpoint completes', async () => {
+    const file = path.join(tmpDir(), 'ckpt-tx.db');
+    const store = await open(file, { shareLane: false, autoCheckpoint: false });
+    const page = (b: number): Buffer => Buffer.alloc(store.pageSize, b);
+    try {
+      await store.commit([{ pgno: 2, data: page(1) }], { dbSize: 2 });
+      const tx = store.begin();
+      expect((await tx.read(2))[0]).toBe(1);
+      tx.write(2, page(2));
+      const ckpt = checkpoints(file, ['RESTART'], 1, 0);
+      await holdsWrite(file, ckpt.pid); // it holds WRITE, and waits for the transaction's read mark
+      const e = await expectRejectsWalnut(tx.commit(), 'WALNUT_BUSY', { reason: 'CheckpointWaits' });
+      expectCompleted(await ckpt.run);
+      expect(store.resumeCommits(e)).toBe(true);
+      const again = store.begin();
+      again.write(2, page(3));
+      await again.commit();
+      const s = await store.snapshot();
+      try {
+        expect((await s.read(2))[0]).toBe(3);
+      } finally {
+        s.release();
+      }
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});
