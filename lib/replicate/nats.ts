@@ -227,10 +227,19 @@ export function backoff(attempt: number): Promise<void> {
 
 /** An ARKHEXP1 stream fragment: the magic (unless `magic` is false), then each payload framed (u64 big-endian length). */
 export function frameMessage(payloads: readonly Uint8Array[], magic = true): Uint8Array {
+  return frameInto(new Uint8Array(framedSize(payloads, magic)), payloads, magic);
+}
+
+/** The bytes frameMessage(payloads, magic) makes. */
+export function framedSize(payloads: readonly Uint8Array[], magic = true): number {
   let n = magic ? 8 : 0;
   for (const p of payloads) n += 8 + p.length;
-  const out = new Uint8Array(n);
-  const dv = new DataView(out.buffer);
+  return n;
+}
+
+/** frameMessage into `out` (at least framedSize bytes long; memory of the caller's, reused): its first framedSize bytes. */
+export function frameInto(out: Uint8Array, payloads: readonly Uint8Array[], magic = true): Uint8Array {
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   if (magic) out.set(StreamMagic.V1.bytes(), 0);
   let at = magic ? 8 : 0;
   for (const p of payloads) {
@@ -239,5 +248,5 @@ export function frameMessage(payloads: readonly Uint8Array[], magic = true): Uin
     out.set(p, at + 8);
     at += 8 + p.length;
   }
-  return out;
+  return out.subarray(0, at);
 }
