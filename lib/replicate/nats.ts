@@ -7,8 +7,10 @@
  *   walnut.S.log    commits: each message an ARKHEXP1 stream fragment (magic, then framed
  *                   records: WAL_HEADER, FRAMES / PAGE_DELTA, COMMIT_META) of one session,
  *                   commits in order; a commit larger than a message spans several
- *   walnut.S.base   base images: a few consecutive messages (parts), BASE_META first,
- *                   BASE_PAGES, BASE_END last
+ *   walnut.S.base   base images: a few messages (parts) in order, BASE_META first,
+ *                   BASE_PAGES, BASE_END last; consecutive on this subject, but log
+ *                   messages may lie between them in the stream (a later base does not
+ *                   hold the log up: publisher.ts), which readers of the parts skip
  * Headers: Walnut-Session (every message; a session = one numbering of commits, publisher.ts);
  * on log messages Walnut-First-Commit (the commit the message's first record belongs to);
  * on base parts Walnut-Base-Seq (the commit the image is the state after), Walnut-Base-Time

@@ -28,6 +28,12 @@
  *    Walnut-Log-From = (last such message) + 1 on. Such a base ends with the generation's
  *    WAL_HEADER anchored at S's commit frame, so base + the log's commits after S is an
  *    export stream restore.ts takes as it is (restore-nats.ts).
+ *  - Such a later base does not hold the log up: its parts go out one at a time, after the
+ *    log messages cut meanwhile (Session.laterBases), so log messages may be stored between
+ *    its first and final part (readers skip them: replica.ts, restore-nats.ts). Queued ahead of
+ *    the log in the ordered pipeline, a base of a 12 MB database held every commit behind it
+ *    until all its parts were stored. A session's first base stays ahead of its log (the log
+ *    starts after its final part).
  *  - With `delta` (default) a frame whose page has a previous version in the stream goes as
  *    PAGE_DELTA when that is smaller (export/page-delta.ts); the versions are kept per session.
  */
@@ -221,6 +227,8 @@ interface Sent extends Outgoing {
   endSeq: bigint | null;
   /** On a base image's final part. */
   base: BaseItem | null;
+  /** A part of a later base (Session.laterBases), not of the log queue. */
+  later: boolean;
   /** When the export queued the commit it ends with (performance.now()). */
   queuedAt: number;
 }
@@ -238,6 +246,10 @@ const sameKey = (salts: [number, number], frame: number): string => `${salts[0]}
 class Session {
   readonly id = randomBytes(8).toString('hex');
   readonly queue: (LogEntry | BaseItem)[] = [];
+  /** Later base images (see the header) waiting to go out, the oldest first; its parts not yet handed to the pipeline; whether one of them is in it. */
+  readonly laterBases: BaseItem[] = [];
+  laterParts: Sent[] | null = null;
+  partInFlight = false;
   queuedBytes = 0;
   queuedCommits = 0;
   exportedSeq = -1n;
@@ -436,9 +448,11 @@ class Session {
     if (!this.following || 'payloads' in item) this.wake?.();
   }
 
-  /** A base image read by the replication (not the export's). */
+  /** A base image read by the replication (not the export's): beside the log, not in its queue (see the header). */
   pushBase(item: BaseItem): void {
-    this.#push(item);
+    this.laterBases.push(item);
+    this.lastBaseBytes = item.payloads.reduce((n, p) => n + p.length, 0);
+    this.wake?.();
   }
 
   /** Removes what a message took from the queue's head. */
@@ -528,6 +542,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     this.#m.lagResets++;
     this.emit('lagExceeded', this.metrics());
     s.queue.length = 0;
+    s.laterBases.length = 0;
+    s.laterParts = null;
     s.queuedBytes = s.queuedCommits = 0;
     s.wake?.();
   }
@@ -613,7 +629,13 @@ export class Replication extends EventEmitter implements ReplicationHandle {
           if (next.length === 0) break;
           for (const m of next) pipe.add(m);
         }
-        if (pipe.size === 0 && ended && cut.covered === s.queue.length) return;
+        // a later base's next part, behind the log messages cut so far (one part in the pipeline at a time)
+        if (pipe.room && !s.partInFlight && s.laterBases.length > 0) {
+          s.laterParts ??= this.#baseParts(s, s.laterBases[0]!, false);
+          pipe.add(s.laterParts.shift()!);
+          s.partInFlight = true;
+        }
+        if (pipe.size === 0 && ended && cut.covered === s.queue.length && s.laterBases.length === 0) return;
         settling ??= pipe.size === 0 ? null : pipe.settle();
         // the oldest message's answer, or (while the pipeline has room) more to send
         const woke = new Promise<null>((resolve) => {
@@ -645,7 +667,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         cut.lastSeq = head.seq; // a session's first base: its log goes on with commit seq + 1
         cut.part = 0;
       }
-      return this.#baseParts(s, head);
+      return this.#baseParts(s, head, true);
     }
     // a log message: queued records up to maxMessageBytes, ending at a commit when one fits
     const cap = this.options.maxMessageBytes - 8;
@@ -680,11 +702,11 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     }
     const headers = { [HEADER.SESSION]: s.id, [HEADER.FIRST_COMMIT]: first };
     const body = frameMessage(entries.map((e) => e.payload));
-    return [{ subject: this.#subjects.log, body: () => body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, queuedAt: commitEnd > 0 ? entries[commitEnd - 1]!.time : 0 }];
+    return [{ subject: this.#subjects.log, body: () => body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, later: false, queuedAt: commitEnd > 0 ? entries[commitEnd - 1]!.time : 0 }];
   }
 
-  /** A base image's parts, each at most maxMessageBytes; parts after the first name its stream sequence. */
-  #baseParts(s: Session, base: BaseItem): Sent[] {
+  /** A base image's parts, each at most maxMessageBytes; parts after the first name its stream sequence. `queued`: the base is an entry of the log queue (a session's first), its final part takes it. */
+  #baseParts(s: Session, base: BaseItem, queued: boolean): Sent[] {
     const cap = this.options.maxMessageBytes - 8;
     const parts: Uint8Array[][] = [[]];
     let bytes = 0;
@@ -707,7 +729,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       }
       const headers = i === 0 ? () => extra : (first: number) => ({ ...extra, [HEADER.BASE_FIRST]: String(first) });
       const part = parts[i]!;
-      out.push({ subject: this.#subjects.base, body: () => frameMessage(part), msgId: `${s.id}:base${base.seq}.${i}`, headers, after: out[0] ?? null, take: final ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, queuedAt: 0 });
+      out.push({ subject: this.#subjects.base, body: () => frameMessage(part), msgId: `${s.id}:base${base.seq}.${i}`, headers, after: out[0] ?? null, take: final && queued ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, later: !queued, queuedAt: 0 });
     }
     return out;
   }
@@ -716,6 +738,13 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   #stored(s: Session, m: Sent, cut: Cut): void {
     s.shift(m.take, m.takeBytes, m.commits);
     cut.covered -= m.take;
+    if (m.later) {
+      s.partInFlight = false;
+      if (m.base !== null) {
+        s.laterBases.shift();
+        s.laterParts = null;
+      }
+    }
     if (m.base !== null) {
       if (m.base.seq > s.publishedSeq) s.publishedSeq = m.base.seq;
       this.#m.bases++;
