@@ -34,6 +34,13 @@
  *    the log in the ordered pipeline, a base of a 12 MB database held every commit behind it
  *    until all its parts were stored. A session's first base stays ahead of its log (the log
  *    starts after its final part).
+ *  - A message's body is framed once (a base part's when first sent) in memory of a BufferPool
+ *    (buffers.ts), which takes it back once the message is stored: the NATS client copied it
+ *    into its own buffer when it wrote it, and a send that was answered was written after any
+ *    earlier send of the same body (the client writes what it holds in order, all at once).
+ *    A body still held by the client past a lost connection, sent again once it is back, was
+ *    stored under its id already: the stream drops it (duplicate window) or refuses it (it
+ *    names a predecessor that is no longer the stream's last), whatever its bytes are by then.
  *  - With `delta` (default) a frame whose page has a previous version in the stream goes as
  *    PAGE_DELTA when that is smaller (export/page-delta.ts); the versions are kept per session.
  */
@@ -50,7 +57,8 @@ import { encodePageDelta, PageVersions } from '../export/page-delta';
 import { BASE_PAGES_HEADER, basePagesRecord, decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
-import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameMessage, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
+import { BufferPool } from './buffers';
+import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameInto, framedSize, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
 import { OrderedPublishes, type Outgoing, type PipelineStats } from './pipeline';
 
 export interface ReplicateOptions extends StreamLimits {
@@ -231,6 +239,8 @@ interface Sent extends Outgoing {
   later: boolean;
   /** When the export queued the commit it ends with (performance.now()). */
   queuedAt: number;
+  /** The body once framed (see the header). */
+  framed: Uint8Array | null;
 }
 
 /** Where the pump is cutting the queue into messages: queue entries in the pipeline, the last commit cut, parts since. */
@@ -239,6 +249,9 @@ interface Cut {
   lastSeq: bigint;
   covered: number;
 }
+
+/** Stored messages' bodies kept for reuse (a few messages' worth). */
+const BODY_POOL_BYTES = 16 << 20;
 
 const sameKey = (salts: [number, number], frame: number): string => `${salts[0]}:${salts[1]}:${frame}`;
 
@@ -475,6 +488,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   readonly counters = { fullFrames: 0, deltaFrames: 0, fullPageBytes: 0, deltaBytes: 0 };
   readonly #source: ReplicationSource;
   readonly #subjects: Subjects;
+  /** Message bodies' memory (see the header). */
+  readonly #bodies = new BufferPool(BODY_POOL_BYTES);
   #link: NatsLink | null = null;
   #pipe: OrderedPublishes | null = null;
   #session: Session | null = null;
@@ -701,8 +716,9 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       cut.part = 0;
     }
     const headers = { [HEADER.SESSION]: s.id, [HEADER.FIRST_COMMIT]: first };
-    const body = frameMessage(entries.map((e) => e.payload));
-    return [{ subject: this.#subjects.log, body: () => body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, later: false, queuedAt: commitEnd > 0 ? entries[commitEnd - 1]!.time : 0 }];
+    const payloads = entries.map((e) => e.payload);
+    const body = frameInto(this.#bodies.take(framedSize(payloads)), payloads);
+    return [{ subject: this.#subjects.log, body: () => body, framed: body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, later: false, queuedAt: commitEnd > 0 ? entries[commitEnd - 1]!.time : 0 }];
   }
 
   /** A base image's parts, each at most maxMessageBytes; parts after the first name its stream sequence. `queued`: the base is an entry of the log queue (a session's first), its final part takes it. */
@@ -729,13 +745,16 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       }
       const headers = i === 0 ? () => extra : (first: number) => ({ ...extra, [HEADER.BASE_FIRST]: String(first) });
       const part = parts[i]!;
-      out.push({ subject: this.#subjects.base, body: () => frameMessage(part), msgId: `${s.id}:base${base.seq}.${i}`, headers, after: out[0] ?? null, take: final && queued ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, later: !queued, queuedAt: 0 });
+      const sent: Sent = { subject: this.#subjects.base, body: () => (sent.framed ??= frameInto(this.#bodies.take(framedSize(part)), part)), framed: null, msgId: `${s.id}:base${base.seq}.${i}`, headers, after: out[0] ?? null, take: final && queued ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, later: !queued, queuedAt: 0 };
+      out.push(sent);
     }
     return out;
   }
 
   /** A message is stored: what it took leaves the queue; publishedSeq moves at a commit's end. */
   #stored(s: Session, m: Sent, cut: Cut): void {
+    if (m.framed !== null) this.#bodies.give(m.framed.buffer as ArrayBuffer);
+    m.framed = null;
     s.shift(m.take, m.takeBytes, m.commits);
     cut.covered -= m.take;
     if (m.later) {

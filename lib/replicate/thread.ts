@@ -13,7 +13,7 @@
  *    ('export'/'exportStop'); each sink call crosses as one message, in order, the records packed
  *    into one transferred buffer (ARKHEXP1 framing: a copy per record, no clone of the export's
  *    blocks). The worker's answer transfers the buffer back (its sink copied what it keeps) and
- *    the next call packs into it (HandOverBuffers): memory touched for the first time costs a
+ *    the next call packs into it (BufferPool, buffers.ts): memory touched for the first time costs a
  *    page fault per 4 KiB (~5 µs on the 2-vCPU VM, measured, against ~0.1 µs for the copy), and
  *    every commit's page crosses here. A call resolves at once while the calls the worker has not answered ('ack') hold
  *    at most MAX_UNACKED_BYTES, else once they hold less: the export goes on reading without a
@@ -39,6 +39,7 @@ import { walnutError, WalnutError, type WalnutErrorCode } from '../errors';
 import type { ExportOptions } from '../export/exporter';
 import { WalStreamReader, type WalRecordSink } from '../export/framing';
 import type { ExportHandle } from '../export/stream';
+import { BufferPool } from './buffers';
 import { frameInto, framedSize } from './nats';
 import { lastErrorLine, plainOptions, type ReplicateOptions, type ReplicationHandle, type ReplicationMetrics, type Resolved } from './publisher';
 
@@ -68,7 +69,7 @@ export interface SentError {
   errno?: number;
 }
 
-/** A sink call of the export `id`: records (packed, see HandOverBuffers) or a flush. */
+/** A sink call of the export `id`: records (packed, see packRecords) or a flush. */
 export type SinkCall = { t: 'records'; id: number; call: number; packed: Uint8Array } | { t: 'flush'; id: number; call: number };
 
 /** Messages from the worker. */
@@ -86,36 +87,10 @@ export type FromWorker =
 /** Messages to the worker. */
 export type ToWorker = { t: 'stop' } | SinkCall | { t: 'exportDone'; id: number; error?: SentError };
 
-/**
- * Records as one buffer to be transferred (ARKHEXP1 framing), in a buffer the worker gave back
- * when one is large enough (see the header), else in a new one: a power of two of at least
- * MIN_PACK_BYTES, so that it fits later calls too. At most MAX_UNACKED_BYTES are kept.
- */
-export class HandOverBuffers {
-  readonly #spare: ArrayBuffer[] = [];
-  #spareBytes = 0;
-
-  pack(payloads: readonly Uint8Array[]): Uint8Array {
-    const n = framedSize(payloads);
-    const i = this.#spare.findIndex((b) => b.byteLength >= n);
-    let buf: ArrayBuffer;
-    if (i >= 0) {
-      buf = this.#spare.splice(i, 1)[0]!;
-      this.#spareBytes -= buf.byteLength;
-    } else buf = new ArrayBuffer(Math.max(MIN_PACK_BYTES, 2 ** Math.ceil(Math.log2(n))));
-    return frameInto(new Uint8Array(buf), payloads);
-  }
-
-  /** A buffer back from the worker (whose sink no longer refers to it). */
-  give(buf: ArrayBuffer): void {
-    if (this.#spareBytes + buf.byteLength > MAX_UNACKED_BYTES) return;
-    this.#spare.push(buf);
-    this.#spareBytes += buf.byteLength;
-  }
+/** Records as one buffer to be transferred (ARKHEXP1 framing), in memory of `pool` (see the header). */
+export function packRecords(pool: BufferPool, payloads: readonly Uint8Array[]): Uint8Array {
+  return frameInto(pool.take(framedSize(payloads)), payloads);
 }
-
-/** The smallest hand-over buffer made (an export pass of a few commits fits many times). */
-const MIN_PACK_BYTES = 256 << 10;
 
 export const unpackRecords = (packed: Uint8Array): Uint8Array[] => [...WalStreamReader.fromBuffer(packed)];
 
@@ -167,7 +142,8 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
   readonly #exportTo: ExportTo;
   readonly #exports = new Map<number, RemoteExport>();
   readonly #path: string;
-  readonly #buffers = new HandOverBuffers();
+  /** Hand-over buffers back from the worker (see the header), at most what may be unanswered. */
+  readonly #buffers = new BufferPool(MAX_UNACKED_BYTES);
   #metrics = emptyMetrics();
   #ended = false;
   #gone = false;
@@ -272,7 +248,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       return new Promise<void>((resolve, reject) => (ex.waiting = { resolve, reject }));
     };
     const records = (payloads: readonly Uint8Array[]): Promise<void> => {
-      const packed = this.#buffers.pack(payloads);
+      const packed = packRecords(this.#buffers, payloads);
       return call({ t: 'records', id, call: ++ex.calls, packed }, packed.length, [packed.buffer as ArrayBuffer]);
     };
     const sink: WalRecordSink = { appendRecord: (p) => records([p]), appendRecords: records, flush: () => call({ t: 'flush', id, call: ++ex.calls }, 0) };
