@@ -42,7 +42,10 @@ port.on('message', (m: ToWorker) => {
   } else if (m.t === 'records' || m.t === 'flush') {
     const ex = remoteExports.get(m.id);
     if (ex === undefined) return send({ t: 'ack', id: m.id, call: m.call, error: sendError(walnutError('WALNUT_CLOSED', 'the export has ended')) });
-    const take = (): Promise<void> => (m.t === 'flush' ? ex.sink.flush() : append(ex.sink, unpackRecords(m.packed)));
+    const take = async (): Promise<void> => {
+      if (m.t === 'records') await append(ex.sink, unpackRecords(m.packed));
+      if (m.t === 'flush' || m.flush) await ex.sink.flush();
+    };
     // the packed records' buffer goes back with the answer, for the next call (thread.ts): the
     // sink has copied what it keeps once its call settles
     const ack = (failed: { error: unknown } | null): void => {
