@@ -569,7 +569,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     const byCommits = s.commitsSinceBase >= this.options.baseEveryCommits && s.logBytesSinceBase * 2 >= s.lastBaseBytes;
     if (!byCommits && performance.now() - s.lastBaseAt < this.options.baseEveryMs) return;
     s.baseRunning = true;
-    void this.#snapshotBase(s).catch((e) => this.#error(e)).finally(() => {
+    // a store closed under the base's read (its snapshot released) ends the replication: no base, and nothing to report
+    void this.#snapshotBase(s).catch((e) => (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' ? undefined : this.#error(e))).finally(() => {
       s.baseRunning = false;
     });
   }
