@@ -36,6 +36,11 @@ const ROUNDS = Number(process.env.WALNUT_BENCH_ROUNDS || 4);
 const TARGET = Number(process.env.WALNUT_BENCH_RATE || 5000);
 const FAILOVER = Number(process.env.WALNUT_BENCH_FAILOVER ?? 3);
 const THREAD = process.env.WALNUT_BENCH_THREAD !== '0';
+// WALNUT_BENCH_COMMITS=N: each throughput round makes N commits (64 committers, N/64 each) and
+// waits until the stream acknowledged them, instead of running SECONDS: the same work in every
+// case and round (a base image and the first sends of each page amortized alike), so CPU µs
+// per commit compares across cases and builds on a loaded machine
+const COMMITS = Number(process.env.WALNUT_BENCH_COMMITS || 0);
 const CLK_TCK = 100; // getconf CLK_TCK on Linux
 
 /** CPU µs this process's main thread has used (Linux; 10 ms ticks). */
@@ -83,6 +88,22 @@ async function startServer(dir, extra = []) {
   throw new Error('nats-server did not start');
 }
 
+/** WALNUT_BENCH_COMMITS commits by 64 committers, then (replicating) until the stream has them all: commits/s and p99 as drive() reports them. */
+async function fixedWork(commit, r) {
+  const t0 = performance.now();
+  const times = [];
+  await Promise.all(Array.from({ length: 64 }, async (_, w) => {
+    for (let i = 0; i < COMMITS / 64; i++) {
+      const t = performance.now();
+      await commit(w, i);
+      times.push(performance.now() - t);
+    }
+  }));
+  const perSecond = COMMITS / ((performance.now() - t0) / 1000);
+  while (r !== null && r.metrics().publishedSeq < COMMITS) await new Promise((res) => setTimeout(res, 5));
+  return { perSecond, p99: pct(times, 99) * 1000 };
+}
+
 let n = 0;
 /** kase: 'off', 'thread' (the publisher on a worker thread), 'loop' (on the store's event loop). */
 async function throughput(walnut, dir, url, kase) {
@@ -93,9 +114,10 @@ async function throughput(walnut, dir, url, kase) {
   const data = Buffer.alloc(4096, 3);
   const t0 = performance.now();
   const cpu0 = [mainThreadMicros(), processMicros()];
-  const res = await drive(64, SECONDS, (w, i) => store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]));
+  const commit = (w, i) => store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]);
+  const res = COMMITS > 0 ? await fixedWork(commit, r) : await drive(64, SECONDS, commit);
   const elapsed = (performance.now() - t0) / 1000;
-  const commits = res.perSecond * elapsed;
+  const commits = COMMITS > 0 ? COMMITS : res.perSecond * elapsed;
   const mainCpu = (mainThreadMicros() - cpu0[0]) / commits;
   const processCpu = (processMicros() - cpu0[1]) / commits;
   const m0 = r?.metrics();
@@ -251,7 +273,7 @@ async function main() {
     const runs = { off: [], thread: [], loop: [] };
     const ratios = { thread: [], loop: [] };
     const p99s = { thread: [], loop: [] };
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < ROUNDS; round++) { // WALNUT_BENCH_ROUNDS=0: the lag, failover and bytes parts only
       const order = kases.map((_, i) => kases[(i + round) % kases.length]);
       const res = {};
       for (const kase of order) res[kase] = await throughput(walnut, dir, server.url, kase);
@@ -261,13 +283,13 @@ async function main() {
         p99s[kase].push(res[kase].p99 / res.off.p99);
       }
     }
-    console.log(`throughput, 64 committers, ${ROUNDS} rounds of ${SECONDS} s (load ${os.loadavg()[0].toFixed(1)})`);
+    if (ROUNDS > 0) console.log(`throughput, 64 committers, ${ROUNDS} rounds of ${SECONDS} s (load ${os.loadavg()[0].toFixed(1)})`);
     const row = (name, kase) => {
       const xs = runs[kase];
       const on = kase !== 'off';
       return { case: name, 'commits/s': Math.round(median(xs.map((x) => x.rate))), 'x off': on ? spread(ratios[kase]) : '', 'p99 µs': Math.round(median(xs.map((x) => x.p99))), 'p99 x off': on ? spread(p99s[kase]) : '', 'main µs/commit': median(xs.map((x) => x.mainCpu)).toFixed(1), 'process µs/commit': median(xs.map((x) => x.processCpu)).toFixed(1), 'publish msg/s': on ? Math.round(median(xs.map((x) => x.messagesPerSecond))) : '', 'commits acked/s': on ? Math.round(median(xs.map((x) => x.publishedPerSecond))) : '', 'peak in flight': on ? Math.max(...xs.map((x) => x.peak)) : '', 'exported': on ? `${Math.round(100 * median(xs.map((x) => x.exportedShare)))}%` : '' };
     };
-    console.log(table([row('replication off', 'off'), row('on, worker thread', 'thread'), row("on, store's loop", 'loop')], ['case', 'commits/s', 'x off', 'p99 µs', 'p99 x off', 'main µs/commit', 'process µs/commit', 'publish msg/s', 'commits acked/s', 'peak in flight', 'exported']));
+    if (ROUNDS > 0) console.log(table([row('replication off', 'off'), row('on, worker thread', 'thread'), row("on, store's loop", 'loop')], ['case', 'commits/s', 'x off', 'p99 µs', 'p99 x off', 'main µs/commit', 'process µs/commit', 'publish msg/s', 'commits acked/s', 'peak in flight', 'exported']));
     const l = await lag(walnut, dir, server.url);
     console.log(`\nlag at ${TARGET} commits/s offered (${Math.round(l.achieved)} achieved), ${SECONDS} s: replica lag p50 ${l.p50} ms, p99 ${l.p99} ms over ${l.batches} batches; replica apply rate ${Math.round(l.applyRate)} commits/s; drained ${Math.round(l.drainMs)} ms after the last commit`);
     console.log(`  stage: export queued -> stream acknowledged p50 ${Math.round(l.publishP50)} ms, p99 ${Math.round(l.publishP99)} ms over ${l.acks} acks (peak ${l.peak} messages in flight); the rest of the lag is delivery, batching and apply`);

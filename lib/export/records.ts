@@ -108,12 +108,21 @@ export function encodeFramesRecord(frames: readonly Uint8Array[], blocks?: ByteB
 
 export function encodeBasePagesRecord(firstPgno: number, pages: readonly Uint8Array[]): Uint8Array {
   const size = pages[0]?.length ?? 0;
-  const out = new Uint8Array(9 + size * pages.length);
+  const out = basePagesRecord(firstPgno, pages.length, size);
+  pages.forEach((p, i) => out.set(p, BASE_PAGES_HEADER + i * size));
+  return out;
+}
+
+/** Where a BASE_PAGES payload's pages begin. */
+export const BASE_PAGES_HEADER = 9;
+
+/** A BASE_PAGES payload for `count` pages of `pageSize` bytes from `firstPgno`, its pages zeroed: for a caller that reads them into it (no page of its own each). */
+export function basePagesRecord(firstPgno: number, count: number, pageSize: number): Uint8Array {
+  const out = new Uint8Array(BASE_PAGES_HEADER + pageSize * count);
   const dv = new DataView(out.buffer);
   out[0] = KIND.BASE_PAGES;
   dv.setUint32(1, firstPgno);
-  dv.setUint32(5, pages.length);
-  pages.forEach((p, i) => out.set(p, 9 + i * size));
+  dv.setUint32(5, count);
   return out;
 }
 

@@ -7,8 +7,10 @@
  *   walnut.S.log    commits: each message an ARKHEXP1 stream fragment (magic, then framed
  *                   records: WAL_HEADER, FRAMES / PAGE_DELTA, COMMIT_META) of one session,
  *                   commits in order; a commit larger than a message spans several
- *   walnut.S.base   base images: a few consecutive messages (parts), BASE_META first,
- *                   BASE_PAGES, BASE_END last
+ *   walnut.S.base   base images: a few messages (parts) in order, BASE_META first,
+ *                   BASE_PAGES, BASE_END last; consecutive on this subject, but log
+ *                   messages may lie between them in the stream (a later base does not
+ *                   hold the log up: publisher.ts), which readers of the parts skip
  * Headers: Walnut-Session (every message; a session = one numbering of commits, publisher.ts);
  * on log messages Walnut-First-Commit (the commit the message's first record belongs to);
  * on base parts Walnut-Base-Seq (the commit the image is the state after), Walnut-Base-Time
@@ -227,10 +229,19 @@ export function backoff(attempt: number): Promise<void> {
 
 /** An ARKHEXP1 stream fragment: the magic (unless `magic` is false), then each payload framed (u64 big-endian length). */
 export function frameMessage(payloads: readonly Uint8Array[], magic = true): Uint8Array {
+  return frameInto(new Uint8Array(framedSize(payloads, magic)), payloads, magic);
+}
+
+/** The bytes frameMessage(payloads, magic) makes. */
+export function framedSize(payloads: readonly Uint8Array[], magic = true): number {
   let n = magic ? 8 : 0;
   for (const p of payloads) n += 8 + p.length;
-  const out = new Uint8Array(n);
-  const dv = new DataView(out.buffer);
+  return n;
+}
+
+/** frameMessage into `out` (at least framedSize bytes long; memory of the caller's, reused): its first framedSize bytes. */
+export function frameInto(out: Uint8Array, payloads: readonly Uint8Array[], magic = true): Uint8Array {
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   if (magic) out.set(StreamMagic.V1.bytes(), 0);
   let at = magic ? 8 : 0;
   for (const p of payloads) {
@@ -239,5 +250,5 @@ export function frameMessage(payloads: readonly Uint8Array[], magic = true): Uin
     out.set(p, at + 8);
     at += 8 + p.length;
   }
-  return out;
+  return out.subarray(0, at);
 }

@@ -32,6 +32,19 @@
  *    first session began, it still connects (until that deadline), starts that session and
  *    lets its export make one pass; no session starts after stop(). `ready` resolves once a
  *    session has begun (its export's first record), and rejects if the replication ended first.
+ *  - Such a later base does not hold the log up: its parts go out one at a time, after the
+ *    log messages cut meanwhile (Session.laterBases), so log messages may be stored between
+ *    its first and final part (readers skip them: replica.ts, restore-nats.ts). Queued ahead of
+ *    the log in the ordered pipeline, a base of a 12 MB database held every commit behind it
+ *    until all its parts were stored. A session's first base stays ahead of its log (the log
+ *    starts after its final part).
+ *  - A message's body is framed once (a base part's when first sent) in memory of a BufferPool
+ *    (buffers.ts), which takes it back once the message is stored: the NATS client copied it
+ *    into its own buffer when it wrote it, and a send that was answered was written after any
+ *    earlier send of the same body (the client writes what it holds in order, all at once).
+ *    A body still held by the client past a lost connection, sent again once it is back, was
+ *    stored under its id already: the stream drops it (duplicate window) or refuses it (it
+ *    names a predecessor that is no longer the stream's last), whatever its bytes are by then.
  *  - With `delta` (default) a frame whose page has a previous version in the stream goes as
  *    PAGE_DELTA when that is smaller (export/page-delta.ts); the versions are kept per session.
  */
@@ -45,10 +58,11 @@ import type { ExportOptions } from '../export/exporter';
 import { hashBytes } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
 import { encodePageDelta, PageVersions } from '../export/page-delta';
-import { decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
+import { BASE_PAGES_HEADER, basePagesRecord, decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
-import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameMessage, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
+import { BufferPool } from './buffers';
+import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameInto, framedSize, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
 import { OrderedPublishes, type Outgoing, type PipelineStats } from './pipeline';
 
 export interface ReplicateOptions extends StreamLimits {
@@ -231,8 +245,12 @@ interface Sent extends Outgoing {
   endSeq: bigint | null;
   /** On a base image's final part. */
   base: BaseItem | null;
+  /** A part of a later base (Session.laterBases), not of the log queue. */
+  later: boolean;
   /** When the export queued the commit it ends with (performance.now()). */
   queuedAt: number;
+  /** The body once framed (see the header). */
+  framed: Uint8Array | null;
 }
 
 /** Where the pump is cutting the queue into messages: queue entries in the pipeline, the last commit cut, parts since. */
@@ -242,12 +260,19 @@ interface Cut {
   covered: number;
 }
 
+/** Stored messages' bodies kept for reuse (a few messages' worth). */
+const BODY_POOL_BYTES = 16 << 20;
+
 const sameKey = (salts: [number, number], frame: number): string => `${salts[0]}:${salts[1]}:${frame}`;
 
 /** One session: the export's records in, messages out (see the header). */
 class Session {
   readonly id = randomBytes(8).toString('hex');
   readonly queue: (LogEntry | BaseItem)[] = [];
+  /** Later base images (see the header) waiting to go out, the oldest first; its parts not yet handed to the pipeline; whether one of them is in it. */
+  readonly laterBases: BaseItem[] = [];
+  laterParts: Sent[] | null = null;
+  partInFlight = false;
   queuedBytes = 0;
   queuedCommits = 0;
   exportedSeq = -1n;
@@ -456,9 +481,11 @@ class Session {
     if (!this.following || 'payloads' in item) this.wake?.();
   }
 
-  /** A base image read by the replication (not the export's). */
+  /** A base image read by the replication (not the export's): beside the log, not in its queue (see the header). */
   pushBase(item: BaseItem): void {
-    this.#push(item);
+    this.laterBases.push(item);
+    this.lastBaseBytes = item.payloads.reduce((n, p) => n + p.length, 0);
+    this.wake?.();
   }
 
   /** Removes what a message took from the queue's head. */
@@ -481,6 +508,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   readonly counters = { fullFrames: 0, deltaFrames: 0, fullPageBytes: 0, deltaBytes: 0 };
   readonly #source: ReplicationSource;
   readonly #subjects: Subjects;
+  /** Message bodies' memory (see the header). */
+  readonly #bodies = new BufferPool(BODY_POOL_BYTES);
   #link: NatsLink | null = null;
   #pipe: OrderedPublishes | null = null;
   #session: Session | null = null;
@@ -556,6 +585,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     this.#m.lagResets++;
     this.emit('lagExceeded', this.metrics());
     s.queue.length = 0;
+    s.laterBases.length = 0;
+    s.laterParts = null;
     s.queuedBytes = s.queuedCommits = 0;
     s.wake?.();
   }
@@ -566,7 +597,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     const byCommits = s.commitsSinceBase >= this.options.baseEveryCommits && s.logBytesSinceBase * 2 >= s.lastBaseBytes;
     if (!byCommits && performance.now() - s.lastBaseAt < this.options.baseEveryMs) return;
     s.baseRunning = true;
-    void this.#snapshotBase(s).catch((e) => this.#error(e)).finally(() => {
+    // a store closed under the base's read (its snapshot released) ends the replication: no base, and nothing to report
+    void this.#snapshotBase(s).catch((e) => (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' ? undefined : this.#error(e))).finally(() => {
       s.baseRunning = false;
     });
   }
@@ -647,7 +679,13 @@ export class Replication extends EventEmitter implements ReplicationHandle {
           if (next.length === 0) break;
           for (const m of next) pipe.add(m);
         }
-        if (pipe.size === 0 && ended && cut.covered === s.queue.length) return;
+        // a later base's next part, behind the log messages cut so far (one part in the pipeline at a time)
+        if (pipe.room && !s.partInFlight && s.laterBases.length > 0) {
+          s.laterParts ??= this.#baseParts(s, s.laterBases[0]!, false);
+          pipe.add(s.laterParts.shift()!);
+          s.partInFlight = true;
+        }
+        if (pipe.size === 0 && ended && cut.covered === s.queue.length && s.laterBases.length === 0) return;
         settling ??= pipe.size === 0 ? null : pipe.settle();
         // the oldest message's answer, or (while the pipeline has room) more to send
         const woke = new Promise<null>((resolve) => {
@@ -679,7 +717,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         cut.lastSeq = head.seq; // a session's first base: its log goes on with commit seq + 1
         cut.part = 0;
       }
-      return this.#baseParts(s, head);
+      return this.#baseParts(s, head, true);
     }
     // a log message: queued records up to maxMessageBytes, ending at a commit when one fits
     const cap = this.options.maxMessageBytes - 8;
@@ -713,12 +751,13 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       cut.part = 0;
     }
     const headers = { [HEADER.SESSION]: s.id, [HEADER.FIRST_COMMIT]: first };
-    const body = frameMessage(entries.map((e) => e.payload));
-    return [{ subject: this.#subjects.log, body: () => body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, queuedAt: commitEnd > 0 ? entries[commitEnd - 1]!.time : 0 }];
+    const payloads = entries.map((e) => e.payload);
+    const body = frameInto(this.#bodies.take(framedSize(payloads)), payloads);
+    return [{ subject: this.#subjects.log, body: () => body, framed: body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, later: false, queuedAt: commitEnd > 0 ? entries[commitEnd - 1]!.time : 0 }];
   }
 
-  /** A base image's parts, each at most maxMessageBytes; parts after the first name its stream sequence. */
-  #baseParts(s: Session, base: BaseItem): Sent[] {
+  /** A base image's parts, each at most maxMessageBytes; parts after the first name its stream sequence. `queued`: the base is an entry of the log queue (a session's first), its final part takes it. */
+  #baseParts(s: Session, base: BaseItem, queued: boolean): Sent[] {
     const cap = this.options.maxMessageBytes - 8;
     const parts: Uint8Array[][] = [[]];
     let bytes = 0;
@@ -741,15 +780,25 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       }
       const headers = i === 0 ? () => extra : (first: number) => ({ ...extra, [HEADER.BASE_FIRST]: String(first) });
       const part = parts[i]!;
-      out.push({ subject: this.#subjects.base, body: () => frameMessage(part), msgId: `${s.id}:base${base.seq}.${i}`, headers, after: out[0] ?? null, take: final ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, queuedAt: 0 });
+      const sent: Sent = { subject: this.#subjects.base, body: () => (sent.framed ??= frameInto(this.#bodies.take(framedSize(part)), part)), framed: null, msgId: `${s.id}:base${base.seq}.${i}`, headers, after: out[0] ?? null, take: final && queued ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, later: !queued, queuedAt: 0 };
+      out.push(sent);
     }
     return out;
   }
 
   /** A message is stored: what it took leaves the queue; publishedSeq moves at a commit's end. */
   #stored(s: Session, m: Sent, cut: Cut): void {
+    if (m.framed !== null) this.#bodies.give(m.framed.buffer as ArrayBuffer);
+    m.framed = null;
     s.shift(m.take, m.takeBytes, m.commits);
     cut.covered -= m.take;
+    if (m.later) {
+      s.partInFlight = false;
+      if (m.base !== null) {
+        s.laterBases.shift();
+        s.laterParts = null;
+      }
+    }
     if (m.base !== null) {
       if (m.base.seq > s.publishedSeq) s.publishedSeq = m.base.seq;
       this.#m.bases++;
@@ -779,10 +828,12 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       const per = Math.max(1, Math.floor((this.options.maxMessageBytes >>> 1) / pageSize));
       const hash = new Xxh3Stream();
       for (let first = 1; first <= snap.dbSize; first += per) {
-        const pages: Uint8Array[] = [];
-        for (let p = first; p < Math.min(snap.dbSize + 1, first + per); p++) pages.push(snap.readSync(p));
-        for (const p of pages) hash.update(p);
-        payloads.push(encodeBasePagesRecord(first, pages));
+        // each page read into the record (a fresh buffer per page cost a page fault per 4 KiB, and a copy)
+        const count = Math.min(per, snap.dbSize + 1 - first);
+        const record = basePagesRecord(first, count, pageSize);
+        for (let i = 0; i < count; i++) snap.readIntoSync(first + i, record.subarray(BASE_PAGES_HEADER + i * pageSize, BASE_PAGES_HEADER + (i + 1) * pageSize));
+        hash.update(record.subarray(BASE_PAGES_HEADER));
+        payloads.push(record);
         if (this.#source.ownThread !== true) await new Promise((r) => setImmediate(r));
       }
       payloads.push(encodeBaseEndRecord(snap.dbSize, hashBytes(hash)));

@@ -321,6 +321,7 @@ export class Replica extends EventEmitter {
         let complete = true;
         for (let s = first; s <= last.seq && complete; s++) {
           const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => null);
+          if (m !== null && m.subject === this.#subjects.log) continue; // published between the base's parts (publisher.ts)
           if (m === null || m.header.get(HEADER.SESSION) !== session || Number(m.header.get(HEADER.BASE_SEQ)) !== seq) complete = false;
           else payloads.push(...WalStreamReader.fromBuffer(m.data));
         }

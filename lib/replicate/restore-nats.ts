@@ -57,6 +57,7 @@ async function* streamOf(link: NatsLink, stream: string, logSubject: string, bas
   const parts: Uint8Array[] = [];
   for (let s = base.first; s <= base.last; s++) {
     const m = await messageAt(link, stream, s);
+    if (m !== null && m.subject === logSubject) continue; // published between the base's parts (publisher.ts)
     if (m === null || m.header.get(HEADER.SESSION) !== base.session) throw walnutError('WALNUT_CORRUPT', `base image part ${s} is no longer in the stream`, { reason: 'BaseGone' });
     parts.push(...WalStreamReader.fromBuffer(m.data));
   }

@@ -42,10 +42,20 @@ port.on('message', (m: ToWorker) => {
   } else if (m.t === 'records' || m.t === 'flush') {
     const ex = remoteExports.get(m.id);
     if (ex === undefined) return send({ t: 'ack', id: m.id, call: m.call, error: sendError(walnutError('WALNUT_CLOSED', 'the export has ended')) });
-    const take = (): Promise<void> => (m.t === 'flush' ? ex.sink.flush() : append(ex.sink, unpackRecords(m.packed)));
+    const take = async (): Promise<void> => {
+      if (m.t === 'records') await append(ex.sink, unpackRecords(m.packed));
+      if (m.t === 'flush' || m.flush) await ex.sink.flush();
+    };
+    // the packed records' buffer goes back with the answer, for the next call (thread.ts): the
+    // sink has copied what it keeps once its call settles
+    const ack = (failed: { error: unknown } | null): void => {
+      const spare = m.t === 'records' ? (m.packed.buffer as ArrayBuffer) : undefined;
+      const answer: FromWorker = { t: 'ack', id: m.id, call: m.call, ...(failed === null ? {} : { error: sendError(failed.error) }), ...(spare === undefined ? {} : { spare }) };
+      port.postMessage(answer, spare === undefined ? [] : [spare]);
+    };
     ex.last = ex.last.then(take).then(
-      () => send({ t: 'ack', id: m.id, call: m.call }),
-      (e: unknown) => send({ t: 'ack', id: m.id, call: m.call, error: sendError(e) }),
+      () => ack(null),
+      (error: unknown) => ack({ error }),
     );
   } else if (m.t === 'exportDone') {
     const ex = remoteExports.get(m.id);

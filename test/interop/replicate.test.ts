@@ -840,4 +840,92 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await store.commit([{ pgno: 9, data: noise(9) }]);
     await store.close();
   }, 30_000);
+
+  it('a later base image does not hold the log up: log messages are stored between its parts (queued ahead of the log, every commit waited for the whole base); a restore from such a base and a replica created from the newest equal the primary', async () => {
+    const file = newPrimary();
+    const store = await open(file);
+    const fill = (p: number, i: number): Buffer => {
+      const b = Buffer.alloc(4096, p & 0xff);
+      b.writeUInt32BE(i, 8 + (i % 100) * 40);
+      return b;
+    };
+    const PAGES = 600;
+    await store.commit(Array.from({ length: PAGES }, (_, k) => ({ pgno: 3 + k, data: fill(3 + k, 0) })));
+    const server = await startNatsServer();
+    started.push(server);
+    // 64 KiB messages: a base of 2.4 MB goes out in ~75 parts, each after the one before is stored
+    const r = store.replicateTo({ servers: server.url, stream: 'interleave', maxMessageBytes: 64 << 10, baseEveryMs: 200, stopTimeoutMs: 60_000 });
+    await r.ready;
+    let commits = 0;
+    const deadline = Date.now() + 60_000;
+    while (r.metrics().bases < 4 && Date.now() < deadline) {
+      commits++;
+      await store.commit([{ pgno: 3 + (commits % 50), data: fill(3 + (commits % 50), commits) }]);
+    }
+    await r.stop();
+    const m = r.metrics();
+    expect(m.bases).toBeGreaterThanOrEqual(4);
+    expect(m.publishedSeq).toBe(m.exportedSeq);
+    const offset = m.publishedSeq - commits; // the session's number of the loop's commit 0
+    // the stream: each later base's parts, and whether a log message lies between its first and final part
+    const { connect } = await import('@nats-io/transport-node');
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    const last = (await jsm.streams.info('interleave')).state.last_seq;
+    const subjects: string[] = [];
+    const finals: { seq: number; first: number; last: number }[] = [];
+    for (let q = 1; q <= last; q++) {
+      const msg = await jsm.streams.getMessage('interleave', { seq: q });
+      subjects[q] = msg.subject;
+      if (msg.header.get('Walnut-Base-Final') === '1' && msg.header.get('Walnut-Log-From') !== '') {
+        finals.push({ seq: Number(msg.header.get('Walnut-Base-Seq')), first: Number(msg.header.get('Walnut-Base-First')), last: q });
+      }
+    }
+    await nc.close();
+    const interleaved = finals.filter((b) => subjects.slice(b.first, b.last).some((x) => x === 'walnut.interleave.log'));
+    expect(interleaved.length, JSON.stringify(finals)).toBeGreaterThan(0);
+    // a restore from an interleaved base: the state at its commit and one after it
+    const expected = (seq: number): string[] => {
+      const j = seq - offset;
+      return Array.from({ length: PAGES }, (_, k) => {
+        const p = 3 + k;
+        let i = j;
+        while (i > 0 && 3 + (i % 50) !== p) i--;
+        return xxh3_128(fill(p, i > 0 ? i : 0)).toString(16);
+      });
+    };
+    const base = interleaved[0]!;
+    for (const until of [base.seq, base.seq + 1]) {
+      const out = path.join(dir, `interleave-${until}.db`);
+      expect(await restoreFromNats(out, { servers: server.url, stream: 'interleave', until })).toMatchObject({ lastCommitSeq: until });
+      const restored = fs.readFileSync(out);
+      expect(Array.from({ length: PAGES }, (_, k) => xxh3_128(restored.subarray((k + 2) * 4096, (k + 3) * 4096)).toString(16)), `until ${until}`).toEqual(expected(until));
+    }
+    // a new replica starts from the newest base and applies the log after it
+    const replica = await openReplica(path.join(dir, 'interleave-replica.db'), { servers: server.url, stream: 'interleave' });
+    await replica.waitFor(m.publishedSeq, m.session);
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    await replica.close();
+    await store.close();
+  }, 90_000);
+  it('close() while a later base image is being read on the store\'s loop is no error (it was an \'error\' WALNUT_CLOSED "the snapshot was released" on a clean close)', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const errors: string[] = [];
+    for (let attempt = 0; attempt < 6; attempt++) {
+      const store = await open(newPrimary());
+      await store.commit(Array.from({ length: 2000 }, (_, k) => ({ pgno: 3 + k, data: noise(k % 7) })));
+      // 64 KiB messages: the base is read 8 pages at a time, the loop given a turn between
+      const r = store.replicateTo({ servers: server.url, stream: `closebase${attempt}`, thread: false, baseEveryMs: 1, maxMessageBytes: 64 << 10 });
+      r.on('error', (e: WalnutError) => errors.push(`${e.code}: ${e.message}`));
+      await r.ready;
+      for (let i = 0; i < 5; i++) await store.commit([{ pgno: 3 + i, data: noise(100 + i) }]); // each starts a base when none is being read
+      await new Promise((res) => setTimeout(res, attempt * 3));
+      await store.close();
+      await r.stop();
+      expect(r.metrics().publishedSeq).toBe(r.metrics().exportedSeq);
+    }
+    expect(errors).toEqual([]);
+  }, 60_000);
 });
