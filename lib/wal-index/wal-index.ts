@@ -237,6 +237,14 @@ export class WalIndex {
   #appends = 0;
   #background: Promise<[WalnutFile, WalnutFile]> | null = null;
   #writer = false;
+  /** A zero-ahead of the WAL runs (WalFile.zeroAhead, started by appendAndPublish under WRITE). */
+  #zeroing = false;
+  /**
+   * endWrite() came while the zero-ahead ran: WRITE stays locked (no other process may append
+   * to or cut the WAL while it writes at the file's end: native/wal_zero_ahead.h) until it
+   * settles, and nobody in this connection holds it meanwhile; beginWriteRun takes it over.
+   */
+  #writeReleaseDeferred = false;
   /**
    * The write lease (holdWriteLease()): WRITE stays locked at the OS level until close, so no
    * other connection can commit; inside this connection WRITE is then a flag (#leaseInUse)
@@ -982,7 +990,8 @@ export class WalIndex {
    */
   async beginWriteRun(): Promise<ShmHeader> {
     this.#checkOpen();
-    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
+    if (this.#writeReleaseDeferred && this.#writeQueue.length === 0) this.#writeReleaseDeferred = false; // still locked: ours again
+    else await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
     this.#writer = true;
     try {
       return (await this.header()).header;
@@ -1071,7 +1080,25 @@ export class WalIndex {
     }
     this.#appends++;
     onPublished?.(); // synchronously after the publish (nothing awaited since)
+    this.#startZeroAhead();
     return result;
+  }
+
+  /**
+   * WRITE held: keeps zeros written and synced ahead of the WAL's last frame (WalFile.zeroAhead,
+   * on the background lane, off the commit path). WRITE
+   * is not let go until it settles (endWrite); this connection's appends go on meanwhile.
+   */
+  #startZeroAhead(): void {
+    const zeroing = this.wal.zeroAhead();
+    if (zeroing === null) return;
+    this.#zeroing = true;
+    void zeroing.then(() => {
+      this.#zeroing = false;
+      if (!this.#writeReleaseDeferred) return;
+      this.#writeReleaseDeferred = false;
+      if (!this.#closed) this.#unlockShm(SHM_LOCK.WRITE, 1);
+    });
   }
 
   /**
@@ -1380,7 +1407,9 @@ export class WalIndex {
   endWrite(): void {
     if (!this.#writer) return;
     this.#writer = false;
-    if (!this.#closed) this.#unlockShm(SHM_LOCK.WRITE, 1);
+    if (this.#closed) return;
+    if (this.#zeroing) this.#writeReleaseDeferred = true; // unlocked once the zero-ahead settles (#startZeroAhead)
+    else this.#unlockShm(SHM_LOCK.WRITE, 1);
   }
 
   /** nBackfill and the read marks, as SQLite keeps them. */
@@ -1447,6 +1476,7 @@ export class WalIndex {
     for (const s of [...this.#snapshots]) s.release();
     this.endWrite();
     this.#closed = true;
+    await this.wal.zeroingSettled(); // it relies on WRITE, which closing the -shm drops
     this.#region.unmap();
     if (removeWal && this.#shm !== null) removeIfAllowed(this.shmPath);
     if (this.#shm !== null) await this.#shm.close(); // drops DMS with its descriptor
