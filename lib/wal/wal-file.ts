@@ -142,13 +142,16 @@ const GROWTH_CHUNK = 1 << 20;
  * ext4: 0.86x the overwrite loop, against 0.67x for the zero-fill above, which remains the
  * fallback when appends outrun the zeroing). A new zeroing starts when less than
  * ZERO_AHEAD_LOW is left (64 one-page 4 KiB commits take ~264 KiB: 4 MiB is ~15 such batches
- * of slack for the zeroing's 4+ MiB). Bounded: the file is never zeroed past the end of the last
- * frame + ZERO_AHEAD. A WAL that checkpoints restarts and reuses its space, so zeroing stops
- * once the file is that long; a restart that cuts the file to walSizeLimit (journal_size_limit)
- * cuts the zeros too, and they come back only when the WAL grows that far again.
+ * of slack for the zeroing's 4+ MiB). Only a WAL whose frames reach past ZERO_AHEAD_FROM is
+ * zeroed ahead: one that checkpoints restarts and reuses its space (the default auto-checkpoint,
+ * 1000 frames, stays under 4.1 MiB with 4 KiB pages), and its file stays as small as before.
+ * Bounded: the file is never zeroed past the end of the last frame + ZERO_AHEAD; a restart that
+ * cuts the file to walSizeLimit (journal_size_limit) cuts the zeros too, and they come back only
+ * when the WAL grows that far again.
  */
 const ZERO_AHEAD = 8 << 20;
 const ZERO_AHEAD_LOW = 4 << 20;
+const ZERO_AHEAD_FROM = 8 << 20;
 
 function randomU32Pair(): [number, number] {
   const b = randomBytes(8);
@@ -593,8 +596,8 @@ export class WalFile {
   }
 
   /**
-   * Starts zeroing ahead on the background lane when less than ZERO_AHEAD_LOW bytes of the file
-   * are left past the last frame (see ZERO_AHEAD): returns its promise (it never rejects: a
+   * Starts zeroing ahead on the background lane when the frames reach past ZERO_AHEAD_FROM and
+   * less than ZERO_AHEAD_LOW bytes of the file are left after them (see ZERO_AHEAD): returns its promise (it never rejects: a
    * failed zeroing only leaves appends to grow the file themselves), or null when none is
    * needed or one is already running. The caller
    * must hold SQLite's WRITE lock until the promise settles (no other process may append or
@@ -604,7 +607,7 @@ export class WalFile {
     if (this.#zeroing !== null || !this.#preallocate || this.#header === null) return null;
     const end = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const target = end + ZERO_AHEAD;
-    if (this.#fileSize - end >= ZERO_AHEAD_LOW) return null;
+    if (end < ZERO_AHEAD_FROM || this.#fileSize - end >= ZERO_AHEAD_LOW) return null;
     const zeroing = nativeFrames.zeroAhead(nativeHandleOf(this.#file), target).then(
       (size) => {
         this.#fileSize = Math.max(this.#fileSize, size);
