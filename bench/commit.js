@@ -29,8 +29,10 @@
 //                      (shareLane: false), taking turns on SQLite's WRITE lock (own-8x8: 8 x 8)
 //   raw-64-grow        raw-64 on a file that grows as walnut's WAL does with auto-checkpoint
 //                      off: each batch appended at the end, and where it passes the end 1 MiB
-//                      of zeros after it in the same write (walnut's preallocation): the
-//                      physical bound of walnut-64-noac (its WAL never restarts)
+//                      of zeros after it in the same write (walnut's preallocation): what a
+//                      WAL that only grows costs without the zero-ahead (walnut-64-noac keeps
+//                      zeros written and synced ahead of its frames past 8 MiB, so its bound is
+//                      raw-64 again, less the zeroing's own writes: bench/README.md)
 //   raw-64-ckpt        raw-64 plus a checkpoint's disk work every 1000 frames (as walnut's
 //                      default): the same page copies walnut's checkpoint makes (64 runs of 16
 //                      adjacent pages of the 5002-page database, one pwritev per run, all
