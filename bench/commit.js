@@ -384,7 +384,7 @@ async function run() {
       goal('walnut-64 commit p99 / raw-64 batch p99', ratio('walnut-64', 'raw-64', 'p99'), 2.5, false),
       goal('walnut-64-noac / raw-64', ratio('walnut-64-noac', 'raw-64'), 0.95),
       goal('walnut-64-noac / fair fs.promises group commit', ratio('walnut-64-noac', 'fsgc-64'), 1.5),
-      ...(has('raw-64-grow') ? [`walnut-64-noac / raw-64-grow (its bound: a WAL that only grows): ${ratio('walnut-64-noac', 'raw-64-grow').median.toFixed(2)}x [${ratio('walnut-64-noac', 'raw-64-grow').spread}]; raw-64-grow / raw-64: ${ratio('raw-64-grow', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-grow', 'raw-64').spread}]`] : []),
+      ...(has('raw-64-grow') ? [`walnut-64-noac / raw-64-grow (a WAL growing by appends, no zero-ahead): ${ratio('walnut-64-noac', 'raw-64-grow').median.toFixed(2)}x [${ratio('walnut-64-noac', 'raw-64-grow').spread}]; raw-64-grow / raw-64: ${ratio('raw-64-grow', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-grow', 'raw-64').spread}]`] : []),
       goal('walnut-1 / better-sqlite3 FULL', ratio('walnut-1', 'sqlite-full-1'), 1.2),
       goal('walnut-64-normal / better-sqlite3 NORMAL', ratio('walnut-64-normal', 'sqlite-normal-1'), 3),
       res['lmdb-64'] ? `walnut-64 / lmdb-js durable puts: ${ratio('walnut-64', 'lmdb-64').median.toFixed(2)}x [${ratio('walnut-64', 'lmdb-64').spread}]` : 'lmdb-js: not installed',
