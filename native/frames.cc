@@ -359,12 +359,14 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
 
 class ZeroAheadOp : public IoOp {
  public:
-  ZeroAheadOp(Napi::Env env, std::shared_ptr<FileState> file, uint64_t target)
-      : IoOp(env), file_(std::move(file)), target_(target) {
+  ZeroAheadOp(Napi::Env env, std::shared_ptr<FileState> file, std::shared_ptr<FileState> through, uint64_t target)
+      : IoOp(env), file_(std::move(file)), through_(std::move(through)), target_(target) {
     file_->BeginOp();
+    through_->BeginOp();
   }
   void Execute() override {
-    failure_ = wal::ZeroAhead(file_->fd, file_->extend, target_, &size_);
+    failure_ = wal::ZeroAhead(through_->fd, file_->extend, target_, &size_);
+    through_->EndOp();
     file_->EndOp();
   }
   void Complete(Napi::Env env) override {
@@ -377,22 +379,29 @@ class ZeroAheadOp : public IoOp {
 
  private:
   std::shared_ptr<FileState> file_;
+  std::shared_ptr<FileState> through_;
   uint64_t target_;
   uint64_t size_ = 0;
   OsFailure failure_;
 };
 
-// walZeroAhead(file, target) -> Promise<size>: zeros and syncs the file up to `target` bytes
-// past its current end (wal_zero_ahead.h), always on the environment's background lane, so
-// that it never queues in front of a commit's append on the main lane.
+// walZeroAhead(file, through, target) -> Promise<size>: zeros and syncs `file` up to `target`
+// bytes past its current end (wal_zero_ahead.h), holding `file`'s extend mutex (the one its
+// appends hold) but writing and syncing through `through`, another open file description of
+// the same file: a write-back error the zeroing meets is then still reported to the appends'
+// own next fdatasync (Linux reports it once per file description), never swallowed by the
+// zeroing. Always on the environment's background lane, never in front of a commit's append.
 Napi::Value WalZeroAhead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<FileState> file = NativeFile::StateOf(env, info[0]);
   if (file == nullptr) return Napi::Value();
+  std::shared_ptr<FileState> through = NativeFile::StateOf(env, info[1]);
+  if (through == nullptr) return Napi::Value();
+  if (through == file) return ThrowInvalid(env, "through must be another descriptor of the file");
   uint64_t target = 0;
-  if (!GetUint(info, 1, "target", &target)) return Napi::Value();
+  if (!GetUint(info, 2, "target", &target)) return Napi::Value();
   if (target > (1ULL << 40)) return ThrowInvalid(env, "target is too large");
-  return Instance::Get(env)->background->Submit(env, std::make_unique<ZeroAheadOp>(env, file, target));
+  return Instance::Get(env)->background->Submit(env, std::make_unique<ZeroAheadOp>(env, file, through, target));
 }
 
 // walLanesIdle() -> true when neither of this environment's I/O lanes has an operation queued

@@ -25,7 +25,9 @@
 //    a frame of this generation the caller did not see, so no bytes are ever written from a
 //    stale window. (The file may be longer: zeros written ahead, wal_zero_ahead.h.)
 //  - Zero-ahead (walZeroAhead) runs on the background lane; it and the append's check + write
-//    hold the file's `extend` mutex, so neither writes over the other's bytes.
+//    hold the file's `extend` mutex, so neither writes over the other's bytes. It writes and
+//    syncs through another descriptor, so a write-back error it meets still fails the appends'
+//    next fdatasync.
 #pragma once
 
 #include <napi.h>

@@ -17,6 +17,10 @@
 //  - Zeros past the last valid frame are invalid frames to every reader (page number 0, salts
 //    and checksum that do not match: reference/sqlite-wal.md sections 4 and 9): the tail never
 //    adds, hides or changes a frame.
+//  - `fd` is a descriptor of its own (another open file description than the appends'): a
+//    write-back error it meets (sync_file_range, fdatasync) is reported once per description,
+//    so the appends' next fdatasync still fails with it and the commits it covers are not
+//    acknowledged (the caller's fail-stop), whatever this call returns.
 //  - Each chunk is written back (sync_file_range) before the next one is written, so a commit's
 //    fdatasync running meanwhile finds at most one chunk of zeros to wait for; one fdatasync at
 //    the end commits the size and the block mapping.
@@ -30,7 +34,8 @@
 namespace walnut::wal {
 
 // Extends the file at `fd` with zeros up to `target` bytes (nothing when it is already that
-// long) and makes them durable; *size = the file's size afterwards.
+// long) and makes them durable; *size = the file's size afterwards. `extend` is the mutex of
+// the appends' descriptor of the same file.
 OsFailure ZeroAhead(int fd, std::mutex& extend, uint64_t target, uint64_t* size);
 
 }  // namespace walnut::wal

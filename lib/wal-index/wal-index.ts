@@ -1090,7 +1090,7 @@ export class WalIndex {
    * is not let go until it settles (endWrite); this connection's appends go on meanwhile.
    */
   #startZeroAhead(): void {
-    const zeroing = this.wal.zeroAhead();
+    const zeroing = this.wal.zeroAhead(async () => (await this.#backgroundFiles())[1]);
     if (zeroing === null) return;
     this.#zeroing = true;
     void zeroing.then(() => {
@@ -1289,13 +1289,18 @@ export class WalIndex {
    * never queue in front of this connection's commits. (They are OFD descriptors: opening and
    * closing them does not touch the connection's locks.)
    */
-  async checkpointTarget(): Promise<CheckpointTarget> {
-    this.#checkOpen();
+  /** This connection's descriptors of the database and the WAL on the background lane (opened once, closed by close()). */
+  #backgroundFiles(): Promise<[WalnutFile, WalnutFile]> {
     this.#background ??= Promise.all([
       WalnutFile.open(this.dbPath, { lane: 'background' }),
       WalnutFile.open(this.walPath, { lane: 'background' }),
     ]);
-    const [db, walFile] = await this.#background;
+    return this.#background;
+  }
+
+  async checkpointTarget(): Promise<CheckpointTarget> {
+    this.#checkOpen();
+    const [db, walFile] = await this.#backgroundFiles();
     return {
       pageSize: this.pageSize,
       dbPath: this.dbPath,

@@ -602,13 +602,17 @@ export class WalFile {
    * needed or one is already running. The caller
    * must hold SQLite's WRITE lock until the promise settles (no other process may append or
    * truncate meanwhile: wal_zero_ahead.h); appends of this WalFile may run meanwhile.
+   * `through` gives another descriptor of this file (its own open file description): the zeros
+   * are written and synced through it, so that a write-back error they meet is still reported to
+   * this WalFile's next sync (which fails the commits it covers) instead of being consumed by
+   * the zeroing.
    */
-  zeroAhead(): Promise<void> | null {
+  zeroAhead(through: () => Promise<WalnutFile>): Promise<void> | null {
     if (this.#zeroing !== null || !this.#preallocate || this.#header === null) return null;
     const end = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const target = end + ZERO_AHEAD;
     if (end < ZERO_AHEAD_FROM || this.#fileSize - end >= ZERO_AHEAD_LOW) return null;
-    const zeroing = nativeFrames.zeroAhead(nativeHandleOf(this.#file), target).then(
+    const zeroing = through().then((f) => nativeFrames.zeroAhead(nativeHandleOf(this.#file), nativeHandleOf(f), target)).then(
       (size) => {
         this.#fileSize = Math.max(this.#fileSize, size);
       },

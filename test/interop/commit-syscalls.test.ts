@@ -4,7 +4,8 @@
 // for a run of back-to-back batches rather than one per batch, and no -shm size check per batch
 // (the mapping's touches are guarded instead); a lone committer writes and syncs on its own
 // thread (no I/O-thread round trip), concurrent committers never block it so; a WAL past 8 MiB
-// is zeroed ahead (written back and synced) by a thread that writes no commit.
+// is zeroed ahead (written back and synced) by a thread that writes no commit, through a
+// descriptor of its own.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -103,5 +104,9 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     }
     // and each zeroing ends with an fdatasync of the WAL on its thread (the size and blocks durable)
     expect(onWal(/fdatasync\(\d+<[^>]*-wal>/).filter((l) => zeroThreads.has(tid(l))).length).toBeGreaterThan(0);
+    // through a descriptor of its own: a write-back error it meets still fails the commits' next fdatasync
+    const fd = (l: string): number => Number(/\((\d+)</.exec(l)![1]);
+    const commitFds = new Set(onWal(/pwritev\(\d+<[^>]*-wal>, \[\{iov_base=.*iov_len=24\}/).map(fd));
+    for (const l of [...zeroWrites, ...writeBacks]) expect(commitFds.has(fd(l))).toBe(false);
   }, 60_000);
 });
