@@ -39,6 +39,10 @@
  *    see a header whose frames are not in place. Frames written but not published (the index
  *    could not take them) are invalidated on disk, durably, before the failure is reported
  *    (WalFile.invalidateFrom; reason OutcomeUnknown when even that fails).
+ *  - While the WAL's zero-ahead runs (WalFile.zeroAhead, started after an append under WRITE),
+ *    WRITE stays locked at the OS level even after endWrite(): nobody else may append to or cut
+ *    the WAL while zeros are written at its end; it is let go when the zeroing settles, or
+ *    taken over by this connection's next beginWriteRun. close() waits for the zeroing.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
