@@ -21,6 +21,7 @@
         "native/io_thread.cc",
         "native/posix_io.cc",
         "native/shm.cc",
+        "native/wal_zero_ahead.cc",
         "native/checksum/bindings.cc",
         "native/checksum/cpu.cc",
         "native/checksum/crc32c.cc",

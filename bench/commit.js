@@ -29,8 +29,10 @@
 //                      (shareLane: false), taking turns on SQLite's WRITE lock (own-8x8: 8 x 8)
 //   raw-64-grow        raw-64 on a file that grows as walnut's WAL does with auto-checkpoint
 //                      off: each batch appended at the end, and where it passes the end 1 MiB
-//                      of zeros after it in the same write (walnut's preallocation): the
-//                      physical bound of walnut-64-noac (its WAL never restarts)
+//                      of zeros after it in the same write (walnut's preallocation): what a
+//                      WAL that only grows costs without the zero-ahead (walnut-64-noac keeps
+//                      zeros written and synced ahead of its frames past 8 MiB, so its bound is
+//                      raw-64 again, less the zeroing's own writes: bench/README.md)
 //   raw-64-ckpt        raw-64 plus a checkpoint's disk work every 1000 frames (as walnut's
 //                      default): the same page copies walnut's checkpoint makes (64 runs of 16
 //                      adjacent pages of the 5002-page database, one pwritev per run, all
@@ -382,7 +384,7 @@ async function run() {
       goal('walnut-64 commit p99 / raw-64 batch p99', ratio('walnut-64', 'raw-64', 'p99'), 2.5, false),
       goal('walnut-64-noac / raw-64', ratio('walnut-64-noac', 'raw-64'), 0.95),
       goal('walnut-64-noac / fair fs.promises group commit', ratio('walnut-64-noac', 'fsgc-64'), 1.5),
-      ...(has('raw-64-grow') ? [`walnut-64-noac / raw-64-grow (its bound: a WAL that only grows): ${ratio('walnut-64-noac', 'raw-64-grow').median.toFixed(2)}x [${ratio('walnut-64-noac', 'raw-64-grow').spread}]; raw-64-grow / raw-64: ${ratio('raw-64-grow', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-grow', 'raw-64').spread}]`] : []),
+      ...(has('raw-64-grow') ? [`walnut-64-noac / raw-64-grow (a WAL growing by appends, no zero-ahead): ${ratio('walnut-64-noac', 'raw-64-grow').median.toFixed(2)}x [${ratio('walnut-64-noac', 'raw-64-grow').spread}]; raw-64-grow / raw-64: ${ratio('raw-64-grow', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-grow', 'raw-64').spread}]`] : []),
       goal('walnut-1 / better-sqlite3 FULL', ratio('walnut-1', 'sqlite-full-1'), 1.2),
       goal('walnut-64-normal / better-sqlite3 NORMAL', ratio('walnut-64-normal', 'sqlite-normal-1'), 3),
       res['lmdb-64'] ? `walnut-64 / lmdb-js durable puts: ${ratio('walnut-64', 'lmdb-64').median.toFixed(2)}x [${ratio('walnut-64', 'lmdb-64').spread}]` : 'lmdb-js: not installed',

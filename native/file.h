@@ -43,6 +43,10 @@ struct FileState {
   const std::string path;
   bool closed = false;      // JS thread only: no new operations accepted
   bool background = false;  // async operations run on the environment's background lane
+  // Serializes the writes of this process that may extend the file: a WAL append holds it from
+  // its window check through its pwritev, the WAL's zero-ahead (wal_zero_ahead.h) around each
+  // chunk it writes at the end of the file, so neither ever writes over bytes the other wrote.
+  std::mutex extend;
 
  private:
   std::mutex mutex_;

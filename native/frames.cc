@@ -18,6 +18,7 @@
 #include "instance.h"
 #include "io_thread.h"
 #include "posix_io.h"
+#include "wal_zero_ahead.h"
 
 namespace walnut::frames {
 namespace {
@@ -153,8 +154,11 @@ struct AppendJob {
   bool stale = false;
 };
 
-// Runs on the I/O thread (or the caller's for the sync variant).
-void RunAppend(int fd, AppendJob* job) {
+// Runs on the I/O thread (or the caller's for the sync variant). `extend` is held from the
+// window check through the write (not the sync): the WAL's zero-ahead writes at the file's end
+// from another thread (wal_zero_ahead.h).
+void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
+  std::unique_lock<std::mutex> hold(extend);
   if (job->checkWindow) {
     uint8_t now[kWalHeaderSize];
     size_t got = 0;
@@ -162,8 +166,10 @@ void RunAppend(int fd, AppendJob* job) {
     job->failure = posix::ReadFull(fd, now, kWalHeaderSize, 0, &got);
     if (!job->failure.IsError()) job->failure = posix::Size(fd, &size);
     if (job->failure.IsError()) return;
+    // The file may have grown since (this process's zero-ahead, or another writer's append,
+    // which the slot test below catches); a file shorter than the caller saw was cut under it.
     if (got != kWalHeaderSize || std::memcmp(now, job->expectHeader, kWalHeaderSize) != 0 ||
-        size != job->expectSize) {
+        size < job->expectSize) {
       job->stale = true;
       return;
     }
@@ -203,6 +209,7 @@ void RunAppend(int fd, AppendJob* job) {
     at += len;
   }
   job->failure = posix::WritevFull(fd, iov.data(), iov.size(), job->offset);
+  hold.unlock();
   if (!job->failure.IsError() && job->durability != 0) {
     job->failure = posix::Sync(fd, job->durability == 1);
   }
@@ -237,7 +244,7 @@ class AppendOp : public IoOp {
     file_->BeginOp();
   }
   void Execute() override {
-    RunAppend(file_->fd, job_.get());
+    RunAppend(file_->fd, file_->extend, job_.get());
     file_->EndOp();
   }
   void Complete(Napi::Env env) override {
@@ -337,7 +344,7 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
     PutBe32(job->headers.data() + i * kFrameHeaderSize + 4, commits[i]);
   }
   if (Sync) {
-    RunAppend(file->fd, job.get());
+    RunAppend(file->fd, file->extend, job.get());
     Napi::Error error;
     Napi::Value v = AppendResult(env, *job, file->path, &error);
     if (v.IsEmpty()) error.ThrowAsJavaScriptException();
@@ -346,6 +353,55 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   auto op = std::make_unique<AppendOp>(env, file, std::move(job));
   op->KeepAlive(pages);
   return Instance::Get(env)->Lane(file->background)->Submit(env, std::move(op));
+}
+
+// ---- zero-ahead ------------------------------------------------------------------------------
+
+class ZeroAheadOp : public IoOp {
+ public:
+  ZeroAheadOp(Napi::Env env, std::shared_ptr<FileState> file, std::shared_ptr<FileState> through, uint64_t target)
+      : IoOp(env), file_(std::move(file)), through_(std::move(through)), target_(target) {
+    file_->BeginOp();
+    through_->BeginOp();
+  }
+  void Execute() override {
+    failure_ = wal::ZeroAhead(through_->fd, file_->extend, target_, &size_);
+    through_->EndOp();
+    file_->EndOp();
+  }
+  void Complete(Napi::Env env) override {
+    if (failure_.IsError()) {
+      deferred_.Reject(MakeOsError(env, failure_, file_->path).Value());
+    } else {
+      deferred_.Resolve(Napi::Number::New(env, static_cast<double>(size_)));
+    }
+  }
+
+ private:
+  std::shared_ptr<FileState> file_;
+  std::shared_ptr<FileState> through_;
+  uint64_t target_;
+  uint64_t size_ = 0;
+  OsFailure failure_;
+};
+
+// walZeroAhead(file, through, target) -> Promise<size>: zeros and syncs `file` up to `target`
+// bytes past its current end (wal_zero_ahead.h), holding `file`'s extend mutex (the one its
+// appends hold) but writing and syncing through `through`, another open file description of
+// the same file: a write-back error the zeroing meets is then still reported to the appends'
+// own next fdatasync (Linux reports it once per file description), never swallowed by the
+// zeroing. Always on the environment's background lane, never in front of a commit's append.
+Napi::Value WalZeroAhead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<FileState> file = NativeFile::StateOf(env, info[0]);
+  if (file == nullptr) return Napi::Value();
+  std::shared_ptr<FileState> through = NativeFile::StateOf(env, info[1]);
+  if (through == nullptr) return Napi::Value();
+  if (through == file) return ThrowInvalid(env, "through must be another descriptor of the file");
+  uint64_t target = 0;
+  if (!GetUint(info, 2, "target", &target)) return Napi::Value();
+  if (target > (1ULL << 40)) return ThrowInvalid(env, "target is too large");
+  return Instance::Get(env)->background->Submit(env, std::make_unique<ZeroAheadOp>(env, file, through, target));
 }
 
 // walLanesIdle() -> true when neither of this environment's I/O lanes has an operation queued
@@ -364,6 +420,7 @@ void Register(Napi::Env env, Napi::Object exports) {
   exports.Set("walScanSync", Napi::Function::New<WalScan<true>>(env, "walScanSync"));
   exports.Set("walAppend", Napi::Function::New<WalAppend<false>>(env, "walAppend"));
   exports.Set("walAppendSync", Napi::Function::New<WalAppend<true>>(env, "walAppendSync"));
+  exports.Set("walZeroAhead", Napi::Function::New<WalZeroAhead>(env, "walZeroAhead"));
 }
 
 }  // namespace walnut::frames

@@ -20,8 +20,14 @@
 //  - The scan reads the WAL in large sequential chunks, never one syscall per frame.
 //  - Append builds every frame header and the checksum chain here and hands the caller's page
 //    buffers straight to one pwritev (no copy of page bytes). It first re-reads the WAL header
-//    and size and refuses to write (WALNUT_BUSY, reason StaleAppendWindow) when either differs
-//    from what the caller last saw, so no bytes are ever written from a stale window.
+//    and size and refuses to write (WALNUT_BUSY, reason StaleAppendWindow) when the header
+//    differs from what the caller last saw, the file is shorter, or the slot it would fill holds
+//    a frame of this generation the caller did not see, so no bytes are ever written from a
+//    stale window. (The file may be longer: zeros written ahead, wal_zero_ahead.h.)
+//  - Zero-ahead (walZeroAhead) runs on the background lane; it and the append's check + write
+//    hold the file's `extend` mutex, so neither writes over the other's bytes. It writes and
+//    syncs through another descriptor, so a write-back error it meets still fails the appends'
+//    next fdatasync.
 #pragma once
 
 #include <napi.h>

@@ -82,6 +82,16 @@ OsFailure StartWriteback(int fd, uint64_t offset, uint64_t len) {
   }
 }
 
+OsFailure WriteBackRange(int fd, uint64_t offset, uint64_t len) {
+  const unsigned flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+  for (;;) {
+    if (::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(len), flags) == 0) return {};
+    if (errno == EINTR) continue;
+    if (errno == ESPIPE || errno == EINVAL) return {};
+    return Fail("sync_file_range");
+  }
+}
+
 OsFailure WriteFull(int fd, const uint8_t* buf, size_t len, uint64_t pos) {
   struct iovec iov = {const_cast<uint8_t*>(buf), len};
   OsFailure f = WritevFull(fd, &iov, 1, pos);

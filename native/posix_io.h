@@ -32,6 +32,10 @@ OsFailure ReadvFull(int fd, struct iovec* iov, size_t count, uint64_t pos, size_
 // it (sync_file_range SYNC_FILE_RANGE_WRITE): a later fsync then finds most of the range on
 // its way to the disk. A hint only: it makes nothing durable.
 OsFailure StartWriteback(int fd, uint64_t offset, uint64_t len);
+// Writes back the dirty pages in [offset, offset+len) and waits for them (sync_file_range
+// WAIT_BEFORE | WRITE | WAIT_AFTER): the data is on the device, but no metadata is (fdatasync).
+// Where the call is not supported, nothing is done (a later fdatasync writes the range).
+OsFailure WriteBackRange(int fd, uint64_t offset, uint64_t len);
 OsFailure WriteFull(int fd, const uint8_t* buf, size_t len, uint64_t pos);
 // Writes the iovecs in order starting at pos. `iov` is modified (advanced) as bytes go out.
 OsFailure WritevFull(int fd, struct iovec* iov, size_t count, uint64_t pos);

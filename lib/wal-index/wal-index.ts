@@ -39,6 +39,10 @@
  *    see a header whose frames are not in place. Frames written but not published (the index
  *    could not take them) are invalidated on disk, durably, before the failure is reported
  *    (WalFile.invalidateFrom; reason OutcomeUnknown when even that fails).
+ *  - While the WAL's zero-ahead runs (WalFile.zeroAhead, started after an append under WRITE),
+ *    WRITE stays locked at the OS level even after endWrite(): nobody else may append to or cut
+ *    the WAL while zeros are written at its end; it is let go when the zeroing settles, or
+ *    taken over by this connection's next beginWriteRun. close() waits for the zeroing.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -256,6 +260,14 @@ export class WalIndex {
   #yieldInVainAt = -Infinity;
   #background: Promise<[WalnutFile, WalnutFile]> | null = null;
   #writer = false;
+  /** A zero-ahead of the WAL runs (WalFile.zeroAhead, started by appendAndPublish under WRITE). */
+  #zeroing = false;
+  /**
+   * endWrite() came while the zero-ahead ran: WRITE stays locked (no other process may append
+   * to or cut the WAL while it writes at the file's end: native/wal_zero_ahead.h) until it
+   * settles, and nobody in this connection holds it meanwhile; beginWriteRun takes it over.
+   */
+  #writeReleaseDeferred = false;
   /**
    * The write lease (holdWriteLease()): WRITE stays locked at the OS level until close, so no
    * other connection can commit; inside this connection WRITE is then a flag (#leaseInUse)
@@ -1085,9 +1097,13 @@ export class WalIndex {
    */
   async beginWriteRun(whileWaiting?: () => void): Promise<ShmHeader> {
     this.#checkOpen();
-    await this.#yieldToCheckpointer();
-    this.#checkOpen();
-    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', whileWaiting === undefined ? undefined : () => (whileWaiting(), false));
+    if (this.#writeReleaseDeferred && this.#writeQueue.length === 0) {
+      this.#writeReleaseDeferred = false; // still locked during the zero-ahead: ours again (no yield: nobody else can take WRITE meanwhile)
+    } else {
+      await this.#yieldToCheckpointer();
+      this.#checkOpen();
+      await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', whileWaiting === undefined ? undefined : () => (whileWaiting(), false));
+    }
     this.#writer = true;
     try {
       return (await this.header()).header;
@@ -1176,7 +1192,25 @@ export class WalIndex {
     }
     this.#appends++;
     onPublished?.(); // synchronously after the publish (nothing awaited since)
+    this.#startZeroAhead();
     return result;
+  }
+
+  /**
+   * WRITE held: keeps zeros written and synced ahead of the WAL's last frame (WalFile.zeroAhead,
+   * on the background lane, off the commit path). WRITE
+   * is not let go until it settles (endWrite); this connection's appends go on meanwhile.
+   */
+  #startZeroAhead(): void {
+    const zeroing = this.wal.zeroAhead(async () => (await this.#backgroundFiles())[1]);
+    if (zeroing === null) return;
+    this.#zeroing = true;
+    void zeroing.then(() => {
+      this.#zeroing = false;
+      if (!this.#writeReleaseDeferred) return;
+      this.#writeReleaseDeferred = false;
+      if (!this.#closed) this.#unlockShm(SHM_LOCK.WRITE, 1);
+    });
   }
 
   /**
@@ -1367,13 +1401,18 @@ export class WalIndex {
    * never queue in front of this connection's commits. (They are OFD descriptors: opening and
    * closing them does not touch the connection's locks.)
    */
-  async checkpointTarget(): Promise<CheckpointTarget> {
-    this.#checkOpen();
+  /** This connection's descriptors of the database and the WAL on the background lane (opened once, closed by close()). */
+  #backgroundFiles(): Promise<[WalnutFile, WalnutFile]> {
     this.#background ??= Promise.all([
       WalnutFile.open(this.dbPath, { lane: 'background' }),
       WalnutFile.open(this.walPath, { lane: 'background' }),
     ]);
-    const [db, walFile] = await this.#background;
+    return this.#background;
+  }
+
+  async checkpointTarget(): Promise<CheckpointTarget> {
+    this.#checkOpen();
+    const [db, walFile] = await this.#backgroundFiles();
     return {
       pageSize: this.pageSize,
       dbPath: this.dbPath,
@@ -1485,7 +1524,9 @@ export class WalIndex {
   endWrite(): void {
     if (!this.#writer) return;
     this.#writer = false;
-    if (!this.#closed) this.#unlockShm(SHM_LOCK.WRITE, 1);
+    if (this.#closed) return;
+    if (this.#zeroing) this.#writeReleaseDeferred = true; // unlocked once the zero-ahead settles (#startZeroAhead)
+    else this.#unlockShm(SHM_LOCK.WRITE, 1);
   }
 
   /** nBackfill and the read marks, as SQLite keeps them. */
@@ -1552,6 +1593,7 @@ export class WalIndex {
     for (const s of [...this.#snapshots]) s.release();
     this.endWrite();
     this.#closed = true;
+    await this.wal.zeroingSettled(); // it relies on WRITE, which closing the -shm drops
     this.#region.unmap();
     if (removeWal && this.#shm !== null) removeIfAllowed(this.shmPath);
     if (this.#shm !== null) await this.#shm.close(); // drops DMS with its descriptor

@@ -9,10 +9,15 @@
  *  - mxFrame only ever names a commit frame; frames after it (a torn or abandoned tail) are
  *    overwritten by the next append, starting at mxFrame + 1.
  *  - Every append re-checks, on the I/O thread right before writing, that the header bytes
- *    and the file size are still what this WalFile last saw, and that the slot it writes into
- *    holds no frame of this generation it did not see there (a frame a recovery dropped may be
- *    overwritten; one appended since may not); if not, nothing is written and WALNUT_BUSY
- *    (reason StaleAppendWindow) tells the caller to re-read (recover) and retry.
+ *    are still what this WalFile last saw, that the file is no shorter, and that the slot it
+ *    writes into holds no frame of this generation it did not see there (a frame a recovery
+ *    dropped may be overwritten; one appended since may not); if not, nothing is written and
+ *    WALNUT_BUSY (reason StaleAppendWindow) tells the caller to re-read (recover) and retry.
+ *    (The file may have grown: this WalFile's zero-ahead, or another writer's frames, which
+ *    the slot test catches.)
+ *  - Past the last frame the file may hold zeros (zeroAhead, preallocation), an older
+ *    generation's frames or a tail a recovery dropped; zeroAhead only ever writes past the
+ *    file's end, so it never changes a byte of a frame.
  *  - A new header (create/restart) always has new salts, so frames of the previous generation
  *    fail the salt test; it is synced before any frame is written after it (unless the
  *    caller asks for durability 'none', i.e. synchronous=off).
@@ -130,6 +135,24 @@ function isStaleWindow(e: unknown): boolean {
  */
 const GROWTH_CHUNK = 1 << 20;
 
+/**
+ * Zero-ahead (zeroAhead): a WAL that grows keeps ZERO_AHEAD bytes of zeros, written and synced
+ * by the background lane (native/wal_zero_ahead.h), past the end of its last frame, so that
+ * appends overwrite synced blocks and their fdatasync commits no metadata (measured on this
+ * ext4: 0.86x the overwrite loop, against 0.67x for the zero-fill above, which remains the
+ * fallback when appends outrun the zeroing). A new zeroing starts when less than
+ * ZERO_AHEAD_LOW is left (64 one-page 4 KiB commits take ~264 KiB: 4 MiB is ~15 such batches
+ * of slack for the zeroing's 4+ MiB). Only a WAL whose frames reach past ZERO_AHEAD_FROM is
+ * zeroed ahead: one that checkpoints restarts and reuses its space (the default auto-checkpoint,
+ * 1000 frames, stays under 4.1 MiB with 4 KiB pages), and its file stays as small as before.
+ * Bounded: the file is never zeroed past the end of the last frame + ZERO_AHEAD; a restart that
+ * cuts the file to walSizeLimit (journal_size_limit) cuts the zeros too, and they come back only
+ * when the WAL grows that far again.
+ */
+const ZERO_AHEAD = 8 << 20;
+const ZERO_AHEAD_LOW = 4 << 20;
+const ZERO_AHEAD_FROM = 8 << 20;
+
 function randomU32Pair(): [number, number] {
   const b = randomBytes(8);
   return [b.readUInt32BE(0), b.readUInt32BE(4)];
@@ -155,6 +178,8 @@ export class WalFile {
   /** Frames 1..frame of the generation with these salts are on stable storage (see durableThrough). */
   #durable = { frame: 0, salt1: 0, salt2: 0 };
   #preallocate = true;
+  /** The zero-ahead in flight (zeroAhead), or null. */
+  #zeroing: Promise<void> | null = null;
 
   private constructor(file: WalnutFile) {
     this.#file = file;
@@ -557,6 +582,7 @@ export class WalFile {
    * journal_size_limit after a WAL restart, so a WAL that once grew large does not stay large.
    */
   async limitSize(size: number): Promise<void> {
+    await this.zeroingSettled(); // it writes at the end of the file: never cut under it
     const floor = this.#header === null ? 0 : frameOffset(this.#mxFrame + 1, this.#pageSize);
     const target = Math.max(size, floor);
     if (this.#fileSize <= target) return;
@@ -564,9 +590,43 @@ export class WalFile {
     this.#fileSize = target;
   }
 
-  /** Turns zero-filled growth ahead of appends on or off (on by default). */
+  /** Turns zero-filled growth ahead of appends (in the append and zeroAhead) on or off (on by default). */
   set preallocate(on: boolean) {
     this.#preallocate = on;
+  }
+
+  /**
+   * Starts zeroing ahead on the background lane when the frames reach past ZERO_AHEAD_FROM and
+   * less than ZERO_AHEAD_LOW bytes of the file are left after them (see ZERO_AHEAD): returns its promise (it never rejects: a
+   * failed zeroing only leaves appends to grow the file themselves), or null when none is
+   * needed or one is already running. The caller
+   * must hold SQLite's WRITE lock until the promise settles (no other process may append or
+   * truncate meanwhile: wal_zero_ahead.h); appends of this WalFile may run meanwhile.
+   * `through` gives another descriptor of this file (its own open file description): the zeros
+   * are written and synced through it, so that a write-back error they meet is still reported to
+   * this WalFile's next sync (which fails the commits it covers) instead of being consumed by
+   * the zeroing.
+   */
+  zeroAhead(through: () => Promise<WalnutFile>): Promise<void> | null {
+    if (this.#zeroing !== null || !this.#preallocate || this.#header === null) return null;
+    const end = frameOffset(this.#mxFrame + 1, this.#pageSize);
+    const target = end + ZERO_AHEAD;
+    if (end < ZERO_AHEAD_FROM || this.#fileSize - end >= ZERO_AHEAD_LOW) return null;
+    const zeroing = through().then((f) => nativeFrames.zeroAhead(nativeHandleOf(this.#file), nativeHandleOf(f), target)).then(
+      (size) => {
+        this.#fileSize = Math.max(this.#fileSize, size);
+      },
+      () => undefined,
+    ).finally(() => {
+      this.#zeroing = null;
+    });
+    this.#zeroing = zeroing;
+    return zeroing;
+  }
+
+  /** Settles once no zero-ahead runs (at once when none does). */
+  zeroingSettled(): Promise<void> {
+    return this.#zeroing ?? Promise.resolve();
   }
 
   #adoptAppend(plan: AppendPlan, running: [number, number]): AppendResult {
@@ -627,7 +687,8 @@ export class WalFile {
     if (got !== pageSize) throw walnutError('WALNUT_CORRUPT', `frame ${n} is beyond the end of the WAL`, { path: this.path });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.zeroingSettled();
     return this.#file.close();
   }
 

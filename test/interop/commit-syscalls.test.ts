@@ -3,7 +3,9 @@
 // next fdatasync write the inode too: reference/commit-profile.md), and one WRITE lock round
 // for a run of back-to-back batches rather than one per batch, and no -shm size check per batch
 // (the mapping's touches are guarded instead); a lone committer writes and syncs on its own
-// thread (no I/O-thread round trip), concurrent committers never block it so.
+// thread (no I/O-thread round trip), concurrent committers never block it so; a WAL past 8 MiB
+// is zeroed ahead (written back and synced) by a thread that writes no commit, through a
+// descriptor of its own.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -29,7 +31,7 @@ interface Traced {
 function traceCommits(options: Record<string, unknown>, loops: number, each: number): Traced {
   const file = path.join(dir, `s${n}.db`);
   const trace = path.join(dir, `s${n++}.strace`);
-  const r = spawnSync('strace', ['-f', '-qq', '-y', '-o', trace, '-e', 'trace=%%stat,fcntl,lseek,write,pwritev,fdatasync', process.execPath, path.join(HELPERS, 'commit-syscalls-child.js'), file, String(loops), String(each), JSON.stringify(options)], { encoding: 'utf8' });
+  const r = spawnSync('strace', ['-f', '-qq', '-y', '-o', trace, '-e', 'trace=%%stat,fcntl,lseek,write,pwritev,fdatasync,sync_file_range', process.execPath, path.join(HELPERS, 'commit-syscalls-child.js'), file, String(loops), String(each), JSON.stringify(options)], { encoding: 'utf8' });
   expect(r.status, r.stdout + r.stderr).toBe(0);
   const lines = fs.readFileSync(trace, 'utf8').split('\n');
   const from = lines.findIndex((l) => l.includes('<<commits>>'));
@@ -82,5 +84,31 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     const many = traceCommits({ autoCheckpoint: false }, 32, 8);
     expect(named(many, /fdatasync\(/)).toBe(many.batches);
     expect(onMain(many, 'fdatasync')).toBe(0);
+  }, 60_000);
+
+  it('a WAL past 8 MiB gets zeros written, written back and synced ahead by another thread than the commits\' (the background lane)', () => {
+    // 5,120 one-page commits, 20.6 MiB of frames: zeroings start at 8, ~12 and ~16 MiB, so at
+    // least one has ended (with its fdatasync) before the traced window closes
+    const t = traceCommits({ autoCheckpoint: false }, 64, 80);
+    const tid = (l: string): number => Number(/^(\d+)/.exec(l)![1]);
+    const onWal = (re: RegExp): string[] => t.lines.filter((l) => re.test(l));
+    // a commit's pwritev starts with a 24-byte frame header; the zero-ahead's writes 64 KiB of zeros
+    const commitThreads = new Set(onWal(/pwritev\(\d+<[^>]*-wal>, \[\{iov_base=.*iov_len=24\}/).map(tid));
+    const zeroWrites = onWal(/pwritev\(\d+<[^>]*-wal>, \[\{iov_base="\\0\\0\\0.*iov_len=65536\}/);
+    const writeBacks = onWal(/sync_file_range\(\d+<[^>]*-wal>/);
+    const zeroThreads = new Set(writeBacks.map(tid));
+    expect(commitThreads.size).toBeGreaterThan(0);
+    expect(zeroWrites.length).toBeGreaterThan(0);
+    expect(writeBacks.length).toBeGreaterThan(0);
+    for (const z of zeroThreads) {
+      expect(commitThreads.has(z)).toBe(false);
+      expect(z).not.toBe(t.pid);
+    }
+    // and each zeroing ends with an fdatasync of the WAL on its thread (the size and blocks durable)
+    expect(onWal(/fdatasync\(\d+<[^>]*-wal>/).filter((l) => zeroThreads.has(tid(l))).length).toBeGreaterThan(0);
+    // through a descriptor of its own: a write-back error it meets still fails the commits' next fdatasync
+    const fd = (l: string): number => Number(/\((\d+)</.exec(l)![1]);
+    const commitFds = new Set(onWal(/pwritev\(\d+<[^>]*-wal>, \[\{iov_base=.*iov_len=24\}/).map(fd));
+    for (const l of [...zeroWrites, ...writeBacks]) expect(commitFds.has(fd(l))).toBe(false);
   }, 60_000);
 });
