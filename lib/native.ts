@@ -304,7 +304,7 @@ interface Addon {
   walAppendSync(file: NativeFileHandle, chain: NativeChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
     pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow, growTo?: number): [number, number];
   walLanesIdle(): boolean;
-  walZeroAhead(file: NativeFileHandle, through: NativeFileHandle, target: number): Promise<number>;
+  walZeroAhead(file: NativeFileHandle, through: NativeFileHandle, floor: number, target: number): Promise<number>;
   NativeFile: NativeFileClass;
   setErrorClass(ctor: typeof WalnutError): void;
   faultInjectionArmed: boolean;
@@ -345,7 +345,7 @@ export const nativeFrames = {
   appendSync: addon.walAppendSync,
   /** No operation queued or running on either I/O lane (native/frames.cc). */
   lanesIdle: addon.walLanesIdle,
-  /** Zeros (synced, through another descriptor of the file) from its end up to `target` bytes, on the background lane; resolves to the size (native/wal_zero_ahead.h). */
+  /** Zeros (synced, through another descriptor of the file) from its end up to `target` bytes, never below `floor` (a file cut below it is left short), on the background lane; resolves to the size (native/wal_zero_ahead.h). */
   zeroAhead: addon.walZeroAhead,
 };
 

@@ -50,6 +50,14 @@ class CopyOp : public IoOp {
         deferred_.Reject(e.Value());
         return;
       }
+      case CopyStatus::kFrameMismatch: {
+        Napi::Error e = MakeError(env, "WALNUT_CORRUPT",
+                                  "WALNUT_CORRUPT: frame " + std::to_string(result_.badFrame) +
+                                      " does not hold the page the wal-index names (the WAL was changed under the index)");
+        e.Set("path", wal_->path);
+        deferred_.Reject(e.Value());
+        return;
+      }
       case CopyStatus::kInvalid:
         deferred_.Reject(MakeError(env, "WALNUT_INVALID_ARGUMENT", "WALNUT_INVALID_ARGUMENT: inconsistent checkpoint range").Value());
         return;

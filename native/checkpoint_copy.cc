@@ -67,9 +67,10 @@ void ReadWindow(int walFd, const CopyRequest& req, Slot* a, Slot* b, uint8_t* bu
       reserved += static_cast<size_t>(gap);
       j++;
     }
-    const size_t length = static_cast<size_t>(static_cast<uint64_t>(j->frame - first) * frameSize + pageSize);
+    // from the first frame's header: each frame's header is read with its page and checked
+    const size_t length = static_cast<size_t>(static_cast<uint64_t>(j->frame - first) * frameSize + frameSize);
     size_t got = 0;
-    r->failure = posix::ReadFull(walFd, buffer + fill, length, PageOffset(first, frameSize), &got);
+    r->failure = posix::ReadFull(walFd, buffer + fill, length, PageOffset(first, frameSize) - kFrameHeaderSize, &got);
     r->stats.reads++;
     r->stats.bytesRead += got;
     if (r->failure.IsError()) {
@@ -79,12 +80,19 @@ void ReadWindow(int walFd, const CopyRequest& req, Slot* a, Slot* b, uint8_t* bu
     }
     for (Slot* k = i; k <= j; k++) {
       const uint64_t at = static_cast<uint64_t>(k->frame - first) * frameSize;
-      if (at + pageSize > got) {
+      if (at + frameSize > got) {
         r->status = CopyStatus::kWalTooShort;
         r->badFrame = k->frame;
         return;
       }
-      k->at = static_cast<uint32_t>(fill + at);
+      const uint8_t* header = buffer + fill + at;
+      const uint32_t named = (uint32_t{header[0]} << 24) | (uint32_t{header[1]} << 16) | (uint32_t{header[2]} << 8) | header[3];
+      if (named != k->pgno) {  // zeros, or another frame: not the frame the index names
+        r->status = CopyStatus::kFrameMismatch;
+        r->badFrame = k->frame;
+        return;
+      }
+      k->at = static_cast<uint32_t>(fill + at + kFrameHeaderSize);
     }
     fill += length;
     i = j + 1;

@@ -26,8 +26,11 @@
 // Invariants:
 //  - Every offset is computed in 64 bits from validated inputs: pageSize a power of two in
 //    512..65536, frame numbers and page numbers in 1..2^32-1; a read that comes back short
-//    (the WAL is shorter than the frames the index names) stops the copy with kWalTooShort
-//    before anything of that buffer-full is written.
+//    (the WAL is shorter than the frames the index names) stops the copy with kWalTooShort,
+//    and a frame whose header names another page than the index does (zeros where a process
+//    that broke the locking protocol cut the WAL and someone extended it again) with
+//    kFrameMismatch, before anything of that buffer-full is written. Each frame's 24-byte
+//    header is read with its page (the window starts at the first frame's header) for this.
 //  - Nothing is synced here except the WAL before the first write when asked (`syncWal`): the
 //    caller syncs the database once, after deciding whether to truncate it.
 //  - On any failure the database file may hold some of the new pages: harmless, because the
@@ -63,13 +66,13 @@ struct CopyStats {
   uint64_t bytesRead = 0;
 };
 
-enum class CopyStatus { kOk, kOsError, kWalTooShort, kInvalid };
+enum class CopyStatus { kOk, kOsError, kWalTooShort, kFrameMismatch, kInvalid };
 
 struct CopyResult {
   CopyStatus status = CopyStatus::kOk;
   OsFailure failure;        // kOsError: which call failed
   bool walFailed = false;   // kOsError: on the WAL (else on the database file)
-  uint32_t badFrame = 0;    // kWalTooShort: the first frame that was not in the WAL
+  uint32_t badFrame = 0;    // kWalTooShort / kFrameMismatch: the first frame that was not in the WAL
   CopyStats stats;
 };
 

@@ -359,13 +359,13 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
 
 class ZeroAheadOp : public IoOp {
  public:
-  ZeroAheadOp(Napi::Env env, std::shared_ptr<FileState> file, std::shared_ptr<FileState> through, uint64_t target)
-      : IoOp(env), file_(std::move(file)), through_(std::move(through)), target_(target) {
+  ZeroAheadOp(Napi::Env env, std::shared_ptr<FileState> file, std::shared_ptr<FileState> through, uint64_t floor, uint64_t target)
+      : IoOp(env), file_(std::move(file)), through_(std::move(through)), floor_(floor), target_(target) {
     file_->BeginOp();
     through_->BeginOp();
   }
   void Execute() override {
-    failure_ = wal::ZeroAhead(through_->fd, file_->extend, target_, &size_);
+    failure_ = wal::ZeroAhead(through_->fd, file_->extend, floor_, target_, &size_);
     through_->EndOp();
     file_->EndOp();
   }
@@ -380,13 +380,14 @@ class ZeroAheadOp : public IoOp {
  private:
   std::shared_ptr<FileState> file_;
   std::shared_ptr<FileState> through_;
+  uint64_t floor_;
   uint64_t target_;
   uint64_t size_ = 0;
   OsFailure failure_;
 };
 
-// walZeroAhead(file, through, target) -> Promise<size>: zeros and syncs `file` up to `target`
-// bytes past its current end (wal_zero_ahead.h), holding `file`'s extend mutex (the one its
+// walZeroAhead(file, through, floor, target) -> Promise<size>: zeros and syncs `file` up to
+// `target` bytes past its current end, never below `floor` (wal_zero_ahead.h), holding `file`'s extend mutex (the one its
 // appends hold) but writing and syncing through `through`, another open file description of
 // the same file: a write-back error the zeroing meets is then still reported to the appends'
 // own next fdatasync (Linux reports it once per file description), never swallowed by the
@@ -398,10 +399,13 @@ Napi::Value WalZeroAhead(const Napi::CallbackInfo& info) {
   std::shared_ptr<FileState> through = NativeFile::StateOf(env, info[1]);
   if (through == nullptr) return Napi::Value();
   if (through == file) return ThrowInvalid(env, "through must be another descriptor of the file");
+  uint64_t floor = 0;
+  if (!GetUint(info, 2, "floor", &floor)) return Napi::Value();
   uint64_t target = 0;
-  if (!GetUint(info, 2, "target", &target)) return Napi::Value();
+  if (!GetUint(info, 3, "target", &target)) return Napi::Value();
   if (target > (1ULL << 40)) return ThrowInvalid(env, "target is too large");
-  return Instance::Get(env)->background->Submit(env, std::make_unique<ZeroAheadOp>(env, file, through, target));
+  if (floor > target) return ThrowInvalid(env, "floor is past target");
+  return Instance::Get(env)->background->Submit(env, std::make_unique<ZeroAheadOp>(env, file, through, floor, target));
 }
 
 // walLanesIdle() -> true when neither of this environment's I/O lanes has an operation queued

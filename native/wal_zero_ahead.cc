@@ -15,7 +15,7 @@ constexpr size_t kChunk = 256 * 1024;  // one write + write-back (what a concurr
 
 }  // namespace
 
-OsFailure ZeroAhead(int fd, std::mutex& extend, uint64_t target, uint64_t* size) {
+OsFailure ZeroAhead(int fd, std::mutex& extend, uint64_t floor, uint64_t target, uint64_t* size) {
   static const uint8_t kZeros[kZeroBlock] = {};
   uint64_t end = 0;
   bool grew = false;
@@ -26,7 +26,7 @@ OsFailure ZeroAhead(int fd, std::mutex& extend, uint64_t target, uint64_t* size)
       std::lock_guard<std::mutex> hold(extend);
       OsFailure f = posix::Size(fd, &end);
       if (f.IsError()) return f;
-      if (end >= target) break;
+      if (end >= target || end < floor) break;  // long enough, or cut under us: never fill below floor
       from = end;
       len = static_cast<size_t>(std::min<uint64_t>(kChunk, target - end));
       struct iovec iov[kChunk / kZeroBlock];
@@ -36,6 +36,7 @@ OsFailure ZeroAhead(int fd, std::mutex& extend, uint64_t target, uint64_t* size)
       if (f.IsError()) return f;
     }
     grew = true;
+    floor = from + len;  // what it wrote itself is never written again, nor filled if cut
     OsFailure f = posix::WriteBackRange(fd, from, len);
     if (f.IsError()) return f;
   }

@@ -11,7 +11,11 @@
 // Invariants:
 //  - It only ever writes at or past the file's current end, read under `extend` (FileState::
 //    extend) for each chunk: it never writes over a byte someone in this process wrote (a WAL
-//    append holds the same mutex from its window check to its write). Other processes write
+//    append holds the same mutex from its window check to its write). It never writes below
+//    `floor` (the end of the last frame the caller knows) nor below what it wrote itself: a
+//    file found shorter than that was cut by someone who broke the locking protocol, and
+//    zeros written there would become frames of zeros the index names (a checkpoint would copy
+//    them into the database); it stops and leaves the file short, for readers to detect. Other processes write
 //    the WAL only under SQLite's WRITE lock, which the caller holds until the call returns
 //    (wal-index.ts: a deferred release of WRITE), so none appends or truncates meanwhile.
 //  - Zeros past the last valid frame are invalid frames to every reader (page number 0, salts
@@ -34,8 +38,8 @@
 namespace walnut::wal {
 
 // Extends the file at `fd` with zeros up to `target` bytes (nothing when it is already that
-// long) and makes them durable; *size = the file's size afterwards. `extend` is the mutex of
-// the appends' descriptor of the same file.
-OsFailure ZeroAhead(int fd, std::mutex& extend, uint64_t target, uint64_t* size);
+// long, or shorter than `floor`) and makes them durable; *size = the file's size afterwards.
+// `extend` is the mutex of the appends' descriptor of the same file.
+OsFailure ZeroAhead(int fd, std::mutex& extend, uint64_t floor, uint64_t target, uint64_t* size);
 
 }  // namespace walnut::wal

@@ -612,7 +612,7 @@ export class WalFile {
     const end = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const target = end + ZERO_AHEAD;
     if (end < ZERO_AHEAD_FROM || this.#fileSize - end >= ZERO_AHEAD_LOW) return null;
-    const zeroing = through().then((f) => nativeFrames.zeroAhead(nativeHandleOf(this.#file), nativeHandleOf(f), target)).then(
+    const zeroing = through().then((f) => nativeFrames.zeroAhead(nativeHandleOf(this.#file), nativeHandleOf(f), end, target)).then(
       (size) => {
         this.#fileSize = Math.max(this.#fileSize, size);
       },

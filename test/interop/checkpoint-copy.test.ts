@@ -155,8 +155,8 @@ describe('what the copy does', () => {
     await store.commit([{ pgno: 2, data: Buffer.alloc(4096, 0xee) }]); // a newer version of page 2
     await store.checkpoint('passive');
     const event = store.recentEvents().filter((e) => e.name === 'checkpoint').pop()!;
-    // frames 2..301 (page 2's newest is the last) in one read; pages 2..301 in one pwritev
-    expect((event.data as { copy: unknown }).copy).toEqual({ pages: 300, writes: 1, reads: 1, bytesRead: 299 * (4096 + 24) + 4096, walSynced: false });
+    // frames 2..301 (page 2's newest is the last) in one read, each with its header; pages 2..301 in one pwritev
+    expect((event.data as { copy: unknown }).copy).toEqual({ pages: 300, writes: 1, reads: 1, bytesRead: 300 * (4096 + 24), walSynced: false });
     const snap = await store.snapshot();
     expect((await snap.read(2))[0]).toBe(0xee);
     expect((await snap.read(301))[0]).toBe(299 & 0xff);
@@ -202,6 +202,22 @@ describe('a WAL another process cut below the frames the index names', () => {
       await store.close().catch(() => undefined);
     });
   }
+
+  it('frames the index names overwritten with zeros (a hole where the WAL was cut and extended again): WALNUT_CORRUPT, no page of zeros reaches the database (the copy checks each frame header names its page)', async () => {
+    const file = path.join(dir, 'hole.db');
+    const store = await open(file, { autoCheckpoint: false, keepWal: true });
+    await store.commit(Array.from({ length: 300 }, (_, k) => ({ pgno: 2 + k, data: Buffer.alloc(4096, 1 + (k % 200)) })));
+    const before = fs.readFileSync(file);
+    const wal = fs.openSync(`${file}-wal`, 'r+');
+    fs.writeSync(wal, Buffer.alloc(20 * (4096 + 24)), 0, 20 * (4096 + 24), 32 + 100 * (4096 + 24)); // frames 101..120
+    fs.closeSync(wal);
+    const e = await store.checkpoint('passive').then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(WalnutError);
+    expect((e as WalnutError).code).toBe('WALNUT_CORRUPT');
+    expect((e as WalnutError).message).toMatch(/frame 101 does not hold the page/);
+    expect(fs.readFileSync(file).equals(before)).toBe(true); // one buffer-full: refused before anything is written
+    await store.close().catch(() => undefined);
+  });
 });
 
 describe('a checkpoint racing close()', () => {
