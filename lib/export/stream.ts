@@ -19,6 +19,7 @@
 import * as fs from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
+import { closeAsLastConnection } from '../checkpoint/execute';
 import { walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
@@ -160,7 +161,8 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
 
 /**
  * A Readable of the database's export stream. Without follow it ends after the base image
- * and the WAL as of now; with follow it runs until destroyed. Destroying it cuts the export
+ * and the WAL as of now, once its connection has closed (as SQLite's last connection, when it
+ * is one: checkpointed, -wal and -shm removed); with follow it runs until destroyed. Destroying it cuts the export
  * (a sink nobody reads any more must not keep it waiting) and closes its connection, which
  * drops its read mark, before the stream emits 'close'.
  */
@@ -179,10 +181,10 @@ export function createExportStream(dbPath: string, options: ExportOptions & WalI
       if (out.destroyed) return;
       run = startExport(index, out, options);
       await run.done;
-      out.end();
     } finally {
-      await index.close();
+      await closeAsLastConnection(index, true); // as SQLite's last connection: no -wal/-shm left behind
     }
+    if (!out.destroyed) out.end(); // once the connection has closed: a reader that saw the end sees the files as it left them
   })().catch((e) => {
     if (!out.destroyed) out.destroy(e);
   });
