@@ -187,9 +187,21 @@ export class StatementRunner {
     return (BigInt(hi) << 32n) | BigInt(lo >>> 0);
   }
 
-  async exec(sql: string): Promise<void> {
+  /**
+   * Runs every statement of `sql`. `refuse`, when given, sees each statement's own text before
+   * it runs and may throw to stop there (the statements before it have run).
+   */
+  async exec(sql: string, refuse?: (statement: string) => void): Promise<void> {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
-    await this.#e.sqlite3.exec(this.#db, sql);
+    const { sqlite3, C } = this.#e;
+    if (refuse === undefined) {
+      await sqlite3.exec(this.#db, sql);
+      return;
+    }
+    for await (const stmt of sqlite3.statements(this.#db, sql)) {
+      refuse(sqlite3.sql(stmt) as string);
+      while ((await sqlite3.step(stmt)) === C.SQLITE_ROW);
+    }
   }
 
   #row(stmt: number, names: string[]): Row {
