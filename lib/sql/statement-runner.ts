@@ -6,7 +6,7 @@
  * Parameters follow better-sqlite3: an array binds `?`/`?NNN` in order; an object binds named
  * parameters (`:name`, `@name`, `$name`) by their name without the prefix; a single value
  * binds a statement with one parameter. Values: number, bigint (int64 range), string,
- * Uint8Array (blob), boolean (0/1), null. Anything else, a missing or an extra value is
+ * Uint8Array (blob; an empty one is an empty blob, not NULL, as in better-sqlite3), boolean (0/1), null. Anything else, a missing or an extra value is
  * WALNUT_INVALID_ARGUMENT before the statement runs.
  *
  * The per-run path calls SQLite's C functions directly (step, reset, clear_bindings, the
@@ -243,7 +243,10 @@ export class StatementRunner {
         }
         value = (params as Record<string, unknown>)[key];
       }
-      sqlite3.bind(stmt, i, checkValue(value, name ?? String(i)));
+      const checked = checkValue(value, name ?? String(i));
+      // an empty blob: wa-sqlite's bind_blob passes sqlite3_malloc(0), a null pointer, which SQLite binds as NULL
+      if (checked instanceof Uint8Array && checked.byteLength === 0) this.#e.module._sqlite3_bind_zeroblob(stmt, i, 0);
+      else sqlite3.bind(stmt, i, checked);
     }
     if (positional < list.length) throw walnutError('WALNUT_INVALID_ARGUMENT', `${list.length} values for ${positional} positional parameters`, { reason: 'params' });
   }
@@ -261,7 +264,20 @@ function checkValue(value: unknown, name: string): SqlValue {
       if (value > INT64_MAX || value < INT64_MIN) throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value} is outside the 64-bit integer range`, { reason: 'params' });
       return value;
     default:
+      if (value instanceof Uint8Array && value.byteLength === 0 && isDetached(value)) {
+        throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: a Uint8Array whose ArrayBuffer was detached (transferred) cannot be bound`, { reason: 'params' });
+      }
       if (value === null || value instanceof Uint8Array) return value;
       throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value === undefined ? 'undefined' : typeof value} cannot be bound (number, bigint, string, Uint8Array, boolean or null)`, { reason: 'params' });
+  }
+}
+
+/** True when `view`'s buffer was detached (transferred): a view of it cannot even be made (wa-sqlite's bind would throw a TypeError). */
+function isDetached(view: Uint8Array): boolean {
+  try {
+    new Uint8Array(view.buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
   }
 }
