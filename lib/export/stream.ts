@@ -31,10 +31,30 @@ import { appendFramedRecords, BufferedWalSink, type DirectWrite, type RecordBatc
 export interface ExportHandle {
   /** Resolves when the export ends (at once after the base and the WAL without follow). */
   readonly done: Promise<ExportStats>;
-  /** Ends follow mode; resolves with the final statistics. */
-  stop(): Promise<ExportStats>;
+  /**
+   * Ends follow mode after a last pass over what is committed now; resolves with the final
+   * statistics once the sink took it. `timeoutMs` bounds that wait: past it the export is cut
+   * (its sink calls abandoned, its snapshot released) and stop() rejects with WALNUT_IO, reason
+   * StopTimeout. Without it, a sink that never settles keeps stop() waiting (close() cuts it).
+   */
+  stop(options?: ExportStopOptions): Promise<ExportStats>;
   /** Look for new commits now. */
   poke(): void;
+}
+
+export interface ExportStopOptions {
+  /** Milliseconds to wait for the sink (1..2^31-1); default: as long as it takes. */
+  timeoutMs?: number;
+}
+
+/** stop()'s options, checked before anything stops: its timeout in ms, or undefined for none. */
+function stopTimeoutOf(options: ExportStopOptions | undefined): number | undefined {
+  if (options === undefined) return undefined;
+  const t = (options as { timeoutMs?: unknown } | null)?.timeoutMs;
+  if (typeof options !== 'object' || options === null || Object.keys(options).some((k) => k !== 'timeoutMs') || (t !== undefined && !(Number.isInteger(t) && (t as number) >= 1 && (t as number) <= 0x7fffffff))) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'stop() options must be { timeoutMs?: whole number of ms in 1..2^31-1 }', { reason: 'options' });
+  }
+  return t as number | undefined;
 }
 
 /** The handle the connection keeps: it can also cut the export (see the header). */
@@ -146,8 +166,19 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
   done.catch(() => undefined); // surfaced through done/stop
   return {
     done,
-    stop: () => {
+    stop: (options) => {
+      let timeoutMs: number | undefined;
+      try {
+        timeoutMs = stopTimeoutOf(options);
+      } catch (e) {
+        return Promise.reject(e);
+      }
       exporter.stop();
+      if (timeoutMs !== undefined) {
+        const timer = setTimeout(() => sink.cut(walnutError('WALNUT_IO', `the export's sink did not take its last records within ${timeoutMs} ms of stop(): the export was cut`, { reason: 'StopTimeout' })), timeoutMs);
+        const clear = () => clearTimeout(timer);
+        done.then(clear, clear);
+      }
       return done;
     },
     poke: () => exporter.poke(),
