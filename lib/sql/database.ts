@@ -291,7 +291,11 @@ export class Database implements Queryable {
       try {
         return await job();
       } catch (e) {
-        throw this.#translate(c, e);
+        const err = this.#translate(c, e);
+        // a VACUUM refused for a new page size: SQLite keeps that size pending on the (shared)
+        // connection and every later VACUUM, anyone's, would try it again; set it back
+        if (isWalnutError(err) && err.reason === 'page_size') await c.runner.exec(`PRAGMA page_size=${this.#store.pageSize}`).catch(() => undefined);
+        throw err;
       } finally {
         c.busy--;
         durable = c.vfs.takeDurability();
