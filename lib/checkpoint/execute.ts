@@ -23,7 +23,7 @@
  */
 import { SHM_LOCK, type ShmHeader } from '../format/shm-header';
 import type { NativeCopyStats } from '../native';
-import type { CheckpointTarget } from '../wal-index/wal-index';
+import type { CheckpointTarget, WalIndex } from '../wal-index/wal-index';
 import { planCheckpoint, type CheckpointMode } from './plan';
 
 export interface CheckpointResult {
@@ -53,6 +53,24 @@ export interface CheckpointOptions {
 
 export interface CopyReport extends NativeCopyStats {
   walSynced: boolean;
+}
+
+/**
+ * What SQLite's last connection does as it closes (sqlite3WalClose): when no other connection
+ * has the database open (EXCLUSIVE on the database file, tryExclusive()), a passive checkpoint,
+ * and when that copied every frame the -shm and -wal are removed. The connection is closed
+ * either way; returns whether the files were removed. A failed checkpoint only keeps them.
+ */
+export async function closeAsLastConnection(index: WalIndex, sync: boolean): Promise<boolean> {
+  if (index.tryExclusive()) {
+    const r = await index.checkpointTarget().then((t) => runCheckpoint(t, 'passive', { sync })).catch(() => null);
+    if (r !== null && !r.busy && r.checkpointedFrames === r.walFrames) {
+      await index.closeRemovingWal();
+      return true;
+    }
+  }
+  await index.close();
+  return false;
 }
 
 export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o: CheckpointOptions): Promise<CheckpointResult> {

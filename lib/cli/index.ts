@@ -115,7 +115,8 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut checkpoint app.db --mode truncate --json')
     .action(async (db: string, o: { mode: string; json?: boolean }) => {
       requireFile(db);
-      const store = await open(db, { keepWal: true, autoCheckpoint: false, convert: false }); // a checkpoint never changes the journal mode
+      // a checkpoint never changes the journal mode; the close is SQLite's last connection's (no -wal/-shm left when nobody else has the database open)
+      const store = await open(db, { autoCheckpoint: false, convert: false });
       try {
         const r = await store.checkpoint(o.mode as 'passive');
         print({ mode: r.mode, busy: r.busy, walFrames: r.walFrames, checkpointedFrames: r.checkpointedFrames }, o.json === true);

@@ -30,7 +30,7 @@ import type { WalFile, WalRecovery, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../wal-index/wal-index';
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { resolvedPath } from '../io/real-path';
-import { runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
+import { closeAsLastConnection, runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
 import type { CheckpointMode } from '../checkpoint/plan';
 import type { Writable } from 'node:stream';
 
@@ -688,16 +688,10 @@ export class Store {
         const cut = walnutError('WALNUT_CLOSED', 'the store closed during the export', { path: this.#index.dbPath });
         await Promise.all([...this.#exports].map((e) => e.cut(cut)));
         await this.#autoCheckpoint;
-        if (!this.#options.keepWal && this.#committer.failed === null && this.#index.tryExclusive()) {
-          const r = await this.#index.checkpointTarget().then((t) => runCheckpoint(t, 'passive', { sync: this.#options.synchronous !== 'off' })).catch(() => null);
-          if (r !== null && !r.busy && r.checkpointedFrames === r.walFrames) {
-            await this.#index.closeRemovingWal();
-            await this.#extension?.close(true);
-            return;
-          }
-        }
-        await this.#index.close();
-        await this.#extension?.close(false);
+        let removed = false;
+        if (!this.#options.keepWal && this.#committer.failed === null) removed = await closeAsLastConnection(this.#index, this.#options.synchronous !== 'off');
+        else await this.#index.close();
+        await this.#extension?.close(removed);
       })();
     }
     return this.#closing;

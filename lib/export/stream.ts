@@ -19,6 +19,7 @@
 import * as fs from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
+import { closeAsLastConnection } from '../checkpoint/execute';
 import { walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
@@ -30,10 +31,30 @@ import { appendFramedRecords, BufferedWalSink, type DirectWrite, type RecordBatc
 export interface ExportHandle {
   /** Resolves when the export ends (at once after the base and the WAL without follow). */
   readonly done: Promise<ExportStats>;
-  /** Ends follow mode; resolves with the final statistics. */
-  stop(): Promise<ExportStats>;
+  /**
+   * Ends follow mode after a last pass over what is committed now; resolves with the final
+   * statistics once the sink took it. `timeoutMs` bounds that wait: past it the export is cut
+   * (its sink calls abandoned, its snapshot released) and stop() rejects with WALNUT_IO, reason
+   * StopTimeout. Without it, a sink that never settles keeps stop() waiting (close() cuts it).
+   */
+  stop(options?: ExportStopOptions): Promise<ExportStats>;
   /** Look for new commits now. */
   poke(): void;
+}
+
+export interface ExportStopOptions {
+  /** Milliseconds to wait for the sink (1..2^31-1); default: as long as it takes. */
+  timeoutMs?: number;
+}
+
+/** stop()'s options, checked before anything stops: its timeout in ms, or undefined for none. */
+function stopTimeoutOf(options: ExportStopOptions | undefined): number | undefined {
+  if (options === undefined) return undefined;
+  const t = (options as { timeoutMs?: unknown } | null)?.timeoutMs;
+  if (typeof options !== 'object' || options === null || Object.keys(options).some((k) => k !== 'timeoutMs') || (t !== undefined && !(Number.isInteger(t) && (t as number) >= 1 && (t as number) <= 0x7fffffff))) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'stop() options must be { timeoutMs?: whole number of ms in 1..2^31-1 }', { reason: 'options' });
+  }
+  return t as number | undefined;
 }
 
 /** The handle the connection keeps: it can also cut the export (see the header). */
@@ -145,8 +166,19 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
   done.catch(() => undefined); // surfaced through done/stop
   return {
     done,
-    stop: () => {
+    stop: (options) => {
+      let timeoutMs: number | undefined;
+      try {
+        timeoutMs = stopTimeoutOf(options);
+      } catch (e) {
+        return Promise.reject(e);
+      }
       exporter.stop();
+      if (timeoutMs !== undefined) {
+        const timer = setTimeout(() => sink.cut(walnutError('WALNUT_IO', `the export's sink did not take its last records within ${timeoutMs} ms of stop(): the export was cut`, { reason: 'StopTimeout' })), timeoutMs);
+        const clear = () => clearTimeout(timer);
+        done.then(clear, clear);
+      }
       return done;
     },
     poke: () => exporter.poke(),
@@ -160,7 +192,8 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
 
 /**
  * A Readable of the database's export stream. Without follow it ends after the base image
- * and the WAL as of now; with follow it runs until destroyed. Destroying it cuts the export
+ * and the WAL as of now, once its connection has closed (as SQLite's last connection, when it
+ * is one: checkpointed, -wal and -shm removed); with follow it runs until destroyed. Destroying it cuts the export
  * (a sink nobody reads any more must not keep it waiting) and closes its connection, which
  * drops its read mark, before the stream emits 'close'.
  */
@@ -180,10 +213,10 @@ export function createExportStream(dbPath: string, options: ExportOptions & Pick
       if (out.destroyed) return;
       run = startExport(index, out, exportOptions);
       await run.done;
-      out.end();
     } finally {
-      await index.close();
+      await closeAsLastConnection(index, true); // as SQLite's last connection: no -wal/-shm left behind
     }
+    if (!out.destroyed) out.end(); // once the connection has closed: a reader that saw the end sees the files as it left them
   })().catch((e) => {
     if (!out.destroyed) out.destroy(e);
   });

@@ -31,6 +31,7 @@ import { sqliteWalChecksum, sqliteWalFrameChecksums } from '../checksum';
 import { decodeFrameHeader, encodeFrameHeader, FRAME_HEADER_SIZE, type FrameHeader } from '../format/frame-header';
 import { frameOffset } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
+import { requireRegularFiles } from '../io/real-path';
 import type { EventRing } from '../telemetry/events';
 import type { WalFile, WalRecovery } from '../wal/wal-file';
 import { loadCodec } from './codec';
@@ -148,6 +149,7 @@ export interface RepairOptions {
  * salts, and a group describing replaced frames must never be used to "repair" them.
  */
 export async function repairWal(wal: WalFile, options: RepairOptions = {}): Promise<FecRepairReport> {
+  requireRegularFiles(null, [sidecarPathOf(wal.path)]); // a directory there: WALNUT_CANTOPEN NotRegularFile, as verify says
   const [report, last] = await repairDamage(wal, options);
   if (!options.dryRun && report.fallback !== null && report.fallback.reason !== 'no-sidecar') {
     try {

@@ -21,6 +21,7 @@
 import * as fs from 'node:fs';
 
 import { WalnutFile } from '../io/file';
+import { requireRegularFiles } from '../io/real-path';
 import type { EventRing } from '../telemetry/events';
 import type { WalTransaction } from '../wal/wal-file';
 import type { FecCodec } from './codec';
@@ -89,6 +90,7 @@ export class FecSidecarWriter {
     } catch {
       // no WAL yet: the default
     }
+    requireRegularFiles(null, [sidecarPathOf(walPath)]); // a directory or FIFO there: WALNUT_CANTOPEN NotRegularFile, not a failed open
     const file = await WalnutFile.open(sidecarPathOf(walPath), { create: true, mode, lane: 'background' });
     try {
       fs.fchmodSync(file.fd, mode); // past the umask, like the -shm; on the descriptor, never through a link

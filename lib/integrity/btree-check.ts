@@ -5,7 +5,8 @@
  * What each level checks (each includes the ones below; SQLite's file format, "B-tree Pages",
  * "Cell Payload Overflow Pages", "The Freelist", "Pointer Map or Ptrmap Pages"):
  *   1 the database header (magic, page size, usable size >= 480, payload fractions 64/32/32,
- *     page count within the stored pages); every reachable b-tree page's header: type 2/5/10/13,
+ *     page count within the stored pages, the in-header page count where SQLite trusts it);
+ *     every reachable b-tree page's header: type 2/5/10/13,
  *     cell count and pointer array within the page, every cell pointer in
  *     [content area, usable - 4], the freeblock chain as btreeComputeFreeSpace() requires
  *     (ascending, at least 4 bytes apart, inside the page), free space accounting; the 16-byte
@@ -171,6 +172,20 @@ class Checker {
     if (this.findings.length >= this.#max) throw new StopChecking();
   }
 
+  /**
+   * Page 1's in-header database size (offset 28), which SQLite trusts when it is valid (not 0,
+   * and the version-valid-for number at 92 equals the change counter at 24; lockBtree): larger
+   * than the database, SQLite reports it malformed; smaller, SQLite sees only that many pages
+   * and its next commit drops the rest (a commit that grew the database without page 1).
+   */
+  #checkInHeaderSize(page1: Uint8Array, n: number): void {
+    const dv = new DataView(page1.buffer, page1.byteOffset, 100);
+    const inHeader = dv.getUint32(28);
+    if (inHeader === 0 || dv.getUint32(92) !== dv.getUint32(24) || inHeader === n) return;
+    const effect = inHeader > n ? 'SQLite reports the database malformed' : `SQLite reads only ${inHeader} and its next commit drops pages ${inHeader + 1}..${n} (a commit grew the database without rewriting page 1)`;
+    this.#report(1, 'header-page-count', 1, `page 1 says the database has ${inHeader} pages but it has ${n}: ${effect}`);
+  }
+
   run(): void {
     const src = this.#src;
     const page1 = src.read(1);
@@ -180,6 +195,7 @@ class Checker {
     if (n > src.storedPages) {
       this.#report(1, 'page-count', 1, `the database has ${n} pages but only ${src.storedPages} are stored (file and WAL); pages ${src.storedPages + 1}..${n} are missing`);
     }
+    this.#checkInHeaderSize(page1, n);
     if (this.#n < 1) return;
     this.#owner = new Int32Array(this.#n + 1);
     this.#expType = new Uint8Array(this.#n + 1);

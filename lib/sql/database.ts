@@ -291,7 +291,11 @@ export class Database implements Queryable {
       try {
         return await job();
       } catch (e) {
-        throw this.#translate(c, e);
+        const err = this.#translate(c, e);
+        // a VACUUM refused for a new page size: SQLite keeps that size pending on the (shared)
+        // connection and every later VACUUM, anyone's, would try it again; set it back
+        if (isWalnutError(err) && err.reason === 'page_size') await c.runner.exec(`PRAGMA page_size=${this.#store.pageSize}`).catch(() => undefined);
+        throw err;
       } finally {
         c.busy--;
         durable = c.vfs.takeDurability();
@@ -364,19 +368,25 @@ class TransactionScope implements Queryable {
   }
 
   exec(sql: string): Promise<void> {
-    return this.#call(() => this.#runner.exec(sql));
+    return this.#call(() => this.#runner.exec(sql, refuseTransactionControl));
   }
   run(sql: string, params?: Params): Promise<RunResult> {
     return this.#call(async () => {
-      await this.#runner.execute(await this.#prepared(sql), params, 'run');
+      await this.#runner.execute(await this.#statement(sql), params, 'run');
       return this.#runner.runResult();
     });
   }
   get(sql: string, params?: Params): Promise<Row | undefined> {
-    return this.#call(async () => (await this.#runner.execute(await this.#prepared(sql), params, 'get'))[0]);
+    return this.#call(async () => (await this.#runner.execute(await this.#statement(sql), params, 'get'))[0]);
   }
   all(sql: string, params?: Params): Promise<Row[]> {
-    return this.#call(async () => this.#runner.execute(await this.#prepared(sql), params, 'all'));
+    return this.#call(async () => this.#runner.execute(await this.#statement(sql), params, 'all'));
+  }
+
+  /** The prepared statement of `sql` (exactly one), unless it would end the transaction. */
+  #statement(sql: string): Promise<number> {
+    if (typeof sql === 'string') refuseTransactionControl(sql);
+    return this.#prepared(sql);
   }
 
   end(): void {
@@ -399,4 +409,30 @@ class TransactionScope implements Queryable {
     this.#last = p;
     return p;
   }
+}
+
+/**
+ * Inside transaction(), a statement that would end or nest the transaction (BEGIN, COMMIT, END,
+ * ROLLBACK but not ROLLBACK TO a savepoint) is refused before it runs: a COMMIT there made
+ * transaction() reject (its own COMMIT found no transaction) with the writes committed, and a
+ * ROLLBACK left fn running outside any transaction. Savepoints nest and are allowed.
+ */
+function refuseTransactionControl(sql: string): void {
+  const [first, second, third] = leadingWords(sql, 3);
+  const rollbackTo = first === 'ROLLBACK' && (second === 'TO' || (second === 'TRANSACTION' && third === 'TO'));
+  if ((first === 'BEGIN' || first === 'COMMIT' || first === 'END' || first === 'ROLLBACK') && !rollbackTo) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `inside transaction(), ${first} is transaction()'s to run (it commits when fn resolves, rolls back when it throws; SAVEPOINT nests)`, { reason: 'transaction' });
+  }
+}
+
+/** The first `n` words of a statement, upper-cased, skipping whitespace and comments. */
+function leadingWords(sql: string, n: number): string[] {
+  const words: string[] = [];
+  const token = /\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?(?:\*\/|$)|([A-Za-z_]+)|[\s\S]/y;
+  let m: RegExpExecArray | null;
+  while (words.length < n && (m = token.exec(sql)) !== null) {
+    if (m[1] !== undefined) words.push(m[1].toUpperCase());
+    else if (!/^(\s|--|\/\*)/.test(m[0])) break; // anything else ends the leading words
+  }
+  return words;
 }

@@ -6,7 +6,7 @@
  * Parameters follow better-sqlite3: an array binds `?`/`?NNN` in order; an object binds named
  * parameters (`:name`, `@name`, `$name`) by their name without the prefix; a single value
  * binds a statement with one parameter. Values: number, bigint (int64 range), string,
- * Uint8Array (blob), boolean (0/1), null. Anything else, a missing or an extra value is
+ * Uint8Array (blob; an empty one is an empty blob, not NULL, as in better-sqlite3), boolean (0/1), null. Anything else, a missing or an extra value is
  * WALNUT_INVALID_ARGUMENT before the statement runs.
  *
  * The per-run path calls SQLite's C functions directly (step, reset, clear_bindings, the
@@ -187,9 +187,21 @@ export class StatementRunner {
     return (BigInt(hi) << 32n) | BigInt(lo >>> 0);
   }
 
-  async exec(sql: string): Promise<void> {
+  /**
+   * Runs every statement of `sql`. `refuse`, when given, sees each statement's own text before
+   * it runs and may throw to stop there (the statements before it have run).
+   */
+  async exec(sql: string, refuse?: (statement: string) => void): Promise<void> {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
-    await this.#e.sqlite3.exec(this.#db, sql);
+    const { sqlite3, C } = this.#e;
+    if (refuse === undefined) {
+      await sqlite3.exec(this.#db, sql);
+      return;
+    }
+    for await (const stmt of sqlite3.statements(this.#db, sql)) {
+      refuse(sqlite3.sql(stmt) as string);
+      while ((await sqlite3.step(stmt)) === C.SQLITE_ROW);
+    }
   }
 
   #row(stmt: number, names: string[]): Row {
@@ -231,7 +243,10 @@ export class StatementRunner {
         }
         value = (params as Record<string, unknown>)[key];
       }
-      sqlite3.bind(stmt, i, checkValue(value, name ?? String(i)));
+      const checked = checkValue(value, name ?? String(i));
+      // an empty blob: wa-sqlite's bind_blob passes sqlite3_malloc(0), a null pointer, which SQLite binds as NULL
+      if (checked instanceof Uint8Array && checked.byteLength === 0) this.#e.module._sqlite3_bind_zeroblob(stmt, i, 0);
+      else sqlite3.bind(stmt, i, checked);
     }
     if (positional < list.length) throw walnutError('WALNUT_INVALID_ARGUMENT', `${list.length} values for ${positional} positional parameters`, { reason: 'params' });
   }
@@ -249,7 +264,20 @@ function checkValue(value: unknown, name: string): SqlValue {
       if (value > INT64_MAX || value < INT64_MIN) throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value} is outside the 64-bit integer range`, { reason: 'params' });
       return value;
     default:
+      if (value instanceof Uint8Array && value.byteLength === 0 && isDetached(value)) {
+        throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: a Uint8Array whose ArrayBuffer was detached (transferred) cannot be bound`, { reason: 'params' });
+      }
       if (value === null || value instanceof Uint8Array) return value;
       throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value === undefined ? 'undefined' : typeof value} cannot be bound (number, bigint, string, Uint8Array, boolean or null)`, { reason: 'params' });
+  }
+}
+
+/** True when `view`'s buffer was detached (transferred): a view of it cannot even be made (wa-sqlite's bind would throw a TypeError). */
+function isDetached(view: Uint8Array): boolean {
+  try {
+    new Uint8Array(view.buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
   }
 }

@@ -420,10 +420,10 @@ describe('streams of the first layout (no BASE_META)', () => {
   it('restore whole only: with until, or cut, they are refused (their commits replay over a later base)', async () => {
     // what walnut wrote before BASE_META: the newest state as the base, then the WAL from frame 1
     const db = appDbWithWal();
+    const wal = fs.readFileSync(`${db}-wal`); // before the export: as the last connection it checkpoints and removes the WAL
     const chunks: Buffer[] = [];
     for await (const c of createExportStream(db)) chunks.push(c as Buffer);
     const records = [...WalStreamReader.fromBuffer(Buffer.concat(chunks))].filter((p) => p[0] === KIND.BASE_PAGES || p[0] === KIND.BASE_END);
-    const wal = fs.readFileSync(`${db}-wal`);
     records.push(encodeWalHeaderRecord(wal.subarray(0, 32)));
     const frameSize = 24 + wal.readUInt32BE(8);
     let txn: Buffer[] = [];

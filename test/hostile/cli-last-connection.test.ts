@@ -1,0 +1,83 @@
+// The walnut command closes like SQLite's last connection: `walnut checkpoint` and `walnut
+// export` on a database nobody else has open leave no -wal/-shm behind (sqlite3 removes them as
+// its last connection closes), and they leave them when another connection has it open.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { createExportStream } from '../../lib/export/stream';
+import { Database } from '../helpers/sqlite';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
+const walnut = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+let n = 0;
+
+/** A WAL-mode database SQLite wrote and closed: no -wal, no -shm. */
+function closedSqliteDb(): string {
+  const db = path.join(dir, `db${n++}.db`);
+  const s = new Database(db);
+  s.pragma('journal_mode = WAL');
+  s.exec('CREATE TABLE t(a); INSERT INTO t VALUES (1), (2)');
+  s.close();
+  expect(fs.existsSync(`${db}-wal`) || fs.existsSync(`${db}-shm`)).toBe(false);
+  return db;
+}
+
+const companions = (db: string) => [fs.existsSync(`${db}-wal`), fs.existsSync(`${db}-shm`)];
+const rows = (db: string) => {
+  const s = new Database(db, { readonly: true });
+  try {
+    return s.prepare('SELECT count(*) AS c FROM t').get();
+  } finally {
+    s.close();
+  }
+};
+
+describe('the walnut command as the last connection', () => {
+  it('checkpoint (every mode) leaves no -wal/-shm on a database nobody has open', () => {
+    for (const mode of ['passive', 'full', 'restart', 'truncate']) {
+      const db = closedSqliteDb();
+      const r = walnut('checkpoint', db, '--mode', mode, '--json');
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(companions(db), mode).toEqual([false, false]);
+      expect(rows(db)).toEqual({ c: 2 });
+    }
+  });
+
+  it('export -o leaves no -wal/-shm on a database nobody has open; the stream restores', () => {
+    const db = closedSqliteDb();
+    const ark = path.join(dir, `x${n}.ark`);
+    const r = walnut('export', db, '-o', ark, '--json');
+    expect(r.status).toBe(0);
+    expect(companions(db)).toEqual([false, false]);
+    const restored = path.join(dir, `restored${n}.db`);
+    expect(walnut('restore', ark, restored).status).toBe(0);
+    expect(rows(restored)).toEqual({ c: 2 });
+  });
+
+  it('createExportStream: the same for the library call, done by the stream\'s end', async () => {
+    const db = closedSqliteDb();
+    const chunks: Buffer[] = [];
+    for await (const c of createExportStream(db)) chunks.push(c as Buffer); // ends once the connection has closed
+    expect(Buffer.concat(chunks).subarray(0, 8).toString()).toBe('ARKHEXP1');
+    expect(companions(db)).toEqual([false, false]);
+  });
+
+  it('both leave the -wal/-shm when another connection has the database open', () => {
+    const db = closedSqliteDb();
+    const other = new Database(db);
+    try {
+      other.prepare('INSERT INTO t VALUES (3)').run();
+      expect(walnut('checkpoint', db, '--json').status).toBe(0);
+      expect(walnut('export', db, '-o', path.join(dir, `busy${n}.ark`), '--json').status).toBe(0);
+      expect(companions(db)).toEqual([true, true]);
+      expect(other.prepare('SELECT count(*) AS c FROM t').get()).toEqual({ c: 3 });
+    } finally {
+      other.close();
+    }
+  });
+});
