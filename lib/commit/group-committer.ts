@@ -553,11 +553,15 @@ export class GroupCommitter {
       }
     } catch (e) {
       this.#endWriteRun();
-      this.#rejectAll(batch, e);
+      // commits failed while waiting (#failHeldSnapshots) had their answer and broke the chain
+      // then; when they were all the batch had, the wait ended there (no timeout, nobody to tell)
+      const live = batch.filter((p) => !p.settled);
+      if (live.length === 0) return;
+      this.#rejectAll(live, e);
       // the commits queued before this wait began have waited the whole busy timeout too:
       // they get the same answer now, not one more timeout per batch (or close()) each
       if (e instanceof WalnutError && e.code === 'WALNUT_BUSY') this.#rejectAll(this.#takeQueuedBefore(tStart), e);
-      this.#breakChain(e, batch, []);
+      this.#breakChain(e, live, []);
       return;
     }
     // commits failed while waiting (#failHeldSnapshots) are out of the batch
@@ -572,12 +576,13 @@ export class GroupCommitter {
    * (the committer releases it once checked) and a store.commit() base its caller holds —
    * fail at once with WALNUT_BUSY, reason CheckpointWaits, and a Transaction's snapshot is
    * released (header comment, "Snapshots held while waiting for WRITE"). Like any failure of a
-   * commit taken into the order, each breaks the chain.
+   * commit taken into the order, each breaks the chain. True when none of the batch is left:
+   * the wait for WRITE ends (an empty batch waiting on would end in a timeout nobody hears).
    */
-  #failHeldSnapshots(batch: Pending[]): void {
+  #failHeldSnapshots(batch: Pending[]): boolean {
     let holds = false;
     for (const p of batch) if (!p.settled && this.#holdsSnapshot(p)) holds = true;
-    if (!holds || !this.#index.checkpointerWaiting()) return;
+    if (!holds || !this.#index.checkpointerWaiting()) return false;
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       if (p.settled || !this.#holdsSnapshot(p)) continue;
@@ -589,6 +594,7 @@ export class GroupCommitter {
       this.#breakChain(e, [p], []);
       if (p.chained) this.#rejectAll(batch.slice(i + 1).filter((q) => q.chained), this.#chain.refusal);
     }
+    return batch.every((p) => p.settled);
   }
 
   /** The commit's snapshot holds a read lock that its caller lets go only once it settles. */

@@ -240,4 +240,41 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       await store.close();
     }
   }, 60_000);
+
+  test('a Transaction failed CheckpointWaits, the chain resumed: the batch it left empty neither waits on for WRITE nor breaks the chain again when that checkpoint outlasts the busy timeout (nobody was told that failure)', async () => {
+    const file = path.join(tmpDir(), 'ckpt-tx-empty.db');
+    const store = await open(file, { shareLane: false, autoCheckpoint: false, busyTimeout: 300 });
+    const reader = new SqlitePeer(file);
+    const page = (b: number): Buffer => Buffer.alloc(store.pageSize, b);
+    try {
+      await store.commit([{ pgno: 2, data: page(1) }], { dbSize: 3 });
+      await reader.exec('BEGIN');
+      await reader.pragma('page_count'); // a read mark below the WAL's end from now on
+      await store.commit([{ pgno: 3, data: page(2) }]);
+      const tx = store.begin();
+      expect((await tx.read(2))[0]).toBe(1);
+      tx.write(2, page(3));
+      const ckpt = checkpoints(file, ['RESTART'], 1, 0);
+      await holdsWrite(file, ckpt.pid); // it holds WRITE and waits for the sqlite3 reader (busy_timeout 5000)
+      const e = await expectRejectsWalnut(tx.commit(), 'WALNUT_BUSY', { reason: 'CheckpointWaits' });
+      expect(store.resumeCommits(e)).toBe(true);
+      // several of walnut's busy timeouts (300 ms) while the checkpoint still waits for the reader
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await reader.exec('COMMIT');
+      expectCompleted(await ckpt.run);
+      // the chain was mended: a commit now is written (it was refused WALNUT_FAILED ChainBroken,
+      // its cause a WALNUT_BUSY no commit had been given)
+      await store.commit([{ pgno: 2, data: page(4) }]);
+      expect(store.metrics().chainBreaks).toBe(1); // the CheckpointWaits failure only
+      const s = await store.snapshot();
+      try {
+        expect((await s.read(2))[0]).toBe(4);
+      } finally {
+        s.release();
+      }
+    } finally {
+      await reader.close();
+      await store.close();
+    }
+  }, 60_000);
 });
