@@ -241,6 +241,35 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
     }
   }, 60_000);
 
+  test('a Transaction whose commit is queued behind a batch that waits for WRITE held by such a checkpoint (it waits for the transaction\'s read mark) fails at once too: the checkpoint completes, the batch is written', async () => {
+    const file = path.join(tmpDir(), 'ckpt-tx-queued.db');
+    const store = await open(file, { shareLane: false, autoCheckpoint: false, busyTimeout: 20_000 });
+    const page = (b: number): Buffer => Buffer.alloc(store.pageSize, b);
+    try {
+      await store.commit([{ pgno: 2, data: page(1) }], { dbSize: 4 });
+      const tx = store.begin();
+      expect((await tx.read(2))[0]).toBe(1);
+      tx.write(2, page(2));
+      await store.commit([{ pgno: 3, data: page(1) }]); // the WAL moves past the transaction's read mark
+      const ckpt = checkpoints(file, ['FULL'], 1, 0);
+      await holdsWrite(file, ckpt.pid); // it holds WRITE and waits for the transaction's read mark (busy_timeout 5000)
+      const plain = store.commit([{ pgno: 4, data: page(3) }]); // its batch waits for WRITE
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const e = await expectRejectsWalnut(tx.commit(), 'WALNUT_BUSY', { reason: 'CheckpointWaits' });
+      expectCompleted(await ckpt.run); // busy 1 after its 5 s timeout while the queued commit kept the read mark
+      await plain;
+      expect(store.resumeCommits(e)).toBe(true);
+      const s = await store.snapshot();
+      try {
+        expect([(await s.read(2))[0], (await s.read(4))[0]]).toEqual([1, 3]);
+      } finally {
+        s.release();
+      }
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
   test('a Transaction failed CheckpointWaits, the chain resumed: the batch it left empty neither waits on for WRITE nor breaks the chain again when that checkpoint outlasts the busy timeout (nobody was told that failure)', async () => {
     const file = path.join(tmpDir(), 'ckpt-tx-empty.db');
     const store = await open(file, { shareLane: false, autoCheckpoint: false, busyTimeout: 300 });
