@@ -165,7 +165,12 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
  * drops its read mark, before the stream emits 'close'.
  */
 export function createExportStream(dbPath: string, options: ExportOptions & Pick<WalIndexOptions, 'busyTimeout'> = {}): Readable {
-  const { busyTimeout = 5000, ...exportOptions } = options ?? {}; // the rest is the export's (checked there)
+  const o = (options ?? {}) as Record<string, unknown>;
+  const busyTimeout = (o['busyTimeout'] as number | undefined) ?? 5000;
+  // the rest is the export's (checked there), inherited names too (option-names.ts): a spread
+  // would drop them unchecked
+  const exportOptions: Record<string, unknown> = {};
+  for (const k in o) if (k !== 'busyTimeout') exportOptions[k] = o[k];
   let run: ExportRun | null = null;
   let ended: Promise<void> = Promise.resolve();
   const out = new PassThrough({
