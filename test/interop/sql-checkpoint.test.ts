@@ -12,7 +12,7 @@ import * as path from 'node:path';
 
 import { describe, expect, test } from 'vitest';
 
-import { open } from '../../lib/index';
+import { open, type Store } from '../../lib/index';
 import { WalnutFile } from '../../lib/io/file';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { isWalnutError, openDatabase, type Database } from '../../lib/sql';
@@ -94,6 +94,16 @@ async function holdsWrite(file: string, pid: number): Promise<void> {
     }
   } finally {
     shm.closeSync();
+  }
+}
+
+/** The first byte of each of `pgnos` as a new snapshot of `store` reads them. */
+async function firstBytes(store: Store, pgnos: number[]): Promise<number[]> {
+  const s = await store.snapshot();
+  try {
+    return await Promise.all(pgnos.map(async (pgno) => (await s.read(pgno))[0]!));
+  } finally {
+    s.release();
   }
 }
 
@@ -200,13 +210,7 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       expectCompleted(await ckpt.run);
       await later;
       await plain;
-      const s = await store.snapshot();
-      try {
-        expect((await s.read(2))[0]).toBe(4);
-        expect((await s.read(3))[0]).toBe(5);
-      } finally {
-        s.release();
-      }
+      expect(await firstBytes(store, [2, 3])).toEqual([4, 5]);
     } finally {
       await reader.close();
       await store.close();
@@ -230,12 +234,7 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       const again = store.begin();
       again.write(2, page(3));
       await again.commit();
-      const s = await store.snapshot();
-      try {
-        expect((await s.read(2))[0]).toBe(3);
-      } finally {
-        s.release();
-      }
+      expect(await firstBytes(store, [2])).toEqual([3]);
     } finally {
       await store.close();
     }
@@ -259,12 +258,7 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       expectCompleted(await ckpt.run); // busy 1 after its 5 s timeout while the queued commit kept the read mark
       await plain;
       expect(store.resumeCommits(e)).toBe(true);
-      const s = await store.snapshot();
-      try {
-        expect([(await s.read(2))[0], (await s.read(4))[0]]).toEqual([1, 3]);
-      } finally {
-        s.release();
-      }
+      expect(await firstBytes(store, [2, 4])).toEqual([1, 3]);
     } finally {
       await store.close();
     }
@@ -295,12 +289,7 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       // its cause a WALNUT_BUSY no commit had been given)
       await store.commit([{ pgno: 2, data: page(4) }]);
       expect(store.metrics().chainBreaks).toBe(1); // the CheckpointWaits failure only
-      const s = await store.snapshot();
-      try {
-        expect((await s.read(2))[0]).toBe(4);
-      } finally {
-        s.release();
-      }
+      expect(await firstBytes(store, [2])).toEqual([4]);
     } finally {
       await reader.close();
       await store.close();
