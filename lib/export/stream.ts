@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
 import { walnutError, WalnutError } from '../errors';
+import { optionsWithout } from '../option-names';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
@@ -165,12 +166,9 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
  * drops its read mark, before the stream emits 'close'.
  */
 export function createExportStream(dbPath: string, options: ExportOptions & Pick<WalIndexOptions, 'busyTimeout'> = {}): Readable {
-  const o = (options ?? {}) as Record<string, unknown>;
-  const busyTimeout = (o['busyTimeout'] as number | undefined) ?? 5000;
-  // the rest is the export's (checked there), inherited names too (option-names.ts): a spread
-  // would drop them unchecked
-  const exportOptions: Record<string, unknown> = {};
-  for (const k in o) if (k !== 'busyTimeout') exportOptions[k] = o[k];
+  const o = options ?? {};
+  const busyTimeout = o.busyTimeout ?? 5000;
+  const exportOptions = optionsWithout(o, ['busyTimeout']); // the export's (checked there)
   let run: ExportRun | null = null;
   let ended: Promise<void> = Promise.resolve();
   const out = new PassThrough({
