@@ -59,8 +59,9 @@
  * waits for readers. So while the connection waits for WRITE held by another connection, its
  * parked snapshots go (walnut/sql's kept views, the bases of its sequenced commits:
  * WalIndex.dropsParked), and, once such a checkpointer is seen (WalIndex.checkpointerWaiting),
- * the batch's commits whose snapshot only their own end lets go — a Transaction's snapshot, a
- * store.commit() base (its caller may hold it until the commit settles) — fail at once with
+ * the commits of the batch, and of the queue behind it, whose snapshot only their own end lets
+ * go — a Transaction's snapshot, a store.commit() base (its caller may hold it until the commit
+ * settles) — fail at once with
  * WALNUT_BUSY, reason CheckpointWaits, as SQLite fails a reader that wants to write while WRITE
  * is held (#failHeldSnapshots). A released base, and store.sequence()'s bases (a pipelining
  * writer goes on without waiting for its commit), wait as before: the base check reads headers,
@@ -553,11 +554,15 @@ export class GroupCommitter {
       }
     } catch (e) {
       this.#endWriteRun();
-      this.#rejectAll(batch, e);
+      // commits failed while waiting (#failHeldSnapshots) had their answer and broke the chain
+      // then; when they were all the batch had, the wait ended there (no timeout, nobody to tell)
+      const live = batch.filter((p) => !p.settled);
+      if (live.length === 0) return;
+      this.#rejectAll(live, e);
       // the commits queued before this wait began have waited the whole busy timeout too:
       // they get the same answer now, not one more timeout per batch (or close()) each
       if (e instanceof WalnutError && e.code === 'WALNUT_BUSY') this.#rejectAll(this.#takeQueuedBefore(tStart), e);
-      this.#breakChain(e, batch, []);
+      this.#breakChain(e, live, []);
       return;
     }
     // commits failed while waiting (#failHeldSnapshots) are out of the batch
@@ -567,28 +572,37 @@ export class GroupCommitter {
   /**
    * While the batch waits for WRITE held by another connection (called before each sleep of
    * that wait): when a checkpointer of another connection may be what holds it and waits for
-   * this connection's readers (WalIndex.checkpointerWaiting()), the batch's commits whose
-   * snapshots still hold a read lock that only their commit's end lets go — a Transaction's
-   * (the committer releases it once checked) and a store.commit() base its caller holds —
+   * this connection's readers (WalIndex.checkpointerWaiting()), the commits of the batch and of
+   * the queue behind it whose snapshots still hold a read lock that only their commit's end
+   * lets go — a Transaction's (the committer releases it once checked) and a store.commit()
+   * base its caller holds —
    * fail at once with WALNUT_BUSY, reason CheckpointWaits, and a Transaction's snapshot is
    * released (header comment, "Snapshots held while waiting for WRITE"). Like any failure of a
-   * commit taken into the order, each breaks the chain.
+   * commit taken into the order, each breaks the chain. True when none of the batch is left:
+   * the wait for WRITE ends (an empty batch waiting on would end in a timeout nobody hears).
    */
-  #failHeldSnapshots(batch: Pending[]): void {
-    let holds = false;
-    for (const p of batch) if (!p.settled && this.#holdsSnapshot(p)) holds = true;
-    if (!holds || !this.#index.checkpointerWaiting()) return;
-    for (let i = 0; i < batch.length; i++) {
-      const p = batch[i]!;
+  #failHeldSnapshots(batch: Pending[]): boolean {
+    // in commit order: the batch, then the commits queued behind it (they wait for WRITE after
+    // it, their snapshots held as long)
+    const waiting = this.#queue.length === 0 ? batch : [...batch, ...this.#queue];
+    if (!waiting.some((p) => !p.settled && this.#holdsSnapshot(p)) || !this.#index.checkpointerWaiting()) return false;
+    for (let i = 0; i < waiting.length; i++) {
+      const p = waiting[i]!;
       if (p.settled || !this.#holdsSnapshot(p)) continue;
       const e = walnutError('WALNUT_BUSY', "another connection's checkpoint holds the WAL write lock this commit needs and waits for the read lock of the snapshot it was built on (still held): waiting would stall both until a busy timeout (SQLite answers SQLITE_BUSY here); nothing was written: release the snapshot and build the commit again on a new one", { path: this.#index.dbPath, reason: 'CheckpointWaits' });
       this.#counters.failedCommits++;
       p.reject(e);
       if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
-      // the rest of the batch stays in it (#breakChain would queue the unchained part again)
-      this.#breakChain(e, [p], []);
-      if (p.chained) this.#rejectAll(batch.slice(i + 1).filter((q) => q.chained), this.#chain.refusal);
+      // the chain breaks as #breakChain breaks it, for the commits after this one only: those
+      // before it in `waiting` come first in the order and stay
+      if (p.chained) {
+        if (this.#chain.break(e)) this.#counters.chainBreaks++;
+        this.#rejectAll(waiting.slice(i + 1).filter((q) => q.chained), this.#chain.refusal);
+      }
     }
+    // the failed commits leave the queue (the batch's are left out by #runBatch)
+    if (this.#queue.some((p) => p.settled)) this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((p) => !p.settled));
+    return batch.every((p) => p.settled);
   }
 
   /** The commit's snapshot holds a read lock that its caller lets go only once it settles. */

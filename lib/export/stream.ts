@@ -21,6 +21,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 
 import { closeAsLastConnection } from '../checkpoint/execute';
 import { walnutError, WalnutError } from '../errors';
+import { optionsWithout } from '../option-names';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
@@ -198,7 +199,9 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
  * drops its read mark, before the stream emits 'close'.
  */
 export function createExportStream(dbPath: string, options: ExportOptions & Pick<WalIndexOptions, 'busyTimeout'> = {}): Readable {
-  const { busyTimeout = 5000, ...exportOptions } = options ?? {}; // the rest is the export's (checked there)
+  const o = options ?? {};
+  const busyTimeout = o.busyTimeout ?? 5000;
+  const exportOptions = optionsWithout(o, ['busyTimeout']); // the export's (checked there)
   let run: ExportRun | null = null;
   let ended: Promise<void> = Promise.resolve();
   const out = new PassThrough({

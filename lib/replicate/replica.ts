@@ -26,7 +26,7 @@ import * as fs from 'node:fs';
 
 import { Xxh3Stream } from '../checksum';
 import { open as openStore, type Store } from '../commit/store';
-import type { OpenOptions } from '../commit/options';
+import { resolveOptions, type OpenOptions } from '../commit/options';
 import { walnutError, WalnutError } from '../errors';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { hashBytes } from '../export/exporter';
@@ -147,6 +147,9 @@ export class Replica extends EventEmitter {
     if (options.open !== undefined && (typeof options.open !== 'object' || options.open === null)) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', "openReplica's option open must be walnut open() options", { reason: 'open' });
     }
+    // open()'s own checks, before anything connects or is restored: a misspelt store option
+    // (open: { busyTimout }) was refused only once the replica's base image was in place
+    resolveOptions(options.open);
     this.#subjects = subjectsOf(this.#stream);
   }
 

@@ -37,6 +37,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { isWalnutError, walnutError, WalnutError } from '../errors';
+import { optionsWithout } from '../option-names';
 import { open, type Store } from '../commit/store';
 import type { OpenOptions } from '../commit/options';
 import { CommitPipeline } from './commit-pipeline';
@@ -91,7 +92,10 @@ const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema
 const ON_WRITER = Symbol('on writer');
 
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
-  const { safeIntegers = false, holdWriteLease = false, readConnections = 2, ...storeOptions } = options ?? {};
+  const o = options ?? {};
+  const { safeIntegers = false, holdWriteLease = false, readConnections = 2 } = o;
+  // the rest is open()'s (checked there), inherited names too (option-names.ts)
+  const storeOptions = optionsWithout(o, ['safeIntegers', 'holdWriteLease', 'readConnections']) as OpenOptions;
   if (typeof holdWriteLease !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option holdWriteLease must be a boolean', { reason: 'holdWriteLease' });
   if (typeof safeIntegers !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option safeIntegers must be a boolean', { reason: 'safeIntegers' });
   if (!Number.isInteger(readConnections) || readConnections < 0 || readConnections > MAX_READ_CONNECTIONS) {

@@ -1093,16 +1093,17 @@ export class WalIndex {
    * (WALNUT_BUSY), checks the mapping and recovers an invalid header (header()). Returns the
    * live header. First it holds back for another connection's checkpointer that waits for
    * WRITE (#yieldToCheckpointer); `whileWaiting` is called before each sleep of the wait for
-   * WRITE (the committer fails there the commits whose snapshots such a checkpointer may wait for).
+   * WRITE (the committer fails there the commits whose snapshots such a checkpointer may wait for);
+   * when it says true (nothing is left to write) the wait ends at once, as a timeout would.
    */
-  async beginWriteRun(whileWaiting?: () => void): Promise<ShmHeader> {
+  async beginWriteRun(whileWaiting?: () => boolean): Promise<ShmHeader> {
     this.#checkOpen();
     if (this.#writeReleaseDeferred && this.#writeQueue.length === 0) {
       this.#writeReleaseDeferred = false; // still locked during the zero-ahead: ours again (no yield: nobody else can take WRITE meanwhile)
     } else {
       await this.#yieldToCheckpointer();
       this.#checkOpen();
-      await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', whileWaiting === undefined ? undefined : () => (whileWaiting(), false));
+      await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', whileWaiting);
     }
     this.#writer = true;
     try {

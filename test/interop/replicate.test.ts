@@ -225,6 +225,11 @@ describe('openReplica options (no server needed)', () => {
     await expectRejectsWalnut(openReplica(at(), null as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
     // an option it does not take (misspelt) is refused, not dropped
     await expectRejectsWalnut(openReplica(at(), { servers, stream: 's', maxBatchcommits: 10 } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'maxBatchcommits' });
+    // so is one of the replica store's open() options, nested ones too, before anything connects (it was
+    // refused only once connected and the base image restored; here: WALNUT_IO, no server)
+    for (const [open, reason] of [[{ busyTimout: 100 }, 'busyTimout'], [{ groupCommit: { maxBatchByte: 1 } }, 'groupCommit.maxBatchByte'], [{ pageSize: 3000 }, 'pageSize']] as const) {
+      await expectRejectsWalnut(openReplica(at(), { servers, stream: 's', connectTimeoutMs: 0, open } as never), 'WALNUT_INVALID_ARGUMENT', { reason });
+    }
   });
 
   it('the replica position file is written on the I/O thread (a promise; its fdatasyncSync blocked the replica\'s loop for every batch): each record reads back, the newest of the two slots wins', async () => {

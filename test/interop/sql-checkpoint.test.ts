@@ -12,7 +12,7 @@ import * as path from 'node:path';
 
 import { describe, expect, test } from 'vitest';
 
-import { open } from '../../lib/index';
+import { open, type Store } from '../../lib/index';
 import { WalnutFile } from '../../lib/io/file';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { isWalnutError, openDatabase, type Database } from '../../lib/sql';
@@ -94,6 +94,16 @@ async function holdsWrite(file: string, pid: number): Promise<void> {
     }
   } finally {
     shm.closeSync();
+  }
+}
+
+/** The first byte of each of `pgnos` as a new snapshot of `store` reads them. */
+async function firstBytes(store: Store, pgnos: number[]): Promise<number[]> {
+  const s = await store.snapshot();
+  try {
+    return await Promise.all(pgnos.map(async (pgno) => (await s.read(pgno))[0]!));
+  } finally {
+    s.release();
   }
 }
 
@@ -200,13 +210,7 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       expectCompleted(await ckpt.run);
       await later;
       await plain;
-      const s = await store.snapshot();
-      try {
-        expect((await s.read(2))[0]).toBe(4);
-        expect((await s.read(3))[0]).toBe(5);
-      } finally {
-        s.release();
-      }
+      expect(await firstBytes(store, [2, 3])).toEqual([4, 5]);
     } finally {
       await reader.close();
       await store.close();
@@ -230,13 +234,64 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       const again = store.begin();
       again.write(2, page(3));
       await again.commit();
-      const s = await store.snapshot();
-      try {
-        expect((await s.read(2))[0]).toBe(3);
-      } finally {
-        s.release();
-      }
+      expect(await firstBytes(store, [2])).toEqual([3]);
     } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  test('a Transaction whose commit is queued behind a batch that waits for WRITE held by such a checkpoint (it waits for the transaction\'s read mark) fails at once too: the checkpoint completes, the batch is written', async () => {
+    const file = path.join(tmpDir(), 'ckpt-tx-queued.db');
+    const store = await open(file, { shareLane: false, autoCheckpoint: false, busyTimeout: 20_000 });
+    const page = (b: number): Buffer => Buffer.alloc(store.pageSize, b);
+    try {
+      await store.commit([{ pgno: 2, data: page(1) }], { dbSize: 4 });
+      const tx = store.begin();
+      expect((await tx.read(2))[0]).toBe(1);
+      tx.write(2, page(2));
+      await store.commit([{ pgno: 3, data: page(1) }]); // the WAL moves past the transaction's read mark
+      const ckpt = checkpoints(file, ['FULL'], 1, 0);
+      await holdsWrite(file, ckpt.pid); // it holds WRITE and waits for the transaction's read mark (busy_timeout 5000)
+      const plain = store.commit([{ pgno: 4, data: page(3) }]); // its batch waits for WRITE
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const e = await expectRejectsWalnut(tx.commit(), 'WALNUT_BUSY', { reason: 'CheckpointWaits' });
+      expectCompleted(await ckpt.run); // busy 1 after its 5 s timeout while the queued commit kept the read mark
+      await plain;
+      expect(store.resumeCommits(e)).toBe(true);
+      expect(await firstBytes(store, [2, 4])).toEqual([1, 3]);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  test('a Transaction failed CheckpointWaits, the chain resumed: the batch it left empty neither waits on for WRITE nor breaks the chain again when that checkpoint outlasts the busy timeout (nobody was told that failure)', async () => {
+    const file = path.join(tmpDir(), 'ckpt-tx-empty.db');
+    const store = await open(file, { shareLane: false, autoCheckpoint: false, busyTimeout: 300 });
+    const reader = new SqlitePeer(file);
+    const page = (b: number): Buffer => Buffer.alloc(store.pageSize, b);
+    try {
+      await store.commit([{ pgno: 2, data: page(1) }], { dbSize: 3 });
+      await reader.exec('BEGIN');
+      await reader.pragma('page_count'); // a read mark below the WAL's end from now on
+      await store.commit([{ pgno: 3, data: page(2) }]);
+      const tx = store.begin();
+      expect((await tx.read(2))[0]).toBe(1);
+      tx.write(2, page(3));
+      const ckpt = checkpoints(file, ['RESTART'], 1, 0);
+      await holdsWrite(file, ckpt.pid); // it holds WRITE and waits for the sqlite3 reader (busy_timeout 5000)
+      const e = await expectRejectsWalnut(tx.commit(), 'WALNUT_BUSY', { reason: 'CheckpointWaits' });
+      expect(store.resumeCommits(e)).toBe(true);
+      // several of walnut's busy timeouts (300 ms) while the checkpoint still waits for the reader
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await reader.exec('COMMIT');
+      expectCompleted(await ckpt.run);
+      // the chain was mended: a commit now is written (it was refused WALNUT_FAILED ChainBroken,
+      // its cause a WALNUT_BUSY no commit had been given)
+      await store.commit([{ pgno: 2, data: page(4) }]);
+      expect(store.metrics().chainBreaks).toBe(1); // the CheckpointWaits failure only
+      expect(await firstBytes(store, [2])).toEqual([4]);
+    } finally {
+      await reader.close();
       await store.close();
     }
   }, 60_000);

@@ -159,6 +159,9 @@ describe('walnut/sql', () => {
   test('holdWriteLease: other processes read but cannot write; after close() they can', async () => {
     const file = path.join(tmpDir(), 'lease.db');
     await expectRejectsWalnut(openDatabase(file, { holdWriteLease: 'yes' as never }), 'WALNUT_INVALID_ARGUMENT', { reason: 'holdWriteLease' });
+    // open()'s options are checked as open() checks them, inherited names too (Object.create(defaults)): the
+    // rest spread handed open() only own names, a misspelt inherited one dropped
+    await expectRejectsWalnut(openDatabase(file, Object.create({ busyTimout: 100 })), 'WALNUT_INVALID_ARGUMENT', { reason: 'busyTimout' });
     const db = await openDatabase(file, { holdWriteLease: true });
     try {
       await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');

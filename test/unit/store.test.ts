@@ -55,6 +55,11 @@ describe('open', () => {
       [{ fec: true }, 'fec'],
       [{ keepWal: 'yes' }, 'keepWal'],
       [{ colour: 'blue' }, 'colour'],
+      // names inherited from a prototype (options built as Object.create(defaults)) are read as
+      // options, so they are checked as options: a misspelt one was dropped
+      [Object.create({ busyTimout: 100 }), 'busyTimout'],
+      [{ groupCommit: Object.create({ maxBatchByte: 1 }) }, 'groupCommit.maxBatchByte'],
+      [{ fec: Object.assign(Object.create({ codek: 'rs' }), { repairSymbols: 2 }) }, 'fec.codek'],
     ];
     for (const [options, reason] of bad) {
       await expectRejectsWalnut(open(fresh(), options as never), 'WALNUT_INVALID_ARGUMENT', { reason });
