@@ -42,18 +42,12 @@ class CopyOp : public IoOp {
       case CopyStatus::kOsError:
         deferred_.Reject(MakeOsError(env, result_.failure, result_.walFailed ? wal_->path : db_->path).Value());
         return;
-      case CopyStatus::kWalTooShort: {
-        Napi::Error e = MakeError(env, "WALNUT_CORRUPT",
-                                  "WALNUT_CORRUPT: frame " + std::to_string(result_.badFrame) +
-                                      " is beyond the end of the WAL (the wal-index names frames the WAL does not hold)");
-        e.Set("path", wal_->path);
-        deferred_.Reject(e.Value());
-        return;
-      }
+      case CopyStatus::kWalTooShort:
       case CopyStatus::kFrameMismatch: {
-        Napi::Error e = MakeError(env, "WALNUT_CORRUPT",
-                                  "WALNUT_CORRUPT: frame " + std::to_string(result_.badFrame) +
-                                      " does not hold the page the wal-index names (the WAL was changed under the index)");
+        const char* what = result_.status == CopyStatus::kWalTooShort
+                               ? " is beyond the end of the WAL (the wal-index names frames the WAL does not hold)"
+                               : " does not hold the page the wal-index names (the WAL was changed under the index)";
+        Napi::Error e = MakeError(env, "WALNUT_CORRUPT", "WALNUT_CORRUPT: frame " + std::to_string(result_.badFrame) + what);
         e.Set("path", wal_->path);
         deferred_.Reject(e.Value());
         return;
