@@ -50,6 +50,12 @@ export interface OpenOptions {
   pageChecksums?: boolean;
   /** close() leaves the -wal and -shm in place. */
   keepWal?: boolean;
+  /**
+   * A WAL whose frames reach past 8 MiB keeps 4-8 MiB of zeros written and synced ahead of its
+   * last frame by the background lane (WalFile.zeroAhead), so commits overwrite synced space.
+   * Default false: it won 1.3-1.6x on a loaded disk here but lost (0.90x) on a quiet one.
+   */
+  zeroAhead?: boolean;
 
   /**
    * A database in rollback-journal mode (what SQLite creates by default) is converted to WAL
@@ -90,6 +96,7 @@ export interface ResolvedOptions {
   busyTimeout: number;
   walSizeLimit: number;
   keepWal: boolean;
+  zeroAhead: boolean;
   /** undefined: follow the database header. */
   pageChecksums: boolean | undefined;
 
@@ -98,7 +105,7 @@ export interface ResolvedOptions {
   shareLane: boolean;
 }
 
-const KNOWN = ['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal', 'convert', 'maxPageCount', 'shareLane'];
+const KNOWN = ['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal', 'zeroAhead', 'convert', 'maxPageCount', 'shareLane'];
 
 /** SQLite's default max_page_count before 3.45 (what the sqlite3 of many systems still has). */
 const DEFAULT_MAX_PAGE_COUNT = 0x3fffffff;
@@ -155,6 +162,8 @@ export function resolveOptions(options: OpenOptions | undefined): ResolvedOption
   const walSizeLimit = o['walSizeLimit'] === undefined ? 64 << 20 : nonNegativeInteger(o['walSizeLimit'], 'walSizeLimit');
   const keepWal = o['keepWal'] ?? false;
   if (typeof keepWal !== 'boolean') invalid('keepWal', 'must be a boolean');
+  const zeroAhead = o['zeroAhead'] ?? false;
+  if (typeof zeroAhead !== 'boolean') invalid('zeroAhead', 'must be a boolean');
 
   const convert = o['convert'] ?? true;
   if (typeof convert !== 'boolean') invalid('convert', 'must be a boolean');
@@ -162,5 +171,5 @@ export function resolveOptions(options: OpenOptions | undefined): ResolvedOption
   if (maxPageCount < 1 || maxPageCount > MAX_PAGE_COUNT) invalid('maxPageCount', `must be an integer in 1..${MAX_PAGE_COUNT}`);
   const shareLane = o['shareLane'] ?? true;
   if (typeof shareLane !== 'boolean') invalid('shareLane', 'must be a boolean');
-  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, pageChecksums, fec, convert, maxPageCount, shareLane };
+  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, zeroAhead, pageChecksums, fec, convert, maxPageCount, shareLane };
 }

@@ -178,6 +178,8 @@ export class WalFile {
   /** Frames 1..frame of the generation with these salts are on stable storage (see durableThrough). */
   #durable = { frame: 0, salt1: 0, salt2: 0 };
   #preallocate = true;
+  /** zeroAhead runs only when asked (the store's `zeroAhead` option). */
+  #zeroAheadOn = false;
   /** The zero-ahead in flight (zeroAhead), or null. */
   #zeroing: Promise<void> | null = null;
 
@@ -595,6 +597,11 @@ export class WalFile {
     this.#preallocate = on;
   }
 
+  /** Turns the zero-ahead (zeroAhead) on or off (off by default: the store's `zeroAhead` option). */
+  set zeroAheadOn(on: boolean) {
+    this.#zeroAheadOn = on;
+  }
+
   /**
    * Starts zeroing ahead on the background lane when the frames reach past ZERO_AHEAD_FROM and
    * less than ZERO_AHEAD_LOW bytes of the file are left after them (see ZERO_AHEAD): returns its promise (it never rejects: a
@@ -608,7 +615,7 @@ export class WalFile {
    * the zeroing.
    */
   zeroAhead(through: () => Promise<WalnutFile>): Promise<void> | null {
-    if (this.#zeroing !== null || !this.#preallocate || this.#header === null) return null;
+    if (!this.#zeroAheadOn || this.#zeroing !== null || !this.#preallocate || this.#header === null) return null;
     const end = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const target = end + ZERO_AHEAD;
     if (end < ZERO_AHEAD_FROM || this.#fileSize - end >= ZERO_AHEAD_LOW) return null;

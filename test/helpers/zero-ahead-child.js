@@ -9,7 +9,7 @@ const { open } = require('../../dist/index.js');
 
 const [db, committers] = process.argv.slice(2);
 (async () => {
-  const store = await open(db, { autoCheckpoint: false });
+  const store = await open(db, { autoCheckpoint: false, zeroAhead: true });
   const snap = await store.snapshot();
   const pages = [];
   for (let p = 1; p <= snap.dbSize; p++) pages.push(await snap.read(p));

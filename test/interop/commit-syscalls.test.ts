@@ -86,10 +86,10 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     expect(onMain(many, 'fdatasync')).toBe(0);
   }, 60_000);
 
-  it('a WAL past 8 MiB gets zeros written, written back and synced ahead by another thread than the commits\' (the background lane)', () => {
+  it('with zeroAhead, a WAL past 8 MiB gets zeros written, written back and synced ahead by another thread than the commits\' (the background lane)', () => {
     // 5,120 one-page commits, 20.6 MiB of frames: zeroings start at 8, ~12 and ~16 MiB, so at
     // least one has ended (with its fdatasync) before the traced window closes
-    const t = traceCommits({ autoCheckpoint: false }, 64, 80);
+    const t = traceCommits({ autoCheckpoint: false, zeroAhead: true }, 64, 80);
     const tid = (l: string): number => Number(/^(\d+)/.exec(l)![1]);
     const onWal = (re: RegExp): string[] => t.lines.filter((l) => re.test(l));
     // a commit's pwritev starts with a 24-byte frame header; the zero-ahead's writes 64 KiB of zeros

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
+import { open } from '../../lib/commit/store';
 import { WalIndex } from '../../lib/wal-index/wal-index';
 import type { WalTransaction } from '../../lib/wal/wal-file';
 import { HELPERS, SqlitePeer } from '../helpers/children';
@@ -85,9 +86,21 @@ function sqliteRecovers(db: string, name: string): { frames: number; rows: numbe
 }
 
 describe('WAL zero-ahead', () => {
+  it('is off unless asked: a store without zeroAhead grows its WAL past 8 MiB by the append\'s 1 MiB chunks only; zeroAhead must be a boolean', async () => {
+    const db = buildDb('default');
+    const store = await open(db, { autoCheckpoint: false, keepWal: true });
+    for (let i = 0; i < 40; i++) await store.commit(Array.from({ length: 64 }, (_, k) => ({ pgno: 2 + k, data: Buffer.alloc(4096, i) })));
+    const w = walState(db);
+    expect(w.end).toBeGreaterThan(PAST_FROM * 64 * (4096 + 24));
+    expect(w.size - w.end).toBeLessThanOrEqual(1 << 20);
+    await store.close();
+    await expect(open(db, { zeroAhead: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'WALNUT_INVALID_ARGUMENT' });
+  });
+
   it('a growing WAL has zeros written ahead of its last frame; SQLite and walnut recover exactly the frames', async () => {
     const db = buildDb('grow');
     const index = await WalIndex.open(db);
+    index.wal.zeroAheadOn = true; // the store's zeroAhead option
     await touch(index, 8); // 512 frames, 2.1 MiB: a WAL this small is not zeroed ahead (only the append's 1 MiB)
     let w = walState(db);
     expect(w.size).toBeLessThan(w.end + AHEAD_LOW);
@@ -107,6 +120,7 @@ describe('WAL zero-ahead', () => {
   it('sqlite3 appends into the zeros, truncates the WAL under walnut (TRUNCATE, journal_size_limit); walnut writes the zeros again', async () => {
     const db = buildDb('peer');
     const index = await WalIndex.open(db);
+    index.wal.zeroAheadOn = true;
     const peer = new SqlitePeer(db);
     try {
       await touch(index, PAST_FROM);
