@@ -21,7 +21,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 
 import { closeAsLastConnection } from '../checkpoint/execute';
 import { walnutError, WalnutError } from '../errors';
-import { optionsWithout } from '../option-names';
+import { optionsWithout, unknownOptionName } from '../option-names';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
@@ -51,10 +51,12 @@ export interface ExportStopOptions {
 /** stop()'s options, checked before anything stops: its timeout in ms, or undefined for none. */
 function stopTimeoutOf(options: ExportStopOptions | undefined): number | undefined {
   if (options === undefined) return undefined;
-  const t = (options as { timeoutMs?: unknown } | null)?.timeoutMs;
-  if (typeof options !== 'object' || options === null || Object.keys(options).some((k) => k !== 'timeoutMs') || (t !== undefined && !(Number.isInteger(t) && (t as number) >= 1 && (t as number) <= 0x7fffffff))) {
+  const bad = (): never => {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'stop() options must be { timeoutMs?: whole number of ms in 1..2^31-1 }', { reason: 'options' });
-  }
+  };
+  if (typeof options !== 'object' || options === null || unknownOptionName(options, ['timeoutMs']) !== undefined) bad();
+  const t: unknown = options.timeoutMs;
+  if (t !== undefined && !(typeof t === 'number' && Number.isInteger(t) && t >= 1 && t <= 0x7fffffff)) bad();
   return t as number | undefined;
 }
 
