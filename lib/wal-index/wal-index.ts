@@ -262,6 +262,8 @@ export class WalIndex {
   #writer = false;
   /** A zero-ahead of the WAL runs (WalFile.zeroAhead, started by appendAndPublish under WRITE). */
   #zeroing = false;
+  /** The zero-ahead's descriptor of the WAL (one closure, not one per append: it is asked on every batch). */
+  readonly #backgroundWal = async (): Promise<WalnutFile> => (await this.#backgroundFiles())[1];
   /**
    * endWrite() came while the zero-ahead ran: WRITE stays locked (no other process may append
    * to or cut the WAL while it writes at the file's end: native/wal_zero_ahead.h) until it
@@ -1203,7 +1205,7 @@ export class WalIndex {
    * is not let go until it settles (endWrite); this connection's appends go on meanwhile.
    */
   #startZeroAhead(): void {
-    const zeroing = this.wal.zeroAhead(async () => (await this.#backgroundFiles())[1]);
+    const zeroing = this.wal.zeroAhead(this.#backgroundWal);
     if (zeroing === null) return;
     this.#zeroing = true;
     void zeroing.then(() => {
@@ -1397,12 +1399,10 @@ export class WalIndex {
   }
 
   /**
-   * The narrow interface the checkpointer works through (lib/checkpoint/execute.ts). Its file
-   * I/O goes through descriptors on the background lane, so a checkpoint's copies and syncs
-   * never queue in front of this connection's commits. (They are OFD descriptors: opening and
-   * closing them does not touch the connection's locks.)
+   * This connection's descriptors of the database and the WAL on the background lane (opened
+   * once, closed by close()): the checkpointer's and the WAL zero-ahead's. (They are OFD
+   * descriptors: opening and closing them does not touch the connection's locks.)
    */
-  /** This connection's descriptors of the database and the WAL on the background lane (opened once, closed by close()). */
   #backgroundFiles(): Promise<[WalnutFile, WalnutFile]> {
     this.#background ??= Promise.all([
       WalnutFile.open(this.dbPath, { lane: 'background' }),
@@ -1411,6 +1411,11 @@ export class WalIndex {
     return this.#background;
   }
 
+  /**
+   * The narrow interface the checkpointer works through (lib/checkpoint/execute.ts). Its file
+   * I/O goes through descriptors on the background lane (#backgroundFiles), so a checkpoint's
+   * copies and syncs never queue in front of this connection's commits.
+   */
   async checkpointTarget(): Promise<CheckpointTarget> {
     this.#checkOpen();
     const [db, walFile] = await this.#backgroundFiles();
