@@ -134,8 +134,11 @@ export interface ReplicationSource {
 
 /**
  * The handle store.replicateTo returns. Events: 'lagExceeded' (metrics), 'base' ({ seq, session }),
- * 'published' ({ session, seq, ageMs }: commits through seq are stored in the stream, the last
- * of them queued by the export ageMs ago), 'error' (WalnutError, not fatal), 'end' (stopped, disconnected).
+ * 'published' ({ session, seq, ageMs, queuedMs, ackMs }: commits through seq are stored in the
+ * stream, the last of them queued by the export ageMs ago; of that, queuedMs until the message
+ * holding it last went to the server, ackMs until the stream acknowledged that message (or a
+ * later one, which proves it stored); the rest waited for messages ahead of it), 'error'
+ * (WalnutError, not fatal), 'end' (stopped, disconnected).
  */
 export interface ReplicationHandle extends EventEmitter {
   /**
@@ -809,7 +812,11 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     if (m.subject === this.#subjects.log) s.lastLogStreamSeq = m.seq!;
     if (m.endSeq === null) return;
     s.publishedSeq = m.endSeq;
-    if (this.listenerCount('published') > 0) this.emit('published', { session: s.id, seq: Number(m.endSeq), ageMs: performance.now() - m.queuedAt });
+    if (this.listenerCount('published') > 0) {
+      const now = performance.now();
+      const sentAt = m.sentAt ?? now;
+      this.emit('published', { session: s.id, seq: Number(m.endSeq), ageMs: now - m.queuedAt, queuedMs: sentAt - m.queuedAt, ackMs: (m.storedAt ?? now) - sentAt });
+    }
   }
 
   /** Reads a base image from a snapshot and queues it under the commit it is the state after. */

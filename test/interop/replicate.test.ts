@@ -781,6 +781,25 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     expect(seen.filter((m) => m.publishedSeq > m.exportedSeq || (m.publishedSeq === m.exportedSeq && m.lagCommits !== 0))).toEqual([]);
   }, 30_000);
 
+  it('a \'published\' event splits its age into the stages of its message: queuedMs (export queued -> the message sent) and ackMs (sent -> acknowledged), each >= 0 and together at most ageMs, on a worker thread and on the store\'s loop (before: ageMs only)', async () => {
+    for (const thread of [true, false]) {
+      const { store, r } = await replicating(`published-stages-${thread}`, { thread });
+      const events: { seq: number; ageMs: number; queuedMs: number; ackMs: number }[] = [];
+      r.on('published', (e) => events.push(e));
+      for (let i = 0; i < 30; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+      await until(() => r.metrics().publishedSeq >= 30);
+      await store.close();
+      expect(events.length).toBeGreaterThan(0);
+      for (const e of events) {
+        expect(typeof e.queuedMs).toBe('number');
+        expect(typeof e.ackMs).toBe('number');
+        expect(e.queuedMs).toBeGreaterThanOrEqual(0);
+        expect(e.ackMs).toBeGreaterThanOrEqual(0);
+        expect(e.queuedMs + e.ackMs).toBeLessThanOrEqual(e.ageMs + 1e-6);
+      }
+    }
+  }, 30_000);
+
   it('on a worker thread, stop() with a stopTimeoutMs past what a timer holds (2^31 ms) publishes the backlog (the worker was terminated 1 ms into stop(): WorkerExited, nothing published)', async () => {
     const { store, r } = await replicating('long-stop', { stopTimeoutMs: 2 ** 31 });
     const errors: unknown[] = [];
