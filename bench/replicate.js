@@ -5,7 +5,8 @@
 //               thread: false (the publisher on the store's event loop); no replica; interleaved
 //               rounds, the order rotated every round: commits/s, ratio on/off (median of
 //               per-round ratios, spread), p99, CPU µs per commit on the main thread (the
-//               store's event loop: /proc/self/task/<pid>/stat) and in the whole process, the
+//               store's event loop: /proc/self/task/<pid>/stat), in the whole process and in the
+//               nats-server (/proc/<pid>/stat), the
 //               JetStream publish rate (messages/s, commits/s acknowledged), the most messages
 //               in flight, and the commits the export had seen by the end of the round
 //   lag         the primary paced at TARGET commits/s (default 5,000) with an in-process replica:
@@ -13,8 +14,10 @@
 //               stamped the batch's last commit (ms; the stamp is taken when the export sees the
 //               commit, <= 4 ms after it): p50/p99, and the replica's apply rate (commits/s);
 //               split into stages: the commit resolved -> the export queued it (export), the
-//               export queued it -> the stream acknowledged it (event 'published'), and the rest
-//               (consumer delivery, batching, apply); with the publisher on a worker thread
+//               export queued it -> the stream acknowledged it (event 'published'; itself split
+//               into queued -> the message sent, and sent -> acknowledged), and the rest
+//               (consumer delivery, batching, apply); CPU µs per commit of the process (primary,
+//               publisher and replica) and of the nats-server; with the publisher on a worker thread
 //               (THREAD=0: on the store's loop). The paced load runs WARMUP seconds (default 1)
 //               before SECONDS are measured: the first second of a new database, its first
 //               base image and a replica just opened (JIT, first page versions) showed lags of
@@ -52,6 +55,15 @@ function mainThreadMicros() {
   try {
     const f = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK; // utime, stime (fields 14, 15)
+  } catch {
+    return NaN;
+  }
+}
+/** CPU µs a child process (the nats-server) has used. */
+function childMicros(pid) {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
   } catch {
     return NaN;
   }
@@ -110,28 +122,31 @@ async function fixedWork(commit, r) {
 
 let n = 0;
 /** kase: 'off', 'thread' (the publisher on a worker thread), 'loop' (on the store's event loop). */
-async function throughput(walnut, dir, url, kase) {
+async function throughput(walnut, dir, server, kase) {
+  const url = server.url;
   const db = path.join(dir, `t${n++}.db`);
   const store = await walnut.open(db);
   const r = kase === 'off' ? null : store.replicateTo({ servers: url, stream: `t${n}`, thread: kase === 'thread' });
   await r?.ready;
   const data = Buffer.alloc(4096, 3);
   const t0 = performance.now();
-  const cpu0 = [mainThreadMicros(), processMicros()];
+  const cpu0 = [mainThreadMicros(), processMicros(), childMicros(server.child.pid)];
   const commit = (w, i) => store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]);
   const res = COMMITS > 0 ? await fixedWork(commit, r) : await drive(64, SECONDS, commit);
   const elapsed = (performance.now() - t0) / 1000;
   const commits = COMMITS > 0 ? COMMITS : res.perSecond * elapsed;
   const mainCpu = (mainThreadMicros() - cpu0[0]) / commits;
   const processCpu = (processMicros() - cpu0[1]) / commits;
+  const serverCpu = (childMicros(server.child.pid) - cpu0[2]) / commits;
   const m0 = r?.metrics();
   await r?.stop();
   await store.close();
   for (const s of ['', '-wal', '-shm']) fs.rmSync(db + s, { force: true });
-  return { rate: res.perSecond, p99: res.p99, mainCpu, processCpu, messagesPerSecond: m0 ? m0.messages / elapsed : 0, publishedPerSecond: m0 ? m0.publishedSeq / elapsed : 0, peak: m0?.peakInFlight ?? 0, exportedShare: m0 ? m0.exportedSeq / (res.perSecond * elapsed) : 0 };
+  return { rate: res.perSecond, p99: res.p99, mainCpu, processCpu, serverCpu, messagesPerSecond: m0 ? m0.messages / elapsed : 0, publishedPerSecond: m0 ? m0.publishedSeq / elapsed : 0, peak: m0?.peakInFlight ?? 0, exportedShare: m0 ? m0.exportedSeq / (res.perSecond * elapsed) : 0 };
 }
 
-async function lag(walnut, dir, url) {
+async function lag(walnut, dir, server) {
+  const url = server.url;
   const db = path.join(dir, 'lag.db');
   const store = await walnut.open(db);
   const r = store.replicateTo({ servers: url, stream: 'lag', thread: THREAD });
@@ -139,6 +154,8 @@ async function lag(walnut, dir, url) {
   const replica = await walnut.openReplica(path.join(dir, 'lag-replica.db'), { servers: url, stream: 'lag' });
   const lags = [];
   const publishAges = [];
+  const queuedStage = [];
+  const ackStage = [];
   // commits resolve in the order of the WAL, the session numbers them from 1 (a new database):
   // commit seq resolved at resolvedAt[seq - 1]
   const resolvedAt = [];
@@ -149,6 +166,8 @@ async function lag(walnut, dir, url) {
   r.on('published', (e) => {
     if (!measuring) return;
     publishAges.push(e.ageMs);
+    queuedStage.push(e.queuedMs);
+    ackStage.push(e.ackMs);
     if (resolvedAt[e.seq - 1] !== undefined) acked.push(performance.now() - resolvedAt[e.seq - 1]);
   });
   let applied = 0;
@@ -165,12 +184,14 @@ async function lag(walnut, dir, url) {
   let t0 = start;
   let issued = 0;
   let measuredFrom = 0; // commits issued before the measured window
+  let cpu0 = [0, 0];
   while (performance.now() - t0 < SECONDS * 1000 || !measuring) {
     if (!measuring && performance.now() - start >= WARMUP * 1000) {
       measuring = true;
       t0 = performance.now();
       measuredFrom = issued;
       applied = 0;
+      cpu0 = [processMicros(), childMicros(server.child.pid)];
     }
     const due = Math.floor(((performance.now() - start) / 1000) * TARGET) - issued;
     for (let k = 0; k < due; k++, issued++) {
@@ -180,6 +201,9 @@ async function lag(walnut, dir, url) {
     await new Promise((res) => setTimeout(res, 1));
   }
   await Promise.all(inFlight);
+  // the process (primary, its publisher and the replica) and the nats-server, per commit of the measured window
+  const processCpu = (processMicros() - cpu0[0]) / (issued - measuredFrom);
+  const serverCpu = (childMicros(server.child.pid) - cpu0[1]) / (issued - measuredFrom);
   const achieved = (issued - measuredFrom) / ((performance.now() - t0) / 1000);
   const applyStart = performance.now();
   await r.stop();
@@ -189,7 +213,7 @@ async function lag(walnut, dir, url) {
   const rate = applied / ((performance.now() - t0) / 1000);
   await replica.close();
   await store.close();
-  return { achieved, wholeP99: pct(wholeLags, 99), p50: pct(lags, 50), p99: pct(lags, 99), batches: lags.length, applyRate: rate, drainMs: drain, publishP50: pct(publishAges, 50), publishP99: pct(publishAges, 99), acks: publishAges.length, peak: m.peakInFlight, ackedP50: pct(acked, 50), ackedP99: pct(acked, 99), e2eP50: pct(endToEnd, 50), e2eP99: pct(endToEnd, 99), e2e: endToEnd.length };
+  return { achieved, wholeP99: pct(wholeLags, 99), p50: pct(lags, 50), p99: pct(lags, 99), batches: lags.length, applyRate: rate, drainMs: drain, publishP50: pct(publishAges, 50), publishP99: pct(publishAges, 99), queuedP50: pct(queuedStage, 50), queuedP99: pct(queuedStage, 99), ackP50: pct(ackStage, 50), ackP99: pct(ackStage, 99), processCpu, serverCpu, acks: publishAges.length, peak: m.peakInFlight, ackedP50: pct(acked, 50), ackedP99: pct(acked, 99), e2eP50: pct(endToEnd, 50), e2eP99: pct(endToEnd, 99), e2e: endToEnd.length };
 }
 
 async function bytesPerCommit(walnut, dir, url, delta) {
@@ -293,7 +317,7 @@ async function main() {
     for (let round = 0; round < ROUNDS; round++) { // WALNUT_BENCH_ROUNDS=0: the lag, failover and bytes parts only
       const order = kases.map((_, i) => kases[(i + round) % kases.length]);
       const res = {};
-      for (const kase of order) res[kase] = await throughput(walnut, dir, server.url, kase);
+      for (const kase of order) res[kase] = await throughput(walnut, dir, server, kase);
       for (const kase of kases) runs[kase].push(res[kase]);
       for (const kase of ['thread', 'loop']) {
         ratios[kase].push(res[kase].rate / res.off.rate);
@@ -304,12 +328,14 @@ async function main() {
     const row = (name, kase) => {
       const xs = runs[kase];
       const on = kase !== 'off';
-      return { case: name, 'commits/s': Math.round(median(xs.map((x) => x.rate))), 'x off': on ? spread(ratios[kase]) : '', 'p99 µs': Math.round(median(xs.map((x) => x.p99))), 'p99 x off': on ? spread(p99s[kase]) : '', 'main µs/commit': median(xs.map((x) => x.mainCpu)).toFixed(1), 'process µs/commit': median(xs.map((x) => x.processCpu)).toFixed(1), 'publish msg/s': on ? Math.round(median(xs.map((x) => x.messagesPerSecond))) : '', 'commits acked/s': on ? Math.round(median(xs.map((x) => x.publishedPerSecond))) : '', 'peak in flight': on ? Math.max(...xs.map((x) => x.peak)) : '', 'exported': on ? `${Math.round(100 * median(xs.map((x) => x.exportedShare)))}%` : '' };
+      return { case: name, 'commits/s': Math.round(median(xs.map((x) => x.rate))), 'x off': on ? spread(ratios[kase]) : '', 'p99 µs': Math.round(median(xs.map((x) => x.p99))), 'p99 x off': on ? spread(p99s[kase]) : '', 'main µs/commit': median(xs.map((x) => x.mainCpu)).toFixed(1), 'process µs/commit': median(xs.map((x) => x.processCpu)).toFixed(1), 'nats-server µs/commit': on ? median(xs.map((x) => x.serverCpu)).toFixed(1) : '', 'publish msg/s': on ? Math.round(median(xs.map((x) => x.messagesPerSecond))) : '', 'commits acked/s': on ? Math.round(median(xs.map((x) => x.publishedPerSecond))) : '', 'peak in flight': on ? Math.max(...xs.map((x) => x.peak)) : '', 'exported': on ? `${Math.round(100 * median(xs.map((x) => x.exportedShare)))}%` : '' };
     };
-    if (ROUNDS > 0) console.log(table([row('replication off', 'off'), row('on, worker thread', 'thread'), row("on, store's loop", 'loop')], ['case', 'commits/s', 'x off', 'p99 µs', 'p99 x off', 'main µs/commit', 'process µs/commit', 'publish msg/s', 'commits acked/s', 'peak in flight', 'exported']));
-    const l = await lag(walnut, dir, server.url);
+    if (ROUNDS > 0) console.log(table([row('replication off', 'off'), row('on, worker thread', 'thread'), row("on, store's loop", 'loop')], ['case', 'commits/s', 'x off', 'p99 µs', 'p99 x off', 'main µs/commit', 'process µs/commit', 'nats-server µs/commit', 'publish msg/s', 'commits acked/s', 'peak in flight', 'exported']));
+    const l = await lag(walnut, dir, server);
     console.log(`\nlag at ${TARGET} commits/s offered (${Math.round(l.achieved)} achieved), ${SECONDS} s after ${WARMUP} s of warm-up at that rate: replica lag p50 ${l.p50} ms, p99 ${l.p99} ms over ${l.batches} batches (the whole run, warm-up included: p99 ${l.wholeP99} ms); replica apply rate ${Math.round(l.applyRate)} commits/s; drained ${Math.round(l.drainMs)} ms after the last commit`);
     console.log(`  stage: export queued -> stream acknowledged p50 ${Math.round(l.publishP50)} ms, p99 ${Math.round(l.publishP99)} ms over ${l.acks} acks (peak ${l.peak} messages in flight); the rest of the lag is delivery, batching and apply`);
+    console.log(`    of which queued -> the message sent p50 ${l.queuedP50.toFixed(1)} ms, p99 ${l.queuedP99.toFixed(1)} ms; sent -> acknowledged p50 ${l.ackP50.toFixed(1)} ms, p99 ${l.ackP99.toFixed(1)} ms (the rest: acks of messages ahead)`);
+    console.log(`  CPU per commit: process ${l.processCpu.toFixed(1)} µs (primary, publisher, replica), nats-server ${l.serverCpu.toFixed(1)} µs (load ${os.loadavg()[0].toFixed(1)})`);
     console.log(`  from the commit's resolve: -> acknowledged p50 ${Math.round(l.ackedP50)} ms, p99 ${Math.round(l.ackedP99)} ms; -> applied by the replica p50 ${Math.round(l.e2eP50)} ms, p99 ${Math.round(l.e2eP99)} ms over ${l.e2e} batches (publisher ${THREAD ? 'on a worker thread' : "on the store's loop"})`);
     if (FAILOVER > 0) {
       const runs = [];

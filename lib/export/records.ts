@@ -116,10 +116,15 @@ export function encodeBasePagesRecord(firstPgno: number, pages: readonly Uint8Ar
 /** Where a BASE_PAGES payload's pages begin. */
 export const BASE_PAGES_HEADER = 9;
 
-/** A BASE_PAGES payload for `count` pages of `pageSize` bytes from `firstPgno`, its pages zeroed: for a caller that reads them into it (no page of its own each). */
-export function basePagesRecord(firstPgno: number, count: number, pageSize: number): Uint8Array {
-  const out = new Uint8Array(BASE_PAGES_HEADER + pageSize * count);
-  const dv = new DataView(out.buffer);
+/**
+ * A BASE_PAGES payload for `count` pages of `pageSize` bytes from `firstPgno`, for a caller that
+ * reads the pages into it (no page of its own each): zeroed, or in `memory`'s (reused: the
+ * caller writes every page).
+ */
+export function basePagesRecord(firstPgno: number, count: number, pageSize: number, memory?: { take(n: number): Uint8Array }): Uint8Array {
+  const n = BASE_PAGES_HEADER + pageSize * count;
+  const out = memory?.take(n) ?? new Uint8Array(n);
+  const dv = new DataView(out.buffer, out.byteOffset, BASE_PAGES_HEADER);
   out[0] = KIND.BASE_PAGES;
   dv.setUint32(1, firstPgno);
   dv.setUint32(5, count);

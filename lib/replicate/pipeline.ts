@@ -48,6 +48,9 @@ export interface Outgoing {
   headers: (afterSeq: number) => Record<string, string>;
   after: Outgoing | null;
   seq?: number;
+  /** When it last went on the wire and when the stream was known to hold it (performance.now(); set here). */
+  sentAt?: number;
+  storedAt?: number;
 }
 
 export interface PipelineStats {
@@ -196,8 +199,10 @@ export class OrderedPublishes {
 
   /** Messages 0..last are stored, `last` at `seq`: out of the pipeline, the chain after them. */
   #stored(last: number, seq: number): Outgoing[] {
+    const now = performance.now();
     const done = this.#pending.splice(0, last + 1).map((p, i) => {
       p.msg.seq = seq - (last - i);
+      p.msg.storedAt ??= now; // proven by a later message's ack (or found by #resync)
       return p.msg;
     });
     this.#chain = { lastMsgID: done[done.length - 1]!.msgId };
@@ -231,12 +236,18 @@ export class OrderedPublishes {
 
   #send(p: Pending, expect: Expect, afterSeq: number): Promise<Result> {
     const msg = p.msg;
+    const sentAt = performance.now();
+    msg.sentAt = sentAt;
+    msg.storedAt = undefined;
     const body = msg.body();
     p.bytes = body.length;
     const h = this.link.headers();
     for (const [k, v] of Object.entries(msg.headers(afterSeq))) h.set(k, v);
     return this.link.js.publish(msg.subject, body, { msgID: msg.msgId, headers: h, expect, timeout: this.timeoutMs }).then(
-      (ack): Result => ({ ok: true, seq: ack.seq, duplicate: ack.duplicate }),
+      (ack): Result => {
+        if (msg.sentAt === sentAt) msg.storedAt = performance.now(); // not an earlier send's late answer
+        return { ok: true, seq: ack.seq, duplicate: ack.duplicate };
+      },
       (error: Error): Result => ({ ok: false, error }),
     );
   }

@@ -37,7 +37,10 @@
  *    its first and final part (readers skip them: replica.ts, restore-nats.ts). Queued ahead of
  *    the log in the ordered pipeline, a base of a 12 MB database held every commit behind it
  *    until all its parts were stored. A session's first base stays ahead of its log (the log
- *    starts after its final part).
+ *    starts after its final part). Nor does its read: the snapshot's pages are read into
+ *    records of a BufferPool, taken back once the final part is stored, with a turn of the
+ *    event loop after each record (base-image.ts; read in one go into fresh memory, a 12 MB
+ *    base held the worker's loop, and every ack, for 50-440 ms).
  *  - A message's body is framed once (a base part's when first sent) in memory of a BufferPool
  *    (buffers.ts), which takes it back once the message is stored: the NATS client copied it
  *    into its own buffer when it wrote it, and a send that was answered was written after any
@@ -51,16 +54,15 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 
-import { Xxh3Stream } from '../checksum';
 import { walnutError, WalnutError } from '../errors';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import type { ExportOptions } from '../export/exporter';
-import { hashBytes } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
 import { encodePageDelta, PageVersions } from '../export/page-delta';
-import { BASE_PAGES_HEADER, basePagesRecord, decodeRecord, encodeBaseEndRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
+import { decodeRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
+import { readBaseImage } from './base-image';
 import { BufferPool } from './buffers';
 import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameInto, framedSize, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
 import { OrderedPublishes, type Outgoing, type PipelineStats } from './pipeline';
@@ -128,18 +130,15 @@ export interface ReplicationSource {
   exportTo(sink: WalRecordSink, options: ExportOptions): ExportHandle;
   snapshot(): Promise<Snapshot>;
   checkpoint(mode: 'passive'): Promise<unknown>;
-  /**
-   * True when this thread only publishes (the worker, thread.ts): a base image is then read in
-   * one go, without giving the event loop a turn between its parts; its snapshot's read mark,
-   * which keeps the WAL from restarting, is held for as short a time as possible.
-   */
-  readonly ownThread?: boolean;
 }
 
 /**
  * The handle store.replicateTo returns. Events: 'lagExceeded' (metrics), 'base' ({ seq, session }),
- * 'published' ({ session, seq, ageMs }: commits through seq are stored in the stream, the last
- * of them queued by the export ageMs ago), 'error' (WalnutError, not fatal), 'end' (stopped, disconnected).
+ * 'published' ({ session, seq, ageMs, queuedMs, ackMs }: commits through seq are stored in the
+ * stream, the last of them queued by the export ageMs ago; of that, queuedMs until the message
+ * holding it last went to the server, ackMs until the stream acknowledged that message (or a
+ * later one, which proves it stored); the rest waited for messages ahead of it), 'error'
+ * (WalnutError, not fatal), 'end' (stopped, disconnected).
  */
 export interface ReplicationHandle extends EventEmitter {
   /**
@@ -262,6 +261,8 @@ interface Cut {
 
 /** Stored messages' bodies kept for reuse (a few messages' worth). */
 const BODY_POOL_BYTES = 16 << 20;
+/** Later base images' records kept for reuse once their base is stored (a 28 MiB database's). */
+const BASE_POOL_BYTES = 32 << 20;
 
 const sameKey = (salts: [number, number], frame: number): string => `${salts[0]}:${salts[1]}:${frame}`;
 
@@ -508,8 +509,9 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   readonly counters = { fullFrames: 0, deltaFrames: 0, fullPageBytes: 0, deltaBytes: 0 };
   readonly #source: ReplicationSource;
   readonly #subjects: Subjects;
-  /** Message bodies' memory (see the header). */
+  /** Message bodies' memory, and later base images' records' (see the header). */
   readonly #bodies = new BufferPool(BODY_POOL_BYTES);
+  readonly #basePages = new BufferPool(BASE_POOL_BYTES);
   #link: NatsLink | null = null;
   #pipe: OrderedPublishes | null = null;
   #session: Session | null = null;
@@ -797,6 +799,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       if (m.base !== null) {
         s.laterBases.shift();
         s.laterParts = null;
+        // every part is stored (the chain), each framed into a body of its own: its records' memory is free
+        for (const p of m.base.payloads) if (p[0] === KIND.BASE_PAGES) this.#basePages.give(p.buffer as ArrayBuffer);
       }
     }
     if (m.base !== null) {
@@ -808,7 +812,11 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     if (m.subject === this.#subjects.log) s.lastLogStreamSeq = m.seq!;
     if (m.endSeq === null) return;
     s.publishedSeq = m.endSeq;
-    if (this.listenerCount('published') > 0) this.emit('published', { session: s.id, seq: Number(m.endSeq), ageMs: performance.now() - m.queuedAt });
+    if (this.listenerCount('published') > 0) {
+      const now = performance.now();
+      const sentAt = m.sentAt ?? now;
+      this.emit('published', { session: s.id, seq: Number(m.endSeq), ageMs: now - m.queuedAt, queuedMs: sentAt - m.queuedAt, ackMs: (m.storedAt ?? now) - sentAt });
+    }
   }
 
   /** Reads a base image from a snapshot and queues it under the commit it is the state after. */
@@ -819,24 +827,14 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     let item: BaseItem | null = null;
     const snap = await this.#source.snapshot();
     let key: string;
-    const payloads: Uint8Array[] = [];
+    let payloads: Uint8Array[];
     try {
       const gen = snap.generation;
       if (snap.mxFrame === 0) return; // the state of a restarted, empty WAL: no frame names it; try at the next due time
       key = sameKey(gen.salts, snap.mxFrame);
-      const pageSize = snap.pageSize;
-      const per = Math.max(1, Math.floor((this.options.maxMessageBytes >>> 1) / pageSize));
-      const hash = new Xxh3Stream();
-      for (let first = 1; first <= snap.dbSize; first += per) {
-        // each page read into the record (a fresh buffer per page cost a page fault per 4 KiB, and a copy)
-        const count = Math.min(per, snap.dbSize + 1 - first);
-        const record = basePagesRecord(first, count, pageSize);
-        for (let i = 0; i < count; i++) snap.readIntoSync(first + i, record.subarray(BASE_PAGES_HEADER + i * pageSize, BASE_PAGES_HEADER + (i + 1) * pageSize));
-        hash.update(record.subarray(BASE_PAGES_HEADER));
-        payloads.push(record);
-        if (this.#source.ownThread !== true) await new Promise((r) => setImmediate(r));
-      }
-      payloads.push(encodeBaseEndRecord(snap.dbSize, hashBytes(hash)));
+      const per = Math.max(1, Math.floor((this.options.maxMessageBytes >>> 1) / snap.pageSize));
+      // records in pooled memory, the loop given a turn after each (base-image.ts)
+      payloads = await readBaseImage(snap, per, this.#basePages, () => new Promise((r) => setImmediate(r)));
     } finally {
       snap.release();
       s.lastBaseAt = performance.now();

@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   let ended = false;
   try {
     checkSameFile();
-    const source = { path: store.path, pageSize: store.pageSize, exportTo: remoteExport, snapshot: () => store.snapshot(), checkpoint: (mode: 'passive') => store.checkpoint(mode), ownThread: true };
+    const source = { path: store.path, pageSize: store.pageSize, exportTo: remoteExport, snapshot: () => store.snapshot(), checkpoint: (mode: 'passive') => store.checkpoint(mode) };
     const r = startReplication(source, resolveReplicateOptions(data.options));
     replication = r;
     const metrics = (): ReplicationMetrics => r.metrics();

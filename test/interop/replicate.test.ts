@@ -781,6 +781,25 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     expect(seen.filter((m) => m.publishedSeq > m.exportedSeq || (m.publishedSeq === m.exportedSeq && m.lagCommits !== 0))).toEqual([]);
   }, 30_000);
 
+  it('a \'published\' event splits its age into the stages of its message: queuedMs (export queued -> the message sent) and ackMs (sent -> acknowledged), each >= 0 and together at most ageMs, on a worker thread and on the store\'s loop (before: ageMs only)', async () => {
+    for (const thread of [true, false]) {
+      const { store, r } = await replicating(`published-stages-${thread}`, { thread });
+      const events: { seq: number; ageMs: number; queuedMs: number; ackMs: number }[] = [];
+      r.on('published', (e) => events.push(e));
+      for (let i = 0; i < 30; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
+      await until(() => r.metrics().publishedSeq >= 30);
+      await store.close();
+      expect(events.length).toBeGreaterThan(0);
+      for (const e of events) {
+        expect(typeof e.queuedMs).toBe('number');
+        expect(typeof e.ackMs).toBe('number');
+        expect(e.queuedMs).toBeGreaterThanOrEqual(0);
+        expect(e.ackMs).toBeGreaterThanOrEqual(0);
+        expect(e.queuedMs + e.ackMs).toBeLessThanOrEqual(e.ageMs + 1e-6);
+      }
+    }
+  }, 30_000);
+
   it('on a worker thread, stop() with a stopTimeoutMs past what a timer holds (2^31 ms) publishes the backlog (the worker was terminated 1 ms into stop(): WorkerExited, nothing published)', async () => {
     const { store, r } = await replicating('long-stop', { stopTimeoutMs: 2 ** 31 });
     const errors: unknown[] = [];
@@ -914,19 +933,20 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await replica.close();
     await store.close();
   }, 90_000);
-  it('close() while a later base image is being read on the store\'s loop is no error (it was an \'error\' WALNUT_CLOSED "the snapshot was released" on a clean close)', async () => {
+  it('close() while a later base image is being read is no error, on the store\'s loop and on a worker thread (it was an \'error\' WALNUT_CLOSED "the snapshot was released" on a clean close; the worker now gives its loop turns during the read too)', async () => {
     const server = await startNatsServer();
     started.push(server);
     const errors: string[] = [];
-    for (let attempt = 0; attempt < 6; attempt++) {
+    for (let attempt = 0; attempt < 12; attempt++) {
+      const thread = attempt % 2 === 1;
       const store = await open(newPrimary());
       await store.commit(Array.from({ length: 2000 }, (_, k) => ({ pgno: 3 + k, data: noise(k % 7) })));
       // 64 KiB messages: the base is read 8 pages at a time, the loop given a turn between
-      const r = store.replicateTo({ servers: server.url, stream: `closebase${attempt}`, thread: false, baseEveryMs: 1, maxMessageBytes: 64 << 10 });
+      const r = store.replicateTo({ servers: server.url, stream: `closebase${attempt}`, thread, baseEveryMs: 1, maxMessageBytes: 64 << 10 });
       r.on('error', (e: WalnutError) => errors.push(`${e.code}: ${e.message}`));
       await r.ready;
       for (let i = 0; i < 5; i++) await store.commit([{ pgno: 3 + i, data: noise(100 + i) }]); // each starts a base when none is being read
-      await new Promise((res) => setTimeout(res, attempt * 3));
+      await new Promise((res) => setTimeout(res, (attempt >> 1) * 3));
       await store.close();
       await r.stop();
       expect(r.metrics().publishedSeq).toBe(r.metrics().exportedSeq);
