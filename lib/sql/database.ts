@@ -106,8 +106,11 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   const store = await open(path, { ...storeOptions, shareLane: false });
   try {
     if (holdWriteLease === true) await store.holdWriteLease();
-    const pipeline = new CommitPipeline(store);
-    const writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true, storeOptions.maxPageCount);
+    // a transaction is alone when no other call waits for the writer (Connection.busy counts
+    // the running one): every other caller that could commit meanwhile has a call queued
+    let writer: Connection | null = null;
+    const pipeline = new CommitPipeline(store, () => writer?.busy === 1);
+    writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true, storeOptions.maxPageCount);
     return new Database(store, pipeline, writer, readConnections, safeIntegers === true);
   } catch (e) {
     await store.close().catch(() => undefined);
