@@ -89,9 +89,12 @@ function loadPackage(): Promise<Package> {
 export async function loadEngine(): Promise<Engine> {
   const p = await loadPackage();
   const options = {
-    // synchronous: a throw rejects the factory's promise (a callback it is given after an await would be its only way out)
-    instantiateWasm(imports: { a: Record<string, unknown> }, receive: (instance: object, module: WasmModule) => void): object {
-      wrapCallbackImports(imports.a, options as { getCallback?: (key: number) => unknown });
+    // synchronous: a throw here rejects the factory's promise (the package gives no way to
+    // reject it later: an asynchronous failure would leave it pending for ever)
+    instantiateWasm(imports: Record<string, unknown>, receive: (instance: object, module: WasmModule) => void): object {
+      for (const namespace of Object.values(imports)) {
+        if (typeof namespace === 'object' && namespace !== null) wrapCallbackImports(namespace as Record<string, unknown>, options as { getCallback?: (key: number) => unknown });
+      }
       receive(new WebAssemblyApi.Instance(p.wasm, imports), p.wasm);
       return {};
     },
@@ -109,7 +112,7 @@ type Callback = (...args: unknown[]) => unknown;
  */
 export function wrapCallbackImports(imports: Record<string, unknown>, module: { getCallback?: (key: number) => unknown }): void {
   const target = (key: number): Callback | null => {
-    const t = module.getCallback!(key) as Callback | undefined;
+    const t = module.getCallback?.(key) as Callback | undefined; // (set by the package's runtime before any callback)
     return typeof t === 'function' && (t as { [DIRECT]?: boolean })[DIRECT] === true ? t : null;
   };
   for (const [name, f] of Object.entries(imports)) {
