@@ -89,7 +89,7 @@ export interface StoreMetrics extends CommitMetrics {
 
 const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncate'];
 const COMMIT_OPTIONS: readonly (keyof CommitOptions)[] = ['dbSize', 'base'];
-const SEQUENCE_OPTIONS: readonly (keyof SequenceOptions)[] = ['dbSize', 'base', 'release'];
+const SEQUENCE_OPTIONS: readonly (keyof SequenceOptions)[] = ['dbSize', 'base', 'release', 'alone'];
 
 /** store.commit()'s options. */
 export interface CommitOptions {
@@ -121,6 +121,13 @@ export interface SequenceOptions extends CommitOptions {
    * from then on (a pipelining writer's buffer pool). Its exceptions are ignored.
    */
   release?: (pages: PageWrite[]) => void;
+  /**
+   * True: the caller knows no other commit of this store will be submitted before this one
+   * settles (a lone pipelining writer): the group committer writes it at once instead of first
+   * letting a turn of the event loop pass for other commits to join its batch (~10 µs of CPU a
+   * commit). Wrong only costs batching: commits that come later go in the next batch.
+   */
+  alone?: boolean;
 }
 
 /** store.snapshot()'s (trySnapshotSync(), snapshotSync()) options. */
@@ -344,7 +351,7 @@ export class Store {
    * (its ticket, ascending per store), and every snapshot of this store taken from then on
    * (snapshot(), trySnapshotSync(), snapshotSync(), unless { sequenced: false }) sees its pages
    * and database size; it is durable when `durable` resolves (or whenDurable(ticket)). Options
-   * as commit()'s (dbSize, base), and `release` (SequenceOptions). It is written as commit() would write it, in order with every
+   * as commit()'s (dbSize, base), and `release` and `alone` (SequenceOptions). It is written as commit() would write it, in order with every
    * commit and transaction of this store; the pages' buffers are the store's until durable.
    * Fail-stop: when it fails, every commit sequenced after it fails too (the commit chain,
    * chainBrokenBy), its pages leave every snapshot at once (snapshots that saw them fail their
@@ -361,6 +368,8 @@ export class Store {
     if (release !== undefined && typeof release !== 'function') {
       throw walnutError('WALNUT_INVALID_ARGUMENT', 'option release must be a function', { reason: 'options' });
     }
+    const alone = options?.alone;
+    if (alone !== undefined && typeof alone !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option alone must be a boolean', { reason: 'options' });
     const check = this.#commitCheck(options);
     if (this.#lane !== null && !this.#lane.leader) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', 'a sequenced commit needs a store that writes its own commits: this one shares a commit lane it does not lead; open it with shareLane: false', { reason: 'shareLane' });
@@ -372,7 +381,9 @@ export class Store {
     // a page written twice keeps its last image: the hook still gets every buffer it was given
     const given = release !== undefined && normalized.length < pages.length ? pages.slice() : null;
     const handBack = given === null ? release : () => release!(given);
-    return this.#sequencer.sequence(normalized, dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), handBack);
+    const sequenced = this.#sequencer.sequence(normalized, dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), handBack);
+    if (alone === true && this.#lane === null) this.#committer.noneToGather(); // (a lane brings other stores' commits)
+    return sequenced;
   }
 
   /**

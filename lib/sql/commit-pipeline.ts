@@ -80,6 +80,7 @@ const SPARE_PAGES = 1024;
 export class CommitPipeline {
   readonly #store: Store;
   readonly #pageSize: number;
+  readonly #alone: () => boolean;
   #failed: Error | null = null;
   /** Recovery from #failed (#recover), while it runs. */
   #recovery: Promise<void> | null = null;
@@ -113,9 +114,15 @@ export class CommitPipeline {
   /** A release of the kept snapshots is scheduled for when the database is idle (#settled). */
   #idleCheck = false;
 
-  constructor(store: Store) {
+  /**
+   * `alone`: true while the transaction being committed is the writer's only call (no other is
+   * queued behind it): then no other commit can join its batch before it is written, and the
+   * store need not give the event loop a turn to gather them (store.sequence's `alone`).
+   */
+  constructor(store: Store, alone: () => boolean = () => false) {
     this.#store = store;
     this.#pageSize = store.pageSize;
+    this.#alone = alone;
   }
 
   get failed(): Error | null {
@@ -239,7 +246,7 @@ export class CommitPipeline {
     let ticket: number;
     let durable: Promise<unknown>;
     try {
-      ({ ticket, durable } = this.#store.sequence(pages, { dbSize, base: view.snapshot, release: this.#release }));
+      ({ ticket, durable } = this.#store.sequence(pages, { dbSize, base: view.snapshot, release: this.#release, alone: this.#alone() }));
       this.#keepPage1(pages, ticket, view);
     } catch (e) {
       // refused before it was sequenced (the store's chain broken by a commit of its own, the

@@ -106,8 +106,14 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   const store = await open(path, { ...storeOptions, shareLane: false });
   try {
     if (holdWriteLease === true) await store.holdWriteLease();
-    const pipeline = new CommitPipeline(store);
-    const writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true, storeOptions.maxPageCount);
+    // a transaction is alone when no other call waits for the writer (Connection.busy counts
+    // the running one too): then its commit need not wait a turn of the event loop for others
+    // to join its batch. Callers whose calls resolved with the previous batch call again within
+    // a few microtasks, before this transaction reaches its commit, so they count (concurrent
+    // callers still share batches: test/interop/sql.test.ts)
+    let writer: Connection | null = null;
+    const pipeline = new CommitPipeline(store, () => writer?.busy === 1);
+    writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true, storeOptions.maxPageCount);
     return new Database(store, pipeline, writer, readConnections, safeIntegers === true);
   } catch (e) {
     await store.close().catch(() => undefined);

@@ -9,7 +9,14 @@
  *
  * Invariants: one wasm instance (Module) per database connection, because wa-sqlite's
  * retryOps/pendingOps are per-Module globals whose retry() re-runs other connections' steps;
- * the binary is read once per process and shared by every instance.
+ * the binary is read and compiled once per process and shared by every instance.
+ *
+ * Callbacks from SQLite into JS (the VFS's methods) come through Emscripten imports named after
+ * their signature (`_ipppip`: returns i, then the callback's key and its arguments), which call
+ * the package's adapters_support(): a rest array, a spread, a Map lookup, an apply and a check
+ * for a Promise per call, ~18 calls per small transaction. The imports are wrapped here
+ * (instantiateWasm): a callback registered as a DIRECT function (walnut-vfs.ts: synchronous,
+ * never a Promise) is called straight away; every other one goes the package's way.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,6 +25,9 @@ import { pathToFileURL } from 'node:url';
 /* eslint-disable @typescript-eslint/no-explicit-any -- wa-sqlite is untyped JS loaded at run time */
 export type SqliteApi = any;
 export type SqliteModule = any;
+
+/** Marks a callback target (a function given to Module.setCallback) the imports may call directly. */
+export const DIRECT = Symbol('walnut direct callback');
 
 /** What a connection needs from the package. */
 export interface Engine {
@@ -30,6 +40,9 @@ export interface Engine {
 }
 
 const PACKAGE = '@journeyapps/wa-sqlite';
+/** The WebAssembly global, as far as used here (its types are not in this project's libs). */
+type WasmModule = object;
+const WebAssemblyApi = (globalThis as any).WebAssembly as { compile(bytes: Uint8Array): Promise<WasmModule>; Instance: new (module: WasmModule, imports: object) => object };
 const nativeImport = new Function('url', 'return import(url)') as (url: string) => Promise<any>;
 
 /**
@@ -47,11 +60,11 @@ async function importModule(url: string): Promise<any> {
 }
 
 interface Package {
-  factory: (options: { wasmBinary: Uint8Array }) => Promise<SqliteModule>;
+  factory: (options: object) => Promise<SqliteModule>;
   api: any;
   C: Record<string, number>;
   FacadeVFS: Engine['FacadeVFS'];
-  wasm: Uint8Array;
+  wasm: WasmModule;
 }
 let loaded: Promise<Package> | null = null;
 
@@ -65,7 +78,8 @@ function loadPackage(): Promise<Package> {
       importModule(url('src/sqlite-constants.js')),
       importModule(url('src/FacadeVFS.js')),
     ]);
-    return { factory: factory.default, api, C: { ...C }, FacadeVFS: facade.FacadeVFS, wasm: fs.readFileSync(path.join(dir, 'dist/wa-sqlite.wasm')) };
+    const wasm = await WebAssemblyApi.compile(fs.readFileSync(path.join(dir, 'dist/wa-sqlite.wasm')));
+    return { factory: factory.default, api, C: { ...C }, FacadeVFS: facade.FacadeVFS, wasm };
   })();
   loaded.catch(() => (loaded = null)); // a failed load (package missing) is retried next time
   return loaded;
@@ -74,6 +88,53 @@ function loadPackage(): Promise<Package> {
 /** A fresh SQLite instance (its own wasm memory) and the package's helpers. */
 export async function loadEngine(): Promise<Engine> {
   const p = await loadPackage();
-  const module = await p.factory({ wasmBinary: p.wasm });
+  const options = {
+    // synchronous: a throw here rejects the factory's promise (the package gives no way to
+    // reject it later: an asynchronous failure would leave it pending for ever)
+    instantiateWasm(imports: Record<string, unknown>, receive: (instance: object, module: WasmModule) => void): object {
+      for (const namespace of Object.values(imports)) {
+        if (typeof namespace === 'object' && namespace !== null) wrapCallbackImports(namespace as Record<string, unknown>, options as { getCallback?: (key: number) => unknown });
+      }
+      receive(new WebAssemblyApi.Instance(p.wasm, imports), p.wasm);
+      return {};
+    },
+  };
+  const module = await p.factory(options); // `options` becomes the Module object
   return { module, sqlite3: p.api.Factory(module), C: p.C, FacadeVFS: p.FacadeVFS };
+}
+
+type Callback = (...args: unknown[]) => unknown;
+
+/**
+ * Replaces each synchronous callback import (`_` + signature letters, header comment) by one
+ * that calls a DIRECT target itself, with the same arguments adapters_support would pass it
+ * (exported for its unit test).
+ */
+export function wrapCallbackImports(imports: Record<string, unknown>, module: { getCallback?: (key: number) => unknown }): void {
+  const target = (key: number): Callback | null => {
+    const t = module.getCallback?.(key) as Callback | undefined; // (set by the package's runtime before any callback)
+    return typeof t === 'function' && (t as { [DIRECT]?: boolean })[DIRECT] === true ? t : null;
+  };
+  for (const [name, f] of Object.entries(imports)) {
+    if (typeof f !== 'function' || !/^_[ipjfdv]+$/.test(f.name)) continue; // not the _async ones: those may return a Promise
+    // its parameters: the key and the callback's arguments; an i64 (j) comes as two i32 halves (legalized)
+    const params = f.name.length - 2 + (f.name.match(/j/g)?.length ?? 0);
+    imports[name] = withDirectTargets(params, f as Callback, target);
+  }
+}
+
+/** `slow` with DIRECT targets called straight away; one closure per parameter count, so the slow path sees exactly what wasm passed. */
+function withDirectTargets(params: number, slow: Callback, target: (key: number) => Callback | null): Callback {
+  type K = number;
+  switch (params) {
+    case 2: return (k, a) => { const t = target(k as K); return t === null ? slow(k, a) : t(a); };
+    case 3: return (k, a, b) => { const t = target(k as K); return t === null ? slow(k, a, b) : t(a, b); };
+    case 4: return (k, a, b, c) => { const t = target(k as K); return t === null ? slow(k, a, b, c) : t(a, b, c); };
+    case 5: return (k, a, b, c, d) => { const t = target(k as K); return t === null ? slow(k, a, b, c, d) : t(a, b, c, d); };
+    case 6: return (k, a, b, c, d, e) => { const t = target(k as K); return t === null ? slow(k, a, b, c, d, e) : t(a, b, c, d, e); };
+    case 7: return (k, a, b, c, d, e, g) => { const t = target(k as K); return t === null ? slow(k, a, b, c, d, e, g) : t(a, b, c, d, e, g); };
+    case 8: return (k, a, b, c, d, e, g, h) => { const t = target(k as K); return t === null ? slow(k, a, b, c, d, e, g, h) : t(a, b, c, d, e, g, h); };
+    case 9: return (k, a, b, c, d, e, g, h, i) => { const t = target(k as K); return t === null ? slow(k, a, b, c, d, e, g, h, i) : t(a, b, c, d, e, g, h, i); };
+    default: return slow;
+  }
 }

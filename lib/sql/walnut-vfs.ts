@@ -44,7 +44,7 @@ import { walnutError, WalnutError } from '../errors';
 import { decodeDbPageSize } from '../format/page-size';
 import type { Store } from '../commit/store';
 import type { CommitPipeline, PageImage, View } from './commit-pipeline';
-import type { Engine } from './engine';
+import { DIRECT, type Engine } from './engine';
 
 interface MemFile {
   flags: number;
@@ -419,7 +419,8 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
  * Registers `vfs` (run `register`) with a dispatcher in its place: wa-sqlite's adapter decodes
  * each callback's method name from wasm memory (UTF8ToString) before every call, a few µs per
  * transaction; a function target gets the name's pointer instead, and the method for each
- * pointer (a C string constant of the adapter) is looked up once.
+ * pointer (a C string constant of the adapter) is looked up once. The dispatcher is DIRECT:
+ * the wasm imports call it without the adapter (engine.ts).
  */
 function registerDispatched(module: Engine['module'], register: () => void, vfs: object): void {
   const methods = new Map<number, (...args: unknown[]) => unknown>();
@@ -432,6 +433,7 @@ function registerDispatched(module: Engine['module'], register: () => void, vfs:
     }
     return method.call(vfs, a, b, c, d, e, f);
   };
+  Object.defineProperty(dispatch, DIRECT, { value: true }); // synchronous, never a Promise: the imports may call it straight away (engine.ts)
   const setCallback = module.setCallback;
   module.setCallback = (key: number, t: unknown) => setCallback(key, t === vfs ? dispatch : t);
   try {

@@ -116,6 +116,27 @@ describe('walnut/sql', () => {
     expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toBe(`ok\n${64 * 5 * 3}`);
   });
 
+  test("a lone caller's commits skip the committer's gathering turn (store.sequence's alone); concurrent callers' still share batches", async () => {
+    const file = path.join(tmpDir(), 'alone.db');
+    const db = await openDatabase(file);
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+      const insert = await db.prepare('INSERT INTO t(v) VALUES (?)');
+      const before = db.store.metrics().wakeReasons.alone;
+      for (let i = 0; i < 20; i++) await insert.run(['one']);
+      expect(db.store.metrics().wakeReasons.alone - before).toBeGreaterThan(0);
+      // 16 calls made at once: the last one alone (nothing queued behind it), the others not
+      const { commits, batches } = db.store.metrics();
+      await Promise.all(Array.from({ length: 16 }, () => insert.run(['many'])));
+      const m = db.store.metrics();
+      expect(m.commits - commits).toBe(16);
+      expect(m.batches - batches).toBeLessThan(16);
+      expect(cli(file, "SELECT count(*) FROM t WHERE v = 'one'; SELECT count(*) FROM t WHERE v = 'many'")).toBe('20\n16');
+    } finally {
+      await db.close();
+    }
+  });
+
   test('rows, types and results as better-sqlite3 gives them; VACUUM shrinks the file', async () => {
     const file = path.join(tmpDir(), 'types.db');
     const db = await openDatabase(file, { safeIntegers: false });

@@ -175,6 +175,39 @@ describe('visible at once, durable later', () => {
   });
 });
 
+describe('alone: no turn of the event loop to gather a batch', () => {
+  it('a commit sequenced alone is written without the turn of the event loop the committer otherwise waits for more commits to join (wakeReasons.alone); others wait it', async () => {
+    await withStore(
+      async (store) => {
+        const alone = () => store.metrics().wakeReasons.alone;
+        const turn = () => new Promise((resolve) => setImmediate(resolve)); // the committer is idle after it
+        let pgno = 2;
+        const commit = (options: { alone?: boolean }) => store.sequence([{ pgno: pgno++, data: page(pgno) }], options).durable;
+        for (let i = 0; i < 3; i++) {
+          await turn();
+          await commit({ alone: true });
+        }
+        expect(alone()).toBe(3);
+        for (const options of [{ alone: false }, {}]) {
+          await turn();
+          await commit(options);
+        }
+        expect(alone()).toBe(3);
+        // two at once: one batch takes both (the second, said alone, ends the wait)
+        await turn();
+        const batches = store.metrics().batches;
+        await Promise.all([commit({}), commit({ alone: true })]);
+        expect([alone(), store.metrics().batches - batches]).toEqual([4, 1]);
+        const snap = store.trySnapshotSync({ sequenced: false })!;
+        expect(Array.from({ length: pgno - 2 }, (_, i) => snap.readSync(i + 2)[0])).toEqual(Array.from({ length: pgno - 2 }, (_, i) => i + 3));
+        snap.release();
+        expectWalnutError(() => store.sequence([{ pgno: 2, data: page(1) }], { alone: 1 } as never), 'WALNUT_INVALID_ARGUMENT');
+      },
+      { shareLane: false }, // (a commit lane brings other stores' commits: alone is not for it)
+    );
+  });
+});
+
 describe("a snapshot kept across this store's own commits (walnut/sql's writer view)", () => {
   it("advance() refuses when another connection committed between two of this store's commits, though the live header is this store's", async () => {
     await withStore(async (store, file) => {
