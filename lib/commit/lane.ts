@@ -124,8 +124,6 @@ export class SharedLane implements CommitSink {
   #batchMs = 1;
   /** Leader: a Rest is due when the committer goes idle (#watchIdle). */
   #watching = false;
-  /** Member: the end of this turn's submits is due (#endTurn). */
-  #turnQueued = false;
   #left = false;
   /** Leader: take buffers no commit in flight uses. */
   readonly #spare: Uint8Array[] = [];
@@ -224,10 +222,6 @@ export class SharedLane implements CommitSink {
       }
       // a failure breaks this member's chain before it rejects (#onEvents)
       this.#waiting.set(id, { resolve, reject });
-      if (!this.#turnQueued) {
-        this.#turnQueued = true;
-        setImmediate(this.#endTurn);
-      }
     });
   }
 
@@ -261,16 +255,6 @@ export class SharedLane implements CommitSink {
     this.#left = true;
     this.#native.leave();
   }
-
-  /**
-   * Member: the turn in which it submitted ended (a setImmediate after the first submit: every
-   * commit its callers resubmitted on the same wake-up is in the lane). A gathering leader
-   * waits for that, not for the first of them (commit_lane.h).
-   */
-  readonly #endTurn = (): void => {
-    this.#turnQueued = false;
-    if (!this.#left) this.#native.submitted();
-  };
 
   /**
    * The committer's hook before each batch (null: go now): takes what members queued (a busy
