@@ -387,13 +387,15 @@ export class SharedLane implements CommitSink {
     const listener = new TakenCommits(this, taken === into ? meta.length / TAKE_FIELDS : 0, into);
     const size = this.#pageSize;
     const buffer = taken.buffer;
+    // one u32 view of the whole take for every commit's page numbers (blocks are 4-aligned), not one per commit
+    const words = new Uint32Array(buffer, taken.byteOffset, taken.byteLength >>> 2);
     for (let m = 0; m < meta.length; m += TAKE_FIELDS) {
       const id = meta[m]!;
       const count = meta[m + 1]!;
       const at = taken.byteOffset + meta[m + 9]!;
-      const pgnos = new Uint32Array(buffer, at + count * size, count);
+      const pgnoAt = (meta[m + 9]! + count * size) >>> 2;
       const pages: WalPage[] = new Array(count);
-      for (let j = 0; j < count; j++) pages[j] = { pgno: pgnos[j]!, data: new Uint8Array(buffer, at + j * size, size) };
+      for (let j = 0; j < count; j++) pages[j] = { pgno: words[pgnoAt + j]!, data: new Uint8Array(buffer, at + j * size, size) };
       const conflict: ConflictSet | undefined = meta[m + 4] === 1
         ? { pgnos: new Uint32Array(buffer, at + count * size + count * 4, meta[m + 2]!), mxFrame: meta[m + 5]!, salts: [meta[m + 6]!, meta[m + 7]!] }
         : undefined;

@@ -217,11 +217,15 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     expect(immediates).toEqual([]); // a setImmediate per turn before
     expect(seqs).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
     expect(member.metrics().lane).toMatchObject({ leader: false, members: 2 });
+    // a three-page commit behind a one-page one in the same take: each page lands at its own number
+    const [s1, s2, s3, s4] = slots.slice(1, 5) as [Slot, Slot, Slot, Slot];
+    await Promise.all([member.commit([{ pgno: s1.pgno, data: page(s1, 31) }]), member.commit([{ pgno: s4.pgno, data: page(s4, 34) }, { pgno: s2.pgno, data: page(s2, 32) }, { pgno: s3.pgno, data: page(s3, 33) }])]);
     await member.close();
     leader.worker.postMessage('close');
     await leader.exited;
     expect(SharedLane.count()).toBe(0);
-    expect(await stamps(file, slots.slice(1, 5))).toEqual(Array(4).fill(0x1e1e1e1e)); // page(s, 30): every byte 30 past the link
+    // page(s, k): every byte k past the link
+    expect(await stamps(file, [s1, s2, s3, s4])).toEqual([0x1f1f1f1f, 0x20202020, 0x21212121, 0x22222222]);
     expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 
