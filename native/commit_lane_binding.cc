@@ -61,9 +61,12 @@ class Member : public Waker {
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return false;
     if (napi_async_init(env, nullptr, Napi::String::New(env, "walnut-lane"), &context) != napi_ok) return false;
     this->env = env;
+    if (uv_async_init(loop, &async, OnAsync) != 0) {
+      napi_async_destroy(env, context);
+      return false;
+    }
     callback = Napi::Persistent(onEvents);
-    uv_async_init(loop, &async, OnAsync);
-    uv_check_init(loop, &check);
+    uv_check_init(loop, &check);  // (these two cannot fail)
     uv_idle_init(loop, &idle);
     for (uv_handle_t* h : Handles()) {
       h->data = this;
