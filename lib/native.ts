@@ -263,7 +263,11 @@ export interface NativeLaneMetrics {
 export interface NativeCommitLane {
   readonly member: number;
   readonly leader: boolean;
-  /** Copies the pages; returns the commit's lane-wide id. conflict: [mxFrame, salt1, salt2, pgnos]. */
+  /**
+   * Copies the pages; returns the commit's lane-wide id. conflict: [mxFrame, salt1, salt2, pgnos].
+   * The end of the event-loop turn in which it was called tells the lane this member's turn of
+   * submits ended (natively; a gathering leader awaits that: commit_lane.h).
+   */
   submit(pgnos: Uint32Array, pages: readonly Uint8Array[], dbSize: number, conflict: [number, number, number, Uint32Array] | null): number;
   /**
    * Leader: the queued commits; 10 numbers each in meta (id, pageCount, readCount, dbSize,
@@ -271,8 +275,6 @@ export interface NativeCommitLane {
    * page numbers (u32), the conflict set's page numbers (u32).
    */
   take(into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array };
-  /** This member's turn of submits ended (a gathering leader awaits that: commit_lane.h). */
-  submitted(): void;
   /** Leader, before a batch: take(); with wait, wait is true when members are awaited (the leader is woken with gathered). */
   gather(wait: boolean, into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array; wait: boolean };
   /** Leader, its committer idle: take() when commits are queued, else the next submit wakes it. */

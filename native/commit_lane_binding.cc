@@ -1,10 +1,10 @@
 // commit_lane_binding.cc — see commit_lane_binding.h; the lane itself is commit_lane.{h,cc}.
 //
-// One CommitLane object = one member. Its wake-ups reach its own environment through its own
-// ThreadSafeFunction, referenced only while commits it submitted are unsettled (an idle member
-// never keeps its thread alive). The member leaves the lane on leave(), when the object is
-// collected, or, abandoned, in an environment cleanup hook (worker.terminate(), exit) registered
-// after the ThreadSafeFunction so that it runs first: the lane never wakes a closed function.
+// One CommitLane object = one member. Its wake-ups reach its own environment's event loop through
+// its own uv_async_t, referenced only while commits it submitted are unsettled (an idle member
+// never keeps its thread alive); the end of each turn of its submits is seen natively (class
+// Member). The member leaves the lane on leave() or, abandoned, in an async environment cleanup
+// hook (worker.terminate(), exit), which closes its handles: the lane never wakes a closed one.
 // Page bytes are copied at submit into the commit's block (the caller may reuse its buffers at
 // once) and at take() into one buffer of the leader's heap for everything taken: the caller's
 // `into` (lane.ts recycles these: a fresh 256 KiB buffer per take cost ~50x its copy, in page
@@ -12,7 +12,9 @@
 #include "commit_lane_binding.h"
 
 #include <sys/stat.h>
+#include <uv.h>
 
+#include <array>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -36,21 +38,63 @@ constexpr size_t kOkFields = 4;
 constexpr size_t kTakeFields = 10;
 constexpr double kMaxSafe = 9007199254740991.0;
 
-class Member;
-void CallJs(Napi::Env env, Napi::Function callback, Member* member, void*);
-using Wakeup = Napi::TypedThreadSafeFunction<Member, void, CallJs>;
-
-
-// The native half of one member; the CommitLane object and its ThreadSafeFunction share it.
+// The native half of one member, owned by its CommitLane object and, while its libuv handles are
+// open, by itself (`self`): a handle's memory must outlive its close callback.
+//
+// Wake-ups: the lane's Wake (any thread) is one uv_async_send on the member's own handle (the
+// lane coalesces wake-ups, so no queue and no lock of the handle's own: a ThreadSafeFunction's
+// call took a mutex, a queue node and a condition-variable signal on the waker's thread, the
+// leader's, for each member). The async callback delivers everything collected in one call.
+// End of a turn: the first submit of a turn starts a uv_check_t (run after the loop's poll
+// phase, i.e. after every callback of this turn and its microtasks, in which committers
+// resubmit) and a uv_idle_t (so the loop does not sleep in between); the check tells the lane
+// (Lane::Submitted) without entering JS (it was a setImmediate and a native call per turn).
+// Teardown: an async cleanup hook (worker.terminate(), exit) leaves the lane, abandoned, and
+// closes the handles; Node keeps the loop running until their close callbacks removed the hook.
+// Wake takes wakeMutex and checks `closed` (set before the handles close): the lane may still
+// hold a wake-up for a member that left.
 class Member : public Waker {
  public:
-  // Any thread; after the member left (the lane may still hold a wake-up for it) nothing.
-  void Wake() override {
-    std::lock_guard<std::mutex> lock(wakeMutex);
-    if (!closed) wakeup.NonBlockingCall(nullptr);
+  // JS thread: the handles on the environment's loop, the callback, the cleanup hook.
+  bool Init(Napi::Env env, Napi::Function onEvents, std::shared_ptr<Member> owner) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return false;
+    if (napi_async_init(env, nullptr, Napi::String::New(env, "walnut-lane"), &context) != napi_ok) return false;
+    this->env = env;
+    if (uv_async_init(loop, &async, OnAsync) != 0) {
+      napi_async_destroy(env, context);
+      return false;
+    }
+    callback = Napi::Persistent(onEvents);
+    uv_check_init(loop, &check);  // (these two cannot fail)
+    uv_idle_init(loop, &idle);
+    for (uv_handle_t* h : Handles()) {
+      h->data = this;
+      uv_unref(h);  // an idle member never keeps its thread alive (Queued refs async while commits are out)
+    }
+    self = std::move(owner);
+    if (napi_add_async_cleanup_hook(env, OnEnvCleanup, this, &hook) != napi_ok) hook = nullptr;
+    return true;
   }
 
-  // Leaves the lane once (later calls do nothing) and releases the wake-up function.
+  // Any thread; after the member left nothing.
+  void Wake() override {
+    std::lock_guard<std::mutex> lock(wakeMutex);
+    if (!closed) uv_async_send(&async);
+  }
+
+  // JS thread: a commit of this member was submitted: it is awaited until it settles (the loop
+  // stays alive for its outcome), and the end of this turn is due (OnCheck).
+  void Queued() {
+    if (outstanding++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async));
+    if (turnDue) return;
+    turnDue = true;
+    uv_check_start(&check, OnCheck);
+    uv_idle_start(&idle, [](uv_idle_t*) {});
+  }
+
+  // JS thread: leaves the lane once (later calls do nothing) and closes the handles.
+  // `abandoned`: the environment is being torn down (no JS, no N-API references to release).
   void LeaveOnce(bool abandoned) {
     if (lane == nullptr) return;
     std::shared_ptr<Lane> l = std::move(lane);
@@ -59,26 +103,74 @@ class Member : public Waker {
       std::lock_guard<std::mutex> lock(wakeMutex);
       closed = true;
     }
-    wakeup.Release();
+    if (abandoned) {
+      callback.SuppressDestruct();
+    } else {
+      callback.Reset();
+      napi_async_destroy(env, context);
+    }
+    for (uv_handle_t* h : Handles()) uv_close(h, OnClosed);
   }
 
-  static void OnEnvCleanup(void* arg) {
-    auto* self = static_cast<Member*>(arg);
-    self->hookArmed = false;
-    self->LeaveOnce(true);
-  }
-
-  napi_env env = nullptr;
   std::shared_ptr<Lane> lane;
   uint32_t id = 0;
-  Wakeup wakeup;
+
+ private:
+  std::array<uv_handle_t*, 3> Handles() {
+    return {reinterpret_cast<uv_handle_t*>(&async), reinterpret_cast<uv_handle_t*>(&check), reinterpret_cast<uv_handle_t*>(&idle)};
+  }
+
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg) {
+    // the hook is removed once the handles closed (OnClosed); a member that left already is
+    // closing them
+    static_cast<Member*>(arg)->LeaveOnce(true);
+  }
+
+  static void OnClosed(uv_handle_t* h) {
+    auto* m = static_cast<Member*>(h->data);
+    if (++m->closedHandles < 3) return;
+    if (m->hook != nullptr) napi_remove_async_cleanup_hook(m->hook);
+    m->hook = nullptr;
+    std::shared_ptr<Member> keep = std::move(m->self);  // may be the last owner: released last
+  }
+
+  static void OnCheck(uv_check_t* h) {
+    auto* m = static_cast<Member*>(h->data);
+    m->turnDue = false;
+    uv_check_stop(&m->check);
+    uv_idle_stop(&m->idle);
+    if (m->lane != nullptr) m->lane->Submitted(m->id);
+  }
+
+  static void OnAsync(uv_async_t* h) {
+    auto* m = static_cast<Member*>(h->data);
+    if (m->lane == nullptr) return;
+    Napi::Env env(m->env);
+    Napi::HandleScope scope(env);
+    m->Deliver(env);
+    // a value that could not be made (the environment stopped running JS) leaves its failure
+    // pending: nothing must see it later
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();
+  }
+
+  void Deliver(Napi::Env env);
+
+  napi_env env = nullptr;
+  Napi::FunctionReference callback;
+  napi_async_context context = nullptr;
+  uv_async_t async;
+  uv_check_t check;
+  uv_idle_t idle;
+  int closedHandles = 0;
+  napi_async_cleanup_hook_handle hook = nullptr;
+  std::shared_ptr<Member> self;  // set while the handles are open
   size_t outstanding = 0;  // JS thread only: submitted by this member, not yet delivered settled
-  bool hookArmed = false;
-  std::mutex wakeMutex;  // guards closed against Wake from other threads
-  bool closed = false;   // the wake-up function is released
+  bool turnDue = false;    // JS thread only: OnCheck is armed
+  std::mutex wakeMutex;    // guards closed against Wake from other threads
+  bool closed = false;     // the handles are closing
 };
 
-// Empty when it could not be made (an environment that no longer runs JS: see CallJs).
+// Empty when it could not be made (an environment that no longer runs JS: see Deliver).
 Napi::Float64Array OkArray(Napi::Env env, const std::vector<const Outcome*>& ok) {
   Napi::Float64Array a = Napi::Float64Array::New(env, ok.size() * kOkFields);
   if (a.IsEmpty()) return a;
@@ -91,14 +183,14 @@ Napi::Float64Array OkArray(Napi::Env env, const std::vector<const Outcome*>& ok)
   return a;
 }
 
-// A worker being terminated stops running JS while its loop may still deliver a wake-up: then
-// every value made here comes back empty (no memory behind a typed array's data: writing the
-// outcomes into it crashed the process), and nothing reaches JS any more.
-void CallJs(Napi::Env env, Napi::Function callback, Member* member, void*) {
-  if (env == nullptr || member->lane == nullptr) return;
+// What woke this member, to JS (lane.ts #onEvents). A worker being terminated stops running JS
+// while its loop may still deliver a wake-up: then every value made here comes back empty (no
+// memory behind a typed array's data: writing the outcomes into it crashed the process), and
+// nothing reaches JS any more.
+void Member::Deliver(Napi::Env env) {
   Napi::Array failed = Napi::Array::New(env);
   if (failed.IsEmpty()) return;
-  Events ev = member->lane->Collect(member->id);
+  Events ev = lane->Collect(id);
   std::vector<const Outcome*> ok;
   uint32_t nFailed = 0;
   for (const Outcome& o : ev.outcomes) {
@@ -114,15 +206,16 @@ void CallJs(Napi::Env env, Napi::Function callback, Member* member, void*) {
     f.Set(4u, Napi::Number::New(env, o.err));
     failed.Set(nFailed++, f);
   }
-  size_t settled = ev.outcomes.size() < member->outstanding ? ev.outcomes.size() : member->outstanding;
-  member->outstanding -= settled;
-  if (settled > 0 && member->outstanding == 0) member->wakeup.Unref(env);
+  size_t settled = ev.outcomes.size() < outstanding ? ev.outcomes.size() : outstanding;
+  outstanding -= settled;
+  if (settled > 0 && outstanding == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async));
   if (ev.outcomes.empty() && !ev.lead && !ev.work && !ev.gathered) return;
   Napi::Float64Array okArray = OkArray(env, ok);
   if (okArray.IsEmpty()) return;
-  // an exception thrown by the callback is the process's uncaught exception (lane.ts never throws)
-  callback.Call({okArray, failed, Napi::Boolean::New(env, ev.lead), Napi::Boolean::New(env, ev.work),
-                 Napi::Boolean::New(env, ev.gathered)});
+  // the callback's microtasks run as the scope closes; lane.ts never throws
+  // (the receiver must be an object for napi_make_callback; lane.ts's callback is an arrow function)
+  callback.MakeCallback(env.Global(), {okArray, failed, Napi::Boolean::New(env, ev.lead), Napi::Boolean::New(env, ev.work),
+                                          Napi::Boolean::New(env, ev.gathered)}, context);
 }
 
 class CommitLane : public Napi::ObjectWrap<CommitLane> {
@@ -133,7 +226,6 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
                         InstanceAccessor<&CommitLane::GetLeader>("leader"),
                         InstanceAccessor<&CommitLane::GetAlone>("alone"),
                         InstanceMethod<&CommitLane::Submit>("submit"),
-                        InstanceMethod<&CommitLane::Submitted>("submitted"),
                         InstanceMethod<&CommitLane::Take>("take"),
                         InstanceMethod<&CommitLane::Gather>("gather"),
                         InstanceMethod<&CommitLane::Rest>("rest"),
@@ -165,23 +257,18 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       return;
     }
     auto m = std::make_shared<Member>();
-    m->env = env;
-    // the function's queued calls may run after leave(): it keeps the Member alive until finalized
-    m->wakeup = Wakeup::New(env, info[3].As<Napi::Function>(), "walnut-lane", 0, 1, m.get(),
-                            [](Napi::Env, std::shared_ptr<Member>* keep, Member*) { delete keep; },
-                            new std::shared_ptr<Member>(m));
-    m->wakeup.Unref(env);
+    if (!m->Init(env, info[3].As<Napi::Function>(), m)) {
+      MakeError(env, "WALNUT_IO", "WALNUT_IO: the commit lane could not attach to this thread's event loop").ThrowAsJavaScriptException();
+      return;
+    }
     m->lane = JoinLane(st.st_dev, st.st_ino, info[1].As<Napi::String>().Utf8Value(),
                        static_cast<uint32_t>(pageSize), m, &m->id, &leader_);
-    // after the ThreadSafeFunction's own hook: cleanup hooks run in reverse order
-    if (napi_add_env_cleanup_hook(env, Member::OnEnvCleanup, m.get()) == napi_ok) m->hookArmed = true;
     member_ = std::move(m);
   }
 
   ~CommitLane() override {
-    if (member_ == nullptr) return;
-    if (member_->hookArmed) napi_remove_env_cleanup_hook(member_->env, Member::OnEnvCleanup, member_.get());
-    member_->LeaveOnce(true);  // collected without leave(): nobody waits for its commits
+    // (a member is collected only once it left: its lane's callback reference keeps it alive)
+    if (member_ != nullptr) member_->LeaveOnce(true);
   }
 
  private:
@@ -262,8 +349,8 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     s.pageCount = static_cast<uint32_t>(count);
     s.readCount = static_cast<uint32_t>(reads.length / 4);
     s.dbSize = static_cast<uint32_t>(dbSize);
-    if (member_->outstanding++ == 0) member_->wakeup.Ref(env);
     uint64_t id = lane->Submit(member_->id, std::move(s));
+    member_->Queued();
     return Napi::Number::New(env, static_cast<double>(id));
   }
 
@@ -305,15 +392,6 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     if (into.IsUndefined() || into.IsNull() || (into.IsTypedArray() && into.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array)) return true;
     ThrowInvalid(env, "into must be a Uint8Array");
     return false;
-  }
-
-  // submitted(): this member's turn of submits ended (Lane::Submitted)
-  Napi::Value Submitted(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Lane* lane = Joined(env);
-    if (lane == nullptr) return env.Undefined();
-    lane->Submitted(member_->id);
-    return env.Undefined();
   }
 
   // The taken commits for JS: { meta, buffer } as take() describes; buffer is `into` when it
@@ -423,11 +501,7 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
   }
 
   Napi::Value Leave(const Napi::CallbackInfo& info) {
-    if (member_ != nullptr) {
-      if (member_->hookArmed) napi_remove_env_cleanup_hook(member_->env, Member::OnEnvCleanup, member_.get());
-      member_->hookArmed = false;
-      member_->LeaveOnce(false);
-    }
+    if (member_ != nullptr) member_->LeaveOnce(false);
     return info.Env().Undefined();
   }
 

@@ -124,8 +124,6 @@ export class SharedLane implements CommitSink {
   #batchMs = 1;
   /** Leader: a Rest is due when the committer goes idle (#watchIdle). */
   #watching = false;
-  /** Member: the end of this turn's submits is due (#endTurn). */
-  #turnQueued = false;
   #left = false;
   /** Leader: take buffers no commit in flight uses. */
   readonly #spare: Uint8Array[] = [];
@@ -224,10 +222,6 @@ export class SharedLane implements CommitSink {
       }
       // a failure breaks this member's chain before it rejects (#onEvents)
       this.#waiting.set(id, { resolve, reject });
-      if (!this.#turnQueued) {
-        this.#turnQueued = true;
-        setImmediate(this.#endTurn);
-      }
     });
   }
 
@@ -261,16 +255,6 @@ export class SharedLane implements CommitSink {
     this.#left = true;
     this.#native.leave();
   }
-
-  /**
-   * Member: the turn in which it submitted ended (a setImmediate after the first submit: every
-   * commit its callers resubmitted on the same wake-up is in the lane). A gathering leader
-   * waits for that, not for the first of them (commit_lane.h).
-   */
-  readonly #endTurn = (): void => {
-    this.#turnQueued = false;
-    if (!this.#left) this.#native.submitted();
-  };
 
   /**
    * The committer's hook before each batch (null: go now): takes what members queued (a busy
@@ -403,13 +387,15 @@ export class SharedLane implements CommitSink {
     const listener = new TakenCommits(this, taken === into ? meta.length / TAKE_FIELDS : 0, into);
     const size = this.#pageSize;
     const buffer = taken.buffer;
+    // one u32 view of the whole take for every commit's page numbers (blocks are 4-aligned), not one per commit
+    const words = new Uint32Array(buffer, taken.byteOffset, taken.byteLength >>> 2);
     for (let m = 0; m < meta.length; m += TAKE_FIELDS) {
       const id = meta[m]!;
       const count = meta[m + 1]!;
       const at = taken.byteOffset + meta[m + 9]!;
-      const pgnos = new Uint32Array(buffer, at + count * size, count);
+      const pgnoAt = (meta[m + 9]! + count * size) >>> 2;
       const pages: WalPage[] = new Array(count);
-      for (let j = 0; j < count; j++) pages[j] = { pgno: pgnos[j]!, data: new Uint8Array(buffer, at + j * size, size) };
+      for (let j = 0; j < count; j++) pages[j] = { pgno: words[pgnoAt + j]!, data: new Uint8Array(buffer, at + j * size, size) };
       const conflict: ConflictSet | undefined = meta[m + 4] === 1
         ? { pgnos: new Uint32Array(buffer, at + count * size + count * 4, meta[m + 2]!), mxFrame: meta[m + 5]!, salts: [meta[m + 6]!, meta[m + 7]!] }
         : undefined;

@@ -4,6 +4,7 @@
 // The database is built by SQLite (better-sqlite3): rows whose blobs span overflow chains. The
 // workers commit overflow pages (the link to the next page kept, the rest stamped with worker,
 // slot and commit number), so PRAGMA integrity_check stays meaningful after every test.
+import { createHook } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -189,6 +190,42 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     await b!.close();
     await a.close();
     expect(SharedLane.count()).toBe(0);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
+
+  it('a member schedules no JavaScript of its own per turn: its commits through a worker\'s lane create no Immediate (the end of its turn of submits is seen natively), each resolves once, in order', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'turns', 4);
+    // the leader: a worker that commits once and holds its store open
+    const leader = startWorker({ db: file, w: 1, slots: slots.slice(0, 1), commits: 1, holdOpen: true });
+    expect((await leader.waitFor('open'))[1]).toBe(true);
+    await leader.waitFor('done');
+    const member = await open(file);
+    expect(member.metrics().lane?.leader).toBe(false);
+    const immediates: string[] = [];
+    const hook = createHook({ init: (_id, type) => void (type === 'Immediate' && immediates.push(type)) }).enable();
+    const seqs: number[] = [];
+    try {
+      // 30 turns: 4 commits submitted together, awaited together
+      for (let turn = 0; turn < 30; turn++) {
+        const results = await Promise.all(slots.slice(1, 5).map((s) => member.commit([{ pgno: s.pgno, data: page(s, turn + 1) }])));
+        seqs.push(...results.map((r) => r.commitSeq));
+      }
+    } finally {
+      hook.disable();
+    }
+    expect(immediates).toEqual([]); // a setImmediate per turn before
+    expect(seqs).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    expect(member.metrics().lane).toMatchObject({ leader: false, members: 2 });
+    // a three-page commit behind a one-page one in the same take: each page lands at its own number
+    const [s1, s2, s3, s4] = slots.slice(1, 5) as [Slot, Slot, Slot, Slot];
+    await Promise.all([member.commit([{ pgno: s1.pgno, data: page(s1, 31) }]), member.commit([{ pgno: s4.pgno, data: page(s4, 34) }, { pgno: s2.pgno, data: page(s2, 32) }, { pgno: s3.pgno, data: page(s3, 33) }])]);
+    await member.close();
+    leader.worker.postMessage('close');
+    await leader.exited;
+    expect(SharedLane.count()).toBe(0);
+    // page(s, k): every byte k past the link
+    expect(await stamps(file, [s1, s2, s3, s4])).toEqual([0x1f1f1f1f, 0x20202020, 0x21212121, 0x22222222]);
     expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 
