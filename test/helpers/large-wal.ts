@@ -24,3 +24,18 @@ export function shmMxFrame(db: string): number {
   const shm = fs.readFileSync(`${db}-shm`);
   return shm.readUInt32LE(16);
 }
+
+/**
+ * Waits until another connection appends to the WAL of `db` (the -shm header's mxFrame moves
+ * from `from`). Scale tests start a python3 writer this way before walnut's committers: a
+ * sqlite3 writer still sleeping in its busy handler for its first commit holds no lock walnut
+ * can see, so continuous commits can starve it (README, known); once it has committed, walnut
+ * leaves WRITE free after every batch and both go on.
+ */
+export async function untilWalMoves(db: string, from: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (shmMxFrame(db) === from) {
+    if (Date.now() > deadline) throw new Error(`no other connection appended to ${db}-wal within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

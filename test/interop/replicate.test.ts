@@ -22,7 +22,7 @@ import { ReplicationThread } from '../../lib/replicate/thread';
 import { openDatabase } from '../../lib/sql/database';
 import { runNode, sqliteWriters } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
-import { growWal, segmentEnd, shmMxFrame } from '../helpers/large-wal';
+import { growWal, segmentEnd, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
 import { freePort, NATS_SKIP, startNatsCluster, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { Database } from '../helpers/sqlite';
 import { pageRoles } from '../helpers/sqlite-db';
@@ -355,6 +355,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
 
     // python3 (wal_autocheckpoint 0) beside 8 walnut committers, 550 one-page commits each: past 16,350 frames with walnut's alone
     const python = sqliteWriters(file, 1, 3, 0);
+    await untilWalMoves(file, shmMxFrame(file)); // python3's first commit lands before the committers start (see untilWalMoves)
     const COMMITS = 550;
     await Promise.all(slots.map(async (slot, w) => {
       for (let k = 1; k <= COMMITS; k++) {

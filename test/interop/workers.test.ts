@@ -16,7 +16,7 @@ import { open } from '../../lib/index';
 import { SharedLane } from '../../lib/commit/lane';
 import { readLines } from '../helpers/child-lines';
 import { HELPERS, runNode, sqliteWriters } from '../helpers/children';
-import { growWal, segmentEnd, shmMxFrame } from '../helpers/large-wal';
+import { growWal, segmentEnd, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
 import { Database } from '../helpers/sqlite';
 import { pageRoles, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -464,6 +464,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
 
     // python3 (SQLite's own library, wal_autocheckpoint 0) inserts rows beside the lane the whole time
     const python = sqliteWriters(file, 1, 3, 0);
+    await untilWalMoves(file, shmMxFrame(file)); // python3's first commit lands before the workers start (see untilWalMoves)
     const commits = 550; // 4 workers x 2 slots x 550 one-page commits: past 16,350 frames (segment 4) with walnut's alone
     const committers = Array.from({ length: 4 }, (_, w) => startWorker({ db: file, w, slots: slots.slice(1 + w * 2, 3 + w * 2), commits, holdOpen: true, autoCheckpoint: false }));
     const barrier = new SharedArrayBuffer(4);
