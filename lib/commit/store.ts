@@ -21,7 +21,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { walnutError } from '../errors';
+import { walnutError, type WalnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
 import { newDatabasePage1 } from '../format/db-header';
 import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
@@ -198,12 +198,22 @@ function newPage1(pageSize: number, pageChecksums: boolean): Uint8Array {
   return page1;
 }
 
+/** errno of a create that cannot succeed as asked: ENOENT, EACCES, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP. */
+const CANNOT_CREATE = new Set([2, 13, 20, 21, 36, 40]);
+
 async function createIfMissing(file: string, pageSize: number, pageChecksums: boolean): Promise<void> {
   let f: WalnutFile;
   try {
     f = await WalnutFile.open(file, { exclusive: true, mode: 0o644 });
   } catch (e) {
-    if ((e as { errno?: number }).errno === 17) return; // exists
+    const errno = (e as { errno?: number }).errno;
+    if (errno === 17) return; // exists
+    // a directory that is not there, a path through a file, no permission: SQLite's
+    // SQLITE_CANTOPEN, as restore() and the CLI say for a database they cannot open
+    if (errno !== undefined && CANNOT_CREATE.has(errno)) {
+      const { syscall } = e as WalnutError;
+      throw walnutError('WALNUT_CANTOPEN', `cannot create the database ${file}: ${(e as Error).message.replace(/^WALNUT_[A-Z_]+: /, '')}`, { path: file, errno, syscall, cause: e });
+    }
     throw e;
   }
   try {
