@@ -66,12 +66,12 @@ import { getSystemErrorName } from 'node:util';
 import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
 import { walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
-import { DB_LOCK, hasDbMagic } from '../format/db-header';
+import { DB_LOCK } from '../format/db-header';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile } from '../io/file';
-import { checkDbPath, requireRegularFiles, resolvedPath } from '../io/real-path';
+import { checkDbPath, refuseCompanionName, requireRegularFiles, resolvedPath } from '../io/real-path';
 import { nativeExportIo, type NativeLockHolder } from '../native';
 import { unknownOptionName } from '../option-names';
 import { hashBytes } from './exporter';
@@ -124,7 +124,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   const until = checkUntil(options.until);
   const onProgress = checkProgress(options.onProgress);
   refuseUnreadableFile(source);
-  refuseCompanionTarget(resolvedPath(dbPath), dbPath);
+  refuseCompanionName(resolvedPath(dbPath), `restore to ${dbPath}`);
   const replaced = existingTarget(dbPath);
   if (replaced !== null && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
@@ -289,43 +289,6 @@ function staleCompanions(target: string): { files: string[]; walFrames: boolean 
     files.push(file);
   }
   return { files, walFrames };
-}
-
-/** What SQLite and walnut keep beside a database `X`, as `X<suffix>` (the FEC sidecar is `X-wal-fec`). */
-const COMPANION_SUFFIXES = ['-wal-fec', '-wal', '-shm', '-journal'] as const;
-
-/**
- * WALNUT_INVALID_ARGUMENT (reason 'TargetIsCompanion'), even with `force`, when the target is
- * named as a file of another database that is there (`restore app.ark app.db-wal`): SQLite
- * takes `X-wal` for X's WAL, whatever it holds, so the next connection to X overwrites or
- * removes the restored file, and replacing a live X's -wal (with force) lost X's commits still
- * in it. X counts when it is a SQLite database or empty (an empty file is one to SQLite).
- */
-function refuseCompanionTarget(target: string, dbPath: string): void {
-  for (const suffix of COMPANION_SUFFIXES) {
-    if (!target.endsWith(suffix) || target.length === suffix.length) continue;
-    const owner = target.slice(0, -suffix.length);
-    if (!isDatabaseOrEmpty(owner)) continue;
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `refusing to restore to ${dbPath}: that is the name of the ${suffix} of the database ${owner}, which SQLite would overwrite or remove; choose another name`, { path: target, reason: 'TargetIsCompanion' });
-  }
-}
-
-function isDatabaseOrEmpty(file: string): boolean {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK); // a FIFO is no database: never wait for a writer
-  } catch {
-    return false;
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) return false;
-    if (st.size === 0) return true;
-    const head = Buffer.alloc(16);
-    return fs.readSync(fd, head, 0, head.length, 0) === head.length && hasDbMagic(head);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /** The database a restore would replace: its real path and permission bits; null when none. */

@@ -1,24 +1,27 @@
-// restore() to a path named as another database's file: `walnut restore app.ark app.db-wal
+// restore() (and export -o, openExportOutput) to a path named as another database's file: `walnut restore app.ark app.db-wal
 // --force` replaced a live app.db's -wal (SQLite takes no lock on the -wal itself, so the InUse
 // check saw nothing): the commits still in it were lost once that connection ended without a
 // checkpoint, and SQLite then treated the restored "database" as app.db's WAL (overwritten or
 // removed by the next connection). Without a -wal there, the restore succeeded and its result
 // was removed by the next sqlite3 that opened app.db. Now refused, even with force
 // (WALNUT_INVALID_ARGUMENT, reason TargetIsCompanion), for -wal, -shm, -journal and -wal-fec;
-// a name that merely ends so, beside a file that is no database, is restored as before.
+// a name that merely ends so, beside a file that is no database, is restored as before. The same
+// for an export's output file: `walnut export b.db -o app.db-wal` wrote the backup where the
+// next sqlite3 to open app.db removed it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { restore } from '../../lib/export/restore';
-import { expectRejectsWalnut } from '../helpers/expect-error';
+import { openExportOutput } from '../../lib/export/stream';
+import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { streamOf } from '../helpers/export-stream';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
 
-describe('restore to a name SQLite gives another database\'s files', () => {
+describe('restore and export to a name SQLite gives another database\'s files', () => {
   it('is refused (TargetIsCompanion), with force too, and the live database keeps its WAL and commits', async () => {
     const source = path.join(dir, 'source.db');
     const s = new Database(source);
@@ -36,7 +39,9 @@ describe('restore to a name SQLite gives another database\'s files', () => {
       const wal = fs.readFileSync(`${db}-wal`);
       for (const suffix of ['-wal', '-shm', '-journal', '-wal-fec']) {
         for (const force of [false, true]) {
-          await expectRejectsWalnut(restore(Buffer.from(stream), `${db}${suffix}`, { force }), 'WALNUT_INVALID_ARGUMENT', { reason: 'TargetIsCompanion', path: `${fs.realpathSync(dir)}/app.db${suffix}` });
+          const refused = { reason: 'TargetIsCompanion', path: `${fs.realpathSync(dir)}/app.db${suffix}` };
+          await expectRejectsWalnut(restore(Buffer.from(stream), `${db}${suffix}`, { force }), 'WALNUT_INVALID_ARGUMENT', refused);
+          expectWalnutError(() => openExportOutput(source, `${db}${suffix}`, { force }), 'WALNUT_INVALID_ARGUMENT', refused);
         }
       }
       expect(fs.readFileSync(`${db}-wal`).equals(wal)).toBe(true);
@@ -46,6 +51,7 @@ describe('restore to a name SQLite gives another database\'s files', () => {
     }
     // no -wal there now (the last connection removed it): still refused, nothing created
     await expectRejectsWalnut(restore(Buffer.from(stream), `${db}-wal`), 'WALNUT_INVALID_ARGUMENT', { reason: 'TargetIsCompanion' });
+    expectWalnutError(() => openExportOutput(source, `${db}-wal`), 'WALNUT_INVALID_ARGUMENT', { reason: 'TargetIsCompanion' });
     expect(fs.existsSync(`${db}-wal`)).toBe(false);
     // beside a file that is no database, such a name is an ordinary target
     const notes = path.join(dir, 'notes');
