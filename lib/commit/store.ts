@@ -29,7 +29,7 @@ import type { Snapshot } from '../wal-index/snapshot';
 import type { WalFile, WalRecovery, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../wal-index/wal-index';
 import { nativeHandleOf, WalnutFile } from '../io/file';
-import { resolvedPath } from '../io/real-path';
+import { refuseCompanionName, resolvedPath } from '../io/real-path';
 import { closeAsLastConnection, runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
 import type { CheckpointMode } from '../checkpoint/plan';
 import type { Writable } from 'node:stream';
@@ -202,6 +202,8 @@ function newPage1(pageSize: number, pageChecksums: boolean): Uint8Array {
 const CANNOT_CREATE = new Set([2, 13, 20, 21, 36, 40]);
 
 async function createIfMissing(file: string, pageSize: number, pageChecksums: boolean): Promise<void> {
+  // a new database named as another's -wal (-shm, ...): SQLite would take it for that file
+  if (!fs.existsSync(file)) refuseCompanionName(file, `create the database ${file}`);
   let f: WalnutFile;
   try {
     f = await WalnutFile.open(file, { exclusive: true, mode: 0o644 });

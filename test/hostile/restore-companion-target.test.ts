@@ -14,6 +14,8 @@ import { describe, expect, it } from 'vitest';
 
 import { restore } from '../../lib/export/restore';
 import { openExportOutput } from '../../lib/export/stream';
+import { open } from '../../lib/open';
+import { openDatabase } from '../../lib/sql';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { streamOf } from '../helpers/export-stream';
 import { Database } from '../helpers/sqlite';
@@ -61,5 +63,22 @@ describe('restore and export to a name SQLite gives another database\'s files', 
     const back = new Database(`${notes}-wal`, { readonly: true });
     expect(back.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 1 });
     back.close();
+  });
+
+  it('open() (and walnut/sql) will not create a new database named as another one\'s -wal, -shm, -journal or -wal-fec; an existing file of that name is opened as before', async () => {
+    const db = path.join(dir, 'owner.db');
+    const s = new Database(db);
+    s.pragma('journal_mode = WAL');
+    s.exec('CREATE TABLE t(a); INSERT INTO t VALUES (1)');
+    s.close(); // no -wal left: a store created at owner.db-wal would be removed by the next sqlite3 on owner.db
+    for (const suffix of ['-wal', '-shm', '-journal', '-wal-fec']) {
+      await expectRejectsWalnut(open(`${db}${suffix}`), 'WALNUT_INVALID_ARGUMENT', { reason: 'TargetIsCompanion' });
+      await expectRejectsWalnut(openDatabase(`${db}${suffix}`), 'WALNUT_INVALID_ARGUMENT', { reason: 'TargetIsCompanion' });
+    }
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('owner.db'))).toEqual(['owner.db']);
+    const plain = path.join(dir, 'plain-wal'); // no database "plain" beside it: an ordinary name
+    const store = await open(plain);
+    await store.close();
+    expect(fs.existsSync(plain)).toBe(true);
   });
 });
