@@ -91,6 +91,16 @@ describe('the walnut command as the last connection', () => {
     expect(fs.statSync(`${db}-shm`).size).toBe(shmSize);
   });
 
+  it('replicate with an option the replication refuses (a stream name, --replicas, no server) exits 2 and leaves no -wal/-shm (its store was never closed)', () => {
+    for (const extra of [['--stream', 'a.b'], ['--stream', 's', '--replicas', '9'], ['--stream', 's', '--nats', '']]) {
+      const db = closedSqliteDb();
+      const r = walnut('replicate', db, '--nats', 'nats://127.0.0.1:1', ...extra);
+      expect(r.status, extra.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: /);
+      expect(companions(db), extra.join(' ')).toEqual([false, false]);
+    }
+  });
+
   it('both leave the -wal/-shm when another connection has the database open', () => {
     const db = closedSqliteDb();
     const other = new Database(db);
