@@ -23,7 +23,7 @@ import * as path from 'node:path';
 
 import { walnutError, type WalnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
-import { newDatabasePage1 } from '../format/db-header';
+import { DB_HEADER_SIZE, decodeDbHeader, isWalMode, newDatabasePage1 } from '../format/db-header';
 import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalFile, WalRecovery, WalTransaction } from '../wal/wal-file';
@@ -139,6 +139,8 @@ export interface SnapshotOptions {
 export interface StoreExtension {
   /** Recovery's repair hook (WalIndexOptions.repairWal); `events` is the store's event ring. */
   repairWal?: (wal: WalFile, recovery: WalRecovery, events: EventRing) => Promise<boolean>;
+  /** Refuses what attach() would, where it can be told from the paths alone, before open() converts a rollback-journal database. */
+  beforeOpen?(walPath: string): Promise<void>;
   attach(ctx: { walPath: string; pageSize: number; events: EventRing; synchronous: ResolvedOptions['synchronous'] }): Promise<AttachedExtension>;
 }
 
@@ -159,7 +161,10 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   if (typeof file !== 'string' || file.length === 0) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'path must be a non-empty string', { reason: 'path' });
   }
-  await createIfMissing(resolvedPath(file), o.pageSize, o.pageChecksums === true); // through a dangling link: its target, as sqlite3 creates it
+  const real = resolvedPath(file);
+  await createIfMissing(real, o.pageSize, o.pageChecksums === true); // through a dangling link: its target, as sqlite3 creates it
+  refuseTrailersBeforeConverting(real, o.pageChecksums);
+  await extension?.beforeOpen?.(`${real}-wal`);
   const events = new EventRing();
   const repair = extension?.repairWal;
   const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
@@ -170,10 +175,33 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
     ({ trailers: index.pageTrailers, reservedBytes } = await pageTrailersWanted(index, o.pageChecksums));
     if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous });
   } catch (e) {
-    await index.close();
+    // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused
+    await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => undefined);
     throw e;
   }
   return new Store(index, o, events, attached, reservedBytes);
+}
+
+/**
+ * pageChecksums: true on a rollback-journal database that does not reserve the trailer's bytes:
+ * refused before WalIndex.open converts it to WAL mode (a refused open changes nothing; it
+ * converted the database, then refused). A WAL-mode database is checked once open
+ * (pageTrailersWanted: its page 1 may be in the WAL).
+ */
+function refuseTrailersBeforeConverting(file: string, option: boolean | undefined): void {
+  if (option !== true) return;
+  let h;
+  try {
+    h = decodeDbHeader(WalnutFile.readWholeSync(file, DB_HEADER_SIZE));
+  } catch {
+    return; // unreadable: WalIndex.open says why
+  }
+  if (h !== null && h.pageSize !== 0 && !isWalMode(h)) refuseTrailerRoom(file, h.reservedBytes);
+}
+
+function refuseTrailerRoom(file: string, reserved: number): void {
+  if (reserved === PAGE_TRAILER_RESERVED) return;
+  throw walnutError('WALNUT_INVALID_ARGUMENT', `option pageChecksums: ${file} reserves ${reserved} bytes per page, not ${PAGE_TRAILER_RESERVED}; page checksums need a database created with them`, { reason: 'pageChecksums' });
 }
 
 /** Trailers follow the database: its header reserves 16 bytes per page or it does not. */
@@ -185,9 +213,7 @@ async function pageTrailersWanted(index: WalIndex, option: boolean | undefined):
   } finally {
     snap.release();
   }
-  if (option === true && reserved !== PAGE_TRAILER_RESERVED) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `option pageChecksums: ${index.dbPath} reserves ${reserved} bytes per page, not ${PAGE_TRAILER_RESERVED}; page checksums need a database created with them`, { reason: 'pageChecksums' });
-  }
+  if (option === true) refuseTrailerRoom(index.dbPath, reserved);
   return { trailers: option ?? reserved === PAGE_TRAILER_RESERVED, reservedBytes: reserved };
 }
 
