@@ -143,29 +143,37 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 const INTERRUPTED = new Error('given up: the caller stopped retrying');
 
 /**
- * `p`, or INTERRUPTED as soon as `interrupted` settles (when the caller gives up: a connect
+ * `p`, or INTERRUPTED as soon as `interrupted` is aborted (when the caller gives up: a connect
  * attempt (2 s timeout) and a backoff (up to 2 s) otherwise ran their course, so stop()
- * overran its stopTimeoutMs by up to 4 s). A connection that `p` still makes is closed.
+ * overran its stopTimeoutMs by up to 4 s). A connection that `p` still makes is handed to
+ * `discard`. The abort listener goes with the wait (a publisher retrying for days adds none).
  */
-async function unlessInterrupted<T>(p: Promise<T>, interrupted: Promise<unknown> | undefined, discard?: (late: T) => void): Promise<T> {
+async function unlessInterrupted<T>(p: Promise<T>, interrupted: AbortSignal | undefined, discard?: (late: T) => void): Promise<T> {
   if (interrupted === undefined) return p;
-  let cut = false;
-  const stop = interrupted.then(() => {
-    cut = true;
-    throw INTERRUPTED;
+  let onAbort = (): void => undefined;
+  const stop = new Promise<never>((_, reject) => {
+    onAbort = () => reject(INTERRUPTED);
+    if (interrupted.aborted) onAbort();
+    else interrupted.addEventListener('abort', onAbort, { once: true });
   });
-  if (discard !== undefined) void p.then((late) => cut && discard(late), () => undefined);
-  return Promise.race([p, stop]);
+  try {
+    return await Promise.race([p, stop]);
+  } catch (e) {
+    if (e === INTERRUPTED && discard !== undefined) void p.then(discard, () => undefined);
+    throw e;
+  } finally {
+    interrupted.removeEventListener('abort', onAbort);
+  }
 }
 
 /**
  * Connects (retrying the first connection until `stopped()`, telling `onRetry` WALNUT_IO reason
  * Unreachable at the first failure and every tenth after), reconnecting forever after. A
  * dropped connection is the client's to heal; JetStream calls made meanwhile fail and the
- * caller retries them (same Nats-Msg-Id). `interrupted` settles once `stopped()` holds: the
+ * caller retries them (same Nats-Msg-Id). `interrupted` is aborted once `stopped()` holds: the
  * attempt or backoff in progress then ends at once.
  */
-export async function connectNats(servers: string[], stopped: () => boolean, name: string, onRetry?: (e: WalnutError) => void, interrupted?: Promise<unknown>): Promise<NatsLink> {
+export async function connectNats(servers: string[], stopped: () => boolean, name: string, onRetry?: (e: WalnutError) => void, interrupted?: AbortSignal): Promise<NatsLink> {
   const { transport, jetstream } = await load();
   for (let attempt = 0; ; attempt++) {
     try {
@@ -194,7 +202,7 @@ export async function connectNats(servers: string[], stopped: () => boolean, nam
  * covers them; retried (a cluster needs a moment to elect a leader) until `stopped()`.
  * Resolves to the stream's last sequence.
  */
-export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: Promise<unknown>): Promise<number> {
+export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: AbortSignal): Promise<number> {
   const subjects = [`walnut.${stream}.>`];
   for (let attempt = 0; ; attempt++) {
     try {

@@ -517,9 +517,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   #export: ExportHandle | null = null;
   #stopping = false;
   #stopDeadline = Infinity;
-  /** Resolves once stop()'s deadline has passed (connecting and creating the stream end then: nats.ts). */
-  readonly #deadlinePassed: Promise<void>;
-  #passDeadline!: () => void;
+  /** Aborted once stop()'s deadline has passed (connecting and creating the stream end then: nats.ts). */
+  readonly #deadline = new AbortController();
   #deadlineTimer: ReturnType<typeof setTimeout> | null = null;
   #done: Promise<void>;
   #m = { sessions: 0, bases: 0, lagResets: 0, lastError: null as string | null };
@@ -537,7 +536,6 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       failed = rej;
     });
     this.ready.catch(() => undefined);
-    this.#deadlinePassed = new Promise<void>((resolve) => (this.#passDeadline = resolve));
     let began = false;
     const begin = (): void => {
       began = true;
@@ -583,7 +581,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       this.#stopDeadline = performance.now() + this.options.stopTimeoutMs;
       this.#deadlineTimer = setTimeout(() => {
         this.#stopDeadline = -Infinity; // passed, whatever the clock's rounding says
-        this.#passDeadline();
+        this.#deadline.abort();
       }, Math.min(this.options.stopTimeoutMs, MAX_TIMER_MS));
       this.#export?.stop();
       this.#session?.wake?.();
@@ -630,9 +628,9 @@ export class Replication extends EventEmitter implements ReplicationHandle {
    */
   async #run(begin: () => void): Promise<void> {
     const stopped = (): boolean => this.#stopping && performance.now() > this.#stopDeadline;
-    this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`, (e) => this.#error(e), this.#deadlinePassed);
+    this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`, (e) => this.#error(e), this.#deadline.signal);
     try {
-      const lastSeq = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadlinePassed);
+      const lastSeq = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal);
       this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight);
       for (let first = true; first || !this.#stopping; first = false) {
         const s = new Session(this, this.options, begin);
@@ -660,7 +658,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         // abandoned: the next session starts once the stream answers again (its base would be
         // dropped too), after a passive checkpoint, so that its export replays little of the WAL
         if (s.abandoned && !this.#stopping) {
-          await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadlinePassed).catch(() => undefined);
+          await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal).catch(() => undefined);
           await this.#source.checkpoint('passive').catch(() => undefined);
         }
       }
