@@ -197,7 +197,13 @@ function program(setExit: (code: number) => void): Command {
       const every = intervalMs(o.interval);
       requireFile(db);
       const store = await open(db);
-      const r = store.replicateTo({ servers: o.nats, stream: o.stream, replicas: Number(o.replicas) });
+      let r: ReturnType<typeof store.replicateTo>;
+      try {
+        r = store.replicateTo({ servers: o.nats, stream: o.stream, replicas: Number(o.replicas) });
+      } catch (e) {
+        await store.close(); // options refused (a stream name, --replicas): close as the last connection does, leaving no -wal/-shm
+        throw e;
+      }
       r.on('error', (e: Error) => process.stderr.write(`walnut replicate: ${e.message}\n`));
       r.on('lagExceeded', () => process.stderr.write('walnut replicate: lag bound passed; a new session (base image) follows\n'));
       await runUntilSignal(every, () => print({ ...r.metrics() }, o.json === true), async () => {

@@ -21,15 +21,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { walnutError } from '../errors';
+import { walnutError, type WalnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
-import { newDatabasePage1 } from '../format/db-header';
+import { DB_HEADER_SIZE, decodeDbHeader, isWalMode, newDatabasePage1 } from '../format/db-header';
 import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalFile, WalRecovery, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../wal-index/wal-index';
 import { nativeHandleOf, WalnutFile } from '../io/file';
-import { resolvedPath } from '../io/real-path';
+import { refuseCompanionName, resolvedPath } from '../io/real-path';
 import { closeAsLastConnection, runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
 import type { CheckpointMode } from '../checkpoint/plan';
 import type { Writable } from 'node:stream';
@@ -146,6 +146,8 @@ export interface SnapshotOptions {
 export interface StoreExtension {
   /** Recovery's repair hook (WalIndexOptions.repairWal); `events` is the store's event ring. */
   repairWal?: (wal: WalFile, recovery: WalRecovery, events: EventRing) => Promise<boolean>;
+  /** Refuses what attach() would, where it can be told from the paths alone, before open() converts a rollback-journal database. */
+  beforeOpen?(walPath: string): Promise<void>;
   attach(ctx: { walPath: string; pageSize: number; events: EventRing; synchronous: ResolvedOptions['synchronous'] }): Promise<AttachedExtension>;
 }
 
@@ -166,7 +168,10 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   if (typeof file !== 'string' || file.length === 0) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'path must be a non-empty string', { reason: 'path' });
   }
-  await createIfMissing(resolvedPath(file), o.pageSize, o.pageChecksums === true); // through a dangling link: its target, as sqlite3 creates it
+  const real = resolvedPath(file);
+  await createIfMissing(real, o.pageSize, o.pageChecksums === true); // through a dangling link: its target, as sqlite3 creates it
+  refuseTrailersBeforeConverting(real, o.pageChecksums);
+  await extension?.beforeOpen?.(`${real}-wal`);
   const events = new EventRing();
   const repair = extension?.repairWal;
   const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
@@ -177,10 +182,33 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
     ({ trailers: index.pageTrailers, reservedBytes } = await pageTrailersWanted(index, o.pageChecksums));
     if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous });
   } catch (e) {
-    await index.close();
+    // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused
+    await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => undefined);
     throw e;
   }
   return new Store(index, o, events, attached, reservedBytes);
+}
+
+/**
+ * pageChecksums: true on a rollback-journal database that does not reserve the trailer's bytes:
+ * refused before WalIndex.open converts it to WAL mode (a refused open changes nothing; it
+ * converted the database, then refused). A WAL-mode database is checked once open
+ * (pageTrailersWanted: its page 1 may be in the WAL).
+ */
+function refuseTrailersBeforeConverting(file: string, option: boolean | undefined): void {
+  if (option !== true) return;
+  let h;
+  try {
+    h = decodeDbHeader(WalnutFile.readWholeSync(file, DB_HEADER_SIZE));
+  } catch {
+    return; // unreadable: WalIndex.open says why
+  }
+  if (h !== null && h.pageSize !== 0 && !isWalMode(h)) refuseTrailerRoom(file, h.reservedBytes);
+}
+
+function refuseTrailerRoom(file: string, reserved: number): void {
+  if (reserved === PAGE_TRAILER_RESERVED) return;
+  throw walnutError('WALNUT_INVALID_ARGUMENT', `option pageChecksums: ${file} reserves ${reserved} bytes per page, not ${PAGE_TRAILER_RESERVED}; page checksums need a database created with them`, { reason: 'pageChecksums' });
 }
 
 /** Trailers follow the database: its header reserves 16 bytes per page or it does not. */
@@ -192,9 +220,7 @@ async function pageTrailersWanted(index: WalIndex, option: boolean | undefined):
   } finally {
     snap.release();
   }
-  if (option === true && reserved !== PAGE_TRAILER_RESERVED) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `option pageChecksums: ${index.dbPath} reserves ${reserved} bytes per page, not ${PAGE_TRAILER_RESERVED}; page checksums need a database created with them`, { reason: 'pageChecksums' });
-  }
+  if (option === true) refuseTrailerRoom(index.dbPath, reserved);
   return { trailers: option ?? reserved === PAGE_TRAILER_RESERVED, reservedBytes: reserved };
 }
 
@@ -205,12 +231,24 @@ function newPage1(pageSize: number, pageChecksums: boolean): Uint8Array {
   return page1;
 }
 
+/** errno of a create that cannot succeed as asked: ENOENT, EACCES, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP. */
+const CANNOT_CREATE = new Set([2, 13, 20, 21, 36, 40]);
+
 async function createIfMissing(file: string, pageSize: number, pageChecksums: boolean): Promise<void> {
+  // a new database named as another's -wal (-shm, ...): SQLite would take it for that file
+  if (!fs.existsSync(file)) refuseCompanionName(file, `create the database ${file}`);
   let f: WalnutFile;
   try {
     f = await WalnutFile.open(file, { exclusive: true, mode: 0o644 });
   } catch (e) {
-    if ((e as { errno?: number }).errno === 17) return; // exists
+    const errno = (e as { errno?: number }).errno;
+    if (errno === 17) return; // exists
+    // a directory that is not there, a path through a file, no permission: SQLite's
+    // SQLITE_CANTOPEN, as restore() and the CLI say for a database they cannot open
+    if (errno !== undefined && CANNOT_CREATE.has(errno)) {
+      const { syscall } = e as WalnutError;
+      throw walnutError('WALNUT_CANTOPEN', `cannot create the database ${file}: ${(e as Error).message.replace(/^WALNUT_[A-Z_]+: /, '')}`, { path: file, errno, syscall, cause: e });
+    }
     throw e;
   }
   try {

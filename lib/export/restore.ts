@@ -53,7 +53,9 @@
  * removal made durable, before the rename, so no crash leaves them beside the new file. A target that
  * is the stream's own file (by device and inode) is refused, even with `force`; so is a database
  * a connection has open (it holds a lock on the database or the -shm's DMS byte: checked before
- * the work and again just before the rename), which would stay on the unlinked old file.
+ * the work and again just before the rename), which would stay on the unlinked old file, and
+ * so is a target named as another database's -wal, -shm, -journal or sidecar (reason
+ * TargetIsCompanion): SQLite would take it for that database's file.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -69,7 +71,7 @@ import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile } from '../io/file';
-import { checkDbPath, requireRegularFiles, resolvedPath } from '../io/real-path';
+import { checkDbPath, refuseCompanionName, requireRegularFiles, resolvedPath } from '../io/real-path';
 import { nativeExportIo, type NativeLockHolder } from '../native';
 import { unknownOptionName } from '../option-names';
 import { hashBytes } from './exporter';
@@ -122,6 +124,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   const until = checkUntil(options.until);
   const onProgress = checkProgress(options.onProgress);
   refuseUnreadableFile(source);
+  refuseCompanionName(resolvedPath(dbPath), `restore to ${dbPath}`);
   const replaced = existingTarget(dbPath);
   if (replaced !== null && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });

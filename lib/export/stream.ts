@@ -25,7 +25,7 @@ import { optionsWithout, unknownOptionName } from '../option-names';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
-import { resolvedPath } from '../io/real-path';
+import { refuseCompanionName, resolvedPath } from '../io/real-path';
 import { Exporter, type ExportOptions, type ExportStats } from './exporter';
 import { appendFramedRecords, BufferedWalSink, type DirectWrite, type RecordBatchSink, type WalRecordSink } from './framing';
 
@@ -275,7 +275,8 @@ export interface ExportOutputOptions {
 /**
  * Opens `file` to receive the export stream of `dbPath` and returns a Writable over it. Refused
  * (WALNUT_INVALID_ARGUMENT): the database or one of its files (-wal, -shm, -wal-fec, -journal),
- * by any name (reason 'OutputIsDatabase'); an existing regular file without `force` (reason
+ * by any name (reason 'OutputIsDatabase'); a name that is such a file of another database
+ * (reason 'TargetIsCompanion'); an existing regular file without `force` (reason
  * 'exists'). A device or FIFO (/dev/null, a named pipe) is written without `force`: nothing is
  * replaced. A directory is WALNUT_CANTOPEN. A new file gets 0644 less the umask. Without `force`
  * a new file is created exclusively (never through a symbolic link); with `force` a link the
@@ -286,6 +287,7 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
   const real = resolvedPath(file); // a dangling link too: the name the open with force would create
   const named = files.find((f) => f.path === real);
   if (named !== undefined) refuse(named, file);
+  refuseCompanionName(real, `write the export to ${file}`); // another database's -wal, say
   const existing = statOrNull(file);
   if (existing !== null) refuseDatabaseFile(files, existing, file);
   if (existing?.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `cannot open ${file} for the export: it is a directory`, { path: file, reason: 'directory' });

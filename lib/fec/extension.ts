@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import type { ResolvedOptions } from '../commit/options';
 import type { StoreExtension } from '../commit/store';
 import { walnutError } from '../errors';
+import { requireRegularFiles } from '../io/real-path';
 import { loadCodec } from './codec';
 import { newRecoveryMetrics, repairWal } from './repair';
 import { FecSidecarWriter, sidecarPathOf } from './writer';
@@ -18,6 +19,10 @@ export function fecExtension(fec: ResolvedOptions['fec']): StoreExtension | unde
   const recovery = newRecoveryMetrics();
   return {
     repairWal: async (wal, scan, events) => (await repairWal(wal, { recovery: scan, metrics: recovery, events })).repairedFrames.length > 0,
+    async beforeOpen(walPath) {
+      requireRegularFiles(null, [sidecarPathOf(walPath)]); // (FecSidecarWriter.open checks it again)
+      await loadCodec(fec.codec); // a codec package that is not installed
+    },
     async attach(ctx) {
       const codec = await loadCodec(fec.codec);
       const why = codec.unsupported(ctx.pageSize);

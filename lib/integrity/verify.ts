@@ -23,7 +23,7 @@ import * as fs from 'node:fs';
 import { isWalnutError, walnutError } from '../errors';
 import { auditSidecar, repairWal } from '../fec/repair';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
-import { SHM_LOCK } from '../format/shm-header';
+import { SHM_LOCK, SHM_SEGMENT_BYTES, shmSegmentOf } from '../format/shm-header';
 import { frameOffset } from '../format/wal-header';
 import { unknownOptionName } from '../option-names';
 import { hotJournalProblem } from '../wal-index/journal-mode';
@@ -226,7 +226,8 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
   if (walView !== null && r.walHeaderStatus === 'ok' && r.invalidTailBytes > 0) issues.push(...(await walDamage(walView.wal, walView.recovery)));
   if (walView !== null && r.shm?.headerValid && r.walFrames > 0) {
     const rec = walView.recovery;
-    issues.push(...checkShmIndex(WalnutFile.readWholeSync(`${r.path}-shm`), rec.pgnos, rec.mxFrame, rec.salts));
+    const indexed = (shmSegmentOf(rec.mxFrame) + 1) * SHM_SEGMENT_BYTES; // the segments of the WAL's frames, not the whole file
+    issues.push(...checkShmIndex(WalnutFile.readWholeSync(`${r.path}-shm`, indexed), rec.pgnos, rec.mxFrame, rec.salts));
   }
   if (r.dbFilePages === 0 && r.walFrames === 0) {
     issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });

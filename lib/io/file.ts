@@ -188,11 +188,15 @@ export class WalnutFile {
     return NativeFile.pendingCloses();
   }
 
-  /** The whole file, read through a walnut descriptor (so closing it respects SQLite's locks). */
-  static readWholeSync(path: string): Buffer {
+  /**
+   * The file, read through a walnut descriptor (so closing it respects SQLite's locks): all of
+   * it, or its first `maxBytes` (a -shm is anyone's to grow: a sparse 10 GiB one failed the
+   * read, and a large one was read whole where only its header or its first segments mattered).
+   */
+  static readWholeSync(path: string, maxBytes = Number.MAX_SAFE_INTEGER): Buffer {
     const file = WalnutFile.openSync(path, { readOnly: true });
     try {
-      const bytes = Buffer.alloc(file.sizeSync());
+      const bytes = Buffer.alloc(Math.min(file.sizeSync(), maxBytes));
       return bytes.subarray(0, file.readSync(bytes, 0, bytes.length, 0));
     } finally {
       file.closeSync();

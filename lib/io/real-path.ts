@@ -8,12 +8,14 @@
  * dangling link; this follows it by hand (at most 40 links, as the kernel does) and, for the
  * last name that is not a link, resolves its directory. checkDbPath: what a database path
  * argument must be before any of that (restore, inspect, verify); requireRegularFiles: what the
- * files it names must be before they are opened.
+ * files it names must be before they are opened; refuseCompanionName: a file walnut creates
+ * (a restored database, an export) must not be named as another database's -wal, -shm, ...
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { walnutError } from '../errors';
+import { hasDbMagic } from '../format/db-header';
 
 const MAX_LINKS = 40; // the kernel's limit (ELOOP)
 
@@ -62,5 +64,43 @@ export function requireRegularFiles(database: string | null, companions: readonl
     const kind = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'a device';
     const what = file === database ? 'not a database' : 'remove it (opening it would block or fail)';
     throw walnutError('WALNUT_CANTOPEN', `${file} is not a regular file (${kind}): ${what}`, { path: file, reason: 'NotRegularFile' });
+  }
+}
+
+/** What SQLite and walnut keep beside a database `X`, as `X<suffix>` (the FEC sidecar is `X-wal-fec`). */
+const COMPANION_SUFFIXES = ['-wal-fec', '-wal', '-shm', '-journal'] as const;
+
+/**
+ * WALNUT_INVALID_ARGUMENT (reason 'TargetIsCompanion') when `target` (a real path) is named as a
+ * file of another database that is there (`restore app.ark app.db-wal`, `export -o app.db-wal`):
+ * SQLite takes `X-wal` for X's WAL whatever it holds, so the next connection to X overwrites or
+ * removes the file written there, and replacing a live X's -wal lost X's commits still in it.
+ * X counts when it is a SQLite database or empty (an empty file is one to SQLite). `doing` names
+ * the refused act in the message ("restore to app.db-wal").
+ */
+export function refuseCompanionName(target: string, doing: string): void {
+  for (const suffix of COMPANION_SUFFIXES) {
+    if (!target.endsWith(suffix) || target.length === suffix.length) continue;
+    const owner = target.slice(0, -suffix.length);
+    if (!isDatabaseOrEmpty(owner)) continue;
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `refusing to ${doing}: that is the name of the ${suffix} of the database ${owner}, which SQLite would overwrite or remove; choose another name`, { path: target, reason: 'TargetIsCompanion' });
+  }
+}
+
+function isDatabaseOrEmpty(file: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK); // a FIFO is no database: never wait for a writer
+  } catch {
+    return false;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return false;
+    if (st.size === 0) return true;
+    const head = Buffer.alloc(16);
+    return fs.readSync(fd, head, 0, head.length, 0) === head.length && hasDbMagic(head);
+  } finally {
+    fs.closeSync(fd);
   }
 }

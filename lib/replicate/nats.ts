@@ -136,17 +136,49 @@ function load(): Promise<Modules> {
   return modules;
 }
 
+/** The longest timer Node keeps (a longer one fires after 1 ms). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Thrown into a connect attempt, a stream call or a backoff that `interrupted` cut short. */
+const INTERRUPTED = new Error('given up: the caller stopped retrying');
+
+/**
+ * `p`, or INTERRUPTED as soon as `interrupted` is aborted (when the caller gives up: a connect
+ * attempt (2 s timeout) and a backoff (up to 2 s) otherwise ran their course, so stop()
+ * overran its stopTimeoutMs by up to 4 s). A connection that `p` still makes is handed to
+ * `discard`. The abort listener goes with the wait (a publisher retrying for days adds none).
+ */
+async function unlessInterrupted<T>(p: Promise<T>, interrupted: AbortSignal | undefined, discard?: (late: T) => void): Promise<T> {
+  if (interrupted === undefined) return p;
+  let onAbort = (): void => undefined;
+  const stop = new Promise<never>((_, reject) => {
+    onAbort = () => reject(INTERRUPTED);
+    if (interrupted.aborted) onAbort();
+    else interrupted.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([p, stop]);
+  } catch (e) {
+    if (e === INTERRUPTED && discard !== undefined) void p.then(discard, () => undefined);
+    throw e;
+  } finally {
+    interrupted.removeEventListener('abort', onAbort);
+  }
+}
+
 /**
  * Connects (retrying the first connection until `stopped()`, telling `onRetry` WALNUT_IO reason
  * Unreachable at the first failure and every tenth after), reconnecting forever after. A
  * dropped connection is the client's to heal; JetStream calls made meanwhile fail and the
- * caller retries them (same Nats-Msg-Id).
+ * caller retries them (same Nats-Msg-Id). `interrupted` is aborted once `stopped()` holds: the
+ * attempt or backoff in progress then ends at once.
  */
-export async function connectNats(servers: string[], stopped: () => boolean, name: string, onRetry?: (e: WalnutError) => void): Promise<NatsLink> {
+export async function connectNats(servers: string[], stopped: () => boolean, name: string, onRetry?: (e: WalnutError) => void, interrupted?: AbortSignal): Promise<NatsLink> {
   const { transport, jetstream } = await load();
   for (let attempt = 0; ; attempt++) {
     try {
-      const nc = await transport.connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: false, timeout: 2000 });
+      const connecting = transport.connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: false, timeout: 2000 });
+      const nc = await unlessInterrupted(connecting, interrupted, (late) => void late.close().catch(() => undefined));
       const quick = { timeout: QUICK_API_TIMEOUT_MS };
       return {
         nc,
@@ -160,7 +192,7 @@ export async function connectNats(servers: string[], stopped: () => boolean, nam
       // told at the first failed attempt and then about every 20 s (backoff tops out at 2 s): a
       // caller retrying forever against a wrong URL otherwise sees nothing at all
       if (onRetry !== undefined && attempt % 10 === 0) onRetry(walnutError('WALNUT_IO', `no NATS server answers at ${servers.join(', ')} (${(e as Error).message}); retrying`, { reason: 'Unreachable', cause: e }));
-      await backoff(attempt);
+      await unlessInterrupted(backoff(attempt), interrupted).catch(() => undefined); // stopped(): the next attempt ends at once
     }
   }
 }
@@ -170,11 +202,11 @@ export async function connectNats(servers: string[], stopped: () => boolean, nam
  * covers them; retried (a cluster needs a moment to elect a leader) until `stopped()`.
  * Resolves to the stream's last sequence.
  */
-export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean): Promise<number> {
+export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: AbortSignal): Promise<number> {
   const subjects = [`walnut.${stream}.>`];
   for (let attempt = 0; ; attempt++) {
     try {
-      const info = await link.jsm.streams.info(stream).catch((e: Error) => {
+      const info = await unlessInterrupted(link.jsm.streams.info(stream), interrupted).catch((e: Error) => {
         if (/not found/i.test(e.message)) return null;
         throw e;
       });
@@ -184,7 +216,7 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
         }
         return info.state.last_seq;
       }
-      const created = await link.jsm.streams.add({
+      const created = await unlessInterrupted(link.jsm.streams.add({
         name: stream,
         subjects,
         storage: 'file' as never,
@@ -192,12 +224,12 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
         max_bytes: limits.maxBytes ?? -1,
         max_age: (limits.maxAgeMs ?? 0) * 1e6,
         duplicate_window: (limits.duplicateWindowMs ?? 120_000) * 1e6,
-      });
+      }), interrupted);
       return created.state.last_seq;
     } catch (e) {
       if ((e as { code?: string }).code === 'WALNUT_INVALID_ARGUMENT') throw e;
       if (stopped()) throw walnutError('WALNUT_CLOSED', 'replication stopped before the stream was ready', { cause: e });
-      await backoff(attempt);
+      await unlessInterrupted(backoff(attempt), interrupted).catch(() => undefined);
     }
   }
 }

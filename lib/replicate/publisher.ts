@@ -29,7 +29,8 @@
  *    WAL_HEADER anchored at S's commit frame, so base + the log's commits after S is an
  *    export stream restore.ts takes as it is (restore-nats.ts).
  *  - stop() publishes what was committed before it, within stopTimeoutMs: called before the
- *    first session began, it still connects (until that deadline), starts that session and
+ *    first session began, it still connects (until that deadline, which also ends a connect
+ *    attempt or a retry pause in progress: nats.ts unlessInterrupted), starts that session and
  *    lets its export make one pass; no session starts after stop(). `ready` resolves once a
  *    session has begun (its export's first record), and rejects if the replication ended first.
  *  - Such a later base does not hold the log up: its parts go out one at a time, after the
@@ -64,7 +65,7 @@ import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
 import { readBaseImage } from './base-image';
 import { BufferPool } from './buffers';
-import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameInto, framedSize, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
+import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameInto, framedSize, HEADER, integerOption, MAX_TIMER_MS, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
 import { OrderedPublishes, type Outgoing, type PipelineStats } from './pipeline';
 
 export interface ReplicateOptions extends StreamLimits {
@@ -518,6 +519,9 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   #export: ExportHandle | null = null;
   #stopping = false;
   #stopDeadline = Infinity;
+  /** Aborted once stop()'s deadline has passed (connecting and creating the stream end then: nats.ts). */
+  readonly #deadline = new AbortController();
+  #deadlineTimer: ReturnType<typeof setTimeout> | null = null;
   #done: Promise<void>;
   #m = { sessions: 0, bases: 0, lagResets: 0, lastError: null as string | null };
 
@@ -546,7 +550,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         failed(e);
         if (!(began === false && e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && this.#stopping)) this.#error(e); // ready tells a stop before it began
       })
-      .finally(() => this.emit('end'));
+      .finally(() => {
+        if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer);
+        this.emit('end');
+      });
   }
 
   get pageSize(): number {
@@ -574,6 +581,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     if (!this.#stopping) {
       this.#stopping = true;
       this.#stopDeadline = performance.now() + this.options.stopTimeoutMs;
+      this.#deadlineTimer = setTimeout(() => {
+        this.#stopDeadline = -Infinity; // passed, whatever the clock's rounding says
+        this.#deadline.abort();
+      }, Math.min(this.options.stopTimeoutMs, MAX_TIMER_MS));
       this.#export?.stop();
       this.#session?.wake?.();
     }
@@ -619,9 +630,9 @@ export class Replication extends EventEmitter implements ReplicationHandle {
    */
   async #run(begin: () => void): Promise<void> {
     const stopped = (): boolean => this.#stopping && performance.now() > this.#stopDeadline;
-    this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`, (e) => this.#error(e));
+    this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`, (e) => this.#error(e), this.#deadline.signal);
     try {
-      const lastSeq = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped);
+      const lastSeq = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal);
       this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight);
       for (let first = true; first || !this.#stopping; first = false) {
         const s = new Session(this, this.options, begin);
@@ -649,7 +660,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         // abandoned: the next session starts once the stream answers again (its base would be
         // dropped too), after a passive checkpoint, so that its export replays little of the WAL
         if (s.abandoned && !this.#stopping) {
-          await ensureStream(this.#link, this.options.stream, this.options.limits, stopped).catch(() => undefined);
+          await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal).catch(() => undefined);
           await this.#source.checkpoint('passive').catch(() => undefined);
         }
       }

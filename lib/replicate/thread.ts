@@ -42,7 +42,7 @@ import type { ExportOptions } from '../export/exporter';
 import { WalStreamReader, type WalRecordSink } from '../export/framing';
 import type { ExportHandle } from '../export/stream';
 import { BufferPool } from './buffers';
-import { frameInto, framedSize } from './nats';
+import { frameInto, framedSize, MAX_TIMER_MS } from './nats';
 import { lastErrorLine, plainOptions, type ReplicateOptions, type ReplicationHandle, type ReplicationMetrics, type Resolved } from './publisher';
 
 /** How often the worker sends its metrics (ms). */
@@ -51,8 +51,6 @@ export const METRICS_MS = 50;
 const MAX_UNACKED_BYTES = 8 << 20;
 /** How long past stopTimeoutMs a stopping worker may take before it is terminated (ms). */
 const STOP_GRACE_MS = 15_000;
-/** The longest timer Node keeps (a longer one fires after 1 ms). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What the worker needs: the database (and its file's identity), the replication's options, its connection's options. */
 export interface WorkerData {

@@ -7,7 +7,9 @@
  * parameters (`:name`, `@name`, `$name`) by their name without the prefix; a single value
  * binds a statement with one parameter. Values: number, bigint (int64 range), string,
  * Uint8Array (blob; an empty one is an empty blob, not NULL, as in better-sqlite3), boolean (0/1), null. Anything else, a missing or an extra value is
- * WALNUT_INVALID_ARGUMENT before the statement runs.
+ * WALNUT_INVALID_ARGUMENT before the statement runs. Text goes both ways with its length, never
+ * as a NUL-terminated C string (wa-sqlite's bind_text and column_text are: a string holding
+ * U+0000 was stored and read cut at it, where better-sqlite3 keeps it whole).
  *
  * The per-run path calls SQLite's C functions directly (step, reset, clear_bindings, the
  * parameter and column names cached per statement): wa-sqlite's wrappers add a promise chain
@@ -215,6 +217,8 @@ export class StatementRunner {
         v = this.#safeIntegers ? big : Number(big);
       } else if (type === C.SQLITE_BLOB) {
         v = Buffer.from(sqlite3.column_blob(stmt, i) as Uint8Array); // a copy: the wasm heap moves on
+      } else if (type === C.SQLITE_TEXT) {
+        v = columnText(this.#e.module, stmt, i);
       } else {
         v = sqlite3.column(stmt, i);
       }
@@ -246,10 +250,35 @@ export class StatementRunner {
       const checked = checkValue(value, name ?? String(i));
       // an empty blob: wa-sqlite's bind_blob passes sqlite3_malloc(0), a null pointer, which SQLite binds as NULL
       if (checked instanceof Uint8Array && checked.byteLength === 0) this.#e.module._sqlite3_bind_zeroblob(stmt, i, 0);
+      else if (typeof checked === 'string' && checked.includes('\0')) this.#bindTextWithLength(stmt, i, checked);
       else sqlite3.bind(stmt, i, checked);
     }
     if (positional < list.length) throw walnutError('WALNUT_INVALID_ARGUMENT', `${list.length} values for ${positional} positional parameters`, { reason: 'params' });
   }
+
+  /** sqlite3_bind_text with the UTF-8 length (a copy SQLite frees), so a U+0000 inside is kept. */
+  #bindTextWithLength(stmt: number, i: number, text: string): void {
+    const m = this.#e.module;
+    const utf8 = Buffer.from(text, 'utf8');
+    const ptr = m._sqlite3_malloc(utf8.byteLength) as number; // never 0 bytes: the string holds a NUL
+    if (ptr === 0) throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${i}: no memory for a string of ${utf8.byteLength} bytes`, { reason: 'params' });
+    m.HEAPU8.set(utf8, ptr);
+    m._sqlite3_bind_text(stmt, i, ptr, utf8.byteLength, m._getSqliteFree());
+  }
+}
+
+/** The wasm heap as a Buffer (one per heap: it is replaced when the heap grows), for Node's native UTF-8 decoding. */
+const heaps = new WeakMap<ArrayBufferLike, Buffer>();
+
+/** A TEXT column's value by its length (column_text's C string stops at a U+0000 inside). */
+function columnText(m: Engine['module'], stmt: number, i: number): string {
+  const ptr = m._sqlite3_column_text(stmt, i) as number;
+  const n = m._sqlite3_column_bytes(stmt, i) as number;
+  if (n === 0) return '';
+  const memory = (m.HEAPU8 as Uint8Array).buffer;
+  let heap = heaps.get(memory);
+  if (heap === undefined) heaps.set(memory, (heap = Buffer.from(memory)));
+  return heap.toString('utf8', ptr, ptr + n);
 }
 
 function checkValue(value: unknown, name: string): SqlValue {

@@ -22,7 +22,9 @@
  *                          pipeline's recoveries, so views from before a recovery are stale
  *                          and SQLite drops its page cache (which may hold lost pages).
  *   xRead                  the transaction's own writes, else the view.
- *   xWrite / xTruncate     buffered (page copies: the wasm heap is reused).
+ *   xWrite / xTruncate     buffered (page copies: the wasm heap is reused); a page past the
+ *                          store's maxPageCount is SQLITE_FULL (a PRAGMA max_page_count may
+ *                          have raised SQLite's limit above the store's).
  *   FCNTL_SYNC             marks the transaction as committing (a rollback never syncs).
  *   FCNTL_COMMIT_PHASETWO  the commit point (after SQLite's truncate of a shrunk database, which
  *                          follows the sync: committing at the sync lost VACUUM's shrink): the
@@ -42,6 +44,7 @@
  */
 import { walnutError, WalnutError } from '../errors';
 import { decodeDbPageSize } from '../format/page-size';
+import { maxPageNumber } from '../commit/pages';
 import type { Store } from '../commit/store';
 import type { CommitPipeline, PageImage, View } from './commit-pipeline';
 import { DIRECT, type Engine } from './engine';
@@ -82,6 +85,8 @@ const COUNTER_OFFSETS = [24, 92] as const;
 export function registerWalnutVfs(engine: Engine, name: string, store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader' = 'writer'): VfsSignals {
   const C = engine.C;
   const pageSize = store.pageSize;
+  /** The largest page number the store takes (option maxPageCount; SQLite is told it too, connection.ts). */
+  const maxPages = maxPageNumber({ pageSize, reservedBytes: 0, maxPageCount: store.options.maxPageCount });
   const module = engine.module;
   const reader = role === 'reader';
   /** The store's data version plus the pipeline's recoveries (commit-pipeline.ts). */
@@ -222,6 +227,12 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
         return C.SQLITE_IOERR_WRITE!;
       }
       const pgno = iOffset / pageSize + 1;
+      if (pgno > maxPages) {
+        // past the store's maxPageCount, which a user's PRAGMA max_page_count may have raised
+        // above it in SQLite: SQLite's own answer for a database grown past its limit (the store
+        // would refuse the commit as bad input, WALNUT_INVALID_ARGUMENT, after the fact)
+        return C.SQLITE_FULL!;
+      }
       const copy = pipeline.pageBuffer(); // a copy: the wasm heap is reused
       copy.set(pData);
       if (pgno === 1 && headerPageSize(copy) !== pageSize) {

@@ -67,7 +67,7 @@ import {
 } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
-import { requireRegularFiles } from '../io/real-path';
+import { requireRegularFiles, resolvedPath } from '../io/real-path';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
 import { publish } from '../telemetry/events';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
@@ -1688,14 +1688,22 @@ async function attachDms(shm: WalnutFile, busyTimeout: number): Promise<void> {
   }
 }
 
-/** Rebuilds a database's -shm from its -wal, as SQLite's recovery does (`walnut recover`). */
+/**
+ * Rebuilds a database's -shm from its -wal, as SQLite's recovery does (`walnut recover`). A
+ * database that had no -wal has nothing to recover: the empty -wal and the -shm this call
+ * created are removed again when no other connection has the database open, as SQLite's last
+ * connection removes them (they were left behind, looking like a WAL to recover).
+ */
 export async function rebuildWalIndex(dbPath: string, options: WalIndexOptions = {}): Promise<{ walFrames: number; pageSize: number }> {
+  const hadWal = fs.existsSync(`${resolvedPath(dbPath)}-wal`);
   const index = await WalIndex.open(dbPath, options);
+  let removing = false;
   try {
     const h = await index.rebuild();
+    removing = !hadWal && h.mxFrame === 0 && index.tryExclusive();
     return { walFrames: h.mxFrame, pageSize: index.pageSize };
   } finally {
-    await index.close();
+    await (removing ? index.closeRemovingWal() : index.close());
   }
 }
 

@@ -67,6 +67,40 @@ describe('the walnut command as the last connection', () => {
     expect(companions(db)).toEqual([false, false]);
   });
 
+  it('recover (and recover --repair) on a database without a WAL leaves no empty -wal/-shm behind; with a WAL it rebuilds the -shm', () => {
+    for (const extra of [[], ['--repair']]) {
+      const db = closedSqliteDb();
+      const r = walnut('recover', db, ...extra, '--json');
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ walFrames: 0, commits: 0 });
+      expect(companions(db), extra.join(' ')).toEqual([false, false]);
+      expect(rows(db)).toEqual({ c: 2 });
+    }
+    const db = closedSqliteDb();
+    const other = new Database(db);
+    other.prepare('INSERT INTO t VALUES (3)').run();
+    const shmSize = fs.statSync(`${db}-shm`).size;
+    fs.copyFileSync(`${db}-wal`, `${db}.wal-copy`);
+    other.close(); // checkpoints, removes both; put the WAL back as a crash would have left it
+    fs.copyFileSync(`${db}.wal-copy`, `${db}-wal`);
+    const r = walnut('recover', db, '--json');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).walFrames).toBeGreaterThan(0);
+    expect(companions(db)).toEqual([true, true]); // what recover is for: the rebuilt -shm stays
+    expect(fs.statSync(`${db}-shm`).size).toBe(shmSize);
+  });
+
+  it('replicate with an option the replication refuses (a stream name, --replicas, no server) exits 2 and leaves no -wal/-shm (its store was never closed)', () => {
+    for (const extra of [['--stream', 'a.b'], ['--stream', 's', '--replicas', '9'], ['--stream', 's', '--nats', '']]) {
+      const db = closedSqliteDb();
+      const r = walnut('replicate', db, '--nats', 'nats://127.0.0.1:1', ...extra);
+      expect(r.status, extra.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: /);
+      expect(companions(db), extra.join(' ')).toEqual([false, false]);
+    }
+  });
+
   it('both leave the -wal/-shm when another connection has the database open', () => {
     const db = closedSqliteDb();
     const other = new Database(db);

@@ -16,6 +16,7 @@ import { WalnutFile } from '../../lib/io/file';
 import { createExportStream, openExportOutput } from '../../lib/export/stream';
 import { restore } from '../../lib/export/restore';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
+import { streamOf } from '../helpers/export-stream';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -296,9 +297,3 @@ describe('what an export output may be', () => {
 });
 
 const sha256 = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-
-async function streamOf(db: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of createExportStream(db)) parts.push(c as Buffer);
-  return Buffer.concat(parts);
-}

@@ -1,0 +1,50 @@
+// Replication stop() while the publisher is still connecting: a server that accepts TCP and
+// never speaks NATS (a wedged or wrong service) keeps each connect attempt waiting for the
+// client's 2 s timeout, and a refused port puts the publisher in backoff (up to 2 s). stop()
+// waited for the attempt or the backoff in progress, overrunning stopTimeoutMs by up to ~4 s
+// (close() of such a store too). Now the attempt and the backoff end at stop()'s deadline.
+// Bound asserted loosely (half the connect timeout, with stopTimeoutMs 0); before: ~2 s.
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { open } from '../../lib/open';
+import { expectRejectsWalnut } from '../helpers/expect-error';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+const sockets = new Set<net.Socket>();
+const silent = net.createServer((s) => {
+  sockets.add(s);
+  s.on('error', () => undefined);
+  s.on('close', () => sockets.delete(s));
+  silent.emit('accepted');
+});
+afterAll(() => {
+  for (const s of sockets) s.destroy();
+  silent.close();
+});
+let n = 0;
+
+describe('replication stop() while connecting', () => {
+  it('ends the connect attempt in progress at its deadline (a server that never speaks NATS), on a worker thread and on the store\'s loop', async () => {
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const servers = `nats://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    for (const thread of [false, true]) {
+      const store = await open(path.join(dir, `p${n++}.db`));
+      try {
+        const accepted = new Promise((resolve) => silent.once('accepted', resolve));
+        const r = store.replicateTo({ servers, stream: 's', thread, stopTimeoutMs: 0 });
+        r.on('error', () => undefined);
+        await accepted; // an attempt is in flight: it would wait 2 s for the server's INFO
+        const t0 = performance.now();
+        await r.stop();
+        const took = performance.now() - t0;
+        expect(took, `thread ${thread}`).toBeLessThan(1000);
+        await expectRejectsWalnut(r.ready, 'WALNUT_CLOSED');
+      } finally {
+        await store.close();
+      }
+    }
+  }, 20_000);
+});
