@@ -34,7 +34,12 @@ export function shmMxFrame(db: string): number {
  */
 export async function untilWalMoves(db: string, from: number, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (shmMxFrame(db) === from) {
+  // a -shm shorter than its header: the first connection (python3 here) is rebuilding it
+  const moved = () => {
+    const shm = fs.existsSync(`${db}-shm`) ? fs.readFileSync(`${db}-shm`) : Buffer.alloc(0);
+    return shm.length >= 136 && shm.readUInt32LE(16) !== from;
+  };
+  while (!moved()) {
     if (Date.now() > deadline) throw new Error(`no other connection appended to ${db}-wal within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
