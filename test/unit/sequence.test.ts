@@ -202,6 +202,23 @@ describe('alone: no turn of the event loop to gather a batch', () => {
         expect(Array.from({ length: pgno - 2 }, (_, i) => snap.readSync(i + 2)[0])).toEqual(Array.from({ length: pgno - 2 }, (_, i) => i + 3));
         snap.release();
         expectWalnutError(() => store.sequence([{ pgno: 2, data: page(1) }], { alone: 1 } as never), 'WALNUT_INVALID_ARGUMENT');
+        // the event loop still turns: commits said alone in a row keep it from turning for 1 ms
+        // at most; then one turn passes. Each commit comes once the committer waits for company
+        // after the last batch (microtask hops, as walnut/sql's next transaction comes), with no
+        // turn of the event loop between them
+        const hops = async () => {
+          for (let i = 0; i < 20; i++) await null;
+        };
+        await turn();
+        const before = alone();
+        await commit({ alone: true }); // a streak begins: no turn
+        await hops();
+        const t0 = performance.now();
+        while (performance.now() - t0 < 2); // the streak has kept the loop 2 ms
+        await commit({ alone: true }); // this one lets the event loop turn first (not counted alone)
+        await hops();
+        await commit({ alone: true }); // a new streak: no turn
+        expect(alone() - before).toBe(2);
       },
       { shareLane: false }, // (a commit lane brings other stores' commits: alone is not for it)
     );
