@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 
 import type { Store } from '../../lib/commit/store';
+import { SHM_INDEX_HEADER_BYTES } from '../../lib/format/shm-header';
 
 /** The last frame wal-index segment k indexes (1-based frames): segment 0 holds 4,062, each later one 4,096. */
 export function segmentEnd(k: number): number {
@@ -21,8 +22,15 @@ export async function growWal(store: Store, frames: number): Promise<void> {
 
 /** mxFrame of the wal-index header (offset 16 of the -shm, native byte order): the -wal file is extended ahead of its frames, so its size does not tell. */
 export function shmMxFrame(db: string): number {
-  const shm = fs.readFileSync(`${db}-shm`);
-  return shm.readUInt32LE(16);
+  const mxFrame = liveShmMxFrame(db);
+  if (mxFrame === null) throw new Error(`${db}-shm is missing or shorter than its header`);
+  return mxFrame;
+}
+
+/** shmMxFrame, or null while the -shm is missing or shorter than its header (the first connection to open the database is rebuilding it). */
+function liveShmMxFrame(db: string): number | null {
+  const shm = fs.existsSync(`${db}-shm`) ? fs.readFileSync(`${db}-shm`) : null;
+  return shm !== null && shm.length >= SHM_INDEX_HEADER_BYTES ? shm.readUInt32LE(16) : null;
 }
 
 /**
@@ -30,16 +38,12 @@ export function shmMxFrame(db: string): number {
  * from `from`). Scale tests start a python3 writer this way before walnut's committers: a
  * sqlite3 writer still sleeping in its busy handler for its first commit holds no lock walnut
  * can see, so continuous commits can starve it (README, known); once it has committed, walnut
- * leaves WRITE free after every batch and both go on.
+ * leaves WRITE free after every batch and both go on. A -shm being rebuilt (python3 the first
+ * connection) has not moved yet.
  */
 export async function untilWalMoves(db: string, from: number, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  // a -shm shorter than its header: the first connection (python3 here) is rebuilding it
-  const moved = () => {
-    const shm = fs.existsSync(`${db}-shm`) ? fs.readFileSync(`${db}-shm`) : Buffer.alloc(0);
-    return shm.length >= 136 && shm.readUInt32LE(16) !== from;
-  };
-  while (!moved()) {
+  for (let mxFrame = liveShmMxFrame(db); mxFrame === null || mxFrame === from; mxFrame = liveShmMxFrame(db)) {
     if (Date.now() > deadline) throw new Error(`no other connection appended to ${db}-wal within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
