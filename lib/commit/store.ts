@@ -19,6 +19,7 @@
  * process's commit lane of the file to the committer of the store that leads it (lane.ts).
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { walnutError, type WalnutError } from '../errors';
@@ -231,8 +232,9 @@ function newPage1(pageSize: number, pageChecksums: boolean): Uint8Array {
   return page1;
 }
 
-/** errno of a create that cannot succeed as asked: ENOENT, EACCES, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP. */
-const CANNOT_CREATE = new Set([2, 13, 20, 21, 36, 40]);
+const { EEXIST, ENOENT, EACCES, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP } = os.constants.errno;
+/** errno of a create that cannot succeed as asked. */
+const CANNOT_CREATE = new Set([ENOENT, EACCES, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP]);
 
 async function createIfMissing(file: string, pageSize: number, pageChecksums: boolean): Promise<void> {
   // a new database named as another's -wal (-shm, ...): SQLite would take it for that file
@@ -242,7 +244,7 @@ async function createIfMissing(file: string, pageSize: number, pageChecksums: bo
     f = await WalnutFile.open(file, { exclusive: true, mode: 0o644 });
   } catch (e) {
     const errno = (e as { errno?: number }).errno;
-    if (errno === 17) return; // exists
+    if (errno === EEXIST) return;
     // a directory that is not there, a path through a file, no permission: SQLite's
     // SQLITE_CANTOPEN, as restore() and the CLI say for a database they cannot open
     if (errno !== undefined && CANNOT_CREATE.has(errno)) {
