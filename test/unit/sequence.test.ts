@@ -209,16 +209,27 @@ describe('alone: no turn of the event loop to gather a batch', () => {
         const hops = async () => {
           for (let i = 0; i < 20; i++) await null;
         };
-        await turn();
-        const before = alone();
-        await commit({ alone: true }); // a streak begins: no turn
-        await hops();
-        const t0 = performance.now();
-        while (performance.now() - t0 < 2); // the streak has kept the loop 2 ms
-        await commit({ alone: true }); // this one lets the event loop turn first (not counted alone)
-        await hops();
-        await commit({ alone: true }); // a new streak: no turn
-        expect(alone() - before).toBe(2);
+        // A turn of the event loop the committer makes for its own reasons (a WRITE run past
+        // WRITE_RUN_MS lets WRITE go for a turn; a slow machine gets there) also ends a streak;
+        // such an attempt proves nothing and is tried again (ours: no other turn came between)
+        let clean = 0;
+        for (let attempt = 0; attempt < 20 && clean === 0; attempt++) {
+          await turn();
+          const before = alone();
+          let turned = false;
+          setImmediate(() => (turned = true)); // queued with the committer's own streak end
+          await commit({ alone: true }); // a streak begins: no turn
+          await hops();
+          const t0 = performance.now();
+          while (performance.now() - t0 < 2); // the streak has kept the loop 2 ms
+          if (turned) continue; // the loop turned inside the streak: not this test's case
+          await commit({ alone: true }); // this one lets the event loop turn first (not counted alone)
+          await hops();
+          await commit({ alone: true }); // a new streak: no turn
+          expect(alone() - before).toBe(2);
+          clean++;
+        }
+        expect(clean).toBe(1);
       },
       { shareLane: false }, // (a commit lane brings other stores' commits: alone is not for it)
     );
