@@ -1161,7 +1161,8 @@ export class WalIndex {
     // The live header is still the one this connection published after its last append: nobody
     // changed the WAL since (SQLite's protocol publishes a new header with every commit, restart
     // and truncation; frames a writer left uncommitted after mxFrame are overwritten, as SQLite's
-    // next writer does), so the append skips its native re-check of the window (3 system calls).
+    // next writer does), so the append re-checks only the WAL's size (an lseek: a file cut
+    // without the lock is refused), not its header and next slot (two preads).
     const unchanged = current && h.mxFrame > 0 && this.#ownHeader !== null && sameHeaderBytes(live.bytes, this.#ownHeader);
     if (h.mxFrame === 0) {
       await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });

@@ -14,10 +14,11 @@
  *    dropped may be overwritten; one appended since may not); if not, nothing is written and
  *    WALNUT_BUSY (reason StaleAppendWindow) tells the caller to re-read (recover) and retry.
  *    (The file may have grown: this WalFile's zero-ahead, or another writer's frames, which
- *    the slot test catches.) The one exception: an append whose caller vouches that nobody
- *    changed the WAL since this WalFile's last append (`unchanged`: it holds SQLite's WRITE
- *    lock and the wal-index header is still the one it published after that append) skips
- *    the re-check and its three system calls (wal-index.ts, appendAndPublish).
+ *    the slot test catches.) An append whose caller vouches that nobody changed the WAL since
+ *    this WalFile's last append (`unchanged`: it holds SQLite's WRITE lock and the wal-index
+ *    header is still the one it published after that append: wal-index.ts, appendAndPublish)
+ *    has only the size checked (one lseek instead of pread, lseek, pread): a file cut under
+ *    it without the lock is still refused, not written into a hole.
  *  - Past the last frame the file may hold zeros (zeroAhead, preallocation), an older
  *    generation's frames or a tail a recovery dropped; zeroAhead only ever writes past the
  *    file's end, so it never changes a byte of a frame.
@@ -111,8 +112,8 @@ interface AppendPlan {
   commitFrames: number[];
   frames: number;
   dbSize: number;
-  /** undefined: the caller vouches for the window (append's `unchanged`), no re-check. */
-  window: { header: Uint8Array; size: number; slot: Uint8Array | null } | undefined;
+  /** No header: the caller vouches for it and the slot (append's `unchanged`), the size alone is checked. */
+  window: { header?: Uint8Array; size: number; slot?: Uint8Array | null };
   /** File size to zero-fill up to after the frames (0 = no growth). */
   growTo: number;
   durability: Durability;
@@ -383,7 +384,7 @@ export class WalFile {
     ) {
       // This WalFile wrote the last commit: the window is current. (The append re-checks the
       // header bytes and the size natively before writing, so a change made without the lock
-      // still cannot be written over, unless its caller vouches for the window: `unchanged`.)
+      // still cannot be written over; with `unchanged`, a file cut shorter.)
       return true;
     }
     const head = new Uint8Array(WAL_HEADER_SIZE);
@@ -478,7 +479,7 @@ export class WalFile {
    * `durability`). Each transaction's last frame carries its dbSize (the commit mark). With
    * `onThisThread` the write and sync run on the calling thread (appendSync). `unchanged`: the
    * caller vouches that nobody changed the WAL since this WalFile's last append or adoptIndex
-   * (see the file comment): the native re-check of the window is skipped.
+   * (see the file comment): the native re-check of the window checks the size alone.
    */
   async append(transactions: readonly WalTransaction[], durability: Durability = 'none', onThisThread = false, unchanged = false): Promise<AppendResult> {
     if (onThisThread) return this.appendSync(transactions, durability, unchanged); // see WalFile.lanesIdle
@@ -584,7 +585,7 @@ export class WalFile {
     const offset = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const end = offset + frames * (this.#pageSize + FRAME_HEADER_SIZE);
     const growTo = this.#preallocate && end > this.#fileSize ? end + GROWTH_CHUNK : 0;
-    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: unchanged ? undefined : { header: this.#header!, size: this.#fileSize, slot: this.#slot }, growTo, durability };
+    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: unchanged ? { size: this.#fileSize } : { header: this.#header!, size: this.#fileSize, slot: this.#slot }, growTo, durability };
   }
 
   /**

@@ -8,12 +8,16 @@
 //    them, as SQLite's next writer does;
 //  - a commit (a new header: walnut re-reads the window);
 //  - a TRUNCATE checkpoint (the WAL cut to 0 bytes, a new generation).
+// And outside the protocol: a WAL cut shorter without the lock after walnut's own commit (the
+// header unchanged) is still refused by the size check the append keeps, not written into a hole.
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
+import { open } from '../../lib/index';
 import { openDatabase, type Database } from '../../lib/sql';
+import { expectRejectsWalnut } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -93,4 +97,19 @@ describe('walnut commits between changes another process makes to the WAL', () =
     }
     expect(rowsByWriter(file)).toBe('1|25 2|2');
   }, 60_000);
+
+  it('a WAL cut shorter without the lock after this store\'s own commit: the next commit is refused (WALNUT_CORRUPT), the file not written past the cut', async () => {
+    const file = path.join(dir, 'cut.db');
+    const store = await open(file, { autoCheckpoint: false });
+    try {
+      await store.commit(Array.from({ length: 40 }, (_, k) => ({ pgno: 2 + k, data: Buffer.alloc(4096, 1 + k) })));
+      await store.commit([{ pgno: 2, data: Buffer.alloc(4096, 99) }]);
+      const cut = 32 + 20 * (24 + 4096);
+      fs.truncateSync(`${file}-wal`, cut);
+      await expectRejectsWalnut(store.commit([{ pgno: 3, data: Buffer.alloc(4096, 98) }]), 'WALNUT_CORRUPT');
+      expect(fs.statSync(`${file}-wal`).size).toBe(cut);
+    } finally {
+      await store.close().catch(() => undefined);
+    }
+  }, 30_000);
 });
