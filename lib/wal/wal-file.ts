@@ -47,7 +47,7 @@ import {
   type WalHeaderStatus,
 } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability } from '../io/file';
-import { nativeFrames, type NativeChain, type NativeScanResult } from '../native';
+import { nativeFrames, type NativeAppendWindow, type NativeChain, type NativeScanResult } from '../native';
 
 /** Frame numbers are u32 in the wal-index; SQLite's limit. */
 export const MAX_FRAME = 0xffffffff;
@@ -113,7 +113,7 @@ interface AppendPlan {
   frames: number;
   dbSize: number;
   /** No header: the caller vouches for it and the slot (append's `unchanged`), the size alone is checked. */
-  window: { header?: Uint8Array; size: number; slot?: Uint8Array | null };
+  window: NativeAppendWindow;
   /** File size to zero-fill up to after the frames (0 = no growth). */
   growTo: number;
   durability: Durability;
