@@ -123,7 +123,8 @@ export interface NativeScanResult {
 }
 
 export interface NativeAppendWindow {
-  header: Uint8Array;
+  /** Without it only the size is checked (the caller vouches for the header and the slot: wal-file.ts). */
+  header?: Uint8Array;
   size: number;
   /** The frame header seen in the first slot when the window was read (a leftover frame may be overwritten). */
   slot?: Uint8Array | null;

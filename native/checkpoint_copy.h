@@ -21,7 +21,10 @@
 //          one written in random page order still writes in large calls, and reads about as
 //          SQLite does (a write costs more than a read: it dirties pages, and waits on writeback
 //          under load). (Starting the database's writeback between windows, sync_file_range,
-//          was tried: on this VM's virtio disk the page writes that follow then wait on it.)
+//          was tried: on this VM's virtio disk the page writes that follow then wait on it. So
+//          was starting it every 256 KiB-1 MiB of the copy, paced or not, to keep commits'
+//          WAL syncs from queueing behind the final fdatasync: no consistent p99 or throughput
+//          gain in an A/B, bench/README "#19 session 10".)
 //
 // Invariants:
 //  - Every offset is computed in 64 bits from validated inputs: pageSize a power of two in

@@ -1157,7 +1157,13 @@ export class WalIndex {
     }
     const h = live.header;
     if (h.mxFrame > 0) this.#region.pageNumbers(h.mxFrame, this.#lastPgno); // WALNUT_CORRUPT when the -shm lacks its segment
-    await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
+    const current = await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
+    // The live header is still the one this connection published after its last append: nobody
+    // changed the WAL since (SQLite's protocol publishes a new header with every commit, restart
+    // and truncation; frames a writer left uncommitted after mxFrame are overwritten, as SQLite's
+    // next writer does), so the append re-checks only the WAL's size (an lseek: a file cut
+    // without the lock is refused), not its header and next slot (two preads).
+    const unchanged = current && h.mxFrame > 0 && this.#ownHeader !== null && sameHeaderBytes(live.bytes, this.#ownHeader);
     if (h.mxFrame === 0) {
       await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
     }
@@ -1166,7 +1172,7 @@ export class WalIndex {
     // publish with WALNUT_CORRUPT (ShmTruncated), and the catch below invalidates the frames.
     let result: AppendResult;
     try {
-      result = await this.wal.append(transactions, durability, inline && h.mxFrame > 0 && WalFile.lanesIdle());
+      result = await this.wal.append(transactions, durability, inline && h.mxFrame > 0 && WalFile.lanesIdle(), unchanged);
     } catch (e) {
       if ((e as { reason?: string }).reason !== 'StaleAppendWindow') throw e;
       // changed without the lock being visible to us (e.g. the file was truncated): re-read once

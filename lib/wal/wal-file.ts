@@ -14,7 +14,11 @@
  *    dropped may be overwritten; one appended since may not); if not, nothing is written and
  *    WALNUT_BUSY (reason StaleAppendWindow) tells the caller to re-read (recover) and retry.
  *    (The file may have grown: this WalFile's zero-ahead, or another writer's frames, which
- *    the slot test catches.)
+ *    the slot test catches.) An append whose caller vouches that nobody changed the WAL since
+ *    this WalFile's last append (`unchanged`: it holds SQLite's WRITE lock and the wal-index
+ *    header is still the one it published after that append: wal-index.ts, appendAndPublish)
+ *    has only the size checked (one lseek instead of pread, lseek, pread): a file cut under
+ *    it without the lock is still refused, not written into a hole.
  *  - Past the last frame the file may hold zeros (zeroAhead, preallocation), an older
  *    generation's frames or a tail a recovery dropped; zeroAhead only ever writes past the
  *    file's end, so it never changes a byte of a frame.
@@ -43,7 +47,7 @@ import {
   type WalHeaderStatus,
 } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability } from '../io/file';
-import { nativeFrames, type NativeChain, type NativeScanResult } from '../native';
+import { nativeFrames, type NativeAppendWindow, type NativeChain, type NativeScanResult } from '../native';
 
 /** Frame numbers are u32 in the wal-index; SQLite's limit. */
 export const MAX_FRAME = 0xffffffff;
@@ -108,7 +112,8 @@ interface AppendPlan {
   commitFrames: number[];
   frames: number;
   dbSize: number;
-  window: { header: Uint8Array; size: number; slot: Uint8Array | null };
+  /** No header: the caller vouches for it and the slot (append's `unchanged`), the size alone is checked. */
+  window: NativeAppendWindow;
   /** File size to zero-fill up to after the frames (0 = no growth). */
   growTo: number;
   durability: Durability;
@@ -363,9 +368,10 @@ export class WalFile {
    * this WalFile last looked): mxFrame, the running checksum and db size come from the
    * index header; the WAL header bytes and size are re-read from disk. When the index says
    * the WAL is empty, or the header on disk is not the generation the index describes, the
-   * window has no header and the next writer must write a fresh one.
+   * window has no header and the next writer must write a fresh one. True when the window was
+   * already current (this WalFile wrote the last commit the index names: nothing was read).
    */
-  async adoptIndex(state: { mxFrame: number; nPage: number; running: [number, number]; salts: [number, number] }, force = false): Promise<void> {
+  async adoptIndex(state: { mxFrame: number; nPage: number; running: [number, number]; salts: [number, number] }, force = false): Promise<boolean> {
     if (
       !force &&
       this.#header !== null &&
@@ -378,8 +384,8 @@ export class WalFile {
     ) {
       // This WalFile wrote the last commit: the window is current. (The append re-checks the
       // header bytes and the size natively before writing, so a change made without the lock
-      // still cannot be written over.)
-      return;
+      // still cannot be written over; with `unchanged`, a file cut shorter.)
+      return true;
     }
     const head = new Uint8Array(WAL_HEADER_SIZE);
     const got = await this.#file.read(head, 0, WAL_HEADER_SIZE, 0);
@@ -397,7 +403,7 @@ export class WalFile {
     this.#header = null;
     this.#mxFrame = 0;
     this.#dbSize = 0;
-    if (state.mxFrame === 0) return; // the next writer writes a fresh header
+    if (state.mxFrame === 0) return false; // the next writer writes a fresh header
     if (header === null || header.salt1 !== state.salts[0] || header.salt2 !== state.salts[1]) {
       throw walnutError('WALNUT_CORRUPT', 'the wal-index describes frames of a WAL generation that is not on disk', { path: this.path });
     }
@@ -407,6 +413,7 @@ export class WalFile {
     this.#dbSize = state.nPage;
     this.#running = [state.running[0], state.running[1]];
     this.#slot = this.#readSlotSync(state.mxFrame + 1);
+    return false;
   }
 
   /**
@@ -470,11 +477,13 @@ export class WalFile {
    *
    * Appends whole transactions after mxFrame in one pwritev (plus fdatasync/fsync per
    * `durability`). Each transaction's last frame carries its dbSize (the commit mark). With
-   * `onThisThread` the write and sync run on the calling thread (appendSync).
+   * `onThisThread` the write and sync run on the calling thread (appendSync). `unchanged`: the
+   * caller vouches that nobody changed the WAL since this WalFile's last append or adoptIndex
+   * (see the file comment): the native re-check of the window checks the size alone.
    */
-  async append(transactions: readonly WalTransaction[], durability: Durability = 'none', onThisThread = false): Promise<AppendResult> {
-    if (onThisThread) return this.appendSync(transactions, durability); // see WalFile.lanesIdle
-    const plan = this.#planAppend(transactions, durability);
+  async append(transactions: readonly WalTransaction[], durability: Durability = 'none', onThisThread = false, unchanged = false): Promise<AppendResult> {
+    if (onThisThread) return this.appendSync(transactions, durability, unchanged); // see WalFile.lanesIdle
+    const plan = this.#planAppend(transactions, durability, unchanged);
     let running: [number, number];
     try {
       running = await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window, plan.growTo);
@@ -513,8 +522,8 @@ export class WalFile {
     return nativeFrames.lanesIdle();
   }
 
-  appendSync(transactions: readonly WalTransaction[], durability: Durability = 'none'): AppendResult {
-    const plan = this.#planAppend(transactions, durability);
+  appendSync(transactions: readonly WalTransaction[], durability: Durability = 'none', unchanged = false): AppendResult {
+    const plan = this.#planAppend(transactions, durability, unchanged);
     let running: [number, number];
     try {
       running = nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window, plan.growTo);
@@ -535,7 +544,7 @@ export class WalFile {
     return this.#adoptAppend(plan, running);
   }
 
-  #planAppend(transactions: readonly WalTransaction[], durability: Durability): AppendPlan {
+  #planAppend(transactions: readonly WalTransaction[], durability: Durability, unchanged: boolean): AppendPlan {
     this.#requireHeader('append');
     if (durability !== 'none' && durability !== 'data' && durability !== 'full') {
       throw walnutError('WALNUT_INVALID_ARGUMENT', "durability must be 'none', 'data' or 'full'", { reason: 'durability' });
@@ -576,7 +585,7 @@ export class WalFile {
     const offset = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const end = offset + frames * (this.#pageSize + FRAME_HEADER_SIZE);
     const growTo = this.#preallocate && end > this.#fileSize ? end + GROWTH_CHUNK : 0;
-    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: { header: this.#header!, size: this.#fileSize, slot: this.#slot }, growTo, durability };
+    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: unchanged ? { size: this.#fileSize } : { header: this.#header!, size: this.#fileSize, slot: this.#slot }, growTo, durability };
   }
 
   /**

@@ -3,7 +3,9 @@
 // next fdatasync write the inode too: reference/commit-profile.md), and one WRITE lock round
 // for a run of back-to-back batches rather than one per batch, and no -shm size check per batch
 // (the mapping's touches are guarded instead); a lone committer writes and syncs on its own
-// thread (no I/O-thread round trip), concurrent committers never block it so; a WAL past 8 MiB
+// thread (no I/O-thread round trip), concurrent committers never block it so; an append whose
+// wal-index header is still the one this connection published reads nothing of the WAL (the
+// append window's re-check is the size alone: one lseek, not pread, lseek, pread); a WAL past 8 MiB
 // is zeroed ahead (written back and synced) by a thread that writes no commit, through a
 // descriptor of its own.
 import { spawnSync } from 'node:child_process';
@@ -31,7 +33,7 @@ interface Traced {
 function traceCommits(options: Record<string, unknown>, loops: number, each: number): Traced {
   const file = path.join(dir, `s${n}.db`);
   const trace = path.join(dir, `s${n++}.strace`);
-  const r = spawnSync('strace', ['-f', '-qq', '-y', '-o', trace, '-e', 'trace=%%stat,fcntl,lseek,write,pwritev,fdatasync,sync_file_range', process.execPath, path.join(HELPERS, 'commit-syscalls-child.js'), file, String(loops), String(each), JSON.stringify(options)], { encoding: 'utf8' });
+  const r = spawnSync('strace', ['-f', '-qq', '-y', '-o', trace, '-e', 'trace=%%stat,fcntl,lseek,write,pread64,pwritev,fdatasync,sync_file_range', process.execPath, path.join(HELPERS, 'commit-syscalls-child.js'), file, String(loops), String(each), JSON.stringify(options)], { encoding: 'utf8' });
   expect(r.status, r.stdout + r.stderr).toBe(0);
   const lines = fs.readFileSync(trace, 'utf8').split('\n');
   const from = lines.findIndex((l) => l.includes('<<commits>>'));
@@ -73,6 +75,21 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     const many = traceCommits({ autoCheckpoint: false }, 32, 12);
     expect(many.batches).toBeGreaterThanOrEqual(4);
     expect(shmSeeks(many)).toBeLessThanOrEqual(runs(many));
+  }, 60_000);
+
+  it('an append after this connection\'s own commit reads nothing of the WAL (no pread; one lseek for its size): a lone committer and 32 concurrent ones', () => {
+    // the WAL's own descriptors (-y prints the path): the commit's and the background lane's
+    const walReads = (t: Traced): number => named(t, /pread64\(\d+<[^>]*-wal>/);
+    const walSeeks = (t: Traced): number => named(t, /lseek\(\d+<[^>]*-wal>/);
+    const lone = traceCommits({ autoCheckpoint: false }, 1, 40);
+    expect(lone.batches).toBe(40);
+    expect(named(lone, /pwritev\(\d+<[^>]*-wal>/)).toBe(40); // the commits were traced
+    expect(walReads(lone)).toBe(0);
+    expect(walSeeks(lone)).toBe(40);
+    const many = traceCommits({ autoCheckpoint: false }, 32, 12);
+    expect(many.commits).toBe(32 * 12);
+    expect(walReads(many)).toBe(0);
+    expect(walSeeks(many)).toBe(many.batches);
   }, 60_000);
 
   it('a lone committer writes and syncs on the JavaScript thread; 32 concurrent committers never do', () => {

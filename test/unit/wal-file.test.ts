@@ -113,6 +113,20 @@ describe('append', () => {
     await w.close();
   });
 
+  it('with `unchanged` (the caller vouches for the window) checks the size alone: a file cut shorter is still refused, both threads', async () => {
+    const w = await newWal(1024);
+    await w.append([{ pages: [{ pgno: 1, data: page(1024, 1) }], dbSize: 1 }]);
+    await w.append([{ pages: [{ pgno: 2, data: page(1024, 2) }], dbSize: 2 }], 'none', false, true);
+    expect(w.mxFrame).toBe(2);
+    const cut = 32 + 1024 + 24; // frame 2 is gone
+    fs.truncateSync(w.path, cut);
+    const err = await expectRejectsWalnut(w.append([{ pages: [{ pgno: 3, data: page(1024, 3) }], dbSize: 3 }], 'none', false, true), 'WALNUT_BUSY');
+    expect(err.reason).toBe('StaleAppendWindow');
+    expectWalnutError(() => w.appendSync([{ pages: [{ pgno: 3, data: page(1024, 3) }], dbSize: 3 }], 'none', true), 'WALNUT_BUSY', { reason: 'StaleAppendWindow' });
+    expect(fs.statSync(w.path).size).toBe(cut); // nothing written into a hole
+    await w.close();
+  });
+
   it('reports frame counter overflow as WALNUT_FULL before writing', async () => {
     const w = await newWal(512);
     w.TEST_setMxFrame(0xffffffff - 1);

@@ -1,0 +1,115 @@
+// The append window beside sqlite3 writers (issue #19): an append whose wal-index header is
+// still the one this connection published skips its native re-check of the WAL (header, size,
+// next slot). These are the changes SQLite's protocol allows another process to make between two
+// of walnut's commits, each followed by walnut commits, each then read back by sqlite3 through
+// the -shm and through a recovery of a copy of the files (the WAL's checksum chain as written):
+//  - a writer that spilled frames of a transaction into the WAL (cache_size 2) and rolled it
+//    back: frames of this generation after mxFrame, the header unchanged; walnut writes over
+//    them, as SQLite's next writer does;
+//  - a commit (a new header: walnut re-reads the window);
+//  - a TRUNCATE checkpoint (the WAL cut to 0 bytes, a new generation).
+// And outside the protocol: a WAL cut shorter without the lock after walnut's own commit (the
+// header unchanged) is still refused by the size check the append keeps, not written into a hole.
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { open } from '../../lib/index';
+import { openDatabase, type Database } from '../../lib/sql';
+import { expectRejectsWalnut } from '../helpers/expect-error';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+
+/** python3's sqlite3 on `file` (busy timeout 5 s), running `body` with connection `c`; its stdout. */
+function python(file: string, body: string): Promise<string> {
+  const script = `import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)\n${body}\nc.close()\n`;
+  const child = spawn('python3', ['-c', script, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  // asynchronous: walnut lets WRITE and its read marks go only when the event loop turns
+  return new Promise((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`python3 exited with ${code}: ${err}`)))));
+}
+
+const cli = (file: string, sql: string): string => execFileSync('sqlite3', [file, sql], { encoding: 'utf8' }).trim();
+
+/** Rows per writer tag, as sqlite3 reads them from `file`. */
+function rowsByWriter(file: string): string {
+  return cli(file, 'SELECT w, count(*) FROM t GROUP BY w ORDER BY w;').replace(/\n/g, ' ');
+}
+
+/** The -shm header's mxFrame (native byte order) and whether WAL slot mxFrame + 1 holds a frame of the WAL's generation. */
+function slotAfterLastCommit(file: string, pageSize: number): { mxFrame: number; liveFrameAfter: boolean } {
+  const mxFrame = fs.readFileSync(`${file}-shm`).readUInt32LE(16);
+  const wal = fs.readFileSync(`${file}-wal`);
+  const at = 32 + mxFrame * (24 + pageSize);
+  const slot = wal.subarray(at, at + 24);
+  return { mxFrame, liveFrameAfter: slot.length === 24 && slot.readUInt32BE(0) !== 0 && slot.subarray(8, 16).equals(wal.subarray(16, 24)) };
+}
+
+async function insert(db: Database, w: number, rows: number): Promise<void> {
+  for (let i = 0; i < rows; i++) await db.run('INSERT INTO t(w, v) VALUES (?, randomblob(200))', [w]);
+}
+
+/** sqlite3 reads the same rows through the live -shm and from a copy of the files it must recover (no -shm). */
+function expectBothReads(file: string, expected: string): void {
+  expect(rowsByWriter(file)).toBe(expected);
+  expect(cli(file, 'PRAGMA integrity_check;')).toBe('ok');
+  const copy = `${file}.copy${Math.random().toString(16).slice(2)}.db`;
+  fs.copyFileSync(file, copy);
+  fs.copyFileSync(`${file}-wal`, `${copy}-wal`);
+  expect(rowsByWriter(copy)).toBe(expected);
+  expect(cli(copy, 'PRAGMA integrity_check;')).toBe('ok');
+}
+
+describe('walnut commits between changes another process makes to the WAL', () => {
+  it('over frames a rolled-back sqlite3 transaction spilled, after a sqlite3 commit, after a TRUNCATE checkpoint: every row as committed, the WAL chain valid', async () => {
+    const file = path.join(dir, 'window.db');
+    const db = await openDatabase(file, { autoCheckpoint: false });
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+      await insert(db, 1, 5); // the lone committer's own commits: the window is its own
+
+      // a spilled transaction, rolled back: frames of this generation after mxFrame, header unchanged
+      const before = fs.readFileSync(`${file}-shm`).subarray(0, 48);
+      await python(file, "c.execute('PRAGMA cache_size = 2')\nc.execute('BEGIN IMMEDIATE')\nfor i in range(200): c.execute('INSERT INTO t(w, v) VALUES (9, randomblob(3000))')\nc.execute('ROLLBACK')");
+      expect(fs.readFileSync(`${file}-shm`).subarray(0, 48).equals(before)).toBe(true);
+      expect(slotAfterLastCommit(file, 4096).liveFrameAfter).toBe(true); // the case is real
+      await insert(db, 1, 5);
+      expectBothReads(file, '1|10');
+
+      await python(file, "c.execute('INSERT INTO t(w, v) VALUES (2, randomblob(200))')");
+      await insert(db, 1, 5);
+      expectBothReads(file, '1|15 2|1');
+
+      expect(await python(file, "print(c.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone())")).toBe('(0, 0, 0)');
+      expect(fs.statSync(`${file}-wal`).size).toBe(0);
+      await insert(db, 1, 5);
+      await python(file, "c.execute('INSERT INTO t(w, v) VALUES (2, randomblob(200))')");
+      await insert(db, 1, 5);
+      expectBothReads(file, '1|25 2|2');
+      expect((await db.get('SELECT count(*) AS n FROM t')) as { n: number }).toEqual({ n: 27 });
+    } finally {
+      await db.close();
+    }
+    expect(rowsByWriter(file)).toBe('1|25 2|2');
+  }, 60_000);
+
+  it('a WAL cut shorter without the lock after this store\'s own commit: the next commit is refused (WALNUT_CORRUPT), the file not written past the cut', async () => {
+    const file = path.join(dir, 'cut.db');
+    const store = await open(file, { autoCheckpoint: false });
+    try {
+      await store.commit(Array.from({ length: 40 }, (_, k) => ({ pgno: 2 + k, data: Buffer.alloc(4096, 1 + k) })));
+      await store.commit([{ pgno: 2, data: Buffer.alloc(4096, 99) }]);
+      const cut = 32 + 20 * (24 + 4096);
+      fs.truncateSync(`${file}-wal`, cut);
+      await expectRejectsWalnut(store.commit([{ pgno: 3, data: Buffer.alloc(4096, 98) }]), 'WALNUT_CORRUPT');
+      expect(fs.statSync(`${file}-wal`).size).toBe(cut);
+    } finally {
+      await store.close().catch(() => undefined);
+    }
+  }, 30_000);
+});
