@@ -326,14 +326,15 @@ export class Database implements Queryable {
         durable = c.vfs.takeDurability();
       }
     });
+    // (no async functions here: each would add a promise and a hop to every call)
     return ran.then(
-      async (result) => {
-        if (durable !== null) await (durable as Promise<unknown>).catch((e: unknown) => Promise.reject(retryable(e)));
-        return result;
-      },
-      async (e) => {
-        if (durable !== null) await (durable as Promise<unknown>).catch(() => undefined);
-        throw e;
+      (result) => (durable === null ? result : (durable as Promise<unknown>).then(() => result, (e: unknown) => Promise.reject(retryable(e)))),
+      (e: unknown) => {
+        if (durable === null) throw e;
+        const fail = (): never => {
+          throw e;
+        };
+        return (durable as Promise<unknown>).then(fail, fail);
       },
     );
   }
