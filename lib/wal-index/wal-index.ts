@@ -220,6 +220,8 @@ export class WalIndex {
   readonly #shm: WalnutFile | null;
   readonly #region: NativeShmRegion;
   readonly #headerScratch = new Uint8Array(2 * SHM_HEADER_SIZE);
+  /** Its first copy (a view made once: dataVersion() reads the header several times per SQL transaction). */
+  readonly #headerScratchFirst = this.#headerScratch.subarray(0, SHM_HEADER_SIZE);
   /**
    * The last good header #readHeader decoded and the 96 bytes it came from: while the -shm holds
    * the same bytes, a header read is one native copy and a compare (no decode, no allocation).
@@ -962,7 +964,7 @@ export class WalIndex {
   #observeHeader(): void {
     if (this.#region.segments() === 0) return;
     this.#region.readHeader(this.#headerScratch);
-    const live = this.#headerScratch.subarray(0, SHM_HEADER_SIZE);
+    const live = this.#headerScratchFirst;
     if (this.#seenHeader !== null && sameHeaderBytes(live, this.#seenHeader)) return;
     if (this.#seenHeader !== null) this.#dataVersion++;
     this.#seenHeader = live.slice();
