@@ -180,7 +180,8 @@ export class StatementRunner {
     // cut it to 32 bits): a number while it is a safe integer (no BigInt made), else a bigint
     const lo = (m._sqlite3_last_insert_rowid(this.#db) as number) >>> 0;
     const hi = m.getTempRet0() as number; // signed high half
-    if (!this.#safeIntegers && hi >= -0x200000 && hi < 0x200000) return { changes, lastInsertRowid: hi * 0x100000000 + lo };
+    const id = hi * 0x100000000 + lo; // exact while safe (past 2^53 it is not a safe integer either way)
+    if (!this.#safeIntegers && Number.isSafeInteger(id)) return { changes, lastInsertRowid: id };
     return { changes, lastInsertRowid: (BigInt(hi) << 32n) | BigInt(lo) };
   }
 
