@@ -133,22 +133,17 @@ export function checkCommitSize(pages: readonly WalPage[], dbSize: number): void
 /** Validated, deduplicated (last write wins) and sorted by page number; with dbSize, checked against it. */
 export function normalizePages(pages: unknown, rules: PageRules, dbSize?: number): WalPage[] {
   if (!Array.isArray(pages) || pages.length === 0) invalid('pages', 'pages must be a non-empty array of { pgno, data }');
-  if (pages.length === 1) {
-    // the common one-page commit: no map, no sort (the same checks, the same result)
-    const p = pages[0] as PageWrite;
-    if (typeof p !== 'object' || p === null) invalid('pages', 'each page must be { pgno, data }');
-    checkPage(p.pgno, p.data, rules);
-    const one = [{ pgno: p.pgno, data: p.data }];
-    if (dbSize !== undefined) checkCommitSize(one, dbSize);
-    return one;
-  }
-  const byPgno = new Map<number, Uint8Array>();
+  const out: WalPage[] = [];
+  let ascending = true;
   for (const p of pages as PageWrite[]) {
     if (typeof p !== 'object' || p === null) invalid('pages', 'each page must be { pgno, data }');
-    checkPage(p.pgno, p.data, rules);
-    byPgno.set(p.pgno, p.data);
+    const { pgno, data } = p;
+    checkPage(pgno, data, rules);
+    if (out.length > 0 && pgno <= out[out.length - 1]!.pgno) ascending = false;
+    out.push({ pgno, data });
   }
-  const sorted = [...byPgno].sort((a, b) => a[0] - b[0]).map(([pgno, data]) => ({ pgno, data }));
+  // pages given in ascending order (one page; SQLite's order; walnut/sql's): no map, no sort
+  const sorted = ascending ? out : [...new Map(out.map((p) => [p.pgno, p.data]))].sort((a, b) => a[0] - b[0]).map(([pgno, data]) => ({ pgno, data }));
   if (dbSize !== undefined) checkCommitSize(sorted, dbSize);
   return sorted;
 }

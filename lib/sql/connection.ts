@@ -34,6 +34,8 @@ export class Connection {
   busy = 0;
   /** Prepared statements by SQL text, least recently used first. */
   readonly #statements = new Map<string, number>();
+  /** The SQL text cached() last found (already last in #statements: a statement run over and over is not moved each time). */
+  #lastUsed: string | null = null;
 
   /**
    * `maxPageCount`: the store's option, when set, told to SQLite (PRAGMA max_page_count) so that
@@ -62,9 +64,10 @@ export class Connection {
   /** The statement prepared from `sql`, if it is. */
   cached(sql: string): number | undefined {
     const stmt = this.#statements.get(sql);
-    if (stmt !== undefined) {
+    if (stmt !== undefined && sql !== this.#lastUsed) {
       this.#statements.delete(sql); // most recently used last
       this.#statements.set(sql, stmt);
+      this.#lastUsed = sql;
     }
     return stmt;
   }
@@ -75,6 +78,7 @@ export class Connection {
     if (cached !== undefined) return cached;
     const stmt = await this.runner.prepare(sql);
     this.#statements.set(sql, stmt);
+    this.#lastUsed = sql;
     if (this.#statements.size > STATEMENT_CACHE) {
       const [oldest, handle] = this.#statements.entries().next().value as [string, number];
       this.#statements.delete(oldest);
@@ -88,6 +92,7 @@ export class Connection {
     const stmt = this.#statements.get(sql);
     if (stmt === undefined) return;
     this.#statements.delete(sql);
+    if (this.#lastUsed === sql) this.#lastUsed = null;
     await this.runner.finalize(stmt);
   }
 
@@ -95,6 +100,7 @@ export class Connection {
   async close(): Promise<void> {
     for (const stmt of this.#statements.values()) await this.runner.finalize(stmt).catch(() => undefined);
     this.#statements.clear();
+    this.#lastUsed = null;
     await this.engine.sqlite3.close(this.db);
   }
 }

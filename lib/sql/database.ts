@@ -151,7 +151,16 @@ export class Database implements Queryable {
   readonly #readersOpen: Connection[] = [];
   /** SQL text -> whether a read connection can run it (learnt on first use). */
   readonly #readable = new Map<string, boolean>();
+  /**
+   * Marks the async context of a transaction's fn (its calls of db's own verbs would wait for
+   * the transaction: refused). Enabled only while a transaction runs (#inFn): an enabled
+   * AsyncLocalStorage makes Node 20 run a hook for every promise the process creates (~10% of a
+   * small transaction's CPU, for every call after the first transaction()), and a callback
+   * that fn scheduled and that runs after the transaction ended is no longer inside it.
+   */
   readonly #inTransaction = new AsyncLocalStorage<Database>();
+  /** A transaction's fn is running (transaction()). */
+  #inFn = false;
   #closing: Promise<void> | null = null;
   /** When the current turn of the event loop began, as far as this database saw (#turnLength()). */
   #turnAt = 0;
@@ -211,7 +220,13 @@ export class Database implements Queryable {
       const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e));
       let result: T;
       try {
-        result = await this.#inTransaction.run(this, () => fn(tx));
+        this.#inFn = true;
+        try {
+          result = await this.#inTransaction.run(this, () => fn(tx));
+        } finally {
+          this.#inFn = false;
+          this.#inTransaction.disable(); // until the next transaction's run() (header of #inTransaction)
+        }
         tx.end();
         await tx.idle();
         await w.runner.exec('COMMIT');
@@ -245,7 +260,7 @@ export class Database implements Queryable {
       return this.#call(w, async () => w.runner.execute(w.cached(sql) ?? (await w.prepared(sql)), params, mode));
     };
     if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql)) return onWriter();
-    if (this.#closing === null && this.#inTransaction.getStore() !== this) {
+    if (this.#closing === null && !this.#inOwnTransaction()) {
       const r = await this.#reader();
       const rows = await this.#call(r, async () => {
         let stmt = r.cached(sql);
@@ -289,7 +304,7 @@ export class Database implements Queryable {
   /** Takes `c` for `job`, then waits for durability outside it. */
   #call<T>(c: Connection, job: () => Promise<T>): Promise<T> {
     if (this.#closing !== null) return Promise.reject(walnutError('WALNUT_CLOSED', 'the database is closed', { path: this.#store.path }));
-    if (this.#inTransaction.getStore() === this) {
+    if (this.#inOwnTransaction()) {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', "inside transaction(), use the transaction's tx (the database waits for the transaction)", { reason: 'transaction' }));
     }
     let durable: Promise<unknown> | null = null;
@@ -311,16 +326,22 @@ export class Database implements Queryable {
         durable = c.vfs.takeDurability();
       }
     });
+    // (no async functions here: each would add a promise and a hop to every call)
     return ran.then(
-      async (result) => {
-        if (durable !== null) await (durable as Promise<unknown>).catch((e: unknown) => Promise.reject(retryable(e)));
-        return result;
-      },
-      async (e) => {
-        if (durable !== null) await (durable as Promise<unknown>).catch(() => undefined);
-        throw e;
+      (result) => (durable === null ? result : (durable as Promise<unknown>).then(() => result, (e: unknown) => Promise.reject(retryable(e)))),
+      (e: unknown) => {
+        if (durable === null) throw e;
+        const fail = (): never => {
+          throw e;
+        };
+        return (durable as Promise<unknown>).then(fail, fail);
       },
     );
+  }
+
+  /** Called from inside this database's running transaction's fn (#inTransaction). */
+  #inOwnTransaction(): boolean {
+    return this.#inFn && this.#inTransaction.getStore() === this;
   }
 
   /** Milliseconds since the current turn of the event loop began (a setImmediate marks its end). */

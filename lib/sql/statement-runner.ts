@@ -11,8 +11,8 @@
  * as a NUL-terminated C string (wa-sqlite's bind_text and column_text are: a string holding
  * U+0000 was stored and read cut at it, where better-sqlite3 keeps it whole).
  *
- * The per-run path calls SQLite's C functions directly (step, reset, clear_bindings, the
- * parameter and column names cached per statement): wa-sqlite's wrappers add a promise chain
+ * The per-run path calls SQLite's C functions directly (binding, step, reset, clear_bindings,
+ * the parameter and column names cached per statement): wa-sqlite's wrappers add a promise chain
  * per step and re-read names on every run, a sizeable share of a small transaction's cost. A
  * step that returns SQLITE_BUSY with a retry op queued (the VFS waits for a read lock) is run
  * again once the op settles, as wa-sqlite's own step() does.
@@ -144,8 +144,7 @@ export class StatementRunner {
       if (rc === C.SQLITE_ROW || rc === C.SQLITE_DONE) return rc;
     }
     m.retryOps = [];
-    const message = m.ccall('sqlite3_errmsg', 'string', ['number'], [this.#db]) as string;
-    throw Object.assign(new Error(message), { code: rc });
+    throw this.#sqliteError(rc);
   }
 
   /** The column names, read again after SQLite re-prepared the statement (a schema change may change them). */
@@ -175,18 +174,15 @@ export class StatementRunner {
   }
 
   runResult(): RunResult {
-    const { sqlite3 } = this.#e;
-    const changes = sqlite3.changes(this.#db) as number;
-    const id = this.#lastInsertRowid();
-    return { changes, lastInsertRowid: this.#safeIntegers ? id : Number.isSafeInteger(Number(id)) ? Number(id) : id };
-  }
-
-  /** sqlite3_last_insert_rowid as a bigint (the wrapper's number return would cut it to 32 bits). */
-  #lastInsertRowid(): bigint {
     const m = this.#e.module;
-    const lo = m._sqlite3_last_insert_rowid(this.#db) as number;
-    const hi = m.getTempRet0() as number;
-    return (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+    const changes = m._sqlite3_changes(this.#db) as number;
+    // sqlite3_last_insert_rowid's int64 comes as two halves (the wrapper's number return would
+    // cut it to 32 bits): a number while it is a safe integer (no BigInt made), else a bigint
+    const lo = (m._sqlite3_last_insert_rowid(this.#db) as number) >>> 0;
+    const hi = m.getTempRet0() as number; // signed high half
+    const id = hi * 0x100000000 + lo; // exact while safe (past 2^53 it is not a safe integer either way)
+    if (!this.#safeIntegers && Number.isSafeInteger(id)) return { changes, lastInsertRowid: id };
+    return { changes, lastInsertRowid: (BigInt(hi) << 32n) | BigInt(lo) };
   }
 
   /**
@@ -228,7 +224,6 @@ export class StatementRunner {
   }
 
   #bind(stmt: number, shape: StatementShape, params: Params): void {
-    const { sqlite3 } = this.#e;
     const count = shape.params.length;
     const isList = Array.isArray(params);
     const isNamed = !isList && params !== null && typeof params === 'object' && !(params instanceof Uint8Array);
@@ -247,38 +242,68 @@ export class StatementRunner {
         }
         value = (params as Record<string, unknown>)[key];
       }
-      const checked = checkValue(value, name ?? String(i));
-      // an empty blob: wa-sqlite's bind_blob passes sqlite3_malloc(0), a null pointer, which SQLite binds as NULL
-      if (checked instanceof Uint8Array && checked.byteLength === 0) this.#e.module._sqlite3_bind_zeroblob(stmt, i, 0);
-      else if (typeof checked === 'string' && checked.includes('\0')) this.#bindTextWithLength(stmt, i, checked);
-      else sqlite3.bind(stmt, i, checked);
+      this.#bindValue(stmt, i, checkValue(value, name ?? String(i)));
     }
     if (positional < list.length) throw walnutError('WALNUT_INVALID_ARGUMENT', `${list.length} values for ${positional} positional parameters`, { reason: 'params' });
   }
 
-  /** sqlite3_bind_text with the UTF-8 length (a copy SQLite frees), so a U+0000 inside is kept. */
-  #bindTextWithLength(stmt: number, i: number, text: string): void {
+  /**
+   * Binds one checked value with SQLite's C functions (wa-sqlite's bind() goes through cwrap'd
+   * wrappers and TextEncoder: a fresh array per string); bigint and non-empty blobs the
+   * package's way.
+   */
+  #bindValue(stmt: number, i: number, value: SqlValue): void {
     const m = this.#e.module;
-    const utf8 = Buffer.from(text, 'utf8');
-    const ptr = m._sqlite3_malloc(utf8.byteLength) as number; // never 0 bytes: the string holds a NUL
-    if (ptr === 0) throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${i}: no memory for a string of ${utf8.byteLength} bytes`, { reason: 'params' });
-    m.HEAPU8.set(utf8, ptr);
-    m._sqlite3_bind_text(stmt, i, ptr, utf8.byteLength, m._getSqliteFree());
+    let rc: number;
+    if (typeof value === 'string') rc = this.#bindText(stmt, i, value);
+    else if (typeof value === 'number') rc = value === (value | 0) ? m._sqlite3_bind_int(stmt, i, value) : m._sqlite3_bind_double(stmt, i, value);
+    else if (typeof value === 'boolean') rc = m._sqlite3_bind_int(stmt, i, value ? 1 : 0);
+    else if (value === null) rc = m._sqlite3_bind_null(stmt, i);
+    // an empty blob: wa-sqlite's bind_blob passes sqlite3_malloc(0), a null pointer, which SQLite binds as NULL
+    else if (value instanceof Uint8Array && value.byteLength === 0) rc = m._sqlite3_bind_zeroblob(stmt, i, 0);
+    else return void this.#e.sqlite3.bind(stmt, i, value); // (throws on a failure itself)
+    if (rc !== this.#e.C.SQLITE_OK) throw this.#sqliteError(rc);
+  }
+
+  /**
+   * sqlite3_bind_text with the UTF-8 length (a copy SQLite frees: it owns it even when the bind
+   * fails), encoded straight into wasm memory; a U+0000 inside is kept (the package's bind_text
+   * passes a C string).
+   */
+  #bindText(stmt: number, i: number, text: string): number {
+    const m = this.#e.module;
+    // room for the worst case (3 bytes per UTF-16 unit) unless that is much: then exactly
+    const room = text.length <= 4096 ? text.length * 3 : Buffer.byteLength(text, 'utf8');
+    const ptr = m._sqlite3_malloc(Math.max(room, 1)) as number; // never 0 bytes: a null pointer binds NULL
+    if (ptr === 0) throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${i}: no memory for a string of ${room} bytes`, { reason: 'params' });
+    const n = heapBuffer(m).write(text, ptr, room, 'utf8');
+    return m._sqlite3_bind_text(stmt, i, ptr, n, m._getSqliteFree()) as number;
+  }
+
+  /** SQLite's error `rc` on this connection, as wa-sqlite throws them (the message, `code`). */
+  #sqliteError(rc: number): Error {
+    const message = this.#e.module.ccall('sqlite3_errmsg', 'string', ['number'], [this.#db]) as string;
+    return Object.assign(new Error(message), { code: rc });
   }
 }
 
 /** The wasm heap as a Buffer (one per heap: it is replaced when the heap grows), for Node's native UTF-8 decoding. */
 const heaps = new WeakMap<ArrayBufferLike, Buffer>();
 
+/** The wasm heap as a Buffer now (take it after any call that may grow the heap). */
+function heapBuffer(m: Engine['module']): Buffer {
+  const memory = (m.HEAPU8 as Uint8Array).buffer;
+  let heap = heaps.get(memory);
+  if (heap === undefined) heaps.set(memory, (heap = Buffer.from(memory)));
+  return heap;
+}
+
 /** A TEXT column's value by its length (column_text's C string stops at a U+0000 inside). */
 function columnText(m: Engine['module'], stmt: number, i: number): string {
   const ptr = m._sqlite3_column_text(stmt, i) as number;
   const n = m._sqlite3_column_bytes(stmt, i) as number;
   if (n === 0) return '';
-  const memory = (m.HEAPU8 as Uint8Array).buffer;
-  let heap = heaps.get(memory);
-  if (heap === undefined) heaps.set(memory, (heap = Buffer.from(memory)));
-  return heap.toString('utf8', ptr, ptr + n);
+  return heapBuffer(m).toString('utf8', ptr, ptr + n);
 }
 
 function checkValue(value: unknown, name: string): SqlValue {

@@ -357,9 +357,13 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     #commit(m: MainFile): number {
       if (m.writes.size === 0 && m.size === null) return C.SQLITE_OK!;
       const pages: PageImage[] = [];
-      for (const [pgno, data] of m.writes) pages.push({ pgno, data });
+      let ascending = true;
+      for (const [pgno, data] of m.writes) {
+        if (pages.length > 0 && pgno < pages[pages.length - 1]!.pgno) ascending = false;
+        pages.push({ pgno, data });
+      }
       m.writes.clear(); // the store owns the buffers now
-      pages.sort((a, b) => a.pgno - b.pgno);
+      if (!ascending) pages.sort((a, b) => a.pgno - b.pgno); // (SQLite writes a transaction's pages in order: seldom)
       const dbSize = m.size ?? pipeline.dbSize(m.view!);
       const done = pipeline.sequence(pages, dbSize, m.view!);
       done.catch(() => undefined); // the caller gets it through takeDurability()

@@ -220,6 +220,8 @@ export class WalIndex {
   readonly #shm: WalnutFile | null;
   readonly #region: NativeShmRegion;
   readonly #headerScratch = new Uint8Array(2 * SHM_HEADER_SIZE);
+  /** Its first copy (a view made once: dataVersion() reads the header several times per SQL transaction). */
+  readonly #headerScratchFirst = this.#headerScratch.subarray(0, SHM_HEADER_SIZE);
   /**
    * The last good header #readHeader decoded and the 96 bytes it came from: while the -shm holds
    * the same bytes, a header read is one native copy and a compare (no decode, no allocation).
@@ -962,7 +964,7 @@ export class WalIndex {
   #observeHeader(): void {
     if (this.#region.segments() === 0) return;
     this.#region.readHeader(this.#headerScratch);
-    const live = this.#headerScratch.subarray(0, SHM_HEADER_SIZE);
+    const live = this.#headerScratchFirst;
     if (this.#seenHeader !== null && sameHeaderBytes(live, this.#seenHeader)) return;
     if (this.#seenHeader !== null) this.#dataVersion++;
     this.#seenHeader = live.slice();
@@ -978,16 +980,17 @@ export class WalIndex {
     this.#observeHeader();
     // one literal of a fixed shape: a spread of `fields` (whose shapes vary by caller) went
     // through V8's generic clone, ~5 µs of every batch's publish
+    // (its numbers as the encoded bytes decode: it is also #readHeader's answer for them, below)
     const header: ShmHeader = {
       iVersion: SHM_VERSION,
-      iChange: fields.iChange,
+      iChange: fields.iChange >>> 0,
       isInit: 1,
       bigEndCksum: fields.bigEndCksum,
       pageSize: fields.pageSize,
-      mxFrame: fields.mxFrame,
-      nPage: fields.nPage,
-      frameChecksum: fields.frameChecksum,
-      salts: fields.salts,
+      mxFrame: fields.mxFrame >>> 0,
+      nPage: fields.nPage >>> 0,
+      frameChecksum: [fields.frameChecksum[0] >>> 0, fields.frameChecksum[1] >>> 0],
+      salts: [fields.salts[0] >>> 0, fields.salts[1] >>> 0],
     };
     if (replaces !== null) {
       this.#meetHeader(replaces);
@@ -1001,6 +1004,11 @@ export class WalIndex {
     this.#seenHeader = bytes;
     this.#ownHeader = bytes;
     this.#othersSeen = header;
+    // the next #readHeader meets these bytes in both copies (WRITE is held): no decode and
+    // checksum of what was just encoded (a snapshot advancing over this commit reads it)
+    this.#lastRaw.set(bytes, 0);
+    this.#lastRaw.set(bytes, SHM_HEADER_SIZE);
+    this.#lastRead = { header, bytes };
   }
 
   /** Counts another connection's commit when only one explains `h` after the last header met (#othersCommits). */

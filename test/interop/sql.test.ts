@@ -426,6 +426,31 @@ describe('walnut/sql', () => {
     }
   });
 
+  test("db's own verbs refuse inside a running transaction's fn only: a callback fn scheduled runs them once the transaction ended, and calls after a transaction run as before", async () => {
+    const file = path.join(tmpDir(), 'tx-scope.db');
+    const db = await openDatabase(file);
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+      let later: Promise<unknown> | null = null;
+      await db.transaction(async (tx) => {
+        await tx.run("INSERT INTO t(v) VALUES ('in')");
+        await expectRejectsWalnut(db.run('SELECT 1'), 'WALNUT_INVALID_ARGUMENT', { reason: 'transaction' });
+        // runs after the transaction committed: nothing to wait for (it was refused as inside fn)
+        later = new Promise((resolve) => setTimeout(resolve, 20)).then(() => db.run("INSERT INTO t(v) VALUES ('after')"));
+      });
+      await expect(later!).resolves.toMatchObject({ changes: 1 });
+      expect(await db.all('SELECT v FROM t ORDER BY id')).toEqual([{ v: 'in' }, { v: 'after' }]);
+      // a second transaction is scoped as the first
+      await db.transaction(async () => {
+        await expectRejectsWalnut(db.get('SELECT 1'), 'WALNUT_INVALID_ARGUMENT', { reason: 'transaction' });
+      });
+      await db.run("INSERT INTO t(v) VALUES ('again')");
+      expect((await db.get('SELECT count(*) AS n FROM t'))!.n).toBe(3);
+    } finally {
+      await db.close();
+    }
+  });
+
   test('a transaction past option maxPageCount fails alone with SQLite\'s SQLITE_FULL: the database goes on, the refused rows are nowhere', async () => {
     const file = path.join(tmpDir(), 'max-pages.db');
     const db = await openDatabase(file, { maxPageCount: 12 });
