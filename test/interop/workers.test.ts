@@ -157,6 +157,41 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
   });
 
 
+  it('a member\'s pages are copied as commit() is called: 200 one-page commits in one turn from one reused buffer, taken and settled together (past the leader\'s first outcome array), each lands as given', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'reused-buffer', 56);
+    expect(slots.length).toBeGreaterThanOrEqual(201);
+    const a = await open(file);
+    const b = await open(file);
+    // one buffer for every commit, rewritten right after each commit() returns
+    const data = Buffer.alloc(4096);
+    const pending: Array<Promise<{ commitSeq: number; firstFrame: number; lastFrame: number }>> = [];
+    for (let k = 1; k <= 200; k++) {
+      data.fill(k);
+      data.writeUInt32BE(slots[k]!.next, 0);
+      data.writeUInt32BE(k, 12);
+      pending.push(b.commit([{ pgno: slots[k]!.pgno, data }]));
+    }
+    data.fill(0xee);
+    // and a two-page commit (the general path) from the same buffer and a second one
+    const other = page(slots[0]!, 7);
+    data.fill(201);
+    data.writeUInt32BE(slots[201]!.next, 0);
+    data.writeUInt32BE(201, 12);
+    const wide = b.commit([{ pgno: slots[0]!.pgno, data: other }, { pgno: slots[201]!.pgno, data }]);
+    data.fill(0xee);
+    other.fill(0xee);
+    const results = await Promise.all(pending);
+    expect(results.map((r) => r.commitSeq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    for (let i = 1; i < results.length; i++) expect(results[i]!.firstFrame).toBe(results[i - 1]!.lastFrame + 1);
+    expect((await wide).commitSeq).toBe(201);
+    expect(b.metrics().lane).toMatchObject({ leader: false, commits: 201 });
+    await Promise.all([b.close(), a.close()]);
+    expect(SharedLane.count()).toBe(0);
+    expect(await stamps(file, slots.slice(0, 202))).toEqual([0x07070707, ...Array.from({ length: 201 }, (_, i) => i + 1)]);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
+
   it('a leader alone in the lane: a store that joins while it commits back to back is served at once; the lane counts every batch', async () => {
     const dir = tmpDir('walnut-lanes-');
     const { file, slots } = laneDatabase(dir, 'alone', 4);
