@@ -91,6 +91,7 @@ const TAKE_BUFFER_BYTES = 1 << 20;
 const TAKE_BUFFERS_KEPT = 4;
 
 const NO_OUTCOMES = new Float64Array(0);
+const NO_PAGE = new Uint8Array(0);
 
 interface Taken {
   meta: Float64Array;
@@ -109,8 +110,12 @@ export class SharedLane implements CommitSink {
   #whenSettled: (() => void) | null = null;
   /** commitSeq of this store's commits. */
   #seq = 0;
-  /** Leader: outcomes of taken commits, settled together once per microtask turn (one batch). */
-  #ok: number[] = [];
+  /**
+   * Leader: outcomes of taken commits (OK_FIELDS numbers each, #okCount of them), settled together
+   * once per microtask turn (one batch); the array is reused (the native settle copies it).
+   */
+  #ok = new Float64Array(OK_FIELDS * 64);
+  #okCount = 0;
   #failed: Failure[] = [];
   #own = 0;
   #flushQueued = false;
@@ -129,6 +134,9 @@ export class SharedLane implements CommitSink {
   readonly #spare: Uint8Array[] = [];
   /** This member's own chain, broken while it submitted through the lane (#breakOwnChain). */
   readonly #chain: CommitChain;
+  /** #submitPages' arrays for a one-page commit. */
+  readonly #onePgno = new Uint32Array(1);
+  readonly #onePage: Uint8Array[] = [NO_PAGE];
 
   /**
    * Leader: hears its own commits' outcomes (the committer numbers them by this store's count,
@@ -206,16 +214,10 @@ export class SharedLane implements CommitSink {
     }
     const conflict = check?.conflict;
     return new Promise<CommitResult>((resolve, reject) => {
-      const pgnos = new Uint32Array(pages.length);
-      const data: Uint8Array[] = new Array(pages.length);
-      for (let i = 0; i < pages.length; i++) {
-        pgnos[i] = pages[i]!.pgno;
-        data[i] = pages[i]!.data;
-      }
       const c = conflict === undefined ? null : ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos)] as [number, number, number, Uint32Array]);
       let id: number;
       try {
-        id = this.#native.submit(pgnos, data, dbSize ?? 0, c);
+        id = this.#submitPages(pages, dbSize ?? 0, c);
       } catch (e) {
         this.#breakOwnChain(e);
         throw e;
@@ -223,6 +225,31 @@ export class SharedLane implements CommitSink {
       // a failure breaks this member's chain before it rejects (#onEvents)
       this.#waiting.set(id, { resolve, reject });
     });
+  }
+
+  /**
+   * The native submit (it copies the pages and their numbers at once). A one-page commit goes
+   * through this member's two one-slot arrays, not two new ones per commit (each worker's
+   * isolate scavenges on its own: GC costs the lane cases several times one thread's CPU per
+   * commit, bench/README.md #21).
+   */
+  #submitPages(pages: WalPage[], dbSize: number, conflict: [number, number, number, Uint32Array] | null): number {
+    if (pages.length === 1) {
+      this.#onePgno[0] = pages[0]!.pgno;
+      this.#onePage[0] = pages[0]!.data;
+      try {
+        return this.#native.submit(this.#onePgno, this.#onePage, dbSize, conflict);
+      } finally {
+        this.#onePage[0] = NO_PAGE; // the caller's buffer is not kept alive by this member
+      }
+    }
+    const pgnos = new Uint32Array(pages.length);
+    const data: Uint8Array[] = new Array(pages.length);
+    for (let i = 0; i < pages.length; i++) {
+      pgnos[i] = pages[i]!.pgno;
+      data[i] = pages[i]!.data;
+    }
+    return this.#native.submit(pgnos, data, dbSize, conflict);
   }
 
   /**
@@ -406,7 +433,16 @@ export class SharedLane implements CommitSink {
 
   /** A taken commit (lane id `id`) was written: its outcome goes to its member with this batch's settle. */
   takenWritten(id: number, firstFrame: number, lastFrame: number, durable: boolean): void {
-    this.#ok.push(id, firstFrame, lastFrame, durable ? 1 : 0);
+    if ((this.#okCount + 1) * OK_FIELDS > this.#ok.length) {
+      const grown = new Float64Array(this.#ok.length * 2);
+      grown.set(this.#ok);
+      this.#ok = grown;
+    }
+    const at = this.#okCount++ * OK_FIELDS;
+    this.#ok[at] = id;
+    this.#ok[at + 1] = firstFrame;
+    this.#ok[at + 2] = lastFrame;
+    this.#ok[at + 3] = durable ? 1 : 0;
     this.#queueFlush();
   }
 
@@ -435,9 +471,9 @@ export class SharedLane implements CommitSink {
 
   #flush(): void {
     this.#flushQueued = false;
-    if (this.#ok.length === 0 && this.#failed.length === 0 && this.#own === 0) return;
+    if (this.#okCount === 0 && this.#failed.length === 0 && this.#own === 0) return;
     if (this.#formedAt > 0) this.#batchMs += ((performance.now() - this.#formedAt) - this.#batchMs) / 8;
-    if (this.#ok.length === 0 && this.#failed.length === 0 && this.#native.alone) {
+    if (this.#okCount === 0 && this.#failed.length === 0 && this.#native.alone) {
       // a batch of this store's own commits, nobody else in the lane: counted here, reported to
       // the lane's metrics with the next settle (#settleAlone), not with a native call per batch
       this.#aloneBatches++;
@@ -446,11 +482,11 @@ export class SharedLane implements CommitSink {
       return;
     }
     this.#settleAlone();
-    const ok = Float64Array.from(this.#ok);
+    const ok = this.#okCount === 0 ? NO_OUTCOMES : this.#ok.subarray(0, this.#okCount * OK_FIELDS);
     const failed = this.#failed;
     const own = this.#own;
-    this.#ok = [];
-    this.#failed = [];
+    this.#okCount = 0;
+    if (failed.length > 0) this.#failed = [];
     this.#own = 0;
     this.#native.settle(ok, failed, own);
   }

@@ -157,6 +157,41 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
   });
 
 
+  it('a member\'s pages are copied as commit() is called: 200 one-page commits in one turn from one reused buffer, taken and settled together (past the leader\'s first outcome array), each lands as given', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'reused-buffer', 56);
+    expect(slots.length).toBeGreaterThanOrEqual(201);
+    const a = await open(file);
+    const b = await open(file);
+    // one buffer for every commit, rewritten right after each commit() returns
+    const data = Buffer.alloc(4096);
+    const pending: Array<Promise<{ commitSeq: number; firstFrame: number; lastFrame: number }>> = [];
+    for (let k = 1; k <= 200; k++) {
+      data.fill(k);
+      data.writeUInt32BE(slots[k]!.next, 0);
+      data.writeUInt32BE(k, 12);
+      pending.push(b.commit([{ pgno: slots[k]!.pgno, data }]));
+    }
+    data.fill(0xee);
+    // and a two-page commit (the general path) from the same buffer and a second one
+    const other = page(slots[0]!, 7);
+    data.fill(201);
+    data.writeUInt32BE(slots[201]!.next, 0);
+    data.writeUInt32BE(201, 12);
+    const wide = b.commit([{ pgno: slots[0]!.pgno, data: other }, { pgno: slots[201]!.pgno, data }]);
+    data.fill(0xee);
+    other.fill(0xee);
+    const results = await Promise.all(pending);
+    expect(results.map((r) => r.commitSeq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    for (let i = 1; i < results.length; i++) expect(results[i]!.firstFrame).toBe(results[i - 1]!.lastFrame + 1);
+    expect((await wide).commitSeq).toBe(201);
+    expect(b.metrics().lane).toMatchObject({ leader: false, commits: 201 });
+    await Promise.all([b.close(), a.close()]);
+    expect(SharedLane.count()).toBe(0);
+    expect(await stamps(file, slots.slice(0, 202))).toEqual([0x07070707, ...Array.from({ length: 201 }, (_, i) => i + 1)]);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
+
   it('a leader alone in the lane: a store that joins while it commits back to back is served at once; the lane counts every batch', async () => {
     const dir = tmpDir('walnut-lanes-');
     const { file, slots } = laneDatabase(dir, 'alone', 4);
@@ -456,10 +491,11 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
   it('a WAL past 16,000 frames (5 -shm segments) while python3 writes from another process: 4 workers commit through one lane, 4 more run conflicting transactions; integrity ok, every acknowledged commit present, one winner per round, the writer\'s rows all there', async () => {
     const dir = tmpDir('walnut-lanes-');
     const { file, slots } = laneDatabase(dir, 'scale', 12, 1024);
-    // 12,000 frames first, fast: the database's own pages committed again unchanged (one store, then closed keeping its WAL)
+    // 12,000 frames first, fast: the database's own pages committed again unchanged (one store of its own, open to the end)
     const builder = await open(file, { shareLane: false, autoCheckpoint: false, keepWal: true });
     await growWal(builder, 12_000);
-    await builder.close();
+    // the builder stays open until the workers closed: under load python3's writer can end before
+    // they have opened, and its close as the last connection would checkpoint and reset the WAL
     expect(shmMxFrame(file)).toBeLessThan(segmentEnd(2)); // segments 0-2: the next two boundaries are crossed below, with everyone writing
 
     // python3 (SQLite's own library, wal_autocheckpoint 0) inserts rows beside the lane the whole time
@@ -481,6 +517,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     expect(lanes.map((m) => (m[1] as { members: number }).members)).toEqual(Array(8).fill(8)); // one lane
     for (const r of runs) r.worker.postMessage('close');
     await Promise.all(runs.map((r) => r.exited));
+    await builder.close();
     expect(SharedLane.count()).toBe(0);
 
     // first-committer-wins across workers, whatever python3 committed meanwhile
