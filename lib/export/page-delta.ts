@@ -20,16 +20,17 @@
 import { xxh3_128Into } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { walnutError } from '../errors';
-import { KIND } from './records';
+import { KIND, type PayloadMemory } from './records';
 
 /** Unchanged runs shorter than this are sent inside the surrounding range (a range costs 8 bytes). */
 const MERGE_GAP = 8;
 
 /**
  * The PAGE_DELTA payload for `frame` (24-byte header + page) against `previous` (the page's
- * previous version, same size), or null when the whole frame is the smaller record.
+ * previous version, same size), or null when the whole frame is the smaller record; written
+ * into `memory` when given (every byte of it).
  */
-export function encodePageDelta(frame: Uint8Array, previous: Uint8Array): Uint8Array | null {
+export function encodePageDelta(frame: Uint8Array, previous: Uint8Array, memory?: PayloadMemory): Uint8Array | null {
   const pageSize = frame.length - FRAME_HEADER_SIZE;
   const page = frame.subarray(FRAME_HEADER_SIZE);
   if (previous.length !== pageSize) return null;
@@ -59,8 +60,8 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array): Uint8A
   let size = 45;
   for (let r = 0; r < ranges.length; r += 2) size += 8 + ranges[r + 1]! - ranges[r]!;
   if (size * 2 > pageSize) return null;
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
+  const out = memory?.take(size) ?? new Uint8Array(size);
+  const dv = new DataView(out.buffer, out.byteOffset, size);
   out[0] = KIND.PAGE_DELTA;
   out.set(frame.subarray(0, FRAME_HEADER_SIZE), 1);
   xxh3_128Into(page, out, 25);
