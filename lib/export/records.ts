@@ -42,6 +42,7 @@
  * (reason UnknownRecordKind or Truncated) for payloads that do not fit their kind.
  */
 import { walnutError } from '../errors';
+import { be32 } from '../format/frame-header';
 
 /** Memory a payload may be written into (reused: the encoder writes every byte). */
 export interface PayloadMemory {
@@ -151,6 +152,21 @@ export function encodeCommitMetaRecord(seq: bigint, timeMs: bigint, hash: Uint8A
   dv.setBigUint64(9, timeMs);
   out.set(hash.subarray(0, 16), 17);
   return out;
+}
+
+/**
+ * A COMMIT_META payload's commit sequence, and its unix ms, read in place (decodeRecord's
+ * length check, no record object or DataView: the replication reads them for every commit).
+ */
+export function commitMetaSeq(p: Uint8Array): bigint {
+  if (p.length !== 33 || p[0] !== KIND.COMMIT_META) bad('Truncated', 'COMMIT_META must be 33 bytes');
+  const hi = be32(p, 1);
+  const lo = be32(p, 5);
+  return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+export function commitMetaTimeMs(p: Uint8Array): number {
+  return be32(p, 9) * 2 ** 32 + be32(p, 13);
 }
 
 export function decodeRecord(p: Uint8Array): ExportRecord {

@@ -61,11 +61,11 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 
 import { walnutError, WalnutError } from '../errors';
-import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { be32, FRAME_HEADER_SIZE } from '../format/frame-header';
 import type { ExportOptions } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
 import { encodePageDelta, PageVersions } from '../export/page-delta';
-import { decodeRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
+import { commitMetaSeq, commitMetaTimeMs, decodeRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
 import { readBaseImage } from './base-image';
@@ -314,10 +314,28 @@ class Session {
   readonly arena: RecordArena;
   /** Commit boundaries (salts:frame) -> seq and time, recorded while a base snapshot is mapped. */
   recording: Map<string, CommitPoint> | null = null;
-  last: CommitPoint | null = null;
   /** The current generation's WAL header, and the checksum field of the last commit frame. */
   #walHeader: Uint8Array | null = null;
-  #commitChecksum: [number, number] = [0, 0];
+  #commitChecksum0 = 0;
+  #commitChecksum1 = 0;
+  /**
+   * The last commit's boundary as fields (`last` makes its CommitPoint): an object, its anchor
+   * and its key string for every commit were a good part of the publisher's garbage.
+   */
+  #lastSeq: bigint | null = null;
+  #lastTime = 0;
+  #lastSalts: [number, number] = [0, 0];
+  #lastFrame = 0;
+  #lastHeader: Uint8Array | null = null;
+  #lastChecksum0 = 0;
+  #lastChecksum1 = 0;
+
+  /** The last commit the export queued, or null before the first. */
+  get last(): CommitPoint | null {
+    if (this.#lastSeq === null) return null;
+    const frame = this.#lastFrame;
+    return { key: sameKey(this.#lastSalts, frame), seq: this.#lastSeq, time: this.#lastTime, header: this.#lastHeader, anchor: { frame, checksum: [this.#lastChecksum0, this.#lastChecksum1] } };
+  }
   abandoned = false;
   wake: (() => void) | null = null;
 
@@ -393,18 +411,24 @@ class Session {
       this.#walHeader = new Uint8Array(rec.header);
       this.#push({ payload: this.#copy(payload), seq: null, time: 0 });
     } else if (kind === KIND.FRAMES) {
-      this.#acceptFrames(payload.subarray(1));
+      this.#acceptFrames(payload);
     } else if (kind === KIND.COMMIT_META) {
-      const rec = decodeRecord(payload);
-      if (rec.kind !== 'commitMeta') return;
-      const time = Number(rec.timeMs);
-      const key = sameKey(this.#salts, this.#frame);
-      this.last = { key, seq: rec.seq, time, header: this.#walHeader, anchor: { frame: this.#frame, checksum: this.#commitChecksum } };
-      this.recording?.set(key, this.last);
-      this.exportedSeq = rec.seq;
+      const seq = commitMetaSeq(payload);
+      this.#lastSeq = seq;
+      this.#lastTime = commitMetaTimeMs(payload);
+      this.#lastSalts = this.#salts; // replaced, never changed in place
+      this.#lastFrame = this.#frame;
+      this.#lastHeader = this.#walHeader;
+      this.#lastChecksum0 = this.#commitChecksum0;
+      this.#lastChecksum1 = this.#commitChecksum1;
+      if (this.recording !== null) {
+        const point = this.last!;
+        this.recording.set(point.key, point);
+      }
+      this.exportedSeq = seq;
       this.queuedCommits++;
       this.commitsSinceBase++;
-      this.#push({ payload: this.#copy(payload), seq: rec.seq, time: performance.now() });
+      this.#push({ payload: this.#copy(payload), seq, time: performance.now() });
       this.r.maybeBase(this);
     }
   }
@@ -448,49 +472,56 @@ class Session {
     }
   }
 
-  /** Frames, split into messages' worth, pages sent again as deltas. */
-  #acceptFrames(frames: Uint8Array): void {
+  /**
+   * A FRAMES payload's frames, split into messages' worth, pages sent again as deltas. Reads
+   * the headers in place (one view per frame, no DataViews): this runs for every commit.
+   */
+  #acceptFrames(payload: Uint8Array): void {
     const frameSize = FRAME_HEADER_SIZE + this.r.pageSize;
     const cap = this.r.options.maxMessageBytes >>> 1;
-    const run: Uint8Array[] = [];
-    let runBytes = 0;
-    const flushRun = (): void => {
-      if (run.length === 0) return;
-      this.#push({ payload: encodeFramesRecord(run, this.arena), seq: null, time: 0 });
-      run.length = 0;
-      runBytes = 0;
-    };
     const m = this.r.counters;
-    for (let at = 0; at + frameSize <= frames.length; at += frameSize) {
-      const frame = frames.subarray(at, at + frameSize);
-      const dv = new DataView(frame.buffer, frame.byteOffset, 8);
-      const pgno = dv.getUint32(0);
-      const commitSize = dv.getUint32(4);
+    let runBytes = 0;
+    for (let at = 1; at + frameSize <= payload.length; at += frameSize) {
+      const pgno = be32(payload, at);
+      const commitSize = be32(payload, at + 4);
       this.#frame++;
-      const page = frame.subarray(FRAME_HEADER_SIZE);
+      const frame = payload.subarray(at, at + frameSize);
       const previous = this.versions?.get(pgno);
       const delta = previous === undefined ? null : encodePageDelta(frame, previous, this.arena);
       if (delta !== null) {
-        flushRun();
+        this.#flushRun();
+        runBytes = 0;
         this.#push({ payload: delta, seq: null, time: 0 });
         m.deltaFrames++;
         m.deltaBytes += delta.length;
       } else {
-        if (runBytes + frameSize > cap) flushRun();
-        run.push(frame);
+        if (runBytes + frameSize > cap) {
+          this.#flushRun();
+          runBytes = 0;
+        }
+        this.#run.push(frame);
         runBytes += frameSize;
         m.fullFrames++;
         m.fullPageBytes += frameSize;
       }
-      this.versions?.set(pgno, page);
+      this.versions?.set(pgno, frame.subarray(FRAME_HEADER_SIZE));
       if (commitSize !== 0) {
-        const head = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_SIZE);
-        this.#commitChecksum = [head.getUint32(16), head.getUint32(20)];
+        this.#commitChecksum0 = be32(payload, at + 16);
+        this.#commitChecksum1 = be32(payload, at + 20);
         if (commitSize < this.#dbSize) this.versions?.truncate(commitSize);
         this.#dbSize = commitSize;
       }
     }
-    flushRun();
+    this.#flushRun();
+  }
+
+  /** Frames sent whole, in a row, not yet queued (#acceptFrames). */
+  readonly #run: Uint8Array[] = [];
+
+  #flushRun(): void {
+    if (this.#run.length === 0) return;
+    this.#push({ payload: encodeFramesRecord(this.#run, this.arena), seq: null, time: 0 });
+    this.#run.length = 0;
   }
 
   /** Log records count against maxLagBytes; base images (bounded by the database's size) do not. */

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { encodePageDelta } from '../../lib/export/page-delta';
 import { encodeFramesRecord } from '../../lib/export/records';
 import { BufferPool, RecordArena } from '../../lib/replicate/buffers';
+import { packRecords, unpackRecords } from '../../lib/replicate/thread';
 import { frameInto, frameMessage, framedSize } from '../../lib/replicate/nats';
 
 describe('BufferPool', () => {
@@ -120,5 +121,26 @@ describe('RecordArena', () => {
     const delta = encodePageDelta(frame, previous, arena)!;
     expect(delta.buffer === dirty.buffer).toBe(true);
     expect(Buffer.from(delta).equals(Buffer.from(encodePageDelta(frame, previous)!))).toBe(true);
+  });
+});
+
+describe('the hand-over between the store\'s thread and the replication worker', () => {
+  it('unpackRecords gives back the records packRecords packed, as views of the buffer; a cut or foreign buffer is WALNUT_INVALID_FRAMING', () => {
+    const pool = new BufferPool(1 << 20);
+    const payloads = [new Uint8Array([5, 1, 2, 3]), new Uint8Array(4121).fill(9), new Uint8Array(1).fill(7)];
+    const packed = packRecords(pool, payloads);
+    const back = unpackRecords(packed);
+    expect(back.map((p) => Buffer.from(p).toString('hex'))).toEqual(payloads.map((p) => Buffer.from(p).toString('hex')));
+    expect(back.every((p) => p.buffer === packed.buffer)).toBe(true);
+    expect(unpackRecords(packRecords(pool, []))).toEqual([]);
+    for (const bad of [packed.subarray(0, packed.length - 1), packed.subarray(0, 19), packed.subarray(0, 12), new Uint8Array(16)]) {
+      let code = '';
+      try {
+        unpackRecords(bad);
+      } catch (e) {
+        code = (e as { code?: string }).code ?? String(e);
+      }
+      expect(code).toBe('WALNUT_INVALID_FRAMING');
+    }
   });
 });
