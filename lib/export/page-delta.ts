@@ -20,37 +20,45 @@
 import { xxh3_128Into } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { walnutError } from '../errors';
-import { KIND } from './records';
+import { KIND, type PayloadMemory } from './records';
 
 /** Unchanged runs shorter than this are sent inside the surrounding range (a range costs 8 bytes). */
 const MERGE_GAP = 8;
 
 /**
  * The PAGE_DELTA payload for `frame` (24-byte header + page) against `previous` (the page's
- * previous version, same size), or null when the whole frame is the smaller record.
+ * previous version, same size), or null when the whole frame is the smaller record; written
+ * into `memory` when given (every byte of it). Allocates nothing but the payload: the
+ * replication worker encodes one per commit, and the views, DataViews and arrays it made each
+ * time were most of that thread's garbage (its collections stalled the publisher's acks).
  */
-export function encodePageDelta(frame: Uint8Array, previous: Uint8Array): Uint8Array | null {
+export function encodePageDelta(frame: Uint8Array, previous: Uint8Array, memory?: PayloadMemory): Uint8Array | null {
   const pageSize = frame.length - FRAME_HEADER_SIZE;
-  const page = frame.subarray(FRAME_HEADER_SIZE);
   if (previous.length !== pageSize) return null;
-  const ranges: number[] = []; // start, end pairs
-  const pageWords = wordsOf(page, 0);
-  const previousWords = wordsOf(previous, 1);
+  // both operands as aligned words: the frame's page starts at word HEADER_WORDS of its copy
+  const a = copied(0, frame);
+  const b = copied(1, previous);
+  const page = a.bytes;
+  const prev = b.bytes;
+  const H = FRAME_HEADER_SIZE;
+  const HEADER_WORDS = H >>> 2;
+  const ranges = rangesScratch; // start, end pairs
+  ranges.length = 0;
   const words = pageSize >>> 2; // page sizes are powers of two >= 512
   for (let i = 0; i < pageSize; ) {
     if ((i & 3) === 0) {
       // equal words skipped four bytes at a time (the bytes of a page mostly did not change)
       let w = i >>> 2;
-      while (w < words && pageWords[w] === previousWords[w]) w++;
+      while (w < words && a.words[HEADER_WORDS + w] === b.words[w]) w++;
       i = w << 2;
       if (i >= pageSize) break;
     }
-    if (page[i] === previous[i]) {
+    if (page[H + i] === prev[i]) {
       i++;
       continue;
     }
     let end = i + 1;
-    while (end < pageSize && page[end] !== previous[end]) end++;
+    while (end < pageSize && page[H + end] !== prev[end]) end++;
     const last = ranges.length - 1;
     if (last > 0 && i - ranges[last]! <= MERGE_GAP) ranges[last] = end;
     else ranges.push(i, end);
@@ -59,36 +67,54 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array): Uint8A
   let size = 45;
   for (let r = 0; r < ranges.length; r += 2) size += 8 + ranges[r + 1]! - ranges[r]!;
   if (size * 2 > pageSize) return null;
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
+  const out = memory?.take(size) ?? new Uint8Array(size);
   out[0] = KIND.PAGE_DELTA;
-  out.set(frame.subarray(0, FRAME_HEADER_SIZE), 1);
-  xxh3_128Into(page, out, 25);
-  dv.setUint32(41, ranges.length / 2);
+  for (let k = 0; k < H; k++) out[1 + k] = frame[k]!;
+  pageRange.length = pageSize;
+  xxh3_128Into(frame, out, 25, pageRange);
+  putBe32(out, 41, ranges.length / 2);
   let at = 45;
   for (let r = 0; r < ranges.length; r += 2) {
     const start = ranges[r]!;
     const end = ranges[r + 1]!;
-    dv.setUint32(at, start);
-    dv.setUint32(at + 4, end - start);
-    out.set(page.subarray(start, end), at + 8);
+    putBe32(out, at, start);
+    putBe32(out, at + 4, end - start);
+    if (end - start <= 64) for (let k = start; k < end; k++) out[at + 8 + k - start] = page[H + k]!;
+    else out.set(page.subarray(H + start, H + end), at + 8);
     at += 8 + end - start;
   }
   return out;
 }
 
-/** Aligned copies of pages whose bytes do not start at a multiple of 4 (one per operand). */
-const scratch: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
+/** A copy of an operand in aligned memory, as bytes and as 32-bit words (native byte order: only compared for equality). */
+interface Operand {
+  bytes: Uint8Array;
+  words: Int32Array;
+}
 
-/** `bytes` as 32-bit words (native byte order: only compared for equality), through scratch[slot] when unaligned. */
-function wordsOf(bytes: Uint8Array, slot: number): Int32Array {
-  let aligned = bytes;
-  if (bytes.byteOffset % 4 !== 0) {
-    if (scratch[slot]!.length < bytes.length) scratch[slot] = new Uint8Array(bytes.length);
-    aligned = scratch[slot]!;
-    aligned.set(bytes);
-  }
-  return new Int32Array(aligned.buffer, aligned.byteOffset, bytes.length >>> 2);
+const operand = (n: number): Operand => {
+  const bytes = new Uint8Array(n);
+  return { bytes, words: new Int32Array(bytes.buffer) };
+};
+
+/** The two operands' copies (reused, grown when needed), the ranges found, the page's place in a frame for its hash. */
+const operands: Operand[] = [operand(0), operand(0)];
+const rangesScratch: number[] = [];
+const pageRange = { offset: FRAME_HEADER_SIZE, length: 0 };
+
+/** `src` copied into operands[slot]. */
+function copied(slot: number, src: Uint8Array): Operand {
+  let o = operands[slot]!;
+  if (o.bytes.length < src.length) o = operands[slot] = operand((src.length + 3) & ~3);
+  o.bytes.set(src);
+  return o;
+}
+
+function putBe32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = (v >>> 16) & 0xff;
+  out[at + 2] = (v >>> 8) & 0xff;
+  out[at + 3] = v & 0xff;
 }
 
 /** The page number a PAGE_DELTA's frame header names. */

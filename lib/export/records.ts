@@ -42,10 +42,15 @@
  * (reason UnknownRecordKind or Truncated) for payloads that do not fit their kind.
  */
 import { walnutError } from '../errors';
-import type { ByteBlocks } from './framing';
+import { be32 } from '../format/frame-header';
 
-/** A payload's memory: from the caller's blocks (reused, framing.ts) or of its own. */
-const bytes = (n: number, blocks: ByteBlocks | undefined): Uint8Array => blocks?.take(n) ?? new Uint8Array(n);
+/** Memory a payload may be written into (reused: the encoder writes every byte). */
+export interface PayloadMemory {
+  take(n: number): Uint8Array;
+}
+
+/** A payload's memory: from the caller's blocks (reused, framing.ts's ByteBlocks, replicate/buffers.ts's RecordArena) or of its own. */
+const bytes = (n: number, blocks: PayloadMemory | undefined): Uint8Array => blocks?.take(n) ?? new Uint8Array(n);
 
 export const KIND = { WAL_HEADER: 0x01, FRAMES: 0x02, BASE_PAGES: 0x03, BASE_END: 0x04, COMMIT_META: 0x05, PAGE_DELTA: 0x06, BASE_META: 0x07 } as const;
 
@@ -93,7 +98,7 @@ export function encodeBaseMetaRecord(seq: bigint, timeMs: bigint): Uint8Array {
 }
 
 /** FRAMES payload from frame buffers (each 24 + pageSize bytes). */
-export function encodeFramesRecord(frames: readonly Uint8Array[], blocks?: ByteBlocks): Uint8Array {
+export function encodeFramesRecord(frames: readonly Uint8Array[], blocks?: PayloadMemory): Uint8Array {
   let n = 1;
   for (const f of frames) n += f.length;
   const out = bytes(n, blocks);
@@ -121,7 +126,7 @@ export const BASE_PAGES_HEADER = 9;
  * reads the pages into it (no page of its own each): zeroed, or in `memory`'s (reused: the
  * caller writes every page).
  */
-export function basePagesRecord(firstPgno: number, count: number, pageSize: number, memory?: { take(n: number): Uint8Array }): Uint8Array {
+export function basePagesRecord(firstPgno: number, count: number, pageSize: number, memory?: PayloadMemory): Uint8Array {
   const n = BASE_PAGES_HEADER + pageSize * count;
   const out = memory?.take(n) ?? new Uint8Array(n);
   const dv = new DataView(out.buffer, out.byteOffset, BASE_PAGES_HEADER);
@@ -139,7 +144,7 @@ export function encodeBaseEndRecord(dbSize: number, hash: Uint8Array): Uint8Arra
   return out;
 }
 
-export function encodeCommitMetaRecord(seq: bigint, timeMs: bigint, hash: Uint8Array, blocks?: ByteBlocks): Uint8Array {
+export function encodeCommitMetaRecord(seq: bigint, timeMs: bigint, hash: Uint8Array, blocks?: PayloadMemory): Uint8Array {
   const out = bytes(33, blocks);
   const dv = new DataView(out.buffer, out.byteOffset, 33);
   out[0] = KIND.COMMIT_META;
@@ -147,6 +152,21 @@ export function encodeCommitMetaRecord(seq: bigint, timeMs: bigint, hash: Uint8A
   dv.setBigUint64(9, timeMs);
   out.set(hash.subarray(0, 16), 17);
   return out;
+}
+
+/**
+ * A COMMIT_META payload's commit sequence, and its unix ms, read in place (decodeRecord's
+ * length check, no record object or DataView: the replication reads them for every commit).
+ */
+export function commitMetaSeq(p: Uint8Array): bigint {
+  if (p.length !== 33 || p[0] !== KIND.COMMIT_META) bad('Truncated', 'COMMIT_META must be 33 bytes');
+  const hi = be32(p, 1);
+  const lo = be32(p, 5);
+  return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+export function commitMetaTimeMs(p: Uint8Array): number {
+  return be32(p, 9) * 2 ** 32 + be32(p, 13);
 }
 
 export function decodeRecord(p: Uint8Array): ExportRecord {

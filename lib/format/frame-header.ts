@@ -13,6 +13,11 @@
 
 export const FRAME_HEADER_SIZE = 24;
 
+/** The big-endian u32 at `at` (the caller has checked the bounds): a header field read without a DataView (an allocation each). */
+export function be32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) >>> 0) + (b[at + 1]! << 16) + (b[at + 2]! << 8) + b[at + 3]!;
+}
+
 export interface FrameHeader {
   pgno: number;
   commitSize: number;

@@ -31,6 +31,7 @@
  * depth is capped at MAX_DEPTH, chains at N pages, findings at maxFindings.
  */
 import { lockBytePage } from '../format/db-header';
+import { be32 } from '../format/frame-header';
 import { checkPageTrailer, PAGE_TRAILER_RESERVED } from '../wal/page-trailer';
 import { type ColumnOrder, indexKeyOrder } from './key-order';
 import { compareRecordKeys, decodeRecord, decodeText, type Key, type RecordKey, serialTypeBytes, type Value, VarintReader } from './record';
@@ -121,11 +122,6 @@ interface Cell {
 }
 
 class StopChecking extends Error {}
-
-/** A big-endian u32 of SQLite's page formats (the caller has checked the bounds). */
-function be32(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) >>> 0) + (b[at + 1]! << 16) + (b[at + 2]! << 8) + b[at + 3]!;
-}
 
 export function checkDatabase(src: PageSource, options: CheckOptions): Finding[] {
   const c = new Checker(src, options);

@@ -271,10 +271,12 @@ export function framedSize(payloads: readonly Uint8Array[], magic = true): numbe
   return n;
 }
 
+const MAGIC = StreamMagic.V1.bytes();
+
 /** frameMessage into `out` (at least framedSize bytes long; memory of the caller's, reused): its first framedSize bytes. */
 export function frameInto(out: Uint8Array, payloads: readonly Uint8Array[], magic = true): Uint8Array {
   const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  if (magic) out.set(StreamMagic.V1.bytes(), 0);
+  if (magic) out.set(MAGIC, 0);
   let at = magic ? 8 : 0;
   for (const p of payloads) {
     dv.setUint32(at, 0);

@@ -39,7 +39,8 @@ import { Worker } from 'node:worker_threads';
 
 import { walnutError, WalnutError, type WalnutErrorCode } from '../errors';
 import type { ExportOptions } from '../export/exporter';
-import { WalStreamReader, type WalRecordSink } from '../export/framing';
+import { checkRecordLength, StreamMagic, type WalRecordSink } from '../export/framing';
+import { be32 } from '../format/frame-header';
 import type { ExportHandle } from '../export/stream';
 import { BufferPool } from './buffers';
 import { frameInto, framedSize, MAX_TIMER_MS } from './nats';
@@ -92,7 +93,23 @@ export function packRecords(pool: BufferPool, payloads: readonly Uint8Array[]): 
   return frameInto(pool.take(framedSize(payloads)), payloads);
 }
 
-export const unpackRecords = (packed: Uint8Array): Uint8Array[] => [...WalStreamReader.fromBuffer(packed)];
+/**
+ * The records packRecords packed, as views of `packed`: the framing read in place (the
+ * stream reader's parser made a DataView, a BigInt and an iterator result per record, and the
+ * worker unpacks every commit's records). Lengths are checked as the reader checks them.
+ */
+export function unpackRecords(packed: Uint8Array): Uint8Array[] {
+  if (StreamMagic.recognize(packed.subarray(0, 8)) === null) throw walnutError('WALNUT_INVALID_FRAMING', 'HeaderMissing: the hand-over buffer does not start with ARKHEXP1', { reason: 'HeaderMissing' });
+  const records: Uint8Array[] = [];
+  for (let at = 8; at < packed.length; ) {
+    const length = packed.length - at >= 8 && be32(packed, at) === 0 ? be32(packed, at + 4) : -1;
+    if (length < 0 || length > packed.length - at - 8) throw walnutError('WALNUT_INVALID_FRAMING', 'Truncated: a record runs past the hand-over buffer', { reason: 'Truncated' });
+    checkRecordLength(length);
+    records.push(packed.subarray(at + 8, at + 8 + length));
+    at += 8 + length;
+  }
+  return records;
+}
 
 export function sendError(e: unknown): SentError {
   if (e instanceof WalnutError) return { code: e.code, message: e.message, reason: e.reason, path: e.path, errno: e.errno };

@@ -934,6 +934,45 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await replica.close();
     await store.close();
   }, 90_000);
+  it('a later base image goes out in parts of at most 256 KiB (a log message sent behind a part is stored after it: behind 900 KiB parts it waited 5x longer), the session\'s first base in parts up to maxMessageBytes; a replica created from the later base equals the primary', async () => {
+    const file = newPrimary();
+    const store = await open(file);
+    await store.commit(Array.from({ length: 700 }, (_, k) => ({ pgno: 3 + k, data: noise(k) }))); // ~2.8 MiB
+    await store.checkpoint('passive'); // in the session's first base, not its log
+    const server = await startNatsServer();
+    started.push(server);
+    const r = store.replicateTo({ servers: server.url, stream: 'smallparts', baseEveryMs: 300 });
+    await r.ready;
+    let i = 0;
+    while (r.metrics().bases < 2) await store.commit([{ pgno: 3 + (i % 20), data: noise(1000 + i++) }]);
+    await r.stop();
+    const { connect } = await import('@nats-io/transport-node');
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    const last = (await jsm.streams.info('smallparts')).state.last_seq;
+    const parts = new Map<string, number[]>(); // base seq -> part sizes
+    for (let q = 1; q <= last; q++) {
+      const msg = await jsm.streams.getMessage('smallparts', { seq: q });
+      if (msg.subject !== 'walnut.smallparts.base') continue;
+      const key = msg.header.get('Walnut-Base-Seq');
+      parts.set(key, [...(parts.get(key) ?? []), msg.data.length]);
+    }
+    await nc.close();
+    const [first, ...later] = [...parts.values()];
+    expect(later.length).toBeGreaterThan(0);
+    expect(Math.max(...first!)).toBeGreaterThan(256 << 10);
+    for (const sizes of later) {
+      expect(Math.max(...sizes), JSON.stringify(sizes)).toBeLessThanOrEqual(256 << 10);
+      expect(sizes.length).toBeGreaterThanOrEqual(11); // 2.8 MiB
+    }
+    const replica = await openReplica(path.join(dir, 'smallparts-replica.db'), { servers: server.url, stream: 'smallparts' });
+    const m = r.metrics();
+    await replica.waitFor(m.publishedSeq, m.session);
+    expect(await pages(replica.store)).toEqual(await pages(store));
+    await replica.close();
+    await store.close();
+  }, 60_000);
   it('close() while a later base image is being read is no error, on the store\'s loop and on a worker thread (it was an \'error\' WALNUT_CLOSED "the snapshot was released" on a clean close; the worker now gives its loop turns during the read too)', async () => {
     const server = await startNatsServer();
     started.push(server);
@@ -942,7 +981,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
       const thread = attempt % 2 === 1;
       const store = await open(newPrimary());
       await store.commit(Array.from({ length: 2000 }, (_, k) => ({ pgno: 3 + k, data: noise(k % 7) })));
-      // 64 KiB messages: the base is read 8 pages at a time, the loop given a turn between
+      // 64 KiB messages: the base is read 7 pages at a time, the loop given a turn between
       const r = store.replicateTo({ servers: server.url, stream: `closebase${attempt}`, thread, baseEveryMs: 1, maxMessageBytes: 64 << 10 });
       r.on('error', (e: WalnutError) => errors.push(`${e.code}: ${e.message}`));
       await r.ready;
