@@ -46,5 +46,5 @@ describe('replication stop() while connecting', () => {
         await store.close();
       }
     }
-  }, 20_000);
+  });
 });

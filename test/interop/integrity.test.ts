@@ -230,7 +230,7 @@ describe('damage differential against PRAGMA integrity_check', () => {
     // the damage is real: SQLite flags most cases and walnut catches every one outside UNCOVERED
     expect(stats.sqliteFlagged).toBeGreaterThan(600);
     expect(stats.both + stats.uncovered).toBe(stats.sqliteFlagged);
-  }, 300_000);
+  });
 });
 
 describe('schema damage (level 5) and bad input: findings, never a crash or a hang', () => {

@@ -201,5 +201,5 @@ describe('a restore that died (SIGKILL) mid-way', () => {
     }
     await restore(stream, target, { force: true });
     expect(temporaries()).toEqual([]);
-  }, 60_000);
+  });
 });
