@@ -2,7 +2,8 @@
 // One timeout for every test and hook, 5 minutes: a hang detector, not a speed check. Tests'
 // own 20-240 s timeouts failed them on a loaded machine (2 cores at load 12-19 ran the suite 8x
 // slower than quiet, tests of a few seconds ran into 60 s), so no test sets a shorter one; only
-// those that take minutes even when quiet set a longer one (npm pack + install, which compiles).
+// those that took over half of it loaded set a longer one (npm pack + install, which compiles;
+// the crash trials, the export fuzz, the integrity differential).
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
