@@ -1,12 +1,17 @@
 // vitest: forks pool (native addons load reliably in child processes), one file per fork.
+// One timeout for every test and hook, 5 minutes: a hang detector, not a speed check. Tests'
+// own 20-240 s timeouts failed them on a loaded machine (2 cores at load 12-19 ran the suite 8x
+// slower than quiet, tests of a few seconds ran into 60 s), so no test sets a shorter one; only
+// those that took over half of it loaded set a longer one (npm pack + install, which compiles;
+// the crash trials, the export fuzz, the integrity differential).
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     pool: 'forks',
     include: ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
   },
 });

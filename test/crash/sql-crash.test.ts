@@ -60,5 +60,5 @@ describe('walnut/sql SIGKILL crash trials', () => {
       if (counter !== halves.size) problems.push(`trial ${i}: counter ${counter} for ${halves.size} transactions present`);
     }
     expect(problems).toEqual([]);
-  }, 120_000);
+  });
 });

@@ -1,4 +1,4 @@
-// Crash trials: run the child, kill it with SIGKILL at a random moment, reopen, and check that
+// Crash trials: run the child, kill it with SIGKILL at a random moment once it commits, reopen, and check that
 // every acknowledged commit is there with its exact contents, every transaction is
 // all-or-nothing, and the database takes new commits. Shared by the vitest suite and `npm run test:crash -- --trials N`.
 'use strict';
@@ -6,22 +6,23 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { open } = require('../../dist/index.js');
-const { readLines } = require('../helpers/child-lines.js');
+const { killAfterFirstAck, readLines } = require('../helpers/child-lines.js');
 
+/** Runs the child, kills it `killAfterMs` after its first acknowledged commit; resolves with the last commit acknowledged per loop. */
 function runChild(db, synchronous, committers, killAfterMs, fec) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(__dirname, 'crash-child.js'), db, synchronous, String(committers), fec ? 'fec' : ''], { stdio: ['ignore', 'pipe', 'pipe'] });
     const acked = new Map();
-    let timer = null;
+    const kill = killAfterFirstAck(child, killAfterMs);
     const ended = readLines(child, (line) => {
-      if (line === 'ready') timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-      else if (line.startsWith('ack ')) {
+      kill.line(line);
+      if (line.startsWith('ack ')) {
         const [, w, k] = line.split(' ');
         acked.set(Number(w), Number(k));
       } else if (line.startsWith('error')) reject(new Error(`child: ${line}`));
     });
     void ended.then(({ code, signal, stderr }) => {
-      if (timer) clearTimeout(timer);
+      kill.cancel();
       if (signal !== 'SIGKILL') reject(new Error(`child exited ${code} ${signal}: ${stderr}`));
       else resolve(acked);
     });
@@ -76,6 +77,7 @@ async function trial({ dir, index, rand }) {
   for (const suffix of ['', '-wal', '-shm', '-wal-fec']) fs.rmSync(db + suffix, { force: true });
   let ackCount = 0;
   for (const k of acked.values()) ackCount += k;
+  if (ackCount === 0) problems.push('killed before any acknowledged commit: nothing was checked');
   return { acked: ackCount, problems, synchronous, committers };
 }
 

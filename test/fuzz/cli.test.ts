@@ -51,5 +51,5 @@ describe('walnut CLI argument fuzz', () => {
       out.mockRestore();
       err.mockRestore();
     }
-  }, 120_000);
+  });
 });

@@ -1,6 +1,7 @@
 // Real nats-server processes for the replication tests: one JetStream server, or a 3-node
-// cluster (routes between them, JetStream in each), on 127.0.0.1 ports chosen free, storage in
-// a temporary directory. Installed by scripts/install-nats.sh (Debian's nats-server 2.9);
+// cluster (routes between them, JetStream in each), on 127.0.0.1 ports chosen free (started
+// again on new ones if a port was taken before the server bound it), ready when the server says
+// so on its stderr, storage in a temporary directory. Installed by scripts/install-nats.sh (Debian's nats-server 2.9);
 // when it is absent, NATS_SKIP says why and the tests skip with that message.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -34,23 +35,29 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Resolves once something accepts TCP connections on the port (or rejects after `ms`). */
-async function waitForPort(port: number, child: ChildProcess, ms: number, log: () => string): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}: ${log()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1');
-      c.once('connect', () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nats-server did not listen on ${port} within ${ms} ms: ${log()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+/**
+ * Resolves once the server says on its own stderr that it is ready (it listens then), rejects
+ * once it exits (e.g. its port was taken meanwhile) or after `ms`. Not a TCP probe of the port:
+ * another process that took the port between freePort() and the server's bind (the other test
+ * fork's servers and clients use the same ephemeral range) would have passed for it.
+ */
+function untilReady(child: ChildProcess, ms: number, log: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`nats-server was not ready within ${ms} ms: ${log()}`)), ms);
+    const onData = (): void => {
+      if (log().includes('Server is ready')) done(null);
+    };
+    const onExit = (code: number | null): void => done(new Error(`nats-server exited with ${code}: ${log()}`));
+    function done(e: Error | null): void {
+      clearTimeout(timer);
+      child.stderr!.off('data', onData);
+      child.off('exit', onExit);
+      if (e === null) resolve();
+      else reject(e);
+    }
+    child.stderr!.on('data', onData);
+    child.once('exit', onExit);
+  });
 }
 
 /** One nats-server process; stop() and start() again keep its ports and storage. */
@@ -74,7 +81,7 @@ export class NatsNode {
       this.#log = (this.#log + d.toString()).slice(-4000);
     });
     this.#child = child;
-    await waitForPort(this.port, child, 15_000, () => this.#log);
+    await untilReady(child, 60_000, () => this.#log);
   }
 
   /** SIGKILL (a crash) by default, SIGTERM for a clean stop; resolves once the process is gone. */
@@ -93,22 +100,45 @@ export class NatsNode {
   }
 }
 
+/**
+ * `start()` again on new ports when a port freePort() gave was taken before the server bound it
+ * (the server exits: 'address already in use'); other failures are thrown at once.
+ */
+async function onFreePorts<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt === 5 || !/address already in use/.test(String(e))) throw e;
+    }
+  }
+}
+
 /** A single JetStream server on a free loopback port. */
-export async function startNatsServer(): Promise<NatsNode> {
-  const node = new NatsNode(await freePort(), [], tmpDir('walnut-nats-'));
-  await node.start();
-  return node;
+export function startNatsServer(): Promise<NatsNode> {
+  return onFreePorts(async () => {
+    const node = new NatsNode(await freePort(), [], tmpDir('walnut-nats-'));
+    await node.start();
+    return node;
+  });
 }
 
 /** Three JetStream servers routed into one cluster (stream replicas R=3 possible once all joined). */
-export async function startNatsCluster(): Promise<NatsNode[]> {
-  const ports = await Promise.all([0, 1, 2].map(async () => ({ client: await freePort(), route: await freePort() })));
-  const routes = ports.map((p) => `nats-route://127.0.0.1:${p.route}`).join(',');
-  const nodes = ports.map((p, i) =>
-    new NatsNode(p.client, ['-n', `n${i}`, '--cluster_name', 'walnut', '--cluster', `nats://127.0.0.1:${p.route}`, '--routes', routes], tmpDir(`walnut-nats-n${i}-`)),
-  );
-  await Promise.all(nodes.map((n) => n.start()));
-  return nodes;
+export function startNatsCluster(): Promise<NatsNode[]> {
+  return onFreePorts(async () => {
+    const ports = await Promise.all([0, 1, 2].map(async () => ({ client: await freePort(), route: await freePort() })));
+    const routes = ports.map((p) => `nats-route://127.0.0.1:${p.route}`).join(',');
+    const nodes = ports.map((p, i) =>
+      new NatsNode(p.client, ['-n', `n${i}`, '--cluster_name', 'walnut', '--cluster', `nats://127.0.0.1:${p.route}`, '--routes', routes], tmpDir(`walnut-nats-n${i}-`)),
+    );
+    const started = await Promise.allSettled(nodes.map((n) => n.start()));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      await stopNats(nodes);
+      throw failed.reason;
+    }
+    return nodes;
+  });
 }
 
 /** Stops every node (SIGKILL). */

@@ -67,7 +67,7 @@ describe.skipIf(NATS_SKIP !== null)('later base images under SQLite growing and 
         const out = path.join(dir, `${stream}-restored.db`);
         await restoreFromNats(out, { servers: server.url, stream });
         expect(Buffer.compare(fs.readFileSync(out), primary)).toBe(0);
-      }, 60_000);
+      });
     }
   }
 });

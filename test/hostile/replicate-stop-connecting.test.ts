@@ -3,7 +3,10 @@
 // client's 2 s timeout, and a refused port puts the publisher in backoff (up to 2 s). stop()
 // waited for the attempt or the backoff in progress, overrunning stopTimeoutMs by up to ~4 s
 // (close() of such a store too). Now the attempt and the backoff end at stop()'s deadline.
-// Bound asserted loosely (half the connect timeout, with stopTimeoutMs 0); before: ~2 s.
+// Asserted: the attempt in progress ended because stop() gave up on it ("given up: the caller
+// stopped retrying"), not by its own timeout; stop()'s time is printed, not asserted (it was
+// asserted below 1 s, half the connect timeout: on a worker thread it took 243-756 ms at load 17,
+// ending the worker included; before the fix ~2 s).
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -39,12 +42,12 @@ describe('replication stop() while connecting', () => {
         await accepted; // an attempt is in flight: it would wait 2 s for the server's INFO
         const t0 = performance.now();
         await r.stop();
-        const took = performance.now() - t0;
-        expect(took, `thread ${thread}`).toBeLessThan(1000);
-        await expectRejectsWalnut(r.ready, 'WALNUT_CLOSED');
+        console.log(`stop() while connecting, thread ${thread}: ${(performance.now() - t0).toFixed(0)} ms`);
+        const e = await expectRejectsWalnut(r.ready, 'WALNUT_CLOSED');
+        expect(e.message, `thread ${thread}`).toContain('given up: the caller stopped retrying'); // not the attempt's own timeout
       } finally {
         await store.close();
       }
     }
-  }, 20_000);
+  });
 });

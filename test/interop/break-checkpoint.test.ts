@@ -71,5 +71,5 @@ describe('checkpoints beside committing transactions of the same store', () => {
     expect(last).toEqual(new Array(committers).fill(rounds - 1));
     snap.release();
     await again.close();
-  }, 60_000);
+  });
 });

@@ -136,7 +136,7 @@ describe('commits while the auto-checkpoint copies', () => {
     expect(await peer.pragma('integrity_check')).toBe('ok');
     await peer.close();
     await store.close();
-  }, 60_000);
+  });
 });
 
 describe('sqlite3 processes writing beside the committers', () => {
@@ -160,7 +160,7 @@ describe('sqlite3 processes writing beside the committers', () => {
     expect(await check.get('SELECT count(*) AS n FROM t')).toEqual({ n: Number(one!.trim()) + Number(two!.trim().split('\n')[0]) });
     expect(await check.pragma('integrity_check')).toBe('ok');
     await check.close();
-  }, 60_000);
+  });
 });
 
 describe('close() racing a running auto-checkpoint', () => {
@@ -185,7 +185,7 @@ describe('close() racing a running auto-checkpoint', () => {
         expect(await check.pragma('integrity_check')).toBe('ok');
         await check.close();
       }
-    }, 60_000);
+    });
   }
 });
 
@@ -230,5 +230,5 @@ describe('a WAL that a reader let grow past 16,000 frames', () => {
     expect(await peer.pragma('integrity_check')).toBe('ok');
     await peer.close();
     await store.close();
-  }, 60_000);
+  });
 });

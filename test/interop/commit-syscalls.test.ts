@@ -50,7 +50,7 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     const t = traceCommits({ autoCheckpoint: false }, 16, 12);
     expect(named(t, /fdatasync\(/)).toBeGreaterThanOrEqual(t.batches); // the commits were traced
     expect(named(t, /^\d+\s+(?:<\.\.\. )?\w*stat\w*[( ]/)).toBe(0);
-  }, 60_000);
+  });
 
   it('takes WRITE once for a run of back-to-back batches, not once per batch', () => {
     const t = traceCommits({ autoCheckpoint: false }, 32, 12);
@@ -61,7 +61,7 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     expect(writeLocks).toBeGreaterThanOrEqual(1);
     // a run spans at least two batches while the queue stays full (group-committer.ts)
     expect(writeLocks).toBeLessThanOrEqual(Math.ceil(t.batches / 2));
-  }, 60_000);
+  });
 
   it('checks the -shm size (lseek) once per WRITE run, not per batch: a lone committer none per commit', () => {
     // -y prints each descriptor's path: lseek(20</tmp/.../s3.db-shm>, 0, SEEK_END)
@@ -75,7 +75,7 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     const many = traceCommits({ autoCheckpoint: false }, 32, 12);
     expect(many.batches).toBeGreaterThanOrEqual(4);
     expect(shmSeeks(many)).toBeLessThanOrEqual(runs(many));
-  }, 60_000);
+  });
 
   it('an append after this connection\'s own commit reads nothing of the WAL (no pread; one lseek for its size): a lone committer and 32 concurrent ones', () => {
     // the WAL's own descriptors (-y prints the path): the commit's and the background lane's
@@ -101,7 +101,7 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     const many = traceCommits({ autoCheckpoint: false }, 32, 8);
     expect(named(many, /fdatasync\(/)).toBe(many.batches);
     expect(onMain(many, 'fdatasync')).toBe(0);
-  }, 60_000);
+  });
 
   it('with zeroAhead, a WAL past 8 MiB gets zeros written, written back and synced ahead by another thread than the commits\' (the background lane)', () => {
     // 5,120 one-page commits, 20.6 MiB of frames: zeroings start at 8, ~12 and ~16 MiB, so at
@@ -127,5 +127,5 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     const fd = (l: string): number => Number(/\((\d+)</.exec(l)![1]);
     const commitFds = new Set(onWal(/pwritev\(\d+<[^>]*-wal>, \[\{iov_base=.*iov_len=24\}/).map(fd));
     for (const l of [...zeroWrites, ...writeBacks]) expect(commitFds.has(fd(l))).toBe(false);
-  }, 60_000);
+  });
 });

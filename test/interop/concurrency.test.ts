@@ -75,7 +75,7 @@ describe('concurrent writers', () => {
     expect(snap.mxFrame).toBe(240 * 3);
     snap.release();
     await index.close();
-  }, 120_000);
+  });
 });
 
 describe('a process killed with SIGKILL does not block the others', () => {

@@ -127,7 +127,7 @@ describe('base image read natively', () => {
       expect(r).toMatchObject({ dbPages: dbSize, stoppedBy: null });
       expect(rowsOf(target)).toEqual(rowsOf(db));
       expect(fs.readFileSync(target).equals(image)).toBe(true);
-    }, 60_000);
+    });
   }
 
   it('a 1-page database (page 1 in the file, then in the WAL)', async () => {
@@ -212,7 +212,7 @@ describe('base image read natively', () => {
     const base = baseOf(framedStream(payloads));
     expect(base.dbSize).toBe(image.length / 4096);
     expect(base.pages.equals(image)).toBe(true);
-  }, 60_000);
+  });
 });
 
 describe('native export functions refuse bad arguments with a WalnutError', () => {

@@ -15,6 +15,7 @@ import { SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
+import { until } from '../helpers/until';
 
 const dir = tmpDir();
 let n = 0;
@@ -108,7 +109,7 @@ describe('export while writers run, then restore', () => {
     const chunks: Buffer[] = [];
     stream.on('data', (c) => chunks.push(c));
     const sq = new SqlitePeer(src);
-    await new Promise((r) => setTimeout(r, 50)); // the base image is out
+    await until(() => recordKinds(chunks).includes('baseEnd')); // the base image is out (waited for: a 50 ms sleep is not always enough on a loaded machine)
     const counts: number[] = [];
     for (let i = 0; i < 10; i++) {
       await sq.exec(`INSERT INTO t(v) VALUES ('pit ${i}')`);
@@ -116,7 +117,7 @@ describe('export while writers run, then restore', () => {
       await new Promise((r) => setTimeout(r, 15)); // most commits exported on a poll of their own
     }
     await sq.close();
-    await new Promise((r) => setTimeout(r, 30));
+    await until(() => recordKinds(chunks).filter((k) => k === 'commitMeta').length === 10); // every commit exported (waited for, not slept for)
     stream.destroy();
     await new Promise((r) => setTimeout(r, 30));
     const bytes = Buffer.concat(chunks);
@@ -141,6 +142,17 @@ describe('export while writers run, then restore', () => {
     await expect(restore(bytes, byTime, { until: 1 })).rejects.toMatchObject({ code: 'WALNUT_INVALID_ARGUMENT', reason: 'exists' });
   });
 });
+
+/** The kinds of the whole records among `chunks` so far (a record still arriving ends the list). */
+function recordKinds(chunks: Buffer[]): string[] {
+  const kinds: string[] = [];
+  try {
+    for (const payload of WalStreamReader.fromBuffer(Buffer.concat(chunks))) kinds.push(decodeRecord(payload).kind);
+  } catch {
+    // the last record is not all there yet
+  }
+  return kinds;
+}
 
 /** A follow-mode export to a file while SQLite commits `inserts` rows, one per poll. */
 async function exportWhileSqliteWrites(name: string, inserts: number) {

@@ -281,5 +281,5 @@ describe("follow-mode export beside this store's own committers", () => {
     await store.close();
     expect(exported, `the export saw ${exported} of ${commits} commits while they went on`).toBeGreaterThanOrEqual(15_000);
     expect(stats.commits).toBe(commits);
-  }, 90_000);
+  });
 });

@@ -7,7 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 import { restore } from '../../lib/export/restore';
 import { createExportStream } from '../../lib/export/stream';
@@ -48,11 +48,14 @@ function listing(): string[] {
 const src = sqliteDb('src.db', 'restored', 20);
 const ark = path.join(dir, 'src.ark');
 let bytes: Buffer;
+// every test uses the stream (made here, not by whichever test runs first: they may run in any order)
+beforeAll(async () => {
+  bytes = await exportBytes(src);
+  fs.writeFileSync(ark, bytes);
+});
 
 describe('restore inputs a caller can get wrong', () => {
   it('a missing stream file, a directory as the stream: WALNUT_CANTOPEN naming it, nothing created', async () => {
-    bytes = await exportBytes(src);
-    fs.writeFileSync(ark, bytes);
     const before = listing();
     const missing = path.join(dir, 'missing.ark');
     await expectRejectsWalnut(restore(fs.createReadStream(missing), path.join(dir, 'a.db')), 'WALNUT_CANTOPEN', { path: missing, reason: 'source' });
@@ -201,5 +204,5 @@ describe('a restore that died (SIGKILL) mid-way', () => {
     }
     await restore(stream, target, { force: true });
     expect(temporaries()).toEqual([]);
-  }, 60_000);
+  });
 });

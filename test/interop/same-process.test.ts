@@ -328,5 +328,5 @@ con.close()
     const ids = new Set(tIds!.split(',').map(Number));
     expect(sqliteAcked.filter((id) => !ids.has(id))).toEqual([]);
     expect(pNs!.split(',').map(Number)).toEqual(pythonAcked);
-  }, 60_000);
+  });
 });

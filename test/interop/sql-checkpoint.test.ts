@@ -125,7 +125,7 @@ describe('walnut/sql beside another process\'s FULL, RESTART and TRUNCATE checkp
         await db.close();
       }
       expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t')).toMatch(/^ok\n\d+$/);
-    }, 180_000);
+    });
   }
 
   test('a WAL of 16,000+ frames (4+ -shm segments), a python3 writer and 16 walnut/sql callers: python3 RESTART and TRUNCATE checkpoints complete, every acknowledged row of both is there', async () => {
@@ -153,7 +153,7 @@ describe('walnut/sql beside another process\'s FULL, RESTART and TRUNCATE checkp
       await db.close();
     }
     expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
-  }, 180_000);
+  });
 
   test('close() while a commit waits for a python3 RESTART checkpoint that holds WRITE (and waits for a sqlite3 reader): the checkpoint completes, the commit is acknowledged and present, close() resolves', async () => {
     const file = path.join(tmpDir(), 'ckpt-close.db');
@@ -179,7 +179,7 @@ describe('walnut/sql beside another process\'s FULL, RESTART and TRUNCATE checkp
       await db.close();
     }
     expect(cli(file, 'PRAGMA integrity_check; SELECT count(*) FROM t WHERE w = 7; SELECT count(*) FROM t')).toBe('ok\n1\n22');
-  }, 60_000);
+  });
 });
 
 describe('the store\'s conditional commits beside another process\'s RESTART checkpoint', () => {
@@ -215,7 +215,7 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       await reader.close();
       await store.close();
     }
-  }, 60_000);
+  });
 
   test('a Transaction whose commit waits for WRITE held by such a checkpoint fails at once (WALNUT_BUSY, CheckpointWaits) and lets its snapshot go: the checkpoint completes', async () => {
     const file = path.join(tmpDir(), 'ckpt-tx.db');
@@ -238,7 +238,7 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
     } finally {
       await store.close();
     }
-  }, 60_000);
+  });
 
   test('a Transaction whose commit is queued behind a batch that waits for WRITE held by such a checkpoint (it waits for the transaction\'s read mark) fails at once too: the checkpoint completes, the batch is written', async () => {
     const file = path.join(tmpDir(), 'ckpt-tx-queued.db');
@@ -262,7 +262,7 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
     } finally {
       await store.close();
     }
-  }, 60_000);
+  });
 
   test('a Transaction failed CheckpointWaits, the chain resumed: the batch it left empty neither waits on for WRITE nor breaks the chain again when that checkpoint outlasts the busy timeout (nobody was told that failure)', async () => {
     const file = path.join(tmpDir(), 'ckpt-tx-empty.db');
@@ -294,5 +294,5 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       await reader.close();
       await store.close();
     }
-  }, 60_000);
+  });
 });

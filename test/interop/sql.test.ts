@@ -367,7 +367,7 @@ describe('walnut/sql', () => {
       await db.close();
     }
     expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
-  }, 120_000);
+  });
 
   test('bad input: WalnutError with SQLite\'s code, parameters checked, transactions scoped', async () => {
     const file = path.join(tmpDir(), 'bad.db');

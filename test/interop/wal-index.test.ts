@@ -73,6 +73,6 @@ describe('recovery builds the same -shm bytes as SQLite', () => {
       } finally {
         await index.close();
       }
-    }, 120_000);
+    });
   }
 });

@@ -197,5 +197,5 @@ describe('WAL zero-ahead', () => {
     const index = await WalIndex.open(db);
     expect(index.liveHeader()!.mxFrame).toBe(sqlite.frames);
     await index.close();
-  }, 60_000);
+  });
 });

@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/index';
 import { SharedLane } from '../../lib/commit/lane';
-import { readLines } from '../helpers/child-lines';
+import { killAfterFirstAck, readLines } from '../helpers/child-lines';
 import { HELPERS, runNode, sqliteWriters } from '../helpers/children';
 import { growWal, segmentEnd, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
 import { Database } from '../helpers/sqlite';
@@ -385,7 +385,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
       expect(SharedLane.count()).toBe(0);
       expect(await stamps(file, slots.slice(0, n * 4))).toEqual(Array(n * 4).fill(commits));
       expect(sqliteIntegrity(file)).toEqual(['ok']);
-    }, 60_000);
+    });
 
     it(`${n} workers: conflicting transactions across workers, exactly one wins each round`, async () => {
       const dir = tmpDir('walnut-lanes-');
@@ -401,7 +401,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
       }
       expect(SharedLane.count()).toBe(0);
       expect(sqliteIntegrity(file)).toEqual(['ok']);
-    }, 60_000);
+    });
   }
 
   /** One run of lane-terminate-child.js (8 members terminated mid-commit) serves the next two tests. */
@@ -418,7 +418,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^done \{.*\}\n$/);
     expect(sqliteIntegrity(file)).toEqual(['ok']);
-  }, 60_000);
+  });
 
   it('the lane counts every commit its leader wrote: a terminated member\'s commits written after it left are in lane.commits and lane.batches (they were dropped: fewer than the committer wrote)', async () => {
     const { r } = await terminatingMembers();
@@ -426,7 +426,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     const done = JSON.parse(r.stdout.slice('done '.length)) as { commits: number; written: number; batches: number; lane: { commits: number; batches: number } };
     expect(done.written).toBeGreaterThan(done.commits); // members' commits were written too
     expect({ commits: done.lane.commits, batches: done.lane.batches }).toEqual({ commits: done.written, batches: done.batches });
-  }, 60_000);
+  });
 
   it('worker.terminate() of the leader and of a follower during commits: the others go on, no lane leaks', async () => {
     const dir = tmpDir('walnut-lanes-');
@@ -462,7 +462,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
       }
     }
     expect(sqliteIntegrity(file)).toEqual(['ok']);
-  }, 90_000);
+  });
 
   it('two processes x 4 workers on one database: integrity ok, no commit lost', async () => {
     const dir = tmpDir('walnut-lanes-');
@@ -486,7 +486,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     const used = perProcess.flat(2);
     expect(await stamps(file, used)).toEqual(Array(used.length).fill(commits));
     expect(sqliteIntegrity(file)).toEqual(['ok']);
-  }, 90_000);
+  });
 
   it('a WAL past 16,000 frames (5 -shm segments) while python3 writes from another process: 4 workers commit through one lane, 4 more run conflicting transactions; integrity ok, every acknowledged commit present, one winner per round, the writer\'s rows all there', async () => {
     const dir = tmpDir('walnut-lanes-');
@@ -543,7 +543,7 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     check.close();
     expect(pythonCommits).toBeGreaterThan(0);
     expect(sqliteIntegrity(file)).toEqual(['ok']);
-  }, 60_000);
+  });
 
   it('SIGKILL crash trials with 4 workers: every acknowledged commit is present', async () => {
     const dir = tmpDir('walnut-lanes-');
@@ -555,15 +555,22 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
       const acks = new Map<string, number>();
       await new Promise<void>((resolve, reject) => {
         const child = spawn(process.execPath, [path.join(HELPERS, 'lane-child.js'), file, JSON.stringify(slotsOf), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const kill = killAfterFirstAck(child, 30 + rand(250));
         const ended = readLines(child, (line) => {
-          if (line === 'ready') setTimeout(() => child.kill('SIGKILL'), 30 + rand(250));
-          else if (line.startsWith('ack ')) {
+          kill.line(line);
+          if (line.startsWith('ack ')) {
             const [, w, s, k] = line.split(' ');
             acks.set(`${w}/${s}`, Number(k));
           } else if (line.startsWith('error')) reject(new Error(line));
         });
-        void ended.then(({ signal }) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited without SIGKILL (${signal})`))));
+        void ended.then(({ signal }) => {
+          kill.cancel();
+          if (signal === 'SIGKILL') resolve();
+          else reject(new Error(`child exited without SIGKILL (${signal})`));
+        });
       });
+      // the kill came only after a first acknowledgement (killAfterFirstAck), on any machine
+      expect(acks.size, `trial ${trial}: commits acknowledged before the kill`).toBeGreaterThan(0);
       const found = await stamps(file, slotsOf.flat());
       for (let w = 0; w < 4; w++) {
         for (let s = 0; s < 4; s++) {
@@ -579,6 +586,6 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
       }
       expect(sqliteIntegrity(file)).toEqual(['ok']);
     }
-    expect(acked).toBeGreaterThan(50); // the trials really committed before dying
-  }, 120_000);
+    console.log(`lane crash trials: 4 trials, ${acked} acknowledged commits checked`); // (how many is the machine's speed)
+  });
 });

@@ -47,12 +47,12 @@ async function endTogether<T>(run: (script: string, args: string[]) => Promise<T
 describe('child-process helpers', () => {
   it('runPython returns the whole output of two children ending together while the event loop is busy', async () => {
     for (let round = 0; round < 2; round++) expect(await endTogether(runPython, 'py', round)).toEqual(['41\n', '42\n']);
-  }, 60_000);
+  });
 
   it('runNode returns the whole output of two children ending together while the event loop is busy', async () => {
     for (let round = 0; round < 2; round++) {
       const out = await endTogether((script, args) => runNode(script, args), 'js', round);
       expect(out.map((r) => [r.code, r.stdout])).toEqual([[0, '41\n'], [0, '42\n']]);
     }
-  }, 60_000);
+  });
 });

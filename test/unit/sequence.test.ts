@@ -509,5 +509,5 @@ describe('at scale, beside sqlite3: conditional tickets on a WAL of 16,000+ fram
     } finally {
       await store.close();
     }
-  }, 60_000);
+  });
 });
