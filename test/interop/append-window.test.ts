@@ -96,7 +96,7 @@ describe('walnut commits between changes another process makes to the WAL', () =
       await db.close();
     }
     expect(rowsByWriter(file)).toBe('1|25 2|2');
-  }, 60_000);
+  });
 
   it('a WAL cut shorter without the lock after this store\'s own commit: the next commit is refused (WALNUT_CORRUPT), the file not written past the cut', async () => {
     const file = path.join(dir, 'cut.db');
@@ -111,5 +111,5 @@ describe('walnut commits between changes another process makes to the WAL', () =
     } finally {
       await store.close().catch(() => undefined);
     }
-  }, 30_000);
+  });
 });

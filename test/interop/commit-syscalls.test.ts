@@ -90,7 +90,7 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     expect(many.commits).toBe(32 * 12);
     expect(walReads(many)).toBe(0);
     expect(walSeeks(many)).toBe(many.batches);
-  }, 60_000);
+  });
 
   it('a lone committer writes and syncs on the JavaScript thread; 32 concurrent committers never do', () => {
     const lone = traceCommits({ autoCheckpoint: false }, 1, 20);
