@@ -293,10 +293,14 @@ export class Store {
     this.#options = options;
     this.#events = events;
     this.#extension = extension;
-    this.#sequencer = new Sequencer(index.dbPath, () => {
-      const h = index.closed ? null : index.liveHeader();
-      return h === null ? 0 : index.databaseSize(h);
-    });
+    this.#sequencer = new Sequencer(
+      index.dbPath,
+      () => {
+        const h = index.closed ? null : index.liveHeader();
+        return h === null ? 0 : index.databaseSize(h);
+      },
+      () => index.othersCommitsMet,
+    );
     this.#policy = new AutoCheckpointPolicy(options.autoCheckpoint, {
       holders: () => {
         const r = index.walReaders(this.#committer.committingSnapshots);
@@ -421,7 +425,8 @@ export class Store {
     // a page written twice keeps its last image: the hook still gets every buffer it was given
     const given = release !== undefined && normalized.length < pages.length ? pages.slice() : null;
     const handBack = given === null ? release : () => release!(given);
-    const sequenced = this.#sequencer.sequence(normalized, dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), handBack);
+    const baseOthers = check !== undefined && 'base' in check ? this.#index.othersCommitsAt(check.base) : undefined;
+    const sequenced = this.#sequencer.sequence(normalized, dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), handBack, baseOthers);
     if (alone === true && this.#lane === null) this.#committer.noneToGather(); // (a lane brings other stores' commits)
     return sequenced;
   }
