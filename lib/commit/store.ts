@@ -32,7 +32,7 @@ import { WalIndex } from '../wal-index/wal-index';
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { refuseCompanionName, resolvedPath } from '../io/real-path';
 import { closeAsLastConnection, runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
-import type { CheckpointMode } from '../checkpoint/plan';
+import { CHECKPOINT_MODES, type CheckpointMode } from '../checkpoint/plan';
 import type { Writable } from 'node:stream';
 
 import type { ExportOptions } from '../export/exporter';
@@ -88,7 +88,6 @@ export interface StoreMetrics extends CommitMetrics {
   lane?: LaneMetrics;
 }
 
-const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncate'];
 const COMMIT_OPTIONS: readonly (keyof CommitOptions)[] = ['dbSize', 'base'];
 const SEQUENCE_OPTIONS: readonly (keyof SequenceOptions)[] = ['dbSize', 'base', 'release', 'alone'];
 
@@ -599,7 +598,7 @@ export class Store {
   checkpoint(mode: CheckpointMode = 'passive'): Promise<CheckpointResult> {
     try {
       this.#checkOpen();
-      if (!MODES.includes(mode)) {
+      if (!CHECKPOINT_MODES.includes(mode)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', "mode must be 'passive', 'full', 'restart' or 'truncate'", { reason: 'mode' });
       }
       return this.#gate.track(this.#checkpoint(mode));
