@@ -17,7 +17,7 @@ export type { PageWrite } from './commit/pages';
 export { Transaction } from './commit/transaction';
 export { Snapshot } from './wal-index/snapshot';
 export type { CheckpointResult } from './checkpoint/execute';
-export type { CheckpointMode } from './checkpoint/plan';
+export { CHECKPOINT_MODES, type CheckpointMode } from './checkpoint/plan';
 export { BufferedWalSink, StreamMagic, WalStreamReader, MAX_RECORD } from './export/framing';
 export type { WalRecordSink } from './export/framing';
 export { createExportStream, openExportOutput, refuseExportTarget } from './export/stream';

@@ -10,6 +10,8 @@
  */
 
 export type CheckpointMode = 'passive' | 'full' | 'restart' | 'truncate';
+/** The modes, as store.checkpoint() and `walnut checkpoint --mode` take them. */
+export const CHECKPOINT_MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncate'];
 
 export const READMARK_NOT_USED = 0xffffffff;
 

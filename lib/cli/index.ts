@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 
-import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError } from '../index';
+import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError, CHECKPOINT_MODES, type CheckpointMode } from '../index';
 import { runBench } from './bench';
 import { progress } from './progress';
 
@@ -114,11 +114,12 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut checkpoint app.db --mode truncate --json')
     .action(async (db: string, o: { mode: string; json?: boolean }) => {
+      const mode = checkpointMode(o.mode); // before the open, which creates (and removes) a -wal and -shm
       requireFile(db);
       // a checkpoint never changes the journal mode; the close is SQLite's last connection's (no -wal/-shm left when nobody else has the database open)
       const store = await open(db, { autoCheckpoint: false, convert: false });
       try {
-        const r = await store.checkpoint(o.mode as 'passive');
+        const r = await store.checkpoint(mode);
         print({ mode: r.mode, busy: r.busy, walFrames: r.walFrames, checkpointedFrames: r.checkpointedFrames }, o.json === true);
       } finally {
         await store.close();
@@ -243,6 +244,13 @@ function program(setExit: (code: number) => void): Command {
  * --interval as a whole number of ms >= 1, checked before anything is opened (a refusal after the
  * store and its replication were running left the process up, printing nothing more).
  */
+function checkpointMode(mode: string): CheckpointMode {
+  if (!(CHECKPOINT_MODES as readonly string[]).includes(mode)) {
+    throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --mode must be one of ${CHECKPOINT_MODES.join(', ')}, not ${JSON.stringify(mode)}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'mode' });
+  }
+  return mode as CheckpointMode;
+}
+
 function intervalMs(interval: string): number {
   const ms = Number(interval);
   if (!Number.isInteger(ms) || ms < 1) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });

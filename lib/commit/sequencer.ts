@@ -15,8 +15,10 @@
  * it was last advanced past published commits (its WAL view brought to the live header:
  * Snapshot.advance) (published or failed: every commit up to P that succeeded is in the
  * snapshot's WAL view), S =
- * the newest ticket sequenced then that has not failed. A page read takes the newest image with
- * P < ticket <= S, else the snapshot reads the WAL or database file as usual.
+ * the newest ticket sequenced then that has not failed, and that is before the first
+ * conditional ticket (a `base`) that another connection has overtaken by then. A page read
+ * takes the newest image with P < ticket <= S, else the snapshot reads the WAL or database file
+ * as usual.
  *
  * Invariants:
  *  - Tickets are issued in commit order: each ticket's commit is submitted to the store's
@@ -26,6 +28,13 @@
  *    a snapshot that finds a commit in the WAL also finds P at or past its ticket, so the
  *    overlay never lays an older image over a later commit (this store's own plain commits,
  *    another lane member's, another connection's) in its WAL view.
+ *  - Nor over another connection's commit that came after a ticket's base: a conditional ticket
+ *    whose base's count of others' commits (WalIndex.othersCommitsAt) is below the count met by
+ *    the time a view is taken or advanced can only fail (WALNUT_CONFLICT, OtherWriter: the
+ *    committer's check under WRITE meets at least those commits), and every later ticket with it
+ *    (ChainBroken); a view that laid its pages over the live WAL would show a state that never
+ *    exists (verifySnapshot found b-tree damage in such views beside a sqlite3 writer). Its S
+ *    stops before that ticket.
  *  - Fail-stop (chain.ts): a sequenced commit that fails fails every commit sequenced after
  *    it (the store's commit chain refuses them). When the failure arrives, its pages and those
  *    of every later ticket in flight leave the overlay at once (no snapshot taken from then on
@@ -68,6 +77,8 @@ interface InFlight {
   /** Who still holds the pages: the overlay and the commit path (its promise not settled); at 0, `release`. */
   holds: number;
   readonly release: ((pages: WalPage[]) => void) | undefined;
+  /** A conditional ticket's base: other connections' commits met when it began (WalIndex.othersCommitsAt). */
+  readonly baseOthers: number | undefined;
 }
 
 /** Tickets [from, through] failed: `from` with `error`, the later ones with `later` (their ChainBroken refusal). */
@@ -82,6 +93,8 @@ export class Sequencer {
   readonly #path: string;
   /** The live database size when no ticket is in flight. */
   readonly #liveDbSize: () => number;
+  /** Other connections' commits met so far (WalIndex.othersCommitsMet). */
+  readonly #othersMet: () => number;
   /** The last ticket issued. */
   #last = 0;
   /** The newest ticket that has not failed, and the database size after it. */
@@ -99,9 +112,10 @@ export class Sequencer {
   readonly #views = new Set<PendingView>();
   readonly #failures: FailedRange[] = [];
 
-  constructor(path: string, liveDbSize: () => number) {
+  constructor(path: string, liveDbSize: () => number, othersMet: () => number) {
     this.#path = path;
     this.#liveDbSize = liveDbSize;
+    this.#othersMet = othersMet;
   }
 
   /** The last ticket issued (0 before the first sequence()). */
@@ -124,8 +138,9 @@ export class Sequencer {
    * Takes the next ticket for `pages` (validated, ascending, as the committer takes them; the
    * store keeps the buffers, unchanged by the caller until durable) and submits them with
    * `submit` (synchronously: the commit's place in the store's order is taken now).
+   * `baseOthers`: a conditional commit's base, as WalIndex.othersCommitsAt counts it.
    */
-  sequence(pages: WalPage[], dbSize: number | undefined, submit: (pages: WalPage[]) => Promise<CommitResult>, release?: (pages: WalPage[]) => void): SequencedCommit {
+  sequence(pages: WalPage[], dbSize: number | undefined, submit: (pages: WalPage[]) => Promise<CommitResult>, release?: (pages: WalPage[]) => void, baseOthers?: number): SequencedCommit {
     const ticket = ++this.#last;
     const size = dbSize ?? Math.max(this.#runningDbSize(), pages[pages.length - 1]!.pgno);
     for (const p of pages) {
@@ -134,7 +149,7 @@ export class Sequencer {
       list.push({ ticket, data: p.data });
     }
     const done = submit(pages);
-    const entry: InFlight = { ticket, pages, dbSize: size, done, dropped: false, holds: 2, release };
+    const entry: InFlight = { ticket, pages, dbSize: size, done, dropped: false, holds: 2, release, baseOthers };
     this.#inFlight.set(ticket, entry);
     this.#byPages.set(pages, entry);
     this.#log.push(entry);
@@ -187,13 +202,25 @@ export class Sequencer {
     return v;
   }
 
-  /** Brings `v` to the newest ticket that has not failed (its P stays: see advance()). */
+  /** Brings `v` to the newest ticket that has not failed and was not overtaken (its P stays: see advance()). */
   #extend(v: PendingView): void {
-    const S = this.#lastGood > v.P ? this.#lastGood : 0;
-    v.ticket = S;
-    v.dbSize = S === 0 ? 0 : this.#runningDbSize();
-    if (S !== 0) this.#views.add(v);
+    const overtaken = this.#firstOvertaken(v.P);
+    const S = overtaken !== null ? overtaken.ticket - 1 : this.#lastGood;
+    v.ticket = S > v.P ? S : 0;
+    v.dbSize = v.ticket === 0 ? 0 : S === this.#lastGood ? this.#runningDbSize() : (this.#inFlight.get(S)?.dbSize ?? this.#liveDbSize());
+    if (v.ticket !== 0) this.#views.add(v);
     else this.#views.delete(v);
+  }
+
+  /** The first ticket in flight after P, not failed, whose base another connection's commit has overtaken (header comment), or null. */
+  #firstOvertaken(P: number): InFlight | null {
+    if (this.#lastGood <= P) return null;
+    const met = this.#othersMet();
+    for (const e of this.#inFlight.values()) {
+      if (e.ticket > this.#lastGood) break;
+      if (e.ticket > P && e.baseOthers !== undefined && e.baseOthers !== met) return e;
+    }
+    return null;
   }
 
   /**

@@ -32,7 +32,7 @@ import { WalIndex } from '../wal-index/wal-index';
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { refuseCompanionName, resolvedPath } from '../io/real-path';
 import { closeAsLastConnection, runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
-import type { CheckpointMode } from '../checkpoint/plan';
+import { CHECKPOINT_MODES, type CheckpointMode } from '../checkpoint/plan';
 import type { Writable } from 'node:stream';
 
 import type { ExportOptions } from '../export/exporter';
@@ -88,7 +88,6 @@ export interface StoreMetrics extends CommitMetrics {
   lane?: LaneMetrics;
 }
 
-const MODES: readonly CheckpointMode[] = ['passive', 'full', 'restart', 'truncate'];
 const COMMIT_OPTIONS: readonly (keyof CommitOptions)[] = ['dbSize', 'base'];
 const SEQUENCE_OPTIONS: readonly (keyof SequenceOptions)[] = ['dbSize', 'base', 'release', 'alone'];
 
@@ -293,10 +292,14 @@ export class Store {
     this.#options = options;
     this.#events = events;
     this.#extension = extension;
-    this.#sequencer = new Sequencer(index.dbPath, () => {
-      const h = index.closed ? null : index.liveHeader();
-      return h === null ? 0 : index.databaseSize(h);
-    });
+    this.#sequencer = new Sequencer(
+      index.dbPath,
+      () => {
+        const h = index.closed ? null : index.liveHeader();
+        return h === null ? 0 : index.databaseSize(h);
+      },
+      () => index.othersCommitsMet,
+    );
     this.#policy = new AutoCheckpointPolicy(options.autoCheckpoint, {
       holders: () => {
         const r = index.walReaders(this.#committer.committingSnapshots);
@@ -421,7 +424,8 @@ export class Store {
     // a page written twice keeps its last image: the hook still gets every buffer it was given
     const given = release !== undefined && normalized.length < pages.length ? pages.slice() : null;
     const handBack = given === null ? release : () => release!(given);
-    const sequenced = this.#sequencer.sequence(normalized, dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), handBack);
+    const baseOthers = check !== undefined && 'base' in check ? this.#index.othersCommitsAt(check.base) : undefined;
+    const sequenced = this.#sequencer.sequence(normalized, dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), handBack, baseOthers);
     if (alone === true && this.#lane === null) this.#committer.noneToGather(); // (a lane brings other stores' commits)
     return sequenced;
   }
@@ -594,7 +598,7 @@ export class Store {
   checkpoint(mode: CheckpointMode = 'passive'): Promise<CheckpointResult> {
     try {
       this.#checkOpen();
-      if (!MODES.includes(mode)) {
+      if (!CHECKPOINT_MODES.includes(mode)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', "mode must be 'passive', 'full', 'restart' or 'truncate'", { reason: 'mode' });
       }
       return this.#gate.track(this.#checkpoint(mode));

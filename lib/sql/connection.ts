@@ -15,6 +15,7 @@
  * close() finalizes them all and closes the SQLite connection once the calls queued before it
  * ran.
  */
+import { isWalnutError, walnutError } from '../errors';
 import type { Store } from '../commit/store';
 import type { CommitPipeline } from './commit-pipeline';
 import { loadEngine, type Engine } from './engine';
@@ -23,6 +24,14 @@ import { StatementRunner } from './statement-runner';
 import { registerWalnutVfs, type VfsSignals } from './walnut-vfs';
 
 const STATEMENT_CACHE = 64;
+
+/** Why a connection could not be opened: the store's error behind SQLite's I/O result, else SQLite's as WALNUT_SQL. */
+function openFailure(e: unknown, vfs: VfsSignals, path: string): unknown {
+  if (isWalnutError(e)) return e;
+  if (isWalnutError(vfs.lastError)) return vfs.lastError;
+  const sqliteCode = (e as { code?: unknown }).code;
+  return typeof sqliteCode === 'number' ? walnutError('WALNUT_SQL', (e as Error).message, { path, sqliteCode, cause: e }) : e;
+}
 
 export class Connection {
   readonly engine: Engine;
@@ -47,11 +56,19 @@ export class Connection {
     const vfs = registerWalnutVfs(engine, 'walnut', store, pipeline, role);
     const { C } = engine;
     const flags = role === 'reader' ? C.SQLITE_OPEN_READONLY! : C.SQLITE_OPEN_READWRITE! | C.SQLITE_OPEN_CREATE!;
-    const db = (await engine.sqlite3.open_v2(store.path, flags, 'walnut')) as number;
-    const runner = new StatementRunner(engine, db, safeIntegers, role === 'reader');
-    await runner.exec(role === 'reader' ? 'PRAGMA temp_store=MEMORY' : 'PRAGMA journal_mode=MEMORY; PRAGMA temp_store=MEMORY');
-    if (role === 'writer' && maxPageCount !== undefined) await runner.exec(`PRAGMA max_page_count=${maxPageCount}`);
-    return new Connection(engine, db, runner, vfs);
+    let db: number | undefined;
+    try {
+      db = (await engine.sqlite3.open_v2(store.path, flags, 'walnut')) as number;
+      const runner = new StatementRunner(engine, db, safeIntegers, role === 'reader');
+      await runner.exec(role === 'reader' ? 'PRAGMA temp_store=MEMORY' : 'PRAGMA journal_mode=MEMORY; PRAGMA temp_store=MEMORY');
+      if (role === 'writer' && maxPageCount !== undefined) await runner.exec(`PRAGMA max_page_count=${maxPageCount}`);
+      return new Connection(engine, db, runner, vfs);
+    } catch (e) {
+      // a reader is opened on first use, at any time (the store may have been closed under the
+      // database meanwhile): the SQLite connection goes, and the error is a WalnutError
+      if (db !== undefined) await engine.sqlite3.close(db).catch(() => undefined);
+      throw openFailure(e, vfs, store.path);
+    }
   }
 
   private constructor(engine: Engine, db: number, runner: StatementRunner, vfs: VfsSignals) {

@@ -16,6 +16,12 @@
  * per step and re-read names on every run, a sizeable share of a small transaction's cost. A
  * step that returns SQLITE_BUSY with a retry op queued (the VFS waits for a read lock) is run
  * again once the op settles, as wa-sqlite's own step() does.
+ *
+ * SQLite here is built without an expression depth limit (SQLITE_MAX_EXPR_DEPTH=0), so a
+ * statement nested deeply enough (a chain of thousands of `+`) recurses until the wasm stack
+ * runs out: V8 unwinds SQLite's frames with a RangeError, abandoning the call mid-way. That is
+ * WALNUT_SQL, reason StackOverflow (where native SQLite says "Expression tree is too large"),
+ * and a statement SQLite had half-built then is finalized (it kept the connection from closing).
  */
 import { walnutError } from '../errors';
 import type { Engine } from './engine';
@@ -29,6 +35,8 @@ export interface RunResult {
   lastInsertRowid: number | bigint;
 }
 
+/** SQLite's generic error code (native SQLite's "Expression tree is too large" is one). */
+const SQLITE_ERROR = 1;
 const INT64_MAX = 0x7fffffffffffffffn;
 const INT64_MIN = -0x8000000000000000n;
 
@@ -71,6 +79,15 @@ export class StatementRunner {
   /** Prepares exactly one statement (WALNUT_INVALID_ARGUMENT for none or several). */
   async prepare(sql: string): Promise<number> {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
+    const newest = this.#e.module._sqlite3_next_stmt(this.#db, 0) as number;
+    try {
+      return await this.#prepare(sql);
+    } catch (e) {
+      throw this.#stackOverflow(e, newest);
+    }
+  }
+
+  async #prepare(sql: string): Promise<number> {
     const it = this.#e.sqlite3.statements(this.#db, sql, { unscoped: true });
     const first = await it.next();
     if (first.done) {
@@ -125,6 +142,8 @@ export class StatementRunner {
         rows.push(this.#row(stmt, this.#columns(stmt, shape)));
         if (mode === 'get') break;
       }
+    } catch (e) {
+      throw this.#stackOverflow(e, null);
     } finally {
       // ends the statement (and its read transaction, in autocommit); its error is the step's, thrown above
       m._sqlite3_reset(stmt);
@@ -191,6 +210,15 @@ export class StatementRunner {
    */
   async exec(sql: string, refuse?: (statement: string) => void): Promise<void> {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
+    const newest = this.#e.module._sqlite3_next_stmt(this.#db, 0) as number;
+    try {
+      await this.#exec(sql, refuse);
+    } catch (e) {
+      throw this.#stackOverflow(e, newest);
+    }
+  }
+
+  async #exec(sql: string, refuse?: (statement: string) => void): Promise<void> {
     const { sqlite3, C } = this.#e;
     if (refuse === undefined) {
       await sqlite3.exec(this.#db, sql);
@@ -200,6 +228,24 @@ export class StatementRunner {
       refuse(sqlite3.sql(stmt) as string);
       while ((await sqlite3.step(stmt)) === C.SQLITE_ROW);
     }
+  }
+
+  /**
+   * `e` as thrown by SQLite's wasm; the wasm stack running out (header comment) becomes
+   * WALNUT_SQL, StackOverflow, after finalizing the statements created since `newest` (the
+   * connection's newest statement before the call, which SQLite lists first; null: the call
+   * created none).
+   */
+  #stackOverflow(e: unknown, newest: number | null): unknown {
+    if (!(e instanceof RangeError) || !/call stack/i.test(e.message)) return e;
+    const m = this.#e.module;
+    if (newest !== null) {
+      for (let s = m._sqlite3_next_stmt(this.#db, 0) as number; s !== 0 && s !== newest; s = m._sqlite3_next_stmt(this.#db, 0) as number) {
+        this.#shapes.delete(s);
+        m._sqlite3_finalize(s);
+      }
+    }
+    return walnutError('WALNUT_SQL', `the statement is nested too deeply for SQLite's stack (wasm): ${e.message}`, { reason: 'StackOverflow', sqliteCode: SQLITE_ERROR, cause: e });
   }
 
   #row(stmt: number, names: string[]): Row {

@@ -399,7 +399,7 @@ export class Snapshot {
     if (this.#released) throw walnutError('WALNUT_CLOSED', 'the snapshot was released');
     if (this.#index.closed) throw walnutError('WALNUT_CLOSED', 'the database connection is closed');
     if (!Number.isInteger(pgno) || pgno < 1 || pgno > 0xffffffff) {
-      throw walnutError('WALNUT_INVALID_ARGUMENT', `page number ${pgno} must be an integer in 1..2^32-1`, { reason: 'pgno' });
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `page number ${String(pgno)} must be an integer in 1..2^32-1`, { reason: 'pgno' });
     }
   }
 }

@@ -1047,6 +1047,20 @@ export class WalIndex {
     return this.#othersCommits !== mark;
   }
 
+  /**
+   * Other connections' commits this connection has met so far (#othersCommits; no header is
+   * read), and the count as `base` began (undefined: no commit base). A conditional commit
+   * whose base's count is below the current one can only conflict: othersCommittedSince, under
+   * WRITE, meets at least the headers met by now (commit/sequencer.ts keeps snapshots from
+   * laying such a commit's pages over the commit that overtook it).
+   */
+  get othersCommitsMet(): number {
+    return this.#othersCommits;
+  }
+  othersCommitsAt(base: Snapshot): number | undefined {
+    return this.#othersAtSnapshot.get(base);
+  }
+
   /** Whether `s` can be a conditional commit's base here (a snapshot of this connection's, of the live state). */
   /**
    * A commit this connection writes for another store (a commit lane's member: lane.ts) is

@@ -319,7 +319,7 @@ describe('failures', () => {
     try {
       await store.commit([{ pgno: 2, data: page(1) }]);
       const base = await store.snapshot();
-      await other.commit([{ pgno: 4, data: page(9) }]); // another connection commits after base
+      await other.holdWriteLease(); // the tickets wait for WRITE until other's commit is in
       const good = store.sequence([{ pgno: 5, data: page(5) }]); // no base: it goes
       const cond = store.sequence([{ pgno: 2, data: page(2) }], { base });
       const later = store.sequence([{ pgno: 3, data: page(3) }]);
@@ -327,6 +327,13 @@ describe('failures', () => {
       const sawGood = store.trySnapshotSync()!;
       expect([saw.pendingTicket, saw.readSync(2)[0], saw.readSync(3)[0], saw.dbSize]).toEqual([later.ticket, 2, 3, 5]);
       const sawDurable = saw.whenDurable().catch((e: unknown) => e);
+      await other.commit([{ pgno: 4, data: page(9) }]); // another connection commits after base (and after saw began)
+      // a snapshot taken once that commit is seen stops before the ticket it overtook (never
+      // cond's page 2 laid over it: a state that would never exist)
+      const sawOther = store.trySnapshotSync()!;
+      expect([sawOther.pendingTicket, sawOther.readSync(2)[0], sawOther.readSync(3)[0], sawOther.readSync(4)[0], sawOther.readSync(5)[0]]).toEqual([good.ticket, 1, 0, 9, 5]);
+      sawOther.release();
+      await other.close();
       await good.durable;
       const failure = await expectRejectsWalnut(cond.durable, 'WALNUT_CONFLICT', { reason: 'OtherWriter' });
       await expectRejectsWalnut(later.durable, 'WALNUT_FAILED', { reason: 'ChainBroken' });
@@ -350,7 +357,7 @@ describe('failures', () => {
       for (const s of [base, saw, after]) s.release();
     } finally {
       await store.close();
-      await other.close();
+      await other.close(); // (again: the same promise)
     }
   });
 
