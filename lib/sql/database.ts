@@ -152,15 +152,17 @@ export class Database implements Queryable {
   /** SQL text -> whether a read connection can run it (learnt on first use). */
   readonly #readable = new Map<string, boolean>();
   /**
-   * Marks the async context of a transaction's fn (its calls of db's own verbs would wait for
-   * the transaction: refused). Enabled only while a transaction runs (#inFn): an enabled
-   * AsyncLocalStorage makes Node 20 run a hook for every promise the process creates (~10% of a
-   * small transaction's CPU, for every call after the first transaction()), and a callback
-   * that fn scheduled and that runs after the transaction ended is no longer inside it.
+   * Marks the async context of a transaction's fn with that transaction's scope (its calls of
+   * db's own verbs would wait for the transaction: refused). Enabled only while a transaction
+   * runs (#inFn): an enabled AsyncLocalStorage makes Node 20 run a hook for every promise the
+   * process creates (~10% of a small transaction's CPU, for every call after the first
+   * transaction()). A callback that fn scheduled and that runs after the transaction ended is
+   * no longer inside it, even while a later transaction's fn runs (its context still holds the
+   * ended transaction's scope, not the running one's).
    */
-  readonly #inTransaction = new AsyncLocalStorage<Database>();
-  /** A transaction's fn is running (transaction()). */
-  #inFn = false;
+  readonly #inTransaction = new AsyncLocalStorage<TransactionScope>();
+  /** The scope of the transaction whose fn is running (transaction()), else null. */
+  #inFn: TransactionScope | null = null;
   #closing: Promise<void> | null = null;
   /** When the current turn of the event loop began, as far as this database saw (#turnLength()). */
   #turnAt = 0;
@@ -220,11 +222,11 @@ export class Database implements Queryable {
       const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e));
       let result: T;
       try {
-        this.#inFn = true;
+        this.#inFn = tx;
         try {
-          result = await this.#inTransaction.run(this, () => fn(tx));
+          result = await this.#inTransaction.run(tx, () => fn(tx));
         } finally {
-          this.#inFn = false;
+          this.#inFn = null;
           this.#inTransaction.disable(); // until the next transaction's run() (header of #inTransaction)
         }
         tx.end();
@@ -341,7 +343,7 @@ export class Database implements Queryable {
 
   /** Called from inside this database's running transaction's fn (#inTransaction). */
   #inOwnTransaction(): boolean {
-    return this.#inFn && this.#inTransaction.getStore() === this;
+    return this.#inFn !== null && this.#inTransaction.getStore() === this.#inFn;
   }
 
   /** Milliseconds since the current turn of the event loop began (a setImmediate marks its end). */
