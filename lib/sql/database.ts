@@ -243,6 +243,11 @@ export class Database implements Queryable {
   }
 
   close(): Promise<void> {
+    // from inside a transaction's fn it would wait for the connections, the writer held by the
+    // transaction that waits for fn: refused as db's other verbs are (#call)
+    if (this.#closing === null && this.#inOwnTransaction()) {
+      return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', "inside transaction(), close() would wait for the transaction (close after it)", { reason: 'transaction' }));
+    }
     this.#closing ??= (async () => {
       const connections = [this.#writer, ...(await Promise.allSettled(this.#readers)).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
       try {

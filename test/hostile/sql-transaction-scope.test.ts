@@ -43,4 +43,19 @@ describe('walnut/sql transaction scope: a finished transaction\'s callback durin
     }
   });
 
+  it("db.close() called from inside fn is refused (WALNUT_INVALID_ARGUMENT, reason transaction), not a hang (it waited for the transaction that waited for it)", async () => {
+    const db = await openDatabase(path.join(dir, 'close-inside.db'));
+    try {
+      await db.exec('CREATE TABLE t(x)');
+      const result = await db.transaction(async (tx) => {
+        await tx.run('INSERT INTO t VALUES (1)');
+        await expectRejectsWalnut(db.close(), 'WALNUT_INVALID_ARGUMENT', { reason: 'transaction' });
+        return 'committed';
+      });
+      expect(result).toBe('committed');
+      expect(await db.all('SELECT x FROM t')).toEqual([{ x: 1 }]);
+    } finally {
+      await db.close();
+    }
+  });
 });
