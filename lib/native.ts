@@ -123,10 +123,13 @@ export interface NativeScanResult {
 }
 
 export interface NativeAppendWindow {
-  /** Without it only the size is checked (the caller vouches for the header and the slot: wal-file.ts). */
-  header?: Uint8Array;
+  header: Uint8Array;
   size: number;
-  /** The frame header seen in the first slot when the window was read (a leftover frame may be overwritten). */
+  /**
+   * The frame header seen in the first slot when the window was read (a leftover frame may be
+   * overwritten); null: it must hold no frame of this generation; absent: the slot is not read
+   * (the caller vouches for it: wal-file.ts).
+   */
   slot?: Uint8Array | null;
 }
 

@@ -141,8 +141,8 @@ struct AppendJob {
   std::vector<const uint8_t*> pages;  // the caller's page buffers (kept alive by the op)
   int durability = 0;                 // 0 none, 1 fdatasync, 2 fsync
   bool checkWindow = false;
-  // false: only the size is checked (the caller vouches for the header and the slot)
-  bool checkHeader = false;
+  // false: the next slot is not read (the caller vouches for it: the window named no slot)
+  bool checkSlot = false;
   uint8_t expectHeader[kWalHeaderSize] = {};
   uint64_t expectSize = 0;
   // the frame header that was in the first slot when the window was read: a frame left there
@@ -165,19 +165,18 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
     uint8_t now[kWalHeaderSize];
     size_t got = 0;
     uint64_t size = 0;
-    if (job->checkHeader) job->failure = posix::ReadFull(fd, now, kWalHeaderSize, 0, &got);
+    job->failure = posix::ReadFull(fd, now, kWalHeaderSize, 0, &got);
     if (!job->failure.IsError()) job->failure = posix::Size(fd, &size);
     if (job->failure.IsError()) return;
     // The file may have grown since (this process's zero-ahead, or another writer's append,
     // which the slot test below catches); a file shorter than the caller saw was cut under it.
-    if ((job->checkHeader && (got != kWalHeaderSize || std::memcmp(now, job->expectHeader, kWalHeaderSize) != 0)) ||
-        size < job->expectSize) {
+    if (got != kWalHeaderSize || std::memcmp(now, job->expectHeader, kWalHeaderSize) != 0 || size < job->expectSize) {
       job->stale = true;
       return;
     }
     // Preallocated space means another writer's append need not change the size: the frame
     // slot we are about to fill must not already hold a frame of this generation.
-    if (job->checkHeader && job->offset + kFrameHeaderSize <= size) {
+    if (job->checkSlot && job->offset + kFrameHeaderSize <= size) {
       uint8_t next[kFrameHeaderSize];
       job->failure = posix::ReadFull(fd, next, kFrameHeaderSize, job->offset, &got);
       if (job->failure.IsError()) return;
@@ -265,8 +264,8 @@ class AppendOp : public IoOp {
 };
 
 // walAppend(file, chain, offset, pgnos: Uint32Array, commitSizes: Uint32Array, pages: Uint8Array[],
-//           durability: 'none'|'data'|'full', window?: { header?: Uint8Array(32), size, slot?: Uint8Array(24) }
-//           (without header: only the size is checked),
+//           durability: 'none'|'data'|'full', window?: { header: Uint8Array(32), size, slot?: Uint8Array(24) | null }
+//           (no slot key: the next slot is not read; null: it must hold no frame of this generation),
 //           growTo?: zero-fill the file after the frames up to this size)
 //   -> Promise<[s0, s1]>  (walAppendSync returns the pair)
 template <bool Sync>
@@ -298,17 +297,17 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
     Napi::Object w = info[7].As<Napi::Object>();
     Napi::Value h = w.Get("header");
     Napi::Value size = w.Get("size");
-    job->checkHeader = !h.IsUndefined();
-    if ((job->checkHeader && (!h.IsTypedArray() || h.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-                              h.As<Napi::Uint8Array>().ByteLength() != kWalHeaderSize)) ||
-        !size.IsNumber() || size.As<Napi::Number>().DoubleValue() < 0) {
-      return ThrowInvalid(env, "window must be { header?: 32-byte Uint8Array, size: number }");
+    if (!h.IsTypedArray() || h.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        h.As<Napi::Uint8Array>().ByteLength() != kWalHeaderSize || !size.IsNumber() ||
+        size.As<Napi::Number>().DoubleValue() < 0) {
+      return ThrowInvalid(env, "window must be { header: 32-byte Uint8Array, size: number }");
     }
-    if (job->checkHeader) std::memcpy(job->expectHeader, h.As<Napi::Uint8Array>().Data(), kWalHeaderSize);
+    std::memcpy(job->expectHeader, h.As<Napi::Uint8Array>().Data(), kWalHeaderSize);
     job->expectSize = static_cast<uint64_t>(size.As<Napi::Number>().DoubleValue());
     job->checkWindow = true;
-    Napi::Value slot = job->checkHeader ? w.Get("slot") : Napi::Value();
-    if (!slot.IsEmpty() && !slot.IsUndefined() && !slot.IsNull()) {
+    Napi::Value slot = w.Get("slot");
+    job->checkSlot = !slot.IsUndefined();
+    if (!slot.IsUndefined() && !slot.IsNull()) {
       if (!slot.IsTypedArray() || slot.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
           slot.As<Napi::Uint8Array>().ByteLength() != kFrameHeaderSize) {
         return ThrowInvalid(env, "window.slot must be a 24-byte Uint8Array");

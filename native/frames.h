@@ -24,8 +24,10 @@
 //    differs from what the caller last saw, the file is shorter, or the slot it would fill holds
 //    a frame of this generation the caller did not see, so no bytes are ever written from a
 //    stale window. (The file may be longer: zeros written ahead, wal_zero_ahead.h.) A caller
-//    that vouches for the header and the slot (it holds WRITE and the wal-index header is the
-//    one it published: wal-file.ts) has only the size checked: one lseek, no read.
+//    that vouches for the slot (it holds WRITE and the wal-index header is the one it
+//    published: wal-file.ts) has the header and size checked, not the slot: one pread, one
+//    lseek. (The header read stays: a WAL rewritten in place without the lock, same size,
+//    would otherwise take frames its header's salts disown, acknowledged and lost.)
 //  - Zero-ahead (walZeroAhead) runs on the background lane; it and the append's check + write
 //    hold the file's `extend` mutex, so neither writes over the other's bytes. It writes and
 //    syncs through another descriptor, so a write-back error it meets still fails the appends'

@@ -1183,8 +1183,9 @@ export class WalIndex {
     // The live header is still the one this connection published after its last append: nobody
     // changed the WAL since (SQLite's protocol publishes a new header with every commit, restart
     // and truncation; frames a writer left uncommitted after mxFrame are overwritten, as SQLite's
-    // next writer does), so the append re-checks only the WAL's size (an lseek: a file cut
-    // without the lock is refused), not its header and next slot (two preads).
+    // next writer does), so the append does not read the next slot for another writer's frame;
+    // it still checks the WAL's header and size (a pread and an lseek: a file cut or rewritten
+    // without the lock is refused).
     const unchanged = current && h.mxFrame > 0 && this.#ownHeader !== null && sameHeaderBytes(live.bytes, this.#ownHeader);
     if (h.mxFrame === 0) {
       await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });

@@ -17,8 +17,10 @@
  *    the slot test catches.) An append whose caller vouches that nobody changed the WAL since
  *    this WalFile's last append (`unchanged`: it holds SQLite's WRITE lock and the wal-index
  *    header is still the one it published after that append: wal-index.ts, appendAndPublish)
- *    has only the size checked (one lseek instead of pread, lseek, pread): a file cut under
- *    it without the lock is still refused, not written into a hole.
+ *    does not read the slot (pread + lseek instead of pread, lseek, pread): no other writer
+ *    can have appended there. The header and size are still checked: a WAL cut under it or
+ *    rewritten in place without the lock is refused, not written into a hole or under a
+ *    header whose salts disown the new frames.
  *  - Past the last frame the file may hold zeros (zeroAhead, preallocation), an older
  *    generation's frames or a tail a recovery dropped; zeroAhead only ever writes past the
  *    file's end, so it never changes a byte of a frame.
@@ -112,7 +114,7 @@ interface AppendPlan {
   commitFrames: number[];
   frames: number;
   dbSize: number;
-  /** No header: the caller vouches for it and the slot (append's `unchanged`), the size alone is checked. */
+  /** No slot: the caller vouches for it (append's `unchanged`); the header and size are checked. */
   window: NativeAppendWindow;
   /** File size to zero-fill up to after the frames (0 = no growth). */
   growTo: number;
@@ -384,7 +386,7 @@ export class WalFile {
     ) {
       // This WalFile wrote the last commit: the window is current. (The append re-checks the
       // header bytes and the size natively before writing, so a change made without the lock
-      // still cannot be written over; with `unchanged`, a file cut shorter.)
+      // still cannot be written over; with `unchanged`, its header and size.)
       return true;
     }
     const head = new Uint8Array(WAL_HEADER_SIZE);
@@ -479,7 +481,7 @@ export class WalFile {
    * `durability`). Each transaction's last frame carries its dbSize (the commit mark). With
    * `onThisThread` the write and sync run on the calling thread (appendSync). `unchanged`: the
    * caller vouches that nobody changed the WAL since this WalFile's last append or adoptIndex
-   * (see the file comment): the native re-check of the window checks the size alone.
+   * (see the file comment): the native re-check of the window does not read the next slot.
    */
   async append(transactions: readonly WalTransaction[], durability: Durability = 'none', onThisThread = false, unchanged = false): Promise<AppendResult> {
     if (onThisThread) return this.appendSync(transactions, durability, unchanged); // see WalFile.lanesIdle
@@ -585,7 +587,7 @@ export class WalFile {
     const offset = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const end = offset + frames * (this.#pageSize + FRAME_HEADER_SIZE);
     const growTo = this.#preallocate && end > this.#fileSize ? end + GROWTH_CHUNK : 0;
-    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: unchanged ? { size: this.#fileSize } : { header: this.#header!, size: this.#fileSize, slot: this.#slot }, growTo, durability };
+    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: unchanged ? { header: this.#header!, size: this.#fileSize } : { header: this.#header!, size: this.#fileSize, slot: this.#slot }, growTo, durability };
   }
 
   /**

@@ -8,8 +8,10 @@
 //    them, as SQLite's next writer does;
 //  - a commit (a new header: walnut re-reads the window);
 //  - a TRUNCATE checkpoint (the WAL cut to 0 bytes, a new generation).
-// And outside the protocol: a WAL cut shorter without the lock after walnut's own commit (the
-// header unchanged) is still refused by the size check the append keeps, not written into a hole.
+// And outside the protocol: a WAL cut shorter, or its header rewritten in place (same size),
+// without the lock after walnut's own commit (the wal-index header unchanged) is still refused by
+// the header and size checks the append keeps: nothing is written into a hole or under a header
+// whose salts disown the new frames (acknowledged, then dropped by the next recovery).
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -108,6 +110,25 @@ describe('walnut commits between changes another process makes to the WAL', () =
       fs.truncateSync(`${file}-wal`, cut);
       await expectRejectsWalnut(store.commit([{ pgno: 3, data: Buffer.alloc(4096, 98) }]), 'WALNUT_CORRUPT');
       expect(fs.statSync(`${file}-wal`).size).toBe(cut);
+    } finally {
+      await store.close().catch(() => undefined);
+    }
+  });
+  it('a WAL header rewritten in place without the lock after this store\'s own commit (salt-1 changed, same size): the next commit is refused (WALNUT_CORRUPT), nothing written', async () => {
+    const file = path.join(dir, 'rewritten.db');
+    const store = await open(file, { autoCheckpoint: false });
+    try {
+      await store.commit([{ pgno: 2, data: Buffer.alloc(4096, 1) }]);
+      await store.commit([{ pgno: 2, data: Buffer.alloc(4096, 2) }]);
+      const fd = fs.openSync(`${file}-wal`, 'r+');
+      const salt1 = Buffer.alloc(4);
+      fs.readSync(fd, salt1, 0, 4, 16);
+      salt1.writeUInt32BE((salt1.readUInt32BE(0) + 1) >>> 0);
+      fs.writeSync(fd, salt1, 0, 4, 16);
+      fs.closeSync(fd);
+      const before = fs.readFileSync(`${file}-wal`);
+      await expectRejectsWalnut(store.commit([{ pgno: 3, data: Buffer.alloc(4096, 3) }]), 'WALNUT_CORRUPT');
+      expect(fs.readFileSync(`${file}-wal`).equals(before)).toBe(true);
     } finally {
       await store.close().catch(() => undefined);
     }

@@ -113,7 +113,7 @@ describe('append', () => {
     await w.close();
   });
 
-  it('with `unchanged` (the caller vouches for the window) checks the size alone: a file cut shorter is still refused, both threads', async () => {
+  it('with `unchanged` (the caller vouches for the next slot) checks the header and size: a file cut shorter or its header rewritten in place is still refused, both threads', async () => {
     const w = await newWal(1024);
     await w.append([{ pages: [{ pgno: 1, data: page(1024, 1) }], dbSize: 1 }]);
     await w.append([{ pages: [{ pgno: 2, data: page(1024, 2) }], dbSize: 2 }], 'none', false, true);
@@ -125,6 +125,20 @@ describe('append', () => {
     expectWalnutError(() => w.appendSync([{ pages: [{ pgno: 3, data: page(1024, 3) }], dbSize: 3 }], 'none', true), 'WALNUT_BUSY', { reason: 'StaleAppendWindow' });
     expect(fs.statSync(w.path).size).toBe(cut); // nothing written into a hole
     await w.close();
+    // the header rewritten in place (salt-1), the size unchanged
+    const v = await newWal(1024);
+    await v.append([{ pages: [{ pgno: 1, data: page(1024, 1) }], dbSize: 1 }]);
+    const head = fs.readFileSync(v.path).subarray(0, 32);
+    head.writeUInt32BE((head.readUInt32BE(16) + 1) >>> 0, 16);
+    const fd = fs.openSync(v.path, 'r+');
+    fs.writeSync(fd, head, 0, 32, 0);
+    fs.closeSync(fd);
+    const rewritten = fs.readFileSync(v.path);
+    const stale = await expectRejectsWalnut(v.append([{ pages: [{ pgno: 2, data: page(1024, 2) }], dbSize: 2 }], 'none', false, true), 'WALNUT_BUSY');
+    expect(stale.reason).toBe('StaleAppendWindow');
+    expectWalnutError(() => v.appendSync([{ pages: [{ pgno: 2, data: page(1024, 2) }], dbSize: 2 }], 'none', true), 'WALNUT_BUSY', { reason: 'StaleAppendWindow' });
+    expect(fs.readFileSync(v.path).equals(rewritten)).toBe(true);
+    await v.close();
   });
 
   it('reports frame counter overflow as WALNUT_FULL before writing', async () => {
