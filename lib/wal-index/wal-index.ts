@@ -1061,7 +1061,6 @@ export class WalIndex {
     return this.#othersAtSnapshot.get(base);
   }
 
-  /** Whether `s` can be a conditional commit's base here (a snapshot of this connection's, of the live state). */
   /**
    * A commit this connection writes for another store (a commit lane's member: lane.ts) is
    * another connection's commit to this store's bases: it was not built on them. Counted when
@@ -1072,6 +1071,7 @@ export class WalIndex {
     this.#othersCommits++;
   }
 
+  /** Whether `s` can be a conditional commit's base here (a snapshot of this connection's, of the live state). */
   isCommitBase(s: unknown): s is Snapshot {
     return s instanceof Snapshot && this.#othersAtSnapshot.has(s);
   }
