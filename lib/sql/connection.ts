@@ -15,7 +15,7 @@
  * close() finalizes them all and closes the SQLite connection once the calls queued before it
  * ran.
  */
-import { isWalnutError, walnutError } from '../errors';
+import { isWalnutError, walnutError, WalnutError } from '../errors';
 import type { Store } from '../commit/store';
 import type { CommitPipeline } from './commit-pipeline';
 import { loadEngine, type Engine } from './engine';
@@ -25,12 +25,30 @@ import { registerWalnutVfs, type VfsSignals } from './walnut-vfs';
 
 const STATEMENT_CACHE = 64;
 
-/** Why a connection could not be opened: the store's error behind SQLite's I/O result, else SQLite's as WALNUT_SQL. */
-function openFailure(e: unknown, vfs: VfsSignals, path: string): unknown {
+/** SQLite's primary result code SQLITE_BUSY (an extended code keeps it in its low byte). */
+const SQLITE_BUSY = 5;
+
+/**
+ * An error SQLite's wasm threw on a connection whose VFS is `vfs`, as a WalnutError: the
+ * VFS's refusal of a transaction built on a stale snapshot (conflict), the store's error behind
+ * SQLite's I/O result, SQLite's own busy, else SQLite's as WALNUT_SQL (with `sqliteCode`).
+ */
+export function sqliteFailure(e: unknown, vfs: VfsSignals, path: string): unknown {
   if (isWalnutError(e)) return e;
-  if (isWalnutError(vfs.lastError)) return vfs.lastError;
   const sqliteCode = (e as { code?: unknown }).code;
-  return typeof sqliteCode === 'number' ? walnutError('WALNUT_SQL', (e as Error).message, { path, sqliteCode, cause: e }) : e;
+  if (typeof sqliteCode !== 'number') return e;
+  const message = (e as Error).message;
+  if (vfs.conflict) {
+    return walnutError('WALNUT_CONFLICT', `another connection committed after this transaction's snapshot; retry it (${message})`, { path, sqliteCode, reason: 'OtherWriter' });
+  }
+  const behind = vfs.lastError;
+  if (!isWalnutError(behind) && (sqliteCode & 0xff) === SQLITE_BUSY) {
+    return walnutError('WALNUT_BUSY', `the database stayed busy (another connection held it, or commits kept failing); nothing of this statement was written, retry it (${message})`, { path, sqliteCode, cause: e });
+  }
+  if (isWalnutError(behind)) {
+    return new WalnutError(`${behind.message} (SQLite: ${message})`, { code: behind.code, path: behind.path ?? path, errno: behind.errno, syscall: behind.syscall, reason: behind.reason, pgno: behind.pgno, sqliteCode, cause: behind });
+  }
+  return walnutError('WALNUT_SQL', message, { path, sqliteCode, cause: e });
 }
 
 export class Connection {
@@ -67,7 +85,7 @@ export class Connection {
       // a reader is opened on first use, at any time (the store may have been closed under the
       // database meanwhile): the SQLite connection goes, and the error is a WalnutError
       if (db !== undefined) await engine.sqlite3.close(db).catch(() => undefined);
-      throw openFailure(e, vfs, store.path);
+      throw sqliteFailure(e, vfs, store.path);
     }
   }
 

@@ -36,12 +36,12 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-import { isWalnutError, walnutError, WalnutError } from '../errors';
+import { isWalnutError, walnutError } from '../errors';
 import { optionsWithout } from '../option-names';
 import { open, type Store } from '../commit/store';
 import type { OpenOptions } from '../commit/options';
 import { CommitPipeline } from './commit-pipeline';
-import { Connection } from './connection';
+import { Connection, sqliteFailure } from './connection';
 import { Serial } from './serial';
 import type { Params, Row, RunResult, StatementRunner } from './statement-runner';
 
@@ -74,8 +74,6 @@ export interface Queryable {
 }
 
 const MAX_READ_CONNECTIONS = 16;
-/** SQLite's primary result code SQLITE_BUSY (an extended code keeps it in its low byte). */
-const SQLITE_BUSY = 5;
 /** SQL texts whose routing is remembered (then the memo starts over). */
 const READABLE_MEMO = 4096;
 /**
@@ -363,21 +361,7 @@ export class Database implements Queryable {
 
   /** SQLite's errors as WalnutError. */
   #translate(c: Connection, e: unknown): unknown {
-    if (isWalnutError(e)) return e;
-    const sqliteCode = (e as { code?: unknown }).code;
-    if (typeof sqliteCode !== 'number') return e;
-    const message = (e as Error).message;
-    if (c.vfs.conflict) {
-      return walnutError('WALNUT_CONFLICT', `another connection committed after this transaction's snapshot; retry it (${message})`, { path: this.#store.path, sqliteCode, reason: 'OtherWriter' });
-    }
-    const behind = c.vfs.lastError;
-    if (!isWalnutError(behind) && (sqliteCode & 0xff) === SQLITE_BUSY) {
-      return walnutError('WALNUT_BUSY', `the database stayed busy (another connection held it, or commits kept failing); nothing of this statement was written, retry it (${message})`, { path: this.#store.path, sqliteCode, cause: e });
-    }
-    if (isWalnutError(behind)) {
-      return new WalnutError(`${behind.message} (SQLite: ${message})`, { code: behind.code, path: behind.path ?? this.#store.path, errno: behind.errno, syscall: behind.syscall, reason: behind.reason, pgno: behind.pgno, sqliteCode, cause: behind });
-    }
-    return walnutError('WALNUT_SQL', message, { path: this.#store.path, sqliteCode, cause: e });
+    return sqliteFailure(e, c.vfs, this.#store.path);
   }
 }
 
