@@ -199,7 +199,7 @@ function refuseTrailersBeforeConverting(file: string, option: boolean | undefine
   if (option !== true) return;
   let h;
   try {
-    h = decodeDbHeader(WalnutFile.readWholeSync(file, DB_HEADER_SIZE));
+    h = decodeDbHeader(WalnutFile.readPrefixSync(file, DB_HEADER_SIZE));
   } catch {
     return; // unreadable: WalIndex.open says why
   }

@@ -125,7 +125,7 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
       }
     }
     if (fs.existsSync(`${real}-shm`)) {
-      const bytes = WalnutFile.readWholeSync(`${real}-shm`, SHM_INDEX_HEADER_BYTES); // never fs: its close would drop SQLite's locks in this process
+      const bytes = WalnutFile.readPrefixSync(`${real}-shm`, SHM_INDEX_HEADER_BYTES); // never fs: its close would drop SQLite's locks in this process
       if (bytes.length >= SHM_INDEX_HEADER_BYTES) {
         const hdr = decodeShmHeaderCopies(bytes.subarray(0, 96));
         const dv = new DataView(bytes.buffer, bytes.byteOffset, SHM_INDEX_HEADER_BYTES);

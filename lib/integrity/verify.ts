@@ -227,7 +227,7 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
   if (walView !== null && r.shm?.headerValid && r.walFrames > 0) {
     const rec = walView.recovery;
     const indexed = (shmSegmentOf(rec.mxFrame) + 1) * SHM_SEGMENT_BYTES; // the segments of the WAL's frames, not the whole file
-    issues.push(...checkShmIndex(WalnutFile.readWholeSync(`${r.path}-shm`, indexed), rec.pgnos, rec.mxFrame, rec.salts));
+    issues.push(...checkShmIndex(WalnutFile.readPrefixSync(`${r.path}-shm`, indexed), rec.pgnos, rec.mxFrame, rec.salts));
   }
   if (r.dbFilePages === 0 && r.walFrames === 0) {
     issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });
