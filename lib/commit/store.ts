@@ -595,11 +595,16 @@ export class Store {
    * uses the WAL so the next writer starts it over; truncate then cuts it to zero bytes.
    * Commits continue during a passive checkpoint.
    */
-  checkpoint(mode: CheckpointMode = 'passive'): Promise<CheckpointResult> {
+  checkpoint(mode: CheckpointMode = 'passive', ...rest: never[]): Promise<CheckpointResult> {
     try {
       this.#checkOpen();
       if (!CHECKPOINT_MODES.includes(mode)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', "mode must be 'passive', 'full', 'restart' or 'truncate'", { reason: 'mode' });
+      }
+      // checkpoint takes no options: { busyTimeout } or a callback after the mode would be
+      // dropped, as a misspelt option name would be (option-names.ts), so it is refused
+      if (rest.some((a) => a !== undefined)) {
+        throw walnutError('WALNUT_INVALID_ARGUMENT', `checkpoint takes only a mode, not ${rest.length + 1} arguments`, { reason: 'options' });
       }
       return this.#gate.track(this.#checkpoint(mode));
     } catch (e) {
