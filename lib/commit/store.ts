@@ -177,16 +177,17 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
   index.wal.zeroAheadOn = o.zeroAhead;
   let attached: AttachedExtension | null = null;
-  let reservedBytes: number;
   try {
+    let reservedBytes: number;
     ({ trailers: index.pageTrailers, reservedBytes } = await pageTrailersWanted(index, o.pageChecksums));
     if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous });
+    return new Store(index, o, events, attached, reservedBytes); // (joins the commit lane: may be refused)
   } catch (e) {
     // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused
-    await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => undefined);
+    const removed = await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => false);
+    await attached?.close(removed).catch(() => undefined);
     throw e;
   }
-  return new Store(index, o, events, attached, reservedBytes);
 }
 
 /**
