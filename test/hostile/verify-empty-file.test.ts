@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 import { inspect } from '../../lib/integrity/inspect';
 import { verify } from '../../lib/integrity/verify';
-import { Database } from '../helpers/sqlite';
+import { sqliteWritesWal } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -33,14 +33,7 @@ describe('verify and inspect of a 0-byte database file', () => {
   });
 
   it('with a -wal of commits beside it: verify finds them ignored (SQLite deletes that -wal unread)', async () => {
-    const src = path.join(dir, 'src.db');
-    const s = new Database(src);
-    s.pragma('journal_mode = WAL');
-    s.pragma('wal_autocheckpoint = 0');
-    s.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)');
-    const db = path.join(dir, 'orphan.db');
-    fs.copyFileSync(`${src}-wal`, `${db}-wal`);
-    s.close();
+    const db = sqliteWritesWal(dir, 'orphan', 4096, (s) => s.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)')).db;
     fs.writeFileSync(db, '');
     const r = inspect(db);
     expect(r).toMatchObject({ pageSize: 0, dbPages: 0, walHeaderStatus: 'ok' });

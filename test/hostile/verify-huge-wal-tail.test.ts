@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 import { inspect } from '../../lib/integrity/inspect';
 import { verify } from '../../lib/integrity/verify';
-import { Database } from '../helpers/sqlite';
+import { sqliteWritesWal } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -17,16 +17,8 @@ const readCalls = () => Number(/^syscr: (\d+)$/m.exec(fs.readFileSync('/proc/sel
 
 describe('verify of a WAL with a huge invalid tail', () => {
   it('reads a bounded stretch past where recovery stops, and finds nothing wrong', async () => {
-    const db = path.join(dir, 'tail.db');
-    const s = new Database(db);
-    s.pragma('journal_mode = WAL');
-    s.pragma('wal_autocheckpoint = 0');
-    s.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)');
-    const copy = path.join(dir, 'copy.db');
-    fs.copyFileSync(db, copy);
-    fs.copyFileSync(`${db}-wal`, `${copy}-wal`);
-    s.close();
-    fs.truncateSync(`${copy}-wal`, 512 * 1024 * 1024); // sparse: 130,000 frames' room of zeros
+    const { db: copy, wal } = sqliteWritesWal(dir, 'tail', 4096, (s) => s.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)'));
+    fs.truncateSync(wal, 512 * 1024 * 1024); // sparse: 130,000 frames' room of zeros
     const frames = inspect(copy).walFrames;
     const before = readCalls();
     const r = await verify(copy, 5);
