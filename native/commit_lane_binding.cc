@@ -4,7 +4,9 @@
 // its own uv_async_t, referenced only while commits it submitted are unsettled (an idle member
 // never keeps its thread alive); the end of each turn of its submits is seen natively (class
 // Member). The member leaves the lane on leave() or, abandoned, in an async environment cleanup
-// hook (worker.terminate(), exit), which closes its handles: the lane never wakes a closed one.
+// hook (worker.terminate(), exit), which closes its handles: the lane never wakes a closed one (a
+// member whose hook cannot be added is refused: it could never be left). An exception thrown in
+// the callback's turn is uncaught (napi_fatal_exception), as Node treats its own callbacks'.
 // Page bytes are copied at submit into the commit's block (the caller may reuse its buffers at
 // once) and at take() into one buffer of the leader's heap for everything taken: the caller's
 // `into` (lane.ts recycles these: a fresh 256 KiB buffer per take cost ~50x its copy, in page
@@ -26,6 +28,7 @@
 #include "args.h"
 #include "commit_lane.h"
 #include "errors.h"
+#include "faults.h"
 #include "file.h"
 
 namespace walnut::lane {
@@ -59,10 +62,20 @@ class Member : public Waker {
   bool Init(Napi::Env env, Napi::Function onEvents, std::shared_ptr<Member> owner) {
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return false;
-    if (napi_async_init(env, nullptr, Napi::String::New(env, "walnut-lane"), &context) != napi_ok) return false;
+    // the cleanup hook before any handle: a member without it is never left when its environment
+    // ends, and its open handles (and `self`) would outlive it (a worker's loop cannot close)
+    if (faults::FailLaneCleanupHook() || napi_add_async_cleanup_hook(env, OnEnvCleanup, this, &hook) != napi_ok) {
+      hook = nullptr;
+      return false;
+    }
+    if (napi_async_init(env, nullptr, Napi::String::New(env, "walnut-lane"), &context) != napi_ok) {
+      RemoveHook();
+      return false;
+    }
     this->env = env;
     if (uv_async_init(loop, &async, OnAsync) != 0) {
       napi_async_destroy(env, context);
+      RemoveHook();
       return false;
     }
     callback = Napi::Persistent(onEvents);
@@ -73,7 +86,6 @@ class Member : public Waker {
       uv_unref(h);  // an idle member never keeps its thread alive (Queued refs async while commits are out)
     }
     self = std::move(owner);
-    if (napi_add_async_cleanup_hook(env, OnEnvCleanup, this, &hook) != napi_ok) hook = nullptr;
     return true;
   }
 
@@ -129,9 +141,13 @@ class Member : public Waker {
   static void OnClosed(uv_handle_t* h) {
     auto* m = static_cast<Member*>(h->data);
     if (++m->closedHandles < 3) return;
-    if (m->hook != nullptr) napi_remove_async_cleanup_hook(m->hook);
-    m->hook = nullptr;
+    m->RemoveHook();
     std::shared_ptr<Member> keep = std::move(m->self);  // may be the last owner: released last
+  }
+
+  void RemoveHook() {
+    if (hook != nullptr) napi_remove_async_cleanup_hook(hook);
+    hook = nullptr;
   }
 
   static void OnCheck(uv_check_t* h) {
@@ -147,13 +163,19 @@ class Member : public Waker {
     if (m->lane == nullptr) return;
     Napi::Env env(m->env);
     Napi::HandleScope scope(env);
-    m->Deliver(env);
-    // a value that could not be made (the environment stopped running JS) leaves its failure
-    // pending: nothing must see it later
-    if (env.IsExceptionPending()) env.GetAndClearPendingException();
+    const bool called = m->Deliver(env);
+    if (!env.IsExceptionPending()) return;
+    Napi::Error e = env.GetAndClearPendingException();
+    // an exception from the callback's turn (lane.ts catches its own; what the turn ran as its
+    // scope closed, a process.nextTick callback of a commit's handler, is the user's) is uncaught,
+    // as after any callback Node makes: never dropped. A value that could not be made (the
+    // environment stopped running JS) leaves its failure pending: nothing must see it later
+    // (napi_fatal_exception does nothing in an environment that no longer runs JS).
+    if (called) napi_fatal_exception(env, e.Value());
   }
 
-  void Deliver(Napi::Env env);
+  // True when the callback was called.
+  bool Deliver(Napi::Env env);
 
   napi_env env = nullptr;
   Napi::FunctionReference callback;
@@ -187,9 +209,9 @@ Napi::Float64Array OkArray(Napi::Env env, const std::vector<const Outcome*>& ok)
 // while its loop may still deliver a wake-up: then every value made here comes back empty (no
 // memory behind a typed array's data: writing the outcomes into it crashed the process), and
 // nothing reaches JS any more.
-void Member::Deliver(Napi::Env env) {
+bool Member::Deliver(Napi::Env env) {
   Napi::Array failed = Napi::Array::New(env);
-  if (failed.IsEmpty()) return;
+  if (failed.IsEmpty()) return false;
   Events ev = lane->Collect(id);
   std::vector<const Outcome*> ok;
   uint32_t nFailed = 0;
@@ -209,13 +231,14 @@ void Member::Deliver(Napi::Env env) {
   size_t settled = ev.outcomes.size() < outstanding ? ev.outcomes.size() : outstanding;
   outstanding -= settled;
   if (settled > 0 && outstanding == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async));
-  if (ev.outcomes.empty() && !ev.lead && !ev.work && !ev.gathered) return;
+  if (ev.outcomes.empty() && !ev.lead && !ev.work && !ev.gathered) return false;
   Napi::Float64Array okArray = OkArray(env, ok);
-  if (okArray.IsEmpty()) return;
-  // the callback's microtasks run as the scope closes; lane.ts never throws
+  if (okArray.IsEmpty()) return false;
+  // the callback's microtasks and nextTicks run as the scope closes; lane.ts never throws
   // (the receiver must be an object for napi_make_callback; lane.ts's callback is an arrow function)
   callback.MakeCallback(env.Global(), {okArray, failed, Napi::Boolean::New(env, ev.lead), Napi::Boolean::New(env, ev.work),
                                           Napi::Boolean::New(env, ev.gathered)}, context);
+  return true;
 }
 
 class CommitLane : public Napi::ObjectWrap<CommitLane> {

@@ -40,9 +40,26 @@ Napi::Error MakeError(Napi::Env env, const char* code, const std::string& messag
   return error;
 }
 
+// An open(2) that cannot succeed as asked (no such file or directory, a path through a file, no
+// permission, a directory, a name too long): SQLite's SQLITE_CANTOPEN, as walnut's open() says for
+// a database it cannot create; a disk that failed under the open stays WALNUT_IO.
+static bool IsOpenRefusal(const OsFailure& failure) {
+  if (failure.syscall == nullptr || std::strcmp(failure.syscall, "open") != 0) return false;
+  switch (failure.err) {
+    case ENOENT:
+    case EACCES:
+    case ENOTDIR:
+    case EISDIR:
+    case ENAMETOOLONG:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Napi::Error MakeOsError(Napi::Env env, const OsFailure& failure, const std::string& path,
                         bool isLock) {
-  const char* code = CodeForErrno(failure.err, isLock);
+  const char* code = IsOpenRefusal(failure) ? "WALNUT_CANTOPEN" : CodeForErrno(failure.err, isLock);
   std::string message = std::string(code) + ": " + (failure.syscall ? failure.syscall : "io") +
                         " failed: " + std::strerror(failure.err);
   const bool symlink = failure.err == ELOOP;

@@ -177,16 +177,17 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
   index.wal.zeroAheadOn = o.zeroAhead;
   let attached: AttachedExtension | null = null;
-  let reservedBytes: number;
   try {
+    let reservedBytes: number;
     ({ trailers: index.pageTrailers, reservedBytes } = await pageTrailersWanted(index, o.pageChecksums));
     if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous });
+    return new Store(index, o, events, attached, reservedBytes); // (joins the commit lane: may be refused)
   } catch (e) {
     // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused
-    await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => undefined);
+    const removed = await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => false);
+    await attached?.close(removed).catch(() => undefined);
     throw e;
   }
-  return new Store(index, o, events, attached, reservedBytes);
 }
 
 /**
@@ -199,7 +200,7 @@ function refuseTrailersBeforeConverting(file: string, option: boolean | undefine
   if (option !== true) return;
   let h;
   try {
-    h = decodeDbHeader(WalnutFile.readWholeSync(file, DB_HEADER_SIZE));
+    h = decodeDbHeader(WalnutFile.readPrefixSync(file, DB_HEADER_SIZE));
   } catch {
     return; // unreadable: WalIndex.open says why
   }
@@ -595,11 +596,16 @@ export class Store {
    * uses the WAL so the next writer starts it over; truncate then cuts it to zero bytes.
    * Commits continue during a passive checkpoint.
    */
-  checkpoint(mode: CheckpointMode = 'passive'): Promise<CheckpointResult> {
+  checkpoint(mode: CheckpointMode = 'passive', ...rest: never[]): Promise<CheckpointResult> {
     try {
       this.#checkOpen();
       if (!CHECKPOINT_MODES.includes(mode)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', "mode must be 'passive', 'full', 'restart' or 'truncate'", { reason: 'mode' });
+      }
+      // checkpoint takes no options: { busyTimeout } or a callback after the mode would be
+      // dropped, as a misspelt option name would be (option-names.ts), so it is refused
+      if (rest.some((a) => a !== undefined)) {
+        throw walnutError('WALNUT_INVALID_ARGUMENT', `checkpoint takes only a mode, not ${rest.length + 1} arguments`, { reason: 'options' });
       }
       return this.#gate.track(this.#checkpoint(mode));
     } catch (e) {

@@ -138,7 +138,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target);
   const tmp = path.join(path.dirname(target), `${temporaryPrefix(target)}${randomBytes(6).toString('hex')}`);
   const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 }).catch((e: WalnutError) => {
-    if (e.code !== 'WALNUT_IO' || e.errno === undefined) throw e;
+    if ((e.code !== 'WALNUT_CANTOPEN' && e.code !== 'WALNUT_IO') || e.errno === undefined) throw e;
     // a missing or unwritable directory: name the target, not the temporary file
     throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: cannot create a file in ${path.dirname(target)} (${getSystemErrorName(-e.errno)})`, { path: target, errno: e.errno, cause: e });
   });

@@ -20,8 +20,9 @@
  * or a torn first group of the new one), salt-mismatch (groups of a foreign generation only),
  * page-size-mismatch, group-mismatch, too-many-damaged, decode-failed, decoded-mismatch,
  * codec-unavailable. Where nothing after frame B carries this WAL generation's salts (zeros of
- * preallocated space, frames of an older generation after a restart) and no group covers B,
- * the log simply ends there: not damage, nothing reported.
+ * preallocated space, frames of an older generation after a restart; looked for in the next
+ * DAMAGE_LOOKAHEAD_FRAMES frames only) and no group covers B, the log simply ends there: not
+ * damage, nothing reported.
  *
  * The caller holds the WAL exclusively (WalIndex recovery locks, or `walnut recover --repair`).
  */
@@ -192,6 +193,15 @@ function pruneStaleGroups(wal: WalFile, r: WalRecovery): void {
   }
 }
 
+/**
+ * How many frames past the one where recovery stops are looked at for a later frame of this
+ * generation (which makes the stop damage, not the log's end). Bounded: a huge tail of zeros or
+ * of an older generation's frames (a sparse 10 GiB -wal) was read header by header to its end
+ * (49 s). A stretch of damage longer than this reads as the log's end, as SQLite's recovery
+ * takes every stop (a covering sidecar group still marks it as damage).
+ */
+export const DAMAGE_LOOKAHEAD_FRAMES = 16384;
+
 /** The report, and the WAL's state as last recovered (after the last rewrite, if any). */
 async function repairDamage(wal: WalFile, options: RepairOptions): Promise<[FecRepairReport, WalRecovery]> {
   const report: FecRepairReport = { repairedFrames: [], groups: 0, fallback: null };
@@ -220,7 +230,8 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<[FecR
         return !isZero(head) && ofGeneration(decodeFrameHeader(head), r.salts);
       };
       let damaged = ofThisGeneration(b);
-      for (let f = b + 1; !damaged && frameOffset(f, ps) + FRAME_HEADER_SIZE <= r.fileSize; f++) damaged = ofThisGeneration(f);
+      const lookEnd = Math.min(r.fileSize, frameOffset(b + 1 + DAMAGE_LOOKAHEAD_FRAMES, ps));
+      for (let f = b + 1; !damaged && frameOffset(f, ps) + FRAME_HEADER_SIZE <= lookEnd; f++) damaged = ofThisGeneration(f);
 
       if (scan === null) {
         if (!fs.existsSync(sidecarPath)) {

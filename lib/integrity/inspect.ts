@@ -3,7 +3,8 @@
  * rollback-journal mode: its journal mode and whether its -journal is hot): the database
  * header, the WAL (recovery scan), the -shm header and checkpoint info (read as a file, not
  * mapped), the FEC sidecar's groups when there is one, and who holds which lock (asked with F_OFD_GETLK, which takes no lock). Opens every
- * file read-only and changes nothing.
+ * file read-only and changes nothing. A 0-byte database file is SQLite's empty database
+ * (pageSize 0, dbPages 0, journal mode 'rollback'), not a file of another kind.
  */
 import * as fs from 'node:fs';
 
@@ -73,14 +74,17 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
   try {
     const head = new Uint8Array(100);
     const got = db.readSync(head, 0, 100, 0);
+    // a 0-byte file is SQLite's empty database (no header yet: page size 0 here, its journal mode
+    // SQLite's default; SQLite deletes a -wal beside it unread, so it has no pages from one)
+    const empty = got === 0;
     const h = got === 100 ? decodeDbHeader(head) : null;
-    if (h === null || h.pageSize === 0) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is not a SQLite database`, { path: dbPath });
-    const dbFilePages = Math.floor(st.size / h.pageSize);
+    if (!empty && (h === null || h.pageSize === 0)) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is not a SQLite database`, { path: dbPath });
+    const dbFilePages = h === null ? 0 : Math.floor(st.size / h.pageSize);
     const report: InspectReport = {
       path: real,
-      pageSize: h.pageSize,
-      walMode: isWalMode(h),
-      journalMode: journalModeOf(h),
+      pageSize: h?.pageSize ?? 0,
+      walMode: h !== null && isWalMode(h),
+      journalMode: h === null ? 'rollback' : journalModeOf(h),
       hotJournal: hasHotJournal(db, `${real}-journal`),
       dbFilePages,
       dbPages: dbFilePages,
@@ -108,7 +112,7 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
           checkpointSeq: r.checkpointSeq,
           invalidTailBytes: r.invalidTailBytes,
           walBytes: r.fileSize,
-          dbPages: r.mxFrame > 0 ? r.dbSize : dbFilePages,
+          dbPages: r.mxFrame > 0 && !empty ? r.dbSize : dbFilePages,
         });
       } finally {
         wal?.closeSync();
@@ -125,7 +129,7 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
       }
     }
     if (fs.existsSync(`${real}-shm`)) {
-      const bytes = WalnutFile.readWholeSync(`${real}-shm`, SHM_INDEX_HEADER_BYTES); // never fs: its close would drop SQLite's locks in this process
+      const bytes = WalnutFile.readPrefixSync(`${real}-shm`, SHM_INDEX_HEADER_BYTES); // never fs: its close would drop SQLite's locks in this process
       if (bytes.length >= SHM_INDEX_HEADER_BYTES) {
         const hdr = decodeShmHeaderCopies(bytes.subarray(0, 96));
         const dv = new DataView(bytes.buffer, bytes.byteOffset, SHM_INDEX_HEADER_BYTES);

@@ -209,6 +209,12 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
   const journalMode = r.journalMode;
   if (journalMode === null) issues.push({ level: 1, kind: 'file-format', pgno: 1, message: 'the database header\'s format versions (bytes 18/19) are neither 1 (rollback journal) nor 2 (WAL)' });
   if (r.hotJournal) issues.push({ level: 1, kind: 'hot-journal', message: hotJournalProblem(r.path) });
+  if (r.pageSize === 0) {
+    // a 0-byte file: SQLite's empty database, sound (integrity_check says ok); a -wal beside it
+    // is deleted unread by SQLite's first connection (pagerOpenWalIfPresent): its commits are lost
+    if (r.walFrames > 0) issues.push({ level: 1, kind: 'wal-ignored', frame: 1, message: `the database file is empty (0 bytes): SQLite deletes its -wal unread, with the ${r.commits} commits (${r.walFrames} frames) it holds` });
+    return { ok: issues.length === 0, level, journalMode, pages: 0, issues };
+  }
   if (r.walHeaderStatus !== 'ok' && r.walHeaderStatus !== 'missing' && r.walHeaderStatus !== 'empty' && r.walBytes > 0) {
     issues.push({ level: 1, kind: 'wal-header', message: `the WAL header is unusable (${r.walHeaderStatus}); SQLite treats the WAL as empty` });
   }
@@ -227,7 +233,7 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
   if (walView !== null && r.shm?.headerValid && r.walFrames > 0) {
     const rec = walView.recovery;
     const indexed = (shmSegmentOf(rec.mxFrame) + 1) * SHM_SEGMENT_BYTES; // the segments of the WAL's frames, not the whole file
-    issues.push(...checkShmIndex(WalnutFile.readWholeSync(`${r.path}-shm`, indexed), rec.pgnos, rec.mxFrame, rec.salts));
+    issues.push(...checkShmIndex(WalnutFile.readPrefixSync(`${r.path}-shm`, indexed), rec.pgnos, rec.mxFrame, rec.salts));
   }
   if (r.dbFilePages === 0 && r.walFrames === 0) {
     issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });

@@ -8,7 +8,10 @@
  * Opening never follows a symbolic link at the last path component (O_NOFOLLOW, as SQLite
  * opens its files): a link planted where walnut expects its own file fails with
  * WALNUT_CANTOPEN, reason 'Symlink'; callers resolve the database path the user gave first
- * (realpath), and `followSymlinks: true` opts out.
+ * (realpath), and `followSymlinks: true` opts out. A file that cannot be opened as asked (not
+ * there, no permission, a directory, a path through a file, a name too long) is WALNUT_CANTOPEN
+ * too, with the open's errno (SQLite's SQLITE_CANTOPEN); an option open() does not take is
+ * refused (WALNUT_INVALID_ARGUMENT, reason 'options').
  *
  * Locks are Linux OFD locks owned by this descriptor: closing another descriptor of the same
  * file never drops them, and two WalnutFiles on one file conflict like two processes would.
@@ -24,6 +27,7 @@
  * blocks the event loop.
  */
 import { walnutError } from '../errors';
+import { unknownOptionName } from '../option-names';
 import { NativeFile, type Durability, type LockMode, type NativeFileHandle, type NativeLockHolder, type NativeOpenOptions } from '../native';
 
 export type { Durability, LockMode, NativeLockHolder as LockHolder };
@@ -73,6 +77,17 @@ function checkTimeout(timeout: number): void {
   }
 }
 
+const OPEN_OPTIONS: readonly (keyof OpenFileOptions)[] = ['lane', 'create', 'readOnly', 'exclusive', 'truncate', 'mode', 'followSymlinks'];
+
+/** A name open() does not take is refused (option-names.ts): a misspelt `readonly` would open for writing. */
+function refuseUnknownOpenOptions(options: unknown): void {
+  if (typeof options !== 'object' || options === null) return; // the addon refuses what is not an object
+  const key = unknownOptionName(options, OPEN_OPTIONS);
+  if (key !== undefined) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `WalnutFile.open takes the options ${OPEN_OPTIONS.join(', ')}, not ${JSON.stringify(key)}`, { reason: 'options' });
+  }
+}
+
 /** Internal: the native handle of a WalnutFile, for lib/wal's native frame calls. */
 export const nativeHandleOf = (file: WalnutFile): NativeFileHandle => handles.get(file)!;
 const handles = new WeakMap<WalnutFile, NativeFileHandle>();
@@ -86,10 +101,12 @@ export class WalnutFile {
   }
 
   static async open(path: string, options: OpenFileOptions = {}): Promise<WalnutFile> {
+    refuseUnknownOpenOptions(options);
     return new WalnutFile(await NativeFile.open(path, options));
   }
 
   static openSync(path: string, options: OpenFileOptions = {}): WalnutFile {
+    refuseUnknownOpenOptions(options);
     return new WalnutFile(new NativeFile(path, options));
   }
 
@@ -189,11 +206,15 @@ export class WalnutFile {
   }
 
   /**
-   * The file, read through a walnut descriptor (so closing it respects SQLite's locks): all of
-   * it, or its first `maxBytes` (a -shm is anyone's to grow: a sparse 10 GiB one failed the
-   * read, and a large one was read whole where only its header or its first segments mattered).
+   * The file's first `maxBytes` bytes (all of it when shorter), read through a walnut descriptor
+   * (so closing it respects SQLite's locks). Always bounded: a -shm is anyone's to grow (a sparse
+   * 10 GiB one failed the read, and a large one was read whole where only its header or its first
+   * segments mattered).
    */
-  static readWholeSync(path: string, maxBytes = Number.MAX_SAFE_INTEGER): Buffer {
+  static readPrefixSync(path: string, maxBytes: number): Buffer {
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `maxBytes must be a non-negative integer, not ${String(maxBytes)}`, { reason: 'maxBytes' });
+    }
     const file = WalnutFile.openSync(path, { readOnly: true });
     try {
       const bytes = Buffer.alloc(Math.min(file.sizeSync(), maxBytes));

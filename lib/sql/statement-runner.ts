@@ -321,7 +321,9 @@ export class StatementRunner {
     // room for the worst case (3 bytes per UTF-16 unit) unless that is much: then exactly
     const room = text.length <= 4096 ? text.length * 3 : Buffer.byteLength(text, 'utf8');
     const ptr = m._sqlite3_malloc(Math.max(room, 1)) as number; // never 0 bytes: a null pointer binds NULL
-    if (ptr === 0) throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${i}: no memory for a string of ${room} bytes`, { reason: 'params' });
+    // SQLite's own bind fails so when its copy cannot be made: SQLITE_NOMEM (WALNUT_SQL with
+    // sqliteCode 7), a resource failure, not a bad argument
+    if (ptr === 0) throw Object.assign(new Error(`out of memory: parameter ${i}'s string needs ${room} bytes`), { code: this.#e.C.SQLITE_NOMEM! });
     const n = heapBuffer(m).write(text, ptr, room, 'utf8');
     return m._sqlite3_bind_text(stmt, i, ptr, n, m._getSqliteFree()) as number;
   }

@@ -39,7 +39,7 @@ describe('npm pack + install', () => {
       const f = w.WalnutFile.openSync('x.bin', { create: true }); f.writeSync(Buffer.from('hi'), 0, 2, 0); f.closeSync();
       let code; try { w.WalnutFile.openSync('/nonexistent/x'); } catch (e) { code = e instanceof w.WalnutError && e.code; }
       console.log(JSON.stringify({ crc: c.crc32c(Buffer.from('123456789')), code }));`], app);
-    expect(JSON.parse(cjs)).toEqual({ crc: 0xe3069283, code: 'WALNUT_IO' });
+    expect(JSON.parse(cjs)).toEqual({ crc: 0xe3069283, code: 'WALNUT_CANTOPEN' });
 
     fs.writeFileSync(path.join(app, 'esm.mjs'), `
       import { WalnutFile, WalnutError } from 'walnut';

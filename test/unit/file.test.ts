@@ -36,18 +36,18 @@ describe('open', () => {
     f.closeSync();
   });
 
-  it('reports a missing file as WALNUT_IO with errno, syscall and path', async () => {
+  it('reports a missing file as WALNUT_CANTOPEN with errno, syscall and path', async () => {
     const p = path.join(dir, 'missing', 'x');
-    const err = await expectRejectsWalnut(WalnutFile.open(p), 'WALNUT_IO', { errno: 2, syscall: 'open', path: p });
+    const err = await expectRejectsWalnut(WalnutFile.open(p), 'WALNUT_CANTOPEN', { errno: 2, syscall: 'open', path: p });
     expect(err.message).toContain(p);
-    expectWalnutError(() => WalnutFile.openSync(p), 'WALNUT_IO', { errno: 2 });
+    expectWalnutError(() => WalnutFile.openSync(p), 'WALNUT_CANTOPEN', { errno: 2 });
   });
 
   it('refuses exclusive creation of an existing file and a directory', async () => {
     const p = fresh();
     fs.writeFileSync(p, 'x');
     await expectRejectsWalnut(WalnutFile.open(p, { exclusive: true }), 'WALNUT_IO', { errno: 17 });
-    expectWalnutError(() => WalnutFile.openSync(dir), 'WALNUT_IO', { errno: 21 });
+    expectWalnutError(() => WalnutFile.openSync(dir), 'WALNUT_CANTOPEN', { errno: 21 });
   });
 
   it('runs a file on the background lane when asked, and validates the lane', async () => {
@@ -138,7 +138,7 @@ describe('positioned I/O', () => {
     f.allocateSync(0, 0);
     await WalnutFile.syncDirectory(dir);
     WalnutFile.syncDirectorySync(dir);
-    await expectRejectsWalnut(WalnutFile.syncDirectory(path.join(dir, 'nope')), 'WALNUT_IO', { errno: 2 });
+    await expectRejectsWalnut(WalnutFile.syncDirectory(path.join(dir, 'nope')), 'WALNUT_CANTOPEN', { errno: 2 });
     await f.close();
   });
 
@@ -303,7 +303,7 @@ describe('errors cross the addon as WalnutError', () => {
     } catch (e) {
       expect(e).toBeInstanceOf(WalnutError);
       expect(e).toBeInstanceOf(Error);
-      expect((e as Error).stack).toContain('WALNUT_IO');
+      expect((e as Error).stack).toContain('WALNUT_CANTOPEN');
       return;
     }
     throw new Error('unreachable');

@@ -1,0 +1,45 @@
+// walnut/sql binds a string parameter by copying it into memory SQLite allocates
+// (statement-runner.ts #bindText); when that allocation failed the statement was refused as
+// WALNUT_INVALID_ARGUMENT (reason params), as if the value were wrong. It is SQLite's out of
+// memory, as its own bind reports when its copy cannot be made: WALNUT_SQL with sqliteCode
+// SQLITE_NOMEM (7). SQLite's allocator is made to refuse that one allocation (its size is the
+// string's): wa-sqlite is built without memory statistics (hard_heap_limit has no effect) and its
+// 2 GiB heap would take gigabytes of strings to fill; everything else is real.
+import * as path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+
+import { expectRejectsWalnut } from '../helpers/expect-error';
+import { tmpDir } from '../helpers/tmp';
+
+const REFUSED_BYTES = 1_000_003; // the UTF-8 size of the string below, which nothing else allocates
+
+vi.mock('../../lib/sql/engine', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../lib/sql/engine')>();
+  return {
+    ...original,
+    loadEngine: async () => {
+      const engine = await original.loadEngine();
+      const malloc = engine.module._sqlite3_malloc;
+      engine.module._sqlite3_malloc = (n: number) => (n === REFUSED_BYTES ? 0 : malloc(n));
+      return engine;
+    },
+  };
+});
+
+const { openDatabase } = await import('../../lib/sql');
+const dir = tmpDir();
+
+describe('walnut/sql: no memory for a string parameter', () => {
+  it('is WALNUT_SQL with SQLITE_NOMEM, nothing written, and the connection goes on', async () => {
+    const db = await openDatabase(path.join(dir, 'nomem.db'), { readConnections: 0 });
+    try {
+      await db.exec('CREATE TABLE t(v TEXT)');
+      const err = await expectRejectsWalnut(db.run('INSERT INTO t VALUES (?)', ['x'.repeat(REFUSED_BYTES)]), 'WALNUT_SQL', { sqliteCode: 7 });
+      expect(err.message).toContain('out of memory');
+      await db.run('INSERT INTO t VALUES (?)', ['x'.repeat(REFUSED_BYTES - 1)]);
+      expect(await db.all('SELECT length(v) AS n FROM t')).toEqual([{ n: REFUSED_BYTES - 1 }]);
+    } finally {
+      await db.close();
+    }
+  });
+});
