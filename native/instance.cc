@@ -6,7 +6,7 @@
 namespace walnut {
 
 Instance::Instance(Napi::Env env)
-    : io(std::make_unique<IoThread>(env)), background(std::make_unique<IoThread>(env)) {
+    : io(std::make_unique<IoThread>(env, "walnut-io")), background(std::make_unique<IoThread>(env, "walnut-bg")) {
   // Registered after the I/O threads' ThreadSafeFunctions: cleanup hooks run in reverse order,
   // so the workers are joined before Node closes those functions.
   env.AddCleanupHook([this] {

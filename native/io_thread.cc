@@ -3,6 +3,8 @@
 
 #include "errors.h"
 
+#include <pthread.h>
+
 #include <chrono>
 
 namespace walnut {
@@ -15,7 +17,7 @@ void IoOp::SettleVoid(Napi::Env env, const OsFailure& failure, const std::string
   }
 }
 
-IoThread::IoThread(Napi::Env env) {
+IoThread::IoThread(Napi::Env env, const char* name) : name_(name) {
   wakeup_ = Wakeup::New(env, "walnut-io", 0, 1, this);
   wakeup_.Unref(env);
   worker_ = std::thread([this] { Run(); });
@@ -50,6 +52,7 @@ Napi::Promise IoThread::Submit(Napi::Env env, std::unique_ptr<IoOp> op) {
 }
 
 void IoThread::Run() {
+  pthread_setname_np(pthread_self(), name_);  // /proc/<pid>/task/*/comm, top -H, perf
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     if (queue_.empty() && !stopping_) {

@@ -12,6 +12,10 @@
 // polling for new work for kSpinMicros (yielding the CPU on every poll, so kernel threads such
 // as ext4's journal commit still run) before it sleeps on the condition variable.
 //
+// Names: the main lane's thread is "walnut-io", the background lane's "walnut-bg" (a thread's
+// name is what /proc/<pid>/task/*/comm, top -H and perf show: per-thread CPU is how the lane
+// cases are measured, bench/README.md #21).
+//
 // Completion: the worker pushes finished operations to a completion list and wakes the JS
 // thread through a ThreadSafeFunction; one wake-up drains every finished operation. The
 // ThreadSafeFunction is referenced only while operations are pending, so an idle addon never
@@ -67,7 +71,8 @@ class IoOp {
 
 class IoThread {
  public:
-  explicit IoThread(Napi::Env env);
+  // `name`: the worker thread's (header comment; at most 15 characters, Linux's limit).
+  IoThread(Napi::Env env, const char* name);
   ~IoThread();
   // Stops the worker after the operation it is running; pending ops are abandoned. Called from
   // an env cleanup hook registered after the ThreadSafeFunction, so it runs before Node closes
@@ -93,6 +98,7 @@ class IoThread {
   std::deque<std::unique_ptr<IoOp>> queue_;       // submitted, not yet executed
   std::vector<std::unique_ptr<IoOp>> done_;       // executed, not yet completed on JS
   static constexpr int kSpinMicros = 50;
+  const char* name_;                              // a string literal (Instance)
   std::atomic<int> queued_{0};
   bool stopping_ = false;
   bool wakePending_ = false;                      // a wake-up call is already queued

@@ -62,6 +62,17 @@ describe('open', () => {
     expectWalnutError(() => WalnutFile.openSync(p, { lane: 'fast' as 'main' }), 'WALNUT_INVALID_ARGUMENT');
   });
 
+  it('names the two lanes\' I/O threads walnut-io and walnut-bg (per-thread CPU in /proc, top -H, perf)', async () => {
+    const p = fresh();
+    const bg = await WalnutFile.open(p, { create: true, lane: 'background' });
+    const main = await WalnutFile.open(p);
+    await Promise.all([bg.fdatasync(), main.fdatasync()]); // each lane's thread has run an operation
+    const names = fs.readdirSync('/proc/self/task').map((t) => fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim());
+    expect(names).toContain('walnut-io');
+    expect(names).toContain('walnut-bg');
+    await Promise.all([bg.close(), main.close()]);
+  });
+
   it('validates options', () => {
     expectWalnutError(() => WalnutFile.openSync(''), 'WALNUT_INVALID_ARGUMENT');
     expectWalnutError(() => WalnutFile.openSync('a\0b'), 'WALNUT_INVALID_ARGUMENT');
