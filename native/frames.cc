@@ -218,9 +218,19 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
   job->running = running;
 }
 
+// The caller's chain words (6 of them), or null when `value` is no longer such an array. Looked up
+// again after the append, not kept from before it: nothing then depends on the array staying
+// attached and unchanged in size meanwhile.
+uint32_t* ChainWordsOf(napi_env env, napi_value value) {
+  ByteSpan words;
+  if (!TypedBytesOf(env, value, napi_uint32_array, &words) || words.length != kChainWords * 4) return nullptr;
+  return reinterpret_cast<uint32_t*>(words.data);
+}
+
 // The append's outcome: false with *error set (stale window, OS failure), else true and the new
-// running checksum stored into the caller's chain words [4], [5] (`chain`: 6 words, or null
-// when the caller's array was detached meanwhile: then nothing is stored).
+// running checksum stored into the caller's chain words [4], [5] (`chain`: 6 words; null when
+// the caller's array was detached or shrunk meanwhile: then the append fails, so that the caller
+// invalidates frames whose chain it cannot continue).
 bool AppendResult(Napi::Env env, const AppendJob& job, const std::string& path, uint32_t* chain,
                   Napi::Error* error) {
   if (job.stale) {
@@ -236,10 +246,13 @@ bool AppendResult(Napi::Env env, const AppendJob& job, const std::string& path, 
     *error = MakeOsError(env, job.failure, path);
     return false;
   }
-  if (chain != nullptr) {
-    chain[4] = job.running.s0;
-    chain[5] = job.running.s1;
+  if (chain == nullptr) {
+    *error = MakeError(env, "WALNUT_INVALID_ARGUMENT",
+                       "WALNUT_INVALID_ARGUMENT: the chain array was detached during the append");
+    return false;
   }
+  chain[4] = job.running.s0;
+  chain[5] = job.running.s1;
   return true;
 }
 
@@ -259,13 +272,8 @@ class AppendOp : public IoOp {
     file_->EndOp();
   }
   void Complete(Napi::Env env) override {
-    // The words are looked up again: the caller's array may have been detached meanwhile.
-    ByteSpan words;
-    uint32_t* chain = TypedBytesOf(env, Kept(0), napi_uint32_array, &words) && words.length == kChainWords * 4
-                          ? reinterpret_cast<uint32_t*>(words.data)
-                          : nullptr;
     Napi::Error error;
-    if (AppendResult(env, *job_, file_->path, chain, &error)) {
+    if (AppendResult(env, *job_, file_->path, ChainWordsOf(env, Kept(0)), &error)) {
       deferred_.Resolve(env.Undefined());
     } else {
       deferred_.Reject(error.Value());
@@ -298,7 +306,7 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
   if (chainBytes.length != kChainWords * 4) return ThrowInvalid(env, "chain must hold 6 words [pageSize, bigEndian, salt1, salt2, s0, s1]");
-  uint32_t* chainWords = reinterpret_cast<uint32_t*>(chainBytes.data);
+  const uint32_t* chainWords = reinterpret_cast<const uint32_t*>(chainBytes.data);
   if (!ValidPageSize(chainWords[0])) return ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536");
   job->chain.pageSize = chainWords[0];
   job->chain.bigEndian = chainWords[1] != 0;
@@ -375,7 +383,7 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   if (Sync) {
     RunAppend(file->fd, file->extend, job.get());
     Napi::Error error;
-    if (!AppendResult(env, *job, file->path, chainWords, &error)) error.ThrowAsJavaScriptException();
+    if (!AppendResult(env, *job, file->path, ChainWordsOf(env, info[1]), &error)) error.ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return Instance::Get(env)->Lane(file->background)->Submit(env, std::make_unique<AppendOp>(env, file, std::move(job), info[1], pages));

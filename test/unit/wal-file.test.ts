@@ -127,6 +127,11 @@ describe('append', () => {
     expect(scan.frames.map((fr) => fr.pgno)).toEqual([1, 2]);
     expect([c2[4], c2[5]]).toEqual(scan.running);
     expect([c2[0], c2[1], c2[2], c2[3]]).toEqual([1024, 0, 7, 9]); // only the checksum words change
+    // the chain array detached while the append runs: the append fails (its caller then invalidates the frame), never reports a chain it lost
+    const c3 = new Uint32Array([1024, 0, 7, 9, c2[4]!, c2[5]!]);
+    const pending = nativeFrames.append(h, c3, 32 + 2 * 1048, ...one(3), 1, bytes, 32 + 2 * 1048, undefined, 0);
+    structuredClone(c3.buffer, { transfer: [c3.buffer] });
+    await expectRejectsWalnut(pending, 'WALNUT_INVALID_ARGUMENT');
     await f.close();
   });
 
