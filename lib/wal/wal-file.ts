@@ -187,6 +187,12 @@ export class WalFile {
   #fileSize = 0;
   /** The frame header in slot mxFrame + 1 when the window was read (null: none of this generation). */
   #slot: Uint8Array | null = null;
+  /**
+   * The append's chain words, one array per WalFile (appends of one WalFile run one at a time:
+   * each continues from the last one's adopted state), so no call allocates one: the native
+   * call's view of a small typed array moves its bytes off the heap (malloc + sweep).
+   */
+  readonly #chainWords = new Uint32Array(6);
   /** A valid header was seen (salts and checkpoint sequence are a real generation's). */
   #hadGeneration = false;
   /** Frames 1..frame of the generation with these salts are on stable storage (see durableThrough). */
@@ -588,7 +594,7 @@ export class WalFile {
       commitSizes[i - 1] = t.dbSize;
       commitFrames.push(this.#mxFrame + i);
     }
-    const chain = new Uint32Array(6);
+    const chain = this.#chainWords;
     chain[0] = this.#pageSize;
     chain[1] = this.#bigEndian ? 1 : 0;
     chain[2] = this.#salts[0];
