@@ -49,6 +49,13 @@
 //                      walnut's I/O thread (as walnut-1 writes)
 //   raw-1-sync         the same with writevSync + fdatasyncSync on the JavaScript thread (as
 //                      better-sqlite3 writes: no thread hop)
+//   raw-1-sqlio        exactly the I/O better-sqlite3 FULL makes per one-row commit of a 4 KiB
+//                      blob (strace, bench/README "#19 session 11"): 3 frames (the blob's
+//                      overflow page, the table's leaf, page 1) as 6 pwrites (24-byte header,
+//                      page), then fsync, on the JavaScript thread, over written space; without
+//                      SQLite's CPU (b-tree, VFS, locks) and its inline checkpoints. FULL /
+//                      raw-1-sqlio is SQLite's overhead over its own I/O; raw-1-sync /
+//                      raw-1-sqlio what walnut's I/O (one frame, fdatasync) saves
 // Measured per case and round: commits/s, commit latency p50/p99 (a raw batch's latency for the
 // raw loops), event-loop delay p99 over a 1 ms timer (monitorEventLoopDelay; the idle case is
 // the same timer with nothing running: this shared VM's own floor), and CPU time of the
@@ -320,6 +327,27 @@ async function run() {
         close: () => fs.closeSync(fd),
       };
     },
+    'raw-1-sqlio': async () => {
+      const file = path.join(dir, 'raw1sqlio.wal');
+      prefill(file, RAW_SPAN);
+      const fd = fs.openSync(file, 'r+');
+      const header = Buffer.alloc(24, 1);
+      const page = Buffer.alloc(PAGE, 0x5a);
+      let off = 32;
+      return {
+        sync: true,
+        commitOnce: () => {
+          for (let f = 0; f < 3; f++) {
+            fs.writeSync(fd, header, 0, 24, off);
+            fs.writeSync(fd, page, 0, PAGE, off + 24);
+            off += FRAME;
+          }
+          fs.fsyncSync(fd);
+          if (off + 3 * FRAME > RAW_SPAN) off = 32;
+        },
+        close: () => fs.closeSync(fd),
+      };
+    },
     idle: async () => ({ idle: true, close: () => undefined }),
   };
   const only = process.env.WALNUT_BENCH_ONLY ? new RegExp(process.env.WALNUT_BENCH_ONLY) : null;
@@ -418,7 +446,6 @@ async function run() {
       goal('walnut-64-noac / raw-64', ratio('walnut-64-noac', 'raw-64'), 0.95),
       goal('walnut-64-noac / fair fs.promises group commit', ratio('walnut-64-noac', 'fsgc-64'), 1.5),
       ...(has('raw-64-grow') ? [`walnut-64-noac / raw-64-grow (a WAL growing by appends, no zero-ahead): ${ratio('walnut-64-noac', 'raw-64-grow').median.toFixed(2)}x [${ratio('walnut-64-noac', 'raw-64-grow').spread}]; raw-64-grow / raw-64: ${ratio('raw-64-grow', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-grow', 'raw-64').spread}]`] : []),
-      goal('walnut-1 / better-sqlite3 FULL', ratio('walnut-1', 'sqlite-full-1'), 1.2),
       goal('walnut-64-normal / better-sqlite3 NORMAL', ratio('walnut-64-normal', 'sqlite-normal-1'), 3),
       res['lmdb-64'] ? `walnut-64 / lmdb-js durable puts: ${ratio('walnut-64', 'lmdb-64').median.toFixed(2)}x [${ratio('walnut-64', 'lmdb-64').spread}]` : 'lmdb-js: not installed',
       `raw-64-ckpt / raw-64 (what checkpointing costs the disk): ${ratio('raw-64-ckpt', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-ckpt', 'raw-64').spread}]`,
@@ -426,9 +453,12 @@ async function run() {
       ...(has('sqlite-full-1') ? [`bound of the 25x goal: raw-64-ckpt / better-sqlite3 FULL ${ratio('raw-64-ckpt', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-64-ckpt', 'sqlite-full-1').spread}] (walnut-64 at 0.85x of its bound reaches 25x only where this is >= 29x)`] : []),
       `bound of the p99 goal: raw-64-ckpt batch p99 / raw-64 batch p99 ${ratio('raw-64-ckpt', 'raw-64', 'p99').median.toFixed(2)}x [${ratio('raw-64-ckpt', 'raw-64', 'p99').spread}] (the inline checkpoint's batch is 1 in 16)`,
       ...(has('raw-64-restart') ? [`floor of the p99 goal (a restart's least wait, 1 batch in 16): raw-64-restart p99 / raw-64 p99 ${ratio('raw-64-restart', 'raw-64', 'p99').median.toFixed(2)}x [${ratio('raw-64-restart', 'raw-64', 'p99').spread}]; walnut-64 p99 / raw-64-restart p99 ${ratio('walnut-64', 'raw-64-restart', 'p99').median.toFixed(2)}x [${ratio('walnut-64', 'raw-64-restart', 'p99').spread}]`] : []),
-      ...(['raw-1', 'raw-1-sync', 'walnut-1', 'sqlite-full-1'].every(has) ? [`bound of the 1-committer goal: raw-1 (I/O thread) / better-sqlite3 FULL ${ratio('raw-1', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-1', 'sqlite-full-1').spread}], raw-1-sync (JS thread) ${ratio('raw-1-sync', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-1-sync', 'sqlite-full-1').spread}]; walnut-1 / raw-1 ${ratio('walnut-1', 'raw-1').median.toFixed(2)}x`] : []),
       `event-loop delay p99 over a 1 ms timer, walnut-64: ${med(col('walnut-64', 'loopP99Ms')).toFixed(2)} ms${has('walnut-64-noac') ? `, walnut-64-noac: ${med(col('walnut-64-noac', 'loopP99Ms')).toFixed(2)} ms` : ''} (goal < 1 ms); the idle timer alone: ${med(col('idle', 'loopP99Ms')).toFixed(2)} ms`,
     ] : []),
+    // the 1-committer goal and its bounds (runs alone too: WALNUT_BENCH_ONLY='^(walnut-1|raw-1.*|sqlite-full-1)$')
+    ...(has('walnut-1') && has('sqlite-full-1') ? [goal('walnut-1 / better-sqlite3 FULL', ratio('walnut-1', 'sqlite-full-1'), 1.2)] : []),
+    ...(['raw-1', 'raw-1-sync', 'walnut-1', 'sqlite-full-1'].every(has) ? [`bound of the 1-committer goal: raw-1 (I/O thread) / better-sqlite3 FULL ${ratio('raw-1', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-1', 'sqlite-full-1').spread}], raw-1-sync (JS thread) ${ratio('raw-1-sync', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-1-sync', 'sqlite-full-1').spread}]; walnut-1 / raw-1 ${ratio('walnut-1', 'raw-1').median.toFixed(2)}x, / raw-1-sync ${ratio('walnut-1', 'raw-1-sync').median.toFixed(2)}x`] : []),
+    ...(['raw-1-sqlio', 'raw-1-sync', 'sqlite-full-1'].every(has) ? [`SQLite FULL's own I/O (3 frames, 6 pwrites, fsync): better-sqlite3 FULL / raw-1-sqlio ${ratio('sqlite-full-1', 'raw-1-sqlio').median.toFixed(2)}x [${ratio('sqlite-full-1', 'raw-1-sqlio').spread}]; raw-1-sync (walnut's I/O: 1 frame, fdatasync) / raw-1-sqlio ${ratio('raw-1-sync', 'raw-1-sqlio').median.toFixed(2)}x [${ratio('raw-1-sync', 'raw-1-sqlio').spread}]`] : []),
   ];
   return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms', 'CPU µs/commit', 'batches/fsync', 'commits/fsync', 'stores/batch'], notes, rounds: res };
 }

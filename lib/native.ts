@@ -124,16 +124,15 @@ export interface NativeScanResult {
   pgnos: Uint32Array;
 }
 
-export interface NativeAppendWindow {
-  header: Uint8Array;
-  size: number;
-  /**
-   * The frame header seen in the first slot when the window was read (a leftover frame may be
-   * overwritten); null: it must hold no frame of this generation; absent: the slot is not read
-   * (the caller vouches for it: wal-file.ts).
-   */
-  slot?: Uint8Array | null;
-}
+/**
+ * The append's chain, positional (one typed array instead of an object's named properties: a
+ * lone commit makes one append call): [pageSize, bigEndian (0|1), salt1, salt2, s0, s1]. On
+ * success the native append stores the new running checksum into [4] and [5].
+ */
+export type NativeAppendChain = Uint32Array;
+
+/** The append's durability, as the native call takes it. */
+export const APPEND_DURABILITY: Readonly<Record<Durability, number>> = { none: 0, data: 1, full: 2 };
 
 /** The wal-index mapping (native/shm.h). */
 export interface NativeShmRegion {
@@ -307,10 +306,15 @@ interface Addon {
   ShmRegion: new (file?: NativeFileHandle) => NativeShmRegion;
   walScan(file: NativeFileHandle, chain: NativeChain): Promise<NativeScanResult>;
   walScanSync(file: NativeFileHandle, chain: NativeChain): NativeScanResult;
-  walAppend(file: NativeFileHandle, chain: NativeChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
-    pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow, growTo?: number): Promise<[number, number]>;
-  walAppendSync(file: NativeFileHandle, chain: NativeChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
-    pages: readonly Uint8Array[], durability: Durability, window?: NativeAppendWindow, growTo?: number): [number, number];
+  /**
+   * The window (header, size, slot) is checked before writing: header undefined = not checked;
+   * slot undefined = the next slot is not read, null = it must hold no frame of this generation,
+   * else the frame header seen there (a leftover frame may be overwritten).
+   */
+  walAppend(file: NativeFileHandle, chain: NativeAppendChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
+    pages: readonly Uint8Array[], durability: number, header: Uint8Array | undefined, size: number, slot: Uint8Array | null | undefined, growTo: number): Promise<void>;
+  walAppendSync(file: NativeFileHandle, chain: NativeAppendChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
+    pages: readonly Uint8Array[], durability: number, header: Uint8Array | undefined, size: number, slot: Uint8Array | null | undefined, growTo: number): void;
   walLanesIdle(): boolean;
   walZeroAhead(file: NativeFileHandle, through: NativeFileHandle, floor: number, target: number): Promise<number>;
   NativeFile: NativeFileClass;

@@ -174,7 +174,17 @@ CopyResult CopyPlanned(int walFd, int dbFd, const uint32_t* pgnos, size_t count,
   }
   const uint64_t frameSize = kFrameHeaderSize + req.pageSize;
   const size_t cap = std::max<size_t>(kCopyBufferBytes, frameSize);
-  const size_t want = static_cast<size_t>(std::min<uint64_t>(cap, n * frameSize + kMaxGapBytes));
+  // Room for what the reads will take: every planned frame, and the superseded frames between
+  // two of them at most kMaxGapBytes apart, which are read over (the plan's slots come in frame
+  // order, newest first). Sized for the planned frames alone, the buffer ran out of room for those
+  // gaps after the first few, and every later one cost a pread of its own.
+  uint64_t span = frameSize;
+  for (size_t k = 1; k < n; k++) {
+    const uint32_t a = s->slots[k - 1].frame, b = s->slots[k].frame;
+    const uint64_t gap = static_cast<uint64_t>(std::max(a, b) - std::min(a, b) - 1) * frameSize;
+    span += frameSize + (gap <= kMaxGapBytes ? gap : 0);
+  }
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(cap, span));
   if (s->buffer.size() < want) s->buffer.resize(want);
   const size_t capacity = std::min(s->buffer.size(), cap);
   // Windows of consecutive page numbers: each is read (frames in frame order, near ones in one

@@ -103,7 +103,7 @@ struct CopyScratch {
 // Validates the request against `count` page numbers; false when it is not a consistent range.
 bool ValidRequest(const CopyRequest& req, size_t count);
 
-// The plan (see above) into scratch->slots, in ascending frame order.
+// The plan (see above) into scratch->slots, in frame order, newest first.
 void PlanCopies(const uint32_t* pgnos, size_t count, const CopyRequest& req, CopyScratch* scratch);
 
 // Plans and copies. `walFd` and `dbFd` are open descriptors; nothing is closed here.

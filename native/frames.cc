@@ -27,6 +27,7 @@ using checksum::WalChecksum;
 
 constexpr size_t kWalHeaderSize = 32;
 constexpr size_t kFrameHeaderSize = 24;
+constexpr size_t kChainWords = 6;  // the append's chain: pageSize, bigEndian, salt1, salt2, s0, s1
 
 
 bool ValidPageSize(uint64_t n) { return n >= 512 && n <= 65536 && (n & (n - 1)) == 0; }
@@ -217,8 +218,21 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
   job->running = running;
 }
 
-Napi::Value AppendResult(Napi::Env env, const AppendJob& job, const std::string& path,
-                         Napi::Error* error) {
+// The caller's chain words (6 of them), or null when `value` is no longer such an array. Looked up
+// again after the append, not kept from before it: nothing then depends on the array staying
+// attached and unchanged in size meanwhile.
+uint32_t* ChainWordsOf(napi_env env, napi_value value) {
+  ByteSpan words;
+  if (!TypedBytesOf(env, value, napi_uint32_array, &words) || words.length != kChainWords * 4) return nullptr;
+  return reinterpret_cast<uint32_t*>(words.data);
+}
+
+// The append's outcome: false with *error set (stale window, OS failure), else true and the new
+// running checksum stored into the caller's chain words [4], [5] (`chain`: 6 words; null when
+// the caller's array was detached or shrunk meanwhile: then the append fails, so that the caller
+// invalidates frames whose chain it cannot continue).
+bool AppendResult(Napi::Env env, const AppendJob& job, const std::string& path, uint32_t* chain,
+                  Napi::Error* error) {
   if (job.stale) {
     Napi::Error e = MakeError(env, "WALNUT_BUSY",
                               "WALNUT_BUSY: the WAL changed since it was last read (another "
@@ -226,22 +240,31 @@ Napi::Value AppendResult(Napi::Env env, const AppendJob& job, const std::string&
     e.Set("reason", "StaleAppendWindow");
     e.Set("path", path);
     *error = e;
-    return Napi::Value();
+    return false;
   }
   if (job.failure.IsError()) {
     *error = MakeOsError(env, job.failure, path);
-    return Napi::Value();
+    return false;
   }
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, Napi::Number::New(env, job.running.s0));
-  out.Set(1u, Napi::Number::New(env, job.running.s1));
-  return out;
+  if (chain == nullptr) {
+    *error = MakeError(env, "WALNUT_INVALID_ARGUMENT",
+                       "WALNUT_INVALID_ARGUMENT: the chain array was detached during the append");
+    return false;
+  }
+  chain[4] = job.running.s0;
+  chain[5] = job.running.s1;
+  return true;
 }
 
 class AppendOp : public IoOp {
  public:
-  AppendOp(Napi::Env env, std::shared_ptr<FileState> file, std::unique_ptr<AppendJob> job)
+  // `chain` (the caller's words, where the result goes) and `pages` (whose buffers the job
+  // points into) are kept alive until Complete().
+  AppendOp(Napi::Env env, std::shared_ptr<FileState> file, std::unique_ptr<AppendJob> job, Napi::Value chain,
+           Napi::Value pages)
       : IoOp(env), file_(std::move(file)), job_(std::move(job)) {
+    KeepAlive(chain);
+    KeepAlive(pages);
     file_->BeginOp();
   }
   void Execute() override {
@@ -250,11 +273,10 @@ class AppendOp : public IoOp {
   }
   void Complete(Napi::Env env) override {
     Napi::Error error;
-    Napi::Value v = AppendResult(env, *job_, file_->path, &error);
-    if (v.IsEmpty()) {
-      deferred_.Reject(error.Value());
+    if (AppendResult(env, *job_, file_->path, ChainWordsOf(env, Kept(0)), &error)) {
+      deferred_.Resolve(env.Undefined());
     } else {
-      deferred_.Resolve(v);
+      deferred_.Reject(error.Value());
     }
   }
 
@@ -263,18 +285,34 @@ class AppendOp : public IoOp {
   std::unique_ptr<AppendJob> job_;
 };
 
-// walAppend(file, chain, offset, pgnos: Uint32Array, commitSizes: Uint32Array, pages: Uint8Array[],
-//           durability: 'none'|'data'|'full', window?: { header: Uint8Array(32), size, slot?: Uint8Array(24) | null }
-//           (no slot key: the next slot is not read; null: it must hold no frame of this generation),
-//           growTo?: zero-fill the file after the frames up to this size)
-//   -> Promise<[s0, s1]>  (walAppendSync returns the pair)
+// walAppend(file, chain: Uint32Array(6) [pageSize, bigEndian (0|1), salt1, salt2, s0, s1], offset,
+//           pgnos: Uint32Array, commitSizes: Uint32Array, pages: Uint8Array[], durability: 0 none | 1 data | 2 full,
+//           header?: Uint8Array(32) (the window: undefined = not checked), size?: the file size seen with it,
+//           slot?: Uint8Array(24) | null (undefined: the next slot is not read; null: it must hold no frame of
+//           this generation), growTo?: zero-fill the file after the frames up to this size)
+//   -> Promise<undefined> (walAppendSync returns undefined); on success the new running checksum
+//      is written into chain[4], chain[5].
+// Positional and typed, not an options object and a result array: a lone commit makes one call,
+// and reading six named properties and building a fresh [s0, s1] were ~7% of its CPU on tmpfs
+// (bench/README #19 session 11).
 template <bool Sync>
 Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<FileState> file = NativeFile::StateOf(env, info[0]);
   if (file == nullptr) return Napi::Value();
   auto job = std::make_unique<AppendJob>();
-  if (!ParseChain(env, info[1], &job->chain)) return Napi::Value();
+  ByteSpan chainBytes;
+  if (!GetTypedBytes(info, 1, napi_uint32_array, "chain", "a Uint32Array [pageSize, bigEndian, salt1, salt2, s0, s1]", &chainBytes)) {
+    return Napi::Value();
+  }
+  if (chainBytes.length != kChainWords * 4) return ThrowInvalid(env, "chain must hold 6 words [pageSize, bigEndian, salt1, salt2, s0, s1]");
+  const uint32_t* chainWords = reinterpret_cast<const uint32_t*>(chainBytes.data);
+  if (!ValidPageSize(chainWords[0])) return ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536");
+  job->chain.pageSize = chainWords[0];
+  job->chain.bigEndian = chainWords[1] != 0;
+  PutBe32(job->chain.salts, chainWords[2]);
+  PutBe32(job->chain.salts + 4, chainWords[3]);
+  job->chain.running = {chainWords[4], chainWords[5]};
   if (!GetUint(info, 2, "offset", &job->offset)) return Napi::Value();
   ByteSpan pgnoBytes, commitBytes;
   if (!GetTypedBytes(info, 3, napi_uint32_array, "pgnos", "a Uint32Array", &pgnoBytes) ||
@@ -288,35 +326,31 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   if (pgnoBytes.length != n * 4 || commitBytes.length != n * 4) {
     return ThrowInvalid(env, "pgnos, commitSizes and pages must have the same length");
   }
-  std::string durability = info.Length() > 6 && info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : "none";
-  if (durability == "data") job->durability = 1;
-  else if (durability == "full") job->durability = 2;
-  else if (durability != "none") return ThrowInvalid(env, "durability must be 'none', 'data' or 'full'");
+  uint64_t durability = 0;
+  if (!GetUint(info, 6, "durability", &durability, true, 0)) return Napi::Value();
+  if (durability > 2) return ThrowInvalid(env, "durability must be 0 (none), 1 (data) or 2 (full)");
+  job->durability = static_cast<int>(durability);
   if (info.Length() > 7 && !info[7].IsUndefined()) {
-    if (!info[7].IsObject()) return ThrowInvalid(env, "window must be { header, size }");
-    Napi::Object w = info[7].As<Napi::Object>();
-    Napi::Value h = w.Get("header");
-    Napi::Value size = w.Get("size");
-    if (!h.IsTypedArray() || h.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-        h.As<Napi::Uint8Array>().ByteLength() != kWalHeaderSize || !size.IsNumber() ||
-        size.As<Napi::Number>().DoubleValue() < 0) {
-      return ThrowInvalid(env, "window must be { header: 32-byte Uint8Array, size: number }");
+    ByteSpan header;
+    if (!GetTypedBytes(info, 7, napi_uint8_array, "header", "a 32-byte Uint8Array", &header) || header.length != kWalHeaderSize) {
+      if (env.IsExceptionPending()) return Napi::Value();
+      return ThrowInvalid(env, "header must be a 32-byte Uint8Array");
     }
-    std::memcpy(job->expectHeader, h.As<Napi::Uint8Array>().Data(), kWalHeaderSize);
-    job->expectSize = static_cast<uint64_t>(size.As<Napi::Number>().DoubleValue());
+    std::memcpy(job->expectHeader, header.data, kWalHeaderSize);
+    if (!GetUint(info, 8, "size", &job->expectSize)) return Napi::Value();
     job->checkWindow = true;
-    Napi::Value slot = w.Get("slot");
-    job->checkSlot = !slot.IsUndefined();
-    if (!slot.IsUndefined() && !slot.IsNull()) {
-      if (!slot.IsTypedArray() || slot.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-          slot.As<Napi::Uint8Array>().ByteLength() != kFrameHeaderSize) {
-        return ThrowInvalid(env, "window.slot must be a 24-byte Uint8Array");
+    job->checkSlot = info.Length() > 9 && !info[9].IsUndefined();
+    if (job->checkSlot && !info[9].IsNull()) {
+      ByteSpan slot;
+      if (!GetTypedBytes(info, 9, napi_uint8_array, "slot", "a 24-byte Uint8Array", &slot) || slot.length != kFrameHeaderSize) {
+        if (env.IsExceptionPending()) return Napi::Value();
+        return ThrowInvalid(env, "slot must be a 24-byte Uint8Array");
       }
-      std::memcpy(job->expectSlot, slot.As<Napi::Uint8Array>().Data(), kFrameHeaderSize);
+      std::memcpy(job->expectSlot, slot.data, kFrameHeaderSize);
       job->hasExpectSlot = true;
     }
   }
-  if (info.Length() > 8 && !info[8].IsUndefined() && !GetUint(info, 8, "growTo", &job->growTo)) return Napi::Value();
+  if (!GetUint(info, 10, "growTo", &job->growTo, true, 0)) return Napi::Value();
   if (job->growTo > (1ULL << 40)) return ThrowInvalid(env, "growTo is too large");
   const size_t frameSize = kFrameHeaderSize + job->chain.pageSize;
   if (job->offset < kWalHeaderSize || (job->offset - kWalHeaderSize) % frameSize != 0) {
@@ -349,13 +383,10 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   if (Sync) {
     RunAppend(file->fd, file->extend, job.get());
     Napi::Error error;
-    Napi::Value v = AppendResult(env, *job, file->path, &error);
-    if (v.IsEmpty()) error.ThrowAsJavaScriptException();
-    return v;
+    if (!AppendResult(env, *job, file->path, ChainWordsOf(env, info[1]), &error)) error.ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  auto op = std::make_unique<AppendOp>(env, file, std::move(job));
-  op->KeepAlive(pages);
-  return Instance::Get(env)->Lane(file->background)->Submit(env, std::move(op));
+  return Instance::Get(env)->Lane(file->background)->Submit(env, std::make_unique<AppendOp>(env, file, std::move(job), info[1], pages));
 }
 
 // ---- zero-ahead ------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ class IoOp {
 
   // Keeps a JS value (e.g. a Buffer whose memory the op uses) alive until Complete().
   void KeepAlive(Napi::Value value) { keepAlive_.push_back(Napi::Persistent(value)); }
+  // The value of the `index`th KeepAlive call (on the JS thread, in Complete()).
+  Napi::Value Kept(size_t index) const { return keepAlive_[index].Value(); }
   // Environment teardown: the references die with the env; do not delete them afterwards.
   void Abandon() {
     for (auto& ref : keepAlive_) ref.SuppressDestruct();

@@ -49,7 +49,7 @@ import {
   type WalHeaderStatus,
 } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability } from '../io/file';
-import { nativeFrames, type NativeAppendWindow, type NativeChain, type NativeScanResult } from '../native';
+import { APPEND_DURABILITY, nativeFrames, type NativeAppendChain, type NativeChain, type NativeScanResult } from '../native';
 
 /** Frame numbers are u32 in the wal-index; SQLite's limit. */
 export const MAX_FRAME = 0xffffffff;
@@ -106,7 +106,8 @@ export interface WalOpenOptions {
 
 /** One append, validated and flattened for the native call. */
 interface AppendPlan {
-  chain: NativeChain;
+  /** [pageSize, bigEndian, salt1, salt2, s0, s1]; the native append leaves the new running checksum in [4], [5]. */
+  chain: NativeAppendChain;
   offset: number;
   pgnos: Uint32Array;
   commitSizes: Uint32Array;
@@ -114,8 +115,14 @@ interface AppendPlan {
   commitFrames: number[];
   frames: number;
   dbSize: number;
-  /** No slot: the caller vouches for it (append's `unchanged`); the header and size are checked. */
-  window: NativeAppendWindow;
+  /**
+   * The window: the header and size seen, and the frame header seen in the next slot (null:
+   * none of this generation; undefined: the caller vouches for it (append's `unchanged`), only
+   * the header and size are checked).
+   */
+  header: Uint8Array;
+  size: number;
+  slot: Uint8Array | null | undefined;
   /** File size to zero-fill up to after the frames (0 = no growth). */
   growTo: number;
   durability: Durability;
@@ -180,6 +187,12 @@ export class WalFile {
   #fileSize = 0;
   /** The frame header in slot mxFrame + 1 when the window was read (null: none of this generation). */
   #slot: Uint8Array | null = null;
+  /**
+   * The append's chain words, one array per WalFile (appends of one WalFile run one at a time:
+   * each continues from the last one's adopted state), so no call allocates one: the native
+   * call's view of a small typed array moves its bytes off the heap (malloc + sweep).
+   */
+  readonly #chainWords = new Uint32Array(6);
   /** A valid header was seen (salts and checkpoint sequence are a real generation's). */
   #hadGeneration = false;
   /** Frames 1..frame of the generation with these salts are on stable storage (see durableThrough). */
@@ -486,16 +499,15 @@ export class WalFile {
   async append(transactions: readonly WalTransaction[], durability: Durability = 'none', onThisThread = false, unchanged = false): Promise<AppendResult> {
     if (onThisThread) return this.appendSync(transactions, durability, unchanged); // see WalFile.lanesIdle
     const plan = this.#planAppend(transactions, durability, unchanged);
-    let running: [number, number];
     try {
-      running = await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window, plan.growTo);
+      await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
     } catch (e) {
       if (isStaleWindow(e)) throw e;
       if (!(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
       this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
       throw e;
     }
-    return this.#adoptAppend(plan, running);
+    return this.#adoptAppend(plan);
   }
 
   /**
@@ -526,9 +538,8 @@ export class WalFile {
 
   appendSync(transactions: readonly WalTransaction[], durability: Durability = 'none', unchanged = false): AppendResult {
     const plan = this.#planAppend(transactions, durability, unchanged);
-    let running: [number, number];
     try {
-      running = nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, durability, plan.window, plan.growTo);
+      nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
     } catch (e) {
       if (isStaleWindow(e)) throw e;
       try {
@@ -543,7 +554,7 @@ export class WalFile {
       }
       throw e;
     }
-    return this.#adoptAppend(plan, running);
+    return this.#adoptAppend(plan);
   }
 
   #planAppend(transactions: readonly WalTransaction[], durability: Durability, unchanged: boolean): AppendPlan {
@@ -583,11 +594,17 @@ export class WalFile {
       commitSizes[i - 1] = t.dbSize;
       commitFrames.push(this.#mxFrame + i);
     }
-    const chain: NativeChain = { pageSize: this.#pageSize, bigEndian: this.#bigEndian, salt1: this.#salts[0], salt2: this.#salts[1], s0: this.#running[0], s1: this.#running[1] };
+    const chain = this.#chainWords;
+    chain[0] = this.#pageSize;
+    chain[1] = this.#bigEndian ? 1 : 0;
+    chain[2] = this.#salts[0];
+    chain[3] = this.#salts[1];
+    chain[4] = this.#running[0];
+    chain[5] = this.#running[1];
     const offset = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const end = offset + frames * (this.#pageSize + FRAME_HEADER_SIZE);
     const growTo = this.#preallocate && end > this.#fileSize ? end + GROWTH_CHUNK : 0;
-    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, window: unchanged ? { header: this.#header!, size: this.#fileSize } : { header: this.#header!, size: this.#fileSize, slot: this.#slot }, growTo, durability };
+    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, header: this.#header!, size: this.#fileSize, slot: unchanged ? undefined : this.#slot, growTo, durability };
   }
 
   /**
@@ -647,11 +664,11 @@ export class WalFile {
     return this.#zeroing ?? Promise.resolve();
   }
 
-  #adoptAppend(plan: AppendPlan, running: [number, number]): AppendResult {
+  #adoptAppend(plan: AppendPlan): AppendResult {
     const firstFrame = this.#mxFrame + 1;
     this.#mxFrame += plan.frames;
     this.#dbSize = plan.dbSize;
-    this.#running = running;
+    this.#running = [plan.chain[4]!, plan.chain[5]!];
     this.#fileSize = Math.max(this.#fileSize, plan.offset + plan.frames * (this.#pageSize + FRAME_HEADER_SIZE), plan.growTo);
     this.#slot = null; // after our frames: zeros we wrote, or the end of the file
     if (plan.durability !== 'none') this.noteDurable(this.#mxFrame, this.#salts);

@@ -165,6 +165,23 @@ describe('what the copy does', () => {
     expect(fs.readFileSync(file).subarray(4096, 8192)).toEqual(Buffer.alloc(4096, 0xee));
   });
 
+  it('reads over superseded frames inside the range: one read, not one per gap', async () => {
+    const file = path.join(dir, 'gaps.db');
+    const store = await open(file, { autoCheckpoint: false, keepWal: true });
+    const pages = Array.from({ length: 300 }, (_, i) => ({ pgno: 2 + i, data: Buffer.alloc(4096, i & 0xff) }));
+    for (let i = 0; i < pages.length; i += 30) await store.commit(pages.slice(i, i + 30)); // frames 1..300: pages 2..301
+    for (let i = 0; i < 300; i += 10) await store.commit([{ pgno: 2 + i, data: Buffer.alloc(4096, 0xee) }]); // frames 301..330 supersede 30 of them
+    await store.checkpoint('passive');
+    const event = store.recentEvents().filter((e) => e.name === 'checkpoint').pop()!;
+    // frames 2..330 (the 29 superseded ones after frame 1 read over, one frame each) in one read
+    expect((event.data as { copy: unknown }).copy).toEqual({ pages: 300, writes: 1, reads: 1, bytesRead: 329 * (4096 + 24), walSynced: false });
+    const snap = await store.snapshot();
+    expect((await snap.read(12))[0]).toBe(0xee);
+    expect((await snap.read(13))[0]).toBe(11);
+    snap.release();
+    await store.close();
+  });
+
   it("in 'normal' it syncs the WAL first, as SQLite", async () => {
     const file = path.join(dir, 'normal.db');
     const store = await open(file, { autoCheckpoint: false, keepWal: true, synchronous: 'normal' });
