@@ -1,7 +1,8 @@
 /**
  * replicate/nats.ts — the one place that talks to NATS: loads the client packages
  * (@nats-io/transport-node, @nats-io/jetstream; only when replication is used), connects with
- * reconnects forever, creates or checks the stream, and names its subjects and headers.
+ * reconnects forever (the client's writes without its copy: writeWithoutCopy), creates or
+ * checks the stream, and names its subjects and headers.
  *
  * Layout of a replication stream `S` (JetStream stream name S, subjects under `walnut.S`):
  *   walnut.S.log    commits: each message an ARKHEXP1 stream fragment (magic, then framed
