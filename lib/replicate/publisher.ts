@@ -44,9 +44,10 @@
  *    event loop after each record (base-image.ts; read in one go into fresh memory, a 12 MB
  *    base held the worker's loop, and every ack, for 50-440 ms).
  *  - A message's body is framed once (a base part's when first sent) in memory of a BufferPool
- *    (buffers.ts), which takes it back once the message is stored: the NATS client copied it
- *    into its own buffer when it wrote it, and a send that was answered was written after any
- *    earlier send of the same body (the client writes what it holds in order, all at once).
+ *    (buffers.ts), which takes it back once the message is stored: the NATS client hands it to
+ *    the socket without a copy (nats.ts writeWithoutCopy), and a connection writes in order,
+ *    so an answer on it means every earlier send on it, of this body too, was written (the
+ *    kernel has the bytes); a dropped connection's unwritten sends are never written.
  *    A body still held by the client past a lost connection, sent again once it is back, was
  *    stored under its id already: the stream drops it (duplicate window) or refuses it (it
  *    names a predecessor that is no longer the stream's last), whatever its bytes are by then.

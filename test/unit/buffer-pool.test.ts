@@ -47,6 +47,37 @@ describe('BufferPool', () => {
     expect(pool.take(200_000).buffer).not.toBe(bufs[1]!.buffer); // it was not kept
   });
 
+  // identities compared as booleans: a failed toBe of two 4 MiB buffers prints them (minutes)
+  it('hands out the smallest spare that fits, so a large spare stays for a large request', () => {
+    const pool = new BufferPool(8 << 20);
+    const large = pool.take(3 << 20); // 4 MiB
+    const small = pool.take(100_000); // 128 KiB
+    pool.give(large.buffer as ArrayBuffer);
+    pool.give(small.buffer as ArrayBuffer);
+    expect(pool.take(70_000).buffer === small.buffer).toBe(true);
+    expect(pool.take(3 << 20).buffer === large.buffer).toBe(true);
+  });
+
+  it('past maxBytes keeps the largest buffers: smaller spares make room for a larger one (a full pool of small buffers turned every large one away)', () => {
+    const pool = new BufferPool(1 << 20);
+    const smalls = Array.from({ length: 8 }, () => pool.take(100_000)); // 8 x 128 KiB = 1 MiB
+    for (const b of smalls) pool.give(b.buffer as ArrayBuffer);
+    const big = pool.take(600_000); // 1 MiB: none of the spares fits
+    expect(smalls.some((b) => b.buffer === big.buffer)).toBe(false);
+    pool.give(big.buffer as ArrayBuffer); // kept: every small one goes to make room
+    expect(pool.take(900_000).buffer === big.buffer).toBe(true);
+    expect(smalls.some((b) => b.buffer === pool.take(100_000).buffer)).toBe(false); // none left
+    // a buffer no larger than every spare is the one that goes
+    const pool2 = new BufferPool(256 << 10);
+    const [a, b] = [pool2.take(200_000), pool2.take(200_000)];
+    pool2.give(a.buffer as ArrayBuffer);
+    pool2.give(pool2.take(10).buffer as ArrayBuffer); // a itself, back again
+    pool2.give(b.buffer as ArrayBuffer); // as large as a: not kept
+    expect(pool2.take(200_000).buffer === a.buffer).toBe(true);
+    expect(pool2.take(200_000).buffer === b.buffer).toBe(false);
+    expect(new BufferPool(256 << 10).take(300_000).length).toBe(300_000); // larger than the pool: never kept, still made
+  });
+
   it('frameInto pooled memory that held other bytes gives frameMessage\'s bytes', () => {
     const pool = new BufferPool(1 << 20);
     const used = pool.take(70_000);
