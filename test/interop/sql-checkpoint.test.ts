@@ -148,7 +148,11 @@ describe('walnut/sql beside another process\'s FULL, RESTART and TRUNCATE checkp
       expect(run.errors).toEqual([]);
       expectCompleted(ckpt);
       const rows = (await db.all('SELECT w, count(*) AS n FROM t GROUP BY w ORDER BY w')) as { w: number; n: number }[];
-      expect(rows).toEqual([{ w: -1, n: 17000 }, { w: 1, n: run.acked }, { w: 2, n: Number(written.trim()) }]);
+      // a back-to-back python3 writer can keep walnut/sql's callers out for its whole run (each
+      // side's busy handler polls; SQLite's processes starve each other alike): 0 acknowledged
+      // rows is then an honest outcome, and GROUP BY has no w = 1 group
+      const expected = [{ w: -1, n: 17000 }, { w: 1, n: run.acked }, { w: 2, n: Number(written.trim()) }].filter((g) => g.n > 0);
+      expect(rows).toEqual(expected);
     } finally {
       await db.close();
     }
