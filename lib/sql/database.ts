@@ -105,10 +105,10 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   try {
     if (holdWriteLease === true) await store.holdWriteLease();
     // a transaction is alone when no other call waits for the writer (Connection.busy counts
-    // the running one too): then its commit need not wait a turn of the event loop for others
-    // to join its batch. Callers whose calls resolved with the previous batch call again within
-    // a few microtasks, before this transaction reaches its commit, so they count (concurrent
-    // callers still share batches: test/interop/sql.test.ts)
+    // the running one too) and the pipeline saw no company either (CommitPipeline #isAlone: a
+    // call on a free writer runs to its commit at once, before the other callers that the
+    // same batch resumed have called): then its commit need not wait a turn of the event loop
+    // for others to join its batch (concurrent callers still share batches: test/interop/sql.test.ts)
     let writer: Connection | null = null;
     const pipeline = new CommitPipeline(store, () => writer?.busy === 1);
     writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true, storeOptions.maxPageCount);

@@ -1,7 +1,9 @@
 // walnut/sql calls on a free writer start at once (database.ts #call, Serial.idle): run() on an
 // idle database has sequenced its transaction when it returns (its promise still waits for
 // durability), and the calls made after it — while it waits, or while one that failed or a
-// transaction() holds the writer — queue behind it and run in call order.
+// transaction() holds the writer — queue behind it and run in call order. Concurrent callers
+// still share group commits although each call runs to its commit at once (CommitPipeline
+// #isAlone), also when their promise chains differ in length.
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -69,6 +71,37 @@ describe('walnut/sql calls on a free writer', () => {
       const dup = await db.run('INSERT INTO t VALUES (1, ?)', ['x']).catch((e: unknown) => e);
       await expectRejectsWalnut(Promise.reject(dup), 'WALNUT_SQL');
       expect(await db.get('SELECT count(*) AS n FROM t')).toEqual({ n: 3 });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('concurrent callers with promise chains of unequal length share each group commit', async () => {
+    const db = await openDatabase(path.join(dir, 'groups.db'));
+    try {
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v)');
+      const insert = await db.prepare('INSERT INTO t(v) VALUES (?)');
+      const hops = async (n: number): Promise<void> => {
+        for (let i = 0; i < n; i++) await null;
+      };
+      for (const callers of [2, 8]) {
+        const before = db.store.metrics();
+        // caller w awaits 3w more microtasks between its calls than caller 0
+        await Promise.all(
+          Array.from({ length: callers }, async (_, w) => {
+            for (let i = 0; i < 40; i++) {
+              await insert.run([`${w}:${i}`]);
+              await hops(3 * w);
+            }
+          }),
+        );
+        const after = db.store.metrics();
+        const perBatch = (after.commits - before.commits) / (after.batches - before.batches);
+        // each caller's next call comes within microtasks of the batch's completion: all join
+        // the next batch (the first batches and the stragglers at the end may be smaller)
+        expect(perBatch, `${callers} callers`).toBeGreaterThan(callers * 0.8);
+      }
+      expect(await db.get('SELECT count(*) AS n FROM t')).toEqual({ n: 400 });
     } finally {
       await db.close();
     }
