@@ -245,10 +245,12 @@ export class CommitPipeline {
 
   /**
    * Gives a transaction its place (synchronously: store.sequence()) on its view's snapshot;
-   * resolves once durable. `pages` must be private copies (pageBuffer()): the store keeps them
-   * until it hands them back (`release`) to the spare buffers.
+   * resolves once durable (the store's promise itself, whose first handler is the pipeline's:
+   * its bookkeeping is done before the caller hears, and the caller hears a hop sooner).
+   * `pages` must be private copies (pageBuffer()): the store keeps them until it hands them
+   * back (`release`) to the spare buffers.
    */
-  sequence(pages: PageImage[], dbSize: number, view: View): Promise<void> {
+  sequence(pages: PageImage[], dbSize: number, view: View): Promise<unknown> {
     if (this.#failed) return Promise.reject(this.#failed);
     let ticket: number;
     let durable: Promise<unknown>;
@@ -265,6 +267,7 @@ export class CommitPipeline {
       ticket = 0;
       if (isWalnutError(e, 'WALNUT_INVALID_ARGUMENT')) this.#refused.add(e); // broke no chain: #recover
     }
+    // (settles, never rejects: the failure is the caller's, through `durable`)
     const done: Promise<void> = durable.then(
       () => {
         this.#inFlight.delete(done);
@@ -282,11 +285,10 @@ export class CommitPipeline {
           this.recovered()!.catch(() => undefined); // reported to whoever waits for it (the VFS)
         }
         this.#settled();
-        throw e;
       },
     );
     this.#inFlight.add(done);
-    return done;
+    return durable;
   }
 
   /**
@@ -300,7 +302,12 @@ export class CommitPipeline {
    * After a batch with company the next commit waits the turn; a lone caller's never do.
    */
   #isAlone(): boolean {
-    return this.#inFlight.size === 0 && !this.#lastSettledShared && this.#alone();
+    return this.lone && this.#alone();
+  }
+
+  /** No commit is in flight and the one that settled last had no company (#isAlone): a lone caller's. */
+  get lone(): boolean {
+    return this.#inFlight.size === 0 && !this.#lastSettledShared;
   }
 
   /** #page1 after ticket `ticket` (pages ascending): a copy of its page 1, or nothing when it did not write page 1. */
