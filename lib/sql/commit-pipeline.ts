@@ -302,12 +302,7 @@ export class CommitPipeline {
    * After a batch with company the next commit waits the turn; a lone caller's never do.
    */
   #isAlone(): boolean {
-    return this.lone && this.#alone();
-  }
-
-  /** No commit is in flight and the one that settled last had no company (#isAlone): a lone caller's. */
-  get lone(): boolean {
-    return this.#inFlight.size === 0 && !this.#lastSettledShared;
+    return this.#inFlight.size === 0 && !this.#lastSettledShared && this.#alone();
   }
 
   /** #page1 after ticket `ticket` (pages ascending): a copy of its page 1, or nothing when it did not write page 1. */

@@ -84,12 +84,6 @@ const READABLE_MEMO = 4096;
  * had best join one batch.)
  */
 const TURN_MS = 10;
-/**
- * The same for a lone caller's writes (CommitPipeline.lone): its next transaction is sequenced
- * and written within microtasks of the last one's completion, so without this its streak would
- * let the event loop turn only every few milliseconds (the store's ALONE_MAX_MS, for the same reason).
- */
-const LONE_TURN_MS = 1;
 /** SQL a read connection would answer differently from the writer: its TEMP schema, its own change counts. */
 const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema|last_insert_rowid|changes|total_changes)\b/i;
 /** What a read connection answers when the statement must run on the writer. */
@@ -333,7 +327,7 @@ export class Database implements Queryable {
     };
     c.busy++;
     let ran: Promise<T>;
-    if (c.serial.idle && !this.#turnDue(c)) {
+    if (c.serial.idle && !this.#turnDue()) {
       let result: T | Promise<T>;
       try {
         result = this.#attempt(c, job, end);
@@ -343,7 +337,7 @@ export class Database implements Queryable {
       if (!(result instanceof Promise)) return durable === null ? Promise.resolve(result) : this.#afterDurable(durable as Promise<unknown>, result);
       ran = c.serial.hold(result);
     } else {
-      ran = c.serial.run(() => (this.#turnDue(c) ? new Promise((resolve) => setImmediate(resolve)).then(() => this.#attempt(c, job, end)) : this.#attempt(c, job, end)));
+      ran = c.serial.run(() => (this.#turnDue() ? new Promise((resolve) => setImmediate(resolve)).then(() => this.#attempt(c, job, end)) : this.#attempt(c, job, end)));
     }
     // (no async functions here: each would add a promise and a hop to every call)
     return ran.then(
@@ -408,10 +402,9 @@ export class Database implements Queryable {
     return this.#inFn !== null && this.#inTransaction.getStore() === this.#inFn;
   }
 
-  /** A call on `c` starting now waits for the next turn of the event loop first (TURN_MS, LONE_TURN_MS). */
-  #turnDue(c: Connection): boolean {
-    const length = this.#turnLength();
-    return length > TURN_MS || (length > LONE_TURN_MS && c === this.#writer && this.#pipeline.lone);
+  /** A call starting now waits for the next turn of the event loop first (TURN_MS). */
+  #turnDue(): boolean {
+    return this.#turnLength() > TURN_MS;
   }
 
   /** Milliseconds since the current turn of the event loop began (a setImmediate marks its end). */
