@@ -468,12 +468,12 @@ export class GroupCommitter {
   /**
    * The caller knows no other commit will be submitted before those queued have settled (a lone
    * pipelining writer: walnut/sql with one caller): a turn of the event loop the drain waits in
-   * for more commits to join a batch (#gatheringTurn) ends now. Costs nothing otherwise. Such
-   * cuts in a row keep the event loop from turning (a lone caller's next commit comes in a
-   * microtask): once they have lasted ALONE_MAX_MS, the next turn is let pass.
+   * for more commits to join a batch (#gatheringTurn) ends now. Such lone commits in a row keep
+   * the event loop from turning (a lone caller's next commit comes in a microtask): once they
+   * have lasted ALONE_MAX_MS, the next turn is let pass, or given (#aloneOverdue) when the
+   * commit came before the drain waited one.
    */
   noneToGather(): void {
-    if (this.#endGathering === null) return;
     const now = performance.now();
     if (this.#aloneSince === null) {
       // a streak begins; any turn of the event loop ends it
@@ -481,7 +481,18 @@ export class GroupCommitter {
       setImmediate(this.#loopTurned);
     }
     // past ALONE_MAX_MS of such cuts in a row, this turn is let pass: the event loop gets it
-    if (now - this.#aloneSince < ALONE_MAX_MS) this.#endGathering();
+    // (a commit that came before the drain waited a turn at all: #aloneOverdue)
+    if (this.#endGathering !== null && now - this.#aloneSince < ALONE_MAX_MS) this.#endGathering();
+  }
+
+  /**
+   * Lone commits (noneToGather) have kept the event loop from turning for ALONE_MAX_MS: a
+   * caller whose next commit comes before the drain would wait a turn for it never meets a
+   * gathering turn to let pass, so the drain gives the loop that turn itself (WRITE and the
+   * queued commit kept).
+   */
+  #aloneOverdue(): boolean {
+    return this.#aloneSince !== null && performance.now() - this.#aloneSince >= ALONE_MAX_MS;
   }
 
   readonly #loopTurned = (): void => {
@@ -538,6 +549,7 @@ export class GroupCommitter {
         // another connection writes too: WRITE goes after every batch, free for OTHER_WRITER_GAP_MS (header comment)
         const shared = this.#runStart !== null && this.#index.otherWriterWithin(OTHER_WRITER_MS);
         if (!shared && this.#queue.length === 0 && this.#runStart !== null && this.#failed === null && !this.#index.writeWanted) await this.#gatheringTurn();
+        else if (this.#queue.length > 0 && this.#aloneOverdue()) await new Promise((resolve) => setImmediate(resolve));
         const wanted = this.#index.writeWanted;
         if (this.#runStart !== null && (wanted || shared || this.#queue.length === 0 || this.#failed !== null || (++this.#runBatches >= 2 && performance.now() - this.#runStart > WRITE_RUN_MS))) {
           this.#endWriteRun();

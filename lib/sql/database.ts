@@ -105,10 +105,10 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   try {
     if (holdWriteLease === true) await store.holdWriteLease();
     // a transaction is alone when no other call waits for the writer (Connection.busy counts
-    // the running one too): then its commit need not wait a turn of the event loop for others
-    // to join its batch. Callers whose calls resolved with the previous batch call again within
-    // a few microtasks, before this transaction reaches its commit, so they count (concurrent
-    // callers still share batches: test/interop/sql.test.ts)
+    // the running one too) and the pipeline saw no company either (CommitPipeline #isAlone: a
+    // call on a free writer runs to its commit at once, before the other callers that the
+    // same batch resumed have called): then its commit need not wait a turn of the event loop
+    // for others to join its batch (concurrent callers still share batches: test/interop/sql.test.ts)
     let writer: Connection | null = null;
     const pipeline = new CommitPipeline(store, () => writer?.busy === 1);
     writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true, storeOptions.maxPageCount);
@@ -190,9 +190,10 @@ export class Database implements Queryable {
   }
   run(sql: string, params?: Params): Promise<RunResult> {
     const w = this.#writer;
-    return this.#call(w, async () => {
-      await w.runner.execute(w.cached(sql) ?? (await w.prepared(sql)), params, 'run');
-      return w.runner.runResult();
+    return this.#call(w, () => {
+      const stmt = w.cached(sql);
+      if (stmt === undefined) return w.prepared(sql).then((s) => runStatement(w.runner, s, params));
+      return runStatement(w.runner, stmt, params);
     });
   }
   async get(sql: string, params?: Params): Promise<Row | undefined> {
@@ -262,7 +263,10 @@ export class Database implements Queryable {
   async #query(sql: string, params: Params, mode: 'get' | 'all'): Promise<Row[]> {
     const onWriter = (): Promise<Row[]> => {
       const w = this.#writer;
-      return this.#call(w, async () => w.runner.execute(w.cached(sql) ?? (await w.prepared(sql)), params, mode));
+      return this.#call(w, () => {
+        const stmt = w.cached(sql);
+        return stmt === undefined ? w.prepared(sql).then((s) => w.runner.execute(s, params, mode)) : w.runner.execute(stmt, params, mode);
+      });
     };
     if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql)) return onWriter();
     if (this.#closing === null && !this.#inOwnTransaction()) {
@@ -306,34 +310,38 @@ export class Database implements Queryable {
     return best ?? this.#readers[0]!;
   }
 
-  /** Takes `c` for `job`, then waits for durability outside it. */
-  #call<T>(c: Connection, job: () => Promise<T>): Promise<T> {
+  /**
+   * Takes `c` for `job`, then waits for durability outside it. When `c` is free and this turn
+   * of the event loop young, the job starts at once, synchronously (Serial.idle): a statement
+   * that needs no wait makes no promise of its own before its durability's.
+   */
+  #call<T>(c: Connection, job: () => T | Promise<T>): Promise<T> {
     if (this.#closing !== null) return Promise.reject(walnutError('WALNUT_CLOSED', 'the database is closed', { path: this.#store.path }));
     if (this.#inOwnTransaction()) {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', "inside transaction(), use the transaction's tx (the database waits for the transaction)", { reason: 'transaction' }));
     }
     let durable: Promise<unknown> | null = null;
+    const end = (): void => {
+      c.busy--;
+      durable = c.vfs.takeDurability();
+    };
     c.busy++;
-    const ran = c.serial.run(async () => {
-      if (this.#turnLength() > TURN_MS) await new Promise((resolve) => setImmediate(resolve));
-      c.vfs.conflict = false;
-      c.vfs.lastError = null;
+    let ran: Promise<T>;
+    if (c.serial.idle && !this.#turnDue()) {
+      let result: T | Promise<T>;
       try {
-        return await job();
+        result = this.#attempt(c, job, end);
       } catch (e) {
-        const err = this.#translate(c, e);
-        // a VACUUM refused for a new page size: SQLite keeps that size pending on the (shared)
-        // connection and every later VACUUM, anyone's, would try it again; set it back
-        if (isWalnutError(err) && err.reason === 'page_size') await c.runner.exec(`PRAGMA page_size=${this.#store.pageSize}`).catch(() => undefined);
-        throw err;
-      } finally {
-        c.busy--;
-        durable = c.vfs.takeDurability();
+        result = Promise.reject(e);
       }
-    });
+      if (!(result instanceof Promise)) return durable === null ? Promise.resolve(result) : this.#afterDurable(durable as Promise<unknown>, result);
+      ran = c.serial.hold(result);
+    } else {
+      ran = c.serial.run(() => (this.#turnDue() ? new Promise((resolve) => setImmediate(resolve)).then(() => this.#attempt(c, job, end)) : this.#attempt(c, job, end)));
+    }
     // (no async functions here: each would add a promise and a hop to every call)
     return ran.then(
-      (result) => (durable === null ? result : (durable as Promise<unknown>).then(() => result, (e: unknown) => Promise.reject(retryable(e)))),
+      (result) => (durable === null ? result : this.#afterDurable(durable as Promise<unknown>, result)),
       (e: unknown) => {
         if (durable === null) throw e;
         const fail = (): never => {
@@ -344,9 +352,59 @@ export class Database implements Queryable {
     );
   }
 
+  /** `result` once `durable` resolved; its failure as the call's (retryable()). */
+  #afterDurable<T>(durable: Promise<unknown>, result: T): Promise<T> {
+    return durable.then(() => result, (e: unknown) => Promise.reject(retryable(e)));
+  }
+
+  /**
+   * Runs `job` on `c` (held), synchronously as far as it goes; `end` is called when it is done
+   * (the connection's count of calls, the durability of what it committed or read), before
+   * its result or error is delivered. Errors come translated (#translate).
+   */
+  #attempt<T>(c: Connection, job: () => T | Promise<T>, end: () => void): T | Promise<T> {
+    c.vfs.conflict = false;
+    c.vfs.lastError = null;
+    let result: T | Promise<T>;
+    try {
+      result = job();
+    } catch (e) {
+      return this.#failed(c, e, end);
+    }
+    if (!(result instanceof Promise)) {
+      end();
+      return result;
+    }
+    return result.then(
+      (value) => {
+        end();
+        return value;
+      },
+      (e: unknown) => this.#failed(c, e, end),
+    );
+  }
+
+  /** A job failed with `e`: throws it translated, after `end`. */
+  #failed(c: Connection, e: unknown, end: () => void): never | Promise<never> {
+    const err = this.#translate(c, e);
+    const fail = (): never => {
+      end();
+      throw err;
+    };
+    // a VACUUM refused for a new page size: SQLite keeps that size pending on the (shared)
+    // connection and every later VACUUM, anyone's, would try it again; set it back
+    if (isWalnutError(err) && err.reason === 'page_size') return Promise.resolve(c.runner.exec(`PRAGMA page_size=${this.#store.pageSize}`)).catch(() => undefined).then(fail);
+    return fail();
+  }
+
   /** Called from inside this database's running transaction's fn (#inTransaction). */
   #inOwnTransaction(): boolean {
     return this.#inFn !== null && this.#inTransaction.getStore() === this.#inFn;
+  }
+
+  /** A call starting now waits for the next turn of the event loop first (TURN_MS). */
+  #turnDue(): boolean {
+    return this.#turnLength() > TURN_MS;
   }
 
   /** Milliseconds since the current turn of the event loop began (a setImmediate marks its end). */
@@ -363,6 +421,12 @@ export class Database implements Queryable {
   #translate(c: Connection, e: unknown): unknown {
     return sqliteFailure(e, c.vfs, this.#store.path);
   }
+}
+
+/** Runs a prepared `stmt` for run(): its changes and last rowid (synchronously when the run needed no wait). */
+function runStatement(runner: StatementRunner, stmt: number, params: Params): RunResult | Promise<RunResult> {
+  const rows = runner.execute(stmt, params, 'run');
+  return rows instanceof Promise ? rows.then(() => runner.runResult()) : runner.runResult();
 }
 
 /**
@@ -393,10 +457,7 @@ class TransactionScope implements Queryable {
     return this.#call(() => this.#runner.exec(sql, refuseTransactionControl));
   }
   run(sql: string, params?: Params): Promise<RunResult> {
-    return this.#call(async () => {
-      await this.#runner.execute(await this.#statement(sql), params, 'run');
-      return this.#runner.runResult();
-    });
+    return this.#call(async () => runStatement(this.#runner, await this.#statement(sql), params));
   }
   get(sql: string, params?: Params): Promise<Row | undefined> {
     return this.#call(async () => (await this.#runner.execute(await this.#statement(sql), params, 'get'))[0]);

@@ -121,23 +121,61 @@ export class StatementRunner {
     return m._sqlite3_stmt_readonly(stmt) !== 0 && m._sqlite3_column_count(stmt) > 0;
   }
 
-  /** Runs `stmt` with `params`: every row ('all'), the first ('get') or none ('run'). */
-  async execute(stmt: number, params: Params, mode: 'run' | 'get' | 'all'): Promise<Row[]> {
+  /**
+   * Runs `stmt` with `params`: every row ('all'), the first ('get') or none ('run'). On the
+   * writer synchronously, unless a step must wait (SQLITE_BUSY with a retry op queued) or fails:
+   * then the rest runs asynchronously (#stepAsync) and a promise is returned (a promise per call
+   * was a measurable share of a lone caller's transaction). A read connection's runs are always
+   * asynchronous: a query returning many rows gives the event loop a turn every YIELD_MS.
+   */
+  execute(stmt: number, params: Params, mode: 'run' | 'get' | 'all'): Row[] | Promise<Row[]> {
     const { module: m, C } = this.#e;
     const { SQLITE_ROW, SQLITE_DONE } = C;
     const shape = this.#shape(stmt);
     this.#bind(stmt, shape, params);
     const rows: Row[] = [];
+    if (this.#yields) return this.#stepAsync(stmt, shape, mode, rows, null);
+    let rc: number | null = null;
+    try {
+      for (;;) {
+        rc = m._sqlite3_step(stmt) as number;
+        if (rc !== SQLITE_ROW) break;
+        rc = null;
+        if (mode === 'run') continue;
+        rows.push(this.#row(stmt, this.#columns(stmt, shape)));
+        if (mode === 'get') break;
+      }
+    } catch (e) {
+      rc = null;
+      throw this.#stackOverflow(e, null);
+    } finally {
+      // ends the statement (and its read transaction, in autocommit); its error is the step's, thrown above
+      if (rc === null || rc === SQLITE_DONE) this.#endRun(stmt);
+    }
+    // a step to wait for or a failure: #stepAsync takes over (and ends the run)
+    return rc === null || rc === SQLITE_DONE ? rows : this.#stepAsync(stmt, shape, mode, rows, rc);
+  }
+
+  /**
+   * execute()'s steps, asynchronously: from a step that returned `rc` (not a row, not done;
+   * null: from the next step) on, waiting for retry ops and, on a read connection, giving the
+   * event loop a turn every YIELD_MS of rows.
+   */
+  async #stepAsync(stmt: number, shape: StatementShape, mode: 'run' | 'get' | 'all', rows: Row[], rc: number | null): Promise<Row[]> {
+    const { module: m, C } = this.#e;
     let turnEnds = this.#yields ? performance.now() + YIELD_MS : Infinity;
     try {
       for (;;) {
-        if ((rows.length & 63) === 63 && performance.now() > turnEnds) {
-          await new Promise((resolve) => setImmediate(resolve));
-          turnEnds = performance.now() + YIELD_MS;
+        if (rc === null) {
+          if ((rows.length & 63) === 63 && performance.now() > turnEnds) {
+            await new Promise((resolve) => setImmediate(resolve));
+            turnEnds = performance.now() + YIELD_MS;
+          }
+          rc = m._sqlite3_step(stmt) as number;
         }
-        let rc = m._sqlite3_step(stmt) as number;
-        if (rc !== SQLITE_ROW && rc !== SQLITE_DONE) rc = await this.#stepAgain(stmt, rc);
-        if (rc !== SQLITE_ROW) break;
+        if (rc !== C.SQLITE_ROW && rc !== C.SQLITE_DONE) rc = await this.#stepAgain(stmt, rc);
+        if (rc !== C.SQLITE_ROW) break;
+        rc = null;
         if (mode === 'run') continue;
         rows.push(this.#row(stmt, this.#columns(stmt, shape)));
         if (mode === 'get') break;
@@ -145,11 +183,16 @@ export class StatementRunner {
     } catch (e) {
       throw this.#stackOverflow(e, null);
     } finally {
-      // ends the statement (and its read transaction, in autocommit); its error is the step's, thrown above
-      m._sqlite3_reset(stmt);
-      m._sqlite3_clear_bindings(stmt);
+      this.#endRun(stmt);
     }
     return rows;
+  }
+
+  /** Ends a run of the statement: reset (its read transaction ends, in autocommit) and bindings cleared. */
+  #endRun(stmt: number): void {
+    const m = this.#e.module;
+    m._sqlite3_reset(stmt);
+    m._sqlite3_clear_bindings(stmt);
   }
 
   /** After a step returned `rc`: runs it again once a queued retry op settled, else throws SQLite's error. */

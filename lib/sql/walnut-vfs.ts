@@ -100,7 +100,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     readonly #main = new Map<number, MainFile>();
     readonly #mem = new Map<number, { f: MemFile; name: string }>();
     readonly #memFiles = new Map<string, MemFile>();
-    #durability: Promise<unknown>[] = [];
+    readonly #durability: Promise<unknown>[] = [];
 
     // The hottest entry points without FacadeVFS's per-call wrappers (a proxy object per read,
     // write, size and access check, a DataView per file control): every method here is
@@ -133,8 +133,9 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     takeDurability(): Promise<unknown> | null {
       const ps = this.#durability;
       if (ps.length === 0) return null;
-      this.#durability = [];
-      return ps.length === 1 ? ps[0]! : Promise.all(ps);
+      const taken = ps.length === 1 ? ps[0]! : Promise.all(ps); // (Promise.all reads the array now: it is reused)
+      ps.length = 0;
+      return taken;
     }
 
     jOpen(filename: string | null, fileId: number, flags: number, pOutFlags: DataView): number {
@@ -366,7 +367,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       if (!ascending) pages.sort((a, b) => a.pgno - b.pgno); // (SQLite writes a transaction's pages in order: seldom)
       const dbSize = m.size ?? pipeline.dbSize(m.view!);
       const done = pipeline.sequence(pages, dbSize, m.view!);
-      done.catch(() => undefined); // the caller gets it through takeDurability()
+      done.catch(ignore); // the caller gets it through takeDurability()
       this.#durability.push(done);
       m.committed = true;
       this.#discard(m);
@@ -457,6 +458,8 @@ function registerDispatched(module: Engine['module'], register: () => void, vfs:
     module.setCallback = setCallback;
   }
 }
+
+const ignore = (): void => undefined;
 
 /** A file offset Emscripten passed as two 32-bit halves (signed low half). */
 function offset64(lo: number, hi: number): number {

@@ -236,6 +236,44 @@ describe('alone: no turn of the event loop to gather a batch', () => {
   });
 });
 
+describe('alone, a commit that comes before the committer waits for company', () => {
+  it('still lets the event loop turn once lone commits have kept it 1 ms: the committer gives that turn itself', async () => {
+    await withStore(
+      async (store) => {
+        const turn = () => new Promise((resolve) => setImmediate(resolve)); // the committer is idle after it
+        let pgno = 2;
+        const commit = () => store.sequence([{ pgno: pgno++, data: page(pgno) }], { alone: true }).durable;
+        await commit(); // the WAL's header (a first append goes through the I/O thread)
+        // A commit written through the I/O thread (its completion comes in a turn of the event
+        // loop: that turn ends the streak) proves nothing: such an attempt is tried again
+        let clean = 0;
+        for (let attempt = 0; attempt < 20 && clean < 3; attempt++) {
+          await turn();
+          let turnedDuringFirst = false;
+          let turned = false;
+          setImmediate(() => (turnedDuringFirst = true));
+          // the next commit is sequenced from the first one's own durability handler: before the
+          // committer, finishing that batch, would wait a turn for company (walnut/sql's lone
+          // caller's next transaction comes this soon), 2 ms into the streak of lone commits
+          const second = commit().then(() => {
+            if (turnedDuringFirst) return null;
+            const t0 = performance.now();
+            while (performance.now() - t0 < 2); // the streak has kept the loop 2 ms
+            setImmediate(() => (turned = true));
+            return commit().then(() => turned);
+          });
+          const outcome = await second;
+          if (outcome === null) continue;
+          expect(outcome).toBe(true); // the event loop turned before the second was written
+          clean++;
+        }
+        expect(clean).toBe(3);
+      },
+      { shareLane: false },
+    );
+  });
+});
+
 describe("a snapshot kept across this store's own commits (walnut/sql's writer view)", () => {
   it("advance() refuses when another connection committed between two of this store's commits, though the live header is this store's", async () => {
     await withStore(async (store, file) => {
