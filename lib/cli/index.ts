@@ -224,7 +224,10 @@ function program(setExit: (code: number) => void): Command {
       const every = intervalMs(o.interval);
       const r = await openReplica(db, { servers: o.nats, stream: o.stream });
       r.on('error', (e: Error) => process.stderr.write(`walnut replica: ${e.message}\n`));
-      await runUntilSignal(every, () => print({ ...r.lag() }, o.json === true), () => r.close());
+      // a commit never reached: rejects once the replica stopped for good (its store failed, a
+      // full disk), which ends the command (exit 2) instead of printing a lag that never moves
+      const stopped = r.waitFor(Number.MAX_SAFE_INTEGER);
+      await runUntilSignal(every, () => print({ ...r.lag() }, o.json === true), () => r.close(), stopped);
     });
 
   cli.command('bench [scenario]')
@@ -257,16 +260,26 @@ function intervalMs(interval: string): number {
   return ms;
 }
 
-/** Calls `report` every `ms` (and once at the end) until SIGINT or SIGTERM, then `stop`. */
-async function runUntilSignal(ms: number, report: () => void, stop: () => Promise<void>): Promise<void> {
+/**
+ * Calls `report` every `ms` (and once at the end) until SIGINT or SIGTERM, then `stop`. A
+ * `failed` promise that rejects first (the work stopped for good) also stops, then throws its
+ * failure.
+ */
+async function runUntilSignal(ms: number, report: () => void, stop: () => Promise<void>, failed: Promise<unknown> = new Promise(() => undefined)): Promise<void> {
   const timer = setInterval(report, ms);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  let onSignal!: () => void;
+  const failure = await new Promise<unknown>((resolve) => {
+    onSignal = () => resolve(null);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    failed.catch((e: unknown) => resolve(e ?? new Error('stopped')));
   });
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
   clearInterval(timer);
   await stop();
   report();
+  if (failure !== null) throw failure;
 }
 
 /**
