@@ -205,12 +205,20 @@ function program(setExit: (code: number) => void): Command {
         await store.close(); // options refused (a stream name, --replicas): close as the last connection does, leaving no -wal/-shm
         throw e;
       }
-      r.on('error', (e: Error) => process.stderr.write(`walnut replicate: ${e.message}\n`));
+      let lastError: Error | null = null;
+      r.on('error', (e: Error) => {
+        lastError = e;
+        process.stderr.write(`walnut replicate: ${e.message}\n`);
+      });
       r.on('lagExceeded', () => process.stderr.write('walnut replicate: lag bound passed; a new session (base image) follows\n'));
+      // a replication that ends before the signal stopped for good (another primary took the
+      // stream, its worker exited): the command ends with its last error (exit 2) instead of
+      // printing metrics that never move
+      const ended = new Promise<never>((_, reject) => r.once('end', () => reject(lastError ?? new WalnutError('WALNUT_IO: the replication ended', { code: 'WALNUT_IO' }))));
       await runUntilSignal(every, () => print({ ...r.metrics() }, o.json === true), async () => {
         await r.stop();
         await store.close();
-      });
+      }, ended);
     });
 
   cli.command('replica <db>')

@@ -4,7 +4,7 @@
 // listener was set), and so must later calls; close() still resolves. `walnut replica` on such
 // a replica (a file-size limit makes its WAL's growth fail, EFBIG) exits 2 naming the failure
 // instead of running on, printing a lag that never moves.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -16,7 +16,11 @@ import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir('walnut-hostile-replica-fails-');
 const started: NatsNode[] = [];
-afterAll(() => stopNats(started));
+const commands: ChildProcess[] = [];
+afterAll(async () => {
+  for (const c of commands) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); // a command that ran on
+  await stopNats(started);
+});
 
 interface Settled {
   ok: boolean;
@@ -71,6 +75,7 @@ describe.skipIf(NATS_SKIP !== null)('a replica whose store fails', () => {
     // files up to 2 MiB (bash counts 1 KiB blocks): the base image and the position file (two
     // 1 MiB slots) fit, the WAL of the big commit (600+ frames: 2.4 MiB) does not
     const child = spawn('bash', ['-c', 'ulimit -f 2048; exec "$0" "$@"', process.execPath, bin, 'replica', '--nats', server.url, '--stream', 'cli', '--interval', '100000', replica], { stdio: ['ignore', 'pipe', 'pipe'] });
+    commands.push(child);
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
