@@ -726,7 +726,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         const e = await exportEnded;
         if (e !== null && !s.abandoned && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) this.#error(e);
         if (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && !s.abandoned) break; // the store closed
-        flush = s.abandoned && !stopped() && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED');
+        flush = s.abandoned && !stopped(); // (its export ended WALNUT_CLOSED: abandoned)
         // abandoned: the next session starts once the stream answers again (its base would be
         // dropped too), after a passive checkpoint, so that its export replays little of the WAL
         if (flush) {
