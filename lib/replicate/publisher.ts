@@ -33,7 +33,8 @@
  *    attempt or a retry pause in progress: nats.ts unlessInterrupted), starts that session and
  *    lets its export make one pass; no session starts after stop() but one after a session the
  *    lag bound abandoned (its queue was dropped: the next session's base and one pass are
- *    stop()'s flush), until the deadline. `ready` resolves once a
+ *    stop()'s flush), until the deadline (past it, commits exported and not stored are an
+ *    error StopTimeout, not silence). `ready` resolves once a
  *    session has begun (its export's first record), and rejects if the replication ended first.
  *  - Such a later base does not hold the log up: its parts (of at most LATER_BASE_PART_BYTES,
  *    256 KiB: a log message sent behind a part waits until the part is stored) go out one at a
@@ -726,6 +727,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         const e = await exportEnded;
         if (e !== null && !s.abandoned && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) this.#error(e);
         if (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && !s.abandoned) break; // the store closed
+        // said, not silent: stop() resolves, but these commits are not in the stream
+        if (stopped() && (s.abandoned || s.publishedSeq < s.exportedSeq)) this.#error(walnutError('WALNUT_IO', `replication stop(): stopTimeoutMs (${this.options.stopTimeoutMs} ms) passed before commits ${s.publishedSeq + 1n}..${s.exportedSeq} of session ${s.id} were stored in the stream`, { reason: 'StopTimeout' }));
         flush = s.abandoned && !stopped(); // (its export ended WALNUT_CLOSED: abandoned)
         // abandoned: the next session starts once the stream answers again (its base would be
         // dropped too), after a passive checkpoint, so that its export replays little of the WAL
