@@ -205,12 +205,20 @@ function program(setExit: (code: number) => void): Command {
         await store.close(); // options refused (a stream name, --replicas): close as the last connection does, leaving no -wal/-shm
         throw e;
       }
-      r.on('error', (e: Error) => process.stderr.write(`walnut replicate: ${e.message}\n`));
+      let lastError: Error | null = null;
+      r.on('error', (e: Error) => {
+        lastError = e;
+        process.stderr.write(`walnut replicate: ${e.message}\n`);
+      });
       r.on('lagExceeded', () => process.stderr.write('walnut replicate: lag bound passed; a new session (base image) follows\n'));
+      // a replication that ends before the signal stopped for good (another primary took the
+      // stream, its worker exited): the command ends with its last error (exit 2) instead of
+      // printing metrics that never move
+      const ended = new Promise<never>((_, reject) => r.once('end', () => reject(lastError ?? new WalnutError('WALNUT_IO: the replication ended', { code: 'WALNUT_IO' }))));
       await runUntilSignal(every, () => print({ ...r.metrics() }, o.json === true), async () => {
         await r.stop();
         await store.close();
-      });
+      }, ended);
     });
 
   cli.command('replica <db>')
@@ -224,7 +232,10 @@ function program(setExit: (code: number) => void): Command {
       const every = intervalMs(o.interval);
       const r = await openReplica(db, { servers: o.nats, stream: o.stream });
       r.on('error', (e: Error) => process.stderr.write(`walnut replica: ${e.message}\n`));
-      await runUntilSignal(every, () => print({ ...r.lag() }, o.json === true), () => r.close());
+      // a commit never reached: rejects once the replica stopped for good (its store failed, a
+      // full disk), which ends the command (exit 2) instead of printing a lag that never moves
+      const stopped = r.waitFor(Number.MAX_SAFE_INTEGER);
+      await runUntilSignal(every, () => print({ ...r.lag() }, o.json === true), () => r.close(), stopped);
     });
 
   cli.command('bench [scenario]')
@@ -257,16 +268,26 @@ function intervalMs(interval: string): number {
   return ms;
 }
 
-/** Calls `report` every `ms` (and once at the end) until SIGINT or SIGTERM, then `stop`. */
-async function runUntilSignal(ms: number, report: () => void, stop: () => Promise<void>): Promise<void> {
+/**
+ * Calls `report` every `ms` (and once at the end) until SIGINT or SIGTERM, then `stop`. A
+ * `failed` promise that rejects first (the work stopped for good) also stops, then throws its
+ * failure.
+ */
+async function runUntilSignal(ms: number, report: () => void, stop: () => Promise<void>, failed: Promise<unknown> = new Promise(() => undefined)): Promise<void> {
   const timer = setInterval(report, ms);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  let onSignal!: () => void;
+  const failure = await new Promise<unknown>((resolve) => {
+    onSignal = () => resolve(null);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    failed.catch((e: unknown) => resolve(e ?? new Error('stopped')));
   });
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
   clearInterval(timer);
   await stop();
   report();
+  if (failure !== null) throw failure;
 }
 
 /**

@@ -31,7 +31,10 @@
  *  - stop() publishes what was committed before it, within stopTimeoutMs: called before the
  *    first session began, it still connects (until that deadline, which also ends a connect
  *    attempt or a retry pause in progress: nats.ts unlessInterrupted), starts that session and
- *    lets its export make one pass; no session starts after stop(). `ready` resolves once a
+ *    lets its export make one pass; no session starts after stop() but one after a session the
+ *    lag bound abandoned (its queue was dropped: the next session's base and one pass are
+ *    stop()'s flush), until the deadline (past it, commits exported and not stored are an
+ *    error StopTimeout, not silence). `ready` resolves once a
  *    session has begun (its export's first record), and rejects if the replication ended first.
  *  - Such a later base does not hold the log up: its parts (of at most LATER_BASE_PART_BYTES,
  *    256 KiB: a log message sent behind a part waits until the part is stored) go out one at a
@@ -687,7 +690,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
 
   /**
    * Sessions until stop(): the first one even when stop() came before it (its export's one pass
-   * is the flush: what was committed before stop() is published), none after stop(). `begin`
+   * is the flush: what was committed before stop() is published), none after stop() but the one
+   * that follows a session abandoned by the lag bound (the flush then). `begin`
    * is called once a session's export has begun. Connecting and creating the stream are given
    * up only once stop()'s deadline has passed.
    */
@@ -697,7 +701,11 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     try {
       const lastSeq = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal);
       this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight);
-      for (let first = true; first || !this.#stopping; first = false) {
+      // `flush`: a session starts even after stop() (its export's one pass publishes what was
+      // committed before it): the first one, and one after a session the lag bound abandoned
+      // (whose queue was dropped: without the next session's base, stop() resolved with the
+      // commits since the abandoned one's last stored message never published)
+      for (let flush = true; flush || !this.#stopping; ) {
         const s = new Session(this, this.options, begin);
         this.#session = s;
         this.#m.sessions++;
@@ -720,9 +728,12 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         const e = await exportEnded;
         if (e !== null && !s.abandoned && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) this.#error(e);
         if (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && !s.abandoned) break; // the store closed
+        // said, not silent: stop() resolves, but these commits are not in the stream
+        if (stopped() && (s.abandoned || s.publishedSeq < s.exportedSeq)) this.#error(walnutError('WALNUT_IO', `replication stop(): stopTimeoutMs (${this.options.stopTimeoutMs} ms) passed before commits ${s.publishedSeq + 1n}..${s.exportedSeq} of session ${s.id} were stored in the stream`, { reason: 'StopTimeout' }));
+        flush = s.abandoned && !stopped(); // (its export ended WALNUT_CLOSED: abandoned)
         // abandoned: the next session starts once the stream answers again (its base would be
         // dropped too), after a passive checkpoint, so that its export replays little of the WAL
-        if (s.abandoned && !this.#stopping) {
+        if (flush) {
           await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal).catch(() => undefined);
           await this.#source.checkpoint('passive').catch(() => undefined);
         }

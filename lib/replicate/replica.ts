@@ -136,6 +136,8 @@ export class Replica extends EventEmitter {
   #position: ReplicaPosition | null = null;
   #applied: AppliedState | null = null;
   #closed = false;
+  /** Why the reading stopped for good (#stop), or null. */
+  #stoppedBy: Error | null = null;
   #stopIter: (() => void) | null = null;
   #done: Promise<void> = Promise.resolve();
   #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0 };
@@ -185,6 +187,7 @@ export class Replica extends EventEmitter {
     if (!Number.isSafeInteger(seq) || seq < 0) return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', `waitFor: seq must be a commit number (an integer >= 0), not ${String(seq)}`, { reason: 'seq' }));
     if (session !== null && typeof session !== 'string') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'waitFor: session must be a session id (a string) or null', { reason: 'session' }));
     if (this.#reached(seq, session)) return Promise.resolve();
+    if (this.#stoppedBy !== null) return Promise.reject(this.#stoppedBy);
     if (this.#closed) return Promise.reject(this.#closedError());
     return new Promise((resolve, reject) => this.#waiters.push({ session, seq, resolve, reject }));
   }
@@ -227,7 +230,7 @@ export class Replica extends EventEmitter {
       await this.#release();
       throw e;
     }
-    this.#done = this.#consumeLoop().catch((e) => this.#fail(e));
+    this.#done = this.#consumeLoop().catch((e) => this.#stop(e));
     void this.#watchConnection();
     void this.#watchdog();
   }
@@ -282,6 +285,17 @@ export class Replica extends EventEmitter {
 
   #fail(e: unknown): void {
     if (this.listenerCount('error') > 0) this.emit('error', e);
+  }
+
+  /**
+   * The reading stopped for good (the replica's own store failed: a full disk, a failed sync):
+   * waiters for commits it will now never apply get the failure, as does every later waitFor
+   * (they waited forever, silently without an 'error' listener).
+   */
+  #stop(e: unknown): void {
+    this.#stoppedBy = e instanceof Error ? e : walnutError('WALNUT_IO', `the replica stopped: ${String(e)}`, { path: this.path });
+    for (const w of this.#waiters.splice(0)) w.reject(this.#stoppedBy);
+    this.#fail(e);
   }
 
   async #waitForStream(given: () => boolean): Promise<void> {

@@ -95,6 +95,11 @@ export class NatsNode {
     });
   }
 
+  /** SIGSTOP: the server keeps its connections and answers nothing (a wedged server); stop() still kills it. */
+  pause(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
   get log(): string {
     return this.#log;
   }
