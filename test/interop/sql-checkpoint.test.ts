@@ -145,7 +145,12 @@ describe('walnut/sql beside another process\'s FULL, RESTART and TRUNCATE checkp
       const run = await insertedBeside(db, 16, 1, Promise.all([checkpoints(file, ['RESTART', 'TRUNCATE'], 2, 300).run, writer]));
       const [ckpt, written] = run.out;
       console.log(`large WAL: walnut/sql ${run.acked} rows (${run.conflicts} conflicts retried), python3 writer ${written.trim()}, checkpoints ${JSON.stringify(ckpt.results.map((r) => [r.mode, r.busy, r.log, r.ms]))}`);
-      expect(run.errors).toEqual([]);
+      // a caller kept out past its busy timeout (WALNUT_BUSY) by python3's writer and the RESTART
+      // checkpoints holding WRITE is an honest outcome on a loaded machine (its row is not
+      // acknowledged); any other error is not
+      const busy = run.errors.filter((e) => e.startsWith('WALNUT_BUSY/'));
+      if (busy.length > 0) console.log(`large WAL: ${busy.length} calls WALNUT_BUSY, first: ${busy[0]}`);
+      expect(run.errors.filter((e) => !e.startsWith('WALNUT_BUSY/'))).toEqual([]);
       expectCompleted(ckpt);
       const rows = (await db.all('SELECT w, count(*) AS n FROM t GROUP BY w ORDER BY w')) as { w: number; n: number }[];
       // a back-to-back python3 writer can keep walnut/sql's callers out for its whole run (each
