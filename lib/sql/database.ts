@@ -147,6 +147,8 @@ export class Database implements Queryable {
   /** Read connections opened so far (opening ones included). */
   readonly #readers: Promise<Connection>[] = [];
   readonly #readersOpen: Connection[] = [];
+  /** get/all calls on their way to a read connection (close() lets them run first). */
+  readonly #reads = new Set<Promise<Row[]>>();
   /** SQL text -> whether a read connection can run it (learnt on first use). */
   readonly #readable = new Map<string, boolean>();
   /**
@@ -248,6 +250,8 @@ export class Database implements Queryable {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', "inside transaction(), close() would wait for the transaction (close after it)", { reason: 'transaction' }));
     }
     this.#closing ??= (async () => {
+      // reads made before close() that went for a read connection (an await away) run first
+      while (this.#reads.size > 0) await Promise.allSettled([...this.#reads]);
       const connections = [this.#writer, ...(await Promise.allSettled(this.#readers)).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
       try {
         await Promise.all(connections.map((c) => c.serial.run(() => c.close())));
@@ -261,37 +265,46 @@ export class Database implements Queryable {
 
   /** get/all: on a read connection when the statement only reads (outside transactions), else on the writer. */
   async #query(sql: string, params: Params, mode: 'get' | 'all'): Promise<Row[]> {
-    const onWriter = (): Promise<Row[]> => {
+    const onWriter = (admitted = false): Promise<Row[]> => {
       const w = this.#writer;
       return this.#call(w, () => {
         const stmt = w.cached(sql);
         return stmt === undefined ? w.prepared(sql).then((s) => w.runner.execute(s, params, mode)) : w.runner.execute(stmt, params, mode);
-      });
+      }, admitted);
     };
     if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql)) return onWriter();
     if (this.#closing === null && !this.#inOwnTransaction()) {
-      const r = await this.#reader();
-      const rows = await this.#call(r, async () => {
-        let stmt = r.cached(sql);
-        if (stmt === undefined) {
-          try {
-            stmt = await r.prepared(sql);
-          } catch {
-            return ON_WRITER; // the writer reports the error (or knows a TEMP table the reader lacks)
-          }
-          const readable = r.runner.isQuery(stmt);
-          if (this.#readable.size >= READABLE_MEMO) this.#readable.clear(); // SQL texts with values built in: no endless growth
-          this.#readable.set(sql, readable);
-          if (!readable) {
-            await r.forget(sql);
-            return ON_WRITER;
-          }
-        }
-        return r.runner.execute(stmt, params, mode);
-      });
-      if (rows !== ON_WRITER) return rows;
+      // made before close(): it runs (close() waits for it), though the read connection is an await away
+      const read = this.#onReader(sql, params, mode).then((rows) => (rows === ON_WRITER ? onWriter(true) : rows));
+      this.#reads.add(read);
+      const settled = (): void => void this.#reads.delete(read);
+      read.then(settled, settled);
+      return read;
     }
     return onWriter();
+  }
+
+  /** get/all on a read connection (admitted before close()); ON_WRITER when the writer must run it. */
+  async #onReader(sql: string, params: Params, mode: 'get' | 'all'): Promise<Row[] | typeof ON_WRITER> {
+    const r = await this.#reader();
+    return this.#call(r, async () => {
+      let stmt = r.cached(sql);
+      if (stmt === undefined) {
+        try {
+          stmt = await r.prepared(sql);
+        } catch {
+          return ON_WRITER; // the writer reports the error (or knows a TEMP table the reader lacks)
+        }
+        const readable = r.runner.isQuery(stmt);
+        if (this.#readable.size >= READABLE_MEMO) this.#readable.clear(); // SQL texts with values built in: no endless growth
+        this.#readable.set(sql, readable);
+        if (!readable) {
+          await r.forget(sql);
+          return ON_WRITER;
+        }
+      }
+      return r.runner.execute(stmt, params, mode);
+    }, true);
   }
 
   /** The least busy read connection; another one is opened while fewer than readConnections exist and all are busy. */
@@ -313,10 +326,11 @@ export class Database implements Queryable {
   /**
    * Takes `c` for `job`, then waits for durability outside it. When `c` is free and this turn
    * of the event loop young, the job starts at once, synchronously (Serial.idle): a statement
-   * that needs no wait makes no promise of its own before its durability's.
+   * that needs no wait makes no promise of its own before its durability's. `admitted`: a
+   * call made before close() (a read that awaited its read connection), which close() waits for.
    */
-  #call<T>(c: Connection, job: () => T | Promise<T>): Promise<T> {
-    if (this.#closing !== null) return Promise.reject(walnutError('WALNUT_CLOSED', 'the database is closed', { path: this.#store.path }));
+  #call<T>(c: Connection, job: () => T | Promise<T>, admitted = false): Promise<T> {
+    if (this.#closing !== null && !admitted) return Promise.reject(walnutError('WALNUT_CLOSED', 'the database is closed', { path: this.#store.path }));
     if (this.#inOwnTransaction()) {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', "inside transaction(), use the transaction's tx (the database waits for the transaction)", { reason: 'transaction' }));
     }
