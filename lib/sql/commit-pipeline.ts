@@ -246,12 +246,17 @@ export class CommitPipeline {
   /**
    * Gives a transaction its place (synchronously: store.sequence()) on its view's snapshot;
    * resolves once durable (the store's promise itself, whose first handler is the pipeline's:
-   * its bookkeeping is done before the caller hears, and the caller hears a hop sooner).
+   * its bookkeeping is done before the caller hears, and the caller hears a hop sooner; a
+   * rejection is thus always handled, and the caller need not add a handler of its own).
    * `pages` must be private copies (pageBuffer()): the store keeps them until it hands them
    * back (`release`) to the spare buffers.
    */
   sequence(pages: PageImage[], dbSize: number, view: View): Promise<unknown> {
-    if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#failed) {
+      const refused = Promise.reject(this.#failed);
+      refused.catch(() => undefined); // (handled, as every promise this returns: the caller may drop it)
+      return refused;
+    }
     let ticket: number;
     let durable: Promise<unknown>;
     try {

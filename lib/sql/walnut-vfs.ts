@@ -93,6 +93,8 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
   const dataVersion = (): number => pipeline.dataVersion();
   /** Page 1 for partial reads (SQLite reads its header fields): one buffer, reused. */
   const page1 = Buffer.allocUnsafeSlow(pageSize);
+  /** What the main database's device offers (batch-atomic writes: the transaction is one commit). */
+  const MAIN_IOCAP = C.SQLITE_IOCAP_BATCH_ATOMIC! | C.SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN! | C.SQLITE_IOCAP_POWERSAFE_OVERWRITE! | C.SQLITE_IOCAP_SAFE_APPEND!;
 
   class WalnutVfs extends engine.FacadeVFS implements VfsSignals {
     lastError: WalnutError | Error | null = null;
@@ -116,6 +118,20 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     }
     xFileSize(fileId: number, pSize: number): number {
       return this.jFileSize(fileId, new DataView(module.HEAPU8.buffer, pSize, 8));
+    }
+    // (and the ones a one-row INSERT calls 8 times without arguments to convert: xLock 3,
+    // xUnlock 2, xDeviceCharacteristics 2, xSync 1)
+    xLock(fileId: number, lockType: number): number {
+      return this.jLock(fileId, lockType);
+    }
+    xUnlock(fileId: number, lockType: number): number {
+      return this.jUnlock(fileId, lockType);
+    }
+    xSync(fileId: number): number {
+      return this.jSync(fileId);
+    }
+    xDeviceCharacteristics(fileId: number): number {
+      return this.jDeviceCharacteristics(fileId);
     }
     xAccess(_pVfs: number, zName: number, flags: number, pResOut: number): number {
       // asked for the journal at the start of every transaction: no name to decode while no file is in memory
@@ -366,9 +382,9 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       m.writes.clear(); // the store owns the buffers now
       if (!ascending) pages.sort((a, b) => a.pgno - b.pgno); // (SQLite writes a transaction's pages in order: seldom)
       const dbSize = m.size ?? pipeline.dbSize(m.view!);
-      const done = pipeline.sequence(pages, dbSize, m.view!);
-      done.catch(ignore); // the caller gets it through takeDurability()
-      this.#durability.push(done);
+      // (handled: the pipeline's own bookkeeping handles its rejection; the caller gets it
+      // through takeDurability())
+      this.#durability.push(pipeline.sequence(pages, dbSize, m.view!));
       m.committed = true;
       this.#discard(m);
       return C.SQLITE_OK!;
@@ -411,10 +427,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     }
 
     jDeviceCharacteristics(fileId: number): number {
-      if (this.#main.has(fileId)) {
-        return C.SQLITE_IOCAP_BATCH_ATOMIC! | C.SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN! | C.SQLITE_IOCAP_POWERSAFE_OVERWRITE! | C.SQLITE_IOCAP_SAFE_APPEND!;
-      }
-      return C.SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN!;
+      return this.#main.has(fileId) ? MAIN_IOCAP : C.SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN!;
     }
 
     jGetLastError(zBuf: Uint8Array): number {
@@ -458,8 +471,6 @@ function registerDispatched(module: Engine['module'], register: () => void, vfs:
     module.setCallback = setCallback;
   }
 }
-
-const ignore = (): void => undefined;
 
 /** A file offset Emscripten passed as two 32-bit halves (signed low half). */
 function offset64(lo: number, hi: number): number {
