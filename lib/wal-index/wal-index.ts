@@ -302,6 +302,8 @@ export class WalIndex {
   #othersSeen: ShmHeader | null = null;
   /** The last header this connection published itself (#writeOwnHeader): advanceOverOwnCommits. */
   #ownHeader: Uint8Array | null = null;
+  /** The header being published, encoded (#writeOwnHeader's scratch: read only within the call). */
+  readonly #publishBytes = new Uint8Array(SHM_HEADER_SIZE);
   /** #othersCommits as each snapshot began (the bases of conditional commits). */
   readonly #othersAtSnapshot = new WeakMap<Snapshot, number>();
   #closed = false;
@@ -999,8 +1001,11 @@ export class WalIndex {
       if (live !== null) this.#meetHeader(live.header);
       this.#meetHeader(header);
     }
-    const bytes = encodeShmHeader(fields);
-    this.#region.writeHeader(bytes);
+    // encoded into one array of this index's own (see encodeShmHeader), kept as a fresh copy
+    // that never meets a native call or a DataView (so it stays on the heap: no malloc)
+    encodeShmHeader(fields, this.#publishBytes);
+    this.#region.writeHeader(this.#publishBytes);
+    const bytes = this.#publishBytes.slice();
     this.#seenHeader = bytes;
     this.#ownHeader = bytes;
     this.#othersSeen = header;

@@ -193,6 +193,13 @@ export class WalFile {
    * call's view of a small typed array moves its bytes off the heap (malloc + sweep).
    */
   readonly #chainWords = new Uint32Array(6);
+  /**
+   * The append's commit sizes, one array per WalFile grown as needed (the native append only
+   * reads them during the call, into the frame headers it builds: an append in flight never
+   * sees them again), for the same reason as #chainWords. The page numbers stay a fresh array:
+   * they are the append's result (the wal-index's entries), read after the call.
+   */
+  #commitSizes = new Uint32Array(1);
   /** A valid header was seen (salts and checkpoint sequence are a real generation's). */
   #hadGeneration = false;
   /** Frames 1..frame of the generation with these salts are on stable storage (see durableThrough). */
@@ -575,7 +582,9 @@ export class WalFile {
       throw walnutError('WALNUT_FULL', `the WAL frame counter would pass 2^32-1 (${this.#mxFrame} + ${frames}); checkpoint first`, { path: this.path });
     }
     const pgnos = new Uint32Array(frames);
-    const commitSizes = new Uint32Array(frames);
+    if (this.#commitSizes.length < frames) this.#commitSizes = new Uint32Array(Math.max(frames, 2 * this.#commitSizes.length));
+    const commitSizes = this.#commitSizes.length === frames ? this.#commitSizes : this.#commitSizes.subarray(0, frames);
+    commitSizes.fill(0);
     const pages: Uint8Array[] = new Array(frames);
     const commitFrames: number[] = [];
     let i = 0;
