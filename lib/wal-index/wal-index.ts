@@ -68,6 +68,7 @@ import {
 import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
 import { requireRegularFiles, resolvedPath } from '../io/real-path';
+import { ScratchWords } from '../io/scratch-words';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
 import { publish } from '../telemetry/events';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
@@ -304,6 +305,8 @@ export class WalIndex {
   #ownHeader: Uint8Array | null = null;
   /** The header being published, encoded (#writeOwnHeader's scratch: read only within the call). */
   readonly #publishBytes = new Uint8Array(SHM_HEADER_SIZE);
+  /** An append's page numbers as the index append reads them (io/scratch-words.ts). */
+  readonly #indexPgnos = new ScratchWords();
   /** #othersCommits as each snapshot began (the bases of conditional commits). */
   readonly #othersAtSnapshot = new WeakMap<Snapshot, number>();
   #closed = false;
@@ -1209,7 +1212,7 @@ export class WalIndex {
     }
     try {
       if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
-      this.#region.append(result.firstFrame, result.pgnos, h.mxFrame);
+      this.#region.append(result.firstFrame, this.#indexPgnos.copyOf(result.pgnos), h.mxFrame);
       this.#writeOwnHeader({
         iChange: (h.iChange + 1) >>> 0,
         bigEndCksum: this.wal.bigEndianChecksums,
