@@ -65,10 +65,15 @@ export interface ShmHeader {
   salts: [number, number]; // as numbers, read big-endian from the raw bytes
 }
 
-export function encodeShmHeader(h: Omit<ShmHeader, 'iVersion' | 'isInit'>): Uint8Array {
-  const out = new Uint8Array(SHM_HEADER_SIZE);
-  const dv = new DataView(out.buffer);
+/**
+ * Encodes into `out` (48 bytes; a fresh array by default). A caller publishing every commit
+ * passes one array of its own: the DataView of a fresh small array moves its bytes off the V8
+ * heap (a malloc and a sweep per call; bench/README #19 session 11 (lone)).
+ */
+export function encodeShmHeader(h: Omit<ShmHeader, 'iVersion' | 'isInit'>, out: Uint8Array = new Uint8Array(SHM_HEADER_SIZE)): Uint8Array {
+  const dv = new DataView(out.buffer, out.byteOffset, SHM_HEADER_SIZE);
   dv.setUint32(0, SHM_VERSION, HOST_LE);
+  dv.setUint32(4, 0, HOST_LE);
   dv.setUint32(8, h.iChange >>> 0, HOST_LE);
   out[12] = 1;
   out[13] = h.bigEndCksum ? 1 : 0;

@@ -68,6 +68,7 @@ import {
 import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
 import { requireRegularFiles, resolvedPath } from '../io/real-path';
+import { ScratchWords } from '../io/scratch-words';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
 import { publish } from '../telemetry/events';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
@@ -302,6 +303,10 @@ export class WalIndex {
   #othersSeen: ShmHeader | null = null;
   /** The last header this connection published itself (#writeOwnHeader): advanceOverOwnCommits. */
   #ownHeader: Uint8Array | null = null;
+  /** The header being published, encoded (#writeOwnHeader's scratch: read only within the call). */
+  readonly #publishBytes = new Uint8Array(SHM_HEADER_SIZE);
+  /** An append's page numbers as the index append reads them (io/scratch-words.ts). */
+  readonly #indexPgnos = new ScratchWords();
   /** #othersCommits as each snapshot began (the bases of conditional commits). */
   readonly #othersAtSnapshot = new WeakMap<Snapshot, number>();
   #closed = false;
@@ -999,8 +1004,11 @@ export class WalIndex {
       if (live !== null) this.#meetHeader(live.header);
       this.#meetHeader(header);
     }
-    const bytes = encodeShmHeader(fields);
-    this.#region.writeHeader(bytes);
+    // encoded into one array of this index's own (see encodeShmHeader), kept as a fresh copy
+    // that never meets a native call or a DataView (so it stays on the heap: no malloc)
+    encodeShmHeader(fields, this.#publishBytes);
+    this.#region.writeHeader(this.#publishBytes);
+    const bytes = this.#publishBytes.slice();
     this.#seenHeader = bytes;
     this.#ownHeader = bytes;
     this.#othersSeen = header;
@@ -1204,7 +1212,7 @@ export class WalIndex {
     }
     try {
       if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
-      this.#region.append(result.firstFrame, result.pgnos, h.mxFrame);
+      this.#region.append(result.firstFrame, this.#indexPgnos.copyOf(result.pgnos), h.mxFrame);
       this.#writeOwnHeader({
         iChange: (h.iChange + 1) >>> 0,
         bigEndCksum: this.wal.bigEndianChecksums,

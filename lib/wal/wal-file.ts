@@ -49,6 +49,7 @@ import {
   type WalHeaderStatus,
 } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability } from '../io/file';
+import { ScratchWords } from '../io/scratch-words';
 import { APPEND_DURABILITY, nativeFrames, type NativeAppendChain, type NativeChain, type NativeScanResult } from '../native';
 
 /** Frame numbers are u32 in the wal-index; SQLite's limit. */
@@ -109,7 +110,9 @@ interface AppendPlan {
   /** [pageSize, bigEndian, salt1, salt2, s0, s1]; the native append leaves the new running checksum in [4], [5]. */
   chain: NativeAppendChain;
   offset: number;
+  /** The append's result; nativePgnos (a copy) and commitSizes are what the native call reads. */
   pgnos: Uint32Array;
+  nativePgnos: Uint32Array;
   commitSizes: Uint32Array;
   pages: Uint8Array[];
   commitFrames: number[];
@@ -193,6 +196,13 @@ export class WalFile {
    * call's view of a small typed array moves its bytes off the heap (malloc + sweep).
    */
   readonly #chainWords = new Uint32Array(6);
+  /**
+   * The native append's page numbers and commit sizes (io/scratch-words.ts: it reads them only
+   * during the call, into the frame headers it builds). The page numbers the append returns are
+   * a fresh array of their own: the caller reads them after the call.
+   */
+  readonly #nativePgnos = new ScratchWords();
+  readonly #nativeCommitSizes = new ScratchWords();
   /** A valid header was seen (salts and checkpoint sequence are a real generation's). */
   #hadGeneration = false;
   /** Frames 1..frame of the generation with these salts are on stable storage (see durableThrough). */
@@ -500,7 +510,7 @@ export class WalFile {
     if (onThisThread) return this.appendSync(transactions, durability, unchanged); // see WalFile.lanesIdle
     const plan = this.#planAppend(transactions, durability, unchanged);
     try {
-      await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
+      await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.nativePgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
     } catch (e) {
       if (isStaleWindow(e)) throw e;
       if (!(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
@@ -539,7 +549,7 @@ export class WalFile {
   appendSync(transactions: readonly WalTransaction[], durability: Durability = 'none', unchanged = false): AppendResult {
     const plan = this.#planAppend(transactions, durability, unchanged);
     try {
-      nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.pgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
+      nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.nativePgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
     } catch (e) {
       if (isStaleWindow(e)) throw e;
       try {
@@ -575,7 +585,7 @@ export class WalFile {
       throw walnutError('WALNUT_FULL', `the WAL frame counter would pass 2^32-1 (${this.#mxFrame} + ${frames}); checkpoint first`, { path: this.path });
     }
     const pgnos = new Uint32Array(frames);
-    const commitSizes = new Uint32Array(frames);
+    const commitSizes = this.#nativeCommitSizes.take(frames).fill(0);
     const pages: Uint8Array[] = new Array(frames);
     const commitFrames: number[] = [];
     let i = 0;
@@ -594,6 +604,7 @@ export class WalFile {
       commitSizes[i - 1] = t.dbSize;
       commitFrames.push(this.#mxFrame + i);
     }
+    const nativePgnos = this.#nativePgnos.copyOf(pgnos);
     const chain = this.#chainWords;
     chain[0] = this.#pageSize;
     chain[1] = this.#bigEndian ? 1 : 0;
@@ -604,7 +615,7 @@ export class WalFile {
     const offset = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const end = offset + frames * (this.#pageSize + FRAME_HEADER_SIZE);
     const growTo = this.#preallocate && end > this.#fileSize ? end + GROWTH_CHUNK : 0;
-    return { chain, offset, pgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, header: this.#header!, size: this.#fileSize, slot: unchanged ? undefined : this.#slot, growTo, durability };
+    return { chain, offset, pgnos, nativePgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, header: this.#header!, size: this.#fileSize, slot: unchanged ? undefined : this.#slot, growTo, durability };
   }
 
   /**

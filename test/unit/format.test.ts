@@ -8,6 +8,7 @@ import { walChecksumBytes } from '../../lib/format/checksum';
 import { decodeDbHeader, isWalMode, trustedDbSize } from '../../lib/format/db-header';
 import { decodeFrameHeader, encodeFrameHeader } from '../../lib/format/frame-header';
 import { decodeDbPageSize, decodeShmPageSize, encodeDbPageSize, encodeShmPageSize, isValidPageSize } from '../../lib/format/page-size';
+import { decodeShmHeaderCopies, encodeShmHeader } from '../../lib/format/shm-header';
 import { decodeWalHeader, encodeWalHeader, frameOffset, WAL_MAGIC_BE, WAL_MAGIC_LE } from '../../lib/format/wal-header';
 
 const PAGE_SIZES = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
@@ -117,5 +118,19 @@ describe('database header', () => {
     expect(trustedDbSize(decodeDbHeader(h)!)).toBeNull();
     expect(decodeDbHeader(new Uint8Array(100))).toBeNull();
     expect(decodeDbHeader(h.subarray(0, 99))).toBeNull();
+  });
+});
+
+describe('wal-index header encoding', () => {
+  it('encodes into a caller\'s array exactly as into a fresh one, whatever the array held before', () => {
+    const h = { iChange: 7, bigEndCksum: false, pageSize: 4096, mxFrame: 12, nPage: 9, frameChecksum: [0xdeadbeef, 0x01020304] as [number, number], salts: [0x11223344, 0x55667788] as [number, number] };
+    const fresh = encodeShmHeader(h);
+    const into = new Uint8Array(48).fill(0xa5);
+    expect(encodeShmHeader(h, into)).toBe(into);
+    expect(into).toEqual(fresh);
+    const both = new Uint8Array(96);
+    both.set(into, 0);
+    both.set(into, 48);
+    expect(decodeShmHeaderCopies(both)).toMatchObject({ ...h, isInit: 1 });
   });
 });

@@ -77,6 +77,20 @@ describe('append', () => {
     await w.close();
   });
 
+  it("the commit sizes' array is reused across appends: a large batch's commit marks never leak into a later, smaller one's frames, async and sync interleaved", async () => {
+    const w = await newWal(1024);
+    const txs = (count: number, per: number, from: number) => Array.from({ length: count }, (_, t) => ({ pages: Array.from({ length: per }, (_, k) => ({ pgno: from + t * per + k, data: page(1024, t + 1) })), dbSize: 100 + from + t }));
+    await w.append(txs(4, 1, 1), 'none'); // frames 1-4, every one a commit
+    w.appendSync(txs(1, 3, 10), 'none'); // frames 5-7: only 7 commits
+    await w.append(txs(2, 2, 20), 'none'); // frames 8-11: 9 and 11 commit
+    await w.append(txs(1, 6, 30), 'none'); // frames 12-17: only 17 commits (grows the array)
+    w.appendSync(txs(1, 2, 40), 'data'); // frames 18-19: only 19
+    const scan = oracleScan(fs.readFileSync(w.path))!;
+    expect(scan.frames.map((f) => f.commitSize)).toEqual([101, 102, 103, 104, 0, 0, 110, 0, 120, 0, 121, 0, 0, 0, 0, 0, 130, 0, 140]);
+    expect(scan.running).toEqual(w.running);
+    await w.close();
+  });
+
   it('validates every argument before writing anything', async () => {
     const w = await newWal(1024);
     const sizeBefore = fs.statSync(w.path).size;
