@@ -164,17 +164,22 @@ class Member : public Waker {
     Napi::Env env(m->env);
     Napi::HandleScope scope(env);
     const bool called = m->Deliver(env);
-    if (!env.IsExceptionPending()) return;
-    Napi::Error e = env.GetAndClearPendingException();
+    // raw N-API from here on: node-addon-api wraps a pending exception in a Napi::Error, and the
+    // pending exception of a worker terminated mid-callback is V8's termination value (no
+    // object): wrapping it defines properties in an environment that runs no JS, a fatal error
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return;
+    napi_value e = nullptr;
+    if (napi_get_and_clear_last_exception(env, &e) != napi_ok) return;
     // an exception from the callback's turn (lane.ts catches its own; what the turn ran as its
     // scope closed, a process.nextTick callback of a commit's handler, is the user's) is uncaught,
     // as after any callback Node makes: never dropped. A value that could not be made (the
     // environment stopped running JS) leaves its failure pending: nothing must see it later
     // (napi_fatal_exception does nothing in an environment that no longer runs JS).
-    if (called) napi_fatal_exception(env, e.Value());
+    if (called) napi_fatal_exception(env, e);
   }
 
-  // True when the callback was called.
+  // True when the callback was called (or tried: an environment that runs no JS refuses it).
   bool Deliver(Napi::Env env);
 
   napi_env env = nullptr;
@@ -236,8 +241,13 @@ bool Member::Deliver(Napi::Env env) {
   if (okArray.IsEmpty()) return false;
   // the callback's microtasks and nextTicks run as the scope closes; lane.ts never throws
   // (the receiver must be an object for napi_make_callback; lane.ts's callback is an arrow function)
-  callback.MakeCallback(env.Global(), {okArray, failed, Napi::Boolean::New(env, ev.lead), Napi::Boolean::New(env, ev.work),
-                                          Napi::Boolean::New(env, ev.gathered)}, context);
+  // napi_make_callback itself, not FunctionReference::MakeCallback: the wrapper makes a
+  // Napi::Error of a failed call, and a worker terminated while the callback ran leaves V8's
+  // termination value pending, whose wrapping aborts the process (OnAsync)
+  napi_value argv[5] = {okArray, failed, Napi::Boolean::New(env, ev.lead), Napi::Boolean::New(env, ev.work),
+                        Napi::Boolean::New(env, ev.gathered)};
+  napi_value result = nullptr;
+  napi_make_callback(env, context, env.Global(), callback.Value(), 5, argv, &result);
   return true;
 }
 
