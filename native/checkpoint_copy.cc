@@ -58,7 +58,6 @@ namespace {
 // frames at most kMaxGapBytes apart in one pread, and sets each slot's `at`.
 void ReadWindow(int walFd, const CopyRequest& req, Slot* a, Slot* b, uint8_t* buffer, size_t capacity, CopyResult* r) {
   const uint64_t frameSize = kFrameHeaderSize + req.pageSize;
-  const uint64_t pageSize = req.pageSize;
   std::sort(a, b, [](const Slot& x, const Slot& y) { return x.frame < y.frame; });
   size_t fill = 0;
   for (Slot* i = a; i < b;) {

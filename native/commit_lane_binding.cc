@@ -161,26 +161,27 @@ class Member : public Waker {
   static void OnAsync(uv_async_t* h) {
     auto* m = static_cast<Member*>(h->data);
     if (m->lane == nullptr) return;
-    Napi::Env env(m->env);
-    Napi::HandleScope scope(env);
+    // raw N-API throughout the delivery (Deliver's comment): a worker being terminated stops
+    // running JS while its loop may still deliver a wake-up
+    napi_env env = m->env;
+    napi_handle_scope scope = nullptr;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
     const bool called = m->Deliver(env);
-    // raw N-API from here on: node-addon-api wraps a pending exception in a Napi::Error, and the
-    // pending exception of a worker terminated mid-callback is V8's termination value (no
-    // object): wrapping it defines properties in an environment that runs no JS, a fatal error
     bool pending = false;
-    if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return;
     napi_value e = nullptr;
-    if (napi_get_and_clear_last_exception(env, &e) != napi_ok) return;
+    const bool caught = napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+                        napi_get_and_clear_last_exception(env, &e) == napi_ok;
     // an exception from the callback's turn (lane.ts catches its own; what the turn ran as its
     // scope closed, a process.nextTick callback of a commit's handler, is the user's) is uncaught,
     // as after any callback Node makes: never dropped. A value that could not be made (the
     // environment stopped running JS) leaves its failure pending: nothing must see it later
     // (napi_fatal_exception does nothing in an environment that no longer runs JS).
-    if (called) napi_fatal_exception(env, e);
+    if (caught && called) napi_fatal_exception(env, e);
+    napi_close_handle_scope(env, scope);
   }
 
   // True when the callback was called (or tried: an environment that runs no JS refuses it).
-  bool Deliver(Napi::Env env);
+  bool Deliver(napi_env env);
 
   napi_env env = nullptr;
   Napi::FunctionReference callback;
@@ -197,27 +198,53 @@ class Member : public Waker {
   bool closed = false;     // the handles are closing
 };
 
-// Empty when it could not be made (an environment that no longer runs JS: see Deliver).
-Napi::Float64Array OkArray(Napi::Env env, const std::vector<const Outcome*>& ok) {
-  Napi::Float64Array a = Napi::Float64Array::New(env, ok.size() * kOkFields);
-  if (a.IsEmpty()) return a;
+// The ok outcomes as one Float64Array of kOkFields per commit; false when it could not be made.
+bool OkArray(napi_env env, const std::vector<const Outcome*>& ok, napi_value* out) {
+  const size_t n = ok.size() * kOkFields;
+  void* data = nullptr;
+  napi_value buffer = nullptr;
+  if (napi_create_arraybuffer(env, n * sizeof(double), &data, &buffer) != napi_ok || (n > 0 && data == nullptr)) return false;
+  double* a = static_cast<double*>(data);
   for (size_t i = 0; i < ok.size(); i++) {
     a[i * kOkFields] = static_cast<double>(ok[i]->id);
     a[i * kOkFields + 1] = ok[i]->firstFrame;
     a[i * kOkFields + 2] = ok[i]->lastFrame;
     a[i * kOkFields + 3] = ok[i]->durable ? 1 : 0;
   }
-  return a;
+  return napi_create_typedarray(env, napi_float64_array, n, buffer, 0, out) == napi_ok;
 }
 
-// What woke this member, to JS (lane.ts #onEvents). A worker being terminated stops running JS
-// while its loop may still deliver a wake-up: then every value made here comes back empty (no
-// memory behind a typed array's data: writing the outcomes into it crashed the process), and
-// nothing reaches JS any more.
-bool Member::Deliver(Napi::Env env) {
-  Napi::Array failed = Napi::Array::New(env);
-  if (failed.IsEmpty()) return false;
+bool SetNumber(napi_env env, napi_value array, uint32_t i, double v) {
+  napi_value n = nullptr;
+  return napi_create_double(env, v, &n) == napi_ok && napi_set_element(env, array, i, n) == napi_ok;
+}
+
+bool SetString(napi_env env, napi_value array, uint32_t i, const std::string& v) {
+  napi_value s = nullptr;
+  return napi_create_string_utf8(env, v.data(), v.size(), &s) == napi_ok && napi_set_element(env, array, i, s) == napi_ok;
+}
+
+// A failed commit as JS sees it: [id, code, message, reason, errno].
+bool FailedEntry(napi_env env, const Outcome& o, napi_value* out) {
+  return napi_create_array_with_length(env, 5, out) == napi_ok && SetNumber(env, *out, 0, static_cast<double>(o.id)) &&
+         SetString(env, *out, 1, o.code) && SetString(env, *out, 2, o.message) && SetString(env, *out, 3, o.reason) &&
+         SetNumber(env, *out, 4, o.err);
+}
+
+// What woke this member, to JS (lane.ts #onEvents). Raw N-API only, every status checked: a
+// worker being terminated stops running JS while its loop may still deliver a wake-up, and from
+// then (the termination lands from another thread, at any point) values fail to be made.
+// node-addon-api turns such a failure into a thrown Napi::Error, and throwing (or wrapping the
+// pending termination value) in an environment that runs no JS is a fatal error of the process;
+// here a failure ends the delivery (nothing reaches JS any more), the bookkeeping done first.
+bool Member::Deliver(napi_env env) {
   Events ev = lane->Collect(id);
+  size_t settled = ev.outcomes.size() < outstanding ? ev.outcomes.size() : outstanding;
+  outstanding -= settled;
+  if (settled > 0 && outstanding == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async));
+  if (ev.outcomes.empty() && !ev.lead && !ev.work && !ev.gathered) return false;
+  napi_value failed = nullptr;
+  if (napi_create_array(env, &failed) != napi_ok) return false;
   std::vector<const Outcome*> ok;
   uint32_t nFailed = 0;
   for (const Outcome& o : ev.outcomes) {
@@ -225,29 +252,20 @@ bool Member::Deliver(Napi::Env env) {
       ok.push_back(&o);
       continue;
     }
-    Napi::Array f = Napi::Array::New(env, 5);
-    f.Set(0u, Napi::Number::New(env, static_cast<double>(o.id)));
-    f.Set(1u, Napi::String::New(env, o.code));
-    f.Set(2u, Napi::String::New(env, o.message));
-    f.Set(3u, Napi::String::New(env, o.reason));
-    f.Set(4u, Napi::Number::New(env, o.err));
-    failed.Set(nFailed++, f);
+    napi_value f = nullptr;
+    if (!FailedEntry(env, o, &f) || napi_set_element(env, failed, nFailed++, f) != napi_ok) return false;
   }
-  size_t settled = ev.outcomes.size() < outstanding ? ev.outcomes.size() : outstanding;
-  outstanding -= settled;
-  if (settled > 0 && outstanding == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async));
-  if (ev.outcomes.empty() && !ev.lead && !ev.work && !ev.gathered) return false;
-  Napi::Float64Array okArray = OkArray(env, ok);
-  if (okArray.IsEmpty()) return false;
-  // the callback's microtasks and nextTicks run as the scope closes; lane.ts never throws
-  // (the receiver must be an object for napi_make_callback; lane.ts's callback is an arrow function)
-  // napi_make_callback itself, not FunctionReference::MakeCallback: the wrapper makes a
-  // Napi::Error of a failed call, and a worker terminated while the callback ran leaves V8's
-  // termination value pending, whose wrapping aborts the process (OnAsync)
-  napi_value argv[5] = {okArray, failed, Napi::Boolean::New(env, ev.lead), Napi::Boolean::New(env, ev.work),
-                        Napi::Boolean::New(env, ev.gathered)};
-  napi_value result = nullptr;
-  napi_make_callback(env, context, env.Global(), callback.Value(), 5, argv, &result);
+  napi_value argv[5] = {};
+  argv[1] = failed;
+  napi_value global = nullptr, fn = nullptr, result = nullptr;
+  if (!OkArray(env, ok, &argv[0]) || napi_get_boolean(env, ev.lead, &argv[2]) != napi_ok ||
+      napi_get_boolean(env, ev.work, &argv[3]) != napi_ok || napi_get_boolean(env, ev.gathered, &argv[4]) != napi_ok ||
+      napi_get_global(env, &global) != napi_ok || napi_get_reference_value(env, static_cast<napi_ref>(callback), &fn) != napi_ok ||
+      fn == nullptr)
+    return false;
+  // the callback's microtasks and nextTicks run as the scope closes; lane.ts never throws (the
+  // receiver must be an object for napi_make_callback; lane.ts's callback is an arrow function)
+  napi_make_callback(env, context, global, fn, 5, argv, &result);
   return true;
 }
 
