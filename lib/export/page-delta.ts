@@ -37,7 +37,7 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array, memory?
   if (previous.length !== pageSize) return null;
   // both operands as aligned words: the frame's page starts at word HEADER_WORDS of its copy
   const a = copied(0, frame);
-  const b = (previous.byteOffset & 3) === 0 ? inPlace(previous) : copied(1, previous);
+  const b = (previous.byteOffset & 7) === 0 ? inPlace(previous) : copied(1, previous);
   const page = a.bytes;
   const prev = b.bytes;
   const H = FRAME_HEADER_SIZE;
@@ -45,9 +45,22 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array, memory?
   const ranges = rangesScratch; // start, end pairs
   ranges.length = 0;
   const words = pageSize >>> 2; // page sizes are powers of two >= 512
+  const doubles = pageSize >>> 3;
+  const HEADER_DOUBLES = H >>> 3;
   for (let i = 0; i < pageSize; ) {
+    if ((i & 7) === 0) {
+      // equal bytes skipped eight at a time (a page mostly did not change): doubles compare
+      // equal only for equal bits, but for +0 and -0 (their words checked) and never for
+      // NaNs (those go on word by word below)
+      let d = i >>> 3;
+      for (; d < doubles; d++) {
+        const x = a.doubles[HEADER_DOUBLES + d]!;
+        if (x !== b.doubles[d] || (x === 0 && (a.words[HEADER_WORDS + 2 * d] !== b.words[2 * d] || a.words[HEADER_WORDS + 2 * d + 1] !== b.words[2 * d + 1]))) break;
+      }
+      i = d << 3;
+      if (i >= pageSize) break;
+    }
     if ((i & 3) === 0) {
-      // equal words skipped four bytes at a time (the bytes of a page mostly did not change)
       let w = i >>> 2;
       while (w < words && a.words[HEADER_WORDS + w] === b.words[w]) w++;
       i = w << 2;
@@ -86,15 +99,16 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array, memory?
   return out;
 }
 
-/** A copy of an operand in aligned memory, as bytes and as 32-bit words (native byte order: only compared for equality). */
+/** A copy of an operand in aligned memory, as bytes, 32-bit words and doubles (native byte order: only compared for equality). */
 interface Operand {
   bytes: Uint8Array;
   words: Int32Array;
+  doubles: Float64Array;
 }
 
 const operand = (n: number): Operand => {
   const bytes = new Uint8Array(n);
-  return { bytes, words: new Int32Array(bytes.buffer) };
+  return { bytes, words: new Int32Array(bytes.buffer), doubles: new Float64Array(bytes.buffer, 0, n >>> 3) };
 };
 
 /** The two operands' copies (reused, grown when needed), the ranges found, the page's place in a frame for its hash. */
@@ -105,14 +119,14 @@ const pageRange = { offset: FRAME_HEADER_SIZE, length: 0 };
 /** `src` copied into operands[slot]. */
 function copied(slot: number, src: Uint8Array): Operand {
   let o = operands[slot]!;
-  if (o.bytes.length < src.length) o = operands[slot] = operand((src.length + 3) & ~3);
+  if (o.bytes.length < src.length) o = operands[slot] = operand((src.length + 7) & ~7);
   o.bytes.set(src);
   return o;
 }
 
-/** An aligned operand as it is (PageVersions' pooled versions): no copy. */
+/** An operand aligned to 8 bytes as it is (PageVersions' versions): no copy. */
 function inPlace(src: Uint8Array): Operand {
-  return { bytes: src, words: new Int32Array(src.buffer, src.byteOffset, src.length >>> 2) };
+  return { bytes: src, words: new Int32Array(src.buffer, src.byteOffset, src.length >>> 2), doubles: new Float64Array(src.buffer, src.byteOffset, src.length >>> 3) };
 }
 
 function putBe32(out: Uint8Array, at: number, v: number): void {

@@ -151,4 +151,27 @@ describe('PAGE_DELTA', () => {
       { numRuns: 300 },
     );
   });
+  it('bytes that are +0 against -0, or the same NaN, as doubles are told apart and found equal exactly as bytes are (the compare skips eight bytes at a time)', () => {
+    const negZero = new Uint8Array(new Float64Array([-0]).buffer); // differs from +0 in one bit
+    const nan = new Uint8Array(new Float64Array([NaN]).buffer); // never equal to itself as a double
+    for (const at of [0, 8, 800, PAGE - 8]) {
+      const previous = new Uint8Array(PAGE); // +0s
+      const page = previous.slice();
+      page.set(negZero, at);
+      const d = encodePageDelta(frameOf(2, page), previous);
+      expect(d).not.toBeNull();
+      expect(applyPageDelta(decodeDelta(d!), previous)).toEqual(frameOf(2, page));
+      expect(decodeDelta(d!).count).toBe(1);
+      // the same NaN bytes in both, one byte changed after them: one range, just that byte
+      const before = new Uint8Array(PAGE).fill(7);
+      before.set(nan, at);
+      const after = before.slice();
+      after[(at + 12) % PAGE] ^= 1;
+      const e = encodePageDelta(frameOf(3, after), before)!;
+      const rec = decodeDelta(e);
+      expect(rec.count).toBe(1);
+      expect(rec.ranges.length).toBe(8 + 1);
+      expect(applyPageDelta(rec, before)).toEqual(frameOf(3, after));
+    }
+  });
 });
