@@ -58,6 +58,8 @@ export interface ExportStats {
 const MIN_PASS_GAP_MS = 4;
 /** Bytes of frames per WAL read. */
 const READ_BYTES = 4 << 20;
+/** A frame's records beyond its bytes, framing included: FRAMES' kind (1) and COMMIT_META (33), 8 each framed. */
+const RECORD_BOUND_PER_FRAME = 8 + 1 + 8 + 33;
 /** The longest poll interval setTimeout keeps (2^31 - 1 ms); a longer one would fire at once. */
 const MAX_POLL_MS = 0x7fffffff;
 
@@ -293,20 +295,25 @@ export class Exporter {
     // copy, one hash call), split only where a record would pass MAX_RECORD or the read ends; a
     // transaction in several pieces is hashed as it goes. Once a read's records are appended
     // nothing refers to its buffer or their payloads: the next read reuses both.
+    // The records go into the sink's lent memory when it has some (framing.ts SinkRecordMemory).
     let hash: Xxh3Stream | null = null;
     const digest = new Uint8Array(16);
+    const lent = this.#sink.recordMemory;
+    const memory = lent ?? this.#payloads;
     for (let f = this.#pos + 1; f <= gen.mxFrame; f += readFrames) {
       const count = Math.min(readFrames, gen.mxFrame - f + 1);
       if (this.#readBuffer.length < count * frameSize) this.#readBuffer = Buffer.allocUnsafeSlow(readFrames * frameSize);
       const buf = this.#readBuffer.subarray(0, count * frameSize);
       await source.read(gen, buf, f, count);
+      // at most a FRAMES and a COMMIT_META record per frame, each framed (8 bytes)
+      lent?.expect(count * (frameSize + RECORD_BOUND_PER_FRAME));
       const records: Uint8Array[] = []; // this read's, appended together
       for (let i = 0, start = 0; i < count; i++) {
         const commit = buf.readUInt32BE(i * frameSize + 4) !== 0;
         if (!commit && i + 1 - start < framesPerRecord && i + 1 < count) continue;
         const piece = buf.subarray(start * frameSize, (i + 1) * frameSize);
         start = i + 1;
-        records.push(encodeFramesRecord([piece], this.#payloads));
+        records.push(encodeFramesRecord([piece], memory));
         if (!commit) {
           (hash ??= new Xxh3Stream()).update(piece);
           continue;
@@ -314,7 +321,7 @@ export class Exporter {
         if (hash === null) xxh3_128Into(piece, digest);
         else digest.set(hashBytes(hash.update(piece)));
         hash = null;
-        records.push(encodeCommitMetaRecord(++this.#seq, stamp, digest, this.#payloads));
+        records.push(encodeCommitMetaRecord(++this.#seq, stamp, digest, memory));
         this.#stats.commits++;
       }
       await this.#appendAll(records);

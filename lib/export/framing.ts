@@ -24,6 +24,7 @@ import type { Writable } from 'node:stream';
 import { walnutError, type FramingReason } from '../errors';
 import { WalnutFile } from '../io/file';
 import { startWriteback, WRITEBACK_BYTES } from './page-writer';
+import type { PayloadMemory } from './records';
 
 export const MAX_RECORD = 16 * 1024 * 1024;
 export const MAGIC_LENGTH = 8;
@@ -112,6 +113,28 @@ export interface WalRecordSink {
 }
 
 /**
+ * Memory a sink lends for the records the exporter hands to its appendRecords (the sink's
+ * property RECORD_MEMORY; replicate/thread.ts frames them straight into the buffer it hands
+ * to the replication worker, instead of copying each record there). The exporter calls
+ * expect(bytes) with an upper bound of a call's records, framing included, takes each record's
+ * memory in order, and then passes exactly those records to one appendRecords call, with no
+ * await in between. A call whose records are not exactly those taken since the last call
+ * (the exporter failed or was cut between its takes and its call) is the sink's to check:
+ * it copies them instead.
+ */
+export interface SinkRecordMemory extends PayloadMemory {
+  expect(bytes: number): void;
+}
+
+/** The property of a sink holding its SinkRecordMemory (not part of the public WalRecordSink). */
+export const RECORD_MEMORY = Symbol('walnut.sinkRecordMemory');
+
+/** The sink's lent record memory, if it has one. */
+export function recordMemoryOf(sink: WalRecordSink): SinkRecordMemory | null {
+  return (sink as { [RECORD_MEMORY]?: SinkRecordMemory })[RECORD_MEMORY] ?? null;
+}
+
+/**
  * Sends framed records through the sink's appendFramed, or record by record, each payload one
  * the sink may keep: a copy (the caller reuses `framed` once this resolves), or, when `owned`
  * (the caller never touches `framed` again), a view.
@@ -155,6 +178,8 @@ export type DirectWrite = (file: WalnutFile, position: number) => Promise<{ byte
  */
 export interface RecordBatchSink extends WalRecordSink {
   appendRecords(payloads: readonly Uint8Array[]): Promise<void>;
+  /** The caller's sink's lent memory for appendRecords' records (SinkRecordMemory), or null. */
+  readonly recordMemory: SinkRecordMemory | null;
   readonly direct: boolean;
   appendDirect(write: DirectWrite): Promise<void>;
 }

@@ -37,7 +37,7 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array, memory?
   if (previous.length !== pageSize) return null;
   // both operands as aligned words: the frame's page starts at word HEADER_WORDS of its copy
   const a = copied(0, frame);
-  const b = copied(1, previous);
+  const b = (previous.byteOffset & 7) === 0 ? inPlace(previous) : copied(1, previous);
   const page = a.bytes;
   const prev = b.bytes;
   const H = FRAME_HEADER_SIZE;
@@ -45,9 +45,22 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array, memory?
   const ranges = rangesScratch; // start, end pairs
   ranges.length = 0;
   const words = pageSize >>> 2; // page sizes are powers of two >= 512
+  const doubles = pageSize >>> 3;
+  const HEADER_DOUBLES = H >>> 3;
   for (let i = 0; i < pageSize; ) {
+    if ((i & 7) === 0) {
+      // equal bytes skipped eight at a time (a page mostly did not change): doubles compare
+      // equal only for equal bits, but for +0 and -0 (their words checked) and never for
+      // NaNs (those go on word by word below)
+      let d = i >>> 3;
+      for (; d < doubles; d++) {
+        const x = a.doubles[HEADER_DOUBLES + d]!;
+        if (x !== b.doubles[d] || (x === 0 && (a.words[HEADER_WORDS + 2 * d] !== b.words[2 * d] || a.words[HEADER_WORDS + 2 * d + 1] !== b.words[2 * d + 1]))) break;
+      }
+      i = d << 3;
+      if (i >= pageSize) break;
+    }
     if ((i & 3) === 0) {
-      // equal words skipped four bytes at a time (the bytes of a page mostly did not change)
       let w = i >>> 2;
       while (w < words && a.words[HEADER_WORDS + w] === b.words[w]) w++;
       i = w << 2;
@@ -86,15 +99,16 @@ export function encodePageDelta(frame: Uint8Array, previous: Uint8Array, memory?
   return out;
 }
 
-/** A copy of an operand in aligned memory, as bytes and as 32-bit words (native byte order: only compared for equality). */
+/** A copy of an operand in aligned memory, as bytes, 32-bit words and doubles (native byte order: only compared for equality). */
 interface Operand {
   bytes: Uint8Array;
   words: Int32Array;
+  doubles: Float64Array;
 }
 
 const operand = (n: number): Operand => {
   const bytes = new Uint8Array(n);
-  return { bytes, words: new Int32Array(bytes.buffer) };
+  return { bytes, words: new Int32Array(bytes.buffer), doubles: new Float64Array(bytes.buffer, 0, n >>> 3) };
 };
 
 /** The two operands' copies (reused, grown when needed), the ranges found, the page's place in a frame for its hash. */
@@ -105,9 +119,14 @@ const pageRange = { offset: FRAME_HEADER_SIZE, length: 0 };
 /** `src` copied into operands[slot]. */
 function copied(slot: number, src: Uint8Array): Operand {
   let o = operands[slot]!;
-  if (o.bytes.length < src.length) o = operands[slot] = operand((src.length + 3) & ~3);
+  if (o.bytes.length < src.length) o = operands[slot] = operand((src.length + 7) & ~7);
   o.bytes.set(src);
   return o;
+}
+
+/** An operand aligned to 8 bytes as it is (PageVersions' versions): no copy. */
+function inPlace(src: Uint8Array): Operand {
+  return { bytes: src, words: new Int32Array(src.buffer, src.byteOffset, src.length >>> 2), doubles: new Float64Array(src.buffer, src.byteOffset, src.length >>> 3) };
 }
 
 function putBe32(out: Uint8Array, at: number, v: number): void {
@@ -153,13 +172,28 @@ function mismatch(pgno: number, why: string): never {
 /**
  * The encoder's view of "previous version in the stream" (see the header): the last version of
  * each page it passed, most recently used last, at most `budget` bytes of pages kept.
+ *
+ * With `pooled` (the publisher's), versions of at most SLAB_BYTES / 4 live in slots carved from
+ * slabs of SLAB_BYTES, and a slot whose version is evicted or deleted holds the next new
+ * version of its size: a fresh 4 KiB ArrayBuffer per page first sent (each counted against
+ * V8's external memory, swept by the garbage collector) was most of the replication worker's
+ * cost of such a commit. Slots are aligned to their size (a power of two), so encodePageDelta
+ * reads a pooled version as words in place. The price: get()'s answer holds pgno's version only
+ * until the next set(), delete(), truncate() or clear() of any page (its slot may then hold
+ * another page's); unpooled, until the next set() of pgno. Pooled memory is at most the most
+ * bytes of versions ever held, plus one slab.
  */
 export class PageVersions {
   readonly #pages = new Map<number, Uint8Array>();
+  /** Pooled: slots no version holds, by size. */
+  readonly #free = new Map<number, Uint8Array[]>();
   #bytes = 0;
-  constructor(readonly budget: number) {}
+  constructor(
+    readonly budget: number,
+    readonly pooled = false,
+  ) {}
 
-  /** pgno's version: valid until the next set() of pgno (which overwrites it in place). */
+  /** pgno's version (how long it holds it: see the class). */
   get(pgno: number): Uint8Array | undefined {
     return this.#pages.get(pgno);
   }
@@ -175,13 +209,17 @@ export class PageVersions {
     }
     this.delete(pgno);
     if (page.length > this.budget) return;
-    this.#pages.set(pgno, new Uint8Array(page));
+    // the least recently used go first (the new version is not among them: it fits the budget)
     this.#bytes += page.length;
     for (const [old, p] of this.#pages) {
       if (this.#bytes <= this.budget) break;
       this.#pages.delete(old);
       this.#bytes -= p.length;
+      this.#release(p);
     }
+    const version = this.#slot(page.length);
+    version.set(page);
+    this.#pages.set(pgno, version);
   }
 
   delete(pgno: number): void {
@@ -189,6 +227,7 @@ export class PageVersions {
     if (p === undefined) return;
     this.#pages.delete(pgno);
     this.#bytes -= p.length;
+    this.#release(p);
   }
 
   /** The database now has `dbSize` pages: versions past it are gone from the stream's state. */
@@ -197,7 +236,27 @@ export class PageVersions {
   }
 
   clear(): void {
+    for (const p of this.#pages.values()) this.#release(p);
     this.#pages.clear();
     this.#bytes = 0;
   }
+
+  /** Memory for a new version of `size` bytes: a free slot, a new slab's first, or its own. */
+  #slot(size: number): Uint8Array {
+    if (!this.pooled || size * 4 > SLAB_BYTES) return new Uint8Array(size);
+    let free = this.#free.get(size);
+    if (free === undefined) this.#free.set(size, (free = []));
+    const slot = free.pop();
+    if (slot !== undefined) return slot;
+    const slab = new ArrayBuffer(SLAB_BYTES);
+    for (let at = SLAB_BYTES - size; at > 0; at -= size) free.push(new Uint8Array(slab, at, size));
+    return new Uint8Array(slab, 0, size);
+  }
+
+  #release(p: Uint8Array): void {
+    if (this.pooled && p.length * 4 <= SLAB_BYTES) this.#free.get(p.length)!.push(p);
+  }
 }
+
+/** The pooled versions' slabs (PageVersions). */
+const SLAB_BYTES = 256 << 10;

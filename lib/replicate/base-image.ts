@@ -14,7 +14,7 @@
  *    read. The snapshot's read mark (which keeps the WAL from restarting) is held those turns
  *    longer.
  * Every byte of a record is written (the pool's memory is not zeroed): each page by
- * readIntoSync, which fills the whole page.
+ * readPagesIntoSync, which fills every page (runs of the database file's pages in one pread).
  */
 import { Xxh3Stream } from '../checksum';
 import { hashBytes } from '../export/exporter';
@@ -30,7 +30,7 @@ export async function readBaseImage(snap: Snapshot, recordPages: number, memory:
   for (let first = 1; first <= snap.dbSize; first += recordPages) {
     const count = Math.min(recordPages, snap.dbSize + 1 - first);
     const record = basePagesRecord(first, count, pageSize, memory);
-    for (let i = 0; i < count; i++) snap.readIntoSync(first + i, record.subarray(BASE_PAGES_HEADER + i * pageSize, BASE_PAGES_HEADER + (i + 1) * pageSize));
+    snap.readPagesIntoSync(first, count, record.subarray(BASE_PAGES_HEADER));
     hash.update(record.subarray(BASE_PAGES_HEADER));
     payloads.push(record);
     await turn();

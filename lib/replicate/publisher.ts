@@ -345,7 +345,7 @@ class Session {
 
   /** `begin`: called at the export's first sink call (the session has begun: its export has its snapshot). */
   constructor(readonly r: Replication, opts: Resolved, begin: () => void) {
-    this.versions = opts.delta ? new PageVersions(opts.deltaCacheBytes) : null;
+    this.versions = opts.delta ? new PageVersions(opts.deltaCacheBytes, true) : null; // pooled: read only in #acceptFrames, before the next set()
     this.arena = new RecordArena(r.recordMemory);
     this.#begin = begin;
   }

@@ -12,9 +12,12 @@
  *    the WAL (measured: 184 MB of WAL in 4 s under 64 committers). The worker asks for an export
  *    ('export'/'exportStop'); its sink calls cross as messages, in order (a records call held until
  *    the next, so that the flush ending an export pass crosses with the pass's last records), the records packed
- *    into one transferred buffer (ARKHEXP1 framing: a copy per record, no clone of the export's
- *    blocks). The worker's answer transfers the buffer back (its sink copied what it keeps) and
- *    the next call packs into it (BufferPool, buffers.ts): memory touched for the first time costs a
+ *    into one transferred buffer (ARKHEXP1 framing, no clone of the export's blocks): the
+ *    export's frames and commit metas are encoded straight into it (HandOverMemory, lent to the
+ *    export as its record memory), any other record is copied there. The worker's answer transfers the buffer back (its sink copied what it keeps) and
+ *    the next call packs into it (BufferPool, buffers.ts); answers travel with the worker's
+ *    next message (Ack: a 'published' event, the metrics every METRICS_MS), on their own only
+ *    past ACK_BYTES or with a refusal: memory touched for the first time costs a
  *    page fault per 4 KiB (~5 µs on the 2-vCPU VM, measured, against ~0.1 µs for the copy), and
  *    every commit's page crosses here. A call resolves at once while the calls the worker has not answered ('ack') hold
  *    at most MAX_UNACKED_BYTES, else once they hold less: the export goes on reading without a
@@ -39,7 +42,7 @@ import { Worker } from 'node:worker_threads';
 
 import { walnutError, WalnutError, type WalnutErrorCode } from '../errors';
 import type { ExportOptions } from '../export/exporter';
-import { checkRecordLength, StreamMagic, type WalRecordSink } from '../export/framing';
+import { checkRecordLength, RECORD_MEMORY, StreamMagic, type SinkRecordMemory, type WalRecordSink } from '../export/framing';
 import { be32 } from '../format/frame-header';
 import type { ExportHandle } from '../export/stream';
 import { BufferPool } from './buffers';
@@ -91,7 +94,25 @@ export type FromWorker =
   | { t: 'end'; metrics: ReplicationMetrics | null }
   | { t: 'export'; id: number; options: ExportOptions }
   | { t: 'exportStop'; id: number }
-  | { t: 'ack'; id: number; call: number; error?: SentError; spare?: ArrayBuffer };
+  | { t: 'acks' };
+
+/**
+ * A sink call answered (with the refusal, if the sink refused it) and its hand-over buffer
+ * back. The worker sends its answers along with its next message (a 'published' event, the
+ * metrics), or on their own once they hold ACK_BYTES or carry a refusal (see the header).
+ */
+export interface Ack {
+  id: number;
+  call: number;
+  error?: SentError;
+  spare?: ArrayBuffer;
+}
+
+/** What a message from the worker may carry besides its own content: answers to sink calls. */
+export type FromWorkerWithAcks = FromWorker & { acks?: Ack[] };
+
+/** Answered bytes the worker may hold back (half the bound: the export never waits for answers held back). */
+export const ACK_BYTES = MAX_UNACKED_BYTES >>> 1;
 
 /** Messages to the worker. */
 export type ToWorker = { t: 'stop' } | SinkCall | { t: 'exportDone'; id: number; error?: SentError };
@@ -100,6 +121,88 @@ export type ToWorker = { t: 'stop' } | SinkCall | { t: 'exportDone'; id: number;
 export function packRecords(pool: BufferPool, payloads: readonly Uint8Array[]): Uint8Array {
   return frameInto(pool.take(framedSize(payloads)), payloads);
 }
+
+/**
+ * HandOverMemory: the hand-over buffers lent to the export as its record memory (framing.ts
+ * SinkRecordMemory): the exporter encodes each record straight into a buffer of `pool`, framed
+ * as packRecords frames them (ARKHEXP1, then u64 length and payload per record), and the sink
+ * sends the buffer as it is: no second copy of every commit's page on the store's thread.
+ *
+ * Invariants: a buffer is filled from its start (the magic) and never written past what was
+ * taken; packsOf() hands the buffers over (nothing here refers to them afterwards) only when the
+ * call's payloads are exactly the records taken since the last call, in order, each where its
+ * framing says; otherwise (records taken for a call that never came, or records from anywhere
+ * else) it answers null and forgets what was taken, and the caller copies the payloads.
+ */
+export class HandOverMemory implements SinkRecordMemory {
+  /** Buffers filled since the last call (the last one is being filled), each a whole buffer of the pool. */
+  readonly #packs: Uint8Array[] = [];
+  /** Where the records of each buffer but the last end. */
+  readonly #ends: number[] = [];
+  #used = 0;
+
+  constructor(readonly pool: BufferPool) {}
+
+  expect(bytes: number): void {
+    if (this.#room() < bytes) this.#begin(bytes);
+  }
+
+  take(n: number): Uint8Array {
+    if (this.#room() < 8 + n) this.#begin(8 + n);
+    const pack = this.#packs[this.#packs.length - 1]!;
+    const at = this.#used;
+    pack[at] = pack[at + 1] = pack[at + 2] = pack[at + 3] = 0;
+    pack[at + 4] = n >>> 24;
+    pack[at + 5] = (n >>> 16) & 0xff;
+    pack[at + 6] = (n >>> 8) & 0xff;
+    pack[at + 7] = n & 0xff;
+    this.#used = at + 8 + n;
+    return pack.subarray(at + 8, at + 8 + n);
+  }
+
+  /** The packed buffers holding exactly `payloads` (see the header), or null; either way nothing taken so far is lent any more. */
+  packsOf(payloads: readonly Uint8Array[]): Uint8Array[] | null {
+    const packs = this.#packs.splice(0);
+    const ends = this.#ends.splice(0);
+    ends.push(this.#used);
+    this.#used = 0;
+    if (packs.length === 0) return null;
+    let k = 0;
+    let at = 8;
+    for (const p of payloads) {
+      while (at === ends[k] && k < packs.length - 1) {
+        k++;
+        at = 8;
+      }
+      const pack = packs[k]!;
+      if (p.buffer !== pack.buffer || p.byteOffset !== at + 8 || at + 8 + p.length > ends[k]! || be32(pack, at + 4) !== p.length) return null;
+      at += 8 + p.length;
+    }
+    if (k !== packs.length - 1 || at !== ends[k]) return null;
+    return packs.map((pack, i) => pack.subarray(0, ends[i]));
+  }
+
+  #room(): number {
+    const pack = this.#packs[this.#packs.length - 1];
+    return pack === undefined ? 0 : pack.length - this.#used;
+  }
+
+  /** A new buffer with room for `bytes` past its magic. */
+  #begin(bytes: number): void {
+    const pack = this.#packs[this.#packs.length - 1];
+    if (pack !== undefined && this.#used === 8) {
+      this.#packs.pop(); // nothing taken in it: back to the pool
+      this.pool.give(pack.buffer as ArrayBuffer);
+    } else if (pack !== undefined) this.#ends.push(this.#used);
+    const buffer = this.pool.take(8 + bytes).buffer as ArrayBuffer;
+    const whole = new Uint8Array(buffer, 0, buffer.byteLength);
+    whole.set(MAGIC_BYTES, 0);
+    this.#packs.push(whole);
+    this.#used = 8;
+  }
+}
+
+const MAGIC_BYTES = StreamMagic.V1.bytes();
 
 /**
  * The records packRecords packed, as views of `packed`: the framing read in place (the
@@ -190,7 +293,8 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       else settle?.reject(e);
       settle = null;
     };
-    this.worker.on('message', (m: FromWorker) => {
+    this.worker.on('message', (m: FromWorkerWithAcks) => {
+      if (m.acks !== undefined) for (const a of m.acks) this.#answered(a);
       if (m.t === 'ready') readied();
       else if (m.t === 'readyFailed') readied(receivedError(m.error));
       else if (m.t === 'metrics' || m.t === 'end') {
@@ -202,18 +306,6 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
         this.emit(m.name, m.payload);
       } else if (m.t === 'export') this.#startExport(m.id, m.options);
       else if (m.t === 'exportStop') void this.#exports.get(m.id)?.handle?.stop().catch(() => undefined);
-      else if (m.t === 'ack') {
-        if (m.spare !== undefined) this.#buffers.give(m.spare);
-        const ex = this.#exports.get(m.id);
-        if (ex !== undefined) {
-          ex.unackedBytes -= ex.unacked.get(m.call) ?? 0;
-          ex.unacked.delete(m.call);
-          if (m.error !== undefined) ex.failed ??= receivedError(m.error);
-          if (ex.failed !== null) ex.waiting?.reject(ex.failed);
-          else if (ex.unackedBytes <= MAX_UNACKED_BYTES) ex.waiting?.resolve();
-          if (ex.failed !== null || ex.unackedBytes <= MAX_UNACKED_BYTES) ex.waiting = null;
-        }
-      }
     });
     // an exception the worker did not catch: it exits next, and its exit tells it (one error)
     let crash: Error | null = null;
@@ -245,6 +337,19 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
 
   metrics(): ReplicationMetrics {
     return { ...this.#metrics };
+  }
+
+  /** A sink call the worker answered: its buffer back to the pool, its bytes no longer held against the export. */
+  #answered(a: Ack): void {
+    if (a.spare !== undefined) this.#buffers.give(a.spare);
+    const ex = this.#exports.get(a.id);
+    if (ex === undefined) return;
+    ex.unackedBytes -= ex.unacked.get(a.call) ?? 0;
+    ex.unacked.delete(a.call);
+    if (a.error !== undefined) ex.failed ??= receivedError(a.error);
+    if (ex.failed !== null) ex.waiting?.reject(ex.failed);
+    else if (ex.unackedBytes <= MAX_UNACKED_BYTES) ex.waiting?.resolve();
+    if (ex.failed !== null || ex.unackedBytes <= MAX_UNACKED_BYTES) ex.waiting = null;
   }
 
   async stop(): Promise<void> {
@@ -284,12 +389,16 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       if (packed === null) return flush ? call({ t: 'flush', id, call: ++ex.calls }, 0) : Promise.resolve();
       return call({ t: 'records', id, call: ++ex.calls, packed, flush }, packed.length, [packed.buffer as ArrayBuffer]);
     };
-    const records = (payloads: readonly Uint8Array[]): Promise<void> => {
-      const before = post(false);
-      held = packRecords(this.#buffers, payloads);
-      return before;
+    // the export frames its records into hand-over memory (HandOverMemory); others are copied there
+    const memory = new HandOverMemory(this.#buffers);
+    const records = async (payloads: readonly Uint8Array[]): Promise<void> => {
+      for (const packed of memory.packsOf(payloads) ?? [packRecords(this.#buffers, payloads)]) {
+        const before = post(false);
+        held = packed;
+        await before;
+      }
     };
-    const sink: WalRecordSink = { appendRecord: (p) => records([p]), appendRecords: records, flush: () => post(true) };
+    const sink: WalRecordSink & { [RECORD_MEMORY]: HandOverMemory } = { appendRecord: (p) => records([p]), appendRecords: records, flush: () => post(true), [RECORD_MEMORY]: memory };
     const ended = (e?: unknown): void => {
       this.#exports.delete(id);
       this.#post(e === undefined ? { t: 'exportDone', id } : { t: 'exportDone', id, error: sendError(e) });

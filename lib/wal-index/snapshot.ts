@@ -314,6 +314,42 @@ export class Snapshot {
     this.#checkTrailer(pgno, out);
   }
 
+  /**
+   * Pages first..first+count-1 into `out` back to back, each as readIntoSync reads it, but a
+   * run of pages the database file holds in one pread (a later base image read a page per
+   * call: a syscall per page of the database).
+   */
+  readPagesIntoSync(first: number, count: number, out: Uint8Array): void {
+    const pageSize = this.#index.pageSize;
+    if (!(out instanceof Uint8Array) || !Number.isInteger(count) || count < 0 || out.length < count * pageSize) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `out must hold ${count} pages of ${pageSize} bytes`, { reason: 'out' });
+    }
+    let runFirst = 0; // the database file's pages runFirst..pgno-1 are still to be read
+    const readRun = (end: number): void => {
+      if (runFirst === 0) return;
+      const at = (runFirst - first) * pageSize;
+      const bytes = (end - runFirst) * pageSize;
+      const got = this.#index.db.readSync(out, at, bytes, (runFirst - 1) * pageSize);
+      if (got < bytes) out.fill(0, at + got, at + bytes);
+      runFirst = 0;
+    };
+    for (let i = 0; i < count; i++) {
+      const pgno = first + i;
+      const page = out.subarray(i * pageSize, (i + 1) * pageSize);
+      if (!this.#pendingRead(pgno, page)) {
+        const source = this.#locate(pgno, page);
+        if (source.fromDb) {
+          if (runFirst === 0) runFirst = pgno;
+          continue;
+        }
+        if (source.frame !== 0) this.#index.wal.readFramePageSync(source.frame, page, pageSize);
+      }
+      readRun(pgno);
+    }
+    readRun(first + count);
+    for (let i = 0; i < count; i++) this.#checkTrailer(first + i, out.subarray(i * pageSize, (i + 1) * pageSize));
+  }
+
   readRawSync(pgno: number): Buffer {
     const out = Buffer.alloc(this.#index.pageSize);
     this.#readIntoSync(pgno, out);

@@ -12,6 +12,7 @@ import { open } from '../../lib/commit/store';
 import { decodeRecord } from '../../lib/export/records';
 import { readBaseImage } from '../../lib/replicate/base-image';
 import { BufferPool } from '../../lib/replicate/buffers';
+import { expectWalnutError } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -77,6 +78,33 @@ describe('readBaseImage', () => {
         const second = await read();
         for (const r of second.records.slice(0, 5)) expect(buffers.has(r.buffer)).toBe(true);
         check(second.records);
+      } finally {
+        snap.release();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+  it('Snapshot.readPagesIntoSync (runs of the database file\'s pages in one pread) reads every range as readIntoSync reads its pages: database file, WAL, pages past the end as zeros; a bad buffer is refused', async () => {
+    const store = await open(path.join(dir, 'runs.db'), { autoCheckpoint: false });
+    try {
+      for (let p = 2; p <= 120; p++) await store.commit([{ pgno: p, data: page(p) }]);
+      await store.checkpoint('passive');
+      for (const p of [3, 4, 40, 41, 42, 90, 119, 120, 121, 122]) await store.commit([{ pgno: p, data: page(p + 5000) }]); // some in the WAL, the file grown by two
+      const snap = await store.snapshot();
+      try {
+        const one = (pgno: number): Buffer => {
+          const b = Buffer.alloc(4096, 0xee);
+          snap.readIntoSync(pgno, b);
+          return b;
+        };
+        for (const [first, count] of [[1, 122], [1, 1], [3, 2], [5, 35], [39, 5], [100, 30], [121, 4], [130, 3], [7, 0]] as const) {
+          const out = Buffer.alloc(count * 4096, 0xee); // every byte must be written
+          snap.readPagesIntoSync(first, count, out);
+          const expected = Buffer.concat(Array.from({ length: count }, (_, i) => (first + i > snap.dbSize ? Buffer.alloc(4096) : one(first + i))));
+          expect(out.equals(expected), `pages ${first}+${count}`).toBe(true);
+        }
+        expectWalnutError(() => snap.readPagesIntoSync(1, 3, new Uint8Array(2 * 4096)), 'WALNUT_INVALID_ARGUMENT');
       } finally {
         snap.release();
       }
