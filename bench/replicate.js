@@ -9,6 +9,9 @@
 //               nats-server (/proc/<pid>/stat), the
 //               JetStream publish rate (messages/s, commits/s acknowledged), the most messages
 //               in flight, and the commits the export had seen by the end of the round
+//   steady      the same three cases with one store per case replicating for the whole run and a
+//               warm-up round discarded (a long-running primary: no new worker, base image or first
+//               full page sends inside a round); CPU counted until the stream acknowledged the round
 //   lag         the primary paced at TARGET commits/s (default 5,000) with an in-process replica:
 //               per batch applied, the replica's apply time less the time the primary's export
 //               stamped the batch's last commit (ms; the stamp is taken when the export sees the
@@ -42,6 +45,8 @@ const WARMUP = Number(process.env.WALNUT_BENCH_WARMUP ?? 1);
 const ROUNDS = Number(process.env.WALNUT_BENCH_ROUNDS || 4);
 const TARGET = Number(process.env.WALNUT_BENCH_RATE || 5000);
 const FAILOVER = Number(process.env.WALNUT_BENCH_FAILOVER ?? 3);
+// WALNUT_BENCH_STEADY=N: rounds of the steady-state throughput part (default ROUNDS; 0 skips)
+const STEADY = Number(process.env.WALNUT_BENCH_STEADY ?? ROUNDS);
 const THREAD = process.env.WALNUT_BENCH_THREAD !== '0';
 // WALNUT_BENCH_COMMITS=N: each throughput round makes N commits (64 committers, N/64 each) and
 // waits until the stream acknowledged them, instead of running SECONDS: the same work in every
@@ -143,6 +148,59 @@ async function throughput(walnut, dir, server, kase) {
   await store.close();
   for (const s of ['', '-wal', '-shm']) fs.rmSync(db + s, { force: true });
   return { rate: res.perSecond, p99: res.p99, mainCpu, processCpu, serverCpu, messagesPerSecond: m0 ? m0.messages / elapsed : 0, publishedPerSecond: m0 ? m0.publishedSeq / elapsed : 0, peak: m0?.peakInFlight ?? 0, exportedShare: m0 ? m0.exportedSeq / (res.perSecond * elapsed) : 0 };
+}
+
+/**
+ * Steady state: one store per case, opened and replicating once for the whole run, with a
+ * discarded warm-up round: what a long-running primary pays per commit. The fresh rounds above
+ * open a new database and start a new replication (a new worker: its JIT, the first base image,
+ * every page's first full send) inside every 2 s round, which a primary pays once. A round's
+ * CPU runs until the stream has acknowledged the round's commits, so a backlog is charged to the
+ * case that made it, not to the next round's.
+ */
+async function steady(walnut, dir, server, rounds) {
+  const kases = ['off', 'thread', 'loop'];
+  const cases = {};
+  for (const kase of kases) {
+    const db = path.join(dir, `steady-${kase}.db`);
+    const store = await walnut.open(db);
+    const r = kase === 'off' ? null : store.replicateTo({ servers: server.url, stream: `steady-${kase}`, thread: kase === 'thread' });
+    await r?.ready;
+    cases[kase] = { db, store, r, made: 0 };
+  }
+  const data = Buffer.alloc(4096, 3);
+  const round = async (c) => {
+    const cpu0 = [mainThreadMicros(), processMicros(), childMicros(server.child.pid)];
+    let commits = 0;
+    const res = await drive(64, SECONDS, async (w, i) => {
+      await c.store.commit([{ pgno: 2 + ((w * 7919 + i + c.made) % 5000), data }]);
+      commits++;
+    });
+    c.made += commits;
+    // the stream's sequence numbers count this store's commits: wait until it acknowledged every
+    // one made so far (at most 30 s; a slower stream shows as the next round's CPU)
+    const until = performance.now() + 30_000;
+    while (c.r !== null && c.r.metrics().publishedSeq < c.made && performance.now() < until) await new Promise((s) => setTimeout(s, 2));
+    return { rate: res.perSecond, p99: res.p99, mainCpu: (mainThreadMicros() - cpu0[0]) / commits, processCpu: (processMicros() - cpu0[1]) / commits, serverCpu: (childMicros(server.child.pid) - cpu0[2]) / commits };
+  };
+  try {
+    for (const kase of kases) await round(cases[kase]); // warm-up, discarded
+    const runs = { off: [], thread: [], loop: [] };
+    const ratios = { thread: [], loop: [] };
+    for (let i = 0; i < rounds; i++) {
+      const order = kases.map((_, j) => kases[(j + i) % kases.length]);
+      const res = {};
+      for (const kase of order) res[kase] = await round(cases[kase]);
+      for (const kase of kases) runs[kase].push(res[kase]);
+      for (const kase of ['thread', 'loop']) ratios[kase].push(res[kase].rate / res.off.rate);
+    }
+    return { runs, ratios };
+  } finally {
+    for (const kase of kases) {
+      await cases[kase].r?.stop();
+      await cases[kase].store.close();
+    }
+  }
 }
 
 async function lag(walnut, dir, server) {
@@ -331,6 +389,16 @@ async function main() {
       return { case: name, 'commits/s': Math.round(median(xs.map((x) => x.rate))), 'x off': on ? spread(ratios[kase]) : '', 'p99 µs': Math.round(median(xs.map((x) => x.p99))), 'p99 x off': on ? spread(p99s[kase]) : '', 'main µs/commit': median(xs.map((x) => x.mainCpu)).toFixed(1), 'process µs/commit': median(xs.map((x) => x.processCpu)).toFixed(1), 'nats-server µs/commit': on ? median(xs.map((x) => x.serverCpu)).toFixed(1) : '', 'publish msg/s': on ? Math.round(median(xs.map((x) => x.messagesPerSecond))) : '', 'commits acked/s': on ? Math.round(median(xs.map((x) => x.publishedPerSecond))) : '', 'peak in flight': on ? Math.max(...xs.map((x) => x.peak)) : '', 'exported': on ? `${Math.round(100 * median(xs.map((x) => x.exportedShare)))}%` : '' };
     };
     if (ROUNDS > 0) console.log(table([row('replication off', 'off'), row('on, worker thread', 'thread'), row("on, store's loop", 'loop')], ['case', 'commits/s', 'x off', 'p99 µs', 'p99 x off', 'main µs/commit', 'process µs/commit', 'nats-server µs/commit', 'publish msg/s', 'commits acked/s', 'peak in flight', 'exported']));
+    if (STEADY > 0) {
+      const st = await steady(walnut, dir, server, STEADY);
+      const srow = (name, kase) => {
+        const xs = st.runs[kase];
+        const on = kase !== 'off';
+        return { case: name, 'commits/s': Math.round(median(xs.map((x) => x.rate))), 'x off': on ? spread(st.ratios[kase]) : '', 'p99 µs': Math.round(median(xs.map((x) => x.p99))), 'main µs/commit': median(xs.map((x) => x.mainCpu)).toFixed(1), 'process µs/commit': median(xs.map((x) => x.processCpu)).toFixed(1), 'nats-server µs/commit': on ? median(xs.map((x) => x.serverCpu)).toFixed(1) : '' };
+      };
+      console.log(`\nsteady state, 64 committers: one store per case replicating for the whole run, a warm-up round discarded, ${STEADY} rounds of ${SECONDS} s, CPU until the stream acknowledged the round (load ${os.loadavg()[0].toFixed(1)})`);
+      console.log(table([srow('replication off', 'off'), srow('on, worker thread', 'thread'), srow("on, store's loop", 'loop')], ['case', 'commits/s', 'x off', 'p99 µs', 'main µs/commit', 'process µs/commit', 'nats-server µs/commit']));
+    }
     const l = await lag(walnut, dir, server);
     console.log(`\nlag at ${TARGET} commits/s offered (${Math.round(l.achieved)} achieved), ${SECONDS} s after ${WARMUP} s of warm-up at that rate: replica lag p50 ${l.p50} ms, p99 ${l.p99} ms over ${l.batches} batches (the whole run, warm-up included: p99 ${l.wholeP99} ms); replica apply rate ${Math.round(l.applyRate)} commits/s; drained ${Math.round(l.drainMs)} ms after the last commit`);
     console.log(`  stage: export queued -> stream acknowledged p50 ${Math.round(l.publishP50)} ms, p99 ${Math.round(l.publishP99)} ms over ${l.acks} acks (peak ${l.peak} messages in flight); the rest of the lag is delivery, batching and apply`);
