@@ -12,7 +12,7 @@ import { BufferedWalSink, type WalRecordSink } from '../../lib/export/framing';
 import { restore } from '../../lib/export/restore';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
-import { holdLock, release, SqlitePeer, sqliteWriters } from '../helpers/children';
+import { HELPERS, holdLock, release, runPython, SqlitePeer, sqliteWriters } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
@@ -88,6 +88,45 @@ describe('follow-mode export beside sqlite3 writers', () => {
     expect(r).toMatchObject({ commits: stats.commits, stoppedBy: null });
     const expected = rows(src);
     expect(expected).toHaveLength(followed.commits);
+    expect(firstDifference(rows(restored), expected)).toBeNull();
+    const check = new Database(restored, { readonly: true });
+    expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+    check.close();
+  });
+});
+
+describe('follow-mode export beside sqlite3 writers that run RESTART and TRUNCATE checkpoints themselves', () => {
+  it(`every commit is in the stream and the restore equals the source; the WAL stays bounded (${SECONDS} s of writes)`, async () => {
+    const src = newDb('self-checkpointing');
+    const store = await open(src);
+    const ark = path.join(dir, 'self-checkpointing.ark');
+    const sink = await WalnutFile.open(ark, { create: true, truncate: true });
+    const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
+    let peak = 0;
+    const timer = setInterval(() => (peak = Math.max(peak, fs.statSync(`${src}-wal`, { throwIfNoEntry: false })?.size ?? 0)), 5);
+    // two writers (autocheckpoint 200, a RESTART of their own every 25 commits, busy_timeout
+    // 50 ms) and a third process alternating TRUNCATE and RESTART checkpoints (busy_timeout
+    // 200 ms) 100 ms apart. The follower's read slot keeps them from restarting the WAL (as any
+    // reader's would): each waits out its busy timeout holding WRITE, so the writers stall
+    // meanwhile (with 5 s, a 3 s run took 160 s) and it ends busy; no frame may be lost
+    const writers = [1, 2].map((w) => runPython(path.join(HELPERS, 'sqlite-writer.py'), [src, String(SECONDS), String(w), '200', '25']));
+    const checkpointer = runPython(path.join(HELPERS, 'sqlite-checkpointer.py'), [src, 'TRUNCATE,RESTART', String(Math.ceil(SECONDS * 2)), '100', '200']);
+    const outs = await Promise.all(writers);
+    const checkpoints = JSON.parse(await checkpointer) as { results: { mode: string; busy: number }[] };
+    clearInterval(timer);
+    const commits = outs.reduce((a, out) => a + Number(out.trim().split('\n')[0]), 0);
+    const stats = await handle.stop();
+    await sink.close();
+    await store.close();
+    const note = `${commits} commits; WAL peak ${peak} bytes; ${checkpoints.results.length} checkpoints by the third process, ${checkpoints.results.filter((r) => r.busy === 0).length} not busy; ${stats.generations} generations`;
+    console.log(note);
+    expect(commits, note).toBeGreaterThan(0);
+    expect(stats.commits, note).toBe(commits);
+    expect(peak, note).toBeLessThan(16 << 20);
+    const restored = path.join(dir, 'self-checkpointing-restored.db');
+    expect(await restore(fs.createReadStream(ark), restored)).toMatchObject({ commits, stoppedBy: null });
+    const expected = rows(src);
+    expect(expected).toHaveLength(commits);
     expect(firstDifference(rows(restored), expected)).toBeNull();
     const check = new Database(restored, { readonly: true });
     expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
