@@ -3,12 +3,14 @@
 // Three python3/sqlite3 processes insert one row (4-8 KB) per transaction (wal_autocheckpoint
 // 200); the -wal's size is sampled while they run, once without and once with an export following.
 // FOLLOW_BACKUP_SECONDS sets each run's length (npm run test:backup-long: 10 s).
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import { BufferedWalSink, type WalRecordSink } from '../../lib/export/framing';
+import { BufferedWalSink, WalStreamReader, type WalRecordSink } from '../../lib/export/framing';
+import { KIND } from '../../lib/export/records';
 import { restore } from '../../lib/export/restore';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
@@ -16,9 +18,11 @@ import { HELPERS, holdLock, release, runPython, SqlitePeer, sqliteWriters } from
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
+import { until, WAIT_MS } from '../helpers/until';
 
 const SECONDS = Number(process.env.FOLLOW_BACKUP_SECONDS || 3);
 const dir = tmpDir();
+const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 
 function newDb(name: string): string {
   const p = path.join(dir, `${name}.db`);
@@ -127,6 +131,61 @@ describe('follow-mode export beside sqlite3 writers that run RESTART and TRUNCAT
     expect(await restore(fs.createReadStream(ark), restored)).toMatchObject({ commits, stoppedBy: null });
     const expected = rows(src);
     expect(expected).toHaveLength(commits);
+    expect(firstDifference(rows(restored), expected)).toBeNull();
+    const check = new Database(restored, { readonly: true });
+    expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+    check.close();
+  });
+});
+
+describe('walnut export --follow while another process grows the WAL past four wal-index segments', () => {
+  it('16,000+ frames (512-byte pages) by python3 with no checkpoint, exported as they come: every commit, the restore equals the source', async () => {
+    const src = path.join(dir, 'segments.db');
+    const db = new Database(src);
+    db.pragma('page_size = 512');
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+    db.close();
+    const ark = path.join(dir, 'segments.ark');
+    const exporter = spawn(process.execPath, [bin, 'export', src, '--follow', '-o', ark], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    exporter.stderr!.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => exporter.once('exit', resolve));
+    try {
+      await until(() => fs.existsSync(ark) && fs.statSync(ark).size > 0); // the base image is out: the follow has begun
+      // 3,000 transactions of 5 rows, ~6 frames each; no checkpoint, so one WAL generation of 16,000+ frames
+      const script = [
+        'import sqlite3, sys',
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)",
+        "c.execute('PRAGMA wal_autocheckpoint=0'); c.execute('PRAGMA synchronous=OFF')",
+        'for i in range(3000):',
+        "    c.execute('BEGIN')",
+        "    for j in range(5): c.execute('INSERT INTO t(w, v) VALUES (?, randomblob(300))', (i,))",
+        "    c.execute('COMMIT')",
+        'c.close()',
+      ].join('\n');
+      await new Promise<void>((resolve, reject) => spawn('python3', ['-c', script, src], { stdio: 'inherit' }).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`python3 exited ${code}`)))));
+      const frames = (fs.statSync(`${src}-wal`).size - 32) / (24 + 512);
+      expect(frames).toBeGreaterThan(16_000);
+      // caught up: the stream holds the writer's 3,000 commits (counted over the records written so far)
+      const commitsInStream = () => {
+        let commits = 0;
+        try {
+          for (const p of WalStreamReader.fromBuffer(fs.readFileSync(ark))) if (p[0] === KIND.COMMIT_META) commits++;
+        } catch {
+          // a record being written: count again
+        }
+        return commits;
+      };
+      await until(() => commitsInStream() >= 3000, WAIT_MS, () => ({ commits: commitsInStream(), stderr }));
+    } finally {
+      exporter.kill('SIGINT');
+    }
+    expect(await exited, stderr).toBe(0);
+    const restored = path.join(dir, 'segments-restored.db');
+    expect(await restore(fs.createReadStream(ark), restored)).toMatchObject({ stoppedBy: null });
+    const expected = rows(src);
+    expect(expected).toHaveLength(15_000);
     expect(firstDifference(rows(restored), expected)).toBeNull();
     const check = new Database(restored, { readonly: true });
     expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
