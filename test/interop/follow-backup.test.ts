@@ -24,9 +24,10 @@ const SECONDS = Number(process.env.FOLLOW_BACKUP_SECONDS || 3);
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 
-function newDb(name: string): string {
+function newDb(name: string, pageSize = 4096): string {
   const p = path.join(dir, `${name}.db`);
   const db = new Database(p);
+  db.pragma(`page_size = ${pageSize}`);
   db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
   db.close();
@@ -140,12 +141,7 @@ describe('follow-mode export beside sqlite3 writers that run RESTART and TRUNCAT
 
 describe('walnut export --follow while another process grows the WAL past four wal-index segments', () => {
   it('16,000+ frames (512-byte pages) by python3 with no checkpoint, exported as they come: every commit, the restore equals the source', async () => {
-    const src = path.join(dir, 'segments.db');
-    const db = new Database(src);
-    db.pragma('page_size = 512');
-    db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
-    db.close();
+    const src = newDb('segments', 512);
     const ark = path.join(dir, 'segments.ark');
     const exporter = spawn(process.execPath, [bin, 'export', src, '--follow', '-o', ark], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
