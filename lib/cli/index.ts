@@ -46,13 +46,24 @@ function requireFile(file: string, what = 'database'): void {
  * time: Date's fallback parser reads "-1" as the year 2001 and "1.5" as 5 January 2001, so a mistyped sequence
  * would silently restore some other state.
  */
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-](\d{2}):?(\d{2}))?)?$/i;
+
+/**
+ * An ISO_TIME match whose fields name a real calendar day and time of day: Date rolls what does not exist
+ * over (2026-02-30 is 2026-03-02, 24:00 the next day), which would restore a state the user did not name.
+ */
+function realTime(m: RegExpExecArray): boolean {
+  const [year, month, day, hour = 0, minute = 0, second = 0, zoneHours = 0, zoneMinutes = 0] = m.slice(1).map((f) => (f === undefined ? undefined : Number(f)));
+  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate(); // day 0 of the next month
+  return month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59 && zoneHours <= 23 && zoneMinutes <= 59;
+}
 
 /** --until: a whole number is a commit sequence, an ISO 8601 date-time a time; anything else is refused. */
 function parseUntil(v: string | undefined): bigint | Date | undefined {
   if (v === undefined) return undefined;
   if (/^\d+$/.test(v)) return BigInt(v);
-  const d = ISO_TIME.test(v) ? new Date(v) : undefined;
+  const m = ISO_TIME.exec(v);
+  const d = m !== null && realTime(m) ? new Date(v) : undefined;
   if (d === undefined || Number.isNaN(d.getTime())) {
     throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --until must be a commit sequence (a whole number >= 0) or an ISO 8601 time such as 2026-11-22T23:00:00Z, not ${JSON.stringify(v)}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'until' });
   }

@@ -283,7 +283,7 @@ export class BufferedWalSink implements WalRecordSink {
       }
     } catch (e) {
       this.#failed = e instanceof Error ? e : new Error(String(e));
-      throw walnutError('WALNUT_IO', `export sink write failed; the sink is now unusable (the target may hold part of the batch): ${(e as Error).message}`, { cause: e });
+      throw walnutError(diskFull(e) ? 'WALNUT_FULL' : 'WALNUT_IO', `export sink write failed; the sink is now unusable (the target may hold part of the batch): ${(e as Error).message}`, { cause: e });
     }
     this.#headerWritten = true;
     this.#pending = [];
@@ -308,6 +308,15 @@ export class BufferedWalSink implements WalRecordSink {
   #checkUsable(): void {
     if (this.#failed) throw walnutError('WALNUT_FAILED', `the export sink failed earlier (${this.#failed.message}); start a new stream`, { cause: this.#failed });
   }
+}
+
+/**
+ * Did a write fail because the disk (or a quota) is full? WalnutFile says WALNUT_FULL, a Node
+ * stream ENOSPC or EDQUOT: the export then fails with WALNUT_FULL, as a commit or restore does.
+ */
+export function diskFull(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'WALNUT_FULL' || code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /**

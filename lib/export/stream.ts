@@ -27,7 +27,7 @@ import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
 import { refuseCompanionName, resolvedPath } from '../io/real-path';
 import { Exporter, type ExportOptions, type ExportStats } from './exporter';
-import { appendFramedRecords, BufferedWalSink, recordMemoryOf, type DirectWrite, type RecordBatchSink, type SinkRecordMemory, type WalRecordSink } from './framing';
+import { appendFramedRecords, BufferedWalSink, diskFull, recordMemoryOf, type DirectWrite, type RecordBatchSink, type SinkRecordMemory, type WalRecordSink } from './framing';
 
 export interface ExportHandle {
   /** Resolves when the export ends (at once after the base and the WAL without follow). */
@@ -137,7 +137,7 @@ class CuttableSink implements RecordBatchSink {
     } catch (e) {
       if (e instanceof WalnutError) throw e;
       // a caller's record sink failed on its own terms: the export ends with a WalnutError
-      throw walnutError('WALNUT_IO', `the export's record sink failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+      throw walnutError(diskFull(e) ? 'WALNUT_FULL' : 'WALNUT_IO', `the export's record sink failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     } finally {
       this.#inFlight.delete(abandon);
     }

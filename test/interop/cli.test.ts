@@ -114,7 +114,8 @@ describe('walnut checkpoint / recover / export / restore', () => {
     expect(json('export', db, '-o', ark).status).toBe(0);
     // Date's fallback parser reads "-1" as 2001-01-01 and "1.5" as 2001-01-05: both would be "before the earliest point"
     // or, worse, a real time; neither is what the user typed
-    for (const bad of ['-1', '1.5', 'abc', ' 5', '+5', '1e3', 'Nov 22 2026', '2026-13-45']) {
+    // and Date rolls a day or hour that does not exist over into the next (2026-02-30 is 2026-03-02): another state
+    for (const bad of ['-1', '1.5', 'abc', ' 5', '+5', '1e3', 'Nov 22 2026', '2026-13-45', '2026-02-30', '2026-02-29T10:00:00Z', '2026-04-31', '2026-11-22T24:00:00Z', '2026-11-22T23:00:00+24:00']) {
       const out = path.join(dir, `until-bad${n}.db`);
       const r = walnut('restore', ark, out, '--until', bad);
       expect(r.status, bad).toBe(2);

@@ -2,7 +2,7 @@
 // restores checked by SQLite, point-in-time restore, every truncation point, flipped bits.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
@@ -287,6 +287,49 @@ describe('exportTo input', () => {
       const err = await expectRejectsWalnut(failing.done, 'WALNUT_IO');
       expect(err.message).toContain('disk gone');
     } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('an export onto a full disk', () => {
+  it('ends with WALNUT_FULL (not WALNUT_IO), whatever the sink (WalnutFile, Writable; /dev/full: every write ENOSPC), and in follow mode when the disk fills after the base image; its snapshot let go', async () => {
+    const db = sqliteDb();
+    const store = await open(db);
+    const peer = new SqlitePeer(db);
+    try {
+      for (const kind of ['WalnutFile', 'Writable'] as const) {
+        for (const follow of [false, true]) {
+          const file = kind === 'WalnutFile' ? await WalnutFile.open('/dev/full') : null;
+          const sink = file ?? fs.createWriteStream('/dev/full');
+          const e = await expectRejectsWalnut(store.exportTo(sink, { follow }).done, 'WALNUT_FULL');
+          expect(e.message, `${kind}, follow ${follow}`).toMatch(/ENOSPC|No space left/);
+          await file?.close();
+          if (kind === 'Writable') (sink as fs.WriteStream).destroy();
+        }
+      }
+      // a follow export whose disk fills once the base image is out (a Writable whose writes then fail ENOSPC)
+      let full = false;
+      let written = 0;
+      const filling = new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          if (!full) {
+            written += chunk.length;
+            callback();
+          } else {
+            callback(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' }));
+          }
+        },
+      });
+      const handle = store.exportTo(filling, { follow: true, pollMs: 2 });
+      await until(() => written > 0);
+      full = true;
+      for (let i = 0; i < 5; i++) await peer.exec(`INSERT INTO t(v) VALUES ('after the base ${i}')`);
+      await expectRejectsWalnut(handle.done, 'WALNUT_FULL');
+      // nothing pinned: sqlite3 restarts and truncates the WAL
+      expect(await peer.all('PRAGMA wal_checkpoint(TRUNCATE)')).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
+    } finally {
+      await peer.close();
       await store.close();
     }
   });

@@ -3,26 +3,31 @@
 // Three python3/sqlite3 processes insert one row (4-8 KB) per transaction (wal_autocheckpoint
 // 200); the -wal's size is sampled while they run, once without and once with an export following.
 // FOLLOW_BACKUP_SECONDS sets each run's length (npm run test:backup-long: 10 s).
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import { BufferedWalSink, type WalRecordSink } from '../../lib/export/framing';
+import { BufferedWalSink, WalStreamReader, type WalRecordSink } from '../../lib/export/framing';
+import { KIND } from '../../lib/export/records';
 import { restore } from '../../lib/export/restore';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
-import { holdLock, release, SqlitePeer, sqliteWriters } from '../helpers/children';
+import { HELPERS, holdLock, release, runPython, SqlitePeer, sqliteWriters } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
+import { until, WAIT_MS } from '../helpers/until';
 
 const SECONDS = Number(process.env.FOLLOW_BACKUP_SECONDS || 3);
 const dir = tmpDir();
+const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 
-function newDb(name: string): string {
+function newDb(name: string, pageSize = 4096): string {
   const p = path.join(dir, `${name}.db`);
   const db = new Database(p);
+  db.pragma(`page_size = ${pageSize}`);
   db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
   db.close();
@@ -88,6 +93,128 @@ describe('follow-mode export beside sqlite3 writers', () => {
     expect(r).toMatchObject({ commits: stats.commits, stoppedBy: null });
     const expected = rows(src);
     expect(expected).toHaveLength(followed.commits);
+    expect(firstDifference(rows(restored), expected)).toBeNull();
+    const check = new Database(restored, { readonly: true });
+    expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+    check.close();
+  });
+});
+
+describe('follow-mode export with a sink slower than the sqlite3 writers it follows', () => {
+  it(`restarts their WAL while it lags (not only once a pass has caught up); every commit, the restore equals the source (${SECONDS} s of writes)`, async () => {
+    const src = newDb('lagging');
+    const store = await open(src);
+    const file = await WalnutFile.open(path.join(dir, 'lagging.ark'), { create: true, truncate: true });
+    const inner = new BufferedWalSink(file);
+    let slow = true;
+    // 2 ms a record (two a commit): about as fast as three loaded writers commit, so no pass ever
+    // finds nothing newer while they write (the old code tried its restart only then: 1 generation, 9 MiB in 4 s)
+    const sink: WalRecordSink = {
+      appendRecord: async (p) => {
+        if (slow) await new Promise((r) => setTimeout(r, 2));
+        return inner.appendRecord(p);
+      },
+      flush: () => inner.flush(),
+    };
+    const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
+    const followed = await writeAndSample(src);
+    slow = false;
+    const stats = await handle.stop();
+    await file.close();
+    await store.close();
+    const note = `${followed.commits} commits, WAL peak ${followed.peak} bytes, ${stats.generations} generations`;
+    console.log(note);
+    expect(stats.generations, note).toBeGreaterThan(1);
+    expect(followed.peak, note).toBeLessThan(16 << 20);
+    expect(stats.commits, note).toBe(followed.commits);
+    const restored = path.join(dir, 'lagging-restored.db');
+    expect(await restore(fs.createReadStream(path.join(dir, 'lagging.ark')), restored)).toMatchObject({ commits: stats.commits, stoppedBy: null });
+    expect(firstDifference(rows(restored), rows(src))).toBeNull();
+  });
+});
+
+describe('follow-mode export beside sqlite3 writers that run RESTART and TRUNCATE checkpoints themselves', () => {
+  it(`every commit is in the stream and the restore equals the source; the WAL stays bounded (${SECONDS} s of writes)`, async () => {
+    const src = newDb('self-checkpointing');
+    const store = await open(src);
+    const ark = path.join(dir, 'self-checkpointing.ark');
+    const sink = await WalnutFile.open(ark, { create: true, truncate: true });
+    const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
+    let peak = 0;
+    const timer = setInterval(() => (peak = Math.max(peak, fs.statSync(`${src}-wal`, { throwIfNoEntry: false })?.size ?? 0)), 5);
+    // two writers (autocheckpoint 200, a RESTART of their own every 25 commits, busy_timeout
+    // 50 ms) and a third process alternating TRUNCATE and RESTART checkpoints (busy_timeout
+    // 200 ms) 100 ms apart. The follower's read slot keeps them from restarting the WAL (as any
+    // reader's would): each waits out its busy timeout holding WRITE, so the writers stall
+    // meanwhile (with 5 s, a 3 s run took 160 s) and it ends busy; no frame may be lost
+    const writers = [1, 2].map((w) => runPython(path.join(HELPERS, 'sqlite-writer.py'), [src, String(SECONDS), String(w), '200', '25']));
+    const checkpointer = runPython(path.join(HELPERS, 'sqlite-checkpointer.py'), [src, 'TRUNCATE,RESTART', String(Math.ceil(SECONDS * 2)), '100', '200']);
+    const outs = await Promise.all(writers);
+    const checkpoints = JSON.parse(await checkpointer) as { results: { mode: string; busy: number }[] };
+    clearInterval(timer);
+    const commits = outs.reduce((a, out) => a + Number(out.trim().split('\n')[0]), 0);
+    const stats = await handle.stop();
+    await sink.close();
+    await store.close();
+    const note = `${commits} commits; WAL peak ${peak} bytes; ${checkpoints.results.length} checkpoints by the third process, ${checkpoints.results.filter((r) => r.busy === 0).length} not busy; ${stats.generations} generations`;
+    console.log(note);
+    expect(commits, note).toBeGreaterThan(0);
+    expect(stats.commits, note).toBe(commits);
+    expect(peak, note).toBeLessThan(16 << 20);
+    const restored = path.join(dir, 'self-checkpointing-restored.db');
+    expect(await restore(fs.createReadStream(ark), restored)).toMatchObject({ commits, stoppedBy: null });
+    const expected = rows(src);
+    expect(expected).toHaveLength(commits);
+    expect(firstDifference(rows(restored), expected)).toBeNull();
+    const check = new Database(restored, { readonly: true });
+    expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+    check.close();
+  });
+});
+
+describe('walnut export --follow while another process grows the WAL past four wal-index segments', () => {
+  it('16,000+ frames (512-byte pages) by python3 with no checkpoint, exported as they come: every commit, the restore equals the source', async () => {
+    const src = newDb('segments', 512);
+    const ark = path.join(dir, 'segments.ark');
+    const exporter = spawn(process.execPath, [bin, 'export', src, '--follow', '-o', ark], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    exporter.stderr!.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => exporter.once('exit', resolve));
+    try {
+      await until(() => fs.existsSync(ark) && fs.statSync(ark).size > 0); // the base image is out: the follow has begun
+      // 3,000 transactions of 5 rows, ~6 frames each; no checkpoint, so one WAL generation of 16,000+ frames
+      const script = [
+        'import sqlite3, sys',
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)",
+        "c.execute('PRAGMA wal_autocheckpoint=0'); c.execute('PRAGMA synchronous=OFF')",
+        'for i in range(3000):',
+        "    c.execute('BEGIN')",
+        "    for j in range(5): c.execute('INSERT INTO t(w, v) VALUES (?, randomblob(300))', (i,))",
+        "    c.execute('COMMIT')",
+        'c.close()',
+      ].join('\n');
+      await new Promise<void>((resolve, reject) => spawn('python3', ['-c', script, src], { stdio: 'inherit' }).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`python3 exited ${code}`)))));
+      const frames = (fs.statSync(`${src}-wal`).size - 32) / (24 + 512);
+      expect(frames).toBeGreaterThan(16_000);
+      // caught up: the stream holds the writer's 3,000 commits (counted over the records written so far)
+      const commitsInStream = () => {
+        let commits = 0;
+        try {
+          for (const p of WalStreamReader.fromBuffer(fs.readFileSync(ark))) if (p[0] === KIND.COMMIT_META) commits++;
+        } catch {
+          // a record being written: count again
+        }
+        return commits;
+      };
+      await until(() => commitsInStream() >= 3000, WAIT_MS, () => ({ commits: commitsInStream(), stderr }));
+    } finally {
+      exporter.kill('SIGINT');
+    }
+    expect(await exited, stderr).toBe(0);
+    const restored = path.join(dir, 'segments-restored.db');
+    expect(await restore(fs.createReadStream(ark), restored)).toMatchObject({ stoppedBy: null });
+    const expected = rows(src);
+    expect(expected).toHaveLength(15_000);
     expect(firstDifference(rows(restored), expected)).toBeNull();
     const check = new Database(restored, { readonly: true });
     expect(check.pragma('integrity_check', { simple: true })).toBe('ok');

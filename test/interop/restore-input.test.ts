@@ -63,6 +63,18 @@ describe('restore inputs a caller can get wrong', () => {
     expect(listing()).toEqual(before);
   });
 
+  it('a target that is a directory (with force too), or in a directory that does not exist: WALNUT_CANTOPEN naming it, nothing created', async () => {
+    const target = path.join(dir, 'a-directory.db');
+    fs.mkdirSync(target);
+    fs.writeFileSync(path.join(target, 'kept'), 'x');
+    const before = listing();
+    for (const force of [false, true]) await expectRejectsWalnut(restore(fs.createReadStream(ark), target, { force }), 'WALNUT_CANTOPEN', { path: target });
+    const nowhere = path.join(dir, 'no-such-directory', 'r.db');
+    await expectRejectsWalnut(restore(fs.createReadStream(ark), nowhere), 'WALNUT_CANTOPEN', { path: nowhere });
+    expect(listing()).toEqual(before);
+    expect(fs.readdirSync(target)).toEqual(['kept']);
+  });
+
   it('wrong types: the source, the database path, the options, force; refused before anything is opened', async () => {
     const before = listing();
     const target = path.join(dir, 'c.db');
