@@ -1261,9 +1261,11 @@ export class WalIndex {
     const h = live.header;
     if (h.mxFrame === 0 || this.#region.load32(CKPT_NBACKFILL) === h.mxFrame) return null;
     if (!this.wal.windowIsCurrent({ mxFrame: h.mxFrame, running: h.frameChecksum, salts: h.salts }) || !WalFile.lanesIdle()) return null;
-    this.#region.pageNumbers(h.mxFrame, this.#lastPgno); // WALNUT_CORRUPT when the -shm lacks its segment
     // as appendAndPublish: the live header still the one this connection published (no slot read)
     const unchanged = this.#ownHeader !== null && sameHeaderBytes(live.bytes, this.#ownHeader);
+    // WALNUT_CORRUPT when the -shm lacks the last frame's segment; not asked when this connection
+    // indexed that frame itself (the header it published after doing so is still the live one)
+    if (!unchanged) this.#region.pageNumbers(h.mxFrame, this.#lastPgno);
     let result: AppendResult;
     try {
       result = this.wal.appendSync(transactions, durability, unchanged);
