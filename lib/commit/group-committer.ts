@@ -537,8 +537,7 @@ export class GroupCommitter {
             await room;
           }
           batch = this.#takeBatch();
-          const running = this.#runBatch(batch);
-          if (running !== undefined) await running;
+          await this.#runBatch(batch);
         } catch (e) {
           // nothing of this batch was written (#writeBatch handles its own write stage)
           this.#endWriteRun();
@@ -617,31 +616,12 @@ export class GroupCommitter {
     return this.#queue.splice(0, n);
   }
 
-  /**
-   * Takes WRITE (or re-validates the run's header) and writes the batch. Within a WRITE run
-   * whose header reads good it goes straight on to #writeBatch, without a promise of its own
-   * (a lone committer's every batch); undefined when nothing is left to wait for.
-   */
-  #runBatch(batch: Pending[]): Promise<void> | undefined {
+  async #runBatch(batch: Pending[]): Promise<void> {
     if (this.#failed) {
       for (const p of batch) p.reject(this.#failed);
-      return undefined;
+      return;
     }
     const tStart = nowUs();
-    if (this.#runStart === null) return this.#lockAndWrite(batch, tStart);
-    let header: ShmHeader | null;
-    try {
-      header = this.#index.writeRunHeaderSync();
-    } catch (e) {
-      this.#lockFailed(batch, e, tStart);
-      return undefined;
-    }
-    if (header === null) return this.#lockAndWrite(batch, tStart);
-    return this.#writeBatch(batch.some((p) => p.settled) ? batch.filter((p) => !p.settled) : batch, header, tStart);
-  }
-
-  /** #runBatch when WRITE must be taken, or the run's header recovered, first. */
-  async #lockAndWrite(batch: Pending[], tStart: number): Promise<void> {
     let header: ShmHeader;
     try {
       if (this.#runStart === null) {
@@ -649,28 +629,23 @@ export class GroupCommitter {
         this.#runStart = performance.now();
         this.#runBatches = 0;
       } else {
-        header = await this.#index.writeRunHeader();
+        header = this.#index.writeRunHeaderSync() ?? (await this.#index.writeRunHeader());
       }
     } catch (e) {
-      this.#lockFailed(batch, e, tStart);
+      this.#endWriteRun();
+      // commits failed while waiting (#failHeldSnapshots) had their answer and broke the chain
+      // then; when they were all the batch had, the wait ended there (no timeout, nobody to tell)
+      const live = batch.filter((p) => !p.settled);
+      if (live.length === 0) return;
+      this.#rejectAll(live, e);
+      // the commits queued before this wait began have waited the whole busy timeout too:
+      // they get the same answer now, not one more timeout per batch (or close()) each
+      if (e instanceof WalnutError && e.code === 'WALNUT_BUSY') this.#rejectAll(this.#takeQueuedBefore(tStart), e);
+      this.#breakChain(e, live, []);
       return;
     }
     // commits failed while waiting (#failHeldSnapshots) are out of the batch
     await this.#writeBatch(batch.some((p) => p.settled) ? batch.filter((p) => !p.settled) : batch, header, tStart);
-  }
-
-  /** WRITE could not be had, or the run's header not read: the batch's commits still pending fail. */
-  #lockFailed(batch: Pending[], e: unknown, tStart: number): void {
-    this.#endWriteRun();
-    // commits failed while waiting (#failHeldSnapshots) had their answer and broke the chain
-    // then; when they were all the batch had, the wait ended there (no timeout, nobody to tell)
-    const live = batch.filter((p) => !p.settled);
-    if (live.length === 0) return;
-    this.#rejectAll(live, e);
-    // the commits queued before this wait began have waited the whole busy timeout too:
-    // they get the same answer now, not one more timeout per batch (or close()) each
-    if (e instanceof WalnutError && e.code === 'WALNUT_BUSY') this.#rejectAll(this.#takeQueuedBefore(tStart), e);
-    this.#breakChain(e, live, []);
   }
 
   /**
