@@ -253,9 +253,9 @@ const nowUs = (): number => performance.now() * 1000;
 
 /**
  * A lone commit (the batch's only one, nobody else queued) of at most this many frames is
- * written and synced on the JS thread when no I/O is pending (WalIndex.appendAndPublish's
- * `inline`): the I/O-thread round trip costs more than it hides when nothing else can run
- * meanwhile. Larger or concurrent batches always go through the I/O thread, so the event loop
+ * written and synced on the JS thread when no I/O is pending (WalIndex.appendInline, without a
+ * promise, or appendAndPublish's `inline`): the I/O-thread round trip costs more than it hides
+ * when nothing else can run meanwhile. Larger or concurrent batches always go through the I/O thread, so the event loop
  * keeps serving the committers that queue while a batch is synced.
  */
 const INLINE_MAX_FRAMES = 16;
