@@ -253,9 +253,9 @@ const nowUs = (): number => performance.now() * 1000;
 
 /**
  * A lone commit (the batch's only one, nobody else queued) of at most this many frames is
- * written and synced on the JS thread when no I/O is pending (WalIndex.appendAndPublish's
- * `inline`): the I/O-thread round trip costs more than it hides when nothing else can run
- * meanwhile. Larger or concurrent batches always go through the I/O thread, so the event loop
+ * written and synced on the JS thread when no I/O is pending (WalIndex.appendInline, without a
+ * promise, or appendAndPublish's `inline`): the I/O-thread round trip costs more than it hides
+ * when nothing else can run meanwhile. Larger or concurrent batches always go through the I/O thread, so the event loop
  * keeps serving the committers that queue while a batch is synced.
  */
 const INLINE_MAX_FRAMES = 16;
@@ -629,7 +629,7 @@ export class GroupCommitter {
         this.#runStart = performance.now();
         this.#runBatches = 0;
       } else {
-        header = await this.#index.writeRunHeader();
+        header = this.#index.writeRunHeaderSync() ?? (await this.#index.writeRunHeader());
       }
     } catch (e) {
       this.#endWriteRun();
@@ -754,7 +754,9 @@ export class GroupCommitter {
       const lone = accepted.length === 1 && frames <= INLINE_MAX_FRAMES && this.#queue.length === 0;
       // onPublished: in the step that publishes, before any other code sees the new header (sequencer.ts)
       const published = this.#onPublished === null ? undefined : () => this.#onPublished!(txns);
-      result = await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data', lone, published);
+      // a lone commit on this thread without a promise when it can (WalIndex.appendInline)
+      result = (lone ? this.#index.appendInline(txns, full ? 'data' : 'none', published) : null)
+        ?? (await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data', lone, published));
     } catch (e) {
       if (this.#framesUnpublished(frames) || !(e instanceof WalnutError)) {
         this.#failBatch(accepted, e, 'after write');

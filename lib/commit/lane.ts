@@ -122,6 +122,8 @@ export class SharedLane implements CommitSink {
   /** Leader alone in the lane: its batches and commits since the last settle (#settleAlone). */
   #aloneBatches = 0;
   #aloneCommits = 0;
+  /** Leader: the last batch gather() formed found the lane with no other member. */
+  #formedAlone = false;
   /** Leader: ends the wait of the committer's gather() (null: none waits). */
   #gathered: (() => void) | null = null;
   /** Leader: when the last batch was formed (performance.now()), and batches' recent span, ms. */
@@ -299,8 +301,10 @@ export class SharedLane implements CommitSink {
       // is taken from at the next batch; its Submit wakes this leader when the lane counts it
       // idle (a leader the lane counts busy has #watchIdle armed: it rests once idle)
       this.#formedAt = 0;
+      this.#formedAlone = true;
       return null;
     }
+    this.#formedAlone = false;
     if (this.#flushQueued) this.#flush(); // the batch just written: its members are awaited now
     const r = this.#takeInto((into) => this.#native.gather(true, into));
     this.#watchIdle();
@@ -473,7 +477,9 @@ export class SharedLane implements CommitSink {
     this.#flushQueued = false;
     if (this.#okCount === 0 && this.#failed.length === 0 && this.#own === 0) return;
     if (this.#formedAt > 0) this.#batchMs += ((performance.now() - this.#formedAt) - this.#batchMs) / 8;
-    if (this.#okCount === 0 && this.#failed.length === 0 && this.#native.alone) {
+    // (a batch gather() formed alone is counted so without asking the lane again: one who joined
+    // since had no commit in it)
+    if (this.#okCount === 0 && this.#failed.length === 0 && (this.#formedAlone || this.#native.alone)) {
       // a batch of this store's own commits, nobody else in the lane: counted here, reported to
       // the lane's metrics with the next settle (#settleAlone), not with a native call per batch
       this.#aloneBatches++;

@@ -71,7 +71,7 @@ export interface ShmHeader {
  * heap (a malloc and a sweep per call; bench/README #19 session 11 (lone)).
  */
 export function encodeShmHeader(h: Omit<ShmHeader, 'iVersion' | 'isInit'>, out: Uint8Array = new Uint8Array(SHM_HEADER_SIZE)): Uint8Array {
-  const dv = new DataView(out.buffer, out.byteOffset, SHM_HEADER_SIZE);
+  const dv = viewOf(out);
   dv.setUint32(0, SHM_VERSION, HOST_LE);
   dv.setUint32(4, 0, HOST_LE);
   dv.setUint32(8, h.iChange >>> 0, HOST_LE);
@@ -84,10 +84,29 @@ export function encodeShmHeader(h: Omit<ShmHeader, 'iVersion' | 'isInit'>, out: 
   dv.setUint32(28, h.frameChecksum[1], HOST_LE);
   dv.setUint32(32, h.salts[0], false);
   dv.setUint32(36, h.salts[1], false);
-  const [c0, c1] = walChecksumBytes(out.subarray(0, 40), !HOST_LE);
-  dv.setUint32(40, c0, HOST_LE);
-  dv.setUint32(44, c1, HOST_LE);
+  // SQLite's checksum of the first 40 bytes, in native-order words (walChecksumBytes without
+  // its views and arrays: a publish per lone commit encodes one header)
+  let s0 = 0;
+  let s1 = 0;
+  for (let i = 0; i < 40; i += 8) {
+    s0 = (s0 + dv.getUint32(i, HOST_LE) + s1) >>> 0;
+    s1 = (s1 + dv.getUint32(i + 4, HOST_LE) + s0) >>> 0;
+  }
+  dv.setUint32(40, s0, HOST_LE);
+  dv.setUint32(44, s1, HOST_LE);
   return out;
+}
+
+/** The DataView of the last array encoded into (a WalIndex encodes every header into its one array). */
+let lastOut: Uint8Array | null = null;
+let lastView: DataView | null = null;
+
+function viewOf(out: Uint8Array): DataView {
+  if (out !== lastOut || lastView === null) {
+    lastView = new DataView(out.buffer, out.byteOffset, SHM_HEADER_SIZE);
+    lastOut = out;
+  }
+  return lastView;
 }
 
 /**

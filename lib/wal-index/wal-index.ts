@@ -220,6 +220,12 @@ export class WalIndex {
   pageTrailers = false;
   readonly #shm: WalnutFile | null;
   readonly #region: NativeShmRegion;
+  /**
+   * The region was seen mapping its first segment (a new -shm has none until recovery grows it):
+   * it keeps it until close unmaps it (the native region drops segments nowhere else), so header
+   * reads need not ask it per call once they saw one.
+   */
+  #regionMapped = false;
   readonly #headerScratch = new Uint8Array(2 * SHM_HEADER_SIZE);
   /** Its first copy (a view made once: dataVersion() reads the header several times per SQL transaction). */
   readonly #headerScratchFirst = this.#headerScratch.subarray(0, SHM_HEADER_SIZE);
@@ -569,7 +575,10 @@ export class WalIndex {
 
   /** The live header if it is good, else null (no locks taken). */
   #readHeader(): { header: ShmHeader; bytes: Uint8Array } | null {
-    if (this.#region.segments() === 0 && this.#region.map(1) === 0) return null;
+    if (!this.#regionMapped) {
+      if (this.#region.segments() === 0 && this.#region.map(1) === 0) return null;
+      this.#regionMapped = !this.#closed;
+    }
     const raw = this.#headerScratch;
     this.#region.readHeader(raw);
     if (this.#lastRead !== null && sameBytes(raw, this.#lastRaw)) return this.#lastRead;
@@ -967,9 +976,13 @@ export class WalIndex {
 
   /** Compares the live header (copy 0) with the last one seen; a difference is another connection's write. */
   #observeHeader(): void {
-    if (this.#region.segments() === 0) return;
+    if (!this.#regionMapped && this.#region.segments() === 0) return;
     this.#region.readHeader(this.#headerScratch);
-    const live = this.#headerScratchFirst;
+    this.#observeHeaderBytes(this.#headerScratchFirst);
+  }
+
+  /** #observeHeader of a header's copy 0 already read (`live`: not kept). */
+  #observeHeaderBytes(live: Uint8Array): void {
     if (this.#seenHeader !== null && sameHeaderBytes(live, this.#seenHeader)) return;
     if (this.#seenHeader !== null) this.#dataVersion++;
     this.#seenHeader = live.slice();
@@ -981,8 +994,11 @@ export class WalIndex {
    * rebuilt from the WAL by recovery, which may have found commits another connection wrote but
    * never published: counted as theirs unless the state is the one last met.
    */
-  #writeOwnHeader(fields: Omit<ShmHeader, 'iVersion' | 'isInit'>, replaces: ShmHeader | null): void {
-    this.#observeHeader();
+  #writeOwnHeader(fields: Omit<ShmHeader, 'iVersion' | 'isInit'>, replaces: ShmHeader | null, replacesBytes?: Uint8Array): void {
+    // `replacesBytes`: copy 0 of the live header `replaces` as read under this WRITE (an append's
+    // publish: nobody else publishes meanwhile), so it is not read again
+    if (replacesBytes === undefined) this.#observeHeader();
+    else this.#observeHeaderBytes(replacesBytes);
     // one literal of a fixed shape: a spread of `fields` (whose shapes vary by caller) went
     // through V8's generic clone, ~5 µs of every batch's publish
     // (its numbers as the encoded bytes decode: it is also #readHeader's answer for them, below)
@@ -1154,8 +1170,13 @@ export class WalIndex {
    * (native/shm_guard.h), so a -shm cut since the run began fails it with WALNUT_CORRUPT.
    */
   async writeRunHeader(): Promise<ShmHeader> {
+    return this.writeRunHeaderSync() ?? (await this.header()).header;
+  }
+
+  /** writeRunHeader's answer when the live header is good (no promise), else null: then writeRunHeader() recovers it. */
+  writeRunHeaderSync(): ShmHeader | null {
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'writeRunHeader needs the write lock (beginWriteRun)');
-    return this.#readHeader()?.header ?? (await this.header()).header;
+    return this.#readHeader()?.header ?? null;
   }
 
   /**
@@ -1212,16 +1233,7 @@ export class WalIndex {
     }
     try {
       if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
-      this.#region.append(result.firstFrame, this.#indexPgnos.copyOf(result.pgnos), h.mxFrame);
-      this.#writeOwnHeader({
-        iChange: (h.iChange + 1) >>> 0,
-        bigEndCksum: this.wal.bigEndianChecksums,
-        pageSize: this.pageSize,
-        mxFrame: result.lastFrame,
-        nPage: transactions[transactions.length - 1]!.dbSize,
-        frameChecksum: this.wal.running,
-        salts: this.wal.salts,
-      }, h);
+      this.#publishAppend(transactions, result, h);
     } catch (e) {
       // written (and synced) but never published (the publish writes the header's copy 0 last:
       // a publish cut short by a truncated -shm published nothing), the batch fails: recovery
@@ -1230,6 +1242,65 @@ export class WalIndex {
       if (!(await this.wal.invalidateFrom(result.firstFrame))) markOutcomeUnknown(e);
       throw e;
     }
+    return this.#published(result, onPublished);
+  }
+
+  /**
+   * appendAndPublish(transactions, durability, _, true, onPublished) done without a promise when
+   * it would run on this thread anyway: the WAL has frames and is not all backfilled (no restart,
+   * no new header), this connection's WalFile wrote the last commit the live header names (its
+   * window is current: nothing to read), and no I/O is pending (WalFile.lanesIdle). Null when any
+   * of that does not hold, or the append found its window stale (nothing was written): then
+   * appendAndPublish does it (a lone commit saves that path's four awaits, ~2 µs of its CPU).
+   * Throws what appendAndPublish would reject with.
+   */
+  appendInline(transactions: readonly WalTransaction[], durability: Durability, onPublished?: () => void): AppendResult | null {
+    if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendAndPublish needs the write lock (beginWrite)');
+    const live = this.#readHeader();
+    if (live === null) return null;
+    const h = live.header;
+    if (h.mxFrame === 0 || this.#region.load32(CKPT_NBACKFILL) === h.mxFrame) return null;
+    if (!this.wal.windowIsCurrent({ mxFrame: h.mxFrame, running: h.frameChecksum, salts: h.salts }) || !WalFile.lanesIdle()) return null;
+    // as appendAndPublish: the live header still the one this connection published (no slot read)
+    const unchanged = this.#ownHeader !== null && sameHeaderBytes(live.bytes, this.#ownHeader);
+    // WALNUT_CORRUPT when the -shm lacks the last frame's segment; not asked when this connection
+    // indexed that frame itself (the header it published after doing so is still the live one)
+    if (!unchanged) this.#region.pageNumbers(h.mxFrame, this.#lastPgno);
+    let result: AppendResult;
+    try {
+      result = this.wal.appendSync(transactions, durability, unchanged);
+    } catch (e) {
+      if ((e as { reason?: string }).reason === 'StaleAppendWindow') return null; // appendAndPublish re-reads it
+      throw e;
+    }
+    try {
+      this.#publishAppend(transactions, result, h, live.bytes); // read above, in this same synchronous step
+    } catch (e) {
+      // as appendAndPublish's: written and synced, never published
+      if (!this.wal.invalidateFromSync(result.firstFrame)) markOutcomeUnknown(e);
+      throw e;
+    }
+    return this.#published(result, onPublished);
+  }
+
+  /**
+   * Indexes an append's frames and publishes the header after it over `h` (WRITE held);
+   * `hBytes`: h's copy 0 when read in the same synchronous step (see #writeOwnHeader).
+   */
+  #publishAppend(transactions: readonly WalTransaction[], result: AppendResult, h: ShmHeader, hBytes?: Uint8Array): void {
+    this.#region.append(result.firstFrame, this.#indexPgnos.copyOf(result.pgnos), h.mxFrame);
+    this.#writeOwnHeader({
+      iChange: (h.iChange + 1) >>> 0,
+      bigEndCksum: this.wal.bigEndianChecksums,
+      pageSize: this.pageSize,
+      mxFrame: result.lastFrame,
+      nPage: transactions[transactions.length - 1]!.dbSize,
+      frameChecksum: this.wal.running,
+      salts: this.wal.salts,
+    }, h, hBytes);
+  }
+
+  #published(result: AppendResult, onPublished: (() => void) | undefined): AppendResult {
     this.#appends++;
     onPublished?.(); // synchronously after the publish (nothing awaited since)
     this.#startZeroAhead();
@@ -1637,6 +1708,7 @@ export class WalIndex {
     this.endWrite();
     this.#closed = true;
     await this.wal.zeroingSettled(); // it relies on WRITE, which closing the -shm drops
+    this.#regionMapped = false;
     this.#region.unmap();
     if (removeWal && this.#shm !== null) removeIfAllowed(this.shmPath);
     if (this.#shm !== null) await this.#shm.close(); // drops DMS with its descriptor

@@ -389,6 +389,25 @@ export class WalFile {
   }
 
   /**
+   * True when the index's state is the one this WalFile's last append (or adoptIndex) left: this
+   * WalFile wrote the last commit the index names, so its window is current and adoptIndex would
+   * read nothing. (The append re-checks the header bytes and the size natively before writing,
+   * so a change made without the lock still cannot be written over; with `unchanged`, its
+   * header and size.) Synchronous: a lone commit's append skips adoptIndex's promise with it.
+   */
+  windowIsCurrent(state: { mxFrame: number; running: [number, number]; salts: [number, number] }): boolean {
+    return (
+      this.#header !== null &&
+      state.mxFrame > 0 &&
+      state.mxFrame === this.#mxFrame &&
+      state.salts[0] === this.#salts[0] &&
+      state.salts[1] === this.#salts[1] &&
+      state.running[0] === this.#running[0] &&
+      state.running[1] === this.#running[1]
+    );
+  }
+
+  /**
    * Takes the append window from the wal-index (another connection may have appended since
    * this WalFile last looked): mxFrame, the running checksum and db size come from the
    * index header; the WAL header bytes and size are re-read from disk. When the index says
@@ -397,21 +416,7 @@ export class WalFile {
    * already current (this WalFile wrote the last commit the index names: nothing was read).
    */
   async adoptIndex(state: { mxFrame: number; nPage: number; running: [number, number]; salts: [number, number] }, force = false): Promise<boolean> {
-    if (
-      !force &&
-      this.#header !== null &&
-      state.mxFrame > 0 &&
-      state.mxFrame === this.#mxFrame &&
-      state.salts[0] === this.#salts[0] &&
-      state.salts[1] === this.#salts[1] &&
-      state.running[0] === this.#running[0] &&
-      state.running[1] === this.#running[1]
-    ) {
-      // This WalFile wrote the last commit: the window is current. (The append re-checks the
-      // header bytes and the size natively before writing, so a change made without the lock
-      // still cannot be written over; with `unchanged`, its header and size.)
-      return true;
-    }
+    if (!force && this.windowIsCurrent(state)) return true;
     const head = new Uint8Array(WAL_HEADER_SIZE);
     const got = await this.#file.read(head, 0, WAL_HEADER_SIZE, 0);
     this.#fileSize = await this.#file.size();
@@ -536,6 +541,20 @@ export class WalFile {
     return this.#file.writev([new Uint8Array(FRAME_HEADER_SIZE)], offset, 'data').then(() => true, () => false);
   }
 
+  /** invalidateFrom on the calling thread (after an append that ran there: appendSync). */
+  invalidateFromSync(first: number): boolean {
+    return this.#invalidateAtSync(frameOffset(first, this.#pageSize));
+  }
+
+  #invalidateAtSync(offset: number): boolean {
+    try {
+      this.#file.writevSync([new Uint8Array(FRAME_HEADER_SIZE)], offset, 'data');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * True when an append may run on the calling thread (appendSync) without overtaking or
    * contending with other I/O: neither of the environment's I/O lanes has an operation queued
@@ -552,11 +571,7 @@ export class WalFile {
       nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.nativePgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
     } catch (e) {
       if (isStaleWindow(e)) throw e;
-      try {
-        this.#file.writevSync([new Uint8Array(FRAME_HEADER_SIZE)], plan.offset, 'data'); // as invalidateFrom
-      } catch {
-        markOutcomeUnknown(e);
-      }
+      if (!this.#invalidateAtSync(plan.offset)) markOutcomeUnknown(e);
       try {
         this.#fileSize = this.#file.sizeSync();
       } catch {

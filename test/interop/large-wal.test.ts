@@ -376,10 +376,17 @@ describe('a -shm truncated under a live store', () => {
 
   it('during a commit batch (while its frames are written): the batch fails, no SIGBUS; nothing acknowledged is lost', async () => {
     const { file, store, page1 } = await acknowledgedUserVersion7();
-    // another user cuts the -shm while the next batch's frames are being written
+    // another user cuts the -shm while the next batch's frames are being written (a lone
+    // commit's frames go through appendSync on the JS thread, a batch's through append)
     const original = WalFile.prototype.append;
+    const originalSync = WalFile.prototype.appendSync;
     WalFile.prototype.append = async function (this: WalFile, ...args: Parameters<WalFile['append']>) {
       const r = await original.apply(this, args);
+      fs.truncateSync(`${file}-shm`, 0);
+      return r;
+    };
+    WalFile.prototype.appendSync = function (this: WalFile, ...args: Parameters<WalFile['appendSync']>) {
+      const r = originalSync.apply(this, args);
       fs.truncateSync(`${file}-shm`, 0);
       return r;
     };
@@ -390,6 +397,7 @@ describe('a -shm truncated under a live store', () => {
       expect(e.cause).toMatchObject({ code: 'WALNUT_CORRUPT', reason: 'ShmTruncated' });
     } finally {
       WalFile.prototype.append = original;
+      WalFile.prototype.appendSync = originalSync;
     }
     await expectRejectsWalnut(store.commit([{ pgno: 1, data: page1 }]), 'WALNUT_FAILED'); // the store stopped
     await store.close();
