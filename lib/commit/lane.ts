@@ -38,6 +38,7 @@ import { NativeCommitLane, type NativeCommitLane as NativeLane, type NativeFileH
 import type { WalPage } from '../wal/wal-file';
 import { CommitChain } from './chain';
 import type { CommitCheck, CommitListener, CommitResult, ConflictSet, GroupCommitter } from './group-committer';
+import type { PageCopies } from './page-arena';
 
 /** The lane's counters, as one member sees them (Store.metrics().lane). */
 export interface LaneMetrics {
@@ -60,9 +61,12 @@ export interface LaneMetrics {
   perMember: Array<{ member: number; commits: number; batches: number; commitsPerBatch: number }>;
 }
 
-/** What a store hands its commits to: its committer directly, or the lane. */
+/**
+ * What a store hands its commits to: its committer directly, or the lane. `copies`: the store's
+ * copies of the pages (page-arena.ts), released by the sink once the commit settled.
+ */
 export interface CommitSink {
-  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck): Promise<CommitResult>;
+  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck, copies?: PageCopies | null): Promise<CommitResult>;
 }
 
 interface Waiting {
@@ -201,12 +205,15 @@ export class SharedLane implements CommitSink {
   }
 
 
-  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck): Promise<CommitResult> {
+  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck, copies: PageCopies | null = null): Promise<CommitResult> {
     const refusal = this.#chain.refusal;
-    if (refusal !== null) return Promise.reject(refusal);
+    if (refusal !== null) {
+      copies?.release();
+      return Promise.reject(refusal);
+    }
     if (this.#leader) {
       this.#resignIfFailed(); // a failed committer refuses this commit: the others go on under another leader
-      return this.#committer.submit(pages, dbSize, check, this.#ownCommits);
+      return this.#committer.submit(pages, dbSize, check, copies, this.#ownCommits);
     }
     if (check !== undefined && 'base' in check) {
       // store.commit refuses base on a lane member before it gets here
@@ -221,6 +228,8 @@ export class SharedLane implements CommitSink {
       } catch (e) {
         this.#breakOwnChain(e);
         throw e;
+      } finally {
+        copies?.release(); // the native submit copied the pages (a store copies only for its own committer: Store#copyPages)
       }
       // a failure breaks this member's chain before it rejects (#onEvents)
       this.#waiting.set(id, { resolve, reject });
