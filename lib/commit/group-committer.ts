@@ -785,7 +785,8 @@ export class GroupCommitter {
       return;
     }
     const tIo = nowUs();
-    // before the commits resolve: their page buffers are still the committers' to keep unchanged.
+    // before the commits resolve: their page buffers (the store's copies, taken buffers, lent
+    // pipelining buffers) are released once they settle.
     // An observer's failure never fails commits that are already written.
     try {
       this.#onWritten?.(txns, result.firstFrame, this.#index.wal.salts);

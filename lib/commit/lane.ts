@@ -7,7 +7,8 @@
  * leads: its GroupCommitter writes the lane's commits. Another member's commit() (a store in
  * another worker_thread, or a second store in the same thread) is copied into the lane (and
  * once more, when taken, into one of the leader's take buffers, recycled once every commit in it
- * settled: the store's contract is that a commit's page bytes are not used after it settles).
+ * settled: a commit's page bytes are not used after it settles). The leader's own commits are
+ * copied by its store (commit/page-arena.ts) before they get here.
  * The leader takes every queued commit into its own committer when that forms a batch
  * (gather()), or, when its committer is idle, is woken for it; the commits join its batches
  * (one pwritev, one fdatasync for all), and it settles each with its result, which the native
@@ -88,8 +89,8 @@ const GATHER_MAX_MS = 4;
 
 /**
  * Take buffers: the leader's copy of what it takes (native take(into)) goes into one of these,
- * recycled once every commit in it settled (a commit's page bytes are not used after it settles:
- * the store's contract for every caller's pages). A fresh buffer per take cost ~50x its copy.
+ * recycled once every commit in it settled (a commit's page bytes are not used after it settles,
+ * as the store's own copies of its pages: commit/page-arena.ts). A fresh buffer per take cost ~50x its copy.
  */
 const TAKE_BUFFER_BYTES = 1 << 20;
 const TAKE_BUFFERS_KEPT = 4;

@@ -119,7 +119,9 @@ export interface SequenceOptions extends CommitOptions {
    * Called once the store holds none of the commit's page buffers any more (written, or failed,
    * and read by no snapshot), with the pages it took (every one it was given: a page given twice
    * is committed with its last image, and both buffers come back): the caller may reuse them
-   * from then on (a pipelining writer's buffer pool). Its exceptions are ignored.
+   * from then on (a pipelining writer's buffer pool). Its exceptions are ignored. With it the
+   * store borrows the buffers instead of copying them (they must be neither changed nor
+   * transferred until then); without it the pages are copied before sequence() returns.
    */
   release?: (pages: PageWrite[]) => void;
   /**

@@ -30,6 +30,10 @@
  *  - Checksums are written in the host's word order for a new WAL, as SQLite does; an existing
  *    WAL continues in its own order (both are read).
  *
+ *  - append() checksums and writes the page buffers on the I/O thread, as they are then: they
+ *    must neither change nor be detached until it settles (the store hands it its own copies of
+ *    callers' pages: commit/page-arena.ts; native/frames.h).
+ *
  * WalFile takes no locks: callers (the wal-index / commit layers) hold SQLite's WRITE lock
  * around append and restart when other processes share the database.
  */
