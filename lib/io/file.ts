@@ -21,6 +21,10 @@
  * parked for reuse by the next open of the file (native/fd_registry.h). Parked descriptors are
  * closed once those locks are gone, checked at every open and close and, while any is parked,
  * by a timer every second that does not keep the process alive.
+ * Async read/write/writev use the caller's buffers on the I/O thread, without a copy: they must
+ * be neither changed nor transferred (detached) until the promise settles (the I/O thread would
+ * read or write freed memory). walnut's own callers pass memory only they hold (the store's
+ * commits reach the WAL through the native append, from its copies: commit/page-arena.ts).
  * Async methods never throw: argument errors arrive as rejections too (without the extra
  * promise hops an `async` wrapper would add to every call). A lock that is held elsewhere is retried with SQLite's busy-handler backoff until `timeout`
  * milliseconds have passed, then WALNUT_BUSY; the async variant waits on timers and never
