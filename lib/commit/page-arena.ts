@@ -16,12 +16,13 @@
  * (allocation, first-touch page faults, the GC of external memory), a copy into a reused slab
  * ~0.2 µs (bench/README.md, "pages copied at commit()"). Invariants:
  *  - a commit's copies lie in one slab, in page views that the slab keeps and hands out again
- *    once it is reused; a commit of more than a quarter of a slab gets one buffer of its own,
- *    left to the GC (its copy costs little next to its write);
+ *    once it is reused (a commit that does not fit in what is left of the slab being filled
+ *    starts the next one); a commit larger than a slab gets one buffer of its own, left to the
+ *    GC;
  *  - a slab counts the commits it holds whose PageCopies were not released; it is reused only
  *    when that count is 0: at once when it is the slab being filled (a lone committer copies
  *    into the same cache-warm bytes every time), else it goes to the spares (at most
- *    SPARE_SLABS; more are left to the GC);
+ *    SPARE_BYTES of them; more are left to the GC);
  *  - PageCopies.release() is called once nothing reads the pages any more: by the group
  *    committer when the commit settles (its append has completed by then, written or failed),
  *    or for a sequenced commit by the sequencer once no snapshot reads its overlay either (its
@@ -33,7 +34,8 @@ import type { WalPage } from '../wal/wal-file';
 /** Slab size: enough for 64 one-page commits of 4 KiB (64 committers' batch), at least 16 pages. */
 const SLAB_BYTES = 256 * 1024;
 const MIN_SLAB_PAGES = 16;
-const SPARE_SLABS = 2;
+/** Spare slabs kept for reuse, in bytes: a burst of large commits does not allocate again at once. */
+const SPARE_BYTES = 4 << 20;
 
 class Slab {
   readonly #buffer: ArrayBuffer;
@@ -85,12 +87,14 @@ export class PageCopies {
 export class PageArena {
   readonly #pageSize: number;
   readonly #slabPages: number;
+  readonly #spareSlabs: number;
   #current: Slab | null = null;
   readonly #spare: Slab[] = [];
 
   constructor(pageSize: number) {
     this.#pageSize = pageSize;
     this.#slabPages = Math.max(MIN_SLAB_PAGES, Math.floor(SLAB_BYTES / pageSize));
+    this.#spareSlabs = Math.max(1, Math.floor(SPARE_BYTES / (this.#slabPages * pageSize)));
   }
 
   /**
@@ -100,7 +104,7 @@ export class PageArena {
    */
   copy(pages: WalPage[]): PageCopies | null {
     const n = pages.length;
-    if (n > this.#slabPages >>> 2) {
+    if (n > this.#slabPages) {
       const size = this.#pageSize;
       const own = new ArrayBuffer(n * size);
       for (let i = 0; i < n; i++) {
@@ -125,7 +129,7 @@ export class PageArena {
   released(slab: Slab): void {
     if (--slab.live > 0) return;
     slab.reset();
-    if (slab !== this.#current && this.#spare.length < SPARE_SLABS) this.#spare.push(slab);
+    if (slab !== this.#current && this.#spare.length < this.#spareSlabs) this.#spare.push(slab);
   }
 
   /** The slab being filled is full: the next one (the full one stays with its copies until they are released). */
