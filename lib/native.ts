@@ -39,10 +39,14 @@ export interface NativeFileHandle {
   readonly path: string;
   readonly closed: boolean;
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** read() straight into `buffer` on the I/O thread (native/file.h: walnut's own memory only). */
+  readLent(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   readSync(buffer: Uint8Array, offset: number, length: number, position: number): number;
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   writeSync(buffer: Uint8Array, offset: number, length: number, position: number): number;
   writev(buffers: readonly Uint8Array[], position: number, durability?: Durability): Promise<number>;
+  /** writev() straight from the buffers on the I/O thread (native/file.h: walnut's own memory only). */
+  writevLent(buffers: readonly Uint8Array[], position: number, durability?: Durability): Promise<number>;
   writevSync(buffers: readonly Uint8Array[], position: number, durability?: Durability): number;
   fsync(): Promise<void>;
   fsyncSync(): void;

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "args.h"
@@ -99,6 +101,49 @@ Napi::Value Dispatch(Napi::Env env, bool sync, const std::shared_ptr<FileState>&
   for (const Napi::Value& v : keepAlive) op->KeepAlive(v);
   return Instance::Get(env)->Lane(state->background)->Submit(env, std::move(op));
 }
+
+// An asynchronous read into a buffer of the operation's own, copied into the caller's buffer
+// on the JS thread once done (file.h: the I/O thread never touches memory it does not own).
+// The caller's buffer is looked up again then: one detached (transferred) or shrunk meanwhile
+// gets nothing, and the read fails with WALNUT_INVALID_ARGUMENT, reason Detached.
+class BounceReadOp : public IoOp {
+ public:
+  BounceReadOp(Napi::Env env, std::shared_ptr<FileState> state, Napi::Value target, size_t offset, size_t length, uint64_t position)
+      : IoOp(env), state_(std::move(state)), bytes_(new uint8_t[length > 0 ? length : 1]), offset_(offset), length_(length), position_(position) {
+    KeepAlive(target);
+    state_->BeginOp();
+  }
+  void Execute() override {
+    failure_ = posix::ReadFull(state_->fd, bytes_.get(), length_, position_, &done_);
+    state_->EndOp();
+  }
+  void Complete(Napi::Env env) override {
+    if (failure_.IsError()) {
+      deferred_.Reject(MakeOsError(env, failure_, state_->path).Value());
+      return;
+    }
+    ByteSpan now;
+    if (!TypedBytesOf(env, Kept(0), napi_uint8_array, &now) || now.length < offset_ + length_) {
+      Napi::Error e = MakeError(env, "WALNUT_INVALID_ARGUMENT",
+                                "WALNUT_INVALID_ARGUMENT: the read's buffer was detached (transferred) or shrunk "
+                                "before the read completed; nothing was copied into it");
+      e.Set("reason", "Detached");
+      deferred_.Reject(e.Value());
+      return;
+    }
+    if (done_ > 0) std::memcpy(now.data + offset_, bytes_.get(), done_);
+    deferred_.Resolve(Napi::Number::New(env, static_cast<double>(done_)));
+  }
+
+ private:
+  std::shared_ptr<FileState> state_;
+  std::unique_ptr<uint8_t[]> bytes_;
+  size_t offset_;
+  size_t length_;
+  uint64_t position_;
+  size_t done_ = 0;
+  OsFailure failure_;
+};
 
 // Every open refuses a symbolic link as the last path component (O_NOFOLLOW), as SQLite's unix
 // VFS does for the database, -wal and -shm: a link planted at `<db>-wal` would otherwise make
@@ -244,12 +289,14 @@ Napi::Function NativeFile::Define(Napi::Env env) {
           StaticMethod<&F::SyncDirectoryAsync>("syncDirectory"),
           StaticMethod<&F::PendingCloses>("pendingCloses"),
           StaticMethod<&F::SweepPendingCloses>("sweepPendingCloses"),
-          InstanceMethod<&F::Variant<&F::Read, false>>("read"),
-          InstanceMethod<&F::Variant<&F::Read, true>>("readSync"),
+          InstanceMethod<&F::Variant<&F::ReadCopied, false>>("read"),
+          InstanceMethod<&F::Variant<&F::ReadCopied, true>>("readSync"),
+          InstanceMethod<&F::Variant<&F::ReadLent, false>>("readLent"),
           InstanceMethod<&F::Variant<&F::Write, false>>("write"),
           InstanceMethod<&F::Variant<&F::Write, true>>("writeSync"),
-          InstanceMethod<&F::Variant<&F::Writev, false>>("writev"),
-          InstanceMethod<&F::Variant<&F::Writev, true>>("writevSync"),
+          InstanceMethod<&F::Variant<&F::WritevCopied, false>>("writev"),
+          InstanceMethod<&F::Variant<&F::WritevCopied, true>>("writevSync"),
+          InstanceMethod<&F::Variant<&F::WritevLent, false>>("writevLent"),
           InstanceMethod<&F::Variant<&F::Fsync, false>>("fsync"),
           InstanceMethod<&F::Variant<&F::Fsync, true>>("fsyncSync"),
           InstanceMethod<&F::Variant<&F::Fdatasync, false>>("fdatasync"),
@@ -373,15 +420,20 @@ Napi::Value NativeFile::SyncDirectoryAsync(const Napi::CallbackInfo& info) {
   return Instance::Get(env)->io->Submit(env, std::make_unique<DirSyncOp>(env, path));
 }
 
-// read(buffer, offset, length, position) -> bytes read (fewer only at end of file)
-Napi::Value NativeFile::Read(const Napi::CallbackInfo& info, bool sync) {
+// read(buffer, offset, length, position) -> bytes read (fewer only at end of file). Async: into
+// a buffer of the operation's own, copied into `buffer` once done (BounceReadOp); readLent
+// reads straight into `buffer` (file.h: walnut's own memory only).
+Napi::Value NativeFile::Read(const Napi::CallbackInfo& info, bool sync, bool lent) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return Napi::Value();
-  ByteSpan span;
+  ByteSpan whole;
   uint64_t position;
-  if (!GetBytes(info, 0, "buffer", &span) || !NarrowSpan(info, 1, &span) ||
-      !GetUint(info, 3, "position", &position)) {
-    return Napi::Value();
+  if (!GetBytes(info, 0, "buffer", &whole)) return Napi::Value();
+  ByteSpan span = whole;
+  if (!NarrowSpan(info, 1, &span) || !GetUint(info, 3, "position", &position)) return Napi::Value();
+  if (!sync && !lent) {
+    return Instance::Get(env)->Lane(state_->background)->Submit(
+        env, std::make_unique<BounceReadOp>(env, state_, info[0], static_cast<size_t>(span.data - whole.data), span.length, position));
   }
   return Dispatch(env, sync, state_, Result::kNumber,
                   [span, position](FileState& s, int64_t* out) {
@@ -393,7 +445,8 @@ Napi::Value NativeFile::Read(const Napi::CallbackInfo& info, bool sync) {
                   {info[0]});
 }
 
-// write(buffer, offset, length, position) -> bytes written (always all of them)
+// write(buffer, offset, length, position) -> bytes written (always all of them). Async: the
+// bytes are copied when it is called (file.h), so `buffer` is the caller's again at once.
 Napi::Value NativeFile::Write(const Napi::CallbackInfo& info, bool sync) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return Napi::Value();
@@ -402,6 +455,14 @@ Napi::Value NativeFile::Write(const Napi::CallbackInfo& info, bool sync) {
   if (!GetBytes(info, 0, "buffer", &span) || !NarrowSpan(info, 1, &span) ||
       !GetUint(info, 3, "position", &position)) {
     return Napi::Value();
+  }
+  if (!sync) {
+    std::shared_ptr<std::vector<uint8_t>> copy = std::make_shared<std::vector<uint8_t>>(span.data, span.data + span.length);
+    return Dispatch(env, false, state_, Result::kNumber, [copy, position](FileState& s, int64_t* out) {
+      OsFailure f = posix::WriteFull(s.fd, copy->data(), copy->size(), position);
+      *out = f.IsError() ? 0 : static_cast<int64_t>(copy->size());
+      return f;
+    });
   }
   return Dispatch(env, sync, state_, Result::kNumber,
                   [span, position](FileState& s, int64_t* out) {
@@ -414,8 +475,10 @@ Napi::Value NativeFile::Write(const Napi::CallbackInfo& info, bool sync) {
 
 // writev(buffers, position, durability?) -> total bytes written; the buffers land back to
 // back. durability 'data' / 'full' adds fdatasync / fsync in the same operation: one trip to
-// the I/O thread instead of two, which is the whole latency budget of a small commit.
-Napi::Value NativeFile::Writev(const Napi::CallbackInfo& info, bool sync) {
+// the I/O thread instead of two, which is the whole latency budget of a small commit. Async:
+// the bytes are copied into one buffer of the operation's own when it is called (file.h), one
+// pwrite; writevLent writes straight from the buffers (walnut's own memory only).
+Napi::Value NativeFile::Writev(const Napi::CallbackInfo& info, bool sync, bool lent) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return Napi::Value();
   if (info.Length() < 1 || !info[0].IsArray()) return ThrowInvalid(env, "buffers must be an array");
@@ -443,6 +506,20 @@ Napi::Value NativeFile::Writev(const Napi::CallbackInfo& info, bool sync) {
     (*iov)[i] = {b.Data(), b.ByteLength()};
     total += b.ByteLength();
     keep.push_back(v);
+  }
+  if (!sync && !lent) {
+    std::shared_ptr<std::vector<uint8_t>> copy = std::make_shared<std::vector<uint8_t>>(total);
+    size_t at = 0;
+    for (const struct iovec& part : *iov) {
+      if (part.iov_len > 0) std::memcpy(copy->data() + at, part.iov_base, part.iov_len);
+      at += part.iov_len;
+    }
+    return Dispatch(env, false, state_, Result::kNumber, [copy, position, durability](FileState& s, int64_t* out) {
+      OsFailure f = posix::WriteFull(s.fd, copy->data(), copy->size(), position);
+      if (!f.IsError() && durability != 0) f = posix::Sync(s.fd, durability == 1);
+      *out = f.IsError() ? 0 : static_cast<int64_t>(copy->size());
+      return f;
+    });
   }
   return Dispatch(env, sync, state_, Result::kNumber,
                   [iov, position, total, durability](FileState& s, int64_t* out) {

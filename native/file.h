@@ -2,6 +2,13 @@
 //
 // Every operation exists twice: `op(...)` returns a promise and runs on the environment's I/O
 // thread (io_thread.h), `opSync(...)` runs on the calling thread for start-up and tools.
+// The I/O thread never touches memory it does not own: a caller's buffer may be changed, or its
+// ArrayBuffer transferred and freed, before the operation runs. So async write/writev copy the
+// bytes into the operation's own buffer when they are called, and async read reads into one and
+// copies into the caller's buffer on the JS thread once done (a buffer detached meanwhile gets
+// nothing: WALNUT_INVALID_ARGUMENT, reason Detached). readLent/writevLent use the buffers as
+// they are, for walnut's own memory that nobody changes or detaches until the promise settles
+// (export records, restore batches, FEC groups), where the copy would be pure cost.
 // Ownership: the descriptor lives in a shared FileState that queued operations also hold, so a
 // NativeFile collected by GC while operations are queued never pulls the fd from under them.
 // Closing: close()/closeSync() mark the handle closed at once (later calls fail with
@@ -69,9 +76,14 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
   static Napi::Value PendingCloses(const Napi::CallbackInfo& info);
   static Napi::Value SweepPendingCloses(const Napi::CallbackInfo& info);
 
-  Napi::Value Read(const Napi::CallbackInfo& info, bool sync);
+  // `lent`: use the caller's buffer on the I/O thread, without the copy (header comment)
+  Napi::Value Read(const Napi::CallbackInfo& info, bool sync, bool lent);
+  Napi::Value ReadCopied(const Napi::CallbackInfo& info, bool sync) { return Read(info, sync, false); }
+  Napi::Value ReadLent(const Napi::CallbackInfo& info, bool sync) { return Read(info, sync, true); }
   Napi::Value Write(const Napi::CallbackInfo& info, bool sync);
-  Napi::Value Writev(const Napi::CallbackInfo& info, bool sync);
+  Napi::Value Writev(const Napi::CallbackInfo& info, bool sync, bool lent);
+  Napi::Value WritevCopied(const Napi::CallbackInfo& info, bool sync) { return Writev(info, sync, false); }
+  Napi::Value WritevLent(const Napi::CallbackInfo& info, bool sync) { return Writev(info, sync, true); }
   Napi::Value Fsync(const Napi::CallbackInfo& info, bool sync);
   Napi::Value Fdatasync(const Napi::CallbackInfo& info, bool sync);
   Napi::Value Truncate(const Napi::CallbackInfo& info, bool sync);

@@ -362,8 +362,9 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   job->pages.resize(n);
   // Two engine calls per page (get the element, get its typed-array info, which refuses a value
   // that is not a typed array), and no reference of its own: the op keeps the `pages` array
-  // alive, and the array keeps every page (the caller never changes it, wal-file.ts). The JS
-  // cost of a 64-page batch was mostly these calls.
+  // alive, and the array keeps every page (walnut's own memory, which nobody changes or
+  // detaches until the append completes: frames.h). The JS cost of a 64-page batch was mostly
+  // these calls.
   for (size_t i = 0; i < n; i++) {
     if (pgnos[i] == 0) return ThrowInvalid(env, "page numbers start at 1");
     napi_value p;

@@ -18,8 +18,13 @@
 //    file; the valid end (mxFrame) is the last commit frame before that point. Valid frames
 //    after it are reported (SQLite indexes them) but are not part of the database.
 //  - The scan reads the WAL in large sequential chunks, never one syscall per frame.
-//  - Append builds every frame header and the checksum chain here and hands the caller's page
-//    buffers straight to one pwritev (no copy of page bytes). It first re-reads the WAL header
+//  - Append builds every frame header and the checksum chain here and hands the page buffers
+//    straight to one pwritev (no copy of page bytes). They are walnut's own, never a caller's
+//    that may change or be transferred meanwhile (a frame checksummed over other bytes than it
+//    holds ends recovery there; a buffer freed mid-append is a use-after-free): the store copies
+//    callers' pages at commit() (commit/page-arena.ts), walnut/sql lends its pool's buffers
+//    until they are handed back (store.sequence's release), the lane's leader takes members'
+//    pages into its take buffers. The operation keeps the `pages` array alive until it completes. It first re-reads the WAL header
 //    and size and refuses to write (WALNUT_BUSY, reason StaleAppendWindow) when the header
 //    differs from what the caller last saw, the file is shorter, or the slot it would fill holds
 //    a frame of this generation the caller did not see, so no bytes are ever written from a

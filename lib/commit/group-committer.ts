@@ -111,6 +111,7 @@ import { stampPageTrailer } from '../wal/page-trailer';
 import { MAX_FRAME, type WalPage, type WalTransaction } from '../wal/wal-file';
 import type { Synchronous } from './options';
 import { CommitChain } from './chain';
+import type { PageCopies } from './page-arena';
 import { minimumDbSize } from './pages';
 
 export interface CommitResult {
@@ -192,6 +193,8 @@ class Pending {
     readonly listener: CommitListener | null,
     readonly token: number,
     withPromise: boolean,
+    /** Walnut's copies of the pages (page-arena.ts), released when this settles. */
+    readonly copies: PageCopies | null,
   ) {
     this.promise = withPromise
       ? new Promise<CommitResult>((resolve, reject) => {
@@ -217,6 +220,8 @@ class Pending {
   #settle(): void {
     if (this.settled) return; // once: the base's count below is not idempotent
     this.settled = true;
+    // settled only once its append (if any) completed: nothing reads the copies any more
+    this.copies?.release();
     const snapshot = this.conflict?.snapshot;
     if (snapshot !== undefined) this.committing.delete(snapshot);
     if (this.base !== undefined) {
@@ -343,13 +348,17 @@ export class GroupCommitter {
 
   /**
    * Queues validated pages (deduplicated, ascending pgno) as one transaction: its place in the
-   * commit order is taken now. `check`: what it was built on (CommitCheck). `listener` (with
-   * `token`): hears the outcome first and numbers the commit (CommitListener).
+   * commit order is taken now. `check`: what it was built on (CommitCheck). `copies`: the
+   * store's copies of the pages (page-arena.ts), released once the commit settles. `listener`
+   * (with `token`): hears the outcome first and numbers the commit (CommitListener).
    */
-  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck, listener: CommitListener | null = null, token = 0): Promise<CommitResult> {
+  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck, copies: PageCopies | null = null, listener: CommitListener | null = null, token = 0): Promise<CommitResult> {
     const refused = this.#refusedAtSubmit(true);
-    if (refused !== null) return Promise.reject(refused);
-    return this.#enqueue(pages, dbSize, check, true, listener, token, true)!;
+    if (refused !== null) {
+      copies?.release();
+      return Promise.reject(refused);
+    }
+    return this.#enqueue(pages, dbSize, check, true, listener, token, true, copies)!;
   }
 
   /**
@@ -360,7 +369,7 @@ export class GroupCommitter {
   submitTaken(pages: WalPage[], dbSize: number | undefined, check: CommitCheck | undefined, listener: CommitListener, token: number): void {
     const refused = this.#refusedAtSubmit(false);
     if (refused !== null) queueMicrotask(() => listener.failed(token, refused)); // as a rejection would: not inside the take
-    else this.#enqueue(pages, dbSize, check, false, listener, token, false);
+    else this.#enqueue(pages, dbSize, check, false, listener, token, false, null);
   }
 
   /** Why a commit is refused before it is queued (failed, closed, a broken chain), or null. */
@@ -370,11 +379,12 @@ export class GroupCommitter {
     return chained ? this.#chain.refusal : null;
   }
 
-  #enqueue(pages: WalPage[], dbSize: number | undefined, check: CommitCheck | undefined, chained: boolean, listener: CommitListener | null, token: number, withPromise: boolean): Promise<CommitResult> | null {
+  #enqueue(pages: WalPage[], dbSize: number | undefined, check: CommitCheck | undefined, chained: boolean, listener: CommitListener | null, token: number, withPromise: boolean, copies: PageCopies | null): Promise<CommitResult> | null {
     const conflict = check !== undefined && 'conflict' in check ? check.conflict : undefined;
     const base = check !== undefined && 'base' in check ? check.base : undefined;
     const baseHeld = check !== undefined && 'base' in check && check.held === true;
-    // the trailer goes into the caller's buffer: pages are written without a copy
+    // the trailer goes into the page buffer the committer writes: the store's copy, or a
+    // pipelining caller's buffer handed over until its `release` (store.sequence)
     if (this.#stampTrailers) for (const p of pages) stampPageTrailer(p.data);
     let bytes = 0;
     for (const p of pages) bytes += p.data.length;
@@ -382,7 +392,7 @@ export class GroupCommitter {
     const snapshot = conflict?.snapshot;
     if (snapshot !== undefined) this.#committing.add(snapshot);
     if (base !== undefined) this.#bases.set(base, (this.#bases.get(base) ?? 0) + 1);
-    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#committing, this.#bases, listener, token, withPromise);
+    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#committing, this.#bases, listener, token, withPromise, copies);
     this.#queue.push(p);
     if (this.#running === null) this.#running = this.#drain();
     return p.promise;
@@ -777,7 +787,8 @@ export class GroupCommitter {
       return;
     }
     const tIo = nowUs();
-    // before the commits resolve: their page buffers are still the committers' to keep unchanged.
+    // before the commits resolve: their page buffers (the store's copies, taken buffers, lent
+    // pipelining buffers) are released once they settle.
     // An observer's failure never fails commits that are already written.
     try {
       this.#onWritten?.(txns, result.firstFrame, this.#index.wal.salts);

@@ -7,7 +7,8 @@
  * leads: its GroupCommitter writes the lane's commits. Another member's commit() (a store in
  * another worker_thread, or a second store in the same thread) is copied into the lane (and
  * once more, when taken, into one of the leader's take buffers, recycled once every commit in it
- * settled: the store's contract is that a commit's page bytes are not used after it settles).
+ * settled: a commit's page bytes are not used after it settles). The leader's own commits are
+ * copied by its store (commit/page-arena.ts) before they get here.
  * The leader takes every queued commit into its own committer when that forms a batch
  * (gather()), or, when its committer is idle, is woken for it; the commits join its batches
  * (one pwritev, one fdatasync for all), and it settles each with its result, which the native
@@ -38,6 +39,7 @@ import { NativeCommitLane, type NativeCommitLane as NativeLane, type NativeFileH
 import type { WalPage } from '../wal/wal-file';
 import { CommitChain } from './chain';
 import type { CommitCheck, CommitListener, CommitResult, ConflictSet, GroupCommitter } from './group-committer';
+import type { PageCopies } from './page-arena';
 
 /** The lane's counters, as one member sees them (Store.metrics().lane). */
 export interface LaneMetrics {
@@ -60,9 +62,12 @@ export interface LaneMetrics {
   perMember: Array<{ member: number; commits: number; batches: number; commitsPerBatch: number }>;
 }
 
-/** What a store hands its commits to: its committer directly, or the lane. */
+/**
+ * What a store hands its commits to: its committer directly, or the lane. `copies`: the store's
+ * copies of the pages (page-arena.ts), released by the sink once the commit settled.
+ */
 export interface CommitSink {
-  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck): Promise<CommitResult>;
+  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck, copies?: PageCopies | null): Promise<CommitResult>;
 }
 
 interface Waiting {
@@ -84,8 +89,8 @@ const GATHER_MAX_MS = 4;
 
 /**
  * Take buffers: the leader's copy of what it takes (native take(into)) goes into one of these,
- * recycled once every commit in it settled (a commit's page bytes are not used after it settles:
- * the store's contract for every caller's pages). A fresh buffer per take cost ~50x its copy.
+ * recycled once every commit in it settled (a commit's page bytes are not used after it settles,
+ * as the store's own copies of its pages: commit/page-arena.ts). A fresh buffer per take cost ~50x its copy.
  */
 const TAKE_BUFFER_BYTES = 1 << 20;
 const TAKE_BUFFERS_KEPT = 4;
@@ -203,12 +208,15 @@ export class SharedLane implements CommitSink {
   }
 
 
-  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck): Promise<CommitResult> {
+  submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck, copies: PageCopies | null = null): Promise<CommitResult> {
     const refusal = this.#chain.refusal;
-    if (refusal !== null) return Promise.reject(refusal);
+    if (refusal !== null) {
+      copies?.release();
+      return Promise.reject(refusal);
+    }
     if (this.#leader) {
       this.#resignIfFailed(); // a failed committer refuses this commit: the others go on under another leader
-      return this.#committer.submit(pages, dbSize, check, this.#ownCommits);
+      return this.#committer.submit(pages, dbSize, check, copies, this.#ownCommits);
     }
     if (check !== undefined && 'base' in check) {
       // store.commit refuses base on a lane member before it gets here
@@ -223,6 +231,8 @@ export class SharedLane implements CommitSink {
       } catch (e) {
         this.#breakOwnChain(e);
         throw e;
+      } finally {
+        copies?.release(); // the native submit copied the pages (a store copies only for its own committer: Store#copyPages)
       }
       // a failure breaks this member's chain before it rejects (#onEvents)
       this.#waiting.set(id, { resolve, reject });

@@ -27,7 +27,7 @@ import { unknownOptionName } from '../option-names';
 import { DB_HEADER_SIZE, decodeDbHeader, isWalMode, newDatabasePage1 } from '../format/db-header';
 import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../wal-index/snapshot';
-import type { WalFile, WalRecovery, WalTransaction } from '../wal/wal-file';
+import type { WalFile, WalPage, WalRecovery, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../wal-index/wal-index';
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { refuseCompanionName, resolvedPath } from '../io/real-path';
@@ -48,6 +48,7 @@ import { CloseGate } from './close-gate';
 import { GroupCommitter, type CommitCheck, type CommitMetrics, type CommitResult } from './group-committer';
 import { SharedLane, type CommitSink, type LaneMetrics } from './lane';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options';
+import { PageArena, type PageCopies } from './page-arena';
 import { commitDbSize, normalizePages, type PageRules, type PageWrite } from './pages';
 import { Sequencer, type SequencedCommit } from './sequencer';
 import { Transaction } from './transaction';
@@ -118,7 +119,9 @@ export interface SequenceOptions extends CommitOptions {
    * Called once the store holds none of the commit's page buffers any more (written, or failed,
    * and read by no snapshot), with the pages it took (every one it was given: a page given twice
    * is committed with its last image, and both buffers come back): the caller may reuse them
-   * from then on (a pipelining writer's buffer pool). Its exceptions are ignored.
+   * from then on (a pipelining writer's buffer pool). Its exceptions are ignored. With it the
+   * store borrows the buffers instead of copying them (they must be neither changed nor
+   * transferred until then); without it the pages are copied before sequence() returns.
    */
   release?: (pages: PageWrite[]) => void;
   /**
@@ -285,9 +288,12 @@ export class Store {
   #closing: Promise<void> | null = null;
   /** Tickets of sequenced commits, and the overlay through which snapshots see them (sequencer.ts). */
   readonly #sequencer: Sequencer;
+  /** This store's copies of the pages its own committer writes (page-arena.ts). */
+  readonly #pageCopies: PageArena;
 
   constructor(index: WalIndex, options: ResolvedOptions, events = new EventRing(), extension: AttachedExtension | null = null, reservedBytes = index.pageTrailers ? PAGE_TRAILER_RESERVED : 0) {
     this.#rules = { pageSize: index.pageSize, reservedBytes, maxPageCount: options.maxPageCount };
+    this.#pageCopies = new PageArena(index.pageSize);
     this.#gate = new CloseGate(index.dbPath);
     this.#index = index;
     this.#options = options;
@@ -377,17 +383,29 @@ export class Store {
    * commit); each resolves once its own commit is durable at the store's synchronous level.
    * `dbSize` defaults to max(previous size, highest page number); a smaller one truncates the
    * database (never below a page of the same commit). Input SQLite could not open is refused
-   * (pages.ts).
+   * (pages.ts). The pages are copied before it returns (page-arena.ts): the caller's buffers are
+   * its own again at once.
    */
   commit(pages: readonly PageWrite[], options: CommitOptions = {}): Promise<CommitResult> {
     try {
       this.#checkOpen();
       const dbSize = commitDbSize(options, this.#rules, COMMIT_OPTIONS);
       const check = this.#commitCheck(options, true);
-      return this.#sink.submit(normalizePages(pages, this.#rules, dbSize), dbSize, check);
+      const normalized = normalizePages(pages, this.#rules, dbSize);
+      return this.#sink.submit(normalized, dbSize, check, this.#copyPages(normalized));
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Copies the pages of a commit this store's own committer will write into the store's arena
+   * (page-arena.ts): the copies to release once it settled. A store that shares a commit lane it
+   * does not lead copies nothing here: the lane's native submit copies the pages at once.
+   */
+  #copyPages(pages: WalPage[]): PageCopies | null {
+    if (this.#lane !== null && !this.#lane.leader) return null;
+    return this.#pageCopies.copy(pages);
   }
 
   /**
@@ -422,9 +440,18 @@ export class Store {
     const refusal = this.#lane?.chainRefusal ?? this.#committer.chainRefusal;
     if (refusal !== null) throw refusal;
     const normalized = normalizePages(pages, this.#rules, dbSize);
-    // a page written twice keeps its last image: the hook still gets every buffer it was given
-    const given = release !== undefined && normalized.length < pages.length ? pages.slice() : null;
-    const handBack = given === null ? release : () => release!(given);
+    let handBack: ((pages: WalPage[]) => void) | undefined;
+    if (release === undefined) {
+      // no hook: the pages are copied now (the caller's buffers are its own again at once), and
+      // the copies go back to the arena once neither the overlay nor the committer reads them
+      const copies = this.#pageCopies.copy(normalized);
+      if (copies !== null) handBack = () => copies.release();
+    } else {
+      // the hook: the caller lends its buffers until it is called (walnut/sql's pool), no copy;
+      // a page written twice keeps its last image: the hook still gets every buffer it was given
+      const given = normalized.length < pages.length ? pages.slice() : null;
+      handBack = given === null ? release : () => release(given);
+    }
     const baseOthers = check !== undefined && 'base' in check ? this.#index.othersCommitsAt(check.base) : undefined;
     const sequenced = this.#sequencer.sequence(normalized, dbSize, (walPages) => this.#sink.submit(walPages, dbSize, check), handBack, baseOthers);
     if (alone === true && this.#lane === null) this.#committer.noneToGather(); // (a lane brings other stores' commits)

@@ -8,8 +8,9 @@
  * by someone else after the snapshot (reason PageChanged); that conflict does not break the
  * store's commit chain (group-committer.ts), while any other failure of its commit does, and while
  * the chain is broken its commit() rejects with WALNUT_FAILED, reason ChainBroken, like every
- * commit (store.resumeCommits()). Written buffers are not copied: do not change them until
- * commit() settles. Input is checked as commit/pages.ts says, each error at the earliest call
+ * commit (store.resumeCommits()). write() copies the page (into a buffer of the transaction's own,
+ * which the committer writes and no caller sees): the caller's buffer is its own again once
+ * write() returns (commit/page-arena.ts says why). Input is checked as commit/pages.ts says, each error at the earliest call
  * that can know it (a page in write(), the database size in commit(), which then leaves the
  * transaction open). read() and commit() pass the store's CloseGate: after store.close() has
  * begun they reject with WALNUT_CLOSED, and close() waits for those that started before. A
@@ -60,7 +61,7 @@ export class Transaction {
   write(pgno: number, data: Uint8Array): void {
     this.#checkOpen();
     checkPage(pgno, data, this.#rules);
-    this.#writes.set(pgno, data);
+    this.#writes.set(pgno, new Uint8Array(data)); // a copy (header comment)
   }
 
   /** Commits the writes (a transaction without writes commits nothing and resolves null). */

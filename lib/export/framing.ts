@@ -275,7 +275,8 @@ export class BufferedWalSink implements WalRecordSink {
     const bytes = this.#pendingBytes;
     try {
       if (this.#target.kind === 'file') {
-        await this.#target.file.writev(parts, this.#target.position);
+        // lent: walnut's blocks, and framed buffers an appendFramed() caller lends until it settles
+        await this.#target.file.writevLent(parts, this.#target.position);
         if (bytes >= WRITEBACK_BYTES) startWriteback(this.#target.file, this.#target.position, bytes);
         this.#target.position += bytes;
       } else {
@@ -545,7 +546,7 @@ export class WalStreamReader {
           bytes = current.bytes;
         }
         const length = small ? Math.min(bytes.length, Math.max(need, firstRead)) : bytes.length;
-        const n = await file.read(bytes, 0, length, base + at);
+        const n = await file.readLent(bytes, 0, length, base + at); // the reader's own slots
         buf = bytes.subarray(0, n);
         eof = n < length;
       }
@@ -560,7 +561,7 @@ export class WalStreamReader {
         const from = base + filled;
         const read = (async () => {
           await slot.released;
-          return file.read(slot.bytes, slack, readBytes, from);
+          return file.readLent(slot.bytes, slack, readBytes, from);
         })();
         read.catch(() => undefined); // awaited by the next refill; never unhandled
         ahead = { slot, from, read };

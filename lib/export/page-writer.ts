@@ -8,7 +8,9 @@
  *    pending pages beyond it (a page written, truncated away and grown back reads as zeros).
  *  - Pending pages go out when WRITE_BATCH_BYTES are pending and at finish(): sorted by page
  *    number, one pwritev per run of adjacent pages, straight from the caller's buffers (no
- *    copy; the caller leaves them unchanged). Before them the file is cut to the lowest size a
+ *    copy: WalnutFile.writevLent; the caller lends them, unchanged and attached, until
+ *    release() says they are done: restore's own read slots, or chunks of a source stream,
+ *    which README says must not be reused). Before them the file is cut to the lowest size a
  *    truncation asked for since the last batch, after them to the latest size.
  *  - Writeback starts every HINT_BYTES written and at finish() (sync_file_range), so the
  *    caller's one fsync at the end finds the pages already on their way to the disk. Nothing
@@ -105,7 +107,7 @@ export class PageWriter {
     await this.release();
     const out = new Uint8Array(ps);
     if (this.#size !== null && pgno > this.#size) return out;
-    await this.#file.read(out, 0, ps, (pgno - 1) * ps);
+    await this.#file.readLent(out, 0, ps, (pgno - 1) * ps); // its own, until returned
     return out;
   }
 
@@ -160,7 +162,7 @@ export class PageWriter {
     let end = 0;
     for (const run of runs) {
       const at = (run.first - 1) * ps;
-      ops.push(file.writev(run.buffers, at));
+      ops.push(file.writevLent(run.buffers, at)); // lent until release() (header comment)
       start = Math.min(start, at);
       end = Math.max(end, at + run.bytes);
     }

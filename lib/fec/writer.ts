@@ -252,7 +252,7 @@ export class FecSidecarWriter {
           size = 0;
         }
         const part = groups.slice(start, end);
-        await this.#file.writev(part, size, this.#sync && this.#queue.length === 0 ? 'data' : 'none');
+        await this.#file.writevLent(part, size, this.#sync && this.#queue.length === 0 ? 'data' : 'none'); // the writer's own groups
         for (let i = start; i < end; i++) {
           this.#m.groups++;
           this.#m.frames += jobs[i]!.k;

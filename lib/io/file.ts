@@ -21,6 +21,12 @@
  * parked for reuse by the next open of the file (native/fd_registry.h). Parked descriptors are
  * closed once those locks are gone, checked at every open and close and, while any is parked,
  * by a timer every second that does not keep the process alive.
+ * The I/O thread never touches a caller's memory (native/file.h): async write/writev copy the
+ * bytes when they are called, so the buffers are the caller's again at once; async read reads
+ * into memory of its own and copies into the caller's buffer once done (a buffer detached
+ * meanwhile gets nothing: WALNUT_INVALID_ARGUMENT, reason Detached). readLent/writevLent skip
+ * the copy, for walnut's own memory that nobody changes or detaches until the promise settles
+ * (export records, restore batches, FEC groups, pages read for a snapshot).
  * Async methods never throw: argument errors arrive as rejections too (without the extra
  * promise hops an `async` wrapper would add to every call). A lock that is held elsewhere is retried with SQLite's busy-handler backoff until `timeout`
  * milliseconds have passed, then WALNUT_BUSY; the async variant waits on timers and never
@@ -129,14 +135,24 @@ export class WalnutFile {
     return this.#handle.closed;
   }
 
-  /** Reads up to `length` bytes at `position`; fewer only at end of file. */
+  /**
+   * Reads up to `length` bytes at `position`; fewer only at end of file. The bytes reach
+   * `buffer` once the read is done (header comment): a buffer detached meanwhile fails it.
+   */
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return rejecting(() => this.#handle.read(buffer, offset, length, position));
+  }
+  /**
+   * @internal read() into `buffer` on the I/O thread: for walnut's own memory, which nobody
+   * changes or detaches until the promise settles (header comment).
+   */
+  readLent(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return rejecting(() => this.#handle.readLent(buffer, offset, length, position));
   }
   readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
     return this.#handle.readSync(buffer, offset, length, position);
   }
-  /** Writes all `length` bytes at `position` or fails; never a silent short write. */
+  /** Writes all `length` bytes at `position` or fails; never a silent short write. The bytes are copied when it is called. */
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return rejecting(() => this.#handle.write(buffer, offset, length, position));
   }
@@ -144,12 +160,19 @@ export class WalnutFile {
     return this.#handle.writeSync(buffer, offset, length, position);
   }
   /**
-   * Writes the buffers back to back from `position` (pwritev; no copy of their bytes), then,
-   * with durability 'data' or 'full', fdatasync or fsync in the same I/O-thread operation.
-   * On failure `syscall` says which step failed.
+   * Writes the buffers back to back from `position` (their bytes copied into one buffer when it
+   * is called, then one pwrite), then, with durability 'data' or 'full', fdatasync or fsync in
+   * the same I/O-thread operation. On failure `syscall` says which step failed.
    */
   writev(buffers: readonly Uint8Array[], position: number, durability: Durability = 'none'): Promise<number> {
     return rejecting(() => this.#handle.writev(buffers, position, durability));
+  }
+  /**
+   * @internal writev() straight from the buffers (pwritev, no copy): for walnut's own memory,
+   * which nobody changes or detaches until the promise settles (header comment).
+   */
+  writevLent(buffers: readonly Uint8Array[], position: number, durability: Durability = 'none'): Promise<number> {
+    return rejecting(() => this.#handle.writevLent(buffers, position, durability));
   }
   writevSync(buffers: readonly Uint8Array[], position: number, durability: Durability = 'none'): number {
     return this.#handle.writevSync(buffers, position, durability);

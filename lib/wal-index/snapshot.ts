@@ -264,23 +264,26 @@ export class Snapshot {
   /** The page as of this snapshot (a new Buffer of pageSize bytes). */
   async read(pgno: number): Promise<Buffer> {
     const out = Buffer.alloc(this.#index.pageSize);
-    await this.readInto(pgno, out);
+    await this.#readInto(pgno, out, true);
+    this.#checkTrailer(pgno, out);
     return out;
   }
 
+  /** As read(), into the caller's `out` (copied there once read: a buffer detached meanwhile fails the read). */
   async readInto(pgno: number, out: Uint8Array): Promise<void> {
-    await this.#readInto(pgno, out);
+    await this.#readInto(pgno, out, false);
     this.#checkTrailer(pgno, out);
   }
 
   /** The page as stored, without the trailer check. */
   async readRaw(pgno: number): Promise<Buffer> {
     const out = Buffer.alloc(this.#index.pageSize);
-    await this.#readInto(pgno, out);
+    await this.#readInto(pgno, out, true);
     return out;
   }
 
-  async #readInto(pgno: number, out: Uint8Array): Promise<void> {
+  /** `lent`: `out` is this snapshot's own until returned, read into on the I/O thread (io/file.ts). */
+  async #readInto(pgno: number, out: Uint8Array, lent: boolean): Promise<void> {
     // An asynchronous read pays for a trip to the I/O thread, so it can afford the size check (lseek) that
     // turns a -shm truncated while the snapshot was held into WALNUT_CORRUPT (ShmTruncated)
     // before the lookup; the synchronous reads cannot, and rely on the lookup's own SIGBUS guard
@@ -292,9 +295,11 @@ export class Snapshot {
     this.#reading++;
     try {
       if (source.frame !== 0) {
-        await this.#index.wal.readFramePage(source.frame, out, this.#index.pageSize);
+        await this.#index.wal.readFramePage(source.frame, out, this.#index.pageSize, lent);
       } else {
-        const got = await this.#index.db.read(out, 0, this.#index.pageSize, (pgno - 1) * this.#index.pageSize);
+        const db = this.#index.db;
+        const at = (pgno - 1) * this.#index.pageSize;
+        const got = await (lent ? db.readLent(out, 0, this.#index.pageSize, at) : db.read(out, 0, this.#index.pageSize, at));
         if (got < this.#index.pageSize) out.fill(0, got, this.#index.pageSize);
       }
     } finally {

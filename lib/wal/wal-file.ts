@@ -30,6 +30,10 @@
  *  - Checksums are written in the host's word order for a new WAL, as SQLite does; an existing
  *    WAL continues in its own order (both are read).
  *
+ *  - append() checksums and writes the page buffers on the I/O thread, as they are then: they
+ *    must neither change nor be detached until it settles (the store hands it its own copies of
+ *    callers' pages: commit/page-arena.ts; native/frames.h).
+ *
  * WalFile takes no locks: callers (the wal-index / commit layers) hold SQLite's WRITE lock
  * around append and restart when other processes share the database.
  */
@@ -735,10 +739,12 @@ export class WalFile {
   /**
    * Reads the page image of frame `n` into `out`. `pageSize` defaults to this WAL's; callers
    * that know the database's page size pass it (a WAL recovered as empty has none yet).
+   * `lent`: `out` is the caller's own until this settles (WalnutFile.readLent: no copy).
    */
-  async readFramePage(n: number, out: Uint8Array, pageSize = this.#pageSize): Promise<void> {
+  async readFramePage(n: number, out: Uint8Array, pageSize = this.#pageSize, lent = false): Promise<void> {
     if (!isValidPageSize(pageSize)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'the WAL page size is not known yet', { path: this.path });
-    const got = await this.#file.read(out, 0, pageSize, frameOffset(n, pageSize) + FRAME_HEADER_SIZE);
+    const at = frameOffset(n, pageSize) + FRAME_HEADER_SIZE;
+    const got = await (lent ? this.#file.readLent(out, 0, pageSize, at) : this.#file.read(out, 0, pageSize, at));
     if (got !== pageSize) throw walnutError('WALNUT_CORRUPT', `frame ${n} is beyond the end of the WAL`, { path: this.path });
   }
 
