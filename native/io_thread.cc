@@ -17,9 +17,20 @@ void IoOp::SettleVoid(Napi::Env env, const OsFailure& failure, const std::string
   }
 }
 
-IoThread::IoThread(Napi::Env env, const char* name) : name_(name) {
-  wakeup_ = Wakeup::New(env, "walnut-io", 0, 1, this);
-  wakeup_.Unref(env);
+IoThread::IoThread(Napi::Env env, const char* name) : name_(name), env_(env) {
+  uv_loop_t* loop = nullptr;
+  napi_value resourceName = nullptr;
+  // None of these fails on a live environment (its loop already has Node's own async handles,
+  // so uv_async_init opens nothing); without them no completion could ever reach JS.
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr ||
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resourceName) != napi_ok ||
+      napi_async_init(env, nullptr, resourceName, &context_) != napi_ok ||
+      napi_add_async_cleanup_hook(env, OnEnvCleanup, this, &hook_) != napi_ok ||
+      uv_async_init(loop, &async_, OnAsync) != 0) {
+    napi_fatal_error("walnut::IoThread", NAPI_AUTO_LENGTH, "cannot attach the I/O thread's wake-up to the event loop", NAPI_AUTO_LENGTH);
+  }
+  async_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&async_));  // referenced only while operations are pending
   worker_ = std::thread([this] { Run(); });
 }
 
@@ -39,9 +50,25 @@ void IoThread::Stop() {
   done_.clear();
 }
 
+void IoThread::OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg) {
+  auto* self = static_cast<IoThread*>(arg);
+  self->Stop();  // the worker is joined: nothing sends on the handle any more
+  self->closing_ = true;
+  // (the napi env, whose instance data owns this object, lives until the hook is removed;
+  // context_ is left to the environment's end: destroying it emits an async hook)
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->async_), OnClosed);
+}
+
+void IoThread::OnClosed(uv_handle_t* handle) {
+  auto* self = static_cast<IoThread*>(handle->data);
+  napi_async_cleanup_hook_handle hook = self->hook_;
+  self->hook_ = nullptr;
+  napi_remove_async_cleanup_hook(hook);  // last: it may let the env (and this object) go
+}
+
 Napi::Promise IoThread::Submit(Napi::Env env, std::unique_ptr<IoOp> op) {
   Napi::Promise promise = op->Promise();
-  if (outstanding_++ == 0) wakeup_.Ref(env);
+  if (outstanding_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(op));
@@ -74,14 +101,33 @@ void IoThread::Run() {
     done_.push_back(std::move(op));
     if (!wakePending_) {
       wakePending_ = true;
-      // NonBlockingCall on an unlimited queue only fails once the env is closing.
-      wakeup_.NonBlockingCall(nullptr);
+      // sent without the mutex: the JS thread it wakes takes that mutex at once (Drain)
+      lock.unlock();
+      uv_async_send(&async_);
+      lock.lock();
     }
   }
 }
 
-void IoThread::OnWake(Napi::Env env, Napi::Function, IoThread* self, void*) {
-  if (env != nullptr) self->Drain(env);
+void IoThread::OnAsync(uv_async_t* handle) {
+  auto* self = static_cast<IoThread*>(handle->data);
+  if (self->closing_) return;
+  napi_env env = self->env_;
+  napi_handle_scope handles = nullptr;
+  if (napi_open_handle_scope(env, &handles) != napi_ok) return;
+  napi_value resource = nullptr;
+  napi_callback_scope scope = nullptr;
+  // the callback scope runs the settled promises' reactions (microtasks, nextTicks) as it closes
+  if (napi_create_object(env, &resource) == napi_ok && napi_open_callback_scope(env, resource, self->context_, &scope) == napi_ok) {
+    self->Drain(Napi::Env(env));
+    // Complete() runs no JS: a pending exception is a value that could not be made (an
+    // environment that stopped running JS): nothing may see it later
+    bool pending = false;
+    napi_value e = nullptr;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &e);
+    napi_close_callback_scope(env, scope);
+  }
+  napi_close_handle_scope(env, handles);
 }
 
 void IoThread::Drain(Napi::Env env) {
@@ -96,7 +142,7 @@ void IoThread::Drain(Napi::Env env) {
     op->Complete(env);
   }
   outstanding_ -= finished.size();
-  if (outstanding_ == 0 && !finished.empty()) wakeup_.Unref(env);
+  if (outstanding_ == 0 && !finished.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
 }
 
 }  // namespace walnut
