@@ -66,7 +66,7 @@ void IoThread::OnClosed(uv_handle_t* handle) {
   napi_remove_async_cleanup_hook(hook);  // last: it may let the env (and this object) go
 }
 
-Napi::Promise IoThread::Submit(Napi::Env env, std::unique_ptr<IoOp> op) {
+Napi::Promise IoThread::Submit(Napi::Env, std::unique_ptr<IoOp> op) {
   Napi::Promise promise = op->Promise();
   if (outstanding_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
   {
@@ -117,8 +117,14 @@ void IoThread::OnAsync(uv_async_t* handle) {
   if (napi_open_handle_scope(env, &handles) != napi_ok) return;
   napi_value resource = nullptr;
   napi_callback_scope scope = nullptr;
-  // the callback scope runs the settled promises' reactions (microtasks, nextTicks) as it closes
-  if (napi_create_object(env, &resource) == napi_ok && napi_open_callback_scope(env, resource, self->context_, &scope) == napi_ok) {
+  bool same = false;
+  // An environment being torn down (worker.terminate(), exit) runs its loop once more while it
+  // cleans up, with JS stopped: a completion then must not be settled (node-addon-api makes a
+  // refused call fatal there; Stop() abandons what is left). napi_strict_equals answers only
+  // while JS can run (it is refused like any call that may run JS), which is what is checked.
+  // The callback scope runs the settled promises' reactions (microtasks, nextTicks) as it closes.
+  if (napi_create_object(env, &resource) == napi_ok && napi_strict_equals(env, resource, resource, &same) == napi_ok &&
+      napi_open_callback_scope(env, resource, self->context_, &scope) == napi_ok) {
     self->Drain(Napi::Env(env));
     // Complete() runs no JS: a pending exception is a value that could not be made (an
     // environment that stopped running JS): nothing may see it later
