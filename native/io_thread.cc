@@ -81,9 +81,16 @@ Napi::Promise IoThread::Submit(Napi::Env, std::unique_ptr<IoOp> op) {
 void IoThread::Run() {
   pthread_setname_np(pthread_self(), name_);  // /proc/<pid>/task/*/comm, top -H, perf
   std::unique_lock<std::mutex> lock(mutex_);
+  // A completion's wake-up is sent where the mutex is let go anyway (before the spin, or before
+  // the next operation runs): the JS thread it wakes takes that mutex at once (Drain), so a
+  // wake-up sent under it, or a lock taken again right after it, makes one of the two threads
+  // sleep on the mutex and be woken once more.
+  bool send = false;
   for (;;) {
     if (queue_.empty() && !stopping_) {
       lock.unlock();
+      if (send) uv_async_send(&async_);
+      send = false;
       auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
       while (queued_.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < until) {
         std::this_thread::yield();  // let kernel threads (e.g. the journal commit of an fsync) run
@@ -91,20 +98,19 @@ void IoThread::Run() {
       lock.lock();
     }
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (stopping_) return;
+    if (stopping_) return;  // (a completion not sent is abandoned by Stop())
     std::unique_ptr<IoOp> op = std::move(queue_.front());
     queue_.pop_front();
     queued_.fetch_sub(1, std::memory_order_relaxed);
     lock.unlock();
+    if (send) uv_async_send(&async_);
+    send = false;
     op->Execute();
     lock.lock();
     done_.push_back(std::move(op));
     if (!wakePending_) {
       wakePending_ = true;
-      // sent without the mutex: the JS thread it wakes takes that mutex at once (Drain)
-      lock.unlock();
-      uv_async_send(&async_);
-      lock.lock();
+      send = true;
     }
   }
 }

@@ -17,13 +17,15 @@
 // cases are measured, bench/README.md #21).
 //
 // Completion: the worker pushes finished operations to a completion list and wakes the JS
-// thread through the thread's own uv_async_t on the environment's loop, sent after the list's
-// mutex is released; one wake-up drains every finished operation (in a callback scope, so the
-// promises' reactions run as after any Node callback). Not a ThreadSafeFunction: its call sends
-// the wake-up while holding the function's own mutex, and the JS thread, woken on the other
-// CPU, blocked on that mutex in most batches (perf sched_switch of a lane leader, 4 workers x 16
-// committers: 31% of its context switches, ~1.8 per batch, each one more sleep and wake-up
-// paid in the paravirtualised guest's interrupt re-enabling; bench/README.md #21 session 12).
+// thread through the thread's own uv_async_t on the environment's loop, sent where the list's
+// mutex is let go anyway (never under it); one wake-up drains every finished operation (in a
+// callback scope, so the promises' reactions run as after any Node callback). Not a
+// ThreadSafeFunction: its call sends the wake-up while holding the function's own mutex, and
+// the JS thread, woken on the other CPU, blocked on that mutex in most batches (perf
+// sched_switch of a lane leader, 4 workers x 16 committers: 31% of its context switches, ~1.8
+// per batch, each one more sleep and wake-up paid in the paravirtualised guest's interrupt
+// re-enabling; bench/README.md #21 session 12). A completion is not settled once the
+// environment runs no JS (a terminated worker's loop runs once more while it cleans up).
 // The handle is referenced only while operations are pending, so an idle addon never keeps the
 // process alive. Teardown: an async environment cleanup hook stops the worker (no send after
 // it) and closes the handle; the hook is removed by the close callback, and Node keeps the
