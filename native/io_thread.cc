@@ -17,9 +17,20 @@ void IoOp::SettleVoid(Napi::Env env, const OsFailure& failure, const std::string
   }
 }
 
-IoThread::IoThread(Napi::Env env, const char* name) : name_(name) {
-  wakeup_ = Wakeup::New(env, "walnut-io", 0, 1, this);
-  wakeup_.Unref(env);
+IoThread::IoThread(Napi::Env env, const char* name) : name_(name), env_(env) {
+  uv_loop_t* loop = nullptr;
+  napi_value resourceName = nullptr;
+  // None of these fails on a live environment (its loop already has Node's own async handles,
+  // so uv_async_init opens nothing); without them no completion could ever reach JS.
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr ||
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resourceName) != napi_ok ||
+      napi_async_init(env, nullptr, resourceName, &context_) != napi_ok ||
+      napi_add_async_cleanup_hook(env, OnEnvCleanup, this, &hook_) != napi_ok ||
+      uv_async_init(loop, &async_, OnAsync) != 0) {
+    napi_fatal_error("walnut::IoThread", NAPI_AUTO_LENGTH, "cannot attach the I/O thread's wake-up to the event loop", NAPI_AUTO_LENGTH);
+  }
+  async_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&async_));  // referenced only while operations are pending
   worker_ = std::thread([this] { Run(); });
 }
 
@@ -39,9 +50,25 @@ void IoThread::Stop() {
   done_.clear();
 }
 
-Napi::Promise IoThread::Submit(Napi::Env env, std::unique_ptr<IoOp> op) {
+void IoThread::OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg) {
+  auto* self = static_cast<IoThread*>(arg);
+  self->Stop();  // the worker is joined: nothing sends on the handle any more
+  self->closing_ = true;
+  // (the napi env, whose instance data owns this object, lives until the hook is removed;
+  // context_ is left to the environment's end: destroying it emits an async hook)
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->async_), OnClosed);
+}
+
+void IoThread::OnClosed(uv_handle_t* handle) {
+  auto* self = static_cast<IoThread*>(handle->data);
+  napi_async_cleanup_hook_handle hook = self->hook_;
+  self->hook_ = nullptr;
+  napi_remove_async_cleanup_hook(hook);  // last: it may let the env (and this object) go
+}
+
+Napi::Promise IoThread::Submit(Napi::Env, std::unique_ptr<IoOp> op) {
   Napi::Promise promise = op->Promise();
-  if (outstanding_++ == 0) wakeup_.Ref(env);
+  if (outstanding_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(op));
@@ -54,9 +81,16 @@ Napi::Promise IoThread::Submit(Napi::Env env, std::unique_ptr<IoOp> op) {
 void IoThread::Run() {
   pthread_setname_np(pthread_self(), name_);  // /proc/<pid>/task/*/comm, top -H, perf
   std::unique_lock<std::mutex> lock(mutex_);
+  // A completion's wake-up is sent where the mutex is let go anyway (before the spin, or before
+  // the next operation runs): the JS thread it wakes takes that mutex at once (Drain), so a
+  // wake-up sent under it, or a lock taken again right after it, makes one of the two threads
+  // sleep on the mutex and be woken once more.
+  bool send = false;
   for (;;) {
     if (queue_.empty() && !stopping_) {
       lock.unlock();
+      if (send) uv_async_send(&async_);
+      send = false;
       auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
       while (queued_.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < until) {
         std::this_thread::yield();  // let kernel threads (e.g. the journal commit of an fsync) run
@@ -64,24 +98,48 @@ void IoThread::Run() {
       lock.lock();
     }
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (stopping_) return;
+    if (stopping_) return;  // (a completion not sent is abandoned by Stop())
     std::unique_ptr<IoOp> op = std::move(queue_.front());
     queue_.pop_front();
     queued_.fetch_sub(1, std::memory_order_relaxed);
     lock.unlock();
+    if (send) uv_async_send(&async_);
+    send = false;
     op->Execute();
     lock.lock();
     done_.push_back(std::move(op));
     if (!wakePending_) {
       wakePending_ = true;
-      // NonBlockingCall on an unlimited queue only fails once the env is closing.
-      wakeup_.NonBlockingCall(nullptr);
+      send = true;
     }
   }
 }
 
-void IoThread::OnWake(Napi::Env env, Napi::Function, IoThread* self, void*) {
-  if (env != nullptr) self->Drain(env);
+void IoThread::OnAsync(uv_async_t* handle) {
+  auto* self = static_cast<IoThread*>(handle->data);
+  if (self->closing_) return;
+  napi_env env = self->env_;
+  napi_handle_scope handles = nullptr;
+  if (napi_open_handle_scope(env, &handles) != napi_ok) return;
+  napi_value resource = nullptr;
+  napi_callback_scope scope = nullptr;
+  bool same = false;
+  // An environment being torn down (worker.terminate(), exit) runs its loop once more while it
+  // cleans up, with JS stopped: a completion then must not be settled (node-addon-api makes a
+  // refused call fatal there; Stop() abandons what is left). napi_strict_equals answers only
+  // while JS can run (it is refused like any call that may run JS), which is what is checked.
+  // The callback scope runs the settled promises' reactions (microtasks, nextTicks) as it closes.
+  if (napi_create_object(env, &resource) == napi_ok && napi_strict_equals(env, resource, resource, &same) == napi_ok &&
+      napi_open_callback_scope(env, resource, self->context_, &scope) == napi_ok) {
+    self->Drain(Napi::Env(env));
+    // Complete() runs no JS: a pending exception is a value that could not be made (an
+    // environment that stopped running JS): nothing may see it later
+    bool pending = false;
+    napi_value e = nullptr;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &e);
+    napi_close_callback_scope(env, scope);
+  }
+  napi_close_handle_scope(env, handles);
 }
 
 void IoThread::Drain(Napi::Env env) {
@@ -96,7 +154,7 @@ void IoThread::Drain(Napi::Env env) {
     op->Complete(env);
   }
   outstanding_ -= finished.size();
-  if (outstanding_ == 0 && !finished.empty()) wakeup_.Unref(env);
+  if (outstanding_ == 0 && !finished.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
 }
 
 }  // namespace walnut

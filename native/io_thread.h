@@ -17,12 +17,24 @@
 // cases are measured, bench/README.md #21).
 //
 // Completion: the worker pushes finished operations to a completion list and wakes the JS
-// thread through a ThreadSafeFunction; one wake-up drains every finished operation. The
-// ThreadSafeFunction is referenced only while operations are pending, so an idle addon never
-// keeps the process alive.
+// thread through the thread's own uv_async_t on the environment's loop, sent where the list's
+// mutex is let go anyway (never under it); one wake-up drains every finished operation (in a
+// callback scope, so the promises' reactions run as after any Node callback). Not a
+// ThreadSafeFunction: its call sends the wake-up while holding the function's own mutex, and
+// the JS thread, woken on the other CPU, blocked on that mutex in most batches (perf
+// sched_switch of a lane leader, 4 workers x 16 committers: 31% of its context switches, ~1.8
+// per batch, each one more sleep and wake-up paid in the paravirtualised guest's interrupt
+// re-enabling; bench/README.md #21 session 12). A completion is not settled once the
+// environment runs no JS (a terminated worker's loop runs once more while it cleans up).
+// The handle is referenced only while operations are pending, so an idle addon never keeps the
+// process alive. Teardown: an async environment cleanup hook stops the worker (no send after
+// it) and closes the handle; the hook is removed by the close callback, and Node keeps the
+// loop (and the napi env, hence the Instance owning this object) alive until then.
 #pragma once
 
 #include <napi.h>
+#include <uv.h>
+
 #include <string>
 
 #include <atomic>
@@ -76,9 +88,8 @@ class IoThread {
   // `name`: the worker thread's (header comment; at most 15 characters, Linux's limit).
   IoThread(Napi::Env env, const char* name);
   ~IoThread();
-  // Stops the worker after the operation it is running; pending ops are abandoned. Called from
-  // an env cleanup hook registered after the ThreadSafeFunction, so it runs before Node closes
-  // the ThreadSafeFunction and the worker can never call into a closed one. Idempotent.
+  // Stops the worker after the operation it is running; pending ops are abandoned (JS thread:
+  // the environment's cleanup hooks, or the destructor). Idempotent.
   void Stop();
   IoThread(const IoThread&) = delete;
   IoThread& operator=(const IoThread&) = delete;
@@ -89,8 +100,9 @@ class IoThread {
   bool Idle() const { return outstanding_ == 0; }
 
  private:
-  static void OnWake(Napi::Env env, Napi::Function, IoThread* self, void*);
-  using Wakeup = Napi::TypedThreadSafeFunction<IoThread, void, &IoThread::OnWake>;
+  static void OnAsync(uv_async_t* handle);
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg);
+  static void OnClosed(uv_handle_t* handle);
 
   void Run();
   void Drain(Napi::Env env);
@@ -103,9 +115,13 @@ class IoThread {
   const char* name_;                              // a string literal (Instance)
   std::atomic<int> queued_{0};
   bool stopping_ = false;
-  bool wakePending_ = false;                      // a wake-up call is already queued
+  bool wakePending_ = false;                      // a wake-up is sent and not yet drained
   size_t outstanding_ = 0;                        // JS thread only: submitted - completed
-  Wakeup wakeup_;
+  napi_env env_ = nullptr;
+  napi_async_context context_ = nullptr;          // the callback scope's async context
+  napi_async_cleanup_hook_handle hook_ = nullptr;
+  uv_async_t async_;                              // the completion wake-up (header comment)
+  bool closing_ = false;                          // JS thread only: the handle is closing
   std::thread worker_;
 };
 

@@ -5,7 +5,8 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 
 import { crc32c, xxh3_64 } from '../../lib/checksum';
-import { HELPERS } from '../helpers/children';
+import { WalnutFile } from '../../lib/index';
+import { HELPERS, runNode } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -33,4 +34,44 @@ describe('worker_threads', () => {
       }
     }
   });
+
+  // native/io_thread.h: completions reach JS through the I/O thread's own uv_async_t (referenced
+  // only while operations are pending), closed by an async cleanup hook when the environment ends
+  describe("the I/O thread's wake-up", () => {
+    it('an idle process with a file left open exits on its own; one with a write and a sync in flight stays until both completed', async () => {
+      const idle = await runNode(path.join(HELPERS, 'io-lifetime.js'), ['idle', path.join(dir, 'idle.bin')]);
+      expect({ code: idle.code, stdout: idle.stdout, stderr: idle.stderr }).toEqual({ code: 0, stdout: 'idle\n', stderr: '' });
+      const inflight = await runNode(path.join(HELPERS, 'io-lifetime.js'), ['inflight', path.join(dir, 'inflight.bin')]);
+      expect({ code: inflight.code, stdout: inflight.stdout, stderr: inflight.stderr }).toEqual({ code: 0, stdout: 'done 7 7\n', stderr: '' });
+    });
+
+    it('worker.terminate() while its I/O thread writes and syncs, 16 workers: each ends, none takes the process down, and this thread\'s I/O goes on', async () => {
+      const codes: number[] = [];
+      for (let batch = 0; batch < 4; batch++) {
+        await Promise.all([0, 1, 2, 3].map(async (k) => {
+          const w = new Worker(path.join(HELPERS, 'io-lifetime.js'), { workerData: { mode: 'loop', file: path.join(dir, `loop${batch}-${k}.bin`) } });
+          const errors: unknown[] = [];
+          w.on('error', (e) => errors.push(e));
+          // terminated after a few rounds, at a point of its loop that varies with k
+          await new Promise<void>((resolve) => w.on('message', (round: number) => {
+            if (round === 2 + k) resolve();
+          }));
+          await new Promise((resolve) => setTimeout(resolve, k));
+          const code = await w.terminate();
+          codes.push(code);
+          expect(errors).toEqual([]);
+        }));
+      }
+      expect(codes).toEqual(Array(16).fill(1)); // terminate()'s exit code
+      const f = await WalnutFile.open(path.join(dir, 'after.bin'), { create: true });
+      const data = Buffer.alloc(4096, 3);
+      await f.write(data, 0, data.length, 0);
+      await f.fdatasync();
+      const back = Buffer.alloc(4096);
+      await f.read(back, 0, back.length, 0);
+      await f.close();
+      expect(back.equals(data)).toBe(true);
+    });
+  });
 });
+
