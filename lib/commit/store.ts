@@ -18,6 +18,7 @@
  * Commits go to the store's group committer, or (option shareLane, the default) through the
  * process's commit lane of the file to the committer of the store that leads it (lane.ts).
  */
+import { extraArgumentError, refuseExtraArguments } from '../arguments';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -381,6 +382,7 @@ export class Store {
    */
   commit(pages: readonly PageWrite[], options: CommitOptions = {}): Promise<CommitResult> {
     try {
+      if (arguments.length > 2) refuseExtraArguments('store.commit', 'pages and options', 2, arguments);
       this.#checkOpen();
       const dbSize = commitDbSize(options, this.#rules, COMMIT_OPTIONS);
       const check = this.#commitCheck(options, true);
@@ -406,6 +408,7 @@ export class Store {
    * (its commits are written by another store's committer; open it with shareLane: false).
    */
   sequence(pages: readonly PageWrite[], options: SequenceOptions = {}): SequencedCommit {
+    if (arguments.length > 2) refuseExtraArguments('store.sequence', 'pages and options', 2, arguments);
     this.#checkOpen();
     const dbSize = commitDbSize(options, this.#rules, SEQUENCE_OPTIONS);
     const release = options?.release;
@@ -437,6 +440,10 @@ export class Store {
    * WALNUT_FAILED ChainBroken refusal). WALNUT_INVALID_ARGUMENT for a ticket not issued.
    */
   whenDurable(ticket: number): Promise<void> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('store.whenDurable', 'only a ticket', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#sequencer.whenDurable(ticket);
   }
 
@@ -483,6 +490,7 @@ export class Store {
    * nothing: reopen.
    */
   resumeCommits(failure?: unknown): boolean {
+    if (arguments.length > 1) refuseExtraArguments('store.resumeCommits', 'only the failure', 1, arguments);
     // a lane member keeps its own chain for what it handed to the lane (lane.ts), its committer
     // the chain of what it wrote while it led
     const lane = this.#lane?.resumeCommits(failure) ?? false;
@@ -495,6 +503,7 @@ export class Store {
    * committed after its snapshot, which a commit it had seen in flight would also be.
    */
   begin(): Transaction {
+    if (arguments.length > 0) refuseExtraArguments('store.begin', 'no arguments', 0, arguments);
     this.#checkOpen();
     return new Transaction(this.#gate.track(this.#index.beginRead()), this.#sink, this.#rules, this.#gate);
   }
@@ -507,6 +516,7 @@ export class Store {
    */
   snapshot(options?: SnapshotOptions): Promise<Snapshot> {
     try {
+      if (arguments.length > 1) refuseExtraArguments('store.snapshot', 'only options', 1, arguments);
       this.#checkOpen();
       const sequenced = sequencedOption(options);
       return this.#gate.track(this.#asyncSnapshot(sequenced));
@@ -543,6 +553,7 @@ export class Store {
    * code, as a SQLite VFS's xLock does.
    */
   trySnapshotSync(options?: SnapshotOptions): Snapshot | null {
+    if (arguments.length > 1) refuseExtraArguments('store.trySnapshotSync', 'only options', 1, arguments);
     this.#checkOpen();
     const sequenced = sequencedOption(options);
     const s = this.#index.tryBeginReadSync();
@@ -554,6 +565,7 @@ export class Store {
    * handler does) up to the busy timeout, then throws WALNUT_BUSY (reason BusyRead).
    */
   snapshotSync(options?: SnapshotOptions): Snapshot {
+    if (arguments.length > 1) refuseExtraArguments('store.snapshotSync', 'only options', 1, arguments);
     const deadline = performance.now() + this.#index.busyTimeout;
     for (let attempt = 0; ; attempt++) {
       const s = this.trySnapshotSync(options);
@@ -573,6 +585,10 @@ export class Store {
    * up to the busy timeout (WALNUT_BUSY).
    */
   holdWriteLease(): Promise<void> {
+    if (arguments.length > 0) {
+      const refused = extraArgumentError('store.holdWriteLease', 'no arguments', 0, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     if (this.#lane !== null && !this.#lane.leader) {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'another store of this process writes the commits of this database file (its commit lane); a write lease here would lock it out: open this store with shareLane: false', { reason: 'shareLane', path: this.#index.dbPath }));
     }
@@ -585,6 +601,7 @@ export class Store {
    * -shm header), so a page cache can be checked at the start of every read.
    */
   dataVersion(): number {
+    if (arguments.length > 0) refuseExtraArguments('store.dataVersion', 'no arguments', 0, arguments);
     this.#checkOpen();
     return this.#index.dataVersion();
   }
@@ -596,16 +613,14 @@ export class Store {
    * uses the WAL so the next writer starts it over; truncate then cuts it to zero bytes.
    * Commits continue during a passive checkpoint.
    */
-  checkpoint(mode: CheckpointMode = 'passive', ...rest: never[]): Promise<CheckpointResult> {
+  checkpoint(mode: CheckpointMode = 'passive'): Promise<CheckpointResult> {
     try {
+      // checkpoint takes no options: { busyTimeout } or a callback after the mode would be
+      // dropped, as a misspelt option name would be (option-names.ts), so it is refused
+      if (arguments.length > 1) refuseExtraArguments('store.checkpoint', 'only a mode', 1, arguments);
       this.#checkOpen();
       if (!CHECKPOINT_MODES.includes(mode)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', "mode must be 'passive', 'full', 'restart' or 'truncate'", { reason: 'mode' });
-      }
-      // checkpoint takes no options: { busyTimeout } or a callback after the mode would be
-      // dropped, as a misspelt option name would be (option-names.ts), so it is refused
-      if (rest.some((a) => a !== undefined)) {
-        throw walnutError('WALNUT_INVALID_ARGUMENT', `checkpoint takes only a mode, not ${rest.length + 1} arguments`, { reason: 'options' });
       }
       return this.#gate.track(this.#checkpoint(mode));
     } catch (e) {
@@ -620,6 +635,7 @@ export class Store {
    * stop(), before close() for a complete stream.
    */
   exportTo(target: WalRecordSink | Writable | ExportFile, options: ExportOptions = {}): ExportHandle {
+    if (arguments.length > 2) refuseExtraArguments('store.exportTo', 'a target and options', 2, arguments);
     this.#checkOpen();
     return this.#startExport(target, options);
   }
@@ -640,6 +656,7 @@ export class Store {
    * lockingMode 'exclusive' (the worker's own connection reads base images), on this event loop.
    */
   replicateTo(options: ReplicateOptions): ReplicationHandle {
+    if (arguments.length > 1) refuseExtraArguments('store.replicateTo', 'only options', 1, arguments);
     this.#checkOpen();
     const resolved = resolveReplicateOptions(options);
     let r: ReplicationHandle;
@@ -701,6 +718,7 @@ export class Store {
   metrics(): StoreMetrics;
   metrics(options: { format: 'prometheus' }): string;
   metrics(options?: { format?: 'object' | 'prometheus' }): StoreMetrics | string {
+    if (arguments.length > 1) refuseExtraArguments('store.metrics', 'only options', 1, arguments);
     const format: unknown = options === undefined || options === null ? 'object' : typeof options === 'object' ? (options.format ?? 'object') : undefined;
     if ((format !== 'object' && format !== 'prometheus') || (typeof options === 'object' && options !== null && unknownOptionName(options, ['format']) !== undefined)) {
       // metrics('prometheus') or { format: 'text' } gave the object: a scrape would serve "[object Object]"
@@ -712,6 +730,7 @@ export class Store {
 
   /** The last events (commits' batches are not recorded, only published; see telemetry/events.ts). */
   recentEvents(): RecordedEvent[] {
+    if (arguments.length > 0) refuseExtraArguments('store.recentEvents', 'no arguments', 0, arguments);
     return this.#events.recent();
   }
 

@@ -17,6 +17,7 @@
  * restart checkpoint in flight, holding WRITE, would otherwise wait out the busy timeout for
  * it, and every commit queued behind that checkpoint with it).
  */
+import { extraArgumentError, refuseExtraArguments } from '../arguments';
 import { walnutError } from '../errors';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { CloseGate } from './close-gate';
@@ -45,6 +46,10 @@ export class Transaction {
 
   /** The page as this transaction sees it (a new Buffer). */
   read(pgno: number): Promise<Buffer> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('tx.read', 'only a page number', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     this.#endIfClosing();
     return this.#gate.run(async () => {
       this.#checkOpen();
@@ -58,6 +63,7 @@ export class Transaction {
   }
 
   write(pgno: number, data: Uint8Array): void {
+    if (arguments.length > 2) refuseExtraArguments('tx.write', 'a page number and its data', 2, arguments);
     this.#checkOpen();
     checkPage(pgno, data, this.#rules);
     this.#writes.set(pgno, data);
@@ -65,6 +71,10 @@ export class Transaction {
 
   /** Commits the writes (a transaction without writes commits nothing and resolves null). */
   commit(options: { dbSize?: number } = {}): Promise<CommitResult | null> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('tx.commit', 'only options', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     this.#endIfClosing();
     return this.#gate.run(() => this.#commit(options));
   }

@@ -57,6 +57,7 @@
  * so is a target named as another database's -wal, -shm, -journal or sidecar (reason
  * TargetIsCompanion): SQLite would take it for that database's file.
  */
+import { refuseExtraArguments } from '../arguments';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -117,6 +118,7 @@ class StopRestore extends Error {
 }
 
 export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, dbPath: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+  if (arguments.length > 3) refuseExtraArguments('restore', 'a source, a path and options', 3, arguments);
   checkArguments(source, dbPath, options);
   // A stream may fail (a missing file, say) before it is read: keep that from becoming an
   // uncaught 'error' event; the failure surfaces when the records are read below.
