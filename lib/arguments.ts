@@ -17,7 +17,7 @@
  * the declared ones; callers test `arguments.length > declared` first, so a verb on a hot path
  * (commit, sequence, readSync) pays one comparison when called right.
  */
-import { type WalnutError, walnutError } from './errors';
+import { WalnutError, walnutError } from './errors';
 
 /**
  * WALNUT_INVALID_ARGUMENT (reason 'options') when an argument past the first `declared` of
@@ -39,4 +39,25 @@ export function extraArgumentError(verb: string, takes: string, declared: number
 export function refuseExtraArguments(verb: string, takes: string, declared: number, args: ArrayLike<unknown>): void {
   const e = extraArgumentError(verb, takes, declared, args);
   if (e !== null) throw e;
+}
+
+/**
+ * What a verb throws when reading its caller's input threw: a WalnutError as it is (the verb's
+ * own refusal), anything else — a getter, a Proxy trap or a toString of the caller's that threw —
+ * as WALNUT_INVALID_ARGUMENT with `reason` naming the argument and the original as `cause`.
+ * Callers read their input before they change anything, so the refusal leaves nothing behind.
+ */
+export function asInputError(e: unknown, reason: string): unknown {
+  if (e instanceof WalnutError) return e;
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return walnutError('WALNUT_INVALID_ARGUMENT', `reading the ${reason} threw (${what})`, { reason, cause: e });
+}
+
+/** Runs `read` (a verb's reading of its caller's input), its throws as asInputError makes them. */
+export function readInput<T>(reason: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    throw asInputError(e, reason);
+  }
 }

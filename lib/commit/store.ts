@@ -18,7 +18,7 @@
  * Commits go to the store's group committer, or (option shareLane, the default) through the
  * process's commit lane of the file to the committer of the store that leads it (lane.ts).
  */
-import { extraArgumentError, refuseExtraArguments } from '../arguments';
+import { asInputError, extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -381,14 +381,19 @@ export class Store {
    * (pages.ts).
    */
   commit(pages: readonly PageWrite[], options: CommitOptions = {}): Promise<CommitResult> {
+    let reading = 'options';
     try {
       if (arguments.length > 2) refuseExtraArguments('store.commit', 'pages and options', 2, arguments);
       this.#checkOpen();
       const dbSize = commitDbSize(options, this.#rules, COMMIT_OPTIONS);
       const check = this.#commitCheck(options, true);
-      return this.#sink.submit(normalizePages(pages, this.#rules, dbSize), dbSize, check);
+      reading = 'pages';
+      const normalized = normalizePages(pages, this.#rules, dbSize);
+      reading = '';
+      return this.#sink.submit(normalized, dbSize, check);
     } catch (e) {
-      return Promise.reject(e);
+      // before submit() nothing was taken: what threw there is the input (a getter of the caller's)
+      return Promise.reject(reading === '' ? e : asInputError(e, reading));
     }
   }
 
@@ -410,21 +415,29 @@ export class Store {
   sequence(pages: readonly PageWrite[], options: SequenceOptions = {}): SequencedCommit {
     if (arguments.length > 2) refuseExtraArguments('store.sequence', 'pages and options', 2, arguments);
     this.#checkOpen();
-    const dbSize = commitDbSize(options, this.#rules, SEQUENCE_OPTIONS);
-    const release = options?.release;
-    if (release !== undefined && typeof release !== 'function') {
-      throw walnutError('WALNUT_INVALID_ARGUMENT', 'option release must be a function', { reason: 'options' });
+    let dbSize: number | undefined;
+    let release: SequenceOptions['release'];
+    let alone: unknown;
+    let check: CommitCheck | undefined;
+    try {
+      dbSize = commitDbSize(options, this.#rules, SEQUENCE_OPTIONS);
+      release = options?.release;
+      if (release !== undefined && typeof release !== 'function') {
+        throw walnutError('WALNUT_INVALID_ARGUMENT', 'option release must be a function', { reason: 'options' });
+      }
+      alone = options?.alone;
+      if (alone !== undefined && typeof alone !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option alone must be a boolean', { reason: 'options' });
+      check = this.#commitCheck(options);
+    } catch (e) {
+      throw asInputError(e, 'options');
     }
-    const alone = options?.alone;
-    if (alone !== undefined && typeof alone !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option alone must be a boolean', { reason: 'options' });
-    const check = this.#commitCheck(options);
     if (this.#lane !== null && !this.#lane.leader) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', 'a sequenced commit needs a store that writes its own commits: this one shares a commit lane it does not lead; open it with shareLane: false', { reason: 'shareLane' });
     }
     // the lane's chain too: a store whose commit through the lane failed may lead it now
     const refusal = this.#lane?.chainRefusal ?? this.#committer.chainRefusal;
     if (refusal !== null) throw refusal;
-    const normalized = normalizePages(pages, this.#rules, dbSize);
+    const normalized = readInput('pages', () => normalizePages(pages, this.#rules, dbSize));
     // a page written twice keeps its last image: the hook still gets every buffer it was given
     const given = release !== undefined && normalized.length < pages.length ? pages.slice() : null;
     const handBack = given === null ? release : () => release!(given);
@@ -658,7 +671,7 @@ export class Store {
   replicateTo(options: ReplicateOptions): ReplicationHandle {
     if (arguments.length > 1) refuseExtraArguments('store.replicateTo', 'only options', 1, arguments);
     this.#checkOpen();
-    const resolved = resolveReplicateOptions(options);
+    const resolved = readInput('options', () => resolveReplicateOptions(options));
     let r: ReplicationHandle;
     // close() stops a replication (it publishes what was committed, even when stopped before it
     // began) before it cuts exports: until it has ended, its exports pass the close gate
@@ -719,7 +732,7 @@ export class Store {
   metrics(options: { format: 'prometheus' }): string;
   metrics(options?: { format?: 'object' | 'prometheus' }): StoreMetrics | string {
     if (arguments.length > 1) refuseExtraArguments('store.metrics', 'only options', 1, arguments);
-    const format: unknown = options === undefined || options === null ? 'object' : typeof options === 'object' ? (options.format ?? 'object') : undefined;
+    const format: unknown = readInput('options', () => (options === undefined || options === null ? 'object' : typeof options === 'object' ? (options.format ?? 'object') : undefined));
     if ((format !== 'object' && format !== 'prometheus') || (typeof options === 'object' && options !== null && unknownOptionName(options, ['format']) !== undefined)) {
       // metrics('prometheus') or { format: 'text' } gave the object: a scrape would serve "[object Object]"
       throw walnutError('WALNUT_INVALID_ARGUMENT', `metrics options must be { format: 'object' | 'prometheus' }, not ${typeof options === 'object' ? JSON.stringify(options) : String(options)}`, { reason: 'options' });
@@ -786,6 +799,10 @@ export class Store {
 }
 
 function sequencedOption(options: SnapshotOptions | undefined): boolean {
+  return readInput('options', () => sequencedOptionAsGiven(options));
+}
+
+function sequencedOptionAsGiven(options: SnapshotOptions | undefined): boolean {
   if (options === undefined || options === null) return true;
   const v = (options as { sequenced?: unknown }).sequenced;
   if (typeof options !== 'object' || (v !== undefined && typeof v !== 'boolean') || unknownOptionName(options, ['sequenced']) !== undefined) {

@@ -17,7 +17,7 @@
  * restart checkpoint in flight, holding WRITE, would otherwise wait out the busy timeout for
  * it, and every commit queued behind that checkpoint with it).
  */
-import { extraArgumentError, refuseExtraArguments } from '../arguments';
+import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { walnutError } from '../errors';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { CloseGate } from './close-gate';
@@ -86,7 +86,7 @@ export class Transaction {
 
   async #commit(options: { dbSize?: number }): Promise<CommitResult | null> {
     this.#checkOpen();
-    const dbSize = commitDbSize(options, this.#rules);
+    const dbSize = readInput('options', () => commitDbSize(options, this.#rules));
     const pages = this.#writes.size === 0 ? [] : normalizePages([...this.#writes].map(([pgno, data]) => ({ pgno, data })), this.#rules, dbSize);
     this.#state = 'committing';
     let snap: Snapshot | undefined;

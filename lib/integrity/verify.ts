@@ -18,7 +18,7 @@
  * Every finding is { level, kind, pgno?, frame?, message }: `pgno` is the page at fault, `frame`
  * the WAL frame that page was read from (absent when it came from the database file).
  */
-import { refuseExtraArguments } from '../arguments';
+import { readInput, refuseExtraArguments } from '../arguments';
 import * as fs from 'node:fs';
 
 import { isWalnutError, walnutError } from '../errors';
@@ -68,6 +68,10 @@ export interface VerifyOptions {
  * findings on a database without them), maxFindings: -1 or NaN.
  */
 function checkVerifyOptions(options: unknown): void {
+  readInput('options', () => checkVerifyOptionsAsGiven(options));
+}
+
+function checkVerifyOptionsAsGiven(options: unknown): void {
   const bad = (why: string): never => {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `verify options must be an object { maxFindings, pageChecksums, busyTimeout }: ${why}`, { reason: 'options' });
   };

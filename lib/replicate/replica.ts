@@ -29,7 +29,7 @@
  *    makes the replica apply the newest base image as one commit (the whole database), then
  *    read on from that base's Walnut-Log-From.
  */
-import { extraArgumentError, refuseExtraArguments } from '../arguments';
+import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 
@@ -585,7 +585,7 @@ export class Replica extends EventEmitter {
 /** Opens (creating or resuming) a replica of the stream at `path`; resolves once it is reading. */
 export async function openReplica(path: string, options: ReplicaOptions): Promise<Replica> {
   if (arguments.length > 2) refuseExtraArguments('openReplica', 'a path and options', 2, arguments);
-  const r = new Replica(path, options);
+  const r = readInput('options', () => new Replica(path, options));
   await r.start();
   return r;
 }

@@ -34,7 +34,7 @@
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
  */
-import { extraArgumentError, refuseExtraArguments } from '../arguments';
+import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { isWalnutError, walnutError } from '../errors';
@@ -93,9 +93,12 @@ const ON_WRITER = Symbol('on writer');
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
   if (arguments.length > 2) refuseExtraArguments('openDatabase', 'a path and options', 2, arguments);
   const o = options ?? {};
-  const { safeIntegers = false, holdWriteLease = false, readConnections = 2 } = o;
-  // the rest is open()'s (checked there), inherited names too (option-names.ts)
-  const storeOptions = optionsWithout(o, ['safeIntegers', 'holdWriteLease', 'readConnections']) as OpenOptions;
+  // each read once (a getter of the caller's that throws is WALNUT_INVALID_ARGUMENT: readInput)
+  const { safeIntegers = false, holdWriteLease = false, readConnections = 2, storeOptions } = readInput('options', () => {
+    const { safeIntegers, holdWriteLease, readConnections } = o;
+    // the rest is open()'s (checked there), inherited names too (option-names.ts)
+    return { safeIntegers, holdWriteLease, readConnections, storeOptions: optionsWithout(o, ['safeIntegers', 'holdWriteLease', 'readConnections']) as OpenOptions };
+  });
   if (typeof holdWriteLease !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option holdWriteLease must be a boolean', { reason: 'holdWriteLease' });
   if (typeof safeIntegers !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option safeIntegers must be a boolean', { reason: 'safeIntegers' });
   if (!Number.isInteger(readConnections) || readConnections < 0 || readConnections > MAX_READ_CONNECTIONS) {
