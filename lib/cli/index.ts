@@ -151,7 +151,10 @@ function program(setExit: (code: number) => void): Command {
         const code = (e as { code?: string }).code;
         if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by SIGINT
         if (created) fs.rmSync(file!, { force: true }); // a failed export leaves no file that looks like a backup
-        if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away after ${bytes} bytes (EPIPE)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
+        // `bytes` counts what the export produced, not what the reader read (a pipe buffers up to
+        // 64 KiB and more may be in flight; a reader gone before the start read nothing): an
+        // upper bound, said as one
+        if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away before the stream ended (EPIPE): its copy is incomplete (the export had produced ${bytes} bytes; the reader read at most that many)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
         throw e;
       });
       const summary = { bytes };
