@@ -64,7 +64,9 @@ function program(setExit: (code: number) => void): Command {
     .description('walnut: a WAL engine whose files are SQLite\'s own; tools for any SQLite database in WAL mode')
     .version(require('../../package.json').version)
     .exitOverride()
-    .showHelpAfterError()
+    // a usage error (unknown command or option, missing argument) is one line naming the code,
+    // as every other failure is (commander printed "error: ..." and the whole help)
+    .configureOutput({ outputError: (message, write) => write(`walnut: WALNUT_INVALID_ARGUMENT: ${message.trim().replace(/^error: /, '')} (walnut --help)\n`) })
     .addHelpText('after', '\nExit status: 0 done and healthy, 1 a check found problems, 2 a usage or runtime error (one line on stderr\nnaming the WalnutError code). When stdout is closed early (| head), the rest of the output is dropped and the\nstatus is the one the command would have had; export to a closed stdout stops and exits 2.');
 
   cli.command('inspect <db>')
