@@ -233,6 +233,10 @@ export class Replica extends EventEmitter {
         this.#setApplied(await this.#resolveIntent(record));
       }
     } catch (e) {
+      // a replica never created (no database at its path: the servers unreachable, no base
+      // image) leaves no position file behind, as a refused open() leaves no -wal/-shm; removed
+      // while its lock is held, so another replica opening the path meanwhile is not affected
+      if (!fs.existsSync(this.path)) fs.rmSync(ReplicaPosition.pathOf(this.path), { force: true });
       await this.#release();
       throw e;
     }
