@@ -35,7 +35,7 @@ struct Rule {
   }
 };
 
-Rule failWrite, shortWrite, failSync, failLaneCleanupHook;
+Rule failWrite, shortWrite, failSync, failOpen, failLaneCleanupHook;
 
 void SetRule(Napi::Object spec, const char* key, Rule& rule) {
   Napi::Value value = spec.Get(key);
@@ -64,6 +64,8 @@ WriteFault OnWrite(int* err) {
 
 bool OnSync(int* err) { return kArmed && failSync.Fire(err); }
 
+bool OnOpen(int* err) { return kArmed && failOpen.Fire(err); }
+
 bool FailLaneCleanupHook() {
   int unused;
   return kArmed && failLaneCleanupHook.Fire(&unused);
@@ -80,7 +82,7 @@ Napi::Value TEST_SetFaults(const Napi::CallbackInfo& info) {
   }
   if (info.Length() < 1 || !info[0].IsObject()) return ThrowInvalid(env, "fault spec object");
   Napi::Object spec = info[0].As<Napi::Object>();
-  for (const char* key : {"failWrite", "shortWrite", "failSync", "failLaneCleanupHook"}) {
+  for (const char* key : {"failWrite", "shortWrite", "failSync", "failOpen", "failLaneCleanupHook"}) {
     Napi::Value v = spec.Get(key);
     if (!v.IsUndefined() && !v.IsNull() &&
         (!v.IsObject() || !v.As<Napi::Object>().Get("nth").IsNumber())) {
@@ -90,6 +92,7 @@ Napi::Value TEST_SetFaults(const Napi::CallbackInfo& info) {
   SetRule(spec, "failWrite", failWrite);
   SetRule(spec, "shortWrite", shortWrite);
   SetRule(spec, "failSync", failSync);
+  SetRule(spec, "failOpen", failOpen);
   SetRule(spec, "failLaneCleanupHook", failLaneCleanupHook);
   return env.Undefined();
 }

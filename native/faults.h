@@ -4,7 +4,8 @@
 // at load). When armed, tests set rules with TEST_setFaults({...}): fail the Nth write (counting
 // pwrite and pwritev calls from the moment the rule is set) with an errno, make the Nth write
 // short (only half the bytes reach the file, then the errno), or fail the Nth sync (fsync or
-// fdatasync), or fail the Nth commit-lane cleanup hook. Each rule fires once. Process-wide: the point is to reproduce disk faults, which
+// fdatasync), fail the Nth open of a WalnutFile (counting from the moment the rule is set, a
+// parked descriptor's reuse included), or fail the Nth commit-lane cleanup hook. Each rule fires once. Process-wide: the point is to reproduce disk faults, which
 // do not care which thread or environment issued the write.
 #pragma once
 
@@ -20,6 +21,9 @@ enum class WriteFault { kNone, kFail, kShort };
 WriteFault OnWrite(int* err);
 // Called by every sync: returns true when it must fail with `*err`.
 bool OnSync(int* err);
+
+// Called by every WalnutFile open before it opens: true when it must fail with `*err`.
+bool OnOpen(int* err);
 
 // Called by a commit-lane member before it adds its environment cleanup hook: true when adding
 // it must count as failed (rule failLaneCleanupHook).

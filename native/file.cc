@@ -13,6 +13,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "faults.h"
 #include "fd_registry.h"
 #include "instance.h"
 #include "io_thread.h"
@@ -206,6 +207,11 @@ bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
 }
 
 int OpenFd(const OpenRequest& req, OsFailure* failure) {
+  int injected = 0;
+  if (faults::OnOpen(&injected)) {
+    *failure = OsFailure{injected, "open"};
+    return -1;
+  }
   int fd = fd_registry::Adopt(req.path.c_str(), req.flags);
   if (fd >= 0) return fd;  // a parked descriptor of this file, idle (fd_registry.h)
   do {

@@ -75,7 +75,9 @@ function program(setExit: (code: number) => void): Command {
     .description('walnut: a WAL engine whose files are SQLite\'s own; tools for any SQLite database in WAL mode')
     .version(require('../../package.json').version)
     .exitOverride()
-    .showHelpAfterError()
+    // a usage error (unknown command or option, missing argument) is one line naming the code,
+    // as every other failure is (commander printed "error: ..." and the whole help)
+    .configureOutput({ outputError: (message, write) => write(`walnut: WALNUT_INVALID_ARGUMENT: ${message.trim().replace(/^error: /, '')} (walnut --help)\n`) })
     .addHelpText('after', '\nExit status: 0 done and healthy, 1 a check found problems, 2 a usage or runtime error (one line on stderr\nnaming the WalnutError code). When stdout is closed early (| head), the rest of the output is dropped and the\nstatus is the one the command would have had; export to a closed stdout stops and exits 2.');
 
   cli.command('inspect <db>')
@@ -162,7 +164,10 @@ function program(setExit: (code: number) => void): Command {
         const code = (e as { code?: string }).code;
         if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by SIGINT
         if (created) fs.rmSync(file!, { force: true }); // a failed export leaves no file that looks like a backup
-        if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away after ${bytes} bytes (EPIPE)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
+        // `bytes` counts what the export produced, not what the reader read (a pipe buffers up to
+        // 64 KiB and more may be in flight; a reader gone before the start read nothing): an
+        // upper bound, said as one
+        if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away before the stream ended (EPIPE): its copy is incomplete (the export had produced ${bytes} bytes; the reader read at most that many)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
         throw e;
       });
       const summary = { bytes };

@@ -2,6 +2,7 @@
  * commit/options.ts — the options of open() (DESIGN.md section 2), their defaults, and their
  * validation: every bad option is WALNUT_INVALID_ARGUMENT naming it in `reason`.
  */
+import { readInput } from '../arguments';
 import { walnutError } from '../errors';
 import { isValidPageSize } from '../format/page-size';
 import { unknownOptionName } from '../option-names';
@@ -126,6 +127,10 @@ function nonNegativeInteger(v: unknown, option: string): number {
 }
 
 export function resolveOptions(options: OpenOptions | undefined): ResolvedOptions {
+  return readInput('options', () => resolveOptionsAsGiven(options));
+}
+
+function resolveOptionsAsGiven(options: OpenOptions | undefined): ResolvedOptions {
   const o = (options ?? {}) as Record<string, unknown>;
   if (typeof o !== 'object' || o === null) invalid('options', 'must be an object');
   refuseUnknown(o, KNOWN, '');

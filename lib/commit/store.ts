@@ -18,6 +18,7 @@
  * Commits go to the store's group committer, or (option shareLane, the default) through the
  * process's commit lane of the file to the committer of the store that leads it (lane.ts).
  */
+import { asInputError, extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -387,14 +388,19 @@ export class Store {
    * its own again at once.
    */
   commit(pages: readonly PageWrite[], options: CommitOptions = {}): Promise<CommitResult> {
+    let reading = 'options';
     try {
+      if (arguments.length > 2) refuseExtraArguments('store.commit', 'pages and options', 2, arguments);
       this.#checkOpen();
       const dbSize = commitDbSize(options, this.#rules, COMMIT_OPTIONS);
       const check = this.#commitCheck(options, true);
+      reading = 'pages';
       const normalized = normalizePages(pages, this.#rules, dbSize);
+      reading = '';
       return this.#sink.submit(normalized, dbSize, check, this.#copyPages(normalized));
     } catch (e) {
-      return Promise.reject(e);
+      // before submit() nothing was taken: what threw there is the input (a getter of the caller's)
+      return Promise.reject(reading === '' ? e : asInputError(e, reading));
     }
   }
 
@@ -424,22 +430,31 @@ export class Store {
    * (its commits are written by another store's committer; open it with shareLane: false).
    */
   sequence(pages: readonly PageWrite[], options: SequenceOptions = {}): SequencedCommit {
+    if (arguments.length > 2) refuseExtraArguments('store.sequence', 'pages and options', 2, arguments);
     this.#checkOpen();
-    const dbSize = commitDbSize(options, this.#rules, SEQUENCE_OPTIONS);
-    const release = options?.release;
-    if (release !== undefined && typeof release !== 'function') {
-      throw walnutError('WALNUT_INVALID_ARGUMENT', 'option release must be a function', { reason: 'options' });
+    let dbSize: number | undefined;
+    let release: SequenceOptions['release'];
+    let alone: unknown;
+    let check: CommitCheck | undefined;
+    try {
+      dbSize = commitDbSize(options, this.#rules, SEQUENCE_OPTIONS);
+      release = options?.release;
+      if (release !== undefined && typeof release !== 'function') {
+        throw walnutError('WALNUT_INVALID_ARGUMENT', 'option release must be a function', { reason: 'options' });
+      }
+      alone = options?.alone;
+      if (alone !== undefined && typeof alone !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option alone must be a boolean', { reason: 'options' });
+      check = this.#commitCheck(options);
+    } catch (e) {
+      throw asInputError(e, 'options');
     }
-    const alone = options?.alone;
-    if (alone !== undefined && typeof alone !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option alone must be a boolean', { reason: 'options' });
-    const check = this.#commitCheck(options);
     if (this.#lane !== null && !this.#lane.leader) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', 'a sequenced commit needs a store that writes its own commits: this one shares a commit lane it does not lead; open it with shareLane: false', { reason: 'shareLane' });
     }
     // the lane's chain too: a store whose commit through the lane failed may lead it now
     const refusal = this.#lane?.chainRefusal ?? this.#committer.chainRefusal;
     if (refusal !== null) throw refusal;
-    const normalized = normalizePages(pages, this.#rules, dbSize);
+    const normalized = readInput('pages', () => normalizePages(pages, this.#rules, dbSize));
     let handBack: ((pages: WalPage[]) => void) | undefined;
     if (release === undefined) {
       // no hook: the pages are copied now (the caller's buffers are its own again at once), and
@@ -464,6 +479,10 @@ export class Store {
    * WALNUT_FAILED ChainBroken refusal). WALNUT_INVALID_ARGUMENT for a ticket not issued.
    */
   whenDurable(ticket: number): Promise<void> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('store.whenDurable', 'only a ticket', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#sequencer.whenDurable(ticket);
   }
 
@@ -510,6 +529,7 @@ export class Store {
    * nothing: reopen.
    */
   resumeCommits(failure?: unknown): boolean {
+    if (arguments.length > 1) refuseExtraArguments('store.resumeCommits', 'only the failure', 1, arguments);
     // a lane member keeps its own chain for what it handed to the lane (lane.ts), its committer
     // the chain of what it wrote while it led
     const lane = this.#lane?.resumeCommits(failure) ?? false;
@@ -522,6 +542,7 @@ export class Store {
    * committed after its snapshot, which a commit it had seen in flight would also be.
    */
   begin(): Transaction {
+    if (arguments.length > 0) refuseExtraArguments('store.begin', 'no arguments', 0, arguments);
     this.#checkOpen();
     return new Transaction(this.#gate.track(this.#index.beginRead()), this.#sink, this.#rules, this.#gate);
   }
@@ -534,6 +555,7 @@ export class Store {
    */
   snapshot(options?: SnapshotOptions): Promise<Snapshot> {
     try {
+      if (arguments.length > 1) refuseExtraArguments('store.snapshot', 'only options', 1, arguments);
       this.#checkOpen();
       const sequenced = sequencedOption(options);
       return this.#gate.track(this.#asyncSnapshot(sequenced));
@@ -570,6 +592,7 @@ export class Store {
    * code, as a SQLite VFS's xLock does.
    */
   trySnapshotSync(options?: SnapshotOptions): Snapshot | null {
+    if (arguments.length > 1) refuseExtraArguments('store.trySnapshotSync', 'only options', 1, arguments);
     this.#checkOpen();
     const sequenced = sequencedOption(options);
     const s = this.#index.tryBeginReadSync();
@@ -581,6 +604,7 @@ export class Store {
    * handler does) up to the busy timeout, then throws WALNUT_BUSY (reason BusyRead).
    */
   snapshotSync(options?: SnapshotOptions): Snapshot {
+    if (arguments.length > 1) refuseExtraArguments('store.snapshotSync', 'only options', 1, arguments);
     const deadline = performance.now() + this.#index.busyTimeout;
     for (let attempt = 0; ; attempt++) {
       const s = this.trySnapshotSync(options);
@@ -600,6 +624,10 @@ export class Store {
    * up to the busy timeout (WALNUT_BUSY).
    */
   holdWriteLease(): Promise<void> {
+    if (arguments.length > 0) {
+      const refused = extraArgumentError('store.holdWriteLease', 'no arguments', 0, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     if (this.#lane !== null && !this.#lane.leader) {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'another store of this process writes the commits of this database file (its commit lane); a write lease here would lock it out: open this store with shareLane: false', { reason: 'shareLane', path: this.#index.dbPath }));
     }
@@ -612,6 +640,7 @@ export class Store {
    * -shm header), so a page cache can be checked at the start of every read.
    */
   dataVersion(): number {
+    if (arguments.length > 0) refuseExtraArguments('store.dataVersion', 'no arguments', 0, arguments);
     this.#checkOpen();
     return this.#index.dataVersion();
   }
@@ -623,16 +652,14 @@ export class Store {
    * uses the WAL so the next writer starts it over; truncate then cuts it to zero bytes.
    * Commits continue during a passive checkpoint.
    */
-  checkpoint(mode: CheckpointMode = 'passive', ...rest: never[]): Promise<CheckpointResult> {
+  checkpoint(mode: CheckpointMode = 'passive'): Promise<CheckpointResult> {
     try {
+      // checkpoint takes no options: { busyTimeout } or a callback after the mode would be
+      // dropped, as a misspelt option name would be (option-names.ts), so it is refused
+      if (arguments.length > 1) refuseExtraArguments('store.checkpoint', 'only a mode', 1, arguments);
       this.#checkOpen();
       if (!CHECKPOINT_MODES.includes(mode)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', "mode must be 'passive', 'full', 'restart' or 'truncate'", { reason: 'mode' });
-      }
-      // checkpoint takes no options: { busyTimeout } or a callback after the mode would be
-      // dropped, as a misspelt option name would be (option-names.ts), so it is refused
-      if (rest.some((a) => a !== undefined)) {
-        throw walnutError('WALNUT_INVALID_ARGUMENT', `checkpoint takes only a mode, not ${rest.length + 1} arguments`, { reason: 'options' });
       }
       return this.#gate.track(this.#checkpoint(mode));
     } catch (e) {
@@ -647,6 +674,7 @@ export class Store {
    * stop(), before close() for a complete stream.
    */
   exportTo(target: WalRecordSink | Writable | ExportFile, options: ExportOptions = {}): ExportHandle {
+    if (arguments.length > 2) refuseExtraArguments('store.exportTo', 'a target and options', 2, arguments);
     this.#checkOpen();
     return this.#startExport(target, options);
   }
@@ -667,8 +695,9 @@ export class Store {
    * lockingMode 'exclusive' (the worker's own connection reads base images), on this event loop.
    */
   replicateTo(options: ReplicateOptions): ReplicationHandle {
+    if (arguments.length > 1) refuseExtraArguments('store.replicateTo', 'only options', 1, arguments);
     this.#checkOpen();
-    const resolved = resolveReplicateOptions(options);
+    const resolved = readInput('options', () => resolveReplicateOptions(options));
     let r: ReplicationHandle;
     // close() stops a replication (it publishes what was committed, even when stopped before it
     // began) before it cuts exports: until it has ended, its exports pass the close gate
@@ -728,7 +757,8 @@ export class Store {
   metrics(): StoreMetrics;
   metrics(options: { format: 'prometheus' }): string;
   metrics(options?: { format?: 'object' | 'prometheus' }): StoreMetrics | string {
-    const format: unknown = options === undefined || options === null ? 'object' : typeof options === 'object' ? (options.format ?? 'object') : undefined;
+    if (arguments.length > 1) refuseExtraArguments('store.metrics', 'only options', 1, arguments);
+    const format: unknown = readInput('options', () => (options === undefined || options === null ? 'object' : typeof options === 'object' ? (options.format ?? 'object') : undefined));
     if ((format !== 'object' && format !== 'prometheus') || (typeof options === 'object' && options !== null && unknownOptionName(options, ['format']) !== undefined)) {
       // metrics('prometheus') or { format: 'text' } gave the object: a scrape would serve "[object Object]"
       throw walnutError('WALNUT_INVALID_ARGUMENT', `metrics options must be { format: 'object' | 'prometheus' }, not ${typeof options === 'object' ? JSON.stringify(options) : String(options)}`, { reason: 'options' });
@@ -739,6 +769,7 @@ export class Store {
 
   /** The last events (commits' batches are not recorded, only published; see telemetry/events.ts). */
   recentEvents(): RecordedEvent[] {
+    if (arguments.length > 0) refuseExtraArguments('store.recentEvents', 'no arguments', 0, arguments);
     return this.#events.recent();
   }
 
@@ -794,6 +825,10 @@ export class Store {
 }
 
 function sequencedOption(options: SnapshotOptions | undefined): boolean {
+  return readInput('options', () => sequencedOptionAsGiven(options));
+}
+
+function sequencedOptionAsGiven(options: SnapshotOptions | undefined): boolean {
   if (options === undefined || options === null) return true;
   const v = (options as { sequenced?: unknown }).sequenced;
   if (typeof options !== 'object' || (v !== undefined && typeof v !== 'boolean') || unknownOptionName(options, ['sequenced']) !== undefined) {

@@ -18,6 +18,7 @@
  * restart checkpoint in flight, holding WRITE, would otherwise wait out the busy timeout for
  * it, and every commit queued behind that checkpoint with it).
  */
+import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { walnutError } from '../errors';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { CloseGate } from './close-gate';
@@ -46,6 +47,10 @@ export class Transaction {
 
   /** The page as this transaction sees it (a new Buffer). */
   read(pgno: number): Promise<Buffer> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('tx.read', 'only a page number', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     this.#endIfClosing();
     return this.#gate.run(async () => {
       this.#checkOpen();
@@ -59,6 +64,7 @@ export class Transaction {
   }
 
   write(pgno: number, data: Uint8Array): void {
+    if (arguments.length > 2) refuseExtraArguments('tx.write', 'a page number and its data', 2, arguments);
     this.#checkOpen();
     checkPage(pgno, data, this.#rules);
     this.#writes.set(pgno, new Uint8Array(data)); // a copy (header comment)
@@ -66,6 +72,10 @@ export class Transaction {
 
   /** Commits the writes (a transaction without writes commits nothing and resolves null). */
   commit(options: { dbSize?: number } = {}): Promise<CommitResult | null> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('tx.commit', 'only options', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     this.#endIfClosing();
     return this.#gate.run(() => this.#commit(options));
   }
@@ -77,7 +87,7 @@ export class Transaction {
 
   async #commit(options: { dbSize?: number }): Promise<CommitResult | null> {
     this.#checkOpen();
-    const dbSize = commitDbSize(options, this.#rules);
+    const dbSize = readInput('options', () => commitDbSize(options, this.#rules));
     const pages = this.#writes.size === 0 ? [] : normalizePages([...this.#writes].map(([pgno, data]) => ({ pgno, data })), this.#rules, dbSize);
     this.#state = 'committing';
     let snap: Snapshot | undefined;

@@ -27,6 +27,7 @@
  *    writer restarts the WAL, and restarts the WAL itself, under WRITE, when the writers are
  *    other processes. Either way no frame can slip past the export.
  */
+import { readInput } from '../arguments';
 import { Xxh3Stream, xxh3_128Into } from '../checksum';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { nativeHandleOf } from '../io/file';
@@ -64,7 +65,11 @@ const RECORD_BOUND_PER_FRAME = 8 + 1 + 8 + 33;
 const MAX_POLL_MS = 0x7fffffff;
 
 /** Export options: undefined or null (none), else follow a boolean and pollMs a whole number of ms, and nothing else (a misspelt follow exported once and ended). */
-function checkExportOptions(options: unknown): ExportOptions {
+export function checkExportOptions(options: unknown): ExportOptions {
+  return readInput('options', () => exportOptionsAsGiven(options));
+}
+
+function exportOptionsAsGiven(options: unknown): ExportOptions {
   const invalid = (reason: string, message: string): never => {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `export option ${message}`, { reason });
   };
@@ -73,10 +78,12 @@ function checkExportOptions(options: unknown): ExportOptions {
   const o = options as Record<string, unknown>;
   const key = unknownOptionName(o, ['follow', 'pollMs']);
   if (key !== undefined) invalid('options', `${key} does not exist (only follow, pollMs)`);
-  if (o['follow'] !== undefined && typeof o['follow'] !== 'boolean') invalid('follow', 'follow must be true or false');
+  const follow = o['follow'];
+  if (follow !== undefined && typeof follow !== 'boolean') invalid('follow', 'follow must be true or false');
   const poll = o['pollMs'];
   if (poll !== undefined && (typeof poll !== 'number' || !Number.isInteger(poll) || poll < 1 || poll > MAX_POLL_MS)) invalid('pollMs', `pollMs must be an integer in 1..${MAX_POLL_MS}`);
-  return o as ExportOptions;
+  // each value read once: what was checked is what the export uses
+  return { follow: follow as boolean | undefined, pollMs: poll as number | undefined };
 }
 
 export function hashBytes(h: Xxh3Stream): Uint8Array {

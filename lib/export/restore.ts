@@ -57,6 +57,7 @@
  * so is a target named as another database's -wal, -shm, -journal or sidecar (reason
  * TargetIsCompanion): SQLite would take it for that database's file.
  */
+import { readInput, refuseExtraArguments } from '../arguments';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -117,12 +118,14 @@ class StopRestore extends Error {
 }
 
 export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uint8Array, dbPath: string, options: RestoreOptions = {}): Promise<RestoreResult> {
-  checkArguments(source, dbPath, options);
+  if (arguments.length > 3) refuseExtraArguments('restore', 'a source, a path and options', 3, arguments);
+  const { until, onProgress } = readInput('options', () => {
+    checkArguments(source, dbPath, options);
+    return { until: checkUntil(options.until), onProgress: checkProgress(options.onProgress) };
+  });
   // A stream may fail (a missing file, say) before it is read: keep that from becoming an
   // uncaught 'error' event; the failure surfaces when the records are read below.
   if (typeof (source as Readable).on === 'function') (source as Readable).on('error', () => undefined);
-  const until = checkUntil(options.until);
-  const onProgress = checkProgress(options.onProgress);
   refuseUnreadableFile(source);
   refuseCompanionName(resolvedPath(dbPath), `restore to ${dbPath}`);
   const replaced = existingTarget(dbPath);

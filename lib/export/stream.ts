@@ -16,6 +16,7 @@
  * empties never holds a connection open. The sink then holds a prefix of the stream that ends
  * between records (a restore keeps its complete commits).
  */
+import { readInput } from '../arguments';
 import * as fs from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
@@ -26,7 +27,7 @@ import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
 import { refuseCompanionName, resolvedPath } from '../io/real-path';
-import { Exporter, type ExportOptions, type ExportStats } from './exporter';
+import { checkExportOptions, Exporter, type ExportOptions, type ExportStats } from './exporter';
 import { appendFramedRecords, BufferedWalSink, diskFull, recordMemoryOf, type DirectWrite, type RecordBatchSink, type SinkRecordMemory, type WalRecordSink } from './framing';
 
 export interface ExportHandle {
@@ -167,8 +168,9 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'the export target must be a Writable, a WalnutFile or a record sink { appendRecord, flush }', { reason: 'target' });
   }
   refuseExportTarget(index.dbPath, target);
+  const checked = checkExportOptions(options); // before the sink takes the target
   const sink = new CuttableSink(isRecordSink(target) ? target : new BufferedWalSink(target));
-  const exporter = new Exporter(index, sink, options);
+  const exporter = new Exporter(index, sink, checked);
   const done = exporter.run();
   done.catch(() => undefined); // surfaced through done/stop
   return {
@@ -176,7 +178,7 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
     stop: (options) => {
       let timeoutMs: number | undefined;
       try {
-        timeoutMs = stopTimeoutOf(options);
+        timeoutMs = readInput('options', () => stopTimeoutOf(options));
       } catch (e) {
         return Promise.reject(e);
       }

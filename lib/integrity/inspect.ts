@@ -6,6 +6,7 @@
  * file read-only and changes nothing. A 0-byte database file is SQLite's empty database
  * (pageSize 0, dbPages 0, journal mode 'rollback'), not a file of another kind.
  */
+import { refuseExtraArguments } from '../arguments';
 import * as fs from 'node:fs';
 
 import { walnutError } from '../errors';
@@ -46,6 +47,7 @@ export interface InspectReport {
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export function inspect(dbPath: string): InspectReport {
+  if (arguments.length > 1) refuseExtraArguments('inspect', 'only a path', 1, arguments);
   return inspectWith(dbPath);
 }
 

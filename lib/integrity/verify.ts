@@ -18,6 +18,7 @@
  * Every finding is { level, kind, pgno?, frame?, message }: `pgno` is the page at fault, `frame`
  * the WAL frame that page was read from (absent when it came from the database file).
  */
+import { readInput, refuseExtraArguments } from '../arguments';
 import * as fs from 'node:fs';
 
 import { isWalnutError, walnutError } from '../errors';
@@ -67,6 +68,10 @@ export interface VerifyOptions {
  * findings on a database without them), maxFindings: -1 or NaN.
  */
 function checkVerifyOptions(options: unknown): void {
+  readInput('options', () => checkVerifyOptionsAsGiven(options));
+}
+
+function checkVerifyOptionsAsGiven(options: unknown): void {
   const bad = (why: string): never => {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `verify options must be an object { maxFindings, pageChecksums, busyTimeout }: ${why}`, { reason: 'options' });
   };
@@ -86,6 +91,7 @@ export function checkLevel(level: unknown): number {
 }
 
 export async function verify(dbPath: string, level: number, options: VerifyOptions = {}): Promise<VerifyReport> {
+  if (arguments.length > 3) refuseExtraArguments('verify', 'a path, a level and options', 3, arguments);
   checkDbPath(dbPath);
   checkLevel(level);
   checkVerifyOptions(options);
@@ -263,6 +269,7 @@ function openWal(walPath: string): { wal: WalFile; recovery: WalRecovery } {
  * where newer). The WAL and -shm checks of verify() do not apply: the store validated both.
  */
 export function verifySnapshot(snap: Snapshot, level: number, options: VerifyOptions = {}): VerifyReport {
+  if (arguments.length > 3) refuseExtraArguments('verifySnapshot', 'a snapshot, a level and options', 3, arguments);
   checkLevel(level);
   checkVerifyOptions(options);
   const source = new SnapshotPageSource(snap);

@@ -32,6 +32,7 @@
  * milliseconds have passed, then WALNUT_BUSY; the async variant waits on timers and never
  * blocks the event loop.
  */
+import { readInput } from '../arguments';
 import { walnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
 import { NativeFile, type Durability, type LockMode, type NativeFileHandle, type NativeLockHolder, type NativeOpenOptions } from '../native';
@@ -85,6 +86,23 @@ function checkTimeout(timeout: number): void {
 
 const OPEN_OPTIONS: readonly (keyof OpenFileOptions)[] = ['lane', 'create', 'readOnly', 'exclusive', 'truncate', 'mode', 'followSymlinks'];
 
+/**
+ * The options the addon gets: a plain copy, each value read once here. The addon must never meet
+ * the caller's object: a getter (or Proxy trap) of it that threw inside the addon's reads left
+ * an exception pending that the next N-API call turned into a fatal error of the process
+ * (FATAL ERROR: Error::New napi_get_last_error_info). Here it is WALNUT_INVALID_ARGUMENT.
+ */
+function openOptionsCopy(options: OpenFileOptions): OpenFileOptions {
+  refuseUnknownOpenOptions(options);
+  if (typeof options !== 'object' || options === null) return options; // the addon refuses it
+  return readInput('options', () => {
+    const o = options as Record<string, unknown>;
+    const copy: Record<string, unknown> = {};
+    for (const k of OPEN_OPTIONS) copy[k] = o[k];
+    return copy as OpenFileOptions;
+  });
+}
+
 /** A name open() does not take is refused (option-names.ts): a misspelt `readonly` would open for writing. */
 function refuseUnknownOpenOptions(options: unknown): void {
   if (typeof options !== 'object' || options === null) return; // the addon refuses what is not an object
@@ -107,13 +125,11 @@ export class WalnutFile {
   }
 
   static async open(path: string, options: OpenFileOptions = {}): Promise<WalnutFile> {
-    refuseUnknownOpenOptions(options);
-    return new WalnutFile(await NativeFile.open(path, options));
+    return new WalnutFile(await NativeFile.open(path, openOptionsCopy(options)));
   }
 
   static openSync(path: string, options: OpenFileOptions = {}): WalnutFile {
-    refuseUnknownOpenOptions(options);
-    return new WalnutFile(new NativeFile(path, options));
+    return new WalnutFile(new NativeFile(path, openOptionsCopy(options)));
   }
 
   /** fsync a directory, making a newly created or renamed entry in it durable. */

@@ -29,6 +29,7 @@
  *    makes the replica apply the newest base image as one commit (the whole database), then
  *    read on from that base's Walnut-Log-From.
  */
+import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 
@@ -176,6 +177,7 @@ export class Replica extends EventEmitter {
   }
 
   lag(): ReplicaLag {
+    if (arguments.length > 0) refuseExtraArguments('replica.lag', 'no arguments', 0, arguments);
     return { ...this.#lag };
   }
 
@@ -184,6 +186,10 @@ export class Replica extends EventEmitter {
    * session); rejects with WALNUT_CLOSED when the replica closes first.
    */
   waitFor(seq: number, session: string | null = null): Promise<void> {
+    if (arguments.length > 2) {
+      const refused = extraArgumentError('replica.waitFor', 'a commit number and a session', 2, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     if (!Number.isSafeInteger(seq) || seq < 0) return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', `waitFor: seq must be a commit number (an integer >= 0), not ${String(seq)}`, { reason: 'seq' }));
     if (session !== null && typeof session !== 'string') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'waitFor: session must be a session id (a string) or null', { reason: 'session' }));
     if (this.#reached(seq, session)) return Promise.resolve();
@@ -227,6 +233,10 @@ export class Replica extends EventEmitter {
         this.#setApplied(await this.#resolveIntent(record));
       }
     } catch (e) {
+      // a replica never created (no database at its path: the servers unreachable, no base
+      // image) leaves no position file behind, as a refused open() leaves no -wal/-shm; removed
+      // while its lock is held, so another replica opening the path meanwhile is not affected
+      if (!fs.existsSync(this.path)) fs.rmSync(ReplicaPosition.pathOf(this.path), { force: true });
       await this.#release();
       throw e;
     }
@@ -578,7 +588,8 @@ export class Replica extends EventEmitter {
 
 /** Opens (creating or resuming) a replica of the stream at `path`; resolves once it is reading. */
 export async function openReplica(path: string, options: ReplicaOptions): Promise<Replica> {
-  const r = new Replica(path, options);
+  if (arguments.length > 2) refuseExtraArguments('openReplica', 'a path and options', 2, arguments);
+  const r = readInput('options', () => new Replica(path, options));
   await r.start();
   return r;
 }

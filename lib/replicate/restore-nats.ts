@@ -11,6 +11,7 @@
  * Older sessions (their own numbering) are not restorable from here; their bases and commits
  * stay in the stream until its retention drops them.
  */
+import { readInput } from '../arguments';
 import { restore, type RestoreOptions, type RestoreResult } from '../export/restore';
 import { WalStreamReader } from '../export/framing';
 import { KIND } from '../export/records';
@@ -79,16 +80,20 @@ async function* streamOf(link: NatsLink, stream: string, logSubject: string, bas
 
 const NATS_RESTORE_OPTIONS = ['servers', 'stream', 'until', 'force', 'onProgress'] as const;
 
-/** restore()'s options and checks (restore.ts), from the stream named by servers and stream; onProgress counts the stream bytes restore reads. */
-export async function restoreFromNats(dbPath: string, options: NatsRestoreOptions): Promise<RestoreResult> {
+/** The options' names, onProgress, servers and stream, checked before anything connects. */
+function checkNatsRestoreOptions(options: NatsRestoreOptions): { servers: string[]; stream: string } {
   if (typeof options === 'object' && options !== null) {
     // as restore() refuses them (reason 'options'), before anything connects
     const key = unknownOptionName(options, NATS_RESTORE_OPTIONS);
     if (key !== undefined) throw walnutError('WALNUT_INVALID_ARGUMENT', `restoreFromNats takes the options ${NATS_RESTORE_OPTIONS.join(', ')}, not ${JSON.stringify(key)}`, { reason: 'options' });
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw walnutError('WALNUT_INVALID_ARGUMENT', 'onProgress must be a function', { reason: 'onProgress' });
   }
-  const servers = checkServers(options?.servers);
-  const stream = checkStreamName(options?.stream);
+  return { servers: checkServers(options?.servers), stream: checkStreamName(options?.stream) };
+}
+
+/** restore()'s options and checks (restore.ts), from the stream named by servers and stream; onProgress counts the stream bytes restore reads. */
+export async function restoreFromNats(dbPath: string, options: NatsRestoreOptions): Promise<RestoreResult> {
+  const { servers, stream } = readInput('options', () => checkNatsRestoreOptions(options));
   const subjects = subjectsOf(stream);
   const link = await connectNats(servers, () => true, `walnut restore ${dbPath}`).catch((e) => {
     throw walnutError('WALNUT_IO', `cannot reach NATS at ${servers.join(',')}: ${(e as Error).message}`, { reason: 'nats', cause: e });

@@ -34,6 +34,7 @@
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
  */
+import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { isWalnutError, walnutError } from '../errors';
@@ -90,10 +91,14 @@ const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema
 const ON_WRITER = Symbol('on writer');
 
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
+  if (arguments.length > 2) refuseExtraArguments('openDatabase', 'a path and options', 2, arguments);
   const o = options ?? {};
-  const { safeIntegers = false, holdWriteLease = false, readConnections = 2 } = o;
-  // the rest is open()'s (checked there), inherited names too (option-names.ts)
-  const storeOptions = optionsWithout(o, ['safeIntegers', 'holdWriteLease', 'readConnections']) as OpenOptions;
+  // each read once (a getter of the caller's that throws is WALNUT_INVALID_ARGUMENT: readInput)
+  const { safeIntegers = false, holdWriteLease = false, readConnections = 2, storeOptions } = readInput('options', () => {
+    const { safeIntegers, holdWriteLease, readConnections } = o;
+    // the rest is open()'s (checked there), inherited names too (option-names.ts)
+    return { safeIntegers, holdWriteLease, readConnections, storeOptions: optionsWithout(o, ['safeIntegers', 'holdWriteLease', 'readConnections']) as OpenOptions };
+  });
   if (typeof holdWriteLease !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option holdWriteLease must be a boolean', { reason: 'holdWriteLease' });
   if (typeof safeIntegers !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option safeIntegers must be a boolean', { reason: 'safeIntegers' });
   if (!Number.isInteger(readConnections) || readConnections < 0 || readConnections > MAX_READ_CONNECTIONS) {
@@ -127,13 +132,26 @@ export class Statement {
     this.sql = sql;
     this.#db = db;
   }
+  // better-sqlite3 binds statement.run(1, 2) as two parameters: here the second would be dropped
   run(params?: Params): Promise<RunResult> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('statement.run', 'only params (an array or an object)', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#db.run(this.sql, params);
   }
   get(params?: Params): Promise<Row | undefined> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('statement.get', 'only params (an array or an object)', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#db.get(this.sql, params);
   }
   all(params?: Params): Promise<Row[]> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('statement.all', 'only params (an array or an object)', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#db.all(this.sql, params);
   }
 }
@@ -188,9 +206,17 @@ export class Database implements Queryable {
   }
 
   exec(sql: string): Promise<void> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('db.exec', 'only SQL (it binds no parameters: use run())', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#call(this.#writer, () => this.#writer.runner.exec(sql));
   }
   run(sql: string, params?: Params): Promise<RunResult> {
+    if (arguments.length > 2) {
+      const refused = extraArgumentError('db.run', 'SQL and params (an array or an object)', 2, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     const w = this.#writer;
     return this.#call(w, () => {
       const stmt = w.cached(sql);
@@ -199,14 +225,20 @@ export class Database implements Queryable {
     });
   }
   async get(sql: string, params?: Params): Promise<Row | undefined> {
+    if (arguments.length > 2) refuseExtraArguments('db.get', 'SQL and params (an array or an object)', 2, arguments);
     return (await this.#query(sql, params, 'get'))[0];
   }
   all(sql: string, params?: Params): Promise<Row[]> {
+    if (arguments.length > 2) {
+      const refused = extraArgumentError('db.all', 'SQL and params (an array or an object)', 2, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#query(sql, params, 'all');
   }
 
   /** A statement checked now (bad SQL rejects here); its runs reuse the prepared form. */
   async prepare(sql: string): Promise<Statement> {
+    if (arguments.length > 1) refuseExtraArguments('db.prepare', 'only SQL', 1, arguments);
     await this.#call(this.#writer, async () => void (await this.#writer.prepared(sql)));
     return new Statement(this, sql);
   }
@@ -216,6 +248,10 @@ export class Database implements Queryable {
    * throws. Resolves with fn's result once the commit is durable.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('db.transaction', 'only a function', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     if (typeof fn !== 'function') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'transaction() takes an async function', { reason: 'fn' }));
     const w = this.#writer;
     return this.#call(w, async () => {
@@ -468,15 +504,31 @@ class TransactionScope implements Queryable {
   }
 
   exec(sql: string): Promise<void> {
+    if (arguments.length > 1) {
+      const refused = extraArgumentError('tx.exec', 'only SQL (it binds no parameters: use run())', 1, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#call(() => this.#runner.exec(sql, refuseTransactionControl));
   }
   run(sql: string, params?: Params): Promise<RunResult> {
+    if (arguments.length > 2) {
+      const refused = extraArgumentError('tx.run', 'SQL and params (an array or an object)', 2, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#call(async () => runStatement(this.#runner, await this.#statement(sql), params));
   }
   get(sql: string, params?: Params): Promise<Row | undefined> {
+    if (arguments.length > 2) {
+      const refused = extraArgumentError('tx.get', 'SQL and params (an array or an object)', 2, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#call(async () => (await this.#runner.execute(await this.#statement(sql), params, 'get'))[0]);
   }
   all(sql: string, params?: Params): Promise<Row[]> {
+    if (arguments.length > 2) {
+      const refused = extraArgumentError('tx.all', 'SQL and params (an array or an object)', 2, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#call(async () => this.#runner.execute(await this.#statement(sql), params, 'all'));
   }
 

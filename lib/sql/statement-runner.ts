@@ -23,6 +23,7 @@
  * WALNUT_SQL, reason StackOverflow (where native SQLite says "Expression tree is too large"),
  * and a statement SQLite had half-built then is finalized (it kept the connection from closing).
  */
+import { asInputError } from '../arguments';
 import { walnutError } from '../errors';
 import type { Engine } from './engine';
 
@@ -314,26 +315,39 @@ export class StatementRunner {
 
   #bind(stmt: number, shape: StatementShape, params: Params): void {
     const count = shape.params.length;
-    const isList = Array.isArray(params);
-    const isNamed = !isList && params !== null && typeof params === 'object' && !(params instanceof Uint8Array);
-    const list: readonly unknown[] = isList ? params : isNamed || params === undefined ? [] : [params];
+    let isList: boolean;
+    let isNamed: boolean;
+    let listLength: number;
+    try {
+      isList = Array.isArray(params); // (a revoked Proxy throws here)
+      isNamed = !isList && params !== null && typeof params === 'object' && !(params instanceof Uint8Array);
+      listLength = isList ? (params as unknown[]).length : isNamed || params === undefined ? 0 : 1;
+    } catch (e) {
+      throw asInputError(e, 'params');
+    }
     let positional = 0;
     for (let i = 1; i <= count; i++) {
       const name = shape.params[i - 1]!;
       let value: unknown;
-      if (name === null) {
-        if (positional >= list.length) throw walnutError('WALNUT_INVALID_ARGUMENT', `missing value for parameter ${i}`, { reason: 'params' });
-        value = list[positional++];
-      } else {
-        const key = name.slice(1);
-        if (!isNamed || !Object.prototype.hasOwnProperty.call(params, key)) {
-          throw walnutError('WALNUT_INVALID_ARGUMENT', `missing named parameter ${name}`, { reason: 'params' });
+      // reading the caller's params may run its code (a getter, a Proxy trap): what that throws
+      // is WALNUT_INVALID_ARGUMENT, before anything was stepped
+      try {
+        if (name === null) {
+          if (positional >= listLength) throw walnutError('WALNUT_INVALID_ARGUMENT', `missing value for parameter ${i}`, { reason: 'params' });
+          value = isList ? (params as unknown[])[positional++] : (positional++, params);
+        } else {
+          const key = name.slice(1);
+          if (!isNamed || !Object.prototype.hasOwnProperty.call(params, key)) {
+            throw walnutError('WALNUT_INVALID_ARGUMENT', `missing named parameter ${name}`, { reason: 'params' });
+          }
+          value = (params as Record<string, unknown>)[key];
         }
-        value = (params as Record<string, unknown>)[key];
+      } catch (e) {
+        throw asInputError(e, 'params');
       }
       this.#bindValue(stmt, i, checkValue(value, name ?? String(i)));
     }
-    if (positional < list.length) throw walnutError('WALNUT_INVALID_ARGUMENT', `${list.length} values for ${positional} positional parameters`, { reason: 'params' });
+    if (positional < listLength) throw walnutError('WALNUT_INVALID_ARGUMENT', `${listLength} values for ${positional} positional parameters`, { reason: 'params' });
   }
 
   /**

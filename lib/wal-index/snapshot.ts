@@ -23,6 +23,7 @@
  * WalIndex.advanceOverOwnCommits). A parked snapshot (park(), idle between a connection's
  * transactions until its next advance()) may be brought forward by its connection at any time.
  */
+import { extraArgumentError, refuseExtraArguments } from '../arguments';
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
 import type { WalnutFile } from '../io/file';
@@ -156,6 +157,10 @@ export class Snapshot {
    * acknowledge what it read).
    */
   whenDurable(): Promise<void> {
+    if (arguments.length > 0) {
+      const refused = extraArgumentError('snapshot.whenDurable', 'no arguments', 0, arguments);
+      if (refused !== null) return Promise.reject(refused);
+    }
     return this.#pending === null || this.#pending.ticket === 0 ? Promise.resolve() : this.#pending.whenDurable();
   }
 
@@ -169,6 +174,7 @@ export class Snapshot {
    * snapshot), when it was released, or when a pending commit it saw failed.
    */
   advance(): boolean {
+    if (arguments.length > 0) refuseExtraArguments('snapshot.advance', 'no arguments', 0, arguments);
     this.#parked = false;
     if (this.#released || this.#index.closed) return false;
     if (this.#pending?.failed === true) return false;
@@ -192,6 +198,7 @@ export class Snapshot {
    * mark kept while waiting for WRITE would stall both until one's busy timeout.
    */
   park(): void {
+    if (arguments.length > 0) refuseExtraArguments('snapshot.park', 'no arguments', 0, arguments);
     this.#parked = true;
     if (this.#index.dropsParked) this.release();
   }
@@ -263,6 +270,7 @@ export class Snapshot {
 
   /** The page as of this snapshot (a new Buffer of pageSize bytes). */
   async read(pgno: number): Promise<Buffer> {
+    if (arguments.length > 1) refuseExtraArguments('snapshot.read', 'only a page number (readInto takes a buffer)', 1, arguments);
     const out = Buffer.alloc(this.#index.pageSize);
     await this.#readInto(pgno, out, true);
     this.#checkTrailer(pgno, out);
@@ -271,12 +279,14 @@ export class Snapshot {
 
   /** As read(), into the caller's `out` (copied there once read: a buffer detached meanwhile fails the read). */
   async readInto(pgno: number, out: Uint8Array): Promise<void> {
+    if (arguments.length > 2) refuseExtraArguments('snapshot.readInto', 'a page number and a buffer', 2, arguments);
     await this.#readInto(pgno, out, false);
     this.#checkTrailer(pgno, out);
   }
 
   /** The page as stored, without the trailer check. */
   async readRaw(pgno: number): Promise<Buffer> {
+    if (arguments.length > 1) refuseExtraArguments('snapshot.readRaw', 'only a page number', 1, arguments);
     const out = Buffer.alloc(this.#index.pageSize);
     await this.#readInto(pgno, out, true);
     return out;
@@ -309,12 +319,14 @@ export class Snapshot {
 
   /** As read(), on the calling thread: one pread from the page cache, no I/O-thread trip. */
   readSync(pgno: number): Buffer {
+    if (arguments.length > 1) refuseExtraArguments('snapshot.readSync', 'only a page number (readIntoSync takes a buffer)', 1, arguments);
     const out = Buffer.alloc(this.#index.pageSize);
     this.readIntoSync(pgno, out);
     return out;
   }
 
   readIntoSync(pgno: number, out: Uint8Array): void {
+    if (arguments.length > 2) refuseExtraArguments('snapshot.readIntoSync', 'a page number and a buffer', 2, arguments);
     this.#readIntoSync(pgno, out);
     this.#checkTrailer(pgno, out);
   }
@@ -356,6 +368,7 @@ export class Snapshot {
   }
 
   readRawSync(pgno: number): Buffer {
+    if (arguments.length > 1) refuseExtraArguments('snapshot.readRawSync', 'only a page number', 1, arguments);
     const out = Buffer.alloc(this.#index.pageSize);
     this.#readIntoSync(pgno, out);
     return out;

@@ -1512,10 +1512,15 @@ export class WalIndex {
    * descriptors: opening and closing them does not touch the connection's locks.)
    */
   #backgroundFiles(): Promise<[WalnutFile, WalnutFile]> {
-    this.#background ??= Promise.all([
-      WalnutFile.open(this.dbPath, { lane: 'background' }),
-      WalnutFile.open(this.walPath, { lane: 'background' }),
-    ]);
+    if (this.#background === null) {
+      const opening = openBoth(this.dbPath, this.walPath);
+      this.#background = opening;
+      // a failed open is not kept: the next checkpoint (or zeroing) tries again (a transient
+      // EMFILE/EIO once failed every later checkpoint of the connection)
+      opening.catch(() => {
+        if (this.#background === opening) this.#background = null;
+      });
+    }
     return this.#background;
   }
 
@@ -1720,6 +1725,20 @@ export class WalIndex {
     await this.wal.close();
     await this.db.close(); // drops SHARED (or EXCLUSIVE)
   }
+}
+
+/**
+ * The database and WAL files on the background lane, both or neither: when one open fails the
+ * other's descriptor is closed before the failure is passed on.
+ */
+async function openBoth(dbPath: string, walPath: string): Promise<[WalnutFile, WalnutFile]> {
+  const [db, wal] = await Promise.allSettled([
+    WalnutFile.open(dbPath, { lane: 'background' }),
+    WalnutFile.open(walPath, { lane: 'background' }),
+  ]);
+  if (db.status === 'fulfilled' && wal.status === 'fulfilled') return [db.value, wal.value];
+  for (const r of [db, wal]) if (r.status === 'fulfilled') await r.value.close().catch(() => undefined);
+  throw db.status === 'rejected' ? db.reason : (wal as PromiseRejectedResult).reason;
 }
 
 /**

@@ -69,3 +69,17 @@ describe('walnut replicate / replica arguments', () => {
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('replica.db'))).toEqual([]);
   });
 });
+
+describe('walnut usage errors', () => {
+  // commander printed "error: unknown option '--nope'" and then the whole help: no WalnutError
+  // code and many lines, where README promises one line naming the code for every exit 2
+  it('an unknown command or option, a missing or extra argument: exit 2, one line naming WALNUT_INVALID_ARGUMENT', () => {
+    const db = path.join(dir, 'usage.db');
+    refused(['bogus'], /^walnut: WALNUT_INVALID_ARGUMENT: unknown command 'bogus' \(walnut --help\)$/);
+    refused(['inspect', db, '--nope'], /^walnut: WALNUT_INVALID_ARGUMENT: unknown option '--nope' \(walnut --help\)$/);
+    refused(['inspect'], /^walnut: WALNUT_INVALID_ARGUMENT: missing required argument 'db'/);
+    refused(['inspect', db, 'extra'], /^walnut: WALNUT_INVALID_ARGUMENT: too many arguments for 'inspect'/);
+    refused(['checkpoint', db, '--mode'], /^walnut: WALNUT_INVALID_ARGUMENT: option '--mode <mode>' argument missing/);
+    expect(fs.existsSync(db)).toBe(false);
+  });
+});

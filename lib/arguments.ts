@@ -1,0 +1,63 @@
+/**
+ * arguments.ts — the one rule for arguments a public verb does not take: past the ones it
+ * declares, any argument that is not `undefined` is refused (WALNUT_INVALID_ARGUMENT, reason
+ * 'options', as an option name a verb does not take is: option-names.ts), before the verb does
+ * anything. Why: such an argument is a caller's mistake that would otherwise be dropped without
+ * a word — options given to a verb that takes none (`checkpoint('truncate', { busyTimeout })`,
+ * `close({ keepWal: true })`), parameters given to `exec()` (better-sqlite3's binds none), a
+ * buffer given to `snapshot.read(pgno, out)`, a Node-style callback. `undefined` is no argument
+ * (a wrapper passes its own optional arguments on as they came).
+ *
+ * Not refused: the verbs that end something (close(), snapshot.release(), tx.rollback(), a
+ * replication's or replica's stop()/close()). They are handed to event emitters and promise
+ * chains as callbacks (`process.once('SIGTERM', store.close.bind(store))` passes the signal's
+ * name), and a refusal there would leave locks and files held: they take whatever they get.
+ *
+ * Invariant: the check reads only `arguments.length` and the extra arguments themselves, never
+ * the declared ones; callers test `arguments.length > declared` first, so a verb on a hot path
+ * (commit, sequence, readSync) pays one comparison when called right.
+ */
+import { WalnutError, walnutError } from './errors';
+
+/**
+ * WALNUT_INVALID_ARGUMENT (reason 'options') when an argument past the first `declared` of
+ * `args` is not undefined, else null: for verbs that answer with a promise (they reject with
+ * it). `takes` says what the verb takes, for the message ("only a mode", "no arguments").
+ */
+export function extraArgumentError(verb: string, takes: string, declared: number, args: ArrayLike<unknown>): WalnutError | null {
+  for (let i = declared; i < args.length; i++) {
+    if (args[i] !== undefined) {
+      const type = typeof args[i];
+      const what = args[i] === null ? 'null' : type === 'object' ? 'an object' : `a ${type}`;
+      return walnutError('WALNUT_INVALID_ARGUMENT', `${verb} takes ${takes}, not ${args.length} arguments (argument ${i + 1} is ${what})`, { reason: 'options' });
+    }
+  }
+  return null;
+}
+
+/** extraArgumentError, thrown: for synchronous verbs (and inside a verb's own try/catch). */
+export function refuseExtraArguments(verb: string, takes: string, declared: number, args: ArrayLike<unknown>): void {
+  const e = extraArgumentError(verb, takes, declared, args);
+  if (e !== null) throw e;
+}
+
+/**
+ * What a verb throws when reading its caller's input threw: a WalnutError as it is (the verb's
+ * own refusal), anything else — a getter, a Proxy trap or a toString of the caller's that threw —
+ * as WALNUT_INVALID_ARGUMENT with `reason` naming the argument and the original as `cause`.
+ * Callers read their input before they change anything, so the refusal leaves nothing behind.
+ */
+export function asInputError(e: unknown, reason: string): unknown {
+  if (e instanceof WalnutError) return e;
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return walnutError('WALNUT_INVALID_ARGUMENT', `reading the ${reason} threw (${what})`, { reason, cause: e });
+}
+
+/** Runs `read` (a verb's reading of its caller's input), its throws as asInputError makes them. */
+export function readInput<T>(reason: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    throw asInputError(e, reason);
+  }
+}
