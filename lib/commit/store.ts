@@ -544,7 +544,12 @@ export class Store {
   begin(): Transaction {
     if (arguments.length > 0) refuseExtraArguments('store.begin', 'no arguments', 0, arguments);
     this.#checkOpen();
-    return new Transaction(this.#gate.track(this.#index.beginRead()), this.#sink, this.#rules, this.#gate);
+    // taken synchronously where a read mark can be had at once: beginRead() reads the header after
+    // a hop, and a lone commit made right after begin() now completes within its call
+    // (WalIndex.appendInline), so the snapshot would otherwise already hold that commit and the
+    // transaction would miss its conflict with it
+    const now = this.#index.tryBeginReadSync();
+    return new Transaction(this.#gate.track(now !== null ? Promise.resolve(now) : this.#index.beginRead()), this.#sink, this.#rules, this.#gate);
   }
 
   /**
