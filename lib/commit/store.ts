@@ -549,7 +549,14 @@ export class Store {
     // (WalIndex.appendInline), so the snapshot would otherwise already hold that commit and the
     // transaction would miss its conflict with it
     const now = this.#index.tryBeginReadSync();
-    return new Transaction(this.#gate.track(now !== null ? Promise.resolve(now) : this.#index.beginRead()), this.#sink, this.#rules, this.#gate);
+    if (now !== null) return new Transaction(this.#gate.track(Promise.resolve(now)), this.#sink, this.#rules, this.#gate);
+    // no read mark at once (another connection's checkpointer holds the read slots while it moves
+    // their marks): the snapshot comes later, perhaps after commits made right after begin();
+    // its conflicts are counted from the header begin() saw (Transaction's `begunAt`), so those
+    // commits are conflicts, not overwritten (a lost update)
+    const h = this.#index.liveHeader();
+    const begunAt = h === null ? null : { mxFrame: h.mxFrame, salts: [h.salts[0], h.salts[1]] as [number, number] };
+    return new Transaction(this.#gate.track(this.#index.beginRead()), this.#sink, this.#rules, this.#gate, begunAt);
   }
 
   /**

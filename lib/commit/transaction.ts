@@ -17,6 +17,13 @@
  * transaction refused so can never commit: it ends there and lets its read mark go at once (a
  * restart checkpoint in flight, holding WRITE, would otherwise wait out the busy timeout for
  * it, and every commit queued behind that checkpoint with it).
+ *
+ * Conflicts are counted from begin(): a snapshot begin() could not take at once (the read slots
+ * busy) is taken later and may already hold commits made after begin() returned; the conflict
+ * set is then checked from the header begin() saw (`begunAt`, same WAL generation), so a page
+ * such a commit changed is a conflict like any later one (else the transaction read that
+ * commit's page and overwrote it unchecked), and a WAL restarted in between (its commits no
+ * longer told apart) is a conflict for any transaction that writes.
  */
 import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { walnutError } from '../errors';
@@ -36,8 +43,11 @@ export class Transaction {
   readonly #writes = new Map<number, Uint8Array>();
   readonly #reads = new Set<number>();
   #state: State = 'open';
+  /** The live header's generation when begin() returned, if the snapshot was not taken then (header comment). */
+  readonly #begunAt: { mxFrame: number; salts: [number, number] } | null;
 
-  constructor(snapshot: Promise<Snapshot>, committer: CommitSink, rules: PageRules, gate: CloseGate) {
+  constructor(snapshot: Promise<Snapshot>, committer: CommitSink, rules: PageRules, gate: CloseGate, begunAt: { mxFrame: number; salts: [number, number] } | null = null) {
+    this.#begunAt = begunAt;
     this.#snapshot = snapshot;
     this.#committer = committer;
     this.#rules = rules;
@@ -94,12 +104,21 @@ export class Transaction {
     try {
       snap = await this.#snapshot;
       if (pages.length === 0) return null;
-      const conflict = { pgnos: new Set([...this.#reads, ...this.#writes.keys()]), ...snap.generation, snapshot: snap };
+      const conflict = { pgnos: new Set([...this.#reads, ...this.#writes.keys()]), ...this.#conflictsFrom(snap), snapshot: snap };
       return await this.#committer.submit(pages, dbSize, { conflict });
     } finally {
       this.#state = 'done';
       snap?.release();
     }
+  }
+
+  /** Where the conflict check starts: the snapshot's generation, or the older header begin() saw (header comment). */
+  #conflictsFrom(snap: Snapshot): { mxFrame: number; salts: [number, number] } {
+    const seen = snap.generation;
+    const begun = this.#begunAt;
+    if (begun === null) return seen;
+    if (begun.salts[0] === seen.salts[0] && begun.salts[1] === seen.salts[1]) return begun.mxFrame < seen.mxFrame ? begun : seen;
+    throw walnutError('WALNUT_CONFLICT', 'the WAL restarted between begin() and the transaction\'s snapshot: commits made after begin() cannot be told apart from earlier ones; nothing was written: run the transaction again', { reason: 'PageChanged' });
   }
 
   /** Abandons the transaction and releases its snapshot. */

@@ -29,6 +29,32 @@ function verifierHoldsLocks(shm: WalnutFile): boolean {
   return false;
 }
 
+/**
+ * Process `pid` has `walPath` open twice: verify opens the WAL a second time (its scan, openWal)
+ * only once its read transaction is taken (holdReadMark: the connection's own descriptor is the
+ * first). A lock seen alone is not that point: taking a read mark holds a READ slot before it
+ * checks that the header did not move (SQLite's walTryBeginRead does the same), and a verifier
+ * frozen there (preempted on a loaded machine while the test polled) took its mark again after
+ * SIGCONT, past the commits made meanwhile (seen once: report.pages 5692, at its mark 5683).
+ */
+function walOpenedTwice(pid: number, walPath: string): boolean {
+  let n = 0;
+  let fds: string[];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === walPath) n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n >= 2;
+}
+
 describe('walnut verify on a live database with a 16,000+ frame WAL', () => {
   it('walnut and sqlite3 commit (and sqlite3 checkpoints) while verify runs; verify reports the state at its read mark, no finding', async () => {
     // a table with an index over 1 KiB pages: b-trees of several levels, every frame in the WAL
@@ -56,10 +82,12 @@ describe('walnut verify on a live database with a 16,000+ frame WAL', () => {
     let running = true;
     void exited.then(() => (running = false));
 
-    // freeze the verifier once it holds its locks (the store here is idle: it holds none)
+    // freeze the verifier once it holds its read mark (the store here is idle: it holds none) and
+    // is past taking it (walOpenedTwice)
     const shm = WalnutFile.openSync(`${big.db}-shm`, { readOnly: true });
     onTestFinished(() => shm.closeSync());
-    while (!verifierHoldsLocks(shm)) {
+    const walPath = fs.realpathSync(big.wal);
+    while (!verifierHoldsLocks(shm) || !walOpenedTwice(child.pid!, walPath)) {
       expect(running, `verify ended before it was seen holding a lock: ${stderr}`).toBe(true);
       await new Promise((r) => setTimeout(r, 1));
     }
