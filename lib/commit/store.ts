@@ -387,7 +387,7 @@ export class Store {
    * (pages.ts). The pages are copied before it returns (page-arena.ts): the caller's buffers are
    * its own again at once.
    */
-  commit(pages: readonly PageWrite[], options: CommitOptions = {}): Promise<CommitResult> {
+  commit(pages: readonly PageWrite[], options?: CommitOptions): Promise<CommitResult> {
     let reading = 'options';
     try {
       if (arguments.length > 2) refuseExtraArguments('store.commit', 'pages and options', 2, arguments);
