@@ -60,21 +60,22 @@ export class LaneWaiters {
 
   /** Resolves the commit `id` (false when it is not waited for: settled already, or never added). */
   resolve(id: number, result: CommitResult): boolean {
-    const slot = this.#find(id);
-    if (slot < 0) return false;
-    const resolve = this.#resolves[slot]!;
-    this.#drop(slot);
-    resolve(result);
-    return true;
+    return this.#settle(id, true, result);
   }
 
   /** Rejects the commit `id` (false as resolve()). */
   reject(id: number, e: unknown): boolean {
+    return this.#settle(id, false, e);
+  }
+
+  #settle(id: number, ok: boolean, value: unknown): boolean {
     const slot = this.#find(id);
     if (slot < 0) return false;
+    const resolve = this.#resolves[slot]!;
     const reject = this.#rejects[slot]!;
     this.#drop(slot);
-    reject(e);
+    if (ok) resolve(value as CommitResult);
+    else reject(value);
     return true;
   }
 
