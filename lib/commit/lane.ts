@@ -219,9 +219,9 @@ export class SharedLane implements CommitSink {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'a conditional commit (base) needs a store with a commit path of its own: open it with shareLane: false', { reason: 'shareLane' }));
     }
     const conflict = check?.conflict;
-    const c = conflict === undefined ? null : ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos)] as [number, number, number, Uint32Array]);
     let id: number;
     try {
+      const c = conflict === undefined ? null : ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos)] as [number, number, number, Uint32Array]);
       id = this.#submitPages(pages, dbSize ?? 0, c);
     } catch (e) {
       this.#breakOwnChain(e);
