@@ -34,7 +34,9 @@
  * caller saw the result, keeps the run; a caller that knows no other commit is coming cuts that
  * turn, and the one before a first batch, short: noneToGather()), when something in this process waits for WRITE (index.writeWanted: a checkpoint in
  * full, restart or truncate mode), before a wait that is not the batch's own work (maxWaitMicros,
- * the beforeBatch hook's back-pressure), on any failure, and after WRITE_RUN_MS even while the
+ * the beforeBatch hook's back-pressure; not the gatherBatch hook's wait, which is for commits
+ * that join this batch, as the gathering turn is, and is bounded by its own time bound: the
+ * commit lane's, lane.ts), on any failure, and after WRITE_RUN_MS even while the
  * queue stays full (a run spans at least two batches, so one lock round always serves two when
  * the queue stays full). Another process cannot be seen waiting (sqlite3 and walnut poll for WRITE
  * with non-blocking locks and sleeps), so the bound is time: every WRITE_RUN_MS the lock is free
@@ -288,6 +290,7 @@ export class GroupCommitter {
   readonly #maxWaitMicros: number;
   readonly #onCommitted: (mxFrame: number) => void;
   readonly #beforeBatch: () => Promise<void> | null;
+  readonly #gatherBatch: () => Promise<void> | null;
   readonly #beforeAppend: (frames: number, mxFrame: number) => Promise<void> | null;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
@@ -330,7 +333,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void> | null; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; gatherBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void> | null; events?: EventRing },
   ) {
     this.#index = index;
     this.#chain = new CommitChain(index.dbPath);
@@ -339,6 +342,7 @@ export class GroupCommitter {
     this.#maxWaitMicros = o.maxWaitMicros;
     this.#onCommitted = o.onCommitted ?? (() => undefined);
     this.#beforeBatch = o.beforeBatch ?? (() => null);
+    this.#gatherBatch = o.gatherBatch ?? (() => null);
     this.#beforeAppend = o.beforeAppend ?? (() => null);
     this.#events = o.events ?? null;
     this.#stampTrailers = o.stampTrailers ?? false;
@@ -385,9 +389,9 @@ export class GroupCommitter {
     const baseHeld = check !== undefined && 'base' in check && check.held === true;
     // the trailer goes into the page buffer the committer writes: the store's copy, or a
     // pipelining caller's buffer handed over until its `release` (store.sequence)
-    if (this.#stampTrailers) for (const p of pages) stampPageTrailer(p.data);
+    if (this.#stampTrailers) for (let i = 0; i < pages.length; i++) stampPageTrailer(pages[i]!.data);
     let bytes = 0;
-    for (const p of pages) bytes += p.data.length;
+    for (let i = 0; i < pages.length; i++) bytes += pages[i]!.data.length;
     const minDbSize = minimumDbSize(pages);
     const snapshot = conflict?.snapshot;
     if (snapshot !== undefined) this.#committing.add(snapshot);
@@ -546,6 +550,9 @@ export class GroupCommitter {
             this.#endWriteRun(); // back-pressure is not this batch's work: others may write meanwhile
             await room;
           }
+          // commits that join this batch (the commit lane's members resubmitting): WRITE is kept
+          const joining = this.#gatherBatch();
+          if (joining !== null) await joining;
           batch = this.#takeBatch();
           await this.#runBatch(batch);
         } catch (e) {

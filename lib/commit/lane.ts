@@ -39,6 +39,7 @@ import { NativeCommitLane, type NativeCommitLane as NativeLane, type NativeFileH
 import type { WalPage } from '../wal/wal-file';
 import { CommitChain } from './chain';
 import type { CommitCheck, CommitListener, CommitResult, ConflictSet, GroupCommitter } from './group-committer';
+import { LaneWaiters } from './lane-waiters';
 import type { PageCopies } from './page-arena';
 
 /** The lane's counters, as one member sees them (Store.metrics().lane). */
@@ -68,11 +69,6 @@ export interface LaneMetrics {
  */
 export interface CommitSink {
   submit(pages: WalPage[], dbSize: number | undefined, check?: CommitCheck, copies?: PageCopies | null): Promise<CommitResult>;
-}
-
-interface Waiting {
-  resolve(r: CommitResult): void;
-  reject(e: unknown): void;
 }
 
 type Failure = [number, string, string, string, number];
@@ -111,7 +107,7 @@ export class SharedLane implements CommitSink {
   #leader: boolean;
   #resigned = false;
   /** This store's commits submitted through the native lane, by lane id. */
-  readonly #waiting = new Map<number, Waiting>();
+  readonly #waiting = new LaneWaiters();
   #whenSettled: (() => void) | null = null;
   /** commitSeq of this store's commits. */
   #seq = 0;
@@ -223,20 +219,18 @@ export class SharedLane implements CommitSink {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'a conditional commit (base) needs a store with a commit path of its own: open it with shareLane: false', { reason: 'shareLane' }));
     }
     const conflict = check?.conflict;
-    return new Promise<CommitResult>((resolve, reject) => {
+    let id: number;
+    try {
       const c = conflict === undefined ? null : ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos)] as [number, number, number, Uint32Array]);
-      let id: number;
-      try {
-        id = this.#submitPages(pages, dbSize ?? 0, c);
-      } catch (e) {
-        this.#breakOwnChain(e);
-        throw e;
-      } finally {
-        copies?.release(); // the native submit copied the pages (a store copies only for its own committer: Store#copyPages)
-      }
-      // a failure breaks this member's chain before it rejects (#onEvents)
-      this.#waiting.set(id, { resolve, reject });
-    });
+      id = this.#submitPages(pages, dbSize ?? 0, c);
+    } catch (e) {
+      this.#breakOwnChain(e);
+      return Promise.reject(e);
+    } finally {
+      copies?.release(); // the native submit copied the pages (a store copies only for its own committer: Store#copyPages)
+    }
+    // a failure breaks this member's chain before it rejects (#onEvents)
+    return this.#waiting.add(id);
   }
 
   /**
@@ -377,15 +371,17 @@ export class SharedLane implements CommitSink {
   readonly #onEvents = (ok: Float64Array, failed: Failure[], lead: boolean, work: boolean, gathered: boolean): void => {
     try {
       for (let i = 0; i + OK_FIELDS <= ok.length; i += OK_FIELDS) {
-        const w = this.#take(ok[i]!);
-        w?.resolve({ commitSeq: ++this.#seq, firstFrame: ok[i + 1]!, lastFrame: ok[i + 2]!, durable: ok[i + 3] === 1 });
+        const id = ok[i]!;
+        if (!this.#waiting.has(id)) continue;
+        this.#waiting.resolve(id, { commitSeq: ++this.#seq, firstFrame: ok[i + 1]!, lastFrame: ok[i + 2]!, durable: ok[i + 3] === 1 });
+        this.#settledOne();
       }
       for (const [id, code, message, reason, errno] of failed) {
-        const w = this.#take(id);
-        if (w === undefined) continue;
+        if (!this.#waiting.has(id)) continue;
         const e = new WalnutError(message, { code: code as WalnutError['code'], path: this.#path, ...(reason ? { reason } : {}), ...(errno ? { errno } : {}) });
         this.#breakOwnChain(e);
-        w.reject(e);
+        this.#waiting.reject(id, e);
+        this.#settledOne();
       }
       if (lead && !this.#resigned) this.#leader = true;
       if ((lead || work || gathered) && this.#leader && !this.#resigned) this.#takeInto((into) => this.#native.take(into));
@@ -396,15 +392,13 @@ export class SharedLane implements CommitSink {
     }
   };
 
-  #take(id: number): Waiting | undefined {
-    const w = this.#waiting.get(id);
-    this.#waiting.delete(id);
+  /** A commit of this member settled: resign() waits for the last one. */
+  #settledOne(): void {
     if (this.#waiting.size === 0 && this.#whenSettled !== null) {
       const done = this.#whenSettled;
       this.#whenSettled = null;
       queueMicrotask(done);
     }
-    return w;
   }
 
   /**

@@ -331,13 +331,13 @@ export class Store {
         // backed off while a reader keeps the WAL from restarting (auto-checkpoint.ts)
         if (this.#autoCheckpoint === null && !this.#closed && this.#policy.dueAfterCommit(mxFrame)) this.#startAutoCheckpoint();
       },
-      // null when the sidecar has room and the lane waits for nobody: the committer then keeps
-      // its WRITE run going
-      beforeBatch: () => {
-        const room = extension?.room() ?? null;
-        const gather = this.#lane?.gather() ?? null;
-        return room === null ? gather : gather === null ? room : Promise.all([room, gather]).then(() => undefined);
-      },
+      // null when the sidecar has room: the committer then keeps its WRITE run going
+      beforeBatch: () => extension?.room() ?? null,
+      // the lane's members whose last commits a batch settled resubmit into this one (lane.ts
+      // gather(): bounded by the time a batch takes); the committer keeps WRITE meanwhile, as in
+      // its own gathering turn (a new WRITE run per batch cost two fcntl locks, an lseek and the
+      // -shm header's validation on the leader per batch: #21)
+      gatherBatch: () => this.#lane?.gather() ?? null,
       // Under WRITE, once the batch's transactions gave up their read marks: the batch that
       // restarts the WAL copies what the background checkpoint left (the frames appended while
       // it ran, or past its readers' marks) and waits for that only (auto-checkpoint.ts). A
@@ -387,7 +387,7 @@ export class Store {
    * (pages.ts). The pages are copied before it returns (page-arena.ts): the caller's buffers are
    * its own again at once.
    */
-  commit(pages: readonly PageWrite[], options: CommitOptions = {}): Promise<CommitResult> {
+  commit(pages: readonly PageWrite[], options?: CommitOptions): Promise<CommitResult> {
     let reading = 'options';
     try {
       if (arguments.length > 2) refuseExtraArguments('store.commit', 'pages and options', 2, arguments);

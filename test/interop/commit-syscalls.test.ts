@@ -63,6 +63,16 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     expect(writeLocks).toBeLessThanOrEqual(Math.ceil(t.batches / 2));
   });
 
+  it('a commit lane\'s leader keeps WRITE while it waits for the members whose commits its last batch settled (their resubmits join its next batch): once for a run of batches, not once per batch', () => {
+    // 4 stores of one thread share the lane: the first leads, the others' commits go through it
+    const t = traceCommits({ autoCheckpoint: false, laneStores: 4 }, 32, 12);
+    expect(t.commits).toBe(32 * 12); // the leader's committer wrote every store's commits
+    const writeLocks = named(t, new RegExp(`F_OFD_SETLK, \\{l_type=F_WRLCK, l_whence=SEEK_SET, l_start=${SHM_LOCK.WRITE}, l_len=1`));
+    expect(t.batches).toBeGreaterThanOrEqual(4);
+    expect(writeLocks).toBeGreaterThanOrEqual(1);
+    expect(writeLocks).toBeLessThanOrEqual(Math.ceil(t.batches / 2));
+  });
+
   it('checks the -shm size (lseek) once per WRITE run, not per batch: a lone committer none per commit', () => {
     // -y prints each descriptor's path: lseek(20</tmp/.../s3.db-shm>, 0, SEEK_END)
     const shmSeeks = (t: Traced): number => named(t, /lseek\(\d+<[^>]*-shm>/);
