@@ -414,35 +414,39 @@ describe("follow-mode export beside this store's own committers", () => {
   // copies and database syncs (1-3 ms a read beside 64 committers): it fell behind, the batch
   // that restarted the WAL waited under WRITE for the frames it lacked, and the checkpoint a batch
   // waits for queued behind its reads. They have a lane of their own now (the read lane). Shown by
-  // order, not by time: a backlog of synced writes queued on the background lane first; the
-  // commit made after it must be in the stream while that backlog still runs (on the old code its
-  // read completed after the whole backlog, FIFO).
+  // order, not by time: a commit (another connection's: it pokes nothing), then a backlog of
+  // synced writes queued on the background lane, then the poke; the commit must reach the stream
+  // while that backlog still runs (on the old code the read completed after the whole backlog, FIFO).
   it("reads the WAL on a lane of its own: a commit reaches the stream while the background lane (the checkpoint's) is still busy", async () => {
     const src = newDb('read-lane');
     const store = await open(src, { autoCheckpoint: false });
+    const other = await open(src, { autoCheckpoint: false, shareLane: false });
     let exported = 0;
+    let backlogDone = false;
+    let busyWhenExported: boolean | null = null; // the backlog still ran when the second commit reached the sink
     const sink: WalRecordSink = {
       appendRecord: async (p) => {
-        if (p[0] === KIND.COMMIT_META) exported++;
+        if (p[0] !== KIND.COMMIT_META) return;
+        if (++exported === 2) busyWhenExported = !backlogDone;
       },
       flush: async () => undefined,
     };
-    const handle = store.exportTo(sink, { follow: true, pollMs: 1 });
+    const handle = store.exportTo(sink, { follow: true, pollMs: 600_000 });
     const data = Buffer.alloc(4096, 9);
     await store.commit([{ pgno: 2, data }]);
     await until(() => exported === 1); // past its base image and first pass: the follower reads the WAL now
+    await other.commit([{ pgno: 3, data }]);
     const busy = await WalnutFile.open(path.join(dir, 'read-lane.busy'), { create: true, truncate: true, lane: 'background' });
     const chunk = Buffer.alloc(1 << 20, 1);
-    let backlogDone = false;
     const backlog = Promise.all(Array.from({ length: 200 }, (_, i) => busy.writev([chunk], (i % 8) << 20, 'data'))).finally(() => (backlogDone = true));
-    await store.commit([{ pgno: 3, data }]);
-    await until(() => exported === 2 || backlogDone);
-    const exportedWhileBusy = exported;
+    handle.poke();
+    await until(() => exported === 2);
     await backlog;
     await busy.close();
     const stats = await handle.stop();
+    await other.close();
     await store.close();
-    expect(exportedWhileBusy, '200 synced 1 MiB writes on the background lane ran before the follower read the commit').toBe(2);
+    expect(busyWhenExported, '200 synced 1 MiB writes on the background lane ran before the follower read the commit').toBe(true);
     expect(stats.commits).toBe(2);
   });
 
