@@ -4,6 +4,12 @@
 //               background lane, and to /dev/null (the follower's own cost, without the cost of
 //               storing the stream on the same disk): commits/s, p99 commit latency, CPU per
 //               commit (all threads), WAL size at the end
+//   physical bound (with the committers group) the raw commit loop (64 frames, pwritev +
+//               fdatasync, a WAL that wraps at 8 MiB) alone, and with the bytes a follower streams
+//               for each batch (its frames + FRAMES/COMMIT_META records, framed) appended to a
+//               second file on the same disk, on another lane, written back per MiB as the
+//               export's file sink does: what a stream to a file on the same disk costs the disk
+//               itself; 'follow' over 'none' is read against 'raw + stream' over 'raw'
 //   sqlite3     3 python3/sqlite3 writer processes (one 4-8 KB row per transaction, FULL,
 //               wal_autocheckpoint 200) alone, and with `walnut export --follow` running: the -wal's
 //               peak size (sampled every 5 ms) and the writers' commits/s
@@ -24,6 +30,69 @@ const ROUNDS = Number(process.env.WALNUT_BENCH_ROUNDS || 5);
 const WRITER = path.join(__dirname, '..', 'test', 'helpers', 'sqlite-writer.py');
 const COMMITTER_CASES = ['none', 'follow', 'follow, stream on the background lane', 'follow, stream to /dev/null'];
 const SQLITE_CASES = ['alone', 'walnut export --follow'];
+const RAW_CASES = ['raw', 'raw + stream bytes to a second file'];
+const PAGE = 4096;
+const FRAME = 24 + PAGE;
+const BATCH = 64;
+const RAW_SPAN = 8 << 20;
+/** A follower's bytes per one-page commit: the frame in a FRAMES record, then COMMIT_META, each framed (8 bytes). */
+const STREAM_PER_COMMIT = 8 + 1 + FRAME + 8 + 33;
+
+/** The raw commit loop for `seconds`, and with `stream`, the follower's bytes appended to a second file (see the header). */
+async function rawLoop(walnut, dir, stream, tag) {
+  const walPath = path.join(dir, `${tag}.wal`);
+  const fd = fs.openSync(walPath, 'w');
+  const zeros = Buffer.alloc(1 << 20);
+  for (let at = 0; at < 2 * RAW_SPAN; at += zeros.length) fs.writeSync(fd, zeros, 0, zeros.length, at);
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  const wal = await walnut.WalnutFile.open(walPath);
+  const out = stream ? await walnut.WalnutFile.open(`${walPath}.ark`, { create: true, truncate: true, lane: 'background' }) : null;
+  const data = Buffer.alloc(PAGE, 0x5a);
+  const frames = [];
+  for (let i = 0; i < BATCH; i++) frames.push(Buffer.alloc(24, i), data);
+  const streamBytes = Buffer.alloc(BATCH * STREAM_PER_COMMIT, 0x5a);
+  const { Histogram } = require(path.join(__dirname, '..', 'dist', 'telemetry', 'histogram.js'));
+  const { startWriteback } = require(path.join(__dirname, '..', 'dist', 'export', 'page-writer.js')); // the export sink's writeback hint
+  const hist = new Histogram();
+  let off = 32;
+  let outAt = 0;
+  let written = 0;
+  let appending = Promise.resolve();
+  let batches = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const deadline = t0 + SECONDS * 1000;
+  while (performance.now() < deadline) {
+    const s = performance.now();
+    await wal.writev(frames, off, 'data');
+    hist.record((performance.now() - s) * 1000);
+    off += BATCH * FRAME;
+    if (off + BATCH * FRAME > RAW_SPAN) off = 32;
+    batches++;
+    if (out !== null) {
+      // one append in flight at a time, as the exporter's sink; written back per MiB
+      await appending;
+      const at = outAt;
+      outAt += streamBytes.length;
+      appending = out.writev([streamBytes], at).then(() => {
+        written += streamBytes.length;
+        if (written >= 1 << 20) {
+          startWriteback(out, at + streamBytes.length - written, written);
+          written = 0;
+        }
+      });
+    }
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await appending;
+  await wal.close();
+  await out?.close();
+  for (const s of ['', '.ark']) fs.rmSync(walPath + s, { force: true });
+  const rate = (batches * BATCH) / elapsed;
+  return { rate, p99: hist.percentile(99), cpuMicros: (cpu.user + cpu.system) / (rate * elapsed), walMiB: RAW_SPAN / 2 ** 20 };
+}
 
 async function committers(walnut, dir, kase, tag) {
   const db = path.join(dir, `${tag}.db`);
@@ -93,19 +162,20 @@ async function run() {
     const group = process.env.WALNUT_BENCH_FOLLOW;
     const order = Object.keys(builds).flatMap((b) => [
       ...(group === 'sqlite3' ? [] : COMMITTER_CASES.map((c) => [b, 'committers', c])),
+      ...(group === 'sqlite3' || b !== 'walnut' ? [] : RAW_CASES.map((c) => [b, 'raw', c])),
       ...(group === 'committers' ? [] : SQLITE_CASES.map((c) => [b, 'sqlite3', c])),
     ]);
     if (round % 2 === 1) order.reverse();
     for (const [b, kind, c] of order) {
       const tag = `${b}-${round}-${kind}-${c.replace(/\W+/g, '-')}`;
-      const r = kind === 'committers' ? await committers(libs[b], dir, c, tag) : await sqliteWriters(builds[b], dir, c, tag);
+      const r = kind === 'committers' ? await committers(libs[b], dir, c, tag) : kind === 'raw' ? await rawLoop(libs[b], dir, c !== 'raw', tag) : await sqliteWriters(builds[b], dir, c, tag);
       (seen[`${b}|${c}`] ??= []).push(r);
     }
   }
   fs.rmSync(dir, { recursive: true, force: true });
   const rows = [];
   for (const b of Object.keys(builds)) {
-    for (const [cases, base] of [[COMMITTER_CASES, 'none'], [SQLITE_CASES, 'alone']]) {
+    for (const [cases, base] of [[COMMITTER_CASES, 'none'], [RAW_CASES, 'raw'], [SQLITE_CASES, 'alone']]) {
       for (const c of cases) {
         const list = seen[`${b}|${c}`];
         const ref = seen[`${b}|${base}`];
@@ -113,7 +183,7 @@ async function run() {
         const rate = list.map((x, k) => x.rate / ref[k].rate);
         const p99 = list[0].p99 === undefined ? null : list.map((x, k) => x.p99 / ref[k].p99);
         rows.push({
-          case: base === 'none' ? `64 walnut committers, ${c}` : `3 sqlite3 writers, ${c}`,
+          case: base === 'none' ? `64 walnut committers, ${c}` : base === 'raw' ? `physical bound: ${c}` : `3 sqlite3 writers, ${c}`,
           system: b,
           'commits/s': Math.round(median(list.map((x) => x.rate))),
           'x alone': c === base ? '' : spread(rate),

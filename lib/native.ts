@@ -14,8 +14,12 @@ export type LockMode = 'shared' | 'exclusive';
 export type Durability = 'none' | 'data' | 'full';
 
 export interface NativeOpenOptions {
-  /** Which of the environment's I/O threads runs this file's async operations (default 'main'). */
-  lane?: 'main' | 'background';
+  /**
+   * Which of the environment's I/O threads runs this file's async operations (default 'main'):
+   * 'background' is the checkpoint's, 'read' one that a follow export's WAL reads have to
+   * themselves (they queue behind neither a commit nor a checkpoint's sync).
+   */
+  lane?: 'main' | 'background' | 'read';
   create?: boolean;
   readOnly?: boolean;
   exclusive?: boolean;
@@ -361,7 +365,7 @@ export const nativeFrames = {
   scanSync: addon.walScanSync,
   append: addon.walAppend,
   appendSync: addon.walAppendSync,
-  /** No operation queued or running on either I/O lane (native/frames.cc). */
+  /** No operation queued or running on the main or the background I/O lane (native/frames.cc; the read lane writes nothing). */
   lanesIdle: addon.walLanesIdle,
   /** Zeros (synced, through another descriptor of the file) from its end up to `target` bytes, never below `floor` (a file cut below it is left short), on the background lane; resolves to the size (native/wal_zero_ahead.h). */
   zeroAhead: addon.walZeroAhead,

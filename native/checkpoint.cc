@@ -80,7 +80,7 @@ Napi::Value CheckpointCopy(const Napi::CallbackInfo& info) {
   if (wal == nullptr) return Napi::Value();
   std::shared_ptr<FileState> db = NativeFile::StateOf(env, info[1]);
   if (db == nullptr) return Napi::Value();
-  if (wal->background != db->background) return ThrowInvalid(env, "the WAL and the database must be on the same I/O lane");
+  if (wal->lane != db->lane) return ThrowInvalid(env, "the WAL and the database must be on the same I/O lane");
   ByteSpan pg;
   if (!GetTypedBytes(info, 2, napi_uint32_array, "pgnos", "a Uint32Array", &pg)) return Napi::Value();
   if (info.Length() < 4 || !info[3].IsObject()) return ThrowInvalid(env, "options must be { firstFrame, upTo, nPage, pageSize, syncWal }");
@@ -99,7 +99,7 @@ Napi::Value CheckpointCopy(const Napi::CallbackInfo& info) {
   std::vector<uint32_t> pgnos(count);
   std::memcpy(pgnos.data(), pg.data, count * 4);
   auto op = std::make_unique<CopyOp>(env, wal, db, std::move(pgnos), req);
-  return Instance::Get(env)->Lane(db->background)->Submit(env, std::move(op));
+  return Instance::Get(env)->Lane(db->lane)->Submit(env, std::move(op));
 }
 
 Napi::Value CheckpointSyncDb(const Napi::CallbackInfo& info) {

@@ -201,7 +201,7 @@ class BaseImageReader : public Napi::ObjectWrap<BaseImageReader> {
     if (*db == nullptr) return false;
     *wal = NativeFile::StateOf(env, info[1]);
     if (*wal == nullptr) return false;
-    if ((*db)->background != (*wal)->background) {
+    if ((*db)->lane != (*wal)->lane) {
       ThrowInvalid(env, "the database and the WAL must be on the same I/O lane");
       return false;
     }
@@ -229,11 +229,11 @@ class BaseImageReader : public Napi::ObjectWrap<BaseImageReader> {
                      std::shared_ptr<FileState> sink, std::unique_ptr<ChunkJob> job) {
     Napi::Env env = info.Env();
     state_.inFlight++;
-    const bool background = db->background;
+    const LaneId lane = db->lane;
     auto op = std::make_unique<ChunkOp>(env, std::move(db), std::move(wal), std::move(sink), hash_, buffer_, std::move(job), &state_);
     op->KeepAlive(info[2]);
     op->KeepAlive(info.This());
-    return Instance::Get(env)->Lane(background)->Submit(env, std::move(op));
+    return Instance::Get(env)->Lane(lane)->Submit(env, std::move(op));
   }
 
   Napi::Value Digest(const Napi::CallbackInfo& info) {
@@ -335,7 +335,7 @@ class BaseImageWriter : public Napi::ObjectWrap<BaseImageWriter> {
     state_.inFlight++;
     auto op = std::make_unique<RunOp>(env, stream, db, hash_, buffer_, job, &state_);
     op->KeepAlive(info.This());
-    return Instance::Get(env)->Lane(db->background)->Submit(env, std::move(op));
+    return Instance::Get(env)->Lane(db->lane)->Submit(env, std::move(op));
   }
 
   // update(bytes): pages the caller applied itself, in order with the runs'.
@@ -406,7 +406,7 @@ Napi::Value CountCommits(const Napi::CallbackInfo& info) {
     return ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536");
   }
   if (lastFrame == 0) return ThrowInvalid(env, "lastFrame must be at least 1");
-  return Instance::Get(env)->Lane(wal->background)->Submit(env, std::make_unique<CountOp>(env, wal, pageSize, lastFrame));
+  return Instance::Get(env)->Lane(wal->lane)->Submit(env, std::make_unique<CountOp>(env, wal, pageSize, lastFrame));
 }
 
 Napi::Value StartWriteback(const Napi::CallbackInfo& info) {

@@ -100,7 +100,7 @@ Napi::Value Dispatch(Napi::Env env, bool sync, const std::shared_ptr<FileState>&
   }
   auto op = std::make_unique<FileOp>(env, state, kind, std::move(work));
   for (const Napi::Value& v : keepAlive) op->KeepAlive(v);
-  return Instance::Get(env)->Lane(state->background)->Submit(env, std::move(op));
+  return Instance::Get(env)->Lane(state->lane)->Submit(env, std::move(op));
 }
 
 // An asynchronous read into a buffer of the operation's own, copied into the caller's buffer
@@ -155,7 +155,7 @@ struct OpenRequest {
   std::string path;
   int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
   mode_t mode = 0644;
-  bool background = false;
+  LaneId lane = LaneId::kMain;
 };
 
 bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
@@ -183,11 +183,11 @@ bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
     Napi::Value lane = o.Get("lane");
     if (!lane.IsUndefined()) {
       std::string l = lane.IsString() ? lane.As<Napi::String>().Utf8Value() : "";
-      if (l != "main" && l != "background") {
-        ThrowInvalid(env, "lane must be 'main' or 'background'");
+      if (l != "main" && l != "background" && l != "read") {
+        ThrowInvalid(env, "lane must be 'main', 'background' or 'read'");
         return false;
       }
-      req->background = l == "background";
+      req->lane = l == "background" ? LaneId::kBackground : l == "read" ? LaneId::kRead : LaneId::kMain;
     }
     Napi::Value mode = o.Get("mode");
     if (!mode.IsUndefined()) {
@@ -241,7 +241,7 @@ class OpenOp : public IoOp {
       return;
     }
     Napi::Object file = Instance::Get(env)->fileClass.New(
-        {Napi::String::New(env, req_.path), Napi::External<int>::New(env, &fd_), Napi::Boolean::New(env, req_.background)});
+        {Napi::String::New(env, req_.path), Napi::External<int>::New(env, &fd_), Napi::Number::New(env, static_cast<double>(req_.lane))});
     deferred_.Resolve(file);
   }
   ~OpenOp() override {
@@ -331,7 +331,8 @@ NativeFile::NativeFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   if (info.Length() >= 2 && info[0].IsString() && info[1].IsExternal()) {
     int* fd = info[1].As<Napi::External<int>>().Data();
     state_ = std::make_shared<FileState>(*fd, info[0].As<Napi::String>().Utf8Value());
-    state_->background = info.Length() > 2 && info[2].ToBoolean();
+    const uint32_t lane = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
+    state_->lane = lane <= static_cast<uint32_t>(LaneId::kRead) ? static_cast<LaneId>(lane) : LaneId::kMain;
     *fd = -1;
     return;
   }
@@ -345,7 +346,7 @@ NativeFile::NativeFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
     return;
   }
   state_ = std::make_shared<FileState>(fd, req.path);
-  state_->background = req.background;
+  state_->lane = req.lane;
 }
 
 std::shared_ptr<FileState> NativeFile::StateOf(Napi::Env env, Napi::Value value) {
@@ -438,7 +439,7 @@ Napi::Value NativeFile::Read(const Napi::CallbackInfo& info, bool sync, bool len
   ByteSpan span = whole;
   if (!NarrowSpan(info, 1, &span) || !GetUint(info, 3, "position", &position)) return Napi::Value();
   if (!sync && !lent) {
-    return Instance::Get(env)->Lane(state_->background)->Submit(
+    return Instance::Get(env)->Lane(state_->lane)->Submit(
         env, std::make_unique<BounceReadOp>(env, state_, info[0], static_cast<size_t>(span.data - whole.data), span.length, position));
   }
   return Dispatch(env, sync, state_, Result::kNumber,
@@ -605,7 +606,7 @@ Napi::Value NativeFile::Close(const Napi::CallbackInfo& info, bool sync) {
   if (!CheckOpen(env)) return Napi::Value();
   state_->closed = true;
   if (!sync) {
-    return Instance::Get(env)->Lane(state_->background)->Submit(env, std::make_unique<CloseOp>(env, state_));
+    return Instance::Get(env)->Lane(state_->lane)->Submit(env, std::make_unique<CloseOp>(env, state_));
   }
   OsFailure f = state_->Release();
   if (f.IsError()) {
@@ -697,7 +698,7 @@ Napi::Value NativeFile::GetClosed(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SubmitFileWork(Napi::Env env, std::shared_ptr<FileState> state, std::function<OsFailure(int fd)> work) {
-  IoThread* lane = Instance::Get(env)->Lane(state->background);
+  IoThread* lane = Instance::Get(env)->Lane(state->lane);
   auto op = std::make_unique<FileOp>(env, std::move(state), Result::kVoid,
                                      [work = std::move(work)](FileState& s, int64_t*) { return work(s.fd); });
   return lane->Submit(env, std::move(op));

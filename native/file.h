@@ -25,6 +25,7 @@
 #include <napi.h>
 
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,11 @@
 #include "os_failure.h"
 
 namespace walnut {
+
+// The I/O lanes of an environment (instance.h): the main lane (commits), the background lane
+// (checkpoint copies and syncs, zero-ahead) and the read lane (a follow export's WAL reads,
+// which must queue behind neither: export/follow.ts).
+enum class LaneId : uint8_t { kMain = 0, kBackground = 1, kRead = 2 };
 
 struct FileState {
   FileState(int fd, std::string path) : fd(fd), path(std::move(path)) {}
@@ -49,7 +55,8 @@ struct FileState {
   int fd;
   const std::string path;
   bool closed = false;      // JS thread only: no new operations accepted
-  bool background = false;  // async operations run on the environment's background lane
+  // The environment's I/O lane its async operations run on (Instance::Lane).
+  LaneId lane = LaneId::kMain;
   // Serializes the writes of this process that may extend the file: a WAL append holds it from
   // its window check through its pwritev, the WAL's zero-ahead (wal_zero_ahead.h) around each
   // chunk it writes at the end of the file, so neither ever writes over bytes the other wrote.

@@ -130,7 +130,7 @@ Napi::Value WalScan(const Napi::CallbackInfo& info) {
     }
     return ScanToJs(env, r);
   }
-  return Instance::Get(env)->Lane(file->background)->Submit(env, std::make_unique<ScanOp>(env, file, chain));
+  return Instance::Get(env)->Lane(file->lane)->Submit(env, std::make_unique<ScanOp>(env, file, chain));
 }
 
 // ---- append ---------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
     if (!AppendResult(env, *job, file->path, ChainWordsOf(env, info[1]), &error)) error.ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  return Instance::Get(env)->Lane(file->background)->Submit(env, std::make_unique<AppendOp>(env, file, std::move(job), info[1], pages));
+  return Instance::Get(env)->Lane(file->lane)->Submit(env, std::make_unique<AppendOp>(env, file, std::move(job), info[1], pages));
 }
 
 // ---- zero-ahead ------------------------------------------------------------------------------
@@ -443,9 +443,10 @@ Napi::Value WalZeroAhead(const Napi::CallbackInfo& info) {
   return Instance::Get(env)->background->Submit(env, std::make_unique<ZeroAheadOp>(env, file, through, floor, target));
 }
 
-// walLanesIdle() -> true when neither of this environment's I/O lanes has an operation queued
-// or running: a write on the calling thread then cannot overtake one queued before it (the
-// lanes' FIFO order), nor contend with a checkpoint's copy or sync.
+// walLanesIdle() -> true when neither this environment's main nor its background I/O lane has
+// an operation queued or running: a write on the calling thread then cannot overtake one queued
+// before it (the lanes' FIFO order), nor contend with a checkpoint's copy or sync. (The read
+// lane only reads frames already committed: a write overtakes nothing there.)
 Napi::Value WalLanesIdle(const Napi::CallbackInfo& info) {
   Instance* instance = Instance::Get(info.Env());
   return Napi::Boolean::New(info.Env(), instance->io->Idle() && instance->background->Idle());

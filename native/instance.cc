@@ -6,18 +6,21 @@
 namespace walnut {
 
 Instance::Instance(Napi::Env env)
-    : io(std::make_unique<IoThread>(env, "walnut-io")), background(std::make_unique<IoThread>(env, "walnut-bg")) {
+    : io(std::make_unique<IoThread>(env, "walnut-io")), background(std::make_unique<IoThread>(env, "walnut-bg")),
+      read(std::make_unique<IoThread>(env, "walnut-rd")) {
   // Registered after the I/O threads' ThreadSafeFunctions: cleanup hooks run in reverse order,
   // so the workers are joined before Node closes those functions.
   env.AddCleanupHook([this] {
     io->Stop();
     background->Stop();
+    read->Stop();
   });
 }
 
 Instance::~Instance() {
   io.reset();  // join the I/O threads before the references below go away
   background.reset();
+  read.reset();
   errorClass.SuppressDestruct();
   fileClass.SuppressDestruct();
   shmClass.SuppressDestruct();

@@ -10,6 +10,8 @@
 
 #include <memory>
 
+#include "file.h"
+
 namespace walnut {
 
 class IoThread;
@@ -28,9 +30,13 @@ struct Instance {
   std::unique_ptr<IoThread> io;           // runs the async file operations of this env, FIFO
   std::unique_ptr<IoThread> background;   // a second lane (checkpoint copies and syncs), so that
                                           // long background I/O never queues in front of commits
+  std::unique_ptr<IoThread> read;         // a third lane (a follow export's WAL reads), so that they
+                                          // queue behind neither a commit nor a checkpoint's sync
 
-  // The lane of a file opened with { lane: 'background' } or of any other file.
-  IoThread* Lane(bool isBackground) { return isBackground ? background.get() : io.get(); }
+  // The lane of a file opened with { lane: 'background' | 'read' } or of any other file.
+  IoThread* Lane(LaneId lane) {
+    return lane == LaneId::kBackground ? background.get() : lane == LaneId::kRead ? read.get() : io.get();
+  }
 };
 
 }  // namespace walnut

@@ -1,5 +1,5 @@
-// io_thread.h — the addon's own I/O threads: per JS environment, a main lane and a background
-// lane (checkpoint work), each one thread.
+// io_thread.h — the addon's own I/O threads: per JS environment, a main lane, a background
+// lane (checkpoint work) and a read lane (a follow export's WAL reads), each one thread.
 //
 // Async file operations must not run on libuv's thread pool: fs, dns and zlib share its four
 // threads, and a slow fsync there stalls unrelated work. Each environment gets one thread that
@@ -12,7 +12,8 @@
 // polling for new work for kSpinMicros (yielding the CPU on every poll, so kernel threads such
 // as ext4's journal commit still run) before it sleeps on the condition variable.
 //
-// Names: the main lane's thread is "walnut-io", the background lane's "walnut-bg" (a thread's
+// Names: the main lane's thread is "walnut-io", the background lane's "walnut-bg", the read
+// lane's "walnut-rd" (a thread's
 // name is what /proc/<pid>/task/*/comm, top -H and perf show: per-thread CPU is how the lane
 // cases are measured, bench/README.md #21).
 //

@@ -360,6 +360,8 @@ export class Store {
 
   /** The auto-checkpoint's `action` before a batch's append (the committer's beforeAppend). */
   async #checkpointBeforeAppend(action: 'wait' | 'start' | 'wait-then-start', mx: number): Promise<void> {
+    // the WAL restarts after this wait: following exports read what they lack meanwhile (Exporter.catchUp)
+    for (const e of this.#exports) e.catchUp();
     if (action === 'wait' || action === 'wait-then-start') await this.#autoCheckpoint;
     if (action === 'start' || action === 'wait-then-start' || (action === 'wait' && !this.#policy.pinned && this.#backfilled() < mx)) await this.#startAutoCheckpoint();
   }

@@ -112,6 +112,8 @@ export class Exporter {
   #wake: (() => void) | null = null;
   #poked: (() => void) | null = null;
   #passBegan = 0;
+  /** catchUp() came: the next pass begins at once. */
+  #catchUp = false;
   /** WAL reads and the records made from them reuse the same memory (ByteBlocks says why). */
   #readBuffer = Buffer.alloc(0);
   readonly #payloads = new ByteBlocks();
@@ -141,6 +143,19 @@ export class Exporter {
    */
   poke(): void {
     this.#poked?.();
+  }
+
+  /**
+   * Look for new commits at once, however recently a pass began: the store calls this when its
+   * next batch waits for a checkpoint under WRITE before it restarts the WAL. The restart hands
+   * the follower every frame it has not read by then, read for it under WRITE while that batch
+   * (the slowest of all, the one p99 falls in) waits (WalIndex #handOverToFollowers); a pass now
+   * reads them on the follower's own lane while the checkpoint copies, and nothing is left to
+   * hand over. Kept until the next wait for a pass (a pass may be ending as it comes).
+   */
+  catchUp(): void {
+    this.#catchUp = true;
+    this.#wake?.();
   }
 
   async run(): Promise<ExportStats> {
@@ -173,13 +188,18 @@ export class Exporter {
     }
   }
 
-  /** Resolves after pollMs, on stop(), or on a poke (see poke()). */
+  /** Resolves after pollMs, on stop(), on a poke (see poke()), or at once after catchUp(). */
   #nextPass(): Promise<void> {
+    if (this.#catchUp) {
+      this.#catchUp = false;
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve) => {
       const timers = [setTimeout(() => this.#wake?.(), this.#pollMs)];
       this.#wake = () => {
         for (const t of timers) clearTimeout(t);
         this.#wake = this.#poked = null;
+        this.#catchUp = false;
         resolve();
       };
       this.#poked = () => {

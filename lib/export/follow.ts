@@ -104,7 +104,7 @@ export class WalFollower implements FrameSource, Follower {
 
   /** Takes the follow pin (the caller still holds the snapshot it exported up to `from`). */
   async start(): Promise<void> {
-    this.#file = (await this.#index.checkpointTarget()).walFile; // off the commit lane
+    this.#file = await this.#index.followerWalFile(); // the read lane: behind neither commits nor checkpoints
     this.#unregister = await this.#index.followWal(this);
   }
 

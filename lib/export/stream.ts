@@ -65,6 +65,8 @@ function stopTimeoutOf(options: ExportStopOptions | undefined): number | undefin
 export interface ExportRun extends ExportHandle {
   /** Cuts the export with `reason` (unless it has ended) and resolves once it has ended. */
   cut(reason: WalnutError): Promise<void>;
+  /** Look for new commits at once, whenever the last pass began (Exporter.catchUp). */
+  catchUp(): void;
 }
 
 /**
@@ -191,6 +193,7 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
       return done;
     },
     poke: () => exporter.poke(),
+    catchUp: () => exporter.catchUp(),
     cut: (reason) => {
       exporter.stop();
       sink.cut(reason);

@@ -268,6 +268,8 @@ export class WalIndex {
   /** When a yield to a checkpointer ran out without it taking WRITE (CHECKPOINT_YIELD_PAUSE_MS). */
   #yieldInVainAt = -Infinity;
   #background: Promise<[WalnutFile, WalnutFile]> | null = null;
+  /** The WAL on the read lane, for followers (followerWalFile), once opened. */
+  #followerWal: Promise<WalnutFile> | null = null;
   #writer = false;
   /** A zero-ahead of the WAL runs (WalFile.zeroAhead, started by appendAndPublish under WRITE). */
   #zeroing = false;
@@ -1525,6 +1527,26 @@ export class WalIndex {
   }
 
   /**
+   * This connection's descriptor of the WAL on the read lane (opened once, closed by close()),
+   * that followers (export/follow.ts) read frames through: on the background lane their reads
+   * queued behind the checkpoint's copies and database sync (1-2 ms a read beside 64
+   * committers), the follower fell behind, and the batch that restarted the WAL waited under
+   * WRITE while the frames it had not read were read for it (#handOverToFollowers); the
+   * checkpoint a batch waits for queued behind the follower's reads in turn.
+   */
+  followerWalFile(): Promise<WalnutFile> {
+    this.#checkOpen();
+    if (this.#followerWal === null) {
+      const opening = WalnutFile.open(this.walPath, { lane: 'read', readOnly: true });
+      this.#followerWal = opening;
+      opening.catch(() => {
+        if (this.#followerWal === opening) this.#followerWal = null; // the next follower tries again
+      });
+    }
+    return this.#followerWal;
+  }
+
+  /**
    * The narrow interface the checkpointer works through (lib/checkpoint/execute.ts). Its file
    * I/O goes through descriptors on the background lane (#backgroundFiles), so a checkpoint's
    * copies and syncs never queue in front of this connection's commits.
@@ -1722,6 +1744,7 @@ export class WalIndex {
       const handles = await this.#background.catch(() => [] as WalnutFile[]);
       for (const h of handles) await h.close().catch(() => undefined);
     }
+    if (this.#followerWal !== null) await (await this.#followerWal.catch(() => null))?.close().catch(() => undefined);
     await this.wal.close();
     await this.db.close(); // drops SHARED (or EXCLUSIVE)
   }

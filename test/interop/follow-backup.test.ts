@@ -409,4 +409,87 @@ describe("follow-mode export beside this store's own committers", () => {
     expect(exported, `the export saw ${exported} of ${commits} commits while they went on`).toBeGreaterThanOrEqual(15_000);
     expect(stats.commits).toBe(commits);
   });
+
+  // The follower's WAL reads used to run on the background lane, FIFO behind the checkpoint's
+  // copies and database syncs (1-3 ms a read beside 64 committers): it fell behind, the batch
+  // that restarted the WAL waited under WRITE for the frames it lacked, and the checkpoint a batch
+  // waits for queued behind its reads. They have a lane of their own now (the read lane). Shown by
+  // order, not by time: a commit (another connection's: it pokes nothing), then a backlog of
+  // synced writes queued on the background lane, then the poke; the commit must reach the stream
+  // while that backlog still runs (on the old code the read completed after the whole backlog, FIFO).
+  it("reads the WAL on a lane of its own: a commit reaches the stream while the background lane (the checkpoint's) is still busy", async () => {
+    const src = newDb('read-lane');
+    const store = await open(src, { autoCheckpoint: false });
+    const other = await open(src, { autoCheckpoint: false, shareLane: false });
+    let exported = 0;
+    let backlogDone = false;
+    let busyWhenExported: boolean | null = null; // the backlog still ran when the second commit reached the sink
+    const sink: WalRecordSink = {
+      appendRecord: async (p) => {
+        if (p[0] !== KIND.COMMIT_META) return;
+        if (++exported === 2) busyWhenExported = !backlogDone;
+      },
+      flush: async () => undefined,
+    };
+    const handle = store.exportTo(sink, { follow: true, pollMs: 600_000 });
+    const data = Buffer.alloc(4096, 9);
+    await store.commit([{ pgno: 2, data }]);
+    await until(() => exported === 1); // past its base image and first pass: the follower reads the WAL now
+    await other.commit([{ pgno: 3, data }]);
+    const busy = await WalnutFile.open(path.join(dir, 'read-lane.busy'), { create: true, truncate: true, lane: 'background' });
+    const chunk = Buffer.alloc(1 << 20, 1);
+    const backlog = Promise.all(Array.from({ length: 200 }, (_, i) => busy.writev([chunk], (i % 8) << 20, 'data'))).finally(() => (backlogDone = true));
+    handle.poke();
+    await until(() => exported === 2);
+    await backlog;
+    await busy.close();
+    const stats = await handle.stop();
+    await other.close();
+    await store.close();
+    expect(busyWhenExported, '200 synced 1 MiB writes on the background lane ran before the follower read the commit').toBe(true);
+    expect(stats.commits).toBe(2);
+  });
+
+  // A batch that waits for a checkpoint under WRITE restarts the WAL next, handing the follower
+  // every frame it has not read, read for it while that batch (the slowest, where p99 falls)
+  // waits. The store now tells its exports to read what they lack at once when such a wait
+  // begins (Exporter.catchUp), and the follower reads on its own lane while the checkpoint
+  // copies. Shown with frames the follower cannot have been told of otherwise (another
+  // connection's commit: no poke; pollMs 10 minutes) and a checkpoint held behind a backlog on
+  // the background lane: the other connection's commit is in the stream before the batch that
+  // waited resolves (on the old code the follower slept until that batch's own poke).
+  it("reads what it lacks while a batch waits for the checkpoint before a WAL restart (another connection's commit, no poke)", async () => {
+    const src = newDb('catch-up');
+    const store = await open(src, { autoCheckpoint: 100 });
+    const other = await open(src, { autoCheckpoint: false, shareLane: false });
+    let exported = 0;
+    const sink: WalRecordSink = {
+      appendRecord: async (p) => {
+        if (p[0] === KIND.COMMIT_META) exported++;
+      },
+      flush: async () => undefined,
+    };
+    const handle = store.exportTo(sink, { follow: true, pollMs: 600_000 });
+    const data = Buffer.alloc(4096, 5);
+    await store.commit([{ pgno: 2, data }]);
+    await until(() => exported === 1); // following now; the pass that exported it ends, then it sleeps
+    await new Promise((r) => setTimeout(r, 200));
+    // 250 frames: past twice autoCheckpoint, so this store's next batch starts a checkpoint and waits for it
+    await other.commit(Array.from({ length: 250 }, (_, k) => ({ pgno: 3 + k, data })));
+    const busy = await WalnutFile.open(path.join(dir, 'catch-up.busy'), { create: true, truncate: true, lane: 'background' });
+    const chunk = Buffer.alloc(1 << 20, 1);
+    const backlog = Promise.all(Array.from({ length: 100 }, (_, i) => busy.writev([chunk], (i % 8) << 20, 'data')));
+    const waitsBefore = store.metrics().checkpointWaits;
+    let exportedWhenResolved = -1;
+    await store.commit([{ pgno: 2, data }]).then(() => (exportedWhenResolved = exported));
+    const waited = store.metrics().checkpointWaits - waitsBefore;
+    await backlog;
+    await busy.close();
+    const stats = await handle.stop();
+    await other.close();
+    await store.close();
+    expect(waited, 'the batch waited for a checkpoint').toBe(1);
+    expect(exportedWhenResolved, "the other connection's commit was in the stream when the batch that waited resolved").toBeGreaterThanOrEqual(2);
+    expect(stats.commits).toBe(3);
+  });
 });

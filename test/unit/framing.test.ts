@@ -152,3 +152,44 @@ describe('framing', () => {
     expectWalnutError(() => { throw r.error; }, 'WALNUT_INVALID_FRAMING', { reason: 'LengthExceedsMax' });
   });
 });
+
+// A file sink has no fsync; it tells the kernel to write the stream back once every MiB written,
+// however small its flushes (a follow export flushes once per pass, 64-256 KiB beside 64
+// committers). It did so only for a single flush of 1 MiB or more, so a follow stream waited for
+// the kernel's periodic writeback (up to 30 s behind, in bursts of many MiB in front of the
+// writers' fsyncs). The hint's calls are counted on the real addon call (spied, called through).
+describe('BufferedWalSink writeback of a file target', () => {
+  it('starts writeback once every MiB written, over the bytes written since, whatever the flush sizes', async () => {
+    const { nativeExportIo } = await import('../../lib/native');
+    const { vi } = await import('vitest');
+    const calls: [number, number][] = [];
+    const real = nativeExportIo.startWriteback;
+    const spy = vi.spyOn(nativeExportIo, 'startWriteback').mockImplementation((file, offset, length) => {
+      calls.push([offset, length]);
+      return real.call(nativeExportIo, file, offset, length);
+    });
+    const p = path.join(dir, 'writeback.ark');
+    const file = await WalnutFile.open(p, { create: true, truncate: true });
+    try {
+      const sink = new BufferedWalSink(file);
+      const payload = Buffer.alloc(100 * 1024 - 8, 7);
+      for (let i = 0; i < 25; i++) {
+        await sink.appendRecord(payload);
+        await sink.flush(); // 100 KiB a flush, as a follow export's passes
+      }
+      const size = fs.statSync(p).size;
+      expect(size).toBe(8 + 25 * 100 * 1024);
+      expect(calls.length, 'writeback hints for 2.4 MiB written in 100 KiB flushes').toBe(2);
+      // contiguous from the start, each at least a MiB
+      let at = 0;
+      for (const [offset, length] of calls) {
+        expect(offset).toBe(at);
+        expect(length).toBeGreaterThanOrEqual(1 << 20);
+        at = offset + length;
+      }
+    } finally {
+      spy.mockRestore();
+      await file.close();
+    }
+  });
+});
