@@ -491,7 +491,9 @@ class Session {
       this.#frame++;
       const frame = payload.subarray(at, at + frameSize);
       const previous = this.versions?.get(pgno);
-      const delta = previous === undefined ? null : encodePageDelta(frame, previous, this.arena);
+      // the version moves on to this frame's page in the same native pass when the sizes match
+      const inPlace = previous !== undefined && previous.length === frameSize - FRAME_HEADER_SIZE;
+      const delta = previous === undefined ? null : encodePageDelta(frame, previous, this.arena, inPlace);
       if (delta !== null) {
         this.#flushRun();
         runBytes = 0;
@@ -508,7 +510,8 @@ class Session {
         m.fullFrames++;
         m.fullPageBytes += frameSize;
       }
-      this.versions?.set(pgno, frame.subarray(FRAME_HEADER_SIZE));
+      if (inPlace) this.versions!.rewritten(pgno);
+      else this.versions?.set(pgno, frame.subarray(FRAME_HEADER_SIZE));
       if (commitSize !== 0) {
         this.#commitChecksum0 = be32(payload, at + 16);
         this.#commitChecksum1 = be32(payload, at + 20);
