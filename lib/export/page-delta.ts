@@ -16,6 +16,8 @@
  *    result against the record's xxh3-128 of the full page: a delta applied to the wrong base
  *    never yields a page silently (WALNUT_CORRUPT, reason 'DeltaMismatch').
  *  - A delta is sent only when it is smaller than half the page; otherwise the frame goes whole.
+ *  - Encoding is native (native/page_delta.h); encodePageDeltaJs is the reference it must match
+ *    byte for byte (test/unit/page-delta-native). Decoding stays here.
  */
 import { xxh3_128Into } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
