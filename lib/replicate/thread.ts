@@ -397,8 +397,9 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       if (ex.unackedBytes <= MAX_UNACKED_BYTES) return Promise.resolve();
       return new Promise<void>((resolve, reject) => (ex.waiting = { resolve, reject }));
     };
-    // the export's records and flushes are held and cross together, at most one message per
-    // HANDOVER_MS (the first at once), or at once past HANDOVER_BYTES: a message between threads
+    // the export's records and flushes are held and cross together: at the flush that ends an
+    // export pass, at most one message per HANDOVER_MS (the first at once), or at once past
+    // HANDOVER_BYTES, or by a timer (records without their flush yet): a message between threads
     // cost the store's thread ~30-100 µs of CPU under load (its postMessage was 12-15% of that
     // thread's busy time at 64 committers, one per export pass), and each pass of a few commits
     // was a message of its own
@@ -422,8 +423,9 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       heldBytes = 0;
       send({ t: 'records', id, call: ++ex.calls, packed, flush }, bytes, packed.map((p) => p.buffer as ArrayBuffer));
     };
-    const postSoon = (): Promise<void> => {
-      const wait = HANDOVER_MS - (performance.now() - lastPost);
+    /** `now`: a flush (an export pass ends) or past HANDOVER_BYTES; else the pass's flush is due soon and the records wait for it. */
+    const postSoon = (now: boolean): Promise<void> => {
+      const wait = Math.max(now ? 0 : 1, HANDOVER_MS - (performance.now() - lastPost));
       if (wait <= 0 || heldBytes >= HANDOVER_BYTES) {
         try {
           postHeld();
@@ -451,14 +453,14 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
         held.push(packed);
         heldBytes += packed.length;
       }
-      return postSoon();
+      return postSoon(false);
     };
     const sink: WalRecordSink & { [RECORD_MEMORY]: HandOverMemory } = {
       appendRecord: (p) => records([p]),
       appendRecords: records,
       flush: () => {
         heldFlush = true;
-        return postSoon();
+        return postSoon(true);
       },
       [RECORD_MEMORY]: memory,
     };
