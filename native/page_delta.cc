@@ -66,7 +66,7 @@ size_t EncodePageDelta(const uint8_t* frame, size_t frameLength, uint8_t* previo
     }
     i = NextDifferent(page, previous, end, pageSize);
   }
-  if (!small || size > outCapacity) {
+  if (!small || size * 2 > pageSize || size > outCapacity) {  // (no range at all on a page under 90 bytes)
     if (updatePrevious) std::memmove(previous, page, pageSize);
     return 0;
   }

@@ -106,6 +106,14 @@ describe('native PAGE_DELTA encoder', () => {
     expect(short.every((b) => b === 7)).toBe(true);
     expect(encodePageDelta(frame, new Uint8Array(513), undefined, true)).toBeNull();
     expect(encodePageDelta(new Uint8Array(24), new Uint8Array(0))).toBeNull();
+    // a page under 90 bytes: even no change at all (45 bytes) is more than half of it, as in JavaScript
+    for (const size of [1, 64, 89, 90, 91]) {
+      const page = new Uint8Array(size).fill(4);
+      const f = new Uint8Array(24 + size);
+      f.set(page, 24);
+      expect(encodePageDelta(f, page)?.length ?? null).toBe(encodePageDeltaJs(f, page)?.length ?? null);
+    }
+    expect(encodePageDelta(new Uint8Array(24 + 64), new Uint8Array(64))).toBeNull();
     expect(encodePageDelta(new Uint8Array(0), new Uint8Array(0))).toBeNull();
   });
 
