@@ -17,7 +17,7 @@
  *    of the export's blocks): the export's frames and commit metas are encoded straight into them (HandOverMemory, lent to the
  *    export as its record memory), any other record is copied there. The worker's answer transfers the buffers back (its sink copied what it keeps) and
  *    later calls pack into them (BufferPool, buffers.ts); answers travel with the worker's
- *    next message (Ack: the 'published' events, themselves held up to 10 ms; the metrics every METRICS_MS), on their own only
+ *    next message (Ack: the 'published' events, themselves held up to METRICS_MS; the metrics every METRICS_MS), on their own only
  *    past ACK_BYTES or with a refusal: memory touched for the first time costs a
  *    page fault per 4 KiB (~5 µs on the 2-vCPU VM, measured, against ~0.1 µs for the copy), and
  *    every commit's page crosses here. A call resolves at once while the calls the worker has not answered ('ack') hold
