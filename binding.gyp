@@ -18,6 +18,8 @@
         "native/frame_scan.cc",
         "native/frames.cc",
         "native/instance.cc",
+        "native/page_delta.cc",
+        "native/page_delta_binding.cc",
         "native/io_thread.cc",
         "native/posix_io.cc",
         "native/shm.cc",

@@ -327,6 +327,7 @@ interface Addon {
     pages: readonly Uint8Array[], durability: number, header: Uint8Array | undefined, size: number, slot: Uint8Array | null | undefined, growTo: number): void;
   walLanesIdle(): boolean;
   walZeroAhead(file: NativeFileHandle, through: NativeFileHandle, floor: number, target: number): Promise<number>;
+  encodePageDelta(frame: Uint8Array, previous: Uint8Array, out: Uint8Array, updatePrevious: boolean): number;
   NativeFile: NativeFileClass;
   setErrorClass(ctor: typeof WalnutError): void;
   faultInjectionArmed: boolean;
@@ -370,6 +371,9 @@ export const nativeFrames = {
   /** Zeros (synced, through another descriptor of the file) from its end up to `target` bytes, never below `floor` (a file cut below it is left short), on the background lane; resolves to the size (native/wal_zero_ahead.h). */
   zeroAhead: addon.walZeroAhead,
 };
+
+/** PAGE_DELTA encoding (native/page_delta.h): the payload's size written into `out`, or 0 (the frame goes whole). */
+export const nativeEncodePageDelta = addon.encodePageDelta;
 
 /** The checkpoint's copy and its database sync (native/checkpoint.h), on the files' lane. */
 export const nativeCheckpoint = {

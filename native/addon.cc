@@ -12,6 +12,7 @@
 #include "file.h"
 #include "frames.h"
 #include "instance.h"
+#include "page_delta_binding.h"
 #include "shm.h"
 
 namespace walnut {
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fec", fec::Register(env));
   exports.Set("exportIo", exportio::Register(env));
   frames::Register(env, exports);
+  pagedelta::Register(env, exports);
   checkpoint::Register(env, exports);
   shm::Register(env, exports);
   lane::Register(env, exports);

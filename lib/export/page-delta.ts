@@ -16,23 +16,43 @@
  *    result against the record's xxh3-128 of the full page: a delta applied to the wrong base
  *    never yields a page silently (WALNUT_CORRUPT, reason 'DeltaMismatch').
  *  - A delta is sent only when it is smaller than half the page; otherwise the frame goes whole.
+ *  - Encoding is native (native/page_delta.h); encodePageDeltaJs is the reference it must match
+ *    byte for byte (test/unit/page-delta-native). Decoding stays here.
  */
 import { xxh3_128Into } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { walnutError } from '../errors';
+import { nativeEncodePageDelta } from '../native';
 import { KIND, type PayloadMemory } from './records';
 
 /** Unchanged runs shorter than this are sent inside the surrounding range (a range costs 8 bytes). */
 const MERGE_GAP = 8;
 
+/** Where the native encoder writes a payload before it is copied to its memory: a delta is at most half a page, and pages at most 64 KiB. */
+const deltaScratch = new Uint8Array(32 << 10);
+
 /**
  * The PAGE_DELTA payload for `frame` (24-byte header + page) against `previous` (the page's
  * previous version, same size), or null when the whole frame is the smaller record; written
- * into `memory` when given (every byte of it). Allocates nothing but the payload: the
- * replication worker encodes one per commit, and the views, DataViews and arrays it made each
- * time were most of that thread's garbage (its collections stalled the publisher's acks).
+ * into `memory` when given (every byte of it). Encoded natively (native/page_delta.h, the
+ * same bytes as encodePageDeltaJs): the compare, the hash and the ranges were ~10% of the
+ * replication worker's CPU in JavaScript. With `updatePrevious`, `previous` holds the frame's
+ * page afterwards (when the sizes match), delta or not: the publisher's page version moves
+ * on in the same pass (PageVersions.rewritten).
  */
-export function encodePageDelta(frame: Uint8Array, previous: Uint8Array, memory?: PayloadMemory): Uint8Array | null {
+export function encodePageDelta(frame: Uint8Array, previous: Uint8Array, memory?: PayloadMemory, updatePrevious = false): Uint8Array | null {
+  const n = nativeEncodePageDelta(frame, previous, deltaScratch, updatePrevious);
+  if (n === 0) return null;
+  const out = memory?.take(n) ?? new Uint8Array(n);
+  out.set(deltaScratch.subarray(0, n));
+  return out;
+}
+
+/**
+ * The reference encoder, in JavaScript: encodePageDelta's bytes, which the native encoder must
+ * reproduce exactly (test/unit/page-delta-native). Allocates nothing but the payload.
+ */
+export function encodePageDeltaJs(frame: Uint8Array, previous: Uint8Array, memory?: PayloadMemory): Uint8Array | null {
   const pageSize = frame.length - FRAME_HEADER_SIZE;
   if (previous.length !== pageSize) return null;
   // both operands as aligned words: the frame's page starts at word HEADER_WORDS of its copy
@@ -219,6 +239,17 @@ export class PageVersions {
     }
     const version = this.#slot(page.length);
     version.set(page);
+    this.#pages.set(pgno, version);
+  }
+
+  /**
+   * pgno's version was rewritten in place with its next version (encodePageDelta's
+   * updatePrevious, on what get() answered): now the most recently used, as after set().
+   */
+  rewritten(pgno: number): void {
+    const version = this.#pages.get(pgno);
+    if (version === undefined) return;
+    this.#pages.delete(pgno);
     this.#pages.set(pgno, version);
   }
 

@@ -267,7 +267,19 @@ interface Cut {
   part: number;
   lastSeq: bigint;
   covered: number;
+  /** The log bytes of the covered entries (as queuedBytes counts them). */
+  coveredBytes: number;
 }
+
+/**
+ * While messages are in flight, log records wait up to this long (ms, from when the first of
+ * them was queued) to go in a larger message, unless LOG_HOLD_BYTES are waiting: each message
+ * cost the worker ~0.3 ms of CPU under load (the request, its headers, the ack's parsing, a
+ * write to the socket) and the nats-server more (~5.5 µs per commit at ~70 commits a message).
+ * With nothing in flight a message goes at once (a trickle of commits waits for nothing).
+ */
+const LOG_HOLD_MS = 4;
+const LOG_HOLD_BYTES = 256 << 10;
 
 /** Stored messages' bodies kept for reuse (a few messages' worth). */
 const BODY_POOL_BYTES = 16 << 20;
@@ -491,7 +503,9 @@ class Session {
       this.#frame++;
       const frame = payload.subarray(at, at + frameSize);
       const previous = this.versions?.get(pgno);
-      const delta = previous === undefined ? null : encodePageDelta(frame, previous, this.arena);
+      // the version moves on to this frame's page in the same native pass when the sizes match
+      const inPlace = previous !== undefined && previous.length === frameSize - FRAME_HEADER_SIZE;
+      const delta = previous === undefined ? null : encodePageDelta(frame, previous, this.arena, inPlace);
       if (delta !== null) {
         this.#flushRun();
         runBytes = 0;
@@ -508,7 +522,8 @@ class Session {
         m.fullFrames++;
         m.fullPageBytes += frameSize;
       }
-      this.versions?.set(pgno, frame.subarray(FRAME_HEADER_SIZE));
+      if (inPlace) this.versions!.rewritten(pgno);
+      else this.versions?.set(pgno, frame.subarray(FRAME_HEADER_SIZE));
       if (commitSize !== 0) {
         this.#commitChecksum0 = be32(payload, at + 16);
         this.#commitChecksum1 = be32(payload, at + 20);
@@ -756,12 +771,15 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       s.wake?.();
     });
     const pipe = this.#pipe!;
-    const cut: Cut = { part: 0, lastSeq: s.publishedSeq, covered: 0 };
+    const cut: Cut = { part: 0, lastSeq: s.publishedSeq, covered: 0, coveredBytes: 0 };
     let settling: Promise<Outgoing[]> | null = null;
     try {
       while (!s.abandoned) {
         if (this.#stopping && performance.now() > this.#stopDeadline) return;
+        let hold = 0;
         while (pipe.room && cut.covered < s.queue.length) {
+          hold = pipe.size > 0 && !ended && !this.#stopping ? this.#holdLog(s, cut) : 0;
+          if (hold > 0) break;
           const next = this.#cut(s, cut, ended);
           if (next.length === 0) break;
           for (const m of next) pipe.add(m);
@@ -778,7 +796,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         const woke = new Promise<null>((resolve) => {
           const wake = (): void => resolve(null);
           if (pipe.room) s.wake = wake;
-          setTimeout(wake, 100);
+          setTimeout(wake, hold > 0 ? hold : 100);
         });
         const stored = await (settling === null ? woke : Promise.race([settling, woke]));
         s.wake = null;
@@ -789,6 +807,21 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     } finally {
       if (s.abandoned || this.#stopping) pipe.drop();
     }
+  }
+
+  /**
+   * How long (ms) the log records not yet cut should wait for more (LOG_HOLD_MS), or 0 when
+   * they go now: a base image is next, or LOG_HOLD_BYTES wait, or the first of them waited
+   * long enough. Called only while messages are in flight.
+   */
+  #holdLog(s: Session, cut: Cut): number {
+    if (s.queuedBytes - cut.coveredBytes >= LOG_HOLD_BYTES) return 0;
+    for (let i = cut.covered; i < s.queue.length; i++) {
+      const e = s.queue[i]!;
+      if ('payloads' in e) return 0;
+      if (e.seq !== null) return Math.max(0, LOG_HOLD_MS - (performance.now() - e.time));
+    }
+    return 0; // no commit's end queued: #cut waits for it anyway
   }
 
   /**
@@ -830,6 +863,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     const take = commitEnd > 0 ? commitEnd : n;
     const entries = s.queue.slice(cut.covered, cut.covered + take) as LogEntry[];
     cut.covered += take;
+    cut.coveredBytes += commitEnd > 0 ? commitBytes : bytes;
     const endSeq = commitEnd > 0 ? entries[commitEnd - 1]!.seq! : cut.lastSeq;
     const msgId = `${s.id}:${endSeq}.${commitEnd > 0 ? 0 : ++cut.part}`;
     const first = String(cut.lastSeq + 1n);
@@ -879,6 +913,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     m.framed = null;
     s.shift(m.take, m.takeBytes, m.commits);
     cut.covered -= m.take;
+    cut.coveredBytes -= m.takeBytes;
     if (m.later) {
       s.partInFlight = false;
       if (m.base !== null) {

@@ -10,13 +10,14 @@
  *    restart, follow.ts, and its commits poke it, as for any export): a follower on another
  *    connection would hold a read slot that keeps this connection's writer from ever restarting
  *    the WAL (measured: 184 MB of WAL in 4 s under 64 committers). The worker asks for an export
- *    ('export'/'exportStop'); its sink calls cross as messages, in order (a records call held until
- *    the next, so that the flush ending an export pass crosses with the pass's last records), the records packed
- *    into one transferred buffer (ARKHEXP1 framing, no clone of the export's blocks): the
- *    export's frames and commit metas are encoded straight into it (HandOverMemory, lent to the
- *    export as its record memory), any other record is copied there. The worker's answer transfers the buffer back (its sink copied what it keeps) and
- *    the next call packs into it (BufferPool, buffers.ts); answers travel with the worker's
- *    next message (Ack: a 'published' event, the metrics every METRICS_MS), on their own only
+ *    ('export'/'exportStop'); its sink calls cross as messages, in order (records and flushes held and
+ *    sent together: at most one message per HANDOVER_MS while the export's passes come faster,
+ *    the first at once, at once past HANDOVER_BYTES; what is held when the export ends goes
+ *    before its end), the records packed into transferred buffers (ARKHEXP1 framing, no clone
+ *    of the export's blocks): the export's frames and commit metas are encoded straight into them (HandOverMemory, lent to the
+ *    export as its record memory), any other record is copied there. The worker's answer transfers the buffers back (its sink copied what it keeps) and
+ *    later calls pack into them (BufferPool, buffers.ts); answers travel with the worker's
+ *    next message (Ack: the 'published' events, themselves held up to METRICS_MS; the metrics every METRICS_MS), on their own only
  *    past ACK_BYTES or with a refusal: memory touched for the first time costs a
  *    page fault per 4 KiB (~5 µs on the 2-vCPU VM, measured, against ~0.1 µs for the copy), and
  *    every commit's page crosses here. A call resolves at once while the calls the worker has not answered ('ack') hold
@@ -61,6 +62,10 @@ const MAX_UNACKED_BYTES = 8 << 20;
  * on the VM; session 11: all 39 packs of a lag run fresh, 113 MB).
  */
 const HANDOVER_POOL_BYTES = 4 * MAX_UNACKED_BYTES;
+/** At most one hand-over message per this many ms while the export's passes come faster (see #startExport). */
+const HANDOVER_MS = 3;
+/** Held records past which they cross at once. */
+const HANDOVER_BYTES = 1 << 20;
 /** How long past stopTimeoutMs a stopping worker may take before it is terminated (ms). */
 const STOP_GRACE_MS = 15_000;
 
@@ -82,7 +87,7 @@ export interface SentError {
 }
 
 /** A sink call of the export `id`: records (packed, see packRecords; `flush`: then a flush) or a flush. */
-export type SinkCall = { t: 'records'; id: number; call: number; packed: Uint8Array; flush: boolean } | { t: 'flush'; id: number; call: number };
+export type SinkCall = { t: 'records'; id: number; call: number; packed: Uint8Array[]; flush: boolean } | { t: 'flush'; id: number; call: number };
 
 /** Messages from the worker. */
 export type FromWorker =
@@ -105,11 +110,11 @@ export interface Ack {
   id: number;
   call: number;
   error?: SentError;
-  spare?: ArrayBuffer;
+  spares?: ArrayBuffer[];
 }
 
-/** What a message from the worker may carry besides its own content: answers to sink calls. */
-export type FromWorkerWithAcks = FromWorker & { acks?: Ack[] };
+/** What a message from the worker may carry besides its own content: answers to sink calls, and 'published' events held back (worker.ts PUBLISHED_MS), which came before it. */
+export type FromWorkerWithAcks = FromWorker & { acks?: Ack[]; published?: unknown[] };
 
 /** Answered bytes the worker may hold back (half the bound: the export never waits for answers held back). */
 export const ACK_BYTES = MAX_UNACKED_BYTES >>> 1;
@@ -295,6 +300,13 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
     };
     this.worker.on('message', (m: FromWorkerWithAcks) => {
       if (m.acks !== undefined) for (const a of m.acks) this.#answered(a);
+      // 'published' events held back by the worker (worker.ts) happened before this message
+      if (m.published !== undefined) {
+        for (const payload of m.published) {
+          this.#published(payload as { session: string; seq: number });
+          this.emit('published', payload);
+        }
+      }
       if (m.t === 'ready') readied();
       else if (m.t === 'readyFailed') readied(receivedError(m.error));
       else if (m.t === 'metrics' || m.t === 'end') {
@@ -341,7 +353,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
 
   /** A sink call the worker answered: its buffer back to the pool, its bytes no longer held against the export. */
   #answered(a: Ack): void {
-    if (a.spare !== undefined) this.#buffers.give(a.spare);
+    if (a.spares !== undefined) for (const spare of a.spares) this.#buffers.give(spare);
     const ex = this.#exports.get(a.id);
     if (ex === undefined) return;
     ex.unackedBytes -= ex.unacked.get(a.call) ?? 0;
@@ -370,36 +382,99 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
   #startExport(id: number, options: ExportOptions): void {
     const ex: RemoteExport = { handle: null, calls: 0, unacked: new Map(), unackedBytes: 0, waiting: null, failed: null };
     this.#exports.set(id, ex);
-    const call = (m: SinkCall, bytes: number, transfer?: ArrayBuffer[]): Promise<void> => {
+    /** Posts a sink call (WALNUT_CLOSED / the first refusal once the export failed). */
+    const send = (m: SinkCall, bytes: number, transfer?: ArrayBuffer[]): void => {
       if (this.#gone) ex.failed ??= walnutError('WALNUT_CLOSED', 'the replication worker has exited', { path: this.#path });
-      if (ex.failed !== null) return Promise.reject(ex.failed);
+      if (ex.failed !== null) throw ex.failed;
       ex.unacked.set(m.call, bytes);
       ex.unackedBytes += bytes;
       this.#post(m, transfer);
+    };
+    /** The export goes on at once while the unanswered calls hold at most MAX_UNACKED_BYTES, else once they hold less. */
+    const room = (): Promise<void> => {
+      if (this.#gone) ex.failed ??= walnutError('WALNUT_CLOSED', 'the replication worker has exited', { path: this.#path });
+      if (ex.failed !== null) return Promise.reject(ex.failed);
       if (ex.unackedBytes <= MAX_UNACKED_BYTES) return Promise.resolve();
       return new Promise<void>((resolve, reject) => (ex.waiting = { resolve, reject }));
     };
-    // the last records are held until the next call: the flush that ends an export pass goes
-    // with them, one message and one answer a pass instead of two (a message between threads
-    // cost ~30 µs of CPU on the VM, and a pass may hold a few commits)
-    let held: Uint8Array | null = null;
-    const post = (flush: boolean): Promise<void> => {
-      const packed = held;
-      held = null;
-      if (packed === null) return flush ? call({ t: 'flush', id, call: ++ex.calls }, 0) : Promise.resolve();
-      return call({ t: 'records', id, call: ++ex.calls, packed, flush }, packed.length, [packed.buffer as ArrayBuffer]);
+    // the export's records and flushes are held and cross together: at the flush that ends an
+    // export pass, at most one message per HANDOVER_MS (the first at once), or at once past
+    // HANDOVER_BYTES, or by a timer (records without their flush yet): a message between threads
+    // cost the store's thread ~30-100 µs of CPU under load (its postMessage was 12-15% of that
+    // thread's busy time at 64 committers, one per export pass), and each pass of a few commits
+    // was a message of its own
+    const held: Uint8Array[] = [];
+    let heldBytes = 0;
+    let heldFlush = false;
+    let lastPost = -Infinity;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const postHeld = (): void => {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      lastPost = performance.now();
+      const flush = heldFlush;
+      heldFlush = false;
+      if (held.length === 0) {
+        if (flush) send({ t: 'flush', id, call: ++ex.calls }, 0);
+        return;
+      }
+      const packed = held.splice(0);
+      const bytes = heldBytes;
+      heldBytes = 0;
+      send({ t: 'records', id, call: ++ex.calls, packed, flush }, bytes, packed.map((p) => p.buffer as ArrayBuffer));
+    };
+    /** `now`: a flush (an export pass ends) or past HANDOVER_BYTES; else the pass's flush is due soon and the records wait for it. */
+    const postSoon = (now: boolean): Promise<void> => {
+      const wait = Math.max(now ? 0 : 1, HANDOVER_MS - (performance.now() - lastPost));
+      if (wait <= 0 || heldBytes >= HANDOVER_BYTES) {
+        try {
+          postHeld();
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      } else {
+        // a refusal seen when the timer posts fails the export's next call (room())
+        timer ??= setTimeout(() => {
+          timer = null;
+          try {
+            postHeld();
+          } catch {
+            ex.waiting?.reject(ex.failed);
+            ex.waiting = null;
+          }
+        }, wait);
+      }
+      return room();
     };
     // the export frames its records into hand-over memory (HandOverMemory); others are copied there
     const memory = new HandOverMemory(this.#buffers);
-    const records = async (payloads: readonly Uint8Array[]): Promise<void> => {
+    const records = (payloads: readonly Uint8Array[]): Promise<void> => {
       for (const packed of memory.packsOf(payloads) ?? [packRecords(this.#buffers, payloads)]) {
-        const before = post(false);
-        held = packed;
-        await before;
+        held.push(packed);
+        heldBytes += packed.length;
       }
+      return postSoon(false);
     };
-    const sink: WalRecordSink & { [RECORD_MEMORY]: HandOverMemory } = { appendRecord: (p) => records([p]), appendRecords: records, flush: () => post(true), [RECORD_MEMORY]: memory };
+    const sink: WalRecordSink & { [RECORD_MEMORY]: HandOverMemory } = {
+      appendRecord: (p) => records([p]),
+      appendRecords: records,
+      flush: () => {
+        heldFlush = true;
+        return postSoon(true);
+      },
+      [RECORD_MEMORY]: memory,
+    };
     const ended = (e?: unknown): void => {
+      // what the export handed over before it ended goes first
+      if (ex.failed === null && (held.length > 0 || heldFlush)) {
+        try {
+          postHeld();
+        } catch {
+          // the export failed meanwhile: exportDone tells the worker
+        }
+      }
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
       this.#exports.delete(id);
       this.#post(e === undefined ? { t: 'exportDone', id } : { t: 'exportDone', id, error: sendError(e) });
     };
