@@ -406,6 +406,7 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     const uint8_t* s0 = segments_[0];
     if (!ShmTouch([&] {
           for (size_t i = 0; i < 96; i += 4) {
+            if (i == 48) std::atomic_thread_fence(std::memory_order_seq_cst);  // copy 0, barrier, copy 1 (SQLite's reader order)
             uint32_t v = reinterpret_cast<const std::atomic<uint32_t>*>(s0 + i)->load(std::memory_order_relaxed);
             std::memcpy(live + i, &v, 4);
           }
