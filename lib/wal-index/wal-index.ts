@@ -317,6 +317,12 @@ export class WalIndex {
   #ownHeaderFields: ShmHeader | null = null;
   /** The header being published, encoded (#writeOwnHeader's scratch: read only within the call). */
   readonly #publishBytes = new Uint8Array(SHM_HEADER_SIZE);
+  /**
+   * The header commitInline expects, copied from #ownHeader: one array of this index's own that
+   * meets the native call every commit (a fresh small array handed to a native call has its
+   * bytes moved off the V8 heap: a malloc per commit; see encodeShmHeader).
+   */
+  readonly #expectBytes = new Uint8Array(SHM_HEADER_SIZE);
   /** An append's page numbers as the index append reads them (io/scratch-words.ts). */
   readonly #indexPgnos = new ScratchWords();
   /** #othersCommits as each snapshot began (the bases of conditional commits). */
@@ -1322,7 +1328,8 @@ export class WalIndex {
       salts: this.wal.salts,
     };
     encodeShmHeader(fields, this.#publishBytes);
-    const result = this.wal.appendInline(transactions, durability, this.#region, hBytes, this.#publishBytes);
+    this.#expectBytes.set(hBytes);
+    const result = this.wal.appendInline(transactions, durability, this.#region, this.#expectBytes, this.#publishBytes);
     if (typeof result === 'number') return result === 0 ? HEADER_NOT_OWN : NOT_INLINE;
     // as #writeOwnHeader over `h` (its copy 0 `hBytes` is the live header: checked natively)
     this.#observeHeaderBytes(hBytes);
