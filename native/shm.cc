@@ -449,7 +449,6 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     }
     std::memcpy(hdr + 40, &c0, 4);
     std::memcpy(hdr + 44, &c1, 4);
-    std::memcpy(publish.data, hdr, 48);
     const uint32_t* pgnos = reinterpret_cast<const uint32_t*>(pg.data);
     bool full = false;
     const bool whole = ShmTouch([&] {
@@ -458,6 +457,8 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     });
     if (!whole) return ThrowTruncated(env, "publish");
     if (full) return ThrowCorrupt(env, "wal-index hash table is full", "publish");
+    // written back only now: `publish` may share memory with `pgnos` (indexed above as written)
+    std::memcpy(publish.data, hdr, 48);
     return Napi::Number::New(env, 1);
   }
 
