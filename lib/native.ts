@@ -111,6 +111,8 @@ export interface FaultSpec {
   failOpen?: { nth: number; errno?: number } | null;
   /** The Nth commit-lane member's environment cleanup hook counts as not added (errno unused). */
   failLaneCleanupHook?: { nth: number } | null;
+  /** The -shm is cut to 0 bytes after the Nth ShmRegion.commitInline's frames are written and synced, before they are indexed. */
+  cutShmAfterInlineWrite?: { nth: number } | null;
 }
 
 /** Checksum chain parameters shared by the frame scan and the frame append. */
@@ -156,6 +158,16 @@ export interface NativeShmRegion {
   load32(offset: number): number;
   store32(offset: number, value: number): void;
   append(firstFrame: number, pgnos: Uint32Array, mxFrame: number): void;
+  /**
+   * A lone commit in one call (native/shm.cc): walAppendSync's arguments after its file, then
+   * `expect` (the live header must be these 48 bytes in both copies) and `publish` (the header to
+   * publish; its aFrameCksum and aCksum are filled in and written back). 1: appended, indexed
+   * and published; 0: the live header is not `expect`; 2: not inline (WAL all backfilled, an
+   * I/O lane busy, a stale window); nothing written for 0 and 2. A thrown error's `stage` is
+   * 'write' (frames may be on disk) or 'publish' (written, never published); none: nothing written.
+   */
+  commitInline(wal: NativeFileHandle, chain: NativeAppendChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array, pages: readonly Uint8Array[],
+    durability: number, header: Uint8Array, size: number, slot: undefined, growTo: number, expect: Uint8Array, publish: Uint8Array): 0 | 1 | 2;
   lookup(pgno: number, mxFrame: number, minFrame: number): number;
   lookupMany(pgnos: Uint32Array, mxFrame: number, minFrame: number, out: Uint32Array): void;
   pageNumbers(firstFrame: number, out: Uint32Array): void;

@@ -35,7 +35,7 @@ struct Rule {
   }
 };
 
-Rule failWrite, shortWrite, failSync, failOpen, failLaneCleanupHook;
+Rule failWrite, shortWrite, failSync, failOpen, failLaneCleanupHook, cutShmAfterInlineWrite;
 
 void SetRule(Napi::Object spec, const char* key, Rule& rule) {
   Napi::Value value = spec.Get(key);
@@ -54,6 +54,11 @@ void SetRule(Napi::Object spec, const char* key, Rule& rule) {
 }  // namespace
 
 bool Armed() { return kArmed; }
+
+bool CutShmAfterInlineWrite() {
+  int unused;
+  return kArmed && cutShmAfterInlineWrite.Fire(&unused);
+}
 
 WriteFault OnWrite(int* err) {
   if (!kArmed) return WriteFault::kNone;
@@ -82,7 +87,7 @@ Napi::Value TEST_SetFaults(const Napi::CallbackInfo& info) {
   }
   if (info.Length() < 1 || !info[0].IsObject()) return ThrowInvalid(env, "fault spec object");
   Napi::Object spec = info[0].As<Napi::Object>();
-  for (const char* key : {"failWrite", "shortWrite", "failSync", "failOpen", "failLaneCleanupHook"}) {
+  for (const char* key : {"failWrite", "shortWrite", "failSync", "failOpen", "failLaneCleanupHook", "cutShmAfterInlineWrite"}) {
     Napi::Value v = spec.Get(key);
     if (!v.IsUndefined() && !v.IsNull() &&
         (!v.IsObject() || !v.As<Napi::Object>().Get("nth").IsNumber())) {
@@ -94,6 +99,7 @@ Napi::Value TEST_SetFaults(const Napi::CallbackInfo& info) {
   SetRule(spec, "failSync", failSync);
   SetRule(spec, "failOpen", failOpen);
   SetRule(spec, "failLaneCleanupHook", failLaneCleanupHook);
+  SetRule(spec, "cutShmAfterInlineWrite", cutShmAfterInlineWrite);
   return env.Undefined();
 }
 

@@ -5,7 +5,9 @@
 // pwrite and pwritev calls from the moment the rule is set) with an errno, make the Nth write
 // short (only half the bytes reach the file, then the errno), or fail the Nth sync (fsync or
 // fdatasync), fail the Nth open of a WalnutFile (counting from the moment the rule is set, a
-// parked descriptor's reuse included), or fail the Nth commit-lane cleanup hook. Each rule fires once. Process-wide: the point is to reproduce disk faults, which
+// parked descriptor's reuse included), fail the Nth commit-lane cleanup hook, or cut the -shm to 0
+// bytes after the Nth ShmRegion.commitInline's frames are written and synced, before it indexes
+// them (what another process can do in that window: shm.cc). Each rule fires once. Process-wide: the point is to reproduce disk faults, which
 // do not care which thread or environment issued the write.
 #pragma once
 
@@ -28,6 +30,10 @@ bool OnOpen(int* err);
 // Called by a commit-lane member before it adds its environment cleanup hook: true when adding
 // it must count as failed (rule failLaneCleanupHook).
 bool FailLaneCleanupHook();
+
+// Called by ShmRegion.commitInline once its frames are written and synced: true when it must
+// cut the -shm to 0 bytes now (rule cutShmAfterInlineWrite).
+bool CutShmAfterInlineWrite();
 
 bool Armed();
 Napi::Value TEST_SetFaults(const Napi::CallbackInfo& info);

@@ -135,6 +135,9 @@ Napi::Value WalScan(const Napi::CallbackInfo& info) {
 
 // ---- append ---------------------------------------------------------------------------------
 
+}  // namespace
+
+// One append (walAppend, walAppendSync, ShmRegion.commitInline: frames.h), built by ParseAppend.
 struct AppendJob {
   Chain chain;
   uint64_t offset = 0;                // byte offset of the first new frame
@@ -156,6 +159,10 @@ struct AppendJob {
   OsFailure failure;
   bool stale = false;
 };
+
+void AppendJobDelete::operator()(AppendJob* job) const { delete job; }
+
+namespace {
 
 // Runs on the I/O thread (or the caller's for the sync variant). `extend` is held from the
 // window check through the write (not the sync): the WAL's zero-ahead writes at the file's end
@@ -260,7 +267,7 @@ class AppendOp : public IoOp {
  public:
   // `chain` (the caller's words, where the result goes) and `pages` (whose buffers the job
   // points into) are kept alive until Complete().
-  AppendOp(Napi::Env env, std::shared_ptr<FileState> file, std::unique_ptr<AppendJob> job, Napi::Value chain,
+  AppendOp(Napi::Env env, std::shared_ptr<FileState> file, AppendJobPtr job, Napi::Value chain,
            Napi::Value pages)
       : IoOp(env), file_(std::move(file)), job_(std::move(job)) {
     KeepAlive(chain);
@@ -282,7 +289,7 @@ class AppendOp : public IoOp {
 
  private:
   std::shared_ptr<FileState> file_;
-  std::unique_ptr<AppendJob> job_;
+  AppendJobPtr job_;
 };
 
 // walAppend(file, chain: Uint32Array(6) [pageSize, bigEndian (0|1), salt1, salt2, s0, s1], offset,
@@ -295,66 +302,67 @@ class AppendOp : public IoOp {
 // Positional and typed, not an options object and a result array: a lone commit makes one call,
 // and reading six named properties and building a fresh [s0, s1] were ~7% of its CPU on tmpfs
 // (bench/README #19 session 11).
-template <bool Sync>
-Napi::Value WalAppend(const Napi::CallbackInfo& info) {
+}  // namespace
+
+// walAppend's arguments chain .. growTo (see above) at info[first] ..; every length and offset
+// is checked here, before anything is written.
+AppendJobPtr ParseAppend(const Napi::CallbackInfo& info, size_t first) {
   Napi::Env env = info.Env();
-  std::shared_ptr<FileState> file = NativeFile::StateOf(env, info[0]);
-  if (file == nullptr) return Napi::Value();
-  auto job = std::make_unique<AppendJob>();
+  AppendJobPtr job(new AppendJob());
   ByteSpan chainBytes;
-  if (!GetTypedBytes(info, 1, napi_uint32_array, "chain", "a Uint32Array [pageSize, bigEndian, salt1, salt2, s0, s1]", &chainBytes)) {
-    return Napi::Value();
+  if (!GetTypedBytes(info, first + 0, napi_uint32_array, "chain", "a Uint32Array [pageSize, bigEndian, salt1, salt2, s0, s1]", &chainBytes)) {
+    return nullptr;
   }
-  if (chainBytes.length != kChainWords * 4) return ThrowInvalid(env, "chain must hold 6 words [pageSize, bigEndian, salt1, salt2, s0, s1]");
+  if (chainBytes.length != kChainWords * 4) return ThrowInvalid(env, "chain must hold 6 words [pageSize, bigEndian, salt1, salt2, s0, s1]"), nullptr;
   const uint32_t* chainWords = reinterpret_cast<const uint32_t*>(chainBytes.data);
-  if (!ValidPageSize(chainWords[0])) return ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536");
+  if (!ValidPageSize(chainWords[0])) return ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536"), nullptr;
   job->chain.pageSize = chainWords[0];
   job->chain.bigEndian = chainWords[1] != 0;
   PutBe32(job->chain.salts, chainWords[2]);
   PutBe32(job->chain.salts + 4, chainWords[3]);
   job->chain.running = {chainWords[4], chainWords[5]};
-  if (!GetUint(info, 2, "offset", &job->offset)) return Napi::Value();
+  if (!GetUint(info, first + 1, "offset", &job->offset)) return nullptr;
   ByteSpan pgnoBytes, commitBytes;
-  if (!GetTypedBytes(info, 3, napi_uint32_array, "pgnos", "a Uint32Array", &pgnoBytes) ||
-      !GetTypedBytes(info, 4, napi_uint32_array, "commitSizes", "a Uint32Array", &commitBytes)) {
-    return Napi::Value();
+  if (!GetTypedBytes(info, first + 2, napi_uint32_array, "pgnos", "a Uint32Array", &pgnoBytes) ||
+      !GetTypedBytes(info, first + 3, napi_uint32_array, "commitSizes", "a Uint32Array", &commitBytes)) {
+    return nullptr;
   }
-  if (info.Length() < 6 || !info[5].IsArray()) return ThrowInvalid(env, "pages must be an array");
-  Napi::Array pages = info[5].As<Napi::Array>();
+  if (info.Length() < first + 5 || !info[first + 4].IsArray()) return ThrowInvalid(env, "pages must be an array"), nullptr;
+  Napi::Array pages = info[first + 4].As<Napi::Array>();
   const size_t n = pages.Length();
-  if (n == 0) return ThrowInvalid(env, "at least one frame is required");
+  if (n == 0) return ThrowInvalid(env, "at least one frame is required"), nullptr;
   if (pgnoBytes.length != n * 4 || commitBytes.length != n * 4) {
-    return ThrowInvalid(env, "pgnos, commitSizes and pages must have the same length");
+    return ThrowInvalid(env, "pgnos, commitSizes and pages must have the same length"), nullptr;
   }
   uint64_t durability = 0;
-  if (!GetUint(info, 6, "durability", &durability, true, 0)) return Napi::Value();
-  if (durability > 2) return ThrowInvalid(env, "durability must be 0 (none), 1 (data) or 2 (full)");
+  if (!GetUint(info, first + 5, "durability", &durability, true, 0)) return nullptr;
+  if (durability > 2) return ThrowInvalid(env, "durability must be 0 (none), 1 (data) or 2 (full)"), nullptr;
   job->durability = static_cast<int>(durability);
-  if (info.Length() > 7 && !info[7].IsUndefined()) {
+  if (info.Length() > first + 6 && !info[first + 6].IsUndefined()) {
     ByteSpan header;
-    if (!GetTypedBytes(info, 7, napi_uint8_array, "header", "a 32-byte Uint8Array", &header) || header.length != kWalHeaderSize) {
-      if (env.IsExceptionPending()) return Napi::Value();
-      return ThrowInvalid(env, "header must be a 32-byte Uint8Array");
+    if (!GetTypedBytes(info, first + 6, napi_uint8_array, "header", "a 32-byte Uint8Array", &header) || header.length != kWalHeaderSize) {
+      if (env.IsExceptionPending()) return nullptr;
+      return ThrowInvalid(env, "header must be a 32-byte Uint8Array"), nullptr;
     }
     std::memcpy(job->expectHeader, header.data, kWalHeaderSize);
-    if (!GetUint(info, 8, "size", &job->expectSize)) return Napi::Value();
+    if (!GetUint(info, first + 7, "size", &job->expectSize)) return nullptr;
     job->checkWindow = true;
-    job->checkSlot = info.Length() > 9 && !info[9].IsUndefined();
-    if (job->checkSlot && !info[9].IsNull()) {
+    job->checkSlot = info.Length() > first + 8 && !info[first + 8].IsUndefined();
+    if (job->checkSlot && !info[first + 8].IsNull()) {
       ByteSpan slot;
-      if (!GetTypedBytes(info, 9, napi_uint8_array, "slot", "a 24-byte Uint8Array", &slot) || slot.length != kFrameHeaderSize) {
-        if (env.IsExceptionPending()) return Napi::Value();
-        return ThrowInvalid(env, "slot must be a 24-byte Uint8Array");
+      if (!GetTypedBytes(info, first + 8, napi_uint8_array, "slot", "a 24-byte Uint8Array", &slot) || slot.length != kFrameHeaderSize) {
+        if (env.IsExceptionPending()) return nullptr;
+        return ThrowInvalid(env, "slot must be a 24-byte Uint8Array"), nullptr;
       }
       std::memcpy(job->expectSlot, slot.data, kFrameHeaderSize);
       job->hasExpectSlot = true;
     }
   }
-  if (!GetUint(info, 10, "growTo", &job->growTo, true, 0)) return Napi::Value();
-  if (job->growTo > (1ULL << 40)) return ThrowInvalid(env, "growTo is too large");
+  if (!GetUint(info, first + 9, "growTo", &job->growTo, true, 0)) return nullptr;
+  if (job->growTo > (1ULL << 40)) return ThrowInvalid(env, "growTo is too large"), nullptr;
   const size_t frameSize = kFrameHeaderSize + job->chain.pageSize;
   if (job->offset < kWalHeaderSize || (job->offset - kWalHeaderSize) % frameSize != 0) {
-    return ThrowInvalid(env, "offset must be the start of a frame");
+    return ThrowInvalid(env, "offset must be the start of a frame"), nullptr;
   }
   const uint32_t* pgnos = reinterpret_cast<const uint32_t*>(pgnoBytes.data);
   const uint32_t* commits = reinterpret_cast<const uint32_t*>(commitBytes.data);
@@ -366,7 +374,7 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   // detaches until the append completes: frames.h). The JS cost of a 64-page batch was mostly
   // these calls.
   for (size_t i = 0; i < n; i++) {
-    if (pgnos[i] == 0) return ThrowInvalid(env, "page numbers start at 1");
+    if (pgnos[i] == 0) return ThrowInvalid(env, "page numbers start at 1"), nullptr;
     napi_value p;
     napi_typedarray_type type = napi_int8_array;
     size_t length = 0;
@@ -374,20 +382,51 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
     if (napi_get_element(env, pages, static_cast<uint32_t>(i), &p) != napi_ok ||
         napi_get_typedarray_info(env, p, &type, &length, &data, nullptr, nullptr) != napi_ok ||
         type != napi_uint8_array || length != job->chain.pageSize) {
-      if (env.IsExceptionPending()) return Napi::Value();
-      return ThrowInvalid(env, "pages[" + std::to_string(i) + "] must be a Uint8Array of exactly pageSize bytes");
+      if (env.IsExceptionPending()) return nullptr;
+      return ThrowInvalid(env, "pages[" + std::to_string(i) + "] must be a Uint8Array of exactly pageSize bytes"), nullptr;
     }
     job->pages[i] = static_cast<const uint8_t*>(data);
     PutBe32(job->headers.data() + i * kFrameHeaderSize, pgnos[i]);
     PutBe32(job->headers.data() + i * kFrameHeaderSize + 4, commits[i]);
   }
+  return job;
+}
+
+uint64_t AppendFirstFrame(const AppendJob& job) {
+  return (job.offset - kWalHeaderSize) / (kFrameHeaderSize + job.chain.pageSize) + 1;
+}
+
+size_t AppendFrames(const AppendJob& job) { return job.pages.size(); }
+
+InlineAppend RunAppendHere(Napi::Env env, FileState& file, AppendJob* job, napi_value chain, WalChecksum* running) {
+  RunAppend(file.fd, file.extend, job);
+  if (job->stale) return InlineAppend::kStale;
+  Napi::Error error;
+  if (!AppendResult(env, *job, file.path, ChainWordsOf(env, chain), &error)) {
+    error.Set("stage", "write");  // frames may be (partly) on disk: the caller invalidates them
+    error.ThrowAsJavaScriptException();
+    return InlineAppend::kFailed;
+  }
+  *running = job->running;
+  return InlineAppend::kWritten;
+}
+
+namespace {
+
+template <bool Sync>
+Napi::Value WalAppend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<FileState> file = NativeFile::StateOf(env, info[0]);
+  if (file == nullptr) return Napi::Value();
+  AppendJobPtr job = ParseAppend(info, 1);
+  if (job == nullptr) return Napi::Value();
   if (Sync) {
     RunAppend(file->fd, file->extend, job.get());
     Napi::Error error;
     if (!AppendResult(env, *job, file->path, ChainWordsOf(env, info[1]), &error)) error.ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  return Instance::Get(env)->Lane(file->lane)->Submit(env, std::make_unique<AppendOp>(env, file, std::move(job), info[1], pages));
+  return Instance::Get(env)->Lane(file->lane)->Submit(env, std::make_unique<AppendOp>(env, file, std::move(job), info[1], info[5]));
 }
 
 // ---- zero-ahead ------------------------------------------------------------------------------

@@ -41,8 +41,37 @@
 
 #include <napi.h>
 
+#include <cstdint>
+#include <memory>
+
+#include "checksum/sqlite_wal.h"
+#include "file.h"
+
 namespace walnut::frames {
 
 void Register(Napi::Env env, Napi::Object exports);
+
+// The append walAppendSync makes, for ShmRegion.commitInline (shm.cc: append, index and publish
+// in one call from JavaScript).
+struct AppendJob;
+struct AppendJobDelete {
+  void operator()(AppendJob* job) const;
+};
+using AppendJobPtr = std::unique_ptr<AppendJob, AppendJobDelete>;
+
+// walAppend's arguments chain .. growTo (frames.cc) at info[first] ..: null, with
+// WALNUT_INVALID_ARGUMENT thrown, when any is refused (nothing is touched before that).
+AppendJobPtr ParseAppend(const Napi::CallbackInfo& info, size_t first);
+uint64_t AppendFirstFrame(const AppendJob& job);
+size_t AppendFrames(const AppendJob& job);
+
+enum class InlineAppend {
+  kWritten,  // written and synced as asked: *running is the new running checksum (also in chain[4], [5])
+  kStale,    // the window was stale: nothing was written
+  kFailed,   // the write or sync failed (thrown, with stage 'write'): frames may be on disk
+};
+// Runs the append on the calling thread (as walAppendSync). `chain`: the caller's chain words.
+InlineAppend RunAppendHere(Napi::Env env, FileState& file, AppendJob* job, napi_value chain,
+                           checksum::WalChecksum* running);
 
 }  // namespace walnut::frames

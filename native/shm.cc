@@ -13,8 +13,11 @@
 
 #include "args.h"
 #include "errors.h"
+#include "faults.h"
 #include "file.h"
+#include "frames.h"
 #include "instance.h"
+#include "io_thread.h"
 #include "posix_io.h"
 #include "shm_guard.h"
 #include "shm_index.h"
@@ -35,6 +38,7 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
                         InstanceMethod<&ShmRegion::Load32>("load32"),
                         InstanceMethod<&ShmRegion::Store32>("store32"),
                         InstanceMethod<&ShmRegion::Append>("append"),
+                        InstanceMethod<&ShmRegion::CommitInline>("commitInline"),
                         InstanceMethod<&ShmRegion::Lookup>("lookup"),
                         InstanceMethod<&ShmRegion::LookupMany>("lookupMany"),
                         InstanceMethod<&ShmRegion::PageNumbers>("pageNumbers"),
@@ -227,22 +231,24 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     if (!CheckOpen(env) || !GetBytes(info, 0, "header", &hdr)) return Napi::Value();
     if (hdr.length != 48) return ThrowInvalid(env, "header must be 48 bytes");
     if (!NeedSegment0(env)) return Napi::Value();
+    return ShmTouch([&] { PublishHeader(hdr.data); }) ? env.Undefined() : ThrowTruncated(env);
+  }
+
+  // Copy 1, barrier, copy 0 (SQLite's writer order), barrier. Inside a ShmTouch; segment 0 mapped.
+  void PublishHeader(const uint8_t* hdr) {
     uint8_t* s = segments_[0];
-    const bool whole = ShmTouch([&] {
-      for (size_t i = 0; i < 48; i += 4) {
-        uint32_t v;
-        std::memcpy(&v, hdr.data + i, 4);
-        reinterpret_cast<std::atomic<uint32_t>*>(s + 48 + i)->store(v, std::memory_order_relaxed);
-      }
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      for (size_t i = 0; i < 48; i += 4) {
-        uint32_t v;
-        std::memcpy(&v, hdr.data + i, 4);
-        reinterpret_cast<std::atomic<uint32_t>*>(s + i)->store(v, std::memory_order_relaxed);
-      }
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-    });
-    return whole ? env.Undefined() : ThrowTruncated(env);
+    for (size_t i = 0; i < 48; i += 4) {
+      uint32_t v;
+      std::memcpy(&v, hdr + i, 4);
+      reinterpret_cast<std::atomic<uint32_t>*>(s + 48 + i)->store(v, std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (size_t i = 0; i < 48; i += 4) {
+      uint32_t v;
+      std::memcpy(&v, hdr + i, 4);
+      reinterpret_cast<std::atomic<uint32_t>*>(s + i)->store(v, std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
   }
 
   bool WordOffset(const Napi::CallbackInfo& info, uint64_t* offset) {
@@ -297,6 +303,39 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     if (limit < capacity) std::memset(pages + limit, 0, (capacity - limit) * 4);
   }
 
+  // Indexes frames first.. (segments mapped: GrowTo) with their page numbers; mxFrame = the
+  // writer's published last frame, for the cleanup. Inside a ShmTouch. False: a hash table is
+  // full (corrupt).
+  bool IndexFrames(uint32_t first, const uint32_t* pgnos, size_t n, uint32_t mxFrame) {
+    bool cleaned = false;
+    bool full = false;
+    for (size_t i = 0; i < n && !full; i++) {
+      uint32_t frame = static_cast<uint32_t>(first + i);
+      uint32_t seg = SegmentOf(frame);
+      uint32_t v = frame - IZero(seg);  // 1-based slot value
+      uint32_t* pages = PageArray(seg);
+      std::atomic<uint16_t>* hash = HashTable(seg);
+      if (v == 1) {
+        // first frame of the segment: zero its page array and hash table
+        size_t start = seg == 0 ? kHeaderBytes : 0;
+        std::memset(segments_[seg] + start, 0, kSegment - start);
+      } else if (pages[v - 1] != 0 && !cleaned) {
+        CleanAbove(mxFrame);
+        cleaned = true;
+      }
+      pages[v - 1] = pgnos[i];
+      uint32_t slot = Hash(pgnos[i]);
+      uint32_t probes = 0;
+      while (hash[slot].load(std::memory_order_relaxed) != 0 && !full) {
+        slot = Next(slot);
+        full = ++probes > kHashSlots;
+      }
+      if (!full) hash[slot].store(static_cast<uint16_t>(v), std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return !full;
+  }
+
   // append(firstFrame, pgnos: Uint32Array, mxFrame): indexes frames firstFrame.. with the
   // given page numbers; mxFrame = the writer's current (published) last frame, for cleanup.
   Napi::Value Append(const Napi::CallbackInfo& info) {
@@ -315,51 +354,129 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     if (n == 0) return env.Undefined();
     uint32_t lastSeg = SegmentOf(static_cast<uint32_t>(first + n - 1));
     if (!GrowTo(env, lastSeg + 1)) return Napi::Value();
-    const uint32_t* pgnos = reinterpret_cast<const uint32_t*>(pg.data);
-    bool cleaned = false;
     bool full = false;
-    const bool whole = ShmTouch([&] {
-      for (size_t i = 0; i < n && !full; i++) {
-        uint32_t frame = static_cast<uint32_t>(first + i);
-        uint32_t seg = SegmentOf(frame);
-        uint32_t v = frame - IZero(seg);  // 1-based slot value
-        uint32_t* pages = PageArray(seg);
-        std::atomic<uint16_t>* hash = HashTable(seg);
-        if (v == 1) {
-          // first frame of the segment: zero its page array and hash table
-          size_t start = seg == 0 ? kHeaderBytes : 0;
-          std::memset(segments_[seg] + start, 0, kSegment - start);
-        } else if (pages[v - 1] != 0 && !cleaned) {
-          CleanAbove(static_cast<uint32_t>(mxFrame));
-          cleaned = true;
-        }
-        pages[v - 1] = pgnos[i];
-        uint32_t slot = Hash(pgnos[i]);
-        uint32_t probes = 0;
-        while (hash[slot].load(std::memory_order_relaxed) != 0 && !full) {
-          slot = Next(slot);
-          full = ++probes > kHashSlots;
-        }
-        if (!full) hash[slot].store(static_cast<uint16_t>(v), std::memory_order_relaxed);
-      }
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-    });
+    const bool whole = ShmTouch([&] { full = !IndexFrames(static_cast<uint32_t>(first), reinterpret_cast<const uint32_t*>(pg.data), n, static_cast<uint32_t>(mxFrame)); });
     if (!whole) return ThrowTruncated(env);
     if (full) return ThrowCorrupt(env, "wal-index hash table is full");
     return env.Undefined();
   }
 
-  Napi::Value ThrowCorrupt(Napi::Env env, const std::string& what) {
-    MakeError(env, "WALNUT_CORRUPT", std::string("WALNUT_CORRUPT: ") + what).ThrowAsJavaScriptException();
+  // commitInline(wal: NativeFile, chain, offset, pgnos, commitSizes, pages, durability, header,
+  //              size, slot, growTo  (walAppendSync's arguments after its file: frames.cc),
+  //              expect: Uint8Array(48), publish: Uint8Array(48)) -> 1 | 0 | 2
+  // A lone commit in one call (the group committer's inline path, WRITE held): when the live
+  // header is `expect` in both copies (the one this connection published last: nobody changed
+  // the WAL or the index since), the WAL is not all backfilled (no restart due) and no I/O is
+  // pending on either lane, it appends the frames on this thread (write + sync as walAppendSync),
+  // indexes them, and publishes `publish` with its aFrameCksum (the new running checksum) and
+  // aCksum filled in here (written back into `publish`): 1. The frames are indexed before the
+  // header that names them is published (copy 1, barrier, copy 0), as in append() + writeHeader().
+  // 0: the live header is not `expect`; 2: not inline (backfilled, a lane busy, a stale window);
+  // either way nothing was written. Every argument is checked before anything is touched.
+  // Errors: before the write, as walAppendSync's or append()'s; the write or sync failed: the OS
+  // error with stage 'write' (frames may be on disk); the index append or the publish failed
+  // (-shm truncated, hash table full): WALNUT_CORRUPT with stage 'publish' (frames written and
+  // synced, never published: the caller invalidates them).
+  Napi::Value CommitInline(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return Napi::Value();
+    std::shared_ptr<FileState> wal = NativeFile::StateOf(env, info[0]);
+    if (wal == nullptr) return Napi::Value();
+    frames::AppendJobPtr job = frames::ParseAppend(info, 1);
+    if (job == nullptr) return Napi::Value();
+    ByteSpan pg, expect, publish;
+    if (!GetTypedBytes(info, 3, napi_uint32_array, "pgnos", "a Uint32Array", &pg) ||
+        !GetBytes(info, 11, "expect", &expect) || !GetBytes(info, 12, "publish", &publish)) {
+      return Napi::Value();
+    }
+    if (expect.length != 48 || publish.length != 48) return ThrowInvalid(env, "expect and publish must be 48 bytes");
+    const uint64_t first = frames::AppendFirstFrame(*job);
+    const size_t n = frames::AppendFrames(*job);
+    if (first + n - 1 > 0xFFFFFFFFULL) return ThrowInvalid(env, "frame numbers out of range");
+    uint32_t expectMx, publishMx;
+    std::memcpy(&expectMx, expect.data + 16, 4);
+    std::memcpy(&publishMx, publish.data + 16, 4);
+    if (expectMx != first - 1 || publishMx != first + n - 1) {
+      return ThrowInvalid(env, "expect's mxFrame must be the frame before offset's and publish's the last appended");
+    }
+    if (!NeedSegment0(env)) return Napi::Value();
+    // the preconditions: a snapshot of the live header and nBackfill, compared as bytes
+    uint8_t live[96];
+    uint32_t backfilled = 0;
+    const uint8_t* s0 = segments_[0];
+    if (!ShmTouch([&] {
+          for (size_t i = 0; i < 96; i += 4) {
+            if (i == 48) std::atomic_thread_fence(std::memory_order_seq_cst);  // copy 0, barrier, copy 1 (SQLite's reader order)
+            uint32_t v = reinterpret_cast<const std::atomic<uint32_t>*>(s0 + i)->load(std::memory_order_relaxed);
+            std::memcpy(live + i, &v, 4);
+          }
+          backfilled = reinterpret_cast<const std::atomic<uint32_t>*>(s0 + 96)->load(std::memory_order_relaxed);
+        })) {
+      return ThrowTruncated(env);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (std::memcmp(live, expect.data, 48) != 0 || std::memcmp(live + 48, expect.data, 48) != 0) {
+      return Napi::Number::New(env, 0);
+    }
+    Instance* instance = Instance::Get(env);
+    if (expectMx == 0 || backfilled == expectMx || !instance->io->Idle() || !instance->background->Idle()) {
+      return Napi::Number::New(env, 2);
+    }
+    // the segments the new frames need, before anything is written (a -shm that cannot grow
+    // fails the commit with nothing on disk)
+    if (!GrowTo(env, SegmentOf(static_cast<uint32_t>(first + n - 1)) + 1)) return Napi::Value();
+    checksum::WalChecksum running{0, 0};
+    switch (frames::RunAppendHere(env, *wal, job.get(), info[1], &running)) {
+      case frames::InlineAppend::kStale:
+        return Napi::Number::New(env, 2);
+      case frames::InlineAppend::kFailed:
+        return Napi::Value();
+      case frames::InlineAppend::kWritten:
+        break;
+    }
+    if (!Heap() && faults::CutShmAfterInlineWrite() && ::ftruncate(file_->fd, 0) != 0) return ThrowTruncated(env, "publish");
+    uint8_t hdr[48];
+    std::memcpy(hdr, publish.data, 48);
+    std::memcpy(hdr + 24, &running.s0, 4);
+    std::memcpy(hdr + 28, &running.s1, 4);
+    uint32_t c0 = 0, c1 = 0;  // SQLite's header checksum: native-order words of bytes 0..39
+    for (size_t i = 0; i < 40; i += 8) {
+      uint32_t a, b;
+      std::memcpy(&a, hdr + i, 4);
+      std::memcpy(&b, hdr + i + 4, 4);
+      c0 += a + c1;
+      c1 += b + c0;
+    }
+    std::memcpy(hdr + 40, &c0, 4);
+    std::memcpy(hdr + 44, &c1, 4);
+    const uint32_t* pgnos = reinterpret_cast<const uint32_t*>(pg.data);
+    bool full = false;
+    const bool whole = ShmTouch([&] {
+      full = !IndexFrames(static_cast<uint32_t>(first), pgnos, n, expectMx);
+      if (!full) PublishHeader(hdr);
+    });
+    if (!whole) return ThrowTruncated(env, "publish");
+    if (full) return ThrowCorrupt(env, "wal-index hash table is full", "publish");
+    // written back only now: `publish` may share memory with `pgnos` (indexed above as written)
+    std::memcpy(publish.data, hdr, 48);
+    return Napi::Number::New(env, 1);
+  }
+
+  // `stage`: set on the error as its `stage` property (commitInline's 'publish': frames written, unpublished)
+  Napi::Value ThrowCorrupt(Napi::Env env, const std::string& what, const char* stage = nullptr) {
+    Napi::Error e = MakeError(env, "WALNUT_CORRUPT", std::string("WALNUT_CORRUPT: ") + what);
+    if (stage != nullptr) e.Set("stage", stage);
+    e.ThrowAsJavaScriptException();
     return Napi::Value();
   }
 
   // A touch of the mapping raised SIGBUS (shm_guard.h): what checkMapping() says, from inside.
-  Napi::Value ThrowTruncated(Napi::Env env) {
+  Napi::Value ThrowTruncated(Napi::Env env, const char* stage = nullptr) {
     Napi::Error e = MakeError(env, "WALNUT_CORRUPT",
                               "WALNUT_CORRUPT: the -shm was truncated under this connection (below the " +
                                   std::to_string(segments_.size() * 32) + " KiB it maps); reopen the database to rebuild it");
     e.Set("reason", "ShmTruncated");
+    if (stage != nullptr) e.Set("stage", stage);
     if (file_ != nullptr) e.Set("path", file_->path);
     e.ThrowAsJavaScriptException();
     return Napi::Value();

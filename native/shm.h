@@ -13,7 +13,10 @@
 //
 // Invariants kept here:
 //  - Header publication: copy 1, full barrier, copy 0 (readers read 0, barrier, 1).
-//  - Index entries are written before the header that makes them visible.
+//  - Index entries are written before the header that makes them visible. commitInline (a
+//    lone commit in one call: the WAL append of frames.h, written and synced, then its index
+//    entries, then its header) keeps both, and appends only while the live header is, in both
+//    copies, the one its caller published last.
 //  - Inserting frame F: if F is the first of its segment, the whole segment's page array and
 //    hash table are zeroed first; if the page-array slot is already in use (left by a crashed
 //    or rolled-back writer), entries above the writer's mxFrame are removed first

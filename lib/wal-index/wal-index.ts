@@ -139,6 +139,10 @@ export interface CheckpointTarget {
  */
 const MARK_LAG_FRAMES = 64;
 
+/** #commitInline's answers when it wrote nothing: the live header is not this connection's own; not inline at all. */
+const HEADER_NOT_OWN = 0;
+const NOT_INLINE = 2;
+
 /** Database-file lock bytes (SQLite's unix VFS). */
 const { PENDING: PENDING_BYTE, SHARED_FIRST, SHARED_SIZE } = DB_LOCK;
 
@@ -311,8 +315,16 @@ export class WalIndex {
   #othersSeen: ShmHeader | null = null;
   /** The last header this connection published itself (#writeOwnHeader): advanceOverOwnCommits. */
   #ownHeader: Uint8Array | null = null;
+  /** #ownHeader decoded (what #readHeader answers for those bytes). */
+  #ownHeaderFields: ShmHeader | null = null;
   /** The header being published, encoded (#writeOwnHeader's scratch: read only within the call). */
   readonly #publishBytes = new Uint8Array(SHM_HEADER_SIZE);
+  /**
+   * The header commitInline expects, copied from #ownHeader: one array of this index's own that
+   * meets the native call every commit (a fresh small array handed to a native call has its
+   * bytes moved off the V8 heap: a malloc per commit; see encodeShmHeader).
+   */
+  readonly #expectBytes = new Uint8Array(SHM_HEADER_SIZE);
   /** An append's page numbers as the index append reads them (io/scratch-words.ts). */
   readonly #indexPgnos = new ScratchWords();
   /** #othersCommits as each snapshot began (the bases of conditional commits). */
@@ -1026,9 +1038,14 @@ export class WalIndex {
     // that never meets a native call or a DataView (so it stays on the heap: no malloc)
     encodeShmHeader(fields, this.#publishBytes);
     this.#region.writeHeader(this.#publishBytes);
-    const bytes = this.#publishBytes.slice();
+    this.#adoptOwnHeader(header, this.#publishBytes.slice());
+  }
+
+  /** After this connection published `header`, encoded as `bytes` (a fresh copy kept as is). */
+  #adoptOwnHeader(header: ShmHeader, bytes: Uint8Array): void {
     this.#seenHeader = bytes;
     this.#ownHeader = bytes;
+    this.#ownHeaderFields = header;
     this.#othersSeen = header;
     // the next #readHeader meets these bytes in both copies (WRITE is held): no decode and
     // checksum of what was just encoded (a snapshot advancing over this commit reads it)
@@ -1258,6 +1275,14 @@ export class WalIndex {
    */
   appendInline(transactions: readonly WalTransaction[], durability: Durability, onPublished?: () => void): AppendResult | null {
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendAndPublish needs the write lock (beginWrite)');
+    const own = this.#ownHeaderFields;
+    if (own !== null && own.mxFrame > 0 && this.wal.windowIsAt(own.mxFrame, own.frameChecksum, own.salts)) {
+      // the common case in one native call: the live header is still the one this connection
+      // published (checked there), so it is `own`; 0: it is not, go the long way below
+      const done = this.#commitInline(transactions, durability, own, this.#ownHeader!);
+      if (done === NOT_INLINE) return null;
+      if (done !== HEADER_NOT_OWN) return this.#published(done, onPublished);
+    }
     const live = this.#readHeader();
     if (live === null) return null;
     const h = live.header;
@@ -1283,6 +1308,47 @@ export class WalIndex {
       throw e;
     }
     return this.#published(result, onPublished);
+  }
+
+  /**
+   * appendInline when the live header is `h` (this connection's own, encoded as `hBytes`):
+   * WalFile.appendInline (native ShmRegion.commitInline) checks that, appends, indexes and
+   * publishes the header after it in one call, as appendSync + #publishAppend do (the same
+   * header fields; its checksums filled in natively). HEADER_NOT_OWN or NOT_INLINE when it
+   * wrote nothing. A publish that failed after the write invalidated the frames (WalFile).
+   */
+  #commitInline(transactions: readonly WalTransaction[], durability: Durability, h: ShmHeader, hBytes: Uint8Array): AppendResult | typeof HEADER_NOT_OWN | typeof NOT_INLINE {
+    let frames = 0;
+    for (const t of transactions) frames += t.pages.length;
+    const fields = {
+      iChange: (h.iChange + 1) >>> 0,
+      bigEndCksum: this.wal.bigEndianChecksums,
+      pageSize: this.pageSize,
+      mxFrame: (h.mxFrame + frames) >>> 0,
+      nPage: transactions[transactions.length - 1]!.dbSize >>> 0,
+      frameChecksum: h.frameChecksum, // filled in natively
+      salts: this.wal.salts,
+    };
+    encodeShmHeader(fields, this.#publishBytes);
+    this.#expectBytes.set(hBytes);
+    const result = this.wal.appendInline(transactions, durability, this.#region, this.#expectBytes, this.#publishBytes);
+    if (typeof result === 'number') return result === 0 ? HEADER_NOT_OWN : NOT_INLINE;
+    // as #writeOwnHeader over `h` (its copy 0 `hBytes` is the live header: checked natively)
+    this.#observeHeaderBytes(hBytes);
+    this.#meetHeader(h);
+    const running = this.wal.running;
+    this.#adoptOwnHeader({
+      iVersion: SHM_VERSION,
+      iChange: fields.iChange,
+      isInit: 1,
+      bigEndCksum: fields.bigEndCksum,
+      pageSize: fields.pageSize,
+      mxFrame: fields.mxFrame,
+      nPage: fields.nPage,
+      frameChecksum: [running[0] >>> 0, running[1] >>> 0],
+      salts: [fields.salts[0] >>> 0, fields.salts[1] >>> 0],
+    }, this.#publishBytes.slice());
+    return result;
   }
 
   /**

@@ -54,7 +54,7 @@ import {
 } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability } from '../io/file';
 import { ScratchWords } from '../io/scratch-words';
-import { APPEND_DURABILITY, nativeFrames, type NativeAppendChain, type NativeChain, type NativeScanResult } from '../native';
+import { APPEND_DURABILITY, nativeFrames, type NativeAppendChain, type NativeChain, type NativeScanResult, type NativeShmRegion } from '../native';
 
 /** Frame numbers are u32 in the wal-index; SQLite's limit. */
 export const MAX_FRAME = 0xffffffff;
@@ -400,14 +400,19 @@ export class WalFile {
    * header and size.) Synchronous: a lone commit's append skips adoptIndex's promise with it.
    */
   windowIsCurrent(state: { mxFrame: number; running: [number, number]; salts: [number, number] }): boolean {
+    return this.windowIsAt(state.mxFrame, state.running, state.salts);
+  }
+
+  /** windowIsCurrent with the state's parts (a wal-index header's mxFrame, frameChecksum, salts). */
+  windowIsAt(mxFrame: number, running: readonly [number, number], salts: readonly [number, number]): boolean {
     return (
       this.#header !== null &&
-      state.mxFrame > 0 &&
-      state.mxFrame === this.#mxFrame &&
-      state.salts[0] === this.#salts[0] &&
-      state.salts[1] === this.#salts[1] &&
-      state.running[0] === this.#running[0] &&
-      state.running[1] === this.#running[1]
+      mxFrame > 0 &&
+      mxFrame === this.#mxFrame &&
+      salts[0] === this.#salts[0] &&
+      salts[1] === this.#salts[1] &&
+      running[0] === this.#running[0] &&
+      running[1] === this.#running[1]
     );
   }
 
@@ -584,6 +589,39 @@ export class WalFile {
       throw e;
     }
     return this.#adoptAppend(plan);
+  }
+
+  /**
+   * appendSync, then the wal-index entries and header in the same native call (WRITE held):
+   * `region`.commitInline (native/shm.cc) appends only when the live -shm header is `expect`
+   * (the one the caller published last: nobody changed the WAL since, so the window is current
+   * and its slot needs no read), and publishes `publish` with its checksums filled in. 0 or 2
+   * (commitInline's answers) when it wrote nothing. A failed write or sync invalidates the frames
+   * as appendSync does; a failed index append or publish after them (-shm truncated) too, after
+   * this WalFile took them (its frame counter is past the published header, as after appendSync
+   * + a failed publish): the caller's error says the batch's frames went unpublished.
+   */
+  appendInline(transactions: readonly WalTransaction[], durability: Durability, region: NativeShmRegion, expect: Uint8Array, publish: Uint8Array): AppendResult | 0 | 2 {
+    const plan = this.#planAppend(transactions, durability, true);
+    let done: 0 | 1 | 2;
+    try {
+      done = region.commitInline(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.nativePgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, undefined, plan.growTo, expect, publish);
+    } catch (e) {
+      const stage = (e as { stage?: string }).stage;
+      if (stage === undefined) throw e; // refused before anything was written
+      delete (e as { stage?: string }).stage;
+      if (stage === 'publish') this.#adoptAppend(plan);
+      if (!this.#invalidateAtSync(plan.offset)) markOutcomeUnknown(e);
+      if (stage === 'write') {
+        try {
+          this.#fileSize = this.#file.sizeSync();
+        } catch {
+          // as appendSync's
+        }
+      }
+      throw e;
+    }
+    return done === 1 ? this.#adoptAppend(plan) : done;
   }
 
   #planAppend(transactions: readonly WalTransaction[], durability: Durability, unchanged: boolean): AppendPlan {

@@ -5,14 +5,15 @@
 // checkpoint in every mode.
 // 'publish': the -shm is truncated after a batch's frames are written and synced, before the
 // index publishes them (the native append wrapped), for a lone commit (written on the JS
-// thread) and a batch of two (the I/O thread); then the store is reopened and the failed
+// thread in one native call: the cut is then the fault rule cutShmAfterInlineWrite, and the
+// test runs this with WALNUT_FAULT_INJECTION=1) and a batch of two (the I/O thread); then the store is reopened and the failed
 // commits' pages read: 'page <pgno>=<first byte>' keys (they must show the acknowledged value).
 // Prints one JSON line: the error codes and reasons seen. A SIGBUS ends the process instead.
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const { open } = require('../../dist/index.js');
-const { nativeFrames } = require('../../dist/native.js');
+const { nativeFrames, TEST_setFaults } = require('../../dist/native.js');
 
 const [dbPath, scenario, seconds] = process.argv.slice(2);
 const page = (v) => Buffer.alloc(4096, v & 255);
@@ -46,7 +47,10 @@ const attempt = async (what) => {
     nativeFrames.appendSync = (...a) => cutAfter(appendSync(...a));
     let s = store;
     for (const batch of [[2], [3, 4]]) {
-      cut = true;
+      // a lone commit appends, indexes and publishes in one native call (ShmRegion.commitInline):
+      // its cut is the fault rule that truncates the -shm inside it, between the sync and the index
+      if (batch.length === 1) TEST_setFaults({ cutShmAfterInlineWrite: { nth: 1 } });
+      else cut = true;
       await Promise.all(batch.map((pgno) => attempt(() => s.commit([{ pgno, data: page(200) }]))));
       await attempt(() => s.close());
       s = await open(dbPath, { autoCheckpoint: false });

@@ -13,7 +13,7 @@ const child = path.join(HELPERS, 'shm-truncate-child.js');
 
 /** The child's report: error code/reason -> count; every key must be a WalnutError's (or a page read back: 'page N=V'). */
 async function run(name: string, ...args: string[]): Promise<Record<string, number>> {
-  const r = await runNode(child, [path.join(dir, `${name}.db`), ...args]);
+  const r = await runNode(child, [path.join(dir, `${name}.db`), ...args], { WALNUT_FAULT_INJECTION: '1' });
   expect(r.code, `exit code (null: killed by a signal, SIGBUS)\n${r.stderr}`).toBe(0);
   const seen = JSON.parse(r.stdout.trim()) as Record<string, number>;
   expect(Object.keys(seen).filter((k) => !k.startsWith('WALNUT_') && !k.startsWith('page '))).toEqual([]);
