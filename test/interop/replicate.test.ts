@@ -580,8 +580,13 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
       b.writeUInt32BE(i, 100 + (i % 7) * 500);
       return b;
     };
-    const COMMITS = 300;
-    for (let i = 1; i <= COMMITS; i++) await store.commit([{ pgno: 3 + (i % 5), data: pageOf(3 + (i % 5), i) }]);
+    // 300 commits, and on until a third base image was taken: a base starts after a commit, one
+    // at a time, so under load the second can start late and the third fall after commit 300
+    let COMMITS = 0;
+    while (COMMITS < 300 || (r.metrics().bases < 3 && COMMITS < 3_000)) {
+      const i = ++COMMITS;
+      await store.commit([{ pgno: 3 + (i % 5), data: pageOf(3 + (i % 5), i) }]);
+    }
     const base = await pages(store); // pages 1, 2 are SQLite's: the same at every commit here
     await r.stop();
     const m = r.metrics();
