@@ -19,6 +19,7 @@
         "native/frames.cc",
         "native/instance.cc",
         "native/io_thread.cc",
+        "native/js_value.cc",
         "native/posix_io.cc",
         "native/shm.cc",
         "native/wal_zero_ahead.cc",
