@@ -57,7 +57,7 @@
  * so is a target named as another database's -wal, -shm, -journal or sidecar (reason
  * TargetIsCompanion): SQLite would take it for that database's file.
  */
-import { readInput, refuseExtraArguments } from '../arguments';
+import { readInput, refuseExtraArguments, describeValue } from '../arguments';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -365,7 +365,7 @@ function checkUntil(until: unknown): bigint | Date | undefined {
   if (until instanceof Date && !Number.isNaN(until.getTime())) return until;
   if (typeof until === 'number' && Number.isSafeInteger(until) && until >= 0) return BigInt(until);
   if (typeof until === 'bigint' && until >= 0n) return until;
-  throw walnutError('WALNUT_INVALID_ARGUMENT', `until must be a commit sequence (a whole number >= 0) or a valid Date, not ${String(until)}`, { reason: 'until' });
+  throw walnutError('WALNUT_INVALID_ARGUMENT', `until must be a commit sequence (a whole number >= 0) or a valid Date, not ${describeValue(until)}`, { reason: 'until' });
 }
 
 /**
