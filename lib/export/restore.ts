@@ -495,8 +495,16 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array |
     if (dv.getUint32(4) !== 0) pending.commit = { dbSize: dv.getUint32(4) };
   };
 
+  // A payload of the caller's memory (its buffer, its iterable's chunks) is a view of it
+  // (framing.ts RecordParser): copied as it arrives, so that a producer refilling one buffer for
+  // each chunk (a loop of fh.read into one buffer) changes nothing this restore has verified and
+  // still holds (a transaction's frames until its COMMIT_META, pages queued for the PageWriter,
+  // which writes them later without a copy): before, such a restore reported every commit and
+  // built a database with other bytes. A stream file's payloads are the reader's own (release()).
+  const callerMemory = !(source instanceof WalnutFile);
   try {
-    for await (const payload of records as AsyncIterable<Uint8Array>) {
+    for await (const view of records as AsyncIterable<Uint8Array>) {
+      const payload = callerMemory ? new Uint8Array(view) : view;
       const rec = decodeRecord(payload);
       if (!baseDone) {
         if (layout === null) {
