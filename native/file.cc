@@ -509,16 +509,20 @@ Napi::Value NativeFile::Writev(const Napi::CallbackInfo& info, bool sync, bool l
     keep.push_back(v);
   }
   if (!sync && !lent) {
-    std::shared_ptr<std::vector<uint8_t>> copy = std::make_shared<std::vector<uint8_t>>(total);
+    // not a std::vector(total): it would zero the bytes the copy then overwrites (1 MiB writev to
+    // tmpfs, same-process A/B, load 14-18: 173 -> 149 and 141 -> 121 µs CPU per call; a pool of
+    // reused buffers saved nothing more, and write(), which never zeroed, nothing at all:
+    // glibc's malloc reuses the freed 1 MiB chunk already)
+    std::shared_ptr<uint8_t[]> copy(new uint8_t[total > 0 ? total : 1]);
     size_t at = 0;
     for (const struct iovec& part : *iov) {
-      if (part.iov_len > 0) std::memcpy(copy->data() + at, part.iov_base, part.iov_len);
+      if (part.iov_len > 0) std::memcpy(copy.get() + at, part.iov_base, part.iov_len);
       at += part.iov_len;
     }
-    return Dispatch(env, false, state_, Result::kNumber, [copy, position, durability](FileState& s, int64_t* out) {
-      OsFailure f = posix::WriteFull(s.fd, copy->data(), copy->size(), position);
+    return Dispatch(env, false, state_, Result::kNumber, [copy, total, position, durability](FileState& s, int64_t* out) {
+      OsFailure f = posix::WriteFull(s.fd, copy.get(), total, position);
       if (!f.IsError() && durability != 0) f = posix::Sync(s.fd, durability == 1);
-      *out = f.IsError() ? 0 : static_cast<int64_t>(copy->size());
+      *out = f.IsError() ? 0 : static_cast<int64_t>(total);
       return f;
     });
   }
