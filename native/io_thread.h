@@ -28,7 +28,7 @@
 // environment runs no JS (a terminated worker's loop runs once more while it cleans up).
 // The handle is referenced only while operations are pending, so an idle addon never keeps the
 // process alive. Teardown: an async environment cleanup hook stops the worker (no send after
-// it) and closes the handle; the hook is removed by the close callback, and Node keeps the
+// it), destroys the callback scope's async context and closes the handle; the hook is removed by the close callback, and Node keeps the
 // loop (and the napi env, hence the Instance owning this object) alive until then.
 #pragma once
 
