@@ -49,7 +49,7 @@ export function refuseExtraArguments(verb: string, takes: string, declared: numb
  */
 export function asInputError(e: unknown, reason: string): unknown {
   if (e instanceof WalnutError) return e;
-  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : describeValue(e);
   return walnutError('WALNUT_INVALID_ARGUMENT', `reading the ${reason} threw (${what})`, { reason, cause: e });
 }
 
@@ -59,5 +59,32 @@ export function readInput<T>(reason: string, read: () => T): T {
     return read();
   } catch (e) {
     throw asInputError(e, reason);
+  }
+}
+
+/**
+ * A caller's value as an error message shows it, without running any of the caller's code:
+ * String() of a Proxy runs its traps, of a detached typed array throws (join), of an object its
+ * toString — and a refusal whose message cannot be made would escape as that TypeError, not
+ * the verb's WalnutError (a synchronous throw from a verb that answers with a promise).
+ */
+export function describeValue(v: unknown): string {
+  switch (typeof v) {
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return String(v);
+    case 'bigint':
+      return `${v}n`;
+    case 'string':
+      return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      if (v === null) return 'null';
+      if (ArrayBuffer.isView(v)) return 'a typed array';
+      return Array.isArray(v) ? 'an array' : 'an object';
   }
 }

@@ -12,6 +12,7 @@
 #include "file.h"
 #include "instance.h"
 #include "io_thread.h"
+#include "js_value.h"
 #include "posix_io.h"
 
 namespace walnut::checkpoint {
@@ -37,33 +38,31 @@ class CopyOp : public IoOp {
     wal_->EndOp();
     db_->EndOp();
   }
-  void Complete(Napi::Env env) override {
+  bool Complete(napi_env env, napi_value* value, bool* rejected) override {
     switch (result_.status) {
       case CopyStatus::kOsError:
-        deferred_.Reject(MakeOsError(env, result_.failure, result_.walFailed ? wal_->path : db_->path).Value());
-        return;
+        return OsRejection(env, result_.failure, result_.walFailed ? wal_->path : db_->path, value, rejected);
       case CopyStatus::kWalTooShort:
       case CopyStatus::kFrameMismatch: {
         const char* what = result_.status == CopyStatus::kWalTooShort
                                ? " is beyond the end of the WAL (the wal-index names frames the WAL does not hold)"
                                : " does not hold the page the wal-index names (the WAL was changed under the index)";
-        Napi::Error e = MakeError(env, "WALNUT_CORRUPT", "WALNUT_CORRUPT: frame " + std::to_string(result_.badFrame) + what);
-        e.Set("path", wal_->path);
-        deferred_.Reject(e.Value());
-        return;
+        *rejected = true;
+        return NewError(env, "WALNUT_CORRUPT", "WALNUT_CORRUPT: frame " + std::to_string(result_.badFrame) + what, value) &&
+               js::SetString(env, *value, "path", wal_->path);
       }
       case CopyStatus::kInvalid:
-        deferred_.Reject(MakeError(env, "WALNUT_INVALID_ARGUMENT", "WALNUT_INVALID_ARGUMENT: inconsistent checkpoint range").Value());
-        return;
+        *rejected = true;
+        return NewError(env, "WALNUT_INVALID_ARGUMENT", "WALNUT_INVALID_ARGUMENT: inconsistent checkpoint range", value);
       case CopyStatus::kOk:
         break;
     }
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("pages", Napi::Number::New(env, static_cast<double>(result_.stats.pages)));
-    o.Set("writes", Napi::Number::New(env, static_cast<double>(result_.stats.writes)));
-    o.Set("reads", Napi::Number::New(env, static_cast<double>(result_.stats.reads)));
-    o.Set("bytesRead", Napi::Number::New(env, static_cast<double>(result_.stats.bytesRead)));
-    deferred_.Resolve(o);
+    return js::ObjectBuilder(env)
+        .Number("pages", static_cast<double>(result_.stats.pages))
+        .Number("writes", static_cast<double>(result_.stats.writes))
+        .Number("reads", static_cast<double>(result_.stats.reads))
+        .Number("bytesRead", static_cast<double>(result_.stats.bytesRead))
+        .Done(value);
   }
 
  private:

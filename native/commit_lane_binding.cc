@@ -119,8 +119,12 @@ class Member : public Waker {
       callback.SuppressDestruct();
     } else {
       callback.Reset();
-      napi_async_destroy(env, context);
     }
+    // also when abandoned (io_thread.cc OnEnvCleanup does the same): left to the environment's
+    // end, every terminated worker's context leaked; no destroy hook runs in an environment that
+    // runs no JS any more
+    napi_async_destroy(env, context);
+    context = nullptr;
     for (uv_handle_t* h : Handles()) uv_close(h, OnClosed);
   }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "instance.h"
+#include "js_value.h"
 
 namespace walnut {
 
@@ -26,18 +27,29 @@ const char* CodeForErrno(int err, bool isLock) {
   }
 }
 
-Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message) {
-  Instance* instance = Instance::Get(env);
+bool NewError(napi_env env, const char* code, const std::string& message, napi_value* out) {
+  Instance* instance = Instance::Get(Napi::Env(env));
+  napi_value text = nullptr;
+  if (napi_create_string_utf8(env, message.data(), message.size(), &text) != napi_ok) return false;
   if (instance != nullptr && !instance->errorClass.IsEmpty()) {
-    Napi::Object props = Napi::Object::New(env);
-    props.Set("code", code);
-    Napi::Value value =
-        instance->errorClass.New({Napi::String::New(env, message), props});
-    return Napi::Error(env, value);
+    napi_value ctor = nullptr, details = nullptr;
+    if (napi_get_reference_value(env, instance->errorClass, &ctor) != napi_ok || ctor == nullptr ||
+        napi_create_object(env, &details) != napi_ok || !js::SetString(env, details, "code", code)) {
+      return false;
+    }
+    napi_value argv[2] = {text, details};
+    return napi_new_instance(env, ctor, 2, argv, out) == napi_ok;
   }
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("code", code);
-  return error;
+  napi_value error = nullptr;
+  if (napi_create_error(env, nullptr, text, &error) != napi_ok || !js::SetString(env, error, "code", code)) return false;
+  *out = error;
+  return true;
+}
+
+Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message) {
+  napi_value error = nullptr;
+  NewError(env, code, message, &error);
+  return Napi::Error(env, error);
 }
 
 // An open(2) that cannot succeed as asked (no such file or directory, a path through a file, no
@@ -57,20 +69,29 @@ static bool IsOpenRefusal(const OsFailure& failure) {
   }
 }
 
-Napi::Error MakeOsError(Napi::Env env, const OsFailure& failure, const std::string& path,
-                        bool isLock) {
+bool NewOsError(napi_env env, const OsFailure& failure, const std::string& path, bool isLock, napi_value* out) {
   const char* code = IsOpenRefusal(failure) ? "WALNUT_CANTOPEN" : CodeForErrno(failure.err, isLock);
   std::string message = std::string(code) + ": " + (failure.syscall ? failure.syscall : "io") +
                         " failed: " + std::strerror(failure.err);
   const bool symlink = failure.err == ELOOP;
   if (symlink) message += " (walnut does not follow a symbolic link at a file it opens)";
   if (!path.empty()) message += " (" + path + ")";
-  Napi::Error error = MakeError(env, code, message);
-  if (symlink) error.Set("reason", "Symlink");
-  error.Set("errno", Napi::Number::New(env, failure.err));
-  if (failure.syscall) error.Set("syscall", failure.syscall);
-  if (!path.empty()) error.Set("path", path);
-  return error;
+  napi_value error = nullptr;
+  if (!NewError(env, code, message, &error) || (symlink && !js::SetString(env, error, "reason", "Symlink")) ||
+      !js::SetNumber(env, error, "errno", failure.err) ||
+      (failure.syscall != nullptr && !js::SetString(env, error, "syscall", failure.syscall)) ||
+      (!path.empty() && !js::SetString(env, error, "path", path))) {
+    return false;
+  }
+  *out = error;
+  return true;
+}
+
+Napi::Error MakeOsError(Napi::Env env, const OsFailure& failure, const std::string& path,
+                        bool isLock) {
+  napi_value error = nullptr;
+  NewOsError(env, failure, path, isLock, &error);
+  return Napi::Error(env, error);
 }
 
 Napi::Value ThrowInvalid(Napi::Env env, const std::string& message) {

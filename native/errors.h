@@ -21,6 +21,11 @@ namespace walnut {
 const char* CodeForErrno(int err, bool isLock);
 
 // Builds a WalnutError (or a plain Error before the class is registered).
+// The raw forms (New*) are for code running outside a call from JS (js_value.h): false when the
+// error could not be made (the environment stopped running JS), nothing thrown. The Napi forms
+// are built on them; one that could not be made is empty, its exception pending.
+bool NewError(napi_env env, const char* code, const std::string& message, napi_value* out);
+bool NewOsError(napi_env env, const OsFailure& failure, const std::string& path, bool isLock, napi_value* out);
 Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message);
 Napi::Error MakeOsError(Napi::Env env, const OsFailure& failure, const std::string& path,
                         bool isLock = false);

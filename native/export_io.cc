@@ -14,6 +14,7 @@
 #include "frame_scan.h"
 #include "instance.h"
 #include "io_thread.h"
+#include "js_value.h"
 #include "posix_io.h"
 
 namespace walnut::exportio {
@@ -128,19 +129,16 @@ class ChunkOp : public IoOp {
     wal_->EndOp();
     db_->EndOp();
   }
-  void Complete(Napi::Env env) override {
+  bool Complete(napi_env env, napi_value* value, bool* rejected) override {
     reader_->inFlight--;
     const BaseChunkResult& r = job_->result;
     reader_->failed = !r.ok();
-    if (r.failure.IsError()) {
-      deferred_.Reject(MakeOsError(env, r.failure, job_->failedPath ? *job_->failedPath : db_->path).Value());
-      return;
-    }
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("bytes", Napi::Number::New(env, static_cast<double>(r.bytes)));
-    o.Set("missingFrame", Napi::Number::New(env, r.missingFrame));
-    o.Set("badTrailerPgno", Napi::Number::New(env, r.badTrailerPgno));
-    deferred_.Resolve(o);
+    if (r.failure.IsError()) return OsRejection(env, r.failure, job_->failedPath ? *job_->failedPath : db_->path, value, rejected);
+    return js::ObjectBuilder(env)
+        .Number("bytes", static_cast<double>(r.bytes))
+        .Number("missingFrame", r.missingFrame)
+        .Number("badTrailerPgno", r.badTrailerPgno)
+        .Done(value);
   }
 
  private:
@@ -275,20 +273,19 @@ class RunOp : public IoOp {
     db_->EndOp();
     stream_->EndOp();
   }
-  void Complete(Napi::Env env) override {
+  bool Complete(napi_env env, napi_value* value, bool* rejected) override {
     writer_->inFlight--;
     const BaseRunResult& r = job_.result;
     if (r.failure.IsError()) {
       writer_->failed = true;
-      deferred_.Reject(MakeOsError(env, r.failure, r.failedOnWrite ? db_->path : stream_->path).Value());
-      return;
+      return OsRejection(env, r.failure, r.failedOnWrite ? db_->path : stream_->path, value, rejected);
     }
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("end", Napi::Number::New(env, static_cast<double>(r.end)));
-    o.Set("pages", Napi::Number::New(env, r.pages));
-    o.Set("pageSize", Napi::Number::New(env, r.pageSize));
-    o.Set("more", Napi::Boolean::New(env, r.more));
-    deferred_.Resolve(o);
+    return js::ObjectBuilder(env)
+        .Number("end", static_cast<double>(r.end))
+        .Number("pages", r.pages)
+        .Number("pageSize", r.pageSize)
+        .Bool("more", r.more)
+        .Done(value);
   }
 
  private:
@@ -374,18 +371,15 @@ class CountOp : public IoOp {
     }, &result_);
     wal_->EndOp();
   }
-  void Complete(Napi::Env env) override {
-    if (result_.failure.IsError()) {
-      deferred_.Reject(MakeOsError(env, result_.failure, wal_->path).Value());
-      return;
-    }
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("commits", Napi::Number::New(env, result_.commits));
-    o.Set("missingFrame", Napi::Number::New(env, result_.missingFrame));
-    Napi::Uint8Array last = Napi::Uint8Array::New(env, sizeof(result_.last));
-    std::copy(result_.last, result_.last + sizeof(result_.last), last.Data());
-    o.Set("lastHeader", last);
-    deferred_.Resolve(o);
+  bool Complete(napi_env env, napi_value* value, bool* rejected) override {
+    if (result_.failure.IsError()) return OsRejection(env, result_.failure, wal_->path, value, rejected);
+    napi_value last = nullptr;
+    if (!js::Uint8Copy(env, result_.last, sizeof(result_.last), &last)) return false;
+    return js::ObjectBuilder(env)
+        .Number("commits", result_.commits)
+        .Number("missingFrame", result_.missingFrame)
+        .Value("lastHeader", last)
+        .Done(value);
   }
 
  private:

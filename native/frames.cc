@@ -17,6 +17,7 @@
 #include "frame_scan.h"
 #include "instance.h"
 #include "io_thread.h"
+#include "js_value.h"
 #include "posix_io.h"
 #include "wal_zero_ahead.h"
 
@@ -68,25 +69,25 @@ void Scan(int fd, const Chain& chain, ScanResult* r) {
   }, r);
 }
 
-Napi::Value ScanToJs(Napi::Env env, const ScanResult& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("lastValidFrame", Napi::Number::New(env, r.lastValidFrame));
-  o.Set("mxFrame", Napi::Number::New(env, r.mxFrame));
-  o.Set("dbSize", Napi::Number::New(env, r.dbSize));
-  o.Set("commits", Napi::Number::New(env, r.commits));
-  o.Set("fileSize", Napi::Number::New(env, static_cast<double>(r.fileSize)));
-  Napi::Array mx = Napi::Array::New(env, 2);
-  mx.Set(0u, Napi::Number::New(env, r.atMxFrame.s0));
-  mx.Set(1u, Napi::Number::New(env, r.atMxFrame.s1));
-  o.Set("mxChecksum", mx);
-  Napi::Array last = Napi::Array::New(env, 2);
-  last.Set(0u, Napi::Number::New(env, r.atLastValid.s0));
-  last.Set(1u, Napi::Number::New(env, r.atLastValid.s1));
-  o.Set("lastValidChecksum", last);
-  Napi::Uint32Array pgnos = Napi::Uint32Array::New(env, r.pgnos.size());
-  if (!r.pgnos.empty()) std::memcpy(pgnos.Data(), r.pgnos.data(), r.pgnos.size() * 4);
-  o.Set("pgnos", pgnos);
-  return o;
+// The scan's result as JS sees it (raw N-API: the async form makes it in a completion,
+// js_value.h); false when it could not be made.
+bool ScanValue(napi_env env, const ScanResult& r, napi_value* out) {
+  napi_value mx = nullptr, last = nullptr, pgnos = nullptr;
+  if (!js::NumberPair(env, r.atMxFrame.s0, r.atMxFrame.s1, &mx) ||
+      !js::NumberPair(env, r.atLastValid.s0, r.atLastValid.s1, &last) ||
+      !js::Uint32Copy(env, r.pgnos.data(), r.pgnos.size(), &pgnos)) {
+    return false;
+  }
+  return js::ObjectBuilder(env)
+      .Number("lastValidFrame", r.lastValidFrame)
+      .Number("mxFrame", r.mxFrame)
+      .Number("dbSize", r.dbSize)
+      .Number("commits", r.commits)
+      .Number("fileSize", static_cast<double>(r.fileSize))
+      .Value("mxChecksum", mx)
+      .Value("lastValidChecksum", last)
+      .Value("pgnos", pgnos)
+      .Done(out);
 }
 
 class ScanOp : public IoOp {
@@ -99,12 +100,9 @@ class ScanOp : public IoOp {
     Scan(file_->fd, chain_, &result_);
     file_->EndOp();
   }
-  void Complete(Napi::Env env) override {
-    if (result_.failure.IsError()) {
-      deferred_.Reject(MakeOsError(env, result_.failure, file_->path).Value());
-    } else {
-      deferred_.Resolve(ScanToJs(env, result_));
-    }
+  bool Complete(napi_env env, napi_value* value, bool* rejected) override {
+    if (result_.failure.IsError()) return OsRejection(env, result_.failure, file_->path, value, rejected);
+    return ScanValue(env, result_, value);
   }
 
  private:
@@ -128,7 +126,9 @@ Napi::Value WalScan(const Napi::CallbackInfo& info) {
       MakeOsError(env, r.failure, file->path).ThrowAsJavaScriptException();
       return Napi::Value();
     }
-    return ScanToJs(env, r);
+    napi_value result = nullptr;
+    ScanValue(env, r, &result);  // (one that could not be made left its exception pending)
+    return Napi::Value(env, result);
   }
   return Instance::Get(env)->Lane(file->lane)->Submit(env, std::make_unique<ScanOp>(env, file, chain));
 }
@@ -234,29 +234,23 @@ uint32_t* ChainWordsOf(napi_env env, napi_value value) {
   return reinterpret_cast<uint32_t*>(words.data);
 }
 
-// The append's outcome: false with *error set (stale window, OS failure), else true and the new
-// running checksum stored into the caller's chain words [4], [5] (`chain`: 6 words; null when
-// the caller's array was detached or shrunk meanwhile: then the append fails, so that the caller
-// invalidates frames whose chain it cannot continue).
-bool AppendResult(Napi::Env env, const AppendJob& job, const std::string& path, uint32_t* chain,
-                  Napi::Error* error) {
+// The append's outcome: *error set (stale window, OS failure), else null and the new running
+// checksum stored into the caller's chain words [4], [5] (`chain`: 6 words; null when the
+// caller's array was detached or shrunk meanwhile: then the append fails, so that the caller
+// invalidates frames whose chain it cannot continue). Raw N-API (the async form runs in a
+// completion, js_value.h): false when the error could not be made.
+bool AppendOutcome(napi_env env, const AppendJob& job, const std::string& path, uint32_t* chain, napi_value* error) {
+  *error = nullptr;
   if (job.stale) {
-    Napi::Error e = MakeError(env, "WALNUT_BUSY",
-                              "WALNUT_BUSY: the WAL changed since it was last read (another "
-                              "writer appended or restarted it); nothing was written");
-    e.Set("reason", "StaleAppendWindow");
-    e.Set("path", path);
-    *error = e;
-    return false;
+    return NewError(env, "WALNUT_BUSY",
+                    "WALNUT_BUSY: the WAL changed since it was last read (another "
+                    "writer appended or restarted it); nothing was written", error) &&
+           js::SetString(env, *error, "reason", "StaleAppendWindow") && js::SetString(env, *error, "path", path);
   }
-  if (job.failure.IsError()) {
-    *error = MakeOsError(env, job.failure, path);
-    return false;
-  }
+  if (job.failure.IsError()) return NewOsError(env, job.failure, path, false, error);
   if (chain == nullptr) {
-    *error = MakeError(env, "WALNUT_INVALID_ARGUMENT",
-                       "WALNUT_INVALID_ARGUMENT: the chain array was detached during the append");
-    return false;
+    return NewError(env, "WALNUT_INVALID_ARGUMENT",
+                    "WALNUT_INVALID_ARGUMENT: the chain array was detached during the append", error);
   }
   chain[4] = job.running.s0;
   chain[5] = job.running.s1;
@@ -278,13 +272,10 @@ class AppendOp : public IoOp {
     RunAppend(file_->fd, file_->extend, job_.get());
     file_->EndOp();
   }
-  void Complete(Napi::Env env) override {
-    Napi::Error error;
-    if (AppendResult(env, *job_, file_->path, ChainWordsOf(env, Kept(0)), &error)) {
-      deferred_.Resolve(env.Undefined());
-    } else {
-      deferred_.Reject(error.Value());
-    }
+  bool Complete(napi_env env, napi_value* value, bool* rejected) override {
+    if (!AppendOutcome(env, *job_, file_->path, ChainWordsOf(env, Kept(env, 0)), value)) return false;
+    *rejected = *value != nullptr;
+    return *rejected || napi_get_undefined(env, value) == napi_ok;
   }
 
  private:
@@ -422,8 +413,13 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   if (job == nullptr) return Napi::Value();
   if (Sync) {
     RunAppend(file->fd, file->extend, job.get());
-    Napi::Error error;
-    if (!AppendResult(env, *job, file->path, ChainWordsOf(env, info[1]), &error)) error.ThrowAsJavaScriptException();
+    napi_value error = nullptr;
+    // (an error that could not be made left its exception pending)
+    if (!AppendOutcome(env, *job, file->path, ChainWordsOf(env, info[1]), &error)) return Napi::Value();
+    if (error != nullptr) {
+      napi_throw(env, error);
+      return Napi::Value();
+    }
     return env.Undefined();
   }
   return Instance::Get(env)->Lane(file->lane)->Submit(env, std::make_unique<AppendOp>(env, file, std::move(job), info[1], info[5]));
@@ -443,12 +439,9 @@ class ZeroAheadOp : public IoOp {
     through_->EndOp();
     file_->EndOp();
   }
-  void Complete(Napi::Env env) override {
-    if (failure_.IsError()) {
-      deferred_.Reject(MakeOsError(env, failure_, file_->path).Value());
-    } else {
-      deferred_.Resolve(Napi::Number::New(env, static_cast<double>(size_)));
-    }
+  bool Complete(napi_env env, napi_value* value, bool* rejected) override {
+    if (failure_.IsError()) return OsRejection(env, failure_, file_->path, value, rejected);
+    return js::Number(env, static_cast<double>(size_), value);
   }
 
  private:

@@ -9,12 +9,24 @@
 
 namespace walnut {
 
-void IoOp::SettleVoid(Napi::Env env, const OsFailure& failure, const std::string& path) {
-  if (failure.IsError()) {
-    deferred_.Reject(MakeOsError(env, failure, path).Value());
-  } else {
-    deferred_.Resolve(env.Undefined());
-  }
+bool IoOp::Settle(napi_env env) {
+  if (deferred_ == nullptr) return true;  // its promise was never made: nothing to settle
+  napi_value value = nullptr;
+  bool rejected = false;
+  if (!Complete(env, &value, &rejected)) return false;
+  napi_deferred deferred = deferred_;
+  deferred_ = nullptr;  // (a settle call frees it, whatever it returns)
+  return (rejected ? napi_reject_deferred(env, deferred, value) : napi_resolve_deferred(env, deferred, value)) == napi_ok;
+}
+
+bool IoOp::OsRejection(napi_env env, const OsFailure& failure, const std::string& path, napi_value* value, bool* rejected) {
+  *rejected = true;
+  return NewOsError(env, failure, path, false, value);
+}
+
+bool IoOp::VoidOutcome(napi_env env, const OsFailure& failure, const std::string& path, napi_value* value, bool* rejected) {
+  if (failure.IsError()) return OsRejection(env, failure, path, value, rejected);
+  return napi_get_undefined(env, value) == napi_ok;
 }
 
 IoThread::IoThread(Napi::Env env, const char* name) : name_(name), env_(env) {
@@ -54,8 +66,12 @@ void IoThread::OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg) {
   auto* self = static_cast<IoThread*>(arg);
   self->Stop();  // the worker is joined: nothing sends on the handle any more
   self->closing_ = true;
-  // (the napi env, whose instance data owns this object, lives until the hook is removed;
-  // context_ is left to the environment's end: destroying it emits an async hook)
+  // (the napi env, whose instance data owns this object, lives until the hook is removed.)
+  // The async context goes here, not with the Instance: by the instance data's finaliser the
+  // environment is gone, and a worker's env that never ends would keep it forever. Its destroy
+  // hook is not emitted in an environment that runs no JS any more.
+  if (self->context_ != nullptr) napi_async_destroy(self->env_, self->context_);
+  self->context_ = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(&self->async_), OnClosed);
 }
 
@@ -66,8 +82,8 @@ void IoThread::OnClosed(uv_handle_t* handle) {
   napi_remove_async_cleanup_hook(hook);  // last: it may let the env (and this object) go
 }
 
-Napi::Promise IoThread::Submit(Napi::Env, std::unique_ptr<IoOp> op) {
-  Napi::Promise promise = op->Promise();
+Napi::Value IoThread::Submit(Napi::Env env, std::unique_ptr<IoOp> op) {
+  Napi::Value promise(env, op->Promise());
   if (outstanding_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -131,7 +147,7 @@ void IoThread::OnAsync(uv_async_t* handle) {
   // The callback scope runs the settled promises' reactions (microtasks, nextTicks) as it closes.
   if (napi_create_object(env, &resource) == napi_ok && napi_strict_equals(env, resource, resource, &same) == napi_ok &&
       napi_open_callback_scope(env, resource, self->context_, &scope) == napi_ok) {
-    self->Drain(Napi::Env(env));
+    self->Drain(env);
     // Complete() runs no JS: a pending exception is a value that could not be made (an
     // environment that stopped running JS): nothing may see it later
     bool pending = false;
@@ -142,16 +158,22 @@ void IoThread::OnAsync(uv_async_t* handle) {
   napi_close_handle_scope(env, handles);
 }
 
-void IoThread::Drain(Napi::Env env) {
+void IoThread::Drain(napi_env env) {
   std::vector<std::unique_ptr<IoOp>> finished;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     finished.swap(done_);
     wakePending_ = false;
   }
+  // A completion whose value cannot be made means the environment stopped taking values (a
+  // termination landed meanwhile): the rest are dropped unsettled (io_thread.h, IoOp).
+  bool live = true;
   for (auto& op : finished) {
-    Napi::HandleScope scope(env);
-    op->Complete(env);
+    if (!live) break;
+    napi_handle_scope scope = nullptr;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) break;
+    live = op->Settle(env);
+    napi_close_handle_scope(env, scope);
   }
   outstanding_ -= finished.size();
   if (outstanding_ == 0 && !finished.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&async_));

@@ -29,11 +29,12 @@
 // environment runs no JS (a terminated worker's loop runs once more while it cleans up).
 // The handle is referenced only while operations are pending, so an idle addon never keeps the
 // process alive. Teardown: an async environment cleanup hook stops the worker (no send after
-// it) and closes the handle; the hook is removed by the close callback, and Node keeps the
+// it), destroys the callback scope's async context and closes the handle; the hook is removed by the close callback, and Node keeps the
 // loop (and the napi env, hence the Instance owning this object) alive until then.
 #pragma once
 
 #include <napi.h>
+#include <node_api.h>
 #include <uv.h>
 
 #include <string>
@@ -51,36 +52,60 @@
 namespace walnut {
 
 // One asynchronous operation. Execute() runs on the I/O thread and must not touch JS;
-// Complete() runs on the JS thread and settles the promise.
+// Complete() runs on the JS thread and makes the value the promise settles with.
+//
+// Raw N-API on the JS-thread side (js_value.h says why): the promise is made with
+// napi_create_promise, and Complete() makes its value with raw calls, every status checked. A
+// worker can be terminated from another thread at any instant, between any two of those calls:
+// a Complete() that could not make its value returns false, and the promise (and every later
+// completion of that wake-up) is left unsettled, nothing reaching JS. An operation whose promise
+// could not be made (its submitting call was cut by the termination) still runs, so the
+// bookkeeping its Execute() ends (FileState's in-flight count) stays balanced; it settles nothing.
 class IoOp {
  public:
-  explicit IoOp(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)) {}
+  explicit IoOp(Napi::Env env) {
+    if (napi_create_promise(env, &deferred_, &promise_) != napi_ok) {
+      deferred_ = nullptr;
+      promise_ = nullptr;
+    }
+  }
   virtual ~IoOp() = default;
   IoOp(const IoOp&) = delete;
   IoOp& operator=(const IoOp&) = delete;
 
   virtual void Execute() = 0;
-  virtual void Complete(Napi::Env env) = 0;
+  // The outcome: *value, a rejection when *rejected; false when it could not be made.
+  virtual bool Complete(napi_env env, napi_value* value, bool* rejected) = 0;
 
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+  // The promise, in the handle scope of the constructor's call; null when it could not be made
+  // (an exception is then pending in that call).
+  napi_value Promise() const { return promise_; }
+  // JS thread: settles the promise with Complete()'s outcome; false when the environment no
+  // longer takes values (nothing more should be tried in this wake-up).
+  bool Settle(napi_env env);
 
   // Keeps a JS value (e.g. a Buffer whose memory the op uses) alive until Complete().
   void KeepAlive(Napi::Value value) { keepAlive_.push_back(Napi::Persistent(value)); }
   // The value of the `index`th KeepAlive call (on the JS thread, in Complete()).
-  Napi::Value Kept(size_t index) const { return keepAlive_[index].Value(); }
+  napi_value Kept(napi_env env, size_t index) const {
+    napi_value v = nullptr;
+    return napi_get_reference_value(env, keepAlive_[index], &v) == napi_ok ? v : nullptr;
+  }
   // Environment teardown: the references die with the env; do not delete them afterwards.
   void Abandon() {
     for (auto& ref : keepAlive_) ref.SuppressDestruct();
   }
 
  protected:
-  // For operations whose promise resolves to nothing: rejects with the OS error at `path`
-  // (a WalnutError), else resolves undefined.
-  void SettleVoid(Napi::Env env, const OsFailure& failure, const std::string& path);
-
-  Napi::Promise::Deferred deferred_;
+  // For operations whose promise resolves to nothing: a rejection with the OS error at `path`
+  // (a WalnutError), else undefined.
+  static bool VoidOutcome(napi_env env, const OsFailure& failure, const std::string& path, napi_value* value, bool* rejected);
+  // A rejection with the OS error at `path`.
+  static bool OsRejection(napi_env env, const OsFailure& failure, const std::string& path, napi_value* value, bool* rejected);
 
  private:
+  napi_deferred deferred_ = nullptr;
+  napi_value promise_ = nullptr;
   std::vector<Napi::Reference<Napi::Value>> keepAlive_;
 };
 
@@ -95,8 +120,9 @@ class IoThread {
   IoThread(const IoThread&) = delete;
   IoThread& operator=(const IoThread&) = delete;
 
-  // JS thread only. Takes ownership and returns the op's promise.
-  Napi::Promise Submit(Napi::Env env, std::unique_ptr<IoOp> op);
+  // JS thread only. Takes ownership and returns the op's promise (empty when it could not be
+  // made: the op runs all the same, see IoOp).
+  Napi::Value Submit(Napi::Env env, std::unique_ptr<IoOp> op);
   // JS thread only: no operation submitted that has not completed (none queued, none running).
   bool Idle() const { return outstanding_ == 0; }
 
@@ -106,7 +132,7 @@ class IoThread {
   static void OnClosed(uv_handle_t* handle);
 
   void Run();
-  void Drain(Napi::Env env);
+  void Drain(napi_env env);
 
   std::mutex mutex_;                              // guards queue_, done_, stopping_
   std::condition_variable wake_;                  // signals the worker
@@ -119,7 +145,8 @@ class IoThread {
   bool wakePending_ = false;                      // a wake-up is sent and not yet drained
   size_t outstanding_ = 0;                        // JS thread only: submitted - completed
   napi_env env_ = nullptr;
-  napi_async_context context_ = nullptr;          // the callback scope's async context
+  napi_async_context context_ = nullptr;          // the callback scope's async context (destroyed
+                                                  // at the environment's end, OnEnvCleanup)
   napi_async_cleanup_hook_handle hook_ = nullptr;
   uv_async_t async_;                              // the completion wake-up (header comment)
   bool closing_ = false;                          // JS thread only: the handle is closing

@@ -27,6 +27,7 @@
  * Within one commit a later write of the same page wins; the result is sorted by page number,
  * as SQLite writes.
  */
+import { describeValue } from '../arguments';
 import { walnutError } from '../errors';
 import { decodeDbHeader, isWalMode, lockBytePage, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSize } from '../format/db-header';
 import { unknownOptionName } from '../option-names';
@@ -63,7 +64,7 @@ export function maxPageNumber(rules: PageRules): number {
 function checkPageNumber(pgno: unknown, rules: PageRules): asserts pgno is number {
   const max = maxPageNumber(rules);
   if (typeof pgno !== 'number' || !Number.isInteger(pgno) || pgno < 1 || pgno > max) {
-    invalid('pgno', `page number ${String(pgno)} must be an integer in 1..${max} (page size ${rules.pageSize}, maxPageCount ${rules.maxPageCount})`);
+    invalid('pgno', `page number ${describeValue(pgno)} must be an integer in 1..${max} (page size ${rules.pageSize}, maxPageCount ${rules.maxPageCount})`);
   }
   if (pgno === lockBytePage(rules.pageSize)) {
     invalid('pgno', `page ${pgno} holds the database's lock bytes (offset 2^30); SQLite never stores data there`);
@@ -105,7 +106,7 @@ function checkDbSize(dbSize: unknown, rules: PageRules): number | undefined {
   if (dbSize === undefined) return undefined;
   const max = maxPageNumber(rules);
   if (typeof dbSize !== 'number' || !Number.isInteger(dbSize) || dbSize < 1 || dbSize > max) {
-    invalid('dbSize', `dbSize ${String(dbSize)} must be an integer in 1..${max} (page size ${rules.pageSize}, maxPageCount ${rules.maxPageCount})`);
+    invalid('dbSize', `dbSize ${describeValue(dbSize)} must be an integer in 1..${max} (page size ${rules.pageSize}, maxPageCount ${rules.maxPageCount})`);
   }
   return dbSize;
 }

@@ -51,6 +51,7 @@
  *    A commit the store writes without dbSize computes its own size at write time; beside
  *    another connection's growing commits the two may differ (pass dbSize to be exact).
  */
+import { describeValue } from '../arguments';
 import { walnutError } from '../errors';
 import type { PendingPages } from '../wal-index/snapshot';
 import type { WalPage, WalTransaction } from '../wal/wal-file';
@@ -184,7 +185,7 @@ export class Sequencer {
    */
   whenDurable(ticket: number): Promise<void> {
     if (!Number.isInteger(ticket) || ticket < 1 || ticket > this.#last) {
-      return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', `ticket ${String(ticket)} was not issued by this store (its tickets are 1..${this.#last})`, { reason: 'ticket', path: this.#path }));
+      return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', `ticket ${describeValue(ticket)} was not issued by this store (its tickets are 1..${this.#last})`, { reason: 'ticket', path: this.#path }));
     }
     const entry = this.#inFlight.get(ticket);
     if (entry !== undefined) return entry.done.then(() => undefined);

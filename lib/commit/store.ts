@@ -18,7 +18,7 @@
  * Commits go to the store's group committer, or (option shareLane, the default) through the
  * process's commit lane of the file to the committer of the store that leads it (lane.ts).
  */
-import { asInputError, extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
+import { asInputError, extraArgumentError, readInput, refuseExtraArguments, describeValue } from '../arguments';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -550,15 +550,28 @@ export class Store {
     // a hop, and a lone commit made right after begin() now completes within its call
     // (WalIndex.appendInline), so the snapshot would otherwise already hold that commit and the
     // transaction would miss its conflict with it
-    const now = this.#index.tryBeginReadSync();
-    if (now !== null) return new Transaction(this.#gate.track(Promise.resolve(now)), this.#sink, this.#rules, this.#gate);
-    // no read mark at once (another connection's checkpointer holds the read slots while it moves
-    // their marks): the snapshot comes later, perhaps after commits made right after begin();
-    // its conflicts are counted from the header begin() saw (Transaction's `begunAt`), so those
-    // commits are conflicts, not overwritten (a lost update)
-    const h = this.#index.liveHeader();
-    const begunAt = h === null ? null : { mxFrame: h.mxFrame, salts: [h.salts[0], h.salts[1]] as [number, number] };
-    return new Transaction(this.#gate.track(this.#index.beginRead()), this.#sink, this.#rules, this.#gate, begunAt);
+    // A snapshot that fails (the -shm cut under this connection: WALNUT_CORRUPT, ShmTruncated)
+    // fails the transaction's read() and commit(), as when it is taken asynchronously: begin()
+    // itself throws only WALNUT_CLOSED and its argument refusal, both before it does anything.
+    let begunAt: { mxFrame: number; salts: [number, number] } | null = null;
+    let snapshot: Promise<Snapshot>;
+    try {
+      const now = this.#index.tryBeginReadSync();
+      if (now !== null) {
+        snapshot = Promise.resolve(now);
+      } else {
+        // no read mark at once (another connection's checkpointer holds the read slots while it
+        // moves their marks): the snapshot comes later, perhaps after commits made right after
+        // begin(); its conflicts are counted from the header begin() saw (Transaction's
+        // `begunAt`), so those commits are conflicts, not overwritten (a lost update)
+        const h = this.#index.liveHeader();
+        begunAt = h === null ? null : { mxFrame: h.mxFrame, salts: [h.salts[0], h.salts[1]] };
+        snapshot = this.#index.beginRead();
+      }
+    } catch (e) {
+      snapshot = Promise.reject(e);
+    }
+    return new Transaction(this.#gate.track(snapshot), this.#sink, this.#rules, this.#gate, begunAt);
   }
 
   /**
@@ -775,7 +788,7 @@ export class Store {
     const format: unknown = readInput('options', () => (options === undefined || options === null ? 'object' : typeof options === 'object' ? (options.format ?? 'object') : undefined));
     if ((format !== 'object' && format !== 'prometheus') || (typeof options === 'object' && options !== null && unknownOptionName(options, ['format']) !== undefined)) {
       // metrics('prometheus') or { format: 'text' } gave the object: a scrape would serve "[object Object]"
-      throw walnutError('WALNUT_INVALID_ARGUMENT', `metrics options must be { format: 'object' | 'prometheus' }, not ${typeof options === 'object' ? JSON.stringify(options) : String(options)}`, { reason: 'options' });
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `metrics options must be { format: 'object' | 'prometheus' }, not ${describeValue(options)}`, { reason: 'options' });
     }
     const m = this.#metricsObject();
     return format === 'prometheus' ? toPrometheus(m as unknown as Record<string, unknown>) : m;

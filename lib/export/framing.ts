@@ -104,10 +104,10 @@ export interface WalRecordSink {
    */
   appendRecords?(payloads: readonly Uint8Array[]): Promise<void>;
   /**
-   * Optional: `records` complete records already framed (u64 length, payload, ...). The sink is
-   * done with `framed` once the promise settles (it copies what it keeps), so the caller may
-   * then reuse the buffer; unless `owned`: the caller never touches `framed` again, and the sink
-   * may keep it as it is. appendFramedRecords() falls back to appendRecord() for other sinks.
+   * Optional: `records` complete records already framed (u64 length, payload, ...). The sink
+   * copies what it keeps before it returns (BufferedWalSink: the buffer is the caller's again
+   * once the call returns, to change or transfer); unless `owned`: the caller never touches
+   * `framed` again (nor transfers it), and the sink may keep it as it is. appendFramedRecords() falls back to appendRecord() for other sinks.
    */
   appendFramed?(framed: Uint8Array, records: number, owned?: boolean): Promise<void>;
 }
@@ -237,16 +237,18 @@ export class BufferedWalSink implements WalRecordSink {
   }
 
   /**
-   * A file target gets `framed` written at once, with what is pending, in one pwritev (no
-   * copy); a Writable keeps a copy (it may hold the bytes until its reader takes them), or
-   * `framed` itself when it is `owned`.
+   * A file target gets `framed` written at once, with what is pending, in one pwritev; the sink
+   * keeps a copy (a file's I/O thread, or a Writable, may use the bytes after this call returns:
+   * a caller changing or transferring `framed` meanwhile would write other bytes than the
+   * lengths checked here, or free memory the I/O thread reads), or `framed` itself when it is
+   * `owned` (the caller never touches it again: the exporter's own chunks).
    */
   async appendFramed(framed: Uint8Array, records: number, owned = false): Promise<void> {
     this.#checkUsable();
     framedPayloads(framed, records); // every length checked before a byte is buffered
     if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
     const direct = this.#target.kind === 'file';
-    this.#push(direct || owned ? framed : new Uint8Array(framed)); // a copy (Buffer#slice would be a view)
+    this.#push(owned ? framed : new Uint8Array(framed)); // a copy (Buffer#slice would be a view)
     this.#records += records;
     if (direct || this.#pendingBytes >= this.#bufferBytes) await this.flush();
   }
@@ -287,7 +289,7 @@ export class BufferedWalSink implements WalRecordSink {
     const bytes = this.#pendingBytes;
     try {
       if (this.#target.kind === 'file') {
-        // lent: walnut's blocks, and framed buffers an appendFramed() caller lends until it settles
+        // lent: walnut's blocks, appendFramed()'s copies and the framed buffers given to it owned
         const target = this.#target;
         await target.file.writevLent(parts, target.position);
         target.position += bytes;

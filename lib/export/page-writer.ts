@@ -9,8 +9,8 @@
  *  - Pending pages go out when WRITE_BATCH_BYTES are pending and at finish(): sorted by page
  *    number, one pwritev per run of adjacent pages, straight from the caller's buffers (no
  *    copy: WalnutFile.writevLent; the caller lends them, unchanged and attached, until
- *    release() says they are done: restore's own read slots, or chunks of a source stream,
- *    which README says must not be reused). Before them the file is cut to the lowest size a
+ *    release() says they are done: restore's own read slots, or its copies of the records
+ *    of a caller's buffer or stream, restore.ts). Before them the file is cut to the lowest size a
  *    truncation asked for since the last batch, after them to the latest size.
  *  - Writeback starts every HINT_BYTES written and at finish() (sync_file_range), so the
  *    caller's one fsync at the end finds the pages already on their way to the disk. Nothing

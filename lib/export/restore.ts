@@ -57,7 +57,7 @@
  * so is a target named as another database's -wal, -shm, -journal or sidecar (reason
  * TargetIsCompanion): SQLite would take it for that database's file.
  */
-import { readInput, refuseExtraArguments } from '../arguments';
+import { readInput, refuseExtraArguments, describeValue } from '../arguments';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -365,7 +365,7 @@ function checkUntil(until: unknown): bigint | Date | undefined {
   if (until instanceof Date && !Number.isNaN(until.getTime())) return until;
   if (typeof until === 'number' && Number.isSafeInteger(until) && until >= 0) return BigInt(until);
   if (typeof until === 'bigint' && until >= 0n) return until;
-  throw walnutError('WALNUT_INVALID_ARGUMENT', `until must be a commit sequence (a whole number >= 0) or a valid Date, not ${String(until)}`, { reason: 'until' });
+  throw walnutError('WALNUT_INVALID_ARGUMENT', `until must be a commit sequence (a whole number >= 0) or a valid Date, not ${describeValue(until)}`, { reason: 'until' });
 }
 
 /**
@@ -495,8 +495,16 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array |
     if (dv.getUint32(4) !== 0) pending.commit = { dbSize: dv.getUint32(4) };
   };
 
+  // A payload of the caller's memory (its buffer, its iterable's chunks) is a view of it
+  // (framing.ts RecordParser): copied as it arrives, so that a producer refilling one buffer for
+  // each chunk (a loop of fh.read into one buffer) changes nothing this restore has verified and
+  // still holds (a transaction's frames until its COMMIT_META, pages queued for the PageWriter,
+  // which writes them later without a copy): before, such a restore reported every commit and
+  // built a database with other bytes. A stream file's payloads are the reader's own (release()).
+  const callerMemory = !(source instanceof WalnutFile);
   try {
-    for await (const payload of records as AsyncIterable<Uint8Array>) {
+    for await (const view of records as AsyncIterable<Uint8Array>) {
+      const payload = callerMemory ? new Uint8Array(view) : view;
       const rec = decodeRecord(payload);
       if (!baseDone) {
         if (layout === null) {

@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
+import { describeValue } from '../arguments';
 import { walnutError } from '../errors';
 import { nativeFec } from '../native';
 
@@ -146,7 +147,7 @@ function raptorqCodec(rq: RaptorqModule): FecCodec {
 export async function loadCodec(name: FecCodecName): Promise<FecCodec> {
   if (name === 'rs') return rsCodec;
   if (name === 'raptorq') return raptorqCodec(await loadRaptorq());
-  throw walnutError('WALNUT_INVALID_ARGUMENT', `unknown FEC codec ${String(name)}`, { reason: 'fec.codec' });
+  throw walnutError('WALNUT_INVALID_ARGUMENT', `unknown FEC codec ${describeValue(name)}`, { reason: 'fec.codec' });
 }
 
 /** The codec of a sidecar group's codec byte. */

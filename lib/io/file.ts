@@ -32,7 +32,7 @@
  * milliseconds have passed, then WALNUT_BUSY; the async variant waits on timers and never
  * blocks the event loop.
  */
-import { readInput } from '../arguments';
+import { readInput, describeValue } from '../arguments';
 import { walnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
 import { NativeFile, type Durability, type LockMode, type NativeFileHandle, type NativeLockHolder, type NativeOpenOptions } from '../native';
@@ -93,7 +93,7 @@ const OPEN_OPTIONS: readonly (keyof OpenFileOptions)[] = ['lane', 'create', 'rea
  * (FATAL ERROR: Error::New napi_get_last_error_info). Here it is WALNUT_INVALID_ARGUMENT.
  */
 function openOptionsCopy(options: OpenFileOptions): OpenFileOptions {
-  refuseUnknownOpenOptions(options);
+  readInput('options', () => refuseUnknownOpenOptions(options)); // (a Proxy's ownKeys trap may throw)
   if (typeof options !== 'object' || options === null) return options; // the addon refuses it
   return readInput('options', () => {
     const o = options as Record<string, unknown>;
@@ -252,7 +252,7 @@ export class WalnutFile {
    */
   static readPrefixSync(path: string, maxBytes: number): Buffer {
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
-      throw walnutError('WALNUT_INVALID_ARGUMENT', `maxBytes must be a non-negative integer, not ${String(maxBytes)}`, { reason: 'maxBytes' });
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `maxBytes must be a non-negative integer, not ${describeValue(maxBytes)}`, { reason: 'maxBytes' });
     }
     const file = WalnutFile.openSync(path, { readOnly: true });
     try {

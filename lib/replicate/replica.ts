@@ -29,7 +29,7 @@
  *    makes the replica apply the newest base image as one commit (the whole database), then
  *    read on from that base's Walnut-Log-From.
  */
-import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
+import { extraArgumentError, readInput, refuseExtraArguments, describeValue } from '../arguments';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 
@@ -190,7 +190,7 @@ export class Replica extends EventEmitter {
       const refused = extraArgumentError('replica.waitFor', 'a commit number and a session', 2, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
-    if (!Number.isSafeInteger(seq) || seq < 0) return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', `waitFor: seq must be a commit number (an integer >= 0), not ${String(seq)}`, { reason: 'seq' }));
+    if (!Number.isSafeInteger(seq) || seq < 0) return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', `waitFor: seq must be a commit number (an integer >= 0), not ${describeValue(seq)}`, { reason: 'seq' }));
     if (session !== null && typeof session !== 'string') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'waitFor: session must be a session id (a string) or null', { reason: 'session' }));
     if (this.#reached(seq, session)) return Promise.resolve();
     if (this.#stoppedBy !== null) return Promise.reject(this.#stoppedBy);

@@ -23,7 +23,7 @@
  * WalIndex.advanceOverOwnCommits). A parked snapshot (park(), idle between a connection's
  * transactions until its next advance()) may be brought forward by its connection at any time.
  */
-import { extraArgumentError, refuseExtraArguments } from '../arguments';
+import { extraArgumentError, refuseExtraArguments, describeValue } from '../arguments';
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
 import type { WalnutFile } from '../io/file';
@@ -453,7 +453,7 @@ export class Snapshot {
     if (this.#released) throw walnutError('WALNUT_CLOSED', 'the snapshot was released');
     if (this.#index.closed) throw walnutError('WALNUT_CLOSED', 'the database connection is closed');
     if (!Number.isInteger(pgno) || pgno < 1 || pgno > 0xffffffff) {
-      throw walnutError('WALNUT_INVALID_ARGUMENT', `page number ${String(pgno)} must be an integer in 1..2^32-1`, { reason: 'pgno' });
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `page number ${describeValue(pgno)} must be an integer in 1..2^32-1`, { reason: 'pgno' });
     }
   }
 }

@@ -72,6 +72,19 @@ describe('worker_threads', () => {
       await f.close();
       expect(back.equals(data)).toBe(true);
     });
+
+    // A termination lands from another thread at any instant, also inside the addon: a worker
+    // submitting an operation (node-addon-api's Promise::Deferred left its promise handle
+    // uninitialised when the promise could not be made, and the call returned it: SIGSEGV in
+    // v8impl FunctionCallbackWrapper::Invoke, 3 of 3 runs of 150 rounds crashed by round 30) or
+    // settling completions (a failure there was a fatal error). Now raw N-API (native/
+    // js_value.h). A child process: a crash ends it, not the runner. The short form runs here;
+    // `npm run test:stress-workers` runs 150 rounds.
+    it('worker.terminate() landing inside the addon while it submits and settles, round after round: the process lives', async () => {
+      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 8);
+      const r = await runNode(path.join(HELPERS, 'terminate-mid-io.js'), [dir, String(rounds), '4']);
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `ok ${rounds}\n`, stderr: '' });
+    });
   });
 });
 
