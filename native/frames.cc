@@ -392,10 +392,12 @@ size_t AppendFrames(const AppendJob& job) { return job.pages.size(); }
 InlineAppend RunAppendHere(Napi::Env env, FileState& file, AppendJob* job, napi_value chain, WalChecksum* running) {
   RunAppend(file.fd, file.extend, job);
   if (job->stale) return InlineAppend::kStale;
-  Napi::Error error;
-  if (!AppendResult(env, *job, file.path, ChainWordsOf(env, chain), &error)) {
-    error.Set("stage", "write");  // frames may be (partly) on disk: the caller invalidates them
-    error.ThrowAsJavaScriptException();
+  napi_value error = nullptr;
+  // (an error that could not be made left its exception pending)
+  if (!AppendOutcome(env, *job, file.path, ChainWordsOf(env, chain), &error)) return InlineAppend::kFailed;
+  if (error != nullptr) {
+    js::SetString(env, error, "stage", "write");  // frames may be (partly) on disk: the caller invalidates them
+    napi_throw(env, error);
     return InlineAppend::kFailed;
   }
   *running = job->running;
