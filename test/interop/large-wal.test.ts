@@ -377,9 +377,14 @@ describe('a -shm truncated under a live store', () => {
   it('during a commit batch (while its frames are written): the batch fails, no SIGBUS; nothing acknowledged is lost', async () => {
     const { file, store, page1 } = await acknowledgedUserVersion7();
     // another user cuts the -shm while the next batch's frames are being written (a lone
-    // commit's frames go through appendSync on the JS thread, a batch's through append)
+    // commit's frames go through appendSync on the JS thread, a batch's through append). A lone
+    // commit on idle lanes writes, indexes and publishes in one native call (appendInline): that
+    // path is turned off here; its cut is the fault rule cutShmAfterInlineWrite, in
+    // break-shm-truncate's 'publish' case (faults are armed only in child processes)
     const original = WalFile.prototype.append;
     const originalSync = WalFile.prototype.appendSync;
+    const originalInline = WalIndex.prototype.appendInline;
+    WalIndex.prototype.appendInline = () => null;
     WalFile.prototype.append = async function (this: WalFile, ...args: Parameters<WalFile['append']>) {
       const r = await original.apply(this, args);
       fs.truncateSync(`${file}-shm`, 0);
@@ -398,6 +403,7 @@ describe('a -shm truncated under a live store', () => {
     } finally {
       WalFile.prototype.append = original;
       WalFile.prototype.appendSync = originalSync;
+      WalIndex.prototype.appendInline = originalInline;
     }
     await expectRejectsWalnut(store.commit([{ pgno: 1, data: page1 }]), 'WALNUT_FAILED'); // the store stopped
     await store.close();
