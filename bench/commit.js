@@ -52,6 +52,8 @@
 //                      database in 64 places (one batch of this workload's commits) and its
 //                      fdatasync, inline; nothing else of the checkpoint. Its p99 over raw-64's is
 //                      the floor of the p99 goal for any design that restarts the WAL
+//   raw-64-ckpt-hdr    raw-64-ckpt plus the restart's header write + fdatasync after each
+//                      checkpoint (as raw-64-restart-hdr below)
 //   raw-64-restart-hdr raw-64-restart plus what SQLite's protocol adds to a restart before the
 //                      next frame: the new 32-byte WAL header written and fdatasynced (wal.c syncs
 //                      the header after a restart in FULL, "ticket ff5be73dee"; walnut does too).
@@ -349,6 +351,7 @@ async function run() {
     'raw-64-za': rawCase(dir, 'rawza', 0, true, BATCH, false, true),
     'raw-64-ckpt': rawCase(dir, 'rawckpt', Math.round(AUTO_CHECKPOINT / BATCH)),
     'raw-64-restart': rawCase(dir, 'rawrestart', Math.round(AUTO_CHECKPOINT / BATCH), false, BATCH, true),
+    'raw-64-ckpt-hdr': rawCase(dir, 'rawckpthdr', Math.round(AUTO_CHECKPOINT / BATCH), false, BATCH, false, false, true),
     'raw-64-restart-hdr': rawCase(dir, 'rawrestarthdr', Math.round(AUTO_CHECKPOINT / BATCH), false, BATCH, true, false, true),
     'raw-1': rawCase(dir, 'raw1', 0, false, 1),
     'raw-1-sync': async () => {
@@ -490,6 +493,7 @@ async function run() {
       ...(has('sqlite-full-1') ? [`bound of the 25x goal: raw-64-ckpt / better-sqlite3 FULL ${ratio('raw-64-ckpt', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-64-ckpt', 'sqlite-full-1').spread}] (walnut-64 at 0.85x of its bound reaches 25x only where this is >= 29x)`] : []),
       `bound of the p99 goal: raw-64-ckpt batch p99 / raw-64 batch p99 ${ratio('raw-64-ckpt', 'raw-64', 'p99').median.toFixed(2)}x [${ratio('raw-64-ckpt', 'raw-64', 'p99').spread}] (the inline checkpoint's batch is 1 in 16)`,
       ...(has('raw-64-restart') ? [`floor of the p99 goal (a restart's least wait, 1 batch in 16): raw-64-restart p99 / raw-64 p99 ${ratio('raw-64-restart', 'raw-64', 'p99').median.toFixed(2)}x [${ratio('raw-64-restart', 'raw-64', 'p99').spread}]; walnut-64 p99 / raw-64-restart p99 ${ratio('walnut-64', 'raw-64-restart', 'p99').median.toFixed(2)}x [${ratio('walnut-64', 'raw-64-restart', 'p99').spread}]`] : []),
+      ...(has('raw-64-ckpt-hdr') ? [`raw + checkpoint + the restart's header sync: raw-64-ckpt-hdr / raw-64-ckpt ${ratio('raw-64-ckpt-hdr', 'raw-64-ckpt').median.toFixed(2)}x [${ratio('raw-64-ckpt-hdr', 'raw-64-ckpt').spread}]; walnut-64 / raw-64-ckpt-hdr ${ratio('walnut-64', 'raw-64-ckpt-hdr').median.toFixed(2)}x [${ratio('walnut-64', 'raw-64-ckpt-hdr').spread}]`] : []),
       ...(has('raw-64-restart-hdr') && has('raw-64-restart') ? [`the restart's header sync (raw-64-restart-hdr): p99 / raw-64 p99 ${ratio('raw-64-restart-hdr', 'raw-64', 'p99').median.toFixed(2)}x [${ratio('raw-64-restart-hdr', 'raw-64', 'p99').spread}], / raw-64-restart p99 ${ratio('raw-64-restart-hdr', 'raw-64-restart', 'p99').median.toFixed(2)}x [${ratio('raw-64-restart-hdr', 'raw-64-restart', 'p99').spread}]; walnut-64 p99 / raw-64-restart-hdr p99 ${ratio('walnut-64', 'raw-64-restart-hdr', 'p99').median.toFixed(2)}x [${ratio('walnut-64', 'raw-64-restart-hdr', 'p99').spread}]`] : []),
       `event-loop delay p99 over a 1 ms timer, walnut-64: ${med(col('walnut-64', 'loopP99Ms')).toFixed(2)} ms${has('walnut-64-noac') ? `, walnut-64-noac: ${med(col('walnut-64-noac', 'loopP99Ms')).toFixed(2)} ms` : ''} (goal < 1 ms); the idle timer alone: ${med(col('idle', 'loopP99Ms')).toFixed(2)} ms`,
     ] : []),
