@@ -54,9 +54,8 @@ export interface CheckpointOptions {
    * auto-checkpoint): the frames are copied and the database's dirty pages written out
    * (sync_file_range), but the database is not fdatasynced and nBackfill does not move; the
    * next checkpoint of this connection copies only the frames after them, and its one fdatasync
-   * covers both (one device flush per restart cycle, not two). Only when batches appended
-   * while it copied: a pass that reached the live end syncs and moves nBackfill as usual. The
-   * result's checkpointedFrames counts the frames pre-copied.
+   * covers both (one device flush per restart cycle, not two). The result's checkpointedFrames
+   * counts the frames pre-copied.
    */
   precopy?: boolean;
 }
@@ -182,6 +181,7 @@ async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: 
   // from there (a page with a newer frame after them is copied again from that frame)
   const precopied = t.precopiedThrough(h.salts);
   const from = precopied > after && precopied <= upTo ? precopied : after;
+  const precopy = o.precopy === true && o.sync;
   let stats: NativeCopyStats = { pages: 0, writes: 0, reads: 0, bytesRead: 0 };
   let syncWal = false;
   if (from < upTo) {
@@ -193,11 +193,6 @@ async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: 
     stats = await t.copyFrames(pgnos, { firstFrame: from + 1, upTo, nPage: h.nPage, pageSize: t.pageSize, syncWal });
     if (syncWal) t.noteWalDurable(h.mxFrame, h.salts);
   }
-  // a pre-copy only of the whole WAL it saw, and only where batches appended meanwhile (a
-  // restart pass must follow anyway); one stopped by readers, or one that reached the live end,
-  // syncs as before: nBackfill = mxFrame at once lets readers use the database file and the next
-  // batch restart the WAL without a pass of its own
-  const precopy = o.precopy === true && o.sync && upTo === h.mxFrame && upTo < t.liveMxFrame();
   if (precopy) {
     // written out (the next checkpoint's fdatasync then has only its own pages to write), not
     // flushed: nBackfill stays, so no one restarts the WAL over frames the disk may not hold
