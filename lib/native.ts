@@ -308,7 +308,7 @@ interface NativeCommitLaneClass {
 interface Addon {
   CommitLane: NativeCommitLaneClass;
   checkpointCopy(wal: NativeFileHandle, db: NativeFileHandle, pgnos: Uint32Array, request: NativeCopyRequest): Promise<NativeCopyStats>;
-  checkpointSyncDb(db: NativeFileHandle, truncateTo: number, sync: boolean, writeBack?: boolean): Promise<void>;
+  checkpointSyncDb(db: NativeFileHandle, truncateTo: number, sync: boolean): Promise<void>;
   ShmRegion: new (file?: NativeFileHandle) => NativeShmRegion;
   walScan(file: NativeFileHandle, chain: NativeChain): Promise<NativeScanResult>;
   walScanSync(file: NativeFileHandle, chain: NativeChain): NativeScanResult;

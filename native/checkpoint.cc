@@ -112,13 +112,11 @@ Napi::Value CheckpointSyncDb(const Napi::CallbackInfo& info) {
     return ThrowInvalid(env, "truncateTo must be -1 or a byte length in 0..2^48");
   }
   bool sync = info.Length() > 2 && info[2].ToBoolean();
-  bool writeBack = info.Length() > 3 && info[3].ToBoolean();
   const int64_t truncateTo = static_cast<int64_t>(t);
-  return SubmitFileWork(env, db, [truncateTo, sync, writeBack](int fd) {
+  return SubmitFileWork(env, db, [truncateTo, sync](int fd) {
     OsFailure f;
     if (truncateTo >= 0) f = posix::Truncate(fd, static_cast<uint64_t>(truncateTo));
     if (!f.IsError() && sync) f = posix::Sync(fd, true);
-    if (!f.IsError() && writeBack && !sync) f = posix::WriteBackRange(fd, 0, 0);  // 0: through the end
     return f;
   });
 }

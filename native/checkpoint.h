@@ -6,10 +6,8 @@
 //     -> Promise<{ pages, writes, reads, bytesRead }>
 //        pgnos = page numbers of frames firstFrame .. firstFrame + pgnos.length - 1 (copied here
 //        on the calling thread: the I/O thread never touches JS memory or the wal-index).
-//   checkpointSyncDb(db, truncateTo: number | -1, sync: boolean, writeBack?: boolean) -> Promise<void>
-//        ftruncate the database to truncateTo bytes (when >= 0), then one fdatasync (when sync),
-//        or (writeBack, not sync) the file's dirty pages written and waited for
-//        (sync_file_range), no device flush: a checkpoint's pre-copy (lib/checkpoint/execute.ts).
+//   checkpointSyncDb(db, truncateTo: number | -1, sync: boolean) -> Promise<void>
+//        ftruncate the database to truncateTo bytes (when >= 0), then one fdatasync (when sync).
 // Errors: WALNUT_IO/WALNUT_FULL (errno, syscall, path of the file that failed), WALNUT_CORRUPT
 // when the WAL is shorter than the frames the index names, WALNUT_INVALID_ARGUMENT, and
 // WALNUT_CLOSED for a closed file.

@@ -49,21 +49,10 @@ export interface CheckpointOptions {
    * the same cycle from the other side: a reader that wants WRITE gets SQLITE_BUSY at once).
    */
   readersWaitingForWrite?: (slot: number, n: number) => boolean;
-  /**
-   * A pre-copy (a passive checkpoint a WAL restart will follow soon: the store's background
-   * auto-checkpoint): the frames are copied and the database's dirty pages written out
-   * (sync_file_range), but the database is not fdatasynced and nBackfill does not move; the
-   * next checkpoint of this connection copies only the frames after them, and its one fdatasync
-   * covers both (one device flush per restart cycle, not two). The result's checkpointedFrames
-   * counts the frames pre-copied.
-   */
-  precopy?: boolean;
 }
 
 export interface CopyReport extends NativeCopyStats {
   walSynced: boolean;
-  /** The database was fdatasynced and nBackfill moved (false: a pre-copy). */
-  dbSynced: boolean;
 }
 
 /**
@@ -152,7 +141,7 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
         busy = true;
       }
     }
-    const checkpointed = walFrames === 0 ? 0 : o.precopy ? Math.max(t.info().nBackfill, t.precopiedThrough(h.salts)) : t.info().nBackfill;
+    const checkpointed = walFrames === 0 ? 0 : t.info().nBackfill;
     return { mode, busy, walFrames, checkpointedFrames: checkpointed };
   } finally {
     if (haveWrite) t.releaseWrite();
@@ -177,30 +166,14 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
  */
 async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: number, o: CheckpointOptions): Promise<void> {
   t.setNBackfillAttempted(upTo);
-  // frames this connection pre-copied (same generation) are in the database file already: copy
-  // from there (a page with a newer frame after them is copied again from that frame)
-  const precopied = t.precopiedThrough(h.salts);
-  const from = precopied > after && precopied <= upTo ? precopied : after;
-  const precopy = o.precopy === true && o.sync;
-  let stats: NativeCopyStats = { pages: 0, writes: 0, reads: 0, bytesRead: 0 };
-  let syncWal = false;
-  if (from < upTo) {
-    // page numbers of every frame after `from` through mxFrame: a page whose newest frame lies
-    // beyond upTo is not copied at all (SQLite's rule), so the frames past upTo count too
-    const pgnos = new Uint32Array(h.mxFrame - from);
-    t.pageNumbers(from + 1, pgnos);
-    syncWal = o.sync && t.walDurableThrough(h.salts) < upTo;
-    stats = await t.copyFrames(pgnos, { firstFrame: from + 1, upTo, nPage: h.nPage, pageSize: t.pageSize, syncWal });
-    if (syncWal) t.noteWalDurable(h.mxFrame, h.salts);
-  }
-  if (precopy) {
-    // written out (the next checkpoint's fdatasync then has only its own pages to write), not
-    // flushed: nBackfill stays, so no one restarts the WAL over frames the disk may not hold
-    await t.syncDb(-1, false, true);
-    t.notePrecopied(upTo, h.salts);
-  } else {
-    await t.syncDb(upTo === t.liveMxFrame() ? h.nPage * t.pageSize : -1, o.sync);
-    t.setNBackfill(upTo);
-  }
-  o.onCopy?.({ ...stats, walSynced: syncWal, dbSynced: !precopy });
+  // page numbers of every frame after nBackfill through mxFrame: a page whose newest frame lies
+  // beyond upTo is not copied at all (SQLite's rule), so the frames past upTo count too
+  const pgnos = new Uint32Array(h.mxFrame - after);
+  t.pageNumbers(after + 1, pgnos);
+  const syncWal = o.sync && t.walDurableThrough(h.salts) < upTo;
+  const stats = await t.copyFrames(pgnos, { firstFrame: after + 1, upTo, nPage: h.nPage, pageSize: t.pageSize, syncWal });
+  if (syncWal) t.noteWalDurable(h.mxFrame, h.salts);
+  await t.syncDb(upTo === t.liveMxFrame() ? h.nPage * t.pageSize : -1, o.sync);
+  t.setNBackfill(upTo);
+  o.onCopy?.({ ...stats, walSynced: syncWal });
 }

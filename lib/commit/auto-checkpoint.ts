@@ -12,11 +12,7 @@
  * the next batch finds nBackfill below mxFrame (the frames appended while it copied) and runs
  * one more checkpoint, of those frames only, under its WRITE lock (nothing can be appended
  * meanwhile), then restarts the WAL. So the wait is the copy of a few batches' frames and the
- * database sync that must precede nBackfill, not a whole checkpoint. The background pass (no
- * pin) is a pre-copy (checkpoint/execute.ts): it writes the database's pages out without the
- * fdatasync and leaves nBackfill where it was, and the restarting batch's pass copies the
- * frames after it and syncs once for both: one device flush per restart cycle instead of two
- * (the store's backfilled() counts the pre-copied frames, less one until that sync). A batch that would take
+ * database sync that must precede nBackfill, not a whole checkpoint. A batch that would take
  * the WAL to twice the threshold waits for the running checkpoint too (and then copies the
  * rest): that bounds the WAL below twice the threshold (one batch of more frames than that
  * aside) when checkpoints cannot keep up, while no reader is in the way.

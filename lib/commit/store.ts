@@ -329,8 +329,7 @@ export class Store {
 
         // off the commit's latency path: a passive checkpoint in the background, one at a time,
         // backed off while a reader keeps the WAL from restarting (auto-checkpoint.ts)
-        // (a pre-copy when a restart follows: the batch that restarts the WAL syncs the database once for both passes)
-        if (this.#autoCheckpoint === null && !this.#closed && this.#policy.dueAfterCommit(mxFrame)) this.#startAutoCheckpoint(!this.#policy.pinned);
+        if (this.#autoCheckpoint === null && !this.#closed && this.#policy.dueAfterCommit(mxFrame)) this.#startAutoCheckpoint();
       },
       // null when the sidecar has room and the lane waits for nobody: the committer then keeps
       // its WRITE run going
@@ -357,17 +356,7 @@ export class Store {
     this.#sink = this.#lane ?? this.#committer;
   }
 
-  /**
-   * Frames in the database file: nBackfill, or further where this store's pre-copy reached
-   * (execute.ts), but then below mxFrame: a pre-copy of the whole WAL still needs its sync, which
-   * the batch that restarts the WAL runs (auto-checkpoint.ts, beforeBatch: copy the rest).
-   */
-  readonly #backfilled = (): number => {
-    const nBackfill = this.#index.checkpointInfo().nBackfill;
-    const h = this.#index.liveHeader();
-    if (h === null) return nBackfill;
-    return Math.max(nBackfill, Math.min(this.#index.precopiedThrough(h.salts), h.mxFrame - 1));
-  };
+  readonly #backfilled = (): number => this.#index.checkpointInfo().nBackfill;
 
   /** The auto-checkpoint's `action` before a batch's append (the committer's beforeAppend). */
   async #checkpointBeforeAppend(action: 'wait' | 'start' | 'wait-then-start', mx: number): Promise<void> {
@@ -738,8 +727,8 @@ export class Store {
     return r;
   }
 
-  #startAutoCheckpoint(precopy = false): Promise<unknown> {
-    this.#autoCheckpoint = this.#checkpoint('passive', true, precopy)
+  #startAutoCheckpoint(): Promise<unknown> {
+    this.#autoCheckpoint = this.#checkpoint('passive', true)
       .catch((e: Error) => {
         this.#lastCheckpointError = `${(e as { code?: string }).code ?? 'ERROR'}: ${e.message}`;
       })
@@ -749,14 +738,13 @@ export class Store {
     return this.#autoCheckpoint;
   }
 
-  async #checkpoint(mode: CheckpointMode, auto = false, precopy = false): Promise<CheckpointResult> {
+  async #checkpoint(mode: CheckpointMode, auto = false): Promise<CheckpointResult> {
     const t0 = performance.now();
     let r: CheckpointResult;
     let copy: CopyReport | null = null;
     try {
       r = await runCheckpoint(await this.#index.checkpointTarget(), mode, {
         sync: this.#options.synchronous !== 'off',
-        precopy,
         onCopy: (c) => (copy = c),
         readersWaitingForWrite: (slot, n) => {
           const stuck = (s: Snapshot): boolean => !s.released && s.readLock >= slot && s.readLock < slot + n;

@@ -2,8 +2,7 @@
  * telemetry/events.ts — walnut's events on node:diagnostics_channel:
  *   walnut:commit      one per batch: { commits, frames, bytes, ioMicros, lastFrame }
  *   walnut:checkpoint  { mode, busy, walFrames, checkpointedFrames, auto, micros, copy: null when
- *                      nothing was copied, else { pages, writes, reads, bytesRead, walSynced,
- *                      dbSynced (false: a background pre-copy, checkpoint/execute.ts) } }
+ *                      nothing was copied, else { pages, writes, reads, bytesRead, walSynced } }
  *   walnut:recovery    { path, frames, commits, micros }
  *   walnut:fault       { stage: 'write' | 'sync' | 'checkpoint', code, errno?, path? }
  *   walnut:wal         a reader keeps the WAL from restarting (commit/auto-checkpoint.ts):

@@ -125,15 +125,8 @@ export interface CheckpointTarget {
   resetWalIndex(h: ShmHeader): void;
   /** The native copy (native/checkpoint_copy.h) from walFile into db, on the background lane. */
   copyFrames(pgnos: Uint32Array, request: NativeCopyRequest): Promise<NativeCopyStats>;
-  /**
-   * Then, in one operation on the same lane: cut/grow db to `truncateTo` bytes (-1: leave it),
-   * and fdatasync it if `sync`; or with `writeBack` (and not `sync`) only write its dirty pages
-   * out and wait for them (no device flush): a pre-copy's (execute.ts, backfill).
-   */
-  syncDb(truncateTo: number, sync: boolean, writeBack?: boolean): Promise<void>;
-  /** Frames 1..n of the generation `salts` this connection copied into db without a sync (0: none; WalIndex.precopiedThrough). */
-  precopiedThrough(salts: readonly [number, number]): number;
-  notePrecopied(frame: number, salts: readonly [number, number]): void;
+  /** Then, in one operation on the same lane: cut/grow db to `truncateTo` bytes (-1: leave it), and fdatasync it if `sync`. */
+  syncDb(truncateTo: number, sync: boolean): Promise<void>;
   /** Frames of the generation `salts` known to be on stable storage (WalFile.durableThrough). */
   walDurableThrough(salts: readonly [number, number]): number;
   noteWalDurable(frame: number, salts: readonly [number, number]): void;
@@ -278,8 +271,6 @@ export class WalIndex {
   #writer = false;
   /** A zero-ahead of the WAL runs (WalFile.zeroAhead, started by appendAndPublish under WRITE). */
   #zeroing = false;
-  /** precopiedThrough()'s mark: frames 1..frame of the generation with these salts. */
-  #precopied = { frame: 0, salt1: 0, salt2: 0 };
   /** The zero-ahead's descriptor of the WAL (one closure, not one per append: it is asked on every batch). */
   readonly #backgroundWal = async (): Promise<WalnutFile> => (await this.#backgroundFiles())[1];
   /**
@@ -1590,11 +1581,7 @@ export class WalIndex {
       lookup: (pgno, mx, min) => this.#region.lookup(pgno, mx, min),
       resetWalIndex: (h) => this.#mapped(() => this.#resetWalIndex(h)),
       copyFrames: (pgnos, request) => nativeCheckpoint.copy(nativeHandleOf(walFile), nativeHandleOf(db), pgnos, request),
-      syncDb: (truncateTo, sync, writeBack) => nativeCheckpoint.syncDb(nativeHandleOf(db), truncateTo, sync, writeBack === true),
-      precopiedThrough: (salts) => this.precopiedThrough(salts),
-      notePrecopied: (frame, salts) => {
-        this.#precopied = { frame, salt1: salts[0], salt2: salts[1] };
-      },
+      syncDb: (truncateTo, sync) => nativeCheckpoint.syncDb(nativeHandleOf(db), truncateTo, sync),
       walDurableThrough: (salts) => this.wal.durableThrough(salts),
       noteWalDurable: (frame, salts) => this.wal.noteDurable(frame, salts),
     };
@@ -1662,17 +1649,6 @@ export class WalIndex {
   }
 
   /** nBackfill and the read marks, as SQLite keeps them. */
-  /**
-   * Frames 1..n of the WAL generation `salts` that this connection's checkpoints copied into the
-   * database file without syncing it (a pre-copy: execute.ts, backfill), so not in nBackfill;
-   * 0 when none, or for another generation (a restart voids it). Only a hint for the next
-   * checkpoint of this connection (it copies from there, then syncs): nothing else reads it.
-   */
-  precopiedThrough(salts: readonly [number, number]): number {
-    const p = this.#precopied;
-    return p.salt1 === salts[0] && p.salt2 === salts[1] ? p.frame : 0;
-  }
-
   checkpointInfo(): { nBackfill: number; nBackfillAttempted: number; readMarks: number[] } {
     return {
       nBackfill: this.#region.load32(CKPT_NBACKFILL),

@@ -156,7 +156,7 @@ describe('what the copy does', () => {
     await store.checkpoint('passive');
     const event = store.recentEvents().filter((e) => e.name === 'checkpoint').pop()!;
     // frames 2..301 (page 2's newest is the last) in one read, each with its header; pages 2..301 in one pwritev
-    expect((event.data as { copy: unknown }).copy).toEqual({ pages: 300, writes: 1, reads: 1, bytesRead: 300 * (4096 + 24), walSynced: false, dbSynced: true });
+    expect((event.data as { copy: unknown }).copy).toEqual({ pages: 300, writes: 1, reads: 1, bytesRead: 300 * (4096 + 24), walSynced: false });
     const snap = await store.snapshot();
     expect((await snap.read(2))[0]).toBe(0xee);
     expect((await snap.read(301))[0]).toBe(299 & 0xff);
@@ -174,7 +174,7 @@ describe('what the copy does', () => {
     await store.checkpoint('passive');
     const event = store.recentEvents().filter((e) => e.name === 'checkpoint').pop()!;
     // frames 2..330 (the 29 superseded ones after frame 1 read over, one frame each) in one read
-    expect((event.data as { copy: unknown }).copy).toEqual({ pages: 300, writes: 1, reads: 1, bytesRead: 329 * (4096 + 24), walSynced: false, dbSynced: true });
+    expect((event.data as { copy: unknown }).copy).toEqual({ pages: 300, writes: 1, reads: 1, bytesRead: 329 * (4096 + 24), walSynced: false });
     const snap = await store.snapshot();
     expect((await snap.read(12))[0]).toBe(0xee);
     expect((await snap.read(13))[0]).toBe(11);

@@ -6,14 +6,11 @@
 // checkpointing beside it always sees committed rows in order and an intact database, sqlite3
 // processes writing (and restarting the WAL) beside it lose nothing and make it lose nothing,
 // close() racing a running checkpoint loses nothing, and the same holds once a reader has let
-// the WAL grow past 16,000 frames (4+ wal-index segments). The background pass pre-copies
-// (writes the database without syncing it, nBackfill unmoved) and the batch that restarts the
-// WAL syncs once for both passes.
+// the WAL grow past 16,000 frames (4+ wal-index segments).
 //
 // The pages are real SQLite table pages: one row per leaf page, whose blob starts with a
 // marker and a counter; a commit rewrites the counter in place (same length, so the page stays
 // a valid b-tree page), and SQLite reads the counter back with SQL.
-import * as dc from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -139,43 +136,6 @@ describe('commits while the auto-checkpoint copies', () => {
     expect(await peer.pragma('integrity_check')).toBe('ok');
     await peer.close();
     await store.close();
-  });
-  it('the background pass pre-copies without syncing the database and leaves nBackfill; the restarting batch\'s pass syncs once for both; the database file alone holds every last commit', async () => {
-    const COMMITTERS = 32;
-    const db = rowsDatabase(COMMITTERS);
-    const store = await open(db, { autoCheckpoint: 200 });
-    const where = await counters(store, COMMITTERS);
-    const passes: { dbSynced: boolean; checkpointed: number; walFrames: number; nBackfill: number }[] = [];
-    const onCheckpoint = (m: unknown) => {
-      const e = m as { auto: boolean; copy: { dbSynced: boolean } | null; checkpointedFrames: number; walFrames: number };
-      if (e.auto && e.copy !== null) passes.push({ dbSynced: e.copy.dbSynced, checkpointed: e.checkpointedFrames, walFrames: e.walFrames, nBackfill: store.metrics().wal.backfilledFrames });
-    };
-    dc.subscribe('walnut:checkpoint', onCheckpoint);
-    try {
-      const { last, results } = await commitCounters(store, where, COMMITTERS, (k) => k >= 3000);
-      expectOrdered(results);
-      expect(store.metrics().lastCheckpointError).toBeNull();
-      expect(results.filter((r) => r.firstFrame === 1).length).toBeGreaterThanOrEqual(2);
-      const pre = passes.filter((p) => !p.dbSynced);
-      expect(pre.length).toBeGreaterThanOrEqual(2);
-      // a pre-copy reports the frames it copied, but nBackfill (what other connections may
-      // restart the WAL on) stays below them until a synced pass
-      for (const p of pre) expect(p.nBackfill).toBeLessThan(p.checkpointed);
-      // never two pre-copies without a synced pass between them
-      for (let i = 1; i < passes.length; i++) expect(passes[i - 1]!.dbSynced || passes[i]!.dbSynced).toBe(true);
-      await store.close(); // the last connection: checkpoints (syncing) and removes the WAL
-      expect(fs.existsSync(`${db}-wal`)).toBe(false);
-      const s = new Database(db, { readonly: true });
-      try {
-        const rows = s.prepare('SELECT id, CAST(substr(v, 9, 8) AS TEXT) AS c FROM c ORDER BY id').all() as { id: number; c: string }[];
-        expect(new Map(rows.map((r) => [r.id, Number(r.c)]))).toEqual(new Map(last.map((c, w) => [w + 1, c])));
-        expect(s.pragma('integrity_check', { simple: true })).toBe('ok');
-      } finally {
-        s.close();
-      }
-    } finally {
-      dc.unsubscribe('walnut:checkpoint', onCheckpoint);
-    }
   });
 });
 
