@@ -10,6 +10,7 @@
 // pattern as every commit suite):
 //   walnut-64          synchronous 'full', default autoCheckpoint (1000 frames)
 //   walnut-64-noac     'full', autoCheckpoint off
+//   walnut-64-noac-za  the same with zeroAhead: true (zeros written ahead by the background lane)
 //   walnut-1           'full', one committer
 //   walnut-64-normal   'normal', default autoCheckpoint
 //   sqlite-full-1      better-sqlite3, WAL, synchronous FULL, one-row inserts of a 4 KiB blob
@@ -18,7 +19,10 @@
 //   fsgc-64            a group commit on fs.promises (writev + datasync per batch) made fair:
 //                      it takes a batch only after a setImmediate, so it coalesces the 64
 //                      committers into one batch, as walnut does (without that it alternates
-//                      batches of 1 and 63: two fdatasyncs per 64 commits)
+//                      batches of 1 and 63: two fdatasyncs per 64 commits); it overwrites an
+//                      8 MiB span of a prefilled file, as raw-64 does
+//   fsgc-64-grow       the same peer appending to a file that grows from empty (plain appends,
+//                      no preallocation): the peer in walnut-64-noac's position
 //   raw-64             the physical bound: 64 frames (24 + 4096 bytes) pwritev + fdatasync in a
 //                      loop, through walnut's native file on its I/O thread, over written space
 //                      (a restarted WAL is reused space too), wrapping at 8 MiB
@@ -33,6 +37,9 @@
 //                      WAL that only grows costs without the zero-ahead (walnut-64-noac keeps
 //                      zeros written and synced ahead of its frames past 8 MiB, so its bound is
 //                      raw-64 again, less the zeroing's own writes: bench/README.md)
+//   raw-64-za          raw-64-grow with the zero-ahead of zeroAhead: true running beside it (the
+//                      native zeroing on a second descriptor: 8 MiB of zeros past the last
+//                      batch when less than 4 MiB is left): the bound of walnut-64-noac-za
 //   raw-64-ckpt        raw-64 plus a checkpoint's disk work every 1000 frames (as walnut's
 //                      default): the same page copies walnut's checkpoint makes (64 runs of 16
 //                      adjacent pages of the 5002-page database, one pwritev per run, all
@@ -45,6 +52,12 @@
 //                      database in 64 places (one batch of this workload's commits) and its
 //                      fdatasync, inline; nothing else of the checkpoint. Its p99 over raw-64's is
 //                      the floor of the p99 goal for any design that restarts the WAL
+//   raw-64-ckpt-hdr    raw-64-ckpt plus the restart's header write + fdatasync after each
+//                      checkpoint (as raw-64-restart-hdr below)
+//   raw-64-restart-hdr raw-64-restart plus what SQLite's protocol adds to a restart before the
+//                      next frame: the new 32-byte WAL header written and fdatasynced (wal.c syncs
+//                      the header after a restart in FULL, "ticket ff5be73dee"; walnut does too).
+//                      Not the goal's floor: shown beside it (its p99 / raw-64-restart's)
 //   raw-1              the single committer's bound: 1 frame pwritev + fdatasync in a loop, on
 //                      walnut's I/O thread (as walnut-1 writes)
 //   raw-1-sync         the same with writevSync + fdatasyncSync on the JavaScript thread (as
@@ -71,6 +84,8 @@ const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const Database = require('better-sqlite3');
 const { open, WalnutFile } = require('../dist/index.js');
+const { nativeHandleOf } = require('../dist/io/file.js');
+const { nativeFrames } = require('../dist/native.js');
 const { Histogram } = require('../dist/telemetry/histogram.js');
 const { drive } = require('./harness');
 
@@ -82,6 +97,8 @@ const BATCH = 64;
 const AUTO_CHECKPOINT = 1000; // walnut's default, frames
 const RAW_SPAN = 8 << 20; // raw loops wrap here, like a WAL that restarts
 const GROWTH_CHUNK = 1 << 20; // zeros after an append that extends the WAL (lib/wal/wal-file.ts)
+const ZERO_AHEAD = 8 << 20; // WalFile's zero-ahead: zeros kept past the last frame (lib/wal/wal-file.ts)
+const ZERO_AHEAD_LOW = 4 << 20; // ... refilled when less than this is left
 
 function optional(name) {
   try {
@@ -127,7 +144,7 @@ function prefill(file, bytes) {
  * A group commit on fs.promises: queue; one writev + datasync per batch, each batch taken after
  * a setImmediate, so that every committer the last batch resolved has queued again (coalescing).
  */
-function fsGroupCommitter(fh, counters) {
+function fsGroupCommitter(fh, counters, wrap = RAW_SPAN) {
   let queue = [];
   let running = false;
   let offset = 0;
@@ -140,7 +157,8 @@ function fsGroupCommitter(fh, counters) {
       counters.batches++;
       const bufs = batch.map((b) => b.data);
       await fh.writev(bufs, offset);
-      offset = (offset + bufs.length * PAGE) % RAW_SPAN;
+      offset += bufs.length * PAGE;
+      if (wrap !== 0) offset %= wrap;
       await fh.datasync();
       for (const b of batch) b.resolve();
       await new Promise((resolve) => setImmediate(resolve));
@@ -228,12 +246,15 @@ function sqliteCase(dir, mode) {
  * The raw loop of `batch` frames per write; with `checkpointEvery` batches, plus a checkpoint's
  * page copies and db fsync.
  */
-function rawCase(dir, name, checkpointEvery, grow = false, batch = BATCH, restartOnly = false) {
+function rawCase(dir, name, checkpointEvery, grow = false, batch = BATCH, restartOnly = false, zeroAhead = false, restartHeader = false) {
   return async () => {
     const walPath = path.join(dir, `${name}.wal`);
     if (grow) fs.writeFileSync(walPath, Buffer.alloc(32));
     else prefill(walPath, 2 * RAW_SPAN);
     const wal = await WalnutFile.open(walPath);
+    const zeroer = zeroAhead ? await WalnutFile.open(walPath) : null;
+    const walHeader = Buffer.alloc(32, 0x37);
+    let zeroing = null;
     const zeros = Buffer.alloc(GROWTH_CHUNK);
     let size = 32;
     const frames = [];
@@ -258,16 +279,26 @@ function rawCase(dir, name, checkpointEvery, grow = false, batch = BATCH, restar
         await wal.writev(growing ? [...frames, zeros] : frames, off, 'data');
         if (growing) size = end + GROWTH_CHUNK;
         off = end;
+        if (zeroer !== null && zeroing === null && size - end < ZERO_AHEAD_LOW) {
+          // WalFile.zeroAhead's rule, on the background descriptor: 8 MiB of zeros past the end
+          zeroing = nativeFrames.zeroAhead(nativeHandleOf(wal), nativeHandleOf(zeroer), end, end + ZERO_AHEAD).then((s) => {
+            size = Math.max(size, s);
+            zeroing = null;
+          });
+        }
         if (!grow && off + batch * FRAME > RAW_SPAN) off = 32;
         if (++n % checkpointEvery === 0 && db !== null) {
           const writes = [];
           for (let r = 0; r < BATCH; r++) writes.push(db.writev(restartOnly ? run1 : run16, (1 + ((r * 7919 + n) % 4986)) * PAGE));
           await Promise.all(writes);
           await db.fsync();
+          if (restartHeader) await wal.writev([walHeader], 0, 'data'); // a new WAL header, synced before the next frame
         }
       },
       batches: () => n,
       close: async () => {
+        await zeroing;
+        await zeroer?.close();
         await wal.close();
         await db?.close();
       },
@@ -281,6 +312,7 @@ async function run() {
   const cases = {
     'walnut-64': walnutCase(dir, 'w64', 64, {}),
     'walnut-64-noac': walnutCase(dir, 'w64n', 64, { autoCheckpoint: false }),
+    'walnut-64-noac-za': walnutCase(dir, 'w64nza', 64, { autoCheckpoint: false, zeroAhead: true }),
     'walnut-1': walnutCase(dir, 'w1', 1, {}),
     'walnut-64-normal': walnutCase(dir, 'w64normal', 64, { synchronous: 'normal' }),
     'sqlite-full-1': sqliteCase(dir, 'FULL'),
@@ -301,6 +333,14 @@ async function run() {
       const data = Buffer.alloc(PAGE, 0x5a);
       return { committers: 64, commitOnce: () => commit(data), batches: () => counters.batches, close: () => fh.close() };
     },
+    'fsgc-64-grow': async () => {
+      const file = path.join(dir, 'fsgcgrow.bin');
+      const fh = await fs.promises.open(file, 'w+');
+      const counters = { batches: 0 };
+      const commit = fsGroupCommitter(fh, counters, 0);
+      const data = Buffer.alloc(PAGE, 0x5a);
+      return { committers: 64, commitOnce: () => commit(data), batches: () => counters.batches, close: () => fh.close() };
+    },
     'lane-4x16': workersCase(dir, 'lane4', 4, 16, true),
     'lane-8x8': workersCase(dir, 'lane8', 8, 8, true),
     'lane-1x64': workersCase(dir, 'lane1', 1, 64, true),
@@ -308,8 +348,11 @@ async function run() {
     'own-8x8': workersCase(dir, 'own8', 8, 8, false),
     'raw-64': rawCase(dir, 'raw', 0),
     'raw-64-grow': rawCase(dir, 'rawgrow', 0, true),
+    'raw-64-za': rawCase(dir, 'rawza', 0, true, BATCH, false, true),
     'raw-64-ckpt': rawCase(dir, 'rawckpt', Math.round(AUTO_CHECKPOINT / BATCH)),
     'raw-64-restart': rawCase(dir, 'rawrestart', Math.round(AUTO_CHECKPOINT / BATCH), false, BATCH, true),
+    'raw-64-ckpt-hdr': rawCase(dir, 'rawckpthdr', Math.round(AUTO_CHECKPOINT / BATCH), false, BATCH, false, false, true),
+    'raw-64-restart-hdr': rawCase(dir, 'rawrestarthdr', Math.round(AUTO_CHECKPOINT / BATCH), false, BATCH, true, false, true),
     'raw-1': rawCase(dir, 'raw1', 0, false, 1),
     'raw-1-sync': async () => {
       const file = path.join(dir, 'raw1sync.wal');
@@ -443,9 +486,6 @@ async function run() {
       goal('walnut-64 / raw-64-ckpt', ratio('walnut-64', 'raw-64-ckpt'), 0.85),
       goal('walnut-64 / better-sqlite3 FULL', ratio('walnut-64', 'sqlite-full-1'), 25),
       goal('walnut-64 commit p99 / raw-64 batch p99', ratio('walnut-64', 'raw-64', 'p99'), 2.5, false),
-      goal('walnut-64-noac / raw-64', ratio('walnut-64-noac', 'raw-64'), 0.95),
-      goal('walnut-64-noac / fair fs.promises group commit', ratio('walnut-64-noac', 'fsgc-64'), 1.5),
-      ...(has('raw-64-grow') ? [`walnut-64-noac / raw-64-grow (a WAL growing by appends, no zero-ahead): ${ratio('walnut-64-noac', 'raw-64-grow').median.toFixed(2)}x [${ratio('walnut-64-noac', 'raw-64-grow').spread}]; raw-64-grow / raw-64: ${ratio('raw-64-grow', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-grow', 'raw-64').spread}]`] : []),
       goal('walnut-64-normal / better-sqlite3 NORMAL', ratio('walnut-64-normal', 'sqlite-normal-1'), 3),
       res['lmdb-64'] ? `walnut-64 / lmdb-js durable puts: ${ratio('walnut-64', 'lmdb-64').median.toFixed(2)}x [${ratio('walnut-64', 'lmdb-64').spread}]` : 'lmdb-js: not installed',
       `raw-64-ckpt / raw-64 (what checkpointing costs the disk): ${ratio('raw-64-ckpt', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-ckpt', 'raw-64').spread}]`,
@@ -453,7 +493,18 @@ async function run() {
       ...(has('sqlite-full-1') ? [`bound of the 25x goal: raw-64-ckpt / better-sqlite3 FULL ${ratio('raw-64-ckpt', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-64-ckpt', 'sqlite-full-1').spread}] (walnut-64 at 0.85x of its bound reaches 25x only where this is >= 29x)`] : []),
       `bound of the p99 goal: raw-64-ckpt batch p99 / raw-64 batch p99 ${ratio('raw-64-ckpt', 'raw-64', 'p99').median.toFixed(2)}x [${ratio('raw-64-ckpt', 'raw-64', 'p99').spread}] (the inline checkpoint's batch is 1 in 16)`,
       ...(has('raw-64-restart') ? [`floor of the p99 goal (a restart's least wait, 1 batch in 16): raw-64-restart p99 / raw-64 p99 ${ratio('raw-64-restart', 'raw-64', 'p99').median.toFixed(2)}x [${ratio('raw-64-restart', 'raw-64', 'p99').spread}]; walnut-64 p99 / raw-64-restart p99 ${ratio('walnut-64', 'raw-64-restart', 'p99').median.toFixed(2)}x [${ratio('walnut-64', 'raw-64-restart', 'p99').spread}]`] : []),
+      ...(has('raw-64-ckpt-hdr') ? [`raw + checkpoint + the restart's header sync: raw-64-ckpt-hdr / raw-64-ckpt ${ratio('raw-64-ckpt-hdr', 'raw-64-ckpt').median.toFixed(2)}x [${ratio('raw-64-ckpt-hdr', 'raw-64-ckpt').spread}]; walnut-64 / raw-64-ckpt-hdr ${ratio('walnut-64', 'raw-64-ckpt-hdr').median.toFixed(2)}x [${ratio('walnut-64', 'raw-64-ckpt-hdr').spread}]`] : []),
+      ...(has('raw-64-restart-hdr') && has('raw-64-restart') ? [`the restart's header sync (raw-64-restart-hdr): p99 / raw-64 p99 ${ratio('raw-64-restart-hdr', 'raw-64', 'p99').median.toFixed(2)}x [${ratio('raw-64-restart-hdr', 'raw-64', 'p99').spread}], / raw-64-restart p99 ${ratio('raw-64-restart-hdr', 'raw-64-restart', 'p99').median.toFixed(2)}x [${ratio('raw-64-restart-hdr', 'raw-64-restart', 'p99').spread}]; walnut-64 p99 / raw-64-restart-hdr p99 ${ratio('walnut-64', 'raw-64-restart-hdr', 'p99').median.toFixed(2)}x [${ratio('walnut-64', 'raw-64-restart-hdr', 'p99').spread}]`] : []),
       `event-loop delay p99 over a 1 ms timer, walnut-64: ${med(col('walnut-64', 'loopP99Ms')).toFixed(2)} ms${has('walnut-64-noac') ? `, walnut-64-noac: ${med(col('walnut-64-noac', 'loopP99Ms')).toFixed(2)} ms` : ''} (goal < 1 ms); the idle timer alone: ${med(col('idle', 'loopP99Ms')).toFixed(2)} ms`,
+    ] : []),
+    ...(has('walnut-64-noac') && has('raw-64') ? [
+      goal('walnut-64-noac / raw-64', ratio('walnut-64-noac', 'raw-64'), 0.95),
+      goal('walnut-64-noac / fair fs.promises group commit', ratio('walnut-64-noac', 'fsgc-64'), 1.5),
+      ...(has('raw-64-grow') ? [`walnut-64-noac / raw-64-grow (a WAL growing by appends, no zero-ahead): ${ratio('walnut-64-noac', 'raw-64-grow').median.toFixed(2)}x [${ratio('walnut-64-noac', 'raw-64-grow').spread}]; raw-64-grow / raw-64: ${ratio('raw-64-grow', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-grow', 'raw-64').spread}]`] : []),
+      ...(has('raw-64-za') ? [`raw-64-za (appends into zeros the background lane writes ahead) / raw-64: ${ratio('raw-64-za', 'raw-64').median.toFixed(2)}x [${ratio('raw-64-za', 'raw-64').spread}]${has('raw-64-grow') ? `; / raw-64-grow ${ratio('raw-64-za', 'raw-64-grow').median.toFixed(2)}x [${ratio('raw-64-za', 'raw-64-grow').spread}]` : ''}`] : []),
+      ...(has('walnut-64-noac-za') ? [`walnut-64-noac-za (zeroAhead: true) / walnut-64-noac: ${ratio('walnut-64-noac-za', 'walnut-64-noac').median.toFixed(2)}x [${ratio('walnut-64-noac-za', 'walnut-64-noac').spread}]${has('raw-64-za') ? `; / raw-64-za ${ratio('walnut-64-noac-za', 'raw-64-za').median.toFixed(2)}x [${ratio('walnut-64-noac-za', 'raw-64-za').spread}]` : ''}; / raw-64 ${ratio('walnut-64-noac-za', 'raw-64').median.toFixed(2)}x [${ratio('walnut-64-noac-za', 'raw-64').spread}]`] : []),
+      ...(has('fsgc-64-grow') ? [`walnut-64-noac / fsgc-64-grow (the same peer appending to a file that grows, as a WAL without checkpoints does): ${ratio('walnut-64-noac', 'fsgc-64-grow').median.toFixed(2)}x [${ratio('walnut-64-noac', 'fsgc-64-grow').spread}]${has('walnut-64-noac-za') ? `, zeroAhead ${ratio('walnut-64-noac-za', 'fsgc-64-grow').median.toFixed(2)}x [${ratio('walnut-64-noac-za', 'fsgc-64-grow').spread}]` : ''}`] : []),
+      ...(has('fsgc-64') ? [`fsgc-64 / raw-64 (the peer overwrites an 8 MiB span of a prefilled file, as raw-64 does): ${ratio('fsgc-64', 'raw-64').median.toFixed(2)}x [${ratio('fsgc-64', 'raw-64').spread}]`] : []),
     ] : []),
     // the 1-committer goal and its bounds (runs alone too: WALNUT_BENCH_ONLY='^(walnut-1|raw-1.*|sqlite-full-1)$')
     ...(has('walnut-1') && has('sqlite-full-1') ? [goal('walnut-1 / better-sqlite3 FULL', ratio('walnut-1', 'sqlite-full-1'), 1.2)] : []),

@@ -2,8 +2,10 @@
 // written past its last frame by the background lane. Checked against SQLite itself: the zeros
 // are never frames (SQLite's recovery and walnut's find exactly the frames written), SQLite
 // appends into them, truncates them (TRUNCATE checkpoint, journal_size_limit) under walnut, and
-// walnut brings them back; a writer SIGKILLed mid-way loses no acknowledged commit.
-import { spawn } from 'node:child_process';
+// walnut brings them back; a writer SIGKILLed mid-way loses no acknowledged commit; a WAL restarted
+// over an older generation and its zeros is read as the new generation only (sqlite3, python3's
+// sqlite3, walnut's recovery, `walnut verify`).
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -173,6 +175,88 @@ describe('WAL zero-ahead', () => {
     }
     const w = walState(db);
     expect(sqliteRecovers(db, 'peer-check')).toEqual({ frames: w.frames, rows: 321, integrity: 'ok' });
+  });
+
+  it('a WAL restarted over an older generation and its zeros: sqlite3, python3\'s sqlite3, walnut\'s recovery and `walnut verify` read only the new generation', async () => {
+    const db = buildDb('restart-over');
+    const image = fs.readFileSync(db);
+    const dbPages = image.length / PAGE;
+    /** Page images of the database as SQLite left it; page 1 with PRAGMA user_version = `version`. */
+    const pages = (t: number, version: number) =>
+      Array.from({ length: 64 }, (_, k) => {
+        const pgno = 1 + ((t * 64 + k) % dbPages);
+        const data = Buffer.from(image.subarray((pgno - 1) * PAGE, pgno * PAGE));
+        if (pgno === 1) data.writeUInt32BE(version, 60);
+        return { pgno, data };
+      }).sort((a, b) => a.pgno - b.pgno);
+    const store = await open(db, { autoCheckpoint: false, zeroAhead: true, keepWal: true });
+    // the old generation: past 8 MiB, page 1 (user_version 1) in its last frames too
+    for (let t = 0; t < PAST_FROM; t++) await store.commit(pages(t, 1));
+    await store.commit(pages(0, 1));
+    for (let i = 0; i < 100 && walState(db).size < walState(db).end + AHEAD_LOW; i++) await new Promise((r) => setTimeout(r, 50));
+    const old = walState(db);
+    expect(old.size).toBeGreaterThanOrEqual(old.end + AHEAD_LOW); // zeros written ahead
+    expect(await store.checkpoint('restart')).toMatchObject({ busy: false, walFrames: old.frames, checkpointedFrames: old.frames });
+    // the new generation: 3 transactions at the start of the file, page 1 with user_version 2 in
+    // its first; the old generation's frames (user_version 1 at higher frame numbers) and zeros lie beyond
+    for (let t = 0; t < 3; t++) await store.commit(pages(t, 2));
+    await store.close();
+    const w = walState(db);
+    expect(w.frames).toBe(3 * 64);
+    expect(w.size).toBe(old.size); // the restart reused the file (walSizeLimit 64 MiB): not cut, not grown
+    expect(w.zerosAfter).toBe(false); // old frames lie past the new generation's end
+    const fresh = () => {
+      const copy = path.join(dir, `restart-over-${Math.random().toString(36).slice(2)}.db`);
+      fs.copyFileSync(db, copy);
+      fs.copyFileSync(`${db}-wal`, `${copy}-wal`); // no -shm: each reader rebuilds the index from the WAL
+      return copy;
+    };
+
+    const viaBetter = new Database(fresh());
+    try {
+      expect(viaBetter.pragma('user_version', { simple: true })).toBe(2);
+      expect((viaBetter.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n).toBe(300);
+      expect(viaBetter.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect((viaBetter.pragma('wal_checkpoint(PASSIVE)') as { log: number }[])[0]!.log).toBe(3 * 64);
+    } finally {
+      viaBetter.close();
+    }
+    const cli = spawnSync('sqlite3', [fresh(), 'PRAGMA user_version; SELECT count(*) FROM t; PRAGMA integrity_check; PRAGMA wal_checkpoint(PASSIVE);'], { encoding: 'utf8' });
+    expect(cli.stderr).toBe('');
+    expect(cli.stdout.trim().split('\n')).toEqual(['2', '300', 'ok', `0|${3 * 64}|${3 * 64}`]);
+    const py = spawnSync('python3', ['-c', [
+      'import sqlite3, sys, json',
+      'c = sqlite3.connect(sys.argv[1])',
+      'v = c.execute("PRAGMA user_version").fetchone()[0]',
+      'n = c.execute("SELECT count(*) FROM t").fetchone()[0]',
+      'ok = c.execute("PRAGMA integrity_check").fetchone()[0]',
+      'log = c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]',
+      'print(json.dumps([v, n, ok, log]))',
+    ].join('\n'), fresh()], { encoding: 'utf8' });
+    expect(py.stderr).toBe('');
+    expect(JSON.parse(py.stdout)).toEqual([2, 300, 'ok', 3 * 64]);
+
+    fs.rmSync(`${db}-shm`);
+    const verify = spawnSync(process.execPath, [path.resolve(__dirname, '..', '..', 'bin', 'walnut.js'), 'verify', db, '--json'], { encoding: 'utf8' });
+    expect(verify.stderr).toBe('');
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, issues: [] });
+    const again = await WalIndex.open(db); // walnut's recovery from the WAL alone
+    try {
+      expect(again.liveHeader()!.mxFrame).toBe(3 * 64);
+    } finally {
+      await again.close();
+    }
+    const reopened = await open(db, { keepWal: true });
+    try {
+      const snap = await reopened.snapshot();
+      try {
+        expect(Buffer.from(await snap.read(1)).readUInt32BE(60)).toBe(2);
+      } finally {
+        snap.release();
+      }
+    } finally {
+      await reopened.close();
+    }
   });
 
   it('a writer SIGKILLed while it zeroes ahead: SQLite and walnut recover the same frames, every acknowledged commit among them', async () => {
