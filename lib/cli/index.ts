@@ -158,11 +158,21 @@ function program(setExit: (code: number) => void): Command {
       let bytes = 0;
       stream.on('data', (c: Buffer) => bar.update((bytes += c.length)));
       stream.on('end', () => bar.stop());
-      if (o.follow) process.once('SIGINT', () => stream.destroy());
+      // --follow runs until interrupted: SIGINT or SIGTERM (what kill, timeout, systemd and docker
+      // stop send; walnut replicate and replica stop on either), each ending it the same way
+      const interrupted = (): void => {
+        process.removeListener('SIGINT', interrupted);
+        process.removeListener('SIGTERM', interrupted);
+        stream.destroy();
+      };
+      if (o.follow) {
+        process.once('SIGINT', interrupted);
+        process.once('SIGTERM', interrupted);
+      }
       target.on('error', () => undefined); // reported by pipeline below
       await pipeline(stream, target).catch((e) => {
         const code = (e as { code?: string }).code;
-        if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by SIGINT
+        if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by SIGINT or SIGTERM
         if (created) fs.rmSync(file!, { force: true }); // a failed export leaves no file that looks like a backup
         // `bytes` counts what the export produced, not what the reader read (a pipe buffers up to
         // 64 KiB and more may be in flight; a reader gone before the start read nothing): an
