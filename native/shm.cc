@@ -156,9 +156,16 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     return Napi::Number::New(env, static_cast<double>(segments_.size()));
   }
 
-  // Extends the file to `count` segments the way SQLite does and maps them.
+  // Extends the file to `count` segments the way SQLite does and maps them. At most 65,536
+  // segments (a WAL of 268,435,456 frames, grow()'s bound): append() and commitInline() take
+  // their frame numbers from a header, and a frame near 2^32 would otherwise grow a sparse
+  // 32 GiB -shm by a million one-byte writes.
   bool GrowTo(Napi::Env env, uint32_t count) {
     if (segments_.size() >= count) return true;
+    if (count > 65536) {
+      ThrowInvalid(env, "segment count is too large (more than 65,536 -shm segments: a WAL past 268,435,456 frames)");
+      return false;
+    }
     if (!Heap()) {
       uint64_t size = 0;
       OsFailure f = posix::Size(file_->fd, &size);

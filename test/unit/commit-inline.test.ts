@@ -202,3 +202,17 @@ describe('ShmRegion.commitInline', () => {
     }
   }, 120_000);
 });
+
+// A frame number near 2^32 (from a crafted live header) needs ~1M -shm segments: append() and
+// commitInline() refuse past grow()'s 65,536 instead of growing a sparse 32 GiB -shm by a million
+// one-byte writes (found by the session-13 hostile pass).
+describe('ShmRegion segment bound', () => {
+  it('append() at frame 2^32 - 256: WALNUT_INVALID_ARGUMENT, the -shm not grown', async () => {
+    const t = await oneCommit();
+    const before = fs.statSync(`${t.base}-shm`).size;
+    expectWalnutError(() => t.region.append(0xffffff00, new Uint32Array([2]), 0), 'WALNUT_INVALID_ARGUMENT');
+    expect(fs.statSync(`${t.base}-shm`).size).toBe(before);
+    await t.wal.close();
+    await t.shm.close();
+  });
+});
