@@ -109,3 +109,13 @@ export function failureInFlight(failed: WalnutError, cause: unknown): WalnutErro
   if ((cause as { reason?: unknown } | null)?.reason !== 'OutcomeUnknown') return failed;
   return new WalnutError(`${failed.message}; whether these commits appear after the reopen is unknown (their frames could not be invalidated)`, { code: 'WALNUT_FAILED', path: failed.path, errno: failed.errno, reason: 'OutcomeUnknown', cause });
 }
+
+/**
+ * Did an operation fail because the disk (or a quota) is full? WalnutFile says WALNUT_FULL, a
+ * Node stream or fs call ENOSPC or EDQUOT: the caller then reports WALNUT_FULL, as a commit or
+ * restore does (an export's sink, the CLI's last line).
+ */
+export function diskFull(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'WALNUT_FULL' || code === 'ENOSPC' || code === 'EDQUOT';
+}

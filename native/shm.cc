@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "args.h"
+#include "checksum/sqlite_wal.h"
 #include "errors.h"
 #include "faults.h"
 #include "file.h"
@@ -446,16 +447,10 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     std::memcpy(hdr, publish.data, 48);
     std::memcpy(hdr + 24, &running.s0, 4);
     std::memcpy(hdr + 28, &running.s1, 4);
-    uint32_t c0 = 0, c1 = 0;  // SQLite's header checksum: native-order words of bytes 0..39
-    for (size_t i = 0; i < 40; i += 8) {
-      uint32_t a, b;
-      std::memcpy(&a, hdr + i, 4);
-      std::memcpy(&b, hdr + i + 4, 4);
-      c0 += a + c1;
-      c1 += b + c0;
-    }
-    std::memcpy(hdr + 40, &c0, 4);
-    std::memcpy(hdr + 44, &c1, 4);
+    // SQLite's header checksum: the WAL checksum over bytes 0..39 as native-order words (no swap)
+    const checksum::WalChecksum c = checksum::SqliteWalChecksumScalar(hdr, 40, {0, 0}, false);
+    std::memcpy(hdr + 40, &c.s0, 4);
+    std::memcpy(hdr + 44, &c.s1, 4);
     const uint32_t* pgnos = reinterpret_cast<const uint32_t*>(pg.data);
     bool full = false;
     const bool whole = ShmTouch([&] {

@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 
 import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError, CHECKPOINT_MODES, type CheckpointMode } from '../index';
+import { diskFull } from '../errors';
 import { runBench } from './bench';
 import { progress } from './progress';
 
@@ -338,8 +339,7 @@ function watchOutput(): void {
 /** One line on stderr naming the WalnutError code (an OS error without one: by its errno). */
 function report(e: unknown): void {
   const err = e as WalnutError & NodeJS.ErrnoException;
-  const os = (e as NodeJS.ErrnoException).code;
-  const code = isWalnutError(err) ? err.code : os === 'ENOSPC' || os === 'EDQUOT' ? 'WALNUT_FULL' : 'WALNUT_IO';
+  const code = isWalnutError(err) ? err.code : diskFull(e) ? 'WALNUT_FULL' : 'WALNUT_IO';
   const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
   process.stderr.write(`walnut: ${code}: ${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}\n`);
 }

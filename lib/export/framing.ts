@@ -21,7 +21,7 @@
  */
 import type { Writable } from 'node:stream';
 
-import { walnutError, type FramingReason } from '../errors';
+import { diskFull, walnutError, type FramingReason } from '../errors';
 import { WalnutFile } from '../io/file';
 import { startWriteback, WRITEBACK_BYTES } from './page-writer';
 import type { PayloadMemory } from './records';
@@ -327,15 +327,6 @@ export class BufferedWalSink implements WalRecordSink {
   #checkUsable(): void {
     if (this.#failed) throw walnutError('WALNUT_FAILED', `the export sink failed earlier (${this.#failed.message}); start a new stream`, { cause: this.#failed });
   }
-}
-
-/**
- * Did a write fail because the disk (or a quota) is full? WalnutFile says WALNUT_FULL, a Node
- * stream ENOSPC or EDQUOT: the export then fails with WALNUT_FULL, as a commit or restore does.
- */
-export function diskFull(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return code === 'WALNUT_FULL' || code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /**

@@ -21,14 +21,14 @@ import * as fs from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
 import { closeAsLastConnection } from '../checkpoint/execute';
-import { walnutError, WalnutError } from '../errors';
+import { diskFull, walnutError, WalnutError } from '../errors';
 import { optionsWithout, unknownOptionName } from '../option-names';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
 import { refuseCompanionName, resolvedPath } from '../io/real-path';
 import { checkExportOptions, Exporter, type ExportOptions, type ExportStats } from './exporter';
-import { appendFramedRecords, BufferedWalSink, diskFull, recordMemoryOf, type DirectWrite, type RecordBatchSink, type SinkRecordMemory, type WalRecordSink } from './framing';
+import { appendFramedRecords, BufferedWalSink, recordMemoryOf, type DirectWrite, type RecordBatchSink, type SinkRecordMemory, type WalRecordSink } from './framing';
 
 export interface ExportHandle {
   /** Resolves when the export ends (at once after the base and the WAL without follow). */
