@@ -170,6 +170,7 @@ export class Exporter {
       // the pin is taken while the snapshot still holds the WAL: no frame can go in between
       follower = new WalFollower(this.#index, { mxFrame: this.#pos, salts: this.#salts ?? snap.generation.salts });
       await follower.start();
+      follower.keepRestarting(this.#pollMs);
       snap.release(); // its mark (at most X) would hold checkpoints at the base
       while (!this.#stopped) {
         await this.#nextPass();
@@ -177,7 +178,6 @@ export class Exporter {
         this.#passBegan = performance.now();
         await this.#drain(follower);
         await this.#sink.flush();
-        await follower.restartIfDue(() => this.#stopped);
       }
       await this.#drain(follower); // a last pass: everything committed before stop() is in the stream
       await this.#sink.flush();
@@ -211,22 +211,15 @@ export class Exporter {
   }
 
   /**
-   * Exports generations from the follower until it has nothing newer. Between its reads it
-   * restarts the WAL when that is due (restartIfDue: other processes' writers checkpointed it):
-   * a sink slower than those writers never lets a pass catch up, and a restart tried only after
-   * a pass let their WAL grow without bound (14 MiB in 4 s beside three sqlite3 writers, a sink
-   * taking 5 ms a record). The restart hands the frames not exported yet over in memory, and the
-   * reads go on from there (WalFollower serves its tails first).
+   * Exports generations from the follower until it has nothing newer. The follower restarts the
+   * WAL meanwhile when that is due (WalFollower.keepRestarting: other processes' writers
+   * checkpointed it), handing itself the frames not exported yet, and serves those first.
    */
   async #drain(source: WalFollower): Promise<void> {
-    const restartIfDue = async (): Promise<void> => {
-      if (!this.#stopped) await source.restartIfDue(() => this.#stopped);
-    };
     for (;;) {
       const gen = await source.generation();
       if (gen.mxFrame === 0 || (gen.mxFrame === this.#pos && this.#salts !== null && gen.salts[0] === this.#salts[0] && gen.salts[1] === this.#salts[1])) return;
-      await this.#frames(source, undefined, restartIfDue);
-      await restartIfDue();
+      await this.#frames(source);
     }
   }
 
@@ -312,7 +305,7 @@ export class Exporter {
    * (default: now, after the source showed them). A generation new to the stream starts with
    * its WAL_HEADER: at frame 1, or after the frames the base image holds (its anchor).
    */
-  async #frames(source: FrameSource, observed?: bigint, betweenReads?: () => Promise<void>): Promise<void> {
+  async #frames(source: FrameSource, observed?: bigint): Promise<void> {
     const gen = await source.generation();
     if (gen.mxFrame === 0) return;
     const stamp = observed ?? this.#observe(); // after the view that showed these commits
@@ -364,7 +357,6 @@ export class Exporter {
       }
       await this.#appendAll(records);
       this.#payloads.reuse();
-      if (betweenReads !== undefined && f + readFrames <= gen.mxFrame) await betweenReads();
     }
     this.#pos = gen.mxFrame;
   }

@@ -17,7 +17,8 @@
  *  - When the WAL's writers are other processes (sqlite3), nothing restarts the WAL but the
  *    follower: once a writer has checkpointed the generation (nBackfill > 0, which SQLite's
  *    writers do past wal_autocheckpoint and then restart), the follower waits for a gap between
- *    writers (a short wait per pass, draining between them), takes WRITE, checkpoints the rest (passive: it never waits for a reader) and
+ *    writers (tried every pollMs beside the exporter's reads and sink writes, a short wait each:
+ *    keepRestarting), takes WRITE, checkpoints the rest (passive: it never waits for a reader) and
  *    restarts the WAL, handed its own tail like any follower (restartIfDue) — Litestream's
  *    approach, with no frame slipping past and no sink call under WRITE. It leaves this to the
  *    connection's own writer while that one is appending (whose restart waits for nothing).
@@ -95,6 +96,12 @@ export class WalFollower implements FrameSource, Follower {
   #unregister: (() => void) | null = null;
   /** The connection's appends when the follower last looked (its own writer restarts the WAL then). */
   #appends = -1;
+  #stopped = false;
+  /** The restart attempt under way (one at a time: keepRestarting's and the exporter's). */
+  #restarting: Promise<boolean> | null = null;
+  #restartTimer: ReturnType<typeof setTimeout> | null = null;
+  /** What a background restart attempt threw (keepRestarting), for the exporter's next call. */
+  #failure: { error: unknown } | null = null;
 
   constructor(index: WalIndex, from: Generation) {
     this.#index = index;
@@ -108,10 +115,36 @@ export class WalFollower implements FrameSource, Follower {
     this.#unregister = await this.#index.followWal(this);
   }
 
-  /** Drops the pin (once). */
+  /** Drops the pin (once) and ends keepRestarting(). */
   stop(): void {
+    this.#stopped = true;
+    if (this.#restartTimer !== null) clearTimeout(this.#restartTimer);
+    this.#restartTimer = null;
     this.#unregister?.();
     this.#unregister = null;
+  }
+
+  /**
+   * Tries restartIfDue every `everyMs` until stop(), beside the exporter's reads and sink
+   * writes: a sink slower than other processes' writers takes seconds to export one 4 MiB read,
+   * and a restart tried only between reads let their WAL grow past 16-24 MiB in 3 s (three
+   * python3 writers, a sink taking 2 ms a record). A failed attempt is thrown by the next
+   * generation() or read(), so the export ends with it.
+   */
+  keepRestarting(everyMs: number): void {
+    const tick = (): void => {
+      this.#restartTimer = null;
+      if (this.#stopped) return;
+      this.restartIfDue(() => this.#stopped).then(
+        () => {
+          if (!this.#stopped) this.#restartTimer = setTimeout(tick, everyMs);
+        },
+        (e: unknown) => {
+          this.#failure ??= { error: e };
+        },
+      );
+    };
+    if (!this.#stopped && this.#restartTimer === null) this.#restartTimer = setTimeout(tick, everyMs);
   }
 
   // ---- Follower (called by the connection) ------------------------------------------------
@@ -140,6 +173,7 @@ export class WalFollower implements FrameSource, Follower {
 
   /** The oldest tail handed over, else the live generation. */
   async generation(): Promise<Generation> {
+    this.#throwFailure();
     const tail = this.#tails[0];
     if (tail !== undefined) return { salts: tail.salts, mxFrame: tail.after + tail.frames.length / this.#frameSize };
     const live = this.#index.liveHeader() ?? (await this.#index.header()).header; // header(): recovery when it is not good
@@ -162,6 +196,7 @@ export class WalFollower implements FrameSource, Follower {
   }
 
   async read(gen: Generation, buf: Buffer, first: number, count: number): Promise<void> {
+    this.#throwFailure();
     for (;;) {
       const tail = this.#tails[0];
       if (tail !== undefined && sameSalts(tail.salts, gen.salts)) {
@@ -193,7 +228,24 @@ export class WalFollower implements FrameSource, Follower {
    * follower has not read handed over to it in memory — under WRITE nothing waits on the sink,
    * which may be slow. True when the WAL restarted.
    */
-  async restartIfDue(stopped: () => boolean): Promise<boolean> {
+  restartIfDue(stopped: () => boolean): Promise<boolean> {
+    this.#throwFailure();
+    if (this.#restarting === null) {
+      const attempt = this.#tryRestart(stopped);
+      this.#restarting = attempt;
+      const done = (): void => {
+        if (this.#restarting === attempt) this.#restarting = null;
+      };
+      attempt.then(done, done);
+    }
+    return this.#restarting;
+  }
+
+  #throwFailure(): void {
+    if (this.#failure !== null) throw this.#failure.error;
+  }
+
+  async #tryRestart(stopped: () => boolean): Promise<boolean> {
     const index = this.#index;
     const live = index.liveHeader();
     const appends = index.appends;
