@@ -1,5 +1,5 @@
 // Spawning real child processes for tests (lock holders, fault-injection runs, crash trials).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import * as path from 'node:path';
 
 import { expect } from 'vitest';
@@ -74,6 +74,55 @@ export function runPython(script: string, args: string[]): Promise<string> {
     child.stdout.on('data', (d) => (out += d));
     // 'close' (output read to its end), not 'exit': see runNode
     child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(script)} exited with ${code}`))));
+  });
+}
+
+/** What spawnOutput() resolves with: spawnSync's fields, read without blocking the event loop. */
+export interface Spawned<Out extends string | Buffer = string> {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Out;
+  stderr: string;
+}
+
+export interface SpawnOutputOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** stdin, stdout, stderr as spawn() takes them; the default ['ignore', 'pipe', 'pipe'] (stdin at EOF, as spawnSync's without input). */
+  stdio?: StdioOptions;
+  /** Written to the child's stdin, which is then closed (stdin is a pipe then, unless stdio says otherwise). */
+  input?: string;
+  /** SIGTERM after this many ms (a hang detector: the result's signal says it came). */
+  timeout?: number;
+  /** 'buffer': stdout as the bytes the child wrote. */
+  encoding?: 'utf8' | 'buffer';
+}
+
+/**
+ * Runs a command to its end and resolves with its status, signal and output: spawnSync without
+ * blocking this process's event loop. A test that ran a few CLI processes in a row with
+ * spawnSync held the vitest worker's event loop for their whole run (minutes at load 13-31),
+ * and vitest's RPC from that worker (onTaskUpdate, 60 s) timed out and failed the run.
+ */
+export function spawnOutput(command: string, args: string[], options: SpawnOutputOptions & { encoding: 'buffer' }): Promise<Spawned<Buffer>>;
+export function spawnOutput(command: string, args: string[], options?: SpawnOutputOptions & { encoding?: 'utf8' }): Promise<Spawned<string>>;
+export function spawnOutput(command: string, args: string[], options: SpawnOutputOptions = {}): Promise<Spawned<string | Buffer>> {
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: options.stdio ?? [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  child.stdin?.on('error', () => undefined); // (EPIPE: a child that exits without reading its input; its status tells)
+  child.stdin?.end(options.input);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout?.on('data', (d: Buffer) => out.push(d));
+  child.stderr?.on('data', (d: Buffer) => err.push(d));
+  const timer = options.timeout === undefined ? null : setTimeout(() => child.kill('SIGTERM'), options.timeout);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    // 'close' (its output read to the end), not 'exit': see runNode
+    child.on('close', (status, signal) => {
+      if (timer) clearTimeout(timer);
+      const stdout = Buffer.concat(out);
+      resolve({ status, signal, stdout: options.encoding === 'buffer' ? stdout : stdout.toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
   });
 }
 

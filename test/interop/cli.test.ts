@@ -1,6 +1,5 @@
 // The walnut command on databases written by SQLite and by walnut: --json fields against
 // SQLite's own view, exit statuses, error messages, and inspect changing nothing.
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,14 +7,17 @@ import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
 import { open as openWithFec } from '../../lib/open';
+import { spawnOutput } from '../helpers/children';
 import { Database, sqliteWritesWal, typicalWork } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
+import { WAIT_MS } from '../helpers/until';
 
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
-const walnut = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
-const json = (...args: string[]) => {
-  const r = walnut(...args, '--json');
+// (every process is awaited, never spawnSync: a test's run of them blocked the vitest worker's event loop: see spawnOutput)
+const walnut = (...args: string[]) => spawnOutput(process.execPath, [bin, ...args]);
+const json = async (...args: string[]) => {
+  const r = await walnut(...args, '--json');
   expect(r.stderr).toBe('');
   return { status: r.status, out: JSON.parse(r.stdout) };
 };
@@ -27,11 +29,11 @@ function sqliteCopy() {
 }
 
 describe('walnut inspect / verify', () => {
-  it('reports what SQLite sees and changes no byte of the db, -wal or -shm', () => {
+  it('reports what SQLite sees and changes no byte of the db, -wal or -shm', async () => {
     const db = sqliteCopy();
     // give it a -shm too: a SQLite reader that stays open in another process is not needed, SQLite leaves one while open
     const before = [hash(db), hash(`${db}-wal`), hash(`${db}-shm`)];
-    const { status, out } = json('inspect', db);
+    const { status, out } = await json('inspect', db);
     expect(status).toBe(0);
     expect([hash(db), hash(`${db}-wal`), hash(`${db}-shm`)]).toEqual(before);
     // SQLite's own view on a copy
@@ -47,7 +49,7 @@ describe('walnut inspect / verify', () => {
     expect(out.dbPages).toBe(pageCount);
     expect(out.commits).toBeGreaterThan(5);
     expect(out.walMode).toBe(true);
-    expect(json('verify', db)).toMatchObject({ status: 0, out: { ok: true, level: 5, issues: [] } });
+    expect(await json('verify', db)).toMatchObject({ status: 0, out: { ok: true, level: 5, issues: [] } });
   });
 
   it('on a walnut-written database with a live -shm: the fields match and no byte changes', async () => {
@@ -56,7 +58,7 @@ describe('walnut inspect / verify', () => {
     for (let i = 0; i < 5; i++) await store.commit([{ pgno: 2 + i, data: Buffer.alloc(4096, i) }]);
     const before = [hash(db), hash(`${db}-wal`), hash(`${db}-shm`)];
     expect(before[2]).not.toBeNull();
-    const { status, out } = json('inspect', db);
+    const { status, out } = await json('inspect', db);
     expect(status).toBe(0);
     expect([hash(db), hash(`${db}-wal`), hash(`${db}-shm`)]).toEqual(before);
     expect(out).toMatchObject({ walFrames: 5, commits: 5, dbPages: 6, backfilled: 0 });
@@ -72,7 +74,7 @@ describe('walnut inspect / verify', () => {
     for (let i = 0; i < 3; i++) await store.commit([{ pgno: 2, data: Buffer.alloc(4096, i) }]);
     await store.close();
     fs.truncateSync(`${db}-wal`, 32 + 4120); // the WAL loses its last frames; the -shm still says 3
-    const r = json('verify', db);
+    const r = await json('verify', db);
     expect(r.status).toBe(1);
     expect(r.out.ok).toBe(false);
     expect(r.out.issues.map((i: { kind: string }) => i.kind)).toContain('shm-ahead-of-wal');
@@ -80,7 +82,7 @@ describe('walnut inspect / verify', () => {
 });
 
 describe('walnut checkpoint / recover / export / restore', () => {
-  it('checkpoint reports what SQLite reports; recover rebuilds; export | restore round-trips', () => {
+  it('checkpoint reports what SQLite reports; recover rebuilds; export | restore round-trips', async () => {
     const db = sqliteCopy();
     const theirs = path.join(dir, `theirs${n}.db`);
     fs.copyFileSync(db, theirs);
@@ -89,49 +91,49 @@ describe('walnut checkpoint / recover / export / restore', () => {
     const their = (s.pragma('wal_checkpoint(RESTART)') as { busy: number; log: number; checkpointed: number }[])[0]!;
     const rows = s.prepare('SELECT * FROM t ORDER BY id').all();
     s.close();
-    const r = json('checkpoint', db, '--mode', 'restart');
+    const r = await json('checkpoint', db, '--mode', 'restart');
     expect(r.out).toEqual({ mode: 'restart', busy: their.busy === 1, walFrames: their.log, checkpointedFrames: their.checkpointed });
-    expect(json('recover', db).out).toMatchObject({ pageSize: 4096, repairedFrames: 0 });
+    expect((await json('recover', db)).out).toMatchObject({ pageSize: 4096, repairedFrames: 0 });
     const ark = path.join(dir, `x${n}.ark`);
-    expect(json('export', db, '-o', ark).out.bytes).toBe(fs.statSync(ark).size);
+    expect((await json('export', db, '-o', ark)).out.bytes).toBe(fs.statSync(ark).size);
     const restored = path.join(dir, `restored${n}.db`);
-    expect(json('restore', ark, restored).out).toMatchObject({ stoppedBy: null });
+    expect((await json('restore', ark, restored)).out).toMatchObject({ stoppedBy: null });
     const back = new Database(restored);
     expect(back.prepare('SELECT * FROM t ORDER BY id').all()).toEqual(rows);
     expect(back.pragma('integrity_check', { simple: true })).toBe('ok');
     back.close();
     // piped: no progress bar, no control characters on stderr
-    const quiet = walnut('export', db, '-o', `${ark}.2`);
+    const quiet = await walnut('export', db, '-o', `${ark}.2`);
     expect(quiet.stderr).toMatch(/^walnut export: \d+ bytes\n$/);
-    const again = walnut('restore', ark, restored);
+    const again = await walnut('restore', ark, restored);
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/WALNUT_INVALID_ARGUMENT: .*exists/);
   });
 
-  it('restore --until: a whole number is a sequence, an ISO 8601 time a time, anything else one clear error and no file', () => {
+  it('restore --until: a whole number is a sequence, an ISO 8601 time a time, anything else one clear error and no file', async () => {
     const db = sqliteCopy();
     const ark = path.join(dir, `until${n}.ark`);
-    expect(json('export', db, '-o', ark).status).toBe(0);
+    expect((await json('export', db, '-o', ark)).status).toBe(0);
     // Date's fallback parser reads "-1" as 2001-01-01 and "1.5" as 2001-01-05: both would be "before the earliest point"
     // or, worse, a real time; neither is what the user typed
     // and Date rolls a day or hour that does not exist over into the next (2026-02-30 is 2026-03-02): another state
     for (const bad of ['-1', '1.5', 'abc', ' 5', '+5', '1e3', 'Nov 22 2026', '2026-13-45', '2026-02-30', '2026-02-29T10:00:00Z', '2026-04-31', '2026-11-22T24:00:00Z', '2026-11-22T23:00:00+24:00']) {
       const out = path.join(dir, `until-bad${n}.db`);
-      const r = walnut('restore', ark, out, '--until', bad);
+      const r = await walnut('restore', ark, out, '--until', bad);
       expect(r.status, bad).toBe(2);
       expect(r.stderr, bad).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: --until must be a commit sequence .*ISO 8601/m);
       expect(fs.existsSync(out), bad).toBe(false);
     }
     // a sequence past the last commit gives the last; an ISO time after every commit too
-    const huge = json('restore', ark, path.join(dir, `until-huge${n}.db`), '--until', '99999999999999999999999');
-    const whole = json('restore', ark, path.join(dir, `until-time${n}.db`), '--until', '2999-01-01T00:00:00Z');
+    const huge = await json('restore', ark, path.join(dir, `until-huge${n}.db`), '--until', '99999999999999999999999');
+    const whole = await json('restore', ark, path.join(dir, `until-time${n}.db`), '--until', '2999-01-01T00:00:00Z');
     expect(huge.out).toMatchObject({ stoppedBy: null });
     expect(huge.out.lastCommitSeq).toBe(whole.out.lastCommitSeq);
   });
 });
 
 describe('errors and help', () => {
-  it('one clear line and exit 2 for each kind of bad path', () => {
+  it('one clear line and exit 2 for each kind of bad path', async () => {
     const notDb = path.join(dir, 'text.db');
     fs.writeFileSync(notDb, 'not a database at all, but long enough to have a header ............................................');
     const rollback = path.join(dir, 'rollback.db');
@@ -149,19 +151,19 @@ describe('errors and help', () => {
     ];
     for (const [args, message] of cases) {
       expect(fs.existsSync(path.join(dir, 'never-made.db'))).toBe(false);
-      const res = walnut(...args);
+      const res = await walnut(...args);
       expect(res.status, args.join(' ')).toBe(2);
       expect(res.stderr.trim().split('\n')[0]).toMatch(message);
       expect(res.stdout).toBe('');
     }
   });
 
-  it('a FIFO at the database, its -wal, -shm or -wal-fec: inspect and verify refuse it (WALNUT_CANTOPEN) instead of blocking on its open', () => {
+  it('a FIFO at the database, its -wal, -shm or -wal-fec: inspect and verify refuse it (WALNUT_CANTOPEN) instead of blocking on its open', async () => {
     const db = sqliteCopy();
-    const run = (target: string, fifo: string) => {
-      spawnSync('mkfifo', [fifo]);
+    const run = async (target: string, fifo: string) => {
+      await spawnOutput('mkfifo', [fifo]);
       for (const cmd of ['inspect', 'verify']) {
-        const res = spawnSync(process.execPath, [bin, cmd, target], { encoding: 'utf8', timeout: 20_000 });
+        const res = await spawnOutput(process.execPath, [bin, cmd, target], { timeout: WAIT_MS });
         expect(res.signal, `${cmd} ${fifo}: blocked`).toBe(null);
         expect(res.status, `${cmd} ${fifo}`).toBe(2);
         const what = fifo === target ? 'not a database' : 'remove it (opening it would block or fail)'; // the database itself, or a companion
@@ -169,16 +171,16 @@ describe('errors and help', () => {
       }
       fs.rmSync(fifo);
     };
-    run(path.join(dir, 'fifo.db'), path.join(dir, 'fifo.db'));
+    await run(path.join(dir, 'fifo.db'), path.join(dir, 'fifo.db'));
     for (const suffix of ['-wal', '-shm', '-wal-fec']) {
       for (const s of ['-wal', '-shm', '-wal-fec']) fs.rmSync(db + s, { force: true });
-      run(db, db + suffix);
+      await run(db, db + suffix);
     }
   });
 
-  it('--help for every command shows an example', () => {
+  it('--help for every command shows an example', async () => {
     for (const cmd of ['inspect', 'verify', 'recover', 'checkpoint', 'export', 'restore', 'bench']) {
-      const res = walnut(cmd, '--help');
+      const res = await walnut(cmd, '--help');
       expect(res.status).toBe(0);
       expect(res.stdout).toContain('Example:');
     }
@@ -186,11 +188,11 @@ describe('errors and help', () => {
 });
 
 describe('walnut export never lands on the database', () => {
-  const sqlite3 = (db: string) => spawnSync('sqlite3', [db, 'PRAGMA integrity_check; SELECT count(*) FROM t;'], { encoding: 'utf8' }).stdout;
+  const sqlite3 = async (db: string) => (await spawnOutput('sqlite3', [db, 'PRAGMA integrity_check; SELECT count(*) FROM t;'])).stdout;
 
   it('refuses the database, -wal, -shm and sidecar, also through hard and symbolic links with --force (exit 2, WALNUT_INVALID_ARGUMENT); the database is unchanged', async () => {
     const db = sqliteCopy();
-    const rows = sqlite3(db); // (sqlite3's last close checkpoints and removes the -wal and -shm)
+    const rows = await sqlite3(db); // (sqlite3's last close checkpoints and removes the -wal and -shm)
     expect(rows).toMatch(/^ok\n\d+\n$/);
     const store = await openWithFec(db, { fec: { repairSymbols: 1 }, keepWal: true }); // a -wal, -shm and sidecar
     await store.commit([{ pgno: 1, data: fs.readFileSync(db).subarray(0, 4096) }]); // page 1 as it is: one frame in the WAL
@@ -204,43 +206,43 @@ describe('walnut export never lands on the database', () => {
     fs.symlinkSync(`${db}-wal`, soft);
     // (every name with and without force: test/interop/unsafe-files.test.ts, in process)
     for (const [out, force] of [...files.map((f) => [f, []]), [hard, ['--force']], [soft, ['--force']]] as [string, string[]][]) {
-      const r = walnut('export', db, '-o', out, ...force);
+      const r = await walnut('export', db, '-o', out, ...force);
       expect(r.status, `${out} ${force}`).toBe(2);
       expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: refusing to write the export to .*: it is the database/);
     }
     // `walnut export app.db >> app.db`: the shell hands the database over as stdout (appended to, exit 0, before)
     const appended = fs.openSync(db, 'a');
     try {
-      const r = spawnSync(process.execPath, [bin, 'export', db], { stdio: ['ignore', appended, 'pipe'], encoding: 'utf8' });
+      const r = await spawnOutput(process.execPath, [bin, 'export', db], { stdio: ['ignore', appended, 'pipe'] });
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: refusing to write the export to descriptor 1: it is the database \(/);
     } finally {
       fs.closeSync(appended);
     }
     expect(files.map(hash)).toEqual(before);
-    expect(sqlite3(db)).toBe(rows);
+    expect(await sqlite3(db)).toBe(rows);
     // a companion that does not exist yet is refused by its name
     fs.rmSync(`${db}-wal-fec`);
-    expect(walnut('export', db, '-o', `${db}-wal-fec`).status).toBe(2);
+    expect((await walnut('export', db, '-o', `${db}-wal-fec`)).status).toBe(2);
     expect(fs.existsSync(`${db}-wal-fec`)).toBe(false);
   });
 
-  it('an existing output only with --force', () => {
+  it('an existing output only with --force', async () => {
     const db = sqliteCopy();
     const ark = path.join(dir, `existing${n}.ark`);
     fs.writeFileSync(ark, 'keep me');
-    const r = walnut('export', db, '-o', ark);
+    const r = await walnut('export', db, '-o', ark);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: .*exists; pass force \(--force\)/);
     expect(fs.readFileSync(ark, 'utf8')).toBe('keep me');
-    expect(json('export', db, '-o', ark, '--force').out.bytes).toBe(fs.statSync(ark).size);
+    expect((await json('export', db, '-o', ark, '--force')).out.bytes).toBe(fs.statSync(ark).size);
     expect(fs.readFileSync(ark).subarray(0, 8).toString()).toBe('ARKHEXP1');
-    expect(json('restore', ark, path.join(dir, `from-forced${n}.db`)).out).toMatchObject({ stoppedBy: null });
+    expect((await json('restore', ark, path.join(dir, `from-forced${n}.db`))).out).toMatchObject({ stoppedBy: null });
     // the export above, the database's last connection, checkpointed its WAL as it closed: the
     // streams from now on start from that state
-    expect(json('export', db, '-o', ark, '--force').out.bytes).toBe(fs.statSync(ark).size);
+    expect((await json('export', db, '-o', ark, '--force')).out.bytes).toBe(fs.statSync(ark).size);
     // -o - is stdout (restore's - is stdin); no file named -
-    const stdout = spawnSync(process.execPath, [bin, 'export', db, '-o', '-'], { cwd: dir });
+    const stdout = await spawnOutput(process.execPath, [bin, 'export', db, '-o', '-'], { cwd: dir, encoding: 'buffer' });
     expect(stdout.status).toBe(0);
     expect(stdout.stdout.length).toBe(fs.statSync(ark).size); // the same records (their export times differ)
     expect(stdout.stdout.subarray(0, 8).toString()).toBe('ARKHEXP1');
@@ -248,7 +250,7 @@ describe('walnut export never lands on the database', () => {
     // an export that fails (a rollback-journal database cannot be exported) leaves no output file behind
     const rollback = path.join(dir, `rollback${n}.db`);
     new Database(rollback).exec('CREATE TABLE t(x)');
-    const failed = walnut('export', rollback, '-o', `${ark}.new`);
+    const failed = await walnut('export', rollback, '-o', `${ark}.new`);
     expect(failed.status).toBe(2);
     expect(failed.stderr).toMatch(/^walnut: WALNUT_CANTOPEN: .*rollback-journal mode/);
     expect(fs.existsSync(`${ark}.new`)).toBe(false);
@@ -260,13 +262,13 @@ describe('a closed stdout', () => {
   // write gets EPIPE, whatever the size of the output and however fast the machine is.
   // (a FIFO opened read-write then write-only; the read-write descriptor is closed, then exec)
   const CLOSED_PIPE = 'f=$(mktemp -u) && mkfifo "$f" && exec 3<>"$f" 4>"$f" && rm "$f" && exec 3<&- && exec "$@" >&4 4>&-';
-  const intoClosedPipe = (...args: string[]) => spawnSync('bash', ['-c', CLOSED_PIPE, 'bash', process.execPath, bin, ...args], { encoding: 'utf8' });
+  const intoClosedPipe = (...args: string[]) => spawnOutput('bash', ['-c', CLOSED_PIPE, 'bash', process.execPath, bin, ...args]);
   const noTrace = (stderr: string) => expect(stderr).not.toMatch(/Error:|\n\s+at |Unhandled/);
 
   it('every command ends quietly with the status it would have had; export exits 2 naming EPIPE', async () => {
     const db = sqliteCopy();
     const ark = path.join(dir, `epipe${n}.ark`);
-    expect(walnut('export', db, '-o', ark).status).toBe(0);
+    expect((await walnut('export', db, '-o', ark)).status).toBe(0);
     const bad = path.join(dir, `epipe-bad${n}.db`);
     const store = await open(bad, { keepWal: true });
     for (let i = 0; i < 3; i++) await store.commit([{ pgno: 2, data: Buffer.alloc(4096, i) }]);
@@ -281,13 +283,13 @@ describe('a closed stdout', () => {
       [['restore', ark, path.join(dir, `epipe-restored${n}.db`)], 0],
     ];
     for (const [args, status] of cases) {
-      const r = intoClosedPipe(...args);
+      const r = await intoClosedPipe(...args);
       expect(r.status, args.join(' ')).toBe(status);
       expect(r.stderr, args.join(' ')).toBe('');
     }
     expect(fs.existsSync(path.join(dir, `epipe-restored${n}.db`))).toBe(true); // the work was done
     for (const follow of [[], ['--follow']]) {
-      const e = intoClosedPipe('export', db, ...follow); // --follow too ends (it would run until interrupted)
+      const e = await intoClosedPipe('export', db, ...follow); // --follow too ends (it would run until interrupted)
       expect(e.status).toBe(2);
       // the reader read nothing (closed before the start): no "after N bytes" as if it had them
       expect(e.stderr).toMatch(/^walnut: WALNUT_IO: the reader of the export stream went away before the stream ended \(EPIPE\): its copy is incomplete \(the export had produced \d+ bytes; the reader read at most that many\)\n$/);
@@ -295,13 +297,13 @@ describe('a closed stdout', () => {
     }
   });
 
-  it('a stdout that fails otherwise (a full disk: /dev/full) is a runtime error: exit 2, one line naming WALNUT_FULL', () => {
+  it('a stdout that fails otherwise (a full disk: /dev/full) is a runtime error: exit 2, one line naming WALNUT_FULL', async () => {
     const db = sqliteCopy();
     const full = fs.openSync('/dev/full', 'w');
     try {
       // verify prints its report after an await, --help through commander: their write errors too (exit 0 before)
       for (const args of [['inspect', db], ['export', db], ['verify', db], ['--help']]) {
-        const r = spawnSync(process.execPath, [bin, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+        const r = await spawnOutput(process.execPath, [bin, ...args], { stdio: ['ignore', full, 'pipe'] });
         expect(r.status, args[0]).toBe(2);
         expect(r.stderr).toBe('walnut: WALNUT_FULL: ENOSPC: no space left on device, write\n');
       }
@@ -310,13 +312,13 @@ describe('a closed stdout', () => {
     }
   });
 
-  it('export | head -c1 on an export larger than a pipe holds: exit 2, one line, no stack trace', () => {
+  it('export | head -c1 on an export larger than a pipe holds: exit 2, one line, no stack trace', async () => {
     const db = path.join(dir, `big${n}.db`);
     const s = new Database(db);
     s.pragma('journal_mode = WAL');
     s.exec("CREATE TABLE t(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 500) INSERT INTO t SELECT randomblob(4000) FROM c");
     s.close();
-    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${bin}" export "${db}" | head -c1 > /dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+    const r = await spawnOutput('bash', ['-c', `"${process.execPath}" "${bin}" export "${db}" | head -c1 > /dev/null; echo "\${PIPESTATUS[0]}"`]);
     expect(r.stdout.trim()).toBe('2');
     expect(r.stderr).toMatch(/^walnut: WALNUT_IO: the reader of the export stream went away before the stream ended \(EPIPE\): its copy is incomplete \(the export had produced \d+ bytes; the reader read at most that many\)\n$/);
     noTrace(r.stderr);
