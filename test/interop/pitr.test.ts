@@ -5,7 +5,7 @@
 // offsets, each checked against the rows the writer saw at that commit and by SQLite's
 // integrity_check. The CLI runs the issue's reproductions. WALNUT_BACKUP_LONG=1 (npm run
 // test:backup-long) runs the same with more commits, generations and cuts.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { StreamMagic, WalStreamReader, type WalRecordSink } from '../../lib/expo
 import { decodeRecord, encodeCommitMetaRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND } from '../../lib/export/records';
 import { restore } from '../../lib/export/restore';
 import { createExportStream } from '../../lib/export/stream';
-import { SqlitePeer } from '../helpers/children';
+import { spawnOutput, SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
@@ -315,21 +315,22 @@ describe('point-in-time restore restores that point', () => {
   }, LONG ? 900_000 : undefined);
 });
 
-const walnut = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
-const sqlite3 = (db: string, sql: string) => {
-  const r = spawnSync('sqlite3', [db], { input: sql, encoding: 'utf8' });
+// (awaited processes, not spawnSync: a test's run of them held the vitest worker's event loop past its RPC timeout under load; see spawnOutput)
+const walnut = (...args: string[]) => spawnOutput(process.execPath, [bin, ...args]);
+const sqlite3 = async (db: string, sql: string) => {
+  const r = await spawnOutput('sqlite3', [db], { input: sql });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout.trim();
 };
-const state = (db: string) => sqlite3(db, 'SELECT v FROM a; SELECT count(*) FROM b; PRAGMA integrity_check;').split('\n');
+const state = async (db: string) => (await sqlite3(db, 'SELECT v FROM a; SELECT count(*) FROM b; PRAGMA integrity_check;')).split('\n');
 const COMMIT_1 = "UPDATE a SET v = 'a-new';";
 const COMMIT_2 = "BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300) INSERT INTO b SELECT printf('row %d %s', i, hex(randomblob(40))) FROM c; COMMIT;";
 
 /** The issue's app.db: a (a-old) and b (empty) checkpointed; `then` runs after (sqlite3 commits). */
-function appDb(then = ''): string {
+async function appDb(then = ''): Promise<string> {
   const db = path.join(dir, `app${n++}.db`);
-  sqlite3(db, "PRAGMA journal_mode = WAL; CREATE TABLE a(v TEXT); INSERT INTO a VALUES ('a-old'); CREATE TABLE b(v TEXT);");
-  if (then) sqlite3(db, then);
+  await sqlite3(db, "PRAGMA journal_mode = WAL; CREATE TABLE a(v TEXT); INSERT INTO a VALUES ('a-old'); CREATE TABLE b(v TEXT);");
+  if (then) await sqlite3(db, then);
   return db;
 }
 
@@ -348,34 +349,34 @@ function recordsOf(file: string): { kind: number; start: number; end: number }[]
 }
 
 describe('the issue\'s reproductions through the walnut command', () => {
-  it('exported with sqlite3 gone (the WAL recovered): --until 1 and a time before the export are refused naming the earliest point, commit 2; a cut stream gives no database', () => {
-    const db = appDbWithWal();
+  it('exported with sqlite3 gone (the WAL recovered): --until 1 and a time before the export are refused naming the earliest point, commit 2; a cut stream gives no database', async () => {
+    const db = await appDbWithWal();
     const ark = `${db}.ark`;
-    expect(walnut('export', db, '-o', ark).status).toBe(0);
+    expect((await walnut('export', db, '-o', ark)).status).toBe(0);
     const r = path.join(dir, `r${n++}.db`);
-    const one = walnut('restore', ark, r, '--until', '1');
+    const one = await walnut('restore', ark, r, '--until', '1');
     expect(one.status).toBe(2); // before: 0, with the state after commit 2
     expect(one.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: the point to restore \(commit 1\) is before the stream's earliest point: commit 2, which the exporter saw at \d{4}-/);
-    const old = walnut('restore', ark, r, '--until', '2020-01-01T00:00:00Z');
+    const old = await walnut('restore', ark, r, '--until', '2020-01-01T00:00:00Z');
     expect(old.status).toBe(2); // before: 0, the latest state with commits 0
     expect(old.stderr).toMatch(/\(2020-01-01T00:00:00.000Z\) is before the stream's earliest point: commit 2/);
     expect(fs.existsSync(r)).toBe(false);
-    const whole = walnut('restore', ark, r, '--json');
+    const whole = await walnut('restore', ark, r, '--json');
     expect(JSON.parse(whole.stdout)).toMatchObject({ commits: 0, lastCommitSeq: 2, stoppedBy: null });
-    expect(state(r)).toEqual(['a-new', '300', 'ok']);
+    expect(await state(r)).toEqual(['a-new', '300', 'ok']);
     // the stream is its base image: cut inside it, there is no state to restore
     const base = recordsOf(ark).find((x) => x.kind === KIND.BASE_PAGES)!;
     const cut = `${ark}.cut`;
     fs.writeFileSync(cut, fs.readFileSync(ark).subarray(0, base.start + 100));
     const cr = path.join(dir, `r${n++}.db`);
-    const torn = walnut('restore', cut, cr);
+    const torn = await walnut('restore', cut, cr);
     expect(torn.status).toBe(2);
     expect(torn.stderr).toMatch(/^walnut: WALNUT_INVALID_FRAMING: Truncated/);
     expect(fs.existsSync(cr)).toBe(false);
   });
 
   it('exported while sqlite3 is connected: --until 1 is the state after commit 1; a stream cut inside commit 2 restores commit 1; 2020 is refused naming commit 0', async () => {
-    const db = appDb();
+    const db = await appDb();
     const live = spawn('sqlite3', [db], { stdio: ['pipe', 'pipe', 'inherit'] });
     const said = (marker: string) => new Promise<void>((resolve) => {
       let out = '';
@@ -389,24 +390,24 @@ describe('the issue\'s reproductions through the walnut command', () => {
     await ready;
     try {
       const ark = `${db}.ark`;
-      expect(walnut('export', db, '-o', ark).status).toBe(0);
-      const restored = (until: string[], file = ark) => {
+      expect((await walnut('export', db, '-o', ark)).status).toBe(0);
+      const restored = async (until: string[], file = ark) => {
         const r = path.join(dir, `r${n++}.db`);
-        const out = walnut('restore', file, r, '--json', ...until);
+        const out = await walnut('restore', file, r, '--json', ...until);
         expect(out.status, out.stderr).toBe(0);
-        return { result: JSON.parse(out.stdout), state: state(r) };
+        return { result: JSON.parse(out.stdout), state: await state(r) };
       };
-      expect(restored(['--until', '0'])).toMatchObject({ result: { lastCommitSeq: 0, stoppedBy: 'until' }, state: ['a-old', '0', 'ok'] });
-      expect(restored(['--until', '1'])).toMatchObject({ result: { commits: 1, lastCommitSeq: 1, stoppedBy: 'until' }, state: ['a-new', '0', 'ok'] }); // before: a-new, 300 rows
-      expect(restored([])).toMatchObject({ result: { commits: 2, lastCommitSeq: 2, stoppedBy: null }, state: ['a-new', '300', 'ok'] });
+      expect(await restored(['--until', '0'])).toMatchObject({ result: { lastCommitSeq: 0, stoppedBy: 'until' }, state: ['a-old', '0', 'ok'] });
+      expect(await restored(['--until', '1'])).toMatchObject({ result: { commits: 1, lastCommitSeq: 1, stoppedBy: 'until' }, state: ['a-new', '0', 'ok'] }); // before: a-new, 300 rows
+      expect(await restored([])).toMatchObject({ result: { commits: 2, lastCommitSeq: 2, stoppedBy: null }, state: ['a-new', '300', 'ok'] });
       // cut in the middle of commit 2's frames (before: exit 0 into a malformed database)
       const records = recordsOf(ark);
       const metas = records.filter((x) => x.kind === KIND.COMMIT_META);
       expect(metas).toHaveLength(2);
       const cut = `${ark}.cut`;
       fs.writeFileSync(cut, fs.readFileSync(ark).subarray(0, Math.floor((metas[0]!.end + metas[1]!.start) / 2)));
-      expect(restored([], cut)).toMatchObject({ result: { commits: 1, lastCommitSeq: 1, stoppedBy: 'Truncated' }, state: ['a-new', '0', 'ok'] });
-      const old = walnut('restore', ark, path.join(dir, `r${n++}.db`), '--until', '2020-01-01T00:00:00Z');
+      expect(await restored([], cut)).toMatchObject({ result: { commits: 1, lastCommitSeq: 1, stoppedBy: 'Truncated' }, state: ['a-new', '0', 'ok'] });
+      const old = await walnut('restore', ark, path.join(dir, `r${n++}.db`), '--until', '2020-01-01T00:00:00Z');
       expect(old.status).toBe(2);
       expect(old.stderr).toMatch(/is before the stream's earliest point: commit 0, which the exporter saw at/);
     } finally {
@@ -419,7 +420,7 @@ describe('the issue\'s reproductions through the walnut command', () => {
 describe('streams of the first layout (no BASE_META)', () => {
   it('restore whole only: with until, or cut, they are refused (their commits replay over a later base)', async () => {
     // what walnut wrote before BASE_META: the newest state as the base, then the WAL from frame 1
-    const db = appDbWithWal();
+    const db = await appDbWithWal();
     const wal = fs.readFileSync(`${db}-wal`); // before the export: as the last connection it checkpoints and removes the WAL
     const chunks: Buffer[] = [];
     for await (const c of createExportStream(db)) chunks.push(c as Buffer);
@@ -439,11 +440,11 @@ describe('streams of the first layout (no BASE_META)', () => {
     const legacy = Buffer.concat([StreamMagic.V1.bytes(), ...records.flatMap((p) => [lengthPrefix(p.length), p])]);
     const target = path.join(dir, `legacy${n++}.db`);
     expect(await restore(legacy, target)).toMatchObject({ commits: 2, lastCommitSeq: 2, stoppedBy: null });
-    expect(state(target)).toEqual(['a-new', '300', 'ok']);
+    expect(await state(target)).toEqual(['a-new', '300', 'ok']);
     // before: until 1 gave the state after commit 2, and a cut gave a malformed database
     await expectRejectsWalnut(restore(legacy, target, { until: 1, force: true }), 'WALNUT_INVALID_ARGUMENT', { reason: 'FirstLayoutStream' });
     const lastFrames = legacy.length - (8 + 33) - (8 + records[records.length - 2]!.length); // the last FRAMES record starts here
     await expectRejectsWalnut(restore(legacy.subarray(0, lastFrames + 5000), target, { force: true }), 'WALNUT_INVALID_FRAMING', { reason: 'Truncated' });
-    expect(state(target)).toEqual(['a-new', '300', 'ok']); // the earlier restore, untouched
+    expect(await state(target)).toEqual(['a-new', '300', 'ok']); // the earlier restore, untouched
   });
 });
