@@ -13,7 +13,7 @@ import { open } from '../../lib/open';
 import { inspect } from '../../lib/integrity/inspect';
 import { verify } from '../../lib/integrity/verify';
 import { DB_HEADER_SIZE, decodeDbHeader } from '../../lib/format/db-header';
-import { SqlitePeer } from '../helpers/children';
+import { spawnOutput, SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { sqliteIntegrity } from '../helpers/sqlite-db';
@@ -32,6 +32,7 @@ function rollbackDb(journalMode: 'DELETE' | 'TRUNCATE' | 'PERSIST' = 'DELETE'): 
   const db = new Database(file);
   db.pragma('page_size = 1024');
   db.pragma(`journal_mode = ${journalMode}`);
+  db.pragma('synchronous = OFF'); // the same bytes, without 60 commits' fsyncs (seconds of a blocked event loop on a loaded disk)
   db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); CREATE INDEX t_v ON t(v)');
   const ins = db.prepare('INSERT INTO t(v) VALUES (?)');
   for (let i = 0; i < 60; i++) db.transaction(() => ins.run(Buffer.alloc(i % 10 === 0 ? 3000 : 40 + i, i)))();
@@ -338,10 +339,10 @@ describe('verify on a rollback-journal database', () => {
     const before = files(file);
     const r = await verify(file, 5);
     expect(r).toEqual({ ok: true, level: 5, journalMode: 'rollback', pages: fs.statSync(file).size / 1024, issues: [] });
-    const cli = spawnSync(process.execPath, [bin, 'verify', file, '--level', '5', '--json'], { encoding: 'utf8' });
+    const cli = await spawnOutput(process.execPath, [bin, 'verify', file, '--level', '5', '--json']);
     expect(cli.status).toBe(0);
     expect(JSON.parse(cli.stdout)).toEqual(r);
-    const text = spawnSync(process.execPath, [bin, 'verify', file], { encoding: 'utf8' });
+    const text = await spawnOutput(process.execPath, [bin, 'verify', file]);
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/^journalMode\s+rollback$/m);
     expect(files(file)).toEqual(before);
@@ -349,7 +350,7 @@ describe('verify on a rollback-journal database', () => {
     const bytes = fs.readFileSync(file);
     bytes[DB_HEADER_SIZE] = 0x07; // page 1's b-tree page type
     fs.writeFileSync(file, bytes);
-    const bad = spawnSync(process.execPath, [bin, 'verify', file, '--json'], { encoding: 'utf8' });
+    const bad = await spawnOutput(process.execPath, [bin, 'verify', file, '--json']);
     expect(bad.status).toBe(1);
     expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, journalMode: 'rollback' });
   });
@@ -370,7 +371,7 @@ describe('journals that are not plain files, and databases walnut may not write'
     }
   });
 
-  it('a database in a directory walnut cannot write to (no -wal/-shm possible): WALNUT_READONLY before anything changes; a read-only file too', () => {
+  it('a database in a directory walnut cannot write to (no -wal/-shm possible): WALNUT_READONLY before anything changes; a read-only file too', async () => {
     // as another user when running as root (root writes anywhere)
     const user = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
     const base = path.join(dir, 'ro');
@@ -378,14 +379,14 @@ describe('journals that are not plain files, and databases walnut may not write'
     fs.chmodSync(dir, 0o755);
     // The child loads walnut first and only then becomes that user: the checkout itself may sit
     // where the other user cannot read (a fresh clone in a 0700 temporary directory).
-    const tryOpen = (file: string) => {
-      const child = spawnSync(process.execPath, ['-e', `
+    const tryOpen = async (file: string) => {
+      const child = await spawnOutput(process.execPath, ['-e', `
         const walnut = require(process.argv[1]);
         const id = Number(process.argv[3]);
         if (id >= 0) { process.setgid(id); process.setuid(id); }
         walnut.open(process.argv[2]).then(
           (s) => s.close().then(() => console.log('{"opened":true}')),
-          (e) => console.log(JSON.stringify({ code: e.code, reason: e.reason, name: e.name })));`, path.resolve(__dirname, '..', '..', 'dist', 'index.js'), file, String(user.uid ?? -1)], { encoding: 'utf8' });
+          (e) => console.log(JSON.stringify({ code: e.code, reason: e.reason, name: e.name })));`, path.resolve(__dirname, '..', '..', 'dist', 'index.js'), file, String(user.uid ?? -1)]);
       expect(child.stderr).toBe('');
       return JSON.parse(child.stdout);
     };
@@ -401,7 +402,7 @@ describe('journals that are not plain files, and databases walnut may not write'
     try {
       for (const file of [inRoDir, roFile]) {
         const before = fs.readFileSync(file);
-        const result = tryOpen(file);
+        const result = await tryOpen(file);
         expect(fs.readFileSync(file).equals(before)).toBe(true); // still in rollback mode: SQLite and walnut can use it
         expect(result).toMatchObject({ code: 'WALNUT_READONLY', name: 'WalnutError' });
         expect(fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(path.basename(file)))).toEqual([path.basename(file)]);
@@ -414,7 +415,7 @@ describe('journals that are not plain files, and databases walnut may not write'
         if (user.uid !== undefined) fs.chownSync(inRoDir + suffix, user.uid, user.gid);
         fs.chmodSync(roDir, 0o555);
       }
-      expect(tryOpen(inRoDir)).toEqual({ opened: true });
+      expect(await tryOpen(inRoDir)).toEqual({ opened: true });
     } finally {
       fs.chmodSync(roDir, 0o755);
     }
