@@ -271,9 +271,8 @@ describe('stop() and close() while the follower restarts the WAL', () => {
     const ckptHolder = await holdLock(`${src}-shm`, SHM_LOCK.CKPT, 1, 'exclusive');
     await release(writeHolder);
     const shm = await WalnutFile.open(`${src}-shm`);
-    const until = Date.now() + 20_000;
-    while (shm.lockHolder(SHM_LOCK.WRITE, 1, 'exclusive') === null && Date.now() < until) await new Promise((r) => setImmediate(r));
-    expect(shm.lockHolder(SHM_LOCK.WRITE, 1, 'exclusive'), 'the follower restarts the WAL under WRITE').not.toBeNull();
+    // (polled, with WAIT_MS for a hang: a 20 s deadline here was a speed check on a loaded machine)
+    await until(() => shm.lockHolder(SHM_LOCK.WRITE, 1, 'exclusive') !== null, WAIT_MS, () => 'the follower restarts the WAL under WRITE');
     await shm.close();
     return { src, store, file, handle, peer, ckptHolder };
   }
