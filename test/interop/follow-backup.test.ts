@@ -429,11 +429,11 @@ describe("follow-mode export beside this store's own committers", () => {
     const other = await open(src, { autoCheckpoint: false, shareLane: false });
     let exported = 0;
     let backlogDone = false;
-    let busyWhenExported: boolean | null = null; // the backlog still ran when the second commit reached the sink
+    const busyWhenExported: boolean[] = []; // per try: the backlog still ran when the other connection's commit reached the sink
     const sink: WalRecordSink = {
       appendRecord: async (p) => {
         if (p[0] !== KIND.COMMIT_META) return;
-        if (++exported === 2) busyWhenExported = !backlogDone;
+        if (++exported > 1) busyWhenExported.push(!backlogDone);
       },
       flush: async () => undefined,
     };
@@ -441,19 +441,25 @@ describe("follow-mode export beside this store's own committers", () => {
     const data = Buffer.alloc(4096, 9);
     await store.commit([{ pgno: 2, data }]);
     await until(() => exported === 1); // past its base image and first pass: the follower reads the WAL now
-    await other.commit([{ pgno: 3, data }]);
     const busy = await WalnutFile.open(path.join(dir, 'read-lane.busy'), { create: true, truncate: true, lane: 'background' });
     const chunk = Buffer.alloc(1 << 20, 1);
-    const backlog = Promise.all(Array.from({ length: 200 }, (_, i) => busy.writev([chunk], (i % 8) << 20, 'data'))).finally(() => (backlogDone = true));
-    handle.poke();
-    await until(() => exported === 2);
-    await backlog;
+    // Up to 3 tries: on a loaded machine this process's thread can be kept off the CPU for the
+    // whole backlog (seconds), and the read lands after it although it never waited for it
+    // (seen at load 7-15). FIFO behind the backlog, as on the old code, fails every try.
+    for (let attempt = 0; attempt < 3 && !busyWhenExported.includes(true); attempt++) {
+      await other.commit([{ pgno: 3 + attempt, data }]);
+      backlogDone = false;
+      const backlog = Promise.all(Array.from({ length: 200 }, (_, i) => busy.writev([chunk], (i % 8) << 20, 'data'))).finally(() => (backlogDone = true));
+      handle.poke();
+      await until(() => exported === attempt + 2);
+      await backlog;
+    }
     await busy.close();
     const stats = await handle.stop();
     await other.close();
     await store.close();
-    expect(busyWhenExported, '200 synced 1 MiB writes on the background lane ran before the follower read the commit').toBe(true);
-    expect(stats.commits).toBe(2);
+    expect(busyWhenExported.includes(true), `200 synced 1 MiB writes on the background lane ran before the follower read the commit, each try: ${busyWhenExported}`).toBe(true);
+    expect(stats.commits).toBe(1 + busyWhenExported.length);
   });
 
   // A batch that waits for a checkpoint under WRITE restarts the WAL next, handing the follower
