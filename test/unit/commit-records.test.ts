@@ -197,6 +197,14 @@ describe('native commit framer', () => {
     const closedSink = await WalnutFile.open(path.join(dir, 'closed.ark'), { create: true });
     await closedSink.close();
     expectWalnutError(() => framer.readFrames(w, 1024, 1, 0, 0, 1, 1, null, 0, null, nativeHandleOf(closedSink), 0), 'WALNUT_CLOSED');
+    // a sink file that refuses the write (read-only: EBADF): WALNUT_IO, and the framer refuses
+    // every later call (the sink may hold part of the records)
+    const readOnlySink = await WalnutFile.open(walPath, { readOnly: true });
+    opened.push(readOnlySink);
+    const failing = new nativeExportIo.CommitFramer();
+    const e = await expectRejectsWalnut(failing.readFrames(w, 1024, 1, 0, 0, 1, 3, null, 0, null, nativeHandleOf(readOnlySink), 0), 'WALNUT_IO');
+    expect(e.message).toMatch(/Bad file descriptor/);
+    expectWalnutError(() => failing.frameBytes(frames, 1024, 1, 0, 0, out), 'WALNUT_INVALID_ARGUMENT');
     // and the framer still works after refusals
     const r = framer.frameBytes(frames, 1024, 1, 0, 0, out);
     expect(r.commits).toBe(2);
