@@ -107,6 +107,12 @@ export class Exporter {
   #wake: (() => void) | null = null;
   #poked: (() => void) | null = null;
   #passBegan = 0;
+  /**
+   * A poke came while a pass ran (between passes nobody listens): the pass may have read the
+   * live header before that commit, so the next wait is cut short as that poke would have cut
+   * it, instead of lasting pollMs (a commit left unexported until the next poll or poke).
+   */
+  #pokedInPass = false;
   /** catchUp() came: the next pass begins at once. */
   #catchUp = false;
   /** The reference encoder's WAL reads reuse the same memory (framing.ts ByteBlocks says why). */
@@ -146,7 +152,8 @@ export class Exporter {
    * would cost more than the export itself (each wakes two I/O threads); commits coalesce instead.
    */
   poke(): void {
-    this.#poked?.();
+    if (this.#poked !== null) this.#poked();
+    else this.#pokedInPass = true; // a pass is under way: it may have looked before this commit
   }
 
   /**
@@ -211,6 +218,10 @@ export class Exporter {
         if (wait <= 0) this.#wake?.();
         else if (timers.length === 1) timers.push(setTimeout(() => this.#wake?.(), wait));
       };
+      if (this.#pokedInPass) {
+        this.#pokedInPass = false;
+        this.#poked();
+      }
     });
   }
 
