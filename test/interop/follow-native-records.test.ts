@@ -19,32 +19,13 @@ import { HELPERS, runPython } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
+import { firstDifference, writerRows as rows } from '../helpers/writer-rows';
 import { until, WAIT_MS } from '../helpers/until';
 
 const dir = tmpDir();
 const PAGE = 4096;
 /** Past 4 wal-index segments (4062 + 3 x 4096 frames). */
 const FRAMES = 16_500;
-
-type Row = { id: number; w: number; v: Buffer };
-
-function rows(db: string): Row[] {
-  const d = new Database(db, { readonly: true });
-  try {
-    return d.prepare('SELECT id, w, v FROM t ORDER BY id').all() as Row[];
-  } finally {
-    d.close();
-  }
-}
-
-function firstDifference(a: Row[], b: Row[]): number | null {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const x = a[i];
-    const y = b[i];
-    if (x === undefined || y === undefined || x.id !== y.id || x.w !== y.w || !x.v.equals(y.v)) return i;
-  }
-  return null;
-}
 
 const walFrames = (db: string): number => Math.max(0, Math.floor(((fs.statSync(`${db}-wal`, { throwIfNoEntry: false })?.size ?? 0) - 32) / (24 + PAGE)));
 
