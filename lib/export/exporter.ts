@@ -20,7 +20,11 @@
  *    it has not exported yet. The base snapshot's mark (at most X) holds checkpoints at X; in
  *    follow mode it gives way to a WalFollower as soon as that first pass is out.
  *  - Each transaction is FRAMES record(s) (bit-exact WAL frames, at most 16 MiB each) ending
- *    at its commit frame, then COMMIT_META (sequence, time, xxh3-128 of its frames).
+ *    at its commit frame, then COMMIT_META (sequence, time, xxh3-128 of its frames): framed
+ *    natively (native/commit_records.h; for a file sink the WAL read, the records and their
+ *    write at the sink's end are one op on the WAL's lane, no record passes through JavaScript),
+ *    or, for a sink that lends memory for them (replication), by the reference encoder
+ *    (commit-records.ts), which writes the same bytes.
  *  - In follow mode the snapshot gives way to a WalFollower (follow.ts), taken before the
  *    snapshot is released: it keeps every frame until the exporter has it without keeping
  *    checkpoints from copying, receives the frames it has not read when this connection's
@@ -31,7 +35,7 @@ import { readInput } from '../arguments';
 import type { Xxh3Stream } from '../checksum';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { nativeHandleOf } from '../io/file';
-import { nativeExportIo, type NativeCommitFramer, type NativeFramedRun } from '../native';
+import { nativeExportIo, type NativeCommitFramer, type NativeFramedRun, type NativeReadFramesResult } from '../native';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
@@ -364,19 +368,19 @@ export class Exporter {
       if (span.kind === 'memory') {
         if (this.#framed.length < bound) this.#framed = Buffer.allocUnsafeSlow(bound);
         run = framer.frameBytes(span.frames, pageSize, framesPerRecord, lastSeq, timeMs, this.#framed);
-        await this.#sink.appendFramed!(this.#framed.subarray(0, run.bytes), run.records);
+        await appendFramedRecords(this.#sink, this.#framed.subarray(0, run.bytes), run.records);
       } else if (this.#sink.direct) {
-        let read: { missingFrame: number; dropped: boolean } = { missingFrame: 0, dropped: true };
-        run = { bytes: 0, records: 0, commits: 0 };
+        const done: { read: NativeReadFramesResult | null } = { read: null };
         await this.#sink.appendDirect(async (file, position) => {
-          const r = await framer.readFrames(nativeHandleOf(span.file), pageSize, framesPerRecord, lastSeq, timeMs, f, count, span.epoch, span.seen, null, nativeHandleOf(file), position);
-          read = r;
-          run = r;
-          return { bytes: r.bytes, records: r.records };
+          done.read = await framer.readFrames(nativeHandleOf(span.file), pageSize, framesPerRecord, lastSeq, timeMs, f, count, span.epoch, span.seen, null, nativeHandleOf(file), position);
+          return { bytes: done.read.bytes, records: done.read.records };
         });
-        if (read.missingFrame !== 0) this.#missing(read.missingFrame);
-        if (read.dropped) continue;
+        const r = done.read;
+        if (r === null) throw walnutError('WALNUT_IO', 'the export sink did not let the exporter append its records', { reason: 'SinkRefused' });
+        if (r.missingFrame !== 0) this.#missing(r.missingFrame);
+        if (r.dropped) continue;
         source.served(gen, f, count);
+        run = r;
       } else {
         if (this.#framed.length < bound) this.#framed = Buffer.allocUnsafeSlow(bound);
         const r = await framer.readFrames(nativeHandleOf(span.file), pageSize, framesPerRecord, lastSeq, timeMs, f, count, span.epoch, span.seen, this.#framed, null, 0);
@@ -384,7 +388,7 @@ export class Exporter {
         if (r.dropped) continue;
         source.served(gen, f, count);
         run = r;
-        await this.#sink.appendFramed!(this.#framed.subarray(0, r.bytes), r.records);
+        await appendFramedRecords(this.#sink, this.#framed.subarray(0, r.bytes), r.records);
       }
       this.#seq += BigInt(run.commits);
       this.#stats.commits += run.commits;
