@@ -10,6 +10,7 @@
         "native/checkpoint_copy.cc",
         "native/commit_lane.cc",
         "native/commit_lane_binding.cc",
+        "native/commit_records.cc",
         "native/errors.cc",
         "native/export_io.cc",
         "native/faults.cc",

@@ -13,6 +13,8 @@
 //   sqlite3     3 python3/sqlite3 writer processes (one 4-8 KB row per transaction, FULL,
 //               wal_autocheckpoint 200) alone, and with `walnut export --follow` running: the -wal's
 //               peak size (sampled every 5 ms) and the writers' commits/s
+//   loop µs/commit  the event loop's busy time (performance.eventLoopUtilization) per commit; in
+//               brackets its difference from 'none' in the same round: the follower's JS cost per exported commit
 // The bound is the writers alone (1.00x): the export adds a page-cache read and a stream append
 // per page and can only take from them. Cases run interleaved in short rounds (order reversed
 // every other round); each ratio is the median of per-round ratios, with its spread.
@@ -106,14 +108,17 @@ async function committers(walnut, dir, kase, tag) {
   }
   const data = Buffer.alloc(4096, 3);
   const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
   const r = await drive(64, SECONDS, (w, i) => store.commit([{ pgno: 2 + ((w * 7919 + i) % 5000), data }]));
+  const elu = performance.eventLoopUtilization(elu0);
   const cpu = process.cpuUsage(cpu0);
   const walMiB = fs.statSync(`${db}-wal`).size / 2 ** 20;
   await handle?.stop();
   await sink?.close();
   await store.close();
   for (const s of ['', '-wal', '-shm', '.ark']) fs.rmSync(db + s, { force: true });
-  return { rate: r.perSecond, p99: r.p99, cpuMicros: (cpu.user + cpu.system) / (r.perSecond * SECONDS), walMiB };
+  // the event loop's busy time per commit: its difference from 'none' is what the follower costs the JavaScript thread
+  return { rate: r.perSecond, p99: r.p99, cpuMicros: (cpu.user + cpu.system) / (r.perSecond * SECONDS), loopMicros: (elu.active * 1000) / (r.perSecond * SECONDS), walMiB };
 }
 
 function run3(cmd, args, options = {}) {
@@ -189,12 +194,14 @@ async function run() {
           'x alone': c === base ? '' : spread(rate),
           'p99 x alone': p99 === null || c === base ? '' : spread(p99),
           'CPU µs/commit': list[0].cpuMicros === undefined ? '' : median(list.map((x) => x.cpuMicros)).toFixed(1),
+          // the follower's event-loop time per exported commit: this case's loop µs/commit minus 'none''s, per round
+          'loop µs/commit (- none)': list[0].loopMicros === undefined ? '' : `${median(list.map((x) => x.loopMicros)).toFixed(1)}${c === base ? '' : ` (${median(list.map((x, k) => x.loopMicros - ref[k].loopMicros)).toFixed(2)})`}`,
           'WAL MiB': `${median(list.map((x) => x.walMiB)).toFixed(1)}${base === 'alone' ? ' peak' : ' end'}`,
         });
       }
     }
   }
-  return { rows, columns: ['case', 'system', 'commits/s', 'x alone', 'p99 x alone', 'CPU µs/commit', 'WAL MiB'] };
+  return { rows, columns: ['case', 'system', 'commits/s', 'x alone', 'p99 x alone', 'CPU µs/commit', 'loop µs/commit (- none)', 'WAL MiB'] };
 }
 
 module.exports = { run };

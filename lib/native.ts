@@ -238,7 +238,56 @@ export interface NativeCommitCount {
   lastHeader: Uint8Array;
 }
 
+/** What a CommitFramer call framed (native/commit_records.h FramedRun). */
+export interface NativeFramedRun {
+  /** Bytes of framed records written (to `out`, or to the sink file). */
+  bytes: number;
+  /** FRAMES and COMMIT_META records among them. */
+  records: number;
+  /** COMMIT_META records: numbered lastSeq + 1 .. lastSeq + commits. */
+  commits: number;
+}
+
+export interface NativeReadFramesResult extends NativeFramedRun {
+  /** The first frame the WAL does not hold (0: none); nothing framed then. */
+  missingFrame: number;
+  /** A hand-over came (epoch[0] is not seenEpoch): nothing framed or written, the framer unchanged. */
+  dropped: boolean;
+}
+
+/**
+ * One export's FRAMES + COMMIT_META records, native (native/commit_records.h; the bytes
+ * lib/export/commit-records.ts makes). A transaction a run ends inside goes on in the next.
+ * One call at a time; after a call that failed, none.
+ */
+export interface NativeCommitFramer {
+  /** Frames in memory into `out` (commitRecordsBound bytes at least), at once. */
+  frameBytes(frames: Uint8Array, pageSize: number, framesPerRecord: number, lastSeq: number, timeMs: number, out: Uint8Array): NativeFramedRun;
+  /**
+   * Frames first..first+count-1 of the WAL, read on the WAL file's lane and framed there, into
+   * `out`, or (out null) written to the file `sink` at `position`. Dropped when `epoch[0]` is
+   * no longer `seenEpoch` once they are read.
+   */
+  readFrames(
+    wal: NativeFileHandle,
+    pageSize: number,
+    framesPerRecord: number,
+    lastSeq: number,
+    timeMs: number,
+    first: number,
+    count: number,
+    epoch: Int32Array | null,
+    seenEpoch: number,
+    out: Uint8Array | null,
+    sink: NativeFileHandle | null,
+    position: number,
+  ): Promise<NativeReadFramesResult>;
+  /** A transaction has frames framed but not yet its commit frame. */
+  inTransaction(): boolean;
+}
+
 export interface NativeExportIo {
+  CommitFramer: new () => NativeCommitFramer;
   BaseImageReader: new () => NativeBaseImageReader;
   BaseImageWriter: new () => NativeBaseImageWriter;
   countCommits(wal: NativeFileHandle, pageSize: number, lastFrame: number): Promise<NativeCommitCount>;

@@ -9,6 +9,7 @@
 #include "args.h"
 #include "base_image.h"
 #include "base_restore.h"
+#include "commit_records.h"
 #include "errors.h"
 #include "file.h"
 #include "frame_scan.h"
@@ -413,10 +414,242 @@ Napi::Value StartWriteback(const Napi::CallbackInfo& info) {
   return SubmitFileWork(env, file, [offset, length](int fd) { return posix::StartWriteback(fd, offset, length); });
 }
 
+
+// ---- CommitFramer: the export's FRAMES + COMMIT_META records (commit_records.h) --------------
+
+// One readFrames/frameBytes call's state: the framer as it will be once the records are kept.
+struct FramerState {
+  exportrec::CommitFramer framer;
+  uint64_t writebackFrom = UINT64_MAX;  // the sink's bytes from here on have no writeback started
+};
+
+struct ReadFramesJob {
+  exportrec::FrameRunInput run;  // run.frames/length set on the I/O thread, from `frames`
+  uint32_t first = 0;
+  uint32_t count = 0;
+  const int32_t* epoch = nullptr;  // the follower's hand-over count (null: no hand-over can come)
+  int32_t seenEpoch = 0;
+  uint8_t* out = nullptr;  // the records go here (out path), else to the sink at `position`
+  size_t outLength = 0;
+  uint64_t position = 0;
+  FramerState next;  // the framer after the run: kept by Complete unless dropped or failed
+  exportrec::FramedRun result;
+  uint32_t missingFrame = 0;
+  bool dropped = false;
+  OsFailure failure;
+  const std::string* failedPath = nullptr;
+};
+
+// Bytes of sink writes between writeback hints (page-writer.ts WRITEBACK_BYTES).
+constexpr uint64_t kWritebackBytes = 1u << 20;
+
+class ReadFramesOp : public IoOp {
+ public:
+  ReadFramesOp(Napi::Env env, std::shared_ptr<FileState> wal, std::shared_ptr<FileState> sink,
+               std::shared_ptr<std::vector<uint8_t>> frames, std::shared_ptr<std::vector<uint8_t>> records,
+               std::unique_ptr<ReadFramesJob> job, FramerState* framer, ReaderState* state)
+      : IoOp(env), wal_(std::move(wal)), sink_(std::move(sink)), frames_(std::move(frames)), records_(std::move(records)),
+        job_(std::move(job)), framer_(framer), state_(state) {
+    wal_->BeginOp();
+    if (sink_ != nullptr) sink_->BeginOp();
+  }
+  void Execute() override {
+    Run();
+    if (sink_ != nullptr) sink_->EndOp();
+    wal_->EndOp();
+  }
+  bool Complete(napi_env env, napi_value* value, bool* rejected) override {
+    ReadFramesJob& j = *job_;
+    state_->inFlight--;
+    if (j.failure.IsError()) {
+      state_->failed = true;  // the sink may hold part of the records
+      return OsRejection(env, j.failure, j.failedPath ? *j.failedPath : wal_->path, value, rejected);
+    }
+    if (!j.dropped && j.missingFrame == 0) *framer_ = j.next;
+    return js::ObjectBuilder(env)
+        .Number("bytes", static_cast<double>(j.result.bytes))
+        .Number("records", j.result.records)
+        .Number("commits", j.result.commits)
+        .Number("missingFrame", j.missingFrame)
+        .Bool("dropped", j.dropped)
+        .Done(value);
+  }
+
+ private:
+  void Run() {
+    ReadFramesJob& j = *job_;
+    const uint64_t frameSize = exportrec::kFrameHeader + j.run.pageSize;
+    const size_t bytes = static_cast<size_t>(frameSize * j.count);
+    if (frames_->size() < bytes) frames_->resize(bytes);
+    size_t got = 0;
+    j.failure = posix::ReadFull(wal_->fd, frames_->data(), bytes, 32 + (static_cast<uint64_t>(j.first) - 1) * frameSize, &got);
+    if (j.failure.IsError()) {
+      j.failedPath = &wal_->path;
+      return;
+    }
+    if (got < bytes) {
+      j.missingFrame = j.first + static_cast<uint32_t>(got / frameSize);
+      return;
+    }
+    // Every byte was read before this load: a hand-over comes before the restart that could
+    // overwrite them (WalIndex #handOverToFollowers), so an unchanged count means none did.
+    if (j.epoch != nullptr && __atomic_load_n(j.epoch, __ATOMIC_ACQUIRE) != j.seenEpoch) {
+      j.dropped = true;
+      return;
+    }
+    j.run.frames = frames_->data();
+    j.run.length = bytes;
+    uint8_t* out = j.out;
+    size_t capacity = j.outLength;
+    if (sink_ != nullptr) {
+      capacity = static_cast<size_t>(exportrec::FramedBound(j.count, j.run.pageSize));
+      if (records_->size() < capacity) records_->resize(capacity);
+      out = records_->data();
+    }
+    if (j.next.framer.Frame(j.run, out, capacity, &j.result) != nullptr) {
+      j.failure = OsFailure{EINVAL, "frame"};  // checked on the JS thread: not reached
+      return;
+    }
+    if (sink_ == nullptr) return;
+    j.failure = posix::WriteFull(sink_->fd, out, static_cast<size_t>(j.result.bytes), j.position);
+    if (j.failure.IsError()) {
+      j.failedPath = &sink_->path;
+      return;
+    }
+    const uint64_t end = j.position + j.result.bytes;
+    if (j.next.writebackFrom > j.position) j.next.writebackFrom = j.position;
+    if (end - j.next.writebackFrom >= kWritebackBytes) {
+      (void)posix::StartWriteback(sink_->fd, j.next.writebackFrom, end - j.next.writebackFrom);  // a hint
+      j.next.writebackFrom = end;
+    }
+  }
+
+  std::shared_ptr<FileState> wal_;
+  std::shared_ptr<FileState> sink_;
+  std::shared_ptr<std::vector<uint8_t>> frames_;
+  std::shared_ptr<std::vector<uint8_t>> records_;
+  std::unique_ptr<ReadFramesJob> job_;
+  FramerState* framer_;  // the framer outlives its ops (KeepAlive of its JS object)
+  ReaderState* state_;
+};
+
+class CommitFramer : public Napi::ObjectWrap<CommitFramer> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "CommitFramer",
+                       {InstanceMethod<&CommitFramer::FrameBytes>("frameBytes"),
+                        InstanceMethod<&CommitFramer::ReadFrames>("readFrames"),
+                        InstanceMethod<&CommitFramer::InTransaction>("inTransaction")});
+  }
+  explicit CommitFramer(const Napi::CallbackInfo& info)
+      : Napi::ObjectWrap<CommitFramer>(info), frames_(std::make_shared<std::vector<uint8_t>>()),
+        records_(std::make_shared<std::vector<uint8_t>>()) {}
+
+ private:
+  // The run arguments both calls share: pageSize, framesPerRecord, lastSeq, timeMs at `at`..at+3.
+  bool RunArgs(const Napi::CallbackInfo& info, size_t at, exportrec::FrameRunInput* run) {
+    uint64_t lastSeq, timeMs;
+    if (!GetU32(info, at, "pageSize", &run->pageSize) || !GetU32(info, at + 1, "framesPerRecord", &run->framesPerRecord) ||
+        !GetUint(info, at + 2, "lastSeq", &lastSeq) || !GetUint(info, at + 3, "timeMs", &timeMs)) {
+      return false;
+    }
+    run->lastSeq = lastSeq;
+    run->timeMs = timeMs;
+    return true;
+  }
+
+  // frameBytes(frames, pageSize, framesPerRecord, lastSeq, timeMs, out) -> { bytes, records, commits }:
+  // frames in memory (a follower's handed-over tail), framed into out at once.
+  Napi::Value FrameBytes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_.CheckIdle(env)) return Napi::Value();
+    ByteSpan frames, out;
+    exportrec::FrameRunInput run;
+    if (!GetBytes(info, 0, "frames", &frames) || !RunArgs(info, 1, &run) || !GetBytes(info, 5, "out", &out)) return Napi::Value();
+    run.frames = frames.data;
+    run.length = frames.length;
+    if (frames.data == out.data || (frames.data < out.data + out.length && out.data < frames.data + frames.length)) {
+      return ThrowInvalid(env, "frames and out must not overlap");
+    }
+    exportrec::FramedRun r;
+    if (const char* why = framer_.framer.Frame(run, out.data, out.length, &r)) return ThrowInvalid(env, why);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("bytes", static_cast<double>(r.bytes));
+    o.Set("records", r.records);
+    o.Set("commits", r.commits);
+    return o;
+  }
+
+  // readFrames(wal, pageSize, framesPerRecord, lastSeq, timeMs, first, count, epoch, seenEpoch, out, sink, position)
+  //   -> Promise<{ bytes, records, commits, missingFrame, dropped }>
+  // Frames first..first+count-1 read from the WAL and framed, on the WAL's lane, into `out`
+  // (a Uint8Array of FramedBound bytes) or, when `out` is null, written to the file `sink` at
+  // `position`. Dropped (nothing framed or written) when epoch[0] is no longer seenEpoch once
+  // the frames are read: the WAL may have restarted under the read.
+  Napi::Value ReadFrames(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_.CheckIdle(env)) return Napi::Value();
+    std::shared_ptr<FileState> wal = NativeFile::StateOf(env, info[0]);
+    if (wal == nullptr) return Napi::Value();
+    auto job = std::make_unique<ReadFramesJob>();
+    if (!RunArgs(info, 1, &job->run) || !GetU32(info, 5, "first", &job->first) || !GetU32(info, 6, "count", &job->count)) {
+      return Napi::Value();
+    }
+    if (!exportrec::ValidWalPageSize(job->run.pageSize)) return ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536");
+    if (job->first == 0 || job->count == 0) return ThrowInvalid(env, "first and count must be at least 1");
+    const uint64_t frameSize = exportrec::kFrameHeader + job->run.pageSize;
+    if (static_cast<uint64_t>(job->first) - 1 + job->count > 0xFFFFFFFFULL || job->count * frameSize > (64u << 20)) {
+      return ThrowInvalid(env, "count must be at most 64 MiB of frames, within frame numbers 1..2^32-1");
+    }
+    if (!info[7].IsNull() && !info[7].IsUndefined()) {
+      ByteSpan epoch;
+      if (!GetTypedBytes(info, 7, napi_int32_array, "epoch", "an Int32Array or null", &epoch)) return Napi::Value();
+      if (epoch.length < 1) return ThrowInvalid(env, "epoch must hold one element");  // length: elements (args.h counts bytes for uint32/float64 only)
+      job->epoch = reinterpret_cast<const int32_t*>(epoch.data);
+      if (!info[8].IsNumber()) return ThrowInvalid(env, "seenEpoch must be a number");
+      job->seenEpoch = info[8].As<Napi::Number>().Int32Value();
+    }
+    std::shared_ptr<FileState> sink;
+    const uint64_t bound = exportrec::FramedBound(job->count, job->run.pageSize);
+    if (!info[9].IsNull() && !info[9].IsUndefined()) {
+      ByteSpan out;
+      if (!GetBytes(info, 9, "out", &out)) return Napi::Value();
+      job->out = out.data;
+      job->outLength = out.length;
+    } else {
+      sink = NativeFile::StateOf(env, info[10]);
+      if (sink == nullptr || !GetUint(info, 11, "position", &job->position)) return Napi::Value();
+      if (job->position > (1ULL << 52)) return ThrowInvalid(env, "position must be below 2^52");
+    }
+    exportrec::FrameRunInput probe = job->run;
+    probe.length = static_cast<size_t>(job->count * frameSize);
+    probe.frames = reinterpret_cast<const uint8_t*>(&probe);  // only its presence is checked
+    if (const char* why = exportrec::CommitFramer::Check(probe, sink != nullptr ? bound : job->outLength)) return ThrowInvalid(env, why);
+    job->next = framer_;
+    state_.inFlight++;
+    const LaneId lane = wal->lane;
+    auto op = std::make_unique<ReadFramesOp>(env, std::move(wal), std::move(sink), frames_, records_, std::move(job), &framer_, &state_);
+    op->KeepAlive(info.This());
+    if (!info[7].IsNull() && !info[7].IsUndefined()) op->KeepAlive(info[7]);
+    if (!info[9].IsNull() && !info[9].IsUndefined()) op->KeepAlive(info[9]);
+    return Instance::Get(env)->Lane(lane)->Submit(env, std::move(op));
+  }
+
+  Napi::Value InTransaction(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), framer_.framer.InTransaction());
+  }
+
+  FramerState framer_;
+  std::shared_ptr<std::vector<uint8_t>> frames_;   // readFrames' WAL reads
+  std::shared_ptr<std::vector<uint8_t>> records_;  // readFrames' records for a sink file
+  ReaderState state_;
+};
+
 }  // namespace
 
 Napi::Object Register(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
+  o.Set("CommitFramer", CommitFramer::Define(env));
   o.Set("BaseImageReader", BaseImageReader::Define(env));
   o.Set("BaseImageWriter", BaseImageWriter::Define(env));
   o.Set("countCommits", Napi::Function::New<CountCommits>(env, "countCommits"));

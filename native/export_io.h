@@ -15,6 +15,16 @@
 //       -> Promise<{ end, pages, pageSize, more }>   (base_restore.h does the work)
 //   writer.update(bytes)                  pages the JavaScript path applied, into the same hash
 //   writer.digest() -> Uint8Array(16)     as reader.digest()
+//   new CommitFramer()                    one export's FRAMES + COMMIT_META records (commit_records.h):
+//                                         the hash of a transaction a run ended inside
+//   framer.frameBytes(frames, pageSize, framesPerRecord, lastSeq, timeMs, out) -> { bytes, records, commits }
+//       frames in memory (a follower's handed-over tail), framed into out at once
+//   framer.readFrames(wal, pageSize, framesPerRecord, lastSeq, timeMs, first, count, epoch, seenEpoch,
+//                     out, sink, position) -> Promise<{ bytes, records, commits, missingFrame, dropped }>
+//       frames first.. read from the WAL, framed, and (out null) written to the sink file at
+//       position, writeback started per MiB, in one op on the WAL's lane; dropped (nothing
+//       framed or written, the framer unchanged) when epoch[0] is no longer seenEpoch once the
+//       frames are read (a follower's hand-over came: a WAL restart may have overwritten them)
 //   countCommits(wal, pageSize, lastFrame) -> Promise<{ commits, missingFrame, lastHeader }>
 //       (frame_scan.h CountCommitFrames: the export's base generation, header by header)
 //

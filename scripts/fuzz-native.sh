@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run fuzz:native [-- SECONDS]: libFuzzer targets for the native code that parses untrusted
 # bytes (the WAL frame scan, the wal-index lookup over a corrupt -shm, every checksum path
-# against scalar, the export's base image chunk reader, the restore's base image run, the PAGE_DELTA encoder), built with clang + ASan + UBSan and run for SECONDS each (default 60).
+# against scalar, the export's base image chunk reader, the restore's base image run, the PAGE_DELTA encoder, the export's commit framer), built with clang + ASan + UBSan and run for SECONDS each (default 60).
 # Installs clang from Debian's packages when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +23,9 @@ clang++ "${flags[@]}" fuzz/native/fuzz_rs.cc native/fec/rs.cc native/fec/gf256.c
 clang++ "${flags[@]}" fuzz/native/fuzz_base_image.cc native/base_image.cc "${checksum_sources[@]}" -o "$out/fuzz_base_image"
 clang++ "${flags[@]}" fuzz/native/fuzz_base_restore.cc native/base_restore.cc "${checksum_sources[@]}" -o "$out/fuzz_base_restore"
 clang++ "${flags[@]}" fuzz/native/fuzz_page_delta.cc native/page_delta.cc "${checksum_sources[@]}" -o "$out/fuzz_page_delta"
+clang++ "${flags[@]}" fuzz/native/fuzz_commit_records.cc native/commit_records.cc "${checksum_sources[@]}" -o "$out/fuzz_commit_records"
 status=0
-for target in fuzz_wal_scan fuzz_checksums fuzz_shm_lookup fuzz_rs fuzz_base_image fuzz_base_restore fuzz_page_delta; do
+for target in fuzz_wal_scan fuzz_checksums fuzz_shm_lookup fuzz_rs fuzz_base_image fuzz_base_restore fuzz_page_delta fuzz_commit_records; do
   mkdir -p "$out/corpus-$target"
   if "$out/$target" -max_total_time="$seconds" -print_final_stats=1 "$out/corpus-$target" >"$out/$target.log" 2>&1; then
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/$target.log" | grep -o '[0-9]*$' || echo '?')

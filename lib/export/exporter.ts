@@ -20,7 +20,11 @@
  *    it has not exported yet. The base snapshot's mark (at most X) holds checkpoints at X; in
  *    follow mode it gives way to a WalFollower as soon as that first pass is out.
  *  - Each transaction is FRAMES record(s) (bit-exact WAL frames, at most 16 MiB each) ending
- *    at its commit frame, then COMMIT_META (sequence, time, xxh3-128 of its frames).
+ *    at its commit frame, then COMMIT_META (sequence, time, xxh3-128 of its frames): framed
+ *    natively (native/commit_records.h; for a file sink the WAL read, the records and their
+ *    write at the sink's end are one op on the WAL's lane, no record passes through JavaScript),
+ *    or, for a sink that lends memory for them (replication), by the reference encoder
+ *    (commit-records.ts), which writes the same bytes.
  *  - In follow mode the snapshot gives way to a WalFollower (follow.ts), taken before the
  *    snapshot is released: it keeps every frame until the exporter has it without keeping
  *    checkpoints from copying, receives the frames it has not read when this connection's
@@ -28,18 +32,19 @@
  *    other processes. Either way no frame can slip past the export.
  */
 import { readInput } from '../arguments';
-import { Xxh3Stream, xxh3_128Into } from '../checksum';
+import type { Xxh3Stream } from '../checksum';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { nativeHandleOf } from '../io/file';
-import { nativeExportIo } from '../native';
+import { nativeExportIo, type NativeCommitFramer, type NativeFramedRun, type NativeReadFramesResult } from '../native';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
 import { BaseImageReader } from './base-reader';
-import { snapshotFrames, WalFollower, type FrameSource } from './follow';
-import { appendFramedRecords, ByteBlocks, MAX_RECORD, type RecordBatchSink } from './framing';
-import { encodeBaseEndRecord, encodeBaseMetaRecord, encodeCommitMetaRecord, encodeFramesRecord, encodeWalHeaderRecord, type ChainAnchor } from './records';
+import { CommitRecordEncoder, commitRecordsBound, digestBytesInto, framesPerRecordOf } from './commit-records';
+import { snapshotFrames, WalFollower, type FrameSource, type Generation } from './follow';
+import { appendFramedRecords, type RecordBatchSink } from './framing';
+import { encodeBaseEndRecord, encodeBaseMetaRecord, encodeWalHeaderRecord, type ChainAnchor } from './records';
 
 export interface ExportOptions {
   /** Keep exporting new commits until stop() (default false: base image and the WAL as of now). */
@@ -59,8 +64,6 @@ export interface ExportStats {
 const MIN_PASS_GAP_MS = 4;
 /** Bytes of frames per WAL read. */
 const READ_BYTES = 4 << 20;
-/** A frame's records beyond its bytes, framing included: FRAMES' kind (1) and COMMIT_META (33), 8 each framed. */
-const RECORD_BOUND_PER_FRAME = 8 + 1 + 8 + 33;
 /** The longest poll interval setTimeout keeps (2^31 - 1 ms); a longer one would fire at once. */
 const MAX_POLL_MS = 0x7fffffff;
 
@@ -86,13 +89,9 @@ function exportOptionsAsGiven(options: unknown): ExportOptions {
   return { follow: follow as boolean | undefined, pollMs: poll as number | undefined };
 }
 
+/** A stream's digest as the records carry it (high u64 then low u64, big-endian). */
 export function hashBytes(h: Xxh3Stream): Uint8Array {
-  const v = h.digest128();
-  const out = new Uint8Array(16);
-  const dv = new DataView(out.buffer);
-  dv.setBigUint64(0, v >> 64n);
-  dv.setBigUint64(8, v & 0xffffffffffffffffn);
-  return out;
+  return digestBytesInto(h.digest128(), new Uint8Array(16));
 }
 
 export class Exporter {
@@ -112,11 +111,26 @@ export class Exporter {
   #wake: (() => void) | null = null;
   #poked: (() => void) | null = null;
   #passBegan = 0;
+  /**
+   * A poke came while a pass ran (between passes nobody listens): the pass may have read the
+   * live header before that commit, so the next wait is cut short as that poke would have cut
+   * it, instead of lasting pollMs (a commit left unexported until the next poll or poke).
+   */
+  #pokedInPass = false;
   /** catchUp() came: the next pass begins at once. */
   #catchUp = false;
-  /** WAL reads and the records made from them reuse the same memory (ByteBlocks says why). */
+  /** The reference encoder's WAL reads reuse the same memory (framing.ts ByteBlocks says why). */
   #readBuffer = Buffer.alloc(0);
-  readonly #payloads = new ByteBlocks();
+  /**
+   * The commits' records: framed natively (native/commit_records.h; the WAL read, framed and, for
+   * a file sink, written in one op on the WAL's lane), or, for a sink that lends memory for them
+   * (replication), by the reference encoder into that memory. One kind per export (a transaction
+   * may go on from one read to the next: its hash so far lives in the encoder).
+   */
+  #framer: NativeCommitFramer | null = null;
+  #encoder: CommitRecordEncoder | null = null;
+  /** The native framer's records for a sink that is not a file (reused: the sink copies them). */
+  #framed = Buffer.alloc(0);
 
   constructor(index: WalIndex, sink: RecordBatchSink, options: ExportOptions = {}) {
     this.#index = index;
@@ -142,7 +156,8 @@ export class Exporter {
    * would cost more than the export itself (each wakes two I/O threads); commits coalesce instead.
    */
   poke(): void {
-    this.#poked?.();
+    if (this.#poked !== null) this.#poked();
+    else this.#pokedInPass = true; // a pass is under way: it may have looked before this commit
   }
 
   /**
@@ -207,6 +222,10 @@ export class Exporter {
         if (wait <= 0) this.#wake?.();
         else if (timers.length === 1) timers.push(setTimeout(() => this.#wake?.(), wait));
       };
+      if (this.#pokedInPass) {
+        this.#pokedInPass = false;
+        this.#poked();
+      }
     });
   }
 
@@ -320,44 +339,87 @@ export class Exporter {
     }
     const pageSize = this.#index.pageSize;
     const frameSize = FRAME_HEADER_SIZE + pageSize;
-    const framesPerRecord = Math.max(1, Math.floor((MAX_RECORD - 1) / frameSize));
     const readFrames = Math.max(1, Math.floor(READ_BYTES / frameSize));
-    // A transaction's frames are contiguous in a read: each goes out as one FRAMES record (one
-    // copy, one hash call), split only where a record would pass MAX_RECORD or the read ends; a
-    // transaction in several pieces is hashed as it goes. Once a read's records are appended
-    // nothing refers to its buffer or their payloads: the next read reuses both.
-    // The records go into the sink's lent memory when it has some (framing.ts SinkRecordMemory).
-    let hash: Xxh3Stream | null = null;
-    const digest = new Uint8Array(16);
-    const lent = this.#sink.recordMemory;
-    const memory = lent ?? this.#payloads;
     for (let f = this.#pos + 1; f <= gen.mxFrame; f += readFrames) {
       const count = Math.min(readFrames, gen.mxFrame - f + 1);
-      if (this.#readBuffer.length < count * frameSize) this.#readBuffer = Buffer.allocUnsafeSlow(readFrames * frameSize);
-      const buf = this.#readBuffer.subarray(0, count * frameSize);
-      await source.read(gen, buf, f, count);
-      // at most a FRAMES and a COMMIT_META record per frame, each framed (8 bytes)
-      lent?.expect(count * (frameSize + RECORD_BOUND_PER_FRAME));
-      const records: Uint8Array[] = []; // this read's, appended together
-      for (let i = 0, start = 0; i < count; i++) {
-        const commit = buf.readUInt32BE(i * frameSize + 4) !== 0;
-        if (!commit && i + 1 - start < framesPerRecord && i + 1 < count) continue;
-        const piece = buf.subarray(start * frameSize, (i + 1) * frameSize);
-        start = i + 1;
-        records.push(encodeFramesRecord([piece], memory));
-        if (!commit) {
-          (hash ??= new Xxh3Stream()).update(piece);
-          continue;
-        }
-        if (hash === null) xxh3_128Into(piece, digest);
-        else digest.set(hashBytes(hash.update(piece)));
-        hash = null;
-        records.push(encodeCommitMetaRecord(++this.#seq, stamp, digest, memory));
-        this.#stats.commits++;
-      }
-      await this.#appendAll(records);
-      this.#payloads.reuse();
+      if (this.#sink.recordMemory === null) await this.#framesNative(source, gen, f, count, stamp);
+      else await this.#framesLent(source, gen, f, count, stamp);
     }
     this.#pos = gen.mxFrame;
   }
+
+  /**
+   * Frames f..f+count-1 as records, natively: one op reads them from the WAL and frames them
+   * (and writes them to a file sink at its end), or, handed over in memory, framed at once. A
+   * transaction's frames go out as one FRAMES record (split only where a record would pass
+   * MAX_RECORD or the read ends), then its COMMIT_META; the framer carries a transaction's hash
+   * from one read to the next. A read a hand-over overtook is dropped and served from the tail.
+   */
+  async #framesNative(source: FrameSource, gen: Generation, f: number, count: number, stamp: bigint): Promise<void> {
+    const framer = (this.#framer ??= new nativeExportIo.CommitFramer());
+    const pageSize = this.#index.pageSize;
+    const framesPerRecord = framesPerRecordOf(pageSize);
+    const bound = commitRecordsBound(count, pageSize);
+    for (;;) {
+      const span = source.span(gen, f, count);
+      const lastSeq = Number(this.#seq);
+      const timeMs = Number(stamp);
+      let run: NativeFramedRun;
+      if (span.kind === 'memory') {
+        if (this.#framed.length < bound) this.#framed = Buffer.allocUnsafeSlow(bound);
+        run = framer.frameBytes(span.frames, pageSize, framesPerRecord, lastSeq, timeMs, this.#framed);
+        await appendFramedRecords(this.#sink, this.#framed.subarray(0, run.bytes), run.records);
+      } else if (this.#sink.direct) {
+        const done: { read: NativeReadFramesResult | null } = { read: null };
+        await this.#sink.appendDirect(async (file, position) => {
+          done.read = await framer.readFrames(nativeHandleOf(span.file), pageSize, framesPerRecord, lastSeq, timeMs, f, count, span.epoch, span.seen, null, nativeHandleOf(file), position);
+          return { bytes: done.read.bytes, records: done.read.records };
+        });
+        const r = done.read;
+        if (r === null) throw walnutError('WALNUT_IO', 'the export sink did not let the exporter append its records', { reason: 'SinkRefused' });
+        if (r.missingFrame !== 0) this.#missing(r.missingFrame);
+        if (r.dropped) continue;
+        source.served(gen, f, count);
+        run = r;
+      } else {
+        if (this.#framed.length < bound) this.#framed = Buffer.allocUnsafeSlow(bound);
+        const r = await framer.readFrames(nativeHandleOf(span.file), pageSize, framesPerRecord, lastSeq, timeMs, f, count, span.epoch, span.seen, this.#framed, null, 0);
+        if (r.missingFrame !== 0) this.#missing(r.missingFrame);
+        if (r.dropped) continue;
+        source.served(gen, f, count);
+        run = r;
+        await appendFramedRecords(this.#sink, this.#framed.subarray(0, r.bytes), r.records);
+      }
+      this.#seq += BigInt(run.commits);
+      this.#stats.commits += run.commits;
+      this.#stats.records += run.records;
+      return;
+    }
+  }
+
+  #missing(frame: number): never {
+    throw walnutError('WALNUT_CORRUPT', `frame ${frame} is missing from the WAL`, { path: this.#index.walPath });
+  }
+
+  /**
+   * Frames f..f+count-1 as records into the sink's lent memory (framing.ts SinkRecordMemory),
+   * by the reference encoder (commit-records.ts), appended together. Once they are appended
+   * nothing refers to the read's buffer or their payloads: the next read reuses both.
+   */
+  async #framesLent(source: FrameSource, gen: Generation, f: number, count: number, stamp: bigint): Promise<void> {
+    const encoder = (this.#encoder ??= new CommitRecordEncoder());
+    const lent = this.#sink.recordMemory!;
+    const pageSize = this.#index.pageSize;
+    const frameSize = FRAME_HEADER_SIZE + pageSize;
+    const readFrames = Math.max(1, Math.floor(READ_BYTES / frameSize));
+    if (this.#readBuffer.length < count * frameSize) this.#readBuffer = Buffer.allocUnsafeSlow(readFrames * frameSize);
+    const buf = this.#readBuffer.subarray(0, count * frameSize);
+    await source.read(gen, buf, f, count);
+    lent.expect(commitRecordsBound(count, pageSize));
+    const { payloads, commits } = encoder.encode(buf, pageSize, framesPerRecordOf(pageSize), this.#seq, stamp, lent);
+    this.#seq += BigInt(commits);
+    this.#stats.commits += commits;
+    await this.#appendAll(payloads);
+  }
 }
+

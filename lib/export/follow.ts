@@ -36,12 +36,24 @@ export interface Generation {
   salts: [number, number];
 }
 
+/**
+ * Where frames of a generation are: in memory (a handed-over tail's, served by span() as read()
+ * serves them), or in the WAL file, to be read there (native/commit_records: read and framed in
+ * one op) and good only if `epoch[0]` is still `seen` once they are read (no hand-over came, so
+ * no restart overwrote them); `epoch` null: nothing can restart the WAL under the read.
+ */
+export type FrameSpan = { kind: 'memory'; frames: Buffer } | { kind: 'wal'; file: WalnutFile; epoch: Int32Array | null; seen: number };
+
 /** One generation's WAL header and frames (see the header). */
 export interface FrameSource {
   generation(): Promise<Generation>;
   walHeader(gen: Generation): Promise<Uint8Array>;
   /** Fills `buf` with frames first..first + count - 1 of `gen` (WALNUT_CORRUPT when missing). */
   read(gen: Generation, buf: Buffer, first: number, count: number): Promise<void>;
+  /** Where frames first..first + count - 1 of `gen` are (WALNUT_CORRUPT when a tail lacks them). */
+  span(gen: Generation, first: number, count: number): FrameSpan;
+  /** The caller read frames first..first + count - 1 of `gen` from the WAL span() named (and they were good). */
+  served(gen: Generation, first: number, count: number): void;
 }
 
 const sameSalts = (a: readonly number[], b: readonly number[]): boolean => a[0] === b[0] && a[1] === b[1];
@@ -72,6 +84,8 @@ export function snapshotFrames(index: WalIndex, snap: Snapshot): FrameSource {
       const got = await file.read(buf, 0, buf.length, frameOffset(first, index.pageSize));
       if (got !== buf.length) missing(index, first, got, frameSize);
     },
+    span: () => ({ kind: 'wal', file, epoch: null, seen: 0 }),
+    served: () => undefined,
   };
 }
 
@@ -90,8 +104,11 @@ export class WalFollower implements FrameSource, Follower {
   #pendingBytes = 0;
   /** The last frame read into memory, and its generation (frame 0: none of the live one yet). */
   #at: Generation;
-  /** Bumped by every hand-over: a WAL read that saw it change is dropped. */
-  #handOvers = 0;
+  /**
+   * Hand-overs so far, bumped by every one: a WAL read that saw it change is dropped. An
+   * Int32Array: a native read (span()) loads it on its I/O thread once its frames are read.
+   */
+  readonly #epoch = new Int32Array(1);
   #file: WalnutFile | null = null;
   #unregister: (() => void) | null = null;
   /** The connection's appends when the follower last looked (its own writer restarts the WAL then). */
@@ -161,7 +178,7 @@ export class WalFollower implements FrameSource, Follower {
     const end = tail.after + tail.frames.length / this.#frameSize;
     // frames read while the connection read the tail for us are not served twice
     const skip = sameSalts(tail.salts, this.#at.salts) ? Math.max(0, this.#at.mxFrame - tail.after) : 0;
-    this.#handOvers++;
+    Atomics.add(this.#epoch, 0, 1);
     if (tail.after + skip >= end) return;
     const frames = tail.frames.subarray(skip * this.#frameSize);
     this.#tails.push({ ...tail, after: tail.after + skip, frames });
@@ -184,12 +201,12 @@ export class WalFollower implements FrameSource, Follower {
     for (;;) {
       const tail = this.#tails.find((t) => sameSalts(t.salts, gen.salts));
       if (tail !== undefined) return tail.header;
-      const handOvers = this.#handOvers;
+      const handOvers = this.#epoch[0];
       try {
         const head = await readWalHeader(this.#index, this.#file!, gen);
-        if (this.#handOvers === handOvers) return head;
+        if (this.#epoch[0] === handOvers) return head;
       } catch (e) {
-        if (this.#handOvers === handOvers) throw e;
+        if (this.#epoch[0] === handOvers) throw e;
       }
       // the generation ended under the read (its header may be overwritten): the tail has it
     }
@@ -209,12 +226,47 @@ export class WalFollower implements FrameSource, Follower {
         }
         return;
       }
-      const handOvers = this.#handOvers;
+      const handOvers = this.#epoch[0];
       const got = await this.#file!.read(buf, 0, buf.length, frameOffset(first, this.#index.pageSize));
-      if (this.#handOvers !== handOvers) continue; // the WAL may have restarted under the read: the tail has these frames
+      if (this.#epoch[0] !== handOvers) continue; // the WAL may have restarted under the read: the tail has these frames
       if (got !== buf.length) missing(this.#index, first, got, this.#frameSize);
       if (!sameSalts(this.#at.salts, gen.salts) || this.#at.mxFrame < first + count - 1) this.#at = { mxFrame: first + count - 1, salts: gen.salts };
       return;
+    }
+  }
+
+  span(gen: Generation, first: number, count: number): FrameSpan {
+    this.#throwFailure();
+    const tail = this.#tails[0];
+    if (tail === undefined || !sameSalts(tail.salts, gen.salts)) return { kind: 'wal', file: this.#file!, epoch: this.#epoch, seen: this.#epoch[0]! };
+    const from = (first - 1 - tail.after) * this.#frameSize;
+    const length = count * this.#frameSize;
+    if (from < 0 || from + length > tail.frames.length) missing(this.#index, first, Math.max(0, -from), this.#frameSize);
+    if (from + length === tail.frames.length) {
+      this.#tails.shift();
+      this.#pendingBytes -= tail.frames.length;
+    }
+    return { kind: 'memory', frames: tail.frames.subarray(from, from + length) };
+  }
+
+  /**
+   * Frames up to first + count - 1 of `gen` were read from the WAL, good: a hand-over that came
+   * after they were read, but before this, handed them over again, and they are not served twice.
+   */
+  served(gen: Generation, first: number, count: number): void {
+    const last = first + count - 1;
+    if (!sameSalts(this.#at.salts, gen.salts) || this.#at.mxFrame < last) this.#at = { mxFrame: last, salts: gen.salts };
+    while (this.#tails.length > 0 && sameSalts(this.#tails[0]!.salts, gen.salts) && this.#tails[0]!.after < last) {
+      const tail = this.#tails[0]!;
+      const end = tail.after + tail.frames.length / this.#frameSize;
+      if (end <= last) {
+        this.#tails.shift();
+        this.#pendingBytes -= tail.frames.length;
+      } else {
+        const cut = (last - tail.after) * this.#frameSize;
+        this.#tails[0] = { ...tail, after: last, frames: tail.frames.subarray(cut) };
+        this.#pendingBytes -= cut;
+      }
     }
   }
 

@@ -21,7 +21,7 @@
  */
 import type { Writable } from 'node:stream';
 
-import { diskFull, walnutError, type FramingReason } from '../errors';
+import { diskFull, walnutError, WalnutError, type FramingReason } from '../errors';
 import { WalnutFile } from '../io/file';
 import { startWriteback, WRITEBACK_BYTES } from './page-writer';
 import type { PayloadMemory } from './records';
@@ -274,6 +274,11 @@ export class BufferedWalSink implements WalRecordSink {
       wrote = await write(target.file, target.position);
     } catch (e) {
       this.#failed = e instanceof Error ? e : new Error(String(e));
+      // the sink's file closed by its owner under the export is the sink failing, as a failed
+      // write is (flush): WALNUT_CLOSED stays the store's own close() (the WAL or database closed)
+      if (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && target.file.closed) {
+        throw walnutError('WALNUT_IO', `export sink write failed: the sink's file was closed; the sink is now unusable`, { reason: 'SinkClosed', cause: e });
+      }
       throw e;
     }
     target.position += wrote.bytes;

@@ -18,6 +18,7 @@ import { HELPERS, holdLock, release, runPython, SqlitePeer, sqliteWriters } from
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
+import { firstDifference, writerRows as rows } from '../helpers/writer-rows';
 import { until, WAIT_MS } from '../helpers/until';
 
 const SECONDS = Number(process.env.FOLLOW_BACKUP_SECONDS || 3);
@@ -46,27 +47,6 @@ async function writeAndSample(db: string): Promise<{ peak: number; commits: numb
   } finally {
     clearInterval(timer);
   }
-}
-
-type Row = { id: number; w: number; v: Buffer };
-
-function rows(db: string): Row[] {
-  const d = new Database(db, { readonly: true });
-  try {
-    return d.prepare('SELECT id, w, v FROM t ORDER BY id').all() as Row[];
-  } finally {
-    d.close();
-  }
-}
-
-/** The first row where `a` and `b` differ (null: none); a deep toEqual of thousands of blobs takes minutes. */
-function firstDifference(a: Row[], b: Row[]): number | null {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const x = a[i];
-    const y = b[i];
-    if (x === undefined || y === undefined || x.id !== y.id || x.w !== y.w || !x.v.equals(y.v)) return i;
-  }
-  return null;
 }
 
 describe('follow-mode export beside sqlite3 writers', () => {
