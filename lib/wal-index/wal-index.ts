@@ -1235,20 +1235,22 @@ export class WalIndex {
     // it still checks the WAL's header and size (a pread and an lseek: a file cut or rewritten
     // without the lock is refused).
     const unchanged = current && h.mxFrame > 0 && this.#ownHeader !== null && sameHeaderBytes(live.bytes, this.#ownHeader);
-    if (h.mxFrame === 0) {
-      await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
-    }
     // No lseek here (the mapping's size check): every touch of the mapping below is guarded
     // (native/shm_guard.h), so a -shm truncated meanwhile fails the index append or the header
     // publish with WALNUT_CORRUPT (ShmTruncated), and the catch below invalidates the frames.
     let result: AppendResult;
-    try {
-      result = await this.wal.append(transactions, durability, inline && h.mxFrame > 0 && WalFile.lanesIdle(), unchanged);
-    } catch (e) {
-      if ((e as { reason?: string }).reason !== 'StaleAppendWindow') throw e;
-      // changed without the lock being visible to us (e.g. the file was truncated): re-read once
-      await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts }, true);
-      result = await this.wal.append(transactions, durability);
+    if (h.mxFrame === 0) {
+      // a new generation: its header written and synced, then the frames, in one I/O operation
+      result = await this.wal.appendAfterHeader(transactions, durability, { pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
+    } else {
+      try {
+        result = await this.wal.append(transactions, durability, inline && WalFile.lanesIdle(), unchanged);
+      } catch (e) {
+        if ((e as { reason?: string }).reason !== 'StaleAppendWindow') throw e;
+        // changed without the lock being visible to us (e.g. the file was truncated): re-read once
+        await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts }, true);
+        result = await this.wal.append(transactions, durability);
+      }
     }
     try {
       if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);
