@@ -1219,15 +1219,25 @@ export class WalIndex {
     let live = this.#readHeader();
     if (live === null) throw walnutError('WALNUT_CORRUPT', 'the wal-index header became invalid under the write lock', { path: this.shmPath });
     const fullyBackfilled = live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame;
+    let ownRestart = false;
     if (fullyBackfilled) {
       this.#moveCaughtUpSnapshots(live.header);
+      // this WalFile's window names the generation being ended: its header is the one on disk
+      const known = this.wal.windowIsAt(live.header.mxFrame, live.header.frameChecksum, live.header.salts);
       // Everything is in the database file and no reader uses the WAL: start it over from
       // frame 1 (SQLite's walRestartLog), so the file is reused instead of growing.
-      if (await this.#restart(live.header)) live = this.#readHeader()!;
+      if (await this.#restart(live.header)) {
+        live = this.#readHeader()!;
+        ownRestart = known;
+      }
     }
     const h = live.header;
     if (h.mxFrame > 0) this.#region.pageNumbers(h.mxFrame, this.#lastPgno); // WALNUT_CORRUPT when the -shm lacks its segment
-    const current = await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
+    // A restart this connection made over its own generation reads nothing from the WAL before
+    // the new header is written (WalFile.adoptOwnRestart); any other state is taken from the index.
+    let current = false;
+    if (ownRestart) this.wal.adoptOwnRestart();
+    else current = await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
     // The live header is still the one this connection published after its last append: nobody
     // changed the WAL since (SQLite's protocol publishes a new header with every commit, restart
     // and truncation; frames a writer left uncommitted after mxFrame are overwritten, as SQLite's

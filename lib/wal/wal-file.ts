@@ -520,6 +520,21 @@ export class WalFile {
     return this.#adoptAppend(plan);
   }
 
+  /**
+   * This connection restarted the WAL itself (wal-index #restart, WRITE held) over the generation
+   * this WalFile wrote or adopted last (its window named the live header's last frame): the header
+   * on disk is this WalFile's own, so nothing is re-read (adoptIndex would read the header and the
+   * file's size). The window is emptied, as adoptIndex leaves it for an index with mxFrame 0: the
+   * next append writes the new generation's header (appendAfterHeader, salt-1 + 1 from this one).
+   */
+  adoptOwnRestart(): void {
+    this.#requireHeader('adopt its own restart');
+    this.#header = null;
+    this.#mxFrame = 0;
+    this.#dbSize = 0;
+    this.#slot = null;
+  }
+
   /** Restart after a complete checkpoint: checkpoint sequence + 1, new salts, frames from 1. */
   restart(durability: Durability = 'data'): Promise<void> {
     this.#requireHeader('restart');

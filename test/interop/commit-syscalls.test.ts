@@ -177,4 +177,24 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     }
     expect(restarts).toBeGreaterThanOrEqual(3);
   });
+
+  it('the batch that restarts the WAL over this connection\'s own generation reads nothing of the WAL first (no header read at 0, no lseek for its size): it knows the header it wrote', () => {
+    const t = traceCommits({ autoCheckpoint: 64 }, 8, 60, 'write,pread64,pwritev,lseek,%stat');
+    const isHeaderWrite = (l: string): boolean => /pwritev\(\d+<[^>]*-wal>, \[\{iov_base="7\\177\\6\\20[23].*iov_len=32\}\], 1, 0/.test(l);
+    const isFrameWrite = (l: string): boolean => /pwritev\(\d+<[^>]*-wal>, \[\{iov_base=.*?iov_len=24\}/.test(l);
+    // what adoptIndex and an append's window check read: the WAL's header, and its size
+    const isWindowRead = (l: string): boolean => /pread64\(\d+<[^>]*-wal>, .*, 32, 0\)/.test(l) || /lseek\(\d+<[^>]*-wal>/.test(l) || /^\d+\s+(?:<\.\.\. )?\w*stat\w*[( ]/.test(l);
+    let restarts = 0;
+    let lastFrame = -1;
+    for (let i = 0; i < t.lines.length; i++) {
+      const l = t.lines[i]!;
+      if (isFrameWrite(l)) lastFrame = i;
+      if (!isHeaderWrite(l) || lastFrame < 0) continue;
+      restarts++;
+      const reads = t.lines.slice(lastFrame + 1, i).filter(isWindowRead);
+      expect(reads, 'between the last batch of the ending generation and the new header').toEqual([]);
+    }
+    expect(restarts).toBeGreaterThanOrEqual(3);
+    expect(t.batches).toBeGreaterThan(restarts);
+  });
 });
