@@ -380,10 +380,13 @@ interface Addon {
   /**
    * The window (header, size, slot) is checked before writing: header undefined = not checked;
    * slot undefined = the next slot is not read, null = it must hold no frame of this generation,
-   * else the frame header seen there (a leftover frame may be overwritten).
+   * else the frame header seen there (a leftover frame may be overwritten). `fresh`: a new WAL
+   * header written at 0 and synced per freshDurability before the frames (from frame 1), in the
+   * same operation; no window with it. Its failure has `stage: 'header'` (no frame written).
    */
   walAppend(file: NativeFileHandle, chain: NativeAppendChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
-    pages: readonly Uint8Array[], durability: number, header: Uint8Array | undefined, size: number, slot: Uint8Array | null | undefined, growTo: number): Promise<void>;
+    pages: readonly Uint8Array[], durability: number, header: Uint8Array | undefined, size: number, slot: Uint8Array | null | undefined, growTo: number,
+    fresh?: Uint8Array, freshDurability?: number): Promise<void>;
   walAppendSync(file: NativeFileHandle, chain: NativeAppendChain, offset: number, pgnos: Uint32Array, commitSizes: Uint32Array,
     pages: readonly Uint8Array[], durability: number, header: Uint8Array | undefined, size: number, slot: Uint8Array | null | undefined, growTo: number): void;
   walLanesIdle(): boolean;

@@ -154,10 +154,18 @@ struct AppendJob {
   bool hasExpectSlot = false;
   uint8_t expectSlot[kFrameHeaderSize] = {};
   uint64_t growTo = 0;                // zero-fill after the frames up to this file size
+  // walAppend's fresh mode (a WAL restart or creation, WalFile.appendAfterHeader): this new
+  // 32-byte WAL header is written at offset 0 and synced per freshDurability before the frames
+  // (frame 1 on) are written; no window is checked (the header is replaced, and frames from
+  // frame 1 on leave no hole whatever the file's size)
+  bool fresh = false;
+  uint8_t freshHeader[kWalHeaderSize] = {};
+  int freshDurability = 0;            // 0 none, 1 fdatasync, 2 fsync
   // results
   WalChecksum running{0, 0};
   OsFailure failure;
   bool stale = false;
+  bool failedAtHeader = false;        // the fresh header's write or sync failed: no frame was written
 };
 
 void AppendJobDelete::operator()(AppendJob* job) const { delete job; }
@@ -169,7 +177,21 @@ namespace {
 // from another thread (wal_zero_ahead.h).
 void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
   std::unique_lock<std::mutex> hold(extend);
-  if (job->checkWindow) {
+  if (job->fresh) {
+    // The new header is durable before any frame of its generation is written (SQLite's
+    // walFrames, ticket ff5be73dee): a frame that reached the disk under the old header would cut
+    // the old generation's chain short, and recovery would read stale pages from its prefix over
+    // the checkpointed database (bench/probes/restart-fold-hazard.py). One operation, two syncs.
+    struct iovec head = {job->freshHeader, kWalHeaderSize};
+    job->failure = posix::WritevFull(fd, &head, 1, 0);
+    hold.unlock();
+    if (!job->failure.IsError() && job->freshDurability != 0) job->failure = posix::Sync(fd, job->freshDurability == 1);
+    if (job->failure.IsError()) {
+      job->failedAtHeader = true;
+      return;
+    }
+    hold.lock();
+  } else if (job->checkWindow) {
     uint8_t now[kWalHeaderSize];
     size_t got = 0;
     uint64_t size = 0;
@@ -247,7 +269,11 @@ bool AppendOutcome(napi_env env, const AppendJob& job, const std::string& path, 
                     "writer appended or restarted it); nothing was written", error) &&
            js::SetString(env, *error, "reason", "StaleAppendWindow") && js::SetString(env, *error, "path", path);
   }
-  if (job.failure.IsError()) return NewOsError(env, job.failure, path, false, error);
+  if (job.failure.IsError()) {
+    // stage 'header': a fresh append failed at its header, before any frame was written
+    return NewOsError(env, job.failure, path, false, error) &&
+           (!job.failedAtHeader || js::SetString(env, *error, "stage", "header"));
+  }
   if (chain == nullptr) {
     return NewError(env, "WALNUT_INVALID_ARGUMENT",
                     "WALNUT_INVALID_ARGUMENT: the chain array was detached during the append", error);
@@ -287,7 +313,9 @@ class AppendOp : public IoOp {
 //           pgnos: Uint32Array, commitSizes: Uint32Array, pages: Uint8Array[], durability: 0 none | 1 data | 2 full,
 //           header?: Uint8Array(32) (the window: undefined = not checked), size?: the file size seen with it,
 //           slot?: Uint8Array(24) | null (undefined: the next slot is not read; null: it must hold no frame of
-//           this generation), growTo?: zero-fill the file after the frames up to this size)
+//           this generation), growTo?: zero-fill the file after the frames up to this size,
+//           fresh?: Uint8Array(32) (a new WAL header: written at 0 and synced per freshDurability before the
+//           frames, which must start at frame 1; no window with it), freshDurability?: 0 | 1 | 2)
 //   -> Promise<undefined> (walAppendSync returns undefined); on success the new running checksum
 //      is written into chain[4], chain[5].
 // Positional and typed, not an options object and a result array: a lone commit makes one call,
@@ -413,6 +441,21 @@ Napi::Value WalAppend(const Napi::CallbackInfo& info) {
   if (file == nullptr) return Napi::Value();
   AppendJobPtr job = ParseAppend(info, 1);
   if (job == nullptr) return Napi::Value();
+  if (info.Length() > 11 && !info[11].IsUndefined()) {
+    ByteSpan fresh;
+    if (!GetTypedBytes(info, 11, napi_uint8_array, "fresh", "a 32-byte Uint8Array", &fresh) || fresh.length != kWalHeaderSize) {
+      if (env.IsExceptionPending()) return Napi::Value();
+      return ThrowInvalid(env, "fresh must be a 32-byte Uint8Array"), Napi::Value();
+    }
+    if (job->checkWindow) return ThrowInvalid(env, "a fresh header replaces the window: pass no header with it"), Napi::Value();
+    if (job->offset != kWalHeaderSize) return ThrowInvalid(env, "after a fresh header the frames start at frame 1"), Napi::Value();
+    uint64_t durability = 0;
+    if (!GetUint(info, 12, "freshDurability", &durability, true, 0)) return Napi::Value();
+    if (durability > 2) return ThrowInvalid(env, "freshDurability must be 0 (none), 1 (data) or 2 (full)"), Napi::Value();
+    std::memcpy(job->freshHeader, fresh.data, kWalHeaderSize);
+    job->freshDurability = static_cast<int>(durability);
+    job->fresh = true;
+  }
   if (Sync) {
     RunAppend(file->fd, file->extend, job.get());
     napi_value error = nullptr;

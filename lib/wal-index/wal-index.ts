@@ -1219,15 +1219,25 @@ export class WalIndex {
     let live = this.#readHeader();
     if (live === null) throw walnutError('WALNUT_CORRUPT', 'the wal-index header became invalid under the write lock', { path: this.shmPath });
     const fullyBackfilled = live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame;
+    let ownRestart = false;
     if (fullyBackfilled) {
       this.#moveCaughtUpSnapshots(live.header);
+      // this WalFile's window names the generation being ended: its header is the one on disk
+      const known = this.wal.windowIsAt(live.header.mxFrame, live.header.frameChecksum, live.header.salts);
       // Everything is in the database file and no reader uses the WAL: start it over from
       // frame 1 (SQLite's walRestartLog), so the file is reused instead of growing.
-      if (await this.#restart(live.header)) live = this.#readHeader()!;
+      if (await this.#restart(live.header)) {
+        live = this.#readHeader()!;
+        ownRestart = known;
+      }
     }
     const h = live.header;
     if (h.mxFrame > 0) this.#region.pageNumbers(h.mxFrame, this.#lastPgno); // WALNUT_CORRUPT when the -shm lacks its segment
-    const current = await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
+    // A restart this connection made over its own generation reads nothing from the WAL before
+    // the new header is written (WalFile.adoptOwnRestart); any other state is taken from the index.
+    let current = false;
+    if (ownRestart) this.wal.adoptOwnRestart();
+    else current = await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
     // The live header is still the one this connection published after its last append: nobody
     // changed the WAL since (SQLite's protocol publishes a new header with every commit, restart
     // and truncation; frames a writer left uncommitted after mxFrame are overwritten, as SQLite's
@@ -1235,20 +1245,22 @@ export class WalIndex {
     // it still checks the WAL's header and size (a pread and an lseek: a file cut or rewritten
     // without the lock is refused).
     const unchanged = current && h.mxFrame > 0 && this.#ownHeader !== null && sameHeaderBytes(live.bytes, this.#ownHeader);
-    if (h.mxFrame === 0) {
-      await this.wal.writeHeader({ pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
-    }
     // No lseek here (the mapping's size check): every touch of the mapping below is guarded
     // (native/shm_guard.h), so a -shm truncated meanwhile fails the index append or the header
     // publish with WALNUT_CORRUPT (ShmTruncated), and the catch below invalidates the frames.
     let result: AppendResult;
-    try {
-      result = await this.wal.append(transactions, durability, inline && h.mxFrame > 0 && WalFile.lanesIdle(), unchanged);
-    } catch (e) {
-      if ((e as { reason?: string }).reason !== 'StaleAppendWindow') throw e;
-      // changed without the lock being visible to us (e.g. the file was truncated): re-read once
-      await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts }, true);
-      result = await this.wal.append(transactions, durability);
+    if (h.mxFrame === 0) {
+      // a new generation: its header written and synced, then the frames, in one I/O operation
+      result = await this.wal.appendAfterHeader(transactions, durability, { pageSize: this.pageSize, checkpointSeq: this.wal.nextCheckpointSeq, durability: headerDurability });
+    } else {
+      try {
+        result = await this.wal.append(transactions, durability, inline && WalFile.lanesIdle(), unchanged);
+      } catch (e) {
+        if ((e as { reason?: string }).reason !== 'StaleAppendWindow') throw e;
+        // changed without the lock being visible to us (e.g. the file was truncated): re-read once
+        await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts }, true);
+        result = await this.wal.append(transactions, durability);
+      }
     }
     try {
       if (h.mxFrame === 0 && this.walSizeLimit !== undefined) await this.wal.limitSize(this.walSizeLimit);

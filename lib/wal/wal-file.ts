@@ -472,6 +472,69 @@ export class WalFile {
     this.#adoptHeader(bytes, chain);
   }
 
+  /**
+   * A new generation and its first transactions in one I/O operation (a WAL restart or the first
+   * commit into an empty WAL): the fresh header, chosen as writeHeader chooses it, is written and
+   * synced per `options.durability` first, then the frames from frame 1 are written and synced per
+   * `durability` (native walAppend's fresh mode: one I/O-thread round trip, not two). The header
+   * is never left to the frames' sync: a frame on disk under the old header cuts the old
+   * generation short and recovery reads its stale prefix (bench/probes/restart-fold-hazard.py).
+   * No window is checked: the header is replaced and frames from frame 1 leave no hole.
+   * A failure at the header (error stage 'header'; no frame was written) leaves this WalFile
+   * without a header, as what offset 0 holds is then unknown (the next append re-reads it); a
+   * failure at the frames leaves it on the new generation with mxFrame 0, its first slot
+   * invalidated as append's failures do.
+   */
+  async appendAfterHeader(transactions: readonly WalTransaction[], durability: Durability, options: { pageSize: number; checkpointSeq: number; durability?: Durability }): Promise<AppendResult> {
+    const { bytes, chain } = this.#newHeader(options);
+    const headerDurability = options.durability ?? 'data';
+    if (headerDurability !== 'none' && headerDurability !== 'data' && headerDurability !== 'full') {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', "durability must be 'none', 'data' or 'full'", { reason: 'durability' });
+    }
+    const before = { header: this.#header, mxFrame: this.#mxFrame, dbSize: this.#dbSize, running: this.#running, slot: this.#slot };
+    this.#adoptHeader(bytes, chain);
+    let plan: AppendPlan;
+    try {
+      plan = this.#planAppend(transactions, durability, true);
+    } catch (e) {
+      // refused before anything was written: the window is as it was
+      this.#header = before.header;
+      this.#mxFrame = before.mxFrame;
+      this.#dbSize = before.dbSize;
+      this.#running = before.running;
+      this.#slot = before.slot;
+      throw e;
+    }
+    try {
+      await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.nativePgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], undefined, plan.size, undefined, plan.growTo, bytes, APPEND_DURABILITY[headerDurability]);
+    } catch (e) {
+      if ((e as { stage?: string }).stage === 'header') {
+        delete (e as { stage?: string }).stage;
+        this.#header = null; // written in part, or unsynced: what offset 0 holds is unknown
+        throw e;
+      }
+      if (!(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
+      this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
+      throw e;
+    }
+    return this.#adoptAppend(plan);
+  }
+
+  /**
+   * This connection restarted the WAL itself (wal-index #restart, WRITE held) over the generation
+   * this WalFile wrote or adopted last (its window named the live header's last frame): the header
+   * on disk is this WalFile's own, so nothing is re-read (adoptIndex would read the header and the
+   * file's size). The window is emptied, as adoptIndex leaves it for an index with mxFrame 0: the
+   * next append writes the new generation's header (appendAfterHeader, salt-1 + 1 from this one).
+   */
+  adoptOwnRestart(): void {
+    this.#requireHeader('adopt its own restart');
+    this.#header = null;
+    this.#mxFrame = 0;
+    this.#dbSize = 0;
+    this.#slot = null;
+  }
+
   /** Restart after a complete checkpoint: checkpoint sequence + 1, new salts, frames from 1. */
   restart(durability: Durability = 'data'): Promise<void> {
     this.#requireHeader('restart');

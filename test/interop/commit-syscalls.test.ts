@@ -7,7 +7,7 @@
 // wal-index header is still the one this connection published reads only the WAL's header (the
 // append window's re-check is header and size: pread, lseek; not the next slot's pread); a WAL past 8 MiB
 // is zeroed ahead (written back and synced) by a thread that writes no commit, through a
-// descriptor of its own.
+// descriptor of its own; a WAL restart syncs its new header before the first frame after it.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -30,10 +30,10 @@ interface Traced {
   commits: number;
 }
 
-function traceCommits(options: Record<string, unknown>, loops: number, each: number): Traced {
+function traceCommits(options: Record<string, unknown>, loops: number, each: number, calls = '%%stat,fcntl,lseek,write,pread64,pwritev,fdatasync,sync_file_range'): Traced {
   const file = path.join(dir, `s${n}.db`);
   const trace = path.join(dir, `s${n++}.strace`);
-  const r = spawnSync('strace', ['-f', '-qq', '-y', '-o', trace, '-e', 'trace=%%stat,fcntl,lseek,write,pread64,pwritev,fdatasync,sync_file_range', process.execPath, path.join(HELPERS, 'commit-syscalls-child.js'), file, String(loops), String(each), JSON.stringify(options)], { encoding: 'utf8' });
+  const r = spawnSync('strace', ['-f', '-qq', '-y', '-o', trace, '-e', `trace=${calls}`, process.execPath, path.join(HELPERS, 'commit-syscalls-child.js'), file, String(loops), String(each), JSON.stringify(options)], { encoding: 'utf8' });
   expect(r.status, r.stdout + r.stderr).toBe(0);
   const lines = fs.readFileSync(trace, 'utf8').split('\n');
   const from = lines.findIndex((l) => l.includes('<<commits>>'));
@@ -44,6 +44,12 @@ function traceCommits(options: Record<string, unknown>, loops: number, each: num
 }
 
 const named = (t: Traced, re: RegExp): number => t.lines.filter((l) => re.test(l)).length;
+
+if (!hasStrace) {
+  describe('the commit path under strace', () => {
+    it.skip('skipped: strace is not installed (apt-get install -y strace)', () => undefined);
+  });
+}
 
 describe.skipIf(!hasStrace)('the commit path under strace', () => {
   it('makes no stat call (fstat, statx, newfstatat) on the WAL, the -shm or the database file', () => {
@@ -138,5 +144,57 @@ describe.skipIf(!hasStrace)('the commit path under strace', () => {
     const fd = (l: string): number => Number(/\((\d+)</.exec(l)![1]);
     const commitFds = new Set(onWal(/pwritev\(\d+<[^>]*-wal>, \[\{iov_base=.*iov_len=24\}/).map(fd));
     for (const l of [...zeroWrites, ...writeBacks]) expect(commitFds.has(fd(l))).toBe(false);
+  });
+
+  it('a WAL restart writes the new header and fdatasyncs it (on the same thread, nothing else written to the WAL between) before the first frame of the new generation is written: never one sync for both (bench/probes/restart-fold-hazard.py)', () => {
+    // 480 one-page commits with auto-checkpoints every 64 frames: the WAL restarts again and again
+    const t = traceCommits({ autoCheckpoint: 64 }, 8, 60, 'write,pwrite64,pwritev,fdatasync,fsync');
+    const tid = (l: string): number => Number(/^(\d+)/.exec(l)![1]);
+    // the new header: 32 bytes at offset 0 of the WAL, starting with the magic 0x377f0682/3
+    const isHeaderWrite = (l: string): boolean => /pwrite(?:v|64)\(\d+<[^>]*-wal>, (?:\[\{)?(?:iov_base=)?"7\\177\\6\\20[23]/.test(l) && /(?:iov_len=32\}\], 1, 0|", 32, 0)/.test(l);
+    const isWalWrite = (l: string): boolean => /pwrite(?:v|64)\(\d+<[^>]*-wal>/.test(l);
+    // a frame: a write whose first 24 bytes are a frame header (a commit's pwritev)
+    const isFrameWrite = (l: string): boolean => /pwritev\(\d+<[^>]*-wal>, \[\{iov_base=.*?iov_len=24\}/.test(l);
+    let restarts = 0;
+    for (let h = 0; h < t.lines.length; h++) {
+      const line = t.lines[h]!;
+      if (!isHeaderWrite(line)) continue;
+      restarts++;
+      const thread = tid(line);
+      // the header's write completes (= 32), then that thread's fdatasync of the WAL completes (= 0)
+      let synced = -1;
+      let started = false;
+      for (let i = h; i < t.lines.length && synced < 0; i++) {
+        const l = t.lines[i]!;
+        if (i > h && isWalWrite(l)) expect.fail(`the WAL was written (${l.slice(0, 120)}) before the restart's header (${line.slice(0, 120)}) was synced`);
+        if (tid(l) !== thread) continue;
+        if (/fdatasync\(\d+<[^>]*-wal>/.test(l)) started = true;
+        if (started && /(?:fdatasync\(\d+<[^>]*-wal>\)|<\.\.\. fdatasync resumed>\)) += 0$/.test(l)) synced = i;
+      }
+      expect(synced, `no fdatasync of the WAL after the header write ${line}`).toBeGreaterThan(h);
+      const frame = t.lines.findIndex((l, i) => i > h && isFrameWrite(l));
+      expect(frame, 'the new generation\'s first frame').toBeGreaterThan(synced);
+    }
+    expect(restarts).toBeGreaterThanOrEqual(3);
+  });
+
+  it('the batch that restarts the WAL over this connection\'s own generation reads nothing of the WAL first (no header read at 0, no lseek for its size): it knows the header it wrote', () => {
+    const t = traceCommits({ autoCheckpoint: 64 }, 8, 60, 'write,pread64,pwritev,lseek,%stat');
+    const isHeaderWrite = (l: string): boolean => /pwritev\(\d+<[^>]*-wal>, \[\{iov_base="7\\177\\6\\20[23].*iov_len=32\}\], 1, 0/.test(l);
+    const isFrameWrite = (l: string): boolean => /pwritev\(\d+<[^>]*-wal>, \[\{iov_base=.*?iov_len=24\}/.test(l);
+    // what adoptIndex and an append's window check read: the WAL's header, and its size
+    const isWindowRead = (l: string): boolean => /pread64\(\d+<[^>]*-wal>, .*, 32, 0\)/.test(l) || /lseek\(\d+<[^>]*-wal>/.test(l) || /^\d+\s+(?:<\.\.\. )?\w*stat\w*[( ]/.test(l);
+    let restarts = 0;
+    let lastFrame = -1;
+    for (let i = 0; i < t.lines.length; i++) {
+      const l = t.lines[i]!;
+      if (isFrameWrite(l)) lastFrame = i;
+      if (!isHeaderWrite(l) || lastFrame < 0) continue;
+      restarts++;
+      const reads = t.lines.slice(lastFrame + 1, i).filter(isWindowRead);
+      expect(reads, 'between the last batch of the ending generation and the new header').toEqual([]);
+    }
+    expect(restarts).toBeGreaterThanOrEqual(3);
+    expect(t.batches).toBeGreaterThan(restarts);
   });
 });
