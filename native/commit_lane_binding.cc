@@ -180,6 +180,12 @@ class Member : public Waker {
     uv_check_stop(&m->check);
     uv_idle_stop(&m->idle);
     if (m->lane == nullptr) return;
+    if (!m->RunsJs()) {
+      // worker.terminate() stopped its JS mid-turn (the loop ends this iteration before the
+      // cleanup hook leaves the lane): the turn never ended, so its commits never enter the lane
+      m->submitted.clear();
+      return;
+    }
     m->lane->Publish(m->id, m->submitted, m->returned);
     if (!m->returned.empty()) m->cache.Keep(std::move(m->returned));
   }
@@ -208,6 +214,18 @@ class Member : public Waker {
 
   // True when the callback was called (or tried: an environment that runs no JS refuses it).
   bool Deliver(napi_env env);
+
+  // Whether this environment still runs JS: napi_strict_equals is refused, like any call that
+  // may run JS, once it is being torn down (io_thread.cc OnAsync checks the same way).
+  bool RunsJs() {
+    napi_handle_scope scope = nullptr;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
+    napi_value v = nullptr;
+    bool same = false;
+    const bool runs = napi_get_boolean(env, true, &v) == napi_ok && napi_strict_equals(env, v, v, &same) == napi_ok;
+    napi_close_handle_scope(env, scope);
+    return runs;
+  }
 
   napi_env env = nullptr;
   Napi::FunctionReference callback;
