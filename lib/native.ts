@@ -282,6 +282,9 @@ export interface NativeLaneMetrics {
   memberSlotsInBatches: number;
   leaderChanges: number;
   abandonedCommits: number;
+  publishes: number;
+  wakeups: number;
+  leaderWakeups: number;
   members: number;
   leader: number;
   perMember: Array<{ member: number; commits: number; batches: number }>;

@@ -65,6 +65,8 @@ bool Lane::Slot::Settled(uint64_t id) {
 void Lane::WakeLocked(Slot& slot, Wakes& wakes) {
   if (slot.wakePending || slot.waker == nullptr) return;
   slot.wakePending = true;
+  metrics_.wakeups++;
+  if (slot.events.lead || slot.events.work || slot.events.gathered) metrics_.leaderWakeups++;
   wakes.push_back(slot.waker);
 }
 
@@ -131,6 +133,7 @@ void Lane::Publish(uint32_t member, std::vector<Submission>& submitted, std::vec
     return;
   }
   if (!submitted.empty()) {
+    metrics_.publishes++;
     for (Submission& s : submitted) {
       s.member = member;
       queue_.push_back(std::move(s));

@@ -131,6 +131,9 @@ struct LaneMetrics {
   uint64_t memberSlotsInBatches = 0;  // sum over batches of the members in it
   uint64_t leaderChanges = 0;
   uint64_t abandonedCommits = 0;    // failed with WALNUT_CLOSED because their leader exited
+  uint64_t publishes = 0;           // member turns published with commits (one lane lock each)
+  uint64_t wakeups = 0;             // Waker calls (each one uv_async_send: a thread woken)
+  uint64_t leaderWakeups = 0;       // of them, the leader's (lead, work, gathered)
   uint32_t members = 0;
   uint32_t leader = 0;              // 0: none
   std::vector<MemberMetrics> perMember;
@@ -232,7 +235,7 @@ class Lane {
     bool Settled(uint64_t id);
   };
   // Marks the wake-up due and adds the Waker to `wakes` (called once the mutex is released).
-  static void WakeLocked(Slot& slot, Wakes& wakes);
+  void WakeLocked(Slot& slot, Wakes& wakes);
   static void Wake(const Wakes& wakes);
   void HandOverLocked(Wakes& wakes);
   std::vector<Submission> TakeLocked(uint32_t member);

@@ -630,6 +630,9 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     o.Set("memberSlotsInBatches", static_cast<double>(m.memberSlotsInBatches));
     o.Set("leaderChanges", static_cast<double>(m.leaderChanges));
     o.Set("abandonedCommits", static_cast<double>(m.abandonedCommits));
+    o.Set("publishes", static_cast<double>(m.publishes));
+    o.Set("wakeups", static_cast<double>(m.wakeups));
+    o.Set("leaderWakeups", static_cast<double>(m.leaderWakeups));
     o.Set("members", m.members);
     o.Set("leader", m.leader);
     Napi::Array per = Napi::Array::New(env, m.perMember.size());

@@ -59,6 +59,11 @@ export interface LaneMetrics {
   leaderChanges: number;
   /** Commits failed with WALNUT_CLOSED (LeaderExited) because the leader's worker ended mid-batch. */
   abandonedCommits: number;
+  /** Members' turns of commits published into the lane (one lane lock each, however many commits). */
+  publishes: number;
+  /** Threads the lane woke (one uv_async_send each; coalesced per member), and of them the leader's. */
+  wakeups: number;
+  leaderWakeups: number;
   /** Per member: its commits, the batches it had commits in, and their ratio. */
   perMember: Array<{ member: number; commits: number; batches: number; commitsPerBatch: number }>;
 }
@@ -368,6 +373,9 @@ export class SharedLane implements CommitSink {
       membersPerBatch: m.batches === 0 ? 0 : m.memberSlotsInBatches / m.batches,
       leaderChanges: m.leaderChanges,
       abandonedCommits: m.abandonedCommits,
+      publishes: m.publishes,
+      wakeups: m.wakeups,
+      leaderWakeups: m.leaderWakeups,
       perMember: m.perMember.map((p) => ({ ...p, commitsPerBatch: p.batches === 0 ? 0 : p.commits / p.batches })),
     };
   }
