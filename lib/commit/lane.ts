@@ -12,9 +12,12 @@
  * The leader takes every queued commit into its own committer when that forms a batch
  * (gather()), or, when its committer is idle, is woken for it; the commits join its batches
  * (one pwritev, one fdatasync for all), and it settles each with its result, which the native
- * lane delivers to the submitting member's event loop (one wake-up per member per batch). So:
- *  - order: commits reach the leader's committer in lane order (submission order across members)
- *    and are written in that order, each member's in its own order;
+ * lane delivers to the submitting member's event loop (one wake-up per member per batch; the
+ * lane counts them: metrics().lane.wakeups). So:
+ *  - order: commits reach the leader's committer in lane order and are written in that order,
+ *    each member's in its own order. Lane order is the order in which commits enter the lane: a
+ *    member's commit() goes into its own native buffer and enters the lane with the rest of its
+ *    turn when its code returns to the event loop (commit_lane.h), not when commit() is called;
  *  - first committer wins across members: a member's transaction carries its snapshot's
  *    generation (mxFrame, salts) and its read/write set; the leader checks it under WRITE as
  *    it checks its own (group-committer.ts). The member keeps its snapshot (its read mark)

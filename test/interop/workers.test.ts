@@ -354,23 +354,22 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     const leader = a.commit([{ pgno: slots[1]!.pgno, data: page(slots[1]!, 1) }]);
     const [rb, ra] = await Promise.all([member, leader]);
     expect(ra.lastFrame).toBeLessThan(rb.firstFrame);
+    // two transactions on one snapshot of slot s's page, each writing it (with k, k + 1)
+    const rivals = async (x: typeof a, y: typeof a, s: Slot, k: number) => {
+      const [tx, ty] = [x.begin(), y.begin()];
+      await tx.read(s.pgno);
+      await ty.read(s.pgno);
+      tx.write(s.pgno, page(s, k));
+      ty.write(s.pgno, page(s, k + 1));
+      return [tx, ty] as const;
+    };
     // the member's transaction commits first in call order; the lane's order is the leader's first
-    const t1 = a.begin();
-    const t2 = b.begin();
-    await t1.read(slots[2]!.pgno);
-    await t2.read(slots[2]!.pgno);
-    t1.write(slots[2]!.pgno, page(slots[2]!, 1));
-    t2.write(slots[2]!.pgno, page(slots[2]!, 2));
+    const [t1, t2] = await rivals(a, b, slots[2]!, 1);
     const r = await Promise.allSettled([t2.commit(), t1.commit()]);
     expect(r.map((x) => x.status)).toEqual(['rejected', 'fulfilled']);
     expect((r[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'WALNUT_CONFLICT', reason: 'PageChanged' });
     // within one member's turn its own order holds: its first transaction wins
-    const t3 = b.begin();
-    const t4 = b.begin();
-    await t3.read(slots[3]!.pgno);
-    await t4.read(slots[3]!.pgno);
-    t3.write(slots[3]!.pgno, page(slots[3]!, 3));
-    t4.write(slots[3]!.pgno, page(slots[3]!, 4));
+    const [t3, t4] = await rivals(b, b, slots[3]!, 3);
     const r2 = await Promise.allSettled([t3.commit(), t4.commit()]);
     expect(r2.map((x) => x.status)).toEqual(['fulfilled', 'rejected']);
     await b.close();
