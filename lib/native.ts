@@ -308,7 +308,7 @@ export interface NativeCommitLane {
   take(into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array };
   /** Leader, before a batch: take(); with wait, wait is true when members are awaited (the leader is woken with gathered). */
   gather(wait: boolean, into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array; wait: boolean };
-  /** Leader, its committer idle: take() when commits are queued, else the next submit wakes it. */
+  /** Leader, its committer idle: take() when commits are queued, else the next publish (a member's turn of submits) wakes it. */
   rest(into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array };
   /** This member is the lane's only one (read without the lane's lock). */
   readonly alone: boolean;

@@ -186,7 +186,7 @@ class Lane {
   // bound passed) no member is awaited any longer.
   std::vector<Submission> Gather(uint32_t member, bool wait, bool* waiting);
   // Leader, its committer idle: Take when commits are queued, else the leader is no longer busy
-  // (the next Submit wakes it).
+  // (the next Publish wakes it).
   std::vector<Submission> Rest(uint32_t member);
   // The outcomes of one batch, taken by any member earlier, each with its submitter (an outcome
   // not in flight, one whose submitter left, is only counted in the lane's commits when
@@ -194,12 +194,13 @@ class Lane {
   // With no outcomes, `ownBatches` batches of the leader's own commits only (a leader alone in
   // the lane reports those in arrears: the binding's user); else it must be 1.
   // `spent`: Submissions the leader took and copied since; their blocks go back to their
-  // members' slots (Publish hands them on), and `spent` is emptied. No map is built: outcomes
-  // of one member come together, and its in-flight list in take order.
+  // members' slots (Publish hands them on), and `spent` is emptied. No map is built: an
+  // outcome finds its slot by its member (once for a run of one member's), and its commit in
+  // that slot's in-flight list, which is in take order (the head, but for failures and orphans).
   void Settle(uint32_t leader, std::vector<Outcome>& outcomes, uint32_t ownCommits, uint32_t ownBatches = 1,
               std::vector<Submission>* spent = nullptr);
   // Members now (read without the mutex: a leader alone in the lane skips Gather and Settle per
-  // batch; a member joining meanwhile is seen at the next batch, and its Submit wakes an idle
+  // batch; a member joining meanwhile is seen at the next batch, and its Publish wakes an idle
   // leader as ever).
   size_t Members() const { return members_.load(std::memory_order_relaxed); }
   // What woke `member` into `out` (its vectors are reused; the slot's are cleared).

@@ -315,7 +315,7 @@ export class SharedLane implements CommitSink {
     if (!this.#leader || this.#resigned || this.#left) return null;
     if (this.#native.alone) {
       // nobody to take from or wait for: no native call per batch. A store that joins meanwhile
-      // is taken from at the next batch; its Submit wakes this leader when the lane counts it
+      // is taken from at the next batch; its Publish wakes this leader when the lane counts it
       // idle (a leader the lane counts busy has #watchIdle armed: it rests once idle)
       this.#formedAt = 0;
       this.#formedAlone = true;
