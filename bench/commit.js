@@ -462,6 +462,9 @@ async function run() {
     row['batches/fsync'] = k.fsyncs === 0 ? '' : (k.batches / k.fsyncs).toFixed(2);
     row['commits/fsync'] = k.fsyncs === 0 ? '' : (k.commits / k.fsyncs).toFixed(1);
     row['stores/batch'] = k.lane === null ? '' : k.lane.membersPerBatch.toFixed(2);
+    // threads the lane woke and members' published turns, per lane batch (whole run; builds before these counters: blank)
+    row['wakes/batch'] = k.lane?.wakeups === undefined || k.lane.batches === 0 ? '' : (k.lane.wakeups / k.lane.batches).toFixed(2);
+    row['publishes/batch'] = k.lane?.publishes === undefined || k.lane.batches === 0 ? '' : (k.lane.publishes / k.lane.batches).toFixed(2);
   }
   /** Median and spread of the per-round ratio a/b of field k (perSecond unless named). */
   const ratio = (a, b, k = 'perSecond') => {
@@ -511,7 +514,7 @@ async function run() {
     ...(['raw-1', 'raw-1-sync', 'walnut-1', 'sqlite-full-1'].every(has) ? [`bound of the 1-committer goal: raw-1 (I/O thread) / better-sqlite3 FULL ${ratio('raw-1', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-1', 'sqlite-full-1').spread}], raw-1-sync (JS thread) ${ratio('raw-1-sync', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-1-sync', 'sqlite-full-1').spread}]; walnut-1 / raw-1 ${ratio('walnut-1', 'raw-1').median.toFixed(2)}x, / raw-1-sync ${ratio('walnut-1', 'raw-1-sync').median.toFixed(2)}x`] : []),
     ...(['raw-1-sqlio', 'raw-1-sync', 'sqlite-full-1'].every(has) ? [`SQLite FULL's own I/O (3 frames, 6 pwrites, fsync): better-sqlite3 FULL / raw-1-sqlio ${ratio('sqlite-full-1', 'raw-1-sqlio').median.toFixed(2)}x [${ratio('sqlite-full-1', 'raw-1-sqlio').spread}]; raw-1-sync (walnut's I/O: 1 frame, fdatasync) / raw-1-sqlio ${ratio('raw-1-sync', 'raw-1-sqlio').median.toFixed(2)}x [${ratio('raw-1-sync', 'raw-1-sqlio').spread}]`] : []),
   ];
-  return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms', 'CPU µs/commit', 'batches/fsync', 'commits/fsync', 'stores/batch'], notes, rounds: res };
+  return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms', 'CPU µs/commit', 'batches/fsync', 'commits/fsync', 'stores/batch', 'wakes/batch', 'publishes/batch'], notes, rounds: res };
 }
 
 module.exports = { run, fsGroupCommitter, prefill };

@@ -331,6 +331,9 @@ export interface NativeLaneMetrics {
   memberSlotsInBatches: number;
   leaderChanges: number;
   abandonedCommits: number;
+  publishes: number;
+  wakeups: number;
+  leaderWakeups: number;
   members: number;
   leader: number;
   perMember: Array<{ member: number; commits: number; batches: number }>;
@@ -341,8 +344,9 @@ export interface NativeCommitLane {
   readonly leader: boolean;
   /**
    * Copies the pages; returns the commit's lane-wide id. conflict: [mxFrame, salt1, salt2, pgnos].
-   * The end of the event-loop turn in which it was called tells the lane this member's turn of
-   * submits ended (natively; a gathering leader awaits that: commit_lane.h).
+   * The commit enters the lane at the end of the event-loop turn in which it was called, with
+   * every other commit of this member in that turn (natively; that also tells a gathering leader
+   * this member's turn of submits ended: commit_lane.h).
    */
   submit(pgnos: Uint32Array, pages: readonly Uint8Array[], dbSize: number, conflict: [number, number, number, Uint32Array] | null): number;
   /**
@@ -353,12 +357,16 @@ export interface NativeCommitLane {
   take(into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array };
   /** Leader, before a batch: take(); with wait, wait is true when members are awaited (the leader is woken with gathered). */
   gather(wait: boolean, into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array; wait: boolean };
-  /** Leader, its committer idle: take() when commits are queued, else the next submit wakes it. */
+  /** Leader, its committer idle: take() when commits are queued, else the next publish (a member's turn of submits) wakes it. */
   rest(into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array };
   /** This member is the lane's only one (read without the lane's lock). */
   readonly alone: boolean;
-  /** `batches` > 1: that many batches of this leader's own commits (no outcomes), reported late. */
-  settle(ok: Float64Array, failed: Array<[number, string, string, string, number]>, own: number, batches?: number): void;
+  /**
+   * ok: 5 numbers per taken commit written (id, member, first frame, last frame, durable); failed:
+   * [id, member, code, message, reason, errno] each (member: meta's, as take() gave it).
+   * `batches` > 1: that many batches of this leader's own commits (no outcomes), reported late.
+   */
+  settle(ok: Float64Array, failed: Array<[number, number, string, string, string, number]>, own: number, batches?: number): void;
   resign(): void;
   leave(): void;
   metrics(): NativeLaneMetrics;

@@ -22,39 +22,51 @@ Block& Block::operator=(Block&& o) noexcept {
   return *this;
 }
 
-namespace {
-constexpr size_t kSpareBytes = 8u << 20;  // spare blocks kept per lane, at most
-}  // namespace
-
-Block Lane::NewBlock(size_t n) {
-  {
-    std::lock_guard<std::mutex> lock(spareMutex_);
-    // newest first; a spare more than twice the size would waste what another commit could use
-    for (size_t i = spare_.size(); i-- > 0;) {
-      if (spare_[i].capacity < n || spare_[i].capacity / 2 > n) continue;
-      Block b = std::move(spare_[i]);
-      spare_[i] = std::move(spare_.back());
-      spare_.pop_back();
-      spareBytes_ -= b.capacity;
-      b.size = n;
-      return b;
-    }
+Block BlockCache::Get(size_t n) {
+  // newest first; a spare more than twice the size would waste what another commit could use
+  for (size_t i = spare_.size(); i-- > 0;) {
+    if (spare_[i].capacity < n || spare_[i].capacity / 2 > n) continue;
+    Block b = std::move(spare_[i]);
+    spare_[i] = std::move(spare_.back());
+    spare_.pop_back();
+    bytes_ -= b.capacity;
+    b.size = n;
+    return b;
   }
   return Block(n);
 }
 
-void Lane::Recycle(std::vector<Submission>&& taken) {
-  std::lock_guard<std::mutex> lock(spareMutex_);
-  for (Submission& s : taken) {
-    if (s.block.data == nullptr || spareBytes_ + s.block.capacity > kSpareBytes) continue;
-    spareBytes_ += s.block.capacity;
-    spare_.push_back(std::move(s.block));
+void BlockCache::Keep(std::vector<Block>&& blocks) {
+  for (Block& b : blocks) {
+    if (b.data == nullptr || bytes_ + b.capacity > kMemberSpareBytes) continue;  // freed with `blocks`
+    bytes_ += b.capacity;
+    spare_.push_back(std::move(b));
   }
+  blocks.clear();
+}
+
+bool Lane::Slot::Settled(uint64_t id) {
+  // a batch settles in take order: the head, unless a failure or an orphan came out of order
+  size_t i = inFlightHead;
+  while (i < inFlight.size() && inFlight[i].id != id) i++;
+  if (i == inFlight.size()) return false;
+  if (i == inFlightHead) {
+    inFlightHead++;
+  } else {
+    inFlight.erase(inFlight.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  if (inFlightHead == inFlight.size()) {
+    inFlight.clear();  // keeps its capacity
+    inFlightHead = 0;
+  }
+  return true;
 }
 
 void Lane::WakeLocked(Slot& slot, Wakes& wakes) {
   if (slot.wakePending || slot.waker == nullptr) return;
   slot.wakePending = true;
+  metrics_.wakeups++;
+  if (slot.events.lead || slot.events.work || slot.events.gathered) metrics_.leaderWakeups++;
   wakes.push_back(slot.waker);
 }
 
@@ -112,38 +124,44 @@ uint32_t Lane::Join(std::shared_ptr<Waker> waker, bool* leader) {
   return id;
 }
 
-uint64_t Lane::Submit(uint32_t member, Submission&& s) {
+void Lane::Publish(uint32_t member, std::vector<Submission>& submitted, std::vector<Block>& spares) {
   Wakes wakes;
   std::unique_lock<std::mutex> lock(mutex_);
-  s.id = nextId_++;
-  s.member = member;
-  uint64_t id = s.id;
-  queue_.push_back(std::move(s));
-  if (leader_ == 0) {
-    // nobody eligible leads: the submitter does (it is submitting, so it is not leaving)
-    auto it = slots_.find(member);
-    if (it != slots_.end()) {
+  auto self = slots_.find(member);
+  if (self == slots_.end()) {  // it left: nobody would hear of these
+    submitted.clear();
+    return;
+  }
+  if (!submitted.empty()) {
+    metrics_.publishes++;
+    for (Submission& s : submitted) {
+      s.member = member;
+      queue_.push_back(std::move(s));
+    }
+    submitted.clear();
+    if (leader_ == 0) {
+      // nobody eligible leads: the submitter does (it is submitting, so it is not leaving)
       leader_ = member;
-      it->second.events.lead = true;
+      self->second.events.lead = true;
       metrics_.leaderChanges++;
     }
+    // a busy leader takes the queue by itself (at its next Gather or Rest)
+    auto it = slots_.find(leader_);
+    if (it != slots_.end() && (!leaderBusy_ || leader_ == member)) {
+      it->second.events.work = true;
+      WakeLocked(it->second, wakes);
+    }
   }
-  // a busy leader takes the queue by itself (at its next Gather or Rest)
-  auto it = slots_.find(leader_);
-  if (it != slots_.end() && (!leaderBusy_ || leader_ == member)) {
-    it->second.events.work = true;
-    WakeLocked(it->second, wakes);
+  UnawaitLocked(self->second, wakes);
+  if (!self->second.returned.empty()) {
+    if (spares.empty()) {
+      std::swap(spares, self->second.returned);
+    } else {
+      for (Block& b : self->second.returned) spares.push_back(std::move(b));
+      self->second.returned.clear();
+    }
+    self->second.returnedBytes = 0;
   }
-  lock.unlock();
-  Wake(wakes);
-  return id;
-}
-
-void Lane::Submitted(uint32_t member) {
-  Wakes wakes;
-  std::unique_lock<std::mutex> lock(mutex_);
-  auto it = slots_.find(member);
-  if (it != slots_.end()) UnawaitLocked(it->second, wakes);
   lock.unlock();
   Wake(wakes);
 }
@@ -182,69 +200,105 @@ std::vector<Submission> Lane::TakeLocked(uint32_t member) {
   std::vector<Submission> taken;
   if (member != leader_ || queue_.empty()) return taken;
   leaderBusy_ = true;  // what it takes makes its committer busy: a Rest follows
-  taken.reserve(queue_.size());
+  uint32_t last = 0;
+  Slot* submitter = nullptr;
   for (Submission& s : queue_) {
-    inFlight_.emplace(s.id, InFlight{s.member, member});
-    taken.push_back(std::move(s));
+    if (s.member != last || submitter == nullptr) {
+      auto it = slots_.find(s.member);
+      submitter = it == slots_.end() ? nullptr : &it->second;
+      last = s.member;
+    }
+    if (submitter != nullptr) submitter->inFlight.push_back(InFlight{s.id, member});
   }
-  queue_.clear();
+  std::swap(taken, queue_);  // queue_ is left empty
   return taken;
 }
 
-void Lane::Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t ownCommits, uint32_t ownBatches) {
+void Lane::CountLocked(Slot& slot, uint64_t n, uint32_t batches, uint32_t* membersInBatch) {
+  slot.commits += n;
+  if (slot.lastBatch == batchSeq_) return;
+  slot.lastBatch = batchSeq_;
+  slot.batches += batches;
+  (*membersInBatch)++;
+}
+
+void Lane::Settle(uint32_t leader, std::vector<Outcome>& outcomes, uint32_t ownCommits, uint32_t ownBatches,
+                  std::vector<Submission>* spent) {
   if (!outcomes.empty()) ownBatches = 1;
   Wakes wakes;
   std::unique_lock<std::mutex> lock(mutex_);
-  std::map<uint32_t, uint64_t> perMember;  // commits of each member in this batch
-  if (ownCommits > 0) perMember[leader] += ownCommits;
-  uint64_t departed = 0;  // written for a member that left meanwhile: the lane's commits, nobody's to hear
+  batchSeq_++;
+  uint32_t membersInBatch = 0;
+  uint64_t commits = 0;  // with those written for a member that left meanwhile: nobody's to hear
+  if (ownCommits > 0) {
+    auto s = slots_.find(leader);
+    if (s != slots_.end()) CountLocked(s->second, ownCommits, ownBatches, &membersInBatch);
+    commits += ownCommits;
+  }
+  uint32_t last = 0;
+  Slot* slot = nullptr;
   for (Outcome& o : outcomes) {
-    auto f = inFlight_.find(o.id);
-    if (f == inFlight_.end()) {  // its submitter left (a leader that exited settles nothing)
-      if (o.ok) departed++;
+    if (o.member != last || slot == nullptr) {
+      auto s = slots_.find(o.member);
+      slot = s == slots_.end() ? nullptr : &s->second;
+      last = o.member;
+    }
+    if (slot == nullptr) {  // its submitter left (a leader that exited settles nothing)
+      if (o.ok) commits++;
       continue;
     }
-    uint32_t submitter = f->second.submitter;
-    inFlight_.erase(f);
-    auto s = slots_.find(submitter);
-    if (s == slots_.end()) continue;
-    if (o.ok) perMember[submitter]++;
+    if (!slot->Settled(o.id)) continue;  // not in flight (an outcome given twice)
+    if (o.ok) {
+      CountLocked(*slot, 1, 1, &membersInBatch);
+      commits++;
+    }
     // it resubmits a thread hop later than the leader's own committers: its next batch waits for it
-    if (submitter != leader && !s->second.awaited) {
-      s->second.awaited = true;
+    if (o.member != leader && !slot->awaited) {
+      slot->awaited = true;
       awaited_++;
     }
-    s->second.events.outcomes.push_back(std::move(o));
-    WakeLocked(s->second, wakes);
+    slot->events.outcomes.push_back(std::move(o));
+    WakeLocked(*slot, wakes);
   }
-  uint64_t commits = departed;
-  for (auto& [member, n] : perMember) {
-    commits += n;
-    auto s = slots_.find(member);
-    if (s == slots_.end()) continue;
-    s->second.commits += n;
-    s->second.batches += ownBatches;
-  }
+  outcomes.clear();
   if (commits > 0) {
     metrics_.batches += ownBatches;
     metrics_.commits += commits;
-    metrics_.memberSlotsInBatches += perMember.size() * ownBatches;
-    if (perMember.size() > 1) metrics_.crossMemberBatches++;
+    metrics_.memberSlotsInBatches += static_cast<uint64_t>(membersInBatch) * ownBatches;
+    if (membersInBatch > 1) metrics_.crossMemberBatches++;
+  }
+  if (spent != nullptr) {
+    last = 0;
+    slot = nullptr;
+    for (Submission& s : *spent) {
+      if (s.member != last || slot == nullptr) {
+        auto it = slots_.find(s.member);
+        slot = it == slots_.end() ? nullptr : &it->second;
+        last = s.member;
+      }
+      if (slot == nullptr || s.block.data == nullptr || slot->returnedBytes + s.block.capacity > kMemberSpareBytes) continue;
+      slot->returnedBytes += s.block.capacity;
+      slot->returned.push_back(std::move(s.block));
+    }
   }
   lock.unlock();
   Wake(wakes);
+  if (spent != nullptr) spent->clear();  // frees what no member keeps, outside the mutex
 }
 
-Events Lane::Collect(uint32_t member) {
+void Lane::Collect(uint32_t member, Events& out) {
+  out.outcomes.clear();
+  out.lead = out.work = out.gathered = false;
   std::lock_guard<std::mutex> lock(mutex_);
-  Events out;
   auto it = slots_.find(member);
-  if (it == slots_.end()) return out;
-  std::swap(out, it->second.events);
+  if (it == slots_.end()) return;
+  Events& ev = it->second.events;
+  std::swap(out.outcomes, ev.outcomes);  // the slot keeps the cleared vector's capacity
+  out.lead = ev.lead, out.work = ev.work, out.gathered = ev.gathered;
+  ev.lead = ev.work = ev.gathered = false;
   it->second.wakePending = false;
   // a leader woken for work that another wake-up's Take already served: nothing to do
   if (out.work && (member != leader_ || queue_.empty())) out.work = false;
-  return out;
 }
 
 void Lane::Resign(uint32_t member) {
@@ -264,20 +318,33 @@ size_t Lane::Leave(uint32_t member, bool abandoned) {
   std::unique_lock<std::mutex> lock(mutex_);
   auto self = slots_.find(member);
   if (self == slots_.end()) return slots_.size();
-  // its queued commits were never written, and nobody is left to tell
+  // its queued commits were never written, and nobody is left to tell (freed outside the mutex)
+  std::vector<Submission> dropped;
   for (auto it = queue_.begin(); it != queue_.end();) {
-    it = it->member == member ? queue_.erase(it) : it + 1;
-  }
-  // commits it had taken as leader and not settled: their batch died with it (header comment)
-  std::vector<std::pair<uint64_t, uint32_t>> orphans;
-  for (auto it = inFlight_.begin(); it != inFlight_.end();) {
-    if (it->second.submitter == member) {
-      it = inFlight_.erase(it);  // whatever happens to it, its submitter is gone
-    } else if (it->second.taker == member) {
-      orphans.emplace_back(it->first, it->second.submitter);
-      it = inFlight_.erase(it);
+    if (it->member == member) {
+      dropped.push_back(std::move(*it));
+      it = queue_.erase(it);
     } else {
       ++it;
+    }
+  }
+  // commits it had taken as leader and not settled: their batch died with it (header comment);
+  // its own in-flight list goes with its slot (whatever happens to them, their submitter is gone)
+  std::vector<std::pair<uint64_t, uint32_t>> orphans;
+  for (auto& [id, slot] : slots_) {
+    if (id == member) continue;
+    size_t keep = slot.inFlightHead;
+    for (size_t i = slot.inFlightHead; i < slot.inFlight.size(); i++) {
+      if (slot.inFlight[i].taker == member) {
+        orphans.emplace_back(slot.inFlight[i].id, id);
+      } else {
+        slot.inFlight[keep++] = slot.inFlight[i];
+      }
+    }
+    slot.inFlight.resize(keep);
+    if (slot.inFlightHead == keep) {
+      slot.inFlight.clear();
+      slot.inFlightHead = 0;
     }
   }
   const bool wasAwaited = self->second.awaited;
@@ -292,6 +359,7 @@ size_t Lane::Leave(uint32_t member, bool abandoned) {
     if (s == slots_.end()) continue;
     Outcome o;
     o.id = id;
+    o.member = submitter;
     o.code = "WALNUT_CLOSED";
     o.reason = "LeaderExited";
     o.message = abandoned

@@ -2,41 +2,50 @@
 // (the main thread and each worker_thread) that opens a store on that file (issue #21).
 //
 // A lane has members (one per store that joined it) and at most one leader. The leader is the
-// member whose JS GroupCommitter writes the lane's commits: other members Submit their commits
-// (page bytes copied into one block per commit, owned here until the leader Takes it; blocks
-// are recycled once copied: NewBlock/Recycle), the leader Takes everything queued into its own
-// batches (as it forms each; its event loop is woken (Waker) for it only when idle), then
-// Settles each commit with its outcome, which is queued for the submitting member and wakes it.
+// member whose JS GroupCommitter writes the lane's commits. Other members submit their commits
+// into a buffer of their own (page bytes copied into one block per commit, from the member's own
+// cache of blocks: no lock, no allocation in steady state) and Publish that buffer into the lane
+// once per event-loop turn, when the member's code returns to its event loop: one acquisition of
+// the lane's mutex per member per turn, not one per commit. The leader Takes everything
+// published into its own batches (as it forms each; its event loop is woken (Waker) for it only
+// when idle), then Settles each commit with its outcome, which is queued for the submitting
+// member and wakes it; the blocks it copied go back to their members' caches with that Settle.
 // So one batch, one pwritev and one fdatasync serve the commits of every member.
 //
 // Invariants the lane owns:
-//  - A commit is in exactly one place: queued (Submit..Take), in flight (Take..Settle, recorded
-//    with the member that took it), or settled (its outcome queued for its submitter). Ids are
-//    lane-wide and ascending in submission order; Take hands them out in that order.
+//  - A commit is in exactly one place: in its member's buffer (submitted, not yet published: the
+//    binding's), queued (Publish..Take), in flight (Take..Settle, recorded in its submitter's
+//    slot with the member that took it), or settled (its outcome queued for its submitter).
+//    Ids are lane-wide and unique, ascending in each member's submission order (NextId); the
+//    queue is in publish order, each member's commits in its own order, and Take hands them out
+//    in queue order. So a member's commit enters the lane (and its place in the lane's order)
+//    when its code returns to the event loop, not when commit() is called.
 //  - At most one leader; it is an eligible member (one that has not Resigned). When the leader
 //    Resigns or Leaves, the oldest eligible member becomes leader and is woken with `lead`; when
-//    no member is eligible the lane has no leader and the next Submit makes its submitter leader.
+//    no member is eligible the lane has no leader and the next Publish makes its member leader.
 //  - A member that Leaves abandoned (its environment is being torn down: worker.terminate(),
-//    exit) loses its queued commits (never written: nobody is left to tell); the commits it had
-//    taken as leader and not settled fail with WALNUT_CLOSED (reason LeaderExited) for their
-//    submitters. Its batch may have reached the WAL and been published before the environment
-//    stopped, so such a failure means "not acknowledged", as a lost connection does (README).
+//    exit) loses its queued commits and its unpublished ones (never written: nobody is left to
+//    tell); the commits it had taken as leader and not settled fail with WALNUT_CLOSED (reason
+//    LeaderExited) for their submitters. Its batch may have reached the WAL and been published
+//    before the environment stopped, so such a failure means "not acknowledged", as a lost
+//    connection does (README).
 //  - The leader is woken for queued commits only when it would not take them anyway. While its
 //    committer is busy (from a Take, Gather or Rest that handed it commits until a Rest that
 //    found the queue empty) it takes the queue at each batch's formation (Gather) and at its
-//    end (Rest), so a Submit meanwhile wakes nobody. A member whose commits a batch settled is
+//    end (Rest), so a Publish meanwhile wakes nobody. A member whose commits a batch settled is
 //    awaited: the leader's Gather before its next batch waits (up to a time bound kept by the
-//    binding's user) until every awaited member ended the turn in which it resubmitted
-//    (Submitted), and is woken once (`gathered`), by the last of them. So a batch carries every member's
-//    whole turn of commits (not the first of each), and one wake-up serves them all.
+//    binding's user) until every awaited member ended the turn in which it resubmitted (its
+//    Publish), and is woken once (`gathered`), by the last of them. So a batch carries every
+//    member's whole turn of commits (not the first of each), and one wake-up serves them all.
 //  - A member's Waker is called at most once between two Collects of that member (wake-ups
 //    coalesce), and outside the lane's mutex (a wake-up is a system call: a thread preempted
 //    inside it must not hold up every other member). So a Wake may come just after the member
 //    left: the lane holds its Waker by shared_ptr, and a Waker ignores Wakes once closed.
+//  - Blocks: a member's spare blocks total at most kMemberSpareBytes (its cache plus those the
+//    leader returned to its slot); a block whose member left is freed.
 //  - The registry holds a lane while it has members; the last LeaveLane removes it. A member's file
 //    stays open while it is in the lane, so (device, inode) cannot name another file meanwhile.
-// Lock order: the registry's mutex before a lane's; a lane's spare-block mutex is never held
-// with another. No N-API here (the binding is
+// Lock order: the registry's mutex before a lane's. No N-API here (the binding is
 // commit_lane_binding.cc): the engine can be linked and tested alone.
 #pragma once
 
@@ -45,12 +54,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace walnut::lane {
@@ -83,9 +90,11 @@ struct Submission {
   Block block;
 };
 
-// A settled commit: success (frames) or a WalnutError's fields.
+// A settled commit: success (frames) or a WalnutError's fields. `member`: its submitter (the
+// leader hands it back from Take's Submission: Settle finds the commit's slot without a map).
 struct Outcome {
   uint64_t id = 0;
+  uint32_t member = 0;
   bool ok = false;
   uint32_t firstFrame = 0, lastFrame = 0;
   bool durable = false;
@@ -122,9 +131,33 @@ struct LaneMetrics {
   uint64_t memberSlotsInBatches = 0;  // sum over batches of the members in it
   uint64_t leaderChanges = 0;
   uint64_t abandonedCommits = 0;    // failed with WALNUT_CLOSED because their leader exited
+  uint64_t publishes = 0;           // member turns published with commits (one lane lock each)
+  uint64_t wakeups = 0;             // Waker calls (each one uv_async_send: a thread woken)
+  uint64_t leaderWakeups = 0;       // of them, the leader's (lead, work, gathered)
   uint32_t members = 0;
   uint32_t leader = 0;              // 0: none
   std::vector<MemberMetrics> perMember;
+};
+
+// Spare blocks kept per member, at most (its cache plus those returned to its slot).
+constexpr size_t kMemberSpareBytes = 1u << 20;
+
+// One member's blocks for its Submissions, used on its own thread only (no lock): blocks whose
+// commits the leader copied come back to it through its slot (Lane::Publish). Reusing them, not
+// malloc per commit, matters: the member allocates and the leader's thread would free, and that
+// churn (the member's malloc arena shrinking and growing again) cost page faults on every commit.
+class BlockCache {
+ public:
+  // A block of n bytes: a spare one when one fits (no more than twice n), else new (throws
+  // std::bad_alloc).
+  Block Get(size_t n);
+  // Keeps `blocks` as spares while the cache holds at most kMemberSpareBytes; frees the rest.
+  void Keep(std::vector<Block>&& blocks);
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::vector<Block> spare_;
+  size_t bytes_ = 0;
 };
 
 class Lane {
@@ -135,44 +168,43 @@ class Lane {
 
   uint32_t pageSize() const { return pageSize_; }
 
-  // A block of n bytes for a Submission: a spare one when one is big enough, else new (throws
-  // std::bad_alloc). Spares are blocks whose commits were taken and copied (Recycle): a member
-  // allocates them and the leader's thread would free them, and that churn (the member's malloc
-  // arena shrinking and growing again) cost page faults on every commit.
-  Block NewBlock(size_t n);
-  // Keeps the blocks of `taken` (their bytes were copied) as spares, up to a bound.
-  void Recycle(std::vector<Submission>&& taken);
-
   // Adds a member; it is the leader when the lane had none. (Through JoinLane.)
   uint32_t Join(std::shared_ptr<Waker> waker, bool* leader);
-  // Queues a commit of `member` (its id is set here) and wakes the leader; with no leader the
-  // submitter becomes leader (and is woken with `lead`).
-  uint64_t Submit(uint32_t member, Submission&& s);
+  // A commit's id (lane-wide, unique; ascending per member, as each member calls it in order).
+  uint64_t NextId() { return nextId_.fetch_add(1, std::memory_order_relaxed); }
+  // `member` ended an event-loop turn: its submissions of the turn (ids from NextId, in its
+  // order) are queued, emptied from `submitted` (which keeps its capacity), and the leader is
+  // woken (with no leader, `member` leads and is woken with `lead`); it is no longer awaited
+  // (the last awaited member wakes a gathering leader); the blocks the leader returned to it
+  // are moved into `spares` (its BlockCache). One acquisition of the mutex for all of it.
+  void Publish(uint32_t member, std::vector<Submission>& submitted, std::vector<Block>& spares);
   // Leader only (anyone else gets nothing): every queued commit, in submission order, now in
   // flight under `member`; when there were any, its committer is busy from here (header comment).
   std::vector<Submission> Take(uint32_t member);
-  // `member` ended the event-loop turn in which it submitted: it is no longer awaited; the
-  // last awaited member wakes a gathering leader.
-  void Submitted(uint32_t member);
   // Leader, before its committer forms a batch: Take, and when `wait` and a member is awaited,
   // sets *waiting (the leader is woken with `gathered` once none is); without `wait` (its time
   // bound passed) no member is awaited any longer.
   std::vector<Submission> Gather(uint32_t member, bool wait, bool* waiting);
   // Leader, its committer idle: Take when commits are queued, else the leader is no longer busy
-  // (the next Submit wakes it).
+  // (the next Publish wakes it).
   std::vector<Submission> Rest(uint32_t member);
-  // The outcomes of one batch, taken by any member earlier (an id not in flight, one whose
-  // submitter left, is only counted in the lane's commits when written); `leader` also counts
-  // `ownCommits` of its own in the batch.
+  // The outcomes of one batch, taken by any member earlier, each with its submitter (an outcome
+  // not in flight, one whose submitter left, is only counted in the lane's commits when
+  // written); `leader` also counts `ownCommits` of its own in the batch.
   // With no outcomes, `ownBatches` batches of the leader's own commits only (a leader alone in
   // the lane reports those in arrears: the binding's user); else it must be 1.
-  void Settle(uint32_t leader, std::vector<Outcome>&& outcomes, uint32_t ownCommits, uint32_t ownBatches = 1);
+  // `spent`: Submissions the leader took and copied since; their blocks go back to their
+  // members' slots (Publish hands them on), and `spent` is emptied. No map is built: an
+  // outcome finds its slot by its member (once for a run of one member's), and its commit in
+  // that slot's in-flight list, which is in take order (the head, but for failures and orphans).
+  void Settle(uint32_t leader, std::vector<Outcome>& outcomes, uint32_t ownCommits, uint32_t ownBatches = 1,
+              std::vector<Submission>* spent = nullptr);
   // Members now (read without the mutex: a leader alone in the lane skips Gather and Settle per
-  // batch; a member joining meanwhile is seen at the next batch, and its Submit wakes an idle
+  // batch; a member joining meanwhile is seen at the next batch, and its Publish wakes an idle
   // leader as ever).
   size_t Members() const { return members_.load(std::memory_order_relaxed); }
-  // What woke `member` (and clears it).
-  Events Collect(uint32_t member);
+  // What woke `member` into `out` (its vectors are reused; the slot's are cleared).
+  void Collect(uint32_t member, Events& out);
   // `member` will not lead again; if it leads, the oldest eligible member takes over.
   void Resign(uint32_t member);
   // Removes `member` (invariants in the header comment); returns the members left. (Through
@@ -183,6 +215,10 @@ class Lane {
 
  private:
   using Wakes = std::vector<std::shared_ptr<Waker>>;
+  struct InFlight {
+    uint64_t id;
+    uint32_t taker;
+  };
   struct Slot {
     std::shared_ptr<Waker> waker;
     bool eligible = true;
@@ -190,16 +226,22 @@ class Lane {
     bool awaited = false;  // a batch settled its commits; it has not ended a turn of submits since
     Events events;
     uint64_t commits = 0, batches = 0;
-  };
-  struct InFlight {
-    uint32_t submitter;
-    uint32_t taker;
+    uint64_t lastBatch = 0;  // the batch (batchSeq_) that last counted it
+    // its commits taken and not settled, in take order (from inFlightHead)
+    std::vector<InFlight> inFlight;
+    size_t inFlightHead = 0;
+    std::vector<Block> returned;  // blocks the leader copied, for Publish to hand back
+    size_t returnedBytes = 0;
+    // Drops `id` from inFlight: false when it is not there.
+    bool Settled(uint64_t id);
   };
   // Marks the wake-up due and adds the Waker to `wakes` (called once the mutex is released).
-  static void WakeLocked(Slot& slot, Wakes& wakes);
+  void WakeLocked(Slot& slot, Wakes& wakes);
   static void Wake(const Wakes& wakes);
   void HandOverLocked(Wakes& wakes);
   std::vector<Submission> TakeLocked(uint32_t member);
+  // Counts `n` commits of `slot` in the batch being settled (batchSeq_).
+  void CountLocked(Slot& slot, uint64_t n, uint32_t batches, uint32_t* membersInBatch);
   // No member is awaited any longer (leaderless, or the gather's time bound passed).
   void ForgetAwaitedLocked();
   // One awaited member fewer: a gathering leader is woken when it was the last.
@@ -216,12 +258,9 @@ class Lane {
   bool leaderBusy_ = false;  // the leader takes the queue by itself (header comment)
   bool gathering_ = false;   // the leader waits for awaited members (Gather)
   uint32_t awaited_ = 0;     // slots with `awaited`
-  uint64_t nextId_ = 1;
-  std::deque<Submission> queue_;
-  std::mutex spareMutex_;  // guards spare_ only (no lock order with mutex_: never held together)
-  std::vector<Block> spare_;
-  size_t spareBytes_ = 0;
-  std::unordered_map<uint64_t, InFlight> inFlight_;
+  std::atomic<uint64_t> nextId_{1};
+  std::vector<Submission> queue_;  // published, in publish order
+  uint64_t batchSeq_ = 0;          // batches settled, for Slot::lastBatch
   LaneMetrics metrics_;
 };
 

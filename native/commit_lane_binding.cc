@@ -8,7 +8,10 @@
 // member whose hook cannot be added is refused: it could never be left). An exception thrown in
 // the callback's turn is uncaught (napi_fatal_exception), as Node treats its own callbacks'.
 // Page bytes are copied at submit into the commit's block (the caller may reuse its buffers at
-// once) and at take() into one buffer of the leader's heap for everything taken: the caller's
+// once; the block from the member's own BlockCache, kept on its thread, refilled with the blocks
+// the leader returns: commit_lane.h), the commit kept in the member's own buffer (`submitted`:
+// no lock per commit) and published into the lane at the end of the turn (OnCheck, one lock for
+// the turn's commits); and at take() into one buffer of the leader's heap for everything taken: the caller's
 // `into` (lane.ts recycles these: a fresh 256 KiB buffer per take cost ~50x its copy, in page
 // faults of fresh memory, measured ~200 µs against ~4 µs) when everything fits, else a new one.
 #include "commit_lane_binding.h"
@@ -36,6 +39,10 @@ namespace {
 
 // Outcome fields per successful commit in the Float64Array handed to JS: id, first, last, durable.
 constexpr size_t kOkFields = 4;
+// Per successful commit in settle()'s Float64Array: id, member (its submitter), first, last, durable.
+constexpr size_t kSettleOkFields = 5;
+// Blocks the leader copied and holds until its next settle() returns them (beyond: freed).
+constexpr size_t kSpentBytes = 8u << 20;
 // Per taken commit: id, pageCount, readCount, dbSize, hasConflict, mxFrame, salt1, salt2, member,
 // byte offset of its block in take()'s buffer.
 constexpr size_t kTakeFields = 10;
@@ -50,8 +57,11 @@ constexpr double kMaxSafe = 9007199254740991.0;
 // leader's, for each member). The async callback delivers everything collected in one call.
 // End of a turn: the first submit of a turn starts a uv_check_t (run after the loop's poll
 // phase, i.e. after every callback of this turn and its microtasks, in which committers
-// resubmit) and a uv_idle_t (so the loop does not sleep in between); the check tells the lane
-// (Lane::Submitted) without entering JS (it was a setImmediate and a native call per turn).
+// resubmit) and a uv_idle_t (so the loop does not sleep in between); the check publishes the
+// turn's commits (Lane::Publish: queued, the leader woken, this member no longer awaited)
+// without entering JS (it was a setImmediate and a native call per turn). So a commit enters
+// the lane when its member's code returns to the event loop: a member that submits and then
+// runs synchronous code for a while holds its commits back for that long.
 // Teardown: an async cleanup hook (worker.terminate(), exit) leaves the lane, abandoned, and
 // closes the handles; Node keeps the loop running until their close callbacks removed the hook.
 // Wake takes wakeMutex and checks `closed` (set before the handles close): the lane may still
@@ -115,6 +125,7 @@ class Member : public Waker {
       std::lock_guard<std::mutex> lock(wakeMutex);
       closed = true;
     }
+    submitted.clear();  // never published: nobody is left to hear of them (commit_lane.h)
     if (abandoned) {
       callback.SuppressDestruct();
     } else {
@@ -130,6 +141,15 @@ class Member : public Waker {
 
   std::shared_ptr<Lane> lane;
   uint32_t id = 0;
+  // JS thread only: this turn's commits, not yet published (OnCheck); the member's blocks
+  BlockCache cache;
+  std::vector<Submission> submitted;
+  // JS thread only, reused: what Collect gives, settle()'s outcomes, the blocks taken and copied
+  // since the last settle() (the leader's; returned to their members by it)
+  Events events;
+  std::vector<Outcome> outcomes;
+  std::vector<Submission> spent;
+  size_t spentBytes = 0;
 
  private:
   std::array<uv_handle_t*, 3> Handles() {
@@ -159,7 +179,15 @@ class Member : public Waker {
     m->turnDue = false;
     uv_check_stop(&m->check);
     uv_idle_stop(&m->idle);
-    if (m->lane != nullptr) m->lane->Submitted(m->id);
+    if (m->lane == nullptr) return;
+    if (!m->RunsJs()) {
+      // worker.terminate() stopped its JS mid-turn (the loop ends this iteration before the
+      // cleanup hook leaves the lane): the turn never ended, so its commits never enter the lane
+      m->submitted.clear();
+      return;
+    }
+    m->lane->Publish(m->id, m->submitted, m->returned);
+    if (!m->returned.empty()) m->cache.Keep(std::move(m->returned));
   }
 
   static void OnAsync(uv_async_t* h) {
@@ -187,6 +215,18 @@ class Member : public Waker {
   // True when the callback was called (or tried: an environment that runs no JS refuses it).
   bool Deliver(napi_env env);
 
+  // Whether this environment still runs JS: napi_strict_equals is refused, like any call that
+  // may run JS, once it is being torn down (io_thread.cc OnAsync checks the same way).
+  bool RunsJs() {
+    napi_handle_scope scope = nullptr;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
+    napi_value v = nullptr;
+    bool same = false;
+    const bool runs = napi_get_boolean(env, true, &v) == napi_ok && napi_strict_equals(env, v, v, &same) == napi_ok;
+    napi_close_handle_scope(env, scope);
+    return runs;
+  }
+
   napi_env env = nullptr;
   Napi::FunctionReference callback;
   napi_async_context context = nullptr;
@@ -196,6 +236,7 @@ class Member : public Waker {
   int closedHandles = 0;
   napi_async_cleanup_hook_handle hook = nullptr;
   std::shared_ptr<Member> self;  // set while the handles are open
+  std::vector<Block> returned;  // JS thread only: Publish's blocks, for the cache
   size_t outstanding = 0;  // JS thread only: submitted by this member, not yet delivered settled
   bool turnDue = false;    // JS thread only: OnCheck is armed
   std::mutex wakeMutex;    // guards closed against Wake from other threads
@@ -242,7 +283,8 @@ bool FailedEntry(napi_env env, const Outcome& o, napi_value* out) {
 // pending termination value) in an environment that runs no JS is a fatal error of the process;
 // here a failure ends the delivery (nothing reaches JS any more), the bookkeeping done first.
 bool Member::Deliver(napi_env env) {
-  Events ev = lane->Collect(id);
+  lane->Collect(id, events);
+  const Events& ev = events;
   size_t settled = ev.outcomes.size() < outstanding ? ev.outcomes.size() : outstanding;
   outstanding -= settled;
   if (settled > 0 && outstanding == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async));
@@ -363,6 +405,7 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     if (!GetUint(info, 2, "dbSize", &dbSize) ) return env.Undefined();
     if (dbSize > std::numeric_limits<uint32_t>::max()) return ThrowInvalid(env, "dbSize must be below 2^32");
     Submission s;
+    Member& member = *member_;
     ByteSpan reads;
     if (info.Length() > 3 && !info[3].IsNull() && !info[3].IsUndefined()) {
       Napi::Value c = info[3];
@@ -386,7 +429,7 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     // count < 2^32 and pageSize <= 2^16: no overflow in 64 bits
     const size_t pageBytes = count * pageSize;
     try {
-      s.block = lane->NewBlock(pageBytes + pgnos.length + reads.length);
+      s.block = member.cache.Get(pageBytes + pgnos.length + reads.length);
     } catch (const std::bad_alloc&) {
       MakeError(env, "WALNUT_IO", "WALNUT_IO: out of memory for a lane commit").ThrowAsJavaScriptException();
       return env.Undefined();
@@ -404,8 +447,11 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     s.pageCount = static_cast<uint32_t>(count);
     s.readCount = static_cast<uint32_t>(reads.length / 4);
     s.dbSize = static_cast<uint32_t>(dbSize);
-    uint64_t id = lane->Submit(member_->id, std::move(s));
-    member_->Queued();
+    const uint64_t id = lane->NextId();
+    s.id = id;
+    s.member = member.id;
+    member.submitted.push_back(std::move(s));
+    member.Queued();  // published at the end of this turn (Member::OnCheck)
     return Napi::Number::New(env, static_cast<double>(id));
   }
 
@@ -424,7 +470,7 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     Napi::Value into = info[1];
     if (!IntoOk(env, into)) return env.Undefined();
     bool waiting = false;
-    Napi::Object result = Hand(env, lane, lane->Gather(member_->id, info[0].As<Napi::Boolean>().Value(), &waiting), into);
+    Napi::Object result = Hand(env, *member_, lane->Gather(member_->id, info[0].As<Napi::Boolean>().Value(), &waiting), into);
     result.Set("wait", Napi::Boolean::New(env, waiting));
     return result;
   }
@@ -438,7 +484,7 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     Lane* lane = Joined(env);
     Napi::Value into = info[0];
     if (lane == nullptr || !IntoOk(env, into)) return env.Undefined();
-    return Hand(env, lane, (lane->*taking)(member_->id), into);
+    return Hand(env, *member_, (lane->*taking)(member_->id), into);
   }
 
   // `into` is absent or a Uint8Array (checked before anything is taken: a refusal after the
@@ -451,7 +497,7 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
 
   // The taken commits for JS: { meta, buffer } as take() describes; buffer is `into` when it
   // holds them all (and its byte offset keeps the u32 views aligned).
-  static Napi::Object Hand(Napi::Env env, Lane* lane, std::vector<Submission>&& taken, const Napi::Value& into) {
+  static Napi::Object Hand(Napi::Env env, Member& member, std::vector<Submission>&& taken, const Napi::Value& into) {
     size_t total = 0;
     for (const Submission& s : taken) total += s.block.size;  // each a multiple of 4: views stay aligned
     Napi::Float64Array meta = Napi::Float64Array::New(env, taken.size() * kTakeFields);
@@ -487,14 +533,19 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       if (s.block.size > 0) std::memcpy(out + at, s.block.data, s.block.size);
       at += s.block.size;
     }
-    lane->Recycle(std::move(taken));  // copied: the blocks serve the next submits
+    // copied: the blocks go back to their members with the next settle() (Lane::Settle)
+    for (Submission& s : taken) {
+      if (member.spentBytes + s.block.capacity > kSpentBytes) continue;  // freed with `taken`
+      member.spentBytes += s.block.capacity;
+      member.spent.push_back(std::move(s));
+    }
     Napi::Object result = Napi::Object::New(env);
     result.Set("meta", meta);
     result.Set("buffer", buffer);
     return result;
   }
 
-  // settle(ok: Float64Array (id, first, last, durable)*, failed: [id, code, message, reason, errno][], own, batches = 1)
+  // settle(ok: Float64Array (id, member, first, last, durable)*, failed: [id, member, code, message, reason, errno][], own, batches = 1)
   // (batches > 1 only with no outcomes: that many batches of the leader's own commits, Lane::Settle)
   Napi::Value Settle(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -502,7 +553,7 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     if (lane == nullptr) return env.Undefined();
     ByteSpan okBytes;
     if (!GetTypedBytes(info, 0, napi_float64_array, "ok", "a Float64Array", &okBytes)) return env.Undefined();
-    if (okBytes.length % (kOkFields * 8) != 0) return ThrowInvalid(env, "ok must hold 4 numbers per commit");
+    if (okBytes.length % (kSettleOkFields * 8) != 0) return ThrowInvalid(env, "ok must hold 5 numbers per commit");
     if (info.Length() < 2 || !info[1].IsArray()) return ThrowInvalid(env, "failed must be an array");
     uint64_t own;
     if (!GetUint(info, 2, "own", &own)) return env.Undefined();
@@ -510,35 +561,41 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     uint64_t batches = 1;
     if (info.Length() > 3 && !info[3].IsUndefined() && !GetUint(info, 3, "batches", &batches)) return env.Undefined();
     if (batches < 1 || batches > std::numeric_limits<uint32_t>::max()) return ThrowInvalid(env, "batches must be in 1..2^32-1");
-    std::vector<Outcome> outcomes;
+    std::vector<Outcome>& outcomes = member_->outcomes;
+    outcomes.clear();
     const double* ok = reinterpret_cast<const double*>(okBytes.data);
-    size_t nOk = okBytes.length / (kOkFields * 8);
+    size_t nOk = okBytes.length / (kSettleOkFields * 8);
+    constexpr double kMaxU32 = 4294967295.0;
     for (size_t i = 0; i < nOk; i++) {
-      const double* f = ok + i * kOkFields;
-      if (!(f[0] >= 1 && f[0] <= kMaxSafe) || !(f[1] >= 0 && f[1] <= 4294967295.0) || !(f[2] >= 0 && f[2] <= 4294967295.0)) {
-        return ThrowInvalid(env, "ok: id or frame out of range");
+      const double* f = ok + i * kSettleOkFields;
+      if (!(f[0] >= 1 && f[0] <= kMaxSafe) || !(f[1] >= 1 && f[1] <= kMaxU32) || !(f[2] >= 0 && f[2] <= kMaxU32) ||
+          !(f[3] >= 0 && f[3] <= kMaxU32)) {
+        return ThrowInvalid(env, "ok: id, member or frame out of range");
       }
       Outcome o;
       o.id = static_cast<uint64_t>(f[0]);
+      o.member = static_cast<uint32_t>(f[1]);
       o.ok = true;
-      o.firstFrame = static_cast<uint32_t>(f[1]);
-      o.lastFrame = static_cast<uint32_t>(f[2]);
-      o.durable = f[3] != 0;
+      o.firstFrame = static_cast<uint32_t>(f[2]);
+      o.lastFrame = static_cast<uint32_t>(f[3]);
+      o.durable = f[4] != 0;
       outcomes.push_back(std::move(o));
     }
     Napi::Array failed = info[1].As<Napi::Array>();
     for (uint32_t i = 0; i < failed.Length(); i++) {
       Napi::Value v = failed.Get(i);
-      if (!v.IsArray() || v.As<Napi::Array>().Length() != 5) return ThrowInvalid(env, "failed: [id, code, message, reason, errno] each");
+      if (!v.IsArray() || v.As<Napi::Array>().Length() != 6) return ThrowInvalid(env, "failed: [id, member, code, message, reason, errno] each");
       Napi::Array f = v.As<Napi::Array>();
-      Napi::Value id = f.Get(0u), code = f.Get(1u), message = f.Get(2u), reason = f.Get(3u), err = f.Get(4u);
-      if (!id.IsNumber() || !code.IsString() || !message.IsString() || !reason.IsString() || !err.IsNumber()) {
-        return ThrowInvalid(env, "failed: [id, code, message, reason, errno] each");
+      Napi::Value id = f.Get(0u), who = f.Get(1u), code = f.Get(2u), message = f.Get(3u), reason = f.Get(4u), err = f.Get(5u);
+      if (!id.IsNumber() || !who.IsNumber() || !code.IsString() || !message.IsString() || !reason.IsString() || !err.IsNumber()) {
+        return ThrowInvalid(env, "failed: [id, member, code, message, reason, errno] each");
       }
       double d = id.As<Napi::Number>().DoubleValue();
-      if (!(d >= 1 && d <= kMaxSafe)) return ThrowInvalid(env, "failed: id out of range");
+      double w = who.As<Napi::Number>().DoubleValue();
+      if (!(d >= 1 && d <= kMaxSafe) || !(w >= 1 && w <= kMaxU32)) return ThrowInvalid(env, "failed: id or member out of range");
       Outcome o;
       o.id = static_cast<uint64_t>(d);
+      o.member = static_cast<uint32_t>(w);
       o.code = code.As<Napi::String>().Utf8Value();
       o.message = message.As<Napi::String>().Utf8Value();
       o.reason = reason.As<Napi::String>().Utf8Value();
@@ -546,7 +603,8 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       outcomes.push_back(std::move(o));
     }
     if (batches > 1 && !outcomes.empty()) return ThrowInvalid(env, "batches > 1 is for the leader's own commits only (no outcomes)");
-    lane->Settle(member_->id, std::move(outcomes), static_cast<uint32_t>(own), static_cast<uint32_t>(batches));
+    lane->Settle(member_->id, outcomes, static_cast<uint32_t>(own), static_cast<uint32_t>(batches), &member_->spent);
+    member_->spentBytes = 0;
     return env.Undefined();
   }
 
@@ -572,6 +630,9 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     o.Set("memberSlotsInBatches", static_cast<double>(m.memberSlotsInBatches));
     o.Set("leaderChanges", static_cast<double>(m.leaderChanges));
     o.Set("abandonedCommits", static_cast<double>(m.abandonedCommits));
+    o.Set("publishes", static_cast<double>(m.publishes));
+    o.Set("wakeups", static_cast<double>(m.wakeups));
+    o.Set("leaderWakeups", static_cast<double>(m.leaderWakeups));
     o.Set("members", m.members);
     o.Set("leader", m.leader);
     Napi::Array per = Napi::Array::New(env, m.perMember.size());

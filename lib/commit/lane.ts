@@ -12,9 +12,12 @@
  * The leader takes every queued commit into its own committer when that forms a batch
  * (gather()), or, when its committer is idle, is woken for it; the commits join its batches
  * (one pwritev, one fdatasync for all), and it settles each with its result, which the native
- * lane delivers to the submitting member's event loop (one wake-up per member per batch). So:
- *  - order: commits reach the leader's committer in lane order (submission order across members)
- *    and are written in that order, each member's in its own order;
+ * lane delivers to the submitting member's event loop (one wake-up per member per batch; the
+ * lane counts them: metrics().lane.wakeups). So:
+ *  - order: commits reach the leader's committer in lane order and are written in that order,
+ *    each member's in its own order. Lane order is the order in which commits enter the lane: a
+ *    member's commit() goes into its own native buffer and enters the lane with the rest of its
+ *    turn when its code returns to the event loop (commit_lane.h), not when commit() is called;
  *  - first committer wins across members: a member's transaction carries its snapshot's
  *    generation (mxFrame, salts) and its read/write set; the leader checks it under WRITE as
  *    it checks its own (group-committer.ts). The member keeps its snapshot (its read mark)
@@ -59,6 +62,11 @@ export interface LaneMetrics {
   leaderChanges: number;
   /** Commits failed with WALNUT_CLOSED (LeaderExited) because the leader's worker ended mid-batch. */
   abandonedCommits: number;
+  /** Members' turns of commits published into the lane (one lane lock each, however many commits). */
+  publishes: number;
+  /** Threads the lane woke (one uv_async_send each; coalesced per member), and of them the leader's. */
+  wakeups: number;
+  leaderWakeups: number;
   /** Per member: its commits, the batches it had commits in, and their ratio. */
   perMember: Array<{ member: number; commits: number; batches: number; commitsPerBatch: number }>;
 }
@@ -72,8 +80,13 @@ export interface CommitSink {
 }
 
 type Failure = [number, string, string, string, number];
+/** A taken commit's failure for settle(): [id, member, code, message, reason, errno]. */
+type TakenFailure = [number, number, string, string, string, number];
 
+/** Per settled commit in the wake-up's ok array: id, first, last, durable. */
 const OK_FIELDS = 4;
+/** Per taken commit written, in settle()'s ok array: id, member (its submitter), first, last, durable. */
+const SETTLE_OK_FIELDS = 5;
 const TAKE_FIELDS = 10;
 /**
  * The leader holds a batch back for members whose last commits it just settled at most as long
@@ -112,12 +125,12 @@ export class SharedLane implements CommitSink {
   /** commitSeq of this store's commits. */
   #seq = 0;
   /**
-   * Leader: outcomes of taken commits (OK_FIELDS numbers each, #okCount of them), settled together
-   * once per microtask turn (one batch); the array is reused (the native settle copies it).
+   * Leader: outcomes of taken commits (SETTLE_OK_FIELDS numbers each, #okCount of them), settled
+   * together once per microtask turn (one batch); the array is reused (the native settle copies it).
    */
-  #ok = new Float64Array(OK_FIELDS * 64);
+  #ok = new Float64Array(SETTLE_OK_FIELDS * 64);
   #okCount = 0;
-  #failed: Failure[] = [];
+  #failed: TakenFailure[] = [];
   #own = 0;
   #flushQueued = false;
   /** Leader alone in the lane: its batches and commits since the last settle (#settleAlone). */
@@ -302,7 +315,7 @@ export class SharedLane implements CommitSink {
     if (!this.#leader || this.#resigned || this.#left) return null;
     if (this.#native.alone) {
       // nobody to take from or wait for: no native call per batch. A store that joins meanwhile
-      // is taken from at the next batch; its Submit wakes this leader when the lane counts it
+      // is taken from at the next batch; its Publish wakes this leader when the lane counts it
       // idle (a leader the lane counts busy has #watchIdle armed: it rests once idle)
       this.#formedAt = 0;
       this.#formedAlone = true;
@@ -363,6 +376,9 @@ export class SharedLane implements CommitSink {
       membersPerBatch: m.batches === 0 ? 0 : m.memberSlotsInBatches / m.batches,
       leaderChanges: m.leaderChanges,
       abandonedCommits: m.abandonedCommits,
+      publishes: m.publishes,
+      wakeups: m.wakeups,
+      leaderWakeups: m.leaderWakeups,
       perMember: m.perMember.map((p) => ({ ...p, commitsPerBatch: p.batches === 0 ? 0 : p.commits / p.batches })),
     };
   }
@@ -419,13 +435,12 @@ export class SharedLane implements CommitSink {
     }
     this.#watchIdle();
     // `into` holds the commits (else nothing was taken or they did not fit: taken is a new buffer)
-    const listener = new TakenCommits(this, taken === into ? meta.length / TAKE_FIELDS : 0, into);
+    const listener = new TakenCommits(this, meta, taken === into ? meta.length / TAKE_FIELDS : 0, into);
     const size = this.#pageSize;
     const buffer = taken.buffer;
     // one u32 view of the whole take for every commit's page numbers (blocks are 4-aligned), not one per commit
     const words = new Uint32Array(buffer, taken.byteOffset, taken.byteLength >>> 2);
     for (let m = 0; m < meta.length; m += TAKE_FIELDS) {
-      const id = meta[m]!;
       const count = meta[m + 1]!;
       const at = taken.byteOffset + meta[m + 9]!;
       const pgnoAt = (meta[m + 9]! + count * size) >>> 2;
@@ -435,30 +450,34 @@ export class SharedLane implements CommitSink {
         ? { pgnos: new Uint32Array(buffer, at + count * size + count * 4, meta[m + 2]!), mxFrame: meta[m + 5]!, salts: [meta[m + 6]!, meta[m + 7]!] }
         : undefined;
       const dbSize = meta[m + 3]! === 0 ? undefined : meta[m + 3]!;
-      this.#committer.submitTaken(pages, dbSize, conflict === undefined ? undefined : { conflict }, listener, id);
+      this.#committer.submitTaken(pages, dbSize, conflict === undefined ? undefined : { conflict }, listener, m);
     }
   }
 
-  /** A taken commit (lane id `id`) was written: its outcome goes to its member with this batch's settle. */
-  takenWritten(id: number, firstFrame: number, lastFrame: number, durable: boolean): void {
-    if ((this.#okCount + 1) * OK_FIELDS > this.#ok.length) {
+  /**
+   * A taken commit (lane id `id`, of lane member `member`) was written: its outcome goes to its
+   * member with this batch's settle.
+   */
+  takenWritten(id: number, member: number, firstFrame: number, lastFrame: number, durable: boolean): void {
+    if ((this.#okCount + 1) * SETTLE_OK_FIELDS > this.#ok.length) {
       const grown = new Float64Array(this.#ok.length * 2);
       grown.set(this.#ok);
       this.#ok = grown;
     }
-    const at = this.#okCount++ * OK_FIELDS;
+    const at = this.#okCount++ * SETTLE_OK_FIELDS;
     this.#ok[at] = id;
-    this.#ok[at + 1] = firstFrame;
-    this.#ok[at + 2] = lastFrame;
-    this.#ok[at + 3] = durable ? 1 : 0;
+    this.#ok[at + 1] = member;
+    this.#ok[at + 2] = firstFrame;
+    this.#ok[at + 3] = lastFrame;
+    this.#ok[at + 4] = durable ? 1 : 0;
     this.#queueFlush();
   }
 
   /** A taken commit failed: as takenWritten, with the failure. */
-  takenFailed(id: number, e: unknown): void {
+  takenFailed(id: number, member: number, e: unknown): void {
     this.#resignIfFailed();
     const w = e as { code?: string; message?: string; reason?: string; errno?: number };
-    this.#failed.push([id, w.code ?? 'WALNUT_FAILED', w.message ?? String(e), w.reason ?? '', w.errno ?? 0]);
+    this.#failed.push([id, member, w.code ?? 'WALNUT_FAILED', w.message ?? String(e), w.reason ?? '', w.errno ?? 0]);
     this.#queueFlush();
   }
 
@@ -492,7 +511,7 @@ export class SharedLane implements CommitSink {
       return;
     }
     this.#settleAlone();
-    const ok = this.#okCount === 0 ? NO_OUTCOMES : this.#ok.subarray(0, this.#okCount * OK_FIELDS);
+    const ok = this.#okCount === 0 ? NO_OUTCOMES : this.#ok.subarray(0, this.#okCount * SETTLE_OK_FIELDS);
     const failed = this.#failed;
     const own = this.#own;
     this.#okCount = 0;
@@ -514,14 +533,16 @@ export class SharedLane implements CommitSink {
 
 /**
  * The commits of one take, as the leader's committer settles them (CommitListener, token: the
- * lane id): each outcome goes to the lane, and the take buffer is spare again once every commit
- * in it settled (`inFlight`; 0 when the commits are not in `into`, which is spare at once).
+ * commit's offset in the take's meta, which holds its lane id and member): each outcome goes to
+ * the lane, and the take buffer is spare again once every commit in it settled (`inFlight`; 0
+ * when the commits are not in `into`, which is spare at once).
  */
 class TakenCommits implements CommitListener {
   #inFlight: number;
 
   constructor(
     readonly lane: SharedLane,
+    readonly meta: Float64Array,
     inFlight: number,
     readonly into: Uint8Array,
   ) {
@@ -529,15 +550,15 @@ class TakenCommits implements CommitListener {
     if (inFlight === 0) lane.spare(into);
   }
 
-  written(id: number, firstFrame: number, lastFrame: number, durable: boolean): number {
+  written(at: number, firstFrame: number, lastFrame: number, durable: boolean): number {
     this.#settled();
-    this.lane.takenWritten(id, firstFrame, lastFrame, durable);
+    this.lane.takenWritten(this.meta[at]!, this.meta[at + 8]!, firstFrame, lastFrame, durable);
     return 0; // no caller sees it: the member numbers its own commits
   }
 
-  failed(id: number, e: unknown): void {
+  failed(at: number, e: unknown): void {
     this.#settled();
-    this.lane.takenFailed(id, e);
+    this.lane.takenFailed(this.meta[at]!, this.meta[at + 8]!, e);
   }
 
   #settled(): void {

@@ -58,6 +58,8 @@ export function toPrometheus(metrics: Record<string, unknown>, prefix = 'walnut'
     counter('lane_commits_total', 'Commits in the lane\'s batches.', l('commits'));
     counter('lane_cross_member_batches_total', 'Lane batches with commits of two or more stores.', l('crossMemberBatches'));
     counter('lane_abandoned_commits_total', 'Commits failed because their leader\'s worker ended mid-batch.', l('abandonedCommits'));
+    counter('lane_publishes_total', 'Members\' turns of commits published into the lane.', l('publishes'));
+    counter('lane_wakeups_total', 'Threads the lane woke (one per member per batch at most).', l('wakeups'));
   }
   const fec = metrics['fec'] as Record<string, unknown> | undefined;
   if (fec) {

@@ -11,6 +11,8 @@
 //                  the same k, so a page never holds a k that was not acknowledged or in flight.
 //  mode 'conflict' `rounds` rounds: begin(), read slot 0's page, write it, wait on the barrier
 //                  until every worker has its snapshot, commit; posts ['round', r, 'won'|code].
+//  mode 'stall'    commits k = 1 on each slot (not awaited), posts ['stalled'], and never returns
+//                  to its event loop (until worker.terminate()): its commits never enter the lane.
 // Posts ['open', leader] once the store is open, ['done', laneMetrics, committerCommits] when
 // finished, then (with holdOpen: after the parent posts 'close'; until then it answers
 // 'metrics') closes the store and posts ['closed'].
@@ -89,6 +91,13 @@ async function conflictRounds(store) {
 (async () => {
   const store = await open(db, { shareLane, autoCheckpoint });
   parentPort.postMessage(['open', store.metrics().lane?.leader ?? null]);
+  if (mode === 'stall') {
+    const { pgno, next } = slots[0];
+    for (let slot = 0; slot < slots.length; slot++) store.commit([{ pgno: slots[slot].pgno, data: lanePage(store.pageSize, slots[slot].next, slot, 1) }]).catch(() => undefined);
+    parentPort.postMessage(['stalled', pgno, next]);
+    const blocked = new Int32Array(new SharedArrayBuffer(4));
+    for (;;) Atomics.wait(blocked, 0, 0, 10); // terminate() lands between two waits
+  }
   if (mode === 'conflict') await conflictRounds(store);
   else await Promise.all(slots.map((_, slot) => commitLoop(store, slot)));
   const m = store.metrics();

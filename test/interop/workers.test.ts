@@ -344,6 +344,63 @@ describe('worker_threads share one commit lane per database file (#21)', () => {
     expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 
+  it('a member\'s commit enters the lane when its code returns to the event loop: the leader\'s commit made later in the same turn is written first, and wins a conflict', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'turn-order', 4);
+    const a = await open(file);
+    const b = await open(file);
+    expect(a.metrics().lane?.leader).toBe(true);
+    const member = b.commit([{ pgno: slots[0]!.pgno, data: page(slots[0]!, 1) }]);
+    const leader = a.commit([{ pgno: slots[1]!.pgno, data: page(slots[1]!, 1) }]);
+    const [rb, ra] = await Promise.all([member, leader]);
+    expect(ra.lastFrame).toBeLessThan(rb.firstFrame);
+    // two transactions on one snapshot of slot s's page, each writing it (with k, k + 1)
+    const rivals = async (x: typeof a, y: typeof a, s: Slot, k: number) => {
+      const [tx, ty] = [x.begin(), y.begin()];
+      await tx.read(s.pgno);
+      await ty.read(s.pgno);
+      tx.write(s.pgno, page(s, k));
+      ty.write(s.pgno, page(s, k + 1));
+      return [tx, ty] as const;
+    };
+    // the member's transaction commits first in call order; the lane's order is the leader's first
+    const [t1, t2] = await rivals(a, b, slots[2]!, 1);
+    const r = await Promise.allSettled([t2.commit(), t1.commit()]);
+    expect(r.map((x) => x.status)).toEqual(['rejected', 'fulfilled']);
+    expect((r[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'WALNUT_CONFLICT', reason: 'PageChanged' });
+    // within one member's turn its own order holds: its first transaction wins
+    const [t3, t4] = await rivals(b, b, slots[3]!, 3);
+    const r2 = await Promise.allSettled([t3.commit(), t4.commit()]);
+    expect(r2.map((x) => x.status)).toEqual(['fulfilled', 'rejected']);
+    await b.close();
+    await a.close();
+    expect(await stamps(file, slots.slice(2, 4))).toEqual([0x01010101, 0x03030303]); // page(s, k): every byte k
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
+
+  it('worker.terminate() of a member whose commits never left its turn (it blocks after commit()): they never enter the lane or the WAL, the leader commits on and closes, no lane leaks', async () => {
+    const dir = tmpDir('walnut-lanes-');
+    const { file, slots } = laneDatabase(dir, 'stall');
+    const a = await open(file);
+    const before = await stamps(file, slots.slice(0, 2));
+    const run = startWorker({ db: file, w: 1, slots: slots.slice(0, 2), commits: 1, mode: 'stall' });
+    await run.waitFor('stalled');
+    // the leader's own batches go on; the stalled member's commits are in none of them
+    for (let k = 1; k <= 8; k++) await a.commit([{ pgno: slots[4]!.pgno, data: page(slots[4]!, k) }]);
+    const lane = a.metrics().lane!;
+    expect({ members: lane.members, commits: lane.commits }).toEqual({ members: 2, commits: 8 });
+    await run.worker.terminate();
+    await run.exited;
+    await until(() => a.metrics().lane!.members === 1);
+    await a.commit([{ pgno: slots[5]!.pgno, data: page(slots[5]!, 9) }]);
+    expect(a.metrics().lane!.commits).toBe(9);
+    await a.close();
+    expect(SharedLane.count()).toBe(0);
+    expect(await stamps(file, slots.slice(0, 2))).toEqual(before);
+    expect(await stamps(file, [slots[4]!, slots[5]!])).toEqual([0x08080808, 0x09090909]);
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
+
   it('a sync error in the leader stops the leader only: another member leads, its commits go on', async () => {
     const dir = tmpDir('walnut-lanes-');
     const file = path.join(dir, 'fault.db');
