@@ -11,8 +11,9 @@
  *   2. checks each transaction's conflict set (first committer wins) against frames committed
  *      since its snapshot and against earlier transactions of the same batch, and each
  *      conditional commit's base (no other connection committed since: WalIndex
- *      othersCommittedSince, which reads no frame, so WALs of any length and restarts by others
- *      cost nothing), then releases the
+ *      othersCommittedSince against the header read for the batch in step 1, so it reads no
+ *      frame and no header again: WALs of any length and restarts by others cost nothing),
+ *      then releases the
  *      transactions' snapshots (their reads are done; the check used their generation, not
  *      their read marks, which only had to keep that generation's frames until now), and awaits
  *      beforeAppend(frames, mxFrame) (the store's auto-checkpoint: with those marks gone it can copy everything),
@@ -731,7 +732,7 @@ export class GroupCommitter {
         p.reject(walnutError('WALNUT_CONFLICT', 'a page this transaction read or wrote was committed by another transaction after its snapshot', { path: this.#index.dbPath, reason: 'PageChanged' }));
         continue;
       }
-      const refusal = this.#refusal(p, gen.mxFrame + frames);
+      const refusal = this.#refusal(p, gen, frames);
       if (refusal !== null) {
         if (refusal.code === 'WALNUT_CONFLICT') this.#counters.conflicts++;
         p.reject(refusal);
@@ -864,12 +865,15 @@ export class GroupCommitter {
   }
 
   /**
-   * Why a commit that passed its own page checks cannot go at frame `mxFrame` (WRITE held), or
-   * null: a conditional commit whose base another connection committed after (WALNUT_CONFLICT,
-   * reason OtherWriter), a frame counter that would overflow (WALNUT_FULL).
+   * Why a commit that passed its own page checks cannot go after the batch's first `frames`
+   * frames over `live`, the header read under this WRITE (still the live one: only this
+   * connection publishes while it holds WRITE), or null: a conditional commit whose base
+   * another connection committed after (WALNUT_CONFLICT, reason OtherWriter), a frame counter
+   * that would overflow (WALNUT_FULL).
    */
-  #refusal(p: Pending, mxFrame: number): WalnutError | null {
-    if (p.base !== undefined && this.#index.othersCommittedSince(p.base) !== false) {
+  #refusal(p: Pending, live: ShmHeader, frames: number): WalnutError | null {
+    const mxFrame = live.mxFrame + frames;
+    if (p.base !== undefined && this.#index.othersCommittedSince(p.base, live) !== false) {
       return walnutError('WALNUT_CONFLICT', 'another connection committed after this commit\'s base snapshot; nothing was written (it could have overwritten that commit): build it again on a new snapshot', { path: this.#index.dbPath, reason: 'OtherWriter' });
     }
     if (mxFrame + p.pages.length > MAX_FRAME) {

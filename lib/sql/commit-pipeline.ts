@@ -163,33 +163,37 @@ export class CommitPipeline {
    * A view on the newest state: for the writer (`reader` false) every sequenced commit; for a
    * reader every durable one. Null when no read mark can be had right now (then wait for
    * whenViewPossible() and try again; the writer also while commits built before another
-   * connection's commit are in flight: header comment). The data version is read before and
-   * after a new snapshot: when they agree, no other connection's commit fell in between, so
-   * the version names exactly what the snapshot holds.
+   * connection's commit are in flight: header comment). The view's data version is its
+   * snapshot's (Snapshot.dataVersion: read with the header the snapshot began from or advanced
+   * to), so it names exactly what the snapshot holds; a kept snapshot advanced by that one read
+   * is the lone caller's whole cost of a view (WalIndex.followOwnCommits).
    */
   tryOpenView(reader: boolean): View | null {
-    let dataVersion = this.dataVersion();
-    if (!reader && this.#overlayOutdated(dataVersion)) return null; // whenViewPossible()
     const role = reader ? 'reader' : 'writer';
     const kept = this.#kept[role];
     this.#kept[role] = null;
     let view: View | null = null;
     if (kept !== null) {
-      if (kept.dataVersion === dataVersion && kept.snapshot.advance()) view = kept;
+      if (kept.snapshot.advance() && kept.dataVersion === this.#versionOf(kept.snapshot)) view = kept;
       else kept.snapshot.release();
     }
-    for (let attempt = 0; view === null && attempt < 3; attempt++) {
+    if (view === null) {
       const snapshot = this.#store.trySnapshotSync({ sequenced: !reader });
       if (snapshot === null) return null;
-      const after = this.dataVersion();
-      if (after === dataVersion) view = { snapshot, dataVersion, reader, sees: 0 };
-      else snapshot.release();
-      dataVersion = after;
+      view = { snapshot, dataVersion: this.#versionOf(snapshot), reader, sees: 0 };
     }
-    if (view === null) return null;
+    if (!reader && this.#overlayOutdated(view.dataVersion)) {
+      view.snapshot.release(); // whenViewPossible()
+      return null;
+    }
     view.sees = this.#store.lastTicket;
     if (!reader) this.#sequencedOn = view.dataVersion;
     return view;
+  }
+
+  /** The data version (dataVersion()'s) as of `snapshot`'s state. */
+  #versionOf(snapshot: Snapshot): number {
+    return snapshot.dataVersion + this.#resets;
   }
 
   /**

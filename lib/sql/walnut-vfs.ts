@@ -10,10 +10,12 @@
  *                          transactions while it is good, else store.trySnapshotSync():
  *                          commit-pipeline.ts). Busy: a retry op + SQLITE_BUSY (the
  *                          statement runner awaits the op and runs the step again).
- *   xLock(RESERVED),       refused (SQLITE_BUSY, `conflict` set) when another connection
- *   FCNTL_COMMIT_ATOMIC_   committed since the view began (the data version): SQLite backs
- *     WRITE                the batch out and the statement fails. A commit by another process
- *                          after that check is caught by the store: each commit is conditional
+ *   xLock(RESERVED and     refused (SQLITE_BUSY, `conflict` set) when another connection
+ *     EXCLUSIVE),          committed since the view began (the data version): SQLite backs
+ *   FCNTL_COMMIT_ATOMIC_   the batch out and the statement fails. The locks skip the check
+ *     WRITE                when the view was opened in the same synchronous run (#freshView:
+ *                          the commit's checks cover that run; the file control always checks). A commit by another process
+ *                          after the last check is caught by the store: each commit is conditional
  *                          on its view's snapshot (store.sequence's `base`, checked under
  *                          walnut's WRITE lock), and fails WALNUT_CONFLICT instead of
  *                          overwriting it.
@@ -325,8 +327,10 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
           }
           if (m.view === null) return C.SQLITE_BUSY!;
           m.committed = false;
+          this.#fresh(m.view);
         }
-      } else if (this.#stale(m)) {
+      } else if (m.view !== this.#freshView && this.#stale(m)) {
+        // (a view opened in this same synchronous run is not checked: see #freshView)
         return C.SQLITE_BUSY!;
       }
       m.lock = lockType;
@@ -342,6 +346,29 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       if (m.view === null || dataVersion() === m.view.dataVersion) return false;
       this.conflict = true;
       return true;
+    }
+
+    /**
+     * The view xLock(SHARED) opened in the synchronous run of JS going on now (a microtask clears
+     * it when the run ends; nothing of SQLite's runs in between: every VFS method is synchronous).
+     * xLock(RESERVED) and xLock(EXCLUSIVE) on it skip the staleness check (a header read each):
+     * the view's data version was read with its header in this run (Snapshot.dataVersion), so
+     * only a commit by another connection within the run's microseconds could be found, and the
+     * checks that follow find it as well: FCNTL_COMMIT_ATOMIC_WRITE's (always made; SQLite backs
+     * out the batch), else the store's conditional commit (the view's snapshot is the `base`,
+     * checked under WRITE: WALNUT_CONFLICT, the pipeline's recovery drops SQLite's page cache).
+     * So an autocommit statement or BEGIN IMMEDIATE that another connection overtakes within its
+     * own run learns it at its commit instead of at its lock: the same retryable answer
+     * (WALNUT_CONFLICT, SQLITE_BUSY), never a lost update. A lock taken in a later run (a
+     * deferred transaction's first write, an explicit COMMIT) is checked as before.
+     */
+    #freshView: View | null = null;
+    readonly #endRun = (): void => {
+      this.#freshView = null;
+    };
+    #fresh(view: View): void {
+      if (this.#freshView === null) queueMicrotask(this.#endRun);
+      this.#freshView = view;
     }
 
     /** A view now, or null with a retry op queued (the read lock was busy, or recovery is due). */

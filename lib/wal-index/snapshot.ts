@@ -20,7 +20,7 @@
  * advance() brings a held snapshot up to date without a new read lock: when nothing was
  * published since, or only this connection's own commits of the same WAL generation (its read
  * mark then lags the frames it reads, which is safe and only limits checkpoints:
- * WalIndex.advanceOverOwnCommits). A parked snapshot (park(), idle between a connection's
+ * WalIndex.followOwnCommits). A parked snapshot (park(), idle between a connection's
  * transactions until its next advance()) may be brought forward by its connection at any time.
  */
 import { extraArgumentError, refuseExtraArguments, describeValue } from '../arguments';
@@ -49,15 +49,17 @@ export interface SnapshotSource {
   lookupMany(pgnos: Uint32Array, mxFrame: number, minFrame: number, out: Uint32Array): void;
   /** WALNUT_CORRUPT (ShmTruncated) when the -shm was cut below what the connection maps. */
   checkMapping(): void;
-  /** Is the published header still `bytes` (nothing committed, restarted or recovered since)? */
-  stillPublished(bytes: Uint8Array): boolean;
   /**
    * The connection waits for a WRITE lock another connection holds or wants: a snapshot parked
    * now is released at once (park()), its read mark could be what that connection waits for.
    */
   readonly dropsParked: boolean;
-  /** Brings `state` (of `s`) to the live header when only this connection committed since (WalIndex.advanceOverOwnCommits). */
-  advanceOverOwnCommits(s: Snapshot, state: SnapshotState): boolean;
+  /**
+   * One read of the live header: 'unchanged' when it is still `state`'s, 'followed' when `state`
+   * (of `s`) was brought to it because only this connection committed since, else false
+   * (WalIndex.followOwnCommits); on success `state.dataVersion` is the data version as of that read.
+   */
+  followOwnCommits(s: Snapshot, state: SnapshotState): 'unchanged' | 'followed' | false;
 }
 
 /**
@@ -103,6 +105,11 @@ export interface SnapshotState {
   headerBytes: Uint8Array;
   /** Taken with useWal: it must keep its WAL read mark (never moved to the database file). */
   useWal: boolean;
+  /**
+   * The connection's data version (WalIndex.dataVersion()) as of the header read that gave this
+   * state: when the snapshot began, or last advanced.
+   */
+  dataVersion: number;
 }
 
 export class Snapshot {
@@ -167,7 +174,7 @@ export class Snapshot {
   /**
    * Brings the snapshot up to date without a new read lock, when nothing was published since it
    * began, or only commits of this connection's own (no other connection committed, the WAL
-   * did not restart; it holds a WAL read mark: WalIndex.advanceOverOwnCommits): it then sees
+   * did not restart; it holds a WAL read mark: WalIndex.followOwnCommits): it then sees
    * what a new snapshot of the same kind would (a store snapshot: every commit this store
    * sequenced since, too), and stays the same commit base (store.commit's `base`: no other
    * connection committed since it began). False when that cannot be (release it and take a new
@@ -178,9 +185,9 @@ export class Snapshot {
     this.#parked = false;
     if (this.#released || this.#index.closed) return false;
     if (this.#pending?.failed === true) return false;
-    const published = !this.#index.stillPublished(this.#state.headerBytes);
-    if (published && !this.#index.advanceOverOwnCommits(this, this.#state)) return false;
-    const moved = published || this.#movedWhileParked;
+    const followed = this.#index.followOwnCommits(this, this.#state);
+    if (followed === false) return false;
+    const moved = followed === 'followed' || this.#movedWhileParked;
     this.#movedWhileParked = false;
     return this.#pending === null || this.#pending.advance(moved);
   }
@@ -207,12 +214,22 @@ export class Snapshot {
     return this.#parked && !this.#released;
   }
 
-  /** WalIndex only: a parked snapshot's WAL view to the live header, when only this connection committed since (advanceOverOwnCommits). */
+  /** WalIndex only: a parked snapshot's WAL view to the live header, when only this connection committed since (followOwnCommits). */
   bringForward(): boolean {
-    if (!this.parked || this.#index.stillPublished(this.#state.headerBytes)) return this.parked;
-    if (!this.#index.advanceOverOwnCommits(this, this.#state)) return false;
-    this.#movedWhileParked = true;
+    if (!this.parked) return false;
+    const followed = this.#index.followOwnCommits(this, this.#state);
+    if (followed === false) return false;
+    if (followed === 'followed') this.#movedWhileParked = true;
     return true;
+  }
+  /**
+   * store.dataVersion() as of this snapshot's state: read with the header it began from or last
+   * advanced to (one read gives both, so they agree: a commit by another connection is in the
+   * state exactly when it is counted here). A snapshot of an earlier frame (beginOldestRead's)
+   * has the live header's.
+   */
+  get dataVersion(): number {
+    return this.#state.dataVersion;
   }
   /** The last WAL frame this snapshot sees (0 when it reads the database file only). */
   get mxFrame(): number {

@@ -22,7 +22,7 @@
  *  - A snapshot holds a read lock until released; READ(0) means "the WAL is fully backfilled,
  *    read the database file only"; READ(i > 0) promises that frames up to aReadMark[i] stay.
  *    A snapshot under READ(i > 0) advanced past this connection's own commits
- *    (advanceOverOwnCommits: same generation, no other connection's commit since) reads frames
+ *    (followOwnCommits: same generation, no other connection's commit since) reads frames
  *    past its mark, as SQLite's readers do when no slot has their exact frame: the held slot
  *    keeps the generation from restarting, and a checkpoint stopping at the mark cannot change
  *    a page it reads from the database file. A mark is raised only under its slot's exclusive
@@ -133,7 +133,7 @@ export interface CheckpointTarget {
 }
 
 /**
- * A snapshot advanced past this connection's own commits (advanceOverOwnCommits) raises its
+ * A snapshot advanced past this connection's own commits (followOwnCommits) raises its
  * read mark once the mark lags the frames it reads by this many: other processes' checkpoints
  * then stop at most this far behind it (two fcntl per raise, not two per transaction).
  */
@@ -313,7 +313,7 @@ export class WalIndex {
   /** When another connection's commit was last met (#meetHeader; not noteCommitForAnother). */
   #otherWriterAt = -Infinity;
   #othersSeen: ShmHeader | null = null;
-  /** The last header this connection published itself (#writeOwnHeader): advanceOverOwnCommits. */
+  /** The last header this connection published itself (#writeOwnHeader): followOwnCommits. */
   #ownHeader: Uint8Array | null = null;
   /** #ownHeader decoded (what #readHeader answers for those bytes). */
   #ownHeaderFields: ShmHeader | null = null;
@@ -593,8 +593,12 @@ export class WalIndex {
       if (this.#region.segments() === 0 && this.#region.map(1) === 0) return null;
       this.#regionMapped = !this.#closed;
     }
-    const raw = this.#headerScratch;
-    this.#region.readHeader(raw);
+    this.#region.readHeader(this.#headerScratch);
+    return this.#decodeHeader(this.#headerScratch);
+  }
+
+  /** #readHeader's answer for `raw`, the two copies just read into #headerScratch. */
+  #decodeHeader(raw: Uint8Array): { header: ShmHeader; bytes: Uint8Array } | null {
     if (this.#lastRead !== null && sameBytes(raw, this.#lastRaw)) return this.#lastRead;
     const header = decodeShmHeaderCopies(raw);
     if (header === null) return null;
@@ -850,25 +854,41 @@ export class WalIndex {
   }
 
   /**
-   * Snapshot.advance() past commits of this connection's own: when every header published since
-   * snapshot `s` began is this connection's (the live one is the last it wrote, and no other
-   * connection's commit was met since `s` began: #othersCommits, so its commit base holds), of
-   * the same WAL generation (no restart), and `s` holds a WAL read mark (READ(i > 0)), `state`
-   * (s's) is brought to the live header, as a snapshot begun now would see it, without a new
-   * read lock: no system call. Safe under SQLite's protocol: the frames past its read mark are
-   * this generation's, and the WAL cannot restart while READ(i) is held; a checkpoint copies no
-   * frame past the mark (a page `s` reads from the database file has no frame up to its new
-   * mxFrame, so none up to the mark: the checkpoint cannot change it). The mark then lags the
-   * frames `s` reads, which only limits checkpoints: it is moved up (#catchUpMark) once it
-   * lags MARK_LAG_FRAMES, and before each checkpoint of this connection (checkpointTarget's
-   * info()). minFrame stays (frames backfilled since are still in the WAL and the database file
-   * alike). False, with `state` unchanged, otherwise (take a new snapshot).
+   * Snapshot.advance() and bringForward(): brings snapshot `s` (its `state`) up to date with ONE
+   * read of the live header, or says it cannot. That read is also an observation for
+   * dataVersion(), so `state.dataVersion` is the data version as of it: the view and its data
+   * version come from the same moment (a SQL page cache is validated against that pair).
+   *  - 'unchanged': the live header is still `state`'s (nothing committed, restarted or
+   *    recovered since it began).
+   *  - 'followed': every header published since `s` began is this connection's own (the live
+   *    one is the last it wrote, and no other connection's commit was met since `s` began:
+   *    #othersCommits, so its commit base holds), of the same WAL generation (no restart), and
+   *    `s` holds a WAL read mark (READ(i > 0)): `state` is brought to the live header, as a
+   *    snapshot begun now would see it, without a new read lock: no system call. Safe under
+   *    SQLite's protocol: the frames past its read mark are this generation's, and the WAL
+   *    cannot restart while READ(i) is held; a checkpoint copies no frame past the mark (a page
+   *    `s` reads from the database file has no frame up to its new mxFrame, so none up to the
+   *    mark: the checkpoint cannot change it). The mark then lags the frames `s` reads, which
+   *    only limits checkpoints: it is moved up (#catchUpMark) once it lags MARK_LAG_FRAMES, and
+   *    before each checkpoint of this connection (checkpointTarget's info()). minFrame stays
+   *    (frames backfilled since are still in the WAL and the database file alike).
+   *  - false, with `state` unchanged, otherwise (take a new snapshot).
+   * (It was two reads of the header, and two asks whether the region is mapped: a lone SQL
+   * transaction advances its kept snapshot over its own last commit every time.)
    */
-  advanceOverOwnCommits(s: Snapshot, state: SnapshotState): boolean {
-    if (this.#closed || state.readLock === 0 || this.#ownHeader === null || this.#region.segments() === 0) return false;
+  followOwnCommits(s: Snapshot, state: SnapshotState): 'unchanged' | 'followed' | false {
+    if (this.#closed || (!this.#regionMapped && this.#region.segments() === 0)) return false;
+    const raw = this.#headerScratch;
+    this.#region.readHeader(raw);
+    this.#observeHeaderBytes(this.#headerScratchFirst);
+    if (sameHeaderBytes(raw, state.headerBytes)) {
+      state.dataVersion = this.#dataVersion;
+      return 'unchanged';
+    }
+    if (state.readLock === 0 || this.#ownHeader === null || !sameHeaderBytes(raw, this.#ownHeader)) return false;
     const base = this.#othersAtSnapshot.get(s);
     if (base === undefined) return false;
-    const live = this.#readHeader();
+    const live = this.#decodeHeader(raw); // both copies agree and the checksum holds
     if (live === null || !sameHeaderBytes(live.bytes, this.#ownHeader)) return false;
     const h = live.header;
     const was = state.header;
@@ -879,14 +899,15 @@ export class WalIndex {
     state.dbSize = state.dbFilePages = this.databaseSize(h);
     state.header = h;
     state.headerBytes = live.bytes;
+    state.dataVersion = this.#dataVersion;
     if (h.mxFrame - this.#region.load32(CKPT_READMARK(state.readLock)) >= MARK_LAG_FRAMES) this.#catchUpMark(state.readLock);
-    return true;
+    return 'followed';
   }
 
   /**
    * Raises READ(slot)'s mark to the frames this connection's snapshots on the slot read (the
    * lowest of their mxFrames; a snapshot advanced past the connection's own commits reads past
-   * the mark it began with: advanceOverOwnCommits), when they are the slot's only holders here:
+   * the mark it began with: followOwnCommits), when they are the slot's only holders here:
    * a mark changes only under the slot's exclusive lock (SQLite's rule: a reader of another
    * connection sharing the slot may rely on the lower mark), so the shared lock is converted to
    * exclusive and back (two fcntl; the slot stays locked throughout). Nothing happens when
@@ -942,7 +963,11 @@ export class WalIndex {
     // READ(0): everything is in the database file; the WAL is not consulted at all.
     const mxFrame = readLock === 0 ? 0 : (at?.mxFrame ?? header.mxFrame);
     const dbSize = at !== undefined ? (at.dbSize ?? dbFilePages) : dbFilePages;
-    const snapshot = new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal }, (s) => {
+    // `bytes` is the live header (checked just now, nothing awaited since): an observation for
+    // dataVersion(), whose count is then the snapshot's (Snapshot.dataVersion)
+    this.#observeHeaderBytes(bytes);
+    const dataVersion = this.#dataVersion;
+    const snapshot = new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal, dataVersion }, (s) => {
       this.#snapshots.delete(s);
       if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(s.readLock), 1); // READ(0) once moved (#moveCaughtUpSnapshots)
     });
@@ -1079,14 +1104,18 @@ export class WalIndex {
    * holds whatever happened in between: restarts and checkpoints by others (not commits), and
    * WALs of any length (no frame is read). Undefined when `base` is not a snapshot this
    * connection took with a base point (beginRead / tryBeginReadSync).
+   * `live`: the live header as read under this WRITE (beginWriteRun, writeRunHeader): only this
+   * connection publishes while it holds WRITE, so it is still the live one and is not read again
+   * (the committer checks each conditional commit of a batch against the header it read for
+   * the batch: one read of the -shm header per batch, not one more per commit).
    */
-  othersCommittedSince(base: Snapshot): boolean | undefined {
+  othersCommittedSince(base: Snapshot, live?: ShmHeader): boolean | undefined {
     const mark = this.#othersAtSnapshot.get(base);
     if (mark === undefined) return undefined;
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'othersCommittedSince needs the write lock');
-    const live = this.#readHeader();
-    if (live === null) return true; // damaged under WRITE: nothing can be ruled out
-    this.#meetHeader(live.header);
+    const header = live ?? this.#readHeader()?.header;
+    if (header === undefined) return true; // damaged under WRITE: nothing can be ruled out
+    this.#meetHeader(header);
     return this.#othersCommits !== mark;
   }
 

@@ -82,6 +82,41 @@ describe('store API for SQL', () => {
       await store.close();
     }
   });
+  test("snapshot.advance() follows the store's own commits, and its dataVersion is the one read with its header; a sqlite3 commit after the store's last one is not followed (advance() false)", async () => {
+    const file = path.join(tmpDir(), 'follow.db');
+    const store = await open(file, { autoCheckpoint: false }); // frames stay in the WAL: snapshots hold READ(i > 0)
+    const page = (b: number): Buffer => Buffer.alloc(store.pageSize, b);
+    try {
+      await store.commit([{ pgno: 2, data: page(1) }], { dbSize: 2 });
+      const s = store.trySnapshotSync()!;
+      const v0 = store.dataVersion();
+      expect(s.dataVersion).toBe(v0);
+      try {
+        // the store's own commits: followed, the data version unchanged
+        await store.commit([{ pgno: 2, data: page(2) }]);
+        expect(s.advance()).toBe(true);
+        expect(s.readSync(2)[0]).toBe(2);
+        expect(s.dataVersion).toBe(v0);
+        // its own commit, then a sqlite3 commit over it: the live header is the store's own no more
+        await store.commit([{ pgno: 2, data: page(3) }]);
+        await withPeer(file, (peer) => peer.exec('CREATE TABLE t(x)')); // writes page 1 (the schema)
+        expect(s.advance()).toBe(false); // (following its own header would hide the sqlite3 commit)
+      } finally {
+        s.release();
+      }
+      const v1 = store.dataVersion();
+      expect(v1).not.toBe(v0);
+      const s2 = store.trySnapshotSync()!;
+      try {
+        expect(s2.dataVersion).toBe(v1);
+        expect(s2.readSync(1).includes('CREATE TABLE t(x)')).toBe(true);
+      } finally {
+        s2.release();
+      }
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 describe('walnut/sql', () => {
@@ -322,6 +357,100 @@ describe('walnut/sql', () => {
       await db.close();
     }
     expect(cli(file, 'SELECT n FROM c; PRAGMA integrity_check')).toBe('3\nok');
+  });
+
+  test("a sqlite3 commit between two transactions of a lone caller is seen by the next one: no stale page cache, no lost update (the writer's kept snapshot is not advanced past it)", async () => {
+    const file = path.join(tmpDir(), 'between.db');
+    const db = await openDatabase(file);
+    // sqlite3 in WAL mode leaves page 1 alone here (the counter's row is on page 2 and no
+    // schema changes): only the VFS's data version tells SQLite in wasm to drop its cache
+    const sqlite3 = (timeout: number): boolean => {
+      try {
+        execFileSync('sqlite3', ['-cmd', `.timeout ${timeout}`, file, 'UPDATE c SET n = n + 1 WHERE id = 1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        return true;
+      } catch (e) {
+        if (!/locked|busy/.test(String((e as { stderr?: unknown }).stderr))) throw e;
+        return false;
+      }
+    };
+    try {
+      await db.exec('CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO c VALUES (1, 0)');
+      const insert = await db.prepare('UPDATE c SET n = n + 1 WHERE id = 1');
+      let n = 0;
+      let between = 0;
+      for (let round = 0; round < 200 && between < 5; round++) {
+        // a sqlite3 commit with walnut idle (WRITE free: waited for), so that the writer's next
+        // batch lets WRITE go at once (another writer is active) ...
+        await new Promise((resolve) => setImmediate(resolve));
+        if (sqlite3(5000)) n++;
+        await insert.run([]); // (autocommit: the view's data version is checked at the lock of its own run)
+        n++;
+        // ... and one right after the lone caller's transaction settled, in the same turn of the
+        // event loop (the JS thread waits for the process): the writer's snapshot is still kept
+        // for its next transaction, which must not follow its own last commit past this one.
+        // A few microtasks first: the committer's batch lets WRITE go in one of them (another
+        // writer is active), the kept snapshot goes only at the next turn. Busy when the writer
+        // still held WRITE: then no commit between, and the round goes on.
+        for (let i = 0; i < 10; i++) await null;
+        if (sqlite3(0)) {
+          n++;
+          between++;
+        }
+        await db.transaction(async (tx) => {
+          // read-modify-write: a stale cache would write back n - 1 + 1 (a lost update)
+          const { n: seen } = (await tx.get('SELECT n FROM c WHERE id = 1')) as { n: number };
+          expect(seen).toBe(n);
+          await tx.run('UPDATE c SET n = ? WHERE id = 1', [seen + 1]);
+        });
+        n++;
+        expect(await db.get('SELECT n FROM c WHERE id = 1')).toEqual({ n });
+      }
+      console.log(`sqlite3 commits between two walnut/sql transactions in the same turn: ${between}`);
+      expect(between).toBeGreaterThan(0);
+      expect(cli(file, 'SELECT n FROM c; PRAGMA integrity_check')).toBe(`${n}\nok`);
+    } finally {
+      await db.close();
+    }
+  });
+
+  test('a statement that a sqlite3 commit overtakes within its own synchronous run (its locks taken in that run, unchecked) fails WALNUT_CONFLICT at its commit, retryable; no lost update', async () => {
+    const file = path.join(tmpDir(), 'in-run.db');
+    const COUNTERS = 2;
+    const db = await openDatabase(file);
+    try {
+      await db.exec('CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+      for (let id = 1; id <= COUNTERS; id++) await db.run('INSERT INTO c VALUES (?, 0)', [id]);
+      // one autocommit statement, one synchronous run of ~0.1 s: SHARED and RESERVED at its
+      // start, the counter read, a recursive count, the write, EXCLUSIVE and the commit at its end
+      const slow = 'UPDATE c SET n = n + 1 + (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 100000) SELECT count(*) - 100000 FROM r) WHERE id = ?';
+      const walnut = new Array<number>(COUNTERS + 1).fill(0);
+      // refused at the commit's last check, SQLite backing the statement out (SQLITE_BUSY), or
+      // by the store's conditional commit (a sqlite3 commit after that check: no SQLite code)
+      const conflicts = { atCommit: 0, byStore: 0 };
+      const peer = runPython(path.join(HELPERS, 'sqlite-counter.py'), [file, '300', String(COUNTERS)]);
+      let peerDone = false;
+      void peer.finally(() => (peerDone = true));
+      for (let i = 0; !peerDone || i < 3; i++) {
+        const id = 1 + (i % COUNTERS);
+        try {
+          await db.run(slow, [id]);
+          walnut[id]!++;
+        } catch (e) {
+          if (!isWalnutError(e, 'WALNUT_CONFLICT')) throw e;
+          if (e.sqliteCode === 5) conflicts.atCommit++;
+          else conflicts.byStore++;
+        }
+      }
+      const out = JSON.parse(await peer) as { acked: Record<string, number>; busy: number };
+      for (const { id, n } of (await db.all('SELECT id, n FROM c ORDER BY id')) as { id: number; n: number }[]) {
+        expect(n, `counter ${id}`).toBe(walnut[id]! + out.acked[String(id)]!);
+      }
+      console.log(`conflicts ${JSON.stringify(conflicts)}; walnut/sql ${walnut.reduce((a, b) => a + b, 0)}, sqlite3 ${Object.values(out.acked).reduce((a, b) => a + b, 0)} (busy ${out.busy})`);
+      expect(conflicts.atCommit + conflicts.byStore).toBeGreaterThan(0); // the sqlite3 process did overtake some
+      expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
+    } finally {
+      await db.close();
+    }
   });
 
   test('16 callers incrementing counters (read-modify-write, retried on WALNUT_CONFLICT) while a sqlite3 process increments the same counters: no lost update, integrity ok', async () => {
