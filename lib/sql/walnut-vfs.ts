@@ -14,11 +14,11 @@
  *     EXCLUSIVE),          committed since the view began (the data version): SQLite backs
  *   FCNTL_COMMIT_ATOMIC_   the batch out and the statement fails. The locks skip the check
  *     WRITE                when the view was opened in the same synchronous run (#freshView:
- *                          the commit's checks cover that run; the file control always checks). A commit by another process
- *                          after the last check is caught by the store: each commit is conditional
- *                          on its view's snapshot (store.sequence's `base`, checked under
- *                          walnut's WRITE lock), and fails WALNUT_CONFLICT instead of
- *                          overwriting it.
+ *                          the commit's checks cover that run; the file control always
+ *                          checks). A commit by another process after the last check is
+ *                          caught by the store: each commit is conditional on its view's
+ *                          snapshot (store.sequence's `base`, checked under walnut's WRITE
+ *                          lock), and fails WALNUT_CONFLICT instead of overwriting it.
  *   (after a failure)      xLock(SHARED) waits for the pipeline's recovery (a retry op +
  *                          SQLITE_BUSY); the data version the VFS uses is the store's plus the
  *                          pipeline's recoveries, so views from before a recovery are stale
