@@ -33,6 +33,12 @@
 //    published: wal-file.ts) has the header and size checked, not the slot: one pread, one
 //    lseek. (The header read stays: a WAL rewritten in place without the lock, same size,
 //    would otherwise take frames its header's salts disown, acknowledged and lost.)
+//  - A fresh append (walAppend's `fresh` header: a WAL restart or the first commit into an
+//    empty WAL) writes the new header at offset 0 and syncs it before it writes any frame (from
+//    frame 1), all in one operation: a frame on disk under the old header would cut the old
+//    generation's chain short, and recovery would read that stale prefix over the checkpointed
+//    database (bench/probes/restart-fold-hazard.py). It checks no window (the header is replaced;
+//    frames from frame 1 leave no hole); a failure at the header is reported with stage 'header'.
 //  - Zero-ahead (walZeroAhead) runs on the background lane; it and the append's check + write
 //    hold the file's `extend` mutex, so neither writes over the other's bytes. It writes and
 //    syncs through another descriptor, so a write-back error it meets still fails the appends'

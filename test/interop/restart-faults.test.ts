@@ -47,9 +47,13 @@ describe('a WAL restart meeting a disk fault', () => {
       const file = path.join(dir, `${scenario}.db`);
       const out = await runJsonChild<Out>(path.join(HELPERS, 'restart-fault-child.js'), [file, scenario], { WALNUT_FAULT_INJECTION: '1' });
       expect(out.crashed).toBeUndefined();
-      // the fault hit the restart batch: its commit failed, and every INSERT sequenced after it
-      expect(out.errors.length).toBe(ARMED_INSERTS);
-      expect(out.acknowledged.filter((v) => v >= 100 && v < 100 + ARMED_INSERTS)).toEqual([]);
+      // the fault hit the restart batch: its commit failed first, and every INSERT sequenced after
+      // it was refused; the ones the SQL pipeline sent only after it had recovered were committed
+      // (how many depends on timing: all 12 fail on an idle machine, 4 did under ASan)
+      const armedAcknowledged = out.acknowledged.filter((v) => v >= 100 && v < 100 + ARMED_INSERTS);
+      expect(out.errors.length).toBeGreaterThanOrEqual(1);
+      expect(out.errors.length + armedAcknowledged.length).toBe(ARMED_INSERTS);
+      if (stops) expect(armedAcknowledged).toEqual([]);
       expect(out.errors[0]).toBe(code);
       for (const e of out.errors.slice(1)) expect(e).toBe(stops ? 'WALNUT_FAILED' : 'WALNUT_CONFLICT/ChainBroken');
       if (where === 'header') {
