@@ -23,5 +23,5 @@ describe('verify and FEC recovery fuzz', () => {
     expect(r.failures).toEqual([]);
     expect(r.outcomes.repaired).toBeGreaterThan(10);
     console.log('fec recovery fuzz outcomes', JSON.stringify(r.outcomes));
-  });
+  }, 600_000); // longer than the 5-minute default: 161 s at load 23
 });

@@ -123,8 +123,15 @@ function check(file, bytes, outcomes) {
   }
 }
 
-/** Runs `cases` fuzz cases; returns { cases, failures: [{ case, what, problem }], outcomes }. */
-function fuzzWalRecovery({ cases, seed, dir, onProgress }) {
+/**
+ * The fuzz run, a step per YIELD_EVERY cases; returns { cases, failures: [{ case, what, problem }], outcomes }.
+ * (Steps so that a caller inside vitest can let its event loop turn between them: 1,200 cases in
+ * one synchronous stretch held a worker's loop 45 s at load 15, past the 60 s of vitest's RPC
+ * timeout when more loaded.)
+ */
+const YIELD_EVERY = 20;
+
+function* fuzzSteps({ cases, seed, dir, onProgress }) {
   const rand = seededRandom(seed);
   const bases = makeBases(dir, rand);
   const file = path.join(dir, 'case.wal');
@@ -140,8 +147,28 @@ function fuzzWalRecovery({ cases, seed, dir, onProgress }) {
       if (failures.length >= 20) break;
     }
     if (onProgress && i % 1000 === 0) onProgress(i);
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) yield;
   }
   return { cases, failures, outcomes };
 }
 
-module.exports = { fuzzWalRecovery };
+/** Runs `cases` fuzz cases in one go (npm run fuzz). */
+function fuzzWalRecovery(options) {
+  const steps = fuzzSteps(options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** The same cases, letting the event loop turn between steps (inside a vitest worker). */
+async function fuzzWalRecoveryAsync(options) {
+  const steps = fuzzSteps(options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+module.exports = { fuzzWalRecovery, fuzzWalRecoveryAsync };

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 
 import type { Store } from '../../lib/commit/store';
 import { SHM_INDEX_HEADER_BYTES } from '../../lib/format/shm-header';
+import { WAIT_MS } from './until';
 
 /** The last frame wal-index segment k indexes (1-based frames): segment 0 holds 4,062, each later one 4,096. */
 export function segmentEnd(k: number): number {
@@ -39,9 +40,10 @@ function liveShmMxFrame(db: string): number | null {
  * sqlite3 writer still sleeping in its busy handler for its first commit holds no lock walnut
  * can see, so continuous commits can starve it (README, known); once it has committed, walnut
  * leaves WRITE free after every batch and both go on. A -shm being rebuilt (python3 the first
- * connection) has not moved yet.
+ * connection) has not moved yet. (WAIT_MS, for a hang: a python3 start and first commit at
+ * load 20+ is seconds, and 30 s was a speed check.)
  */
-export async function untilWalMoves(db: string, from: number, timeoutMs = 30_000): Promise<void> {
+export async function untilWalMoves(db: string, from: number, timeoutMs = WAIT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let mxFrame = liveShmMxFrame(db); mxFrame === null || mxFrame === from; mxFrame = liveShmMxFrame(db)) {
     if (Date.now() > deadline) throw new Error(`no other connection appended to ${db}-wal within ${timeoutMs} ms`);

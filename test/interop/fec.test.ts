@@ -13,6 +13,7 @@ import { runNode } from '../helpers/children';
 import { Database } from '../helpers/sqlite';
 import { buildDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
+import { until, WAIT_MS } from '../helpers/until';
 
 const dir = tmpDir('fec');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -384,14 +385,14 @@ describe('the sidecar follows the WAL', () => {
     const page = (p: number) => ({ pgno: p, data: bytes.subarray((p - 1) * PS, p * PS) });
     await store.commit([page(1), page(2), page(3)], { dbSize: pages });
     await store.commit([page(4)], { dbSize: pages });
-    const sizeBefore = await flushAndSize(store, file);
+    const sizeBefore = await flushAndSize(store, file, 4);
     expect(sizeBefore).toBeGreaterThan(4 * PS);
     await store.checkpoint('truncate');
     // the WAL is empty: so is its sidecar (its truncation is a queued marker of no bytes, so
     // queuedBytes says nothing about it: wait for the file itself, without a timing guess)
     expect(await sizeOnceSettled(file, (size) => size === 0)).toBe(0);
     await store.commit([page(5)], { dbSize: pages }); // a new generation
-    const sizeAfter = await flushAndSize(store, file);
+    const sizeAfter = await flushAndSize(store, file, 5);
     expect(sizeAfter).toBeGreaterThan(PS);
     expect(sizeAfter).toBeLessThan(sizeBefore);
     await store.close();
@@ -400,19 +401,24 @@ describe('the sidecar follows the WAL', () => {
   });
 });
 
-/** The sidecar's size once `settled` holds for it, or as it is after 20 s (the caller's expect reports it). */
+/** The sidecar's size once `settled` holds for it, or as it is after WAIT_MS (the caller's expect reports it). */
 async function sizeOnceSettled(file: string, settled: (size: number) => boolean): Promise<number> {
   let size = fs.statSync(`${file}-wal-fec`).size;
-  for (let i = 0; i < 2000 && !settled(size); i++) {
+  for (const end = Date.now() + WAIT_MS; !settled(size) && Date.now() < end; ) {
     await new Promise((r) => setTimeout(r, 10));
     size = fs.statSync(`${file}-wal-fec`).size;
   }
   return size;
 }
 
-async function flushAndSize(store: Awaited<ReturnType<typeof open>>, file: string): Promise<number> {
-  for (let i = 0; i < 200 && (store.metrics().fec as { queuedBytes: number }).queuedBytes > 0; i++) await new Promise((r) => setTimeout(r, 5));
-  await new Promise((r) => setTimeout(r, 20));
+/**
+ * The sidecar's size once the groups protecting `frames` frames (this store's count since it
+ * opened) are written: the writer counts a group's frames after its write. (It waited 1 s at most
+ * for the queue to drain, then 20 ms: a loaded machine read the size before the write.)
+ */
+async function flushAndSize(store: Awaited<ReturnType<typeof open>>, file: string, frames: number): Promise<number> {
+  const fec = () => store.metrics().fec as { frames: number; queuedBytes: number };
+  await until(() => fec().frames >= frames, WAIT_MS, fec);
   return fs.statSync(`${file}-wal-fec`).size;
 }
 

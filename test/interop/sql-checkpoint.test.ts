@@ -19,6 +19,7 @@ import { isWalnutError, openDatabase, type Database } from '../../lib/sql';
 import { HELPERS, runPython, SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
+import { until, WAIT_MS } from '../helpers/until';
 
 interface CheckpointRun {
   results: { mode: string; busy: number; log: number; checkpointed: number; ms: number }[];
@@ -30,8 +31,8 @@ function cli(file: string, sql: string): string {
 }
 
 /** python3 checkpoints (sqlite-checkpointer.py): `modes` `rounds` times over, `delayMs` apart. */
-function checkpoints(file: string, modes: string[], rounds: number, delayMs = 100): { pid: number; run: Promise<CheckpointRun> } {
-  const child = spawn('python3', [path.join(HELPERS, 'sqlite-checkpointer.py'), file, modes.join(','), String(rounds), String(delayMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+function checkpoints(file: string, modes: string[], rounds: number, delayMs = 100, busyMs = 5000): { pid: number; run: Promise<CheckpointRun> } {
+  const child = spawn('python3', [path.join(HELPERS, 'sqlite-checkpointer.py'), file, modes.join(','), String(rounds), String(delayMs), String(busyMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const run = new Promise<CheckpointRun>((resolve, reject) => {
@@ -39,6 +40,13 @@ function checkpoints(file: string, modes: string[], rounds: number, delayMs = 10
   });
   return { pid: child.pid!, run };
 }
+
+/**
+ * The busy timeout of a checkpoint that must complete once what it waits for goes: a minute, not
+ * 5 s, which a loaded machine spends between the checkpoint taking WRITE and the test letting its
+ * reader or transaction go (a checkpoint walnut held up still waits it out and reports busy).
+ */
+const PATIENT_MS = 60_000;
 
 /** Every checkpoint reached its goal: not busy (a timeout), and a truncate left an empty WAL. */
 function expectCompleted(run: CheckpointRun): void {
@@ -88,10 +96,7 @@ async function insertedBeside<T>(db: Database, n: number, w: number, beside: Pro
 async function holdsWrite(file: string, pid: number): Promise<void> {
   const shm = WalnutFile.openSync(`${file}-shm`);
   try {
-    for (let i = 0; shm.lockHolder(SHM_LOCK.WRITE, 1, 'shared')?.pid !== pid; i++) {
-      if (i > 2000) throw new Error('the checkpointer never took WRITE');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await until(() => shm.lockHolder(SHM_LOCK.WRITE, 1, 'shared')?.pid === pid, WAIT_MS, () => 'the checkpointer never took WRITE'); // (a python3 start at load 20+ is seconds)
   } finally {
     shm.closeSync();
   }
@@ -174,7 +179,7 @@ describe('walnut/sql beside another process\'s FULL, RESTART and TRUNCATE checkp
       await reader.exec('BEGIN');
       expect(await reader.get('SELECT count(*) AS n FROM t')).toEqual({ n: 20 }); // a read mark below the WAL's end from now on
       await db.run('INSERT INTO t(w, v) VALUES (0, randomblob(100))'); // the WAL moves past the reader's mark
-      const ckpt = checkpoints(file, ['RESTART'], 1, 0);
+      const ckpt = checkpoints(file, ['RESTART'], 1, 0, PATIENT_MS);
       await holdsWrite(file, ckpt.pid); // it waits for the reader now, holding WRITE
       const committed = db.run('INSERT INTO t(w, v) VALUES (7, randomblob(100))');
       const closed = db.close();
@@ -202,7 +207,7 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       await reader.exec('BEGIN');
       await reader.pragma('page_count'); // a read transaction: its mark stays below the WAL's end
       await store.commit([{ pgno: 3, data: page(2) }]);
-      const ckpt = checkpoints(file, ['RESTART'], 1, 0);
+      const ckpt = checkpoints(file, ['RESTART'], 1, 0, PATIENT_MS);
       await holdsWrite(file, ckpt.pid); // it waits for the sqlite3 reader, holding WRITE
       const held = await store.snapshot();
       const released = await store.snapshot();
@@ -235,7 +240,7 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       const tx = store.begin();
       expect((await tx.read(2))[0]).toBe(1);
       tx.write(2, page(2));
-      const ckpt = checkpoints(file, ['RESTART'], 1, 0);
+      const ckpt = checkpoints(file, ['RESTART'], 1, 0, PATIENT_MS);
       await holdsWrite(file, ckpt.pid); // it holds WRITE, and waits for the transaction's read mark
       const e = await expectRejectsWalnut(tx.commit(), 'WALNUT_BUSY', { reason: 'CheckpointWaits' });
       expectCompleted(await ckpt.run);
@@ -259,12 +264,12 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       expect((await tx.read(2))[0]).toBe(1);
       tx.write(2, page(2));
       await store.commit([{ pgno: 3, data: page(1) }]); // the WAL moves past the transaction's read mark
-      const ckpt = checkpoints(file, ['FULL'], 1, 0);
-      await holdsWrite(file, ckpt.pid); // it holds WRITE and waits for the transaction's read mark (busy_timeout 5000)
+      const ckpt = checkpoints(file, ['FULL'], 1, 0, PATIENT_MS);
+      await holdsWrite(file, ckpt.pid); // it holds WRITE and waits for the transaction's read mark (busy_timeout PATIENT_MS)
       const plain = store.commit([{ pgno: 4, data: page(3) }]); // its batch waits for WRITE
       await new Promise((resolve) => setTimeout(resolve, 200));
       const e = await expectRejectsWalnut(tx.commit(), 'WALNUT_BUSY', { reason: 'CheckpointWaits' });
-      expectCompleted(await ckpt.run); // busy 1 after its 5 s timeout while the queued commit kept the read mark
+      expectCompleted(await ckpt.run); // (before: busy 1 after its timeout, the queued commit keeping the read mark)
       await plain;
       expect(store.resumeCommits(e)).toBe(true);
       expect(await firstBytes(store, [2, 4])).toEqual([1, 3]);
@@ -286,8 +291,8 @@ describe('the store\'s conditional commits beside another process\'s RESTART che
       const tx = store.begin();
       expect((await tx.read(2))[0]).toBe(1);
       tx.write(2, page(3));
-      const ckpt = checkpoints(file, ['RESTART'], 1, 0);
-      await holdsWrite(file, ckpt.pid); // it holds WRITE and waits for the sqlite3 reader (busy_timeout 5000)
+      const ckpt = checkpoints(file, ['RESTART'], 1, 0, PATIENT_MS);
+      await holdsWrite(file, ckpt.pid); // it holds WRITE and waits for the sqlite3 reader (busy_timeout PATIENT_MS)
       const e = await expectRejectsWalnut(tx.commit(), 'WALNUT_BUSY', { reason: 'CheckpointWaits' });
       expect(store.resumeCommits(e)).toBe(true);
       // several of walnut's busy timeouts (300 ms) while the checkpoint still waits for the reader

@@ -10,6 +10,7 @@ import { isWalnutError, openDatabase } from '../../lib/sql';
 import { HELPERS, runPython } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
+import { WAIT_MS } from '../helpers/until';
 
 function cli(file: string, sql: string): string {
   return execFileSync('sqlite3', [file, sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
@@ -106,7 +107,8 @@ describe('walnut/sql read connections', () => {
         const writing = db.run('INSERT INTO t VALUES (1)'); // its durability needs the event loop
         let committed = false;
         void writing.then(() => (committed = true));
-        const giveUp = performance.now() + 5000; // the old code spun here until this
+        // the old code spun here until this; WAIT_MS, not 5 s: a commit's fsync on a loaded disk can take seconds
+        const giveUp = performance.now() + WAIT_MS;
         while ((!fired || !committed) && performance.now() < giveUp) await db.get('SELECT 1 AS one');
         expect(fired).toBe(true);
         expect(committed).toBe(true);

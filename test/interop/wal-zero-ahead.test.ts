@@ -17,6 +17,7 @@ import { HELPERS, SqlitePeer } from '../helpers/children';
 import { commitVia } from '../helpers/commit';
 import { Database, oracleScan } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
+import { until, WAIT_MS } from '../helpers/until';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { readLines } = require('../helpers/child-lines.js') as typeof import('../helpers/child-lines');
@@ -193,7 +194,11 @@ describe('WAL zero-ahead', () => {
     // the old generation: past 8 MiB, page 1 (user_version 1) in its last frames too
     for (let t = 0; t < PAST_FROM; t++) await store.commit(pages(t, 1));
     await store.commit(pages(0, 1));
-    for (let i = 0; i < 100 && walState(db).size < walState(db).end + AHEAD_LOW; i++) await new Promise((r) => setTimeout(r, 50));
+    // (the zeroing runs on the background lane: polled, not given 5 s, which a loaded machine can take)
+    await until(() => {
+      const w = walState(db);
+      return w.size >= w.end + AHEAD_LOW;
+    }, WAIT_MS, () => walState(db));
     const old = walState(db);
     expect(old.size).toBeGreaterThanOrEqual(old.end + AHEAD_LOW); // zeros written ahead
     expect(await store.checkpoint('restart')).toMatchObject({ busy: false, walFrames: old.frames, checkpointedFrames: old.frames });
