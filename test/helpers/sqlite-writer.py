@@ -2,8 +2,10 @@
 # transaction (a 4-8 KB blob, three pages or so) into t(w, v) for SECONDS, with wal_autocheckpoint
 # CKPT and SQLite's default synchronous (FULL), then prints the number of commits it made. With
 # RESTART_EVERY, a RESTART checkpoint follows every that many commits (busy or not), and a second
-# line gives how many of them restarted the WAL (not busy).
-# usage: python3 sqlite-writer.py DB SECONDS WRITER_ID [CKPT [RESTART_EVERY]]
+# line gives how many of them restarted the WAL (not busy). With MIN_COMMITS it goes on past
+# SECONDS until it has made that many (beside busy writers on a loaded machine a run of a few
+# seconds can get no turn at all).
+# usage: python3 sqlite-writer.py DB SECONDS WRITER_ID [CKPT [RESTART_EVERY [MIN_COMMITS]]]
 import sqlite3
 import sys
 import time
@@ -11,14 +13,15 @@ import time
 db, seconds, writer = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 ckpt = int(sys.argv[4]) if len(sys.argv) > 4 else 200
 restart_every = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+min_commits = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 restarts = 0
 c = sqlite3.connect(db, timeout=30, isolation_level=None)
 c.execute('PRAGMA wal_autocheckpoint=%d' % ckpt)
 n = 0
 end = time.time() + seconds
-while time.time() < end:
+while time.time() < end or n < min_commits:
     # wait for the other writers no longer than the run lasts (a busy insert commits nothing)
-    c.execute('PRAGMA busy_timeout=%d' % max(1, int((end - time.time()) * 1000)))
+    c.execute('PRAGMA busy_timeout=%d' % max(1000 if n < min_commits else 1, int((end - time.time()) * 1000)))
     try:
         c.execute('INSERT INTO t(w, v) VALUES (?, randomblob(?))', (writer, 4000 + (n * 37) % 4000))
     except sqlite3.OperationalError as e:

@@ -46,8 +46,9 @@ describe('follow export, native records, beside walnut committers and a sqlite3 
     const toFile = db.store.exportTo(sink, { follow: true, pollMs: 5 });
     const toWritable = db.store.exportTo(writable, { follow: true, pollMs: 5 });
 
-    // python3/sqlite3 inserts rows (w = 1) with its autocheckpoint off, beside 8 walnut committers (w = 100..107)
-    const python = runPython(path.join(HELPERS, 'sqlite-writer.py'), [src, '4', '1', '0']);
+    // python3/sqlite3 inserts rows (w = 1) with its autocheckpoint off, beside 8 walnut committers
+    // (w = 100..107), for 4 s and at least 20 commits (a loaded machine gave it none in 4 s)
+    const python = runPython(path.join(HELPERS, 'sqlite-writer.py'), [src, '4', '1', '0', '0', '20']);
     let pythonDone = false;
     void python.then(() => (pythonDone = true), () => (pythonDone = true));
     let n = 0;

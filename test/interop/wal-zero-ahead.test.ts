@@ -199,6 +199,22 @@ describe('WAL zero-ahead', () => {
       const w = walState(db);
       return w.size >= w.end + AHEAD_LOW;
     }, WAIT_MS, () => walState(db));
+    // the zeroing writes chunk by chunk and holds WRITE until it settles (wal-index.ts): the
+    // file's size is final once another connection can take WRITE (a loaded machine measured it
+    // mid-zeroing, 1.8 MB short)
+    // (tried without a busy timeout: a blocking wait would hold the event loop the release needs)
+    const peer = new Database(db);
+    peer.pragma('busy_timeout = 0');
+    await until(() => {
+      try {
+        peer.exec('BEGIN IMMEDIATE; ROLLBACK');
+        return true;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'SQLITE_BUSY') throw e;
+        return false;
+      }
+    }, WAIT_MS, () => walState(db));
+    peer.close();
     const old = walState(db);
     expect(old.size).toBeGreaterThanOrEqual(old.end + AHEAD_LOW); // zeros written ahead
     expect(await store.checkpoint('restart')).toMatchObject({ busy: false, walFrames: old.frames, checkpointedFrames: old.frames });
