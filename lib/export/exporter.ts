@@ -111,6 +111,8 @@ export class Exporter {
   #stopped = false;
   #wake: (() => void) | null = null;
   #poked: (() => void) | null = null;
+  /** A poke came while no wait was armed (during the start or a pass): the next wait takes it. */
+  #pokePending = false;
   #passBegan = 0;
   /** catchUp() came: the next pass begins at once. */
   #catchUp = false;
@@ -142,7 +144,11 @@ export class Exporter {
    * would cost more than the export itself (each wakes two I/O threads); commits coalesce instead.
    */
   poke(): void {
-    this.#poked?.();
+    // A commit published after the pass (or the start) read the WAL's header must still wake the
+    // next wait: with a long pollMs a lost poke left that commit unexported until the next one
+    // (the restart batch's single I/O operation made the first commit land in that window).
+    if (this.#poked !== null) this.#poked();
+    else this.#pokePending = true;
   }
 
   /**
@@ -207,6 +213,10 @@ export class Exporter {
         if (wait <= 0) this.#wake?.();
         else if (timers.length === 1) timers.push(setTimeout(() => this.#wake?.(), wait));
       };
+      if (this.#pokePending) {
+        this.#pokePending = false;
+        this.#poked();
+      }
     });
   }
 
