@@ -466,22 +466,33 @@ describe("follow-mode export beside this store's own committers", () => {
     await store.commit([{ pgno: 2, data }]);
     await until(() => exported === 1); // following now; the pass that exported it ends, then it sleeps
     await new Promise((r) => setTimeout(r, 200));
-    // 250 frames: past twice autoCheckpoint, so this store's next batch starts a checkpoint and waits for it
-    await other.commit(Array.from({ length: 250 }, (_, k) => ({ pgno: 3 + k, data })));
     const busy = await WalnutFile.open(path.join(dir, 'catch-up.busy'), { create: true, truncate: true, lane: 'background' });
     const chunk = Buffer.alloc(1 << 20, 1);
-    const backlog = Promise.all(Array.from({ length: 100 }, (_, i) => busy.writev([chunk], (i % 8) << 20, 'data')));
-    const waitsBefore = store.metrics().checkpointWaits;
-    let exportedWhenResolved = -1;
-    await store.commit([{ pgno: 2, data }]).then(() => (exportedWhenResolved = exported));
-    const waited = store.metrics().checkpointWaits - waitsBefore;
-    await backlog;
+    // Up to 3 tries: on a loaded machine this process can be kept off the CPU until the backlog,
+    // the checkpoint and the batch are through, the follower's read (done, on its lane) not yet
+    // in the sink (seen at load 15). A follower that sleeps until the batch's poke, as on the old
+    // code, fails every try.
+    const tries: { waited: number; exportedBefore: number; exportedWhenResolved: number }[] = [];
+    for (let attempt = 0; attempt < 3 && !tries.some((t) => t.exportedWhenResolved > t.exportedBefore); attempt++) {
+      // 250 frames: past twice autoCheckpoint, so this store's next batch starts a checkpoint and waits for it
+      await other.commit(Array.from({ length: 250 }, (_, k) => ({ pgno: 3 + k, data })));
+      const backlog = Promise.all(Array.from({ length: 100 }, (_, i) => busy.writev([chunk], (i % 8) << 20, 'data')));
+      const waitsBefore = store.metrics().checkpointWaits;
+      const exportedBefore = exported;
+      let exportedWhenResolved = -1;
+      await store.commit([{ pgno: 2, data }]).then(() => (exportedWhenResolved = exported));
+      tries.push({ waited: store.metrics().checkpointWaits - waitsBefore, exportedBefore, exportedWhenResolved });
+      await backlog;
+    }
     await busy.close();
     const stats = await handle.stop();
     await other.close();
     await store.close();
-    expect(waited, 'the batch waited for a checkpoint').toBe(1);
-    expect(exportedWhenResolved, "the other connection's commit was in the stream when the batch that waited resolved").toBeGreaterThanOrEqual(2);
-    expect(stats.commits).toBe(3);
+    expect(tries.map((t) => t.waited), "each try's batch waited for a checkpoint").toEqual(tries.map(() => 1));
+    expect(
+      tries.some((t) => t.exportedWhenResolved > t.exportedBefore),
+      `the other connection's commit was in the stream when the batch that waited resolved (commits exported before each try, and at its batch's resolve: ${JSON.stringify(tries)})`,
+    ).toBe(true);
+    expect(stats.commits).toBe(1 + 2 * tries.length);
   });
 });
