@@ -213,6 +213,7 @@ export class BufferedWalSink implements WalRecordSink {
 
   constructor(target: Writable | WalnutFile, options: { bufferBytes?: number; position?: number } = {}) {
     this.#target = target instanceof WalnutFile ? { kind: 'file', file: target, position: options.position ?? 0 } : { kind: 'writable', stream: target };
+    if (this.#target.kind === 'writable') keepErrorsListened(target as Writable);
     this.#bufferBytes = options.bufferBytes ?? 4 << 20;
     this.#writebackFrom = options.position ?? 0;
   }
@@ -332,6 +333,21 @@ export class BufferedWalSink implements WalRecordSink {
   #checkUsable(): void {
     if (this.#failed) throw walnutError('WALNUT_FAILED', `the export sink failed earlier (${this.#failed.message}); start a new stream`, { cause: this.#failed });
   }
+}
+
+const listened = new WeakSet<Writable>();
+/**
+ * A Writable the export writes to may emit 'error' when no write of the export is waiting on
+ * it (a peer's ECONNRESET between two flushes; a stream destroyed while its buffered writes
+ * were queued): a caller that left the failure to handle.done has no listener of its own, and
+ * the event would be an uncaught exception that ends the process. One listener for the
+ * stream's life keeps it: the error stays in stream.errored, and the next write fails with it
+ * (writeAll: a destroyed stream).
+ */
+function keepErrorsListened(stream: Writable): void {
+  if (listened.has(stream)) return;
+  listened.add(stream);
+  stream.on('error', () => undefined);
 }
 
 /**
