@@ -210,12 +210,26 @@ export class BufferedWalSink implements WalRecordSink {
   #bytes = 0;
   /** A file target's bytes from here on have not been handed to writeback yet. */
   #writebackFrom: number;
+  /**
+   * A Writable target may emit 'error' when no write of the export waits on it (a peer's
+   * ECONNRESET between two flushes; a stream destroyed while its buffered writes were queued):
+   * a caller that left the failure to handle.done has no listener of its own, and the event
+   * would be an uncaught exception that ends the process. This listener, on the stream while the
+   * export uses it (detach()), keeps it: the error stays in stream.errored, and the next write
+   * fails with it (writeAll: a destroyed stream).
+   */
+  readonly #keepError = (): void => undefined;
 
   constructor(target: Writable | WalnutFile, options: { bufferBytes?: number; position?: number } = {}) {
     this.#target = target instanceof WalnutFile ? { kind: 'file', file: target, position: options.position ?? 0 } : { kind: 'writable', stream: target };
-    if (this.#target.kind === 'writable') keepErrorsListened(target as Writable);
+    if (this.#target.kind === 'writable') (target as Writable).on('error', this.#keepError);
     this.#bufferBytes = options.bufferBytes ?? 4 << 20;
     this.#writebackFrom = options.position ?? 0;
+  }
+
+  /** The export is over: its 'error' listener leaves a Writable target (errors from here on are the caller's). */
+  detach(): void {
+    if (this.#target.kind === 'writable') this.#target.stream.off('error', this.#keepError);
   }
 
   /** Records and bytes handed to the target so far (magic included). */
@@ -333,21 +347,6 @@ export class BufferedWalSink implements WalRecordSink {
   #checkUsable(): void {
     if (this.#failed) throw walnutError('WALNUT_FAILED', `the export sink failed earlier (${this.#failed.message}); start a new stream`, { cause: this.#failed });
   }
-}
-
-const listened = new WeakSet<Writable>();
-/**
- * A Writable the export writes to may emit 'error' when no write of the export is waiting on
- * it (a peer's ECONNRESET between two flushes; a stream destroyed while its buffered writes
- * were queued): a caller that left the failure to handle.done has no listener of its own, and
- * the event would be an uncaught exception that ends the process. One listener for the
- * stream's life keeps it: the error stays in stream.errored, and the next write fails with it
- * (writeAll: a destroyed stream).
- */
-function keepErrorsListened(stream: Writable): void {
-  if (listened.has(stream)) return;
-  listened.add(stream);
-  stream.on('error', () => undefined);
 }
 
 /**

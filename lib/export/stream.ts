@@ -171,9 +171,12 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
   }
   refuseExportTarget(index.dbPath, target);
   const checked = checkExportOptions(options); // before the sink takes the target
-  const sink = new CuttableSink(isRecordSink(target) ? target : new BufferedWalSink(target));
+  const buffered = isRecordSink(target) ? null : new BufferedWalSink(target);
+  const sink = new CuttableSink(buffered ?? (target as WalRecordSink));
   const exporter = new Exporter(index, sink, checked);
   const done = exporter.run();
+  const detach = (): void => buffered?.detach();
+  done.then(detach, detach);
   done.catch(() => undefined); // surfaced through done/stop
   return {
     done,

@@ -2,7 +2,7 @@
 // has no 'error' listener of its caller's (a socket whose peer resets, a file stream destroyed
 // under it), destroyed with an error (ECONNRESET, a peer that went away) between two flushes.
 // usage: node export-sink-error-child.js <dir>
-// Prints "done <json: how handle.done settled>" and exits 0; an uncaught exception (the 'error'
+// Prints "done <json: how handle.done settled, and the 'error' listeners left on the stream>" and exits 0; an uncaught exception (the 'error'
 // event of a stream nobody listens to) ends the process with status 1 and no "done".
 'use strict';
 const path = require('node:path');
@@ -36,6 +36,7 @@ const page = (v) => Buffer.alloc(4096, v);
     handle.poke();
   }
   const outcome = await settled;
+  outcome.errorListeners = sink.listenerCount('error'); // the export's own left with it
   await store.close();
   await new Promise((resolve) => setTimeout(resolve, 50)); // a late 'error' event would end the process here
   process.stdout.write(`done ${JSON.stringify(outcome)}\n`);
