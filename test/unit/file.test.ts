@@ -83,24 +83,31 @@ describe('open', () => {
     fs.writeFileSync(p, 'walnut');
     const busy = [await WalnutFile.open(fresh(), { create: true }), await WalnutFile.open(fresh(), { create: true, lane: 'background' })];
     const rd = await WalnutFile.open(p, { lane: 'read', readOnly: true });
-    const chunk = Buffer.alloc(1 << 20, 1);
+    const chunk = Buffer.alloc(4096, 1);
+    const WRITES = 200;
     // Up to 3 tries: on a loaded machine this thread can be kept off the CPU for a whole backlog
     // (seconds) and see the read after it although the read never waited for it (seen in a full
-    // run at load 7-15). Counted per write, and a read must come with 10+ writes of each lane
-    // still to come: a read queued behind either lane's backlog (FIFO) fails every try (its
+    // run at load 7-15). Counted per write, and a read must come with a tenth of each lane's
+    // writes still to come: a read queued behind either lane's backlog (FIFO) fails every try (its
     // completion and the last writes' can reach JavaScript in either order, so not "before all").
+    // Small synced writes, queued in turns on both lanes: each costs its lane a device flush
+    // (~0.2 ms here) and JavaScript microseconds to queue. With 1 MiB writes, queueing them
+    // (copies) took longer than the lanes took to run them (CI: the main lane's 100 all done
+    // before the read was even queued), so the backlog was gone before the read came.
     const doneBeforeRead: number[][] = []; // per try: [main, background] writes completed when the read did
-    const ahead = (t: number[]) => t.every((n) => n <= 90);
+    const ahead = (t: number[]) => t.every((n) => n <= WRITES * 0.9);
     for (let attempt = 0; attempt < 3 && !doneBeforeRead.some(ahead); attempt++) {
       const done = busy.map(() => 0);
-      const backlogs = busy.map((f, lane) => Promise.all(Array.from({ length: 100 }, (_, i) => f.writev([chunk], (i % 8) << 20, 'data').then(() => done[lane]!++))));
+      const writes: Promise<unknown>[] = [];
+      for (let i = 0; i < WRITES; i++) busy.forEach((f, lane) => writes.push(f.writev([chunk], (i % 64) * 4096, 'data').then(() => done[lane]!++)));
+      const backlogs = Promise.all(writes);
       const out = Buffer.alloc(6);
       expect(await rd.read(out, 0, 6, 0)).toBe(6);
       doneBeforeRead.push([...done]);
-      await Promise.all(backlogs);
+      await backlogs;
       expect(out.toString()).toBe('walnut');
     }
-    expect(doneBeforeRead.some(ahead), `of 100 synced 1 MiB writes on the main and the background lane, done before the read, each try: ${JSON.stringify(doneBeforeRead)}`).toBe(true);
+    expect(doneBeforeRead.some(ahead), `of ${WRITES} synced 4 KiB writes on the main and the background lane, done before the read, each try: ${JSON.stringify(doneBeforeRead)}`).toBe(true);
     await Promise.all([...busy, rd].map((f) => f.close()));
   });
 
