@@ -151,7 +151,7 @@ Napi::Value Xxh128(const Napi::CallbackInfo& info) {
   return BigInt128(info.Env(), Xxh3_128(span.data, span.length, seed));
 }
 
-// xxh3_128 into a caller's buffer as 16 bytes (low64 then high64, each big-endian: the
+// xxh3_128 into a caller's buffer as 16 bytes (high64 then low64, each big-endian: XXH128's
 // canonical form), for hot paths that store digests (export stream, FEC, page trailers).
 Napi::Value Xxh128Into(const Napi::CallbackInfo& info) {
   ByteSpan span, out;
