@@ -87,17 +87,34 @@ describe('follow-mode export with a sink slower than the sqlite3 writers it foll
     const file = await WalnutFile.open(path.join(dir, 'lagging.ark'), { create: true, truncate: true });
     const inner = new BufferedWalSink(file);
     let slow = true;
-    // 2 ms a record (two a commit): about as fast as three loaded writers commit, so no pass ever
-    // finds nothing newer while they write (the old code tried its restart only then: 1 generation, 9 MiB in 4 s)
+    // 2 ms a record (two a commit): slower than three writers commit, so no pass ever finds
+    // nothing newer while they write (the old code tried its restart only then: 1 generation,
+    // 9 MiB in 4 s). But never more than LAG_COMMITS behind (~25 MB of frames): a sink slower
+    // than the writers for good passes the 64 MiB of frames a restart may hand the export in
+    // memory, and from there the export holds the WAL until it catches up (README): on a fast
+    // disk (7,400 commits in 3 s) that was 2 s in, and the WAL grew to 40 MB.
+    const LAG_COMMITS = 2000;
+    const peek = new Database(src, { readonly: true });
+    const maxId = peek.prepare('SELECT coalesce(max(id), 0) AS n FROM t');
+    let written = 0;
+    let exported = 0;
+    const count = setInterval(() => (written = (maxId.get() as { n: number }).n), 10);
     const sink: WalRecordSink = {
       appendRecord: async (p) => {
-        if (slow) await new Promise((r) => setTimeout(r, 2));
+        if (p[0] === KIND.COMMIT_META) exported++;
+        if (slow && written - exported < LAG_COMMITS) await new Promise((r) => setTimeout(r, 2));
         return inner.appendRecord(p);
       },
       flush: () => inner.flush(),
     };
     const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
-    const followed = await writeAndSample(src);
+    let followed: { peak: number; commits: number };
+    try {
+      followed = await writeAndSample(src);
+    } finally {
+      clearInterval(count);
+      peek.close();
+    }
     slow = false;
     const stats = await handle.stop();
     await file.close();
