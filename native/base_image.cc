@@ -15,11 +15,6 @@ constexpr uint64_t kFrameHeaderSize = 24;
 constexpr uint32_t kTrailerBytes = 16;
 constexpr uint64_t kRecordOverhead = kLengthPrefix + kBasePagesHeader;
 
-void PutBe64(uint8_t* p, uint64_t v) {
-  PutBe32(p, static_cast<uint32_t>(v >> 32));
-  PutBe32(p + 4, static_cast<uint32_t>(v));
-}
-
 // Where page i of the chunk goes in `out`.
 class Layout {
  public:

@@ -33,6 +33,7 @@
 
 #include "checksum/xxh3.h"
 #include "os_failure.h"
+#include "page_size.h"
 
 namespace walnut::exportio {
 
@@ -40,9 +41,6 @@ constexpr uint64_t kMaxRecord = 16u << 20;  // ARKHEXP1's hard ceiling on a payl
 constexpr size_t kLengthPrefix = 8;
 constexpr size_t kBasePagesHeader = 9;  // kind, u32 first pgno, u32 count
 constexpr uint8_t kBasePagesKind = 0x03;
-
-// SQLite's page sizes: a power of two, 512..65536.
-inline bool ValidPageSize(uint64_t n) { return n >= 512 && n <= 65536 && (n & (n - 1)) == 0; }
 
 struct BaseChunk {
   uint32_t pageSize = 0;

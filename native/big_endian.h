@@ -17,4 +17,9 @@ inline void PutBe32(uint8_t* p, uint32_t v) {
   std::memcpy(p, &v, 4);
 }
 
+inline void PutBe64(uint8_t* p, uint64_t v) {
+  v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
+}
+
 }  // namespace walnut

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "page_size.h"
 #include "posix_io.h"
 
 namespace walnut::checkpoint {
@@ -10,8 +11,6 @@ namespace {
 
 constexpr uint64_t kWalHeaderSize = 32;
 constexpr uint64_t kFrameHeaderSize = 24;
-
-bool ValidPageSize(uint32_t n) { return n >= 512 && n <= 65536 && (n & (n - 1)) == 0; }
 
 // Byte offset of frame `frame`'s page image in the WAL.
 uint64_t PageOffset(uint32_t frame, uint64_t frameSize) {

@@ -3,19 +3,17 @@
 
 #include <cstring>
 
+#include "big_endian.h"
+
 namespace walnut::exportrec {
 namespace {
-
-inline void PutU64(uint8_t* p, uint64_t v) {
-  for (int k = 0; k < 8; k++) p[k] = static_cast<uint8_t>(v >> (56 - 8 * k));
-}
 
 inline bool IsCommitFrame(const uint8_t* frame) { return (frame[4] | frame[5] | frame[6] | frame[7]) != 0; }
 
 }  // namespace
 
 const char* CommitFramer::Check(const FrameRunInput& in, size_t capacity) {
-  if (!ValidWalPageSize(in.pageSize)) return "pageSize must be a power of two between 512 and 65536";
+  if (!ValidPageSize(in.pageSize)) return "pageSize must be a power of two between 512 and 65536";
   const uint64_t frameSize = kFrameHeader + in.pageSize;
   if (in.length % frameSize != 0) return "frames must be a whole number of frames of pageSize";
   if (in.length != 0 && in.frames == nullptr) return "frames is missing";
@@ -41,7 +39,7 @@ const char* CommitFramer::Frame(const FrameRunInput& in, uint8_t* out, size_t ca
     const uint8_t* piece = in.frames + start * frameSize;
     const size_t pieceBytes = (i + 1 - start) * frameSize;
     start = i + 1;
-    PutU64(at, 1 + static_cast<uint64_t>(pieceBytes));
+    PutBe64(at, 1 + static_cast<uint64_t>(pieceBytes));
     at[8] = kFramesKind;
     std::memcpy(at + 9, piece, pieceBytes);
     at += 9 + pieceBytes;
@@ -60,12 +58,12 @@ const char* CommitFramer::Frame(const FrameRunInput& in, uint8_t* out, size_t ca
     } else {
       h = checksum::Xxh3_128(piece, pieceBytes, 0);
     }
-    PutU64(at, kCommitMetaPayload);
+    PutBe64(at, kCommitMetaPayload);
     at[8] = kCommitMetaKind;
-    PutU64(at + 9, ++seq);
-    PutU64(at + 17, in.timeMs);
-    PutU64(at + 25, h.high);
-    PutU64(at + 33, h.low);
+    PutBe64(at + 9, ++seq);
+    PutBe64(at + 17, in.timeMs);
+    PutBe64(at + 25, h.high);
+    PutBe64(at + 33, h.low);
     at += 8 + kCommitMetaPayload;
     r->records++;
     r->commits++;

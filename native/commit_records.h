@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "checksum/xxh3.h"
+#include "page_size.h"
 
 namespace walnut::exportrec {
 
@@ -37,8 +38,6 @@ constexpr uint32_t kCommitMetaPayload = 33;
 constexpr uint32_t kFrameHeader = 24;
 // A frame's records beyond its bytes, at most: a FRAMES kind byte and a COMMIT_META, each framed.
 constexpr uint32_t kBoundPerFrame = 8 + 1 + 8 + kCommitMetaPayload;
-
-inline bool ValidWalPageSize(uint64_t n) { return n >= 512 && n <= 65536 && (n & (n - 1)) == 0; }
 
 // The most frames one FRAMES record holds for `pageSize` (its payload within kMaxRecord).
 inline uint32_t MaxFramesPerRecord(uint32_t pageSize) { return (kMaxRecord - 1) / (kFrameHeader + pageSize); }

@@ -595,7 +595,7 @@ class CommitFramer : public Napi::ObjectWrap<CommitFramer> {
     if (!RunArgs(info, 1, &job->run) || !GetU32(info, 5, "first", &job->first) || !GetU32(info, 6, "count", &job->count)) {
       return Napi::Value();
     }
-    if (!exportrec::ValidWalPageSize(job->run.pageSize)) return ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536");
+    if (!ValidPageSize(job->run.pageSize)) return ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536");
     if (job->first == 0 || job->count == 0) return ThrowInvalid(env, "first and count must be at least 1");
     const uint64_t frameSize = exportrec::kFrameHeader + job->run.pageSize;
     if (static_cast<uint64_t>(job->first) - 1 + job->count > 0xFFFFFFFFULL || job->count * frameSize > (64u << 20)) {

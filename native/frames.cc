@@ -16,6 +16,7 @@
 #include "file.h"
 #include "frame_scan.h"
 #include "instance.h"
+#include "page_size.h"
 #include "io_thread.h"
 #include "js_value.h"
 #include "posix_io.h"
@@ -30,8 +31,6 @@ constexpr size_t kWalHeaderSize = 32;
 constexpr size_t kFrameHeaderSize = 24;
 constexpr size_t kChainWords = 6;  // the append's chain: pageSize, bigEndian, salt1, salt2, s0, s1
 
-
-bool ValidPageSize(uint64_t n) { return n >= 512 && n <= 65536 && (n & (n - 1)) == 0; }
 
 // The chain parameters both operations share, parsed from a JS object.
 using Chain = ScanChain;

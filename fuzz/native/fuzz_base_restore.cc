@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint32_t count = Be32(file + at + 13);
     if (Be32(file + at + 9) != pgno || count == 0 || (len - 9) % count != 0) abort();
     const uint64_t size = (len - 9) / count;
-    if (pageSize == 0 ? !exportio::ValidPageSize(size) : size != pageSize) abort();
+    if (pageSize == 0 ? !walnut::ValidPageSize(size) : size != pageSize) abort();
     pageSize = static_cast<uint32_t>(size);
     pgno += count;
     pages += count;
