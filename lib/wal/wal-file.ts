@@ -174,6 +174,14 @@ const ZERO_AHEAD = 8 << 20;
 const ZERO_AHEAD_LOW = 4 << 20;
 const ZERO_AHEAD_FROM = 8 << 20;
 
+/** `d` when it is a Durability (a caller's value, unchecked by types at run time), else WALNUT_INVALID_ARGUMENT. */
+function checkDurability(d: Durability): Durability {
+  if (d !== 'none' && d !== 'data' && d !== 'full') {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', "durability must be 'none', 'data' or 'full'", { reason: 'durability' });
+  }
+  return d;
+}
+
 function randomU32Pair(): [number, number] {
   const b = randomBytes(8);
   return [b.readUInt32BE(0), b.readUInt32BE(4)];
@@ -487,10 +495,7 @@ export class WalFile {
    */
   async appendAfterHeader(transactions: readonly WalTransaction[], durability: Durability, options: { pageSize: number; checkpointSeq: number; durability?: Durability }): Promise<AppendResult> {
     const { bytes, chain } = this.#newHeader(options);
-    const headerDurability = options.durability ?? 'data';
-    if (headerDurability !== 'none' && headerDurability !== 'data' && headerDurability !== 'full') {
-      throw walnutError('WALNUT_INVALID_ARGUMENT', "durability must be 'none', 'data' or 'full'", { reason: 'durability' });
-    }
+    const headerDurability = checkDurability(options.durability ?? 'data');
     const before = { header: this.#header, mxFrame: this.#mxFrame, dbSize: this.#dbSize, running: this.#running, slot: this.#slot };
     this.#adoptHeader(bytes, chain);
     let plan: AppendPlan;
@@ -689,9 +694,7 @@ export class WalFile {
 
   #planAppend(transactions: readonly WalTransaction[], durability: Durability, unchanged: boolean): AppendPlan {
     this.#requireHeader('append');
-    if (durability !== 'none' && durability !== 'data' && durability !== 'full') {
-      throw walnutError('WALNUT_INVALID_ARGUMENT', "durability must be 'none', 'data' or 'full'", { reason: 'durability' });
-    }
+    checkDurability(durability);
     let frames = 0;
     for (const t of transactions) {
       if (t.pages.length === 0) throw walnutError('WALNUT_INVALID_ARGUMENT', 'a transaction needs at least one page', { reason: 'pages' });
