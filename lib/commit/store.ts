@@ -84,6 +84,12 @@ export interface StoreMetrics extends CommitMetrics {
   busyCheckpoints: number;
   /** Batches that waited for an auto-checkpoint so that the WAL could restart. */
   checkpointWaits: number;
+  /**
+   * WAL frames a restart read under WRITE for this store's following exports (exportTo with
+   * follow), which had not read them yet: the batch that restarted the WAL waited for those
+   * reads. Exports that keep up read them on their own lane before the restart and leave none.
+   */
+  handedOverFrames: number;
   /** The last background (auto) checkpoint failure, if any. */
   lastCheckpointError: string | null;
   /** The process's commit lane of this database file (option shareLane; commit/lane.ts). */
@@ -809,6 +815,7 @@ export class Store {
       checkpoints: this.#checkpoints,
       busyCheckpoints: this.#busyCheckpoints,
       checkpointWaits: this.#policy.waits,
+      handedOverFrames: this.#index.handedOverFrames,
       lastCheckpointError: this.#lastCheckpointError,
       ...(this.#lane === null || this.#closed ? {} : { lane: this.#lane.metrics() }),
       ...(this.#extension === null ? {} : this.#extension.metrics()),

@@ -29,6 +29,7 @@ export function toPrometheus(metrics: Record<string, unknown>, prefix = 'walnut'
   counter('busy_checkpoints_total', 'Checkpoints that reported busy.', num('busyCheckpoints'));
   gauge('wal_frames', 'Frames in the WAL now.', num('walFrames'));
   counter('checkpoint_waits_total', 'Batches that waited for an auto-checkpoint so that the WAL could restart.', num('checkpointWaits'));
+  counter('handed_over_frames_total', 'WAL frames a restart read under WRITE for following exports that had not read them yet.', num('handedOverFrames'));
   const wal = metrics['wal'] as Record<string, unknown> | undefined;
   if (wal) {
     const w = (k: string) => Number(wal[k] ?? 0);

@@ -261,6 +261,8 @@ export class WalIndex {
   readonly #followers = new Set<Follower>();
   /** The read slot that keeps the WAL from restarting past this connection's followers (followWal). */
   #followPin: number | null = null;
+  /** Frames a restart read under WRITE for followers that had not read them yet (#handOverToFollowers). */
+  #handedOverFrames = 0;
   #appends = 0;
   /**
    * WRITE waits of this connection in progress on a lock another connection holds (and yields
@@ -1575,7 +1577,17 @@ export class WalIndex {
       return false; // the restart waits; the followers read the frames themselves
     }
     for (const [f, after] of due) f.handOver({ salts: [h.salts[0], h.salts[1]], header, after, frames: frames.subarray((after - from) * frameSize) });
+    this.#handedOverFrames += h.mxFrame - from;
     return true;
+  }
+
+  /**
+   * Frames this connection's WAL restarts read under WRITE for its followers, which had not read
+   * them yet: the restarting batch waited for those reads. Followers that keep up (an export
+   * catches up while the batch waits for the checkpoint) leave none.
+   */
+  get handedOverFrames(): number {
+    return this.#handedOverFrames;
   }
 
   /**
