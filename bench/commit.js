@@ -12,6 +12,7 @@
 //   walnut-64-noac     'full', autoCheckpoint off
 //   walnut-64-noac-za  the same with zeroAhead: true (zeros written ahead by the background lane)
 //   walnut-1           'full', one committer
+//   walnut-1-noac      'full', one committer, autoCheckpoint off (what the checkpoint costs it)
 //   walnut-64-normal   'normal', default autoCheckpoint
 //   sqlite-full-1      better-sqlite3, WAL, synchronous FULL, one-row inserts of a 4 KiB blob
 //   sqlite-normal-1    the same, synchronous NORMAL
@@ -58,10 +59,15 @@
 //                      next frame: the new 32-byte WAL header written and fdatasynced (wal.c syncs
 //                      the header after a restart in FULL, "ticket ff5be73dee"; walnut does too).
 //                      Not the goal's floor: shown beside it (its p99 / raw-64-restart's)
+//   walnut-1-baseline  walnut-1 on the build WALNUT_BENCH_BASELINE=<other dist/> names (only then;
+//   walnut-64-baseline and walnut-64 likewise), in the same rounds: an A/B of a change
 //   raw-1              the single committer's bound: 1 frame pwritev + fdatasync in a loop, on
 //                      walnut's I/O thread (as walnut-1 writes)
 //   raw-1-sync         the same with writevSync + fdatasyncSync on the JavaScript thread (as
 //                      better-sqlite3 writes: no thread hop)
+//   raw-1-sync-ckpt    raw-1-sync plus a checkpoint's disk work every 1000 commits, inline (the
+//                      distinct pages written to the database, its fdatasync, the restart's new
+//                      WAL header synced): the lone committer's bound on a WAL that checkpoints
 //   raw-1-sqlio        exactly the I/O better-sqlite3 FULL makes per one-row commit of a 4 KiB
 //                      blob (strace, bench/README "#19 session 11"): 3 frames (the blob's
 //                      overflow page, the table's leaf, page 1) as 6 pwrites (24-byte header,
@@ -172,9 +178,9 @@ function fsGroupCommitter(fh, counters, wrap = RAW_SPAN) {
     });
 }
 
-function walnutCase(dir, name, committers, options) {
+function walnutCase(dir, name, committers, options, build = null) {
   return async () => {
-    const store = await open(path.join(dir, `${name}.db`), options);
+    const store = await (build ?? { open }).open(path.join(dir, `${name}.db`), options);
     const data = Buffer.alloc(PAGE, 0x5a);
     return {
       committers,
@@ -314,6 +320,11 @@ async function run() {
     'walnut-64-noac': walnutCase(dir, 'w64n', 64, { autoCheckpoint: false }),
     'walnut-64-noac-za': walnutCase(dir, 'w64nza', 64, { autoCheckpoint: false, zeroAhead: true }),
     'walnut-1': walnutCase(dir, 'w1', 1, {}),
+    'walnut-1-noac': walnutCase(dir, 'w1n', 1, { autoCheckpoint: false }),
+    ...(process.env.WALNUT_BENCH_BASELINE ? {
+      'walnut-1-baseline': walnutCase(dir, 'w1base', 1, {}, require(path.resolve(process.env.WALNUT_BENCH_BASELINE, 'index.js'))),
+      'walnut-64-baseline': walnutCase(dir, 'w64base', 64, {}, require(path.resolve(process.env.WALNUT_BENCH_BASELINE, 'index.js'))),
+    } : {}),
     'walnut-64-normal': walnutCase(dir, 'w64normal', 64, { synchronous: 'normal' }),
     'sqlite-full-1': sqliteCase(dir, 'FULL'),
     'sqlite-normal-1': sqliteCase(dir, 'NORMAL'),
@@ -368,6 +379,46 @@ async function run() {
           off = off + 2 * FRAME > RAW_SPAN ? 32 : off + FRAME;
         },
         close: () => fs.closeSync(fd),
+      };
+    },
+    'raw-1-sync-ckpt': async () => {
+      // raw-1-sync plus, every AUTO_CHECKPOINT commits, the checkpoint's disk work for a lone
+      // committer of this workload on the JavaScript thread (as SQLite checkpoints): the distinct
+      // pages of those commits written to the database (one pwrite each: walnut-1's pages
+      // 2..5001 in its pattern are rarely adjacent), its fdatasync, and the restart's new WAL
+      // header written and fdatasynced
+      const file = path.join(dir, 'raw1ckpt.wal');
+      prefill(file, RAW_SPAN);
+      const dbFile = path.join(dir, 'raw1ckpt.db');
+      prefill(dbFile, 5002 * PAGE);
+      const fd = fs.openSync(file, 'r+');
+      const dbFd = fs.openSync(dbFile, 'r+');
+      const frame = [Buffer.alloc(24, 1), Buffer.alloc(PAGE, 0x5a)];
+      const page = Buffer.alloc(PAGE, 0x5a);
+      const walHeader = Buffer.alloc(32, 0x37);
+      const dirty = new Set();
+      let off = 32;
+      let i = 0;
+      return {
+        sync: true,
+        commitOnce: () => {
+          fs.writevSync(fd, frame, off);
+          fs.fdatasyncSync(fd);
+          off = off + 2 * FRAME > RAW_SPAN ? 32 : off + FRAME;
+          dirty.add(2 + ((i * 7919) % 5000));
+          if (++i % AUTO_CHECKPOINT === 0) {
+            for (const pgno of dirty) fs.writeSync(dbFd, page, 0, PAGE, (pgno - 1) * PAGE);
+            fs.fdatasyncSync(dbFd);
+            dirty.clear();
+            fs.writeSync(fd, walHeader, 0, 32, 0);
+            fs.fdatasyncSync(fd);
+            off = 32;
+          }
+        },
+        close: () => {
+          fs.closeSync(fd);
+          fs.closeSync(dbFd);
+        },
       };
     },
     'raw-1-sqlio': async () => {
@@ -512,6 +563,10 @@ async function run() {
     // the 1-committer goal and its bounds (runs alone too: WALNUT_BENCH_ONLY='^(walnut-1|raw-1.*|sqlite-full-1)$')
     ...(has('walnut-1') && has('sqlite-full-1') ? [goal('walnut-1 / better-sqlite3 FULL', ratio('walnut-1', 'sqlite-full-1'), 1.2)] : []),
     ...(['raw-1', 'raw-1-sync', 'walnut-1', 'sqlite-full-1'].every(has) ? [`bound of the 1-committer goal: raw-1 (I/O thread) / better-sqlite3 FULL ${ratio('raw-1', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-1', 'sqlite-full-1').spread}], raw-1-sync (JS thread) ${ratio('raw-1-sync', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-1-sync', 'sqlite-full-1').spread}]; walnut-1 / raw-1 ${ratio('walnut-1', 'raw-1').median.toFixed(2)}x, / raw-1-sync ${ratio('walnut-1', 'raw-1-sync').median.toFixed(2)}x`] : []),
+    ...(['raw-1-sync-ckpt', 'raw-1-sync', 'walnut-1', 'sqlite-full-1'].every(has) ? [`bound with the checkpoint's disk work: raw-1-sync-ckpt / better-sqlite3 FULL ${ratio('raw-1-sync-ckpt', 'sqlite-full-1').median.toFixed(2)}x [${ratio('raw-1-sync-ckpt', 'sqlite-full-1').spread}], / raw-1-sync ${ratio('raw-1-sync-ckpt', 'raw-1-sync').median.toFixed(2)}x; walnut-1 / raw-1-sync-ckpt ${ratio('walnut-1', 'raw-1-sync-ckpt').median.toFixed(2)}x [${ratio('walnut-1', 'raw-1-sync-ckpt').spread}]`] : []),
+    ...(has('walnut-1-noac') && has('walnut-1') ? [`walnut-1 / walnut-1-noac (what the auto-checkpoint costs a lone committer): ${ratio('walnut-1', 'walnut-1-noac').median.toFixed(2)}x [${ratio('walnut-1', 'walnut-1-noac').spread}]`] : []),
+    ...(has('walnut-1-baseline') ? [`walnut-1 / walnut-1-baseline (WALNUT_BENCH_BASELINE's build): ${ratio('walnut-1', 'walnut-1-baseline').median.toFixed(2)}x [${ratio('walnut-1', 'walnut-1-baseline').spread}]; walnut-1-baseline / raw-1-sync ${ratio('walnut-1-baseline', 'raw-1-sync').median.toFixed(2)}x`] : []),
+    ...(has('walnut-64-baseline') && has('walnut-64') ? [`walnut-64 / walnut-64-baseline: ${ratio('walnut-64', 'walnut-64-baseline').median.toFixed(2)}x [${ratio('walnut-64', 'walnut-64-baseline').spread}]`] : []),
     ...(['raw-1-sqlio', 'raw-1-sync', 'sqlite-full-1'].every(has) ? [`SQLite FULL's own I/O (3 frames, 6 pwrites, fsync): better-sqlite3 FULL / raw-1-sqlio ${ratio('sqlite-full-1', 'raw-1-sqlio').median.toFixed(2)}x [${ratio('sqlite-full-1', 'raw-1-sqlio').spread}]; raw-1-sync (walnut's I/O: 1 frame, fdatasync) / raw-1-sqlio ${ratio('raw-1-sync', 'raw-1-sqlio').median.toFixed(2)}x [${ratio('raw-1-sync', 'raw-1-sqlio').spread}]`] : []),
   ];
   return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms', 'CPU µs/commit', 'batches/fsync', 'commits/fsync', 'stores/batch', 'wakes/batch', 'publishes/batch'], notes, rounds: res };
