@@ -312,6 +312,55 @@ function rawCase(dir, name, checkpointEvery, grow = false, batch = BATCH, restar
   };
 }
 
+/**
+ * raw-1-sync: one frame writevSync + fdatasyncSync per commit on the JavaScript thread (as
+ * better-sqlite3 writes), over written space. With `checkpoint` (raw-1-sync-ckpt), every
+ * AUTO_CHECKPOINT commits the checkpoint's disk work for a lone committer of this workload, on
+ * the same thread (as SQLite checkpoints): the distinct pages of those commits written to the
+ * database (one pwrite each: walnut-1's pages 2..5001 in its pattern are rarely adjacent), its
+ * fdatasync, and the restart's new WAL header written and fdatasynced.
+ */
+function rawSyncCase(dir, name, checkpoint) {
+  return async () => {
+    const file = path.join(dir, `${name}.wal`);
+    prefill(file, RAW_SPAN);
+    const fd = fs.openSync(file, 'r+');
+    const frame = [Buffer.alloc(24, 1), Buffer.alloc(PAGE, 0x5a)];
+    let dbFd = null;
+    if (checkpoint) {
+      const dbFile = path.join(dir, `${name}.db`);
+      prefill(dbFile, 5002 * PAGE);
+      dbFd = fs.openSync(dbFile, 'r+');
+    }
+    const page = Buffer.alloc(PAGE, 0x5a);
+    const walHeader = Buffer.alloc(32, 0x37);
+    const dirty = new Set();
+    let off = 32;
+    let i = 0;
+    return {
+      sync: true,
+      commitOnce: () => {
+        fs.writevSync(fd, frame, off);
+        fs.fdatasyncSync(fd);
+        off = off + 2 * FRAME > RAW_SPAN ? 32 : off + FRAME;
+        if (dbFd === null) return;
+        dirty.add(2 + ((i * 7919) % 5000));
+        if (++i % AUTO_CHECKPOINT !== 0) return;
+        for (const pgno of dirty) fs.writeSync(dbFd, page, 0, PAGE, (pgno - 1) * PAGE);
+        fs.fdatasyncSync(dbFd);
+        dirty.clear();
+        fs.writeSync(fd, walHeader, 0, 32, 0);
+        fs.fdatasyncSync(fd);
+        off = 32;
+      },
+      close: () => {
+        fs.closeSync(fd);
+        if (dbFd !== null) fs.closeSync(dbFd);
+      },
+    };
+  };
+}
+
 async function run() {
   const dir = fs.mkdtempSync(path.join(process.env.WALNUT_BENCH_DIR || os.tmpdir(), 'walnut-bench-commit-'));
   const lmdb = optional('lmdb');
@@ -365,62 +414,8 @@ async function run() {
     'raw-64-ckpt-hdr': rawCase(dir, 'rawckpthdr', Math.round(AUTO_CHECKPOINT / BATCH), false, BATCH, false, false, true),
     'raw-64-restart-hdr': rawCase(dir, 'rawrestarthdr', Math.round(AUTO_CHECKPOINT / BATCH), false, BATCH, true, false, true),
     'raw-1': rawCase(dir, 'raw1', 0, false, 1),
-    'raw-1-sync': async () => {
-      const file = path.join(dir, 'raw1sync.wal');
-      prefill(file, RAW_SPAN);
-      const fd = fs.openSync(file, 'r+');
-      const frame = [Buffer.alloc(24, 1), Buffer.alloc(PAGE, 0x5a)];
-      let off = 32;
-      return {
-        sync: true,
-        commitOnce: () => {
-          fs.writevSync(fd, frame, off);
-          fs.fdatasyncSync(fd);
-          off = off + 2 * FRAME > RAW_SPAN ? 32 : off + FRAME;
-        },
-        close: () => fs.closeSync(fd),
-      };
-    },
-    'raw-1-sync-ckpt': async () => {
-      // raw-1-sync plus, every AUTO_CHECKPOINT commits, the checkpoint's disk work for a lone
-      // committer of this workload on the JavaScript thread (as SQLite checkpoints): the distinct
-      // pages of those commits written to the database (one pwrite each: walnut-1's pages
-      // 2..5001 in its pattern are rarely adjacent), its fdatasync, and the restart's new WAL
-      // header written and fdatasynced
-      const file = path.join(dir, 'raw1ckpt.wal');
-      prefill(file, RAW_SPAN);
-      const dbFile = path.join(dir, 'raw1ckpt.db');
-      prefill(dbFile, 5002 * PAGE);
-      const fd = fs.openSync(file, 'r+');
-      const dbFd = fs.openSync(dbFile, 'r+');
-      const frame = [Buffer.alloc(24, 1), Buffer.alloc(PAGE, 0x5a)];
-      const page = Buffer.alloc(PAGE, 0x5a);
-      const walHeader = Buffer.alloc(32, 0x37);
-      const dirty = new Set();
-      let off = 32;
-      let i = 0;
-      return {
-        sync: true,
-        commitOnce: () => {
-          fs.writevSync(fd, frame, off);
-          fs.fdatasyncSync(fd);
-          off = off + 2 * FRAME > RAW_SPAN ? 32 : off + FRAME;
-          dirty.add(2 + ((i * 7919) % 5000));
-          if (++i % AUTO_CHECKPOINT === 0) {
-            for (const pgno of dirty) fs.writeSync(dbFd, page, 0, PAGE, (pgno - 1) * PAGE);
-            fs.fdatasyncSync(dbFd);
-            dirty.clear();
-            fs.writeSync(fd, walHeader, 0, 32, 0);
-            fs.fdatasyncSync(fd);
-            off = 32;
-          }
-        },
-        close: () => {
-          fs.closeSync(fd);
-          fs.closeSync(dbFd);
-        },
-      };
-    },
+    'raw-1-sync': rawSyncCase(dir, 'raw1sync', false),
+    'raw-1-sync-ckpt': rawSyncCase(dir, 'raw1ckpt', true),
     'raw-1-sqlio': async () => {
       const file = path.join(dir, 'raw1sqlio.wal');
       prefill(file, RAW_SPAN);
