@@ -8,6 +8,9 @@
 // group commit shares one among the transactions that arrive during the previous one.
 //   node bench/sql.js   (after npm run build:ts)   or   npm run bench -- sql
 //   node bench/sql.js --callers 1   (only the cases at that concurrency, and better-sqlite3)
+// WALNUT_BENCH_BASELINE=<other dist/> runs the walnut/sql cases on that build too, in the same
+// rounds (column "x baseline": median of the per-round ratios of this build's rate to that one's;
+// its "x raw walnut" is against this build's raw walnut of the same round).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -16,6 +19,7 @@ const Database = require('better-sqlite3');
 const { drive, table } = require('./harness');
 const { open } = require('../dist/index.js');
 const { openDatabase } = require('../dist/sql.js');
+const baseline = process.env.WALNUT_BENCH_BASELINE ? require(path.resolve(process.env.WALNUT_BENCH_BASELINE, 'sql.js')) : null;
 
 const SECONDS = Number(process.env.WALNUT_BENCH_SECONDS || 2);
 const ROUNDS = Number(process.env.WALNUT_BENCH_ROUNDS || 5);
@@ -31,9 +35,16 @@ async function measure(work) {
   return { rate: r.perSecond, cpuMicros: (c.user + c.system) / (r.perSecond * SECONDS) };
 }
 
+const BASELINE = ' (baseline)';
 const CASES = {
   [`walnut/sql, ${CALLERS} callers`]: (dir) => sqlCase(dir, CALLERS),
   'walnut/sql, 1 caller': (dir) => sqlCase(dir, 1),
+  ...(baseline === null
+    ? {}
+    : {
+        [`walnut/sql${BASELINE}, ${CALLERS} callers`]: (dir) => sqlCase(dir, CALLERS, baseline.openDatabase),
+        [`walnut/sql${BASELINE}, 1 caller`]: (dir) => sqlCase(dir, 1, baseline.openDatabase),
+      }),
   'better-sqlite3 WAL FULL, 1 connection': async (dir) => {
     const db = new Database(path.join(dir, 'b.db'));
     db.pragma('journal_mode = WAL');
@@ -51,8 +62,8 @@ const CASES = {
   'raw walnut store.commit 2 pages, 1 committer': (dir) => rawCase(dir, 1),
 };
 
-async function sqlCase(dir, callers) {
-  const db = await openDatabase(path.join(dir, 's.db'));
+async function sqlCase(dir, callers, openDb = openDatabase) {
+  const db = await openDb(path.join(dir, 's.db'));
   try {
     await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
     const insert = await db.prepare('INSERT INTO t(v) VALUES (?)');
@@ -93,7 +104,8 @@ async function run() {
   const names = Object.keys(CASES).filter((n) => only === null || n.startsWith('better-sqlite3') || n.endsWith(only === 1 ? ', 1 caller' : `, ${only} callers`) || n.endsWith(only === 1 ? ', 1 committer' : `, ${only} committers`));
   const per = Object.fromEntries(names.map((n) => [n, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const name of names) {
+    // every other round in reverse: a case's place in the round (the disk's state, the load) shifts
+    for (const name of round % 2 === 0 ? names : names.slice().reverse()) {
       const dir = fs.mkdtempSync(path.join(base, 'walnut-bench-sql-'));
       try {
         per[name].push(await CASES[name](dir));
@@ -106,17 +118,19 @@ async function run() {
   const fmt = (rs) => `${median(rs).toFixed(2)} (${Math.min(...rs).toFixed(2)}-${Math.max(...rs).toFixed(2)})`;
   const bsq = 'better-sqlite3 WAL FULL, 1 connection';
   const rawOf = (name) => (name.includes(`${CALLERS} callers`) ? `raw walnut store.commit 2 pages, ${CALLERS} committers` : name.includes('1 caller') ? 'raw walnut store.commit 2 pages, 1 committer' : null);
+  const baselineOf = (name) => (name.startsWith('walnut/sql, ') && per[name.replace('walnut/sql', `walnut/sql${BASELINE}`)] ? name.replace('walnut/sql', `walnut/sql${BASELINE}`) : null);
   const rows = names.map((name) => ({
     case: name,
     'tx/s': Math.round(median(per[name].map((x) => x.rate))),
     'CPU µs/tx': Math.round(median(per[name].map((x) => x.cpuMicros))),
     'x better-sqlite3': name === bsq ? '1.00' : fmt(ratio(name, bsq)),
     'x raw walnut': rawOf(name) ? fmt(ratio(name, rawOf(name))) : '',
+    'x baseline': baselineOf(name) ? fmt(ratio(name, baselineOf(name))) : '',
   }));
   return {
-    columns: ['case', 'tx/s', 'CPU µs/tx', 'x better-sqlite3', 'x raw walnut'],
+    columns: ['case', 'tx/s', 'CPU µs/tx', 'x better-sqlite3', 'x raw walnut', ...(baseline === null ? [] : ['x baseline'])],
     rows,
-    notes: [`${ROUNDS} interleaved rounds of ${SECONDS} s per case; ratios: median of per-round ratios (min-max).`],
+    notes: [`${ROUNDS} interleaved rounds of ${SECONDS} s per case; ratios: median of per-round ratios (min-max); load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the end.`],
   };
 }
 
