@@ -26,7 +26,9 @@
  * timeout. The next transaction then takes a new snapshot (READ(0) once that checkpoint copied
  * everything); its commits wait for WRITE holding no read mark of the pipeline's.
  * Page 1 as the writer's last commit left it is kept too (#page1): SQLite reads its change
- * counter at every transaction's start.
+ * counter at every transaction's start. It is that commit's own page buffer, not a copy: the
+ * store hands the buffer back (`release`) once durable, and it stays out of the spare buffers
+ * until another page 1 replaces it (the store never changes a page it was given).
  *
  * Invariants:
  *  - Tickets are the store's commit order; the pipeline sequences in the writer's commit order.
@@ -95,9 +97,13 @@ export class CommitPipeline {
   /** A snapshot per role kept between views (header comment), with the data version it was taken at. */
   readonly #kept: { writer: View | null; reader: View | null } = { writer: null, reader: null };
   readonly #spare: Buffer[] = [];
-  /** store.sequence's `release`: the pages come back to the spare buffers. */
+  /** store.sequence's `release`: the pages come back to the spare buffers (the kept page 1 once replaced: #page1). */
   readonly #release = (pages: { data: Uint8Array }[]): void => {
-    for (const p of pages) this.recycle(p.data as Buffer);
+    const p1 = this.#page1;
+    for (const p of pages) {
+      if (p1 !== null && p.data === p1.data) p1.released = true;
+      else this.recycle(p.data as Buffer);
+    }
   };
   /** Transactions store.sequence() refused as bad input (nothing sequenced, no chain broken): #recover. */
   readonly #refused = new Set<unknown>();
@@ -108,7 +114,7 @@ export class CommitPipeline {
    * it as the store's last ticket, the data version unchanged: no other connection committed,
    * no recovery) reads it from here instead of the WAL (a pread per transaction).
    */
-  #page1: { data: Buffer; ticket: number; dataVersion: number } | null = null;
+  #page1: { data: Buffer; ticket: number; dataVersion: number; released: boolean } | null = null;
   /** Every commit not yet settled (close() waits for them). */
   readonly #inFlight = new Set<Promise<unknown>>();
   /** A release of the kept snapshots is scheduled for when the database is idle (#settled). */
@@ -224,12 +230,20 @@ export class CommitPipeline {
 
   /** Page `pgno` as of `view`, into `out` (pageSize bytes). */
   readPage(view: View, pgno: number, out: Uint8Array): void {
+    const p1 = pgno === 1 ? this.keptPage1(view) : null;
+    if (p1 !== null) out.set(p1);
+    else view.snapshot.readIntoSync(pgno, out);
+  }
+
+  /**
+   * Page 1 as `view` sees it when that is the writer's last commit's (#page1: a writer view that
+   * sees exactly that commit, the data version unchanged), else null. Read only: the caller
+   * copies what it needs (SQLite's change counter, 16 bytes, at a transaction's start).
+   */
+  keptPage1(view: View): Buffer | null {
     const p1 = this.#page1;
-    if (pgno === 1 && p1 !== null && !view.reader && view.sees === p1.ticket && view.dataVersion === p1.dataVersion && !view.snapshot.released) {
-      out.set(p1.data); // (#page1)
-      return;
-    }
-    view.snapshot.readIntoSync(pgno, out);
+    if (p1 !== null && !view.reader && view.sees === p1.ticket && view.dataVersion === p1.dataVersion && !view.snapshot.released) return p1.data;
+    return null;
   }
 
   /** The view's database size in pages. */
@@ -288,7 +302,7 @@ export class CommitPipeline {
         this.#inFlight.delete(done);
         this.#lastSettledShared = ticket <= this.#sharedThrough;
         this.#lost++;
-        this.#page1 = null;
+        this.#dropPage1();
         if (this.#failed === null) {
           this.#failed = e;
           this.recovered()!.catch(() => undefined); // reported to whoever waits for it (the VFS)
@@ -314,17 +328,29 @@ export class CommitPipeline {
     return this.#inFlight.size === 0 && !this.#lastSettledShared && this.#alone();
   }
 
-  /** #page1 after ticket `ticket` (pages ascending): a copy of its page 1, or nothing when it did not write page 1. */
+  /** #page1 after ticket `ticket` (pages ascending): its page 1's buffer, or nothing when it did not write page 1. */
   #keepPage1(pages: PageImage[], ticket: number, view: View): void {
     const first = pages[0];
     if (first === undefined || first.pgno !== 1) {
-      this.#page1 = null;
+      this.#dropPage1();
       return;
     }
-    const kept = (this.#page1 ??= { data: Buffer.allocUnsafeSlow(this.#pageSize), ticket, dataVersion: view.dataVersion });
-    kept.data.set(first.data);
+    const kept = this.#page1;
+    if (kept === null) {
+      this.#page1 = { data: first.data, ticket, dataVersion: view.dataVersion, released: false };
+      return;
+    }
+    if (kept.released) this.recycle(kept.data); // (not released yet: #release recycles it, no longer kept)
+    kept.data = first.data;
+    kept.released = false;
     kept.ticket = ticket;
     kept.dataVersion = view.dataVersion;
+  }
+
+  /** No page 1 kept any more; its buffer goes back to the spare ones once the store let go of it (#release). */
+  #dropPage1(): void {
+    if (this.#page1?.released === true) this.recycle(this.#page1.data);
+    this.#page1 = null;
   }
 
   /**

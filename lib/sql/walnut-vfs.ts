@@ -46,6 +46,7 @@
  */
 import { walnutError, WalnutError } from '../errors';
 import { decodeDbPageSize } from '../format/page-size';
+import { DB_HEADER_SIZE } from '../format/db-header';
 import { maxPageNumber } from '../commit/pages';
 import type { Store } from '../commit/store';
 import type { CommitPipeline, PageImage, View } from './commit-pipeline';
@@ -81,6 +82,8 @@ export interface VfsSignals {
 }
 
 const FORMAT_BYTES = [18, 19] as const;
+/** Resolved: its reactions run as microtasks (#fresh). */
+const SETTLED = Promise.resolve();
 const COUNTER_OFFSETS = [24, 92] as const;
 
 /** Registers a VFS named `name` on the engine's instance; returns its signals. */
@@ -224,7 +227,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
           pipeline.readPage(view, pgno, pData); // straight into wasm memory
         } else {
           const page = page1;
-          if (own !== undefined) page.set(own);
+          // page 1's header from the writer's kept page 1 (a transaction's start reads its change
+          // counter): its 100 bytes, not the page, are copied and patched
+          const header = own === undefined && pgno === 1 && within + n <= DB_HEADER_SIZE ? pipeline.keptPage1(view) : null;
+          if (header !== null) page.set(header.subarray(0, DB_HEADER_SIZE));
+          else if (own !== undefined) page.set(own);
           else pipeline.readPage(view, pgno, page);
           if (pgno === 1) toWasmPage1(page, view.dataVersion);
           pData.set(page.subarray(within, within + n));
@@ -367,7 +374,8 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       this.#freshView = null;
     };
     #fresh(view: View): void {
-      if (this.#freshView === null) queueMicrotask(this.#endRun);
+      // (a reaction of a settled promise: queueMicrotask made an AsyncResource and a bound function each time)
+      if (this.#freshView === null) void SETTLED.then(this.#endRun);
       this.#freshView = view;
     }
 
