@@ -122,7 +122,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       return this.jFileControl(fileId, op);
     }
     xFileSize(fileId: number, pSize: number): number {
-      return this.jFileSize(fileId, new DataView(module.HEAPU8.buffer, pSize, 8));
+      return this.#fileSize(fileId, pSize);
     }
     // (and the ones a one-row INSERT calls 8 times without arguments to convert: xLock 3,
     // xUnlock 2, xDeviceCharacteristics 2, xSync 1)
@@ -146,8 +146,9 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     xCheckReservedLock(_fileId: number, pResOut: number): number {
       return this.#answer(pResOut, 0); // asked only when looking for a hot journal: there never is one
     }
+    /** An int answer into SQLite's `int *` (aligned: an index into HEAP32, no DataView per call). */
     #answer(pResOut: number, value: number): number {
-      new DataView(module.HEAPU8.buffer, pResOut, 4).setInt32(0, value, true);
+      (module.HEAP32 as Int32Array)[pResOut >> 2] = value;
       return C.SQLITE_OK!;
     }
 
@@ -300,19 +301,31 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     }
 
     jFileSize(fileId: number, pSize64: DataView): number {
+      return this.#fileSize(fileId, pSize64.byteOffset);
+    }
+
+    /**
+     * The file's size into SQLite's `sqlite3_int64 *` at `pSize` (8-byte aligned: two HEAP32
+     * halves, little-endian; no DataView or BigInt per call).
+     */
+    #fileSize(fileId: number, pSize: number): number {
       const m = this.#main.get(fileId);
+      let bytes: number;
       if (m === undefined) {
-        pSize64.setBigInt64(0, BigInt(this.#mem.get(fileId)!.f.size), true);
-        return C.SQLITE_OK!;
+        bytes = this.#mem.get(fileId)!.f.size;
+      } else {
+        let pages = m.size ?? (m.view === null ? undefined : pipeline.dbSize(m.view));
+        if (pages === undefined) {
+          const v = this.#openView();
+          if (v === null) return C.SQLITE_BUSY!;
+          pages = pipeline.dbSize(v);
+          pipeline.releaseView(v);
+        }
+        bytes = pages * pageSize;
       }
-      let pages = m.size ?? (m.view === null ? undefined : pipeline.dbSize(m.view));
-      if (pages === undefined) {
-        const v = this.#openView();
-        if (v === null) return C.SQLITE_BUSY!;
-        pages = pipeline.dbSize(v);
-        pipeline.releaseView(v);
-      }
-      pSize64.setBigInt64(0, BigInt(pages * pageSize), true);
+      const heap = module.HEAP32 as Int32Array;
+      heap[pSize >> 2] = bytes % 0x100000000 | 0;
+      heap[(pSize >> 2) + 1] = Math.floor(bytes / 0x100000000);
       return C.SQLITE_OK!;
     }
 
