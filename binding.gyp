@@ -20,6 +20,7 @@
         "native/frames.cc",
         "native/instance.cc",
         "native/page_delta.cc",
+        "native/page_versions.cc",
         "native/page_delta_binding.cc",
         "native/io_thread.cc",
         "native/js_value.cc",

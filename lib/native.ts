@@ -284,10 +284,19 @@ export interface NativeCommitFramer {
   ): Promise<NativeReadFramesResult>;
   /** A transaction has frames framed but not yet its commit frame. */
   inTransaction(): boolean;
+  /** Delta mode (a framer made with a version budget): the base image's pages firstPgno.. as their versions. */
+  keepPages(firstPgno: number, pages: Uint8Array, pageSize: number): void;
+  /** Delta mode: the database's size in pages after the base image. */
+  setDbSize(dbSize: number): void;
 }
 
 export interface NativeExportIo {
-  CommitFramer: new () => NativeCommitFramer;
+  /**
+   * With `versionBudget` (bytes of page versions kept, 0 allowed): the replication's records,
+   * pages sent again as PAGE_DELTA and runs of whole frames of at most framesPerRecord
+   * (native/commit_records.h, delta mode).
+   */
+  CommitFramer: new (versionBudget?: number) => NativeCommitFramer;
   BaseImageReader: new () => NativeBaseImageReader;
   BaseImageWriter: new () => NativeBaseImageWriter;
   countCommits(wal: NativeFileHandle, pageSize: number, lastFrame: number): Promise<NativeCommitCount>;

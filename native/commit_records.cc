@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "big_endian.h"
+#include "page_delta.h"
 
 namespace walnut::exportrec {
 namespace {
@@ -29,6 +30,10 @@ const char* CommitFramer::Check(const FrameRunInput& in, size_t capacity) {
 const char* CommitFramer::Frame(const FrameRunInput& in, uint8_t* out, size_t capacity, FramedRun* r) {
   *r = FramedRun{};
   if (const char* why = Check(in, capacity)) return why;
+  if (versions_ != nullptr) {
+    FrameWithVersions(in, out, capacity, r);
+    return nullptr;
+  }
   const size_t frameSize = kFrameHeader + in.pageSize;
   const size_t count = in.length / frameSize;
   uint64_t seq = in.lastSeq;
@@ -70,6 +75,82 @@ const char* CommitFramer::Frame(const FrameRunInput& in, uint8_t* out, size_t ca
   }
   r->bytes = static_cast<uint64_t>(at - out);
   return nullptr;
+}
+
+void CommitFramer::KeepPages(uint32_t firstPgno, const uint8_t* pages, size_t length, uint32_t pageSize) {
+  if (versions_ == nullptr || pageSize == 0) return;
+  for (size_t at = 0, i = 0; at + pageSize <= length; at += pageSize, i++) {
+    versions_->Put(firstPgno + static_cast<uint32_t>(i), pages + at, pageSize);
+  }
+}
+
+// Frame() with page versions (see the header). Each frame's records take at most what
+// FramedBound() allows it: a FRAMES record of its own (9 + frame) and a COMMIT_META (41), or a
+// PAGE_DELTA (8 + at most half a page) and a COMMIT_META.
+void CommitFramer::FrameWithVersions(const FrameRunInput& in, uint8_t* out, size_t capacity, FramedRun* r) {
+  pagedelta::PageVersions& versions = *versions_;
+  const size_t frameSize = kFrameHeader + in.pageSize;
+  const size_t count = in.length / frameSize;
+  uint64_t seq = in.lastSeq;
+  uint8_t* at = out;
+  size_t runStart = 0, runFrames = 0;  // whole frames waiting to go as one FRAMES record
+  const auto runBytes = [&]() -> size_t { return runFrames == 0 ? 0 : 9 + runFrames * frameSize; };
+  const auto flushRun = [&]() {
+    if (runFrames == 0) return;
+    const size_t bytes = runFrames * frameSize;
+    PutBe64(at, 1 + static_cast<uint64_t>(bytes));
+    at[8] = kFramesKind;
+    std::memcpy(at + 9, in.frames + runStart * frameSize, bytes);
+    at += 9 + bytes;
+    r->records++;
+    runFrames = 0;
+  };
+  for (size_t i = 0; i < count; i++) {
+    const uint8_t* frame = in.frames + i * frameSize;
+    const uint32_t pgno = Be32(frame);
+    const uint32_t commitSize = Be32(frame + 4);
+    if (!open_) hash_ = checksum::Xxh3State(0);
+    hash_.Update(frame, frameSize);
+    open_ = true;
+    uint32_t previousSize = 0;
+    uint8_t* previous = versions.Find(pgno, &previousSize);
+    size_t delta = 0;
+    if (previous != nullptr && previousSize == in.pageSize) {
+      // written where it goes once the run ahead of it is out (the run's frames are whole)
+      uint8_t* payload = at + runBytes() + 8;
+      delta = pagedelta::EncodePageDelta(frame, frameSize, previous, previousSize, payload, capacity - static_cast<size_t>(payload - out), true);
+      versions.Touch(pgno);
+    } else {
+      versions.Put(pgno, frame + kFrameHeader, in.pageSize);
+    }
+    if (delta != 0) {
+      flushRun();
+      PutBe64(at, delta);
+      at += 8 + delta;
+      r->records++;
+    } else {
+      if (runFrames == in.framesPerRecord) flushRun();
+      if (runFrames == 0) runStart = i;
+      runFrames++;
+    }
+    if (commitSize == 0) continue;
+    flushRun();
+    checksum::Hash128 h = hash_.Digest128();
+    open_ = false;
+    PutBe64(at, kCommitMetaPayload);
+    at[8] = kCommitMetaKind;
+    PutBe64(at + 9, ++seq);
+    PutBe64(at + 17, in.timeMs);
+    PutBe64(at + 25, h.high);
+    PutBe64(at + 33, h.low);
+    at += 8 + kCommitMetaPayload;
+    r->records++;
+    r->commits++;
+    if (commitSize < dbSize_) versions.Truncate(commitSize);
+    dbSize_ = commitSize;
+  }
+  flushRun();
+  r->bytes = static_cast<uint64_t>(at - out);
 }
 
 }  // namespace walnut::exportrec

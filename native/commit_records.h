@@ -17,6 +17,15 @@
 // by its COMMIT_META, numbered lastSeq + 1, lastSeq + 2, ... within the run. A transaction the
 // run ends inside goes on in the next run: its hash so far stays in the CommitFramer.
 //
+// With page versions (UseVersions: the replication's records), a frame whose page has a previous
+// version in the stream (page_versions.h) goes as a PAGE_DELTA record (page_delta.h) when that is
+// at most half the page, and every frame moves its page's version on; FRAMES records then also
+// end before a PAGE_DELTA, and framesPerRecord bounds a run of whole frames (the publisher's
+// message size). COMMIT_META's hash is still of the whole frames. A commit frame whose database
+// size is below the last one's drops the versions past it (a page grown back goes whole). These
+// are the bytes lib/replicate/publisher.ts made from the plain records before (test/unit/
+// replication-framing compares them with that reference).
+//
 // Invariants: Frame() checks every length before it writes a byte (the run is whole frames of
 // a valid page size; framesPerRecord keeps a FRAMES payload within kMaxRecord; `out` holds
 // FramedBound() bytes for the run; the sequence cannot wrap) and writes nothing when one fails.
@@ -26,8 +35,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <memory>
+
 #include "checksum/xxh3.h"
 #include "page_size.h"
+#include "page_versions.h"
 
 namespace walnut::exportrec {
 
@@ -73,10 +85,22 @@ class CommitFramer {
   const char* Frame(const FrameRunInput& in, uint8_t* out, size_t capacity, FramedRun* r);
   // A transaction has frames in the stream but not yet its commit frame.
   bool InTransaction() const { return open_; }
+  // Delta mode from now on (see the header); copies of the framer share the versions, so a
+  // caller keeps only one copy's runs (a run framed on a copy it then drops has moved them on).
+  void UseVersions(std::shared_ptr<pagedelta::PageVersions> versions) { versions_ = std::move(versions); }
+  bool HasVersions() const { return versions_ != nullptr; }
+  // The base image's pages firstPgno.. (whole pages of pageSize in `pages`): their versions.
+  void KeepPages(uint32_t firstPgno, const uint8_t* pages, size_t length, uint32_t pageSize);
+  // The database's size in pages after the base image (a later commit below it truncates).
+  void SetDbSize(uint32_t dbSize) { dbSize_ = dbSize; }
 
  private:
+  void FrameWithVersions(const FrameRunInput& in, uint8_t* out, size_t capacity, FramedRun* r);
+
   checksum::Xxh3State hash_{0};
   bool open_ = false;
+  std::shared_ptr<pagedelta::PageVersions> versions_;
+  uint32_t dbSize_ = 0;
 };
 
 }  // namespace walnut::exportrec

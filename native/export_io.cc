@@ -539,11 +539,20 @@ class CommitFramer : public Napi::ObjectWrap<CommitFramer> {
     return DefineClass(env, "CommitFramer",
                        {InstanceMethod<&CommitFramer::FrameBytes>("frameBytes"),
                         InstanceMethod<&CommitFramer::ReadFrames>("readFrames"),
-                        InstanceMethod<&CommitFramer::InTransaction>("inTransaction")});
+                        InstanceMethod<&CommitFramer::InTransaction>("inTransaction"),
+                        InstanceMethod<&CommitFramer::KeepPages>("keepPages"),
+                        InstanceMethod<&CommitFramer::SetDbSize>("setDbSize")});
   }
+  // new CommitFramer(versionBudget?): with a budget (bytes of page versions, 0 allowed), the
+  // replication's records: pages sent again as PAGE_DELTA (commit_records.h)
   explicit CommitFramer(const Napi::CallbackInfo& info)
       : Napi::ObjectWrap<CommitFramer>(info), frames_(std::make_shared<std::vector<uint8_t>>()),
-        records_(std::make_shared<std::vector<uint8_t>>()) {}
+        records_(std::make_shared<std::vector<uint8_t>>()) {
+    if (info.Length() < 1 || info[0].IsUndefined() || info[0].IsNull()) return;
+    uint64_t budget;
+    if (!GetUint(info, 0, "versionBudget", &budget)) return;
+    framer_.framer.UseVersions(std::make_shared<pagedelta::PageVersions>(budget));
+  }
 
  private:
   // The run arguments both calls share: pageSize, framesPerRecord, lastSeq, timeMs at `at`..at+3.
@@ -637,6 +646,35 @@ class CommitFramer : public Napi::ObjectWrap<CommitFramer> {
 
   Napi::Value InTransaction(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), framer_.framer.InTransaction());
+  }
+
+  // keepPages(firstPgno, pages, pageSize): the base image's pages as their versions (delta mode).
+  Napi::Value KeepPages(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_.CheckIdle(env)) return Napi::Value();
+    if (!framer_.framer.HasVersions()) return ThrowInvalid(env, "this framer keeps no page versions");
+    uint32_t firstPgno, pageSize;
+    ByteSpan pages;
+    if (!GetU32(info, 0, "firstPgno", &firstPgno) || !GetBytes(info, 1, "pages", &pages) || !GetU32(info, 2, "pageSize", &pageSize)) {
+      return Napi::Value();
+    }
+    if (!ValidPageSize(pageSize)) return ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536");
+    if (pages.length % pageSize != 0) return ThrowInvalid(env, "pages must be whole pages of pageSize");
+    if (firstPgno == 0 || static_cast<uint64_t>(firstPgno) - 1 + pages.length / pageSize > 0xFFFFFFFFULL) {
+      return ThrowInvalid(env, "the pages must be within page numbers 1..2^32-1");
+    }
+    framer_.framer.KeepPages(firstPgno, pages.data, static_cast<size_t>(pages.length), pageSize);
+    return env.Undefined();
+  }
+
+  // setDbSize(pages): the database's size after the base image (delta mode).
+  Napi::Value SetDbSize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_.CheckIdle(env)) return Napi::Value();
+    uint32_t dbSize;
+    if (!GetU32(info, 0, "dbSize", &dbSize)) return Napi::Value();
+    framer_.framer.SetDbSize(dbSize);
+    return env.Undefined();
   }
 
   FramerState framer_;

@@ -23,7 +23,7 @@ clang++ "${flags[@]}" fuzz/native/fuzz_rs.cc native/fec/rs.cc native/fec/gf256.c
 clang++ "${flags[@]}" fuzz/native/fuzz_base_image.cc native/base_image.cc "${checksum_sources[@]}" -o "$out/fuzz_base_image"
 clang++ "${flags[@]}" fuzz/native/fuzz_base_restore.cc native/base_restore.cc "${checksum_sources[@]}" -o "$out/fuzz_base_restore"
 clang++ "${flags[@]}" fuzz/native/fuzz_page_delta.cc native/page_delta.cc "${checksum_sources[@]}" -o "$out/fuzz_page_delta"
-clang++ "${flags[@]}" fuzz/native/fuzz_commit_records.cc native/commit_records.cc "${checksum_sources[@]}" -o "$out/fuzz_commit_records"
+clang++ "${flags[@]}" fuzz/native/fuzz_commit_records.cc native/commit_records.cc native/page_delta.cc native/page_versions.cc "${checksum_sources[@]}" -o "$out/fuzz_commit_records"
 status=0
 for target in fuzz_wal_scan fuzz_checksums fuzz_shm_lookup fuzz_rs fuzz_base_image fuzz_base_restore fuzz_page_delta fuzz_commit_records; do
   mkdir -p "$out/corpus-$target"

@@ -1,9 +1,8 @@
 /**
  * export/commit-records.ts — a run of WAL frames as FRAMES + COMMIT_META records (records.ts):
- * the reference encoder. native/commit_records.h writes the same bytes, framed (framing.ts),
- * for the exporter's own sinks; this one serves sinks that lend memory for the records
- * (replication, framing.ts SinkRecordMemory) and is what test/unit/commit-records compares the
- * native bytes with.
+ * the reference encoder. native/commit_records.h writes the same bytes, framed (framing.ts), for
+ * the exporter; this one is what test/unit/commit-records (and, with page deltas on top,
+ * test/unit/replication-framing) compares the native bytes with.
  *
  * Splitting rule (both encoders): a FRAMES record ends after a commit frame (commit size, header
  * bytes 4..7, nonzero), after framesPerRecord frames, or at the run's last frame; a commit

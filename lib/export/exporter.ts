@@ -22,9 +22,11 @@
  *  - Each transaction is FRAMES record(s) (bit-exact WAL frames, at most 16 MiB each) ending
  *    at its commit frame, then COMMIT_META (sequence, time, xxh3-128 of its frames): framed
  *    natively (native/commit_records.h; for a file sink the WAL read, the records and their
- *    write at the sink's end are one op on the WAL's lane, no record passes through JavaScript),
- *    or, for a sink that lends memory for them (replication), by the reference encoder
- *    (commit-records.ts), which writes the same bytes.
+ *    write at the sink's end are one op on the WAL's lane, no record passes through JavaScript).
+ *    A sink that asks for page deltas (framing.ts SinkPageDeltas: the replication's sessions)
+ *    gets them encoded in the same op (commit_records.h delta mode): pages sent again as
+ *    PAGE_DELTA against their previous version in this export's stream, the base image's pages
+ *    the first versions.
  *  - In follow mode the snapshot gives way to a WalFollower (follow.ts), taken before the
  *    snapshot is released: it keeps every frame until the exporter has it without keeping
  *    checkpoints from copying, receives the frames it has not read when this connection's
@@ -41,10 +43,10 @@ import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
 import { BaseImageReader } from './base-reader';
-import { CommitRecordEncoder, commitRecordsBound, digestBytesInto, framesPerRecordOf } from './commit-records';
+import { commitRecordsBound, digestBytesInto, framesPerRecordOf } from './commit-records';
 import { snapshotFrames, WalFollower, type FrameSource, type Generation } from './follow';
-import { appendFramedRecords, type RecordBatchSink } from './framing';
-import { encodeBaseEndRecord, encodeBaseMetaRecord, encodeWalHeaderRecord, type ChainAnchor } from './records';
+import { appendFramedRecords, framedPayloads, type RecordBatchSink } from './framing';
+import { BASE_PAGES_HEADER, encodeBaseEndRecord, encodeBaseMetaRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from './records';
 
 export interface ExportOptions {
   /** Keep exporting new commits until stop() (default false: base image and the WAL as of now). */
@@ -119,16 +121,13 @@ export class Exporter {
   #pokedInPass = false;
   /** catchUp() came: the next pass begins at once. */
   #catchUp = false;
-  /** The reference encoder's WAL reads reuse the same memory (framing.ts ByteBlocks says why). */
-  #readBuffer = Buffer.alloc(0);
   /**
-   * The commits' records: framed natively (native/commit_records.h; the WAL read, framed and, for
-   * a file sink, written in one op on the WAL's lane), or, for a sink that lends memory for them
-   * (replication), by the reference encoder into that memory. One kind per export (a transaction
-   * may go on from one read to the next: its hash so far lives in the encoder).
+   * The commits' records, framed natively (native/commit_records.h; the WAL read, framed and, for
+   * a file sink, written in one op on the WAL's lane), with page deltas when the sink asks for
+   * them (made with the base image then: its pages are the first versions). One per export (a
+   * transaction may go on from one read to the next: its hash so far lives in the framer).
    */
   #framer: NativeCommitFramer | null = null;
-  #encoder: CommitRecordEncoder | null = null;
   /** The native framer's records for a sink that is not a file (reused: the sink copies them). */
   #framed = Buffer.alloc(0);
 
@@ -247,12 +246,6 @@ export class Exporter {
     this.#stats.records++;
   }
 
-  async #appendAll(payloads: Uint8Array[]): Promise<void> {
-    if (payloads.length === 0) return;
-    await this.#sink.appendRecords(payloads);
-    this.#stats.records += payloads.length;
-  }
-
   /** Now, as a stream time: never before the last time stamped. */
   #observe(): bigint {
     const now = BigInt(Date.now());
@@ -275,6 +268,8 @@ export class Exporter {
     // a file sink gets the records written by the addon as they are read; any other sink gets
     // each chunk in a buffer of its own to keep (no copy)
     const direct = this.#sink.direct;
+    const deltas = this.#sink.pageDeltas;
+    const framer = deltas === null ? null : (this.#framer = new nativeExportIo.CommitFramer(deltas.versionBudget));
     const base = await BaseImageReader.open(this.#index, snap, { fresh: !direct });
     const counted = (chunk: { records: number; pages: number }): void => {
       this.#stats.records += chunk.records;
@@ -292,6 +287,7 @@ export class Exporter {
         }
       } else {
         for (let chunk = await base.next(); chunk !== null; chunk = await base.next()) {
+          if (framer !== null) keepBasePages(framer, chunk.framed, chunk.records, this.#index.pageSize);
           await appendFramedRecords(this.#sink, chunk.framed, chunk.records, true);
           counted(chunk);
         }
@@ -299,6 +295,7 @@ export class Exporter {
     } finally {
       await base.close();
     }
+    framer?.setDbSize(snap.dbSize);
     await this.#append(encodeBaseEndRecord(snap.dbSize, base.digest()));
   }
 
@@ -341,9 +338,7 @@ export class Exporter {
     const frameSize = FRAME_HEADER_SIZE + pageSize;
     const readFrames = Math.max(1, Math.floor(READ_BYTES / frameSize));
     for (let f = this.#pos + 1; f <= gen.mxFrame; f += readFrames) {
-      const count = Math.min(readFrames, gen.mxFrame - f + 1);
-      if (this.#sink.recordMemory === null) await this.#framesNative(source, gen, f, count, stamp);
-      else await this.#framesLent(source, gen, f, count, stamp);
+      await this.#framesNative(source, gen, f, Math.min(readFrames, gen.mxFrame - f + 1), stamp);
     }
     this.#pos = gen.mxFrame;
   }
@@ -354,11 +349,14 @@ export class Exporter {
    * transaction's frames go out as one FRAMES record (split only where a record would pass
    * MAX_RECORD or the read ends), then its COMMIT_META; the framer carries a transaction's hash
    * from one read to the next. A read a hand-over overtook is dropped and served from the tail.
+   * With page deltas (the sink's SinkPageDeltas), runs of whole frames hold at most its
+   * runFrames, and a PAGE_DELTA ends one.
    */
   async #framesNative(source: FrameSource, gen: Generation, f: number, count: number, stamp: bigint): Promise<void> {
     const framer = (this.#framer ??= new nativeExportIo.CommitFramer());
     const pageSize = this.#index.pageSize;
-    const framesPerRecord = framesPerRecordOf(pageSize);
+    const deltas = this.#sink.pageDeltas;
+    const framesPerRecord = deltas === null ? framesPerRecordOf(pageSize) : Math.max(1, Math.min(deltas.runFrames, framesPerRecordOf(pageSize)));
     const bound = commitRecordsBound(count, pageSize);
     for (;;) {
       const span = source.span(gen, f, count);
@@ -400,26 +398,11 @@ export class Exporter {
   #missing(frame: number): never {
     throw walnutError('WALNUT_CORRUPT', `frame ${frame} is missing from the WAL`, { path: this.#index.walPath });
   }
-
-  /**
-   * Frames f..f+count-1 as records into the sink's lent memory (framing.ts SinkRecordMemory),
-   * by the reference encoder (commit-records.ts), appended together. Once they are appended
-   * nothing refers to the read's buffer or their payloads: the next read reuses both.
-   */
-  async #framesLent(source: FrameSource, gen: Generation, f: number, count: number, stamp: bigint): Promise<void> {
-    const encoder = (this.#encoder ??= new CommitRecordEncoder());
-    const lent = this.#sink.recordMemory!;
-    const pageSize = this.#index.pageSize;
-    const frameSize = FRAME_HEADER_SIZE + pageSize;
-    const readFrames = Math.max(1, Math.floor(READ_BYTES / frameSize));
-    if (this.#readBuffer.length < count * frameSize) this.#readBuffer = Buffer.allocUnsafeSlow(readFrames * frameSize);
-    const buf = this.#readBuffer.subarray(0, count * frameSize);
-    await source.read(gen, buf, f, count);
-    lent.expect(commitRecordsBound(count, pageSize));
-    const { payloads, commits } = encoder.encode(buf, pageSize, framesPerRecordOf(pageSize), this.#seq, stamp, lent);
-    this.#seq += BigInt(commits);
-    this.#stats.commits += commits;
-    await this.#appendAll(payloads);
-  }
 }
 
+/** The base image's pages in `framed` (its BASE_PAGES records) as the framer's first page versions (delta mode). */
+function keepBasePages(framer: NativeCommitFramer, framed: Uint8Array, records: number, pageSize: number): void {
+  for (const p of framedPayloads(framed, records)) {
+    if (p[0] === KIND.BASE_PAGES) framer.keepPages(new DataView(p.buffer, p.byteOffset, 5).getUint32(1), p.subarray(BASE_PAGES_HEADER), pageSize);
+  }
+}

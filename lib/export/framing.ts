@@ -24,7 +24,6 @@ import type { Writable } from 'node:stream';
 import { diskFull, walnutError, WalnutError, type FramingReason } from '../errors';
 import { WalnutFile } from '../io/file';
 import { startWriteback, WRITEBACK_BYTES } from './page-writer';
-import type { PayloadMemory } from './records';
 
 export const MAX_RECORD = 16 * 1024 * 1024;
 export const MAGIC_LENGTH = 8;
@@ -113,25 +112,24 @@ export interface WalRecordSink {
 }
 
 /**
- * Memory a sink lends for the records the exporter hands to its appendRecords (the sink's
- * property RECORD_MEMORY; replicate/thread.ts frames them straight into the buffer it hands
- * to the replication worker, instead of copying each record there). The exporter calls
- * expect(bytes) with an upper bound of a call's records, framing included, takes each record's
- * memory in order, and then passes exactly those records to one appendRecords call, with no
- * await in between. A call whose records are not exactly those taken since the last call
- * (the exporter failed or was cut between its takes and its call) is the sink's to check:
- * it copies them instead.
+ * What a sink asks of the exporter's commit records to be encoded as (the sink's property
+ * PAGE_DELTAS; the replication's sessions, replicate/publisher.ts): pages sent again as
+ * PAGE_DELTA against their previous version in the stream, at most `versionBudget` bytes of
+ * versions kept (0: none, so no delta), and runs of whole frames of at most `runFrames` frames
+ * per FRAMES record (its messages' size). Framed natively inside the WAL read
+ * (native/commit_records.h, delta mode); the base image's pages are the first versions.
  */
-export interface SinkRecordMemory extends PayloadMemory {
-  expect(bytes: number): void;
+export interface SinkPageDeltas {
+  versionBudget: number;
+  runFrames: number;
 }
 
-/** The property of a sink holding its SinkRecordMemory (not part of the public WalRecordSink). */
-export const RECORD_MEMORY = Symbol('walnut.sinkRecordMemory');
+/** The property of a sink holding its SinkPageDeltas (not part of the public WalRecordSink). */
+export const PAGE_DELTAS = Symbol('walnut.sinkPageDeltas');
 
-/** The sink's lent record memory, if it has one. */
-export function recordMemoryOf(sink: WalRecordSink): SinkRecordMemory | null {
-  return (sink as { [RECORD_MEMORY]?: SinkRecordMemory })[RECORD_MEMORY] ?? null;
+/** The sink's SinkPageDeltas, if it asks for them. */
+export function pageDeltasOf(sink: WalRecordSink): SinkPageDeltas | null {
+  return (sink as { [PAGE_DELTAS]?: SinkPageDeltas })[PAGE_DELTAS] ?? null;
 }
 
 /**
@@ -148,7 +146,7 @@ export async function appendFramedRecords(sink: WalRecordSink, framed: Uint8Arra
  * The payloads of `records` framed records filling `framed` exactly, each length checked
  * before it is used; WALNUT_INVALID_ARGUMENT (reason 'framed') when they do not fit.
  */
-function framedPayloads(framed: Uint8Array, records: number): Uint8Array[] {
+export function framedPayloads(framed: Uint8Array, records: number): Uint8Array[] {
   if (!(framed instanceof Uint8Array)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'framed records must be a Uint8Array', { reason: 'framed' });
   const dv = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
   const out: Uint8Array[] = [];
@@ -178,8 +176,8 @@ export type DirectWrite = (file: WalnutFile, position: number) => Promise<{ byte
  */
 export interface RecordBatchSink extends WalRecordSink {
   appendRecords(payloads: readonly Uint8Array[]): Promise<void>;
-  /** The caller's sink's lent memory for appendRecords' records (SinkRecordMemory), or null. */
-  readonly recordMemory: SinkRecordMemory | null;
+  /** What the caller's sink asks the commit records to be encoded as (SinkPageDeltas), or null. */
+  readonly pageDeltas: SinkPageDeltas | null;
   readonly direct: boolean;
   appendDirect(write: DirectWrite): Promise<void>;
 }

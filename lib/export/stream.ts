@@ -28,7 +28,7 @@ import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
 import { refuseCompanionName, resolvedPath } from '../io/real-path';
 import { checkExportOptions, Exporter, type ExportOptions, type ExportStats } from './exporter';
-import { appendFramedRecords, BufferedWalSink, recordMemoryOf, type DirectWrite, type RecordBatchSink, type SinkRecordMemory, type WalRecordSink } from './framing';
+import { appendFramedRecords, BufferedWalSink, pageDeltasOf, type DirectWrite, type RecordBatchSink, type SinkPageDeltas, type WalRecordSink } from './framing';
 
 export interface ExportHandle {
   /** Resolves when the export ends (at once after the base and the WAL without follow). */
@@ -79,12 +79,11 @@ class CuttableSink implements RecordBatchSink {
   readonly #inFlight = new Set<(e: WalnutError) => void>();
   #reason: WalnutError | null = null;
 
-  readonly recordMemory: SinkRecordMemory | null;
+  readonly pageDeltas: SinkPageDeltas | null;
 
   constructor(sink: WalRecordSink) {
     this.#sink = sink;
-    // lent only to a sink that takes several records at once (the records then go to it as they are)
-    this.recordMemory = sink.appendRecords !== undefined ? recordMemoryOf(sink) : null;
+    this.pageDeltas = pageDeltasOf(sink);
   }
 
   appendRecord(payload: Uint8Array): Promise<void> {

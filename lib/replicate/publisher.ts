@@ -59,7 +59,12 @@
  *    their messages are stored: a fresh ArrayBuffer per record (~20 MB/s at 5,000 commits/s)
  *    ran garbage collections on the publisher's loop for V8's external memory, acks waiting.
  *  - With `delta` (default) a frame whose page has a previous version in the stream goes as
- *    PAGE_DELTA when that is smaller (export/page-delta.ts); the versions are kept per session.
+ *    PAGE_DELTA when that is smaller (export/page-delta.ts). The session's export encodes them
+ *    (its sink's SinkPageDeltas, framing.ts): natively, inside the WAL read on the store's side
+ *    (native/commit_records.h delta mode, the versions kept there, per export = per session),
+ *    with runs of whole frames cut to half a message; the session queues the records as they
+ *    come. Encoded here, from the plain records, every commit's page crossed to the worker and
+ *    was compared, hashed and copied again in JavaScript on the publisher's thread.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -67,9 +72,8 @@ import { EventEmitter } from 'node:events';
 import { walnutError, WalnutError } from '../errors';
 import { be32, FRAME_HEADER_SIZE } from '../format/frame-header';
 import type { ExportOptions } from '../export/exporter';
-import type { WalRecordSink } from '../export/framing';
-import { encodePageDelta, PageVersions } from '../export/page-delta';
-import { commitMetaSeq, commitMetaTimeMs, decodeRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeFramesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
+import { framedPayloads, PAGE_DELTAS, type SinkPageDeltas, type WalRecordSink } from '../export/framing';
+import { commitMetaSeq, commitMetaTimeMs, decodeRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
 import { readBaseImage } from './base-image';
@@ -324,8 +328,8 @@ class Session {
   // where the export is: generation salts, frame number, database size
   #salts: [number, number] = [0, 0];
   #frame = 0;
-  #dbSize = 0;
-  readonly versions: PageVersions | null;
+  /** What this session's export encodes its commits as (see the header). */
+  readonly deltas: SinkPageDeltas;
   /** The queued log records' memory (buffers.ts; released as messages are stored: shift()). */
   readonly arena: RecordArena;
   /** Commit boundaries (salts:frame) -> seq and time, recorded while a base snapshot is mapped. */
@@ -357,7 +361,7 @@ class Session {
 
   /** `begin`: called at the export's first sink call (the session has begun: its export has its snapshot). */
   constructor(readonly r: Replication, opts: Resolved, begin: () => void) {
-    this.versions = opts.delta ? new PageVersions(opts.deltaCacheBytes, true) : null; // pooled: read only in #acceptFrames, before the next set()
+    this.deltas = { versionBudget: opts.delta ? opts.deltaCacheBytes : 0, runFrames: Math.max(1, Math.floor((opts.maxMessageBytes >>> 1) / (FRAME_HEADER_SIZE + r.pageSize))) };
     this.arena = new RecordArena(r.recordMemory);
     this.#begin = begin;
   }
@@ -375,7 +379,7 @@ class Session {
    * for room instead, so a new session does not abandon itself replaying an unpublished WAL.
    * Neither blocks a commit: a waiting export only keeps the WAL from restarting.
    */
-  sink(): WalRecordSink {
+  sink(): WalRecordSink & { [PAGE_DELTAS]: SinkPageDeltas } {
     const room = async (): Promise<void> => {
       this.#began();
       while (!this.following && !this.abandoned && this.queuedBytes > this.r.options.maxLagBytes >>> 1) {
@@ -386,6 +390,7 @@ class Session {
       }
     };
     return {
+      [PAGE_DELTAS]: this.deltas,
       appendRecord: async (p) => {
         await room();
         this.accept(p);
@@ -395,6 +400,11 @@ class Session {
       appendRecords: async (payloads) => {
         await room();
         for (const p of payloads) this.accept(p);
+        this.wake?.();
+      },
+      appendFramed: async (framed, records) => {
+        await room();
+        for (const p of framedPayloads(framed, records)) this.accept(p);
         this.wake?.();
       },
       // the exporter flushes once its first pass is out, and after each pass from then on
@@ -428,6 +438,11 @@ class Session {
       this.#push({ payload: this.#copy(payload), seq: null, time: 0 });
     } else if (kind === KIND.FRAMES) {
       this.#acceptFrames(payload);
+    } else if (kind === KIND.PAGE_DELTA) {
+      this.#passFrame(payload, 1);
+      this.r.counters.deltaFrames++;
+      this.r.counters.deltaBytes += payload.length;
+      this.#push({ payload: this.#copy(payload), seq: null, time: 0 });
     } else if (kind === KIND.COMMIT_META) {
       const seq = commitMetaSeq(payload);
       this.#lastSeq = seq;
@@ -472,7 +487,6 @@ class Session {
         for (let j = i; j < Math.min(rec.count, i + per); j++) {
           const page = rec.pages.subarray(j * size, (j + 1) * size);
           pages.push(page);
-          this.versions?.set(rec.firstPgno + j, page);
         }
         this.#initialBase!.push(encodeBasePagesRecord(rec.firstPgno + i, pages));
       }
@@ -480,7 +494,6 @@ class Session {
     }
     this.#initialBase!.push(new Uint8Array(payload));
     if (rec.kind === 'baseEnd') {
-      this.#dbSize = rec.dbSize;
       const item: BaseItem = { payloads: this.#initialBase!, seq: this.#initialBaseSeq, time: this.#initialBaseTime, logFrom: null };
       this.#initialBase = null;
       this.exportedSeq = this.#initialBaseSeq;
@@ -489,58 +502,25 @@ class Session {
   }
 
   /**
-   * A FRAMES payload's frames, split into messages' worth, pages sent again as deltas. Reads
-   * the headers in place (one view per frame, no DataViews): this runs for every commit.
+   * A FRAMES payload (the export cut it to half a message: runFrames), queued as it is. Reads
+   * the frame headers in place: this runs for every commit sent whole.
    */
   #acceptFrames(payload: Uint8Array): void {
     const frameSize = FRAME_HEADER_SIZE + this.r.pageSize;
-    const cap = this.r.options.maxMessageBytes >>> 1;
+    let frames = 0;
+    for (let at = 1; at + frameSize <= payload.length; at += frameSize, frames++) this.#passFrame(payload, at);
     const m = this.r.counters;
-    let runBytes = 0;
-    for (let at = 1; at + frameSize <= payload.length; at += frameSize) {
-      const pgno = be32(payload, at);
-      const commitSize = be32(payload, at + 4);
-      this.#frame++;
-      const frame = payload.subarray(at, at + frameSize);
-      const previous = this.versions?.get(pgno);
-      // the version moves on to this frame's page in the same native pass when the sizes match
-      const inPlace = previous !== undefined && previous.length === frameSize - FRAME_HEADER_SIZE;
-      const delta = previous === undefined ? null : encodePageDelta(frame, previous, this.arena, inPlace);
-      if (delta !== null) {
-        this.#flushRun();
-        runBytes = 0;
-        this.#push({ payload: delta, seq: null, time: 0 });
-        m.deltaFrames++;
-        m.deltaBytes += delta.length;
-      } else {
-        if (runBytes + frameSize > cap) {
-          this.#flushRun();
-          runBytes = 0;
-        }
-        this.#run.push(frame);
-        runBytes += frameSize;
-        m.fullFrames++;
-        m.fullPageBytes += frameSize;
-      }
-      if (inPlace) this.versions!.rewritten(pgno);
-      else this.versions?.set(pgno, frame.subarray(FRAME_HEADER_SIZE));
-      if (commitSize !== 0) {
-        this.#commitChecksum0 = be32(payload, at + 16);
-        this.#commitChecksum1 = be32(payload, at + 20);
-        if (commitSize < this.#dbSize) this.versions?.truncate(commitSize);
-        this.#dbSize = commitSize;
-      }
-    }
-    this.#flushRun();
+    m.fullFrames += frames;
+    m.fullPageBytes += frames * frameSize;
+    this.#push({ payload: this.#copy(payload), seq: null, time: 0 });
   }
 
-  /** Frames sent whole, in a row, not yet queued (#acceptFrames). */
-  readonly #run: Uint8Array[] = [];
-
-  #flushRun(): void {
-    if (this.#run.length === 0) return;
-    this.#push({ payload: encodeFramesRecord(this.#run, this.arena), seq: null, time: 0 });
-    this.#run.length = 0;
+  /** The frame whose 24-byte header is at `at` of `bytes` (whole or as a PAGE_DELTA) passed: where the export is in the WAL. */
+  #passFrame(bytes: Uint8Array, at: number): void {
+    this.#frame++;
+    if (be32(bytes, at + 4) === 0) return; // not a commit frame
+    this.#commitChecksum0 = be32(bytes, at + 16);
+    this.#commitChecksum1 = be32(bytes, at + 20);
   }
 
   /** Log records count against maxLagBytes; base images (bounded by the database's size) do not. */

@@ -14,8 +14,10 @@
  *    sent together: at most one message per HANDOVER_MS while the export's passes come faster,
  *    the first at once, at once past HANDOVER_BYTES; what is held when the export ends goes
  *    before its end), the records packed into transferred buffers (ARKHEXP1 framing, no clone
- *    of the export's blocks): the export's frames and commit metas are encoded straight into them (HandOverMemory, lent to the
- *    export as its record memory), any other record is copied there. The worker's answer transfers the buffers back (its sink copied what it keeps) and
+ *    of the export's blocks). The export's commit records arrive framed from its native WAL read,
+ *    encoded as the worker's session asks (its sink's SinkPageDeltas, sent with 'export': pages
+ *    sent again as PAGE_DELTA, so a one-page commit crosses as ~100 bytes, not its page), and are
+ *    copied there once (packFramed). The worker's answer transfers the buffers back (its sink copied what it keeps) and
  *    later calls pack into them (BufferPool, buffers.ts); answers travel with the worker's
  *    next message (Ack: the 'published' events, themselves held up to METRICS_MS; the metrics every METRICS_MS), on their own only
  *    past ACK_BYTES or with a refusal: memory touched for the first time costs a
@@ -43,7 +45,7 @@ import { Worker } from 'node:worker_threads';
 
 import { walnutError, WalnutError, type WalnutErrorCode } from '../errors';
 import type { ExportOptions } from '../export/exporter';
-import { checkRecordLength, RECORD_MEMORY, StreamMagic, type SinkRecordMemory, type WalRecordSink } from '../export/framing';
+import { checkRecordLength, PAGE_DELTAS, StreamMagic, type SinkPageDeltas, type WalRecordSink } from '../export/framing';
 import { be32 } from '../format/frame-header';
 import type { ExportHandle } from '../export/stream';
 import { BufferPool } from './buffers';
@@ -97,7 +99,7 @@ export type FromWorker =
   | { t: 'event'; name: 'published' | 'base' | 'lagExceeded'; payload: unknown }
   | { t: 'error'; error: SentError }
   | { t: 'end'; metrics: ReplicationMetrics | null }
-  | { t: 'export'; id: number; options: ExportOptions }
+  | { t: 'export'; id: number; options: ExportOptions; deltas: SinkPageDeltas | null }
   | { t: 'exportStop'; id: number }
   | { t: 'acks' };
 
@@ -128,83 +130,15 @@ export function packRecords(pool: BufferPool, payloads: readonly Uint8Array[]): 
 }
 
 /**
- * HandOverMemory: the hand-over buffers lent to the export as its record memory (framing.ts
- * SinkRecordMemory): the exporter encodes each record straight into a buffer of `pool`, framed
- * as packRecords frames them (ARKHEXP1, then u64 length and payload per record), and the sink
- * sends the buffer as it is: no second copy of every commit's page on the store's thread.
- *
- * Invariants: a buffer is filled from its start (the magic) and never written past what was
- * taken; packsOf() hands the buffers over (nothing here refers to them afterwards) only when the
- * call's payloads are exactly the records taken since the last call, in order, each where its
- * framing says; otherwise (records taken for a call that never came, or records from anywhere
- * else) it answers null and forgets what was taken, and the caller copies the payloads.
+ * Records already framed (u64 length, payload, ...: the exporter's native framing) as one buffer
+ * to be transferred, in memory of `pool`: the magic, then `framed` as it is (one copy; with the
+ * pages sent again as PAGE_DELTA, a commit's records are ~100 bytes, not its pages).
  */
-export class HandOverMemory implements SinkRecordMemory {
-  /** Buffers filled since the last call (the last one is being filled), each a whole buffer of the pool. */
-  readonly #packs: Uint8Array[] = [];
-  /** Where the records of each buffer but the last end. */
-  readonly #ends: number[] = [];
-  #used = 0;
-
-  constructor(readonly pool: BufferPool) {}
-
-  expect(bytes: number): void {
-    if (this.#room() < bytes) this.#begin(bytes);
-  }
-
-  take(n: number): Uint8Array {
-    if (this.#room() < 8 + n) this.#begin(8 + n);
-    const pack = this.#packs[this.#packs.length - 1]!;
-    const at = this.#used;
-    pack[at] = pack[at + 1] = pack[at + 2] = pack[at + 3] = 0;
-    pack[at + 4] = n >>> 24;
-    pack[at + 5] = (n >>> 16) & 0xff;
-    pack[at + 6] = (n >>> 8) & 0xff;
-    pack[at + 7] = n & 0xff;
-    this.#used = at + 8 + n;
-    return pack.subarray(at + 8, at + 8 + n);
-  }
-
-  /** The packed buffers holding exactly `payloads` (see the header), or null; either way nothing taken so far is lent any more. */
-  packsOf(payloads: readonly Uint8Array[]): Uint8Array[] | null {
-    const packs = this.#packs.splice(0);
-    const ends = this.#ends.splice(0);
-    ends.push(this.#used);
-    this.#used = 0;
-    if (packs.length === 0) return null;
-    let k = 0;
-    let at = 8;
-    for (const p of payloads) {
-      while (at === ends[k] && k < packs.length - 1) {
-        k++;
-        at = 8;
-      }
-      const pack = packs[k]!;
-      if (p.buffer !== pack.buffer || p.byteOffset !== at + 8 || at + 8 + p.length > ends[k]! || be32(pack, at + 4) !== p.length) return null;
-      at += 8 + p.length;
-    }
-    if (k !== packs.length - 1 || at !== ends[k]) return null;
-    return packs.map((pack, i) => pack.subarray(0, ends[i]));
-  }
-
-  #room(): number {
-    const pack = this.#packs[this.#packs.length - 1];
-    return pack === undefined ? 0 : pack.length - this.#used;
-  }
-
-  /** A new buffer with room for `bytes` past its magic. */
-  #begin(bytes: number): void {
-    const pack = this.#packs[this.#packs.length - 1];
-    if (pack !== undefined && this.#used === 8) {
-      this.#packs.pop(); // nothing taken in it: back to the pool
-      this.pool.give(pack.buffer as ArrayBuffer);
-    } else if (pack !== undefined) this.#ends.push(this.#used);
-    const buffer = this.pool.take(8 + bytes).buffer as ArrayBuffer;
-    const whole = new Uint8Array(buffer, 0, buffer.byteLength);
-    whole.set(MAGIC_BYTES, 0);
-    this.#packs.push(whole);
-    this.#used = 8;
-  }
+export function packFramed(pool: BufferPool, framed: Uint8Array): Uint8Array {
+  const packed = pool.take(8 + framed.length);
+  packed.set(MAGIC_BYTES, 0);
+  packed.set(framed, 8);
+  return packed;
 }
 
 const MAGIC_BYTES = StreamMagic.V1.bytes();
@@ -316,7 +250,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       else if (m.t === 'event') {
         if (m.name === 'published') this.#published(m.payload as { session: string; seq: number });
         this.emit(m.name, m.payload);
-      } else if (m.t === 'export') this.#startExport(m.id, m.options);
+      } else if (m.t === 'export') this.#startExport(m.id, m.options, m.deltas);
       else if (m.t === 'exportStop') void this.#exports.get(m.id)?.handle?.stop().catch(() => undefined);
     });
     // an exception the worker did not catch: it exits next, and its exit tells it (one error)
@@ -379,7 +313,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
   }
 
   /** A follow export of the store for the worker's session (see the header). */
-  #startExport(id: number, options: ExportOptions): void {
+  #startExport(id: number, options: ExportOptions, deltas: SinkPageDeltas | null): void {
     const ex: RemoteExport = { handle: null, calls: 0, unacked: new Map(), unackedBytes: 0, waiting: null, failed: null };
     this.#exports.set(id, ex);
     /** Posts a sink call (WALNUT_CLOSED / the first refusal once the export failed). */
@@ -446,24 +380,23 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       }
       return room();
     };
-    // the export frames its records into hand-over memory (HandOverMemory); others are copied there
-    const memory = new HandOverMemory(this.#buffers);
-    const records = (payloads: readonly Uint8Array[]): Promise<void> => {
-      for (const packed of memory.packsOf(payloads) ?? [packRecords(this.#buffers, payloads)]) {
-        held.push(packed);
-        heldBytes += packed.length;
-      }
+    const hold = (packed: Uint8Array): Promise<void> => {
+      held.push(packed);
+      heldBytes += packed.length;
       return postSoon(false);
     };
-    const sink: WalRecordSink & { [RECORD_MEMORY]: HandOverMemory } = {
-      appendRecord: (p) => records([p]),
-      appendRecords: records,
+    // the export's commit records come framed (and delta-encoded, as the worker's session asks:
+    // `deltas`) from its native WAL read: one copy into hand-over memory
+    const sink: WalRecordSink & { [PAGE_DELTAS]?: SinkPageDeltas } = {
+      appendRecord: (p) => hold(packRecords(this.#buffers, [p])),
+      appendRecords: (payloads) => hold(packRecords(this.#buffers, payloads)),
+      appendFramed: (framed) => hold(packFramed(this.#buffers, framed)),
       flush: () => {
         heldFlush = true;
         return postSoon(true);
       },
-      [RECORD_MEMORY]: memory,
     };
+    if (deltas !== null) sink[PAGE_DELTAS] = deltas;
     const ended = (e?: unknown): void => {
       // what the export handed over before it ended goes first
       if (ex.failed === null && (held.length > 0 || heldFlush)) {

@@ -15,7 +15,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 import { walnutError } from '../errors';
 import type { ExportOptions, ExportStats } from '../export/exporter';
-import type { WalRecordSink } from '../export/framing';
+import { pageDeltasOf, type WalRecordSink } from '../export/framing';
 import type { ExportHandle } from '../export/stream';
 import { open } from '../open';
 import { resolveReplicateOptions, startReplication, type ReplicationHandle, type ReplicationMetrics } from './publisher';
@@ -121,7 +121,7 @@ function remoteExport(sink: WalRecordSink, options: ExportOptions): ExportHandle
   const id = ++exportIds;
   const done = new Promise<ExportStats>((resolve, reject) => remoteExports.set(id, { sink, last: Promise.resolve(), resolve, reject }));
   done.catch(() => undefined);
-  send({ t: 'export', id, options });
+  send({ t: 'export', id, options, deltas: pageDeltasOf(sink) }); // the session's encoding, done in the store's WAL read
   return {
     done,
     stop: () => {
