@@ -30,6 +30,9 @@
 //               made after it are acknowledged (publishing again) and applied by the replica
 //   bytes       one-row-sized updates (a 60-byte change, plus 4 bytes of page header) of 4 KiB
 //               pages, delta encoding on vs off: bytes published per commit
+// WALNUT_BENCH_BASELINE=<other dist/> adds that build's store replicating on a worker thread to
+// the steady part (case 'baseline', interleaved in the same rounds; its x off against this
+// build's off, and this build's worker / baseline per round).
 // The bound for throughput is replication off (1.00x): replication adds the export's page-cache
 // reads, the framing and the publishes on the same two cores. The VM is shared: expect noise.
 'use strict';
@@ -158,13 +161,15 @@ async function throughput(walnut, dir, server, kase) {
  * CPU runs until the stream has acknowledged the round's commits, so a backlog is charged to the
  * case that made it, not to the next round's.
  */
+const BASELINE = process.env.WALNUT_BENCH_BASELINE ? require(path.resolve(process.env.WALNUT_BENCH_BASELINE, 'index.js')) : null;
+
 async function steady(walnut, dir, server, rounds) {
-  const kases = ['off', 'thread', 'loop'];
+  const kases = ['off', 'thread', 'loop', ...(BASELINE ? ['baseline'] : [])];
   const cases = {};
   for (const kase of kases) {
     const db = path.join(dir, `steady-${kase}.db`);
-    const store = await walnut.open(db);
-    const r = kase === 'off' ? null : store.replicateTo({ servers: server.url, stream: `steady-${kase}`, thread: kase === 'thread' });
+    const store = await (kase === 'baseline' ? BASELINE : walnut).open(db);
+    const r = kase === 'off' ? null : store.replicateTo({ servers: server.url, stream: `steady-${kase}`, thread: kase !== 'loop' });
     await r?.ready;
     cases[kase] = { db, store, r, made: 0 };
   }
@@ -185,14 +190,16 @@ async function steady(walnut, dir, server, rounds) {
   };
   try {
     for (const kase of kases) await round(cases[kase]); // warm-up, discarded
-    const runs = { off: [], thread: [], loop: [] };
-    const ratios = { thread: [], loop: [] };
+    const runs = Object.fromEntries(kases.map((k) => [k, []]));
+    const ratios = Object.fromEntries(kases.slice(1).map((k) => [k, []]));
+    ratios.threadOverBaseline = [];
     for (let i = 0; i < rounds; i++) {
       const order = kases.map((_, j) => kases[(j + i) % kases.length]);
       const res = {};
       for (const kase of order) res[kase] = await round(cases[kase]);
       for (const kase of kases) runs[kase].push(res[kase]);
-      for (const kase of ['thread', 'loop']) ratios[kase].push(res[kase].rate / res.off.rate);
+      for (const kase of kases.slice(1)) ratios[kase].push(res[kase].rate / res.off.rate);
+      if (BASELINE) ratios.threadOverBaseline.push(res.thread.rate / res.baseline.rate);
     }
     return { runs, ratios };
   } finally {
@@ -397,7 +404,8 @@ async function main() {
         return { case: name, 'commits/s': Math.round(median(xs.map((x) => x.rate))), 'x off': on ? spread(st.ratios[kase]) : '', 'p99 µs': Math.round(median(xs.map((x) => x.p99))), 'main µs/commit': median(xs.map((x) => x.mainCpu)).toFixed(1), 'process µs/commit': median(xs.map((x) => x.processCpu)).toFixed(1), 'nats-server µs/commit': on ? median(xs.map((x) => x.serverCpu)).toFixed(1) : '' };
       };
       console.log(`\nsteady state, 64 committers: one store per case replicating for the whole run, a warm-up round discarded, ${STEADY} rounds of ${SECONDS} s, CPU until the stream acknowledged the round (load ${os.loadavg()[0].toFixed(1)})`);
-      console.log(table([srow('replication off', 'off'), srow('on, worker thread', 'thread'), srow("on, store's loop", 'loop')], ['case', 'commits/s', 'x off', 'p99 µs', 'main µs/commit', 'process µs/commit', 'nats-server µs/commit']));
+      console.log(table([srow('replication off', 'off'), srow('on, worker thread', 'thread'), srow("on, store's loop", 'loop'), ...(BASELINE ? [srow('baseline build, worker thread', 'baseline')] : [])], ['case', 'commits/s', 'x off', 'p99 µs', 'main µs/commit', 'process µs/commit', 'nats-server µs/commit']));
+      if (BASELINE) console.log(`worker thread, this build / baseline build: ${spread(st.ratios.threadOverBaseline)} (median of per-round ratios)`);
     }
     const l = await lag(walnut, dir, server);
     console.log(`\nlag at ${TARGET} commits/s offered (${Math.round(l.achieved)} achieved), ${SECONDS} s after ${WARMUP} s of warm-up at that rate: replica lag p50 ${l.p50} ms, p99 ${l.p99} ms over ${l.batches} batches (the whole run, warm-up included: p99 ${l.wholeP99} ms); replica apply rate ${Math.round(l.applyRate)} commits/s; drained ${Math.round(l.drainMs)} ms after the last commit`);

@@ -6,16 +6,25 @@
 // the records parse back (u64 BE length within 16 MiB, kind, sizes), the FRAMES payloads are the
 // frames in order, each commit frame's FRAMES record is followed by its COMMIT_META numbered in
 // sequence, and a too-small `out` or a bad framesPerRecord is refused with nothing written.
+// Byte 2's top bit turns on delta mode (page versions, a budget of 0-7 pages from bits 4..6):
+// then a PAGE_DELTA stands for its frame (its header the frame's, its ranges applied to the
+// page's last version in the stream giving the frame's page, within half a page), and a commit
+// that shrinks the database drops the versions past it, as the reference map here does.
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <vector>
 
 #include "commit_records.h"
+#include "page_delta.h"
 
 using namespace walnut;
 using namespace walnut::exportrec;
 
 namespace {
+
+uint32_t GetU32(const uint8_t* p) { return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3]; }
 
 uint64_t GetU64(const uint8_t* p) {
   uint64_t v = 0;
@@ -38,6 +47,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint8_t> frames(data + 19, data + 19 + count * frameSize);
   const std::vector<uint8_t> original = frames;
   CommitFramer framer;
+  const bool deltas = (data[2] & 0x80) != 0;
+  if (deltas) framer.UseVersions(std::make_shared<pagedelta::PageVersions>(((data[2] >> 4) & 7) * static_cast<uint64_t>(pageSize)));
+  std::map<uint32_t, std::vector<uint8_t>> versions;  // every page's last version in the stream (no budget)
+  uint32_t dbSize = 0;
+  // a frame passed in the stream (whole or as a delta): the reference versions move on
+  const auto passed = [&](size_t f) {
+    const uint8_t* fr = frames.data() + f * frameSize;
+    versions[GetU32(fr)].assign(fr + kFrameHeader, fr + frameSize);
+    const uint32_t commitSize = GetU32(fr + 4);
+    if (commitSize == 0) return;
+    if (commitSize < dbSize) versions.erase(versions.upper_bound(commitSize), versions.end());
+    dbSize = commitSize;
+  };
 
   // refusals write nothing and leave the framer as it was
   {
@@ -87,7 +109,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (std::memcmp(p + 1, frames.data() + frame * frameSize, n * frameSize) != 0) abort();
         const uint8_t* lastHeader = frames.data() + (frame + n - 1) * frameSize;
         pendingCommit = (lastHeader[4] | lastHeader[5] | lastHeader[6] | lastHeader[7]) != 0;
+        for (size_t f = frame; f < frame + n; f++) passed(f);
         frame += n;
+      } else if (p[0] == pagedelta::kPageDeltaKind) {
+        // its frame's header, then its ranges over the page's last version give the frame's page
+        if (!deltas || pendingCommit || frame >= done + take || len < 45 || len * 2 > pageSize + 0u) abort();
+        const uint8_t* fr = frames.data() + frame * frameSize;
+        if (std::memcmp(p + 1, fr, kFrameHeader) != 0) abort();
+        auto v = versions.find(GetU32(fr));
+        if (v == versions.end()) abort();
+        std::vector<uint8_t> page = v->second;
+        size_t q = 45;
+        for (uint32_t k = 0, ranges = GetU32(p + 41); k < ranges; k++) {
+          if (q + 8 > len) abort();
+          const uint32_t off = GetU32(p + q), n = GetU32(p + q + 4);
+          if (off > pageSize || n > pageSize - off || q + 8 + n > len) abort();
+          std::memcpy(page.data() + off, p + q + 8, n);
+          q += 8 + n;
+        }
+        if (q != len || std::memcmp(page.data(), fr + kFrameHeader, pageSize) != 0) abort();
+        pendingCommit = (fr[4] | fr[5] | fr[6] | fr[7]) != 0;
+        passed(frame);
+        frame++;
       } else if (p[0] == kCommitMetaKind) {
         if (!pendingCommit || len != kCommitMetaPayload) abort();
         if (GetU64(p + 1) != ++seq || GetU64(p + 9) != timeMs) abort();
