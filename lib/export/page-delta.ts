@@ -190,28 +190,16 @@ function mismatch(pgno: number, why: string): never {
 }
 
 /**
- * The encoder's view of "previous version in the stream" (see the header): the last version of
- * each page it passed, most recently used last, at most `budget` bytes of pages kept.
- *
- * With `pooled` (the publisher's), versions of at most SLAB_BYTES / 4 live in slots carved from
- * slabs of SLAB_BYTES, and a slot whose version is evicted or deleted holds the next new
- * version of its size: a fresh 4 KiB ArrayBuffer per page first sent (each counted against
- * V8's external memory, swept by the garbage collector) was most of the replication worker's
- * cost of such a commit. Slots are aligned to their size (a power of two), so encodePageDelta
- * reads a pooled version as words in place. The price: get()'s answer holds pgno's version only
- * until the next set(), delete(), truncate() or clear() of any page (its slot may then hold
- * another page's); unpooled, until the next set() of pgno. Pooled memory is at most the most
- * bytes of versions ever held, plus one slab.
+ * "Previous version in the stream" (see the header) as a reader keeps it (the replica's page
+ * cache, replica.ts): the last version of each page it passed, most recently used last, at
+ * most `budget` bytes of pages kept. get()'s answer holds pgno's version until the next set()
+ * of pgno. (The publisher's versions are native now, beside the export's framer:
+ * native/page_versions.h, the same rules.)
  */
 export class PageVersions {
   readonly #pages = new Map<number, Uint8Array>();
-  /** Pooled: slots no version holds, by size. */
-  readonly #free = new Map<number, Uint8Array[]>();
   #bytes = 0;
-  constructor(
-    readonly budget: number,
-    readonly pooled = false,
-  ) {}
+  constructor(readonly budget: number) {}
 
   /** pgno's version (how long it holds it: see the class). */
   get(pgno: number): Uint8Array | undefined {
@@ -235,22 +223,8 @@ export class PageVersions {
       if (this.#bytes <= this.budget) break;
       this.#pages.delete(old);
       this.#bytes -= p.length;
-      this.#release(p);
     }
-    const version = this.#slot(page.length);
-    version.set(page);
-    this.#pages.set(pgno, version);
-  }
-
-  /**
-   * pgno's version was rewritten in place with its next version (encodePageDelta's
-   * updatePrevious, on what get() answered): now the most recently used, as after set().
-   */
-  rewritten(pgno: number): void {
-    const version = this.#pages.get(pgno);
-    if (version === undefined) return;
-    this.#pages.delete(pgno);
-    this.#pages.set(pgno, version);
+    this.#pages.set(pgno, new Uint8Array(page));
   }
 
   delete(pgno: number): void {
@@ -258,7 +232,6 @@ export class PageVersions {
     if (p === undefined) return;
     this.#pages.delete(pgno);
     this.#bytes -= p.length;
-    this.#release(p);
   }
 
   /** The database now has `dbSize` pages: versions past it are gone from the stream's state. */
@@ -267,27 +240,7 @@ export class PageVersions {
   }
 
   clear(): void {
-    for (const p of this.#pages.values()) this.#release(p);
     this.#pages.clear();
     this.#bytes = 0;
   }
-
-  /** Memory for a new version of `size` bytes: a free slot, a new slab's first, or its own. */
-  #slot(size: number): Uint8Array {
-    if (!this.pooled || size * 4 > SLAB_BYTES) return new Uint8Array(size);
-    let free = this.#free.get(size);
-    if (free === undefined) this.#free.set(size, (free = []));
-    const slot = free.pop();
-    if (slot !== undefined) return slot;
-    const slab = new ArrayBuffer(SLAB_BYTES);
-    for (let at = SLAB_BYTES - size; at > 0; at -= size) free.push(new Uint8Array(slab, at, size));
-    return new Uint8Array(slab, 0, size);
-  }
-
-  #release(p: Uint8Array): void {
-    if (this.pooled && p.length * 4 <= SLAB_BYTES) this.#free.get(p.length)!.push(p);
-  }
 }
-
-/** The pooled versions' slabs (PageVersions). */
-const SLAB_BYTES = 256 << 10;

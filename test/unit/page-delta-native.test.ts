@@ -150,19 +150,4 @@ describe('native PAGE_DELTA encoder', () => {
     frame[24 + 3] = 1;
     expect(call(frame, shared.subarray(0, 512), shared.subarray(512), false)).toBe(54);
   });
-
-  it('a pooled version updated in place and marked rewritten() is what set() would hold: the new page, most recently used', () => {
-    const v = new PageVersions(2 * 512, true);
-    v.set(1, new Uint8Array(512).fill(1));
-    v.set(2, new Uint8Array(512).fill(2));
-    const frame = new Uint8Array(24 + 512).fill(1);
-    frame[24 + 5] = 9;
-    expect(encodePageDelta(frame, v.get(1)!, undefined, true)).not.toBeNull();
-    v.rewritten(1);
-    v.set(3, new Uint8Array(512).fill(3)); // over budget: the least recently used (2) goes
-    expect(v.get(2)).toBeUndefined();
-    expect(Buffer.from(v.get(1)!).equals(Buffer.from(frame.subarray(24)))).toBe(true);
-    v.rewritten(7); // a page it holds no version of: nothing
-    expect(v.get(7)).toBeUndefined();
-  });
 });
