@@ -56,6 +56,10 @@ const THREAD = process.env.WALNUT_BENCH_THREAD !== '0';
 // case and round (a base image and the first sends of each page amortized alike), so CPU µs
 // per commit compares across cases and builds on a loaded machine
 const COMMITS = Number(process.env.WALNUT_BENCH_COMMITS || 0);
+// WALNUT_BENCH_NATS_DIR=<dir>: the nats-server's store there (e.g. /dev/shm: a stand-in for a
+// log on other machines, whose disk the primary's fdatasync does not share); default beside the
+// database, on the same disk
+const NATS_DIR = process.env.WALNUT_BENCH_NATS_DIR || '';
 const CLK_TCK = 100; // getconf CLK_TCK on Linux
 
 /** CPU µs this process's main thread has used (Linux; 10 ms ticks). */
@@ -373,7 +377,8 @@ async function main() {
   }
   const walnut = require('../dist/index.js');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-bench-replicate-'));
-  const server = await startServer(path.join(dir, 'nats'));
+  const natsDir = NATS_DIR ? fs.mkdtempSync(path.join(NATS_DIR, 'walnut-bench-nats-')) : path.join(dir, 'nats');
+  const server = await startServer(natsDir);
   try {
     const kases = ['off', 'thread', 'loop'];
     const runs = { off: [], thread: [], loop: [] };
@@ -425,6 +430,7 @@ async function main() {
   } finally {
     server.child.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
+    if (NATS_DIR) fs.rmSync(natsDir, { recursive: true, force: true });
   }
 }
 

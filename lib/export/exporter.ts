@@ -62,8 +62,20 @@ export interface ExportStats {
   basePages: number;
 }
 
-/** Poked passes (this store's commits) begin at most this often (or pollMs, if shorter). */
+/** Poked passes (this store's commits) begin at most this often (or pollMs, if shorter)... */
 const MIN_PASS_GAP_MS = 4;
+/**
+ * ... and at most this often after a pass that exported BUSY_PASS_COMMITS or more: a busy
+ * export makes fewer, larger passes. Each pass wakes the read lane twice and hands its records
+ * on (for replication: a message to the worker, and to the stream); at 64 committers (~45,000
+ * commits/s, a pass of ~180 commits every 4 ms) that cost a replicating primary ~4 µs of CPU
+ * per commit more across its threads and the nats-server than passes every 8 ms (session 17,
+ * bench/README.md), and the 2 vCPUs it shares with the commit path are what bound the
+ * primary's throughput. A trickle (5,000 commits/s: ~20 commits a pass) keeps the short gap,
+ * so a replica's lag there does not grow.
+ */
+const BUSY_PASS_GAP_MS = 8;
+const BUSY_PASS_COMMITS = 64;
 /** Bytes of frames per WAL read. */
 const READ_BYTES = 4 << 20;
 /** The longest poll interval setTimeout keeps (2^31 - 1 ms); a longer one would fire at once. */
@@ -113,6 +125,8 @@ export class Exporter {
   #wake: (() => void) | null = null;
   #poked: (() => void) | null = null;
   #passBegan = 0;
+  /** The gap after the last pass (MIN_PASS_GAP_MS, or BUSY_PASS_GAP_MS after a busy one). */
+  #passGap = MIN_PASS_GAP_MS;
   /**
    * A poke came while a pass ran (between passes nobody listens): the pass may have read the
    * live header before that commit, so the next wait is cut short as that poke would have cut
@@ -151,7 +165,7 @@ export class Exporter {
 
   /**
    * Look for new commits now (the store calls this after its own commits): at once, or, when a
-   * pass began less than MIN_PASS_GAP_MS ago, that long after it. A pass per batch of commits
+   * pass began less than MIN_PASS_GAP_MS (BUSY_PASS_GAP_MS after a busy pass) ago, that long after it. A pass per batch of commits
    * would cost more than the export itself (each wakes two I/O threads); commits coalesce instead.
    */
   poke(): void {
@@ -190,7 +204,9 @@ export class Exporter {
         await this.#nextPass();
         if (this.#stopped) break;
         this.#passBegan = performance.now();
+        const before = this.#stats.commits;
         await this.#drain(follower);
+        this.#passGap = this.#stats.commits - before >= BUSY_PASS_COMMITS ? BUSY_PASS_GAP_MS : MIN_PASS_GAP_MS;
         await this.#sink.flush();
       }
       await this.#drain(follower); // a last pass: everything committed before stop() is in the stream
@@ -217,7 +233,7 @@ export class Exporter {
         resolve();
       };
       this.#poked = () => {
-        const wait = this.#passBegan + Math.min(this.#pollMs, MIN_PASS_GAP_MS) - performance.now();
+        const wait = this.#passBegan + Math.min(this.#pollMs, this.#passGap) - performance.now();
         if (wait <= 0) this.#wake?.();
         else if (timers.length === 1) timers.push(setTimeout(() => this.#wake?.(), wait));
       };
