@@ -15,7 +15,9 @@
  * check, a torn tail (Truncated) or a broken record ends the restore at the last good commit,
  * like WAL recovery; a stream that breaks before its base image is complete is an error.
  * `until` (a commit sequence, or a time as the exporter saw the commits) ends the restore at
- * the last commit at or before it; one before the base (the stream's earliest point) is
+ * the last commit at or before it (a sequence: once that commit is applied, nothing after it is
+ * read, and a tail after it is reported as 'until' whatever is wrong with it; a time: the next
+ * commit's COMMIT_META tells, so a broken record before it is reported as itself); one before the base (the stream's earliest point) is
  * refused at BASE_META, before anything is written (WALNUT_INVALID_ARGUMENT, reason
  * BeforeEarliest, naming that point). A stream of the first layout (no BASE_META; records.ts)
  * replays older commits over a newer base, so only its complete end is a real state: it is
@@ -502,8 +504,13 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array |
   // which writes them later without a copy): before, such a restore reported every commit and
   // built a database with other bytes. A stream file's payloads are the reader's own (release()).
   const callerMemory = !(source instanceof WalnutFile);
+  const reachedUntil = (): boolean => baseDone && typeof until === 'bigint' && lastSeq >= until;
   try {
     for await (const view of records as AsyncIterable<Uint8Array>) {
+      // at commit `until` (a sequence) the restore is done: what follows is not decoded, so a
+      // broken record after it (a torn tail, a delta that does not yield its page) is no reason
+      // to report; the file holds that commit either way
+      if (reachedUntil()) throw new StopRestore('until');
       const payload = callerMemory ? new Uint8Array(view) : view;
       const rec = decodeRecord(payload);
       if (!baseDone) {
@@ -598,7 +605,7 @@ async function apply(source: Readable | AsyncIterable<Uint8Array> | Uint8Array |
     }
   } catch (e) {
     if (e instanceof StopRestore) stoppedBy = e.reason;
-    else if (baseDone && e instanceof WalnutError && e.code === 'WALNUT_INVALID_FRAMING') stoppedBy = e.reason ?? 'Truncated';
+    else if (baseDone && e instanceof WalnutError && e.code === 'WALNUT_INVALID_FRAMING') stoppedBy = reachedUntil() ? 'until' : (e.reason ?? 'Truncated'); // a torn record after it
     else throw e;
   }
   await writer?.finish();

@@ -103,7 +103,7 @@ describe('export while writers run, then restore', () => {
     expect(rowsOf(target)).toEqual(expected);
   });
 
-  it('createExportStream + point-in-time restore (until a commit sequence and a time)', async () => {
+  it('createExportStream + point-in-time restore (until a commit sequence and a time); a broken tail after commit `until` is not read', async () => {
     const src = sqliteDb();
     const stream = createExportStream(src, { follow: true, pollMs: 2 });
     const chunks: Buffer[] = [];
@@ -140,6 +140,34 @@ describe('export while writers run, then restore', () => {
     await restore(bytes, byTime, { until: new Date(times.get(k!)!) });
     expect(rowsOf(byTime)).toHaveLength(counts[k! - 1]!);
     await expect(restore(bytes, byTime, { until: 1 })).rejects.toMatchObject({ code: 'WALNUT_INVALID_ARGUMENT', reason: 'exists' });
+    expect((await restore(bytes, path.join(dir, 'pit-last.db'), { until: 10 })).stoppedBy).toBeNull(); // the stream ends there: nothing left unapplied
+
+    // a broken tail after commit `until` (a sequence) is not read: stoppedBy 'until', not what
+    // is wrong with it (it was: Truncated / ChecksumChainBroken, the file at that commit all the same)
+    let next = -1; // where the record after commit 4's COMMIT_META begins
+    let sawFour = false;
+    for (const payload of WalStreamReader.fromBuffer(bytes)) {
+      const at = payload.byteOffset - bytes.byteOffset - 8; // its u64 length first
+      if (sawFour) {
+        next = at;
+        break;
+      }
+      const rec = decodeRecord(payload);
+      sawFour = rec.kind === 'commitMeta' && rec.seq === 4n;
+    }
+    expect(next).toBeGreaterThan(0);
+    const torn = bytes.subarray(0, next + 8 + 10);
+    const flipped = Buffer.from(bytes.subarray(0, next + 200));
+    flipped[next + 8 + 100]! ^= 0xff;
+    for (const [name, tail, whole] of [['torn', torn, 'Truncated'], ['flipped', flipped, null]] as const) {
+      const r = await restore(tail, path.join(dir, `pit-${name}-until.db`), { until: 4 });
+      expect(r).toMatchObject({ lastCommitSeq: 4, stoppedBy: 'until' });
+      expect(rowsOf(path.join(dir, `pit-${name}-until.db`))).toHaveLength(counts[3]!);
+      const w = await restore(tail, path.join(dir, `pit-${name}-whole.db`));
+      expect(w.lastCommitSeq).toBe(4); // without until the same file, and the tail's fault named
+      if (whole !== null) expect(w.stoppedBy).toBe(whole);
+      else expect(w.stoppedBy).not.toBeNull();
+    }
   });
 });
 
