@@ -487,14 +487,16 @@ class ReadFramesOp : public IoOp {
       j.failedPath = &wal_->path;
       return;
     }
-    if (got < bytes) {
-      j.missingFrame = j.first + static_cast<uint32_t>(got / frameSize);
-      return;
-    }
     // Every byte was read before this load: a hand-over comes before the restart that could
-    // overwrite them (WalIndex #handOverToFollowers), so an unchanged count means none did.
+    // overwrite them (WalIndex #handOverToFollowers), or a truncate checkpoint's cut of the
+    // file, so an unchanged count means none did; a changed one drops the read, short or not
+    // (a read the cut made short is not a frame missing: the hand-over holds those frames).
     if (j.epoch != nullptr && __atomic_load_n(j.epoch, __ATOMIC_ACQUIRE) != j.seenEpoch) {
       j.dropped = true;
+      return;
+    }
+    if (got < bytes) {
+      j.missingFrame = j.first + static_cast<uint32_t>(got / frameSize);
       return;
     }
     j.run.frames = frames_->data();

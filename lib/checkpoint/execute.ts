@@ -122,7 +122,38 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
     const nBackfill = t.info().nBackfill;
     if (effective !== 'passive' && nBackfill < h.mxFrame) busy = true;
     let walFrames = h.mxFrame;
-    if ((effective === 'restart' || effective === 'truncate') && nBackfill >= h.mxFrame && !busy) {
+    const pin = t.followPin();
+    if ((effective === 'restart' || effective === 'truncate') && nBackfill >= h.mxFrame && !busy && pin !== null) {
+      // This connection's follow exports share a read slot (the follow pin) that no lock of its
+      // own can take: waited for as a reader, it held WRITE, and this connection's commits with
+      // it, for the whole busy timeout, then failed them (WALNUT_BUSY) and returned busy. The
+      // other slots' readers are waited for as SQLite waits for them; then a restart is left to
+      // the next writer, which hands the followers the frames they have not read (as without a
+      // checkpoint), and a truncate restarts the WAL that way now (restartPastFollowers tries
+      // the slots again: a reader that came in between makes it busy) and cuts it to 0 bytes.
+      const others = [1, 2, 3, 4].filter((i) => i !== pin);
+      let free = true;
+      const got: number[] = [];
+      for (const i of others) {
+        if (!(await t.lock(SHM_LOCK.READ(i), 1, 'exclusive', stuck(i, 1)))) {
+          free = false;
+          break;
+        }
+        got.push(i);
+      }
+      for (const i of got) t.unlock(SHM_LOCK.READ(i), 1);
+      if (!free) busy = true;
+      else if (effective === 'truncate' && h.mxFrame > 0) {
+        if (await t.restartPastFollowers()) {
+          await t.walFile.truncate(0); // not synced, as below
+          walFrames = 0;
+        } else {
+          busy = true;
+        }
+      } else if (effective === 'truncate') {
+        walFrames = 0; // no frames: nothing to restart (the file keeps its header)
+      }
+    } else if ((effective === 'restart' || effective === 'truncate') && nBackfill >= h.mxFrame && !busy) {
       // no reader may be using the WAL: all of READ(1..4) at once
       if (await t.lock(SHM_LOCK.READ(1), 4, 'exclusive', stuck(1, 4))) {
         try {

@@ -123,6 +123,10 @@ export interface CheckpointTarget {
   pageNumbers(firstFrame: number, out: Uint32Array): void;
   lookup(pgno: number, mxFrame: number, minFrame: number): number;
   resetWalIndex(h: ShmHeader): void;
+  /** The read slot this connection's follow exports share (the follow pin), or null when it has none. */
+  followPin(): number | null;
+  /** WalIndex.restartPastFollowers: the WAL restarted as this connection's writer restarts it (caller holds WRITE). */
+  restartPastFollowers(): Promise<boolean>;
   /** The native copy (native/checkpoint_copy.h) from walFile into db, on the background lane. */
   copyFrames(pgnos: Uint32Array, request: NativeCopyRequest): Promise<NativeCopyStats>;
   /** Then, in one operation on the same lane: cut/grow db to `truncateTo` bytes (-1: leave it), and fdatasync it if `sync`. */
@@ -1721,6 +1725,8 @@ export class WalIndex {
       pageNumbers: (first, out) => this.#mapped(() => this.#region.pageNumbers(first, out)),
       lookup: (pgno, mx, min) => this.#region.lookup(pgno, mx, min),
       resetWalIndex: (h) => this.#mapped(() => this.#resetWalIndex(h)),
+      followPin: () => this.#followPin,
+      restartPastFollowers: () => this.restartPastFollowers(),
       copyFrames: (pgnos, request) => nativeCheckpoint.copy(nativeHandleOf(walFile), nativeHandleOf(db), pgnos, request),
       syncDb: (truncateTo, sync) => nativeCheckpoint.syncDb(nativeHandleOf(db), truncateTo, sync),
       walDurableThrough: (salts) => this.wal.durableThrough(salts),

@@ -1,0 +1,160 @@
+// store.checkpoint('restart' | 'truncate') on a store that has a follow export of its own
+// (exportTo with follow, replicateTo). The export's read slot (the follow pin, wal-index.ts) is
+// this connection's own: the checkpoint waited for it as for a reader, holding WRITE, so for the
+// whole busy timeout the store's commits waited with it and then failed (WALNUT_BUSY
+// BusyWrite), and the checkpoint returned busy without restarting or truncating anything.
+// Now the other slots' readers are waited for (as SQLite does), a restart is left to the next
+// writer (which hands the export the frames it has not read), and a truncate restarts the WAL
+// that way and cuts it to 0 bytes. The stream stays whole: it restores to the source byte for
+// byte. A reader of another process (sqlite3 holding a read transaction) still makes both busy.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import type { CheckpointResult } from '../../lib/checkpoint/execute';
+import { open, type Store } from '../../lib/commit/store';
+import { restore } from '../../lib/export/restore';
+import { WalnutFile } from '../../lib/io/file';
+import { restoreFromNats } from '../../lib/replicate/restore-nats';
+import { SqlitePeer } from '../helpers/children';
+import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { tmpDir } from '../helpers/tmp';
+
+if (NATS_SKIP !== null) console.warn(NATS_SKIP);
+
+const dir = tmpDir();
+const PAGE = 4096;
+let made = 0;
+
+/** Page `pgno`'s content for commit `n`: every byte depends on both. */
+function page(pgno: number, n: number): Buffer {
+  const b = Buffer.alloc(PAGE);
+  for (let i = 0; i < PAGE; i += 4) b.writeUInt32LE((pgno * 2654435761 + n * 40503 + i) >>> 0, i);
+  return b;
+}
+
+/** `writers` committers making `each` one-page commits over pages 2..41 while `checkpoints` run one after another; every commit must resolve. */
+async function commitWhileCheckpointing(store: Store, writers: number, each: number, checkpoints: ('restart' | 'truncate')[]): Promise<CheckpointResult[]> {
+  const results: CheckpointResult[] = [];
+  let writing = true;
+  const committers = Array.from({ length: writers }, async () => {
+    for (let i = 0; i < each; i++) {
+      const n = made++;
+      await store.commit([{ pgno: 2 + (n % 40), data: page(2 + (n % 40), n) }]);
+    }
+  });
+  const checkpointer = (async () => {
+    for (const mode of checkpoints) {
+      if (!writing) break;
+      results.push(await store.checkpoint(mode));
+      await new Promise((r) => setTimeout(r, 3));
+    }
+  })();
+  await Promise.all(committers).finally(() => (writing = false));
+  await checkpointer;
+  return results;
+}
+
+describe("checkpoint('restart' | 'truncate') beside the store's own follow export", () => {
+  it('is not busy, a truncate cuts the WAL to 0 bytes, 16 committers never fail meanwhile, and the stream restores to the source byte for byte', async () => {
+    const src = path.join(dir, 'export.db');
+    const store = await open(src, { busyTimeout: 2000 });
+    const ark = path.join(dir, 'export.ark');
+    const sink = await WalnutFile.open(ark, { create: true, truncate: true });
+    const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
+    try {
+      for (let i = 0; i < 100; i++) {
+        const n = made++;
+        await store.commit([{ pgno: 2 + (n % 40), data: page(2 + (n % 40), n) }]);
+      }
+      // alone: each returns at once, not busy (before: busy after the whole busy timeout)
+      expect(await store.checkpoint('restart')).toMatchObject({ busy: false, walFrames: 100, checkpointedFrames: 100 });
+      expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+      expect(fs.statSync(`${src}-wal`).size).toBe(0);
+      await store.commit([{ pgno: 2, data: page(2, made++) }]); // the WAL starts again
+      expect(store.metrics().walFrames).toBe(1);
+
+      const results = await commitWhileCheckpointing(store, 16, 40, Array(12).fill(['restart', 'truncate']).flat());
+      expect(results.length).toBeGreaterThan(0);
+      expect(results.filter((r) => r.mode === 'truncate' && !r.busy && r.walFrames === 0).length).toBeGreaterThan(0);
+      expect(results.every((r) => !r.busy)).toBe(true); // no reader but the export's slot: nothing to wait for
+    } finally {
+      await handle.stop();
+      await sink.close();
+      await store.close();
+    }
+    expect(fs.existsSync(`${src}-wal`)).toBe(false); // the last connection checkpointed everything into the file
+    const target = path.join(dir, 'export-restored.db');
+    const r = await restore(fs.createReadStream(ark), target);
+    expect(r.stoppedBy).toBeNull();
+    expect(r.lastCommitSeq).toBe(made);
+    expect(fs.readFileSync(target).equals(fs.readFileSync(src))).toBe(true);
+  });
+
+  it('a sqlite3 read transaction still makes them busy (its slot is waited for, up to the busy timeout), and nothing is lost', async () => {
+    const src = path.join(dir, 'reader.db');
+    const store = await open(src, { busyTimeout: 300 });
+    const ark = path.join(dir, 'reader.ark');
+    const sink = await WalnutFile.open(ark, { create: true, truncate: true });
+    const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
+    const first = made;
+    const peer = new SqlitePeer(src);
+    try {
+      for (let i = 0; i < 50; i++) {
+        const n = made++;
+        await store.commit([{ pgno: 2 + (n % 40), data: page(2 + (n % 40), n) }]);
+      }
+      await peer.exec('BEGIN');
+      await peer.get('SELECT count(*) AS c FROM sqlite_master'); // a read mark at the WAL's end
+      await store.commit([{ pgno: 3, data: page(3, made++) }]); // a frame past its mark
+      for (const mode of ['restart', 'truncate'] as const) {
+        const r = await store.checkpoint(mode);
+        expect(r.busy).toBe(true);
+        expect(r.walFrames).toBeGreaterThan(0);
+      }
+      expect(fs.statSync(`${src}-wal`).size).toBeGreaterThan(0);
+      await peer.exec('COMMIT');
+      expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+      expect(fs.statSync(`${src}-wal`).size).toBe(0);
+    } finally {
+      await peer.close();
+      await handle.stop();
+      await sink.close();
+      await store.close();
+    }
+    const target = path.join(dir, 'reader-restored.db');
+    const r = await restore(fs.createReadStream(ark), target);
+    expect(r.stoppedBy).toBeNull();
+    expect(r.commits).toBe(made - first);
+    expect(fs.readFileSync(target).equals(fs.readFileSync(src))).toBe(true);
+  });
+
+  describe.skipIf(NATS_SKIP !== null)('replicating to NATS JetStream', () => {
+    let server: NatsNode | null = null;
+    afterAll(() => stopNats([server]));
+
+    it.each([true, false])('thread %s: restart and truncate under 16 committers are not busy, no commit fails, the stream restores to the source byte for byte', async (thread) => {
+      server ??= await startNatsServer();
+      const src = path.join(dir, `replicated-${thread}.db`);
+      const store = await open(src, { busyTimeout: 2000 });
+      const stream = `ckpt_own_${thread}`;
+      const replication = store.replicateTo({ servers: server.url, stream, thread });
+      try {
+        await replication.ready;
+        const results = await commitWhileCheckpointing(store, 16, 40, Array(8).fill(['restart', 'truncate']).flat());
+        expect(results.filter((r) => r.mode === 'truncate' && !r.busy && r.walFrames === 0).length).toBeGreaterThan(0);
+        // on a worker thread the publisher has a connection of its own, whose snapshots (base
+        // images) are readers like any other connection's: a checkpoint may be busy on them
+        if (!thread) expect(results.every((r) => !r.busy)).toBe(true);
+      } finally {
+        await replication.stop();
+        await store.close();
+      }
+      expect(replication.metrics().lastError).toBeNull();
+      const target = path.join(dir, `replicated-${thread}-restored.db`);
+      const r = await restoreFromNats(target, { servers: server.url, stream });
+      expect(r.stoppedBy).toBeNull();
+      expect(fs.readFileSync(target).equals(fs.readFileSync(src))).toBe(true);
+    });
+  });
+});
