@@ -55,13 +55,19 @@ async function commitWhileCheckpointing(store: Store, writers: number, each: num
   return results;
 }
 
+/** A new store on `name`.db with a follow export of its own into `name`.ark. */
+async function followed(name: string, busyTimeout: number) {
+  const src = path.join(dir, `${name}.db`);
+  const store = await open(src, { busyTimeout });
+  const ark = path.join(dir, `${name}.ark`);
+  const sink = await WalnutFile.open(ark, { create: true, truncate: true });
+  const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
+  return { src, store, ark, sink, handle };
+}
+
 describe("checkpoint('restart' | 'truncate') beside the store's own follow export", () => {
   it('is not busy, a truncate cuts the WAL to 0 bytes, 16 committers never fail meanwhile, and the stream restores to the source byte for byte', async () => {
-    const src = path.join(dir, 'export.db');
-    const store = await open(src, { busyTimeout: 2000 });
-    const ark = path.join(dir, 'export.ark');
-    const sink = await WalnutFile.open(ark, { create: true, truncate: true });
-    const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
+    const { src, store, ark, sink, handle } = await followed('export', 2000);
     try {
       for (let i = 0; i < 100; i++) {
         const n = made++;
@@ -92,11 +98,7 @@ describe("checkpoint('restart' | 'truncate') beside the store's own follow expor
   });
 
   it('a sqlite3 read transaction still makes them busy (its slot is waited for, up to the busy timeout), and nothing is lost', async () => {
-    const src = path.join(dir, 'reader.db');
-    const store = await open(src, { busyTimeout: 300 });
-    const ark = path.join(dir, 'reader.ark');
-    const sink = await WalnutFile.open(ark, { create: true, truncate: true });
-    const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
+    const { src, store, ark, sink, handle } = await followed('reader', 300);
     const first = made;
     const peer = new SqlitePeer(src);
     try {
