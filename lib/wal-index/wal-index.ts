@@ -265,6 +265,15 @@ export class WalIndex {
   readonly #followers = new Set<Follower>();
   /** The read slot that keeps the WAL from restarting past this connection's followers (followWal). */
   #followPin: number | null = null;
+  /**
+   * #restart holds the follow pin's slot exclusively (converted in place) across an await (the
+   * hand-over read): the last follower's unregister leaves the slot to it then (#pinReleaseDue),
+   * and #restart lets it go once it has converted it back. Unlocked under it, the slot was
+   * free to other processes' readers in the middle of the restart, and #restart's conversion
+   * back found no lock (TypeError), leaving the other read slots locked exclusively for good.
+   */
+  #pinInRestart = false;
+  #pinReleaseDue = false;
   /** Frames a restart read under WRITE for followers that had not read them yet (#handOverToFollowers). */
   #handedOverFrames = 0;
   #appends = 0;
@@ -1476,6 +1485,10 @@ export class WalIndex {
     this.#followers.add(f);
     return () => {
       if (!this.#followers.delete(f) || this.#followers.size > 0 || this.#followPin === null) return;
+      if (this.#pinInRestart) {
+        this.#pinReleaseDue = true; // #restart lets it go (see #pinInRestart)
+        return;
+      }
       if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(this.#followPin), 1);
       this.#followPin = null;
     };
@@ -1545,6 +1558,7 @@ export class WalIndex {
       unlock(); // another process's follower shares the slot
       return false;
     }
+    this.#pinInRestart = true;
     try {
       if (!(await this.#handOverToFollowers(h))) return false;
       this.checkMapping();
@@ -1552,9 +1566,18 @@ export class WalIndex {
       this.#region.store32(CKPT_READMARK(pin), READMARK_NOT_USED); // the reset marked slot 1 as a reader at frame 0
       return true;
     } finally {
+      this.#pinInRestart = false;
       if (!this.#closed) {
         this.#convertShm(SHM_LOCK.READ(pin), 'shared'); // a downgrade always succeeds
         unlock();
+      }
+      if (this.#pinReleaseDue) {
+        // the last follower went during the restart: its pin goes now (unless another came since)
+        this.#pinReleaseDue = false;
+        if (this.#followers.size === 0 && this.#followPin === pin) {
+          if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(pin), 1);
+          this.#followPin = null;
+        }
       }
     }
   }
