@@ -131,10 +131,11 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
       // the next writer, which hands the followers the frames they have not read (as without a
       // checkpoint), and a truncate restarts the WAL that way now (restartPastFollowers tries
       // the slots again: a reader that came in between makes it busy) and cuts it to 0 bytes.
-      const others = [1, 2, 3, 4].filter((i) => i !== pin);
       let free = true;
       const got: number[] = [];
-      for (const i of others) {
+      for (let i = 1; i <= 4; i++) {
+        // the pin as it is now: an export may stop, and another start on another slot, meanwhile
+        if (i === t.followPin()) continue;
         if (!(await t.lock(SHM_LOCK.READ(i), 1, 'exclusive', stuck(i, 1)))) {
           free = false;
           break;
