@@ -764,16 +764,29 @@ export class Store {
     let r: CheckpointResult;
     let copy: CopyReport | null = null;
     try {
-      r = await runCheckpoint(await this.#index.checkpointTarget(), mode, {
-        sync: this.#options.synchronous !== 'off',
-        onCopy: (c) => (copy = c),
-        readersWaitingForWrite: (slot, n) => {
-          const stuck = (s: Snapshot): boolean => !s.released && s.readLock >= slot && s.readLock < slot + n;
-          for (const s of this.#committer.committingSnapshots) if (stuck(s)) return true;
-          for (const s of this.#committer.waitingBases.keys()) if (stuck(s)) return true;
-          return false;
-        },
-      });
+      const run = async (): Promise<CheckpointResult> =>
+        runCheckpoint(await this.#index.checkpointTarget(), mode, {
+          sync: this.#options.synchronous !== 'off',
+          onCopy: (c) => (copy = c),
+          readersWaitingForWrite: (slot, n) => {
+            const stuck = (s: Snapshot): boolean => !s.released && s.readLock >= slot && s.readLock < slot + n;
+            for (const s of this.#committer.committingSnapshots) if (stuck(s)) return true;
+            for (const s of this.#committer.waitingBases.keys()) if (stuck(s)) return true;
+            return false;
+          },
+        });
+      r = await run();
+      // CKPT busy (walFrames -1) because of this connection's own background checkpoint (the
+      // auto-checkpoint, a follow export's restart attempt): a caller's checkpoint waits for it,
+      // up to the busy timeout, and runs then (a SQLite connection runs its own checkpoints one
+      // at a time, so they never meet; here a truncate came back busy beside an idle WAL).
+      // Another connection's checkpointer still makes it busy at once, as in SQLite.
+      const deadline = performance.now() + this.#options.busyTimeout;
+      for (let retried = false; !auto && r.walFrames === -1 && !this.#index.closed && performance.now() < deadline; retried = true) {
+        if (!this.#index.checkpointing && retried) break; // not ours: another connection's
+        while (this.#index.checkpointing && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
+        r = await run();
+      }
     } catch (e) {
       this.#events.emit('fault', () => ({ stage: 'checkpoint', code: (e as { code?: string }).code, errno: (e as { errno?: number }).errno, path: this.#index.dbPath }));
       throw e;

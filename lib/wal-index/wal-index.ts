@@ -1783,6 +1783,11 @@ export class WalIndex {
     return this.#appends;
   }
 
+  /** True while this connection holds CKPT: one of its checkpoints runs (its auto-checkpoint, a follower's restart attempt, a caller's). */
+  get checkpointing(): boolean {
+    return this.#held.has(SHM_LOCK.CKPT);
+  }
+
   /** True while this connection holds WRITE (its committer, a checkpoint's restart, a follower). */
   get writing(): boolean {
     return this.#writer;

@@ -131,6 +131,24 @@ describe("checkpoint('restart' | 'truncate') beside the store's own follow expor
     expect(fs.readFileSync(target).equals(fs.readFileSync(src))).toBe(true);
   });
 
+  it("this connection's own checkpoints meet: the later waits for the earlier (it came back busy, walFrames -1, as for another connection's), then runs", async () => {
+    const { src, store, sink, handle } = await followed('own-meet', 2000);
+    try {
+      for (let i = 0; i < 30; i++) {
+        const n = made++;
+        await store.commit([{ pgno: 2 + (n % 40), data: page(2 + (n % 40), n) }]);
+      }
+      const both = await Promise.all([store.checkpoint('truncate'), store.checkpoint('truncate'), store.checkpoint('passive')]);
+      expect(both.map((r) => r.busy)).toEqual([false, false, false]);
+      expect(both[0]).toMatchObject({ walFrames: 0 });
+      expect(fs.statSync(`${src}-wal`).size).toBe(0);
+    } finally {
+      await handle.stop();
+      await sink.close();
+      await store.close();
+    }
+  });
+
   describe.skipIf(NATS_SKIP !== null)('replicating to NATS JetStream', () => {
     let server: NatsNode | null = null;
     afterAll(() => stopNats([server]));
