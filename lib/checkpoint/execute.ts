@@ -122,55 +122,28 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
     const nBackfill = t.info().nBackfill;
     if (effective !== 'passive' && nBackfill < h.mxFrame) busy = true;
     let walFrames = h.mxFrame;
-    const pin = t.followPin();
-    if ((effective === 'restart' || effective === 'truncate') && nBackfill >= h.mxFrame && !busy && pin !== null) {
-      // This connection's follow exports share a read slot (the follow pin) that no lock of its
-      // own can take: waited for as a reader, it held WRITE, and this connection's commits with
-      // it, for the whole busy timeout, then failed them (WALNUT_BUSY) and returned busy. The
-      // other slots' readers are waited for as SQLite waits for them; then a restart is left to
-      // the next writer, which hands the followers the frames they have not read (as without a
-      // checkpoint), and a truncate restarts the WAL that way now (restartPastFollowers tries
-      // the slots again: a reader that came in between makes it busy) and cuts it to 0 bytes.
-      let free = true;
-      const got: number[] = [];
-      for (let i = 1; i <= 4; i++) {
-        // the pin as it is now: an export may stop, and another start on another slot, meanwhile
-        if (i === t.followPin()) continue;
-        if (!(await t.lock(SHM_LOCK.READ(i), 1, 'exclusive', stuck(i, 1)))) {
-          free = false;
-          break;
-        }
-        got.push(i);
-      }
-      for (const i of got) t.unlock(SHM_LOCK.READ(i), 1);
-      if (!free) busy = true;
-      else if (effective === 'truncate' && h.mxFrame > 0) {
-        if (await t.restartPastFollowers()) {
-          await t.walFile.truncate(0); // not synced, as below
-          walFrames = 0;
+    if ((effective === 'restart' || effective === 'truncate') && nBackfill >= h.mxFrame && !busy) {
+      if (t.followPin() !== null) {
+        if (!(await restartPastOwnFollowers(t, effective === 'truncate', h.mxFrame, stuck))) busy = true;
+        else if (effective === 'truncate') walFrames = 0;
+      } else {
+        // no reader may be using the WAL: all of READ(1..4) at once
+        if (await t.lock(SHM_LOCK.READ(1), 4, 'exclusive', stuck(1, 4))) {
+          try {
+            if (effective === 'truncate') {
+              t.resetWalIndex(h);
+              // Not synced, as SQLite does not: should the cut be lost, the WAL comes back holding
+              // only frames the (synced) database file already has; the next generation's header
+              // is synced before any frame follows it, and that sync makes the new size durable.
+              await t.walFile.truncate(0);
+              walFrames = 0;
+            }
+          } finally {
+            t.unlock(SHM_LOCK.READ(1), 4);
+          }
         } else {
           busy = true;
         }
-      } else if (effective === 'truncate') {
-        walFrames = 0; // no frames: nothing to restart (the file keeps its header)
-      }
-    } else if ((effective === 'restart' || effective === 'truncate') && nBackfill >= h.mxFrame && !busy) {
-      // no reader may be using the WAL: all of READ(1..4) at once
-      if (await t.lock(SHM_LOCK.READ(1), 4, 'exclusive', stuck(1, 4))) {
-        try {
-          if (effective === 'truncate') {
-            t.resetWalIndex(h);
-            // Not synced, as SQLite does not: should the cut be lost, the WAL comes back holding
-            // only frames the (synced) database file already has; the next generation's header
-            // is synced before any frame follows it, and that sync makes the new size durable.
-            await t.walFile.truncate(0);
-            walFrames = 0;
-          }
-        } finally {
-          t.unlock(SHM_LOCK.READ(1), 4);
-        }
-      } else {
-        busy = true;
       }
     }
     const checkpointed = walFrames === 0 ? 0 : t.info().nBackfill;
@@ -179,6 +152,35 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
     if (haveWrite) t.releaseWrite();
     t.unlock(SHM_LOCK.CKPT, 1);
   }
+}
+
+/**
+ * The restart or truncate step of a checkpoint on a connection with follow exports of its own
+ * (caller holds WRITE and CKPT; every frame is in the database file). Their shared read slot
+ * (the follow pin) is one no lock of this connection can take: waited for as a reader, it held
+ * WRITE, and this connection's commits with it, for the whole busy timeout, then failed them
+ * (WALNUT_BUSY) and returned busy. The other slots' readers are waited for as SQLite waits for
+ * them; then a restart is left to the next writer, which hands the followers the frames they
+ * have not read (as without a checkpoint), and a truncate restarts the WAL that way now
+ * (restartPastFollowers tries the slots again: a reader that came in between makes it busy)
+ * and cuts it to 0 bytes. False: busy.
+ */
+async function restartPastOwnFollowers(t: CheckpointTarget, truncate: boolean, mxFrame: number, stuck: (slot: number, n: number) => (() => boolean) | undefined): Promise<boolean> {
+  const got: number[] = [];
+  try {
+    for (let i = 1; i <= 4; i++) {
+      // the pin as it is now: an export may stop, and another start on another slot, meanwhile
+      if (i === t.followPin()) continue;
+      if (!(await t.lock(SHM_LOCK.READ(i), 1, 'exclusive', stuck(i, 1)))) return false;
+      got.push(i);
+    }
+  } finally {
+    for (const i of got) t.unlock(SHM_LOCK.READ(i), 1);
+  }
+  if (!truncate || mxFrame === 0) return true; // a truncate of no frames: nothing to restart (the file keeps its header)
+  if (!(await t.restartPastFollowers())) return false;
+  await t.walFile.truncate(0); // not synced, as runCheckpoint's own truncate
+  return true;
 }
 
 /**

@@ -780,10 +780,12 @@ export class Store {
       // auto-checkpoint, a follow export's restart attempt): a caller's checkpoint waits for it,
       // up to the busy timeout, and runs then (a SQLite connection runs its own checkpoints one
       // at a time, so they never meet; here a truncate came back busy beside an idle WAL).
-      // Another connection's checkpointer still makes it busy at once, as in SQLite.
+      // Another connection's checkpointer still makes it busy at once, as in SQLite: one more try
+      // (ours may have ended since it made this one busy), then only while ours runs.
       const deadline = performance.now() + this.#options.busyTimeout;
-      for (let retried = false; !auto && r.walFrames === -1 && !this.#index.closed && performance.now() < deadline; retried = true) {
-        if (!this.#index.checkpointing && retried) break; // not ours: another connection's
+      let firstRetry = true;
+      while (!auto && r.walFrames === -1 && !this.#index.closed && performance.now() < deadline && (firstRetry || this.#index.checkpointing)) {
+        firstRetry = false;
         while (this.#index.checkpointing && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
         r = await run();
       }
