@@ -9,7 +9,10 @@
 // holds WRITE across its batches and lets it go for a turn of the event loop every 5 ms, so the
 // poller rarely meets a free lock. Session 17 (quiet machine): 16 callers -> python3 0 commits,
 // 2 busy in 6 s (walnut/sql 195,937 transactions); 1 caller -> 0 commits, 2 busy (33,331).
-//   node bench/probes/sqlite-writer-beside.js [CALLERS=16] [SECONDS=6]
+// SQLite's own writers do it to each other: with CALLERS = better-sqlite3 the python3 writer
+// runs beside one better-sqlite3 connection (WAL, synchronous FULL, busy_timeout 5 s)
+// inserting back to back on the event loop (50 ms slices) instead.
+//   node bench/probes/sqlite-writer-beside.js [CALLERS=16 | better-sqlite3] [SECONDS=6]
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -17,7 +20,8 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { openDatabase } = require('../../dist/sql.js');
 
-const CALLERS = Number(process.argv[2] || 16);
+const PEER_BETTER_SQLITE3 = process.argv[2] === 'better-sqlite3';
+const CALLERS = PEER_BETTER_SQLITE3 ? 1 : Number(process.argv[2] || 16);
 const SECONDS = Number(process.argv[3] || 6);
 
 const PYTHON_WRITER = `
@@ -39,9 +43,59 @@ p = lambda q: round(lat[min(len(lat) - 1, int(len(lat) * q))] * 1000, 2) if lat 
 print(ok, busy, p(0.5), p(0.99))
 `;
 
+function pythonWriter(file) {
+  const py = spawn('python3', ['-c', PYTHON_WRITER, file, String(SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  py.stdout.on('data', (d) => (out += d));
+  return new Promise((resolve) => py.on('exit', () => resolve(out.trim().split(/\s+/))));
+}
+
+function report([ok, busy, p50, p99]) {
+  console.log(`python3 sqlite3 writer beside it: ${ok} commits, ${busy} SQLITE_BUSY (timeout 5 s), commit p50 ${p50} ms, p99 ${p99} ms (load ${os.loadavg()[0].toFixed(1)})`);
+}
+
+/** The python3 writer beside better-sqlite3 inserting back to back: SQLite beside SQLite. */
+async function besideBetterSqlite3(file) {
+  const Database = require('better-sqlite3');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
+  const insert = db.prepare('INSERT INTO t(v) VALUES (randomblob(100))');
+  let made = 0;
+  const errors = {};
+  let stop = false;
+  const slice = () => {
+    const until = performance.now() + 50;
+    while (performance.now() < until) {
+      try {
+        insert.run();
+        made++;
+      } catch (e) {
+        errors[e.code] = (errors[e.code] ?? 0) + 1;
+      }
+    }
+    if (!stop) setImmediate(slice);
+  };
+  setImmediate(slice);
+  const out = await pythonWriter(file);
+  stop = true;
+  db.close();
+  console.log(`better-sqlite3 (FULL), ${SECONDS} s: ${made} transactions, errors ${JSON.stringify(errors)}`);
+  report(out);
+}
+
 (async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-writer-beside-'));
   const file = path.join(dir, 'beside.db');
+  if (PEER_BETTER_SQLITE3) {
+    try {
+      return await besideBetterSqlite3(file);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
   try {
     const db = await openDatabase(file);
     await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
@@ -58,16 +112,12 @@ print(ok, busy, p(0.5), p(0.99))
         }
       }
     });
-    const py = spawn('python3', ['-c', PYTHON_WRITER, file, String(SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    py.stdout.on('data', (d) => (out += d));
-    await new Promise((resolve) => py.on('exit', resolve));
+    const out = await pythonWriter(file);
     stop = true;
     await Promise.all(callers);
     await db.close();
-    const [ok, busy, p50, p99] = out.trim().split(/\s+/);
-    console.log(`walnut/sql, ${CALLERS} callers, ${SECONDS} s: ${made} transactions, errors ${JSON.stringify(errors)}`);
-    console.log(`python3 sqlite3 writer beside it: ${ok} commits, ${busy} SQLITE_BUSY (timeout 5 s), commit p50 ${p50} ms, p99 ${p99} ms (load ${os.loadavg()[0].toFixed(1)})`);
+    console.log(`walnut/sql, ${CALLERS} callers, ${SECONDS} s: ${made} transactions, errors ${JSON.stringify(errors)} (run again after a conflict: ${db.conflictRetries})`);
+    report(out);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

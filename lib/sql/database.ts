@@ -30,7 +30,8 @@
  *    that nothing of was written and that can simply be run again is WALNUT_CONFLICT: reason
  *    OtherWriter when another connection committed after its snapshot, ChainBroken when a
  *    transaction it was built on (one committed before it, not durable yet) failed (cause:
- *    that failure; the pipeline recovers by itself, commit-pipeline.ts). Retry it.
+ *    that failure; the pipeline recovers by itself, commit-pipeline.ts). Retry it. An
+ *    autocommit statement is retried here, within busyTimeout (#autocommit).
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
  */
@@ -185,6 +186,7 @@ export class Database implements Queryable {
   /** When the current turn of the event loop began, as far as this database saw (#turnLength()). */
   #turnAt = 0;
   #turnWatched = false;
+  #conflictRetries = 0;
 
   constructor(store: Store, pipeline: CommitPipeline, writer: Connection, readConnections: number, safeIntegers: boolean) {
     this.#store = store;
@@ -204,6 +206,13 @@ export class Database implements Queryable {
   get open(): boolean {
     return this.#closing === null;
   }
+  /**
+   * How many times an autocommit statement ran again because another connection's commit
+   * overtook it (WALNUT_CONFLICT, caught and retried: #autocommit).
+   */
+  get conflictRetries(): number {
+    return this.#conflictRetries;
+  }
 
   exec(sql: string): Promise<void> {
     if (arguments.length > 1) {
@@ -218,7 +227,7 @@ export class Database implements Queryable {
       if (refused !== null) return Promise.reject(refused);
     }
     const w = this.#writer;
-    return this.#call(w, () => {
+    return this.#autocommit(() => {
       const stmt = w.cached(sql);
       if (stmt === undefined) return w.prepared(sql).then((s) => runStatement(w.runner, s, params));
       return runStatement(w.runner, stmt, params);
@@ -303,7 +312,7 @@ export class Database implements Queryable {
   async #query(sql: string, params: Params, mode: 'get' | 'all'): Promise<Row[]> {
     const onWriter = (admitted = false): Promise<Row[]> => {
       const w = this.#writer;
-      return this.#call(w, () => {
+      return this.#autocommit(() => {
         const stmt = w.cached(sql);
         return stmt === undefined ? w.prepared(sql).then((s) => w.runner.execute(s, params, mode)) : w.runner.execute(stmt, params, mode);
       }, admitted);
@@ -357,6 +366,32 @@ export class Database implements Queryable {
       return best ?? opening;
     }
     return best ?? this.#readers[0]!;
+  }
+
+  /**
+   * One statement on the writer (run(); get/all routed there): when it began outside any
+   * transaction (autocommit) and failed WALNUT_CONFLICT, it runs again, as SQLite's busy handler
+   * runs an autocommit statement again after SQLITE_BUSY_SNAPSHOT: nothing of it was written
+   * and its caller saw nothing of it (a call resolves only once its commit is durable). Again
+   * until busyTimeout has passed since its first run; not once close() began (the connection
+   * closes after the calls queued before it). A statement inside a transaction (transaction()'s,
+   * or one a BEGIN through exec() opened) is not: the transaction's earlier work is gone too.
+   */
+  #autocommit<T>(job: () => T | Promise<T>, admitted = false): Promise<T> {
+    const w = this.#writer;
+    const started = performance.now();
+    const attempt = (admitted: boolean): Promise<T> => {
+      let autocommit = false;
+      return this.#call(w, () => {
+        autocommit = !!w.engine.sqlite3.get_autocommit(w.db);
+        return job();
+      }, admitted).then(undefined, (e: unknown) => {
+        if (!autocommit || !isWalnutError(e, 'WALNUT_CONFLICT') || this.#closing !== null || performance.now() - started >= this.#store.options.busyTimeout) throw e;
+        this.#conflictRetries++;
+        return attempt(false);
+      });
+    };
+    return attempt(admitted);
   }
 
   /**

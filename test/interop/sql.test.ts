@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 
 import { open } from '../../lib/index';
-import { isWalnutError, openDatabase, type Database } from '../../lib/sql';
+import { isWalnutError, openDatabase, type Database, type Queryable } from '../../lib/sql';
 import { HELPERS, holdLock, release, runJsonChild, runPython, SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
@@ -328,9 +328,11 @@ describe('walnut/sql', () => {
         expect(seen).not.toEqual([{ id: 1, tag: 'A' }, { id: 2, tag: 'P' }]);
         expect(b).toBe('ok');
         expect(seen).toEqual([{ id: 1, tag: '0' }, { id: 2, tag: 'P' }]);
-        expect(await a).toBe('WALNUT_CONFLICT'); // built on the state before the sqlite3 commit
+        // built on the state before the sqlite3 commit: a conflict, and (autocommit) run again on the new one
+        expect(await a).toBe('ok');
+        expect(db.conflictRetries).toBe(1);
       });
-      expect(await db.all('SELECT id, tag FROM c ORDER BY id')).toEqual([{ id: 1, tag: '0' }, { id: 2, tag: 'P' }]);
+      expect(await db.all('SELECT id, tag FROM c ORDER BY id')).toEqual([{ id: 1, tag: 'A' }, { id: 2, tag: 'P' }]);
     } finally {
       await db.close();
     }
@@ -343,21 +345,36 @@ describe('walnut/sql', () => {
     const peer = new SqlitePeer(file);
     try {
       await db.exec('CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO c VALUES (1, 0)');
-      await peer.exec('BEGIN IMMEDIATE'); // holds the write lock: walnut's batch waits for it
-      const before = db.store.lastTicket;
-      const lost = [db.run('UPDATE c SET n = n + 1 WHERE id = 1'), db.run('UPDATE c SET n = n + 1 WHERE id = 1')].map((p) => p.catch((e: unknown) => e));
-      while (db.store.lastTicket < before + 2) await new Promise((resolve) => setTimeout(resolve, 1)); // both sequenced (n = 2 in the cache)
-      await peer.exec('UPDATE c SET n = n + 1 WHERE id = 1; COMMIT'); // built on n = 0: one commit by another connection
-      const [first, second] = await Promise.all(lost);
-      expect(first).toMatchObject({ code: 'WALNUT_CONFLICT', reason: 'OtherWriter' });
-      expect(second).toMatchObject({ code: 'WALNUT_CONFLICT', reason: 'ChainBroken' });
-      for (let i = 0; i < 2; i++) await db.run('UPDATE c SET n = n + 1 WHERE id = 1'); // the two, retried
-      expect(await db.get('SELECT n FROM c WHERE id = 1')).toEqual({ n: 3 });
+      const increment = (tx: Queryable): Promise<unknown> => tx.run('UPDATE c SET n = n + 1 WHERE id = 1');
+      // transactions (their callers see the conflict), then autocommit statements (run again by walnut/sql)
+      for (const [round, lose] of [
+        ['transactions', () => db.transaction(increment)],
+        ['autocommit', () => increment(db)],
+      ] as const) {
+        await peer.exec('BEGIN IMMEDIATE'); // holds the write lock: walnut's batch waits for it
+        const before = db.store.lastTicket;
+        const lost = [lose(), lose()].map((p) => p.catch((e: unknown) => e));
+        while (db.store.lastTicket < before + 2) await new Promise((resolve) => setTimeout(resolve, 1)); // both sequenced (n + 2 in the cache)
+        await peer.exec('UPDATE c SET n = n + 1 WHERE id = 1; COMMIT'); // built on n: one commit by another connection
+        const [first, second] = await Promise.all(lost);
+        if (round === 'transactions') {
+          expect(first).toMatchObject({ code: 'WALNUT_CONFLICT', reason: 'OtherWriter' });
+          expect(second).toMatchObject({ code: 'WALNUT_CONFLICT', reason: 'ChainBroken' });
+          expect(db.conflictRetries).toBe(0);
+          for (let i = 0; i < 2; i++) await db.transaction(increment); // the two, retried by their caller
+          expect(await db.get('SELECT n FROM c WHERE id = 1')).toEqual({ n: 3 });
+        } else {
+          // both ran again on the sqlite3 commit: a stale cache would make n 4 (or 6: applied twice)
+          expect([first, second]).toEqual([{ changes: 1, lastInsertRowid: 1 }, { changes: 1, lastInsertRowid: 1 }]);
+          expect(db.conflictRetries).toBe(2);
+          expect(await db.get('SELECT n FROM c WHERE id = 1')).toEqual({ n: 6 });
+        }
+      }
     } finally {
       await peer.close();
       await db.close();
     }
-    expect(cli(file, 'SELECT n FROM c; PRAGMA integrity_check')).toBe('3\nok');
+    expect(cli(file, 'SELECT n FROM c; PRAGMA integrity_check')).toBe('6\nok');
   });
 
   test("a sqlite3 commit between two transactions of a lone caller is seen by the next one: no stale page cache, no lost update (the writer's kept snapshot is not advanced past it)", async () => {
@@ -414,40 +431,105 @@ describe('walnut/sql', () => {
     }
   });
 
-  test('a statement that a sqlite3 commit overtakes within its own synchronous run (its locks taken in that run, unchecked) fails WALNUT_CONFLICT at its commit, retryable; no lost update', async () => {
+  // one autocommit statement, one synchronous run of ~0.1 s: SHARED and RESERVED at its start,
+  // the counter read, a recursive count, the write, EXCLUSIVE and the commit at its end
+  const SLOW_INCREMENT = 'UPDATE c SET n = n + 1 + (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 100000) SELECT count(*) - 100000 FROM r) WHERE id = ?';
+  test.each([
+    ['walnut/sql runs it again (busyTimeout 5000): the caller sees no conflict', 5000],
+    ['past busyTimeout (1 ms, shorter than the statement) the caller gets WALNUT_CONFLICT', 1],
+  ])('an autocommit statement that a sqlite3 commit overtakes within its own synchronous run (its locks taken in that run, unchecked) conflicts at its commit; %s; no lost update, none applied twice', async (_, busyTimeout) => {
     const file = path.join(tmpDir(), 'in-run.db');
     const COUNTERS = 2;
-    const db = await openDatabase(file);
+    const db = await openDatabase(file, { busyTimeout });
     try {
       await db.exec('CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
       for (let id = 1; id <= COUNTERS; id++) await db.run('INSERT INTO c VALUES (?, 0)', [id]);
-      // one autocommit statement, one synchronous run of ~0.1 s: SHARED and RESERVED at its
-      // start, the counter read, a recursive count, the write, EXCLUSIVE and the commit at its end
-      const slow = 'UPDATE c SET n = n + 1 + (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 100000) SELECT count(*) - 100000 FROM r) WHERE id = ?';
       const walnut = new Array<number>(COUNTERS + 1).fill(0);
       // refused at the commit's last check, SQLite backing the statement out (SQLITE_BUSY), or
-      // by the store's conditional commit (a sqlite3 commit after that check: no SQLite code)
-      const conflicts = { atCommit: 0, byStore: 0 };
+      // by the store's conditional commit (a sqlite3 commit after that check: no SQLite code);
+      // busy: the 1 ms busy timeout ran out while a sqlite3 transaction held WRITE
+      const surfaced = { atCommit: 0, byStore: 0, busy: 0 };
       const peer = runPython(path.join(HELPERS, 'sqlite-counter.py'), [file, '300', String(COUNTERS)]);
       let peerDone = false;
       void peer.finally(() => (peerDone = true));
       for (let i = 0; !peerDone || i < 3; i++) {
         const id = 1 + (i % COUNTERS);
         try {
-          await db.run(slow, [id]);
+          await db.run(SLOW_INCREMENT, [id]);
           walnut[id]!++;
         } catch (e) {
-          if (!isWalnutError(e, 'WALNUT_CONFLICT')) throw e;
-          if (e.sqliteCode === 5) conflicts.atCommit++;
-          else conflicts.byStore++;
+          if (busyTimeout === 1 && isWalnutError(e, 'WALNUT_BUSY')) surfaced.busy++;
+          else if (busyTimeout === 1 && isWalnutError(e, 'WALNUT_CONFLICT')) surfaced[e.sqliteCode === 5 ? 'atCommit' : 'byStore']++;
+          else throw e;
         }
       }
       const out = JSON.parse(await peer) as { acked: Record<string, number>; busy: number };
       for (const { id, n } of (await db.all('SELECT id, n FROM c ORDER BY id')) as { id: number; n: number }[]) {
         expect(n, `counter ${id}`).toBe(walnut[id]! + out.acked[String(id)]!);
       }
-      console.log(`conflicts ${JSON.stringify(conflicts)}; walnut/sql ${walnut.reduce((a, b) => a + b, 0)}, sqlite3 ${Object.values(out.acked).reduce((a, b) => a + b, 0)} (busy ${out.busy})`);
-      expect(conflicts.atCommit + conflicts.byStore).toBeGreaterThan(0); // the sqlite3 process did overtake some
+      console.log(`busyTimeout ${busyTimeout}: retried ${db.conflictRetries}, surfaced ${JSON.stringify(surfaced)}; walnut/sql ${walnut.reduce((a, b) => a + b, 0)}, sqlite3 ${Object.values(out.acked).reduce((a, b) => a + b, 0)} (busy ${out.busy})`);
+      // the sqlite3 process did overtake some
+      if (busyTimeout === 1) {
+        expect(surfaced.atCommit + surfaced.byStore).toBeGreaterThan(0);
+        expect(db.conflictRetries).toBe(0);
+      } else {
+        expect(db.conflictRetries).toBeGreaterThan(0);
+      }
+      expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
+    } finally {
+      await db.close();
+    }
+  });
+
+  test('16 callers incrementing counters with autocommit statements while a sqlite3 process increments the same counters: no caller sees a conflict (run again), no lost update, none applied twice; inside a BEGIN opened through exec() the conflict is the caller\'s', async () => {
+    const file = path.join(tmpDir(), 'autocommit-counters.db');
+    const COUNTERS = 4;
+    const db = await openDatabase(file);
+    try {
+      await db.exec('CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+      for (let id = 1; id <= COUNTERS; id++) await db.run('INSERT INTO c VALUES (?, 0)', [id]);
+      const walnut = new Array<number>(COUNTERS + 1).fill(0);
+      const increment = await db.prepare('UPDATE c SET n = n + 1 WHERE id = ?');
+      const peer = runPython(path.join(HELPERS, 'sqlite-counter.py'), [file, '200', String(COUNTERS)]);
+      let peerDone = false;
+      void peer.finally(() => (peerDone = true));
+      // the callers start once the sqlite3 process committed: walnut/sql then shares WRITE with
+      // it (README, the WRITE lock); a busy handler's first try could otherwise meet WRITE held
+      while (((await db.get('SELECT sum(n) AS s FROM c')) as { s: number }).s === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      await Promise.all(
+        Array.from({ length: 16 }, async (_, k) => {
+          for (let i = 0; !peerDone || i < 10; i++) {
+            const id = 1 + ((k + i) % COUNTERS);
+            expect((await increment.run([id])).changes).toBe(1); // any error fails the test
+            walnut[id]!++;
+          }
+        }),
+      );
+      const out = JSON.parse(await peer) as { acked: Record<string, number>; busy: number };
+      const rows = (await db.all('SELECT id, n FROM c ORDER BY id')) as { id: number; n: number }[];
+      for (const { id, n } of rows) expect(n, `counter ${id}`).toBe(walnut[id]! + out.acked[String(id)]!);
+      console.log(`autocommit counters: walnut/sql ${walnut.reduce((a, b) => a + b, 0)}, sqlite3 ${Object.values(out.acked).reduce((a, b) => a + b, 0)} (busy ${out.busy}), run again ${db.conflictRetries}`);
+      expect(Object.values(out.acked).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+
+      // a statement inside a transaction the caller opened with exec('BEGIN') is not run again:
+      // the transaction's earlier statements would be lost with it
+      await withPeer(file, async (other) => {
+        await db.exec('BEGIN');
+        await db.run('UPDATE c SET n = n + 100 WHERE id = 1');
+        await other.exec('UPDATE c SET n = n + 1 WHERE id = 2'); // commits while the BEGIN is open
+        const retries = db.conflictRetries;
+        await expectRejectsWalnut(db.exec('COMMIT'), 'WALNUT_CONFLICT');
+        expect(db.conflictRetries).toBe(retries);
+        await db.exec('ROLLBACK').catch(() => undefined); // (SQLite may have rolled it back already)
+        await db.exec('BEGIN');
+        await db.run('SELECT n FROM c WHERE id = 1'); // the transaction's snapshot (run: on the writer; get would read on a read connection)
+        await other.exec('UPDATE c SET n = n + 1 WHERE id = 2');
+        await expectRejectsWalnut(db.run('UPDATE c SET n = n + 100 WHERE id = 1'), 'WALNUT_CONFLICT'); // its first write: stale
+        expect(db.conflictRetries).toBe(retries);
+        await db.exec('ROLLBACK').catch(() => undefined);
+      });
+      const after = (await db.all('SELECT id, n FROM c ORDER BY id')) as { id: number; n: number }[];
+      expect(after.map((r) => r.n)).toEqual(rows.map((r) => r.n + (r.id === 2 ? 2 : 0)));
       expect(cli(file, 'PRAGMA integrity_check')).toBe('ok');
     } finally {
       await db.close();
