@@ -13,6 +13,7 @@
  *   mxSafeFrame], sorted by page number, adjacent pages in one pwritev (one native operation on
  *   the background lane)  ->  if mxSafeFrame is still the live mxFrame, cut the database file to
  *   nPage pages  ->  fdatasync the database  ->  publish nBackfill  ->  restart/truncate:
+ *   this connection's snapshots of the live state moved to READ(0) (moveCaughtUpSnapshots),
  *   READ(1..4) exclusive, then for truncate a fresh wal-index generation and the WAL cut to 0
  *   bytes (not synced, as SQLite).
  *
@@ -123,6 +124,10 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
     if (effective !== 'passive' && nBackfill < h.mxFrame) busy = true;
     let walFrames = h.mxFrame;
     if ((effective === 'restart' || effective === 'truncate') && nBackfill >= h.mxFrame && !busy) {
+      // this connection's own idle readers (walnut/sql's kept views and the bases of its
+      // sequenced commits, which wait for the WRITE held here) need the WAL no more: they were
+      // counted busy at once (readersWaitingForWrite), so such a truncate was always busy under load
+      t.moveCaughtUpSnapshots();
       if (t.followPin() !== null) {
         if (!(await restartPastOwnFollowers(t, effective === 'truncate', h.mxFrame, stuck))) busy = true;
         else if (effective === 'truncate') walFrames = 0;

@@ -127,6 +127,13 @@ export interface CheckpointTarget {
   followPin(): number | null;
   /** WalIndex.restartPastFollowers: the WAL restarted as this connection's writer restarts it (caller holds WRITE). */
   restartPastFollowers(): Promise<boolean>;
+  /**
+   * Every frame is in the database file (caller holds WRITE): this connection's snapshots that
+   * see the live state move to READ(0), parked ones brought forward first and released where
+   * they cannot be, as before a commit restarts the WAL (#moveCaughtUpSnapshots). Then only
+   * readers that still need the WAL keep a restart or truncate out.
+   */
+  moveCaughtUpSnapshots(): void;
   /** The native copy (native/checkpoint_copy.h) from walFile into db, on the background lane. */
   copyFrames(pgnos: Uint32Array, request: NativeCopyRequest): Promise<NativeCopyStats>;
   /** Then, in one operation on the same lane: cut/grow db to `truncateTo` bytes (-1: leave it), and fdatasync it if `sync`. */
@@ -1750,6 +1757,11 @@ export class WalIndex {
       resetWalIndex: (h) => this.#mapped(() => this.#resetWalIndex(h)),
       followPin: () => this.#followPin,
       restartPastFollowers: () => this.restartPastFollowers(),
+      moveCaughtUpSnapshots: () =>
+        this.#mapped(() => {
+          const live = this.#readHeader();
+          if (live !== null && live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame) this.#moveCaughtUpSnapshots(live.header);
+        }),
       copyFrames: (pgnos, request) => nativeCheckpoint.copy(nativeHandleOf(walFile), nativeHandleOf(db), pgnos, request),
       syncDb: (truncateTo, sync) => nativeCheckpoint.syncDb(nativeHandleOf(db), truncateTo, sync),
       walDurableThrough: (salts) => this.wal.durableThrough(salts),
