@@ -423,6 +423,11 @@ export class Database implements Queryable {
     this.#conflictRetries++;
     w.vfs.conflict = false; // (as #attempt before a job: this run's signals are its own)
     w.vfs.lastError = null;
+    // the failed run's waits for the commits it read are not the call's: one of those failing
+    // later (a chain broken) rejected the call after the run again had committed, and the call,
+    // run again once more, applied twice (or, once close() began, was applied yet rejected)
+    const saw = w.vfs.takeDurability();
+    if (saw !== null) saw.catch(() => undefined);
     return new Promise<void>((resolve) => setImmediate(resolve)).then(run);
   }
 
