@@ -13,16 +13,16 @@ import { openDatabase } from '../../lib/sql';
 import { HELPERS } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
 
-/** One autocommit statement whose synchronous run takes ~0.3 s or more (a recursive count adding 0). */
-const SLOW_ZERO = '(WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 500000) SELECT count(*) - 500000 FROM r)';
+/** One autocommit statement whose synchronous run takes ~1 s (a recursive count adding 0). */
+const SLOW_ZERO = '(WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 2000000) SELECT count(*) - 2000000 FROM r)';
 
 test('an autocommit statement run again after a sqlite3 commit overtook it in its own run still comes before the calls made after it: INSERT then UPDATE, the UPDATE finds the row', async () => {
   const file = path.join(tmpDir(), 'retry-order.db');
   const db = await openDatabase(file);
   try {
     await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL); CREATE TABLE o(x)');
-    // the sqlite3 commit lands 50 ms into the INSERT's synchronous run
-    const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '50', 'INSERT INTO o VALUES (1)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // the sqlite3 commit lands 250 ms into the INSERT's synchronous run (a margin for a loaded machine: "ready" seen late)
+    const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '250', 'INSERT INTO o VALUES (1)'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => peer.on('close', resolve));
     const calls = await new Promise<[Promise<unknown>, Promise<{ changes: number }>]>((resolve, reject) => {
       peer.on('close', () => reject(new Error('sqlite-commit-later.py ended before it was ready')));

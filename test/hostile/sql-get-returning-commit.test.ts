@@ -13,12 +13,12 @@ import { openDatabase, type Database } from '../../lib/sql';
 import { HELPERS } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
 
-/** Adds 0, in one synchronous run of ~0.3 s or more (a recursive count). */
-const SLOW_ZERO = '(WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 500000) SELECT count(*) - 500000 FROM r)';
+/** Adds 0, in one synchronous run of ~1 s (a recursive count). */
+const SLOW_ZERO = '(WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 2000000) SELECT count(*) - 2000000 FROM r)';
 
-/** Starts sqlite-commit-later.py (its commit 50 ms after it is ready), then `call` on "ready": its outcome, once the process ended. */
+/** Starts sqlite-commit-later.py (its commit 250 ms after it is ready), then `call` on "ready": its outcome, once the process ended. */
 async function overtaken<T>(file: string, call: () => Promise<T>): Promise<PromiseSettledResult<T>> {
-  const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '50', 'INSERT INTO o VALUES (1)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '250', 'INSERT INTO o VALUES (1)'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => peer.on('close', resolve));
   const { made } = await new Promise<{ made: Promise<T> }>((resolve, reject) => {
     peer.on('close', () => reject(new Error('sqlite-commit-later.py ended before it was ready')));
@@ -31,7 +31,7 @@ async function overtaken<T>(file: string, call: () => Promise<T>): Promise<Promi
 
 async function counterDb(file: string, busyTimeout: number): Promise<Database> {
   // readConnections 0: the get runs on the writer as it is called (no read connection to open
-  // first, while the sqlite3 commit's 50 ms run out)
+  // first, while the sqlite3 commit's 250 ms run out)
   const db = await openDatabase(file, { busyTimeout, readConnections: 0 });
   await db.exec('CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO c VALUES (1, 0); CREATE TABLE o(x)');
   return db;
