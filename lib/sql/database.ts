@@ -376,22 +376,59 @@ export class Database implements Queryable {
    * until busyTimeout has passed since its first run; not once close() began (the connection
    * closes after the calls queued before it). A statement inside a transaction (transaction()'s,
    * or one a BEGIN through exec() opened) is not: the transaction's earlier work is gone too.
+   * A conflict found while the statement runs (its lock or its commit's last check, SQLite
+   * backing it out) is run again before the writer is given up (#conflictedInRun): queued
+   * behind the calls made after it, it came after them (an INSERT, then an UPDATE of that row
+   * made without awaiting it: the UPDATE found no row, then the INSERT applied, both
+   * acknowledged: test/hostile/sql-autocommit-retry-order.test.ts). A conflict found at its
+   * commit's durability (the store's conditional commit, a chain broken) comes after the writer
+   * went on: the calls built on it fail too and run again in the order they fail.
    */
   #autocommit<T>(job: () => T | Promise<T>, admitted = false): Promise<T> {
     const w = this.#writer;
     const started = performance.now();
+    const again = (e: unknown): boolean => isWalnutError(e, 'WALNUT_CONFLICT') && this.#closing === null && performance.now() - started < this.#store.options.busyTimeout;
     const attempt = (admitted: boolean): Promise<T> => {
       let autocommit = false;
-      return this.#call(w, () => {
+      const run = (): T | Promise<T> => {
         autocommit = !!w.engine.sqlite3.get_autocommit(w.db);
-        return job();
-      }, admitted).then(undefined, (e: unknown) => {
-        if (!autocommit || !isWalnutError(e, 'WALNUT_CONFLICT') || this.#closing !== null || performance.now() - started >= this.#store.options.busyTimeout) throw e;
+        if (!autocommit) return job();
+        const conflicted = (e: unknown): Promise<T> => this.#conflictedInRun(e, again, run);
+        let result: T | Promise<T>;
+        try {
+          result = job();
+        } catch (e) {
+          return conflicted(e);
+        }
+        return result instanceof Promise ? result.catch(conflicted) : result;
+      };
+      return this.#call(w, run, admitted).then(undefined, (e: unknown) => {
+        if (!autocommit || !again(e)) throw e;
         this.#conflictRetries++;
         return attempt(false);
       });
     };
     return attempt(admitted);
+  }
+
+  /**
+   * An autocommit statement's run on the writer failed with `e` (SQLite's error, untranslated):
+   * when that is a conflict `again` allows, `run` runs again, still holding the writer (so
+   * before the calls made after it), after a turn of the event loop (a statement overtaken
+   * over and over must not keep the thread); else `e` is thrown as it was (#attempt translates it).
+   */
+  #conflictedInRun<T>(e: unknown, again: (e: unknown) => boolean, run: () => T | Promise<T>): Promise<T> {
+    const w = this.#writer;
+    if (!again(this.#translate(w, e))) throw e;
+    this.#conflictRetries++;
+    w.vfs.conflict = false; // (as #attempt before a job: this run's signals are its own)
+    w.vfs.lastError = null;
+    // the failed run's waits for the commits it read are not the call's: one of those failing
+    // later (a chain broken) rejected the call after the run again had committed, and the call,
+    // run again once more, applied twice (or, once close() began, was applied yet rejected)
+    const saw = w.vfs.takeDurability();
+    if (saw !== null) saw.catch(() => undefined);
+    return new Promise<void>((resolve) => setImmediate(resolve)).then(run);
   }
 
   /**

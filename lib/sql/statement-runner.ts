@@ -123,7 +123,12 @@ export class StatementRunner {
   }
 
   /**
-   * Runs `stmt` with `params`: every row ('all'), the first ('get') or none ('run'). On the
+   * Runs `stmt` with `params`: every row ('all'), the first ('get') or none ('run'). 'get' of a
+   * statement that writes (INSERT/UPDATE/DELETE ... RETURNING) still steps to its end: outside a
+   * transaction its commit comes at the end, and on a walnut store that commit can fail
+   * (another connection committed meanwhile: SQLite backs it out, walnut-vfs.ts); stopped at
+   * the first row, the reset ran that commit and its failure went unseen (the caller had the
+   * row of a write rolled back: test/hostile/sql-get-returning-commit.test.ts). On the
    * writer synchronously, unless a step must wait (SQLITE_BUSY with a retry op queued) or fails:
    * then the rest runs asynchronously (#stepAsync) and a promise is returned (a promise per call
    * was a measurable share of a lone caller's transaction). A read connection's runs are always
@@ -136,15 +141,17 @@ export class StatementRunner {
     this.#bind(stmt, shape, params);
     const rows: Row[] = [];
     if (this.#yields) return this.#stepAsync(stmt, shape, mode, rows, null);
+    const one = mode === 'get';
+    const toEnd = one && m._sqlite3_stmt_readonly(stmt) === 0;
     let rc: number | null = null;
     try {
       for (;;) {
         rc = m._sqlite3_step(stmt) as number;
         if (rc !== SQLITE_ROW) break;
         rc = null;
-        if (mode === 'run') continue;
+        if (mode === 'run' || (one && rows.length > 0)) continue; // (a get stepping to its end: toEnd)
         rows.push(this.#row(stmt, this.#columns(stmt, shape)));
-        if (mode === 'get') break;
+        if (one && !toEnd) break;
       }
     } catch (e) {
       rc = null;
@@ -165,6 +172,8 @@ export class StatementRunner {
   async #stepAsync(stmt: number, shape: StatementShape, mode: 'run' | 'get' | 'all', rows: Row[], rc: number | null): Promise<Row[]> {
     const { module: m, C } = this.#e;
     let turnEnds = this.#yields ? performance.now() + YIELD_MS : Infinity;
+    const one = mode === 'get';
+    const toEnd = one && m._sqlite3_stmt_readonly(stmt) === 0; // (execute())
     try {
       for (;;) {
         if (rc === null) {
@@ -177,9 +186,9 @@ export class StatementRunner {
         if (rc !== C.SQLITE_ROW && rc !== C.SQLITE_DONE) rc = await this.#stepAgain(stmt, rc);
         if (rc !== C.SQLITE_ROW) break;
         rc = null;
-        if (mode === 'run') continue;
+        if (mode === 'run' || (one && rows.length > 0)) continue;
         rows.push(this.#row(stmt, this.#columns(stmt, shape)));
-        if (mode === 'get') break;
+        if (one && !toEnd) break;
       }
     } catch (e) {
       throw this.#stackOverflow(e, null);
