@@ -349,9 +349,10 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
           m.committed = false;
           this.#fresh(m.view);
         }
-      } else if (m.view !== this.#freshView && this.#stale(m)) {
+      } else if (m.view !== this.#freshView) {
         // (a view opened in this same synchronous run is not checked: see #freshView)
-        return C.SQLITE_BUSY!;
+        const rc = this.#staleCheck(m, C.SQLITE_IOERR_LOCK!);
+        if (rc !== C.SQLITE_OK) return rc;
       }
       m.lock = lockType;
       return C.SQLITE_OK!;
@@ -366,6 +367,25 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       if (m.view === null || dataVersion() === m.view.dataVersion) return false;
       this.conflict = true;
       return true;
+    }
+
+    /**
+     * #stale as a VFS result: SQLITE_OK, SQLITE_BUSY when stale, or `failed` when the check
+     * itself threw (store.dataVersion() once the store's close() began: WALNUT_CLOSED), the
+     * error kept for the statement's rejection (lastError), as the other methods report theirs.
+     * No exception may leave a VFS method: thrown through SQLite's wasm stack it left the
+     * statement running and its write transaction open, so the next db.run() "succeeded" into
+     * that transaction, never committed (an acknowledged row lost), later runs failed
+     * SQLITE_MISUSE, and db.close() failed "unfinalized statements"
+     * (test/hostile/sql-store-closed-mid-statement.test.ts).
+     */
+    #staleCheck(m: MainFile, failed: number): number {
+      try {
+        return this.#stale(m) ? C.SQLITE_BUSY! : C.SQLITE_OK!;
+      } catch (e) {
+        this.lastError = e as Error;
+        return failed;
+      }
     }
 
     /**
@@ -461,7 +481,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
           case C.SQLITE_FCNTL_COMMIT_ATOMIC_WRITE:
             // The last point where SQLite can still back out cleanly (it rolls the batch back
             // and the commit fails with this code): refuse a commit built on a stale view.
-            return this.#stale(m) ? C.SQLITE_BUSY! : C.SQLITE_OK!;
+            return this.#staleCheck(m, C.SQLITE_IOERR!);
           case C.SQLITE_FCNTL_ROLLBACK_ATOMIC_WRITE:
             this.#discard(m);
             return C.SQLITE_OK!;
