@@ -2,7 +2,7 @@
 // inserts rows, a checkpoint copies every frame, so the next commit restarts the WAL (its batch
 // writes the new header, syncs it, then writes and syncs its frames: WalFile.appendAfterHeader);
 // the fault is armed for that batch's header write or sync, or its frames' write or sync, and 12
-// concurrent one-row INSERTs meet it (one transaction per batch: the later ones are sequenced
+// concurrent one-row INSERT transactions meet it (one per batch: the later ones are sequenced
 // after the failing one). Prints one JSON line { acknowledged: [v...], errors: [...], after,
 // walHeaderChanged, frame1Pgno } for the parent to read the database with sqlite3.
 'use strict';
@@ -35,9 +35,11 @@ const described = (e) => (e.reason ? `${e.code}/${e.reason}` : e.code) + (e.cons
   if (c.checkpointedFrames !== c.walFrames) throw new Error('the checkpoint left frames: ' + JSON.stringify(c));
   const before = fs.readFileSync(dbPath + '-wal').subarray(0, 32);
   native.TEST_setFaults(FAULTS[scenario]);
+  // each a transaction(): an autocommit run() that a broken chain fails is run again by
+  // walnut/sql (a conflict, README), and its commit would restart the WAL after the fault
   await Promise.all(
     Array.from({ length: 12 }, (_, k) =>
-      db.run('INSERT INTO t VALUES (?)', [100 + k]).then(
+      db.transaction((tx) => tx.run('INSERT INTO t VALUES (?)', [100 + k])).then(
         () => out.acknowledged.push(100 + k),
         (e) => out.errors.push(described(e)),
       ),

@@ -1,12 +1,15 @@
 // walnut/sql meets an I/O fault (fault hook; started with WALNUT_FAULT_INJECTION=1): 16
-// concurrent one-row INSERTs after the fault is armed, then one more call. Prints one JSON line
+// concurrent one-row INSERTs (transactions or autocommit statements) after the fault is armed,
+// then one more call. Prints one JSON line
 // { acknowledged: [v...], errors: [code...], after: code|null } for the parent to check after
 // reopening: every acknowledged row is there, the database is intact.
 'use strict';
 const { openDatabase } = require('../../dist/sql.js');
 const native = require('../../dist/native.js');
 
-const [dbPath, scenario] = process.argv.slice(2);
+// calls: 'transaction' (db.transaction: the ones built on the failed one fail too, ChainBroken)
+// or 'autocommit' (db.run: walnut/sql runs those again itself, on the recovered state)
+const [dbPath, scenario, calls = 'transaction'] = process.argv.slice(2);
 const FAULTS = {
   fsyncEIO: { failSync: { nth: 1, errno: 5 } },
   writeENOSPC: { failWrite: { nth: 1, errno: 28 } },
@@ -21,7 +24,7 @@ const FAULTS = {
   native.TEST_setFaults(FAULTS[scenario]);
   await Promise.all(
     Array.from({ length: 16 }, (_, k) =>
-      db.run('INSERT INTO t VALUES (?)', [k + 1]).then(
+      (calls === 'autocommit' ? db.run('INSERT INTO t VALUES (?)', [k + 1]) : db.transaction((tx) => tx.run('INSERT INTO t VALUES (?)', [k + 1]))).then(
         () => out.acknowledged.push(k + 1),
         (e) => out.errors.push(e.reason === 'ChainBroken' ? `${e.code}/${e.reason}` : e.code),
       ),
