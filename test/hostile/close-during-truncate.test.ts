@@ -97,18 +97,14 @@ const turns = (n: number) => async () => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 };
 const ms = (n: number) => () => new Promise<void>((r) => setTimeout(r, n));
-/** How long after checkpoint() is called close() is called ('before': close() first). */
+/** How long after checkpoint() is called close() is called ('before': close() first). Seven (of eleven first tried: 10 and 50 microtasks, 3 turns and 5 ms found nothing the others did not, at 20 s more of the suite). */
 const TIMINGS: Timing[] = [
   { name: 'before', gap: async () => undefined },
   { name: 'same turn', gap: async () => undefined },
   { name: '1 microtask', gap: microtasks(1) },
   { name: '3 microtasks', gap: microtasks(3) },
-  { name: '10 microtasks', gap: microtasks(10) },
-  { name: '50 microtasks', gap: microtasks(50) },
   { name: '1 turn', gap: turns(1) },
-  { name: '3 turns', gap: turns(3) },
   { name: '1 ms', gap: ms(1) },
-  { name: '5 ms', gap: ms(5) },
   { name: '20 ms', gap: ms(20) },
 ];
 
