@@ -7,6 +7,10 @@
 // mark must stay until those reads end (the checkpoint waits for it), not go with the move: the
 // truncate rounds failed 76-464 of ~20,000-32,000 reads with WALNUT_CORRUPT "frame N is beyond
 // the end of the WAL" before (6 of 6 runs).
+// A second case: a held snapshot and transactions moved so keep their moment while commits go
+// on (walnut's and a python3 sqlite3 process's) and later checkpoints of every mode run, both
+// walnut's (auto and manual) and python3's: none may copy a page the snapshot reads (READ(0)
+// held); the transactions' commits still meet first-committer-wins.
 //
 // Each of 20 rounds (15 truncates, 5 restarts): a WAL holding every page (walnut rewrote them), a snapshot, its pages' bytes
 // taken synchronously, 64 readers reading random pages through the snapshot back to back and
@@ -14,7 +18,8 @@
 // better-sqlite3 in the same turn), reads going on a few ms more. Asserted: no read failed or
 // differed, the truncate/restart was not busy, sqlite3's integrity_check is ok and the
 // UPDATEs are there.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -102,5 +107,69 @@ describe('a snapshot reading back to back through a checkpoint that moves it to 
     const check = s.prepare('SELECT v FROM t WHERE id = ?');
     for (const [id, b] of updated) expect((check.get(id) as { v: Buffer }).v.equals(Buffer.alloc(1500, b)), `row ${id}`).toBe(true);
     s.close();
+  }, 20_000);
+
+  it('a snapshot and transactions moved to READ(0) keep their moment through later commits and checkpoints of every mode (walnut and python3)', async () => {
+    const file = path.join(dir, 'moved.db');
+    const s = new Database(file);
+    s.pragma('journal_mode = WAL');
+    s.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
+    const ins = s.prepare('INSERT INTO t VALUES (?, ?)');
+    s.transaction(() => {
+      for (let i = 1; i <= 300; i++) ins.run(i, Buffer.alloc(1500, i & 0xff));
+    })();
+    s.close();
+    const py = async (sql: string): Promise<string> =>
+      (await promisify(execFile)('python3', ['-c', `import sqlite3,sys\nc=sqlite3.connect(sys.argv[1],timeout=0.3,isolation_level=None)\nfor q in sys.argv[2].split(';'):\n  print(c.execute(q).fetchall())`, file, sql])).stdout.trim();
+
+    const store = await open(file, { autoCheckpoint: 20, busyTimeout: 200 }); // a FULL/RESTART/TRUNCATE waits this long for the snapshot
+    try {
+      const all = await store.snapshot();
+      const pages = [];
+      for (let pgno = 2; pgno <= all.dbSize; pgno++) pages.push({ pgno, data: all.readSync(pgno) });
+      all.release();
+      await store.commit(pages); // every page in the WAL
+
+      const snap = await store.snapshot();
+      const n = snap.dbSize;
+      const before = Array.from({ length: n + 1 }, (_, pgno) => (pgno < 1 ? Buffer.alloc(0) : snap.readSync(pgno)));
+      const untouched = store.begin(); // writes a page nobody else writes: commits
+      const overtaken = store.begin(); // writes a page python3 rewrites after the move: conflicts
+      await untouched.read(n);
+      await overtaken.read(1);
+      expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+      expect(snap.readLock).toBe(0);
+
+      // python3 rewrites rows (not the last leaf page), walnut commits too; checkpoints of every mode
+      const results: string[] = [];
+      for (const mode of ['passive', 'full', 'restart', 'truncate']) {
+        await py("UPDATE t SET v = randomblob(1500) WHERE id % 5 = 0 AND id < 250");
+        await store.commit([{ pgno: 3, data: (await store.snapshot().then((v) => { const p = v.readSync(3); v.release(); return p; })) }]);
+        const r = await store.checkpoint(mode as 'passive');
+        results.push(`walnut ${mode} busy=${r.busy} ${r.checkpointedFrames}/${r.walFrames}`);
+        results.push(`python3 ${mode} ${await py(`PRAGMA wal_checkpoint(${mode.toUpperCase()})`)}`);
+      }
+      // the snapshot read the database file all along: not one byte changed under it
+      let changed = 0;
+      for (let pgno = 1; pgno <= n; pgno++) if (!(await snap.read(pgno)).equals(before[pgno]!)) changed++;
+      expect(changed, results.join('\n')).toBe(0);
+      // no checkpoint copied a frame while it was held: python3's FULL/RESTART/TRUNCATE busy
+      for (const r of results.filter((r) => r.startsWith('python3 ') && !r.includes('passive'))) expect(r).toMatch(/\[\(1, /);
+      for (const r of results.filter((r) => r.startsWith('walnut '))) expect(r).toMatch(/ 0\/\d+$/);
+
+      untouched.write(n, before[n]!);
+      await expect(untouched.commit()).resolves.toBeDefined();
+      const now = await store.snapshot();
+      const rewritten = before.findIndex((page, pgno) => pgno > 1 && !now.readSync(pgno).equals(page));
+      now.release();
+      expect(rewritten).toBeGreaterThan(1); // a leaf page python3 rewrote after the move
+      overtaken.write(rewritten, before[rewritten]!);
+      await expect(overtaken.commit()).rejects.toMatchObject({ code: 'WALNUT_CONFLICT' });
+      snap.release();
+      expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+    } finally {
+      await store.close();
+    }
+    expect(execFileSync('sqlite3', [file, 'PRAGMA integrity_check; SELECT count(*) FROM t'], { encoding: 'utf8' }).trim()).toBe('ok\n300');
   }, 20_000);
 });
