@@ -119,6 +119,8 @@ export class Snapshot {
   #released = false;
   /** Asynchronous reads in flight; release() hands the lock back when the last one ends. */
   #reading = 0;
+  /** Run once the reads in flight now have ended (afterReadsInFlight()). */
+  #afterReads: (() => void)[] = [];
   /** The store's sequenced commits this snapshot sees beyond its WAL view (null: durable state only). */
   #pending: PendingPages | null = null;
   /** Parked (park()): idle between transactions, the connection may bring it forward past its own commits. */
@@ -330,7 +332,10 @@ export class Snapshot {
         if (got < this.#index.pageSize) out.fill(0, got, this.#index.pageSize);
       }
     } finally {
-      if (--this.#reading === 0 && this.#released) this.#onRelease(this);
+      if (--this.#reading === 0) {
+        for (const f of this.#afterReads.splice(0)) f();
+        if (this.#released) this.#onRelease(this);
+      }
     }
   }
 
@@ -456,6 +461,17 @@ export class Snapshot {
     this.#state.readLock = 0;
     this.#state.mxFrame = 0;
     this.#state.minFrame = 0;
+  }
+
+  /**
+   * WalIndex only: runs `f` once the asynchronous reads in flight now have ended (at once when
+   * there are none). A read located its WAL frame before moveToDatabaseFile() and preads it
+   * later: its old read mark must stay until then (a checkpoint's truncate or restart, on
+   * another I/O lane, would cut or overwrite the frame under it).
+   */
+  afterReadsInFlight(f: () => void): void {
+    if (this.#reading === 0) f();
+    else this.#afterReads.push(f);
   }
 
   /** Ends the read transaction (idempotent); the lock goes once reads in flight have finished. */

@@ -1633,16 +1633,27 @@ export class WalIndex {
    * generation for the conflict check. Not a `useWal` snapshot (an export reads the WAL's frames
    * themselves; it gives its mark up as a follower instead). Caller holds WRITE, so no frame can be added meanwhile;
    * READ(0) is refused while a checkpointer copies (it holds READ(0) exclusively). A read of a WAL frame already queued completes before the restarted
-   * WAL's first write: both run on this connection's I/O lane, in submission order.
+   * WAL's first write: both run on this connection's I/O lane, in submission order. Not so for
+   * a checkpoint's restart or truncate (`otherLane`): there a moved snapshot's old read mark is
+   * let go only once its reads in flight have ended.
    */
-  #moveCaughtUpSnapshots(h: ShmHeader): void {
+  #moveCaughtUpSnapshots(h: ShmHeader, otherLane = false): void {
     this.#bringParkedForward(); // idle, kept across this connection's commits: they see `h` now
     for (const s of this.#snapshots) {
       if (s.readLock === 0 || !s.canMoveToDatabaseFile(h)) continue;
       if (!this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) return; // a checkpointer is still copying
       const from = s.readLock;
       s.moveToDatabaseFile();
-      this.#unlockShm(SHM_LOCK.READ(from), 1);
+      if (!otherLane) this.#unlockShm(SHM_LOCK.READ(from), 1);
+      // A checkpoint's truncate cuts the WAL on the background lane, and its restart lets
+      // another process's next commit overwrite frames from 1: neither is ordered after a read
+      // of a WAL frame this snapshot has in flight on its lane (located before the move, pread
+      // after). The old mark stays until those reads end, and the checkpoint's lock of
+      // READ(1..4) waits for it (a snapshot read back to back through a truncate failed
+      // WALNUT_CORRUPT "frame N is beyond the end of the WAL", dozens of reads in every run).
+      else s.afterReadsInFlight(() => {
+        if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(from), 1);
+      });
     }
   }
 
@@ -1760,7 +1771,7 @@ export class WalIndex {
       moveCaughtUpSnapshots: () =>
         this.#mapped(() => {
           const live = this.#readHeader();
-          if (live !== null && live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame) this.#moveCaughtUpSnapshots(live.header);
+          if (live !== null && live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame) this.#moveCaughtUpSnapshots(live.header, true);
         }),
       copyFrames: (pgnos, request) => nativeCheckpoint.copy(nativeHandleOf(walFile), nativeHandleOf(db), pgnos, request),
       syncDb: (truncateTo, sync) => nativeCheckpoint.syncDb(nativeHandleOf(db), truncateTo, sync),
