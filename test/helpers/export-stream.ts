@@ -1,4 +1,6 @@
-// Export streams for tests: built by hand, or exported from a database.
+// Export streams for tests: built by hand, or exported from a database; a sink that can stall.
+import { Writable } from 'node:stream';
+
 import { createExportStream } from '../../lib/export/stream';
 
 /** The whole ARKHEXP1 export stream of `db` (createExportStream, read to its end). */
@@ -17,4 +19,33 @@ export function framedStream(payloads: Uint8Array[]): Buffer {
     parts.push(len, Buffer.from(p));
   }
   return Buffer.concat(parts);
+}
+
+/**
+ * A Writable sink for an export that keeps what it was given (`chunks`) and can play a peer
+ * that stops reading: once `stall()`ed its write callbacks wait until `release()`; each callback
+ * comes `delayMs` later (0: at the next turn of the event loop; more: a slow peer).
+ */
+export function stallableSink(delayMs = 0): { w: Writable; chunks: Buffer[]; stall(): void; release(): void } {
+  const chunks: Buffer[] = [];
+  const waiting: (() => void)[] = [];
+  let stalled = false;
+  const w = new Writable({
+    highWaterMark: 64 * 1024,
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(Buffer.from(chunk));
+      const done = (): void => void (delayMs === 0 ? setImmediate(cb) : setTimeout(cb, delayMs));
+      if (stalled) waiting.push(done);
+      else done();
+    },
+  });
+  return {
+    w,
+    chunks,
+    stall: () => void (stalled = true),
+    release() {
+      stalled = false;
+      for (const f of waiting.splice(0)) f();
+    },
+  };
 }

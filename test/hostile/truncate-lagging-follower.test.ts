@@ -8,11 +8,12 @@
 // ~55 MB behind, 22,000 frames ~80 MB.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
 import { restore } from '../../lib/export/restore';
+import { stallableSink } from '../helpers/export-stream';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -25,32 +26,6 @@ function page(pgno: number, n: number): Buffer {
   return b;
 }
 
-/** A Writable whose callbacks wait once `stall()`ed; released, each waits `delayMs` (a slow peer). */
-function slowSink(delayMs: number) {
-  const chunks: Buffer[] = [];
-  const waiting: (() => void)[] = [];
-  let stalled = false;
-  const w = new Writable({
-    highWaterMark: 64 * 1024,
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(Buffer.from(chunk));
-      const done = () => setTimeout(cb, delayMs);
-      if (stalled) waiting.push(done);
-      else done();
-    },
-  });
-  return {
-    w,
-    chunks,
-    stall() {
-      stalled = true;
-    },
-    release() {
-      stalled = false;
-      for (const f of waiting.splice(0)) f();
-    },
-  };
-}
 
 async function run(name: string, frames: number, expectBusy: boolean) {
   const src = path.join(dir, `${name}.db`);
@@ -65,7 +40,7 @@ async function run(name: string, frames: number, expectBusy: boolean) {
       }),
     ).then(() => n++);
   for (let i = 0; i < 10; i++) await commitBatch(200); // a base of 2,000 pages
-  const sink = slowSink(1);
+  const sink = stallableSink(1);
   const handle = store.exportTo(sink.w, { follow: true, pollMs: 5 });
   let result;
   try {

@@ -30,6 +30,7 @@ import { WalnutFile } from '../../lib/io/file';
 import { isWalnutError, openDatabase, type Database } from '../../lib/sql';
 import { HELPERS, runPython } from '../helpers/children';
 import { segmentEnd, shmMxFrame } from '../helpers/large-wal';
+import { stallableSink } from '../helpers/export-stream';
 import { tmpDir } from '../helpers/tmp';
 import { firstDifference, writerRows } from '../helpers/writer-rows';
 
@@ -64,29 +65,6 @@ async function largeWalBesideExport(name: string) {
   return { src, db, ark, sink, handle, acked, frames };
 }
 
-/** A Writable whose callbacks wait once `stall()`ed (a peer that stops reading), until `release()`. */
-function stallingSink() {
-  const chunks: Buffer[] = [];
-  const waiting: (() => void)[] = [];
-  let stalled = false;
-  const w = new Writable({
-    highWaterMark: 64 * 1024,
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(Buffer.from(chunk));
-      if (stalled) waiting.push(cb);
-      else setImmediate(cb);
-    },
-  });
-  return {
-    w,
-    chunks,
-    stall: () => void (stalled = true),
-    release() {
-      stalled = false;
-      for (const cb of waiting.splice(0)) cb();
-    },
-  };
-}
 
 /** Stops the export, closes, restores the stream: same rows (every writer's), same bytes, integrity ok on both. */
 async function expectStreamRestores(name: string, src: string, ark: string | Buffer, expected: { walnut: number; python: number }): Promise<void> {
@@ -138,7 +116,7 @@ describe("checkpoint('truncate') on a 16,000+-frame WAL written by python3 sqlit
     const src = path.join(dir, 'stalled.db');
     const db = await openDatabase(src, { busyTimeout: 2000, autoCheckpoint: false, readConnections: 0 });
     await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
-    const sink = stallingSink();
+    const sink = stallableSink();
     const handle = db.store.exportTo(sink.w, { follow: true, pollMs: 5 });
     let acked = 0;
     try {
