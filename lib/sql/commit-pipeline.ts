@@ -66,6 +66,8 @@ export interface View {
   readonly snapshot: Snapshot;
   /** dataVersion() when the snapshot was taken. */
   readonly dataVersion: number;
+  /** The pipeline's recoveries (resets) when the snapshot was taken: the VFS shifts the writer's schema cookie by them (walnut-vfs.ts). */
+  readonly resets: number;
   readonly reader: boolean;
   /** The store's last ticket when the view was opened or last advanced (it sees that commit, unless it failed). */
   sees: number;
@@ -186,7 +188,7 @@ export class CommitPipeline {
     if (view === null) {
       const snapshot = this.#store.trySnapshotSync({ sequenced: !reader });
       if (snapshot === null) return null;
-      view = { snapshot, dataVersion: this.#versionOf(snapshot), reader, sees: 0 };
+      view = { snapshot, dataVersion: this.#versionOf(snapshot), resets: this.#resets, reader, sees: 0 };
     }
     if (!reader && this.#overlayOutdated(view.dataVersion)) {
       view.snapshot.release(); // whenViewPossible()

@@ -39,7 +39,9 @@
  * (WAL) on disk, so sqlite3 sees a WAL database. The change counter (bytes 24..27) and its
  * copy "version-valid-for" (92..95) are shown plus the view's dataVersion, and stored minus
  * it: another connection's commit (sqlite3 in WAL mode need not bump the counter) thus changes
- * what SQLite reads at its next lock, and it drops its page cache.
+ * what SQLite reads at its next lock, and it drops its page cache. The writer's schema cookie
+ * (40..43) is shown plus SCHEMA_SHIFT per recovery, so SQLite reloads a schema that a lost
+ * transaction changed.
  * The store's database is the only main database it opens (ATTACH and VACUUM INTO of another
  * file are refused: SQLITE_CANTOPEN). Every other file (statement journals, temp files, a
  * spilled journal) lives in memory.
@@ -85,6 +87,19 @@ const FORMAT_BYTES = [18, 19] as const;
 /** Resolved: its reactions run as microtasks (#fresh). */
 const SETTLED = Promise.resolve();
 const COUNTER_OFFSETS = [24, 92] as const;
+/** Page 1's schema cookie (SQLite reloads its schema when the one it reads differs from its own). */
+const SCHEMA_COOKIE_OFFSET = 40;
+/**
+ * How far the writer's schema cookie moves per recovery (resets). A lost transaction's schema
+ * change stays in SQLite's parsed schema (it saw its commit succeed), and SQLite checks that
+ * schema only against the cookie: k lost schema changes left it k past the durable cookie, and
+ * another connection's j schema changes since put the file's j past it, so k = j (a lost CREATE
+ * TABLE beside a sqlite3 CREATE TABLE) kept the lost table and missed the other's: statements
+ * then failed ("already exists") or wrote by a schema not the file's. A shift this large per
+ * recovery makes the two differ unless a recovery lost 65,536 more schema changes than others
+ * made, and SQLite reloads.
+ */
+const SCHEMA_SHIFT = 0x10000;
 
 /** Registers a VFS named `name` on the engine's instance; returns its signals. */
 export function registerWalnutVfs(engine: Engine, name: string, store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader' = 'writer'): VfsSignals {
@@ -234,7 +249,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
           if (header !== null) page.set(header.subarray(0, DB_HEADER_SIZE));
           else if (own !== undefined) page.set(own);
           else pipeline.readPage(view, pgno, page);
-          if (pgno === 1) toWasmPage1(page, view.dataVersion);
+          if (pgno === 1) toWasmPage1(page, view.dataVersion, schemaShift(view));
           pData.set(page.subarray(within, within + n));
         }
         return C.SQLITE_OK!;
@@ -269,7 +284,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
         this.lastError = walnutError('WALNUT_INVALID_ARGUMENT', `the page size cannot change (the database's is ${pageSize}, SQLite wrote ${headerPageSize(copy)})`, { reason: 'page_size' });
         return C.SQLITE_IOERR_WRITE!;
       }
-      if (pgno === 1) toDiskPage1(copy, m.view.dataVersion);
+      if (pgno === 1) toDiskPage1(copy, m.view.dataVersion, schemaShift(m.view));
       const replaced = m.writes.get(pgno);
       if (replaced !== undefined) pipeline.recycle(replaced);
       m.writes.set(pgno, copy);
@@ -545,16 +560,27 @@ function offset64(lo: number, hi: number): number {
   return hi * 0x100000000 + (lo >>> 0);
 }
 
-/** Page 1 as SQLite in wasm sees it: rollback format, counters offset by the view's data version. */
-function toWasmPage1(page: Buffer, dataVersion: number): void {
-  for (const off of FORMAT_BYTES) page[off] = 1;
-  for (const off of COUNTER_OFFSETS) page.writeUInt32BE((page.readUInt32BE(off) + dataVersion) >>> 0, off);
+/**
+ * What the writer's schema cookie is shifted by in `view` (SCHEMA_SHIFT per recovery; 0 before
+ * any, so `PRAGMA schema_version` shows the file's until a commit was lost). Readers: 0 (their
+ * views hold durable commits only, nothing of theirs is ever lost).
+ */
+function schemaShift(view: View): number {
+  return view.reader ? 0 : (view.resets * SCHEMA_SHIFT) >>> 0;
 }
 
-/** Page 1 as stored: WAL format, counters as SQLite wrote them less the view's data version. */
-function toDiskPage1(page: Buffer, dataVersion: number): void {
+/** Page 1 as SQLite in wasm sees it: rollback format, counters offset by the view's data version, the schema cookie by `shift`. */
+function toWasmPage1(page: Buffer, dataVersion: number, shift: number): void {
+  for (const off of FORMAT_BYTES) page[off] = 1;
+  for (const off of COUNTER_OFFSETS) page.writeUInt32BE((page.readUInt32BE(off) + dataVersion) >>> 0, off);
+  page.writeUInt32BE((page.readUInt32BE(SCHEMA_COOKIE_OFFSET) + shift) >>> 0, SCHEMA_COOKIE_OFFSET);
+}
+
+/** Page 1 as stored: WAL format, counters as SQLite wrote them less the view's data version, the schema cookie less `shift`. */
+function toDiskPage1(page: Buffer, dataVersion: number, shift: number): void {
   for (const off of FORMAT_BYTES) page[off] = 2;
   for (const off of COUNTER_OFFSETS) page.writeUInt32BE((page.readUInt32BE(off) - dataVersion) >>> 0, off);
+  page.writeUInt32BE((page.readUInt32BE(SCHEMA_COOKIE_OFFSET) - shift) >>> 0, SCHEMA_COOKIE_OFFSET);
 }
 
 /** The page size page 1's header states (bytes 16..17, big-endian; 0 when not a valid one). */
