@@ -14,6 +14,14 @@
  * order, and the database size). The intent is written, synced, before the batch's commit; on
  * reopen the database shows which of the two states it is in (replica.ts resolveIntent).
  *
+ * The intent's page numbers are stored as runs (`pageRuns`: gap from the end of the run before,
+ * length; flattened), not as a list: one primary commit is never split across batches, and a
+ * commit of ~150,000 pages (a bulk load or a VACUUM of a 600 MB database of 4 KiB pages) made
+ * the list's JSON outgrow its 1 MiB slot; the replica then refused its own intent on every try
+ * and never applied anything again. A run-encoded intent that still does not fit (hundreds of
+ * thousands of scattered pages) is the replica's to replace by a whole-database witness
+ * (`fits()`; replica.ts). Records written with `pages` as a list (before runs) are still read.
+ *
  * One replica at a time: the open file holds an exclusive lock on a byte past both slots (an
  * OFD lock: dropped when the process dies); a second open is WALNUT_BUSY, reason ReplicaInUse.
  */
@@ -97,16 +105,21 @@ export class ReplicaPosition {
     xxh3_128Into(body, hash);
     if (!hash.equals(head.subarray(4, 20))) return null;
     try {
-      const { counter, ...record } = JSON.parse(body.toString('utf8')) as PositionRecord & { counter: number };
-      return { counter, record };
+      const { counter, ...stored } = JSON.parse(body.toString('utf8')) as StoredRecord & { counter: number };
+      return { counter, record: decodeRecord(stored) };
     } catch {
       return null;
     }
   }
 
+  /** Whether `record` fits a slot (write() refuses one that does not). */
+  static fits(record: PositionRecord): boolean {
+    return Buffer.byteLength(encodeRecord(0, record)) <= SLOT - HEAD;
+  }
+
   /** Writes `record` durably (the other slot, then fdatasync); one write at a time. */
   async write(record: PositionRecord): Promise<void> {
-    const body = Buffer.from(JSON.stringify({ counter: this.#counter + 1, ...record }));
+    const body = Buffer.from(encodeRecord(this.#counter + 1, record));
     if (body.length > SLOT - HEAD) throw walnutError('WALNUT_INVALID_ARGUMENT', `a replica position record of ${body.length} bytes does not fit its slot`, { reason: 'position' });
     const out = Buffer.alloc(HEAD + body.length);
     out.writeUInt32BE(body.length, 0);
@@ -124,4 +137,41 @@ export class ReplicaPosition {
     this.#file?.closeSync();
     this.#file = null;
   }
+}
+
+/** A record as stored: the intent's page list as runs (see the header). */
+type StoredRecord = Omit<PositionRecord, 'intent'> & {
+  intent: (Omit<NonNullable<PositionRecord['intent']>, 'pages'> & { pages?: number[] | 'all'; pageRuns?: number[] }) | null;
+};
+
+/** The JSON of a record: an intent's ascending page numbers as [gap, length] pairs, flattened. */
+function encodeRecord(counter: number, record: PositionRecord): string {
+  const intent = record.intent;
+  if (intent === null || intent.pages === 'all') return JSON.stringify({ counter, ...record });
+  const runs: number[] = [];
+  let end = 0; // one past the last page of the run before
+  for (let i = 0; i < intent.pages.length; ) {
+    const first = intent.pages[i]!;
+    let length = 1;
+    while (i + length < intent.pages.length && intent.pages[i + length] === first + length) length++;
+    runs.push(first - end, length);
+    end = first + length;
+    i += length;
+  }
+  const { pages: _pages, ...rest } = intent;
+  return JSON.stringify({ counter, ...record, intent: { ...rest, pageRuns: runs } });
+}
+
+function decodeRecord(stored: StoredRecord): PositionRecord {
+  const intent = stored.intent;
+  if (intent === null || intent.pageRuns === undefined) return stored as PositionRecord;
+  const pages: number[] = [];
+  let end = 0;
+  for (let i = 0; i + 1 < intent.pageRuns.length; i += 2) {
+    const first = end + intent.pageRuns[i]!;
+    for (let k = 0; k < intent.pageRuns[i + 1]!; k++) pages.push(first + k);
+    end = first + intent.pageRuns[i + 1]!;
+  }
+  const { pageRuns: _runs, ...rest } = intent;
+  return { ...stored, intent: { ...rest, pages } };
 }

@@ -14,7 +14,9 @@
  *  - Resuming: the position file (position.ts) holds the applied state and, during a batch,
  *    the intent written and synced before the batch's commit. On reopen the database decides:
  *    the batch's pages and size as the intent's witness says => the state after it, else the
- *    state before it (the commit did not reach the WAL). Reading then resumes from that state's
+ *    state before it (the commit did not reach the WAL). A batch whose page list does not fit
+ *    the position file even as runs is witnessed by the whole database after it ('all').
+ *    Reading then resumes from that state's
  *    log message (a commit cut across messages is read again from its first).
  *  - Batching: a batch is applied once the message that ends it was the newest the server had
  *    (info.pending 0) and no further message is queued locally, or at the batch limits. Each
@@ -114,6 +116,11 @@ const HELD_QUIET = Symbol('quiet');
 function witness(pages: readonly Uint8Array[], dbSize: number): string {
   const h = new Xxh3Stream();
   for (const p of pages) h.update(p);
+  return witnessOf(h, dbSize);
+}
+
+/** The witness once the pages are hashed into `h`: the size after them, then the digest. */
+function witnessOf(h: Xxh3Stream, dbSize: number): string {
   const size = new Uint8Array(4);
   new DataView(size.buffer).setUint32(0, dbSize);
   h.update(size);
@@ -392,9 +399,14 @@ export class Replica extends EventEmitter {
     if (intent !== null) {
       const snap = await this.#store!.snapshot();
       try {
-        const pgnos = intent.pages === 'all' ? Array.from({ length: intent.dbSize }, (_, i) => i + 1) : intent.pages;
-        const pages = snap.dbSize === intent.dbSize ? pgnos.map((p) => snap.readSync(p)) : [];
-        if (snap.dbSize === intent.dbSize && witness(pages, intent.dbSize) === intent.witness) applied = intent.to;
+        if (snap.dbSize === intent.dbSize) {
+          // hashed page by page: an intent of 'all' (a re-base, or a batch too large to list)
+          // names every page of the database, too many to hold at once
+          const h = new Xxh3Stream();
+          if (intent.pages === 'all') for (let p = 1; p <= intent.dbSize; p++) h.update(snap.readSync(p));
+          else for (const p of intent.pages) h.update(snap.readSync(p));
+          if (witnessOf(h, intent.dbSize) === intent.witness) applied = intent.to;
+        }
       } finally {
         snap.release();
       }
@@ -407,7 +419,12 @@ export class Replica extends EventEmitter {
   async #apply(batch: Batch, all = false): Promise<void> {
     const pgnos = [...batch.pages.keys()].sort((a, b) => a - b);
     const pages = pgnos.map((p) => batch.pages.get(p)!);
-    await this.#position!.write({ state: 'ready', applied: this.#applied, intent: { to: batch.to, dbSize: batch.dbSize, pages: all ? 'all' : pgnos, witness: witness(pages, batch.dbSize) } });
+    let record: PositionRecord = { state: 'ready', applied: this.#applied, intent: { to: batch.to, dbSize: batch.dbSize, pages: all ? 'all' : pgnos, witness: witness(pages, batch.dbSize) } };
+    // a batch's page list too long for the position file even as runs (one primary commit of
+    // hundreds of thousands of scattered pages: a batch never splits a commit) is witnessed by
+    // the whole database after it instead; refused, it stopped the replica for good (position.ts)
+    if (!ReplicaPosition.fits(record)) record = { ...record, intent: { ...record.intent!, pages: 'all', witness: await this.#wholeWitness(batch) } };
+    await this.#position!.write(record);
     await this.#store!.commit(pgnos.map((pgno, i) => ({ pgno, data: pages[i]! })), { dbSize: batch.dbSize });
     if (all) this.#versions.clear();
     else if (batch.dbSize < this.#cachedDbSize) this.#versions.truncate(batch.dbSize);
@@ -418,6 +435,31 @@ export class Replica extends EventEmitter {
     this.#lag.appliedCommits += batch.commits;
     if (batch.timeMs > 0) this.#lag.lagMs = Math.max(0, Date.now() - batch.timeMs);
     this.emit('applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
+  }
+
+  /**
+   * The witness of the whole database after `batch` (pages 1..dbSize, as resolveIntent reads
+   * them for an intent of 'all'): the batch's pages, the others as the replica has them now
+   * (nothing but #apply writes its store), zeros past its size.
+   */
+  async #wholeWitness(batch: Batch): Promise<string> {
+    const snap = await this.#store!.snapshot();
+    try {
+      const pageSize = this.#store!.pageSize;
+      const h = new Xxh3Stream();
+      const chunk = Buffer.alloc(256 * pageSize);
+      for (let first = 1; first <= batch.dbSize; first += 256) {
+        const count = Math.min(256, batch.dbSize - first + 1);
+        const have = Math.max(0, Math.min(count, snap.dbSize - first + 1));
+        if (have > 0) snap.readPagesIntoSync(first, have, chunk);
+        chunk.fill(0, have * pageSize, count * pageSize);
+        for (let i = 0; i < count; i++) h.update(batch.pages.get(first + i) ?? chunk.subarray(i * pageSize, (i + 1) * pageSize));
+        if (first % (256 * 64) === 1) await new Promise((r) => setImmediate(r)); // the loop turns (acks, heartbeats) during a long read
+      }
+      return witnessOf(h, batch.dbSize);
+    } finally {
+      snap.release();
+    }
   }
 
   /** Re-bases a live replica on the newest base image (one commit of the whole database). */
