@@ -73,7 +73,19 @@ async function caughtUp(r: ReplicationHandle, replica: Replica): Promise<void> {
   await r.stop();
   const m = r.metrics();
   expect(m.publishedSeq).toBe(m.exportedSeq);
-  await replica.waitFor(m.publishedSeq, m.session);
+  // a hang detector that says where the replica was (once, in CI, the retention test below hung
+  // here or in openReplica until vitest's 300 s timeout, with nothing to tell which)
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    const json = (v: unknown): string => JSON.stringify(v, (_, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
+    timer = setTimeout(() => reject(new Error(`the replica did not reach commit ${m.publishedSeq} of session ${m.session} in 240 s: replica ${json(replica.lag())}, publisher ${json(m)}`)), 240_000);
+    timer.unref();
+  });
+  try {
+    await Promise.race([replica.waitFor(m.publishedSeq, m.session), stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
