@@ -34,6 +34,14 @@ const described = (e) => (e.reason ? `${e.code}/${e.reason}` : e.code) + (e.cons
   const c = await db.store.checkpoint('passive');
   if (c.checkpointedFrames !== c.walFrames) throw new Error('the checkpoint left frames: ' + JSON.stringify(c));
   const before = fs.readFileSync(dbPath + '-wal').subarray(0, 32);
+  // the WAL as the failed batch left it, read when its commit's failure arrives (microtasks
+  // after the batch failed: no later batch can have written yet); a transaction sent after the
+  // pipeline recovered may restart the WAL anew before the others settle
+  const walState = () => {
+    const wal = fs.readFileSync(dbPath + '-wal');
+    return { walHeaderChanged: !wal.subarray(0, 32).equals(before), frame1Pgno: wal.length >= 56 ? wal.readUInt32BE(32) : null };
+  };
+  let atFailure = null;
   native.TEST_setFaults(FAULTS[scenario]);
   // each a transaction(): an autocommit run() that a broken chain fails is run again by
   // walnut/sql (a conflict, README), and its commit would restart the WAL after the fault
@@ -41,14 +49,15 @@ const described = (e) => (e.reason ? `${e.code}/${e.reason}` : e.code) + (e.cons
     Array.from({ length: 12 }, (_, k) =>
       db.transaction((tx) => tx.run('INSERT INTO t VALUES (?)', [100 + k])).then(
         () => out.acknowledged.push(100 + k),
-        (e) => out.errors.push(described(e)),
+        (e) => {
+          atFailure ??= walState();
+          out.errors.push(described(e));
+        },
       ),
     ),
   );
   native.TEST_setFaults({ failWrite: null, shortWrite: null, failSync: null });
-  const wal = fs.readFileSync(dbPath + '-wal');
-  out.walHeaderChanged = !wal.subarray(0, 32).equals(before);
-  out.frame1Pgno = wal.length >= 56 ? wal.readUInt32BE(32) : null;
+  Object.assign(out, atFailure ?? walState());
   out.after = await db.run('INSERT INTO t VALUES (999)').then(() => null, (e) => described(e));
   if (out.after === null) out.acknowledged.push(999);
   await db.close().catch((e) => (out.closeError = described(e)));

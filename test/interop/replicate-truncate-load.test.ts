@@ -9,6 +9,8 @@
 // point-in-time restores of that stream; and one python3 transaction of 16,500+ frames (4+ -shm
 // segments, 16 MiB: many NATS messages) beside walnut's callers. Asserted each time: the replica
 // equals the primary (pages, rows, integrity ok), each commit applied once, none lost.
+// `npm test` runs the worker-thread case (~8 s); the store's-loop case, the SIGKILL/restart
+// case and the big transaction (~60 s together) run with WALNUT_SCALE=1: `npm run test:scale`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,6 +30,8 @@ import { until } from '../helpers/until';
 if (NATS_SKIP !== null) console.warn(NATS_SKIP);
 
 const dir = tmpDir('walnut-repl-truncate-');
+/** The longer cases (header) run only with WALNUT_SCALE=1 (npm run test:scale). */
+const SCALE = process.env.WALNUT_SCALE === '1';
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 const started: NatsNode[] = [];
 afterAll(() => stopNats(started));
@@ -111,7 +115,7 @@ async function primary(): Promise<{ file: string; db: SqlDatabase; server: NatsN
 
 describe.skipIf(NATS_SKIP !== null)('replication under truncate checkpoints, a python3 writer and readers of the replica', () => {
   for (const thread of [true, false]) {
-    it(`${thread ? 'on a worker thread' : "on the store's loop"}: the replica equals the primary, python3 read transactions on it never see the pair broken`, async () => {
+    it.skipIf(!thread && !SCALE)(`${thread ? 'on a worker thread' : "on the store's loop"}: the replica equals the primary, python3 read transactions on it never see the pair broken`, async () => {
       const { file, db, server } = await primary();
       const stream = `load${n}`;
       const r = db.store.replicateTo({ servers: server.url, stream, thread, stopTimeoutMs: 60_000, baseEveryCommits: 500 });
@@ -151,7 +155,7 @@ describe.skipIf(NATS_SKIP !== null)('replication under truncate checkpoints, a p
     });
   }
 
-  it('a walnut replica process SIGKILLed four times and the nats-server killed and restarted under that load: the replica resumes and equals the primary; restores at commits of the stream hold the pair whole', async () => {
+  it.skipIf(!SCALE)('a walnut replica process SIGKILLed four times and the nats-server killed and restarted under that load: the replica resumes and equals the primary; restores at commits of the stream hold the pair whole', async () => {
     const { file, db, server } = await primary();
     const r = db.store.replicateTo({ servers: server.url, stream: 'kill', stopTimeoutMs: 60_000, baseEveryCommits: 300 });
     await r.ready;
@@ -211,7 +215,7 @@ describe.skipIf(NATS_SKIP !== null)('replication under truncate checkpoints, a p
     await db.close();
   });
 
-  it('one python3 transaction of 16,500+ frames (1 KiB pages, 16 MiB: many NATS messages) beside walnut/sql callers and truncate checkpoints: applied whole, never seen half-applied', async () => {
+  it.skipIf(!SCALE)('one python3 transaction of 16,500+ frames (1 KiB pages, 16 MiB: many NATS messages) beside walnut/sql callers and truncate checkpoints: applied whole, never seen half-applied', async () => {
     const server = await startNatsServer();
     started.push(server);
     const file = path.join(dir, `big${n++}.db`);
