@@ -9,11 +9,11 @@
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { xxh3_128 } from '../../lib/checksum';
-import { open, type Store } from '../../lib/commit/store';
+import { open } from '../../lib/commit/store';
 import { ReplicaPosition } from '../../lib/replicate/position';
 import { openReplica } from '../../lib/replicate/replica';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { pageHashes } from '../helpers/page-hashes';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -24,14 +24,6 @@ afterAll(() => stopNats(started));
 const PAGES = 165_000;
 const scattered = Array.from({ length: PAGES }, (_, k) => 3 + 2 * k);
 
-async function pages(store: Store): Promise<string[]> {
-  const snap = await store.snapshot();
-  try {
-    return Array.from({ length: snap.dbSize }, (_, k) => xxh3_128(snap.readSync(k + 1)).toString(16));
-  } finally {
-    snap.release();
-  }
-}
 
 describe('a replica and one primary commit of 165,000 pages', () => {
   it('the position record of its batch fits and reads back as written (it was refused: 1,099,680 bytes for a 1 MiB slot)', async () => {
@@ -81,7 +73,7 @@ describe('a replica and one primary commit of 165,000 pages', () => {
     });
     await applied;
     expect(replica.lag()).toMatchObject({ appliedSeq: 1, appliedCommits: 1 });
-    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
     await replica.close();
     await store.close();
   });

@@ -15,14 +15,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { xxh3_128 } from '../../lib/checksum';
-import type { Store } from '../../lib/commit/store';
 import { openReplica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { isWalnutError, openDatabase, type Database as SqlDatabase } from '../../lib/sql';
 import { HELPERS, runPython } from '../helpers/children';
 import { segmentEnd } from '../helpers/large-wal';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { pageHashes } from '../helpers/page-hashes';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
@@ -37,14 +36,6 @@ const started: NatsNode[] = [];
 afterAll(() => stopNats(started));
 let n = 0;
 
-async function pages(store: Store): Promise<string[]> {
-  const snap = await store.snapshot();
-  try {
-    return Array.from({ length: snap.dbSize }, (_, k) => xxh3_128(snap.readSync(k + 1)).toString(16));
-  } finally {
-    snap.release();
-  }
-}
 
 /** Rows, the pair and integrity_check as SQLite reads them. */
 function view(file: string): { rows: string; pair: number[]; count: number; integrity: string } {
@@ -143,7 +134,7 @@ describe.skipIf(NATS_SKIP !== null)('replication under truncate checkpoints, a p
       expect(m.sessions).toBe(1);
       expect(replica.lag()).toMatchObject({ appliedSeq: m.publishedSeq, rebases: 0 });
       for (let i = 2; i < applied.length; i += 2) expect(applied[i]).toBe(applied[i - 1]! + 1); // consecutive, each once
-      expect(await pages(replica.store)).toEqual(await pages(db.store));
+      expect(await pageHashes(replica.store)).toEqual(await pageHashes(db.store));
       const p = view(file);
       const q = view(replicaPath);
       expect(q.integrity).toBe('ok');
@@ -198,7 +189,7 @@ describe.skipIf(NATS_SKIP !== null)('replication under truncate checkpoints, a p
     expect(errors).toEqual([]);
     expect(m.sessions).toBe(1);
     expect(replica.lag().rebases).toBe(0); // resumed every time: each state was one the stream continues from
-    expect(await pages(replica.store)).toEqual(await pages(db.store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(db.store));
     const p = view(file);
     expect(view(replicaPath)).toEqual(p);
     expect(p.pair).toEqual([acked + pythonCommits, acked + pythonCommits]);
@@ -245,7 +236,7 @@ describe.skipIf(NATS_SKIP !== null)('replication under truncate checkpoints, a p
     expect(peakFrames).toBeGreaterThan(segmentEnd(3)); // the WAL held the big commit at once: 4+ -shm segments
     expect(read).toMatch(/^reads [1-9]\d*\n$/);
     expect(replica.lag()).toMatchObject({ appliedSeq: m.publishedSeq, rebases: 0 });
-    expect(await pages(replica.store)).toEqual(await pages(db.store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(db.store));
     const p = view(file);
     expect(view(replicaPath)).toEqual(p);
     expect(p.pair).toEqual([acked + rows, acked + rows]);

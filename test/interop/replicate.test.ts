@@ -24,6 +24,7 @@ import { runNode, sqliteWriters } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { growWal, segmentEnd, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
 import { freePort, NATS_SKIP, startNatsCluster, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { pageHashes } from '../helpers/page-hashes';
 import { Database } from '../helpers/sqlite';
 import { pageRoles } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -47,15 +48,6 @@ function newPrimary(): string {
   return p;
 }
 
-/** The xxh3-128 of every page of the store's newest state, in hex (a cheap equality). */
-async function pages(store: Store): Promise<string[]> {
-  const snap = await store.snapshot();
-  try {
-    return Array.from({ length: snap.dbSize }, (_, k) => xxh3_128(snap.readSync(k + 1)).toString(16));
-  } finally {
-    snap.release();
-  }
-}
 
 /** Rows of t as SQLite reads them (another connection), and its integrity_check. */
 function sqliteView(file: string): { rows: string; integrity: string } {
@@ -319,7 +311,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     expect(m.bases).toBeGreaterThanOrEqual(2); // the session's own and at least one from a snapshot
     expect(m.deltaFrames).toBeGreaterThan(0);
 
-    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
     const primaryView = sqliteView(file);
     const replicaView = sqliteView(replicaPath);
     expect(replicaView.integrity).toBe('ok');
@@ -381,7 +373,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     expect(lag).toMatchObject({ appliedSeq: m.publishedSeq, rebases: 0 });
     expect(lag.appliedCommits).toBe(m.publishedSeq - bases[0]!); // each commit applied once
 
-    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
     const primaryView = sqliteView(file);
     const replicaView = sqliteView(replicaPath);
     expect(replicaView.integrity).toBe('ok');
@@ -420,7 +412,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await until(() => rb.metrics().publishedSeq === rb.metrics().exportedSeq && rb.metrics().exportedSeq >= 10, WAIT_MS, () => rb.metrics());
     await replica.waitFor(rb.metrics().publishedSeq, rb.metrics().session);
     expect(replica.lag().rebases).toBe(rebasesBefore + 1);
-    expect(await pages(replica.store)).toEqual(await pages(b));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(b));
     expect(rb.metrics().lastError ?? '').not.toMatch(/OtherPrimary|another walnut primary/);
     await replica.close();
     await rb.stop();
@@ -469,7 +461,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     expect(logged.every((s, i) => i === 0 || s === logged[i - 1]! + 1)).toBe(true);
     // and the replica applied consecutive commits, each once
     for (let i = 2; i < applied.length; i += 2) expect(applied[i]).toBe(applied[i - 1]! + 1);
-    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
     await replica.close();
     await store.close();
   });
@@ -534,7 +526,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const replica = await openReplica(replicaPath, { servers: server.url, stream: 'kill' });
     await caughtUp(r, replica);
     expect(replica.lag().rebases).toBe(0); // it resumed: every state was one the stream continues from
-    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
     expect(midBatch).toBeGreaterThan(0); // at least one kill landed between a batch's intent and its end
     await replica.close();
     await store.close();
@@ -579,7 +571,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const logged = await loggedCommits(servers, 'cluster');
     expect(logged.every((s, i) => i === 0 || s === logged[i - 1]! + 1)).toBe(true);
     expect(logged[logged.length - 1]).toBe(r.metrics().publishedSeq);
-    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
     await replica.close();
     await store.close();
   });
@@ -599,7 +591,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
       const i = ++COMMITS;
       await store.commit([{ pgno: 3 + (i % 5), data: pageOf(3 + (i % 5), i) }]);
     }
-    const base = await pages(store); // pages 1, 2 are SQLite's: the same at every commit here
+    const base = await pageHashes(store); // pages 1, 2 are SQLite's: the same at every commit here
     await r.stop();
     const m = r.metrics();
     expect(m.publishedSeq).toBe(COMMITS); // the WAL was empty at the start: the base is commit 0
@@ -653,7 +645,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await caughtUp(r, replica);
     expect(r.metrics().sessions).toBe(2); // one new session, not a churn of them
     expect(replica.lag().rebases).toBe(1);
-    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
     await replica.close();
     await store.close();
   });
@@ -670,7 +662,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     replica = await openReplica(replicaPath, { servers: server.url, stream: 'retention' });
     await caughtUp(r, replica);
     expect(replica.lag().rebases).toBe(1);
-    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
     await replica.close();
     await store.close();
   });
@@ -840,7 +832,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
       for (const how of ['stop', 'close'] as const) {
         const store = await open(newPrimary());
         for (let i = 0; i < 5; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
-        const expected = await pages(store);
+        const expected = await pageHashes(store);
         const stream = `flush-${thread}-${how}`;
         const r = store.replicateTo({ servers: server.url, stream, thread, stopTimeoutMs: 60_000 });
         if (how === 'stop') await r.stop();
@@ -937,7 +929,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     // a new replica starts from the newest base and applies the log after it
     const replica = await openReplica(path.join(dir, 'interleave-replica.db'), { servers: server.url, stream: 'interleave' });
     await replica.waitFor(m.publishedSeq, m.session);
-    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
     await replica.close();
     await store.close();
   });
@@ -976,7 +968,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const replica = await openReplica(path.join(dir, 'smallparts-replica.db'), { servers: server.url, stream: 'smallparts' });
     const m = r.metrics();
     await replica.waitFor(m.publishedSeq, m.session);
-    expect(await pages(replica.store)).toEqual(await pages(store));
+    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
     await replica.close();
     await store.close();
   });
