@@ -1269,7 +1269,7 @@ export class WalIndex {
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'appendAndPublish needs the write lock (beginWrite)');
     let live = this.#readHeader();
     if (live === null) throw walnutError('WALNUT_CORRUPT', 'the wal-index header became invalid under the write lock', { path: this.shmPath });
-    const fullyBackfilled = live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame;
+    const fullyBackfilled = this.#fullyBackfilled(live.header);
     let ownRestart = false;
     if (fullyBackfilled) {
       this.#moveCaughtUpSnapshots(live.header);
@@ -1624,6 +1624,11 @@ export class WalIndex {
     return this.#handedOverFrames;
   }
 
+  /** Every frame of `h`'s (non-empty) WAL is in the database file: the WAL may restart once no reader uses it. */
+  #fullyBackfilled(h: ShmHeader): boolean {
+    return h.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === h.mxFrame;
+  }
+
   /**
    * This connection's snapshots (transactions, store.snapshot()) are readers too, and while one
    * holds a WAL read mark the WAL cannot restart: under continuous load some transaction is
@@ -1668,7 +1673,7 @@ export class WalIndex {
     if (!this.#writer) throw walnutError('WALNUT_INVALID_ARGUMENT', 'restartPastFollowers needs the write lock');
     this.checkMapping();
     const live = this.#readHeader();
-    if (live === null || live.header.mxFrame === 0 || this.#region.load32(CKPT_NBACKFILL) !== live.header.mxFrame) return false;
+    if (live === null || !this.#fullyBackfilled(live.header)) return false;
     return this.#restart(live.header);
   }
 
@@ -1771,7 +1776,7 @@ export class WalIndex {
       moveCaughtUpSnapshots: () =>
         this.#mapped(() => {
           const live = this.#readHeader();
-          if (live !== null && live.header.mxFrame > 0 && this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame) this.#moveCaughtUpSnapshots(live.header, true);
+          if (live !== null && this.#fullyBackfilled(live.header)) this.#moveCaughtUpSnapshots(live.header, true);
         }),
       copyFrames: (pgnos, request) => nativeCheckpoint.copy(nativeHandleOf(walFile), nativeHandleOf(db), pgnos, request),
       syncDb: (truncateTo, sync) => nativeCheckpoint.syncDb(nativeHandleOf(db), truncateTo, sync),
