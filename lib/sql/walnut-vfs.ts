@@ -34,7 +34,15 @@
  *                          for the caller (takeDurability()), not awaited by step(), so the
  *                          connection runs the next transaction while the fsync is pending.
  *   xUnlock(NONE)          a transaction that committed nothing but saw sequenced commits
- *                          waits for them too (SQLite never shows non-durable data).
+ *                          waits for them too (SQLite never shows non-durable data), unless a
+ *                          later transaction of the same call commits: its commit is chained
+ *                          after everything its own view saw, and an earlier transaction of one
+ *                          call is an attempt SQLite gave up (a schema load, a statement run
+ *                          again after SQLITE_SCHEMA or a busy lock) or a statement whose rows
+ *                          exec() does not return. Waiting for such an attempt's view failed a
+ *                          call whose commit was still to become durable, and the call ran
+ *                          again: its row applied twice, or its CREATE TABLE failed on its own
+ *                          table (#dropReadWaits).
  * Page 1 is patched in flight: format bytes 18/19 are 1 (rollback) for SQLite in wasm and 2
  * (WAL) on disk, so sqlite3 sees a WAL database. The change counter (bytes 24..27) and its
  * copy "version-valid-for" (92..95) are shown plus the view's dataVersion, and stored minus
@@ -79,7 +87,7 @@ export interface VfsSignals {
   lastError: WalnutError | Error | null;
   /** Set when a write was refused because another connection committed since the view began. */
   conflict: boolean;
-  /** Durability promises of what the last statements committed or read. */
+  /** Durability promises of what the call's statements committed or read (taken once per call, at its end). */
   takeDurability(): Promise<unknown> | null;
 }
 
@@ -122,7 +130,10 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     readonly #main = new Map<number, MainFile>();
     readonly #mem = new Map<number, { f: MemFile; name: string }>();
     readonly #memFiles = new Map<string, MemFile>();
+    /** The call's commits' durability promises (pipeline.sequence()). */
     readonly #durability: Promise<unknown>[] = [];
+    /** The call's read transactions' waits for the sequenced commits they saw (pipeline.whenDurable()). */
+    readonly #readWaits: Promise<unknown>[] = [];
 
     // The hottest entry points without FacadeVFS's per-call wrappers (a proxy object per read,
     // write, size and access check, a DataView per file control): every method here is
@@ -169,10 +180,23 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
 
     takeDurability(): Promise<unknown> | null {
       const ps = this.#durability;
+      if (this.#readWaits.length > 0) {
+        ps.push(...this.#readWaits);
+        this.#readWaits.length = 0;
+      }
       if (ps.length === 0) return null;
       const taken = ps.length === 1 ? ps[0]! : Promise.all(ps); // (Promise.all reads the array now: it is reused)
       ps.length = 0;
       return taken;
+    }
+
+    /**
+     * A transaction of the call commits: the waits of its earlier read transactions are not the
+     * call's (header comment, xUnlock(NONE)). Their rejections stay handled.
+     */
+    #dropReadWaits(): void {
+      for (const wait of this.#readWaits) wait.catch(() => undefined);
+      this.#readWaits.length = 0;
     }
 
     jOpen(filename: string | null, fileId: number, flags: number, pOutFlags: DataView): number {
@@ -445,7 +469,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
         // A reader may have seen sequenced commits that are not durable yet.
         if (!m.committed) {
           const wait = pipeline.whenDurable(m.view);
-          if (wait !== null) this.#durability.push(wait);
+          if (wait !== null) this.#readWaits.push(wait);
         }
         pipeline.releaseView(m.view);
         m.view = null;
@@ -467,6 +491,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       const dbSize = m.size ?? pipeline.dbSize(m.view!);
       // (handled: the pipeline's own bookkeeping handles its rejection; the caller gets it
       // through takeDurability())
+      this.#dropReadWaits();
       this.#durability.push(pipeline.sequence(pages, dbSize, m.view!));
       m.committed = true;
       this.#discard(m);
