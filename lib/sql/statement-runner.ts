@@ -144,11 +144,13 @@ export class StatementRunner {
     const one = mode === 'get';
     const toEnd = one && m._sqlite3_stmt_readonly(stmt) === 0;
     let rc: number | null = null;
+    let rowSeen = false;
     try {
       for (;;) {
         rc = m._sqlite3_step(stmt) as number;
         if (rc !== SQLITE_ROW) break;
         rc = null;
+        rowSeen = true;
         if (mode === 'run' || (one && rows.length > 0)) continue; // (a get stepping to its end: toEnd)
         rows.push(this.#row(stmt, this.#columns(stmt, shape)));
         if (one && !toEnd) break;
@@ -161,7 +163,7 @@ export class StatementRunner {
       if (rc === null || rc === SQLITE_DONE) this.#endRun(stmt);
     }
     // a step to wait for or a failure: #stepAsync takes over (and ends the run)
-    return rc === null || rc === SQLITE_DONE ? rows : this.#stepAsync(stmt, shape, mode, rows, rc);
+    return rc === null || rc === SQLITE_DONE ? rows : this.#stepAsync(stmt, shape, mode, rows, rc, rowSeen);
   }
 
   /**
@@ -169,7 +171,7 @@ export class StatementRunner {
    * null: from the next step) on, waiting for retry ops and, on a read connection, giving the
    * event loop a turn every YIELD_MS of rows.
    */
-  async #stepAsync(stmt: number, shape: StatementShape, mode: 'run' | 'get' | 'all', rows: Row[], rc: number | null): Promise<Row[]> {
+  async #stepAsync(stmt: number, shape: StatementShape, mode: 'run' | 'get' | 'all', rows: Row[], rc: number | null, rowSeen = false): Promise<Row[]> {
     const { module: m, C } = this.#e;
     let turnEnds = this.#yields ? performance.now() + YIELD_MS : Infinity;
     const one = mode === 'get';
@@ -183,9 +185,10 @@ export class StatementRunner {
           }
           rc = m._sqlite3_step(stmt) as number;
         }
-        if (rc !== C.SQLITE_ROW && rc !== C.SQLITE_DONE) rc = await this.#stepAgain(stmt, rc);
+        if (rc !== C.SQLITE_ROW && rc !== C.SQLITE_DONE) rc = await this.#stepAgain(stmt, rc, rowSeen);
         if (rc !== C.SQLITE_ROW) break;
         rc = null;
+        rowSeen = true;
         if (mode === 'run' || (one && rows.length > 0)) continue;
         rows.push(this.#row(stmt, this.#columns(stmt, shape)));
         if (one && !toEnd) break;
@@ -205,13 +208,21 @@ export class StatementRunner {
     m._sqlite3_clear_bindings(stmt);
   }
 
-  /** After a step returned `rc`: runs it again once a queued retry op settled, else throws SQLite's error. */
-  async #stepAgain(stmt: number, rc: number): Promise<number> {
+  /**
+   * After a step returned `rc`: runs it again once a queued retry op settled, or after a turn of
+   * the event loop when SQLite gave up re-preparing it (SQLITE_SCHEMA before its first row:
+   * SQLite re-prepares a statement up to 50 times when the schema changed under it, and fails
+   * when it changed each time; a sqlite3 process creating a table every few milliseconds beside
+   * a schema of a few thousand tables, each load of which in wasm took longer, failed plain
+   * INSERTs so); else throws SQLite's error.
+   */
+  async #stepAgain(stmt: number, rc: number, rowSeen: boolean): Promise<number> {
     const { module: m, C } = this.#e;
-    for (let retries = 0; rc === C.SQLITE_BUSY && m.retryOps.length > 0 && retries < STEP_RETRIES; retries++) {
+    for (let retries = 0; ((rc === C.SQLITE_BUSY && m.retryOps.length > 0) || (rc === C.SQLITE_SCHEMA && !rowSeen)) && retries < STEP_RETRIES; retries++) {
       const ops = m.retryOps as Promise<unknown>[];
       m.retryOps = [];
-      await Promise.all(ops);
+      if (ops.length > 0) await Promise.all(ops);
+      else await new Promise((resolve) => setImmediate(resolve));
       rc = m._sqlite3_step(stmt) as number;
       if (rc === C.SQLITE_ROW || rc === C.SQLITE_DONE) return rc;
     }
