@@ -182,8 +182,12 @@ async function restartPastOwnFollowers(t: CheckpointTarget, truncate: boolean, m
   } finally {
     for (const i of got) t.unlock(SHM_LOCK.READ(i), 1);
   }
-  if (!truncate || mxFrame === 0) return true; // a truncate of no frames: nothing to restart (the file keeps its header)
-  if (!(await t.restartPastFollowers())) return false;
+  if (!truncate) return true;
+  // a WAL of no frames was restarted already (the export restarts one it read to the end once
+  // every frame is in the database file: follow.ts): nothing to hand over, but the file still
+  // holds the old generation's frames, and a truncate cuts it as SQLite's does (it returned
+  // walFrames 0, not busy, and left the file as long as it was)
+  if (mxFrame > 0 && !(await t.restartPastFollowers())) return false;
   await t.walFile.truncate(0); // not synced, as runCheckpoint's own truncate
   return true;
 }

@@ -97,6 +97,38 @@ describe("checkpoint('restart' | 'truncate') beside the store's own follow expor
     expect(fs.readFileSync(target).equals(fs.readFileSync(src))).toBe(true);
   });
 
+  it('a truncate of a WAL the export already restarted (no frame, the file still long) cuts it to 0 bytes', async () => {
+    // (it returned walFrames 0, not busy, and left the file as it was: once in the full suite,
+    // when the export restarted the WAL between a sqlite3 reader's COMMIT and the truncate)
+    const { src, store, ark, sink, handle } = await followed('restarted', 2000);
+    const first = made;
+    try {
+      for (let i = 0; i < 60; i++) {
+        const n = made++;
+        await store.commit([{ pgno: 2 + (n % 40), data: page(2 + (n % 40), n) }]);
+      }
+      expect(await store.checkpoint('passive')).toMatchObject({ busy: false, walFrames: 60, checkpointedFrames: 60 });
+      // the export restarts a WAL whose every frame is in the database file, once it read them
+      const until = Date.now() + 20_000;
+      while (store.metrics().walFrames !== 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      expect(store.metrics().walFrames).toBe(0);
+      expect(fs.statSync(`${src}-wal`).size).toBeGreaterThan(0);
+      expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+      expect(fs.statSync(`${src}-wal`).size).toBe(0);
+      await store.commit([{ pgno: 2, data: page(2, made++) }]); // the WAL starts again
+      expect(store.metrics().walFrames).toBe(1);
+    } finally {
+      await handle.stop();
+      await sink.close();
+      await store.close();
+    }
+    const target = path.join(dir, 'restarted-restored.db');
+    const r = await restore(fs.createReadStream(ark), target);
+    expect(r.stoppedBy).toBeNull();
+    expect(r.commits).toBe(made - first);
+    expect(fs.readFileSync(target).equals(fs.readFileSync(src))).toBe(true);
+  });
+
   it('a sqlite3 read transaction still makes them busy (its slot is waited for, up to the busy timeout), and nothing is lost', async () => {
     const { src, store, ark, sink, handle } = await followed('reader', 300);
     const first = made;
