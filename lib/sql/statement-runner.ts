@@ -283,14 +283,18 @@ export class StatementRunner {
   }
 
   async #exec(sql: string, refuse?: (statement: string) => void): Promise<void> {
-    const { sqlite3, C } = this.#e;
-    if (refuse === undefined) {
-      await sqlite3.exec(this.#db, sql);
-      return;
-    }
+    const { sqlite3, module: m, C } = this.#e;
     for await (const stmt of sqlite3.statements(this.#db, sql)) {
-      refuse(sqlite3.sql(stmt) as string);
-      while ((await sqlite3.step(stmt)) === C.SQLITE_ROW);
+      refuse?.(sqlite3.sql(stmt) as string);
+      // stepped as execute() steps (#stepAgain: up to STEP_RETRIES waits for a retry op, SQLITE_SCHEMA
+      // before a row), not by wa-sqlite's step(), which gives up after one retry
+      let rowSeen = false;
+      for (;;) {
+        let rc = m._sqlite3_step(stmt) as number;
+        if (rc !== C.SQLITE_ROW && rc !== C.SQLITE_DONE) rc = await this.#stepAgain(stmt, rc, rowSeen);
+        if (rc !== C.SQLITE_ROW) break;
+        rowSeen = true;
+      }
     }
   }
 

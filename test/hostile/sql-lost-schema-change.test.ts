@@ -19,6 +19,7 @@ import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
+import { isWalnutError } from '../../lib/errors';
 import { openDatabase } from '../../lib/sql';
 import { HELPERS } from '../helpers/children';
 import { readLines } from '../helpers/child-lines';
@@ -70,6 +71,18 @@ async function oneRound(round: number): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
     });
+    // exec() beside them: stepped as run() is (a busy read lock waited for up to 32 times, SQLITE_SCHEMA
+    // stepped again), it failed WALNUT_BUSY after wa-sqlite's one retry; a read of the writer's
+    // that saw a commit of its own that then failed is WALNUT_CONFLICT (exec() is not run again)
+    const execFailed: string[] = [];
+    const execs = (async () => {
+      while (!stop) {
+        await db.exec('SELECT count(*) FROM sqlite_master; SELECT max(id) FROM bg').catch((e: unknown) => {
+          if (!isWalnutError(e, 'WALNUT_CONFLICT')) execFailed.push((e as Error).message);
+        });
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    })();
     const hardEnd = Date.now() + 30_000;
     for (let k = 0; (!peerDone || walnutRows.length <= 20) && Date.now() < hardEnd; k++) {
       try {
@@ -82,7 +95,8 @@ async function oneRound(round: number): Promise<void> {
       walnutRows.push(k);
     }
     stop = true;
-    await Promise.all(background);
+    await Promise.all([...background, execs]);
+    expect(execFailed).toEqual([]);
     const { code, stderr } = await exited;
     expect(code, stderr).toBe(0);
     expect(walnutRows.length).toBeGreaterThan(20);
