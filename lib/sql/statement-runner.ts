@@ -80,11 +80,20 @@ export class StatementRunner {
   /** Prepares exactly one statement (WALNUT_INVALID_ARGUMENT for none or several). */
   async prepare(sql: string): Promise<number> {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
-    const newest = this.#e.module._sqlite3_next_stmt(this.#db, 0) as number;
-    try {
-      return await this.#prepare(sql);
-    } catch (e) {
-      throw this.#stackOverflow(e, newest);
+    const m = this.#e.module;
+    const newest = m._sqlite3_next_stmt(this.#db, 0) as number;
+    for (let retries = 0; ; retries++) {
+      try {
+        return await this.#prepare(sql);
+      } catch (e) {
+        // SQLITE_BUSY with a retry op still queued: wa-sqlite's prepare waits for one op and
+        // gives up at the second (a read lock for the schema, busy twice beside a sqlite3
+        // writer); prepared again, as #stepAgain steps again
+        const ops = m.retryOps as Promise<unknown>[];
+        m.retryOps = [];
+        if ((e as { code?: unknown }).code !== this.#e.C.SQLITE_BUSY || ops.length === 0 || retries >= STEP_RETRIES) throw this.#stackOverflow(e, newest);
+        await Promise.all(ops);
+      }
     }
   }
 
