@@ -14,8 +14,10 @@
  * on read connections (option readConnections, default 2, opened on first use), each with its
  * own snapshot of the durable state as the query starts: a long read neither waits for the
  * writer's queue nor holds it up (it yields the thread every few milliseconds between rows).
- * What a read connection cannot see runs on the writer: TEMP objects, and the per-connection
- * functions last_insert_rowid(), changes(), total_changes() (recognised in the SQL text).
+ * What a read connection cannot see runs on the writer: TEMP objects, the per-connection
+ * functions last_insert_rowid(), changes(), total_changes() (recognised in the SQL text), and
+ * every read made while the writer is in a transaction opened through exec() (BEGIN,
+ * SAVEPOINT: the read belongs to it, #inExecTransaction).
  *
  * Invariants:
  *  - A call resolves only once everything it committed, and every commit it read, is durable;
@@ -182,6 +184,12 @@ export class Database implements Queryable {
   readonly #inTransaction = new AsyncLocalStorage<TransactionScope>();
   /** The scope of the transaction whose fn is running (transaction()), else null. */
   #inFn: TransactionScope | null = null;
+  /**
+   * transaction() has the writer inside its BEGIN IMMEDIATE .. COMMIT/ROLLBACK. Else a writer not
+   * in autocommit is in a transaction its callers opened through exec() (BEGIN, SAVEPOINT): the
+   * reads made then run on the writer (#inExecTransaction).
+   */
+  #transactionOpen = false;
   #closing: Promise<void> | null = null;
   /** When the current turn of the event loop began, as far as this database saw (#turnLength()). */
   #turnAt = 0;
@@ -264,28 +272,38 @@ export class Database implements Queryable {
     if (typeof fn !== 'function') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'transaction() takes an async function', { reason: 'fn' }));
     const w = this.#writer;
     return this.#call(w, async () => {
-      await w.runner.exec('BEGIN IMMEDIATE');
-      const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e));
-      let result: T;
+      this.#transactionOpen = true;
       try {
-        this.#inFn = tx;
-        try {
-          result = await this.#inTransaction.run(tx, () => fn(tx));
-        } finally {
-          this.#inFn = null;
-          this.#inTransaction.disable(); // until the next transaction's run() (header of #inTransaction)
-        }
-        tx.end();
-        await tx.idle();
-        await w.runner.exec('COMMIT');
-      } catch (e) {
-        tx.end();
-        await tx.idle();
-        if (!w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec('ROLLBACK').catch(() => undefined);
-        throw e;
+        return await this.#runTransaction(w, fn);
+      } finally {
+        this.#transactionOpen = false;
       }
-      return result;
     });
+  }
+
+  /** transaction()'s job, on the writer it holds. */
+  async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    await w.runner.exec('BEGIN IMMEDIATE');
+    const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e));
+    let result: T;
+    try {
+      this.#inFn = tx;
+      try {
+        result = await this.#inTransaction.run(tx, () => fn(tx));
+      } finally {
+        this.#inFn = null;
+        this.#inTransaction.disable(); // until the next transaction's run() (header of #inTransaction)
+      }
+      tx.end();
+      await tx.idle();
+      await w.runner.exec('COMMIT');
+    } catch (e) {
+      tx.end();
+      await tx.idle();
+      if (!w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+    return result;
   }
 
   close(): Promise<void> {
@@ -317,7 +335,7 @@ export class Database implements Queryable {
         return stmt === undefined ? w.prepared(sql).then((s) => w.runner.execute(s, params, mode)) : w.runner.execute(stmt, params, mode);
       }, admitted);
     };
-    if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql)) return onWriter();
+    if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql) || (this.#closing === null && this.#inExecTransaction())) return onWriter();
     if (this.#closing === null && !this.#inOwnTransaction()) {
       // made before close(): it runs (close() waits for it), though the read connection is an await away
       const read = this.#onReader(sql, params, mode).then((rows) => (rows === ON_WRITER ? onWriter(true) : rows));
@@ -327,6 +345,18 @@ export class Database implements Queryable {
       return read;
     }
     return onWriter();
+  }
+
+  /**
+   * The writer is in a transaction opened through exec() (BEGIN, SAVEPOINT; not transaction()'s):
+   * a read made now belongs to it, as on one SQLite connection (a read connection's snapshot
+   * lacks its writes: `await db.run('INSERT ..')` then `db.get()` of that row answered undefined).
+   * Also true while an exec() of several statements is between its BEGIN and COMMIT: such a read
+   * then waits for it, in call order.
+   */
+  #inExecTransaction(): boolean {
+    const w = this.#writer;
+    return !this.#transactionOpen && !w.engine.sqlite3.get_autocommit(w.db);
   }
 
   /** get/all on a read connection (admitted before close()); ON_WRITER when the writer must run it. */
