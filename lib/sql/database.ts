@@ -14,7 +14,10 @@
  * on read connections (option readConnections, default 2, opened on first use), each with its
  * own snapshot of the durable state as the query starts: a long read neither waits for the
  * writer's queue nor holds it up (it yields the thread every few milliseconds between rows).
- * What a read connection cannot see runs on the writer: TEMP objects, the per-connection
+ * What a read connection cannot see runs on the writer: TEMP objects (every read, once the
+ * writer ran SQL naming TEMP or TEMPORARY: a TEMP table shadows main's of its name, and a query
+ * of `t` answered from main's on a read connection and from the TEMP one with readConnections 0;
+ * StatementRunner.mayHaveTempObjects), the per-connection
  * functions last_insert_rowid(), changes(), total_changes() (recognised in the SQL text), and
  * every read made while the writer is in a transaction opened through exec() (BEGIN,
  * SAVEPOINT: the read belongs to it, #inExecTransaction).
@@ -335,7 +338,7 @@ export class Database implements Queryable {
         return stmt === undefined ? w.prepared(sql).then((s) => w.runner.execute(s, params, mode)) : w.runner.execute(stmt, params, mode);
       }, admitted);
     };
-    if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql) || (this.#closing === null && this.#inExecTransaction())) return onWriter();
+    if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql) || this.#writer.runner.mayHaveTempObjects || (this.#closing === null && this.#inExecTransaction())) return onWriter();
     if (this.#closing === null && !this.#inOwnTransaction()) {
       // made before close(): it runs (close() waits for it), though the read connection is an await away
       const read = this.#onReader(sql, params, mode).then((rows) => (rows === ON_WRITER ? onWriter(true) : rows));

@@ -61,6 +61,8 @@ const YIELD_MS = 4;
  * a statement that gives up fails WALNUT_BUSY (database.ts). (wa-sqlite's own retry() allows one.)
  */
 const STEP_RETRIES = 32;
+/** SQL text that may create (or name) a TEMP object: see mayHaveTempObjects. */
+const TEMP_SQL = /\b(temp|temporary)\b/i;
 
 export class StatementRunner {
   readonly #e: Engine;
@@ -68,6 +70,7 @@ export class StatementRunner {
   readonly #safeIntegers: boolean;
   readonly #yields: boolean;
   readonly #shapes = new Map<number, StatementShape>();
+  #mayHaveTemp = false;
 
   /** `yields`: a query returning many rows gives the event loop a turn every YIELD_MS (a read connection's). */
   constructor(engine: Engine, db: number, safeIntegers: boolean, yields = false) {
@@ -77,9 +80,19 @@ export class StatementRunner {
     this.#yields = yields;
   }
 
+  /**
+   * True once SQL naming TEMP or TEMPORARY was prepared or run here (sticky): the connection may
+   * hold TEMP objects, which may shadow main's of the same name, so what another connection
+   * answers for a query need not be what this one would (database.ts routes every read here).
+   */
+  get mayHaveTempObjects(): boolean {
+    return this.#mayHaveTemp;
+  }
+
   /** Prepares exactly one statement (WALNUT_INVALID_ARGUMENT for none or several). */
   async prepare(sql: string): Promise<number> {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
+    if (!this.#mayHaveTemp && TEMP_SQL.test(sql)) this.#mayHaveTemp = true;
     const m = this.#e.module;
     const newest = m._sqlite3_next_stmt(this.#db, 0) as number;
     for (let retries = 0; ; retries++) {
@@ -283,6 +296,7 @@ export class StatementRunner {
    */
   async exec(sql: string, refuse?: (statement: string) => void): Promise<void> {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
+    if (!this.#mayHaveTemp && TEMP_SQL.test(sql)) this.#mayHaveTemp = true;
     const newest = this.#e.module._sqlite3_next_stmt(this.#db, 0) as number;
     try {
       await this.#exec(sql, refuse);
