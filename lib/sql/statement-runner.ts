@@ -71,13 +71,19 @@ export class StatementRunner {
   readonly #yields: boolean;
   readonly #shapes = new Map<number, StatementShape>();
   #mayHaveTemp = false;
+  readonly #statementEnded: () => void;
 
-  /** `yields`: a query returning many rows gives the event loop a turn every YIELD_MS (a read connection's). */
-  constructor(engine: Engine, db: number, safeIntegers: boolean, yields = false) {
+  /**
+   * `yields`: a query returning many rows gives the event loop a turn every YIELD_MS (a read
+   * connection's). `statementEnded`: told after each statement exec() ran (the VFS's
+   * endStatement(): a call's earlier statements' reads are the call's).
+   */
+  constructor(engine: Engine, db: number, safeIntegers: boolean, yields = false, statementEnded: () => void = () => undefined) {
     this.#e = engine;
     this.#db = db;
     this.#safeIntegers = safeIntegers;
     this.#yields = yields;
+    this.#statementEnded = statementEnded;
   }
 
   /**
@@ -305,6 +311,10 @@ export class StatementRunner {
     }
   }
 
+  /**
+   * Each statement stepped to its end as execute() steps (a wait for a retry op, a statement
+   * SQLite gave up re-preparing stepped again: #stepAgain), then statementEnded().
+   */
   async #exec(sql: string, refuse?: (statement: string) => void): Promise<void> {
     const { sqlite3, module: m, C } = this.#e;
     for await (const stmt of sqlite3.statements(this.#db, sql)) {
@@ -318,6 +328,7 @@ export class StatementRunner {
         if (rc !== C.SQLITE_ROW) break;
         rowSeen = true;
       }
+      this.#statementEnded();
     }
   }
 

@@ -42,7 +42,17 @@
  *                          exec() does not return. Waiting for such an attempt's view failed a
  *                          call whose commit was still to become durable, and the call ran
  *                          again: its row applied twice, or its CREATE TABLE failed on its own
- *                          table (#dropReadWaits).
+ *                          table (#dropReadWaits). That is so within one statement only:
+ *                          the read transactions of a call's earlier statements (exec() runs
+ *                          several; the runner says where each ends, endStatement()) are the
+ *                          call's, as its commits are. A later statement of the call opens no
+ *                          view while those are in doubt (a recovery since: some commit they
+ *                          made or saw may be lost, and the view would not be built on it): it
+ *                          waits for them, and one that failed fails the statement (#inDoubt).
+ *                          exec('CREATE TABLE IF NOT EXISTS u ...; INSERT ...') resolved when
+ *                          the u it found was another call's lost table, and exec('INSERT a;
+ *                          INSERT b') applied b after a was lost, rejecting with a retryable
+ *                          WALNUT_CONFLICT (a retry applied b twice).
  * Page 1 is patched in flight: format bytes 18/19 are 1 (rollback) for SQLite in wasm and 2
  * (WAL) on disk, so sqlite3 sees a WAL database. The change counter (bytes 24..27) and its
  * copy "version-valid-for" (92..95) are shown plus the view's dataVersion, and stored minus
@@ -54,7 +64,7 @@
  * file are refused: SQLITE_CANTOPEN). Every other file (statement journals, temp files, a
  * spilled journal) lives in memory.
  */
-import { walnutError, WalnutError } from '../errors';
+import { isWalnutError, walnutError, WalnutError } from '../errors';
 import { decodeDbPageSize } from '../format/page-size';
 import { DB_HEADER_SIZE } from '../format/db-header';
 import { maxPageNumber } from '../commit/pages';
@@ -89,6 +99,16 @@ export interface VfsSignals {
   conflict: boolean;
   /** Durability promises of what the call's statements committed or read (taken once per call, at its end). */
   takeDurability(): Promise<unknown> | null;
+  /** A statement of the call ended (exec() runs several): what its read transactions saw is the call's (header comment, xUnlock(NONE)). */
+  endStatement(): void;
+}
+
+/** A wait for commits a call made or read, with the pipeline's recoveries when its view was taken. */
+interface CallWait {
+  readonly p: Promise<unknown>;
+  readonly resets: number;
+  /** It resolved: those commits are durable. */
+  ok: boolean;
 }
 
 const FORMAT_BYTES = [18, 19] as const;
@@ -132,8 +152,10 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     readonly #memFiles = new Map<string, MemFile>();
     /** The call's commits' durability promises (pipeline.sequence()). */
     readonly #durability: Promise<unknown>[] = [];
-    /** The call's read transactions' waits for the sequenced commits they saw (pipeline.whenDurable()). */
-    readonly #readWaits: Promise<unknown>[] = [];
+    /** The read transactions' waits of the call's current statement for the sequenced commits they saw (pipeline.whenDurable()). */
+    readonly #readWaits: CallWait[] = [];
+    /** The call's commits and its earlier statements' read waits: a later statement's view waits while they are in doubt (#inDoubt). */
+    #earlier: CallWait[] = [];
 
     // The hottest entry points without FacadeVFS's per-call wrappers (a proxy object per read,
     // write, size and access check, a DataView per file control): every method here is
@@ -179,11 +201,9 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     }
 
     takeDurability(): Promise<unknown> | null {
+      this.endStatement();
       const ps = this.#durability;
-      if (this.#readWaits.length > 0) {
-        ps.push(...this.#readWaits);
-        this.#readWaits.length = 0;
-      }
+      if (this.#earlier.length > 0) this.#earlier = [];
       if (ps.length === 0) return null;
       const taken = ps.length === 1 ? ps[0]! : Promise.all(ps); // (Promise.all reads the array now: it is reused)
       ps.length = 0;
@@ -195,8 +215,46 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
      * call's (header comment, xUnlock(NONE)). Their rejections stay handled.
      */
     #dropReadWaits(): void {
-      for (const wait of this.#readWaits) wait.catch(() => undefined);
+      for (const wait of this.#readWaits) wait.p.catch(() => undefined);
       this.#readWaits.length = 0;
+    }
+
+    endStatement(): void {
+      if (this.#readWaits.length === 0) return;
+      for (const wait of this.#readWaits) {
+        this.#durability.push(wait.p);
+        this.#earlier.push(wait);
+      }
+      this.#readWaits.length = 0;
+    }
+
+    /** A wait for `p` (the commits a view of `resets` made or saw), marked once it resolved. */
+    #callWait(p: Promise<unknown>, resets: number): CallWait {
+      const wait: CallWait = { p, resets, ok: false };
+      p.then(() => (wait.ok = true), () => undefined); // (its rejection is the call's, through takeDurability())
+      return wait;
+    }
+
+    /**
+     * Null when a view opened now is built on everything the call's earlier statements committed
+     * or saw (no recovery since their views: a commit of theirs that fails fails the new one's
+     * too, and a read of theirs then shares its fate), else a promise for their outcome: it
+     * rejects with the failure of one of them (a ChainBroken conflict: nothing more of the call
+     * may run on a state without it), resolves once they are durable (header comment).
+     */
+    #inDoubt(): Promise<unknown> | null {
+      // (in the order their views were taken: the first has the fewest recoveries)
+      const resets = pipeline.resets;
+      if (pipeline.failed === null && this.#earlier[0]!.resets === resets) return null;
+      const open = this.#earlier.filter((w) => !w.ok);
+      this.#earlier = open;
+      if (open.length === 0 || (pipeline.failed === null && open[0]!.resets === resets)) return null;
+      return Promise.all(open.map((w) => w.p)).catch((e: unknown) => {
+        if (isWalnutError(e, 'WALNUT_CONFLICT') || (isWalnutError(e, 'WALNUT_FAILED') && e.reason === 'ChainBroken')) {
+          throw walnutError('WALNUT_CONFLICT', `a transaction an earlier statement of this call committed or read failed to commit, so the statements after it did not run (those before it may have committed: exec() is not one transaction) (${(e as Error).message})`, { path: store.path, reason: 'ChainBroken', cause: e });
+        }
+        throw e;
+      });
     }
 
     jOpen(filename: string | null, fileId: number, flags: number, pOutFlags: DataView): number {
@@ -373,6 +431,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       if (m === undefined) return C.SQLITE_OK!;
       if (lockType === C.SQLITE_LOCK_SHARED) {
         if (m.view === null) {
+          const doubt = this.#earlier.length > 0 ? this.#inDoubt() : null;
+          if (doubt !== null) {
+            module.retryOps.push(doubt); // its rejection is the statement's error
+            return C.SQLITE_BUSY!;
+          }
           const recovered = pipeline.recovered();
           if (recovered !== null) {
             module.retryOps.push(recovered); // its rejection (a failure the store cannot mend) is the statement's error
@@ -469,7 +532,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
         // A reader may have seen sequenced commits that are not durable yet.
         if (!m.committed) {
           const wait = pipeline.whenDurable(m.view);
-          if (wait !== null) this.#readWaits.push(wait);
+          if (wait !== null) this.#readWaits.push(this.#callWait(wait, m.view.resets));
         }
         pipeline.releaseView(m.view);
         m.view = null;
@@ -492,7 +555,9 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       // (handled: the pipeline's own bookkeeping handles its rejection; the caller gets it
       // through takeDurability())
       this.#dropReadWaits();
-      this.#durability.push(pipeline.sequence(pages, dbSize, m.view!));
+      const durable = pipeline.sequence(pages, dbSize, m.view!);
+      this.#durability.push(durable);
+      this.#earlier.push(this.#callWait(durable, m.view!.resets));
       m.committed = true;
       this.#discard(m);
       return C.SQLITE_OK!;
