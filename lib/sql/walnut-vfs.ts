@@ -34,12 +34,13 @@
  *                          for the caller (takeDurability()), not awaited by step(), so the
  *                          connection runs the next transaction while the fsync is pending.
  *   xUnlock(NONE)          a transaction that committed nothing but saw sequenced commits
+ *   (or the call's end,    (or, still open as the call ends, has seen them so far: a BEGIN
+ *    takeDurability())     sent through exec(), then reads in later calls)
  *                          waits for them too (SQLite never shows non-durable data), unless a
- *                          later transaction of the same call commits: its commit is chained
- *                          after everything its own view saw, and an earlier transaction of one
- *                          call is an attempt SQLite gave up (a schema load, a statement run
- *                          again after SQLITE_SCHEMA or a busy lock) or a statement whose rows
- *                          exec() does not return. Waiting for such an attempt's view failed a
+ *                          later transaction of the same statement commits: its commit is
+ *                          chained after everything its own view saw, and an earlier transaction of one
+ *                          statement is an attempt SQLite gave up (a schema load, a statement
+ *                          run again after SQLITE_SCHEMA or a busy lock). Waiting for such an attempt's view failed a
  *                          call whose commit was still to become durable, and the call ran
  *                          again: its row applied twice, or its CREATE TABLE failed on its own
  *                          table (#dropReadWaits). That is so within one statement only:
@@ -201,6 +202,14 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     }
 
     takeDurability(): Promise<unknown> | null {
+      // a transaction still open as the call ends (a BEGIN through exec(), then reads in later
+      // calls): what it read so far is this call's (rows of a commit that was then lost were
+      // answered at once)
+      for (const m of this.#main.values()) {
+        if (m.view === null || m.committed) continue;
+        const wait = pipeline.whenDurable(m.view);
+        if (wait !== null) this.#readWaits.push(this.#callWait(wait, m.view.resets));
+      }
       this.endStatement();
       const ps = this.#durability;
       if (this.#earlier.length > 0) this.#earlier = [];

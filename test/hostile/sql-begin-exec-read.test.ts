@@ -1,0 +1,62 @@
+// A read on the writer inside a transaction opened through exec('BEGIN') (its statements are
+// separate calls: the transaction stays open as each call ends) answered at once with what it
+// saw, also rows of another call's commit sequenced but not durable yet; a sqlite3 process
+// committing first made that commit fail (WALNUT_CONFLICT), and the read had shown rows no file
+// ever held (11 of 20 per run). A call's open transaction's view is now waited for at the call's
+// end as a finished read transaction's is. Real parts: better-sqlite3 in its own process
+// (test/helpers/sqlite-ticker.js) committing back to back.
+import { execFileSync, spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+import { expect, test } from 'vitest';
+
+import { openDatabase } from '../../lib/sql';
+import { HELPERS } from '../helpers/children';
+import { readLines } from '../helpers/child-lines';
+import { tmpDir } from '../helpers/tmp';
+
+/** A subquery that computes for some milliseconds (a sqlite3 commit lands meanwhile). */
+const SLOW = '(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100000) SELECT count(*) FROM c)';
+
+for (const readConnections of [0, 2]) {
+  test(`a read inside exec('BEGIN') never answers with a commit that is then lost (readConnections ${readConnections})`, async () => {
+    const file = path.join(tmpDir(), 'begin-read.db');
+    const db = await openDatabase(file, { readConnections });
+    const shown: { k: number; insert: string }[] = [];
+    let reads = 0;
+    try {
+      await db.exec('CREATE TABLE ext(v); CREATE TABLE log(x)');
+      const ticker = spawn(process.execPath, [path.join(HELPERS, 'sqlite-ticker.js'), file, '3000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let markReady!: () => void;
+      const ready = new Promise<void>((resolve) => (markReady = resolve));
+      let done = false;
+      const exited = readLines(ticker, (line) => {
+        if ((JSON.parse(line) as { ready?: boolean }).ready) markReady();
+      });
+      void exited.then(() => ((done = true), markReady()));
+      await ready;
+      const hardEnd = Date.now() + 30_000;
+      for (let k = 0; (!done || k < 10) && Date.now() < hardEnd; k++) {
+        // made without awaiting, in this order: the insert's commit is in flight when the read runs
+        const insert = db.exec(`INSERT INTO log VALUES ('a${k}')`).then(() => 'ok', (e: Error & { code?: string }) => `${e.code}: ${e.message}`);
+        const begin = db.exec('BEGIN').catch(() => undefined);
+        // (changes(): a statement only the writer answers, also with read connections)
+        const read = db.all(`SELECT x, changes() AS c, ${SLOW} AS n FROM log WHERE x = ?`, [`a${k}`]).then((rows) => rows.length > 0, () => false);
+        const commit = db.exec('COMMIT').catch(() => undefined);
+        await Promise.all([begin, commit]);
+        if (await read) shown.push({ k, insert: await insert });
+        reads++;
+      }
+      const { code, stderr } = await exited;
+      expect(code, stderr).toBe(0);
+      await db.close();
+    } finally {
+      if (db.open) await db.close().catch(() => undefined);
+    }
+    const log = new Set(execFileSync('sqlite3', [file, 'SELECT x FROM log'], { encoding: 'utf8' }).split('\n'));
+    // every row a read answered with is in the file (its insert was acknowledged)
+    expect(shown.filter(({ k, insert }) => insert !== 'ok' || !log.has(`a${k}`)).map(({ k, insert }) => `read showed a${k}; its insert: ${insert}`)).toEqual([]);
+    expect(reads).toBeGreaterThan(5);
+    expect(execFileSync('sqlite3', [file, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim()).toBe('ok');
+  }, 60_000);
+}
