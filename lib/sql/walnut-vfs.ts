@@ -167,7 +167,8 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     xWrite(fileId: number, pData: number, iAmt: number, offsetLo: number, offsetHi: number): number {
       return this.jWrite(fileId, module.HEAPU8.subarray(pData, pData + iAmt), offset64(offsetLo, offsetHi));
     }
-    xFileControl(fileId: number, op: number): number {
+    xFileControl(fileId: number, op: number, pArg: number): number {
+      if (op === C.SQLITE_FCNTL_PRAGMA) return this.#pragma(fileId, pArg);
       return this.jFileControl(fileId, op);
     }
     xFileSize(fileId: number, pSize: number): number {
@@ -602,6 +603,33 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
         }
       }
       return C.SQLITE_NOTFOUND!;
+    }
+
+    /**
+     * SQLITE_FCNTL_PRAGMA (every PRAGMA on the main database asks the VFS first; pArg is
+     * char*[3]: error message out, name, value or NULL). `locking_mode=EXCLUSIVE` is refused:
+     * SQLite would then keep its lock, so the VFS its view, for good, and read the pages its
+     * cache let go of from that old snapshot (and a size from before its own later commits):
+     * the writer read "database disk image is malformed" after a few hundred commits with a
+     * small cache, and wrote pages built on stale ones. Every other PRAGMA is SQLite's.
+     */
+    #pragma(fileId: number, pArg: number): number {
+      if (!this.#main.has(fileId)) return C.SQLITE_NOTFOUND!;
+      const heap = module.HEAP32 as Int32Array;
+      const name = String(module.UTF8ToString(heap[(pArg >> 2) + 1])).toLowerCase();
+      const valuePtr = heap[(pArg >> 2) + 2]!;
+      if (name !== 'locking_mode' || valuePtr === 0) return C.SQLITE_NOTFOUND!;
+      const value = String(module.UTF8ToString(valuePtr)).toLowerCase();
+      if (value !== 'exclusive') return C.SQLITE_NOTFOUND!;
+      const message = "walnut/sql: PRAGMA locking_mode=EXCLUSIVE is not supported (the writer's view would never move on); open with holdWriteLease: true to keep other writers out";
+      this.lastError = walnutError('WALNUT_INVALID_ARGUMENT', message, { reason: 'locking_mode' });
+      const bytes = Buffer.from('locking_mode=EXCLUSIVE refused by walnut/sql\0', 'utf8');
+      const ptr = module._sqlite3_malloc(bytes.length) as number; // SQLite frees it (sqlite3_free)
+      if (ptr !== 0) {
+        (module.HEAPU8 as Uint8Array).set(bytes, ptr);
+        heap[pArg >> 2] = ptr;
+      }
+      return C.SQLITE_ERROR!;
     }
 
     jSectorSize(): number {
