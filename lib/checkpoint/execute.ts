@@ -25,7 +25,7 @@
 import { SHM_LOCK, type ShmHeader } from '../format/shm-header';
 import type { NativeCopyStats } from '../native';
 import type { CheckpointTarget, WalIndex } from '../wal-index/wal-index';
-import { planCheckpoint, type CheckpointMode } from './plan';
+import { planCheckpoint, type CheckpointMode, type CheckpointPlan } from './plan';
 
 export interface CheckpointResult {
   mode: CheckpointMode;
@@ -87,39 +87,30 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
         busy = true;
       }
     }
-    const h = await t.header();
     const wait = effective !== 'passive';
     // a wait under WRITE for readers of this connection that wait for WRITE themselves ends at once
     const stuck = (slot: number, n: number) => (haveWrite && o.readersWaitingForWrite !== undefined ? () => o.readersWaitingForWrite!(slot, n) : undefined);
-    const info = t.info();
-    // Probe each reader slot the way SQLite does: lock it exclusively (rewrite its mark) or
-    // learn it is busy. The plan is computed from what the probes found.
-    const readerBusy = [false, false, false, false, false];
-    const held: number[] = [];
-    let probeSafe = h.mxFrame;
-    for (let i = 1; i <= 4; i++) {
-      if (info.readMarks[i]! >= probeSafe) continue;
-      const got = wait ? await t.lock(SHM_LOCK.READ(i), 1, 'exclusive', stuck(i, 1)) : t.tryLock(SHM_LOCK.READ(i), 1, 'exclusive');
-      if (got) held.push(i);
-      else {
-        readerBusy[i] = true;
-        probeSafe = info.readMarks[i]!;
-      }
-    }
-    const plan = planCheckpoint({ mxFrame: h.mxFrame, nBackfill: info.nBackfill, readMarks: info.readMarks, readerBusy }, effective);
-    for (const u of plan.markUpdates) t.setReadMark(u.slot, u.value);
-    for (const i of held) t.unlock(SHM_LOCK.READ(i), 1);
+    const state = await planInOneGeneration(t, effective, wait, stuck);
+    if (state === null) return { mode, busy: true, walFrames: -1, checkpointedFrames: -1 };
+    const { h, plan } = state;
 
     if (plan.backfill) {
       const gotRead0 = wait ? await t.lock(SHM_LOCK.READ(0), 1, 'exclusive', stuck(0, 1)) : t.tryLock(SHM_LOCK.READ(0), 1, 'exclusive');
       if (gotRead0) {
         try {
-          await backfill(t, h, plan.backfill.after, plan.backfill.upTo, o);
+          // Under READ(0) no writer can restart the WAL any more (SQLite's writer restarts from
+          // READ(0) shared; walnut's only once every frame is copied, and only this checkpoint
+          // copies now): the generation is checked once more, as SQLite's walCheckpoint does,
+          // and a WAL restarted since the plan is left alone (its frames were all copied by
+          // whoever let the restart happen).
+          if (t.sameGeneration(h.salts) && t.info().nBackfill === plan.backfill.after) await backfill(t, h, plan.backfill.after, plan.backfill.upTo, o);
         } finally {
           t.unlock(SHM_LOCK.READ(0), 1);
         }
       }
     }
+    // a passive checkpoint beside a writer that restarted the WAL reports the new generation
+    if (!t.sameGeneration(h.salts)) return { mode, busy, walFrames: t.liveMxFrame(), checkpointedFrames: t.info().nBackfill };
     const nBackfill = t.info().nBackfill;
     if (effective !== 'passive' && nBackfill < h.mxFrame) busy = true;
     let walFrames = h.mxFrame;
@@ -157,6 +148,57 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
     if (haveWrite) t.releaseWrite();
     t.unlock(SHM_LOCK.CKPT, 1);
   }
+}
+
+/** Planning gives up after this many WAL restarts in a row came between its reads. */
+const PLAN_ATTEMPTS = 16;
+
+/**
+ * Reads the live header and the checkpoint info, probes the reader slots and rewrites the
+ * read marks of those it could lock, all of one WAL generation. A passive checkpoint holds no
+ * WRITE, so a writer (this connection's next batch, another process) may restart the WAL
+ * between any two of these steps once every frame is in the database file: a plan made of the
+ * old generation's mxFrame and the new one's nBackfill 0 copied frames 1..mxFrame out of an
+ * index being rewritten and set nBackfill past the new generation's frames, so sqlite3 readers
+ * read older rows from the database file and the next restart dropped the new commits for good.
+ * So the salts are checked after the info (a restart publishes the header before it resets the
+ * info) and again with the probed slots held (no restart can pass a held slot) before any mark
+ * is written. Null: restarts kept coming (PLAN_ATTEMPTS), nothing was done.
+ */
+async function planInOneGeneration(
+  t: CheckpointTarget,
+  mode: CheckpointMode,
+  wait: boolean,
+  stuck: (slot: number, n: number) => (() => boolean) | undefined,
+): Promise<{ h: ShmHeader; plan: CheckpointPlan } | null> {
+  for (let attempt = 0; attempt < PLAN_ATTEMPTS; attempt++) {
+    const h = await t.header();
+    const info = t.info();
+    if (!t.sameGeneration(h.salts)) continue;
+    // Probe each reader slot the way SQLite does: lock it exclusively (rewrite its mark) or
+    // learn it is busy. The plan is computed from what the probes found.
+    const readerBusy = [false, false, false, false, false];
+    const held: number[] = [];
+    try {
+      let probeSafe = h.mxFrame;
+      for (let i = 1; i <= 4; i++) {
+        if (info.readMarks[i]! >= probeSafe) continue;
+        const got = wait ? await t.lock(SHM_LOCK.READ(i), 1, 'exclusive', stuck(i, 1)) : t.tryLock(SHM_LOCK.READ(i), 1, 'exclusive');
+        if (got) held.push(i);
+        else {
+          readerBusy[i] = true;
+          probeSafe = info.readMarks[i]!;
+        }
+      }
+      if (!t.sameGeneration(h.salts)) continue;
+      const plan = planCheckpoint({ mxFrame: h.mxFrame, nBackfill: info.nBackfill, readMarks: info.readMarks, readerBusy }, mode);
+      for (const u of plan.markUpdates) t.setReadMark(u.slot, u.value);
+      return { h, plan };
+    } finally {
+      for (const i of held) t.unlock(SHM_LOCK.READ(i), 1);
+    }
+  }
+  return null;
 }
 
 /**

@@ -116,6 +116,12 @@ export interface CheckpointTarget {
   releaseWrite(): void;
   header(): Promise<ShmHeader>;
   liveMxFrame(): number;
+  /**
+   * True when the live header is of the WAL generation `salts` names: no writer restarted the
+   * WAL since that header was read (a restart changes both salts). Checked after the
+   * checkpoint info is read, so a state read across a restart is never planned from.
+   */
+  sameGeneration(salts: readonly [number, number]): boolean;
   info(): { nBackfill: number; nBackfillAttempted: number; readMarks: number[] };
   setReadMark(i: number, value: number): void;
   setNBackfill(value: number): void;
@@ -1759,6 +1765,16 @@ export class WalIndex {
       // meanwhile: each checks the mapping first (one lseek; a checkpoint makes a handful). The
       // lookups follow pageNumbers() without an await, so they need no check of their own.
       liveMxFrame: () => this.#mapped(() => this.#readHeader()?.header.mxFrame ?? -1),
+      sameGeneration: (salts) =>
+        this.#mapped(() => {
+          // a null header is another writer between its two copies: read again (a copy is a
+          // few dozen bytes); still torn after that many reads counts as changed
+          for (let i = 0; i < 1000; i++) {
+            const live = this.#readHeader();
+            if (live !== null) return live.header.salts[0] === salts[0] && live.header.salts[1] === salts[1];
+          }
+          return false;
+        }),
       // this connection's snapshots advanced past its own commits raise their marks first (#catchUpMark)
       info: () =>
         this.#mapped(() => {
