@@ -50,7 +50,7 @@ async function writeAndSample(db: string): Promise<{ peak: number; commits: numb
 }
 
 describe('follow-mode export beside sqlite3 writers', () => {
-  it(`keeps their WAL within 4x of what SQLite alone keeps (and under 16 MiB); the stream restores to the source (${SECONDS} s of writes)`, async () => {
+  it(`keeps their WAL within 8x of what SQLite alone keeps (and under 16 MiB); the stream restores to the source (${SECONDS} s of writes)`, async () => {
     const alone = await writeAndSample(newDb('alone'));
 
     const src = newDb('followed');
@@ -65,7 +65,10 @@ describe('follow-mode export beside sqlite3 writers', () => {
     const note = `WAL peak: SQLite alone ${alone.peak} bytes (${alone.commits} commits), with the export ${followed.peak} bytes (${followed.commits} commits)`;
     console.log(note);
 
-    expect(followed.peak, note).toBeLessThan(4 * alone.peak);
+    // 8x: the two runs are sequential and load moves them apart (quiet: 1.0-3.2x; at load 4-6 in
+    // the full suite one run reached 4.8x, the export's polls delayed); a follower that kept the
+    // WAL from restarting grows it by every commit: 10+ MB in 3 s even with few commits
+    expect(followed.peak, note).toBeLessThan(8 * alone.peak);
     expect(followed.peak, note).toBeLessThan(16 << 20);
     expect(stats.commits).toBe(followed.commits); // the CREATE TABLE is in the base image
     const restored = path.join(dir, 'restored.db');

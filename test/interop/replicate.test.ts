@@ -538,7 +538,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const servers = nodes.map((n) => n.url);
     const file = newPrimary();
     const store = await open(file);
-    const r = store.replicateTo({ servers, stream: 'cluster', replicas: 3, baseEveryCommits: 300 });
+    const r = store.replicateTo({ servers, stream: 'cluster', replicas: 3, baseEveryCommits: 300, stopTimeoutMs: 60_000 }); // stop() publishes the backlog: give a slow machine time
     await r.ready;
     const replica = await openReplica(path.join(dir, 'cluster-replica.db'), { servers: [...servers].reverse(), stream: 'cluster' });
     const state = () => ({ primary: r.metrics(), replica: replica.lag() });
