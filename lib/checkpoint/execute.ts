@@ -6,7 +6,8 @@
  *   not obtained -> degrade to passive, result busy)  ->  read marks: each slot below mxFrame is
  *   locked exclusively (waiting except in passive; not for a slot held by this connection's
  *   own transaction, or conditional commit's base, waiting to commit, which needs the WRITE held
- *   here: readersWaitingForWrite)
+ *   here: readersWaitingForWrite, nor, for the restart, for another connection's follow pin:
+ *   WalIndex.followerOfAnotherIn)
  *   and rewritten, or limits the copy  ->  READ(0)
  *   exclusive  ->  nBackfillAttempted  ->  fdatasync the WAL unless its frames are known durable
  *   (backfill() states the rule)  ->  copy the newest version of every page in (nBackfill,
@@ -88,8 +89,11 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
       }
     }
     const wait = effective !== 'passive';
-    // a wait under WRITE for readers of this connection that wait for WRITE themselves ends at once
-    const stuck = (slot: number, n: number) => (haveWrite && o.readersWaitingForWrite !== undefined ? () => o.readersWaitingForWrite!(slot, n) : undefined);
+    // A wait under WRITE ends at once for readers that cannot leave while it lasts: this
+    // connection's own that wait for WRITE themselves, and another connection's follow pin
+    // (held while its export runs; only that connection's writer restarts past it)
+    const stuck = (slot: number, n: number) =>
+      haveWrite ? () => o.readersWaitingForWrite?.(slot, n) === true || t.followerOfAnotherIn(slot, n) : undefined;
     const state = await planInOneGeneration(t, effective, wait, stuck);
     if (state === null) return { mode, busy: true, walFrames: -1, checkpointedFrames: -1 };
     const { h, plan } = state;

@@ -131,6 +131,8 @@ export interface CheckpointTarget {
   resetWalIndex(h: ShmHeader): void;
   /** The read slot this connection's follow exports share (the follow pin), or null when it has none. */
   followPin(): number | null;
+  /** WalIndex.followerOfAnotherIn: one of READ(slot .. slot+n-1) is another connection's follow pin. */
+  followerOfAnotherIn(slot: number, n: number): boolean;
   /** WalIndex.restartPastFollowers: the WAL restarted as this connection's writer restarts it (caller holds WRITE). */
   restartPastFollowers(): Promise<boolean>;
   /**
@@ -1788,6 +1790,7 @@ export class WalIndex {
       lookup: (pgno, mx, min) => this.#region.lookup(pgno, mx, min),
       resetWalIndex: (h) => this.#mapped(() => this.#resetWalIndex(h)),
       followPin: () => this.#followPin,
+      followerOfAnotherIn: (slot, n) => this.#mapped(() => this.followerOfAnotherIn(slot, n)),
       restartPastFollowers: () => this.restartPastFollowers(),
       moveCaughtUpSnapshots: () =>
         this.#mapped(() => {
@@ -1799,6 +1802,25 @@ export class WalIndex {
       walDurableThrough: (salts) => this.wal.durableThrough(salts),
       noteWalDurable: (frame, salts) => this.wal.noteDurable(frame, salts),
     };
+  }
+
+  /**
+   * True when one of READ(slot .. slot+n-1) is another connection's follow pin: held shared
+   * while its mark is READMARK_NOT_USED. No SQLite reader holds such a slot (a reader's mark is
+   * at most mxFrame, and a mark changes only under its slot's exclusive lock), and a follower
+   * keeps its pin for as long as its export runs, so a restart or truncate that waits for it
+   * holds WRITE, and with it every commit of every connection, for its whole busy timeout, and
+   * is busy all the same: only that connection's own writer restarts past it (#restart hands its
+   * followers the frames they lack). Up to three F_OFD_GETLK per slot; own pin excluded.
+   */
+  followerOfAnotherIn(slot: number, n: number): boolean {
+    if (this.#shm === null || this.#closed) return false;
+    for (let i = Math.max(slot, 1); i < slot + n && i <= 4; i++) {
+      if (i === this.#followPin || this.#region.load32(CKPT_READMARK(i)) !== READMARK_NOT_USED) continue;
+      // held (an exclusive lock would wait), and by shared holders only (a shared one would not)
+      if (this.#shm.lockHolder(SHM_LOCK.READ(i), 1, 'exclusive') !== null && this.#shm.lockHolder(SHM_LOCK.READ(i), 1, 'shared') === null) return true;
+    }
+    return false;
   }
 
   /**

@@ -7,18 +7,22 @@
 // writer (which hands the export the frames it has not read), and a truncate restarts the WAL
 // that way and cuts it to 0 bytes. The stream stays whole: it restores to the source byte for
 // byte. A reader of another process (sqlite3 holding a read transaction) still makes both busy.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import type { CheckpointResult } from '../../lib/checkpoint/execute';
 import { open, type Store } from '../../lib/commit/store';
+import { WalStreamReader } from '../../lib/export/framing';
+import { KIND } from '../../lib/export/records';
 import { restore } from '../../lib/export/restore';
 import { WalnutFile } from '../../lib/io/file';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { SqlitePeer } from '../helpers/children';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { tmpDir } from '../helpers/tmp';
+import { until, WAIT_MS } from '../helpers/until';
 
 if (NATS_SKIP !== null) console.warn(NATS_SKIP);
 
@@ -208,5 +212,55 @@ describe("checkpoint('restart' | 'truncate') beside the store's own follow expor
       expect(r.stoppedBy).toBeNull();
       expect(fs.readFileSync(target).equals(fs.readFileSync(src))).toBe(true);
     });
+  });
+});
+
+describe("checkpoint('restart' | 'truncate') beside another process's follow export (walnut export --follow)", () => {
+  // The exporter's read slot (its follow pin: shared, mark READMARK_NOT_USED) stays held while it
+  // follows, and only its own connection's writer restarts past it. Another store's restart or
+  // truncate waited for that slot as for a reader, holding WRITE for its whole busy timeout (30 s
+  // here: every commit of both connections waited with it), and then returned busy all the same.
+  it('returns busy at once (the slot is no reader that could leave), the commits beside it go on, and the stream restores to the source byte for byte', async () => {
+    const src = path.join(dir, 'other-follower.db');
+    const store = await open(src, { busyTimeout: 30_000 });
+    const ark = path.join(dir, 'other-follower.ark');
+    await store.commit([{ pgno: 2, data: page(2, made++) }]);
+    const first = made;
+    const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
+    const exporter = spawn(process.execPath, [bin, 'export', src, '--follow', '-o', ark], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    exporter.stderr!.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => exporter.once('exit', resolve));
+    const commitsInStream = (): number => {
+      let commits = 0;
+      try {
+        for (const p of WalStreamReader.fromBuffer(fs.readFileSync(ark))) if (p[0] === KIND.COMMIT_META) commits++;
+      } catch {
+        // a record being written: count again
+      }
+      return commits;
+    };
+    try {
+      await until(() => fs.existsSync(ark) && fs.statSync(ark).size > 0, WAIT_MS, () => stderr); // the base image is out: the follow has begun
+      const t0 = performance.now();
+      const results = await commitWhileCheckpointing(store, 8, 40, ['restart', 'truncate', 'restart', 'truncate']);
+      const ms = performance.now() - t0;
+      expect(results).toHaveLength(4);
+      for (const r of results) expect(r).toMatchObject({ busy: true });
+      expect(results.every((r) => r.walFrames > 0)).toBe(true);
+      // waited out, the busy timeout alone is 4 x 30 s (a hang bound, not a speed check)
+      expect(ms).toBeLessThan(30_000);
+      await until(() => commitsInStream() >= made - first, WAIT_MS, () => ({ commits: commitsInStream(), made: made - first, stderr }));
+    } finally {
+      exporter.kill('SIGINT');
+    }
+    expect(await exited, stderr).toBe(0);
+    // the exporter gone, nothing holds the WAL: a truncate is complete
+    expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+    await store.close();
+    const target = path.join(dir, 'other-follower-restored.db');
+    const r = await restore(fs.createReadStream(ark), target);
+    expect(r.stoppedBy).toBeNull();
+    expect(fs.readFileSync(target).equals(fs.readFileSync(src))).toBe(true);
   });
 });
