@@ -1,6 +1,9 @@
 // Export streams for tests: built by hand, or exported from a database; a sink that can stall.
+import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
 
+import { WalStreamReader } from '../../lib/export/framing';
+import { KIND } from '../../lib/export/records';
 import { createExportStream } from '../../lib/export/stream';
 
 /** The whole ARKHEXP1 export stream of `db` (createExportStream, read to its end). */
@@ -8,6 +11,17 @@ export async function streamOf(db: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of createExportStream(db)) parts.push(c as Buffer);
   return Buffer.concat(parts);
+}
+
+/** Commit records in the stream file `ark` written so far (a `walnut export --follow` running: a record being written is counted next time). */
+export function commitsInStreamFile(ark: string): number {
+  let commits = 0;
+  try {
+    for (const p of WalStreamReader.fromBuffer(fs.readFileSync(ark))) if (p[0] === KIND.COMMIT_META) commits++;
+  } catch {
+    // the last record is not all there yet
+  }
+  return commits;
 }
 
 /** Frames a list of payloads as an ARKHEXP1 stream. */

@@ -8,26 +8,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { WalStreamReader } from '../../lib/export/framing';
-import { KIND } from '../../lib/export/records';
 import { restore } from '../../lib/export/restore';
+import { commitsInStreamFile as commitsIn } from '../helpers/export-stream';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until, WAIT_MS } from '../helpers/until';
 
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
-
-/** Commit records in the stream written so far (a record being written: counted next time). */
-function commitsIn(ark: string): number {
-  let commits = 0;
-  try {
-    for (const p of WalStreamReader.fromBuffer(fs.readFileSync(ark))) if (p[0] === KIND.COMMIT_META) commits++;
-  } catch {
-    // the last record is not all there yet
-  }
-  return commits;
-}
 
 describe('walnut export --follow and SIGTERM', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -14,12 +14,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import type { CheckpointResult } from '../../lib/checkpoint/execute';
 import { open, type Store } from '../../lib/commit/store';
-import { WalStreamReader } from '../../lib/export/framing';
-import { KIND } from '../../lib/export/records';
 import { restore } from '../../lib/export/restore';
 import { WalnutFile } from '../../lib/io/file';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { SqlitePeer } from '../helpers/children';
+import { commitsInStreamFile } from '../helpers/export-stream';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { tmpDir } from '../helpers/tmp';
 import { until, WAIT_MS } from '../helpers/until';
@@ -231,15 +230,7 @@ describe("checkpoint('restart' | 'truncate') beside another process's follow exp
     let stderr = '';
     exporter.stderr!.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => exporter.once('exit', resolve));
-    const commitsInStream = (): number => {
-      let commits = 0;
-      try {
-        for (const p of WalStreamReader.fromBuffer(fs.readFileSync(ark))) if (p[0] === KIND.COMMIT_META) commits++;
-      } catch {
-        // a record being written: count again
-      }
-      return commits;
-    };
+    const commitsInStream = (): number => commitsInStreamFile(ark);
     try {
       await until(() => fs.existsSync(ark) && fs.statSync(ark).size > 0, WAIT_MS, () => stderr); // the base image is out: the follow has begun
       const t0 = performance.now();

@@ -9,13 +9,14 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import { BufferedWalSink, WalStreamReader, type WalRecordSink } from '../../lib/export/framing';
+import { BufferedWalSink, type WalRecordSink } from '../../lib/export/framing';
 import { KIND } from '../../lib/export/records';
 import { restore } from '../../lib/export/restore';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
 import { HELPERS, holdLock, release, runPython, SqlitePeer, sqliteWriters } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
+import { commitsInStreamFile } from '../helpers/export-stream';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { firstDifference, writerRows as rows } from '../helpers/writer-rows';
@@ -197,15 +198,7 @@ describe('walnut export --follow while another process grows the WAL past four w
       const frames = (fs.statSync(`${src}-wal`).size - 32) / (24 + 512);
       expect(frames).toBeGreaterThan(16_000);
       // caught up: the stream holds the writer's 3,000 commits (counted over the records written so far)
-      const commitsInStream = () => {
-        let commits = 0;
-        try {
-          for (const p of WalStreamReader.fromBuffer(fs.readFileSync(ark))) if (p[0] === KIND.COMMIT_META) commits++;
-        } catch {
-          // a record being written: count again
-        }
-        return commits;
-      };
+      const commitsInStream = () => commitsInStreamFile(ark);
       await until(() => commitsInStream() >= 3000, WAIT_MS, () => ({ commits: commitsInStream(), stderr }));
     } finally {
       exporter.kill('SIGINT');
