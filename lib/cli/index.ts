@@ -162,6 +162,9 @@ function program(setExit: (code: number) => void): Command {
       // --follow runs until interrupted: SIGINT or SIGTERM (what kill, timeout, systemd and docker
       // stop send; walnut replicate and replica stop on either), each ending it the same way
       const interrupted = (): void => {
+        // pipeline() destroys its target with the source's premature close: stdout then emits
+        // that 'error', which is no failure of the output here (see watchOutput)
+        output.interrupted = true;
         process.removeListener('SIGINT', interrupted);
         process.removeListener('SIGTERM', interrupted);
         stream.destroy();
@@ -324,13 +327,19 @@ async function runUntilSignal(ms: number, report: () => void, stop: () => Promis
  * Any other write error (ENOSPC on a full disk, say) is kept: the command then fails (exit 2).
  * The listeners are added once per process (main() may run many times in one, as in tests).
  */
-const output = { watched: false, failed: null as NodeJS.ErrnoException | null };
+const output = { watched: false, failed: null as NodeJS.ErrnoException | null, interrupted: false };
 function watchOutput(): void {
   output.failed = null;
+  output.interrupted = false;
   if (output.watched) return;
   output.watched = true;
   for (const out of [process.stdout, process.stderr]) {
     out.on('error', (e: NodeJS.ErrnoException) => {
+      // `walnut export --follow` to stdout ended by SIGINT or SIGTERM: pipeline() destroyed stdout
+      // with ERR_STREAM_PREMATURE_CLOSE (the export's stream was cut, as it should be), and this
+      // made the interrupted export exit 2 'WALNUT_IO: Premature close' after its summary, where
+      // the same export to -o FILE exits 0 (a backup pipe's end looked like its failure)
+      if (output.interrupted && e.code === 'ERR_STREAM_PREMATURE_CLOSE') return;
       if (e.code !== 'EPIPE') output.failed ??= e;
     });
   }

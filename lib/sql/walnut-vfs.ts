@@ -146,6 +146,14 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
   const MAIN_IOCAP = C.SQLITE_IOCAP_BATCH_ATOMIC! | C.SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN! | C.SQLITE_IOCAP_POWERSAFE_OVERWRITE! | C.SQLITE_IOCAP_SAFE_APPEND!;
 
   class WalnutVfs extends engine.FacadeVFS implements VfsSignals {
+    /**
+     * The longest path SQLite may hand this VFS, in UTF-8 bytes. wa-sqlite's base class says 64,
+     * and SQLite's pager refuses a database whose full path plus 8 (room for "-journal") passes
+     * it: openDatabase() of any path of 57+ bytes failed (SQLITE_CANTOPEN, 'unable to open
+     * database file'; past 64, xFullPathname's SQLITE_IOERR, 'disk I/O error'). Linux's PATH_MAX,
+     * as SQLite's unix VFS allows (SQLITE_MAX_PATHLEN = FILENAME_MAX).
+     */
+    mxPathname = 4096;
     lastError: WalnutError | Error | null = null;
     conflict = false;
     readonly #main = new Map<number, MainFile>();

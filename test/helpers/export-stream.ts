@@ -13,11 +13,14 @@ export async function streamOf(db: string): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-/** Commit records in the stream file `ark` written so far (a `walnut export --follow` running: a record being written is counted next time). */
-export function commitsInStreamFile(ark: string): number {
+/**
+ * Commit records in the stream file `ark` (or in those bytes) written so far (a `walnut export
+ * --follow` running: a record being written is counted next time).
+ */
+export function commitsInStreamFile(ark: string | Buffer): number {
   let commits = 0;
   try {
-    for (const p of WalStreamReader.fromBuffer(fs.readFileSync(ark))) if (p[0] === KIND.COMMIT_META) commits++;
+    for (const p of WalStreamReader.fromBuffer(typeof ark === 'string' ? fs.readFileSync(ark) : ark)) if (p[0] === KIND.COMMIT_META) commits++;
   } catch {
     // the last record is not all there yet
   }
