@@ -284,6 +284,14 @@ const WRITE_RUN_MS = 5;
 const OTHER_WRITER_MS = 1000;
 const OTHER_WRITER_GAP_MS = 1;
 
+/** What a lane leader's committer asks of its lane (lane.ts) while a batch waits for WRITE. */
+export interface LaneQueue {
+  /** This store leads a lane that other stores share. */
+  shared(): boolean;
+  /** Takes what the other members queued into this committer's queue now. */
+  take(): void;
+}
+
 export class GroupCommitter {
   readonly #index: WalIndex;
   readonly #synchronous: Synchronous;
@@ -292,6 +300,8 @@ export class GroupCommitter {
   readonly #onCommitted: (mxFrame: number) => void;
   readonly #beforeBatch: () => Promise<void> | null;
   readonly #gatherBatch: () => Promise<void> | null;
+  /** A commit lane's queue (lane.ts): whether other members share it, and taking what they queued now. */
+  readonly #laneQueue: LaneQueue | null;
   readonly #beforeAppend: (frames: number, mxFrame: number) => Promise<void> | null;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
@@ -334,7 +344,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; gatherBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void> | null; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; gatherBatch?: () => Promise<void> | null; laneQueue?: LaneQueue; beforeAppend?: (frames: number, mxFrame: number) => Promise<void> | null; events?: EventRing },
   ) {
     this.#index = index;
     this.#chain = new CommitChain(index.dbPath);
@@ -344,6 +354,7 @@ export class GroupCommitter {
     this.#onCommitted = o.onCommitted ?? (() => undefined);
     this.#beforeBatch = o.beforeBatch ?? (() => null);
     this.#gatherBatch = o.gatherBatch ?? (() => null);
+    this.#laneQueue = o.laneQueue ?? null;
     this.#beforeAppend = o.beforeAppend ?? (() => null);
     this.#events = o.events ?? null;
     this.#stampTrailers = o.stampTrailers ?? false;
@@ -681,8 +692,16 @@ export class GroupCommitter {
   #failHeldSnapshots(batch: Pending[]): boolean {
     // in commit order: the batch, then the commits queued behind it (they wait for WRITE after
     // it, their snapshots held as long)
-    const waiting = this.#queue.length === 0 ? batch : [...batch, ...this.#queue];
-    if (!waiting.some((p) => !p.settled && this.#holdsSnapshot(p)) || !this.#index.checkpointerWaiting()) return false;
+    let waiting = this.#queue.length === 0 ? batch : [...batch, ...this.#queue];
+    if (this.#laneQueue?.shared() === true) {
+      // a lane leader: other members' transactions still queued in the lane (a busy leader
+      // takes them only as it forms its next batch) hold their snapshots as long, and the
+      // checkpointer waits for those too. Taken now, they fail here like those already taken.
+      if (!this.#index.checkpointerWaiting()) return false;
+      this.#laneQueue.take();
+      waiting = this.#queue.length === 0 ? batch : [...batch, ...this.#queue];
+      if (!waiting.some((p) => !p.settled && this.#holdsSnapshot(p))) return false;
+    } else if (!waiting.some((p) => !p.settled && this.#holdsSnapshot(p)) || !this.#index.checkpointerWaiting()) return false;
     for (let i = 0; i < waiting.length; i++) {
       const p = waiting[i]!;
       if (p.settled || !this.#holdsSnapshot(p)) continue;
@@ -704,6 +723,11 @@ export class GroupCommitter {
 
   /** The commit's snapshot holds a read lock that its caller lets go only once it settles. */
   #holdsSnapshot(p: Pending): boolean {
+    // another lane member's transaction (taken from the lane: its conflict set travels without
+    // the snapshot, lane.ts): that member keeps the snapshot's read mark until this settles.
+    // Waiting would stall the checkpointer on it and this commit on the checkpointer until a
+    // busy timeout, as for this store's own transactions (a chaos run: 20 s without a commit)
+    if (p.conflict !== undefined && p.conflict.snapshot === undefined) return true;
     const snap = p.conflict?.snapshot ?? (p.baseHeld ? p.base : undefined);
     return snap !== undefined && !snap.released;
   }

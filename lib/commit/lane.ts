@@ -350,6 +350,19 @@ export class SharedLane implements CommitSink {
     });
   }
 
+  /**
+   * Leader, its committer waiting for WRITE: takes what members queued into the committer now
+   * (GroupCommitter's takeQueued: their transactions' snapshots are held meanwhile).
+   */
+  takeQueued(): void {
+    if (this.takesFromOthers) this.#takeInto((into) => this.#native.take(into));
+  }
+
+  /** This store leads, and other stores share the lane (a read of the native member count). */
+  get takesFromOthers(): boolean {
+    return this.#leader && !this.#resigned && !this.#left && !this.#native.alone;
+  }
+
   /** Ends the gather's wait; `timedOut`: the members still awaited are not waited for. */
   #endGather(timedOut: boolean): void {
     const done = this.#gathered;

@@ -344,6 +344,9 @@ export class Store {
       // its own gathering turn (a new WRITE run per batch cost two fcntl locks, an lseek and the
       // -shm header's validation on the leader per batch: #21)
       gatherBatch: () => this.#lane?.gather() ?? null,
+      // while a batch waits for WRITE held by a checkpointer that waits for readers: the lane's
+      // queued transactions join the queue, to fail at once as its own do (CheckpointWaits)
+      laneQueue: { shared: () => this.#lane?.takesFromOthers ?? false, take: () => this.#lane?.takeQueued() },
       // Under WRITE, once the batch's transactions gave up their read marks: the batch that
       // restarts the WAL copies what the background checkpoint left (the frames appended while
       // it ran, or past its readers' marks) and waits for that only (auto-checkpoint.ts). A
