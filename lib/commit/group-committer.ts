@@ -136,6 +136,11 @@ export interface ConflictSet {
    * commits made after it) until the set is checked under WRITE; the committer releases it then.
    */
   snapshot?: Snapshot;
+  /**
+   * Another lane member's transaction (taken from the lane, without its snapshot): the
+   * read-lock slot that snapshot holds in the member's connection until this commit settles.
+   */
+  readLock?: number;
 }
 
 /**
@@ -193,6 +198,8 @@ class Pending {
     readonly committing: Set<Snapshot>,
     /** The committer's waitingBases: the base leaves it (one count) when this settles. */
     readonly bases: Map<Snapshot, number>,
+    /** The committer's count per read-lock slot of lane members' snapshots (conflict.readLock): one less when this settles. */
+    readonly memberReadLocks: Int32Array,
     readonly listener: CommitListener | null,
     readonly token: number,
     withPromise: boolean,
@@ -227,6 +234,8 @@ class Pending {
     this.copies?.release();
     const snapshot = this.conflict?.snapshot;
     if (snapshot !== undefined) this.committing.delete(snapshot);
+    const slot = this.conflict?.readLock;
+    if (slot !== undefined) this.memberReadLocks[slot]!--;
     if (this.base !== undefined) {
       const n = this.bases.get(this.base)! - 1;
       if (n === 0) this.bases.delete(this.base);
@@ -312,6 +321,8 @@ export class GroupCommitter {
   readonly #committing = new Set<Snapshot>();
   /** The bases of the conditional commits not settled yet, with how many commits name each (see waitingBases). */
   readonly #bases = new Map<Snapshot, number>();
+  /** Per read-lock slot, the lane members' transactions queued or in a batch here whose snapshot holds it (memberReadLockIn). */
+  readonly #memberReadLocks = new Int32Array(5);
   #running: Promise<void> | null = null;
   /** Ends the gathering turn the drain waits in, while it waits in one (noneToGather()). */
   #endGathering: (() => void) | null = null;
@@ -408,7 +419,9 @@ export class GroupCommitter {
     const snapshot = conflict?.snapshot;
     if (snapshot !== undefined) this.#committing.add(snapshot);
     if (base !== undefined) this.#bases.set(base, (this.#bases.get(base) ?? 0) + 1);
-    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#committing, this.#bases, listener, token, withPromise, copies);
+    const slot = conflict?.readLock;
+    if (slot !== undefined) this.#memberReadLocks[slot]!++;
+    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#committing, this.#bases, this.#memberReadLocks, listener, token, withPromise, copies);
     this.#queue.push(p);
     if (this.#running === null) this.#running = this.#drain();
     return p.promise;
@@ -489,6 +502,18 @@ export class GroupCommitter {
    */
   get waitingBases(): ReadonlyMap<Snapshot, number> {
     return this.#bases;
+  }
+
+  /**
+   * A lane member's transaction queued or in a batch here holds its snapshot's read lock in
+   * [slot, slot + n) of its own connection: like committingSnapshots, a reader that cannot end
+   * while this committer waits for WRITE (first takes what the lane queued: those wait as long).
+   */
+  memberReadLockIn(slot: number, n: number): boolean {
+    if (this.#laneQueue?.shared() !== true) return false;
+    this.#laneQueue.take();
+    for (let i = slot; i < slot + n && i < this.#memberReadLocks.length; i++) if (this.#memberReadLocks[i]! > 0) return true;
+    return false;
   }
 
   /**

@@ -95,3 +95,46 @@ it('another connection\'s RESTART checkpoint waiting for a lane member\'s transa
   expect(outcomes).toEqual(['taken: commit WALNUT_BUSY/CheckpointWaits, checkpoint busy 0', 'queued: commit WALNUT_BUSY/CheckpointWaits, checkpoint busy 0']);
   expect(sqliteIntegrity(file)).toEqual(['ok']);
 }, 40_000);
+
+it('the leader\'s own FULL checkpoint under WRITE does not wait for a lane member\'s transaction that waits for the leader\'s committer (taken or still queued in the lane): the checkpoint is busy at once, the commit goes through', async () => {
+  const file = path.join(dir, 'own-ckpt.db');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t(v BLOB)');
+  db.prepare('INSERT INTO t VALUES (?)').run(Buffer.alloc(4 * 4096, 1));
+  db.close();
+  const [p1, p2] = pageRoles(file).pages.filter((p) => p.role === 'overflow').map((p) => p.pgno);
+  const BUSY_MS = 3000;
+  const options = { busyTimeout: BUSY_MS, autoCheckpoint: false } as const;
+  const leader = await open(file, options);
+  const member = await open(file, options);
+  expect(leader.metrics().lane!.leader).toBe(true);
+  const stamp = async (pgno: number, k: number): Promise<Buffer> => {
+    const snap = await leader.snapshot();
+    const d = Buffer.from(await snap.read(pgno));
+    snap.release();
+    d.fill(k, 4);
+    return d;
+  };
+  const outcomes: string[] = [];
+  for (const leaderWritesFirst of [false, true]) {
+    await leader.commit([{ pgno: p1!, data: await stamp(p1!, 1) }]);
+    const tx = member.begin();
+    await tx.read(p2!);
+    tx.write(p2!, await stamp(p2!, 2));
+    await leader.commit([{ pgno: p1!, data: await stamp(p1!, 3) }]); // past the member's read mark
+    const t0 = performance.now();
+    const ckpt = leader.checkpoint('full').then((r) => ({ r, ms: performance.now() - t0 }));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // it holds WRITE, waits for the member's read mark
+    const own = leaderWritesFirst ? leader.commit([{ pgno: p1!, data: await stamp(p1!, 4) }]) : null;
+    const committed = tx.commit().then(() => 'ok', (e: { code?: string; reason?: string }) => `${e.code}/${e.reason}`);
+    const [c, r] = await Promise.all([ckpt, committed]);
+    const ms = performance.now() - t0;
+    await own;
+    outcomes.push(`${leaderWritesFirst ? 'queued' : 'taken'}: commit ${r}, checkpoint busy ${c.r.busy}${ms < BUSY_MS / 2 ? '' : ` after ${Math.round(ms)} ms`}`);
+  }
+  await member.close();
+  await leader.close();
+  expect(outcomes).toEqual(['taken: commit ok, checkpoint busy true', 'queued: commit ok, checkpoint busy true']);
+  expect(sqliteIntegrity(file)).toEqual(['ok']);
+}, 40_000);
