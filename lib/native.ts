@@ -352,15 +352,16 @@ export interface NativeCommitLane {
   readonly member: number;
   readonly leader: boolean;
   /**
-   * Copies the pages; returns the commit's lane-wide id. conflict: [mxFrame, salt1, salt2, pgnos].
+   * Copies the pages; returns the commit's lane-wide id. conflict: [mxFrame, salt1, salt2, pgnos,
+   * readLock?] (readLock: the read-lock slot its snapshot holds until the commit settles).
    * The commit enters the lane at the end of the event-loop turn in which it was called, with
    * every other commit of this member in that turn (natively; that also tells a gathering leader
    * this member's turn of submits ended: commit_lane.h).
    */
-  submit(pgnos: Uint32Array, pages: readonly Uint8Array[], dbSize: number, conflict: [number, number, number, Uint32Array] | null): number;
+  submit(pgnos: Uint32Array, pages: readonly Uint8Array[], dbSize: number, conflict: [number, number, number, Uint32Array] | [number, number, number, Uint32Array, number] | null): number;
   /**
-   * Leader: the queued commits; 10 numbers each in meta (id, pageCount, readCount, dbSize,
-   * hasConflict, mxFrame, salt1, salt2, member, offset): at `offset` in buffer (from its byteOffset; `into` when they fit in it), the pages, their
+   * Leader: the queued commits; 11 numbers each in meta (id, pageCount, readCount, dbSize,
+   * hasConflict, mxFrame, salt1, salt2, member, offset, readLock (-1: none)): at `offset` in buffer (from its byteOffset; `into` when they fit in it), the pages, their
    * page numbers (u32), the conflict set's page numbers (u32).
    */
   take(into?: Uint8Array): { meta: Float64Array; buffer: Uint8Array };

@@ -87,6 +87,9 @@ struct Submission {
   uint32_t dbSize = 0;  // 0: the committer's default
   bool hasConflict = false;
   uint32_t mxFrame = 0, salt1 = 0, salt2 = 0;  // the snapshot the conflict set was read in
+  // the read-lock slot (0..4) that snapshot holds in its member's connection until the commit
+  // settles (0xffffffff: none): the leader's own checkpoint must not wait for it under WRITE
+  uint32_t readLock = 0xffffffffu;
   Block block;
 };
 

@@ -44,8 +44,8 @@ constexpr size_t kSettleOkFields = 5;
 // Blocks the leader copied and holds until its next settle() returns them (beyond: freed).
 constexpr size_t kSpentBytes = 8u << 20;
 // Per taken commit: id, pageCount, readCount, dbSize, hasConflict, mxFrame, salt1, salt2, member,
-// byte offset of its block in take()'s buffer.
-constexpr size_t kTakeFields = 10;
+// byte offset of its block in take()'s buffer, read-lock slot of its snapshot (-1: none).
+constexpr size_t kTakeFields = 11;
 constexpr double kMaxSafe = 9007199254740991.0;
 
 // The native half of one member, owned by its CommitLane object and, while its libuv handles are
@@ -389,7 +389,7 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     return Napi::Boolean::New(info.Env(), member_ != nullptr && member_->lane != nullptr && member_->lane->Members() == 1);
   }
 
-  // submit(pgnos: Uint32Array, pages: Uint8Array[], dbSize, conflict: null | [mxFrame, salt1, salt2, reads: Uint32Array]) -> id
+  // submit(pgnos: Uint32Array, pages: Uint8Array[], dbSize, conflict: null | [mxFrame, salt1, salt2, reads: Uint32Array, readLock?]) -> id
   Napi::Value Submit(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Lane* lane = Joined(env);
@@ -409,7 +409,8 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     ByteSpan reads;
     if (info.Length() > 3 && !info[3].IsNull() && !info[3].IsUndefined()) {
       Napi::Value c = info[3];
-      if (!c.IsArray() || c.As<Napi::Array>().Length() != 4) return ThrowInvalid(env, "conflict must be [mxFrame, salt1, salt2, pgnos]");
+      const uint32_t fieldCount = c.IsArray() ? c.As<Napi::Array>().Length() : 0;
+      if (fieldCount != 4 && fieldCount != 5) return ThrowInvalid(env, "conflict must be [mxFrame, salt1, salt2, pgnos, readLock?]");
       Napi::Array a = c.As<Napi::Array>();
       Napi::Object fields = Napi::Object::New(env);
       fields.Set("mxFrame", a.Get(0u));
@@ -418,6 +419,11 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       if (!GetU32Prop(env, fields, "mxFrame", &s.mxFrame) || !GetU32Prop(env, fields, "salt1", &s.salt1) ||
           !GetU32Prop(env, fields, "salt2", &s.salt2)) {
         return env.Undefined();
+      }
+      if (fieldCount == 5) {
+        fields.Set("readLock", a.Get(4u));
+        if (!GetU32Prop(env, fields, "readLock", &s.readLock)) return env.Undefined();
+        if (s.readLock > 4) return ThrowInvalid(env, "conflict readLock must be a read-lock slot (0..4)");
       }
       if (!TypedBytesOf(env, a.Get(3u), napi_uint32_array, &reads) ||
           reads.length / 4 > std::numeric_limits<uint32_t>::max()) {
@@ -530,6 +536,7 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       m[7] = s.salt2;
       m[8] = s.member;
       m[9] = static_cast<double>(at);
+      m[10] = s.readLock == 0xffffffffu ? -1.0 : static_cast<double>(s.readLock);
       if (s.block.size > 0) std::memcpy(out + at, s.block.data, s.block.size);
       at += s.block.size;
     }

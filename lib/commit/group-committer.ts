@@ -136,6 +136,11 @@ export interface ConflictSet {
    * commits made after it) until the set is checked under WRITE; the committer releases it then.
    */
   snapshot?: Snapshot;
+  /**
+   * Another lane member's transaction (taken from the lane, without its snapshot): the
+   * read-lock slot that snapshot holds in the member's connection until this commit settles.
+   */
+  readLock?: number;
 }
 
 /**
@@ -193,6 +198,8 @@ class Pending {
     readonly committing: Set<Snapshot>,
     /** The committer's waitingBases: the base leaves it (one count) when this settles. */
     readonly bases: Map<Snapshot, number>,
+    /** The committer's count per read-lock slot of lane members' snapshots (conflict.readLock): one less when this settles. */
+    readonly memberReadLocks: Int32Array,
     readonly listener: CommitListener | null,
     readonly token: number,
     withPromise: boolean,
@@ -227,6 +234,8 @@ class Pending {
     this.copies?.release();
     const snapshot = this.conflict?.snapshot;
     if (snapshot !== undefined) this.committing.delete(snapshot);
+    const slot = this.conflict?.readLock;
+    if (slot !== undefined) this.memberReadLocks[slot]!--;
     if (this.base !== undefined) {
       const n = this.bases.get(this.base)! - 1;
       if (n === 0) this.bases.delete(this.base);
@@ -284,6 +293,14 @@ const WRITE_RUN_MS = 5;
 const OTHER_WRITER_MS = 1000;
 const OTHER_WRITER_GAP_MS = 1;
 
+/** What a lane leader's committer asks of its lane (lane.ts) while a batch waits for WRITE. */
+export interface LaneQueue {
+  /** This store leads a lane that other stores share. */
+  shared(): boolean;
+  /** Takes what the other members queued into this committer's queue now. */
+  take(): void;
+}
+
 export class GroupCommitter {
   readonly #index: WalIndex;
   readonly #synchronous: Synchronous;
@@ -292,6 +309,8 @@ export class GroupCommitter {
   readonly #onCommitted: (mxFrame: number) => void;
   readonly #beforeBatch: () => Promise<void> | null;
   readonly #gatherBatch: () => Promise<void> | null;
+  /** A commit lane's queue (lane.ts): whether other members share it, and taking what they queued now. */
+  readonly #laneQueue: LaneQueue | null;
   readonly #beforeAppend: (frames: number, mxFrame: number) => Promise<void> | null;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
@@ -302,6 +321,8 @@ export class GroupCommitter {
   readonly #committing = new Set<Snapshot>();
   /** The bases of the conditional commits not settled yet, with how many commits name each (see waitingBases). */
   readonly #bases = new Map<Snapshot, number>();
+  /** Per read-lock slot, the lane members' transactions queued or in a batch here whose snapshot holds it (memberReadLockIn). */
+  readonly #memberReadLocks = new Int32Array(5);
   #running: Promise<void> | null = null;
   /** Ends the gathering turn the drain waits in, while it waits in one (noneToGather()). */
   #endGathering: (() => void) | null = null;
@@ -334,7 +355,7 @@ export class GroupCommitter {
 
   constructor(
     index: WalIndex,
-    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; gatherBatch?: () => Promise<void> | null; beforeAppend?: (frames: number, mxFrame: number) => Promise<void> | null; events?: EventRing },
+    o: { synchronous: Synchronous; maxBatchBytes: number; maxWaitMicros: number; stampTrailers?: boolean; onCommitted?: (mxFrame: number) => void; onPublished?: (txns: readonly WalTransaction[]) => void; onWritten?: (txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void; beforeBatch?: () => Promise<void> | null; gatherBatch?: () => Promise<void> | null; laneQueue?: LaneQueue; beforeAppend?: (frames: number, mxFrame: number) => Promise<void> | null; events?: EventRing },
   ) {
     this.#index = index;
     this.#chain = new CommitChain(index.dbPath);
@@ -344,6 +365,7 @@ export class GroupCommitter {
     this.#onCommitted = o.onCommitted ?? (() => undefined);
     this.#beforeBatch = o.beforeBatch ?? (() => null);
     this.#gatherBatch = o.gatherBatch ?? (() => null);
+    this.#laneQueue = o.laneQueue ?? null;
     this.#beforeAppend = o.beforeAppend ?? (() => null);
     this.#events = o.events ?? null;
     this.#stampTrailers = o.stampTrailers ?? false;
@@ -397,7 +419,9 @@ export class GroupCommitter {
     const snapshot = conflict?.snapshot;
     if (snapshot !== undefined) this.#committing.add(snapshot);
     if (base !== undefined) this.#bases.set(base, (this.#bases.get(base) ?? 0) + 1);
-    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#committing, this.#bases, listener, token, withPromise, copies);
+    const slot = conflict?.readLock;
+    if (slot !== undefined) this.#memberReadLocks[slot]!++;
+    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#committing, this.#bases, this.#memberReadLocks, listener, token, withPromise, copies);
     this.#queue.push(p);
     if (this.#running === null) this.#running = this.#drain();
     return p.promise;
@@ -478,6 +502,18 @@ export class GroupCommitter {
    */
   get waitingBases(): ReadonlyMap<Snapshot, number> {
     return this.#bases;
+  }
+
+  /**
+   * A lane member's transaction queued or in a batch here holds its snapshot's read lock in
+   * [slot, slot + n) of its own connection: like committingSnapshots, a reader that cannot end
+   * while this committer waits for WRITE (first takes what the lane queued: those wait as long).
+   */
+  memberReadLockIn(slot: number, n: number): boolean {
+    if (this.#laneQueue?.shared() !== true) return false;
+    this.#laneQueue.take();
+    for (let i = slot; i < slot + n && i < this.#memberReadLocks.length; i++) if (this.#memberReadLocks[i]! > 0) return true;
+    return false;
   }
 
   /**
@@ -681,8 +717,16 @@ export class GroupCommitter {
   #failHeldSnapshots(batch: Pending[]): boolean {
     // in commit order: the batch, then the commits queued behind it (they wait for WRITE after
     // it, their snapshots held as long)
-    const waiting = this.#queue.length === 0 ? batch : [...batch, ...this.#queue];
-    if (!waiting.some((p) => !p.settled && this.#holdsSnapshot(p)) || !this.#index.checkpointerWaiting()) return false;
+    let waiting = this.#queue.length === 0 ? batch : [...batch, ...this.#queue];
+    if (this.#laneQueue?.shared() === true) {
+      // a lane leader: other members' transactions still queued in the lane (a busy leader
+      // takes them only as it forms its next batch) hold their snapshots as long, and the
+      // checkpointer waits for those too. Taken now, they fail here like those already taken.
+      if (!this.#index.checkpointerWaiting()) return false;
+      this.#laneQueue.take();
+      waiting = this.#queue.length === 0 ? batch : [...batch, ...this.#queue];
+      if (!waiting.some((p) => !p.settled && this.#holdsSnapshot(p))) return false;
+    } else if (!waiting.some((p) => !p.settled && this.#holdsSnapshot(p)) || !this.#index.checkpointerWaiting()) return false;
     for (let i = 0; i < waiting.length; i++) {
       const p = waiting[i]!;
       if (p.settled || !this.#holdsSnapshot(p)) continue;
@@ -704,6 +748,11 @@ export class GroupCommitter {
 
   /** The commit's snapshot holds a read lock that its caller lets go only once it settles. */
   #holdsSnapshot(p: Pending): boolean {
+    // another lane member's transaction (taken from the lane: its conflict set travels without
+    // the snapshot, lane.ts): that member keeps the snapshot's read mark until this settles.
+    // Waiting would stall the checkpointer on it and this commit on the checkpointer until a
+    // busy timeout, as for this store's own transactions (a chaos run: 20 s without a commit)
+    if (p.conflict !== undefined && p.conflict.snapshot === undefined) return true;
     const snap = p.conflict?.snapshot ?? (p.baseHeld ? p.base : undefined);
     return snap !== undefined && !snap.released;
   }

@@ -80,6 +80,8 @@ export interface CommitSink {
 }
 
 type Failure = [number, string, string, string, number];
+/** A transaction's conflict set as the native lane takes it: mxFrame, salts, pgnos, and the read-lock slot its snapshot holds. */
+type LaneConflict = [number, number, number, Uint32Array] | [number, number, number, Uint32Array, number];
 /** A taken commit's failure for settle(): [id, member, code, message, reason, errno]. */
 type TakenFailure = [number, number, string, string, string, number];
 
@@ -87,7 +89,7 @@ type TakenFailure = [number, number, string, string, string, number];
 const OK_FIELDS = 4;
 /** Per taken commit written, in settle()'s ok array: id, member (its submitter), first, last, durable. */
 const SETTLE_OK_FIELDS = 5;
-const TAKE_FIELDS = 10;
+const TAKE_FIELDS = 11;
 /**
  * The leader holds a batch back for members whose last commits it just settled at most as long
  * as its batches take from formation to settlement (write + sync, measured: waiting longer than
@@ -234,7 +236,10 @@ export class SharedLane implements CommitSink {
     const conflict = check?.conflict;
     let id: number;
     try {
-      const c = conflict === undefined ? null : ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos)] as [number, number, number, Uint32Array]);
+      // with the read-lock slot its snapshot holds until this settles: the leader's own checkpoint
+      // under WRITE must not wait for it (GroupCommitter.memberReadLockIn)
+      const held = conflict?.snapshot !== undefined && !conflict.snapshot.released ? conflict.snapshot.readLock : -1;
+      const c = conflict === undefined ? null : held >= 0 ? ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos), held] as LaneConflict) : ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos)] as LaneConflict);
       id = this.#submitPages(pages, dbSize ?? 0, c);
     } catch (e) {
       this.#breakOwnChain(e);
@@ -252,7 +257,7 @@ export class SharedLane implements CommitSink {
    * isolate scavenges on its own: GC costs the lane cases several times one thread's CPU per
    * commit, bench/README.md #21).
    */
-  #submitPages(pages: WalPage[], dbSize: number, conflict: [number, number, number, Uint32Array] | null): number {
+  #submitPages(pages: WalPage[], dbSize: number, conflict: LaneConflict | null): number {
     if (pages.length === 1) {
       this.#onePgno[0] = pages[0]!.pgno;
       this.#onePage[0] = pages[0]!.data;
@@ -277,7 +282,19 @@ export class SharedLane implements CommitSink {
    */
   async resign(): Promise<void> {
     if (this.#waiting.size > 0) await new Promise<void>((resolve) => (this.#whenSettled = resolve));
-    this.#resigned = true;
+    this.#resigned = true; // takes nothing more from the lane (gather, rest and wake-ups check it)
+    if (this.#leader) {
+      // What this committer already took is written (or failed) BEFORE the lead passes on: a
+      // new leader's committer would otherwise race this one for WRITE with the commits queued
+      // after them, and whichever got it first wrote first. A member's commit taken here and
+      // waiting for WRITE (another connection held it) was written after that member's next
+      // commit to the same page, which the new leader took: the acknowledged later commit was
+      // overwritten by the earlier one (a chaos run lost acknowledged commits in 5 of 24 runs,
+      // a terminated worker's last commit landing after its successor's; the handover test
+      // misordered 6 of 6 rounds). Meanwhile the lane queues members' commits for the next leader.
+      await this.#committer.idle();
+      this.#flush();
+    }
     this.#settleAlone();
     this.#native.resign();
   }
@@ -336,6 +353,19 @@ export class SharedLane implements CommitSink {
         resolve();
       };
     });
+  }
+
+  /**
+   * Leader, its committer waiting for WRITE: takes what members queued into the committer now
+   * (GroupCommitter's takeQueued: their transactions' snapshots are held meanwhile).
+   */
+  takeQueued(): void {
+    if (this.takesFromOthers) this.#takeInto((into) => this.#native.take(into));
+  }
+
+  /** This store leads, and other stores share the lane (a read of the native member count). */
+  get takesFromOthers(): boolean {
+    return this.#leader && !this.#resigned && !this.#left && !this.#native.alone;
   }
 
   /** Ends the gather's wait; `timedOut`: the members still awaited are not waited for. */
@@ -447,7 +477,7 @@ export class SharedLane implements CommitSink {
       const pages: WalPage[] = new Array(count);
       for (let j = 0; j < count; j++) pages[j] = { pgno: words[pgnoAt + j]!, data: new Uint8Array(buffer, at + j * size, size) };
       const conflict: ConflictSet | undefined = meta[m + 4] === 1
-        ? { pgnos: new Uint32Array(buffer, at + count * size + count * 4, meta[m + 2]!), mxFrame: meta[m + 5]!, salts: [meta[m + 6]!, meta[m + 7]!] }
+        ? { pgnos: new Uint32Array(buffer, at + count * size + count * 4, meta[m + 2]!), mxFrame: meta[m + 5]!, salts: [meta[m + 6]!, meta[m + 7]!], ...(meta[m + 10]! >= 0 ? { readLock: meta[m + 10]! } : {}) }
         : undefined;
       const dbSize = meta[m + 3]! === 0 ? undefined : meta[m + 3]!;
       this.#committer.submitTaken(pages, dbSize, conflict === undefined ? undefined : { conflict }, listener, m);

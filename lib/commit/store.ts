@@ -344,6 +344,9 @@ export class Store {
       // its own gathering turn (a new WRITE run per batch cost two fcntl locks, an lseek and the
       // -shm header's validation on the leader per batch: #21)
       gatherBatch: () => this.#lane?.gather() ?? null,
+      // while a batch waits for WRITE held by a checkpointer that waits for readers: the lane's
+      // queued transactions join the queue, to fail at once as its own do (CheckpointWaits)
+      laneQueue: { shared: () => this.#lane?.takesFromOthers ?? false, take: () => this.#lane?.takeQueued() },
       // Under WRITE, once the batch's transactions gave up their read marks: the batch that
       // restarts the WAL copies what the background checkpoint left (the frames appended while
       // it ran, or past its readers' marks) and waits for that only (auto-checkpoint.ts). A
@@ -772,7 +775,9 @@ export class Store {
             const stuck = (s: Snapshot): boolean => !s.released && s.readLock >= slot && s.readLock < slot + n;
             for (const s of this.#committer.committingSnapshots) if (stuck(s)) return true;
             for (const s of this.#committer.waitingBases.keys()) if (stuck(s)) return true;
-            return false;
+            // a lane member's transaction waiting for this committer holds its snapshot as long
+            // (a chaos run: the leader's FULL checkpoint and every commit stalled 20 s)
+            return this.#committer.memberReadLockIn(slot, n);
           },
         });
       r = await run();

@@ -1,0 +1,77 @@
+// A commit lane's leader that closes hands the lead on; the commits its committer had already
+// taken from the lane must be written before the new leader writes anything, or lane order
+// (and each store's own order) breaks across the handover.
+//
+// Found by a chaos run (6 workers committing, reopening their stores, terminated at random,
+// beside sqlite3 writers and checkpointers): a terminated worker's last commit, taken by the
+// leader and waiting for WRITE, was written seconds later, after the same page's acknowledged
+// commit by the worker's successor, so that acknowledged commit was gone from the database
+// (5 of 24 runs). Here the WRITE lock is held by another process while the leader's committer
+// holds a member's commit; the leader closes; the member's next commit (to the same page) goes
+// to the member's own committer as the new leader. Both committers waited for WRITE: whichever
+// got it first wrote first.
+import * as path from 'node:path';
+import { expect, it } from 'vitest';
+
+import { SHM_LOCK } from '../../lib/format/shm-header';
+import { open, type Store } from '../../lib/index';
+import { holdLock, release } from '../helpers/children';
+import { Database } from '../helpers/sqlite';
+import { pageRoles, sqliteIntegrity } from '../helpers/sqlite-db';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+it('a closing leader writes what its committer took before the new leader writes: a member\'s commits stay in its order across the handover, the later one is the page\'s content', async () => {
+  const file = path.join(dir, 'handover.db');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t(v BLOB)');
+  db.prepare('INSERT INTO t VALUES (?)').run(Buffer.alloc(4 * 4096, 1));
+  db.close();
+  const pgno = pageRoles(file).pages.find((p) => p.role === 'overflow' && p.pgno > 0)!.pgno;
+  const base = Buffer.alloc(4096);
+  {
+    const s = await open(file, { shareLane: false });
+    const snap = await s.snapshot();
+    (await snap.read(pgno)).copy(base);
+    snap.release();
+    await s.close();
+  }
+  const page = (k: number): Buffer => {
+    const d = Buffer.from(base);
+    d.fill(k, 4); // the overflow chain's link (bytes 0-3) kept
+    return d;
+  };
+  const options = { busyTimeout: 10_000, autoCheckpoint: false } as const;
+  let leader: Store = await open(file, options);
+  let member: Store = await open(file, options);
+  const misordered: string[] = [];
+  const rounds = 6;
+  for (let r = 0; r < rounds; r++) {
+    expect(leader.metrics().lane!.leader).toBe(true);
+    const holder = await holdLock(`${file}-shm`, SHM_LOCK.WRITE, 1, 'exclusive');
+    const first = member.commit([{ pgno, data: page(2 * r + 1) }]);
+    await sleep(30); // the leader's committer took it and waits for WRITE
+    const closing = leader.close();
+    await sleep(10); // the member leads now
+    const second = member.commit([{ pgno, data: page(2 * r + 2) }]);
+    await sleep(30);
+    await release(holder);
+    const [a, b] = await Promise.all([first, second]);
+    await closing;
+    if (!(b.firstFrame > a.lastFrame)) misordered.push(`round ${r}: first at frame ${a.lastFrame}, second at ${b.firstFrame}`);
+    const snap = await member.snapshot();
+    const now = await snap.read(pgno);
+    snap.release();
+    if (now[4] !== 2 * r + 2) misordered.push(`round ${r}: the page holds commit ${now[4]}, not ${2 * r + 2}`);
+    // the member leads; a new store joins as the next round's member
+    leader = member;
+    member = await open(file, options);
+  }
+  await member.close();
+  await leader.close();
+  expect(misordered).toEqual([]);
+  expect(sqliteIntegrity(file)).toEqual(['ok']);
+}, 30_000);
