@@ -752,7 +752,8 @@ export class GroupCommitter {
     // the snapshot, lane.ts): that member keeps the snapshot's read mark until this settles.
     // Waiting would stall the checkpointer on it and this commit on the checkpointer until a
     // busy timeout, as for this store's own transactions (a chaos run: 20 s without a commit)
-    if (p.conflict !== undefined && p.conflict.snapshot === undefined) return true;
+    // (readLock: sent only while the member's snapshot was still held when it submitted)
+    if (p.conflict !== undefined && p.conflict.snapshot === undefined) return p.conflict.readLock !== undefined;
     const snap = p.conflict?.snapshot ?? (p.baseHeld ? p.base : undefined);
     return snap !== undefined && !snap.released;
   }
