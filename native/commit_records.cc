@@ -109,9 +109,13 @@ void CommitFramer::FrameWithVersions(const FrameRunInput& in, uint8_t* out, size
     const uint8_t* frame = in.frames + i * frameSize;
     const uint32_t pgno = Be32(frame);
     const uint32_t commitSize = Be32(frame + 4);
-    if (!open_) hash_ = checksum::Xxh3State(0);
+    if (!open_) {
+      hash_ = checksum::Xxh3State(0);
+      txnMaxPgno_ = 0;
+    }
     hash_.Update(frame, frameSize);
     open_ = true;
+    if (pgno > txnMaxPgno_) txnMaxPgno_ = pgno;
     uint32_t previousSize = 0;
     uint8_t* previous = versions.Find(pgno, &previousSize);
     size_t delta = 0;
@@ -146,7 +150,14 @@ void CommitFramer::FrameWithVersions(const FrameRunInput& in, uint8_t* out, size
     at += 8 + kCommitMetaPayload;
     r->records++;
     r->commits++;
-    if (commitSize < dbSize_) versions.Truncate(commitSize);
+    // Versions past the commit's size go: those of a shrink, and those of pages this very
+    // transaction wrote past its end (SQLite spills pages to the WAL before the commit frame; a
+    // transaction that grows the database and shrinks it back, e.g. with auto_vacuum=FULL and a
+    // small cache_size, leaves frames past a commit size no smaller than the one before). Kept,
+    // a later write of such a page went as a PAGE_DELTA against the spilled version, which no
+    // reader has (to them the page is past the end: zeros): the replica re-based on it in a loop
+    // (77 re-bases in 5 s, never past the commit) and restore stopped there (DeltaMismatch).
+    if (commitSize < dbSize_ || txnMaxPgno_ > commitSize) versions.Truncate(commitSize);
     dbSize_ = commitSize;
   }
   flushRun();

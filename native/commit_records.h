@@ -101,6 +101,8 @@ class CommitFramer {
   bool open_ = false;
   std::shared_ptr<pagedelta::PageVersions> versions_;
   uint32_t dbSize_ = 0;
+  // The highest page number the open transaction wrote (its frames may go past its commit's size).
+  uint32_t txnMaxPgno_ = 0;
 };
 
 }  // namespace walnut::exportrec

@@ -9,7 +9,8 @@
 // Byte 2's top bit turns on delta mode (page versions, a budget of 0-7 pages from bits 4..6):
 // then a PAGE_DELTA stands for its frame (its header the frame's, its ranges applied to the
 // page's last version in the stream giving the frame's page, within half a page), and a commit
-// that shrinks the database drops the versions past it, as the reference map here does.
+// drops the versions past its size (a shrink, or pages its own frames wrote past it), as the
+// reference map here does: a delta of a page the reference dropped aborts.
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -57,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     versions[GetU32(fr)].assign(fr + kFrameHeader, fr + frameSize);
     const uint32_t commitSize = GetU32(fr + 4);
     if (commitSize == 0) return;
-    if (commitSize < dbSize) versions.erase(versions.upper_bound(commitSize), versions.end());
+    versions.erase(versions.upper_bound(commitSize), versions.end()); // past the commit's end (a shrink, or pages spilled past it)
     dbSize = commitSize;
   };
 

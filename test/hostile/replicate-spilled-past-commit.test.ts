@@ -75,6 +75,14 @@ describe.skipIf(NATS_SKIP !== null)(`a SQLite transaction with frames past its c
       work: ['PRAGMA cache_size = 5; DELETE FROM t WHERE id > 60;', ROWS(2000, 2004, 'q')],
       commits: 2,
     },
+    {
+      name: 'grow and shrink back',
+      // rows inserted and deleted again in one transaction (spilled: their pages past the end),
+      // then the same rows inserted again: the same pages, nearly the same bytes
+      init: ROWS(1, 60, 'x'),
+      work: [`PRAGMA cache_size = 5; BEGIN; ${ROWS(1000, 1999, 'y')} DELETE FROM t WHERE id >= 1000; COMMIT;`, ROWS(1000, 1999, 'y'), "UPDATE t SET v = printf('%.1400c', 'z') WHERE id = 1500;"],
+      commits: 3,
+    },
   ])('$name: the replicas apply every commit without re-basing and equal the primary, as does a restore', async ({ name, init, work, commits }) => {
     const server = await startNatsServer();
     started.push(server);

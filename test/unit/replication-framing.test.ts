@@ -62,7 +62,7 @@ class Reference {
         }
         this.versions.set(pgno, frame.subarray(24));
         if (commitSize !== 0) {
-          if (commitSize < this.dbSize) this.versions.truncate(commitSize);
+          this.versions.truncate(commitSize); // past the commit's end: a shrink, or pages the transaction spilled past it
           this.dbSize = commitSize;
         }
       }
