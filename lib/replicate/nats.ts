@@ -103,6 +103,8 @@ export type MsgHdrs = JetStreamPublishOptions['headers'];
 export interface NatsConnection {
   close(): Promise<void>;
   status(): AsyncIterable<{ type: string }>;
+  /** The server's INFO once connected: max_payload is the largest message it takes (headers and body). */
+  readonly info?: { max_payload?: number };
 }
 
 export interface NatsLink {

@@ -94,7 +94,7 @@ export interface ReplicateOptions extends StreamLimits {
   baseEveryMs?: number;
   /** Records queued and not yet acknowledged past which the session is abandoned (default 64 MiB). */
   maxLagBytes?: number;
-  /** Largest message body (default 900 KiB; the server's max_payload is 1 MiB by default). */
+  /** Largest message body (default 900 KiB); at most the server's max_payload (1 MiB by default) less 4 KiB for headers, whatever is asked. */
   maxMessageBytes?: number;
   /** Messages published and not yet acknowledged at once (default 16; 1 = one at a time). */
   maxInFlight?: number;
@@ -294,6 +294,8 @@ const BODY_POOL_BYTES = 16 << 20;
  * keeps maxMessageBytes: nothing of the log is behind it.
  */
 const LATER_BASE_PART_BYTES = 256 << 10;
+/** Room left in a message for its headers (session, ids, expected last id, base headers: a few hundred bytes). */
+const MESSAGE_HEADER_ROOM = 4 << 10;
 /** Blocks of queued log records kept for reuse (a few messages' worth; the queue itself may hold up to maxLagBytes). */
 const RECORD_POOL_BYTES = 16 << 20;
 /** Later base images' records kept for reuse once their base is stored (a 28 MiB database's). */
@@ -361,7 +363,7 @@ class Session {
 
   /** `begin`: called at the export's first sink call (the session has begun: its export has its snapshot). */
   constructor(readonly r: Replication, opts: Resolved, begin: () => void) {
-    this.deltas = { versionBudget: opts.delta ? opts.deltaCacheBytes : 0, runFrames: Math.max(1, Math.floor((opts.maxMessageBytes >>> 1) / (FRAME_HEADER_SIZE + r.pageSize))) };
+    this.deltas = { versionBudget: opts.delta ? opts.deltaCacheBytes : 0, runFrames: Math.max(1, Math.floor((r.messageBytes >>> 1) / (FRAME_HEADER_SIZE + r.pageSize))) };
     this.arena = new RecordArena(r.recordMemory);
     this.#begin = begin;
   }
@@ -474,7 +476,7 @@ class Session {
   /** BASE_META .. BASE_END of the export: the session's first base image. */
   #acceptBase(payload: Uint8Array): void {
     const rec = decodeRecord(payload);
-    const cap = this.r.options.maxMessageBytes >>> 1;
+    const cap = this.r.messageBytes >>> 1;
     if (rec.kind === 'baseMeta') {
       this.#initialBaseSeq = rec.seq;
       this.#initialBaseTime = Number(rec.timeMs);
@@ -580,11 +582,14 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   #deadlineTimer: ReturnType<typeof setTimeout> | null = null;
   #done: Promise<void>;
   #m = { sessions: 0, bases: 0, lagResets: 0, lastError: null as string | null };
+  /** maxMessageBytes within what the server takes (#fitMessageBytes), for the session being published. */
+  #messageBytes: number;
 
   /** `options` resolved by resolveReplicateOptions (the caller has checked them already). */
   constructor(source: ReplicationSource, options: Resolved) {
     super();
     this.options = options;
+    this.#messageBytes = options.maxMessageBytes;
     this.#source = source;
     this.#subjects = subjectsOf(this.options.stream);
     let ready!: () => void;
@@ -612,9 +617,35 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       });
   }
 
+  /** The largest message body this session builds: maxMessageBytes, or less when the server takes less. */
+  get messageBytes(): number {
+    return this.#messageBytes;
+  }
+
+  /**
+   * maxMessageBytes within the server's max_payload (its INFO; 1 MiB unless configured), less
+   * room for the headers. A message past it is refused by the server at every try
+   * ('max_payload size exceeded'): with maxMessageBytes 4 MiB against a default server, or the
+   * default 900 KiB against one configured for 512 KiB, nothing was ever published (publishedSeq
+   * stayed at 0, lastError the refusal, no 'error' until stop() timed out) while the commits
+   * queued up to the lag bound, session after session. A server too small for one page's frame
+   * (a message holds at least one record) is refused for good: WALNUT_INVALID_ARGUMENT.
+   */
+  #fitMessageBytes(): number {
+    const serverMax = this.#link?.nc.info?.max_payload;
+    const want = this.options.maxMessageBytes;
+    if (typeof serverMax !== 'number' || !(serverMax > 0)) return want;
+    const least = 8 + 9 + FRAME_HEADER_SIZE + this.pageSize; // a message of one FRAMES record of one frame
+    if (serverMax - MESSAGE_HEADER_ROOM < least) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `the NATS server takes messages of at most ${serverMax} bytes (max_payload): too small for one frame of a ${this.pageSize}-byte page and its headers (${least + MESSAGE_HEADER_ROOM} bytes); raise the server's max_payload`, { reason: 'maxMessageBytes' });
+    }
+    // (a maxMessageBytes below one record still sends that record alone, as before)
+    return Math.min(want, serverMax - MESSAGE_HEADER_ROOM);
+  }
+
   /** See LATER_BASE_PART_BYTES. */
   get #laterPartBytes(): number {
-    return Math.min(this.options.maxMessageBytes, LATER_BASE_PART_BYTES);
+    return Math.min(this.messageBytes, LATER_BASE_PART_BYTES);
   }
 
   get pageSize(): number {
@@ -701,6 +732,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       // (whose queue was dropped: without the next session's base, stop() resolved with the
       // commits since the abandoned one's last stored message never published)
       for (let flush = true; flush || !this.#stopping; ) {
+        this.#messageBytes = this.#fitMessageBytes(); // the server connected now (a cluster's nodes may differ)
         const s = new Session(this, this.options, begin);
         this.#session = s;
         this.#m.sessions++;
@@ -820,7 +852,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       return this.#baseParts(s, head, true);
     }
     // a log message: queued records up to maxMessageBytes, ending at a commit when one fits
-    const cap = this.options.maxMessageBytes - 8;
+    const cap = this.messageBytes - 8;
     let n = 0;
     let bytes = 0;
     let commitEnd = 0;
@@ -859,7 +891,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
 
   /** A base image's parts, each at most maxMessageBytes; parts after the first name its stream sequence. `queued`: the base is an entry of the log queue (a session's first), its final part takes it. */
   #baseParts(s: Session, base: BaseItem, queued: boolean): Sent[] {
-    const cap = (queued ? this.options.maxMessageBytes : this.#laterPartBytes) - 8;
+    const cap = (queued ? this.messageBytes : this.#laterPartBytes) - 8;
     const parts: Uint8Array[][] = [[]];
     let bytes = 0;
     for (const p of base.payloads) {
