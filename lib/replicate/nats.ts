@@ -245,9 +245,10 @@ export function writeWithoutCopy(nc: NatsConnection): void {
 /**
  * Creates the stream (subjects walnut.S.>, file storage, limits) or checks an existing one
  * covers them; retried (a cluster needs a moment to elect a leader) until `stopped()`.
- * Resolves to the stream's last sequence.
+ * Resolves to the stream's last sequence and its max_msg_size (-1: none; an existing stream's
+ * may be set, and a larger message is refused at every try).
  */
-export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: AbortSignal): Promise<number> {
+export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: AbortSignal): Promise<{ lastSeq: number; maxMsgSize: number }> {
   const subjects = [`walnut.${stream}.>`];
   for (let attempt = 0; ; attempt++) {
     try {
@@ -259,7 +260,7 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
         if (!info.config.subjects?.some((s) => s === subjects[0] || s === 'walnut.>' || s === '>')) {
           throw walnutError('WALNUT_INVALID_ARGUMENT', `the JetStream stream ${stream} exists but does not take the subjects ${subjects[0]}`, { reason: 'stream' });
         }
-        return info.state.last_seq;
+        return { lastSeq: info.state.last_seq, maxMsgSize: info.config.max_msg_size ?? -1 };
       }
       const created = await unlessInterrupted(link.jsm.streams.add({
         name: stream,
@@ -270,7 +271,7 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
         max_age: (limits.maxAgeMs ?? 0) * 1e6,
         duplicate_window: (limits.duplicateWindowMs ?? 120_000) * 1e6,
       }), interrupted);
-      return created.state.last_seq;
+      return { lastSeq: created.state.last_seq, maxMsgSize: created.config.max_msg_size ?? -1 };
     } catch (e) {
       if ((e as { code?: string }).code === 'WALNUT_INVALID_ARGUMENT') throw e;
       if (stopped()) throw walnutError('WALNUT_CLOSED', 'replication stopped before the stream was ready', { cause: e });

@@ -584,6 +584,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   #m = { sessions: 0, bases: 0, lagResets: 0, lastError: null as string | null };
   /** maxMessageBytes within what the server takes (#fitMessageBytes), for the session being published. */
   #messageBytes: number;
+  /** The stream's max_msg_size (-1: none), as ensureStream found it. */
+  #streamMaxMsgSize = -1;
 
   /** `options` resolved by resolveReplicateOptions (the caller has checked them already). */
   constructor(source: ReplicationSource, options: Resolved) {
@@ -623,8 +625,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   }
 
   /**
-   * maxMessageBytes within the server's max_payload (its INFO; 1 MiB unless configured), less
-   * room for the headers. A message past it is refused by the server at every try
+   * maxMessageBytes within the server's max_payload (its INFO; 1 MiB unless configured) and an
+   * existing stream's max_msg_size, less room for the headers. A message past either is refused at every try
    * ('max_payload size exceeded'): with maxMessageBytes 4 MiB against a default server, or the
    * default 900 KiB against one configured for 512 KiB, nothing was ever published (publishedSeq
    * stayed at 0, lastError the refusal, no 'error' until stop() timed out) while the commits
@@ -632,12 +634,13 @@ export class Replication extends EventEmitter implements ReplicationHandle {
    * (a message holds at least one record) is refused for good: WALNUT_INVALID_ARGUMENT.
    */
   #fitMessageBytes(): number {
-    const serverMax = this.#link?.nc.info?.max_payload;
+    const payload = this.#link?.nc.info?.max_payload;
     const want = this.options.maxMessageBytes;
-    if (typeof serverMax !== 'number' || !(serverMax > 0)) return want;
+    const serverMax = Math.min(typeof payload === 'number' && payload > 0 ? payload : Infinity, this.#streamMaxMsgSize > 0 ? this.#streamMaxMsgSize : Infinity);
+    if (serverMax === Infinity) return want;
     const least = 8 + 9 + FRAME_HEADER_SIZE + this.pageSize; // a message of one FRAMES record of one frame
     if (serverMax - MESSAGE_HEADER_ROOM < least) {
-      throw walnutError('WALNUT_INVALID_ARGUMENT', `the NATS server takes messages of at most ${serverMax} bytes (max_payload): too small for one frame of a ${this.pageSize}-byte page and its headers (${least + MESSAGE_HEADER_ROOM} bytes); raise the server's max_payload`, { reason: 'maxMessageBytes' });
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `the NATS server or the stream ${this.options.stream} takes messages of at most ${serverMax} bytes (the server's max_payload, the stream's max_msg_size): too small for one frame of a ${this.pageSize}-byte page and its headers (${least + MESSAGE_HEADER_ROOM} bytes); raise it`, { reason: 'maxMessageBytes' });
     }
     // (a maxMessageBytes below one record still sends that record alone, as before)
     return Math.min(want, serverMax - MESSAGE_HEADER_ROOM);
@@ -725,7 +728,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     const stopped = (): boolean => this.#stopping && performance.now() > this.#stopDeadline;
     this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`, (e) => this.#error(e), this.#deadline.signal);
     try {
-      const lastSeq = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal);
+      const { lastSeq, maxMsgSize } = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal);
+      this.#streamMaxMsgSize = maxMsgSize;
       this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight);
       // `flush`: a session starts even after stop() (its export's one pass publishes what was
       // committed before it): the first one, and one after a session the lag bound abandoned

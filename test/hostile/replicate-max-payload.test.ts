@@ -3,9 +3,11 @@
 // such a message at every try ('max_payload size exceeded'): found with maxMessageBytes 4 MiB
 // against a default server, where nothing was ever published (publishedSeq 0 of 6, lastError the
 // refusal, no 'error' until stop() ran out of stopTimeoutMs), and the same with the default
-// 900 KiB against a server configured for 256 KiB. The publisher now builds messages within
-// the server's max_payload (less room for headers); a server too small for one page's frame is
-// refused at once: 'error' and `ready` WALNUT_INVALID_ARGUMENT reason maxMessageBytes.
+// 900 KiB against a server configured for 256 KiB, and against an existing stream whose
+// max_msg_size is 100,000 ('message size exceeds maximum allowed'). The publisher now builds
+// messages within the server's max_payload and the stream's max_msg_size (less room for
+// headers); a server too small for one page's frame is refused at once: 'error' and `ready`
+// WALNUT_INVALID_ARGUMENT reason maxMessageBytes.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -67,12 +69,20 @@ describe.skipIf(NATS_SKIP !== null)(`replication within the server's max_payload
   it.each([
     { name: 'maxMessageBytes 4 MiB, a default server (1 MiB)', maxPayload: undefined, maxMessageBytes: 4 << 20, thread: true },
     { name: 'the default maxMessageBytes (900 KiB), a server of 256 KiB', maxPayload: 256 << 10, maxMessageBytes: undefined, thread: false },
-  ])('$name: every commit is published (a 6 MB one among them) and restores', async ({ name, maxPayload, maxMessageBytes, thread }) => {
+    { name: 'the default maxMessageBytes, an existing stream of max_msg_size 100,000', maxPayload: undefined, maxMessageBytes: undefined, thread: true, maxMsgSize: 100_000 },
+  ])('$name: every commit is published (a 6 MB one among them) and restores', async ({ name, maxPayload, maxMessageBytes, thread, maxMsgSize }) => {
     const nats = await server(maxPayload);
     const file = newDb(name.replace(/[^a-z0-9]+/gi, '-'), 4096);
+    const stream = `payload${maxPayload ?? 0}${maxMsgSize ?? ''}`;
+    if (maxMsgSize !== undefined) {
+      const { connect } = await import('@nats-io/transport-node');
+      const { jetstreamManager } = await import('@nats-io/jetstream');
+      const nc = await connect({ servers: nats.url });
+      await (await jetstreamManager(nc)).streams.add({ name: stream, subjects: [`walnut.${stream}.>`], max_msg_size: maxMsgSize });
+      await nc.close();
+    }
     const store = await open(file);
     try {
-      const stream = `payload${maxPayload ?? 0}`;
       const r = store.replicateTo({ servers: nats.url, stream, thread, ...(maxMessageBytes === undefined ? {} : { maxMessageBytes }) });
       const errors: string[] = [];
       r.on('error', (e: Error) => errors.push(e.message));

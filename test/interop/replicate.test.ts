@@ -476,10 +476,13 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const nc = await connect({ servers: server.url });
     const jsm = await jetstreamManager(nc);
     const config = { name: 'refused', subjects: ['walnut.refused.>'], storage: 'file' as never, duplicate_window: 120e9 };
-    await jsm.streams.add({ ...config, max_msg_size: 64 << 10 });
+    await jsm.streams.add(config);
     const store = await open(newPrimary());
     const r = store.replicateTo({ servers: server.url, stream: 'refused', maxInFlight: 8, delta: false, stopTimeoutMs: 60_000 });
     await r.ready;
+    // the limit set once the publisher has read the stream's config (it builds its messages
+    // within the max_msg_size it finds there): a limit it does not know of refuses the big one
+    await jsm.streams.update('refused', { ...config, max_msg_size: 64 << 10 } as never);
     const small = async (count: number): Promise<void> => {
       for (let i = 0; i < count; i++) {
         await store.commit([{ pgno: 3, data: noise(i) }]);
