@@ -40,14 +40,18 @@ it('a leader\'s conditional commits and its members\' transactions on one counte
   first.release();
 
   const stop = new SharedArrayBuffer(4);
+  const opened: Array<Promise<void>> = [];
   const members = Array.from({ length: 3 }, (_, w) => new Promise<number[]>((resolve, reject) => {
     const worker = new Worker(path.join(HELPERS, 'lane-counter-worker.js'), { workerData: { db: file, pgno, next, w, stop } });
+    opened.push(new Promise((isOpen) => worker.on('message', ([kind]: [string]) => kind === 'open' && isOpen())));
     worker.on('message', ([kind, a]: [string, unknown]) => {
       if (kind === 'done') resolve(a as number[]);
       if (kind === 'error') reject(new Error(String(a)));
     });
     worker.on('error', reject);
   }));
+  members.forEach((m) => m.catch(() => undefined)); // awaited below
+  await Promise.race([Promise.all(opened), Promise.all(members)]); // the members commit before the leader's loop starts
 
   // the leader's own increments, each a commit conditional on the snapshot it read the counter in
   const own: number[] = [];
