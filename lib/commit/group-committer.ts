@@ -774,6 +774,8 @@ export class GroupCommitter {
     const txns: WalTransaction[] = [];
     let dbSize = this.#index.databaseSize(live);
     let frames = 0;
+    // the batch writes another lane member's commit (counted again as it is published, below)
+    let forAnother = false;
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       if (p.conflict && this.#conflicts(p.conflict, gen, written)) {
@@ -802,7 +804,10 @@ export class GroupCommitter {
         break;
       }
       if (i < lastChecked) for (const page of p.pages) written.add(page.pgno);
-      if (!p.chained) this.#index.noteCommitForAnother(); // before the later commits' base checks
+      if (!p.chained) {
+        this.#index.noteCommitForAnother(); // before the later commits' base checks
+        forAnother = true;
+      }
       dbSize = size;
       txns.push({ pages: p.pages, dbSize });
       accepted.push(p);
@@ -821,7 +826,20 @@ export class GroupCommitter {
     try {
       const lone = accepted.length === 1 && frames <= INLINE_MAX_FRAMES && this.#queue.length === 0;
       // onPublished: in the step that publishes, before any other code sees the new header (sequencer.ts)
-      const published = this.#onPublished === null ? undefined : () => this.#onPublished!(txns);
+      // A member's commit is counted for this store's bases twice: as it was taken (above: a
+      // base that began before counts it, whatever the batch's fate) and again as it is
+      // published. A snapshot this store takes while the batch is written and synced (its
+      // thread is free meanwhile) records the first count but reads the state without the
+      // member's commit: counted once only, a conditional commit on that base passed its check
+      // and overwrote the member's commit (a counter page incremented by both got the same
+      // value acknowledged twice: test/interop/lane-base-member.test.ts). The second count
+      // makes such a base conflict (OtherWriter); a base taken after the publish sees both.
+      const published = forAnother
+        ? () => {
+            this.#index.noteCommitForAnother();
+            this.#onPublished?.(txns);
+          }
+        : this.#onPublished === null ? undefined : () => this.#onPublished!(txns);
       // a lone commit on this thread without a promise when it can (WalIndex.appendInline)
       result = (lone ? this.#index.appendInline(txns, full ? 'data' : 'none', published) : null)
         ?? (await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data', lone, published));

@@ -1167,7 +1167,9 @@ export class WalIndex {
    * A commit this connection writes for another store (a commit lane's member: lane.ts) is
    * another connection's commit to this store's bases: it was not built on them. Counted when
    * the committer takes it into a batch (a batch that then fails leaves the count up: a base
-   * taken before conflicts once more than it had to, never less).
+   * taken before conflicts once more than it had to, never less), and once more as the batch
+   * is published (GroupCommitter#writeBatch): a base taken between the two reads the state
+   * without that commit, so it must conflict too.
    */
   noteCommitForAnother(): void {
     this.#othersCommits++;
