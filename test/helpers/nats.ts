@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
+import type { Replica } from '../../lib/replicate/replica';
 import { tmpDir } from './tmp';
 
 /** The nats-server binary (PATH, or /usr/sbin where Debian puts it), or null. */
@@ -149,4 +150,20 @@ export function startNatsCluster(): Promise<NatsNode[]> {
 /** Stops every node (SIGKILL). */
 export async function stopNats(nodes: readonly (NatsNode | null | undefined)[]): Promise<void> {
   await Promise.all(nodes.map((n) => n?.stop()));
+}
+
+/**
+ * Resolves once the replica applied commit `seq` of `session`; rejects at its first 'error' (a
+ * replica that cannot apply a commit reports it and retries or re-bases, over and over, and
+ * its waitFor would wait for the test's timeout).
+ */
+export function appliedOrError(replica: Replica, seq: number, session: string | null): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => reject(new Error(`${replica.path}: ${e.message}`));
+    replica.on('error', onError);
+    replica.waitFor(seq, session).then(() => {
+      replica.off('error', onError);
+      resolve();
+    }, reject);
+  });
 }

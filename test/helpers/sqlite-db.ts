@@ -60,6 +60,19 @@ export function buildDatabase(dir: string, name: string, o: BuildOptions): strin
   return file;
 }
 
+/**
+ * A WAL-mode database at `file` (4 KiB pages) whose table t holds one 16 KiB row: returns its
+ * overflow pages' numbers (pages of a row's content, rewritable at will past their 4-byte link).
+ */
+export function overflowRowDatabase(file: string): number[] {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t(v BLOB)');
+  db.prepare('INSERT INTO t VALUES (?)').run(Buffer.alloc(4 * 4096, 1));
+  db.close();
+  return pageRoles(file).pages.filter((p) => p.role === 'overflow').map((p) => p.pgno);
+}
+
 export interface PageRole {
   pgno: number;
   /** 'schema', 'table', 'index' (b-tree pages), 'overflow', 'freelist-trunk', 'freelist-leaf', 'ptrmap' */

@@ -18,11 +18,11 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/commit/store';
-import { openReplica, type Replica } from '../../lib/replicate/replica';
+import { openReplica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { openDatabase } from '../../lib/sql/database';
 import { spawnOutput } from '../helpers/children';
-import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { appliedOrError as applied, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -95,21 +95,6 @@ function expectEqual(what: string, pages: Buffer, file: string, state: State, pa
   expect(view.rows, `${what}: rows`).toBe(state.rows);
 }
 
-/**
- * Resolves once the replica applied commit `seq` of `session`; rejects at its first 'error' (a
- * PAGE_DELTA that does not verify: the replica reports it and re-bases, over and over, and its
- * waitFor would wait for the test's timeout).
- */
-function applied(replica: Replica, seq: number, session: string | null): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (e: Error): void => reject(new Error(`${replica.path}: ${e.message}`));
-    replica.on('error', onError);
-    replica.waitFor(seq, session).then(() => {
-      replica.off('error', onError);
-      resolve();
-    }, reject);
-  });
-}
 
 describe.skipIf(NATS_SKIP !== null)(`PAGE_DELTA across a database that shrinks and grows back${NATS_SKIP ? ` (skipped: ${NATS_SKIP})` : ''}`, () => {
   describe.each([512, 65536])('page size %i', (pageSize) => {

@@ -19,10 +19,10 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import { openReplica, type Replica } from '../../lib/replicate/replica';
+import { openReplica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { spawnOutput } from '../helpers/children';
-import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { appliedOrError as applied, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -50,17 +50,6 @@ function sqliteView(file: string): { rows: string; integrity: string } {
   }
 }
 
-/** Resolves once the replica applied commit `seq`; rejects at its first 'error' (it would retry or re-base in a loop). */
-function applied(replica: Replica, seq: number, session: string | null): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (e: Error): void => reject(new Error(`${replica.path}: ${e.message}`));
-    replica.on('error', onError);
-    replica.waitFor(seq, session).then(() => {
-      replica.off('error', onError);
-      resolve();
-    }, reject);
-  });
-}
 
 const ROWS = (from: number, to: number, fill: string): string =>
   `WITH RECURSIVE s(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM s WHERE i < ${to}) INSERT INTO t SELECT i, printf('%.1400c', '${fill}') FROM s;`;

@@ -14,8 +14,7 @@ import * as path from 'node:path';
 import { expect, it } from 'vitest';
 
 import { open } from '../../lib/index';
-import { Database } from '../helpers/sqlite';
-import { pageRoles, sqliteIntegrity } from '../helpers/sqlite-db';
+import { overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -52,12 +51,7 @@ function sqliteCheckpoint(file: string, mode: string): { started: Promise<void>;
 
 it('another connection\'s RESTART checkpoint waiting for a lane member\'s transaction: the member\'s commit fails at once (WALNUT_BUSY, CheckpointWaits), taken or still queued in the lane, and the checkpoint completes', async () => {
   const file = path.join(dir, 'ckpt-waits.db');
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(v BLOB)');
-  db.prepare('INSERT INTO t VALUES (?)').run(Buffer.alloc(4 * 4096, 1));
-  db.close();
-  const [p1, p2] = pageRoles(file).pages.filter((p) => p.role === 'overflow').map((p) => p.pgno);
+  const [p1, p2] = overflowRowDatabase(file);
   const options = { busyTimeout: 15_000, autoCheckpoint: false } as const;
   const leader = await open(file, options);
   const member = await open(file, options);
@@ -98,12 +92,7 @@ it('another connection\'s RESTART checkpoint waiting for a lane member\'s transa
 
 it('the leader\'s own FULL checkpoint under WRITE does not wait for a lane member\'s transaction that waits for the leader\'s committer (taken or still queued in the lane): the checkpoint is busy at once, the commit goes through', async () => {
   const file = path.join(dir, 'own-ckpt.db');
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(v BLOB)');
-  db.prepare('INSERT INTO t VALUES (?)').run(Buffer.alloc(4 * 4096, 1));
-  db.close();
-  const [p1, p2] = pageRoles(file).pages.filter((p) => p.role === 'overflow').map((p) => p.pgno);
+  const [p1, p2] = overflowRowDatabase(file);
   const BUSY_MS = 3000;
   const options = { busyTimeout: BUSY_MS, autoCheckpoint: false } as const;
   const leader = await open(file, options);

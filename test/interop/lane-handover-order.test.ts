@@ -16,8 +16,7 @@ import { expect, it } from 'vitest';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { open, type Store } from '../../lib/index';
 import { holdLock, release } from '../helpers/children';
-import { Database } from '../helpers/sqlite';
-import { pageRoles, sqliteIntegrity } from '../helpers/sqlite-db';
+import { overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -25,12 +24,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 it('a closing leader writes what its committer took before the new leader writes: a member\'s commits stay in its order across the handover, the later one is the page\'s content', async () => {
   const file = path.join(dir, 'handover.db');
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(v BLOB)');
-  db.prepare('INSERT INTO t VALUES (?)').run(Buffer.alloc(4 * 4096, 1));
-  db.close();
-  const pgno = pageRoles(file).pages.find((p) => p.role === 'overflow' && p.pgno > 0)!.pgno;
+  const pgno = overflowRowDatabase(file)[0]!;
   const base = Buffer.alloc(4096);
   {
     const s = await open(file, { shareLane: false });
