@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
 
-import { open } from '../../lib/index';
+import { open, type Store } from '../../lib/index';
 import { overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
@@ -49,6 +49,15 @@ function sqliteCheckpoint(file: string, mode: string): { started: Promise<void>;
   return { started, done };
 }
 
+/** Overflow page `pgno` as `store` reads it now, its content bytes set to `k` (the chain's 4-byte link kept). */
+async function stampPage(store: Store, pgno: number, k: number): Promise<Buffer> {
+  const snap = await store.snapshot();
+  const d = Buffer.from(await snap.read(pgno));
+  snap.release();
+  d.fill(k, 4);
+  return d;
+}
+
 it('another connection\'s RESTART checkpoint waiting for a lane member\'s transaction: the member\'s commit fails at once (WALNUT_BUSY, CheckpointWaits), taken or still queued in the lane, and the checkpoint completes', async () => {
   const file = path.join(dir, 'ckpt-waits.db');
   const [p1, p2] = overflowRowDatabase(file);
@@ -56,13 +65,7 @@ it('another connection\'s RESTART checkpoint waiting for a lane member\'s transa
   const leader = await open(file, options);
   const member = await open(file, options);
   expect(leader.metrics().lane!.leader).toBe(true);
-  const stamp = async (pgno: number, k: number): Promise<Buffer> => {
-    const snap = await leader.snapshot();
-    const d = Buffer.from(await snap.read(pgno));
-    snap.release();
-    d.fill(k, 4); // the overflow chain's link kept
-    return d;
-  };
+  const stamp = (pgno: number, k: number): Promise<Buffer> => stampPage(leader, pgno, k);
   const outcomes: string[] = [];
   for (const leaderWritesFirst of [false, true]) {
     await leader.commit([{ pgno: p1!, data: await stamp(p1!, 1) }]); // frames the checkpoint copies first
@@ -98,13 +101,7 @@ it('the leader\'s own FULL checkpoint under WRITE does not wait for a lane membe
   const leader = await open(file, options);
   const member = await open(file, options);
   expect(leader.metrics().lane!.leader).toBe(true);
-  const stamp = async (pgno: number, k: number): Promise<Buffer> => {
-    const snap = await leader.snapshot();
-    const d = Buffer.from(await snap.read(pgno));
-    snap.release();
-    d.fill(k, 4);
-    return d;
-  };
+  const stamp = (pgno: number, k: number): Promise<Buffer> => stampPage(leader, pgno, k);
   const outcomes: string[] = [];
   for (const leaderWritesFirst of [false, true]) {
     await leader.commit([{ pgno: p1!, data: await stamp(p1!, 1) }]);
