@@ -717,16 +717,18 @@ export class GroupCommitter {
   #failHeldSnapshots(batch: Pending[]): boolean {
     // in commit order: the batch, then the commits queued behind it (they wait for WRITE after
     // it, their snapshots held as long)
-    let waiting = this.#queue.length === 0 ? batch : [...batch, ...this.#queue];
-    if (this.#laneQueue?.shared() === true) {
-      // a lane leader: other members' transactions still queued in the lane (a busy leader
-      // takes them only as it forms its next batch) hold their snapshots as long, and the
-      // checkpointer waits for those too. Taken now, they fail here like those already taken.
+    // A lane leader: other members' transactions still queued in the lane (a busy leader takes
+    // them only as it forms its next batch) hold their snapshots as long, and the checkpointer
+    // waits for those too. Taken now, they fail here like those already taken; so there the
+    // checkpointer is asked first, elsewhere only when some commit holds a snapshot.
+    const lane = this.#laneQueue?.shared() === true;
+    if (lane) {
       if (!this.#index.checkpointerWaiting()) return false;
-      this.#laneQueue.take();
-      waiting = this.#queue.length === 0 ? batch : [...batch, ...this.#queue];
-      if (!waiting.some((p) => !p.settled && this.#holdsSnapshot(p))) return false;
-    } else if (!waiting.some((p) => !p.settled && this.#holdsSnapshot(p)) || !this.#index.checkpointerWaiting()) return false;
+      this.#laneQueue!.take();
+    }
+    const waiting = this.#queue.length === 0 ? batch : [...batch, ...this.#queue];
+    if (!waiting.some((p) => !p.settled && this.#holdsSnapshot(p))) return false;
+    if (!lane && !this.#index.checkpointerWaiting()) return false;
     for (let i = 0; i < waiting.length; i++) {
       const p = waiting[i]!;
       if (p.settled || !this.#holdsSnapshot(p)) continue;
@@ -834,12 +836,13 @@ export class GroupCommitter {
       // and overwrote the member's commit (a counter page incremented by both got the same
       // value acknowledged twice: test/interop/lane-base-member.test.ts). The second count
       // makes such a base conflict (OtherWriter); a base taken after the publish sees both.
-      const published = forAnother
-        ? () => {
-            this.#index.noteCommitForAnother();
-            this.#onPublished?.(txns);
-          }
-        : this.#onPublished === null ? undefined : () => this.#onPublished!(txns);
+      const published =
+        forAnother || this.#onPublished !== null
+          ? () => {
+              if (forAnother) this.#index.noteCommitForAnother();
+              this.#onPublished?.(txns);
+            }
+          : undefined;
       // a lone commit on this thread without a promise when it can (WalIndex.appendInline)
       result = (lone ? this.#index.appendInline(txns, full ? 'data' : 'none', published) : null)
         ?? (await this.#index.appendAndPublish(txns, full ? 'data' : 'none', this.#synchronous === 'off' ? 'none' : 'data', lone, published));

@@ -238,8 +238,11 @@ export class SharedLane implements CommitSink {
     try {
       // with the read-lock slot its snapshot holds until this settles: the leader's own checkpoint
       // under WRITE must not wait for it (GroupCommitter.memberReadLockIn)
-      const held = conflict?.snapshot !== undefined && !conflict.snapshot.released ? conflict.snapshot.readLock : -1;
-      const c = conflict === undefined ? null : held >= 0 ? ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos), held] as LaneConflict) : ([conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos)] as LaneConflict);
+      let c: LaneConflict | null = null;
+      if (conflict !== undefined) {
+        const set: [number, number, number, Uint32Array] = [conflict.mxFrame, conflict.salts[0], conflict.salts[1], Uint32Array.from(conflict.pgnos)];
+        c = conflict.snapshot !== undefined && !conflict.snapshot.released ? [...set, conflict.snapshot.readLock] : set;
+      }
       id = this.#submitPages(pages, dbSize ?? 0, c);
     } catch (e) {
       this.#breakOwnChain(e);
