@@ -99,6 +99,9 @@ const ON_WRITER = Symbol('on writer');
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
   if (arguments.length > 2) refuseExtraArguments('openDatabase', 'a path and options', 2, arguments);
   const o = options ?? {};
+  // as open() refuses them (a number, a boolean... read as an object with no options opened the
+  // database with none; a string's characters were read as option names)
+  if (typeof o !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', `options must be an object (walnut's open() options and safeIntegers, holdWriteLease, readConnections), not ${describeType(o)}`, { reason: 'options' });
   // each read once (a getter of the caller's that throws is WALNUT_INVALID_ARGUMENT: readInput)
   const { safeIntegers = false, holdWriteLease = false, readConnections = 2, storeOptions } = readInput('options', () => {
     const { safeIntegers, holdWriteLease, readConnections } = o;
@@ -576,6 +579,11 @@ export class Database implements Queryable {
   #translate(c: Connection, e: unknown): unknown {
     return sqliteFailure(e, c.vfs, this.#store.path);
   }
+}
+
+/** What a value is, for a message (never its text: a symbol breaks String() concatenation). */
+function describeType(v: unknown): string {
+  return typeof v === 'function' ? 'a function' : `a ${typeof v}`;
 }
 
 /** Runs a prepared `stmt` for run(): its changes and last rowid (synchronously when the run needed no wait). */
