@@ -79,6 +79,7 @@ export class Connection {
       db = (await engine.sqlite3.open_v2(store.path, flags, 'walnut')) as number;
       const runner = new StatementRunner(engine, db, safeIntegers, role === 'reader', () => vfs.endStatement());
       await runner.exec(role === 'reader' ? 'PRAGMA temp_store=MEMORY' : 'PRAGMA journal_mode=MEMORY; PRAGMA temp_store=MEMORY');
+      vfs.journalModeSet = true; // PRAGMA journal_mode is walnut's now (walnut-vfs.ts #pragma)
       if (role === 'writer' && maxPageCount !== undefined) await runner.exec(`PRAGMA max_page_count=${maxPageCount}`);
       return new Connection(engine, db, runner, vfs);
     } catch (e) {

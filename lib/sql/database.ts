@@ -99,6 +99,9 @@ const ON_WRITER = Symbol('on writer');
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
   if (arguments.length > 2) refuseExtraArguments('openDatabase', 'a path and options', 2, arguments);
   const o = options ?? {};
+  // as open() refuses them (a number, a boolean... read as an object with no options opened the
+  // database with none; a string's characters were read as option names)
+  if (typeof o !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', `options must be an object (walnut's open() options and safeIntegers, holdWriteLease, readConnections), not ${describeType(o)}`, { reason: 'options' });
   // each read once (a getter of the caller's that throws is WALNUT_INVALID_ARGUMENT: readInput)
   const { safeIntegers = false, holdWriteLease = false, readConnections = 2, storeOptions } = readInput('options', () => {
     const { safeIntegers, holdWriteLease, readConnections } = o;
@@ -298,7 +301,10 @@ export class Database implements Queryable {
         this.#inTransaction.disable(); // until the next transaction's run() (header of #inTransaction)
       }
       tx.end();
-      await tx.idle();
+      // a statement fn did not wait for is the transaction's: its failure (that no one else
+      // sees: it was swallowed, and the rest committed) rolls back and is transaction()'s
+      const unwaited = await tx.idle();
+      if (unwaited !== null) throw unwaited.error;
       await w.runner.exec('COMMIT');
     } catch (e) {
       tx.end();
@@ -578,6 +584,11 @@ export class Database implements Queryable {
   }
 }
 
+/** What a value is, for a message (never its text: a symbol breaks String() concatenation). */
+function describeType(v: unknown): string {
+  return typeof v === 'function' ? 'a function' : `a ${typeof v}`;
+}
+
 /** Runs a prepared `stmt` for run(): its changes and last rowid (synchronously when the run needed no wait). */
 function runStatement(runner: StatementRunner, stmt: number, params: Params): RunResult | Promise<RunResult> {
   const rows = runner.execute(stmt, params, 'run');
@@ -599,7 +610,10 @@ class TransactionScope implements Queryable {
   readonly #prepared: (sql: string) => Promise<number>;
   readonly #translate: (e: unknown) => unknown;
   readonly #serial = new Serial();
-  #last: Promise<unknown> = Promise.resolve();
+  /** The calls not settled yet. */
+  readonly #pending = new Set<Promise<unknown>>();
+  /** The calls that had not settled when end() was called (fn did not wait for them). */
+  #unwaited: Promise<unknown>[] = [];
   #ended = false;
 
   constructor(runner: StatementRunner, prepared: (sql: string) => Promise<number>, translate: (e: unknown) => unknown) {
@@ -643,12 +657,20 @@ class TransactionScope implements Queryable {
     return this.#prepared(sql);
   }
 
+  /** fn ended: no more calls; those still running are the ones it did not wait for. */
   end(): void {
+    if (this.#ended) return;
     this.#ended = true;
+    this.#unwaited = [...this.#pending];
   }
-  /** Resolves when the calls made before end() have settled. */
-  idle(): Promise<unknown> {
-    return this.#last.catch(() => undefined);
+  /**
+   * Resolves when the calls made before end() have settled: with the first failure among those
+   * fn did not wait for (still running at end(): no one else is told of it), else null.
+   */
+  async idle(): Promise<{ error: unknown } | null> {
+    const settled = await Promise.allSettled(this.#unwaited);
+    for (const s of settled) if (s.status === 'rejected') return { error: s.reason };
+    return null;
   }
 
   #call<T>(job: () => Promise<T>): Promise<T> {
@@ -660,7 +682,9 @@ class TransactionScope implements Queryable {
         throw this.#translate(e);
       }
     });
-    this.#last = p;
+    this.#pending.add(p);
+    const settled = (): void => void this.#pending.delete(p);
+    p.then(settled, settled);
     return p;
   }
 }

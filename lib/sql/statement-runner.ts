@@ -63,6 +63,11 @@ const YIELD_MS = 4;
 const STEP_RETRIES = 32;
 /** SQL text that may create (or name) a TEMP object: see mayHaveTempObjects. */
 const TEMP_SQL = /\b(temp|temporary)\b/i;
+/**
+ * A PRAGMA journal_mode: the VFS answers it ("wal", walnut-vfs.ts #pragma), and SQLite names a
+ * PRAGMA's column after the answer the VFS gave (the column was "wal"); its name is journal_mode.
+ */
+const JOURNAL_MODE_PRAGMA = /^\s*PRAGMA\b[^;]*\bjournal_mode\b/i;
 
 export class StatementRunner {
   readonly #e: Engine;
@@ -263,6 +268,7 @@ export class StatementRunner {
     const reprepared = this.#e.module._sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_REPREPARE, 0) as number;
     if (shape.columns === null || shape.reprepared !== reprepared) {
       shape.columns = this.#e.sqlite3.column_names(stmt) as string[];
+      if (shape.columns.length === 1 && shape.columns[0] === 'wal' && JOURNAL_MODE_PRAGMA.test(this.#e.sqlite3.sql(stmt) as string)) shape.columns = ['journal_mode'];
       shape.reprepared = reprepared;
     }
     return shape.columns;

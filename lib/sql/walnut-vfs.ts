@@ -102,6 +102,11 @@ export interface VfsSignals {
   takeDurability(): Promise<unknown> | null;
   /** A statement of the call ended (exec() runs several): what its read transactions saw is the call's (header comment, xUnlock(NONE)). */
   endStatement(): void;
+  /**
+   * The connection set its own journal mode (connection.ts, at open): from now on PRAGMA
+   * journal_mode is walnut's to answer ("wal"), and a change of it is refused (#pragma).
+   */
+  journalModeSet: boolean;
 }
 
 /** A wait for commits a call made or read, with the pipeline's recoveries when its view was taken. */
@@ -156,6 +161,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     mxPathname = 4096;
     lastError: WalnutError | Error | null = null;
     conflict = false;
+    journalModeSet = false;
     readonly #main = new Map<number, MainFile>();
     readonly #mem = new Map<number, { f: MemFile; name: string }>();
     readonly #memFiles = new Map<string, MemFile>();
@@ -619,25 +625,47 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
      * SQLite would then keep its lock, so the VFS its view, for good, and read the pages its
      * cache let go of from that old snapshot (and a size from before its own later commits):
      * the writer read "database disk image is malformed" after a few hundred commits with a
-     * small cache, and wrote pages built on stale ones. Every other PRAGMA is SQLite's.
+     * small cache, and wrote pages built on stale ones.
+     * `journal_mode` (once the connection set its own, journalModeSet) is the database's, WAL:
+     * asked for, or set to WAL, it answers "wal"; another mode is refused. SQLite in wasm runs in
+     * rollback mode with its journal in memory over walnut's WAL, and answered "memory" (to
+     * `PRAGMA journal_mode=WAL` too, an application's usual check) for a database every other
+     * connection sees in WAL mode; "delete", "truncate" or "persist" answered as if the file had
+     * left WAL mode (it had not), and "off" dropped the journal: ROLLBACK TO a savepoint and a
+     * statement failing inside a transaction undid nothing, and what they should have undone
+     * was committed (test/hostile/sql-journal-mode). Every other PRAGMA is SQLite's.
      */
     #pragma(fileId: number, pArg: number): number {
       if (!this.#main.has(fileId)) return C.SQLITE_NOTFOUND!;
       const heap = module.HEAP32 as Int32Array;
       const name = String(module.UTF8ToString(heap[(pArg >> 2) + 1])).toLowerCase();
       const valuePtr = heap[(pArg >> 2) + 2]!;
+      if (name === 'journal_mode' && this.journalModeSet) {
+        const mode = valuePtr === 0 ? 'wal' : String(module.UTF8ToString(valuePtr)).toLowerCase();
+        if (mode === 'wal') return this.#pragmaAnswer(pArg, 'wal', C.SQLITE_OK!);
+        const message = `walnut/sql: PRAGMA journal_mode=${mode} is not supported: the database is in WAL mode, walnut's (its rollbacks use a journal in memory)`;
+        this.lastError = walnutError('WALNUT_INVALID_ARGUMENT', message, { reason: 'journal_mode' });
+        return this.#pragmaAnswer(pArg, `journal_mode=${mode} refused by walnut/sql`, C.SQLITE_ERROR!);
+      }
       if (name !== 'locking_mode' || valuePtr === 0) return C.SQLITE_NOTFOUND!;
       const value = String(module.UTF8ToString(valuePtr)).toLowerCase();
       if (value !== 'exclusive') return C.SQLITE_NOTFOUND!;
       const message = "walnut/sql: PRAGMA locking_mode=EXCLUSIVE is not supported (the writer's view would never move on); open with holdWriteLease: true to keep other writers out";
       this.lastError = walnutError('WALNUT_INVALID_ARGUMENT', message, { reason: 'locking_mode' });
-      const bytes = Buffer.from('locking_mode=EXCLUSIVE refused by walnut/sql\0', 'utf8');
+      return this.#pragmaAnswer(pArg, 'locking_mode=EXCLUSIVE refused by walnut/sql', C.SQLITE_ERROR!);
+    }
+
+    /** Hands SQLite `text` as the file control's answer (SQLITE_OK: the PRAGMA's one row; an error: its message); returns `rc`. */
+    #pragmaAnswer(pArg: number, text: string, rc: number): number {
+      const bytes = Buffer.from(`${text}\0`, 'utf8');
       const ptr = module._sqlite3_malloc(bytes.length) as number; // SQLite frees it (sqlite3_free)
       if (ptr !== 0) {
         (module.HEAPU8 as Uint8Array).set(bytes, ptr);
-        heap[pArg >> 2] = ptr;
+        (module.HEAP32 as Int32Array)[pArg >> 2] = ptr;
+      } else if (rc === C.SQLITE_OK) {
+        return C.SQLITE_NOMEM!;
       }
-      return C.SQLITE_ERROR!;
+      return rc;
     }
 
     jSectorSize(): number {
