@@ -839,7 +839,7 @@ export class GroupCommitter {
       const published =
         forAnother || this.#onPublished !== null
           ? () => {
-              if (forAnother) this.#index.noteCommitForAnother();
+              if (forAnother) this.#index.noteCommitForAnother(true); // and its data version (dataVersion())
               this.#onPublished?.(txns);
             }
           : undefined;

@@ -1169,10 +1169,15 @@ export class WalIndex {
    * the committer takes it into a batch (a batch that then fails leaves the count up: a base
    * taken before conflicts once more than it had to, never less), and once more as the batch
    * is published (GroupCommitter#writeBatch): a base taken between the two reads the state
-   * without that commit, so it must conflict too.
+   * without that commit, so it must conflict too. As it is published (`published`) it is also
+   * another connection's commit to this connection's data version (PRAGMA data_version: every
+   * store of a lane is a connection of its own; its own header write does not change
+   * dataVersion(), so without this a page cache of the leader's, checked against
+   * dataVersion() or Snapshot.dataVersion, kept the page as it was before a member's commit).
    */
-  noteCommitForAnother(): void {
+  noteCommitForAnother(published = false): void {
     this.#othersCommits++;
+    if (published) this.#dataVersion++;
   }
 
   /** Whether `s` can be a conditional commit's base here (a snapshot of this connection's, of the live state). */
