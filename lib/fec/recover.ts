@@ -19,7 +19,10 @@ export async function recoverWithRepair(dbPath: string): Promise<RepairRecoveryR
     repairWal: async (wal, recovery) => {
       const report = await repairWal(wal, { recovery });
       repaired += report.repairedFrames.length;
-      fallback = report.fallback;
+      // recovery may run twice (as the first connection opens the files, then the rebuild): a
+      // fallback prunes the groups past the frames it keeps, so a second pass no longer sees the
+      // group over the damage and would name another reason (unprotected-tail): the first says why
+      fallback ??= report.fallback;
       return report.repairedFrames.length > 0;
     },
   });

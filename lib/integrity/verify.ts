@@ -27,7 +27,7 @@ import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK, SHM_SEGMENT_BYTES, shmSegmentOf } from '../format/shm-header';
 import { frameOffset } from '../format/wal-header';
 import { unknownOptionName } from '../option-names';
-import { hotJournalProblem } from '../wal-index/journal-mode';
+import { hotJournalProblem, lockShared } from '../wal-index/journal-mode';
 import { WalIndex } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
 import { checkDbPath } from '../io/real-path';
@@ -104,8 +104,16 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
   }
   if (fs.existsSync(real) && !fs.statSync(real).isDirectory()) refuseIrregularFiles(real); // before any open below blocks
   const busyTimeout = options.busyTimeout ?? 5000;
-  const reader = await holdReadMark(real, busyTimeout);
-  const held = reader === null ? await holdWriters(real, busyTimeout) : null;
+  const shared = await holdDbShared(real, busyTimeout);
+  let reader: Awaited<ReturnType<typeof holdReadMark>> = null;
+  let held: WalnutFile | null = null;
+  try {
+    reader = await holdReadMark(real, busyTimeout);
+    held = reader === null ? await holdWriters(real, busyTimeout) : null;
+  } catch (e) {
+    shared?.closeSync();
+    throw e;
+  }
   try {
     const walView = fs.existsSync(`${real}-wal`) && fs.existsSync(real) ? openWal(`${real}-wal`) : null;
     try {
@@ -118,6 +126,32 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
     reader?.snap.release();
     await reader?.index.close();
     held?.closeSync(); // closing the descriptor drops its locks
+    shared?.closeSync();
+  }
+}
+
+/**
+ * SHARED on the database file, as SQLite's readers take it (PENDING read-locked while the SHARED
+ * range is), on a read-only descriptor of its own, waiting up to `timeout` ms (WALNUT_BUSY
+ * after). A rollback-journal database has no -shm: its writer's only lock is the database
+ * file's, EXCLUSIVE while it rewrites pages, so without SHARED verify read pages mid-commit and
+ * reported a healthy database corrupt; a connection in locking_mode=EXCLUSIVE (WAL in heap
+ * memory, no -shm) holds it EXCLUSIVE too. Null when the file is not there or cannot be opened
+ * (the findings say what is wrong).
+ */
+async function holdDbShared(real: string, timeout: number): Promise<WalnutFile | null> {
+  let db: WalnutFile;
+  try {
+    db = WalnutFile.openSync(real, { readOnly: true });
+  } catch {
+    return null;
+  }
+  try {
+    await lockShared(db, timeout);
+    return db;
+  } catch (e) {
+    db.closeSync();
+    throw e;
   }
 }
 

@@ -38,7 +38,7 @@ import * as fs from 'node:fs';
 import type { JsMsg } from '@nats-io/jetstream';
 
 import { Xxh3Stream } from '../checksum';
-import { open as openStore, type Store } from '../commit/store';
+import type { Store } from '../commit/store';
 import { resolveOptions, type OpenOptions } from '../commit/options';
 import { walnutError, WalnutError } from '../errors';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
@@ -47,6 +47,7 @@ import { WalStreamReader } from '../export/framing';
 import { applyPageDelta, deltaPgno, PageVersions } from '../export/page-delta';
 import { decodeRecord } from '../export/records';
 import { restore } from '../export/restore';
+import { open as openStore } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import type { Snapshot } from '../wal-index/snapshot';
 import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, messageAt, subjectsOf, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';

@@ -45,8 +45,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { isWalnutError, walnutError } from '../errors';
 import { optionsWithout } from '../option-names';
-import { open, type Store } from '../commit/store';
+import type { Store } from '../commit/store';
 import type { OpenOptions } from '../commit/options';
+import { open } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import { CommitPipeline } from './commit-pipeline';
 import { Connection, sqliteFailure } from './connection';
 import { Serial } from './serial';
