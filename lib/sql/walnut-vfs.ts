@@ -135,6 +135,15 @@ const SCHEMA_COOKIE_OFFSET = 40;
  */
 const SCHEMA_SHIFT = 0x10000;
 
+/**
+ * PRAGMAs of SQLite's WAL that walnut/sql refuses (#pragma), with what does their work: the
+ * WAL is the store's, which SQLite in wasm (rollback mode over it) does not see.
+ */
+const WAL_PRAGMAS: ReadonlyMap<string, string> = new Map([
+  ['wal_checkpoint', "the WAL is the store's: checkpoint with await db.store.checkpoint('passive' | 'full' | 'restart' | 'truncate') (it answers busy, walFrames and checkpointedFrames, as this PRAGMA would)"],
+  ['wal_autocheckpoint', "the store checkpoints the WAL: set its autoCheckpoint option (frames, or false) in openDatabase()'s options"],
+]);
+
 /** Registers a VFS named `name` on the engine's instance; returns its signals. */
 export function registerWalnutVfs(engine: Engine, name: string, store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader' = 'writer'): VfsSignals {
   const C = engine.C;
@@ -633,7 +642,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
      * connection sees in WAL mode; "delete", "truncate" or "persist" answered as if the file had
      * left WAL mode (it had not), and "off" dropped the journal: ROLLBACK TO a savepoint and a
      * statement failing inside a transaction undid nothing, and what they should have undone
-     * was committed (test/hostile/sql-journal-mode). Every other PRAGMA is SQLite's.
+     * was committed (test/hostile/sql-journal-mode). `wal_checkpoint` and `wal_autocheckpoint`
+     * are refused (WAL_PRAGMAS): SQLite in rollback mode took them and did nothing (0|-1|-1, the
+     * WAL left as long as it was; the store's auto-checkpoint went on), so an application that
+     * bounds its WAL or checkpoints before a backup with them was told nothing
+     * (test/hostile/sql-wal-pragmas). Every other PRAGMA is SQLite's.
      */
     #pragma(fileId: number, pArg: number): number {
       if (!this.#main.has(fileId)) return C.SQLITE_NOTFOUND!;
@@ -646,6 +659,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
         const message = `walnut/sql: PRAGMA journal_mode=${mode} is not supported: the database is in WAL mode, walnut's (its rollbacks use a journal in memory)`;
         this.lastError = walnutError('WALNUT_INVALID_ARGUMENT', message, { reason: 'journal_mode' });
         return this.#pragmaAnswer(pArg, `journal_mode=${mode} refused by walnut/sql`, C.SQLITE_ERROR!);
+      }
+      const walPragma = WAL_PRAGMAS.get(name);
+      if (walPragma !== undefined) {
+        this.lastError = walnutError('WALNUT_INVALID_ARGUMENT', `walnut/sql: PRAGMA ${name} is not supported: ${walPragma}`, { reason: name });
+        return this.#pragmaAnswer(pArg, `${name} refused by walnut/sql`, C.SQLITE_ERROR!);
       }
       if (name !== 'locking_mode' || valuePtr === 0) return C.SQLITE_NOTFOUND!;
       const value = String(module.UTF8ToString(valuePtr)).toLowerCase();
