@@ -276,7 +276,9 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
     issues.push(...checkShmIndex(WalnutFile.readPrefixSync(`${r.path}-shm`, indexed), rec.pgnos, rec.mxFrame, rec.salts));
   }
   if (r.dbFilePages === 0 && r.walFrames === 0) {
-    issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: 'the database file is empty' });
+    // (a header was read, so the file is not empty: it is shorter than the page size it names)
+    const bytes = fs.statSync(r.path).size;
+    issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: `the database file holds no whole page: ${bytes} bytes, its header's page size ${r.pageSize} (a file cut short?); SQLite cannot read page 1` });
     return { ok: false, level, journalMode, pages: 0, issues };
   }
   const source = FilePageSource.open(r.path, walView);
