@@ -862,6 +862,9 @@ export class Store {
         const cut = walnutError('WALNUT_CLOSED', 'the store closed during the export', { path: this.#index.dbPath });
         await Promise.all([...this.#exports].map((e) => e.cut(cut)));
         await this.#autoCheckpoint;
+        // snapshots (and idle transactions) still held end now, as documented, before the
+        // closing checkpoint: their read marks would stop it short and keep the -wal and -shm
+        this.#index.releaseSnapshots();
         let removed = false;
         if (!this.#options.keepWal && this.#committer.failed === null) removed = await closeAsLastConnection(this.#index, this.#options.synchronous !== 'off');
         else await this.#index.close();

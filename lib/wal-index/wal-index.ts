@@ -1955,9 +1955,18 @@ export class WalIndex {
     return this.#close(false);
   }
 
+  /**
+   * Releases every snapshot still held (a read in flight keeps its lock until it ends): the
+   * store's close() does it before the last connection's checkpoint, which a forgotten
+   * snapshot's read mark would otherwise stop short, leaving the -wal and -shm behind.
+   */
+  releaseSnapshots(): void {
+    for (const s of [...this.#snapshots]) s.release();
+  }
+
   async #close(removeWal: boolean): Promise<void> {
     if (this.#closed) return;
-    for (const s of [...this.#snapshots]) s.release();
+    this.releaseSnapshots();
     this.endWrite();
     this.#closed = true;
     await this.wal.zeroingSettled(); // it relies on WRITE, which closing the -shm drops
