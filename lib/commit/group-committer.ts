@@ -880,7 +880,7 @@ export class GroupCommitter {
     this.#hist.batchSize.record(accepted.length);
     this.#hist.serialize.record(tSerialized - tStart);
     this.#hist.io.record(tIo - tSerialized);
-    this.#events?.emit('commit', () => ({ commits: accepted.length, frames, ioMicros: Math.round(tIo - tSerialized), lastFrame: result.lastFrame }), false);
+    this.#events?.emit('commit', () => ({ commits: accepted.length, frames, bytes: accepted.reduce((n, p) => n + p.bytes, 0), ioMicros: Math.round(tIo - tSerialized), lastFrame: result.lastFrame }), false);
     let first = result.firstFrame;
     for (let i = 0; i < accepted.length; i++) {
       const p = accepted[i]!;
