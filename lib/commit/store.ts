@@ -184,7 +184,7 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   await extension?.beforeOpen?.(`${real}-wal`);
   const events = new EventRing();
   const repair = extension?.repairWal;
-  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), events, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
   index.wal.zeroAheadOn = o.zeroAhead;
   let attached: AttachedExtension | null = null;
   try {

@@ -5,6 +5,7 @@
 // Prometheus text is valid exposition format: every sample's family has one HELP and one TYPE
 // line before it, names are legal, values are numbers (no NaN, undefined, null), no family
 // appears twice.
+import { execFileSync } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -107,6 +108,33 @@ describe('telemetry after a known workload', () => {
       await store.close();
     } finally {
       diagnostics.unsubscribe('walnut:commit', onCommit);
+    }
+  });
+
+  it("store.recentEvents() keeps the store's own recovery (README: the last 256 non-commit events)", async () => {
+    // a WAL of 5 commits (6 frames: CREATE TABLE writes pages 1 and 2) left by a python3 sqlite3 process that exited without closing (no
+    // checkpoint), its -shm removed: the store's open rebuilds the index from the WAL
+    const db = path.join(dir, 'recovered.db');
+    execFileSync('python3', ['-c', `
+import sqlite3, os
+c = sqlite3.connect(${JSON.stringify(db)}, isolation_level=None)
+c.execute('PRAGMA journal_mode=WAL'); c.execute('PRAGMA wal_autocheckpoint=0')
+c.execute('CREATE TABLE t(x)')
+for i in range(4): c.execute('INSERT INTO t VALUES (?)', (i,))
+os._exit(0)`]);
+    fs.rmSync(`${db}-shm`);
+    const seen: unknown[] = [];
+    const onRecovery = (m: unknown) => seen.push(m);
+    diagnostics.subscribe('walnut:recovery', onRecovery);
+    try {
+      const store = await open(db);
+      expect(seen).toEqual([expect.objectContaining({ path: fs.realpathSync(db), frames: 6, commits: 5 })]);
+      const recent = store.recentEvents();
+      expect(recent.map((e) => e.name)).toEqual(['recovery']);
+      expect(recent[0]!.data).toEqual(seen[0]);
+      await store.close();
+    } finally {
+      diagnostics.unsubscribe('walnut:recovery', onRecovery);
     }
   });
 });
