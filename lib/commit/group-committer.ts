@@ -326,6 +326,13 @@ export class GroupCommitter {
   #running: Promise<void> | null = null;
   /** Ends the gathering turn the drain waits in, while it waits in one (noneToGather()). */
   #endGathering: (() => void) | null = null;
+  /** The gathering turn's immediate while one is scheduled (#disarmTurn clears it). */
+  #turnImmediate: NodeJS.Immediate | null = null;
+  /**
+   * The turn after a batch, scheduled before the batch's commits resolve (#armTurnAfterBatch)
+   * so that it comes before any turn their callers schedule once they see the result.
+   */
+  #armedTurn: Promise<void> | null = null;
   /**
    * When (performance.now() ms) the current streak of gathering turns cut short by noneToGather()
    * began; null once the event loop turned (#loopTurned; ALONE_MAX_MS bounds a streak).
@@ -556,19 +563,51 @@ export class GroupCommitter {
    * commit is ~50).
    */
   #gatheringTurn(): Promise<void> {
+    const armed = this.#armedTurn;
+    if (armed !== null) {
+      this.#armedTurn = null;
+      return armed;
+    }
+    return this.#newTurn();
+  }
+
+  #newTurn(): Promise<void> {
     return new Promise((resolve) => {
       const turn = setImmediate(() => {
+        this.#turnImmediate = null;
         this.#endGathering = null;
         this.#gatheringCut = false;
         resolve();
       });
+      this.#turnImmediate = turn;
       this.#endGathering = () => {
         clearImmediate(turn);
+        this.#turnImmediate = null;
         this.#endGathering = null;
         this.#gatheringCut = true;
         resolve();
       };
     });
+  }
+
+  /**
+   * Schedules the turn the drain waits in after this batch (while nothing else is queued)
+   * before the batch's commits resolve: WRITE is let go at its end, so a caller who lets one
+   * turn pass after its commit resolved (`await new Promise(setImmediate)`, README) finds WRITE
+   * free. Scheduled after the resolution (the drain's continuation runs after the callers'),
+   * the caller's turn came first and a same-thread SQLite writer met WRITE still held.
+   */
+  #armTurnAfterBatch(): void {
+    if (this.#armedTurn === null && this.#endGathering === null && this.#queue.length === 0) this.#armedTurn = this.#newTurn();
+  }
+
+  /** Drops an armed turn the drain does not wait in (more commits queued, a failure, another writer). */
+  #disarmTurn(): void {
+    if (this.#armedTurn === null) return;
+    this.#armedTurn = null;
+    if (this.#turnImmediate !== null) clearImmediate(this.#turnImmediate);
+    this.#turnImmediate = null;
+    this.#endGathering = null;
   }
 
   async #drain(): Promise<void> {
@@ -594,6 +633,7 @@ export class GroupCommitter {
           await this.#runBatch(batch);
         } catch (e) {
           // nothing of this batch was written (#writeBatch handles its own write stage)
+          this.#disarmTurn();
           this.#endWriteRun();
           this.#failBatch(batch ?? this.#takeBatch(), e, 'before write');
         }
@@ -603,7 +643,10 @@ export class GroupCommitter {
         // another connection writes too: WRITE goes after every batch, free for OTHER_WRITER_GAP_MS (header comment)
         const shared = this.#runStart !== null && this.#index.otherWriterWithin(OTHER_WRITER_MS);
         if (!shared && this.#queue.length === 0 && this.#runStart !== null && this.#failed === null && !this.#index.writeWanted) await this.#gatheringTurn();
-        else if (this.#queue.length > 0 && this.#aloneOverdue()) await new Promise((resolve) => setImmediate(resolve));
+        else {
+          this.#disarmTurn();
+          if (this.#queue.length > 0 && this.#aloneOverdue()) await new Promise((resolve) => setImmediate(resolve));
+        }
         const wanted = this.#index.writeWanted;
         if (this.#runStart !== null && (wanted || shared || this.#queue.length === 0 || this.#failed !== null || (++this.#runBatches >= 2 && performance.now() - this.#runStart > WRITE_RUN_MS))) {
           this.#endWriteRun();
@@ -614,6 +657,7 @@ export class GroupCommitter {
         }
       }
     } finally {
+      this.#disarmTurn();
       this.#endWriteRun();
       this.#running = null;
     }
@@ -880,7 +924,8 @@ export class GroupCommitter {
     this.#hist.batchSize.record(accepted.length);
     this.#hist.serialize.record(tSerialized - tStart);
     this.#hist.io.record(tIo - tSerialized);
-    this.#events?.emit('commit', () => ({ commits: accepted.length, frames, ioMicros: Math.round(tIo - tSerialized), lastFrame: result.lastFrame }), false);
+    this.#events?.emit('commit', () => ({ commits: accepted.length, frames, bytes: accepted.reduce((n, p) => n + p.bytes, 0), ioMicros: Math.round(tIo - tSerialized), lastFrame: result.lastFrame }), false);
+    this.#armTurnAfterBatch();
     let first = result.firstFrame;
     for (let i = 0; i < accepted.length; i++) {
       const p = accepted[i]!;

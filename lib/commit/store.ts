@@ -184,7 +184,7 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   await extension?.beforeOpen?.(`${real}-wal`);
   const events = new EventRing();
   const repair = extension?.repairWal;
-  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), events, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
   index.wal.zeroAheadOn = o.zeroAhead;
   let attached: AttachedExtension | null = null;
   try {
@@ -862,6 +862,9 @@ export class Store {
         const cut = walnutError('WALNUT_CLOSED', 'the store closed during the export', { path: this.#index.dbPath });
         await Promise.all([...this.#exports].map((e) => e.cut(cut)));
         await this.#autoCheckpoint;
+        // snapshots (and idle transactions) still held end now, as documented, before the
+        // closing checkpoint: their read marks would stop it short and keep the -wal and -shm
+        this.#index.releaseSnapshots();
         let removed = false;
         if (!this.#options.keepWal && this.#committer.failed === null) removed = await closeAsLastConnection(this.#index, this.#options.synchronous !== 'off');
         else await this.#index.close();

@@ -18,13 +18,13 @@ export function toPrometheus(metrics: Record<string, unknown>, prefix = 'walnut'
     lines.push(`${prefix}_${name}_sum ${s.mean * s.count * scale}`, `${prefix}_${name}_count ${s.count}`);
   };
   const num = (k: string) => Number(metrics[k] ?? 0);
-  counter('commits_total', 'Commits acknowledged.', num('commits'));
+  counter('commits_total', "Commits this store's group committer wrote and acknowledged (a commit lane's leader counts every member's; a member that does not lead, none).", num('commits'));
   counter('batches_total', 'Group-commit batches written.', num('batches'));
   counter('frames_total', 'WAL frames written.', num('frames'));
   counter('bytes_total', 'Page bytes committed.', num('bytes'));
   counter('fsyncs_total', 'WAL syncs issued by commits.', num('fsyncs'));
   counter('conflicts_total', 'Transactions that lost first-committer-wins.', num('conflicts'));
-  counter('failed_commits_total', 'Commits rejected by a write or sync failure.', num('failedCommits'));
+  counter('failed_commits_total', 'Commits rejected after they were queued, conflicts aside: a write or sync failure, a busy timeout, a broken commit chain.', num('failedCommits'));
   counter('checkpoints_total', 'Checkpoints run.', num('checkpoints'));
   counter('busy_checkpoints_total', 'Checkpoints that reported busy.', num('busyCheckpoints'));
   gauge('wal_frames', 'Frames in the WAL now.', num('walFrames'));

@@ -70,7 +70,7 @@ import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../i
 import { requireRegularFiles, resolvedPath } from '../io/real-path';
 import { ScratchWords } from '../io/scratch-words';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
-import { publish } from '../telemetry/events';
+import { type EventRing, publish } from '../telemetry/events';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
 import { convertToWalMode, lockShared, refuseHotJournal } from './journal-mode';
 import { Snapshot, type SnapshotState } from './snapshot';
@@ -187,6 +187,8 @@ export interface WalIndexOptions {
   convert?: boolean;
   /** With `convert`: page 1 of a new WAL-mode database, written into an empty database file. */
   newPage1?: () => Uint8Array;
+  /** The store's event ring: its recoveries are kept there (store.recentEvents()) besides being published. */
+  events?: EventRing;
 }
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
@@ -361,6 +363,7 @@ export class WalIndex {
   readonly #othersAtSnapshot = new WeakMap<Snapshot, number>();
   #closed = false;
   #repairWal: ((wal: WalFile, recovery: WalRecovery) => Promise<boolean>) | null = null;
+  #events: EventRing | null = null;
 
   private constructor(p: { dbPath: string; lockingMode: LockingMode; busyTimeout: number; walSizeLimit: number | undefined; db: WalnutFile; wal: WalFile; pageSize: number; shm: WalnutFile | null; region: NativeShmRegion }) {
     this.walSizeLimit = p.walSizeLimit;
@@ -431,6 +434,7 @@ export class WalIndex {
       region.map(1);
       const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region });
       index.#repairWal = options.repairWal ?? null;
+      index.#events = options.events ?? null;
       if (lockingMode === 'exclusive') {
         await index.#recover(); // the heap index starts empty
       } else {
@@ -689,7 +693,9 @@ export class WalIndex {
     try {
       let r = await this.wal.recover();
       if (this.#repairWal !== null && r.headerStatus === 'ok' && r.invalidTailBytes > 0 && (await this.#repairWal(this.wal, r))) r = await this.wal.recover();
-      publish('recovery', () => ({ path: this.dbPath, frames: r.mxFrame, commits: r.commits, micros: Math.round((performance.now() - t0) * 1000) }));
+      const recovered = () => ({ path: this.dbPath, frames: r.mxFrame, commits: r.commits, micros: Math.round((performance.now() - t0) * 1000) });
+      if (this.#events !== null) this.#events.emit('recovery', recovered);
+      else publish('recovery', recovered);
       // SQLite takes salts and checksum order from a plausible header even when its checksum
       // fails (mxFrame stays 0 then); do the same so the bytes match.
       const head = new Uint8Array(WAL_HEADER_SIZE);
@@ -1955,9 +1961,18 @@ export class WalIndex {
     return this.#close(false);
   }
 
+  /**
+   * Releases every snapshot still held (a read in flight keeps its lock until it ends): the
+   * store's close() does it before the last connection's checkpoint, which a forgotten
+   * snapshot's read mark would otherwise stop short, leaving the -wal and -shm behind.
+   */
+  releaseSnapshots(): void {
+    for (const s of [...this.#snapshots]) s.release();
+  }
+
   async #close(removeWal: boolean): Promise<void> {
     if (this.#closed) return;
-    for (const s of [...this.#snapshots]) s.release();
+    this.releaseSnapshots();
     this.endWrite();
     this.#closed = true;
     await this.wal.zeroingSettled(); // it relies on WRITE, which closing the -shm drops

@@ -30,7 +30,7 @@ describe('telemetry', () => {
       await store.checkpoint('truncate');
       expect(seen.checkpoint).toHaveLength(1);
       expect(seen.checkpoint![0]).toMatchObject({ mode: 'truncate', busy: false, walFrames: 0 });
-      expect(store.recentEvents().map((e) => e.name)).toEqual(['checkpoint']); // commits are published, not kept
+      expect(store.recentEvents().map((e) => e.name)).toEqual(['recovery', 'checkpoint']); // commits are published, not kept; the open's recovery is kept
       const text = store.metrics({ format: 'prometheus' });
       expect(text).toContain('walnut_commits_total 101');
       expect(text).toContain(`walnut_batches_total ${m.batches}`);
