@@ -60,6 +60,16 @@ export function buildDatabase(dir: string, name: string, o: BuildOptions): strin
   return file;
 }
 
+/** A WAL-mode database SQLite built at `file` (table t, one row), with nothing left in a -wal; returns `file`. */
+export function oneRowWalDatabase(file: string, pageSize: number): string {
+  const s = new Database(file);
+  s.pragma(`page_size = ${pageSize}`);
+  s.pragma('journal_mode = WAL');
+  s.exec('CREATE TABLE t(x); INSERT INTO t VALUES (1)');
+  s.close();
+  return file;
+}
+
 /**
  * A WAL-mode database at `file` (4 KiB pages) whose table t holds one 16 KiB row: returns its
  * overflow pages' numbers (pages of a row's content, rewritable at will past their 4-byte link).

@@ -14,21 +14,15 @@ import { describe, expect, it } from 'vitest';
 import { open } from '../../lib/open';
 import { openDatabase } from '../../lib/sql';
 import { Database } from '../helpers/sqlite';
+import { oneRowWalDatabase } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
 const PAGE = 4096;
 const ROUNDS = 20;
 
-function sqliteDb(name: string): string {
-  const db = path.join(dir, name);
-  const s = new Database(db);
-  s.pragma(`page_size = ${PAGE}`);
-  s.pragma('journal_mode = WAL');
-  s.exec('CREATE TABLE t(x); INSERT INTO t VALUES (1)');
-  s.close();
-  return db;
-}
+/** A WAL-mode database SQLite built (table t, one row), with nothing left in a -wal. */
+const sqliteDb = (name: string): string => oneRowWalDatabase(path.join(dir, name), PAGE);
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const pause = () => new Promise<void>((resolve) => setTimeout(resolve, 2));
