@@ -40,7 +40,7 @@
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
  */
-import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
+import { describeValue, extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { isWalnutError, walnutError } from '../errors';
@@ -102,7 +102,7 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   const o = options ?? {};
   // as open() refuses them (a number, a boolean... read as an object with no options opened the
   // database with none; a string's characters were read as option names)
-  if (typeof o !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', `options must be an object (walnut's open() options and safeIntegers, holdWriteLease, readConnections), not ${describeType(o)}`, { reason: 'options' });
+  if (typeof o !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', `options must be an object (walnut's open() options and safeIntegers, holdWriteLease, readConnections), not ${describeValue(o)}`, { reason: 'options' });
   // each read once (a getter of the caller's that throws is WALNUT_INVALID_ARGUMENT: readInput)
   const { safeIntegers = false, holdWriteLease = false, readConnections = 2, storeOptions } = readInput('options', () => {
     const { safeIntegers, holdWriteLease, readConnections } = o;
@@ -583,11 +583,6 @@ export class Database implements Queryable {
   #translate(c: Connection, e: unknown): unknown {
     return sqliteFailure(e, c.vfs, this.#store.path);
   }
-}
-
-/** What a value is, for a message (never its text: a symbol breaks String() concatenation). */
-function describeType(v: unknown): string {
-  return typeof v === 'function' ? 'a function' : `a ${typeof v}`;
 }
 
 /** Runs a prepared `stmt` for run(): its changes and last rowid (synchronously when the run needed no wait). */
