@@ -237,7 +237,7 @@ export class Replica extends EventEmitter {
       if (record === null || record.state === 'creating' || record.applied === null) {
         await this.#createFromBase(existed);
       } else {
-        this.#store = await openStore(this.path, this.#options.open);
+        this.#store = await this.#openStore();
         this.#setApplied(await this.#resolveIntent(record));
       }
     } catch (e) {
@@ -381,6 +381,24 @@ export class Replica extends EventEmitter {
     }
   }
 
+  /**
+   * The replica's store, holding the WAL write lock until it closes (store.holdWriteLease()):
+   * the file is the primary's copy, so another connection's write (sqlite3 run on the replica
+   * by mistake) is refused (SQLITE_BUSY) instead of acknowledged and then overwritten by the
+   * next batch (test/hostile/replica-foreign-writer). Its own connection (shareLane: false), so
+   * that another store of this process on the file neither writes through it nor leads it.
+   */
+  async #openStore(): Promise<Store> {
+    const store = await openStore(this.path, { ...this.#options.open, shareLane: false });
+    try {
+      await store.holdWriteLease();
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      throw e;
+    }
+    return store;
+  }
+
   /** A new replica: the newest base image, built aside and renamed in (restore.ts). */
   async #createFromBase(replace: boolean): Promise<void> {
     await this.#position!.write({ state: 'creating', applied: null, intent: null });
@@ -388,7 +406,7 @@ export class Replica extends EventEmitter {
     await restore(frameMessage(base.payloads), this.path, { force: replace });
     const applied = { session: base.session, seq: base.seq, logNext: base.logNext };
     await this.#position!.write({ state: 'ready', applied, intent: null });
-    this.#store = await openStore(this.path, this.#options.open);
+    this.#store = await this.#openStore();
     this.#setApplied(applied);
     this.emit('rebase', { session: base.session, seq: base.seq });
   }
