@@ -90,6 +90,7 @@ interface Pin {
   nextAt: number;
   /** WAL frames when the last 'pinned' event went out. */
   reportedFrames: number;
+  /** The largest WAL seen while pinned (by its checkpoints and its commits): the 'released' event's maxFrames. */
   maxFrames: number;
 }
 
@@ -197,13 +198,15 @@ export class AutoCheckpointPolicy {
   /** Someone restarted the WAL since the pin (another connection, an export, a truncate): it is over. */
   #noticeRestart(mxFrame: number): void {
     if (mxFrame < this.#restartDue) this.#restartDue = 0;
-    if (this.#pin !== null && mxFrame < this.#pin.frames) this.#release(mxFrame);
+    if (this.#pin === null) return;
+    if (mxFrame < this.#pin.frames) this.#release(mxFrame);
+    else if (mxFrame > this.#pin.maxFrames) this.#pin.maxFrames = mxFrame; // every commit's WAL counts, not only the back-off checkpoints'
   }
 
   #release(frames: number): void {
     const pin = this.#pin!;
     this.#pin = null;
-    this.#events.emit('wal', () => ({ state: 'released', frames, bytes: this.#probe.walBytes(), maxFrames: pin.maxFrames, pinnedMs: Date.now() - pin.since }));
+    this.#events.emit('wal', () => ({ state: 'released', frames, bytes: this.#probe.walBytes(), maxFrames: Math.max(pin.maxFrames, frames), pinnedMs: Date.now() - pin.since }));
   }
 
   metrics(frames: number, backfilledFrames: number): WalMetrics {
