@@ -261,7 +261,8 @@ export interface CommitMetrics {
   /**
    * Why a batch was cut: the byte cap, the wait timer ran out, the queue was empty, or, before
    * a turn of the event loop passed, its committer said no other commit was coming
-   * (store.sequence's `alone`).
+   * (store.sequence's `alone`). Counted for every batch taken from the queue, also one that
+   * then wrote nothing (all conflicts or failures): the sum can exceed `batches` (those written).
    */
   wakeReasons: { sizeCap: number; timer: number; idle: number; alone: number };
 }
