@@ -4,7 +4,8 @@
  *   walnut:checkpoint  { mode, busy, walFrames, checkpointedFrames, auto, micros, copy: null when
  *                      nothing was copied, else { pages, writes, reads, bytesRead, walSynced } }
  *   walnut:recovery    { path, frames, commits, micros }
- *   walnut:fault       { stage: 'write' | 'sync' | 'checkpoint', code, errno?, path? }
+ *   walnut:fault       { stage: 'write' | 'sync' | 'checkpoint' | 'pipeline before write' |
+ *                      'pipeline after write' | 'observer', code, errno?, path?, message?, commits? }
  *   walnut:wal         a reader keeps the WAL from restarting (commit/auto-checkpoint.ts):
  *                      { state: 'pinned', frames, bytes, pinnedBy, pinnedMs } when it starts and
  *                      each time the WAL has doubled since, then once { state: 'released',
