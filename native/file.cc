@@ -495,19 +495,26 @@ Napi::Value NativeFile::Writev(const Napi::CallbackInfo& info, bool sync, bool l
   }
   Napi::Array array = info[0].As<Napi::Array>();
   uint32_t count = array.Length();
-  auto iov = std::make_shared<std::vector<struct iovec>>(count);
+  // Two passes. Reading an element may run the caller's code (an accessor at an index), which
+  // may transfer (free) or shrink the buffer of an element read before it: so every element is
+  // read first, and only then, with no more JS to run, are the buffers' bytes looked up (the
+  // copy or pwritev read freed memory, or SIGSEGV'd on a shrunk resizable buffer).
   std::vector<Napi::Value> keep;
   keep.reserve(count);
-  size_t total = 0;
   for (uint32_t i = 0; i < count; i++) {
     Napi::Value v = array.Get(i);
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    if (v.IsEmpty()) return Napi::Value();  // the accessor threw: its exception is pending
+    keep.push_back(v);
+  }
+  auto iov = std::make_shared<std::vector<struct iovec>>(count);
+  size_t total = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    ByteSpan b;
+    if (!TypedBytesOf(env, keep[i], napi_uint8_array, &b)) {
       return ThrowInvalid(env, "buffers[" + std::to_string(i) + "] must be a Buffer or Uint8Array");
     }
-    Napi::Uint8Array b = v.As<Napi::Uint8Array>();
-    (*iov)[i] = {b.Data(), b.ByteLength()};
-    total += b.ByteLength();
-    keep.push_back(v);
+    (*iov)[i] = {b.data, b.length};
+    total += b.length;
   }
   if (!sync && !lent) {
     // not a std::vector(total): it would zero the bytes the copy then overwrites (1 MiB writev to
