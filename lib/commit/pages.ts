@@ -71,11 +71,27 @@ function checkPageNumber(pgno: unknown, rules: PageRules): asserts pgno is numbe
   }
 }
 
+/** %TypedArray%.prototype's own getters: what a subclass's or a caller's accessors cannot change. */
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedArrayTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get! as (this: unknown) => string | undefined;
+const typedArrayLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get! as (this: unknown) => number;
+
+/**
+ * The bytes a Uint8Array (a Buffer, a subclass) really has, or -1 for anything else: read with
+ * the intrinsic getters, running none of the caller's code. The page copy (page-arena.ts) copies
+ * that many bytes whatever a `length` getter says: a subclass whose getter said pageSize for 10
+ * real bytes left the rest of walnut's reused slab (another commit's page) in the frame.
+ */
+export function uint8Length(v: unknown): number {
+  return typedArrayTag.call(v) === 'Uint8Array' ? typedArrayLength.call(v) : -1;
+}
+
 export function checkPage(pgno: unknown, data: unknown, rules: PageRules): void {
   checkPageNumber(pgno, rules);
-  if (!(data instanceof Uint8Array)) invalid('data', `page ${pgno}: data must be a Buffer or Uint8Array`);
-  if (data.length !== rules.pageSize) invalid('pageSize', `page ${pgno} has ${data.length} bytes; the page size is ${rules.pageSize}`);
-  if (pgno === 1) checkPage1(data, rules);
+  const length = uint8Length(data);
+  if (length < 0) invalid('data', `page ${pgno}: data must be a Buffer or Uint8Array`);
+  if (length !== rules.pageSize) invalid('pageSize', `page ${pgno} has ${length} bytes; the page size is ${rules.pageSize}`);
+  if (pgno === 1) checkPage1(data as Uint8Array, rules);
 }
 
 /** Page 1 must stay a database header SQLite (and walnut) open as this store's database. */
@@ -137,14 +153,21 @@ export function normalizePages(pages: unknown, rules: PageRules, dbSize?: number
   // sized once (a growing [] allocated a 17-slot backing store per commit: every commit() allocates this)
   const n = pages.length;
   const out: WalPage[] = new Array<WalPage>(n);
-  let ascending = true;
+  // Read every page first, check them after: reading one may run the caller's code (an accessor
+  // of the array or of a page object), which may shrink or transfer the buffer of a page read
+  // before it; checked as they were read, such a page went to the copy (page-arena.ts) checked
+  // but no longer pageSize bytes. Between the checks and the copy no caller code runs.
   for (let i = 0; i < n; i++) {
     const p = (pages as PageWrite[])[i];
     if (typeof p !== 'object' || p === null) invalid('pages', 'each page must be { pgno, data }');
     const { pgno, data } = p;
+    out[i] = { pgno, data };
+  }
+  let ascending = true;
+  for (let i = 0; i < n; i++) {
+    const { pgno, data } = out[i]!;
     checkPage(pgno, data, rules);
     if (i > 0 && pgno <= out[i - 1]!.pgno) ascending = false;
-    out[i] = { pgno, data };
   }
   // pages given in ascending order (one page; SQLite's order; walnut/sql's): no map, no sort
   const sorted = ascending ? out : [...new Map(out.map((p) => [p.pgno, p.data]))].sort((a, b) => a[0] - b[0]).map(([pgno, data]) => ({ pgno, data }));
