@@ -77,13 +77,14 @@ const typedArrayTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Sym
 const typedArrayLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get! as (this: unknown) => number;
 
 /**
- * The bytes a Uint8Array (a Buffer, a subclass) really has, or -1 for anything else: read with
- * the intrinsic getters, running none of the caller's code. The page copy (page-arena.ts) copies
- * that many bytes whatever a `length` getter says: a subclass whose getter said pageSize for 10
- * real bytes left the rest of walnut's reused slab (another commit's page) in the frame.
+ * The bytes a Uint8Array of this realm (a Buffer, a subclass) really has, or -1 for anything
+ * else (a Proxy of one too): read with the intrinsic getters, not a `length` getter of the
+ * caller's. The page copy (page-arena.ts) copies that many bytes whatever such a getter says: a
+ * subclass whose getter said pageSize for 10 real bytes left the rest of walnut's reused slab
+ * (another commit's page) in the frame.
  */
 export function uint8Length(v: unknown): number {
-  return typedArrayTag.call(v) === 'Uint8Array' ? typedArrayLength.call(v) : -1;
+  return v instanceof Uint8Array && typedArrayTag.call(v) === 'Uint8Array' ? typedArrayLength.call(v) : -1;
 }
 
 export function checkPage(pgno: unknown, data: unknown, rules: PageRules): void {

@@ -83,6 +83,8 @@ describe('a page spoiled by the caller while commit() reads its pages', () => {
     const tx = store.begin();
     expectWalnutError(() => tx.write(4, lying), 'WALNUT_INVALID_ARGUMENT', { reason: 'pageSize' });
     tx.rollback();
+    // a Proxy of a page is no typed array (its traps are the caller's code): refused as data
+    await expectRejectsWalnut(store.commit([{ pgno: 4, data: new Proxy(new Uint8Array(PAGE), {}) }]), 'WALNUT_INVALID_ARGUMENT', { reason: 'data' });
     await nothingChanged();
   });
 
