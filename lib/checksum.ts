@@ -80,8 +80,12 @@ export function sqliteWalFrameChecksums(
   salts: readonly [number, number],
   options: { bigEndianWords?: boolean } = {},
 ): [number, number] {
-  nativeChecksum.sqliteWalFrameChecksums(
-    frames, pageSize, running[0], running[1], salts[0], salts[1], options.bigEndianWords === true, pair);
+  // each checked here: the addon reads a missing one (a pair of one element) as 0
+  const s0 = u32(running?.[0], 's0');
+  const s1 = u32(running?.[1], 's1');
+  const salt1 = u32(salts?.[0], 'salt1');
+  const salt2 = u32(salts?.[1], 'salt2');
+  nativeChecksum.sqliteWalFrameChecksums(frames, pageSize, s0, s1, salt1, salt2, options.bigEndianWords === true, pair);
   return [pair[0]!, pair[1]!];
 }
 
