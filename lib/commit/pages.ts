@@ -27,7 +27,7 @@
  * Within one commit a later write of the same page wins; the result is sorted by page number,
  * as SQLite writes.
  */
-import { describeValue } from '../arguments';
+import { describeValue, uint8Length } from '../arguments';
 import { walnutError } from '../errors';
 import { decodeDbHeader, isWalMode, lockBytePage, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSize } from '../format/db-header';
 import { unknownOptionName } from '../option-names';
@@ -69,22 +69,6 @@ function checkPageNumber(pgno: unknown, rules: PageRules): asserts pgno is numbe
   if (pgno === lockBytePage(rules.pageSize)) {
     invalid('pgno', `page ${pgno} holds the database's lock bytes (offset 2^30); SQLite never stores data there`);
   }
-}
-
-/** %TypedArray%.prototype's own getters: what a subclass's or a caller's accessors cannot change. */
-const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const typedArrayTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get! as (this: unknown) => string | undefined;
-const typedArrayLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get! as (this: unknown) => number;
-
-/**
- * The bytes a Uint8Array of this realm (a Buffer, a subclass) really has, or -1 for anything
- * else (a Proxy of one too): read with the intrinsic getters, not a `length` getter of the
- * caller's. The page copy (page-arena.ts) copies that many bytes whatever such a getter says: a
- * subclass whose getter said pageSize for 10 real bytes left the rest of walnut's reused slab
- * (another commit's page) in the frame.
- */
-export function uint8Length(v: unknown): number {
-  return v instanceof Uint8Array && typedArrayTag.call(v) === 'Uint8Array' ? typedArrayLength.call(v) : -1;
 }
 
 export function checkPage(pgno: unknown, data: unknown, rules: PageRules): void {
