@@ -320,6 +320,11 @@ export class BufferedWalSink implements WalRecordSink {
       }
     } catch (e) {
       this.#failed = e instanceof Error ? e : new Error(String(e));
+      // the sink's file closed by its owner: SinkClosed, as appendDirect says it (the flush
+      // meets it first when the file is closed at once: the magic, the base image's records)
+      if (this.#target.kind === 'file' && e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && this.#target.file.closed) {
+        throw walnutError('WALNUT_IO', `export sink write failed: the sink's file was closed; the sink is now unusable`, { reason: 'SinkClosed', cause: e });
+      }
       throw walnutError(diskFull(e) ? 'WALNUT_FULL' : 'WALNUT_IO', `export sink write failed; the sink is now unusable (the target may hold part of the batch): ${(e as Error).message}`, { cause: e });
     }
     this.#headerWritten = true;
