@@ -1,0 +1,56 @@
+// A snapshot's readInto / readIntoSync checked the caller's buffer with its `length`, which the
+// caller can make say anything (an own property, a subclass's getter). A buffer of 10 bytes
+// that said pageSize: a page of a sequenced commit not yet durable was copied into it with
+// set() and threw a raw RangeError; a page past the snapshot's size "read" as success, 10 zeros
+// written; a committed page was refused by the addon without a reason. Now the buffer's own size
+// is checked (the intrinsic length): WALNUT_INVALID_ARGUMENT, reason 'out', wherever the page
+// would come from, and an honest buffer still reads every one of them.
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { open, type Store } from '../../lib/index';
+import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
+import { tmpDir } from '../helpers/tmp';
+
+const PAGE = 1024;
+const dir = tmpDir();
+let store: Store;
+
+beforeAll(async () => {
+  store = await open(path.join(dir, 'a.db'), { pageSize: PAGE, autoCheckpoint: false, shareLane: false });
+  await store.commit([{ pgno: 2, data: Buffer.alloc(PAGE, 2) }]);
+});
+afterAll(async () => {
+  await store.close();
+});
+
+/** 10 bytes whose `length` says a page. */
+function saysAPage(): Uint8Array {
+  const u = new Uint8Array(10).fill(0xaa);
+  Object.defineProperty(u, 'length', { value: PAGE });
+  return u;
+}
+
+describe("a snapshot read into a buffer whose length is not its size", () => {
+  it("is WALNUT_INVALID_ARGUMENT (out) for a committed page, a sequenced one and one past the size; an honest buffer reads them", async () => {
+    const seq = store.sequence([{ pgno: 3, data: Buffer.alloc(PAGE, 3) }]);
+    const snap = store.trySnapshotSync()!;
+    try {
+      expect(snap.pendingTicket).toBe(seq.ticket);
+      for (const pgno of [2, 3, 4]) {
+        const out = saysAPage();
+        await expectRejectsWalnut(snap.readInto(pgno, out), 'WALNUT_INVALID_ARGUMENT', { reason: 'out' });
+        expectWalnutError(() => snap.readIntoSync(pgno, out), 'WALNUT_INVALID_ARGUMENT', { reason: 'out' });
+        expect(Array.from(new Uint8Array(out.buffer))).toEqual(new Array(10).fill(0xaa)); // untouched
+        const honest = new Uint8Array(PAGE);
+        await snap.readInto(pgno, honest);
+        expect(honest.every((b) => b === (pgno === 4 ? 0 : pgno))).toBe(true);
+        snap.readIntoSync(pgno, honest.fill(9));
+        expect(honest.every((b) => b === (pgno === 4 ? 0 : pgno))).toBe(true);
+      }
+    } finally {
+      snap.release();
+    }
+    await seq.durable;
+  });
+});
