@@ -183,12 +183,13 @@ bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
     }
     Napi::Value mode = o.Get("mode");
     if (!mode.IsUndefined()) {
-      if (!mode.IsNumber() || mode.As<Napi::Number>().Int64Value() < 0 ||
-          mode.As<Napi::Number>().Int64Value() > 07777) {
+      // an integer in 0..07777: Int64Value() of NaN or 0.5 is 0 (a file nobody may read), of 420.9 is 420
+      const double m = mode.IsNumber() ? mode.As<Napi::Number>().DoubleValue() : -1;
+      if (!(m >= 0 && m <= 07777 && m == static_cast<double>(static_cast<int>(m)))) {
         ThrowInvalid(env, "mode must be a permission number such as 0o644");
         return false;
       }
-      req->mode = static_cast<mode_t>(mode.As<Napi::Number>().Int64Value());
+      req->mode = static_cast<mode_t>(m);
     }
     if ((req->flags & O_ACCMODE) == O_RDONLY && (req->flags & (O_CREAT | O_TRUNC))) {
       ThrowInvalid(env, "readOnly cannot be combined with create, exclusive or truncate");
