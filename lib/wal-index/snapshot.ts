@@ -360,6 +360,7 @@ export class Snapshot {
    */
   readPagesIntoSync(first: number, count: number, out: Uint8Array): void {
     const pageSize = this.#index.pageSize;
+    this.#check(first); // (a bigint threw a raw TypeError below, an object was coerced)
     if (!Number.isInteger(count) || count < 0 || uint8Length(out) < count * pageSize) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', `out must hold ${count} pages of ${pageSize} bytes`, { reason: 'out' });
     }

@@ -4,7 +4,9 @@
 // set() and threw a raw RangeError; a page past the snapshot's size "read" as success, 10 zeros
 // written; a committed page was refused by the addon without a reason. Now the buffer's own size
 // is checked (the intrinsic length): WALNUT_INVALID_ARGUMENT, reason 'out', wherever the page
-// would come from, and an honest buffer still reads every one of them.
+// would come from, and an honest buffer still reads every one of them. readPagesIntoSync's first
+// page number was not checked at all: a bigint threw a raw TypeError, an object with valueOf was
+// read as its number; now it is WALNUT_INVALID_ARGUMENT, reason 'pgno', as read()'s is.
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -52,5 +54,20 @@ describe("a snapshot read into a buffer whose length is not its size", () => {
       snap.release();
     }
     await seq.durable;
+  });
+
+  it("readPagesIntoSync refuses a first page number that is not one (pgno) and a buffer shorter than its pages (out)", async () => {
+    const snap = await store.snapshot();
+    try {
+      for (const first of [2n, { valueOf: () => 2 }, 0, -1, 1.5, NaN, 2 ** 32]) {
+        expectWalnutError(() => snap.readPagesIntoSync(first as never, 1, new Uint8Array(PAGE)), 'WALNUT_INVALID_ARGUMENT', { reason: 'pgno' });
+      }
+      expectWalnutError(() => snap.readPagesIntoSync(2, 1, saysAPage()), 'WALNUT_INVALID_ARGUMENT', { reason: 'out' });
+      const out = new Uint8Array(2 * PAGE);
+      snap.readPagesIntoSync(2, 2, out);
+      expect(out.subarray(0, PAGE).every((b) => b === 2) && out.subarray(PAGE).every((b) => b === 3)).toBe(true); // page 3: the first case's sequenced commit
+    } finally {
+      snap.release();
+    }
   });
 });
