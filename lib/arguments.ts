@@ -88,3 +88,21 @@ export function describeValue(v: unknown): string {
       return Array.isArray(v) ? 'an array' : 'an object';
   }
 }
+
+/** %TypedArray%.prototype's own getters: what a subclass's accessors or an own property cannot change. */
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedArrayTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get! as (this: unknown) => string | undefined;
+const typedArrayLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get! as (this: unknown) => number;
+
+/**
+ * The bytes a Uint8Array of this realm (a Buffer, a subclass) really has, or -1 for anything
+ * else (a Proxy of one too): read with the intrinsic getters, not a `length` or `byteLength` of
+ * the caller's (a subclass's getter, an own property). What copies the bytes (TypedArray set,
+ * the addon) copies that many whatever such a property says: a page whose getter said pageSize
+ * for 10 real bytes left the rest of walnut's reused slab (another commit's page) in the frame
+ * (commit/pages.ts); a blob whose byteLength said 8 for 4 KiB overflowed the wasm heap
+ * allocation wa-sqlite made for it (sql/statement-runner.ts).
+ */
+export function uint8Length(v: unknown): number {
+  return v instanceof Uint8Array && typedArrayTag.call(v) === 'Uint8Array' ? typedArrayLength.call(v) : -1;
+}

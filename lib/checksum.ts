@@ -35,7 +35,7 @@ function view(data: Uint8Array, range: Range): Uint8Array {
   if (!(data instanceof Uint8Array)) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'data must be a Buffer or Uint8Array', { reason: 'data' });
   }
-  if (range.offset === undefined && range.length === undefined) return data;
+  if (range?.offset === undefined && range?.length === undefined) return data; // (null: no range, as undefined)
   const offset = range.offset ?? 0;
   if (!isInteger(offset) || offset > data.length) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `offset ${offset} is not within the buffer`, { reason: 'offset' });
@@ -63,7 +63,7 @@ export function sqliteWalChecksum(
 ): [number, number] {
   walState[0] = u32(s0, 's0');
   walState[1] = u32(s1, 's1');
-  walState[2] = options.bigEndianWords === true ? 1 : 0;
+  walState[2] = options?.bigEndianWords === true ? 1 : 0;
   nativeChecksum.sqliteWalChecksum(view(data, options), walState);
   return [walState[0]!, walState[1]!];
 }
@@ -80,8 +80,12 @@ export function sqliteWalFrameChecksums(
   salts: readonly [number, number],
   options: { bigEndianWords?: boolean } = {},
 ): [number, number] {
-  nativeChecksum.sqliteWalFrameChecksums(
-    frames, pageSize, running[0], running[1], salts[0], salts[1], options.bigEndianWords === true, pair);
+  // each checked here: the addon reads a missing one (a pair of one element) as 0
+  const s0 = u32(running?.[0], 's0');
+  const s1 = u32(running?.[1], 's1');
+  const salt1 = u32(salts?.[0], 'salt1');
+  const salt2 = u32(salts?.[1], 'salt2');
+  nativeChecksum.sqliteWalFrameChecksums(frames, pageSize, s0, s1, salt1, salt2, options?.bigEndianWords === true, pair);
   return [pair[0]!, pair[1]!];
 }
 
@@ -92,17 +96,17 @@ export function crc32c(data: Uint8Array, initial = 0, range: Range = {}): number
 
 /** XXH3-64 with an optional 64-bit seed. */
 export function xxh3_64(data: Uint8Array, seed: bigint | number = 0n, range: Range = {}): bigint {
-  return nativeChecksum.xxh3_64(data, range.offset, range.length, seed);
+  return nativeChecksum.xxh3_64(data, range?.offset, range?.length, seed);
 }
 
 /** XXH3-128 with an optional 64-bit seed, as a 128-bit BigInt (high64 << 64 | low64). */
 export function xxh3_128(data: Uint8Array, seed: bigint | number = 0n, range: Range = {}): bigint {
-  return nativeChecksum.xxh3_128(data, range.offset, range.length, seed);
+  return nativeChecksum.xxh3_128(data, range?.offset, range?.length, seed);
 }
 
 /** XXH3-128 (seed 0) written as 16 canonical (big-endian) bytes into `out` at `outOffset`. */
 export function xxh3_128Into(data: Uint8Array, out: Uint8Array, outOffset = 0, range: Range = {}): void {
-  nativeChecksum.xxh3_128_into(data, range.offset, range.length, out, outOffset);
+  nativeChecksum.xxh3_128_into(data, range?.offset, range?.length, out, outOffset);
 }
 
 /** Streaming XXH3: feed pieces of any size; digests equal the one-shot hash of all pieces. */
@@ -112,7 +116,7 @@ export class Xxh3Stream {
     this.#state = new nativeChecksum.Xxh3Stream(seed);
   }
   update(data: Uint8Array, range: Range = {}): this {
-    this.#state.update(data, range.offset, range.length);
+    this.#state.update(data, range?.offset, range?.length);
     return this;
   }
   digest64(): bigint {

@@ -183,12 +183,13 @@ bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
     }
     Napi::Value mode = o.Get("mode");
     if (!mode.IsUndefined()) {
-      if (!mode.IsNumber() || mode.As<Napi::Number>().Int64Value() < 0 ||
-          mode.As<Napi::Number>().Int64Value() > 07777) {
+      // an integer in 0..07777: Int64Value() of NaN or 0.5 is 0 (a file nobody may read), of 420.9 is 420
+      const double m = mode.IsNumber() ? mode.As<Napi::Number>().DoubleValue() : -1;
+      if (!(m >= 0 && m <= 07777 && m == static_cast<double>(static_cast<int>(m)))) {
         ThrowInvalid(env, "mode must be a permission number such as 0o644");
         return false;
       }
-      req->mode = static_cast<mode_t>(mode.As<Napi::Number>().Int64Value());
+      req->mode = static_cast<mode_t>(m);
     }
     if ((req->flags & O_ACCMODE) == O_RDONLY && (req->flags & (O_CREAT | O_TRUNC))) {
       ThrowInvalid(env, "readOnly cannot be combined with create, exclusive or truncate");
@@ -495,19 +496,26 @@ Napi::Value NativeFile::Writev(const Napi::CallbackInfo& info, bool sync, bool l
   }
   Napi::Array array = info[0].As<Napi::Array>();
   uint32_t count = array.Length();
-  auto iov = std::make_shared<std::vector<struct iovec>>(count);
+  // Two passes. Reading an element may run the caller's code (an accessor at an index), which
+  // may transfer (free) or shrink the buffer of an element read before it: so every element is
+  // read first, and only then, with no more JS to run, are the buffers' bytes looked up (the
+  // copy or pwritev read freed memory, or SIGSEGV'd on a shrunk resizable buffer).
   std::vector<Napi::Value> keep;
   keep.reserve(count);
-  size_t total = 0;
   for (uint32_t i = 0; i < count; i++) {
     Napi::Value v = array.Get(i);
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    if (v.IsEmpty()) return Napi::Value();  // the accessor threw: its exception is pending
+    keep.push_back(v);
+  }
+  auto iov = std::make_shared<std::vector<struct iovec>>(count);
+  size_t total = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    ByteSpan b;
+    if (!TypedBytesOf(env, keep[i], napi_uint8_array, &b)) {
       return ThrowInvalid(env, "buffers[" + std::to_string(i) + "] must be a Buffer or Uint8Array");
     }
-    Napi::Uint8Array b = v.As<Napi::Uint8Array>();
-    (*iov)[i] = {b.Data(), b.ByteLength()};
-    total += b.ByteLength();
-    keep.push_back(v);
+    (*iov)[i] = {b.data, b.length};
+    total += b.length;
   }
   if (!sync && !lent) {
     // not a std::vector(total): it would zero the bytes the copy then overwrites (1 MiB writev to

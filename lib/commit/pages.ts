@@ -27,7 +27,7 @@
  * Within one commit a later write of the same page wins; the result is sorted by page number,
  * as SQLite writes.
  */
-import { describeValue } from '../arguments';
+import { describeValue, uint8Length } from '../arguments';
 import { walnutError } from '../errors';
 import { decodeDbHeader, isWalMode, lockBytePage, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSize } from '../format/db-header';
 import { unknownOptionName } from '../option-names';
@@ -73,9 +73,10 @@ function checkPageNumber(pgno: unknown, rules: PageRules): asserts pgno is numbe
 
 export function checkPage(pgno: unknown, data: unknown, rules: PageRules): void {
   checkPageNumber(pgno, rules);
-  if (!(data instanceof Uint8Array)) invalid('data', `page ${pgno}: data must be a Buffer or Uint8Array`);
-  if (data.length !== rules.pageSize) invalid('pageSize', `page ${pgno} has ${data.length} bytes; the page size is ${rules.pageSize}`);
-  if (pgno === 1) checkPage1(data, rules);
+  const length = uint8Length(data);
+  if (length < 0) invalid('data', `page ${pgno}: data must be a Buffer or Uint8Array`);
+  if (length !== rules.pageSize) invalid('pageSize', `page ${pgno} has ${length} bytes; the page size is ${rules.pageSize}`);
+  if (pgno === 1) checkPage1(data as Uint8Array, rules);
 }
 
 /** Page 1 must stay a database header SQLite (and walnut) open as this store's database. */
@@ -137,14 +138,21 @@ export function normalizePages(pages: unknown, rules: PageRules, dbSize?: number
   // sized once (a growing [] allocated a 17-slot backing store per commit: every commit() allocates this)
   const n = pages.length;
   const out: WalPage[] = new Array<WalPage>(n);
-  let ascending = true;
+  // Read every page first, check them after: reading one may run the caller's code (an accessor
+  // of the array or of a page object), which may shrink or transfer the buffer of a page read
+  // before it; checked as they were read, such a page went to the copy (page-arena.ts) checked
+  // but no longer pageSize bytes. Between the checks and the copy no caller code runs.
   for (let i = 0; i < n; i++) {
     const p = (pages as PageWrite[])[i];
     if (typeof p !== 'object' || p === null) invalid('pages', 'each page must be { pgno, data }');
     const { pgno, data } = p;
+    out[i] = { pgno, data };
+  }
+  let ascending = true;
+  for (let i = 0; i < n; i++) {
+    const { pgno, data } = out[i]!;
     checkPage(pgno, data, rules);
     if (i > 0 && pgno <= out[i - 1]!.pgno) ascending = false;
-    out[i] = { pgno, data };
   }
   // pages given in ascending order (one page; SQLite's order; walnut/sql's): no map, no sort
   const sorted = ascending ? out : [...new Map(out.map((p) => [p.pgno, p.data]))].sort((a, b) => a[0] - b[0]).map(([pgno, data]) => ({ pgno, data }));

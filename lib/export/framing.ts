@@ -21,6 +21,7 @@
  */
 import type { Writable } from 'node:stream';
 
+import { uint8Length } from '../arguments';
 import { diskFull, walnutError, WalnutError, type FramingReason } from '../errors';
 import { WalnutFile } from '../io/file';
 import { startWriteback, WRITEBACK_BYTES } from './page-writer';
@@ -147,14 +148,15 @@ export async function appendFramedRecords(sink: WalRecordSink, framed: Uint8Arra
  * before it is used; WALNUT_INVALID_ARGUMENT (reason 'framed') when they do not fit.
  */
 export function framedPayloads(framed: Uint8Array, records: number): Uint8Array[] {
-  if (!(framed instanceof Uint8Array)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'framed records must be a Uint8Array', { reason: 'framed' });
-  const dv = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
+  const size = uint8Length(framed); // its own size (not a `length` of the caller's)
+  if (size < 0) throw walnutError('WALNUT_INVALID_ARGUMENT', 'framed records must be a Uint8Array', { reason: 'framed' });
+  const dv = new DataView(framed.buffer, framed.byteOffset, size);
   const out: Uint8Array[] = [];
-  for (let at = 0; at < framed.length; ) {
-    if (framed.length - at < 8 || dv.getUint32(at) !== 0) throw badFraming(at);
+  for (let at = 0; at < size; ) {
+    if (size - at < 8 || dv.getUint32(at) !== 0) throw badFraming(at);
     const length = dv.getUint32(at + 4);
     checkRecordLength(length);
-    if (framed.length - at - 8 < length) throw badFraming(at);
+    if (size - at - 8 < length) throw badFraming(at);
     out.push(framed.subarray(at + 8, at + 8 + length));
     at += 8 + length;
   }
@@ -237,12 +239,15 @@ export class BufferedWalSink implements WalRecordSink {
 
   async appendRecord(payload: Uint8Array): Promise<void> {
     this.#checkUsable();
-    if (!(payload instanceof Uint8Array)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'a record payload must be a Uint8Array', { reason: 'payload' });
-    checkRecordLength(payload.length); // before a byte is buffered
+    // its own size, not a `length` of the caller's: the copy below copies that many bytes (a
+    // length saying more left a reused block's bytes in the record, one saying less threw)
+    const length = uint8Length(payload);
+    if (length < 0) throw walnutError('WALNUT_INVALID_ARGUMENT', 'a record payload must be a Uint8Array', { reason: 'payload' });
+    checkRecordLength(length); // before a byte is buffered
     if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
-    const framed = this.#blocks.take(8 + payload.length); // a copy: the caller may reuse its buffer
+    const framed = this.#blocks.take(8 + length); // a copy: the caller may reuse its buffer
     framed.writeUInt32BE(0, 0); // the high half of the u64 length: a record is at most MAX_RECORD bytes
-    framed.writeUInt32BE(payload.length, 4);
+    framed.writeUInt32BE(length, 4);
     framed.set(payload, 8);
     this.#push(framed);
     this.#records++;
@@ -258,10 +263,13 @@ export class BufferedWalSink implements WalRecordSink {
    */
   async appendFramed(framed: Uint8Array, records: number, owned = false): Promise<void> {
     this.#checkUsable();
-    framedPayloads(framed, records); // every length checked before a byte is buffered
+    // the copy first, then its records checked: every byte written is a byte checked (checked
+    // within framed.length, a property the caller may set, the copy of all of it held more)
+    const bytes = owned || uint8Length(framed) < 0 ? framed : new Uint8Array(framed); // (Buffer#slice would be a view)
+    framedPayloads(bytes, records); // every length checked before a byte is buffered
     if (!this.#headerWritten && this.#pending.length === 0) this.#push(StreamMagic.V1.bytes());
     const direct = this.#target.kind === 'file';
-    this.#push(owned ? framed : new Uint8Array(framed)); // a copy (Buffer#slice would be a view)
+    this.#push(bytes);
     this.#records += records;
     if (direct || this.#pendingBytes >= this.#bufferBytes) await this.flush();
   }
@@ -320,6 +328,11 @@ export class BufferedWalSink implements WalRecordSink {
       }
     } catch (e) {
       this.#failed = e instanceof Error ? e : new Error(String(e));
+      // the sink's file closed by its owner: SinkClosed, as appendDirect says it (the flush
+      // meets it first when the file is closed at once: the magic, the base image's records)
+      if (this.#target.kind === 'file' && e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && this.#target.file.closed) {
+        throw walnutError('WALNUT_IO', `export sink write failed: the sink's file was closed; the sink is now unusable`, { reason: 'SinkClosed', cause: e });
+      }
       throw walnutError(diskFull(e) ? 'WALNUT_FULL' : 'WALNUT_IO', `export sink write failed; the sink is now unusable (the target may hold part of the batch): ${(e as Error).message}`, { cause: e });
     }
     this.#headerWritten = true;

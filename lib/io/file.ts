@@ -32,7 +32,7 @@
  * milliseconds have passed, then WALNUT_BUSY; the async variant waits on timers and never
  * blocks the event loop.
  */
-import { readInput, describeValue } from '../arguments';
+import { asInputError, readInput, describeValue } from '../arguments';
 import { walnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
 import { NativeFile, type Durability, type LockMode, type NativeFileHandle, type NativeLockHolder, type NativeOpenOptions } from '../native';
@@ -54,6 +54,21 @@ function rejecting<T>(call: () => Promise<T>): Promise<T> {
     return call();
   } catch (e) {
     return Promise.reject(e);
+  }
+}
+
+/**
+ * Runs a native writev: the addon reads the caller's array of buffers itself (each element once,
+ * all of them before it looks at any buffer's bytes: native/file.cc), so an accessor of the
+ * caller's that throws there reaches here as its raw error; it is the input's
+ * (WALNUT_INVALID_ARGUMENT, reason 'buffers', the original as cause). The addon's own refusals
+ * and OS errors are WalnutErrors and pass as they are.
+ */
+function buffersRead<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    throw asInputError(e, 'buffers');
   }
 }
 
@@ -181,17 +196,17 @@ export class WalnutFile {
    * the same I/O-thread operation. On failure `syscall` says which step failed.
    */
   writev(buffers: readonly Uint8Array[], position: number, durability: Durability = 'none'): Promise<number> {
-    return rejecting(() => this.#handle.writev(buffers, position, durability));
+    return rejecting(() => buffersRead(() => this.#handle.writev(buffers, position, durability)));
   }
   /**
    * @internal writev() straight from the buffers (pwritev, no copy): for walnut's own memory,
    * which nobody changes or detaches until the promise settles (header comment).
    */
   writevLent(buffers: readonly Uint8Array[], position: number, durability: Durability = 'none'): Promise<number> {
-    return rejecting(() => this.#handle.writevLent(buffers, position, durability));
+    return rejecting(() => buffersRead(() => this.#handle.writevLent(buffers, position, durability)));
   }
   writevSync(buffers: readonly Uint8Array[], position: number, durability: Durability = 'none'): number {
-    return this.#handle.writevSync(buffers, position, durability);
+    return buffersRead(() => this.#handle.writevSync(buffers, position, durability));
   }
   fsync(): Promise<void> {
     return rejecting(() => this.#handle.fsync());

@@ -23,7 +23,7 @@
  * WALNUT_SQL, reason StackOverflow (where native SQLite says "Expression tree is too large"),
  * and a statement SQLite had half-built then is finalized (it kept the connection from closing).
  */
-import { asInputError } from '../arguments';
+import { asInputError, uint8Length } from '../arguments';
 import { walnutError } from '../errors';
 import type { Engine } from './engine';
 
@@ -426,10 +426,27 @@ export class StatementRunner {
     else if (typeof value === 'number') rc = value === (value | 0) ? m._sqlite3_bind_int(stmt, i, value) : m._sqlite3_bind_double(stmt, i, value);
     else if (typeof value === 'boolean') rc = m._sqlite3_bind_int(stmt, i, value ? 1 : 0);
     else if (value === null) rc = m._sqlite3_bind_null(stmt, i);
-    // an empty blob: wa-sqlite's bind_blob passes sqlite3_malloc(0), a null pointer, which SQLite binds as NULL
-    else if (value instanceof Uint8Array && value.byteLength === 0) rc = m._sqlite3_bind_zeroblob(stmt, i, 0);
+    else if (value instanceof Uint8Array) rc = this.#bindBlob(stmt, i, value);
     else return void this.#e.sqlite3.bind(stmt, i, value); // (throws on a failure itself)
     if (rc !== this.#e.C.SQLITE_OK) throw this.#sqliteError(rc);
+  }
+
+  /**
+   * sqlite3_bind_blob of the typed array's own bytes (a copy SQLite frees), its size read with
+   * the intrinsic getter: wa-sqlite's bind_blob allocated `value.byteLength` bytes and copied the
+   * whole array there, so a byteLength that said less than the array holds (an own property, a
+   * subclass's getter) overflowed the allocation into SQLite's heap (a RuntimeError, then every
+   * later statement of the connection too). An empty blob binds as a zero-length blob
+   * (sqlite3_malloc(0) is a null pointer, which SQLite binds as NULL).
+   */
+  #bindBlob(stmt: number, i: number, value: Uint8Array): number {
+    const m = this.#e.module;
+    const length = uint8Length(value);
+    if (length === 0) return m._sqlite3_bind_zeroblob(stmt, i, 0) as number;
+    const ptr = m._sqlite3_malloc(length) as number;
+    if (ptr === 0) throw Object.assign(new Error(`out of memory: parameter ${i}'s blob needs ${length} bytes`), { code: this.#e.C.SQLITE_NOMEM! });
+    (m.HEAPU8 as Uint8Array).set(value, ptr); // the heap as it is after the malloc (which may grow it); exactly `length` bytes
+    return m._sqlite3_bind_blob(stmt, i, ptr, length, m._getSqliteFree()) as number;
   }
 
   /**
@@ -487,10 +504,10 @@ function checkValue(value: unknown, name: string): SqlValue {
       if (value > INT64_MAX || value < INT64_MIN) throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value} is outside the 64-bit integer range`, { reason: 'params' });
       return value;
     default:
-      if (value instanceof Uint8Array && value.byteLength === 0 && isDetached(value)) {
+      if (uint8Length(value) === 0 && isDetached(value as Uint8Array)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: a Uint8Array whose ArrayBuffer was detached (transferred) cannot be bound`, { reason: 'params' });
       }
-      if (value === null || value instanceof Uint8Array) return value;
+      if (value === null || uint8Length(value) >= 0) return value as Uint8Array | null; // (a Proxy of one is none: its traps are the caller's code)
       throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value === undefined ? 'undefined' : typeof value} cannot be bound (number, bigint, string, Uint8Array, boolean or null)`, { reason: 'params' });
   }
 }

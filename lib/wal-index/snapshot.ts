@@ -23,7 +23,7 @@
  * WalIndex.followOwnCommits). A parked snapshot (park(), idle between a connection's
  * transactions until its next advance()) may be brought forward by its connection at any time.
  */
-import { extraArgumentError, refuseExtraArguments, describeValue } from '../arguments';
+import { extraArgumentError, refuseExtraArguments, describeValue, uint8Length } from '../arguments';
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
 import type { WalnutFile } from '../io/file';
@@ -360,7 +360,8 @@ export class Snapshot {
    */
   readPagesIntoSync(first: number, count: number, out: Uint8Array): void {
     const pageSize = this.#index.pageSize;
-    if (!(out instanceof Uint8Array) || !Number.isInteger(count) || count < 0 || out.length < count * pageSize) {
+    this.#check(first); // (a bigint threw a raw TypeError below, an object was coerced)
+    if (!Number.isInteger(count) || count < 0 || uint8Length(out) < count * pageSize) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', `out must hold ${count} pages of ${pageSize} bytes`, { reason: 'out' });
     }
     let runFirst = 0; // the database file's pages runFirst..pgno-1 are still to be read
@@ -412,7 +413,7 @@ export class Snapshot {
     const p = this.#pending;
     if (p === null || p.ticket === 0) return false;
     this.#check(pgno);
-    if (!(out instanceof Uint8Array) || out.length < this.#index.pageSize) return false; // #locate's refusal
+    if (uint8Length(out) < this.#index.pageSize) return false; // #locate's refusal
     if (pgno > p.dbSize) {
       p.readInto(pgno, null); // throws when failed
       out.fill(0, 0, this.#index.pageSize);
@@ -433,7 +434,9 @@ export class Snapshot {
   /** Where page `pgno` comes from; zero-fills `out` when from nowhere. */
   #locate(pgno: number, out: Uint8Array): { frame: number; fromDb: boolean } {
     const pageSize = this.#index.pageSize;
-    if (!(out instanceof Uint8Array) || out.length < pageSize) {
+    // its own size (uint8Length), not a `length` property of the caller's: a pending commit's
+    // page is copied into it with set(), which threw a raw RangeError past its real end
+    if (uint8Length(out) < pageSize) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', `out must hold ${pageSize} bytes`, { reason: 'out' });
     }
     const frame = this.frameOf(pgno);

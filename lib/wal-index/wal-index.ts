@@ -67,7 +67,7 @@ import {
 } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
-import { requireRegularFiles, resolvedPath } from '../io/real-path';
+import { checkDbPath, requireRegularFiles, resolvedPath } from '../io/real-path';
 import { ScratchWords } from '../io/scratch-words';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
 import { type EventRing, publish } from '../telemetry/events';
@@ -2087,6 +2087,7 @@ async function attachDms(shm: WalnutFile, busyTimeout: number): Promise<void> {
  * connection removes them (they were left behind, looking like a WAL to recover).
  */
 export async function rebuildWalIndex(dbPath: string, options: WalIndexOptions = {}): Promise<{ walFrames: number; pageSize: number }> {
+  checkDbPath(dbPath); // (node:path's raw TypeError for a non-string, before)
   const hadWal = fs.existsSync(`${resolvedPath(dbPath)}-wal`);
   const index = await WalIndex.open(dbPath, options);
   let removing = false;
