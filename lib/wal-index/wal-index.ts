@@ -706,7 +706,8 @@ export class WalIndex {
         throw walnutError('WALNUT_CORRUPT', `WAL page size ${r.pageSize} differs from the database's ${this.pageSize}`, { path: this.walPath });
       }
       this.#region.grow(Math.max(1, r.lastValidFrame > 0 ? shmSegmentOf(r.lastValidFrame) + 1 : 1));
-      if (r.lastValidFrame > 0) this.#region.append(1, r.pgnos, 0);
+      // built aside and copied in whole: other connections' readers may be looking pages up
+      if (r.lastValidFrame > 0) this.#region.rebuild(r.pgnos);
       this.#writeOwnHeader({
         iChange: 0,
         bigEndCksum: plausible ? bigEndianChecksum(raw!.header!.magic) : false,
