@@ -158,6 +158,8 @@ export interface NativeShmRegion {
   load32(offset: number): number;
   store32(offset: number, value: number): void;
   append(firstFrame: number, pgnos: Uint32Array, mxFrame: number): void;
+  /** Indexes frames 1..pgnos.length from scratch, each segment built aside and copied in whole (recovery under live readers). */
+  rebuild(pgnos: Uint32Array): void;
   /**
    * A lone commit in one call (native/shm.cc): walAppendSync's arguments after its file, then
    * `expect` (the live header must be these 48 bytes in both copies) and `publish` (the header to

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -39,6 +40,7 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
                         InstanceMethod<&ShmRegion::Load32>("load32"),
                         InstanceMethod<&ShmRegion::Store32>("store32"),
                         InstanceMethod<&ShmRegion::Append>("append"),
+                        InstanceMethod<&ShmRegion::Rebuild>("rebuild"),
                         InstanceMethod<&ShmRegion::CommitInline>("commitInline"),
                         InstanceMethod<&ShmRegion::Lookup>("lookup"),
                         InstanceMethod<&ShmRegion::LookupMany>("lookupMany"),
@@ -364,6 +366,59 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     if (!GrowTo(env, lastSeg + 1)) return Napi::Value();
     bool full = false;
     const bool whole = ShmTouch([&] { full = !IndexFrames(static_cast<uint32_t>(first), reinterpret_cast<const uint32_t*>(pg.data), n, static_cast<uint32_t>(mxFrame)); });
+    if (!whole) return ThrowTruncated(env);
+    if (full) return ThrowCorrupt(env, "wal-index hash table is full");
+    return env.Undefined();
+  }
+
+  // rebuild(pgnos: Uint32Array): indexes frames 1..pgnos.length from scratch (recovery), as
+  // SQLite's walIndexRecover does: each segment's page array and hash table are built in
+  // private memory and then copied into the mapping whole. Other connections' readers may be
+  // looking pages up meanwhile (`walnut recover` on a live database, a recovery after a
+  // writer died mid-header): where the WAL is the one the index already described, the copy
+  // writes every word with the value it held, so a lookup never finds an entry missing, as it
+  // did while a segment was zeroed in place and indexed again. Segments past the last frame's
+  // are left as they are (their entries are above mxFrame: ignored, and cleared by the writer
+  // that reaches them).
+  Napi::Value Rebuild(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ByteSpan pg;
+    if (!CheckOpen(env) || !GetTypedBytes(info, 0, napi_uint32_array, "pgnos", "a Uint32Array", &pg)) return Napi::Value();
+    size_t n = pg.length / 4;
+    if (n > 0xFFFFFFFFULL) return ThrowInvalid(env, "frame numbers out of range");
+    if (n == 0) return env.Undefined();
+    const uint32_t* pgnos = reinterpret_cast<const uint32_t*>(pg.data);
+    uint32_t lastSeg = SegmentOf(static_cast<uint32_t>(n));
+    if (!GrowTo(env, lastSeg + 1)) return Napi::Value();
+    std::vector<uint32_t> priv(kSegment / 4);
+    bool full = false;
+    bool whole = true;
+    for (uint32_t seg = 0; seg <= lastSeg && whole && !full; seg++) {
+      std::fill(priv.begin(), priv.end(), 0u);
+      uint8_t* base = reinterpret_cast<uint8_t*>(priv.data());
+      const size_t start = seg == 0 ? kHeaderBytes : 0;
+      uint32_t* pages = reinterpret_cast<uint32_t*>(base + start);
+      uint16_t* hash = reinterpret_cast<uint16_t*>(base + kHashOffset);
+      const uint32_t capacity = seg == 0 ? kFirstSegmentFrames : kSegmentFrames;
+      const uint64_t first = static_cast<uint64_t>(IZero(seg)) + 1;
+      for (uint32_t v = 1; v <= capacity && first + v - 1 <= n && !full; v++) {
+        uint32_t pgno = pgnos[first + v - 2];
+        pages[v - 1] = pgno;
+        uint32_t slot = Hash(pgno);
+        uint32_t probes = 0;
+        while (hash[slot] != 0 && !full) {
+          slot = Next(slot);
+          full = ++probes > kHashSlots;
+        }
+        if (!full) hash[slot] = static_cast<uint16_t>(v);
+      }
+      if (full) break;
+      auto* dst = reinterpret_cast<std::atomic<uint32_t>*>(segments_[seg]);
+      whole = ShmTouch([&] {
+        for (size_t w = start / 4; w < kSegment / 4; w++) dst[w].store(priv[w], std::memory_order_relaxed);
+      });
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (!whole) return ThrowTruncated(env);
     if (full) return ThrowCorrupt(env, "wal-index hash table is full");
     return env.Undefined();

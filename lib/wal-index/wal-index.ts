@@ -114,6 +114,7 @@ export interface CheckpointTarget {
   unlock(byte: number, n: number): void;
   acquireWrite(): Promise<boolean>;
   releaseWrite(): void;
+  /** The live header; an invalid one is recovered under the CKPT lock the checkpoint holds. */
   header(): Promise<ShmHeader>;
   liveMxFrame(): number;
   /**
@@ -661,8 +662,14 @@ export class WalIndex {
     }
   }
 
-  /** The live header, running recovery first when it is not good (section 6 of the reference). */
-  async header(): Promise<{ header: ShmHeader; bytes: Uint8Array }> {
+  /**
+   * The live header, running recovery first when it is not good (section 6 of the reference).
+   * `ownCheckpointLock`: the caller is a checkpoint holding CKPT exclusively, and the recovery
+   * runs under it, taking RECOVER only (SQLite's walIndexRecover skips the CKPT lock its
+   * checkpointer holds): waiting for CKPT there waited for the checkpoint itself, a busy
+   * timeout (holding WRITE) and then WALNUT_BUSY.
+   */
+  async header(ownCheckpointLock = false): Promise<{ header: ShmHeader; bytes: Uint8Array }> {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
     for (let attempt = 0; ; attempt++) {
@@ -671,7 +678,7 @@ export class WalIndex {
       if (live !== null) return live;
       if (this.#writer || this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) {
         try {
-          if (this.#readHeader() === null) await this.#recover();
+          if (this.#readHeader() === null) await this.#recover(ownCheckpointLock);
         } finally {
           if (!this.#writer) this.#unlockShm(SHM_LOCK.WRITE, 1);
         }
@@ -686,9 +693,15 @@ export class WalIndex {
     }
   }
 
-  /** Rebuilds the index from the WAL (caller holds WRITE), byte for byte as SQLite does. */
-  async #recover(): Promise<void> {
-    await this.#lockShm(SHM_LOCK.CKPT, 2, 'exclusive'); // CKPT + RECOVER
+  /**
+   * Rebuilds the index from the WAL (caller holds WRITE, and CKPT too when `ckptHeld`: a
+   * checkpoint's own header read), byte for byte as SQLite does.
+   */
+  async #recover(ckptHeld = false): Promise<void> {
+    const underCkpt = ckptHeld && this.#held.get(SHM_LOCK.CKPT)?.mode === 'exclusive';
+    const first = underCkpt ? SHM_LOCK.RECOVER : SHM_LOCK.CKPT;
+    const count = underCkpt ? 1 : 2;
+    await this.#lockShm(first, count, 'exclusive'); // CKPT (unless held) + RECOVER
     const t0 = performance.now();
     try {
       let r = await this.wal.recover();
@@ -706,7 +719,8 @@ export class WalIndex {
         throw walnutError('WALNUT_CORRUPT', `WAL page size ${r.pageSize} differs from the database's ${this.pageSize}`, { path: this.walPath });
       }
       this.#region.grow(Math.max(1, r.lastValidFrame > 0 ? shmSegmentOf(r.lastValidFrame) + 1 : 1));
-      if (r.lastValidFrame > 0) this.#region.append(1, r.pgnos, 0);
+      // built aside and copied in whole: other connections' readers may be looking pages up
+      if (r.lastValidFrame > 0) this.#region.rebuild(r.pgnos);
       this.#writeOwnHeader({
         iChange: 0,
         bigEndCksum: plausible ? bigEndianChecksum(raw!.header!.magic) : false,
@@ -726,7 +740,7 @@ export class WalIndex {
         }
       }
     } finally {
-      this.#unlockShm(SHM_LOCK.CKPT, 2);
+      this.#unlockShm(first, count);
     }
   }
 
@@ -1775,7 +1789,7 @@ export class WalIndex {
         return true;
       },
       releaseWrite: () => this.endWrite(),
-      header: async () => (await this.header()).header,
+      header: async () => (await this.header(true)).header, // runCheckpoint holds CKPT: a recovery runs under it
       // The checkpointer awaits copies and syncs between these calls, and the -shm can be cut
       // meanwhile: each checks the mapping first (one lseek; a checkpoint makes a handful). The
       // lookups follow pageNumbers() without an await, so they need no check of their own.
