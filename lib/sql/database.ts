@@ -587,8 +587,9 @@ export class Database implements Queryable {
 
 /** Runs a prepared `stmt` for run(): its changes and last rowid (synchronously when the run needed no wait). */
 function runStatement(runner: StatementRunner, stmt: number, params: Params): RunResult | Promise<RunResult> {
+  const before = runner.totalChanges();
   const rows = runner.execute(stmt, params, 'run');
-  return rows instanceof Promise ? rows.then(() => runner.runResult()) : runner.runResult();
+  return rows instanceof Promise ? rows.then(() => runner.runResult(before)) : runner.runResult(before);
 }
 
 /**

@@ -290,9 +290,20 @@ export class StatementRunner {
     return shape;
   }
 
-  runResult(): RunResult {
+  /** SQLite's count of every row changed on this connection so far (runResult()'s `before`). */
+  totalChanges(): number {
+    return this.#e.module._sqlite3_total_changes(this.#db) as number;
+  }
+
+  /**
+   * The last statement's changes and the connection's last rowid. `before`: totalChanges() as
+   * the statement began: a statement that changed no rows (CREATE TABLE, SELECT, PRAGMA) answers
+   * 0, as better-sqlite3 does; sqlite3_changes() alone is set by INSERT, UPDATE and DELETE only,
+   * so it answered the count of the last write before such a statement.
+   */
+  runResult(before: number): RunResult {
     const m = this.#e.module;
-    const changes = m._sqlite3_changes(this.#db) as number;
+    const changes = (m._sqlite3_total_changes(this.#db) as number) === before ? 0 : (m._sqlite3_changes(this.#db) as number);
     // sqlite3_last_insert_rowid's int64 comes as two halves (the wrapper's number return would
     // cut it to 32 bits): a number while it is a safe integer (no BigInt made), else a bigint
     const lo = (m._sqlite3_last_insert_rowid(this.#db) as number) >>> 0;
