@@ -24,7 +24,7 @@
  * and a statement SQLite had half-built then is finalized (it kept the connection from closing).
  */
 import { asInputError } from '../arguments';
-import { walnutError } from '../errors';
+import { walnutError, WalnutError } from '../errors';
 import type { Engine } from './engine';
 
 export type SqlValue = number | bigint | string | Uint8Array | boolean | null;
@@ -115,7 +115,7 @@ export class StatementRunner {
         // writer); prepared again, as #stepAgain steps again
         const ops = m.retryOps as Promise<unknown>[];
         m.retryOps = [];
-        if ((e as { code?: unknown }).code !== this.#e.C.SQLITE_BUSY || ops.length === 0 || retries >= STEP_RETRIES) throw this.#stackOverflow(e, newest);
+        if ((e as { code?: unknown }).code !== this.#e.C.SQLITE_BUSY || ops.length === 0 || retries >= STEP_RETRIES) throw this.#extended(this.#stackOverflow(e, newest));
         await Promise.all(ops);
       }
     }
@@ -324,7 +324,7 @@ export class StatementRunner {
     try {
       await this.#exec(sql, refuse);
     } catch (e) {
-      throw this.#stackOverflow(e, newest);
+      throw this.#extended(this.#stackOverflow(e, newest));
     }
   }
 
@@ -460,10 +460,28 @@ export class StatementRunner {
     return m._sqlite3_bind_text(stmt, i, ptr, n, m._getSqliteFree()) as number;
   }
 
-  /** SQLite's error `rc` on this connection, as wa-sqlite throws them (the message, `code`). */
+  /** SQLite's error `rc` on this connection, as wa-sqlite throws them (the message, `code`: the extended result code). */
   #sqliteError(rc: number): Error {
     const message = this.#e.module.ccall('sqlite3_errmsg', 'string', ['number'], [this.#db]) as string;
-    return Object.assign(new Error(message), { code: rc });
+    return Object.assign(new Error(message), { code: this.#extendedCode(rc) });
+  }
+
+  /**
+   * The extended result code of the error `rc` (a primary code: sqlite3_step and wa-sqlite's
+   * wrappers return those, the connection has no extended result codes turned on) that the
+   * connection just met, as better-sqlite3 reports it (SQLITE_CONSTRAINT_UNIQUE, 2067, not
+   * SQLITE_CONSTRAINT, 19); `rc` itself when the connection's last error is another one.
+   */
+  #extendedCode(rc: number): number {
+    const extended = this.#e.module._sqlite3_extended_errcode(this.#db) as number;
+    return (extended & 0xff) === rc ? extended : rc;
+  }
+
+  /** An error wa-sqlite threw for this connection, its `code` made the extended result code (#extendedCode). */
+  #extended(e: unknown): unknown {
+    const code = (e as { code?: unknown } | null)?.code;
+    if (typeof code === 'number' && !(e instanceof WalnutError)) (e as { code: number }).code = this.#extendedCode(code);
+    return e;
   }
 }
 
