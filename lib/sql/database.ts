@@ -17,7 +17,8 @@
  * What a read connection cannot see runs on the writer: TEMP objects (every read, once the
  * writer ran SQL naming TEMP or TEMPORARY: a TEMP table shadows main's of its name, and a query
  * of `t` answered from main's on a read connection and from the TEMP one with readConnections 0;
- * StatementRunner.mayHaveTempObjects), the per-connection
+ * StatementRunner.mayHaveTempObjects; also once it ran PRAGMA case_sensitive_like), PRAGMA
+ * statements and pragma_* functions (the writer's settings), the per-connection
  * functions last_insert_rowid(), changes(), total_changes() (recognised in the SQL text), and
  * every read made while the writer is in a transaction opened through exec() (BEGIN,
  * SAVEPOINT: the read belongs to it, #inExecTransaction).
@@ -92,8 +93,12 @@ const READABLE_MEMO = 4096;
  * had best join one batch.)
  */
 const TURN_MS = 10;
-/** SQL a read connection would answer differently from the writer: its TEMP schema, its own change counts. */
-const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema|last_insert_rowid|changes|total_changes)\b/i;
+/**
+ * SQL a read connection would answer differently from the writer: its TEMP schema, its own
+ * change counts, its settings (a PRAGMA or pragma_* function: `PRAGMA foreign_keys` answered a
+ * read connection's 0 after the writer's `PRAGMA foreign_keys=ON`).
+ */
+const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema|last_insert_rowid|changes|total_changes|pragma\w*)\b/i;
 /** What a read connection answers when the statement must run on the writer. */
 const ON_WRITER = Symbol('on writer');
 

@@ -61,8 +61,12 @@ const YIELD_MS = 4;
  * a statement that gives up fails WALNUT_BUSY (database.ts). (wa-sqlite's own retry() allows one.)
  */
 const STEP_RETRIES = 32;
-/** SQL text that may create (or name) a TEMP object: see mayHaveTempObjects. */
-const TEMP_SQL = /\b(temp|temporary)\b/i;
+/**
+ * SQL text that may give this connection something another connection lacks, which changes
+ * what a query answers: a TEMP object, or PRAGMA case_sensitive_like (LIKE answered 1 for 'a'
+ * LIKE 'A' on a read connection after the writer set it). See mayHaveTempObjects.
+ */
+const TEMP_SQL = /\b(temp|temporary|case_sensitive_like)\b/i;
 /**
  * A PRAGMA journal_mode: the VFS answers it ("wal", walnut-vfs.ts #pragma), and SQLite names a
  * PRAGMA's column after the answer the VFS gave (the column was "wal"); its name is journal_mode.
@@ -92,9 +96,10 @@ export class StatementRunner {
   }
 
   /**
-   * True once SQL naming TEMP or TEMPORARY was prepared or run here (sticky): the connection may
-   * hold TEMP objects, which may shadow main's of the same name, so what another connection
-   * answers for a query need not be what this one would (database.ts routes every read here).
+   * True once SQL naming TEMP or TEMPORARY (or case_sensitive_like) was prepared or run here
+   * (sticky): the connection may hold TEMP objects, which may shadow main's of the same name (or
+   * compare LIKE otherwise), so what another connection answers for a query need not be what
+   * this one would (database.ts routes every read here).
    */
   get mayHaveTempObjects(): boolean {
     return this.#mayHaveTemp;
