@@ -6,7 +6,9 @@
  * Parameters follow better-sqlite3: an array binds `?`/`?NNN` in order; an object binds named
  * parameters (`:name`, `@name`, `$name`) by their name without the prefix; a single value
  * binds a statement with one parameter. Values: number, bigint (int64 range), string,
- * Uint8Array (blob; an empty one is an empty blob, not NULL, as in better-sqlite3), boolean (0/1), null. Anything else, a missing or an extra value is
+ * Uint8Array (blob; an empty one is an empty blob, not NULL, as in better-sqlite3; any other
+ * ArrayBufferView, a Float32Array or a DataView, is the blob of the bytes it views, as
+ * better-sqlite3 binds it), boolean (0/1), null. Anything else, a missing or an extra value is
  * WALNUT_INVALID_ARGUMENT before the statement runs. Text goes both ways with its length, never
  * as a NUL-terminated C string (wa-sqlite's bind_text and column_text are: a string holding
  * U+0000 was stored and read cut at it, where better-sqlite3 keeps it whole).
@@ -27,7 +29,10 @@ import { asInputError } from '../arguments';
 import { walnutError, WalnutError } from '../errors';
 import type { Engine } from './engine';
 
-export type SqlValue = number | bigint | string | Uint8Array | boolean | null;
+/** A value to bind (any ArrayBufferView binds as a blob of the bytes it views, as in better-sqlite3). */
+export type SqlValue = number | bigint | string | ArrayBufferView | boolean | null;
+/** A value as checkValue() hands it to #bindValue (a view made a Uint8Array). */
+type BindValue = number | bigint | string | Uint8Array | boolean | null;
 export type Params = readonly SqlValue[] | Readonly<Record<string, SqlValue>> | SqlValue | undefined;
 export type Row = Record<string, unknown>;
 
@@ -400,7 +405,7 @@ export class StatementRunner {
     let listLength: number;
     try {
       isList = Array.isArray(params); // (a revoked Proxy throws here)
-      isNamed = !isList && params !== null && typeof params === 'object' && !(params instanceof Uint8Array);
+      isNamed = !isList && params !== null && typeof params === 'object' && !ArrayBuffer.isView(params);
       listLength = isList ? (params as unknown[]).length : isNamed || params === undefined ? 0 : 1;
     } catch (e) {
       throw asInputError(e, 'params');
@@ -435,7 +440,7 @@ export class StatementRunner {
    * wrappers and TextEncoder: a fresh array per string); bigint and non-empty blobs the
    * package's way.
    */
-  #bindValue(stmt: number, i: number, value: SqlValue): void {
+  #bindValue(stmt: number, i: number, value: BindValue): void {
     const m = this.#e.module;
     let rc: number;
     if (typeof value === 'string') rc = this.#bindText(stmt, i, value);
@@ -509,7 +514,7 @@ function columnText(m: Engine['module'], stmt: number, i: number): string {
   return heapBuffer(m).toString('utf8', ptr, ptr + n);
 }
 
-function checkValue(value: unknown, name: string): SqlValue {
+function checkValue(value: unknown, name: string): BindValue {
   switch (typeof value) {
     case 'number':
       // an integer beyond 32 bits: as int64 (the wrapper would bind it as a double)
@@ -521,16 +526,20 @@ function checkValue(value: unknown, name: string): SqlValue {
       if (value > INT64_MAX || value < INT64_MIN) throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value} is outside the 64-bit integer range`, { reason: 'params' });
       return value;
     default:
-      if (value instanceof Uint8Array && value.byteLength === 0 && isDetached(value)) {
-        throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: a Uint8Array whose ArrayBuffer was detached (transferred) cannot be bound`, { reason: 'params' });
+      if (ArrayBuffer.isView(value)) {
+        if (value.byteLength === 0 && isDetached(value)) {
+          throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: a ${value.constructor.name} whose ArrayBuffer was detached (transferred) cannot be bound`, { reason: 'params' });
+        }
+        // a Float32Array, a DataView...: the bytes it views (better-sqlite3 binds them so; refused before)
+        return value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
       }
-      if (value === null || value instanceof Uint8Array) return value;
-      throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value === undefined ? 'undefined' : typeof value} cannot be bound (number, bigint, string, Uint8Array, boolean or null)`, { reason: 'params' });
+      if (value === null) return value;
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value === undefined ? 'undefined' : typeof value} cannot be bound (number, bigint, string, a Buffer or other ArrayBufferView, boolean or null)`, { reason: 'params' });
   }
 }
 
 /** True when `view`'s buffer was detached (transferred): a view of it cannot even be made (wa-sqlite's bind would throw a TypeError). */
-function isDetached(view: Uint8Array): boolean {
+function isDetached(view: ArrayBufferView): boolean {
   try {
     new Uint8Array(view.buffer, 0, 0);
     return false;
