@@ -99,6 +99,8 @@ const TURN_MS = 10;
  * read connection's 0 after the writer's `PRAGMA foreign_keys=ON`).
  */
 const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema|last_insert_rowid|changes|total_changes|pragma\w*)\b/i;
+/** The savepoint of a transaction() nested in a transaction opened through exec(). */
+const NESTED_SAVEPOINT = '"walnut transaction"';
 /** What a read connection answers when the statement must run on the writer. */
 const ON_WRITER = Symbol('on writer');
 
@@ -284,18 +286,26 @@ export class Database implements Queryable {
     if (typeof fn !== 'function') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'transaction() takes an async function', { reason: 'fn' }));
     const w = this.#writer;
     return this.#call(w, async () => {
-      this.#transactionOpen = true;
+      // inside a transaction opened through exec() (BEGIN), it nests as a savepoint, as
+      // better-sqlite3's transaction functions do (BEGIN IMMEDIATE failed "cannot start a
+      // transaction within a transaction"); reads made meanwhile stay the exec() transaction's
+      const nested = !w.engine.sqlite3.get_autocommit(w.db);
+      this.#transactionOpen = !nested;
       try {
-        return await this.#runTransaction(w, fn);
+        return await this.#runTransaction(w, fn, nested);
       } finally {
         this.#transactionOpen = false;
       }
     });
   }
 
-  /** transaction()'s job, on the writer it holds. */
-  async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    await w.runner.exec('BEGIN IMMEDIATE');
+  /**
+   * transaction()'s job, on the writer it holds: BEGIN IMMEDIATE .. COMMIT, or when `nested` (the
+   * writer is in a transaction opened through exec()) a savepoint released at the end, rolled
+   * back to and released on a throw (better-sqlite3's way), committed by that transaction.
+   */
+  async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>, nested: boolean): Promise<T> {
+    await w.runner.exec(nested ? `SAVEPOINT ${NESTED_SAVEPOINT}` : 'BEGIN IMMEDIATE');
     const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e));
     let result: T;
     try {
@@ -311,11 +321,11 @@ export class Database implements Queryable {
       // sees: it was swallowed, and the rest committed) rolls back and is transaction()'s
       const unwaited = await tx.idle();
       if (unwaited !== null) throw unwaited.error;
-      await w.runner.exec('COMMIT');
+      await w.runner.exec(nested ? `RELEASE ${NESTED_SAVEPOINT}` : 'COMMIT');
     } catch (e) {
       tx.end();
       await tx.idle();
-      if (!w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec('ROLLBACK').catch(() => undefined);
+      if (!w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec(nested ? `ROLLBACK TO ${NESTED_SAVEPOINT}; RELEASE ${NESTED_SAVEPOINT}` : 'ROLLBACK').catch(() => undefined);
       throw e;
     }
     return result;
