@@ -98,7 +98,7 @@ const TURN_MS = 10;
  * change counts, its settings (a PRAGMA or pragma_* function: `PRAGMA foreign_keys` answered a
  * read connection's 0 after the writer's `PRAGMA foreign_keys=ON`).
  */
-const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema|last_insert_rowid|changes|total_changes|pragma\w*)\b/i;
+const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema|last_insert_rowid|changes|total_changes|pragma(?:_\w+)?)\b/i;
 /** The savepoint of a transaction() nested in a transaction opened through exec(). */
 const NESTED_SAVEPOINT = '"walnut transaction"';
 /** What a read connection answers when the statement must run on the writer. */
