@@ -360,7 +360,7 @@ export class Database implements Queryable {
         return stmt === undefined ? w.prepared(sql).then((s) => w.runner.execute(s, params, mode)) : w.runner.execute(stmt, params, mode);
       }, admitted);
     };
-    if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql) || this.#writer.runner.mayHaveTempObjects || (this.#closing === null && this.#inExecTransaction())) return onWriter();
+    if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql) || mayWrite(sql) || this.#writer.runner.mayHaveTempObjects || (this.#closing === null && this.#inExecTransaction())) return onWriter();
     if (this.#closing === null && !this.#inOwnTransaction()) {
       // made before close(): it runs (close() waits for it), though the read connection is an await away
       const read = this.#onReader(sql, params, mode).then((rows) => (rows === ON_WRITER ? onWriter(true) : rows));
@@ -714,6 +714,20 @@ function refuseTransactionControl(sql: string): void {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `inside transaction(), ${first} is transaction()'s to run (it commits when fn resolves, rolls back when it throws; SAVEPOINT nests)`, { reason: 'transaction' });
   }
 }
+
+/**
+ * True unless `sql` surely only reads: it begins with SELECT, VALUES or EXPLAIN, or with WITH and
+ * names no INSERT, UPDATE, DELETE or REPLACE. get()/all() send a statement that may write to the
+ * writer at once, in call order: the way through a read connection (to be prepared there and
+ * found to write) is an await long, and the write was queued behind the calls made after it
+ * (an INSERT ... RETURNING, then a DELETE, applied in the other order).
+ */
+function mayWrite(sql: string): boolean {
+  const [first] = leadingWords(sql, 1);
+  if (first === 'SELECT' || first === 'VALUES' || first === 'EXPLAIN') return false;
+  return first !== 'WITH' || WITH_WRITES.test(sql);
+}
+const WITH_WRITES = /\b(insert|update|delete|replace)\b/i;
 
 /** The first `n` words of a statement, upper-cased, skipping whitespace and comments. */
 function leadingWords(sql: string, n: number): string[] {
