@@ -141,13 +141,17 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   }
 }
 
-/** A statement prepared once; runs through its database (or a transaction's tx). */
+/**
+ * A statement prepared once; runs through its database, or, called from inside one of its
+ * transaction()'s fn, through that transaction's tx (as better-sqlite3's prepared statements
+ * run inside db.transaction(); db's own verbs are refused there: they would wait for it).
+ */
 export class Statement {
   readonly sql: string;
-  readonly #db: Database;
-  constructor(db: Database, sql: string) {
+  readonly #db: Queryable;
+  constructor(db: Database, sql: string, target: () => Queryable = () => db) {
     this.sql = sql;
-    this.#db = db;
+    this.#db = { exec: (s) => target().exec(s), run: (s, p) => target().run(s, p), get: (s, p) => target().get(s, p), all: (s, p) => target().all(s, p) };
   }
   // better-sqlite3 binds statement.run(1, 2) as two parameters: here the second would be dropped
   run(params?: Params): Promise<RunResult> {
@@ -271,7 +275,7 @@ export class Database implements Queryable {
   async prepare(sql: string): Promise<Statement> {
     if (arguments.length > 1) refuseExtraArguments('db.prepare', 'only SQL', 1, arguments);
     await this.#call(this.#writer, async () => void (await this.#writer.prepared(sql)));
-    return new Statement(this, sql);
+    return new Statement(this, sql, () => (this.#inOwnTransaction() ? this.#inFn! : this));
   }
 
   /**
