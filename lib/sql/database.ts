@@ -106,6 +106,9 @@ const ON_WRITER = Symbol('on writer');
 
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
   if (arguments.length > 2) refuseExtraArguments('openDatabase', 'a path and options', 2, arguments);
+  // SQLite's (and better-sqlite3's) in-memory database: here it was a file named ":memory:" in
+  // the working directory, which the next run found with the last run's tables and rows
+  if (path === ':memory:') throw walnutError('WALNUT_INVALID_ARGUMENT', "':memory:' is not a file: walnut/sql keeps a WAL beside a database file (open a temporary file instead)", { reason: 'path' });
   const o = options ?? {};
   // as open() refuses them (a number, a boolean... read as an object with no options opened the
   // database with none; a string's characters were read as option names)
