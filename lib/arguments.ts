@@ -93,6 +93,9 @@ export function describeValue(v: unknown): string {
 const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const typedArrayTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get! as (this: unknown) => string | undefined;
 const typedArrayLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get! as (this: unknown) => number;
+const intrinsic = <T>(proto: object, name: string): ((this: unknown) => T) => Object.getOwnPropertyDescriptor(proto, name)!.get! as (this: unknown) => T;
+const typedArrayView = { buffer: intrinsic<ArrayBufferLike>(TYPED_ARRAY_PROTOTYPE, 'buffer'), byteOffset: intrinsic<number>(TYPED_ARRAY_PROTOTYPE, 'byteOffset'), byteLength: intrinsic<number>(TYPED_ARRAY_PROTOTYPE, 'byteLength') };
+const dataViewView = { buffer: intrinsic<ArrayBufferLike>(DataView.prototype, 'buffer'), byteOffset: intrinsic<number>(DataView.prototype, 'byteOffset'), byteLength: intrinsic<number>(DataView.prototype, 'byteLength') };
 
 /**
  * The bytes a Uint8Array of this realm (a Buffer, a subclass) really has, or -1 for anything
@@ -105,4 +108,25 @@ const typedArrayLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 
  */
 export function uint8Length(v: unknown): number {
   return v instanceof Uint8Array && typedArrayTag.call(v) === 'Uint8Array' ? typedArrayLength.call(v) : -1;
+}
+
+/**
+ * The bytes an ArrayBufferView (any typed array or DataView, of any realm) views, as a
+ * Uint8Array, read with the intrinsic getters (as uint8Length); 'detached' when its buffer was
+ * transferred; null for anything else (a Proxy of a view too). A Uint8Array of this realm is
+ * itself; another view is a new Uint8Array over the same bytes (walnut/sql binds it as a blob,
+ * as better-sqlite3 binds any view).
+ */
+export function viewBytes(v: unknown): Uint8Array | 'detached' | null {
+  if (!ArrayBuffer.isView(v)) return null;
+  const own = uint8Length(v);
+  try {
+    const get = typedArrayTag.call(v) !== undefined ? typedArrayView : dataViewView;
+    const buffer = get.buffer.call(v);
+    const bytes = own >= 0 ? (v as Uint8Array) : new Uint8Array(buffer, get.byteOffset.call(v), get.byteLength.call(v));
+    if (own === 0) new Uint8Array(buffer, 0, 0); // throws for a detached buffer (an empty view of one looks like any empty view)
+    return bytes;
+  } catch {
+    return 'detached'; // a detached view: 0 offset and length, and no view of its buffer can be made (a DataView's getters throw)
+  }
 }

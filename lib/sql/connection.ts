@@ -78,7 +78,9 @@ export class Connection {
     try {
       db = (await engine.sqlite3.open_v2(store.path, flags, 'walnut')) as number;
       const runner = new StatementRunner(engine, db, safeIntegers, role === 'reader', () => vfs.endStatement());
-      await runner.exec(role === 'reader' ? 'PRAGMA temp_store=MEMORY' : 'PRAGMA journal_mode=MEMORY; PRAGMA temp_store=MEMORY');
+      // the writer enforces foreign keys, as better-sqlite3 does (built with
+      // SQLITE_DEFAULT_FOREIGN_KEYS=1; SQLite in wasm leaves them off): PRAGMA foreign_keys=OFF undoes it
+      await runner.exec(role === 'reader' ? 'PRAGMA temp_store=MEMORY' : 'PRAGMA journal_mode=MEMORY; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON');
       vfs.journalModeSet = true; // PRAGMA journal_mode is walnut's now (walnut-vfs.ts #pragma)
       if (role === 'writer' && maxPageCount !== undefined) await runner.exec(`PRAGMA max_page_count=${maxPageCount}`);
       return new Connection(engine, db, runner, vfs);

@@ -17,7 +17,8 @@
  * What a read connection cannot see runs on the writer: TEMP objects (every read, once the
  * writer ran SQL naming TEMP or TEMPORARY: a TEMP table shadows main's of its name, and a query
  * of `t` answered from main's on a read connection and from the TEMP one with readConnections 0;
- * StatementRunner.mayHaveTempObjects), the per-connection
+ * StatementRunner.mayHaveTempObjects; also once it ran PRAGMA case_sensitive_like), PRAGMA
+ * statements and pragma_* functions (the writer's settings), the per-connection
  * functions last_insert_rowid(), changes(), total_changes() (recognised in the SQL text), and
  * every read made while the writer is in a transaction opened through exec() (BEGIN,
  * SAVEPOINT: the read belongs to it, #inExecTransaction).
@@ -92,13 +93,22 @@ const READABLE_MEMO = 4096;
  * had best join one batch.)
  */
 const TURN_MS = 10;
-/** SQL a read connection would answer differently from the writer: its TEMP schema, its own change counts. */
-const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema|last_insert_rowid|changes|total_changes)\b/i;
+/**
+ * SQL a read connection would answer differently from the writer: its TEMP schema, its own
+ * change counts, its settings (a PRAGMA or pragma_* function: `PRAGMA foreign_keys` answered a
+ * read connection's 0 after the writer's `PRAGMA foreign_keys=ON`).
+ */
+const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema|last_insert_rowid|changes|total_changes|pragma(?:_\w+)?)\b/i;
+/** The savepoint of a transaction() nested in a transaction opened through exec(). */
+const NESTED_SAVEPOINT = '"walnut transaction"';
 /** What a read connection answers when the statement must run on the writer. */
 const ON_WRITER = Symbol('on writer');
 
 export async function openDatabase(path: string, options: DatabaseOptions = {}): Promise<Database> {
   if (arguments.length > 2) refuseExtraArguments('openDatabase', 'a path and options', 2, arguments);
+  // SQLite's (and better-sqlite3's) in-memory database: here it was a file named ":memory:" in
+  // the working directory, which the next run found with the last run's tables and rows
+  if (path === ':memory:') throw walnutError('WALNUT_INVALID_ARGUMENT', "':memory:' is not a file: walnut/sql keeps a WAL beside a database file (open a temporary file instead)", { reason: 'path' });
   const o = options ?? {};
   // as open() refuses them (a number, a boolean... read as an object with no options opened the
   // database with none; a string's characters were read as option names)
@@ -134,13 +144,17 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   }
 }
 
-/** A statement prepared once; runs through its database (or a transaction's tx). */
+/**
+ * A statement prepared once; runs through its database, or, called from inside one of its
+ * transaction()'s fn, through that transaction's tx (as better-sqlite3's prepared statements
+ * run inside db.transaction(); db's own verbs are refused there: they would wait for it).
+ */
 export class Statement {
   readonly sql: string;
-  readonly #db: Database;
-  constructor(db: Database, sql: string) {
+  readonly #db: Queryable;
+  constructor(db: Database, sql: string, target: () => Queryable = () => db) {
     this.sql = sql;
-    this.#db = db;
+    this.#db = { exec: (s) => target().exec(s), run: (s, p) => target().run(s, p), get: (s, p) => target().get(s, p), all: (s, p) => target().all(s, p) };
   }
   // better-sqlite3 binds statement.run(1, 2) as two parameters: here the second would be dropped
   run(params?: Params): Promise<RunResult> {
@@ -264,7 +278,7 @@ export class Database implements Queryable {
   async prepare(sql: string): Promise<Statement> {
     if (arguments.length > 1) refuseExtraArguments('db.prepare', 'only SQL', 1, arguments);
     await this.#call(this.#writer, async () => void (await this.#writer.prepared(sql)));
-    return new Statement(this, sql);
+    return new Statement(this, sql, () => (this.#inOwnTransaction() ? this.#inFn! : this));
   }
 
   /**
@@ -279,18 +293,26 @@ export class Database implements Queryable {
     if (typeof fn !== 'function') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'transaction() takes an async function', { reason: 'fn' }));
     const w = this.#writer;
     return this.#call(w, async () => {
-      this.#transactionOpen = true;
+      // inside a transaction opened through exec() (BEGIN), it nests as a savepoint, as
+      // better-sqlite3's transaction functions do (BEGIN IMMEDIATE failed "cannot start a
+      // transaction within a transaction"); reads made meanwhile stay the exec() transaction's
+      const nested = !w.engine.sqlite3.get_autocommit(w.db);
+      this.#transactionOpen = !nested;
       try {
-        return await this.#runTransaction(w, fn);
+        return await this.#runTransaction(w, fn, nested);
       } finally {
         this.#transactionOpen = false;
       }
     });
   }
 
-  /** transaction()'s job, on the writer it holds. */
-  async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    await w.runner.exec('BEGIN IMMEDIATE');
+  /**
+   * transaction()'s job, on the writer it holds: BEGIN IMMEDIATE .. COMMIT, or when `nested` (the
+   * writer is in a transaction opened through exec()) a savepoint released at the end, rolled
+   * back to and released on a throw (better-sqlite3's way), committed by that transaction.
+   */
+  async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>, nested: boolean): Promise<T> {
+    await w.runner.exec(nested ? `SAVEPOINT ${NESTED_SAVEPOINT}` : 'BEGIN IMMEDIATE');
     const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e));
     let result: T;
     try {
@@ -306,11 +328,11 @@ export class Database implements Queryable {
       // sees: it was swallowed, and the rest committed) rolls back and is transaction()'s
       const unwaited = await tx.idle();
       if (unwaited !== null) throw unwaited.error;
-      await w.runner.exec('COMMIT');
+      await w.runner.exec(nested ? `RELEASE ${NESTED_SAVEPOINT}` : 'COMMIT');
     } catch (e) {
       tx.end();
       await tx.idle();
-      if (!w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec('ROLLBACK').catch(() => undefined);
+      if (!w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec(nested ? `ROLLBACK TO ${NESTED_SAVEPOINT}; RELEASE ${NESTED_SAVEPOINT}` : 'ROLLBACK').catch(() => undefined);
       throw e;
     }
     return result;
@@ -345,7 +367,7 @@ export class Database implements Queryable {
         return stmt === undefined ? w.prepared(sql).then((s) => w.runner.execute(s, params, mode)) : w.runner.execute(stmt, params, mode);
       }, admitted);
     };
-    if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql) || this.#writer.runner.mayHaveTempObjects || (this.#closing === null && this.#inExecTransaction())) return onWriter();
+    if (this.#readConnections === 0 || this.#readable.get(sql) === false || typeof sql !== 'string' || WRITER_ONLY_SQL.test(sql) || mayWrite(sql) || this.#writer.runner.mayHaveTempObjects || (this.#closing === null && this.#inExecTransaction())) return onWriter();
     if (this.#closing === null && !this.#inOwnTransaction()) {
       // made before close(): it runs (close() waits for it), though the read connection is an await away
       const read = this.#onReader(sql, params, mode).then((rows) => (rows === ON_WRITER ? onWriter(true) : rows));
@@ -587,8 +609,9 @@ export class Database implements Queryable {
 
 /** Runs a prepared `stmt` for run(): its changes and last rowid (synchronously when the run needed no wait). */
 function runStatement(runner: StatementRunner, stmt: number, params: Params): RunResult | Promise<RunResult> {
+  const before = runner.totalChanges();
   const rows = runner.execute(stmt, params, 'run');
-  return rows instanceof Promise ? rows.then(() => runner.runResult()) : runner.runResult();
+  return rows instanceof Promise ? rows.then(() => runner.runResult(before)) : runner.runResult(before);
 }
 
 /**
@@ -698,6 +721,20 @@ function refuseTransactionControl(sql: string): void {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `inside transaction(), ${first} is transaction()'s to run (it commits when fn resolves, rolls back when it throws; SAVEPOINT nests)`, { reason: 'transaction' });
   }
 }
+
+/**
+ * True unless `sql` surely only reads: it begins with SELECT, VALUES or EXPLAIN, or with WITH and
+ * names no INSERT, UPDATE, DELETE or REPLACE. get()/all() send a statement that may write to the
+ * writer at once, in call order: the way through a read connection (to be prepared there and
+ * found to write) is an await long, and the write was queued behind the calls made after it
+ * (an INSERT ... RETURNING, then a DELETE, applied in the other order).
+ */
+function mayWrite(sql: string): boolean {
+  const [first] = leadingWords(sql, 1);
+  if (first === 'SELECT' || first === 'VALUES' || first === 'EXPLAIN') return false;
+  return first !== 'WITH' || WITH_WRITES.test(sql);
+}
+const WITH_WRITES = /\b(insert|update|delete|replace)\b/i;
 
 /** The first `n` words of a statement, upper-cased, skipping whitespace and comments. */
 function leadingWords(sql: string, n: number): string[] {

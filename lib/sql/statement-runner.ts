@@ -6,7 +6,9 @@
  * Parameters follow better-sqlite3: an array binds `?`/`?NNN` in order; an object binds named
  * parameters (`:name`, `@name`, `$name`) by their name without the prefix; a single value
  * binds a statement with one parameter. Values: number, bigint (int64 range), string,
- * Uint8Array (blob; an empty one is an empty blob, not NULL, as in better-sqlite3), boolean (0/1), null. Anything else, a missing or an extra value is
+ * Uint8Array (blob; an empty one is an empty blob, not NULL, as in better-sqlite3; any other
+ * ArrayBufferView, a Float32Array or a DataView, is the blob of the bytes it views, as
+ * better-sqlite3 binds it), boolean (0/1), null. Anything else, a missing or an extra value is
  * WALNUT_INVALID_ARGUMENT before the statement runs. Text goes both ways with its length, never
  * as a NUL-terminated C string (wa-sqlite's bind_text and column_text are: a string holding
  * U+0000 was stored and read cut at it, where better-sqlite3 keeps it whole).
@@ -23,11 +25,14 @@
  * WALNUT_SQL, reason StackOverflow (where native SQLite says "Expression tree is too large"),
  * and a statement SQLite had half-built then is finalized (it kept the connection from closing).
  */
-import { asInputError, uint8Length } from '../arguments';
-import { walnutError } from '../errors';
+import { asInputError, uint8Length, viewBytes } from '../arguments';
+import { walnutError, WalnutError } from '../errors';
 import type { Engine } from './engine';
 
-export type SqlValue = number | bigint | string | Uint8Array | boolean | null;
+/** A value to bind (any ArrayBufferView binds as a blob of the bytes it views, as in better-sqlite3). */
+export type SqlValue = number | bigint | string | ArrayBufferView | boolean | null;
+/** A value as checkValue() hands it to #bindValue (a view made a Uint8Array). */
+type BindValue = number | bigint | string | Uint8Array | boolean | null;
 export type Params = readonly SqlValue[] | Readonly<Record<string, SqlValue>> | SqlValue | undefined;
 export type Row = Record<string, unknown>;
 
@@ -61,8 +66,12 @@ const YIELD_MS = 4;
  * a statement that gives up fails WALNUT_BUSY (database.ts). (wa-sqlite's own retry() allows one.)
  */
 const STEP_RETRIES = 32;
-/** SQL text that may create (or name) a TEMP object: see mayHaveTempObjects. */
-const TEMP_SQL = /\b(temp|temporary)\b/i;
+/**
+ * SQL text that may give this connection something another connection lacks, which changes
+ * what a query answers: a TEMP object, or PRAGMA case_sensitive_like (LIKE answered 1 for 'a'
+ * LIKE 'A' on a read connection after the writer set it). See mayHaveTempObjects.
+ */
+const TEMP_SQL = /\b(temp|temporary|case_sensitive_like)\b/i;
 /**
  * A PRAGMA journal_mode: the VFS answers it ("wal", walnut-vfs.ts #pragma), and SQLite names a
  * PRAGMA's column after the answer the VFS gave (the column was "wal"); its name is journal_mode.
@@ -92,9 +101,10 @@ export class StatementRunner {
   }
 
   /**
-   * True once SQL naming TEMP or TEMPORARY was prepared or run here (sticky): the connection may
-   * hold TEMP objects, which may shadow main's of the same name, so what another connection
-   * answers for a query need not be what this one would (database.ts routes every read here).
+   * True once SQL naming TEMP or TEMPORARY (or case_sensitive_like) was prepared or run here
+   * (sticky): the connection may hold TEMP objects, which may shadow main's of the same name (or
+   * compare LIKE otherwise), so what another connection answers for a query need not be what
+   * this one would (database.ts routes every read here).
    */
   get mayHaveTempObjects(): boolean {
     return this.#mayHaveTemp;
@@ -115,7 +125,7 @@ export class StatementRunner {
         // writer); prepared again, as #stepAgain steps again
         const ops = m.retryOps as Promise<unknown>[];
         m.retryOps = [];
-        if ((e as { code?: unknown }).code !== this.#e.C.SQLITE_BUSY || ops.length === 0 || retries >= STEP_RETRIES) throw this.#stackOverflow(e, newest);
+        if ((e as { code?: unknown }).code !== this.#e.C.SQLITE_BUSY || ops.length === 0 || retries >= STEP_RETRIES) throw this.#extended(this.#stackOverflow(e, newest));
         await Promise.all(ops);
       }
     }
@@ -290,9 +300,20 @@ export class StatementRunner {
     return shape;
   }
 
-  runResult(): RunResult {
+  /** SQLite's count of every row changed on this connection so far (runResult()'s `before`). */
+  totalChanges(): number {
+    return this.#e.module._sqlite3_total_changes(this.#db) as number;
+  }
+
+  /**
+   * The last statement's changes and the connection's last rowid. `before`: totalChanges() as
+   * the statement began: a statement that changed no rows (CREATE TABLE, SELECT, PRAGMA) answers
+   * 0, as better-sqlite3 does; sqlite3_changes() alone is set by INSERT, UPDATE and DELETE only,
+   * so it answered the count of the last write before such a statement.
+   */
+  runResult(before: number): RunResult {
     const m = this.#e.module;
-    const changes = m._sqlite3_changes(this.#db) as number;
+    const changes = (m._sqlite3_total_changes(this.#db) as number) === before ? 0 : (m._sqlite3_changes(this.#db) as number);
     // sqlite3_last_insert_rowid's int64 comes as two halves (the wrapper's number return would
     // cut it to 32 bits): a number while it is a safe integer (no BigInt made), else a bigint
     const lo = (m._sqlite3_last_insert_rowid(this.#db) as number) >>> 0;
@@ -313,7 +334,7 @@ export class StatementRunner {
     try {
       await this.#exec(sql, refuse);
     } catch (e) {
-      throw this.#stackOverflow(e, newest);
+      throw this.#extended(this.#stackOverflow(e, newest));
     }
   }
 
@@ -384,7 +405,7 @@ export class StatementRunner {
     let listLength: number;
     try {
       isList = Array.isArray(params); // (a revoked Proxy throws here)
-      isNamed = !isList && params !== null && typeof params === 'object' && !(params instanceof Uint8Array);
+      isNamed = !isList && params !== null && typeof params === 'object' && !ArrayBuffer.isView(params);
       listLength = isList ? (params as unknown[]).length : isNamed || params === undefined ? 0 : 1;
     } catch (e) {
       throw asInputError(e, 'params');
@@ -419,7 +440,7 @@ export class StatementRunner {
    * wrappers and TextEncoder: a fresh array per string); bigint and non-empty blobs the
    * package's way.
    */
-  #bindValue(stmt: number, i: number, value: SqlValue): void {
+  #bindValue(stmt: number, i: number, value: BindValue): void {
     const m = this.#e.module;
     let rc: number;
     if (typeof value === 'string') rc = this.#bindText(stmt, i, value);
@@ -466,10 +487,28 @@ export class StatementRunner {
     return m._sqlite3_bind_text(stmt, i, ptr, n, m._getSqliteFree()) as number;
   }
 
-  /** SQLite's error `rc` on this connection, as wa-sqlite throws them (the message, `code`). */
+  /** SQLite's error `rc` on this connection, as wa-sqlite throws them (the message, `code`: the extended result code). */
   #sqliteError(rc: number): Error {
     const message = this.#e.module.ccall('sqlite3_errmsg', 'string', ['number'], [this.#db]) as string;
-    return Object.assign(new Error(message), { code: rc });
+    return Object.assign(new Error(message), { code: this.#extendedCode(rc) });
+  }
+
+  /**
+   * The extended result code of the error `rc` (a primary code: sqlite3_step and wa-sqlite's
+   * wrappers return those, the connection has no extended result codes turned on) that the
+   * connection just met, as better-sqlite3 reports it (SQLITE_CONSTRAINT_UNIQUE, 2067, not
+   * SQLITE_CONSTRAINT, 19); `rc` itself when the connection's last error is another one.
+   */
+  #extendedCode(rc: number): number {
+    const extended = this.#e.module._sqlite3_extended_errcode(this.#db) as number;
+    return (extended & 0xff) === rc ? extended : rc;
+  }
+
+  /** An error wa-sqlite threw for this connection, its `code` made the extended result code (#extendedCode). */
+  #extended(e: unknown): unknown {
+    const code = (e as { code?: unknown } | null)?.code;
+    if (typeof code === 'number' && !(e instanceof WalnutError)) (e as { code: number }).code = this.#extendedCode(code);
+    return e;
   }
 }
 
@@ -492,7 +531,7 @@ function columnText(m: Engine['module'], stmt: number, i: number): string {
   return heapBuffer(m).toString('utf8', ptr, ptr + n);
 }
 
-function checkValue(value: unknown, name: string): SqlValue {
+function checkValue(value: unknown, name: string): BindValue {
   switch (typeof value) {
     case 'number':
       // an integer beyond 32 bits: as int64 (the wrapper would bind it as a double)
@@ -504,20 +543,16 @@ function checkValue(value: unknown, name: string): SqlValue {
       if (value > INT64_MAX || value < INT64_MIN) throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value} is outside the 64-bit integer range`, { reason: 'params' });
       return value;
     default:
-      if (uint8Length(value) === 0 && isDetached(value as Uint8Array)) {
-        throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: a Uint8Array whose ArrayBuffer was detached (transferred) cannot be bound`, { reason: 'params' });
+      if (value === null) return value;
+      {
+        // any ArrayBufferView (a Buffer, a Float32Array, a DataView, of any realm): a Uint8Array
+        // over exactly the bytes it views, read with the intrinsic getters (arguments.ts
+        // viewBytes: a byteLength the caller's code says is not what is bound); a Proxy is none
+        const bytes = viewBytes(value);
+        if (bytes === 'detached') throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: a view whose ArrayBuffer was detached (transferred) cannot be bound`, { reason: 'params' });
+        if (bytes !== null) return bytes;
       }
-      if (value === null || uint8Length(value) >= 0) return value as Uint8Array | null; // (a Proxy of one is none: its traps are the caller's code)
-      throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value === undefined ? 'undefined' : typeof value} cannot be bound (number, bigint, string, Uint8Array, boolean or null)`, { reason: 'params' });
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `parameter ${name}: ${value === undefined ? 'undefined' : typeof value} cannot be bound (number, bigint, string, a Buffer or other ArrayBufferView, boolean or null)`, { reason: 'params' });
   }
 }
 
-/** True when `view`'s buffer was detached (transferred): a view of it cannot even be made (wa-sqlite's bind would throw a TypeError). */
-function isDetached(view: Uint8Array): boolean {
-  try {
-    new Uint8Array(view.buffer, 0, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}

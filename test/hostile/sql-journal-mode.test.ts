@@ -38,9 +38,9 @@ describe('walnut/sql PRAGMA journal_mode', () => {
         await db.exec('BEGIN; INSERT INTO u VALUES (1); SAVEPOINT s; INSERT INTO u VALUES (2); ROLLBACK TO s; RELEASE s; COMMIT');
         await db.transaction(async (tx) => {
           await tx.run('INSERT INTO u VALUES (3)');
-          await expect(tx.run("INSERT INTO u SELECT value FROM json_each('[4, 5, 5]')")).rejects.toMatchObject({ code: 'WALNUT_SQL', sqliteCode: 19 });
+          await expect(tx.run("INSERT INTO u SELECT value FROM json_each('[4, 5, 5]')")).rejects.toMatchObject({ code: 'WALNUT_SQL', sqliteCode: 2067 }); // SQLITE_CONSTRAINT_UNIQUE
         });
-        await expect(db.run("INSERT INTO u SELECT value FROM json_each('[6, 7, 7]')")).rejects.toMatchObject({ code: 'WALNUT_SQL', sqliteCode: 19 });
+        await expect(db.run("INSERT INTO u SELECT value FROM json_each('[6, 7, 7]')")).rejects.toMatchObject({ code: 'WALNUT_SQL', sqliteCode: 2067 }); // SQLITE_CONSTRAINT_UNIQUE
         expect(await db.all('SELECT a FROM u ORDER BY a')).toEqual([{ a: 1 }, { a: 3 }]);
         expect(await db.get('PRAGMA journal_mode')).toEqual({ journal_mode: 'wal' });
         const header = Buffer.alloc(20);

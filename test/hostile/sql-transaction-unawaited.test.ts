@@ -37,7 +37,7 @@ describe('transaction() and the statements its fn did not wait for', () => {
           await tx.run('UPDATE acct SET bal = bal + 1 WHERE id = 2');
           void tx.run('UPDATE acct SET bal = bal - 500 WHERE id = 1');
         }),
-      ).rejects.toMatchObject({ code: 'WALNUT_SQL', sqliteCode: 19, message: expect.stringMatching(/CHECK constraint failed/) });
+      ).rejects.toMatchObject({ code: 'WALNUT_SQL', sqliteCode: 275, message: expect.stringMatching(/CHECK constraint failed/) });
       expect(await db.all('SELECT bal FROM acct ORDER BY id')).toEqual([{ bal: 100 }, { bal: 0 }]);
       // not waited for and successful: part of the commit
       expect(
