@@ -152,6 +152,8 @@ export class Replica extends EventEmitter {
   #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0 };
   #toldForeign = false;
   #waiters: { session: string | null; seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Why the watchdog found a re-base due (a newer session's base image, its log empty), or null. */
+  #rebaseDue: string | null = null;
   /** The last log message read (stream sequence) and when (for the watchdog). */
   #lastRead = { seq: 0, at: 0 };
 
@@ -270,6 +272,12 @@ export class Replica extends EventEmitter {
    * A consumer whose server went away (a cluster node lost, the connection elsewhere) is
    * noticed by the client only after missed heartbeats (seconds): every second, when nothing
    * arrived for WATCHDOG_MS while the log has messages past the last read, read again.
+   * Also, when nothing arrived for WATCHDOG_MS, a newest complete base image of another session
+   * than the applied one means the primary began a new session whose log is still empty (it
+   * publishes its base first, its log with its next commit): re-base onto it now. Waiting for
+   * that session's first log message kept the replica without the commits its base carries
+   * (those of an abandoned session, or made while no replication ran) for as long as the
+   * primary stayed idle.
    */
   async #watchdog(): Promise<void> {
     while (!this.#closed) {
@@ -278,6 +286,14 @@ export class Replica extends EventEmitter {
       const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log, true).catch(() => null);
       if (last !== null && last.seq > this.#lastRead.seq && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
         this.#lastRead.at = performance.now();
+        this.#stopIter?.();
+        continue;
+      }
+      const base = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base, true).catch(() => null);
+      const session = base?.header.get(HEADER.SESSION);
+      if (base !== null && base.header.get(HEADER.BASE_FINAL) === '1' && session && this.#applied !== null && session !== this.#applied.session && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
+        this.#lastRead.at = performance.now();
+        this.#rebaseDue = `the primary began session ${session}`;
         this.#stopIter?.();
       }
     }
@@ -490,6 +506,9 @@ export class Replica extends EventEmitter {
   async #consumeLoop(): Promise<void> {
     for (let attempt = 0; !this.#closed; ) {
       try {
+        const due = this.#rebaseDue;
+        this.#rebaseDue = null;
+        if (due !== null) throw new Rebase(due);
         await this.#consume();
         attempt = 0;
       } catch (e) {
