@@ -728,7 +728,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     const stopped = (): boolean => this.#stopping && performance.now() > this.#stopDeadline;
     this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`, (e) => this.#error(e), this.#deadline.signal);
     try {
-      const { lastSeq, maxMsgSize } = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal);
+      const { lastSeq, maxMsgSize } = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal, (e) => this.#error(e));
       this.#streamMaxMsgSize = maxMsgSize;
       this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight);
       // `flush`: a session starts even after stop() (its export's one pass publishes what was
@@ -765,7 +765,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         // abandoned: the next session starts once the stream answers again (its base would be
         // dropped too), after a passive checkpoint, so that its export replays little of the WAL
         if (flush) {
-          await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal).catch(() => undefined);
+          await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal, (e) => this.#error(e)).catch(() => undefined);
           await this.#source.checkpoint('passive').catch(() => undefined);
         }
       }
