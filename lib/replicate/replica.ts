@@ -332,15 +332,26 @@ export class Replica extends EventEmitter {
     this.#fail(e);
   }
 
+  /**
+   * Waits for the stream (until `given()`); refuses one that does not take walnut's subjects
+   * (another application's stream of that name), as replicateTo does: a base image was waited
+   * for on a subject it can never hold, forever and without a word.
+   */
   async #waitForStream(given: () => boolean): Promise<void> {
     for (let attempt = 0; ; attempt++) {
+      let info;
       try {
-        await this.#link!.jsm.streams.info(this.#stream);
-        return;
+        info = await this.#link!.jsm.streams.info(this.#stream);
       } catch (e) {
         if (given()) throw walnutError('WALNUT_IO', `the JetStream stream ${this.#stream} is not there: ${(e as Error).message}`, { reason: 'stream', cause: e });
         await backoff(attempt);
+        continue;
       }
+      const wanted = `walnut.${this.#stream}.>`;
+      if (!info.config.subjects?.some((s) => s === wanted || s === 'walnut.>' || s === '>')) {
+        throw walnutError('WALNUT_INVALID_ARGUMENT', `the JetStream stream ${this.#stream} exists but does not take the subjects ${wanted}: not a walnut replication stream`, { reason: 'stream' });
+      }
+      return;
     }
   }
 
