@@ -689,9 +689,15 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   /** Abandons a session past maxLagBytes (see the header). */
   abandon(s: Session): void {
     if (s.abandoned) return;
-    s.abandoned = true;
     this.#m.lagResets++;
     this.emit('lagExceeded', this.metrics());
+    this.#drop(s);
+  }
+
+  /** Abandons a session (its queue dropped, its export to stop): the next one begins with a base image. */
+  #drop(s: Session): void {
+    if (s.abandoned) return;
+    s.abandoned = true;
     s.queue.length = 0;
     s.laterBases.length = 0;
     s.laterParts = null;
@@ -814,7 +820,17 @@ export class Replication extends EventEmitter implements ReplicationHandle {
           if (pipe.room) s.wake = wake;
           setTimeout(wake, hold > 0 ? hold : 100);
         });
-        const stored = await (settling === null ? woke : Promise.race([settling, woke]));
+        let stored: Outgoing[] | null;
+        try {
+          stored = await (settling === null ? woke : Promise.race([settling, woke]));
+        } catch (e) {
+          if (!(e instanceof WalnutError && e.reason === 'StreamLost')) throw e;
+          // the stream lost stored messages of this session: it cannot be continued there (a
+          // replica or restore would meet the hole); a new session follows, as after the lag bound
+          this.#error(e);
+          this.#drop(s);
+          break;
+        }
         s.wake = null;
         if (stored === null) continue;
         settling = null;

@@ -84,6 +84,8 @@ export interface ReplicaLag {
 interface Base {
   session: string;
   seq: number;
+  /** When the primary's export saw commit `seq` (Walnut-Base-Time, ms since the epoch). */
+  time: number;
   logNext: number;
   payloads: Uint8Array[];
 }
@@ -152,6 +154,12 @@ export class Replica extends EventEmitter {
   #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0 };
   #toldForeign = false;
   #waiters: { session: string | null; seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  /**
+   * When the primary's export saw the applied state's commit (ms since the epoch; 0 when not
+   * known: a replica resumed before its first batch). A base image of another session older
+   * than this is not a newer primary session (see #newestBase).
+   */
+  #appliedTime = 0;
   /** Why the watchdog found a re-base due (a newer session's base image, its log empty), or null. */
   #rebaseDue: string | null = null;
   /** The last log message read (stream sequence) and when (for the watchdog). */
@@ -291,7 +299,7 @@ export class Replica extends EventEmitter {
       }
       const base = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base, true).catch(() => null);
       const session = base?.header.get(HEADER.SESSION);
-      if (base !== null && base.header.get(HEADER.BASE_FINAL) === '1' && session && this.#applied !== null && session !== this.#applied.session && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
+      if (base !== null && base.header.get(HEADER.BASE_FINAL) === '1' && session && this.#applied !== null && session !== this.#applied.session && !(Number(base.header.get(HEADER.BASE_TIME)) < this.#appliedTime) && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
         this.#lastRead.at = performance.now();
         this.#rebaseDue = `the primary began session ${session}`;
         this.#stopIter?.();
@@ -382,12 +390,20 @@ export class Replica extends EventEmitter {
     return true;
   }
 
-  /** The newest complete base image in the stream (waits for one). */
-  async #newestBase(): Promise<Base> {
+  /**
+   * The newest complete base image in the stream (waits for one). With `after` (a live
+   * replica's applied state), a base image of another session older than that state is waited
+   * past: it is not a newer session of the primary but an older one's, the newest left in a
+   * stream that lost its later messages (a cluster's new leader that had not caught up);
+   * re-based onto it, the replica went back to a state 160,000 rows older (the primary begins
+   * a new session on such a stream: publisher.ts, StreamLost).
+   */
+  async #newestBase(after: { session: string; time: number } | null = null): Promise<Base> {
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed');
       const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
-      if (last !== null && last.header.get(HEADER.BASE_FINAL) === '1') {
+      const older = after !== null && last !== null && last.header.get(HEADER.SESSION) !== after.session && Number(last.header.get(HEADER.BASE_TIME)) < after.time;
+      if (last !== null && last.header.get(HEADER.BASE_FINAL) === '1' && !older) {
         const h = last.header;
         const session = h.get(HEADER.SESSION);
         const part = Number(h.get(HEADER.BASE_PART));
@@ -402,7 +418,7 @@ export class Replica extends EventEmitter {
           else payloads.push(...WalStreamReader.fromBuffer(m.data));
         }
         const from = h.get(HEADER.LOG_FROM);
-        if (complete) return { session, seq, logNext: from ? Number(from) : last.seq + 1, payloads };
+        if (complete) return { session, seq, time: Number(h.get(HEADER.BASE_TIME)) || 0, logNext: from ? Number(from) : last.seq + 1, payloads };
       }
       await backoff(Math.min(attempt, 3)); // none yet, or one being published
     }
@@ -417,6 +433,7 @@ export class Replica extends EventEmitter {
     await this.#position!.write({ state: 'ready', applied, intent: null });
     this.#store = await openStore(this.path, this.#options.open);
     this.#setApplied(applied);
+    this.#appliedTime = base.time;
     this.emit('rebase', { session: base.session, seq: base.seq });
   }
 
@@ -461,7 +478,10 @@ export class Replica extends EventEmitter {
     this.#setApplied(batch.to);
     this.#lag.batches++;
     this.#lag.appliedCommits += batch.commits;
-    if (batch.timeMs > 0) this.#lag.lagMs = Math.max(0, Date.now() - batch.timeMs);
+    if (batch.timeMs > 0) {
+      this.#lag.lagMs = Math.max(0, Date.now() - batch.timeMs);
+      this.#appliedTime = batch.timeMs;
+    }
     this.emit('applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
   }
 
@@ -492,7 +512,7 @@ export class Replica extends EventEmitter {
 
   /** Re-bases a live replica on the newest base image (one commit of the whole database). */
   async #rebase(why: string): Promise<void> {
-    const base = await this.#newestBase();
+    const base = await this.#newestBase({ session: this.#applied!.session, time: this.#appliedTime });
     const pages = new Map<number, Uint8Array>();
     const hash = new Xxh3Stream();
     let dbSize = -1;
@@ -510,6 +530,7 @@ export class Replica extends EventEmitter {
     if (dbSize < 0) throw walnutError('WALNUT_CORRUPT', 'the stream\'s newest base image has no BASE_END');
     this.#lag.rebases++;
     await this.#apply({ pages, dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext } }, true);
+    this.#appliedTime = base.time;
     this.emit('rebase', { session: base.session, seq: base.seq, why });
   }
 
