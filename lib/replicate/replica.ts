@@ -555,7 +555,9 @@ export class Replica extends EventEmitter {
           continue;
         }
         if (e instanceof WalnutError && (e.code === 'WALNUT_CLOSED' || e.code === 'WALNUT_FAILED' || e.code === 'WALNUT_IO' || e.code === 'WALNUT_FULL')) throw e; // the replica's own store failed
-        this.#fail(e);
+        // the NATS client's own errors ("timeout" while a server restarts or a cluster elects a
+        // leader, JetStream API errors) were emitted as they were: plain Errors, no code
+        this.#fail(e instanceof WalnutError ? e : walnutError('WALNUT_IO', `reading the JetStream stream ${this.#stream} failed: ${(e as Error)?.message ?? String(e)}; retrying`, { reason: 'nats', cause: e }));
         await backoff(Math.min(attempt++, 2)); // at most 200 ms: a cluster's new stream leader is taken within that
       }
     }
