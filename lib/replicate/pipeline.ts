@@ -221,6 +221,16 @@ export class OrderedPublishes {
     return done;
   }
 
+  /** The stream lost stored messages (see the header): nothing pending kept, the chain re-anchored on `at`, StreamLost thrown. */
+  #lost(at: number, what: string): never {
+    const stored = 'lastMsgID' in this.#chain ? this.#chain.lastMsgID : `sequence ${this.#lastStoredSeq}`;
+    this.#chain = { lastSequence: at };
+    this.#lastStoredSeq = at;
+    this.stats.resyncs++;
+    this.drop();
+    throw walnutError('WALNUT_IO', `the JetStream stream ${this.stream} lost messages it had acknowledged (${what}; the last stored before was ${stored}): the session's commits after that are not in the stream`, { reason: 'StreamLost' });
+  }
+
   #count(r: { seq: number; duplicate: boolean }, p: Pending): void {
     this.stats.messages++;
     this.stats.bytesPublished += p.bytes;
@@ -279,11 +289,7 @@ export class OrderedPublishes {
       // the hole (and a message of an earlier session of the primary there was taken for
       // another primary's); the caller begins a new session (a base image) on the chain
       // re-anchored here, nothing pending sent again
-      this.#chain = { lastSequence: last };
-      this.#lastStoredSeq = last;
-      this.stats.resyncs++;
-      this.drop();
-      throw walnutError('WALNUT_IO', `the JetStream stream ${this.stream} lost messages it had acknowledged: it ends at sequence ${last}${id === '' ? '' : ` (${id})`}, before ${stored}; the session's commits after that are not in the stream`, { reason: 'StreamLost' });
+      this.#lost(last, `it ends at sequence ${last}${id === '' ? '' : ` (${id})`}, before ${stored}`);
     }
     if ('lastMsgID' in this.#chain && id !== '' && !this.#sessions.has(sessionOf(id))) {
       throw walnutError('WALNUT_CONFLICT', `another walnut primary (session ${sessionOf(id)}) publishes to the JetStream stream ${this.stream} after this one: a stream takes one primary; replication stopped`, { reason: 'OtherPrimary' });
