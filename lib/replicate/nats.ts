@@ -246,9 +246,12 @@ export function writeWithoutCopy(nc: NatsConnection): void {
  * Creates the stream (subjects walnut.S.>, file storage, limits) or checks an existing one
  * covers them; retried (a cluster needs a moment to elect a leader) until `stopped()`.
  * Resolves to the stream's last sequence and its max_msg_size (-1: none; an existing stream's
- * may be set, and a larger message is refused at every try).
+ * may be set, and a larger message is refused at every try). A failure to create or read it
+ * (the server's answer: replicas > 1 on a server not in a cluster, a cluster without a quorum)
+ * is told to `onRetry` at the first failed attempt and about every 20 s after, as connectNats
+ * tells an unreachable server: retried in silence, `ready` waited forever without a word.
  */
-export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: AbortSignal): Promise<{ lastSeq: number; maxMsgSize: number }> {
+export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: AbortSignal, onRetry?: (e: WalnutError) => void): Promise<{ lastSeq: number; maxMsgSize: number }> {
   const subjects = [`walnut.${stream}.>`];
   for (let attempt = 0; ; attempt++) {
     try {
@@ -275,6 +278,7 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
     } catch (e) {
       if ((e as { code?: string }).code === 'WALNUT_INVALID_ARGUMENT') throw e;
       if (stopped()) throw walnutError('WALNUT_CLOSED', 'replication stopped before the stream was ready', { cause: e });
+      if (onRetry !== undefined && attempt % 10 === 0) onRetry(walnutError('WALNUT_IO', `the JetStream stream ${stream} cannot be created or read (${(e as Error).message}); retrying`, { reason: 'StreamUnavailable', cause: e }));
       await unlessInterrupted(backoff(attempt), interrupted).catch(() => undefined);
     }
   }

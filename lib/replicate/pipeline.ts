@@ -28,6 +28,10 @@
  *    window, or another writer's message) re-anchors the chain on that last sequence, counted
  *    in `resyncs`. A non-walnut writer on the stream is outside what this guarantees for the
  *    messages around its own.
+ *  - A stream that ends before this writer's last stored message (or at an earlier one of its
+ *    own) lost messages it had acknowledged (a cluster's new leader that had not caught up):
+ *    settle() rejects with WALNUT_IO reason StreamLost, nothing pending kept, the chain
+ *    re-anchored on the stream's last sequence; the publisher begins a new session.
  *  - Another walnut primary on the same stream (a message id of a session this pipeline never
  *    published, stored after this pipeline's own messages) is refused: settle() rejects with
  *    WALNUT_CONFLICT reason OtherPrimary and replication stops (one stream per primary; two
@@ -90,6 +94,8 @@ export class OrderedPublishes {
   #chain: Expect;
   #failures = 0;
   #settling = false;
+  /** The stream sequence of the last message stored (0: none yet). */
+  #lastStoredSeq = 0;
   /** The sessions (message id prefixes) whose messages this pipeline stored. */
   readonly #sessions = new Set<string>();
 
@@ -166,7 +172,7 @@ export class OrderedPublishes {
         this.stats.lastError = `publish: ${error.message}`;
         if (WRONG_LAST.test(error.message)) {
           const found = await this.#resync().catch((e: Error) => {
-            if (e instanceof WalnutError && e.reason === 'OtherPrimary') throw e;
+            if (e instanceof WalnutError && (e.reason === 'OtherPrimary' || e.reason === 'StreamLost')) throw e;
             this.stats.lastError = `publish: ${e.message}`;
             return null;
           });
@@ -206,12 +212,23 @@ export class OrderedPublishes {
       return p.msg;
     });
     this.#chain = { lastMsgID: done[done.length - 1]!.msgId };
+    this.#lastStoredSeq = seq;
     for (const m of done) this.#sessions.add(sessionOf(m.msgId));
     this.#failures = 0;
     this.#sent = Math.max(0, this.#sent - done.length);
     this.stats.inFlight = this.#sent;
     if (!this.#settling) this.#sendMore();
     return done;
+  }
+
+  /** The stream lost stored messages (see the header): nothing pending kept, the chain re-anchored on `at`, StreamLost thrown. */
+  #lost(at: number, what: string): never {
+    const stored = 'lastMsgID' in this.#chain ? this.#chain.lastMsgID : `sequence ${this.#lastStoredSeq}`;
+    this.#chain = { lastSequence: at };
+    this.#lastStoredSeq = at;
+    this.stats.resyncs++;
+    this.drop();
+    throw walnutError('WALNUT_IO', `the JetStream stream ${this.stream} lost messages it had acknowledged (${what}; the last stored before was ${stored}): the session's commits after that are not in the stream`, { reason: 'StreamLost' });
   }
 
   #count(r: { seq: number; duplicate: boolean }, p: Pending): void {
@@ -264,6 +281,16 @@ export class OrderedPublishes {
     const id = m?.header.get(HEADER_MSG_ID) ?? '';
     const index = id === '' ? -1 : this.#pending.findIndex((p) => p.msg.msgId === id);
     if (index >= 0) return { index, seq: last };
+    const stored = 'lastMsgID' in this.#chain ? this.#chain.lastMsgID : null;
+    if (stored !== null && (last < this.#lastStoredSeq || (id !== '' && id !== stored && this.#sessions.has(sessionOf(id))))) {
+      // the stream ends before this writer's last stored message (or at an earlier one of its
+      // own): the messages it had acknowledged after that point are gone (a cluster's new
+      // leader that had not caught up, storage put back). Going on from there published over
+      // the hole (and a message of an earlier session of the primary there was taken for
+      // another primary's); the caller begins a new session (a base image) on the chain
+      // re-anchored here, nothing pending sent again
+      this.#lost(last, `it ends at sequence ${last}${id === '' ? '' : ` (${id})`}, before ${stored}`);
+    }
     if ('lastMsgID' in this.#chain && id !== '' && !this.#sessions.has(sessionOf(id))) {
       throw walnutError('WALNUT_CONFLICT', `another walnut primary (session ${sessionOf(id)}) publishes to the JetStream stream ${this.stream} after this one: a stream takes one primary; replication stopped`, { reason: 'OtherPrimary' });
     }

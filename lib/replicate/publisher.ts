@@ -689,9 +689,15 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   /** Abandons a session past maxLagBytes (see the header). */
   abandon(s: Session): void {
     if (s.abandoned) return;
-    s.abandoned = true;
     this.#m.lagResets++;
     this.emit('lagExceeded', this.metrics());
+    this.#drop(s);
+  }
+
+  /** Abandons a session (its queue dropped, its export to stop): the next one begins with a base image. */
+  #drop(s: Session): void {
+    if (s.abandoned) return;
+    s.abandoned = true;
     s.queue.length = 0;
     s.laterBases.length = 0;
     s.laterParts = null;
@@ -728,7 +734,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     const stopped = (): boolean => this.#stopping && performance.now() > this.#stopDeadline;
     this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`, (e) => this.#error(e), this.#deadline.signal);
     try {
-      const { lastSeq, maxMsgSize } = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal);
+      const { lastSeq, maxMsgSize } = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal, (e) => this.#error(e));
       this.#streamMaxMsgSize = maxMsgSize;
       this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight);
       // `flush`: a session starts even after stop() (its export's one pass publishes what was
@@ -765,7 +771,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         // abandoned: the next session starts once the stream answers again (its base would be
         // dropped too), after a passive checkpoint, so that its export replays little of the WAL
         if (flush) {
-          await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal).catch(() => undefined);
+          await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal, (e) => this.#error(e)).catch(() => undefined);
           await this.#source.checkpoint('passive').catch(() => undefined);
         }
       }
@@ -814,7 +820,17 @@ export class Replication extends EventEmitter implements ReplicationHandle {
           if (pipe.room) s.wake = wake;
           setTimeout(wake, hold > 0 ? hold : 100);
         });
-        const stored = await (settling === null ? woke : Promise.race([settling, woke]));
+        let stored: Outgoing[] | null;
+        try {
+          stored = await (settling === null ? woke : Promise.race([settling, woke]));
+        } catch (e) {
+          if (!(e instanceof WalnutError && e.reason === 'StreamLost')) throw e;
+          // the stream lost stored messages of this session: it cannot be continued there (a
+          // replica or restore would meet the hole); a new session follows, as after the lag bound
+          this.#error(e);
+          this.#drop(s);
+          break;
+        }
         s.wake = null;
         if (stored === null) continue;
         settling = null;

@@ -84,6 +84,8 @@ export interface ReplicaLag {
 interface Base {
   session: string;
   seq: number;
+  /** When the primary's export saw commit `seq` (Walnut-Base-Time, ms since the epoch). */
+  time: number;
   logNext: number;
   payloads: Uint8Array[];
 }
@@ -152,6 +154,14 @@ export class Replica extends EventEmitter {
   #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0 };
   #toldForeign = false;
   #waiters: { session: string | null; seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  /**
+   * When the primary's export saw the applied state's commit (ms since the epoch; 0 when not
+   * known: a replica resumed before its first batch). A base image of another session older
+   * than this is not a newer primary session (see #newestBase).
+   */
+  #appliedTime = 0;
+  /** Why the watchdog found a re-base due (a newer session's base image, its log empty), or null. */
+  #rebaseDue: string | null = null;
   /** The last log message read (stream sequence) and when (for the watchdog). */
   #lastRead = { seq: 0, at: 0 };
 
@@ -270,6 +280,12 @@ export class Replica extends EventEmitter {
    * A consumer whose server went away (a cluster node lost, the connection elsewhere) is
    * noticed by the client only after missed heartbeats (seconds): every second, when nothing
    * arrived for WATCHDOG_MS while the log has messages past the last read, read again.
+   * Also, when nothing arrived for WATCHDOG_MS, a newest complete base image of another session
+   * than the applied one means the primary began a new session whose log is still empty (it
+   * publishes its base first, its log with its next commit): re-base onto it now. Waiting for
+   * that session's first log message kept the replica without the commits its base carries
+   * (those of an abandoned session, or made while no replication ran) for as long as the
+   * primary stayed idle.
    */
   async #watchdog(): Promise<void> {
     while (!this.#closed) {
@@ -278,6 +294,14 @@ export class Replica extends EventEmitter {
       const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log, true).catch(() => null);
       if (last !== null && last.seq > this.#lastRead.seq && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
         this.#lastRead.at = performance.now();
+        this.#stopIter?.();
+        continue;
+      }
+      const base = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base, true).catch(() => null);
+      const session = base?.header.get(HEADER.SESSION);
+      if (base !== null && base.header.get(HEADER.BASE_FINAL) === '1' && session && this.#applied !== null && session !== this.#applied.session && !(Number(base.header.get(HEADER.BASE_TIME)) < this.#appliedTime) && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
+        this.#lastRead.at = performance.now();
+        this.#rebaseDue = `the primary began session ${session}`;
         this.#stopIter?.();
       }
     }
@@ -316,15 +340,26 @@ export class Replica extends EventEmitter {
     this.#fail(e);
   }
 
+  /**
+   * Waits for the stream (until `given()`); refuses one that does not take walnut's subjects
+   * (another application's stream of that name), as replicateTo does: a base image was waited
+   * for on a subject it can never hold, forever and without a word.
+   */
   async #waitForStream(given: () => boolean): Promise<void> {
     for (let attempt = 0; ; attempt++) {
+      let info;
       try {
-        await this.#link!.jsm.streams.info(this.#stream);
-        return;
+        info = await this.#link!.jsm.streams.info(this.#stream);
       } catch (e) {
         if (given()) throw walnutError('WALNUT_IO', `the JetStream stream ${this.#stream} is not there: ${(e as Error).message}`, { reason: 'stream', cause: e });
         await backoff(attempt);
+        continue;
       }
+      const wanted = `walnut.${this.#stream}.>`;
+      if (!info.config.subjects?.some((s) => s === wanted || s === 'walnut.>' || s === '>')) {
+        throw walnutError('WALNUT_INVALID_ARGUMENT', `the JetStream stream ${this.#stream} exists but does not take the subjects ${wanted}: not a walnut replication stream`, { reason: 'stream' });
+      }
+      return;
     }
   }
 
@@ -355,12 +390,20 @@ export class Replica extends EventEmitter {
     return true;
   }
 
-  /** The newest complete base image in the stream (waits for one). */
-  async #newestBase(): Promise<Base> {
+  /**
+   * The newest complete base image in the stream (waits for one). With `after` (a live
+   * replica's applied state), a base image of another session older than that state is waited
+   * past: it is not a newer session of the primary but an older one's, the newest left in a
+   * stream that lost its later messages (a cluster's new leader that had not caught up);
+   * re-based onto it, the replica went back to a state 160,000 rows older (the primary begins
+   * a new session on such a stream: publisher.ts, StreamLost).
+   */
+  async #newestBase(after: { session: string; time: number } | null = null): Promise<Base> {
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed');
       const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
-      if (last !== null && last.header.get(HEADER.BASE_FINAL) === '1') {
+      const older = after !== null && last !== null && last.header.get(HEADER.SESSION) !== after.session && Number(last.header.get(HEADER.BASE_TIME)) < after.time;
+      if (last !== null && last.header.get(HEADER.BASE_FINAL) === '1' && !older) {
         const h = last.header;
         const session = h.get(HEADER.SESSION);
         const part = Number(h.get(HEADER.BASE_PART));
@@ -375,7 +418,7 @@ export class Replica extends EventEmitter {
           else payloads.push(...WalStreamReader.fromBuffer(m.data));
         }
         const from = h.get(HEADER.LOG_FROM);
-        if (complete) return { session, seq, logNext: from ? Number(from) : last.seq + 1, payloads };
+        if (complete) return { session, seq, time: Number(h.get(HEADER.BASE_TIME)) || 0, logNext: from ? Number(from) : last.seq + 1, payloads };
       }
       await backoff(Math.min(attempt, 3)); // none yet, or one being published
     }
@@ -408,6 +451,7 @@ export class Replica extends EventEmitter {
     await this.#position!.write({ state: 'ready', applied, intent: null });
     this.#store = await this.#openStore();
     this.#setApplied(applied);
+    this.#appliedTime = base.time;
     this.emit('rebase', { session: base.session, seq: base.seq });
   }
 
@@ -452,7 +496,10 @@ export class Replica extends EventEmitter {
     this.#setApplied(batch.to);
     this.#lag.batches++;
     this.#lag.appliedCommits += batch.commits;
-    if (batch.timeMs > 0) this.#lag.lagMs = Math.max(0, Date.now() - batch.timeMs);
+    if (batch.timeMs > 0) {
+      this.#lag.lagMs = Math.max(0, Date.now() - batch.timeMs);
+      this.#appliedTime = batch.timeMs;
+    }
     this.emit('applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
   }
 
@@ -483,7 +530,7 @@ export class Replica extends EventEmitter {
 
   /** Re-bases a live replica on the newest base image (one commit of the whole database). */
   async #rebase(why: string): Promise<void> {
-    const base = await this.#newestBase();
+    const base = await this.#newestBase({ session: this.#applied!.session, time: this.#appliedTime });
     const pages = new Map<number, Uint8Array>();
     const hash = new Xxh3Stream();
     let dbSize = -1;
@@ -501,6 +548,7 @@ export class Replica extends EventEmitter {
     if (dbSize < 0) throw walnutError('WALNUT_CORRUPT', 'the stream\'s newest base image has no BASE_END');
     this.#lag.rebases++;
     await this.#apply({ pages, dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext } }, true);
+    this.#appliedTime = base.time;
     this.emit('rebase', { session: base.session, seq: base.seq, why });
   }
 
@@ -508,6 +556,9 @@ export class Replica extends EventEmitter {
   async #consumeLoop(): Promise<void> {
     for (let attempt = 0; !this.#closed; ) {
       try {
+        const due = this.#rebaseDue;
+        this.#rebaseDue = null;
+        if (due !== null) throw new Rebase(due);
         await this.#consume();
         attempt = 0;
       } catch (e) {
@@ -522,7 +573,9 @@ export class Replica extends EventEmitter {
           continue;
         }
         if (e instanceof WalnutError && (e.code === 'WALNUT_CLOSED' || e.code === 'WALNUT_FAILED' || e.code === 'WALNUT_IO' || e.code === 'WALNUT_FULL')) throw e; // the replica's own store failed
-        this.#fail(e);
+        // the NATS client's own errors ("timeout" while a server restarts or a cluster elects a
+        // leader, JetStream API errors) were emitted as they were: plain Errors, no code
+        this.#fail(e instanceof WalnutError ? e : walnutError('WALNUT_IO', `reading the JetStream stream ${this.#stream} failed: ${(e as Error)?.message ?? String(e)}; retrying`, { reason: 'nats', cause: e }));
         await backoff(Math.min(attempt++, 2)); // at most 200 ms: a cluster's new stream leader is taken within that
       }
     }
