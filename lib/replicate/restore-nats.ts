@@ -10,6 +10,12 @@
  * which restore.ts applies up to `until` with all its checks (PAGE_DELTA rebuilt and verified).
  * Older sessions (their own numbering) are not restorable from here; their bases and commits
  * stay in the stream until its retention drops them.
+ * Where the stream ends is asked of the stream (its last message on each subject, answered by
+ * the stream's leader) before anything is read, and both reads go on until they have that
+ * message: a consumer that delivers nothing for a while (a server stalled or restarting, a
+ * cluster node behind its leader) is waited for, up to END_WAIT_MS, then the restore fails
+ * (WALNUT_IO, reason nats). The reads took a second without a message for the end of the
+ * stream: such a stall restored an earlier state than asked for, exit 0 (stoppedBy null).
  */
 import { readInput } from '../arguments';
 import { restore, type RestoreOptions, type RestoreResult } from '../export/restore';
@@ -17,7 +23,11 @@ import { WalStreamReader } from '../export/framing';
 import { KIND } from '../export/records';
 import { walnutError, WalnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
-import { checkServers, checkStreamName, connectNats, frameMessage, HEADER, messageAt, subjectsOf, type NatsLink } from './nats';
+import { checkServers, checkStreamName, connectNats, frameMessage, HEADER, lastMessageOn, messageAt, subjectsOf, type NatsLink } from './nats';
+import type { JsMsg } from '@nats-io/jetstream';
+
+/** How long a read waits for the next message before the stream's last one (header comment). */
+const END_WAIT_MS = 30_000;
 
 export interface NatsRestoreOptions extends RestoreOptions {
   servers: string | string[];
@@ -33,28 +43,45 @@ interface BaseRef {
   logFrom: number;
 }
 
-/** Every complete base image's final part (headers only), in stream order. */
-async function baseImages(link: NatsLink, stream: string, subject: string): Promise<BaseRef[]> {
-  const c = await link.js.consumers.get(stream, { filter_subjects: subject, headers_only: true });
-  const out: BaseRef[] = [];
+/**
+ * The consumer's next message; null only once its stream has been silent for END_WAIT_MS (a
+ * pull that expires empty, or fails while a server restarts, is pulled again).
+ */
+async function nextOf(c: { next(o: { expires: number }): Promise<JsMsg | null> }, stream: string, lastSeq: number, at: () => number): Promise<JsMsg> {
+  const since = performance.now();
   for (;;) {
-    const m = await c.next({ expires: 1000 });
-    if (m === null) return out;
-    const h = m.headers;
-    if (h?.get(HEADER.BASE_FINAL) !== '1') {
-      if (m.info.pending === 0) return out;
-      continue;
+    let failure: unknown = null;
+    const m = await c.next({ expires: 1000 }).catch((e: unknown) => ((failure = e), null));
+    if (m !== null) return m;
+    if (performance.now() - since > END_WAIT_MS) {
+      throw walnutError('WALNUT_IO', `the JetStream stream ${stream} delivered nothing for ${END_WAIT_MS / 1000} s after message ${at()}, before its last message ${lastSeq}${failure === null ? '' : ` (${(failure as Error).message})`}`, { reason: 'nats', cause: failure ?? undefined });
     }
-    const part = Number(h.get(HEADER.BASE_PART));
-    const from = h.get(HEADER.LOG_FROM);
-    out.push({ session: h.get(HEADER.SESSION), seq: Number(h.get(HEADER.BASE_SEQ)), time: Number(h.get(HEADER.BASE_TIME)), first: part === 0 ? m.seq : Number(h.get(HEADER.BASE_FIRST)), last: m.seq, logFrom: from ? Number(from) : m.seq + 1 });
-    if (m.info.pending === 0) return out; // the last one there is now
+    if (failure !== null) await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-/** The base's records, then the log's records of commits after it, as export stream bytes. */
+/** Every complete base image's final part (headers only), in stream order, up to the stream's message `lastSeq`. */
+async function baseImages(link: NatsLink, stream: string, subject: string, lastSeq: number): Promise<BaseRef[]> {
+  const out: BaseRef[] = [];
+  const c = await link.js.consumers.get(stream, { filter_subjects: subject, headers_only: true }); // (a stream that does not exist throws here)
+  if (lastSeq <= 0) return out;
+  let seen = 0;
+  for (;;) {
+    const m = await nextOf(c, stream, lastSeq, () => seen);
+    seen = m.seq;
+    const h = m.headers;
+    if (h?.get(HEADER.BASE_FINAL) === '1') {
+      const part = Number(h.get(HEADER.BASE_PART));
+      const from = h.get(HEADER.LOG_FROM);
+      out.push({ session: h.get(HEADER.SESSION), seq: Number(h.get(HEADER.BASE_SEQ)), time: Number(h.get(HEADER.BASE_TIME)), first: part === 0 ? m.seq : Number(h.get(HEADER.BASE_FIRST)), last: m.seq, logFrom: from ? Number(from) : m.seq + 1 });
+    }
+    if (m.seq >= lastSeq) return out; // the last one there was when the restore began
+  }
+}
+
+/** The base's records, then the log's records of commits after it up to the stream's message `lastLogSeq`, as export stream bytes. */
 /** (Read lazily: restore stops pulling once it passed `until`.) */
-async function* streamOf(link: NatsLink, stream: string, logSubject: string, base: BaseRef): AsyncGenerator<Uint8Array> {
+async function* streamOf(link: NatsLink, stream: string, logSubject: string, base: BaseRef, lastLogSeq: number): AsyncGenerator<Uint8Array> {
   const parts: Uint8Array[] = [];
   for (let s = base.first; s <= base.last; s++) {
     const m = await messageAt(link, stream, s);
@@ -63,10 +90,13 @@ async function* streamOf(link: NatsLink, stream: string, logSubject: string, bas
     parts.push(...WalStreamReader.fromBuffer(m.data));
   }
   yield frameMessage(parts);
+  if (lastLogSeq < base.logFrom) return; // no log after the base
   const c = await link.js.consumers.get(stream, { filter_subjects: logSubject, deliver_policy: 'by_start_sequence' as never, opt_start_seq: base.logFrom });
+  let seen = base.logFrom - 1;
   for (;;) {
-    const m = await c.next({ expires: 1000 });
-    if (m === null || m.headers?.get(HEADER.SESSION) !== base.session) return; // the end, or a newer session
+    const m = await nextOf(c, stream, lastLogSeq, () => seen);
+    seen = m.seq;
+    if (m.headers?.get(HEADER.SESSION) !== base.session) return; // a newer session
     let next = Number(m.headers.get(HEADER.FIRST_COMMIT));
     const keep: Uint8Array[] = [];
     for (const payload of WalStreamReader.fromBuffer(m.data)) {
@@ -74,7 +104,7 @@ async function* streamOf(link: NatsLink, stream: string, logSubject: string, bas
       if (payload[0] === KIND.COMMIT_META) next++;
     }
     if (keep.length > 0) yield frameMessage(keep, false);
-    if (m.info.pending === 0) return; // the last message there is now
+    if (m.seq >= lastLogSeq) return; // the last message there was when the restore began
   }
 }
 
@@ -99,7 +129,12 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
     throw walnutError('WALNUT_IO', `cannot reach NATS at ${servers.join(',')}: ${(e as Error).message}`, { reason: 'nats', cause: e });
   });
   try {
-    const bases = await baseImages(link, stream, subjects.base).catch((e) => {
+    // where the stream ends now, asked of its leader (header comment)
+    const [lastBase, lastLog] = await Promise.all([lastMessageOn(link, stream, subjects.base), lastMessageOn(link, stream, subjects.log)]).catch((e) => {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `cannot read the JetStream stream ${stream}: ${(e as Error).message}`, { reason: 'stream', cause: e });
+    });
+    const bases = await baseImages(link, stream, subjects.base, lastBase?.seq ?? 0).catch((e) => {
+      if (e instanceof WalnutError) throw e;
       throw walnutError('WALNUT_INVALID_ARGUMENT', `cannot read the JetStream stream ${stream}: ${(e as Error).message}`, { reason: 'stream', cause: e });
     });
     const newest = bases[bases.length - 1];
@@ -113,7 +148,7 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
       const earliest = session[0]!;
       throw walnutError('WALNUT_INVALID_ARGUMENT', `until is before the earliest state the stream can restore: commit ${earliest.seq} at ${new Date(earliest.time).toISOString()} (session ${earliest.session})`, { reason: 'BeforeEarliest' });
     }
-    return await restore(streamOf(link, stream, subjects.log, base), dbPath, { until, force: options.force, onProgress: options.onProgress }).catch((e) => {
+    return await restore(streamOf(link, stream, subjects.log, base, lastLog?.seq ?? 0), dbPath, { until, force: options.force, onProgress: options.onProgress }).catch((e) => {
       if (e instanceof WalnutError) throw e;
       throw walnutError('WALNUT_IO', `reading the JetStream stream ${stream} failed: ${(e as Error).message}`, { reason: 'nats', cause: e });
     });

@@ -101,6 +101,11 @@ export class NatsNode {
     this.#child?.kill('SIGSTOP');
   }
 
+  /** SIGCONT: a paused server answers again. */
+  resume(): void {
+    this.#child?.kill('SIGCONT');
+  }
+
   get log(): string {
     return this.#log;
   }
