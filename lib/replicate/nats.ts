@@ -90,7 +90,31 @@ export function checkServers(servers: unknown): string[] {
   if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s.trim().length > 0)) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `servers must be a NATS URL or a list of them, not ${JSON.stringify(servers)}`, { reason: 'servers' });
   }
-  return list.map((s: string) => s.trim());
+  const out = list.map((s: string) => s.trim());
+  for (const s of out) {
+    const why = unreachableAddress(s);
+    if (why !== null) throw walnutError('WALNUT_INVALID_ARGUMENT', `the NATS server address ${JSON.stringify(s)} ${why}`, { reason: 'servers' });
+  }
+  return out;
+}
+
+/**
+ * Why no client can ever connect to `address`, or null: a port past 65535 or no host (the
+ * client retried such an address for ever: 'Invalid URL' at every attempt), a websocket URL
+ * (the node client takes none). Any other scheme is the client's to read (it connects to the
+ * host and port of http://... as of nats://...).
+ */
+function unreachableAddress(address: string): string | null {
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `nats://${address}`;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'is not a host[:port] or URL (a port is 1-65535)';
+  }
+  if (u.protocol === 'ws:' || u.protocol === 'wss:') return 'is a websocket URL: walnut connects with the node client (nats:// or host:port)';
+  if (u.hostname === '') return 'names no host';
+  return null;
 }
 
 /**
