@@ -17,7 +17,8 @@
  * What a read connection cannot see runs on the writer: TEMP objects (every read, once the
  * writer ran SQL naming TEMP or TEMPORARY: a TEMP table shadows main's of its name, and a query
  * of `t` answered from main's on a read connection and from the TEMP one with readConnections 0;
- * StatementRunner.mayHaveTempObjects; also once it ran PRAGMA case_sensitive_like), PRAGMA
+ * StatementRunner.mayHaveTempObjects; also once it ran PRAGMA case_sensitive_like,
+ * full_column_names, short_column_names or reverse_unordered_selects), PRAGMA
  * statements and pragma_* functions (the writer's settings), the per-connection
  * functions last_insert_rowid(), changes(), total_changes() (recognised in the SQL text), and
  * every read made while the writer is in a transaction opened through exec() (BEGIN,
