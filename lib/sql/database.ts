@@ -17,7 +17,8 @@
  * What a read connection cannot see runs on the writer: TEMP objects (every read, once the
  * writer ran SQL naming TEMP or TEMPORARY: a TEMP table shadows main's of its name, and a query
  * of `t` answered from main's on a read connection and from the TEMP one with readConnections 0;
- * StatementRunner.mayHaveTempObjects; also once it ran PRAGMA case_sensitive_like), PRAGMA
+ * StatementRunner.mayHaveTempObjects; also once it ran PRAGMA case_sensitive_like,
+ * full_column_names, short_column_names or reverse_unordered_selects), PRAGMA
  * statements and pragma_* functions (the writer's settings), the per-connection
  * functions last_insert_rowid(), changes(), total_changes() (recognised in the SQL text), and
  * every read made while the writer is in a transaction opened through exec() (BEGIN,
@@ -274,10 +275,16 @@ export class Database implements Queryable {
     return this.#query(sql, params, 'all');
   }
 
-  /** A statement checked now (bad SQL rejects here); its runs reuse the prepared form. */
+  /**
+   * A statement checked now (bad SQL rejects here); its runs reuse the prepared form. From inside
+   * one of its transaction()'s fn it is prepared through that transaction, which holds the
+   * writer (as better-sqlite3's db.prepare() inside db.transaction(); it was refused as db's
+   * other verbs are: test/hostile/sql-prepare-in-transaction).
+   */
   async prepare(sql: string): Promise<Statement> {
     if (arguments.length > 1) refuseExtraArguments('db.prepare', 'only SQL', 1, arguments);
-    await this.#call(this.#writer, async () => void (await this.#writer.prepared(sql)));
+    if (this.#inOwnTransaction()) await this.#inFn!.prepareForDb(sql);
+    else await this.#call(this.#writer, async () => void (await this.#writer.prepared(sql)));
     return new Statement(this, sql, () => (this.#inOwnTransaction() ? this.#inFn! : this));
   }
 
@@ -668,6 +675,11 @@ class TransactionScope implements Queryable {
       if (refused !== null) return Promise.reject(refused);
     }
     return this.#call(async () => this.#runner.execute(await this.#statement(sql), params, 'all'));
+  }
+
+  /** db.prepare() from fn: `sql` prepared on the writer (checked; cached), in turn with tx's calls. */
+  prepareForDb(sql: string): Promise<void> {
+    return this.#call(async () => void (await this.#prepared(sql)));
   }
 
   /** The prepared statement of `sql` (exactly one), unless it would end the transaction. */

@@ -68,10 +68,13 @@ const YIELD_MS = 4;
 const STEP_RETRIES = 32;
 /**
  * SQL text that may give this connection something another connection lacks, which changes
- * what a query answers: a TEMP object, or PRAGMA case_sensitive_like (LIKE answered 1 for 'a'
- * LIKE 'A' on a read connection after the writer set it). See mayHaveTempObjects.
+ * what a query answers: a TEMP object, or a per-connection setting that changes a query's
+ * answer: PRAGMA case_sensitive_like (LIKE answered 1 for 'a' LIKE 'A' on a read connection
+ * after the writer set it), full_column_names/short_column_names (a read connection named a
+ * column `a` where the writer names it `t.a`), reverse_unordered_selects (the rows of an
+ * unordered scan in the other order). See mayHaveTempObjects.
  */
-const TEMP_SQL = /\b(temp|temporary|case_sensitive_like)\b/i;
+const TEMP_SQL = /\b(temp|temporary|case_sensitive_like|full_column_names|short_column_names|reverse_unordered_selects)\b/i;
 /**
  * A PRAGMA journal_mode: the VFS answers it ("wal", walnut-vfs.ts #pragma), and SQLite names a
  * PRAGMA's column after the answer the VFS gave (the column was "wal"); its name is journal_mode.
@@ -101,7 +104,7 @@ export class StatementRunner {
   }
 
   /**
-   * True once SQL naming TEMP or TEMPORARY (or case_sensitive_like) was prepared or run here
+   * True once SQL naming TEMP or TEMPORARY (or one of the settings of TEMP_SQL) was prepared or run here
    * (sticky): the connection may hold TEMP objects, which may shadow main's of the same name (or
    * compare LIKE otherwise), so what another connection answers for a query need not be what
    * this one would (database.ts routes every read here).

@@ -42,10 +42,9 @@ describe('a checkpoint that meets a torn -shm header', () => {
       for (let v = 1; v <= 3; v++) await store.commit([{ pgno: 2, data: page(v) }, { pgno: 3, data: page(100 + v) }]);
       await new Promise(setImmediate); // the run of batches lets WRITE go
       tearHeader(`${db}-shm`);
-      const t0 = performance.now();
       const r = await store.checkpoint(mode);
       expect(r).toMatchObject({ mode, busy: false });
-      expect(performance.now() - t0).toBeLessThan(1500);
+      // (no timing asserted: without the recovery under CKPT the checkpoint rejects WALNUT_BUSY)
       const s = await store.snapshot();
       expect(s.readSync(2).readUInt32BE(0)).toBe(3);
       expect(s.readSync(3).readUInt32BE(0)).toBe(103);
