@@ -116,7 +116,9 @@ async function main() {
 
   // 2. walnut: a new database, then 2,000 concurrent durable commits (synchronous 'full').
   //    Commits of the same version race; every one carries a complete, valid database image.
-  const store = await open(target, { pageSize: 4096, synchronous: 'full' });
+  // keepWal: close() leaves walnut's -wal and -shm for SQLite to open below (the last
+  // connection's close would otherwise checkpoint and remove them, as SQLite's does).
+  const store = await open(target, { pageSize: 4096, synchronous: 'full', keepWal: true });
   // SQLite reads in its own process: SQLite's classic POSIX locks and walnut's descriptors must
   // not share a process (closing any descriptor drops all of a process's classic locks on it).
   const sqliteCount = () =>
@@ -152,10 +154,14 @@ async function main() {
   const peerRate = 2000 / ((performance.now() - p0) / 1000);
   peer.close();
 
-  // 3. SQLite reads walnut's WAL, checkpoints it (TRUNCATE), and checks the database.
+  // 3. SQLite opens walnut's -wal and -shm, reads, checkpoints the WAL (TRUNCATE: it is cut
+  //    to 0 bytes), and checks the database.
+  const walBytes = () => (fs.existsSync(`${target}-wal`) ? fs.statSync(`${target}-wal`).size : null);
+  const walBefore = walBytes();
   const db = new Database(target);
   const rows = db.prepare('SELECT count(*) AS n, sum(total) AS total FROM orders').get();
   const ck = db.pragma('wal_checkpoint(TRUNCATE)')[0];
+  const walAfter = walBytes();
   const integrity = db.pragma('integrity_check', { simple: true });
   db.close();
   let cli = 'sqlite3 command not installed';
@@ -187,14 +193,14 @@ async function main() {
   console.log(`better-sqlite3 (synchronous=FULL, one durable commit at a time) in the same run: ${peerRate.toFixed(0)} commits/s -> walnut ${(results.length / (ms / 1000) / peerRate).toFixed(1)}x`);
   console.log(`walnut checkpoint (passive): ${ckpt.checkpointedFrames} of ${ckpt.walFrames} frames copied into the database file`);
   console.log(`a SQLite reader on the same database saw ${seenBySqliteMidway} orders midway and ${rows.n} at the end (sum ${rows.total})`);
-  console.log(`SQLite checkpointed walnut's WAL: busy=${ck.busy} log=${ck.log} checkpointed=${ck.checkpointed}; integrity_check: ${integrity}`);
+  console.log(`SQLite opened walnut's -wal (${walBefore} bytes) and -shm, and checkpointed it (TRUNCATE): busy=${ck.busy}, -wal now ${walAfter} bytes; integrity_check: ${integrity}`);
   console.log(`sqlite3 command: ${cli}`);
   console.log(`FEC sidecar: a flipped byte in WAL frame 3 was repaired at recovery (repaired frames: ${recovery.repairedFrames}, fallbacks: ${JSON.stringify(recovery.fallbacks)})`);
   console.log(`walnut verify --level 5: ${report.ok ? 'ok' : JSON.stringify(report.issues.slice(0, 3))} (${report.pages} pages)`);
   const sql = await sqlDemo(dir);
   for (const line of sql.lines) console.log(line);
   fs.rmSync(dir, { recursive: true, force: true });
-  if (integrity !== 'ok' || rows.n !== 1000 || recovery.repairedFrames !== 1 || !report.ok || !sql.ok) process.exit(1);
+  if (integrity !== 'ok' || !(walBefore > 0) || ck.busy !== 0 || walAfter !== 0 || rows.n !== 1000 || recovery.repairedFrames !== 1 || !report.ok || !sql.ok) process.exit(1);
 }
 
 main().catch((e) => {

@@ -187,6 +187,31 @@ export interface RecordBatchSink extends WalRecordSink {
 type Target = { kind: 'writable'; stream: Writable } | { kind: 'file'; file: WalnutFile; position: number };
 
 /**
+ * BufferedWalSink's arguments (it is public): a Writable (something with write() and on()) or a
+ * WalnutFile, and options { bufferBytes: whole number >= 1, position: byte offset >= 0 }; anything
+ * else is WALNUT_INVALID_ARGUMENT naming it, before the sink exists.
+ */
+function checkSinkArguments(target: unknown, options: unknown): void {
+  const isWritable = typeof target === 'object' && target !== null && typeof (target as Writable).write === 'function' && typeof (target as Writable).on === 'function';
+  if (!(target instanceof WalnutFile) && !isWritable) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `a BufferedWalSink writes to a Writable or a WalnutFile, not ${target === null ? 'null' : typeof target}`, { reason: 'target' });
+  }
+  if (options === null || typeof options !== 'object') {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `BufferedWalSink options must be { bufferBytes?, position? }, not ${options === null ? 'null' : typeof options}`, { reason: 'options' });
+  }
+  for (const k in options) {
+    if (k !== 'bufferBytes' && k !== 'position') throw walnutError('WALNUT_INVALID_ARGUMENT', `BufferedWalSink option ${k} does not exist (only bufferBytes, position)`, { reason: 'options' });
+  }
+  const { bufferBytes, position } = options as { bufferBytes?: unknown; position?: unknown };
+  if (bufferBytes !== undefined && (typeof bufferBytes !== 'number' || !Number.isSafeInteger(bufferBytes) || bufferBytes < 1)) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'bufferBytes must be a whole number of bytes >= 1', { reason: 'bufferBytes' });
+  }
+  if (position !== undefined && (typeof position !== 'number' || !Number.isSafeInteger(position) || position < 0)) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'position must be a byte offset (a whole number >= 0)', { reason: 'position' });
+  }
+}
+
+/**
  * Buffers framed records and writes them to a Node Writable or a walnut file on flush (or
  * when the buffer passes `bufferBytes`). The magic goes out with the first flush.
  * Durability of a file target: no fsync (a follow export flushes once per pass, and an fsync
@@ -221,6 +246,7 @@ export class BufferedWalSink implements WalRecordSink {
   readonly #keepError = (): void => undefined;
 
   constructor(target: Writable | WalnutFile, options: { bufferBytes?: number; position?: number } = {}) {
+    checkSinkArguments(target, options);
     this.#target = target instanceof WalnutFile ? { kind: 'file', file: target, position: options.position ?? 0 } : { kind: 'writable', stream: target };
     if (this.#target.kind === 'writable') (target as Writable).on('error', this.#keepError);
     this.#bufferBytes = options.bufferBytes ?? 4 << 20;

@@ -132,13 +132,13 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   refuseCompanionName(resolvedPath(dbPath), `restore to ${dbPath}`);
   const replaced = existingTarget(dbPath);
   if (replaced !== null && !options.force) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force to replace it`, { path: dbPath, reason: 'exists' });
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force (--force) to replace it`, { path: dbPath, reason: 'exists' });
   }
   if (replaced !== null) refuseSourceAsTarget(source, replaced, dbPath);
   const target = replaced?.path ?? resolvedPath(dbPath); // a dangling link: its target is created, the link kept (as sqlite3 does)
   const stale = staleCompanions(target);
   if (replaced === null && stale.walFrames && !options.force) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} does not exist but its -wal does, with frames (left by a database that was there): the next connection would replay them over the restored database; remove ${target}-wal or pass force`, { path: `${target}-wal`, reason: 'StaleCompanion' });
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} does not exist but its -wal does, with frames (left by a database that was there): the next connection would replay them over the restored database; remove ${target}-wal or pass force (--force)`, { path: `${target}-wal`, reason: 'StaleCompanion' });
   }
   if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target);
   const tmp = path.join(path.dirname(target), `${temporaryPrefix(target)}${randomBytes(6).toString('hex')}`);

@@ -16,7 +16,7 @@
  * empties never holds a connection open. The sink then holds a prefix of the stream that ends
  * between records (a restore keeps its complete commits).
  */
-import { readInput } from '../arguments';
+import { readInput, refuseExtraArguments } from '../arguments';
 import * as fs from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
@@ -26,7 +26,7 @@ import { optionsWithout, unknownOptionName } from '../option-names';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
-import { refuseCompanionName, resolvedPath } from '../io/real-path';
+import { checkDbPath, refuseCompanionName, resolvedPath } from '../io/real-path';
 import { checkExportOptions, Exporter, type ExportOptions, type ExportStats } from './exporter';
 import { appendFramedRecords, BufferedWalSink, pageDeltasOf, type DirectWrite, type RecordBatchSink, type SinkPageDeltas, type WalRecordSink } from './framing';
 
@@ -160,6 +160,9 @@ function isWritable(x: unknown): x is Writable {
  * a stdout that is the database itself.
  */
 export function refuseExportTarget(dbPath: string, target: unknown): void {
+  if (arguments.length > 2) refuseExtraArguments('refuseExportTarget', 'a database path and a target', 2, arguments);
+  checkDbPath(dbPath);
+  if (typeof target !== 'object' || target === null) throw walnutError('WALNUT_INVALID_ARGUMENT', `the export target must be a Writable, a WalnutFile or a record sink, not ${target === null ? 'null' : typeof target}`, { reason: 'target' });
   const fd = target instanceof WalnutFile ? target.fd : (target as { fd?: unknown }).fd;
   if (typeof fd === 'number' && fd >= 0) refuseDatabaseFile(databaseFiles(dbPath), fs.fstatSync(fd), `descriptor ${fd}`);
 }
@@ -283,6 +286,19 @@ export interface ExportOutputOptions {
   force?: boolean;
 }
 
+/** openExportOutput's `force` (default false); options other than `{ force: boolean }` are refused. */
+function checkOutputOptions(options: unknown): boolean {
+  if (options === undefined) return false;
+  if (options === null || typeof options !== 'object') {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `openExportOutput options must be { force?: boolean }, not ${options === null ? 'null' : typeof options}`, { reason: 'options' });
+  }
+  const key = unknownOptionName(options, ['force']);
+  if (key !== undefined) throw walnutError('WALNUT_INVALID_ARGUMENT', `openExportOutput option ${key} does not exist (only force)`, { reason: 'options' });
+  const force = (options as ExportOutputOptions).force;
+  if (force !== undefined && typeof force !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `force must be true or false, not ${typeof force}`, { reason: 'force' });
+  return force === true;
+}
+
 /**
  * Opens `file` to receive the export stream of `dbPath` and returns a Writable over it. Refused
  * (WALNUT_INVALID_ARGUMENT): the database or one of its files (-wal, -shm, -wal-fec, -journal),
@@ -294,6 +310,12 @@ export interface ExportOutputOptions {
  * caller names is followed, like a shell redirection.
  */
 export function openExportOutput(dbPath: string, file: string, options: ExportOutputOptions = {}): Writable {
+  if (arguments.length > 3) refuseExtraArguments('openExportOutput', 'a database path, a file and options', 3, arguments);
+  checkDbPath(dbPath);
+  if (typeof file !== 'string' || file === '' || file.includes('\0')) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `the export's file must be a non-empty path without NUL bytes, not ${typeof file === 'string' ? JSON.stringify(file) : typeof file}`, { reason: 'file' });
+  }
+  const force = readInput('options', () => checkOutputOptions(options));
   const files = databaseFiles(dbPath);
   const real = resolvedPath(file); // a dangling link too: the name the open with force would create
   const named = files.find((f) => f.path === real);
@@ -306,7 +328,7 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
   const { O_WRONLY, O_CREAT, O_EXCL } = fs.constants; // libuv adds O_CLOEXEC
   let fd: number;
   try {
-    fd = fs.openSync(file, O_WRONLY | (device ? 0 : O_CREAT) | (options.force || device ? 0 : O_EXCL), 0o644);
+    fd = fs.openSync(file, O_WRONLY | (device ? 0 : O_CREAT) | (force || device ? 0 : O_EXCL), 0o644);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EEXIST') throw exists(file);
@@ -315,11 +337,11 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
   try {
     const st = fs.fstatSync(fd);
     refuseDatabaseFile(files, st, file); // the file actually opened: a link swapped in meanwhile counts too
-    if (device && st.isFile() && !options.force) throw exists(file); // a regular file swapped in for the device
-    if (options.force && st.isFile()) fs.ftruncateSync(fd, 0);
+    if (device && st.isFile() && !force) throw exists(file); // a regular file swapped in for the device
+    if (force && st.isFile()) fs.ftruncateSync(fd, 0);
   } catch (e) {
     fs.closeSync(fd);
-    if (!options.force && !device) fs.rmSync(file, { force: true }); // created above, exclusively: ours
+    if (!force && !device) fs.rmSync(file, { force: true }); // created above, exclusively: ours
     throw e;
   }
   return fs.createWriteStream(file, { fd });

@@ -35,7 +35,7 @@ import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { checkDatabase, type Finding } from './btree-check';
 import { inspectWith, refuseIrregularFiles } from './inspect';
 import { checkShmIndex } from './shm-check';
-import type { Snapshot } from '../wal-index/snapshot';
+import { Snapshot } from '../wal-index/snapshot';
 import { FilePageSource, SnapshotPageSource } from './page-source';
 
 export type VerifyIssue = Finding;
@@ -306,6 +306,9 @@ function openWal(walPath: string): { wal: WalFile; recovery: WalRecovery } {
  */
 export function verifySnapshot(snap: Snapshot, level: number, options: VerifyOptions = {}): VerifyReport {
   if (arguments.length > 3) refuseExtraArguments('verifySnapshot', 'a snapshot, a level and options', 3, arguments);
+  if (!(snap instanceof Snapshot)) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `verifySnapshot checks a store's snapshot (store.snapshot(), trySnapshotSync(), snapshotSync()), not ${snap === null ? 'null' : typeof snap}`, { reason: 'snapshot' });
+  }
   checkLevel(level);
   checkVerifyOptions(options);
   const source = new SnapshotPageSource(snap);
