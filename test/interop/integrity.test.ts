@@ -147,10 +147,17 @@ describe('verify on a live database', () => {
     const writer = spawn(process.execPath, ['-e', `const D = require('better-sqlite3'); const d = new D(process.argv[1]); d.pragma('wal_autocheckpoint = 40'); const s = d.prepare('INSERT INTO t VALUES (randomblob(1000))'); for (let n = 1; ; n++) { try { s.run(); } catch (e) { if (e.code !== 'SQLITE_BUSY') throw e; } if (n % 20 === 0) process.stdout.write('.'); }`, file], { stdio: ['ignore', 'pipe', 'inherit'] });
     onTestFinished(() => void writer.kill('SIGKILL'));
     let progress: () => void = () => undefined;
+    let died: (e: Error) => void = () => undefined;
     writer.stdout!.on('data', () => progress());
+    // a writer that dies (its error is on stderr) fails the test at once: it waited for the
+    // next line until the test's timeout (one 300 s hang seen, not reproduced in 10 runs)
+    writer.once('exit', (code, signal) => died(new Error(`the SQLite writer exited (${code ?? signal}) before verify's 16 runs`)));
     const found: string[] = [];
     for (let i = 0; i < 16; i++) {
-      await new Promise<void>((resolve) => (progress = resolve)); // it is writing: verify starts among its commits
+      await new Promise<void>((resolve, reject) => {
+        progress = resolve;
+        died = reject;
+      }); // it is writing: verify starts among its commits
       const r = await verify(file, i % 2 === 0 ? 1 : 5);
       for (const issue of r.issues) found.push(`${issue.kind}: ${issue.message}`);
     }
