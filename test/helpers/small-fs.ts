@@ -1,7 +1,9 @@
-// Small real file systems for full-disk tests: a tmpfs of a given size mounted under a temporary
-// directory (root only). MOUNT_SKIP is null where mounting works, else why not (checked once, by
-// mounting a 64 KiB tmpfs), so that tests skip with that message instead of failing. Every mount
-// is lazily unmounted after the file's tests (umount -l), also when a test failed.
+// Small real file systems for full-disk tests: a tmpfs of a given size, or an ext4 image on a
+// loop device, mounted under a temporary directory (root only). MOUNT_SKIP is null where
+// mounting works, else why not (checked once, by mounting a 64 KiB tmpfs), so that tests skip
+// with that message instead of failing; EXT4_SKIP likewise for loop-mounted ext4 (mkfs.ext4 and
+// a loop device). Every mount is lazily unmounted after the file's tests (umount -l), also when
+// a test failed.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,6 +11,7 @@ import * as path from 'node:path';
 import { afterAll } from 'vitest';
 
 const mounted: string[] = [];
+const images: string[] = [];
 
 function probeMount(): string | null {
   if (process.platform !== 'linux') return 'full-disk tests need Linux (tmpfs mounts)';
@@ -37,6 +40,41 @@ export function smallTmpfs(size: string): string {
   mounted.push(dir);
   return dir;
 }
+
+function probeExt4(): string | null {
+  if (MOUNT_SKIP !== null) return MOUNT_SKIP;
+  try {
+    const dir = smallExt4('1M');
+    void dir;
+    return null;
+  } catch (e) {
+    return `mounting an ext4 image on a loop device failed here (${String((e as Error).message).split('\n')[0]}): ext4 full-disk tests skipped`;
+  }
+}
+
+/**
+ * A new directory holding a fresh ext4 file system of `size` bytes (truncate's -s, e.g. '8M':
+ * small, so 1 KiB blocks) made in an image file beside it and loop-mounted; unmounted after the
+ * file's tests (the loop device goes with the lazy unmount).
+ */
+export function smallExt4(size: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-small-ext4-'));
+  const image = `${dir}.img`;
+  try {
+    execFileSync('truncate', ['-s', size, image], { stdio: 'pipe' });
+    execFileSync('mkfs.ext4', ['-q', '-F', image], { stdio: 'pipe' });
+    execFileSync('mount', ['-o', 'loop', image, dir], { stdio: 'pipe' });
+  } catch (e) {
+    fs.rmSync(image, { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  mounted.push(dir);
+  images.push(image);
+  return dir;
+}
+
+export const EXT4_SKIP: string | null = probeExt4();
 
 /**
  * Fills the file system holding `dir` with a file (`dir`/filler) until a write fails with
@@ -72,4 +110,5 @@ afterAll(() => {
       // left for the machine's cleanup: never touch another mount
     }
   }
+  for (const image of images.splice(0)) fs.rmSync(image, { force: true });
 });
