@@ -240,6 +240,9 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
   uint64_t sizeBefore = 0;
   if (job->growTo > end) job->failure = posix::Size(fd, &sizeBefore);
   if (job->failure.IsError()) return;
+  // the frames' own iovecs, kept for a retry without the zeros (WritevFull advances the ones it is given)
+  std::vector<struct iovec> framesOnly;
+  if (job->growTo > end) framesOnly = iov;
   for (uint64_t at = end; at < job->growTo;) {
     size_t len = static_cast<size_t>(std::min<uint64_t>(sizeof(kZeros), job->growTo - at));
     iov.push_back({const_cast<uint8_t*>(kZeros), len});
@@ -256,7 +259,7 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
     const uint64_t keep = std::max(end, sizeBefore);
     OsFailure cut = posix::Truncate(fd, keep);
     if (!cut.IsError()) {
-      OsFailure again = posix::WritevFull(fd, iov.data(), 2 * n, job->offset);
+      OsFailure again = posix::WritevFull(fd, framesOnly.data(), framesOnly.size(), job->offset);
       if (!again.IsError()) {
         job->failure = OsFailure{};
         (void)posix::Truncate(fd, job->growTo);  // a file-size limit may refuse it: the size is then `keep`

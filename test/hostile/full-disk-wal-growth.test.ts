@@ -5,7 +5,10 @@
 // disk still committed dozens, and the zeros written before ENOSPC stayed, taking the last free
 // bytes (a checkpoint could no longer grow the database either). Now such an append writes its
 // frames alone and leaves the space after them unallocated: commits go on until the frames
-// themselves no longer fit, and the disk keeps what they did not use.
+// themselves no longer fit, and the disk keeps what they did not use. A multi-page commit whose
+// frames fit only partly either lands whole (and survives a reopen) or fails with WALNUT_FULL and
+// never appears: the retry without the zeros once rewrote the first write's advanced iovecs, so
+// an acknowledged commit's frames were garbage and recovery dropped it and everything after.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -79,5 +82,66 @@ describe.skipIf(MOUNT_SKIP !== null)(`a WAL that must grow on a nearly full disk
     }
     expect(execFileSync('sqlite3', [file, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim()).toBe('ok');
     expect(acked).toBeGreaterThan(20);
+  });
+
+  it('a multi-page commit that straddles the end of the WAL file at the last free bytes: acknowledged and intact after a reopen, or WALNUT_FULL and never there', async () => {
+    const dir = smallTmpfs('4m');
+    const file = path.join(dir, 'app.db');
+    const lite = new Database(file);
+    lite.pragma(`page_size = ${PS}`);
+    lite.pragma('journal_mode = WAL');
+    for (let t = 0; t < 4; t++) lite.exec(`CREATE TABLE t${t}(x)`); // root pages 2..5: empty leaves
+    lite.pragma('wal_checkpoint(TRUNCATE)');
+    lite.close();
+
+    const roots = [2, 3, 4, 5];
+    const store = await open(file, { autoCheckpoint: false, keepWal: true });
+    const acked = new Map<number, number>(); // pgno -> the counter its last acknowledged image holds
+    const failed: unknown[] = [];
+    try {
+      const snap = await store.snapshot();
+      const images = await Promise.all(roots.map(async (p) => Buffer.from(await snap.read(p))));
+      snap.release();
+      // a counter in each leaf's free area (bytes the b-tree never reads): rewrites stay valid pages
+      const version = (n: number, pgnos = roots) => pgnos.map((pgno) => {
+        const data = Buffer.from(images[roots.indexOf(pgno)]!);
+        data.writeUInt32BE(n, PS - 64);
+        return { pgno, data };
+      });
+      let n = 1;
+      // one-page commits until 2 to 3 frames are left before the file's end: a 4-page commit
+      // then writes half its frames into allocated space and needs new space for the rest
+      for (;;) {
+        const r = await store.commit(version(n, [2]));
+        acked.set(2, n++);
+        const left = fs.statSync(`${file}-wal`).size - (32 + r.lastFrame * FRAME);
+        if (left >= 2 * FRAME && left < 3 * FRAME) break;
+      }
+      const filler = fillUp(dir, 2 * 1024);
+      for (let i = 0; i < 3; i++, n++) {
+        try {
+          await store.commit(version(n));
+          for (const p of roots) acked.set(p, n);
+        } catch (e) {
+          failed.push(e);
+          store.resumeCommits(e);
+        }
+      }
+      fs.rmSync(filler);
+      await store.commit(version(n));
+      for (const p of roots) acked.set(p, n);
+    } finally {
+      await store.close();
+    }
+    for (const e of failed) expect(e).toMatchObject({ code: 'WALNUT_FULL' });
+    expect(execFileSync('sqlite3', [file, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim()).toBe('ok');
+    const again = await open(file, { keepWal: true });
+    try {
+      const snap = await again.snapshot();
+      for (const p of roots) expect({ pgno: p, n: (await snap.read(p)).readUInt32BE(PS - 64) }).toEqual({ pgno: p, n: acked.get(p) ?? 0 });
+      snap.release();
+    } finally {
+      await again.close();
+    }
   });
 });
