@@ -180,6 +180,8 @@ bool OutOfSpace(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG
 // from another thread (wal_zero_ahead.h).
 void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
   std::unique_lock<std::mutex> hold(extend);
+  // the file's size before the write: read with the window, else the caller's (the zero fallback below)
+  uint64_t sizeBefore = job->expectSize;
   if (job->fresh) {
     // The new header is durable before any frame of its generation is written (SQLite's
     // walFrames, ticket ff5be73dee): a frame that reached the disk under the old header would cut
@@ -201,6 +203,7 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
     job->failure = posix::ReadFull(fd, now, kWalHeaderSize, 0, &got);
     if (!job->failure.IsError()) job->failure = posix::Size(fd, &size);
     if (job->failure.IsError()) return;
+    sizeBefore = size;
     // The file may have grown since (this process's zero-ahead, or another writer's append,
     // which the slot test below catches); a file shorter than the caller saw was cut under it.
     if (got != kWalHeaderSize || std::memcmp(now, job->expectHeader, kWalHeaderSize) != 0 || size < job->expectSize) {
@@ -237,9 +240,6 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
   // appends overwrite written, already-sized space (see WalFile#growthFor).
   const uint64_t end = job->offset + static_cast<uint64_t>(n) * (kFrameHeaderSize + job->chain.pageSize);
   static const uint8_t kZeros[65536] = {};
-  uint64_t sizeBefore = 0;
-  if (job->growTo > end) job->failure = posix::Size(fd, &sizeBefore);
-  if (job->failure.IsError()) return;
   // the frames' own iovecs, kept for a retry without the zeros (WritevFull advances the ones it is given)
   std::vector<struct iovec> framesOnly;
   if (job->growTo > end) framesOnly = iov;
@@ -253,7 +253,8 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
     // The disk (or a quota, or a file-size limit) has no room for the zeros: the frames alone
     // may fit, as SQLite, which never preallocates, would write them. Whatever the failed write
     // put past the frames and the old end goes (never below either: what is there was written
-    // under the WAL's locks), the frames are written alone, and the file is then extended to
+    // under the WAL's locks; past both there are only zeros and stale frames, never a frame of
+    // this generation), the frames are written alone, and the file is then extended to
     // growTo without allocating anything (a hole reads as zeros, invalid frames to every
     // reader), so that its size is the one the caller expects after the append.
     const uint64_t keep = std::max(end, sizeBefore);
