@@ -4,6 +4,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -171,11 +172,16 @@ void AppendJobDelete::operator()(AppendJob* job) const { delete job; }
 
 namespace {
 
+// ENOSPC, EDQUOT, EFBIG: no room for more bytes in this file system, quota or file.
+bool OutOfSpace(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG; }
+
 // Runs on the I/O thread (or the caller's for the sync variant). `extend` is held from the
 // window check through the write (not the sync): the WAL's zero-ahead writes at the file's end
 // from another thread (wal_zero_ahead.h).
 void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
   std::unique_lock<std::mutex> hold(extend);
+  // the file's size before the write: read with the window, else the caller's (the zero fallback below)
+  uint64_t sizeBefore = job->expectSize;
   if (job->fresh) {
     // The new header is durable before any frame of its generation is written (SQLite's
     // walFrames, ticket ff5be73dee): a frame that reached the disk under the old header would cut
@@ -197,6 +203,7 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
     job->failure = posix::ReadFull(fd, now, kWalHeaderSize, 0, &got);
     if (!job->failure.IsError()) job->failure = posix::Size(fd, &size);
     if (job->failure.IsError()) return;
+    sizeBefore = size;
     // The file may have grown since (this process's zero-ahead, or another writer's append,
     // which the slot test below catches); a file shorter than the caller saw was cut under it.
     if (got != kWalHeaderSize || std::memcmp(now, job->expectHeader, kWalHeaderSize) != 0 || size < job->expectSize) {
@@ -233,12 +240,33 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
   // appends overwrite written, already-sized space (see WalFile#growthFor).
   const uint64_t end = job->offset + static_cast<uint64_t>(n) * (kFrameHeaderSize + job->chain.pageSize);
   static const uint8_t kZeros[65536] = {};
+  // the frames' own iovecs, kept for a retry without the zeros (WritevFull advances the ones it is given)
+  std::vector<struct iovec> framesOnly;
+  if (job->growTo > end) framesOnly = iov;
   for (uint64_t at = end; at < job->growTo;) {
     size_t len = static_cast<size_t>(std::min<uint64_t>(sizeof(kZeros), job->growTo - at));
     iov.push_back({const_cast<uint8_t*>(kZeros), len});
     at += len;
   }
   job->failure = posix::WritevFull(fd, iov.data(), iov.size(), job->offset);
+  if (job->failure.IsError() && job->growTo > end && OutOfSpace(job->failure.err)) {
+    // The disk (or a quota, or a file-size limit) has no room for the zeros: the frames alone
+    // may fit, as SQLite, which never preallocates, would write them. Whatever the failed write
+    // put past the frames and the old end goes (never below either: what is there was written
+    // under the WAL's locks; past both there are only zeros and stale frames, never a frame of
+    // this generation), the frames are written alone, and the file is then extended to
+    // growTo without allocating anything (a hole reads as zeros, invalid frames to every
+    // reader), so that its size is the one the caller expects after the append.
+    const uint64_t keep = std::max(end, sizeBefore);
+    OsFailure cut = posix::Truncate(fd, keep);
+    if (!cut.IsError()) {
+      OsFailure again = posix::WritevFull(fd, framesOnly.data(), framesOnly.size(), job->offset);
+      if (!again.IsError()) {
+        job->failure = OsFailure{};
+        (void)posix::Truncate(fd, job->growTo);  // a file-size limit may refuse it: the size is then `keep`
+      }
+    }
+  }
   hold.unlock();
   if (!job->failure.IsError() && job->durability != 0) {
     job->failure = posix::Sync(fd, job->durability == 1);

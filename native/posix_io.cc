@@ -155,6 +155,20 @@ OsFailure Truncate(int fd, uint64_t length) {
   }
 }
 
+OsFailure AllocateBlocks(int fd, uint64_t offset, uint64_t len, bool* supported) {
+  *supported = true;
+  if (len == 0) return {};
+  for (;;) {
+    if (::fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(len)) == 0) return {};
+    if (errno == EINTR) continue;
+    if (errno == EOPNOTSUPP || errno == ENOSYS) {
+      *supported = false;
+      return {};
+    }
+    return Fail("fallocate");
+  }
+}
+
 OsFailure Allocate(int fd, uint64_t offset, uint64_t len) {
   if (len == 0) return {};
   for (;;) {

@@ -43,6 +43,9 @@ OsFailure Sync(int fd, bool dataOnly);
 OsFailure Truncate(int fd, uint64_t length);
 // Reserves [offset, offset+len); falls back to posix_fallocate where fallocate is unsupported.
 OsFailure Allocate(int fd, uint64_t offset, uint64_t len);
+// fallocate(2) of [offset, offset+len) (the file grows to cover it), never emulated by writes:
+// *supported = false (and no error) where the file system does not implement it.
+OsFailure AllocateBlocks(int fd, uint64_t offset, uint64_t len, bool* supported);
 OsFailure Size(int fd, uint64_t* size);
 OsFailure SyncDirectory(const char* path);
 

@@ -173,6 +173,15 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
       uint64_t size = 0;
       OsFailure f = posix::Size(file_->fd, &size);
       uint64_t want = static_cast<uint64_t>(count) * kSegment;
+      // Every block of the segments about to be mapped allocated first, also of those the file
+      // already covers (another process grew them): the one-byte writes below, SQLite's way,
+      // allocate only the block they land in, and on a file system of blocks smaller than 4 KiB
+      // (a small ext4's 1 KiB) a store into the mapping would then need a block a full disk
+      // cannot give: SIGBUS, not ENOSPC. This way a full disk fails here (WALNUT_FULL), before
+      // the commit writes anything. fallocate never changes bytes already there.
+      bool supported = true;
+      const uint64_t from = static_cast<uint64_t>(segments_.size()) * kSegment;
+      if (!f.IsError()) f = posix::AllocateBlocks(file_->fd, from, want - from, &supported);
       for (uint64_t off = (size / 4096) * 4096 + 4095; !f.IsError() && off < want; off += 4096) {
         if (off < size) continue;
         static const uint8_t zero = 0;
