@@ -14,44 +14,60 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { open } from '../../lib/commit/store';
+import { open, type Store } from '../../lib/commit/store';
 import { EXT4_SKIP, fillUp, smallExt4 } from '../helpers/small-fs';
 
 const PS = 512;
 const SEGMENT_FRAMES = 4062; // the frames the -shm's first segment indexes
 
+/** A WAL-mode database of PS-byte pages on a fresh 8 MiB ext4, its store, and page 2 as it is. */
+async function storeOnExt4(): Promise<{ dir: string; file: string; store: Store; page2: Buffer }> {
+  const dir = smallExt4('8M');
+  const file = path.join(dir, 'app.db');
+  execFileSync('sqlite3', [file, `PRAGMA page_size=${PS}; PRAGMA journal_mode=WAL; CREATE TABLE t(x);`]);
+  const store = await open(file, { autoCheckpoint: false, keepWal: true });
+  const snap = await store.snapshot();
+  const page2 = Buffer.from(await snap.read(2));
+  snap.release();
+  return { dir, file, store, page2 };
+}
+
+/** Commits page 2 until the WAL is 2 frames short of the first segment's end (concurrent: a few group commits). */
+async function commitToSegmentEnd(store: Store, page2: Buffer): Promise<void> {
+  let last = 0;
+  while (last < SEGMENT_FRAMES - 2) {
+    const n = Math.min(500, SEGMENT_FRAMES - 2 - last);
+    const done = await Promise.all(Array.from({ length: n }, () => store.commit([{ pgno: 2, data: page2 }])));
+    last = Math.max(...done.map((r) => r.lastFrame));
+  }
+}
+
+/** The next commits reach the segment's end and then fail WALNUT_FULL; with `filler` removed the store commits again. */
+async function expectFullThenCommits(store: Store, page2: Buffer, filler: string): Promise<void> {
+  let last = 0;
+  let failure: unknown = null;
+  for (let i = 0; i < 4 && failure === null; i++) {
+    try {
+      last = (await store.commit([{ pgno: 2, data: page2 }])).lastFrame;
+    } catch (e) {
+      failure = e;
+    }
+  }
+  expect(failure).toMatchObject({ code: 'WALNUT_FULL' });
+  expect(last).toBe(SEGMENT_FRAMES);
+  fs.rmSync(filler);
+  expect(store.resumeCommits(failure)).toBe(true);
+  for (let i = 0; i < 10; i++) last = (await store.commit([{ pgno: 2, data: page2 }])).lastFrame;
+  expect(last).toBe(SEGMENT_FRAMES + 10);
+}
+
 describe.skipIf(EXT4_SKIP !== null)(`the -shm's second segment on a full ext4 of 1 KiB blocks${EXT4_SKIP === null ? '' : ` (${EXT4_SKIP})`}`, () => {
   it('is WALNUT_FULL before anything is written, not ShmTruncated; the store commits again once space is freed', async () => {
-    const dir = smallExt4('8M');
-    const file = path.join(dir, 'app.db');
-    execFileSync('sqlite3', [file, `PRAGMA page_size=${PS}; PRAGMA journal_mode=WAL; CREATE TABLE t(x);`]);
-    const store = await open(file, { autoCheckpoint: false, keepWal: true });
-    let last = 0;
+    const { dir, file, store, page2 } = await storeOnExt4();
     try {
-      const snap = await store.snapshot();
-      const page2 = Buffer.from(await snap.read(2));
-      snap.release();
-      while (last < SEGMENT_FRAMES - 2) {
-        const n = Math.min(500, SEGMENT_FRAMES - 2 - last); // concurrent: a few group commits
-        const done = await Promise.all(Array.from({ length: n }, () => store.commit([{ pgno: 2, data: page2 }])));
-        last = Math.max(...done.map((r) => r.lastFrame));
-      }
+      await commitToSegmentEnd(store, page2);
       // room for the one-byte writes, not for the whole segment
-      const filler = fillUp(dir, 12 * 1024);
-      let failure: unknown = null;
-      for (let i = 0; i < 4 && failure === null; i++) {
-        try {
-          last = (await store.commit([{ pgno: 2, data: page2 }])).lastFrame;
-        } catch (e) {
-          failure = e;
-        }
-      }
-      expect(failure).toMatchObject({ code: 'WALNUT_FULL' });
-      expect(last).toBe(SEGMENT_FRAMES);
-      fs.rmSync(filler);
-      expect(store.resumeCommits(failure)).toBe(true);
-      for (let i = 0; i < 10; i++) last = (await store.commit([{ pgno: 2, data: page2 }])).lastFrame;
-      expect(last).toBe(SEGMENT_FRAMES + 10);
+      await expectFullThenCommits(store, page2, fillUp(dir, 12 * 1024));
     } finally {
       await store.close();
     }
@@ -65,40 +81,16 @@ describe.skipIf(EXT4_SKIP !== null)(`the -shm's second segment on a full ext4 of
   });
 
   it('a segment another process grew with holes: WALNUT_FULL before anything is written, then commits again', async () => {
-    const dir = smallExt4('8M');
-    const file = path.join(dir, 'app.db');
-    execFileSync('sqlite3', [file, `PRAGMA page_size=${PS}; PRAGMA journal_mode=WAL; CREATE TABLE t(x);`]);
-    const store = await open(file, { autoCheckpoint: false, keepWal: true });
-    let last = 0;
+    const { dir, file, store, page2 } = await storeOnExt4();
     try {
-      const snap = await store.snapshot();
-      const page2 = Buffer.from(await snap.read(2));
-      snap.release();
-      while (last < SEGMENT_FRAMES - 2) {
-        const n = Math.min(500, SEGMENT_FRAMES - 2 - last);
-        const done = await Promise.all(Array.from({ length: n }, () => store.commit([{ pgno: 2, data: page2 }])));
-        last = Math.max(...done.map((r) => r.lastFrame));
-      }
+      await commitToSegmentEnd(store, page2);
       const filler = fillUp(dir, 12 * 1024);
       // the second segment grown as SQLite's unixShmMap grows it: a byte at the end of each 4 KiB
       const shm = fs.openSync(`${file}-shm`, 'r+');
       for (let at = 32768 + 4095; at < 65536; at += 4096) fs.writeSync(shm, Buffer.alloc(1), 0, 1, at);
       fs.closeSync(shm);
       fillUp(dir); // and the last blocks taken
-      let failure: unknown = null;
-      for (let i = 0; i < 4 && failure === null; i++) {
-        try {
-          last = (await store.commit([{ pgno: 2, data: page2 }])).lastFrame;
-        } catch (e) {
-          failure = e;
-        }
-      }
-      expect(failure).toMatchObject({ code: 'WALNUT_FULL' });
-      expect(last).toBe(SEGMENT_FRAMES);
-      fs.rmSync(filler);
-      expect(store.resumeCommits(failure)).toBe(true);
-      for (let i = 0; i < 10; i++) last = (await store.commit([{ pgno: 2, data: page2 }])).lastFrame;
-      expect(last).toBe(SEGMENT_FRAMES + 10);
+      await expectFullThenCommits(store, page2, filler);
     } finally {
       await store.close();
     }
