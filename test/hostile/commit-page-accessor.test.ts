@@ -30,7 +30,9 @@ afterAll(async () => {
 
 /** A length-tracking page over a resizable buffer, and a later page whose `data` getter spoils it. */
 function spoiledPair(spoil: 'shrink' | 'transfer'): { pgno: number; data: Uint8Array }[] {
-  const rab = new ArrayBuffer(PAGE, { maxByteLength: 4 * PAGE });
+  // a resizable ArrayBuffer (ES2024: Node 20 has it, the project's lib typings do not)
+  const Resizable = ArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => ArrayBuffer & { resize(length: number): void };
+  const rab = new Resizable(PAGE, { maxByteLength: 4 * PAGE });
   const first = new Uint8Array(rab).fill(0x11);
   const later = {
     pgno: 5,

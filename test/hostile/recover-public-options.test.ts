@@ -42,7 +42,7 @@ describe('rebuildWalIndex / recoverWithRepair take only their own options', () =
     await store.close();
     expect(await rebuildWalIndex(db, { busyTimeout: 100 })).toEqual({ walFrames: 1, pageSize: 1024 });
     expect(await rebuildWalIndex(db, undefined)).toEqual({ walFrames: 1, pageSize: 1024 });
-    expect(await recoverWithRepair(db, ...([undefined] as []))).toMatchObject({ walFrames: 1 });
+    expect(await recoverWithRepair(db, ...([undefined] as unknown as []))).toMatchObject({ walFrames: 1 });
   });
 
   it('repairWal, which takes an internal WalFile, is not public', () => {

@@ -79,7 +79,7 @@ test("WALNUT_SQL's sqliteCode is SQLite's extended result code, as better-sqlite
       for (const verb of verbs) {
         expected.push([verb, sql, want]);
         const call =
-          verb === 'exec' ? db.exec(sql) : verb === 'get' ? db.get(sql) : verb === 'run' ? db.run(sql) : db.transaction((tx) => (sql.startsWith('SELECT') || sql.includes('RETURNING') ? tx.get(sql) : tx.run(sql)));
+          verb === 'exec' ? db.exec(sql) : verb === 'get' ? db.get(sql) : verb === 'run' ? db.run(sql) : db.transaction((tx) => (sql.startsWith('SELECT') || sql.includes('RETURNING') ? tx.get(sql) : tx.run(sql)) as Promise<unknown>);
         got.push([verb, sql, await call.then(() => 'no error', walnutCode)]);
       }
     }

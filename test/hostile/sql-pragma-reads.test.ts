@@ -12,11 +12,11 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { expect, test } from 'vitest';
 
-import { openDatabase } from '../../lib/sql';
+import { openDatabase, type SqlValue } from '../../lib/sql';
 import { tmpDir } from '../helpers/tmp';
 
 const SETTINGS = ['PRAGMA foreign_keys = ON', 'PRAGMA cache_size = -1234', 'PRAGMA recursive_triggers = 1', 'PRAGMA automatic_index = 0', 'PRAGMA case_sensitive_like = 1'];
-const QUERIES: [string, unknown[]][] = [
+const QUERIES: [string, SqlValue[]][] = [
   ['PRAGMA foreign_keys', []],
   ['SELECT * FROM pragma_foreign_keys', []],
   ['PRAGMA main.cache_size', []],
