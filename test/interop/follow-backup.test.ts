@@ -157,11 +157,17 @@ describe('follow-mode export beside sqlite3 writers that run RESTART and TRUNCAT
     const stats = await handle.stop();
     await sink.close();
     await store.close();
-    const note = `${commits} commits; WAL peak ${peak} bytes; ${checkpoints.results.length} checkpoints by the third process, ${checkpoints.results.filter((r) => r.busy === 0).length} not busy; ${stats.generations} generations`;
+    const streamBytes = fs.statSync(ark).size;
+    const note = `${commits} commits; WAL peak ${peak} bytes, the stream ${streamBytes}; ${checkpoints.results.length} checkpoints by the third process, ${checkpoints.results.filter((r) => r.busy === 0).length} not busy; ${stats.generations} generations`;
     console.log(note);
     expect(commits, note).toBeGreaterThan(0);
     expect(stats.commits, note).toBe(commits);
-    expect(peak, note).toBeLessThan(16 << 20);
+    // bounded: the WAL restarted during the run (the follower let it), so its file stayed well
+    // below every frame the run wrote (the stream holds each once). A fixed 16 MiB was the
+    // machine's speed: the writers' rate sets a generation's size (11.8-27.9 MB peaks in 10
+    // runs of this build and of f162322 alike on a quiet machine)
+    expect(stats.generations, note).toBeGreaterThan(2);
+    expect(peak, note).toBeLessThan(streamBytes / 2);
     const restored = path.join(dir, 'self-checkpointing-restored.db');
     expect(await restore(fs.createReadStream(ark), restored)).toMatchObject({ commits, stoppedBy: null });
     const expected = rows(src);
