@@ -718,18 +718,30 @@ export class WalIndex {
       if (r.headerStatus === 'ok' && r.pageSize !== this.pageSize) {
         throw walnutError('WALNUT_CORRUPT', `WAL page size ${r.pageSize} differs from the database's ${this.pageSize}`, { path: this.walPath });
       }
-      this.#region.grow(Math.max(1, r.lastValidFrame > 0 ? shmSegmentOf(r.lastValidFrame) + 1 : 1));
-      // built aside and copied in whole: other connections' readers may be looking pages up
-      if (r.lastValidFrame > 0) this.#region.rebuild(r.pgnos);
-      this.#writeOwnHeader({
+      const fields = {
         iChange: 0,
         bigEndCksum: plausible ? bigEndianChecksum(raw!.header!.magic) : false,
         pageSize: r.mxFrame > 0 ? r.pageSize : 0,
         mxFrame: r.mxFrame,
         nPage: r.dbSize,
-        frameChecksum: r.mxFrame > 0 ? r.running : [0, 0],
-        salts: plausible ? [raw!.header!.salt1, raw!.header!.salt2] : [0, 0],
-      }, null);
+        frameChecksum: (r.mxFrame > 0 ? r.running : [0, 0]) as [number, number],
+        salts: (plausible ? [raw!.header!.salt1, raw!.header!.salt2] : [0, 0]) as [number, number],
+      };
+      // A header still valid that describes another WAL than the one recovered (`walnut recover`
+      // of a WAL whose chain breaks before the header's mxFrame) is invalidated before any
+      // segment is rewritten, and is valid again only when written whole below (copy 1, then
+      // copy 0): killed between the two, a rebuild left that valid header over an index without
+      // the frames past the break, and no connection recovered (readers saw pages of a state no
+      // commit made). Where the header describes this WAL the copy rewrites the same words.
+      const live = this.#readHeader();
+      if (live !== null && !describesSameWal(live.header, fields)) {
+        this.#meetHeader(live.header);
+        this.#region.store32(SHM_HEADER_CKSUM, ~this.#region.load32(SHM_HEADER_CKSUM) >>> 0);
+      }
+      this.#region.grow(Math.max(1, r.lastValidFrame > 0 ? shmSegmentOf(r.lastValidFrame) + 1 : 1));
+      // built aside and copied in whole: other connections' readers may be looking pages up
+      if (r.lastValidFrame > 0) this.#region.rebuild(r.pgnos);
+      this.#writeOwnHeader(fields, null);
       this.#region.store32(CKPT_NBACKFILL, 0);
       this.#region.store32(CKPT_NBACKFILL_ATTEMPTED, r.mxFrame);
       this.#region.store32(CKPT_READMARK(0), 0);
@@ -2112,6 +2124,16 @@ export async function rebuildWalIndex(dbPath: string, options: WalIndexOptions =
   } finally {
     await (removing ? index.closeRemovingWal() : index.close());
   }
+}
+
+/** Copy 0's first checksum word (offset 40): flipped, the copies differ and the header is invalid. */
+const SHM_HEADER_CKSUM = 40;
+
+/** The header `h` describes the WAL state `f` a recovery found (so rebuilding its index rewrites the same words). */
+function describesSameWal(h: ShmHeader, f: Omit<ShmHeader, 'iVersion' | 'isInit'>): boolean {
+  return h.mxFrame === f.mxFrame && h.nPage === f.nPage && h.pageSize === f.pageSize && h.bigEndCksum === f.bigEndCksum
+    && h.frameChecksum[0] === f.frameChecksum[0] && h.frameChecksum[1] === f.frameChecksum[1]
+    && h.salts[0] === f.salts[0] && h.salts[1] === f.salts[1];
 }
 
 /** Same length, same bytes. */
