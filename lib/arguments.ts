@@ -89,11 +89,11 @@ export function describeValue(v: unknown): string {
   }
 }
 
-/** %TypedArray%.prototype's own getters: what a subclass's accessors or an own property cannot change. */
+/** %TypedArray%.prototype's and DataView.prototype's own getters: what a subclass's accessors or an own property cannot change. */
 const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const typedArrayTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get! as (this: unknown) => string | undefined;
-const typedArrayLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get! as (this: unknown) => number;
-const intrinsic = <T>(proto: object, name: string): ((this: unknown) => T) => Object.getOwnPropertyDescriptor(proto, name)!.get! as (this: unknown) => T;
+const intrinsic = <T>(proto: object, name: PropertyKey): ((this: unknown) => T) => Object.getOwnPropertyDescriptor(proto, name)!.get! as (this: unknown) => T;
+const typedArrayTag = intrinsic<string | undefined>(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag);
+const typedArrayLength = intrinsic<number>(TYPED_ARRAY_PROTOTYPE, 'length');
 const typedArrayView = { buffer: intrinsic<ArrayBufferLike>(TYPED_ARRAY_PROTOTYPE, 'buffer'), byteOffset: intrinsic<number>(TYPED_ARRAY_PROTOTYPE, 'byteOffset'), byteLength: intrinsic<number>(TYPED_ARRAY_PROTOTYPE, 'byteLength') };
 const dataViewView = { buffer: intrinsic<ArrayBufferLike>(DataView.prototype, 'buffer'), byteOffset: intrinsic<number>(DataView.prototype, 'byteOffset'), byteLength: intrinsic<number>(DataView.prototype, 'byteLength') };
 

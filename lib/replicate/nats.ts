@@ -267,6 +267,18 @@ export function writeWithoutCopy(nc: NatsConnection): void {
 }
 
 /**
+ * Refuses (WALNUT_INVALID_ARGUMENT, reason stream) an existing stream whose `subjects` do not
+ * take walnut.<stream>.> (another application's stream of that name): walnut's messages would
+ * be refused at every try, and a base image waited for on a subject it can never hold.
+ */
+export function refuseForeignStream(stream: string, subjects: readonly string[] | undefined): void {
+  const wanted = `walnut.${stream}.>`;
+  if (!subjects?.some((s) => s === wanted || s === 'walnut.>' || s === '>')) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `the JetStream stream ${stream} exists but does not take the subjects ${wanted}: not a walnut replication stream`, { reason: 'stream' });
+  }
+}
+
+/**
  * Creates the stream (subjects walnut.S.>, file storage, limits) or checks an existing one
  * covers them; retried (a cluster needs a moment to elect a leader) until `stopped()`.
  * Resolves to the stream's last sequence and its max_msg_size (-1: none; an existing stream's
@@ -284,9 +296,7 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
         throw e;
       });
       if (info !== null) {
-        if (!info.config.subjects?.some((s) => s === subjects[0] || s === 'walnut.>' || s === '>')) {
-          throw walnutError('WALNUT_INVALID_ARGUMENT', `the JetStream stream ${stream} exists but does not take the subjects ${subjects[0]}`, { reason: 'stream' });
-        }
+        refuseForeignStream(stream, info.config.subjects);
         return { lastSeq: info.state.last_seq, maxMsgSize: info.config.max_msg_size ?? -1 };
       }
       const created = await unlessInterrupted(link.jsm.streams.add({

@@ -49,7 +49,7 @@ import { decodeRecord } from '../export/records';
 import { restore } from '../export/restore';
 import { open as openStore } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import type { Snapshot } from '../wal-index/snapshot';
-import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, messageAt, subjectsOf, type NatsLink, type Subjects } from './nats';
+import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, messageAt, refuseForeignStream, subjectsOf, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
 
 export interface ReplicaOptions {
@@ -355,10 +355,7 @@ export class Replica extends EventEmitter {
         await backoff(attempt);
         continue;
       }
-      const wanted = `walnut.${this.#stream}.>`;
-      if (!info.config.subjects?.some((s) => s === wanted || s === 'walnut.>' || s === '>')) {
-        throw walnutError('WALNUT_INVALID_ARGUMENT', `the JetStream stream ${this.#stream} exists but does not take the subjects ${wanted}: not a walnut replication stream`, { reason: 'stream' });
-      }
+      refuseForeignStream(this.#stream, info.config.subjects);
       return;
     }
   }

@@ -23,7 +23,7 @@ import { WalStreamReader } from '../export/framing';
 import { KIND } from '../export/records';
 import { walnutError, WalnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
-import { checkServers, checkStreamName, connectNats, frameMessage, HEADER, lastMessageOn, messageAt, subjectsOf, type NatsLink } from './nats';
+import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, lastMessageOn, messageAt, subjectsOf, type NatsLink } from './nats';
 import type { JsMsg } from '@nats-io/jetstream';
 
 /** How long a read waits for the next message before the stream's last one (header comment). */
@@ -56,7 +56,7 @@ async function nextOf(c: { next(o: { expires: number }): Promise<JsMsg | null> }
     if (performance.now() - since > END_WAIT_MS) {
       throw walnutError('WALNUT_IO', `the JetStream stream ${stream} delivered nothing for ${END_WAIT_MS / 1000} s after message ${at()}, before its last message ${lastSeq}${failure === null ? '' : ` (${(failure as Error).message})`}`, { reason: 'nats', cause: failure ?? undefined });
     }
-    if (failure !== null) await new Promise((r) => setTimeout(r, 200));
+    if (failure !== null) await backoff(2); // 200 ms: a server restarting, a leader being elected
   }
 }
 
