@@ -2,7 +2,7 @@
  * fec/recover.ts — `walnut recover --repair`: repairs damaged WAL frames from the sidecar, then
  * rebuilds the -shm from the WAL as SQLite's recovery does, under the same locks.
  */
-import { extraArgumentError } from '../arguments';
+import { refuseExtraArguments } from '../arguments';
 import { rebuildWalIndex } from '../wal-index/wal-index';
 import { repairWal, type FecFallback } from './repair';
 
@@ -14,10 +14,7 @@ export interface RepairRecoveryResult {
 }
 
 export async function recoverWithRepair(dbPath: string): Promise<RepairRecoveryResult> {
-  if (arguments.length > 1) {
-    const extra = extraArgumentError('recoverWithRepair', 'a path only', 1, arguments);
-    if (extra !== null) throw extra;
-  }
+  refuseExtraArguments('recoverWithRepair', 'a path only', 1, arguments); // (a rejection: this function is async)
   let repaired = 0;
   let fallback: FecFallback | null = null;
   const r = await rebuildWalIndex(dbPath, {

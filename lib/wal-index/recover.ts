@@ -5,7 +5,7 @@
  * must never be asked for from outside: `{ convert: true }` converted a rollback-journal
  * database. Anything else is WALNUT_INVALID_ARGUMENT (reason 'options') before anything is opened.
  */
-import { extraArgumentError, readInput } from '../arguments';
+import { readInput, refuseExtraArguments } from '../arguments';
 import { walnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
 import { rebuildWalIndex as rebuild } from './wal-index';
@@ -20,10 +20,7 @@ export interface RecoverOptions {
  * with the frames the WAL holds up to its last commit and the database's page size.
  */
 export async function rebuildWalIndex(dbPath: string, options?: RecoverOptions): Promise<{ walFrames: number; pageSize: number }> {
-  if (arguments.length > 2) {
-    const extra = extraArgumentError('rebuildWalIndex', 'a path and options', 2, arguments);
-    if (extra !== null) throw extra;
-  }
+  refuseExtraArguments('rebuildWalIndex', 'a path and options', 2, arguments); // (a rejection: this function is async)
   const busyTimeout = readInput('options', () => checkRecoverOptions(options));
   return rebuild(dbPath, busyTimeout === undefined ? {} : { busyTimeout });
 }
