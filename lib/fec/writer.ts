@@ -10,13 +10,18 @@
  * never unbounded memory).
  *
  * Appends take an OFD lock on the sidecar so that several walnut processes writing one
- * database never interleave groups. A group with salts other than the file's first group's
- * belongs to a new WAL generation: the file is truncated first (the old groups protect frames
- * that no longer exist); a TRUNCATE checkpoint empties it too (reset(), in queue order). Salt-1
- * grows by one at every restart (SQLite's rule, and walnut's), so a group older than the file's
- * (another process restarted the WAL meanwhile) is dropped, not allowed to wipe the newer ones;
- * and reset() only removes the generation this writer last wrote. A failed sidecar write never fails a commit: it is counted, reported
- * as a 'fec' event, and that group's frames are unprotected.
+ * database never interleave groups. Under it, the WAL's header on disk says which generation is
+ * current: a group of another one (another process restarted or truncated the WAL meanwhile) is
+ * dropped (staleGroups), and a group of the current one replaces groups of any other in the file
+ * (the file is truncated first: they protect frames that no longer exist, or belong to an
+ * earlier WAL of this path that SQLite removed without knowing the sidecar; such a leftover's
+ * salt-1 is random, so it says nothing of which generation is newer). A TRUNCATE checkpoint
+ * empties the file too (reset(), in queue order), but only of the generation this writer last
+ * wrote. Before appending, the writer makes sure the file ends with a whole group: a torn last
+ * group (a process killed while appending, an append cut short by a full disk) is cut off, since
+ * the sidecar's scan stops there and would never reach a group appended after it. A failed
+ * sidecar write never fails a commit: it is counted, reported as a 'fec' event, and that group's
+ * frames are unprotected.
  */
 import * as fs from 'node:fs';
 
@@ -25,7 +30,8 @@ import { requireRegularFiles } from '../io/real-path';
 import type { EventRing } from '../telemetry/events';
 import type { WalTransaction } from '../wal/wal-file';
 import type { FecCodec } from './codec';
-import { decodeGroupHeader, encodeGroup, GROUP_FIXED_BYTES, pageHashes } from './sidecar';
+import { xxh3_128Into } from '../checksum';
+import { decodeGroupHeader, encodeGroup, GROUP_FIXED_BYTES, HASH_BYTES, pageHashes } from './sidecar';
 
 const QUEUE_LIMIT_BYTES = 32 << 20;
 const LOCK_TIMEOUT_MS = 5000;
@@ -53,6 +59,12 @@ interface Job {
   commits: Uint32Array;
 }
 
+const WAL_HEADER_BYTES = 32;
+
+function sameSalts(a: readonly [number, number], b: readonly [number, number]): boolean {
+  return a[0] === b[0] && a[1] === b[1];
+}
+
 export function sidecarPathOf(walPath: string): string {
   return `${walPath}-fec`;
 }
@@ -70,9 +82,16 @@ export class FecSidecarWriter {
   #draining: Promise<void> | null = null;
   #closed = false;
   #lastSalts: [number, number] | null = null;
+  /** Where the file's whole groups ended when this writer last appended or checked (-1: not known), and of which generation. */
+  #wholeEnd = -1;
+  #wholeSalts: [number, number] = [0, 0];
+  /** The WAL, read for its header's salts (opened at the first append: the WAL exists by then). */
+  #wal: WalnutFile | null = null;
+  readonly #walPath: string;
   readonly #m = { groups: 0, frames: 0, bytes: 0, writeErrors: 0, backpressureWaits: 0, staleGroups: 0 };
 
-  private constructor(file: WalnutFile, codec: FecCodec, r: number, pageSize: number, events: EventRing | null, sync: boolean) {
+  private constructor(walPath: string, file: WalnutFile, codec: FecCodec, r: number, pageSize: number, events: EventRing | null, sync: boolean) {
+    this.#walPath = walPath;
     this.#file = file;
     this.#sync = sync;
     this.#codec = codec;
@@ -97,7 +116,7 @@ export class FecSidecarWriter {
     } catch {
       // another user's file: leave its mode
     }
-    return new FecSidecarWriter(file, codec, r, pageSize, events, sync);
+    return new FecSidecarWriter(walPath, file, codec, r, pageSize, events, sync);
   }
 
   get path(): string {
@@ -167,6 +186,7 @@ export class FecSidecarWriter {
   async close(): Promise<void> {
     await this.flush();
     this.#closed = true;
+    await this.#wal?.close();
     await this.#file.close();
   }
 
@@ -200,6 +220,37 @@ export class FecSidecarWriter {
     return decodeGroupHeader(head)?.salts ?? null;
   }
 
+  /** The salts in the WAL's header on disk (null: no header, the WAL was truncated). */
+  async #walSalts(): Promise<[number, number] | null> {
+    this.#wal ??= await WalnutFile.open(this.#walPath, { readOnly: true, lane: 'background' });
+    const head = new Uint8Array(WAL_HEADER_BYTES);
+    if ((await this.#wal.read(head, 0, WAL_HEADER_BYTES, 0)) < WAL_HEADER_BYTES) return null;
+    const dv = new DataView(head.buffer);
+    return [dv.getUint32(16), dv.getUint32(20)];
+  }
+
+  /**
+   * Where the whole, verified groups of the file (`size` bytes, its first group of generation
+   * `salts`) end: from where this writer last knew them to end, if the file still holds that
+   * generation and is no shorter, else from the start.
+   */
+  async #wholeGroupsEnd(size: number, salts: [number, number]): Promise<number> {
+    let offset = this.#wholeEnd >= 0 && this.#wholeEnd <= size && sameSalts(this.#wholeSalts, salts) ? this.#wholeEnd : 0;
+    const fixed = new Uint8Array(GROUP_FIXED_BYTES);
+    const digest = new Uint8Array(HASH_BYTES);
+    while (offset + GROUP_FIXED_BYTES <= size) {
+      if ((await this.#file.read(fixed, 0, GROUP_FIXED_BYTES, offset)) !== GROUP_FIXED_BYTES) break;
+      const f = decodeGroupHeader(fixed);
+      if (f === null || offset + f.length > size) break;
+      const whole = new Uint8Array(f.length);
+      if ((await this.#file.read(whole, 0, f.length, offset)) !== f.length) break;
+      xxh3_128Into(whole, digest, 0, { offset: 0, length: f.length - HASH_BYTES });
+      if (!digest.every((b, i) => b === whole[f.length - HASH_BYTES + i])) break;
+      offset += f.length;
+    }
+    return offset;
+  }
+
   async #truncate(): Promise<void> {
     try {
       await this.#file.lock(0, 1, 'exclusive', LOCK_TIMEOUT_MS);
@@ -229,39 +280,36 @@ export class FecSidecarWriter {
       }
       await this.#file.lock(0, 1, 'exclusive', LOCK_TIMEOUT_MS);
       locked = true;
+      // only groups of the WAL's current generation protect anything
+      const current = await this.#walSalts();
+      const keep = jobs.filter((j) => current !== null && sameSalts(j.salts, current));
+      this.#m.staleGroups += jobs.length - keep.length;
+      if (keep.length === 0 || current === null) return;
       let size = await this.#file.size();
-      // a new WAL generation: the groups in the file protect frames that are gone
-      const first = jobs[0]!.salts;
       const inFile = size > 0 ? await this.#fileSalts() : null;
-      if (inFile !== null && ((first[0] - inFile[0]) | 0) < 0) {
-        // this process's groups are older than the file's: the WAL restarted since
-        this.#m.staleGroups += jobs.length;
-        return;
-      }
-      if (size > 0 && (inFile === null || inFile[0] !== first[0] || inFile[1] !== first[1])) {
-        await this.#file.truncate(0);
+      if (size > 0 && (inFile === null || !sameSalts(inFile, current))) {
+        await this.#file.truncate(0); // groups of another generation (or not groups at all)
         size = 0;
-      }
-      // one generation per write: a batch list spanning a restart is written in two parts
-      let start = 0;
-      while (start < groups.length) {
-        let end = start + 1;
-        while (end < groups.length && jobs[end]!.salts[0] === jobs[start]!.salts[0] && jobs[end]!.salts[1] === jobs[start]!.salts[1]) end++;
-        if (start > 0) {
-          await this.#file.truncate(0);
-          size = 0;
+      } else if (size > 0 && !(size === this.#wholeEnd && sameSalts(this.#wholeSalts, current))) {
+        const end = await this.#wholeGroupsEnd(size, current);
+        if (end < size) {
+          await this.#file.truncate(end);
+          this.#events?.emit('fec', () => ({ stage: 'torn-tail', path: this.#file.path, offset: end, bytes: size - end }));
+          size = end;
         }
-        const part = groups.slice(start, end);
-        await this.#file.writevLent(part, size, this.#sync && this.#queue.length === 0 ? 'data' : 'none'); // the writer's own groups
-        for (let i = start; i < end; i++) {
-          this.#m.groups++;
-          this.#m.frames += jobs[i]!.k;
-          this.#m.bytes += groups[i]!.length;
-          size += groups[i]!.length;
-        }
-        this.#lastSalts = jobs[start]!.salts;
-        start = end;
       }
+      this.#wholeEnd = -1; // until the write below is known to have landed whole
+      const part = keep.map((j) => groups[jobs.indexOf(j)]!);
+      await this.#file.writevLent(part, size, this.#sync && this.#queue.length === 0 ? 'data' : 'none'); // the writer's own groups
+      for (let i = 0; i < keep.length; i++) {
+        this.#m.groups++;
+        this.#m.frames += keep[i]!.k;
+        this.#m.bytes += part[i]!.length;
+        size += part[i]!.length;
+      }
+      this.#lastSalts = current;
+      this.#wholeEnd = size;
+      this.#wholeSalts = current;
     } catch (e) {
       this.#m.writeErrors++;
       const err = e as { code?: string; message?: string };

@@ -1,6 +1,7 @@
 // The -wal-fec file itself: groups round-trip, a scan keeps only whole verified groups (torn tail,
-// garbage, a flipped byte), and the writer follows WAL generations (a newer generation replaces
-// the file; an older one never wipes a newer one; reset() removes only its own generation).
+// garbage, a flipped byte), and the writer follows WAL generations as the WAL's header on disk
+// names them (the current generation replaces the file; a group of a generation the WAL has left
+// is dropped, never wiping the current one's; reset() removes only its own generation).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -60,6 +61,16 @@ describe('sidecar groups', () => {
   });
 });
 
+/** A WAL header (only its salts matter to the writer) naming the generation `salts`. */
+function walHeader(wal: string, salts: [number, number]): void {
+  const h = Buffer.alloc(32);
+  h.writeUInt32BE(salts[0], 16);
+  h.writeUInt32BE(salts[1], 20);
+  const fd = fs.openSync(wal, fs.existsSync(wal) ? 'r+' : 'w');
+  fs.writeSync(fd, h, 0, 32, 0);
+  fs.closeSync(fd);
+}
+
 describe('FecSidecarWriter generations', () => {
   const pagesOf = (n: number, fill: number) => Array.from({ length: n }, (_, i) => ({ pgno: i + 2, data: new Uint8Array(PS).fill(fill + i) }));
 
@@ -67,9 +78,11 @@ describe('FecSidecarWriter generations', () => {
     const wal = path.join(dir, 'g.db-wal');
     const a = await FecSidecarWriter.open(wal, rsCodec, 2, PS, null);
     const b = await FecSidecarWriter.open(wal, rsCodec, 2, PS, null);
+    walHeader(wal, [10, 1]);
     a.add([{ pages: pagesOf(3, 1), dbSize: 9 }], 1, [10, 1]);
     await a.flush();
     expect(scan(sidecarPathOf(wal)).groups.map((g) => g.salts)).toEqual([[10, 1]]);
+    walHeader(wal, [11, 2]);
     b.add([{ pages: pagesOf(2, 2), dbSize: 9 }], 1, [11, 2]); // b restarted the WAL
     await b.flush();
     expect(scan(sidecarPathOf(wal)).groups.map((g) => g.salts)).toEqual([[11, 2]]);
@@ -91,6 +104,7 @@ describe('FecSidecarWriter generations', () => {
     const wal = path.join(dir, 'garbage.db-wal');
     fs.writeFileSync(sidecarPathOf(wal), Buffer.alloc(5000, 0xa5)); // "salt-1" 0xa5a5a5a5
     const w = await FecSidecarWriter.open(wal, rsCodec, 2, PS, null);
+    walHeader(wal, [0xa5a5a5a4, 7]);
     w.add([{ pages: pagesOf(2, 1), dbSize: 9 }], 1, [0xa5a5a5a4, 7]); // one less: "older" by salt-1 order
     await w.close();
     expect(w.metrics()).toMatchObject({ groups: 1, staleGroups: 0 });
@@ -100,6 +114,7 @@ describe('FecSidecarWriter generations', () => {
   it('a batch over the group limit is split: 255 - R frames per group', async () => {
     const wal = path.join(dir, 'split.db-wal');
     const w = await FecSidecarWriter.open(wal, rsCodec, 4, PS, null);
+    walHeader(wal, [1, 1]);
     w.add([{ pages: pagesOf(200, 0), dbSize: 300 }, { pages: pagesOf(300, 1), dbSize: 300 }], 11, [1, 1]);
     await w.close();
     const s = scan(sidecarPathOf(wal));
