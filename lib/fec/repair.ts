@@ -4,8 +4,11 @@
  * SQLite's recovery stops at the first frame whose checksum chain breaks and drops every frame
  * after it. Here, when the frame after the last valid one (B = lastValidFrame + 1) is damaged
  * and a sidecar group of the same WAL generation (salts) covers it:
- *   1. each page of the group is checked against its XXH3-128 in the group; frames before B
- *      must match (they passed the chain: a mismatch means the group is not this WAL's);
+ *   1. the group must have been written after the frame now before its first one (its chain
+ *      word: frames of one generation may be written anew from some frame on, and a group over
+ *      the old ones must not bring them back onto the new ones); each page of the group is
+ *      checked against its XXH3-128 in the group; frames before B must match (they passed the
+ *      chain: a mismatch means the group is not this WAL's);
  *   2. the pages that do not match are erasures at known positions: the codec decodes them
  *      from the intact pages and the repair symbols, and the decoded pages must match their
  *      hashes too;
@@ -134,6 +137,18 @@ function lagsBehindRestart(sidecar: WalnutFile, scan: SidecarScan, salts: [numbe
   return torn !== null && ((torn.salts[0] === salts[0] && torn.salts[1] === salts[1]) || earlier(torn));
 }
 
+/**
+ * Whether the group was written after the frame now before its first one (its chain word, see
+ * sidecar.ts; a group without one is taken as it is). Only asked where that frame passed the
+ * checksum chain, so its stored checksum is the WAL's.
+ */
+function followsChain(wal: WalFile, g: { firstFrame: number; chainWord: number | null }, ps: number): boolean {
+  if (g.chainWord === null) return true;
+  const word = new Uint8Array(4);
+  wal.file.readSync(word, 0, 4, g.firstFrame === 1 ? 28 : frameOffset(g.firstFrame - 1, ps) + 20);
+  return new DataView(word.buffer).getUint32(0) === g.chainWord;
+}
+
 export interface RepairOptions {
   /** Report what would be repaired; write nothing. */
   dryRun?: boolean;
@@ -260,6 +275,10 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<[FecR
       const g = readGroup(sidecar!, ref);
       const k = g.k;
       const first = g.firstFrame;
+      if (!followsChain(wal, g, ps)) {
+        fail(b, 'group-mismatch', `the sidecar group over frames ${first}..${first + k - 1} was written after another frame ${first - 1} than the WAL's: the WAL was written anew from there, the group is stale`);
+        return [report, r];
+      }
 
       // the group's frames as they are in the WAL (short reads leave zeros: missing frames)
       const frames = new Uint8Array(k * frameBytes);
@@ -386,6 +405,10 @@ export function auditSidecar(wal: WalFile, recovery?: WalRecovery): FecAuditGrou
     const out: FecAuditGroup[] = [];
     for (const ref of scanSidecar(sidecar).groups) {
       if (ref.salts[0] !== r.salts[0] || ref.salts[1] !== r.salts[1] || ref.pageSize !== r.pageSize) continue;
+      // a group written after other frames than the ones now before it (the WAL was written anew
+      // from there) says nothing of the frames it covers; where that frame is past the chain's
+      // end, its checksum is not known to be the WAL's: the group is checked frame by frame
+      if (ref.firstFrame - 1 <= r.lastValidFrame && !followsChain(wal, ref, ref.pageSize)) continue;
       const g = readGroup(sidecar, ref);
       const ps = g.pageSize;
       const frameBytes = FRAME_HEADER_SIZE + ps;

@@ -6,19 +6,26 @@
  *   offset  size  field
  *        0     8  magic "WALNTFEC"
  *        8     4  version = 1
- *       12     1  codec (1 rs, 2 raptorq; fec/codec.ts), then 3 zero bytes
+ *       12     1  codec (1 rs, 2 raptorq; fec/codec.ts)
+ *       13     1  flags: bit 0 set when the chain word at 44 is there, then 2 zero bytes
  *       16     8  WAL salt-1, salt-2 of the generation the frames belong to
  *       24     4  first frame number (1-based); the group covers first .. first + K - 1
  *       28     4  K source frames (1..255)
  *       32     4  R repair symbols (1..255)
  *       36     4  page size T (the symbol size)
  *       40     4  repair data bytes (codec.repairBytes(T, R))
- *       44     4  zero
+ *       44     4  chain word: the second word of the WAL checksum stored just before the first
+ *                  frame (frame first - 1's, or the WAL header's for frame 1), or zero
  *       48   4*K  page number of each frame
  *        .   4*K  commit field of each frame (database size in pages on a commit frame, else 0)
  *        .  16*K  XXH3-128 (canonical big-endian bytes) of each frame's page
  *        .     .  repair data
  *        .    16  XXH3-128 of every byte of the group before it
+ *
+ * The chain word ties a group to the WAL's history, not only to its generation: frames of one
+ * generation can be written twice from some frame on (a recovery that dropped them, then new
+ * commits there by SQLite, or by walnut without the sidecar), and a group over the old frames that
+ * are still on disk past the new ones would otherwise "repair" them back onto the new ones.
  *
  * Invariants: a group is only ever appended whole (one write), so a crash leaves at most a torn
  * last group, which the trailing hash rejects; scanning stops at the first group that does not
@@ -45,6 +52,8 @@ export interface FecGroupShape {
   k: number;
   r: number;
   pageSize: number;
+  /** The chain word (see the file comment); null in a group written without it. */
+  chainWord: number | null;
 }
 
 export interface FecGroup extends FecGroupShape {
@@ -88,6 +97,10 @@ export function encodeGroup(g: FecGroup, codecId: number): Uint8Array {
   for (let i = 0; i < 8; i++) out[i] = GROUP_MAGIC.charCodeAt(i);
   dv.setUint32(8, GROUP_VERSION, true);
   out[12] = codecId;
+  if (g.chainWord !== null) {
+    out[13] = 1;
+    dv.setUint32(44, g.chainWord, true);
+  }
   dv.setUint32(16, g.salts[0], true);
   dv.setUint32(20, g.salts[1], true);
   dv.setUint32(24, g.firstFrame, true);
@@ -122,7 +135,8 @@ export function decodeGroupHeader(b: Uint8Array): Omit<FecGroupRef, 'offset'> | 
   if (repairBytes !== expected) return null;
   const firstFrame = dv.getUint32(24, true);
   if (firstFrame < 1) return null;
-  return { length: groupLength(k, repairBytes), codec, salts: [dv.getUint32(16, true), dv.getUint32(20, true)], firstFrame, k, r, pageSize };
+  const chainWord = (b[13]! & 1) === 1 ? dv.getUint32(44, true) : null;
+  return { length: groupLength(k, repairBytes), codec, salts: [dv.getUint32(16, true), dv.getUint32(20, true)], firstFrame, k, r, pageSize, chainWord };
 }
 
 export interface SidecarScan {
@@ -172,5 +186,5 @@ export function readGroup(file: WalnutFile, ref: FecGroupRef): FecGroup {
   const hashes = whole.slice(at, at + HASH_BYTES * k);
   at += HASH_BYTES * k;
   const repair = whole.slice(at, ref.length - HASH_BYTES);
-  return { codec: ref.codec, salts: ref.salts, firstFrame: ref.firstFrame, k, r: ref.r, pageSize: ref.pageSize, pgnos, commits, hashes, repair };
+  return { codec: ref.codec, salts: ref.salts, firstFrame: ref.firstFrame, k, r: ref.r, pageSize: ref.pageSize, chainWord: ref.chainWord, pgnos, commits, hashes, repair };
 }

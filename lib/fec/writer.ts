@@ -31,6 +31,8 @@ import type { EventRing } from '../telemetry/events';
 import type { WalTransaction } from '../wal/wal-file';
 import type { FecCodec } from './codec';
 import { xxh3_128Into } from '../checksum';
+import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { frameOffset } from '../format/wal-header';
 import { decodeGroupHeader, encodeGroup, GROUP_FIXED_BYTES, HASH_BYTES, pageHashes } from './sidecar';
 
 const QUEUE_LIMIT_BYTES = 32 << 20;
@@ -230,6 +232,24 @@ export class FecSidecarWriter {
   }
 
   /**
+   * The chain word of a job's group (sidecar.ts): the second word of the checksum stored in the
+   * WAL just before its first frame (written before it: the frames are on disk by now). Null when
+   * that frame no longer carries the job's salts (the WAL restarted since: the group is stale).
+   */
+  async #chainWordBefore(job: Job): Promise<number | null> {
+    this.#wal ??= await WalnutFile.open(this.#walPath, { readOnly: true, lane: 'background' });
+    const head = new Uint8Array(FRAME_HEADER_SIZE);
+    const dv = new DataView(head.buffer);
+    if (job.firstFrame === 1) {
+      if ((await this.#wal.read(head, 0, 8, 24)) < 8) return null;
+      return dv.getUint32(4);
+    }
+    if ((await this.#wal.read(head, 0, FRAME_HEADER_SIZE, frameOffset(job.firstFrame - 1, this.#pageSize))) < FRAME_HEADER_SIZE) return null;
+    if (dv.getUint32(8) !== job.salts[0] || dv.getUint32(12) !== job.salts[1]) return null;
+    return dv.getUint32(20);
+  }
+
+  /**
    * Where the whole, verified groups of the file (`size` bytes, its first group of generation
    * `salts`) end: from where this writer last knew them to end, if the file still holds that
    * generation and is no shorter, else from the start.
@@ -275,14 +295,19 @@ export class FecSidecarWriter {
       for (const job of jobs) {
         // encoding runs here, between commits' turns of the event loop (rs: ~0.1 ms for 64 pages)
         await new Promise<void>((resolve) => setImmediate(resolve));
+        const chainWord = await this.#chainWordBefore(job);
+        if (chainWord === null) {
+          groups.push(new Uint8Array(0)); // the frame before it is of another generation now: dropped below
+          continue;
+        }
         const repair = this.#codec.encode(job.pages, job.k, this.#pageSize, this.#r);
-        groups.push(encodeGroup({ codec: this.#codec.name, salts: job.salts, firstFrame: job.firstFrame, k: job.k, r: this.#r, pageSize: this.#pageSize, pgnos: job.pgnos, commits: job.commits, hashes: pageHashes(job.pages, job.k, this.#pageSize), repair }, this.#codec.id));
+        groups.push(encodeGroup({ codec: this.#codec.name, salts: job.salts, firstFrame: job.firstFrame, k: job.k, r: this.#r, pageSize: this.#pageSize, chainWord, pgnos: job.pgnos, commits: job.commits, hashes: pageHashes(job.pages, job.k, this.#pageSize), repair }, this.#codec.id));
       }
       await this.#file.lock(0, 1, 'exclusive', LOCK_TIMEOUT_MS);
       locked = true;
       // only groups of the WAL's current generation protect anything
       const current = await this.#walSalts();
-      const keep = jobs.filter((j) => current !== null && sameSalts(j.salts, current));
+      const keep = jobs.filter((j, i) => current !== null && sameSalts(j.salts, current) && groups[i]!.length > 0);
       this.#m.staleGroups += jobs.length - keep.length;
       if (keep.length === 0 || current === null) return;
       let size = await this.#file.size();

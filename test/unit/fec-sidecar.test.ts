@@ -17,9 +17,9 @@ const dir = tmpDir('fec-sidecar');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const PS = 512;
 
-function group(firstFrame: number, k: number, salts: [number, number], fill: number) {
+function group(firstFrame: number, k: number, salts: [number, number], fill: number, chainWord: number | null = null) {
   const pages = new Uint8Array(k * PS).map((_, i) => (i * 31 + fill) & 0xff);
-  return encodeGroup({ codec: 'rs', salts, firstFrame, k, r: 2, pageSize: PS, pgnos: Uint32Array.from({ length: k }, (_, i) => i + 2), commits: Uint32Array.from({ length: k }, (_, i) => (i === k - 1 ? 99 : 0)), hashes: pageHashes(pages, k, PS), repair: rsCodec.encode(pages, k, PS, 2) }, rsCodec.id);
+  return encodeGroup({ codec: 'rs', salts, firstFrame, k, r: 2, pageSize: PS, chainWord, pgnos: Uint32Array.from({ length: k }, (_, i) => i + 2), commits: Uint32Array.from({ length: k }, (_, i) => (i === k - 1 ? 99 : 0)), hashes: pageHashes(pages, k, PS), repair: rsCodec.encode(pages, k, PS, 2) }, rsCodec.id);
 }
 
 function scan(file: string) {
@@ -36,10 +36,10 @@ describe('sidecar groups', () => {
   it('round-trip, and a scan stops at a torn group, garbage or a flipped byte', () => {
     const file = path.join(dir, 'a-wal-fec');
     const g1 = group(1, 3, [7, 8], 1);
-    const g2 = group(4, 5, [7, 8], 2);
+    const g2 = group(4, 5, [7, 8], 2, 0xdeadbeef);
     fs.writeFileSync(file, Buffer.concat([g1, g2]));
     const s = scan(file);
-    expect(s.groups.map((g) => [g.firstFrame, g.k, g.r, g.pageSize, g.codec, g.salts])).toEqual([[1, 3, 2, PS, 'rs', [7, 8]], [4, 5, 2, PS, 'rs', [7, 8]]]);
+    expect(s.groups.map((g) => [g.firstFrame, g.k, g.r, g.pageSize, g.codec, g.salts, g.chainWord])).toEqual([[1, 3, 2, PS, 'rs', [7, 8], null], [4, 5, 2, PS, 'rs', [7, 8], 0xdeadbeef]]);
     expect(s.invalidTailBytes).toBe(0);
     expect([...s.first!.pgnos]).toEqual([2, 3, 4]);
     expect([...s.first!.commits]).toEqual([0, 0, 99]);
@@ -68,6 +68,17 @@ function walHeader(wal: string, salts: [number, number]): void {
   h.writeUInt32BE(salts[1], 20);
   const fd = fs.openSync(wal, fs.existsSync(wal) ? 'r+' : 'w');
   fs.writeSync(fd, h, 0, 32, 0);
+  fs.closeSync(fd);
+}
+
+/** Frame f's header in that WAL (of generation `salts`): the writer reads the checksum the group follows from it. */
+function walFrameHeader(wal: string, f: number, salts: [number, number]): void {
+  const h = Buffer.alloc(24);
+  h.writeUInt32BE(salts[0], 8);
+  h.writeUInt32BE(salts[1], 12);
+  h.writeUInt32BE(f, 20); // a checksum word
+  const fd = fs.openSync(wal, 'r+');
+  fs.writeSync(fd, h, 0, 24, 32 + (f - 1) * (24 + PS));
   fs.closeSync(fd);
 }
 
@@ -115,9 +126,11 @@ describe('FecSidecarWriter generations', () => {
     const wal = path.join(dir, 'split.db-wal');
     const w = await FecSidecarWriter.open(wal, rsCodec, 4, PS, null);
     walHeader(wal, [1, 1]);
+    walFrameHeader(wal, 10, [1, 1]);
+    walFrameHeader(wal, 261, [1, 1]);
     w.add([{ pages: pagesOf(200, 0), dbSize: 300 }, { pages: pagesOf(300, 1), dbSize: 300 }], 11, [1, 1]);
     await w.close();
     const s = scan(sidecarPathOf(wal));
-    expect(s.groups.map((g) => [g.firstFrame, g.k])).toEqual([[11, 251], [262, 249]]);
+    expect(s.groups.map((g) => [g.firstFrame, g.k, g.chainWord])).toEqual([[11, 251, 10], [262, 249, 261]]);
   });
 });
