@@ -158,7 +158,8 @@ export interface StoreExtension {
   repairWal?: (wal: WalFile, recovery: WalRecovery, events: EventRing) => Promise<boolean>;
   /** Refuses what attach() would, where it can be told from the paths alone, before open() converts a rollback-journal database. */
   beforeOpen?(walPath: string): Promise<void>;
-  attach(ctx: { walPath: string; pageSize: number; events: EventRing; synchronous: ResolvedOptions['synchronous'] }): Promise<AttachedExtension>;
+  /** `committed`: the WAL's committed frames and generation as the store opened (null: not known). */
+  attach(ctx: { walPath: string; pageSize: number; events: EventRing; synchronous: ResolvedOptions['synchronous']; committed: { mxFrame: number; salts: [number, number] } | null }): Promise<AttachedExtension>;
 }
 
 export interface AttachedExtension {
@@ -190,7 +191,8 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   try {
     let reservedBytes: number;
     ({ trailers: index.pageTrailers, reservedBytes } = await pageTrailersWanted(index, o.pageChecksums));
-    if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous });
+    const live = index.liveHeader();
+    if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous, committed: live === null ? null : { mxFrame: live.mxFrame, salts: live.salts } });
     return new Store(index, o, events, attached, reservedBytes); // (joins the commit lane: may be refused)
   } catch (e) {
     // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused

@@ -2,7 +2,7 @@
  * fec/extension.ts — the FEC sidecar as a store extension (commit/store.ts StoreExtension):
  * recovery repairs damaged frames from the sidecar (repair.ts) before SQLite's truncation would
  * apply, and every written batch is handed to the sidecar writer (writer.ts), whose bounded
- * queue back-pressures the committer. store.metrics().fec reports both sides.
+ * queue back-pressures the committer; once open, the committed frames no group covers get theirs. store.metrics().fec reports both sides.
  */
 import * as fs from 'node:fs';
 
@@ -28,6 +28,8 @@ export function fecExtension(fec: ResolvedOptions['fec']): StoreExtension | unde
       const why = codec.unsupported(ctx.pageSize);
       if (why !== null) throw walnutError('WALNUT_INVALID_ARGUMENT', `option fec.codec: ${why}`, { reason: 'fec.codec' });
       const writer = await FecSidecarWriter.open(ctx.walPath, codec, fec.repairSymbols, ctx.pageSize, ctx.events, ctx.synchronous !== 'off');
+      // the committed frames no group protects yet (a crash before their groups were written)
+      if (ctx.committed !== null) writer.protectCommitted(ctx.committed.mxFrame, ctx.committed.salts);
       return {
         onWritten: (txns, firstFrame, salts) => writer.add(txns, firstFrame, salts),
         onWalTruncated: () => writer.reset(),

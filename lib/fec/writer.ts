@@ -21,7 +21,10 @@
  * group (a process killed while appending, an append cut short by a full disk) is cut off, since
  * the sidecar's scan stops there and would never reach a group appended after it. A failed
  * sidecar write never fails a commit: it is counted, reported as a 'fec' event, and that group's
- * frames are unprotected.
+ * frames are unprotected until the database is next opened with fec: protectCommitted() then
+ * makes the groups no group in the file covers, for the committed frames of the WAL's
+ * generation (the last batches before a crash, whose groups were still queued; groups a failed
+ * write lost), from the frames on disk once their checksum chain is checked.
  */
 import * as fs from 'node:fs';
 
@@ -30,9 +33,9 @@ import { requireRegularFiles } from '../io/real-path';
 import type { EventRing } from '../telemetry/events';
 import type { WalTransaction } from '../wal/wal-file';
 import type { FecCodec } from './codec';
-import { xxh3_128Into } from '../checksum';
+import { sqliteWalChecksum, xxh3_128Into } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
-import { frameOffset } from '../format/wal-header';
+import { bigEndianChecksum, frameOffset } from '../format/wal-header';
 import { decodeGroupHeader, encodeGroup, GROUP_FIXED_BYTES, HASH_BYTES, pageHashes } from './sidecar';
 
 const QUEUE_LIMIT_BYTES = 32 << 20;
@@ -53,6 +56,8 @@ export interface FecWriterMetrics {
 interface Job {
   /** A marker: empty the sidecar (the WAL was truncated), in order with the groups. */
   reset?: true;
+  /** A marker: make the missing groups of frames 1..k of generation `salts` (protectCommitted). */
+  backfill?: true;
   salts: [number, number];
   firstFrame: number;
   k: number;
@@ -173,6 +178,17 @@ export class FecSidecarWriter {
     if (this.#draining === null) this.#draining = this.#drainSafely();
   }
 
+  /**
+   * Protects the committed frames 1..mxFrame of generation `salts` that no whole group in the
+   * file covers (see the file comment), in queue order. Frames whose checksum chain does not
+   * check are left alone (recovery will stop there anyway), and so is everything after them.
+   */
+  protectCommitted(mxFrame: number, salts: [number, number]): void {
+    if (this.#closed || mxFrame < 1) return;
+    this.#queue.push({ backfill: true, salts, firstFrame: 1, k: mxFrame, pages: new Uint8Array(0), pgnos: new Uint32Array(0), commits: new Uint32Array(0) });
+    if (this.#draining === null) this.#draining = this.#drainSafely();
+  }
+
   /** Null while the queue has room; else a promise for when it has (the caller waits: back-pressure). */
   room(): Promise<void> | null {
     if (this.#queuedBytes <= QUEUE_LIMIT_BYTES) return null;
@@ -203,9 +219,10 @@ export class FecSidecarWriter {
   async #drain(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
-        const marker = this.#queue.findIndex((j) => j.reset);
+        const marker = this.#queue.findIndex((j) => j.reset || j.backfill);
         const batch = this.#queue.splice(0, marker === 0 ? 1 : marker < 0 ? this.#queue.length : marker);
         if (batch[0]!.reset) await this.#truncate();
+        else if (batch[0]!.backfill) await this.#backfill(batch[0]!.k, batch[0]!.salts);
         else await this.#append(batch);
         for (const job of batch) this.#queuedBytes -= job.pages.length;
         for (const wake of this.#roomWaiters.splice(0)) wake();
@@ -255,9 +272,15 @@ export class FecSidecarWriter {
    * generation and is no shorter, else from the start.
    */
   async #wholeGroupsEnd(size: number, salts: [number, number]): Promise<number> {
-    let offset = this.#wholeEnd >= 0 && this.#wholeEnd <= size && sameSalts(this.#wholeSalts, salts) ? this.#wholeEnd : 0;
+    const from = this.#wholeEnd >= 0 && this.#wholeEnd <= size && sameSalts(this.#wholeSalts, salts) ? this.#wholeEnd : 0;
+    return (await this.#scan(from, size)).end;
+  }
+
+  /** The whole, verified groups from `offset` on (`size`: the file's size): where they end, and the frames each covers with its salts. */
+  async #scan(offset: number, size: number): Promise<{ end: number; groups: { salts: [number, number]; first: number; last: number }[] }> {
     const fixed = new Uint8Array(GROUP_FIXED_BYTES);
     const digest = new Uint8Array(HASH_BYTES);
+    const groups: { salts: [number, number]; first: number; last: number }[] = [];
     while (offset + GROUP_FIXED_BYTES <= size) {
       if ((await this.#file.read(fixed, 0, GROUP_FIXED_BYTES, offset)) !== GROUP_FIXED_BYTES) break;
       const f = decodeGroupHeader(fixed);
@@ -266,9 +289,80 @@ export class FecSidecarWriter {
       if ((await this.#file.read(whole, 0, f.length, offset)) !== f.length) break;
       xxh3_128Into(whole, digest, 0, { offset: 0, length: f.length - HASH_BYTES });
       if (!digest.every((b, i) => b === whole[f.length - HASH_BYTES + i])) break;
+      groups.push({ salts: f.salts, first: f.firstFrame, last: f.firstFrame + f.k - 1 });
       offset += f.length;
     }
-    return offset;
+    return { end: offset, groups };
+  }
+
+  /** protectCommitted's work: the frames of 1..mxFrame no group covers, in groups of at most maxSources frames. */
+  async #backfill(mxFrame: number, salts: [number, number]): Promise<void> {
+    try {
+      const current = await this.#walSalts();
+      if (current === null || !sameSalts(current, salts)) return; // the WAL restarted since: nothing of that generation to protect
+      const covered = (await this.#scan(0, await this.#file.size())).groups.filter((g) => sameSalts(g.salts, salts)).sort((a, b) => a.first - b.first);
+      const maxK = this.#codec.maxSources(this.#pageSize, this.#r);
+      let next = 1;
+      const gaps: [number, number][] = [];
+      for (const g of covered) {
+        if (g.first > next) gaps.push([next, Math.min(g.first - 1, mxFrame)]);
+        next = Math.max(next, g.last + 1);
+        if (next > mxFrame) break;
+      }
+      if (next <= mxFrame) gaps.push([next, mxFrame]);
+      for (const [a, b] of gaps) {
+        for (let first = a; first <= b; first += maxK) {
+          const job = await this.#jobFromWal(first, Math.min(maxK, b - first + 1), salts);
+          if (job === null) return;
+          await this.#append([job]);
+          if (job.k < Math.min(maxK, b - first + 1)) return; // the chain broke inside: nothing after it is known good
+        }
+      }
+    } catch (e) {
+      this.#m.writeErrors++;
+      const err = e as { code?: string; message?: string };
+      this.#events?.emit('fec', () => ({ stage: 'backfill', path: this.#file.path, code: err.code, message: err.message }));
+    }
+  }
+
+  /**
+   * A job for frames first..first + k - 1 as they are in the WAL, cut at the first frame that is
+   * not of generation `salts` or whose checksum does not continue its predecessor's (damaged since
+   * it was written: a group must never make damage look intact); null when that is the first.
+   */
+  async #jobFromWal(first: number, k: number, salts: [number, number]): Promise<Job | null> {
+    this.#wal ??= await WalnutFile.open(this.#walPath, { readOnly: true, lane: 'background' });
+    const ps = this.#pageSize;
+    const frameBytes = FRAME_HEADER_SIZE + ps;
+    const head = new Uint8Array(WAL_HEADER_BYTES);
+    if ((await this.#wal.read(head, 0, WAL_HEADER_BYTES, 0)) < WAL_HEADER_BYTES) return null;
+    const hv = new DataView(head.buffer);
+    if (hv.getUint32(8) !== ps) return null;
+    const bigEndianWords = bigEndianChecksum(hv.getUint32(0));
+    const prev = new Uint8Array(8);
+    if ((await this.#wal.read(prev, 0, 8, first === 1 ? 24 : frameOffset(first - 1, ps) + 16)) < 8) return null;
+    const pv = new DataView(prev.buffer);
+    let c: [number, number] = [pv.getUint32(0), pv.getUint32(4)];
+    const frames = new Uint8Array(k * frameBytes);
+    const got = await this.#wal.read(frames, 0, frames.length, frameOffset(first, ps));
+    const fv = new DataView(frames.buffer);
+    let good = 0;
+    for (; good < Math.floor(got / frameBytes); good++) {
+      const at = good * frameBytes;
+      if (fv.getUint32(at + 8) !== salts[0] || fv.getUint32(at + 12) !== salts[1]) break;
+      c = sqliteWalChecksum(frames, c[0], c[1], { offset: at, length: 8, bigEndianWords });
+      c = sqliteWalChecksum(frames, c[0], c[1], { offset: at + FRAME_HEADER_SIZE, length: ps, bigEndianWords });
+      if (c[0] !== fv.getUint32(at + 16) || c[1] !== fv.getUint32(at + 20)) break;
+    }
+    if (good === 0) return null;
+    const job: Job = { salts, firstFrame: first, k: good, pages: new Uint8Array(good * ps), pgnos: new Uint32Array(good), commits: new Uint32Array(good) };
+    for (let i = 0; i < good; i++) {
+      const at = i * frameBytes;
+      job.pgnos[i] = fv.getUint32(at);
+      job.commits[i] = fv.getUint32(at + 4);
+      job.pages.set(frames.subarray(at + FRAME_HEADER_SIZE, at + frameBytes), i * ps);
+    }
+    return job;
   }
 
   async #truncate(): Promise<void> {
