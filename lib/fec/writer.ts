@@ -21,7 +21,8 @@
  * group (a process killed while appending, an append cut short by a full disk) is cut off, since
  * the sidecar's scan stops there and would never reach a group appended after it. A failed
  * sidecar write never fails a commit: it is counted, reported as a 'fec' event, and that group's
- * frames are unprotected until the database is next opened with fec: protectCommitted() then
+ * frames are unprotected until a later append lands (then the lost groups are made as below) or
+ * the database is next opened with fec: protectCommitted() then
  * makes the groups no group in the file covers, for the committed frames of the WAL's
  * generation (the last batches before a crash, whose groups were still queued; groups a failed
  * write lost), from the frames on disk once their checksum chain is checked.
@@ -94,6 +95,8 @@ export class FecSidecarWriter {
   #wholeSalts: [number, number] = [0, 0];
   /** The WAL, read for its header's salts (opened at the first append: the WAL exists by then). */
   #wal: WalnutFile | null = null;
+  /** A write failed since the last one that landed: once one lands, the groups lost are made (#backfill). */
+  #lostGroups = false;
   readonly #walPath: string;
   readonly #m = { groups: 0, frames: 0, bytes: 0, writeErrors: 0, backpressureWaits: 0, staleGroups: 0 };
 
@@ -314,7 +317,7 @@ export class FecSidecarWriter {
         for (let first = a; first <= b; first += maxK) {
           const job = await this.#jobFromWal(first, Math.min(maxK, b - first + 1), salts);
           if (job === null) return;
-          await this.#append([job]);
+          await this.#append([job], true);
           if (job.k < Math.min(maxK, b - first + 1)) return; // the chain broke inside: nothing after it is known good
         }
       }
@@ -382,7 +385,8 @@ export class FecSidecarWriter {
     }
   }
 
-  async #append(jobs: Job[]): Promise<void> {
+  /** `backfill`: jobs of #backfill (their success does not start another one). */
+  async #append(jobs: Job[], backfill = false): Promise<void> {
     const groups: Uint8Array[] = [];
     let locked = false;
     try {
@@ -429,7 +433,13 @@ export class FecSidecarWriter {
       this.#lastSalts = current;
       this.#wholeEnd = size;
       this.#wholeSalts = current;
+      if (this.#lostGroups && !backfill) {
+        // the sidecar takes writes again (room on a full disk): the groups failed writes lost, from the WAL
+        this.#lostGroups = false;
+        this.#queue.push({ backfill: true, salts: current, firstFrame: 1, k: keep[0]!.firstFrame - 1, pages: new Uint8Array(0), pgnos: new Uint32Array(0), commits: new Uint32Array(0) });
+      }
     } catch (e) {
+      this.#lostGroups = true;
       this.#m.writeErrors++;
       const err = e as { code?: string; message?: string };
       this.#events?.emit('fec', () => ({ stage: 'write', path: this.#file.path, code: err.code, message: err.message, frames: jobs.reduce((n, j) => n + j.k, 0) }));
