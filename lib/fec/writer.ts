@@ -77,8 +77,38 @@ export function sidecarPathOf(walPath: string): string {
   return `${walPath}-fec`;
 }
 
+/** Opens (creates) the sidecar of the WAL at `walPath` for appending. */
+async function openSidecarFile(walPath: string): Promise<WalnutFile> {
+  // the sidecar gets the WAL's permissions, as the WAL and -shm get the database's
+  let mode = 0o644;
+  try {
+    mode = fs.statSync(walPath).mode & 0o777;
+  } catch {
+    // no WAL yet: the default
+  }
+  requireRegularFiles(null, [sidecarPathOf(walPath)]); // a directory or FIFO there: WALNUT_CANTOPEN NotRegularFile, not a failed open
+  const file = await WalnutFile.open(sidecarPathOf(walPath), { create: true, mode, lane: 'background' });
+  try {
+    fs.fchmodSync(file.fd, mode); // past the umask, like the -shm; on the descriptor, never through a link
+  } catch {
+    // another user's file: leave its mode
+  }
+  return file;
+}
+
+/** Whether `path` still names the file open on `fd` (not replaced by a rename, not removed). */
+function stillNamed(fd: number, path: string): boolean {
+  try {
+    const open = fs.fstatSync(fd);
+    const named = fs.statSync(path);
+    return open.ino === named.ino && open.dev === named.dev;
+  } catch {
+    return false;
+  }
+}
+
 export class FecSidecarWriter {
-  readonly #file: WalnutFile;
+  #file: WalnutFile;
   readonly #codec: FecCodec;
   readonly #r: number;
   readonly #pageSize: number;
@@ -112,21 +142,7 @@ export class FecSidecarWriter {
 
   /** `sync`: fdatasync the sidecar when the queue drains (false under synchronous 'off'). */
   static async open(walPath: string, codec: FecCodec, r: number, pageSize: number, events: EventRing | null, sync = true): Promise<FecSidecarWriter> {
-    // the sidecar gets the WAL's permissions, as the WAL and -shm get the database's
-    let mode = 0o644;
-    try {
-      mode = fs.statSync(walPath).mode & 0o777;
-    } catch {
-      // no WAL yet: the default
-    }
-    requireRegularFiles(null, [sidecarPathOf(walPath)]); // a directory or FIFO there: WALNUT_CANTOPEN NotRegularFile, not a failed open
-    const file = await WalnutFile.open(sidecarPathOf(walPath), { create: true, mode, lane: 'background' });
-    try {
-      fs.fchmodSync(file.fd, mode); // past the umask, like the -shm; on the descriptor, never through a link
-    } catch {
-      // another user's file: leave its mode
-    }
-    return new FecSidecarWriter(walPath, file, codec, r, pageSize, events, sync);
+    return new FecSidecarWriter(walPath, await openSidecarFile(walPath), codec, r, pageSize, events, sync);
   }
 
   get path(): string {
@@ -240,6 +256,25 @@ export class FecSidecarWriter {
     const head = new Uint8Array(GROUP_FIXED_BYTES);
     if ((await this.#file.read(head, 0, GROUP_FIXED_BYTES, 0)) < GROUP_FIXED_BYTES) return null;
     return decodeGroupHeader(head)?.salts ?? null;
+  }
+
+  /**
+   * Takes the append lock on the sidecar its path names now: a recovery's prune (repair.ts)
+   * replaces the file by a rename, and a removed one is made anew; groups written to the file this
+   * writer had open would be lost with it. The groups in a new file are checked (torn tail) and
+   * those it lacks are made once an append lands (#lostGroups).
+   */
+  async #lockSidecar(): Promise<void> {
+    await this.#file.lock(0, 1, 'exclusive', LOCK_TIMEOUT_MS);
+    if (stillNamed(this.#file.fd, this.#file.path)) return;
+    const old = this.#file;
+    old.unlock(0, 1);
+    this.#file = await openSidecarFile(this.#walPath);
+    await old.close();
+    this.#wholeEnd = -1;
+    this.#lostGroups = true;
+    this.#events?.emit('fec', () => ({ stage: 'reopen', path: this.#file.path }));
+    await this.#file.lock(0, 1, 'exclusive', LOCK_TIMEOUT_MS);
   }
 
   /** The salts in the WAL's header on disk (null: no header, the WAL was truncated). */
@@ -370,7 +405,7 @@ export class FecSidecarWriter {
 
   async #truncate(): Promise<void> {
     try {
-      await this.#file.lock(0, 1, 'exclusive', LOCK_TIMEOUT_MS);
+      await this.#lockSidecar();
       try {
         const salts = await this.#fileSalts();
         const mine = this.#lastSalts;
@@ -401,8 +436,8 @@ export class FecSidecarWriter {
         const repair = this.#codec.encode(job.pages, job.k, this.#pageSize, this.#r);
         groups.push(encodeGroup({ codec: this.#codec.name, salts: job.salts, firstFrame: job.firstFrame, k: job.k, r: this.#r, pageSize: this.#pageSize, chainWord, pgnos: job.pgnos, commits: job.commits, hashes: pageHashes(job.pages, job.k, this.#pageSize), repair }, this.#codec.id));
       }
-      await this.#file.lock(0, 1, 'exclusive', LOCK_TIMEOUT_MS);
-      locked = true;
+      locked = true; // (a failed lock: unlocking what is not held changes nothing)
+      await this.#lockSidecar();
       // only groups of the WAL's current generation protect anything
       const current = await this.#walSalts();
       const keep = jobs.filter((j, i) => current !== null && sameSalts(j.salts, current) && groups[i]!.length > 0);
