@@ -187,7 +187,7 @@ function pruneStaleGroups(wal: WalFile, r: WalRecovery): void {
     file.lockSync(0, 1, 'exclusive', 5000); // appenders in other processes wait (writer.ts)
     const scan = scanSidecar(file);
     const keep = scan.groups.filter((g) => r.headerStatus === 'ok' && g.salts[0] === r.salts[0] && g.salts[1] === r.salts[1] && g.firstFrame + g.k - 1 <= r.mxFrame);
-    if (keep.length === scan.groups.length && scan.invalidTailBytes === 0) return;
+    if (keep.length === scan.groups.length && scan.invalidTailBytes === 0 && scan.skippedBytes === 0) return;
     const parts = keep.map((g) => {
       const bytes = new Uint8Array(g.length);
       file.readSync(bytes, 0, g.length, g.offset);

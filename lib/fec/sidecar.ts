@@ -28,8 +28,9 @@
  * are still on disk past the new ones would otherwise "repair" them back onto the new ones.
  *
  * Invariants: a group is only ever appended whole (one write), so a crash leaves at most a torn
- * last group, which the trailing hash rejects; scanning stops at the first group that does not
- * verify (torn tail or garbage: only whole groups before it count). Groups of another WAL
+ * last group, which the trailing hash rejects, and the next append cuts it off first (writer.ts);
+ * scanning passes over a group whose hash does not verify when its header holds (a damaged byte)
+ * and stops where a header does not decode (garbage: only whole groups before it count). Groups of another WAL
  * generation (other salts) are ignored by recovery; the writer truncates the file when the WAL
  * restarts (the first group with new salts).
  */
@@ -143,32 +144,49 @@ export interface SidecarScan {
   groups: FecGroupRef[];
   /** Bytes after the last whole group (a torn group or garbage). */
   invalidTailBytes: number;
+  /** Bytes of damaged groups passed over before the last whole group (see scanSidecar). */
+  skippedBytes: number;
   fileSize: number;
 }
 
-/** Every whole group in the file, in file order; stops at the first one that does not verify. */
+/**
+ * Every whole group in the file, in file order. A group whose header holds (so its length is
+ * known) but whose hash does not verify (a damaged byte in the sidecar) is passed over, so one
+ * flipped byte does not take away every group after it; the scan stops where a header does not
+ * decode (garbage) or a group runs past the end (torn).
+ */
 export function scanSidecar(file: WalnutFile): SidecarScan {
   const size = file.sizeSync();
   const groups: FecGroupRef[] = [];
   const fixed = new Uint8Array(GROUP_FIXED_BYTES);
-  const digest = new Uint8Array(HASH_BYTES);
   let offset = 0;
+  let end = 0; // after the last whole group
+  let skipped = 0;
   while (offset + GROUP_FIXED_BYTES <= size) {
     if (file.readSync(fixed, 0, GROUP_FIXED_BYTES, offset) !== GROUP_FIXED_BYTES) break;
     const f = decodeGroupHeader(fixed);
     if (f === null || offset + f.length > size) break;
     const whole = new Uint8Array(f.length);
     if (file.readSync(whole, 0, f.length, offset) !== f.length) break;
-    const body = f.length - HASH_BYTES;
-    xxh3_128Into(whole, digest, 0, { offset: 0, length: body });
-    let ok = true;
-    for (let i = 0; i < HASH_BYTES; i++) if (digest[i] !== whole[body + i]) ok = false;
-    if (!ok) break;
-    groups.push({ offset, ...f });
+    if (groupHashHolds(whole)) {
+      groups.push({ offset, ...f });
+      skipped += offset - end;
+      end = offset + f.length;
+    }
     offset += f.length;
   }
-  return { groups, invalidTailBytes: size - offset, fileSize: size };
+  return { groups, invalidTailBytes: size - end, skippedBytes: skipped, fileSize: size };
 }
+
+/** Whether a whole group's bytes end with the XXH3-128 of the rest. */
+export function groupHashHolds(whole: Uint8Array): boolean {
+  const body = whole.length - HASH_BYTES;
+  xxh3_128Into(whole, groupDigest, 0, { offset: 0, length: body });
+  for (let i = 0; i < HASH_BYTES; i++) if (groupDigest[i] !== whole[body + i]) return false;
+  return true;
+}
+
+const groupDigest = new Uint8Array(HASH_BYTES);
 
 /** Reads a group found by scanSidecar (its hash was verified then; the file is re-read). */
 export function readGroup(file: WalnutFile, ref: FecGroupRef): FecGroup {

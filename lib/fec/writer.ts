@@ -34,10 +34,10 @@ import { requireRegularFiles } from '../io/real-path';
 import type { EventRing } from '../telemetry/events';
 import type { WalTransaction } from '../wal/wal-file';
 import type { FecCodec } from './codec';
-import { sqliteWalChecksum, xxh3_128Into } from '../checksum';
+import { sqliteWalChecksum } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { bigEndianChecksum, frameOffset } from '../format/wal-header';
-import { decodeGroupHeader, encodeGroup, GROUP_FIXED_BYTES, HASH_BYTES, pageHashes } from './sidecar';
+import { decodeGroupHeader, encodeGroup, GROUP_FIXED_BYTES, groupHashHolds, pageHashes } from './sidecar';
 
 const QUEUE_LIMIT_BYTES = 32 << 20;
 const LOCK_TIMEOUT_MS = 5000;
@@ -314,23 +314,28 @@ export class FecSidecarWriter {
     return (await this.#scan(from, size)).end;
   }
 
-  /** The whole, verified groups from `offset` on (`size`: the file's size): where they end, and the frames each covers with its salts. */
+  /**
+   * The whole, verified groups from `offset` on (`size`: the file's size), as scanSidecar finds
+   * them (a damaged group whose header holds is passed over): where the last one ends, and the
+   * frames each covers with its salts.
+   */
   async #scan(offset: number, size: number): Promise<{ end: number; groups: { salts: [number, number]; first: number; last: number }[] }> {
     const fixed = new Uint8Array(GROUP_FIXED_BYTES);
-    const digest = new Uint8Array(HASH_BYTES);
     const groups: { salts: [number, number]; first: number; last: number }[] = [];
+    let end = offset;
     while (offset + GROUP_FIXED_BYTES <= size) {
       if ((await this.#file.read(fixed, 0, GROUP_FIXED_BYTES, offset)) !== GROUP_FIXED_BYTES) break;
       const f = decodeGroupHeader(fixed);
       if (f === null || offset + f.length > size) break;
       const whole = new Uint8Array(f.length);
       if ((await this.#file.read(whole, 0, f.length, offset)) !== f.length) break;
-      xxh3_128Into(whole, digest, 0, { offset: 0, length: f.length - HASH_BYTES });
-      if (!digest.every((b, i) => b === whole[f.length - HASH_BYTES + i])) break;
-      groups.push({ salts: f.salts, first: f.firstFrame, last: f.firstFrame + f.k - 1 });
+      if (groupHashHolds(whole)) {
+        groups.push({ salts: f.salts, first: f.firstFrame, last: f.firstFrame + f.k - 1 });
+        end = offset + f.length;
+      }
       offset += f.length;
     }
-    return { end: offset, groups };
+    return { end, groups };
   }
 
   /** protectCommitted's work: the frames of 1..mxFrame no group covers, in groups of at most maxSources frames. */

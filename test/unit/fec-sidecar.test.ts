@@ -33,7 +33,7 @@ function scan(file: string) {
 }
 
 describe('sidecar groups', () => {
-  it('round-trip, and a scan stops at a torn group, garbage or a flipped byte', () => {
+  it('round-trip, and a scan stops at a torn group or garbage, and passes over a flipped byte', () => {
     const file = path.join(dir, 'a-wal-fec');
     const g1 = group(1, 3, [7, 8], 1);
     const g2 = group(4, 5, [7, 8], 2, 0xdeadbeef);
@@ -53,6 +53,11 @@ describe('sidecar groups', () => {
     fs.writeFileSync(file, flipped);
     expect(scan(file).groups).toHaveLength(1);
     expect(scan(file)).toMatchObject({ invalidTailBytes: g2.length });
+    // a damaged group with others after it is passed over (its header says how long it is)
+    const g3 = group(9, 2, [7, 8], 3);
+    fs.writeFileSync(file, Buffer.concat([flipped, g3]));
+    expect(scan(file).groups.map((g) => g.firstFrame)).toEqual([1, 9]);
+    expect(scan(file)).toMatchObject({ invalidTailBytes: 0, skippedBytes: g2.length });
     // a header claiming a huge group is refused before anything is allocated for it
     const huge = Buffer.from(g1);
     huge.writeUInt32LE(255, 28);
