@@ -3,7 +3,8 @@
  * lane (issue #21; the native lane and its invariants: native/commit_lane.h).
  *
  * Every store (shareLane, the default) joins the lane of its database file, keyed by the file's
- * (device, inode) and by the options its commits depend on (synchronous, fec). The first member
+ * (device, inode) and by the options its commits depend on (synchronous, fec) and its real path
+ * (the -wal's name: hard links of one inode have separate WALs, so separate lanes). The first member
  * leads: its GroupCommitter writes the lane's commits. Another member's commit() (a store in
  * another worker_thread, or a second store in the same thread) is copied into the lane (and
  * once more, when taken, into one of the leader's take buffers, recycled once every commit in it

@@ -361,8 +361,10 @@ export class Store {
         return action === null ? null : this.#checkpointBeforeAppend(action, mx);
       },
     });
-    // the options the leader's committer applies to every member's commits must agree
-    const laneKey = JSON.stringify([options.synchronous, options.fec]);
+    // the options the leader's committer applies to every member's commits must agree, and
+    // the real path: the -wal and -shm are named after it, so names of one file by hard links
+    // (one inode, several WALs) never share a lane, whose leader writes into its own -wal
+    const laneKey = JSON.stringify([options.synchronous, options.fec, index.dbPath]);
     this.#lane = options.shareLane && index.lockingMode === 'shared' ? new SharedLane(nativeHandleOf(index.db), laneKey, index.pageSize, this.#committer, index.dbPath) : null;
     this.#sink = this.#lane ?? this.#committer;
   }

@@ -53,14 +53,23 @@ export function toPrometheus(metrics: Record<string, unknown>, prefix = 'walnut'
   const lane = metrics['lane'] as Record<string, unknown> | undefined;
   if (lane) {
     const l = (k: string) => Number(lane[k] ?? 0);
+    gauge('lane_member', "This store's member id in its commit lane.", l('member'));
     gauge('lane_leader', "1 while this store writes its commit lane's batches (commit/lane.ts).", lane['leader'] === true ? 1 : 0);
     gauge('lane_members', "Stores of this process in the database file's commit lane.", l('members'));
     counter('lane_batches_total', "The lane's batches (every member's commits).", l('batches'));
     counter('lane_commits_total', 'Commits in the lane\'s batches.', l('commits'));
     counter('lane_cross_member_batches_total', 'Lane batches with commits of two or more stores.', l('crossMemberBatches'));
+    gauge('lane_members_per_batch', 'Stores with commits in a lane batch, on average.', l('membersPerBatch'));
+    counter('lane_leader_changes_total', 'Times the lead of the lane passed to another store.', l('leaderChanges'));
     counter('lane_abandoned_commits_total', 'Commits failed because their leader\'s worker ended mid-batch.', l('abandonedCommits'));
     counter('lane_publishes_total', 'Members\' turns of commits published into the lane.', l('publishes'));
     counter('lane_wakeups_total', 'Threads the lane woke (one per member per batch at most).', l('wakeups'));
+    counter('lane_leader_wakeups_total', 'Of the lane\'s wake-ups, those of its leader.', l('leaderWakeups'));
+    const perMember = (lane['perMember'] ?? []) as Array<{ member: number; commits: number; batches: number }>;
+    lines.push(`# HELP ${prefix}_lane_member_commits_total Commits of each store (member id) in the lane's batches.`, `# TYPE ${prefix}_lane_member_commits_total counter`);
+    for (const m of perMember) lines.push(`${prefix}_lane_member_commits_total{member="${m.member}"} ${m.commits}`);
+    lines.push(`# HELP ${prefix}_lane_member_batches_total Lane batches with commits of each store (member id).`, `# TYPE ${prefix}_lane_member_batches_total counter`);
+    for (const m of perMember) lines.push(`${prefix}_lane_member_batches_total{member="${m.member}"} ${m.batches}`);
   }
   const fec = metrics['fec'] as Record<string, unknown> | undefined;
   if (fec) {

@@ -1346,6 +1346,7 @@ export class WalIndex {
     // No lseek here (the mapping's size check): every touch of the mapping below is guarded
     // (native/shm_guard.h), so a -shm truncated meanwhile fails the index append or the header
     // publish with WALNUT_CORRUPT (ShmTruncated), and the catch below invalidates the frames.
+    this.#growIndexFor(h.mxFrame, transactions);
     let result: AppendResult;
     if (h.mxFrame === 0) {
       // a new generation: its header written and synced, then the frames, in one I/O operation
@@ -1403,6 +1404,7 @@ export class WalIndex {
     // WALNUT_CORRUPT when the -shm lacks the last frame's segment; not asked when this connection
     // indexed that frame itself (the header it published after doing so is still the live one)
     if (!unchanged) this.#region.pageNumbers(h.mxFrame, this.#lastPgno);
+    this.#growIndexFor(h.mxFrame, transactions);
     let result: AppendResult;
     try {
       result = this.wal.appendSync(transactions, durability, unchanged);
@@ -1459,6 +1461,19 @@ export class WalIndex {
       salts: [fields.salts[0] >>> 0, fields.salts[1] >>> 0],
     }, this.#publishBytes.slice());
     return result;
+  }
+
+  /**
+   * Before an append writes anything (WRITE held): the -shm grown to the segment of the last
+   * frame `transactions` take after `mxFrame`, its blocks allocated (native GrowTo). A disk that
+   * cannot hold that segment fails the append here, WALNUT_FULL with nothing written; grown only
+   * by the index append after the write, it failed a batch that was already written and synced
+   * (the store stopped: WALNUT_FAILED), as commitInline, which grows first, never did.
+   */
+  #growIndexFor(mxFrame: number, transactions: readonly WalTransaction[]): void {
+    let frames = 0;
+    for (const t of transactions) frames += t.pages.length;
+    if (frames > 0) this.#region.grow(shmSegmentOf(mxFrame + frames) + 1);
   }
 
   /**

@@ -1,6 +1,8 @@
-// The commit pipeline fails after a batch's frames reached the WAL but before the index
-// published them: the -shm cannot grow (the fault hook fails its write), in a process started
-// with WALNUT_FAULT_INJECTION=1. Prints one JSON line for the parent to check after reopening.
+// A batch whose index entries need the -shm's next segment, which cannot grow (the fault hook
+// fails its first write), in a process started with WALNUT_FAULT_INJECTION=1. The segment is
+// grown before the batch writes anything (WalIndex.appendAndPublish): the batch fails before its
+// frames reach the WAL (it failed after them, and the store stopped, when the -shm grew only in
+// the index append). Prints one JSON line for the parent to check after reopening.
 'use strict';
 const { open } = require('../../dist/index.js');
 const native = require('../../dist/native.js');
@@ -17,12 +19,18 @@ process.on('unhandledRejection', (e) => unhandled.push(String(e && e.message)));
   const out = {};
   // 4000 frames: the next batch crosses into the -shm's second 32 KiB segment (frame 4063)
   out.before = await settle(store.commit(pages(2, 4000, 1)));
-  // write 1: the batch's frames (pwritev); write 2: growing the -shm for their index entries
-  native.TEST_setFaults({ failWrite: { nth: 2, errno: 5 } });
-  out.batch = await Promise.all([settle(store.commit(pages(2, 50, 2))), settle(store.commit(pages(52, 50, 2)))]);
+  // write 1: growing the -shm for the batch's index entries (before the frames' pwritev)
+  native.TEST_setFaults({ failWrite: { nth: 1, errno: 5 } });
+  let failure = null;
+  out.batch = await Promise.all([store.commit(pages(2, 50, 2)), store.commit(pages(52, 50, 2))].map((p) => {
+    p.catch((e) => (failure = failure ?? e));
+    return settle(p);
+  }));
   native.TEST_setFaults({ failWrite: null });
-  out.after = await settle(store.commit(pages(2, 1, 3)));
-  out.snapshot = await settle(store.snapshot());
+  out.walFrames = store.metrics().walFrames;
+  out.resumed = store.resumeCommits(failure);
+  out.after = await settle(store.commit(pages(4002, 1, 3)));
+  out.snapshot = await settle(store.snapshot().then((s) => s.release()));
   out.close = await settle(store.close());
   await new Promise((resolve) => setTimeout(resolve, 10));
   out.unhandled = unhandled;
