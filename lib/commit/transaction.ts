@@ -26,6 +26,7 @@
  * longer told apart) is a conflict for any transaction that writes.
  */
 import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
+import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
 import { walnutError } from '../errors';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { CloseGate } from './close-gate';
@@ -46,7 +47,8 @@ export class Transaction {
   /** The live header's generation when begin() returned, if the snapshot was not taken then (header comment). */
   readonly #begunAt: { mxFrame: number; salts: [number, number] } | null;
 
-  constructor(snapshot: Promise<Snapshot>, committer: CommitSink, rules: PageRules, gate: CloseGate, begunAt: { mxFrame: number; salts: [number, number] } | null = null) {
+  constructor(key: typeof CONSTRUCT_KEY, snapshot: Promise<Snapshot>, committer: CommitSink, rules: PageRules, gate: CloseGate, begunAt: { mxFrame: number; salts: [number, number] } | null = null) {
+    refuseDirectConstruction(key, 'Transaction', 'store.begin()');
     this.#begunAt = begunAt;
     this.#snapshot = snapshot;
     this.#committer = committer;

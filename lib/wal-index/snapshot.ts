@@ -24,6 +24,7 @@
  * transactions until its next advance()) may be brought forward by its connection at any time.
  */
 import { extraArgumentError, refuseExtraArguments, describeValue, uint8Length } from '../arguments';
+import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
 import type { WalnutFile } from '../io/file';
@@ -128,7 +129,8 @@ export class Snapshot {
   /** Its WAL view was brought forward while parked (the pending view follows at advance()). */
   #movedWhileParked = false;
 
-  constructor(index: SnapshotSource, state: SnapshotState, onRelease: (s: Snapshot) => void) {
+  constructor(key: typeof CONSTRUCT_KEY, index: SnapshotSource, state: SnapshotState, onRelease: (s: Snapshot) => void) {
+    refuseDirectConstruction(key, 'Snapshot', 'store.snapshot()');
     this.#index = index;
     this.#state = state;
     this.#onRelease = onRelease;

@@ -47,6 +47,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 
+import { CONSTRUCT_KEY } from '../constructed';
 import { markOutcomeUnknown, walnutError } from '../errors';
 import { DB_LOCK, decodeDbHeader, isWalMode } from '../format/db-header';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
@@ -1029,7 +1030,7 @@ export class WalIndex {
     // dataVersion(), whose count is then the snapshot's (Snapshot.dataVersion)
     this.#observeHeaderBytes(bytes);
     const dataVersion = this.#dataVersion;
-    const snapshot = new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal, dataVersion }, (s) => {
+    const snapshot = new Snapshot(CONSTRUCT_KEY, this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal, dataVersion }, (s) => {
       this.#snapshots.delete(s);
       if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(s.readLock), 1); // READ(0) once moved (#moveCaughtUpSnapshots)
     });

@@ -1,0 +1,48 @@
+// The classes a verb hands out (Store from open(), Transaction from begin(), Snapshot from
+// snapshot()) and WalStreamReader (static readers only) could be constructed by anyone:
+// `new Store()` threw a raw TypeError ("reading 'pageTrailers'"), `new Store(1, 2)`,
+// `new Snapshot()` and `new WalStreamReader(5)` made objects that were accepted and whose
+// methods then threw raw TypeErrors, `new Transaction()` threw "reading 'catch'". Now each is
+// WALNUT_INVALID_ARGUMENT, reason 'constructor', before any argument is read; the verbs still
+// give working objects.
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { open, Snapshot, Store, Transaction, WalnutError, WalStreamReader } from '../../lib/index';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+
+function reasonOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(WalnutError);
+    expect((e as WalnutError).code).toBe('WALNUT_INVALID_ARGUMENT');
+    return (e as WalnutError).reason;
+  }
+  throw new Error('not refused');
+}
+
+describe('classes constructed directly', () => {
+  it('are refused with reason constructor, whatever they are given', async () => {
+    const db = path.join(dir, 'a.db');
+    const store = await open(db, { pageSize: 1024 });
+    const snap = await store.snapshot();
+    const classes = [Store, Transaction, Snapshot, WalStreamReader] as unknown as (new (...a: unknown[]) => unknown)[];
+    for (const C of classes) {
+      for (const args of [[], [1, 2], [{}, {}, {}], [store], [snap, Promise.resolve(snap)], [Symbol('key')]]) {
+        expect(reasonOf(() => new C(...args))).toBe('constructor');
+      }
+    }
+    // what the verbs give still works
+    await store.commit([{ pgno: 2, data: Buffer.alloc(1024, 7) }]);
+    const tx = store.begin();
+    expect(tx).toBeInstanceOf(Transaction);
+    expect((await tx.read(2))[0]).toBe(7);
+    await tx.rollback();
+    expect(snap).toBeInstanceOf(Snapshot);
+    snap.release();
+    await store.close();
+  });
+});
