@@ -149,13 +149,14 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExit status 2 when the reader of stdout goes away before the stream ends.\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
     .action(async (db: string, o: { output?: string; force?: boolean; follow?: boolean; json?: boolean }) => {
       const file = o.output === '-' ? undefined : o.output; // -o - is stdout, as restore's - is stdin
-      if (o.json && !file) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
+      // (-o '' is no file: refused by openExportOutput below, never taken for stdout)
+      if (o.json && file === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
       inspect(db); // a clear error for a missing file, a directory or a non-database, before any output exists
       const created = file !== undefined && fs.lstatSync(file, { throwIfNoEntry: false }) === undefined; // ours to remove if the export fails
-      if (!file) refuseExportTarget(db, process.stdout); // `>> app.db`: the shell made the database our stdout
-      const target = file ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
+      if (file === undefined) refuseExportTarget(db, process.stdout); // `>> app.db`: the shell made the database our stdout
+      const target = file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
       const stream = createExportStream(db, { follow: o.follow === true });
-      const bar = o.follow || !file ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
+      const bar = o.follow || file === undefined ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
       let bytes = 0;
       stream.on('data', (c: Buffer) => bar.update((bytes += c.length)));
       stream.on('end', () => bar.stop());
