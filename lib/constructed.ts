@@ -1,7 +1,8 @@
 /**
  * constructed.ts — the key walnut's own code passes to the constructors of the classes a verb
  * hands out: Store (open()), Transaction (store.begin()), Snapshot (store.snapshot(), and every
- * connection's beginRead()). They are exported as classes (instanceof, types) but are made only
+ * connection's beginRead()), and walnut/sql's Database (openDatabase()) and Statement
+ * (db.prepare()). They are exported as classes (instanceof, types) but are made only
  * through those verbs: a constructor called by anyone else — `new Store()`, `new Snapshot({}, …)`
  * — is refused with WALNUT_INVALID_ARGUMENT, reason 'constructor', before it reads anything it
  * was given. Why: their arguments are walnut's internal objects; without the key `new Store()`

@@ -2,13 +2,16 @@
 // snapshot()) and WalStreamReader (static readers only) could be constructed by anyone:
 // `new Store()` threw a raw TypeError ("reading 'pageTrailers'"), `new Store(1, 2)`,
 // `new Snapshot()` and `new WalStreamReader(5)` made objects that were accepted and whose
-// methods then threw raw TypeErrors, `new Transaction()` threw "reading 'catch'". Now each is
+// methods then threw raw TypeErrors, `new Transaction()` threw "reading 'catch'"; walnut/sql's
+// `new Database()` and `new Statement({}, 'SELECT 1')` too (statement.run() then threw
+// "target().run is not a function", synchronously, from a verb that answers with a promise). Now each is
 // WALNUT_INVALID_ARGUMENT, reason 'constructor', before any argument is read; the verbs still
 // give working objects.
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open, Snapshot, Store, Transaction, WalnutError, WalStreamReader } from '../../lib/index';
+import { Database, openDatabase, Statement } from '../../lib/sql';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -44,5 +47,18 @@ describe('classes constructed directly', () => {
     expect(snap).toBeInstanceOf(Snapshot);
     snap.release();
     await store.close();
+  });
+
+  it('walnut/sql: Database and Statement too', async () => {
+    const db = await openDatabase(path.join(dir, 'b.db'), { readConnections: 0 });
+    for (const C of [Database, Statement] as unknown as (new (...a: unknown[]) => unknown)[]) {
+      for (const args of [[], [{}, 'SELECT 1'], [db, 'SELECT 1'], [db.store, {}, {}, 0, false]]) {
+        expect(reasonOf(() => new C(...args))).toBe('constructor');
+      }
+    }
+    const st = await db.prepare('SELECT 41 + 1 AS x');
+    expect(st).toBeInstanceOf(Statement);
+    expect(await st.get()).toEqual({ x: 42 });
+    await db.close();
   });
 });
