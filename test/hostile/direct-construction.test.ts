@@ -6,7 +6,9 @@
 // `new Database()` and `new Statement({}, 'SELECT 1')` too (statement.run() then threw
 // "target().run is not a function", synchronously, from a verb that answers with a promise). Now each is
 // WALNUT_INVALID_ARGUMENT, reason 'constructor', before any argument is read; the verbs still
-// give working objects.
+// give working objects. WalnutError itself (constructed by callers too, to rethrow or in tests):
+// `new WalnutError('m')` threw "Cannot read properties of undefined (reading 'cause')"; now
+// WALNUT_INVALID_ARGUMENT, reason 'details'.
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -60,5 +62,22 @@ describe('classes constructed directly', () => {
     expect(st).toBeInstanceOf(Statement);
     expect(await st.get()).toEqual({ x: 42 });
     await db.close();
+  });
+
+  it('WalnutError without its details', () => {
+    const E = WalnutError as unknown as new (...a: unknown[]) => WalnutError;
+    for (const args of [['m'], ['m', null], ['m', 'WALNUT_IO'], []]) {
+      let err: unknown;
+      try {
+        new E(...args);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(WalnutError);
+      expect((err as WalnutError).code).toBe('WALNUT_INVALID_ARGUMENT');
+      expect((err as WalnutError).reason).toBe('details');
+    }
+    const ok = new WalnutError('WALNUT_IO: x', { code: 'WALNUT_IO', errno: 5 });
+    expect([ok.code, ok.errno, ok.message]).toEqual(['WALNUT_IO', 5, 'WALNUT_IO: x']);
   });
 });
