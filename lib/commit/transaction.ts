@@ -12,7 +12,7 @@
  * which the committer writes and no caller sees): the caller's buffer is its own again once
  * write() returns (commit/page-arena.ts says why). Input is checked as commit/pages.ts says, each error at the earliest call
  * that can know it (a page in write(), the database size in commit(), which then leaves the
- * transaction open). read() and commit() pass the store's CloseGate: after store.close() has
+ * transaction open). read() and commit() pass the store's CloseGate (write() checks it): after store.close() has
  * begun they reject with WALNUT_CLOSED, and close() waits for those that started before. A
  * transaction refused so can never commit: it ends there and lets its read mark go at once (a
  * restart checkpoint in flight, holding WRITE, would otherwise wait out the busy timeout for
@@ -77,6 +77,12 @@ export class Transaction {
 
   write(pgno: number, data: Uint8Array): void {
     if (arguments.length > 2) refuseExtraArguments('tx.write', 'a page number and its data', 2, arguments);
+    // refused once close() has begun, as read() and commit() are: it was taken as the first call
+    // after close() (and was WALNUT_INVALID_ARGUMENT 'already ended' after a refused read)
+    if (this.#gate.closed) {
+      this.#endIfClosing();
+      this.#gate.check();
+    }
     this.#checkOpen();
     checkPage(pgno, data, this.#rules);
     this.#writes.set(pgno, new Uint8Array(data)); // a copy (header comment)
