@@ -9,6 +9,14 @@
  * threw a raw TypeError ("reading 'pageTrailers'"), `new Store(1, 2)` and `new Snapshot()` made
  * objects whose every method then threw raw TypeErrors (README: "construct them through those").
  *
+ * The same key guards the methods of such a class that only walnut's own code calls, which a
+ * class cannot make private across files (Snapshot's attachPending, moveToDatabaseFile,
+ * canMoveToDatabaseFile, afterReadsInFlight, bringForward): called by anyone else they are
+ * WALNUT_INVALID_ARGUMENT, reason 'internal', before they change anything (a caller's
+ * snap.moveToDatabaseFile() made the snapshot read the database file under a WAL that held
+ * newer pages, and leaked its read mark; snap.attachPending(5) made every later read and its
+ * release() throw raw TypeErrors).
+ *
  * The key is not exported from the package (index.ts), so no caller outside walnut holds it.
  */
 import { walnutError } from './errors';
@@ -18,4 +26,9 @@ export const CONSTRUCT_KEY: unique symbol = Symbol('walnut internal constructor'
 /** Throws WALNUT_INVALID_ARGUMENT (reason 'constructor') unless `key` is CONSTRUCT_KEY. */
 export function refuseDirectConstruction(key: unknown, what: string, through: string): void {
   if (key !== CONSTRUCT_KEY) throw walnutError('WALNUT_INVALID_ARGUMENT', `${what} is not constructed directly: ${through} gives one`, { reason: 'constructor' });
+}
+
+/** Throws WALNUT_INVALID_ARGUMENT (reason 'internal') unless `key` is CONSTRUCT_KEY: `what` is walnut's own. */
+export function refuseOutsideCall(key: unknown, what: string): void {
+  if (key !== CONSTRUCT_KEY) throw walnutError('WALNUT_INVALID_ARGUMENT', `${what} is walnut's own, not part of the API`, { reason: 'internal' });
 }

@@ -620,7 +620,7 @@ export class Store {
   }
 
   #withPending(s: Snapshot, sequenced: boolean): Snapshot {
-    if (sequenced) s.attachPending(this.#sequencer.view());
+    if (sequenced) s.attachPending(CONSTRUCT_KEY, this.#sequencer.view());
     return s;
   }
 
