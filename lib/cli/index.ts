@@ -78,7 +78,7 @@ function program(setExit: (code: number) => void): Command {
     .exitOverride()
     // a usage error (unknown command or option, missing argument) is one line naming the code,
     // as every other failure is (commander printed "error: ..." and the whole help)
-    .configureOutput({ outputError: (message, write) => write(`walnut: WALNUT_INVALID_ARGUMENT: ${message.trim().replace(/^error: /, '')} (walnut --help)\n`) })
+    .configureOutput({ outputError: (message, write) => write(`walnut: WALNUT_INVALID_ARGUMENT: ${oneLine(message.trim().replace(/^error: /, ''))} (walnut --help)\n`) })
     .addHelpText('after', '\nExit status: 0 done and healthy, 1 a check found problems, 2 a usage or runtime error (one line on stderr\nnaming the WalnutError code). When stdout is closed early (| head), the rest of the output is dropped and the\nstatus is the one the command would have had; export to a closed stdout stops and exits 2.');
 
   cli.command('inspect <db>')
@@ -351,7 +351,18 @@ function report(e: unknown): void {
   const err = e as WalnutError & NodeJS.ErrnoException;
   const code = isWalnutError(err) ? err.code : diskFull(e) ? 'WALNUT_FULL' : 'WALNUT_IO';
   const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
-  process.stderr.write(`walnut: ${code}: ${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}\n`);
+  process.stderr.write(`walnut: ${code}: ${oneLine(`${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}`)}\n`);
+}
+
+/**
+ * A failure's message as the one line the CLI promises: a newline or other control character
+ * in it — from a path or argument the caller gave (`walnut inspect $'a\nb.db'`) — is written
+ * escaped (\n, \t, \xNN), not as itself (the message took two lines, the second looking like
+ * another line of output).
+ */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
 /**
