@@ -152,7 +152,7 @@ function program(setExit: (code: number) => void): Command {
       // (-o '' is no file: refused by openExportOutput below, never taken for stdout)
       if (o.json && file === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
       inspect(db); // a clear error for a missing file, a directory or a non-database, before any output exists
-      const created = file !== undefined && fs.lstatSync(file, { throwIfNoEntry: false }) === undefined; // ours to remove if the export fails
+      const created = file !== undefined && absent(file); // ours to remove if the export fails
       if (file === undefined) refuseExportTarget(db, process.stdout); // `>> app.db`: the shell made the database our stdout
       const target = file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
       const stream = createExportStream(db, { follow: o.follow === true });
@@ -352,6 +352,19 @@ function report(e: unknown): void {
   const code = isWalnutError(err) ? err.code : diskFull(e) ? 'WALNUT_FULL' : 'WALNUT_IO';
   const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
   process.stderr.write(`walnut: ${code}: ${oneLine(`${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}`)}\n`);
+}
+
+/**
+ * Nothing is at `file` (so a file the export creates there is its own to remove). A path that
+ * cannot be looked up (ENAMETOOLONG) counts as not absent: openExportOutput then refuses it
+ * (WALNUT_CANTOPEN), where this lstat's raw error was printed as WALNUT_IO.
+ */
+function absent(file: string): boolean {
+  try {
+    return fs.lstatSync(file, { throwIfNoEntry: false }) === undefined;
+  } catch {
+    return false;
+  }
 }
 
 /**
