@@ -266,9 +266,14 @@ async function createIfMissing(file: string, pageSize: number, pageChecksums: bo
   }
   try {
     await f.writev([newPage1(pageSize, pageChecksums)], 0, 'full');
-  } finally {
-    await f.close();
+  } catch (e) {
+    // created here (O_EXCL) and never filled: a refused open leaves nothing behind (a full disk
+    // left a 0-byte file, SQLite's empty database, which the next open() took as one)
+    await f.close().catch(() => undefined);
+    fs.rmSync(file, { force: true });
+    throw e;
   }
+  await f.close();
   await WalnutFile.syncDirectory(path.dirname(path.resolve(file)));
 }
 
