@@ -61,6 +61,8 @@ export class WalnutError extends Error {
   sqliteCode?: number;
 
   constructor(message: string, details: WalnutErrorDetails) {
+    // `new WalnutError('m')` (no details, so no code) threw a raw TypeError ("reading 'cause'")
+    if (details === null || typeof details !== 'object') throw new WalnutError(`WALNUT_INVALID_ARGUMENT: new WalnutError(message, { code, ... }) needs its details, not ${details === null ? 'null' : typeof details}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'details' });
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'WalnutError';
     this.code = details.code;

@@ -166,6 +166,7 @@ struct AppendJob {
   OsFailure failure;
   bool stale = false;
   bool failedAtHeader = false;        // the fresh header's write or sync failed: no frame was written
+  size_t framesWritten = 0;           // bytes the frame writes put in the file (0 on a write refused outright)
 };
 
 void AppendJobDelete::operator()(AppendJob* job) const { delete job; }
@@ -248,7 +249,7 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
     iov.push_back({const_cast<uint8_t*>(kZeros), len});
     at += len;
   }
-  job->failure = posix::WritevFull(fd, iov.data(), iov.size(), job->offset);
+  job->failure = posix::WritevFull(fd, iov.data(), iov.size(), job->offset, &job->framesWritten);
   if (job->failure.IsError() && job->growTo > end && OutOfSpace(job->failure.err)) {
     // The disk (or a quota, or a file-size limit) has no room for the zeros: the frames alone
     // may fit, as SQLite, which never preallocates, would write them. Whatever the failed write
@@ -260,7 +261,9 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
     const uint64_t keep = std::max(end, sizeBefore);
     OsFailure cut = posix::Truncate(fd, keep);
     if (!cut.IsError()) {
-      OsFailure again = posix::WritevFull(fd, framesOnly.data(), framesOnly.size(), job->offset);
+      size_t retried = 0;
+      OsFailure again = posix::WritevFull(fd, framesOnly.data(), framesOnly.size(), job->offset, &retried);
+      job->framesWritten += retried;
       if (!again.IsError()) {
         job->failure = OsFailure{};
         (void)posix::Truncate(fd, job->growTo);  // a file-size limit may refuse it: the size is then `keep`
@@ -297,9 +300,13 @@ bool AppendOutcome(napi_env env, const AppendJob& job, const std::string& path, 
            js::SetString(env, *error, "reason", "StaleAppendWindow") && js::SetString(env, *error, "path", path);
   }
   if (job.failure.IsError()) {
-    // stage 'header': a fresh append failed at its header, before any frame was written
+    // stage 'header': a fresh append failed at its header, before any frame was written;
+    // nothingWritten: the frames' write was refused before its first byte (EROFS, EPERM, ENOSPC:
+    // the file holds nothing of them, so the caller has nothing to invalidate and the failure
+    // is definite), not set for a write that failed part way or a sync that failed after it
     return NewOsError(env, job.failure, path, false, error) &&
-           (!job.failedAtHeader || js::SetString(env, *error, "stage", "header"));
+           (!job.failedAtHeader || js::SetString(env, *error, "stage", "header")) &&
+           (job.failedAtHeader || job.framesWritten != 0 || js::SetBool(env, *error, "nothingWritten", true));
   }
   if (chain == nullptr) {
     return NewError(env, "WALNUT_INVALID_ARGUMENT",

@@ -99,7 +99,10 @@ OsFailure WriteFull(int fd, const uint8_t* buf, size_t len, uint64_t pos) {
   return f;
 }
 
-OsFailure WritevFull(int fd, struct iovec* iov, size_t count, uint64_t pos) {
+OsFailure WritevFull(int fd, struct iovec* iov, size_t count, uint64_t pos, size_t* written) {
+  size_t ignored = 0;
+  if (written == nullptr) written = &ignored;
+  *written = 0;
   int injected = 0;
   faults::WriteFault fault = faults::OnWrite(&injected);
   if (fault == faults::WriteFault::kFail) return Fail("pwritev", injected);
@@ -133,6 +136,7 @@ OsFailure WritevFull(int fd, struct iovec* iov, size_t count, uint64_t pos) {
     }
     if (n == 0) return Fail("pwritev", EIO);
     pos += static_cast<uint64_t>(n);
+    *written += static_cast<size_t>(n);
     Advance(iov, count, &first, static_cast<size_t>(n));
   }
   return {};

@@ -38,7 +38,10 @@ OsFailure StartWriteback(int fd, uint64_t offset, uint64_t len);
 OsFailure WriteBackRange(int fd, uint64_t offset, uint64_t len);
 OsFailure WriteFull(int fd, const uint8_t* buf, size_t len, uint64_t pos);
 // Writes the iovecs in order starting at pos. `iov` is modified (advanced) as bytes go out.
-OsFailure WritevFull(int fd, struct iovec* iov, size_t count, uint64_t pos);
+// `written` (when given) is set to the bytes written, also when it fails: 0 then means the file
+// was not touched at all (a write refused outright: EROFS, EPERM of an immutable file, ENOSPC
+// before the first byte), which lets a failed commit say its frames are certainly not there.
+OsFailure WritevFull(int fd, struct iovec* iov, size_t count, uint64_t pos, size_t* written = nullptr);
 OsFailure Sync(int fd, bool dataOnly);
 OsFailure Truncate(int fd, uint64_t length);
 // Reserves [offset, offset+len); falls back to posix_fallocate where fallocate is unsupported.

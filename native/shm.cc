@@ -2,6 +2,7 @@
 #include "shm.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -536,12 +537,21 @@ class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
     return Napi::Value();
   }
 
-  // A touch of the mapping raised SIGBUS (shm_guard.h): what checkMapping() says, from inside.
+  // A touch of the mapping raised SIGBUS (shm_guard.h): what checkMapping() says, from inside,
+  // when the file is now shorter than the mapping. When it still covers the mapping nobody cut
+  // it: the file system refused a page of it (ext4 faults a store into an immutable file; an I/O
+  // error; a hole on a full disk): reason ShmFault, said so (it said "truncated", sending the
+  // reader after a truncation that never happened).
   Napi::Value ThrowTruncated(Napi::Env env, const char* stage = nullptr) {
+    const uint64_t mapped = static_cast<uint64_t>(segments_.size()) * 32768;
+    struct stat st;
+    const bool covered = file_ != nullptr && ::fstat(file_->fd, &st) == 0 && static_cast<uint64_t>(st.st_size) >= mapped;
     Napi::Error e = MakeError(env, "WALNUT_CORRUPT",
-                              "WALNUT_CORRUPT: the -shm was truncated under this connection (below the " +
-                                  std::to_string(segments_.size() * 32) + " KiB it maps); reopen the database to rebuild it");
-    e.Set("reason", "ShmTruncated");
+                              covered ? "WALNUT_CORRUPT: a page of the -shm could not be accessed (SIGBUS) though the file covers the " +
+                                            std::to_string(segments_.size() * 32) + " KiB this connection maps: the file system refused it (an immutable -shm, an I/O error); reopen the database once the -shm can be written"
+                                      : "WALNUT_CORRUPT: the -shm was truncated under this connection (below the " +
+                                            std::to_string(segments_.size() * 32) + " KiB it maps); reopen the database to rebuild it");
+    e.Set("reason", covered ? "ShmFault" : "ShmTruncated");
     if (stage != nullptr) e.Set("stage", stage);
     if (file_ != nullptr) e.Set("path", file_->path);
     e.ThrowAsJavaScriptException();

@@ -78,7 +78,7 @@ function program(setExit: (code: number) => void): Command {
     .exitOverride()
     // a usage error (unknown command or option, missing argument) is one line naming the code,
     // as every other failure is (commander printed "error: ..." and the whole help)
-    .configureOutput({ outputError: (message, write) => write(`walnut: WALNUT_INVALID_ARGUMENT: ${message.trim().replace(/^error: /, '')} (walnut --help)\n`) })
+    .configureOutput({ outputError: (message, write) => write(`walnut: WALNUT_INVALID_ARGUMENT: ${oneLine(message.trim().replace(/^error: /, ''))} (walnut --help)\n`) })
     .addHelpText('after', '\nExit status: 0 done and healthy, 1 a check found problems, 2 a usage or runtime error (one line on stderr\nnaming the WalnutError code). When stdout is closed early (| head), the rest of the output is dropped and the\nstatus is the one the command would have had; export to a closed stdout stops and exits 2.');
 
   cli.command('inspect <db>')
@@ -149,13 +149,14 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExit status 2 when the reader of stdout goes away before the stream ends.\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
     .action(async (db: string, o: { output?: string; force?: boolean; follow?: boolean; json?: boolean }) => {
       const file = o.output === '-' ? undefined : o.output; // -o - is stdout, as restore's - is stdin
-      if (o.json && !file) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
+      // (-o '' is no file: refused by openExportOutput below, never taken for stdout)
+      if (o.json && file === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
       inspect(db); // a clear error for a missing file, a directory or a non-database, before any output exists
-      const created = file !== undefined && fs.lstatSync(file, { throwIfNoEntry: false }) === undefined; // ours to remove if the export fails
-      if (!file) refuseExportTarget(db, process.stdout); // `>> app.db`: the shell made the database our stdout
-      const target = file ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
+      const created = file !== undefined && absent(file); // ours to remove if the export fails
+      if (file === undefined) refuseExportTarget(db, process.stdout); // `>> app.db`: the shell made the database our stdout
+      const target = file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
       const stream = createExportStream(db, { follow: o.follow === true });
-      const bar = o.follow || !file ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
+      const bar = o.follow || file === undefined ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
       let bytes = 0;
       stream.on('data', (c: Buffer) => bar.update((bytes += c.length)));
       stream.on('end', () => bar.stop());
@@ -350,7 +351,31 @@ function report(e: unknown): void {
   const err = e as WalnutError & NodeJS.ErrnoException;
   const code = isWalnutError(err) ? err.code : diskFull(e) ? 'WALNUT_FULL' : 'WALNUT_IO';
   const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
-  process.stderr.write(`walnut: ${code}: ${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}\n`);
+  process.stderr.write(`walnut: ${code}: ${oneLine(`${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}`)}\n`);
+}
+
+/**
+ * Nothing is at `file` (so a file the export creates there is its own to remove). A path that
+ * cannot be looked up (ENAMETOOLONG) counts as not absent: openExportOutput then refuses it
+ * (WALNUT_CANTOPEN), where this lstat's raw error was printed as WALNUT_IO.
+ */
+function absent(file: string): boolean {
+  try {
+    return fs.lstatSync(file, { throwIfNoEntry: false }) === undefined;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A failure's message as the one line the CLI promises: a newline or other control character
+ * in it — from a path or argument the caller gave (`walnut inspect $'a\nb.db'`) — is written
+ * escaped (\n, \t, \xNN), not as itself (the message took two lines, the second looking like
+ * another line of output).
+ */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
 /**

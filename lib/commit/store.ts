@@ -23,6 +23,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
 import { walnutError, type WalnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
 import { DB_HEADER_SIZE, decodeDbHeader, isWalMode, newDatabasePage1 } from '../format/db-header';
@@ -193,7 +194,7 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
     ({ trailers: index.pageTrailers, reservedBytes } = await pageTrailersWanted(index, o.pageChecksums));
     const live = index.liveHeader();
     if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous, committed: live === null ? null : { mxFrame: live.mxFrame, salts: live.salts } });
-    return new Store(index, o, events, attached, reservedBytes); // (joins the commit lane: may be refused)
+    return new Store(CONSTRUCT_KEY, index, o, events, attached, reservedBytes); // (joins the commit lane: may be refused)
   } catch (e) {
     // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused
     const removed = await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => false);
@@ -267,9 +268,14 @@ async function createIfMissing(file: string, pageSize: number, pageChecksums: bo
   }
   try {
     await f.writev([newPage1(pageSize, pageChecksums)], 0, 'full');
-  } finally {
-    await f.close();
+  } catch (e) {
+    // created here (O_EXCL) and never filled: a refused open leaves nothing behind (a full disk
+    // left a 0-byte file, SQLite's empty database, which the next open() took as one)
+    await f.close().catch(() => undefined);
+    fs.rmSync(file, { force: true });
+    throw e;
   }
+  await f.close();
   await WalnutFile.syncDirectory(path.dirname(path.resolve(file)));
 }
 
@@ -300,7 +306,9 @@ export class Store {
   /** This store's copies of the pages its own committer writes (page-arena.ts). */
   readonly #pageCopies: PageArena;
 
-  constructor(index: WalIndex, options: ResolvedOptions, events = new EventRing(), extension: AttachedExtension | null = null, reservedBytes = index.pageTrailers ? PAGE_TRAILER_RESERVED : 0) {
+  constructor(key: typeof CONSTRUCT_KEY, index: WalIndex, options: ResolvedOptions, events = new EventRing(), extension: AttachedExtension | null = null, reservedBytes?: number) {
+    refuseDirectConstruction(key, 'Store', 'open()'); // before any argument is read (constructed.ts)
+    reservedBytes ??= index.pageTrailers ? PAGE_TRAILER_RESERVED : 0;
     this.#rules = { pageSize: index.pageSize, reservedBytes, maxPageCount: options.maxPageCount };
     this.#pageCopies = new PageArena(index.pageSize);
     this.#gate = new CloseGate(index.dbPath);
@@ -584,7 +592,7 @@ export class Store {
     } catch (e) {
       snapshot = Promise.reject(e);
     }
-    return new Transaction(this.#gate.track(snapshot), this.#sink, this.#rules, this.#gate, begunAt);
+    return new Transaction(CONSTRUCT_KEY, this.#gate.track(snapshot), this.#sink, this.#rules, this.#gate, begunAt);
   }
 
   /**
@@ -621,7 +629,7 @@ export class Store {
   }
 
   #withPending(s: Snapshot, sequenced: boolean): Snapshot {
-    if (sequenced) s.attachPending(this.#sequencer.view());
+    if (sequenced) s.attachPending(CONSTRUCT_KEY, this.#sequencer.view());
     return s;
   }
 

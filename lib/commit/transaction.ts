@@ -12,7 +12,7 @@
  * which the committer writes and no caller sees): the caller's buffer is its own again once
  * write() returns (commit/page-arena.ts says why). Input is checked as commit/pages.ts says, each error at the earliest call
  * that can know it (a page in write(), the database size in commit(), which then leaves the
- * transaction open). read() and commit() pass the store's CloseGate: after store.close() has
+ * transaction open). read() and commit() pass the store's CloseGate (write() checks it): after store.close() has
  * begun they reject with WALNUT_CLOSED, and close() waits for those that started before. A
  * transaction refused so can never commit: it ends there and lets its read mark go at once (a
  * restart checkpoint in flight, holding WRITE, would otherwise wait out the busy timeout for
@@ -26,6 +26,7 @@
  * longer told apart) is a conflict for any transaction that writes.
  */
 import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
+import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
 import { walnutError } from '../errors';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { CloseGate } from './close-gate';
@@ -46,7 +47,8 @@ export class Transaction {
   /** The live header's generation when begin() returned, if the snapshot was not taken then (header comment). */
   readonly #begunAt: { mxFrame: number; salts: [number, number] } | null;
 
-  constructor(snapshot: Promise<Snapshot>, committer: CommitSink, rules: PageRules, gate: CloseGate, begunAt: { mxFrame: number; salts: [number, number] } | null = null) {
+  constructor(key: typeof CONSTRUCT_KEY, snapshot: Promise<Snapshot>, committer: CommitSink, rules: PageRules, gate: CloseGate, begunAt: { mxFrame: number; salts: [number, number] } | null = null) {
+    refuseDirectConstruction(key, 'Transaction', 'store.begin()');
     this.#begunAt = begunAt;
     this.#snapshot = snapshot;
     this.#committer = committer;
@@ -75,6 +77,12 @@ export class Transaction {
 
   write(pgno: number, data: Uint8Array): void {
     if (arguments.length > 2) refuseExtraArguments('tx.write', 'a page number and its data', 2, arguments);
+    // refused once close() has begun, as read() and commit() are: it was taken as the first call
+    // after close() (and was WALNUT_INVALID_ARGUMENT 'already ended' after a refused read)
+    if (this.#gate.closed) {
+      this.#endIfClosing();
+      this.#gate.check();
+    }
     this.#checkOpen();
     checkPage(pgno, data, this.#rules);
     this.#writes.set(pgno, new Uint8Array(data)); // a copy (header comment)

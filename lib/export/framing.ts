@@ -21,7 +21,7 @@
  */
 import type { Writable } from 'node:stream';
 
-import { uint8Length } from '../arguments';
+import { describeValue, uint8Length, viewBytes } from '../arguments';
 import { diskFull, walnutError, WalnutError, type FramingReason } from '../errors';
 import { WalnutFile } from '../io/file';
 import { startWriteback, WRITEBACK_BYTES } from './page-writer';
@@ -38,7 +38,7 @@ export class StreamMagic {
   }
   /** The version these 8 bytes announce, or null. */
   static recognize(bytes: Uint8Array): StreamMagic | null {
-    if (bytes.length !== MAGIC_LENGTH) return null;
+    if (uint8Length(bytes) !== MAGIC_LENGTH) return null; // anything but 8 bytes (undefined, null: a raw TypeError before)
     const v1 = StreamMagic.V1.tag;
     for (let i = 0; i < MAGIC_LENGTH; i++) if (bytes[i] !== v1.charCodeAt(i)) return null;
     return StreamMagic.V1;
@@ -535,16 +535,37 @@ class RecordParser {
 }
 
 /**
+ * The bytes of a chunk of a stream read, or WALNUT_INVALID_ARGUMENT (`reason`): anything but an
+ * ArrayBufferView (a number, an object, a detached buffer) was read as no bytes at all, a
+ * stream of ['ARKHEXP1', 5] as a clean empty stream.
+ */
+function chunkBytes(chunk: unknown, reason = 'chunk'): Uint8Array {
+  const bytes = viewBytes(chunk);
+  if (bytes === null || bytes === 'detached') {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `a stream chunk must be a Uint8Array (or a string), not ${bytes === 'detached' ? 'a view of a detached buffer' : describeValue(chunk)}`, { reason });
+  }
+  return bytes;
+}
+
+/**
  * Reads records: `for await (const payload of WalStreamReader.from(readable))`, or
  * `WalStreamReader.fromBuffer(buffer)` for a synchronous iterator. A payload may be a view of
  * the input (of `buffer`, or of one chunk of the source): the input must stay unchanged while
  * payloads are in use.
  */
 export class WalStreamReader {
+  /** Not constructed: the static from(), fromBuffer() and fromFile() read a stream (`new WalStreamReader(5)` made an object with no use). */
+  private constructor() {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'WalStreamReader is not constructed: WalStreamReader.from(), fromBuffer() or fromFile() read a stream', { reason: 'constructor' });
+  }
+
   static async *from(source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    if (source === null || typeof source !== 'object' || !(Symbol.asyncIterator in source || Symbol.iterator in source)) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `WalStreamReader.from reads a Readable or an (async) iterable of Uint8Array chunks, not ${describeValue(source)}`, { reason: 'source' });
+    }
     const parser = new RecordParser();
     for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
-      parser.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      parser.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunkBytes(chunk));
       for (let r = parser.next(); r !== null; r = parser.next()) yield r;
     }
     parser.end();
@@ -564,7 +585,11 @@ export class WalStreamReader {
    * (`readBytes`: tests use small reads.)
    */
   static async *fromFile(file: WalnutFile, release: () => Promise<void>, options: FileReadOptions | number = {}): AsyncGenerator<Uint8Array> {
+    if (!(file instanceof WalnutFile)) throw walnutError('WALNUT_INVALID_ARGUMENT', `WalStreamReader.fromFile reads a WalnutFile, not ${describeValue(file)}`, { reason: 'file' });
+    if (typeof release !== 'function') throw walnutError('WALNUT_INVALID_ARGUMENT', `WalStreamReader.fromFile needs a release function, not ${describeValue(release)}`, { reason: 'release' });
+    if (options === null || (typeof options !== 'object' && typeof options !== 'number')) throw walnutError('WALNUT_INVALID_ARGUMENT', `WalStreamReader.fromFile options must be an object or a read size, not ${describeValue(options)}`, { reason: 'options' });
     const { readBytes = FILE_READ_BYTES, divert, onProgress } = typeof options === 'number' ? { readBytes: options } : options; // a number: readBytes (the first signature)
+    if (!Number.isSafeInteger(readBytes) || readBytes < 16) throw walnutError('WALNUT_INVALID_ARGUMENT', `WalStreamReader.fromFile readBytes must be a whole number >= 16, not ${describeValue(readBytes)}`, { reason: 'readBytes' });
     // each buffer has room before its read for the tail of the previous one (a record begun
     // there): the next read is under way while the records before it are used
     const slack = readBytes >>> 1;
@@ -676,7 +701,7 @@ export class WalStreamReader {
 
   static *fromBuffer(bytes: Uint8Array): Generator<Uint8Array> {
     const parser = new RecordParser();
-    parser.push(bytes);
+    parser.push(chunkBytes(bytes, 'bytes'));
     for (let r = parser.next(); r !== null; r = parser.next()) yield r;
     parser.end();
   }

@@ -362,7 +362,7 @@ function refuseDatabaseInUse(real: string): void {
 }
 
 /** `until` as a sequence (bigint) or a Date; WALNUT_INVALID_ARGUMENT (reason 'until') otherwise. */
-function checkUntil(until: unknown): bigint | Date | undefined {
+export function checkUntil(until: unknown): bigint | Date | undefined {
   if (until === undefined) return undefined;
   if (until instanceof Date && !Number.isNaN(until.getTime())) return until;
   if (typeof until === 'number' && Number.isSafeInteger(until) && until >= 0) return BigInt(until);

@@ -215,9 +215,18 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
  * drops its read mark, before the stream emits 'close'.
  */
 export function createExportStream(dbPath: string, options: ExportOptions & Pick<WalIndexOptions, 'busyTimeout'> = {}): Readable {
-  const o = options ?? {};
-  const busyTimeout = o.busyTimeout ?? 5000;
-  const exportOptions = optionsWithout(o, ['busyTimeout']); // the export's (checked there)
+  if (arguments.length > 2) refuseExtraArguments('createExportStream', 'a path and options', 2, arguments);
+  // refused here, thrown, before a stream exists: a path that is no string (123) came as the
+  // stream's 'error' WALNUT_CANTOPEN, a Symbol as a raw TypeError, options 123 were dropped and
+  // misspelt ones reported only once the database had been opened
+  const { busyTimeout, exportOptions } = readInput('options', () => {
+    checkDbPath(dbPath);
+    const o = options ?? {};
+    if (typeof o !== 'object' || Array.isArray(o)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'createExportStream options must be an object: { follow, pollMs, busyTimeout }', { reason: 'options' });
+    const t = (o as Record<string, unknown>)['busyTimeout'];
+    if (t !== undefined && (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'createExportStream option busyTimeout must be a whole number of milliseconds >= 0', { reason: 'busyTimeout' });
+    return { busyTimeout: (t as number | undefined) ?? 5000, exportOptions: checkExportOptions(optionsWithout(o, ['busyTimeout'])) };
+  });
   let run: ExportRun | null = null;
   let ended: Promise<void> = Promise.resolve();
   const out = new PassThrough({

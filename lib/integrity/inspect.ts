@@ -37,7 +37,12 @@ export interface InspectReport {
   checkpointSeq: number;
   invalidTailBytes: number;
   walBytes: number;
-  shm: null | { headerValid: boolean; mxFrame: number | null; nPage: number | null; backfilled: number; backfillAttempted: number; readMarks: number[] };
+  /**
+   * The -shm's index header, read as a file. `bytes` is the file's size; one shorter than the
+   * 136-byte index header holds no checkpoint info: backfilled and backfillAttempted are null,
+   * readMarks empty (SQLite's next connection rebuilds it).
+   */
+  shm: null | { bytes: number; headerValid: boolean; mxFrame: number | null; nPage: number | null; backfilled: number | null; backfillAttempted: number | null; readMarks: number[] };
   backfilled: number | null;
   /** The FEC sidecar (`<db>-wal-fec`), when there is one: whole groups, and those of this WAL generation. */
   fecSidecar: null | { bytes: number; groups: number; currentGroups: number; protectedFrames: number; invalidTailBytes: number };
@@ -132,11 +137,13 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
     }
     if (fs.existsSync(`${real}-shm`)) {
       const bytes = WalnutFile.readPrefixSync(`${real}-shm`, SHM_INDEX_HEADER_BYTES); // never fs: its close would drop SQLite's locks in this process
+      const size = fs.statSync(`${real}-shm`).size;
       if (bytes.length >= SHM_INDEX_HEADER_BYTES) {
         const hdr = decodeShmHeaderCopies(bytes.subarray(0, 96));
         const dv = new DataView(bytes.buffer, bytes.byteOffset, SHM_INDEX_HEADER_BYTES);
         const u32 = (off: number) => dv.getUint32(off, HOST_LE);
         report.shm = {
+          bytes: size,
           headerValid: hdr !== null,
           mxFrame: hdr?.mxFrame ?? null,
           nPage: hdr?.nPage ?? null,
@@ -146,7 +153,9 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
         };
         report.backfilled = report.shm.backfilled;
       } else {
-        report.shm = { headerValid: false, mxFrame: null, nPage: null, backfilled: 0, backfillAttempted: 0, readMarks: [] };
+        // shorter than the index header: no checkpoint info to report (it said backfilled 0,
+        // backfillAttempted 0, as if a -shm had said so)
+        report.shm = { bytes: size, headerValid: false, mxFrame: null, nPage: null, backfilled: null, backfillAttempted: null, readMarks: [] };
       }
       const shm = WalnutFile.openSync(`${real}-shm`, { readOnly: true });
       try {

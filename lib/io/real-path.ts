@@ -59,7 +59,14 @@ export function checkDbPath(dbPath: unknown): void {
  */
 export function requireRegularFiles(database: string | null, companions: readonly string[]): void {
   for (const file of database === null ? companions : [database, ...companions]) {
-    const st = fs.lstatSync(file, { throwIfNoEntry: false });
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(file, { throwIfNoEntry: false });
+    } catch (e) {
+      // a path the system cannot look up (ENAMETOOLONG past PATH_MAX, EACCES on a directory of
+      // it): node:fs's raw error escaped (restore() of a 4 KiB path rejected with it)
+      throw walnutError('WALNUT_CANTOPEN', `cannot open ${file}: ${(e as Error).message}`, { path: file, errno: (e as NodeJS.ErrnoException).errno, cause: e });
+    }
     if (st === undefined || st.isFile() || st.isSymbolicLink()) continue;
     const kind = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'a device';
     const what = file === database ? 'not a database' : 'remove it (opening it would block or fail)';

@@ -17,11 +17,12 @@
  * (WALNUT_IO, reason nats). The reads took a second without a message for the end of the
  * stream: such a stall restored an earlier state than asked for, exit 0 (stoppedBy null).
  */
-import { readInput } from '../arguments';
-import { restore, type RestoreOptions, type RestoreResult } from '../export/restore';
+import { readInput, refuseExtraArguments } from '../arguments';
+import { checkUntil, restore, type RestoreOptions, type RestoreResult } from '../export/restore';
 import { WalStreamReader } from '../export/framing';
 import { KIND } from '../export/records';
 import { walnutError, WalnutError } from '../errors';
+import { checkDbPath } from '../io/real-path';
 import { unknownOptionName } from '../option-names';
 import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, lastMessageOn, messageAt, subjectsOf, type NatsLink } from './nats';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -117,12 +118,18 @@ function checkNatsRestoreOptions(options: NatsRestoreOptions): { servers: string
     const key = unknownOptionName(options, NATS_RESTORE_OPTIONS);
     if (key !== undefined) throw walnutError('WALNUT_INVALID_ARGUMENT', `restoreFromNats takes the options ${NATS_RESTORE_OPTIONS.join(', ')}, not ${JSON.stringify(key)}`, { reason: 'options' });
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw walnutError('WALNUT_INVALID_ARGUMENT', 'onProgress must be a function', { reason: 'onProgress' });
+    // as restore() checks them, but before anything connects: until 'abc' was found to be
+    // "before the earliest state" only after the stream was read
+    checkUntil(options.until);
+    if (options.force !== undefined && typeof options.force !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `force must be true or false, not ${typeof options.force}`, { reason: 'force' });
   }
   return { servers: checkServers(options?.servers), stream: checkStreamName(options?.stream) };
 }
 
 /** restore()'s options and checks (restore.ts), from the stream named by servers and stream; onProgress counts the stream bytes restore reads. */
 export async function restoreFromNats(dbPath: string, options: NatsRestoreOptions): Promise<RestoreResult> {
+  if (arguments.length > 2) refuseExtraArguments('restoreFromNats', 'a path and options', 2, arguments);
+  checkDbPath(dbPath); // before any server is reached (a Symbol threw a raw TypeError in the connection's name)
   const { servers, stream } = readInput('options', () => checkNatsRestoreOptions(options));
   const subjects = subjectsOf(stream);
   const link = await connectNats(servers, () => true, `walnut restore ${dbPath}`).catch((e) => {

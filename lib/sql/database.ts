@@ -45,6 +45,7 @@
 import { describeValue, extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { AsyncLocalStorage } from 'node:async_hooks';
 
+import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
 import { isWalnutError, walnutError } from '../errors';
 import { optionsWithout } from '../option-names';
 import type { Store } from '../commit/store';
@@ -138,7 +139,7 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
     let writer: Connection | null = null;
     const pipeline = new CommitPipeline(store, () => writer?.busy === 1);
     writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true, storeOptions.maxPageCount);
-    return new Database(store, pipeline, writer, readConnections, safeIntegers === true);
+    return new Database(CONSTRUCT_KEY, store, pipeline, writer, readConnections, safeIntegers === true);
   } catch (e) {
     await store.close().catch(() => undefined);
     throw e;
@@ -153,7 +154,8 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
 export class Statement {
   readonly sql: string;
   readonly #db: Queryable;
-  constructor(db: Database, sql: string, target: () => Queryable = () => db) {
+  constructor(key: typeof CONSTRUCT_KEY, db: Database, sql: string, target: () => Queryable = () => db) {
+    refuseDirectConstruction(key, 'Statement', 'db.prepare()'); // (constructed.ts)
     this.sql = sql;
     this.#db = { exec: (s) => target().exec(s), run: (s, p) => target().run(s, p), get: (s, p) => target().get(s, p), all: (s, p) => target().all(s, p) };
   }
@@ -218,7 +220,8 @@ export class Database implements Queryable {
   #turnWatched = false;
   #conflictRetries = 0;
 
-  constructor(store: Store, pipeline: CommitPipeline, writer: Connection, readConnections: number, safeIntegers: boolean) {
+  constructor(key: typeof CONSTRUCT_KEY, store: Store, pipeline: CommitPipeline, writer: Connection, readConnections: number, safeIntegers: boolean) {
+    refuseDirectConstruction(key, 'Database', 'openDatabase()'); // (constructed.ts)
     this.#store = store;
     this.#pipeline = pipeline;
     this.#writer = writer;
@@ -285,7 +288,7 @@ export class Database implements Queryable {
     if (arguments.length > 1) refuseExtraArguments('db.prepare', 'only SQL', 1, arguments);
     if (this.#inOwnTransaction()) await this.#inFn!.prepareForDb(sql);
     else await this.#call(this.#writer, async () => void (await this.#writer.prepared(sql)));
-    return new Statement(this, sql, () => (this.#inOwnTransaction() ? this.#inFn! : this));
+    return new Statement(CONSTRUCT_KEY, this, sql, () => (this.#inOwnTransaction() ? this.#inFn! : this));
   }
 
   /**

@@ -24,6 +24,7 @@
  * transactions until its next advance()) may be brought forward by its connection at any time.
  */
 import { extraArgumentError, refuseExtraArguments, describeValue, uint8Length } from '../arguments';
+import { CONSTRUCT_KEY, refuseDirectConstruction, refuseOutsideCall } from '../constructed';
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
 import type { WalnutFile } from '../io/file';
@@ -128,7 +129,8 @@ export class Snapshot {
   /** Its WAL view was brought forward while parked (the pending view follows at advance()). */
   #movedWhileParked = false;
 
-  constructor(index: SnapshotSource, state: SnapshotState, onRelease: (s: Snapshot) => void) {
+  constructor(key: typeof CONSTRUCT_KEY, index: SnapshotSource, state: SnapshotState, onRelease: (s: Snapshot) => void) {
+    refuseDirectConstruction(key, 'Snapshot', 'store.snapshot()');
     this.#index = index;
     this.#state = state;
     this.#onRelease = onRelease;
@@ -147,7 +149,8 @@ export class Snapshot {
    * Store only (Store.snapshot()): the store's sequenced commits not durable yet that this
    * snapshot sees (commit/sequencer.ts). Once, before the snapshot is handed out.
    */
-  attachPending(pending: PendingPages): void {
+  attachPending(key: typeof CONSTRUCT_KEY, pending: PendingPages): void {
+    refuseOutsideCall(key, 'snapshot.attachPending');
     this.#pending = pending;
   }
 
@@ -217,7 +220,8 @@ export class Snapshot {
   }
 
   /** WalIndex only: a parked snapshot's WAL view to the live header, when only this connection committed since (followOwnCommits). */
-  bringForward(): boolean {
+  bringForward(key: typeof CONSTRUCT_KEY): boolean {
+    refuseOutsideCall(key, 'snapshot.bringForward');
     if (!this.parked) return false;
     const followed = this.#index.followOwnCommits(this, this.#state);
     if (followed === false) return false;
@@ -449,7 +453,8 @@ export class Snapshot {
   }
 
   /** Does it see exactly the WAL of header `h` (same generation, same last frame), and is it not a useWal snapshot? */
-  canMoveToDatabaseFile(h: ShmHeader): boolean {
+  canMoveToDatabaseFile(key: typeof CONSTRUCT_KEY, h: ShmHeader): boolean {
+    refuseOutsideCall(key, 'snapshot.canMoveToDatabaseFile');
     const mine = this.#state.header;
     return !this.#state.useWal && mine.mxFrame === h.mxFrame && mine.salts[0] === h.salts[0] && mine.salts[1] === h.salts[1];
   }
@@ -460,7 +465,8 @@ export class Snapshot {
    * (dbFilePages stays the header's nPage: the complete checkpoint sized the file to it); the
    * generation (conflict checks) stays.
    */
-  moveToDatabaseFile(): void {
+  moveToDatabaseFile(key: typeof CONSTRUCT_KEY): void {
+    refuseOutsideCall(key, 'snapshot.moveToDatabaseFile');
     this.#state.readLock = 0;
     this.#state.mxFrame = 0;
     this.#state.minFrame = 0;
@@ -472,7 +478,8 @@ export class Snapshot {
    * later: its old read mark must stay until then (a checkpoint's truncate or restart, on
    * another I/O lane, would cut or overwrite the frame under it).
    */
-  afterReadsInFlight(f: () => void): void {
+  afterReadsInFlight(key: typeof CONSTRUCT_KEY, f: () => void): void {
+    refuseOutsideCall(key, 'snapshot.afterReadsInFlight');
     if (this.#reading === 0) f();
     else this.#afterReads.push(f);
   }

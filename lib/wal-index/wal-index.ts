@@ -47,6 +47,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 
+import { CONSTRUCT_KEY } from '../constructed';
 import { markOutcomeUnknown, walnutError } from '../errors';
 import { DB_LOCK, decodeDbHeader, isWalMode } from '../format/db-header';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
@@ -1011,7 +1012,7 @@ export class WalIndex {
    * next use anyway, and meanwhile it would hold back checkpoints (READ(0) stops every copy).
    */
   #bringParkedForward(): void {
-    for (const s of this.#snapshots) if (s.parked && !s.bringForward()) s.release();
+    for (const s of this.#snapshots) if (s.parked && !s.bringForward(CONSTRUCT_KEY)) s.release();
   }
 
   /** `at`: a view of an earlier frame of the generation than the header's (beginOldestRead). */
@@ -1029,7 +1030,7 @@ export class WalIndex {
     // dataVersion(), whose count is then the snapshot's (Snapshot.dataVersion)
     this.#observeHeaderBytes(bytes);
     const dataVersion = this.#dataVersion;
-    const snapshot = new Snapshot(this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal, dataVersion }, (s) => {
+    const snapshot = new Snapshot(CONSTRUCT_KEY, this, { readLock, mxFrame, minFrame, dbSize, dbFilePages, header, headerBytes: bytes, useWal, dataVersion }, (s) => {
       this.#snapshots.delete(s);
       if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(s.readLock), 1); // READ(0) once moved (#moveCaughtUpSnapshots)
     });
@@ -1707,10 +1708,10 @@ export class WalIndex {
   #moveCaughtUpSnapshots(h: ShmHeader, otherLane = false): void {
     this.#bringParkedForward(); // idle, kept across this connection's commits: they see `h` now
     for (const s of this.#snapshots) {
-      if (s.readLock === 0 || !s.canMoveToDatabaseFile(h)) continue;
+      if (s.readLock === 0 || !s.canMoveToDatabaseFile(CONSTRUCT_KEY, h)) continue;
       if (!this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) return; // a checkpointer is still copying
       const from = s.readLock;
-      s.moveToDatabaseFile();
+      s.moveToDatabaseFile(CONSTRUCT_KEY);
       if (!otherLane) this.#unlockShm(SHM_LOCK.READ(from), 1);
       // A checkpoint's truncate cuts the WAL on the background lane, and its restart lets
       // another process's next commit overwrite frames from 1: neither is ordered after a read
@@ -1718,7 +1719,7 @@ export class WalIndex {
       // after). The old mark stays until those reads end, and the checkpoint's lock of
       // READ(1..4) waits for it (a snapshot read back to back through a truncate failed
       // WALNUT_CORRUPT "frame N is beyond the end of the WAL", dozens of reads in every run).
-      else s.afterReadsInFlight(() => {
+      else s.afterReadsInFlight(CONSTRUCT_KEY, () => {
         if (!this.#closed) this.#unlockShm(SHM_LOCK.READ(from), 1);
       });
     }
@@ -1974,10 +1975,10 @@ export class WalIndex {
       if (except.has(s)) continue;
       // parked at the live header: it follows this connection's commits, limits no checkpoint
       // (its mark catches up first) and moves to READ(0) before a restart (#moveCaughtUpSnapshots)
-      if (live !== null && s.parked && s.readLock > 0 && s.canMoveToDatabaseFile(live)) continue;
+      if (live !== null && s.parked && s.readLock > 0 && s.canMoveToDatabaseFile(CONSTRUCT_KEY, live)) continue;
       snapshots++;
       if (oldest === null || s.mxFrame < oldest) oldest = s.mxFrame;
-      if (s.readLock > 0 && !(backfilled && s.canMoveToDatabaseFile(live))) walSnapshots++;
+      if (s.readLock > 0 && !(backfilled && s.canMoveToDatabaseFile(CONSTRUCT_KEY, live))) walSnapshots++;
     }
     const others: { slot: number; mark: number; pid: number }[] = [];
     if (this.#shm !== null && !this.#closed) {

@@ -187,6 +187,21 @@ function randomU32Pair(): [number, number] {
   return [b.readUInt32BE(0), b.readUInt32BE(4)];
 }
 
+/**
+ * Takes the addon's `nothingWritten` mark off a failed append's error (native/frames.cc
+ * AppendOutcome): true when the write of its frames was refused before its first byte (EROFS,
+ * EPERM of an immutable file, ENOSPC at once). The WAL then holds nothing of them: there is
+ * nothing to invalidate, and the failure is definite. Before, the invalidation was tried, failed
+ * the same way (a read-only file takes no zeros either), and the commit was reported with reason
+ * OutcomeUnknown though none of it could ever appear.
+ */
+function takeNothingWritten(e: unknown): boolean {
+  const err = e as { nothingWritten?: unknown } | null;
+  if (err === null || typeof err !== 'object' || err.nothingWritten !== true) return false;
+  delete err.nothingWritten;
+  return true;
+}
+
 export class WalFile {
   readonly path: string;
   readonly #file: WalnutFile;
@@ -518,7 +533,7 @@ export class WalFile {
         this.#header = null; // written in part, or unsynced: what offset 0 holds is unknown
         throw e;
       }
-      if (!(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
       this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
       throw e;
     }
@@ -595,7 +610,7 @@ export class WalFile {
       await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.nativePgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
     } catch (e) {
       if (isStaleWindow(e)) throw e;
-      if (!(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
       this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
       throw e;
     }
@@ -648,7 +663,7 @@ export class WalFile {
       nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.nativePgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
     } catch (e) {
       if (isStaleWindow(e)) throw e;
-      if (!this.#invalidateAtSync(plan.offset)) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !this.#invalidateAtSync(plan.offset)) markOutcomeUnknown(e);
       try {
         this.#fileSize = this.#file.sizeSync();
       } catch {
@@ -679,7 +694,7 @@ export class WalFile {
       if (stage === undefined) throw e; // refused before anything was written
       delete (e as { stage?: string }).stage;
       if (stage === 'publish') this.#adoptAppend(plan);
-      if (!this.#invalidateAtSync(plan.offset)) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !this.#invalidateAtSync(plan.offset)) markOutcomeUnknown(e);
       if (stage === 'write') {
         try {
           this.#fileSize = this.#file.sizeSync();

@@ -4,7 +4,7 @@
 // the fault is armed for that batch's header write or sync, or its frames' write or sync, and 12
 // concurrent one-row INSERT transactions meet it (one per batch: the later ones are sequenced
 // after the failing one). Prints one JSON line { acknowledged: [v...], errors: [...], after,
-// walHeaderChanged, frame1Pgno } for the parent to read the database with sqlite3.
+// walHeaderChanged, frame1Pgno, frame1OfHeader } for the parent to read the database with sqlite3.
 'use strict';
 const fs = require('node:fs');
 const { openDatabase } = require('../../dist/sql.js');
@@ -39,7 +39,8 @@ const described = (e) => (e.reason ? `${e.code}/${e.reason}` : e.code) + (e.cons
   // pipeline recovered may restart the WAL anew before the others settle
   const walState = () => {
     const wal = fs.readFileSync(dbPath + '-wal');
-    return { walHeaderChanged: !wal.subarray(0, 32).equals(before), frame1Pgno: wal.length >= 56 ? wal.readUInt32BE(32) : null };
+    // frame1OfHeader: frame 1's salts are the header's (a frame of the WAL's generation, if its checksums hold)
+    return { walHeaderChanged: !wal.subarray(0, 32).equals(before), frame1Pgno: wal.length >= 56 ? wal.readUInt32BE(32) : null, frame1OfHeader: wal.length >= 56 && wal.subarray(32 + 8, 32 + 16).equals(wal.subarray(16, 24)) };
   };
   let atFailure = null;
   native.TEST_setFaults(FAULTS[scenario]);

@@ -20,6 +20,7 @@ interface Out {
   after: string | null;
   walHeaderChanged: boolean;
   frame1Pgno: number | null;
+  frame1OfHeader: boolean;
   crashed?: string;
 }
 
@@ -60,6 +61,12 @@ describe('a WAL restart meeting a disk fault', () => {
         // a failed header write left no frame of the new generation: the old frame 1 is still there
         expect(out.frame1Pgno).not.toBe(0);
         if (scenario.startsWith('headerWrite')) expect(out.walHeaderChanged).toBe(false);
+      } else if (scenario === 'framesWriteENOSPC') {
+        // the header was written and synced first; the frames' write was refused before its first
+        // byte: nothing to invalidate (frame 1 is the old generation's, whose salts the durable
+        // new header no longer has: no frame of it), and the failure is definite
+        expect(out.walHeaderChanged).toBe(true);
+        expect(out.frame1OfHeader).toBe(false);
       } else {
         // the header was written and synced first; the failed frames were invalidated (frame 1's pgno zeroed)
         expect(out.walHeaderChanged).toBe(true);
