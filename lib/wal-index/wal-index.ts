@@ -1182,15 +1182,15 @@ export class WalIndex {
   }
 
   /**
-   * After a restart found READ(1..4) held (caller holds WRITE, every frame copied): notes when
-   * every holder is another connection's follow pin (followerWaitsWithin). A slot this
+   * After a restart found READ(1..4) held (caller holds WRITE, every frame copied; this
+   * connection has no follower of its own, whose frames another connection could not hand
+   * over): notes when every holder is another connection's follow pin (followerWaitsWithin). A slot this
    * connection cannot take exclusively and that is no such pin is a reader: the WAL waits for
    * it as before. A few F_OFD_GETLK per slot, only when a due restart failed.
    */
   #noteRestartBlocked(h: ShmHeader): void {
     let follower = false;
     for (let i = 1; i <= 4; i++) {
-      if (i === this.#followPin) continue;
       if (this.followerOfAnotherIn(i, 1)) follower = true;
       else if (this.#shm!.lockHolder(SHM_LOCK.READ(i), 1, 'exclusive') !== null) return; // a reader
     }
@@ -1641,17 +1641,17 @@ export class WalIndex {
     const unlock = (): void => {
       for (const i of got) this.#unlockShm(SHM_LOCK.READ(i), 1);
     };
+    // (another connection's follower in the way here cannot restart the WAL either: it cannot
+    // hand this connection's followers their frames, so no WRITE is left free for it)
     for (const i of others) {
       if (!this.#tryShm(SHM_LOCK.READ(i), 1, 'exclusive')) {
         unlock();
-        this.#noteRestartBlocked(h);
         return false;
       }
       got.push(i);
     }
     if (!this.#convertShm(SHM_LOCK.READ(pin), 'exclusive')) {
       unlock(); // another process's follower shares the slot
-      this.#followerBlocked = { at: performance.now(), salts: [h.salts[0], h.salts[1]] };
       return false;
     }
     this.#pinInRestart = true;
