@@ -29,6 +29,13 @@ const PIN_EVERY_MS = Number(process.env.SOAK_PIN_EVERY_MS ?? 45_000);
 const PIN_FRAMES = 16_500;
 /** The parts to run (SOAK_PARTS, comma-separated; default all): to tell which part causes what. */
 const PARTS = new Set((process.env.SOAK_PARTS ?? 'raw,py,cli,export,pin,kill,verify').split(','));
+/**
+ * SOAK_FOLLOWERS: 'two' (default) the follow export is createExportStream's own connection and
+ * the replication runs on the walnut/sql store (two followers on two connections: the WAL never
+ * restarts, README); 'one': both on this process's store (exportTo follow + replicateTo), so the
+ * WAL can restart under the rest of the load.
+ */
+const FOLLOWERS = process.env.SOAK_FOLLOWERS ?? 'two';
 const RAW_SLOTS = 16;
 const MAGIC = Buffer.from('SOAKSLOT');
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
@@ -393,7 +400,7 @@ async function main() {
   // walnut/sql + replication
   const sqlAcked = new Set();
   let sqlDone = null;
-  const sql = child(process.execPath, [path.join(__dirname, 'sql-worker.js'), dbPath, nats.url, 'soak'], (line) => {
+  const sql = child(process.execPath, [path.join(__dirname, 'sql-worker.js'), dbPath, FOLLOWERS === 'one' ? 'none' : nats.url, 'soak'], (line) => {
     if (line.startsWith('a ')) {
       sqlAcked.add(Number(line.slice(2)));
       numbers.sqlTransactions++;
@@ -405,15 +412,28 @@ async function main() {
   });
 
   const store = await open(dbPath, { busyTimeout: 5000 });
+  let ownReplication = null;
+  if (FOLLOWERS === 'one') {
+    ownReplication = store.replicateTo({ servers: nats.url, stream: 'soak', thread: true, stopTimeoutMs: 120_000, baseEveryCommits: 3000 });
+    ownReplication.on('error', (e) => fail(`replication: ${e}`));
+    await ownReplication.ready;
+  }
   const replicaPath = path.join(dir, 'replica.db');
   const replica = await openReplica(replicaPath, { servers: nats.url, stream: 'soak' });
   replica.on('error', (e) => fail(`replica error: ${e}`));
   const arkPath = path.join(dir, 'follow.ark');
-  const exportStream = PARTS.has('export') ? createExportStream(dbPath, { follow: true }) : null;
   const arkOut = fs.createWriteStream(arkPath);
   let exportError = null;
-  exportStream?.on('error', (e) => (exportError = e));
-  exportStream?.pipe(arkOut);
+  let exportStream = null;
+  let ownExport = null;
+  if (PARTS.has('export') && FOLLOWERS === 'one') {
+    ownExport = store.exportTo(arkOut, { follow: true });
+    ownExport.done.catch((e) => (exportError = e));
+  } else if (PARTS.has('export')) {
+    exportStream = createExportStream(dbPath, { follow: true });
+    exportStream.on('error', (e) => (exportError = e));
+    exportStream.pipe(arkOut);
+  }
 
   if (PARTS.has('raw')) await startRaw(pages);
   if (PARTS.has('py')) await startPy();
@@ -498,6 +518,11 @@ async function main() {
   if (sqlExit === null) throw new Error(`the sql worker did not end within 240 s of stop: ${sql.stderrTail()}`);
   if (sqlDone === null) throw new Error('the sql worker ended without its report');
   numbers.checkpoints.sqlStore = sqlDone.checkpoints;
+  if (ownReplication !== null) {
+    await ownReplication.stop();
+    const m = ownReplication.metrics();
+    sqlDone.replication = { session: m.session, sessions: m.sessions, publishedSeq: m.publishedSeq, messages: m.messages, bases: m.bases, lagResets: m.lagResets };
+  }
   if (sqlDone.readViolations.length > 0) fail(`walnut/sql reads: ${sqlDone.readViolations.slice(0, 5).join(' / ')} (${sqlDone.readViolations.length})`);
   if (Object.keys(sqlDone.other).length > 0) fail(`walnut/sql unexpected errors: ${JSON.stringify(sqlDone.other).slice(0, 2000)}`);
   if (sqlDone.publisherErrors.length > 0) fail(`replication errors: ${sqlDone.publisherErrors.slice(0, 5).join(' / ')}`);
@@ -524,7 +549,11 @@ async function main() {
   await replica.close();
 
   // the follow export: restored once it holds the primary's last commit
-  if (exportStream !== null) await checkExport(p);
+  if (ownExport !== null) {
+    await ownExport.stop(); // reads up to the WAL's last commit
+    await new Promise((res) => arkOut.end(res));
+  }
+  if (exportStream !== null || ownExport !== null) await checkExport(p);
   numbers.primary = { c: p.c, inc: p.inc, cli: p.cli };
   numbers.storeMetrics = { checkpoints: store.metrics().checkpoints };
   await store.close();
@@ -543,9 +572,11 @@ async function main() {
     if (['c', 'inc', 'cli', 'raw'].every((t) => r.view[t] === p[t]) || Date.now() > deadline) break;
     await sleep(1000);
   }
-  exportStream.unpipe(arkOut);
-  exportStream.destroy();
-  await new Promise((res) => arkOut.end(res));
+  if (exportStream !== null) {
+    exportStream.unpipe(arkOut);
+    exportStream.destroy();
+    await new Promise((res) => arkOut.end(res));
+  }
   if (exportError !== null) fail(`follow export: ${exportError}`);
   numbers.export = { bytes: fs.statSync(arkPath).size, lastCommitSeq: r.lastCommitSeq, stoppedBy: r.stoppedBy };
   if (r.view.integrity !== 'ok') fail(`restored integrity_check: ${r.view.integrity}`);

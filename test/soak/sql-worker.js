@@ -8,7 +8,7 @@
 // it. Now and then a store checkpoint (passive / truncate). A line `stop` on stdin: the callers
 // finish, the replication stops (publishing everything committed), it prints
 // `done {...}` and closes the database.
-// usage: node sql-worker.js DB NATS_URL STREAM [CALLERS] [READERS]
+// usage: node sql-worker.js DB NATS_URL|none STREAM [CALLERS] [READERS]
 'use strict';
 const { openDatabase, isWalnutError } = require('../../dist/sql.js');
 
@@ -97,9 +97,14 @@ async function checkpointer(db) {
   }
 }
 
+function noReplication() {
+  return { on: () => undefined, ready: Promise.resolve(), stop: async () => undefined, metrics: () => ({}) };
+}
+
 (async () => {
   const db = await openDatabase(file, { busyTimeout: 5000 });
-  const r = db.store.replicateTo({ servers, stream, thread: true, stopTimeoutMs: 120_000, baseEveryCommits: 3000 });
+  // servers 'none': the soak replicates from its own store (SOAK_FOLLOWERS=one)
+  const r = servers === 'none' ? noReplication() : db.store.replicateTo({ servers, stream, thread: true, stopTimeoutMs: 120_000, baseEveryCommits: 3000 });
   r.on('error', (e) => stats.publisherErrors.push(isWalnutError(e) ? `${e.code}/${e.reason ?? ''} ${e.message.slice(0, 200)}` : `raw ${String(e)}`));
   await r.ready;
   process.stdout.write('ready\n');
