@@ -5,8 +5,10 @@
 // writers, as it does beside sqlite3 writers (README, follow mode). A walnut store under
 // sustained load held WRITE from batch to batch and never left that gap: the WAL never restarted
 // (one generation, 109,216 frames in 5 s; the soak: 68,466 frames and 280 MB in 60 s), and every
-// batch waited for a checkpoint of its own. Asserted: the WAL restarts, and stays within a few
-// auto-checkpoint periods; the export, restored, holds the store's last state.
+// batch waited for a checkpoint of its own; and once an auto-checkpoint ended with nothing
+// appended beside it, the store counted the export's slot as a reader and backed off for good.
+// Asserted: the WAL restarts, and stays within a few auto-checkpoint periods; the export,
+// restored, holds the store's last state.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -88,5 +90,28 @@ describe('a follow export on its own connection beside a busy walnut writer', ()
     expect(restored).toEqual(want);
     expect(salts.size).toBeGreaterThan(1); // it restarted (was: one generation for the whole run)
     expect(peak).toBeLessThan(10_000); // autoCheckpoint 1000: was 30,000-109,000 frames in 3-5 s
+  }, 60_000);
+
+  it("a pause after the first 1,100 frames (the auto-checkpoint ends with nothing appended meanwhile): the export's slot is no reader to the store's auto-checkpoint, and the WAL restarts", async () => {
+    const db = path.join(dir, 'pause.db');
+    const store = await open(db, { synchronous: 'normal' });
+    const exportStream = createExportStream(db, { follow: true });
+    exportStream.resume();
+    const page = Buffer.alloc(4096, 7);
+    const commitFrames = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) await store.commit([{ pgno: 2 + (i % 60), data: page }]);
+    };
+    await commitFrames(1100);
+    const first = walState(db).salt;
+    await new Promise((r) => setTimeout(r, 500)); // the auto-checkpoint copies all 1,100 with no commit beside it
+    const pinnedBy = store.metrics().wal.pinnedBy; // was: the export's slot, named as a reader for good
+    await commitFrames(3000);
+    const after = walState(db);
+    exportStream.destroy();
+    await new Promise((r) => exportStream.once('close', r));
+    await store.close();
+    expect(pinnedBy).toBe(null);
+    expect(after.salt).not.toBe(first); // restarted (was: the same generation, 4,100+ frames and growing)
+    expect(after.mxFrame).toBeLessThan(2500);
   }, 60_000);
 });
