@@ -1987,7 +1987,8 @@ export class WalIndex {
    * connections hold (found with F_OFD_GETLK on this connection's descriptor, which never
    * reports this connection's own locks; `pid` is -1 for OFD holders such as walnut, the
    * process id for SQLite's POSIX locks), leaving out another connection's follow pin (no
-   * reader: followerOfAnotherIn). Used to say what keeps the WAL from restarting.
+   * reader: followerOfAnotherIn) when this connection has no follower of its own. Used to say
+   * what keeps the WAL from restarting.
    * Snapshots in `except` (the committer's, released before its next append) are not counted;
    * nor, in `walSnapshots`, those the next append moves to READ(0) (#moveCaughtUpSnapshots).
    */
@@ -2016,7 +2017,10 @@ export class WalIndex {
         // no reader there (that follower restarts it once this writer leaves it WRITE:
         // followerWaitsWithin). Counted as a reader, it put the store's auto-checkpoint into its
         // back-off for good: the WAL grew by another autoCheckpoint frames each time, unbounded.
-        if (i > 0 && this.followerOfAnotherIn(i, 1)) continue;
+        // Unless this connection has followers of its own: then it does keep the WAL from
+        // restarting (neither connection can hand the other's followers their frames), and the
+        // back-off is right (else every batch waited for a checkpoint whose restart then failed).
+        if (i > 0 && this.#followPin === null && this.followerOfAnotherIn(i, 1)) continue;
         others.push({ slot: i, mark: i === 0 ? 0 : this.#region.load32(CKPT_READMARK(i)), pid: holder.pid });
       }
     }

@@ -11,6 +11,7 @@
 // restored, holds the store's last state.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/open';
@@ -113,5 +114,27 @@ describe('a follow export on its own connection beside a busy walnut writer', ()
     expect(pinnedBy).toBe(null);
     expect(after.salt).not.toBe(first); // restarted (was: the same generation, 4,100+ frames and growing)
     expect(after.mxFrame).toBeLessThan(2500);
+  }, 60_000);
+
+  it('a writer with a follow export of its own beside createExportStream: the WAL cannot restart (README), and its batches do not each wait for a checkpoint', async () => {
+    const db = path.join(dir, 'two.db');
+    const store = await open(db, { synchronous: 'normal' });
+    const own = store.exportTo(new Writable({ write: (_c, _e, cb) => cb() }), { follow: true });
+    const exportStream = createExportStream(db, { follow: true });
+    exportStream.resume();
+    const page = Buffer.alloc(4096, 9);
+    for (let i = 0; i < 4000; i++) {
+      await store.commit([{ pgno: 2 + (i % 60), data: page }]);
+      if (i === 1100) await new Promise((r) => setTimeout(r, 500)); // an auto-checkpoint that ends alone
+    }
+    const m = store.metrics();
+    await own.stop();
+    exportStream.destroy();
+    await new Promise((r) => exportStream.once('close', r));
+    await store.close();
+    // the other connection's follower is what holds the WAL, named as a reader: the store backs off
+    expect(m.wal.pinnedBy?.connections.length).toBe(1);
+    // a due restart that can never succeed: 2,800+ batches each waited for a checkpoint
+    expect(m.checkpointWaits).toBeLessThan(50);
   }, 60_000);
 });
