@@ -442,11 +442,15 @@ async function main() {
 
   let running = true;
   const end = t0 + SECONDS * 1000;
+  /** sleep(ms), cut short when the run ends (the loops' pauses are up to a minute). */
+  const nap = async (ms) => {
+    for (const until = Date.now() + ms; running && Date.now() < until; ) await sleep(Math.min(200, until - Date.now()));
+  };
   const loops = [];
   // kills: raw, raw, py, ...
   if (PARTS.has('kill') && PARTS.has('raw') && PARTS.has('py')) loops.push((async () => {
     for (let i = 0; running; i++) {
-      await sleep(KILL_EVERY_MS * (0.5 + Math.random()));
+      await nap(KILL_EVERY_MS * (0.5 + Math.random()));
       if (!running) break;
       const which = i % 3 === 2 ? 'py' : 'raw';
       const proc = which === 'raw' ? rawProc : pyProc;
@@ -478,7 +482,7 @@ async function main() {
   })());
   // a held snapshot until the WAL passes 16,000 frames (or 40 s)
   if (PARTS.has('pin')) loops.push((async () => {
-    await sleep(Math.min(PIN_EVERY_MS / 3, SECONDS * 300));
+    await nap(Math.min(PIN_EVERY_MS / 3, SECONDS * 300));
     while (running) {
       const snap = await store.snapshot();
       numbers.pins++;
@@ -488,20 +492,20 @@ async function main() {
       snap.release();
       if (f >= 16_000) numbers.pinsPast16k++;
       log(`pin released at ${f} WAL frames`);
-      await sleep(PIN_EVERY_MS * (0.5 + Math.random()));
+      await nap(PIN_EVERY_MS * (0.5 + Math.random()));
     }
   })());
   // walnut verify
   if (PARTS.has('verify')) loops.push((async () => {
     while (running) {
-      await sleep(8000);
+      await nap(8000);
       if (running) await verifyOnce('live');
     }
   })());
   // progress
   loops.push((async () => {
     while (running) {
-      await sleep(15_000);
+      await nap(15_000);
       log(`raw ${numbers.rawCommits} sql ${numbers.sqlTransactions} py ${numbers.pyTransactions} cli ${numbers.cliInserts}; WAL now ${walFrames()}, peak ${numbers.walPeakFrames}; replica ${JSON.stringify(replica.lag())}`);
     }
   })());
@@ -512,7 +516,8 @@ async function main() {
   await Promise.all(loops);
   rawProc?.kill('SIGTERM');
   pyProc?.kill('SIGTERM');
-  await Promise.all([rawProc?.exited, pyProc?.exited, cli.stop()]);
+  const stopped = (what, p) => Promise.resolve(p).then((x) => log(`${what} stopped`, x?.code ?? '', x?.signal ?? ''));
+  await Promise.all([stopped('raw committer', rawProc?.exited), stopped('python3 writer', pyProc?.exited), stopped('sqlite3 CLI', cli.stop())]);
   sql.stdin.write('stop\n');
   const sqlExit = await Promise.race([sql.exited, sleep(240_000).then(() => null)]);
   if (sqlExit === null) throw new Error(`the sql worker did not end within 240 s of stop: ${sql.stderrTail()}`);
