@@ -48,6 +48,8 @@
  * WRITE), for OTHER_WRITER_MS after it the committer shares WRITE as SQLite's writers do: it
  * lets it go after every batch, and when commits are queued leaves it free OTHER_WRITER_GAP_MS
  * (a timer, not a turn) before taking it again, so that writer's busy handler finds it free.
+ * So it does while the WAL is due to restart and another connection's follow export is all that
+ * keeps this writer from restarting it (FOLLOWER_WAITS_MS): that export restarts it in the gap.
  * The -shm mapping (a truncation by another process would raise SIGBUS) is checked with an lseek
  * only where a run begins (header()); within a run no batch pays a system call for it: every
  * touch of the mapping is guarded (native/shm_guard.h), so a truncation makes the next header
@@ -293,6 +295,19 @@ const WRITE_RUN_MS = 5;
  */
 const OTHER_WRITER_MS = 1000;
 const OTHER_WRITER_GAP_MS = 1;
+/**
+ * For this long after this connection's writer found the WAL due to restart and only another
+ * connection's follow export in the way (WalIndex.followerWaitsWithin), WRITE is shared the same
+ * way: that follower restarts the WAL once it gets WRITE (export/follow.ts), and a run that kept
+ * WRITE from batch to batch left it none (the WAL grew without bound: 109,216 frames in 5 s).
+ */
+const FOLLOWER_WAITS_MS = 100;
+/**
+ * How long a batch that would take WRITE leaves it free while such a follower waits for it
+ * (it polls every millisecond: export/follow.ts), unless the WAL restarts sooner: a walnut/sql
+ * writer's next commit took WRITE within a turn of the event loop, and the follower never got it.
+ */
+const FOLLOWER_GAP_MS = 5;
 
 /** What a lane leader's committer asks of its lane (lane.ts) while a batch waits for WRITE. */
 export interface LaneQueue {
@@ -642,7 +657,7 @@ export class GroupCommitter {
         // its caller has seen this batch's result (walnut/sql's next transaction): the run waits
         // for it that one turn before it lets WRITE go (or less: noneToGather())
         // another connection writes too: WRITE goes after every batch, free for OTHER_WRITER_GAP_MS (header comment)
-        const shared = this.#runStart !== null && this.#index.otherWriterWithin(OTHER_WRITER_MS);
+        const shared = this.#runStart !== null && (this.#index.otherWriterWithin(OTHER_WRITER_MS) || this.#index.followerWaitsWithin(FOLLOWER_WAITS_MS));
         if (!shared && this.#queue.length === 0 && this.#runStart !== null && this.#failed === null && !this.#index.writeWanted) await this.#gatheringTurn();
         else {
           this.#disarmTurn();
@@ -724,6 +739,9 @@ export class GroupCommitter {
     let header: ShmHeader;
     try {
       if (this.#runStart === null) {
+        // another connection's follower is to restart the WAL (FOLLOWER_WAITS_MS): its chance
+        const gapEnd = performance.now() + FOLLOWER_GAP_MS;
+        while (this.#index.followerWaitsWithin(FOLLOWER_WAITS_MS) && performance.now() < gapEnd) await new Promise((resolve) => setTimeout(resolve, 1));
         header = await this.#index.beginWriteRun(() => this.#failHeldSnapshots(batch));
         this.#runStart = performance.now();
         this.#runBatches = 0;

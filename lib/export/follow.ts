@@ -310,9 +310,10 @@ export class WalFollower implements FrameSource, Follower {
     // the export for seconds under sustained commits); this connection's own writer, once it
     // appends or holds WRITE, restarts the WAL itself: the wait ends then
     const deadline = performance.now() + Math.min(index.busyTimeout, RESTART_WAIT_MS);
-    for (let attempt = 0; !index.tryBeginWrite(); attempt++) {
+    // every millisecond: a walnut writer in the way leaves WRITE free for a few (commit/group-committer.ts FOLLOWER_GAP_MS)
+    while (!index.tryBeginWrite()) {
       if (stopped() || index.closed || performance.now() > deadline || index.appends !== appends || index.writing) return false;
-      await sleep(Math.min(1 << attempt, 20));
+      await sleep(1);
     }
     try {
       const until = performance.now() + CKPT_WAIT_MS;

@@ -346,6 +346,12 @@ export class WalIndex {
   #othersCommits = 0;
   /** When another connection's commit was last met (#meetHeader; not noteCommitForAnother). */
   #otherWriterAt = -Infinity;
+  /**
+   * When this connection's writer last found the WAL due to restart (everything copied) and
+   * another connection's follow pin the only thing in the way (#noteRestartBlocked): only that
+   * follower can restart it then, and it needs WRITE free for a moment (followerWaitsWithin).
+   */
+  #followerBlocked: { at: number; salts: readonly [number, number] } | null = null;
   #othersSeen: ShmHeader | null = null;
   /** The last header this connection published itself (#writeOwnHeader): followOwnCommits. */
   #ownHeader: Uint8Array | null = null;
@@ -1162,6 +1168,37 @@ export class WalIndex {
   }
 
   /**
+   * This connection's writer found the WAL due to restart within the last `ms` milliseconds and
+   * could not restart it only because of another connection's follow pin (a follow export on a
+   * connection of its own: `walnut export --follow`, createExportStream). That follower restarts
+   * the WAL itself once it gets WRITE (export/follow.ts); a committer that kept WRITE from batch
+   * to batch never let it, and the WAL grew without bound. The committer then lets WRITE go
+   * after every batch, as for another writer (commit/group-committer.ts).
+   */
+  followerWaitsWithin(ms: number): boolean {
+    const b = this.#followerBlocked;
+    if (b === null || performance.now() - b.at >= ms) return false;
+    const live = this.#closed ? null : this.liveHeader();
+    return live !== null && live.salts[0] === b.salts[0] && live.salts[1] === b.salts[1]; // not restarted since
+  }
+
+  /**
+   * After a restart found READ(1..4) held (caller holds WRITE, every frame copied; this
+   * connection has no follower of its own, whose frames another connection could not hand
+   * over): notes when every holder is another connection's follow pin (followerWaitsWithin). A slot this
+   * connection cannot take exclusively and that is no such pin is a reader: the WAL waits for
+   * it as before. A few F_OFD_GETLK per slot, only when a due restart failed.
+   */
+  #noteRestartBlocked(h: ShmHeader): void {
+    let follower = false;
+    for (let i = 1; i <= 4; i++) {
+      if (this.followerOfAnotherIn(i, 1)) follower = true;
+      else if (this.#shm!.lockHolder(SHM_LOCK.READ(i), 1, 'exclusive') !== null) return; // a reader
+    }
+    if (follower) this.#followerBlocked = { at: performance.now(), salts: [h.salts[0], h.salts[1]] };
+  }
+
+  /**
    * Under WRITE: did a connection other than this one commit after `base` began (a snapshot of
    * this connection)? Checks the live header against the count the snapshot recorded, so it
    * holds whatever happened in between: restarts and checkpoints by others (not commits), and
@@ -1604,7 +1641,10 @@ export class WalIndex {
   async #restart(h: ShmHeader): Promise<boolean> {
     const pin = this.#followPin;
     if (pin === null) {
-      if (!this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) return false;
+      if (!this.#tryShm(SHM_LOCK.READ(1), 4, 'exclusive')) {
+        this.#noteRestartBlocked(h);
+        return false;
+      }
       try {
         this.#resetWalIndex(h);
       } finally {
@@ -1617,6 +1657,8 @@ export class WalIndex {
     const unlock = (): void => {
       for (const i of got) this.#unlockShm(SHM_LOCK.READ(i), 1);
     };
+    // (another connection's follower in the way here cannot restart the WAL either: it cannot
+    // hand this connection's followers their frames, so no WRITE is left free for it)
     for (const i of others) {
       if (!this.#tryShm(SHM_LOCK.READ(i), 1, 'exclusive')) {
         unlock();
@@ -1960,7 +2002,9 @@ export class WalIndex {
    * checkpointer from copying at all), and the read locks READ(0..4) that other
    * connections hold (found with F_OFD_GETLK on this connection's descriptor, which never
    * reports this connection's own locks; `pid` is -1 for OFD holders such as walnut, the
-   * process id for SQLite's POSIX locks). Used to say what keeps the WAL from restarting.
+   * process id for SQLite's POSIX locks), leaving out another connection's follow pin (no
+   * reader: followerOfAnotherIn) when this connection has no follower of its own. Used to say
+   * what keeps the WAL from restarting.
    * Snapshots in `except` (the committer's, released before its next append) are not counted;
    * nor, in `walSnapshots`, those the next append moves to READ(0) (#moveCaughtUpSnapshots).
    */
@@ -1984,7 +2028,16 @@ export class WalIndex {
     if (this.#shm !== null && !this.#closed) {
       for (let i = 0; i <= 4; i++) {
         const holder = this.#shm.lockHolder(SHM_LOCK.READ(i), 1, 'exclusive');
-        if (holder !== null) others.push({ slot: i, mark: i === 0 ? 0 : this.#region.load32(CKPT_READMARK(i)), pid: holder.pid });
+        if (holder === null) continue;
+        // another connection's follow pin reads no WAL frame through its slot: the WAL waits for
+        // no reader there (that follower restarts it once this writer leaves it WRITE:
+        // followerWaitsWithin). Counted as a reader, it put the store's auto-checkpoint into its
+        // back-off for good: the WAL grew by another autoCheckpoint frames each time, unbounded.
+        // Unless this connection has followers of its own: then it does keep the WAL from
+        // restarting (neither connection can hand the other's followers their frames), and the
+        // back-off is right (else every batch waited for a checkpoint whose restart then failed).
+        if (i > 0 && this.#followPin === null && this.followerOfAnotherIn(i, 1)) continue;
+        others.push({ slot: i, mark: i === 0 ? 0 : this.#region.load32(CKPT_READMARK(i)), pid: holder.pid });
       }
     }
     return { snapshots, walSnapshots, oldestSnapshotFrame: oldest, others };

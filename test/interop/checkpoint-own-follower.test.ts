@@ -238,7 +238,10 @@ describe("checkpoint('restart' | 'truncate') beside another process's follow exp
       const ms = performance.now() - t0;
       expect(results).toHaveLength(4);
       for (const r of results) expect(r).toMatchObject({ busy: true });
-      expect(results.every((r) => r.walFrames > 0)).toBe(true);
+      // the frames it saw: -1 while the exporter's own checkpoint ran, 0 just after the exporter
+      // restarted the WAL (it does, in the gaps this store's writer leaves it since the WAL is due:
+      // test/hostile/follow-foreign-walnut-writer; before, this WAL only grew)
+      expect(results.every((r) => r.walFrames >= -1), JSON.stringify(results)).toBe(true);
       // waited out, the busy timeout alone is 4 x 30 s (a hang bound, not a speed check)
       expect(ms).toBeLessThan(30_000);
       await until(() => commitsInStream() >= made - first, WAIT_MS, () => ({ commits: commitsInStream(), made: made - first, stderr }));
