@@ -68,7 +68,7 @@ describe('follow export, native records, beside walnut committers and a sqlite3 
     await Promise.all([python, ...Array.from({ length: 8 }, (_, k) => committer(100 + k))]);
     const pythonCommits = Number((await python).trim());
     const frames = walFrames(src);
-    expect(frames).toBeGreaterThan(FRAMES);
+    expect(frames).toBeGreaterThanOrEqual(FRAMES);
     expect(pythonCommits).toBeGreaterThan(0);
 
     const [fileStats, writableStats] = await Promise.all([toFile.stop(), toWritable.stop()]);
