@@ -860,7 +860,7 @@ export class GroupCommitter {
         forAnother = true;
       }
       dbSize = size;
-      txns.push({ pages, dbSize });
+      txns.push(pages === p.pages ? { pages, dbSize } : { pages, dbSize, submitted: p.pages });
       accepted.push(p);
       frames += pages.length;
     }

@@ -174,7 +174,7 @@ export class Sequencer {
   published(txns: readonly WalTransaction[]): void {
     if (this.#byPages.size === 0) return;
     for (const t of txns) {
-      const entry = this.#byPages.get(t.pages);
+      const entry = this.#byPages.get(t.submitted ?? t.pages);
       if (entry !== undefined) this.#settle(entry, null);
     }
   }
