@@ -107,6 +107,7 @@
  * After close() every submit is refused with WALNUT_CLOSED.
  */
 import { failureInFlight, walnutError, WalnutError } from '../errors';
+import { lockBytePage } from '../format/db-header';
 import type { ShmHeader } from '../format/shm-header';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
@@ -330,6 +331,8 @@ export class GroupCommitter {
   readonly #beforeAppend: (frames: number, mxFrame: number) => Promise<void> | null;
   readonly #events: EventRing | null;
   readonly #stampTrailers: boolean;
+  /** The zero page #withRegrownZeros writes (read only). */
+  #zeroPage: Uint8Array | null = null;
   readonly #onWritten: ((txns: WalTransaction[], firstFrame: number, salts: [number, number]) => void) | null;
   readonly #onPublished: ((txns: readonly WalTransaction[]) => void) | null;
   #queue: Pending[] = [];
@@ -868,15 +871,16 @@ export class GroupCommitter {
         this.#breakChain(e, [p], batch.slice(i + 1));
         break;
       }
-      if (i < lastChecked) for (const page of p.pages) written.add(page.pgno);
+      const pages = size > dbSize ? this.#withRegrownZeros(p.pages, dbSize, size, gen, txns) : p.pages;
+      if (i < lastChecked) for (const page of pages) written.add(page.pgno);
       if (!p.chained) {
         this.#index.noteCommitForAnother(); // before the later commits' base checks
         forAnother = true;
       }
       dbSize = size;
-      txns.push({ pages: p.pages, dbSize });
+      txns.push(pages === p.pages ? { pages, dbSize } : { pages, dbSize, submitted: p.pages });
       accepted.push(p);
-      frames += p.pages.length;
+      frames += pages.length;
     }
     // every set is checked (WRITE held): their read marks must not keep this append from restarting the WAL
     for (const p of batch) if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
@@ -963,6 +967,35 @@ export class GroupCommitter {
     } catch (e) {
       this.#events?.emit('fault', () => ({ stage: 'observer', code: (e as { code?: string }).code, message: (e as Error).message }));
     }
+  }
+
+  /**
+   * The pages of a commit that grows the database from `from` to `to` pages, with a zero page
+   * added for each page of (from, to] it does not write that may still hold bytes from before a
+   * shrink: in the database file or the WAL (WalIndex.pagesHoldingOldBytes, `gen` the live
+   * header) or written by an earlier commit of this batch (`txns`). "Pages past it read as
+   * zeros": without them such a page read as its old bytes while the shrink was in the WAL,
+   * and as zeros once a complete checkpoint had cut the file, so the same commits made
+   * different databases depending on when a checkpoint ran (and sqlite3 read the old bytes
+   * too). The lock-byte page is never written (SQLite never uses it). A commit that writes every
+   * page it adds (SQLite's, walnut/sql's) costs one pass over its pages.
+   */
+  #withRegrownZeros(pages: readonly WalPage[], from: number, to: number, gen: ShmHeader, txns: readonly WalTransaction[]): readonly WalPage[] {
+    let own = 0;
+    for (const page of pages) if (page.pgno > from) own++;
+    const lockByte = lockBytePage(this.#index.pageSize);
+    if (own >= to - from - (lockByte > from && lockByte <= to ? 1 : 0)) return pages;
+    const old = new Set(this.#index.pagesHoldingOldBytes(gen, from, to));
+    for (const t of txns) for (const page of t.pages) if (page.pgno > from && page.pgno <= to) old.add(page.pgno);
+    for (const page of pages) old.delete(page.pgno);
+    old.delete(lockByte);
+    if (old.size === 0) return pages;
+    // a trailer of zeros is "not stamped" (page-trailer.ts): the page reads as zeros, trailer too
+    if (this.#zeroPage === null || this.#zeroPage.length !== this.#index.pageSize) this.#zeroPage = new Uint8Array(this.#index.pageSize);
+    const zero = this.#zeroPage;
+    const out: WalPage[] = [...pages];
+    for (const pgno of old) out.push({ pgno, data: zero });
+    return out.sort((a, b) => a.pgno - b.pgno);
   }
 
   /**

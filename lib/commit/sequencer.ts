@@ -174,7 +174,7 @@ export class Sequencer {
   published(txns: readonly WalTransaction[]): void {
     if (this.#byPages.size === 0) return;
     for (const t of txns) {
-      const entry = this.#byPages.get(t.pages);
+      const entry = this.#byPages.get(t.submitted ?? t.pages);
       if (entry !== undefined) this.#settle(entry, null);
     }
   }
@@ -209,6 +209,14 @@ export class Sequencer {
     const S = overtaken !== null ? overtaken.ticket - 1 : this.#lastGood;
     v.ticket = S > v.P ? S : 0;
     v.dbSize = v.ticket === 0 ? 0 : S === this.#lastGood ? this.#runningDbSize() : (this.#inFlight.get(S)?.dbSize ?? this.#liveDbSize());
+    // the smallest size a ticket it sees left the database at: pages past it that no such
+    // ticket wrote read as zeros (the committer writes zeros there: #withRegrownZeros)
+    let least = Infinity;
+    for (const e of this.#log) {
+      if (e.ticket > v.ticket) break;
+      if (e.ticket > v.P && e.dbSize < least) least = e.dbSize;
+    }
+    v.leastDbSize = least;
     if (v.ticket !== 0) this.#views.add(v);
     else this.#views.delete(v);
   }
@@ -337,6 +345,8 @@ export class PendingView implements PendingPages {
   P: number;
   ticket = 0;
   dbSize = 0;
+  /** The smallest database size after a ticket in (P, ticket] (Infinity when none). */
+  leastDbSize = Infinity;
   /** The failure of a ticket it saw, once one failed. */
   failure: unknown = null;
   released = false;
@@ -357,6 +367,10 @@ export class PendingView implements PendingPages {
 
   get failed(): boolean {
     return this.failure !== null;
+  }
+
+  shrunkBelow(pgno: number): boolean {
+    return pgno > this.leastDbSize;
   }
 
   advance(published = false): boolean {

@@ -81,6 +81,12 @@ export interface PendingPages {
    */
   readInto(pgno: number, out: Uint8Array | null): boolean;
   /**
+   * True when one of the pending commits it sees left the database below `pgno` pages: a page
+   * none of them wrote reads as zeros then (a commit growing the database back writes zeros
+   * over the pages it does not write: group-committer.ts #withRegrownZeros).
+   */
+  shrunkBelow(pgno: number): boolean;
+  /**
    * Extends the view to every commit sequenced since (the caller checked that nothing was
    * published meanwhile, or, with `published`, that its WAL view now includes every commit
    * published so far: the view then starts from the commits settled now). False once failed.
@@ -423,7 +429,14 @@ export class Snapshot {
       out.fill(0, 0, this.#index.pageSize);
       return true;
     }
-    return p.readInto(pgno, out);
+    if (p.readInto(pgno, out)) return true;
+    // no pending commit it sees wrote the page: zeros when one of them, or the state its WAL view
+    // reads, left the database shorter (the commit growing it back writes zeros there)
+    if (pgno > this.#state.dbSize || p.shrunkBelow(pgno)) {
+      out.fill(0, 0, this.#index.pageSize);
+      return true;
+    }
+    return false;
   }
 
   #checkTrailer(pgno: number, page: Uint8Array): void {

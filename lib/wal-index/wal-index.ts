@@ -1055,6 +1055,38 @@ export class WalIndex {
     return h.mxFrame > 0 ? h.nPage : this.#databaseFilePages();
   }
 
+  /**
+   * Pages in (from, to] that may still hold bytes of the database as it was before a commit
+   * shrank it (the caller holds WRITE; `h` is the live header): a whole page of the database
+   * file (a complete checkpoint cuts the file to nPage, but until one runs the old pages stay),
+   * or a page with a frame in the WAL generation `h` names. A commit that grows the database
+   * back over such a page without writing it writes zeros there (group-committer.ts): else the
+   * old bytes came back, or zeros where a checkpoint had cut the file meanwhile. Pages past both
+   * the file and every frame are skipped without a lookup (one lseek, and a pass over the
+   * frames' page numbers only when the range starts below the highest).
+   */
+  pagesHoldingOldBytes(h: ShmHeader, from: number, to: number): number[] {
+    const filePages = this.#databaseFilePages();
+    let top = filePages;
+    if (h.mxFrame > 0 && to > filePages) {
+      const pgnos = new Uint32Array(h.mxFrame);
+      this.#region.pageNumbers(1, pgnos);
+      for (const p of pgnos) if (p > top) top = p;
+    }
+    const out: number[] = [];
+    const end = Math.min(to, top);
+    for (let p = from + 1; p <= Math.min(end, filePages); p++) out.push(p);
+    const first = Math.max(from, filePages) + 1;
+    if (h.mxFrame > 0 && end >= first) {
+      const pgnos = new Uint32Array(end - first + 1);
+      for (let i = 0; i < pgnos.length; i++) pgnos[i] = first + i;
+      const frames = new Uint32Array(pgnos.length);
+      this.#region.lookupMany(pgnos, h.mxFrame, 1, frames);
+      for (let i = 0; i < pgnos.length; i++) if (frames[i] !== 0) out.push(pgnos[i]!);
+    }
+    return out;
+  }
+
   /** Whole pages in the database file (one lseek; never a stat). */
   #databaseFilePages(): number {
     return Math.floor(this.db.sizeSync() / this.pageSize);

@@ -91,6 +91,11 @@ export interface WalTransaction {
   pages: readonly WalPage[];
   /** Database size in pages after this transaction (the commit frame's field). */
   dbSize: number;
+  /**
+   * The pages as the commit was submitted, when the committer wrote more (zero pages over pages a
+   * shrink dropped: group-committer.ts #withRegrownZeros): the sequencer knows a commit by them.
+   */
+  submitted?: readonly WalPage[];
 }
 
 export interface AppendResult {
