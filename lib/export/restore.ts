@@ -302,10 +302,12 @@ function staleCompanions(target: string): { files: string[]; stale: string | nul
   return { files, stale };
 }
 
-/** SQLite's rollback journal magic, the first 8 bytes of a journal that holds pages to play back. */
-const JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
-
-/** Would SQLite play `journal` back (its header starts with the magic)? Unreadable: taken as hot. */
+/**
+ * Is `journal` hot to SQLite, with no database to hold a lock (pager.c hasHotJournal, as
+ * wal-index/journal-mode.ts reads it): not empty and its first byte not zero (PERSIST mode
+ * zeroes the header of a finished transaction's journal). One that cannot be read is taken as
+ * hot, as SQLite does.
+ */
 function hotJournal(journal: string): boolean {
   let fd: number;
   try {
@@ -314,8 +316,10 @@ function hotJournal(journal: string): boolean {
     return true;
   }
   try {
-    const head = Buffer.alloc(JOURNAL_MAGIC.length);
-    return fs.readSync(fd, head, 0, head.length, 0) === head.length && head.equals(JOURNAL_MAGIC);
+    const first = new Uint8Array(1);
+    return fs.readSync(fd, first, 0, 1, 0) === 1 && first[0] !== 0;
+  } catch {
+    return true;
   } finally {
     fs.closeSync(fd);
   }

@@ -75,7 +75,7 @@ describe('restore beside a hot rollback journal', () => {
     expect(fs.existsSync(`${gone}-journal`)).toBe(false);
     expect(readBack(gone)).toEqual({ check: 'ok', rows: expected });
 
-    // a -journal that is not hot (PERSIST mode's zeroed header, or empty) is no reason to refuse
+    // a -journal that is not hot (PERSIST mode's zeroed header: its first byte 0) is no reason to refuse
     const persisted = path.join(dir, 'persisted.db');
     fs.writeFileSync(`${persisted}-journal`, Buffer.alloc(512));
     await restore(Buffer.from(stream), persisted);
