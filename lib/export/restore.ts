@@ -35,8 +35,9 @@
  * bytes from memory do.
  * The database is built in a temporary file beside the target, synced,
  * then renamed over it; an existing database is never overwritten without `force`, nor is a
- * missing one whose -wal is still there with frames (reason StaleCompanion): SQLite does not tie
- * a WAL to its database, so the next connection would replay that -wal over the restored file.
+ * missing one whose -wal is still there with frames, or whose hot rollback -journal is (reason
+ * StaleCompanion): SQLite ties neither to its database, so the next connection would replay that
+ * -wal, or play that journal back, over the restored file.
  * Arguments restore cannot use are refused before anything is opened (WALNUT_INVALID_ARGUMENT;
  * an unreadable stream file WALNUT_CANTOPEN), and a source that fails while it is read rejects
  * with WALNUT_IO (reason 'source'), the target untouched.
@@ -51,7 +52,7 @@
  * minute) belongs to a restore that died (SIGKILL, power loss): each restore removes those
  * (removeAbandonedTemporaries), which would otherwise stay beside the target, hidden, as large
  * as the database. The replaced
- * database's -wal, -shm and FEC sidecar (they describe the old file) are removed, and the
+ * database's -wal, -shm, -journal and FEC sidecar (they describe the old file) are removed, and the
  * removal made durable, before the rename, so no crash leaves them beside the new file. A target that
  * is the stream's own file (by device and inode) is refused, even with `force`; so is a database
  * a connection has open (it holds a lock on the database or the -shm's DMS byte: checked before
@@ -137,8 +138,9 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   if (replaced !== null) refuseSourceAsTarget(source, replaced, dbPath);
   const target = replaced?.path ?? resolvedPath(dbPath); // a dangling link: its target is created, the link kept (as sqlite3 does)
   const stale = staleCompanions(target);
-  if (replaced === null && stale.walFrames && !options.force) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} does not exist but its -wal does, with frames (left by a database that was there): the next connection would replay them over the restored database; remove ${target}-wal or pass force (--force)`, { path: `${target}-wal`, reason: 'StaleCompanion' });
+  if (replaced === null && stale.stale !== null && !options.force) {
+    const what = stale.stale.endsWith('-wal') ? 'its -wal does, with frames' : 'its hot rollback -journal does';
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} does not exist but ${what} (left by a database that was there): the next connection would replay it over the restored database; remove ${stale.stale} or pass force (--force)`, { path: stale.stale, reason: 'StaleCompanion' });
   }
   if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target);
   const tmp = path.join(path.dirname(target), `${temporaryPrefix(target)}${randomBytes(6).toString('hex')}`);
@@ -277,23 +279,50 @@ function sourceFailure(e: unknown): WalnutError {
 }
 
 /**
- * `<target>-wal`, `-shm` and the FEC sidecar where they exist: left by the database that was
- * there (or is, when the target exists). SQLite identifies neither file with its database, so a
- * -wal with frames beside the restored file would be replayed over it by the next connection
- * (`walFrames`); without one, the -shm and the sidecar describe nothing and hold nothing.
+ * `<target>-wal`, `-shm`, `-journal` and the FEC sidecar where they exist: left by the database
+ * that was there (or is, when the target exists). SQLite identifies none of them with its
+ * database, so a -wal with frames beside the restored file would be replayed over it by the next
+ * connection, and a hot rollback journal (a writer killed mid-transaction) played back over it
+ * (`stale`: that -wal or -journal, else null); without those, the -shm, the sidecar and a
+ * journal that is not hot (empty, or PERSIST mode's zeroed header) describe nothing and hold
+ * nothing.
  */
-function staleCompanions(target: string): { files: string[]; walFrames: boolean } {
+function staleCompanions(target: string): { files: string[]; stale: string | null } {
   const files: string[] = [];
-  let walFrames = false;
-  const companions = [`${target}-wal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)];
+  let stale: string | null = null;
+  const companions = [`${target}-wal`, `${target}-journal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)];
   requireRegularFiles(null, companions); // (rmSync would fail on a directory, after the work)
   for (const file of companions) {
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
     if (st === undefined) continue;
-    if (file === `${target}-wal` && (st.isSymbolicLink() || st.size > WAL_HEADER_SIZE)) walFrames = true;
+    if (stale === null && file === `${target}-wal` && (st.isSymbolicLink() || st.size > WAL_HEADER_SIZE)) stale = file;
+    if (stale === null && file === `${target}-journal` && (st.isSymbolicLink() || hotJournal(file))) stale = file;
     files.push(file);
   }
-  return { files, walFrames };
+  return { files, stale };
+}
+
+/**
+ * Is `journal` hot to SQLite, with no database to hold a lock (pager.c hasHotJournal, as
+ * wal-index/journal-mode.ts reads it): not empty and its first byte not zero (PERSIST mode
+ * zeroes the header of a finished transaction's journal). One that cannot be read is taken as
+ * hot, as SQLite does.
+ */
+function hotJournal(journal: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(journal, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return true;
+  }
+  try {
+    const first = new Uint8Array(1);
+    return fs.readSync(fd, first, 0, 1, 0) === 1 && first[0] !== 0;
+  } catch {
+    return true;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** The database a restore would replace: its real path and permission bits; null when none. */
