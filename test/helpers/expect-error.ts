@@ -27,3 +27,8 @@ export async function expectRejectsWalnut(p: Promise<unknown>, code: WalnutError
   }
   return check(undefined, code, fields);
 }
+
+/** The reason of the WALNUT_INVALID_ARGUMENT `fn` throws (fails the test when it throws nothing or anything else). */
+export function invalidArgumentReason(fn: () => unknown): string | undefined {
+  return expectWalnutError(fn, 'WALNUT_INVALID_ARGUMENT').reason;
+}

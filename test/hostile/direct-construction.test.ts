@@ -14,20 +14,10 @@ import { describe, expect, it } from 'vitest';
 
 import { open, Snapshot, Store, Transaction, WalnutError, WalStreamReader } from '../../lib/index';
 import { Database, openDatabase, Statement } from '../../lib/sql';
+import { invalidArgumentReason } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
-
-function reasonOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(WalnutError);
-    expect((e as WalnutError).code).toBe('WALNUT_INVALID_ARGUMENT');
-    return (e as WalnutError).reason;
-  }
-  throw new Error('not refused');
-}
 
 describe('classes constructed directly', () => {
   it('are refused with reason constructor, whatever they are given', async () => {
@@ -37,7 +27,7 @@ describe('classes constructed directly', () => {
     const classes = [Store, Transaction, Snapshot, WalStreamReader] as unknown as (new (...a: unknown[]) => unknown)[];
     for (const C of classes) {
       for (const args of [[], [1, 2], [{}, {}, {}], [store], [snap, Promise.resolve(snap)], [Symbol('key')]]) {
-        expect(reasonOf(() => new C(...args))).toBe('constructor');
+        expect(invalidArgumentReason(() => new C(...args))).toBe('constructor');
       }
     }
     // what the verbs give still works
@@ -55,7 +45,7 @@ describe('classes constructed directly', () => {
     const db = await openDatabase(path.join(dir, 'b.db'), { readConnections: 0 });
     for (const C of [Database, Statement] as unknown as (new (...a: unknown[]) => unknown)[]) {
       for (const args of [[], [{}, 'SELECT 1'], [db, 'SELECT 1'], [db.store, {}, {}, 0, false]]) {
-        expect(reasonOf(() => new C(...args))).toBe('constructor');
+        expect(invalidArgumentReason(() => new C(...args))).toBe('constructor');
       }
     }
     const st = await db.prepare('SELECT 41 + 1 AS x');

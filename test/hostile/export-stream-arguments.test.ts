@@ -12,20 +12,10 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { createExportStream, open, restoreFromNats, WalnutError, WalStreamReader } from '../../lib/index';
+import { invalidArgumentReason } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
-
-function reasonOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(WalnutError);
-    expect((e as WalnutError).code).toBe('WALNUT_INVALID_ARGUMENT');
-    return (e as WalnutError).reason;
-  }
-  throw new Error('not refused');
-}
 
 describe('createExportStream and restoreFromNats arguments', () => {
   it('createExportStream refuses them by throwing, before a stream or connection exists', async () => {
@@ -34,12 +24,12 @@ describe('createExportStream and restoreFromNats arguments', () => {
     await store.commit([{ pgno: 2, data: Buffer.alloc(1024, 3) }]);
     await store.close();
     const call = createExportStream as (...a: unknown[]) => unknown;
-    for (const p of [123, undefined, null, '', Symbol('p'), {}, 'a\0b']) expect(reasonOf(() => call(p))).toBe('dbPath');
-    for (const o of [123, NaN, 'follow', [], true]) expect(reasonOf(() => call(db, o))).toBe('options');
-    expect(reasonOf(() => call(db, { folow: true }))).toBe('options');
-    expect(reasonOf(() => call(db, { follow: 'yes' }))).toBe('follow');
-    for (const t of [-1, 'x', NaN, Infinity, 1.5]) expect(reasonOf(() => call(db, { busyTimeout: t }))).toBe('busyTimeout');
-    expect(reasonOf(() => call(db, {}, () => undefined))).toBe('options');
+    for (const p of [123, undefined, null, '', Symbol('p'), {}, 'a\0b']) expect(invalidArgumentReason(() => call(p))).toBe('dbPath');
+    for (const o of [123, NaN, 'follow', [], true]) expect(invalidArgumentReason(() => call(db, o))).toBe('options');
+    expect(invalidArgumentReason(() => call(db, { folow: true }))).toBe('options');
+    expect(invalidArgumentReason(() => call(db, { follow: 'yes' }))).toBe('follow');
+    for (const t of [-1, 'x', NaN, Infinity, 1.5]) expect(invalidArgumentReason(() => call(db, { busyTimeout: t }))).toBe('busyTimeout');
+    expect(invalidArgumentReason(() => call(db, {}, () => undefined))).toBe('options');
     // no connection was made: the database has no companions (the last close removed them)
     expect(fs.existsSync(`${db}-wal`)).toBe(false);
     // what is right still exports

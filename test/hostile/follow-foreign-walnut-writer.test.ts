@@ -44,7 +44,6 @@ describe('a follow export on its own connection beside a busy walnut writer', ()
   it('16 callers committing for 3 s: the WAL restarts (the export finds a gap for it) and stays bounded; the stream restores to the store', async () => {
     const db = path.join(dir, 'busy.db');
     const store = await open(db, { synchronous: 'normal' });
-    const page = Buffer.alloc(4096);
     const ark = path.join(dir, 'busy.ark');
     const exportStream = createExportStream(db, { follow: true });
     const out = fs.createWriteStream(ark);

@@ -8,26 +8,16 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
-import { BufferedWalSink, open, verifySnapshot, WalnutError } from '../../lib/index';
+import { BufferedWalSink, open, verifySnapshot } from '../../lib/index';
+import { invalidArgumentReason } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
 
-function reasonOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(WalnutError);
-    expect((e as WalnutError).code).toBe('WALNUT_INVALID_ARGUMENT');
-    return (e as WalnutError).reason;
-  }
-  throw new Error('not refused');
-}
-
 describe('public constructors and verbs refuse what they cannot use', () => {
   it('verifySnapshot of something that is not a snapshot', async () => {
     for (const bad of [{}, null, undefined, 5, { readRawSync: () => null }]) {
-      expect(reasonOf(() => verifySnapshot(bad as never, 1))).toBe('snapshot');
+      expect(invalidArgumentReason(() => verifySnapshot(bad as never, 1))).toBe('snapshot');
     }
     const store = await open(path.join(dir, 'a.db'), { pageSize: 1024 });
     const snap = store.trySnapshotSync();
@@ -39,12 +29,12 @@ describe('public constructors and verbs refuse what they cannot use', () => {
 
   it('BufferedWalSink of something that is not a Writable or WalnutFile, or with bad options', () => {
     const Sink = BufferedWalSink as unknown as new (...a: unknown[]) => BufferedWalSink;
-    for (const bad of [undefined, null, {}, 5, 'out.ark']) expect(reasonOf(() => new Sink(bad))).toBe('target');
+    for (const bad of [undefined, null, {}, 5, 'out.ark']) expect(invalidArgumentReason(() => new Sink(bad))).toBe('target');
     const w = () => new Writable({ write: (_c, _e, cb) => cb() });
-    expect(reasonOf(() => new Sink(w(), null))).toBe('options');
-    expect(reasonOf(() => new Sink(w(), { bufferbytes: 10 }))).toBe('options');
-    for (const b of [0, -1, 1.5, '4096']) expect(reasonOf(() => new Sink(w(), { bufferBytes: b }))).toBe('bufferBytes');
-    for (const p of [-1, 0.5, '0']) expect(reasonOf(() => new Sink(w(), { position: p }))).toBe('position');
+    expect(invalidArgumentReason(() => new Sink(w(), null))).toBe('options');
+    expect(invalidArgumentReason(() => new Sink(w(), { bufferbytes: 10 }))).toBe('options');
+    for (const b of [0, -1, 1.5, '4096']) expect(invalidArgumentReason(() => new Sink(w(), { bufferBytes: b }))).toBe('bufferBytes');
+    for (const p of [-1, 0.5, '0']) expect(invalidArgumentReason(() => new Sink(w(), { position: p }))).toBe('position');
     expect(new Sink(w(), { bufferBytes: 4096 })).toBeInstanceOf(BufferedWalSink);
   });
 });

@@ -28,7 +28,7 @@ describe('WalStreamReader and StreamMagic given what is no stream', () => {
     for (const bad of [undefined, null, 5, 'ARKHEXP1', {}]) expect(await reasonOf(() => from(bad))).toBe('source');
     for (const chunk of [5, {}, null, [1, 2]]) expect(await reasonOf(() => from([magic, chunk]))).toBe('chunk');
     const records: unknown[] = [];
-    for await (const r of WalStreamReader.from([magic, 'ARKHEXP1'.slice(0, 0)])) records.push(r);
+    for await (const r of WalStreamReader.from([magic, ''] as never)) records.push(r);
     expect(records).toEqual([]);
   });
 
