@@ -16,6 +16,7 @@ import { Command, CommanderError } from 'commander';
 
 import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError, CHECKPOINT_MODES, type CheckpointMode } from '../index';
 import { diskFull } from '../errors';
+import { openExportReplacement } from '../export/stream';
 import { runBench } from './bench';
 import { progress } from './progress';
 
@@ -154,7 +155,10 @@ function program(setExit: (code: number) => void): Command {
       inspect(db); // a clear error for a missing file, a directory or a non-database, before any output exists
       const created = file !== undefined && absent(file); // ours to remove if the export fails
       if (file === undefined) refuseExportTarget(db, process.stdout); // `>> app.db`: the shell made the database our stdout
-      const target = file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
+      // --force over an existing file, one-shot: the new stream beside it, renamed over it once whole
+      // (a failed export keeps the old backup); --follow has no end to wait for and truncates it
+      const replacement = file !== undefined && o.force === true && o.follow !== true ? openExportReplacement(db, file) : null;
+      const target = replacement !== null ? replacement.output : file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
       const stream = createExportStream(db, { follow: o.follow === true });
       const bar = o.follow || file === undefined ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
       let bytes = 0;
@@ -178,6 +182,7 @@ function program(setExit: (code: number) => void): Command {
       await pipeline(stream, target).catch((e) => {
         const code = (e as { code?: string }).code;
         if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by SIGINT or SIGTERM
+        replacement?.abandon(); // the old FILE stays as it was
         if (created) fs.rmSync(file!, { force: true }); // a failed export leaves no file that looks like a backup
         // `bytes` counts what the export produced, not what the reader read (a pipe buffers up to
         // 64 KiB and more may be in flight; a reader gone before the start read nothing): an
@@ -185,6 +190,7 @@ function program(setExit: (code: number) => void): Command {
         if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away before the stream ended (EPIPE): its copy is incomplete (the export had produced ${bytes} bytes; the reader read at most that many)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
         throw e;
       });
+      await replacement?.replace();
       const summary = { bytes };
       if (o.json) print(summary, true);
       else process.stderr.write(`walnut export: ${bytes} bytes\n`);

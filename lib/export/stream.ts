@@ -17,7 +17,9 @@
  * between records (a restore keeps its complete commits).
  */
 import { readInput, refuseExtraArguments } from '../arguments';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
 import { closeAsLastConnection } from '../checkpoint/execute';
@@ -308,6 +310,32 @@ function checkOutputOptions(options: unknown): boolean {
   return force === true;
 }
 
+/** `dbPath` and `file` as paths (their types, NUL bytes, an empty `file`), before anything is looked up. */
+function checkOutputPaths(dbPath: string, file: string): void {
+  checkDbPath(dbPath);
+  if (typeof file !== 'string' || file === '' || file.includes('\0')) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `the export's file must be a non-empty path without NUL bytes, not ${typeof file === 'string' ? JSON.stringify(file) : typeof file}`, { reason: 'file' });
+  }
+}
+
+/**
+ * openExportOutput's checks of `file` as the output of `dbPath`'s export (its doc comment): the
+ * database's files (any name), another database's companion name, a directory. Returns the
+ * database's files and what `file` is now (null: not there). The paths' own checks first
+ * (checkOutputPaths).
+ */
+function checkExportTarget(dbPath: string, file: string): { files: DatabaseFile[]; existing: fs.Stats | null } {
+  const files = databaseFiles(dbPath);
+  const real = resolvedPath(file); // a dangling link too: the name the open with force would create
+  const named = files.find((f) => f.path === real);
+  if (named !== undefined) refuse(named, file);
+  refuseCompanionName(real, `write the export to ${file}`); // another database's -wal, say
+  const existing = statOrNull(file);
+  if (existing !== null) refuseDatabaseFile(files, existing, file);
+  if (existing?.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `cannot open ${file} for the export: it is a directory`, { path: file, reason: 'directory' });
+  return { files, existing };
+}
+
 /**
  * Opens `file` to receive the export stream of `dbPath` and returns a Writable over it. Refused
  * (WALNUT_INVALID_ARGUMENT): the database or one of its files (-wal, -shm, -wal-fec, -journal),
@@ -320,19 +348,9 @@ function checkOutputOptions(options: unknown): boolean {
  */
 export function openExportOutput(dbPath: string, file: string, options: ExportOutputOptions = {}): Writable {
   if (arguments.length > 3) refuseExtraArguments('openExportOutput', 'a database path, a file and options', 3, arguments);
-  checkDbPath(dbPath);
-  if (typeof file !== 'string' || file === '' || file.includes('\0')) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `the export's file must be a non-empty path without NUL bytes, not ${typeof file === 'string' ? JSON.stringify(file) : typeof file}`, { reason: 'file' });
-  }
+  checkOutputPaths(dbPath, file);
   const force = readInput('options', () => checkOutputOptions(options));
-  const files = databaseFiles(dbPath);
-  const real = resolvedPath(file); // a dangling link too: the name the open with force would create
-  const named = files.find((f) => f.path === real);
-  if (named !== undefined) refuse(named, file);
-  refuseCompanionName(real, `write the export to ${file}`); // another database's -wal, say
-  const existing = statOrNull(file);
-  if (existing !== null) refuseDatabaseFile(files, existing, file);
-  if (existing?.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `cannot open ${file} for the export: it is a directory`, { path: file, reason: 'directory' });
+  const { files, existing } = checkExportTarget(dbPath, file);
   const device = existing !== null && !existing.isFile(); // a character device, FIFO or socket: written, never created or replaced
   const { O_WRONLY, O_CREAT, O_EXCL } = fs.constants; // libuv adds O_CLOEXEC
   let fd: number;
@@ -354,6 +372,73 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
     throw e;
   }
   return fs.createWriteStream(file, { fd });
+}
+
+/**
+ * A one-shot export that replaces an existing regular `file` (`walnut export -o FILE --force`):
+ * the stream goes to a new file beside FILE's real path (same directory, so the rename is
+ * atomic; FILE's permission bits), and `replace()` syncs it and renames it over FILE, then syncs
+ * the directory. Until then FILE is the old backup, whole: an export that fails (a full disk)
+ * calls `abandon()`, which removes the new file. Truncating FILE at the start, as
+ * openExportOutput's `force` does, lost the old backup to an export that then failed, and what
+ * it left did not restore. Null when `file` is no existing regular file (nothing to replace:
+ * openExportOutput then serves). FILE is checked as openExportOutput checks it.
+ */
+export interface ExportReplacement {
+  output: Writable;
+  replace(): Promise<void>;
+  abandon(): void;
+}
+
+export function openExportReplacement(dbPath: string, file: string): ExportReplacement | null {
+  checkOutputPaths(dbPath, file);
+  const { existing } = checkExportTarget(dbPath, file);
+  if (existing === null || !existing.isFile()) return null;
+  const real = fs.realpathSync(file); // a link the caller names is followed, as force does: its target is replaced
+  const temporary = path.join(path.dirname(real), `.${path.basename(real)}.walnut-export-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let fd: number;
+  try {
+    fd = fs.openSync(temporary, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, existing.mode & 0o777);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (diskFull(err)) throw walnutError('WALNUT_FULL', `cannot create a new file beside ${file} for the export: ${err.message}`, { path: temporary, cause: e });
+    throw walnutError('WALNUT_CANTOPEN', `cannot create a new file beside ${file} for the export: ${err.message}`, { path: temporary, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
+  }
+  try {
+    fs.fchmodSync(fd, existing.mode & 0o777); // the umask left out of it
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(temporary, { force: true });
+    throw walnutError('WALNUT_IO', `cannot set the mode of a new file beside ${file}: ${(e as Error).message}`, { path: temporary, cause: e });
+  }
+  const output = fs.createWriteStream(temporary, { fd });
+  let done = false;
+  return {
+    output,
+    async replace() {
+      if (!output.closed) await new Promise<void>((resolve) => output.once('close', () => resolve()));
+      try {
+        const file = await WalnutFile.open(temporary, { readOnly: true });
+        try {
+          await file.fsync();
+        } finally {
+          await file.close();
+        }
+        fs.renameSync(temporary, real);
+        done = true;
+        await WalnutFile.syncDirectory(path.dirname(real));
+      } catch (e) {
+        if (!done) fs.rmSync(temporary, { force: true });
+        throw e;
+      }
+    },
+    abandon() {
+      if (done) return;
+      done = true;
+      output.destroy();
+      fs.rmSync(temporary, { force: true });
+    },
+  };
 }
 
 function exists(file: string): WalnutError {
