@@ -7,7 +7,11 @@
  *    primary: a first base image is built in a temporary file and renamed in (restore.ts);
  *    after that every change is one walnut commit holding whole commits of the primary (a
  *    batch of consecutive ones: the pages they write, last version each, and the size after
- *    the last), so a reader (sqlite3, walnut) sees the state after some primary commit.
+ *    the last), so a reader (sqlite3, walnut) sees the state after some primary commit. A
+ *    batch in which a commit shrank the database and a later one grew it back writes zeros over
+ *    the pages in between that no commit after the shrink wrote: the primary reads them as
+ *    zeros, and writes no zero frames for them once its WAL restarted (nothing old left on its
+ *    side), while the replica's own file still held their pre-shrink bytes.
  *  - Commits apply in order, each once: a commit is applied only when its COMMIT_META
  *    verified (xxh3-128 of its frames, PAGE_DELTAs rebuilt first) and its sequence is the one
  *    after the state applied; anything at or before that state is skipped.
@@ -102,6 +106,8 @@ interface Txn {
 interface Batch {
   pages: Map<number, Uint8Array>;
   dbSize: number;
+  /** The smallest size a commit of the batch left (pages past it that the batch does not write read as zeros after it). */
+  low: number;
   commits: number;
   timeMs: number;
   to: AppliedState;
@@ -477,6 +483,7 @@ export class Replica extends EventEmitter {
 
   /** Applies a batch as one walnut commit, its intent synced first. */
   async #apply(batch: Batch, all = false): Promise<void> {
+    if (!all && batch.low < batch.dbSize) await this.#zeroRegrown(batch);
     const pgnos = [...batch.pages.keys()].sort((a, b) => a - b);
     const pages = pgnos.map((p) => batch.pages.get(p)!);
     let record: PositionRecord = { state: 'ready', applied: this.#applied, intent: { to: batch.to, dbSize: batch.dbSize, pages: all ? 'all' : pgnos, witness: witness(pages, batch.dbSize) } };
@@ -487,7 +494,7 @@ export class Replica extends EventEmitter {
     await this.#position!.write(record);
     await this.#store!.commit(pgnos.map((pgno, i) => ({ pgno, data: pages[i]! })), { dbSize: batch.dbSize });
     if (all) this.#versions.clear();
-    else if (batch.dbSize < this.#cachedDbSize) this.#versions.truncate(batch.dbSize);
+    else if (batch.low < this.#cachedDbSize) this.#versions.truncate(batch.low);
     this.#cachedDbSize = batch.dbSize;
     for (let i = 0; i < pgnos.length; i++) this.#versions.set(pgnos[i]!, pages[i]!);
     this.#setApplied(batch.to);
@@ -498,6 +505,23 @@ export class Replica extends EventEmitter {
       this.#appliedTime = batch.timeMs;
     }
     this.emit('applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
+  }
+
+  /**
+   * A batch that shrank the database to `low` and grew it back: the pages past `low` the batch
+   * does not write, up to the replica's own size before it, become zero pages of the batch (the
+   * primary's state there; the replica's file still held the pre-shrink bytes, and its commit
+   * of a size below its own is no regrowth its committer would zero). Pages past its own size
+   * need nothing: its committer zeros what could hold old bytes when the size grows past them.
+   */
+  async #zeroRegrown(batch: Batch): Promise<void> {
+    const snap = await this.#store!.snapshot();
+    const own = snap.dbSize;
+    snap.release();
+    const end = Math.min(own, batch.dbSize);
+    if (end <= batch.low) return;
+    const pageSize = this.#store!.pageSize;
+    for (let pgno = batch.low + 1; pgno <= end; pgno++) if (!batch.pages.has(pgno)) batch.pages.set(pgno, new Uint8Array(pageSize)); // one buffer each (the commit may take them)
   }
 
   /**
@@ -544,7 +568,7 @@ export class Replica extends EventEmitter {
     }
     if (dbSize < 0) throw walnutError('WALNUT_CORRUPT', 'the stream\'s newest base image has no BASE_END');
     this.#lag.rebases++;
-    await this.#apply({ pages, dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext } }, true);
+    await this.#apply({ pages, dbSize, low: dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext } }, true);
     this.#appliedTime = base.time;
     this.emit('rebase', { session: base.session, seq: base.seq, why });
   }
@@ -596,8 +620,11 @@ export class Replica extends EventEmitter {
     const done = (): number => batch?.to.seq ?? this.#applied!.seq;
     /** The page as the stream had it before this record: this commit's, the batch's, or the replica's (cached, else read). */
     const previous = async (pgno: number): Promise<Uint8Array> => {
-      const p = txn!.pages.get(pgno) ?? batch?.pages.get(pgno) ?? this.#versions.get(pgno);
+      const p = txn!.pages.get(pgno) ?? batch?.pages.get(pgno);
       if (p !== undefined) return p;
+      if (batch !== null && pgno > batch.low) return new Uint8Array(pageSize); // dropped by a shrink in this batch, not written since
+      const v = this.#versions.get(pgno);
+      if (v !== undefined) return v;
       const snap = (view.snap ??= await this.#store!.snapshot());
       if (pgno > snap.dbSize) return new Uint8Array(pageSize);
       const page = snap.readSync(pgno);
@@ -669,7 +696,7 @@ export class Replica extends EventEmitter {
               continue;
             }
             if (txn === null || txn.dbSize === 0 || !Buffer.from(hashBytes(txn.hash)).equals(Buffer.from(rec.hash))) throw walnutError('WALNUT_CORRUPT', `commit ${rec.seq} does not match its COMMIT_META`);
-            batch ??= { pages: new Map(), dbSize: 0, commits: 0, timeMs: 0, to: { session, seq: 0, logNext: 0 } };
+            batch ??= { pages: new Map(), dbSize: 0, low: Infinity, commits: 0, timeMs: 0, to: { session, seq: 0, logNext: 0 } };
             // only the pages within the commit's size: a SQLite transaction that spilled pages to
             // the WAL before its commit shrank the database (auto_vacuum=FULL, a DELETE beside a
             // small cache_size) holds frames past its commit frame's size, which no reader ever
@@ -679,6 +706,7 @@ export class Replica extends EventEmitter {
             for (const [pgno, page] of txn.pages) if (pgno <= txn.dbSize) batch.pages.set(pgno, page);
             if (txn.dbSize < batch.dbSize) for (const pgno of batch.pages.keys()) if (pgno > txn.dbSize) batch.pages.delete(pgno);
             batch.dbSize = txn.dbSize;
+            batch.low = Math.min(batch.low, txn.dbSize);
             batch.commits++;
             batch.timeMs = Number(rec.timeMs);
             batch.to = { session, seq: Number(rec.seq), logNext: m.seq + 1 };
