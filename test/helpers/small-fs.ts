@@ -4,7 +4,7 @@
 // with that message instead of failing; EXT4_SKIP likewise for loop-mounted ext4 (mkfs.ext4 and
 // a loop device). Every mount is lazily unmounted after the file's tests (umount -l), also when
 // a test failed.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -112,3 +112,17 @@ afterAll(() => {
   }
   for (const image of images.splice(0)) fs.rmSync(image, { force: true });
 });
+
+/**
+ * Null where `chattr +i` works on `dir`'s file system (root, ext4 and the like: files the OS then
+ * refuses to write, for tests of commits the OS refuses), else why not, for a skip message.
+ */
+export function immutableSkip(dir: string): string | null {
+  const probe = path.join(dir, 'immutable-probe');
+  execFileSync('touch', [probe]);
+  const r = spawnSync('chattr', ['+i', probe], { stdio: 'pipe' });
+  if (r.status !== 0) return `chattr +i is not available here (${String(r.stderr ?? r.error).trim().split('\n')[0]})`;
+  execFileSync('chattr', ['-i', probe]);
+  fs.rmSync(probe);
+  return null;
+}

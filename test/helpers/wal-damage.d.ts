@@ -3,3 +3,4 @@ export type DamageKind = 'truncate' | 'header' | 'salt' | 'checksum' | 'pgno' | 
 export const DAMAGE_KINDS: DamageKind[];
 export function seededRandom(seed: number): Rand;
 export function damage(wal: Buffer, pageSize: number, kind: DamageKind, rand: Rand): { bytes: Buffer; what: string };
+export function flipPageByte(walPath: string, pageSize: number, frame: number): void;

@@ -61,4 +61,19 @@ function damage(wal, pageSize, kind, rand) {
   }
 }
 
-module.exports = { seededRandom, damage, DAMAGE_KINDS };
+/** Flips bit 6 of byte 100 of frame `frame`'s page (1-based) in the WAL at `walPath`, in place. */
+function flipPageByte(walPath, pageSize, frame) {
+  const fs = require('node:fs');
+  const fd = fs.openSync(walPath, 'r+');
+  try {
+    const at = 32 + (frame - 1) * (24 + pageSize) + 24 + 100;
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, at);
+    b[0] ^= 0x40;
+    fs.writeSync(fd, b, 0, 1, at);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+module.exports = { flipPageByte, seededRandom, damage, DAMAGE_KINDS };

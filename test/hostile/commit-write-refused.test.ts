@@ -7,26 +7,18 @@
 // nothing), and the commits fail definitely: their own error without a reason, the chain broken
 // as after any failed commit, the store committing again after resumeCommits once the file can
 // be written, and the refused pages never in the database after a reopen.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open, WalnutError } from '../../lib/index';
+import { immutableSkip } from '../helpers/small-fs';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
 const PS = 4096;
 
-/** null where chattr +i works on the temporary directory's file system (root, ext4 and the like), else why not. */
-function immutableSkip(): string | null {
-  const probe = path.join(dir, 'probe');
-  execFileSync('touch', [probe]);
-  const r = spawnSync('chattr', ['+i', probe], { stdio: 'pipe' });
-  if (r.status !== 0) return `chattr +i is not available here (${String(r.stderr ?? r.error).trim().split('\n')[0]})`;
-  execFileSync('chattr', ['-i', probe]);
-  return null;
-}
-const SKIP = immutableSkip();
+const SKIP = immutableSkip(dir);
 
 describe.skipIf(SKIP !== null)(`a commit whose write the OS refuses before its first byte${SKIP === null ? '' : ` (${SKIP})`}`, () => {
   it('fails definitely (no OutcomeUnknown), the store commits again after resumeCommits, and a reopen has none of it', async () => {

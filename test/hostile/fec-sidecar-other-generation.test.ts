@@ -17,10 +17,10 @@ import { xxh3_128Into } from '../../lib/checksum';
 import { open, recoverWithRepair } from '../../lib/index';
 import { decodeGroupHeader } from '../../lib/fec/sidecar';
 import { tmpDir } from '../helpers/tmp';
+import { flipPageByte } from '../helpers/wal-damage';
 import { until, WAIT_MS } from '../helpers/until';
 
 const PS = 4096;
-const FRAME = 24 + PS;
 const page = (n: number) => Buffer.alloc(PS, n & 0xff);
 type Store = Awaited<ReturnType<typeof open>>;
 type Fec = { groups: number; staleGroups: number; writeErrors: number; queuedBytes: number };
@@ -37,19 +37,6 @@ function sqliteClosesLast(file: string): void {
   const r = spawnSync('python3', ['-c', 'import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute("SELECT count(*) FROM sqlite_schema").fetchall()\nc.close()', file], { encoding: 'utf8' });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
-}
-
-function flip(file: string, f: number): void {
-  const fd = fs.openSync(`${file}-wal`, 'r+');
-  try {
-    const at = 32 + (f - 1) * FRAME + 24 + 100;
-    const b = Buffer.alloc(1);
-    fs.readSync(fd, b, 0, 1, at);
-    b[0]! ^= 0x40;
-    fs.writeSync(fd, b, 0, 1, at);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /** `bytes` (whole groups) with every group's salt-1 set to `salt1`, each group's hash made anew. */
@@ -86,7 +73,7 @@ describe('a sidecar left by an earlier WAL', () => {
     expect(fecOf(store)).toMatchObject({ staleGroups: 0, writeErrors: 0 }); // 4 stale before
     expect(fecOf(store).groups).toBeGreaterThanOrEqual(4);
 
-    flip(file, last - 1);
+    flipPageByte(`${file}-wal`, PS, last - 1);
     fs.rmSync(`${file}-shm`, { force: true });
     const r = await recoverWithRepair(file);
     expect(r.fallback).toBeNull();

@@ -12,25 +12,11 @@ import { describe, expect, it } from 'vitest';
 import { open, recoverWithRepair } from '../../lib/index';
 import { fillUp, MOUNT_SKIP, smallTmpfs } from '../helpers/small-fs';
 import { tmpDir } from '../helpers/tmp';
+import { flipPageByte } from '../helpers/wal-damage';
 import { until, WAIT_MS } from '../helpers/until';
 
 const PS = 4096;
-const FRAME = 24 + PS;
 const page = (n: number) => Buffer.alloc(PS, n & 0xff);
-
-/** Flips a byte in frame f's page. */
-function flip(file: string, f: number): void {
-  const fd = fs.openSync(`${file}-wal`, 'r+');
-  try {
-    const at = 32 + (f - 1) * FRAME + 24 + 100;
-    const b = Buffer.alloc(1);
-    fs.readSync(fd, b, 0, 1, at);
-    b[0]! ^= 0x40;
-    fs.writeSync(fd, b, 0, 1, at);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** Commits `n` one-page batches (frames of page 2); the last commit's last frame. */
 async function commitPages(store: Awaited<ReturnType<typeof open>>, n: number, from: number): Promise<number> {
@@ -41,7 +27,7 @@ async function commitPages(store: Awaited<ReturnType<typeof open>>, n: number, f
 
 /** Damages the frame before `last`, drops the -shm and repairs: what recoverWithRepair says. */
 async function damageAndRepair(file: string, last: number) {
-  flip(file, last - 1);
+  flipPageByte(`${file}-wal`, PS, last - 1);
   fs.rmSync(`${file}-shm`, { force: true });
   return recoverWithRepair(file);
 }

@@ -7,25 +7,18 @@
 // (WALNUT_FAILED, the batch's frames invalidated), and a reopen once the flag is gone has every
 // acknowledged commit and none of the failed one. (A real truncation still says ShmTruncated:
 // test/interop/break-shm-truncate.)
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open, WalnutError } from '../../lib/index';
+import { immutableSkip } from '../helpers/small-fs';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
 const PS = 1024;
 
-function immutableSkip(): string | null {
-  const probe = path.join(dir, 'probe');
-  execFileSync('touch', [probe]);
-  const r = spawnSync('chattr', ['+i', probe], { stdio: 'pipe' });
-  if (r.status !== 0) return `chattr +i is not available here (${String(r.stderr ?? r.error).trim().split('\n')[0]})`;
-  execFileSync('chattr', ['-i', probe]);
-  return null;
-}
-const SKIP = immutableSkip();
+const SKIP = immutableSkip(dir);
 
 describe.skipIf(SKIP !== null)(`a -shm whose pages the file system refuses${SKIP === null ? '' : ` (${SKIP})`}`, () => {
   it('is reported as such (ShmFault), not as a truncation; nothing acknowledged is lost', async () => {
