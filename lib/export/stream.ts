@@ -382,7 +382,8 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
  * calls `abandon()`, which removes the new file. Truncating FILE at the start, as
  * openExportOutput's `force` does, lost the old backup to an export that then failed, and what
  * it left did not restore. Null when `file` is no existing regular file (nothing to replace:
- * openExportOutput then serves). FILE is checked as openExportOutput checks it.
+ * openExportOutput then serves), or its directory takes no new name (FILE is then truncated in
+ * place, as openExportOutput's force does). The new file gets FILE's owner when root runs it. FILE is checked as openExportOutput checks it.
  */
 export interface ExportReplacement {
   output: Writable;
@@ -401,15 +402,19 @@ export function openExportReplacement(dbPath: string, file: string): ExportRepla
     fd = fs.openSync(temporary, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, existing.mode & 0o777);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
+    // a directory that takes no new name (permissions, chattr +i) while FILE itself is writable:
+    // FILE is truncated and written in place, as before (null: openExportOutput's force)
+    if (err.code === 'EACCES' || err.code === 'EPERM') return null;
     if (diskFull(err)) throw walnutError('WALNUT_FULL', `cannot create a new file beside ${file} for the export: ${err.message}`, { path: temporary, cause: e });
     throw walnutError('WALNUT_CANTOPEN', `cannot create a new file beside ${file} for the export: ${err.message}`, { path: temporary, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
   }
   try {
     fs.fchmodSync(fd, existing.mode & 0o777); // the umask left out of it
+    if (process.getuid?.() === 0 && (existing.uid !== 0 || existing.gid !== 0)) fs.fchownSync(fd, existing.uid, existing.gid); // root replacing another's backup: still theirs
   } catch (e) {
     fs.closeSync(fd);
     fs.rmSync(temporary, { force: true });
-    throw walnutError('WALNUT_IO', `cannot set the mode of a new file beside ${file}: ${(e as Error).message}`, { path: temporary, cause: e });
+    throw walnutError('WALNUT_IO', `cannot set the mode or owner of a new file beside ${file}: ${(e as Error).message}`, { path: temporary, cause: e });
   }
   const output = fs.createWriteStream(temporary, { fd });
   let done = false;

@@ -4,13 +4,14 @@
 // a new file beside FILE and renames it over FILE only once the stream is whole and synced; a
 // failure leaves the old FILE as it was and no new file behind. The replaced FILE keeps its
 // permission bits. (--follow still truncates at the start: it has no end to wait for; README.)
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open, restore } from '../../lib/index';
 import { spawnOutput } from '../helpers/children';
-import { MOUNT_SKIP, smallTmpfs } from '../helpers/small-fs';
+import { immutableSkip, MOUNT_SKIP, smallTmpfs } from '../helpers/small-fs';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -60,5 +61,26 @@ describe('walnut export -o FILE --force over an existing backup', () => {
     const back = path.join(dir, 'small-restored.db');
     await restore(fs.createReadStream(ark), back);
     expect(fs.readFileSync(back).equals(fs.readFileSync(small))).toBe(true);
+  });
+
+  const IMMUTABLE_SKIP = immutableSkip(dir);
+  it.skipIf(IMMUTABLE_SKIP !== null)(`in a directory that takes no new name (chattr +i), FILE is written in place as before${IMMUTABLE_SKIP === null ? '' : ` (${IMMUTABLE_SKIP})`}`, async () => {
+    const db = await database('c.db', 30);
+    const locked = path.join(dir, 'locked');
+    fs.mkdirSync(locked);
+    const ark = path.join(locked, 'c.ark');
+    fs.writeFileSync(ark, 'old backup');
+    execFileSync('chattr', ['+i', locked]);
+    try {
+      const r = await walnut('export', db, '-o', ark, '--force');
+      expect(r.stderr).toMatch(/^walnut export: \d+ bytes\n$/);
+      expect(r.status).toBe(0);
+    } finally {
+      execFileSync('chattr', ['-i', locked]);
+    }
+    const back = path.join(dir, 'c-restored.db');
+    await restore(fs.createReadStream(ark), back);
+    expect(fs.readFileSync(back).equals(fs.readFileSync(db))).toBe(true);
+    expect(fs.readdirSync(locked)).toEqual(['c.ark']);
   });
 });
