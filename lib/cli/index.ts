@@ -178,6 +178,18 @@ function program(setExit: (code: number) => void): Command {
         process.once('SIGINT', interrupted);
         process.once('SIGTERM', interrupted);
       }
+      // a one-shot --force replacement interrupted by SIGINT or SIGTERM: the new file beside FILE
+      // is removed (FILE stays as it was), then the signal ends the process as it would have
+      const abandoned = (signal: NodeJS.Signals): void => {
+        process.removeListener('SIGINT', abandoned);
+        process.removeListener('SIGTERM', abandoned);
+        replacement?.abandon();
+        process.kill(process.pid, signal);
+      };
+      if (replacement !== null) {
+        process.once('SIGINT', abandoned);
+        process.once('SIGTERM', abandoned);
+      }
       target.on('error', () => undefined); // reported by pipeline below
       await pipeline(stream, target).catch((e) => {
         const code = (e as { code?: string }).code;
@@ -190,7 +202,12 @@ function program(setExit: (code: number) => void): Command {
         if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away before the stream ended (EPIPE): its copy is incomplete (the export had produced ${bytes} bytes; the reader read at most that many)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
         throw e;
       });
-      await replacement?.replace();
+      try {
+        await replacement?.replace();
+      } finally {
+        process.removeListener('SIGINT', abandoned);
+        process.removeListener('SIGTERM', abandoned);
+      }
       const summary = { bytes };
       if (o.json) print(summary, true);
       else process.stderr.write(`walnut export: ${bytes} bytes\n`);

@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 
 import { closeAsLastConnection } from '../checkpoint/execute';
-import { diskFull, walnutError, WalnutError } from '../errors';
+import { diskFull, isWalnutError, walnutError, WalnutError } from '../errors';
 import { optionsWithout, unknownOptionName } from '../option-names';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
@@ -396,7 +396,8 @@ export function openExportReplacement(dbPath: string, file: string): ExportRepla
   const { existing } = checkExportTarget(dbPath, file);
   if (existing === null || !existing.isFile()) return null;
   const real = fs.realpathSync(file); // a link the caller names is followed, as force does: its target is replaced
-  const temporary = path.join(path.dirname(real), `.${path.basename(real)}.walnut-export-${process.pid}-${randomBytes(4).toString('hex')}`);
+  if (!replaceable(real, existing)) return null;
+  const temporary = path.join(path.dirname(real), replacementName(real));
   let fd: number;
   try {
     fd = fs.openSync(temporary, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, existing.mode & 0o777);
@@ -416,34 +417,78 @@ export function openExportReplacement(dbPath: string, file: string): ExportRepla
     fs.rmSync(temporary, { force: true });
     throw walnutError('WALNUT_IO', `cannot set the mode or owner of a new file beside ${file}: ${(e as Error).message}`, { path: temporary, cause: e });
   }
-  const output = fs.createWriteStream(temporary, { fd });
+  // the stream leaves its descriptor open: the new file is synced through it (FILE's mode may
+  // allow no reading, 0200), then closed here
+  const output = fs.createWriteStream(temporary, { fd, autoClose: false });
+  let open = true;
+  const close = (): void => {
+    if (!open) return;
+    open = false;
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // (closing a descriptor of a file being removed: nothing left to report)
+    }
+  };
   let done = false;
   return {
     output,
     async replace() {
-      if (!output.closed) await new Promise<void>((resolve) => output.once('close', () => resolve()));
+      let renamed = false;
       try {
-        const file = await WalnutFile.open(temporary, { readOnly: true });
-        try {
-          await file.fsync();
-        } finally {
-          await file.close();
-        }
+        if (!output.writableFinished) await new Promise<void>((resolve, reject) => output.once('finish', () => resolve()).once('error', reject));
+        await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+        close();
         fs.renameSync(temporary, real);
+        renamed = true;
         done = true;
         await WalnutFile.syncDirectory(path.dirname(real));
       } catch (e) {
-        if (!done) fs.rmSync(temporary, { force: true });
-        throw e;
+        close();
+        if (!renamed) {
+          done = true;
+          fs.rmSync(temporary, { force: true });
+        }
+        if (isWalnutError(e)) throw e;
+        const err = e as NodeJS.ErrnoException;
+        const what = renamed ? `cannot sync the directory of ${file} after replacing it` : `cannot replace ${file} by the new export beside it (the old ${file} is as it was)`;
+        if (diskFull(err)) throw walnutError('WALNUT_FULL', `${what}: ${err.message}`, { path: file, cause: e });
+        throw walnutError('WALNUT_IO', `${what}: ${err.message}`, { path: file, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
       }
     },
     abandon() {
       if (done) return;
       done = true;
       output.destroy();
+      close();
       fs.rmSync(temporary, { force: true });
     },
   };
+}
+
+/**
+ * Whether FILE (at `real`, stat `st`) can be replaced by a rename where writing it in place
+ * was what --force did: a FILE the user may not write is not (open it: refused, EACCES, as
+ * before), nor another user's FILE in a sticky directory neither owns (/tmp: the rename is EPERM
+ * there, the write in place is not). False: openExportOutput's force serves, as before.
+ */
+function replaceable(real: string, st: fs.Stats): boolean {
+  try {
+    fs.accessSync(real, fs.constants.W_OK);
+  } catch {
+    return false;
+  }
+  const uid = process.getuid?.();
+  if (uid === undefined || uid === 0) return true;
+  const parent = statOrNull(path.dirname(real));
+  return parent === null || (parent.mode & 0o1000) === 0 /* S_ISVTX, the sticky bit */ || parent.uid === uid || st.uid === uid;
+}
+
+/** `.NAME.walnut-export-PID-hex` beside FILE, or `.walnut-export-PID-hex` when NAME leaves no room for it (NAME_MAX, 255 bytes). */
+function replacementName(real: string): string {
+  const tail = `walnut-export-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const name = `.${path.basename(real)}.${tail}`;
+  return Buffer.byteLength(name) <= 255 ? name : `.${tail}`;
 }
 
 function exists(file: string): WalnutError {
