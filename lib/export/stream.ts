@@ -435,11 +435,22 @@ export function openExportReplacement(dbPath: string, file: string): ExportRepla
     output,
     async replace() {
       let renamed = false;
+      let inPlace = false;
       try {
         if (!output.writableFinished) await new Promise<void>((resolve, reject) => output.once('finish', () => resolve()).once('error', reject));
         await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
         close();
-        fs.renameSync(temporary, real);
+        try {
+          fs.renameSync(temporary, real);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'EBUSY' && code !== 'EXDEV') throw e;
+          // FILE is a mount point (a bind-mounted file): no name replaces it, so it is written in
+          // place from the new file, as --force did before (a failure now leaves it cut)
+          inPlace = true;
+          copyInPlace(temporary, real);
+          fs.rmSync(temporary, { force: true });
+        }
         renamed = true;
         done = true;
         await WalnutFile.syncDirectory(path.dirname(real));
@@ -451,7 +462,7 @@ export function openExportReplacement(dbPath: string, file: string): ExportRepla
         }
         if (isWalnutError(e)) throw e;
         const err = e as NodeJS.ErrnoException;
-        const what = renamed ? `cannot sync the directory of ${file} after replacing it` : `cannot replace ${file} by the new export beside it (the old ${file} is as it was)`;
+        const what = renamed ? `cannot sync the directory of ${file} after replacing it` : inPlace ? `cannot write the new export over ${file} in place (a mount point: ${file} is cut)` : `cannot replace ${file} by the new export beside it (the old ${file} is as it was)`;
         if (diskFull(err)) throw walnutError('WALNUT_FULL', `${what}: ${err.message}`, { path: file, cause: e });
         throw walnutError('WALNUT_IO', `${what}: ${err.message}`, { path: file, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
       }
@@ -482,6 +493,17 @@ function replaceable(real: string, st: fs.Stats): boolean {
   if (uid === undefined || uid === 0) return true;
   const parent = statOrNull(path.dirname(real));
   return parent === null || (parent.mode & 0o1000) === 0 /* S_ISVTX, the sticky bit */ || parent.uid === uid || st.uid === uid;
+}
+
+/** `from`'s bytes written over `to` in place (truncated first), then synced. */
+function copyInPlace(from: string, to: string): void {
+  const fd = fs.openSync(to, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  try {
+    fs.copyFileSync(from, to);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** `.NAME.walnut-export-PID-hex` beside FILE, or `.walnut-export-PID-hex` when NAME leaves no room for it (NAME_MAX, 255 bytes). */

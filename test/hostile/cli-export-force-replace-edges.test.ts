@@ -4,14 +4,16 @@
 // FILE the user may not write (0444, another user's 0600: the truncation was refused, the
 // rename took it), a FILE another user owns in a sticky directory (/tmp: writable in place, the
 // rename is EPERM after the whole export), a write-only FILE (0200: the new file could not be
-// reopened to be synced), and a SIGINT or SIGTERM mid-export (the new file was left behind).
-import { spawn } from 'node:child_process';
+// reopened to be synced), a FILE that is a mount point (bind-mounted: the rename is EBUSY after
+// the whole export), and a SIGINT or SIGTERM mid-export (the new file was left behind).
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open, restore } from '../../lib/index';
 import { spawnOutput } from '../helpers/children';
+import { MOUNT_SKIP } from '../helpers/small-fs';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -107,6 +109,27 @@ describe('walnut export -o FILE --force: where replacing FILE differs from writi
     expect(r.status).toBe(0);
     expect(fs.statSync(ark).mode & 0o777).toBe(0o200);
     await restores(ark, db);
+    expect(fs.readdirSync(d).filter((f) => f.includes('walnut-export'))).toEqual([]);
+  });
+
+  it.skipIf(MOUNT_SKIP !== null)(`writes in place, as before, a FILE that is a mount point (a bind-mounted file: no rename replaces it)${MOUNT_SKIP === null ? '' : ` (${MOUNT_SKIP})`}`, async () => {
+    const d = path.join(dir, 'bind');
+    fs.mkdirSync(d);
+    const db = await database(path.join(d, 'm.db'), 20);
+    const real = path.join(d, 'real.ark');
+    const ark = path.join(d, 'bound.ark');
+    fs.writeFileSync(real, 'old backup');
+    fs.writeFileSync(ark, '');
+    execFileSync('mount', ['--bind', real, ark]);
+    try {
+      const r = await walnut('export', db, '-o', ark, '--force');
+      expect(r.stderr).toMatch(/^walnut export: \d+ bytes\n$/);
+      expect(r.status).toBe(0);
+      await restores(ark, db);
+    } finally {
+      execFileSync('umount', [ark]);
+    }
+    await restores(real, db); // what the mount showed
     expect(fs.readdirSync(d).filter((f) => f.includes('walnut-export'))).toEqual([]);
   });
 
