@@ -382,8 +382,11 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
  * calls `abandon()`, which removes the new file. Truncating FILE at the start, as
  * openExportOutput's `force` does, lost the old backup to an export that then failed, and what
  * it left did not restore. Null when `file` is no existing regular file (nothing to replace:
- * openExportOutput then serves), or its directory takes no new name (FILE is then truncated in
- * place, as openExportOutput's force does). The new file gets FILE's owner when root runs it. FILE is checked as openExportOutput checks it.
+ * openExportOutput then serves), or FILE cannot be replaced by a rename where it could be
+ * written (replaceable: a FILE the user may not write is then refused by openExportOutput, as
+ * before), or its directory takes no new name (FILE is then truncated in place, as
+ * openExportOutput's force does). A FILE that is a mount point is written in place from the
+ * synced new file (replace()). The new file gets FILE's owner when root runs it. FILE is checked as openExportOutput checks it.
  */
 export interface ExportReplacement {
   output: Writable;
