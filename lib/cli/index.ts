@@ -178,15 +178,17 @@ function program(setExit: (code: number) => void): Command {
         process.once('SIGINT', interrupted);
         process.once('SIGTERM', interrupted);
       }
-      // a one-shot --force replacement interrupted by SIGINT or SIGTERM: the new file beside FILE
-      // is removed (FILE stays as it was), then the signal ends the process as it would have
+      // a one-shot export to a file interrupted by SIGINT or SIGTERM: the new file beside FILE
+      // (--force; FILE stays as it was) or the FILE it created is removed (a cut stream never
+      // looks like a backup), then the signal ends the process as it would have
       const abandoned = (signal: NodeJS.Signals): void => {
         process.removeListener('SIGINT', abandoned);
         process.removeListener('SIGTERM', abandoned);
         replacement?.abandon();
+        if (created) fs.rmSync(file!, { force: true });
         process.kill(process.pid, signal);
       };
-      if (replacement !== null) {
+      if (!o.follow && (replacement !== null || created)) {
         process.once('SIGINT', abandoned);
         process.once('SIGTERM', abandoned);
       }

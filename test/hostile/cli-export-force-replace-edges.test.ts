@@ -158,4 +158,27 @@ describe('walnut export -o FILE --force: where replacing FILE differs from writi
       expect(fs.readdirSync(d).filter((f) => f.includes('walnut-export'))).toEqual([]); // (the reader's -wal and -shm may stay, as SQLite's)
     }, 30_000);
   }
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} mid-export to a new FILE (no --force) removes the FILE it created (a cut stream never looks like a backup)`, async () => {
+      const d = path.join(dir, `new-${signal}`);
+      fs.mkdirSync(d);
+      const db = await database(path.join(d, 'big.db'), 6000);
+      const ark = path.join(d, 'big.ark');
+      const child = spawn(process.execPath, [bin, 'export', db, '-o', ark], { stdio: 'ignore' });
+      const ended = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (status, sig) => resolve({ status, signal: sig })));
+      let sent = false;
+      for (let i = 0; i < 20000 && !sent; i++) {
+        if ((fs.statSync(ark, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+          child.kill(signal);
+          sent = true;
+        } else await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      expect(sent).toBe(true);
+      const r = await ended;
+      if (r.status === 0) return; // (finished before the signal landed: nothing to check)
+      expect(r.signal === signal || r.status !== 0).toBe(true);
+      expect(fs.existsSync(ark)).toBe(false);
+    }, 30_000);
+  }
 });
