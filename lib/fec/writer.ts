@@ -36,7 +36,7 @@ import type { WalTransaction } from '../wal/wal-file';
 import type { FecCodec } from './codec';
 import { sqliteWalChecksum } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
-import { bigEndianChecksum, frameOffset } from '../format/wal-header';
+import { bigEndianChecksum, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
 import { decodeGroupHeader, encodeGroup, GROUP_FIXED_BYTES, groupHashHolds, pageHashes } from './sidecar';
 
 const QUEUE_LIMIT_BYTES = 32 << 20;
@@ -66,8 +66,6 @@ interface Job {
   pgnos: Uint32Array;
   commits: Uint32Array;
 }
-
-const WAL_HEADER_BYTES = 32;
 
 function sameSalts(a: readonly [number, number], b: readonly [number, number]): boolean {
   return a[0] === b[0] && a[1] === b[1];
@@ -277,13 +275,23 @@ export class FecSidecarWriter {
     await this.#file.lock(0, 1, 'exclusive', LOCK_TIMEOUT_MS);
   }
 
+  /** The WAL, opened read-only on the background lane at its first use. */
+  async #walFile(): Promise<WalnutFile> {
+    this.#wal ??= await WalnutFile.open(this.#walPath, { readOnly: true, lane: 'background' });
+    return this.#wal;
+  }
+
+  /** The WAL's header on disk (null: no header, the WAL was truncated). */
+  async #walHeader(): Promise<DataView | null> {
+    const head = new Uint8Array(WAL_HEADER_SIZE);
+    if ((await (await this.#walFile()).read(head, 0, WAL_HEADER_SIZE, 0)) < WAL_HEADER_SIZE) return null;
+    return new DataView(head.buffer);
+  }
+
   /** The salts in the WAL's header on disk (null: no header, the WAL was truncated). */
   async #walSalts(): Promise<[number, number] | null> {
-    this.#wal ??= await WalnutFile.open(this.#walPath, { readOnly: true, lane: 'background' });
-    const head = new Uint8Array(WAL_HEADER_BYTES);
-    if ((await this.#wal.read(head, 0, WAL_HEADER_BYTES, 0)) < WAL_HEADER_BYTES) return null;
-    const dv = new DataView(head.buffer);
-    return [dv.getUint32(16), dv.getUint32(20)];
+    const dv = await this.#walHeader();
+    return dv === null ? null : [dv.getUint32(16), dv.getUint32(20)];
   }
 
   /**
@@ -292,14 +300,14 @@ export class FecSidecarWriter {
    * that frame no longer carries the job's salts (the WAL restarted since: the group is stale).
    */
   async #chainWordBefore(job: Job): Promise<number | null> {
-    this.#wal ??= await WalnutFile.open(this.#walPath, { readOnly: true, lane: 'background' });
+    const wal = await this.#walFile();
     const head = new Uint8Array(FRAME_HEADER_SIZE);
     const dv = new DataView(head.buffer);
     if (job.firstFrame === 1) {
-      if ((await this.#wal.read(head, 0, 8, 24)) < 8) return null;
+      if ((await wal.read(head, 0, 8, 24)) < 8) return null;
       return dv.getUint32(4);
     }
-    if ((await this.#wal.read(head, 0, FRAME_HEADER_SIZE, frameOffset(job.firstFrame - 1, this.#pageSize))) < FRAME_HEADER_SIZE) return null;
+    if ((await wal.read(head, 0, FRAME_HEADER_SIZE, frameOffset(job.firstFrame - 1, this.#pageSize))) < FRAME_HEADER_SIZE) return null;
     if (dv.getUint32(8) !== job.salts[0] || dv.getUint32(12) !== job.salts[1]) return null;
     return dv.getUint32(20);
   }
@@ -374,20 +382,18 @@ export class FecSidecarWriter {
    * it was written: a group must never make damage look intact); null when that is the first.
    */
   async #jobFromWal(first: number, k: number, salts: [number, number]): Promise<Job | null> {
-    this.#wal ??= await WalnutFile.open(this.#walPath, { readOnly: true, lane: 'background' });
+    const wal = await this.#walFile();
     const ps = this.#pageSize;
     const frameBytes = FRAME_HEADER_SIZE + ps;
-    const head = new Uint8Array(WAL_HEADER_BYTES);
-    if ((await this.#wal.read(head, 0, WAL_HEADER_BYTES, 0)) < WAL_HEADER_BYTES) return null;
-    const hv = new DataView(head.buffer);
-    if (hv.getUint32(8) !== ps) return null;
+    const hv = await this.#walHeader();
+    if (hv === null || hv.getUint32(8) !== ps) return null;
     const bigEndianWords = bigEndianChecksum(hv.getUint32(0));
     const prev = new Uint8Array(8);
-    if ((await this.#wal.read(prev, 0, 8, first === 1 ? 24 : frameOffset(first - 1, ps) + 16)) < 8) return null;
+    if ((await wal.read(prev, 0, 8, first === 1 ? 24 : frameOffset(first - 1, ps) + 16)) < 8) return null;
     const pv = new DataView(prev.buffer);
     let c: [number, number] = [pv.getUint32(0), pv.getUint32(4)];
     const frames = new Uint8Array(k * frameBytes);
-    const got = await this.#wal.read(frames, 0, frames.length, frameOffset(first, ps));
+    const got = await wal.read(frames, 0, frames.length, frameOffset(first, ps));
     const fv = new DataView(frames.buffer);
     let good = 0;
     for (; good < Math.floor(got / frameBytes); good++) {
