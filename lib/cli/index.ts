@@ -178,14 +178,18 @@ function program(setExit: (code: number) => void): Command {
         process.once('SIGINT', interrupted);
         process.once('SIGTERM', interrupted);
       }
-      // a one-shot export to a file interrupted by SIGINT or SIGTERM: the new file beside FILE
-      // (--force; FILE stays as it was) or the FILE it created is removed (a cut stream never
-      // looks like a backup), then the signal ends the process as it would have
+      // what a failed or interrupted one-shot export leaves: nothing that looks like a backup (the
+      // new file beside FILE with --force, FILE stays as it was; or the FILE it created)
+      const discardOutput = (): void => {
+        replacement?.abandon();
+        if (created) fs.rmSync(file!, { force: true });
+      };
+      // interrupted by SIGINT or SIGTERM: the output discarded, then the signal ends the process
+      // as it would have
       const abandoned = (signal: NodeJS.Signals): void => {
         process.removeListener('SIGINT', abandoned);
         process.removeListener('SIGTERM', abandoned);
-        replacement?.abandon();
-        if (created) fs.rmSync(file!, { force: true });
+        discardOutput();
         process.kill(process.pid, signal);
       };
       if (!o.follow && (replacement !== null || created)) {
@@ -196,8 +200,7 @@ function program(setExit: (code: number) => void): Command {
       await pipeline(stream, target).catch((e) => {
         const code = (e as { code?: string }).code;
         if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by SIGINT or SIGTERM
-        replacement?.abandon(); // the old FILE stays as it was
-        if (created) fs.rmSync(file!, { force: true }); // a failed export leaves no file that looks like a backup
+        discardOutput();
         // `bytes` counts what the export produced, not what the reader read (a pipe buffers up to
         // 64 KiB and more may be in flight; a reader gone before the start read nothing): an
         // upper bound, said as one

@@ -409,8 +409,7 @@ export function openExportReplacement(dbPath: string, file: string): ExportRepla
     // a directory that takes no new name (permissions, chattr +i) while FILE itself is writable:
     // FILE is truncated and written in place, as before (null: openExportOutput's force)
     if (err.code === 'EACCES' || err.code === 'EPERM') return null;
-    if (diskFull(err)) throw walnutError('WALNUT_FULL', `cannot create a new file beside ${file} for the export: ${err.message}`, { path: temporary, cause: e });
-    throw walnutError('WALNUT_CANTOPEN', `cannot create a new file beside ${file} for the export: ${err.message}`, { path: temporary, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
+    throw walnutError(diskFull(err) ? 'WALNUT_FULL' : 'WALNUT_CANTOPEN', `cannot create a new file beside ${file} for the export: ${err.message}`, { path: temporary, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
   }
   try {
     fs.fchmodSync(fd, existing.mode & 0o777); // the umask left out of it
@@ -466,8 +465,7 @@ export function openExportReplacement(dbPath: string, file: string): ExportRepla
         if (isWalnutError(e)) throw e;
         const err = e as NodeJS.ErrnoException;
         const what = renamed ? `cannot sync the directory of ${file} after replacing it` : inPlace ? `cannot write the new export over ${file} in place (a mount point: ${file} is cut)` : `cannot replace ${file} by the new export beside it (the old ${file} is as it was)`;
-        if (diskFull(err)) throw walnutError('WALNUT_FULL', `${what}: ${err.message}`, { path: file, cause: e });
-        throw walnutError('WALNUT_IO', `${what}: ${err.message}`, { path: file, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
+        throw walnutError(diskFull(err) ? 'WALNUT_FULL' : 'WALNUT_IO', `${what}: ${err.message}`, { path: file, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
       }
     },
     abandon() {
