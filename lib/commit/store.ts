@@ -665,11 +665,13 @@ export class Store {
   }
 
   /**
-   * Keeps the WAL write lock until close(): other connections (a sqlite3 process, another
-   * store) can read and checkpoint but not commit (SQLITE_BUSY / WALNUT_BUSY when their busy
-   * timeout ends); this store's commits and checkpoints go on. For a writer that cannot check
-   * its commits against others' (walnut/sql's pipelined SQL transactions). Waits for the lock
-   * up to the busy timeout (WALNUT_BUSY).
+   * Keeps the WAL write lock until close() or releaseWriteLease(): other connections (a sqlite3
+   * process, another store) can read and checkpoint but not commit (SQLITE_BUSY / WALNUT_BUSY
+   * when their busy timeout ends); this store's commits and checkpoints go on. For a writer that
+   * cannot check its commits against others' (walnut/sql's pipelined SQL transactions), or one
+   * whose long write another connection's commits keep overtaking (walnut/sql takes it for
+   * that write). Waits for the lock up to the busy timeout (WALNUT_BUSY). Calls are counted:
+   * the lock is let go when each has been given back.
    */
   holdWriteLease(): Promise<void> {
     if (arguments.length > 0) {
@@ -680,6 +682,19 @@ export class Store {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'another store of this process writes the commits of this database file (its commit lane); a write lease here would lock it out: open this store with shareLane: false', { reason: 'shareLane', path: this.#index.dbPath }));
     }
     return this.#gate.run(() => this.#index.holdWriteLease());
+  }
+
+  /**
+   * Gives back one holdWriteLease(); with the last one, other connections can commit again
+   * (a batch of this store's that is being written then keeps the lock until it is in). After
+   * close() it does nothing (close() let the lock go); without a lease held it is
+   * WALNUT_INVALID_ARGUMENT (reason 'lease').
+   */
+  releaseWriteLease(): void {
+    // (takes any argument, as close() and release() do: a verb that ends something is used as a callback)
+    if (this.#gate.closed) return;
+    if (!this.#index.leased) throw walnutError('WALNUT_INVALID_ARGUMENT', 'no write lease is held (holdWriteLease() first)', { reason: 'lease', path: this.#index.dbPath });
+    this.#index.releaseWriteLease();
   }
 
   /**

@@ -38,7 +38,8 @@
  *    OtherWriter when another connection committed after its snapshot, ChainBroken when a
  *    transaction it was built on (one committed before it, not durable yet) failed (cause:
  *    that failure; the pipeline recovers by itself, commit-pipeline.ts). Retry it. An
- *    autocommit statement is retried here, within busyTimeout (#autocommit).
+ *    autocommit statement is retried here, within busyTimeout (#autocommit). A write
+ *    overtaken again and again runs again holding the store's write lease (overtaken-writes.ts).
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
  */
@@ -53,6 +54,7 @@ import type { OpenOptions } from '../commit/options';
 import { open } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import { CommitPipeline } from './commit-pipeline';
 import { Connection, sqliteFailure } from './connection';
+import { LEASE_AFTER_CONFLICTS, OvertakenWrites, type LeaseTurn } from './overtaken-writes';
 import { Serial } from './serial';
 import type { Params, Row, RunResult, StatementRunner } from './statement-runner';
 
@@ -139,7 +141,7 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
     let writer: Connection | null = null;
     const pipeline = new CommitPipeline(store, () => writer?.busy === 1);
     writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true, storeOptions.maxPageCount);
-    return new Database(CONSTRUCT_KEY, store, pipeline, writer, readConnections, safeIntegers === true);
+    return new Database(CONSTRUCT_KEY, store, pipeline, writer, readConnections, safeIntegers === true, new OvertakenWrites(store, holdWriteLease === true));
   } catch (e) {
     await store.close().catch(() => undefined);
     throw e;
@@ -219,14 +221,19 @@ export class Database implements Queryable {
   #turnAt = 0;
   #turnWatched = false;
   #conflictRetries = 0;
+  /** The write lease for writes other connections keep overtaking (overtaken-writes.ts). */
+  readonly #overtaken: OvertakenWrites;
+  /** transaction() calls in a row that failed WALNUT_CONFLICT (the next one takes the lease at LEASE_AFTER_CONFLICTS). */
+  #transactionsOvertaken = 0;
 
-  constructor(key: typeof CONSTRUCT_KEY, store: Store, pipeline: CommitPipeline, writer: Connection, readConnections: number, safeIntegers: boolean) {
+  constructor(key: typeof CONSTRUCT_KEY, store: Store, pipeline: CommitPipeline, writer: Connection, readConnections: number, safeIntegers: boolean, overtaken: OvertakenWrites) {
     refuseDirectConstruction(key, 'Database', 'openDatabase()'); // (constructed.ts)
     this.#store = store;
     this.#pipeline = pipeline;
     this.#writer = writer;
     this.#readConnections = readConnections;
     this.#safeIntegers = safeIntegers;
+    this.#overtaken = overtaken;
   }
 
   /** The walnut store underneath (metrics, checkpoint, exportTo). */
@@ -245,6 +252,13 @@ export class Database implements Queryable {
    */
   get conflictRetries(): number {
     return this.#conflictRetries;
+  }
+  /**
+   * How many writes ran again holding the WAL write lock because other connections' commits
+   * had overtaken them LEASE_AFTER_CONFLICTS times (overtaken-writes.ts).
+   */
+  get leasedRetries(): number {
+    return this.#overtaken.leasesTaken;
   }
 
   exec(sql: string): Promise<void> {
@@ -293,7 +307,10 @@ export class Database implements Queryable {
 
   /**
    * Runs `fn` in one transaction (BEGIN IMMEDIATE ... COMMIT); rolls back and rethrows when it
-   * throws. Resolves with fn's result once the commit is durable.
+   * throws. Resolves with fn's result once the commit is durable. After LEASE_AFTER_CONFLICTS
+   * transaction() calls in a row failed WALNUT_CONFLICT (the caller runs them again), the next
+   * one runs holding the WAL write lock until it settled (overtaken-writes.ts): a long
+   * transaction retried beside a steady foreign writer was overtaken every time.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     if (arguments.length > 1) {
@@ -302,7 +319,10 @@ export class Database implements Queryable {
     }
     if (typeof fn !== 'function') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'transaction() takes an async function', { reason: 'fn' }));
     const w = this.#writer;
-    return this.#call(w, async () => {
+    // the lease is taken with the writer held (in call order), before BEGIN opens the snapshot
+    const turn: LeaseTurn | null = this.#transactionsOvertaken >= LEASE_AFTER_CONFLICTS ? { held: false, conflicts: this.#transactionsOvertaken } : null;
+    const call = this.#call(w, async () => {
+      if (turn !== null) await this.#overtaken.take(turn);
       // inside a transaction opened through exec() (BEGIN), it nests as a savepoint, as
       // better-sqlite3's transaction functions do (BEGIN IMMEDIATE failed "cannot start a
       // transaction within a transaction"); reads made meanwhile stay the exec() transaction's
@@ -314,6 +334,19 @@ export class Database implements Queryable {
         this.#transactionOpen = false;
       }
     });
+    // settled: its commit durable, or failed (#call resolves after durability)
+    return call.then(
+      (value) => {
+        if (turn !== null) this.#overtaken.give(turn);
+        this.#transactionsOvertaken = 0;
+        return value;
+      },
+      (e: unknown) => {
+        if (turn !== null) this.#overtaken.give(turn);
+        if (isWalnutError(e, 'WALNUT_CONFLICT')) this.#transactionsOvertaken++;
+        throw e;
+      },
+    );
   }
 
   /**
@@ -455,17 +488,21 @@ export class Database implements Queryable {
    * acknowledged: test/hostile/sql-autocommit-retry-order.test.ts). A conflict found at its
    * commit's durability (the store's conditional commit, a chain broken) comes after the writer
    * went on: the calls built on it fail too and run again in the order they fail.
+   * A statement overtaken LEASE_AFTER_CONFLICTS times runs again holding the WAL write lock
+   * until its commit is durable (overtaken-writes.ts): a long one beside a steady foreign
+   * writer was overtaken on every run.
    */
   #autocommit<T>(job: () => T | Promise<T>, admitted = false): Promise<T> {
     const w = this.#writer;
     const started = performance.now();
     const again = (e: unknown): boolean => isWalnutError(e, 'WALNUT_CONFLICT') && this.#closing === null && performance.now() - started < this.#store.options.busyTimeout;
+    const turn: LeaseTurn = { held: false, conflicts: 0 };
     const attempt = (admitted: boolean): Promise<T> => {
       let autocommit = false;
       const run = (): T | Promise<T> => {
         autocommit = !!w.engine.sqlite3.get_autocommit(w.db);
         if (!autocommit) return job();
-        const conflicted = (e: unknown): Promise<T> => this.#conflictedInRun(e, again, run);
+        const conflicted = (e: unknown): Promise<T> => this.#conflictedInRun(e, again, run, turn);
         let result: T | Promise<T>;
         try {
           result = job();
@@ -474,11 +511,21 @@ export class Database implements Queryable {
         }
         return result instanceof Promise ? result.catch(conflicted) : result;
       };
-      return this.#call(w, run, admitted).then(undefined, (e: unknown) => {
-        if (!autocommit || !again(e)) throw e;
-        this.#conflictRetries++;
-        return attempt(false);
-      });
+      return this.#call(w, run, admitted).then(
+        (value) => {
+          this.#overtaken.give(turn);
+          return value;
+        },
+        (e: unknown) => {
+          if (!autocommit || !again(e)) {
+            this.#overtaken.give(turn);
+            throw e;
+          }
+          this.#conflictRetries++;
+          if (++turn.conflicts < LEASE_AFTER_CONFLICTS) return attempt(false);
+          return this.#overtaken.take(turn).then(() => attempt(false));
+        },
+      );
     };
     return attempt(admitted);
   }
@@ -488,11 +535,14 @@ export class Database implements Queryable {
    * when that is a conflict `again` allows, `run` runs again, still holding the writer (so
    * before the calls made after it), after a turn of the event loop (a statement overtaken
    * over and over must not keep the thread); else `e` is thrown as it was (#attempt translates it).
+   * From its LEASE_AFTER_CONFLICTS-th conflict on (`turn`), it runs again holding the write
+   * lease (#autocommit gives it back once the call settled).
    */
-  #conflictedInRun<T>(e: unknown, again: (e: unknown) => boolean, run: () => T | Promise<T>): Promise<T> {
+  #conflictedInRun<T>(e: unknown, again: (e: unknown) => boolean, run: () => T | Promise<T>, turn: LeaseTurn): Promise<T> {
     const w = this.#writer;
     if (!again(this.#translate(w, e))) throw e;
     this.#conflictRetries++;
+    const lease = ++turn.conflicts >= LEASE_AFTER_CONFLICTS ? this.#overtaken.take(turn) : undefined;
     w.vfs.conflict = false; // (as #attempt before a job: this run's signals are its own)
     w.vfs.lastError = null;
     // the failed run's waits for the commits it read are not the call's: one of those failing
@@ -500,7 +550,7 @@ export class Database implements Queryable {
     // run again once more, applied twice (or, once close() began, was applied yet rejected)
     const saw = w.vfs.takeDurability();
     if (saw !== null) saw.catch(() => undefined);
-    return new Promise<void>((resolve) => setImmediate(resolve)).then(run);
+    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => lease).then(run);
   }
 
   /**

@@ -10,7 +10,8 @@
  *  - `<db>-shm`: DMS byte 128 read-locked while attached (the first opener truncates a stale
  *    file while it holds it exclusively); WRITE (120) by the writer, CKPT (121) by
  *    checkpointers, RECOVER (122) during recovery, READ(i) (123 + i) by readers. With a write
- *    lease (holdWriteLease(), walnut/sql) WRITE stays locked until close.
+ *    lease (holdWriteLease(), walnut/sql) WRITE stays locked until the last holdWriteLease()
+ *    is given back (releaseWriteLease()) or close.
  *  - `<db>-journal`: never written; a hot one (journal-mode.ts) makes open() refuse the database.
  *    With `convert`, open() takes RESERVED and EXCLUSIVE briefly to put a rollback-journal
  *    database into WAL mode (journal-mode.ts), then returns to the lock it held.
@@ -326,6 +327,10 @@ export class WalIndex {
    */
   #leased = false;
   #leaseInUse = false;
+  /** holdWriteLease() calls not yet given back (releaseWriteLease()): WRITE is unlocked at 0. */
+  #leaseHolds = 0;
+  /** The wait for WRITE of a holdWriteLease() in progress (a second caller joins it: two waits would both "take" WRITE). */
+  #leaseTaking: Promise<void> | null = null;
   /**
    * PRAGMA data_version's counter: bumped when the live header is found to differ from the one
    * this connection last saw or wrote itself, i.e. when another connection committed (or
@@ -2004,10 +2009,45 @@ export class WalIndex {
    */
   async holdWriteLease(): Promise<void> {
     this.#checkOpen();
-    if (this.#leased) return;
-    await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive');
-    this.#leased = true; // the OS lock stays; in-process turns go by #leaseInUse from now on
-    this.#leaseInUse = false;
+    while (this.#leaseTaking !== null) await this.#leaseTaking.catch(() => undefined);
+    this.#checkOpen();
+    if (this.#leased) {
+      this.#leaseHolds++;
+      return;
+    }
+    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive').then(() => {
+      this.#leased = true; // the OS lock stays; in-process turns go by #leaseInUse from now on
+      this.#leaseInUse = false;
+      this.#leaseHolds = 1;
+    });
+    try {
+      await this.#leaseTaking;
+    } finally {
+      this.#leaseTaking = null;
+    }
+  }
+
+  /**
+   * Gives back one holdWriteLease(); the last one unlocks WRITE for other connections. When a
+   * writer of this connection (its committer, a checkpoint's restart, recovery) is inside the
+   * lease's turn at that moment, it keeps WRITE as a lock of its own, released when it ends
+   * (its #unlockShm), so nobody else appends in the middle of its run.
+   */
+  releaseWriteLease(): void {
+    if (!this.#leased || --this.#leaseHolds > 0) return;
+    this.#leased = false;
+    if (this.#closed) return;
+    // WRITE has been in #held (count 1) since the lease took it
+    if (this.#leaseInUse) {
+      this.#leaseInUse = false;
+      return;
+    }
+    this.#unlockShm(SHM_LOCK.WRITE, 1);
+  }
+
+  /** holdWriteLease() is in force: no other connection can commit. */
+  get leased(): boolean {
+    return this.#leased;
   }
 
   endWrite(): void {
