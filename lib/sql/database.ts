@@ -89,6 +89,8 @@ export interface Queryable {
 const MAX_READ_CONNECTIONS = 16;
 /** SQL texts whose routing is remembered (then the memo starts over). */
 const READABLE_MEMO = 4096;
+/** Transaction function texts whose conflicts are counted at most (#overtakenSources). */
+const OVERTAKEN_SOURCES_MEMO = 256;
 /**
  * A call that needs no I/O (a read on a kept snapshot) settles in microtasks alone, so a caller
  * looping over such calls would never let the event loop turn (commits' completions, timers,
@@ -225,6 +227,13 @@ export class Database implements Queryable {
   readonly #overtaken: OvertakenWrites;
   /** transaction() calls in a row that failed WALNUT_CONFLICT (the next one takes the lease at LEASE_AFTER_CONFLICTS). */
   #transactionsOvertaken = 0;
+  /**
+   * The same, per transaction function's source text: a caller's retry passes a new closure of
+   * the same code, and a long transaction retried among short ones that commit (resetting
+   * #transactionsOvertaken) is still told apart. Only texts that failed are kept (cleared past
+   * OVERTAKEN_SOURCES_MEMO: code with values built in must not grow it without end).
+   */
+  readonly #overtakenSources = new Map<string, number>();
 
   constructor(key: typeof CONSTRUCT_KEY, store: Store, pipeline: CommitPipeline, writer: Connection, readConnections: number, safeIntegers: boolean, overtaken: OvertakenWrites) {
     refuseDirectConstruction(key, 'Database', 'openDatabase()'); // (constructed.ts)
@@ -320,7 +329,9 @@ export class Database implements Queryable {
     if (typeof fn !== 'function') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'transaction() takes an async function', { reason: 'fn' }));
     const w = this.#writer;
     // the lease is taken with the writer held (in call order), before BEGIN opens the snapshot
-    const turn: LeaseTurn | null = this.#transactionsOvertaken >= LEASE_AFTER_CONFLICTS ? { held: false, conflicts: this.#transactionsOvertaken } : null;
+    const source = this.#overtakenSources.size > 0 || this.#transactionsOvertaken > 0 ? Function.prototype.toString.call(fn) : null;
+    const conflicts = Math.max(this.#transactionsOvertaken, source === null ? 0 : (this.#overtakenSources.get(source) ?? 0));
+    const turn: LeaseTurn | null = conflicts >= LEASE_AFTER_CONFLICTS ? { held: false, conflicts } : null;
     const call = this.#call(w, async () => {
       if (turn !== null) await this.#overtaken.take(turn);
       // inside a transaction opened through exec() (BEGIN), it nests as a savepoint, as
@@ -339,11 +350,17 @@ export class Database implements Queryable {
       (value) => {
         if (turn !== null) this.#overtaken.give(turn);
         this.#transactionsOvertaken = 0;
+        if (source !== null) this.#overtakenSources.delete(source);
         return value;
       },
       (e: unknown) => {
         if (turn !== null) this.#overtaken.give(turn);
-        if (isWalnutError(e, 'WALNUT_CONFLICT')) this.#transactionsOvertaken++;
+        if (isWalnutError(e, 'WALNUT_CONFLICT')) {
+          this.#transactionsOvertaken++;
+          const text = source ?? Function.prototype.toString.call(fn);
+          if (this.#overtakenSources.size >= OVERTAKEN_SOURCES_MEMO) this.#overtakenSources.clear();
+          this.#overtakenSources.set(text, (this.#overtakenSources.get(text) ?? 0) + 1);
+        }
         throw e;
       },
     );

@@ -4,8 +4,8 @@
 # RESTART_EVERY, a RESTART checkpoint follows every that many commits (busy or not), and a second
 # line gives how many of them restarted the WAL (not busy). With MIN_COMMITS it goes on past
 # SECONDS until it has made that many (beside busy writers on a loaded machine a run of a few
-# seconds can get no turn at all).
-# usage: python3 sqlite-writer.py DB SECONDS WRITER_ID [CKPT [RESTART_EVERY [MIN_COMMITS]]]
+# seconds can get no turn at all). With PAUSE_MS it sleeps that long after each commit.
+# usage: python3 sqlite-writer.py DB SECONDS WRITER_ID [CKPT [RESTART_EVERY [MIN_COMMITS [PAUSE_MS]]]]
 import sqlite3
 import sys
 import time
@@ -14,6 +14,7 @@ db, seconds, writer = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 ckpt = int(sys.argv[4]) if len(sys.argv) > 4 else 200
 restart_every = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 min_commits = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+pause = float(sys.argv[7]) / 1000 if len(sys.argv) > 7 else 0
 restarts = 0
 c = sqlite3.connect(db, timeout=30, isolation_level=None)
 c.execute('PRAGMA wal_autocheckpoint=%d' % ckpt)
@@ -29,6 +30,8 @@ while time.time() < end or n < min_commits:
             raise
         continue
     n += 1
+    if pause > 0:
+        time.sleep(pause)
     if restart_every > 0 and n % restart_every == 0:
         c.execute('PRAGMA busy_timeout=50')
         if c.execute('PRAGMA wal_checkpoint(RESTART)').fetchone()[0] == 0:

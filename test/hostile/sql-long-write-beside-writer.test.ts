@@ -15,6 +15,7 @@ import { expect, test } from 'vitest';
 
 import { open } from '../../lib/index';
 import { isWalnutError, openDatabase } from '../../lib/sql';
+import { LEASE_AFTER_CONFLICTS } from '../../lib/sql/overtaken-writes';
 import { expectWalnutError } from '../helpers/expect-error';
 import { HELPERS, runPython, spawnOutput } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
@@ -23,9 +24,9 @@ const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const BIG_INSERT = 'WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200000) INSERT INTO big SELECT randomblob(20) FROM c';
 
-/** Starts sqlite-writer.py on `file` for `seconds` and waits until its first commit shows; `done`: its commits. */
-async function foreignWriter(file: string, seconds: number): Promise<{ done: Promise<number> }> {
-  const done = runPython(path.join(HELPERS, 'sqlite-writer.py'), [file, String(seconds), '7', '200', '0', '20']).then((out) => Number(out.split('\n')[0]));
+/** Starts sqlite-writer.py on `file` for `seconds` (a pause of `pauseMs` after each commit) and waits until its first commit shows; `done`: its commits. */
+async function foreignWriter(file: string, seconds: number, pauseMs = 0): Promise<{ done: Promise<number> }> {
+  const done = runPython(path.join(HELPERS, 'sqlite-writer.py'), [file, String(seconds), '7', '200', '0', '20', String(pauseMs)]).then((out) => Number(out.split('\n')[0]));
   for (let i = 0; i < 2000 && sqlite(file, 'SELECT count(*) FROM t') === '0'; i++) await sleep(5);
   return { done }; // (not `done` itself: an async function's result would wait for it)
 }
@@ -80,6 +81,55 @@ test('a transaction() the caller runs again after conflicts commits under the le
   expect(made).toBeGreaterThan(before); // it committed after: the lease was given back
   expect(sqlite(file, 'SELECT count(*) FROM t WHERE w = 7')).toBe(String(made));
   expect(sqlite(file, 'SELECT count(*) FROM t WHERE w = 1')).toBe('3');
+  expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
+}, 30000);
+
+test('a long transaction() retried among short ones that commit still gets the lease (counted per function text)', async () => {
+  const file = path.join(tmpDir(), 'long-among-short.db');
+  const db = await openDatabase(file, { busyTimeout: 2000 });
+  await db.exec('CREATE TABLE t(w INTEGER, v BLOB); CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO c VALUES (1, 0), (2, 0)');
+  // a commit every 20 ms or so: gaps the short transactions fit in, the long one (150 ms) never
+  const writer = (await foreignWriter(file, 5, 20)).done;
+  const started = performance.now();
+  let shortDone = 0;
+  let longDone = false;
+  // short transactions of this database commit all the while (each success reset a count kept per database)
+  const shorts = Array.from({ length: 2 }, async () => {
+    while (!longDone) {
+      try {
+        await db.transaction(async (tx) => void (await tx.run('UPDATE c SET n = n + 1 WHERE id = 2')));
+        shortDone++;
+      } catch (e) {
+        if (!isWalnutError(e, 'WALNUT_CONFLICT')) throw e;
+      }
+      await sleep(5);
+    }
+  });
+  let runs = 0;
+  for (;;) {
+    try {
+      // a new closure for each try, as a retry loop makes it
+      await db.transaction(async (tx) => {
+        runs++;
+        const { n } = (await tx.get('SELECT n FROM c WHERE id = 1')) as { n: number };
+        await sleep(150);
+        await tx.run('UPDATE c SET n = ? WHERE id = 1', [n + 1]);
+      });
+      break;
+    } catch (e) {
+      if (!isWalnutError(e, 'WALNUT_CONFLICT')) throw e;
+    }
+  }
+  longDone = true;
+  await Promise.all(shorts);
+  expect(performance.now() - started).toBeLessThan(4000); // won while the other writer still ran
+  expect(runs).toBeGreaterThan(1); // overtaken (else this test proves nothing)
+  expect(shortDone).toBeGreaterThan(0); // short ones committed in between (the case here)
+  expect(runs).toBeLessThanOrEqual(LEASE_AFTER_CONFLICTS + 1); // its third run held the lease (without the count per text: 5-9 runs)
+  const made = await writer;
+  await db.close();
+  expect(sqlite(file, 'SELECT n FROM c ORDER BY id')).toBe(`1\n${shortDone}`);
+  expect(sqlite(file, 'SELECT count(*) FROM t WHERE w = 7')).toBe(String(made));
   expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
 }, 30000);
 
