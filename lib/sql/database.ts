@@ -225,12 +225,12 @@ export class Database implements Queryable {
   #conflictRetries = 0;
   /** The write lease for writes other connections keep overtaking (overtaken-writes.ts). */
   readonly #overtaken: OvertakenWrites;
-  /** transaction() calls in a row that failed WALNUT_CONFLICT (the next one takes the lease at LEASE_AFTER_CONFLICTS). */
-  #transactionsOvertaken = 0;
+  /** transaction() and exec() calls in a row that failed WALNUT_CONFLICT (the next one takes the lease at LEASE_AFTER_CONFLICTS). */
+  #callsOvertaken = 0;
   /**
-   * The same, per transaction function's source text: a caller's retry passes a new closure of
-   * the same code, and a long transaction retried among short ones that commit (resetting
-   * #transactionsOvertaken) is still told apart. Only texts that failed are kept (cleared past
+   * The same, per transaction function's source text (exec()'s SQL): a caller's retry passes a
+   * new closure of the same code, and a long transaction retried among short ones that commit
+   * (resetting #callsOvertaken) is still told apart. Only texts that failed are kept (cleared past
    * OVERTAKEN_SOURCES_MEMO: code with values built in must not grow it without end).
    */
   readonly #overtakenSources = new Map<string, number>();
@@ -275,7 +275,7 @@ export class Database implements Queryable {
       const refused = extraArgumentError('db.exec', 'only SQL (it binds no parameters: use run())', 1, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
-    return this.#call(this.#writer, () => this.#writer.runner.exec(sql));
+    return this.#retriedByCaller(() => `exec ${String(sql)}`, () => this.#writer.runner.exec(sql));
   }
   run(sql: string, params?: Params): Promise<RunResult> {
     if (arguments.length > 2) {
@@ -316,10 +316,9 @@ export class Database implements Queryable {
 
   /**
    * Runs `fn` in one transaction (BEGIN IMMEDIATE ... COMMIT); rolls back and rethrows when it
-   * throws. Resolves with fn's result once the commit is durable. After LEASE_AFTER_CONFLICTS
-   * transaction() calls in a row failed WALNUT_CONFLICT (the caller runs them again), the next
-   * one runs holding the WAL write lock until it settled (overtaken-writes.ts): a long
-   * transaction retried beside a steady foreign writer was overtaken every time.
+   * throws. Resolves with fn's result once the commit is durable. A transaction the caller ran
+   * again after conflicts runs holding the WAL write lock (#retriedByCaller): a long one
+   * retried beside a steady foreign writer was overtaken every time.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     if (arguments.length > 1) {
@@ -328,36 +327,48 @@ export class Database implements Queryable {
     }
     if (typeof fn !== 'function') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'transaction() takes an async function', { reason: 'fn' }));
     const w = this.#writer;
-    // the lease is taken with the writer held (in call order), before BEGIN opens the snapshot
-    const source = this.#overtakenSources.size > 0 || this.#transactionsOvertaken > 0 ? Function.prototype.toString.call(fn) : null;
-    const conflicts = Math.max(this.#transactionsOvertaken, source === null ? 0 : (this.#overtakenSources.get(source) ?? 0));
+    return this.#retriedByCaller(
+      () => Function.prototype.toString.call(fn),
+      async () => {
+        // inside a transaction opened through exec() (BEGIN), it nests as a savepoint, as
+        // better-sqlite3's transaction functions do (BEGIN IMMEDIATE failed "cannot start a
+        // transaction within a transaction"); reads made meanwhile stay the exec() transaction's
+        const nested = !w.engine.sqlite3.get_autocommit(w.db);
+        this.#transactionOpen = !nested;
+        try {
+          return await this.#runTransaction(w, fn, nested);
+        } finally {
+          this.#transactionOpen = false;
+        }
+      },
+    );
+  }
+
+  /**
+   * A call on the writer that its caller runs again after WALNUT_CONFLICT (transaction(),
+   * exec()): after LEASE_AFTER_CONFLICTS such calls in a row failed so, or as many with the
+   * same `source` (the function's or the SQL's text: a retry is a new call of the same code),
+   * it runs holding the write lease (overtaken-writes.ts), taken with the writer held (in call
+   * order, before its first statement opens a snapshot) and given back once it settled (#call
+   * resolves after durability).
+   */
+  #retriedByCaller<T>(source: () => string, job: () => Promise<T>): Promise<T> {
+    const key = this.#overtakenSources.size > 0 || this.#callsOvertaken > 0 ? source() : null;
+    const conflicts = Math.max(this.#callsOvertaken, key === null ? 0 : (this.#overtakenSources.get(key) ?? 0));
     const turn: LeaseTurn | null = conflicts >= LEASE_AFTER_CONFLICTS ? { held: false, conflicts } : null;
-    const call = this.#call(w, async () => {
-      if (turn !== null) await this.#overtaken.take(turn);
-      // inside a transaction opened through exec() (BEGIN), it nests as a savepoint, as
-      // better-sqlite3's transaction functions do (BEGIN IMMEDIATE failed "cannot start a
-      // transaction within a transaction"); reads made meanwhile stay the exec() transaction's
-      const nested = !w.engine.sqlite3.get_autocommit(w.db);
-      this.#transactionOpen = !nested;
-      try {
-        return await this.#runTransaction(w, fn, nested);
-      } finally {
-        this.#transactionOpen = false;
-      }
-    });
-    // settled: its commit durable, or failed (#call resolves after durability)
+    const call = this.#call(this.#writer, turn === null ? job : () => this.#overtaken.take(turn).then(job));
     return call.then(
       (value) => {
         if (turn !== null) this.#overtaken.give(turn);
-        this.#transactionsOvertaken = 0;
-        if (source !== null) this.#overtakenSources.delete(source);
+        this.#callsOvertaken = 0;
+        if (key !== null) this.#overtakenSources.delete(key);
         return value;
       },
       (e: unknown) => {
         if (turn !== null) this.#overtaken.give(turn);
         if (isWalnutError(e, 'WALNUT_CONFLICT')) {
-          this.#transactionsOvertaken++;
-          const text = source ?? Function.prototype.toString.call(fn);
+          this.#callsOvertaken++;
+          const text = key ?? source();
           if (this.#overtakenSources.size >= OVERTAKEN_SOURCES_MEMO) this.#overtakenSources.clear();
           this.#overtakenSources.set(text, (this.#overtakenSources.get(text) ?? 0) + 1);
         }
