@@ -51,13 +51,21 @@ export interface ExportStopOptions {
   timeoutMs?: number;
 }
 
-/** stop()'s options, checked before anything stops: its timeout in ms, or undefined for none. */
+/**
+ * stop()'s options, checked before anything stops: its timeout in ms, or undefined for none.
+ * Only an object is options: stop() ends something, and is handed over as a callback like
+ * close() (process.once('SIGTERM', handle.stop.bind(handle)) passes the signal's name, a
+ * socket's 'close' a boolean), so such a value is no options (a signal's name was refused: the
+ * export went on, and the signal handler's promise rejected unhandled). A number is refused:
+ * stop(5000) reads as a timeout, and ignoring it could wait forever.
+ */
 function stopTimeoutOf(options: ExportStopOptions | undefined): number | undefined {
-  if (options === undefined) return undefined;
   const bad = (): never => {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'stop() options must be { timeoutMs?: whole number of ms in 1..2^31-1 }', { reason: 'options' });
   };
-  if (typeof options !== 'object' || options === null || unknownOptionName(options, ['timeoutMs']) !== undefined) bad();
+  if (typeof options === 'number' || typeof options === 'bigint') bad();
+  if (typeof options !== 'object' || options === null) return undefined;
+  if (unknownOptionName(options, ['timeoutMs']) !== undefined) bad();
   const t: unknown = options.timeoutMs;
   if (t !== undefined && !(typeof t === 'number' && Number.isInteger(t) && t >= 1 && t <= 0x7fffffff)) bad();
   return t as number | undefined;

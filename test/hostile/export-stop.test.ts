@@ -48,10 +48,33 @@ describe('exportTo(...).stop({ timeoutMs })', () => {
     try {
       const records: Uint8Array[] = [];
       const handle = store.exportTo({ appendRecord: (r) => void records.push(r), flush: () => undefined }, { follow: true });
-      for (const bad of [{ timeoutMs: 0 }, { timeoutMs: 1.5 }, { timeoutMs: 2 ** 31 }, { timeout: 5 }, null, 5]) {
+      for (const bad of [{ timeoutMs: 0 }, { timeoutMs: 1.5 }, { timeoutMs: 2 ** 31 }, { timeout: 5 }, 5, 5000n]) {
         await expectRejectsWalnut(handle.stop(bad as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
       }
       await handle.stop();
+    } finally {
+      await store.close();
+    }
+  });
+
+  // stop('SIGTERM') was refused as options: the export went on, and the promise the signal
+  // handler dropped rejected unhandled. A verb that ends something takes any callback argument.
+  it('stop() handed over as a callback (a signal name, a boolean, null) ends the export', async () => {
+    const store = await open(path.join(dir, 'callback.db'));
+    try {
+      for (const arg of ['SIGTERM', true, false, null, Symbol('x')]) {
+        await store.commit([{ pgno: 2, data: page(1) }]);
+        const records: Uint8Array[] = [];
+        const handle = store.exportTo({ appendRecord: (r) => void records.push(r), flush: () => undefined }, { follow: true });
+        const stats = await (handle.stop as (a: unknown) => Promise<{ records: number }>).call(handle, arg);
+        expect(stats.records).toBe(records.length);
+        await handle.done;
+      }
+      // as a signal handler: process.once('SIGTERM', handle.stop.bind(handle)) passes the name
+      const handle = store.exportTo({ appendRecord: () => undefined, flush: () => undefined }, { follow: true });
+      const onSignal = handle.stop.bind(handle) as unknown as (signal: string) => Promise<unknown>;
+      await onSignal('SIGTERM');
+      await handle.done;
     } finally {
       await store.close();
     }
