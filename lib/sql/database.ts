@@ -225,12 +225,12 @@ export class Database implements Queryable {
   #conflictRetries = 0;
   /** The write lease for writes other connections keep overtaking (overtaken-writes.ts). */
   readonly #overtaken: OvertakenWrites;
-  /** transaction() and exec() calls in a row that failed WALNUT_CONFLICT (the next one takes the lease at LEASE_AFTER_CONFLICTS). */
-  #callsOvertaken = 0;
   /**
-   * The same, per transaction function's source text (exec()'s SQL): a caller's retry passes a
-   * new closure of the same code, and a long transaction retried among short ones that commit
-   * (resetting #callsOvertaken) is still told apart. Only texts that failed are kept (cleared past
+   * transaction() and exec() calls that failed WALNUT_CONFLICT since one of the same source
+   * text (the function's, the SQL's) committed: a caller's retry is a new call, of the same
+   * code (a new closure of it), and counted per text, a long transaction retried among short
+   * ones that commit is told apart (counted per database, their commits reset its count, and
+   * their conflicts took the lease from it). Only texts that failed are kept (cleared past
    * OVERTAKEN_SOURCES_MEMO: code with values built in must not grow it without end).
    */
   readonly #overtakenSources = new Map<string, number>();
@@ -346,28 +346,25 @@ export class Database implements Queryable {
 
   /**
    * A call on the writer that its caller runs again after WALNUT_CONFLICT (transaction(),
-   * exec()): after LEASE_AFTER_CONFLICTS such calls in a row failed so, or as many with the
-   * same `source` (the function's or the SQL's text: a retry is a new call of the same code),
-   * it runs holding the write lease (overtaken-writes.ts), taken with the writer held (in call
-   * order, before its first statement opens a snapshot) and given back once it settled (#call
-   * resolves after durability).
+   * exec()): after LEASE_AFTER_CONFLICTS calls with its `source` (the function's or the SQL's
+   * text: a retry is a new call of the same code) failed so, it runs holding the write lease
+   * (overtaken-writes.ts), taken with the writer held (in call order, before its first
+   * statement opens a snapshot) and given back once it settled (#call resolves after durability).
    */
   #retriedByCaller<T>(source: () => string, job: () => Promise<T>): Promise<T> {
-    const key = this.#overtakenSources.size > 0 || this.#callsOvertaken > 0 ? source() : null;
-    const conflicts = Math.max(this.#callsOvertaken, key === null ? 0 : (this.#overtakenSources.get(key) ?? 0));
+    const key = this.#overtakenSources.size > 0 ? source() : null;
+    const conflicts = key === null ? 0 : (this.#overtakenSources.get(key) ?? 0);
     const turn: LeaseTurn | null = conflicts >= LEASE_AFTER_CONFLICTS ? { held: false, conflicts } : null;
     const call = this.#call(this.#writer, turn === null ? job : () => this.#overtaken.take(turn).then(job));
     return call.then(
       (value) => {
         if (turn !== null) this.#overtaken.give(turn);
-        this.#callsOvertaken = 0;
         if (key !== null) this.#overtakenSources.delete(key);
         return value;
       },
       (e: unknown) => {
         if (turn !== null) this.#overtaken.give(turn);
         if (isWalnutError(e, 'WALNUT_CONFLICT')) {
-          this.#callsOvertaken++;
           const text = key ?? source();
           if (this.#overtakenSources.size >= OVERTAKEN_SOURCES_MEMO) this.#overtakenSources.clear();
           this.#overtakenSources.set(text, (this.#overtakenSources.get(text) ?? 0) + 1);

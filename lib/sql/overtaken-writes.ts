@@ -14,8 +14,20 @@
  * handlers, then go on (store.releaseWriteLease()).
  *
  * Invariants:
- *  - A hold is given back exactly once, when the write that took it has settled (its commit
- *    durable, or failed); the store counts holds, so writes that overlap share one lock.
+ *  - One write at a time holds the lease (`#holder`), and gives it back exactly once, when it
+ *    has settled (its commit durable, or failed). Writes that become due meanwhile take none:
+ *    they run under that one while it lasts (a commit of theirs that comes after it may be
+ *    overtaken again, and counts). Holds that joined each other kept WRITE without a gap for as
+ *    long as some overtaken write was in flight: 8 callers inserting beside a sqlite3 process
+ *    creating tables kept it out past its 5 s busy timeout.
+ *  - After the lease is given back, none is taken for LEASE_PAUSE_MIN_MS or as long as it was
+ *    held, whichever is longer: the other connections' busy handlers (SQLite's sleeps up to
+ *    100 ms between tries) get WRITE in between. Writes due meanwhile run without it.
+ *  - The most overtaken write goes first: a write due for the lease that was refused (held, or
+ *    paused) leaves its count of conflicts as a claim, and none with fewer takes the lease
+ *    until that one did or CLAIM_TTL_MS passed without it asking again. Else short writes,
+ *    overtaken twice now and then, took it at every pause's end, and a long one retried among
+ *    them (it asks once a run) found it paused each time.
  *  - Taking the lease waits for WRITE up to the busy timeout. When that fails (another
  *    connection held WRITE throughout, or the store is closing), the write runs again without
  *    it, as before: the lease is a way to win, never a new way to fail.
@@ -25,6 +37,10 @@ import type { Store } from '../commit/store';
 
 /** Conflicts of one write (an autocommit statement's runs; transaction() calls in a row) before its next run takes the lease. */
 export const LEASE_AFTER_CONFLICTS = 2;
+/** The least time between giving the lease back and taking it again (header). */
+const LEASE_PAUSE_MIN_MS = 150;
+/** How long a refused write's claim holds back writes overtaken fewer times (header). */
+const CLAIM_TTL_MS = 2000;
 
 /** One write's turn: its conflicts so far, and `held` once it took the lease (give() hands it back, once). */
 export interface LeaseTurn {
@@ -38,6 +54,17 @@ export class OvertakenWrites {
   readonly #leasedForLife: boolean;
   /** Writes that took the lease (they ran under it; also what metrics can show). */
   #taken = 0;
+  /** The write holding the lease, or null. */
+  #holder: LeaseTurn | null = null;
+  /** The wait for WRITE in progress (a write due meanwhile waits for it too, and takes no hold). */
+  #taking: Promise<void> | null = null;
+  /** When #holder took it. */
+  #heldSince = 0;
+  /** No lease is taken before this (performance.now(); header). */
+  #pauseUntil = -Infinity;
+  /** The conflicts of the most overtaken write refused since the lease was last taken, and when it last asked (header). */
+  #claim = 0;
+  #claimAt = -Infinity;
 
   constructor(store: Store, leasedForLife: boolean) {
     this.#store = store;
@@ -55,19 +82,39 @@ export class OvertakenWrites {
    */
   take(turn: LeaseTurn): Promise<void> {
     if (this.#leasedForLife || turn.held) return Promise.resolve();
-    return this.#store.holdWriteLease().then(
+    const now = performance.now();
+    if (now - this.#claimAt > CLAIM_TTL_MS) this.#claim = 0;
+    if (this.#holder !== null || this.#taking !== null || now < this.#pauseUntil || turn.conflicts < this.#claim) {
+      if (turn.conflicts >= this.#claim) {
+        this.#claim = turn.conflicts;
+        this.#claimAt = now;
+      }
+      // under the holder's lease, or the one being taken, while it lasts; else without (header)
+      return this.#taking ?? Promise.resolve();
+    }
+    this.#taking = this.#store.holdWriteLease().then(
       () => {
+        this.#taking = null;
+        this.#claim = 0;
         turn.held = true;
+        this.#holder = turn;
+        this.#heldSince = performance.now();
         this.#taken++;
       },
-      () => undefined, // busy past the timeout, or closing: the write runs without it (header)
+      () => {
+        this.#taking = null; // busy past the timeout, or closing: the write runs without it (header)
+      },
     );
+    return this.#taking;
   }
 
   /** Gives `turn`'s lease back (nothing when it holds none). */
   give(turn: LeaseTurn): void {
     if (!turn.held) return;
     turn.held = false;
+    this.#holder = null;
+    const now = performance.now();
+    this.#pauseUntil = now + Math.max(LEASE_PAUSE_MIN_MS, now - this.#heldSince);
     this.#store.releaseWriteLease(); // (after close() it does nothing)
   }
 }

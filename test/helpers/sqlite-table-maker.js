@@ -3,7 +3,9 @@
 // about every 2 ms (a spin, not a timer: the turn of an event loop is too coarse) for
 // <durationMs> after its first table and until it made at least <minTables> (default 1), then
 // prints {"tables": n} (tables p0..p<n-1> exist, each with its one row) and exits. Prints {"first": true} once its first table committed. A commit
-// that stays SQLITE_BUSY past the busy timeout is tried again with the same k.
+// that stays SQLITE_BUSY past the busy timeout is tried again with the same k: both statements
+// are one transaction (two autocommit statements, the INSERT busy after the CREATE committed,
+// were tried again as "table pK already exists").
 // Usage: node sqlite-table-maker.js <db> <durationMs> [minTables]
 'use strict';
 const Database = require('better-sqlite3');
@@ -17,12 +19,13 @@ let end = Infinity;
 let k = 0;
 while (Date.now() < end || k < minTables) {
   try {
-    db.exec(`CREATE TABLE p${k}(a, b); INSERT INTO p${k} VALUES (${k}, ${k})`);
+    db.exec(`BEGIN IMMEDIATE; CREATE TABLE p${k}(a, b); INSERT INTO p${k} VALUES (${k}, ${k}); COMMIT`);
     if (k++ === 0) {
       end = Date.now() + duration;
       process.stdout.write(JSON.stringify({ first: true }) + '\n');
     }
   } catch (e) {
+    if (db.inTransaction) db.exec('ROLLBACK');
     if (e.code !== 'SQLITE_BUSY') throw e;
   }
   const spin = Date.now() + 2;
