@@ -23,6 +23,7 @@
  * database file lacks. A page is copied only when its newest frame is within the safe range,
  * so a page a live reader may still read from the database file is never overwritten.
  */
+import { walnutError } from '../errors';
 import { SHM_LOCK, type ShmHeader } from '../format/shm-header';
 import type { NativeCopyStats } from '../native';
 import type { CheckpointTarget, WalIndex } from '../wal-index/wal-index';
@@ -254,6 +255,7 @@ async function restartPastOwnFollowers(t: CheckpointTarget, truncate: boolean, m
  * synchronous=NORMAL, another process) and frames recovery found are synced as SQLite does.
  */
 async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: number, o: CheckpointOptions): Promise<void> {
+  await refuseImplausibleSize(t, h);
   t.setNBackfillAttempted(upTo);
   // page numbers of every frame after nBackfill through mxFrame: a page whose newest frame lies
   // beyond upTo is not copied at all (SQLite's rule), so the frames past upTo count too
@@ -265,4 +267,19 @@ async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: 
   await t.syncDb(upTo === t.liveMxFrame() ? h.nPage * t.pageSize : -1, o.sync);
   t.setNBackfill(upTo);
   o.onCopy?.({ ...stats, walSynced: syncWal });
+}
+
+/**
+ * SQLite's sanity check before a backfill (walCheckpoint, reference section 12.2 c): a commit's
+ * database size larger than the file plus 64 KiB (the lock-byte page) plus every page the WAL
+ * holds cannot be a database any commit made; the checkpoint is SQLITE_CORRUPT and changes
+ * nothing. Without it a damaged or hand-made commit frame (a chain that still checks out) grew
+ * the file to that size: a sparse 16 TiB database for 0xffffffff pages.
+ */
+async function refuseImplausibleSize(t: CheckpointTarget, h: ShmHeader): Promise<void> {
+  const need = h.nPage * t.pageSize;
+  const size = await t.db.size();
+  if (size < need && size + 65536 + h.mxFrame * t.pageSize < need) {
+    throw walnutError('WALNUT_CORRUPT', `the WAL's last commit says the database has ${h.nPage} pages, more than the database file and the WAL could hold (SQLite's checkpoint refuses it too)`, { path: t.dbPath, reason: 'DbSizeImplausible' });
+  }
 }

@@ -1,0 +1,70 @@
+// A commit frame whose database size is larger than any page the files could hold (a damaged or
+// hand-made WAL whose chain still checks out). SQLite's checkpoint refuses it
+// (walCheckpoint: file size + 64 KiB + the WAL's frames < nPage * pageSize is SQLITE_CORRUPT) and
+// leaves every file as it was; walnut's grew the database file to that size (a sparse 8 TiB file
+// for 2^31 pages, 16 TiB for 0xffffffff), then the last close() removed the -wal: a database SQLite
+// would have kept out of its file was there for good.
+import * as fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+import { open } from '../../lib/commit/store';
+import { expectRejectsWalnut } from '../helpers/expect-error';
+import { Database, jsWalChecksum, oracleScan, sqliteWritesWal, typicalWork } from '../helpers/sqlite';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+
+/** The SQLite-written WAL with its last commit frame's database size set to `size`, the chain recomputed. */
+function withLastCommitSize(name: string, size: number): { db: string; pages: number } {
+  const copy = sqliteWritesWal(dir, name, 4096, typicalWork(6));
+  const wal = fs.readFileSync(copy.wal);
+  const scan = oracleScan(wal)!;
+  const last = scan.frames[scan.frames.length - 1]!;
+  wal.writeUInt32BE(size >>> 0, last.offset + 4);
+  let sums: [number, number] = [wal.readUInt32BE(24), wal.readUInt32BE(28)];
+  for (const f of scan.frames) {
+    sums = jsWalChecksum(wal.subarray(f.offset, f.offset + 8), sums[0], sums[1], scan.bigEndian);
+    sums = jsWalChecksum(wal.subarray(f.offset + 24, f.offset + 24 + scan.pageSize), sums[0], sums[1], scan.bigEndian);
+    wal.writeUInt32BE(sums[0], f.offset + 16);
+    wal.writeUInt32BE(sums[1], f.offset + 20);
+  }
+  fs.writeFileSync(copy.wal, wal);
+  return { db: copy.db, pages: scan.dbSize };
+}
+
+describe('checkpoint: a commit frame with an implausible database size', () => {
+  for (const size of [0x80000001, 0xffffffff, 100_000]) {
+    it(`database size ${size}: WALNUT_CORRUPT, the database file and the -wal stay as they were (SQLite refuses it too)`, async () => {
+      const { db } = withLastCommitSize(`huge-${size}`, size);
+      const before = fs.statSync(db).size;
+      const wal = fs.readFileSync(`${db}-wal`);
+      // SQLite's own checkpoint of a copy: SQLITE_CORRUPT, the database file unchanged
+      for (const s of ['', '-wal']) fs.copyFileSync(db + s, `${db}.sqlite${s}`);
+      const s = new Database(`${db}.sqlite`);
+      expect(() => s.pragma('wal_checkpoint(TRUNCATE)')).toThrow(/malformed/);
+      s.close();
+      expect(fs.statSync(`${db}.sqlite`).size).toBe(before);
+
+      const store = await open(db, { autoCheckpoint: false });
+      await expectRejectsWalnut(store.checkpoint('truncate'), 'WALNUT_CORRUPT', { reason: 'DbSizeImplausible', path: db });
+      await store.close(); // the last connection's checkpoint fails the same way: the -wal stays
+      expect(fs.statSync(db).size).toBe(before);
+      expect(fs.readFileSync(`${db}-wal`).subarray(0, wal.length).equals(wal)).toBe(true);
+    });
+  }
+
+  it('a commit that grows the database past its file by its own frames still checkpoints', async () => {
+    const { db } = sqliteWritesWal(dir, 'plausible', 4096, typicalWork(6));
+    const store = await open(db, { autoCheckpoint: false });
+    const snap = await store.snapshot();
+    const page1 = await snap.read(1);
+    snap.release();
+    const grown = snap.dbSize + 20;
+    page1.writeUInt32BE(grown, 28);
+    await store.commit([{ pgno: 1, data: page1 }, { pgno: grown, data: Buffer.alloc(4096) }]);
+    const r = await store.checkpoint('truncate');
+    expect(r.busy).toBe(false);
+    await store.close();
+    expect(fs.statSync(db).size).toBe(grown * 4096);
+  });
+});
