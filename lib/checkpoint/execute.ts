@@ -255,12 +255,12 @@ async function restartPastOwnFollowers(t: CheckpointTarget, truncate: boolean, m
  * synchronous=NORMAL, another process) and frames recovery found are synced as SQLite does.
  */
 async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: number, o: CheckpointOptions): Promise<void> {
-  await refuseImplausibleSize(t, h);
-  t.setNBackfillAttempted(upTo);
   // page numbers of every frame after nBackfill through mxFrame: a page whose newest frame lies
   // beyond upTo is not copied at all (SQLite's rule), so the frames past upTo count too
   const pgnos = new Uint32Array(h.mxFrame - after);
   t.pageNumbers(after + 1, pgnos);
+  await refuseImplausibleSize(t, h, pgnos);
+  t.setNBackfillAttempted(upTo);
   const syncWal = o.sync && t.walDurableThrough(h.salts) < upTo;
   const stats = await t.copyFrames(pgnos, { firstFrame: after + 1, upTo, nPage: h.nPage, pageSize: t.pageSize, syncWal });
   if (syncWal) t.noteWalDurable(h.mxFrame, h.salts);
@@ -272,14 +272,16 @@ async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: 
 /**
  * SQLite's sanity check before a backfill (walCheckpoint, reference section 12.2 c): a commit's
  * database size larger than the file plus 64 KiB (the lock-byte page) plus every page the WAL
- * holds cannot be a database any commit made; the checkpoint is SQLITE_CORRUPT and changes
- * nothing. Without it a damaged or hand-made commit frame (a chain that still checks out) grew
- * the file to that size: a sparse 16 TiB database for 0xffffffff pages.
+ * holds cannot be a database SQLite made; its checkpoint is SQLITE_CORRUPT and changes nothing.
+ * Without it a damaged or hand-made commit frame (a chain that still checks out) grew the file
+ * to that size: a sparse 16 TiB database for 0xffffffff pages. walnut's own commits may grow a
+ * database sparsely (a page far past the end, the pages between never written): such a size
+ * is a page the WAL holds, and is copied as before.
  */
-async function refuseImplausibleSize(t: CheckpointTarget, h: ShmHeader): Promise<void> {
+async function refuseImplausibleSize(t: CheckpointTarget, h: ShmHeader, pgnos: Uint32Array): Promise<void> {
   const need = h.nPage * t.pageSize;
   const size = await t.db.size();
-  if (size < need && size + 65536 + h.mxFrame * t.pageSize < need) {
-    throw walnutError('WALNUT_CORRUPT', `the WAL's last commit says the database has ${h.nPage} pages, more than the database file and the WAL could hold (SQLite's checkpoint refuses it too)`, { path: t.dbPath, reason: 'DbSizeImplausible' });
-  }
+  if (size >= need || size + 65536 + h.mxFrame * t.pageSize >= need) return;
+  for (const pgno of pgnos) if (pgno >= h.nPage) return;
+  throw walnutError('WALNUT_CORRUPT', `the WAL's last commit says the database has ${h.nPage} pages, more than the database file and the WAL hold (SQLite's checkpoint refuses it too)`, { path: t.dbPath, reason: 'DbSizeImplausible' });
 }
