@@ -27,7 +27,7 @@ import { walnutError } from '../errors';
 import { SHM_LOCK, type ShmHeader } from '../format/shm-header';
 import type { NativeCopyStats } from '../native';
 import type { CheckpointTarget, WalIndex } from '../wal-index/wal-index';
-import { planCheckpoint, type CheckpointMode, type CheckpointPlan } from './plan';
+import { planCheckpoint, sizeBeyondFiles, sizeNoCommitMakes, type CheckpointMode, type CheckpointPlan } from './plan';
 
 export interface CheckpointResult {
   mode: CheckpointMode;
@@ -279,9 +279,7 @@ async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: 
  * is a page the WAL holds, and is copied as before.
  */
 async function refuseImplausibleSize(t: CheckpointTarget, h: ShmHeader, pgnos: Uint32Array): Promise<void> {
-  const need = h.nPage * t.pageSize;
-  const size = await t.db.size();
-  if (size >= need || size + 65536 + h.mxFrame * t.pageSize >= need) return;
-  for (const pgno of pgnos) if (pgno >= h.nPage) return;
+  if (!sizeBeyondFiles(h.nPage, t.pageSize, await t.db.size(), h.mxFrame)) return;
+  if (!sizeNoCommitMakes(h.nPage, t.pageSize)) for (const pgno of pgnos) if (pgno >= h.nPage) return;
   throw walnutError('WALNUT_CORRUPT', `the WAL's last commit says the database has ${h.nPage} pages, more than the database file and the WAL hold (SQLite's checkpoint refuses it too)`, { path: t.dbPath, reason: 'DbSizeImplausible' });
 }
