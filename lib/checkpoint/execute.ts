@@ -23,10 +23,11 @@
  * database file lacks. A page is copied only when its newest frame is within the safe range,
  * so a page a live reader may still read from the database file is never overwritten.
  */
+import { walnutError } from '../errors';
 import { SHM_LOCK, type ShmHeader } from '../format/shm-header';
 import type { NativeCopyStats } from '../native';
 import type { CheckpointTarget, WalIndex } from '../wal-index/wal-index';
-import { planCheckpoint, type CheckpointMode, type CheckpointPlan } from './plan';
+import { planCheckpoint, sizeBeyondFiles, sizeNoCommitMakes, type CheckpointMode, type CheckpointPlan } from './plan';
 
 export interface CheckpointResult {
   mode: CheckpointMode;
@@ -254,15 +255,31 @@ async function restartPastOwnFollowers(t: CheckpointTarget, truncate: boolean, m
  * synchronous=NORMAL, another process) and frames recovery found are synced as SQLite does.
  */
 async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: number, o: CheckpointOptions): Promise<void> {
-  t.setNBackfillAttempted(upTo);
   // page numbers of every frame after nBackfill through mxFrame: a page whose newest frame lies
   // beyond upTo is not copied at all (SQLite's rule), so the frames past upTo count too
   const pgnos = new Uint32Array(h.mxFrame - after);
   t.pageNumbers(after + 1, pgnos);
+  await refuseImplausibleSize(t, h, pgnos);
+  t.setNBackfillAttempted(upTo);
   const syncWal = o.sync && t.walDurableThrough(h.salts) < upTo;
   const stats = await t.copyFrames(pgnos, { firstFrame: after + 1, upTo, nPage: h.nPage, pageSize: t.pageSize, syncWal });
   if (syncWal) t.noteWalDurable(h.mxFrame, h.salts);
   await t.syncDb(upTo === t.liveMxFrame() ? h.nPage * t.pageSize : -1, o.sync);
   t.setNBackfill(upTo);
   o.onCopy?.({ ...stats, walSynced: syncWal });
+}
+
+/**
+ * SQLite's sanity check before a backfill (walCheckpoint, reference section 12.2 c): a commit's
+ * database size larger than the file plus 64 KiB (the lock-byte page) plus every page the WAL
+ * holds cannot be a database SQLite made; its checkpoint is SQLITE_CORRUPT and changes nothing.
+ * Without it a damaged or hand-made commit frame (a chain that still checks out) grew the file
+ * to that size: a sparse 16 TiB database for 0xffffffff pages. walnut's own commits may grow a
+ * database sparsely (a page far past the end, the pages between never written): such a size
+ * is a page the WAL holds, and is copied as before.
+ */
+async function refuseImplausibleSize(t: CheckpointTarget, h: ShmHeader, pgnos: Uint32Array): Promise<void> {
+  if (!sizeBeyondFiles(h.nPage, t.pageSize, await t.db.size(), h.mxFrame)) return;
+  if (!sizeNoCommitMakes(h.nPage, t.pageSize)) for (const pgno of pgnos) if (pgno >= h.nPage) return;
+  throw walnutError('WALNUT_CORRUPT', `the WAL's last commit says the database has ${h.nPage} pages, more than the database file and the WAL hold (SQLite's checkpoint refuses it too)`, { path: t.dbPath, reason: 'DbSizeImplausible' });
 }

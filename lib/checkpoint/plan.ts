@@ -61,3 +61,24 @@ export function planCheckpoint(state: CheckpointState, mode: CheckpointMode): Ch
   const busy = mode !== 'passive' && (!complete || (wantsReset && readersInWal));
   return { mxSafeFrame: mxSafe, backfill, markUpdates, blockedBy, complete, postAction, busy };
 }
+
+/**
+ * SQLite's plausibility rule for a commit's database size (walCheckpoint, reference section
+ * 12.2 c): `nPage` pages cannot be a database any SQLite commit made when they are more than the
+ * database file (`fileBytes`) plus 64 KiB (the lock-byte page) plus every page of the WAL's
+ * `mxFrame` frames. walnut's own commits can grow a database sparsely; the caller also asks
+ * whether a frame holds a page that high.
+ */
+export function sizeBeyondFiles(nPage: number, pageSize: number, fileBytes: number, mxFrame: number): boolean {
+  const need = nPage * pageSize;
+  return fileBytes < need && fileBytes + 65536 + mxFrame * pageSize < need;
+}
+
+/**
+ * A size past what any commit of walnut's makes (commit/pages.ts: MAX_PAGE_COUNT 0xfffffffe
+ * pages, MAX_DATABASE_BYTES 16 TiB): beyond the files it is implausible even when a frame holds
+ * a page that high (a damaged frame's page number).
+ */
+export function sizeNoCommitMakes(nPage: number, pageSize: number): boolean {
+  return nPage > 0xfffffffe || nPage * pageSize > 2 ** 44;
+}

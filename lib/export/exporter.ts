@@ -35,6 +35,7 @@
  */
 import { readInput } from '../arguments';
 import type { Xxh3Stream } from '../checksum';
+import { sizeBeyondFiles, sizeNoCommitMakes } from '../checkpoint/plan';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { nativeHandleOf } from '../io/file';
 import { nativeExportIo, type NativeCommitFramer, type NativeFramedRun, type NativeReadFramesResult } from '../native';
@@ -274,6 +275,12 @@ export class Exporter {
    * generation) as BASE_PAGES, then BASE_END. The base is commit N, N the commit frames in 1..X.
    */
   async #base(snap: Snapshot, observed: bigint): Promise<void> {
+    // a damaged or hand-made commit frame's size (0xffffffff pages: a base image of 16 TiB of
+    // zeros that never ended), refused as the checkpoint refuses it; walnut's own sparse growth
+    // has its top page in a frame (or the file, once checkpointed)
+    if (sizeBeyondFiles(snap.dbSize, snap.pageSize, await this.#index.db.size(), snap.mxFrame) && (sizeNoCommitMakes(snap.dbSize, snap.pageSize) || snap.frameOf(snap.dbSize) === 0)) {
+      throw walnutError('WALNUT_CORRUPT', `the WAL's last commit says the database has ${snap.dbSize} pages, more than the database file and the WAL hold (SQLite's checkpoint refuses it too)`, { path: this.#index.dbPath, reason: 'DbSizeImplausible' });
+    }
     const gen = snap.generation;
     if (snap.mxFrame > 0) {
       const { commits, anchor } = await this.#scanTo(gen.salts, snap.mxFrame);

@@ -727,7 +727,9 @@ export class WalIndex {
       const got = await this.wal.file.read(head, 0, WAL_HEADER_SIZE, 0);
       const raw = got === WAL_HEADER_SIZE ? decodeWalHeader(head) : null;
       const plausible = raw !== null && raw.header !== null && raw.status !== 'bad-magic' && raw.status !== 'bad-page-size';
-      if (r.headerStatus === 'ok' && r.pageSize !== this.pageSize) {
+      // Another page size matters only with a commit to read: a WAL that holds none is empty to
+      // SQLite, whose next writer starts it again with the database's page size (and so does ours)
+      if (r.headerStatus === 'ok' && r.mxFrame > 0 && r.pageSize !== this.pageSize) {
         throw walnutError('WALNUT_CORRUPT', `WAL page size ${r.pageSize} differs from the database's ${this.pageSize}`, { path: this.walPath });
       }
       const fields = {
