@@ -63,15 +63,17 @@ export interface VerifyOptions {
 }
 
 /**
- * Options as VerifyOptions says (busyTimeout is checked where it is used): anything else was
- * taken as it came, a misspelt option dropped, pageChecksums: 'no' checking trailers (false
- * findings on a database without them), maxFindings: -1 or NaN.
+ * Options as VerifyOptions says, each read once (the copy returned is what verify uses):
+ * anything else was taken as it came, a misspelt option dropped, pageChecksums: 'no' checking
+ * trailers (false findings on a database without them), maxFindings: -1 or NaN; busyTimeout was
+ * read again where the locks are taken (a throwing getter escaped as a raw Error, -5 was reason
+ * 'timeout').
  */
-function checkVerifyOptions(options: unknown): void {
-  readInput('options', () => checkVerifyOptionsAsGiven(options));
+function checkVerifyOptions(options: unknown): VerifyOptions {
+  return readInput('options', () => checkVerifyOptionsAsGiven(options));
 }
 
-function checkVerifyOptionsAsGiven(options: unknown): void {
+function checkVerifyOptionsAsGiven(options: unknown): VerifyOptions {
   const bad = (why: string): never => {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `verify options must be an object { maxFindings, pageChecksums, busyTimeout }: ${why}`, { reason: 'options' });
   };
@@ -79,8 +81,11 @@ function checkVerifyOptionsAsGiven(options: unknown): void {
   const o = options as Record<string, unknown>;
   const key = unknownOptionName(o, ['maxFindings', 'pageChecksums', 'busyTimeout']);
   if (key !== undefined) bad(`${JSON.stringify(key)} is not one of them`);
-  if (o['maxFindings'] !== undefined && (typeof o['maxFindings'] !== 'number' || !Number.isInteger(o['maxFindings']) || o['maxFindings'] < 1)) bad('maxFindings must be a whole number >= 1');
-  if (o['pageChecksums'] !== undefined && typeof o['pageChecksums'] !== 'boolean') bad('pageChecksums must be true or false');
+  const { maxFindings, pageChecksums, busyTimeout } = o;
+  if (maxFindings !== undefined && (typeof maxFindings !== 'number' || !Number.isInteger(maxFindings) || maxFindings < 1)) bad('maxFindings must be a whole number >= 1');
+  if (pageChecksums !== undefined && typeof pageChecksums !== 'boolean') bad('pageChecksums must be true or false');
+  if (busyTimeout !== undefined && (typeof busyTimeout !== 'number' || !Number.isSafeInteger(busyTimeout) || busyTimeout < 0)) bad('busyTimeout must be a whole number of milliseconds >= 0');
+  return { maxFindings: maxFindings as number | undefined, pageChecksums: pageChecksums as boolean | undefined, busyTimeout: busyTimeout as number | undefined };
 }
 
 export function checkLevel(level: unknown): number {
@@ -94,7 +99,7 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
   if (arguments.length > 3) refuseExtraArguments('verify', 'a path, a level and options', 3, arguments);
   checkDbPath(dbPath);
   checkLevel(level);
-  checkVerifyOptions(options);
+  options = checkVerifyOptions(options);
   // one WAL scan serves inspect's summary, the damage report, the -shm check and the page view
   let real = dbPath;
   try {
@@ -310,7 +315,7 @@ export function verifySnapshot(snap: Snapshot, level: number, options: VerifyOpt
     throw walnutError('WALNUT_INVALID_ARGUMENT', `verifySnapshot checks a store's snapshot (store.snapshot(), trySnapshotSync(), snapshotSync()), not ${snap === null ? 'null' : typeof snap}`, { reason: 'snapshot' });
   }
   checkLevel(level);
-  checkVerifyOptions(options);
+  options = checkVerifyOptions(options);
   const source = new SnapshotPageSource(snap);
   const issues = checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums });
   return { ok: issues.length === 0, level, journalMode: 'wal', pages: source.dbSize, issues };
