@@ -311,8 +311,8 @@ function openWal(walPath: string): { wal: WalFile; recovery: WalRecovery } {
  */
 export function verifySnapshot(snap: Snapshot, level: number, options: VerifyOptions = {}): VerifyReport {
   if (arguments.length > 3) refuseExtraArguments('verifySnapshot', 'a snapshot, a level and options', 3, arguments);
-  if (!(snap instanceof Snapshot)) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `verifySnapshot checks a store's snapshot (store.snapshot(), trySnapshotSync(), snapshotSync()), not ${snap === null ? 'null' : typeof snap}`, { reason: 'snapshot' });
+  if (!Snapshot.isSnapshot(snap)) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `verifySnapshot checks a store's snapshot (store.snapshot(), trySnapshotSync(), snapshotSync()), not ${snap === null ? 'null' : typeof snap === 'object' ? 'another object' : typeof snap}`, { reason: 'snapshot' });
   }
   checkLevel(level);
   options = checkVerifyOptions(options);
