@@ -251,6 +251,9 @@ async function holdWriters(real: string, timeout: number): Promise<WalnutFile | 
 async function verifyWith(dbPath: string, level: number, options: VerifyOptions, walView: { wal: WalFile; recovery: WalRecovery } | null, snapshotFrame: number | null): Promise<VerifyReport> {
   const r = inspectWith(dbPath, walView?.recovery);
   const issues: VerifyIssue[] = [];
+  // maxFindings bounds them all: the WAL's (one per damaged sidecar group, however many) and the -shm's were added uncounted
+  const max = options.maxFindings ?? 1000;
+  const report = (pages: number): VerifyReport => ({ ok: issues.length === 0, level, journalMode, pages, issues: issues.slice(0, max) });
   const journalMode = r.journalMode;
   if (journalMode === null) issues.push({ level: 1, kind: 'file-format', pgno: 1, message: 'the database header\'s format versions (bytes 18/19) are neither 1 (rollback journal) nor 2 (WAL)' });
   if (r.hotJournal) issues.push({ level: 1, kind: 'hot-journal', message: hotJournalProblem(r.path) });
@@ -258,7 +261,7 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
     // a 0-byte file: SQLite's empty database, sound (integrity_check says ok); a -wal beside it
     // is deleted unread by SQLite's first connection (pagerOpenWalIfPresent): its commits are lost
     if (r.walFrames > 0) issues.push({ level: 1, kind: 'wal-ignored', frame: 1, message: `the database file is empty (0 bytes): SQLite deletes its -wal unread, with the ${r.commits} commits (${r.walFrames} frames) it holds` });
-    return { ok: issues.length === 0, level, journalMode, pages: 0, issues };
+    return report(0);
   }
   if (r.walHeaderStatus !== 'ok' && r.walHeaderStatus !== 'missing' && r.walHeaderStatus !== 'empty' && r.walBytes > 0) {
     issues.push({ level: 1, kind: 'wal-header', message: `the WAL header is unusable (${r.walHeaderStatus}); SQLite treats the WAL as empty` });
@@ -284,12 +287,12 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
     // (a header was read, so the file is not empty: it is shorter than the page size it names)
     const bytes = fs.statSync(r.path).size;
     issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: `the database file holds no whole page: ${bytes} bytes, its header's page size ${r.pageSize} (a file cut short?); SQLite cannot read page 1` });
-    return { ok: false, level, journalMode, pages: 0, issues };
+    return report(0);
   }
   const source = FilePageSource.open(r.path, walView);
   try {
-    issues.push(...checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums }));
-    return { ok: issues.length === 0, level, journalMode, pages: source.dbSize, issues };
+    if (issues.length < max) issues.push(...checkDatabase(source, { level, maxFindings: max - issues.length, pageChecksums: options.pageChecksums }));
+    return report(source.dbSize);
   } finally {
     source.close();
   }
