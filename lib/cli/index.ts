@@ -94,7 +94,8 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExit status 1 when anything is found.\nExample:\n  walnut verify app.db --level 5 --json')
     .action(async (db: string, o: { level: string; json?: boolean }) => {
-      const r = await verify(db, Number(o.level));
+      // (Number() took '0x3', '3e0', ' 4' for levels: only the digits are)
+      const r = await verify(db, /^[1-5]$/.test(o.level) ? Number(o.level) : Number.NaN);
       if (o.json === true) print(r as unknown as Out, true);
       else {
         // one line per finding: level, kind, where, what

@@ -196,13 +196,20 @@ function pruneStaleGroups(wal: WalFile, r: WalRecovery): void {
     const tmp = `${sidecarPath}.tmp`;
     const out = WalnutFile.openSync(tmp, { create: true, truncate: true, mode: fs.statSync(sidecarPath).mode & 0o777 });
     try {
-      let at = 0;
-      for (const p of parts) at += out.writeSync(p, 0, p.length, at);
-      out.fdatasyncSync();
-    } finally {
-      out.closeSync();
+      try {
+        let at = 0;
+        for (const p of parts) at += out.writeSync(p, 0, p.length, at);
+        out.fdatasyncSync();
+      } finally {
+        out.closeSync();
+      }
+      fs.renameSync(tmp, sidecarPath);
+    } catch (e) {
+      // (a full disk, say: the sidecar stays as it was; a half-written copy left here would hold
+      // the disk's last free blocks, and nothing else removes it)
+      fs.rmSync(tmp, { force: true });
+      throw e;
     }
-    fs.renameSync(tmp, sidecarPath);
   } finally {
     file.closeSync();
   }

@@ -63,15 +63,17 @@ export interface VerifyOptions {
 }
 
 /**
- * Options as VerifyOptions says (busyTimeout is checked where it is used): anything else was
- * taken as it came, a misspelt option dropped, pageChecksums: 'no' checking trailers (false
- * findings on a database without them), maxFindings: -1 or NaN.
+ * Options as VerifyOptions says, each read once (the copy returned is what verify uses):
+ * anything else was taken as it came, a misspelt option dropped, pageChecksums: 'no' checking
+ * trailers (false findings on a database without them), maxFindings: -1 or NaN; busyTimeout was
+ * read again where the locks are taken (a throwing getter escaped as a raw Error, -5 was reason
+ * 'timeout').
  */
-function checkVerifyOptions(options: unknown): void {
-  readInput('options', () => checkVerifyOptionsAsGiven(options));
+function checkVerifyOptions(options: unknown): VerifyOptions {
+  return readInput('options', () => checkVerifyOptionsAsGiven(options));
 }
 
-function checkVerifyOptionsAsGiven(options: unknown): void {
+function checkVerifyOptionsAsGiven(options: unknown): VerifyOptions {
   const bad = (why: string): never => {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `verify options must be an object { maxFindings, pageChecksums, busyTimeout }: ${why}`, { reason: 'options' });
   };
@@ -79,8 +81,11 @@ function checkVerifyOptionsAsGiven(options: unknown): void {
   const o = options as Record<string, unknown>;
   const key = unknownOptionName(o, ['maxFindings', 'pageChecksums', 'busyTimeout']);
   if (key !== undefined) bad(`${JSON.stringify(key)} is not one of them`);
-  if (o['maxFindings'] !== undefined && (typeof o['maxFindings'] !== 'number' || !Number.isInteger(o['maxFindings']) || o['maxFindings'] < 1)) bad('maxFindings must be a whole number >= 1');
-  if (o['pageChecksums'] !== undefined && typeof o['pageChecksums'] !== 'boolean') bad('pageChecksums must be true or false');
+  const { maxFindings, pageChecksums, busyTimeout } = o;
+  if (maxFindings !== undefined && (typeof maxFindings !== 'number' || !Number.isInteger(maxFindings) || maxFindings < 1)) bad('maxFindings must be a whole number >= 1');
+  if (pageChecksums !== undefined && typeof pageChecksums !== 'boolean') bad('pageChecksums must be true or false');
+  if (busyTimeout !== undefined && (typeof busyTimeout !== 'number' || !Number.isSafeInteger(busyTimeout) || busyTimeout < 0)) bad('busyTimeout must be a whole number of milliseconds >= 0');
+  return { maxFindings: maxFindings as number | undefined, pageChecksums: pageChecksums as boolean | undefined, busyTimeout: busyTimeout as number | undefined };
 }
 
 export function checkLevel(level: unknown): number {
@@ -94,7 +99,7 @@ export async function verify(dbPath: string, level: number, options: VerifyOptio
   if (arguments.length > 3) refuseExtraArguments('verify', 'a path, a level and options', 3, arguments);
   checkDbPath(dbPath);
   checkLevel(level);
-  checkVerifyOptions(options);
+  options = checkVerifyOptions(options);
   // one WAL scan serves inspect's summary, the damage report, the -shm check and the page view
   let real = dbPath;
   try {
@@ -246,6 +251,9 @@ async function holdWriters(real: string, timeout: number): Promise<WalnutFile | 
 async function verifyWith(dbPath: string, level: number, options: VerifyOptions, walView: { wal: WalFile; recovery: WalRecovery } | null, snapshotFrame: number | null): Promise<VerifyReport> {
   const r = inspectWith(dbPath, walView?.recovery);
   const issues: VerifyIssue[] = [];
+  // maxFindings bounds them all: the WAL's (one per damaged sidecar group, however many) and the -shm's were added uncounted
+  const max = options.maxFindings ?? 1000;
+  const report = (pages: number): VerifyReport => ({ ok: issues.length === 0, level, journalMode, pages, issues: issues.slice(0, max) });
   const journalMode = r.journalMode;
   if (journalMode === null) issues.push({ level: 1, kind: 'file-format', pgno: 1, message: 'the database header\'s format versions (bytes 18/19) are neither 1 (rollback journal) nor 2 (WAL)' });
   if (r.hotJournal) issues.push({ level: 1, kind: 'hot-journal', message: hotJournalProblem(r.path) });
@@ -253,7 +261,7 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
     // a 0-byte file: SQLite's empty database, sound (integrity_check says ok); a -wal beside it
     // is deleted unread by SQLite's first connection (pagerOpenWalIfPresent): its commits are lost
     if (r.walFrames > 0) issues.push({ level: 1, kind: 'wal-ignored', frame: 1, message: `the database file is empty (0 bytes): SQLite deletes its -wal unread, with the ${r.commits} commits (${r.walFrames} frames) it holds` });
-    return { ok: issues.length === 0, level, journalMode, pages: 0, issues };
+    return report(0);
   }
   if (r.walHeaderStatus !== 'ok' && r.walHeaderStatus !== 'missing' && r.walHeaderStatus !== 'empty' && r.walBytes > 0) {
     issues.push({ level: 1, kind: 'wal-header', message: `the WAL header is unusable (${r.walHeaderStatus}); SQLite treats the WAL as empty` });
@@ -279,12 +287,12 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
     // (a header was read, so the file is not empty: it is shorter than the page size it names)
     const bytes = fs.statSync(r.path).size;
     issues.push({ level: 1, kind: 'empty-database', pgno: 1, message: `the database file holds no whole page: ${bytes} bytes, its header's page size ${r.pageSize} (a file cut short?); SQLite cannot read page 1` });
-    return { ok: false, level, journalMode, pages: 0, issues };
+    return report(0);
   }
   const source = FilePageSource.open(r.path, walView);
   try {
-    issues.push(...checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums }));
-    return { ok: issues.length === 0, level, journalMode, pages: source.dbSize, issues };
+    if (issues.length < max) issues.push(...checkDatabase(source, { level, maxFindings: max - issues.length, pageChecksums: options.pageChecksums }));
+    return report(source.dbSize);
   } finally {
     source.close();
   }
@@ -306,11 +314,11 @@ function openWal(walPath: string): { wal: WalFile; recovery: WalRecovery } {
  */
 export function verifySnapshot(snap: Snapshot, level: number, options: VerifyOptions = {}): VerifyReport {
   if (arguments.length > 3) refuseExtraArguments('verifySnapshot', 'a snapshot, a level and options', 3, arguments);
-  if (!(snap instanceof Snapshot)) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `verifySnapshot checks a store's snapshot (store.snapshot(), trySnapshotSync(), snapshotSync()), not ${snap === null ? 'null' : typeof snap}`, { reason: 'snapshot' });
+  if (!Snapshot.isSnapshot(snap)) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `verifySnapshot checks a store's snapshot (store.snapshot(), trySnapshotSync(), snapshotSync()), not ${snap === null ? 'null' : typeof snap === 'object' ? 'another object' : typeof snap}`, { reason: 'snapshot' });
   }
   checkLevel(level);
-  checkVerifyOptions(options);
+  options = checkVerifyOptions(options);
   const source = new SnapshotPageSource(snap);
   const issues = checkDatabase(source, { level, maxFindings: options.maxFindings, pageChecksums: options.pageChecksums });
   return { ok: issues.length === 0, level, journalMode: 'wal', pages: source.dbSize, issues };

@@ -120,6 +120,15 @@ export interface SnapshotState {
 }
 
 export class Snapshot {
+  /**
+   * A snapshot a store made (a brand check that runs none of the value's code): `instanceof`
+   * also passes Object.create(Snapshot.prototype) and the like, whose first private read throws
+   * a raw TypeError, and runs a Proxy's getPrototypeOf trap.
+   */
+  static isSnapshot(v: unknown): v is Snapshot {
+    return typeof v === 'object' && v !== null && #index in v;
+  }
+
   readonly #index: SnapshotSource;
   readonly #state: SnapshotState;
   readonly #onRelease: (s: Snapshot) => void;
