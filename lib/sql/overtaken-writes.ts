@@ -19,6 +19,11 @@
  *  - Taking the lease waits for WRITE up to the busy timeout. When that fails (another
  *    connection held WRITE throughout, or the store is closing), the write runs again without
  *    it, as before: the lease is a way to win, never a new way to fail.
+ *  - An autocommit statement whose busy timeout is used up when it is overtaken runs once more
+ *    under the lease if it has not tried to take it yet (`tried`), whatever its conflicts: a
+ *    run longer than busyTimeout / 2 used the time up before its second conflict, so the
+ *    statement never ran under the lease and failed WALNUT_CONFLICT on every call
+ *    (test/hostile/sql-long-write-past-busy-timeout).
  *  - With holdWriteLease: true (the lease held from open to close) nothing is taken or given.
  */
 import type { Store } from '../commit/store';
@@ -26,10 +31,11 @@ import type { Store } from '../commit/store';
 /** Conflicts of one write (an autocommit statement's runs; transaction() calls in a row) before its next run takes the lease. */
 export const LEASE_AFTER_CONFLICTS = 2;
 
-/** One write's turn: its conflicts so far, and `held` once it took the lease (give() hands it back, once). */
+/** One write's turn: its conflicts so far, `tried` once take() ran for it, and `held` once it took the lease (give() hands it back, once). */
 export interface LeaseTurn {
   held: boolean;
   conflicts: number;
+  tried?: boolean;
 }
 
 export class OvertakenWrites {
@@ -54,6 +60,7 @@ export class OvertakenWrites {
    * `turn.held` says whether it is held.
    */
   take(turn: LeaseTurn): Promise<void> {
+    turn.tried = true;
     if (this.#leasedForLife || turn.held) return Promise.resolve();
     return this.#store.holdWriteLease().then(
       () => {
