@@ -513,21 +513,28 @@ export class Database implements Queryable {
    * acknowledged: test/hostile/sql-autocommit-retry-order.test.ts). A conflict found at its
    * commit's durability (the store's conditional commit, a chain broken) comes after the writer
    * went on: the calls built on it fail too and run again in the order they fail.
-   * A statement overtaken LEASE_AFTER_CONFLICTS times runs again holding the WAL write lock
-   * until its commit is durable (overtaken-writes.ts): a long one beside a steady foreign
-   * writer was overtaken on every run.
+   * A statement overtaken LEASE_AFTER_CONFLICTS times, or overtaken with its busyTimeout used
+   * up, runs again holding the WAL write lock until its commit is durable (overtaken-writes.ts):
+   * a long one beside a steady foreign writer was overtaken on every run. Past busyTimeout it
+   * fails WALNUT_CONFLICT only once it tried to take the lease.
    */
   #autocommit<T>(job: () => T | Promise<T>, admitted = false): Promise<T> {
     const w = this.#writer;
     const started = performance.now();
-    const again = (e: unknown): boolean => isWalnutError(e, 'WALNUT_CONFLICT') && this.#closing === null && performance.now() - started < this.#store.options.busyTimeout;
     const turn: LeaseTurn = { held: false, conflicts: 0 };
+    const timeUp = (): boolean => performance.now() - started >= this.#store.options.busyTimeout;
+    // within busyTimeout; past it once more, under the lease, if it has not had that run yet
+    // (a run longer than busyTimeout / 2 used the time up before its second conflict); with
+    // busyTimeout 0 never (as SQLite's busy_timeout 0: the conflict at once)
+    const lastChance = (): boolean => turn.tried !== true && this.#store.options.busyTimeout > 0;
+    const again = (e: unknown): boolean => isWalnutError(e, 'WALNUT_CONFLICT') && this.#closing === null && (!timeUp() || lastChance());
+    const leaseDue = (): boolean => ++turn.conflicts >= LEASE_AFTER_CONFLICTS || timeUp();
     const attempt = (admitted: boolean): Promise<T> => {
       let autocommit = false;
       const run = (): T | Promise<T> => {
         autocommit = !!w.engine.sqlite3.get_autocommit(w.db);
         if (!autocommit) return job();
-        const conflicted = (e: unknown): Promise<T> => this.#conflictedInRun(e, again, run, turn);
+        const conflicted = (e: unknown): Promise<T> => this.#conflictedInRun(e, again, run, turn, leaseDue);
         let result: T | Promise<T>;
         try {
           result = job();
@@ -547,7 +554,7 @@ export class Database implements Queryable {
             throw e;
           }
           this.#conflictRetries++;
-          if (++turn.conflicts < LEASE_AFTER_CONFLICTS) return attempt(false);
+          if (!leaseDue()) return attempt(false);
           return this.#overtaken.take(turn).then(() => attempt(false));
         },
       );
@@ -560,14 +567,14 @@ export class Database implements Queryable {
    * when that is a conflict `again` allows, `run` runs again, still holding the writer (so
    * before the calls made after it), after a turn of the event loop (a statement overtaken
    * over and over must not keep the thread); else `e` is thrown as it was (#attempt translates it).
-   * From its LEASE_AFTER_CONFLICTS-th conflict on (`turn`), it runs again holding the write
-   * lease (#autocommit gives it back once the call settled).
+   * When `leaseDue` says so (it counts the conflict: #autocommit), it runs again holding the
+   * write lease (#autocommit gives it back once the call settled).
    */
-  #conflictedInRun<T>(e: unknown, again: (e: unknown) => boolean, run: () => T | Promise<T>, turn: LeaseTurn): Promise<T> {
+  #conflictedInRun<T>(e: unknown, again: (e: unknown) => boolean, run: () => T | Promise<T>, turn: LeaseTurn, leaseDue: () => boolean): Promise<T> {
     const w = this.#writer;
     if (!again(this.#translate(w, e))) throw e;
     this.#conflictRetries++;
-    const lease = ++turn.conflicts >= LEASE_AFTER_CONFLICTS ? this.#overtaken.take(turn) : undefined;
+    const lease = leaseDue() ? this.#overtaken.take(turn) : undefined;
     w.vfs.conflict = false; // (as #attempt before a job: this run's signals are its own)
     w.vfs.lastError = null;
     // the failed run's waits for the commits it read are not the call's: one of those failing

@@ -31,9 +31,15 @@
  *  - Taking the lease waits for WRITE up to the busy timeout. When that fails (another
  *    connection held WRITE throughout, or the store is closing), the write runs again without
  *    it, as before: the lease is a way to win, never a new way to fail.
+ *  - An autocommit statement whose busy timeout is used up when it is overtaken runs once more
+ *    under the lease if it has not tried to take it yet (`tried`), whatever its conflicts: a
+ *    run longer than busyTimeout / 2 used the time up before its second conflict, so the
+ *    statement never ran under the lease and failed WALNUT_CONFLICT on every call
+ *    (test/hostile/sql-long-write-past-busy-timeout).
  *  - With holdWriteLease: true (the lease held from open to close) nothing is taken or given.
  */
 import type { Store } from '../commit/store';
+import { isWalnutError } from '../errors';
 
 /** Conflicts of one write (an autocommit statement's runs; transaction() calls in a row) before its next run takes the lease. */
 export const LEASE_AFTER_CONFLICTS = 2;
@@ -42,10 +48,11 @@ const LEASE_PAUSE_MIN_MS = 150;
 /** How long a refused write's claim holds back writes overtaken fewer times (header). */
 const CLAIM_TTL_MS = 2000;
 
-/** One write's turn: its conflicts so far, and `held` once it took the lease (give() hands it back, once). */
+/** One write's turn: its conflicts so far, `tried` once take() ran for it, and `held` once it took the lease (give() hands it back, once). */
 export interface LeaseTurn {
   held: boolean;
   conflicts: number;
+  tried?: boolean;
 }
 
 export class OvertakenWrites {
@@ -81,6 +88,7 @@ export class OvertakenWrites {
    * `turn.held` says whether it is held.
    */
   take(turn: LeaseTurn): Promise<void> {
+    turn.tried = true;
     if (this.#leasedForLife || turn.held) return Promise.resolve();
     const now = performance.now();
     if (now - this.#claimAt > CLAIM_TTL_MS) this.#claim = 0;
@@ -108,13 +116,22 @@ export class OvertakenWrites {
     return this.#taking;
   }
 
-  /** Gives `turn`'s lease back (nothing when it holds none). */
+  /**
+   * Gives `turn`'s lease back (nothing when it holds none). Never throws: it runs once the write
+   * settled, and a throw here rejected a call whose commit was durable. Holds are counted per
+   * store, so a releaseWriteLease() of the user's with no hold of its own gave ours back
+   * already: the lock is let go, nothing is left to give (test/hostile/sql-lease-given-back-twice).
+   */
   give(turn: LeaseTurn): void {
     if (!turn.held) return;
     turn.held = false;
     this.#holder = null;
     const now = performance.now();
     this.#pauseUntil = now + Math.max(LEASE_PAUSE_MIN_MS, now - this.#heldSince);
-    this.#store.releaseWriteLease(); // (after close() it does nothing)
+    try {
+      this.#store.releaseWriteLease(); // (after close() it does nothing)
+    } catch (e) {
+      if (!isWalnutError(e, 'WALNUT_INVALID_ARGUMENT')) throw e; // (reason lease: no hold left)
+    }
   }
 }

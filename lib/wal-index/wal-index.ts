@@ -195,6 +195,14 @@ export interface WalIndexOptions {
 }
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
+/**
+ * holdWriteLease()'s wait for WRITE goes no further than this index of RETRY_DELAYS_MS (1 ms):
+ * beside a writer that takes WRITE again right after each commit the lock is free only in
+ * short gaps, and a wait sampling it every 100 ms mostly missed them (WALNUT_BUSY: 6 of 10
+ * calls with busyTimeout 1000, test/hostile/lease-beside-busy-writer). The lease is what an
+ * overtaken walnut/sql write takes to win against such a writer; it is taken rarely.
+ */
+const LEASE_MAX_DELAY_INDEX = 6;
 
 /**
  * Longest the committer holds back from taking WRITE for another connection's checkpointer
@@ -508,7 +516,8 @@ export class WalIndex {
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
   /** `giveUp`: asked before each sleep; true ends the wait at once as a timeout would (WALNUT_BUSY). */
   /** WRITE is taken in arrival order among this process's waiters (#writeQueue). */
-  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean): Promise<boolean> {
+  /** `maxDelayIndex`: the longest sleep between tries (an index of RETRY_DELAYS_MS). */
+  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, maxDelayIndex = RETRY_DELAYS_MS.length - 1): Promise<boolean> {
     const write = byte === SHM_LOCK.WRITE;
     if ((!write || this.#writeQueue.length === 0) && this.#tryShm(byte, n, mode)) return false;
     const deadline = performance.now() + this.busyTimeout;
@@ -529,7 +538,7 @@ export class WalIndex {
           const { name, reason } = shmLockName(byte);
           throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
         }
-        await pause(attempt, turn);
+        await pause(Math.min(attempt, maxDelayIndex), turn);
       }
     } finally {
       if (waitsForOther) this.#waitsForOthersWrite--;
@@ -2017,7 +2026,7 @@ export class WalIndex {
       this.#leaseHolds++;
       return;
     }
-    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive').then(() => {
+    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', undefined, LEASE_MAX_DELAY_INDEX).then(() => {
       this.#leased = true; // the OS lock stays; in-process turns go by #leaseInUse from now on
       this.#leaseInUse = false;
       this.#leaseHolds = 1;

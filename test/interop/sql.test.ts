@@ -436,7 +436,7 @@ describe('walnut/sql', () => {
   const SLOW_INCREMENT = 'UPDATE c SET n = n + 1 + (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 100000) SELECT count(*) - 100000 FROM r) WHERE id = ?';
   test.each([
     ['walnut/sql runs it again (busyTimeout 5000): the caller sees no conflict', 5000],
-    ['past busyTimeout (1 ms, shorter than the statement) the caller gets WALNUT_CONFLICT', 1],
+    ['past busyTimeout (1 ms, shorter than the statement) the caller gets WALNUT_CONFLICT after one more run (under the write lease when it was had)', 1],
   ])('an autocommit statement that a sqlite3 commit overtakes within its own synchronous run (its locks taken in that run, unchecked) conflicts at its commit; %s; no lost update, none applied twice', async (_, busyTimeout) => {
     const file = path.join(tmpDir(), 'in-run.db');
     const COUNTERS = 2;
@@ -452,8 +452,10 @@ describe('walnut/sql', () => {
       const peer = runPython(path.join(HELPERS, 'sqlite-counter.py'), [file, '300', String(COUNTERS)]);
       let peerDone = false;
       void peer.finally(() => (peerDone = true));
+      let calls = 0;
       for (let i = 0; !peerDone || i < 3; i++) {
         const id = 1 + (i % COUNTERS);
+        calls++;
         try {
           await db.run(SLOW_INCREMENT, [id]);
           walnut[id]!++;
@@ -470,8 +472,10 @@ describe('walnut/sql', () => {
       console.log(`busyTimeout ${busyTimeout}: retried ${db.conflictRetries}, surfaced ${JSON.stringify(surfaced)}; walnut/sql ${walnut.reduce((a, b) => a + b, 0)}, sqlite3 ${Object.values(out.acked).reduce((a, b) => a + b, 0)} (busy ${out.busy})`);
       // the sqlite3 process did overtake some
       if (busyTimeout === 1) {
-        expect(surfaced.atCommit + surfaced.byStore).toBeGreaterThan(0);
-        expect(db.conflictRetries).toBe(0);
+        expect(surfaced.atCommit + surfaced.byStore + db.leasedRetries).toBeGreaterThan(0);
+        // its time up at its first conflict, each call runs once more at most (its last chance,
+        // sql/overtaken-writes.ts), never again and again
+        expect(db.conflictRetries).toBeLessThanOrEqual(calls);
       } else {
         expect(db.conflictRetries).toBeGreaterThan(0);
       }
