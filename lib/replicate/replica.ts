@@ -157,6 +157,8 @@ export class Replica extends EventEmitter {
   #stoppedBy: Error | null = null;
   #stopIter: (() => void) | null = null;
   #done: Promise<void> = Promise.resolve();
+  /** start() under way or ended (never rejects), for close() to wait for. */
+  #starting: Promise<void> = Promise.resolve();
   #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0 };
   #toldForeign = false;
   #waiters: { session: string | null; seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -234,9 +236,25 @@ export class Replica extends EventEmitter {
   /**
    * Takes the replica's position file (one replica per path), connects (giving up after
    * connectTimeoutMs), puts the first base image in place or resumes; resolves when the
-   * replica is open and reading.
+   * replica is open and reading. Rejects WALNUT_CLOSED when close() is called meanwhile: close()
+   * waits for it, and it stops at its next step and lets go of what it took. It went on past a
+   * close(): a raw TypeError (the position file close() had let go of), or it resolved after
+   * close() had, its store opened after the release and never closed (the file's WAL write
+   * lock held for the rest of the process).
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    const started = this.#start();
+    this.#starting = started.catch(() => undefined);
+    return started;
+  }
+
+  /** WALNUT_CLOSED when close() was called while start() was under way (see start). */
+  #stillOpening(): void {
+    if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica was closed while it was opening', { path: this.path });
+  }
+
+  async #start(): Promise<void> {
+    this.#stillOpening();
     const existed = fs.existsSync(this.path);
     if (existed && !ReplicaPosition.exists(this.path)) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', `${this.path} exists and is not a replica (no ${ReplicaPosition.pathOf(this.path)}); choose a new path`, { path: this.path, reason: 'NotAReplica' });
@@ -249,19 +267,25 @@ export class Replica extends EventEmitter {
       this.#link = await connectNats(this.#servers, given, `walnut replica ${this.path}`).catch((e) => {
         throw walnutError('WALNUT_IO', `cannot reach NATS at ${this.#servers.join(',')}: ${(e as Error).message}`, { reason: 'nats', cause: e });
       });
+      this.#stillOpening();
       await this.#waitForStream(given);
+      this.#stillOpening();
       if (record === null || record.state === 'creating' || record.applied === null) {
         await this.#createFromBase(existed);
       } else {
         this.#store = await this.#openStore();
+        this.#stillOpening();
         this.#setApplied(await this.#resolveIntent(record));
       }
+      this.#stillOpening();
     } catch (e) {
       // a replica never created (no database at its path: the servers unreachable, no base
       // image) leaves no position file behind, as a refused open() leaves no -wal/-shm; removed
       // while its lock is held, so another replica opening the path meanwhile is not affected
       if (!fs.existsSync(this.path)) fs.rmSync(ReplicaPosition.pathOf(this.path), { force: true });
       await this.#release();
+      // closed meanwhile: what failed then (a connection attempt given up, a step cut short) is the close
+      if (this.#closed && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) throw walnutError('WALNUT_CLOSED', 'the replica was closed while it was opening', { path: this.path, cause: e });
       throw e;
     }
     this.#done = this.#consumeLoop().catch((e) => this.#stop(e));
@@ -318,6 +342,7 @@ export class Replica extends EventEmitter {
     const cut = this.#closedError();
     for (const w of this.#waiters.splice(0)) w.reject(cut);
     this.#stopIter?.();
+    await this.#starting; // a start() under way stops at its next step (see start)
     await this.#done;
     await this.#release();
   }
@@ -448,10 +473,14 @@ export class Replica extends EventEmitter {
   /** A new replica: the newest base image, built aside and renamed in (restore.ts). */
   async #createFromBase(replace: boolean): Promise<void> {
     await this.#position!.write({ state: 'creating', applied: null, intent: null });
+    this.#stillOpening();
     const base = await this.#newestBase();
+    this.#stillOpening();
     await restore(frameMessage(base.payloads), this.path, { force: replace });
+    this.#stillOpening();
     const applied = { session: base.session, seq: base.seq, logNext: base.logNext };
     await this.#position!.write({ state: 'ready', applied, intent: null });
+    this.#stillOpening();
     this.#store = await this.#openStore();
     this.#setApplied(applied);
     this.#appliedTime = base.time;
