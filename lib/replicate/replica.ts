@@ -113,7 +113,12 @@ interface Batch {
   to: AppliedState;
 }
 
-class Rebase extends Error {}
+/** A re-base is due; `gap`: the commits after the applied state are gone (only a newer base image helps). */
+class Rebase extends Error {
+  constructor(message: string, readonly gap = false) {
+    super(message);
+  }
+}
 
 /** How long a replica's reading may stay silent while the log has newer messages. */
 const WATCHDOG_MS = 1500;
@@ -288,7 +293,10 @@ export class Replica extends EventEmitter {
       if (this.#closed && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) throw walnutError('WALNUT_CLOSED', 'the replica was closed while it was opening', { path: this.path, cause: e });
       throw e;
     }
-    this.#done = this.#consumeLoop().catch((e) => this.#stop(e));
+    // closed meanwhile (a re-base waiting for a base image ends WALNUT_CLOSED): not a failure
+    this.#done = this.#consumeLoop().catch((e) => {
+      if (!this.#closed) this.#stop(e);
+    });
     void this.#watchConnection();
     void this.#watchdog();
   }
@@ -426,12 +434,19 @@ export class Replica extends EventEmitter {
    * re-based onto it, the replica went back to a state 160,000 rows older (the primary begins
    * a new session on such a stream: publisher.ts, StreamLost).
    */
-  async #newestBase(after: { session: string; time: number } | null = null): Promise<Base> {
+  async #newestBase(after: { session: string; time: number; seq: number | null } | null = null, why = ''): Promise<Base> {
+    let told = false;
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed');
       const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
       const older = after !== null && last !== null && last.header.get(HEADER.SESSION) !== after.session && Number(last.header.get(HEADER.BASE_TIME)) < after.time;
-      if (last !== null && last.header.get(HEADER.BASE_FINAL) === '1' && !older) {
+      // after a gap: a base of the applied session at or before the applied state (see #rebase)
+      const notPast = after !== null && after.seq !== null && last !== null && last.header.get(HEADER.SESSION) === after.session && Number(last.header.get(HEADER.BASE_SEQ)) <= after.seq;
+      if (notPast && !told) {
+        told = true;
+        this.#fail(walnutError('WALNUT_IO', `${why}, and the stream's newest base image is not past commit ${after!.seq} the replica is at: it stays there until the primary publishes its next base image (keep more of the stream: its retention dropped what the replica needed)`, { path: this.path, reason: 'BehindRetention' }));
+      }
+      if (last !== null && last.header.get(HEADER.BASE_FINAL) === '1' && !older && !notPast) {
         const h = last.header;
         const session = h.get(HEADER.SESSION);
         const part = Number(h.get(HEADER.BASE_PART));
@@ -439,12 +454,21 @@ export class Replica extends EventEmitter {
         const seq = Number(h.get(HEADER.BASE_SEQ));
         const payloads: Uint8Array[] = [];
         let complete = true;
+        let next = 0; // the part due (parts are numbered 0..part, in stream order)
         for (let s = first; s <= last.seq && complete; s++) {
-          const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => null);
-          if (m !== null && m.subject === this.#subjects.log) continue; // published between the base's parts (publisher.ts)
-          if (m === null || m.header.get(HEADER.SESSION) !== session || Number(m.header.get(HEADER.BASE_SEQ)) !== seq) complete = false;
-          else payloads.push(...WalStreamReader.fromBuffer(m.data));
+          const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => 'failed' as const);
+          // a log message published between the base's parts (publisher.ts), or one gone from
+          // there (deleted, lost): not a part. The parts' own numbers tell whether the base is
+          // whole; a message gone among them was taken for a missing part, the base for one
+          // being published, and waited past for ever (openReplica hung)
+          if (m === null || (m !== 'failed' && m.subject === this.#subjects.log)) continue;
+          if (m === 'failed' || m.header.get(HEADER.SESSION) !== session || Number(m.header.get(HEADER.BASE_SEQ)) !== seq || Number(m.header.get(HEADER.BASE_PART)) !== next) complete = false;
+          else {
+            payloads.push(...WalStreamReader.fromBuffer(m.data));
+            next++;
+          }
         }
+        complete &&= next === part + 1;
         const from = h.get(HEADER.LOG_FROM);
         if (complete) return { session, seq, time: Number(h.get(HEADER.BASE_TIME)) || 0, logNext: from ? Number(from) : last.seq + 1, payloads };
       }
@@ -578,9 +602,19 @@ export class Replica extends EventEmitter {
     }
   }
 
-  /** Re-bases a live replica on the newest base image (one commit of the whole database). */
-  async #rebase(why: string): Promise<void> {
-    const base = await this.#newestBase({ session: this.#applied!.session, time: this.#appliedTime });
+  /**
+   * Re-bases a live replica on the newest base image (one commit of the whole database). After
+   * a `gap` (the commits after the applied state are no longer in the stream) only a base image
+   * past the applied state helps: one of the applied session at or before it is waited past
+   * (said once, an 'error' WALNUT_IO reason BehindRetention). It was applied: the stream's
+   * retention had cut the log a newest base image goes on with (a later base's parts are
+   * published behind the log of its first commits), so the replica re-based onto that base
+   * over and over (a whole-database commit each, ~7 a second) and went no further; a base of
+   * the applied session older than the applied state took it back.
+   */
+  async #rebase(why: string, gap = false): Promise<void> {
+    const applied = this.#applied!;
+    const base = await this.#newestBase({ session: applied.session, time: this.#appliedTime, seq: gap ? applied.seq : null }, why);
     const pages = new Map<number, Uint8Array>();
     const hash = new Xxh3Stream();
     let dbSize = -1;
@@ -614,7 +648,7 @@ export class Replica extends EventEmitter {
       } catch (e) {
         if (this.#closed) return;
         if (e instanceof Rebase) {
-          await this.#rebase(e.message);
+          await this.#rebase(e.message, e.gap);
           continue;
         }
         if (e instanceof WalnutError && (e.code === 'WALNUT_CORRUPT' || e.code === 'WALNUT_INVALID_FRAMING')) {
@@ -693,7 +727,7 @@ export class Replica extends EventEmitter {
         }
         if (next === null || first !== next) {
           // a fresh read, or the first message after an earlier partial one was read again
-          if (first > done() + 1) throw new Rebase(`commits ${done() + 1}..${first - 1} are no longer in the stream`);
+          if (first > done() + 1) throw new Rebase(`commits ${done() + 1}..${first - 1} are no longer in the stream`, true);
           next = first;
           txn = null;
         }
