@@ -197,7 +197,7 @@ export function resolveReplicateOptions(o: ReplicateOptions): Resolved {
   return {
     servers: checkServers(o.servers),
     stream: checkStreamName(o.stream),
-    limits: { replicas: int('replicas', 1, 1, 5), maxBytes: int('maxBytes', -1, -1), maxAgeMs: int('maxAgeMs', 0, 0), duplicateWindowMs: int('duplicateWindowMs', 120_000, 1000) },
+    limits: streamLimits(int),
     baseEveryCommits: int('baseEveryCommits', 10_000, 1),
     baseEveryMs: int('baseEveryMs', 600_000, 1),
     maxLagBytes: int('maxLagBytes', 64 << 20, 1 << 20),
@@ -209,6 +209,27 @@ export function resolveReplicateOptions(o: ReplicateOptions): Resolved {
     stopTimeoutMs: int('stopTimeoutMs', 5000, 0),
     thread: o.thread ?? true,
   };
+}
+
+/** The largest age or window the server takes: it reads them as int64 nanoseconds. */
+const MAX_NANOS_MS = Math.floor((2 ** 63 - 1) / 1e6);
+
+/**
+ * The stream's limits. nats-server refuses a duplicate window longer than the max age ("duplicates
+ * window can not be larger then max age"): the default window (2 min) is at most maxAgeMs, and
+ * one given past it is refused here, as is an age below the window's 1 s floor or an age or
+ * window past int64 nanoseconds. Sent as they
+ * were, the stream was refused at every attempt (StreamUnavailable every 20 s, never ready).
+ */
+function streamLimits(int: (name: keyof ReplicateOptions, dflt: number, min: number, max?: number) => number): StreamLimits {
+  const maxAgeMs = int('maxAgeMs', 0, 0, MAX_NANOS_MS);
+  // the window's own floor (1 s): an age below it leaves no window to take
+  if (maxAgeMs > 0 && maxAgeMs < 1000) throw walnutError('WALNUT_INVALID_ARGUMENT', `replication option maxAgeMs must be 0 (unlimited) or at least 1000, not ${maxAgeMs}`, { reason: 'maxAgeMs' });
+  const duplicateWindowMs = int('duplicateWindowMs', maxAgeMs > 0 ? Math.min(120_000, maxAgeMs) : 120_000, 1000, MAX_NANOS_MS);
+  if (maxAgeMs > 0 && duplicateWindowMs > maxAgeMs) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `replication option duplicateWindowMs (${duplicateWindowMs}) must not be longer than maxAgeMs (${maxAgeMs}): the server refuses such a stream`, { reason: 'duplicateWindowMs' });
+  }
+  return { replicas: int('replicas', 1, 1, 5), maxBytes: int('maxBytes', -1, -1), maxAgeMs, duplicateWindowMs };
 }
 
 /** metrics().lastError for `e`: its message, which names its code once (walnutError's form). */
