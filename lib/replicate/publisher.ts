@@ -593,6 +593,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   /** Blocks of the sessions' queued records (RecordArena). */
   readonly recordMemory = new BufferPool(RECORD_POOL_BYTES);
   #link: NatsLink | null = null;
+  /** A base image cut by the stream's retention was reported (#checkBaseKept). */
+  #toldRetention = false;
   #pipe: OrderedPublishes | null = null;
   #session: Session | null = null;
   #export: ExportHandle | null = null;
@@ -978,6 +980,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     }
     if (m.base !== null) {
       if (m.base.seq > s.publishedSeq) s.publishedSeq = m.base.seq;
+      const firstPart = (m.after ?? m).seq;
+      if (firstPart !== undefined && !this.#toldRetention) void this.#checkBaseKept(firstPart, m.base.seq);
       this.#m.bases++;
       this.emit('base', { seq: Number(m.base.seq), session: s.id });
       return;
@@ -990,6 +994,22 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       const sentAt = m.sentAt ?? now;
       this.emit('published', { session: s.id, seq: Number(m.endSeq), ageMs: now - m.queuedAt, queuedMs: sentAt - m.queuedAt, ackMs: (m.storedAt ?? now) - sentAt });
     }
+  }
+
+  /**
+   * A second after a base image's last part is stored: a stream that no longer holds its first part (its
+   * retention, max_bytes or max_age, holds less than one base image) has no whole base image for
+   * replicas and restores, ever; said once ('error' WALNUT_IO reason RetentionTooSmall). It was
+   * silent: the publisher went on, openReplica waited for a base for ever, restores failed NoBase.
+   */
+  async #checkBaseKept(firstPart: number, baseSeq: bigint): Promise<void> {
+    // a second later: the stream's limits may be applied after the ack (seen: still whole at the ack, cut after)
+    await new Promise((resolve) => setTimeout(resolve, 1000).unref());
+    const info = await this.#link?.jsm.streams.info(this.options.stream).catch(() => null);
+    if (info === undefined || info === null || info.state.first_seq <= firstPart || this.#toldRetention) return;
+    this.#toldRetention = true;
+    const age = info.config.max_age > 0 ? `, max_age ${info.config.max_age / 1e6} ms` : '';
+    this.#error(walnutError('WALNUT_IO', `the JetStream stream ${this.options.stream} dropped the first part of base image ${baseSeq} (message ${firstPart}; the stream now begins at ${info.state.first_seq}) within a second of its last part: its retention (max_bytes ${info.config.max_bytes}${age}) holds less than one base image, so replicas and restores find none whole; raise maxBytes / maxAgeMs (keep two base images and the log between them)`, { reason: 'RetentionTooSmall' }));
   }
 
   /** Reads a base image from a snapshot and queues it under the commit it is the state after. */
