@@ -51,7 +51,7 @@ describe.skipIf(NATS_SKIP !== null)('a replica whose newest base image lost the 
     const link = await connectNats([server.url], () => true, 'test');
     let baseSeq: number;
     try {
-      const last = await link.jsm.streams.getMessage('cut', { last_by_subj: 'walnut.cut.base' });
+      const last = (await link.jsm.streams.getMessage('cut', { last_by_subj: 'walnut.cut.base' }))!;
       baseSeq = Number(last.header.get(HEADER.BASE_SEQ));
       const first = Number(last.header.get(HEADER.BASE_FIRST) || last.seq);
       expect(baseSeq).toBeLessThan(r1.metrics().publishedSeq);
@@ -60,7 +60,7 @@ describe.skipIf(NATS_SKIP !== null)('a replica whose newest base image lost the 
       // and the log messages among its parts and the one after them (here: certainly commits
       // after the base; a stream can lose these while keeping the base, as a cluster's node did)
       for (let q = first, after = false; !after; q++) {
-        const m = await link.jsm.streams.getMessage('cut', { seq: q });
+        const m = (await link.jsm.streams.getMessage('cut', { seq: q }))!;
         if (m.subject !== 'walnut.cut.log') continue;
         await link.jsm.streams.deleteMessage('cut', q);
         after = q > last.seq;
