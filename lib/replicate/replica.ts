@@ -166,6 +166,8 @@ export class Replica extends EventEmitter {
   #starting: Promise<void> = Promise.resolve();
   #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0 };
   #toldForeign = false;
+  /** Sessions the replica was at and moved on from (a waitFor of one is due at once). */
+  readonly #sessionsLeft = new Set<string>();
   #waiters: { session: string | null; seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   /**
    * When the primary's export saw the applied state's commit (ms since the epoch; 0 when not
@@ -214,7 +216,8 @@ export class Replica extends EventEmitter {
 
   /**
    * Resolves once the replica is at commit `seq` or later (of `session`, when given, or a later
-   * session); rejects with WALNUT_CLOSED when the replica closes first.
+   * session: one it moves on to, or at once for a session it was at and left); rejects with
+   * WALNUT_CLOSED when the replica closes first.
    */
   waitFor(seq: number, session: string | null = null): Promise<void> {
     if (arguments.length > 2) {
@@ -223,7 +226,7 @@ export class Replica extends EventEmitter {
     }
     if (!Number.isSafeInteger(seq) || seq < 0) return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', `waitFor: seq must be a commit number (an integer >= 0), not ${describeValue(seq)}`, { reason: 'seq' }));
     if (session !== null && typeof session !== 'string') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'waitFor: session must be a session id (a string) or null', { reason: 'session' }));
-    if (this.#reached(seq, session)) return Promise.resolve();
+    if (this.#reached(seq, session) || (session !== null && session !== this.#applied?.session && this.#sessionsLeft.has(session))) return Promise.resolve();
     if (this.#stoppedBy !== null) return Promise.reject(this.#stoppedBy);
     if (this.#closed) return Promise.reject(this.#closedError());
     return new Promise((resolve, reject) => this.#waiters.push({ session, seq, resolve, reject }));
@@ -399,11 +402,19 @@ export class Replica extends EventEmitter {
     }
   }
 
+  /**
+   * A wait for another session than the applied one is due once the replica moves on to another
+   * session (a later one: it never goes back to an older one). It was due at any batch: a
+   * waitFor(seq, newSession) made while the replica was still applying the old session's last
+   * commits resolved at the next of them, before the replica had the new session's commit.
+   */
   #setApplied(a: AppliedState): void {
+    const left = this.#applied !== null && this.#applied.session !== a.session ? this.#applied.session : null;
+    if (left !== null) this.#sessionsLeft.add(left);
     this.#applied = a;
     this.#lag.session = a.session;
     this.#lag.appliedSeq = a.seq;
-    const due = this.#waiters.filter((w) => this.#reached(w.seq, w.session) || (w.session !== null && w.session !== a.session));
+    const due = this.#waiters.filter((w) => this.#reached(w.seq, w.session) || (w.session !== null && w.session !== a.session && left !== null));
     this.#waiters = this.#waiters.filter((w) => !due.includes(w));
     for (const w of due) w.resolve();
   }
