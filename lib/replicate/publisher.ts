@@ -197,7 +197,7 @@ export function resolveReplicateOptions(o: ReplicateOptions): Resolved {
   return {
     servers: checkServers(o.servers),
     stream: checkStreamName(o.stream),
-    limits: { replicas: int('replicas', 1, 1, 5), maxBytes: int('maxBytes', -1, -1), maxAgeMs: int('maxAgeMs', 0, 0), duplicateWindowMs: int('duplicateWindowMs', 120_000, 1000) },
+    limits: streamLimits(int),
     baseEveryCommits: int('baseEveryCommits', 10_000, 1),
     baseEveryMs: int('baseEveryMs', 600_000, 1),
     maxLagBytes: int('maxLagBytes', 64 << 20, 1 << 20),
@@ -209,6 +209,27 @@ export function resolveReplicateOptions(o: ReplicateOptions): Resolved {
     stopTimeoutMs: int('stopTimeoutMs', 5000, 0),
     thread: o.thread ?? true,
   };
+}
+
+/** The largest age or window the server takes: it reads them as int64 nanoseconds. */
+const MAX_NANOS_MS = Math.floor((2 ** 63 - 1) / 1e6);
+
+/**
+ * The stream's limits. nats-server refuses a duplicate window longer than the max age ("duplicates
+ * window can not be larger then max age"): the default window (2 min) is at most maxAgeMs, and
+ * one given past it is refused here, as is an age below the window's 1 s floor or an age or
+ * window past int64 nanoseconds. Sent as they
+ * were, the stream was refused at every attempt (StreamUnavailable every 20 s, never ready).
+ */
+function streamLimits(int: (name: keyof ReplicateOptions, dflt: number, min: number, max?: number) => number): StreamLimits {
+  const maxAgeMs = int('maxAgeMs', 0, 0, MAX_NANOS_MS);
+  // the window's own floor (1 s): an age below it leaves no window to take
+  if (maxAgeMs > 0 && maxAgeMs < 1000) throw walnutError('WALNUT_INVALID_ARGUMENT', `replication option maxAgeMs must be 0 (unlimited) or at least 1000, not ${maxAgeMs}`, { reason: 'maxAgeMs' });
+  const duplicateWindowMs = int('duplicateWindowMs', maxAgeMs > 0 ? Math.min(120_000, maxAgeMs) : 120_000, 1000, MAX_NANOS_MS);
+  if (maxAgeMs > 0 && duplicateWindowMs > maxAgeMs) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `replication option duplicateWindowMs (${duplicateWindowMs}) must not be longer than maxAgeMs (${maxAgeMs}): the server refuses such a stream`, { reason: 'duplicateWindowMs' });
+  }
+  return { replicas: int('replicas', 1, 1, 5), maxBytes: int('maxBytes', -1, -1), maxAgeMs, duplicateWindowMs };
 }
 
 /** metrics().lastError for `e`: its message, which names its code once (walnutError's form). */
@@ -572,6 +593,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   /** Blocks of the sessions' queued records (RecordArena). */
   readonly recordMemory = new BufferPool(RECORD_POOL_BYTES);
   #link: NatsLink | null = null;
+  /** A base image cut by the stream's retention was reported (#checkBaseKept). */
+  #toldRetention = false;
   #pipe: OrderedPublishes | null = null;
   #session: Session | null = null;
   #export: ExportHandle | null = null;
@@ -957,6 +980,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     }
     if (m.base !== null) {
       if (m.base.seq > s.publishedSeq) s.publishedSeq = m.base.seq;
+      const firstPart = (m.after ?? m).seq;
+      if (firstPart !== undefined && !this.#toldRetention) void this.#checkBaseKept(firstPart, m.base.seq);
       this.#m.bases++;
       this.emit('base', { seq: Number(m.base.seq), session: s.id });
       return;
@@ -969,6 +994,22 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       const sentAt = m.sentAt ?? now;
       this.emit('published', { session: s.id, seq: Number(m.endSeq), ageMs: now - m.queuedAt, queuedMs: sentAt - m.queuedAt, ackMs: (m.storedAt ?? now) - sentAt });
     }
+  }
+
+  /**
+   * A second after a base image's last part is stored: a stream that no longer holds its first part (its
+   * retention, max_bytes or max_age, holds less than one base image) has no whole base image for
+   * replicas and restores, ever; said once ('error' WALNUT_IO reason RetentionTooSmall). It was
+   * silent: the publisher went on, openReplica waited for a base for ever, restores failed NoBase.
+   */
+  async #checkBaseKept(firstPart: number, baseSeq: bigint): Promise<void> {
+    // a second later: the stream's limits may be applied after the ack (seen: still whole at the ack, cut after)
+    await new Promise((resolve) => setTimeout(resolve, 1000).unref());
+    const info = await this.#link?.jsm.streams.info(this.options.stream).catch(() => null);
+    if (info === undefined || info === null || info.state.first_seq <= firstPart || this.#toldRetention) return;
+    this.#toldRetention = true;
+    const age = info.config.max_age > 0 ? `, max_age ${info.config.max_age / 1e6} ms` : '';
+    this.#error(walnutError('WALNUT_IO', `the JetStream stream ${this.options.stream} dropped the first part of base image ${baseSeq} (message ${firstPart}; the stream now begins at ${info.state.first_seq}) within a second of its last part: its retention (max_bytes ${info.config.max_bytes}${age}) holds less than one base image, so replicas and restores find none whole; raise maxBytes / maxAgeMs (keep two base images and the log between them)`, { reason: 'RetentionTooSmall' }));
   }
 
   /** Reads a base image from a snapshot and queues it under the commit it is the state after. */

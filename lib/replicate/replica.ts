@@ -113,7 +113,12 @@ interface Batch {
   to: AppliedState;
 }
 
-class Rebase extends Error {}
+/** A re-base is due; `gap`: the commits after the applied state are gone (only a newer base image helps). */
+class Rebase extends Error {
+  constructor(message: string, readonly gap = false) {
+    super(message);
+  }
+}
 
 /** How long a replica's reading may stay silent while the log has newer messages. */
 const WATCHDOG_MS = 1500;
@@ -157,8 +162,12 @@ export class Replica extends EventEmitter {
   #stoppedBy: Error | null = null;
   #stopIter: (() => void) | null = null;
   #done: Promise<void> = Promise.resolve();
+  /** start() under way or ended (never rejects), for close() to wait for. */
+  #starting: Promise<void> = Promise.resolve();
   #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0 };
   #toldForeign = false;
+  /** Sessions the replica was at and moved on from (a waitFor of one is due at once). */
+  readonly #sessionsLeft = new Set<string>();
   #waiters: { session: string | null; seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   /**
    * When the primary's export saw the applied state's commit (ms since the epoch; 0 when not
@@ -207,7 +216,8 @@ export class Replica extends EventEmitter {
 
   /**
    * Resolves once the replica is at commit `seq` or later (of `session`, when given, or a later
-   * session); rejects with WALNUT_CLOSED when the replica closes first.
+   * session: one it moves on to, or at once for a session it was at and left); rejects with
+   * WALNUT_CLOSED when the replica closes first.
    */
   waitFor(seq: number, session: string | null = null): Promise<void> {
     if (arguments.length > 2) {
@@ -216,7 +226,7 @@ export class Replica extends EventEmitter {
     }
     if (!Number.isSafeInteger(seq) || seq < 0) return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', `waitFor: seq must be a commit number (an integer >= 0), not ${describeValue(seq)}`, { reason: 'seq' }));
     if (session !== null && typeof session !== 'string') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'waitFor: session must be a session id (a string) or null', { reason: 'session' }));
-    if (this.#reached(seq, session)) return Promise.resolve();
+    if (this.#reached(seq, session) || (session !== null && session !== this.#applied?.session && this.#sessionsLeft.has(session))) return Promise.resolve();
     if (this.#stoppedBy !== null) return Promise.reject(this.#stoppedBy);
     if (this.#closed) return Promise.reject(this.#closedError());
     return new Promise((resolve, reject) => this.#waiters.push({ session, seq, resolve, reject }));
@@ -234,9 +244,25 @@ export class Replica extends EventEmitter {
   /**
    * Takes the replica's position file (one replica per path), connects (giving up after
    * connectTimeoutMs), puts the first base image in place or resumes; resolves when the
-   * replica is open and reading.
+   * replica is open and reading. Rejects WALNUT_CLOSED when close() is called meanwhile: close()
+   * waits for it, and it stops at its next step and lets go of what it took. It went on past a
+   * close(): a raw TypeError (the position file close() had let go of), or it resolved after
+   * close() had, its store opened after the release and never closed (the file's WAL write
+   * lock held for the rest of the process).
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    const started = this.#start();
+    this.#starting = started.catch(() => undefined);
+    return started;
+  }
+
+  /** WALNUT_CLOSED when close() was called while start() was under way (see start). */
+  #stillOpening(): void {
+    if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica was closed while it was opening', { path: this.path });
+  }
+
+  async #start(): Promise<void> {
+    this.#stillOpening();
     const existed = fs.existsSync(this.path);
     if (existed && !ReplicaPosition.exists(this.path)) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', `${this.path} exists and is not a replica (no ${ReplicaPosition.pathOf(this.path)}); choose a new path`, { path: this.path, reason: 'NotAReplica' });
@@ -249,22 +275,31 @@ export class Replica extends EventEmitter {
       this.#link = await connectNats(this.#servers, given, `walnut replica ${this.path}`).catch((e) => {
         throw walnutError('WALNUT_IO', `cannot reach NATS at ${this.#servers.join(',')}: ${(e as Error).message}`, { reason: 'nats', cause: e });
       });
+      this.#stillOpening();
       await this.#waitForStream(given);
+      this.#stillOpening();
       if (record === null || record.state === 'creating' || record.applied === null) {
         await this.#createFromBase(existed);
       } else {
         this.#store = await this.#openStore();
+        this.#stillOpening();
         this.#setApplied(await this.#resolveIntent(record));
       }
+      this.#stillOpening();
     } catch (e) {
       // a replica never created (no database at its path: the servers unreachable, no base
       // image) leaves no position file behind, as a refused open() leaves no -wal/-shm; removed
       // while its lock is held, so another replica opening the path meanwhile is not affected
       if (!fs.existsSync(this.path)) fs.rmSync(ReplicaPosition.pathOf(this.path), { force: true });
       await this.#release();
+      // closed meanwhile: what failed then (a connection attempt given up, a step cut short) is the close
+      if (this.#closed && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) throw walnutError('WALNUT_CLOSED', 'the replica was closed while it was opening', { path: this.path, cause: e });
       throw e;
     }
-    this.#done = this.#consumeLoop().catch((e) => this.#stop(e));
+    // closed meanwhile (a re-base waiting for a base image ends WALNUT_CLOSED): not a failure
+    this.#done = this.#consumeLoop().catch((e) => {
+      if (!this.#closed) this.#stop(e);
+    });
     void this.#watchConnection();
     void this.#watchdog();
   }
@@ -318,6 +353,7 @@ export class Replica extends EventEmitter {
     const cut = this.#closedError();
     for (const w of this.#waiters.splice(0)) w.reject(cut);
     this.#stopIter?.();
+    await this.#starting; // a start() under way stops at its next step (see start)
     await this.#done;
     await this.#release();
   }
@@ -366,11 +402,19 @@ export class Replica extends EventEmitter {
     }
   }
 
+  /**
+   * A wait for another session than the applied one is due once the replica moves on to another
+   * session (a later one: it never goes back to an older one). It was due at any batch: a
+   * waitFor(seq, newSession) made while the replica was still applying the old session's last
+   * commits resolved at the next of them, before the replica had the new session's commit.
+   */
   #setApplied(a: AppliedState): void {
+    const left = this.#applied !== null && this.#applied.session !== a.session ? this.#applied.session : null;
+    if (left !== null) this.#sessionsLeft.add(left);
     this.#applied = a;
     this.#lag.session = a.session;
     this.#lag.appliedSeq = a.seq;
-    const due = this.#waiters.filter((w) => this.#reached(w.seq, w.session) || (w.session !== null && w.session !== a.session));
+    const due = this.#waiters.filter((w) => this.#reached(w.seq, w.session) || (w.session !== null && w.session !== a.session && left !== null));
     this.#waiters = this.#waiters.filter((w) => !due.includes(w));
     for (const w of due) w.resolve();
   }
@@ -401,12 +445,19 @@ export class Replica extends EventEmitter {
    * re-based onto it, the replica went back to a state 160,000 rows older (the primary begins
    * a new session on such a stream: publisher.ts, StreamLost).
    */
-  async #newestBase(after: { session: string; time: number } | null = null): Promise<Base> {
+  async #newestBase(after: { session: string; time: number; seq: number | null } | null = null, why = ''): Promise<Base> {
+    let told = false;
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed');
       const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
       const older = after !== null && last !== null && last.header.get(HEADER.SESSION) !== after.session && Number(last.header.get(HEADER.BASE_TIME)) < after.time;
-      if (last !== null && last.header.get(HEADER.BASE_FINAL) === '1' && !older) {
+      // after a gap: a base of the applied session at or before the applied state (see #rebase)
+      const notPast = after !== null && after.seq !== null && last !== null && last.header.get(HEADER.SESSION) === after.session && Number(last.header.get(HEADER.BASE_SEQ)) <= after.seq;
+      if (notPast && !told) {
+        told = true;
+        this.#fail(walnutError('WALNUT_IO', `${why}, and the stream's newest base image is not past commit ${after!.seq} the replica is at: it stays there until the primary publishes its next base image (keep more of the stream: its retention dropped what the replica needed)`, { path: this.path, reason: 'BehindRetention' }));
+      }
+      if (last !== null && last.header.get(HEADER.BASE_FINAL) === '1' && !older && !notPast) {
         const h = last.header;
         const session = h.get(HEADER.SESSION);
         const part = Number(h.get(HEADER.BASE_PART));
@@ -414,12 +465,21 @@ export class Replica extends EventEmitter {
         const seq = Number(h.get(HEADER.BASE_SEQ));
         const payloads: Uint8Array[] = [];
         let complete = true;
+        let next = 0; // the part due (parts are numbered 0..part, in stream order)
         for (let s = first; s <= last.seq && complete; s++) {
-          const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => null);
-          if (m !== null && m.subject === this.#subjects.log) continue; // published between the base's parts (publisher.ts)
-          if (m === null || m.header.get(HEADER.SESSION) !== session || Number(m.header.get(HEADER.BASE_SEQ)) !== seq) complete = false;
-          else payloads.push(...WalStreamReader.fromBuffer(m.data));
+          const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => 'failed' as const);
+          // a log message published between the base's parts (publisher.ts), or one gone from
+          // there (deleted, lost): not a part. The parts' own numbers tell whether the base is
+          // whole; a message gone among them was taken for a missing part, the base for one
+          // being published, and waited past for ever (openReplica hung)
+          if (m === null || (m !== 'failed' && m.subject === this.#subjects.log)) continue;
+          if (m === 'failed' || m.header.get(HEADER.SESSION) !== session || Number(m.header.get(HEADER.BASE_SEQ)) !== seq || Number(m.header.get(HEADER.BASE_PART)) !== next) complete = false;
+          else {
+            payloads.push(...WalStreamReader.fromBuffer(m.data));
+            next++;
+          }
         }
+        complete &&= next === part + 1;
         const from = h.get(HEADER.LOG_FROM);
         if (complete) return { session, seq, time: Number(h.get(HEADER.BASE_TIME)) || 0, logNext: from ? Number(from) : last.seq + 1, payloads };
       }
@@ -448,10 +508,14 @@ export class Replica extends EventEmitter {
   /** A new replica: the newest base image, built aside and renamed in (restore.ts). */
   async #createFromBase(replace: boolean): Promise<void> {
     await this.#position!.write({ state: 'creating', applied: null, intent: null });
+    this.#stillOpening();
     const base = await this.#newestBase();
+    this.#stillOpening();
     await restore(frameMessage(base.payloads), this.path, { force: replace });
+    this.#stillOpening();
     const applied = { session: base.session, seq: base.seq, logNext: base.logNext };
     await this.#position!.write({ state: 'ready', applied, intent: null });
+    this.#stillOpening();
     this.#store = await this.#openStore();
     this.#setApplied(applied);
     this.#appliedTime = base.time;
@@ -549,9 +613,19 @@ export class Replica extends EventEmitter {
     }
   }
 
-  /** Re-bases a live replica on the newest base image (one commit of the whole database). */
-  async #rebase(why: string): Promise<void> {
-    const base = await this.#newestBase({ session: this.#applied!.session, time: this.#appliedTime });
+  /**
+   * Re-bases a live replica on the newest base image (one commit of the whole database). After
+   * a `gap` (the commits after the applied state are no longer in the stream) only a base image
+   * past the applied state helps: one of the applied session at or before it is waited past
+   * (said once, an 'error' WALNUT_IO reason BehindRetention). It was applied: the stream's
+   * retention had cut the log a newest base image goes on with (a later base's parts are
+   * published behind the log of its first commits), so the replica re-based onto that base
+   * over and over (a whole-database commit each, ~7 a second) and went no further; a base of
+   * the applied session older than the applied state took it back.
+   */
+  async #rebase(why: string, gap = false): Promise<void> {
+    const applied = this.#applied!;
+    const base = await this.#newestBase({ session: applied.session, time: this.#appliedTime, seq: gap ? applied.seq : null }, why);
     const pages = new Map<number, Uint8Array>();
     const hash = new Xxh3Stream();
     let dbSize = -1;
@@ -585,7 +659,7 @@ export class Replica extends EventEmitter {
       } catch (e) {
         if (this.#closed) return;
         if (e instanceof Rebase) {
-          await this.#rebase(e.message);
+          await this.#rebase(e.message, e.gap);
           continue;
         }
         if (e instanceof WalnutError && (e.code === 'WALNUT_CORRUPT' || e.code === 'WALNUT_INVALID_FRAMING')) {
@@ -664,7 +738,7 @@ export class Replica extends EventEmitter {
         }
         if (next === null || first !== next) {
           // a fresh read, or the first message after an earlier partial one was read again
-          if (first > done() + 1) throw new Rebase(`commits ${done() + 1}..${first - 1} are no longer in the stream`);
+          if (first > done() + 1) throw new Rebase(`commits ${done() + 1}..${first - 1} are no longer in the stream`, true);
           next = first;
           txn = null;
         }

@@ -38,6 +38,8 @@ export interface NatsRestoreOptions extends RestoreOptions {
 interface BaseRef {
   session: string;
   seq: number;
+  /** The final part's number (parts 0..part). */
+  part: number;
   time: number;
   first: number;
   last: number;
@@ -74,7 +76,7 @@ async function baseImages(link: NatsLink, stream: string, subject: string, lastS
     if (h?.get(HEADER.BASE_FINAL) === '1') {
       const part = Number(h.get(HEADER.BASE_PART));
       const from = h.get(HEADER.LOG_FROM);
-      out.push({ session: h.get(HEADER.SESSION), seq: Number(h.get(HEADER.BASE_SEQ)), time: Number(h.get(HEADER.BASE_TIME)), first: part === 0 ? m.seq : Number(h.get(HEADER.BASE_FIRST)), last: m.seq, logFrom: from ? Number(from) : m.seq + 1 });
+      out.push({ session: h.get(HEADER.SESSION), seq: Number(h.get(HEADER.BASE_SEQ)), part, time: Number(h.get(HEADER.BASE_TIME)), first: part === 0 ? m.seq : Number(h.get(HEADER.BASE_FIRST)), last: m.seq, logFrom: from ? Number(from) : m.seq + 1 });
     }
     if (m.seq >= lastSeq) return out; // the last one there was when the restore began
   }
@@ -84,12 +86,18 @@ async function baseImages(link: NatsLink, stream: string, subject: string, lastS
 /** (Read lazily: restore stops pulling once it passed `until`.) */
 async function* streamOf(link: NatsLink, stream: string, logSubject: string, base: BaseRef, lastLogSeq: number): AsyncGenerator<Uint8Array> {
   const parts: Uint8Array[] = [];
+  let next = 0; // the part due (parts are numbered 0..base.part, in stream order)
   for (let s = base.first; s <= base.last; s++) {
     const m = await messageAt(link, stream, s);
-    if (m !== null && m.subject === logSubject) continue; // published between the base's parts (publisher.ts)
-    if (m === null || m.header.get(HEADER.SESSION) !== base.session) throw walnutError('WALNUT_CORRUPT', `base image part ${s} is no longer in the stream`, { reason: 'BaseGone' });
+    // a log message published between the base's parts (publisher.ts), or one gone from there
+    // (deleted, lost): not a part; the parts' own numbers tell whether one is missing (a message
+    // gone among them failed the restore BaseGone, the base whole)
+    if (m === null || m.subject === logSubject) continue;
+    if (m.header.get(HEADER.SESSION) !== base.session || Number(m.header.get(HEADER.BASE_PART)) !== next) break;
     parts.push(...WalStreamReader.fromBuffer(m.data));
+    next++;
   }
+  if (next !== base.part + 1) throw walnutError('WALNUT_CORRUPT', `base image part ${next} of commit ${base.seq} is no longer in the stream`, { reason: 'BaseGone' });
   yield frameMessage(parts);
   if (lastLogSeq < base.logFrom) return; // no log after the base
   const c = await link.js.consumers.get(stream, { filter_subjects: logSubject, deliver_policy: 'by_start_sequence' as never, opt_start_seq: base.logFrom });
