@@ -1156,9 +1156,16 @@ export class WalIndex {
     if (replaces !== null) {
       this.#meetHeader(replaces);
     } else {
+      const met = this.#othersCommits;
       const live = this.#readHeader();
       if (live !== null) this.#meetHeader(live.header);
       this.#meetHeader(header);
+      // Commits recovery found that this connection had not met are another connection's: the
+      // data version changes, as for a header another connection published. #observeHeader
+      // above compares copy 0 only, which a writer killed between its header's two copies left
+      // as this connection last saw it (a page cache checked against dataVersion() kept the
+      // pages from before that commit, and walnut/sql's next write overwrote it).
+      if (this.#othersCommits !== met) this.#dataVersion++;
     }
     // encoded into one array of this index's own (see encodeShmHeader), kept as a fresh copy
     // that never meets a native call or a DataView (so it stays on the heap: no malloc)
