@@ -699,7 +699,7 @@ export class WalIndex {
       if (live !== null) return live;
       if (this.#writer || this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) {
         try {
-          if (this.#readHeader() === null) await this.#recover(ownCheckpointLock);
+          if (this.#readHeader() === null) await this.#recover(ownCheckpointLock, true);
         } finally {
           if (!this.#writer) this.#unlockShm(SHM_LOCK.WRITE, 1);
         }
@@ -716,15 +716,23 @@ export class WalIndex {
 
   /**
    * Rebuilds the index from the WAL (caller holds WRITE, and CKPT too when `ckptHeld`: a
-   * checkpoint's own header read), byte for byte as SQLite does.
+   * checkpoint's own header read), byte for byte as SQLite does. `onlyIfInvalid` (header()):
+   * nothing is done when the header is good once RECOVER is held. WRITE is the connection's,
+   * not the caller's: a snapshot or a follow export asking for the header while this
+   * connection's committer holds WRITE and recovers a header a dead writer tore waited here for
+   * RECOVER, then rebuilt the index again from a scan of the WAL racing the committer's next
+   * append (or a WAL restart) and published that older state over it: acknowledged commits
+   * vanished, and the committer failed WALNUT_CORRUPT ("frames of a WAL generation that is not
+   * on disk"). SQLite's walIndexReadHdr reads the header again under its lock before it recovers.
    */
-  async #recover(ckptHeld = false): Promise<void> {
+  async #recover(ckptHeld = false, onlyIfInvalid = false): Promise<void> {
     const underCkpt = ckptHeld && this.#held.get(SHM_LOCK.CKPT)?.mode === 'exclusive';
     const first = underCkpt ? SHM_LOCK.RECOVER : SHM_LOCK.CKPT;
     const count = underCkpt ? 1 : 2;
     await this.#lockShm(first, count, 'exclusive'); // CKPT (unless held) + RECOVER
     const t0 = performance.now();
     try {
+      if (onlyIfInvalid && this.#readHeader() !== null) return; // another recovery of this connection made it good
       let r = await this.wal.recover();
       if (this.#repairWal !== null && r.headerStatus === 'ok' && r.invalidTailBytes > 0 && (await this.#repairWal(this.wal, r))) r = await this.wal.recover();
       const recovered = () => ({ path: this.dbPath, frames: r.mxFrame, commits: r.commits, micros: Math.round((performance.now() - t0) * 1000) });
@@ -1172,9 +1180,16 @@ export class WalIndex {
     if (replaces !== null) {
       this.#meetHeader(replaces);
     } else {
+      const met = this.#othersCommits;
       const live = this.#readHeader();
       if (live !== null) this.#meetHeader(live.header);
       this.#meetHeader(header);
+      // Commits recovery found that this connection had not met are another connection's: the
+      // data version changes, as for a header another connection published. #observeHeader
+      // above compares copy 0 only, which a writer killed between its header's two copies left
+      // as this connection last saw it (a page cache checked against dataVersion() kept the
+      // pages from before that commit, and walnut/sql's next write overwrote it).
+      if (this.#othersCommits !== met) this.#dataVersion++;
     }
     // encoded into one array of this index's own (see encodeShmHeader), kept as a fresh copy
     // that never meets a native call or a DataView (so it stays on the heap: no malloc)
