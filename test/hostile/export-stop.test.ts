@@ -34,7 +34,7 @@ describe('exportTo(...).stop({ timeoutMs })', () => {
       expect(store.metrics().walFrames).toBeLessThan(250);
       // a healthy export on the same store still ends with stop() and a timeout it does not need
       const records: Uint8Array[] = [];
-      const ok = store.exportTo({ appendRecord: (r) => void records.push(r), flush: () => undefined }, { follow: true });
+      const ok = store.exportTo({ appendRecord: async (r) => void records.push(r), flush: async () => undefined }, { follow: true });
       const stats = await ok.stop({ timeoutMs: 60_000 });
       expect(stats.records).toBe(records.length);
       expect(stats.records).toBeGreaterThan(1);
@@ -47,7 +47,7 @@ describe('exportTo(...).stop({ timeoutMs })', () => {
     const store = await open(path.join(dir, 'options.db'));
     try {
       const records: Uint8Array[] = [];
-      const handle = store.exportTo({ appendRecord: (r) => void records.push(r), flush: () => undefined }, { follow: true });
+      const handle = store.exportTo({ appendRecord: async (r) => void records.push(r), flush: async () => undefined }, { follow: true });
       for (const bad of [{ timeoutMs: 0 }, { timeoutMs: 1.5 }, { timeoutMs: 2 ** 31 }, { timeout: 5 }, 5, 5000n]) {
         await expectRejectsWalnut(handle.stop(bad as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
       }
@@ -65,13 +65,13 @@ describe('exportTo(...).stop({ timeoutMs })', () => {
       for (const arg of ['SIGTERM', true, false, null, Symbol('x')]) {
         await store.commit([{ pgno: 2, data: page(1) }]);
         const records: Uint8Array[] = [];
-        const handle = store.exportTo({ appendRecord: (r) => void records.push(r), flush: () => undefined }, { follow: true });
+        const handle = store.exportTo({ appendRecord: async (r) => void records.push(r), flush: async () => undefined }, { follow: true });
         const stats = await (handle.stop as (a: unknown) => Promise<{ records: number }>).call(handle, arg);
         expect(stats.records).toBe(records.length);
         await handle.done;
       }
       // as a signal handler: process.once('SIGTERM', handle.stop.bind(handle)) passes the name
-      const handle = store.exportTo({ appendRecord: () => undefined, flush: () => undefined }, { follow: true });
+      const handle = store.exportTo({ appendRecord: async () => undefined, flush: async () => undefined }, { follow: true });
       const onSignal = handle.stop.bind(handle) as unknown as (signal: string) => Promise<unknown>;
       await onSignal('SIGTERM');
       await handle.done;

@@ -17,20 +17,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { openDatabase } from '../../lib/sql';
 import { open } from '../../lib/commit/store';
-import { HELPERS } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
+import { buildTearHeaderShim } from '../helpers/tear-header-shim';
 
 const dir = tmpDir();
-const SHIM = path.join(dir, 'tear-header-shim.so');
+let SHIM = '';
 let shimError: string | null = null;
 
-beforeAll(() => {
-  try {
-    execFileSync('cc', ['-shared', '-fPIC', '-O2', '-o', SHIM, path.join(HELPERS, 'tear-header-shim.c'), '-ldl'], { stdio: 'pipe' });
-  } catch (e) {
-    shimError = `cc could not build the LD_PRELOAD shim: ${(e as Error).message}`;
-  }
-});
+beforeAll(() => void ({ path: SHIM, error: shimError } = buildTearHeaderShim(dir)));
 
 /** python3's sqlite3 inserts one row (w = 5) and is killed between its header's two copies; resolves with its signal. */
 function tornCommit(db: string): Promise<string | number | null> {

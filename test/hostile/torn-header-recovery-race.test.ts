@@ -21,21 +21,15 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { restore } from '../../lib/export/restore';
 import { WalnutFile } from '../../lib/io/file';
 import { isWalnutError, openDatabase } from '../../lib/sql';
-import { HELPERS } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
+import { buildTearHeaderShim } from '../helpers/tear-header-shim';
 
 const dir = tmpDir();
-const SHIM = path.join(dir, 'tear-header-shim.so');
+let SHIM = '';
 const ROUNDS = process.env.WALNUT_SCALE === '1' ? 60 : 8;
 let shimError: string | null = null;
 
-beforeAll(() => {
-  try {
-    execFileSync('cc', ['-shared', '-fPIC', '-O2', '-o', SHIM, path.join(HELPERS, 'tear-header-shim.c'), '-ldl'], { stdio: 'pipe' });
-  } catch (e) {
-    shimError = `cc could not build the LD_PRELOAD shim: ${(e as Error).message}`;
-  }
-});
+beforeAll(() => void ({ path: SHIM, error: shimError } = buildTearHeaderShim(dir)));
 
 /** One python3 transaction of `rows` rows (w = 5), killed between its header's two copies; resolves with how it ended. */
 function tornTransaction(db: string, rows: number): Promise<string | number | null> {
