@@ -364,7 +364,9 @@ export class Database implements Queryable {
       },
       (e: unknown) => {
         if (turn !== null) this.#overtaken.give(turn);
-        if (isWalnutError(e, 'WALNUT_CONFLICT')) {
+        // overtaken, or its commit's wait for WRITE (sleeps as SQLite's busy handler does) missed
+        // a steady writer's short gaps for busyTimeout: the lease's wait polls every millisecond
+        if (isWalnutError(e, 'WALNUT_CONFLICT') || (isWalnutError(e, 'WALNUT_BUSY') && e.reason === 'BusyWrite')) {
           const text = key ?? source();
           if (this.#overtakenSources.size >= OVERTAKEN_SOURCES_MEMO) this.#overtakenSources.clear();
           this.#overtakenSources.set(text, (this.#overtakenSources.get(text) ?? 0) + 1);
@@ -549,6 +551,15 @@ export class Database implements Queryable {
           return value;
         },
         (e: unknown) => {
+          if (autocommit && this.#closing === null && lastChance() && isWalnutError(e, 'WALNUT_BUSY') && e.reason === 'BusyWrite') {
+            // its commit waited busyTimeout for WRITE beside a writer that takes it again at
+            // once (the wait sleeps as SQLite's busy handler does and missed the short gaps):
+            // once more under the lease, whose wait polls every millisecond, when it is had
+            return this.#overtaken.take(turn).then(() => {
+              if (!turn.held) throw e;
+              return attempt(false);
+            });
+          }
           if (!autocommit || !again(e)) {
             this.#overtaken.give(turn);
             throw e;

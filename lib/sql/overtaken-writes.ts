@@ -36,6 +36,12 @@
  *    run longer than busyTimeout / 2 used the time up before its second conflict, so the
  *    statement never ran under the lease and failed WALNUT_CONFLICT on every call
  *    (test/hostile/sql-long-write-past-busy-timeout).
+ *  - A commit that waited busyTimeout for WRITE (WALNUT_BUSY, BusyWrite: that wait sleeps as
+ *    SQLite's busy handler does, up to 100 ms, and beside a writer that takes WRITE again at
+ *    once it missed every gap) is due for the lease as a conflict is: an autocommit statement
+ *    once more under it (its `tried` run), a transaction()/exec() counted per source text. Every
+ *    write beside a python3 writer holding WRITE 4 ms a commit failed so
+ *    (test/hostile/sql-busy-write-lease).
  *  - With holdWriteLease: true (the lease held from open to close) nothing is taken or given.
  */
 import type { Store } from '../commit/store';
