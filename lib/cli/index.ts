@@ -292,7 +292,23 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut replica --nats nats://127.0.0.1:4222 --stream app replica.db')
     .action(async (db: string, o: { nats: string; stream: string; interval: string; json?: boolean }) => {
       const every = intervalMs(o.interval);
-      const r = await openReplica(db, { servers: o.nats, stream: o.stream });
+      // interrupted by SIGINT or SIGTERM before the replica exists (waiting for a stream or its
+      // first base image): what openReplica made for it goes (its new position file, the base
+      // image's restore temporary; both were left behind), then the signal ends the process
+      const fresh = !fs.existsSync(db) && !fs.existsSync(`${db}-replica`);
+      const interrupted = (signal: NodeJS.Signals): void => {
+        process.removeListener('SIGINT', interrupted);
+        process.removeListener('SIGTERM', interrupted);
+        abandonRestores();
+        if (fresh && !fs.existsSync(db)) fs.rmSync(`${db}-replica`, { force: true });
+        process.kill(process.pid, signal);
+      };
+      process.once('SIGINT', interrupted);
+      process.once('SIGTERM', interrupted);
+      const r = await openReplica(db, { servers: o.nats, stream: o.stream }).finally(() => {
+        process.removeListener('SIGINT', interrupted);
+        process.removeListener('SIGTERM', interrupted);
+      });
       r.on('error', (e: Error) => process.stderr.write(`walnut replica: ${e.message}\n`));
       // a commit never reached: rejects once the replica stopped for good (its store failed, a
       // full disk), which ends the command (exit 2) instead of printing a lag that never moves
