@@ -38,6 +38,16 @@ export async function runBench(scenario: string, seconds: number): Promise<Row[]
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --seconds must be a number of seconds above 0 (at most 3600)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'seconds' });
   const rows: Row[] = [];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-bench-'));
+  // stopped by SIGINT or SIGTERM: the directory (databases of tens of MB) is removed, then the
+  // signal ends the process as it would have (it was left behind in the temporary directory)
+  const interrupted = (signal: NodeJS.Signals): void => {
+    process.removeListener('SIGINT', interrupted);
+    process.removeListener('SIGTERM', interrupted);
+    fs.rmSync(dir, { recursive: true, force: true });
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     if (scenario === 'all' || scenario === 'commit') {
       rows.push({ scenario: 'commit', system: 'walnut full, 1 committer', value: Math.round(await commitRate(path.join(dir, 'a.db'), 1, seconds)), unit: 'commits/s' });
@@ -88,6 +98,8 @@ export async function runBench(scenario: string, seconds: number): Promise<Row[]
     }
     return rows;
   } finally {
+    process.removeListener('SIGINT', interrupted);
+    process.removeListener('SIGTERM', interrupted);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

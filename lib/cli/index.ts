@@ -16,6 +16,7 @@ import { Command, CommanderError } from 'commander';
 
 import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError, CHECKPOINT_MODES, type CheckpointMode } from '../index';
 import { diskFull } from '../errors';
+import { abandonRestores } from '../export/restore';
 import { openExportReplacement } from '../export/stream';
 import { runBench } from './bench';
 import { progress } from './progress';
@@ -229,21 +230,22 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z\n  walnut restore --nats nats://127.0.0.1:4222 --stream app restored.db --until 5000')
     .action(async (src: string, target: string | undefined, o: { until?: string; force?: boolean; nats?: string; stream?: string; json?: boolean }) => {
       const until = parseUntil(o.until); // before anything is opened or drawn
-      if (o.nats !== undefined || o.stream !== undefined) {
-        if (o.nats === undefined || o.stream === undefined || target !== undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: a restore from NATS takes --nats <url> --stream <name> and one database path', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'nats' });
-        const r = await restoreFromNats(src, { servers: o.nats, stream: o.stream, until, force: o.force === true });
-        print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
-        return;
+      // interrupted by SIGINT or SIGTERM: the new file, still hidden beside the target, is removed
+      // (it was left behind, as large as what it had written), then the signal ends the process
+      const interrupted = (signal: NodeJS.Signals): void => {
+        process.removeListener('SIGINT', interrupted);
+        process.removeListener('SIGTERM', interrupted);
+        abandonRestores();
+        process.kill(process.pid, signal);
+      };
+      process.once('SIGINT', interrupted);
+      process.once('SIGTERM', interrupted);
+      try {
+        await restoreCommand(src, target, until, o);
+      } finally {
+        process.removeListener('SIGINT', interrupted);
+        process.removeListener('SIGTERM', interrupted);
       }
-      if (target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
-      const db = target;
-      if (src !== '-') requireFile(src, 'export stream');
-      // a file is read by restore() itself (large reads, the base image natively): no 'data'
-      // listener may watch the stream, so the bar hears of progress from restore()
-      const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
-      const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
-      const r = await restore(input, db, { until, force: o.force === true, onProgress: (bytes) => bar.update(bytes) }).finally(() => bar.stop());
-      print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
     });
 
   cli.command('replicate <db>')
@@ -290,7 +292,23 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut replica --nats nats://127.0.0.1:4222 --stream app replica.db')
     .action(async (db: string, o: { nats: string; stream: string; interval: string; json?: boolean }) => {
       const every = intervalMs(o.interval);
-      const r = await openReplica(db, { servers: o.nats, stream: o.stream });
+      // interrupted by SIGINT or SIGTERM before the replica exists (waiting for a stream or its
+      // first base image): what openReplica made for it goes (its new position file, the base
+      // image's restore temporary; both were left behind), then the signal ends the process
+      const fresh = !fs.existsSync(db) && !fs.existsSync(`${db}-replica`);
+      const interrupted = (signal: NodeJS.Signals): void => {
+        process.removeListener('SIGINT', interrupted);
+        process.removeListener('SIGTERM', interrupted);
+        abandonRestores();
+        if (fresh && !fs.existsSync(db)) fs.rmSync(`${db}-replica`, { force: true });
+        process.kill(process.pid, signal);
+      };
+      process.once('SIGINT', interrupted);
+      process.once('SIGTERM', interrupted);
+      const r = await openReplica(db, { servers: o.nats, stream: o.stream }).finally(() => {
+        process.removeListener('SIGINT', interrupted);
+        process.removeListener('SIGTERM', interrupted);
+      });
       r.on('error', (e: Error) => process.stderr.write(`walnut replica: ${e.message}\n`));
       // a commit never reached: rejects once the replica stopped for good (its store failed, a
       // full disk), which ends the command (exit 2) instead of printing a lag that never moves
@@ -309,6 +327,25 @@ function program(setExit: (code: number) => void): Command {
       else for (const r of rows) process.stdout.write(`${String(r['scenario']).padEnd(10)} ${String(r['system']).padEnd(28)} ${String(r['value']).padStart(12)} ${r['unit']}\n`);
     });
   return cli;
+}
+
+/** `walnut restore`, from a file, stdin or (--nats) a replication stream. */
+async function restoreCommand(src: string, target: string | undefined, until: bigint | Date | undefined, o: { force?: boolean; nats?: string; stream?: string; json?: boolean }): Promise<void> {
+  if (o.nats !== undefined || o.stream !== undefined) {
+    if (o.nats === undefined || o.stream === undefined || target !== undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: a restore from NATS takes --nats <url> --stream <name> and one database path', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'nats' });
+    const r = await restoreFromNats(src, { servers: o.nats, stream: o.stream, until, force: o.force === true });
+    print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
+    return;
+  }
+  if (target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
+  const db = target;
+  if (src !== '-') requireFile(src, 'export stream');
+  // a file is read by restore() itself (large reads, the base image natively): no 'data'
+  // listener may watch the stream, so the bar hears of progress from restore()
+  const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
+  const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
+  const r = await restore(input, db, { until, force: o.force === true, onProgress: (bytes) => bar.update(bytes) }).finally(() => bar.stop());
+  print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
 }
 
 /**

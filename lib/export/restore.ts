@@ -150,6 +150,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: cannot create a file in ${path.dirname(target)} (${getSystemErrorName(-e.errno)})`, { path: target, errno: e.errno, cause: e });
   });
   let keep = false;
+  liveTemporaries.add(tmp);
   try {
     out.lockSync(0, 1, 'exclusive'); // this restore is alive (the header); the lock goes with the descriptor
     removeAbandonedTemporaries(target, tmp);
@@ -162,6 +163,9 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
     // the old file's companions go first, durably: a -wal left beside the restored file (a crash
     // between the rename and its removal) would be replayed over it by the next connection
+    // from here on the old database loses its companions: an interruption no longer abandons
+    // this restore's file (at worst a kill leaves it, for the next restore to remove)
+    liveTemporaries.delete(tmp);
     const companions = staleCompanions(target).files; // as they are now
     for (const companion of companions) fs.rmSync(companion, { force: true });
     if (companions.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
@@ -171,11 +175,26 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     keep = true;
     return r;
   } finally {
+    liveTemporaries.delete(tmp);
     if (!keep) {
       await out.close().catch(() => undefined);
       fs.rmSync(tmp, { force: true });
     }
   }
+}
+
+/** The temporary files of this process's restores that are still being written (not yet being renamed in). */
+const liveTemporaries = new Set<string>();
+
+/**
+ * Removes the temporary files of this process's unfinished restores, synchronously: for a process
+ * about to end by SIGINT or SIGTERM (`walnut restore`), whose restore would otherwise leave its
+ * hidden `.<name>.restore-<hex>` behind, as large as what it had written. The targets are
+ * untouched (a restore renames its file in only once whole).
+ */
+export function abandonRestores(): void {
+  for (const tmp of liveTemporaries) fs.rmSync(tmp, { force: true });
+  liveTemporaries.clear();
 }
 
 /** The name of restore's temporary files for `target`, less their 12 random hex digits. */
