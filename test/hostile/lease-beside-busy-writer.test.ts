@@ -17,23 +17,12 @@ import * as path from 'node:path';
 import { expect, test } from 'vitest';
 
 import { open } from '../../lib/index';
+import { HELPERS } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const BUSY_WRITER = `
-import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
-n = 0
-end = time.time() + float(sys.argv[2])
-while time.time() < end:
-    c.execute('BEGIN IMMEDIATE')
-    c.execute("INSERT INTO t VALUES (7, 'x')")
-    time.sleep(0.004)
-    c.execute('COMMIT')
-    n += 1
-print(n)
-`;
+const BUSY_WRITER = path.join(HELPERS, 'sqlite-busy-writer.py');
 
 test.skipIf(process.env.WALNUT_SCALE !== '1')('holdWriteLease() beside a writer that takes WRITE again at once: the calls get the lock within busyTimeout (WALNUT_SCALE=1: a rate, see the header)', async () => {
   const file = path.join(tmpDir(), 'busy-writer.db');
@@ -41,7 +30,7 @@ test.skipIf(process.env.WALNUT_SCALE !== '1')('holdWriteLease() beside a writer 
   const store = await open(file, { busyTimeout: 1000, shareLane: false });
   try {
     // (it runs until stopped below: past the calls however long they wait)
-    const child = spawn('python3', ['-c', BUSY_WRITER, file, '30'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn('python3', [BUSY_WRITER, file, '30'], { stdio: ['ignore', 'ignore', 'inherit'] });
     const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
     try {
       for (let i = 0; i < 2000 && sqlite(file, 'SELECT count(*) FROM t') === '0'; i++) await sleep(5);
