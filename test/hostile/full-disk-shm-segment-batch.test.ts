@@ -16,33 +16,8 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 
-import { open, type Store } from '../../lib/commit/store';
-import { EXT4_SKIP, fillUp, smallExt4 } from '../helpers/small-fs';
-
-const PS = 512;
-const SEGMENT_FRAMES = 4062; // the frames the -shm's first segment indexes
-
-/** A WAL-mode database of PS-byte pages (table t) on a fresh 8 MiB ext4, its first store, and page 2 as it is. */
-async function storeOnExt4(): Promise<{ dir: string; file: string; store: Store; page2: Buffer }> {
-  const dir = smallExt4('8M');
-  const file = path.join(dir, 'app.db');
-  execFileSync('sqlite3', [file, `PRAGMA page_size=${PS}; PRAGMA journal_mode=WAL; CREATE TABLE t(x);`]);
-  const store = await open(file, { autoCheckpoint: false, keepWal: true });
-  const snap = await store.snapshot();
-  const page2 = Buffer.from(await snap.read(2));
-  snap.release();
-  return { dir, file, store, page2 };
-}
-
-/** Commits page 2 until the WAL is `short` frames short of the first segment's end. */
-async function commitToSegmentEnd(store: Store, page2: Buffer, short: number): Promise<void> {
-  let last = 0;
-  while (last < SEGMENT_FRAMES - short) {
-    const n = Math.min(500, SEGMENT_FRAMES - short - last);
-    const done = await Promise.all(Array.from({ length: n }, () => store.commit([{ pgno: 2, data: page2 }])));
-    last = Math.max(...done.map((r) => r.lastFrame));
-  }
-}
+import { EXT4_SKIP, fillUp } from '../helpers/small-fs';
+import { commitToSegmentEnd, SEGMENT_FRAMES, storeOnExt4 } from '../helpers/shm-segment-fill';
 
 const integrity = (file: string) => execFileSync('sqlite3', [file, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim();
 

@@ -11,36 +11,11 @@
 // disk: its holes are allocated before this connection writes its first index entry there.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/commit/store';
-import { EXT4_SKIP, fillUp, smallExt4 } from '../helpers/small-fs';
-
-const PS = 512;
-const SEGMENT_FRAMES = 4062; // the frames the -shm's first segment indexes
-
-/** A WAL-mode database of PS-byte pages on a fresh 8 MiB ext4, its store, and page 2 as it is. */
-async function storeOnExt4(): Promise<{ dir: string; file: string; store: Store; page2: Buffer }> {
-  const dir = smallExt4('8M');
-  const file = path.join(dir, 'app.db');
-  execFileSync('sqlite3', [file, `PRAGMA page_size=${PS}; PRAGMA journal_mode=WAL; CREATE TABLE t(x);`]);
-  const store = await open(file, { autoCheckpoint: false, keepWal: true });
-  const snap = await store.snapshot();
-  const page2 = Buffer.from(await snap.read(2));
-  snap.release();
-  return { dir, file, store, page2 };
-}
-
-/** Commits page 2 until the WAL is 2 frames short of the first segment's end (concurrent: a few group commits). */
-async function commitToSegmentEnd(store: Store, page2: Buffer): Promise<void> {
-  let last = 0;
-  while (last < SEGMENT_FRAMES - 2) {
-    const n = Math.min(500, SEGMENT_FRAMES - 2 - last);
-    const done = await Promise.all(Array.from({ length: n }, () => store.commit([{ pgno: 2, data: page2 }])));
-    last = Math.max(...done.map((r) => r.lastFrame));
-  }
-}
+import { EXT4_SKIP, fillUp } from '../helpers/small-fs';
+import { commitToSegmentEnd, SEGMENT_FRAMES, storeOnExt4 } from '../helpers/shm-segment-fill';
 
 /** The next commits reach the segment's end and then fail WALNUT_FULL; with `filler` removed the store commits again. */
 async function expectFullThenCommits(store: Store, page2: Buffer, filler: string): Promise<void> {
@@ -65,7 +40,7 @@ describe.skipIf(EXT4_SKIP !== null)(`the -shm's second segment on a full ext4 of
   it('is WALNUT_FULL before anything is written, not ShmTruncated; the store commits again once space is freed', async () => {
     const { dir, file, store, page2 } = await storeOnExt4();
     try {
-      await commitToSegmentEnd(store, page2);
+      await commitToSegmentEnd(store, page2, 2);
       // room for the one-byte writes, not for the whole segment
       await expectFullThenCommits(store, page2, fillUp(dir, 12 * 1024));
     } finally {
@@ -83,7 +58,7 @@ describe.skipIf(EXT4_SKIP !== null)(`the -shm's second segment on a full ext4 of
   it('a segment another process grew with holes: WALNUT_FULL before anything is written, then commits again', async () => {
     const { dir, file, store, page2 } = await storeOnExt4();
     try {
-      await commitToSegmentEnd(store, page2);
+      await commitToSegmentEnd(store, page2, 2);
       const filler = fillUp(dir, 12 * 1024);
       // the second segment grown as SQLite's unixShmMap grows it: a byte at the end of each 4 KiB
       const shm = fs.openSync(`${file}-shm`, 'r+');

@@ -11,10 +11,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { open, type Store } from '../../lib/commit/store';
+import { open } from '../../lib/commit/store';
 import { openReplica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { appliedOrError as applied, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { pageBytes } from '../helpers/page-hashes';
 import { tmpDir } from '../helpers/tmp';
 
 if (NATS_SKIP !== null) console.warn(NATS_SKIP);
@@ -25,15 +26,6 @@ afterAll(() => stopNats(started));
 const P = 1024;
 const page = (v: number): Buffer => Buffer.alloc(P, v);
 
-/** Pages 1..dbSize of the store's newest state, as one buffer. */
-async function pageBytes(store: Store): Promise<Buffer> {
-  const snap = await store.snapshot();
-  try {
-    return Buffer.concat(Array.from({ length: snap.dbSize }, (_, k) => snap.readRawSync(k + 1)));
-  } finally {
-    snap.release();
-  }
-}
 
 function expectPages(what: string, got: Buffer, want: Buffer): void {
   expect(got.length / P, `${what}: pages`).toBe(want.length / P);

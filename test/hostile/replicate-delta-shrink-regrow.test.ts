@@ -17,13 +17,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { open, type Store } from '../../lib/commit/store';
+import { open } from '../../lib/commit/store';
 import { openReplica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { openDatabase } from '../../lib/sql/database';
 import { spawnOutput } from '../helpers/children';
 import { appliedOrError as applied, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { Database } from '../helpers/sqlite';
+import { pageBytes } from '../helpers/page-hashes';
 import { tmpDir } from '../helpers/tmp';
 
 if (NATS_SKIP !== null) console.warn(NATS_SKIP);
@@ -67,15 +68,6 @@ function sqliteView(file: string): { rows: string; integrity: string } {
   }
 }
 
-/** Pages 1..dbSize of the store's newest state, as one buffer. */
-async function pageBytes(store: Store): Promise<Buffer> {
-  const snap = await store.snapshot();
-  try {
-    return Buffer.concat(Array.from({ length: snap.dbSize }, (_, k) => snap.readRawSync(k + 1)));
-  } finally {
-    snap.release();
-  }
-}
 
 interface State {
   pages: Buffer;
