@@ -11,18 +11,17 @@
 // test:scale` (WALNUT_SCALE=1) only, not in npm test, and asks for 3 of 10 (the 100 ms sleeps
 // got about 1). A wait that blocks on the lock (F_OFD_SETLKW on an I/O thread) would not sample
 // at all: not done.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
 import { open } from '../../lib/index';
-import { HELPERS } from '../helpers/children';
+import { startBusyWriter } from '../helpers/busy-writer';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const BUSY_WRITER = path.join(HELPERS, 'sqlite-busy-writer.py');
 
 test.skipIf(process.env.WALNUT_SCALE !== '1')('holdWriteLease() beside a writer that takes WRITE again at once: the calls get the lock within busyTimeout (WALNUT_SCALE=1: a rate, see the header)', async () => {
   const file = path.join(tmpDir(), 'busy-writer.db');
@@ -30,10 +29,8 @@ test.skipIf(process.env.WALNUT_SCALE !== '1')('holdWriteLease() beside a writer 
   const store = await open(file, { busyTimeout: 1000, shareLane: false });
   try {
     // (it runs until stopped below: past the calls however long they wait)
-    const child = spawn('python3', [BUSY_WRITER, file, '30'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    const writer = await startBusyWriter(file, 30);
     try {
-      for (let i = 0; i < 2000 && sqlite(file, 'SELECT count(*) FROM t') === '0'; i++) await sleep(5);
       const before = Number(sqlite(file, 'SELECT count(*) FROM t'));
       const outcomes: string[] = [];
       for (let i = 0; i < 10; i++) {
@@ -52,8 +49,7 @@ test.skipIf(process.env.WALNUT_SCALE !== '1')('holdWriteLease() beside a writer 
       expect(outcomes.every((o) => o === 'held' || o === 'WALNUT_BUSY'), outcomes.join(' ')).toBe(true);
       expect(Number(sqlite(file, 'SELECT count(*) FROM t'))).toBeGreaterThan(before); // it went on between the leases
     } finally {
-      child.kill('SIGTERM');
-      await exited;
+      await writer.stop();
     }
   } finally {
     await store.close();

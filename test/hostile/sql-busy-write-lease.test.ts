@@ -11,18 +11,16 @@
 // on a quiet one; 0 of 8 before): the counts are asserted in `npm run test:scale` (WALNUT_SCALE=1)
 // only; npm test checks that every call settles as promised and nothing is lost. A lock wait
 // that blocks (F_OFD_SETLKW on an I/O thread) would not sample: not done.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
 import { openDatabase } from '../../lib/sql';
-import { HELPERS } from '../helpers/children';
+import { startBusyWriter } from '../helpers/busy-writer';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const BUSY_WRITER = path.join(HELPERS, 'sqlite-busy-writer.py');
 /** The counts (a rate: header) are asserted under WALNUT_SCALE=1 only. */
 const RATES = process.env.WALNUT_SCALE === '1';
 
@@ -31,11 +29,9 @@ test('an autocommit statement whose commit waits past busyTimeout for WRITE besi
   sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY)');
   const db = await openDatabase(file, { busyTimeout: 1000 });
   // (it runs until stopped below: past the calls however long they wait)
-  const child = spawn('python3', [BUSY_WRITER, file, '60'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const writer = await startBusyWriter(file, 60);
   const outcomes: string[] = [];
   try {
-    for (let i = 0; i < 2000 && sqlite(file, 'SELECT count(*) FROM t') === '0'; i++) await sleep(5);
     for (let k = 0; k < 8; k++) {
       try {
         await db.run('INSERT INTO s(k) VALUES (?)', [k]);
@@ -46,8 +42,7 @@ test('an autocommit statement whose commit waits past busyTimeout for WRITE besi
       }
     }
   } finally {
-    child.kill('SIGTERM');
-    await exited;
+    await writer.stop();
   }
   const before = Number(sqlite(file, 'SELECT count(*) FROM t'));
   if (RATES) expect(db.leasedRetries).toBeGreaterThanOrEqual(1); // it ran under the lease (else this test proves nothing)
@@ -66,11 +61,9 @@ test('a transaction() its caller runs again after WALNUT_BUSY (BusyWrite) beside
   const file = path.join(tmpDir(), 'busy-write-tx.db');
   sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO c VALUES (1, 0)');
   const db = await openDatabase(file, { busyTimeout: 500 });
-  const child = spawn('python3', [BUSY_WRITER, file, '60'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const writer = await startBusyWriter(file, 60);
   const outcomes: string[] = [];
   try {
-    for (let i = 0; i < 2000 && sqlite(file, 'SELECT count(*) FROM t') === '0'; i++) await sleep(5);
     for (let committed = 0; committed < 2 && outcomes.length < 12; ) {
       try {
         await db.transaction(async (tx) => void (await tx.run('UPDATE c SET n = n + 1 WHERE id = 1')));
@@ -82,8 +75,7 @@ test('a transaction() its caller runs again after WALNUT_BUSY (BusyWrite) beside
       }
     }
   } finally {
-    child.kill('SIGTERM');
-    await exited;
+    await writer.stop();
   }
   await db.close();
   expect(outcomes.every((o) => o === 'ok' || o === 'WALNUT_BUSY/BusyWrite' || o === 'WALNUT_CONFLICT/OtherWriter'), outcomes.join(' ')).toBe(true);
