@@ -6,7 +6,7 @@
 // rename is EPERM after the whole export), a write-only FILE (0200: the new file could not be
 // reopened to be synced), a FILE that is a mount point (bind-mounted: the rename is EBUSY after
 // the whole export), and a SIGINT or SIGTERM mid-export (the new file was left behind).
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -39,6 +39,22 @@ async function database(file: string, pages: number): Promise<string> {
   }
   await store.close();
   return file;
+}
+
+/**
+ * Sends `signal` to `child` once `written()` says its output has bytes (polled every ms, up to
+ * 20,000 times); `ended`: how it exited.
+ */
+async function signalOnceWritten(child: ChildProcess, signal: NodeJS.Signals, written: () => boolean): Promise<{ sent: boolean; ended: Promise<{ status: number | null; signal: NodeJS.Signals | null }> }> {
+  const ended = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (status, sig) => resolve({ status, signal: sig })));
+  for (let i = 0; i < 20000; i++) {
+    if (written()) {
+      child.kill(signal);
+      return { sent: true, ended };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return { sent: false, ended };
 }
 
 async function restores(ark: string, db: string): Promise<void> {
@@ -147,15 +163,10 @@ describe('walnut export -o FILE --force: where replacing FILE differs from writi
       const ark = path.join(d, 'big.ark');
       fs.writeFileSync(ark, 'old backup');
       const child = spawn(process.execPath, [bin, 'export', db, '-o', ark, '--force'], { stdio: 'ignore' });
-      const ended = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (status, sig) => resolve({ status, signal: sig })));
-      let sent = false;
-      for (let i = 0; i < 20000 && !sent; i++) {
+      const { sent, ended } = await signalOnceWritten(child, signal, () => {
         const partial = fs.readdirSync(d).find((f) => f.includes('walnut-export'));
-        if (partial !== undefined && (fs.statSync(path.join(d, partial), { throwIfNoEntry: false })?.size ?? 0) > 0) {
-          child.kill(signal);
-          sent = true;
-        } else await new Promise((resolve) => setTimeout(resolve, 1));
-      }
+        return partial !== undefined && (fs.statSync(path.join(d, partial), { throwIfNoEntry: false })?.size ?? 0) > 0;
+      });
       expect(sent).toBe(true);
       const r = await ended;
       if (r.status === 0) return; // (finished before the signal landed: nothing to check)
@@ -172,14 +183,7 @@ describe('walnut export -o FILE --force: where replacing FILE differs from writi
       const db = await database(path.join(d, 'big.db'), 6000);
       const ark = path.join(d, 'big.ark');
       const child = spawn(process.execPath, [bin, 'export', db, '-o', ark], { stdio: 'ignore' });
-      const ended = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (status, sig) => resolve({ status, signal: sig })));
-      let sent = false;
-      for (let i = 0; i < 20000 && !sent; i++) {
-        if ((fs.statSync(ark, { throwIfNoEntry: false })?.size ?? 0) > 0) {
-          child.kill(signal);
-          sent = true;
-        } else await new Promise((resolve) => setTimeout(resolve, 1));
-      }
+      const { sent, ended } = await signalOnceWritten(child, signal, () => (fs.statSync(ark, { throwIfNoEntry: false })?.size ?? 0) > 0);
       expect(sent).toBe(true);
       const r = await ended;
       if (r.status === 0) return; // (finished before the signal landed: nothing to check)
