@@ -54,7 +54,7 @@ import type { OpenOptions } from '../commit/options';
 import { open } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import { CommitPipeline } from './commit-pipeline';
 import { Connection, sqliteFailure } from './connection';
-import { LEASE_AFTER_CONFLICTS, OvertakenWrites, type LeaseTurn } from './overtaken-writes';
+import { LEASE_AFTER_CONFLICTS, OvertakenWrites, waitedOutWrite, type LeaseTurn } from './overtaken-writes';
 import { Serial } from './serial';
 import type { Params, Row, RunResult, StatementRunner } from './statement-runner';
 
@@ -366,7 +366,7 @@ export class Database implements Queryable {
         if (turn !== null) this.#overtaken.give(turn);
         // overtaken, or its commit's wait for WRITE (sleeps as SQLite's busy handler does) missed
         // a steady writer's short gaps for busyTimeout: the lease's wait polls every millisecond
-        if (isWalnutError(e, 'WALNUT_CONFLICT') || (isWalnutError(e, 'WALNUT_BUSY') && e.reason === 'BusyWrite')) {
+        if (isWalnutError(e, 'WALNUT_CONFLICT') || waitedOutWrite(e)) {
           const text = key ?? source();
           if (this.#overtakenSources.size >= OVERTAKEN_SOURCES_MEMO) this.#overtakenSources.clear();
           this.#overtakenSources.set(text, (this.#overtakenSources.get(text) ?? 0) + 1);
@@ -551,7 +551,7 @@ export class Database implements Queryable {
           return value;
         },
         (e: unknown) => {
-          if (autocommit && this.#closing === null && lastChance() && isWalnutError(e, 'WALNUT_BUSY') && e.reason === 'BusyWrite') {
+          if (autocommit && this.#closing === null && lastChance() && waitedOutWrite(e)) {
             // its commit waited busyTimeout for WRITE beside a writer that takes it again at
             // once (the wait sleeps as SQLite's busy handler does and missed the short gaps):
             // once more under the lease, whose wait polls every millisecond, when it is had

@@ -14,7 +14,7 @@
  * handlers, then go on (store.releaseWriteLease()).
  *
  * Invariants:
- *  - One write at a time holds the lease (`#holder`), and gives it back exactly once, when it
+ *  - One write at a time holds the lease (`#held`), and gives it back exactly once, when it
  *    has settled (its commit durable, or failed). Writes that become due meanwhile take none:
  *    they run under that one while it lasts (a commit of theirs that comes after it may be
  *    overtaken again, and counts). Holds that joined each other kept WRITE without a gap for as
@@ -61,17 +61,25 @@ export interface LeaseTurn {
   tried?: boolean;
 }
 
+/**
+ * A commit that waited busyTimeout for WRITE (WALNUT_BUSY, reason BusyWrite): due for the lease
+ * as a conflict is (header).
+ */
+export function waitedOutWrite(e: unknown): boolean {
+  return isWalnutError(e, 'WALNUT_BUSY') && e.reason === 'BusyWrite';
+}
+
 export class OvertakenWrites {
   readonly #store: Store;
   /** The database holds the lease from open to close (option holdWriteLease): nothing to take. */
   readonly #leasedForLife: boolean;
   /** Writes that took the lease (they ran under it; also what metrics can show). */
   #taken = 0;
-  /** The write holding the lease, or null. */
-  #holder: LeaseTurn | null = null;
+  /** A write holds the lease (its turn's `held`). */
+  #held = false;
   /** The wait for WRITE in progress (a write due meanwhile waits for it too, and takes no hold). */
   #taking: Promise<void> | null = null;
-  /** When #holder took it. */
+  /** When the holder took it. */
   #heldSince = 0;
   /** No lease is taken before this (performance.now(); header). */
   #pauseUntil = -Infinity;
@@ -98,7 +106,7 @@ export class OvertakenWrites {
     if (this.#leasedForLife || turn.held) return Promise.resolve();
     const now = performance.now();
     if (now - this.#claimAt > CLAIM_TTL_MS) this.#claim = 0;
-    if (this.#holder !== null || this.#taking !== null || now < this.#pauseUntil || turn.conflicts < this.#claim) {
+    if (this.#held || this.#taking !== null || now < this.#pauseUntil || turn.conflicts < this.#claim) {
       if (turn.conflicts >= this.#claim) {
         this.#claim = turn.conflicts;
         this.#claimAt = now;
@@ -111,7 +119,7 @@ export class OvertakenWrites {
         this.#taking = null;
         this.#claim = 0;
         turn.held = true;
-        this.#holder = turn;
+        this.#held = true;
         this.#heldSince = performance.now();
         this.#taken++;
       },
@@ -131,7 +139,7 @@ export class OvertakenWrites {
   give(turn: LeaseTurn): void {
     if (!turn.held) return;
     turn.held = false;
-    this.#holder = null;
+    this.#held = false;
     const now = performance.now();
     this.#pauseUntil = now + Math.max(LEASE_PAUSE_MIN_MS, now - this.#heldSince);
     try {
