@@ -98,6 +98,7 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
   Napi::Value Size(const Napi::CallbackInfo& info, bool sync);
   Napi::Value Close(const Napi::CallbackInfo& info, bool sync);
   Napi::Value TryLock(const Napi::CallbackInfo& info);
+  Napi::Value LockWithin(const Napi::CallbackInfo& info);
   Napi::Value Unlock(const Napi::CallbackInfo& info);
   Napi::Value QueryLock(const Napi::CallbackInfo& info);
   Napi::Value GetFd(const Napi::CallbackInfo& info);

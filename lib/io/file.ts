@@ -283,6 +283,18 @@ export class WalnutFile {
     return this.#handle.tryLock(start, length, mode);
   }
 
+  /**
+   * Tries the lock again and again, a try every few microseconds on the addon's background lane,
+   * for up to `micros` (at most 1,000,000): true once acquired, false when the time ran out.
+   * For a lock that another process frees only for microseconds at a time (a writer that takes
+   * it back at once), which timer-paced tries mostly miss. The caller keeps its own accounting:
+   * nothing else of this descriptor may take the same range while it is in flight (OFD locks
+   * belong to the descriptor, so that would succeed too).
+   */
+  lockWithin(start: number, length: number, mode: LockMode, micros: number): Promise<boolean> {
+    return rejecting(() => this.#handle.lockWithin(start, length, mode, micros));
+  }
+
   /** Acquires the lock, retrying up to `timeout` ms, else rejects with WALNUT_BUSY. */
   async lock(start: number, length: number, mode: LockMode, timeout = 0): Promise<void> {
     checkTimeout(timeout);

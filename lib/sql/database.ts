@@ -365,7 +365,7 @@ export class Database implements Queryable {
       (e: unknown) => {
         if (turn !== null) this.#overtaken.give(turn);
         // overtaken, or its commit's wait for WRITE (sleeps as SQLite's busy handler does) missed
-        // a steady writer's short gaps for busyTimeout: the lease's wait polls every millisecond
+        // a steady writer's short gaps for busyTimeout: the lease's wait tries every few µs
         if (isWalnutError(e, 'WALNUT_CONFLICT') || waitedOutWrite(e)) {
           const text = key ?? source();
           if (this.#overtakenSources.size >= OVERTAKEN_SOURCES_MEMO) this.#overtakenSources.clear();
@@ -554,7 +554,7 @@ export class Database implements Queryable {
           if (autocommit && this.#closing === null && lastChance() && waitedOutWrite(e)) {
             // its commit waited busyTimeout for WRITE beside a writer that takes it again at
             // once (the wait sleeps as SQLite's busy handler does and missed the short gaps):
-            // once more under the lease, whose wait polls every millisecond, when it is had
+            // once more under the lease, whose wait tries every few µs, when it is had
             return this.#overtaken.take(turn).then(() => {
               if (!turn.held) throw e;
               return attempt(false);

@@ -196,13 +196,20 @@ export interface WalIndexOptions {
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
 /**
- * holdWriteLease()'s wait for WRITE goes no further than this index of RETRY_DELAYS_MS (1 ms):
- * beside a writer that takes WRITE again right after each commit the lock is free only in
- * short gaps, and a wait sampling it every 100 ms mostly missed them (WALNUT_BUSY: 6 of 10
- * calls with busyTimeout 1000, test/hostile/lease-beside-busy-writer). The lease is what an
- * overtaken walnut/sql write takes to win against such a writer; it is taken rarely.
+ * holdWriteLease()'s wait for WRITE, once the first quick tries failed, tries the lock on the
+ * addon's background lane every few microseconds in bursts of this many milliseconds
+ * (WalnutFile.lockWithin), one after the other until it has it or the busy timeout passes.
+ * Beside a writer that takes WRITE again right after each commit the lock is free only in gaps
+ * of tens of microseconds: a wait sampling it every 100 ms mostly missed them (WALNUT_BUSY: 6 of
+ * 10 calls with busyTimeout 1000), one sampling it every millisecond from timers still did
+ * under load (1 of 8 beside a CI run; test/hostile/lease-beside-busy-writer). The lease is
+ * what an overtaken walnut/sql write takes to win against such a writer; it is taken rarely,
+ * so a busy thread for its wait is affordable. A burst holds up the background lane (other
+ * stores' checkpoint copies) for at most this long.
  */
-const LEASE_MAX_DELAY_INDEX = 6;
+const LEASE_SPIN_BURST_MS = 2;
+/** The lease's wait spins after this many tries paced by RETRY_DELAYS_MS (the zero-delay ones). */
+const LEASE_SPIN_AFTER_TRIES = 5;
 
 /**
  * Longest the committer holds back from taking WRITE for another connection's checkpointer
@@ -339,6 +346,12 @@ export class WalIndex {
   #leaseHolds = 0;
   /** The wait for WRITE of a holdWriteLease() in progress (a second caller joins it: two waits would both "take" WRITE). */
   #leaseTaking: Promise<void> | null = null;
+  /**
+   * The lease's wait has a burst of tries for WRITE in flight on the background lane (#spinForWrite):
+   * nothing else of this connection may try WRITE through the same descriptor meanwhile (an OFD
+   * lock is the descriptor's: its try would succeed too, and two would think they held it).
+   */
+  #spin: Promise<boolean> | null = null;
   /**
    * PRAGMA data_version's counter: bumped when the live header is found to differ from the one
    * this connection last saw or wrote itself, i.e. when another connection committed (or
@@ -480,6 +493,7 @@ export class WalIndex {
    * A byte this connection holds in any mode is busy to an exclusive request from itself.
    */
   #tryShm(byte: number, n: number, mode: LockMode): boolean {
+    if (this.#spin !== null && byte <= SHM_LOCK.WRITE && SHM_LOCK.WRITE < byte + n) return false;
     if (this.#leased && byte === SHM_LOCK.WRITE && n === 1) {
       if (mode !== 'exclusive' || this.#leaseInUse) return false;
       this.#leaseInUse = true;
@@ -516,8 +530,8 @@ export class WalIndex {
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
   /** `giveUp`: asked before each sleep; true ends the wait at once as a timeout would (WALNUT_BUSY). */
   /** WRITE is taken in arrival order among this process's waiters (#writeQueue). */
-  /** `maxDelayIndex`: the longest sleep between tries (an index of RETRY_DELAYS_MS). */
-  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, maxDelayIndex = RETRY_DELAYS_MS.length - 1): Promise<boolean> {
+  /** `spin` (WRITE only): after the first tries, bursts of tries on the background lane instead of sleeps (LEASE_SPIN_BURST_MS). */
+  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, spin = false): Promise<boolean> {
     const write = byte === SHM_LOCK.WRITE;
     if ((!write || this.#writeQueue.length === 0) && this.#tryShm(byte, n, mode)) return false;
     const deadline = performance.now() + this.busyTimeout;
@@ -538,7 +552,11 @@ export class WalIndex {
           const { name, reason } = shmLockName(byte);
           throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
         }
-        await pause(Math.min(attempt, maxDelayIndex), turn);
+        if (spin && turn !== undefined && attempt >= LEASE_SPIN_AFTER_TRIES && this.#writeQueue[0] === turn && this.#mayTakeWriteInBurst()) {
+          if (await this.#spinForWrite(deadline)) break;
+          continue;
+        }
+        await pause(attempt, turn);
       }
     } finally {
       if (waitsForOther) this.#waitsForOthersWrite--;
@@ -548,6 +566,35 @@ export class WalIndex {
         if (!this.#writer && !this.#held.has(SHM_LOCK.WRITE)) this.#writeQueue[0]?.wake?.(); // gave up: the next one's turn
       }
     }
+    return true;
+  }
+
+  /** WRITE is nobody's in this connection: a burst may take it through the descriptor (#spin). */
+  #mayTakeWriteInBurst(): boolean {
+    return this.#shm !== null && !this.#closed && !this.#holdsWrite() && !this.#writeReleaseDeferred && !this.#leased;
+  }
+
+  /**
+   * One burst of tries for WRITE on the background lane, up to LEASE_SPIN_BURST_MS or the
+   * deadline: true when it took WRITE (then this connection's, as #tryShm would have made it).
+   * A close() meanwhile waits for the burst (#close) and the lock it got is let go here.
+   */
+  async #spinForWrite(deadline: number): Promise<boolean> {
+    const micros = Math.round(Math.max(0, Math.min(LEASE_SPIN_BURST_MS, deadline - performance.now())) * 1000);
+    const burst = this.#shm!.lockWithin(SHM_LOCK.WRITE, 1, 'exclusive', micros);
+    this.#spin = burst;
+    let took: boolean;
+    try {
+      took = await burst;
+    } finally {
+      this.#spin = null;
+    }
+    if (!took) return false;
+    if (this.#closed) {
+      this.#shm!.unlock(SHM_LOCK.WRITE, 1); // #close awaits the burst before it closes the -shm
+      this.#checkOpen();
+    }
+    this.#held.set(SHM_LOCK.WRITE, { mode: 'exclusive', count: 1 });
     return true;
   }
 
@@ -2041,7 +2088,7 @@ export class WalIndex {
       this.#leaseHolds++;
       return;
     }
-    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', undefined, LEASE_MAX_DELAY_INDEX).then(() => {
+    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', undefined, true).then(() => {
       this.#leased = true; // the OS lock stays; in-process turns go by #leaseInUse from now on
       this.#leaseInUse = false;
       this.#leaseHolds = 1;
@@ -2168,6 +2215,7 @@ export class WalIndex {
     this.releaseSnapshots();
     this.endWrite();
     this.#closed = true;
+    await this.#spin?.catch(() => false); // a lease's burst of tries for WRITE: what it took is let go first (#spinForWrite)
     await this.wal.zeroingSettled(); // it relies on WRITE, which closing the -shm drops
     this.#regionMapped = false;
     this.#region.unmap();

@@ -246,6 +246,18 @@ describe('argument validation', () => {
   it('rejects (does not throw) from async methods', async () => {
     await expectRejectsWalnut(f.read(buf, 0, 99, 0), 'WALNUT_INVALID_ARGUMENT');
     await expectRejectsWalnut(f.lock(0, 1, 'shared', -1), 'WALNUT_INVALID_ARGUMENT');
+    for (const [start, length, mode, micros] of [
+      [0, 1, 'shared', -1],
+      [0, 1, 'shared', 1_000_001],
+      [0, 1, 'shared', 1.5],
+      [0, 1, 'shared', NaN],
+      [0, 1, 'shared', '5'],
+      [0, 1, 'both', 10],
+      [0, 0, 'exclusive', 10],
+      [-1, 1, 'exclusive', 10],
+    ] as [number, number, 'shared', number][]) {
+      await expectRejectsWalnut(f.lockWithin(start, length, mode, micros), 'WALNUT_INVALID_ARGUMENT');
+    }
   });
 });
 
@@ -261,6 +273,7 @@ describe('closed handles', () => {
     await expectRejectsWalnut(f.close(), 'WALNUT_CLOSED');
     expectWalnutError(() => f.closeSync(), 'WALNUT_CLOSED');
     expectWalnutError(() => f.tryLock(0, 1, 'shared'), 'WALNUT_CLOSED');
+    await expectRejectsWalnut(f.lockWithin(0, 1, 'shared', 10), 'WALNUT_CLOSED');
     expectWalnutError(() => f.sizeSync(), 'WALNUT_CLOSED');
     expect(f.fd).toBe(-1);
   });
@@ -289,6 +302,46 @@ describe('locks', () => {
     expect(a.lockHolder(120, 1, 'shared')).toBeNull();
     a.closeSync();
     b.closeSync();
+  });
+
+  it('lockWithin tries for the given microseconds off the JS thread: false while held, true once let go mid-burst', async () => {
+    const p = fresh();
+    const a = WalnutFile.openSync(p, { create: true });
+    const b = WalnutFile.openSync(p);
+    expect(a.tryLock(120, 1, 'exclusive')).toBe(true);
+    const t0 = performance.now();
+    expect(await b.lockWithin(120, 1, 'shared', 20_000)).toBe(false);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(19);
+    expect(await b.lockWithin(121, 1, 'exclusive', 0)).toBe(true); // free: taken at the first try
+    // the JS thread is free while the burst runs: it lets the lock go 30 ms in
+    const burst = b.lockWithin(120, 1, 'exclusive', 1_000_000);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    a.unlock(120, 1);
+    const t1 = performance.now();
+    expect(await burst).toBe(true);
+    expect(performance.now() - t1).toBeLessThan(900); // it did not run to its end
+    expect(a.tryLock(120, 1, 'shared')).toBe(false); // b holds it now
+    a.closeSync();
+    b.closeSync();
+  });
+
+  it('lockWithin: a burst that takes a lock another process let go; close() after it leaves nothing behind', async () => {
+    const p = fresh();
+    fs.writeFileSync(p, '');
+    const child = await holdLock(p, 120, 1, 'exclusive');
+    try {
+      const b = await WalnutFile.open(p);
+      const burst = b.lockWithin(120, 1, 'exclusive', 1_000_000);
+      await release(child); // the other process exits: its lock goes
+      const closed = b.close(); // waits for the burst (FileState::Release)
+      expect(await burst).toBe(true);
+      await closed;
+      const c = WalnutFile.openSync(p);
+      expect(c.tryLock(120, 1, 'exclusive')).toBe(true); // b's lock went with its descriptor
+      c.closeSync();
+    } finally {
+      child.kill();
+    }
   });
 
   it('closing another descriptor of the file does not drop our locks (the POSIX trap)', () => {
