@@ -109,6 +109,7 @@
 import { failureInFlight, walnutError, WalnutError } from '../errors';
 import { lockBytePage } from '../format/db-header';
 import type { ShmHeader } from '../format/shm-header';
+import { sameSalts } from '../format/wal-header';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import type { EventRing } from '../telemetry/events';
@@ -1052,7 +1053,7 @@ export class GroupCommitter {
 
   /** First committer wins: did anything in the set change after the snapshot? */
   #conflicts(c: ConflictSet, live: { mxFrame: number; salts: [number, number] }, written: Set<number>): boolean {
-    const sameGeneration = c.salts[0] === live.salts[0] && c.salts[1] === live.salts[1];
+    const sameGeneration = sameSalts(c.salts, live.salts);
     // A restarted WAL (new salts) holds only frames committed after the snapshot.
     const minFrame = sameGeneration ? c.mxFrame + 1 : 1;
     for (const pgno of c.pgnos) {

@@ -28,6 +28,7 @@
 import { extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
 import { walnutError } from '../errors';
+import { sameSalts } from '../format/wal-header';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { CloseGate } from './close-gate';
 import type { CommitResult } from './group-committer';
@@ -125,7 +126,7 @@ export class Transaction {
     const seen = snap.generation;
     const begun = this.#begunAt;
     if (begun === null) return seen;
-    if (begun.salts[0] === seen.salts[0] && begun.salts[1] === seen.salts[1]) return begun.mxFrame < seen.mxFrame ? begun : seen;
+    if (sameSalts(begun.salts, seen.salts)) return begun.mxFrame < seen.mxFrame ? begun : seen;
     throw walnutError('WALNUT_CONFLICT', 'the WAL restarted between begin() and the transaction\'s snapshot: commits made after begin() cannot be told apart from earlier ones; nothing was written: run the transaction again', { reason: 'PageChanged' });
   }
 

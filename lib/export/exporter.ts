@@ -37,6 +37,7 @@ import { readInput } from '../arguments';
 import type { Xxh3Stream } from '../checksum';
 import { sizeBeyondFiles, sizeNoCommitMakes } from '../checkpoint/plan';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
+import { hasSalts, sameSalts } from '../format/wal-header';
 import { nativeHandleOf } from '../io/file';
 import { nativeExportIo, type NativeCommitFramer, type NativeFramedRun, type NativeReadFramesResult } from '../native';
 import type { Snapshot } from '../wal-index/snapshot';
@@ -253,7 +254,7 @@ export class Exporter {
   async #drain(source: WalFollower): Promise<void> {
     for (;;) {
       const gen = await source.generation();
-      if (gen.mxFrame === 0 || (gen.mxFrame === this.#pos && this.#salts !== null && gen.salts[0] === this.#salts[0] && gen.salts[1] === this.#salts[1])) return;
+      if (gen.mxFrame === 0 || (gen.mxFrame === this.#pos && this.#salts !== null && sameSalts(gen.salts, this.#salts))) return;
       await this.#frames(source);
     }
   }
@@ -333,7 +334,7 @@ export class Exporter {
     const r = await nativeExportIo.countCommits(nativeHandleOf(walFile), this.#index.pageSize, x);
     if (r.missingFrame !== 0) throw walnutError('WALNUT_CORRUPT', `frame ${r.missingFrame} is missing from the WAL`, { path: this.#index.walPath });
     const h = decodeFrameHeader(r.lastHeader);
-    if (h.commitSize === 0 || h.salt1 !== salts[0] || h.salt2 !== salts[1]) {
+    if (h.commitSize === 0 || !hasSalts(h, salts)) {
       throw walnutError('WALNUT_CORRUPT', `WAL frame ${x}, the base image's last, is not a commit of the generation the wal-index describes`, { path: this.#index.walPath });
     }
     return { commits: r.commits, anchor: { frame: x, checksum: h.checksum } };
@@ -348,9 +349,9 @@ export class Exporter {
     const gen = await source.generation();
     if (gen.mxFrame === 0) return;
     const stamp = observed ?? this.#observe(); // after the view that showed these commits
-    if (this.#salts === null || this.#salts[0] !== gen.salts[0] || this.#salts[1] !== gen.salts[1]) {
+    if (this.#salts === null || !sameSalts(this.#salts, gen.salts)) {
       const base = this.#baseGeneration;
-      const anchor = base !== null && base.salts[0] === gen.salts[0] && base.salts[1] === gen.salts[1] ? base.anchor : null;
+      const anchor = base !== null && sameSalts(base.salts, gen.salts) ? base.anchor : null;
       this.#baseGeneration = null; // only the first generation continues the base image
       await this.#append(encodeWalHeaderRecord(await source.walHeader(gen), anchor));
       this.#salts = [gen.salts[0], gen.salts[1]];

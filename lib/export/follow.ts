@@ -24,7 +24,7 @@
  *    connection's own writer while that one is appending (whose restart waits for nothing).
  */
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
-import { decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
+import { decodeWalHeader, frameOffset, hasSalts, sameSalts, WAL_HEADER_SIZE } from '../format/wal-header';
 import type { WalnutFile } from '../io/file';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { Follower, WalIndex, WalTail } from '../wal-index/wal-index';
@@ -56,7 +56,6 @@ export interface FrameSource {
   served(gen: Generation, first: number, count: number): void;
 }
 
-const sameSalts = (a: readonly number[], b: readonly number[]): boolean => a[0] === b[0] && a[1] === b[1];
 
 function missing(index: WalIndex, first: number, got: number, frameSize: number): never {
   throw walnutError('WALNUT_CORRUPT', `frame ${first + Math.floor(got / frameSize)} is missing from the WAL`, { path: index.walPath });
@@ -67,7 +66,7 @@ async function readWalHeader(index: WalIndex, file: WalnutFile, gen: Generation)
   const head = new Uint8Array(WAL_HEADER_SIZE);
   await file.read(head, 0, WAL_HEADER_SIZE, 0);
   const h = decodeWalHeader(head);
-  if (h.status !== 'ok' || h.header!.salt1 !== gen.salts[0] || h.header!.salt2 !== gen.salts[1]) {
+  if (h.status !== 'ok' || !hasSalts(h.header!, gen.salts)) {
     throw walnutError('WALNUT_CORRUPT', 'the WAL header on disk is not the generation the wal-index describes', { path: index.walPath });
   }
   return head;

@@ -24,6 +24,7 @@
  */
 import { walChecksumBytes } from './checksum';
 import { decodeShmPageSize, encodeShmPageSize } from './page-size';
+import { sameSalts } from './wal-header';
 
 export const SHM_HEADER_SIZE = 48;
 export const SHM_VERSION = 3007000;
@@ -144,7 +145,7 @@ export function decodeShmHeaderCopies(both: Uint8Array): ShmHeader | null {
 export function committedBetween(a: ShmHeader, b: ShmHeader): boolean {
   const sameTail = a.nPage === b.nPage && a.frameChecksum[0] === b.frameChecksum[0] && a.frameChecksum[1] === b.frameChecksum[1];
   if (!sameTail) return true;
-  const sameGeneration = a.salts[0] === b.salts[0] && a.salts[1] === b.salts[1];
+  const sameGeneration = sameSalts(a.salts, b.salts);
   if (sameGeneration) return a.mxFrame !== b.mxFrame;
   return b.mxFrame !== 0;
 }

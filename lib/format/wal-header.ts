@@ -40,6 +40,16 @@ export interface DecodedWalHeader {
   header: WalHeader | null;
 }
 
+/** True when `a` and `b` are the salts of one WAL generation ([salt-1, salt-2]; a restart changes both). */
+export function sameSalts(a: readonly number[], b: readonly number[]): boolean {
+  return a[0] === b[0] && a[1] === b[1];
+}
+
+/** True when a WAL or frame header carries `salts` ([salt-1, salt-2]): it belongs to that generation. */
+export function hasSalts(h: { readonly salt1: number; readonly salt2: number }, salts: readonly number[]): boolean {
+  return h.salt1 === salts[0] && h.salt2 === salts[1];
+}
+
 export function bigEndianChecksum(magic: number): boolean {
   return (magic & 1) === 1;
 }

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import { walnutError } from '../errors';
 import { DB_LOCK, decodeDbHeader, isWalMode, journalModeOf } from '../format/db-header';
 import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_INDEX_HEADER_BYTES, SHM_LOCK } from '../format/shm-header';
+import { sameSalts } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
 import { checkDbPath, requireRegularFiles } from '../io/real-path';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
@@ -129,7 +130,7 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
       const side = WalnutFile.openSync(`${real}-wal-fec`, { readOnly: true });
       try {
         const s = scanSidecar(side);
-        const current = s.groups.filter((g) => g.salts[0] === report.salts[0] && g.salts[1] === report.salts[1]);
+        const current = s.groups.filter((g) => sameSalts(g.salts, report.salts));
         report.fecSidecar = { bytes: s.fileSize, groups: s.groups.length, currentGroups: current.length, protectedFrames: current.reduce((n, g) => n + g.k, 0), invalidTailBytes: s.invalidTailBytes };
       } finally {
         side.closeSync();

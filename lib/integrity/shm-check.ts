@@ -13,6 +13,7 @@
  * Meaningful on a quiescent database: a writer appending while this reads may be reported.
  */
 import { decodeShmHeaderCopies, SHM_HASH_OFFSET, SHM_HASH_SLOTS, SHM_HEADER_SIZE, SHM_INDEX_HEADER_BYTES, SHM_SEGMENT_BYTES, shmFramesBefore, shmSegmentOf } from '../format/shm-header';
+import { sameSalts } from '../format/wal-header';
 import type { Finding } from './btree-check';
 
 const MAX_FINDINGS = 20;
@@ -22,7 +23,7 @@ export function checkShmIndex(shm: Uint8Array, walPgnos: Uint32Array, walFrames:
   const found: Finding[] = [];
   if (shm.length < SHM_INDEX_HEADER_BYTES) return found;
   const h = decodeShmHeaderCopies(shm.subarray(0, 2 * SHM_HEADER_SIZE));
-  if (h === null || h.salts[0] !== walSalts[0] || h.salts[1] !== walSalts[1]) return found; // stale: the next opener recovers
+  if (h === null || !sameSalts(h.salts, walSalts)) return found; // stale: the next opener recovers
   const mx = Math.min(h.mxFrame, walFrames);
   const dv = new DataView(shm.buffer, shm.byteOffset, shm.length);
   for (let f = 1; f <= mx && found.length < MAX_FINDINGS; f++) {

@@ -27,6 +27,7 @@ import { extraArgumentError, refuseExtraArguments, describeValue, uint8Length } 
 import { CONSTRUCT_KEY, refuseDirectConstruction, refuseOutsideCall } from '../constructed';
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
+import { sameSalts } from '../format/wal-header';
 import type { WalnutFile } from '../io/file';
 import { checkPageTrailer } from '../wal/page-trailer';
 import type { WalFile } from '../wal/wal-file';
@@ -478,7 +479,7 @@ export class Snapshot {
   canMoveToDatabaseFile(key: typeof CONSTRUCT_KEY, h: ShmHeader): boolean {
     refuseOutsideCall(key, 'snapshot.canMoveToDatabaseFile');
     const mine = this.#state.header;
-    return !this.#state.useWal && mine.mxFrame === h.mxFrame && mine.salts[0] === h.salts[0] && mine.salts[1] === h.salts[1];
+    return !this.#state.useWal && mine.mxFrame === h.mxFrame && sameSalts(mine.salts, h.salts);
   }
 
   /**

@@ -67,7 +67,7 @@ import {
   shmSegmentOf,
   type ShmHeader,
 } from '../format/shm-header';
-import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
+import { bigEndianChecksum, decodeWalHeader, frameOffset, sameSalts, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
 import { checkDbPath, requireRegularFiles, resolvedPath } from '../io/real-path';
 import { ScratchWords } from '../io/scratch-words';
@@ -1032,7 +1032,7 @@ export class WalIndex {
     if (live === null || !sameHeaderBytes(live.bytes, this.#ownHeader)) return false;
     const h = live.header;
     const was = state.header;
-    if (h.salts[0] !== was.salts[0] || h.salts[1] !== was.salts[1] || h.mxFrame < state.mxFrame || h.mxFrame === 0) return false;
+    if (!sameSalts(h.salts, was.salts) || h.mxFrame < state.mxFrame || h.mxFrame === 0) return false;
     this.#meetHeader(h);
     if (this.#othersCommits !== base) return false;
     state.mxFrame = h.mxFrame;
@@ -1289,7 +1289,7 @@ export class WalIndex {
     const b = this.#followerBlocked;
     if (b === null || performance.now() - b.at >= ms) return false;
     const live = this.#closed ? null : this.liveHeader();
-    return live !== null && live.salts[0] === b.salts[0] && live.salts[1] === b.salts[1]; // not restarted since
+    return live !== null && sameSalts(live.salts, b.salts); // not restarted since
   }
 
   /**
@@ -1810,7 +1810,7 @@ export class WalIndex {
     const due: [Follower, number][] = [];
     for (const f of this.#followers) {
       const at = f.position();
-      const after = at.salts[0] === h.salts[0] && at.salts[1] === h.salts[1] ? at.mxFrame : 0;
+      const after = sameSalts(at.salts, h.salts) ? at.mxFrame : 0;
       if (after >= h.mxFrame) continue;
       if (f.pendingBytes() + (h.mxFrame - after) * frameSize > MAX_HANDOVER_BYTES) return false;
       due.push([f, after]);
@@ -1980,7 +1980,7 @@ export class WalIndex {
           // few dozen bytes); still torn after that many reads counts as changed
           for (let i = 0; i < 1000; i++) {
             const live = this.#readHeader();
-            if (live !== null) return live.header.salts[0] === salts[0] && live.header.salts[1] === salts[1];
+            if (live !== null) return sameSalts(live.header.salts, salts);
           }
           return false;
         }),
@@ -2348,7 +2348,7 @@ const SHM_HEADER_CKSUM = 40;
 function describesSameWal(h: ShmHeader, f: Omit<ShmHeader, 'iVersion' | 'isInit'>): boolean {
   return h.mxFrame === f.mxFrame && h.nPage === f.nPage && h.pageSize === f.pageSize && h.bigEndCksum === f.bigEndCksum
     && h.frameChecksum[0] === f.frameChecksum[0] && h.frameChecksum[1] === f.frameChecksum[1]
-    && h.salts[0] === f.salts[0] && h.salts[1] === f.salts[1];
+    && sameSalts(h.salts, f.salts);
 }
 
 /** Same length, same bytes. */

@@ -48,7 +48,9 @@ import {
   decodeWalHeader,
   encodeWalHeader,
   frameOffset,
+  hasSalts,
   hostMagic,
+  sameSalts,
   WAL_HEADER_SIZE,
   type WalHeaderStatus,
 } from '../format/wal-header';
@@ -317,7 +319,7 @@ export class WalFile {
    * the page cache only). The checkpoint skips its WAL sync when its range is below it.
    */
   durableThrough(salts: readonly [number, number]): number {
-    return this.#durable.salt1 === salts[0] && this.#durable.salt2 === salts[1] ? this.#durable.frame : 0;
+    return hasSalts(this.#durable, salts) ? this.#durable.frame : 0;
   }
 
   /** A sync of this file (through any descriptor) finished after frames 1..frame of `salts` were written. */
@@ -437,8 +439,7 @@ export class WalFile {
       this.#header !== null &&
       mxFrame > 0 &&
       mxFrame === this.#mxFrame &&
-      salts[0] === this.#salts[0] &&
-      salts[1] === this.#salts[1] &&
+      sameSalts(salts, this.#salts) &&
       running[0] === this.#running[0] &&
       running[1] === this.#running[1]
     );
@@ -471,7 +472,7 @@ export class WalFile {
     this.#mxFrame = 0;
     this.#dbSize = 0;
     if (state.mxFrame === 0) return false; // the next writer writes a fresh header
-    if (header === null || header.salt1 !== state.salts[0] || header.salt2 !== state.salts[1]) {
+    if (header === null || !hasSalts(header, state.salts)) {
       throw walnutError('WALNUT_CORRUPT', 'the wal-index describes frames of a WAL generation that is not on disk', { path: this.path });
     }
     await this.#requireLastFrame(state, header.pageSize);
@@ -841,7 +842,7 @@ export class WalFile {
     const at = frameOffset(state.mxFrame, pageSize);
     const got = at + FRAME_HEADER_SIZE <= this.#fileSize ? await this.#file.read(h, 0, FRAME_HEADER_SIZE, at) : 0;
     const f = decodeFrameHeader(h);
-    if (got === FRAME_HEADER_SIZE && f.commitSize !== 0 && f.commitSize === state.nPage && f.salt1 === state.salts[0] && f.salt2 === state.salts[1] && f.checksum[0] === state.running[0] && f.checksum[1] === state.running[1]) return;
+    if (got === FRAME_HEADER_SIZE && f.commitSize !== 0 && f.commitSize === state.nPage && hasSalts(f, state.salts) && f.checksum[0] === state.running[0] && f.checksum[1] === state.running[1]) return;
     throw walnutError('WALNUT_CORRUPT', `the wal-index header's last frame ${state.mxFrame} is not a commit of that WAL generation with the header's checksum (a damaged or forged -shm header); reopen the database to rebuild the index`, { path: this.path, reason: 'ShmHeaderNotWal' });
   }
 
@@ -852,7 +853,7 @@ export class WalFile {
     const h = new Uint8Array(FRAME_HEADER_SIZE);
     if (this.#file.readSync(h, 0, FRAME_HEADER_SIZE, at) !== FRAME_HEADER_SIZE) return null;
     const f = decodeFrameHeader(h);
-    return f.pgno !== 0 && f.salt1 === this.#salts[0] && f.salt2 === this.#salts[1] ? h : null;
+    return f.pgno !== 0 && hasSalts(f, this.#salts) ? h : null;
   }
 
   /** Test hook: pretend the WAL holds `n` frames (for the frame-counter limit). */
