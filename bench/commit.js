@@ -77,7 +77,9 @@
 //                      raw-1-sqlio what walnut's I/O (one frame, fdatasync) saves
 // Measured per case and round: commits/s, commit latency p50/p99 (a raw batch's latency for the
 // raw loops), event-loop delay p99 over a 1 ms timer (monitorEventLoopDelay; the idle case is
-// the same timer with nothing running: this shared VM's own floor), and CPU time of the
+// the same timer with nothing running: this shared VM's own floor), the main thread's garbage
+// collection time per second and its pauses over 1 ms per second (V8's 'gc' entries: the loop
+// waits through each), and CPU time of the
 // JavaScript thread per batch (Linux schedstat of the main thread; includes the system calls
 // made on it, not the I/O threads' work), and CPU time of the whole process (every thread) per
 // commit. The lane cases also report batches and commits per fdatasync (every store's committer)
@@ -87,7 +89,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { monitorEventLoopDelay } = require('node:perf_hooks');
+const { monitorEventLoopDelay, PerformanceObserver } = require('node:perf_hooks');
 const Database = require('better-sqlite3');
 const { open, WalnutFile } = require('../dist/index.js');
 const { nativeHandleOf } = require('../dist/io/file.js');
@@ -446,6 +448,13 @@ async function run() {
   // warm-up, not recorded: files grown, WALs started, code compiled
   for (const n of names) if (!inst[n].idle) await (inst[n].run ? inst[n].run(0.2) : inst[n].sync ? driveSync(0.2, inst[n].commitOnce) : drive(inst[n].committers, 0.2, inst[n].commitOnce));
   const res = Object.fromEntries(names.map((n) => [n, []]));
+  // the main thread's garbage collections (V8's pauses: the event loop waits through each), to
+  // tell what of the loop delay is the collector's: a case's promises and objects per commit
+  const gcs = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push({ at: e.startTime, ms: e.duration });
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   for (let r = 0; r < ROUNDS; r++) {
     const order = names.slice(r % names.length).concat(names.slice(0, r % names.length));
     for (const n of order) {
@@ -454,6 +463,7 @@ async function run() {
       const b0 = c.batches ? c.batches() : 0;
       const cpu0 = jsThreadCpuUs();
       const proc0 = process.cpuUsage();
+      const t0 = performance.now();
       loop.enable();
       let x;
       if (c.idle) {
@@ -463,6 +473,9 @@ async function run() {
         x = c.run ? await c.run(SECONDS) : c.sync ? driveSync(SECONDS, c.commitOnce) : await drive(c.committers, SECONDS, c.commitOnce);
       }
       loop.disable();
+      const t1 = performance.now();
+      await new Promise((resolve) => setImmediate(resolve)); // the observer hears the round's last collections
+      const roundGcs = gcs.filter((g) => g.at >= t0 && g.at < t1);
       const cpu1 = jsThreadCpuUs();
       const proc = process.cpuUsage(proc0);
       const batches = c.batches ? c.batches() - b0 : 0;
@@ -471,11 +484,14 @@ async function run() {
         p50: x.p50,
         p99: x.p99,
         loopP99Ms: Math.max(0, loop.percentile(99) / 1e6 - 1),
+        gcMsPerS: roundGcs.reduce((sum, g) => sum + g.ms, 0) / ((t1 - t0) / 1000),
+        gcOver1MsPerS: roundGcs.filter((g) => g.ms > 1).length / ((t1 - t0) / 1000),
         jsUsPerBatch: cpu0 === null || batches === 0 || c.run ? null : (cpu1 - cpu0) / batches,
         cpuUsPerCommit: x.perSecond === 0 ? null : (proc.user + proc.system) / (x.perSecond * (c.scale ?? 1) * SECONDS),
       });
     }
   }
+  gcObserver.disconnect();
   for (const n of names) await inst[n].close();
   fs.rmSync(dir, { recursive: true, force: true });
   const has = (n) => names.includes(n);
@@ -497,6 +513,7 @@ async function run() {
       'p99 µs': Math.round(med(col(n, 'p99'))),
       'JS µs/batch': js === null ? '' : Math.round(js),
       'loop p99 ms': med(col(n, 'loopP99Ms')).toFixed(2),
+      'GC ms/s (>1 ms)': `${med(col(n, 'gcMsPerS')).toFixed(1)} (${Math.round(med(col(n, 'gcOver1MsPerS')))})`,
       'CPU µs/commit': Math.round(med(col(n, 'cpuUsPerCommit'))),
     };
   });
@@ -544,7 +561,7 @@ async function run() {
       ...(has('raw-64-restart') ? [`floor of the p99 goal (a restart's least wait, 1 batch in 16): raw-64-restart p99 / raw-64 p99 ${ratio('raw-64-restart', 'raw-64', 'p99').median.toFixed(2)}x [${ratio('raw-64-restart', 'raw-64', 'p99').spread}]; walnut-64 p99 / raw-64-restart p99 ${ratio('walnut-64', 'raw-64-restart', 'p99').median.toFixed(2)}x [${ratio('walnut-64', 'raw-64-restart', 'p99').spread}]`] : []),
       ...(has('raw-64-ckpt-hdr') ? [`raw + checkpoint + the restart's header sync: raw-64-ckpt-hdr / raw-64-ckpt ${ratio('raw-64-ckpt-hdr', 'raw-64-ckpt').median.toFixed(2)}x [${ratio('raw-64-ckpt-hdr', 'raw-64-ckpt').spread}]; walnut-64 / raw-64-ckpt-hdr ${ratio('walnut-64', 'raw-64-ckpt-hdr').median.toFixed(2)}x [${ratio('walnut-64', 'raw-64-ckpt-hdr').spread}]`] : []),
       ...(has('raw-64-restart-hdr') && has('raw-64-restart') ? [`the restart's header sync (raw-64-restart-hdr): p99 / raw-64 p99 ${ratio('raw-64-restart-hdr', 'raw-64', 'p99').median.toFixed(2)}x [${ratio('raw-64-restart-hdr', 'raw-64', 'p99').spread}], / raw-64-restart p99 ${ratio('raw-64-restart-hdr', 'raw-64-restart', 'p99').median.toFixed(2)}x [${ratio('raw-64-restart-hdr', 'raw-64-restart', 'p99').spread}]; walnut-64 p99 / raw-64-restart-hdr p99 ${ratio('walnut-64', 'raw-64-restart-hdr', 'p99').median.toFixed(2)}x [${ratio('walnut-64', 'raw-64-restart-hdr', 'p99').spread}]`] : []),
-      `event-loop delay p99 over a 1 ms timer, walnut-64: ${med(col('walnut-64', 'loopP99Ms')).toFixed(2)} ms${has('walnut-64-noac') ? `, walnut-64-noac: ${med(col('walnut-64-noac', 'loopP99Ms')).toFixed(2)} ms` : ''} (goal < 1 ms); the idle timer alone: ${med(col('idle', 'loopP99Ms')).toFixed(2)} ms`,
+      `event-loop delay p99 over a 1 ms timer, walnut-64: ${med(col('walnut-64', 'loopP99Ms')).toFixed(2)} ms${has('walnut-64-noac') ? `, walnut-64-noac: ${med(col('walnut-64-noac', 'loopP99Ms')).toFixed(2)} ms` : ''} (goal < 1 ms); the idle timer alone: ${med(col('idle', 'loopP99Ms')).toFixed(2)} ms${has('fsgc-64') ? `; the fair fs.promises group commit (a promise per commit, no walnut): ${med(col('fsgc-64', 'loopP99Ms')).toFixed(2)} ms` : ''}; raw-64 (a promise per batch): ${med(col('raw-64', 'loopP99Ms')).toFixed(2)} ms; main-thread GC, ms per s (pauses > 1 ms per s): walnut-64 ${med(col('walnut-64', 'gcMsPerS')).toFixed(1)} (${Math.round(med(col('walnut-64', 'gcOver1MsPerS')))})${has('fsgc-64') ? `, fsgc-64 ${med(col('fsgc-64', 'gcMsPerS')).toFixed(1)} (${Math.round(med(col('fsgc-64', 'gcOver1MsPerS')))})` : ''}, raw-64 ${med(col('raw-64', 'gcMsPerS')).toFixed(1)} (${Math.round(med(col('raw-64', 'gcOver1MsPerS')))})`,
     ] : []),
     ...(has('walnut-64-noac') && has('raw-64') ? [
       goal('walnut-64-noac / raw-64', ratio('walnut-64-noac', 'raw-64'), 0.95),
@@ -564,7 +581,7 @@ async function run() {
     ...(has('walnut-64-baseline') && has('walnut-64') ? [`walnut-64 / walnut-64-baseline: ${ratio('walnut-64', 'walnut-64-baseline').median.toFixed(2)}x [${ratio('walnut-64', 'walnut-64-baseline').spread}]`] : []),
     ...(['raw-1-sqlio', 'raw-1-sync', 'sqlite-full-1'].every(has) ? [`SQLite FULL's own I/O (3 frames, 6 pwrites, fsync): better-sqlite3 FULL / raw-1-sqlio ${ratio('sqlite-full-1', 'raw-1-sqlio').median.toFixed(2)}x [${ratio('sqlite-full-1', 'raw-1-sqlio').spread}]; raw-1-sync (walnut's I/O: 1 frame, fdatasync) / raw-1-sqlio ${ratio('raw-1-sync', 'raw-1-sqlio').median.toFixed(2)}x [${ratio('raw-1-sync', 'raw-1-sqlio').spread}]`] : []),
   ];
-  return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms', 'CPU µs/commit', 'batches/fsync', 'commits/fsync', 'stores/batch', 'wakes/batch', 'publishes/batch'], notes, rounds: res };
+  return { rows, columns: ['case', 'commits/s', 'min..max', 'p50 µs', 'p99 µs', 'JS µs/batch', 'loop p99 ms', 'GC ms/s (>1 ms)', 'CPU µs/commit', 'batches/fsync', 'commits/fsync', 'stores/batch', 'wakes/batch', 'publishes/batch'], notes, rounds: res };
 }
 
 module.exports = { run, fsGroupCommitter, prefill };
