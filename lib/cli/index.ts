@@ -118,7 +118,7 @@ function program(setExit: (code: number) => void): Command {
       requireFile(db);
       if (o.repair) {
         const r = await recoverWithRepair(db);
-        print({ walFrames: r.walFrames, commits: inspect(db).commits, pageSize: r.pageSize, repairedFrames: r.repairedFrames, fallback: r.fallback }, o.json === true);
+        print({ walFrames: r.walFrames, commits: inspect(db).commits, pageSize: r.pageSize, repairedFrames: r.repairedFrames, restoredHeader: r.restoredHeader, fallback: r.fallback }, o.json === true);
         return;
       }
       const r = await rebuildWalIndex(db);

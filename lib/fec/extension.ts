@@ -1,6 +1,6 @@
 /**
  * fec/extension.ts — the FEC sidecar as a store extension (commit/store.ts StoreExtension):
- * recovery repairs damaged frames from the sidecar (repair.ts) before SQLite's truncation would
+ * recovery restores a damaged WAL header and repairs damaged frames from the sidecar (repair.ts) before SQLite's truncation would
  * apply, and every written batch is handed to the sidecar writer (writer.ts), whose bounded
  * queue back-pressures the committer; once open, the committed frames no group covers get theirs. store.metrics().fec reports both sides.
  */
@@ -18,7 +18,10 @@ export function fecExtension(fec: ResolvedOptions['fec']): StoreExtension | unde
   if (fec === null) return undefined;
   const recovery = newRecoveryMetrics();
   return {
-    repairWal: async (wal, scan, events) => (await repairWal(wal, { recovery: scan, metrics: recovery, events })).repairedFrames.length > 0,
+    repairWal: async (wal, scan, events) => {
+      const report = await repairWal(wal, { recovery: scan, metrics: recovery, events });
+      return report.repairedFrames.length > 0 || report.restoredHeader !== null;
+    },
     async beforeOpen(walPath) {
       requireRegularFiles(null, [sidecarPathOf(walPath)]); // (FecSidecarWriter.open checks it again)
       await loadCodec(fec.codec); // a codec package that is not installed

@@ -1,15 +1,18 @@
 /**
- * fec/recover.ts — `walnut recover --repair`: repairs damaged WAL frames from the sidecar, then
+ * fec/recover.ts — `walnut recover --repair`: restores a damaged WAL header and repairs damaged
+ * WAL frames from the sidecar, then
  * rebuilds the -shm from the WAL as SQLite's recovery does, under the same locks.
  */
 import { refuseExtraArguments } from '../arguments';
 import { rebuildWalIndex } from '../wal-index/wal-index';
-import { repairWal, type FecFallback } from './repair';
+import { repairWal, type FecFallback, type RestoredHeader } from './repair';
 
 export interface RepairRecoveryResult {
   walFrames: number;
   pageSize: number;
   repairedFrames: number;
+  /** The damaged WAL header restored from the sidecar's copy (null: it was not damaged, or could not be: see fallback). */
+  restoredHeader: RestoredHeader | null;
   fallback: FecFallback | null;
 }
 
@@ -17,16 +20,18 @@ export async function recoverWithRepair(dbPath: string): Promise<RepairRecoveryR
   refuseExtraArguments('recoverWithRepair', 'a path only', 1, arguments); // (a rejection: this function is async)
   let repaired = 0;
   let fallback: FecFallback | null = null;
+  let restoredHeader: RestoredHeader | null = null;
   const r = await rebuildWalIndex(dbPath, {
     repairWal: async (wal, recovery) => {
       const report = await repairWal(wal, { recovery });
       repaired += report.repairedFrames.length;
+      restoredHeader ??= report.restoredHeader;
       // recovery may run twice (as the first connection opens the files, then the rebuild): a
       // fallback prunes the groups past the frames it keeps, so a second pass no longer sees the
       // group over the damage and would name another reason (unprotected-tail): the first says why
       fallback ??= report.fallback;
-      return report.repairedFrames.length > 0;
+      return report.repairedFrames.length > 0 || report.restoredHeader !== null;
     },
   });
-  return { ...r, repairedFrames: repaired, fallback };
+  return { ...r, repairedFrames: repaired, restoredHeader, fallback };
 }

@@ -33,7 +33,7 @@ import * as fs from 'node:fs';
 
 import { sqliteWalChecksum, sqliteWalFrameChecksums } from '../checksum';
 import { decodeFrameHeader, encodeFrameHeader, FRAME_HEADER_SIZE, type FrameHeader } from '../format/frame-header';
-import { frameOffset } from '../format/wal-header';
+import { decodeWalHeader, frameOffset, WAL_HEADER_SIZE, type WalHeaderStatus } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
 import { requireRegularFiles } from '../io/real-path';
 import type { EventRing } from '../telemetry/events';
@@ -52,9 +52,12 @@ export type FecFallbackReason =
   | 'too-many-damaged'
   | 'decode-failed'
   | 'decoded-mismatch'
-  | 'codec-unavailable';
+  | 'codec-unavailable'
+  | 'header-unprotected'
+  | 'header-mismatch';
 
 export interface FecFallback {
+  /** The frame where recovery stops; 0 for the WAL header (header-unprotected, header-mismatch, or no-sidecar there). */
   frame: number;
   reason: FecFallbackReason;
   message: string;
@@ -67,16 +70,32 @@ export interface FecRepairReport {
   groups: number;
   /** Why recovery stops at a damaged frame (null: no damage left, or the log simply ends). */
   fallback: FecFallback | null;
+  /**
+   * The WAL header was damaged and was restored from the sidecar's copy (with dryRun: would
+   * be): how it read before, the generation restored, and the committed frames that follow it.
+   */
+  restoredHeader: RestoredHeader | null;
+}
+
+export interface RestoredHeader {
+  /** What was wrong with the header on disk (format/wal-header.ts). */
+  was: WalHeaderStatus;
+  salts: [number, number];
+  checkpointSeq: number;
+  /** Frames through the last commit that continue the restored header's checksum chain. */
+  walFrames: number;
 }
 
 export interface FecRecoveryMetrics {
   repairedFrames: number;
   repairedGroups: number;
+  /** WAL headers restored from the sidecar's copy. */
+  restoredHeaders: number;
   fallbacks: Partial<Record<FecFallbackReason, number>>;
 }
 
 export function newRecoveryMetrics(): FecRecoveryMetrics {
-  return { repairedFrames: 0, repairedGroups: 0, fallbacks: {} };
+  return { repairedFrames: 0, repairedGroups: 0, restoredHeaders: 0, fallbacks: {} };
 }
 
 /**
@@ -167,7 +186,9 @@ export interface RepairOptions {
 export async function repairWal(wal: WalFile, options: RepairOptions = {}): Promise<FecRepairReport> {
   requireRegularFiles(null, [sidecarPathOf(wal.path)]); // a directory there: WALNUT_CANTOPEN NotRegularFile, as verify says
   const [report, last] = await repairDamage(wal, options);
-  if (!options.dryRun && report.fallback !== null && report.fallback.reason !== 'no-sidecar') {
+  // (not after a header left damaged: its groups may be all that can still restore it, by hand
+  // or a later walnut; the next writer restarts the WAL and the sidecar with it anyway)
+  if (!options.dryRun && report.fallback !== null && report.fallback.reason !== 'no-sidecar' && report.fallback.frame > 0) {
     try {
       pruneStaleGroups(wal, last);
     } catch (e) {
@@ -224,9 +245,82 @@ function pruneStaleGroups(wal: WalFile, r: WalRecovery): void {
  */
 export const DAMAGE_LOOKAHEAD_FRAMES = 16384;
 
+/** Header statuses that are damage (format/wal-header.ts): 'unknown-version' has a checksum that holds, so it was written so. */
+export function headerDamaged(status: WalRecovery['headerStatus']): boolean {
+  return status === 'bad-magic' || status === 'bad-page-size' || status === 'bad-checksum';
+}
+
+/** The WAL header's 4-byte words that differ between `a` and `b` (32 bytes each). */
+function wordsDiffering(a: Uint8Array, b: Uint8Array): number {
+  let n = 0;
+  for (let w = 0; w < WAL_HEADER_SIZE; w += 4) {
+    if (a[w] !== b[w] || a[w + 1] !== b[w + 1] || a[w + 2] !== b[w + 2] || a[w + 3] !== b[w + 3]) n++;
+  }
+  return n;
+}
+
+/**
+ * Most words a damaged header may differ in from the copy it is restored to. Damage (a flipped
+ * bit, a smashed byte range within two words) changes one or two; another generation's header
+ * differs in at least three (salt-2 is random, and the checksum's two words follow the salts):
+ * a header SQLite or walnut wrote after the sidecar's last group (a restart whose frames have
+ * not come yet, so the old generation's frames still follow it) is never "restored" to the old
+ * generation, which would make those stale frames valid again.
+ */
+const MAX_DAMAGED_HEADER_WORDS = 2;
+
+/**
+ * Restores a damaged WAL header from the sidecar's copies (sidecar.ts), newest first: a copy is
+ * used only when the header on disk is a damaged form of it (MAX_DAMAGED_HEADER_WORDS) and the
+ * frames that follow continue its salts and checksum chain through at least one commit. Returns
+ * what was restored, or why not (the caller reports it as the fallback).
+ */
+function restoreHeader(wal: WalFile, r: WalRecovery, sidecarPath: string, dryRun: boolean): RestoredHeader | { reason: FecFallbackReason; message: string } {
+  const damaged = `the WAL header is damaged (${r.headerStatus}): SQLite reads the WAL as empty`;
+  if (!fs.existsSync(sidecarPath)) return { reason: 'no-sidecar', message: `${damaged}, and there is no FEC sidecar (${sidecarPath})` };
+  const sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
+  let scan: SidecarScan;
+  try {
+    scan = scanSidecar(sidecar);
+  } finally {
+    sidecar.closeSync();
+  }
+  const copies: Uint8Array[] = [];
+  for (const g of [...scan.groups].reverse()) {
+    if (g.walHeader !== null && !copies.some((c) => wordsDiffering(c, g.walHeader!) === 0)) copies.push(g.walHeader);
+  }
+  if (copies.length === 0) {
+    const why = scan.groups.length > 0 ? `its ${scan.groups.length} groups were written before groups carried a copy of it (sidecar version 1)` : 'the sidecar holds no whole group';
+    return { reason: 'header-unprotected', message: `${damaged}; ${why}` };
+  }
+  const onDisk = new Uint8Array(WAL_HEADER_SIZE);
+  wal.file.readSync(onDisk, 0, WAL_HEADER_SIZE, 0);
+  const refused: string[] = [];
+  for (const copy of copies) {
+    const h = decodeWalHeader(copy).header!;
+    const name = `generation ${h.salt1}/${h.salt2}`;
+    const words = wordsDiffering(onDisk, copy);
+    if (words > MAX_DAMAGED_HEADER_WORDS) {
+      refused.push(`${name}: the header on disk differs from it in ${words} of 8 words (another generation's header, not a damaged copy)`);
+      continue;
+    }
+    const under = wal.scanUnderHeaderSync(copy);
+    if (under.mxFrame === 0) {
+      refused.push(`${name}: no committed frame continues its salts and checksum chain`);
+      continue;
+    }
+    if (!dryRun) {
+      wal.file.writeSync(copy, 0, WAL_HEADER_SIZE, 0);
+      wal.file.fdatasyncSync();
+    }
+    return { was: r.headerStatus as WalHeaderStatus, salts: [h.salt1, h.salt2], checkpointSeq: h.checkpointSeq, walFrames: under.mxFrame };
+  }
+  return { reason: 'header-mismatch', message: `${damaged}; no header copy in the sidecar fits it: ${refused.join('; ')}` };
+}
+
 /** The report, and the WAL's state as last recovered (after the last rewrite, if any). */
 async function repairDamage(wal: WalFile, options: RepairOptions): Promise<[FecRepairReport, WalRecovery]> {
-  const report: FecRepairReport = { repairedFrames: [], groups: 0, fallback: null };
+  const report: FecRepairReport = { repairedFrames: [], groups: 0, fallback: null, restoredHeader: null };
   let r = options.recovery ?? wal.recoverSync();
   const sidecarPath = sidecarPathOf(wal.path);
   let sidecar: WalnutFile | null = null;
@@ -236,6 +330,19 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<[FecR
     if (options.metrics) options.metrics.fallbacks[reason] = (options.metrics.fallbacks[reason] ?? 0) + 1;
     options.events?.emit('fec', () => ({ stage: 'fallback', path: wal.path, frame, reason, message }));
   };
+  // a damaged header first: without it no frame counts (a WAL of only a header has nothing to restore)
+  if (headerDamaged(r.headerStatus) && r.fileSize > WAL_HEADER_SIZE + FRAME_HEADER_SIZE) {
+    const restored = restoreHeader(wal, r, sidecarPath, options.dryRun === true);
+    if ('reason' in restored) {
+      fail(0, restored.reason, restored.message);
+      return [report, r];
+    }
+    report.restoredHeader = restored;
+    if (options.dryRun) return [report, r];
+    if (options.metrics) options.metrics.restoredHeaders++;
+    options.events?.emit('fec', () => ({ stage: 'restore-header', path: wal.path, was: restored.was, salts: restored.salts, walFrames: restored.walFrames }));
+    r = wal.recoverSync();
+  }
   try {
     for (let round = 0; round < 100_000; round++, r = wal.recoverSync()) {
       if (r.headerStatus !== 'ok') return [report, r]; // no header, no generation: nothing to repair against

@@ -5,7 +5,7 @@
  *
  *   offset  size  field
  *        0     8  magic "WALNTFEC"
- *        8     4  version = 1
+ *        8     4  version: 2 (1: groups written before header copies; still read, see below)
  *       12     1  codec (1 rs, 2 raptorq; fec/codec.ts)
  *       13     1  flags: bit 0 set when the chain word at 44 is there, then 2 zero bytes
  *       16     8  WAL salt-1, salt-2 of the generation the frames belong to
@@ -16,7 +16,11 @@
  *       40     4  repair data bytes (codec.repairBytes(T, R))
  *       44     4  chain word: the second word of the WAL checksum stored just before the first
  *                  frame (frame first - 1's, or the WAL header's for frame 1), or zero
- *       48   4*K  page number of each frame
+ *       48    32  (version 2) the WAL header of the generation, bit-exact: the 32 bytes at the
+ *                  WAL's offset 0 when the group was written; its salts are the group's (16..23)
+ *                  and its own checksum (bytes 24..31) holds. Version 1 has no such field: the
+ *                  page numbers follow at 48.
+ *       80   4*K  page number of each frame (48 in version 1)
  *        .   4*K  commit field of each frame (database size in pages on a commit frame, else 0)
  *        .  16*K  XXH3-128 (canonical big-endian bytes) of each frame's page
  *        .     .  repair data
@@ -26,6 +30,14 @@
  * generation can be written twice from some frame on (a recovery that dropped them, then new
  * commits there by SQLite, or by walnut without the sidecar), and a group over the old frames that
  * are still on disk past the new ones would otherwise "repair" them back onto the new ones.
+ *
+ * The header copy lets recovery restore a damaged WAL header (its magic, version, page size,
+ * checkpoint sequence, salts or checksum: one flipped bit there and SQLite reads the whole WAL as
+ * empty). Every group carries it, so losing some groups keeps it; the copy is keyed by the salts
+ * it protects (a group's salts) and checked three ways before use: the group's hash, the WAL
+ * header's own checksum, and the frames on disk, which must continue its checksum chain
+ * (repair.ts, restoreHeader). A version 1 group still serves frame repair; only the header
+ * cannot be restored from it.
  *
  * Invariants: a group is only ever appended whole (one write), so a crash leaves at most a torn
  * last group, which the trailing hash rejects, and the next append cuts it off first (writer.ts);
@@ -37,13 +49,23 @@
 import { walnutError } from '../errors';
 import { xxh3_128Into } from '../checksum';
 import { isValidPageSize } from '../format/page-size';
+import { decodeWalHeader } from '../format/wal-header';
 import type { WalnutFile } from '../io/file';
 import { codecNameOf, type FecCodecName } from './codec';
 
 export const GROUP_MAGIC = 'WALNTFEC';
-export const GROUP_VERSION = 1;
+export const GROUP_VERSION = 2;
+/** The fixed header's first part, the same in both versions: enough to decode a group's shape and length. */
 export const GROUP_FIXED_BYTES = 48;
+/** Where the WAL header copy lies in a version 2 group (it ends the fixed header there). */
+const HEADER_COPY_AT = 48;
+const WAL_HEADER_BYTES = 32;
 export const HASH_BYTES = 16;
+
+/** Bytes before the page numbers: 48 in version 1, 80 in version 2 (the WAL header copy). */
+function fixedBytesOf(version: number): number {
+  return version === 1 ? GROUP_FIXED_BYTES : GROUP_FIXED_BYTES + WAL_HEADER_BYTES;
+}
 
 /** What a group's fixed header says. */
 export interface FecGroupShape {
@@ -55,9 +77,13 @@ export interface FecGroupShape {
   pageSize: number;
   /** The chain word (see the file comment); null in a group written without it. */
   chainWord: number | null;
+  /** 1 or 2 (the file comment). */
+  version: number;
 }
 
 export interface FecGroup extends FecGroupShape {
+  /** The WAL header copy (version 2; null in version 1). When encoding, required. */
+  walHeader: Uint8Array | null;
   pgnos: Uint32Array;
   commits: Uint32Array;
   /** K * 16 bytes */
@@ -69,10 +95,25 @@ export interface FecGroup extends FecGroupShape {
 export interface FecGroupRef extends FecGroupShape {
   offset: number;
   length: number;
+  /**
+   * The WAL header copy of a version 2 group, when it is one: 32 bytes whose own checksum holds
+   * and whose salts are the group's (null in version 1, and in a group whose copy fails that:
+   * its frames are still covered).
+   */
+  walHeader: Uint8Array | null;
 }
 
-export function groupLength(k: number, repairBytes: number): number {
-  return GROUP_FIXED_BYTES + 24 * k + repairBytes + HASH_BYTES;
+export function groupLength(k: number, repairBytes: number, version = GROUP_VERSION): number {
+  return fixedBytesOf(version) + 24 * k + repairBytes + HASH_BYTES;
+}
+
+/** The copy at 48 of a whole version 2 group when it is a usable WAL header of the group's salts, else null. */
+function headerCopyOf(whole: Uint8Array, version: number, salts: [number, number]): Uint8Array | null {
+  if (version !== 2 || whole.length < HEADER_COPY_AT + WAL_HEADER_BYTES) return null;
+  const copy = whole.slice(HEADER_COPY_AT, HEADER_COPY_AT + WAL_HEADER_BYTES);
+  const d = decodeWalHeader(copy);
+  if (d.status !== 'ok' || d.header!.salt1 !== salts[0] || d.header!.salt2 !== salts[1]) return null;
+  return copy;
 }
 
 /** XXH3-128 of each of the K pages in `pages` (back to back), K * 16 bytes. */
@@ -93,10 +134,13 @@ const digestScratch = new Uint8Array(HASH_BYTES);
 
 export function encodeGroup(g: FecGroup, codecId: number): Uint8Array {
   const k = g.k;
-  const out = new Uint8Array(groupLength(k, g.repair.length));
+  // (version 1 only for tests of sidecars written before header copies)
+  if (g.version !== 1 && (g.walHeader === null || g.walHeader.length !== WAL_HEADER_BYTES)) throw new RangeError('a version 2 group is written with the 32-byte WAL header of its generation');
+  const version = g.version === 1 ? 1 : GROUP_VERSION;
+  const out = new Uint8Array(groupLength(k, g.repair.length, version));
   const dv = new DataView(out.buffer);
   for (let i = 0; i < 8; i++) out[i] = GROUP_MAGIC.charCodeAt(i);
-  dv.setUint32(8, GROUP_VERSION, true);
+  dv.setUint32(8, version, true);
   out[12] = codecId;
   if (g.chainWord !== null) {
     out[13] = 1;
@@ -109,7 +153,8 @@ export function encodeGroup(g: FecGroup, codecId: number): Uint8Array {
   dv.setUint32(32, g.r, true);
   dv.setUint32(36, g.pageSize, true);
   dv.setUint32(40, g.repair.length, true);
-  let at = GROUP_FIXED_BYTES;
+  if (version === 2) out.set(g.walHeader!, HEADER_COPY_AT);
+  let at = fixedBytesOf(version);
   for (let i = 0; i < k; i++, at += 4) dv.setUint32(at, g.pgnos[i]!, true);
   for (let i = 0; i < k; i++, at += 4) dv.setUint32(at, g.commits[i]!, true);
   out.set(g.hashes, at);
@@ -121,7 +166,7 @@ export function encodeGroup(g: FecGroup, codecId: number): Uint8Array {
 }
 
 /** The fixed header's fields when they are self-consistent (nothing is trusted before this). */
-export function decodeGroupHeader(b: Uint8Array): Omit<FecGroupRef, 'offset'> | null {
+export function decodeGroupHeader(b: Uint8Array): Omit<FecGroupRef, 'offset' | 'walHeader'> | null {
   if (b.length < GROUP_FIXED_BYTES) return null;
   for (let i = 0; i < 8; i++) if (b[i] !== GROUP_MAGIC.charCodeAt(i)) return null;
   const dv = new DataView(b.buffer, b.byteOffset, GROUP_FIXED_BYTES);
@@ -130,14 +175,15 @@ export function decodeGroupHeader(b: Uint8Array): Omit<FecGroupRef, 'offset'> | 
   const r = dv.getUint32(32, true);
   const pageSize = dv.getUint32(36, true);
   const repairBytes = dv.getUint32(40, true);
-  if (dv.getUint32(8, true) !== GROUP_VERSION || codec === null || !isValidPageSize(pageSize)) return null;
+  const version = dv.getUint32(8, true);
+  if ((version !== 1 && version !== 2) || codec === null || !isValidPageSize(pageSize)) return null;
   if (k < 1 || k > 255 || r < 1 || r > 255) return null;
   const expected = codec === 'rs' ? pageSize * r : (pageSize + 4) * r;
   if (repairBytes !== expected) return null;
   const firstFrame = dv.getUint32(24, true);
   if (firstFrame < 1) return null;
   const chainWord = (b[13]! & 1) === 1 ? dv.getUint32(44, true) : null;
-  return { length: groupLength(k, repairBytes), codec, salts: [dv.getUint32(16, true), dv.getUint32(20, true)], firstFrame, k, r, pageSize, chainWord };
+  return { length: groupLength(k, repairBytes, version), codec, salts: [dv.getUint32(16, true), dv.getUint32(20, true)], firstFrame, k, r, pageSize, chainWord, version };
 }
 
 export interface SidecarScan {
@@ -169,7 +215,7 @@ export function scanSidecar(file: WalnutFile): SidecarScan {
     const whole = new Uint8Array(f.length);
     if (file.readSync(whole, 0, f.length, offset) !== f.length) break;
     if (groupHashHolds(whole)) {
-      groups.push({ offset, ...f });
+      groups.push({ offset, ...f, walHeader: headerCopyOf(whole, f.version, f.salts) });
       skipped += offset - end;
       end = offset + f.length;
     }
@@ -196,7 +242,7 @@ export function readGroup(file: WalnutFile, ref: FecGroupRef): FecGroup {
   }
   const dv = new DataView(whole.buffer);
   const k = ref.k;
-  let at = GROUP_FIXED_BYTES;
+  let at = fixedBytesOf(ref.version);
   const pgnos = new Uint32Array(k);
   const commits = new Uint32Array(k);
   for (let i = 0; i < k; i++, at += 4) pgnos[i] = dv.getUint32(at, true);
@@ -204,5 +250,5 @@ export function readGroup(file: WalnutFile, ref: FecGroupRef): FecGroup {
   const hashes = whole.slice(at, at + HASH_BYTES * k);
   at += HASH_BYTES * k;
   const repair = whole.slice(at, ref.length - HASH_BYTES);
-  return { codec: ref.codec, salts: ref.salts, firstFrame: ref.firstFrame, k, r: ref.r, pageSize: ref.pageSize, chainWord: ref.chainWord, pgnos, commits, hashes, repair };
+  return { codec: ref.codec, salts: ref.salts, firstFrame: ref.firstFrame, k, r: ref.r, pageSize: ref.pageSize, chainWord: ref.chainWord, version: ref.version, walHeader: ref.walHeader, pgnos, commits, hashes, repair };
 }

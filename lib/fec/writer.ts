@@ -10,7 +10,12 @@
  * never unbounded memory).
  *
  * Appends take an OFD lock on the sidecar so that several walnut processes writing one
- * database never interleave groups. Under it, the WAL's header on disk says which generation is
+ * database never interleave groups. Every group carries a copy of the WAL's header as it is on
+ * disk (read before the group is encoded, and again under the lock: it must not have changed),
+ * from which recovery restores a damaged header; a header on disk that is not usable (damaged:
+ * its magic, page size or checksum fails) is never copied, and the groups of that append are
+ * dropped (their frames get groups when the database is next opened with fec, after recovery
+ * restored the header). Under the lock, the WAL's header on disk says which generation is
  * current: a group of another one (another process restarted or truncated the WAL meanwhile) is
  * dropped (staleGroups), and a group of the current one replaces groups of any other in the file
  * (the file is truncated first: they protect frames that no longer exist, or belong to an
@@ -36,8 +41,8 @@ import type { WalTransaction } from '../wal/wal-file';
 import type { FecCodec } from './codec';
 import { sqliteWalChecksum } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
-import { bigEndianChecksum, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
-import { decodeGroupHeader, encodeGroup, GROUP_FIXED_BYTES, groupHashHolds, pageHashes } from './sidecar';
+import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
+import { decodeGroupHeader, encodeGroup, GROUP_FIXED_BYTES, GROUP_VERSION, groupHashHolds, pageHashes } from './sidecar';
 
 const QUEUE_LIMIT_BYTES = 32 << 20;
 const LOCK_TIMEOUT_MS = 5000;
@@ -69,6 +74,12 @@ interface Job {
 
 function sameSalts(a: readonly [number, number], b: readonly [number, number]): boolean {
   return a[0] === b[0] && a[1] === b[1];
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export function sidecarPathOf(walPath: string): string {
@@ -281,17 +292,23 @@ export class FecSidecarWriter {
     return this.#wal;
   }
 
-  /** The WAL's header on disk (null: no header, the WAL was truncated). */
-  async #walHeader(): Promise<DataView | null> {
+  /**
+   * The WAL's header on disk when it is a usable one (magic, page size and its own checksum
+   * hold): its bytes, which every group carries (sidecar.ts), and its salts. Null when there is
+   * no header (the WAL was truncated) or it is damaged: a group then protects nothing recovery
+   * would read, and a copy of a damaged header must never be recorded as the one to restore.
+   */
+  async #walGeneration(): Promise<{ bytes: Uint8Array; salts: [number, number] } | null> {
     const head = new Uint8Array(WAL_HEADER_SIZE);
     if ((await (await this.#walFile()).read(head, 0, WAL_HEADER_SIZE, 0)) < WAL_HEADER_SIZE) return null;
-    return new DataView(head.buffer);
+    const d = decodeWalHeader(head);
+    if (d.status !== 'ok') return null;
+    return { bytes: head, salts: [d.header!.salt1, d.header!.salt2] };
   }
 
-  /** The salts in the WAL's header on disk (null: no header, the WAL was truncated). */
+  /** The salts in the WAL's header on disk (null: no usable header, see #walGeneration). */
   async #walSalts(): Promise<[number, number] | null> {
-    const dv = await this.#walHeader();
-    return dv === null ? null : [dv.getUint32(16), dv.getUint32(20)];
+    return (await this.#walGeneration())?.salts ?? null;
   }
 
   /**
@@ -299,14 +316,12 @@ export class FecSidecarWriter {
    * WAL just before its first frame (written before it: the frames are on disk by now). Null when
    * that frame no longer carries the job's salts (the WAL restarted since: the group is stale).
    */
-  async #chainWordBefore(job: Job): Promise<number | null> {
+  async #chainWordBefore(job: Job, walHeader: Uint8Array): Promise<number | null> {
     const wal = await this.#walFile();
     const head = new Uint8Array(FRAME_HEADER_SIZE);
     const dv = new DataView(head.buffer);
-    if (job.firstFrame === 1) {
-      if ((await wal.read(head, 0, 8, 24)) < 8) return null;
-      return dv.getUint32(4);
-    }
+    // frame 1 follows the header (read and checked by the caller): its checksum's second word
+    if (job.firstFrame === 1) return new DataView(walHeader.buffer, walHeader.byteOffset, WAL_HEADER_SIZE).getUint32(28);
     if ((await wal.read(head, 0, FRAME_HEADER_SIZE, frameOffset(job.firstFrame - 1, this.#pageSize))) < FRAME_HEADER_SIZE) return null;
     if (dv.getUint32(8) !== job.salts[0] || dv.getUint32(12) !== job.salts[1]) return null;
     return dv.getUint32(20);
@@ -385,8 +400,10 @@ export class FecSidecarWriter {
     const wal = await this.#walFile();
     const ps = this.#pageSize;
     const frameBytes = FRAME_HEADER_SIZE + ps;
-    const hv = await this.#walHeader();
-    if (hv === null || hv.getUint32(8) !== ps) return null;
+    const gen = await this.#walGeneration();
+    if (gen === null) return null;
+    const hv = new DataView(gen.bytes.buffer);
+    if (hv.getUint32(8) !== ps) return null;
     const bigEndianWords = bigEndianChecksum(hv.getUint32(0));
     const prev = new Uint8Array(8);
     if ((await wal.read(prev, 0, 8, first === 1 ? 24 : frameOffset(first - 1, ps) + 16)) < 8) return null;
@@ -436,21 +453,25 @@ export class FecSidecarWriter {
     const groups: Uint8Array[] = [];
     let locked = false;
     try {
+      // the header every group of this append carries (sidecar.ts): the WAL's on disk, checked
+      const header = await this.#walGeneration();
       for (const job of jobs) {
         // encoding runs here, between commits' turns of the event loop (rs: ~0.1 ms for 64 pages)
         await new Promise<void>((resolve) => setImmediate(resolve));
-        const chainWord = await this.#chainWordBefore(job);
+        const chainWord = header !== null && sameSalts(header.salts, job.salts) ? await this.#chainWordBefore(job, header.bytes) : null;
         if (chainWord === null) {
-          groups.push(new Uint8Array(0)); // the frame before it is of another generation now: dropped below
+          // the WAL is of another generation now (or its header unusable): dropped below
+          groups.push(new Uint8Array(0));
           continue;
         }
         const repair = this.#codec.encode(job.pages, job.k, this.#pageSize, this.#r);
-        groups.push(encodeGroup({ codec: this.#codec.name, salts: job.salts, firstFrame: job.firstFrame, k: job.k, r: this.#r, pageSize: this.#pageSize, chainWord, pgnos: job.pgnos, commits: job.commits, hashes: pageHashes(job.pages, job.k, this.#pageSize), repair }, this.#codec.id));
+        groups.push(encodeGroup({ codec: this.#codec.name, salts: job.salts, firstFrame: job.firstFrame, k: job.k, r: this.#r, pageSize: this.#pageSize, chainWord, version: GROUP_VERSION, walHeader: header!.bytes, pgnos: job.pgnos, commits: job.commits, hashes: pageHashes(job.pages, job.k, this.#pageSize), repair }, this.#codec.id));
       }
       locked = true; // (a failed lock: unlocking what is not held changes nothing)
       await this.#lockSidecar();
-      // only groups of the WAL's current generation protect anything
-      const current = await this.#walSalts();
+      // only groups of the WAL's current generation protect anything, and only with its header as it is on disk now
+      const now = await this.#walGeneration();
+      const current = now !== null && header !== null && sameBytes(now.bytes, header.bytes) ? now.salts : null;
       const keep = jobs.filter((j, i) => current !== null && sameSalts(j.salts, current) && groups[i]!.length > 0);
       this.#m.staleGroups += jobs.length - keep.length;
       if (keep.length === 0 || current === null) return;

@@ -22,7 +22,7 @@ import { readInput, refuseExtraArguments } from '../arguments';
 import * as fs from 'node:fs';
 
 import { isWalnutError, walnutError } from '../errors';
-import { auditSidecar, repairWal } from '../fec/repair';
+import { auditSidecar, headerDamaged, repairWal } from '../fec/repair';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK, SHM_SEGMENT_BYTES, shmSegmentOf } from '../format/shm-header';
 import { frameOffset } from '../format/wal-header';
@@ -264,7 +264,7 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
     return report(0);
   }
   if (r.walHeaderStatus !== 'ok' && r.walHeaderStatus !== 'missing' && r.walHeaderStatus !== 'empty' && r.walBytes > 0) {
-    issues.push({ level: 1, kind: 'wal-header', message: `the WAL header is unusable (${r.walHeaderStatus}); SQLite treats the WAL as empty` });
+    issues.push(await walHeaderIssue(r.walHeaderStatus, walView));
   }
   if (walView !== null && walView.recovery.mxFrame > 0 && walView.recovery.pageSize !== r.pageSize) {
     issues.push({ level: 1, kind: 'wal-page-size', message: `the WAL's page size ${walView.recovery.pageSize} differs from the database's ${r.pageSize}: the -wal belongs to another database (SQLite would read its pages as this one's; walnut refuses to open it); its frames are not checked` });
@@ -296,6 +296,23 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
   } finally {
     source.close();
   }
+}
+
+/**
+ * The finding for an unusable WAL header. With an FEC sidecar whose copy of the header fits (a
+ * dry run of recovery's restore: fec/repair.ts), it is repairable; else why not, when a sidecar
+ * is there to ask.
+ */
+async function walHeaderIssue(status: string, walView: { wal: WalFile; recovery: WalRecovery } | null): Promise<VerifyIssue> {
+  const unusable = `the WAL header is unusable (${status}); SQLite treats the WAL as empty`;
+  if (walView === null || !headerDamaged(walView.recovery.headerStatus)) return { level: 1, kind: 'wal-header', message: unusable };
+  const dry = await repairWal(walView.wal, { dryRun: true, recovery: walView.recovery });
+  const h = dry.restoredHeader;
+  if (h !== null) {
+    return { level: 1, kind: 'wal-header-repairable', message: `${unusable}; repairable from the FEC sidecar's copy (walnut recover --repair): generation ${h.salts[0]}/${h.salts[1]}, ${h.walFrames} committed frames follow it` };
+  }
+  const why = dry.fallback !== null && dry.fallback.reason !== 'no-sidecar' ? `; not repairable from the FEC sidecar (${dry.fallback.reason}): ${dry.fallback.message}` : '';
+  return { level: 1, kind: 'wal-header', message: `${unusable}${why}` };
 }
 
 function openWal(walPath: string): { wal: WalFile; recovery: WalRecovery } {

@@ -781,7 +781,10 @@ export class WalIndex {
     try {
       if (onlyIfInvalid && this.#readHeader() !== null) return; // another recovery of this connection made it good
       let r = await this.wal.recover();
-      if (this.#repairWal !== null && r.headerStatus === 'ok' && r.invalidTailBytes > 0 && (await this.#repairWal(this.wal, r))) r = await this.wal.recover();
+      // the hook repairs damaged frames after the chain breaks, and a damaged header (bad magic,
+      // page size or checksum: SQLite reads the WAL as empty) before any frame counts (fec/repair.ts)
+      const damagedHeader = (r.headerStatus === 'bad-magic' || r.headerStatus === 'bad-page-size' || r.headerStatus === 'bad-checksum') && r.fileSize > WAL_HEADER_SIZE;
+      if (this.#repairWal !== null && ((r.headerStatus === 'ok' && r.invalidTailBytes > 0) || damagedHeader) && (await this.#repairWal(this.wal, r))) r = await this.wal.recover();
       const recovered = () => ({ path: this.dbPath, frames: r.mxFrame, commits: r.commits, micros: Math.round((performance.now() - t0) * 1000) });
       if (this.#events !== null) this.#events.emit('recovery', recovered);
       else publish('recovery', recovered);

@@ -351,6 +351,19 @@ export class WalFile {
     return this.#adoptScan(head, nativeFrames.scanSync(nativeHandleOf(this.#file), decoded));
   }
 
+  /**
+   * What a recovery would find if the WAL's header were `head` (a usable header, not the one on
+   * disk): the frames that continue its salts and checksum chain. Reads only; adopts nothing.
+   * FEC uses it to check a header copy against the frames before restoring it (fec/repair.ts).
+   */
+  scanUnderHeaderSync(head: Uint8Array): { mxFrame: number; lastValidFrame: number; commits: number } {
+    const { status, header } = decodeWalHeader(head);
+    if (status !== 'ok') throw new RangeError(`scanUnderHeaderSync takes a usable WAL header, not one that is ${status}`);
+    const h = header!;
+    const r = nativeFrames.scanSync(nativeHandleOf(this.#file), { pageSize: h.pageSize, bigEndian: bigEndianChecksum(h.magic), salt1: h.salt1, salt2: h.salt2, s0: h.checksum[0], s1: h.checksum[1] });
+    return { mxFrame: r.mxFrame, lastValidFrame: r.lastValidFrame, commits: r.commits };
+  }
+
   /** The chain to scan with, or null when the WAL counts as empty; throws CANTOPEN. */
   #decodeForRecovery(head: Uint8Array, got: number, fileSize: number): NativeChain | null {
     // SQLite requires more than the header: a 32-byte WAL has no frames either way.

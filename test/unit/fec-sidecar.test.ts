@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { rsCodec } from '../../lib/fec/codec';
 import { encodeGroup, pageHashes, readGroup, scanSidecar } from '../../lib/fec/sidecar';
 import { FecSidecarWriter, sidecarPathOf } from '../../lib/fec/writer';
+import { encodeWalHeader } from '../../lib/format/wal-header';
 import { WalnutFile } from '../../lib/io/file';
 import { tmpDir } from '../helpers/tmp';
 
@@ -19,7 +20,8 @@ const PS = 512;
 
 function group(firstFrame: number, k: number, salts: [number, number], fill: number, chainWord: number | null = null) {
   const pages = new Uint8Array(k * PS).map((_, i) => (i * 31 + fill) & 0xff);
-  return encodeGroup({ codec: 'rs', salts, firstFrame, k, r: 2, pageSize: PS, chainWord, pgnos: Uint32Array.from({ length: k }, (_, i) => i + 2), commits: Uint32Array.from({ length: k }, (_, i) => (i === k - 1 ? 99 : 0)), hashes: pageHashes(pages, k, PS), repair: rsCodec.encode(pages, k, PS, 2) }, rsCodec.id);
+  const walHeader = encodeWalHeader({ pageSize: PS, checkpointSeq: 0, salt1: salts[0], salt2: salts[1] }).bytes;
+  return encodeGroup({ codec: 'rs', salts, firstFrame, k, r: 2, pageSize: PS, chainWord, version: 2, walHeader, pgnos: Uint32Array.from({ length: k }, (_, i) => i + 2), commits: Uint32Array.from({ length: k }, (_, i) => (i === k - 1 ? 99 : 0)), hashes: pageHashes(pages, k, PS), repair: rsCodec.encode(pages, k, PS, 2) }, rsCodec.id);
 }
 
 function scan(file: string) {
@@ -66,11 +68,9 @@ describe('sidecar groups', () => {
   });
 });
 
-/** A WAL header (only its salts matter to the writer) naming the generation `salts`. */
+/** A WAL header naming the generation `salts` (a usable one: the writer copies it into every group, and records none of a damaged header). */
 function walHeader(wal: string, salts: [number, number]): void {
-  const h = Buffer.alloc(32);
-  h.writeUInt32BE(salts[0], 16);
-  h.writeUInt32BE(salts[1], 20);
+  const h = encodeWalHeader({ pageSize: PS, checkpointSeq: 0, salt1: salts[0], salt2: salts[1] }).bytes;
   const fd = fs.openSync(wal, fs.existsSync(wal) ? 'r+' : 'w');
   fs.writeSync(fd, h, 0, 32, 0);
   fs.closeSync(fd);
