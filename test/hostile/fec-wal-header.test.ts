@@ -1,0 +1,269 @@
+// Hostile: damage to the WAL's own 32-byte header. One flipped bit in its magic, version, page
+// size, checkpoint sequence, salts or checksum made SQLite and walnut read the whole WAL as
+// empty: every commit not checkpointed was gone, and `walnut recover --repair` could not bring it
+// back though the FEC sidecar held parity for every frame. Sidecar groups now carry a copy of the
+// header of their generation (fec/sidecar.ts, version 2); recovery restores a damaged header
+// from it only when the frames after it continue its salts and checksum chain and the header on
+// disk is a damaged form of it, never another generation's header made into the old one.
+//
+// The WAL is the scale the project asks of interop cases: 17,000+ frames over five -shm
+// segments, written by walnut/sql, a python3 sqlite3 process (whose frames get groups when
+// walnut next opens the database with fec) and the raw store.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { open, recoverWithRepair, verify } from '../../lib/index';
+import { encodeGroup, readGroup, scanSidecar } from '../../lib/fec/sidecar';
+import { decodeWalHeader, encodeWalHeader } from '../../lib/format/wal-header';
+import { WalnutFile } from '../../lib/io/file';
+import { openDatabase } from '../../lib/sql';
+import { growWal, segmentEnd } from '../helpers/large-wal';
+import { tmpDir } from '../helpers/tmp';
+
+const PS = 1024;
+const FRAMES = segmentEnd(3) + 600; // into the fifth -shm segment
+const FEC = { repairSymbols: 2 } as const;
+const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
+
+function python(file: string, code: string): string {
+  return execFileSync('python3', ['-c', `import sqlite3, sys, os, hashlib\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\n${code}`, file], { encoding: 'utf8' }).trim();
+}
+
+/** What sqlite3 sees: integrity_check, the row count and a hash of every row. (It is the last connection: it checkpoints and removes the WAL.) */
+function sqliteView(file: string): { integrity: string; rows: number; hash: string } {
+  const [integrity, rows, hash] = python(file, `rows = c.execute('SELECT id, v FROM t ORDER BY id').fetchall()\nprint(c.execute('PRAGMA integrity_check').fetchone()[0], len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())`).split(' ');
+  return { integrity: integrity!, rows: Number(rows), hash: hash! };
+}
+
+const SUFFIXES = ['', '-wal', '-wal-fec'];
+
+function copyDb(from: string, to: string): void {
+  for (const s of SUFFIXES) if (fs.existsSync(from + s)) fs.copyFileSync(from + s, to + s);
+}
+
+function removeDb(file: string): void {
+  for (const s of [...SUFFIXES, '-shm']) fs.rmSync(file + s, { force: true });
+}
+
+function readAt(file: string, offset: number, length: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(length);
+    fs.readSync(fd, b, 0, length, offset);
+    return b;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function writeAt(file: string, offset: number, bytes: Uint8Array): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.writeSync(fd, bytes, 0, bytes.length, offset);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function flipBit(file: string, offset: number, bit: number): void {
+  const b = readAt(file, offset, 1);
+  b[0]! ^= 1 << bit;
+  writeAt(file, offset, b);
+}
+
+function sidecarGroups(file: string) {
+  const f = WalnutFile.openSync(`${file}-wal-fec`, { readOnly: true });
+  try {
+    return scanSidecar(f).groups;
+  } finally {
+    f.closeSync();
+  }
+}
+
+/** Rewrites the sidecar with every group as version 1 (no header copy): a sidecar from before header protection. */
+function toVersion1(file: string): void {
+  const f = WalnutFile.openSync(`${file}-wal-fec`, { readOnly: true });
+  const out: Uint8Array[] = [];
+  try {
+    for (const ref of scanSidecar(f).groups) out.push(encodeGroup({ ...readGroup(f, ref), version: 1, walHeader: null }, 1));
+  } finally {
+    f.closeSync();
+  }
+  fs.writeFileSync(`${file}-wal-fec`, Buffer.concat(out));
+}
+
+const pad = (i: number) => `${i}:`.padEnd(300, String.fromCharCode(97 + (i % 26)));
+
+let dir: string;
+let base: string;
+let baseHeader: Buffer;
+let expected: { integrity: string; rows: number; hash: string };
+let dbFileOnly: number;
+
+beforeAll(async () => {
+  dir = tmpDir('fec-wal-header');
+  base = path.join(dir, 'base.db');
+  python(base, `c.execute('PRAGMA page_size=${PS}'); c.execute('PRAGMA journal_mode=WAL'); c.execute('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)'); c.execute("INSERT INTO t(v) VALUES ('in the database file')"); c.close()`);
+  const sqlOptions = { fec: FEC, autoCheckpoint: false, keepWal: true, readConnections: 0 } as const;
+  let db = await openDatabase(base, sqlOptions);
+  for (let i = 1; i <= 60; i++) await db.run('INSERT INTO t(v) VALUES (?)', [`walnut ${pad(i)}`]);
+  await db.close();
+  // sqlite3 commits beside an open store (so its close, not the last, checkpoints nothing)
+  let store = await open(base, { fec: FEC, autoCheckpoint: false, keepWal: true });
+  python(base, `c.execute('PRAGMA busy_timeout=10000'); c.execute('PRAGMA wal_autocheckpoint=0')\nfor i in range(40): c.execute('INSERT INTO t(v) VALUES (?)', ('sqlite3 %d ' % i + 'x' * 280,))\nc.close()`);
+  await store.close();
+  // walnut/sql with fec gives sqlite3's frames their groups at open, and commits more
+  db = await openDatabase(base, sqlOptions);
+  for (let i = 61; i <= 120; i++) await db.run('INSERT INTO t(v) VALUES (?)', [`walnut ${pad(i)}`]);
+  await db.close();
+  // the WAL grows past four -shm segments
+  store = await open(base, { fec: FEC, autoCheckpoint: false, keepWal: true });
+  await growWal(store, FRAMES);
+  await store.close();
+  baseHeader = readAt(`${base}-wal`, 0, 32);
+  expect(decodeWalHeader(baseHeader).status).toBe('ok');
+  const ref = path.join(dir, 'reference.db');
+  copyDb(base, ref);
+  expected = sqliteView(ref);
+  expect(expected).toMatchObject({ integrity: 'ok', rows: 1 + 120 + 40 });
+  removeDb(ref);
+  // what is left when the WAL reads as empty: the database file's one row
+  dbFileOnly = 1;
+}, 300_000);
+
+/** Each field of the header, and a damage to it (a flipped bit; a word overwritten). No single flipped bit turns 1024 into another valid page size. */
+const cases: { field: string; damage: (wal: string) => void; status: string }[] = [
+  { field: 'magic', damage: (w) => flipBit(w, 1, 3), status: 'bad-magic' },
+  { field: 'magic byte order bit', damage: (w) => flipBit(w, 3, 0), status: 'bad-checksum' },
+  { field: 'format version', damage: (w) => flipBit(w, 6, 5), status: 'bad-checksum' },
+  { field: 'page size (to an invalid one)', damage: (w) => flipBit(w, 10, 3), status: 'bad-page-size' },
+  { field: 'page size (to another valid one, 4096)', damage: (w) => writeAt(w, 8, Buffer.from([0, 0, 0x10, 0])), status: 'bad-checksum' },
+  { field: 'checkpoint sequence', damage: (w) => flipBit(w, 15, 6), status: 'bad-checksum' },
+  { field: 'salt-1', damage: (w) => flipBit(w, 18, 0), status: 'bad-checksum' },
+  { field: 'salt-2 (zeroed)', damage: (w) => writeAt(w, 20, new Uint8Array(4)), status: 'bad-checksum' },
+  { field: 'checksum-1', damage: (w) => flipBit(w, 25, 7), status: 'bad-checksum' },
+  { field: 'checksum-2', damage: (w) => flipBit(w, 31, 2), status: 'bad-checksum' },
+];
+
+describe('a damaged WAL header with the FEC sidecar on', () => {
+  it('every sidecar group carries the header of its generation (version 2), and the groups cover every frame, sqlite3\'s too', () => {
+    const groups = sidecarGroups(base);
+    expect(groups.every((g) => g.version === 2 && g.walHeader !== null && Buffer.from(g.walHeader).equals(baseHeader))).toBe(true);
+    expect(groups.reduce((n, g) => n + g.k, 0)).toBeGreaterThanOrEqual(FRAMES);
+  });
+
+  for (const [n, c] of cases.entries()) {
+    it(`${c.field}: verify calls it repairable; ${n % 2 === 0 ? 'recover --repair' : 'the first open with fec'} restores it; sqlite3 sees every row`, async () => {
+      const file = path.join(dir, `case${n}.db`);
+      copyDb(base, file);
+      c.damage(`${file}-wal`);
+      expect(decodeWalHeader(readAt(`${file}-wal`, 0, 32)).status).toBe(c.status);
+
+      const v = await verify(file, 1);
+      expect(v.issues).toContainEqual(expect.objectContaining({ kind: 'wal-header-repairable' }));
+      if (n % 2 === 0) {
+        const rec = spawnSync(process.execPath, [bin, 'recover', file, '--repair', '--json'], { encoding: 'utf8' });
+        expect(rec.stderr).toBe('');
+        const out = JSON.parse(rec.stdout);
+        expect(out).toMatchObject({ fallback: null, repairedFrames: 0 });
+        expect(out.restoredHeader).toMatchObject({ was: c.status, salts: [baseHeader.readUInt32BE(16), baseHeader.readUInt32BE(20)] });
+        expect(out.walFrames).toBeGreaterThanOrEqual(FRAMES);
+      } else {
+        const store = await open(file, { fec: FEC, autoCheckpoint: false, keepWal: true });
+        const recovery = (store.metrics().fec as { recovery: { restoredHeaders: number; fallbacks: Record<string, number> } }).recovery;
+        expect(store.metrics().walFrames).toBeGreaterThanOrEqual(FRAMES);
+        await store.close();
+        expect(recovery).toMatchObject({ restoredHeaders: 1, fallbacks: {} });
+      }
+      expect(readAt(`${file}-wal`, 0, 32).equals(baseHeader)).toBe(true);
+      expect((await verify(file, 5)).issues).toEqual([]);
+      expect(sqliteView(file)).toEqual(expected);
+      removeDb(file);
+    }, 120_000);
+  }
+
+  it('without the repair, sqlite3 reads the damaged WAL as empty (what the repair brings back)', () => {
+    const file = path.join(dir, 'control.db');
+    copyDb(base, file);
+    flipBit(`${file}-wal`, 18, 0);
+    expect(sqliteView(file)).toMatchObject({ integrity: 'ok', rows: dbFileOnly });
+    removeDb(file);
+  });
+});
+
+describe('a damaged header after a WAL restart', () => {
+  it('is restored to the new generation\'s header, not the old one, whatever order the sidecar holds them in', async () => {
+    const file = path.join(dir, 'restart.db');
+    copyDb(base, file);
+    const oldSidecar = fs.readFileSync(`${file}-wal-fec`);
+    const store = await open(file, { fec: FEC, autoCheckpoint: false, keepWal: true });
+    await store.checkpoint('restart');
+    const db = await store.snapshot();
+    const dbSize = db.dbSize;
+    const pages = await Promise.all(Array.from({ length: dbSize }, (_, k) => db.read(k + 1)));
+    db.release();
+    for (let i = 0; i < 3; i++) await store.commit(pages.map((data, k) => ({ pgno: k + 1, data })));
+    await store.close();
+    const newHeader = readAt(`${file}-wal`, 0, 32);
+    const h = decodeWalHeader(newHeader).header!;
+    expect([h.salt1, h.salt2]).not.toEqual([baseHeader.readUInt32BE(16), baseHeader.readUInt32BE(20)]);
+    // the new generation's frames are few: the old generation's lie after them, intact
+    const after = readAt(`${file}-wal`, 32 + dbSize * 3 * (24 + PS), 24);
+    expect([after.readUInt32BE(8), after.readUInt32BE(12)]).toEqual([baseHeader.readUInt32BE(16), baseHeader.readUInt32BE(20)]);
+    // the old generation's groups after the new one's: newest in file order is the old one
+    fs.writeFileSync(`${file}-wal-fec`, Buffer.concat([fs.readFileSync(`${file}-wal-fec`), oldSidecar]));
+    expect(new Set(sidecarGroups(file).map((g) => g.salts[1]))).toEqual(new Set([h.salt2, baseHeader.readUInt32BE(20)]));
+    flipBit(`${file}-wal`, 18, 0); // salt-1
+    const r = await recoverWithRepair(file);
+    expect(r.restoredHeader).toMatchObject({ salts: [h.salt1, h.salt2], walFrames: dbSize * 3 });
+    expect(readAt(`${file}-wal`, 0, 32).equals(newHeader)).toBe(true);
+    expect(sqliteView(file)).toEqual(expected);
+    removeDb(file);
+  });
+
+  it('is not restored to the old generation when the sidecar knows only the old one: its frames stay stale', async () => {
+    // a restart's header whose frames never came (a walnut restart syncs the header before its
+    // frames), over the old generation's frames: they are history, not the WAL's content. The
+    // sidecar knows only the old generation. Damaged, the new header still differs from the old
+    // one in more words than damage makes: nothing is restored, the old frames stay invalid.
+    const file = path.join(dir, 'stale.db');
+    copyDb(base, file);
+    const old = decodeWalHeader(baseHeader).header!;
+    const restart = encodeWalHeader({ pageSize: PS, checkpointSeq: old.checkpointSeq + 1, salt1: old.salt1 + 1, salt2: (old.salt2 ^ 0x5a5a1234) >>> 0, magic: old.magic }).bytes;
+    writeAt(`${file}-wal`, 0, restart);
+    flipBit(`${file}-wal`, 22, 4); // salt-2
+    const damaged = readAt(`${file}-wal`, 0, 32);
+    const r = await recoverWithRepair(file);
+    expect(r.restoredHeader).toBeNull();
+    expect(r.fallback).toMatchObject({ frame: 0, reason: 'header-mismatch' });
+    expect(readAt(`${file}-wal`, 0, 32).equals(damaged)).toBe(true);
+    expect(sqliteView(file)).toMatchObject({ integrity: 'ok', rows: dbFileOnly });
+    removeDb(file);
+  });
+});
+
+describe('a sidecar written before header copies (version 1)', () => {
+  it('still repairs damaged frames; a damaged header is refused clearly (header-unprotected) and left as it is', async () => {
+    const file = path.join(dir, 'v1.db');
+    copyDb(base, file);
+    toVersion1(file);
+    expect(sidecarGroups(file).every((g) => g.version === 1 && g.walHeader === null)).toBe(true);
+    // a damaged frame deep in the WAL (the fourth -shm segment) is repaired from version 1 groups
+    flipBit(`${file}-wal`, 32 + (segmentEnd(2) + 100) * (24 + PS) + 24 + 500, 1);
+    const r = await recoverWithRepair(file);
+    expect(r).toMatchObject({ repairedFrames: 1, fallback: null, restoredHeader: null });
+    expect(r.walFrames).toBeGreaterThanOrEqual(FRAMES);
+    flipBit(`${file}-wal`, 10, 1); // page size
+    const damaged = readAt(`${file}-wal`, 0, 32);
+    const v = await verify(file, 1);
+    expect(v.issues).toContainEqual(expect.objectContaining({ kind: 'wal-header', message: expect.stringContaining('header-unprotected') }));
+    const again = await recoverWithRepair(file);
+    expect(again).toMatchObject({ walFrames: 0, restoredHeader: null, fallback: { frame: 0, reason: 'header-unprotected' } });
+    expect(again.fallback!.message).toContain('version 1');
+    expect(readAt(`${file}-wal`, 0, 32).equals(damaged)).toBe(true);
+    expect(sidecarGroups(file).length).toBeGreaterThan(0); // not pruned: the groups are all that could still restore it
+    removeDb(file);
+  });
+});
