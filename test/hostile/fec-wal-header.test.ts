@@ -223,6 +223,33 @@ describe('a damaged header after a WAL restart', () => {
     removeDb(file);
   });
 
+  it('a generation sqlite3 started gets header copies when walnut next opens with fec; damaged, its header is restored', async () => {
+    const file = path.join(dir, 'sqlite-restart.db');
+    copyDb(base, file);
+    // sqlite3 checkpoints and restarts the WAL (new salts, its own header), then commits; walnut's store stays open so no close removes the WAL
+    let store = await open(file, { autoCheckpoint: false, keepWal: true });
+    python(file, `c.execute('PRAGMA busy_timeout=10000'); c.execute('PRAGMA wal_autocheckpoint=0')\nassert c.execute('PRAGMA wal_checkpoint(RESTART)').fetchone()[0] == 0\nfor i in range(30): c.execute('INSERT INTO t(v) VALUES (?)', ('after restart %d ' % i + 'y' * 280,))\nc.close()`);
+    await store.close();
+    const sqliteHeader = readAt(`${file}-wal`, 0, 32);
+    expect(sqliteHeader.readUInt32BE(20)).not.toBe(baseHeader.readUInt32BE(20));
+    // the sidecar still holds only the old generation: its header cannot be the one restored
+    expect(sidecarGroups(file).every((g) => g.salts[1] === baseHeader.readUInt32BE(20))).toBe(true);
+    store = await open(file, { fec: FEC, autoCheckpoint: false, keepWal: true }); // groups for sqlite3's frames, with its header
+    await store.close();
+    expect(sidecarGroups(file).every((g) => g.walHeader !== null && Buffer.from(g.walHeader).equals(sqliteHeader))).toBe(true);
+    const ref = path.join(dir, 'sqlite-restart-ref.db');
+    copyDb(file, ref);
+    const want = sqliteView(ref);
+    removeDb(ref);
+    expect(want).toMatchObject({ integrity: 'ok', rows: expected.rows + 30 });
+    flipBit(`${file}-wal`, 13, 2); // checkpoint sequence
+    const r = await recoverWithRepair(file);
+    expect(r.restoredHeader).toMatchObject({ was: 'bad-checksum', salts: [sqliteHeader.readUInt32BE(16), sqliteHeader.readUInt32BE(20)] });
+    expect(readAt(`${file}-wal`, 0, 32).equals(sqliteHeader)).toBe(true);
+    expect(sqliteView(file)).toEqual(want);
+    removeDb(file);
+  });
+
   it('is not restored to the old generation when the sidecar knows only the old one: its frames stay stale', async () => {
     // a restart's header whose frames never came (a walnut restart syncs the header before its
     // frames), over the old generation's frames: they are history, not the WAL's content. The
