@@ -1,7 +1,8 @@
 // The -wal-fec file itself: groups round-trip, a scan keeps only whole verified groups (torn tail,
 // garbage, a flipped byte), and the writer follows WAL generations as the WAL's header on disk
 // names them (the current generation replaces the file; a group of a generation the WAL has left
-// is dropped, never wiping the current one's; reset() removes only its own generation).
+// is dropped, never wiping the current one's; reset() removes only its own generation). Groups of
+// version 2 carry the WAL header (a usable one only); version 1 groups are still read.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -68,6 +69,41 @@ describe('sidecar groups', () => {
   });
 });
 
+describe('sidecar versions', () => {
+  const pages = new Uint8Array(3 * PS).map((_, i) => (i * 7) & 0xff);
+  const fields = (salts: [number, number], walHeader: Uint8Array | null, version: number) => ({ codec: 'rs' as const, salts, firstFrame: 1, k: 3, r: 2, pageSize: PS, chainWord: 5, version, walHeader, pgnos: Uint32Array.of(2, 3, 4), commits: Uint32Array.of(0, 0, 4), hashes: pageHashes(pages, 3, PS), repair: rsCodec.encode(pages, 3, PS, 2) });
+  const header = (salts: [number, number]) => encodeWalHeader({ pageSize: PS, checkpointSeq: 3, salt1: salts[0], salt2: salts[1] }).bytes;
+
+  it('version 2 carries the WAL header; version 1 (before header copies) is read the same without it', () => {
+    const file = path.join(dir, 'versions-wal-fec');
+    const v2 = encodeGroup(fields([7, 8], header([7, 8]), 2), rsCodec.id);
+    const v1 = encodeGroup(fields([7, 8], null, 1), rsCodec.id);
+    expect(v2.length - v1.length).toBe(32);
+    fs.writeFileSync(file, Buffer.concat([v1, v2]));
+    const s = scan(file);
+    expect(s.groups.map((g) => [g.version, g.walHeader === null ? null : Buffer.from(g.walHeader).equals(header([7, 8]))])).toEqual([[1, null], [2, true]]);
+    const f = WalnutFile.openSync(file, { readOnly: true });
+    try {
+      for (const ref of s.groups) expect([...readGroup(f, ref).pgnos, ...readGroup(f, ref).commits]).toEqual([2, 3, 4, 0, 0, 4]);
+    } finally {
+      f.closeSync();
+    }
+  });
+
+  it('a header copy of other salts, or whose own checksum fails, is no copy (the group still covers its frames); a version 2 group needs one; version 3 is not read', () => {
+    const file = path.join(dir, 'copies-wal-fec');
+    const badSum = header([7, 8]);
+    badSum[25]! ^= 1;
+    fs.writeFileSync(file, Buffer.concat([encodeGroup(fields([7, 8], header([7, 9]), 2), rsCodec.id), encodeGroup(fields([7, 8], badSum, 2), rsCodec.id)]));
+    expect(scan(file).groups.map((g) => [g.version, g.walHeader])).toEqual([[2, null], [2, null]]);
+    expect(() => encodeGroup(fields([7, 8], null, 2), rsCodec.id)).toThrow(RangeError);
+    const v3 = Buffer.from(encodeGroup(fields([7, 8], header([7, 8]), 2), rsCodec.id));
+    v3.writeUInt32LE(3, 8);
+    fs.writeFileSync(file, v3);
+    expect(scan(file)).toMatchObject({ groups: [], invalidTailBytes: v3.length });
+  });
+});
+
 /** A WAL header naming the generation `salts` (a usable one: the writer copies it into every group, and records none of a damaged header). */
 function walHeader(wal: string, salts: [number, number]): void {
   const h = encodeWalHeader({ pageSize: PS, checkpointSeq: 0, salt1: salts[0], salt2: salts[1] }).bytes;
@@ -114,6 +150,24 @@ describe('FecSidecarWriter generations', () => {
     expect(fs.statSync(sidecarPathOf(wal)).size).toBe(0);
     await a.close();
     await b.close();
+  });
+
+  it('copies the WAL header into every group, and copies no damaged header: that append\'s groups are dropped, the file kept', async () => {
+    const wal = path.join(dir, 'damaged-header.db-wal');
+    const w = await FecSidecarWriter.open(wal, rsCodec, 2, PS, null);
+    walHeader(wal, [20, 3]);
+    const good = fs.readFileSync(wal).subarray(0, 32);
+    w.add([{ pages: pagesOf(2, 1), dbSize: 9 }], 1, [20, 3]);
+    await w.flush();
+    expect(scan(sidecarPathOf(wal)).groups.map((g) => Buffer.from(g.walHeader!).equals(good))).toEqual([true]);
+    const fd = fs.openSync(wal, 'r+');
+    fs.writeSync(fd, Buffer.from([good[9]! ^ 0x40]), 0, 1, 9); // the page size: the header no longer checks
+    fs.closeSync(fd);
+    walFrameHeader(wal, 2, [20, 3]);
+    w.add([{ pages: pagesOf(2, 2), dbSize: 9 }], 3, [20, 3]);
+    await w.close();
+    expect(w.metrics()).toMatchObject({ groups: 1, staleGroups: 1, writeErrors: 0 });
+    expect(scan(sidecarPathOf(wal)).groups.map((g) => [g.firstFrame, Buffer.from(g.walHeader!).equals(good)])).toEqual([[1, true]]);
   });
 
   it('a garbage sidecar is replaced, never read as a newer generation', async () => {
