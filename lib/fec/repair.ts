@@ -27,6 +27,13 @@
  * DAMAGE_LOOKAHEAD_FRAMES frames only) and no group covers B, the log simply ends there: not
  * damage, nothing reported.
  *
+ * Before any of this, a damaged WAL header (bad magic, page size or checksum: SQLite reads the
+ * whole WAL as empty) is restored from the header copies the groups carry (sidecar.ts), see
+ * restoreHeader: only to a copy the header on disk is a damaged form of, and whose salts and
+ * checksum chain the frames after it continue through a commit; else the header stays as it is
+ * and the fallback (frame 0) says why: no-sidecar, header-unprotected (no copy: version 1 groups,
+ * or none), header-mismatch. The sidecar is not pruned then.
+ *
  * The caller holds the WAL exclusively (WalIndex recovery locks, or `walnut recover --repair`).
  */
 import * as fs from 'node:fs';
