@@ -31,8 +31,9 @@
  * whole WAL as empty) is restored from the header copies the groups carry (sidecar.ts), see
  * restoreHeader: only to a copy the header on disk is a damaged form of, and whose salts and
  * checksum chain the frames after it continue through a commit; else the header stays as it is
- * and the fallback (frame 0) says why: no-sidecar, header-unprotected (no copy: version 1 groups,
- * or none), header-mismatch. The sidecar is not pruned then.
+ * and the fallback (frame 0) says why: no-sidecar, header-unprotected (no copy, and no version 1
+ * group over an intact frame 1 to solve it from: headersFromFrame1), header-mismatch. The
+ * sidecar is not pruned then.
  *
  * The caller holds the WAL exclusively (WalIndex recovery locks, or `walnut recover --repair`).
  */
@@ -40,13 +41,14 @@ import * as fs from 'node:fs';
 
 import { sqliteWalChecksum, sqliteWalFrameChecksums } from '../checksum';
 import { decodeFrameHeader, encodeFrameHeader, FRAME_HEADER_SIZE, type FrameHeader } from '../format/frame-header';
-import { decodeWalHeader, frameOffset, WAL_HEADER_SIZE, type WalHeaderStatus } from '../format/wal-header';
+import { unwindWalChecksum } from '../format/checksum';
+import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE, WAL_MAGIC_BE, WAL_MAGIC_LE, walHeaderWithChecksum, type WalHeaderStatus } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
 import { requireRegularFiles } from '../io/real-path';
 import type { EventRing } from '../telemetry/events';
 import type { WalFile, WalRecovery } from '../wal/wal-file';
 import { loadCodec } from './codec';
-import { decodeGroupHeader, GROUP_FIXED_BYTES, GROUP_MAGIC, pageMatchesHash, readGroup, scanSidecar, type SidecarScan } from './sidecar';
+import { decodeGroupHeader, GROUP_FIXED_BYTES, GROUP_MAGIC, pageMatchesHash, readGroup, scanSidecar, type FecGroup, type SidecarScan } from './sidecar';
 import { sidecarPathOf } from './writer';
 
 export type FecFallbackReason =
@@ -285,23 +287,26 @@ const MAX_DAMAGED_HEADER_WORDS = 2;
 function restoreHeader(wal: WalFile, r: WalRecovery, sidecarPath: string, dryRun: boolean): RestoredHeader | { reason: FecFallbackReason; message: string } {
   const damaged = `the WAL header is damaged (${r.headerStatus}): SQLite reads the WAL as empty`;
   if (!fs.existsSync(sidecarPath)) return { reason: 'no-sidecar', message: `${damaged}, and there is no FEC sidecar (${sidecarPath})` };
+  const onDisk = new Uint8Array(WAL_HEADER_SIZE);
+  wal.file.readSync(onDisk, 0, WAL_HEADER_SIZE, 0);
   const sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
   let scan: SidecarScan;
+  const copies: Uint8Array[] = [];
   try {
     scan = scanSidecar(sidecar);
+    const add = (h: Uint8Array) => {
+      if (!copies.some((c) => wordsDiffering(c, h) === 0)) copies.push(h);
+    };
+    for (const g of [...scan.groups].reverse()) if (g.walHeader !== null) add(g.walHeader);
+    // version 1 groups carry no copy; the one over frame 1 still pins the header down (headersFromFrame1)
+    if (copies.length === 0) for (const g of scan.groups) if (g.version === 1 && g.firstFrame === 1) for (const h of headersFromFrame1(wal, readGroup(sidecar, g), onDisk)) add(h);
   } finally {
     sidecar.closeSync();
   }
-  const copies: Uint8Array[] = [];
-  for (const g of [...scan.groups].reverse()) {
-    if (g.walHeader !== null && !copies.some((c) => wordsDiffering(c, g.walHeader!) === 0)) copies.push(g.walHeader);
-  }
   if (copies.length === 0) {
-    const why = scan.groups.length > 0 ? `its ${scan.groups.length} groups were written before groups carried a copy of it (sidecar version 1)` : 'the sidecar holds no whole group';
+    const why = scan.groups.length > 0 ? `its ${scan.groups.length} groups were written before groups carried a copy of it (sidecar version 1), and none over frame 1 that is intact gives it` : 'the sidecar holds no whole group';
     return { reason: 'header-unprotected', message: `${damaged}; ${why}` };
   }
-  const onDisk = new Uint8Array(WAL_HEADER_SIZE);
-  wal.file.readSync(onDisk, 0, WAL_HEADER_SIZE, 0);
   const refused: string[] = [];
   for (const copy of copies) {
     const h = decodeWalHeader(copy).header!;
@@ -323,6 +328,39 @@ function restoreHeader(wal: WalFile, r: WalRecovery, sidecarPath: string, dryRun
     return { was: r.headerStatus as WalHeaderStatus, salts: [h.salt1, h.salt2], checkpointSeq: h.checkpointSeq, walFrames: under.mxFrame };
   }
   return { reason: 'header-mismatch', message: `${damaged}; no header copy in the sidecar fits it: ${refused.join('; ')}` };
+}
+
+/**
+ * The WAL headers a version 1 group over frame 1 (no header copy) leaves possible, from frame 1
+ * as it is on disk: the frame must be the group's (its page number, commit field, salts and page
+ * hash); its stored checksum, unwound over the frame, is the header's checksum, whose second word
+ * the group recorded (its chain word); the salts and page size are the group's, the version is
+ * SQLite's, the byte order is tried both ways (the header on disk's first), and the checkpoint
+ * sequence is the one value the checksum leaves (format/wal-header.ts walHeaderWithChecksum).
+ * What comes out is checked as a copy is (restoreHeader): the header on disk must be a damaged
+ * form of it and the frames must continue its chain.
+ */
+function headersFromFrame1(wal: WalFile, g: FecGroup, onDisk: Uint8Array): Uint8Array[] {
+  if (g.chainWord === null || g.firstFrame !== 1) return [];
+  const ps = g.pageSize;
+  const frame = new Uint8Array(FRAME_HEADER_SIZE + ps);
+  if (wal.file.readSync(frame, 0, frame.length, WAL_HEADER_SIZE) !== frame.length) return [];
+  const h = decodeFrameHeader(frame, 0);
+  if (h.pgno !== g.pgnos[0] || h.commitSize !== g.commits[0] || !ofGeneration(h, g.salts) || !pageMatchesHash(frame, FRAME_HEADER_SIZE, ps, g.hashes, 0)) return [];
+  // the checksummed bytes of a frame: its first 8 header bytes, then the page
+  const input = new Uint8Array(8 + ps);
+  input.set(frame.subarray(0, 8), 0);
+  input.set(frame.subarray(FRAME_HEADER_SIZE), 8);
+  const diskMagic = new DataView(onDisk.buffer, onDisk.byteOffset, WAL_HEADER_SIZE).getUint32(0);
+  const magics = bigEndianChecksum(diskMagic) ? [WAL_MAGIC_BE, WAL_MAGIC_LE] : [WAL_MAGIC_LE, WAL_MAGIC_BE];
+  const out: Uint8Array[] = [];
+  for (const magic of magics) {
+    const checksum = unwindWalChecksum(input, h.checksum, bigEndianChecksum(magic));
+    if (checksum[1] !== g.chainWord) continue;
+    const header = walHeaderWithChecksum({ magic, pageSize: ps, salt1: g.salts[0], salt2: g.salts[1] }, checksum);
+    if (header !== null) out.push(header);
+  }
+  return out;
 }
 
 /** The report, and the WAL's state as last recovered (after the last rewrite, if any). */

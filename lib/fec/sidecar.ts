@@ -36,8 +36,9 @@
  * empty). Every group carries it, so losing some groups keeps it; the copy is keyed by the salts
  * it protects (a group's salts) and checked three ways before use: the group's hash, the WAL
  * header's own checksum, and the frames on disk, which must continue its checksum chain
- * (repair.ts, restoreHeader). A version 1 group still serves frame repair; only the header
- * cannot be restored from it.
+ * (repair.ts, restoreHeader). A version 1 group still serves frame repair, and the one over
+ * frame 1 still gives the header (its chain word is the header checksum's second word; the rest
+ * is solved from frame 1: repair.ts headersFromFrame1).
  *
  * Invariants: a group is only ever appended whole (one write), so a crash leaves at most a torn
  * last group, which the trailing hash rejects, and the next append cuts it off first (writer.ts);

@@ -14,7 +14,7 @@
  * otherwise SQLite treats the WAL as empty. A usable header with another version is a hard
  * error (SQLITE_CANTOPEN), which decodeWalHeader reports as status 'unknown-version'.
  */
-import { walChecksumBytes } from './checksum';
+import { unwindWalChecksum, walChecksumBytes } from './checksum';
 import { isValidPageSize } from './page-size';
 
 export const WAL_HEADER_SIZE = 32;
@@ -109,4 +109,25 @@ export function encodeWalHeader(h: NewWalHeader): { bytes: Uint8Array; checksum:
 /** Byte offset of frame `n` (1-based) for a page size. */
 export function frameOffset(n: number, pageSize: number): number {
   return WAL_HEADER_SIZE + (n - 1) * (pageSize + 24);
+}
+
+/**
+ * The header with these fields whose checksum is `checksum`, when one exists: the checkpoint
+ * sequence is the one field the checksum leaves to solve for (its words are summed once into
+ * it), and the rest must agree (about 2^-32 by chance). Null when no sequence gives it.
+ */
+export function walHeaderWithChecksum(h: Omit<NewWalHeader, 'checkpointSeq'> & { magic: number }, checksum: readonly [number, number]): Uint8Array | null {
+  if (!isValidPageSize(h.pageSize)) return null;
+  const bigEndian = bigEndianChecksum(h.magic);
+  const probe = encodeWalHeader({ ...h, checkpointSeq: 0 }).bytes;
+  // before the salts' pair, then after the first pair (magic, version)
+  const [s0Before, s1Before] = unwindWalChecksum(probe.subarray(16, 24), checksum, bigEndian);
+  const [s0First, s1First] = walChecksumBytes(probe.subarray(0, 8), bigEndian);
+  const dv = new DataView(probe.buffer, probe.byteOffset, WAL_HEADER_SIZE);
+  const pageWord = dv.getUint32(8, !bigEndian);
+  if (((s0First + pageWord + s1First) >>> 0) !== s0Before) return null;
+  const seqWord = (s1Before - s1First - s0Before) >>> 0;
+  dv.setUint32(12, seqWord, !bigEndian); // the word as the checksum reads it
+  const { bytes, checksum: got } = encodeWalHeader({ ...h, checkpointSeq: dv.getUint32(12) });
+  return got[0] === checksum[0] && got[1] === checksum[1] ? bytes : null;
 }

@@ -250,13 +250,15 @@ describe('a damaged header after a WAL restart', () => {
     removeDb(file);
   });
 
-  it('is not restored to the old generation when the sidecar knows only the old one: its frames stay stale', async () => {
+  for (const version of [2, 1]) it(`is not restored to the old generation when the sidecar (version ${version}) knows only the old one: its frames stay stale`, async () => {
     // a restart's header whose frames never came (a walnut restart syncs the header before its
     // frames), over the old generation's frames: they are history, not the WAL's content. The
-    // sidecar knows only the old generation. Damaged, the new header still differs from the old
-    // one in more words than damage makes: nothing is restored, the old frames stay invalid.
-    const file = path.join(dir, 'stale.db');
+    // sidecar knows only the old generation (its copies, or with version 1 the header frame 1
+    // and its group give). Damaged, the new header still differs from the old one in more words
+    // than damage makes: nothing is restored, the old frames stay invalid.
+    const file = path.join(dir, `stale-v${version}.db`);
     copyDb(base, file);
+    if (version === 1) toVersion1(file);
     const old = decodeWalHeader(baseHeader).header!;
     const restart = encodeWalHeader({ pageSize: PS, checkpointSeq: old.checkpointSeq + 1, salt1: old.salt1 + 1, salt2: (old.salt2 ^ 0x5a5a1234) >>> 0, magic: old.magic }).bytes;
     writeAt(`${file}-wal`, 0, restart);
@@ -272,7 +274,7 @@ describe('a damaged header after a WAL restart', () => {
 });
 
 describe('a sidecar written before header copies (version 1)', () => {
-  it('still repairs damaged frames; a damaged header is refused clearly (header-unprotected) and left as it is', async () => {
+  it('still repairs damaged frames, and restores a damaged header from frame 1 and its group (checkpoint sequence and checksum solved from the frame)', async () => {
     const file = path.join(dir, 'v1.db');
     copyDb(base, file);
     toVersion1(file);
@@ -282,13 +284,31 @@ describe('a sidecar written before header copies (version 1)', () => {
     const r = await recoverWithRepair(file);
     expect(r).toMatchObject({ repairedFrames: 1, fallback: null, restoredHeader: null });
     expect(r.walFrames).toBeGreaterThanOrEqual(FRAMES);
+    for (const [offset, bit] of [[13, 3], [26, 0], [1, 4]] as const) {
+      flipBit(`${file}-wal`, offset, bit); // checkpoint sequence, checksum-1, magic
+      expect((await verify(file, 1)).issues).toContainEqual(expect.objectContaining({ kind: 'wal-header-repairable' }));
+      const again = await recoverWithRepair(file);
+      expect(again).toMatchObject({ fallback: null, restoredHeader: { salts: [baseHeader.readUInt32BE(16), baseHeader.readUInt32BE(20)], checkpointSeq: baseHeader.readUInt32BE(12) } });
+      expect(readAt(`${file}-wal`, 0, 32).equals(baseHeader)).toBe(true);
+    }
+    expect(sqliteView(file)).toEqual(expected);
+    removeDb(file);
+  });
+
+  it('without its group over frame 1, a damaged header is refused clearly (header-unprotected), left as it is, and the sidecar kept', async () => {
+    const file = path.join(dir, 'v1-no-first.db');
+    copyDb(base, file);
+    toVersion1(file);
+    const first = sidecarGroups(file)[0]!;
+    expect(first.firstFrame).toBe(1);
+    fs.writeFileSync(`${file}-wal-fec`, fs.readFileSync(`${file}-wal-fec`).subarray(first.length));
     flipBit(`${file}-wal`, 10, 1); // page size
     const damaged = readAt(`${file}-wal`, 0, 32);
     const v = await verify(file, 1);
     expect(v.issues).toContainEqual(expect.objectContaining({ kind: 'wal-header', message: expect.stringContaining('header-unprotected') }));
-    const again = await recoverWithRepair(file);
-    expect(again).toMatchObject({ walFrames: 0, restoredHeader: null, fallback: { frame: 0, reason: 'header-unprotected' } });
-    expect(again.fallback!.message).toContain('version 1');
+    const r = await recoverWithRepair(file);
+    expect(r).toMatchObject({ walFrames: 0, restoredHeader: null, fallback: { frame: 0, reason: 'header-unprotected' } });
+    expect(r.fallback!.message).toContain('version 1');
     expect(readAt(`${file}-wal`, 0, 32).equals(damaged)).toBe(true);
     expect(sidecarGroups(file).length).toBeGreaterThan(0); // not pruned: the groups are all that could still restore it
     removeDb(file);

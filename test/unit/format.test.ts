@@ -4,12 +4,12 @@ import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { sqliteWalChecksum } from '../../lib/checksum';
-import { walChecksumBytes } from '../../lib/format/checksum';
+import { unwindWalChecksum, walChecksumBytes } from '../../lib/format/checksum';
 import { decodeDbHeader, isWalMode, trustedDbSize } from '../../lib/format/db-header';
 import { decodeFrameHeader, encodeFrameHeader } from '../../lib/format/frame-header';
 import { decodeDbPageSize, decodeShmPageSize, encodeDbPageSize, encodeShmPageSize, isValidPageSize } from '../../lib/format/page-size';
 import { decodeShmHeaderCopies, encodeShmHeader } from '../../lib/format/shm-header';
-import { decodeWalHeader, encodeWalHeader, frameOffset, WAL_MAGIC_BE, WAL_MAGIC_LE } from '../../lib/format/wal-header';
+import { decodeWalHeader, encodeWalHeader, frameOffset, WAL_MAGIC_BE, WAL_MAGIC_LE, walHeaderWithChecksum } from '../../lib/format/wal-header';
 
 const PAGE_SIZES = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
 
@@ -82,6 +82,27 @@ describe('JS checksum (format/) equals the native one', () => {
       fc.property(fc.uint8Array({ minLength: 0, maxLength: 512 }), fc.boolean(), fc.nat(), fc.nat(), (raw, be, a, b) => {
         const bytes = raw.subarray(0, raw.length - (raw.length % 8));
         expect(walChecksumBytes(bytes, be, [a >>> 0, b >>> 0])).toEqual(sqliteWalChecksum(bytes, a >>> 0, b >>> 0, { bigEndianWords: be }));
+      }),
+    );
+  });
+});
+
+describe('a WAL header solved from its checksum (FEC header restore from version 1 groups)', () => {
+  it('unwindWalChecksum undoes walChecksumBytes from any start, both word orders', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 64 }).map((b) => b.subarray(0, b.length - (b.length % 8))), fc.nat(0xffffffff), fc.nat(0xffffffff), fc.boolean(), (bytes, a, b, be) => {
+        expect(unwindWalChecksum(bytes, walChecksumBytes(bytes, be, [a, b]), be)).toEqual([a, b]);
+      }),
+    );
+  });
+
+  it('walHeaderWithChecksum finds the one checkpoint sequence that gives the checksum, and nothing for other fields', () => {
+    fc.assert(
+      fc.property(fc.nat(0xffffffff), fc.nat(0xffffffff), fc.nat(0xffffffff), fc.constantFrom(512, 1024, 4096, 65536), fc.constantFrom(WAL_MAGIC_LE, WAL_MAGIC_BE), (seq, salt1, salt2, pageSize, magic) => {
+        const h = encodeWalHeader({ pageSize, checkpointSeq: seq, salt1, salt2, magic });
+        expect(Buffer.from(walHeaderWithChecksum({ magic, pageSize, salt1, salt2 }, h.checksum)!).equals(Buffer.from(h.bytes))).toBe(true);
+        const otherPageSize = pageSize === 512 ? 1024 : 512;
+        expect(walHeaderWithChecksum({ magic, pageSize: otherPageSize, salt1, salt2 }, h.checksum)).toBeNull();
       }),
     );
   });
