@@ -80,9 +80,10 @@ export function toPrometheus(metrics: Record<string, unknown>, prefix = 'walnut'
     counter('fec_write_errors_total', 'Sidecar appends that failed (their frames are unprotected).', f('writeErrors'));
     counter('fec_backpressure_waits_total', 'Batches that waited for room in the sidecar queue.', f('backpressureWaits'));
     gauge('fec_queued_bytes', 'Page bytes waiting to be encoded into the sidecar.', f('queuedBytes'));
-    const rec = (fec['recovery'] ?? {}) as { repairedFrames?: number; repairedGroups?: number; fallbacks?: Record<string, number> };
+    const rec = (fec['recovery'] ?? {}) as { repairedFrames?: number; repairedGroups?: number; restoredHeaders?: number; fallbacks?: Record<string, number> };
     counter('fec_repaired_frames_total', 'WAL frames repaired from the sidecar in recovery.', rec.repairedFrames ?? 0);
     counter('fec_repaired_groups_total', 'Sidecar groups used for repairs in recovery.', rec.repairedGroups ?? 0);
+    counter('fec_restored_headers_total', 'Damaged WAL headers restored from the sidecar in recovery.', rec.restoredHeaders ?? 0);
     lines.push(`# HELP ${prefix}_fec_fallbacks_total Recoveries that stopped at damage they could not repair, by reason.`, `# TYPE ${prefix}_fec_fallbacks_total counter`);
     for (const [reason, v] of Object.entries(rec.fallbacks ?? {})) lines.push(`${prefix}_fec_fallbacks_total{reason="${reason}"} ${v}`);
   }
