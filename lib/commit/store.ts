@@ -69,8 +69,8 @@ export interface FecMetrics {
   /** Batches that waited for room in the sidecar queue, and the page bytes queued now. */
   backpressureWaits: number;
   queuedBytes: number;
-  /** What recovery did with the sidecar when this store opened the database. */
-  recovery: { repairedFrames: number; repairedGroups: number; fallbacks: Partial<Record<string, number>> };
+  /** What recovery did with the sidecar when this store opened the database (restoredHeaders: damaged WAL headers restored). */
+  recovery: { repairedFrames: number; repairedGroups: number; restoredHeaders: number; fallbacks: Partial<Record<string, number>> };
 }
 
 export interface StoreMetrics extends CommitMetrics {

@@ -172,7 +172,7 @@ describe('a damaged WAL header with the FEC sidecar on', () => {
         expect(out.walFrames).toBeGreaterThanOrEqual(FRAMES);
       } else {
         const store = await open(file, { fec: FEC, autoCheckpoint: false, keepWal: true });
-        const recovery = (store.metrics().fec as { recovery: { restoredHeaders: number; fallbacks: Record<string, number> } }).recovery;
+        const recovery = store.metrics().fec!.recovery;
         expect(store.metrics().walFrames).toBeGreaterThanOrEqual(FRAMES);
         expect(store.metrics({ format: 'prometheus' })).toMatch(/_fec_restored_headers_total 1\n/);
         await store.close();
