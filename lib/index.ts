@@ -38,6 +38,7 @@ export type { VerifyReport, VerifyIssue, VerifyOptions } from './integrity/verif
 export { rebuildWalIndex } from './wal-index/recover';
 export type { RecoverOptions } from './wal-index/recover';
 export type { RecordedEvent, EventName } from './telemetry/events';
-export type { FecRepairReport, FecFallback, FecFallbackReason } from './fec/repair';
+export type { FecRepairReport, FecFallback, FecFallbackReason, RestoredHeader } from './fec/repair';
+export type { RepairRecoveryResult } from './fec/recover';
 export type { FecCodecName } from './fec/codec';
 export { recoverWithRepair } from './fec/recover';
