@@ -185,6 +185,22 @@ describe('a damaged WAL header with the FEC sidecar on', () => {
     }, 120_000);
   }
 
+  it('a damaged header and damaged frames deep in the WAL: one recover --repair restores the header, then repairs the frames', async () => {
+    const file = path.join(dir, 'both.db');
+    copyDb(base, file);
+    const wal = `${file}-wal`;
+    const frameAt = (f: number) => 32 + (f - 1) * (24 + PS);
+    flipBit(wal, frameAt(segmentEnd(1) + 7) + 24 + 100, 5); // a page in the third -shm segment
+    writeAt(wal, frameAt(segmentEnd(3) + 50) + 24, new Uint8Array(PS)); // a page zeroed in the fifth
+    flipBit(wal, 16, 7); // salt-1
+    const r = await recoverWithRepair(file);
+    expect(r).toMatchObject({ repairedFrames: 2, fallback: null, restoredHeader: { was: 'bad-checksum' } });
+    expect(r.walFrames).toBeGreaterThanOrEqual(FRAMES);
+    expect(readAt(wal, 0, 32).equals(baseHeader)).toBe(true);
+    expect(sqliteView(file)).toEqual(expected);
+    removeDb(file);
+  });
+
   it('without the repair, sqlite3 reads the damaged WAL as empty (what the repair brings back)', () => {
     const file = path.join(dir, 'control.db');
     copyDb(base, file);
