@@ -24,6 +24,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -49,12 +50,21 @@ struct FileState {
   void BeginOp();  // an async op was queued
   void EndOp();    // an async op finished (I/O thread)
   void WaitIdle();  // blocks until no async op is in flight
-  // JS thread: waits until idle, then hands the fd to fd_registry::Release (fd becomes -1).
+  // A lock burst (lockWithin) starts on the background lane: counted in flight from now, and only while
+  // the file is not closing (false then: the burst must not touch fd). Not counted while queued:
+  // the burst's lane is not the file's, so a close is not ordered behind it, and a close that
+  // waited for a queued burst blocked the JS thread until the burst had run (up to 1 s).
+  bool BeginBurst();
+  // JS thread: marks the file closing, waits until idle, then hands the fd to
+  // fd_registry::Release (fd becomes -1).
   OsFailure Release();
 
   int fd;
   const std::string path;
   bool closed = false;      // JS thread only: no new operations accepted
+  // Set by close()/closeSync() with `closed`, read by a running lock burst (any thread): it
+  // stops within one try, so the close waits for one fcntl, not for the rest of the burst.
+  std::atomic<bool> closing{false};
   // The environment's I/O lane its async operations run on (Instance::Lane).
   LaneId lane = LaneId::kMain;
   // Serializes the writes of this process that may extend the file: a WAL append holds it from
