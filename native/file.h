@@ -38,8 +38,10 @@ namespace walnut {
 
 // The I/O lanes of an environment (instance.h): the main lane (commits), the background lane
 // (checkpoint copies and syncs, zero-ahead) and the read lane (a follow export's WAL reads,
-// which must queue behind neither: export/follow.ts).
-enum class LaneId : uint8_t { kMain = 0, kBackground = 1, kRead = 2 };
+// which must queue behind neither: export/follow.ts). The lock lane runs lockWithin's bursts
+// only (no file is opened on it): a burst spins for up to its whole time, and on the background
+// lane it held up every checkpoint step and zero-ahead of the environment behind it.
+enum class LaneId : uint8_t { kMain = 0, kBackground = 1, kRead = 2, kLock = 3 };
 
 struct FileState {
   FileState(int fd, std::string path) : fd(fd), path(std::move(path)) {}
@@ -50,7 +52,7 @@ struct FileState {
   void BeginOp();  // an async op was queued
   void EndOp();    // an async op finished (I/O thread)
   void WaitIdle();  // blocks until no async op is in flight
-  // A lock burst (lockWithin) starts on the background lane: counted in flight from now, and only while
+  // A lock burst (lockWithin) starts on the lock lane: counted in flight from now, and only while
   // the file is not closing (false then: the burst must not touch fd). Not counted while queued:
   // the burst's lane is not the file's, so a close is not ordered behind it, and a close that
   // waited for a queued burst blocked the JS thread until the burst had run (up to 1 s).

@@ -1,5 +1,6 @@
 // io_thread.h — the addon's own I/O threads: per JS environment, a main lane, a background
-// lane (checkpoint work) and a read lane (a follow export's WAL reads), each one thread.
+// lane (checkpoint work), a read lane (a follow export's WAL reads) and a lock lane (lockWithin's
+// bursts of lock tries, file.h), each one thread.
 //
 // Async file operations must not run on libuv's thread pool: fs, dns and zlib share its four
 // threads, and a slow fsync there stalls unrelated work. Each environment gets one thread that
@@ -13,7 +14,7 @@
 // as ext4's journal commit still run) before it sleeps on the condition variable.
 //
 // Names: the main lane's thread is "walnut-io", the background lane's "walnut-bg", the read
-// lane's "walnut-rd" (a thread's
+// lane's "walnut-rd", the lock lane's "walnut-lk" (a thread's
 // name is what /proc/<pid>/task/*/comm, top -H and perf show: per-thread CPU is how the lane
 // cases are measured, bench/README.md #21).
 //

@@ -197,15 +197,16 @@ export interface WalIndexOptions {
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
 /**
  * holdWriteLease()'s wait for WRITE, once the first quick tries failed, tries the lock on the
- * addon's background lane every few microseconds in bursts of this many milliseconds
+ * addon's lock lane every few microseconds in bursts of this many milliseconds
  * (WalnutFile.lockWithin), one after the other until it has it or the busy timeout passes.
  * Beside a writer that takes WRITE again right after each commit the lock is free only in gaps
  * of tens of microseconds: a wait sampling it every 100 ms mostly missed them (WALNUT_BUSY: 6 of
  * 10 calls with busyTimeout 1000), one sampling it every millisecond from timers still did
  * under load (1 of 8 beside a CI run; test/hostile/lease-beside-busy-writer). The lease is
  * what an overtaken walnut/sql write takes to win against such a writer; it is taken rarely,
- * so a busy thread for its wait is affordable. A burst holds up the background lane (other
- * stores' checkpoint copies) for at most this long.
+ * so a busy thread for its wait is affordable. The bursts run on the addon's lock lane (a thread
+ * of their own: on the background lane each burst held up every checkpoint step and zero-ahead
+ * of the process queued behind it); bursts of several stores take turns there.
  */
 const LEASE_SPIN_BURST_MS = 2;
 /** The lease's wait spins after this many tries paced by RETRY_DELAYS_MS (the zero-delay ones). */
@@ -347,7 +348,7 @@ export class WalIndex {
   /** The wait for WRITE of a holdWriteLease() in progress (a second caller joins it: two waits would both "take" WRITE). */
   #leaseTaking: Promise<void> | null = null;
   /**
-   * The lease's wait has a burst of tries for WRITE in flight on the background lane (#spinForWrite):
+   * The lease's wait has a burst of tries for WRITE in flight on the lock lane (#spinForWrite):
    * nothing else of this connection may try WRITE through the same descriptor meanwhile (an OFD
    * lock is the descriptor's: its try would succeed too, and two would think they held it).
    */
@@ -530,7 +531,7 @@ export class WalIndex {
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
   /** `giveUp`: asked before each sleep; true ends the wait at once as a timeout would (WALNUT_BUSY). */
   /** WRITE is taken in arrival order among this process's waiters (#writeQueue). */
-  /** `spin` (WRITE only): after the first tries, bursts of tries on the background lane instead of sleeps (LEASE_SPIN_BURST_MS). */
+  /** `spin` (WRITE only): after the first tries, bursts of tries on the lock lane instead of sleeps (LEASE_SPIN_BURST_MS). */
   async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, spin = false): Promise<boolean> {
     const write = byte === SHM_LOCK.WRITE;
     if ((!write || this.#writeQueue.length === 0) && this.#tryShm(byte, n, mode)) return false;
@@ -575,7 +576,7 @@ export class WalIndex {
   }
 
   /**
-   * One burst of tries for WRITE on the background lane, up to LEASE_SPIN_BURST_MS or the
+   * One burst of tries for WRITE on the lock lane, up to LEASE_SPIN_BURST_MS or the
    * deadline: true when it took WRITE (then this connection's, as #tryShm would have made it).
    * A close() meanwhile waits for the burst (#close) and the lock it got is let go here.
    */

@@ -63,16 +63,17 @@ describe('open', () => {
     expectWalnutError(() => WalnutFile.openSync(p, { lane: 'Read' as 'read' }), 'WALNUT_INVALID_ARGUMENT');
   });
 
-  it('names the three lanes\' I/O threads walnut-io, walnut-bg and walnut-rd (per-thread CPU in /proc, top -H, perf)', async () => {
+  it('names the four lanes\' I/O threads walnut-io, walnut-bg, walnut-rd and walnut-lk (per-thread CPU in /proc, top -H, perf)', async () => {
     const p = fresh();
     const bg = await WalnutFile.open(p, { create: true, lane: 'background' });
     const main = await WalnutFile.open(p);
     const rd = await WalnutFile.open(p, { lane: 'read', readOnly: true });
-    await Promise.all([bg.fdatasync(), main.fdatasync(), rd.size()]); // each lane's thread has run an operation
+    await Promise.all([bg.fdatasync(), main.fdatasync(), rd.size(), main.lockWithin(200, 1, 'shared', 0)]); // each lane's thread has run an operation
     const names = fs.readdirSync('/proc/self/task').map((t) => fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim());
     expect(names).toContain('walnut-io');
     expect(names).toContain('walnut-bg');
     expect(names).toContain('walnut-rd');
+    expect(names).toContain('walnut-lk');
     await Promise.all([bg.close(), main.close(), rd.close()]);
   });
 
