@@ -225,6 +225,8 @@ const CHECKPOINT_YIELD_PAUSE_MS = 1000;
 /** A waiter for WRITE in this process (WalIndex#writeQueue); `wake` ends its current pause early. */
 interface WriteTurn {
   wake: (() => void) | null;
+  /** holdWriteLease()'s wait: while it is queued, the waiter at the head tries in bursts (#lockShm). */
+  readonly lease: boolean;
 }
 
 /** The busy handler's sleep before retry `attempt`; with `turn`, cut short by turn.wake(). */
@@ -531,15 +533,16 @@ export class WalIndex {
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
   /** `giveUp`: asked before each sleep; true ends the wait at once as a timeout would (WALNUT_BUSY). */
   /** WRITE is taken in arrival order among this process's waiters (#writeQueue). */
-  /** `spin` (WRITE only): after the first tries, bursts of tries on the lock lane instead of sleeps (LEASE_SPIN_BURST_MS). */
+  /** `spin` (WRITE only, a lease's wait): after the first tries, bursts of tries on the lock lane instead of sleeps (LEASE_SPIN_BURST_MS), it or whoever is ahead of it in #writeQueue. */
   async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, spin = false): Promise<boolean> {
     const write = byte === SHM_LOCK.WRITE;
     if ((!write || this.#writeQueue.length === 0) && this.#tryShm(byte, n, mode)) return false;
     const deadline = performance.now() + this.busyTimeout;
-    const turn: WriteTurn | undefined = write ? { wake: null } : undefined;
+    const turn: WriteTurn | undefined = write ? { wake: null, lease: spin } : undefined;
     if (turn !== undefined) {
       this.#writeQueue.push(turn);
       this.#writeWaiters++; // writeWanted: the committer lets a WRITE it keeps go
+      if (spin) this.#writeQueue[0]?.wake?.(); // a head asleep in a long pause: it bursts from now on (#burstsForWrite)
     }
     let waitsForOther = false;
     try {
@@ -553,7 +556,7 @@ export class WalIndex {
           const { name, reason } = shmLockName(byte);
           throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
         }
-        if (spin && turn !== undefined && attempt >= LEASE_SPIN_AFTER_TRIES && this.#writeQueue[0] === turn && this.#mayTakeWriteInBurst()) {
+        if (turn !== undefined && attempt >= LEASE_SPIN_AFTER_TRIES && this.#writeQueue[0] === turn && this.#burstsForWrite() && this.#mayTakeWriteInBurst()) {
           if (await this.#spinForWrite(deadline)) break;
           continue;
         }
@@ -568,6 +571,18 @@ export class WalIndex {
       }
     }
     return true;
+  }
+
+  /**
+   * The head of #writeQueue tries for WRITE in bursts (#spinForWrite), not in the busy handler's
+   * sleeps: it is a lease's wait, or one is queued behind it. WRITE goes to this connection's
+   * waiters in arrival order and only the head tries, so a lease behind a commit whose wait sleeps
+   * up to 100 ms between tries (beside a writer that lets WRITE go only for moments) never tried
+   * at all, and both failed WALNUT_BUSY (test/hostile/lease-behind-own-commit); now the commit
+   * takes WRITE in a burst, and the lease after it.
+   */
+  #burstsForWrite(): boolean {
+    return this.#writeQueue.some((t) => t.lease);
   }
 
   /** WRITE is nobody's in this connection: a burst may take it through the descriptor (#spin). */
