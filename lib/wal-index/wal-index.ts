@@ -347,6 +347,8 @@ export class WalIndex {
   #leaseInUse = false;
   /** holdWriteLease() calls not yet given back (releaseWriteLease()): WRITE is unlocked at 0. */
   #leaseHolds = 0;
+  /** cutLeaseWaits(): the store is closing; no holdWriteLease() waits for WRITE any more. */
+  #leaseWaitsCut = false;
   /** The wait for WRITE of a holdWriteLease() in progress (a second caller joins it: two waits would both "take" WRITE). */
   #leaseTaking: Promise<void> | null = null;
   /**
@@ -2094,7 +2096,8 @@ export class WalIndex {
    * Keeps SQLite's WAL write lock (WRITE) from now until close(): other connections (sqlite3
    * processes, other stores) can still read and checkpoint, but every commit of theirs waits
    * and then fails busy. This connection's own writers (commits, checkpoints that restart the
-   * WAL, recovery) take turns as before. Waits for WRITE up to the busy timeout (WALNUT_BUSY).
+   * WAL, recovery) take turns as before. Waits for WRITE up to the busy timeout (WALNUT_BUSY);
+   * after cutLeaseWaits() not at all (WALNUT_CLOSED).
    */
   async holdWriteLease(): Promise<void> {
     this.#checkOpen();
@@ -2104,16 +2107,43 @@ export class WalIndex {
       this.#leaseHolds++;
       return;
     }
-    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', undefined, true).then(() => {
-      this.#leased = true; // the OS lock stays; in-process turns go by #leaseInUse from now on
-      this.#leaseInUse = false;
-      this.#leaseHolds = 1;
-    });
+    if (this.#leaseWaitsCut) throw this.#leaseWaitCutError();
+    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', () => this.#leaseWaitsCut, true).then(
+      () => {
+        if (this.#leaseWaitsCut) {
+          this.#unlockShm(SHM_LOCK.WRITE, 1); // had in the same moment: the closing store would only let it go
+          throw this.#leaseWaitCutError();
+        }
+        this.#leased = true; // the OS lock stays; in-process turns go by #leaseInUse from now on
+        this.#leaseInUse = false;
+        this.#leaseHolds = 1;
+      },
+      (e: unknown) => {
+        throw this.#leaseWaitsCut ? this.#leaseWaitCutError(e) : e;
+      },
+    );
     try {
       await this.#leaseTaking;
     } finally {
       this.#leaseTaking = null;
     }
+  }
+
+  /**
+   * The store's close() began (it waits for the calls already running): a holdWriteLease() still
+   * waiting for WRITE gives up now, with WALNUT_CLOSED, and none starts waiting any more (one
+   * joined to a wait would otherwise start its own). A wait beside a lock another process holds
+   * went on for the rest of the busy timeout, trying in bursts for a lease close() would only
+   * let go, and close() waited for it (test/hostile/lease-wait-cut-by-close). A lease held stays
+   * held until the close.
+   */
+  cutLeaseWaits(): void {
+    this.#leaseWaitsCut = true;
+    for (const t of this.#writeQueue) if (t.lease) t.wake?.(); // asleep in a pause: it sees the cut now
+  }
+
+  #leaseWaitCutError(cause?: unknown): Error {
+    return walnutError('WALNUT_CLOSED', 'the store closed while holdWriteLease() waited for the write lock', { path: this.dbPath, ...(cause === undefined ? {} : { cause }) });
   }
 
   /**
