@@ -673,11 +673,11 @@ namespace {
 // WALNUT_CLOSED without touching the descriptor. While it runs it checks `closing` after every
 // failed try and stops (WALNUT_CLOSED), so close()/closeSync() wait for one fcntl at most. A
 // lock it took just before the close is dropped with the descriptor (fd_registry::Release
-// unlocks first).
+// unlocks first). It also stops when its lane is stopped (the environment is torn down).
 class LockBurstOp : public IoOp {
  public:
-  LockBurstOp(Napi::Env env, std::shared_ptr<FileState> state, posix::LockType type, uint64_t start, uint64_t len, uint64_t micros)
-      : IoOp(env), state_(std::move(state)), type_(type), start_(start), len_(len), micros_(micros) {}
+  LockBurstOp(Napi::Env env, const IoThread* lane, std::shared_ptr<FileState> state, posix::LockType type, uint64_t start, uint64_t len, uint64_t micros)
+      : IoOp(env), lane_(lane), state_(std::move(state)), type_(type), start_(start), len_(len), micros_(micros) {}
   void Execute() override {
     if (!state_->BeginBurst()) {
       closed_ = true;
@@ -691,7 +691,8 @@ class LockBurstOp : public IoOp {
         closed_ = true;
         break;
       }
-      if (std::chrono::steady_clock::now() >= until) break;
+      // the environment is going away (a worker's terminate()): nobody will see the outcome
+      if (std::chrono::steady_clock::now() >= until || lane_->StopRequested()) break;
       sched_yield();
     }
     state_->EndOp();
@@ -707,6 +708,7 @@ class LockBurstOp : public IoOp {
   }
 
  private:
+  const IoThread* lane_;  // the lock lane running this op (it owns the op, so it outlives it)
   std::shared_ptr<FileState> state_;
   posix::LockType type_;
   uint64_t start_;
@@ -747,8 +749,8 @@ Napi::Value NativeFile::LockWithin(const Napi::CallbackInfo& info) {
     ThrowInvalid(env, "micros must be at most 1,000,000");
     return Napi::Value();
   }
-  return Instance::Get(env)->Lane(LaneId::kLock)->Submit(
-      env, std::make_unique<LockBurstOp>(env, state_, type, start, len, micros));
+  IoThread* lane = Instance::Get(env)->Lane(LaneId::kLock);
+  return lane->Submit(env, std::make_unique<LockBurstOp>(env, lane, state_, type, start, len, micros));
 }
 
 Napi::Value NativeFile::Unlock(const Napi::CallbackInfo& info) {

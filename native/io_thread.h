@@ -126,6 +126,10 @@ class IoThread {
   Napi::Value Submit(Napi::Env env, std::unique_ptr<IoOp> op);
   // JS thread only: no operation submitted that has not completed (none queued, none running).
   bool Idle() const { return outstanding_ == 0; }
+  // Any thread: Stop() was called. An operation that may run long (a lock burst, file.cc) ends
+  // early on it: Stop() joins the worker after its current operation, and a worker's
+  // terminate() waited for the rest of a burst (up to 1 s).
+  bool StopRequested() const { return stopRequested_.load(std::memory_order_acquire); }
 
  private:
   static void OnAsync(uv_async_t* handle);
@@ -142,6 +146,7 @@ class IoThread {
   static constexpr int kSpinMicros = 50;
   const char* name_;                              // a string literal (Instance)
   std::atomic<int> queued_{0};
+  std::atomic<bool> stopRequested_{false};       // Stop() was called (StopRequested)
   bool stopping_ = false;
   bool wakePending_ = false;                      // a wake-up is sent and not yet drained
   size_t outstanding_ = 0;                        // JS thread only: submitted - completed

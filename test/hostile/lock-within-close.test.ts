@@ -5,9 +5,12 @@
 // whose burst was still queued behind another file's burst waited for both. Now a close stops a
 // running burst after its current try and refuses one not started yet: the burst rejects
 // WALNUT_CLOSED, the close returns at once, and no lock of the closed descriptor is left in
-// /proc/locks (a lock taken just before the close goes with the descriptor).
+// /proc/locks (a lock taken just before the close goes with the descriptor). Likewise a worker
+// thread's terminate() during a burst of the worker's waited for the rest of it (the lane's
+// thread is joined after its current operation): now the burst ends when its lane is stopped.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 import { expect, test } from 'vitest';
 
@@ -104,4 +107,35 @@ test('a burst that took the lock just as the file closed leaves nothing behind',
     expect(holder.tryLock(120, 1, 'exclusive')).toBe(true); // free again for anyone
     holder.closeSync();
   }
+});
+
+test('worker.terminate() during a burst of the worker\'s returns at once', async () => {
+  const p = fresh();
+  const holder = WalnutFile.openSync(p);
+  expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
+  const dist = path.join(__dirname, '../../dist/index.js');
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     const { WalnutFile } = require(${JSON.stringify(dist)});
+     const f = WalnutFile.openSync(${JSON.stringify(p)});
+     f.lockWithin(120, 1, 'exclusive', ${BURST_MICROS}).then((v) => parentPort.postMessage('settled ' + v));
+     parentPort.postMessage('started');`,
+    { eval: true },
+  );
+  const messages: string[] = [];
+  await new Promise<void>((resolve) =>
+    worker.on('message', (m: string) => {
+      messages.push(m);
+      if (m === 'started') resolve();
+    }),
+  );
+  await sleep(30); // the burst runs
+  const t0 = performance.now();
+  await worker.terminate();
+  const terminateMs = performance.now() - t0;
+  expect(terminateMs, `terminate() took ${terminateMs.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
+  expect(messages).toEqual(['started']);
+  expect(holder.tryLock(120, 1, 'exclusive')).toBe(true); // still ours: the worker's descriptor took nothing
+  holder.closeSync();
+  expect(ofdLocks(p)).toEqual([]);
 });
