@@ -256,6 +256,15 @@ describe('argument validation', () => {
       [0, 1, 'both', 10],
       [0, 0, 'exclusive', 10],
       [-1, 1, 'exclusive', 10],
+      [2 ** 53, 1, 'exclusive', 10], // past the safe integers, and ranges past 2^63
+      [2 ** 63, 1, 'exclusive', 10],
+      [0, 2 ** 64, 'exclusive', 10],
+      [Infinity, 1, 'exclusive', 10],
+      [0, 1, 'exclusive', Infinity],
+      [0, 1, 'exclusive', 10n],
+      [0, 1, 'unlock', 10],
+      [0, 1, new String('shared'), 10],
+      [0, 1, 'exclusive'],
     ] as [number, number, 'shared', number][]) {
       await expectRejectsWalnut(f.lockWithin(start, length, mode, micros), 'WALNUT_INVALID_ARGUMENT');
     }
