@@ -14,7 +14,8 @@
 // Closing: close()/closeSync() mark the handle closed at once (later calls fail with
 // WALNUT_CLOSED); the descriptor itself is released after every earlier operation has finished —
 // async close is queued behind them (FIFO) and completes on the JS thread, closeSync waits for
-// in-flight async operations. Locks are OFD locks tied to this descriptor (posix_io.h); closing
+// in-flight async operations; a lock burst (lockWithin, on the lock lane) is stopped instead, one
+// not started yet never runs (both reject WALNUT_CLOSED). Locks are OFD locks tied to this descriptor (posix_io.h); closing
 // releases only them. Releasing goes through fd_registry.h: while this process holds classic
 // POSIX locks on the file (a SQLite library in the same process), the descriptor is kept open,
 // parked, and reused by the next open of that file; opens take a parked descriptor first.
