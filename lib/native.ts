@@ -65,7 +65,7 @@ export interface NativeFileHandle {
   close(): Promise<void>;
   closeSync(): void;
   tryLock(start: number, length: number, mode: LockMode): boolean;
-  /** Tries the lock again and again on the background lane for up to `micros` (<= 1e6): true once acquired. */
+  /** Tries the lock again and again on the addon's lock lane (bursts only) for up to `micros` (<= 1e6): true once acquired; WALNUT_CLOSED when closed first. */
   lockWithin(start: number, length: number, mode: LockMode, micros: number): Promise<boolean>;
   unlock(start: number, length: number): void;
   queryLock(start: number, length: number, mode: LockMode): NativeLockHolder | null;

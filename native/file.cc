@@ -29,6 +29,10 @@ FileState::~FileState() {
 }
 
 OsFailure FileState::Release() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closing.store(true, std::memory_order_release);  // no burst starts from here on (BeginBurst)
+  }
   WaitIdle();
   int old = fd;
   fd = -1;
@@ -43,6 +47,13 @@ void FileState::BeginOp() {
 void FileState::EndOp() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (--inflight_ == 0) idle_.notify_all();
+}
+
+bool FileState::BeginBurst() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closing.load(std::memory_order_acquire)) return false;
+  inflight_++;
+  return true;
 }
 
 void FileState::WaitIdle() {
@@ -615,6 +626,7 @@ Napi::Value NativeFile::Close(const Napi::CallbackInfo& info, bool sync) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return Napi::Value();
   state_->closed = true;
+  state_->closing.store(true, std::memory_order_release);  // a running lock burst stops (LockBurstOp)
   if (!sync) {
     return Instance::Get(env)->Lane(state_->lane)->Submit(env, std::make_unique<CloseOp>(env, state_));
   }
@@ -654,15 +666,74 @@ Napi::Value NativeFile::TryLock(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, acquired);
 }
 
+namespace {
+
+// One burst of lockWithin on the lock lane. It enters the file's in-flight count only when it
+// starts, and not at all once the file is closing (FileState::BeginBurst): then it rejects
+// WALNUT_CLOSED without touching the descriptor. While it runs it checks `closing` after every
+// failed try and stops (WALNUT_CLOSED), so close()/closeSync() wait for one fcntl at most. A
+// lock it took just before the close is dropped with the descriptor (fd_registry::Release
+// unlocks first). It also stops when its lane is stopped (the environment is torn down).
+class LockBurstOp : public IoOp {
+ public:
+  LockBurstOp(Napi::Env env, const IoThread* lane, std::shared_ptr<FileState> state, posix::LockType type, uint64_t start, uint64_t len, uint64_t micros)
+      : IoOp(env), lane_(lane), state_(std::move(state)), type_(type), start_(start), len_(len), micros_(micros) {}
+  void Execute() override {
+    if (!state_->BeginBurst()) {
+      closed_ = true;
+      return;
+    }
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(micros_);
+    for (;;) {
+      failure_ = posix::TryLock(state_->fd, type_, start_, len_, &acquired_);
+      if (failure_.IsError() || acquired_) break;
+      if (state_->closing.load(std::memory_order_acquire)) {
+        closed_ = true;
+        break;
+      }
+      // the environment is going away (a worker's terminate()): nobody will see the outcome
+      if (std::chrono::steady_clock::now() >= until || lane_->StopRequested()) break;
+      sched_yield();
+    }
+    state_->EndOp();
+  }
+  bool Complete(napi_env env, napi_value* value, bool* rejected) override {
+    if (closed_) {
+      *rejected = true;
+      return NewError(env, "WALNUT_CLOSED", "WALNUT_CLOSED: the file was closed before its lockWithin() got the lock (" + state_->path + ")", value) &&
+             js::SetString(env, *value, "path", state_->path);
+    }
+    if (failure_.IsError()) return OsRejection(env, failure_, state_->path, value, rejected);
+    return napi_get_boolean(env, acquired_, value) == napi_ok;
+  }
+
+ private:
+  const IoThread* lane_;  // the lock lane running this op (it owns the op, so it outlives it)
+  std::shared_ptr<FileState> state_;
+  posix::LockType type_;
+  uint64_t start_;
+  uint64_t len_;
+  uint64_t micros_;
+  bool acquired_ = false;
+  bool closed_ = false;
+  OsFailure failure_;
+};
+
+}  // namespace
+
 // lockWithin(start, length, 'shared' | 'exclusive', micros) -> Promise<boolean>: tries the lock
-// again and again on the background lane (yielding the CPU between tries) for up to `micros`
-// (<= 1,000,000); true once acquired, false when the time ran out first.
+// again and again on the lock lane (yielding the CPU between tries) for up to `micros`
+// (<= 1,000,000); true once acquired, false when the time ran out first, WALNUT_CLOSED when
+// the file was closed first (LockBurstOp).
 //
 // Why: another process that takes a lock again right after releasing it (a sqlite3 writer
 // committing back to back) leaves it free only for tens of microseconds; a wait that samples it
 // from JS timers every millisecond mostly misses those gaps (test/hostile/lease-beside-busy-
-// writer). A try per few microseconds on a thread of its own finds them. Not the main lane: the
-// burst would hold up every commit of the environment behind it. The caller bounds the total
+// writer). A try per few microseconds on a thread of its own finds them. Neither the main lane
+// (the burst would hold up every commit of the environment behind it) nor the background lane
+// (every checkpoint step and zero-ahead behind it: beside 8 stores waiting for leases a 3 ms
+// checkpoint took 48 ms, beside 16 100 ms): the lock lane (instance.h), bursts only. Bursts of
+// several files queue behind each other there. The caller bounds the total
 // wait and keeps its own accounting of the lock (an OFD lock's owner is the descriptor: the
 // caller must not take the same range through the same descriptor while this is in flight).
 Napi::Value NativeFile::LockWithin(const Napi::CallbackInfo& info) {
@@ -678,23 +749,8 @@ Napi::Value NativeFile::LockWithin(const Napi::CallbackInfo& info) {
     ThrowInvalid(env, "micros must be at most 1,000,000");
     return Napi::Value();
   }
-  auto op = std::make_unique<FileOp>(env, state_, Result::kBool, [=](FileState& s, int64_t* out) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(micros);
-    for (;;) {
-      bool acquired = false;
-      OsFailure f = posix::TryLock(s.fd, type, start, len, &acquired);
-      if (f.IsError() || acquired) {
-        *out = acquired ? 1 : 0;
-        return f;
-      }
-      if (std::chrono::steady_clock::now() >= until) {
-        *out = 0;
-        return OsFailure{};
-      }
-      sched_yield();
-    }
-  });
-  return Instance::Get(env)->Lane(LaneId::kBackground)->Submit(env, std::move(op));
+  IoThread* lane = Instance::Get(env)->Lane(LaneId::kLock);
+  return lane->Submit(env, std::make_unique<LockBurstOp>(env, lane, state_, type, start, len, micros));
 }
 
 Napi::Value NativeFile::Unlock(const Napi::CallbackInfo& info) {

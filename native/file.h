@@ -14,7 +14,8 @@
 // Closing: close()/closeSync() mark the handle closed at once (later calls fail with
 // WALNUT_CLOSED); the descriptor itself is released after every earlier operation has finished —
 // async close is queued behind them (FIFO) and completes on the JS thread, closeSync waits for
-// in-flight async operations. Locks are OFD locks tied to this descriptor (posix_io.h); closing
+// in-flight async operations; a lock burst (lockWithin, on the lock lane) is stopped instead, one
+// not started yet never runs (both reject WALNUT_CLOSED). Locks are OFD locks tied to this descriptor (posix_io.h); closing
 // releases only them. Releasing goes through fd_registry.h: while this process holds classic
 // POSIX locks on the file (a SQLite library in the same process), the descriptor is kept open,
 // parked, and reused by the next open of that file; opens take a parked descriptor first.
@@ -24,6 +25,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -37,8 +39,10 @@ namespace walnut {
 
 // The I/O lanes of an environment (instance.h): the main lane (commits), the background lane
 // (checkpoint copies and syncs, zero-ahead) and the read lane (a follow export's WAL reads,
-// which must queue behind neither: export/follow.ts).
-enum class LaneId : uint8_t { kMain = 0, kBackground = 1, kRead = 2 };
+// which must queue behind neither: export/follow.ts). The lock lane runs lockWithin's bursts
+// only (no file is opened on it): a burst spins for up to its whole time, and on the background
+// lane it held up every checkpoint step and zero-ahead of the environment behind it.
+enum class LaneId : uint8_t { kMain = 0, kBackground = 1, kRead = 2, kLock = 3 };
 
 struct FileState {
   FileState(int fd, std::string path) : fd(fd), path(std::move(path)) {}
@@ -49,12 +53,21 @@ struct FileState {
   void BeginOp();  // an async op was queued
   void EndOp();    // an async op finished (I/O thread)
   void WaitIdle();  // blocks until no async op is in flight
-  // JS thread: waits until idle, then hands the fd to fd_registry::Release (fd becomes -1).
+  // A lock burst (lockWithin) starts on the lock lane: counted in flight from now, and only while
+  // the file is not closing (false then: the burst must not touch fd). Not counted while queued:
+  // the burst's lane is not the file's, so a close is not ordered behind it, and a close that
+  // waited for a queued burst blocked the JS thread until the burst had run (up to 1 s).
+  bool BeginBurst();
+  // JS thread: marks the file closing, waits until idle, then hands the fd to
+  // fd_registry::Release (fd becomes -1).
   OsFailure Release();
 
   int fd;
   const std::string path;
   bool closed = false;      // JS thread only: no new operations accepted
+  // Set by close()/closeSync() with `closed`, read by a running lock burst (any thread): it
+  // stops within one try, so the close waits for one fcntl, not for the rest of the burst.
+  std::atomic<bool> closing{false};
   // The environment's I/O lane its async operations run on (Instance::Lane).
   LaneId lane = LaneId::kMain;
   // Serializes the writes of this process that may extend the file: a WAL append holds it from

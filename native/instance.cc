@@ -7,13 +7,14 @@ namespace walnut {
 
 Instance::Instance(Napi::Env env)
     : io(std::make_unique<IoThread>(env, "walnut-io")), background(std::make_unique<IoThread>(env, "walnut-bg")),
-      read(std::make_unique<IoThread>(env, "walnut-rd")) {
+      read(std::make_unique<IoThread>(env, "walnut-rd")), lock(std::make_unique<IoThread>(env, "walnut-lk")) {
   // Registered after the I/O threads' ThreadSafeFunctions: cleanup hooks run in reverse order,
   // so the workers are joined before Node closes those functions.
   env.AddCleanupHook([this] {
     io->Stop();
     background->Stop();
     read->Stop();
+    lock->Stop();
   });
 }
 
@@ -21,6 +22,7 @@ Instance::~Instance() {
   io.reset();  // join the I/O threads before the references below go away
   background.reset();
   read.reset();
+  lock.reset();
   errorClass.SuppressDestruct();
   fileClass.SuppressDestruct();
   shmClass.SuppressDestruct();

@@ -32,10 +32,16 @@ struct Instance {
                                           // long background I/O never queues in front of commits
   std::unique_ptr<IoThread> read;         // a third lane (a follow export's WAL reads), so that they
                                           // queue behind neither a commit nor a checkpoint's sync
+  std::unique_ptr<IoThread> lock;         // a fourth lane, lockWithin's bursts only (file.h, LaneId):
+                                          // a burst spins, and nothing else waits behind it
 
-  // The lane of a file opened with { lane: 'background' | 'read' } or of any other file.
+  // The lane of a file opened with { lane: 'background' | 'read' } or of any other file, or the
+  // lock lane.
   IoThread* Lane(LaneId lane) {
-    return lane == LaneId::kBackground ? background.get() : lane == LaneId::kRead ? read.get() : io.get();
+    return lane == LaneId::kBackground ? background.get()
+           : lane == LaneId::kRead     ? read.get()
+           : lane == LaneId::kLock     ? lock.get()
+                                       : io.get();
   }
 };
 

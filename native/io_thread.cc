@@ -50,6 +50,7 @@ IoThread::~IoThread() { Stop(); }
 
 void IoThread::Stop() {
   if (!worker_.joinable()) return;
+  stopRequested_.store(true, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;

@@ -1,5 +1,6 @@
 // io_thread.h — the addon's own I/O threads: per JS environment, a main lane, a background
-// lane (checkpoint work) and a read lane (a follow export's WAL reads), each one thread.
+// lane (checkpoint work), a read lane (a follow export's WAL reads) and a lock lane (lockWithin's
+// bursts of lock tries, file.h), each one thread.
 //
 // Async file operations must not run on libuv's thread pool: fs, dns and zlib share its four
 // threads, and a slow fsync there stalls unrelated work. Each environment gets one thread that
@@ -13,7 +14,7 @@
 // as ext4's journal commit still run) before it sleeps on the condition variable.
 //
 // Names: the main lane's thread is "walnut-io", the background lane's "walnut-bg", the read
-// lane's "walnut-rd" (a thread's
+// lane's "walnut-rd", the lock lane's "walnut-lk" (a thread's
 // name is what /proc/<pid>/task/*/comm, top -H and perf show: per-thread CPU is how the lane
 // cases are measured, bench/README.md #21).
 //
@@ -125,6 +126,10 @@ class IoThread {
   Napi::Value Submit(Napi::Env env, std::unique_ptr<IoOp> op);
   // JS thread only: no operation submitted that has not completed (none queued, none running).
   bool Idle() const { return outstanding_ == 0; }
+  // Any thread: Stop() was called. An operation that may run long (a lock burst, file.cc) ends
+  // early on it: Stop() joins the worker after its current operation, and a worker's
+  // terminate() waited for the rest of a burst (up to 1 s).
+  bool StopRequested() const { return stopRequested_.load(std::memory_order_acquire); }
 
  private:
   static void OnAsync(uv_async_t* handle);
@@ -141,6 +146,7 @@ class IoThread {
   static constexpr int kSpinMicros = 50;
   const char* name_;                              // a string literal (Instance)
   std::atomic<int> queued_{0};
+  std::atomic<bool> stopRequested_{false};       // Stop() was called (StopRequested)
   bool stopping_ = false;
   bool wakePending_ = false;                      // a wake-up is sent and not yet drained
   size_t outstanding_ = 0;                        // JS thread only: submitted - completed

@@ -871,7 +871,8 @@ export class Store {
 
   /**
    * Refuses every later call (WALNUT_CLOSED), waits for the calls already running (queued
-   * commits, transactions' commits and reads, snapshots being taken, checkpoints), cuts exports
+   * commits, transactions' commits and reads, snapshots being taken, checkpoints; a
+   * holdWriteLease() still waiting for the lock is cut short, WALNUT_CLOSED), cuts exports
    * still running (exportTo), then releases every lock and file. Like SQLite's last connection: when no other
    * connection has the database open, it checkpoints and, if that was complete, removes the
    * -wal and -shm (unless keepWal). So every commit that resolved is in the database or its WAL.
@@ -879,6 +880,7 @@ export class Store {
   close(): Promise<void> {
     if (this.#closing === null) {
       this.#closing = (async () => {
+        this.#index.cutLeaseWaits(); // a holdWriteLease() still waiting rejects WALNUT_CLOSED: the gate need not wait out its busy timeout
         await this.#gate.close();
         // this store's lane commits settle (it leads meanwhile if it leads), then another member
         // takes over; what this committer took already is written and settled before it leaves

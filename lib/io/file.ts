@@ -284,12 +284,15 @@ export class WalnutFile {
   }
 
   /**
-   * Tries the lock again and again, a try every few microseconds on the addon's background lane,
+   * Tries the lock again and again, a try every few microseconds on the addon's lock lane (a thread
+   * for these bursts only: nothing else queues behind one; bursts of several files queue in turn),
    * for up to `micros` (at most 1,000,000): true once acquired, false when the time ran out.
    * For a lock that another process frees only for microseconds at a time (a writer that takes
    * it back at once), which timer-paced tries mostly miss. The caller keeps its own accounting:
    * nothing else of this descriptor may take the same range while it is in flight (OFD locks
-   * belong to the descriptor, so that would succeed too).
+   * belong to the descriptor, so that would succeed too). close()/closeSync() stop a burst
+   * after its current try (one not started yet never runs): it rejects WALNUT_CLOSED, and the
+   * close does not wait for the rest of it.
    */
   lockWithin(start: number, length: number, mode: LockMode, micros: number): Promise<boolean> {
     return rejecting(() => this.#handle.lockWithin(start, length, mode, micros));

@@ -197,15 +197,16 @@ export interface WalIndexOptions {
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
 /**
  * holdWriteLease()'s wait for WRITE, once the first quick tries failed, tries the lock on the
- * addon's background lane every few microseconds in bursts of this many milliseconds
+ * addon's lock lane every few microseconds in bursts of this many milliseconds
  * (WalnutFile.lockWithin), one after the other until it has it or the busy timeout passes.
  * Beside a writer that takes WRITE again right after each commit the lock is free only in gaps
  * of tens of microseconds: a wait sampling it every 100 ms mostly missed them (WALNUT_BUSY: 6 of
  * 10 calls with busyTimeout 1000), one sampling it every millisecond from timers still did
  * under load (1 of 8 beside a CI run; test/hostile/lease-beside-busy-writer). The lease is
  * what an overtaken walnut/sql write takes to win against such a writer; it is taken rarely,
- * so a busy thread for its wait is affordable. A burst holds up the background lane (other
- * stores' checkpoint copies) for at most this long.
+ * so a busy thread for its wait is affordable. The bursts run on the addon's lock lane (a thread
+ * of their own: on the background lane each burst held up every checkpoint step and zero-ahead
+ * of the process queued behind it); bursts of several stores take turns there.
  */
 const LEASE_SPIN_BURST_MS = 2;
 /** The lease's wait spins after this many tries paced by RETRY_DELAYS_MS (the zero-delay ones). */
@@ -224,6 +225,8 @@ const CHECKPOINT_YIELD_PAUSE_MS = 1000;
 /** A waiter for WRITE in this process (WalIndex#writeQueue); `wake` ends its current pause early. */
 interface WriteTurn {
   wake: (() => void) | null;
+  /** holdWriteLease()'s wait: while it is queued, the waiter at the head tries in bursts (#lockShm). */
+  readonly lease: boolean;
 }
 
 /** The busy handler's sleep before retry `attempt`; with `turn`, cut short by turn.wake(). */
@@ -344,10 +347,12 @@ export class WalIndex {
   #leaseInUse = false;
   /** holdWriteLease() calls not yet given back (releaseWriteLease()): WRITE is unlocked at 0. */
   #leaseHolds = 0;
+  /** cutLeaseWaits(): the store is closing; no holdWriteLease() waits for WRITE any more. */
+  #leaseWaitsCut = false;
   /** The wait for WRITE of a holdWriteLease() in progress (a second caller joins it: two waits would both "take" WRITE). */
   #leaseTaking: Promise<void> | null = null;
   /**
-   * The lease's wait has a burst of tries for WRITE in flight on the background lane (#spinForWrite):
+   * The lease's wait has a burst of tries for WRITE in flight on the lock lane (#spinForWrite):
    * nothing else of this connection may try WRITE through the same descriptor meanwhile (an OFD
    * lock is the descriptor's: its try would succeed too, and two would think they held it).
    */
@@ -530,15 +535,16 @@ export class WalIndex {
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
   /** `giveUp`: asked before each sleep; true ends the wait at once as a timeout would (WALNUT_BUSY). */
   /** WRITE is taken in arrival order among this process's waiters (#writeQueue). */
-  /** `spin` (WRITE only): after the first tries, bursts of tries on the background lane instead of sleeps (LEASE_SPIN_BURST_MS). */
+  /** `spin` (WRITE only, a lease's wait): after the first tries, bursts of tries on the lock lane instead of sleeps (LEASE_SPIN_BURST_MS), it or whoever is ahead of it in #writeQueue. */
   async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, spin = false): Promise<boolean> {
     const write = byte === SHM_LOCK.WRITE;
     if ((!write || this.#writeQueue.length === 0) && this.#tryShm(byte, n, mode)) return false;
     const deadline = performance.now() + this.busyTimeout;
-    const turn: WriteTurn | undefined = write ? { wake: null } : undefined;
+    const turn: WriteTurn | undefined = write ? { wake: null, lease: spin } : undefined;
     if (turn !== undefined) {
       this.#writeQueue.push(turn);
       this.#writeWaiters++; // writeWanted: the committer lets a WRITE it keeps go
+      if (spin) this.#writeQueue[0]?.wake?.(); // a head asleep in a long pause: it bursts from now on (#burstsForWrite)
     }
     let waitsForOther = false;
     try {
@@ -552,7 +558,7 @@ export class WalIndex {
           const { name, reason } = shmLockName(byte);
           throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
         }
-        if (spin && turn !== undefined && attempt >= LEASE_SPIN_AFTER_TRIES && this.#writeQueue[0] === turn && this.#mayTakeWriteInBurst()) {
+        if (turn !== undefined && attempt >= LEASE_SPIN_AFTER_TRIES && this.#writeQueue[0] === turn && this.#burstsForWrite() && this.#mayTakeWriteInBurst()) {
           if (await this.#spinForWrite(deadline)) break;
           continue;
         }
@@ -569,13 +575,25 @@ export class WalIndex {
     return true;
   }
 
+  /**
+   * The head of #writeQueue tries for WRITE in bursts (#spinForWrite), not in the busy handler's
+   * sleeps: it is a lease's wait, or one is queued behind it. WRITE goes to this connection's
+   * waiters in arrival order and only the head tries, so a lease behind a commit whose wait sleeps
+   * up to 100 ms between tries (beside a writer that lets WRITE go only for moments) never tried
+   * at all, and both failed WALNUT_BUSY (test/hostile/lease-behind-own-commit); now the commit
+   * takes WRITE in a burst, and the lease after it.
+   */
+  #burstsForWrite(): boolean {
+    return this.#writeQueue.some((t) => t.lease);
+  }
+
   /** WRITE is nobody's in this connection: a burst may take it through the descriptor (#spin). */
   #mayTakeWriteInBurst(): boolean {
     return this.#shm !== null && !this.#closed && !this.#holdsWrite() && !this.#writeReleaseDeferred && !this.#leased;
   }
 
   /**
-   * One burst of tries for WRITE on the background lane, up to LEASE_SPIN_BURST_MS or the
+   * One burst of tries for WRITE on the lock lane, up to LEASE_SPIN_BURST_MS or the
    * deadline: true when it took WRITE (then this connection's, as #tryShm would have made it).
    * A close() meanwhile waits for the burst (#close) and the lock it got is let go here.
    */
@@ -2081,7 +2099,8 @@ export class WalIndex {
    * Keeps SQLite's WAL write lock (WRITE) from now until close(): other connections (sqlite3
    * processes, other stores) can still read and checkpoint, but every commit of theirs waits
    * and then fails busy. This connection's own writers (commits, checkpoints that restart the
-   * WAL, recovery) take turns as before. Waits for WRITE up to the busy timeout (WALNUT_BUSY).
+   * WAL, recovery) take turns as before. Waits for WRITE up to the busy timeout (WALNUT_BUSY);
+   * after cutLeaseWaits() not at all (WALNUT_CLOSED).
    */
   async holdWriteLease(): Promise<void> {
     this.#checkOpen();
@@ -2091,16 +2110,43 @@ export class WalIndex {
       this.#leaseHolds++;
       return;
     }
-    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', undefined, true).then(() => {
-      this.#leased = true; // the OS lock stays; in-process turns go by #leaseInUse from now on
-      this.#leaseInUse = false;
-      this.#leaseHolds = 1;
-    });
+    if (this.#leaseWaitsCut) throw this.#leaseWaitCutError();
+    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', () => this.#leaseWaitsCut, true).then(
+      () => {
+        if (this.#leaseWaitsCut) {
+          this.#unlockShm(SHM_LOCK.WRITE, 1); // had in the same moment: the closing store would only let it go
+          throw this.#leaseWaitCutError();
+        }
+        this.#leased = true; // the OS lock stays; in-process turns go by #leaseInUse from now on
+        this.#leaseInUse = false;
+        this.#leaseHolds = 1;
+      },
+      (e: unknown) => {
+        throw this.#leaseWaitsCut ? this.#leaseWaitCutError(e) : e;
+      },
+    );
     try {
       await this.#leaseTaking;
     } finally {
       this.#leaseTaking = null;
     }
+  }
+
+  /**
+   * The store's close() began (it waits for the calls already running): a holdWriteLease() still
+   * waiting for WRITE gives up now, with WALNUT_CLOSED, and none starts waiting any more (one
+   * joined to a wait would otherwise start its own). A wait beside a lock another process holds
+   * went on for the rest of the busy timeout, trying in bursts for a lease close() would only
+   * let go, and close() waited for it (test/hostile/lease-wait-cut-by-close). A lease held stays
+   * held until the close.
+   */
+  cutLeaseWaits(): void {
+    this.#leaseWaitsCut = true;
+    for (const t of this.#writeQueue) if (t.lease) t.wake?.(); // asleep in a pause: it sees the cut now
+  }
+
+  #leaseWaitCutError(cause?: unknown): Error {
+    return walnutError('WALNUT_CLOSED', 'the store closed while holdWriteLease() waited for the write lock', { path: this.dbPath, ...(cause === undefined ? {} : { cause }) });
   }
 
   /**

@@ -6,7 +6,7 @@
 // exists to win against such a writer) was often not had (test/hostile/sql-long-write-beside-
 // writer failed WALNUT_CONFLICT that way on a loaded machine). Polling every millisecond got
 // 6-10 of 10 quiet, 1 of 8 under a CI run. Now the wait tries the lock in bursts on the addon's
-// background lane, a try every few microseconds (WalnutFile.lockWithin): 10 of 10 in 2-8 ms on
+// lock lane, a try every few microseconds (WalnutFile.lockWithin): 10 of 10 in 2-8 ms on
 // a quiet machine, 9-10 of 10 beside a vitest run. It is still a rate (a loaded machine may not
 // run the burst's thread in the writer's gaps), so it runs in `npm run test:scale`
 // (WALNUT_SCALE=1) only, not in npm test, and asks for 3 of 10 (the 100 ms sleeps got about 1).

@@ -1,4 +1,4 @@
-// store.holdWriteLease()'s wait for WRITE tries the lock in bursts on the addon's background lane
+// store.holdWriteLease()'s wait for WRITE tries the lock in bursts on the addon's lock lane
 // (wal-index.ts #spinForWrite: WalnutFile.lockWithin, a try every few microseconds), so that it
 // finds the gaps of a writer that takes WRITE again at once. While a burst is in flight the
 // descriptor may take WRITE for this connection without its knowing: nothing else of the

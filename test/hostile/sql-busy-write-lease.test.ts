@@ -9,7 +9,7 @@
 // How many commit is a rate: the writer's gaps are tens of microseconds. The lease's wait polled
 // every millisecond until session 25 (1 of 8 committed beside a CI run of the suite, 8 of 8 on a
 // quiet one; 0 of 8 before the lease); now it tries in bursts a few microseconds apart on the
-// addon's background lane (WalnutFile.lockWithin), which a loaded machine can still starve: the
+// addon's lock lane (WalnutFile.lockWithin), which a loaded machine can still starve: the
 // counts are asserted in `npm run test:scale` (WALNUT_SCALE=1) only; npm test checks that every
 // call settles as promised and nothing is lost.
 import { execFileSync } from 'node:child_process';

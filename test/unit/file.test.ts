@@ -63,16 +63,17 @@ describe('open', () => {
     expectWalnutError(() => WalnutFile.openSync(p, { lane: 'Read' as 'read' }), 'WALNUT_INVALID_ARGUMENT');
   });
 
-  it('names the three lanes\' I/O threads walnut-io, walnut-bg and walnut-rd (per-thread CPU in /proc, top -H, perf)', async () => {
+  it('names the four lanes\' I/O threads walnut-io, walnut-bg, walnut-rd and walnut-lk (per-thread CPU in /proc, top -H, perf)', async () => {
     const p = fresh();
     const bg = await WalnutFile.open(p, { create: true, lane: 'background' });
     const main = await WalnutFile.open(p);
     const rd = await WalnutFile.open(p, { lane: 'read', readOnly: true });
-    await Promise.all([bg.fdatasync(), main.fdatasync(), rd.size()]); // each lane's thread has run an operation
+    await Promise.all([bg.fdatasync(), main.fdatasync(), rd.size(), main.lockWithin(200, 1, 'shared', 0)]); // each lane's thread has run an operation
     const names = fs.readdirSync('/proc/self/task').map((t) => fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim());
     expect(names).toContain('walnut-io');
     expect(names).toContain('walnut-bg');
     expect(names).toContain('walnut-rd');
+    expect(names).toContain('walnut-lk');
     await Promise.all([bg.close(), main.close(), rd.close()]);
   });
 
@@ -255,6 +256,15 @@ describe('argument validation', () => {
       [0, 1, 'both', 10],
       [0, 0, 'exclusive', 10],
       [-1, 1, 'exclusive', 10],
+      [2 ** 53, 1, 'exclusive', 10], // past the safe integers, and ranges past 2^63
+      [2 ** 63, 1, 'exclusive', 10],
+      [0, 2 ** 64, 'exclusive', 10],
+      [Infinity, 1, 'exclusive', 10],
+      [0, 1, 'exclusive', Infinity],
+      [0, 1, 'exclusive', 10n],
+      [0, 1, 'unlock', 10],
+      [0, 1, new String('shared'), 10],
+      [0, 1, 'exclusive'],
     ] as [number, number, 'shared', number][]) {
       await expectRejectsWalnut(f.lockWithin(start, length, mode, micros), 'WALNUT_INVALID_ARGUMENT');
     }

@@ -1,0 +1,141 @@
+// WalnutFile.lockWithin() runs its burst of tries on an I/O lane that is not the file's own, so a
+// close() or closeSync() is not ordered behind it. They used to wait for it all the same
+// (FileState::Release waits until no operation of the file is in flight), on the JS thread: a
+// close during a 1 s burst froze the event loop for the rest of the second, and a close of a file
+// whose burst was still queued behind another file's burst waited for both. Now a close stops a
+// running burst after its current try and refuses one not started yet: the burst rejects
+// WALNUT_CLOSED, the close returns at once, and no lock of the closed descriptor is left in
+// /proc/locks (a lock taken just before the close goes with the descriptor). Likewise a worker
+// thread's terminate() during a burst of the worker's waited for the rest of it (the lane's
+// thread is joined after its current operation): now the burst ends when its lane is stopped.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+import { expect, test } from 'vitest';
+
+import { WalnutFile } from '../../lib/io/file';
+import { tmpDir } from '../helpers/tmp';
+
+const BURST_MICROS = 1_000_000; // the longest lockWithin allows
+/** Far below the burst's second: a close that waited for the burst takes all of it. */
+const CLOSE_MS_AT_MOST = 500;
+
+const dir = tmpDir();
+let n = 0;
+const fresh = (): string => {
+  const p = path.join(dir, `f${n++}.bin`);
+  fs.writeFileSync(p, '');
+  return p;
+};
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const outcome = (p: Promise<boolean>): Promise<string> => p.then((v) => `resolved ${v}`, (e: { code?: string }) => e.code ?? String(e));
+/** This process's OFD locks on `file` (/proc/locks names the inode; OFD locks show pid -1). */
+const ofdLocks = (file: string): string[] => {
+  const { ino } = fs.statSync(file);
+  return fs.readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => l.includes('OFDLCK') && l.includes(`:${ino} `));
+};
+
+test('close() during a running burst returns at once; the burst rejects WALNUT_CLOSED', async () => {
+  const p = fresh();
+  const holder = WalnutFile.openSync(p);
+  expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
+  const f = WalnutFile.openSync(p);
+  const burst = outcome(f.lockWithin(120, 1, 'exclusive', BURST_MICROS));
+  await sleep(20); // running: the lock is held, it tries on
+  const t0 = performance.now();
+  await f.close();
+  const closeMs = performance.now() - t0;
+  expect(closeMs, `close() took ${closeMs.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
+  expect(await burst).toBe('WALNUT_CLOSED');
+  holder.closeSync();
+  expect(ofdLocks(p)).toEqual([]);
+});
+
+test('closeSync() during a running burst returns at once; the burst rejects WALNUT_CLOSED', async () => {
+  const p = fresh();
+  const holder = WalnutFile.openSync(p);
+  expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
+  const f = WalnutFile.openSync(p);
+  const burst = outcome(f.lockWithin(120, 1, 'exclusive', BURST_MICROS));
+  await sleep(20);
+  const t0 = performance.now();
+  f.closeSync();
+  const closeMs = performance.now() - t0;
+  expect(closeMs, `closeSync() took ${closeMs.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
+  expect(await burst).toBe('WALNUT_CLOSED');
+  holder.closeSync();
+  expect(ofdLocks(p)).toEqual([]);
+});
+
+test('closeSync() of a file whose burst is queued behind another burst: it does not wait for either; its burst never runs', async () => {
+  const p = fresh();
+  const q = fresh();
+  const holder = WalnutFile.openSync(p);
+  expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
+  const other = WalnutFile.openSync(p);
+  const first = outcome(other.lockWithin(120, 1, 'exclusive', BURST_MICROS)); // keeps the lane for up to 1 s
+  const f = WalnutFile.openSync(q);
+  const queued = outcome(f.lockWithin(0, 1, 'exclusive', 0)); // free: would be taken at its first try
+  await sleep(20);
+  const t0 = performance.now();
+  f.closeSync();
+  const closeMs = performance.now() - t0;
+  expect(closeMs, `closeSync() took ${closeMs.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
+  holder.unlock(120, 1); // the first burst gets it now
+  expect(await first).toBe('resolved true');
+  expect(await queued).toBe('WALNUT_CLOSED'); // refused without touching the closed descriptor
+  expect(ofdLocks(q)).toEqual([]);
+  other.closeSync();
+  holder.closeSync();
+  expect(ofdLocks(p)).toEqual([]);
+});
+
+test('a burst that took the lock just as the file closed leaves nothing behind', async () => {
+  for (let round = 0; round < 20; round++) {
+    const p = fresh();
+    const holder = WalnutFile.openSync(p);
+    expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
+    const f = WalnutFile.openSync(p);
+    const burst = outcome(f.lockWithin(120, 1, 'exclusive', BURST_MICROS));
+    await sleep(5 + (round % 5));
+    holder.unlock(120, 1); // the burst may take it before the close, or be stopped by it
+    if (round % 2 === 0) f.closeSync();
+    else await f.close();
+    expect(['resolved true', 'WALNUT_CLOSED']).toContain(await burst);
+    expect(ofdLocks(p), `round ${round}`).toEqual([]);
+    expect(holder.tryLock(120, 1, 'exclusive')).toBe(true); // free again for anyone
+    holder.closeSync();
+  }
+});
+
+test('worker.terminate() during a burst of the worker\'s returns at once', async () => {
+  const p = fresh();
+  const holder = WalnutFile.openSync(p);
+  expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
+  const dist = path.join(__dirname, '../../dist/index.js');
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     const { WalnutFile } = require(${JSON.stringify(dist)});
+     const f = WalnutFile.openSync(${JSON.stringify(p)});
+     f.lockWithin(120, 1, 'exclusive', ${BURST_MICROS}).then((v) => parentPort.postMessage('settled ' + v));
+     parentPort.postMessage('started');`,
+    { eval: true },
+  );
+  const messages: string[] = [];
+  await new Promise<void>((resolve) =>
+    worker.on('message', (m: string) => {
+      messages.push(m);
+      if (m === 'started') resolve();
+    }),
+  );
+  await sleep(30); // the burst runs
+  const t0 = performance.now();
+  await worker.terminate();
+  const terminateMs = performance.now() - t0;
+  expect(terminateMs, `terminate() took ${terminateMs.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
+  expect(messages).toEqual(['started']);
+  expect(holder.tryLock(120, 1, 'exclusive')).toBe(true); // still ours: the worker's descriptor took nothing
+  holder.closeSync();
+  expect(ofdLocks(p)).toEqual([]);
+});
