@@ -40,9 +40,9 @@
 import * as fs from 'node:fs';
 
 import { sqliteWalChecksum, sqliteWalFrameChecksums } from '../checksum';
-import { decodeFrameHeader, encodeFrameHeader, FRAME_HEADER_SIZE, type FrameHeader } from '../format/frame-header';
+import { decodeFrameHeader, encodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { unwindWalChecksum } from '../format/checksum';
-import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE, WAL_MAGIC_BE, WAL_MAGIC_LE, walHeaderWithChecksum, type WalHeaderStatus } from '../format/wal-header';
+import { bigEndianChecksum, decodeWalHeader, frameOffset, hasSalts, sameSalts, WAL_HEADER_SIZE, WAL_MAGIC_BE, WAL_MAGIC_LE, walHeaderWithChecksum, type WalHeaderStatus } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
 import { requireRegularFiles } from '../io/real-path';
 import type { EventRing } from '../telemetry/events';
@@ -115,7 +115,7 @@ export function newRecoveryMetrics(): FecRecoveryMetrics {
 function continuesChain(frames: Uint8Array, i: number, frameBytes: number, salts: [number, number], bigEndianWords: boolean): boolean {
   const at = i * frameBytes;
   const h = decodeFrameHeader(frames, at);
-  if (!ofGeneration(h, salts)) return false;
+  if (!hasSalts(h, salts)) return false;
   const prev = decodeFrameHeader(frames, at - frameBytes).checksum;
   let c = sqliteWalChecksum(frames, prev[0], prev[1], { offset: at, length: 8, bigEndianWords });
   c = sqliteWalChecksum(frames, c[0], c[1], { offset: at + FRAME_HEADER_SIZE, length: frameBytes - FRAME_HEADER_SIZE, bigEndianWords });
@@ -127,10 +127,6 @@ function isZero(b: Uint8Array): boolean {
   return true;
 }
 
-function ofGeneration(h: FrameHeader, salts: [number, number]): boolean {
-  return h.salt1 === salts[0] && h.salt2 === salts[1];
-}
-
 /**
  * Whether frame i's header names another page AND another commit field than its group, under
  * this generation's salts: a frame written anew, not one damaged (a flip changes one field, and
@@ -138,7 +134,7 @@ function ofGeneration(h: FrameHeader, salts: [number, number]): boolean {
  */
 function rewrittenHeader(frames: Uint8Array, i: number, frameBytes: number, salts: [number, number], pgno: number, commit: number): boolean {
   const h = decodeFrameHeader(frames, i * frameBytes);
-  return ofGeneration(h, salts) && h.pgno !== pgno && h.commitSize !== commit;
+  return hasSalts(h, salts) && h.pgno !== pgno && h.commitSize !== commit;
 }
 
 /** How many restarts (salt-1 steps) a sidecar's groups may lag behind its WAL; a foreign sidecar's salt-1 is random. */
@@ -162,7 +158,7 @@ function lagsBehindRestart(sidecar: WalnutFile, scan: SidecarScan, salts: [numbe
   const n = sidecar.readSync(head, 0, GROUP_FIXED_BYTES, scan.fileSize - scan.invalidTailBytes);
   if (n < GROUP_FIXED_BYTES) return head.subarray(0, Math.min(n, GROUP_MAGIC.length)).every((c, i) => c === GROUP_MAGIC.charCodeAt(i));
   const torn = decodeGroupHeader(head);
-  return torn !== null && ((torn.salts[0] === salts[0] && torn.salts[1] === salts[1]) || earlier(torn));
+  return torn !== null && (sameSalts(torn.salts, salts) || earlier(torn));
 }
 
 /**
@@ -216,7 +212,7 @@ function pruneStaleGroups(wal: WalFile, r: WalRecovery): void {
   try {
     file.lockSync(0, 1, 'exclusive', 5000); // appenders in other processes wait (writer.ts)
     const scan = scanSidecar(file);
-    const keep = scan.groups.filter((g) => r.headerStatus === 'ok' && g.salts[0] === r.salts[0] && g.salts[1] === r.salts[1] && g.firstFrame + g.k - 1 <= r.mxFrame);
+    const keep = scan.groups.filter((g) => r.headerStatus === 'ok' && sameSalts(g.salts, r.salts) && g.firstFrame + g.k - 1 <= r.mxFrame);
     if (keep.length === scan.groups.length && scan.invalidTailBytes === 0 && scan.skippedBytes === 0) return;
     const parts = keep.map((g) => {
       const bytes = new Uint8Array(g.length);
@@ -346,7 +342,7 @@ function headersFromFrame1(wal: WalFile, g: FecGroup, onDisk: Uint8Array): Uint8
   const frame = new Uint8Array(FRAME_HEADER_SIZE + ps);
   if (wal.file.readSync(frame, 0, frame.length, WAL_HEADER_SIZE) !== frame.length) return [];
   const h = decodeFrameHeader(frame, 0);
-  if (h.pgno !== g.pgnos[0] || h.commitSize !== g.commits[0] || !ofGeneration(h, g.salts) || !pageMatchesHash(frame, FRAME_HEADER_SIZE, ps, g.hashes, 0)) return [];
+  if (h.pgno !== g.pgnos[0] || h.commitSize !== g.commits[0] || !hasSalts(h, g.salts) || !pageMatchesHash(frame, FRAME_HEADER_SIZE, ps, g.hashes, 0)) return [];
   // the checksummed bytes of a frame: its first 8 header bytes, then the page
   const input = new Uint8Array(8 + ps);
   input.set(frame.subarray(0, 8), 0);
@@ -401,7 +397,7 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<[FecR
       const head = new Uint8Array(FRAME_HEADER_SIZE);
       const ofThisGeneration = (f: number) => {
         wal.file.readSync(head, 0, FRAME_HEADER_SIZE, frameOffset(f, ps));
-        return !isZero(head) && ofGeneration(decodeFrameHeader(head), r.salts);
+        return !isZero(head) && hasSalts(decodeFrameHeader(head), r.salts);
       };
       let damaged = ofThisGeneration(b);
       const lookEnd = Math.min(r.fileSize, frameOffset(b + 1 + DAMAGE_LOOKAHEAD_FRAMES, ps));
@@ -415,7 +411,7 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<[FecR
         sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
         scan = scanSidecar(sidecar);
       }
-      const same = scan.groups.filter((g) => g.salts[0] === r.salts[0] && g.salts[1] === r.salts[1]);
+      const same = scan.groups.filter((g) => sameSalts(g.salts, r.salts));
       const ref = same.filter((g) => g.firstFrame <= b && b < g.firstFrame + g.k).pop();
       if (ref === undefined) {
         if (!damaged) return [report, r];
@@ -563,7 +559,7 @@ export function auditSidecar(wal: WalFile, recovery?: WalRecovery): FecAuditGrou
   try {
     const out: FecAuditGroup[] = [];
     for (const ref of scanSidecar(sidecar).groups) {
-      if (ref.salts[0] !== r.salts[0] || ref.salts[1] !== r.salts[1] || ref.pageSize !== r.pageSize) continue;
+      if (!sameSalts(ref.salts, r.salts) || ref.pageSize !== r.pageSize) continue;
       // a group written after other frames than the ones now before it (the WAL was written anew
       // from there) says nothing of the frames it covers; where that frame is past the chain's
       // end, its checksum is not known to be the WAL's: the group is checked frame by frame
@@ -578,7 +574,7 @@ export function auditSidecar(wal: WalFile, recovery?: WalRecovery): FecAuditGrou
       for (let i = 0; i < g.k && !stale; i++) {
         const at = i * frameBytes;
         const h = decodeFrameHeader(frames, at);
-        const ok = h.pgno === g.pgnos[i] && h.commitSize === g.commits[i] && ofGeneration(h, r.salts) && pageMatchesHash(frames, at + FRAME_HEADER_SIZE, ps, g.hashes, i);
+        const ok = h.pgno === g.pgnos[i] && h.commitSize === g.commits[i] && hasSalts(h, r.salts) && pageMatchesHash(frames, at + FRAME_HEADER_SIZE, ps, g.hashes, i);
         // a frame the checksum chain vouches for (or that continues its predecessor's checksum)
         // yet differs from its group: the group is stale (the frames were rewritten after a
         // recovery that dropped them), not the frame damaged

@@ -50,7 +50,7 @@
 import { walnutError } from '../errors';
 import { xxh3_128Into } from '../checksum';
 import { isValidPageSize } from '../format/page-size';
-import { decodeWalHeader } from '../format/wal-header';
+import { decodeWalHeader, hasSalts } from '../format/wal-header';
 import type { WalnutFile } from '../io/file';
 import { codecNameOf, type FecCodecName } from './codec';
 
@@ -113,7 +113,7 @@ function headerCopyOf(whole: Uint8Array, version: number, salts: [number, number
   if (version !== 2 || whole.length < HEADER_COPY_AT + WAL_HEADER_BYTES) return null;
   const copy = whole.slice(HEADER_COPY_AT, HEADER_COPY_AT + WAL_HEADER_BYTES);
   const d = decodeWalHeader(copy);
-  if (d.status !== 'ok' || d.header!.salt1 !== salts[0] || d.header!.salt2 !== salts[1]) return null;
+  if (d.status !== 'ok' || !hasSalts(d.header!, salts)) return null;
   return copy;
 }
 

@@ -41,7 +41,7 @@ import type { WalTransaction } from '../wal/wal-file';
 import type { FecCodec } from './codec';
 import { sqliteWalChecksum } from '../checksum';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
-import { bigEndianChecksum, decodeWalHeader, frameOffset, WAL_HEADER_SIZE } from '../format/wal-header';
+import { bigEndianChecksum, decodeWalHeader, frameOffset, sameSalts, WAL_HEADER_SIZE } from '../format/wal-header';
 import { decodeGroupHeader, encodeGroup, GROUP_FIXED_BYTES, GROUP_VERSION, groupHashHolds, pageHashes } from './sidecar';
 
 const QUEUE_LIMIT_BYTES = 32 << 20;
@@ -70,10 +70,6 @@ interface Job {
   pages: Uint8Array;
   pgnos: Uint32Array;
   commits: Uint32Array;
-}
-
-function sameSalts(a: readonly [number, number], b: readonly [number, number]): boolean {
-  return a[0] === b[0] && a[1] === b[1];
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -437,7 +433,7 @@ export class FecSidecarWriter {
       try {
         const salts = await this.#fileSalts();
         const mine = this.#lastSalts;
-        if (salts === null || mine === null || (salts[0] === mine[0] && salts[1] === mine[1])) await this.#file.truncate(0);
+        if (salts === null || mine === null || sameSalts(salts, mine)) await this.#file.truncate(0);
       } finally {
         this.#file.unlock(0, 1);
       }
