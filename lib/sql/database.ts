@@ -47,7 +47,7 @@ import { describeValue, extraArgumentError, readInput, refuseExtraArguments } fr
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
-import { isWalnutError, walnutError } from '../errors';
+import { isWalnutError, walnutError, WalnutError } from '../errors';
 import { optionsWithout } from '../option-names';
 import type { Store } from '../commit/store';
 import type { OpenOptions } from '../commit/options';
@@ -557,7 +557,7 @@ export class Database implements Queryable {
             // once more under the lease, whose wait tries every few µs, when it is had
             return this.#overtaken.take(turn).then(() => {
               if (!turn.held) throw e;
-              return attempt(false);
+              return this.#runAgainUnlessClosing(e, attempt);
             });
           }
           if (!autocommit || !again(e)) {
@@ -566,11 +566,25 @@ export class Database implements Queryable {
           }
           this.#conflictRetries++;
           if (!leaseDue()) return attempt(false);
-          return this.#overtaken.take(turn).then(() => attempt(false));
+          return this.#overtaken.take(turn).then(() => this.#runAgainUnlessClosing(e, attempt));
         },
       );
     };
     return attempt(admitted);
+  }
+
+  /**
+   * An autocommit statement whose last run failed with `e` (nothing of it written) and that
+   * waited for the write lease runs again, unless close() began meanwhile: then it is not run
+   * again (as a conflict met once close() began is not: #autocommit's `again`) and rejects with
+   * `e`, saying so. It rejected WALNUT_CLOSED ("the database is closed"), the answer of a call
+   * made after close(), for a call made before it whose run had failed
+   * (test/hostile/sql-lease-wait-close).
+   */
+  #runAgainUnlessClosing<T>(e: unknown, attempt: (admitted: boolean) => Promise<T>): Promise<T> {
+    if (this.#closing === null) return attempt(false);
+    if (!isWalnutError(e)) throw e;
+    throw new WalnutError(`${e.message} (not run again: close() began while it waited for the write lease; nothing of it was written)`, { code: e.code, path: e.path, reason: e.reason, sqliteCode: e.sqliteCode, cause: e });
   }
 
   /**
