@@ -557,7 +557,7 @@ export class Database implements Queryable {
             // once more under the lease, whose wait tries every few µs, when it is had
             return this.#overtaken.take(turn).then(() => {
               if (!turn.held) throw e;
-              return this.#runAgainUnlessClosing(e, attempt);
+              return this.#runAgainUnlessClosing(e, attempt, turn);
             });
           }
           if (!autocommit || !again(e)) {
@@ -566,7 +566,7 @@ export class Database implements Queryable {
           }
           this.#conflictRetries++;
           if (!leaseDue()) return attempt(false);
-          return this.#overtaken.take(turn).then(() => this.#runAgainUnlessClosing(e, attempt));
+          return this.#overtaken.take(turn).then(() => this.#runAgainUnlessClosing(e, attempt, turn));
         },
       );
     };
@@ -579,10 +579,11 @@ export class Database implements Queryable {
    * again (as a conflict met once close() began is not: #autocommit's `again`) and rejects with
    * `e`, saying so. It rejected WALNUT_CLOSED ("the database is closed"), the answer of a call
    * made after close(), for a call made before it whose run had failed
-   * (test/hostile/sql-lease-wait-close).
+   * (test/hostile/sql-lease-wait-close). A lease it took is given back.
    */
-  #runAgainUnlessClosing<T>(e: unknown, attempt: (admitted: boolean) => Promise<T>): Promise<T> {
+  #runAgainUnlessClosing<T>(e: unknown, attempt: (admitted: boolean) => Promise<T>, turn: LeaseTurn): Promise<T> {
     if (this.#closing === null) return attempt(false);
+    this.#overtaken.give(turn);
     if (!isWalnutError(e)) throw e;
     throw new WalnutError(`${e.message} (not run again: close() began while it waited for the write lease; nothing of it was written)`, { code: e.code, path: e.path, reason: e.reason, sqliteCode: e.sqliteCode, cause: e });
   }
