@@ -554,9 +554,10 @@ export class Database implements Queryable {
           if (autocommit && this.#closing === null && lastChance() && waitedOutWrite(e)) {
             // its commit waited busyTimeout for WRITE beside a writer that takes it again at
             // once (the wait sleeps as SQLite's busy handler does and missed the short gaps):
-            // once more under the lease, whose wait tries every few µs, when it is had
-            return this.#overtaken.take(turn).then(() => {
-              if (!turn.held) throw e;
+            // once more under the lease, whose wait tries every few µs, when it is had (its
+            // own, or the one another write of this database holds: takeOrJoin)
+            return this.#overtaken.takeOrJoin(turn).then((had) => {
+              if (!had) throw e;
               return this.#runAgainUnlessClosing(e, attempt, turn);
             });
           }
