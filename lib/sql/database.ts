@@ -275,7 +275,24 @@ export class Database implements Queryable {
       const refused = extraArgumentError('db.exec', 'only SQL (it binds no parameters: use run())', 1, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
-    return this.#retriedByCaller(() => `exec ${String(sql)}`, () => this.#writer.runner.exec(sql));
+    return this.#retriedByCaller(() => `exec ${String(sql)}`, () => this.#execOnWriter(sql));
+  }
+
+  /**
+   * exec()'s job, on the writer it holds. When it fails with a transaction open that it opened
+   * itself (it began in autocommit), that transaction is rolled back before the writer goes to
+   * the next caller: SQLite keeps a transaction open when a statement in it, or its COMMIT,
+   * fails SQLITE_BUSY (a conflict), and the next caller's statements ran inside it on the one
+   * shared connection, resolved, and were lost at close() (test/hostile/sql-exec-failed-commit).
+   * A transaction an earlier call opened (a BEGIN through exec()) is its caller's to end.
+   */
+  #execOnWriter(sql: string): Promise<void> {
+    const w = this.#writer;
+    const began = !!w.engine.sqlite3.get_autocommit(w.db);
+    return w.runner.exec(sql).catch(async (e: unknown) => {
+      if (began && !w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec('ROLLBACK').catch(() => undefined);
+      throw e;
+    });
   }
   run(sql: string, params?: Params): Promise<RunResult> {
     if (arguments.length > 2) {
