@@ -71,7 +71,10 @@ async function openWaiting(engine: Engine, store: Store, flags: number): Promise
       const ops = engine.module.retryOps as Promise<unknown>[];
       engine.module.retryOps = [];
       const code = (e as { code?: unknown }).code;
-      if (typeof code !== 'number' || (code & 0xff) !== SQLITE_BUSY || ops.length === 0 || performance.now() >= deadline) throw e;
+      if (typeof code !== 'number' || (code & 0xff) !== SQLITE_BUSY || ops.length === 0 || performance.now() >= deadline) {
+        for (const op of ops) op.catch(() => undefined); // (not waited for: its failure is no one's)
+        throw e;
+      }
       await Promise.all(ops);
     }
   }

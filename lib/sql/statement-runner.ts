@@ -406,7 +406,10 @@ export class StatementRunner {
       }
       const ops = m.retryOps as Promise<unknown>[];
       m.retryOps = [];
-      if (rc !== C.SQLITE_BUSY || ops.length === 0 || retries >= STEP_RETRIES) throw this.#sqliteError(rc);
+      if (rc !== C.SQLITE_BUSY || ops.length === 0 || retries >= STEP_RETRIES) {
+        for (const op of ops) op.catch(() => undefined); // (not waited for: its failure is no one's)
+        throw this.#sqliteError(rc);
+      }
       await Promise.all(ops);
     }
   }
