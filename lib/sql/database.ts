@@ -573,10 +573,7 @@ export class Database implements Queryable {
             // once (the wait sleeps as SQLite's busy handler does and missed the short gaps):
             // once more under the lease, whose wait tries every few µs, when it is had (its
             // own, or the one another write of this database holds: takeOrJoin)
-            return this.#overtaken.takeOrJoin(turn).then((had) => {
-              if (!had) throw e;
-              return this.#runAgainUnlessClosing(e, attempt, turn);
-            });
+            return this.#overtaken.takeOrJoin(turn).then((had) => this.#runAgainUnlessClosing(e, attempt, turn, had));
           }
           if (!autocommit || !again(e)) {
             this.#overtaken.give(turn);
@@ -584,7 +581,7 @@ export class Database implements Queryable {
           }
           this.#conflictRetries++;
           if (!leaseDue()) return attempt(false);
-          return this.#overtaken.take(turn).then(() => this.#runAgainUnlessClosing(e, attempt, turn));
+          return this.#overtaken.take(turn).then(() => this.#runAgainUnlessClosing(e, attempt, turn, true));
         },
       );
     };
@@ -597,10 +594,15 @@ export class Database implements Queryable {
    * again (as a conflict met once close() began is not: #autocommit's `again`) and rejects with
    * `e`, saying so. It rejected WALNUT_CLOSED ("the database is closed"), the answer of a call
    * made after close(), for a call made before it whose run had failed
-   * (test/hostile/sql-lease-wait-close). A lease it took is given back.
+   * (test/hostile/sql-lease-wait-close). A lease it took is given back. `runAgain` false: its
+   * wait had no lease (it fails with `e`; once close() began, saying why it is not run again:
+   * close() cuts a lease's wait short, so that is how such a wait mostly ends then).
    */
-  #runAgainUnlessClosing<T>(e: unknown, attempt: (admitted: boolean) => Promise<T>, turn: LeaseTurn): Promise<T> {
-    if (this.#closing === null) return attempt(false);
+  #runAgainUnlessClosing<T>(e: unknown, attempt: (admitted: boolean) => Promise<T>, turn: LeaseTurn, runAgain: boolean): Promise<T> {
+    if (this.#closing === null) {
+      if (!runAgain) throw e;
+      return attempt(false);
+    }
     this.#overtaken.give(turn);
     if (!isWalnutError(e)) throw e;
     throw new WalnutError(`${e.message} (not run again: close() began while it waited for the write lease; nothing of it was written)`, { code: e.code, path: e.path, reason: e.reason, sqliteCode: e.sqliteCode, cause: e });
