@@ -41,7 +41,10 @@
  *    once it missed every gap) is due for the lease as a conflict is: an autocommit statement
  *    once more under it (its `tried` run), a transaction()/exec() counted per source text. Every
  *    write beside a python3 writer holding WRITE 4 ms a commit failed so
- *    (test/hostile/sql-busy-write-lease).
+ *    (test/hostile/sql-busy-write-lease). Such a statement due while another write of this
+ *    database takes or holds the lease runs under that one, and one due in the pause waits
+ *    for its end (takeOrJoin): refused, 5 of 6 statements failing so in one batch failed
+ *    (test/hostile/sql-busy-write-shared-lease).
  *  - With holdWriteLease: true (the lease held from open to close) nothing is taken or given.
  */
 import type { Store } from '../commit/store';
