@@ -25,20 +25,26 @@ test('an exec() whose COMMIT fails WALNUT_CONFLICT leaves no transaction open: t
     sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY)');
     const db = await openDatabase(file, { readConnections });
     await db.run('INSERT INTO s VALUES (0)');
-    const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '50', "INSERT INTO t VALUES (1, 'python3')"], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise<void>((resolve) => peer.on('close', () => resolve()));
-    await new Promise<void>((resolve) => peer.stdout!.once('data', () => resolve()));
-    // its INSERT runs on a snapshot without python3's commit, which lands during LONG
-    const failed = await db.exec(`BEGIN; INSERT INTO s VALUES (1); ${LONG}; COMMIT`).then(
-      () => null,
-      (e: unknown) => e,
-    );
-    await exited;
+    // (python3's commit must land during LONG: on a machine so slow that it came before the
+    // exec() began, that exec() commits, and the round is run again)
+    let failed: unknown = null;
+    for (let round = 0; round < 3 && failed === null; round++) {
+      const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '50', "INSERT INTO t VALUES (1, 'python3')"], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const exited = new Promise<void>((resolve) => peer.on('close', () => resolve()));
+      await new Promise<void>((resolve) => peer.stdout!.once('data', () => resolve()));
+      // its INSERT runs on a snapshot without python3's commit, which lands during LONG
+      failed = await db.exec(`BEGIN; INSERT INTO s VALUES (1); ${LONG}; COMMIT`).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      await exited;
+      if (failed === null) await db.run('DELETE FROM s WHERE k = 1');
+    }
     expect(isWalnutError(failed, 'WALNUT_CONFLICT'), String(failed)).toBe(true);
     expect(await db.get('SELECT count(*) AS n FROM s WHERE k = 1')).toEqual({ n: 0 }); // rolled back
     await db.run('INSERT INTO s VALUES (2)');
     expect(sqlite(file, 'SELECT group_concat(k) FROM s')).toBe('0,2'); // durable once run() resolved
     await db.close();
-    expect(sqlite(file, "SELECT group_concat(k) FROM s; SELECT count(*) FROM t WHERE v = 'python3'; PRAGMA integrity_check")).toBe('0,2\n1\nok');
+    expect(sqlite(file, "SELECT group_concat(k) FROM s; SELECT count(*) > 0 FROM t WHERE v = 'python3'; PRAGMA integrity_check")).toBe('0,2\n1\nok');
   }
 }, 60000);
