@@ -211,7 +211,32 @@ export class CommitPipeline {
    */
   whenViewPossible(reader: boolean): Promise<void> {
     if (!reader && this.#overlayOutdated(this.dataVersion())) return Promise.allSettled([...this.#inFlight]).then(() => undefined);
-    return this.#store.snapshot({ sequenced: false }).then((s) => s.release());
+    return this.#store.snapshot({ sequenced: !reader }).then((s) => this.#handOver(s, reader));
+  }
+
+  /**
+   * The snapshot whenViewPossible() waited for becomes the role's kept view, for the
+   * tryOpenView() that follows (it advances it, or lets it go when another connection committed
+   * meanwhile), instead of being let go: the read lock taken again by another connection between
+   * the two (a checkpointer moving read marks), the retry found none, again and again, and
+   * SQLite (wa-sqlite's open_v2 and prepare: at the second SQLITE_BUSY) gave up
+   * (test/hostile/sql-open-read-locks-busy). Parked as every kept view between uses; let go at
+   * the next turn of the event loop when nothing took it and nothing is in flight.
+   */
+  #handOver(snapshot: Snapshot, reader: boolean): void {
+    const role = reader ? 'reader' : 'writer';
+    if (this.#kept[role] !== null || this.#failed !== null) {
+      snapshot.release();
+      return;
+    }
+    const view: View = { snapshot, dataVersion: this.#versionOf(snapshot), resets: this.#resets, reader, sees: 0 };
+    this.#kept[role] = view;
+    snapshot.park();
+    setImmediate(() => {
+      if (this.#kept[role] !== view || this.#inFlight.size > 0) return;
+      this.#kept[role] = null;
+      snapshot.release();
+    });
   }
 
   /** Commits are in flight, built on views from before another connection's commit. */

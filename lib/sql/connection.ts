@@ -51,6 +51,35 @@ export function sqliteFailure(e: unknown, vfs: VfsSignals, path: string): unknow
   return walnutError('WALNUT_SQL', message, { path, sqliteCode, cause: e });
 }
 
+/**
+ * sqlite3_open_v2 on the walnut VFS, waiting for a read lock up to the store's busyTimeout.
+ * SQLite reads the database header as it opens, and here that read needs a view (a read mark):
+ * when none can be had at once the VFS answers SQLITE_BUSY with a retry op that waits until one
+ * can. wa-sqlite's open_v2 waits for one such op and gives up at the second SQLITE_BUSY, so an
+ * open beside a connection taking the read locks again and again (a checkpointer) failed
+ * WALNUT_BUSY at once where sqlite3 waits (the mark had, then taken again before the retry: 9 of
+ * 20 opens beside test/hostile/sql-open-read-locks-busy's helper, python3's sqlite3 20 of 20).
+ * Opened again here, after the op, until the busy timeout has passed; the op's own wait ends at
+ * it (WALNUT_BUSY, BusyRead). A failed open closes its handle (open_v2 does).
+ */
+async function openWaiting(engine: Engine, store: Store, flags: number): Promise<number> {
+  const deadline = performance.now() + store.options.busyTimeout;
+  for (;;) {
+    try {
+      return (await engine.sqlite3.open_v2(store.path, flags, 'walnut')) as number;
+    } catch (e) {
+      const ops = engine.module.retryOps as Promise<unknown>[];
+      engine.module.retryOps = [];
+      const code = (e as { code?: unknown }).code;
+      if (typeof code !== 'number' || (code & 0xff) !== SQLITE_BUSY || ops.length === 0 || performance.now() >= deadline) {
+        for (const op of ops) op.catch(() => undefined); // (not waited for: its failure is no one's)
+        throw e;
+      }
+      await Promise.all(ops);
+    }
+  }
+}
+
 export class Connection {
   readonly engine: Engine;
   readonly db: number;
@@ -76,7 +105,7 @@ export class Connection {
     const flags = role === 'reader' ? C.SQLITE_OPEN_READONLY! : C.SQLITE_OPEN_READWRITE! | C.SQLITE_OPEN_CREATE!;
     let db: number | undefined;
     try {
-      db = (await engine.sqlite3.open_v2(store.path, flags, 'walnut')) as number;
+      db = await openWaiting(engine, store, flags);
       const runner = new StatementRunner(engine, db, safeIntegers, role === 'reader', () => vfs.endStatement());
       // the writer enforces foreign keys, as better-sqlite3 does (built with
       // SQLITE_DEFAULT_FOREIGN_KEYS=1; SQLite in wasm leaves them off): PRAGMA foreign_keys=OFF undoes it

@@ -47,7 +47,7 @@ import { describeValue, extraArgumentError, readInput, refuseExtraArguments } fr
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
-import { isWalnutError, walnutError } from '../errors';
+import { isWalnutError, walnutError, WalnutError } from '../errors';
 import { optionsWithout } from '../option-names';
 import type { Store } from '../commit/store';
 import type { OpenOptions } from '../commit/options';
@@ -275,7 +275,24 @@ export class Database implements Queryable {
       const refused = extraArgumentError('db.exec', 'only SQL (it binds no parameters: use run())', 1, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
-    return this.#retriedByCaller(() => `exec ${String(sql)}`, () => this.#writer.runner.exec(sql));
+    return this.#retriedByCaller(() => `exec ${String(sql)}`, () => this.#execOnWriter(sql));
+  }
+
+  /**
+   * exec()'s job, on the writer it holds. When it fails with a transaction open that it opened
+   * itself (it began in autocommit), that transaction is rolled back before the writer goes to
+   * the next caller: SQLite keeps a transaction open when a statement in it, or its COMMIT,
+   * fails SQLITE_BUSY (a conflict), and the next caller's statements ran inside it on the one
+   * shared connection, resolved, and were lost at close() (test/hostile/sql-exec-failed-commit).
+   * A transaction an earlier call opened (a BEGIN through exec()) is its caller's to end.
+   */
+  #execOnWriter(sql: string): Promise<void> {
+    const w = this.#writer;
+    const began = !!w.engine.sqlite3.get_autocommit(w.db);
+    return w.runner.exec(sql).catch(async (e: unknown) => {
+      if (began && !w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec('ROLLBACK').catch(() => undefined);
+      throw e;
+    });
   }
   run(sql: string, params?: Params): Promise<RunResult> {
     if (arguments.length > 2) {
@@ -554,11 +571,9 @@ export class Database implements Queryable {
           if (autocommit && this.#closing === null && lastChance() && waitedOutWrite(e)) {
             // its commit waited busyTimeout for WRITE beside a writer that takes it again at
             // once (the wait sleeps as SQLite's busy handler does and missed the short gaps):
-            // once more under the lease, whose wait tries every few µs, when it is had
-            return this.#overtaken.take(turn).then(() => {
-              if (!turn.held) throw e;
-              return attempt(false);
-            });
+            // once more under the lease, whose wait tries every few µs, when it is had (its
+            // own, or the one another write of this database holds: takeOrJoin)
+            return this.#overtaken.takeOrJoin(turn).then((had) => this.#runAgainUnlessClosing(e, attempt, turn, had));
           }
           if (!autocommit || !again(e)) {
             this.#overtaken.give(turn);
@@ -566,11 +581,31 @@ export class Database implements Queryable {
           }
           this.#conflictRetries++;
           if (!leaseDue()) return attempt(false);
-          return this.#overtaken.take(turn).then(() => attempt(false));
+          return this.#overtaken.take(turn).then(() => this.#runAgainUnlessClosing(e, attempt, turn, true));
         },
       );
     };
     return attempt(admitted);
+  }
+
+  /**
+   * An autocommit statement whose last run failed with `e` (nothing of it written) and that
+   * waited for the write lease runs again, unless close() began meanwhile: then it is not run
+   * again (as a conflict met once close() began is not: #autocommit's `again`) and rejects with
+   * `e`, saying so. It rejected WALNUT_CLOSED ("the database is closed"), the answer of a call
+   * made after close(), for a call made before it whose run had failed
+   * (test/hostile/sql-lease-wait-close). A lease it took is given back. `runAgain` false: its
+   * wait had no lease (it fails with `e`; once close() began, saying why it is not run again:
+   * close() cuts a lease's wait short, so that is how such a wait mostly ends then).
+   */
+  #runAgainUnlessClosing<T>(e: unknown, attempt: (admitted: boolean) => Promise<T>, turn: LeaseTurn, runAgain: boolean): Promise<T> {
+    if (this.#closing === null) {
+      if (!runAgain) throw e;
+      return attempt(false);
+    }
+    this.#overtaken.give(turn);
+    if (!isWalnutError(e)) throw e;
+    throw new WalnutError(`${e.message} (not run again: close() began while it waited for the write lease; nothing of it was written)`, { code: e.code, path: e.path, reason: e.reason, sqliteCode: e.sqliteCode, cause: e });
   }
 
   /**

@@ -41,7 +41,10 @@
  *    once it missed every gap) is due for the lease as a conflict is: an autocommit statement
  *    once more under it (its `tried` run), a transaction()/exec() counted per source text. Every
  *    write beside a python3 writer holding WRITE 4 ms a commit failed so
- *    (test/hostile/sql-busy-write-lease).
+ *    (test/hostile/sql-busy-write-lease). Such a statement due while another write of this
+ *    database takes or holds the lease runs under that one, and one due in the pause waits
+ *    for its end (takeOrJoin): refused, 5 of 6 statements failing so in one batch failed
+ *    (test/hostile/sql-busy-write-shared-lease).
  *  - With holdWriteLease: true (the lease held from open to close) nothing is taken or given.
  */
 import type { Store } from '../commit/store';
@@ -128,6 +131,39 @@ export class OvertakenWrites {
       },
     );
     return this.#taking;
+  }
+
+  /**
+   * For a write whose commit waited busyTimeout for WRITE (waitedOutWrite), once: resolves true
+   * when it may run once more under the lease, its own (take(): `turn.held`) or the one another
+   * write of this database holds or is taking (it runs under that one while it lasts, as writes
+   * due meanwhile do: header), false when none could be had within the busy timeout (the store
+   * closing, another connection holding WRITE throughout, a claim of a more overtaken write). A
+   * pause after a lease was given back is waited out first (it is the other connections' turn;
+   * then the lease is taken as usual). Such a write failed WALNUT_BUSY when it found the lease
+   * taken, held or paused: of 6 statements failing BusyWrite in one batch, 5
+   * (test/hostile/sql-busy-write-shared-lease).
+   */
+  async takeOrJoin(turn: LeaseTurn): Promise<boolean> {
+    turn.tried = true;
+    if (this.#leasedForLife) return true;
+    const deadline = performance.now() + this.#store.options.busyTimeout;
+    for (;;) {
+      if (turn.held || this.#held) return true;
+      if (this.#taking !== null) {
+        await this.#taking;
+        continue;
+      }
+      const now = performance.now();
+      if (now >= deadline) return false;
+      if (now < this.#pauseUntil) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(this.#pauseUntil, deadline) - now));
+        continue;
+      }
+      await this.take(turn);
+      if (turn.held || this.#held) return true;
+      if (this.#taking === null) return false; // refused (a claim), or WRITE not had within the busy timeout
+    }
   }
 
   /**

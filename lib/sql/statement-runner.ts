@@ -343,22 +343,74 @@ export class StatementRunner {
 
   /**
    * Each statement stepped to its end as execute() steps (a wait for a retry op, a statement
-   * SQLite gave up re-preparing stepped again: #stepAgain), then statementEnded().
+   * SQLite gave up re-preparing stepped again: #stepAgain), then statementEnded(). Statements
+   * are prepared one after the other from the rest of the text (#prepareNext, which waits for
+   * a read lock as a step does: wa-sqlite's statements() gave up at the second SQLITE_BUSY,
+   * and exec() failed WALNUT_BUSY where the schema read for its next statement met a read lock
+   * busy twice: test/hostile/sql-open-read-locks-busy); an empty statement (`;;`) or a comment
+   * is skipped, and the statements after it run, as sqlite3_exec() runs them.
    */
   async #exec(sql: string, refuse?: (statement: string) => void): Promise<void> {
-    const { sqlite3, module: m, C } = this.#e;
-    for await (const stmt of sqlite3.statements(this.#db, sql)) {
-      refuse?.(sqlite3.sql(stmt) as string);
-      // stepped as execute() steps (#stepAgain: up to STEP_RETRIES waits for a retry op, SQLITE_SCHEMA
-      // before a row), not by wa-sqlite's step(), which gives up after one retry
-      let rowSeen = false;
-      for (;;) {
-        let rc = m._sqlite3_step(stmt) as number;
-        if (rc !== C.SQLITE_ROW && rc !== C.SQLITE_DONE) rc = await this.#stepAgain(stmt, rc, rowSeen);
-        if (rc !== C.SQLITE_ROW) break;
-        rowSeen = true;
+    const { module: m, C } = this.#e;
+    const bytes = Buffer.from(sql, 'utf8');
+    // the text NUL-terminated in wasm memory (a U+0000 inside ends it, as a C string's does),
+    // and room for prepare's two out-pointers (the statement, the rest of the text)
+    const head = m._sqlite3_malloc(bytes.length + 1) as number;
+    const out = m._sqlite3_malloc(8) as number;
+    try {
+      if (head === 0 || out === 0) throw Object.assign(new Error(`out of memory: the SQL text needs ${bytes.length + 1} bytes`), { code: C.SQLITE_NOMEM! });
+      (m.HEAPU8 as Uint8Array).set(bytes, head);
+      (m.HEAPU8 as Uint8Array)[head + bytes.length] = 0;
+      const end = head + bytes.length;
+      for (let at = head; at < end; ) {
+        const { stmt, tail } = await this.#prepareNext(at, end + 1 - at, out);
+        if (stmt === 0 && tail <= at) break; // nothing more SQLite can read
+        at = tail;
+        if (stmt === 0) continue; // whitespace, a comment, an empty statement
+        try {
+          refuse?.(m.UTF8ToString(m._sqlite3_sql(stmt)) as string);
+          // stepped as execute() steps (#stepAgain: up to STEP_RETRIES waits for a retry op, SQLITE_SCHEMA
+          // before a row), not by wa-sqlite's step(), which gives up after one retry
+          let rowSeen = false;
+          for (;;) {
+            let rc = m._sqlite3_step(stmt) as number;
+            if (rc !== C.SQLITE_ROW && rc !== C.SQLITE_DONE) rc = await this.#stepAgain(stmt, rc, rowSeen);
+            if (rc !== C.SQLITE_ROW) break;
+            rowSeen = true;
+          }
+        } finally {
+          m._sqlite3_finalize(stmt);
+        }
+        this.#statementEnded();
       }
-      this.#statementEnded();
+    } finally {
+      if (head !== 0) m._sqlite3_free(head);
+      if (out !== 0) m._sqlite3_free(out);
+    }
+  }
+
+  /**
+   * sqlite3_prepare_v3 of the first statement of the NUL-terminated text at `zSql` (`nByte`
+   * bytes with the NUL), its out-pointers at `out`: the statement (0 for none) and where the
+   * rest of the text begins. SQLITE_BUSY with a retry op queued (the VFS waits for a read lock,
+   * for the schema) is prepared again once the op settled, up to STEP_RETRIES times, as
+   * #stepAgain steps again.
+   */
+  async #prepareNext(zSql: number, nByte: number, out: number): Promise<{ stmt: number; tail: number }> {
+    const { module: m, C } = this.#e;
+    for (let retries = 0; ; retries++) {
+      const rc = m._sqlite3_prepare_v3(this.#db, zSql, nByte, 0, out, out + 4) as number;
+      if (rc === C.SQLITE_OK) {
+        const heap = m.HEAP32 as Int32Array; // (read after the call: the heap may have grown)
+        return { stmt: heap[out >> 2]! >>> 0, tail: heap[(out >> 2) + 1]! >>> 0 };
+      }
+      const ops = m.retryOps as Promise<unknown>[];
+      m.retryOps = [];
+      if (rc !== C.SQLITE_BUSY || ops.length === 0 || retries >= STEP_RETRIES) {
+        for (const op of ops) op.catch(() => undefined); // (not waited for: its failure is no one's)
+        throw this.#sqliteError(rc);
+      }
+      await Promise.all(ops);
     }
   }
 
