@@ -107,6 +107,13 @@ const TURN_MS = 10;
 const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema|last_insert_rowid|changes|total_changes|pragma(?:_\w+)?)\b/i;
 /** The savepoint of a transaction() nested in a transaction opened through exec(). */
 const NESTED_SAVEPOINT = '"walnut transaction"';
+
+/**
+ * How long close() waits for a transaction's fn that is running when it begins (ms; at least
+ * the store's busyTimeout): then that transaction rolls back and rejects WALNUT_CLOSED, and
+ * close() goes on. A fn awaiting something that never settles kept close() waiting for ever.
+ */
+const CLOSE_WAITS_FOR_FN_MS = 2000;
 /** What a read connection answers when the statement must run on the writer. */
 const ON_WRITER = Symbol('on writer');
 
@@ -212,6 +219,12 @@ export class Database implements Queryable {
   readonly #inTransaction = new AsyncLocalStorage<TransactionScope>();
   /** The scope of the transaction whose fn is running (transaction()), else null. */
   #inFn: TransactionScope | null = null;
+  /**
+   * Ends the running transaction's fn for close() (#runTransaction: the transaction rolls back
+   * and rejects WALNUT_CLOSED) once close() has waited CLOSE_WAITS_FOR_FN_MS for it; null while
+   * no fn runs. A fn that never settles held the writer for good: close() never returned.
+   */
+  #abandonFn: ((e: WalnutError) => void) | null = null;
   /**
    * transaction() has the writer inside its BEGIN IMMEDIATE .. COMMIT/ROLLBACK. Else a writer not
    * in autocommit is in a transaction its callers opened through exec() (BEGIN, SAVEPOINT): the
@@ -405,9 +418,14 @@ export class Database implements Queryable {
     try {
       this.#inFn = tx;
       try {
-        result = await this.#inTransaction.run(tx, () => fn(tx));
+        const running = this.#inTransaction.run(tx, () => fn(tx));
+        const abandoned = new Promise<never>((_, reject) => (this.#abandonFn = reject));
+        // a fn that settles after close() gave up on it is no one's to report: its outcome is dropped
+        if (isPromiseLike(running)) Promise.resolve(running).catch(() => undefined);
+        result = await Promise.race([running, abandoned]);
       } finally {
         this.#inFn = null;
+        this.#abandonFn = null;
         this.#inTransaction.disable(); // until the next transaction's run() (header of #inTransaction)
       }
       tx.end();
@@ -432,6 +450,24 @@ export class Database implements Queryable {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', "inside transaction(), close() would wait for the transaction (close after it)", { reason: 'transaction' }));
     }
     this.#closing ??= (async () => {
+      // a transaction's fn running now gets CLOSE_WAITS_FOR_FN_MS (at least busyTimeout) to end;
+      // then its transaction rolls back and rejects WALNUT_CLOSED (one that never ends held the
+      // writer, and close(), for good: test/hostile/sql-close-unsettled-transaction)
+      const grace = setTimeout(() => {
+        this.#abandonFn?.(walnutError('WALNUT_CLOSED', `close() waited ${Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout)} ms for this transaction's function to end; it was rolled back (nothing of it was written)`, { path: this.#store.path, reason: 'TransactionAbandoned' }));
+      }, Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout));
+      try {
+        await this.#closeConnections();
+      } finally {
+        clearTimeout(grace);
+      }
+    })();
+    return this.#closing;
+  }
+
+  /** close()'s work once it began: the reads admitted before it, the connections, the commits in flight, the store. */
+  async #closeConnections(): Promise<void> {
+    {
       // reads made before close() that went for a read connection (an await away) run first
       while (this.#reads.size > 0) await Promise.allSettled([...this.#reads]);
       const connections = [this.#writer, ...(await Promise.allSettled(this.#readers)).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
@@ -441,8 +477,7 @@ export class Database implements Queryable {
         await this.#pipeline.drain();
         await this.#store.close();
       }
-    })();
-    return this.#closing;
+    }
   }
 
   /** get/all: on a read connection when the statement only reads (outside transactions), else on the writer. */
@@ -889,4 +924,8 @@ function leadingWords(sql: string, n: number): string[] {
     else if (!/^(\s|--|\/\*)/.test(m[0])) break; // anything else ends the leading words
   }
   return words;
+}
+
+function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
