@@ -567,6 +567,7 @@ export function openExportReplacement(dbPath: string, file: string): ExportRepla
    * two writes of the stream, and no SIGINT/SIGTERM handler runs half-way through it.
    */
   const putInPlace = (): void => {
+    let cut = false; // FILE itself written (a mount point): a failure now leaves it cut
     try {
       fs.fsyncSync(output.fd);
       try {
@@ -575,23 +576,24 @@ export function openExportReplacement(dbPath: string, file: string): ExportRepla
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'EBUSY' && code !== 'EXDEV') throw e;
         // FILE is a mount point (a bind-mounted file): no name replaces it, so it is written in
-        // place from the new file, as --force did before (a failure now leaves it cut); a
-        // follow goes on in FILE itself, at the same offset
-        state = 'gone';
+        // place from the new file, as --force did before; a follow goes on in FILE itself, at
+        // the same offset
+        cut = true;
         inPlace = copyInPlace(temporary, real);
         output.fd = inPlace;
         fs.rmSync(temporary, { force: true });
       }
       state = 'replaced';
     } catch (e) {
-      if (state === 'writing') {
-        state = 'gone';
-        output.destroy();
-        closeAll();
+      // (the caller fails the output with this error: ReplacementWriter, or replace()'s caller)
+      state = 'gone';
+      closeAll();
+      try {
         fs.rmSync(temporary, { force: true });
+      } catch {
+        // (a directory that took no rename takes no removal either: the next --force export of FILE removes it, its lock gone)
       }
-      const what = state === 'gone' ? `cannot write the new export over ${file} in place (a mount point: ${file} is cut)` : `cannot replace ${file} by the new export beside it (the old ${file} is as it was)`;
-      throw failure(e, what);
+      throw failure(e, cut ? `cannot write the new export over ${file} in place (a mount point: ${file} is cut)` : `cannot replace ${file} by the new export beside it (the old ${file} is as it was)`);
     }
     try {
       WalnutFile.syncDirectorySync(dir);

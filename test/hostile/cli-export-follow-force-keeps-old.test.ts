@@ -19,7 +19,7 @@ import { DB_LOCK } from '../../lib/format/db-header';
 import { holdLock, HELPERS, release, runPython, spawnOutput } from '../helpers/children';
 import { commitsInStreamFile } from '../helpers/export-stream';
 import { growWal, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
-import { MOUNT_SKIP, smallTmpfs } from '../helpers/small-fs';
+import { immutableSkip, MOUNT_SKIP, smallTmpfs } from '../helpers/small-fs';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until, WAIT_MS } from '../helpers/until';
@@ -196,6 +196,65 @@ describe('walnut export --follow --force over an existing backup', () => {
       expect(sqliteReads(restored)).toEqual({ integrity: 'ok', rows: 250 });
     }, 120_000);
   }
+
+  const IMMUTABLE_SKIP = immutableSkip(dir);
+  it.skipIf(IMMUTABLE_SKIP !== null)(`failing to rename its new file over FILE (the directory made immutable meanwhile): WALNUT_IO, exit 2, FILE byte-identical${IMMUTABLE_SKIP === null ? '' : ` (${IMMUTABLE_SKIP})`}`, async () => {
+    const d = path.join(dir, 'immutable');
+    fs.mkdirSync(d);
+    const db = database('immutable/big.db', 6000);
+    const { ark, old, ino } = await oldBackup(db, 'big.ark');
+    const f = follow(db, ark);
+    const inside = await stopInsideBase(d, f.child, ino, ark);
+    execFileSync('chattr', ['+i', d]);
+    let r: { status: number | null; signal: NodeJS.Signals | null };
+    try {
+      f.child.kill('SIGCONT');
+      r = await f.exited;
+    } finally {
+      execFileSync('chattr', ['-i', d]);
+    }
+    expect(inside).toBe(true);
+    // (the failure was taken for the premature close of an interrupted follow: exit 0, no backup made)
+    expect(f.stderr()).toMatch(/^walnut: WALNUT_IO: cannot replace .*big\.ark by the new export beside it \(the old .* is as it was\)/);
+    expect([r.status, r.signal]).toEqual([2, null]);
+    expect(fs.readFileSync(ark).equals(old)).toBe(true);
+    // its new file could not be removed either: the next --force export of FILE does it
+    expect((await walnut('export', db, '-o', ark, '--force')).status).toBe(0);
+    expect(leftovers(d)).toEqual([]);
+  }, 120_000);
+
+  it.skipIf(MOUNT_SKIP !== null)(`over a FILE that is a mount point (no rename replaces it): once the base is in, FILE is written in place and the follow goes on in it${MOUNT_SKIP === null ? '' : ` (${MOUNT_SKIP})`}`, async () => {
+    const d = path.join(dir, 'bind');
+    fs.mkdirSync(d);
+    const db = database('bind/m.db', 50);
+    const real = path.join(d, 'real.ark');
+    const ark = path.join(d, 'bound.ark');
+    fs.writeFileSync(real, 'old backup');
+    fs.writeFileSync(ark, '');
+    execFileSync('mount', ['--bind', real, ark]);
+    try {
+      const f = follow(db, ark);
+      try {
+        await until(() => commitsInStreamFile(ark) === 0 && fs.readFileSync(ark).subarray(0, 8).toString() === 'ARKHEXP1', WAIT_MS, () => ({ stderr: f.stderr() }));
+        const writer = new Database(db);
+        const insert = writer.prepare('INSERT INTO t(w, v) VALUES (1, randomblob(3000))');
+        for (let i = 0; i < 10; i++) insert.run();
+        writer.close(); // (its close checkpoints: the follow has them all the same)
+        await until(() => commitsInStreamFile(ark) >= 10, WAIT_MS, () => ({ commits: commitsInStreamFile(ark), stderr: f.stderr() }));
+      } finally {
+        f.child.kill('SIGTERM');
+      }
+      const r = await f.exited;
+      expect([r.status, r.signal], f.stderr()).toEqual([0, null]);
+    } finally {
+      execFileSync('umount', [ark]);
+    }
+    expect(leftovers(d)).toEqual([]);
+    const restored = path.join(d, 'restored.db');
+    const back = await walnut('restore', real, restored); // what the mount showed
+    expect(back.status, back.stderr).toBe(0);
+    expect(sqliteReads(restored)).toEqual({ integrity: 'ok', rows: 60 });
+  }, 120_000);
 
   it('at scale: a WAL of 16,500 frames (5 -shm segments), a python3 sqlite3 writer beside the follow; FILE restores to every commit, integrity ok', async () => {
     const d = path.join(dir, 'scale');
