@@ -11,7 +11,7 @@
  * (WALNUT_IO, reason EPIPE), so a backup pipeline whose reader died never looks successful.
  */
 import * as fs from 'node:fs';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 
@@ -146,7 +146,7 @@ function program(setExit: (code: number) => void): Command {
 
   cli.command('export <db>')
     .description('an ARKHEXP1 stream of the database and its commits (stdout unless -o)')
-    .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm, -wal-fec or -journal; - is stdout); removed when the export fails')
+    .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm, -wal-fec or -journal; - is stdout); a file it created is removed when the export fails (with --follow: until the file holds the database as of the start, then kept)')
     .option('--force', 'replace an existing output file: the new stream is written beside it and renamed over it once whole (with --follow: once it holds the database as of the start); until then a failed or interrupted export leaves the old file as it was')
     .option('--follow', 'keep exporting new commits until interrupted')
     .option('--json', 'summary as one JSON object on stdout (needs -o)')
@@ -165,13 +165,21 @@ function program(setExit: (code: number) => void): Command {
       let replacement: ExportReplacement | null = null;
       let opened = false; // (a FILE that appeared between absent() and its open is not ours)
       let stream: Readable | null = null;
+      let target: Writable | null = null;
+      /** --follow: the stream's first bytes that hold the database as of the start ('caughtUp'). */
+      let caughtUpAt: number | null = null;
+      // a follow's file is a backup once it holds those bytes: with --force once renamed over
+      // FILE; a FILE it created once written that far (any other output: from the start, as before)
+      const holdsBackup = (): boolean =>
+        replacement !== null ? replacement.replaced : !created || (caughtUpAt !== null && target !== null && (target as fs.WriteStream).bytesWritten >= caughtUpAt);
       // what a failed or interrupted export leaves where it has no backup to show yet: nothing
       // that looks like one (the new file beside FILE with --force, FILE stays as it was; or the
-      // FILE it created). A --follow --force whose file is FILE already keeps it (it restores to
-      // its last complete commit, past the old backup's state)
+      // FILE it created). A --follow's file that holds a backup is kept whatever happens later: it
+      // restores to its last complete commit (removing it on a later failure, a full disk after
+      // hours, lost the whole backup; with --force the old one was gone already)
       const discardOutput = (): void => {
         replacement?.abandon();
-        if (created && opened) fs.rmSync(file!, { force: true });
+        if (created && opened && !(o.follow && holdsBackup())) fs.rmSync(file!, { force: true });
       };
       // interrupted by SIGINT or SIGTERM with no backup to leave: the output discarded, then the
       // signal ends the process as it would have
@@ -187,7 +195,7 @@ function program(setExit: (code: number) => void): Command {
       const interrupted = (signal: NodeJS.Signals): void => {
         process.removeListener('SIGINT', interrupted);
         process.removeListener('SIGTERM', interrupted);
-        if (stream === null || (replacement !== null && !replacement.replaced)) {
+        if (stream === null || !holdsBackup()) {
           abandoned(signal);
           return;
         }
@@ -205,12 +213,15 @@ function program(setExit: (code: number) => void): Command {
       }
       try {
         replacement = file !== undefined && o.force === true ? openExportReplacement(db, file) : null;
-        const target = replacement !== null ? replacement.output : file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
+        target = replacement !== null ? replacement.output : file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
         opened = true;
         const exported = (stream = createExportStream(db, { follow: o.follow === true }));
         const follower = o.follow ? replacement : null;
         follower?.output.once('error', () => undefined); // (reported by pipeline below)
-        if (follower !== null) exported.once('caughtUp', (at: number) => follower.replaceAt(at)); // a failure fails the output: pipeline below
+        exported.once('caughtUp', (at: number) => {
+          caughtUpAt = at;
+          follower?.replaceAt(at); // a failure fails the output: pipeline below
+        });
         const bar = o.follow || file === undefined ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
         exported.on('data', (c: Buffer) => bar.update((bytes += c.length)));
         exported.on('end', () => bar.stop());
