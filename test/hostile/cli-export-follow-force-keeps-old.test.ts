@@ -7,7 +7,10 @@
 // follow then goes on in FILE. Before that point a SIGKILL, SIGTERM or failure leaves FILE byte
 // for byte as it was (a SIGKILL leaves the new file, which the next export to FILE removes);
 // after it, FILE restores to a database sqlite3 reads with integrity ok. Also at scale: a WAL of
-// 16,500 frames (5 -shm segments) with a python3 sqlite3 writer beside the follow.
+// 16,500 frames (5 -shm segments) with a python3 sqlite3 writer beside the follow. And where
+// the rename fails (the directory made immutable meanwhile: WALNUT_IO, exit 2, FILE as it was;
+// it was taken for an interrupted follow's end, exit 0) or no rename can replace FILE (a mount
+// point: written in place once the base is in, the follow going on in it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
