@@ -52,7 +52,8 @@
  * minute) belongs to a restore that died (SIGKILL, power loss): each restore removes those
  * (io/restore-asides.ts settleRestores), which would otherwise stay beside the target, hidden, as
  * large as the database. The replaced database's -wal, -shm, -journal and FEC sidecar (they
- * describe the old file) are moved aside under names tied to the temporary file's, durably,
+ * describe the old file) are moved aside (its -wal's commits first checkpointed into it, so that
+ * the file alone holds them: checkpointOldDatabase) under names tied to the temporary file's, durably,
  * before the rename, and removed after it: a crash before the rename leaves the old database,
  * whose companions the next restore or open of it puts back (the temporary file still there
  * says the rename did not happen), one after it the new database, no companion of the old one
@@ -82,6 +83,8 @@ import { nativeHandleOf, WalnutFile } from '../io/file';
 import { checkDbPath, refuseCompanionName, requireRegularFiles, resolvedPath } from '../io/real-path';
 import { moveAside, moveBack, removeAsides, settleRestores, temporaryPrefix } from '../io/restore-asides';
 import { nativeExportIo, type NativeLockHolder } from '../native';
+import { closeAsLastConnection } from '../checkpoint/execute';
+import { WalIndex } from '../wal-index/wal-index';
 import { unknownOptionName } from '../option-names';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
@@ -177,6 +180,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     // the old file's companions go aside (not away), durably, under names tied to this file's:
     // a crash before the rename leaves the old database, its companions found again by its
     // temporary file's name; one after it the new database, no -wal of the old one beside it
+    if (replaced !== null) await checkpointOldDatabase(target);
     moveAside(target, tmp, moved);
     if (moved.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
     fs.renameSync(tmp, target);
@@ -211,6 +215,25 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
       if (back) fs.rmSync(tmp, { force: true });
     }
   }
+}
+
+/**
+ * Before the old database's companions go aside: its -wal's commits copied into it (a passive
+ * checkpoint as SQLite's last connection does on close, the database synced, then its -wal and
+ * -shm removed), so that the database file alone holds every commit and a crash before the
+ * rename leaves it whole even to a sqlite3 that opens it before walnut has put the asides back.
+ * Best effort: a database walnut cannot open (not in WAL mode, a hot journal, not a database) or
+ * checkpoint keeps its -wal, which goes aside like any companion (io/restore-asides.ts).
+ */
+async function checkpointOldDatabase(target: string): Promise<void> {
+  if ((fs.lstatSync(`${target}-wal`, { throwIfNoEntry: false })?.size ?? 0) <= WAL_HEADER_SIZE) return;
+  let index: WalIndex;
+  try {
+    index = await WalIndex.open(target, { busyTimeout: 0 });
+  } catch {
+    return;
+  }
+  await closeAsLastConnection(index, true).catch(() => undefined);
 }
 
 /** The temporary files of this process's restores that are still being written (not yet being renamed in). */
