@@ -11,13 +11,14 @@
  * (WALNUT_IO, reason EPIPE), so a backup pipeline whose reader died never looks successful.
  */
 import * as fs from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError } from 'commander';
 
 import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError, CHECKPOINT_MODES, type CheckpointMode } from '../index';
 import { diskFull } from '../errors';
 import { abandonRestores } from '../export/restore';
-import { openExportReplacement } from '../export/stream';
+import { openExportReplacement, type ExportReplacement } from '../export/stream';
 import { runBench } from './bench';
 import { progress } from './progress';
 
@@ -145,8 +146,8 @@ function program(setExit: (code: number) => void): Command {
 
   cli.command('export <db>')
     .description('an ARKHEXP1 stream of the database and its commits (stdout unless -o)')
-    .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm, -wal-fec or -journal; - is stdout); removed when the export fails')
-    .option('--force', 'replace an existing output file')
+    .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm, -wal-fec or -journal; - is stdout); a file it created is removed when the export fails (with --follow: until the file holds the database as of the start, then kept)')
+    .option('--force', 'replace an existing output file: the new stream is written beside it and renamed over it once whole (with --follow: once it holds the database as of the start); until then a failed or interrupted export leaves the old file as it was')
     .option('--follow', 'keep exporting new commits until interrupted')
     .option('--json', 'summary as one JSON object on stdout (needs -o)')
     .addHelpText('after', '\nExit status 2 when the reader of stdout goes away before the stream ends.\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
@@ -156,64 +157,92 @@ function program(setExit: (code: number) => void): Command {
       if (o.json && file === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
       inspect(db); // a clear error for a missing file, a directory or a non-database, before any output exists
       const created = file !== undefined && absent(file); // ours to remove if the export fails
-      if (file === undefined) refuseExportTarget(db, process.stdout); // `>> app.db`: the shell made the database our stdout
-      // --force over an existing file, one-shot: the new stream beside it, renamed over it once whole
-      // (a failed export keeps the old backup); --follow has no end to wait for and truncates it
-      const replacement = file !== undefined && o.force === true && o.follow !== true ? openExportReplacement(db, file) : null;
-      const target = replacement !== null ? replacement.output : file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
-      const stream = createExportStream(db, { follow: o.follow === true });
-      const bar = o.follow || file === undefined ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
       let bytes = 0;
-      stream.on('data', (c: Buffer) => bar.update((bytes += c.length)));
-      stream.on('end', () => bar.stop());
-      // --follow runs until interrupted: SIGINT or SIGTERM (what kill, timeout, systemd and docker
-      // stop send; walnut replicate and replica stop on either), each ending it the same way
-      const interrupted = (): void => {
-        // pipeline() destroys its target with the source's premature close: stdout then emits
-        // that 'error', which is no failure of the output here (see watchOutput)
-        output.interrupted = true;
-        process.removeListener('SIGINT', interrupted);
-        process.removeListener('SIGTERM', interrupted);
-        stream.destroy();
-      };
-      if (o.follow) {
-        process.once('SIGINT', interrupted);
-        process.once('SIGTERM', interrupted);
-      }
-      // what a failed or interrupted one-shot export leaves: nothing that looks like a backup (the
-      // new file beside FILE with --force, FILE stays as it was; or the FILE it created)
+      if (file === undefined) refuseExportTarget(db, process.stdout); // `>> app.db`: the shell made the database our stdout
+      // --force over an existing file: the new stream beside it, put in place of FILE once whole
+      // (one-shot), or once it holds the database's state as of the start (--follow: at the
+      // stream's 'caughtUp'); until then FILE is the old backup, as it was, whatever happens
+      let replacement: ExportReplacement | null = null;
+      let opened = false; // (a FILE that appeared between absent() and its open is not ours)
+      let stream: Readable | null = null;
+      let target: Writable | null = null;
+      /** --follow: the stream's first bytes that hold the database as of the start ('caughtUp'). */
+      let caughtUpAt: number | null = null;
+      // a follow's file is a backup once it holds those bytes: with --force once renamed over
+      // FILE; a FILE it created once written that far (any other output: from the start, as before)
+      const holdsBackup = (): boolean =>
+        replacement !== null ? replacement.replaced : !created || (caughtUpAt !== null && target !== null && (target as fs.WriteStream).bytesWritten >= caughtUpAt);
+      // what a failed or interrupted export leaves where it has no backup to show yet: nothing
+      // that looks like one (the new file beside FILE with --force, FILE stays as it was; or the
+      // FILE it created). A --follow's file that holds a backup is kept whatever happens later: it
+      // restores to its last complete commit (removing it on a later failure, a full disk after
+      // hours, lost the whole backup; with --force the old one was gone already)
       const discardOutput = (): void => {
         replacement?.abandon();
-        if (created) fs.rmSync(file!, { force: true });
+        if (created && opened && !(o.follow && holdsBackup())) fs.rmSync(file!, { force: true });
       };
-      // interrupted by SIGINT or SIGTERM: the output discarded, then the signal ends the process
-      // as it would have
+      // interrupted by SIGINT or SIGTERM with no backup to leave: the output discarded, then the
+      // signal ends the process as it would have
       const abandoned = (signal: NodeJS.Signals): void => {
         process.removeListener('SIGINT', abandoned);
         process.removeListener('SIGTERM', abandoned);
         discardOutput();
         process.kill(process.pid, signal);
       };
-      if (!o.follow && (replacement !== null || created)) {
-        process.once('SIGINT', abandoned);
-        process.once('SIGTERM', abandoned);
+      // --follow runs until interrupted: SIGINT or SIGTERM (what kill, timeout, systemd and docker
+      // stop send; walnut replicate and replica stop on either), each ending it the same way
+      // once it has a backup to leave (`abandoned` before that)
+      const interrupted = (signal: NodeJS.Signals): void => {
+        process.removeListener('SIGINT', interrupted);
+        process.removeListener('SIGTERM', interrupted);
+        if (stream === null || !holdsBackup()) {
+          abandoned(signal);
+          return;
+        }
+        // pipeline() destroys its target with the source's premature close: stdout then emits
+        // that 'error', which is no failure of the output here (see watchOutput)
+        output.interrupted = true;
+        stream.destroy();
+      };
+      // listening before any file is made: a signal between the new file's creation and these
+      // handlers ended the process by its default action and left that file behind
+      const onSignal = o.follow ? interrupted : abandoned;
+      if (o.follow || file !== undefined) {
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
       }
-      target.on('error', () => undefined); // reported by pipeline below
-      await pipeline(stream, target).catch((e) => {
-        const code = (e as { code?: string }).code;
-        if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by SIGINT or SIGTERM
-        discardOutput();
-        // `bytes` counts what the export produced, not what the reader read (a pipe buffers up to
-        // 64 KiB and more may be in flight; a reader gone before the start read nothing): an
-        // upper bound, said as one
-        if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away before the stream ended (EPIPE): its copy is incomplete (the export had produced ${bytes} bytes; the reader read at most that many)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
-        throw e;
-      });
       try {
-        await replacement?.replace();
+        replacement = file !== undefined && o.force === true ? openExportReplacement(db, file) : null;
+        target = replacement !== null ? replacement.output : file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
+        opened = true;
+        const exported = (stream = createExportStream(db, { follow: o.follow === true }));
+        const follower = o.follow ? replacement : null;
+        follower?.output.once('error', () => undefined); // (reported by pipeline below)
+        exported.once('caughtUp', (at: number) => {
+          caughtUpAt = at;
+          follower?.replaceAt(at); // a failure fails the output: pipeline below
+        });
+        const bar = o.follow || file === undefined ? progress('export', 0, true) : progress('export', fs.statSync(db).size, o.json === true);
+        exported.on('data', (c: Buffer) => bar.update((bytes += c.length)));
+        exported.on('end', () => bar.stop());
+        target.on('error', () => undefined); // reported by pipeline below
+        await pipeline(exported, target).catch((e) => {
+          const code = (e as { code?: string }).code;
+          if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by SIGINT or SIGTERM
+          discardOutput();
+          // `bytes` counts what the export produced, not what the reader read (a pipe buffers up to
+          // 64 KiB and more may be in flight; a reader gone before the start read nothing): an
+          // upper bound, said as one
+          if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away before the stream ended (EPIPE): its copy is incomplete (the export had produced ${bytes} bytes; the reader read at most that many)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
+          throw e;
+        }).finally(() => follower?.close());
+        if (!o.follow) await replacement?.replace();
+      } catch (e) {
+        discardOutput(); // (a refusal before any file was made: nothing to discard)
+        throw e;
       } finally {
-        process.removeListener('SIGINT', abandoned);
-        process.removeListener('SIGTERM', abandoned);
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
       }
       const summary = { bytes };
       if (o.json) print(summary, true);

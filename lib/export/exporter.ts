@@ -57,6 +57,17 @@ export interface ExportOptions {
   pollMs?: number;
 }
 
+/**
+ * What the export's owner (not its caller's options) may hear of: `caughtUp` once the base image
+ * and the WAL's commits as of the export's start have been handed to the sink and flushed, so
+ * that a prefix of the stream holds the database's state as of then (`walnut export --follow
+ * --force` renames its new file over the old one at that point). Called once, before any later
+ * pass; a throw there fails the export.
+ */
+export interface ExportHooks {
+  caughtUp?: () => void;
+}
+
 export interface ExportStats {
   records: number;
   commits: number;
@@ -147,12 +158,16 @@ export class Exporter {
   /** The native framer's records for a sink that is not a file (reused: the sink copies them). */
   #framed = Buffer.alloc(0);
 
-  constructor(index: WalIndex, sink: RecordBatchSink, options: ExportOptions = {}) {
+  /** Told once the first pass is in the sink (flushed): see ExportHooks. */
+  readonly #caughtUp: (() => void) | undefined;
+
+  constructor(index: WalIndex, sink: RecordBatchSink, options: ExportOptions = {}, hooks: ExportHooks = {}) {
     this.#index = index;
     this.#sink = sink;
     const o = checkExportOptions(options);
     this.#follow = o.follow === true;
     this.#pollMs = o.pollMs ?? 20;
+    this.#caughtUp = hooks.caughtUp;
   }
 
   get stats(): ExportStats {
@@ -196,6 +211,7 @@ export class Exporter {
       await this.#base(snap, observed);
       await this.#frames(snapshotFrames(this.#index, snap), observed);
       await this.#sink.flush();
+      this.#caughtUp?.();
       if (!this.#follow) return this.stats;
       // the pin is taken while the snapshot still holds the WAL: no frame can go in between
       follower = new WalFollower(this.#index, { mxFrame: this.#pos, salts: this.#salts ?? snap.generation.salts });

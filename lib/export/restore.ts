@@ -50,10 +50,15 @@
  * OFD lock on its byte 0 from before its first byte is written until after the rename, so a
  * temporary file of this target that can be locked and is not empty (or is older than a
  * minute) belongs to a restore that died (SIGKILL, power loss): each restore removes those
- * (removeAbandonedTemporaries), which would otherwise stay beside the target, hidden, as large
- * as the database. The replaced
- * database's -wal, -shm, -journal and FEC sidecar (they describe the old file) are removed, and the
- * removal made durable, before the rename, so no crash leaves them beside the new file. A target that
+ * (io/restore-asides.ts settleRestores), which would otherwise stay beside the target, hidden, as
+ * large as the database. The replaced database's -wal, -shm, -journal and FEC sidecar (they
+ * describe the old file) are moved aside (its -wal's commits first checkpointed into it, so that
+ * the file alone holds them: checkpointOldDatabase) under names tied to the temporary file's, durably,
+ * before the rename, and removed after it: a crash before the rename leaves the old database,
+ * whose companions the next restore or open of it puts back (the temporary file still there
+ * says the rename did not happen), one after it the new database, no companion of the old one
+ * beside it (removing them first, as before, left the old database without its -wal, and every
+ * commit not checkpointed lost, to a crash before the rename). A target that
  * is the stream's own file (by device and inode) is refused, even with `force`; so is a database
  * a connection has open (it holds a lock on the database or the -shm's DMS byte: checked before
  * the work and again just before the rename), which would stay on the unlinked old file, and
@@ -76,7 +81,10 @@ import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { checkDbPath, refuseCompanionName, requireRegularFiles, resolvedPath } from '../io/real-path';
+import { moveAside, moveBack, removeAsides, settleRestores, temporaryPrefix } from '../io/restore-asides';
 import { nativeExportIo, type NativeLockHolder } from '../native';
+import { closeAsLastConnection } from '../checkpoint/execute';
+import { WalIndex } from '../wal-index/wal-index';
 import { unknownOptionName } from '../option-names';
 import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
@@ -131,6 +139,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   if (typeof (source as Readable).on === 'function') (source as Readable).on('error', () => undefined);
   refuseUnreadableFile(source);
   refuseCompanionName(resolvedPath(dbPath), `restore to ${dbPath}`);
+  settleRestores(resolvedPath(dbPath)); // a restore that died there: the database it left, with its companions, before anything is looked at
   const replaced = existingTarget(dbPath);
   if (replaced !== null && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force (--force) to replace it`, { path: dbPath, reason: 'exists' });
@@ -150,10 +159,13 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: cannot create a file in ${path.dirname(target)} (${getSystemErrorName(-e.errno)})`, { path: target, errno: e.errno, cause: e });
   });
   let keep = false;
+  /** Companion suffixes moved aside (io/restore-asides.ts), and whether the new file took the target's name. */
+  const moved: string[] = [];
+  let renamed = false;
   liveTemporaries.add(tmp);
   try {
     out.lockSync(0, 1, 'exclusive'); // this restore is alive (the header); the lock goes with the descriptor
-    removeAbandonedTemporaries(target, tmp);
+    settleRestores(target, tmp); // restores to this target that died: their files settled (again, now that ours is locked)
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
     const file = await streamFileOf(source);
     const r = await apply(file ?? source, out, until, onProgress).finally(() => file?.close()).catch((e: unknown) => {
@@ -161,26 +173,67 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     });
     await out.fsync();
     if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
-    // the old file's companions go first, durably: a -wal left beside the restored file (a crash
-    // between the rename and its removal) would be replayed over it by the next connection
-    // from here on the old database loses its companions: an interruption no longer abandons
-    // this restore's file (at worst a kill leaves it, for the next restore to remove)
+    // from here on the old database's companions are moved aside: an interruption no longer
+    // abandons this restore's file (a kill leaves it, and the asides, for the next restore or
+    // open to settle: io/restore-asides.ts)
     liveTemporaries.delete(tmp);
-    const companions = staleCompanions(target).files; // as they are now
-    for (const companion of companions) fs.rmSync(companion, { force: true });
-    if (companions.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
+    // the old file's companions go aside (not away), durably, under names tied to this file's:
+    // a crash before the rename leaves the old database, its companions found again by its
+    // temporary file's name; one after it the new database, no -wal of the old one beside it
+    if (replaced !== null) await checkpointOldDatabase(target);
+    moveAside(target, tmp, moved);
+    if (moved.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
     fs.renameSync(tmp, target);
+    renamed = true;
     await out.close(); // only now: its lock kept other restores from taking it for abandoned
     await WalnutFile.syncDirectory(path.dirname(target));
+    removeAsides(tmp); // the replaced database's: a crash before this leaves them to settleRestores
     keep = true;
     return r;
   } finally {
     liveTemporaries.delete(tmp);
-    if (!keep) {
+    if (!keep && renamed) {
+      try {
+        removeAsides(tmp); // (the new database is in place: they are the old one's)
+      } catch {
+        // left to settleRestores: its temporary file is gone, so they go
+      }
+    }
+    if (!keep && !renamed) {
+      // the old database keeps its companions: back under their names, durably, before the
+      // temporary file (whose name says they are aside) goes; what cannot go back keeps it
+      let back = true;
+      if (moved.length > 0) {
+        try {
+          back = moveBack(target, tmp);
+          await WalnutFile.syncDirectory(path.dirname(target));
+        } catch {
+          back = false;
+        }
+      }
       await out.close().catch(() => undefined);
-      fs.rmSync(tmp, { force: true });
+      if (back) fs.rmSync(tmp, { force: true });
     }
   }
+}
+
+/**
+ * Before the old database's companions go aside: its -wal's commits copied into it (a passive
+ * checkpoint as SQLite's last connection does on close, the database synced, then its -wal and
+ * -shm removed), so that the database file alone holds every commit and a crash before the
+ * rename leaves it whole even to a sqlite3 that opens it before walnut has put the asides back.
+ * Best effort: a database walnut cannot open (not in WAL mode, a hot journal, not a database) or
+ * checkpoint keeps its -wal, which goes aside like any companion (io/restore-asides.ts).
+ */
+async function checkpointOldDatabase(target: string): Promise<void> {
+  if ((fs.lstatSync(`${target}-wal`, { throwIfNoEntry: false })?.size ?? 0) <= WAL_HEADER_SIZE) return;
+  let index: WalIndex;
+  try {
+    index = await WalIndex.open(target, { busyTimeout: 0 });
+  } catch {
+    return;
+  }
+  await closeAsLastConnection(index, true).catch(() => undefined);
 }
 
 /** The temporary files of this process's restores that are still being written (not yet being renamed in). */
@@ -195,48 +248,6 @@ const liveTemporaries = new Set<string>();
 export function abandonRestores(): void {
   for (const tmp of liveTemporaries) fs.rmSync(tmp, { force: true });
   liveTemporaries.clear();
-}
-
-/** The name of restore's temporary files for `target`, less their 12 random hex digits. */
-const temporaryPrefix = (target: string): string => `.${path.basename(target)}.restore-`;
-const ABANDONED_EMPTY_MS = 60_000;
-
-/**
- * Removes the temporary files of restores to `target` that died before renaming or removing
- * theirs (the header): one whose lock can be taken has no live owner, provided it is not empty
- * (a restore writes only once it holds the lock; an empty one may be a live restore's between
- * its create and its lock, unless it is older than a minute). Best effort: what cannot be
- * opened or removed stays.
- */
-function removeAbandonedTemporaries(target: string, own: string): void {
-  const dir = path.dirname(target);
-  const prefix = temporaryPrefix(target);
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(prefix) || !/^[0-9a-f]{12}$/.test(name.slice(prefix.length))) continue;
-    const file = path.join(dir, name);
-    if (file === own) continue;
-    let f: WalnutFile;
-    try {
-      f = WalnutFile.openSync(file); // no O_CREAT; a symbolic link is refused, not followed
-    } catch {
-      continue;
-    }
-    try {
-      if (!f.tryLock(0, 1, 'exclusive')) continue; // a live restore's
-      const st = fs.fstatSync(f.fd);
-      if (st.isFile() && (st.size > 0 || Date.now() - st.mtimeMs > ABANDONED_EMPTY_MS)) fs.rmSync(file, { force: true });
-    } catch {
-      // left as it is
-    } finally {
-      f.closeSync();
-    }
-  }
 }
 
 /**

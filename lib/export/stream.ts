@@ -20,7 +20,8 @@ import { readInput, refuseExtraArguments } from '../arguments';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, Writable, type Readable } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
 
 import { closeAsLastConnection } from '../checkpoint/execute';
 import { diskFull, isWalnutError, walnutError, WalnutError } from '../errors';
@@ -177,7 +178,15 @@ export function refuseExportTarget(dbPath: string, target: unknown): void {
   if (typeof fd === 'number' && fd >= 0) refuseDatabaseFile(databaseFiles(dbPath), fs.fstatSync(fd), `descriptor ${fd}`);
 }
 
-export function startExport(index: WalIndex, target: WalRecordSink | Writable | WalnutFile, options: ExportOptions = {}): ExportRun {
+/**
+ * `caughtUp(bytes)`: the export's first pass (base image and the WAL's commits as of its start)
+ * is in the target, the stream's first `bytes` bytes (magic included; 0 for a record sink).
+ */
+export interface StreamHooks {
+  caughtUp?: (bytes: number) => void;
+}
+
+export function startExport(index: WalIndex, target: WalRecordSink | Writable | WalnutFile, options: ExportOptions = {}, hooks: StreamHooks = {}): ExportRun {
   if (!(target instanceof WalnutFile) && !isRecordSink(target) && !isWritable(target)) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'the export target must be a Writable, a WalnutFile or a record sink { appendRecord, flush }', { reason: 'target' });
   }
@@ -185,7 +194,8 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
   const checked = checkExportOptions(options); // before the sink takes the target
   const buffered = isRecordSink(target) ? null : new BufferedWalSink(target);
   const sink = new CuttableSink(buffered ?? (target as WalRecordSink));
-  const exporter = new Exporter(index, sink, checked);
+  const caughtUp = hooks.caughtUp;
+  const exporter = new Exporter(index, sink, checked, caughtUp === undefined ? {} : { caughtUp: () => caughtUp(buffered?.stats.bytes ?? 0) });
   const done = exporter.run();
   const detach = (): void => buffered?.detach();
   done.then(detach, detach);
@@ -223,6 +233,10 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
  * is one: checkpointed, -wal and -shm removed); with follow it runs until destroyed. Destroying it cuts the export
  * (a sink nobody reads any more must not keep it waiting) and closes its connection, which
  * drops its read mark, before the stream emits 'close'.
+ * It emits 'caughtUp' (bytes) once, when its first `bytes` bytes hold the base image and every
+ * commit the WAL had when the export began: from there on a prefix of the stream restores to at
+ * least the database's state at the start (`walnut export --follow --force` puts its file in
+ * place at that point).
  */
 export function createExportStream(dbPath: string, options: ExportOptions & Pick<WalIndexOptions, 'busyTimeout'> = {}): Readable {
   if (arguments.length > 2) refuseExtraArguments('createExportStream', 'a path and options', 2, arguments);
@@ -249,7 +263,7 @@ export function createExportStream(dbPath: string, options: ExportOptions & Pick
     const index = await WalIndex.open(dbPath, { busyTimeout });
     try {
       if (out.destroyed) return;
-      run = startExport(index, out, exportOptions);
+      run = startExport(index, out, exportOptions, { caughtUp: (bytes) => out.emit('caughtUp', bytes) });
       await run.done;
     } finally {
       await closeAsLastConnection(index, true); // as SQLite's last connection: no -wal/-shm left behind
@@ -383,23 +397,120 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
 }
 
 /**
- * A one-shot export that replaces an existing regular `file` (`walnut export -o FILE --force`):
- * the stream goes to a new file beside FILE's real path (same directory, so the rename is
- * atomic; FILE's permission bits), and `replace()` syncs it and renames it over FILE, then syncs
- * the directory. Until then FILE is the old backup, whole: an export that fails (a full disk)
- * calls `abandon()`, which removes the new file. Truncating FILE at the start, as
- * openExportOutput's `force` does, lost the old backup to an export that then failed, and what
- * it left did not restore. Null when `file` is no existing regular file (nothing to replace:
- * openExportOutput then serves), or FILE cannot be replaced by a rename where it could be
- * written (replaceable: a FILE the user may not write is then refused by openExportOutput, as
- * before), or its directory takes no new name (FILE is then truncated in place, as
- * openExportOutput's force does). A FILE that is a mount point is written in place from the
- * synced new file (replace()). The new file gets FILE's owner when root runs it. FILE is checked as openExportOutput checks it.
+ * An export that replaces an existing regular `file` (`walnut export -o FILE --force`): the
+ * stream goes to a new file beside FILE's real path (same directory, so the rename is atomic;
+ * FILE's permission bits), which is synced and renamed over FILE, then the directory synced:
+ * one-shot, once the stream is whole (`replace()`); with --follow, which has no end, as soon as
+ * the stream holds the database's state as of the export's start (`replaceAt(bytes)`, the
+ * stream's 'caughtUp'), the stream then going on in FILE. Until then FILE is the old backup,
+ * whole: an export that fails (a full disk, a busy or damaged database) or is interrupted calls
+ * `abandon()`, which removes the new file. Truncating FILE at the start, as openExportOutput's
+ * `force` does (and --follow --force did), lost the old backup to an export that then failed,
+ * and what it left did not restore.
+ * The new file holds an exclusive OFD lock on its byte 0 until it is FILE or removed, so one
+ * left by an export that was killed (SIGKILL, power loss) is known by a lock anyone can take:
+ * each replacement of FILE removes those first (removeAbandonedReplacements).
+ * Null when `file` is no existing regular file (nothing to replace: openExportOutput then
+ * serves), or FILE cannot be replaced by a rename where it could be written (replaceable: a FILE
+ * the user may not write is then refused by openExportOutput, as before), or its directory takes
+ * no new name (FILE is then truncated in place, as openExportOutput's force does). A FILE that
+ * is a mount point is written in place from the synced new file (and a follow goes on writing
+ * FILE itself). The new file gets FILE's owner when root runs it. FILE is checked as
+ * openExportOutput checks it.
  */
 export interface ExportReplacement {
+  /** The new file beside FILE: where the stream is written. */
   output: Writable;
+  /** One-shot: once `output` has finished, puts the new file in place of FILE (see above). */
   replace(): Promise<void>;
+  /**
+   * Follow: puts the new file in place of FILE as soon as its first `bytes` bytes are written,
+   * while the stream goes on into it. A failure to do so fails `output` (FILE as it was).
+   */
+  replaceAt(bytes: number): void;
+  /** The new file is FILE now (abandon() no longer touches it). */
+  readonly replaced: boolean;
+  /** Follow, after its stream ended: syncs what was written after the replacement and closes the file. */
+  close(): Promise<void>;
+  /** Removes the new file, unless it is FILE already. */
   abandon(): void;
+}
+
+/**
+ * The Writable of an ExportReplacement: appends to the new file's descriptor, counting what is
+ * written, and runs `atBytes` (synchronously, between two writes: nothing is written meanwhile,
+ * and no signal handler runs half-way through it) once `written` reaches the armed count.
+ */
+class ReplacementWriter extends Writable {
+  fd: number;
+  written = 0;
+  #at: { bytes: number; run: () => void } | null = null;
+  #writing = false;
+
+  constructor(fd: number) {
+    super({ highWaterMark: 1 << 20 });
+    this.fd = fd;
+  }
+
+  /** Runs `run` once `bytes` bytes are in the file (now, when they are and no write is under way). */
+  arm(bytes: number, run: () => void): void {
+    this.#at = { bytes, run };
+    if (!this.#writing) {
+      try {
+        this.#reached();
+      } catch (e) {
+        this.destroy(e as Error);
+      }
+    }
+  }
+
+  #reached(): void {
+    if (this.#at === null || this.written < this.#at.bytes) return;
+    const { run } = this.#at;
+    this.#at = null;
+    run();
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    this.#writing = true;
+    let buffers = chunks.map((c) => c.chunk);
+    const next = (e: Error | null, n: number): void => {
+      if (e !== null) {
+        this.#writing = false;
+        callback(e);
+        return;
+      }
+      this.written += n;
+      // a short write (a disk filling up): the rest again, which then fails with ENOSPC
+      while (n > 0 && buffers.length > 0) {
+        const first = buffers[0]!;
+        if (n >= first.length) {
+          n -= first.length;
+          buffers.shift();
+        } else {
+          buffers[0] = first.subarray(n);
+          n = 0;
+        }
+      }
+      if (buffers.length > 0) {
+        fs.writev(this.fd, buffers, this.written, next);
+        return;
+      }
+      this.#writing = false;
+      try {
+        this.#reached();
+      } catch (err) {
+        callback(err as Error);
+        return;
+      }
+      callback();
+    };
+    fs.writev(this.fd, buffers, this.written, next);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this._writev([{ chunk }], callback);
+  }
 }
 
 export function openExportReplacement(dbPath: string, file: string): ExportReplacement | null {
@@ -408,83 +519,161 @@ export function openExportReplacement(dbPath: string, file: string): ExportRepla
   if (existing === null || !existing.isFile()) return null;
   const real = fs.realpathSync(file); // a link the caller names is followed, as force does: its target is replaced
   if (!replaceable(real, existing)) return null;
-  const temporary = path.join(path.dirname(real), replacementName(real));
-  let fd: number;
+  const dir = path.dirname(real);
+  removeAbandonedReplacements(real);
+  const temporary = path.join(dir, replacementName(real));
+  let handle: WalnutFile;
   try {
-    fd = fs.openSync(temporary, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, existing.mode & 0o777);
+    // (read-write whatever FILE's mode: a new file's own open is not checked against it, 0200 included)
+    handle = WalnutFile.openSync(temporary, { create: true, exclusive: true, mode: existing.mode & 0o777 });
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
+    const err = e as WalnutError;
+    const code = err.errno === undefined ? undefined : getSystemErrorName(-Math.abs(err.errno));
     // a directory that takes no new name (permissions, chattr +i) while FILE itself is writable:
     // FILE is truncated and written in place, as before (null: openExportOutput's force)
-    if (err.code === 'EACCES' || err.code === 'EPERM') return null;
-    throw walnutError(diskFull(err) ? 'WALNUT_FULL' : 'WALNUT_CANTOPEN', `cannot create a new file beside ${file} for the export: ${err.message}`, { path: temporary, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
+    if (code === 'EACCES' || code === 'EPERM') return null;
+    throw walnutError(code === 'ENOSPC' || code === 'EDQUOT' ? 'WALNUT_FULL' : 'WALNUT_CANTOPEN', `cannot create a new file beside ${file} for the export: ${err.message}`, { path: temporary, errno: err.errno, cause: e });
   }
   try {
-    fs.fchmodSync(fd, existing.mode & 0o777); // the umask left out of it
-    if (process.getuid?.() === 0 && (existing.uid !== 0 || existing.gid !== 0)) fs.fchownSync(fd, existing.uid, existing.gid); // root replacing another's backup: still theirs
+    handle.lockSync(0, 1, 'exclusive'); // this export is alive; the lock goes with the descriptor
+    fs.fchmodSync(handle.fd, existing.mode & 0o777); // the umask left out of it
+    if (process.getuid?.() === 0 && (existing.uid !== 0 || existing.gid !== 0)) fs.fchownSync(handle.fd, existing.uid, existing.gid); // root replacing another's backup: still theirs
   } catch (e) {
-    fs.closeSync(fd);
+    handle.closeSync();
     fs.rmSync(temporary, { force: true });
-    throw walnutError('WALNUT_IO', `cannot set the mode or owner of a new file beside ${file}: ${(e as Error).message}`, { path: temporary, cause: e });
+    throw walnutError('WALNUT_IO', `cannot lock, or set the mode or owner of, a new file beside ${file}: ${(e as Error).message}`, { path: temporary, cause: e });
   }
-  // the stream leaves its descriptor open: the new file is synced through it (FILE's mode may
-  // allow no reading, 0200), then closed here
-  const output = fs.createWriteStream(temporary, { fd, autoClose: false });
-  let open = true;
-  const close = (): void => {
-    if (!open) return;
-    open = false;
+  const output = new ReplacementWriter(handle.fd);
+  /** FILE in place when it is a mount point: the follow goes on writing it (null otherwise). */
+  let inPlace: number | null = null;
+  let state: 'writing' | 'replaced' | 'gone' = 'writing';
+  const closeAll = (): void => {
+    for (const close of [() => handle.closeSync(), () => inPlace !== null && fs.closeSync(inPlace)]) {
+      try {
+        close();
+      } catch {
+        // (closing a descriptor of a file being removed or already closed: nothing left to report)
+      }
+    }
+    inPlace = null;
+  };
+  const failure = (e: unknown, what: string): WalnutError => {
+    if (isWalnutError(e)) return e;
+    const err = e as NodeJS.ErrnoException;
+    return walnutError(diskFull(err) ? 'WALNUT_FULL' : 'WALNUT_IO', `${what}: ${err.message}`, { path: file, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
+  };
+  /**
+   * The new file, synced, takes FILE's name, then the directory is synced. Synchronous: between
+   * two writes of the stream, and no SIGINT/SIGTERM handler runs half-way through it.
+   */
+  const putInPlace = (): void => {
+    let cut = false; // FILE itself written (a mount point): a failure now leaves it cut
     try {
-      fs.closeSync(fd);
-    } catch {
-      // (closing a descriptor of a file being removed: nothing left to report)
+      fs.fsyncSync(output.fd);
+      try {
+        fs.renameSync(temporary, real);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EBUSY' && code !== 'EXDEV') throw e;
+        // FILE is a mount point (a bind-mounted file): no name replaces it, so it is written in
+        // place from the new file, as --force did before; a follow goes on in FILE itself, at
+        // the same offset
+        cut = true;
+        inPlace = copyInPlace(temporary, real);
+        output.fd = inPlace;
+        fs.rmSync(temporary, { force: true });
+      }
+      state = 'replaced';
+    } catch (e) {
+      // (the caller fails the output with this error: ReplacementWriter, or replace()'s caller)
+      state = 'gone';
+      closeAll();
+      try {
+        fs.rmSync(temporary, { force: true });
+      } catch {
+        // (a directory that took no rename takes no removal either: the next --force export of FILE removes it, its lock gone)
+      }
+      throw failure(e, cut ? `cannot write the new export over ${file} in place (a mount point: ${file} is cut)` : `cannot replace ${file} by the new export beside it (the old ${file} is as it was)`);
+    }
+    try {
+      WalnutFile.syncDirectorySync(dir);
+    } catch (e) {
+      throw failure(e, `cannot sync the directory of ${file} after replacing it`);
     }
   };
-  let done = false;
   return {
     output,
+    get replaced() {
+      return state === 'replaced';
+    },
     async replace() {
-      let renamed = false;
-      let inPlace = false;
+      if (!output.writableFinished) await new Promise<void>((resolve, reject) => output.once('finish', () => resolve()).once('error', reject));
       try {
-        if (!output.writableFinished) await new Promise<void>((resolve, reject) => output.once('finish', () => resolve()).once('error', reject));
-        await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
-        close();
-        try {
-          fs.renameSync(temporary, real);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code !== 'EBUSY' && code !== 'EXDEV') throw e;
-          // FILE is a mount point (a bind-mounted file): no name replaces it, so it is written in
-          // place from the new file, as --force did before (a failure now leaves it cut)
-          inPlace = true;
-          copyInPlace(temporary, real);
-          fs.rmSync(temporary, { force: true });
-        }
-        renamed = true;
-        done = true;
-        await WalnutFile.syncDirectory(path.dirname(real));
-      } catch (e) {
-        close();
-        if (!renamed) {
-          done = true;
-          fs.rmSync(temporary, { force: true });
-        }
-        if (isWalnutError(e)) throw e;
-        const err = e as NodeJS.ErrnoException;
-        const what = renamed ? `cannot sync the directory of ${file} after replacing it` : inPlace ? `cannot write the new export over ${file} in place (a mount point: ${file} is cut)` : `cannot replace ${file} by the new export beside it (the old ${file} is as it was)`;
-        throw walnutError(diskFull(err) ? 'WALNUT_FULL' : 'WALNUT_IO', `${what}: ${err.message}`, { path: file, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
+        putInPlace();
+      } finally {
+        closeAll();
+      }
+    },
+    replaceAt(bytes) {
+      output.arm(bytes, putInPlace);
+    },
+    async close() {
+      try {
+        if (state === 'replaced') await new Promise<void>((resolve, reject) => fs.fsync(output.fd, (e) => (e ? reject(failure(e, `cannot sync ${file}`)) : resolve())));
+      } finally {
+        closeAll();
       }
     },
     abandon() {
-      if (done) return;
-      done = true;
+      if (state !== 'writing') return;
+      state = 'gone';
       output.destroy();
-      close();
+      closeAll();
       fs.rmSync(temporary, { force: true });
     },
   };
 }
+
+/**
+ * Removes the new files of replacements of `real` whose export died before renaming or removing
+ * them (openExportReplacement's header): one whose lock can be taken has no live owner, provided
+ * it is not empty (an export locks its file right after creating it; an empty one may be a live
+ * export's between the two, unless it is older than a minute). Best effort: what cannot be
+ * opened or removed stays. (`.walnut-export-PID-hex`, the short name of a FILE near NAME_MAX,
+ * may have been another FILE's: dead all the same.)
+ */
+function removeAbandonedReplacements(real: string): void {
+  const dir = path.dirname(real);
+  const ours = new RegExp(`^(?:\\.${escapeRegExp(path.basename(real))})?\\.walnut-export-\\d+-[0-9a-f]{8}$`);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!ours.test(name)) continue;
+    const file = path.join(dir, name);
+    let f: WalnutFile;
+    try {
+      f = WalnutFile.openSync(file); // no O_CREAT; a symbolic link is refused, not followed
+    } catch {
+      continue;
+    }
+    try {
+      if (!f.tryLock(0, 1, 'exclusive')) continue; // a live export's
+      const st = fs.fstatSync(f.fd);
+      if (st.isFile() && (st.size > 0 || Date.now() - st.mtimeMs > ABANDONED_EMPTY_MS)) fs.rmSync(file, { force: true });
+    } catch {
+      // left as it is
+    } finally {
+      f.closeSync();
+    }
+  }
+}
+
+const ABANDONED_EMPTY_MS = 60_000;
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * Whether FILE (at `real`, stat `st`) can be replaced by a rename where writing it in place
@@ -504,15 +693,17 @@ function replaceable(real: string, st: fs.Stats): boolean {
   return parent === null || (parent.mode & 0o1000) === 0 /* S_ISVTX, the sticky bit */ || parent.uid === uid || st.uid === uid;
 }
 
-/** `from`'s bytes written over `to` in place (truncated first), then synced. */
-function copyInPlace(from: string, to: string): void {
+/** `from`'s bytes written over `to` in place (truncated first), then synced; returns `to`'s descriptor, open for writing. */
+function copyInPlace(from: string, to: string): number {
   const fd = fs.openSync(to, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
   try {
     fs.copyFileSync(from, to);
     fs.fsyncSync(fd);
-  } finally {
+  } catch (e) {
     fs.closeSync(fd);
+    throw e;
   }
+  return fd;
 }
 
 /** `.NAME.walnut-export-PID-hex` beside FILE, or `.walnut-export-PID-hex` when NAME leaves no room for it (NAME_MAX, 255 bytes). */

@@ -70,6 +70,7 @@ import {
 import { bigEndianChecksum, decodeWalHeader, frameOffset, sameSalts, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
 import { checkDbPath, requireRegularFiles, resolvedPath } from '../io/real-path';
+import { settleRestores } from '../io/restore-asides';
 import { ScratchWords } from '../io/scratch-words';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
 import { type EventRing, publish } from '../telemetry/events';
@@ -431,6 +432,7 @@ export class WalIndex {
     } catch (e) {
       throw walnutError('WALNUT_CANTOPEN', `cannot open database ${path}: ${(e as Error).message}`, { path, cause: e });
     }
+    settleRestores(dbPath); // a restore that died replacing it: its -wal etc. back beside it (or the replaced one's gone) before they are looked at
     requireRegularFiles(dbPath, [`${dbPath}-wal`, `${dbPath}-shm`]); // a directory or FIFO: a clear refusal, not a failed pread
     const db = await openReadWrite(dbPath);
     const opened: { wal?: WalFile; shm?: WalnutFile } = {};

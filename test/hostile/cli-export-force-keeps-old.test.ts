@@ -3,7 +3,7 @@
 // stream there that does not restore, and the old backup was gone. A one-shot export now writes
 // a new file beside FILE and renames it over FILE only once the stream is whole and synced; a
 // failure leaves the old FILE as it was and no new file behind. The replaced FILE keeps its
-// permission bits. (--follow still truncates at the start: it has no end to wait for; README.)
+// permission bits. (--follow --force: cli-export-follow-force-keeps-old.)
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -1,0 +1,151 @@
+/**
+ * io/restore-asides.ts — the names a restore (export/restore.ts) owns beside its target, and
+ * settling what a restore that died left there, so that no crash ever leaves a database beside
+ * another database's -wal or without its own.
+ *
+ * A restore to `<dir>/<name>` builds the new database in `<dir>/.<name>.restore-<12 hex>` (its
+ * temporary file: created O_EXCL, an exclusive OFD lock on its byte 0 from before its first
+ * byte is written until it is renamed or removed). To replace a database it then:
+ *   1. renames the old database's -wal, -journal, -shm and -wal-fec to the temporary file's
+ *      name plus the same suffix (its asides: `.<name>.restore-<hex>-wal`, ...), syncs the directory;
+ *   2. renames the temporary file over `<name>` (the one atomic step: old database before it,
+ *      new one after), syncs the directory;
+ *   3. removes the asides.
+ * The temporary file's name therefore tells which database `<name>` is: while it exists the
+ * rename has not happened, and the asides are the companions of the database at `<name>`; once
+ * it is gone they belong to a database that was replaced. So after a crash (settleRestores):
+ *  - a temporary file nobody holds the lock of (its restore died) gets its asides renamed back
+ *    to their names (never over a file there: that one stays, and so do the aside and the
+ *    temporary file, for a person to look at), the directory synced, and only then is the
+ *    temporary file removed (when it is not empty, or older than a minute: an empty one may be
+ *    a live restore's between its create and its lock);
+ *  - an aside whose temporary file is gone is the replaced database's, and is removed.
+ * A restore that fails after step 1 puts the asides back the same way before it removes its
+ * temporary file. Every restore settles its target first, and so does every open of a database
+ * (WalIndex.open), before either looks at the companions.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { WalnutFile } from './file';
+
+/**
+ * The files SQLite and walnut keep beside a database, by suffix: -wal, the rollback -journal, the
+ * -shm and walnut's FEC sidecar (fec/writer.ts sidecarPathOf: the -wal's name + '-fec').
+ */
+export const COMPANION_SUFFIXES = ['-wal', '-journal', '-shm', '-wal-fec'] as const;
+
+/** The name of restore's temporary files for `target`, less their 12 random hex digits. */
+export const temporaryPrefix = (target: string): string => `.${path.basename(target)}.restore-`;
+
+const ABANDONED_EMPTY_MS = 60_000;
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Step 1 of a replacement: each companion of `target` that exists renamed to `tmp` + its suffix,
+ * each suffix pushed on `moved` once renamed; a failure part-way leaves the ones moved so far
+ * moved (the caller puts them back: moveBack).
+ */
+export function moveAside(target: string, tmp: string, moved: string[]): void {
+  for (const suffix of COMPANION_SUFFIXES) {
+    if (fs.lstatSync(`${target}${suffix}`, { throwIfNoEntry: false }) === undefined) continue;
+    fs.renameSync(`${target}${suffix}`, `${tmp}${suffix}`);
+    moved.push(suffix);
+  }
+}
+
+/**
+ * Renames the asides of `tmp` back to `target`'s companions; never over a file that is there (a
+ * link, then the aside's name removed; where links are not supported, a rename once the name
+ * is free). True when every aside went back.
+ */
+export function moveBack(target: string, tmp: string): boolean {
+  let all = true;
+  for (const suffix of COMPANION_SUFFIXES) {
+    const aside = `${tmp}${suffix}`;
+    const home = `${target}${suffix}`;
+    const st = fs.lstatSync(aside, { throwIfNoEntry: false });
+    if (st === undefined) continue;
+    try {
+      fs.linkSync(aside, home);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const there = fs.lstatSync(home, { throwIfNoEntry: false });
+      if (code === 'EEXIST' && there !== undefined && there.ino === st.ino && there.dev === st.dev) {
+        // (linked back already, by a settle that stopped before removing the aside's name)
+      } else if (code !== 'EEXIST' && there === undefined) {
+        fs.renameSync(aside, home); // a file system without hard links
+        continue;
+      } else {
+        all = false; // a file at the companion's name: neither is removed
+        continue;
+      }
+    }
+    fs.unlinkSync(aside);
+  }
+  return all;
+}
+
+/** Removes the asides of `tmp` (the database they belonged to was replaced). */
+export function removeAsides(tmp: string): void {
+  for (const suffix of COMPANION_SUFFIXES) fs.rmSync(`${tmp}${suffix}`, { force: true });
+}
+
+/**
+ * Settles what restores to `target` that died left beside it (the header): asides back where
+ * their temporary file says the rename did not happen, removed where it did, abandoned
+ * temporary files removed. `own`: this restore's temporary file, left alone. Best effort for
+ * what cannot be opened or removed; a failure to put an aside back keeps its temporary file.
+ */
+export function settleRestores(target: string, own: string | null = null): void {
+  const dir = path.dirname(target);
+  const prefix = temporaryPrefix(target);
+  const temporary = new RegExp(`^${escapeRegExp(prefix)}[0-9a-f]{12}$`);
+  const asideOf = new RegExp(`^(${escapeRegExp(prefix)}[0-9a-f]{12})(${COMPANION_SUFFIXES.map(escapeRegExp).join('|')})$`);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  if (!names.some((n) => n.startsWith(prefix))) return;
+  for (const name of names) {
+    if (!temporary.test(name)) continue;
+    const tmp = path.join(dir, name);
+    if (tmp !== own) settleTemporary(target, tmp, names.some((n) => asideOf.exec(n)?.[1] === name));
+  }
+  for (const name of names) {
+    const m = asideOf.exec(name);
+    if (m === null) continue;
+    const tmp = path.join(dir, m[1]!);
+    // (looked at now: a temporary file settled above may have been removed, with its asides back)
+    try {
+      if (tmp !== own && fs.lstatSync(tmp, { throwIfNoEntry: false }) === undefined) fs.rmSync(path.join(dir, name), { force: true });
+    } catch {
+      // left as it is (a directory that takes no change: nothing here can be settled)
+    }
+  }
+}
+
+/** One temporary file of a restore to `target`: when its restore is dead, its asides back, then it removed. */
+function settleTemporary(target: string, tmp: string, hasAsides: boolean): void {
+  let f: WalnutFile;
+  try {
+    f = WalnutFile.openSync(tmp); // no O_CREAT; a symbolic link is refused, not followed
+  } catch {
+    return;
+  }
+  try {
+    if (!f.tryLock(0, 1, 'exclusive')) return; // a live restore's
+    if (hasAsides) {
+      if (!moveBack(target, tmp)) return;
+      WalnutFile.syncDirectorySync(path.dirname(target)); // back before the temporary file goes
+    }
+    const st = fs.fstatSync(f.fd);
+    if (st.isFile() && (hasAsides || st.size > 0 || Date.now() - st.mtimeMs > ABANDONED_EMPTY_MS)) fs.rmSync(tmp, { force: true });
+  } catch {
+    // left as it is
+  } finally {
+    f.closeSync();
+  }
+}

@@ -1,0 +1,184 @@
+// Hostile: `walnut restore app.ark app.db --force` killed at every step of replacing app.db.
+// restore removed the old database's -wal, -shm, -journal and -wal-fec and synced the directory,
+// then renamed its new file over app.db: a crash between the two left the OLD database without
+// its -wal, so every commit not checkpointed was lost, and the new database was not in place
+// either. Now the companions are renamed aside under names tied to restore's temporary file, the
+// new file renamed in, and only then the asides removed; the next open (or restore) of app.db
+// puts back the asides of a restore that died before its rename (its temporary file still there)
+// and removes those of one that died after. An LD_PRELOAD shim SIGKILLs the restore just before
+// its Nth rename/link/unlink in the directory, for every N until it runs to its end; after each
+// crash a walnut open of app.db (walnut checkpoint) and sqlite3 must find either the old database
+// with all 30 of its commits (20 of them only in its -wal) or the new one, integrity ok, and
+// nothing of the restore left beside it; a sqlite3 that opens it first, before any walnut, finds
+// the same (the old database's -wal is checkpointed into it before its companions go aside). The
+// same for an old rollback-journal database with a hot -journal (a writer killed mid-transaction),
+// whose journal goes aside: after a walnut open sqlite3 finds the old database (its journal played
+// back) or the new one. And the next restore settles a killed one.
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { spawnOutput } from '../helpers/children';
+import { buildCrashAtRenameShim } from '../helpers/crash-at-rename-shim';
+import { Database } from '../helpers/sqlite';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
+const walnut = (...args: string[]) => spawnOutput(process.execPath, [bin, ...args]);
+const shim = buildCrashAtRenameShim(dir);
+
+/**
+ * The old database, written by python3's sqlite3: 10 rows checkpointed into the file, 20 more
+ * commits only in its -wal (the process ends without closing: -wal and -shm stay, as a crash
+ * or an application still running would leave them).
+ */
+function oldDatabase(db: string): void {
+  const py = `
+import os, sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute('PRAGMA journal_mode=WAL')
+c.execute('PRAGMA wal_autocheckpoint=0')
+c.execute('CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT, v BLOB)')
+for i in range(10): c.execute("INSERT INTO t(who, v) VALUES ('old', randomblob(3000))")
+c.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+for i in range(20): c.execute("INSERT INTO t(who, v) VALUES ('old', randomblob(3000))")
+os._exit(0)
+`;
+  execFileSync('python3', ['-c', py, db]);
+  expect(fs.statSync(`${db}-wal`).size).toBeGreaterThan(20 * 3000);
+}
+
+/**
+ * An old rollback-journal database with a hot -journal: 30 rows committed, then a writer killed
+ * inside a transaction that rewrote them and added 200 more ('doomed'), whose pages spilled into
+ * the database file (a small cache): only the journal makes the file the database of 30 rows
+ * again (SQLite plays it back).
+ */
+function hotJournalDatabase(db: string): void {
+  const py = `
+import os, sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute('PRAGMA journal_mode=DELETE')
+c.execute('PRAGMA cache_size=10')
+c.execute('CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT, v BLOB)')
+for i in range(30): c.execute("INSERT INTO t(who, v) VALUES ('old', randomblob(3000))")
+c.execute('BEGIN')
+c.execute("UPDATE t SET who = 'doomed', v = randomblob(3000)")
+for i in range(200): c.execute("INSERT INTO t(who, v) VALUES ('doomed', randomblob(3000))")
+os._exit(0)
+`;
+  execFileSync('python3', ['-c', py, db]);
+  expect(fs.statSync(`${db}-journal`).size).toBeGreaterThan(0);
+}
+
+/** What sqlite3 reads in `db`: integrity_check and the rows per writer. */
+function sqliteReads(db: string): { integrity: string; rows: string } {
+  const integrity = execFileSync('sqlite3', [db, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim();
+  const rows = execFileSync('sqlite3', [db, "SELECT who || ':' || count(*) FROM t GROUP BY who"], { encoding: 'utf8' }).trim();
+  return { integrity, rows };
+}
+
+function restoreKilledAt(n: number, ark: string, db: string): Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const child = spawn(process.execPath, [bin, 'restore', ark, db, '--force'], {
+    env: { ...process.env, LD_PRELOAD: shim.path, CRASH_DIR: path.dirname(db), CRASH_AT: String(n) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.once('close', (status, signal) => resolve({ status, signal, stderr })));
+}
+
+describe('walnut restore --force killed at each step of the replacement', () => {
+  // the new database's stream: 7 rows of its own
+  beforeAll(async () => {
+    if (shim.error !== null) return;
+    const source = path.join(dir, 'new.db');
+    const writer = new Database(source);
+    writer.pragma('journal_mode = WAL');
+    writer.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT, v BLOB)');
+    for (let i = 0; i < 7; i++) writer.prepare("INSERT INTO t(who, v) VALUES ('new', randomblob(500))").run();
+    writer.close();
+    const ark = path.join(dir, 'new.ark');
+    expect((await walnut('export', source, '-o', ark)).status).toBe(0);
+  });
+
+  /**
+   * Kills `walnut restore new.ark app.db --force` before its 1st, 2nd, ... change of a name in the
+   * directory until it runs to its end; after each crash `check` reads the database. Returns the
+   * states seen and how many points there were.
+   */
+  async function everyCrashPoint(name: string, make: (db: string) => void, check: (db: string, d: string, n: number) => Promise<string>): Promise<{ seen: string[]; points: number; left: string[] }> {
+    const seen = new Set<string>();
+    const left: string[] = [];
+    let points = 0;
+    let finished = false;
+    for (let n = 1; n <= 30 && !finished; n++) {
+      const d = path.join(dir, `${name}-${n}`);
+      fs.mkdirSync(d);
+      const db = path.join(d, 'app.db');
+      make(db);
+      const r = await restoreKilledAt(n, path.join(dir, 'new.ark'), db);
+      finished = r.status === 0;
+      if (!finished) expect(r.signal, r.stderr).toBe('SIGKILL');
+      seen.add(await check(db, d, n));
+      left.push(...fs.readdirSync(d).filter((f) => f.includes('.restore-')).map((f) => `crash at ${n}: ${f}`));
+      points = n;
+    }
+    expect(finished).toBe(true); // every step was crashed at, then the restore ran to its end
+    return { seen: [...seen].sort(), points, left };
+  }
+
+  /** A walnut open settles what the restore left (walnut checkpoint opens the database; on a hot journal it then refuses, after settling). */
+  const settle = (db: string) => walnut('checkpoint', db);
+
+  it.skipIf(shim.error !== null)(`a WAL database: the old one with every commit, or the new one, to sqlite3 first and after a walnut open${shim.error === null ? '' : ` (${shim.error})`}`, async () => {
+    const { seen, points, left } = await everyCrashPoint('wal', oldDatabase, async (db, d, n) => {
+      // what a sqlite3 that opens the database first finds (on a copy of the files as the crash
+      // left them, so that it changes nothing here)
+      const first = path.join(d, 'sqlite3-first');
+      fs.mkdirSync(first);
+      for (const suffix of ['', '-wal', '-journal']) if (fs.existsSync(`${db}${suffix}`)) fs.copyFileSync(`${db}${suffix}`, path.join(first, `app.db${suffix}`));
+      const direct = sqliteReads(path.join(first, 'app.db'));
+      fs.rmSync(first, { recursive: true });
+      expect(direct.integrity, `crash at ${n}, sqlite3 first`).toBe('ok');
+      expect(['old:30', 'new:7'], `crash at ${n}, sqlite3 first`).toContain(direct.rows);
+      const settled = await settle(db);
+      expect(settled.status, `crash at ${n}: ${settled.stderr}`).toBe(0);
+      const reads = sqliteReads(db);
+      expect(reads, `crash at ${n}`).toEqual(direct);
+      return reads.rows;
+    });
+    expect(points).toBeGreaterThanOrEqual(4); // (the -wal and -shm of the checkpointed old database, the rename, the end)
+    expect(seen).toEqual(['new:7', 'old:30']);
+    expect(left).toEqual([]); // nothing of a killed restore stays once the database was opened
+  }, 300_000);
+
+  it.skipIf(shim.error !== null)(`a database with a hot -journal: after a walnut open, the old one (its journal played back) or the new one${shim.error === null ? '' : ` (${shim.error})`}`, async () => {
+    const { seen, points, left } = await everyCrashPoint('journal', hotJournalDatabase, async (db, _d, n) => {
+      await settle(db); // (its status: a rollback-journal database is refused after the settle; the new one is checkpointed)
+      const reads = sqliteReads(db);
+      expect(reads.integrity, `crash at ${n}`).toBe('ok');
+      expect(['old:30', 'new:7'], `crash at ${n}`).toContain(reads.rows);
+      return reads.rows;
+    });
+    expect(points).toBeGreaterThanOrEqual(4); // (the -journal aside, the rename, its removal, the end)
+    expect(seen).toEqual(['new:7', 'old:30']);
+    expect(left).toEqual([]);
+  }, 300_000);
+
+  it.skipIf(shim.error !== null)(`the next restore settles a restore killed before its rename, then replaces the database${shim.error === null ? '' : ` (${shim.error})`}`, async () => {
+    const d = path.join(dir, 'next');
+    fs.mkdirSync(d);
+    const db = path.join(d, 'app.db');
+    hotJournalDatabase(db);
+    const killed = await restoreKilledAt(2, path.join(dir, 'new.ark'), db); // the -journal aside, the rename not yet
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    expect(fs.existsSync(`${db}-journal`)).toBe(false);
+    const r = await walnut('restore', path.join(dir, 'new.ark'), db, '--force');
+    expect(r.status, r.stderr).toBe(0);
+    expect(sqliteReads(db)).toEqual({ integrity: 'ok', rows: 'new:7' });
+    expect(fs.readdirSync(d).filter((f) => f.includes('.restore-'))).toEqual([]);
+  }, 60_000);
+});
