@@ -33,5 +33,8 @@ export async function recoverWithRepair(dbPath: string): Promise<RepairRecoveryR
       return report.repairedFrames.length > 0 || report.restoredHeader !== null;
     },
   });
+  // a header fallback (frame 0) and yet frames: the rebuild restored the header from a live
+  // wal-index (wal-index.ts #restoreWalHeaderFromLiveIndex), so nothing is left unrepaired there
+  if (fallback !== null && (fallback as FecFallback).frame === 0 && r.walFrames > 0) fallback = null;
   return { ...r, repairedFrames: repaired, restoredHeader, fallback };
 }

@@ -131,3 +131,23 @@ export function walHeaderWithChecksum(h: Omit<NewWalHeader, 'checkpointSeq'> & {
   const { bytes, checksum: got } = encodeWalHeader({ ...h, checkpointSeq: dv.getUint32(12) });
   return got[0] === checksum[0] && got[1] === checksum[1] ? bytes : null;
 }
+
+/**
+ * The WAL header that frame 1 (`frame`: its 24-byte header and page, as on disk) was written
+ * after, given the generation's salts, page size and byte order known from elsewhere (a live
+ * wal-index header, a sidecar group): frame 1's checksum starts from the header's, so unwinding
+ * it over the frame gives the header's checksum, and the checkpoint sequence is the one value
+ * that checksum leaves (walHeaderWithChecksum). Null when frame 1 is not of those salts or no
+ * header gives its checksum.
+ */
+export function walHeaderBeforeFrame1(frame: Uint8Array, g: { pageSize: number; salts: readonly [number, number]; bigEndian: boolean }): Uint8Array | null {
+  if (!isValidPageSize(g.pageSize) || frame.length < 24 + g.pageSize) return null;
+  const dv = new DataView(frame.buffer, frame.byteOffset, 24);
+  if (dv.getUint32(0) === 0 || dv.getUint32(8) !== g.salts[0] || dv.getUint32(12) !== g.salts[1]) return null;
+  // the checksummed bytes of a frame: its first 8 header bytes, then the page
+  const input = new Uint8Array(8 + g.pageSize);
+  input.set(frame.subarray(0, 8), 0);
+  input.set(frame.subarray(24, 24 + g.pageSize), 8);
+  const checksum = unwindWalChecksum(input, [dv.getUint32(16), dv.getUint32(20)], g.bigEndian);
+  return walHeaderWithChecksum({ magic: g.bigEndian ? WAL_MAGIC_BE : WAL_MAGIC_LE, pageSize: g.pageSize, salt1: g.salts[0], salt2: g.salts[1] }, checksum);
+}

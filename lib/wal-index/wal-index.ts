@@ -67,7 +67,7 @@ import {
   shmSegmentOf,
   type ShmHeader,
 } from '../format/shm-header';
-import { bigEndianChecksum, decodeWalHeader, frameOffset, sameSalts, WAL_HEADER_SIZE } from '../format/wal-header';
+import { bigEndianChecksum, decodeWalHeader, frameOffset, sameSalts, WAL_HEADER_SIZE, walHeaderBeforeFrame1 } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
 import { checkDbPath, requireRegularFiles, resolvedPath } from '../io/real-path';
 import { settleRestores } from '../io/restore-asides';
@@ -251,6 +251,11 @@ function shmLockName(byte: number): { name: string; reason: string } {
   if (byte === SHM_LOCK.CKPT) return { name: 'checkpoint (CKPT)', reason: 'BusyCheckpoint' };
   if (byte === SHM_LOCK.RECOVER) return { name: 'recovery (RECOVER)', reason: 'BusyRecovery' };
   return { name: `read mark (READ(${byte - SHM_LOCK.READ(0)}))`, reason: 'BusyRead' };
+}
+
+/** A WAL header that is damaged (bad magic, page size or checksum: SQLite reads the WAL as empty), not merely absent. */
+function stillDamaged(r: WalRecovery): boolean {
+  return r.headerStatus === 'bad-magic' || r.headerStatus === 'bad-page-size' || r.headerStatus === 'bad-checksum';
 }
 
 export class WalIndex {
@@ -805,6 +810,9 @@ export class WalIndex {
       // page size or checksum: SQLite reads the WAL as empty) before any frame counts (fec/repair.ts)
       const damagedHeader = (r.headerStatus === 'bad-magic' || r.headerStatus === 'bad-page-size' || r.headerStatus === 'bad-checksum') && r.fileSize > WAL_HEADER_SIZE;
       if (this.#repairWal !== null && ((r.headerStatus === 'ok' && r.invalidTailBytes > 0) || damagedHeader) && (await this.#repairWal(this.wal, r))) r = await this.wal.recover();
+      // a header still damaged under a live index that holds commits (`walnut recover` beside a
+      // running sqlite3): restored from what that index knows, or the rebuild is refused
+      if (stillDamaged(r) && r.fileSize > WAL_HEADER_SIZE && this.#restoreWalHeaderFromLiveIndex()) r = await this.wal.recover();
       const recovered = () => ({ path: this.dbPath, frames: r.mxFrame, commits: r.commits, micros: Math.round((performance.now() - t0) * 1000) });
       if (this.#events !== null) this.#events.emit('recovery', recovered);
       else publish('recovery', recovered);
@@ -855,6 +863,36 @@ export class WalIndex {
     } finally {
       this.#unlockShm(first, count);
     }
+  }
+
+  /**
+   * The WAL header on disk is damaged (SQLite reads the WAL as empty), and this connection is
+   * about to rebuild the index from it (rebuild(): `walnut recover`, `recover --repair` where no
+   * sidecar copy fits): when the live index header is valid and counts committed frames, the
+   * connections using it (a running sqlite3) have acknowledged those commits and would
+   * checkpoint them from it, and a rebuild from the empty-reading WAL dropped every one (and
+   * their last close removed the WAL). The header is restored from what the live index knows
+   * (salts, page size, byte order) and frame 1 (the header's checksum, unwound from frame 1's;
+   * format/wal-header.ts walHeaderBeforeFrame1), when every commit the index counts continues
+   * its chain; else the rebuild is refused and the index left as it is. False when there is no
+   * such live index (nothing to lose: recover as before); true when the header was rewritten.
+   */
+  #restoreWalHeaderFromLiveIndex(): boolean {
+    const live = this.#readHeader();
+    if (live === null || live.header.mxFrame === 0 || live.header.pageSize === 0) return false;
+    const { pageSize, salts, bigEndCksum, mxFrame } = live.header;
+    const frame = new Uint8Array(FRAME_HEADER_SIZE + pageSize);
+    const got = this.wal.file.readSync(frame, 0, frame.length, WAL_HEADER_SIZE);
+    const header = got === frame.length ? walHeaderBeforeFrame1(frame, { pageSize, salts, bigEndian: bigEndCksum }) : null;
+    if (header === null || this.wal.scanUnderHeaderSync(header).mxFrame < mxFrame) {
+      throw walnutError('WALNUT_CORRUPT', `the WAL header is damaged (SQLite reads the WAL as empty) while the live wal-index still counts ${mxFrame} committed frames of generation ${salts[0]}/${salts[1]}, and no header can be derived from it and frame 1: the index is left as it is (a rebuild from this WAL would drop those commits; the connections using it checkpoint them)`, { path: this.walPath, reason: 'WalHeaderDamaged' });
+    }
+    this.wal.file.writeSync(header, 0, WAL_HEADER_SIZE, 0);
+    this.wal.file.fdatasyncSync();
+    const restored = () => ({ stage: 'restore-header-from-index', path: this.walPath, salts, walFrames: mxFrame });
+    if (this.#events !== null) this.#events.emit('wal', restored);
+    else publish('wal', restored);
+    return true;
   }
 
   // ---- read transactions (section 10) --------------------------------------------------
