@@ -1544,7 +1544,7 @@ export class WalIndex {
     // the new header is written (WalFile.adoptOwnRestart); any other state is taken from the index.
     let current = false;
     if (ownRestart) this.wal.adoptOwnRestart();
-    else current = await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts });
+    else current = await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts, pageSize: h.pageSize, bigEndian: h.bigEndCksum });
     // The live header is still the one this connection published after its last append: nobody
     // changed the WAL since (SQLite's protocol publishes a new header with every commit, restart
     // and truncation; frames a writer left uncommitted after mxFrame are overwritten, as SQLite's
@@ -1566,7 +1566,7 @@ export class WalIndex {
       } catch (e) {
         if ((e as { reason?: string }).reason !== 'StaleAppendWindow') throw e;
         // changed without the lock being visible to us (e.g. the file was truncated): re-read once
-        await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts }, true);
+        await this.wal.adoptIndex({ mxFrame: h.mxFrame, nPage: h.nPage, running: h.frameChecksum, salts: h.salts, pageSize: h.pageSize, bigEndian: h.bigEndCksum }, true);
         result = await this.wal.append(transactions, durability);
       }
     }

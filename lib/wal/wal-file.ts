@@ -52,6 +52,7 @@ import {
   hostMagic,
   sameSalts,
   WAL_HEADER_SIZE,
+  walHeaderBeforeFrame1,
   type WalHeaderStatus,
 } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability } from '../io/file';
@@ -459,6 +460,26 @@ export class WalFile {
   }
 
   /**
+   * The WAL header on disk is damaged (SQLite and walnut's recovery read the WAL as empty) while
+   * the live wal-index, valid, counts committed frames (a running sqlite3 goes on from its index
+   * and never reads the header again): the header is restored from what the index knows (salts,
+   * page size, byte order) and frame 1 (format/wal-header.ts walHeaderBeforeFrame1) when every
+   * commit the index counts continues its chain, written and synced, and returned; else null
+   * (the caller refuses as before). Without it every commit of a store beside that sqlite3 failed
+   * WALNUT_CORRUPT, and reopening did not help (the index is valid: no recovery runs). The caller
+   * holds WRITE: SQLite writes the WAL header only as a writer, and reads it only in recovery.
+   */
+  #headerFromIndex(state: { mxFrame: number; pageSize: number; salts: [number, number]; bigEndian: boolean }): Uint8Array | null {
+    const frame = new Uint8Array(FRAME_HEADER_SIZE + state.pageSize);
+    if (!isValidPageSize(state.pageSize) || this.#file.readSync(frame, 0, frame.length, WAL_HEADER_SIZE) !== frame.length) return null;
+    const header = walHeaderBeforeFrame1(frame, { pageSize: state.pageSize, salts: state.salts, bigEndian: state.bigEndian });
+    if (header === null || this.scanUnderHeaderSync(header).mxFrame < state.mxFrame) return null;
+    this.#file.writeSync(header, 0, WAL_HEADER_SIZE, 0);
+    this.#file.fdatasyncSync();
+    return header;
+  }
+
+  /**
    * Takes the append window from the wal-index (another connection may have appended since
    * this WalFile last looked): mxFrame, the running checksum and db size come from the
    * index header; the WAL header bytes and size are re-read from disk. When the index says
@@ -466,12 +487,19 @@ export class WalFile {
    * window has no header and the next writer must write a fresh one. True when the window was
    * already current (this WalFile wrote the last commit the index names: nothing was read).
    */
-  async adoptIndex(state: { mxFrame: number; nPage: number; running: [number, number]; salts: [number, number] }, force = false): Promise<boolean> {
+  async adoptIndex(state: { mxFrame: number; nPage: number; running: [number, number]; salts: [number, number]; pageSize?: number; bigEndian?: boolean }, force = false): Promise<boolean> {
     if (!force && this.windowIsCurrent(state)) return true;
     const head = new Uint8Array(WAL_HEADER_SIZE);
     const got = await this.#file.read(head, 0, WAL_HEADER_SIZE, 0);
     this.#fileSize = await this.#file.size();
-    const decoded = got === WAL_HEADER_SIZE ? decodeWalHeader(head) : null;
+    let decoded = got === WAL_HEADER_SIZE ? decodeWalHeader(head) : null;
+    if (decoded !== null && state.mxFrame > 0 && state.pageSize !== undefined && state.bigEndian !== undefined && (decoded.status === 'bad-magic' || decoded.status === 'bad-page-size' || decoded.status === 'bad-checksum')) {
+      const restored = this.#headerFromIndex({ mxFrame: state.mxFrame, pageSize: state.pageSize, salts: state.salts, bigEndian: state.bigEndian });
+      if (restored !== null) {
+        head.set(restored);
+        decoded = decodeWalHeader(head);
+      }
+    }
     const header = decoded?.status === 'ok' ? decoded.header : null;
     if (header !== null) {
       // remember the generation on disk, so that a new header continues from its salts
