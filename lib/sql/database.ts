@@ -109,9 +109,11 @@ const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema
 const NESTED_SAVEPOINT = '"walnut transaction"';
 
 /**
- * How long close() waits for a transaction's fn that is running when it begins (ms; at least
- * the store's busyTimeout): then that transaction rolls back and rejects WALNUT_CLOSED, and
- * close() goes on. A fn awaiting something that never settles kept close() waiting for ever.
+ * How long close() waits for a transaction's fn (ms; at least the store's busyTimeout), counted
+ * from when close() began or when the fn started, whichever is later: then that transaction
+ * rolls back and rejects WALNUT_CLOSED, and close() goes on. A fn awaiting something that never
+ * settles kept close() waiting for ever; so did one that started after close() began (its
+ * transaction called before close(), queued behind another).
  */
 const CLOSE_WAITS_FOR_FN_MS = 2000;
 /** What a read connection answers when the statement must run on the writer. */
@@ -220,11 +222,13 @@ export class Database implements Queryable {
   /** The scope of the transaction whose fn is running (transaction()), else null. */
   #inFn: TransactionScope | null = null;
   /**
-   * Ends the running transaction's fn for close() (#runTransaction: the transaction rolls back
-   * and rejects WALNUT_CLOSED) once close() has waited CLOSE_WAITS_FOR_FN_MS for it; null while
-   * no fn runs. A fn that never settles held the writer for good: close() never returned.
+   * Starts close()'s wait for the running transaction's fn (#runTransaction): once it has waited
+   * CLOSE_WAITS_FOR_FN_MS the transaction rolls back and rejects WALNUT_CLOSED. Called by close()
+   * for the fn running when it begins, and by #runTransaction for each fn that starts after (a
+   * transaction queued before close() runs, and its fn gets the same wait); null while no fn
+   * runs. A fn that never settles held the writer for good: close() never returned.
    */
-  #abandonFn: ((e: WalnutError) => void) | null = null;
+  #awaitFnForClose: (() => void) | null = null;
   /**
    * transaction() has the writer inside its BEGIN IMMEDIATE .. COMMIT/ROLLBACK. Else a writer not
    * in autocommit is in a transaction its callers opened through exec() (BEGIN, SAVEPOINT): the
@@ -415,17 +419,30 @@ export class Database implements Queryable {
     await w.runner.exec(nested ? `SAVEPOINT ${NESTED_SAVEPOINT}` : 'BEGIN IMMEDIATE');
     const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e));
     let result: T;
+    let grace: ReturnType<typeof setTimeout> | undefined;
     try {
       this.#inFn = tx;
       try {
         const running = this.#inTransaction.run(tx, () => fn(tx));
-        const abandoned = new Promise<never>((_, reject) => (this.#abandonFn = reject));
+        let awaitForClose = (): void => undefined;
+        const abandoned = new Promise<never>((_, reject) => {
+          awaitForClose = () => {
+            const ms = Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout);
+            grace ??= setTimeout(() => reject(walnutError('WALNUT_CLOSED', `close() waited ${ms} ms for this transaction's function to end; it was rolled back (nothing of it was written)`, { path: this.#store.path, reason: 'TransactionAbandoned' })), ms);
+          };
+        });
+        this.#awaitFnForClose = awaitForClose;
+        // a transaction queued before close() whose fn starts after it began: its fn is waited
+        // for as long as one running at close() (it was not waited for at all: a fn that never
+        // ended kept close() waiting for ever, test/hostile/sql-close-queued-unsettled-transaction)
+        if (this.#closing !== null) awaitForClose();
         // a fn that settles after close() gave up on it is no one's to report: its outcome is dropped
         if (isPromiseLike(running)) Promise.resolve(running).catch(() => undefined);
         result = await Promise.race([running, abandoned]);
       } finally {
+        clearTimeout(grace);
         this.#inFn = null;
-        this.#abandonFn = null;
+        this.#awaitFnForClose = null;
         this.#inTransaction.disable(); // until the next transaction's run() (header of #inTransaction)
       }
       tx.end();
@@ -450,17 +467,12 @@ export class Database implements Queryable {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', "inside transaction(), close() would wait for the transaction (close after it)", { reason: 'transaction' }));
     }
     this.#closing ??= (async () => {
-      // a transaction's fn running now gets CLOSE_WAITS_FOR_FN_MS (at least busyTimeout) to end;
-      // then its transaction rolls back and rejects WALNUT_CLOSED (one that never ends held the
-      // writer, and close(), for good: test/hostile/sql-close-unsettled-transaction)
-      const grace = setTimeout(() => {
-        this.#abandonFn?.(walnutError('WALNUT_CLOSED', `close() waited ${Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout)} ms for this transaction's function to end; it was rolled back (nothing of it was written)`, { path: this.#store.path, reason: 'TransactionAbandoned' }));
-      }, Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout));
-      try {
-        await this.#closeConnections();
-      } finally {
-        clearTimeout(grace);
-      }
+      // a transaction's fn running now gets CLOSE_WAITS_FOR_FN_MS (at least busyTimeout) to end,
+      // as does each that starts later (#runTransaction); then its transaction rolls back and
+      // rejects WALNUT_CLOSED (one that never ends held the writer, and close(), for good:
+      // test/hostile/sql-close-unsettled-transaction)
+      this.#awaitFnForClose?.();
+      await this.#closeConnections();
     })();
     return this.#closing;
   }
