@@ -301,13 +301,22 @@ export class Database implements Queryable {
    * the next caller: SQLite keeps a transaction open when a statement in it, or its COMMIT,
    * fails SQLITE_BUSY (a conflict), and the next caller's statements ran inside it on the one
    * shared connection, resolved, and were lost at close() (test/hostile/sql-exec-failed-commit).
-   * A transaction an earlier call opened (a BEGIN through exec()) is its caller's to end.
+   * A transaction an earlier call opened (a BEGIN through exec()) is its caller's to end. The
+   * writer is seen in autocommit before each statement: a transaction open at the failure was
+   * opened by this exec() when the writer was in autocommit at its start or before any of its
+   * statements (a text that ends the caller's transaction and opens another, `COMMIT; BEGIN;
+   * INSERT ..`, failing after its BEGIN left the writer in that new transaction, which no one
+   * would end: test/hostile/sql-exec-reopened-transaction).
    */
   #execOnWriter(sql: string): Promise<void> {
     const w = this.#writer;
-    const began = !!w.engine.sqlite3.get_autocommit(w.db);
-    return w.runner.exec(sql).catch(async (e: unknown) => {
-      if (began && !w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec('ROLLBACK').catch(() => undefined);
+    const autocommit = (): boolean => !!w.engine.sqlite3.get_autocommit(w.db);
+    let opensOwn = autocommit();
+    const beforeStatement = (): void => {
+      if (!opensOwn && autocommit()) opensOwn = true;
+    };
+    return w.runner.exec(sql, beforeStatement).catch(async (e: unknown) => {
+      if (opensOwn && !autocommit()) await w.runner.exec('ROLLBACK').catch(() => undefined);
       throw e;
     });
   }
