@@ -674,7 +674,8 @@ export class Database implements Queryable {
    */
   #conflictedInRun<T>(e: unknown, again: (e: unknown) => boolean, run: () => T | Promise<T>, turn: LeaseTurn, leaseDue: () => boolean): Promise<T> {
     const w = this.#writer;
-    if (!again(this.#translate(w, e))) throw e;
+    const err = this.#translate(w, e);
+    if (!again(err)) throw e;
     this.#conflictRetries++;
     const lease = leaseDue() ? this.#overtaken.take(turn) : undefined;
     w.vfs.conflict = false; // (as #attempt before a job: this run's signals are its own)
@@ -684,7 +685,13 @@ export class Database implements Queryable {
     // run again once more, applied twice (or, once close() began, was applied yet rejected)
     const saw = w.vfs.takeDurability();
     if (saw !== null) saw.catch(() => undefined);
-    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => lease).then(run);
+    // close() may have begun during the turn or the lease's wait (the writer is held: close()
+    // waits for it): not run again then, as a statement waiting for the lease outside the writer
+    // is not (#runAgainUnlessClosing). It ran again and committed after close() began
+    // (test/hostile/sql-conflict-lease-wait-close)
+    return new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => lease)
+      .then(() => (this.#closing === null ? run() : this.#runAgainUnlessClosing(err, () => Promise.reject(err), turn, false)));
   }
 
   /**
