@@ -109,9 +109,11 @@ const WRITER_ONLY_SQL = /\b(temp|temporary|sqlite_temp_master|sqlite_temp_schema
 const NESTED_SAVEPOINT = '"walnut transaction"';
 
 /**
- * How long close() waits for a transaction's fn that is running when it begins (ms; at least
- * the store's busyTimeout): then that transaction rolls back and rejects WALNUT_CLOSED, and
- * close() goes on. A fn awaiting something that never settles kept close() waiting for ever.
+ * How long close() waits for a transaction's fn (ms; at least the store's busyTimeout), counted
+ * from when close() began or when the fn started, whichever is later: then that transaction
+ * rolls back and rejects WALNUT_CLOSED, and close() goes on. A fn awaiting something that never
+ * settles kept close() waiting for ever; so did one that started after close() began (its
+ * transaction called before close(), queued behind another).
  */
 const CLOSE_WAITS_FOR_FN_MS = 2000;
 /** What a read connection answers when the statement must run on the writer. */
@@ -220,11 +222,13 @@ export class Database implements Queryable {
   /** The scope of the transaction whose fn is running (transaction()), else null. */
   #inFn: TransactionScope | null = null;
   /**
-   * Ends the running transaction's fn for close() (#runTransaction: the transaction rolls back
-   * and rejects WALNUT_CLOSED) once close() has waited CLOSE_WAITS_FOR_FN_MS for it; null while
-   * no fn runs. A fn that never settles held the writer for good: close() never returned.
+   * Starts close()'s wait for the running transaction's fn (#runTransaction): once it has waited
+   * CLOSE_WAITS_FOR_FN_MS the transaction rolls back and rejects WALNUT_CLOSED. Called by close()
+   * for the fn running when it begins, and by #runTransaction for each fn that starts after (a
+   * transaction queued before close() runs, and its fn gets the same wait); null while no fn
+   * runs. A fn that never settles held the writer for good: close() never returned.
    */
-  #abandonFn: ((e: WalnutError) => void) | null = null;
+  #awaitFnForClose: (() => void) | null = null;
   /**
    * transaction() has the writer inside its BEGIN IMMEDIATE .. COMMIT/ROLLBACK. Else a writer not
    * in autocommit is in a transaction its callers opened through exec() (BEGIN, SAVEPOINT): the
@@ -297,13 +301,22 @@ export class Database implements Queryable {
    * the next caller: SQLite keeps a transaction open when a statement in it, or its COMMIT,
    * fails SQLITE_BUSY (a conflict), and the next caller's statements ran inside it on the one
    * shared connection, resolved, and were lost at close() (test/hostile/sql-exec-failed-commit).
-   * A transaction an earlier call opened (a BEGIN through exec()) is its caller's to end.
+   * A transaction an earlier call opened (a BEGIN through exec()) is its caller's to end. The
+   * writer is seen in autocommit before each statement: a transaction open at the failure was
+   * opened by this exec() when the writer was in autocommit at its start or before any of its
+   * statements (a text that ends the caller's transaction and opens another, `COMMIT; BEGIN;
+   * INSERT ..`, failing after its BEGIN left the writer in that new transaction, which no one
+   * would end: test/hostile/sql-exec-reopened-transaction).
    */
   #execOnWriter(sql: string): Promise<void> {
     const w = this.#writer;
-    const began = !!w.engine.sqlite3.get_autocommit(w.db);
-    return w.runner.exec(sql).catch(async (e: unknown) => {
-      if (began && !w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec('ROLLBACK').catch(() => undefined);
+    const autocommit = (): boolean => !!w.engine.sqlite3.get_autocommit(w.db);
+    let opensOwn = autocommit();
+    const beforeStatement = (): void => {
+      if (!opensOwn && autocommit()) opensOwn = true;
+    };
+    return w.runner.exec(sql, beforeStatement).catch(async (e: unknown) => {
+      if (opensOwn && !autocommit()) await w.runner.exec('ROLLBACK').catch(() => undefined);
       throw e;
     });
   }
@@ -415,17 +428,30 @@ export class Database implements Queryable {
     await w.runner.exec(nested ? `SAVEPOINT ${NESTED_SAVEPOINT}` : 'BEGIN IMMEDIATE');
     const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e));
     let result: T;
+    let grace: ReturnType<typeof setTimeout> | undefined;
     try {
       this.#inFn = tx;
       try {
         const running = this.#inTransaction.run(tx, () => fn(tx));
-        const abandoned = new Promise<never>((_, reject) => (this.#abandonFn = reject));
+        let awaitForClose = (): void => undefined;
+        const abandoned = new Promise<never>((_, reject) => {
+          awaitForClose = () => {
+            const ms = Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout);
+            grace ??= setTimeout(() => reject(walnutError('WALNUT_CLOSED', `close() waited ${ms} ms for this transaction's function to end; it was rolled back (nothing of it was written)`, { path: this.#store.path, reason: 'TransactionAbandoned' })), ms);
+          };
+        });
+        this.#awaitFnForClose = awaitForClose;
+        // a transaction queued before close() whose fn starts after it began: its fn is waited
+        // for as long as one running at close() (it was not waited for at all: a fn that never
+        // ended kept close() waiting for ever, test/hostile/sql-close-queued-unsettled-transaction)
+        if (this.#closing !== null) awaitForClose();
         // a fn that settles after close() gave up on it is no one's to report: its outcome is dropped
         if (isPromiseLike(running)) Promise.resolve(running).catch(() => undefined);
         result = await Promise.race([running, abandoned]);
       } finally {
+        clearTimeout(grace);
         this.#inFn = null;
-        this.#abandonFn = null;
+        this.#awaitFnForClose = null;
         this.#inTransaction.disable(); // until the next transaction's run() (header of #inTransaction)
       }
       tx.end();
@@ -450,17 +476,12 @@ export class Database implements Queryable {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', "inside transaction(), close() would wait for the transaction (close after it)", { reason: 'transaction' }));
     }
     this.#closing ??= (async () => {
-      // a transaction's fn running now gets CLOSE_WAITS_FOR_FN_MS (at least busyTimeout) to end;
-      // then its transaction rolls back and rejects WALNUT_CLOSED (one that never ends held the
-      // writer, and close(), for good: test/hostile/sql-close-unsettled-transaction)
-      const grace = setTimeout(() => {
-        this.#abandonFn?.(walnutError('WALNUT_CLOSED', `close() waited ${Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout)} ms for this transaction's function to end; it was rolled back (nothing of it was written)`, { path: this.#store.path, reason: 'TransactionAbandoned' }));
-      }, Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout));
-      try {
-        await this.#closeConnections();
-      } finally {
-        clearTimeout(grace);
-      }
+      // a transaction's fn running now gets CLOSE_WAITS_FOR_FN_MS (at least busyTimeout) to end,
+      // as does each that starts later (#runTransaction); then its transaction rolls back and
+      // rejects WALNUT_CLOSED (one that never ends held the writer, and close(), for good:
+      // test/hostile/sql-close-unsettled-transaction)
+      this.#awaitFnForClose?.();
+      await this.#closeConnections();
     })();
     return this.#closing;
   }
@@ -653,7 +674,8 @@ export class Database implements Queryable {
    */
   #conflictedInRun<T>(e: unknown, again: (e: unknown) => boolean, run: () => T | Promise<T>, turn: LeaseTurn, leaseDue: () => boolean): Promise<T> {
     const w = this.#writer;
-    if (!again(this.#translate(w, e))) throw e;
+    const err = this.#translate(w, e);
+    if (!again(err)) throw e;
     this.#conflictRetries++;
     const lease = leaseDue() ? this.#overtaken.take(turn) : undefined;
     w.vfs.conflict = false; // (as #attempt before a job: this run's signals are its own)
@@ -663,7 +685,13 @@ export class Database implements Queryable {
     // run again once more, applied twice (or, once close() began, was applied yet rejected)
     const saw = w.vfs.takeDurability();
     if (saw !== null) saw.catch(() => undefined);
-    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => lease).then(run);
+    // close() may have begun during the turn or the lease's wait (the writer is held: close()
+    // waits for it): not run again then, as a statement waiting for the lease outside the writer
+    // is not (#runAgainUnlessClosing). It ran again and committed after close() began
+    // (test/hostile/sql-conflict-lease-wait-close)
+    return new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => lease)
+      .then(() => (this.#closing === null ? run() : this.#runAgainUnlessClosing(err, () => Promise.reject(err), turn, false)));
   }
 
   /**

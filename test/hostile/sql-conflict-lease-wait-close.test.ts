@@ -1,0 +1,54 @@
+// walnut/sql: an autocommit statement overtaken while it runs (another connection committed
+// during its run: the conflict is met at its commit's last check, inside the run) with its time
+// used up waits for the write lease holding the writer, to run again under it (#conflictedInRun).
+// When close() began during that wait, it ran again anyway once the wait ended, and committed:
+// README says a statement waiting for the lease to run again when close() begins is not run
+// again (a0df01c made that so for the wait outside the writer, after a commit that waited out
+// WRITE; this wait, inside the run, was left out). Now it is not run again: it rejects with its
+// run's error (WALNUT_CONFLICT, OtherWriter) saying it was not run again because close() began,
+// and nothing of it is written. Choreography: a python3 process holds WRITE with an INSERT,
+// commits 200 ms into the statement's run (about a second of SQLite in wasm) and takes WRITE
+// again at once (sqlite-commit-then-hold.py); the statement's run ends overtaken, its wait for
+// the lease finds WRITE held; close() begins; the python3 process commits.
+import { execFileSync, spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+import { expect, test } from 'vitest';
+
+import { isWalnutError, openDatabase } from '../../lib/sql';
+import { HELPERS } from '../helpers/children';
+import { tmpDir } from '../helpers/tmp';
+
+const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** One row, after computing for a good half second or more in SQLite's wasm. */
+const LONG_INSERT = 'INSERT INTO s SELECT 1 + (SELECT count(*) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500000) SELECT i FROM n))';
+
+test('a statement overtaken in its run and waiting for the write lease when close() begins is not run again: it rejects WALNUT_CONFLICT saying so; nothing of it is written', async () => {
+  const file = path.join(tmpDir(), 'conflict-lease-wait-close.db');
+  sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY)');
+  // busyTimeout shorter than the run: its first conflict is due for the lease (its time is used up)
+  const db = await openDatabase(file, { busyTimeout: 300 });
+  const holder = spawn('python3', [path.join(HELPERS, 'sqlite-commit-then-hold.py'), file, '200', "INSERT INTO t VALUES (1, 'python3')"], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
+  try {
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    const outcome = db.run(LONG_INSERT).then(
+      () => 'resolved',
+      (e: unknown) => e,
+    );
+    // its run is over (synchronous, in wasm) and overtaken: it now waits for the lease
+    for (let i = 0; i < 200 && db.conflictRetries === 0; i++) await sleep(5);
+    expect(db.conflictRetries).toBe(1);
+    const closed = db.close();
+    holder.stdin!.write('commit\n'); // WRITE free: the lease is had, after close() began
+    const e = await outcome;
+    await closed;
+    expect(isWalnutError(e, 'WALNUT_CONFLICT'), String(e)).toBe(true);
+    expect((e as Error).message).toMatch(/not run again: close\(\) began/);
+  } finally {
+    holder.stdin!.end();
+    await exited;
+  }
+  expect(sqlite(file, "SELECT count(*) FROM s; SELECT count(*) FROM t WHERE v = 'python3'; PRAGMA integrity_check")).toBe('0\n2\nok');
+}, 30_000);
