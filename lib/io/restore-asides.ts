@@ -14,7 +14,9 @@
  * The temporary file's name therefore tells which database `<name>` is: while it exists the
  * rename has not happened, and the asides are the companions of the database at `<name>`; once
  * it is gone they belong to a database that was replaced. So after a crash (settleRestores):
- *  - a temporary file nobody holds the lock of (its restore died) gets its asides renamed back
+ *  - a temporary file nobody holds the lock of (its restore died), still the file at its name
+ *    once its lock is won (a restore releases it only after its rename: a lock won on a file
+ *    opened just before that is the new database's), gets its asides renamed back
  *    to their names (never over a file there: that one stays, and so do the aside and the
  *    temporary file, for a person to look at), the directory synced, and only then is the
  *    temporary file removed (when it is not empty, or older than a minute: an empty one may be
@@ -137,6 +139,11 @@ function settleTemporary(target: string, tmp: string, hasAsides: boolean): void 
   }
   try {
     if (!f.tryLock(0, 1, 'exclusive')) return; // a live restore's
+    // Still the file at that name? A restore keeps its lock until after it renamed the file over
+    // the target, so a lock won after that is the NEW database's, opened here just before the
+    // rename: its restore did not die, and the asides are the replaced database's (putting them
+    // back would set the old -wal or hot -journal beside the new database, for sqlite3 to replay)
+    if (!sameFile(fs.lstatSync(tmp, { throwIfNoEntry: false }), fs.fstatSync(f.fd))) return;
     if (hasAsides) {
       if (!moveBack(target, tmp)) return;
       WalnutFile.syncDirectorySync(path.dirname(target)); // back before the temporary file goes
@@ -148,4 +155,9 @@ function settleTemporary(target: string, tmp: string, hasAsides: boolean): void 
   } finally {
     f.closeSync();
   }
+}
+
+/** Do two stats name one file (device and inode)? False when the first is missing. */
+function sameFile(a: fs.Stats | undefined, b: fs.Stats): boolean {
+  return a !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
