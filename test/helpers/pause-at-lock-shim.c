@@ -1,6 +1,6 @@
 /*
  * pause-at-lock-shim.c — LD_PRELOAD library for race tests of restore's temporary files: makes
- * the process stop just before its first OFD lock (fcntl F_OFD_SETLK) on a file whose path
+ * the process stop just before its first OFD lock (fcntl F_OFD_SETLK, not an unlock) on a file whose path
  * contains PAUSE_LOCK_NAME, as a slow or descheduled process would stop between opening a file
  * and locking it. There it creates the file PAUSE_LOCK_READY, then waits (polling, at most 60 s)
  * until the file PAUSE_LOCK_GO exists, and makes the call. Later locks are not paused.
@@ -17,11 +17,11 @@
 
 static int paused = 0;
 
-static void maybePause(int fd, int cmd) {
+static void maybePause(int fd, int cmd, void* arg) {
   const char* name = getenv("PAUSE_LOCK_NAME");
   const char* ready = getenv("PAUSE_LOCK_READY");
   const char* go = getenv("PAUSE_LOCK_GO");
-  if (paused || cmd != F_OFD_SETLK || !name || !ready || !go) return;
+  if (paused || cmd != F_OFD_SETLK || !arg || ((struct flock*)arg)->l_type == F_UNLCK || !name || !ready || !go) return;
   char link[64], target[4096];
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   ssize_t n = readlink(link, target, sizeof target - 1);
@@ -40,7 +40,7 @@ static int forward(const char* sym, int fd, int cmd, void* arg) {
   static fcntl_fn real64, real;
   fcntl_fn* slot = strcmp(sym, "fcntl64") == 0 ? &real64 : &real;
   if (!*slot) *slot = (fcntl_fn)dlsym(RTLD_NEXT, sym);
-  maybePause(fd, cmd);
+  maybePause(fd, cmd, arg);
   return (*slot)(fd, cmd, arg);
 }
 
