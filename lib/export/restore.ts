@@ -73,7 +73,7 @@ import type { Readable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
 
 import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
-import { walnutError, WalnutError } from '../errors';
+import { diskFull, walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
 import { DB_LOCK } from '../format/db-header';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
@@ -198,6 +198,8 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     removeAsides(tmp); // the replaced database's: a crash before this leaves them to settleRestores
     keep = true;
     return r;
+  } catch (e) {
+    throw replacementFailure(e, dbPath, target, renamed);
   } finally {
     liveTemporaries.delete(tmp);
     if (!keep && renamed) {
@@ -223,6 +225,21 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
       if (back) fs.rmSync(tmp, { force: true });
     }
   }
+}
+
+/**
+ * A failure of a step of the replacement itself (a rename, a removal, a directory sync: the
+ * OS's raw error) as a WalnutError: WALNUT_FULL for a full disk or quota, else WALNUT_IO, the
+ * errno and the original as its cause, the message saying which database is there now (before
+ * the rename the old one, its companions put back by the caller; after it the new one). A
+ * rename over a mount point (a bind-mounted database: EBUSY) is one. WalnutErrors pass as they are.
+ */
+function replacementFailure(e: unknown, dbPath: string, target: string, renamed: boolean): unknown {
+  if (e instanceof WalnutError || !(e instanceof Error)) return e;
+  const os = e as NodeJS.ErrnoException;
+  const errno = typeof os.errno === 'number' ? Math.abs(os.errno) : undefined;
+  const state = renamed ? 'the restored database is in place' : `the old ${dbPath} is as it was`;
+  return walnutError(diskFull(os) ? 'WALNUT_FULL' : 'WALNUT_IO', `cannot replace ${dbPath} by the restored database: ${e.message}; ${state}`, { path: target, errno, syscall: os.syscall, reason: 'replace', cause: e });
 }
 
 /**
