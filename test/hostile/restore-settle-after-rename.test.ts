@@ -81,9 +81,9 @@ c.close()
     );
     // the restore is alive (its lock on byte 0) and has moved the old companions aside (its step 1)
     const restoreLock = await holdLock(tmp, 0, 1, 'exclusive');
-    fs.renameSync(`${db}-wal`, `${tmp}-wal`);
-    fs.renameSync(`${db}-shm`, `${tmp}-shm`);
-    const oldWal = fs.readFileSync(`${tmp}-wal`);
+    fs.renameSync(`${db}-wal`, `${tmp}.aside-wal`);
+    fs.renameSync(`${db}-shm`, `${tmp}.aside-shm`);
+    const oldWal = fs.readFileSync(`${tmp}.aside-wal`);
     expect(oldWal.length).toBeGreaterThan(20 * 3000);
 
     // a walnut open of app.db, held between its open() of the temporary file and its lock of it
