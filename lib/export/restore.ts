@@ -164,7 +164,10 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   let renamed = false;
   liveTemporaries.add(tmp);
   try {
-    out.lockSync(0, 1, 'exclusive'); // this restore is alive (the header); the lock goes with the descriptor
+    // this restore is alive (the header); the lock goes with the descriptor. Waited for: another
+    // process settling restores may hold it for a moment, having found this file just created
+    // (empty, young: it leaves it), which failed this restore WALNUT_BUSY
+    out.lockSync(0, 1, 'exclusive', OWN_LOCK_WAIT_MS);
     settleRestores(target, tmp); // restores to this target that died: their files settled (again, now that ours is locked)
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
     const file = await streamFileOf(source);
@@ -260,6 +263,9 @@ async function checkpointOldDatabase(target: string): Promise<void> {
   }
   await closeAsLastConnection(index, true).catch(() => undefined);
 }
+
+/** How long a restore waits for its new temporary file's lock (held only by a settle looking at it). */
+const OWN_LOCK_WAIT_MS = 2000;
 
 /** The temporary files of this process's restores that are still being written (not yet being renamed in). */
 const liveTemporaries = new Set<string>();
