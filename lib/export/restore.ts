@@ -73,7 +73,7 @@ import type { Readable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
 
 import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
-import { walnutError, WalnutError } from '../errors';
+import { diskFull, walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
 import { DB_LOCK } from '../format/db-header';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
@@ -164,7 +164,10 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   let renamed = false;
   liveTemporaries.add(tmp);
   try {
-    out.lockSync(0, 1, 'exclusive'); // this restore is alive (the header); the lock goes with the descriptor
+    // this restore is alive (the header); the lock goes with the descriptor. Waited for: another
+    // process settling restores may hold it for a moment, having found this file just created
+    // (empty, young: it leaves it), which failed this restore WALNUT_BUSY
+    out.lockSync(0, 1, 'exclusive', OWN_LOCK_WAIT_MS);
     settleRestores(target, tmp); // restores to this target that died: their files settled (again, now that ours is locked)
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
     const file = await streamFileOf(source);
@@ -181,15 +184,25 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     // a crash before the rename leaves the old database, its companions found again by its
     // temporary file's name; one after it the new database, no -wal of the old one beside it
     if (replaced !== null) await checkpointOldDatabase(target);
-    moveAside(target, tmp, moved);
-    if (moved.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
-    fs.renameSync(tmp, target);
-    renamed = true;
+    // the check for connections, again, now held to the rename: a sqlite3 that opened the
+    // database during the checkpoint (after the check above) would have its live -wal moved
+    // aside and removed, its commits lost, and stay on the replaced file
+    const held = replaced !== null || stale.files.length > 0 ? holdOffConnections(target) : null;
+    try {
+      moveAside(target, tmp, moved);
+      if (moved.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
+      fs.renameSync(tmp, target);
+      renamed = true;
+    } finally {
+      held?.forEach((f) => f.closeSync()); // a connection waiting for them now opens the new file (or sees the old one moved: SQLITE_READONLY_DBMOVED)
+    }
     await out.close(); // only now: its lock kept other restores from taking it for abandoned
     await WalnutFile.syncDirectory(path.dirname(target));
     removeAsides(tmp); // the replaced database's: a crash before this leaves them to settleRestores
     keep = true;
     return r;
+  } catch (e) {
+    throw replacementFailure(e, dbPath, target, renamed);
   } finally {
     liveTemporaries.delete(tmp);
     if (!keep && renamed) {
@@ -218,6 +231,21 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
 }
 
 /**
+ * A failure of a step of the replacement itself (a rename, a removal, a directory sync: the
+ * OS's raw error) as a WalnutError: WALNUT_FULL for a full disk or quota, else WALNUT_IO, the
+ * errno and the original as its cause, the message saying which database is there now (before
+ * the rename the old one, its companions put back by the caller; after it the new one). A
+ * rename over a mount point (a bind-mounted database: EBUSY) is one. WalnutErrors pass as they are.
+ */
+function replacementFailure(e: unknown, dbPath: string, target: string, renamed: boolean): unknown {
+  if (e instanceof WalnutError || !(e instanceof Error)) return e;
+  const os = e as NodeJS.ErrnoException;
+  const errno = typeof os.errno === 'number' ? Math.abs(os.errno) : undefined;
+  const state = renamed ? 'the restored database is in place' : `the old ${dbPath} is as it was`;
+  return walnutError(diskFull(os) ? 'WALNUT_FULL' : 'WALNUT_IO', `cannot replace ${dbPath} by the restored database: ${e.message}; ${state}`, { path: target, errno, syscall: os.syscall, reason: 'replace', cause: e });
+}
+
+/**
  * Before the old database's companions go aside: its -wal's commits copied into it (a passive
  * checkpoint as SQLite's last connection does on close, the database synced, then its -wal and
  * -shm removed), so that the database file alone holds every commit and a crash before the
@@ -235,6 +263,9 @@ async function checkpointOldDatabase(target: string): Promise<void> {
   }
   await closeAsLastConnection(index, true).catch(() => undefined);
 }
+
+/** How long a restore waits for its new temporary file's lock (held only by a settle looking at it). */
+const OWN_LOCK_WAIT_MS = 2000;
 
 /** The temporary files of this process's restores that are still being written (not yet being renamed in). */
 const liveTemporaries = new Set<string>();
@@ -396,28 +427,63 @@ function refuseSourceAsTarget(source: unknown, target: { path: string; dev: numb
  * lock and is not seen.)
  */
 function refuseDatabaseInUse(real: string): void {
-  const held = (file: string, ranges: [number, number][]): NativeLockHolder | null => {
-    let f: WalnutFile;
-    try {
-      f = WalnutFile.openSync(file, { readOnly: true });
-    } catch {
-      return null; // not there: nobody holds it
-    }
-    try {
-      for (const [start, length] of ranges) {
-        const holder = f.lockHolder(start, length, 'exclusive');
-        if (holder !== null) return holder;
-      }
-      return null;
-    } finally {
-      f.closeSync();
-    }
-  };
   const holder =
-    held(real, [[DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]) ?? held(`${real}-shm`, [[SHM_LOCK.DMS, 1]]);
+    lockHolderOf(real, [[DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]) ?? lockHolderOf(`${real}-shm`, [[SHM_LOCK.DMS, 1]]);
   if (holder === null) return;
   const who = holder.pid > 0 ? ` by pid ${holder.pid}` : '';
   throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: it is open${who}; close its connections first (a connection left on the replaced file would lose its commits)`, { path: real, reason: 'InUse' });
+}
+
+/** Who holds a lock on one of `ranges` of `file` (that an exclusive lock would wait for); null when none, or no file. */
+function lockHolderOf(file: string, ranges: [number, number][]): NativeLockHolder | null {
+  let f: WalnutFile;
+  try {
+    f = WalnutFile.openSync(file, { readOnly: true });
+  } catch {
+    return null; // not there: nobody holds it
+  }
+  try {
+    for (const [start, length] of ranges) {
+      const holder = f.lockHolder(start, length, 'exclusive');
+      if (holder !== null) return holder;
+    }
+    return null;
+  } finally {
+    f.closeSync();
+  }
+}
+
+/**
+ * refuseDatabaseInUse's check made and kept: the locks SQLite's connections hold while they
+ * have the database open (its PENDING, RESERVED and SHARED bytes, the -shm's DMS byte) taken
+ * exclusively, so that no connection opens the old database from here until they are released
+ * (after the rename: sqlite3 waits for them as busy, then opens the new file). Their files are
+ * returned, to close; WALNUT_BUSY (reason 'InUse') when a connection holds one, nothing held.
+ * A file this process cannot open for writing (its permission bits) is only checked.
+ */
+function holdOffConnections(real: string): WalnutFile[] {
+  const held: WalnutFile[] = [];
+  let free = true;
+  for (const [file, ranges] of [
+    [real, [[DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]],
+    [`${real}-shm`, [[SHM_LOCK.DMS, 1]]],
+  ] as [string, [number, number][]][]) {
+    let f: WalnutFile;
+    try {
+      f = WalnutFile.openSync(file);
+    } catch {
+      // not there, or not writable here: only checked (a read-only descriptor takes no write lock)
+      const holder = lockHolderOf(file, ranges);
+      if (holder !== null) free = false;
+      continue;
+    }
+    held.push(f);
+    if (!ranges.every(([start, length]) => f.tryLock(start, length, 'exclusive'))) free = false;
+  }
+  if (free) return held;
+  held.forEach((f) => f.closeSync());
+  refuseDatabaseInUse(real); // names the holder
+  throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: it is open; close its connections first (a connection left on the replaced file would lose its commits)`, { path: real, reason: 'InUse' });
 }
 
 /** `until` as a sequence (bigint) or a Date; WALNUT_INVALID_ARGUMENT (reason 'until') otherwise. */

@@ -355,7 +355,35 @@ function checkExportTarget(dbPath: string, file: string): { files: DatabaseFile[
   const existing = statOrNull(file);
   if (existing !== null) refuseDatabaseFile(files, existing, file);
   if (existing?.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `cannot open ${file} for the export: it is a directory`, { path: file, reason: 'directory' });
+  if (existing?.isFile()) refuseLiveExport(file);
   return { files, existing };
+}
+
+/**
+ * WALNUT_BUSY (reason 'InUse') when `file` is written by a live export: a `--force` export's
+ * file keeps its lock on byte 0 (openExportReplacement) after it took FILE's name, for as long
+ * as a --follow goes on writing it. Replacing it (or truncating it in place) left that follow
+ * writing on into the unlinked file, every commit after it lost to the backup, while the
+ * follow ran on without an error.
+ */
+function refuseLiveExport(file: string): void {
+  let f: WalnutFile;
+  try {
+    f = WalnutFile.openSync(file, { readOnly: true });
+  } catch {
+    return; // not a file we can look at: the open below reports it
+  }
+  let holder: ReturnType<WalnutFile['lockHolder']>;
+  try {
+    holder = f.lockHolder(0, 1, 'exclusive');
+  } catch {
+    holder = null;
+  } finally {
+    f.closeSync();
+  }
+  if (holder === null) return;
+  const who = holder.pid > 0 ? ` (pid ${holder.pid})` : '';
+  throw walnutError('WALNUT_BUSY', `refusing to replace ${file}: another export is writing it${who}; stop that export first`, { path: file, reason: 'InUse' });
 }
 
 /**

@@ -1,0 +1,72 @@
+// Hostile: `walnut export app.db -o FILE --force` while `walnut export app.db -o FILE --follow
+// --force` is writing FILE. The second export renamed its new file over FILE (or, where FILE
+// cannot be renamed over, truncated it in place); the follow went on writing into the unlinked
+// file, without an error: every commit after that was lost to the backup at FILE, which stayed
+// the second export's snapshot. Now an export refuses a FILE a live export writes (its lock on
+// byte 0, kept by a --force export's file for as long as it follows): WALNUT_BUSY, reason
+// InUse, exit 2, and the follow's FILE goes on holding every commit (restored: sqlite3 reads
+// them all).
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { spawnOutput } from '../helpers/children';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
+const walnut = (...args: string[]) => spawnOutput(process.execPath, [bin, ...args]);
+
+const commitRows = (db: string, n: number): void => {
+  execFileSync('python3', ['-c', `
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute('PRAGMA journal_mode=WAL')
+c.execute('CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB)')
+for i in range(${n}): c.execute('INSERT INTO t(v) VALUES (randomblob(100))')
+c.close()
+`, db]);
+};
+
+async function until(what: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; !what(); ) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+describe('walnut export --force over a FILE a --follow export is writing', () => {
+  it('is refused (WALNUT_BUSY InUse) and the follow goes on holding every commit in FILE', async () => {
+    const db = path.join(dir, 'app.db');
+    commitRows(db, 20);
+    const file = path.join(dir, 'app.ark');
+    fs.writeFileSync(file, 'the old backup');
+    const follow = spawn(process.execPath, [bin, 'export', db, '-o', file, '--follow', '--force'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let followErr = '';
+    follow.stderr.on('data', (d) => (followErr += d));
+    const followEnded = new Promise<NodeJS.Signals | null>((resolve) => follow.on('close', (_code, signal) => resolve(signal)));
+    try {
+      // the follow's file has taken FILE's name once FILE no longer holds the old backup
+      expect(await until(() => !fs.readFileSync(file).toString().startsWith('the old backup'), 20_000)).toBe(true);
+
+      const second = await walnut('export', db, '-o', file, '--force');
+      expect(second.stderr).toMatch(/WALNUT_BUSY.*another export is writing it/);
+      expect(second.status).toBe(2);
+
+      // new commits reach FILE through the follow
+      const before = fs.statSync(file).size;
+      commitRows(db, 5);
+      await until(() => fs.statSync(file).size > before, 10_000);
+    } finally {
+      follow.kill('SIGTERM');
+    }
+    await followEnded;
+    expect(followErr).not.toMatch(/WALNUT_/);
+    const restored = path.join(dir, 'restored.db');
+    const r = await walnut('restore', file, restored);
+    expect(r.status, r.stderr).toBe(0);
+    expect(execFileSync('sqlite3', [restored, 'SELECT count(*) FROM t; PRAGMA integrity_check'], { encoding: 'utf8' }).trim()).toBe('25\nok');
+  }, 60_000);
+});
