@@ -128,7 +128,10 @@ export class StatementRunner {
         // writer); prepared again, as #stepAgain steps again
         const ops = m.retryOps as Promise<unknown>[];
         m.retryOps = [];
-        if ((e as { code?: unknown }).code !== this.#e.C.SQLITE_BUSY || ops.length === 0 || retries >= STEP_RETRIES) throw this.#extended(this.#stackOverflow(e, newest));
+        if ((e as { code?: unknown }).code !== this.#e.C.SQLITE_BUSY || ops.length === 0 || retries >= STEP_RETRIES) {
+          for (const op of ops) op.catch(() => undefined); // (not waited for: its failure is no one's, never an unhandled rejection)
+          throw this.#extended(this.#stackOverflow(e, newest));
+        }
         await Promise.all(ops);
       }
     }
@@ -272,6 +275,7 @@ export class StatementRunner {
       rc = m._sqlite3_step(stmt) as number;
       if (rc === C.SQLITE_ROW || rc === C.SQLITE_DONE) return rc;
     }
+    for (const op of m.retryOps as Promise<unknown>[]) op.catch(() => undefined); // (given up on: its failure is no one's)
     m.retryOps = [];
     throw this.#sqliteError(rc);
   }
