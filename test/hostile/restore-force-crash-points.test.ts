@@ -21,7 +21,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { spawnOutput } from '../helpers/children';
 import { buildCrashAtRenameShim } from '../helpers/crash-at-rename-shim';
-import { Database } from '../helpers/sqlite';
+import { newDatabaseStream } from '../helpers/new-database-stream';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -94,14 +94,7 @@ describe('walnut restore --force killed at each step of the replacement', () => 
   // the new database's stream: 7 rows of its own
   beforeAll(async () => {
     if (shim.error !== null) return;
-    const source = path.join(dir, 'new.db');
-    const writer = new Database(source);
-    writer.pragma('journal_mode = WAL');
-    writer.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT, v BLOB)');
-    for (let i = 0; i < 7; i++) writer.prepare("INSERT INTO t(who, v) VALUES ('new', randomblob(500))").run();
-    writer.close();
-    const ark = path.join(dir, 'new.ark');
-    expect((await walnut('export', source, '-o', ark)).status).toBe(0);
+    await newDatabaseStream(dir, true);
   });
 
   /**

@@ -11,24 +11,15 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { restore, WalnutError } from '../../lib';
-import { spawnOutput } from '../helpers/children';
-import { Database } from '../helpers/sqlite';
+import { newDatabaseStream } from '../helpers/new-database-stream';
 import { MOUNT_SKIP } from '../helpers/small-fs';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
-const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 
 describe('restore --force over a database whose rename fails', () => {
   it.skipIf(MOUNT_SKIP !== null)(`rejects WALNUT_IO (reason replace) and leaves the old database whole: a bind-mounted database${MOUNT_SKIP === null ? '' : ` (${MOUNT_SKIP})`}`, async () => {
-    const source = path.join(dir, 'new.db');
-    const writer = new Database(source);
-    writer.pragma('journal_mode = WAL');
-    writer.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT)');
-    for (let i = 0; i < 7; i++) writer.prepare("INSERT INTO t(who) VALUES ('new')").run();
-    writer.close();
-    const ark = path.join(dir, 'new.ark');
-    expect((await spawnOutput(process.execPath, [bin, 'export', source, '-o', ark])).status).toBe(0);
+    const ark = await newDatabaseStream(dir, false);
 
     // the old database, bind-mounted at app.db: 5 rows in the file, 20 commits only in its -wal
     const real = path.join(dir, 'real.db');

@@ -14,9 +14,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { spawnOutput } from '../helpers/children';
+import { newDatabaseStream } from '../helpers/new-database-stream';
 import { buildPauseAtLockShim } from '../helpers/pause-at-lock-shim';
-import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -66,14 +65,7 @@ c.close()
 
 describe.skipIf(shim.error !== null)('walnut restore --force beside a writer that opens the old database during its checkpoint', () => {
   it('refuses (WALNUT_BUSY InUse) and the writer\'s commits stay in the old database', async () => {
-    const source = path.join(dir, 'new.db');
-    const writer = new Database(source);
-    writer.pragma('journal_mode = WAL');
-    writer.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT, v BLOB)');
-    for (let i = 0; i < 7; i++) writer.prepare("INSERT INTO t(who, v) VALUES ('new', randomblob(500))").run();
-    writer.close();
-    const ark = path.join(dir, 'new.ark');
-    expect((await spawnOutput(process.execPath, [bin, 'export', source, '-o', ark])).status).toBe(0);
+    const ark = await newDatabaseStream(dir, true);
 
     // the old database: 10 rows in the file, 20 more only in its -wal (no connection open now)
     const db = path.join(dir, 'app.db');

@@ -11,9 +11,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { holdLock, release, spawnOutput } from '../helpers/children';
+import { holdLock, release } from '../helpers/children';
+import { newDatabaseStream } from '../helpers/new-database-stream';
 import { buildPauseAtLockShim } from '../helpers/pause-at-lock-shim';
-import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -29,14 +29,7 @@ async function waitFor(file: string, ms: number): Promise<void> {
 
 describe.skipIf(shim.error !== null)('walnut restore whose new file\'s lock a settle holds for a moment', () => {
   it('waits for it and restores', async () => {
-    const source = path.join(dir, 'new.db');
-    const writer = new Database(source);
-    writer.pragma('journal_mode = WAL');
-    writer.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT)');
-    for (let i = 0; i < 7; i++) writer.prepare("INSERT INTO t(who) VALUES ('new')").run();
-    writer.close();
-    const ark = path.join(dir, 'new.ark');
-    expect((await spawnOutput(process.execPath, [bin, 'export', source, '-o', ark])).status).toBe(0);
+    const ark = await newDatabaseStream(dir, false);
 
     const out = path.join(dir, 'out');
     fs.mkdirSync(out);
