@@ -10,15 +10,14 @@
 // The gap (GAP_MS) is long enough for a burst's thread to be scheduled in it on a loaded
 // machine, and short against the commit's 100 ms sleeps (which catch it about 1 time in 20;
 // the test asks for ROUNDS rounds in a row).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 
 import { expect, test } from 'vitest';
 
 import { open } from '../../lib/index';
-import { HELPERS } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
+import { startWriteGap } from '../helpers/write-gap';
 
 const GAP_MS = 5;
 const ROUNDS = 3;
@@ -30,12 +29,7 @@ const settled = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e:
 test('a lease asked for while the store\'s own commit waits for WRITE: the commit gets it in the writer\'s gap, then the lease', async () => {
   const file = path.join(tmpDir(), 'lease-behind-commit.db');
   sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v)');
-  const writer = spawn('python3', [path.join(HELPERS, 'sqlite-write-gap.py'), file], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const answers = readline.createInterface({ input: writer.stdout! })[Symbol.asyncIterator]();
-  const ask = async (command: string): Promise<string> => {
-    writer.stdin!.write(`${command}\n`);
-    return String((await answers.next()).value);
-  };
+  const { ask, end } = startWriteGap(file);
   const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false });
   try {
     const snap = await store.snapshot();
@@ -56,7 +50,7 @@ test('a lease asked for while the store\'s own commit waits for WRITE: the commi
       expect(await ask('commit')).toBe('ok');
     }
   } finally {
-    writer.stdin!.end();
+    end();
     await store.close();
   }
   expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');

@@ -5,15 +5,14 @@
 // and a second holdWriteLease() joined to the first then started a wait of its own. Now close()
 // cuts the waits short: every holdWriteLease() still waiting rejects WALNUT_CLOSED at once, close()
 // goes on, and the lock is left to the other process (whose next writer gets it at once).
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 
 import { expect, test } from 'vitest';
 
 import { open } from '../../lib/index';
-import { HELPERS } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
+import { startWriteGap } from '../helpers/write-gap';
 
 const BUSY_TIMEOUT_MS = 20_000; // a close() that waits for the lease's wait takes most of it
 const CLOSE_MS_AT_MOST = 5_000;
@@ -24,12 +23,7 @@ const settled = (p: Promise<unknown>): Promise<string> => p.then(() => 'held', (
 test('close() while holdWriteLease() waits for a lock another process holds: the waits reject WALNUT_CLOSED at once, close() goes on', async () => {
   const file = path.join(tmpDir(), 'lease-cut.db');
   sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v)');
-  const writer = spawn('python3', [path.join(HELPERS, 'sqlite-write-gap.py'), file], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const answers = readline.createInterface({ input: writer.stdout! })[Symbol.asyncIterator]();
-  const ask = async (command: string): Promise<string> => {
-    writer.stdin!.write(`${command}\n`);
-    return String((await answers.next()).value);
-  };
+  const { ask, end } = startWriteGap(file);
   try {
     for (const callers of [1, 2]) {
       expect(await ask('hold')).toBe('ok');
@@ -46,7 +40,7 @@ test('close() while holdWriteLease() waits for a lock another process holds: the
       expect(await ask('commit')).toBe('ok');
     }
   } finally {
-    writer.stdin!.end();
+    end();
   }
   expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
 }, 120_000);
