@@ -14,7 +14,9 @@ const root = path.resolve(__dirname, '..', '..');
 // blocked that long in execFileSync misses vitest's RPC deadline ("Timeout calling onTaskUpdate").
 const run = async (file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<string> =>
   (await promisify(execFile)(file, args, { cwd, encoding: 'utf8', env, maxBuffer: 64 << 20 })).stdout;
-const npm = (args: string[], cwd: string) => run('npm', args, cwd, { ...process.env, npm_config_loglevel: 'error' });
+// JOBS: node-gyp compiles the addon's sources in parallel (one at a time by default: most of
+// this test's time), as many as the machine has cores
+const npm = (args: string[], cwd: string) => run('npm', args, cwd, { ...process.env, npm_config_loglevel: 'error', JOBS: process.env.JOBS ?? 'max' });
 
 describe('npm pack + install', () => {
   it('installs into an empty directory and loads via require, import and types', async () => {
