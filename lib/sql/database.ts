@@ -445,8 +445,8 @@ export class Database implements Queryable {
         // for as long as one running at close() (it was not waited for at all: a fn that never
         // ended kept close() waiting for ever, test/hostile/sql-close-queued-unsettled-transaction)
         if (this.#closing !== null) awaitForClose();
-        // a fn that settles after close() gave up on it is no one's to report: its outcome is dropped
-        if (isPromiseLike(running)) Promise.resolve(running).catch(() => undefined);
+        // (a fn that settles after close() gave up on it is no one's to report: race's own
+        // handler on it keeps a late rejection from being unhandled)
         result = await Promise.race([running, abandoned]);
       } finally {
         clearTimeout(grace);
@@ -481,14 +481,6 @@ export class Database implements Queryable {
       // rejects WALNUT_CLOSED (one that never ends held the writer, and close(), for good:
       // test/hostile/sql-close-unsettled-transaction)
       this.#awaitFnForClose?.();
-      await this.#closeConnections();
-    })();
-    return this.#closing;
-  }
-
-  /** close()'s work once it began: the reads admitted before it, the connections, the commits in flight, the store. */
-  async #closeConnections(): Promise<void> {
-    {
       // reads made before close() that went for a read connection (an await away) run first
       while (this.#reads.size > 0) await Promise.allSettled([...this.#reads]);
       const connections = [this.#writer, ...(await Promise.allSettled(this.#readers)).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
@@ -498,7 +490,8 @@ export class Database implements Queryable {
         await this.#pipeline.drain();
         await this.#store.close();
       }
-    }
+    })();
+    return this.#closing;
   }
 
   /** get/all: on a read connection when the statement only reads (outside transactions), else on the writer. */
@@ -952,8 +945,4 @@ function leadingWords(sql: string, n: number): string[] {
     else if (!/^(\s|--|\/\*)/.test(m[0])) break; // anything else ends the leading words
   }
   return words;
-}
-
-function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
-  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }

@@ -17,17 +17,11 @@ import { describe, expect, it } from 'vitest';
 import { newDatabaseStream } from '../helpers/new-database-stream';
 import { buildPauseAtLockShim } from '../helpers/pause-at-lock-shim';
 import { tmpDir } from '../helpers/tmp';
+import { until } from '../helpers/until';
 
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 const shim = buildPauseAtLockShim(dir);
-
-async function waitFor(file: string, ms: number): Promise<void> {
-  for (const end = Date.now() + ms; !fs.existsSync(file); ) {
-    if (Date.now() > end) throw new Error(`${file} did not appear within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A python3 sqlite3 writer on `db`: commits one 'py' row per line read, says 'committed <n>' or 'error <message>'; closes at EOF. */
 function pythonWriter(db: string) {
@@ -90,7 +84,7 @@ os._exit(0)
     let stderr = '';
     restore.stderr.on('data', (d) => (stderr += d));
     const ended = new Promise<number | null>((resolve) => restore.on('close', (code) => resolve(code)));
-    await waitFor(ready, 30_000);
+    await until(() => fs.existsSync(ready), 30_000);
 
     // meanwhile a writer opens the old database and commits; it keeps its connection
     const py = pythonWriter(db);

@@ -15,17 +15,11 @@ import { holdLock, release } from '../helpers/children';
 import { newDatabaseStream } from '../helpers/new-database-stream';
 import { buildPauseAtLockShim } from '../helpers/pause-at-lock-shim';
 import { tmpDir } from '../helpers/tmp';
+import { until } from '../helpers/until';
 
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 const shim = buildPauseAtLockShim(dir);
-
-async function waitFor(file: string, ms: number): Promise<void> {
-  for (const end = Date.now() + ms; !fs.existsSync(file); ) {
-    if (Date.now() > end) throw new Error(`${file} did not appear within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(shim.error !== null)('walnut restore whose new file\'s lock a settle holds for a moment', () => {
   it('waits for it and restores', async () => {
@@ -43,7 +37,7 @@ describe.skipIf(shim.error !== null)('walnut restore whose new file\'s lock a se
     let stderr = '';
     restore.stderr.on('data', (d) => (stderr += d));
     const ended = new Promise<number | null>((resolve) => restore.on('close', (code) => resolve(code)));
-    await waitFor(ready, 30_000);
+    await until(() => fs.existsSync(ready), 30_000);
 
     // the settle's moment: the new file's lock taken while the restore is about to take it
     const [tmp] = fs.readdirSync(out).filter((n) => /^\.app\.db\.restore-[0-9a-f]{12}$/.test(n));

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
-import { isWalnutError, openDatabase } from '../../lib/sql';
+import { isWalnutError, openDatabase, type Queryable } from '../../lib/sql';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
@@ -23,7 +23,7 @@ test('close() rolls back a transaction whose function never ends, after waiting 
   await db.exec('CREATE TABLE t(k INTEGER PRIMARY KEY, v)');
   await db.run('INSERT INTO t VALUES (1, ?)', ['before']);
   let wrote = false;
-  let txOfFn: { run: (sql: string, p?: unknown[]) => Promise<unknown> } | null = null;
+  let txOfFn: Queryable | null = null;
   const outcome = db.transaction(async (tx) => {
     txOfFn = tx;
     await tx.run('INSERT INTO t VALUES (2, ?)', ['inside']);
