@@ -30,9 +30,11 @@
  * Before any of this, a damaged WAL header (bad magic, page size or checksum: SQLite reads the
  * whole WAL as empty) is restored from the header copies the groups carry (sidecar.ts), see
  * restoreHeader: only to a copy the header on disk is a damaged form of, and whose salts and
- * checksum chain the frames after it continue through a commit; else the header stays as it is
- * and the fallback (frame 0) says why: no-sidecar, header-unprotected (no copy, and no version 1
- * group over an intact frame 1 to solve it from: headersFromFrame1), header-mismatch. The
+ * checksum chain the frames after it continue through a commit; the candidates frame 1 alone
+ * gives (headersFromFrame1Alone) are tried last under the same two conditions, for a WAL
+ * restarted by a writer the sidecar never saw, or no sidecar at all. Else the header stays as it
+ * is and the fallback (frame 0) says why: no-sidecar, header-unprotected (no copy, and no version
+ * 1 group over an intact frame 1 to solve it from: headersFromFrame1), header-mismatch. The
  * sidecar is not pruned then.
  *
  * The caller holds the WAL exclusively (WalIndex recovery locks, or `walnut recover --repair`).
@@ -42,7 +44,8 @@ import * as fs from 'node:fs';
 import { sqliteWalChecksum, sqliteWalFrameChecksums } from '../checksum';
 import { decodeFrameHeader, encodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import { unwindWalChecksum } from '../format/checksum';
-import { bigEndianChecksum, decodeWalHeader, frameOffset, hasSalts, sameSalts, WAL_HEADER_SIZE, WAL_MAGIC_BE, WAL_MAGIC_LE, walHeaderWithChecksum, type WalHeaderStatus } from '../format/wal-header';
+import { bigEndianChecksum, decodeWalHeader, frameOffset, hasSalts, sameSalts, WAL_HEADER_SIZE, WAL_MAGIC_BE, WAL_MAGIC_LE, walHeaderBeforeFrame1, walHeaderWithChecksum, type WalHeaderStatus } from '../format/wal-header';
+import { isValidPageSize } from '../format/page-size';
 import { WalnutFile } from '../io/file';
 import { requireRegularFiles } from '../io/real-path';
 import type { EventRing } from '../telemetry/events';
@@ -282,31 +285,42 @@ const MAX_DAMAGED_HEADER_WORDS = 2;
  */
 function restoreHeader(wal: WalFile, r: WalRecovery, sidecarPath: string, dryRun: boolean): RestoredHeader | { reason: FecFallbackReason; message: string } {
   const damaged = `the WAL header is damaged (${r.headerStatus}): SQLite reads the WAL as empty`;
-  if (!fs.existsSync(sidecarPath)) return { reason: 'no-sidecar', message: `${damaged}, and there is no FEC sidecar (${sidecarPath})` };
   const onDisk = new Uint8Array(WAL_HEADER_SIZE);
   wal.file.readSync(onDisk, 0, WAL_HEADER_SIZE, 0);
-  const sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
-  let scan: SidecarScan;
   const copies: Uint8Array[] = [];
-  try {
-    scan = scanSidecar(sidecar);
-    const add = (h: Uint8Array) => {
-      if (!copies.some((c) => wordsDiffering(c, h) === 0)) copies.push(h);
-    };
-    for (const g of [...scan.groups].reverse()) if (g.walHeader !== null) add(g.walHeader);
-    // version 1 groups carry no copy; the one over frame 1 still pins the header down (headersFromFrame1)
-    if (copies.length === 0) for (const g of scan.groups) if (g.version === 1 && g.firstFrame === 1) for (const h of headersFromFrame1(wal, readGroup(sidecar, g), onDisk)) add(h);
-  } finally {
-    sidecar.closeSync();
+  const add = (h: Uint8Array) => {
+    if (!copies.some((c) => wordsDiffering(c, h) === 0)) copies.push(h);
+  };
+  const hasSidecar = fs.existsSync(sidecarPath);
+  let groups = 0;
+  const pageSizes: number[] = [];
+  if (hasSidecar) {
+    const sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
+    try {
+      const scan = scanSidecar(sidecar);
+      groups = scan.groups.length;
+      for (const g of [...scan.groups].reverse()) if (g.walHeader !== null) add(g.walHeader);
+      // version 1 groups carry no copy; the one over frame 1 still pins the header down (headersFromFrame1)
+      if (copies.length === 0) for (const g of scan.groups) if (g.version === 1 && g.firstFrame === 1) for (const h of headersFromFrame1(wal, readGroup(sidecar, g), onDisk)) add(h);
+      for (const g of scan.groups) if (!pageSizes.includes(g.pageSize)) pageSizes.push(g.pageSize);
+    } finally {
+      sidecar.closeSync();
+    }
   }
+  // Last, the headers frame 1 alone leaves possible (headersFromFrame1Alone): tried after the
+  // sidecar's copies, under the same two checks.
+  const fromSidecar = copies.length;
+  for (const h of headersFromFrame1Alone(wal, onDisk, pageSizes, r.fileSize)) add(h);
   if (copies.length === 0) {
-    const why = scan.groups.length > 0 ? `its ${scan.groups.length} groups were written before groups carried a copy of it (sidecar version 1), and none over frame 1 that is intact gives it` : 'the sidecar holds no whole group';
-    return { reason: 'header-unprotected', message: `${damaged}; ${why}` };
+    const why = !hasSidecar ? `there is no FEC sidecar (${sidecarPath})`
+      : groups > 0 ? `its ${groups} groups were written before groups carried a copy of it (sidecar version 1), and none over frame 1 that is intact gives it`
+        : 'the sidecar holds no whole group';
+    return { reason: hasSidecar ? 'header-unprotected' : 'no-sidecar', message: `${damaged}; ${why}, and frame 1 gives no header of a valid page size` };
   }
   const refused: string[] = [];
-  for (const copy of copies) {
+  for (const [i, copy] of copies.entries()) {
     const h = decodeWalHeader(copy).header!;
-    const name = `generation ${h.salt1}/${h.salt2}`;
+    const name = `${i < fromSidecar ? 'the sidecar\'s copy of' : 'frame 1\'s'} generation ${h.salt1}/${h.salt2} (page size ${h.pageSize})`;
     const words = wordsDiffering(onDisk, copy);
     if (words > MAX_DAMAGED_HEADER_WORDS) {
       refused.push(`${name}: the header on disk differs from it in ${words} of 8 words (another generation's header, not a damaged copy)`);
@@ -323,7 +337,39 @@ function restoreHeader(wal: WalFile, r: WalRecovery, sidecarPath: string, dryRun
     }
     return { was: r.headerStatus as WalHeaderStatus, salts: [h.salt1, h.salt2], checkpointSeq: h.checkpointSeq, walFrames: under.mxFrame };
   }
-  return { reason: 'header-mismatch', message: `${damaged}; no header copy in the sidecar fits it: ${refused.join('; ')}` };
+  return { reason: 'header-mismatch', message: `${damaged}; no header fits it: ${refused.join('; ')}` };
+}
+
+/**
+ * The WAL headers frame 1 on disk gives without any sidecar group: for each page size (the
+ * header on disk's if valid, the sidecar groups', then every other) and both byte orders, the
+ * header that frame 1's salts and stored checksum were written after (format/wal-header.ts
+ * walHeaderBeforeFrame1: its checkpoint sequence is solved from the checksum, and a 32-bit
+ * condition must hold for one to exist at all). Frame 1 is the evidence here, so a candidate
+ * is only taken under restoreHeader's two checks: the header on disk is a damaged form of it
+ * (<= 2 words differ: another generation's header differs in salts and checksum, >= 4 words)
+ * and the frames continue its chain through a commit.
+ */
+function headersFromFrame1Alone(wal: WalFile, onDisk: Uint8Array, groupPageSizes: readonly number[], fileSize: number): Uint8Array[] {
+  const dv = new DataView(onDisk.buffer, onDisk.byteOffset, WAL_HEADER_SIZE);
+  const sizes = [dv.getUint32(8), ...groupPageSizes];
+  for (let ps = 512; ps <= 65536; ps *= 2) sizes.push(ps);
+  const diskBigEndian = bigEndianChecksum(dv.getUint32(0));
+  const out: Uint8Array[] = [];
+  const tried = new Set<number>();
+  for (const ps of sizes) {
+    if (tried.has(ps) || !isValidPageSize(ps)) continue;
+    tried.add(ps);
+    if (WAL_HEADER_SIZE + FRAME_HEADER_SIZE + ps > fileSize) continue;
+    const frame = new Uint8Array(FRAME_HEADER_SIZE + ps);
+    if (wal.file.readSync(frame, 0, frame.length, WAL_HEADER_SIZE) !== frame.length) continue;
+    const h = decodeFrameHeader(frame, 0);
+    for (const bigEndian of [diskBigEndian, !diskBigEndian]) {
+      const header = walHeaderBeforeFrame1(frame, { pageSize: ps, salts: [h.salt1, h.salt2], bigEndian });
+      if (header !== null) out.push(header);
+    }
+  }
+  return out;
 }
 
 /**

@@ -312,7 +312,7 @@ describe('a sidecar written before header copies (version 1)', () => {
     removeDb(file);
   });
 
-  it('without its group over frame 1, a damaged header is refused clearly (header-unprotected), left as it is, and the sidecar kept', async () => {
+  it('without its group over frame 1, a damaged header is still restored from frame 1 alone (its salts and checksum solve it; the frames continue it)', async () => {
     const file = path.join(dir, 'v1-no-first.db');
     copyDb(base, file);
     toVersion1(file);
@@ -320,6 +320,23 @@ describe('a sidecar written before header copies (version 1)', () => {
     expect(first.firstFrame).toBe(1);
     fs.writeFileSync(`${file}-wal-fec`, fs.readFileSync(`${file}-wal-fec`).subarray(first.length));
     flipBit(`${file}-wal`, 10, 1); // page size
+    expect((await verify(file, 1)).issues).toContainEqual(expect.objectContaining({ kind: 'wal-header-repairable' }));
+    const r = await recoverWithRepair(file);
+    expect(r).toMatchObject({ fallback: null, restoredHeader: { was: 'bad-page-size', salts: [baseHeader.readUInt32BE(16), baseHeader.readUInt32BE(20)], checkpointSeq: baseHeader.readUInt32BE(12) } });
+    expect(r.walFrames).toBeGreaterThanOrEqual(FRAMES);
+    expect(readAt(`${file}-wal`, 0, 32).equals(baseHeader)).toBe(true);
+    expect(sqliteView(file)).toEqual(expected);
+    removeDb(file);
+  });
+
+  it('without its group over frame 1 and with frame 1 damaged too, a damaged header is refused clearly (header-unprotected), left as it is, and the sidecar kept', async () => {
+    const file = path.join(dir, 'v1-no-first-frame1.db');
+    copyDb(base, file);
+    toVersion1(file);
+    const first = sidecarGroups(file)[0]!;
+    fs.writeFileSync(`${file}-wal-fec`, fs.readFileSync(`${file}-wal-fec`).subarray(first.length));
+    flipBit(`${file}-wal`, 10, 1); // page size
+    flipBit(`${file}-wal`, 32 + 24 + 100, 5); // frame 1's page: its checksum no longer solves a header
     const damaged = readAt(`${file}-wal`, 0, 32);
     const v = await verify(file, 1);
     expect(v.issues).toContainEqual(expect.objectContaining({ kind: 'wal-header', message: expect.stringContaining('header-unprotected') }));
@@ -328,6 +345,43 @@ describe('a sidecar written before header copies (version 1)', () => {
     expect(r.fallback!.message).toContain('version 1');
     expect(readAt(`${file}-wal`, 0, 32).equals(damaged)).toBe(true);
     expect(sidecarGroups(file).length).toBeGreaterThan(0); // not pruned: the groups are all that could still restore it
+    removeDb(file);
+  });
+});
+
+describe('a damaged header with no fitting copy in the sidecar: frame 1 pins it down', () => {
+  it('sqlite3 restarted the WAL and committed, the sidecar knows only the old generation: the new header is restored from frame 1, not refused', async () => {
+    const file = path.join(dir, 'frame1-sqlite-restart.db');
+    copyDb(base, file);
+    const store = await open(file, { autoCheckpoint: false, keepWal: true }); // so sqlite3's close does not checkpoint the WAL away
+    python(file, `c.execute('PRAGMA busy_timeout=10000'); c.execute('PRAGMA wal_autocheckpoint=0')\nassert c.execute('PRAGMA wal_checkpoint(RESTART)').fetchone()[0] == 0\nfor i in range(30): c.execute('INSERT INTO t(v) VALUES (?)', ('after restart %d ' % i + 'y' * 280,))\nc.close()`);
+    await store.close();
+    const sqliteHeader = readAt(`${file}-wal`, 0, 32);
+    expect(sidecarGroups(file).every((g) => g.salts[1] === baseHeader.readUInt32BE(20))).toBe(true); // only the old generation
+    const ref = path.join(dir, 'frame1-sqlite-restart-ref.db');
+    copyDb(file, ref);
+    const want = sqliteView(ref);
+    removeDb(ref);
+    expect(want).toMatchObject({ integrity: 'ok', rows: expected.rows + 30 });
+    flipBit(`${file}-wal`, 17, 6); // salt-1
+    expect((await verify(file, 1)).issues).toContainEqual(expect.objectContaining({ kind: 'wal-header-repairable' }));
+    const r = await recoverWithRepair(file);
+    expect(r).toMatchObject({ fallback: null, restoredHeader: { salts: [sqliteHeader.readUInt32BE(16), sqliteHeader.readUInt32BE(20)] } });
+    expect(readAt(`${file}-wal`, 0, 32).equals(sqliteHeader)).toBe(true);
+    expect(sqliteView(file)).toEqual(want);
+    removeDb(file);
+  });
+
+  it('with the sidecar gone, recover --repair restores the header from frame 1 (17,000+ frames come back)', async () => {
+    const file = path.join(dir, 'frame1-no-sidecar.db');
+    copyDb(base, file);
+    fs.rmSync(`${file}-wal-fec`);
+    flipBit(`${file}-wal`, 27, 0); // checksum-1
+    const r = await recoverWithRepair(file);
+    expect(r).toMatchObject({ fallback: null, restoredHeader: { was: 'bad-checksum' } });
+    expect(r.walFrames).toBeGreaterThanOrEqual(FRAMES);
+    expect(readAt(`${file}-wal`, 0, 32).equals(baseHeader)).toBe(true);
+    expect(sqliteView(file)).toEqual(expected);
     removeDb(file);
   });
 });

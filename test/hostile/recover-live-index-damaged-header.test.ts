@@ -66,11 +66,11 @@ describe('walnut recover beside a live sqlite3 whose WAL header is damaged', () 
     expect(r).toMatchObject({ before: 50, after: '50', reopened: 51 });
   }, 60_000);
 
-  it('recover --repair with no sidecar: the same, and no fallback is reported once the header is back', () => {
+  it('recover --repair with no sidecar: the same (the repair restores the header from frame 1 and says so), and no fallback is reported', () => {
     const db = path.join(tmpDir('recover-live-header'), 'a.db');
     const r = liveRecover(db, ['--repair', '--json']);
     expect(r.recover.status).toBe(0);
-    expect(JSON.parse(r.recover.stdout)).toMatchObject({ commits: 51, fallback: null, restoredHeader: null });
+    expect(JSON.parse(r.recover.stdout)).toMatchObject({ commits: 51, fallback: null, restoredHeader: { was: 'bad-checksum', walFrames: 59 } });
     expect(r).toMatchObject({ before: 50, after: '50', reopened: 51 });
   }, 60_000);
 
