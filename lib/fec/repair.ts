@@ -96,6 +96,8 @@ export interface RestoredHeader {
   checkpointSeq: number;
   /** Frames through the last commit that continue the restored header's checksum chain. */
   walFrames: number;
+  /** Where the header came from: a sidecar group's copy (or a version 1 group over frame 1), or frame 1 alone. */
+  from: 'sidecar' | 'frame-1';
 }
 
 export interface FecRecoveryMetrics {
@@ -335,7 +337,7 @@ function restoreHeader(wal: WalFile, r: WalRecovery, sidecarPath: string, dryRun
       wal.file.writeSync(copy, 0, WAL_HEADER_SIZE, 0);
       wal.file.fdatasyncSync();
     }
-    return { was: r.headerStatus as WalHeaderStatus, salts: [h.salt1, h.salt2], checkpointSeq: h.checkpointSeq, walFrames: under.mxFrame };
+    return { was: r.headerStatus as WalHeaderStatus, salts: [h.salt1, h.salt2], checkpointSeq: h.checkpointSeq, walFrames: under.mxFrame, from: i < fromSidecar ? 'sidecar' : 'frame-1' };
   }
   return { reason: 'header-mismatch', message: `${damaged}; no header fits it: ${refused.join('; ')}` };
 }

@@ -299,9 +299,9 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
 }
 
 /**
- * The finding for an unusable WAL header. With an FEC sidecar whose copy of the header fits (a
- * dry run of recovery's restore: fec/repair.ts), it is repairable; else why not, when a sidecar
- * is there to ask.
+ * The finding for an unusable WAL header. When recovery's restore would restore it (a dry run:
+ * fec/repair.ts; from an FEC sidecar's copy, or from frame 1 alone) it is repairable; else why
+ * not, when a sidecar is there to ask.
  */
 async function walHeaderIssue(status: string, walView: { wal: WalFile; recovery: WalRecovery } | null): Promise<VerifyIssue> {
   const unusable = `the WAL header is unusable (${status}); SQLite treats the WAL as empty`;
@@ -309,7 +309,8 @@ async function walHeaderIssue(status: string, walView: { wal: WalFile; recovery:
   const dry = await repairWal(walView.wal, { dryRun: true, recovery: walView.recovery });
   const h = dry.restoredHeader;
   if (h !== null) {
-    return { level: 1, kind: 'wal-header-repairable', message: `${unusable}; repairable from the FEC sidecar's copy (walnut recover --repair): generation ${h.salts[0]}/${h.salts[1]}, ${h.walFrames} committed frames follow it` };
+    const source = h.from === 'sidecar' ? "the FEC sidecar's copy" : "frame 1 (its salts and checksum solve it)";
+    return { level: 1, kind: 'wal-header-repairable', message: `${unusable}; repairable from ${source} (walnut recover --repair): generation ${h.salts[0]}/${h.salts[1]}, ${h.walFrames} committed frames follow it` };
   }
   const why = dry.fallback !== null && dry.fallback.reason !== 'no-sidecar' ? `; not repairable from the FEC sidecar (${dry.fallback.reason}): ${dry.fallback.message}` : '';
   return { level: 1, kind: 'wal-header', message: `${unusable}${why}` };

@@ -194,7 +194,7 @@ describe('a damaged WAL header with the FEC sidecar on', () => {
     writeAt(wal, frameAt(segmentEnd(3) + 50) + 24, new Uint8Array(PS)); // a page zeroed in the fifth
     flipBit(wal, 16, 7); // salt-1
     const r = await recoverWithRepair(file);
-    expect(r).toMatchObject({ repairedFrames: 2, fallback: null, restoredHeader: { was: 'bad-checksum' } });
+    expect(r).toMatchObject({ repairedFrames: 2, fallback: null, restoredHeader: { was: 'bad-checksum', from: 'sidecar' } });
     expect(r.walFrames).toBeGreaterThanOrEqual(FRAMES);
     expect(readAt(wal, 0, 32).equals(baseHeader)).toBe(true);
     expect(sqliteView(file)).toEqual(expected);
@@ -322,7 +322,7 @@ describe('a sidecar written before header copies (version 1)', () => {
     flipBit(`${file}-wal`, 10, 1); // page size
     expect((await verify(file, 1)).issues).toContainEqual(expect.objectContaining({ kind: 'wal-header-repairable' }));
     const r = await recoverWithRepair(file);
-    expect(r).toMatchObject({ fallback: null, restoredHeader: { was: 'bad-page-size', salts: [baseHeader.readUInt32BE(16), baseHeader.readUInt32BE(20)], checkpointSeq: baseHeader.readUInt32BE(12) } });
+    expect(r).toMatchObject({ fallback: null, restoredHeader: { was: 'bad-page-size', from: 'frame-1', salts: [baseHeader.readUInt32BE(16), baseHeader.readUInt32BE(20)], checkpointSeq: baseHeader.readUInt32BE(12) } });
     expect(r.walFrames).toBeGreaterThanOrEqual(FRAMES);
     expect(readAt(`${file}-wal`, 0, 32).equals(baseHeader)).toBe(true);
     expect(sqliteView(file)).toEqual(expected);
@@ -366,7 +366,7 @@ describe('a damaged header with no fitting copy in the sidecar: frame 1 pins it 
     flipBit(`${file}-wal`, 17, 6); // salt-1
     expect((await verify(file, 1)).issues).toContainEqual(expect.objectContaining({ kind: 'wal-header-repairable' }));
     const r = await recoverWithRepair(file);
-    expect(r).toMatchObject({ fallback: null, restoredHeader: { salts: [sqliteHeader.readUInt32BE(16), sqliteHeader.readUInt32BE(20)] } });
+    expect(r).toMatchObject({ fallback: null, restoredHeader: { from: 'frame-1', salts: [sqliteHeader.readUInt32BE(16), sqliteHeader.readUInt32BE(20)] } });
     expect(readAt(`${file}-wal`, 0, 32).equals(sqliteHeader)).toBe(true);
     expect(sqliteView(file)).toEqual(want);
     removeDb(file);
@@ -377,8 +377,9 @@ describe('a damaged header with no fitting copy in the sidecar: frame 1 pins it 
     copyDb(base, file);
     fs.rmSync(`${file}-wal-fec`);
     flipBit(`${file}-wal`, 27, 0); // checksum-1
+    expect((await verify(file, 1)).issues).toContainEqual(expect.objectContaining({ kind: 'wal-header-repairable', message: expect.stringContaining('frame 1') }));
     const r = await recoverWithRepair(file);
-    expect(r).toMatchObject({ fallback: null, restoredHeader: { was: 'bad-checksum' } });
+    expect(r).toMatchObject({ fallback: null, restoredHeader: { was: 'bad-checksum', from: 'frame-1' } });
     expect(r.walFrames).toBeGreaterThanOrEqual(FRAMES);
     expect(readAt(`${file}-wal`, 0, 32).equals(baseHeader)).toBe(true);
     expect(sqliteView(file)).toEqual(expected);
