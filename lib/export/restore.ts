@@ -153,6 +153,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} does not exist but ${what} (left by a database that was there): the next connection would replay it over the restored database; remove ${stale.stale} or pass force (--force)`, { path: stale.stale, reason: 'StaleCompanion' });
   }
   if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target);
+  if (replaced !== null) refuseHotJournal(target, dbPath); // (after: a live writer's journal is not hot, its RESERVED lock says InUse)
   // registered in the target's marker, durably, before its temporary file exists: what a crash
   // leaves is found by the marker's name alone (io/restore-asides.ts)
   const registration = register(target, dbPath);
@@ -197,6 +198,9 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     // aside and removed, its commits lost, and stay on the replaced file
     const held = replaced !== null || stale.files.length > 0 ? holdOffConnections(target) : null;
     try {
+      // (again, now that no writer can start: a hot journal seen before the work may have been
+      // rolled back meanwhile, but none may go aside, where sqlite3 would not find it)
+      if (replaced !== null) refuseHotJournal(target, dbPath);
       moveAside(target, tmp, moved);
       if (moved.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
       fs.renameSync(tmp, target);
@@ -250,6 +254,25 @@ function register(target: string, dbPath: string): ReturnType<typeof registerRes
     if (e instanceof WalnutError) throw e;
     throw walnutError('WALNUT_IO', `cannot restore to ${dbPath}: ${(e as Error).message}`, { path: target, reason: 'RestoreMarker', cause: e });
   }
+}
+
+/**
+ * WALNUT_INVALID_ARGUMENT (reason 'HotJournal') when the database to replace has a hot rollback
+ * -journal (a writer killed mid-transaction: its changed pages are in the file, the journal is
+ * what undoes them). Moved aside, that journal was out of sight of a sqlite3 that opened the
+ * database before walnut put it back (a restore killed before its rename): sqlite3 read the
+ * uncommitted transaction as the database. walnut has no journal playback; sqlite3 has: opening
+ * the database with it once rolls the transaction back, after which the restore goes ahead.
+ */
+function refuseHotJournal(target: string, dbPath: string): void {
+  const journal = `${target}-journal`;
+  const st = fs.lstatSync(journal, { throwIfNoEntry: false });
+  if (st === undefined || !(st.isSymbolicLink() || hotJournal(journal))) return;
+  throw walnutError(
+    'WALNUT_INVALID_ARGUMENT',
+    `refusing to replace ${dbPath}: it has a hot rollback journal (${journal}: a writer died mid-transaction); open it with sqlite3 first (sqlite3 ${dbPath} 'PRAGMA integrity_check'), which rolls that transaction back, then restore again`,
+    { path: journal, reason: 'HotJournal' },
+  );
 }
 
 /**
