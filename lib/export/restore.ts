@@ -476,12 +476,23 @@ function refuseSourceAsTarget(source: unknown, target: { path: string; dev: numb
  * lock and is not seen.)
  */
 function refuseDatabaseInUse(real: string): void {
+  const exporter = lockHolderOf(real, [EXPORT_LOCK]);
+  if (exporter !== null) {
+    throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: an export is writing it${exporter.pid > 0 ? ` (pid ${exporter.pid})` : ''}; stop that export first`, { path: real, reason: 'InUse' });
+  }
   const holder =
     lockHolderOf(real, [[DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]) ?? lockHolderOf(`${real}-shm`, [[SHM_LOCK.DMS, 1]]);
   if (holder === null) return;
   const who = holder.pid > 0 ? ` by pid ${holder.pid}` : '';
   throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: it is open${who}; close its connections first (a connection left on the replaced file would lose its commits)`, { path: real, reason: 'InUse' });
 }
+
+/**
+ * The lock a live export holds on its output file (export/stream.ts: byte 0, for as long as it
+ * writes it): a target so locked is a backup being written (`walnut export --follow -o FILE`),
+ * which a restore over it would leave writing into the unlinked file.
+ */
+const EXPORT_LOCK: [number, number] = [0, 1];
 
 /** Who holds a lock on one of `ranges` of `file` (that an exclusive lock would wait for); null when none, or no file. */
 function lockHolderOf(file: string, ranges: [number, number][]): NativeLockHolder | null {
@@ -514,7 +525,7 @@ function holdOffConnections(real: string): WalnutFile[] {
   const held: WalnutFile[] = [];
   let free = true;
   for (const [file, ranges] of [
-    [real, [[DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]],
+    [real, [EXPORT_LOCK, [DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]],
     [`${real}-shm`, [[SHM_LOCK.DMS, 1]]],
   ] as [string, [number, number][]][]) {
     let f: WalnutFile;
