@@ -251,6 +251,10 @@ function register(target: string, dbPath: string): ReturnType<typeof registerRes
   try {
     return registerRestore(target, randomBytes(6).toString('hex'));
   } catch (e) {
+    // a missing or unwritable directory: name the target, as the temporary file's create does
+    if (e instanceof WalnutError && e.reason === 'RestoreMarker' && e.errno !== undefined && e.code === 'WALNUT_CANTOPEN') {
+      throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: cannot create a file in ${path.dirname(target)} (${getSystemErrorName(-Math.abs(e.errno))})`, { path: target, errno: e.errno, cause: e });
+    }
     if (e instanceof WalnutError) throw e;
     throw walnutError('WALNUT_IO', `cannot restore to ${dbPath}: ${(e as Error).message}`, { path: target, reason: 'RestoreMarker', cause: e });
   }
