@@ -175,7 +175,7 @@ async function holdReadMark(real: string, busyTimeout: number): Promise<{ index:
   if (!attachedElsewhere(real)) return null;
   let index: WalIndex;
   try {
-    index = await WalIndex.open(real, { busyTimeout });
+    index = await WalIndex.open(real, { busyTimeout, settleRestores: false }); // (read only: a killed restore's files are reported, not settled)
   } catch (e) {
     if (isWalnutError(e, 'WALNUT_BUSY')) throw e;
     return null;

@@ -122,4 +122,42 @@ describe('walnut inspect and verify after a killed restore', () => {
     expect(fs.readdirSync(d).filter((f) => f.includes('.restore-'))).toEqual([]);
     expect(fs.existsSync(`${db}-journal`)).toBe(true);
   }, 60_000);
+
+  it.skipIf(pauseShim.error !== null)('verify of a live database (a sqlite3 connection attached) settles nothing either', async () => {
+    const d = path.join(dir, 'live');
+    fs.mkdirSync(d);
+    const db = path.join(d, 'app.db');
+    execFileSync('sqlite3', [db, "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT); INSERT INTO t(who) VALUES ('old')"], { stdio: 'ignore' });
+    const ready = path.join(d, 'ready');
+    const child = spawn(process.execPath, [bin, 'restore', path.join(dir, 'new.ark'), db, '--force'], {
+      env: { ...process.env, LD_PRELOAD: pauseShim.path, PAUSE_LOCK_NAME: '.app.db.restore-', PAUSE_LOCK_EXCLUDE: '.app.db.restore-asides', PAUSE_LOCK_READY: ready, PAUSE_LOCK_GO: path.join(dir, 'never') },
+      stdio: 'ignore',
+    });
+    const closed = new Promise((resolve) => child.once('close', (_s, sig) => resolve(sig)));
+    await until(() => fs.existsSync(ready), 30_000);
+    child.kill('SIGKILL');
+    expect(await closed).toBe('SIGKILL');
+    const left = () => fs.readdirSync(d).filter((f) => f.includes('.restore-')).sort();
+    const before = left();
+    expect(before).toHaveLength(2);
+
+    // a sqlite3 connection holds the database open (its -shm attached), so verify reads as a connection does
+    const holder = spawn('python3', ['-c', `
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute('SELECT count(*) FROM t').fetchone()
+print('open', flush=True)
+sys.stdin.read()
+`, db], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+      const verify = await walnut('verify', db, '--level', '1', '--json');
+      expect(verify.status, verify.stderr).toBe(1);
+      expect(JSON.parse(verify.stdout).issues.map((i: { kind: string }) => i.kind)).toContain('unsettled-restore');
+      expect(left()).toEqual(before);
+    } finally {
+      holder.stdin!.end();
+      await new Promise((resolve) => holder.once('close', resolve));
+    }
+  }, 60_000);
 });
