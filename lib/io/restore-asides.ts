@@ -7,8 +7,8 @@
  * (a fixed name: an open looks for it with one stat, never a listing of the directory, which
  * cost every open O(directory size): 265 ms beside 100,000 files). The marker is the line
  * `walnut restore-asides 1` then one 13-byte entry per restore (its temporary file's 12 random hex
- * digits and a newline), written under an exclusive OFD lock on the marker's byte 0, synced (the
- * directory too when the marker is new) before the temporary file exists; the restore holds an
+ * digits and a newline), written under an exclusive OFD lock on the marker's byte 0, synced (and the
+ * directory) before the temporary file exists; the restore holds an
  * exclusive OFD lock on its entry's 13 bytes until it has finished (or died: the lock goes with
  * the process). It builds the new database in `<dir>/.<name>.restore-<hex>` (its temporary file:
  * created O_EXCL, an exclusive OFD lock on its byte 0 too, which walnut before the marker reads),
@@ -147,14 +147,13 @@ export interface RestoreRegistration {
 /**
  * Registers a restore to `target` in its marker (the header), durably, before its temporary file
  * or any aside exists: the entry `hex` appended under the marker's byte-0 lock, its 13 bytes
- * locked for as long as the registration is held, the marker synced (and the directory, when
- * the marker is new). WALNUT_CANTOPEN (reason RestoreMarker) when the marker is not walnut's or
+ * locked for as long as the registration is held, the marker and the directory synced. WALNUT_CANTOPEN (reason RestoreMarker) when the marker is not walnut's or
  * cannot be written; WALNUT_BUSY when its lock stays held.
  */
 export function registerRestore(target: string, hex: string): RestoreRegistration {
   const marker = markerPathOf(target);
   const dir = path.dirname(target);
-  const { file: f, created } = lockedMarker(marker, true)!;
+  const { file: f } = lockedMarker(marker, true);
   try {
     const content = readAll(f);
     if (!isOurs(content)) {
@@ -171,7 +170,9 @@ export function registerRestore(target: string, hex: string): RestoreRegistratio
     const entry = Buffer.from(`${hex}\n`);
     f.writeSync(entry, 0, ENTRY_BYTES, size);
     f.fsyncSync();
-    if (created) WalnutFile.syncDirectorySync(dir); // the marker's name durable before any temporary file's
+    // the marker's name durable before any temporary file's: always, not only when this call
+    // created it (its creator may have died before its own directory sync)
+    WalnutFile.syncDirectorySync(dir);
     f.unlock(0, 1);
   } catch (e) {
     f.closeSync();
@@ -190,12 +191,11 @@ export function registerRestore(target: string, hex: string): RestoreRegistratio
  * removed it meanwhile leaves an unlinked file to whoever waited for its lock: opened again);
  * null when there is none (`create` false), when it cannot be opened or its lock stays held.
  */
-function lockedMarker(marker: string, create: true): { file: WalnutFile; created: boolean };
-function lockedMarker(marker: string, create: false): { file: WalnutFile; created: boolean } | null;
-function lockedMarker(marker: string, create: boolean): { file: WalnutFile; created: boolean } | null {
+function lockedMarker(marker: string, create: true): { file: WalnutFile };
+function lockedMarker(marker: string, create: false): { file: WalnutFile } | null;
+function lockedMarker(marker: string, create: boolean): { file: WalnutFile } | null {
   for (let attempt = 0; ; attempt++) {
     let f: WalnutFile;
-    let created = false;
     try {
       f = WalnutFile.openSync(marker); // no O_CREAT; a symbolic link is refused, not followed
     } catch (e) {
@@ -203,7 +203,6 @@ function lockedMarker(marker: string, create: boolean): { file: WalnutFile; crea
       if (Math.abs((e as { errno?: number }).errno ?? 0) !== ENOENT) throw markerFailure(marker, e);
       try {
         f = WalnutFile.openSync(marker, { create: true, exclusive: true, mode: 0o644 });
-        created = true;
       } catch (e2) {
         if (attempt < 5 && Math.abs((e2 as { errno?: number }).errno ?? 0) === EEXIST) continue; // another restore made it just now
         throw markerFailure(marker, e2);
@@ -213,7 +212,7 @@ function lockedMarker(marker: string, create: boolean): { file: WalnutFile; crea
       f.lockSync(0, 1, 'exclusive', MARKER_LOCK_WAIT_MS);
       const st = fs.lstatSync(marker, { throwIfNoEntry: false });
       const own = fs.fstatSync(f.fd);
-      if (st !== undefined && st.dev === own.dev && st.ino === own.ino) return { file: f, created };
+      if (st !== undefined && st.dev === own.dev && st.ino === own.ino) return { file: f };
     } catch (e) {
       f.closeSync();
       if (!create) return null;
