@@ -47,11 +47,12 @@
  * file it names is replaced, or created when it does not exist yet (io/real-path.ts). A replaced database keeps its permission bits; a new one gets
  * 0644 less the umask, as SQLite creates databases. The temporary file is created with
  * O_EXCL under a random name (never an existing file or a planted link) and holds an exclusive
- * OFD lock on its byte 0 from before its first byte is written until after the rename, so a
- * temporary file of this target that can be locked and is not empty (or is older than a
- * minute) belongs to a restore that died (SIGKILL, power loss): each restore removes those
- * (io/restore-asides.ts settleRestores), which would otherwise stay beside the target, hidden, as
- * large as the database. The replaced database's -wal, -shm, -journal and FEC sidecar (they
+ * OFD lock on its byte 0 from before its first byte is written until after the rename (what
+ * walnut before the marker below reads as a live restore). Each restore first registers its
+ * temporary file's name in the target's marker (`.<name>.restore-asides`, durably, before the file
+ * exists: io/restore-asides.ts), so that the next open or restore settles what a killed one left
+ * (which would otherwise stay beside the target, hidden, as large as the database) by that name
+ * alone, touching no file the marker does not list. The replaced database's -wal, -shm, -journal and FEC sidecar (they
  * describe the old file) are moved aside (its -wal's commits first checkpointed into it, so that
  * the file alone holds them: checkpointOldDatabase) under names tied to the temporary file's, durably,
  * before the rename, and removed after it: a crash before the rename leaves the old database,
@@ -81,7 +82,7 @@ import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { checkDbPath, refuseCompanionName, requireRegularFiles, resolvedPath } from '../io/real-path';
-import { moveAside, moveBack, removeAsides, settleRestores, temporaryPrefix } from '../io/restore-asides';
+import { moveAside, moveBack, registerRestore, removeAsides, settleRestores } from '../io/restore-asides';
 import { nativeExportIo, type NativeLockHolder } from '../native';
 import { closeAsLastConnection } from '../checkpoint/execute';
 import { WalIndex } from '../wal-index/wal-index';
@@ -139,7 +140,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   if (typeof (source as Readable).on === 'function') (source as Readable).on('error', () => undefined);
   refuseUnreadableFile(source);
   refuseCompanionName(resolvedPath(dbPath), `restore to ${dbPath}`);
-  settleRestores(resolvedPath(dbPath)); // a restore that died there: the database it left, with its companions, before anything is looked at
+  settleRestores(resolvedPath(dbPath), { legacy: true }); // a restore that died there: the database it left, with its companions, before anything is looked at
   const replaced = existingTarget(dbPath);
   if (replaced !== null && !options.force) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists; pass force (--force) to replace it`, { path: dbPath, reason: 'exists' });
@@ -152,8 +153,16 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} does not exist but ${what} (left by a database that was there): the next connection would replay it over the restored database; remove ${stale.stale} or pass force (--force)`, { path: stale.stale, reason: 'StaleCompanion' });
   }
   if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target);
-  const tmp = path.join(path.dirname(target), `${temporaryPrefix(target)}${randomBytes(6).toString('hex')}`);
+  if (replaced !== null) refuseHotJournal(target, dbPath); // (after: a live writer's journal is not hot, its RESERVED lock says InUse)
+  // registered in the target's marker, durably, before its temporary file exists: what a crash
+  // leaves is found by the marker's name alone (io/restore-asides.ts)
+  const registration = register(target, dbPath);
+  const tmp = registration.temporary;
+  liveTemporaries.set(tmp, { target, registration }); // (a SIGINT from here on: abandonRestores)
   const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 }).catch((e: WalnutError) => {
+    liveTemporaries.delete(tmp);
+    registration.release();
+    settleRestores(target); // (the entry, with nothing of it left)
     if ((e.code !== 'WALNUT_CANTOPEN' && e.code !== 'WALNUT_IO') || e.errno === undefined) throw e;
     // a missing or unwritable directory: name the target, not the temporary file
     throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: cannot create a file in ${path.dirname(target)} (${getSystemErrorName(-e.errno)})`, { path: target, errno: e.errno, cause: e });
@@ -162,13 +171,13 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   /** Companion suffixes moved aside (io/restore-asides.ts), and whether the new file took the target's name. */
   const moved: string[] = [];
   let renamed = false;
-  liveTemporaries.add(tmp);
   try {
-    // this restore is alive (the header); the lock goes with the descriptor. Waited for: another
-    // process settling restores may hold it for a moment, having found this file just created
-    // (empty, young: it leaves it), which failed this restore WALNUT_BUSY
+    // this restore is alive (the header; its marker entry's lock says so to walnut since the
+    // marker, this one to walnut before it); the lock goes with the descriptor. Waited for: a
+    // walnut before the marker settling restores may hold it for a moment, having found this
+    // file just created (empty, young: it leaves it), which failed this restore WALNUT_BUSY
     out.lockSync(0, 1, 'exclusive', OWN_LOCK_WAIT_MS);
-    settleRestores(target, tmp); // restores to this target that died: their files settled (again, now that ours is locked)
+    settleRestores(target); // restores to this target that died: their files settled (again, now that ours is locked)
     if (replaced !== null) fs.fchmodSync(out.fd, replaced.mode); // exactly, past the umask
     const file = await streamFileOf(source);
     const r = await apply(file ?? source, out, until, onProgress).finally(() => file?.close()).catch((e: unknown) => {
@@ -189,6 +198,9 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     // aside and removed, its commits lost, and stay on the replaced file
     const held = replaced !== null || stale.files.length > 0 ? holdOffConnections(target) : null;
     try {
+      // (again, now that no writer can start: a hot journal seen before the work may have been
+      // rolled back meanwhile, but none may go aside, where sqlite3 would not find it)
+      if (replaced !== null) refuseHotJournal(target, dbPath);
       moveAside(target, tmp, moved);
       if (moved.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
       fs.renameSync(tmp, target);
@@ -227,7 +239,44 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
       await out.close().catch(() => undefined);
       if (back) fs.rmSync(tmp, { force: true });
     }
+    // this restore's entry given up, then the marker settled: removed once nothing is left (what
+    // could not go back stays listed, for the next open or restore)
+    registration.release();
+    settleRestores(target);
   }
+}
+
+/** registerRestore for a restore to `target` (named `dbPath` by the caller): a new random temporary name. */
+function register(target: string, dbPath: string): ReturnType<typeof registerRestore> {
+  try {
+    return registerRestore(target, randomBytes(6).toString('hex'));
+  } catch (e) {
+    // a missing or unwritable directory: name the target, as the temporary file's create does
+    if (e instanceof WalnutError && e.reason === 'RestoreMarker' && e.errno !== undefined && e.code === 'WALNUT_CANTOPEN') {
+      throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: cannot create a file in ${path.dirname(target)} (${getSystemErrorName(-Math.abs(e.errno))})`, { path: target, errno: e.errno, cause: e });
+    }
+    if (e instanceof WalnutError) throw e;
+    throw walnutError('WALNUT_IO', `cannot restore to ${dbPath}: ${(e as Error).message}`, { path: target, reason: 'RestoreMarker', cause: e });
+  }
+}
+
+/**
+ * WALNUT_INVALID_ARGUMENT (reason 'HotJournal') when the database to replace has a hot rollback
+ * -journal (a writer killed mid-transaction: its changed pages are in the file, the journal is
+ * what undoes them). Moved aside, that journal was out of sight of a sqlite3 that opened the
+ * database before walnut put it back (a restore killed before its rename): sqlite3 read the
+ * uncommitted transaction as the database. walnut has no journal playback; sqlite3 has: opening
+ * the database with it once rolls the transaction back, after which the restore goes ahead.
+ */
+function refuseHotJournal(target: string, dbPath: string): void {
+  const journal = `${target}-journal`;
+  const st = fs.lstatSync(journal, { throwIfNoEntry: false });
+  if (st === undefined || !(st.isSymbolicLink() || hotJournal(journal))) return;
+  throw walnutError(
+    'WALNUT_INVALID_ARGUMENT',
+    `refusing to replace ${dbPath}: it has a hot rollback journal (${journal}: a writer died mid-transaction); open it with sqlite3 first (sqlite3 ${dbPath} 'PRAGMA integrity_check'), which rolls that transaction back, then restore again`,
+    { path: journal, reason: 'HotJournal' },
+  );
 }
 
 /**
@@ -267,8 +316,8 @@ async function checkpointOldDatabase(target: string): Promise<void> {
 /** How long a restore waits for its new temporary file's lock (held only by a settle looking at it). */
 const OWN_LOCK_WAIT_MS = 2000;
 
-/** The temporary files of this process's restores that are still being written (not yet being renamed in). */
-const liveTemporaries = new Set<string>();
+/** The temporary files of this process's restores that are still being written (not yet being renamed in), with their target and registration. */
+const liveTemporaries = new Map<string, { target: string; registration: ReturnType<typeof registerRestore> }>();
 
 /**
  * Removes the temporary files of this process's unfinished restores, synchronously: for a process
@@ -277,7 +326,11 @@ const liveTemporaries = new Set<string>();
  * untouched (a restore renames its file in only once whole).
  */
 export function abandonRestores(): void {
-  for (const tmp of liveTemporaries) fs.rmSync(tmp, { force: true });
+  for (const [tmp, { target, registration }] of liveTemporaries) {
+    fs.rmSync(tmp, { force: true });
+    registration.release();
+    settleRestores(target); // its entry, nothing of it left: the marker goes with it
+  }
   liveTemporaries.clear();
 }
 
@@ -427,12 +480,23 @@ function refuseSourceAsTarget(source: unknown, target: { path: string; dev: numb
  * lock and is not seen.)
  */
 function refuseDatabaseInUse(real: string): void {
+  const exporter = lockHolderOf(real, [EXPORT_LOCK]);
+  if (exporter !== null) {
+    throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: an export is writing it${exporter.pid > 0 ? ` (pid ${exporter.pid})` : ''}; stop that export first`, { path: real, reason: 'InUse' });
+  }
   const holder =
     lockHolderOf(real, [[DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]) ?? lockHolderOf(`${real}-shm`, [[SHM_LOCK.DMS, 1]]);
   if (holder === null) return;
   const who = holder.pid > 0 ? ` by pid ${holder.pid}` : '';
   throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: it is open${who}; close its connections first (a connection left on the replaced file would lose its commits)`, { path: real, reason: 'InUse' });
 }
+
+/**
+ * The lock a live export holds on its output file (export/stream.ts: byte 0, for as long as it
+ * writes it): a target so locked is a backup being written (`walnut export --follow -o FILE`),
+ * which a restore over it would leave writing into the unlinked file.
+ */
+const EXPORT_LOCK: [number, number] = [0, 1];
 
 /** Who holds a lock on one of `ranges` of `file` (that an exclusive lock would wait for); null when none, or no file. */
 function lockHolderOf(file: string, ranges: [number, number][]): NativeLockHolder | null {
@@ -465,7 +529,7 @@ function holdOffConnections(real: string): WalnutFile[] {
   const held: WalnutFile[] = [];
   let free = true;
   for (const [file, ranges] of [
-    [real, [[DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]],
+    [real, [EXPORT_LOCK, [DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]],
     [`${real}-shm`, [[SHM_LOCK.DMS, 1]]],
   ] as [string, [number, number][]][]) {
     let f: WalnutFile;

@@ -404,6 +404,7 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
   const device = existing !== null && !existing.isFile(); // a character device, FIFO or socket: written, never created or replaced
   const { O_WRONLY, O_CREAT, O_EXCL } = fs.constants; // libuv adds O_CLOEXEC
   let fd: number;
+  let lock: WalnutFile | null = null;
   try {
     fd = fs.openSync(file, O_WRONLY | (device ? 0 : O_CREAT) | (force || device ? 0 : O_EXCL), 0o644);
   } catch (e) {
@@ -415,13 +416,47 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
     const st = fs.fstatSync(fd);
     refuseDatabaseFile(files, st, file); // the file actually opened: a link swapped in meanwhile counts too
     if (device && st.isFile() && !force) throw exists(file); // a regular file swapped in for the device
+    if (st.isFile()) lock = lockExportOutput(fd, st, file);
     if (force && st.isFile()) fs.ftruncateSync(fd, 0);
   } catch (e) {
+    lock?.closeSync();
     fs.closeSync(fd);
     if (!force && !device) fs.rmSync(file, { force: true }); // created above, exclusively: ours
     throw e;
   }
-  return fs.createWriteStream(file, { fd });
+  const output = fs.createWriteStream(file, { fd });
+  if (lock !== null) output.once('close', () => lock!.closeSync()); // held for as long as the stream writes the file
+  return output;
+}
+
+/**
+ * The lock a live export holds on byte 0 of the regular file it writes (the one a --force
+ * replacement's new file holds, openExportReplacement), taken on a second descriptor of the file
+ * `fd` has open (OFD locks are the descriptor's; Node's fd takes none): without it `walnut
+ * export --follow -o FILE` into a FILE it created was invisible, and a later `export --force` or
+ * `restore --force` over FILE replaced it while the follow went on writing into the unlinked
+ * file, every commit after that lost to the backup. WALNUT_BUSY (reason InUse) when another
+ * export holds it (one that began between refuseLiveExport and here). Null where no second
+ * descriptor can be opened for writing (a file the user may write but not read): unlocked, as before.
+ */
+function lockExportOutput(fd: number, st: fs.Stats, file: string): WalnutFile | null {
+  let lock: WalnutFile;
+  try {
+    lock = WalnutFile.openSync(`/proc/self/fd/${fd}`, { followSymlinks: true });
+  } catch {
+    return null;
+  }
+  const own = fs.fstatSync(lock.fd);
+  if (own.dev !== st.dev || own.ino !== st.ino) {
+    lock.closeSync();
+    return null;
+  }
+  if (!lock.tryLock(0, 1, 'exclusive')) {
+    const holder = lock.lockHolder(0, 1, 'exclusive');
+    lock.closeSync();
+    throw walnutError('WALNUT_BUSY', `refusing to write ${file}: another export is writing it${holder !== null && holder.pid > 0 ? ` (pid ${holder.pid})` : ''}; stop that export first`, { path: file, reason: 'InUse' });
+  }
+  return lock;
 }
 
 /**

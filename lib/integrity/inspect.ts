@@ -15,6 +15,7 @@ import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeade
 import { sameSalts } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
 import { checkDbPath, requireRegularFiles } from '../io/real-path';
+import { pendingRestores, type PendingRestore } from '../io/restore-asides';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { hasHotJournal } from '../wal-index/journal-mode';
 import { scanSidecar } from '../fec/sidecar';
@@ -48,6 +49,14 @@ export interface InspectReport {
   /** The FEC sidecar (`<db>-wal-fec`), when there is one: whole groups, and those of this WAL generation. */
   fecSidecar: null | { bytes: number; groups: number; currentGroups: number; protectedFrames: number; invalidTailBytes: number };
   locks: { file: 'db' | 'shm'; lock: string; type: string; pid: number }[];
+  /**
+   * Restores to this database that are not settled (a restore killed, or one running): what the
+   * next walnut open or restore does with their files (io/restore-asides.ts pendingRestores).
+   * While one whose temporary file is still there is listed, this report is of the old database
+   * without the companions that went aside (its -wal, -shm, -journal, sidecar): the next open
+   * puts them back. Read only: inspect and verify never settle.
+   */
+  restores: PendingRestore[];
 }
 
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -107,6 +116,7 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
       backfilled: null,
       fecSidecar: null,
       locks: [],
+      restores: pendingRestores(real),
     };
     if (walRecovery !== undefined || fs.existsSync(`${real}-wal`)) {
       const wal = walRecovery === undefined ? WalFile.openSync(`${real}-wal`, { readOnly: true }) : null;

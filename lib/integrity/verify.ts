@@ -175,7 +175,7 @@ async function holdReadMark(real: string, busyTimeout: number): Promise<{ index:
   if (!attachedElsewhere(real)) return null;
   let index: WalIndex;
   try {
-    index = await WalIndex.open(real, { busyTimeout });
+    index = await WalIndex.open(real, { busyTimeout, settleRestores: false }); // (read only: a killed restore's files are reported, not settled)
   } catch (e) {
     if (isWalnutError(e, 'WALNUT_BUSY')) throw e;
     return null;
@@ -257,6 +257,9 @@ async function verifyWith(dbPath: string, level: number, options: VerifyOptions,
   const journalMode = r.journalMode;
   if (journalMode === null) issues.push({ level: 1, kind: 'file-format', pgno: 1, message: 'the database header\'s format versions (bytes 18/19) are neither 1 (rollback journal) nor 2 (WAL)' });
   if (r.hotJournal) issues.push({ level: 1, kind: 'hot-journal', message: hotJournalProblem(r.path) });
+  // a killed restore's files: the state checked here is not the one the next open leaves (its
+  // companions aside go back, or the replaced database's are removed); reported, not settled
+  for (const p of r.restores) issues.push({ level: 1, kind: 'unsettled-restore', message: `${p.live ? 'a restore to this database is running' : 'a restore to this database was killed'} (${p.temporary}${p.asides.length > 0 ? `, asides ${p.asides.join(', ')}` : ''}): ${p.settle}${p.live ? '' : ' by the next walnut open or restore of it'}` });
   if (r.pageSize === 0) {
     // a 0-byte file: SQLite's empty database, sound (integrity_check says ok); a -wal beside it
     // is deleted unread by SQLite's first connection (pagerOpenWalIfPresent): its commits are lost

@@ -176,6 +176,11 @@ export interface WalIndexOptions {
   lockingMode?: LockingMode;
   /** Milliseconds to retry locks held elsewhere before WALNUT_BUSY (default 5000). */
   busyTimeout?: number;
+  /**
+   * Settle what a killed restore left beside the database first (io/restore-asides.ts; default
+   * true). False for a read-only verb (verify's read transaction): it reports, never settles.
+   */
+  settleRestores?: boolean;
   /** After a WAL restart, the first commit cuts the file back to this many bytes (default: no limit). */
   walSizeLimit?: number;
   /**
@@ -437,7 +442,7 @@ export class WalIndex {
     } catch (e) {
       throw walnutError('WALNUT_CANTOPEN', `cannot open database ${path}: ${(e as Error).message}`, { path, cause: e });
     }
-    settleRestores(dbPath); // a restore that died replacing it: its -wal etc. back beside it (or the replaced one's gone) before they are looked at
+    if (options.settleRestores !== false) settleRestores(dbPath); // a restore that died replacing it: its -wal etc. back beside it (or the replaced one's gone) before they are looked at
     requireRegularFiles(dbPath, [`${dbPath}-wal`, `${dbPath}-shm`]); // a directory or FIFO: a clear refusal, not a failed pread
     const db = await openReadWrite(dbPath);
     const opened: { wal?: WalFile; shm?: WalnutFile } = {};

@@ -2,7 +2,7 @@
  * pause-at-lock-shim.c — LD_PRELOAD library for race tests of restore's temporary files: makes
  * the process stop just before its first OFD lock (fcntl F_OFD_SETLK, not an unlock) on a file whose path
  * contains PAUSE_LOCK_NAME, as a slow or descheduled process would stop between opening a file
- * and locking it. There it creates the file PAUSE_LOCK_READY, then waits (polling, at most 60 s)
+ * and locking it (a path that also contains PAUSE_LOCK_EXCLUDE, when set, is not paused at). There it creates the file PAUSE_LOCK_READY, then waits (polling, at most 60 s)
  * until the file PAUSE_LOCK_GO exists, and makes the call. Later locks are not paused.
  * Build: cc -shared -fPIC -o pause-at-lock-shim.so pause-at-lock-shim.c -ldl
  */
@@ -28,6 +28,8 @@ static void maybePause(int fd, int cmd, void* arg) {
   if (n <= 0) return;
   target[n] = 0;
   if (!strstr(target, name)) return;
+  const char* exclude = getenv("PAUSE_LOCK_EXCLUDE");
+  if (exclude && *exclude && strstr(target, exclude)) return;
   paused = 1;
   FILE* f = fopen(ready, "w");
   if (f) fclose(f);

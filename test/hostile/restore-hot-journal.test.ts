@@ -7,7 +7,8 @@
 // is gone but whose hot -journal is still there. Now the -journal is one of the companions a
 // restore removes (durably, before the rename), and a missing database whose hot -journal is
 // still there is refused without force (WALNUT_INVALID_ARGUMENT, reason StaleCompanion), as one
-// whose -wal has frames is.
+// whose -wal has frames is. (Since restore-force-hot-journal, a database with a hot -journal is
+// refused even with force until SQLite has rolled it back: the force case opens it first.)
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -49,7 +50,7 @@ function readBack(db: string): { check: string; rows: unknown[] } {
 }
 
 describe('restore beside a hot rollback journal', () => {
-  it('replacing the database (force) removes its -journal: SQLite reads exactly the restored rows', async () => {
+  it('replacing the database (force, once SQLite rolled its journal back) leaves no -journal: SQLite reads exactly the restored rows', async () => {
     const source = path.join(dir, 'source.db');
     const s = new Database(source);
     s.pragma('journal_mode = WAL');
@@ -60,6 +61,12 @@ describe('restore beside a hot rollback journal', () => {
 
     const target = path.join(dir, 'app.db');
     killedRollbackWriter(target);
+    // (since restore-force-hot-journal: refused until SQLite has rolled that transaction back)
+    await expectRejectsWalnut(restore(Buffer.from(stream), target, { force: true }), 'WALNUT_INVALID_ARGUMENT', { reason: 'HotJournal' });
+    expect(fs.statSync(`${target}-journal`).size).toBeGreaterThan(512);
+    const rolledBack = new Database(target);
+    expect(rolledBack.prepare('SELECT count(*) AS n FROM old').get()).toEqual({ n: 300 });
+    rolledBack.close();
     const r = await restore(Buffer.from(stream), target, { force: true });
     expect(r.stoppedBy).toBeNull();
     expect(fs.existsSync(`${target}-journal`)).toBe(false);

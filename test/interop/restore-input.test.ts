@@ -182,13 +182,13 @@ describe('a restore that died (SIGKILL) mid-way', () => {
     child.stdin!.on('error', () => undefined); // EPIPE once it is killed
     child.stdin!.write(stream.subarray(0, stream.length - 50));
     for (;;) {
-      const tmp = fs.readdirSync(dir).find((f) => f.startsWith(`.${path.basename(target)}.restore-`) && !before.has(f));
+      const tmp = fs.readdirSync(dir).find((f) => f.startsWith(`.${path.basename(target)}.restore-`) && /-[0-9a-f]{12}$/.test(f) && !before.has(f)); // (not the marker)
       if (tmp !== undefined && fs.statSync(path.join(dir, tmp)).size > 0) return { child, tmp };
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
   const kill = (child: ChildProcess) => new Promise((resolve) => child.once('close', resolve).kill('SIGKILL'));
-  const temporaries = () => fs.readdirSync(dir).filter((f) => f.includes('.big.db.restore-'));
+  const temporaries = () => fs.readdirSync(dir).filter((f) => /^\.big\.db\.restore-[0-9a-f]{12}$/.test(f));
 
   it('leaves its temporary file (as large as the database), which the next restore to that target removes; a running restore\'s is kept', async () => {
     const big = path.join(dir, 'big-src.db');
@@ -216,5 +216,6 @@ describe('a restore that died (SIGKILL) mid-way', () => {
     }
     await restore(stream, target, { force: true });
     expect(temporaries()).toEqual([]);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.big.db.restore-'))).toEqual([]); // the marker too, nothing left to settle
   });
 });
