@@ -209,6 +209,42 @@ test('better-sqlite3 holding WRITE in this very process commits on the JS thread
   expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
 }, 60_000);
 
+test('1,000 cycles of open, a lease wait blocked in the kernel, close mid-wait leave no descriptor, thread, timer or lock behind', async () => {
+  const file = newDatabase('cycles.db');
+  const shm = `${file}-shm`;
+  const { ask, end } = startWriteGap(file);
+  const fds = (): number => fs.readdirSync('/proc/self/fd').length;
+  const threads = (): number => fs.readdirSync('/proc/self/task').length;
+  const timers = (): number => fs.readFileSync('/proc/self/timers', 'utf8').split('\n').filter((l) => l.startsWith('ID:')).length;
+  try {
+    expect(await ask('hold')).toBe('ok');
+    const warm = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false }); // the addon's lanes exist before the counts
+    await warm.close();
+    const before = { fds: fds(), threads: threads(), timers: timers() };
+    let mostThreads = 0;
+    let blocked = 0;
+    for (let i = 0; i < 1_000; i++) {
+      const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false });
+      const lease = settled(store.holdWriteLease());
+      // until the wait is blocked in the kernel (or briefly: a close before it blocks is a cycle too)
+      for (let t = 0; t < 200 && blockedForWrite(shm).length === 0; t++) await new Promise((resolve) => setImmediate(resolve));
+      if (blockedForWrite(shm).length === 1) blocked++;
+      mostThreads = Math.max(mostThreads, threads());
+      await store.close();
+      expect(await lease).toBe('WALNUT_CLOSED');
+    }
+    console.log(`1,000 cycles: ${blocked} closed while blocked in the kernel; threads at most ${mostThreads} (before ${before.threads})`);
+    expect(blocked).toBeGreaterThan(500);
+    expect(ofdLocks(shm)).toEqual([]);
+    expect(fds()).toBe(before.fds);
+    expect(timers()).toBe(before.timers);
+    expect(mostThreads, 'one wait at a time: the pool reuses its thread').toBeLessThanOrEqual(before.threads + 2);
+    await until(() => threads() <= before.threads, 20_000, () => ({ threads: threads(), before })); // idle workers end (5 s)
+  } finally {
+    end();
+  }
+}, 180_000);
+
 test('beside a python3 writer in a loop (4 ms per commit, busy timeout 30 s), a loop of leases (4 ms each, 20 ms apart) and the writer both get WRITE', async () => {
   const file = newDatabase('fair.db');
   const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false });
