@@ -12,7 +12,9 @@
 // close() and terminate() mid-wait return at once and leave no lock, blocked or held; a SIGKILLed
 // waiter leaves none; better-sqlite3 holding WRITE in the same process commits on the JS thread
 // while the lease waits for it (the wait blocks no thread but its own); a python3 writer in a
-// loop beside a loop of leases still gets WRITE (both sides' shares are printed).
+// loop beside a loop of leases still gets WRITE (both sides' shares are printed); where something
+// else in the process handles the signal that ends a wait (SIGRTMIN+5), walnut leaves it alone and
+// polls instead.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -209,6 +211,49 @@ test('better-sqlite3 holding WRITE in this very process commits on the JS thread
   }
   expect(sqlite(file, 'SELECT count(*) FROM t')).toBe('2');
   expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
+}, 60_000);
+
+test('with SIGRTMIN+5 claimed by a handler of someone else in the process, the wait leaves it alone and polls: the lease is had once WRITE is let go', async ({ skip }) => {
+  const dir = tmpDir();
+  const shim = path.join(dir, 'claim-rt-signal-shim.so');
+  try {
+    execFileSync('cc', ['-shared', '-fPIC', '-O2', '-o', shim, path.join(HELPERS, 'claim-rt-signal-shim.c')], { stdio: 'pipe' });
+  } catch {
+    skip(); // no C compiler: nothing can claim the signal first
+  }
+  const file = newDatabase('claimed.db');
+  const { ask, end } = startWriteGap(file);
+  try {
+    expect(await ask('hold')).toBe('ok');
+    const dist = path.join(__dirname, '../../dist/index.js');
+    const script = `const { open } = require(${JSON.stringify(dist)});
+      (async () => {
+        const store = await open(${JSON.stringify(file)}, { busyTimeout: ${BUSY_TIMEOUT_MS}, shareLane: false });
+        const lease = store.holdWriteLease();
+        process.stdout.write('waiting\\n');
+        await lease;
+        process.stdout.write('held\\n');
+        store.releaseWriteLease();
+        await store.close();
+        process.stdout.write('closed\\n');
+      })().catch((e) => process.stdout.write('failed ' + e.code + '\\n'));`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LD_PRELOAD: shim } });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += String(d)));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    expect(String((await lines.next()).value)).toBe('waiting');
+    await sleep(300);
+    expect(blockedForWrite(`${file}-shm`), 'polling: no waiter blocked in the kernel').toEqual([]);
+    expect(await ask('commit')).toBe('ok');
+    expect(String((await lines.next()).value)).toBe('held');
+    expect(String((await lines.next()).value)).toBe('closed');
+    await exited;
+    expect(stderr, 'the other handler never ran: walnut sent it nothing').not.toContain('handler ran');
+  } finally {
+    end();
+  }
+  expect(ofdLocks(`${file}-shm`)).toEqual([]);
 }, 60_000);
 
 test('the kernel detects no deadlock between OFD waiters (fcntl(2): F_OFD_SETLKW): two waits in a cycle get no EDEADLK; both end at their deadline, nothing left', async () => {
