@@ -21,7 +21,7 @@
 // Deadlocks: the kernel's deadlock detection skips OFD waiters, so a wait here is never refused
 // with EDEADLK and a cycle of blocking waits would last until the deadlines. walnut waits here
 // only for WRITE, and only where its connection holds no WRITE of its own (wal-index.ts
-// #mayTakeWriteInBurst); SQLite never blocks in the kernel for a -shm lock (it polls), so no
+// #mayWaitForWrite); SQLite never blocks in the kernel for a -shm lock (it polls), so no
 // holder of WRITE is ever blocked waiting for this connection: no cycle can form. The caller
 // bounds every wait by its busy timeout anyway.
 //
