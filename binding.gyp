@@ -24,6 +24,7 @@
         "native/page_delta_binding.cc",
         "native/io_thread.cc",
         "native/js_value.cc",
+        "native/lock_wait.cc",
         "native/posix_io.cc",
         "native/shm.cc",
         "native/wal_zero_ahead.cc",

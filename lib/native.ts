@@ -65,8 +65,10 @@ export interface NativeFileHandle {
   close(): Promise<void>;
   closeSync(): void;
   tryLock(start: number, length: number, mode: LockMode): boolean;
-  /** Tries the lock again and again on the addon's lock lane (bursts only) for up to `micros` (<= 1e6): true once acquired; WALNUT_CLOSED when closed first. */
+  /** Waits for the lock, blocked in the kernel on a thread of the addon's lock lane, for up to `micros` (<= 1e6): true once acquired, false when the time ran out or cancelLockWithin() came; WALNUT_CLOSED when closed first. */
   lockWithin(start: number, length: number, mode: LockMode, micros: number): Promise<boolean>;
+  /** Every lockWithin() of this file so far resolves false now (unless it had the lock first). */
+  cancelLockWithin(): void;
   unlock(start: number, length: number): void;
   queryLock(start: number, length: number, mode: LockMode): NativeLockHolder | null;
 }

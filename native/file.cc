@@ -2,10 +2,10 @@
 #include "file.h"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -20,6 +20,7 @@
 #include "instance.h"
 #include "io_thread.h"
 #include "js_value.h"
+#include "lock_wait.h"
 #include "posix_io.h"
 
 namespace walnut {
@@ -31,7 +32,8 @@ FileState::~FileState() {
 OsFailure FileState::Release() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    closing.store(true, std::memory_order_release);  // no burst starts from here on (BeginBurst)
+    closing.store(true, std::memory_order_release);  // no wait starts from here on (BeginWait)
+    for (lock_wait::Waiter* waiter : waiters_) waiter->Interrupt();  // one running stops now
   }
   WaitIdle();
   int old = fd;
@@ -49,11 +51,28 @@ void FileState::EndOp() {
   if (--inflight_ == 0) idle_.notify_all();
 }
 
-bool FileState::BeginBurst() {
+bool FileState::BeginWait(lock_wait::Waiter* waiter) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closing.load(std::memory_order_acquire)) return false;
   inflight_++;
+  waiters_.push_back(waiter);
   return true;
+}
+
+void FileState::EndWait(lock_wait::Waiter* waiter) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  waiters_.erase(std::find(waiters_.begin(), waiters_.end(), waiter));
+  if (--inflight_ == 0) idle_.notify_all();
+}
+
+void FileState::InterruptWaits() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (lock_wait::Waiter* waiter : waiters_) waiter->Interrupt();
+}
+
+void FileState::CancelWaits() {
+  waitCancels.fetch_add(1, std::memory_order_acq_rel);  // before the interruption: the wait sees it then
+  InterruptWaits();
 }
 
 void FileState::WaitIdle() {
@@ -326,6 +345,7 @@ Napi::Function NativeFile::Define(Napi::Env env) {
           InstanceMethod<&F::Variant<&F::Close, true>>("closeSync"),
           InstanceMethod<&F::TryLock>("tryLock"),
           InstanceMethod<&F::LockWithin>("lockWithin"),
+          InstanceMethod<&F::CancelLockWithin>("cancelLockWithin"),
           InstanceMethod<&F::Unlock>("unlock"),
           InstanceMethod<&F::QueryLock>("queryLock"),
           InstanceAccessor<&F::GetFd>("fd"),
@@ -626,7 +646,8 @@ Napi::Value NativeFile::Close(const Napi::CallbackInfo& info, bool sync) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return Napi::Value();
   state_->closed = true;
-  state_->closing.store(true, std::memory_order_release);  // a running lock burst stops (LockBurstOp)
+  state_->closing.store(true, std::memory_order_release);  // a running lock wait stops (LockWaitOp)
+  state_->InterruptWaits();
   if (!sync) {
     return Instance::Get(env)->Lane(state_->lane)->Submit(env, std::make_unique<CloseOp>(env, state_));
   }
@@ -668,35 +689,36 @@ Napi::Value NativeFile::TryLock(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// One burst of lockWithin on the lock lane. It enters the file's in-flight count only when it
-// starts, and not at all once the file is closing (FileState::BeginBurst): then it rejects
-// WALNUT_CLOSED without touching the descriptor. While it runs it checks `closing` after every
-// failed try and stops (WALNUT_CLOSED), so close()/closeSync() wait for one fcntl at most. A
-// lock it took just before the close is dropped with the descriptor (fd_registry::Release
-// unlocks first). It also stops when its lane is stopped (the environment is torn down).
-class LockBurstOp : public IoOp {
+// One lockWithin on the lock lane: a blocking wait on a thread of the lane's pool
+// (lock_wait.h). It enters the file's in-flight count only when it starts, and not at all once
+// the file is closing (FileState::BeginWait): then it rejects WALNUT_CLOSED without touching the
+// descriptor. A close interrupts it (FileState::InterruptWaits) and it stops (WALNUT_CLOSED), so
+// close()/closeSync() wait for about one interruption. A lock it took just before the close is
+// dropped with the descriptor (fd_registry::Release unlocks first). It also stops, resolving
+// false, on cancelLockWithin() (a cancel counted after it was submitted) and when its lane is
+// stopped (the environment is torn down: IoThread::Stop interrupts it).
+class LockWaitOp : public IoOp {
  public:
-  LockBurstOp(Napi::Env env, const IoThread* lane, std::shared_ptr<FileState> state, posix::LockType type, uint64_t start, uint64_t len, uint64_t micros)
-      : IoOp(env), lane_(lane), state_(std::move(state)), type_(type), start_(start), len_(len), micros_(micros) {}
+  LockWaitOp(Napi::Env env, const IoThread* lane, std::shared_ptr<FileState> state, posix::LockType type, uint64_t start, uint64_t len, uint64_t micros)
+      : IoOp(env), lane_(lane), state_(std::move(state)), type_(type), start_(start), len_(len),
+        // from its submission: a wait queued behind a full pool does not get its whole time again
+        deadline_(std::chrono::steady_clock::now() + std::chrono::microseconds(micros)),
+        cancels_(state_->waitCancels.load(std::memory_order_acquire)) {}
   void Execute() override {
-    if (!state_->BeginBurst()) {
+    if (!state_->BeginWait(&waiter_)) {
       closed_ = true;
       return;
     }
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(micros_);
-    for (;;) {
-      failure_ = posix::TryLock(state_->fd, type_, start_, len_, &acquired_);
-      if (failure_.IsError() || acquired_) break;
-      if (state_->closing.load(std::memory_order_acquire)) {
-        closed_ = true;
-        break;
-      }
-      // the environment is going away (a worker's terminate()): nobody will see the outcome
-      if (std::chrono::steady_clock::now() >= until || lane_->StopRequested()) break;
-      sched_yield();
-    }
-    state_->EndOp();
+    auto stop = [this] {
+      return state_->closing.load(std::memory_order_acquire) || state_->waitCancels.load(std::memory_order_acquire) != cancels_ ||
+             lane_->StopRequested();
+    };
+    const lock_wait::Outcome outcome = waiter_.Wait(state_->fd, type_, start_, len_, deadline_, stop, &failure_);
+    acquired_ = outcome == lock_wait::Outcome::kAcquired;
+    closed_ = outcome == lock_wait::Outcome::kStopped && state_->closing.load(std::memory_order_acquire);
+    state_->EndWait(&waiter_);
   }
+  void Interrupt() override { waiter_.Interrupt(); }
   bool Complete(napi_env env, napi_value* value, bool* rejected) override {
     if (closed_) {
       *rejected = true;
@@ -713,7 +735,9 @@ class LockBurstOp : public IoOp {
   posix::LockType type_;
   uint64_t start_;
   uint64_t len_;
-  uint64_t micros_;
+  std::chrono::steady_clock::time_point deadline_;
+  uint64_t cancels_;  // FileState::waitCancels when submitted
+  lock_wait::Waiter waiter_;
   bool acquired_ = false;
   bool closed_ = false;
   OsFailure failure_;
@@ -721,21 +745,24 @@ class LockBurstOp : public IoOp {
 
 }  // namespace
 
-// lockWithin(start, length, 'shared' | 'exclusive', micros) -> Promise<boolean>: tries the lock
-// again and again on the lock lane (yielding the CPU between tries) for up to `micros`
-// (<= 1,000,000); true once acquired, false when the time ran out first, WALNUT_CLOSED when
-// the file was closed first (LockBurstOp).
+// lockWithin(start, length, 'shared' | 'exclusive', micros) -> Promise<boolean>: waits for the
+// lock for up to `micros` (<= 1,000,000) from now, blocked in the kernel (F_OFD_SETLKW) on a
+// thread of the lock lane's pool; true once acquired, false when the time ran out first or
+// cancelLockWithin() came, WALNUT_CLOSED when the file was closed first (LockWaitOp).
 //
 // Why: another process that takes a lock again right after releasing it (a sqlite3 writer
 // committing back to back) leaves it free only for tens of microseconds; a wait that samples it
 // from JS timers every millisecond mostly misses those gaps (test/hostile/lease-beside-busy-
-// writer). A try per few microseconds on a thread of its own finds them. Neither the main lane
-// (the burst would hold up every commit of the environment behind it) nor the background lane
-// (every checkpoint step and zero-ahead behind it: beside 8 stores waiting for leases a 3 ms
-// checkpoint took 48 ms, beside 16 100 ms): the lock lane (instance.h), bursts only. Bursts of
-// several files queue behind each other there. The caller bounds the total
-// wait and keeps its own accounting of the lock (an OFD lock's owner is the descriptor: the
-// caller must not take the same range through the same descriptor while this is in flight).
+// writer). A waiter blocked in the kernel is woken as the holder lets go. Its forerunner, bursts
+// of tries every few microseconds, found the gaps too, but cost about a CPU-second per second
+// waited and the bursts of several files took turns on one thread (16-286 ms per wait beside
+// 15 others); a blocked wait costs nothing and each has a thread (test/hostile/lease-wait-
+// blocking). Neither the main lane (a wait would hold up every commit of the environment behind
+// it) nor the background lane (every checkpoint step and zero-ahead): the lock lane
+// (instance.h), lock waits only. The caller bounds the total wait and keeps its own accounting
+// of the lock (an OFD lock's owner is the descriptor: the caller must not take the same range
+// through the same descriptor while this is in flight, nor wait here for a lock whose holder may
+// be waiting for one of its own: lock_wait.h).
 Napi::Value NativeFile::LockWithin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return Napi::Value();
@@ -750,7 +777,20 @@ Napi::Value NativeFile::LockWithin(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
   IoThread* lane = Instance::Get(env)->Lane(LaneId::kLock);
-  return lane->Submit(env, std::make_unique<LockBurstOp>(env, lane, state_, type, start, len, micros));
+  return lane->Submit(env, std::make_unique<LockWaitOp>(env, lane, state_, type, start, len, micros));
+}
+
+// cancelLockWithin() -> undefined: every lockWithin() of this file submitted so far resolves
+// false now (one queued does not wait at all), unless it had the lock first.
+Napi::Value NativeFile::CancelLockWithin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return Napi::Value();
+  if (info.Length() > 0) {
+    ThrowInvalid(env, "cancelLockWithin() takes no arguments");
+    return Napi::Value();
+  }
+  state_->CancelWaits();
+  return env.Undefined();
 }
 
 Napi::Value NativeFile::Unlock(const Napi::CallbackInfo& info) {

@@ -14,8 +14,8 @@
 // Closing: close()/closeSync() mark the handle closed at once (later calls fail with
 // WALNUT_CLOSED); the descriptor itself is released after every earlier operation has finished —
 // async close is queued behind them (FIFO) and completes on the JS thread, closeSync waits for
-// in-flight async operations; a lock burst (lockWithin, on the lock lane) is stopped instead, one
-// not started yet never runs (both reject WALNUT_CLOSED). Locks are OFD locks tied to this descriptor (posix_io.h); closing
+// in-flight async operations; a lock wait (lockWithin, on the lock lane) is interrupted instead,
+// one not started yet never runs (both reject WALNUT_CLOSED). Locks are OFD locks tied to this descriptor (posix_io.h); closing
 // releases only them. Releasing goes through fd_registry.h: while this process holds classic
 // POSIX locks on the file (a SQLite library in the same process), the descriptor is kept open,
 // parked, and reused by the next open of that file; opens take a parked descriptor first.
@@ -32,16 +32,22 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "os_failure.h"
 
 namespace walnut {
 
+namespace lock_wait {
+class Waiter;
+}
+
 // The I/O lanes of an environment (instance.h): the main lane (commits), the background lane
 // (checkpoint copies and syncs, zero-ahead) and the read lane (a follow export's WAL reads,
-// which must queue behind neither: export/follow.ts). The lock lane runs lockWithin's bursts
-// only (no file is opened on it): a burst spins for up to its whole time, and on the background
-// lane it held up every checkpoint step and zero-ahead of the environment behind it.
+// which must queue behind neither: export/follow.ts). The lock lane runs lockWithin's waits
+// only (no file is opened on it), each on a thread of its own (a pool, io_thread.h): a wait
+// blocks for up to its whole time, and on the background lane its forerunner (a burst of tries)
+// held up every checkpoint step and zero-ahead of the environment behind it.
 enum class LaneId : uint8_t { kMain = 0, kBackground = 1, kRead = 2, kLock = 3 };
 
 struct FileState {
@@ -53,11 +59,17 @@ struct FileState {
   void BeginOp();  // an async op was queued
   void EndOp();    // an async op finished (I/O thread)
   void WaitIdle();  // blocks until no async op is in flight
-  // A lock burst (lockWithin) starts on the lock lane: counted in flight from now, and only while
-  // the file is not closing (false then: the burst must not touch fd). Not counted while queued:
-  // the burst's lane is not the file's, so a close is not ordered behind it, and a close that
-  // waited for a queued burst blocked the JS thread until the burst had run (up to 1 s).
-  bool BeginBurst();
+  // A lock wait (lockWithin) starts on the lock lane: counted in flight from now, and only while
+  // the file is not closing (false then: the wait must not touch fd); `waiter` is interrupted by
+  // a close or CancelWaits() until EndWait(). Not counted while queued: the wait's lane is not
+  // the file's, so a close is not ordered behind it, and a close that waited for a queued wait
+  // blocked the JS thread until the wait had run (up to 1 s).
+  bool BeginWait(lock_wait::Waiter* waiter);
+  void EndWait(lock_wait::Waiter* waiter);
+  // JS thread (lockWithin's cancelLockWithin()): every wait submitted so far ends now, false.
+  void CancelWaits();
+  // Bumped by CancelWaits(): a wait submitted before a bump stops (lock lane).
+  std::atomic<uint64_t> waitCancels{0};
   // JS thread: marks the file closing, waits until idle, then hands the fd to
   // fd_registry::Release (fd becomes -1).
   OsFailure Release();
@@ -65,9 +77,12 @@ struct FileState {
   int fd;
   const std::string path;
   bool closed = false;      // JS thread only: no new operations accepted
-  // Set by close()/closeSync() with `closed`, read by a running lock burst (any thread): it
-  // stops within one try, so the close waits for one fcntl, not for the rest of the burst.
+  // Set by close()/closeSync() with `closed` (Close then interrupts the waits: InterruptWaits),
+  // read by a running lock wait (any thread): it stops, so the close waits for one
+  // interruption, not for the rest of the wait.
   std::atomic<bool> closing{false};
+  // Interrupts the lock waits in progress (they ask their stop condition again: lock_wait.h).
+  void InterruptWaits();
   // The environment's I/O lane its async operations run on (Instance::Lane).
   LaneId lane = LaneId::kMain;
   // Serializes the writes of this process that may extend the file: a WAL append holds it from
@@ -76,9 +91,10 @@ struct FileState {
   std::mutex extend;
 
  private:
-  std::mutex mutex_;
+  std::mutex mutex_;  // guards inflight_, waiters_, and `closing` against BeginWait
   std::condition_variable idle_;
   int inflight_ = 0;
+  std::vector<lock_wait::Waiter*> waiters_;  // lock waits in progress (BeginWait .. EndWait)
 };
 
 class NativeFile : public Napi::ObjectWrap<NativeFile> {
@@ -112,6 +128,7 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
   Napi::Value Close(const Napi::CallbackInfo& info, bool sync);
   Napi::Value TryLock(const Napi::CallbackInfo& info);
   Napi::Value LockWithin(const Napi::CallbackInfo& info);
+  Napi::Value CancelLockWithin(const Napi::CallbackInfo& info);
   Napi::Value Unlock(const Napi::CallbackInfo& info);
   Napi::Value QueryLock(const Napi::CallbackInfo& info);
   Napi::Value GetFd(const Napi::CallbackInfo& info);

@@ -7,7 +7,7 @@ namespace walnut {
 
 Instance::Instance(Napi::Env env)
     : io(std::make_unique<IoThread>(env, "walnut-io")), background(std::make_unique<IoThread>(env, "walnut-bg")),
-      read(std::make_unique<IoThread>(env, "walnut-rd")), lock(std::make_unique<IoThread>(env, "walnut-lk")) {
+      read(std::make_unique<IoThread>(env, "walnut-rd")), lock(std::make_unique<IoThread>(env, "walnut-lk", kLockWaiters)) {
   // Registered after the I/O threads' ThreadSafeFunctions: cleanup hooks run in reverse order,
   // so the workers are joined before Node closes those functions.
   env.AddCleanupHook([this] {

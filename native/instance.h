@@ -32,8 +32,12 @@ struct Instance {
                                           // long background I/O never queues in front of commits
   std::unique_ptr<IoThread> read;         // a third lane (a follow export's WAL reads), so that they
                                           // queue behind neither a commit nor a checkpoint's sync
-  std::unique_ptr<IoThread> lock;         // a fourth lane, lockWithin's bursts only (file.h, LaneId):
-                                          // a burst spins, and nothing else waits behind it
+  std::unique_ptr<IoThread> lock;         // a fourth lane, lockWithin's waits only (file.h, LaneId):
+                                          // a wait blocks, and nothing else waits behind it; a
+                                          // pool of up to kLockWaiters threads, one per wait
+  // More lock waits at once than any process has stores waiting for a lease; beyond it a wait
+  // queues (its deadline runs from its submission: file.cc LockWaitOp).
+  static constexpr size_t kLockWaiters = 64;
 
   // The lane of a file opened with { lane: 'background' | 'read' } or of any other file, or the
   // lock lane.

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace walnut {
@@ -29,7 +30,7 @@ bool IoOp::VoidOutcome(napi_env env, const OsFailure& failure, const std::string
   return napi_get_undefined(env, value) == napi_ok;
 }
 
-IoThread::IoThread(Napi::Env env, const char* name) : name_(name), env_(env) {
+IoThread::IoThread(Napi::Env env, const char* name, size_t maxWorkers) : name_(name), maxWorkers_(maxWorkers < 1 ? 1 : maxWorkers), env_(env) {
   uv_loop_t* loop = nullptr;
   napi_value resourceName = nullptr;
   // None of these fails on a live environment (its loop already has Node's own async handles,
@@ -43,20 +44,26 @@ IoThread::IoThread(Napi::Env env, const char* name) : name_(name), env_(env) {
   }
   async_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&async_));  // referenced only while operations are pending
-  worker_ = std::thread([this] { Run(); });
+  if (maxWorkers_ == 1) workers_.emplace_back([this] { Run(); });  // (a pool starts its workers as work comes)
 }
 
 IoThread::~IoThread() { Stop(); }
 
 void IoThread::Stop() {
-  if (!worker_.joinable()) return;
+  if (stopped_) return;
+  stopped_ = true;
   stopRequested_.store(true, std::memory_order_release);
+  std::vector<std::thread> workers;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
+    for (IoOp* op : running_) op->Interrupt();  // (an op leaves running_ under the mutex only)
+    workers.swap(workers_);
   }
-  wake_.notify_one();
-  if (worker_.joinable()) worker_.join();
+  wake_.notify_all();
+  for (std::thread& worker : workers) {
+    if (worker.joinable()) worker.join();
+  }
   for (auto& op : queue_) op->Abandon();
   for (auto& op : done_) op->Abandon();
   queue_.clear();
@@ -86,13 +93,28 @@ void IoThread::OnClosed(uv_handle_t* handle) {
 Napi::Value IoThread::Submit(Napi::Env env, std::unique_ptr<IoOp> op) {
   Napi::Value promise(env, op->Promise());
   if (outstanding_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
+  std::vector<std::thread> ended;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(op));
     queued_.fetch_add(1, std::memory_order_release);
+    if (maxWorkers_ > 1) GrowLocked(&ended);
   }
   wake_.notify_one();
+  for (std::thread& worker : ended) worker.join();  // (it has returned from Run, or is about to)
   return promise;
+}
+
+void IoThread::GrowLocked(std::vector<std::thread>* ended) {
+  for (std::thread::id id : ended_) {
+    auto it = std::find_if(workers_.begin(), workers_.end(), [id](const std::thread& t) { return t.get_id() == id; });
+    if (it == workers_.end()) continue;
+    ended->push_back(std::move(*it));
+    workers_.erase(it);
+  }
+  ended_.clear();
+  if (stopping_ || idle_ >= queue_.size() || workers_.size() >= maxWorkers_) return;
+  workers_.emplace_back([this] { Run(); });
 }
 
 void IoThread::Run() {
@@ -103,8 +125,23 @@ void IoThread::Run() {
   // wake-up sent under it, or a lock taken again right after it, makes one of the two threads
   // sleep on the mutex and be woken once more.
   bool send = false;
+  const bool pool = maxWorkers_ > 1;
   for (;;) {
-    if (queue_.empty() && !stopping_) {
+    if (pool) {
+      if (queue_.empty() && !stopping_) {
+        lock.unlock();
+        if (send) uv_async_send(&async_);
+        send = false;
+        lock.lock();
+      }
+      idle_++;
+      const bool woken = wake_.wait_for(lock, std::chrono::milliseconds(kIdleExitMs), [this] { return stopping_ || !queue_.empty(); });
+      idle_--;
+      if (!woken) {
+        ended_.push_back(std::this_thread::get_id());  // joined by the next Submit, or Stop
+        return;
+      }
+    } else if (queue_.empty() && !stopping_) {
       lock.unlock();
       if (send) uv_async_send(&async_);
       send = false;
@@ -114,16 +151,18 @@ void IoThread::Run() {
       }
       lock.lock();
     }
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (!pool) wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;  // (a completion not sent is abandoned by Stop())
     std::unique_ptr<IoOp> op = std::move(queue_.front());
     queue_.pop_front();
     queued_.fetch_sub(1, std::memory_order_relaxed);
+    running_.push_back(op.get());
     lock.unlock();
     if (send) uv_async_send(&async_);
     send = false;
     op->Execute();
     lock.lock();
+    running_.erase(std::find(running_.begin(), running_.end(), op.get()));
     done_.push_back(std::move(op));
     if (!wakePending_) {
       wakePending_ = true;

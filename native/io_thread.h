@@ -1,6 +1,6 @@
 // io_thread.h — the addon's own I/O threads: per JS environment, a main lane, a background
-// lane (checkpoint work), a read lane (a follow export's WAL reads) and a lock lane (lockWithin's
-// bursts of lock tries, file.h), each one thread.
+// lane (checkpoint work) and a read lane (a follow export's WAL reads), each one thread, and a
+// lock lane (lockWithin's blocking lock waits, file.h), a small pool: one thread per wait.
 //
 // Async file operations must not run on libuv's thread pool: fs, dns and zlib share its four
 // threads, and a slow fsync there stalls unrelated work. Each environment gets one thread that
@@ -13,8 +13,13 @@
 // polling for new work for kSpinMicros (yielding the CPU on every poll, so kernel threads such
 // as ext4's journal commit still run) before it sleeps on the condition variable.
 //
+// A lane of several workers (the lock lane) runs its operations side by side, in no order: a
+// worker is started when an operation is submitted and none is idle (up to the lane's maximum;
+// beyond it operations queue), and one idle for kIdleExitMs ends. Its workers do not spin for
+// new work: a lock wait is not a small write.
+//
 // Names: the main lane's thread is "walnut-io", the background lane's "walnut-bg", the read
-// lane's "walnut-rd", the lock lane's "walnut-lk" (a thread's
+// lane's "walnut-rd", the lock lane's "walnut-lk" (each of them; a thread's
 // name is what /proc/<pid>/task/*/comm, top -H and perf show: per-thread CPU is how the lane
 // cases are measured, bench/README.md #21).
 //
@@ -75,6 +80,9 @@ class IoOp {
   IoOp& operator=(const IoOp&) = delete;
 
   virtual void Execute() = 0;
+  // Any thread, while Execute() runs: the lane is stopping (Stop() joins its workers): an
+  // operation that may wait long (a lock wait, file.cc) ends soon. Nothing for the others.
+  virtual void Interrupt() {}
   // The outcome: *value, a rejection when *rejected; false when it could not be made.
   virtual bool Complete(napi_env env, napi_value* value, bool* rejected) = 0;
 
@@ -113,10 +121,12 @@ class IoOp {
 class IoThread {
  public:
   // `name`: the worker thread's (header comment; at most 15 characters, Linux's limit).
-  IoThread(Napi::Env env, const char* name);
+  // `maxWorkers` > 1: operations run side by side on up to that many threads (header comment).
+  IoThread(Napi::Env env, const char* name, size_t maxWorkers = 1);
   ~IoThread();
-  // Stops the worker after the operation it is running; pending ops are abandoned (JS thread:
-  // the environment's cleanup hooks, or the destructor). Idempotent.
+  // Stops the workers after the operations they are running (interrupted: IoOp::Interrupt);
+  // pending ops are abandoned (JS thread: the environment's cleanup hooks, or the destructor).
+  // Idempotent.
   void Stop();
   IoThread(const IoThread&) = delete;
   IoThread& operator=(const IoThread&) = delete;
@@ -126,9 +136,9 @@ class IoThread {
   Napi::Value Submit(Napi::Env env, std::unique_ptr<IoOp> op);
   // JS thread only: no operation submitted that has not completed (none queued, none running).
   bool Idle() const { return outstanding_ == 0; }
-  // Any thread: Stop() was called. An operation that may run long (a lock burst, file.cc) ends
-  // early on it: Stop() joins the worker after its current operation, and a worker's
-  // terminate() waited for the rest of a burst (up to 1 s).
+  // Any thread: Stop() was called. An operation that may run long (a lock wait, file.cc) ends
+  // early on it: Stop() joins the workers after their current operations, and a worker's
+  // terminate() waited for the rest of a lock burst (up to 1 s).
   bool StopRequested() const { return stopRequested_.load(std::memory_order_acquire); }
 
  private:
@@ -138,13 +148,18 @@ class IoThread {
 
   void Run();
   void Drain(napi_env env);
+  // Under mutex_ (a lane of several workers): starts one if an operation would otherwise wait
+  // while the lane may grow; hands over those that ended for idleness to be joined.
+  void GrowLocked(std::vector<std::thread>* ended);
 
-  std::mutex mutex_;                              // guards queue_, done_, stopping_
+  std::mutex mutex_;                              // guards queue_, done_, stopping_, workers
   std::condition_variable wake_;                  // signals the worker
   std::deque<std::unique_ptr<IoOp>> queue_;       // submitted, not yet executed
   std::vector<std::unique_ptr<IoOp>> done_;       // executed, not yet completed on JS
   static constexpr int kSpinMicros = 50;
+  static constexpr int kIdleExitMs = 5000;        // a lane of several workers: an idle one ends
   const char* name_;                              // a string literal (Instance)
+  const size_t maxWorkers_;
   std::atomic<int> queued_{0};
   std::atomic<bool> stopRequested_{false};       // Stop() was called (StopRequested)
   bool stopping_ = false;
@@ -156,7 +171,11 @@ class IoThread {
   napi_async_cleanup_hook_handle hook_ = nullptr;
   uv_async_t async_;                              // the completion wake-up (header comment)
   bool closing_ = false;                          // JS thread only: the handle is closing
-  std::thread worker_;
+  std::vector<std::thread> workers_;              // started, not yet joined
+  std::vector<std::thread::id> ended_;            // workers that ended for idleness (to join)
+  std::vector<IoOp*> running_;                    // operations in Execute() (Stop interrupts them)
+  size_t idle_ = 0;                               // workers waiting for an operation
+  bool stopped_ = false;                          // JS thread: Stop() ran
 };
 
 }  // namespace walnut

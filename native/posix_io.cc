@@ -258,6 +258,17 @@ OsFailure TryLock(int fd, LockType type, uint64_t start, uint64_t len, bool* acq
   }
 }
 
+OsFailure WaitLock(int fd, LockType type, uint64_t start, uint64_t len, bool* acquired) {
+  struct flock fl = MakeFlock(type, start, len);
+  *acquired = false;
+  if (::fcntl(fd, F_OFD_SETLKW, &fl) == 0) {
+    *acquired = true;
+    return {};
+  }
+  if (errno == EINTR) return {};
+  return Fail("fcntl(F_OFD_SETLKW)");
+}
+
 OsFailure QueryLock(int fd, LockType type, uint64_t start, uint64_t len, LockType* holder,
                     int64_t* holderStart, int64_t* holderLen, int* pid) {
   struct flock fl = MakeFlock(type, start, len);

@@ -56,6 +56,11 @@ enum class LockType { kUnlock, kShared, kExclusive };
 
 // Non-blocking: *acquired = false when someone else holds a conflicting lock.
 OsFailure TryLock(int fd, LockType type, uint64_t start, uint64_t len, bool* acquired);
+// Blocking (F_OFD_SETLKW): returns once the lock is had (*acquired = true) or a signal
+// interrupted the wait (*acquired = false, no error: EINTR is the caller's way to end it,
+// lock_wait.h). The kernel detects no deadlock for OFD waiters (fs/locks.c skips them), so a
+// caller must never wait for a lock whose holder may be waiting for one of its own.
+OsFailure WaitLock(int fd, LockType type, uint64_t start, uint64_t len, bool* acquired);
 // Who blocks a lock of `type` on the range: *holder = kUnlock when nobody. pid is -1 for OFD
 // locks (the kernel does not know a process for them) and the owner's pid for classic locks.
 OsFailure QueryLock(int fd, LockType type, uint64_t start, uint64_t len, LockType* holder,

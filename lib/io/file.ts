@@ -284,18 +284,26 @@ export class WalnutFile {
   }
 
   /**
-   * Tries the lock again and again, a try every few microseconds on the addon's lock lane (a thread
-   * for these bursts only: nothing else queues behind one; bursts of several files queue in turn),
-   * for up to `micros` (at most 1,000,000): true once acquired, false when the time ran out.
-   * For a lock that another process frees only for microseconds at a time (a writer that takes
-   * it back at once), which timer-paced tries mostly miss. The caller keeps its own accounting:
-   * nothing else of this descriptor may take the same range while it is in flight (OFD locks
-   * belong to the descriptor, so that would succeed too). close()/closeSync() stop a burst
-   * after its current try (one not started yet never runs): it rejects WALNUT_CLOSED, and the
-   * close does not wait for the rest of it.
+   * Waits for the lock for up to `micros` (at most 1,000,000) from now, blocked in the kernel
+   * (F_OFD_SETLKW) on a thread of the addon's lock lane (a pool for these waits only: nothing
+   * else queues behind one, and the waits of several files run side by side): true once
+   * acquired, false when the time ran out or cancelLockWithin() came first. For a lock that
+   * another process frees only for microseconds at a time (a writer that takes it back at
+   * once), which timer-paced tries mostly miss: the kernel wakes the waiter as it is let go.
+   * The caller keeps its own accounting: nothing else of this descriptor may take the same range
+   * while it is in flight (OFD locks belong to the descriptor, so that would succeed too), and it
+   * must not wait for a lock whose holder may be waiting for one of its own (the kernel detects
+   * no deadlock between OFD waiters: native/lock_wait.h). close()/closeSync() interrupt a wait
+   * (one not started yet never runs): it rejects WALNUT_CLOSED, and the close does not wait for
+   * the rest of it.
    */
   lockWithin(start: number, length: number, mode: LockMode, micros: number): Promise<boolean> {
     return rejecting(() => this.#handle.lockWithin(start, length, mode, micros));
+  }
+
+  /** Every lockWithin() of this file asked for so far resolves false at once, unless it had the lock first. */
+  cancelLockWithin(): void {
+    this.#handle.cancelLockWithin();
   }
 
   /** Acquires the lock, retrying up to `timeout` ms, else rejects with WALNUT_BUSY. */

@@ -202,21 +202,22 @@ export interface WalIndexOptions {
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
 /**
- * holdWriteLease()'s wait for WRITE, once the first quick tries failed, tries the lock on the
- * addon's lock lane every few microseconds in bursts of this many milliseconds
- * (WalnutFile.lockWithin), one after the other until it has it or the busy timeout passes.
- * Beside a writer that takes WRITE again right after each commit the lock is free only in gaps
- * of tens of microseconds: a wait sampling it every 100 ms mostly missed them (WALNUT_BUSY: 6 of
- * 10 calls with busyTimeout 1000), one sampling it every millisecond from timers still did
- * under load (1 of 8 beside a CI run; test/hostile/lease-beside-busy-writer). The lease is
- * what an overtaken walnut/sql write takes to win against such a writer; it is taken rarely,
- * so a busy thread for its wait is affordable. The bursts run on the addon's lock lane (a thread
- * of their own: on the background lane each burst held up every checkpoint step and zero-ahead
- * of the process queued behind it); bursts of several stores take turns there.
+ * holdWriteLease()'s wait for WRITE, once the first quick tries failed, waits for the lock
+ * blocked in the kernel on a thread of the addon's lock lane (WalnutFile.lockWithin, F_OFD_SETLKW),
+ * in waits of up to this many milliseconds, one after the other until it has it or the busy
+ * timeout passes. Beside a writer that takes WRITE again right after each commit the lock is
+ * free only in gaps of tens of microseconds: a wait sampling it every 100 ms mostly missed them
+ * (WALNUT_BUSY: 6 of 10 calls with busyTimeout 1000), one sampling it every millisecond from
+ * timers still did under load (1 of 8 beside a CI run; test/hostile/lease-beside-busy-writer);
+ * the kernel wakes a blocked waiter as the lock is let go. Its forerunner, bursts of tries every
+ * few microseconds, caught the gaps too but cost about a CPU-second per second waited, and the
+ * bursts of several stores took turns on one thread (test/hostile/lease-wait-blocking). A close
+ * (#close, cutLeaseWaits) cancels a wait at once: the length bounds nothing but how long one
+ * native wait may run.
  */
-const LEASE_SPIN_BURST_MS = 2;
-/** The lease's wait spins after this many tries paced by RETRY_DELAYS_MS (the zero-delay ones). */
-const LEASE_SPIN_AFTER_TRIES = 5;
+const LEASE_WAIT_SLICE_MS = 1000;
+/** The lease's wait blocks after this many tries paced by RETRY_DELAYS_MS (the zero-delay ones). */
+const LEASE_WAIT_AFTER_TRIES = 5;
 
 /**
  * Longest the committer holds back from taking WRITE for another connection's checkpointer
@@ -231,7 +232,7 @@ const CHECKPOINT_YIELD_PAUSE_MS = 1000;
 /** A waiter for WRITE in this process (WalIndex#writeQueue); `wake` ends its current pause early. */
 interface WriteTurn {
   wake: (() => void) | null;
-  /** holdWriteLease()'s wait: while it is queued, the waiter at the head tries in bursts (#lockShm). */
+  /** holdWriteLease()'s wait: while it is queued, the waiter at the head waits blocked in the kernel (#lockShm). */
   readonly lease: boolean;
 }
 
@@ -363,11 +364,11 @@ export class WalIndex {
   /** The wait for WRITE of a holdWriteLease() in progress (a second caller joins it: two waits would both "take" WRITE). */
   #leaseTaking: Promise<void> | null = null;
   /**
-   * The lease's wait has a burst of tries for WRITE in flight on the lock lane (#spinForWrite):
+   * The lease's wait has a blocking wait for WRITE in flight on the lock lane (#waitForWrite):
    * nothing else of this connection may try WRITE through the same descriptor meanwhile (an OFD
    * lock is the descriptor's: its try would succeed too, and two would think they held it).
    */
-  #spin: Promise<boolean> | null = null;
+  #writeWait: Promise<boolean> | null = null;
   /**
    * PRAGMA data_version's counter: bumped when the live header is found to differ from the one
    * this connection last saw or wrote itself, i.e. when another connection committed (or
@@ -510,7 +511,7 @@ export class WalIndex {
    * A byte this connection holds in any mode is busy to an exclusive request from itself.
    */
   #tryShm(byte: number, n: number, mode: LockMode): boolean {
-    if (this.#spin !== null && byte <= SHM_LOCK.WRITE && SHM_LOCK.WRITE < byte + n) return false;
+    if (this.#writeWait !== null && byte <= SHM_LOCK.WRITE && SHM_LOCK.WRITE < byte + n) return false;
     if (this.#leased && byte === SHM_LOCK.WRITE && n === 1) {
       if (mode !== 'exclusive' || this.#leaseInUse) return false;
       this.#leaseInUse = true;
@@ -547,16 +548,16 @@ export class WalIndex {
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
   /** `giveUp`: asked before each sleep; true ends the wait at once as a timeout would (WALNUT_BUSY). */
   /** WRITE is taken in arrival order among this process's waiters (#writeQueue). */
-  /** `spin` (WRITE only, a lease's wait): after the first tries, bursts of tries on the lock lane instead of sleeps (LEASE_SPIN_BURST_MS), it or whoever is ahead of it in #writeQueue. */
-  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, spin = false): Promise<boolean> {
+  /** `lease` (WRITE only, a lease's wait): after the first tries, blocking waits on the lock lane instead of sleeps (LEASE_WAIT_SLICE_MS), it or whoever is ahead of it in #writeQueue. */
+  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, lease = false): Promise<boolean> {
     const write = byte === SHM_LOCK.WRITE;
     if ((!write || this.#writeQueue.length === 0) && this.#tryShm(byte, n, mode)) return false;
     const deadline = performance.now() + this.busyTimeout;
-    const turn: WriteTurn | undefined = write ? { wake: null, lease: spin } : undefined;
+    const turn: WriteTurn | undefined = write ? { wake: null, lease } : undefined;
     if (turn !== undefined) {
       this.#writeQueue.push(turn);
       this.#writeWaiters++; // writeWanted: the committer lets a WRITE it keeps go
-      if (spin) this.#writeQueue[0]?.wake?.(); // a head asleep in a long pause: it bursts from now on (#burstsForWrite)
+      if (lease) this.#writeQueue[0]?.wake?.(); // a head asleep in a long pause: it blocks in the kernel from now on (#blocksForWrite)
     }
     let waitsForOther = false;
     try {
@@ -570,8 +571,8 @@ export class WalIndex {
           const { name, reason } = shmLockName(byte);
           throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
         }
-        if (turn !== undefined && attempt >= LEASE_SPIN_AFTER_TRIES && this.#writeQueue[0] === turn && this.#burstsForWrite() && this.#mayTakeWriteInBurst()) {
-          if (await this.#spinForWrite(deadline)) break;
+        if (turn !== undefined && attempt >= LEASE_WAIT_AFTER_TRIES && this.#writeQueue[0] === turn && this.#blocksForWrite() && this.#mayWaitForWrite()) {
+          if (await this.#waitForWrite(deadline)) break;
           continue;
         }
         await pause(attempt, turn);
@@ -588,40 +589,47 @@ export class WalIndex {
   }
 
   /**
-   * The head of #writeQueue tries for WRITE in bursts (#spinForWrite), not in the busy handler's
+   * The head of #writeQueue waits for WRITE blocked in the kernel (#waitForWrite), not in the busy handler's
    * sleeps: it is a lease's wait, or one is queued behind it. WRITE goes to this connection's
    * waiters in arrival order and only the head tries, so a lease behind a commit whose wait sleeps
    * up to 100 ms between tries (beside a writer that lets WRITE go only for moments) never tried
    * at all, and both failed WALNUT_BUSY (test/hostile/lease-behind-own-commit); now the commit
-   * takes WRITE in a burst, and the lease after it.
+   * takes WRITE in such a wait, and the lease after it.
    */
-  #burstsForWrite(): boolean {
+  #blocksForWrite(): boolean {
     return this.#writeQueue.some((t) => t.lease);
   }
 
-  /** WRITE is nobody's in this connection: a burst may take it through the descriptor (#spin). */
-  #mayTakeWriteInBurst(): boolean {
+  /**
+   * WRITE is nobody's in this connection: a blocking wait may take it through the descriptor
+   * (#writeWait). Nor is a blocking wait then one whose holder could be waiting for this
+   * connection: no walnut connection waits in the kernel while it holds WRITE (this condition),
+   * and SQLite never waits in the kernel for a -shm lock (it polls); the kernel detects no
+   * deadlock between OFD waiters (native/lock_wait.h).
+   */
+  #mayWaitForWrite(): boolean {
     return this.#shm !== null && !this.#closed && !this.#holdsWrite() && !this.#writeReleaseDeferred && !this.#leased;
   }
 
   /**
-   * One burst of tries for WRITE on the lock lane, up to LEASE_SPIN_BURST_MS or the
-   * deadline: true when it took WRITE (then this connection's, as #tryShm would have made it).
-   * A close() meanwhile waits for the burst (#close) and the lock it got is let go here.
+   * One blocking wait for WRITE on the lock lane, up to LEASE_WAIT_SLICE_MS or the deadline:
+   * true when it took WRITE (then this connection's, as #tryShm would have made it). A close()
+   * meanwhile cancels the wait and waits for it (#close), and the lock it got is let go here;
+   * cutLeaseWaits() cancels it too.
    */
-  async #spinForWrite(deadline: number): Promise<boolean> {
-    const micros = Math.round(Math.max(0, Math.min(LEASE_SPIN_BURST_MS, deadline - performance.now())) * 1000);
-    const burst = this.#shm!.lockWithin(SHM_LOCK.WRITE, 1, 'exclusive', micros);
-    this.#spin = burst;
+  async #waitForWrite(deadline: number): Promise<boolean> {
+    const micros = Math.round(Math.max(0, Math.min(LEASE_WAIT_SLICE_MS, deadline - performance.now())) * 1000);
+    const wait = this.#shm!.lockWithin(SHM_LOCK.WRITE, 1, 'exclusive', micros);
+    this.#writeWait = wait;
     let took: boolean;
     try {
-      took = await burst;
+      took = await wait;
     } finally {
-      this.#spin = null;
+      this.#writeWait = null;
     }
     if (!took) return false;
     if (this.#closed) {
-      this.#shm!.unlock(SHM_LOCK.WRITE, 1); // #close awaits the burst before it closes the -shm
+      this.#shm!.unlock(SHM_LOCK.WRITE, 1); // #close awaits the wait before it closes the -shm
       this.#checkOpen();
     }
     this.#held.set(SHM_LOCK.WRITE, { mode: 'exclusive', count: 1 });
@@ -2181,13 +2189,14 @@ export class WalIndex {
    * The store's close() began (it waits for the calls already running): a holdWriteLease() still
    * waiting for WRITE gives up now, with WALNUT_CLOSED, and none starts waiting any more (one
    * joined to a wait would otherwise start its own). A wait beside a lock another process holds
-   * went on for the rest of the busy timeout, trying in bursts for a lease close() would only
+   * went on for the rest of the busy timeout, waiting for a lease close() would only
    * let go, and close() waited for it (test/hostile/lease-wait-cut-by-close). A lease held stays
    * held until the close.
    */
   cutLeaseWaits(): void {
     this.#leaseWaitsCut = true;
     for (const t of this.#writeQueue) if (t.lease) t.wake?.(); // asleep in a pause: it sees the cut now
+    if (this.#writeWait !== null) this.#shm?.cancelLockWithin(); // blocked in the kernel: it ends now, and its loop sees the cut
   }
 
   #leaseWaitCutError(cause?: unknown): Error {
@@ -2309,7 +2318,8 @@ export class WalIndex {
     this.releaseSnapshots();
     this.endWrite();
     this.#closed = true;
-    await this.#spin?.catch(() => false); // a lease's burst of tries for WRITE: what it took is let go first (#spinForWrite)
+    if (this.#writeWait !== null) this.#shm?.cancelLockWithin(); // a lease's wait for WRITE ends now...
+    await this.#writeWait?.catch(() => false); // ...and what it took is let go first (#waitForWrite)
     await this.wal.zeroingSettled(); // it relies on WRITE, which closing the -shm drops
     this.#regionMapped = false;
     this.#region.unmap();

@@ -1,13 +1,14 @@
-// WalnutFile.lockWithin() runs its burst of tries on an I/O lane that is not the file's own, so a
-// close() or closeSync() is not ordered behind it. They used to wait for it all the same
-// (FileState::Release waits until no operation of the file is in flight), on the JS thread: a
-// close during a 1 s burst froze the event loop for the rest of the second, and a close of a file
-// whose burst was still queued behind another file's burst waited for both. Now a close stops a
-// running burst after its current try and refuses one not started yet: the burst rejects
-// WALNUT_CLOSED, the close returns at once, and no lock of the closed descriptor is left in
-// /proc/locks (a lock taken just before the close goes with the descriptor). Likewise a worker
-// thread's terminate() during a burst of the worker's waited for the rest of it (the lane's
-// thread is joined after its current operation): now the burst ends when its lane is stopped.
+// WalnutFile.lockWithin() runs its wait (once a burst of tries, now a blocking F_OFD_SETLKW) on an
+// I/O lane that is not the file's own, so a close() or closeSync() is not ordered behind it. They
+// used to wait for it all the same (FileState::Release waits until no operation of the file is in
+// flight), on the JS thread: a close during a 1 s burst froze the event loop for the rest of the
+// second, and a close of a file whose burst was still queued behind another file's burst waited
+// for both. Now a close interrupts a running wait and refuses one not started yet (queued behind
+// a full pool of the lock lane: native/instance.h kLockWaiters): the wait rejects WALNUT_CLOSED,
+// the close returns at once, and no lock of the closed descriptor is left in /proc/locks (a lock
+// taken just before the close goes with the descriptor). Likewise a worker thread's terminate()
+// during a wait of the worker's waited for the rest of it (the lane's thread is joined after its
+// current operation): now the wait ends when its lane is stopped.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -17,8 +18,10 @@ import { expect, test } from 'vitest';
 import { WalnutFile } from '../../lib/io/file';
 import { tmpDir } from '../helpers/tmp';
 
-const BURST_MICROS = 1_000_000; // the longest lockWithin allows
-/** Far below the burst's second: a close that waited for the burst takes all of it. */
+const WAIT_MICROS = 1_000_000; // the longest lockWithin allows
+/** The lock lane's pool: this many waits run at once, the next one queues (native/instance.h kLockWaiters). */
+const LOCK_WAITERS = 64;
+/** Far below the wait's second: a close that waited for the wait takes all of it. */
 const CLOSE_MS_AT_MOST = 500;
 
 const dir = tmpDir();
@@ -36,45 +39,45 @@ const ofdLocks = (file: string): string[] => {
   return fs.readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => l.includes('OFDLCK') && l.includes(`:${ino} `));
 };
 
-test('close() during a running burst returns at once; the burst rejects WALNUT_CLOSED', async () => {
+test('close() during a running wait returns at once; the wait rejects WALNUT_CLOSED', async () => {
   const p = fresh();
   const holder = WalnutFile.openSync(p);
   expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
   const f = WalnutFile.openSync(p);
-  const burst = outcome(f.lockWithin(120, 1, 'exclusive', BURST_MICROS));
-  await sleep(20); // running: the lock is held, it tries on
+  const wait = outcome(f.lockWithin(120, 1, 'exclusive', WAIT_MICROS));
+  await sleep(20); // running: the lock is held, it waits on
   const t0 = performance.now();
   await f.close();
   const closeMs = performance.now() - t0;
   expect(closeMs, `close() took ${closeMs.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
-  expect(await burst).toBe('WALNUT_CLOSED');
+  expect(await wait).toBe('WALNUT_CLOSED');
   holder.closeSync();
   expect(ofdLocks(p)).toEqual([]);
 });
 
-test('closeSync() during a running burst returns at once; the burst rejects WALNUT_CLOSED', async () => {
+test('closeSync() during a running wait returns at once; the wait rejects WALNUT_CLOSED', async () => {
   const p = fresh();
   const holder = WalnutFile.openSync(p);
   expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
   const f = WalnutFile.openSync(p);
-  const burst = outcome(f.lockWithin(120, 1, 'exclusive', BURST_MICROS));
+  const wait = outcome(f.lockWithin(120, 1, 'exclusive', WAIT_MICROS));
   await sleep(20);
   const t0 = performance.now();
   f.closeSync();
   const closeMs = performance.now() - t0;
   expect(closeMs, `closeSync() took ${closeMs.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
-  expect(await burst).toBe('WALNUT_CLOSED');
+  expect(await wait).toBe('WALNUT_CLOSED');
   holder.closeSync();
   expect(ofdLocks(p)).toEqual([]);
 });
 
-test('closeSync() of a file whose burst is queued behind another burst: it does not wait for either; its burst never runs', async () => {
+test('closeSync() of a file whose wait is queued behind a full pool of waits: it does not wait for any; its wait never runs', async () => {
   const p = fresh();
   const q = fresh();
   const holder = WalnutFile.openSync(p);
   expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
-  const other = WalnutFile.openSync(p);
-  const first = outcome(other.lockWithin(120, 1, 'exclusive', BURST_MICROS)); // keeps the lane for up to 1 s
+  const others = Array.from({ length: LOCK_WAITERS }, () => WalnutFile.openSync(p));
+  const firsts = others.map((o) => outcome(o.lockWithin(120, 1, 'exclusive', WAIT_MICROS))); // the pool's every thread, up to 1 s
   const f = WalnutFile.openSync(q);
   const queued = outcome(f.lockWithin(0, 1, 'exclusive', 0)); // free: would be taken at its first try
   await sleep(20);
@@ -82,34 +85,36 @@ test('closeSync() of a file whose burst is queued behind another burst: it does 
   f.closeSync();
   const closeMs = performance.now() - t0;
   expect(closeMs, `closeSync() took ${closeMs.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
-  holder.unlock(120, 1); // the first burst gets it now
-  expect(await first).toBe('resolved true');
+  holder.unlock(120, 1); // one of the waits gets it now, the others run out their second
+  const settled = await Promise.all(firsts);
+  expect(settled.filter((o) => o === 'resolved true').length).toBe(1);
+  expect(settled.filter((o) => o !== 'resolved true').every((o) => o === 'resolved false')).toBe(true);
   expect(await queued).toBe('WALNUT_CLOSED'); // refused without touching the closed descriptor
   expect(ofdLocks(q)).toEqual([]);
-  other.closeSync();
+  for (const o of others) o.closeSync();
   holder.closeSync();
   expect(ofdLocks(p)).toEqual([]);
 });
 
-test('a burst that took the lock just as the file closed leaves nothing behind', async () => {
+test('a wait that took the lock just as the file closed leaves nothing behind', async () => {
   for (let round = 0; round < 20; round++) {
     const p = fresh();
     const holder = WalnutFile.openSync(p);
     expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
     const f = WalnutFile.openSync(p);
-    const burst = outcome(f.lockWithin(120, 1, 'exclusive', BURST_MICROS));
+    const wait = outcome(f.lockWithin(120, 1, 'exclusive', WAIT_MICROS));
     await sleep(5 + (round % 5));
-    holder.unlock(120, 1); // the burst may take it before the close, or be stopped by it
+    holder.unlock(120, 1); // the wait may take it before the close, or be stopped by it
     if (round % 2 === 0) f.closeSync();
     else await f.close();
-    expect(['resolved true', 'WALNUT_CLOSED']).toContain(await burst);
+    expect(['resolved true', 'WALNUT_CLOSED']).toContain(await wait);
     expect(ofdLocks(p), `round ${round}`).toEqual([]);
     expect(holder.tryLock(120, 1, 'exclusive')).toBe(true); // free again for anyone
     holder.closeSync();
   }
 });
 
-test('worker.terminate() during a burst of the worker\'s returns at once', async () => {
+test('worker.terminate() during a wait of the worker\'s returns at once', async () => {
   const p = fresh();
   const holder = WalnutFile.openSync(p);
   expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
@@ -118,7 +123,7 @@ test('worker.terminate() during a burst of the worker\'s returns at once', async
     `const { parentPort } = require('node:worker_threads');
      const { WalnutFile } = require(${JSON.stringify(dist)});
      const f = WalnutFile.openSync(${JSON.stringify(p)});
-     f.lockWithin(120, 1, 'exclusive', ${BURST_MICROS}).then((v) => parentPort.postMessage('settled ' + v));
+     f.lockWithin(120, 1, 'exclusive', ${WAIT_MICROS}).then((v) => parentPort.postMessage('settled ' + v));
      parentPort.postMessage('started');`,
     { eval: true },
   );
@@ -129,7 +134,7 @@ test('worker.terminate() during a burst of the worker\'s returns at once', async
       if (m === 'started') resolve();
     }),
   );
-  await sleep(30); // the burst runs
+  await sleep(30); // the wait runs
   const t0 = performance.now();
   await worker.terminate();
   const terminateMs = performance.now() - t0;

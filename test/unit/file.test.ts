@@ -314,7 +314,7 @@ describe('locks', () => {
     b.closeSync();
   });
 
-  it('lockWithin tries for the given microseconds off the JS thread: false while held, true once let go mid-burst', async () => {
+  it('lockWithin waits for the given microseconds off the JS thread: false while held, true once let go mid-wait', async () => {
     const p = fresh();
     const a = WalnutFile.openSync(p, { create: true });
     const b = WalnutFile.openSync(p);
@@ -333,6 +333,26 @@ describe('locks', () => {
     expect(a.tryLock(120, 1, 'shared')).toBe(false); // b holds it now
     a.closeSync();
     b.closeSync();
+  });
+
+  it('cancelLockWithin: a wait in progress and one asked for before it resolve false at once; a later one waits again', async () => {
+    const p = fresh();
+    const a = WalnutFile.openSync(p, { create: true });
+    const b = WalnutFile.openSync(p);
+    expect(a.tryLock(120, 1, 'exclusive')).toBe(true);
+    const running = b.lockWithin(120, 1, 'exclusive', 1_000_000);
+    await new Promise((resolve) => setTimeout(resolve, 30)); // blocked in the kernel by now
+    const t0 = performance.now();
+    b.cancelLockWithin();
+    expect(await running).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(500); // not its second
+    const later = b.lockWithin(120, 1, 'exclusive', 1_000_000); // asked for after the cancel: it waits
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    a.unlock(120, 1);
+    expect(await later).toBe(true);
+    a.closeSync();
+    b.closeSync();
+    expect(() => b.cancelLockWithin()).toThrow(expect.objectContaining({ code: 'WALNUT_CLOSED' }));
   });
 
   it('lockWithin: a burst that takes a lock another process let go; close() after it leaves nothing behind', async () => {
