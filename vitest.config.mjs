@@ -8,7 +8,25 @@
 // forks on a loaded machine needs the margin. A worker's RPC to the main process times out after 60 s (not
 // configurable): no test may hold its event loop that long, so tests await their child processes
 // (test/helpers/children.ts spawnOutput) and long synchronous loops yield (wal-fuzz.js steps).
+// python3: tests start it hundreds of times (sqlite3 peers, fills, checks). Where `python3` on
+// PATH is a pyenv shim, every start first runs `pyenv exec` (a tree of bash processes: 0.3 s
+// quiet, 2-3 s at load 10), which finds the selected version's bin directory and puts it first
+// on PATH; done once here for the whole run, the same interpreter starts directly.
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+/** The directory of the python3 that `python3` on PATH runs in the end (through a pyenv shim or not), or null without python3. */
+function python3Dir() {
+  try {
+    return path.dirname(execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim());
+  } catch {
+    return null; // the tests that need python3 say so
+  }
+}
+
+const pythonDir = python3Dir();
+if (pythonDir) process.env.PATH = `${pythonDir}${path.delimiter}${process.env.PATH ?? ''}`;
 
 export default defineConfig({
   test: {

@@ -8,7 +8,7 @@
 // run's error (WALNUT_CONFLICT, OtherWriter) saying it was not run again because close() began,
 // and nothing of it is written. Choreography: a python3 process holds WRITE with an INSERT,
 // commits 200 ms into the statement's run (about a second of SQLite in wasm) and takes WRITE
-// again at once (sqlite-commit-then-hold.py); the statement's run ends overtaken, its wait for
+// again at once (sqlite-commit-later.py with hold); the statement's run ends overtaken, its wait for
 // the lease finds WRITE held; close() begins; the python3 process commits.
 import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
@@ -29,7 +29,7 @@ test('a statement overtaken in its run and waiting for the write lease when clos
   sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY)');
   // busyTimeout shorter than the run: its first conflict is due for the lease (its time is used up)
   const db = await openDatabase(file, { busyTimeout: 300 });
-  const holder = spawn('python3', [path.join(HELPERS, 'sqlite-commit-then-hold.py'), file, '200', "INSERT INTO t VALUES (1, 'python3')"], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const holder = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '200', "INSERT INTO t VALUES (1, 'python3')", 'hold'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
   try {
     await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
