@@ -170,6 +170,19 @@ export interface CommitListener {
 }
 
 /**
+ * What a committer counts its queued and batched commits in, one object that every Pending
+ * shares (one reference per commit, not three: a batch makes 64 Pendings).
+ */
+interface PendingBooks {
+  /** committingSnapshots: the conflict set's snapshot leaves it when the commit settles. */
+  readonly committing: Set<Snapshot>;
+  /** waitingBases: the base leaves it (one count) when the commit settles. */
+  readonly bases: Map<Snapshot, number>;
+  /** Per read-lock slot, lane members' snapshots (conflict.readLock): one less when the commit settles. */
+  readonly memberReadLocks: Int32Array;
+}
+
+/**
  * One queued commit. A class whose methods settle it, not an object of closures: a batch makes
  * 64 of them, and their allocation is part of the JavaScript turnaround between two batches.
  * A commit with a listener and no caller waiting (submitTaken) has no promise either.
@@ -177,9 +190,8 @@ export interface CommitListener {
 class Pending {
   /** Resolved or rejected already (a later failure of its batch leaves it alone). */
   settled = false;
-  readonly promise: Promise<CommitResult> | null;
-  #resolve: ((r: CommitResult) => void) | null = null;
-  #reject: ((e: unknown) => void) | null = null;
+  readonly #resolve: ((r: CommitResult) => void) | null;
+  readonly #reject: ((e: unknown) => void) | null;
 
   constructor(
     readonly pages: WalPage[],
@@ -198,24 +210,18 @@ class Pending {
      */
     readonly chained: boolean,
     readonly enqueuedUs: number,
-    /** The committer's committingSnapshots: the conflict set's snapshot leaves it when this settles. */
-    readonly committing: Set<Snapshot>,
-    /** The committer's waitingBases: the base leaves it (one count) when this settles. */
-    readonly bases: Map<Snapshot, number>,
-    /** The committer's count per read-lock slot of lane members' snapshots (conflict.readLock): one less when this settles. */
-    readonly memberReadLocks: Int32Array,
+    /** The committer's books this commit is counted in until it settles (PendingBooks). */
+    readonly books: PendingBooks,
     readonly listener: CommitListener | null,
     readonly token: number,
-    withPromise: boolean,
+    /** Its promise's functions (GroupCommitter #enqueue returns the promise), null without a promise. */
+    resolve: ((r: CommitResult) => void) | null,
+    reject: ((e: unknown) => void) | null,
     /** Walnut's copies of the pages (page-arena.ts), released when this settles. */
     readonly copies: PageCopies | null,
   ) {
-    this.promise = withPromise
-      ? new Promise<CommitResult>((resolve, reject) => {
-          this.#resolve = resolve;
-          this.#reject = reject;
-        })
-      : null;
+    this.#resolve = resolve;
+    this.#reject = reject;
   }
 
   /** Written as this committer's commit number `seq` (the listener's count replaces it). */
@@ -236,14 +242,15 @@ class Pending {
     this.settled = true;
     // settled only once its append (if any) completed: nothing reads the copies any more
     this.copies?.release();
+    const books = this.books;
     const snapshot = this.conflict?.snapshot;
-    if (snapshot !== undefined) this.committing.delete(snapshot);
+    if (snapshot !== undefined) books.committing.delete(snapshot);
     const slot = this.conflict?.readLock;
-    if (slot !== undefined) this.memberReadLocks[slot]!--;
+    if (slot !== undefined) books.memberReadLocks[slot]!--;
     if (this.base !== undefined) {
-      const n = this.bases.get(this.base)! - 1;
-      if (n === 0) this.bases.delete(this.base);
-      else this.bases.set(this.base, n);
+      const n = books.bases.get(this.base)! - 1;
+      if (n === 0) books.bases.delete(this.base);
+      else books.bases.set(this.base, n);
     }
   }
 }
@@ -343,6 +350,8 @@ export class GroupCommitter {
   readonly #bases = new Map<Snapshot, number>();
   /** Per read-lock slot, the lane members' transactions queued or in a batch here whose snapshot holds it (memberReadLockIn). */
   readonly #memberReadLocks = new Int32Array(5);
+  /** The three above, as every Pending refers to them (PendingBooks). */
+  readonly #books: PendingBooks = { committing: this.#committing, bases: this.#bases, memberReadLocks: this.#memberReadLocks };
   #running: Promise<void> | null = null;
   /** Ends the gathering turn the drain waits in, while it waits in one (noneToGather()). */
   #endGathering: (() => void) | null = null;
@@ -448,10 +457,17 @@ export class GroupCommitter {
     if (base !== undefined) this.#bases.set(base, (this.#bases.get(base) ?? 0) + 1);
     const slot = conflict?.readLock;
     if (slot !== undefined) this.#memberReadLocks[slot]!++;
-    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#committing, this.#bases, this.#memberReadLocks, listener, token, withPromise, copies);
-    this.#queue.push(p);
+    let resolve: ((r: CommitResult) => void) | null = null;
+    let reject: ((e: unknown) => void) | null = null;
+    const promise = withPromise
+      ? new Promise<CommitResult>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        })
+      : null;
+    this.#queue.push(new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#books, listener, token, resolve, reject, copies));
     if (this.#running === null) this.#running = this.#drain();
-    return p.promise;
+    return promise;
   }
 
   /** Resolves when everything queued so far has been written (or failed). */
