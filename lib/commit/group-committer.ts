@@ -280,6 +280,9 @@ export interface CommitMetrics {
 
 const nowUs = (): number => performance.now() * 1000;
 
+/** #writeBatch's `written` for a batch without conflict sets (nothing is ever added to it). */
+const NO_PAGES_WRITTEN: Set<number> = new Set();
+
 /**
  * A lone commit (the batch's only one, nobody else queued) of at most this many frames is
  * written and synced on the JS thread when no I/O is pending (WalIndex.appendInline, without a
@@ -850,12 +853,14 @@ export class GroupCommitter {
 
   async #writeBatch(batch: Pending[], live: ShmHeader, tStart: number): Promise<void> {
     const gen = live;
-    // pages written by the batch's earlier commits, kept only while a later commit has a
-    // conflict set to check against them
-    const written = new Set<number>();
     let lastChecked = -1;
     for (let i = 0; i < batch.length; i++) if (batch[i]!.conflict !== undefined) lastChecked = i;
-    const accepted: Pending[] = [];
+    // pages written by the batch's earlier commits, kept only while a later commit has a
+    // conflict set to check against them (none: the shared empty set, never added to)
+    const written = lastChecked >= 0 ? new Set<number>() : NO_PAGES_WRITTEN;
+    // the accepted commits: `batch` itself as long as none was left out (the common case makes
+    // no array per batch); the first one left out at i makes it batch's first i
+    let accepted = batch;
     const txns: WalTransaction[] = [];
     let dbSize = this.#index.databaseSize(live);
     let frames = 0;
@@ -867,12 +872,14 @@ export class GroupCommitter {
         // first committer wins: a Transaction's expected answer; it broke no chain (header comment)
         this.#counters.conflicts++;
         p.reject(walnutError('WALNUT_CONFLICT', 'a page this transaction read or wrote was committed by another transaction after its snapshot', { path: this.#index.dbPath, reason: 'PageChanged' }));
+        if (accepted === batch) accepted = batch.slice(0, i);
         continue;
       }
       const refusal = this.#refusal(p, gen, frames);
       if (refusal !== null) {
         if (refusal.code === 'WALNUT_CONFLICT') this.#counters.conflicts++;
         p.reject(refusal);
+        if (accepted === batch) accepted = batch.slice(0, i);
         this.#breakChain(refusal, [p], batch.slice(i + 1));
         break;
       }
@@ -885,6 +892,7 @@ export class GroupCommitter {
         // only a page 1 can get here (an explicit dbSize was checked against the pages on submit)
         const e = walnutError('WALNUT_INVALID_ARGUMENT', `page 1's in-header database size ${Math.max(p.minDbSize, header)} is above the database size after this commit (${size}); SQLite would report the database corrupt`, { reason: 'dbSize' });
         p.reject(e);
+        if (accepted === batch) accepted = batch.slice(0, i);
         this.#breakChain(e, [p], batch.slice(i + 1));
         break;
       }
@@ -896,7 +904,7 @@ export class GroupCommitter {
       }
       dbSize = size;
       txns.push(pages === p.pages ? { pages, dbSize } : { pages, dbSize, submitted: p.pages });
-      accepted.push(p);
+      if (accepted !== batch) accepted.push(p);
       frames += pages.length;
     }
     // every set is checked (WRITE held): their read marks must not keep this append from restarting the WAL
