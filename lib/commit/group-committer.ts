@@ -170,6 +170,19 @@ export interface CommitListener {
 }
 
 /**
+ * What a committer counts its queued and batched commits in, one object that every Pending
+ * shares (one reference per commit, not three: a batch makes 64 Pendings).
+ */
+interface PendingBooks {
+  /** committingSnapshots: the conflict set's snapshot leaves it when the commit settles. */
+  readonly committing: Set<Snapshot>;
+  /** waitingBases: the base leaves it (one count) when the commit settles. */
+  readonly bases: Map<Snapshot, number>;
+  /** Per read-lock slot, lane members' snapshots (conflict.readLock): one less when the commit settles. */
+  readonly memberReadLocks: Int32Array;
+}
+
+/**
  * One queued commit. A class whose methods settle it, not an object of closures: a batch makes
  * 64 of them, and their allocation is part of the JavaScript turnaround between two batches.
  * A commit with a listener and no caller waiting (submitTaken) has no promise either.
@@ -177,9 +190,8 @@ export interface CommitListener {
 class Pending {
   /** Resolved or rejected already (a later failure of its batch leaves it alone). */
   settled = false;
-  readonly promise: Promise<CommitResult> | null;
-  #resolve: ((r: CommitResult) => void) | null = null;
-  #reject: ((e: unknown) => void) | null = null;
+  readonly #resolve: ((r: CommitResult) => void) | null;
+  readonly #reject: ((e: unknown) => void) | null;
 
   constructor(
     readonly pages: WalPage[],
@@ -198,24 +210,18 @@ class Pending {
      */
     readonly chained: boolean,
     readonly enqueuedUs: number,
-    /** The committer's committingSnapshots: the conflict set's snapshot leaves it when this settles. */
-    readonly committing: Set<Snapshot>,
-    /** The committer's waitingBases: the base leaves it (one count) when this settles. */
-    readonly bases: Map<Snapshot, number>,
-    /** The committer's count per read-lock slot of lane members' snapshots (conflict.readLock): one less when this settles. */
-    readonly memberReadLocks: Int32Array,
+    /** The committer's books this commit is counted in until it settles (PendingBooks). */
+    readonly books: PendingBooks,
     readonly listener: CommitListener | null,
     readonly token: number,
-    withPromise: boolean,
+    /** Its promise's functions (GroupCommitter #enqueue returns the promise), null without a promise. */
+    resolve: ((r: CommitResult) => void) | null,
+    reject: ((e: unknown) => void) | null,
     /** Walnut's copies of the pages (page-arena.ts), released when this settles. */
     readonly copies: PageCopies | null,
   ) {
-    this.promise = withPromise
-      ? new Promise<CommitResult>((resolve, reject) => {
-          this.#resolve = resolve;
-          this.#reject = reject;
-        })
-      : null;
+    this.#resolve = resolve;
+    this.#reject = reject;
   }
 
   /** Written as this committer's commit number `seq` (the listener's count replaces it). */
@@ -236,14 +242,15 @@ class Pending {
     this.settled = true;
     // settled only once its append (if any) completed: nothing reads the copies any more
     this.copies?.release();
+    const books = this.books;
     const snapshot = this.conflict?.snapshot;
-    if (snapshot !== undefined) this.committing.delete(snapshot);
+    if (snapshot !== undefined) books.committing.delete(snapshot);
     const slot = this.conflict?.readLock;
-    if (slot !== undefined) this.memberReadLocks[slot]!--;
+    if (slot !== undefined) books.memberReadLocks[slot]!--;
     if (this.base !== undefined) {
-      const n = this.bases.get(this.base)! - 1;
-      if (n === 0) this.bases.delete(this.base);
-      else this.bases.set(this.base, n);
+      const n = books.bases.get(this.base)! - 1;
+      if (n === 0) books.bases.delete(this.base);
+      else books.bases.set(this.base, n);
     }
   }
 }
@@ -272,6 +279,9 @@ export interface CommitMetrics {
 }
 
 const nowUs = (): number => performance.now() * 1000;
+
+/** #writeBatch's `written` for a batch without conflict sets (nothing is ever added to it). */
+const NO_PAGES_WRITTEN: Set<number> = new Set();
 
 /**
  * A lone commit (the batch's only one, nobody else queued) of at most this many frames is
@@ -343,6 +353,8 @@ export class GroupCommitter {
   readonly #bases = new Map<Snapshot, number>();
   /** Per read-lock slot, the lane members' transactions queued or in a batch here whose snapshot holds it (memberReadLockIn). */
   readonly #memberReadLocks = new Int32Array(5);
+  /** The three above, as every Pending refers to them (PendingBooks). */
+  readonly #books: PendingBooks = { committing: this.#committing, bases: this.#bases, memberReadLocks: this.#memberReadLocks };
   #running: Promise<void> | null = null;
   /** Ends the gathering turn the drain waits in, while it waits in one (noneToGather()). */
   #endGathering: (() => void) | null = null;
@@ -448,10 +460,17 @@ export class GroupCommitter {
     if (base !== undefined) this.#bases.set(base, (this.#bases.get(base) ?? 0) + 1);
     const slot = conflict?.readLock;
     if (slot !== undefined) this.#memberReadLocks[slot]!++;
-    const p = new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#committing, this.#bases, this.#memberReadLocks, listener, token, withPromise, copies);
-    this.#queue.push(p);
+    let resolve: ((r: CommitResult) => void) | null = null;
+    let reject: ((e: unknown) => void) | null = null;
+    const promise = withPromise
+      ? new Promise<CommitResult>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        })
+      : null;
+    this.#queue.push(new Pending(pages, dbSize, minDbSize, bytes, conflict, base, baseHeld, chained, nowUs(), this.#books, listener, token, resolve, reject, copies));
     if (this.#running === null) this.#running = this.#drain();
-    return p.promise;
+    return promise;
   }
 
   /** Resolves when everything queued so far has been written (or failed). */
@@ -834,12 +853,14 @@ export class GroupCommitter {
 
   async #writeBatch(batch: Pending[], live: ShmHeader, tStart: number): Promise<void> {
     const gen = live;
-    // pages written by the batch's earlier commits, kept only while a later commit has a
-    // conflict set to check against them
-    const written = new Set<number>();
     let lastChecked = -1;
     for (let i = 0; i < batch.length; i++) if (batch[i]!.conflict !== undefined) lastChecked = i;
-    const accepted: Pending[] = [];
+    // pages written by the batch's earlier commits, kept only while a later commit has a
+    // conflict set to check against them (none: the shared empty set, never added to)
+    const written = lastChecked >= 0 ? new Set<number>() : NO_PAGES_WRITTEN;
+    // the accepted commits: `batch` itself as long as none was left out (the common case makes
+    // no array per batch); the first one left out at i makes it batch's first i
+    let accepted = batch;
     const txns: WalTransaction[] = [];
     let dbSize = this.#index.databaseSize(live);
     let frames = 0;
@@ -851,12 +872,14 @@ export class GroupCommitter {
         // first committer wins: a Transaction's expected answer; it broke no chain (header comment)
         this.#counters.conflicts++;
         p.reject(walnutError('WALNUT_CONFLICT', 'a page this transaction read or wrote was committed by another transaction after its snapshot', { path: this.#index.dbPath, reason: 'PageChanged' }));
+        if (accepted === batch) accepted = batch.slice(0, i);
         continue;
       }
       const refusal = this.#refusal(p, gen, frames);
       if (refusal !== null) {
         if (refusal.code === 'WALNUT_CONFLICT') this.#counters.conflicts++;
         p.reject(refusal);
+        if (accepted === batch) accepted = batch.slice(0, i);
         this.#breakChain(refusal, [p], batch.slice(i + 1));
         break;
       }
@@ -869,6 +892,7 @@ export class GroupCommitter {
         // only a page 1 can get here (an explicit dbSize was checked against the pages on submit)
         const e = walnutError('WALNUT_INVALID_ARGUMENT', `page 1's in-header database size ${Math.max(p.minDbSize, header)} is above the database size after this commit (${size}); SQLite would report the database corrupt`, { reason: 'dbSize' });
         p.reject(e);
+        if (accepted === batch) accepted = batch.slice(0, i);
         this.#breakChain(e, [p], batch.slice(i + 1));
         break;
       }
@@ -880,7 +904,7 @@ export class GroupCommitter {
       }
       dbSize = size;
       txns.push(pages === p.pages ? { pages, dbSize } : { pages, dbSize, submitted: p.pages });
-      accepted.push(p);
+      if (accepted !== batch) accepted.push(p);
       frames += pages.length;
     }
     // every set is checked (WRITE held): their read marks must not keep this append from restarting the WAL

@@ -37,7 +37,7 @@
  * WalFile takes no locks: callers (the wal-index / commit layers) hold SQLite's WRITE lock
  * around append and restart when other processes share the database.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import * as path from 'node:path';
 
 import { markOutcomeUnknown, walnutError } from '../errors';
@@ -190,9 +190,24 @@ function checkDurability(d: Durability): Durability {
   return d;
 }
 
+/**
+ * Random words for new salts, drawn from a pool refilled RANDOM_POOL_WORDS at a time: a WAL
+ * restart (every ~16 batches of 64 under the default auto-checkpoint) made a randomBytes(8)
+ * call of its own, a Buffer and a system call's worth of CPU each time (bench/README.md, session
+ * 27). The words are as random; no two restarts share one.
+ */
+const RANDOM_POOL_WORDS = 256;
+const randomPool = new Uint32Array(RANDOM_POOL_WORDS);
+let randomNext = RANDOM_POOL_WORDS;
+
 function randomU32Pair(): [number, number] {
-  const b = randomBytes(8);
-  return [b.readUInt32BE(0), b.readUInt32BE(4)];
+  if (randomNext + 2 > RANDOM_POOL_WORDS) {
+    randomFillSync(randomPool);
+    randomNext = 0;
+  }
+  const pair: [number, number] = [randomPool[randomNext]!, randomPool[randomNext + 1]!];
+  randomNext += 2;
+  return pair;
 }
 
 /**
