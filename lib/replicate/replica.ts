@@ -53,7 +53,7 @@ import { decodeRecord } from '../export/records';
 import { restore } from '../export/restore';
 import { open as openStore } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import type { Snapshot } from '../wal-index/snapshot';
-import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, messageAt, refuseForeignStream, subjectsOf, type NatsLink, type Subjects } from './nats';
+import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, lastWalnutMessageOn, messageAt, refuseForeignStream, subjectsOf, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
 
 export interface ReplicaOptions {
@@ -436,7 +436,7 @@ export class Replica extends EventEmitter {
    * made the replica re-base over and over without applying anything.
    */
   async #isForeign(session: string): Promise<boolean> {
-    const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
+    const last = await lastWalnutMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
     if (last === null || last.header.get(HEADER.SESSION) !== this.#applied!.session) return false;
     this.#lag.foreignMessages++;
     if (!this.#toldForeign) {
@@ -458,7 +458,7 @@ export class Replica extends EventEmitter {
     let told = false;
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed');
-      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
+      const last = await lastWalnutMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
       const older = after !== null && last !== null && last.header.get(HEADER.SESSION) !== after.session && Number(last.header.get(HEADER.BASE_TIME)) < after.time;
       // after a gap: a base of the applied session at or before the applied state (see #rebase)
       const notPast = after !== null && after.seq !== null && last !== null && last.header.get(HEADER.SESSION) === after.session && Number(last.header.get(HEADER.BASE_SEQ)) <= after.seq;

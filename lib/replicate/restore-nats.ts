@@ -75,7 +75,8 @@ async function baseImages(link: NatsLink, stream: string, subject: string, lastS
     const m = await nextOf(c, stream, lastSeq, () => seen);
     seen = m.seq;
     const h = m.headers;
-    if (h?.get(HEADER.BASE_FINAL) === '1') {
+    // (a message without a session is not walnut's: another client's, its body no base image)
+    if (h?.get(HEADER.BASE_FINAL) === '1' && h.get(HEADER.SESSION)) {
       const part = Number(h.get(HEADER.BASE_PART));
       const from = h.get(HEADER.LOG_FROM);
       out.push({ session: h.get(HEADER.SESSION), seq: Number(h.get(HEADER.BASE_SEQ)), part, time: Number(h.get(HEADER.BASE_TIME)), first: part === 0 ? m.seq : Number(h.get(HEADER.BASE_FIRST)), last: m.seq, logFrom: from ? Number(from) : m.seq + 1 });
