@@ -338,6 +338,27 @@ export async function lastMessageOn(link: NatsLink, stream: string, subject: str
   }
 }
 
+/**
+ * The last message on `subject` that is walnut's (it carries Walnut-Session), or null. Another
+ * client's message last on the subject (`nats pub walnut.S.base ...`) is looked past: taken for
+ * the newest base image (a base part being published, since it is not a final one), it kept
+ * every new replica waiting for ever. Looking past it reads the subject's headers in order up to
+ * it; a consumer silent for a second fails the call (callers retry).
+ */
+export async function lastWalnutMessageOn(link: NatsLink, stream: string, subject: string, quick = false): Promise<StoredMsg | null> {
+  const last = await lastMessageOn(link, stream, subject, quick);
+  if (last === null || last.header?.get(HEADER.SESSION)) return last;
+  const c = await link.js.consumers.get(stream, { filter_subjects: subject, headers_only: true });
+  let found = 0;
+  for (;;) {
+    const m = await c.next({ expires: 1000 });
+    if (m === null) throw walnutError('WALNUT_IO', `the JetStream stream ${stream} delivered nothing on ${subject} before its message ${last.seq}`, { reason: 'nats' });
+    if (m.headers?.get(HEADER.SESSION)) found = m.seq;
+    if (m.seq >= last.seq) break;
+  }
+  return found === 0 ? null : messageAt(link, stream, found);
+}
+
 /** 50 ms doubling to 2 s. */
 export function backoff(attempt: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 << Math.min(attempt, 6))));

@@ -53,7 +53,7 @@ import { decodeRecord } from '../export/records';
 import { restore } from '../export/restore';
 import { open as openStore } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import type { Snapshot } from '../wal-index/snapshot';
-import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, messageAt, refuseForeignStream, subjectsOf, type NatsLink, type Subjects } from './nats';
+import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, lastWalnutMessageOn, messageAt, refuseForeignStream, subjectsOf, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
 
 export interface ReplicaOptions {
@@ -112,6 +112,13 @@ interface Batch {
   timeMs: number;
   to: AppliedState;
 }
+
+/**
+ * Why only a base image past the applied state helps a re-base (see #rebase): the commits after
+ * it are gone from the stream (BehindRetention), or a log message after it cannot be read, even
+ * after a re-base and a replay (Unreadable).
+ */
+type Stuck = 'BehindRetention' | 'Unreadable';
 
 /** A re-base is due; `gap`: the commits after the applied state are gone (only a newer base image helps). */
 class Rebase extends Error {
@@ -179,6 +186,8 @@ export class Replica extends EventEmitter {
   #rebaseDue: string | null = null;
   /** The last log message read (stream sequence) and when (for the watchdog). */
   #lastRead = { seq: 0, at: 0 };
+  /** The log message (stream sequence) whose reading last failed WALNUT_CORRUPT / INVALID_FRAMING (see #consumeLoop). */
+  #unreadableAt = 0;
 
   constructor(path: string, options: ReplicaOptions) {
     super();
@@ -427,7 +436,7 @@ export class Replica extends EventEmitter {
    * made the replica re-base over and over without applying anything.
    */
   async #isForeign(session: string): Promise<boolean> {
-    const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
+    const last = await lastWalnutMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
     if (last === null || last.header.get(HEADER.SESSION) !== this.#applied!.session) return false;
     this.#lag.foreignMessages++;
     if (!this.#toldForeign) {
@@ -445,17 +454,18 @@ export class Replica extends EventEmitter {
    * re-based onto it, the replica went back to a state 160,000 rows older (the primary begins
    * a new session on such a stream: publisher.ts, StreamLost).
    */
-  async #newestBase(after: { session: string; time: number; seq: number | null } | null = null, why = ''): Promise<Base> {
+  async #newestBase(after: { session: string; time: number; seq: number | null } | null = null, why = '', stuck: Stuck = 'BehindRetention'): Promise<Base> {
     let told = false;
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed');
-      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
+      const last = await lastWalnutMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
       const older = after !== null && last !== null && last.header.get(HEADER.SESSION) !== after.session && Number(last.header.get(HEADER.BASE_TIME)) < after.time;
       // after a gap: a base of the applied session at or before the applied state (see #rebase)
       const notPast = after !== null && after.seq !== null && last !== null && last.header.get(HEADER.SESSION) === after.session && Number(last.header.get(HEADER.BASE_SEQ)) <= after.seq;
       if (notPast && !told) {
         told = true;
-        this.#fail(walnutError('WALNUT_IO', `${why}, and the stream's newest base image is not past commit ${after!.seq} the replica is at: it stays there until the primary publishes its next base image (keep more of the stream: its retention dropped what the replica needed)`, { path: this.path, reason: 'BehindRetention' }));
+        if (stuck === 'BehindRetention') this.#fail(walnutError('WALNUT_IO', `${why}, and the stream's newest base image is not past commit ${after!.seq} the replica is at: it stays there until the primary publishes its next base image (keep more of the stream: its retention dropped what the replica needed)`, { path: this.path, reason: 'BehindRetention' }));
+        else this.#fail(walnutError('WALNUT_CORRUPT', `the JetStream stream ${this.#stream}'s log message ${this.#unreadableAt} cannot be read again after a re-base (${why}), and the stream's newest base image is not past commit ${after!.seq} the replica is at: it stays there until the primary publishes its next base image (is another client publishing to walnut.${this.#stream}.log?)`, { path: this.path, reason: 'Unreadable' }));
       }
       if (last !== null && last.header.get(HEADER.BASE_FINAL) === '1' && !older && !notPast) {
         const h = last.header;
@@ -623,9 +633,9 @@ export class Replica extends EventEmitter {
    * over and over (a whole-database commit each, ~7 a second) and went no further; a base of
    * the applied session older than the applied state took it back.
    */
-  async #rebase(why: string, gap = false): Promise<void> {
+  async #rebase(why: string, gap: Stuck | false = false): Promise<void> {
     const applied = this.#applied!;
-    const base = await this.#newestBase({ session: applied.session, time: this.#appliedTime, seq: gap ? applied.seq : null }, why);
+    const base = await this.#newestBase({ session: applied.session, time: this.#appliedTime, seq: gap !== false ? applied.seq : null }, why, gap || undefined);
     const pages = new Map<number, Uint8Array>();
     const hash = new Xxh3Stream();
     let dbSize = -1;
@@ -659,12 +669,19 @@ export class Replica extends EventEmitter {
       } catch (e) {
         if (this.#closed) return;
         if (e instanceof Rebase) {
-          await this.#rebase(e.message, e.gap);
+          await this.#rebase(e.message, e.gap && 'BehindRetention');
           continue;
         }
         if (e instanceof WalnutError && (e.code === 'WALNUT_CORRUPT' || e.code === 'WALNUT_INVALID_FRAMING')) {
-          this.#fail(e);
-          await this.#rebase(e.message);
+          // A commit that does not verify is re-based past (a replay from the base may read it).
+          // The same log message failing again after that is in the stream itself (another
+          // client's message on the log subject, a record this version cannot read): re-based
+          // onto the same base image again, the replica met it again, for ever (a whole-database
+          // commit and an 'error' each time, ~200 a second). It waits for a base image past it.
+          const again = this.#lastRead.seq === this.#unreadableAt;
+          this.#unreadableAt = this.#lastRead.seq;
+          if (!again) this.#fail(e);
+          await this.#rebase(e.message, again && 'Unreadable');
           continue;
         }
         if (e instanceof WalnutError && (e.code === 'WALNUT_CLOSED' || e.code === 'WALNUT_FAILED' || e.code === 'WALNUT_IO' || e.code === 'WALNUT_FULL')) throw e; // the replica's own store failed

@@ -9,7 +9,9 @@
  * that image (a snapshot base ends with the anchored WAL_HEADER that continues its generation),
  * which restore.ts applies up to `until` with all its checks (PAGE_DELTA rebuilt and verified).
  * Older sessions (their own numbering) are not restorable from here; their bases and commits
- * stay in the stream until its retention drops them.
+ * stay in the stream until its retention drops them. A log message of another session met
+ * while reading the newest one's (another client publishing on the log subject, a primary
+ * this one overtook) is skipped.
  * Where the stream ends is asked of the stream (its last message on each subject, answered by
  * the stream's leader) before anything is read, and both reads go on until they have that
  * message: a consumer that delivers nothing for a while (a server stalled or restarting, a
@@ -73,7 +75,8 @@ async function baseImages(link: NatsLink, stream: string, subject: string, lastS
     const m = await nextOf(c, stream, lastSeq, () => seen);
     seen = m.seq;
     const h = m.headers;
-    if (h?.get(HEADER.BASE_FINAL) === '1') {
+    // (a message without a session is not walnut's: another client's, its body no base image)
+    if (h?.get(HEADER.BASE_FINAL) === '1' && h.get(HEADER.SESSION)) {
       const part = Number(h.get(HEADER.BASE_PART));
       const from = h.get(HEADER.LOG_FROM);
       out.push({ session: h.get(HEADER.SESSION), seq: Number(h.get(HEADER.BASE_SEQ)), part, time: Number(h.get(HEADER.BASE_TIME)), first: part === 0 ? m.seq : Number(h.get(HEADER.BASE_FIRST)), last: m.seq, logFrom: from ? Number(from) : m.seq + 1 });
@@ -105,7 +108,14 @@ async function* streamOf(link: NatsLink, stream: string, logSubject: string, bas
   for (;;) {
     const m = await nextOf(c, stream, lastLogSeq, () => seen);
     seen = m.seq;
-    if (m.headers?.get(HEADER.SESSION) !== base.session) return; // a newer session
+    // Another session's message: not a newer session (the base is the newest session's), but
+    // another client's (or an overtaken primary's) message among this session's, which goes on
+    // after it: skipped, as replicas skip it. Taken for a newer session, it ended the restore
+    // there: an earlier state than the stream holds, stoppedBy null.
+    if (m.headers?.get(HEADER.SESSION) !== base.session) {
+      if (m.seq >= lastLogSeq) return;
+      continue;
+    }
     let next = Number(m.headers.get(HEADER.FIRST_COMMIT));
     const keep: Uint8Array[] = [];
     for (const payload of WalStreamReader.fromBuffer(m.data)) {
