@@ -18,6 +18,7 @@ import { spawnOutput } from '../helpers/children';
 import { buildCrashAtRenameShim } from '../helpers/crash-at-rename-shim';
 import { newDatabaseStream } from '../helpers/new-database-stream';
 import { tmpDir } from '../helpers/tmp';
+import { oldWalDatabase } from '../helpers/old-wal-database';
 
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
@@ -26,18 +27,7 @@ const shim = buildCrashAtRenameShim(dir);
 const strace = spawnSync('strace', ['-qq', '-e', 'trace=getdents64', 'true']).status === 0 ? null : 'strace cannot trace here';
 
 /** The old database: 10 rows in the file, 20 commits only in its -wal (python3's sqlite3, ended without closing). */
-function oldDatabase(db: string): void {
-  execFileSync('python3', ['-c', `
-import os, sqlite3, sys
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute('PRAGMA journal_mode=WAL'); c.execute('PRAGMA wal_autocheckpoint=0')
-c.execute('CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT, v BLOB)')
-for i in range(10): c.execute("INSERT INTO t(who, v) VALUES ('old', randomblob(3000))")
-c.execute('PRAGMA wal_checkpoint(TRUNCATE)')
-for i in range(20): c.execute("INSERT INTO t(who, v) VALUES ('old', randomblob(3000))")
-os._exit(0)
-`, db]);
-}
+const oldDatabase = oldWalDatabase;
 
 const rows = (db: string): string => execFileSync('sqlite3', [db, "SELECT who || ':' || count(*) FROM t GROUP BY who; PRAGMA integrity_check"], { encoding: 'utf8' }).trim();
 

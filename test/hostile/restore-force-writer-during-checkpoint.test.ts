@@ -17,6 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { newDatabaseStream } from '../helpers/new-database-stream';
 import { buildPauseAtLockShim } from '../helpers/pause-at-lock-shim';
 import { tmpDir } from '../helpers/tmp';
+import { oldWalDatabase } from '../helpers/old-wal-database';
 import { until } from '../helpers/until';
 
 const dir = tmpDir();
@@ -63,16 +64,7 @@ describe.skipIf(shim.error !== null)('walnut restore --force beside a writer tha
 
     // the old database: 10 rows in the file, 20 more only in its -wal (no connection open now)
     const db = path.join(dir, 'app.db');
-    execFileSync('python3', ['-c', `
-import os, sqlite3, sys
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute('PRAGMA journal_mode=WAL'); c.execute('PRAGMA wal_autocheckpoint=0')
-c.execute('CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT, v BLOB)')
-for i in range(10): c.execute("INSERT INTO t(who, v) VALUES ('old', randomblob(3000))")
-c.execute('PRAGMA wal_checkpoint(TRUNCATE)')
-for i in range(20): c.execute("INSERT INTO t(who, v) VALUES ('old', randomblob(3000))")
-os._exit(0)
-`, db]);
+    oldWalDatabase(db);
 
     // the restore, held at its checkpoint of the old -wal (its first lock of app.db-shm)
     const ready = path.join(dir, 'ready');

@@ -14,22 +14,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { open, WalnutError } from '../../lib/index';
 import { newDatabaseStream } from '../helpers/new-database-stream';
 import { tmpDir } from '../helpers/tmp';
+import { oldWalDatabase } from '../helpers/old-wal-database';
 
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 
-function oldDatabase(db: string): void {
-  execFileSync('python3', ['-c', `
-import os, sqlite3, sys
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute('PRAGMA journal_mode=WAL'); c.execute('PRAGMA wal_autocheckpoint=0')
-c.execute('CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT, v BLOB)')
-for i in range(10): c.execute("INSERT INTO t(who, v) VALUES ('old', randomblob(3000))")
-c.execute('PRAGMA wal_checkpoint(TRUNCATE)')
-for i in range(20): c.execute("INSERT INTO t(who, v) VALUES ('old', randomblob(3000))")
-os._exit(0)
-`, db]);
-}
+const oldDatabase = oldWalDatabase;
 
 describe('open() and close() racing a restore --force of the same database', () => {
   beforeAll(async () => {
