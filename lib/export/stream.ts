@@ -364,12 +364,14 @@ function checkExportTarget(dbPath: string, file: string): { files: DatabaseFile[
  * file keeps its lock on byte 0 (openExportReplacement) after it took FILE's name, for as long
  * as a --follow goes on writing it. Replacing it (or truncating it in place) left that follow
  * writing on into the unlinked file, every commit after it lost to the backup, while the
- * follow ran on without an error.
+ * follow ran on without an error. A symbolic link `file` is followed, as --force follows it to
+ * the file it replaces: opened without following, the link was never looked through, and
+ * `export -o LINK --force` replaced the file a follow wrote (exit 0).
  */
 function refuseLiveExport(file: string): void {
   let f: WalnutFile;
   try {
-    f = WalnutFile.openSync(file, { readOnly: true });
+    f = WalnutFile.openSync(file, { readOnly: true, followSymlinks: true, nonBlocking: true });
   } catch {
     return; // not a file we can look at: the open below reports it
   }
