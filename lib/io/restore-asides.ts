@@ -30,7 +30,9 @@
  *    file opened with sqlite3): left alone, with them and the asides;
  *  - its temporary file gone: its asides are the replaced database's, and are removed;
  * and once every entry is settled (none live, nothing left) the directory is synced (those
- * removals durable first) and the marker removed. Only names the marker lists are ever touched:
+ * removals durable first) and the marker removed; while some entry must stay, the settled
+ * entries after the last one needed are cut off (the marker does not grow by one entry per
+ * restore behind an entry that stays). Only names the marker lists are ever touched:
  * a file that merely looks like a temporary file (another tool's `.<name>.restore-<12 hex>`) is
  * never removed. A marker whose first bytes are not walnut's is another tool's file: left alone
  * (a restore to that target is refused; an open ignores it); so is one that is not a regular
@@ -348,18 +350,31 @@ function settleMarker(target: string, marker: string): void {
     const content = readMarker(f);
     if (content === null || !isOurs(content)) return; // another tool's file at that name: not ours to read or remove
     let settled = true;
+    /** Where the last entry still needed (a live restore's, or one not settled) ends. */
+    let neededEnd = MARKER_MAGIC.length;
     for (const [at, hex] of entriesOf(content)) {
       if (!f.tryLock(at, ENTRY_BYTES, 'exclusive')) {
         settled = false; // a live restore's
+        neededEnd = at + ENTRY_BYTES;
         continue;
       }
       try {
-        if (!settleEntry(target, path.join(dir, `${temporaryPrefix(target)}${hex}`))) settled = false;
+        if (!settleEntry(target, path.join(dir, `${temporaryPrefix(target)}${hex}`))) {
+          settled = false;
+          neededEnd = at + ENTRY_BYTES;
+        }
       } finally {
         f.unlock(at, ENTRY_BYTES);
       }
     }
-    if (!settled) return;
+    if (!settled) {
+      // the settled entries after the last one needed go (no live entry moves: registrations
+      // append under the byte-0 lock held here): an entry that stays (files a person must look
+      // at) no longer makes every later restore's entry stay with it, 13 bytes each, until the
+      // marker outgrew MARKER_MAX_BYTES and every restore to the target was refused
+      if (neededEnd < content.length) f.truncateSync(neededEnd);
+      return;
+    }
     WalnutFile.syncDirectorySync(dir); // what was removed, removed durably before the marker that lists it
     fs.unlinkSync(marker);
   } catch {
