@@ -265,7 +265,21 @@ function register(target: string, dbPath: string): ReturnType<typeof registerRes
   try {
     return registerRestore(target, randomBytes(6).toString('hex'));
   } catch (e) {
-    if (e instanceof WalnutError && e.reason === 'RestoreMarker' && e.errno !== undefined && e.code === 'WALNUT_CANTOPEN') throw cannotCreateBeside(dbPath, target, markerPathOf(target), e);
+    if (e instanceof WalnutError && e.reason === 'RestoreMarker' && e.errno !== undefined && e.code === 'WALNUT_CANTOPEN') {
+      // a marker that is there but cannot be written (another user's, say) is named as such: the
+      // directory takes new files (it said "cannot create a file in <dir> (EACCES)")
+      const marker = markerPathOf(target);
+      let there = false;
+      try {
+        there = fs.lstatSync(marker, { throwIfNoEntry: false }) !== undefined;
+      } catch {
+        // (a name too long, a directory that cannot be looked into: not there to this restore)
+      }
+      if (there) {
+        throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: ${marker}, where a restore records its temporary files, cannot be opened for writing (${getSystemErrorName(-Math.abs(e.errno))}); restore as its owner, or move it away`, { path: marker, errno: e.errno, reason: 'RestoreMarker', cause: e });
+      }
+      throw cannotCreateBeside(dbPath, target, marker, e);
+    }
     if (e instanceof WalnutError) throw e;
     throw walnutError('WALNUT_IO', `cannot restore to ${dbPath}: ${(e as Error).message}`, { path: target, reason: 'RestoreMarker', cause: e });
   }

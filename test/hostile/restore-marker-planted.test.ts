@@ -23,11 +23,15 @@
 //    to app.db would be refused. Now a settle cuts the settled entries after the last one
 //    needed: with 79,999 settled entries after the stuck one, three restores succeed and the
 //    marker is back to its first line and the stuck entry.
+// 6. A marker another user owns (a restore run as root died; 0644): a restore as another user
+//    said "cannot create a file in <dir> (EACCES)" of a directory it can write. Now it names the
+//    marker it cannot open for writing.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import { asNobody, nobodySkip } from '../helpers/as-nobody';
 import { spawnOutput } from '../helpers/children';
 import { newDatabaseStream } from '../helpers/new-database-stream';
 import { oldWalDatabase } from '../helpers/old-wal-database';
@@ -39,6 +43,7 @@ const dist = path.resolve(__dirname, '..', '..', 'dist');
 /** A CLI verb; one that hangs is ended after a minute (its status then null). */
 const walnut = (...args: string[]) => spawnOutput(process.execPath, [bin, ...args], { timeout: 60_000 });
 const MARKER_LINE = 'walnut restore-asides 1\n';
+const NOBODY_SKIP = nobodySkip();
 
 const rows = (db: string): string => execFileSync('sqlite3', [db, "SELECT who || ':' || count(*) FROM t GROUP BY who; PRAGMA integrity_check"], { encoding: 'utf8' }).trim();
 
@@ -150,4 +155,21 @@ const { verify } = require(${JSON.stringify(path.join(dist, 'integrity', 'verify
     expect(fs.readFileSync(marker, 'utf8')).toBe(`${MARKER_LINE}0123456789ab\n`);
     expect(fs.existsSync(tmp) && fs.existsSync(`${tmp}-journal`)).toBe(true); // (left for a person)
   }, 120_000);
+
+  it.skipIf(NOBODY_SKIP !== null)(`a marker another user owns: a restore names it, not the directory${NOBODY_SKIP === null ? '' : ` (${NOBODY_SKIP})`}`, async () => {
+    fs.chmodSync(dir, 0o755); // (nobody reaches its directory, and the stream, through it)
+    fs.chmodSync(path.join(dir, 'new.ark'), 0o644);
+    const d = path.join(dir, 'theirs');
+    fs.mkdirSync(d);
+    fs.chownSync(d, 65534, 65534);
+    const db = path.join(d, 'app.db');
+    const made = await asNobody('restore', path.join(dir, 'new.ark'), db);
+    expect(made.status, made.stderr).toBe(0);
+    const marker = path.join(d, '.app.db.restore-asides');
+    fs.writeFileSync(marker, MARKER_LINE, { mode: 0o644 }); // root's
+    const r = await asNobody('restore', path.join(dir, 'new.ark'), db, '--force');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`WALNUT_CANTOPEN: cannot restore to ${db}: ${marker}, where a restore records its temporary files, cannot be opened for writing (EACCES)`);
+    expect(r.stderr).not.toContain('cannot create a file');
+  }, 60_000);
 });
