@@ -14,22 +14,12 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { spawnOutput } from '../helpers/children';
+import { commitRows } from '../helpers/python-rows';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 const walnut = (...args: string[]) => spawnOutput(process.execPath, [bin, ...args]);
-
-const commitRows = (db: string, n: number): void => {
-  execFileSync('python3', ['-c', `
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute('PRAGMA journal_mode=WAL')
-c.execute('CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB)')
-for i in range(${n}): c.execute('INSERT INTO t(v) VALUES (randomblob(100))')
-c.close()
-`, db]);
-};
 
 async function until(what: () => boolean, ms: number): Promise<boolean> {
   for (const end = Date.now() + ms; !what(); ) {
