@@ -27,6 +27,12 @@ export interface NativeOpenOptions {
   mode?: number;
   /** Follow a symbolic link at the last path component (default false: such an open fails with WALNUT_CANTOPEN, reason 'Symlink'). */
   followSymlinks?: boolean;
+  /**
+   * O_NONBLOCK: an open of a FIFO does not wait for its other end (an O_RDONLY open of one blocks
+   * until a writer comes); for a file walnut only reads whose name someone else may have taken
+   * (a restore's marker), checked to be a regular file once open.
+   */
+  nonBlocking?: boolean;
 }
 
 export interface NativeLockHolder {

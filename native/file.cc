@@ -201,6 +201,7 @@ bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
     Napi::Object o = info[1].As<Napi::Object>();
     if (o.Get("readOnly").ToBoolean()) req->flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
     if (o.Get("followSymlinks").ToBoolean()) req->flags &= ~O_NOFOLLOW;
+    if (o.Get("nonBlocking").ToBoolean()) req->flags |= O_NONBLOCK;
     if (o.Get("create").ToBoolean()) req->flags |= O_CREAT;
     if (o.Get("exclusive").ToBoolean()) req->flags |= O_CREAT | O_EXCL;
     if (o.Get("truncate").ToBoolean()) req->flags |= O_TRUNC;

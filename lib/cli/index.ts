@@ -18,7 +18,7 @@ import { Command, CommanderError } from 'commander';
 import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError, CHECKPOINT_MODES, type CheckpointMode } from '../index';
 import { diskFull } from '../errors';
 import { abandonRestores } from '../export/restore';
-import { openExportReplacement, type ExportReplacement } from '../export/stream';
+import { failWhenOutputRemoved, openExportReplacement, type ExportReplacement } from '../export/stream';
 import { runBench } from './bench';
 import { progress } from './progress';
 
@@ -179,7 +179,17 @@ function program(setExit: (code: number) => void): Command {
       // hours, lost the whole backup; with --force the old one was gone already)
       const discardOutput = (): void => {
         replacement?.abandon();
-        if (created && opened && !(o.follow && holdsBackup())) fs.rmSync(file!, { force: true });
+        if (created && opened && !(o.follow && holdsBackup()) && stillOurs()) fs.rmSync(file!, { force: true });
+      };
+      /** FILE's name still names the file this export created (not a file the user made there after removing it). */
+      const stillOurs = (): boolean => {
+        const fd = (target as { fd?: unknown } | null)?.fd;
+        try {
+          const [own, named] = [fs.fstatSync(fd as number), fs.lstatSync(file!)];
+          return own.dev === named.dev && own.ino === named.ino;
+        } catch {
+          return typeof fd !== 'number'; // (no descriptor to tell by: as before)
+        }
       };
       // interrupted by SIGINT or SIGTERM with no backup to leave: the output discarded, then the
       // signal ends the process as it would have
@@ -226,7 +236,9 @@ function program(setExit: (code: number) => void): Command {
         exported.on('data', (c: Buffer) => bar.update((bytes += c.length)));
         exported.on('end', () => bar.stop());
         target.on('error', () => undefined); // reported by pipeline below
-        await pipeline(exported, target).catch((e) => {
+        // a follow's FILE removed by the user fails it (the commits after would go to no file)
+        const written = o.follow && file !== undefined ? pipeline(exported, failWhenOutputRemoved(target as Writable & { fd: number | null }, file), target) : pipeline(exported, target);
+        await written.catch((e) => {
           const code = (e as { code?: string }).code;
           if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by SIGINT or SIGTERM
           discardOutput();

@@ -69,6 +69,7 @@
 import { readInput, refuseExtraArguments, describeValue } from '../arguments';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
@@ -82,7 +83,7 @@ import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { checkDbPath, refuseCompanionName, requireRegularFiles, resolvedPath } from '../io/real-path';
-import { moveAside, moveBack, registerRestore, removeAsides, settleRestores } from '../io/restore-asides';
+import { markerPathOf, moveAside, moveBack, registerRestore, removeAsides, settleRestores } from '../io/restore-asides';
 import { nativeExportIo, type NativeLockHolder } from '../native';
 import { closeAsLastConnection } from '../checkpoint/execute';
 import { WalIndex } from '../wal-index/wal-index';
@@ -164,8 +165,7 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     registration.release();
     settleRestores(target); // (the entry, with nothing of it left)
     if ((e.code !== 'WALNUT_CANTOPEN' && e.code !== 'WALNUT_IO') || e.errno === undefined) throw e;
-    // a missing or unwritable directory: name the target, not the temporary file
-    throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: cannot create a file in ${path.dirname(target)} (${getSystemErrorName(-e.errno)})`, { path: target, errno: e.errno, cause: e });
+    throw cannotCreateBeside(dbPath, target, tmp, e);
   });
   let keep = false;
   /** Companion suffixes moved aside (io/restore-asides.ts), and whether the new file took the target's name. */
@@ -246,14 +246,39 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   }
 }
 
+/**
+ * WALNUT_CANTOPEN naming the target when a file a restore makes beside it (`file`: its marker,
+ * its temporary file) cannot be created: a missing or unwritable directory, or (reason
+ * NameTooLong) a database name so long that the restore's own names do not fit the file system.
+ */
+function cannotCreateBeside(dbPath: string, target: string, file: string, e: WalnutError): WalnutError {
+  const errno = Math.abs(e.errno!);
+  if (errno === osConstants.errno.ENAMETOOLONG) {
+    const name = path.basename(file);
+    return walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: its name is too long for the file a restore makes beside it (${name}, ${Buffer.byteLength(name)} bytes)`, { path: target, errno: e.errno, reason: 'NameTooLong', cause: e });
+  }
+  return walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: cannot create a file in ${path.dirname(target)} (${getSystemErrorName(-errno)})`, { path: target, errno: e.errno, cause: e });
+}
+
 /** registerRestore for a restore to `target` (named `dbPath` by the caller): a new random temporary name. */
 function register(target: string, dbPath: string): ReturnType<typeof registerRestore> {
   try {
     return registerRestore(target, randomBytes(6).toString('hex'));
   } catch (e) {
-    // a missing or unwritable directory: name the target, as the temporary file's create does
     if (e instanceof WalnutError && e.reason === 'RestoreMarker' && e.errno !== undefined && e.code === 'WALNUT_CANTOPEN') {
-      throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: cannot create a file in ${path.dirname(target)} (${getSystemErrorName(-Math.abs(e.errno))})`, { path: target, errno: e.errno, cause: e });
+      // a marker that is there but cannot be written (another user's, say) is named as such: the
+      // directory takes new files (it said "cannot create a file in <dir> (EACCES)")
+      const marker = markerPathOf(target);
+      let there = false;
+      try {
+        there = fs.lstatSync(marker, { throwIfNoEntry: false }) !== undefined;
+      } catch {
+        // (a name too long, a directory that cannot be looked into: not there to this restore)
+      }
+      if (there) {
+        throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: ${marker}, where a restore records its temporary files, cannot be opened for writing (${getSystemErrorName(-Math.abs(e.errno))}); restore as its owner, or move it away`, { path: marker, errno: e.errno, reason: 'RestoreMarker', cause: e });
+      }
+      throw cannotCreateBeside(dbPath, target, marker, e);
     }
     if (e instanceof WalnutError) throw e;
     throw walnutError('WALNUT_IO', `cannot restore to ${dbPath}: ${(e as Error).message}`, { path: target, reason: 'RestoreMarker', cause: e });

@@ -20,7 +20,7 @@ import { readInput, refuseExtraArguments } from '../arguments';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough, Writable, type Readable } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
 
 import { closeAsLastConnection } from '../checkpoint/execute';
@@ -364,12 +364,14 @@ function checkExportTarget(dbPath: string, file: string): { files: DatabaseFile[
  * file keeps its lock on byte 0 (openExportReplacement) after it took FILE's name, for as long
  * as a --follow goes on writing it. Replacing it (or truncating it in place) left that follow
  * writing on into the unlinked file, every commit after it lost to the backup, while the
- * follow ran on without an error.
+ * follow ran on without an error. A symbolic link `file` is followed, as --force follows it to
+ * the file it replaces: opened without following, the link was never looked through, and
+ * `export -o LINK --force` replaced the file a follow wrote (exit 0).
  */
 function refuseLiveExport(file: string): void {
   let f: WalnutFile;
   try {
-    f = WalnutFile.openSync(file, { readOnly: true });
+    f = WalnutFile.openSync(file, { readOnly: true, followSymlinks: true, nonBlocking: true });
   } catch {
     return; // not a file we can look at: the open below reports it
   }
@@ -457,6 +459,33 @@ function lockExportOutput(fd: number, st: fs.Stats, file: string): WalnutFile | 
     throw walnutError('WALNUT_BUSY', `refusing to write ${file}: another export is writing it${holder !== null && holder.pid > 0 ? ` (pid ${holder.pid})` : ''}; stop that export first`, { path: file, reason: 'InUse' });
   }
   return lock;
+}
+
+/**
+ * A pass-through for a follow export's stream on its way to the regular file `output` writes
+ * (its descriptor `fd`, read at each chunk: a replacement's moves to FILE) that fails it with
+ * WALNUT_IO (reason OutputRemoved) before a chunk once that file has no name left (st_nlink 0):
+ * the user removed FILE (`rm app.ark`, perhaps a new file made at its name). The follow went on
+ * writing into the unlinked file, every later commit lost to the backup, and ended with exit 0.
+ * (A file renamed keeps its name count, and the follow goes on in it.)
+ */
+export function failWhenOutputRemoved(output: { readonly fd: number | null }, file: string): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      const fd = output.fd;
+      let st: fs.Stats | null = null;
+      try {
+        if (typeof fd === 'number') st = fs.fstatSync(fd);
+      } catch {
+        st = null; // (a descriptor closed meanwhile: the write reports it)
+      }
+      if (st !== null && st.isFile() && st.nlink === 0) {
+        callback(walnutError('WALNUT_IO', `${file} was removed while the export followed the database: the commits written to it since went with it; start the export again (to a new file, or with --force)`, { path: file, reason: 'OutputRemoved' }));
+        return;
+      }
+      callback(null, chunk);
+    },
+  });
 }
 
 /**

@@ -30,7 +30,9 @@
  * Before any of this, a damaged WAL header (bad magic, page size or checksum: SQLite reads the
  * whole WAL as empty) is restored from the header copies the groups carry (sidecar.ts), see
  * restoreHeader: only to a copy the header on disk is a damaged form of, and whose salts and
- * checksum chain the frames after it continue through a commit; the candidates frame 1 alone
+ * checksum chain the frames after it continue through a commit (or, for a sidecar copy, whose
+ * group over frame 1 was written after it while frame 1 on disk fails that group: damage to the
+ * WAL's first sector, frame 1 then rebuilt below); the candidates frame 1 alone
  * gives (headersFromFrame1Alone) are tried last under the same two conditions, for a WAL
  * restarted by a writer the sidecar never saw, or no sidecar at all. Else the header stays as it
  * is and the fallback (frame 0) says why: no-sidecar, header-unprotected (no copy, and no version
@@ -296,11 +298,14 @@ function restoreHeader(wal: WalFile, r: WalRecovery, sidecarPath: string, dryRun
   const hasSidecar = fs.existsSync(sidecarPath);
   let groups = 0;
   const pageSizes: number[] = [];
+  /** The groups over frame 1, read: what vouches for a copy when frame 1 itself is damaged (overFrame1Damaged). */
+  const overFrame1: FecGroup[] = [];
   if (hasSidecar) {
     const sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
     try {
       const scan = scanSidecar(sidecar);
       groups = scan.groups.length;
+      for (const g of scan.groups) if (g.firstFrame === 1 && g.chainWord !== null) overFrame1.push(readGroup(sidecar, g));
       for (const g of [...scan.groups].reverse()) if (g.walHeader !== null) add(g.walHeader);
       // version 1 groups carry no copy; the one over frame 1 still pins the header down (headersFromFrame1)
       if (copies.length === 0) for (const g of scan.groups) if (g.version === 1 && g.firstFrame === 1) for (const h of headersFromFrame1(wal, readGroup(sidecar, g), onDisk)) add(h);
@@ -329,7 +334,7 @@ function restoreHeader(wal: WalFile, r: WalRecovery, sidecarPath: string, dryRun
       continue;
     }
     const under = wal.scanUnderHeaderSync(copy);
-    if (under.mxFrame === 0) {
+    if (under.mxFrame === 0 && !(i < fromSidecar && overFrame1Damaged(wal, copy, overFrame1))) {
       refused.push(`${name}: no committed frame continues its salts and checksum chain`);
       continue;
     }
@@ -340,6 +345,26 @@ function restoreHeader(wal: WalFile, r: WalRecovery, sidecarPath: string, dryRun
     return { was: r.headerStatus as WalHeaderStatus, salts: [h.salt1, h.salt2], checkpointSeq: h.checkpointSeq, walFrames: under.mxFrame, from: i < fromSidecar ? 'sidecar' : 'frame-1' };
   }
   return { reason: 'header-mismatch', message: `${damaged}; no header fits it: ${refused.join('; ')}` };
+}
+
+/**
+ * Whether a sidecar group of `copy`'s generation over frame 1, written after that header (its
+ * chain word is the copy's checksum's second word), vouches for `copy` although no frame
+ * continues its chain: frame 1 on disk is damaged (its page fails the group's hash, or its page
+ * number, commit field or salts are not the group's), so the frame repair that follows the
+ * header's restoration rebuilds it from the group. A torn first sector of the -wal damages the
+ * header and frame 1 together: the header was refused (header-mismatch) and the whole WAL read
+ * as empty, though the sidecar held the copy and the parity for frame 1.
+ */
+function overFrame1Damaged(wal: WalFile, copy: Uint8Array, groups: readonly FecGroup[]): boolean {
+  const h = decodeWalHeader(copy).header!;
+  const checksumWord2 = new DataView(copy.buffer, copy.byteOffset, WAL_HEADER_SIZE).getUint32(28);
+  const g = groups.find((x) => sameSalts(x.salts, [h.salt1, h.salt2]) && x.pageSize === h.pageSize && x.chainWord === checksumWord2);
+  if (g === undefined) return false;
+  const frame = new Uint8Array(FRAME_HEADER_SIZE + g.pageSize);
+  if (wal.file.readSync(frame, 0, frame.length, WAL_HEADER_SIZE) !== frame.length) return false; // (not there at all: nothing to repair it over)
+  const f = decodeFrameHeader(frame, 0);
+  return f.pgno !== g.pgnos[0] || f.commitSize !== g.commits[0] || !hasSalts(f, g.salts) || !pageMatchesHash(frame, FRAME_HEADER_SIZE, g.pageSize, g.hashes, 0);
 }
 
 /**

@@ -99,7 +99,7 @@ function checkTimeout(timeout: number): void {
   }
 }
 
-const OPEN_OPTIONS: readonly (keyof OpenFileOptions)[] = ['lane', 'create', 'readOnly', 'exclusive', 'truncate', 'mode', 'followSymlinks'];
+const OPEN_OPTIONS: readonly (keyof OpenFileOptions)[] = ['lane', 'create', 'readOnly', 'exclusive', 'truncate', 'mode', 'followSymlinks', 'nonBlocking'];
 
 /**
  * The options the addon gets: a plain copy, each value read once here. The addon must never meet

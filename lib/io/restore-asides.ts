@@ -30,10 +30,16 @@
  *    file opened with sqlite3): left alone, with them and the asides;
  *  - its temporary file gone: its asides are the replaced database's, and are removed;
  * and once every entry is settled (none live, nothing left) the directory is synced (those
- * removals durable first) and the marker removed. Only names the marker lists are ever touched:
+ * removals durable first) and the marker removed; while some entry must stay, the settled
+ * entries after the last one needed are cut off (the marker does not grow by one entry per
+ * restore behind an entry that stays). Only names the marker lists are ever touched:
  * a file that merely looks like a temporary file (another tool's `.<name>.restore-<12 hex>`) is
  * never removed. A marker whose first bytes are not walnut's is another tool's file: left alone
- * (a restore to that target is refused; an open ignores it).
+ * (a restore to that target is refused; an open ignores it); so is one that is not a regular
+ * file (a FIFO is never waited on: read-only verbs open it O_NONBLOCK) or is larger than any
+ * walnut writes (MARKER_MAX_BYTES: never read whole). An aside that is not a regular file is
+ * never put back (restore moves aside only regular files). An aside's name 36 bytes longer than
+ * the database's may not fit the file system (ENAMETOOLONG): no such file exists (lstatIfThere).
  * Every open of a database (WalIndex.open) settles its marker when there is one (one lstat when
  * there is none); every restore does too, and also settles, by listing the directory, asides
  * left by walnut before the marker (legacySettle: a temporary file with asides of the same
@@ -64,12 +70,39 @@ export const temporaryPrefix = (target: string): string => `.${path.basename(tar
 /** The marker of `target`'s restores (the header): `<dir>/.<name>.restore-asides`. */
 export const markerPathOf = (target: string): string => path.join(path.dirname(target), `${temporaryPrefix(target)}asides`);
 
-const { ENOENT, EEXIST } = osConstants.errno;
+const { ENOENT, EEXIST, ENAMETOOLONG } = osConstants.errno;
+
+/**
+ * lstat, or undefined when there is nothing at `p`: also when its name is too long for the file
+ * system (ENAMETOOLONG), as an aside's is beside a database whose own name is 220-255 bytes long
+ * (`.<name>.restore-<hex>.aside-journal` is 36 bytes longer): no such file can exist. Taken for
+ * an error, it failed a restore that had replaced the database (exit 2, WALNUT_IO) and every
+ * settle of its marker after it, which then stayed for good.
+ */
+function lstatIfThere(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    if (Math.abs((e as { errno?: number }).errno ?? 0) === ENAMETOOLONG) return undefined;
+    throw e;
+  }
+}
+
+/** Removes the file at `p` when there is one (nothing to do for a name too long to exist: lstatIfThere). */
+function removeIfThere(p: string): void {
+  if (lstatIfThere(p) !== undefined) fs.rmSync(p, { force: true });
+}
 
 /** The marker's first bytes: what makes it walnut's. */
 const MARKER_MAGIC = Buffer.from('walnut restore-asides 1\n');
 /** One entry: a temporary file's 12 hex digits and a newline. */
 const ENTRY_BYTES = 13;
+/**
+ * The largest marker walnut writes, with room to spare (80,000 entries; each restore's goes with
+ * it, so only restores whose files could not be settled stay listed); a larger file at the name
+ * is not walnut's. Read whole, a 3 GB one took every open of the database 25 s and 3 GB of memory.
+ */
+const MARKER_MAX_BYTES = MARKER_MAGIC.length + 80_000 * ENTRY_BYTES;
 /** How long a settle or a registration waits for the marker's byte-0 lock (held for a few syncs at most). */
 const MARKER_LOCK_WAIT_MS = 2000;
 
@@ -93,7 +126,7 @@ const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\
  */
 export function moveAside(target: string, tmp: string, moved: string[]): void {
   for (const suffix of COMPANION_SUFFIXES) {
-    if (fs.lstatSync(`${target}${suffix}`, { throwIfNoEntry: false }) === undefined) continue;
+    if (lstatIfThere(`${target}${suffix}`) === undefined) continue;
     fs.renameSync(`${target}${suffix}`, asideName(tmp, suffix));
     moved.push(suffix);
   }
@@ -102,20 +135,27 @@ export function moveAside(target: string, tmp: string, moved: string[]): void {
 /**
  * Renames the asides of `tmp` back to `target`'s companions; never over a file that is there (a
  * link, then the aside's name removed; where links are not supported, a rename once the name
- * is free). True when every aside went back.
+ * is free), nor one that is not a regular file (a restore moves aside only regular files:
+ * restore.ts refuses companions of any other kind; a symbolic link or directory so named was
+ * put back as the database's -journal, after which neither sqlite3 nor walnut opened it). True
+ * when every aside went back.
  */
 export function moveBack(target: string, tmp: string): boolean {
   let all = true;
   for (const suffix of COMPANION_SUFFIXES) {
     const aside = asideName(tmp, suffix);
     const home = `${target}${suffix}`;
-    const st = fs.lstatSync(aside, { throwIfNoEntry: false });
+    const st = lstatIfThere(aside);
     if (st === undefined) continue;
+    if (!st.isFile()) {
+      all = false; // (not what a restore moves: left for a person to look at)
+      continue;
+    }
     try {
       fs.linkSync(aside, home);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      const there = fs.lstatSync(home, { throwIfNoEntry: false });
+      const there = lstatIfThere(home);
       if (code === 'EEXIST' && there !== undefined && there.ino === st.ino && there.dev === st.dev) {
         // (linked back already, by a settle that stopped before removing the aside's name)
       } else if (code !== 'EEXIST' && there === undefined) {
@@ -133,7 +173,7 @@ export function moveBack(target: string, tmp: string): boolean {
 
 /** Removes the asides of `tmp` (the database they belonged to was replaced). */
 export function removeAsides(tmp: string): void {
-  for (const suffix of COMPANION_SUFFIXES) fs.rmSync(asideName(tmp, suffix), { force: true });
+  for (const suffix of COMPANION_SUFFIXES) removeIfThere(asideName(tmp, suffix));
 }
 
 /** A restore's place in its target's marker: its temporary file's path, held live until release(). */
@@ -153,12 +193,10 @@ export interface RestoreRegistration {
 export function registerRestore(target: string, hex: string): RestoreRegistration {
   const marker = markerPathOf(target);
   const dir = path.dirname(target);
-  const { file: f } = lockedMarker(marker, true);
+  const { file: f } = lockedMarker(target, true);
   try {
-    const content = readAll(f);
-    if (!isOurs(content)) {
-      throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${target}: ${marker} is not walnut's (a restore records its temporary files there); move it away`, { path: marker, reason: 'RestoreMarker' });
-    }
+    const content = readMarker(f);
+    if (content === null || !isOurs(content)) throw notWalnuts(target, marker);
     // a torn header or entry is a dead registration's (none is written without this lock)
     let size = content.length < MARKER_MAGIC.length ? 0 : MARKER_MAGIC.length + Math.floor((content.length - MARKER_MAGIC.length) / ENTRY_BYTES) * ENTRY_BYTES;
     if (size !== content.length) f.truncateSync(size);
@@ -191,16 +229,22 @@ export function registerRestore(target: string, hex: string): RestoreRegistratio
  * removed it meanwhile leaves an unlinked file to whoever waited for its lock: opened again);
  * null when there is none (`create` false), when it cannot be opened or its lock stays held.
  */
-function lockedMarker(marker: string, create: true): { file: WalnutFile };
-function lockedMarker(marker: string, create: false): { file: WalnutFile } | null;
-function lockedMarker(marker: string, create: boolean): { file: WalnutFile } | null {
+function lockedMarker(target: string, create: true): { file: WalnutFile };
+function lockedMarker(target: string, create: false): { file: WalnutFile } | null;
+function lockedMarker(target: string, create: boolean): { file: WalnutFile } | null {
+  const marker = markerPathOf(target);
   for (let attempt = 0; ; attempt++) {
     let f: WalnutFile;
     try {
       f = WalnutFile.openSync(marker); // no O_CREAT; a symbolic link is refused, not followed
     } catch (e) {
       if (!create) return null;
-      if (Math.abs((e as { errno?: number }).errno ?? 0) !== ENOENT) throw markerFailure(marker, e);
+      if (Math.abs((e as { errno?: number }).errno ?? 0) !== ENOENT) {
+        // a symbolic link or a directory at the name is another's (not "cannot create a file in the directory")
+        const st = lstatIfThere(marker);
+        if (st !== undefined && !st.isFile()) throw notWalnuts(target, marker, st.isSymbolicLink() ? ' (a symbolic link)' : st.isDirectory() ? ' (a directory)' : '');
+        throw markerFailure(marker, e);
+      }
       try {
         f = WalnutFile.openSync(marker, { create: true, exclusive: true, mode: 0o644 });
       } catch (e2) {
@@ -226,12 +270,26 @@ function lockedMarker(marker: string, create: boolean): { file: WalnutFile } | n
   }
 }
 
+/** WALNUT_CANTOPEN for a restore to `target` whose marker's name another file has taken. */
+function notWalnuts(target: string, marker: string, what = '') {
+  return walnutError('WALNUT_CANTOPEN', `cannot restore to ${target}: ${marker} is not walnut's${what} (a restore records its temporary files there); move it away`, { path: marker, reason: 'RestoreMarker' });
+}
+
 function markerFailure(marker: string, e: unknown) {
   return walnutError('WALNUT_CANTOPEN', `cannot write ${marker} (where a restore records its temporary files): ${(e as Error).message}`, { path: marker, errno: (e as { errno?: number }).errno, reason: 'RestoreMarker', cause: e });
 }
 
-function readAll(f: WalnutFile): Buffer {
-  const size = f.sizeSync();
+/**
+ * A marker's content; null when the file is not a regular file (a FIFO, a device: another's) or
+ * larger than any marker walnut writes (MARKER_MAX_BYTES), neither of which is read.
+ */
+function readMarker(f: WalnutFile): Buffer | null {
+  const st = fs.fstatSync(f.fd);
+  if (!st.isFile() || st.size > MARKER_MAX_BYTES) return null;
+  return readAll(f, st.size);
+}
+
+function readAll(f: WalnutFile, size: number): Buffer {
   const b = Buffer.alloc(size);
   let got = 0;
   while (got < size) {
@@ -282,28 +340,41 @@ function settleMarker(target: string, marker: string): void {
   const dir = path.dirname(target);
   let locked: { file: WalnutFile } | null;
   try {
-    locked = lockedMarker(marker, false);
+    locked = lockedMarker(target, false);
   } catch {
     return;
   }
   if (locked === null) return;
   const f = locked.file;
   try {
-    const content = readAll(f);
-    if (!isOurs(content)) return; // another tool's file at that name: not ours to read or remove
+    const content = readMarker(f);
+    if (content === null || !isOurs(content)) return; // another tool's file at that name: not ours to read or remove
     let settled = true;
+    /** Where the last entry still needed (a live restore's, or one not settled) ends. */
+    let neededEnd = MARKER_MAGIC.length;
     for (const [at, hex] of entriesOf(content)) {
       if (!f.tryLock(at, ENTRY_BYTES, 'exclusive')) {
         settled = false; // a live restore's
+        neededEnd = at + ENTRY_BYTES;
         continue;
       }
       try {
-        if (!settleEntry(target, path.join(dir, `${temporaryPrefix(target)}${hex}`))) settled = false;
+        if (!settleEntry(target, path.join(dir, `${temporaryPrefix(target)}${hex}`))) {
+          settled = false;
+          neededEnd = at + ENTRY_BYTES;
+        }
       } finally {
         f.unlock(at, ENTRY_BYTES);
       }
     }
-    if (!settled) return;
+    if (!settled) {
+      // the settled entries after the last one needed go (no live entry moves: registrations
+      // append under the byte-0 lock held here): an entry that stays (files a person must look
+      // at) no longer makes every later restore's entry stay with it, 13 bytes each, until the
+      // marker outgrew MARKER_MAX_BYTES and every restore to the target was refused
+      if (neededEnd < content.length) f.truncateSync(neededEnd);
+      return;
+    }
     WalnutFile.syncDirectorySync(dir); // what was removed, removed durably before the marker that lists it
     fs.unlinkSync(marker);
   } catch {
@@ -319,7 +390,7 @@ function settleMarker(target: string, marker: string): void {
  * gone: the asides are the replaced database's (removed).
  */
 function settleEntry(target: string, tmp: string): boolean {
-  const st = fs.lstatSync(tmp, { throwIfNoEntry: false });
+  const st = lstatIfThere(tmp);
   if (st === undefined) {
     removeAsides(tmp);
     return true;
@@ -327,7 +398,7 @@ function settleEntry(target: string, tmp: string): boolean {
   if (!st.isFile()) return false; // (not what a restore makes: left for a person to look at)
   // a file at that name with SQLite companions of its own is a database someone opened there
   // (a dead restore's file opened with sqlite3): left alone, with them and the asides
-  if (SQLITE_OWN_SUFFIXES.some((suffix) => fs.lstatSync(`${tmp}${suffix}`, { throwIfNoEntry: false }) !== undefined)) return false;
+  if (SQLITE_OWN_SUFFIXES.some((suffix) => lstatIfThere(`${tmp}${suffix}`) !== undefined)) return false;
   if (!moveBack(target, tmp)) return false;
   WalnutFile.syncDirectorySync(path.dirname(target)); // back before the temporary file goes
   fs.rmSync(tmp, { force: true });
@@ -361,14 +432,14 @@ export function pendingRestores(target: string): PendingRestore[] {
   const marker = markerPathOf(target);
   let m: WalnutFile | null = null;
   try {
-    m = WalnutFile.openSync(marker, { readOnly: true });
+    m = WalnutFile.openSync(marker, { readOnly: true, nonBlocking: true }); // (a FIFO there: not waited on, for ever)
   } catch {
     m = null;
   }
   if (m !== null) {
     try {
-      const content = readAll(m);
-      if (isOurs(content)) {
+      const content = readMarker(m);
+      if (content !== null && isOurs(content)) {
         for (const [at, hex] of entriesOf(content)) {
           const tmp = path.join(dir, `${prefix}${hex}`);
           seen.add(tmp);
@@ -402,8 +473,8 @@ export function pendingRestores(target: string): PendingRestore[] {
 }
 
 function describePending(target: string, tmp: string, live: boolean): PendingRestore | null {
-  const asides = COMPANION_SUFFIXES.map((s) => asideName(tmp, s)).filter((a) => fs.lstatSync(a, { throwIfNoEntry: false }) !== undefined);
-  const there = fs.lstatSync(tmp, { throwIfNoEntry: false }) !== undefined;
+  const asides = COMPANION_SUFFIXES.map((s) => asideName(tmp, s)).filter((a) => lstatIfThere(a) !== undefined);
+  const there = lstatIfThere(tmp) !== undefined;
   if (!there && asides.length === 0) return null;
   const name = path.basename(target);
   const settle = live
@@ -422,7 +493,7 @@ function asidePattern(prefix: string): RegExp {
 function temporaryLocked(tmp: string): boolean {
   let f: WalnutFile;
   try {
-    f = WalnutFile.openSync(tmp, { readOnly: true });
+    f = WalnutFile.openSync(tmp, { readOnly: true, nonBlocking: true }); // (a FIFO there: not waited on)
   } catch {
     return false;
   }

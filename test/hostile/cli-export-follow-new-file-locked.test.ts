@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 
 import { restore } from '../../lib/export/restore';
 import { spawnOutput } from '../helpers/children';
+import { commitRows } from '../helpers/python-rows';
 import { newDatabaseStream } from '../helpers/new-database-stream';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
@@ -21,17 +22,6 @@ import { until } from '../helpers/until';
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 const walnut = (...args: string[]) => spawnOutput(process.execPath, [bin, ...args]);
-
-const commitRows = (db: string, n: number): void => {
-  execFileSync('python3', ['-c', `
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute('PRAGMA journal_mode=WAL')
-c.execute('CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB)')
-for i in range(${n}): c.execute('INSERT INTO t(v) VALUES (randomblob(100))')
-c.close()
-`, db]);
-};
 
 /** How many rows of t a restore of what `file` holds now has (a probe of the follow's progress). */
 async function rowsIn(file: string, probe: number): Promise<number> {

@@ -6,12 +6,13 @@
 // rename is EPERM after the whole export), a write-only FILE (0200: the new file could not be
 // reopened to be synced), a FILE that is a mount point (bind-mounted: the rename is EBUSY after
 // the whole export), and a SIGINT or SIGTERM mid-export (the new file was left behind).
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open, restore } from '../../lib/index';
+import { asNobody, nobodySkip } from '../helpers/as-nobody';
 import { spawnOutput } from '../helpers/children';
 import { MOUNT_SKIP } from '../helpers/small-fs';
 import { tmpDir } from '../helpers/tmp';
@@ -20,14 +21,6 @@ const dir = tmpDir();
 fs.chmodSync(dir, 0o755); // the other user's runs below reach their directories through it
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 const walnut = (...args: string[]) => spawnOutput(process.execPath, [bin, ...args]);
-const NOBODY = ['--reuid=nobody', '--regid=nogroup', '--clear-groups'];
-const asNobody = (...args: string[]) => spawnOutput('setpriv', [...NOBODY, process.execPath, bin, ...args]);
-/** Null where walnut can run as nobody here: root, setpriv, and a checkout nobody can read (a clone under a 0700 directory is not). */
-function nobodySkip(): string | null {
-  if (process.getuid?.() !== 0 || !fs.existsSync('/usr/bin/setpriv')) return 'needs root and setpriv to run as nobody';
-  const r = spawnSync('setpriv', [...NOBODY, process.execPath, bin, '--version'], { stdio: 'pipe' });
-  return r.status === 0 ? null : 'user nobody cannot run this checkout of walnut (a directory above it is closed to others)';
-}
 const ROOT_SKIP = nobodySkip();
 
 async function database(file: string, pages: number): Promise<string> {

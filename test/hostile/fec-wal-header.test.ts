@@ -9,6 +9,9 @@
 // The WAL is the scale the project asks of interop cases: 17,000+ frames over five -shm
 // segments, written by walnut/sql, a python3 sqlite3 process (whose frames get groups when
 // walnut next opens the database with fec) and the raw store.
+// A damaged header with a damaged frame 1 (the WAL's first sector) was refused: no frame continued
+// the copy's chain. Now the sidecar's group over frame 1, written after that header, vouches for
+// the copy when frame 1 is what fails it, and frame 1 is rebuilt from the group.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -197,6 +200,26 @@ describe('a damaged WAL header with the FEC sidecar on', () => {
     expect(r).toMatchObject({ repairedFrames: 2, fallback: null, restoredHeader: { was: 'bad-checksum', from: 'sidecar' } });
     expect(r.walFrames).toBeGreaterThanOrEqual(FRAMES);
     expect(readAt(wal, 0, 32).equals(baseHeader)).toBe(true);
+    expect(sqliteView(file)).toEqual(expected);
+    removeDb(file);
+  });
+
+  // damage to the WAL's first bytes takes the header and frame 1 together (one sector): no frame
+  // continued the sidecar copy's chain, so the copy was refused (header-mismatch) and the whole
+  // WAL read as empty, though the sidecar's group over frame 1 (written after that header: its
+  // chain word) held the parity to rebuild it
+  it.each([
+    ['salt-1 and a bit of frame 1\'s page', (wal: string) => [flipBit(wal, 16, 7), flipBit(wal, 32 + 24 + 100, 5)]],
+    ['checksum-1, frame 1\'s page number and its salt-2', (wal: string) => [flipBit(wal, 25, 1), flipBit(wal, 32 + 3, 0), flipBit(wal, 32 + 13, 4)]],
+  ])('a damaged header and a damaged frame 1 (%s): restored from the sidecar\'s copy, frame 1 rebuilt, sqlite3 sees every row', async (what, damage) => {
+    const file = path.join(dir, `first-sector-${what.length}.db`);
+    copyDb(base, file);
+    damage(`${file}-wal`);
+    expect((await verify(file, 1)).issues).toContainEqual(expect.objectContaining({ kind: 'wal-header-repairable' }));
+    const r = await recoverWithRepair(file);
+    expect(r).toMatchObject({ repairedFrames: 1, fallback: null, restoredHeader: { from: 'sidecar', salts: [baseHeader.readUInt32BE(16), baseHeader.readUInt32BE(20)] } });
+    expect(r.walFrames).toBeGreaterThanOrEqual(FRAMES);
+    expect(readAt(`${file}-wal`, 0, 32).equals(baseHeader)).toBe(true);
     expect(sqliteView(file)).toEqual(expected);
     removeDb(file);
   });
