@@ -53,6 +53,8 @@ bool Blocking() {
 
 Outcome Waiter::Wait(int fd, posix::LockType type, uint64_t start, uint64_t len, Clock::time_point deadline,
                      const std::function<bool()>& stop, OsFailure* failure) {
+  // a wait cancelled (or its file closed) before it began takes nothing, even a free lock
+  if (stop()) return Outcome::kStopped;
   // one try first: a free lock costs no timer, and a deadline already past still gets its try
   bool acquired = false;
   *failure = posix::TryLock(fd, type, start, len, &acquired);
