@@ -19,7 +19,9 @@
 // a non-blocking try per millisecond). A handler installed over ours later (a native addon can)
 // is found before every block, and every wait polls from then on; a wait blocked in the kernel
 // at that very moment finds it at its next interruption, which a handler with SA_RESTART never
-// gives it: that one wait lasts until the lock is had (and a close of its file with it).
+// gives it: that one wait lasts until the lock is had (and a close of its file with it); and a
+// disposition set back to SIG_DFL in that moment makes the timer's next signal end the process
+// (SIG_IGN: the wait lasts as with SA_RESTART). Between waits either is found, and waits poll.
 //
 // Deadlocks: the kernel's deadlock detection skips OFD waiters, so a wait here is never refused
 // with EDEADLK and a cycle of blocking waits would last until the deadlines. walnut waits here

@@ -5,7 +5,9 @@
 // later, over walnut's own handler: as soon as PATH exists (a thread of the shim's looks every
 // millisecond), saying "claim-rt-signal-shim: claimed" on stderr; walnut's waits must notice and
 // poll from then on (test/hostile/lease-wait-signal-claimed-late). The handler has SA_RESTART
-// (an interrupted fcntl(F_OFD_SETLKW) restarts instead of returning EINTR).
+// (an interrupted fcntl(F_OFD_SETLKW) restarts instead of returning EINTR). With also
+// CLAIM_RT_SIGNAL_AS=default the late claim sets the signal back to SIG_DFL instead, as a library
+// resetting signal dispositions would (the signal then ends the process).
 // Build: cc -shared -fPIC -o claim-rt-signal-shim.so claim-rt-signal-shim.c -lpthread
 #include <pthread.h>
 #include <signal.h>
@@ -20,10 +22,10 @@ static void Claimed(int sig) {
   Say("claim-rt-signal-shim: handler ran\n");
 }
 
-static void ClaimNow(void) {
+static void ClaimNow(int asDefault) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = Claimed;
+  sa.sa_handler = asDefault ? SIG_DFL : Claimed;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   sigaction(SIGRTMIN + 5, &sa, NULL);
@@ -31,7 +33,8 @@ static void ClaimNow(void) {
 
 static void* ClaimWhenThere(void* path) {
   while (access((const char*)path, F_OK) != 0) usleep(1000);
-  ClaimNow();
+  const char* as = getenv("CLAIM_RT_SIGNAL_AS");
+  ClaimNow(as != NULL && strcmp(as, "default") == 0);
   Say("claim-rt-signal-shim: claimed\n");
   return NULL;
 }
@@ -39,7 +42,7 @@ static void* ClaimWhenThere(void* path) {
 __attribute__((constructor)) static void Claim(void) {
   const char* when = getenv("CLAIM_RT_SIGNAL_WHEN");
   if (when == NULL) {
-    ClaimNow();
+    ClaimNow(0);
     return;
   }
   // the watching thread takes no signal of the process's (its mask: all blocked)
