@@ -649,6 +649,7 @@ Napi::Value NativeFile::Close(const Napi::CallbackInfo& info, bool sync) {
   state_->closed = true;
   state_->closing.store(true, std::memory_order_release);  // a running lock wait stops (LockWaitOp)
   state_->InterruptWaits();
+  Instance::Get(env)->Lane(LaneId::kLock)->WithdrawQueued();  // its waits not started yet
   if (!sync) {
     return Instance::Get(env)->Lane(state_->lane)->Submit(env, std::make_unique<CloseOp>(env, state_));
   }
@@ -697,7 +698,9 @@ namespace {
 // close()/closeSync() wait for about one interruption. A lock it took just before the close is
 // dropped with the descriptor (fd_registry::Release unlocks first). It also stops, resolving
 // false, on cancelLockWithin() (a cancel counted after it was submitted) and when its lane is
-// stopped (the environment is torn down: IoThread::Stop interrupts it).
+// stopped (the environment is torn down: IoThread::Stop interrupts it). One still queued behind
+// a full pool when its file closes or its waits are cancelled settles then, without running
+// (Withdraw), not once a thread of the pool is free.
 class LockWaitOp : public IoOp {
  public:
   LockWaitOp(Napi::Env env, const IoThread* lane, std::shared_ptr<FileState> state, posix::LockType type, uint64_t start, uint64_t len, uint64_t micros)
@@ -720,6 +723,12 @@ class LockWaitOp : public IoOp {
     state_->EndWait(&waiter_);
   }
   void Interrupt() override { waiter_.Interrupt(); }
+  // Still queued (a full pool) when its file closed or its waits were cancelled: it settles now,
+  // as it would once started (WALNUT_CLOSED, false), not once a thread of the pool is free.
+  bool Withdraw() override {
+    closed_ = state_->closing.load(std::memory_order_acquire);
+    return closed_ || state_->waitCancels.load(std::memory_order_acquire) != cancels_;
+  }
   bool Complete(napi_env env, napi_value* value, bool* rejected) override {
     if (closed_) {
       *rejected = true;
@@ -791,6 +800,7 @@ Napi::Value NativeFile::CancelLockWithin(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
   state_->CancelWaits();
+  Instance::Get(env)->Lane(LaneId::kLock)->WithdrawQueued();  // those queued settle now too
   return env.Undefined();
 }
 

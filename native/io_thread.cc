@@ -105,6 +105,25 @@ Napi::Value IoThread::Submit(Napi::Env env, std::unique_ptr<IoOp> op) {
   return promise;
 }
 
+void IoThread::WithdrawQueued() {
+  bool send = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;  // (Stop abandons what is queued)
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (!(*it)->Withdraw()) {
+        ++it;
+        continue;
+      }
+      done_.push_back(std::move(*it));
+      it = queue_.erase(it);
+      queued_.fetch_sub(1, std::memory_order_relaxed);
+      if (!wakePending_) wakePending_ = send = true;
+    }
+  }
+  if (send) uv_async_send(&async_);  // settled in OnAsync, as a worker's completions are
+}
+
 void IoThread::GrowLocked(std::vector<std::thread>* ended) {
   for (std::thread::id id : ended_) {
     auto it = std::find_if(workers_.begin(), workers_.end(), [id](const std::thread& t) { return t.get_id() == id; });

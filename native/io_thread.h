@@ -83,6 +83,10 @@ class IoOp {
   // Any thread, while Execute() runs: the lane is stopping (Stop() joins its workers): an
   // operation that may wait long (a lock wait, file.cc) ends soon. Nothing for the others.
   virtual void Interrupt() {}
+  // JS thread, under the lane's mutex, while the operation is still queued: true when it is no
+  // longer wanted (a lock wait whose file closed or whose waits were cancelled, file.cc); it is
+  // then settled (Complete) without Execute() ever running (IoThread::WithdrawQueued).
+  virtual bool Withdraw() { return false; }
   // The outcome: *value, a rejection when *rejected; false when it could not be made.
   virtual bool Complete(napi_env env, napi_value* value, bool* rejected) = 0;
 
@@ -134,6 +138,9 @@ class IoThread {
   // JS thread only. Takes ownership and returns the op's promise (empty when it could not be
   // made: the op runs all the same, see IoOp).
   Napi::Value Submit(Napi::Env env, std::unique_ptr<IoOp> op);
+  // JS thread only: the queued operations whose Withdraw() says true are settled now, not
+  // when a worker reaches them (a lock wait queued behind a full pool: up to a second).
+  void WithdrawQueued();
   // JS thread only: no operation submitted that has not completed (none queued, none running).
   bool Idle() const { return outstanding_ == 0; }
   // Any thread: Stop() was called. An operation that may run long (a lock wait, file.cc) ends

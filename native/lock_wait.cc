@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 namespace walnut::lock_wait {
@@ -15,7 +16,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::once_flag installed;
-int waitSignal = 0;  // the waits' signal once its handler is ours, else 0 (waits poll)
+// The waits' signal while its handler is ours, else 0 (waits poll): set once by Install(), and
+// back to 0 for good once another handler is found in its place (HandlerStillOurs).
+std::atomic<int> waitSignal{0};
 
 // Does nothing: its only effect is that the signal interrupts the F_OFD_SETLKW of the thread it
 // is sent to (installed without SA_RESTART).
@@ -36,7 +39,19 @@ void Install() {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;  // no SA_RESTART: the interrupted fcntl returns EINTR
   if (sigaction(sig, &sa, nullptr) != 0) return;
-  waitSignal = sig;
+  waitSignal.store(sig, std::memory_order_release);
+}
+
+// Whether the handler of `sig` is still Interrupted. A native addon (or an LD_PRELOADed library)
+// may install its own after ours: our timers' signals then run that handler instead, and one
+// installed with SA_RESTART restarts the fcntl, so a wait blocked there would end neither at its
+// deadline nor on a close (whose FileState::Release then waited on the JS thread for ever:
+// test/hostile/lease-wait-signal-claimed-late). Once found so, every wait polls from then on.
+bool HandlerStillOurs(int sig) {
+  struct sigaction cur = {};
+  if (sigaction(sig, nullptr, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) == 0 && cur.sa_handler == Interrupted) return true;
+  waitSignal.store(0, std::memory_order_release);
+  return false;
 }
 
 timespec ToTimespec(Clock::duration d) {
@@ -48,25 +63,29 @@ timespec ToTimespec(Clock::duration d) {
 
 bool Blocking() {
   std::call_once(installed, Install);
-  return waitSignal != 0;
+  return waitSignal.load(std::memory_order_acquire) != 0;
 }
 
 Outcome Waiter::Wait(int fd, posix::LockType type, uint64_t start, uint64_t len, Clock::time_point deadline,
                      const std::function<bool()>& stop, OsFailure* failure) {
+  // a wait cancelled (or its file closed) before it began takes nothing, even a free lock
+  if (stop()) return Outcome::kStopped;
   // one try first: a free lock costs no timer, and a deadline already past still gets its try
   bool acquired = false;
   *failure = posix::TryLock(fd, type, start, len, &acquired);
   if (failure->IsError()) return Outcome::kFailed;
   if (acquired) return Outcome::kAcquired;
   if (!Blocking()) return Poll(fd, type, start, len, deadline, stop, failure);
+  const int sig = waitSignal.load(std::memory_order_acquire);  // (0 only if lost meanwhile: a poll)
+  if (sig == 0) return Poll(fd, type, start, len, deadline, stop, failure);
 
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, waitSignal);
+  sigaddset(&set, sig);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);  // (a thread inherits its creator's mask)
   struct sigevent event = {};
   event.sigev_notify = SIGEV_THREAD_ID;
-  event.sigev_signo = waitSignal;
+  event.sigev_signo = sig;
   event._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -76,7 +95,8 @@ Outcome Waiter::Wait(int fd, posix::LockType type, uint64_t start, uint64_t len,
     }
     waiting_ = true;
   }
-  Outcome outcome;
+  Outcome outcome = Outcome::kStopped;
+  bool lost = false;  // the signal's handler is no longer ours: the rest of the wait polls
   for (;;) {
     const Clock::time_point now = Clock::now();
     if (now >= deadline) {
@@ -97,6 +117,12 @@ Outcome Waiter::Wait(int fd, posix::LockType type, uint64_t start, uint64_t len,
       outcome = Outcome::kStopped;
       break;
     }
+    // (a handler installed over ours while the fcntl below blocks is found at its next return:
+    // at once unless it has SA_RESTART; with it, not before the lock is granted)
+    if (!HandlerStillOurs(sig)) {
+      lost = true;
+      break;
+    }
     *failure = posix::WaitLock(fd, type, start, len, &acquired);
     if (failure->IsError()) {
       outcome = Outcome::kFailed;
@@ -112,6 +138,7 @@ Outcome Waiter::Wait(int fd, posix::LockType type, uint64_t start, uint64_t len,
     timer_delete(timer_);  // (a signal it sent meanwhile is handled later, doing nothing)
     waiting_ = false;
   }
+  if (lost) return Poll(fd, type, start, len, deadline, stop, failure);
   return outcome;
 }
 

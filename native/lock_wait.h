@@ -16,7 +16,12 @@
 // has looked: a signal sent between the waiter's look at `stop` and its fcntl is not lost, only
 // repeated. The signal's handler does nothing; it is installed once per process, and only where
 // nothing else has claimed the signal (else, and where a timer cannot be made, the wait polls:
-// a non-blocking try per millisecond).
+// a non-blocking try per millisecond). A handler installed over ours later (a native addon can)
+// is found before every block, and every wait polls from then on; a wait blocked in the kernel
+// at that very moment finds it at its next interruption, which a handler with SA_RESTART never
+// gives it: that one wait lasts until the lock is had (and a close of its file with it); and a
+// disposition set back to SIG_DFL in that moment makes the timer's next signal end the process
+// (SIG_IGN: the wait lasts as with SA_RESTART). Between waits either is found, and waits poll.
 //
 // Deadlocks: the kernel's deadlock detection skips OFD waiters, so a wait here is never refused
 // with EDEADLK and a cycle of blocking waits would last until the deadlines. walnut waits here

@@ -27,6 +27,7 @@ import { expect, test } from 'vitest';
 import { open } from '../../lib/index';
 import { WalnutFile } from '../../lib/io/file';
 import { HELPERS } from '../helpers/children';
+import { buildClaimRtSignalShim } from '../helpers/claim-rt-signal-shim';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
@@ -220,13 +221,8 @@ test('better-sqlite3 holding WRITE in this very process commits on the JS thread
 }, 60_000);
 
 test('with SIGRTMIN+5 claimed by a handler of someone else in the process, the wait leaves it alone and polls: the lease is had once WRITE is let go', async ({ skip }) => {
-  const dir = tmpDir();
-  const shim = path.join(dir, 'claim-rt-signal-shim.so');
-  try {
-    execFileSync('cc', ['-shared', '-fPIC', '-O2', '-o', shim, path.join(HELPERS, 'claim-rt-signal-shim.c')], { stdio: 'pipe' });
-  } catch {
-    skip(); // no C compiler: nothing can claim the signal first
-  }
+  const shim = buildClaimRtSignalShim(tmpDir());
+  if (shim === null) return skip(); // no C compiler: nothing can claim the signal first
   const file = newDatabase('claimed.db');
   const { ask, end } = startWriteGap(file);
   try {

@@ -96,6 +96,56 @@ test('closeSync() of a file whose wait is queued behind a full pool of waits: it
   expect(ofdLocks(p)).toEqual([]);
 });
 
+test('a wait queued behind a full pool settles on its close() or cancelLockWithin() before any wait of the pool ends, and a cancelled one takes no free lock', async () => {
+  // Such a wait was settled only once a thread of the pool was free to run it (up to the pool's
+  // waits' second: a store's close() awaiting its lease's queued wait took 510 ms beside 69
+  // other waiting stores), and a cancelled one then took its lock if free (resolved true).
+  // Now both settle at once (IoThread::WithdrawQueued), and a wait asks whether it was cancelled
+  // before its first try (lock_wait.cc). Shown by order, not time: each settles while every one
+  // of the pool's 1 s waits is still pending.
+  const p = fresh();
+  const holder = WalnutFile.openSync(p);
+  expect(holder.tryLock(120, 1, 'exclusive')).toBe(true);
+  const others = Array.from({ length: LOCK_WAITERS }, () => WalnutFile.openSync(p));
+  let poolSettled = 0;
+  const firsts = others.map((o) => outcome(o.lockWithin(120, 1, 'exclusive', WAIT_MICROS)).finally(() => poolSettled++));
+  await sleep(20); // the pool's every thread is waiting
+  const q = fresh();
+  const qHolder = WalnutFile.openSync(q);
+  expect(qHolder.tryLock(0, 1, 'exclusive')).toBe(true);
+  const f = WalnutFile.openSync(q);
+  const log: string[] = [];
+  const settledNow = (p: Promise<boolean>): Promise<string> => outcome(p).then((o) => `${o} with ${poolSettled} of the pool settled`);
+
+  const cancelled = settledNow(f.lockWithin(0, 1, 'exclusive', WAIT_MICROS));
+  await sleep(5);
+  f.cancelLockWithin();
+  log.push(`cancel: ${await cancelled}`);
+
+  const cancelledFree = settledNow(f.lockWithin(0, 1, 'exclusive', WAIT_MICROS));
+  f.cancelLockWithin();
+  qHolder.unlock(0, 1); // free: a wait that ran now would take it
+  log.push(`cancel, lock free: ${await cancelledFree}`);
+  expect(qHolder.tryLock(0, 1, 'exclusive'), 'the cancelled wait took nothing').toBe(true);
+
+  const closed = settledNow(f.lockWithin(0, 1, 'exclusive', WAIT_MICROS));
+  await sleep(5);
+  await f.close();
+  log.push(`close: ${await closed}`);
+
+  expect(log).toEqual([
+    'cancel: resolved false with 0 of the pool settled',
+    'cancel, lock free: resolved false with 0 of the pool settled',
+    'close: WALNUT_CLOSED with 0 of the pool settled',
+  ]);
+  for (const o of others) o.closeSync();
+  expect((await Promise.all(firsts)).every((o) => o === 'WALNUT_CLOSED')).toBe(true);
+  qHolder.closeSync();
+  holder.closeSync();
+  expect(ofdLocks(p)).toEqual([]);
+  expect(ofdLocks(q)).toEqual([]);
+});
+
 test('a wait that took the lock just as the file closed leaves nothing behind', async () => {
   for (let round = 0; round < 20; round++) {
     const p = fresh();
