@@ -1,8 +1,9 @@
 // Small real file systems for full-disk tests: a tmpfs of a given size, or an ext4 image on a
 // loop device, mounted under a temporary directory (root only). MOUNT_SKIP is null where
 // mounting works, else why not (checked once, by mounting a 64 KiB tmpfs), so that tests skip
-// with that message instead of failing; EXT4_SKIP likewise for loop-mounted ext4 (mkfs.ext4 and
-// a loop device). Every mount is lazily unmounted after the file's tests (umount -l), also when
+// with that message instead of failing; ext4Skip() likewise for loop-mounted ext4 (mkfs.ext4 and
+// a loop device), probed only when a file asks (it makes and mounts an image: 12 of the 14
+// files that import this never use one). Every mount is lazily unmounted after the file's tests (umount -l), also when
 // a test failed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -74,7 +75,13 @@ export function smallExt4(size: string): string {
   return dir;
 }
 
-export const EXT4_SKIP: string | null = probeExt4();
+let ext4Probe: string | null | undefined;
+
+/** Null where loop-mounted ext4 works, else why not: probed on the first call (a 1 MiB image made and mounted), once per file. */
+export function ext4Skip(): string | null {
+  if (ext4Probe === undefined) ext4Probe = probeExt4();
+  return ext4Probe;
+}
 
 /**
  * Fills the file system holding `dir` with a file (`dir`/filler) until a write fails with

@@ -16,8 +16,10 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 
-import { EXT4_SKIP, fillUp } from '../helpers/small-fs';
+import { ext4Skip, fillUp } from '../helpers/small-fs';
 import { commitToSegmentEnd, SEGMENT_FRAMES, storeOnExt4 } from '../helpers/shm-segment-fill';
+
+const EXT4_SKIP = ext4Skip();
 
 const integrity = (file: string) => execFileSync('sqlite3', [file, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim();
 

@@ -14,8 +14,10 @@ import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/commit/store';
-import { EXT4_SKIP, fillUp } from '../helpers/small-fs';
+import { ext4Skip, fillUp } from '../helpers/small-fs';
 import { commitToSegmentEnd, SEGMENT_FRAMES, storeOnExt4 } from '../helpers/shm-segment-fill';
+
+const EXT4_SKIP = ext4Skip();
 
 /** The next commits reach the segment's end and then fail WALNUT_FULL; with `filler` removed the store commits again. */
 async function expectFullThenCommits(store: Store, page2: Buffer, filler: string): Promise<void> {
