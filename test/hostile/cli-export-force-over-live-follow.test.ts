@@ -46,6 +46,15 @@ async function whileFollowing(db: string, file: string, followArgs: string[], st
     const before = fs.statSync(file).size;
     commitRows(db, 5);
     await until(() => fs.statSync(file).size > before, 10_000);
+    // the 5 rows are 5 commits: the follow may have carried only some of them at the first growth,
+    // so wait until FILE has stopped growing (each pass of the follow carries what is committed)
+    let size = -1;
+    for (let stable = 0; stable < 4; ) {
+      const now = fs.statSync(file).size;
+      stable = now === size ? stable + 1 : 0;
+      size = now;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   } finally {
     follow.kill('SIGTERM');
   }
