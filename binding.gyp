@@ -27,6 +27,7 @@
         "native/lock_wait.cc",
         "native/posix_io.cc",
         "native/shm.cc",
+        "native/thread_class.cc",
         "native/wal_zero_ahead.cc",
         "native/checksum/bindings.cc",
         "native/checksum/cpu.cc",

@@ -422,6 +422,7 @@ interface Addon {
   walLanesIdle(): boolean;
   walZeroAhead(file: NativeFileHandle, through: NativeFileHandle, floor: number, target: number): Promise<number>;
   encodePageDelta(frame: Uint8Array, previous: Uint8Array, out: Uint8Array, updatePrevious: boolean): number;
+  setThreadBackground(): boolean;
   NativeFile: NativeFileClass;
   setErrorClass(ctor: typeof WalnutError): void;
   faultInjectionArmed: boolean;
@@ -468,6 +469,13 @@ export const nativeFrames = {
 
 /** PAGE_DELTA encoding (native/page_delta.h): the payload's size written into `out`, or 0 (the frame goes whole). */
 export const nativeEncodePageDelta = addon.encodePageDelta;
+
+/**
+ * Moves the calling thread into the kernel's background class (Linux SCHED_IDLE: it gets a CPU
+ * when no normal thread wants one), for good; threads it creates later inherit it. False where
+ * the class does not exist or was refused (native/thread_class.h).
+ */
+export const setThreadBackground: () => boolean = addon.setThreadBackground;
 
 /** The checkpoint's copy and its database sync (native/checkpoint.h), on the files' lane. */
 export const nativeCheckpoint = {

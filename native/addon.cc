@@ -14,6 +14,7 @@
 #include "instance.h"
 #include "page_delta_binding.h"
 #include "shm.h"
+#include "thread_class.h"
 
 namespace walnut {
 
@@ -35,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   checkpoint::Register(env, exports);
   shm::Register(env, exports);
   lane::Register(env, exports);
+  threadclass::Register(env, exports);
   return exports;
 }
 

@@ -112,6 +112,15 @@ export interface ReplicateOptions extends StreamLimits {
    * connection of its own).
    */
   thread?: boolean;
+  /**
+   * Run the worker thread in the kernel's background class (default true; Linux SCHED_IDLE,
+   * elsewhere nothing changes): it takes a CPU only when the commit path's threads leave one
+   * free, so a commit's wake-up after its fdatasync never waits behind the publisher. On a
+   * machine whose every CPU stays busy the publisher then gets a small share and the lag grows
+   * to maxLagBytes (the 'lagExceeded' policy); false keeps it in the normal class. Only with
+   * thread: true.
+   */
+  background?: boolean;
 }
 
 /** The pipeline's counters (messages, bytesPublished, publishRetries, duplicates, resyncs, inFlight, peakInFlight: pipeline.ts), and: */
@@ -182,16 +191,17 @@ export interface Resolved {
   pollMs: number;
   stopTimeoutMs: number;
   thread: boolean;
+  background: boolean;
 }
 
-const REPLICATE_OPTIONS = ['servers', 'stream', 'replicas', 'maxBytes', 'maxAgeMs', 'duplicateWindowMs', 'baseEveryCommits', 'baseEveryMs', 'maxLagBytes', 'maxMessageBytes', 'maxInFlight', 'delta', 'deltaCacheBytes', 'pollMs', 'stopTimeoutMs', 'thread'] as const;
+const REPLICATE_OPTIONS = ['servers', 'stream', 'replicas', 'maxBytes', 'maxAgeMs', 'duplicateWindowMs', 'baseEveryCommits', 'baseEveryMs', 'maxLagBytes', 'maxMessageBytes', 'maxInFlight', 'delta', 'deltaCacheBytes', 'pollMs', 'stopTimeoutMs', 'thread', 'background'] as const;
 
 /** The options with their defaults; WALNUT_INVALID_ARGUMENT (reason: the option) for a bad one. */
 export function resolveReplicateOptions(o: ReplicateOptions): Resolved {
   if (typeof o !== 'object' || o === null) throw walnutError('WALNUT_INVALID_ARGUMENT', 'replicateTo needs options { servers, stream }', { reason: 'options' });
   checkOptionNames(o, REPLICATE_OPTIONS, 'replicateTo');
   const int = (name: keyof ReplicateOptions, dflt: number, min: number, max?: number): number => integerOption(o, name, dflt, min, max);
-  for (const name of ['delta', 'thread'] as const) {
+  for (const name of ['delta', 'thread', 'background'] as const) {
     if (o[name] !== undefined && typeof o[name] !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `replication option ${name} must be true or false`, { reason: name });
   }
   return {
@@ -208,6 +218,7 @@ export function resolveReplicateOptions(o: ReplicateOptions): Resolved {
     pollMs: int('pollMs', 20, 1, 60_000),
     stopTimeoutMs: int('stopTimeoutMs', 5000, 0),
     thread: o.thread ?? true,
+    background: o.background ?? true,
   };
 }
 

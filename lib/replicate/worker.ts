@@ -17,6 +17,7 @@ import { walnutError } from '../errors';
 import type { ExportOptions, ExportStats } from '../export/exporter';
 import { pageDeltasOf, type WalRecordSink } from '../export/framing';
 import type { ExportHandle } from '../export/stream';
+import { setThreadBackground } from '../native';
 import { open } from '../open';
 import { resolveReplicateOptions, startReplication, type ReplicationHandle, type ReplicationMetrics } from './publisher';
 import { ACK_BYTES, METRICS_MS, receivedError, sendError, unpackRecords, type Ack, type FromWorker, type FromWorkerWithAcks, type ToWorker, type WorkerData } from './thread';
@@ -140,8 +141,21 @@ function checkSameFile(): void {
   }
 }
 
+/**
+ * The options' background class for this thread (publisher.ts `background`). Threads created
+ * later inherit the class, so the process-wide libuv pool is started first (an fs call on it):
+ * were this thread the first to use it, the pool's threads, which serve the store's thread too,
+ * would otherwise be born in the background class.
+ */
+async function enterBackgroundClass(): Promise<void> {
+  if (data.options.background === false) return;
+  await fs.promises.access(data.path).catch(() => undefined);
+  setThreadBackground();
+}
+
 async function main(): Promise<void> {
   checkSameFile();
+  await enterBackgroundClass();
   const store = await open(data.path, { busyTimeout: data.busyTimeout, autoCheckpoint: false, keepWal: true });
   let ended = false;
   try {
