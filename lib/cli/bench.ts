@@ -43,7 +43,13 @@ export async function runBench(scenario: string, seconds: number): Promise<Row[]
   const interrupted = (signal: NodeJS.Signals): void => {
     process.removeListener('SIGINT', interrupted);
     process.removeListener('SIGTERM', interrupted);
-    fs.rmSync(dir, { recursive: true, force: true });
+    // the store's I/O thread may still be creating files in it (its -wal, -shm): rmSync then
+    // failed ENOTEMPTY and the process exited 1 with the directory left; it retries that
+    try {
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
+    } catch (e) {
+      process.stderr.write(`walnut bench: could not remove ${dir}: ${(e as Error).message}\n`);
+    }
     process.kill(process.pid, signal);
   };
   process.once('SIGINT', interrupted);
