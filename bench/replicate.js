@@ -51,8 +51,8 @@ const FAILOVER = Number(process.env.WALNUT_BENCH_FAILOVER ?? 3);
 // WALNUT_BENCH_STEADY=N: rounds of the steady-state throughput part (default ROUNDS; 0 skips)
 const STEADY = Number(process.env.WALNUT_BENCH_STEADY ?? ROUNDS);
 const THREAD = process.env.WALNUT_BENCH_THREAD !== '0';
-// WALNUT_BENCH_BACKGROUND=0: the lag part's worker thread in the normal class (background: false)
-const BACKGROUND = process.env.WALNUT_BENCH_BACKGROUND !== '0';
+// WALNUT_BENCH_BACKGROUND=1: the lag part's worker thread in the background class (background: true)
+const BACKGROUND = process.env.WALNUT_BENCH_BACKGROUND === '1';
 // WALNUT_BENCH_COMMITS=N: each throughput round makes N commits (64 committers, N/64 each) and
 // waits until the stream acknowledged them, instead of running SECONDS: the same work in every
 // case and round (a base image and the first sends of each page amortized alike), so CPU µs
@@ -170,12 +170,12 @@ async function throughput(walnut, dir, server, kase) {
 const BASELINE = process.env.WALNUT_BENCH_BASELINE ? require(path.resolve(process.env.WALNUT_BENCH_BASELINE, 'index.js')) : null;
 
 async function steady(walnut, dir, server, rounds) {
-  const kases = ['off', 'thread', 'normal', 'loop', ...(BASELINE ? ['baseline'] : [])];
+  const kases = ['off', 'thread', 'idle', 'loop', ...(BASELINE ? ['baseline'] : [])];
   const cases = {};
   for (const kase of kases) {
     const db = path.join(dir, `steady-${kase}.db`);
     const store = await (kase === 'baseline' ? BASELINE : walnut).open(db);
-    const r = kase === 'off' ? null : store.replicateTo({ servers: server.url, stream: `steady-${kase}`, thread: kase !== 'loop', ...(kase === 'normal' ? { background: false } : {}) });
+    const r = kase === 'off' ? null : store.replicateTo({ servers: server.url, stream: `steady-${kase}`, thread: kase !== 'loop', ...(kase === 'idle' ? { background: true } : {}) });
     await r?.ready;
     cases[kase] = { db, store, r, made: 0 };
   }
@@ -199,7 +199,7 @@ async function steady(walnut, dir, server, rounds) {
     const runs = Object.fromEntries(kases.map((k) => [k, []]));
     const ratios = Object.fromEntries(kases.slice(1).map((k) => [k, []]));
     ratios.threadOverBaseline = [];
-    ratios.threadOverNormal = [];
+    ratios.idleOverThread = [];
     for (let i = 0; i < rounds; i++) {
       const order = kases.map((_, j) => kases[(j + i) % kases.length]);
       const res = {};
@@ -207,7 +207,7 @@ async function steady(walnut, dir, server, rounds) {
       for (const kase of kases) runs[kase].push(res[kase]);
       for (const kase of kases.slice(1)) ratios[kase].push(res[kase].rate / res.off.rate);
       if (BASELINE) ratios.threadOverBaseline.push(res.thread.rate / res.baseline.rate);
-      ratios.threadOverNormal.push(res.thread.rate / res.normal.rate);
+      ratios.idleOverThread.push(res.idle.rate / res.thread.rate);
     }
     return { runs, ratios };
   } finally {
@@ -413,8 +413,8 @@ async function main() {
         return { case: name, 'commits/s': Math.round(median(xs.map((x) => x.rate))), 'x off': on ? spread(st.ratios[kase]) : '', 'p99 µs': Math.round(median(xs.map((x) => x.p99))), 'main µs/commit': median(xs.map((x) => x.mainCpu)).toFixed(1), 'process µs/commit': median(xs.map((x) => x.processCpu)).toFixed(1), 'nats-server µs/commit': on ? median(xs.map((x) => x.serverCpu)).toFixed(1) : '' };
       };
       console.log(`\nsteady state, 64 committers: one store per case replicating for the whole run, a warm-up round discarded, ${STEADY} rounds of ${SECONDS} s, CPU until the stream acknowledged the round (load ${os.loadavg()[0].toFixed(1)})`);
-      console.log(table([srow('replication off', 'off'), srow('on, worker thread', 'thread'), srow('on, worker thread, normal class', 'normal'), srow("on, store's loop", 'loop'), ...(BASELINE ? [srow('baseline build, worker thread', 'baseline')] : [])], ['case', 'commits/s', 'x off', 'p99 µs', 'main µs/commit', 'process µs/commit', 'nats-server µs/commit']));
-      console.log(`worker thread in the background class (the default) / in the normal class (background: false): ${spread(st.ratios.threadOverNormal)} (median of per-round ratios)`);
+      console.log(table([srow('replication off', 'off'), srow('on, worker thread', 'thread'), srow('on, worker thread, background class', 'idle'), srow("on, store's loop", 'loop'), ...(BASELINE ? [srow('baseline build, worker thread', 'baseline')] : [])], ['case', 'commits/s', 'x off', 'p99 µs', 'main µs/commit', 'process µs/commit', 'nats-server µs/commit']));
+      console.log(`worker thread in the background class (background: true) / in the normal class (the default): ${spread(st.ratios.idleOverThread)} (median of per-round ratios)`);
       if (BASELINE) console.log(`worker thread, this build / baseline build: ${spread(st.ratios.threadOverBaseline)} (median of per-round ratios)`);
     }
     const l = await lag(walnut, dir, server);

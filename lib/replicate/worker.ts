@@ -148,7 +148,7 @@ function checkSameFile(): void {
  * would otherwise be born in the background class.
  */
 async function enterBackgroundClass(): Promise<void> {
-  if (data.options.background === false) return;
+  if (data.options.background !== true) return;
   await fs.promises.access(data.path).catch(() => undefined);
   setThreadBackground();
 }
