@@ -129,6 +129,8 @@ export class Exporter {
   readonly #stats: ExportStats = { records: 0, commits: 0, generations: 0, basePages: 0 };
   #salts: [number, number] | null = null;
   #pos = 0;
+  /** In follow mode, where the frames come from (run()). */
+  #follower: WalFollower | null = null;
   #seq = 0n;
   /** Where the base image's generation continues in the stream (its frames up to `anchor.frame` are in the base). */
   #baseGeneration: { salts: [number, number]; anchor: ChainAnchor } | null = null;
@@ -203,6 +205,20 @@ export class Exporter {
     this.#wake?.();
   }
 
+  /**
+   * Follow mode: bytes of frames committed that the export has not exported yet (the WAL after
+   * its position, and tails handed over to it), 0 before the follow begins. What a slow sink
+   * leaves behind in the WAL, where no queue of the sink's counts it.
+   */
+  behindBytes(): number {
+    const follower = this.#follower;
+    if (follower === null) return 0;
+    const live = this.#index.liveHeader();
+    if (live === null) return follower.pendingBytes();
+    const frames = this.#salts !== null && sameSalts(live.salts, this.#salts) ? Math.max(0, live.mxFrame - this.#pos) : live.mxFrame;
+    return follower.pendingBytes() + frames * (FRAME_HEADER_SIZE + this.#index.pageSize);
+  }
+
   async run(): Promise<ExportStats> {
     const snap = await this.#index.beginOldestRead();
     let follower: WalFollower | null = null;
@@ -216,6 +232,7 @@ export class Exporter {
       // the pin is taken while the snapshot still holds the WAL: no frame can go in between
       follower = new WalFollower(this.#index, { mxFrame: this.#pos, salts: this.#salts ?? snap.generation.salts });
       await follower.start();
+      this.#follower = follower;
       follower.keepRestarting(this.#pollMs);
       snap.release(); // its mark (at most X) would hold checkpoints at the base
       while (!this.#stopped) {
@@ -231,6 +248,7 @@ export class Exporter {
       await this.#sink.flush();
       return this.stats;
     } finally {
+      this.#follower = null;
       follower?.stop();
       snap.release();
     }

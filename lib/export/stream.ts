@@ -45,6 +45,12 @@ export interface ExportHandle {
   stop(options?: ExportStopOptions): Promise<ExportStats>;
   /** Look for new commits now. */
   poke(): void;
+  /**
+   * Follow mode: bytes of committed WAL frames the export has not read and handed to its sink
+   * yet (0 before its base image and first pass are out): a slow sink's backlog, which waits in
+   * the WAL (and keeps it from restarting past 64 MiB of it).
+   */
+  behindBytes(): number;
 }
 
 export interface ExportStopOptions {
@@ -218,6 +224,7 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
       return done;
     },
     poke: () => exporter.poke(),
+    behindBytes: () => exporter.behindBytes(),
     catchUp: () => exporter.catchUp(),
     cut: (reason) => {
       exporter.stop();

@@ -136,6 +136,13 @@ export interface ReplicationMetrics extends Omit<PipelineStats, 'lastError'> {
   lagBytes: number;
   /** Age of the oldest unacknowledged commit (ms; 0 when none). */
   lagMs: number;
+  /**
+   * Bytes committed and not yet queued, so not in lagBytes: WAL frames the session's export has
+   * not read yet (ExportHandle.behindBytes), and with the worker thread the records handed to
+   * it and not yet taken. Near 0 while the publisher keeps up; it grows when the publisher's
+   * thread gets too little CPU, and maxLagBytes does not bound it.
+   */
+  exportBehindBytes: number;
   bases: number;
   /** Frames sent whole and as PAGE_DELTA, and the page bytes each way. */
   fullFrames: number;
@@ -702,6 +709,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       lagCommits: s?.queuedCommits ?? 0,
       lagBytes: s?.queuedBytes ?? 0,
       lagMs: oldest === undefined ? 0 : Math.round(performance.now() - oldest.time),
+      exportBehindBytes: this.#export?.behindBytes() ?? 0,
       ...this.#m,
       ...this.counters,
       ...pipeStats(this.#pipe),

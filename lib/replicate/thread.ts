@@ -182,7 +182,7 @@ function workerFile(): string {
 }
 
 const emptyMetrics = (): ReplicationMetrics => ({
-  session: null, sessions: 0, exportedSeq: -1, publishedSeq: -1, lagCommits: 0, lagBytes: 0, lagMs: 0, bases: 0,
+  session: null, sessions: 0, exportedSeq: -1, publishedSeq: -1, lagCommits: 0, lagBytes: 0, lagMs: 0, exportBehindBytes: 0, bases: 0,
   fullFrames: 0, deltaFrames: 0, fullPageBytes: 0, deltaBytes: 0, lagResets: 0, lastError: null,
   messages: 0, bytesPublished: 0, publishRetries: 0, duplicates: 0, resyncs: 0, inFlight: 0, peakInFlight: 0,
 });
@@ -198,6 +198,8 @@ interface RemoteExport {
   unackedBytes: number;
   waiting: { resolve: () => void; reject: (e: unknown) => void } | null;
   failed: unknown;
+  /** Records held for the next hand-over message. */
+  heldBytes: () => number;
 }
 
 export class ReplicationThread extends EventEmitter implements ReplicationHandle {
@@ -281,8 +283,11 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
     });
   }
 
+  /** The worker's latest report, with what waits on this thread counted now (exportBehindBytes: the WAL the export has not read, the records not yet taken). */
   metrics(): ReplicationMetrics {
-    return { ...this.#metrics };
+    let behind = 0;
+    for (const ex of this.#exports.values()) behind += (ex.handle?.behindBytes() ?? 0) + ex.unackedBytes + ex.heldBytes();
+    return { ...this.#metrics, exportBehindBytes: behind };
   }
 
   /** A sink call the worker answered: its buffer back to the pool, its bytes no longer held against the export. */
@@ -314,7 +319,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
 
   /** A follow export of the store for the worker's session (see the header). */
   #startExport(id: number, options: ExportOptions, deltas: SinkPageDeltas | null): void {
-    const ex: RemoteExport = { handle: null, calls: 0, unacked: new Map(), unackedBytes: 0, waiting: null, failed: null };
+    const ex: RemoteExport = { handle: null, calls: 0, unacked: new Map(), unackedBytes: 0, waiting: null, failed: null, heldBytes: () => heldBytes };
     this.#exports.set(id, ex);
     /** Posts a sink call (WALNUT_CLOSED / the first refusal once the export failed). */
     const send = (m: SinkCall, bytes: number, transfer?: ArrayBuffer[]): void => {

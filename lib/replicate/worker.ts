@@ -130,6 +130,7 @@ function remoteExport(sink: WalRecordSink, options: ExportOptions): ExportHandle
       return done;
     },
     poke: () => undefined, // the store pokes its exports itself
+    behindBytes: () => 0, // the store's thread counts it (thread.ts metrics())
   };
 }
 

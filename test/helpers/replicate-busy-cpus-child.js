@@ -3,7 +3,9 @@
 // committers for `seconds`, then stop(). Its own process, so that the spinning threads compete
 // with the replication worker whatever the kernel's grouping of processes (autogroup, cgroups).
 // usage: node replicate-busy-cpus-child.js <db> <servers> <stream> <seconds> <background: default|true|false>
-// Prints one JSON line { made, published, stopMs, stopError, lastError }.
+// Prints one JSON line { made, published, stopMs, stopError, lastError, behindAtEnd, behindCaughtUp }:
+// metrics().exportBehindBytes as the commits end, and once the stream has them all (null: it
+// did not within 30 s).
 'use strict';
 const os = require('node:os');
 const { Worker } = require('node:worker_threads');
@@ -30,6 +32,11 @@ const [db, servers, stream, seconds, background] = process.argv.slice(2);
       }
     }),
   );
+  // the backlog ahead of the export as the commits end, and once the stream has them all
+  const behindAtEnd = r.metrics().exportBehindBytes;
+  const caughtUpBy = Date.now() + 30_000;
+  while (r.metrics().publishedSeq < made && Date.now() < caughtUpBy) await new Promise((s) => setTimeout(s, 10));
+  const behindCaughtUp = r.metrics().publishedSeq >= made ? r.metrics().exportBehindBytes : null;
   const t0 = Date.now();
   let stopError = null;
   await r.stop().catch((e) => (stopError = `${e.code} ${e.message}`));
@@ -37,7 +44,7 @@ const [db, servers, stream, seconds, background] = process.argv.slice(2);
   const published = r.metrics().publishedSeq;
   await Promise.all(spinners.map((s) => s.terminate()));
   await store.close();
-  process.stdout.write(`${JSON.stringify({ made, published, stopMs, stopError, lastError })}\n`);
+  process.stdout.write(`${JSON.stringify({ made, published, stopMs, stopError, lastError, behindAtEnd, behindCaughtUp })}\n`);
 })().catch((e) => {
   process.stdout.write(`error ${e && e.stack}\n`);
   process.exit(1);

@@ -31,12 +31,15 @@ describe.skipIf(NATS_SKIP !== null)('replication while every CPU is busy', () =>
   it('default options: every commit made under the load is stored in the stream by the time stop() resolves', async () => {
     const db = path.join(dir, 'busy.db');
     const { stdout } = await run(process.execPath, [child, db, server.url, 'busy', '3', 'default'], { timeout: 120_000 });
-    const report = JSON.parse(stdout.trim()) as { made: number; published: number; stopMs: number; stopError: string | null; lastError: string | null };
+    const report = JSON.parse(stdout.trim()) as { made: number; published: number; stopMs: number; stopError: string | null; lastError: string | null; behindAtEnd: number; behindCaughtUp: number | null };
     const note = JSON.stringify(report);
     expect(report.made, note).toBeGreaterThan(0);
     expect(report.stopError, note).toBeNull();
     expect(report.lastError, note).toBeNull();
     expect(report.published, note).toBe(report.made);
+    // nothing is left ahead of the export once the stream has every commit (metrics().exportBehindBytes)
+    expect(typeof report.behindAtEnd, note).toBe('number');
+    expect(report.behindCaughtUp, note).toBe(0);
     // and the stream holds them: restored, it is the primary's newest state, page for page
     const restored = path.join(dir, 'busy-restored.db');
     await restoreFromNats(restored, { servers: server.url, stream: 'busy' });
