@@ -6,13 +6,13 @@ import * as fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 
 import { main } from '../../lib/cli/index';
-import { tmpDir } from '../helpers/tmp';
+import { memoryTmpDir } from '../helpers/tmp';
 
 describe('walnut CLI argument fuzz', () => {
   it('a restore from a stream file that does not exist is a clean error, not an uncaught one', async () => {
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
-      expect(await main(['restore', ':|_!9hbN', path.join(tmpDir(), 'x.db')])).toBe(2);
+      expect(await main(['restore', ':|_!9hbN', path.join(memoryTmpDir(), 'x.db')])).toBe(2);
       expect(await main(['export', __filename, '-o', '/nonexistent-dir/x.ark'])).toBe(2);
     } finally {
       err.mockRestore();
@@ -20,7 +20,7 @@ describe('walnut CLI argument fuzz', () => {
   });
 
   it('200 random command lines end in 0, 1 or 2', async () => {
-    const dir = tmpDir('walnut-cli-fuzz-');
+    const dir = memoryTmpDir('walnut-cli-fuzz-');
     const garbage = path.join(dir, 'garbage.db');
     fs.writeFileSync(garbage, Buffer.alloc(5000, 0x5a));
     const paths = [path.join(dir, 'missing.db'), dir, garbage, '-', '', '\u0000x'];

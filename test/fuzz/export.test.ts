@@ -2,7 +2,7 @@
 // `npm run fuzz`): no crash, every failure a WalnutError, every restore a sound database.
 import { describe, expect, it } from 'vitest';
 
-import { tmpDir } from '../helpers/tmp';
+import { memoryTmpDir } from '../helpers/tmp';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { fuzzExport } = require('./export-fuzz.js') as {
@@ -11,7 +11,7 @@ const { fuzzExport } = require('./export-fuzz.js') as {
 
 describe('export stream fuzz', () => {
   it('2,000 random and mutated streams', async () => {
-    const r = await fuzzExport({ cases: 2000, seed: 7, dir: tmpDir('walnut-xfuzz-') });
+    const r = await fuzzExport({ cases: 2000, seed: 7, dir: memoryTmpDir('walnut-xfuzz-') });
     expect(r.failures).toEqual([]);
     expect(r.outcomes.restored).toBeGreaterThan(200);
     expect(r.outcomes.rejected).toBeGreaterThan(200);

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // npm run fuzz [-- --cases N --export-cases N --verify-cases N --fec-cases N --seed S]: the long
 // fuzz runs: WAL recovery scan, export stream, verify, FEC recovery.
-// Prints one summary line; exits 1 when any case failed (failing inputs are kept on disk).
+// Prints one summary line; exits 1 when any case failed (failing inputs are kept, their paths printed).
+// The scratch directory is in memory (/dev/shm) where there is one, as memoryTmpDir() in
+// test/helpers/tmp.ts: the cases are throwaway files whose subject is parsing and recovery, not
+// the disk. Failing inputs kept there last until a reboot: copy them out.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -16,7 +19,15 @@ const arg = (name, fallback) => {
 };
 const cases = arg('cases', 100_000);
 const seed = arg('seed', Date.now() % 2 ** 31);
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-fuzz-'));
+/** A fresh scratch directory: in /dev/shm where it can be made there, else in os.tmpdir(). */
+function scratchDir() {
+  try {
+    return fs.mkdtempSync(path.join('/dev/shm', 'walnut-fuzz-'));
+  } catch {
+    return fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-fuzz-')); // no /dev/shm (not Linux), or not writable
+  }
+}
+const dir = scratchDir();
 (async () => {
 const t0 = Date.now();
 const r = fuzzWalRecovery({ cases, seed, dir, onProgress: (i) => process.stderr.isTTY && process.stderr.write(`\r${i}/${cases}`) });

@@ -3,7 +3,7 @@
 // always leaves a database SQLite's integrity_check accepts.
 import { describe, expect, it } from 'vitest';
 
-import { tmpDir } from '../helpers/tmp';
+import { memoryTmpDir } from '../helpers/tmp';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { fuzzVerify, fuzzFecRecovery } = require('./verify-fuzz.js') as {
@@ -13,13 +13,13 @@ const { fuzzVerify, fuzzFecRecovery } = require('./verify-fuzz.js') as {
 
 describe('verify and FEC recovery fuzz', () => {
   it('600 mutated databases through verify at random levels', async () => {
-    const r = await fuzzVerify({ cases: 600, seed: 20261123, dir: tmpDir('walnut-vfuzz-') });
+    const r = await fuzzVerify({ cases: 600, seed: 20261123, dir: memoryTmpDir('walnut-vfuzz-') });
     expect(r.failures).toEqual([]);
     expect(r.outcomes.findings).toBeGreaterThan(300);
   });
 
   it('120 mutated WALs and sidecars through FEC recovery', async () => {
-    const r = await fuzzFecRecovery({ cases: 120, seed: 20261123, dir: tmpDir('walnut-ffuzz-') });
+    const r = await fuzzFecRecovery({ cases: 120, seed: 20261123, dir: memoryTmpDir('walnut-ffuzz-') });
     expect(r.failures).toEqual([]);
     expect(r.outcomes.repaired).toBeGreaterThan(10);
     console.log('fec recovery fuzz outcomes', JSON.stringify(r.outcomes));

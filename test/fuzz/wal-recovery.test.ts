@@ -2,7 +2,7 @@
 // `npm run fuzz`): every outcome equals the independent oracle or is the right WalnutError.
 import { describe, expect, it } from 'vitest';
 
-import { tmpDir } from '../helpers/tmp';
+import { memoryTmpDir } from '../helpers/tmp';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { fuzzWalRecoveryAsync } = require('./wal-fuzz.js') as {
@@ -16,7 +16,7 @@ const { fuzzWalRecoveryAsync } = require('./wal-fuzz.js') as {
 describe('WAL recovery fuzz', () => {
   for (const seed of [1, 2, 3]) {
     it(`1,200 random and mutated WALs agree with the oracle (seed ${seed})`, async () => {
-      const r = await fuzzWalRecoveryAsync({ cases: 1200, seed, dir: tmpDir('walnut-fuzz-') });
+      const r = await fuzzWalRecoveryAsync({ cases: 1200, seed, dir: memoryTmpDir('walnut-fuzz-') });
       expect(r.failures).toEqual([]);
       // the inputs reach deep into the scan, not just the header check
       expect(r.outcomes.empty).toBeGreaterThan(100);

@@ -14,7 +14,7 @@ import { WalnutFile } from '../../lib/io/file';
 import { SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
-import { tmpDir } from '../helpers/tmp';
+import { memoryTmpDir, tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
 const dir = tmpDir();
@@ -241,6 +241,8 @@ describe('createExportStream destroyed mid-stream', () => {
   });
 });
 
+// Each variant of a damaged stream is restored to a database in memory (memoryTmpDir): hundreds
+// of throwaway restores whose subject is what the restore accepts, not the disk under it.
 describe('damaged streams never give a corrupt database', () => {
   it('every truncation point restores a prefix of the commits or fails with Truncated', async () => {
     const { bytes, stats } = await exportWhileSqliteWrites('cut', 6);
@@ -251,7 +253,7 @@ describe('damaged streams never give a corrupt database', () => {
       ends.push(at);
     }
     let seenPrefixes = 0;
-    const target = path.join(dir, 'cut.db');
+    const target = path.join(memoryTmpDir('walnut-cut-'), 'cut.db');
     for (let cut = 0; cut <= bytes.length; cut += cut < 200 ? 1 : 97) {
       const r = await restore(bytes.subarray(0, cut), target, { force: true }).catch((e) => e);
       if (r instanceof Error) {
@@ -271,7 +273,7 @@ describe('damaged streams never give a corrupt database', () => {
 
   it('flipped bits are caught: the restore stops at the last good commit', async () => {
     const { bytes, stats } = await exportWhileSqliteWrites('flip', 5);
-    const target = path.join(dir, 'flip.db');
+    const target = path.join(memoryTmpDir('walnut-flip-'), 'flip.db');
     let detected = 0;
     for (let trial = 0; trial < 60; trial++) {
       const damaged = Buffer.from(bytes);

@@ -18,9 +18,12 @@ import { nativeExportIo } from '../../lib/native';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { framedStream } from '../helpers/export-stream';
 import { Database, sqliteWritesWal } from '../helpers/sqlite';
-import { tmpDir } from '../helpers/tmp';
+import { memoryTmpDir, tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
+// the cut and damaged variants (hundreds of throwaway stream and database files) are in memory:
+// their subject is what applyRun and restore accept, not the disk
+const scratch = memoryTmpDir();
 let n = 0;
 
 const page = (size: number, k: number) => Buffer.alloc(size, k);
@@ -35,8 +38,8 @@ function rawBasePages(pgno: number, count: number, body: Buffer): Buffer {
 }
 
 async function withFiles<T>(stream: Buffer, work: (s: WalnutFile, db: WalnutFile, dbPath: string) => Promise<T>): Promise<T> {
-  const streamPath = path.join(dir, `s${n}.ark`);
-  const dbPath = path.join(dir, `d${n++}.db`);
+  const streamPath = path.join(scratch, `s${n}.ark`);
+  const dbPath = path.join(scratch, `d${n++}.db`);
   fs.writeFileSync(streamPath, stream);
   const s = await WalnutFile.open(streamPath, { readOnly: true });
   const db = await WalnutFile.open(dbPath, { create: true });
@@ -145,10 +148,10 @@ describe('native base image of a restore', () => {
     }
     for (let i = 0; i < 8; i++) mutants.push([`cut ${i}`, stream.subarray(0, rand(stream.length))]);
     for (const [what, bytes] of mutants) {
-      const file = path.join(dir, `m${n++}.ark`);
+      const file = path.join(scratch, `m${n++}.ark`);
       fs.writeFileSync(file, bytes);
-      const fromFile = await outcome(fs.createReadStream(file), path.join(dir, `a${n}.db`));
-      const fromMemory = await outcome(bytes, path.join(dir, `b${n++}.db`));
+      const fromFile = await outcome(fs.createReadStream(file), path.join(scratch, `a${n}.db`));
+      const fromMemory = await outcome(bytes, path.join(scratch, `b${n++}.db`));
       expect(fromFile, what).toEqual(fromMemory);
     }
     expect(await outcome(stream, path.join(dir, `c${n++}.db`))).toMatchObject({ r: { stoppedBy: null } });
