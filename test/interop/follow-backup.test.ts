@@ -297,6 +297,7 @@ describe('stop() and close() while the follower restarts the WAL', () => {
     const store = await open(src, { busyTimeout: 60_000 });
     const file = await WalnutFile.open(path.join(dir, `${name}.ark`), { create: true, truncate: true });
     const handle = store.exportTo(file, { follow: true, pollMs: 2 });
+    await snapshotTaken(path.join(dir, `${name}.ark`)); // the 20 commits below are log records, not base
     const peer = new SqlitePeer(src);
     await peer.pragma('wal_autocheckpoint = 0');
     for (let i = 0; i < 20; i++) await peer.exec(`INSERT INTO t(w, v) VALUES (0, randomblob(${100 + i}))`);
@@ -392,13 +393,19 @@ describe("follow-mode export beside this store's own committers", () => {
     const src = newDb('sustained');
     const store = await open(src, { busyTimeout: 60_000 });
     let exported = 0;
+    let records = 0;
     const sink: WalRecordSink = {
       appendRecord: async (p) => {
+        records++;
         if (p[0] === 0x05) exported++; // COMMIT_META: one per commit
       },
       flush: async () => undefined,
     };
     const handle = store.exportTo(sink, { follow: true });
+    // the committers start once the export has its snapshot (its first record): commits made
+    // before it, checkpointed, are in its base image, not counted as COMMIT_META (a delayed
+    // snapshot made this 16,256 of 170,112)
+    await until(() => records > 0, WAIT_MS, () => 'the export has not taken its snapshot');
     let stop = false;
     let commits = 0;
     const data = Buffer.alloc(4096, 7);
