@@ -761,6 +761,11 @@ export class Store {
     if (arguments.length > 1) refuseExtraArguments('store.replicateTo', 'only options', 1, arguments);
     this.#checkOpen();
     const resolved = readInput('options', () => resolveReplicateOptions(options));
+    // the class is the worker's, and an exclusive store runs none (its publisher is on this
+    // loop): asked for there, it was silently not had, as with thread: false (publisher.ts)
+    if (resolved.background && this.#options.lockingMode !== 'shared') {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', "replication option background: true needs the worker thread, which a store in lockingMode 'exclusive' does not run", { reason: 'background' });
+    }
     let r: ReplicationHandle;
     // close() stops a replication (it publishes what was committed, even when stopped before it
     // began) before it cuts exports: until it has ended, its exports pass the close gate

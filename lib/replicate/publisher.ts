@@ -119,7 +119,8 @@ export interface ReplicateOptions extends StreamLimits {
    * default: where other threads keep every CPU busy the publisher all but stops (weight 3
    * against 1,024; measured, a few hundred of 30,000 commits published, stop() past
    * stopTimeoutMs), with its backlog in the WAL, where maxLagBytes does not see it. Only with
-   * thread: true.
+   * the worker: refused (reason background) with thread: false or on a store in lockingMode
+   * 'exclusive', which run the publisher on the store's loop.
    */
   background?: boolean;
 }
