@@ -319,7 +319,7 @@ export class Store {
     this.#sequencer = new Sequencer(
       index.dbPath,
       () => {
-        const h = index.closed ? null : index.liveHeader();
+        const h = index.closed ? null : index.liveOrLastGoodHeader(); // (not good while sqlite3 writes it: 0 pages was the size then)
         return h === null ? 0 : index.databaseSize(h);
       },
       () => index.othersCommitsMet,
@@ -330,7 +330,7 @@ export class Store {
         return { snapshots: r.snapshots, walSnapshots: r.walSnapshots, exports: this.#exports.size, oldestSnapshotFrame: r.oldestSnapshotFrame, connections: r.others.map((o) => ({ slot: o.slot, mark: o.mark, pid: o.pid > 0 ? o.pid : null })) };
       },
       walBytes: () => (index.closed ? 0 : index.wal.file.sizeSync()),
-      mxFrame: () => (index.closed ? 0 : (index.liveHeader()?.mxFrame ?? 0)),
+      mxFrame: () => (index.closed ? 0 : (index.liveOrLastGoodHeader()?.mxFrame ?? 0)),
     }, events);
     this.#committer = new GroupCommitter(index, {
       synchronous: options.synchronous,
@@ -585,7 +585,9 @@ export class Store {
         // moves their marks): the snapshot comes later, perhaps after commits made right after
         // begin(); its conflicts are counted from the header begin() saw (Transaction's
         // `begunAt`), so those commits are conflicts, not overwritten (a lost update)
-        const h = this.#index.liveHeader();
+        // (the last good header while another process writes it: read not good, begunAt was
+        // null and conflicts counted from the later snapshot, past that process's commit)
+        const h = this.#index.liveOrLastGoodHeader();
         begunAt = h === null ? null : { mxFrame: h.mxFrame, salts: [h.salts[0], h.salts[1]] };
         snapshot = this.#index.beginRead();
       }
@@ -859,7 +861,7 @@ export class Store {
   }
 
   #metricsObject(): StoreMetrics {
-    const walFrames = this.#closed ? 0 : (this.#index.liveHeader()?.mxFrame ?? 0);
+    const walFrames = this.#closed ? 0 : (this.#index.liveOrLastGoodHeader()?.mxFrame ?? 0);
     return {
       ...this.#committer.metrics(),
       walFrames,

@@ -131,8 +131,6 @@ export class Exporter {
   #pos = 0;
   /** In follow mode, where the frames come from (run()). */
   #follower: WalFollower | null = null;
-  /** The last good live header behindBytes() read (in follow mode). */
-  #lastLive: { salts: [number, number]; mxFrame: number } | null = null;
   #seq = 0n;
   /** Where the base image's generation continues in the stream (its frames up to `anchor.frame` are in the base). */
   #baseGeneration: { salts: [number, number]; anchor: ChainAnchor } | null = null;
@@ -215,12 +213,10 @@ export class Exporter {
   behindBytes(): number {
     const follower = this.#follower;
     if (follower === null) return 0;
-    // read without locks, the header is not good while another process writes it (SQLite
-    // writes its two copies one after the other, and may be descheduled between them): counted
-    // as nothing in the WAL, a backlog of megabytes read 0 now and then. The last good one stands in
-    const live = this.#index.liveHeader() ?? this.#lastLive;
+    // read without locks, the header is not good while another process writes it: counted as
+    // nothing in the WAL, a backlog of megabytes read 0 now and then. The last good one stands in
+    const live = this.#index.liveOrLastGoodHeader();
     if (live === null) return follower.pendingBytes();
-    this.#lastLive = live;
     const frames = this.#salts !== null && sameSalts(live.salts, this.#salts) ? Math.max(0, live.mxFrame - this.#pos) : live.mxFrame;
     return follower.pendingBytes() + frames * (FRAME_HEADER_SIZE + this.#index.pageSize);
   }
@@ -255,7 +251,6 @@ export class Exporter {
       return this.stats;
     } finally {
       this.#follower = null;
-      this.#lastLive = null;
       follower?.stop();
       snap.release();
     }
