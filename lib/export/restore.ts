@@ -46,7 +46,9 @@
  * is the link's target, and its -wal/-shm sit beside the target), so the link stays and the
  * file it names is replaced, or created when it does not exist yet (io/real-path.ts). A replaced database keeps its permission bits; a new one gets
  * 0644 less the umask, as SQLite creates databases. The temporary file is created with
- * O_EXCL under a random name (never an existing file or a planted link) and holds an exclusive
+ * O_EXCL under a random name (never an existing file or a planted link), synchronously, in the
+ * turn of the event loop that registers it (abandonRestores, run by a signal handler between
+ * turns, finds the file whenever it finds its name), and holds an exclusive
  * OFD lock on its byte 0 from before its first byte is written until after the rename (what
  * walnut before the marker below reads as a live restore). Each restore first registers its
  * temporary file's name in the target's marker (`.<name>.restore-asides`, durably, before the file
@@ -159,14 +161,23 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   // leaves is found by the marker's name alone (io/restore-asides.ts)
   const registration = register(target, dbPath);
   const tmp = registration.temporary;
-  liveTemporaries.set(tmp, { target, registration }); // (a SIGINT from here on: abandonRestores)
-  const out = await WalnutFile.open(tmp, { exclusive: true, mode: 0o644 }).catch((e: WalnutError) => {
-    liveTemporaries.delete(tmp);
+  // Created synchronously, in the same turn of the event loop as its registration and its entry
+  // in liveTemporaries: a SIGINT/SIGTERM handler (abandonRestores) runs between turns, so it finds
+  // the file there whenever it finds its name. Created by an open on the I/O thread (awaited), a
+  // handler that ran while that open was queued removed nothing, settled the marker away, and the
+  // open then created the file, which the dying process left behind, listed nowhere
+  // (cli-restore-interrupted; restore-abandoned-before-created).
+  let out: WalnutFile;
+  try {
+    out = WalnutFile.openSync(tmp, { exclusive: true, mode: 0o644 });
+  } catch (err) {
+    const e = err as WalnutError;
     registration.release();
     settleRestores(target); // (the entry, with nothing of it left)
-    if ((e.code !== 'WALNUT_CANTOPEN' && e.code !== 'WALNUT_IO') || e.errno === undefined) throw e;
+    if (!(e instanceof WalnutError) || (e.code !== 'WALNUT_CANTOPEN' && e.code !== 'WALNUT_IO') || e.errno === undefined) throw e;
     throw cannotCreateBeside(dbPath, target, tmp, e);
-  });
+  }
+  liveTemporaries.set(tmp, { target, registration }); // (a SIGINT from here on: abandonRestores)
   let keep = false;
   /** Companion suffixes moved aside (io/restore-asides.ts), and whether the new file took the target's name. */
   const moved: string[] = [];
