@@ -29,7 +29,7 @@
  */
 import { describeValue, uint8Length } from '../arguments';
 import { walnutError } from '../errors';
-import { decodeDbHeader, isWalMode, lockBytePage, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSize } from '../format/db-header';
+import { decodeDbHeader, isWalMode, lockBytePage, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSizeOf } from '../format/db-header';
 import { unknownOptionName } from '../option-names';
 import type { WalPage } from '../wal/wal-file';
 
@@ -118,8 +118,8 @@ function checkDbSize(dbSize: unknown, rules: PageRules): number | undefined {
  */
 export function minimumDbSize(pages: readonly WalPage[]): number {
   const top = pages.length === 0 ? 0 : pages[pages.length - 1]!.pgno; // sorted
-  const header = pages[0]?.pgno === 1 ? decodeDbHeader(pages[0].data) : null;
-  return Math.max(top, header === null ? 0 : (trustedDbSize(header) ?? 0));
+  const inHeader = pages[0]?.pgno === 1 ? trustedDbSizeOf(pages[0].data) : null;
+  return Math.max(top, inHeader ?? 0);
 }
 
 /** Refuses a database size below what the commit's pages need (minimumDbSize). */

@@ -145,9 +145,10 @@ export class Sequencer {
     const ticket = ++this.#last;
     const size = dbSize ?? Math.max(this.#runningDbSize(), pages[pages.length - 1]!.pgno);
     for (const p of pages) {
-      let list = this.#overlay.get(p.pgno);
-      if (list === undefined) this.#overlay.set(p.pgno, (list = []));
-      list.push({ ticket, data: p.data });
+      const list = this.#overlay.get(p.pgno);
+      // (a page's first image as a one-element literal: a growing [] allocated a 17-slot store)
+      if (list === undefined) this.#overlay.set(p.pgno, [{ ticket, data: p.data }]);
+      else list.push({ ticket, data: p.data });
     }
     const done = submit(pages);
     const entry: InFlight = { ticket, pages, dbSize: size, done, dropped: false, holds: 2, release, baseOthers };

@@ -99,6 +99,12 @@ const OVERTAKEN_SOURCES_MEMO = 256;
  * had best join one batch.)
  */
 const TURN_MS = 10;
+
+/** An autocommit statement's lease turn, and when its first run began (busyTimeout counts from there). */
+interface AutocommitTurn extends LeaseTurn {
+  readonly started: number;
+}
+
 /**
  * SQL a read connection would answer differently from the writer: its TEMP schema, its own
  * change counts, its settings (a PRAGMA or pragma_* function: `PRAGMA foreign_keys` answered a
@@ -588,28 +594,20 @@ export class Database implements Queryable {
    */
   #autocommit<T>(job: () => T | Promise<T>, admitted = false): Promise<T> {
     const w = this.#writer;
-    const started = performance.now();
-    const turn: LeaseTurn = { held: false, conflicts: 0 };
-    const timeUp = (): boolean => performance.now() - started >= this.#store.options.busyTimeout;
-    // within busyTimeout; past it once more, under the lease, if it has not had that run yet
-    // (a run longer than busyTimeout / 2 used the time up before its second conflict); with
-    // busyTimeout 0 never (as SQLite's busy_timeout 0: the conflict at once)
-    const lastChance = (): boolean => turn.tried !== true && this.#store.options.busyTimeout > 0;
-    const again = (e: unknown): boolean => isWalnutError(e, 'WALNUT_CONFLICT') && this.#closing === null && (!timeUp() || lastChance());
-    const leaseDue = (): boolean => ++turn.conflicts >= LEASE_AFTER_CONFLICTS || timeUp();
+    // (the retry rules are methods of this turn, not closures per call: only a conflict needs them)
+    const turn: AutocommitTurn = { held: false, conflicts: 0, started: performance.now() };
     const attempt = (admitted: boolean): Promise<T> => {
       let autocommit = false;
       const run = (): T | Promise<T> => {
         autocommit = !!w.engine.sqlite3.get_autocommit(w.db);
         if (!autocommit) return job();
-        const conflicted = (e: unknown): Promise<T> => this.#conflictedInRun(e, again, run, turn, leaseDue);
         let result: T | Promise<T>;
         try {
           result = job();
         } catch (e) {
-          return conflicted(e);
+          return this.#conflictedInRun(e, run, turn);
         }
-        return result instanceof Promise ? result.catch(conflicted) : result;
+        return result instanceof Promise ? result.catch((e: unknown) => this.#conflictedInRun(e, run, turn)) : result;
       };
       return this.#call(w, run, admitted).then(
         (value) => {
@@ -617,24 +615,48 @@ export class Database implements Queryable {
           return value;
         },
         (e: unknown) => {
-          if (autocommit && this.#closing === null && lastChance() && waitedOutWrite(e)) {
+          if (autocommit && this.#closing === null && this.#lastChance(turn) && waitedOutWrite(e)) {
             // its commit waited busyTimeout for WRITE beside a writer that takes it again at
             // once (the wait sleeps as SQLite's busy handler does and missed the short gaps):
             // once more under the lease, whose wait tries every few µs, when it is had (its
             // own, or the one another write of this database holds: takeOrJoin)
             return this.#overtaken.takeOrJoin(turn).then((had) => this.#runAgainUnlessClosing(e, attempt, turn, had));
           }
-          if (!autocommit || !again(e)) {
+          if (!autocommit || !this.#runsAgain(e, turn)) {
             this.#overtaken.give(turn);
             throw e;
           }
           this.#conflictRetries++;
-          if (!leaseDue()) return attempt(false);
+          if (!this.#leaseDue(turn)) return attempt(false);
           return this.#overtaken.take(turn).then(() => this.#runAgainUnlessClosing(e, attempt, turn, true));
         },
       );
     };
     return attempt(admitted);
+  }
+
+  /** The autocommit statement's busyTimeout has passed since its first run (#autocommit). */
+  #timeUp(turn: AutocommitTurn): boolean {
+    return performance.now() - turn.started >= this.#store.options.busyTimeout;
+  }
+
+  /**
+   * Within busyTimeout; past it once more, under the lease, if it has not had that run yet (a
+   * run longer than busyTimeout / 2 used the time up before its second conflict); with
+   * busyTimeout 0 never (as SQLite's busy_timeout 0: the conflict at once).
+   */
+  #lastChance(turn: AutocommitTurn): boolean {
+    return turn.tried !== true && this.#store.options.busyTimeout > 0;
+  }
+
+  /** A conflict the autocommit statement runs again after (#autocommit). */
+  #runsAgain(e: unknown, turn: AutocommitTurn): boolean {
+    return isWalnutError(e, 'WALNUT_CONFLICT') && this.#closing === null && (!this.#timeUp(turn) || this.#lastChance(turn));
+  }
+
+  /** Counts a conflict; true when the next run is to hold the write lease (#autocommit). */
+  #leaseDue(turn: AutocommitTurn): boolean {
+    return ++turn.conflicts >= LEASE_AFTER_CONFLICTS || this.#timeUp(turn);
   }
 
   /**
@@ -659,18 +681,18 @@ export class Database implements Queryable {
 
   /**
    * An autocommit statement's run on the writer failed with `e` (SQLite's error, untranslated):
-   * when that is a conflict `again` allows, `run` runs again, still holding the writer (so
+   * when that is a conflict it runs again after (#runsAgain), `run` runs again, still holding the writer (so
    * before the calls made after it), after a turn of the event loop (a statement overtaken
    * over and over must not keep the thread); else `e` is thrown as it was (#attempt translates it).
-   * When `leaseDue` says so (it counts the conflict: #autocommit), it runs again holding the
+   * When #leaseDue says so (it counts the conflict), it runs again holding the
    * write lease (#autocommit gives it back once the call settled).
    */
-  #conflictedInRun<T>(e: unknown, again: (e: unknown) => boolean, run: () => T | Promise<T>, turn: LeaseTurn, leaseDue: () => boolean): Promise<T> {
+  #conflictedInRun<T>(e: unknown, run: () => T | Promise<T>, turn: AutocommitTurn): Promise<T> {
     const w = this.#writer;
     const err = this.#translate(w, e);
-    if (!again(err)) throw e;
+    if (!this.#runsAgain(err, turn)) throw e;
     this.#conflictRetries++;
-    const lease = leaseDue() ? this.#overtaken.take(turn) : undefined;
+    const lease = this.#leaseDue(turn) ? this.#overtaken.take(turn) : undefined;
     w.vfs.conflict = false; // (as #attempt before a job: this run's signals are its own)
     w.vfs.lastError = null;
     // the failed run's waits for the commits it read are not the call's: one of those failing

@@ -144,6 +144,27 @@ const WAL_PRAGMAS: ReadonlyMap<string, string> = new Map([
   ['wal_autocheckpoint', "the store checkpoints the WAL: set its autoCheckpoint option (frames, or false) in openDatabase()'s options"],
 ]);
 
+/** Up to this many bytes copyBytes copies in a loop: a subarray to set() from is a view object (~100-200 bytes of garbage). */
+const SMALL_COPY = 128;
+
+/**
+ * `n` bytes of `from` at `at` into the start of `to`: a loop for a few (a transaction's start
+ * reads 16 bytes of page 1's header, from its 100 copied: no view objects), else one set().
+ */
+function copyBytes(to: Uint8Array, from: Uint8Array, at: number, n: number): void {
+  if (n > SMALL_COPY) {
+    to.set(from.subarray(at, at + n));
+    return;
+  }
+  for (let i = 0; i < n; i++) to[i] = from[at + i]!;
+}
+
+/**
+ * The first letters (lowercase ASCII) of the PRAGMA names #pragma answers itself: journal_mode,
+ * locking_mode, and WAL_PRAGMAS' (wal_checkpoint, wal_autocheckpoint).
+ */
+const PRAGMA_INITIALS: ReadonlySet<number> = new Set(['journal_mode', 'locking_mode', ...WAL_PRAGMAS.keys()].map((name) => name.charCodeAt(0)));
+
 /** Registers a VFS named `name` on the engine's instance; returns its signals. */
 export function registerWalnutVfs(engine: Engine, name: string, store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader' = 'writer'): VfsSignals {
   const C = engine.C;
@@ -361,11 +382,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
           // page 1's header from the writer's kept page 1 (a transaction's start reads its change
           // counter): its 100 bytes, not the page, are copied and patched
           const header = own === undefined && pgno === 1 && within + n <= DB_HEADER_SIZE ? pipeline.keptPage1(view) : null;
-          if (header !== null) page.set(header.subarray(0, DB_HEADER_SIZE));
+          if (header !== null) copyBytes(page, header, 0, DB_HEADER_SIZE);
           else if (own !== undefined) page.set(own);
           else pipeline.readPage(view, pgno, page);
           if (pgno === 1) toWasmPage1(page, view.dataVersion, schemaShift(view));
-          pData.set(page.subarray(within, within + n));
+          copyBytes(pData, page, within, n);
         }
         return C.SQLITE_OK!;
       } catch (e) {
@@ -576,11 +597,13 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
 
     #commit(m: MainFile): number {
       if (m.writes.size === 0 && m.size === null) return C.SQLITE_OK!;
-      const pages: PageImage[] = [];
+      // sized once: a growing [] allocated a 17-slot backing store per commit
+      const pages = new Array<PageImage>(m.writes.size);
+      let n = 0;
       let ascending = true;
       for (const [pgno, data] of m.writes) {
-        if (pages.length > 0 && pgno < pages[pages.length - 1]!.pgno) ascending = false;
-        pages.push({ pgno, data });
+        if (n > 0 && pgno < pages[n - 1]!.pgno) ascending = false;
+        pages[n++] = { pgno, data };
       }
       m.writes.clear(); // the store owns the buffers now
       if (!ascending) pages.sort((a, b) => a.pgno - b.pgno); // (SQLite writes a transaction's pages in order: seldom)
@@ -598,8 +621,11 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
 
     #discard(m: MainFile): void {
       if (m.writes.size === 0 && m.size === null && !m.committing) return;
-      for (const data of m.writes.values()) pipeline.recycle(data);
-      m.writes.clear();
+      if (m.writes.size > 0) {
+        // (a Map's clear() allocates its new table: not for an empty one, as after every #commit)
+        for (const data of m.writes.values()) pipeline.recycle(data);
+        m.writes.clear();
+      }
       m.size = null;
       m.committing = false;
     }
@@ -651,7 +677,13 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     #pragma(fileId: number, pArg: number): number {
       if (!this.#main.has(fileId)) return C.SQLITE_NOTFOUND!;
       const heap = module.HEAP32 as Int32Array;
-      const name = String(module.UTF8ToString(heap[(pArg >> 2) + 1])).toLowerCase();
+      const namePtr = heap[(pArg >> 2) + 1]!;
+      // not one of the names below (journal_mode, locking_mode, wal_*): SQLite's, undecoded.
+      // SQLite asks with PRAGMA experimental_pragma_20251114 (its write hint) before every
+      // write statement: decoding and lowercasing that name made two strings and a view of each
+      // lone transaction (no other character lowercases to one of these letters)
+      if (!PRAGMA_INITIALS.has((module.HEAPU8 as Uint8Array)[namePtr]! | 0x20)) return C.SQLITE_NOTFOUND!;
+      const name = String(module.UTF8ToString(namePtr)).toLowerCase();
       const valuePtr = heap[(pArg >> 2) + 2]!;
       if (name === 'journal_mode' && this.journalModeSet) {
         const mode = valuePtr === 0 ? 'wal' : String(module.UTF8ToString(valuePtr)).toLowerCase();

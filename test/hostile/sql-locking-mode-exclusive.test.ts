@@ -19,7 +19,7 @@ test('PRAGMA locking_mode=EXCLUSIVE is refused; the writer goes on reading its o
   const db = await openDatabase(file, { readConnections: 0 });
   try {
     await db.exec('CREATE TABLE t(i, b)');
-    for (const sql of ['PRAGMA locking_mode=EXCLUSIVE', 'PRAGMA main.locking_mode = exclusive', "PRAGMA locking_mode='Exclusive'"]) {
+    for (const sql of ['PRAGMA locking_mode=EXCLUSIVE', 'PRAGMA LOCKING_MODE=EXCLUSIVE', 'PRAGMA main.locking_mode = exclusive', "PRAGMA locking_mode='Exclusive'"]) {
       await expect(db.exec(sql), sql).rejects.toMatchObject({ code: 'WALNUT_INVALID_ARGUMENT', reason: 'locking_mode' });
     }
     expect(await db.get('PRAGMA locking_mode')).toEqual({ locking_mode: 'normal' });

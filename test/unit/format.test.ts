@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { sqliteWalChecksum } from '../../lib/checksum';
 import { unwindWalChecksum, walChecksumBytes } from '../../lib/format/checksum';
-import { decodeDbHeader, isWalMode, trustedDbSize } from '../../lib/format/db-header';
+import { decodeDbHeader, isWalMode, trustedDbSize, trustedDbSizeOf } from '../../lib/format/db-header';
 import { decodeFrameHeader, encodeFrameHeader } from '../../lib/format/frame-header';
 import { decodeDbPageSize, decodeShmPageSize, encodeDbPageSize, encodeShmPageSize, isValidPageSize } from '../../lib/format/page-size';
 import { decodeShmHeaderCopies, encodeShmHeader } from '../../lib/format/shm-header';
@@ -139,6 +139,26 @@ describe('database header', () => {
     expect(trustedDbSize(decodeDbHeader(h)!)).toBeNull();
     expect(decodeDbHeader(new Uint8Array(100))).toBeNull();
     expect(decodeDbHeader(h.subarray(0, 99))).toBeNull();
+  });
+
+  it('trustedDbSizeOf(bytes) answers as trustedDbSize(decodeDbHeader(bytes)) (null without a header)', () => {
+    const answer = (bytes: Uint8Array): number | null => {
+      const d = decodeDbHeader(bytes);
+      return d === null ? null : trustedDbSize(d);
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 100, maxLength: 100 }), fc.nat({ max: 4 }), fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff), fc.boolean(), fc.boolean(), (random, counter, size, magic, valid) => {
+        const h = random.slice();
+        const dv = new DataView(h.buffer);
+        if (magic) h.set(Buffer.from('SQLite format 3\0', 'latin1'));
+        dv.setUint32(24, counter === 4 ? 0xfffffffe : counter);
+        dv.setUint32(28, size);
+        if (valid) dv.setUint32(92, dv.getUint32(24));
+        expect(trustedDbSizeOf(h)).toBe(answer(h));
+        expect(trustedDbSizeOf(h.subarray(0, 99))).toBeNull();
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
