@@ -177,7 +177,8 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     if (!(e instanceof WalnutError) || (e.code !== 'WALNUT_CANTOPEN' && e.code !== 'WALNUT_IO') || e.errno === undefined) throw e;
     throw cannotCreateBeside(dbPath, target, tmp, e);
   }
-  liveTemporaries.set(tmp, { target, registration }); // (a SIGINT from here on: abandonRestores)
+  const live: LiveRestore = { target, registration, phase: 'writing' };
+  liveTemporaries.set(tmp, live); // (a SIGINT from here on: abandonRestores, by its phase)
   let keep = false;
   /** Companion suffixes moved aside (io/restore-asides.ts), and whether the new file took the target's name. */
   const moved: string[] = [];
@@ -196,10 +197,6 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
     });
     await out.fsync();
     if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target); // again: a connection may have opened it meanwhile
-    // from here on the old database's companions are moved aside: an interruption no longer
-    // abandons this restore's file (a kill leaves it, and the asides, for the next restore or
-    // open to settle: io/restore-asides.ts)
-    liveTemporaries.delete(tmp);
     // the old file's companions go aside (not away), durably, under names tied to this file's:
     // a crash before the rename leaves the old database, its companions found again by its
     // temporary file's name; one after it the new database, no -wal of the old one beside it
@@ -212,10 +209,14 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
       // (again, now that no writer can start: a hot journal seen before the work may have been
       // rolled back meanwhile, but none may go aside, where sqlite3 would not find it)
       if (replaced !== null) refuseHotJournal(target, dbPath);
+      // (the phase moves in the turn of each step: a signal handled between turns puts the
+      // asides back, or removes them once the new file is in: abandonRestores)
+      live.phase = 'aside';
       moveAside(target, tmp, moved);
       if (moved.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
       fs.renameSync(tmp, target);
       renamed = true;
+      live.phase = 'renamed';
     } finally {
       held?.forEach((f) => f.closeSync()); // a connection waiting for them now opens the new file (or sees the old one moved: SQLITE_READONLY_DBMOVED)
     }
@@ -227,7 +228,6 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   } catch (e) {
     throw replacementFailure(e, dbPath, target, renamed);
   } finally {
-    liveTemporaries.delete(tmp);
     if (!keep && renamed) {
       try {
         removeAsides(tmp); // (the new database is in place: they are the old one's)
@@ -251,7 +251,9 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
       if (back) fs.rmSync(tmp, { force: true });
     }
     // this restore's entry given up, then the marker settled: removed once nothing is left (what
-    // could not go back stays listed, for the next open or restore)
+    // could not go back stays listed, for the next open or restore). Only now out of
+    // liveTemporaries: a signal during the awaits above finishes that cleanup (abandonRestores)
+    liveTemporaries.delete(tmp);
     registration.release();
     settleRestores(target);
   }
@@ -352,18 +354,45 @@ async function checkpointOldDatabase(target: string): Promise<void> {
 /** How long a restore waits for its new temporary file's lock (held only by a settle looking at it). */
 const OWN_LOCK_WAIT_MS = 2000;
 
-/** The temporary files of this process's restores that are still being written (not yet being renamed in), with their target and registration. */
-const liveTemporaries = new Map<string, { target: string; registration: ReturnType<typeof registerRestore> }>();
+/**
+ * A restore of this process that has not finished, by how far it has got: 'writing' its
+ * temporary file (and checkpointing the old database: checkpointOldDatabase), its target's
+ * companions 'aside' (moveAside, not renamed yet), or 'renamed' in (the old companions' asides
+ * still to remove).
+ */
+interface LiveRestore {
+  readonly target: string;
+  readonly registration: ReturnType<typeof registerRestore>;
+  phase: 'writing' | 'aside' | 'renamed';
+}
+
+/** This process's unfinished restores, by temporary file (created until it has settled: restore()'s finally). */
+const liveTemporaries = new Map<string, LiveRestore>();
 
 /**
- * Removes the temporary files of this process's unfinished restores, synchronously: for a process
- * about to end by SIGINT or SIGTERM (`walnut restore`), whose restore would otherwise leave its
- * hidden `.<name>.restore-<hex>` behind, as large as what it had written. The targets are
- * untouched (a restore renames its file in only once whole).
+ * Ends this process's unfinished restores, synchronously: for a process about to end by SIGINT
+ * or SIGTERM (`walnut restore`), whose restore would otherwise leave its hidden
+ * `.<name>.restore-<hex>` behind, as large as what it had written, and its marker (both until
+ * some later walnut open or restore of the target settled them; a sqlite3 user never does).
+ * Before the rename the target is as it was: the temporary file goes, and the companions moved
+ * aside come back first (what cannot come back keeps it, listed); after it, the old database's
+ * asides go. (It once skipped a restore from its checkpoint of the old database on, which left
+ * the temporary file whenever a signal came during that checkpoint.)
  */
 export function abandonRestores(): void {
-  for (const [tmp, { target, registration }] of liveTemporaries) {
-    fs.rmSync(tmp, { force: true });
+  for (const [tmp, { target, registration, phase }] of liveTemporaries) {
+    try {
+      if (phase === 'renamed') {
+        WalnutFile.syncDirectorySync(path.dirname(target)); // (the rename durable before the old companions go)
+        removeAsides(tmp);
+      } else {
+        const back = phase === 'writing' || moveBack(target, tmp);
+        if (phase === 'aside') WalnutFile.syncDirectorySync(path.dirname(target));
+        if (back) fs.rmSync(tmp, { force: true });
+      }
+    } catch {
+      // left listed in the marker, for the next open or restore to settle
+    }
     registration.release();
     settleRestores(target); // its entry, nothing of it left: the marker goes with it
   }
