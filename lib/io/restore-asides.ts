@@ -194,9 +194,12 @@ export function registerRestore(target: string, hex: string): RestoreRegistratio
   const marker = markerPathOf(target);
   const dir = path.dirname(target);
   const { file: f } = lockedMarker(target, true);
+  /** Where this registration's entry goes, once it is being written (-1: not yet; null: the marker is not walnut's, not to be touched). */
+  let entryAt: number | null = null;
   try {
     const content = readMarker(f);
     if (content === null || !isOurs(content)) throw notWalnuts(target, marker);
+    entryAt = -1;
     // a torn header or entry is a dead registration's (none is written without this lock)
     let size = content.length < MARKER_MAGIC.length ? 0 : MARKER_MAGIC.length + Math.floor((content.length - MARKER_MAGIC.length) / ENTRY_BYTES) * ENTRY_BYTES;
     if (size !== content.length) f.truncateSync(size);
@@ -206,6 +209,7 @@ export function registerRestore(target: string, hex: string): RestoreRegistratio
     }
     if (!f.tryLock(size, ENTRY_BYTES, 'exclusive')) throw walnutError('WALNUT_BUSY', `the entry at ${size} of ${marker} is locked`, { path: marker, reason: 'RestoreMarker' });
     const entry = Buffer.from(`${hex}\n`);
+    entryAt = size;
     f.writeSync(entry, 0, ENTRY_BYTES, size);
     f.fsyncSync();
     // the marker's name durable before any temporary file's: always, not only when this call
@@ -213,6 +217,7 @@ export function registerRestore(target: string, hex: string): RestoreRegistratio
     WalnutFile.syncDirectorySync(dir);
     f.unlock(0, 1);
   } catch (e) {
+    if (entryAt !== null) undoRegistration(f, marker, entryAt);
     f.closeSync();
     throw e;
   }
@@ -222,6 +227,25 @@ export function registerRestore(target: string, hex: string): RestoreRegistratio
       if (!f.closed) f.closeSync();
     },
   };
+}
+
+/**
+ * A registration that failed (a full disk, a failed sync: its restore is refused) takes back
+ * what it wrote, its byte-0 lock still held: its entry, from `entryAt` (-1: none yet), and the
+ * marker itself when no entry is left in it (an empty marker, or its magic alone, as one made by
+ * this call; left beside the target it was a hidden file listing nothing until some later walnut
+ * open or restore removed it). Best effort: what stays is settled as a dead registration's.
+ */
+function undoRegistration(f: WalnutFile, marker: string, entryAt: number): void {
+  try {
+    if (entryAt >= 0) f.truncateSync(entryAt);
+    if (fs.fstatSync(f.fd).size > MARKER_MAGIC.length) return; // other restores' entries
+    const st = fs.lstatSync(marker, { throwIfNoEntry: false });
+    const own = fs.fstatSync(f.fd);
+    if (st !== undefined && st.dev === own.dev && st.ino === own.ino) fs.unlinkSync(marker); // (a waiter for its lock then finds the name gone: lockedMarker)
+  } catch {
+    // left to settleRestores
+  }
 }
 
 /**
