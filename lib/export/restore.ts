@@ -79,7 +79,7 @@ import { getSystemErrorName } from 'node:util';
 import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
 import { diskFull, walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
-import { DB_LOCK } from '../format/db-header';
+import { DB_LOCK, hasDbMagic } from '../format/db-header';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
@@ -547,13 +547,33 @@ function refuseSourceAsTarget(source: unknown, target: { path: string; dev: numb
 function refuseDatabaseInUse(real: string): void {
   const exporter = lockHolderOf(real, [EXPORT_LOCK]);
   if (exporter !== null) {
-    throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: an export is writing it${exporter.pid > 0 ? ` (pid ${exporter.pid})` : ''}; stop that export first`, { path: real, reason: 'InUse' });
+    const pid = exporter.pid > 0 ? ` (pid ${exporter.pid})` : '';
+    // the same lock is a restore's whose file was just renamed in (held until it closes it): a
+    // database, where an export's output is a stream (told "stop that export", its user looked
+    // for an export that did not exist)
+    if (startsAsDatabase(real)) throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: another restore is putting it in place${pid}; let it finish first`, { path: real, reason: 'InUse' });
+    throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: an export is writing it${pid}; stop that export first`, { path: real, reason: 'InUse' });
   }
   const holder =
     lockHolderOf(real, [[DB_LOCK.PENDING, 2], [DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]]) ?? lockHolderOf(`${real}-shm`, [[SHM_LOCK.DMS, 1]]);
   if (holder === null) return;
   const who = holder.pid > 0 ? ` by pid ${holder.pid}` : '';
   throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: it is open${who}; close its connections first (a connection left on the replaced file would lose its commits)`, { path: real, reason: 'InUse' });
+}
+
+/** `file` begins with SQLite's database header magic (false when it cannot be read). */
+function startsAsDatabase(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    try {
+      const head = new Uint8Array(16);
+      return fs.readSync(fd, head, 0, 16, 0) === 16 && hasDbMagic(head);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
 }
 
 /**
