@@ -7,7 +7,7 @@
 // with the temporary file, as large as the new database, and the marker left beside the target,
 // hidden, until some later walnut open or restore of that target settled them (a sqlite3 user
 // never does). Measured with a 41 MB old -wal, kills at random moments of the restore: 13 of 40
-// left both. The old database with its -wal must be all that is left, its commits intact.
+// left both. The target must be all that is left, whole (the old database, its commits intact).
 // Killed here when the checkpoint's -shm appears (the old database had none).
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -20,6 +20,7 @@ import { tmpDir } from '../helpers/tmp';
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 const OLD_ROWS = 8000;
+const NEW_ROWS = 100;
 
 /** An export stream of a small database (the restore's new content: 100 rows). */
 function newStream(): string {
@@ -28,7 +29,7 @@ function newStream(): string {
   db.pragma('journal_mode = WAL');
   db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
   const insert = db.prepare('INSERT INTO t(v) VALUES (randomblob(100))');
-  for (let i = 0; i < 100; i++) insert.run();
+  for (let i = 0; i < NEW_ROWS; i++) insert.run();
   db.close();
   const ark = path.join(dir, 'new.ark');
   const r = spawnSync(process.execPath, [bin, 'export', src, '-o', ark]);
@@ -71,7 +72,9 @@ describe('walnut restore --force interrupted while it checkpoints the old databa
       const db = new Database(target, { readonly: true });
       try {
         expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-        expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: OLD_ROWS });
+        // the old database (killed during the checkpoint, as nearly always), or the new one when a
+        // loaded machine let the kill come after the rename: whole either way
+        expect([OLD_ROWS, NEW_ROWS]).toContain((db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n);
       } finally {
         db.close();
       }
