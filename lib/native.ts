@@ -422,6 +422,7 @@ interface Addon {
   walLanesIdle(): boolean;
   walZeroAhead(file: NativeFileHandle, through: NativeFileHandle, floor: number, target: number): Promise<number>;
   encodePageDelta(frame: Uint8Array, previous: Uint8Array, out: Uint8Array, updatePrevious: boolean): number;
+  TEST_setPageDeltaPath(tier: 'scalar' | 'avx2' | 'avx512' | 'best'): 'scalar' | 'avx2' | 'avx512';
   setThreadBackground(): boolean;
   NativeFile: NativeFileClass;
   setErrorClass(ctor: typeof WalnutError): void;
@@ -469,6 +470,8 @@ export const nativeFrames = {
 
 /** PAGE_DELTA encoding (native/page_delta.h): the payload's size written into `out`, or 0 (the frame goes whole). */
 export const nativeEncodePageDelta = addon.encodePageDelta;
+/** Tests only: forces the PAGE_DELTA encoder's scan (clamped to what the CPU has); the active one. */
+export const TEST_setPageDeltaPath = addon.TEST_setPageDeltaPath;
 
 /**
  * Moves the calling thread into the kernel's background class (Linux SCHED_IDLE: it gets a CPU

@@ -19,6 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "checksum/cpu.h"
+
 namespace walnut::pagedelta {
 
 constexpr size_t kFrameHeaderSize = 24;
@@ -30,5 +32,10 @@ constexpr uint8_t kPageDeltaKind = 0x06;
 // "the page's previous version in the stream" moves on in the same pass.
 size_t EncodePageDelta(const uint8_t* frame, size_t frameLength, uint8_t* previous, size_t previousLength,
                        uint8_t* out, size_t outCapacity, bool updatePrevious);
+
+// The scan EncodePageDelta uses (page_delta.cc: scalar, AVX2 or AVX-512, the fastest the CPU
+// has unless a test forced another; every one writes the same bytes).
+checksum::Tier EncodeTier();
+void EncodeSetTier(checksum::Tier tier);  // clamps to what the CPU supports (kSse42 is scalar)
 
 }  // namespace walnut::pagedelta

@@ -27,7 +27,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < previous.size(); i += 37) previous[i] ^= 1;
   }
   const std::vector<uint8_t> before = previous;
+  // the scalar scan's answer first, on copies
+  std::vector<uint8_t> scalarPrevious = previous, scalarOut(outCapacity);
+  EncodeSetTier(checksum::Tier::kScalar);
+  const size_t scalarWritten = EncodePageDelta(frame.data(), frame.size(), scalarPrevious.data(), scalarPrevious.size(), scalarOut.data(), scalarOut.size(), update);
+  EncodeSetTier(static_cast<checksum::Tier>((data[3] >> 5) & 3));  // clamped to what the CPU has
   const size_t written = EncodePageDelta(frame.data(), frame.size(), previous.data(), previous.size(), out.data(), out.size(), update);
+  if (written != scalarWritten || previous != scalarPrevious || (written != 0 && std::memcmp(out.data(), scalarOut.data(), written) != 0)) abort();
   const bool sameSize = frame.size() > kFrameHeaderSize && before.size() == frame.size() - kFrameHeaderSize;
   if (update && sameSize && std::memcmp(previous.data(), frame.data() + kFrameHeaderSize, previous.size()) != 0) abort();
   if ((!update || !sameSize) && previous != before) abort();

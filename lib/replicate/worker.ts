@@ -5,7 +5,10 @@
  * from a connection of its own; forwards the publisher's events and metrics to the handle.
  *
  * Invariants: the connection never commits, never checkpoints on its own account
- * (autoCheckpoint off) and never removes the WAL (keepWal: the store is open beside it); it
+ * (autoCheckpoint off) and never removes the WAL (keepWal: the store is open beside it); it is
+ * no member of the store's commit lane (shareLane off: commit/lane.ts; a member that never
+ * commits still made the store's leader gather, take and rest natively every batch: +17% of
+ * that thread's CPU per commit, bench/README.md "#22 session 31"); it
  * opens only the database the store has open (same file identity: a path since renamed or
  * replaced is refused, never created). It closes after the publisher has ended, then the worker
  * exits; 'end' is the last message.
@@ -157,7 +160,7 @@ async function enterBackgroundClass(): Promise<void> {
 async function main(): Promise<void> {
   checkSameFile();
   await enterBackgroundClass();
-  const store = await open(data.path, { busyTimeout: data.busyTimeout, autoCheckpoint: false, keepWal: true });
+  const store = await open(data.path, { busyTimeout: data.busyTimeout, autoCheckpoint: false, keepWal: true, shareLane: false });
   let ended = false;
   try {
     checkSameFile();
