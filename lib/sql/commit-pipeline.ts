@@ -294,9 +294,10 @@ export class CommitPipeline {
    * its bookkeeping is done before the caller hears, and the caller hears a hop sooner; a
    * rejection is thus always handled, and the caller need not add a handler of its own).
    * `pages` must be private copies (pageBuffer()): the store keeps them until it hands them
-   * back (`release`) to the spare buffers.
+   * back (`release`) to the spare buffers. `durableMark`: its `ok` is set once the commit is
+   * durable, by the pipeline's own handler (the caller needs no reaction of its own to know).
    */
-  sequence(pages: PageImage[], dbSize: number, view: View): Promise<unknown> {
+  sequence(pages: PageImage[], dbSize: number, view: View, durableMark?: { ok: boolean }): Promise<unknown> {
     if (this.#failed) {
       const refused = Promise.reject(this.#failed);
       refused.catch(() => undefined); // (handled, as every promise this returns: the caller may drop it)
@@ -323,6 +324,7 @@ export class CommitPipeline {
         this.#inFlight.delete(done);
         this.#lastSettledShared = ticket <= this.#sharedThrough;
         if (ticket > this.#durableThrough) this.#durableThrough = ticket;
+        if (durableMark !== undefined) durableMark.ok = true;
         this.#settled();
       },
       (e: Error) => {
