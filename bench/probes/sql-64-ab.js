@@ -5,10 +5,13 @@
 // change of a few percent resolves where bench/sql.js's fsync-bound rates cannot. The main
 // thread is what bounds 64 callers: it runs SQLite, the VFS and the commit path; the I/O thread
 // writes and syncs each batch beside it.
+// Also the scavenges per 1,000 transactions (young-generation garbage: load-independent) and the
+// GC pauses per transaction, as a PerformanceObserver hears them.
 //   A=<base dist/> B=<dist/> node bench/probes/sql-64-ab.js   (BLOCKS, N per block, CALLERS, DIR: default /dev/shm)
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
+const { PerformanceObserver, constants } = require('node:perf_hooks');
 const A = path.resolve(process.env.A || path.join(__dirname, '../../dist'));
 const B = path.resolve(process.env.B || path.join(__dirname, '../../dist'));
 const BLOCKS = Number(process.env.BLOCKS || 40);
@@ -24,6 +27,23 @@ function mainThreadCpu() {
   return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e3;
 }
 
+/** Garbage collections as the observer hears them (startTime, duration ms, kind). */
+const gcs = [];
+new PerformanceObserver((list) => gcs.push(...list.getEntries())).observe({ entryTypes: ['gc'] });
+
+/** The collections that began in [from, to] (performance.now() ms): scavenges, and ms of all. */
+async function collectionsIn(from, to) {
+  await new Promise((resolve) => setTimeout(resolve, 5)); // (entries are delivered asynchronously)
+  let minor = 0;
+  let ms = 0;
+  for (const e of gcs) {
+    if (e.startTime < from || e.startTime > to) continue;
+    if (e.detail.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
+    ms += e.duration;
+  }
+  return { minor, ms };
+}
+
 async function setup(dist, dir) {
   const { openDatabase } = require(path.join(dist, 'sql.js'));
   const db = await openDatabase(path.join(dir, 's.db'));
@@ -35,13 +55,16 @@ async function block(x) {
   const per = Math.ceil(N / CALLERS);
   const c0 = process.cpuUsage();
   const m0 = mainThreadCpu();
+  const p0 = performance.now();
   const t0 = process.hrtime.bigint();
   await Promise.all(Array.from({ length: CALLERS }, async () => {
     for (let i = 0; i < per; i++) await x.insert.run([ROW]);
   }));
   const n = per * CALLERS;
   const c = process.cpuUsage(c0);
-  return { cpu: (c.user + c.system) / n, main: (mainThreadCpu() - m0) / n, wall: Number(process.hrtime.bigint() - t0) / 1e3 / n };
+  const r = { cpu: (c.user + c.system) / n, main: (mainThreadCpu() - m0) / n, wall: Number(process.hrtime.bigint() - t0) / 1e3 / n };
+  const gc = await collectionsIn(p0, performance.now());
+  return { ...r, scavenges: (gc.minor * 1000) / n, gc: (gc.ms * 1000) / n };
 }
 
 async function main() {
@@ -60,7 +83,8 @@ async function main() {
     }
     const fmt = (xs) => `${at(xs, 0.5).toFixed(3)} [${at(xs, 0.25).toFixed(3)}-${at(xs, 0.75).toFixed(3)}]`;
     const m = (rs, k) => at(rs.map((r) => r[k]), 0.5).toFixed(2);
-    const each = (rs) => `CPU ${m(rs, 'cpu')} µs/tx (main thread ${m(rs, 'main')}), wall ${m(rs, 'wall')} µs/tx (${Math.round(1e6 / m(rs, 'wall'))} tx/s)`;
+    const sum = (rs, k) => rs.reduce((a, r) => a + r[k], 0) / rs.length;
+    const each = (rs) => `CPU ${m(rs, 'cpu')} µs/tx (main thread ${m(rs, 'main')}), wall ${m(rs, 'wall')} µs/tx (${Math.round(1e6 / m(rs, 'wall'))} tx/s); scavenges ${sum(rs, 'scavenges').toFixed(3)} per 1,000 tx, GC ${sum(rs, 'gc').toFixed(2)} µs/tx (means)`;
     console.log(`${BLOCKS} alternating blocks of ${N} transactions by ${CALLERS} callers on ${DIR}; medians`);
     console.log(`A ${A}: ${each(ra)}`);
     console.log(`B ${B}: ${each(rb)}`);
