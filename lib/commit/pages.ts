@@ -29,7 +29,8 @@
  */
 import { describeValue, uint8Length } from '../arguments';
 import { walnutError } from '../errors';
-import { decodeDbHeader, isWalMode, lockBytePage, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSizeOf } from '../format/db-header';
+import { DB_HEADER_SIZE, decodeDbHeader, hasDbMagic, isWalMode, lockBytePage, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSizeOf } from '../format/db-header';
+import { decodeDbPageSize } from '../format/page-size';
 import { unknownOptionName } from '../option-names';
 import type { WalPage } from '../wal/wal-file';
 
@@ -81,6 +82,9 @@ export function checkPage(pgno: unknown, data: unknown, rules: PageRules): void 
 
 /** Page 1 must stay a database header SQLite (and walnut) open as this store's database. */
 function checkPage1(data: Uint8Array, rules: PageRules): void {
+  // every commit of page 1 passes here (each SQL transaction's): the bytes checked in place
+  // first, the header decoded (~250 bytes of garbage) only to say what is wrong
+  if (page1Acceptable(data, rules)) return;
   const h = decodeDbHeader(data);
   if (h === null) invalid('page1.magic', 'page 1 does not start with the SQLite header "SQLite format 3\\0"');
   if (h.pageSize !== rules.pageSize) invalid('page1.pageSize', `page 1's header says page size ${h.pageSize || 'invalid'}; the database's page size is ${rules.pageSize}`);
@@ -92,6 +96,22 @@ function checkPage1(data: Uint8Array, rules: PageRules): void {
     invalid('page1.payloadFractions', `page 1's payload fractions (bytes 21..23) are ${h.payloadFractions.join('/')}; SQLite opens only ${PAYLOAD_FRACTIONS.join('/')}`);
   }
   if (h.schemaFormat > MAX_SCHEMA_FORMAT) invalid('page1.schemaFormat', `page 1's schema format (offset 44) is ${h.schemaFormat}; SQLite reads 0..${MAX_SCHEMA_FORMAT}`);
+}
+
+/** checkPage1's checks on the bytes themselves: true when it would accept `data` (pageSize bytes). */
+function page1Acceptable(data: Uint8Array, rules: PageRules): boolean {
+  return (
+    data.length >= DB_HEADER_SIZE &&
+    hasDbMagic(data) &&
+    decodeDbPageSize((data[16]! << 8) | data[17]!) === rules.pageSize &&
+    data[18] === 2 &&
+    data[19] === 2 &&
+    data[20] === rules.reservedBytes &&
+    data[21] === PAYLOAD_FRACTIONS[0] &&
+    data[22] === PAYLOAD_FRACTIONS[1] &&
+    data[23] === PAYLOAD_FRACTIONS[2] &&
+    ((data[44]! << 24) | (data[45]! << 16) | (data[46]! << 8) | data[47]!) >>> 0 <= MAX_SCHEMA_FORMAT
+  );
 }
 
 /** A commit's options ({ dbSize }, or none; store.commit also takes `base`): their dbSize, checked (checkDbSize). */

@@ -111,6 +111,22 @@ export class Sequencer {
   readonly #log: InFlight[] = [];
   /** Views that read the overlay (S > P). */
   readonly #views = new Set<PendingView>();
+  /**
+   * The least and greatest `baseOthers` of the tickets in flight (a superset's: set exactly by
+   * each full scan of #firstOvertaken, widened by each sequence(), reset when none is in flight).
+   * Both equal to the count met: no ticket in flight can be overtaken, and a view's advance
+   * skips the scan (64 concurrent SQL callers keep ~50 tickets in flight, and each of their
+   * transactions advances the writer's view: a scan of them all per transaction).
+   */
+  #baseOthersLeast = Infinity;
+  #baseOthersMost = -Infinity;
+  /**
+   * Every database size in #log is at least the one before it (a database that only grows, as
+   * an INSERT load's): the least size after P is then the first one past P (#extend), found by
+   * bisection instead of a pass over the log. Cleared by a push of a smaller size; set again
+   * when the log empties.
+   */
+  #logSizesAscending = true;
   readonly #failures: FailedRange[] = [];
 
   constructor(path: string, liveDbSize: () => number, othersMet: () => number) {
@@ -154,6 +170,12 @@ export class Sequencer {
     const entry: InFlight = { ticket, pages, dbSize: size, done, dropped: false, holds: 2, release, baseOthers };
     this.#inFlight.set(ticket, entry);
     this.#byPages.set(pages, entry);
+    if (baseOthers !== undefined) {
+      if (baseOthers < this.#baseOthersLeast) this.#baseOthersLeast = baseOthers;
+      if (baseOthers > this.#baseOthersMost) this.#baseOthersMost = baseOthers;
+    }
+    const newest = this.#log[this.#log.length - 1];
+    if (newest !== undefined && size < newest.dbSize) this.#logSizesAscending = false;
     this.#log.push(entry);
     this.#lastGood = ticket;
     this.#lastGoodDbSize = size;
@@ -174,10 +196,13 @@ export class Sequencer {
   /** The committer published a batch (WalIndex.appendAndPublish's onPublished): its tickets are durable now. */
   published(txns: readonly WalTransaction[]): void {
     if (this.#byPages.size === 0) return;
+    let settled = false;
     for (const t of txns) {
       const entry = this.#byPages.get(t.submitted ?? t.pages);
-      if (entry !== undefined) this.#settle(entry, null);
+      if (entry !== undefined) settled = this.#settle(entry, null, false) || settled;
     }
+    // once for the batch, not per ticket (it drops what every settled ticket lets go)
+    if (settled) this.#dropCovered();
   }
 
   /**
@@ -212,25 +237,53 @@ export class Sequencer {
     v.dbSize = v.ticket === 0 ? 0 : S === this.#lastGood ? this.#runningDbSize() : (this.#inFlight.get(S)?.dbSize ?? this.#liveDbSize());
     // the smallest size a ticket it sees left the database at: pages past it that no such
     // ticket wrote read as zeros (the committer writes zeros there: #withRegrownZeros)
-    let least = Infinity;
-    for (const e of this.#log) {
-      if (e.ticket > v.ticket) break;
-      if (e.ticket > v.P && e.dbSize < least) least = e.dbSize;
-    }
-    v.leastDbSize = least;
+    v.leastDbSize = this.#leastDbSizeIn(v.P, v.ticket);
     if (v.ticket !== 0) this.#views.add(v);
     else this.#views.delete(v);
+  }
+
+  /** The smallest database size after a ticket of the log in (P, through], Infinity when none. */
+  #leastDbSizeIn(P: number, through: number): number {
+    const log = this.#log;
+    if (!this.#logSizesAscending) {
+      let least = Infinity;
+      for (const e of log) {
+        if (e.ticket > through) break;
+        if (e.ticket > P && e.dbSize < least) least = e.dbSize;
+      }
+      return least;
+    }
+    // ascending sizes: the first ticket past P has the least (tickets ascend in the log)
+    let lo = 0;
+    let hi = log.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (log[mid]!.ticket > P) hi = mid;
+      else lo = mid + 1;
+    }
+    const first = log[lo];
+    return first !== undefined && first.ticket <= through ? first.dbSize : Infinity;
   }
 
   /** The first ticket in flight after P, not failed, whose base another connection's commit has overtaken (header comment), or null. */
   #firstOvertaken(P: number): InFlight | null {
     if (this.#lastGood <= P) return null;
     const met = this.#othersMet();
+    // every ticket in flight was based on the count met now: none is overtaken (#baseOthersLeast)
+    if (this.#baseOthersLeast === met && this.#baseOthersMost === met) return null;
+    let found: InFlight | null = null;
+    let least = Infinity;
+    let most = -Infinity;
     for (const e of this.#inFlight.values()) {
-      if (e.ticket > this.#lastGood) break;
-      if (e.ticket > P && e.baseOthers !== undefined && e.baseOthers !== met) return e;
+      const b = e.baseOthers;
+      if (b === undefined) continue;
+      if (b < least) least = b;
+      if (b > most) most = b;
+      if (found === null && e.ticket > P && e.ticket <= this.#lastGood && b !== met) found = e;
     }
-    return null;
+    this.#baseOthersLeast = least;
+    this.#baseOthersMost = most;
+    return found;
   }
 
   /**
@@ -275,8 +328,9 @@ export class Sequencer {
     return this.#lastGood > this.settledTicket ? this.#lastGoodDbSize : this.#liveDbSize();
   }
 
-  #settle(entry: InFlight, failure: unknown): void {
-    if (!this.#inFlight.has(entry.ticket)) return; // published() came first
+  /** True when it settled `entry` now (false: it was settled before); `drop` false: the caller runs #dropCovered. */
+  #settle(entry: InFlight, failure: unknown, drop = true): boolean {
+    if (!this.#inFlight.has(entry.ticket)) return false; // published() came first
     if (failure !== null && !entry.dropped) this.#fail(entry.ticket, failure);
     else if (failure !== null) {
       const range = this.#failures[this.#failures.length - 1];
@@ -284,7 +338,12 @@ export class Sequencer {
     }
     this.#inFlight.delete(entry.ticket);
     this.#byPages.delete(entry.pages);
-    this.#dropCovered();
+    if (this.#inFlight.size === 0) {
+      this.#baseOthersLeast = Infinity;
+      this.#baseOthersMost = -Infinity;
+    }
+    if (drop) this.#dropCovered();
+    return true;
   }
 
   /** Ticket `from` failed: it and every later ticket in flight leave the overlay; views that saw them fail. */
@@ -296,6 +355,7 @@ export class Sequencer {
       for (const p of entry.pages) this.#dropImage(p.pgno, from);
       this.#unhold(entry);
     }
+    if (this.#log.length === 0) this.#logSizesAscending = true;
     if (this.#lastGood >= from) {
       this.#lastGood = from - 1;
       this.#lastGoodDbSize = this.#inFlight.get(from - 1)?.dbSize ?? 0; // (0: settled, the live size applies)
@@ -326,6 +386,7 @@ export class Sequencer {
       }
       this.#unhold(entry);
     }
+    if (this.#log.length === 0) this.#logSizesAscending = true;
   }
 
   /** One holder let go of the pages; the last one hands them back (SequenceOptions.release). */

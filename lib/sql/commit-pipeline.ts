@@ -117,8 +117,14 @@ export class CommitPipeline {
    * no recovery) reads it from here instead of the WAL (a pread per transaction).
    */
   #page1: { data: Buffer; ticket: number; dataVersion: number; released: boolean } | null = null;
-  /** Every commit not yet settled (close() waits for them). */
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /**
+   * Commits not yet settled (close() waits for them), counted: a Set of their promises grew and
+   * shrank its table with every batch (64 callers: ~4 to ~64 and back), and the tables it let go
+   * kept pointing at the commits' objects from old space.
+   */
+  #inFlight = 0;
+  /** Waiting until no commit is in flight (#whenNoneInFlight). */
+  readonly #noneInFlight: (() => void)[] = [];
   /** A release of the kept snapshots is scheduled for when the database is idle (#settled). */
   #idleCheck = false;
   /**
@@ -210,7 +216,8 @@ export class CommitPipeline {
    * lock was busy, or recovery was due).
    */
   whenViewPossible(reader: boolean): Promise<void> {
-    if (!reader && this.#overlayOutdated(this.dataVersion())) return Promise.allSettled([...this.#inFlight]).then(() => undefined);
+    // (no commit is sequenced meanwhile: the writer opens no view, and only it sequences)
+    if (!reader && this.#overlayOutdated(this.dataVersion())) return this.#whenNoneInFlight();
     return this.#store.snapshot({ sequenced: !reader }).then((s) => this.#handOver(s, reader));
   }
 
@@ -233,7 +240,7 @@ export class CommitPipeline {
     this.#kept[role] = view;
     snapshot.park();
     setImmediate(() => {
-      if (this.#kept[role] !== view || this.#inFlight.size > 0) return;
+      if (this.#kept[role] !== view || this.#inFlight > 0) return;
       this.#kept[role] = null;
       snapshot.release();
     });
@@ -241,13 +248,13 @@ export class CommitPipeline {
 
   /** Commits are in flight, built on views from before another connection's commit. */
   #overlayOutdated(dataVersion: number): boolean {
-    return this.#inFlight.size > 0 && this.#failed === null && dataVersion !== this.#sequencedOn;
+    return this.#inFlight > 0 && this.#failed === null && dataVersion !== this.#sequencedOn;
   }
 
   /** The view's connection is done with it: kept for the role's next view while commits are in flight, else released. */
   releaseView(view: View): void {
     const role = view.reader ? 'reader' : 'writer';
-    if (this.#inFlight.size > 0 && this.#kept[role] === null && !view.snapshot.released) {
+    if (this.#inFlight > 0 && this.#kept[role] === null && !view.snapshot.released) {
       this.#kept[role] = view;
       view.snapshot.park(); // idle until tryOpenView advances it: the store may bring it forward meanwhile
     } else {
@@ -294,9 +301,10 @@ export class CommitPipeline {
    * its bookkeeping is done before the caller hears, and the caller hears a hop sooner; a
    * rejection is thus always handled, and the caller need not add a handler of its own).
    * `pages` must be private copies (pageBuffer()): the store keeps them until it hands them
-   * back (`release`) to the spare buffers.
+   * back (`release`) to the spare buffers. `durableMark`: its `ok` is set once the commit is
+   * durable, by the pipeline's own handler (the caller needs no reaction of its own to know).
    */
-  sequence(pages: PageImage[], dbSize: number, view: View): Promise<unknown> {
+  sequence(pages: PageImage[], dbSize: number, view: View, durableMark?: { ok: boolean }): Promise<unknown> {
     if (this.#failed) {
       const refused = Promise.reject(this.#failed);
       refused.catch(() => undefined); // (handled, as every promise this returns: the caller may drop it)
@@ -307,7 +315,7 @@ export class CommitPipeline {
     try {
       const alone = this.#isAlone();
       ({ ticket, durable } = this.#store.sequence(pages, { dbSize, base: view.snapshot, release: this.#release, alone }));
-      if (this.#inFlight.size > 0) this.#sharedThrough = ticket;
+      if (this.#inFlight > 0) this.#sharedThrough = ticket;
       this.#keepPage1(pages, ticket, view);
     } catch (e) {
       // refused before it was sequenced (the store's chain broken by a commit of its own, the
@@ -318,15 +326,16 @@ export class CommitPipeline {
       if (isWalnutError(e, 'WALNUT_INVALID_ARGUMENT')) this.#refused.add(e); // broke no chain: #recover
     }
     // (settles, never rejects: the failure is the caller's, through `durable`)
-    const done: Promise<void> = durable.then(
+    void durable.then(
       () => {
-        this.#inFlight.delete(done);
+        this.#oneSettled();
         this.#lastSettledShared = ticket <= this.#sharedThrough;
         if (ticket > this.#durableThrough) this.#durableThrough = ticket;
+        if (durableMark !== undefined) durableMark.ok = true;
         this.#settled();
       },
       (e: Error) => {
-        this.#inFlight.delete(done);
+        this.#oneSettled();
         this.#lastSettledShared = ticket <= this.#sharedThrough;
         this.#lost++;
         this.#dropPage1();
@@ -337,8 +346,20 @@ export class CommitPipeline {
         this.#settled();
       },
     );
-    this.#inFlight.add(done);
+    this.#inFlight++;
     return durable;
+  }
+
+  /** A commit in flight settled; the last one wakes whoever waits for none (#whenNoneInFlight). */
+  #oneSettled(): void {
+    if (--this.#inFlight > 0 || this.#noneInFlight.length === 0) return;
+    for (const wake of this.#noneInFlight.splice(0)) wake();
+  }
+
+  /** Resolves once no commit is in flight (at once when none is). */
+  #whenNoneInFlight(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#noneInFlight.push(resolve));
   }
 
   /**
@@ -352,7 +373,7 @@ export class CommitPipeline {
    * After a batch with company the next commit waits the turn; a lone caller's never do.
    */
   #isAlone(): boolean {
-    return this.#inFlight.size === 0 && !this.#lastSettledShared && this.#alone();
+    return this.#inFlight === 0 && !this.#lastSettledShared && this.#alone();
   }
 
   /** #page1 after ticket `ticket` (pages ascending): its page 1's buffer, or nothing when it did not write page 1. */
@@ -394,7 +415,7 @@ export class CommitPipeline {
 
   /** Resolves when every commit submitted so far has settled (whatever the outcome); then lets the kept snapshots go. */
   async drain(): Promise<void> {
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    while (this.#inFlight > 0) await this.#whenNoneInFlight();
     this.#releaseKept();
   }
 
@@ -406,11 +427,11 @@ export class CommitPipeline {
    * an idle database holds no read mark).
    */
   #settled(): void {
-    if (this.#inFlight.size > 0 || this.#idleCheck) return;
+    if (this.#inFlight > 0 || this.#idleCheck) return;
     this.#idleCheck = true;
     setImmediate(() => {
       this.#idleCheck = false;
-      if (this.#inFlight.size === 0) this.#releaseKept();
+      if (this.#inFlight === 0) this.#releaseKept();
     });
   }
 

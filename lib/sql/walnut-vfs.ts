@@ -111,7 +111,7 @@ export interface VfsSignals {
 
 /** A wait for commits a call made or read, with the pipeline's recoveries when its view was taken. */
 interface CallWait {
-  readonly p: Promise<unknown>;
+  p: Promise<unknown>;
   readonly resets: number;
   /** It resolved: those commits are durable. */
   ok: boolean;
@@ -257,10 +257,13 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       }
       this.endStatement();
       const ps = this.#durability;
-      if (this.#earlier.length > 0) this.#earlier = [];
+      // emptied by pop(), not `length = 0` or a new array: either lets the backing store go, and
+      // the next call's push allocates another (one per transaction)
+      emptyArray(this.#earlier);
       if (ps.length === 0) return null;
-      const taken = ps.length === 1 ? ps[0]! : Promise.all(ps); // (Promise.all reads the array now: it is reused)
-      ps.length = 0;
+      if (ps.length === 1) return ps.pop()!;
+      const taken = Promise.all(ps); // (Promise.all reads the array now: it is reused)
+      emptyArray(ps);
       return taken;
     }
 
@@ -611,9 +614,12 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       // (handled: the pipeline's own bookkeeping handles its rejection; the caller gets it
       // through takeDurability())
       this.#dropReadWaits();
-      const durable = pipeline.sequence(pages, dbSize, m.view!);
+      // (marked `ok` by the pipeline's own handler of the commit's outcome: no reaction of its own)
+      const wait: CallWait = { p: SETTLED, resets: m.view!.resets, ok: false };
+      const durable = pipeline.sequence(pages, dbSize, m.view!, wait);
+      wait.p = durable;
       this.#durability.push(durable);
-      this.#earlier.push(this.#callWait(durable, m.view!.resets));
+      this.#earlier.push(wait);
       m.committed = true;
       this.#discard(m);
       return C.SQLITE_OK!;
@@ -766,6 +772,11 @@ function registerDispatched(module: Engine['module'], register: () => void, vfs:
   } finally {
     module.setCallback = setCallback;
   }
+}
+
+/** Empties `a` keeping its backing store (`a.length = 0` lets it go: the next push allocates a new one). */
+function emptyArray(a: unknown[]): void {
+  while (a.length > 0) a.pop();
 }
 
 /** A file offset Emscripten passed as two 32-bit halves (signed low half). */
