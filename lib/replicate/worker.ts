@@ -131,6 +131,7 @@ function remoteExport(sink: WalRecordSink, options: ExportOptions): ExportHandle
     },
     poke: () => undefined, // the store pokes its exports itself
     behindBytes: () => 0, // the store's thread counts it (thread.ts metrics())
+    unreadBytes: () => 0,
   };
 }
 
