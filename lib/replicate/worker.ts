@@ -162,7 +162,8 @@ async function main(): Promise<void> {
   let ended = false;
   try {
     checkSameFile();
-    const source = { path: store.path, pageSize: store.pageSize, exportTo: remoteExport, snapshot: () => store.snapshot(), checkpoint: (mode: 'passive') => store.checkpoint(mode) };
+    // the backlog ahead of the export is the store's thread's to count (thread.ts)
+    const source = { path: store.path, pageSize: store.pageSize, exportTo: remoteExport, snapshot: () => store.snapshot(), checkpoint: (mode: 'passive') => store.checkpoint(mode), behindCountedElsewhere: true };
     const r = startReplication(source, resolveReplicateOptions(data.options));
     replication = r;
     const metrics = (): ReplicationMetrics => r.metrics();
