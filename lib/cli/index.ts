@@ -314,6 +314,7 @@ function program(setExit: (code: number) => void): Command {
         process.stderr.write(`walnut replicate: ${e.message}\n`);
       });
       r.on('lagExceeded', () => process.stderr.write('walnut replicate: lag bound passed; a new session (base image) follows\n'));
+      r.on('exportBehind', (m: { exportBehindBytes: number }) => process.stderr.write(`walnut replicate: ${m.exportBehindBytes} bytes committed and not yet read by the publisher (past the lag bound; it waits in the WAL, nothing is dropped)\n`));
       // a replication that ends before the signal stopped for good (another primary took the
       // stream, its worker exited): the command ends with its last error (exit 2) instead of
       // printing metrics that never move

@@ -128,7 +128,17 @@ export class Exporter {
   readonly #pollMs: number;
   readonly #stats: ExportStats = { records: 0, commits: 0, generations: 0, basePages: 0 };
   #salts: [number, number] | null = null;
+  /** The last frame of generation #salts in the sink (its records taken). */
   #pos = 0;
+  /**
+   * The last frame of generation #salts read: #pos, or past it by the frames of the read whose
+   * records the sink has not taken yet (#inSinkBytes of them; tails' frames included).
+   */
+  #readTo = 0;
+  #inSinkBytes = 0;
+  /** Follow mode: the snapshot's generation and frame X (the base image's state), once taken; whether run() has ended. */
+  #from: Generation | null = null;
+  #ended = false;
   /** In follow mode, where the frames come from (run()). */
   #follower: WalFollower | null = null;
   #seq = 0n;
@@ -206,23 +216,42 @@ export class Exporter {
   }
 
   /**
-   * Follow mode: bytes of frames committed that the export has not exported yet (the WAL after
-   * its position, and tails handed over to it), 0 before the follow begins. What a slow sink
-   * leaves behind in the WAL, where no queue of the sink's counts it.
+   * Follow mode: bytes of frames committed that the sink has not taken yet: unreadBytes() and the
+   * frames of the read whose records are in the sink call under way. What a slow sink leaves
+   * behind in the WAL, where no queue of the sink's counts it. From the snapshot on: during the
+   * first pass, the commits after the base image's state (frame X) are behind it (it read 0
+   * until the follow began, however long the base image took); 0 once run() has ended.
    */
   behindBytes(): number {
-    const follower = this.#follower;
-    if (follower === null) return 0;
+    const unread = this.unreadBytes();
+    return this.#from === null || this.#ended ? unread : unread + this.#inSinkBytes;
+  }
+
+  /**
+   * Follow mode: bytes of frames committed that the export has not read yet (the WAL after the
+   * last frame read, tails handed over and not read), without those of the records handed to the
+   * sink and not taken: a sink that counts what it holds itself (replication's worker hand-over,
+   * thread.ts) adds this, and a pass's records are not counted twice (they were, as frames here
+   * until the sink took them, and as records there).
+   */
+  unreadBytes(): number {
+    const from = this.#from;
+    if (from === null || this.#ended) return 0;
+    const pending = this.#follower?.pendingBytes() ?? 0;
     // read without locks, the header is not good while another process writes it: counted as
     // nothing in the WAL, a backlog of megabytes read 0 now and then. The last good one stands in
     const live = this.#index.liveOrLastGoodHeader();
-    if (live === null) return follower.pendingBytes();
-    const frames = this.#salts !== null && sameSalts(live.salts, this.#salts) ? Math.max(0, live.mxFrame - this.#pos) : live.mxFrame;
-    return follower.pendingBytes() + frames * (FRAME_HEADER_SIZE + this.#index.pageSize);
+    if (live === null) return pending;
+    // before the first WAL_HEADER (the base image): the snapshot's generation, read up to X
+    const salts = this.#salts ?? from.salts;
+    const readTo = this.#salts === null ? from.mxFrame : this.#readTo;
+    const frames = sameSalts(live.salts, salts) ? Math.max(0, live.mxFrame - readTo) : live.mxFrame;
+    return pending + frames * (FRAME_HEADER_SIZE + this.#index.pageSize);
   }
 
   async run(): Promise<ExportStats> {
     const snap = await this.#index.beginOldestRead();
+    if (this.#follow) this.#from = { mxFrame: snap.mxFrame, salts: [snap.generation.salts[0], snap.generation.salts[1]] };
     let follower: WalFollower | null = null;
     try {
       const observed = this.#observe(); // after the snapshot: everything it shows was committed by now
@@ -250,6 +279,7 @@ export class Exporter {
       await this.#sink.flush();
       return this.stats;
     } finally {
+      this.#ended = true;
       this.#follower = null;
       follower?.stop();
       snap.release();
@@ -391,7 +421,7 @@ export class Exporter {
       this.#baseGeneration = null; // only the first generation continues the base image
       await this.#append(encodeWalHeaderRecord(await source.walHeader(gen), anchor));
       this.#salts = [gen.salts[0], gen.salts[1]];
-      this.#pos = anchor?.frame ?? 0;
+      this.#pos = this.#readTo = anchor?.frame ?? 0;
       this.#stats.generations++;
     }
     const pageSize = this.#index.pageSize;
@@ -400,7 +430,7 @@ export class Exporter {
     for (let f = this.#pos + 1; f <= gen.mxFrame; f += readFrames) {
       await this.#framesNative(source, gen, f, Math.min(readFrames, gen.mxFrame - f + 1), stamp);
     }
-    this.#pos = gen.mxFrame;
+    this.#pos = this.#readTo = gen.mxFrame;
   }
 
   /**
@@ -426,7 +456,7 @@ export class Exporter {
       if (span.kind === 'memory') {
         if (this.#framed.length < bound) this.#framed = Buffer.allocUnsafeSlow(bound);
         run = framer.frameBytes(span.frames, pageSize, framesPerRecord, lastSeq, timeMs, this.#framed);
-        await appendFramedRecords(this.#sink, this.#framed.subarray(0, run.bytes), run.records);
+        await this.#handOver(f, count, span.frames.length, () => appendFramedRecords(this.#sink, this.#framed.subarray(0, run.bytes), run.records));
       } else if (this.#sink.direct) {
         const done: { read: NativeReadFramesResult | null } = { read: null };
         await this.#sink.appendDirect(async (file, position) => {
@@ -439,6 +469,7 @@ export class Exporter {
         if (r.dropped) continue;
         source.served(gen, f, count);
         run = r;
+        this.#pos = this.#readTo = f + count - 1; // read and written in the one op
       } else {
         if (this.#framed.length < bound) this.#framed = Buffer.allocUnsafeSlow(bound);
         const r = await framer.readFrames(nativeHandleOf(span.file), pageSize, framesPerRecord, lastSeq, timeMs, f, count, span.epoch, span.seen, this.#framed, null, 0);
@@ -446,13 +477,30 @@ export class Exporter {
         if (r.dropped) continue;
         source.served(gen, f, count);
         run = r;
-        await appendFramedRecords(this.#sink, this.#framed.subarray(0, r.bytes), r.records);
+        await this.#handOver(f, count, count * (FRAME_HEADER_SIZE + pageSize), () => appendFramedRecords(this.#sink, this.#framed.subarray(0, r.bytes), r.records));
       }
       this.#seq += BigInt(run.commits);
       this.#stats.commits += run.commits;
       this.#stats.records += run.records;
       return;
     }
+  }
+
+  /**
+   * Frames f..f+count-1 (`bytes` of them) are read; `append` hands their records to the sink,
+   * which holds them until it has taken them (behindBytes() counts them meanwhile,
+   * unreadBytes() does not). The position moves read by read, not at the end of the
+   * generation: a pass of several reads counted those already taken as behind.
+   */
+  async #handOver(f: number, count: number, bytes: number, append: () => Promise<void>): Promise<void> {
+    this.#readTo = f + count - 1;
+    this.#inSinkBytes = bytes;
+    try {
+      await append();
+    } finally {
+      this.#inSinkBytes = 0;
+    }
+    this.#pos = f + count - 1;
   }
 
   #missing(frame: number): never {

@@ -241,10 +241,12 @@ export class WalFollower implements FrameSource, Follower {
     const from = (first - 1 - tail.after) * this.#frameSize;
     const length = count * this.#frameSize;
     if (from < 0 || from + length > tail.frames.length) missing(this.#index, first, Math.max(0, -from), this.#frameSize);
-    if (from + length === tail.frames.length) {
-      this.#tails.shift();
-      this.#pendingBytes -= tail.frames.length;
-    }
+    // served from memory: they leave the tail (and pendingBytes) now, read by read. Left in it
+    // until the tail's last read, a tail of megabytes was counted whole while its first reads'
+    // records were already in the sink's hands (behindBytes counted them twice)
+    if (from + length === tail.frames.length) this.#tails.shift();
+    else this.#tails[0] = { ...tail, after: first + count - 1, frames: tail.frames.subarray(from + length) };
+    this.#pendingBytes -= from + length;
     return { kind: 'memory', frames: tail.frames.subarray(from, from + length) };
   }
 

@@ -46,11 +46,18 @@ export interface ExportHandle {
   /** Look for new commits now. */
   poke(): void;
   /**
-   * Follow mode: bytes of committed WAL frames the export has not read and handed to its sink
-   * yet (0 before its base image and first pass are out): a slow sink's backlog, which waits in
-   * the WAL (and keeps it from restarting past 64 MiB of it).
+   * Follow mode: bytes of committed WAL frames whose records its sink has not taken yet (from the
+   * export's snapshot on: during its first pass, the commits after its base image's state; 0
+   * once it has ended): a slow sink's backlog, which waits in the WAL (and keeps it from
+   * restarting past 64 MiB of it).
    */
   behindBytes(): number;
+  /**
+   * behindBytes() less the frames of the records handed to the sink in a call not yet settled:
+   * for a sink that counts what it was handed and has not taken itself (replication's worker),
+   * so that the sum counts each commit once.
+   */
+  unreadBytes(): number;
 }
 
 export interface ExportStopOptions {
@@ -225,6 +232,7 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
     },
     poke: () => exporter.poke(),
     behindBytes: () => exporter.behindBytes(),
+    unreadBytes: () => exporter.unreadBytes(),
     catchUp: () => exporter.catchUp(),
     cut: (reason) => {
       exporter.stop();

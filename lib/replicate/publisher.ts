@@ -12,13 +12,32 @@
  *    with those behind it, same bytes and same Nats-Msg-Id, so a publish whose ack was lost
  *    is dropped by the stream (duplicate window), never stored twice. A message's records
  *    leave the queue, and publishedSeq moves, only once it and all before it are stored.
- *  - Commits never wait for the network: in follow mode the export's sink only queues records
- *    (memory). When the records queued and not yet acknowledged pass `maxLagBytes`, the session
- *    is abandoned (its queue dropped, its export stopped, event 'lagExceeded'); a new session
- *    starts, after a passive checkpoint, with a new base image, as soon as the stream answers
- *    again. Replicas re-base onto it (replica.ts). During an export's first pass the sink
- *    waits for room instead (see sink()). Memory is bounded by maxLagBytes plus the base
- *    images being built or published.
+ *  - Commits never wait for the network: the export's sink only queues records (memory), or
+ *    waits for room, which keeps the export (never a commit) waiting, the records in the WAL.
+ *    It waits while the queue would pass half of `maxLagBytes` and the stream acknowledges
+ *    (it stored a message within STALLED_MS), and always during an export's first pass: a
+ *    backlog the export reads faster than the stream stores it (a starved publisher catching
+ *    up) stays in the WAL instead of abandoning the session (it did: 16 MB released at once
+ *    into a 4 MiB bound, a new session and base image). When the stream stalls (nothing stored
+ *    for STALLED_MS) the sink stops waiting, and once the records queued and not yet
+ *    acknowledged pass `maxLagBytes` the session is abandoned (its queue dropped, its export
+ *    stopped, event 'lagExceeded'), so that an outage does not keep the WAL from restarting;
+ *    a new session starts, after a passive checkpoint, with a new base image, as soon as the
+ *    stream answers again. Replicas re-base onto it (replica.ts). Memory is bounded by
+ *    maxLagBytes plus the base images being built or published.
+ *  - The backlog ahead of the queue (metrics().exportBehindBytes: WAL frames committed and
+ *    not yet read by the export, and with the worker the records handed to it and not yet
+ *    taken) has the same bound, with another policy (behind.ts): past maxLagBytes, event
+ *    'exportBehind' (the metrics) once per crossing, again only after it fell below half,
+ *    counted in exportBehindExceeded; nothing is dropped, no session abandoned, no commit
+ *    waits. That backlog is committed and durable in the WAL, read as the publisher takes it;
+ *    it grows when the publisher's thread gets too little CPU (background: true under load),
+ *    and abandoning the session would not shrink it: the next session begins with a base
+ *    image of the whole database, read and published by that same thread, and the commits
+ *    made meanwhile wait in the WAL again (more work for the thread that is already behind,
+ *    and the replicas re-base). What it costs is the WAL's size: once 64 MiB of it is unread
+ *    the WAL no longer restarts (follow.ts), and it grows until the export catches up. It is
+ *    watched on the store's thread (thread.ts), every BEHIND_CHECK_MS.
  *  - Later base images (every `baseEveryMs`, and every `baseEveryCommits` commits once the log
  *    since the last base is at least half that base's size: a base of a large database after
  *    every few thousand small commits was most of what was published) are read from a
@@ -77,6 +96,7 @@ import { commitMetaSeq, commitMetaTimeMs, decodeRecord, encodeBaseMetaRecord, en
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
 import { readBaseImage } from './base-image';
+import { BehindWatch } from './behind';
 import { BufferPool, RecordArena } from './buffers';
 import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameInto, framedSize, HEADER, integerOption, MAX_TIMER_MS, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
 import { OrderedPublishes, type Outgoing, type PipelineStats } from './pipeline';
@@ -92,7 +112,11 @@ export interface ReplicateOptions extends StreamLimits {
    */
   baseEveryCommits?: number;
   baseEveryMs?: number;
-  /** Records queued and not yet acknowledged past which the session is abandoned (default 64 MiB). */
+  /**
+   * Records queued and not yet acknowledged past which the session is abandoned ('lagExceeded',
+   * default 64 MiB). Also the bound of the backlog ahead of the export (exportBehindBytes), past
+   * which 'exportBehind' is emitted and nothing else is done (publisher.ts header: why).
+   */
   maxLagBytes?: number;
   /** Largest message body (default 900 KiB); at most the server's max_payload (1 MiB by default) less 4 KiB for headers, whatever is asked. */
   maxMessageBytes?: number;
@@ -118,7 +142,8 @@ export interface ReplicateOptions extends StreamLimits {
    * free, so a commit's wake-up after its fdatasync never waits behind the publisher. Not the
    * default: where other threads keep every CPU busy the publisher all but stops (weight 3
    * against 1,024; measured, a few hundred of 30,000 commits published, stop() past
-   * stopTimeoutMs), with its backlog in the WAL, where maxLagBytes does not see it. Only with
+   * stopTimeoutMs), with its backlog in the WAL (metrics().exportBehindBytes, event
+   * 'exportBehind' past maxLagBytes), not in the queue 'lagExceeded' bounds. Only with
    * the worker: refused (reason background) with thread: false or on a store in lockingMode
    * 'exclusive', which run the publisher on the store's loop.
    */
@@ -139,11 +164,15 @@ export interface ReplicationMetrics extends Omit<PipelineStats, 'lastError'> {
   lagMs: number;
   /**
    * Bytes committed and not yet queued, so not in lagBytes: WAL frames the session's export has
-   * not read yet (ExportHandle.behindBytes), and with the worker thread the records handed to
-   * it and not yet taken. Near 0 while the publisher keeps up; it grows when the publisher's
-   * thread gets too little CPU, and maxLagBytes does not bound it.
+   * not read yet (ExportHandle.behindBytes; from the export's snapshot on, its base image's
+   * read included), and with the worker thread the records handed to it and not yet taken
+   * (each commit counted once). Near 0 while the publisher keeps up; it grows when the
+   * publisher's thread gets too little CPU. Past maxLagBytes: event 'exportBehind' (see the header).
    */
   exportBehindBytes: number;
+  /** Times exportBehindBytes passed maxLagBytes (each an 'exportBehind' event), and the largest it was read. */
+  exportBehindExceeded: number;
+  exportBehindPeakBytes: number;
   bases: number;
   /** Frames sent whole and as PAGE_DELTA, and the page bytes each way. */
   fullFrames: number;
@@ -162,10 +191,14 @@ export interface ReplicationSource {
   exportTo(sink: WalRecordSink, options: ExportOptions): ExportHandle;
   snapshot(): Promise<Snapshot>;
   checkpoint(mode: 'passive'): Promise<unknown>;
+  /** The export's backlog is counted, and its bound watched, by another thread's handle (thread.ts): none here. */
+  behindCountedElsewhere?: boolean;
 }
 
 /**
- * The handle store.replicateTo returns. Events: 'lagExceeded' (metrics), 'base' ({ seq, session }),
+ * The handle store.replicateTo returns. Events: 'lagExceeded' (metrics: the session abandoned),
+ * 'exportBehind' (metrics: exportBehindBytes passed maxLagBytes; nothing abandoned or dropped),
+ * 'base' ({ seq, session }),
  * 'published' ({ session, seq, ageMs, queuedMs, ackMs }: commits through seq are stored in the
  * stream, the last of them queued by the export ageMs ago; of that, queuedMs until the message
  * holding it last went to the server, ackMs until the stream acknowledged that message (or a
@@ -346,6 +379,13 @@ const BASE_POOL_BYTES = 32 << 20;
 
 const sameKey = (salts: [number, number], frame: number): string => `${salts[0]}:${salts[1]}:${frame}`;
 
+/**
+ * A stream that stored no message of the session for this long (ms) is stalled: the sink stops
+ * waiting for room, and the lag bound may abandon the session (see the header). Acks come every
+ * few ms while it stores; a retried publish pauses up to 2 s (nats.ts backoff).
+ */
+const STALLED_MS = 3000;
+
 /** One session: the export's records in, messages out (see the header). */
 class Session {
   readonly id = randomBytes(8).toString('hex');
@@ -366,6 +406,8 @@ class Session {
   lastBaseBytes = 0;
   lastBaseAt = performance.now();
   baseRunning = false;
+  /** When the stream last stored a message of this session (the session's start before the first). */
+  lastStoredAt = performance.now();
   /** The base being collected from the export (its first). */
   #initialBase: Uint8Array[] | null = [];
   #initialBaseSeq = 0n;
@@ -418,40 +460,48 @@ class Session {
   }
 
   /**
-   * The export's sink. In follow mode it never waits: records are queued, and past
-   * maxLagBytes the session is abandoned. During the export's first pass (the base image and
-   * the WAL as it was: bounded by the WAL's size, read under the export's snapshot) it waits
-   * for room instead, so a new session does not abandon itself replaying an unpublished WAL.
+   * The export's sink. It waits for room while `incoming` bytes would take the queue past half
+   * of maxLagBytes (unless the queue is empty: a record is taken whatever its size): during the
+   * export's first pass (the base image and the WAL as it was: bounded by the WAL's size, read
+   * under the export's snapshot) always, so a new session does not abandon itself replaying an
+   * unpublished WAL; in follow mode while the stream stores messages (see the header: a
+   * backlog caught up waits in the WAL). Past maxLagBytes the session is abandoned (#push).
    * Neither blocks a commit: a waiting export only keeps the WAL from restarting.
    */
   sink(): WalRecordSink & { [PAGE_DELTAS]: SinkPageDeltas } {
-    const room = async (): Promise<void> => {
-      this.#began();
-      while (!this.following && !this.abandoned && this.queuedBytes > this.r.options.maxLagBytes >>> 1) {
+    const half = this.r.options.maxLagBytes >>> 1;
+    const full = (incoming: number): boolean =>
+      !this.abandoned && this.queuedBytes > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || performance.now() - this.lastStoredAt < STALLED_MS);
+    const room = async (incoming: number): Promise<void> => {
+      this.wake?.(); // what is queued goes out meanwhile
+      while (full(incoming)) {
         await new Promise<void>((resolve) => {
           this.room = resolve;
           setTimeout(resolve, 100);
         });
       }
     };
+    // record by record: a WAL read's records (4 MiB, a hand-over's as much) waited for as one
+    // took a queue of maxLagBytes below ~9 MiB past its bound whenever a backlog was read
+    const take = async (payloads: Iterable<Uint8Array>): Promise<void> => {
+      this.#began();
+      for (const p of payloads) {
+        if (full(p.length + 8)) await room(p.length + 8);
+        this.accept(p); // (copies what it keeps; the caller's memory stays put until this resolves)
+      }
+      this.wake?.();
+    };
     return {
       [PAGE_DELTAS]: this.deltas,
       appendRecord: async (p) => {
-        await room();
+        this.#began();
+        if (full(p.length + 8)) await room(p.length + 8);
         this.accept(p);
         if (p[0] === KIND.COMMIT_META) this.wake?.();
       },
-      // a WAL read's records at once (accept() copies what it keeps)
-      appendRecords: async (payloads) => {
-        await room();
-        for (const p of payloads) this.accept(p);
-        this.wake?.();
-      },
-      appendFramed: async (framed, records) => {
-        await room();
-        for (const p of framedPayloads(framed, records)) this.accept(p);
-        this.wake?.();
-      },
+      // a WAL read's records at once
+      appendRecords: (payloads) => take(payloads),
+      appendFramed: (framed, records) => take(framedPayloads(framed, records)),
       // the exporter flushes once its first pass is out, and after each pass from then on
       flush: async () => {
         this.#began();
@@ -459,6 +509,17 @@ class Session {
         this.wake?.();
       },
     };
+  }
+
+  /**
+   * The queue ends inside a commit (its frames so far, not its COMMIT_META): the sink does not
+   * wait then, since a message ends at a commit when one fits and a commit smaller than a
+   * message is not sent until its end is queued (a wait there would wait for itself). A commit
+   * larger than maxLagBytes still abandons the session (#push), as documented.
+   */
+  #insideCommit(): boolean {
+    const last = this.queue[this.queue.length - 1];
+    return last !== undefined && 'payload' in last && last.seq === null && last.payload[0] !== KIND.WAL_HEADER;
   }
 
   /** In follow mode (see sink()); who waits for room in the queue. */
@@ -631,6 +692,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   #messageBytes: number;
   /** The stream's max_msg_size (-1: none), as ensureStream found it. */
   #streamMaxMsgSize = -1;
+  /** The bound on exportBehindBytes (behind.ts); not started when another thread counts it. */
+  readonly #behind: BehindWatch;
 
   /** `options` resolved by resolveReplicateOptions (the caller has checked them already). */
   constructor(source: ReplicationSource, options: Resolved) {
@@ -639,6 +702,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     this.#messageBytes = options.maxMessageBytes;
     this.#source = source;
     this.#subjects = subjectsOf(this.options.stream);
+    this.#behind = new BehindWatch(options.maxLagBytes, () => this.#export?.behindBytes() ?? 0, () => this.emit('exportBehind', this.metrics()));
+    if (source.behindCountedElsewhere !== true) this.#behind.start();
     let ready!: () => void;
     let failed!: (e: unknown) => void;
     this.ready = new Promise<void>((res, rej) => {
@@ -660,6 +725,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       })
       .finally(() => {
         if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer);
+        this.#behind.stop(); // nothing is emitted after 'end'
         this.emit('end');
       });
   }
@@ -710,7 +776,9 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       lagCommits: s?.queuedCommits ?? 0,
       lagBytes: s?.queuedBytes ?? 0,
       lagMs: oldest === undefined ? 0 : Math.round(performance.now() - oldest.time),
-      exportBehindBytes: this.#export?.behindBytes() ?? 0,
+      exportBehindBytes: this.#behind.saw(this.#export?.behindBytes() ?? 0),
+      exportBehindExceeded: this.#behind.exceeded,
+      exportBehindPeakBytes: this.#behind.peakBytes,
       ...this.#m,
       ...this.counters,
       ...pipeStats(this.#pipe),
@@ -987,6 +1055,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
 
   /** A message is stored: what it took leaves the queue; publishedSeq moves at a commit's end. */
   #stored(s: Session, m: Sent, cut: Cut): void {
+    s.lastStoredAt = performance.now();
     if (m.framed !== null) this.#bodies.give(m.framed.buffer as ArrayBuffer);
     m.framed = null;
     s.shift(m.take, m.takeBytes, m.commits);

@@ -134,6 +134,7 @@ function remoteExport(sink: WalRecordSink, options: ExportOptions): ExportHandle
     },
     poke: () => undefined, // the store pokes its exports itself
     behindBytes: () => 0, // the store's thread counts it (thread.ts metrics())
+    unreadBytes: () => 0,
   };
 }
 
@@ -164,7 +165,8 @@ async function main(): Promise<void> {
   let ended = false;
   try {
     checkSameFile();
-    const source = { path: store.path, pageSize: store.pageSize, exportTo: remoteExport, snapshot: () => store.snapshot(), checkpoint: (mode: 'passive') => store.checkpoint(mode) };
+    // the backlog ahead of the export is the store's thread's to count (thread.ts)
+    const source = { path: store.path, pageSize: store.pageSize, exportTo: remoteExport, snapshot: () => store.snapshot(), checkpoint: (mode: 'passive') => store.checkpoint(mode), behindCountedElsewhere: true };
     const r = startReplication(source, resolveReplicateOptions(data.options));
     replication = r;
     const metrics = (): ReplicationMetrics => r.metrics();

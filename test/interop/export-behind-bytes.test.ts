@@ -82,6 +82,31 @@ describe('ExportHandle.behindBytes()', () => {
     }
   }, 60_000);
 
+  it('the first pass (the base image) waits in the sink: the commits made meanwhile are behind, not 0', async () => {
+    const store = await open(path.join(dir, 'first-pass.db'), { pageSize: 4096 });
+    const frameSize = 24 + 4096;
+    const page = Buffer.alloc(4096, 2);
+    for (let i = 0; i < 20; i++) await store.commit([{ pgno: 2 + i, data: page }]);
+    const before = store.metrics().walFrames; // the WAL's frames as the export begins (its base is at most them)
+    const s = holdableSink();
+    s.hold(); // from its first record on: the base image waits, its snapshot held
+    const handle = store.exportTo(s.sink, { follow: true, pollMs: 5 });
+    try {
+      await until(() => s.calls() >= 1, 10_000); // the export has its snapshot and waits in the base image
+      for (let i = 0; i < 30; i++) await store.commit([{ pgno: 30 + i, data: page }]);
+      // the 30 commits after the snapshot, and at most the frames the WAL had past the base
+      const behind = handle.behindBytes();
+      expect(behind).toBeGreaterThanOrEqual(30 * frameSize);
+      expect(behind).toBeLessThanOrEqual((30 + before) * frameSize);
+      s.release();
+      await until(() => handle.behindBytes() === 0 && s.flushes() >= 2, 10_000);
+    } finally {
+      s.release();
+      await handle.stop();
+      await store.close();
+    }
+  }, 60_000);
+
   it('a sqlite3 process writes 16,000+ frames while the sink waits: all of them are behind, then exported', async () => {
     const db = path.join(dir, 'sqlite.db');
     const init = new Database(db);
