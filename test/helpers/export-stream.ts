@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
 
 import { WalStreamReader } from '../../lib/export/framing';
+import type { WalRecordSink } from '../../lib/export/framing';
 import { KIND } from '../../lib/export/records';
 import { createExportStream } from '../../lib/export/stream';
 
@@ -63,6 +64,46 @@ export function stallableSink(delayMs = 0): { w: Writable; chunks: Buffer[]; sta
     release() {
       stalled = false;
       for (const f of waiting.splice(0)) f();
+    },
+  };
+}
+
+/**
+ * A WalRecordSink that takes records until hold() and from then waits in its next records call
+ * until release(); counts COMMIT_META records, records calls and flushes (a pass's end, idle
+ * passes too: only records wait).
+ */
+export function holdableSink(): {
+  sink: WalRecordSink;
+  commits(): number;
+  flushes(): number;
+  calls(): number;
+  hold(): void;
+  release(): void;
+} {
+  let gate: Promise<void> | null = null;
+  let open: (() => void) | null = null;
+  let commits = 0;
+  let flushes = 0;
+  let calls = 0;
+  const take = async (payloads: readonly Uint8Array[]): Promise<void> => {
+    calls++;
+    for (const p of payloads) if (p[0] === KIND.COMMIT_META) commits++;
+    if (gate !== null) await gate;
+  };
+  return {
+    sink: {
+      appendRecord: (p) => take([p]),
+      appendRecords: (ps) => take(ps),
+      flush: async () => void flushes++,
+    },
+    commits: () => commits,
+    flushes: () => flushes,
+    calls: () => calls,
+    hold: () => void (gate = new Promise<void>((resolve) => (open = resolve))),
+    release: () => {
+      gate = null;
+      open?.();
     },
   };
 }

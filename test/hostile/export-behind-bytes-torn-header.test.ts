@@ -10,9 +10,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import type { WalRecordSink } from '../../lib/export/framing';
-import { KIND } from '../../lib/export/records';
 import { runPython } from '../helpers/children';
+import { holdableSink } from '../helpers/export-stream';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
@@ -29,27 +28,17 @@ describe('ExportHandle.behindBytes() while a sqlite3 process writes the wal-inde
     init.close();
     const store = await open(db, { autoCheckpoint: false });
     const frameSize = 24 + store.pageSize;
-    let gate: Promise<void> | null = null;
-    let release = (): void => undefined;
-    let commits = 0;
-    let flushes = 0;
-    let calls = 0;
-    const take = async (payloads: readonly Uint8Array[]): Promise<void> => {
-      calls++;
-      for (const p of payloads) if (p[0] === KIND.COMMIT_META) commits++;
-      if (gate !== null) await gate;
-    };
-    const sink: WalRecordSink = { appendRecord: (p) => take([p]), appendRecords: (ps) => take(ps), flush: async () => void flushes++ };
-    const handle = store.exportTo(sink, { follow: true, pollMs: 5 });
+    const s = holdableSink();
+    const handle = store.exportTo(s.sink, { follow: true, pollMs: 5 });
     const readings: number[] = [];
     let sampling = true;
     try {
-      await until(() => flushes >= 1, 10_000); // base and first pass out
-      const first = commits;
-      gate = new Promise<void>((resolve) => (release = resolve));
-      const before = calls;
+      await until(() => s.flushes() >= 1, 10_000); // base and first pass out
+      const first = s.commits();
+      s.hold();
+      const before = s.calls();
       await store.commit([{ pgno: 100, data: Buffer.alloc(store.pageSize, 1) }]); // a page no table uses (t's root is page 2)
-      await until(() => calls > before, 10_000); // the pass with that commit waits in the sink: nothing more is exported
+      await until(() => s.calls() > before, 10_000); // the pass with that commit waits in the sink: nothing more is exported
       // read it as fast as this thread can while the writer commits (a monitor's poll, many times over)
       const sample = (): void => {
         if (!sampling) return;
@@ -73,14 +62,12 @@ describe('ExportHandle.behindBytes() while a sqlite3 process writes the wal-inde
       expect(readings.every((v) => Number.isInteger(v) && v >= 0)).toBe(true);
       expect(max).toBeGreaterThanOrEqual(200 * frameSize);
       expect({ drops: drops.length, first: drops.slice(0, 3), readings: readings.length }).toEqual({ drops: 0, first: [], readings: readings.length });
-      gate = null;
-      release();
-      await until(() => handle.behindBytes() === 0 && commits >= first + 1 + written, 60_000);
-      expect(commits).toBe(first + 1 + written);
+      s.release();
+      await until(() => handle.behindBytes() === 0 && s.commits() >= first + 1 + written, 60_000);
+      expect(s.commits()).toBe(first + 1 + written);
     } finally {
       sampling = false;
-      gate = null;
-      release();
+      s.release();
       await handle.stop();
       await store.close();
     }

@@ -9,47 +9,14 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import type { WalRecordSink } from '../../lib/export/framing';
-import { KIND } from '../../lib/export/records';
 import { runPython } from '../helpers/children';
+import { holdableSink } from '../helpers/export-stream';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
 const dir = tmpDir('walnut-export-behind-');
 const HELPERS = path.join(__dirname, '..', 'helpers');
-
-/** A sink that takes records until hold() and from then waits in its next records call until release(); counts COMMIT_META records and flushes (a pass's end). */
-function holdableSink() {
-  let gate: Promise<void> | null = null;
-  let open: (() => void) | null = null;
-  let commits = 0;
-  let flushes = 0;
-  let calls = 0;
-  const take = async (payloads: readonly Uint8Array[]): Promise<void> => {
-    calls++;
-    for (const p of payloads) if (p[0] === KIND.COMMIT_META) commits++;
-    if (gate !== null) await gate;
-  };
-  const sink: WalRecordSink = {
-    appendRecord: (p) => take([p]),
-    appendRecords: (ps) => take(ps),
-    flush: async () => {
-      flushes++; // a pass's end (idle passes too); only records wait
-    },
-  };
-  return {
-    sink,
-    commits: () => commits,
-    flushes: () => flushes,
-    calls: () => calls,
-    hold: () => (gate = new Promise<void>((resolve) => (open = resolve))),
-    release: () => {
-      gate = null;
-      open?.();
-    },
-  };
-}
 
 describe('ExportHandle.behindBytes()', () => {
   it("walnut's commits while the sink waits: the WAL frames not read are counted, then 0 once it answers", async () => {
