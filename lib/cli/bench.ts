@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { checksum, open, WalnutError } from '../index';
+import { onStopSignal } from './signals';
 
 const { crc32c, sqliteWalChecksum, xxh3_128 } = checksum;
 
@@ -37,15 +38,13 @@ export async function runBench(scenario: string, seconds: number): Promise<Row[]
   if (!SCENARIOS.includes(scenario)) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: unknown scenario ${JSON.stringify(scenario)} (commit, checksum or all)`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'scenario' });
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --seconds must be a number of seconds above 0 (at most 3600)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'seconds' });
   const rows: Row[] = [];
-  // stopped by SIGINT or SIGTERM: the directory (databases of tens of MB) is removed, then the
+  // stopped by SIGINT, SIGTERM or SIGHUP (./signals): the directory (databases of tens of MB) is removed, then the
   // signal ends the process as it would have (it was left behind in the temporary directory).
   // The handler is in place before the directory exists and until it is gone: a signal caught
   // while it was not (the run's last synchronous stretch, before its finally) was lost, and
   // the run went on to print its rows and exit 0
   let dir: string | null = null;
   const interrupted = (signal: NodeJS.Signals): void => {
-    process.removeListener('SIGINT', interrupted);
-    process.removeListener('SIGTERM', interrupted);
     // the store's I/O thread may still be creating files in it (its -wal, -shm): rmSync then
     // failed ENOTEMPTY and the process exited 1 with the directory left; it retries that
     try {
@@ -55,8 +54,7 @@ export async function runBench(scenario: string, seconds: number): Promise<Row[]
     }
     process.kill(process.pid, signal);
   };
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
+  const stopListening = onStopSignal(interrupted);
   try {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-bench-'));
     if (scenario === 'all' || scenario === 'commit') {
@@ -121,8 +119,7 @@ export async function runBench(scenario: string, seconds: number): Promise<Row[]
   } finally {
     if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
     await signalsHeard(); // one caught during the run's last stretch: its handler runs (and ends the process)
-    process.removeListener('SIGINT', interrupted);
-    process.removeListener('SIGTERM', interrupted);
+    stopListening();
   }
 }
 

@@ -21,6 +21,7 @@ import { abandonRestores } from '../export/restore';
 import { failWhenOutputRemoved, openExportReplacement, type ExportReplacement } from '../export/stream';
 import { runBench } from './bench';
 import { progress } from './progress';
+import { onStopSignal } from './signals';
 
 type Out = Record<string, unknown>;
 
@@ -191,20 +192,16 @@ function program(setExit: (code: number) => void): Command {
           return typeof fd !== 'number'; // (no descriptor to tell by: as before)
         }
       };
-      // interrupted by SIGINT or SIGTERM with no backup to leave: the output discarded, then the
-      // signal ends the process as it would have
+      // interrupted by SIGINT, SIGTERM or SIGHUP (./signals) with no backup to leave: the output
+      // discarded, then the signal ends the process as it would have
       const abandoned = (signal: NodeJS.Signals): void => {
-        process.removeListener('SIGINT', abandoned);
-        process.removeListener('SIGTERM', abandoned);
         discardOutput();
         process.kill(process.pid, signal);
       };
-      // --follow runs until interrupted: SIGINT or SIGTERM (what kill, timeout, systemd and docker
-      // stop send; walnut replicate and replica stop on either), each ending it the same way
-      // once it has a backup to leave (`abandoned` before that)
+      // --follow runs until interrupted: SIGINT, SIGTERM or SIGHUP (walnut replicate and replica
+      // stop on the same), each ending it the same way once it has a backup to leave (`abandoned`
+      // before that)
       const interrupted = (signal: NodeJS.Signals): void => {
-        process.removeListener('SIGINT', interrupted);
-        process.removeListener('SIGTERM', interrupted);
         if (stream === null || !holdsBackup()) {
           abandoned(signal);
           return;
@@ -216,11 +213,7 @@ function program(setExit: (code: number) => void): Command {
       };
       // listening before any file is made: a signal between the new file's creation and these
       // handlers ended the process by its default action and left that file behind
-      const onSignal = o.follow ? interrupted : abandoned;
-      if (o.follow || file !== undefined) {
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
-      }
+      const stopListening = o.follow || file !== undefined ? onStopSignal(o.follow ? interrupted : abandoned) : () => undefined;
       try {
         replacement = file !== undefined && o.force === true ? openExportReplacement(db, file) : null;
         target = replacement !== null ? replacement.output : file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
@@ -240,7 +233,7 @@ function program(setExit: (code: number) => void): Command {
         const written = o.follow && file !== undefined ? pipeline(exported, failWhenOutputRemoved(target as Writable & { fd: number | null }, file), target) : pipeline(exported, target);
         await written.catch((e) => {
           const code = (e as { code?: string }).code;
-          if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by SIGINT or SIGTERM
+          if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by a stop signal
           discardOutput();
           // `bytes` counts what the export produced, not what the reader read (a pipe buffers up to
           // 64 KiB and more may be in flight; a reader gone before the start read nothing): an
@@ -253,8 +246,7 @@ function program(setExit: (code: number) => void): Command {
         discardOutput(); // (a refusal before any file was made: nothing to discard)
         throw e;
       } finally {
-        process.removeListener('SIGINT', onSignal);
-        process.removeListener('SIGTERM', onSignal);
+        stopListening();
       }
       const summary = { bytes };
       if (o.json) print(summary, true);
@@ -271,21 +263,16 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z\n  walnut restore --nats nats://127.0.0.1:4222 --stream app restored.db --until 5000')
     .action(async (src: string, target: string | undefined, o: { until?: string; force?: boolean; nats?: string; stream?: string; json?: boolean }) => {
       const until = parseUntil(o.until); // before anything is opened or drawn
-      // interrupted by SIGINT or SIGTERM: the new file, still hidden beside the target, is removed
-      // (it was left behind, as large as what it had written), then the signal ends the process
-      const interrupted = (signal: NodeJS.Signals): void => {
-        process.removeListener('SIGINT', interrupted);
-        process.removeListener('SIGTERM', interrupted);
+      // interrupted by SIGINT, SIGTERM or SIGHUP: the new file, still hidden beside the target, is
+      // removed (it was left behind, as large as what it had written), then the signal ends the process
+      const stopListening = onStopSignal((signal) => {
         abandonRestores();
         process.kill(process.pid, signal);
-      };
-      process.once('SIGINT', interrupted);
-      process.once('SIGTERM', interrupted);
+      });
       try {
         await restoreCommand(src, target, until, o);
       } finally {
-        process.removeListener('SIGINT', interrupted);
-        process.removeListener('SIGTERM', interrupted);
+        stopListening();
       }
     });
 
@@ -334,23 +321,16 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut replica --nats nats://127.0.0.1:4222 --stream app replica.db')
     .action(async (db: string, o: { nats: string; stream: string; interval: string; json?: boolean }) => {
       const every = intervalMs(o.interval);
-      // interrupted by SIGINT or SIGTERM before the replica exists (waiting for a stream or its
-      // first base image): what openReplica made for it goes (its new position file, the base
-      // image's restore temporary; both were left behind), then the signal ends the process
+      // interrupted by SIGINT, SIGTERM or SIGHUP before the replica exists (waiting for a stream
+      // or its first base image): what openReplica made for it goes (its new position file, the
+      // base image's restore temporary; both were left behind), then the signal ends the process
       const fresh = !fs.existsSync(db) && !fs.existsSync(`${db}-replica`);
-      const interrupted = (signal: NodeJS.Signals): void => {
-        process.removeListener('SIGINT', interrupted);
-        process.removeListener('SIGTERM', interrupted);
+      const stopListening = onStopSignal((signal) => {
         abandonRestores();
         if (fresh && !fs.existsSync(db)) fs.rmSync(`${db}-replica`, { force: true });
         process.kill(process.pid, signal);
-      };
-      process.once('SIGINT', interrupted);
-      process.once('SIGTERM', interrupted);
-      const r = await openReplica(db, { servers: o.nats, stream: o.stream }).finally(() => {
-        process.removeListener('SIGINT', interrupted);
-        process.removeListener('SIGTERM', interrupted);
       });
+      const r = await openReplica(db, { servers: o.nats, stream: o.stream }).finally(stopListening);
       r.on('error', (e: Error) => process.stderr.write(`walnut replica: ${e.message}\n`));
       // a commit never reached: rejects once the replica stopped for good (its store failed, a
       // full disk), which ends the command (exit 2) instead of printing a lag that never moves
@@ -408,21 +388,18 @@ function intervalMs(interval: string): number {
 }
 
 /**
- * Calls `report` every `ms` (and once at the end) until SIGINT or SIGTERM, then `stop`. A
+ * Calls `report` every `ms` (and once at the end) until SIGINT, SIGTERM or SIGHUP, then `stop`. A
  * `failed` promise that rejects first (the work stopped for good) also stops, then throws its
  * failure.
  */
 async function runUntilSignal(ms: number, report: () => void, stop: () => Promise<void>, failed: Promise<unknown> = new Promise(() => undefined)): Promise<void> {
   const timer = setInterval(report, ms);
-  let onSignal!: () => void;
+  let stopListening!: () => void;
   const failure = await new Promise<unknown>((resolve) => {
-    onSignal = () => resolve(null);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    stopListening = onStopSignal(() => resolve(null));
     failed.catch((e: unknown) => resolve(e ?? new Error('stopped')));
   });
-  process.removeListener('SIGINT', onSignal);
-  process.removeListener('SIGTERM', onSignal);
+  stopListening();
   clearInterval(timer);
   await stop();
   report();

@@ -15,7 +15,7 @@ const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 
 describe('walnut bench interrupted by a signal', () => {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     it(`${signal}: its temporary directory is removed, the process ends by the signal`, async () => {
       const tmp = fs.mkdtempSync(path.join(dir, `${signal}-`)); // the bench's TMPDIR: what it leaves is seen here
       const bench = spawn(process.execPath, [bin, 'bench', 'commit', '--seconds', '60'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });

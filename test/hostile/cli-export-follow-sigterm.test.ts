@@ -22,7 +22,7 @@ const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 
 describe('walnut export --follow and SIGTERM', () => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     it(`${signal} ends the export as an interruption: exit 0, the --json summary, every commit in the stream, no -wal/-shm left`, async () => {
       const src = path.join(dir, `${signal}.db`);
       const db = new Database(src);
@@ -60,7 +60,7 @@ describe('walnut export --follow and SIGTERM', () => {
     }, 60_000);
   }
 
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     it(`to stdout (a pipe), ${signal} ends it the same way: exit 0, the summary and no error on stderr, every commit in what the pipe carried`, async () => {
       const src = path.join(dir, `stdout-${signal}.db`);
       const db = new Database(src);

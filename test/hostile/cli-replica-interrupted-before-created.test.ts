@@ -23,7 +23,7 @@ describe.skipIf(NATS_SKIP !== null)('walnut replica interrupted before its repli
   }, 60_000);
   afterAll(() => stopNats([nats]));
 
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     it(`${signal}: nothing left of the replica it never made, ended by the signal`, async () => {
       const sub = fs.mkdtempSync(path.join(dir, `${signal}-`));
       const db = path.join(sub, 'replica.db');

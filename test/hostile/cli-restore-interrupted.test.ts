@@ -46,7 +46,7 @@ function reached(sub: string, when: 'registered' | 'writing'): boolean {
 }
 
 describe('walnut restore interrupted by a signal', () => {
-  const cases = ([['SIGINT', false], ['SIGTERM', false], ['SIGTERM', true]] as const).flatMap(([signal, force]) => (['registered', 'writing'] as const).map((when) => [signal, force, when] as const));
+  const cases = ([['SIGINT', false], ['SIGTERM', false], ['SIGTERM', true], ['SIGHUP', true]] as const).flatMap(([signal, force]) => (['registered', 'writing'] as const).map((when) => [signal, force, when] as const));
   for (const [signal, force, when] of cases) {
     it(`${signal}${force ? ' over an old database (--force)' : ''}, ${when}: no temporary file left, the target as it was, ended by the signal`, async () => {
       const stream = exportStream(`${signal}-${force}-${when}`);
