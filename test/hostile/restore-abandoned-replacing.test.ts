@@ -17,6 +17,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { abandonRestores, restore } from '../../lib/export/restore';
 import { WalnutFile } from '../../lib/io/file';
 import { newDatabaseStream } from '../helpers/new-database-stream';
+import { oneRowOldDatabase } from '../helpers/old-wal-database';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -44,10 +45,7 @@ describe('abandonRestores() while a restore --force replaces its target', () => 
       const ark = fs.readFileSync(await newDatabaseStream(fs.mkdtempSync(path.join(dir, 'stream-')), false));
       const sub = fs.mkdtempSync(path.join(dir, 'target-'));
       const target = path.join(sub, 'restored.db');
-      const db = new Database(target);
-      db.pragma('journal_mode = WAL');
-      db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT); INSERT INTO t(who) VALUES ('old')");
-      db.close();
+      oneRowOldDatabase(target);
       fs.writeFileSync(`${target}-wal-fec`, SIDECAR);
       const sync = WalnutFile.syncDirectory.bind(WalnutFile);
       let seen: string[] | null = null;

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { restore } from '../../lib/export/restore';
 import { WalnutFile } from '../../lib/io/file';
 import { newDatabaseStream } from '../helpers/new-database-stream';
-import { Database } from '../helpers/sqlite';
+import { oneRowOldDatabase } from '../helpers/old-wal-database';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -27,10 +27,7 @@ describe('a restore --force while another restore of the same target renames its
     const ark = fs.readFileSync(await newDatabaseStream(fs.mkdtempSync(path.join(dir, 'stream-')), false));
     const sub = fs.mkdtempSync(path.join(dir, 'target-'));
     const target = path.join(sub, 'restored.db');
-    const db = new Database(target);
-    db.pragma('journal_mode = WAL');
-    db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT); INSERT INTO t(who) VALUES ('old')");
-    db.close();
+    oneRowOldDatabase(target);
     const close = WalnutFile.prototype.close;
     let second: unknown = undefined;
     vi.spyOn(WalnutFile.prototype, 'close').mockImplementation(async function (this: WalnutFile) {

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { restore } from '../../lib/export/restore';
 import { WalnutError } from '../../lib/index';
 import { newDatabaseStream } from '../helpers/new-database-stream';
+import { oneRowOldDatabase } from '../helpers/old-wal-database';
 import { Database } from '../helpers/sqlite';
 import { fillUp, MOUNT_SKIP, smallTmpfs } from '../helpers/small-fs';
 import { tmpDir } from '../helpers/tmp';
@@ -24,10 +25,7 @@ describe.skipIf(MOUNT_SKIP !== null)(`restore() on a full disk${MOUNT_SKIP === n
       const dir = smallTmpfs('256k');
       const target = path.join(dir, 'restored.db');
       if (force) {
-        const db = new Database(target);
-        db.pragma('journal_mode = WAL');
-        db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, who TEXT); INSERT INTO t(who) VALUES ('old')");
-        db.close();
+        oneRowOldDatabase(target);
       }
       const before = fs.readdirSync(dir).sort();
       const filler = fillUp(dir);
