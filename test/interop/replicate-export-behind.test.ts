@@ -127,9 +127,10 @@ describe.skipIf(NATS_SKIP !== null)('replication: the backlog ahead of the expor
       expect(r.metrics()).toMatchObject({ exportBehindExceeded: 0 });
       for (let round = 1; round <= 2; round++) {
         const p = await pause(r);
-        const t0 = performance.now();
-        await bigCommits(store, 16, 20 * round, PAGES / 4); // 16.5 MB, past the 4 MiB bound, in commits of 1 MB (each under half the bound: a commit larger goes into the queue whole)
-        const commitMs = performance.now() - t0;
+        // 16.5 MB, past the 4 MiB bound, in commits of 1 MB (each under half the bound: a commit
+        // larger goes into the queue whole); every one durable while the worker is paused: commits
+        // never wait for the publisher
+        await bigCommits(store, 16, 20 * round, PAGES / 4);
         await until(() => events.length === round, 30_000, () => r.metrics());
         // the worker has not run meanwhile: the commits did not wait for it, the store's thread told it
         const m = events[round - 1]!;
@@ -142,7 +143,6 @@ describe.skipIf(NATS_SKIP !== null)('replication: the backlog ahead of the expor
         expect(events.length).toBe(round);
         await p.resume();
         await settled(r, 1 + 16 * round);
-        expect(commitMs).toBeGreaterThan(0);
       }
       expect(events.length).toBe(2);
       expect(lagExceeded).toEqual([]);
