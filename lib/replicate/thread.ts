@@ -156,16 +156,32 @@ const MAGIC_BYTES = StreamMagic.V1.bytes();
  * worker unpacks every commit's records). Lengths are checked as the reader checks them.
  */
 export function unpackRecords(packed: Uint8Array): Uint8Array[] {
-  if (StreamMagic.recognize(packed.subarray(0, 8)) === null) throw walnutError('WALNUT_INVALID_FRAMING', 'HeaderMissing: the hand-over buffer does not start with ARKHEXP1', { reason: 'HeaderMissing' });
   const records: Uint8Array[] = [];
+  forEachPacked(packed, (at, length) => records.push(packed.subarray(at + 8, at + 8 + length)));
+  return records;
+}
+
+/**
+ * How many records packRecords or packFramed packed (checked as unpackRecords checks them),
+ * with no view of them: a sink that reads framed records in place (appendFramed) takes
+ * `packed.subarray(8)` and this count.
+ */
+export function packedRecords(packed: Uint8Array): number {
+  let n = 0;
+  forEachPacked(packed, () => n++);
+  return n;
+}
+
+/** Each record's framing offset and length in `packed`, checked (WALNUT_INVALID_FRAMING). */
+function forEachPacked(packed: Uint8Array, each: (at: number, length: number) => void): void {
+  if (StreamMagic.recognize(packed.subarray(0, 8)) === null) throw walnutError('WALNUT_INVALID_FRAMING', 'HeaderMissing: the hand-over buffer does not start with ARKHEXP1', { reason: 'HeaderMissing' });
   for (let at = 8; at < packed.length; ) {
     const length = packed.length - at >= 8 && be32(packed, at) === 0 ? be32(packed, at + 4) : -1;
     if (length < 0 || length > packed.length - at - 8) throw walnutError('WALNUT_INVALID_FRAMING', 'Truncated: a record runs past the hand-over buffer', { reason: 'Truncated' });
     checkRecordLength(length);
-    records.push(packed.subarray(at + 8, at + 8 + length));
+    each(at, length);
     at += 8 + length;
   }
-  return records;
 }
 
 export function sendError(e: unknown): SentError {
