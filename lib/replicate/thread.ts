@@ -156,8 +156,13 @@ const MAGIC_BYTES = StreamMagic.V1.bytes();
  * worker unpacks every commit's records). Lengths are checked as the reader checks them.
  */
 export function unpackRecords(packed: Uint8Array): Uint8Array[] {
+  checkPackedMagic(packed);
   const records: Uint8Array[] = [];
-  forEachPacked(packed, (at, length) => records.push(packed.subarray(at + 8, at + 8 + length)));
+  for (let at = 8; at < packed.length; ) {
+    const length = checkedLength(packed, at);
+    records.push(packed.subarray(at + 8, at + 8 + length));
+    at += 8 + length;
+  }
   return records;
 }
 
@@ -167,21 +172,22 @@ export function unpackRecords(packed: Uint8Array): Uint8Array[] {
  * `packed.subarray(8)` and this count.
  */
 export function packedRecords(packed: Uint8Array): number {
+  checkPackedMagic(packed);
   let n = 0;
-  forEachPacked(packed, () => n++);
+  for (let at = 8; at < packed.length; n++) at += 8 + checkedLength(packed, at);
   return n;
 }
 
-/** Each record's framing offset and length in `packed`, checked (WALNUT_INVALID_FRAMING). */
-function forEachPacked(packed: Uint8Array, each: (at: number, length: number) => void): void {
+function checkPackedMagic(packed: Uint8Array): void {
   if (StreamMagic.recognize(packed.subarray(0, 8)) === null) throw walnutError('WALNUT_INVALID_FRAMING', 'HeaderMissing: the hand-over buffer does not start with ARKHEXP1', { reason: 'HeaderMissing' });
-  for (let at = 8; at < packed.length; ) {
-    const length = packed.length - at >= 8 && be32(packed, at) === 0 ? be32(packed, at + 4) : -1;
-    if (length < 0 || length > packed.length - at - 8) throw walnutError('WALNUT_INVALID_FRAMING', 'Truncated: a record runs past the hand-over buffer', { reason: 'Truncated' });
-    checkRecordLength(length);
-    each(at, length);
-    at += 8 + length;
-  }
+}
+
+/** The length of the record framed at `at` of `packed`, checked (WALNUT_INVALID_FRAMING). */
+function checkedLength(packed: Uint8Array, at: number): number {
+  const length = packed.length - at >= 8 && be32(packed, at) === 0 ? be32(packed, at + 4) : -1;
+  if (length < 0 || length > packed.length - at - 8) throw walnutError('WALNUT_INVALID_FRAMING', 'Truncated: a record runs past the hand-over buffer', { reason: 'Truncated' });
+  checkRecordLength(length);
+  return length;
 }
 
 export function sendError(e: unknown): SentError {
