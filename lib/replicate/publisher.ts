@@ -1009,11 +1009,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         if (pipe.size === 0 && ended && cut.covered === s.queue.length && s.laterBases.length === 0) return;
         settling ??= pipe.size === 0 ? null : pipe.settle();
         // the oldest message's answer, or (while the pipeline has room) more to send
-        const woke = new Promise<null>((resolve) => {
-          const wake = (): void => resolve(null);
-          if (pipe.room) s.wake = wake;
-          setTimeout(wake, hold > 0 ? hold : 100);
-        });
+        let wake!: () => void;
+        const woke = new Promise<null>((resolve) => (wake = () => resolve(null)));
+        if (pipe.room) s.wake = wake;
+        const timer = setTimeout(wake, hold > 0 ? hold : 100);
         let stored: Outgoing[] | null;
         try {
           stored = await (settling === null ? woke : Promise.race([settling, woke]));
@@ -1024,6 +1023,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
           this.#error(e);
           this.#drop(s);
           break;
+        } finally {
+          // the turn's timer goes with it: left to fire, each of the pump's turns (~2 per
+          // message) woke this thread once more 100 ms later, for nothing
+          clearTimeout(timer);
         }
         s.wake = null;
         if (stored === null) continue;
