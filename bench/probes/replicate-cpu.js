@@ -122,7 +122,7 @@ async function startServer(dir) {
       console.log(`${c.name.padEnd(12)} commits/s ${Math.round(med(c.rounds.map((x) => x.rate)))}  process ${med(c.rounds.map((x) => x.process)).toFixed(1)}  nats-server ${med(c.rounds.map((x) => x.nats)).toFixed(1)} µs/commit; threads: ${threads.map(([n, v]) => `${n} ${v.toFixed(1)}`).join(', ')}`);
       const sleepers = [...names].map((n) => [n, med(c.rounds.map((x) => x.sleeps[n] ?? 0))]).filter(([, v]) => v >= 0.5).sort((a, b) => b[1] - a[1]);
       console.log(`  sleeps (voluntary context switches) per 1,000 commits: ${sleepers.map(([n, v]) => `${n} ${v.toFixed(1)}`).join(', ')}`);
-      if (c.r !== null) console.log(`  per commit: messages ${med(c.rounds.map((x) => x.messages)).toFixed(3)}, bytes published ${Math.round(med(c.rounds.map((x) => x.bytes)))}, full frames ${med(c.rounds.map((x) => x.full)).toFixed(3)}, deltas ${med(c.rounds.map((x) => x.deltas)).toFixed(3)}; bases a round ${med(c.rounds.map((x) => x.bases))}`);
+      if (c.r !== null) console.log(`  per commit: messages ${med(c.rounds.map((x) => x.messages)).toFixed(4)}, bytes published ${Math.round(med(c.rounds.map((x) => x.bytes)))}, full frames ${med(c.rounds.map((x) => x.full)).toFixed(3)}, deltas ${med(c.rounds.map((x) => x.deltas)).toFixed(3)}; bases a round ${med(c.rounds.map((x) => x.bases))}`);
     }
     if (cases.length > 2) {
       const ratios = cases[1].rounds.map((x, i) => x.process / cases[2].rounds[i].process);
