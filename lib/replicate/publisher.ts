@@ -77,6 +77,10 @@
  *    straight into it) are carved from a session's RecordArena (buffers.ts) and released as
  *    their messages are stored: a fresh ArrayBuffer per record (~20 MB/s at 5,000 commits/s)
  *    ran garbage collections on the publisher's loop for V8's external memory, acks waiting.
+ *    They are queued framed as a message body frames them (u64 length, payload), a commit's
+ *    records one entry (a commit past half a message several; a WAL_HEADER one alone), read
+ *    in place from the export's framing (appendFramed): a message body is the magic and its
+ *    entries' bytes. An entry per record was a view, an object and two copies per record.
  *  - With `delta` (default) a frame whose page has a previous version in the stream goes as
  *    PAGE_DELTA when that is smaller (export/page-delta.ts). The session's export encodes them
  *    (its sink's SinkPageDeltas, framing.ts): natively, inside the WAL read on the store's side
