@@ -6,8 +6,9 @@
 // Per round: CPU µs per commit of every thread of the process from /proc/self/task/*/stat,
 // grouped by the thread's name (the store's thread is the process's pid: 'main'; a worker's
 // JavaScript thread is the task whose name is the worker's), the whole process
-// (process.cpuUsage) and the nats-server (/proc/<pid>/stat). Medians over the rounds.
-//   node bench/probes/replicate-cpu.js ROUNDS COMMITS <dist> [<dist> ...]
+// (process.cpuUsage) and the nats-server (/proc/<pid>/stat); each thread group's sleeps (voluntary
+// context switches, /proc/self/task/*/status: its wake-ups) per 1,000 commits. Medians over the rounds.
+//   [WALNUT_PROBE_REPLICATE=<json>] node bench/probes/replicate-cpu.js ROUNDS COMMITS <dist> [<dist> ...]
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -20,6 +21,8 @@ const ROUNDS = Number(args.shift());
 const COMMITS = Number(args.shift());
 const dists = args.map((d) => path.resolve(d));
 const CLK_TCK = 100;
+/** More replicateTo options, as JSON (WALNUT_PROBE_REPLICATE='{"baseEveryCommits":1000000000}': the log's cost alone, no later base images). */
+const extraOptions = JSON.parse(process.env.WALNUT_PROBE_REPLICATE ?? '{}');
 /** Tasks born while a replication started: its worker's threads (named 'worker' below). */
 const workerTids = new Set();
 
@@ -31,7 +34,9 @@ function tasks() {
       const s = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       const name = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
       const f = s.slice(s.lastIndexOf(') ') + 2).split(' ');
-      out.set(tid, { name: Number(tid) === process.pid ? 'main' : workerTids.has(tid) ? `worker ${name}` : name, micros: ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK });
+      const st = fs.readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
+      const sleeps = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+      out.set(tid, { name: Number(tid) === process.pid ? 'main' : workerTids.has(tid) ? `worker ${name}` : name, micros: ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK, sleeps });
     } catch {
       // gone meanwhile
     }
@@ -72,7 +77,7 @@ async function startServer(dir) {
       for (const on of b === 0 ? [false, true] : [true]) {
         const store = await lib.open(path.join(dir, `s${cases.length}.db`));
         const before = new Set(fs.readdirSync('/proc/self/task'));
-        const r = on ? store.replicateTo({ servers: server.url, stream: `s${cases.length}` }) : null;
+        const r = on ? store.replicateTo({ servers: server.url, stream: `s${cases.length}`, ...extraOptions }) : null;
         await r?.ready;
         for (const tid of fs.readdirSync('/proc/self/task')) if (!before.has(tid)) workerTids.add(tid);
         cases.push({ name: `${b === 0 ? 'this' : path.basename(path.dirname(dists[b]))}${on ? '' : ' off'}`, store, r, made: 0, rounds: [] });
@@ -93,14 +98,16 @@ async function startServer(dir) {
       const t1 = tasks();
       const p = process.cpuUsage(p0);
       const byName = {};
+      const sleepsByName = {};
       for (const [tid, t] of t1) {
         const before = t0.get(tid)?.micros ?? 0;
         const name = t.name.replace(/[0-9]+$/, '');
         byName[name] = (byName[name] ?? 0) + (t.micros - before) / COMMITS;
+        sleepsByName[name] = (sleepsByName[name] ?? 0) + ((t.sleeps - (t0.get(tid)?.sleeps ?? 0)) * 1000) / COMMITS;
       }
       const m1 = c.r?.metrics();
       const per = (k) => (m1 ? (m1[k] - m0[k]) / COMMITS : 0);
-      if (keep) c.rounds.push({ messages: per('messages'), bytes: per('bytesPublished'), bases: per('bases') * COMMITS, full: per('fullFrames'), deltas: per('deltaFrames'), rate: COMMITS / (wall / 1000), process: (p.user + p.system) / COMMITS, nats: (childMicros(server.child.pid) - n0) / COMMITS, threads: byName });
+      if (keep) c.rounds.push({ messages: per('messages'), bytes: per('bytesPublished'), bases: per('bases') * COMMITS, full: per('fullFrames'), deltas: per('deltaFrames'), rate: COMMITS / (wall / 1000), process: (p.user + p.system) / COMMITS, nats: (childMicros(server.child.pid) - n0) / COMMITS, threads: byName, sleeps: sleepsByName });
     };
     for (const c of cases) await round(c, false); // warm-up
     for (let r = 0; r < ROUNDS; r++) {
@@ -113,7 +120,9 @@ async function startServer(dir) {
       const names = new Set(c.rounds.flatMap((x) => Object.keys(x.threads)));
       const threads = [...names].map((n) => [n, med(c.rounds.map((x) => x.threads[n] ?? 0))]).filter(([, v]) => v >= 0.05).sort((a, b) => b[1] - a[1]);
       console.log(`${c.name.padEnd(12)} commits/s ${Math.round(med(c.rounds.map((x) => x.rate)))}  process ${med(c.rounds.map((x) => x.process)).toFixed(1)}  nats-server ${med(c.rounds.map((x) => x.nats)).toFixed(1)} µs/commit; threads: ${threads.map(([n, v]) => `${n} ${v.toFixed(1)}`).join(', ')}`);
-      if (c.r !== null) console.log(`  per commit: messages ${med(c.rounds.map((x) => x.messages)).toFixed(3)}, bytes published ${Math.round(med(c.rounds.map((x) => x.bytes)))}, full frames ${med(c.rounds.map((x) => x.full)).toFixed(3)}, deltas ${med(c.rounds.map((x) => x.deltas)).toFixed(3)}; bases a round ${med(c.rounds.map((x) => x.bases))}`);
+      const sleepers = [...names].map((n) => [n, med(c.rounds.map((x) => x.sleeps[n] ?? 0))]).filter(([, v]) => v >= 0.5).sort((a, b) => b[1] - a[1]);
+      console.log(`  sleeps (voluntary context switches) per 1,000 commits: ${sleepers.map(([n, v]) => `${n} ${v.toFixed(1)}`).join(', ')}`);
+      if (c.r !== null) console.log(`  per commit: messages ${med(c.rounds.map((x) => x.messages)).toFixed(4)}, bytes published ${Math.round(med(c.rounds.map((x) => x.bytes)))}, full frames ${med(c.rounds.map((x) => x.full)).toFixed(3)}, deltas ${med(c.rounds.map((x) => x.deltas)).toFixed(3)}; bases a round ${med(c.rounds.map((x) => x.bases))}`);
     }
     if (cases.length > 2) {
       const ratios = cases[1].rounds.map((x, i) => x.process / cases[2].rounds[i].process);

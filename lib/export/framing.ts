@@ -164,6 +164,26 @@ export function framedPayloads(framed: Uint8Array, records: number): Uint8Array[
   return out;
 }
 
+/**
+ * framedPayloads' check without its views: that `records` framed records fill `framed` exactly,
+ * each length checked; WALNUT_INVALID_ARGUMENT (reason 'framed') when they do not. For a sink
+ * that reads the records in place (replicate/publisher.ts: a view per record was garbage per
+ * commit on the replication worker).
+ */
+export function checkFramed(framed: Uint8Array, records: number): void {
+  const size = uint8Length(framed);
+  if (size < 0) throw walnutError('WALNUT_INVALID_ARGUMENT', 'framed records must be a Uint8Array', { reason: 'framed' });
+  let n = 0;
+  for (let at = 0; at < size; n++) {
+    if (size - at < 8 || (framed[at]! | framed[at + 1]! | framed[at + 2]! | framed[at + 3]!) !== 0) throw badFraming(at);
+    const length = ((framed[at + 4]! << 24) | (framed[at + 5]! << 16) | (framed[at + 6]! << 8) | framed[at + 7]!) >>> 0;
+    checkRecordLength(length);
+    if (size - at - 8 < length) throw badFraming(at);
+    at += 8 + length;
+  }
+  if (n !== records) throw walnutError('WALNUT_INVALID_ARGUMENT', `framed holds ${n} records, not ${records}`, { reason: 'framed' });
+}
+
 function badFraming(at: number) {
   return walnutError('WALNUT_INVALID_ARGUMENT', `framed records: the record at byte ${at} does not fit`, { reason: 'framed' });
 }

@@ -77,6 +77,10 @@
  *    straight into it) are carved from a session's RecordArena (buffers.ts) and released as
  *    their messages are stored: a fresh ArrayBuffer per record (~20 MB/s at 5,000 commits/s)
  *    ran garbage collections on the publisher's loop for V8's external memory, acks waiting.
+ *    They are queued framed as a message body frames them (u64 length, payload), a commit's
+ *    records one entry (a commit past half a message several; a WAL_HEADER one alone), read
+ *    in place from the export's framing (appendFramed): a message body is the magic and its
+ *    entries' bytes. An entry per record was a view, an object and two copies per record.
  *  - With `delta` (default) a frame whose page has a previous version in the stream goes as
  *    PAGE_DELTA when that is smaller (export/page-delta.ts). The session's export encodes them
  *    (its sink's SinkPageDeltas, framing.ts): natively, inside the WAL read on the store's side
@@ -91,8 +95,8 @@ import { EventEmitter } from 'node:events';
 import { walnutError, WalnutError } from '../errors';
 import { be32, FRAME_HEADER_SIZE } from '../format/frame-header';
 import type { ExportOptions } from '../export/exporter';
-import { framedPayloads, PAGE_DELTAS, type SinkPageDeltas, type WalRecordSink } from '../export/framing';
-import { commitMetaSeq, commitMetaTimeMs, decodeRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
+import { checkFramed, PAGE_DELTAS, StreamMagic, type SinkPageDeltas, type WalRecordSink } from '../export/framing';
+import { commitMetaSeq, decodeRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
 import { readBaseImage } from './base-image';
@@ -298,9 +302,13 @@ export function plainOptions(r: Resolved): ReplicateOptions {
   return { ...rest, ...limits };
 }
 
-/** A queued log record; `seq`/`time` on COMMIT_META, which ends a commit. */
+/**
+ * A queued log entry: records framed as in a message body (u64 length, payload, ...), a commit's
+ * (its FRAMES or PAGE_DELTA and its COMMIT_META) or part of one, or a WAL_HEADER alone;
+ * `seq`/`time` when it ends with the commit's COMMIT_META.
+ */
 interface LogEntry {
-  payload: Uint8Array;
+  framed: Uint8Array;
   seq: bigint | null;
   time: number;
 }
@@ -378,6 +386,8 @@ const RECORD_POOL_BYTES = 16 << 20;
 const BASE_POOL_BYTES = 32 << 20;
 
 const sameKey = (salts: [number, number], frame: number): string => `${salts[0]}:${salts[1]}:${frame}`;
+
+const STREAM_MAGIC = StreamMagic.V1.bytes();
 
 /**
  * A stream that stored no message of the session for this long (ms) is stalled: the sink stops
@@ -491,6 +501,50 @@ class Session {
       }
       this.wake?.();
     };
+    // the export's framed records read in place, a commit's records queued as one entry, one
+    // copy (see #pushFramed); waits for room as take() does, only where an entry begins (inside
+    // a commit full() never waits)
+    const takeFramed = async (framed: Uint8Array, records: number): Promise<void> => {
+      checkFramed(framed, records);
+      this.#began();
+      const entryCap = this.r.messageBytes >>> 1;
+      // the clock read once per call (and after a wait), not per commit: a hand-over's commits
+      // arrive together, and two reads per commit (the global \`performance\` a getter each time)
+      // were ~18% of this loop on the worker
+      let now = performance.now();
+      let start = -1; // where the entry being gathered begins (-1: none)
+      for (let at = 0; at < framed.length; ) {
+        const length = be32(framed, at + 4);
+        const end = at + 8 + length;
+        const kind = framed[at + 8];
+        const plain = this.#initialBase !== null || (kind !== KIND.FRAMES && kind !== KIND.PAGE_DELTA && kind !== KIND.COMMIT_META);
+        if (start >= 0 && (plain || end - start > entryCap)) {
+          this.#pushFramed(framed, start, at, null, 0); // a commit's first records (one larger than half a message spans entries)
+          start = -1;
+        }
+        if (start < 0 && full(length + 8)) {
+          await room(length + 8);
+          now = performance.now();
+        }
+        if (plain) {
+          this.accept(framed.subarray(at + 8, end));
+        } else {
+          if (this.abandoned) throw walnutError('WALNUT_CLOSED', 'the replication session was abandoned');
+          if (start < 0) start = at;
+          if (kind === KIND.FRAMES) this.#passFrames(framed, at + 8, length);
+          else if (kind === KIND.PAGE_DELTA) this.#passDelta(framed, at + 8, length);
+          else {
+            const seq = this.#commitMeta(framed, at + 8, length);
+            this.#pushFramed(framed, start, end, seq, now);
+            start = -1;
+            this.r.maybeBase(this, now);
+          }
+        }
+        at = end;
+      }
+      if (start >= 0) this.#pushFramed(framed, start, framed.length, null, 0);
+      this.wake?.();
+    };
     return {
       [PAGE_DELTAS]: this.deltas,
       appendRecord: async (p) => {
@@ -501,7 +555,7 @@ class Session {
       },
       // a WAL read's records at once
       appendRecords: (payloads) => take(payloads),
-      appendFramed: (framed, records) => take(framedPayloads(framed, records)),
+      appendFramed: (framed, records) => takeFramed(framed, records),
       // the exporter flushes once its first pass is out, and after each pass from then on
       flush: async () => {
         this.#began();
@@ -519,7 +573,7 @@ class Session {
    */
   #insideCommit(): boolean {
     const last = this.queue[this.queue.length - 1];
-    return last !== undefined && 'payload' in last && last.seq === null && last.payload[0] !== KIND.WAL_HEADER;
+    return last !== undefined && 'framed' in last && last.seq === null && last.framed[8] !== KIND.WAL_HEADER;
   }
 
   /** In follow mode (see sink()); who waits for room in the queue. */
@@ -541,42 +595,66 @@ class Session {
       this.#salts = [dv.getUint32(16), dv.getUint32(20)];
       this.#frame = rec.anchor?.frame ?? 0;
       this.#walHeader = new Uint8Array(rec.header);
-      this.#push({ payload: this.#copy(payload), seq: null, time: 0 });
+      this.#push({ framed: this.#copyFramed(payload), seq: null, time: 0 });
     } else if (kind === KIND.FRAMES) {
-      this.#acceptFrames(payload);
+      this.#passFrames(payload, 0, payload.length);
+      this.#push({ framed: this.#copyFramed(payload), seq: null, time: 0 });
     } else if (kind === KIND.PAGE_DELTA) {
-      this.#passFrame(payload, 1);
-      this.r.counters.deltaFrames++;
-      this.r.counters.deltaBytes += payload.length;
-      this.#push({ payload: this.#copy(payload), seq: null, time: 0 });
+      this.#passDelta(payload, 0, payload.length);
+      this.#push({ framed: this.#copyFramed(payload), seq: null, time: 0 });
     } else if (kind === KIND.COMMIT_META) {
-      const seq = commitMetaSeq(payload);
-      this.#lastSeq = seq;
-      this.#lastTime = commitMetaTimeMs(payload);
-      this.#lastSalts = this.#salts; // replaced, never changed in place
-      this.#lastFrame = this.#frame;
-      this.#lastHeader = this.#walHeader;
-      this.#lastChecksum0 = this.#commitChecksum0;
-      this.#lastChecksum1 = this.#commitChecksum1;
-      if (this.recording !== null) {
-        const point = this.last!;
-        this.recording.set(point.key, point);
-      }
-      this.exportedSeq = seq;
-      this.queuedCommits++;
-      this.commitsSinceBase++;
-      this.#push({ payload: this.#copy(payload), seq, time: performance.now() });
+      const seq = this.#commitMeta(payload, 0, payload.length);
+      this.#push({ framed: this.#copyFramed(payload), seq, time: performance.now() });
       this.r.maybeBase(this);
     }
   }
 
-  /** A record of the export kept in the queue (the export reuses its memory). */
-  #copy(payload: Uint8Array): Uint8Array {
-    const out = this.arena.take(payload.length);
-    out.set(payload);
+  /** A COMMIT_META record at `start` of `bytes` (`length` bytes) passed: the commit's boundary and number (its seq). */
+  #commitMeta(bytes: Uint8Array, start: number, length: number): bigint {
+    const hi = length === 33 ? be32(bytes, start + 1) : -1;
+    const lo = be32(bytes, start + 5);
+    // (commitMetaSeq tells a malformed one)
+    const seq = hi === 0 ? BigInt(lo) : hi > 0 ? (BigInt(hi) << 32n) | BigInt(lo) : commitMetaSeq(bytes.subarray(start, start + length));
+    this.#lastSeq = seq;
+    this.#lastTime = be32(bytes, start + 9) * 2 ** 32 + be32(bytes, start + 13);
+    this.#lastSalts = this.#salts; // replaced, never changed in place
+    this.#lastFrame = this.#frame;
+    this.#lastHeader = this.#walHeader;
+    this.#lastChecksum0 = this.#commitChecksum0;
+    this.#lastChecksum1 = this.#commitChecksum1;
+    if (this.recording !== null) {
+      const point = this.last!;
+      this.recording.set(point.key, point);
+    }
+    this.exportedSeq = seq;
+    this.queuedCommits++;
+    this.commitsSinceBase++;
+    return seq;
+  }
+
+  /** A record of the export kept in the queue, framed (the export reuses its memory). */
+  #copyFramed(payload: Uint8Array): Uint8Array {
+    const out = this.arena.take(payload.length + 8);
+    out.fill(0, 0, 4);
+    out[4] = payload.length >>> 24;
+    out[5] = (payload.length >>> 16) & 0xff;
+    out[6] = (payload.length >>> 8) & 0xff;
+    out[7] = payload.length & 0xff;
+    out.set(payload, 8);
     return out;
   }
 
+  /**
+   * Records framed at `from`..`to` of the export's `bytes` queued as one entry (a commit's, or
+   * its first records), copied once. Each record an entry of its own, copied into the arena and
+   * again into the message body, was a view, an entry and a copy per record on the worker
+   * (perf: the records' accept ~12% of its thread, session 32).
+   */
+  #pushFramed(bytes: Uint8Array, from: number, to: number, seq: bigint | null, time: number): void {
+    const out = this.arena.take(to - from);
+    out.set(bytes.subarray(from, to));
+    this.#push({ framed: out, seq, time });
+  }
   /** BASE_META .. BASE_END of the export: the session's first base image. */
   #acceptBase(payload: Uint8Array): void {
     const rec = decodeRecord(payload);
@@ -608,17 +686,23 @@ class Session {
   }
 
   /**
-   * A FRAMES payload (the export cut it to half a message: runFrames), queued as it is. Reads
-   * the frame headers in place: this runs for every commit sent whole.
+   * A FRAMES record at `start` of `bytes` (`length` bytes; the export cut it to half a message:
+   * runFrames) passed. Reads the frame headers in place: this runs for every commit sent whole.
    */
-  #acceptFrames(payload: Uint8Array): void {
+  #passFrames(bytes: Uint8Array, start: number, length: number): void {
     const frameSize = FRAME_HEADER_SIZE + this.r.pageSize;
     let frames = 0;
-    for (let at = 1; at + frameSize <= payload.length; at += frameSize, frames++) this.#passFrame(payload, at);
+    for (let at = start + 1; at + frameSize <= start + length; at += frameSize, frames++) this.#passFrame(bytes, at);
     const m = this.r.counters;
     m.fullFrames += frames;
     m.fullPageBytes += frames * frameSize;
-    this.#push({ payload: this.#copy(payload), seq: null, time: 0 });
+  }
+
+  /** A PAGE_DELTA record at `start` of `bytes` (`length` bytes) passed. */
+  #passDelta(bytes: Uint8Array, start: number, length: number): void {
+    this.#passFrame(bytes, start + 1);
+    this.r.counters.deltaFrames++;
+    this.r.counters.deltaBytes += length;
   }
 
   /** The frame whose 24-byte header is at `at` of `bytes` (whole or as a PAGE_DELTA) passed: where the export is in the WAL. */
@@ -634,8 +718,8 @@ class Session {
     this.queue.push(item);
     if ('payloads' in item) this.lastBaseBytes = item.payloads.reduce((n, p) => n + p.length, 0);
     else {
-      this.queuedBytes += item.payload.length + 8;
-      this.logBytesSinceBase += item.payload.length + 8;
+      this.queuedBytes += item.framed.length;
+      this.logBytesSinceBase += item.framed.length;
     }
     if (this.following && this.queuedBytes > this.r.options.maxLagBytes) this.r.abandon(this);
     // following, the pump is woken once per WAL read of the export (sink()), not per record:
@@ -652,7 +736,7 @@ class Session {
 
   /** Removes what a message took from the queue's head. */
   shift(n: number, bytes: number, commits: number): void {
-    for (const e of this.queue.splice(0, n)) if ('payload' in e) this.arena.release(e.payload);
+    for (const e of this.queue.splice(0, n)) if ('framed' in e) this.arena.release(e.framed);
     this.queuedBytes -= bytes;
     this.queuedCommits -= commits;
     this.room?.();
@@ -820,10 +904,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   }
 
   /** After a commit: start a base image when one is due (one at a time). */
-  maybeBase(s: Session): void {
+  maybeBase(s: Session, now = performance.now()): void {
     if (s.baseRunning || this.#stopping) return;
     const byCommits = s.commitsSinceBase >= this.options.baseEveryCommits && s.logBytesSinceBase * 2 >= s.lastBaseBytes;
-    if (!byCommits && performance.now() - s.lastBaseAt < this.options.baseEveryMs) return;
+    if (!byCommits && now - s.lastBaseAt < this.options.baseEveryMs) return;
     s.baseRunning = true;
     // a store closed under the base's read (its snapshot released) ends the replication: no base, and nothing to report
     void this.#snapshotBase(s).catch((e) => (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' ? undefined : this.#error(e))).finally(() => {
@@ -929,11 +1013,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         if (pipe.size === 0 && ended && cut.covered === s.queue.length && s.laterBases.length === 0) return;
         settling ??= pipe.size === 0 ? null : pipe.settle();
         // the oldest message's answer, or (while the pipeline has room) more to send
-        const woke = new Promise<null>((resolve) => {
-          const wake = (): void => resolve(null);
-          if (pipe.room) s.wake = wake;
-          setTimeout(wake, hold > 0 ? hold : 100);
-        });
+        let wake!: () => void;
+        const woke = new Promise<null>((resolve) => (wake = () => resolve(null)));
+        if (pipe.room) s.wake = wake;
+        const timer = setTimeout(wake, hold > 0 ? hold : 100);
         let stored: Outgoing[] | null;
         try {
           stored = await (settling === null ? woke : Promise.race([settling, woke]));
@@ -944,6 +1027,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
           this.#error(e);
           this.#drop(s);
           break;
+        } finally {
+          // the turn's timer goes with it: left to fire, each of the pump's turns (~2 per
+          // message) woke this thread once more 100 ms later, for nothing
+          clearTimeout(timer);
         }
         s.wake = null;
         if (stored === null) continue;
@@ -995,10 +1082,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     let full = false;
     for (let i = cut.covered; i < s.queue.length; i++) {
       const e = s.queue[i]!;
-      full = 'payloads' in e || (n > 0 && bytes + e.payload.length + 8 > cap);
+      full = 'payloads' in e || (n > 0 && bytes + e.framed.length > cap);
       if ('payloads' in e || full) break;
       n++;
-      bytes += e.payload.length + 8;
+      bytes += e.framed.length;
       if (e.seq !== null) {
         commitEnd = n;
         commitBytes = bytes;
@@ -1007,10 +1094,11 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     }
     if (commitEnd === 0 && !full && !ended) return [];
     const take = commitEnd > 0 ? commitEnd : n;
-    const entries = s.queue.slice(cut.covered, cut.covered + take) as LogEntry[];
+    const from = cut.covered;
+    const entries = s.queue as LogEntry[]; // (from..from + take are log entries: the loop above)
     cut.covered += take;
     cut.coveredBytes += commitEnd > 0 ? commitBytes : bytes;
-    const endSeq = commitEnd > 0 ? entries[commitEnd - 1]!.seq! : cut.lastSeq;
+    const endSeq = commitEnd > 0 ? entries[from + commitEnd - 1]!.seq! : cut.lastSeq;
     const msgId = `${s.id}:${endSeq}.${commitEnd > 0 ? 0 : ++cut.part}`;
     const first = String(cut.lastSeq + 1n);
     if (commitEnd > 0) {
@@ -1018,9 +1106,16 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       cut.part = 0;
     }
     const headers = { [HEADER.SESSION]: s.id, [HEADER.FIRST_COMMIT]: first };
-    const payloads = entries.map((e) => e.payload);
-    const body = frameInto(this.#bodies.take(framedSize(payloads)), payloads);
-    return [{ subject: this.#subjects.log, body: () => body, framed: body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, later: false, queuedAt: commitEnd > 0 ? entries[commitEnd - 1]!.time : 0 }];
+    // the entries are framed already: the body is the magic and their bytes
+    const size = 8 + (commitEnd > 0 ? commitBytes : bytes);
+    const body = this.#bodies.take(size).subarray(0, size);
+    body.set(STREAM_MAGIC, 0);
+    for (let i = from, at = 8; i < from + take; i++) {
+      const framed = entries[i]!.framed;
+      body.set(framed, at);
+      at += framed.length;
+    }
+    return [{ subject: this.#subjects.log, body: () => body, framed: body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, later: false, queuedAt: commitEnd > 0 ? entries[from + commitEnd - 1]!.time : 0 }];
   }
 
   /** A base image's parts, each at most maxMessageBytes; parts after the first name its stream sequence. `queued`: the base is an entry of the log queue (a session's first), its final part takes it. */

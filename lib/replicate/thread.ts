@@ -75,6 +75,18 @@ const HANDOVER_POOL_BYTES = 4 * MAX_UNACKED_BYTES;
 const HANDOVER_MS = 3;
 /** Held records past which they cross at once. */
 const HANDOVER_BYTES = 1 << 20;
+/**
+ * Held records (without their pass's flush yet), with those posted in the last one or two
+ * HANDOVER_WINDOW_MS, past which they wait up to HANDOVER_MS for the flush, not 1 ms (a busy
+ * export: ~2 MB/s, ~22,000 one-page commits/s sent as deltas): at 64 committers a pass outlasts 1 ms, and a third of the hand-overs were a pass's
+ * records alone, then its flush with the rest (each a message, a wake-up of the worker and, with
+ * nothing in flight, a NATS message of its own; bench/README.md "#22 session 32"). Below it
+ * (~170 one-page commits sent as deltas; at 5,000 commits/s a pass holds ~20) they wait 1 ms as
+ * before: waiting longer there put ~2 ms on the replica lag's p50. (By the last post alone a
+ * third of those hand-overs stayed: a busy pass's last post may hold a few records only.)
+ */
+const HANDOVER_BATCH_BYTES = 32 << 10;
+const HANDOVER_WINDOW_MS = 16;
 /** How long past stopTimeoutMs a stopping worker may take before it is terminated (ms). */
 const STOP_GRACE_MS = 15_000;
 
@@ -156,16 +168,38 @@ const MAGIC_BYTES = StreamMagic.V1.bytes();
  * worker unpacks every commit's records). Lengths are checked as the reader checks them.
  */
 export function unpackRecords(packed: Uint8Array): Uint8Array[] {
-  if (StreamMagic.recognize(packed.subarray(0, 8)) === null) throw walnutError('WALNUT_INVALID_FRAMING', 'HeaderMissing: the hand-over buffer does not start with ARKHEXP1', { reason: 'HeaderMissing' });
+  checkPackedMagic(packed);
   const records: Uint8Array[] = [];
   for (let at = 8; at < packed.length; ) {
-    const length = packed.length - at >= 8 && be32(packed, at) === 0 ? be32(packed, at + 4) : -1;
-    if (length < 0 || length > packed.length - at - 8) throw walnutError('WALNUT_INVALID_FRAMING', 'Truncated: a record runs past the hand-over buffer', { reason: 'Truncated' });
-    checkRecordLength(length);
+    const length = checkedLength(packed, at);
     records.push(packed.subarray(at + 8, at + 8 + length));
     at += 8 + length;
   }
   return records;
+}
+
+/**
+ * How many records packRecords or packFramed packed (checked as unpackRecords checks them),
+ * with no view of them: a sink that reads framed records in place (appendFramed) takes
+ * `packed.subarray(8)` and this count.
+ */
+export function packedRecords(packed: Uint8Array): number {
+  checkPackedMagic(packed);
+  let n = 0;
+  for (let at = 8; at < packed.length; n++) at += 8 + checkedLength(packed, at);
+  return n;
+}
+
+function checkPackedMagic(packed: Uint8Array): void {
+  if (StreamMagic.recognize(packed.subarray(0, 8)) === null) throw walnutError('WALNUT_INVALID_FRAMING', 'HeaderMissing: the hand-over buffer does not start with ARKHEXP1', { reason: 'HeaderMissing' });
+}
+
+/** The length of the record framed at `at` of `packed`, checked (WALNUT_INVALID_FRAMING). */
+function checkedLength(packed: Uint8Array, at: number): number {
+  const length = packed.length - at >= 8 && be32(packed, at) === 0 ? be32(packed, at + 4) : -1;
+  if (length < 0 || length > packed.length - at - 8) throw walnutError('WALNUT_INVALID_FRAMING', 'Truncated: a record runs past the hand-over buffer', { reason: 'Truncated' });
+  checkRecordLength(length);
+  return length;
 }
 
 export function sendError(e: unknown): SentError {
@@ -369,6 +403,10 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
     let heldBytes = 0;
     let heldFlush = false;
     let lastPost = -Infinity;
+    /** Records posted (bytes) in this HANDOVER_WINDOW_MS since windowAt, and in the one before: the export is busy past HANDOVER_BATCH_BYTES. */
+    let windowAt = -Infinity;
+    let windowBytes = 0;
+    let lastWindowBytes = 0;
     let timer: ReturnType<typeof setTimeout> | null = null;
     const postHeld = (): void => {
       if (timer !== null) clearTimeout(timer);
@@ -383,11 +421,23 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       const packed = held.splice(0);
       const bytes = heldBytes;
       heldBytes = 0;
+      if (lastPost - windowAt > HANDOVER_WINDOW_MS) {
+        lastWindowBytes = lastPost - windowAt > 2 * HANDOVER_WINDOW_MS ? 0 : windowBytes;
+        windowBytes = 0;
+        windowAt = lastPost;
+      }
+      windowBytes += bytes;
       send({ t: 'records', id, call: ++ex.calls, packed, flush }, bytes, packed.map((p) => p.buffer as ArrayBuffer));
     };
-    /** `now`: a flush (an export pass ends) or past HANDOVER_BYTES; else the pass's flush is due soon and the records wait for it. */
+    /**
+     * `now`: a flush (an export pass ends) or past HANDOVER_BYTES; else the pass's flush is due
+     * soon and the records wait for it: 1 ms at least, and up to HANDOVER_MS from the first of
+     * them while the export is busy (the records posted in the last window or two and these hold
+     * HANDOVER_BATCH_BYTES: see there).
+     */
     const postSoon = (now: boolean): Promise<void> => {
-      const wait = Math.max(now ? 0 : 1, HANDOVER_MS - (performance.now() - lastPost));
+      const since = performance.now() - lastPost;
+      const wait = now ? HANDOVER_MS - since : heldBytes + windowBytes + lastWindowBytes >= HANDOVER_BATCH_BYTES ? HANDOVER_MS : Math.max(1, HANDOVER_MS - since);
       if (wait <= 0 || heldBytes >= HANDOVER_BYTES) {
         try {
           postHeld();

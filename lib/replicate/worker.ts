@@ -23,7 +23,7 @@ import type { ExportHandle } from '../export/stream';
 import { setThreadBackground } from '../native';
 import { open } from '../open';
 import { resolveReplicateOptions, startReplication, type ReplicationHandle, type ReplicationMetrics } from './publisher';
-import { ACK_BYTES, METRICS_MS, receivedError, sendError, unpackRecords, type Ack, type FromWorker, type FromWorkerWithAcks, type ToWorker, type WorkerData } from './thread';
+import { ACK_BYTES, METRICS_MS, packedRecords, receivedError, sendError, unpackRecords, type Ack, type FromWorker, type FromWorkerWithAcks, type ToWorker, type WorkerData } from './thread';
 
 const data = workerData as WorkerData;
 /**
@@ -83,7 +83,7 @@ port.on('message', (m: ToWorker) => {
       return send({ t: 'acks' });
     }
     const take = async (): Promise<void> => {
-      if (m.t === 'records') for (const packed of m.packed) await append(ex.sink, unpackRecords(packed));
+      if (m.t === 'records') for (const packed of m.packed) await append(ex.sink, packed);
       if (m.t === 'flush' || m.flush) await ex.sink.flush();
     };
     // the packed records' buffer goes back with the answer, for the next call (thread.ts): the
@@ -115,7 +115,13 @@ port.on('message', (m: ToWorker) => {
   }
 });
 
-async function append(sink: WalRecordSink, payloads: Uint8Array[]): Promise<void> {
+/**
+ * A hand-over buffer's records to the sink: as framed records where it takes them (the
+ * publisher's session reads them in place, no view per record), else as records.
+ */
+async function append(sink: WalRecordSink, packed: Uint8Array): Promise<void> {
+  if (sink.appendFramed !== undefined) return sink.appendFramed(packed.subarray(8), packedRecords(packed));
+  const payloads = unpackRecords(packed);
   if (sink.appendRecords !== undefined) return sink.appendRecords(payloads);
   for (const p of payloads) await sink.appendRecord(p);
 }

@@ -166,6 +166,33 @@ async function loggedCommits(servers: string[], stream: string): Promise<number[
   }
 }
 
+/** The log as stored: every COMMIT_META's commit in stream order, and the commits that a message ends inside of (its last record is not a COMMIT_META). */
+async function logCommits(servers: string, stream: string): Promise<{ commits: number[]; splitInside: number[] }> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstream } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers });
+  try {
+    const c = await jetstream(nc).consumers.get(stream, { filter_subjects: `walnut.${stream}.log` });
+    const commits: number[] = [];
+    const splitInside: number[] = [];
+    for (;;) {
+      const m = await c.next({ expires: 1000 });
+      if (m === null) break;
+      let endsInside = false;
+      for (const payload of WalStreamReader.fromBuffer(m.data)) {
+        const rec = decodeRecord(payload);
+        endsInside = rec.kind !== 'commitMeta' && rec.kind !== 'walHeader';
+        if (rec.kind === 'commitMeta') commits.push(Number(rec.seq));
+      }
+      if (endsInside) splitInside.push((commits[commits.length - 1] ?? 0) + 1);
+      if (m.info.pending === 0) break;
+    }
+    return { commits, splitInside };
+  } finally {
+    await nc.close();
+  }
+}
+
 /** `walnut replica` in a child process (the CLI, from dist/), its lag read from its JSON lines. */
 function spawnReplica(server: string, stream: string, file: string): { applied: (n: number) => Promise<void>; kill: () => Promise<void> } {
   const child: ChildProcess = spawn(process.execPath, [bin, 'replica', '--nats', server, '--stream', stream, file, '--interval', '20', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -628,6 +655,63 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const all = fs.readFileSync(whole);
     expect(Array.from({ length: all.length / 4096 }, (_, k) => xxh3_128(all.subarray(k * 4096, (k + 1) * 4096)).toString(16))).toEqual(base);
     await store.close();
+  });
+
+  it('commits queued as framed entries: commits larger than a message (FRAMES split across entries and messages) among one-page commits, delta on and off, on a worker thread and on the store\'s loop; a restore at every commit equals the primary there, every commit in the stream once, and a message ends inside a commit only for a commit past its size', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const pageOf = (p: number, i: number): Buffer => {
+      const b = Buffer.alloc(4096, p); // a few bytes that say i: sent again, a page goes as a delta
+      b.writeUInt32BE(i, 8 + (i % 9) * 400);
+      return b;
+    };
+    for (const [thread, delta] of [[true, true], [false, false]] as const) {
+      const stream = `entries${thread ? 'w' : 'l'}${delta ? 'd' : 'f'}`;
+      const file = newPrimary();
+      const store = await open(file);
+      const r = store.replicateTo({ servers: server.url, stream, thread, delta, maxMessageBytes: 64 << 10, baseEveryCommits: 1_000_000, stopTimeoutMs: 60_000 });
+      await r.ready;
+      // commit i: 40 pages (160 KiB, past 2.5 messages) every 7th, else one page; 64 of them at once
+      // after the first 20, so a hand-over holds many commits
+      const pagesOf = (i: number): number[] => (i % 7 === 0 ? Array.from({ length: 40 }, (_, k) => 3 + ((i + k) % 60)) : [3 + (i % 60)]);
+      const states: string[][] = [];
+      const version = new Map<number, number>();
+      const snapshot = (): string[] => Array.from({ length: 62 }, (_, k) => k + 1).map((p) => (p < 3 ? '' : version.has(p) ? xxh3_128(pageOf(p, version.get(p)!)).toString(16) : ''));
+      let i = 0;
+      for (; i < 20; ) {
+        i++;
+        await store.commit(pagesOf(i).map((p) => ({ pgno: p, data: pageOf(p, i) })));
+        for (const p of pagesOf(i)) version.set(p, i);
+        states[i] = snapshot();
+      }
+      const batch = Array.from({ length: 64 }, () => ++i);
+      await Promise.all(batch.map((k) => store.commit(pagesOf(k).map((p) => ({ pgno: p, data: pageOf(p, k) })))));
+      await r.stop();
+      const m = r.metrics();
+      expect(m.publishedSeq).toBe(i);
+      expect(m.exportedSeq).toBe(i);
+      if (delta) expect(m.deltaFrames).toBeGreaterThan(0);
+      else expect(m.deltaFrames).toBe(0);
+      // the log as stored: each commit once, in order; a message that ends inside a commit only in a large one
+      const restored = path.join(dir, `${stream}.db`);
+      for (const until of [1, 7, 14, 20]) {
+        await restoreFromNats(restored, { servers: server.url, stream, until });
+        const bytes = fs.readFileSync(restored);
+        const got = Array.from({ length: Math.min(62, bytes.length / 4096) }, (_, k) => (k < 2 ? '' : bytes.subarray(k * 4096, (k + 1) * 4096).some((b) => b !== 0) ? xxh3_128(bytes.subarray(k * 4096, (k + 1) * 4096)).toString(16) : ''));
+        expect(got, `${stream} until ${until}`).toEqual(states[until]!.slice(0, got.length));
+        fs.rmSync(restored);
+      }
+      await restoreFromNats(restored, { servers: server.url, stream });
+      const whole = fs.readFileSync(restored);
+      const live = await pageHashes(store);
+      expect(Array.from({ length: whole.length / 4096 }, (_, k) => xxh3_128(whole.subarray(k * 4096, (k + 1) * 4096)).toString(16)).slice(2)).toEqual(live.slice(2));
+      fs.rmSync(restored);
+      const log = await logCommits(server.url, stream);
+      expect(log.commits).toEqual(Array.from({ length: i }, (_, k) => k + 1));
+      expect(log.splitInside.length).toBeGreaterThan(0); // the 40-page commits span messages
+      for (const split of log.splitInside) expect(split % 7, `message ending inside commit ${split}`).toBe(0);
+      await store.close();
+    }
   });
 
   it('past the lag bound (NATS down) the session is dropped, never the commits: a new session with a new base image follows, the replica re-bases onto it', async () => {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
-import { BufferedWalSink, MAX_RECORD, StreamMagic, WalStreamReader } from '../../lib/export/framing';
+import { BufferedWalSink, checkFramed, framedPayloads, MAX_RECORD, StreamMagic, WalStreamReader } from '../../lib/export/framing';
 import { WalnutFile } from '../../lib/io/file';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
@@ -28,6 +28,40 @@ describe('framing', () => {
     expect(Buffer.concat(chunks).toString('hex')).toBe(Buffer.concat([magic, be64(4), Buffer.from([1, 0xab, 0xcd, 0xef])]).toString('hex'));
     expect(readAll(Buffer.concat(chunks))).toEqual(['01abcdef']);
     expect(sink.stats).toEqual({ records: 1, bytes: 20 });
+  });
+
+  it('checkFramed takes what framedPayloads takes and refuses what it refuses (a cut record, a wrong count, a zero-length or over-limit length, a high length word)', () => {
+    const framed = Buffer.concat([be64(4), Buffer.from([1, 2, 3, 4]), be64(1), Buffer.from([9])]);
+    expect(() => checkFramed(framed, 2)).not.toThrow();
+    expect(framedPayloads(framed, 2).map((p) => Buffer.from(p).toString('hex'))).toEqual(['01020304', '09']);
+    expect(() => checkFramed(new Uint8Array(0), 0)).not.toThrow();
+    const refusals: [Uint8Array, number][] = [
+      [framed, 1], // wrong count
+      [framed, 3],
+      [framed.subarray(0, framed.length - 1), 2], // the last record cut
+      [framed.subarray(0, 15), 2], // a header cut
+      [Buffer.concat([be64(0), Buffer.from([1])]), 1], // zero length
+      [be64(MAX_RECORD + 1), 1], // over the limit
+      [Buffer.concat([be64(2 ** 32 + 1), Buffer.from([1])]), 1], // a high word
+    ];
+    for (const [bytes, records] of refusals) {
+      let viaPayloads: unknown = null;
+      try {
+        framedPayloads(bytes, records);
+      } catch (e) {
+        viaPayloads = e;
+      }
+      let viaCheck: unknown = null;
+      try {
+        checkFramed(bytes, records);
+      } catch (e) {
+        viaCheck = e;
+      }
+      expect(viaPayloads).not.toBeNull();
+      expect(viaCheck).not.toBeNull();
+      const { code, reason } = viaPayloads as { code: string; reason?: string };
+      expect(viaCheck).toMatchObject({ code, reason });
+    }
   });
 
   it('recognizes only ARKHEXP1', () => {
