@@ -469,7 +469,9 @@ class Session {
    * Neither blocks a commit: a waiting export only keeps the WAL from restarting.
    */
   sink(): WalRecordSink & { [PAGE_DELTAS]: SinkPageDeltas } {
-    const half = this.r.options.maxLagBytes >>> 1;
+    // not >>> 1: the option goes up to Number.MAX_SAFE_INTEGER, and 2^32 >>> 1 is 0 (a first pass
+    // waiting forever behind its WAL_HEADER)
+    const half = Math.floor(this.r.options.maxLagBytes / 2);
     const full = (incoming: number): boolean =>
       !this.abandoned && this.queuedBytes > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || performance.now() - this.lastStoredAt < STALLED_MS);
     const room = async (incoming: number): Promise<void> => {
