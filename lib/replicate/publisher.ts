@@ -473,7 +473,7 @@ class Session {
     // waiting forever behind its WAL_HEADER)
     const half = Math.floor(this.r.options.maxLagBytes / 2);
     const full = (incoming: number): boolean =>
-      !this.abandoned && this.queuedBytes > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || performance.now() - this.lastStoredAt < STALLED_MS);
+      !this.abandoned && !this.pumpEnded && this.queuedBytes > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || performance.now() - this.lastStoredAt < STALLED_MS);
     const room = async (incoming: number): Promise<void> => {
       this.wake?.(); // what is queued goes out meanwhile
       while (full(incoming)) {
@@ -527,6 +527,14 @@ class Session {
   /** In follow mode (see sink()); who waits for room in the queue. */
   following = false;
   room: (() => void) | null = null;
+  /**
+   * The publisher no longer takes from the queue (#pump returned: stop()'s deadline passed, or
+   * the stream refused the session), so the sink waits for room no more. It waited on, for
+   * acknowledgements of messages that were no longer sent, and the export it was called from
+   * never ended: stop() and close() did not return (a first pass over a WAL larger than half of
+   * maxLagBytes, the server gone).
+   */
+  pumpEnded = false;
 
   /** Queues one record of the export; copies what it keeps (the export reuses `payload`'s memory). */
   accept(payload: Uint8Array): void {
@@ -954,6 +962,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       }
     } finally {
       if (s.abandoned || this.#stopping) pipe.drop();
+      s.pumpEnded = true;
+      s.room?.();
     }
   }
 
