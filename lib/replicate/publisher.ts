@@ -461,7 +461,10 @@ class Session {
 
   /**
    * The export's sink. It waits for room while `incoming` bytes would take the queue past half
-   * of maxLagBytes (unless the queue is empty: a record is taken whatever its size): during the
+   * of maxLagBytes (unless no commit's end is queued: a record is taken whatever its size, since
+   * only a message ending at a commit, or a commit larger than a message, can be acknowledged to
+   * make room; a queue of only a WAL_HEADER, which goes out with the commit after it, waited for
+   * itself whenever one record was larger than half the bound): during the
    * export's first pass (the base image and the WAL as it was: bounded by the WAL's size, read
    * under the export's snapshot) always, so a new session does not abandon itself replaying an
    * unpublished WAL; in follow mode while the stream stores messages (see the header: a
@@ -473,7 +476,7 @@ class Session {
     // waiting forever behind its WAL_HEADER)
     const half = Math.floor(this.r.options.maxLagBytes / 2);
     const full = (incoming: number): boolean =>
-      !this.abandoned && !this.pumpEnded && this.queuedBytes > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || performance.now() - this.lastStoredAt < STALLED_MS);
+      !this.abandoned && !this.pumpEnded && this.queuedCommits > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || performance.now() - this.lastStoredAt < STALLED_MS);
     const room = async (incoming: number): Promise<void> => {
       this.wake?.(); // what is queued goes out meanwhile
       while (full(incoming)) {
