@@ -15,11 +15,12 @@
  *  - Commits never wait for the network: the export's sink only queues records (memory), or
  *    waits for room, which keeps the export (never a commit) waiting, the records in the WAL.
  *    It waits while the queue would pass half of `maxLagBytes` and the stream acknowledges
- *    (it stored a message within STALLED_MS), and always during an export's first pass: a
+ *    (it stored a message within STALLED_MS of the wait's start or of the last message stored:
+ *    Session.#stalled), and always during an export's first pass: a
  *    backlog the export reads faster than the stream stores it (a starved publisher catching
  *    up) stays in the WAL instead of abandoning the session (it did: 16 MB released at once
- *    into a 4 MiB bound, a new session and base image). When the stream stalls (nothing stored
- *    for STALLED_MS) the sink stops waiting, and once the records queued and not yet
+ *    into a 4 MiB bound, a new session and base image). When the stream stalls (the sink has
+ *    waited STALLED_MS and nothing was stored) the sink stops waiting, and once the records queued and not yet
  *    acknowledged pass `maxLagBytes` the session is abandoned (its queue dropped, its export
  *    stopped, event 'lagExceeded'), so that an outage does not keep the WAL from restarting;
  *    a new session starts, after a passive checkpoint, with a new base image, as soon as the
@@ -476,7 +477,7 @@ class Session {
     // waiting forever behind its WAL_HEADER)
     const half = Math.floor(this.r.options.maxLagBytes / 2);
     const full = (incoming: number): boolean =>
-      !this.abandoned && !this.pumpEnded && this.queuedCommits > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || performance.now() - this.lastStoredAt < STALLED_MS);
+      !this.abandoned && !this.pumpEnded && this.queuedCommits > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || !this.#stalled());
     const room = async (incoming: number): Promise<void> => {
       this.wake?.(); // what is queued goes out meanwhile
       while (full(incoming)) {
@@ -526,6 +527,23 @@ class Session {
     const last = this.queue[this.queue.length - 1];
     return last !== undefined && 'payload' in last && last.seq === null && last.payload[0] !== KIND.WAL_HEADER;
   }
+
+  /**
+   * The stream has stalled: the sink has waited for room STALLED_MS since its wait began or the
+   * stream last stored a message, whichever came later. Not the time since the last message
+   * stored alone: a publisher idle, or starved of CPU (a paused or background worker), for
+   * longer than that had stored nothing for as long without asking the stream anything, and its
+   * backlog, caught up at once, was taken as a stall: queued past maxLagBytes, the session
+   * abandoned ('lagExceeded', a new base image) instead of waiting in the WAL. Called only when
+   * the sink would wait.
+   */
+  #stalled(): boolean {
+    const now = performance.now();
+    if (this.#waitingSince < this.lastStoredAt) this.#waitingSince = now; // a wait begins
+    return now - this.#waitingSince >= STALLED_MS;
+  }
+  /** When the sink's wait for room began (its first wait since the stream last stored a message). */
+  #waitingSince = -Infinity;
 
   /** In follow mode (see sink()); who waits for room in the queue. */
   following = false;
