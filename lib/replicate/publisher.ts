@@ -15,11 +15,12 @@
  *  - Commits never wait for the network: the export's sink only queues records (memory), or
  *    waits for room, which keeps the export (never a commit) waiting, the records in the WAL.
  *    It waits while the queue would pass half of `maxLagBytes` and the stream acknowledges
- *    (it stored a message within STALLED_MS), and always during an export's first pass: a
+ *    (it stored a message within STALLED_MS of the wait's start or of the last message stored:
+ *    Session.#stalled), and always during an export's first pass: a
  *    backlog the export reads faster than the stream stores it (a starved publisher catching
  *    up) stays in the WAL instead of abandoning the session (it did: 16 MB released at once
- *    into a 4 MiB bound, a new session and base image). When the stream stalls (nothing stored
- *    for STALLED_MS) the sink stops waiting, and once the records queued and not yet
+ *    into a 4 MiB bound, a new session and base image). When the stream stalls (the sink has
+ *    waited STALLED_MS and nothing was stored) the sink stops waiting, and once the records queued and not yet
  *    acknowledged pass `maxLagBytes` the session is abandoned (its queue dropped, its export
  *    stopped, event 'lagExceeded'), so that an outage does not keep the WAL from restarting;
  *    a new session starts, after a passive checkpoint, with a new base image, as soon as the
@@ -471,7 +472,10 @@ class Session {
 
   /**
    * The export's sink. It waits for room while `incoming` bytes would take the queue past half
-   * of maxLagBytes (unless the queue is empty: a record is taken whatever its size): during the
+   * of maxLagBytes (unless no commit's end is queued: a record is taken whatever its size, since
+   * only a message ending at a commit, or a commit larger than a message, can be acknowledged to
+   * make room; a queue of only a WAL_HEADER, which goes out with the commit after it, waited for
+   * itself whenever one record was larger than half the bound): during the
    * export's first pass (the base image and the WAL as it was: bounded by the WAL's size, read
    * under the export's snapshot) always, so a new session does not abandon itself replaying an
    * unpublished WAL; in follow mode while the stream stores messages (see the header: a
@@ -479,9 +483,11 @@ class Session {
    * Neither blocks a commit: a waiting export only keeps the WAL from restarting.
    */
   sink(): WalRecordSink & { [PAGE_DELTAS]: SinkPageDeltas } {
-    const half = this.r.options.maxLagBytes >>> 1;
+    // not >>> 1: the option goes up to Number.MAX_SAFE_INTEGER, and 2^32 >>> 1 is 0 (a first pass
+    // waiting forever behind its WAL_HEADER)
+    const half = Math.floor(this.r.options.maxLagBytes / 2);
     const full = (incoming: number): boolean =>
-      !this.abandoned && this.queuedBytes > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || performance.now() - this.lastStoredAt < STALLED_MS);
+      !this.abandoned && !this.pumpEnded && this.queuedCommits > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || !this.#stalled());
     const room = async (incoming: number): Promise<void> => {
       this.wake?.(); // what is queued goes out meanwhile
       while (full(incoming)) {
@@ -576,9 +582,34 @@ class Session {
     return last !== undefined && 'framed' in last && last.seq === null && last.framed[8] !== KIND.WAL_HEADER;
   }
 
+  /**
+   * The stream has stalled: the sink has waited for room STALLED_MS since its wait began or the
+   * stream last stored a message, whichever came later. Not the time since the last message
+   * stored alone: a publisher idle, or starved of CPU (a paused or background worker), for
+   * longer than that had stored nothing for as long without asking the stream anything, and its
+   * backlog, caught up at once, was taken as a stall: queued past maxLagBytes, the session
+   * abandoned ('lagExceeded', a new base image) instead of waiting in the WAL. Called only when
+   * the sink would wait.
+   */
+  #stalled(): boolean {
+    const now = performance.now();
+    if (this.#waitingSince < this.lastStoredAt) this.#waitingSince = now; // a wait begins
+    return now - this.#waitingSince >= STALLED_MS;
+  }
+  /** When the sink's wait for room began (its first wait since the stream last stored a message). */
+  #waitingSince = -Infinity;
+
   /** In follow mode (see sink()); who waits for room in the queue. */
   following = false;
   room: (() => void) | null = null;
+  /**
+   * The publisher no longer takes from the queue (#pump returned: stop()'s deadline passed, or
+   * the stream refused the session), so the sink waits for room no more. It waited on, for
+   * acknowledgements of messages that were no longer sent, and the export it was called from
+   * never ended: stop() and close() did not return (a first pass over a WAL larger than half of
+   * maxLagBytes, the server gone).
+   */
+  pumpEnded = false;
 
   /** Queues one record of the export; copies what it keeps (the export reuses `payload`'s memory). */
   accept(payload: Uint8Array): void {
@@ -1039,6 +1070,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       }
     } finally {
       if (s.abandoned || this.#stopping) pipe.drop();
+      s.pumpEnded = true;
+      s.room?.();
     }
   }
 
