@@ -9,46 +9,20 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { open, type Store } from '../../lib/commit/store';
-import type { ReplicationHandle, ReplicationMetrics } from '../../lib/replicate/publisher';
+import { open } from '../../lib/commit/store';
+import type { ReplicationMetrics } from '../../lib/replicate/publisher';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import type { ReplicationThread } from '../../lib/replicate/thread';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
-import { pageHashes } from '../helpers/page-hashes';
 import { pauseWorker, type PausedWorker } from '../helpers/pause-worker';
+import { expectRestored, settled } from '../helpers/replication-settled';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
-import { until } from '../helpers/until';
 
 const dir = tmpDir('walnut-replicate-catch-up-');
 const HELPERS = path.join(__dirname, '..', 'helpers');
 /** Longer than the publisher's STALLED_MS (3,000). */
 const STARVED_MS = 4000;
-
-/**
- * Waits until everything committed is published: nothing behind the export on this thread and
- * the worker's report caught up (to `seq` when given: the report is the worker's latest, and
- * the store's thread can see every record handed over and acknowledged before the report of
- * their publication arrives, publishedSeq a few commits short then).
- */
-async function settled(r: ReplicationHandle, seq = -1): Promise<ReplicationMetrics> {
-  await until(() => {
-    const m = r.metrics();
-    return m.publishedSeq === m.exportedSeq && m.publishedSeq >= seq && m.exportBehindBytes === 0 && m.lagCommits === 0;
-  }, 120_000, () => r.metrics());
-  return r.metrics();
-}
-
-async function expectRestored(url: string, stream: string, store: Store): Promise<void> {
-  const restored = path.join(dir, `${stream}-restored.db`);
-  await restoreFromNats(restored, { servers: url, stream });
-  const copy = await open(restored);
-  try {
-    expect(await pageHashes(copy)).toEqual(await pageHashes(store));
-  } finally {
-    await copy.close();
-  }
-}
 
 describe.skipIf(NATS_SKIP !== null)('replication: a backlog caught up after the publisher was starved longer than STALLED_MS', () => {
   let server: NatsNode;
@@ -83,7 +57,7 @@ describe.skipIf(NATS_SKIP !== null)('replication: a backlog caught up after the 
       expect(lagExceeded).toEqual([]);
       expect(m).toMatchObject({ sessions: 1, lagResets: 0, publishedSeq: 17 });
       await r.stop();
-      await expectRestored(server.url, 'paused', store);
+      await expectRestored(server.url, 'paused', store, dir);
     } finally {
       await paused?.detach().catch(() => undefined);
       paused = null;

@@ -15,8 +15,8 @@ import type { ReplicationHandle, ReplicationMetrics } from '../../lib/replicate/
 import type { ReplicationThread } from '../../lib/replicate/thread';
 import { runPython } from '../helpers/children';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
-import { pageHashes } from '../helpers/page-hashes';
 import { pauseWorker, type PausedWorker } from '../helpers/pause-worker';
+import { expectRestored, settled } from '../helpers/replication-settled';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
@@ -32,27 +32,6 @@ async function bigCommits(store: Store, count: number, fill: number, pages = PAG
   for (let t = 0; t < count; t++) {
     const data = Buffer.alloc(4096, (fill + t) & 0xff);
     await store.commit(Array.from({ length: pages }, (_, k) => ({ pgno: 2 + k, data })));
-  }
-}
-
-/** Waits until every commit exported is stored and nothing is behind the export. */
-async function settled(r: ReplicationHandle, atLeast: number): Promise<ReplicationMetrics> {
-  await until(() => {
-    const m = r.metrics();
-    return m.publishedSeq >= atLeast && m.publishedSeq === m.exportedSeq && m.exportBehindBytes === 0;
-  }, 120_000, () => r.metrics());
-  return r.metrics();
-}
-
-/** The stream restored beside `db`, page for page the primary's newest state. */
-async function expectRestored(url: string, stream: string, store: Store): Promise<void> {
-  const restored = path.join(dir, `${stream}-restored.db`);
-  await restoreFromNats(restored, { servers: url, stream });
-  const copy = await open(restored);
-  try {
-    expect(await pageHashes(copy)).toEqual(await pageHashes(store));
-  } finally {
-    await copy.close();
   }
 }
 
@@ -105,7 +84,7 @@ describe.skipIf(NATS_SKIP !== null)('replication: the backlog ahead of the expor
       expect(m.publishedSeq).toBe(before.publishedSeq + 1);
       expect(m.exportBehindPeakBytes).toBeLessThanOrEqual(committed * 1.01);
       await r.stop();
-      await expectRestored(server.url, 'twice', store);
+      await expectRestored(server.url, 'twice', store, dir);
     } finally {
       await resumeAll(); // a failed expectation must not leave stop() waiting for a paused worker
       await r.stop();
@@ -148,7 +127,7 @@ describe.skipIf(NATS_SKIP !== null)('replication: the backlog ahead of the expor
       expect(lagExceeded).toEqual([]);
       await r.stop();
       expect(r.metrics()).toMatchObject({ publishedSeq: 33, exportedSeq: 33, sessions: 1, lagResets: 0, exportBehindExceeded: 2, exportBehindBytes: 0 });
-      await expectRestored(server.url, 'bound', store);
+      await expectRestored(server.url, 'bound', store, dir);
     } finally {
       await resumeAll(); // a failed expectation must not leave stop() waiting for a paused worker
       await r.stop();
@@ -239,11 +218,11 @@ describe.skipIf(NATS_SKIP !== null)('replication: the backlog ahead of the expor
         if (how === 'close') {
           const again = await open(path.join(dir, `${stream}.db`));
           try {
-            await expectRestored(server.url, stream, again);
+            await expectRestored(server.url, stream, again, dir);
           } finally {
             await again.close();
           }
-        } else await expectRestored(server.url, stream, store);
+        } else await expectRestored(server.url, stream, store, dir);
       } finally {
         await resumeAll();
         clearInterval(poll);
