@@ -23,6 +23,7 @@ import type { Writable } from 'node:stream';
 
 import { describeValue, uint8Length, viewBytes } from '../arguments';
 import { diskFull, walnutError, WalnutError, type FramingReason } from '../errors';
+import { be32 } from '../format/frame-header';
 import { WalnutFile } from '../io/file';
 import { startWriteback, WRITEBACK_BYTES } from './page-writer';
 
@@ -148,27 +149,22 @@ export async function appendFramedRecords(sink: WalRecordSink, framed: Uint8Arra
  * before it is used; WALNUT_INVALID_ARGUMENT (reason 'framed') when they do not fit.
  */
 export function framedPayloads(framed: Uint8Array, records: number): Uint8Array[] {
+  checkFramed(framed, records);
   const size = uint8Length(framed); // its own size (not a `length` of the caller's)
-  if (size < 0) throw walnutError('WALNUT_INVALID_ARGUMENT', 'framed records must be a Uint8Array', { reason: 'framed' });
-  const dv = new DataView(framed.buffer, framed.byteOffset, size);
-  const out: Uint8Array[] = [];
-  for (let at = 0; at < size; ) {
-    if (size - at < 8 || dv.getUint32(at) !== 0) throw badFraming(at);
-    const length = dv.getUint32(at + 4);
-    checkRecordLength(length);
-    if (size - at - 8 < length) throw badFraming(at);
-    out.push(framed.subarray(at + 8, at + 8 + length));
+  const out: Uint8Array[] = new Array(records);
+  for (let i = 0, at = 0; at < size; i++) {
+    const length = be32(framed, at + 4);
+    out[i] = framed.subarray(at + 8, at + 8 + length);
     at += 8 + length;
   }
-  if (out.length !== records) throw walnutError('WALNUT_INVALID_ARGUMENT', `framed holds ${out.length} records, not ${records}`, { reason: 'framed' });
   return out;
 }
 
 /**
- * framedPayloads' check without its views: that `records` framed records fill `framed` exactly,
- * each length checked; WALNUT_INVALID_ARGUMENT (reason 'framed') when they do not. For a sink
- * that reads the records in place (replicate/publisher.ts: a view per record was garbage per
- * commit on the replication worker).
+ * That `records` framed records fill `framed` exactly, each length checked;
+ * WALNUT_INVALID_ARGUMENT (reason 'framed') when they do not. framedPayloads checks with it; a
+ * sink that reads the records in place calls it alone (replicate/publisher.ts: a view per record
+ * was garbage per commit on the replication worker).
  */
 export function checkFramed(framed: Uint8Array, records: number): void {
   const size = uint8Length(framed);
@@ -176,7 +172,7 @@ export function checkFramed(framed: Uint8Array, records: number): void {
   let n = 0;
   for (let at = 0; at < size; n++) {
     if (size - at < 8 || (framed[at]! | framed[at + 1]! | framed[at + 2]! | framed[at + 3]!) !== 0) throw badFraming(at);
-    const length = ((framed[at + 4]! << 24) | (framed[at + 5]! << 16) | (framed[at + 6]! << 8) | framed[at + 7]!) >>> 0;
+    const length = be32(framed, at + 4);
     checkRecordLength(length);
     if (size - at - 8 < length) throw badFraming(at);
     at += 8 + length;

@@ -158,15 +158,20 @@ export function encodeCommitMetaRecord(seq: bigint, timeMs: bigint, hash: Uint8A
  * A COMMIT_META payload's commit sequence, and its unix ms, read in place (decodeRecord's
  * length check, no record object or DataView: the replication reads them for every commit).
  */
-export function commitMetaSeq(p: Uint8Array): bigint {
-  if (p.length !== 33 || p[0] !== KIND.COMMIT_META) bad('Truncated', 'COMMIT_META must be 33 bytes');
-  const hi = be32(p, 1);
-  const lo = be32(p, 5);
+/**
+ * The commit sequence of the COMMIT_META record at `at` of `p`, `length` bytes (the whole of `p`
+ * by default; a reader of framed records passes where one lies, with no view of it).
+ */
+export function commitMetaSeq(p: Uint8Array, at = 0, length = p.length - at): bigint {
+  if (length !== 33 || p[at] !== KIND.COMMIT_META) bad('Truncated', 'COMMIT_META must be 33 bytes');
+  const hi = be32(p, at + 1);
+  const lo = be32(p, at + 5);
   return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
 }
 
-export function commitMetaTimeMs(p: Uint8Array): number {
-  return be32(p, 9) * 2 ** 32 + be32(p, 13);
+/** The commit time (ms) of the COMMIT_META record at `at` of `p`. */
+export function commitMetaTimeMs(p: Uint8Array, at = 0): number {
+  return be32(p, at + 9) * 2 ** 32 + be32(p, at + 13);
 }
 
 export function decodeRecord(p: Uint8Array): ExportRecord {

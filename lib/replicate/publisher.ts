@@ -97,7 +97,7 @@ import { walnutError, WalnutError } from '../errors';
 import { be32, FRAME_HEADER_SIZE } from '../format/frame-header';
 import type { ExportOptions } from '../export/exporter';
 import { checkFramed, PAGE_DELTAS, StreamMagic, type SinkPageDeltas, type WalRecordSink } from '../export/framing';
-import { commitMetaSeq, decodeRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
+import { commitMetaSeq, commitMetaTimeMs, decodeRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
 import { readBaseImage } from './base-image';
@@ -642,12 +642,9 @@ class Session {
 
   /** A COMMIT_META record at `start` of `bytes` (`length` bytes) passed: the commit's boundary and number (its seq). */
   #commitMeta(bytes: Uint8Array, start: number, length: number): bigint {
-    const hi = length === 33 ? be32(bytes, start + 1) : -1;
-    const lo = be32(bytes, start + 5);
-    // (commitMetaSeq tells a malformed one)
-    const seq = hi === 0 ? BigInt(lo) : hi > 0 ? (BigInt(hi) << 32n) | BigInt(lo) : commitMetaSeq(bytes.subarray(start, start + length));
+    const seq = commitMetaSeq(bytes, start, length);
     this.#lastSeq = seq;
-    this.#lastTime = be32(bytes, start + 9) * 2 ** 32 + be32(bytes, start + 13);
+    this.#lastTime = commitMetaTimeMs(bytes, start);
     this.#lastSalts = this.#salts; // replaced, never changed in place
     this.#lastFrame = this.#frame;
     this.#lastHeader = this.#walHeader;
