@@ -30,6 +30,7 @@
 import { describeValue, uint8Length } from '../arguments';
 import { walnutError } from '../errors';
 import { DB_HEADER_SIZE, decodeDbHeader, hasDbMagic, isWalMode, lockBytePage, MAX_SCHEMA_FORMAT, PAYLOAD_FRACTIONS, trustedDbSizeOf } from '../format/db-header';
+import { be32 } from '../format/frame-header';
 import { decodeDbPageSize } from '../format/page-size';
 import { unknownOptionName } from '../option-names';
 import type { WalPage } from '../wal/wal-file';
@@ -110,7 +111,7 @@ function page1Acceptable(data: Uint8Array, rules: PageRules): boolean {
     data[21] === PAYLOAD_FRACTIONS[0] &&
     data[22] === PAYLOAD_FRACTIONS[1] &&
     data[23] === PAYLOAD_FRACTIONS[2] &&
-    ((data[44]! << 24) | (data[45]! << 16) | (data[46]! << 8) | data[47]!) >>> 0 <= MAX_SCHEMA_FORMAT
+    be32(data, 44) <= MAX_SCHEMA_FORMAT
   );
 }
 
