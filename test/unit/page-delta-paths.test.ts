@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { encodePageDeltaJs } from '../../lib/export/page-delta';
 import { nativeEncodePageDelta, TEST_setPageDeltaPath } from '../../lib/native';
+import { seededRandom } from '../helpers/wal-damage'; // (xorshift32: failures replay)
 
 const PAGE_SIZES = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
 const out = new Uint8Array(40 << 10);
@@ -29,19 +30,6 @@ function eachPath(fn: (path: string) => void): Set<string> {
     fn(active);
   }
   return seen;
-}
-
-/** A seeded generator (xorshift32): failures replay. */
-function rng(seed: number): (n: number) => number {
-  let s = seed >>> 0 || 1;
-  return (n) => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s % n;
-  };
 }
 
 /** Flips every byte of [start, end) of page to another value. */
@@ -109,7 +97,7 @@ const hex = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toStri
 
 describe('PAGE_DELTA encoder: every scan writes the JavaScript reference\'s bytes', () => {
   it('random pages and changed ranges, the edges, every page size 512..65536, updated in place or not', () => {
-    const next = rng(0x5eed22);
+    const next = seededRandom(0x5eed22);
     let deltas = 0;
     let whole = 0;
     const paths = eachPath((path) => {
@@ -146,7 +134,7 @@ describe('PAGE_DELTA encoder: every scan writes the JavaScript reference\'s byte
   });
 
   it('previous overlapping the frame\'s page (compared first, moved on after): the reference\'s bytes', () => {
-    const next = rng(77);
+    const next = seededRandom(77);
     eachPath((path) => {
       for (const pageSize of [512, 4096]) {
         for (const shift of [-64, -24, -23, -1, 1, 7, 64, 100]) {
@@ -166,7 +154,7 @@ describe('PAGE_DELTA encoder: every scan writes the JavaScript reference\'s byte
   });
 
   it('pages not a multiple of 64 bytes (the scans\' last partial block): the reference\'s answer', () => {
-    const next = rng(9);
+    const next = seededRandom(9);
     eachPath((path) => {
       for (const size of [1, 63, 64, 65, 89, 90, 127, 130, 191, 577, 1000]) {
         for (let c = 0; c < 20; c++) {
