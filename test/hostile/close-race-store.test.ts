@@ -1,0 +1,428 @@
+// The raw store API raced against close(), for the verbs test/unit/close-races.test.ts does not
+// race (that file: commit, tx.commit, begin, tx.read, snapshot + read, checkpoint passive and
+// truncate, exportTo; close-during-truncate: truncate and restart; sequence.test.ts: sequence and
+// whenDurable; lease-wait-*: holdWriteLease). Here:
+//  - every other Store verb and property called in the same tick as close() (before it, just
+//    after it), after close() began (one setImmediate) and after it resolved: each answers
+//    as documented (WALNUT_CLOSED once close() has begun; releaseWriteLease, resumeCommits,
+//    metrics(), recentEvents() and the getters still answer); metrics() and its Prometheus text
+//    polled on every turn while close() runs never throw;
+//  - checkpoint('full') and checkpoint('restart') with commits in flight at six interleavings;
+//  - the Snapshot verbs (readInto, readRaw and the sync reads, frameOf, framesOf, advance,
+//    park, whenDurable, a sequenced snapshot's pending read) in flight as close() starts and
+//    after it; Transaction.rollback beside close();
+//  - a follow export's handle: stop() in the same tick before and after close(), stop() and
+//    close() each called twice; behindBytes(), unreadBytes(), poke() after close();
+//  - the FEC sidecar: commits in flight as close() runs (keepWal, so the WAL and its sidecar
+//    stay): recoverWithRepair repairs nothing and falls back for nothing, verify ok;
+//  - telemetry: subscribers of every walnut channel while close() runs get objects, never throw.
+// Every case: each promise settles within a hang guard, a rejection is a WalnutError with the
+// documented code, close() resolves (twice: the same promise), no unhandled rejection, and the
+// database stays whole (sqlite3's PRAGMA integrity_check, walnut's verify) with every
+// acknowledged commit in it.
+import diagnostics from 'node:diagnostics_channel';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+
+import { open, type Store } from '../../lib/index';
+import { WalnutError } from '../../lib/errors';
+import { WalStreamReader } from '../../lib/export/framing';
+import { recoverWithRepair } from '../../lib/fec/recover';
+import { verify } from '../../lib/integrity/verify';
+import type { Snapshot } from '../../lib/wal-index/snapshot';
+import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
+import { tmpDir } from '../helpers/tmp';
+
+expectNoUnhandledRejections();
+
+const dir = tmpDir();
+let n = 0;
+const HANG_MS = 10_000;
+const PAGE = 4096;
+
+type Outcome = { ok: true; value: unknown } | { ok: false; code: string | undefined; walnut: boolean; message: string };
+const CLOSED = { ok: false, code: 'WALNUT_CLOSED', walnut: true };
+
+/** Settles `p`, or fails the test when it has not settled within HANG_MS. */
+function settle(p: Promise<unknown>, what: string): Promise<Outcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${HANG_MS} ms`)), HANG_MS);
+  });
+  const outcome = p.then(
+    (value): Outcome => ({ ok: true, value }),
+    (e): Outcome => ({ ok: false, code: (e as { code?: string }).code, walnut: e instanceof WalnutError, message: String((e as Error)?.message) }),
+  );
+  return Promise.race([outcome, hang]).finally(() => clearTimeout(timer));
+}
+
+/** `f` as a promise: a synchronous throw becomes its rejection. */
+function call(f: () => unknown): Promise<unknown> {
+  try {
+    return Promise.resolve(f());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** A SQLite database (one 16 KiB row: overflow pages rewritable past their 4-byte link) and its overflow pages. */
+function database(): { file: string; overflow: number[] } {
+  const file = path.join(dir, `s${n++}.db`);
+  return { file, overflow: overflowRowDatabase(file) };
+}
+
+/** Page `pgno`'s image holding `v` past its 4-byte next-page link (the link is `link`). */
+function overflowPage(link: Uint8Array, v: number): Buffer {
+  const b = Buffer.alloc(PAGE, v);
+  b.set(link.subarray(0, 4), 0);
+  return b;
+}
+
+/** Page `pgno`'s 4-byte next-page link (read through a snapshot released at once). */
+async function linkOf(store: Store, pgno: number): Promise<Buffer> {
+  const snap = await store.snapshot();
+  try {
+    return Buffer.from((await snap.read(pgno)).subarray(0, 4));
+  } finally {
+    snap.release();
+  }
+}
+
+/** Reopens `file`: each page of `pages` holds (byte 100) its last acknowledged value, else `initial`. */
+async function expectAcknowledged(file: string, acked: Map<number, number>, pages: number[], initial = 1): Promise<void> {
+  expect(sqliteIntegrity(file)).toEqual(['ok']);
+  expect(await verify(file, 5)).toMatchObject({ ok: true, issues: [] });
+  const store = await open(file);
+  try {
+    const snap = await store.snapshot();
+    for (const pgno of pages) expect((await snap.read(pgno))[100], `page ${pgno}`).toBe(acked.get(pgno) ?? initial);
+    snap.release();
+  } finally {
+    await store.close();
+  }
+}
+
+type When = 'same tick, before close()' | 'same tick, after close()' | 'after close() began' | 'after close() resolved';
+const WHEN: When[] = ['same tick, before close()', 'same tick, after close()', 'after close() began', 'after close() resolved'];
+
+/** Runs `verb` at `when` relative to store.close() (called twice); returns the verb's outcome. */
+async function raced(store: Store, when: When, verb: () => unknown, what: string): Promise<Outcome> {
+  let running: Promise<unknown> | null = null;
+  if (when === 'same tick, before close()') running = call(verb);
+  const closing = [store.close()];
+  if (when === 'same tick, after close()') running = call(verb);
+  closing.push(store.close());
+  expect(closing[1], 'close() twice: the same promise').toBe(closing[0]);
+  if (when === 'after close() began') {
+    await new Promise((resolve) => setImmediate(resolve));
+    running = call(verb);
+  }
+  if (when === 'after close() resolved') {
+    await closing[0];
+    running = call(verb);
+  }
+  const [r, c] = await Promise.all([settle(running!, `${what} ${when}`), settle(closing[0]!, `close() ${when}`)]);
+  expect(c, `${what} ${when}: close()`).toEqual({ ok: true, value: undefined });
+  return r;
+}
+
+interface SyncVerb {
+  name: string;
+  run: (store: Store, ticket: number) => unknown;
+  /** Its outcome once close() has begun (before it: `before`, default a resolution). */
+  closed: (r: Outcome) => void;
+  before?: (r: Outcome) => void;
+  /** Not called before close(): it would start something (a replication to a server that is not there). */
+  afterOnly?: boolean;
+}
+
+const isClosed = (r: Outcome) => expect(r).toMatchObject(CLOSED);
+const resolves = (check?: (v: unknown) => void) => (r: Outcome) => {
+  expect(r, JSON.stringify(r)).toMatchObject({ ok: true });
+  if (r.ok) check?.(r.value);
+};
+
+const resolvesOrClosed = (r: Outcome) => {
+  if (!r.ok) expect(r).toMatchObject(CLOSED);
+};
+
+const SYNC_VERBS: SyncVerb[] = [
+  { name: 'trySnapshotSync', run: (s) => s.trySnapshotSync()?.release(), closed: isClosed },
+  { name: 'snapshotSync', run: (s) => s.snapshotSync().release(), closed: isClosed },
+  { name: 'trySnapshotSync({ sequenced: false })', run: (s) => s.trySnapshotSync({ sequenced: false })?.release(), closed: isClosed },
+  { name: 'dataVersion', run: (s) => s.dataVersion(), closed: isClosed, before: resolves((v) => expect(typeof v).toBe('number')) },
+  { name: 'sequence', run: (s) => s.sequence([{ pgno: 2, data: Buffer.alloc(PAGE, 9) }]).durable, closed: isClosed },
+  { name: 'begin', run: (s) => s.begin().rollback(), closed: isClosed },
+  // (before close(): close() cuts an export still running, as documented)
+  { name: 'exportTo', run: (s) => s.exportTo({ async appendRecord() {}, async flush() {} }).done, closed: isClosed, before: resolvesOrClosed },
+  { name: 'replicateTo', afterOnly: true, run: (s) => s.replicateTo({ servers: 'nats://127.0.0.1:1', stream: 'closed' } as never), closed: isClosed },
+  // (before close(): a lease still waiting for the lock is cut short, as documented)
+  { name: 'holdWriteLease', run: async (s) => { await s.holdWriteLease(); s.releaseWriteLease(); }, closed: isClosed, before: resolvesOrClosed },
+  { name: 'releaseWriteLease (none held)', run: (s) => s.releaseWriteLease(), closed: resolves(), before: (r) => expect(r).toMatchObject({ ok: false, code: 'WALNUT_INVALID_ARGUMENT' }) },
+  { name: 'whenDurable (a ticket sequenced before)', run: (s, t) => s.whenDurable(t), closed: resolves(), before: resolves() },
+  { name: 'resumeCommits', run: (s) => s.resumeCommits(), closed: resolves((v) => expect(v).toBe(false)), before: resolves((v) => expect(v).toBe(false)) },
+  { name: 'metrics()', run: (s) => s.metrics(), closed: resolves((v) => expect(v).toMatchObject({ walFrames: expect.any(Number) })), before: resolves() },
+  { name: "metrics({ format: 'prometheus' })", run: (s) => s.metrics({ format: 'prometheus' }), closed: resolves((v) => expect(v).toMatch(/walnut_/)), before: resolves() },
+  { name: 'recentEvents', run: (s) => s.recentEvents(), closed: resolves((v) => expect(Array.isArray(v)).toBe(true)), before: resolves() },
+  { name: 'lastTicket, chainBrokenBy, path, pageSize, options', run: (s) => [s.lastTicket, s.chainBrokenBy, s.path, s.pageSize, s.options.synchronous], closed: resolves((v) => expect((v as unknown[]).slice(0, 2)).toEqual([1, null])), before: resolves() },
+  { name: "checkpoint('full')", run: (s) => s.checkpoint('full'), closed: isClosed },
+  { name: "checkpoint('restart')", run: (s) => s.checkpoint('restart'), closed: isClosed },
+];
+
+describe('Store verbs against close()', () => {
+  for (const verb of SYNC_VERBS) {
+    it(`${verb.name}: before close() it answers, once close() began ${verb.closed === isClosed ? 'WALNUT_CLOSED' : 'it still answers'}; close() resolves; the data is kept`, async () => {
+      for (const when of WHEN) {
+        if (verb.afterOnly && when === 'same tick, before close()') continue;
+        const { file, overflow } = database();
+        const store = await open(file, { autoCheckpoint: false });
+        const link = await linkOf(store, overflow[0]!);
+        await store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 5) }]);
+        const { ticket } = store.sequence([{ pgno: overflow[0]!, data: overflowPage(link, 6) }]);
+        const r = await raced(store, when, () => verb.run(store, ticket), verb.name);
+        if (when === 'same tick, before close()') (verb.before ?? resolves())(r);
+        else verb.closed(r);
+        if (!r.ok) expect(r.walnut, r.message).toBe(true);
+        // (sequence before close() writes page 2: a 1-page b-tree of 9s would not check; its own files)
+        if (!(verb.name === 'sequence' && r.ok)) await expectAcknowledged(file, new Map([[overflow[0]!, 6]]), overflow);
+      }
+    });
+  }
+
+  it('metrics() and its Prometheus text, polled on every turn while close() runs with commits and a checkpoint in flight, never throw', async () => {
+    const { file, overflow } = database();
+    const store = await open(file, { autoCheckpoint: 4 });
+    const link = await linkOf(store, overflow[1]!);
+    const acked = new Map<number, number>();
+    const commits = Array.from({ length: 16 }, (_, i) => settle(store.commit([{ pgno: overflow[1]!, data: overflowPage(link, 10 + i) }]).then(() => acked.set(overflow[1]!, 10 + i)), 'commit'));
+    const checkpoint = settle(store.checkpoint('full'), 'checkpoint');
+    let done = false;
+    const closing = store.close().finally(() => (done = true));
+    let polls = 0;
+    while (!done) {
+      expect(store.metrics()).toMatchObject({ walFrames: expect.any(Number) });
+      expect(store.metrics({ format: 'prometheus' })).toMatch(/walnut_/);
+      expect(Array.isArray(store.recentEvents())).toBe(true);
+      polls++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await closing;
+    expect(polls).toBeGreaterThan(0);
+    for (const c of [...(await Promise.all(commits)), await checkpoint]) if (!c.ok) expect(c).toMatchObject(CLOSED);
+    expect(store.metrics().walFrames).toBe(0);
+    await expectAcknowledged(file, acked, overflow);
+  });
+});
+
+/** Where close() is called relative to the verb (close-races.test.ts's interleavings). */
+const INTERLEAVINGS: Array<[string, (() => Promise<void>) | 'before' | null]> = [
+  ['close() first, same tick', 'before'],
+  ['same tick, after the verb', null],
+  ['after 3 microtasks', async () => { for (let i = 0; i < 3; i++) await Promise.resolve(); }],
+  ['after setImmediate', () => new Promise((r) => setImmediate(r))],
+  ['after 3 setImmediates', async () => { for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r)); }],
+  ['after 5 ms', () => new Promise((r) => setTimeout(r, 5))],
+];
+
+describe("checkpoint('full' | 'restart') with commits in flight, against close()", () => {
+  for (const mode of ['full', 'restart'] as const) {
+    it(`${mode}: the checkpoint resolves or is WALNUT_CLOSED, each commit resolves (and is kept) or is WALNUT_CLOSED; close() resolves`, async () => {
+      const seen = new Set<string>();
+      for (const [when, wait] of INTERLEAVINGS) {
+        const { file, overflow } = database();
+        const store = await open(file, { autoCheckpoint: false, busyTimeout: 2000 });
+        const link = await linkOf(store, overflow[0]!);
+        for (let i = 0; i < 3; i++) await store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 2 + i) }]);
+        const acked = new Map<number, number>([[overflow[0]!, 4]]);
+        let closing: Promise<void> | undefined;
+        if (wait === 'before') closing = store.close();
+        const checkpoint = settle(store.checkpoint(mode), `checkpoint ${when}`);
+        const commits = [5, 6, 7].map((v) => settle(store.commit([{ pgno: overflow[0]!, data: overflowPage(link, v) }]).then(() => acked.set(overflow[0]!, Math.max(acked.get(overflow[0]!)!, v))), `commit ${when}`));
+        if (wait !== 'before') {
+          if (wait) await wait();
+          closing = store.close();
+        }
+        const [c, closed, ...rs] = await Promise.all([checkpoint, settle(closing!, `close() ${when}`), ...commits]);
+        expect(closed, when).toEqual({ ok: true, value: undefined });
+        for (const r of [c, ...rs]) if (!r.ok) expect(r, `${when}: ${r.message}`).toMatchObject(CLOSED);
+        if (c.ok) expect((c.value as { mode: string }).mode).toBe(mode);
+        seen.add(c.ok ? 'resolved' : 'closed');
+        await expectAcknowledged(file, acked, [overflow[0]!]);
+      }
+      expect(seen).toEqual(new Set(['resolved', 'closed']));
+    });
+  }
+});
+
+describe('Snapshot verbs against close()', () => {
+  type SnapVerb = { name: string; run: (s: Snapshot, pgno: number) => unknown; closed: (r: Outcome) => void; sequenced?: boolean };
+  const buffer = () => Buffer.alloc(PAGE);
+  const VERBS: SnapVerb[] = [
+    { name: 'readInto', run: (s, p) => s.readInto(p, buffer()), closed: isClosed },
+    { name: 'readRaw', run: (s, p) => s.readRaw(p), closed: isClosed },
+    { name: 'readIntoSync', run: (s, p) => s.readIntoSync(p, buffer()), closed: isClosed },
+    { name: 'readRawSync', run: (s, p) => s.readRawSync(p), closed: isClosed },
+    { name: 'readPagesIntoSync', run: (s, p) => s.readPagesIntoSync(p, 2, Buffer.alloc(2 * PAGE)), closed: isClosed },
+    { name: 'frameOf', run: (s, p) => s.frameOf(p), closed: isClosed },
+    { name: 'framesOf', run: (s, p) => s.framesOf(p, new Uint32Array(2)), closed: isClosed },
+    { name: 'advance', run: (s) => s.advance(), closed: resolves((v) => expect(v).toBe(false)) },
+    { name: 'park', run: (s) => s.park(), closed: resolves() },
+    { name: 'release', run: (s) => s.release(), closed: resolves() },
+    { name: 'getters', run: (s) => [s.dbSize, s.mxFrame, s.pageSize, s.dataVersion, s.pendingTicket, s.released, s.parked], closed: resolves() },
+    { name: 'read of a sequenced commit (pending)', sequenced: true, run: (s, p) => s.read(p), closed: isClosed },
+    { name: 'whenDurable of a sequenced commit', sequenced: true, run: (s) => s.whenDurable(), closed: resolves() },
+  ];
+  for (const verb of VERBS) {
+    it(`${verb.name}: answers before close(), ${verb.closed === isClosed ? 'WALNUT_CLOSED' : 'still answers'} once close() released the snapshot; close() resolves`, async () => {
+      for (const when of WHEN) {
+        const { file, overflow } = database();
+        const store = await open(file, { autoCheckpoint: false });
+        const link = await linkOf(store, overflow[0]!);
+        await store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 5) }]);
+        if (verb.sequenced) store.sequence([{ pgno: overflow[0]!, data: overflowPage(link, 6) }]);
+        const snap = verb.sequenced ? store.snapshotSync() : await store.snapshot(); // (in the same step: it sees the ticket still pending)
+        if (verb.sequenced) expect(snap.pendingTicket).toBe(1);
+        let releasedAtCall = false;
+        const r = await raced(store, when, () => {
+          releasedAtCall = snap.released;
+          return verb.run(snap, overflow[0]!);
+        }, verb.name);
+        // close() releases held snapshots once its commits and exports have ended: a verb in the
+        // same tick as close() still runs on the snapshot
+        if (when === 'after close() resolved') expect(releasedAtCall).toBe(true);
+        if (releasedAtCall) verb.closed(r);
+        else if (!r.ok) expect(r, `${when}: ${r.message}`).toMatchObject(CLOSED);
+        if (r.ok && verb.name === 'read of a sequenced commit (pending)') expect((r.value as Buffer)[100]).toBe(6);
+        expect(snap.released, `${when}: close() released it`).toBe(true);
+        await expectAcknowledged(file, new Map([[overflow[0]!, verb.sequenced ? 6 : 5]]), overflow);
+      }
+    });
+  }
+
+  it('Transaction.rollback beside close(): resolves, before and after; a write after close() is WALNUT_CLOSED', async () => {
+    for (const when of WHEN) {
+      const { file, overflow } = database();
+      const store = await open(file, { autoCheckpoint: false });
+      const tx = store.begin();
+      const page = await tx.read(overflow[0]!);
+      tx.write(overflow[0]!, overflowPage(page, 8));
+      const r = await raced(store, when, () => tx.rollback(), 'rollback');
+      expect(r, when).toEqual({ ok: true, value: undefined });
+      await expect(tx.commit()).rejects.toMatchObject({ code: when === 'same tick, before close()' ? 'WALNUT_CLOSED' : 'WALNUT_CLOSED' });
+      await expectAcknowledged(file, new Map(), overflow);
+    }
+  });
+});
+
+describe("a follow export's handle against close()", () => {
+  for (const when of ['stop() then close(), same tick', 'close() then stop(), same tick', 'stop() after close() began', 'stop() after close() resolved', 'stop() twice, close() twice'] as const) {
+    it(`${when}: stop() resolves with the statistics or is WALNUT_CLOSED, done the same; behindBytes() 0, unreadBytes() 0, poke() harmless after; the stream is whole records`, async () => {
+      const { file, overflow } = database();
+      const store = await open(file, { autoCheckpoint: false });
+      const link = await linkOf(store, overflow[0]!);
+      const out = new PassThrough();
+      const bytes: Buffer[] = [];
+      out.on('data', (b: Buffer) => bytes.push(b));
+      const handle = store.exportTo(out, { follow: true });
+      for (let i = 0; i < 5; i++) await store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 20 + i) }]);
+      const inFlight = settle(store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 30) }]), 'commit');
+      const done = settle(handle.done, 'done');
+      const stops: Promise<Outcome>[] = [];
+      const closes: Promise<void>[] = [];
+      if (when === 'stop() then close(), same tick') {
+        stops.push(settle(handle.stop(), 'stop'));
+        closes.push(store.close());
+      } else if (when === 'close() then stop(), same tick') {
+        closes.push(store.close());
+        stops.push(settle(handle.stop(), 'stop'));
+      } else if (when === 'stop() after close() began') {
+        closes.push(store.close());
+        await new Promise((resolve) => setImmediate(resolve));
+        stops.push(settle(handle.stop(), 'stop'));
+      } else if (when === 'stop() after close() resolved') {
+        closes.push(store.close());
+        await closes[0];
+        stops.push(settle(handle.stop(), 'stop'));
+      } else {
+        stops.push(settle(handle.stop(), 'stop'), settle(handle.stop(), 'stop'));
+        closes.push(store.close(), store.close());
+      }
+      const outcomes = await Promise.all([...stops, done, inFlight, ...closes.map((c) => settle(c, 'close'))]);
+      for (const o of outcomes) if (!o.ok) expect(o, o.message).toMatchObject(CLOSED);
+      for (const c of outcomes.slice(-closes.length)) expect(c).toEqual({ ok: true, value: undefined });
+      expect(handle.behindBytes()).toBe(0);
+      expect(handle.unreadBytes()).toBe(0);
+      handle.poke();
+      // whole records only (a cut stream ends between records): no Truncated
+      expect([...WalStreamReader.fromBuffer(Buffer.concat(bytes))].length).toBeGreaterThan(0);
+      const acked = outcomes.at(-1 - closes.length)!.ok ? 30 : 24;
+      await expectAcknowledged(file, new Map([[overflow[0]!, acked]]), [overflow[0]!]);
+    });
+  }
+});
+
+describe('the FEC sidecar against close()', () => {
+  for (const [when, wait] of INTERLEAVINGS) {
+    it(`${when}: commits in flight settle (kept or WALNUT_CLOSED); with keepWal the WAL and its sidecar agree: recoverWithRepair repairs nothing, no fallback; verify ok`, async () => {
+      const { file, overflow } = database();
+      const store = await open(file, { autoCheckpoint: false, keepWal: true, fec: { repairSymbols: 2, codec: 'rs' } });
+      const links = await Promise.all(overflow.map((p) => linkOf(store, p)));
+      const acked = new Map<number, number>();
+      const write = (i: number) => {
+        const k = i % overflow.length;
+        return settle(store.commit([{ pgno: overflow[k]!, data: overflowPage(links[k]!, 40 + i) }]).then(() => acked.set(overflow[k]!, Math.max(acked.get(overflow[k]!) ?? 0, 40 + i))), 'commit');
+      };
+      for (let i = 0; i < 8; i++) await write(i);
+      let closing: Promise<void> | undefined;
+      if (wait === 'before') closing = store.close();
+      const commits = Array.from({ length: 24 }, (_, i) => write(8 + i));
+      if (wait !== 'before') {
+        if (wait) await wait();
+        closing = store.close();
+      }
+      const [closed, ...rs] = await Promise.all([settle(closing!, 'close'), ...commits]);
+      expect(closed).toEqual({ ok: true, value: undefined });
+      for (const r of rs) if (!r.ok) expect(r, r.message).toMatchObject(CLOSED);
+      expect(await recoverWithRepair(file)).toMatchObject({ repairedFrames: 0, fallback: null, restoredHeader: null });
+      expect(await verify(file, 5)).toMatchObject({ ok: true, issues: [] });
+      await expectAcknowledged(file, acked, overflow);
+    });
+  }
+});
+
+describe('telemetry against close()', () => {
+  it('subscribers of every walnut channel while close() runs with commits, a checkpoint and a follow export: each message an object, close() resolves', async () => {
+    const names = ['commit', 'checkpoint', 'recovery', 'fault', 'fec', 'wal'];
+    const got: Array<[string, unknown]> = [];
+    const subscribers = names.map((name) => [`walnut:${name}`, (m: unknown) => void got.push([name, m])] as const);
+    for (const [channel, f] of subscribers) diagnostics.subscribe(channel, f);
+    try {
+      for (const [when, wait] of INTERLEAVINGS) {
+        got.length = 0;
+        const { file, overflow } = database();
+        const store = await open(file, { autoCheckpoint: 2, fec: { repairSymbols: 1, codec: 'rs' } });
+        const link = await linkOf(store, overflow[0]!);
+        const exported = store.exportTo({ async appendRecord() {}, async flush() {} }, { follow: true });
+        const done = settle(exported.done, 'export');
+        await store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 50) }]);
+        let closing: Promise<void> | undefined;
+        if (wait === 'before') closing = store.close();
+        const work = [settle(store.checkpoint('full'), 'checkpoint'), ...[51, 52, 53].map((v) => settle(store.commit([{ pgno: overflow[0]!, data: overflowPage(link, v) }]), 'commit'))];
+        if (wait !== 'before') {
+          if (wait) await wait();
+          closing = store.close();
+        }
+        const outcomes = await Promise.all([settle(closing!, 'close'), done, ...work]);
+        expect(outcomes[0]).toEqual({ ok: true, value: undefined });
+        for (const o of outcomes) if (!o.ok) expect(o, `${when}: ${o.message}`).toMatchObject(CLOSED);
+        for (const [name, m] of got) expect(typeof m, `${when}: walnut:${name}`).toBe('object');
+        expect(got.some(([name]) => name === 'commit'), when).toBe(true);
+        expect(sqliteIntegrity(file)).toEqual(['ok']);
+      }
+    } finally {
+      for (const [channel, f] of subscribers) diagnostics.unsubscribe(channel, f);
+    }
+  });
+});

@@ -1,0 +1,165 @@
+// The path-based tools (verify, inspect, rebuildWalIndex, recoverWithRepair) and verifySnapshot
+// raced against close() of a store of the same database: the store's close() is the last
+// connection's (it checkpoints and removes the -wal, -shm and FEC sidecar), so a tool that runs
+// while it closes meets files being checkpointed and removed under it.
+// Each tool is started: in the same tick just before close(), in the same tick just after it,
+// after close() began (one setImmediate), and beside close() called twice. The database is a
+// real SQLite file (better-sqlite3 built it: a table of rows over many pages); the store rewrites
+// its pages with their own images, so the WAL holds frames and the database stays whole.
+// Asserted for every case: every call settles within a hang guard; a tool resolves (a report
+// that says ok: the database is whole whenever it looks) or rejects with a WalnutError of a
+// code it documents (verifySnapshot of a snapshot close() released: WALNUT_CLOSED); close()
+// resolves (both calls the same promise); no unhandled rejection; afterwards sqlite3's PRAGMA
+// integrity_check is ok, walnut's verify (level 5) is ok, and no lock is left (a sqlite3
+// TRUNCATE checkpoint is not busy).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { open, type Store } from '../../lib/index';
+import { WalnutError } from '../../lib/errors';
+import { inspect } from '../../lib/integrity/inspect';
+import { verify, verifySnapshot } from '../../lib/integrity/verify';
+import { rebuildWalIndex } from '../../lib/wal-index/recover';
+import { recoverWithRepair } from '../../lib/fec/recover';
+import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { Database } from '../helpers/sqlite';
+import { sqliteIntegrity } from '../helpers/sqlite-db';
+import { tmpDir } from '../helpers/tmp';
+
+expectNoUnhandledRejections();
+
+const dir = tmpDir();
+let n = 0;
+/** Every promise of one case settles within this (a hang guard). */
+const HANG_MS = 10_000;
+
+type Outcome = { ok: true; value: unknown } | { ok: false; code: string | undefined; walnut: boolean; message: string };
+
+/** Settles `p`, or fails the test when it has not settled within HANG_MS. */
+function settle(p: Promise<unknown>, what: string): Promise<Outcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${HANG_MS} ms`)), HANG_MS);
+  });
+  const outcome = p.then(
+    (value): Outcome => ({ ok: true, value }),
+    (e): Outcome => ({ ok: false, code: (e as { code?: string }).code, walnut: e instanceof WalnutError, message: String((e as Error)?.message) }),
+  );
+  return Promise.race([outcome, hang]).finally(() => clearTimeout(timer));
+}
+
+/** Runs `f` as a promise: a synchronous throw becomes its rejection. */
+function call(f: () => unknown): Promise<unknown> {
+  try {
+    return Promise.resolve(f());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** A WAL-mode database SQLite built (4 KiB pages, ~60 pages of rows), nothing in a -wal. */
+function sqliteDatabase(): string {
+  const file = path.join(dir, `t${n++}.db`);
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); CREATE INDEX t_v ON t(v)');
+  const insert = db.prepare('INSERT INTO t(v) VALUES (?)');
+  for (let i = 0; i < 200; i++) insert.run(Buffer.alloc(500, i));
+  db.close();
+  return file;
+}
+
+/** A store of `file` whose WAL holds frames: it rewrites every page with its own image (one commit a page). */
+async function storeWithFrames(file: string, fec: boolean): Promise<Store> {
+  const store = await open(file, { autoCheckpoint: false, ...(fec ? { fec: { repairSymbols: 2, codec: 'rs' as const } } : {}) });
+  const snap = await store.snapshot();
+  const pages = [];
+  for (let pgno = 1; pgno <= snap.dbSize; pgno++) pages.push({ pgno, data: Buffer.from(await snap.read(pgno)) });
+  snap.release();
+  for (let i = 0; i < pages.length; i += 8) await store.commit(pages.slice(i, i + 8));
+  expect(store.metrics().walFrames).toBeGreaterThan(0);
+  return store;
+}
+
+interface Tool {
+  name: string;
+  /** Runs the tool on `file` (`snap`: a snapshot of the store taken before the race). */
+  run: (file: string, snap: ReturnType<Store['trySnapshotSync']>) => unknown;
+  /** The codes it may reject with here. */
+  codes: string[];
+  /** What a resolved result must say. */
+  check?: (value: unknown) => void;
+  fec?: boolean;
+}
+
+const TOOLS: Tool[] = [
+  { name: 'verify(level 5)', run: (f) => verify(f, 5, { busyTimeout: 2000 }), codes: ['WALNUT_BUSY'], check: (r) => expect(r).toMatchObject({ ok: true, issues: [] }) },
+  { name: 'verify(level 5) with an FEC sidecar', fec: true, run: (f) => verify(f, 5, { busyTimeout: 2000 }), codes: ['WALNUT_BUSY'], check: (r) => expect(r).toMatchObject({ ok: true, issues: [] }) },
+  { name: 'inspect', run: (f) => inspect(f), codes: [], check: (r) => expect(r).toMatchObject({ walMode: true }) },
+  { name: 'rebuildWalIndex', run: (f) => rebuildWalIndex(f, { busyTimeout: 2000 }), codes: ['WALNUT_BUSY'], check: (r) => expect(r).toMatchObject({ pageSize: 4096 }) },
+  { name: 'recoverWithRepair (FEC sidecar)', fec: true, run: (f) => recoverWithRepair(f), codes: ['WALNUT_BUSY'], check: (r) => expect(r).toMatchObject({ pageSize: 4096, repairedFrames: 0, fallback: null }) },
+  {
+    name: 'verifySnapshot',
+    run: (_f, snap) => verifySnapshot(snap!, 5),
+    codes: ['WALNUT_CLOSED'],
+    check: (r) => expect(r).toMatchObject({ ok: true, issues: [] }),
+  },
+];
+
+type When = 'before close(), same tick' | 'after close(), same tick' | 'after close() began (setImmediate)' | 'after close() began (1 ms)' | 'beside close() called twice';
+const WHEN: When[] = ['before close(), same tick', 'after close(), same tick', 'after close() began (setImmediate)', 'after close() began (1 ms)', 'beside close() called twice'];
+
+/** No lock of the store is left: sqlite3 writes, and its TRUNCATE checkpoint is not busy. */
+function expectWholeAndUnlocked(file: string): void {
+  expect(sqliteIntegrity(file)).toEqual(['ok']);
+  const db = new Database(file, { timeout: 2000 });
+  try {
+    db.exec('INSERT INTO t(v) VALUES (x\'01\')');
+    expect(db.pragma('wal_checkpoint(TRUNCATE)')).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
+  } finally {
+    db.close();
+  }
+}
+
+describe('a path tool racing the last connection\'s close()', () => {
+  for (const tool of TOOLS) {
+    it(`${tool.name}: resolves ok or rejects with its documented code; close() resolves; the database stays whole, unlocked, verify ok`, async () => {
+      for (const when of WHEN) {
+        const file = sqliteDatabase();
+        const store = await storeWithFrames(file, tool.fec === true);
+        const snap = tool.name === 'verifySnapshot' ? await store.snapshot() : null;
+        let closing: Promise<void>[];
+        let running: Promise<unknown>;
+        if (when === 'before close(), same tick') {
+          running = call(() => tool.run(file, snap));
+          closing = [store.close()];
+        } else if (when === 'after close(), same tick') {
+          closing = [store.close()];
+          running = call(() => tool.run(file, snap));
+        } else if (when === 'after close() began (setImmediate)' || when === 'after close() began (1 ms)') {
+          closing = [store.close()];
+          await new Promise((resolve) => (when === 'after close() began (1 ms)' ? setTimeout(resolve, 1) : setImmediate(resolve)));
+          running = call(() => tool.run(file, snap));
+        } else {
+          closing = [store.close()];
+          running = call(() => tool.run(file, snap));
+          closing.push(store.close());
+          expect(closing[1], 'close() twice: the same promise').toBe(closing[0]);
+        }
+        const [r, ...closed] = await Promise.all([settle(running, `${tool.name} ${when}`), ...closing.map((c) => settle(c, `close() ${when}`))]);
+        for (const c of closed) expect(c, `${when}: close()`).toEqual({ ok: true, value: undefined });
+        if (r.ok) tool.check?.(r.value);
+        else {
+          expect(r.walnut, `${when}: ${r.message}`).toBe(true);
+          expect(tool.codes, `${when}: ${r.code} ${r.message}`).toContain(r.code);
+        }
+        snap?.release();
+        // the last connection's close removes the sidecar with the WAL (sqlite3 later would not)
+        if (tool.fec) expect(fs.existsSync(`${file}-wal-fec`) && !fs.existsSync(`${file}-wal`), `${when}: a sidecar without its WAL`).toBe(false);
+        expectWholeAndUnlocked(file);
+        expect(await verify(file, 5), `${when}: verify afterwards`).toMatchObject({ ok: true, issues: [] });
+      }
+    });
+  }
+});
