@@ -1,0 +1,200 @@
+// Replication's verbs raced against close(), for the ones interop/replicate.test.ts and
+// replica-close-while-starting do not race (those: close() with commits being published, close()
+// before the worker is ready, stop() or close() right after replicateTo, a waitFor pending when the
+// replica closes, start() against close()). Here, with a real nats-server:
+//  - a ReplicationHandle (on a worker thread and on the store's loop): stop() and store.close()
+//    in the same tick in both orders, stop() after close() began, stop() and close() each called
+//    twice, close() twice alone, with six commits acknowledged and six in flight; metrics()
+//    after. Every call settles within a hang guard, stop() resolves, close() resolves, no
+//    'error' event, 'end' once, publishedSeq = exportedSeq; restoreFromNats gives a state the
+//    primary passed through (the first j commits), j at least the commits acknowledged when
+//    stop() was called (stop() publishes what is committed then), and with close() alone every
+//    acknowledged commit: the primary's pages; sqlite3's integrity_check is ok on both;
+//  - a Replica: close() called twice in the same tick, a waitFor made before close() and one
+//    after close() began (WALNUT_CLOSED), lag() and the store getter after close
+//    (WALNUT_CLOSED); the replica file is whole (integrity_check) and unlocked.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { open, type Store } from '../../lib/index';
+import { WalnutError } from '../../lib/errors';
+import { openReplica } from '../../lib/replicate/replica';
+import { restoreFromNats } from '../../lib/replicate/restore-nats';
+import type { ReplicationHandle } from '../../lib/replicate/publisher';
+import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { pageHashes } from '../helpers/page-hashes';
+import { overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
+import { tmpDir } from '../helpers/tmp';
+
+if (NATS_SKIP !== null) console.warn(NATS_SKIP);
+expectNoUnhandledRejections();
+
+const dir = tmpDir();
+let n = 0;
+const HANG_MS = 30_000;
+const PAGE = 4096;
+const started: NatsNode[] = [];
+afterAll(() => stopNats(started));
+
+type Outcome = { ok: true; value: unknown } | { ok: false; code: string | undefined; walnut: boolean; message: string };
+
+function settle(p: Promise<unknown>, what: string): Promise<Outcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${HANG_MS} ms`)), HANG_MS);
+  });
+  const outcome = p.then(
+    (value): Outcome => ({ ok: true, value }),
+    (e): Outcome => ({ ok: false, code: (e as { code?: string }).code, walnut: e instanceof WalnutError, message: String((e as Error)?.message) }),
+  );
+  return Promise.race([outcome, hang]).finally(() => clearTimeout(timer));
+}
+
+/** A SQLite database (one 16 KiB row) and its overflow pages, whose payload past the 4-byte link commits rewrite. */
+function database(): { file: string; overflow: number[] } {
+  const file = path.join(dir, `p${n++}.db`);
+  return { file, overflow: overflowRowDatabase(file) };
+}
+
+async function linkOf(store: Store, pgno: number): Promise<Buffer> {
+  const snap = await store.snapshot();
+  try {
+    return Buffer.from((await snap.read(pgno)).subarray(0, 4));
+  } finally {
+    snap.release();
+  }
+}
+
+function overflowPage(link: Uint8Array, v: number): Buffer {
+  const b = Buffer.alloc(PAGE, v);
+  b.set(link.subarray(0, 4), 0);
+  return b;
+}
+
+/** A sqlite3 process writes the file (nothing of this process holds its write lock). */
+function sqliteWrites(file: string): string {
+  const r = spawnSync('sqlite3', [file, 'PRAGMA busy_timeout=500; CREATE TABLE IF NOT EXISTS probe(a); INSERT INTO probe VALUES (1);'], { encoding: 'utf8' });
+  return r.status === 0 ? 'ok' : r.stderr.trim();
+}
+
+type How = 'stop() then close(), same tick' | 'close() then stop(), same tick' | 'stop() after close() began' | 'stop() twice, close() twice' | 'close() twice, no stop()';
+const HOWS: How[] = ['stop() then close(), same tick', 'close() then stop(), same tick', 'stop() after close() began', 'stop() twice, close() twice', 'close() twice, no stop()'];
+
+describe.skipIf(NATS_SKIP !== null)('a replication against store.close()', () => {
+  for (const thread of [true, false]) {
+    it(`${thread ? 'on a worker thread' : "on the store's loop"}: stop() and close() resolve at every interleaving, no 'error', 'end' once; the stream restores to the primary's pages`, async () => {
+      const server = await startNatsServer();
+      started.push(server);
+      for (const how of HOWS) {
+        const { file, overflow } = database();
+        const store = await open(file, { autoCheckpoint: false });
+        const links = await Promise.all(overflow.map((p) => linkOf(store, p)));
+        const stream = `race-${thread}-${n}`;
+        const r: ReplicationHandle = store.replicateTo({ servers: server.url, stream, thread, stopTimeoutMs: 20_000 });
+        const errors: unknown[] = [];
+        let ends = 0;
+        r.on('error', (e: unknown) => errors.push(e));
+        r.on('end', () => ends++);
+        await r.ready;
+        // twelve commits, each rewriting one overflow page (k % 4): six acknowledged, six in flight
+        const writes = Array.from({ length: 12 }, (_, i) => ({ pgno: overflow[i % overflow.length]!, v: (i < 6 ? 10 : 14) + i }));
+        const initial = overflow.map(() => 1); // (the row is 16 KiB of 1s)
+        const stateAfter = (k: number): number[] => overflow.map((p, at) => writes.slice(0, k).filter((w) => w.pgno === p).at(-1)?.v ?? initial[at]!);
+        const commit = (i: number) => store.commit([{ pgno: writes[i]!.pgno, data: overflowPage(links[i % overflow.length]!, writes[i]!.v) }]);
+        for (let i = 0; i < 6; i++) await commit(i);
+        let acked = 6;
+        const inFlight = Array.from({ length: 6 }, (_, i) => settle(commit(6 + i).then(() => acked++), 'commit'));
+        let ackedAtStop = 0;
+        const stop = () => {
+          ackedAtStop = acked;
+          return settle(r.stop(), 'stop');
+        };
+        const calls: Promise<Outcome>[] = [];
+        if (how === 'stop() then close(), same tick') calls.push(stop(), settle(store.close(), 'close'));
+        else if (how === 'close() then stop(), same tick') calls.push(settle(store.close(), 'close'), stop());
+        else if (how === 'stop() after close() began') {
+          const closing = settle(store.close(), 'close');
+          await new Promise((resolve) => setImmediate(resolve));
+          calls.push(closing, stop());
+        } else if (how === 'stop() twice, close() twice') calls.push(stop(), settle(r.stop(), 'stop'), settle(store.close(), 'close'), settle(store.close(), 'close'));
+        else calls.push(settle(store.close(), 'close'), settle(store.close(), 'close'));
+        const outcomes = await Promise.all(calls);
+        for (const o of outcomes) expect(o, `${how}: ${o.ok ? '' : o.message}`).toEqual({ ok: true, value: undefined });
+        for (const c of await Promise.all(inFlight)) if (!c.ok) expect(c, c.message).toMatchObject({ code: 'WALNUT_CLOSED', walnut: true });
+        await new Promise((resolve) => setTimeout(resolve, 20)); // ('end' is emitted after stop() settles)
+        expect(errors, how).toEqual([]);
+        expect(ends, `${how}: 'end' once`).toBe(1);
+        const m = r.metrics();
+        expect(m.publishedSeq, how).toBe(m.exportedSeq);
+        // the stream holds every commit that resolved: restored, it is the primary's state
+        const primary = await open(file);
+        const expected = await pageHashes(primary);
+        await primary.close();
+        const out = path.join(dir, `${stream}.restored.db`);
+        await restoreFromNats(out, { servers: server.url, stream });
+        const restored = await open(out);
+        const snap = await restored.snapshot();
+        const got = overflow.map((p) => snap.readSync(p)[100]!);
+        snap.release();
+        await restored.close();
+        // a state the primary passed through: the first j commits, j at least those acknowledged
+        // before stop() was called (all of them when only close() stopped it)
+        const j = Array.from({ length: writes.length + 1 }, (_, k) => k).find((k) => stateAfter(k).every((v, p) => v === got[p]));
+        expect(j, `${how}: ${got} is no state the primary passed through`).toBeDefined();
+        expect(j!, `${how}: commits acknowledged before the stop are published`).toBeGreaterThanOrEqual(how === 'close() twice, no stop()' ? writes.length : ackedAtStop);
+        if (how === 'close() twice, no stop()') {
+          const whole = await open(out);
+          expect(await pageHashes(whole), how).toEqual(expected);
+          await whole.close();
+        }
+        expect(sqliteIntegrity(out)).toEqual(['ok']);
+        expect(sqliteIntegrity(file)).toEqual(['ok']);
+      }
+    });
+  }
+});
+
+describe.skipIf(NATS_SKIP !== null)('a Replica against its close()', () => {
+  it('close() twice in the same tick resolves (both), waitFor made before close() and after it began rejects WALNUT_CLOSED, lag() answers, store is WALNUT_CLOSED; the replica file is whole and unlocked', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const { file, overflow } = database();
+    const store = await open(file, { autoCheckpoint: false });
+    const link = await linkOf(store, overflow[0]!);
+    const r = store.replicateTo({ servers: server.url, stream: 'replica-race', stopTimeoutMs: 20_000 });
+    await r.ready;
+    for (let i = 0; i < 5; i++) await store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 30 + i) }]);
+    for (const when of ['same tick', 'after close() began (setImmediate)', 'after 2 ms', 'while a commit is being applied'] as const) {
+      const replicaFile = path.join(dir, `replica${n++}.db`);
+      const replica = await openReplica(replicaFile, { servers: server.url, stream: 'replica-race' });
+      const errors: unknown[] = [];
+      replica.on('error', (e: unknown) => errors.push(e));
+      const seq = r.metrics().publishedSeq;
+      await settle(replica.waitFor(seq), 'waitFor (caught up)');
+      if (when === 'while a commit is being applied') await store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 40) }]);
+      const pending = settle(replica.waitFor(seq + 1000), 'waitFor (never reached)');
+      const closes = [settle(replica.close(), 'close'), settle(replica.close(), 'close')];
+      let after: Promise<Outcome>;
+      if (when === 'same tick' || when === 'while a commit is being applied') after = settle(replica.waitFor(seq + 1000), 'waitFor after close');
+      else {
+        await new Promise((resolve) => (when === 'after 2 ms' ? setTimeout(resolve, 2) : setImmediate(resolve)));
+        after = settle(replica.waitFor(seq + 1000), 'waitFor after close');
+      }
+      const [a, b, p, q] = await Promise.all([...closes, pending, after]);
+      expect([a, b], when).toEqual([{ ok: true, value: undefined }, { ok: true, value: undefined }]);
+      expect(p, when).toMatchObject({ ok: false, code: 'WALNUT_CLOSED', walnut: true });
+      expect(q, when).toMatchObject({ ok: false, code: 'WALNUT_CLOSED', walnut: true });
+      expect(replica.lag()).toMatchObject({ appliedSeq: expect.any(Number) });
+      expect(() => replica.store).toThrow(expect.objectContaining({ code: 'WALNUT_CLOSED' }));
+      expect(errors, when).toEqual([]);
+      expect(sqliteIntegrity(replicaFile), when).toEqual(['ok']);
+      expect(fs.existsSync(replicaFile)).toBe(true);
+      expect(sqliteWrites(replicaFile), when).toBe('ok');
+    }
+    await r.stop();
+    await store.close();
+  });
+});
