@@ -124,12 +124,16 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
       // sequenced commits, which wait for the WRITE held here) need the WAL no more: they were
       // counted busy at once (readersWaitingForWrite), so such a truncate was always busy under load
       t.moveCaughtUpSnapshots();
-      if (t.followPin() !== null) {
-        if (!(await restartPastOwnFollowers(t, effective === 'truncate', h.mxFrame, stuck))) busy = true;
-        else if (effective === 'truncate') walFrames = 0;
-      } else {
-        // no reader may be using the WAL: all of READ(1..4) at once
-        if (await t.lock(SHM_LOCK.READ(1), 4, 'exclusive', stuck(1, 4))) {
+      // no pin yet: no reader may be using the WAL, all of READ(1..4) at once. A follow export
+      // of this connection starting meanwhile takes its pin during that wait (its first pass
+      // read under a snapshot, then it pins a slot for as long as it follows): the wait then
+      // gives up at once and goes past the pin as below (it waited the whole busy timeout for
+      // the pin, holding WRITE and every commit, and came back busy)
+      const ownPinTaken = (): boolean => t.followPin() !== null;
+      const readersStuck = stuck(1, 4);
+      let pastPin = ownPinTaken();
+      if (!pastPin) {
+        if (await t.lock(SHM_LOCK.READ(1), 4, 'exclusive', () => ownPinTaken() || readersStuck?.() === true)) {
           try {
             if (effective === 'truncate') {
               t.resetWalIndex(h);
@@ -142,9 +146,15 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
           } finally {
             t.unlock(SHM_LOCK.READ(1), 4);
           }
+        } else if (ownPinTaken()) {
+          pastPin = true;
         } else {
           busy = true;
         }
+      }
+      if (pastPin) {
+        if (!(await restartPastOwnFollowers(t, effective === 'truncate', h.mxFrame, stuck))) busy = true;
+        else if (effective === 'truncate') walFrames = 0;
       }
     }
     const checkpointed = walFrames === 0 ? 0 : t.info().nBackfill;
