@@ -12,7 +12,10 @@
 //    acknowledged commit: the primary's pages; sqlite3's integrity_check is ok on both;
 //  - a Replica: close() called twice in the same tick, a waitFor made before close() and one
 //    after close() began (WALNUT_CLOSED), lag() and the store getter after close
-//    (WALNUT_CLOSED); the replica file is whole (integrity_check) and unlocked.
+//    (WALNUT_CLOSED); the replica file is whole (integrity_check) and unlocked;
+//  - the events: store.close(), stop() or both called from inside a 'published' or 'base'
+//    listener (synchronously, inside the replication's emit), and a Replica's close() (twice)
+//    from inside its 'applied' or 'rebase' listener: the same outcomes.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,7 +23,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/index';
 import { WalnutError } from '../../lib/errors';
-import { openReplica } from '../../lib/replicate/replica';
+import { openReplica, Replica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import type { ReplicationHandle } from '../../lib/replicate/publisher';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
@@ -197,4 +200,96 @@ describe.skipIf(NATS_SKIP !== null)('a Replica against its close()', () => {
     await r.stop();
     await store.close();
   });
+});
+
+describe.skipIf(NATS_SKIP !== null)("close() and stop() called from inside replication's own events", () => {
+  for (const thread of [true, false]) {
+    it(`${thread ? 'on a worker thread' : "on the store's loop"}: store.close(), stop() or both from a 'published' or 'base' listener: they resolve, every commit settles, no 'error'; the stream restores to a state the primary passed through (with store.close() alone from 'published': every acknowledged commit)`, async () => {
+      const server = await startNatsServer();
+      started.push(server);
+      for (const event of ['published', 'base'] as const) {
+        for (const action of ['store.close()', 'stop()', 'both'] as const) {
+          const { file, overflow } = database();
+          const store = await open(file, { autoCheckpoint: false });
+          const link = await linkOf(store, overflow[0]!);
+          const stream = `event-${thread}-${n++}`;
+          const r = store.replicateTo({ servers: server.url, stream, thread, stopTimeoutMs: 20_000 });
+          const errors: unknown[] = [];
+          r.on('error', (e: unknown) => errors.push(e));
+          let fired: Promise<Outcome>[] | null = null;
+          r.on(event, () => {
+            if (fired !== null) return;
+            // (synchronously, inside the replication's own emit)
+            fired = action === 'store.close()' ? [settle(store.close(), 'close')] : action === 'stop()' ? [settle(r.stop(), 'stop')] : [settle(r.stop(), 'stop'), settle(store.close(), 'close')];
+          });
+          await settle(r.ready, 'ready');
+          const commits = Array.from({ length: 10 }, (_, i) => settle(store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 70 + i) }]), 'commit'));
+          const outcomes = await Promise.all(commits);
+          for (const o of outcomes) if (!o.ok) expect(o, o.message).toMatchObject({ code: 'WALNUT_CLOSED', walnut: true });
+          // the event may come after the commits: wait for it (a hang guard)
+          const deadline = Date.now() + HANG_MS;
+          while (fired === null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+          expect(fired, `'${event}' came`).not.toBeNull();
+          for (const f of await Promise.all(fired!)) expect(f, `${event} ${action}`).toEqual({ ok: true, value: undefined });
+          expect(await settle(r.stop(), 'stop after')).toEqual({ ok: true, value: undefined });
+          expect(await settle(store.close(), 'close after')).toEqual({ ok: true, value: undefined });
+          expect(errors, `${event} ${action}`).toEqual([]);
+          const m = r.metrics();
+          expect(m.publishedSeq).toBe(m.exportedSeq);
+          const out = path.join(dir, `${stream}.restored.db`);
+          await restoreFromNats(out, { servers: server.url, stream });
+          expect(sqliteIntegrity(out)).toEqual(['ok']);
+          const restored = await open(out);
+          const snap = await restored.snapshot();
+          const v = snap.readSync(overflow[0]!)[100]!;
+          snap.release();
+          await restored.close();
+          const acknowledged = outcomes.flatMap((o, i) => (o.ok ? [70 + i] : []));
+          expect([1, ...acknowledged], `${event} ${action}: ${v}`).toContain(v);
+          if (event === 'published' && action === 'store.close()') expect(v).toBe(acknowledged.at(-1));
+          expect(sqliteIntegrity(file)).toEqual(['ok']);
+        }
+      }
+    });
+  }
+
+  for (const event of ['applied', 'rebase'] as const) {
+    it(`a Replica's close() (twice) from inside its '${event}' listener: close resolves, start() resolves or is WALNUT_CLOSED, a later waitFor is WALNUT_CLOSED, no 'error'; the replica file is whole and unlocked`, async () => {
+      const server = await startNatsServer();
+      started.push(server);
+      const { file, overflow } = database();
+      const store = await open(file, { autoCheckpoint: false });
+      const link = await linkOf(store, overflow[0]!);
+      const r = store.replicateTo({ servers: server.url, stream: `replica-${event}`, stopTimeoutMs: 20_000 });
+      await r.ready;
+      for (let i = 0; i < 3; i++) await store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 80 + i) }]);
+      for (let round = 0; round < 3; round++) {
+        const replicaFile = path.join(dir, `replica-${event}-${n++}.db`);
+        const replica = new Replica(replicaFile, { servers: server.url, stream: `replica-${event}` });
+        const errors: unknown[] = [];
+        replica.on('error', (e: unknown) => errors.push(e));
+        let closes: Promise<Outcome>[] | null = null;
+        replica.on(event, () => {
+          closes ??= [settle(replica.close(), 'close'), settle(replica.close(), 'close')];
+        });
+        const started = settle(replica.start(), 'start');
+        const committed = settle(store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 90 + round) }]), 'commit');
+        const s = await started;
+        expect(await committed).toMatchObject({ ok: true });
+        if (!s.ok) expect(s, s.message).toMatchObject({ code: 'WALNUT_CLOSED', walnut: true });
+        const deadline = Date.now() + HANG_MS;
+        while (closes === null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+        expect(closes, `'${event}' came`).not.toBeNull();
+        for (const c of await Promise.all(closes!)) expect(c).toEqual({ ok: true, value: undefined });
+        expect(await settle(replica.waitFor(1e6), 'waitFor after')).toMatchObject({ ok: false, code: 'WALNUT_CLOSED', walnut: true });
+        expect(errors).toEqual([]);
+        if (fs.existsSync(replicaFile)) {
+          expect(sqliteIntegrity(replicaFile)).toEqual(['ok']);
+          expect(sqliteWrites(replicaFile)).toBe('ok');
+        }
+      }
+      await r.stop();
+      await store.close();
+    });
+  }
 });

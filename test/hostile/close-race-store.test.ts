@@ -15,7 +15,8 @@
 //    close() each called twice; behindBytes(), unreadBytes(), poke() after close();
 //  - the FEC sidecar: commits in flight as close() runs (keepWal, so the WAL and its sidecar
 //    stay): recoverWithRepair repairs nothing and falls back for nothing, verify ok;
-//  - telemetry: subscribers of every walnut channel while close() runs get objects, never throw.
+//  - telemetry: subscribers of every walnut channel while close() runs get objects, never throw;
+//    close() called from inside a walnut:commit or walnut:checkpoint subscriber.
 // Every case: each promise settles within a hang guard, a rejection is a WalnutError with the
 // documented code, close() resolves (twice: the same promise), no unhandled rejection, and the
 // database stays whole (sqlite3's PRAGMA integrity_check, walnut's verify) with every
@@ -425,4 +426,35 @@ describe('telemetry against close()', () => {
       for (const [channel, f] of subscribers) diagnostics.unsubscribe(channel, f);
     }
   });
+
+  for (const [channel, nth] of [['walnut:commit', 1], ['walnut:commit', 2], ['walnut:checkpoint', 1], ['walnut:checkpoint', 3]] as const) {
+    it(`close() called from inside a ${channel} subscriber (its message ${nth}), with commits, checkpoints and a follow export running: every call settles (kept, or WALNUT_CLOSED), close() resolves, the data is whole`, async () => {
+      const { file, overflow } = database();
+      const store = await open(file, { busyTimeout: 2000, autoCheckpoint: 2, fec: { repairSymbols: 1, codec: 'rs' } });
+      const link = await linkOf(store, overflow[0]!);
+      let seen = 0;
+      let closing: Promise<Outcome> | null = null;
+      const subscriber = (): void => {
+        if (++seen === nth) closing = settle(store.close(), 'close() from the subscriber'); // (synchronously, inside the publisher's step)
+      };
+      diagnostics.subscribe(channel, subscriber);
+      try {
+        const exported = settle(store.exportTo({ async appendRecord() {}, async flush() {} }, { follow: true }).done, 'export');
+        const acked = new Map<number, number>();
+        const calls: Promise<Outcome>[] = [];
+        for (let i = 0; i < 20; i++) {
+          calls.push(settle(store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 60 + i) }]).then(() => acked.set(overflow[0]!, Math.max(acked.get(overflow[0]!) ?? 0, 60 + i))), 'commit'));
+          if (i % 5 === 4) calls.push(settle(store.checkpoint(i % 10 === 4 ? 'truncate' : 'full'), 'checkpoint'));
+          if (i % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+        const outcomes = await Promise.all([...calls, exported]);
+        expect(seen, 'the subscriber heard its message').toBeGreaterThanOrEqual(nth);
+        expect(await closing!).toEqual({ ok: true, value: undefined });
+        for (const o of outcomes) if (!o.ok) expect(o, o.message).toMatchObject(CLOSED);
+        await expectAcknowledged(file, acked, [overflow[0]!]);
+      } finally {
+        diagnostics.unsubscribe(channel, subscriber);
+      }
+    });
+  }
 });
