@@ -12,6 +12,10 @@
 // resolves (both calls the same promise); no unhandled rejection; afterwards sqlite3's PRAGMA
 // integrity_check is ok, walnut's verify (level 5) is ok, and no lock is left (a sqlite3
 // TRUNCATE checkpoint is not busy).
+// And createExportStream's Readable (its own connection) destroyed in the same tick as it is
+// created, twice, after a turn, after 2 ms, from its 'caughtUp' listener and after it ended,
+// alone and beside a store's close(): 'close' comes, an 'error' is a WalnutError, no lock is
+// left, the lone export removes the -wal and -shm, and the database stays whole.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,6 +26,7 @@ import { inspect } from '../../lib/integrity/inspect';
 import { verify, verifySnapshot } from '../../lib/integrity/verify';
 import { rebuildWalIndex } from '../../lib/wal-index/recover';
 import { recoverWithRepair } from '../../lib/fec/recover';
+import { createExportStream } from '../../lib/export/stream';
 import { expectNoUnhandledRejections } from '../helpers/outcomes';
 import { Database } from '../helpers/sqlite';
 import { sqliteIntegrity } from '../helpers/sqlite-db';
@@ -159,6 +164,45 @@ describe('a path tool racing the last connection\'s close()', () => {
         if (tool.fec) expect(fs.existsSync(`${file}-wal-fec`) && !fs.existsSync(`${file}-wal`), `${when}: a sidecar without its WAL`).toBe(false);
         expectWholeAndUnlocked(file);
         expect(await verify(file, 5), `${when}: verify afterwards`).toMatchObject({ ok: true, issues: [] });
+      }
+    });
+  }
+});
+
+describe("createExportStream's Readable destroyed (its close) at every stage", () => {
+  type Stage = 'same tick as created' | 'twice, same tick' | 'after setImmediate' | 'after 2 ms' | "from its 'caughtUp' listener" | 'after it ended';
+  const STAGES: Stage[] = ['same tick as created', 'twice, same tick', 'after setImmediate', 'after 2 ms', "from its 'caughtUp' listener", 'after it ended'];
+  for (const follow of [false, true]) {
+    it(`${follow ? 'follow' : 'one-shot'}: 'close' comes, an 'error' is a WalnutError, the connection is gone (no -wal/-shm left, no lock: sqlite3 truncates), the database whole; beside a store's close() too`, async () => {
+      for (const stage of STAGES) {
+        if (follow && stage === 'after it ended') continue; // (a follow export never ends on its own)
+        for (const beside of [false, true]) {
+          const file = sqliteDatabase();
+          const store = beside ? await storeWithFrames(file, false) : null;
+          const stream = createExportStream(file, { follow, pollMs: 2 });
+          const errors: unknown[] = [];
+          stream.on('error', (e: unknown) => errors.push(e));
+          const chunks: Buffer[] = [];
+          stream.on('data', (c: Buffer) => chunks.push(c));
+          const closed = settle(new Promise((resolve) => stream.once('close', resolve)), `'close' (${stage})`);
+          const storeClosing = store?.close();
+          if (stage === 'same tick as created') stream.destroy();
+          else if (stage === 'twice, same tick') {
+            stream.destroy();
+            stream.destroy();
+          } else if (stage === 'after setImmediate') await new Promise((resolve) => setImmediate(() => resolve(stream.destroy())));
+          else if (stage === 'after 2 ms') await new Promise((resolve) => setTimeout(() => resolve(stream.destroy()), 2));
+          else if (stage === "from its 'caughtUp' listener") stream.once('caughtUp', () => stream.destroy());
+          else await new Promise((resolve) => stream.once('end', resolve)).then(() => stream.destroy());
+          expect(await closed, stage).toMatchObject({ ok: true });
+          await storeClosing;
+          for (const e of errors) expect(e, `${stage}: ${String(e)}`).toBeInstanceOf(WalnutError);
+          // (two connections closing at once may both find the other still there and leave the
+          // -wal and -shm, as two SQLite connections would: only the lone export is asked to remove them)
+          if (!beside) expect(['-wal', '-shm'].filter((s) => fs.existsSync(file + s)), stage).toEqual([]);
+          expectWholeAndUnlocked(file);
+          expect(await verify(file, 5), stage).toMatchObject({ ok: true, issues: [] });
+        }
       }
     });
   }
