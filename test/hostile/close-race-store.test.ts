@@ -16,12 +16,15 @@
 //  - the FEC sidecar: commits in flight as close() runs (keepWal, so the WAL and its sidecar
 //    stay): recoverWithRepair repairs nothing and falls back for nothing, verify ok;
 //  - telemetry: subscribers of every walnut channel while close() runs get objects, never throw;
-//    close() called from inside a walnut:commit or walnut:checkpoint subscriber.
+//    close() called from inside a walnut:commit or walnut:checkpoint subscriber;
+//  - WalnutFile (the exported file class): every kind of operation in flight as close() is
+//    called (file.test.ts and lock-within-close.test.ts race the queue and lockWithin only).
 // Every case: each promise settles within a hang guard, a rejection is a WalnutError with the
 // documented code, close() resolves (twice: the same promise), no unhandled rejection, and the
 // database stays whole (sqlite3's PRAGMA integrity_check, walnut's verify) with every
 // acknowledged commit in it.
 import diagnostics from 'node:diagnostics_channel';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -29,6 +32,7 @@ import { describe, expect, it } from 'vitest';
 import { open, type Store } from '../../lib/index';
 import { WalnutError } from '../../lib/errors';
 import { WalStreamReader } from '../../lib/export/framing';
+import { WalnutFile } from '../../lib/io/file';
 import { recoverWithRepair } from '../../lib/fec/recover';
 import { verify } from '../../lib/integrity/verify';
 import type { Snapshot } from '../../lib/wal-index/snapshot';
@@ -457,4 +461,47 @@ describe('telemetry against close()', () => {
       }
     });
   }
+});
+
+describe('WalnutFile against its close()', () => {
+  it('operations in flight (write, writev full, writevLent, read, readLent, fsync, fdatasync, size, allocate, lockWithin and lock(timeout) on a range another descriptor holds) as close() is called in the same tick, after a turn, after 1 ms: each resolves or is WALNUT_CLOSED (lock: also WALNUT_BUSY), close() resolves, a second close() and later calls are WALNUT_CLOSED; writes that resolved are in the file', async () => {
+    const waits: Array<(() => Promise<void>) | null> = [null, () => new Promise((r) => setImmediate(r)), () => new Promise((r) => setTimeout(r, 1))];
+    for (let round = 0; round < 30; round++) {
+      const file = path.join(dir, `w${n++}.bin`);
+      const f = await WalnutFile.open(file, { create: true });
+      const other = await WalnutFile.open(file);
+      try {
+        expect(other.tryLock(100, 1, 'exclusive')).toBe(true);
+        const ops = {
+          write: settle(f.write(Buffer.alloc(PAGE, 1), 0, PAGE, 0), 'write'),
+          writev: settle(f.writev([Buffer.alloc(PAGE, 2)], PAGE, 'full'), 'writev'),
+          writevLent: settle(f.writevLent([Buffer.alloc(PAGE, 3)], 2 * PAGE, 'data'), 'writevLent'),
+          read: settle(f.read(Buffer.alloc(10), 0, 10, 0), 'read'),
+          readLent: settle(f.readLent(Buffer.alloc(10), 0, 10, 0), 'readLent'),
+          fsync: settle(f.fsync(), 'fsync'),
+          fdatasync: settle(f.fdatasync(), 'fdatasync'),
+          size: settle(f.size(), 'size'),
+          allocate: settle(f.allocate(0, 4 * PAGE), 'allocate'),
+          lockWithin: settle(f.lockWithin(100, 1, 'exclusive', 900_000), 'lockWithin'), // (0.9 s: close() must not wait it out)
+          lock: settle(f.lock(100, 1, 'shared', 2000), 'lock'),
+        };
+        await waits[round % waits.length]?.();
+        const closing = settle(f.close(), 'close');
+        const again = settle(f.close(), 'close again');
+        const later = settle(f.write(Buffer.alloc(1), 0, 1, 0), 'write after close');
+        const outcomes = Object.fromEntries(await Promise.all(Object.entries(ops).map(async ([k, p]) => [k, await p] as const)));
+        expect(await closing).toEqual({ ok: true, value: undefined });
+        expect(await again).toMatchObject(CLOSED);
+        expect(await later).toMatchObject(CLOSED);
+        for (const [k, o] of Object.entries(outcomes)) if (!o.ok) expect([...(k === 'lock' ? ['WALNUT_BUSY'] : []), 'WALNUT_CLOSED'], `${k}: ${o.message}`).toContain(o.code);
+        expect(outcomes['lockWithin']!.ok ? outcomes['lockWithin']!.value : false, 'the lock another descriptor holds was never had').toBe(false);
+        const bytes = fs.readFileSync(file);
+        if (outcomes['write']!.ok) expect(bytes[0]).toBe(1);
+        if (outcomes['writev']!.ok) expect(bytes[PAGE]).toBe(2);
+        if (outcomes['writevLent']!.ok) expect(bytes[2 * PAGE]).toBe(3);
+      } finally {
+        await other.close();
+      }
+    }
+  });
 });
