@@ -12,7 +12,8 @@
 //    park, whenDurable, a sequenced snapshot's pending read) in flight as close() starts and
 //    after it; Transaction.rollback beside close();
 //  - a follow export's handle: stop() in the same tick before and after close(), stop() and
-//    close() each called twice; behindBytes(), unreadBytes(), poke() after close();
+//    close() each called twice; behindBytes(), unreadBytes(), poke() after close(); an export
+//    into a WalnutFile or openExportOutput's Writable cut by close(): whole records only;
 //  - the FEC sidecar: commits in flight as close() runs (keepWal, so the WAL and its sidecar
 //    stay): recoverWithRepair repairs nothing and falls back for nothing, verify ok;
 //  - telemetry: subscribers of every walnut channel while close() runs get objects, never throw;
@@ -32,6 +33,7 @@ import { describe, expect, it } from 'vitest';
 import { open, type Store } from '../../lib/index';
 import { WalnutError } from '../../lib/errors';
 import { WalStreamReader } from '../../lib/export/framing';
+import { openExportOutput } from '../../lib/export/stream';
 import { WalnutFile } from '../../lib/io/file';
 import { recoverWithRepair } from '../../lib/fec/recover';
 import { verify } from '../../lib/integrity/verify';
@@ -504,4 +506,35 @@ describe('WalnutFile against its close()', () => {
       }
     }
   });
+});
+
+describe('an export into a file, cut by close()', () => {
+  // close-races.test.ts cuts one into a PassThrough; a WalnutFile target is written natively
+  // (the base image and the records straight to the file), openExportOutput's Writable through Node
+  for (const target of ['a WalnutFile', "openExportOutput's Writable"] as const) {
+    for (const follow of [false, true]) {
+      it(`${target}, ${follow ? 'follow' : 'one-shot'}, close() after 0..11 ms with commits in flight: done resolves or is WALNUT_CLOSED, the file holds whole records only, the database whole`, async () => {
+        for (let round = 0; round < 8; round++) {
+          const { file, overflow } = database();
+          const store = await open(file);
+          const link = await linkOf(store, overflow[0]!);
+          const outPath = `${file}.ark`;
+          const out = target === 'a WalnutFile' ? await WalnutFile.open(outPath, { create: true }) : openExportOutput(file, outPath);
+          const done = settle(store.exportTo(out, { follow }).done, 'done');
+          const commits = Array.from({ length: 6 }, (_, i) => settle(store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 100 + i) }]), 'commit'));
+          await new Promise((resolve) => setTimeout(resolve, (round * 1.5) % 12));
+          expect(await settle(store.close(), 'close')).toEqual({ ok: true, value: undefined });
+          const d = await done;
+          if (!d.ok) expect(d, d.message).toMatchObject(CLOSED);
+          for (const c of await Promise.all(commits)) if (!c.ok) expect(c, c.message).toMatchObject(CLOSED);
+          // exportTo never ends its target: the caller does, once done settled (README)
+          if (out instanceof WalnutFile) await out.close();
+          else await new Promise<void>((resolve) => out.end(resolve));
+          const bytes = fs.readFileSync(outPath);
+          if (bytes.length > 0) expect([...WalStreamReader.fromBuffer(bytes)].length, `round ${round}: whole records`).toBeGreaterThan(0); // (a torn one throws Truncated)
+          expect(sqliteIntegrity(file)).toEqual(['ok']);
+        }
+      });
+    }
+  }
 });
