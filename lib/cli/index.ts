@@ -18,6 +18,7 @@ import { Command, CommanderError } from 'commander';
 import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError, CHECKPOINT_MODES, type CheckpointMode } from '../index';
 import { diskFull } from '../errors';
 import { abandonRestores } from '../export/restore';
+import { resolveReplicateOptions } from '../replicate/publisher';
 import { failWhenOutputRemoved, openExportReplacement, type ExportReplacement } from '../export/stream';
 import { runBench } from './bench';
 import { progress } from './progress';
@@ -286,13 +287,19 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut replicate app.db --nats nats://127.0.0.1:4222 --stream app')
     .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; json?: boolean }) => {
       const every = intervalMs(o.interval);
+      // the replication's options are checked before the open, as --interval is: a refusal after
+      // it had converted a rollback-journal database to WAL mode for good, and checkpointed a
+      // WAL-mode one and removed its -wal and -shm (the close of the last connection), for a
+      // command that then exited 2 on its own arguments
+      const options = { servers: o.nats, stream: o.stream, replicas: Number(o.replicas) };
+      resolveReplicateOptions(options);
       requireFile(db);
       const store = await open(db);
       let r: ReturnType<typeof store.replicateTo>;
       try {
-        r = store.replicateTo({ servers: o.nats, stream: o.stream, replicas: Number(o.replicas) });
+        r = store.replicateTo(options);
       } catch (e) {
-        await store.close(); // options refused (a stream name, --replicas): close as the last connection does, leaving no -wal/-shm
+        await store.close(); // (refused by this store: close as the last connection does, leaving no -wal/-shm)
         throw e;
       }
       let lastError: Error | null = null;
