@@ -2,7 +2,9 @@
  * cli/index.ts — the `walnut` command (DESIGN.md section 6b). Works on any SQLite database in
  * WAL mode, whoever wrote it, through the public API only. Every command takes --json (one
  * JSON object on stdout, nothing else there). Exit status: 0 done and healthy, 1 a check found
- * problems, 2 a usage or runtime error (one line on stderr naming the WalnutError code).
+ * problems, 2 a usage or runtime error (one line on stderr naming the WalnutError code; with
+ * --json also, on stdout, the object `{"error":{"code","message","reason"?,"path"?}}`, so a
+ * script reading stdout as JSON gets JSON whatever happened).
  *
  * A closed stdout (`walnut inspect app.db | head -1`) is not an error of the command: what is
  * left to print is dropped, the command finishes its work (a checkpoint or a restore is never
@@ -26,9 +28,17 @@ import { onStopSignal } from './signals';
 
 type Out = Record<string, unknown>;
 
+/**
+ * What this run's stdout is in JSON terms: --json was asked for (the command's parsed option; for
+ * a usage error the parser refused, its presence on the command line), by a command that prints
+ * JSON lines (replicate, replica) or one object, and how many objects it printed.
+ */
+const jsonOutput = { wanted: false, lines: false, printed: 0 };
+
 function print(obj: Out, json: boolean): void {
   if (json) {
     process.stdout.write(JSON.stringify(obj) + '\n');
+    jsonOutput.printed++;
     return;
   }
   const flat = Object.entries(obj).filter(([, v]) => typeof v !== 'object' || v === null || Array.isArray(v));
@@ -83,8 +93,12 @@ function program(setExit: (code: number) => void): Command {
     .exitOverride()
     // a usage error (unknown command or option, missing argument) is one line naming the code,
     // as every other failure is (commander printed "error: ..." and the whole help)
-    .configureOutput({ outputError: (message, write) => write(`walnut: WALNUT_INVALID_ARGUMENT: ${oneLine(message.trim().replace(/^error: /, ''))} (walnut --help)\n`) })
-    .addHelpText('after', '\nExit status: 0 done and healthy, 1 a check found problems, 2 a usage or runtime error (one line on stderr\nnaming the WalnutError code). When stdout is closed early (| head), the rest of the output is dropped and the\nstatus is the one the command would have had; export to a closed stdout stops and exits 2.');
+    .configureOutput({ outputError: (message) => failed('WALNUT_INVALID_ARGUMENT', `${message.trim().replace(/^error: /, '')} (walnut --help)`) })
+    .hook('preAction', (_, command) => {
+      jsonOutput.wanted = command.opts()['json'] === true;
+      jsonOutput.lines = command.name() === 'replicate' || command.name() === 'replica';
+    })
+    .addHelpText('after', '\nExit status: 0 done and healthy, 1 a check found problems, 2 a usage or runtime error (one line on stderr\nnaming the WalnutError code; with --json also {"error":{"code":...,"message":...}} on stdout). When stdout is\nclosed early (| head), the rest of the output is dropped and the status is the one the command would have\nhad; export to a closed stdout stops and exits 2.');
 
   cli.command('inspect <db>')
     .description('read the database header, WAL and -shm without changing anything')
@@ -443,7 +457,28 @@ function report(e: unknown): void {
   const err = e as WalnutError & NodeJS.ErrnoException;
   const code = isWalnutError(err) ? err.code : diskFull(e) ? 'WALNUT_FULL' : 'WALNUT_IO';
   const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
-  process.stderr.write(`walnut: ${code}: ${oneLine(`${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}`)}\n`);
+  failed(code, `${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}`, isWalnutError(err) ? { reason: err.reason, path: err.path } : {});
+}
+
+/**
+ * A failure told: its line on stderr and, under --json, its object on stdout (unless stdout is
+ * what failed, or a one-object command already printed its object: a second would make stdout
+ * no longer one JSON value). stdout was left empty, which no JSON reader takes.
+ */
+function failed(code: string, message: string, details: { reason?: string | undefined; path?: string | undefined } = {}): void {
+  const line = oneLine(message);
+  process.stderr.write(`walnut: ${code}: ${line}\n`);
+  if (!jsonOutput.wanted || output.failed !== null || (jsonOutput.printed > 0 && !jsonOutput.lines)) return;
+  const error: Record<string, string> = { code, message: line };
+  if (typeof details.reason === 'string') error['reason'] = details.reason;
+  if (typeof details.path === 'string') error['path'] = details.path;
+  process.stdout.write(JSON.stringify({ error }) + '\n');
+}
+
+/** --json among the arguments before a `--` (for a usage error: the parser stopped before the command's options were read). */
+function jsonAmong(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 /**
@@ -481,6 +516,7 @@ function writeErrorsReported(): Promise<void> {
 
 export async function main(argv: string[]): Promise<number> {
   watchOutput();
+  Object.assign(jsonOutput, { wanted: jsonAmong(argv), lines: false, printed: 0 }); // (the command's own option once it is parsed)
   let exit = 0;
   const cli = program((code) => (exit = code));
   try {
