@@ -424,24 +424,25 @@ function checkArguments(source: unknown, dbPath: unknown, options: unknown): voi
 /**
  * An fs.ReadStream of a file that cannot be read (missing, a directory, no permission) is refused
  * with WALNUT_CANTOPEN naming it, before the target is touched; the stream would report it only
- * once read. (A stream given an fd, or one already open, has its file.)
+ * once read. (A stream given an fd, or one already open, has its file.) Asked of the path
+ * (stat, access), never by opening it: an open and close of a FIFO whose writer was waiting
+ * let the writer in and then left the pipe with no reader, its data dropped (or its write
+ * failed EPIPE); the stream's own open then waited for a writer for ever (`walnut restore p`
+ * after `cat app.ark > p &` hung, every time).
  */
 function refuseUnreadableFile(source: unknown): void {
   if (!(source instanceof fs.ReadStream) || typeof source.path !== 'string' || typeof (source as { fd?: unknown }).fd === 'number') return;
   const file = source.path;
-  let fd: number;
+  let st: fs.Stats;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK); // O_NONBLOCK: a FIFO does not wait for a writer here
+    st = fs.statSync(file);
+    fs.accessSync(file, fs.constants.R_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
     throw walnutError('WALNUT_CANTOPEN', `cannot read the export stream ${file}: ${why}`, { path: file, errno: Math.abs((e as NodeJS.ErrnoException).errno ?? 0) || undefined, reason: 'source', cause: e });
   }
-  try {
-    if (fs.fstatSync(fd).isDirectory()) throw walnutError('WALNUT_CANTOPEN', `cannot read the export stream ${file}: it is a directory`, { path: file, reason: 'source' });
-  } finally {
-    fs.closeSync(fd);
-  }
+  if (st.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `cannot read the export stream ${file}: it is a directory`, { path: file, reason: 'source' });
 }
 
 /**
