@@ -52,9 +52,20 @@ function print(obj: Out, json: boolean): void {
   }
 }
 
-/** Commands that work on an existing database refuse a path that is not there (open() would create one). */
+/**
+ * Commands that work on an existing database refuse a path that is not there (open() would
+ * create one), or that cannot be looked up, naming why: every failed lookup was "no such file"
+ * (existsSync), also for a file in a directory the user may not search, a symbolic-link loop or
+ * `app.db/`, where inspect said "permission denied".
+ */
 function requireFile(file: string, what = 'database'): void {
-  if (!fs.existsSync(file)) throw new WalnutError(`WALNUT_CANTOPEN: cannot open the ${what} ${file}: no such file`, { code: 'WALNUT_CANTOPEN', path: file });
+  try {
+    fs.statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'ELOOP' ? 'too many symbolic links' : code === 'ENOTDIR' ? 'a part of the path is not a directory' : (e as Error).message;
+    throw new WalnutError(`WALNUT_CANTOPEN: cannot open the ${what} ${file}: ${why}`, { code: 'WALNUT_CANTOPEN', path: file });
+  }
 }
 
 /**
