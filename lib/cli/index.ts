@@ -402,10 +402,7 @@ async function restoreCommand(src: string, target: string | undefined, until: bi
   print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
 }
 
-/**
- * --interval as a whole number of ms >= 1, checked before anything is opened (a refusal after the
- * store and its replication were running left the process up, printing nothing more).
- */
+/** --mode as a checkpoint mode, checked before anything is opened. */
 function checkpointMode(mode: string): CheckpointMode {
   if (!(CHECKPOINT_MODES as readonly string[]).includes(mode)) {
     throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --mode must be one of ${CHECKPOINT_MODES.join(', ')}, not ${JSON.stringify(mode)}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'mode' });
@@ -413,11 +410,22 @@ function checkpointMode(mode: string): CheckpointMode {
   return mode as CheckpointMode;
 }
 
+/**
+ * --interval as a whole number of ms from 1 to the longest timer, checked before anything is
+ * opened (a refusal after the store and its replication were running left the process up,
+ * printing nothing more).
+ */
 function intervalMs(interval: string): number {
   const ms = Number(interval);
   if (!Number.isInteger(ms) || ms < 1) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
+  // past it Node sets the timer to 1 ms (with a TimeoutOverflowWarning on stderr): the report
+  // was printed about 600 times a second where the user asked for almost never
+  if (ms > LONGEST_TIMER_MS) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --interval must be at most ${LONGEST_TIMER_MS} ms (about 24.8 days), the longest timer Node.js keeps, not ${interval}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
   return ms;
 }
+
+/** setInterval's largest delay (2^31 - 1 ms). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Calls `report` every `ms` (and once at the end) until SIGINT, SIGTERM or SIGHUP, then `stop`. A
