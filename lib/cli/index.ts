@@ -139,7 +139,7 @@ function program(setExit: (code: number) => void): Command {
 
   cli.command('recover <db>')
     .description('rebuild the -shm from the -wal as SQLite recovery would')
-    .option('--repair', 'first repair damaged frames from the FEC sidecar (<db>-wal-fec)')
+    .option('--repair', 'first repair damaged frames from the FEC sidecar (<db>-wal-fec), and a damaged WAL header from it or, with no sidecar, from frame 1 (as verify says: wal-header-repairable)')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut recover app.db --repair')
     .action(async (db: string, o: { repair?: boolean; json?: boolean }) => {
