@@ -172,7 +172,7 @@ function program(setExit: (code: number) => void): Command {
     });
 
   cli.command('export <db>')
-    .description('an ARKHEXP1 stream of the database and its commits (stdout unless -o)')
+    .description('an ARKHEXP1 stream of the database and its commits (stdout unless -o; not a terminal unless -o -)')
     .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm, -wal-fec or -journal; - is stdout); a file it created is removed when the export fails (with --follow: until the file holds the database as of the start, then kept)')
     .option('--force', 'replace an existing output file: the new stream is written beside it and renamed over it once whole (with --follow: once it holds the database as of the start); until then a failed or interrupted export leaves the old file as it was')
     .option('--follow', 'keep exporting new commits until interrupted')
@@ -182,6 +182,11 @@ function program(setExit: (code: number) => void): Command {
       const file = o.output === '-' ? undefined : o.output; // -o - is stdout, as restore's - is stdin
       // (-o '' is no file: refused by openExportOutput below, never taken for stdout)
       if (o.json && file === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
+      // no -o at a terminal: the binary stream went onto the screen (its control bytes taken for
+      // escape sequences), exit 0; as gzip, only when asked for by name (-o -)
+      if (o.output === undefined && process.stdout.isTTY === true) {
+        throw new WalnutError('WALNUT_INVALID_ARGUMENT: refusing to write the export stream to a terminal: give -o FILE or redirect stdout (-o - writes it there anyway)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'terminal' });
+      }
       inspect(db); // a clear error for a missing file, a directory or a non-database, before any output exists
       const created = file !== undefined && absent(file); // ours to remove if the export fails
       let bytes = 0;
