@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 
 import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError, CHECKPOINT_MODES, type CheckpointMode } from '../index';
 import { diskFull } from '../errors';
@@ -105,6 +105,8 @@ function program(setExit: (code: number) => void): Command {
     // a usage error (unknown command or option, missing argument) is one line naming the code,
     // as every other failure is (commander printed "error: ..." and the whole help)
     .configureOutput({ outputError: (message) => failed('WALNUT_INVALID_ARGUMENT', `${message.trim().replace(/^error: /, '')} (walnut --help)`) })
+    // (restore's paths are optional to the parser only: see restore below)
+    .configureHelp({ subcommandTerm: (command) => (command.name() === 'restore' ? 'restore [options] <stream> <db>' : new Help().subcommandTerm(command)) })
     .hook('preAction', (_, command) => {
       jsonOutput.wanted = command.opts()['json'] === true;
       jsonOutput.lines = command.name() === 'replicate' || command.name() === 'replica';
@@ -284,7 +286,11 @@ function program(setExit: (code: number) => void): Command {
       else process.stderr.write(`walnut export: ${bytes} bytes\n`);
     });
 
-  cli.command('restore <stream> [db]')
+  // both paths optional to the parser: a missing one is named here by what it is in each form
+  // (the parser said "missing required argument 'stream'" to a --nats --stream restore that
+  // lacked its database path)
+  cli.command('restore [stream] [db]')
+    .usage('[options] <stream> <db>\n       | walnut restore [options] --nats <url> --stream <name> <db>')
     .description('build a database from an export stream (- for stdin), or with --nats from a replication stream: walnut restore --nats <url> --stream <name> <db>')
     .option('--until <seqOrTime>', 'the state after this commit sequence, or after the last commit the exporter had seen by this time; refused when before the stream\'s earliest point')
     .option('--force', 'replace an existing database')
@@ -292,7 +298,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--stream <name>', 'the JetStream stream (with --nats)')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z\n  walnut restore --nats nats://127.0.0.1:4222 --stream app restored.db --until 5000')
-    .action(async (src: string, target: string | undefined, o: { until?: string; force?: boolean; nats?: string; stream?: string; json?: boolean }) => {
+    .action(async (src: string | undefined, target: string | undefined, o: { until?: string; force?: boolean; nats?: string; stream?: string; json?: boolean }) => {
       const until = parseUntil(o.until); // before anything is opened or drawn
       // interrupted by SIGINT, SIGTERM or SIGHUP: the new file, still hidden beside the target, is
       // removed (it was left behind, as large as what it had written), then the signal ends the process
@@ -389,14 +395,14 @@ function program(setExit: (code: number) => void): Command {
 }
 
 /** `walnut restore`, from a file, stdin or (--nats) a replication stream. */
-async function restoreCommand(src: string, target: string | undefined, until: bigint | Date | undefined, o: { force?: boolean; nats?: string; stream?: string; json?: boolean }): Promise<void> {
+async function restoreCommand(src: string | undefined, target: string | undefined, until: bigint | Date | undefined, o: { force?: boolean; nats?: string; stream?: string; json?: boolean }): Promise<void> {
   if (o.nats !== undefined || o.stream !== undefined) {
-    if (o.nats === undefined || o.stream === undefined || target !== undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: a restore from NATS takes --nats <url> --stream <name> and one database path', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'nats' });
+    if (o.nats === undefined || o.stream === undefined || src === undefined || target !== undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: a restore from NATS takes --nats <url> --stream <name> and one database path', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'nats' });
     const r = await restoreFromNats(src, { servers: o.nats, stream: o.stream, until, force: o.force === true });
     print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
     return;
   }
-  if (target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
+  if (src === undefined || target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
   const db = target;
   if (src !== '-') requireFile(src, 'export stream');
   // a file is read by restore() itself (large reads, the base image natively): no 'data'
