@@ -47,7 +47,10 @@ function print(obj: Out, json: boolean): void {
   for (const [k, v] of Object.entries(obj)) {
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
       process.stdout.write(`${k}:\n`);
-      for (const [k2, v2] of Object.entries(v)) process.stdout.write(`  ${k2.padEnd(width)}  ${typeof v2 === 'object' ? JSON.stringify(v2) : String(v2)}\n`);
+      // a block's keys padded to its own longest (they took the outer width: inspect's
+      // backfillAttempted, one longer, pushed its value a column right of the others)
+      const inner = Math.max(...Object.keys(v).map((k2) => k2.length));
+      for (const [k2, v2] of Object.entries(v)) process.stdout.write(`  ${k2.padEnd(inner)}  ${typeof v2 === 'object' ? JSON.stringify(v2) : String(v2)}\n`);
     }
   }
 }
