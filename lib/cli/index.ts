@@ -384,9 +384,10 @@ function program(setExit: (code: number) => void): Command {
       await runUntilSignal(every, () => print({ ...r.lag() }, o.json === true), () => r.close(), stopped);
     });
 
-  cli.command('bench [scenario]')
+  cli.command('bench')
+    .argument('[scenario]', 'commit, checksum or all (default: all)')
     .description('side-by-side benchmarks: commit (walnut vs better-sqlite3 when installed), checksum')
-    .option('--seconds <n>', 'seconds per case', '2')
+    .option('--seconds <n>', 'seconds per case, above 0 and at most 3600', '2')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut bench commit --json')
     .action(async (scenario: string | undefined, o: { seconds: string; json?: boolean }) => {
