@@ -22,6 +22,7 @@ import { diskFull } from '../errors';
 import { abandonRestores } from '../export/restore';
 import { resolveReplicateOptions } from '../replicate/publisher';
 import { failWhenOutputRemoved, openExportReplacement, type ExportReplacement } from '../export/stream';
+import { checkDbPath } from '../io/real-path';
 import { runBench } from './bench';
 import { progress } from './progress';
 import { onStopSignal } from './signals';
@@ -62,6 +63,9 @@ function print(obj: Out, json: boolean): void {
  * `app.db/`, where inspect said "permission denied".
  */
 function requireFile(file: string, what = 'database'): void {
+  // an empty path is a usage error, as inspect and export say (it was "cannot open the database : no such file")
+  if (what === 'database') checkDbPath(file);
+  else if (file === '') throw new WalnutError(`WALNUT_INVALID_ARGUMENT: the ${what}'s path must be a non-empty string, not ""`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'source' });
   try {
     fs.statSync(file);
   } catch (e) {
