@@ -413,6 +413,8 @@ async function restoreCommand(src: string | undefined, target: string | undefine
   if (src === undefined || target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
   const db = target;
   if (src !== '-') requireFile(src, 'export stream');
+  // stdin a terminal: it waited, silently, for the binary stream to be typed (as export refuses to write it to one)
+  else if (process.stdin.isTTY === true) throw new WalnutError('WALNUT_INVALID_ARGUMENT: refusing to read the export stream from a terminal: redirect stdin from the stream (< app.ark) or give its file', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'terminal' });
   // a file is read by restore() itself (large reads, the base image natively): no 'data'
   // listener may watch the stream, so the bar hears of progress from restore()
   const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });

@@ -3,7 +3,10 @@
 // control bytes read by the terminal as escape sequences, and exited 0. Now, as gzip does, a
 // stream is not written to a terminal unless asked for by name: exit 2, one line naming
 // WALNUT_INVALID_ARGUMENT (reason terminal), nothing exported; `-o -` writes it there anyway.
+// `walnut restore - app.db` at a terminal waited, silently, for the binary stream to be typed;
+// it is refused the same way (a stream is never typed).
 // The terminal is a real pseudo-terminal (python3's pty module).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -14,14 +17,20 @@ import { tmpDir } from '../helpers/tmp';
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 
-/** Runs the command with a pseudo-terminal as its stdin, stdout and stderr: its status and what the terminal showed. */
+/** Runs the command with a pseudo-terminal as its stdin, stdout and stderr: its status (-15: still waiting after 10 s) and what the terminal showed. */
 const PTY_RUN = `
-import json, os, pty, sys
+import json, os, pty, select, signal, sys, time
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
 out = b''
+deadline = time.time() + 10  # a command still waiting on the terminal then is ended (SIGTERM)
 while True:
+    if time.time() > deadline:
+        os.kill(pid, signal.SIGTERM)
+        deadline = float('inf')
+    if not select.select([fd], [], [], 0.1)[0]:
+        continue
     try:
         d = os.read(fd, 65536)
     except OSError:
@@ -39,8 +48,8 @@ async function atTerminal(...args: string[]): Promise<{ status: number; stream: 
   return JSON.parse(r.stdout) as { status: number; stream: boolean; text: string };
 }
 
-describe('walnut export with a terminal as stdout', () => {
-  it('is refused without -o (nothing written to the terminal but the one line); -o - writes the stream there anyway', async () => {
+describe('walnut export and restore at a terminal', () => {
+  it('export with a terminal as stdout is refused without -o (nothing written to the terminal but the one line); -o - writes the stream there anyway', async () => {
     const db = sqliteWritesWal(dir, 'app', 4096, typicalWork(4, 1)).db;
     for (const extra of [[], ['--follow']]) {
       const r = await atTerminal('export', db, ...extra);
@@ -51,5 +60,12 @@ describe('walnut export with a terminal as stdout', () => {
     const insisted = await atTerminal('export', db, '-o', '-');
     expect(insisted.status).toBe(0);
     expect(insisted.stream).toBe(true);
+  });
+
+  it('restore - with a terminal as stdin is refused (it waited for the stream to be typed)', async () => {
+    const r = await atTerminal('restore', '-', path.join(dir, 'typed.db'));
+    expect(r.status).toBe(2);
+    expect(r.text.trim()).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: refusing to read the export stream from a terminal[^\n]*$/);
+    expect(fs.existsSync(path.join(dir, 'typed.db'))).toBe(false);
   });
 });
