@@ -559,6 +559,18 @@ export async function main(argv: string[]): Promise<number> {
   Object.assign(jsonOutput, { wanted: jsonAmong(argv), lines: false, printed: 0 }); // (the command's own option once it is parsed)
   let exit = 0;
   const cli = program((code) => (exit = code));
+  // no command, or help for one that is not there: the parser printed the whole help on stderr
+  // (exit 2, no line naming the code), and did so for `help help` too
+  const names = cli.commands.map((c) => c.name());
+  if (argv.length === 0) {
+    failed('WALNUT_INVALID_ARGUMENT', `a command is needed: ${names.join(', ')} (walnut --help)`);
+    return 2;
+  }
+  if (argv[0] === 'help' && argv[1] === 'help') argv = ['help', ...argv.slice(2)];
+  else if (argv[0] === 'help' && argv[1] !== undefined && !argv[1].startsWith('-') && !names.includes(argv[1])) {
+    failed('WALNUT_INVALID_ARGUMENT', `unknown command '${argv[1]}' (walnut --help)`);
+    return 2;
+  }
   try {
     await cli.parseAsync(argv, { from: 'user' });
   } catch (e) {
