@@ -2,7 +2,9 @@
  * cli/index.ts — the `walnut` command (DESIGN.md section 6b). Works on any SQLite database in
  * WAL mode, whoever wrote it, through the public API only. Every command takes --json (one
  * JSON object on stdout, nothing else there). Exit status: 0 done and healthy, 1 a check found
- * problems, 2 a usage or runtime error (one line on stderr naming the WalnutError code).
+ * problems, 2 a usage or runtime error (one line on stderr naming the WalnutError code; with
+ * --json also, on stdout, the object `{"error":{"code","message","reason"?,"path"?}}`, so a
+ * script reading stdout as JSON gets JSON whatever happened).
  *
  * A closed stdout (`walnut inspect app.db | head -1`) is not an error of the command: what is
  * left to print is dropped, the command finishes its work (a checkpoint or a restore is never
@@ -13,21 +15,31 @@
 import * as fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 
 import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError, CHECKPOINT_MODES, type CheckpointMode } from '../index';
 import { diskFull } from '../errors';
 import { abandonRestores } from '../export/restore';
+import { resolveReplicateOptions } from '../replicate/publisher';
 import { failWhenOutputRemoved, openExportReplacement, type ExportReplacement } from '../export/stream';
+import { checkDbPath } from '../io/real-path';
 import { runBench } from './bench';
 import { progress } from './progress';
 import { onStopSignal } from './signals';
 
 type Out = Record<string, unknown>;
 
+/**
+ * What this run's stdout is in JSON terms: --json was asked for (the command's parsed option; for
+ * a usage error the parser refused, its presence on the command line), by a command that prints
+ * JSON lines (replicate, replica) or one object, and how many objects it printed.
+ */
+const jsonOutput = { wanted: false, lines: false, printed: 0 };
+
 function print(obj: Out, json: boolean): void {
   if (json) {
     process.stdout.write(JSON.stringify(obj) + '\n');
+    jsonOutput.printed++;
     return;
   }
   const flat = Object.entries(obj).filter(([, v]) => typeof v !== 'object' || v === null || Array.isArray(v));
@@ -36,14 +48,31 @@ function print(obj: Out, json: boolean): void {
   for (const [k, v] of Object.entries(obj)) {
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
       process.stdout.write(`${k}:\n`);
-      for (const [k2, v2] of Object.entries(v)) process.stdout.write(`  ${k2.padEnd(width)}  ${typeof v2 === 'object' ? JSON.stringify(v2) : String(v2)}\n`);
+      // a block's keys padded to its own longest (they took the outer width: inspect's
+      // backfillAttempted, one longer, pushed its value a column right of the others)
+      const inner = Math.max(...Object.keys(v).map((k2) => k2.length));
+      for (const [k2, v2] of Object.entries(v)) process.stdout.write(`  ${k2.padEnd(inner)}  ${typeof v2 === 'object' ? JSON.stringify(v2) : String(v2)}\n`);
     }
   }
 }
 
-/** Commands that work on an existing database refuse a path that is not there (open() would create one). */
+/**
+ * Commands that work on an existing database refuse a path that is not there (open() would
+ * create one), or that cannot be looked up, naming why: every failed lookup was "no such file"
+ * (existsSync), also for a file in a directory the user may not search, a symbolic-link loop or
+ * `app.db/`, where inspect said "permission denied".
+ */
 function requireFile(file: string, what = 'database'): void {
-  if (!fs.existsSync(file)) throw new WalnutError(`WALNUT_CANTOPEN: cannot open the ${what} ${file}: no such file`, { code: 'WALNUT_CANTOPEN', path: file });
+  // an empty path is a usage error, as inspect and export say (it was "cannot open the database : no such file")
+  if (what === 'database') checkDbPath(file);
+  else if (file === '') throw new WalnutError(`WALNUT_INVALID_ARGUMENT: the ${what}'s path must be a non-empty string, not ""`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'source' });
+  try {
+    fs.statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'ELOOP' ? 'too many symbolic links' : code === 'ENOTDIR' ? 'a part of the path is not a directory' : (e as Error).message;
+    throw new WalnutError(`WALNUT_CANTOPEN: cannot open the ${what} ${file}: ${why}`, { code: 'WALNUT_CANTOPEN', path: file });
+  }
 }
 
 /**
@@ -82,8 +111,14 @@ function program(setExit: (code: number) => void): Command {
     .exitOverride()
     // a usage error (unknown command or option, missing argument) is one line naming the code,
     // as every other failure is (commander printed "error: ..." and the whole help)
-    .configureOutput({ outputError: (message, write) => write(`walnut: WALNUT_INVALID_ARGUMENT: ${oneLine(message.trim().replace(/^error: /, ''))} (walnut --help)\n`) })
-    .addHelpText('after', '\nExit status: 0 done and healthy, 1 a check found problems, 2 a usage or runtime error (one line on stderr\nnaming the WalnutError code). When stdout is closed early (| head), the rest of the output is dropped and the\nstatus is the one the command would have had; export to a closed stdout stops and exits 2.');
+    .configureOutput({ outputError: (message) => failed('WALNUT_INVALID_ARGUMENT', `${message.trim().replace(/^error: /, '')} (walnut --help)`) })
+    // (restore's paths are optional to the parser only: see restore below)
+    .configureHelp({ subcommandTerm: (command) => (command.name() === 'restore' ? 'restore [options] <stream> <db>' : new Help().subcommandTerm(command)) })
+    .hook('preAction', (_, command) => {
+      jsonOutput.wanted = command.opts()['json'] === true;
+      jsonOutput.lines = command.name() === 'replicate' || command.name() === 'replica';
+    })
+    .addHelpText('after', '\nExit status: 0 done and healthy, 1 a check found problems, 2 a usage or runtime error (one line on stderr\nnaming the WalnutError code; with --json also {"error":{"code":...,"message":...}} on stdout). When stdout is\nclosed early (| head), the rest of the output is dropped and the status is the one the command would have\nhad; export to a closed stdout stops and exits 2.');
 
   cli.command('inspect <db>')
     .description('read the database header, WAL and -shm without changing anything')
@@ -113,7 +148,7 @@ function program(setExit: (code: number) => void): Command {
 
   cli.command('recover <db>')
     .description('rebuild the -shm from the -wal as SQLite recovery would')
-    .option('--repair', 'first repair damaged frames from the FEC sidecar (<db>-wal-fec)')
+    .option('--repair', 'first repair damaged frames from the FEC sidecar (<db>-wal-fec), and a damaged WAL header from it or, with no sidecar, from frame 1 (as verify says: wal-header-repairable)')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut recover app.db --repair')
     .action(async (db: string, o: { repair?: boolean; json?: boolean }) => {
@@ -146,7 +181,7 @@ function program(setExit: (code: number) => void): Command {
     });
 
   cli.command('export <db>')
-    .description('an ARKHEXP1 stream of the database and its commits (stdout unless -o)')
+    .description('an ARKHEXP1 stream of the database and its commits (stdout unless -o; not a terminal unless -o -)')
     .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm, -wal-fec or -journal; - is stdout); a file it created is removed when the export fails (with --follow: until the file holds the database as of the start, then kept)')
     .option('--force', 'replace an existing output file: the new stream is written beside it and renamed over it once whole (with --follow: once it holds the database as of the start); until then a failed or interrupted export leaves the old file as it was')
     .option('--follow', 'keep exporting new commits until interrupted')
@@ -156,6 +191,11 @@ function program(setExit: (code: number) => void): Command {
       const file = o.output === '-' ? undefined : o.output; // -o - is stdout, as restore's - is stdin
       // (-o '' is no file: refused by openExportOutput below, never taken for stdout)
       if (o.json && file === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
+      // no -o at a terminal: the binary stream went onto the screen (its control bytes taken for
+      // escape sequences), exit 0; as gzip, only when asked for by name (-o -)
+      if (o.output === undefined && process.stdout.isTTY === true) {
+        throw new WalnutError('WALNUT_INVALID_ARGUMENT: refusing to write the export stream to a terminal: give -o FILE or redirect stdout (-o - writes it there anyway)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'terminal' });
+      }
       inspect(db); // a clear error for a missing file, a directory or a non-database, before any output exists
       const created = file !== undefined && absent(file); // ours to remove if the export fails
       let bytes = 0;
@@ -253,7 +293,11 @@ function program(setExit: (code: number) => void): Command {
       else process.stderr.write(`walnut export: ${bytes} bytes\n`);
     });
 
-  cli.command('restore <stream> [db]')
+  // both paths optional to the parser: a missing one is named here by what it is in each form
+  // (the parser said "missing required argument 'stream'" to a --nats --stream restore that
+  // lacked its database path)
+  cli.command('restore [stream] [db]')
+    .usage('[options] <stream> <db>\n       | walnut restore [options] --nats <url> --stream <name> <db>')
     .description('build a database from an export stream (- for stdin), or with --nats from a replication stream: walnut restore --nats <url> --stream <name> <db>')
     .option('--until <seqOrTime>', 'the state after this commit sequence, or after the last commit the exporter had seen by this time; refused when before the stream\'s earliest point')
     .option('--force', 'replace an existing database')
@@ -261,7 +305,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--stream <name>', 'the JetStream stream (with --nats)')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z\n  walnut restore --nats nats://127.0.0.1:4222 --stream app restored.db --until 5000')
-    .action(async (src: string, target: string | undefined, o: { until?: string; force?: boolean; nats?: string; stream?: string; json?: boolean }) => {
+    .action(async (src: string | undefined, target: string | undefined, o: { until?: string; force?: boolean; nats?: string; stream?: string; json?: boolean }) => {
       const until = parseUntil(o.until); // before anything is opened or drawn
       // interrupted by SIGINT, SIGTERM or SIGHUP: the new file, still hidden beside the target, is
       // removed (it was left behind, as large as what it had written), then the signal ends the process
@@ -286,13 +330,19 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut replicate app.db --nats nats://127.0.0.1:4222 --stream app')
     .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; json?: boolean }) => {
       const every = intervalMs(o.interval);
+      // the replication's options are checked before the open, as --interval is: a refusal after
+      // it had converted a rollback-journal database to WAL mode for good, and checkpointed a
+      // WAL-mode one and removed its -wal and -shm (the close of the last connection), for a
+      // command that then exited 2 on its own arguments
+      const options = { servers: o.nats, stream: o.stream, replicas: Number(o.replicas) };
+      resolveReplicateOptions(options);
       requireFile(db);
       const store = await open(db);
       let r: ReturnType<typeof store.replicateTo>;
       try {
-        r = store.replicateTo({ servers: o.nats, stream: o.stream, replicas: Number(o.replicas) });
+        r = store.replicateTo(options);
       } catch (e) {
-        await store.close(); // options refused (a stream name, --replicas): close as the last connection does, leaving no -wal/-shm
+        await store.close(); // (refused by this store: close as the last connection does, leaving no -wal/-shm)
         throw e;
       }
       let lastError: Error | null = null;
@@ -338,9 +388,10 @@ function program(setExit: (code: number) => void): Command {
       await runUntilSignal(every, () => print({ ...r.lag() }, o.json === true), () => r.close(), stopped);
     });
 
-  cli.command('bench [scenario]')
+  cli.command('bench')
+    .argument('[scenario]', 'commit, checksum or all (default: all)')
     .description('side-by-side benchmarks: commit (walnut vs better-sqlite3 when installed), checksum')
-    .option('--seconds <n>', 'seconds per case', '2')
+    .option('--seconds <n>', 'seconds per case, above 0 and at most 3600', '2')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut bench commit --json')
     .action(async (scenario: string | undefined, o: { seconds: string; json?: boolean }) => {
@@ -352,16 +403,18 @@ function program(setExit: (code: number) => void): Command {
 }
 
 /** `walnut restore`, from a file, stdin or (--nats) a replication stream. */
-async function restoreCommand(src: string, target: string | undefined, until: bigint | Date | undefined, o: { force?: boolean; nats?: string; stream?: string; json?: boolean }): Promise<void> {
+async function restoreCommand(src: string | undefined, target: string | undefined, until: bigint | Date | undefined, o: { force?: boolean; nats?: string; stream?: string; json?: boolean }): Promise<void> {
   if (o.nats !== undefined || o.stream !== undefined) {
-    if (o.nats === undefined || o.stream === undefined || target !== undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: a restore from NATS takes --nats <url> --stream <name> and one database path', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'nats' });
+    if (o.nats === undefined || o.stream === undefined || src === undefined || target !== undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: a restore from NATS takes --nats <url> --stream <name> and one database path', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'nats' });
     const r = await restoreFromNats(src, { servers: o.nats, stream: o.stream, until, force: o.force === true });
     print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
     return;
   }
-  if (target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
+  if (src === undefined || target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
   const db = target;
   if (src !== '-') requireFile(src, 'export stream');
+  // stdin a terminal: it waited, silently, for the binary stream to be typed (as export refuses to write it to one)
+  else if (process.stdin.isTTY === true) throw new WalnutError('WALNUT_INVALID_ARGUMENT: refusing to read the export stream from a terminal: redirect stdin from the stream (< app.ark) or give its file', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'terminal' });
   // a file is read by restore() itself (large reads, the base image natively): no 'data'
   // listener may watch the stream, so the bar hears of progress from restore()
   const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
@@ -370,10 +423,7 @@ async function restoreCommand(src: string, target: string | undefined, until: bi
   print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
 }
 
-/**
- * --interval as a whole number of ms >= 1, checked before anything is opened (a refusal after the
- * store and its replication were running left the process up, printing nothing more).
- */
+/** --mode as a checkpoint mode, checked before anything is opened. */
 function checkpointMode(mode: string): CheckpointMode {
   if (!(CHECKPOINT_MODES as readonly string[]).includes(mode)) {
     throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --mode must be one of ${CHECKPOINT_MODES.join(', ')}, not ${JSON.stringify(mode)}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'mode' });
@@ -381,11 +431,22 @@ function checkpointMode(mode: string): CheckpointMode {
   return mode as CheckpointMode;
 }
 
+/**
+ * --interval as a whole number of ms from 1 to the longest timer, checked before anything is
+ * opened (a refusal after the store and its replication were running left the process up,
+ * printing nothing more).
+ */
 function intervalMs(interval: string): number {
   const ms = Number(interval);
   if (!Number.isInteger(ms) || ms < 1) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
+  // past it Node sets the timer to 1 ms (with a TimeoutOverflowWarning on stderr): the report
+  // was printed about 600 times a second where the user asked for almost never
+  if (ms > LONGEST_TIMER_MS) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --interval must be at most ${LONGEST_TIMER_MS} ms (about 24.8 days), the longest timer Node.js keeps, not ${interval}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
   return ms;
 }
+
+/** setInterval's largest delay (2^31 - 1 ms). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Calls `report` every `ms` (and once at the end) until SIGINT, SIGTERM or SIGHUP, then `stop`. A
@@ -436,7 +497,28 @@ function report(e: unknown): void {
   const err = e as WalnutError & NodeJS.ErrnoException;
   const code = isWalnutError(err) ? err.code : diskFull(e) ? 'WALNUT_FULL' : 'WALNUT_IO';
   const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
-  process.stderr.write(`walnut: ${code}: ${oneLine(`${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}`)}\n`);
+  failed(code, `${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}`, isWalnutError(err) ? { reason: err.reason, path: err.path } : {});
+}
+
+/**
+ * A failure told: its line on stderr and, under --json, its object on stdout (unless stdout is
+ * what failed, or a one-object command already printed its object: a second would make stdout
+ * no longer one JSON value). stdout was left empty, which no JSON reader takes.
+ */
+function failed(code: string, message: string, details: { reason?: string | undefined; path?: string | undefined } = {}): void {
+  const line = oneLine(message);
+  process.stderr.write(`walnut: ${code}: ${line}\n`);
+  if (!jsonOutput.wanted || output.failed !== null || (jsonOutput.printed > 0 && !jsonOutput.lines)) return;
+  const error: Record<string, string> = { code, message: line };
+  if (typeof details.reason === 'string') error['reason'] = details.reason;
+  if (typeof details.path === 'string') error['path'] = details.path;
+  process.stdout.write(JSON.stringify({ error }) + '\n');
+}
+
+/** --json among the arguments before a `--` (for a usage error: the parser stopped before the command's options were read). */
+function jsonAmong(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 /**
@@ -474,8 +556,21 @@ function writeErrorsReported(): Promise<void> {
 
 export async function main(argv: string[]): Promise<number> {
   watchOutput();
+  Object.assign(jsonOutput, { wanted: jsonAmong(argv), lines: false, printed: 0 }); // (the command's own option once it is parsed)
   let exit = 0;
   const cli = program((code) => (exit = code));
+  // no command, or help for one that is not there: the parser printed the whole help on stderr
+  // (exit 2, no line naming the code), and did so for `help help` too
+  const names = cli.commands.map((c) => c.name());
+  if (argv.length === 0) {
+    failed('WALNUT_INVALID_ARGUMENT', `a command is needed: ${names.join(', ')} (walnut --help)`);
+    return 2;
+  }
+  if (argv[0] === 'help' && argv[1] === 'help') argv = ['help', ...argv.slice(2)];
+  else if (argv[0] === 'help' && argv[1] !== undefined && !argv[1].startsWith('-') && !names.includes(argv[1])) {
+    failed('WALNUT_INVALID_ARGUMENT', `unknown command '${argv[1]}' (walnut --help)`);
+    return 2;
+  }
   try {
     await cli.parseAsync(argv, { from: 'user' });
   } catch (e) {

@@ -214,7 +214,8 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
       live.phase = 'aside';
       moveAside(target, tmp, moved);
       if (moved.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
-      fs.renameSync(tmp, target);
+      if (replaced === null) placeWhereNothingIs(tmp, target, dbPath);
+      else fs.renameSync(tmp, target);
       renamed = true;
       live.phase = 'renamed';
     } finally {
@@ -324,6 +325,31 @@ function refuseHotJournal(target: string, dbPath: string): void {
  * the rename the old one, its companions put back by the caller; after it the new one). A
  * rename over a mount point (a bind-mounted database: EBUSY) is one. WalnutErrors pass as they are.
  */
+/**
+ * The new file put at `target`, where nothing was when the restore began (no force asked for),
+ * without replacing what may have appeared there since: a hard link, which fails EEXIST, then
+ * the temporary name removed (in one turn: a signal handler sees both or neither done). The
+ * rename it was replaced a database created meanwhile (an application starting, sqlite3, a
+ * second restore to the same path finishing first) without a word, and a connection open on it
+ * went on writing into the unlinked file. On a file system without hard links, the check and the
+ * rename (the window between them is the only one left). A crash between the link and the
+ * removal leaves the temporary name beside the placed database: settleRestores removes that name
+ * (putting back any aside), the database stays.
+ */
+function placeWhereNothingIs(tmp: string, target: string, dbPath: string): void {
+  const appeared = (): WalnutError => walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} exists (it was created while the restore ran; left as it is); pass force (--force) to replace it`, { path: dbPath, reason: 'exists' });
+  try {
+    fs.linkSync(tmp, target);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw appeared();
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    if (fs.lstatSync(target, { throwIfNoEntry: false }) !== undefined) throw appeared();
+    fs.renameSync(tmp, target);
+    return;
+  }
+  fs.unlinkSync(tmp);
+}
+
 function replacementFailure(e: unknown, dbPath: string, target: string, renamed: boolean): unknown {
   if (e instanceof WalnutError || !(e instanceof Error)) return e;
   const os = e as NodeJS.ErrnoException;
@@ -424,24 +450,25 @@ function checkArguments(source: unknown, dbPath: unknown, options: unknown): voi
 /**
  * An fs.ReadStream of a file that cannot be read (missing, a directory, no permission) is refused
  * with WALNUT_CANTOPEN naming it, before the target is touched; the stream would report it only
- * once read. (A stream given an fd, or one already open, has its file.)
+ * once read. (A stream given an fd, or one already open, has its file.) Asked of the path
+ * (stat, access), never by opening it: an open and close of a FIFO whose writer was waiting
+ * let the writer in and then left the pipe with no reader, its data dropped (or its write
+ * failed EPIPE); the stream's own open then waited for a writer for ever (`walnut restore p`
+ * after `cat app.ark > p &` hung, every time).
  */
 function refuseUnreadableFile(source: unknown): void {
   if (!(source instanceof fs.ReadStream) || typeof source.path !== 'string' || typeof (source as { fd?: unknown }).fd === 'number') return;
   const file = source.path;
-  let fd: number;
+  let st: fs.Stats;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK); // O_NONBLOCK: a FIFO does not wait for a writer here
+    st = fs.statSync(file);
+    fs.accessSync(file, fs.constants.R_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
     throw walnutError('WALNUT_CANTOPEN', `cannot read the export stream ${file}: ${why}`, { path: file, errno: Math.abs((e as NodeJS.ErrnoException).errno ?? 0) || undefined, reason: 'source', cause: e });
   }
-  try {
-    if (fs.fstatSync(fd).isDirectory()) throw walnutError('WALNUT_CANTOPEN', `cannot read the export stream ${file}: it is a directory`, { path: file, reason: 'source' });
-  } finally {
-    fs.closeSync(fd);
-  }
+  if (st.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `cannot read the export stream ${file}: it is a directory`, { path: file, reason: 'source' });
 }
 
 /**
