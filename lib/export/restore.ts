@@ -319,17 +319,10 @@ function refuseHotJournal(target: string, dbPath: string): void {
 }
 
 /**
- * A failure of a step of the replacement itself (a rename, a removal, a directory sync: the
- * OS's raw error) as a WalnutError: WALNUT_FULL for a full disk or quota, else WALNUT_IO, the
- * errno and the original as its cause, the message saying which database is there now (before
- * the rename the old one, its companions put back by the caller; after it the new one). A
- * rename over a mount point (a bind-mounted database: EBUSY) is one. WalnutErrors pass as they are.
- */
-/**
  * The new file put at `target`, where nothing was when the restore began (no force asked for),
  * without replacing what may have appeared there since: a hard link, which fails EEXIST, then
- * the temporary name removed (in one turn: a signal handler sees both or neither done). The
- * rename it was replaced a database created meanwhile (an application starting, sqlite3, a
+ * the temporary name removed (in one turn: a signal handler sees both or neither done). A
+ * rename here replaced a database created meanwhile (an application starting, sqlite3, a
  * second restore to the same path finishing first) without a word, and a connection open on it
  * went on writing into the unlinked file. On a file system without hard links, the check and the
  * rename (the window between them is the only one left). A crash between the link and the
@@ -350,6 +343,13 @@ function placeWhereNothingIs(tmp: string, target: string, dbPath: string): void 
   fs.unlinkSync(tmp);
 }
 
+/**
+ * A failure of a step of the replacement itself (a rename, a removal, a directory sync: the
+ * OS's raw error) as a WalnutError: WALNUT_FULL for a full disk or quota, else WALNUT_IO, the
+ * errno and the original as its cause, the message saying which database is there now (before
+ * the rename the old one, its companions put back by the caller; after it the new one). A
+ * rename over a mount point (a bind-mounted database: EBUSY) is one. WalnutErrors pass as they are.
+ */
 function replacementFailure(e: unknown, dbPath: string, target: string, renamed: boolean): unknown {
   if (e instanceof WalnutError || !(e instanceof Error)) return e;
   const os = e as NodeJS.ErrnoException;
