@@ -980,13 +980,18 @@ function mayWrite(sql: string): boolean {
 }
 const WITH_WRITES = /\b(insert|update|delete|replace)\b/i;
 
-/** The first `n` words of a statement, upper-cased, skipping whitespace and comments. */
+/**
+ * The first `n` words of a statement, upper-cased, skipping whitespace and comments, and the
+ * empty statements before its first word: SQLite skips those (`;COMMIT` prepares as COMMIT, and
+ * ran inside transaction() when the first word was taken to be none).
+ */
 function leadingWords(sql: string, n: number): string[] {
   const words: string[] = [];
   const token = /\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?(?:\*\/|$)|([A-Za-z_]+)|[\s\S]/y;
   let m: RegExpExecArray | null;
   while (words.length < n && (m = token.exec(sql)) !== null) {
     if (m[1] !== undefined) words.push(m[1].toUpperCase());
+    else if (words.length === 0 && m[0] === ';') continue; // an empty statement
     else if (!/^(\s|--|\/\*)/.test(m[0])) break; // anything else ends the leading words
   }
   return words;
