@@ -102,6 +102,8 @@ export class StatementRunner {
   readonly #shapes = new Map<number, StatementShape>();
   #mayHaveTemp = false;
   readonly #statementEnded: () => void;
+  /** Stack overflows whose step #halt() stopped (their message says so). */
+  readonly #halted = new WeakSet<RangeError>();
 
   /**
    * `yields`: a query returning many rows gives the event loop a turn every YIELD_MS (a read
@@ -449,14 +451,15 @@ export class StatementRunner {
     const m = this.#e.module;
     if (stepping !== undefined) this.#halt(e, stepping);
     else this.#e.resetStack();
+    const halted = this.#halted.has(e);
     if (newest !== null) {
       for (let s = m._sqlite3_next_stmt(this.#db, 0) as number; s !== 0 && s !== newest; s = m._sqlite3_next_stmt(this.#db, 0) as number) {
         this.#shapes.delete(s);
         m._sqlite3_finalize(s);
       }
     }
-    const halted = stepping === undefined ? '' : ': its run was stopped as an interrupted one (nothing of it was written; one that writes rolled back the transaction it ran in)';
-    return walnutError('WALNUT_SQL', `the statement needs more stack than SQLite has in wasm (nested too deeply, or a LIKE/GLOB pattern of too many wildcards)${halted}: ${e.message}`, { reason: 'StackOverflow', sqliteCode: SQLITE_ERROR, cause: e });
+    const stopped = halted ? ': its run was stopped as an interrupted one (nothing of it was written; one that writes rolled back the transaction it ran in)' : '';
+    return walnutError('WALNUT_SQL', `the statement needs more stack than SQLite has in wasm (nested too deeply, or a LIKE/GLOB pattern of too many wildcards)${stopped}: ${e.message}`, { reason: 'StackOverflow', sqliteCode: SQLITE_ERROR, cause: e });
   }
 
   /**
@@ -468,6 +471,7 @@ export class StatementRunner {
    */
   #halt(e: unknown, stmt: number): void {
     if (!isStackOverflow(e)) return;
+    this.#halted.add(e);
     const m = this.#e.module;
     this.#e.resetStack();
     m._sqlite3_interrupt(this.#db);
