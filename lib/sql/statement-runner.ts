@@ -36,7 +36,10 @@
  * just ends. Left as they are: SQLite's count of running steps (nVdbeExec) stays one too high,
  * and after an overflow while preparing its pointer to the parse in progress (db->pParse)
  * names the abandoned frame; both are read only on paths not taken here (tracing, SQLite's
- * out-of-memory handling, shadow tables under SQLITE_DBCONFIG_DEFENSIVE).
+ * out-of-memory handling, shadow tables under SQLITE_DBCONFIG_DEFENSIVE). Not mended either:
+ * an overflow while a step re-reads the schema (OP_ParseSchema: a CREATE VIEW deep enough to
+ * parse but not to be re-read) leaves db->init.busy set, and the connection refuses every
+ * later schema change (SQLITE_ERROR, no message) until it is opened again (README).
  */
 import { asInputError, uint8Length, viewBytes } from '../arguments';
 import { walnutError, WalnutError } from '../errors';
