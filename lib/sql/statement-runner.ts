@@ -38,8 +38,10 @@
  * names the abandoned frame; both are read only on paths not taken here (tracing, SQLite's
  * out-of-memory handling, shadow tables under SQLITE_DBCONFIG_DEFENSIVE). Not mended either:
  * an overflow while a step re-reads the schema (OP_ParseSchema: a CREATE VIEW deep enough to
- * parse but not to be re-read) leaves db->init.busy set, and the connection refuses every
- * later schema change (SQLITE_ERROR, no message) until it is opened again (README).
+ * parse but not to be re-read) leaves db->init.busy set (by all signs: the schema is never
+ * loaded again), and the connection refuses every later schema change (SQLITE_ERROR, no
+ * message), and every statement once its schema was reset, until it is opened again (README;
+ * mending it means reopening the SQLite connection, which loses TEMP objects and settings).
  */
 import { asInputError, uint8Length, viewBytes } from '../arguments';
 import { walnutError, WalnutError } from '../errors';
