@@ -432,7 +432,7 @@ export class Database implements Queryable {
    */
   async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>, nested: boolean): Promise<T> {
     await w.runner.exec(nested ? `SAVEPOINT ${NESTED_SAVEPOINT}` : 'BEGIN IMMEDIATE');
-    const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e));
+    const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e), () => !w.engine.sqlite3.get_autocommit(w.db));
     let result: T;
     let grace: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -464,6 +464,8 @@ export class Database implements Queryable {
       // a statement fn did not wait for is the transaction's: its failure (that no one else
       // sees: it was swallowed, and the rest committed) rolls back and is transaction()'s
       const unwaited = await tx.idle();
+      // SQLite rolled the transaction back on a failure fn caught (TransactionScope.rolledBack)
+      if (tx.rolledBack !== null) throw tx.rolledBack.error;
       if (unwaited !== null) throw unwaited.error;
       await w.runner.exec(nested ? `RELEASE ${NESTED_SAVEPOINT}` : 'COMMIT');
     } catch (e) {
@@ -862,22 +864,39 @@ function retryable(e: unknown): unknown {
   return walnutError('WALNUT_CONFLICT', `a transaction this one was built on failed to commit; retry it (${(e.cause as Error | undefined)?.message ?? e.message})`, { path: e.path, reason: 'ChainBroken', cause: e });
 }
 
-/** `tx` of transaction(): the connection is held; its calls run one at a time until fn ends. */
+/**
+ * `tx` of transaction(): the connection is held; its calls run one at a time until fn ends.
+ * On some failures SQLite rolls the whole transaction back itself and returns to autocommit
+ * (SQLITE_FULL of a statement without a statement journal, SQLITE_INTERRUPT, SQLITE_IOERR,
+ * SQLITE_NOMEM): the calls after such a failure are refused (WALNUT_INVALID_ARGUMENT, reason
+ * transaction) and transaction() rejects with it (rolledBack). A fn that caught it and went on
+ * ran its next statements in autocommit, each committed at once, while transaction() rejected
+ * (test/hostile/sql-transaction-rolled-back-by-sqlite).
+ */
 class TransactionScope implements Queryable {
   readonly #runner: StatementRunner;
   readonly #prepared: (sql: string) => Promise<number>;
   readonly #translate: (e: unknown) => unknown;
+  /** The writer is still in the transaction (not back in autocommit). */
+  readonly #open: () => boolean;
   readonly #serial = new Serial();
   /** The calls not settled yet. */
   readonly #pending = new Set<Promise<unknown>>();
   /** The calls that had not settled when end() was called (fn did not wait for them). */
   #unwaited: Promise<unknown>[] = [];
   #ended = false;
+  #rolledBack: { error: unknown } | null = null;
 
-  constructor(runner: StatementRunner, prepared: (sql: string) => Promise<number>, translate: (e: unknown) => unknown) {
+  constructor(runner: StatementRunner, prepared: (sql: string) => Promise<number>, translate: (e: unknown) => unknown, open: () => boolean) {
     this.#runner = runner;
     this.#prepared = prepared;
     this.#translate = translate;
+    this.#open = open;
+  }
+
+  /** The failure on which SQLite rolled the transaction back (class comment), else null. */
+  get rolledBack(): { error: unknown } | null {
+    return this.#rolledBack;
   }
 
   exec(sql: string): Promise<void> {
@@ -920,6 +939,12 @@ class TransactionScope implements Queryable {
     return this.#prepared(sql);
   }
 
+  /** A call after the failure `cause`, on which SQLite rolled the transaction back. */
+  #refusal(cause: unknown): WalnutError {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    return walnutError('WALNUT_INVALID_ARGUMENT', `the transaction was rolled back: SQLite ended it when an earlier statement failed (${why}); nothing of it is written, and this call was not run`, { reason: 'transaction', cause });
+  }
+
   /** fn ended: no more calls; those still running are the ones it did not wait for. */
   end(): void {
     if (this.#ended) return;
@@ -939,10 +964,14 @@ class TransactionScope implements Queryable {
   #call<T>(job: () => Promise<T>): Promise<T> {
     if (this.#ended) return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'the transaction has ended', { reason: 'transaction' }));
     const p = this.#serial.run(async () => {
+      // (checked as the call's turn comes: one made before the failure, not awaited, comes after it)
+      if (this.#rolledBack !== null) throw this.#refusal(this.#rolledBack.error);
       try {
         return await job();
       } catch (e) {
-        throw this.#translate(e);
+        const err = this.#translate(e);
+        if (this.#rolledBack === null && !this.#open()) this.#rolledBack = { error: err };
+        throw err;
       }
     });
     this.#pending.add(p);
@@ -980,13 +1009,18 @@ function mayWrite(sql: string): boolean {
 }
 const WITH_WRITES = /\b(insert|update|delete|replace)\b/i;
 
-/** The first `n` words of a statement, upper-cased, skipping whitespace and comments. */
+/**
+ * The first `n` words of a statement, upper-cased, skipping whitespace and comments, and the
+ * empty statements before its first word: SQLite skips those (`;COMMIT` prepares as COMMIT, and
+ * ran inside transaction() when the first word was taken to be none).
+ */
 function leadingWords(sql: string, n: number): string[] {
   const words: string[] = [];
   const token = /\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?(?:\*\/|$)|([A-Za-z_]+)|[\s\S]/y;
   let m: RegExpExecArray | null;
   while (words.length < n && (m = token.exec(sql)) !== null) {
     if (m[1] !== undefined) words.push(m[1].toUpperCase());
+    else if (words.length === 0 && m[0] === ';') continue; // an empty statement
     else if (!/^(\s|--|\/\*)/.test(m[0])) break; // anything else ends the leading words
   }
   return words;

@@ -17,10 +17,26 @@
  * for a Promise per call, ~18 calls per small transaction. The imports are wrapped here
  * (instantiateWasm): a callback registered as a DIRECT function (walnut-vfs.ts: synchronous,
  * never a Promise) is called straight away; every other one goes the package's way.
+ *
+ * Emscripten's shadow stack (the C stack in wasm memory, growing down towards the module's
+ * static data): each call into the module lowers its pointer and gives the space back as it
+ * returns. When V8's own stack runs out inside SQLite (a RangeError, statement-runner.ts header)
+ * the frames are unwound without giving it back, so the pointer stayed lower by what they held
+ * (90-130 KB a LIKE of 20,000 wildcards, 2 KB a statement too deep to parse) and, a few such
+ * errors on (4 such LIKEs, 252 such statements), the module's calls ran their stack over its
+ * static data (RuntimeError: "table index is out of bounds", "null function or function
+ * signature mismatch", for every later call). Engine.resetStack() puts the pointer back where it
+ * is between calls (read once the instance was made: no call into the module is in progress
+ * then, nor when a caller catches such an error, the build being synchronous). The glue keeps
+ * the two stack functions inside its closure: their export names are read from its text (a
+ * build whose text names neither is refused at load, WALNUT_CANTOPEN, reason Engine, rather
+ * than run unable to recover).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
+
+import { walnutError } from '../errors';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- wa-sqlite is untyped JS loaded at run time */
 export type SqliteApi = any;
@@ -37,12 +53,15 @@ export interface Engine {
   C: Record<string, number>;
   /** wa-sqlite's FacadeVFS base class (jOpen, jRead, ... with JS arguments). */
   FacadeVFS: new (name: string, module: SqliteModule) => any;
+  /** Puts Emscripten's stack pointer back where it is between calls (header comment): after V8's stack ran out inside SQLite. */
+  resetStack(): void;
 }
 
 const PACKAGE = '@journeyapps/wa-sqlite';
 /** The WebAssembly global, as far as used here (its types are not in this project's libs). */
 type WasmModule = object;
-const WebAssemblyApi = (globalThis as any).WebAssembly as { compile(bytes: Uint8Array): Promise<WasmModule>; Instance: new (module: WasmModule, imports: object) => object };
+type WasmInstance = { exports: Record<string, unknown> };
+const WebAssemblyApi = (globalThis as any).WebAssembly as { compile(bytes: Uint8Array): Promise<WasmModule>; Instance: new (module: WasmModule, imports: object) => WasmInstance };
 const nativeImport = new Function('url', 'return import(url)') as (url: string) => Promise<any>;
 
 /**
@@ -65,6 +84,8 @@ interface Package {
   C: Record<string, number>;
   FacadeVFS: Engine['FacadeVFS'];
   wasm: WasmModule;
+  /** The instance's export names of Emscripten's stack functions (header comment). */
+  stack: { current: string; restore: string };
 }
 let loaded: Promise<Package> | null = null;
 
@@ -79,15 +100,32 @@ function loadPackage(): Promise<Package> {
       importModule(url('src/FacadeVFS.js')),
     ]);
     const wasm = await WebAssemblyApi.compile(fs.readFileSync(path.join(dir, 'dist/wa-sqlite.wasm')));
-    return { factory: factory.default, api, C: { ...C }, FacadeVFS: facade.FacadeVFS, wasm };
+    const stack = stackExportNames(fs.readFileSync(path.join(dir, 'dist/wa-sqlite.mjs'), 'utf8'));
+    return { factory: factory.default, api, C: { ...C }, FacadeVFS: facade.FacadeVFS, wasm, stack };
   })();
   loaded.catch(() => (loaded = null)); // a failed load (package missing) is retried next time
   return loaded;
 }
 
+/**
+ * The export names of `_emscripten_stack_get_current` and `__emscripten_stack_restore` in an
+ * Emscripten glue text (`var _emscripten_stack_get_current=wasmExports["vf"]`; exported for its
+ * unit test).
+ */
+export function stackExportNames(glue: string): { current: string; restore: string } {
+  const exportName = (symbol: string): string | undefined => new RegExp(`[\\s;,]${symbol}\\s*=\\s*wasmExports\\[["'](\\w+)["']\\]`).exec(glue)?.[1];
+  const current = exportName('_emscripten_stack_get_current');
+  const restore = exportName('__emscripten_stack_restore');
+  if (current === undefined || restore === undefined) {
+    throw walnutError('WALNUT_CANTOPEN', `${PACKAGE}: its glue (dist/wa-sqlite.mjs) names no export of Emscripten's stack functions, which walnut/sql needs to recover from SQLite running out of stack (an unsupported build of the package)`, { reason: 'Engine' });
+  }
+  return { current, restore };
+}
+
 /** A fresh SQLite instance (its own wasm memory) and the package's helpers. */
 export async function loadEngine(): Promise<Engine> {
   const p = await loadPackage();
+  let instance: WasmInstance | null = null;
   const options = {
     // synchronous: a throw here rejects the factory's promise (the package gives no way to
     // reject it later: an asynchronous failure would leave it pending for ever)
@@ -95,12 +133,19 @@ export async function loadEngine(): Promise<Engine> {
       for (const namespace of Object.values(imports)) {
         if (typeof namespace === 'object' && namespace !== null) wrapCallbackImports(namespace as Record<string, unknown>, options as { getCallback?: (key: number) => unknown });
       }
-      receive(new WebAssemblyApi.Instance(p.wasm, imports), p.wasm);
+      instance = new WebAssemblyApi.Instance(p.wasm, imports);
+      receive(instance, p.wasm);
       return {};
     },
   };
   const module = await p.factory(options); // `options` becomes the Module object
-  return { module, sqlite3: p.api.Factory(module), C: p.C, FacadeVFS: p.FacadeVFS };
+  const current = instance!.exports[p.stack.current];
+  const restore = instance!.exports[p.stack.restore];
+  if (typeof current !== 'function' || typeof restore !== 'function') {
+    throw walnutError('WALNUT_CANTOPEN', `${PACKAGE}: the wasm instance has no functions ${p.stack.current} and ${p.stack.restore} (Emscripten's stack functions, as its glue names them)`, { reason: 'Engine' });
+  }
+  const between = current() as number; // the module has run its start-up: no call is in progress
+  return { module, sqlite3: p.api.Factory(module), C: p.C, FacadeVFS: p.FacadeVFS, resetStack: () => void restore(between) };
 }
 
 type Callback = (...args: unknown[]) => unknown;

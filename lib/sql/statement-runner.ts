@@ -24,6 +24,24 @@
  * runs out: V8 unwinds SQLite's frames with a RangeError, abandoning the call mid-way. That is
  * WALNUT_SQL, reason StackOverflow (where native SQLite says "Expression tree is too large"),
  * and a statement SQLite had half-built then is finalized (it kept the connection from closing).
+ * So is a statement whose run recurses that deep (LIKE and GLOB match a pattern one level per
+ * wildcard: 20,000 of them, within SQLite's pattern length limit). Either way Emscripten's
+ * stack pointer is put back first (engine.ts resetStack: the abandoned frames kept their part,
+ * and a few such errors on the module ran its stack over its own data). A step abandoned so is
+ * left mid-run, as if it had not failed: its reset committed what it had done so far (an
+ * UPDATE that overflowed at its 6th row committed 5 and rejected). It is halted as
+ * interrupted instead (sqlite3_interrupt, then one more step, which stops at the interrupt
+ * check before any instruction), so SQLite handles it as it handles SQLITE_INTERRUPT: a
+ * statement that writes rolls back its transaction (an explicit one too), one that only reads
+ * just ends. Left as they are: SQLite's count of running steps (nVdbeExec) stays one too high,
+ * and after an overflow while preparing its pointer to the parse in progress (db->pParse)
+ * names the abandoned frame; both are read only on paths not taken here (tracing, SQLite's
+ * out-of-memory handling, shadow tables under SQLITE_DBCONFIG_DEFENSIVE). Not mended either:
+ * an overflow while a step re-reads the schema (OP_ParseSchema: a CREATE VIEW deep enough to
+ * parse but not to be re-read) leaves db->init.busy set (by all signs: the schema is never
+ * loaded again), and the connection refuses every later schema change (SQLITE_ERROR, no
+ * message), and every statement once its schema was reset, until it is opened again (README;
+ * mending it means reopening the SQLite connection, which loses TEMP objects and settings).
  */
 import { asInputError, uint8Length, viewBytes } from '../arguments';
 import { walnutError, WalnutError } from '../errors';
@@ -89,6 +107,8 @@ export class StatementRunner {
   readonly #shapes = new Map<number, StatementShape>();
   #mayHaveTemp = false;
   readonly #statementEnded: () => void;
+  /** Stack overflows whose step #halt() stopped (their message says so). */
+  readonly #halted = new WeakSet<RangeError>();
 
   /**
    * `yields`: a query returning many rows gives the event loop a turn every YIELD_MS (a read
@@ -189,7 +209,10 @@ export class StatementRunner {
     const shape = this.#shape(stmt);
     this.#bind(stmt, shape, params);
     const rows: Row[] = [];
-    if (this.#yields) return this.#stepAsync(stmt, shape, mode, rows, null);
+    // the newest statement before the run: one SQLite prepares inside a step that the wasm stack
+    // running out abandons (a schema load's) is finalized (#stackOverflow)
+    const newest = m._sqlite3_next_stmt(this.#db, 0) as number;
+    if (this.#yields) return this.#stepAsync(stmt, shape, mode, rows, newest, null);
     const one = mode === 'get';
     const toEnd = one && m._sqlite3_stmt_readonly(stmt) === 0;
     let rc: number | null = null;
@@ -206,13 +229,13 @@ export class StatementRunner {
       }
     } catch (e) {
       rc = null;
-      throw this.#stackOverflow(e, null);
+      throw this.#stackOverflow(e, newest, stmt);
     } finally {
       // ends the statement (and its read transaction, in autocommit); its error is the step's, thrown above
       if (rc === null || rc === SQLITE_DONE) this.#endRun(stmt);
     }
     // a step to wait for or a failure: #stepAsync takes over (and ends the run)
-    return rc === null || rc === SQLITE_DONE ? rows : this.#stepAsync(stmt, shape, mode, rows, rc, rowSeen);
+    return rc === null || rc === SQLITE_DONE ? rows : this.#stepAsync(stmt, shape, mode, rows, newest, rc, rowSeen);
   }
 
   /**
@@ -220,7 +243,7 @@ export class StatementRunner {
    * null: from the next step) on, waiting for retry ops and, on a read connection, giving the
    * event loop a turn every YIELD_MS of rows.
    */
-  async #stepAsync(stmt: number, shape: StatementShape, mode: 'run' | 'get' | 'all', rows: Row[], rc: number | null, rowSeen = false): Promise<Row[]> {
+  async #stepAsync(stmt: number, shape: StatementShape, mode: 'run' | 'get' | 'all', rows: Row[], newest: number, rc: number | null, rowSeen = false): Promise<Row[]> {
     const { module: m, C } = this.#e;
     let turnEnds = this.#yields ? performance.now() + YIELD_MS : Infinity;
     const one = mode === 'get';
@@ -243,7 +266,7 @@ export class StatementRunner {
         if (one && !toEnd) break;
       }
     } catch (e) {
-      throw this.#stackOverflow(e, null);
+      throw this.#stackOverflow(e, newest, stmt);
     } finally {
       this.#endRun(stmt);
     }
@@ -382,6 +405,9 @@ export class StatementRunner {
             if (rc !== C.SQLITE_ROW) break;
             rowSeen = true;
           }
+        } catch (e) {
+          this.#halt(e, stmt); // before the finalize, which would commit an abandoned step's work (exec() makes `e` WALNUT_SQL)
+          throw e;
         } finally {
           m._sqlite3_finalize(stmt);
         }
@@ -420,20 +446,41 @@ export class StatementRunner {
 
   /**
    * `e` as thrown by SQLite's wasm; the wasm stack running out (header comment) becomes
-   * WALNUT_SQL, StackOverflow, after finalizing the statements created since `newest` (the
-   * connection's newest statement before the call, which SQLite lists first; null: the call
-   * created none).
+   * WALNUT_SQL, StackOverflow, after Emscripten's stack pointer is put back, `stepping` (the
+   * statement whose step was abandoned, if any) halted as interrupted, and the statements
+   * created since `newest` (the connection's newest statement before the call, which SQLite
+   * lists first; null: the call created none) finalized.
    */
-  #stackOverflow(e: unknown, newest: number | null): unknown {
-    if (!(e instanceof RangeError) || !/call stack/i.test(e.message)) return e;
+  #stackOverflow(e: unknown, newest: number | null, stepping?: number): unknown {
+    if (!isStackOverflow(e)) return e;
     const m = this.#e.module;
+    if (stepping !== undefined) this.#halt(e, stepping);
+    else this.#e.resetStack();
+    const halted = this.#halted.has(e);
     if (newest !== null) {
       for (let s = m._sqlite3_next_stmt(this.#db, 0) as number; s !== 0 && s !== newest; s = m._sqlite3_next_stmt(this.#db, 0) as number) {
         this.#shapes.delete(s);
         m._sqlite3_finalize(s);
       }
     }
-    return walnutError('WALNUT_SQL', `the statement is nested too deeply for SQLite's stack (wasm): ${e.message}`, { reason: 'StackOverflow', sqliteCode: SQLITE_ERROR, cause: e });
+    const stopped = halted ? ': its run was stopped as an interrupted one (nothing of it was written; one that writes rolled back the transaction it ran in)' : '';
+    return walnutError('WALNUT_SQL', `the statement needs more stack than SQLite has in wasm (nested too deeply, or a LIKE/GLOB pattern of too many wildcards)${stopped}: ${e.message}`, { reason: 'StackOverflow', sqliteCode: SQLITE_ERROR, cause: e });
+  }
+
+  /**
+   * After `e`: when it is the wasm stack running out, Emscripten's stack pointer is put back and
+   * `stmt`, whose step it abandoned, is halted as interrupted (header comment): one more step
+   * stops at the interrupt check, SQLITE_INTERRUPT (or, were it no longer running, whatever
+   * that step gives: a reset or finalize follows either way). A statement that writes rolls
+   * back its transaction then, one that only reads ends.
+   */
+  #halt(e: unknown, stmt: number): void {
+    if (!isStackOverflow(e)) return;
+    this.#halted.add(e);
+    const m = this.#e.module;
+    this.#e.resetStack();
+    m._sqlite3_interrupt(this.#db);
+    m._sqlite3_step(stmt);
   }
 
   #row(stmt: number, names: string[]): Row {
@@ -588,6 +635,11 @@ function columnText(m: Engine['module'], stmt: number, i: number): string {
   const n = m._sqlite3_column_bytes(stmt, i) as number;
   if (n === 0) return '';
   return heapBuffer(m).toString('utf8', ptr, ptr + n);
+}
+
+/** V8's RangeError for its stack running out (inside SQLite's wasm: header comment). */
+function isStackOverflow(e: unknown): e is RangeError {
+  return e instanceof RangeError && /call stack/i.test(e.message);
 }
 
 function checkValue(value: unknown, name: string): BindValue {

@@ -1,6 +1,9 @@
 // Inside db.transaction(fn), statements that end or nest the transaction are transaction()'s
 // own: a COMMIT sent through tx committed the writes and then made transaction() reject (its own
-// COMMIT found no transaction), so the caller was told "failed" about committed rows.
+// COMMIT found no transaction), so the caller was told "failed" about committed rows. So did
+// one behind empty statements (`;COMMIT`: SQLite skips them and runs the COMMIT), which the check
+// of the text's first word let through; `;ROLLBACK` left fn running in autocommit, its later
+// writes committed one by one while transaction() rejected.
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -24,6 +27,9 @@ describe('transaction control inside transaction()', () => {
         (tx: Queryable) => tx.run('ROLLBACK'),
         (tx: Queryable) => tx.all('rollback transaction'),
         (tx: Queryable) => tx.get('BEGIN'),
+        (tx: Queryable) => tx.run(';COMMIT'),
+        (tx: Queryable) => tx.get(' ; -- empty\n ;ROLLBACK'),
+        (tx: Queryable) => tx.all('/* x */;;begin'),
       ];
       for (const [i, statement] of statements.entries()) {
         await expectRejectsWalnut(

@@ -1,10 +1,15 @@
 // walnut/sql's wasm callback imports (lib/sql/engine.ts): a callback target marked DIRECT (the
 // VFS dispatcher) is called by the import itself, with exactly the arguments wa-sqlite's
 // adapters_support would give it (an i64 as its two 32-bit halves); every other target, and the
-// _async imports, go the package's way with exactly what wasm passed.
+// _async imports, go the package's way with exactly what wasm passed. Emscripten's two stack
+// functions are found in the glue's text by their export names (engine.ts, resetStack).
 import { describe, expect, it } from 'vitest';
 
-import { DIRECT, wrapCallbackImports } from '../../lib/sql/engine';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { DIRECT, stackExportNames, wrapCallbackImports } from '../../lib/sql/engine';
+import { expectWalnutError } from '../helpers/expect-error';
 
 describe('callback imports', () => {
   it('DIRECT targets are called straight away; other targets and other imports are untouched', () => {
@@ -51,5 +56,17 @@ describe('callback imports', () => {
       [4, 100, 11, 12, 13],
     ]);
     expect(directCalls).toHaveLength(2);
+  });
+});
+
+describe("Emscripten's stack functions", () => {
+  it("are named by the package's glue; a glue that names neither is refused (WALNUT_CANTOPEN, Engine)", () => {
+    const glue = fs.readFileSync(path.join(path.dirname(require.resolve('@journeyapps/wa-sqlite/package.json')), 'dist/wa-sqlite.mjs'), 'utf8');
+    const names = stackExportNames(glue);
+    expect(names.current).toMatch(/^\w+$/);
+    expect(names.restore).toMatch(/^\w+$/);
+    expect(names.current).not.toBe(names.restore);
+    expect(stackExportNames('var __emscripten_stack_restore=wasmExports["tf"];var __emscripten_stack_alloc=wasmExports["uf"];var _emscripten_stack_get_current=wasmExports["vf"];')).toEqual({ current: 'vf', restore: 'tf' });
+    expect(expectWalnutError(() => stackExportNames('var x__emscripten_stack_restore=wasmExports["tf"];'), 'WALNUT_CANTOPEN').reason).toBe('Engine');
   });
 });
