@@ -9,9 +9,10 @@
  *                   records: WAL_HEADER, FRAMES / PAGE_DELTA, COMMIT_META) of one session,
  *                   commits in order; a commit larger than a message spans several
  *   walnut.S.base   base images: a few messages (parts) in order, BASE_META first,
- *                   BASE_PAGES, BASE_END last; consecutive on this subject, but log
- *                   messages may lie between them in the stream (a later base does not
- *                   hold the log up: publisher.ts), which readers of the parts skip
+ *                   BASE_PAGES, BASE_END last; log messages may lie between them in the
+ *                   stream (a later base does not hold the log up: publisher.ts), and
+ *                   another client's messages on any subject: readers of the parts skip
+ *                   all but the parts (isBasePart)
  * Headers: Walnut-Session (every message; a session = one numbering of commits, publisher.ts);
  * on log messages Walnut-First-Commit (the commit the message's first record belongs to);
  * on base parts Walnut-Base-Seq (the commit the image is the state after), Walnut-Base-Time
@@ -316,6 +317,19 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
       await unlessInterrupted(backoff(attempt), interrupted).catch(() => undefined);
     }
   }
+}
+
+/**
+ * Whether `m`, a message of the stream between a base image's first and final parts, is one of
+ * its parts (on `baseSubject`, of that session and commit). Anything else there is not, and
+ * readers of the parts skip it: the log's messages published meanwhile (publisher.ts), and
+ * another client's on any subject the stream takes (`nats pub walnut.S.x`, a message without
+ * a Walnut-Session on walnut.S.base). The parts' own numbers tell whether one is missing. Only
+ * log messages were skipped: another client's message among the parts of a later base image
+ * made it an incomplete one (restoreFromNats failed BaseGone, a new replica waited for ever).
+ */
+export function isBasePart(m: StoredMsg, baseSubject: string, session: string, seq: number): boolean {
+  return m.subject === baseSubject && m.header?.get(HEADER.SESSION) === session && Number(m.header.get(HEADER.BASE_SEQ)) === seq;
 }
 
 /** The stream's message at `seq`, or null when it is not there (deleted, past retention). */

@@ -53,7 +53,7 @@ import { decodeRecord } from '../export/records';
 import { restore } from '../export/restore';
 import { open as openStore } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import type { Snapshot } from '../wal-index/snapshot';
-import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, lastWalnutMessageOn, messageAt, refuseForeignStream, subjectsOf, type NatsLink, type Subjects } from './nats';
+import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, isBasePart, lastMessageOn, lastWalnutMessageOn, messageAt, refuseForeignStream, subjectsOf, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
 
 export interface ReplicaOptions {
@@ -478,12 +478,13 @@ export class Replica extends EventEmitter {
         let next = 0; // the part due (parts are numbered 0..part, in stream order)
         for (let s = first; s <= last.seq && complete; s++) {
           const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => 'failed' as const);
-          // a log message published between the base's parts (publisher.ts), or one gone from
-          // there (deleted, lost): not a part. The parts' own numbers tell whether the base is
-          // whole; a message gone among them was taken for a missing part, the base for one
-          // being published, and waited past for ever (openReplica hung)
-          if (m === null || (m !== 'failed' && m.subject === this.#subjects.log)) continue;
-          if (m === 'failed' || m.header.get(HEADER.SESSION) !== session || Number(m.header.get(HEADER.BASE_SEQ)) !== seq || Number(m.header.get(HEADER.BASE_PART)) !== next) complete = false;
+          // a log message published between the base's parts (publisher.ts), another client's
+          // message (isBasePart), or one gone from there (deleted, lost): not a part. The parts'
+          // own numbers tell whether the base is whole; a message gone among them, or another
+          // client's there, was taken for a missing part, the base for one being published, and
+          // waited past for ever (openReplica hung)
+          if (m === null || (m !== 'failed' && !isBasePart(m, this.#subjects.base, session, seq))) continue;
+          if (m === 'failed' || Number(m.header.get(HEADER.BASE_PART)) !== next) complete = false;
           else {
             payloads.push(...WalStreamReader.fromBuffer(m.data));
             next++;
