@@ -21,7 +21,8 @@
  *    state before it (the commit did not reach the WAL). A batch whose page list does not fit
  *    the position file even as runs is witnessed by the whole database after it ('all').
  *    Reading then resumes from that state's
- *    log message (a commit cut across messages is read again from its first).
+ *    log message (a commit cut across messages is read again from its first). A position
+ *    whose database is gone is no state to resume: the replica is built anew from a base image.
  *  - Batching: a batch is applied once the message that ends it was the newest the server had
  *    (info.pending 0) and no further message is queued locally, or at the batch limits. Each
  *    message is sent as soon as it is stored, so its pending is 0 even while the replica is
@@ -287,7 +288,11 @@ export class Replica extends EventEmitter {
       this.#stillOpening();
       await this.#waitForStream(given);
       this.#stillOpening();
-      if (record === null || record.state === 'creating' || record.applied === null) {
+      // a position without its database (removed, its <db>-replica left behind; a rename of a
+      // first base image lost with the power) holds a state no file has: a new replica. Resumed,
+      // open() made an empty database and the commits after that state went onto it: a replica
+      // without the base's pages (sqlite3: "no such table"), silently, appliedSeq as the primary's
+      if (record === null || record.state === 'creating' || record.applied === null || !existed) {
         await this.#createFromBase(existed);
       } else {
         this.#store = await this.#openStore();
