@@ -172,8 +172,12 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
       until === undefined ? true : until instanceof Date ? b.time <= until.getTime() : b.seq <= Number(until);
     const base = [...session].reverse().find(fits);
     if (base === undefined) {
+      // as restore() tells it, the earliest point in the error's earliestSeq and earliestTime too
+      // (they were missing here: a caller going back to the earliest point read undefined)
       const earliest = session[0]!;
-      throw walnutError('WALNUT_INVALID_ARGUMENT', `until is before the earliest state the stream can restore: commit ${earliest.seq} at ${new Date(earliest.time).toISOString()} (session ${earliest.session})`, { reason: 'BeforeEarliest' });
+      const earliestTime = new Date(earliest.time).toISOString();
+      const e = walnutError('WALNUT_INVALID_ARGUMENT', `until (${until instanceof Date ? until.toISOString() : `commit ${until}`}) is before the earliest state the stream can restore: commit ${earliest.seq} at ${earliestTime} (session ${earliest.session})`, { reason: 'BeforeEarliest' });
+      throw Object.assign(e, { earliestSeq: earliest.seq, earliestTime });
     }
     return await restore(streamOf(link, stream, subjects, base, lastLog?.seq ?? 0), dbPath, { until, force: options.force, onProgress: options.onProgress }).catch((e) => {
       if (e instanceof WalnutError) throw e;
