@@ -19,8 +19,10 @@
  * (when the primary's export saw that commit, unix ms), Walnut-Base-Part
  * (0, 1, ...), Walnut-Base-Final ('1' on the last part), Walnut-Base-First (stream sequence of
  * part 0) and Walnut-Log-From (the log's stream sequence from which the commits after the base
- * are found). Nats-Msg-Id: `<session>:<commit seq>.<part>` (log) or `<session>:base<seq>.<part>`,
- * so a publish retried after a lost ack is dropped by the stream's duplicate window. Each
+ * are found). Nats-Msg-Id: `<session>:<commit seq>.<part>` (log) or `<session>:base<seq>.<part>`
+ * (`base<seq>r<n>.<part>` for the session's n-th base image again at that commit: an idle
+ * primary's, in a stream with a max age), so a publish retried after a lost ack is dropped by
+ * the stream's duplicate window. Each
  * message also names the publisher's message before it in Nats-Expected-Last-Msg-Id (the first
  * one the stream's last sequence in Nats-Expected-Last-Sequence), so several can be in flight
  * and none is stored before the one ahead of it (pipeline.ts).
@@ -282,13 +284,14 @@ export function refuseForeignStream(stream: string, subjects: readonly string[] 
 /**
  * Creates the stream (subjects walnut.S.>, file storage, limits) or checks an existing one
  * covers them; retried (a cluster needs a moment to elect a leader) until `stopped()`.
- * Resolves to the stream's last sequence and its max_msg_size (-1: none; an existing stream's
- * may be set, and a larger message is refused at every try). A failure to create or read it
+ * Resolves to the stream's last sequence, its max_msg_size (-1: none; an existing stream's
+ * may be set, and a larger message is refused at every try) and its max_age in ms (0: none;
+ * publisher.ts keeps a base image in a stream that drops messages by age). A failure to create or read it
  * (the server's answer: replicas > 1 on a server not in a cluster, a cluster without a quorum)
  * is told to `onRetry` at the first failed attempt and about every 20 s after, as connectNats
  * tells an unreachable server: retried in silence, `ready` waited forever without a word.
  */
-export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: AbortSignal, onRetry?: (e: WalnutError) => void): Promise<{ lastSeq: number; maxMsgSize: number }> {
+export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: AbortSignal, onRetry?: (e: WalnutError) => void): Promise<{ lastSeq: number; maxMsgSize: number; maxAgeMs: number }> {
   const subjects = [`walnut.${stream}.>`];
   for (let attempt = 0; ; attempt++) {
     try {
@@ -298,7 +301,7 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
       });
       if (info !== null) {
         refuseForeignStream(stream, info.config.subjects);
-        return { lastSeq: info.state.last_seq, maxMsgSize: info.config.max_msg_size ?? -1 };
+        return { lastSeq: info.state.last_seq, maxMsgSize: info.config.max_msg_size ?? -1, maxAgeMs: (info.config.max_age ?? 0) / 1e6 };
       }
       const created = await unlessInterrupted(link.jsm.streams.add({
         name: stream,
@@ -309,7 +312,7 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
         max_age: (limits.maxAgeMs ?? 0) * 1e6,
         duplicate_window: (limits.duplicateWindowMs ?? 120_000) * 1e6,
       }), interrupted);
-      return { lastSeq: created.state.last_seq, maxMsgSize: created.config.max_msg_size ?? -1 };
+      return { lastSeq: created.state.last_seq, maxMsgSize: created.config.max_msg_size ?? -1, maxAgeMs: (created.config.max_age ?? 0) / 1e6 };
     } catch (e) {
       if ((e as { code?: string }).code === 'WALNUT_INVALID_ARGUMENT') throw e;
       if (stopped()) throw walnutError('WALNUT_CLOSED', 'replication stopped before the stream was ready', { cause: e });
