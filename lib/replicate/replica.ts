@@ -690,7 +690,11 @@ export class Replica extends EventEmitter {
           await this.#rebase(e.message, again && 'Unreadable');
           continue;
         }
-        if (e instanceof WalnutError && (e.code === 'WALNUT_CLOSED' || e.code === 'WALNUT_FAILED' || e.code === 'WALNUT_IO' || e.code === 'WALNUT_FULL')) throw e; // the replica's own store failed
+        // the replica's own store failed, or refused the batch (WALNUT_INVALID_ARGUMENT: what the
+        // primary committed does not fit the replica's open options, a database past its
+        // maxPageCount; nothing else here throws it): each try of the batch meets the same
+        // refusal, which was retried for ever, an 'error' ~5 times a second, waitFor() pending
+        if (e instanceof WalnutError && (e.code === 'WALNUT_CLOSED' || e.code === 'WALNUT_FAILED' || e.code === 'WALNUT_IO' || e.code === 'WALNUT_FULL' || e.code === 'WALNUT_INVALID_ARGUMENT')) throw e;
         // the NATS client's own errors ("timeout" while a server restarts or a cluster elects a
         // leader, JetStream API errors) were emitted as they were: plain Errors, no code
         this.#fail(e instanceof WalnutError ? e : walnutError('WALNUT_IO', `reading the JetStream stream ${this.#stream} failed: ${(e as Error)?.message ?? String(e)}; retrying`, { reason: 'nats', cause: e }));
