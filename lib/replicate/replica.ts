@@ -174,6 +174,8 @@ export class Replica extends EventEmitter {
   #starting: Promise<void> = Promise.resolve();
   #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0 };
   #toldForeign = false;
+  /** Whether a message of no walnut session was told (see #isForeign). */
+  #toldOtherClient = false;
   /** Sessions the replica was at and moved on from (a waitFor of one is due at once). */
   readonly #sessionsLeft = new Set<string>();
   #waiters: { session: string | null; seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -438,13 +440,21 @@ export class Replica extends EventEmitter {
    * published its base image first: re-base onto it), or, when the newest base image is still
    * the applied session's, another primary writing to the same stream, whose messages are
    * skipped ('error' WALNUT_CONFLICT reason OtherPrimary, once) — re-basing on each of them
-   * made the replica re-base over and over without applying anything.
+   * made the replica re-base over and over without applying anything. A message with no
+   * Walnut-Session at all is another client's (`nats pub walnut.S.log`), skipped the same way
+   * but told as what it is (reason ForeignMessage, once): it was told as "another walnut
+   * primary (session )", for a primary that did not exist, and then a real one was not told.
    */
-  async #isForeign(session: string): Promise<boolean> {
+  async #isForeign(session: string, streamSeq: number): Promise<boolean> {
     const last = await lastWalnutMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
     if (last === null || last.header.get(HEADER.SESSION) !== this.#applied!.session) return false;
     this.#lag.foreignMessages++;
-    if (!this.#toldForeign) {
+    if (session === '') {
+      if (!this.#toldOtherClient) {
+        this.#toldOtherClient = true;
+        this.#fail(walnutError('WALNUT_CONFLICT', `another client's message (no Walnut-Session: no walnut primary's) on ${this.#subjects.log}, stream sequence ${streamSeq}: skipped, as such messages are`, { reason: 'ForeignMessage' }));
+      }
+    } else if (!this.#toldForeign) {
       this.#toldForeign = true;
       this.#fail(walnutError('WALNUT_CONFLICT', `another walnut primary (session ${session}) publishes to the JetStream stream ${this.#stream}: its messages are skipped; a stream takes one primary`, { reason: 'OtherPrimary' }));
     }
@@ -760,7 +770,7 @@ export class Replica extends EventEmitter {
         const session = m.headers?.get(HEADER.SESSION) ?? '';
         const first = Number(m.headers?.get(HEADER.FIRST_COMMIT));
         if (session !== this.#applied!.session) {
-          if (await this.#isForeign(session)) continue;
+          if (await this.#isForeign(session, m.seq)) continue;
           throw new Rebase(`the primary began session ${session}`);
         }
         if (next === null || first !== next) {
