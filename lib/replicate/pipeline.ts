@@ -29,7 +29,8 @@
  *    in `resyncs`. A non-walnut writer on the stream is outside what this guarantees for the
  *    messages around its own.
  *  - A stream that ends before this writer's last stored message (or at an earlier one of its
- *    own) lost messages it had acknowledged (a cluster's new leader that had not caught up):
+ *    own), or is gone (deleted: #streamGone), lost messages it had acknowledged (a cluster's
+ *    new leader that had not caught up):
  *    settle() rejects with WALNUT_IO reason StreamLost, nothing pending kept, the chain
  *    re-anchored on the stream's last sequence; the publisher begins a new session.
  *  - Another walnut primary on the same stream (a message id of a session this pipeline never
@@ -182,6 +183,9 @@ export class OrderedPublishes {
             seq = found.seq;
             for (let j = 0; j <= proven; j++) this.#count({ seq: 0, duplicate: true }, this.#pending[j]!);
           }
+        } else if (await this.#streamGone()) {
+          if (this.#pending[0] !== head) return [];
+          this.#lost(0, 'it no longer exists: deleted');
         }
       }
       if (proven >= 0) {
@@ -229,6 +233,23 @@ export class OrderedPublishes {
     this.stats.resyncs++;
     this.drop();
     throw walnutError('WALNUT_IO', `the JetStream stream ${this.stream} lost messages it had acknowledged (${what}; the last stored before was ${stored}): the session's commits after that are not in the stream`, { reason: 'StreamLost' });
+  }
+
+  /**
+   * Whether the stream is gone (deleted under the writer: `nats stream rm`); a look that fails
+   * otherwise (a server down, a leader being elected) says nothing (false). Its messages were
+   * refused ("jetstream is not enabled", the subject having no stream) and retried for ever,
+   * without an 'error' (metrics().lastError only) and without the stream coming back: the
+   * commits after it went nowhere, silently, until 64 MiB of them passed the lag bound. Taken
+   * as StreamLost, the publisher begins a new session, which creates the stream again.
+   */
+  async #streamGone(): Promise<boolean> {
+    try {
+      await this.link.jsm.streams.info(this.stream);
+      return false;
+    } catch (e) {
+      return /not found/i.test((e as Error).message);
+    }
   }
 
   #count(r: { seq: number; duplicate: boolean }, p: Pending): void {
