@@ -383,8 +383,25 @@ export class Replica extends EventEmitter {
     this.#link = null;
   }
 
+  /**
+   * Emits an event from inside the replica's reading (its batches, re-bases, errors): a
+   * listener's exception is its caller's, thrown on a turn of its own (an uncaught exception),
+   * never into the reading. There an 'applied' listener's exception was told as the stream's
+   * ('error' WALNUT_IO reason nats "reading the JetStream stream failed: <its message>;
+   * retrying", the log read again), and a 'rebase' listener's stopped the replica for good.
+   */
+  #emitApart(name: string, payload: unknown): void {
+    try {
+      this.emit(name, payload);
+    } catch (e) {
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
+  }
+
   #fail(e: unknown): void {
-    if (this.listenerCount('error') > 0) this.emit('error', e);
+    if (this.listenerCount('error') > 0) this.#emitApart('error', e);
   }
 
   /**
@@ -594,7 +611,7 @@ export class Replica extends EventEmitter {
       this.#lag.lagMs = Math.max(0, Date.now() - batch.timeMs);
       this.#appliedTime = batch.timeMs;
     }
-    this.emit('applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
+    this.#emitApart('applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
   }
 
   /**
@@ -670,7 +687,7 @@ export class Replica extends EventEmitter {
     this.#lag.rebases++;
     await this.#apply({ pages, dbSize, low: dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext } }, true);
     this.#appliedTime = base.time;
-    this.emit('rebase', { session: base.session, seq: base.seq, why });
+    this.#emitApart('rebase', { session: base.session, seq: base.seq, why });
   }
 
   /** Reads the log from the applied state's message on, applying batches; re-bases when it must. */
