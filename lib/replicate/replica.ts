@@ -342,7 +342,9 @@ export class Replica extends EventEmitter {
    * publishes its base first, its log with its next commit): re-base onto it now. Waiting for
    * that session's first log message kept the replica without the commits its base carries
    * (those of an abandoned session, or made while no replication ran) for as long as the
-   * primary stayed idle.
+   * primary stayed idle. Likewise a base image of the applied session past the applied state
+   * while the log holds nothing from where the replica reads on (retention dropped the commits
+   * it needs, and no later message comes to show the gap): re-base onto it now.
    */
   async #watchdog(): Promise<void> {
     while (!this.#closed) {
@@ -356,9 +358,20 @@ export class Replica extends EventEmitter {
       }
       const base = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base, true).catch(() => null);
       const session = base?.header.get(HEADER.SESSION);
-      if (base !== null && base.header.get(HEADER.BASE_FINAL) === '1' && session && this.#applied !== null && session !== this.#applied.session && !(Number(base.header.get(HEADER.BASE_TIME)) < this.#appliedTime) && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
+      const applied = this.#applied;
+      if (base === null || base.header.get(HEADER.BASE_FINAL) !== '1' || !session || applied === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) continue;
+      const baseSeq = Number(base.header.get(HEADER.BASE_SEQ));
+      if (session !== applied.session && !(Number(base.header.get(HEADER.BASE_TIME)) < this.#appliedTime)) {
         this.#lastRead.at = performance.now();
         this.#rebaseDue = `the primary began session ${session}`;
+        this.#stopIter?.();
+      } else if (session === applied.session && baseSeq > applied.seq && (last === null || last.seq < applied.logNext)) {
+        // the commits after the applied state are gone from the log (retention: an idle
+        // primary's log aged out while this replica was closed) and a base image past them is
+        // there: no log message will ever come to tell the gap, and the replica stayed behind,
+        // without a word, until the primary's next commit
+        this.#lastRead.at = performance.now();
+        this.#rebaseDue = `commits ${applied.seq + 1}..${baseSeq} are no longer in the stream's log; its base image ${baseSeq} is`;
         this.#stopIter?.();
       }
     }
