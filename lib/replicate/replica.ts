@@ -852,6 +852,14 @@ export class Replica extends EventEmitter {
             batch.timeMs = Number(rec.timeMs);
             batch.to = { session, seq: Number(rec.seq), logNext: m.seq + 1 };
             txn = null;
+            // at a limit: applied now, mid-message (the message is read again from its first
+            // commit after a restart; those applied are skipped). Checked only once the message
+            // was read, a batch took all of a message's commits: maxBatchCommits 1 applied
+            // batches of 112 commits, and the default 1,000 one of a message's thousands
+            if (batch.commits >= maxCommits || batch.pages.size >= maxPages) {
+              batch.to.logNext = m.seq;
+              await applyBatch();
+            }
           }
         }
         this.#lag.pendingMessages = m.info.pending;
