@@ -1006,7 +1006,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       const { lastSeq, maxMsgSize, maxAgeMs } = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal, (e) => this.#error(e));
       this.#streamMaxMsgSize = maxMsgSize;
       this.#streamMaxAgeMs = maxAgeMs;
-      this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight);
+      this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight, undefined, (e) => this.#error(e));
       // `flush`: a session starts even after stop() (its export's one pass publishes what was
       // committed before it): the first one, and one after a session the lag bound abandoned
       // (whose queue was dropped: without the next session's base, stop() resolved with the
