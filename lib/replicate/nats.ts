@@ -9,17 +9,20 @@
  *                   records: WAL_HEADER, FRAMES / PAGE_DELTA, COMMIT_META) of one session,
  *                   commits in order; a commit larger than a message spans several
  *   walnut.S.base   base images: a few messages (parts) in order, BASE_META first,
- *                   BASE_PAGES, BASE_END last; consecutive on this subject, but log
- *                   messages may lie between them in the stream (a later base does not
- *                   hold the log up: publisher.ts), which readers of the parts skip
+ *                   BASE_PAGES, BASE_END last; log messages may lie between them in the
+ *                   stream (a later base does not hold the log up: publisher.ts), and
+ *                   another client's messages on any subject: readers of the parts skip
+ *                   all but the parts (isBasePart)
  * Headers: Walnut-Session (every message; a session = one numbering of commits, publisher.ts);
  * on log messages Walnut-First-Commit (the commit the message's first record belongs to);
  * on base parts Walnut-Base-Seq (the commit the image is the state after), Walnut-Base-Time
  * (when the primary's export saw that commit, unix ms), Walnut-Base-Part
  * (0, 1, ...), Walnut-Base-Final ('1' on the last part), Walnut-Base-First (stream sequence of
  * part 0) and Walnut-Log-From (the log's stream sequence from which the commits after the base
- * are found). Nats-Msg-Id: `<session>:<commit seq>.<part>` (log) or `<session>:base<seq>.<part>`,
- * so a publish retried after a lost ack is dropped by the stream's duplicate window. Each
+ * are found). Nats-Msg-Id: `<session>:<commit seq>.<part>` (log) or `<session>:base<seq>.<part>`
+ * (`base<seq>r<n>.<part>` for the session's n-th base image again at that commit: an idle
+ * primary's, in a stream with a max age), so a publish retried after a lost ack is dropped by
+ * the stream's duplicate window. Each
  * message also names the publisher's message before it in Nats-Expected-Last-Msg-Id (the first
  * one the stream's last sequence in Nats-Expected-Last-Sequence), so several can be in flight
  * and none is stored before the one ahead of it (pipeline.ts).
@@ -281,13 +284,14 @@ export function refuseForeignStream(stream: string, subjects: readonly string[] 
 /**
  * Creates the stream (subjects walnut.S.>, file storage, limits) or checks an existing one
  * covers them; retried (a cluster needs a moment to elect a leader) until `stopped()`.
- * Resolves to the stream's last sequence and its max_msg_size (-1: none; an existing stream's
- * may be set, and a larger message is refused at every try). A failure to create or read it
+ * Resolves to the stream's last sequence, its max_msg_size (-1: none; an existing stream's
+ * may be set, and a larger message is refused at every try) and its max_age in ms (0: none;
+ * publisher.ts keeps a base image in a stream that drops messages by age). A failure to create or read it
  * (the server's answer: replicas > 1 on a server not in a cluster, a cluster without a quorum)
  * is told to `onRetry` at the first failed attempt and about every 20 s after, as connectNats
  * tells an unreachable server: retried in silence, `ready` waited forever without a word.
  */
-export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: AbortSignal, onRetry?: (e: WalnutError) => void): Promise<{ lastSeq: number; maxMsgSize: number }> {
+export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: AbortSignal, onRetry?: (e: WalnutError) => void): Promise<{ lastSeq: number; maxMsgSize: number; maxAgeMs: number }> {
   const subjects = [`walnut.${stream}.>`];
   for (let attempt = 0; ; attempt++) {
     try {
@@ -297,7 +301,7 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
       });
       if (info !== null) {
         refuseForeignStream(stream, info.config.subjects);
-        return { lastSeq: info.state.last_seq, maxMsgSize: info.config.max_msg_size ?? -1 };
+        return { lastSeq: info.state.last_seq, maxMsgSize: info.config.max_msg_size ?? -1, maxAgeMs: (info.config.max_age ?? 0) / 1e6 };
       }
       const created = await unlessInterrupted(link.jsm.streams.add({
         name: stream,
@@ -308,7 +312,7 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
         max_age: (limits.maxAgeMs ?? 0) * 1e6,
         duplicate_window: (limits.duplicateWindowMs ?? 120_000) * 1e6,
       }), interrupted);
-      return { lastSeq: created.state.last_seq, maxMsgSize: created.config.max_msg_size ?? -1 };
+      return { lastSeq: created.state.last_seq, maxMsgSize: created.config.max_msg_size ?? -1, maxAgeMs: (created.config.max_age ?? 0) / 1e6 };
     } catch (e) {
       if ((e as { code?: string }).code === 'WALNUT_INVALID_ARGUMENT') throw e;
       if (stopped()) throw walnutError('WALNUT_CLOSED', 'replication stopped before the stream was ready', { cause: e });
@@ -316,6 +320,19 @@ export async function ensureStream(link: NatsLink, stream: string, limits: Strea
       await unlessInterrupted(backoff(attempt), interrupted).catch(() => undefined);
     }
   }
+}
+
+/**
+ * Whether `m`, a message of the stream between a base image's first and final parts, is one of
+ * its parts (on `baseSubject`, of that session and commit). Anything else there is not, and
+ * readers of the parts skip it: the log's messages published meanwhile (publisher.ts), and
+ * another client's on any subject the stream takes (`nats pub walnut.S.x`, a message without
+ * a Walnut-Session on walnut.S.base). The parts' own numbers tell whether one is missing. Only
+ * log messages were skipped: another client's message among the parts of a later base image
+ * made it an incomplete one (restoreFromNats failed BaseGone, a new replica waited for ever).
+ */
+export function isBasePart(m: StoredMsg, baseSubject: string, session: string, seq: number): boolean {
+  return m.subject === baseSubject && m.header?.get(HEADER.SESSION) === session && Number(m.header.get(HEADER.BASE_SEQ)) === seq;
 }
 
 /** The stream's message at `seq`, or null when it is not there (deleted, past retention). */

@@ -29,7 +29,8 @@
  *    in `resyncs`. A non-walnut writer on the stream is outside what this guarantees for the
  *    messages around its own.
  *  - A stream that ends before this writer's last stored message (or at an earlier one of its
- *    own) lost messages it had acknowledged (a cluster's new leader that had not caught up):
+ *    own), or is gone (deleted: #streamGone), lost messages it had acknowledged (a cluster's
+ *    new leader that had not caught up):
  *    settle() rejects with WALNUT_IO reason StreamLost, nothing pending kept, the chain
  *    re-anchored on the stream's last sequence; the publisher begins a new session.
  *  - Another walnut primary on the same stream (a message id of a session this pipeline never
@@ -82,6 +83,9 @@ interface Pending {
 
 const WRONG_LAST = /wrong last (msg id|sequence)/i;
 
+/** How often a publish the stream keeps refusing is told again (ms; see #tellRefused). */
+const REFUSED_TELL_MS = 20_000;
+
 /** The session a message id names (publisher.ts: `<session>:<seq>.<part>`). */
 const sessionOf = (msgId: string): string => msgId.slice(0, Math.max(0, msgId.indexOf(':')));
 
@@ -98,6 +102,8 @@ export class OrderedPublishes {
   #lastStoredSeq = 0;
   /** The sessions (message id prefixes) whose messages this pipeline stored. */
   readonly #sessions = new Set<string>();
+  /** When a refusal was last told (#tellRefused), or null while messages are stored. */
+  #toldRefusedAt: number | null = null;
 
   constructor(
     readonly link: NatsLink,
@@ -105,6 +111,8 @@ export class OrderedPublishes {
     lastSeq: number,
     readonly maxInFlight: number,
     readonly timeoutMs = 2000,
+    /** Told of a publish the stream refuses (see #tellRefused). */
+    readonly onRefused: (e: WalnutError) => void = () => undefined,
   ) {
     this.#chain = { lastSequence: lastSeq };
   }
@@ -182,6 +190,11 @@ export class OrderedPublishes {
             seq = found.seq;
             for (let j = 0; j <= proven; j++) this.#count({ seq: 0, duplicate: true }, this.#pending[j]!);
           }
+        } else if (await this.#streamGone()) {
+          if (this.#pending[0] !== head) return [];
+          this.#lost(0, 'it no longer exists: deleted');
+        } else {
+          this.#tellRefused(error);
         }
       }
       if (proven >= 0) {
@@ -215,6 +228,7 @@ export class OrderedPublishes {
     this.#lastStoredSeq = seq;
     for (const m of done) this.#sessions.add(sessionOf(m.msgId));
     this.#failures = 0;
+    this.#toldRefusedAt = null;
     this.#sent = Math.max(0, this.#sent - done.length);
     this.stats.inFlight = this.#sent;
     if (!this.#settling) this.#sendMore();
@@ -229,6 +243,40 @@ export class OrderedPublishes {
     this.stats.resyncs++;
     this.drop();
     throw walnutError('WALNUT_IO', `the JetStream stream ${this.stream} lost messages it had acknowledged (${what}; the last stored before was ${stored}): the session's commits after that are not in the stream`, { reason: 'StreamLost' });
+  }
+
+  /**
+   * Whether the stream is gone (deleted under the writer: `nats stream rm`); a look that fails
+   * otherwise (a server down, a leader being elected) says nothing (false). Its messages were
+   * refused ("jetstream is not enabled", the subject having no stream) and retried for ever,
+   * without an 'error' (metrics().lastError only) and without the stream coming back: the
+   * commits after it went nowhere, silently, until 64 MiB of them passed the lag bound. Taken
+   * as StreamLost, the publisher begins a new session, which creates the stream again.
+   */
+  async #streamGone(): Promise<boolean> {
+    try {
+      await this.link.jsm.streams.info(this.stream);
+      return false;
+    } catch (e) {
+      return /not found/i.test((e as Error).message);
+    }
+  }
+
+  /**
+   * A publish the stream answered with a refusal (a JetStream API error: "maximum bytes
+   * exceeded" from a full stream with discard new, "message size exceeds maximum allowed") is
+   * retried as any failure, and told (WALNUT_IO reason PublishRefused, the server's answer) at
+   * the first refusal and about every REFUSED_TELL_MS while it lasts, as an unreachable server
+   * is (nats.ts connectNats). It was retried without a word (metrics().lastError only): the
+   * replication stalled, silently, until stop() said StopTimeout. Timeouts and lost
+   * connections (a server restarting) are not refusals.
+   */
+  #tellRefused(error: Error): void {
+    if (error?.name !== 'JetStreamApiError') return;
+    const now = performance.now();
+    if (this.#toldRefusedAt !== null && now - this.#toldRefusedAt < REFUSED_TELL_MS) return;
+    this.#toldRefusedAt = now;
+    this.onRefused(walnutError('WALNUT_IO', `the JetStream stream ${this.stream} refuses a message (${error.message}); retrying: nothing after it is published meanwhile`, { reason: 'PublishRefused', cause: error }));
   }
 
   #count(r: { seq: number; duplicate: boolean }, p: Pending): void {

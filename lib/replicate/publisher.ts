@@ -41,7 +41,8 @@
  *    watched on the store's thread (thread.ts), every BEHIND_CHECK_MS.
  *  - Later base images (every `baseEveryMs`, and every `baseEveryCommits` commits once the log
  *    since the last base is at least half that base's size: a base of a large database after
- *    every few thousand small commits was most of what was published) are read from a
+ *    every few thousand small commits was most of what was published; and, in a stream with a
+ *    max age, once the newest is half that age old, commits or not: #baseAging) are read from a
  *    snapshot of the store at a commit boundary (salts, mxFrame), which the export's own
  *    records map to the session's commit number S. Any log message acknowledged before the
  *    snapshot was taken holds commits <= S only, so commits after S are in messages from
@@ -322,6 +323,12 @@ interface BaseItem {
   time: number;
   /** Null for a session's first base: its log starts after the base's own messages. */
   logFrom: number | null;
+  /**
+   * Base images of the session before this one at the same commit (an idle session's, taken
+   * for a stream that drops messages by age: Replication #baseAging): its parts' message ids
+   * say so, else the stream dropped them as duplicates of the earlier one's (same ids).
+   */
+  again: number;
 }
 
 /** A commit boundary: where the WAL was (generation, frame, chain value) and its number and time. */
@@ -416,6 +423,9 @@ class Session {
   logBytesSinceBase = 0;
   lastBaseBytes = 0;
   lastBaseAt = performance.now();
+  /** The commit of the newest base image taken, and how many before it were taken at that commit (BaseItem.again). */
+  lastBaseSeq = -1n;
+  sameSeqBases = 0;
   baseRunning = false;
   /** When the stream last stored a message of this session (the session's start before the first). */
   lastStoredAt = performance.now();
@@ -706,7 +716,8 @@ class Session {
     }
     this.#initialBase!.push(new Uint8Array(payload));
     if (rec.kind === 'baseEnd') {
-      const item: BaseItem = { payloads: this.#initialBase!, seq: this.#initialBaseSeq, time: this.#initialBaseTime, logFrom: null };
+      const item: BaseItem = { payloads: this.#initialBase!, seq: this.#initialBaseSeq, time: this.#initialBaseTime, logFrom: null, again: 0 };
+      this.lastBaseSeq = this.#initialBaseSeq;
       this.#initialBase = null;
       this.exportedSeq = this.#initialBaseSeq;
       this.#push(item);
@@ -804,6 +815,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   #messageBytes: number;
   /** The stream's max_msg_size (-1: none), as ensureStream found it. */
   #streamMaxMsgSize = -1;
+  /** The stream's max_age in ms (0: none), as ensureStream found it (see #baseAging). */
+  #streamMaxAgeMs = 0;
   /** The bound on exportBehindBytes (behind.ts); not started when another thread counts it. */
   readonly #behind: BehindWatch;
 
@@ -916,7 +929,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   abandon(s: Session): void {
     if (s.abandoned) return;
     this.#m.lagResets++;
-    this.emit('lagExceeded', this.metrics());
+    this.#emitApart('lagExceeded', this.metrics());
     this.#drop(s);
   }
 
@@ -935,7 +948,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   maybeBase(s: Session, now = performance.now()): void {
     if (s.baseRunning || this.#stopping) return;
     const byCommits = s.commitsSinceBase >= this.options.baseEveryCommits && s.logBytesSinceBase * 2 >= s.lastBaseBytes;
-    if (!byCommits && now - s.lastBaseAt < this.options.baseEveryMs) return;
+    if (!byCommits && !this.#baseAging(s, now) && now - s.lastBaseAt < this.options.baseEveryMs) return;
     s.baseRunning = true;
     // a store closed under the base's read (its snapshot released) ends the replication: no base, and nothing to report
     void this.#snapshotBase(s).catch((e) => (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' ? undefined : this.#error(e))).finally(() => {
@@ -943,10 +956,40 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     });
   }
 
+  /**
+   * In a stream that drops messages by age (max_age), whether the session's newest base image is
+   * half that age old: a base image is due then, commits or not, taken by the pump of an idle
+   * session too, so that the stream always holds one. Taken only after commits, the stream of
+   * a primary idle for longer than its max age held no base image at all: restores failed
+   * NoBase and a new replica waited (openReplica did not resolve), until the primary's next
+   * commit and, past it, its next base image (baseEveryMs, 10 min, after the last one).
+   */
+  #baseAging(s: Session, now: number): boolean {
+    return this.#streamMaxAgeMs > 0 && s.publishedSeq >= 0n && now - s.lastBaseAt >= this.#streamMaxAgeMs / 2;
+  }
+
   #error(e: unknown): void {
     const w = e instanceof WalnutError ? e : walnutError('WALNUT_IO', `replication: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     this.#m.lastError = lastErrorLine(w);
-    if (this.listenerCount('error') > 0) this.emit('error', w);
+    if (this.listenerCount('error') > 0) this.#emitApart('error', w);
+  }
+
+  /**
+   * Emits an event from inside the publisher's work (the pump, its messages' acks, the export's
+   * sink): a listener's exception is its caller's, thrown on a turn of its own (an uncaught
+   * exception, as a listener of a handle on a worker thread throws one: thread.ts emits from
+   * the worker's messages), never into that work. There it ended the replication: on the
+   * store's loop a 'published' listener that threw once was an 'error' WALNUT_IO "replication:
+   * <its message>", then 'end', and nothing more was published.
+   */
+  #emitApart(name: string, payload: unknown): void {
+    try {
+      this.emit(name, payload);
+    } catch (e) {
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
   }
 
   /**
@@ -960,9 +1003,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     const stopped = (): boolean => this.#stopping && performance.now() > this.#stopDeadline;
     this.#link = await connectNats(this.options.servers, stopped, `walnut replicate ${this.#source.path}`, (e) => this.#error(e), this.#deadline.signal);
     try {
-      const { lastSeq, maxMsgSize } = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal, (e) => this.#error(e));
+      const { lastSeq, maxMsgSize, maxAgeMs } = await ensureStream(this.#link, this.options.stream, this.options.limits, stopped, this.#deadline.signal, (e) => this.#error(e));
       this.#streamMaxMsgSize = maxMsgSize;
-      this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight);
+      this.#streamMaxAgeMs = maxAgeMs;
+      this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight, undefined, (e) => this.#error(e));
       // `flush`: a session starts even after stop() (its export's one pass publishes what was
       // committed before it): the first one, and one after a session the lag bound abandoned
       // (whose queue was dropped: without the next session's base, stop() resolved with the
@@ -1024,6 +1068,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     try {
       while (!s.abandoned) {
         if (this.#stopping && performance.now() > this.#stopDeadline) return;
+        if (!s.baseRunning && this.#baseAging(s, performance.now())) this.maybeBase(s); // an idle session's (#baseAging)
         let hold = 0;
         while (pipe.room && cut.covered < s.queue.length) {
           hold = pipe.size > 0 && !ended && !this.#stopping ? this.#holdLog(s, cut) : 0;
@@ -1172,7 +1217,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       }
       const headers = i === 0 ? () => extra : (first: number) => ({ ...extra, [HEADER.BASE_FIRST]: String(first) });
       const part = parts[i]!;
-      const sent: Sent = { subject: this.#subjects.base, body: () => (sent.framed ??= frameInto(this.#bodies.take(framedSize(part)), part)), framed: null, msgId: `${s.id}:base${base.seq}.${i}`, headers, after: out[0] ?? null, take: final && queued ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, later: !queued, queuedAt: 0 };
+      const sent: Sent = { subject: this.#subjects.base, body: () => (sent.framed ??= frameInto(this.#bodies.take(framedSize(part)), part)), framed: null, msgId: `${s.id}:base${base.seq}${base.again > 0 ? `r${base.again}` : ''}.${i}`, headers, after: out[0] ?? null, take: final && queued ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, later: !queued, queuedAt: 0 };
       out.push(sent);
     }
     return out;
@@ -1200,7 +1245,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       const firstPart = (m.after ?? m).seq;
       if (firstPart !== undefined && !this.#toldRetention) void this.#checkBaseKept(firstPart, m.base.seq);
       this.#m.bases++;
-      this.emit('base', { seq: Number(m.base.seq), session: s.id });
+      this.#emitApart('base', { seq: Number(m.base.seq), session: s.id });
       return;
     }
     if (m.subject === this.#subjects.log) s.lastLogStreamSeq = m.seq!;
@@ -1209,7 +1254,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     if (this.listenerCount('published') > 0) {
       const now = performance.now();
       const sentAt = m.sentAt ?? now;
-      this.emit('published', { session: s.id, seq: Number(m.endSeq), ageMs: now - m.queuedAt, queuedMs: sentAt - m.queuedAt, ackMs: (m.storedAt ?? now) - sentAt });
+      this.#emitApart('published', { session: s.id, seq: Number(m.endSeq), ageMs: now - m.queuedAt, queuedMs: sentAt - m.queuedAt, ackMs: (m.storedAt ?? now) - sentAt });
     }
   }
 
@@ -1259,7 +1304,9 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         // the WAL_HEADER (anchored at the commit's frame) lets the log after it continue the
         // generation in a restore (restore.ts checks the chain from there); replicas skip it
         const header = hit.header === null ? [] : [encodeWalHeaderRecord(hit.header, hit.anchor)];
-        item = { payloads: [encodeBaseMetaRecord(hit.seq, BigInt(hit.time)), ...payloads, ...header], seq: hit.seq, time: hit.time, logFrom: mark + 1 };
+        const again = hit.seq === s.lastBaseSeq ? ++s.sameSeqBases : (s.sameSeqBases = 0);
+        s.lastBaseSeq = hit.seq;
+        item = { payloads: [encodeBaseMetaRecord(hit.seq, BigInt(hit.time)), ...payloads, ...header], seq: hit.seq, time: hit.time, logFrom: mark + 1, again };
         break;
       }
       if (s.abandoned || this.#stopping || performance.now() > deadline) {

@@ -21,7 +21,8 @@
  *    state before it (the commit did not reach the WAL). A batch whose page list does not fit
  *    the position file even as runs is witnessed by the whole database after it ('all').
  *    Reading then resumes from that state's
- *    log message (a commit cut across messages is read again from its first).
+ *    log message (a commit cut across messages is read again from its first). A position
+ *    whose database is gone is no state to resume: the replica is built anew from a base image.
  *  - Batching: a batch is applied once the message that ends it was the newest the server had
  *    (info.pending 0) and no further message is queued locally, or at the batch limits. Each
  *    message is sent as soon as it is stored, so its pending is 0 even while the replica is
@@ -53,7 +54,7 @@ import { decodeRecord } from '../export/records';
 import { restore } from '../export/restore';
 import { open as openStore } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import type { Snapshot } from '../wal-index/snapshot';
-import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, lastMessageOn, lastWalnutMessageOn, messageAt, refuseForeignStream, subjectsOf, type NatsLink, type Subjects } from './nats';
+import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, isBasePart, lastMessageOn, lastWalnutMessageOn, messageAt, refuseForeignStream, subjectsOf, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
 
 export interface ReplicaOptions {
@@ -173,6 +174,8 @@ export class Replica extends EventEmitter {
   #starting: Promise<void> = Promise.resolve();
   #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0 };
   #toldForeign = false;
+  /** Whether a message of no walnut session was told (see #isForeign). */
+  #toldOtherClient = false;
   /** Sessions the replica was at and moved on from (a waitFor of one is due at once). */
   readonly #sessionsLeft = new Set<string>();
   #waiters: { session: string | null; seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -287,7 +290,11 @@ export class Replica extends EventEmitter {
       this.#stillOpening();
       await this.#waitForStream(given);
       this.#stillOpening();
-      if (record === null || record.state === 'creating' || record.applied === null) {
+      // a position without its database (removed, its <db>-replica left behind; a rename of a
+      // first base image lost with the power) holds a state no file has: a new replica. Resumed,
+      // open() made an empty database and the commits after that state went onto it: a replica
+      // without the base's pages (sqlite3: "no such table"), silently, appliedSeq as the primary's
+      if (record === null || record.state === 'creating' || record.applied === null || !existed) {
         await this.#createFromBase(existed);
       } else {
         this.#store = await this.#openStore();
@@ -335,7 +342,9 @@ export class Replica extends EventEmitter {
    * publishes its base first, its log with its next commit): re-base onto it now. Waiting for
    * that session's first log message kept the replica without the commits its base carries
    * (those of an abandoned session, or made while no replication ran) for as long as the
-   * primary stayed idle.
+   * primary stayed idle. Likewise a base image of the applied session past the applied state
+   * while the log holds nothing from where the replica reads on (retention dropped the commits
+   * it needs, and no later message comes to show the gap): re-base onto it now.
    */
   async #watchdog(): Promise<void> {
     while (!this.#closed) {
@@ -349,9 +358,20 @@ export class Replica extends EventEmitter {
       }
       const base = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base, true).catch(() => null);
       const session = base?.header.get(HEADER.SESSION);
-      if (base !== null && base.header.get(HEADER.BASE_FINAL) === '1' && session && this.#applied !== null && session !== this.#applied.session && !(Number(base.header.get(HEADER.BASE_TIME)) < this.#appliedTime) && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
+      const applied = this.#applied;
+      if (base === null || base.header.get(HEADER.BASE_FINAL) !== '1' || !session || applied === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) continue;
+      const baseSeq = Number(base.header.get(HEADER.BASE_SEQ));
+      if (session !== applied.session && !(Number(base.header.get(HEADER.BASE_TIME)) < this.#appliedTime)) {
         this.#lastRead.at = performance.now();
         this.#rebaseDue = `the primary began session ${session}`;
+        this.#stopIter?.();
+      } else if (session === applied.session && baseSeq > applied.seq && (last === null || last.seq < applied.logNext)) {
+        // the commits after the applied state are gone from the log (retention: an idle
+        // primary's log aged out while this replica was closed) and a base image past them is
+        // there: no log message will ever come to tell the gap, and the replica stayed behind,
+        // without a word, until the primary's next commit
+        this.#lastRead.at = performance.now();
+        this.#rebaseDue = `commits ${applied.seq + 1}..${baseSeq} are no longer in the stream's log; its base image ${baseSeq} is`;
         this.#stopIter?.();
       }
     }
@@ -376,8 +396,25 @@ export class Replica extends EventEmitter {
     this.#link = null;
   }
 
+  /**
+   * Emits an event from inside the replica's reading (its batches, re-bases, errors): a
+   * listener's exception is its caller's, thrown on a turn of its own (an uncaught exception),
+   * never into the reading. There an 'applied' listener's exception was told as the stream's
+   * ('error' WALNUT_IO reason nats "reading the JetStream stream failed: <its message>;
+   * retrying", the log read again), and a 'rebase' listener's stopped the replica for good.
+   */
+  #emitApart(name: string, payload: unknown): void {
+    try {
+      this.emit(name, payload);
+    } catch (e) {
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
+  }
+
   #fail(e: unknown): void {
-    if (this.listenerCount('error') > 0) this.emit('error', e);
+    if (this.listenerCount('error') > 0) this.#emitApart('error', e);
   }
 
   /**
@@ -433,13 +470,21 @@ export class Replica extends EventEmitter {
    * published its base image first: re-base onto it), or, when the newest base image is still
    * the applied session's, another primary writing to the same stream, whose messages are
    * skipped ('error' WALNUT_CONFLICT reason OtherPrimary, once) — re-basing on each of them
-   * made the replica re-base over and over without applying anything.
+   * made the replica re-base over and over without applying anything. A message with no
+   * Walnut-Session at all is another client's (`nats pub walnut.S.log`), skipped the same way
+   * but told as what it is (reason ForeignMessage, once): it was told as "another walnut
+   * primary (session )", for a primary that did not exist, and then a real one was not told.
    */
-  async #isForeign(session: string): Promise<boolean> {
+  async #isForeign(session: string, streamSeq: number): Promise<boolean> {
     const last = await lastWalnutMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
     if (last === null || last.header.get(HEADER.SESSION) !== this.#applied!.session) return false;
     this.#lag.foreignMessages++;
-    if (!this.#toldForeign) {
+    if (session === '') {
+      if (!this.#toldOtherClient) {
+        this.#toldOtherClient = true;
+        this.#fail(walnutError('WALNUT_CONFLICT', `another client's message (no Walnut-Session: no walnut primary's) on ${this.#subjects.log}, stream sequence ${streamSeq}: skipped, as such messages are`, { reason: 'ForeignMessage' }));
+      }
+    } else if (!this.#toldForeign) {
       this.#toldForeign = true;
       this.#fail(walnutError('WALNUT_CONFLICT', `another walnut primary (session ${session}) publishes to the JetStream stream ${this.#stream}: its messages are skipped; a stream takes one primary`, { reason: 'OtherPrimary' }));
     }
@@ -478,12 +523,13 @@ export class Replica extends EventEmitter {
         let next = 0; // the part due (parts are numbered 0..part, in stream order)
         for (let s = first; s <= last.seq && complete; s++) {
           const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => 'failed' as const);
-          // a log message published between the base's parts (publisher.ts), or one gone from
-          // there (deleted, lost): not a part. The parts' own numbers tell whether the base is
-          // whole; a message gone among them was taken for a missing part, the base for one
-          // being published, and waited past for ever (openReplica hung)
-          if (m === null || (m !== 'failed' && m.subject === this.#subjects.log)) continue;
-          if (m === 'failed' || m.header.get(HEADER.SESSION) !== session || Number(m.header.get(HEADER.BASE_SEQ)) !== seq || Number(m.header.get(HEADER.BASE_PART)) !== next) complete = false;
+          // a log message published between the base's parts (publisher.ts), another client's
+          // message (isBasePart), or one gone from there (deleted, lost): not a part. The parts'
+          // own numbers tell whether the base is whole; a message gone among them, or another
+          // client's there, was taken for a missing part, the base for one being published, and
+          // waited past for ever (openReplica hung)
+          if (m === null || (m !== 'failed' && !isBasePart(m, this.#subjects.base, session, seq))) continue;
+          if (m === 'failed' || Number(m.header.get(HEADER.BASE_PART)) !== next) complete = false;
           else {
             payloads.push(...WalStreamReader.fromBuffer(m.data));
             next++;
@@ -578,7 +624,7 @@ export class Replica extends EventEmitter {
       this.#lag.lagMs = Math.max(0, Date.now() - batch.timeMs);
       this.#appliedTime = batch.timeMs;
     }
-    this.emit('applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
+    this.#emitApart('applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
   }
 
   /**
@@ -654,7 +700,7 @@ export class Replica extends EventEmitter {
     this.#lag.rebases++;
     await this.#apply({ pages, dbSize, low: dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext } }, true);
     this.#appliedTime = base.time;
-    this.emit('rebase', { session: base.session, seq: base.seq, why });
+    this.#emitApart('rebase', { session: base.session, seq: base.seq, why });
   }
 
   /** Reads the log from the applied state's message on, applying batches; re-bases when it must. */
@@ -684,7 +730,11 @@ export class Replica extends EventEmitter {
           await this.#rebase(e.message, again && 'Unreadable');
           continue;
         }
-        if (e instanceof WalnutError && (e.code === 'WALNUT_CLOSED' || e.code === 'WALNUT_FAILED' || e.code === 'WALNUT_IO' || e.code === 'WALNUT_FULL')) throw e; // the replica's own store failed
+        // the replica's own store failed, or refused the batch (WALNUT_INVALID_ARGUMENT: what the
+        // primary committed does not fit the replica's open options, a database past its
+        // maxPageCount; nothing else here throws it): each try of the batch meets the same
+        // refusal, which was retried for ever, an 'error' ~5 times a second, waitFor() pending
+        if (e instanceof WalnutError && (e.code === 'WALNUT_CLOSED' || e.code === 'WALNUT_FAILED' || e.code === 'WALNUT_IO' || e.code === 'WALNUT_FULL' || e.code === 'WALNUT_INVALID_ARGUMENT')) throw e;
         // the NATS client's own errors ("timeout" while a server restarts or a cluster elects a
         // leader, JetStream API errors) were emitted as they were: plain Errors, no code
         this.#fail(e instanceof WalnutError ? e : walnutError('WALNUT_IO', `reading the JetStream stream ${this.#stream} failed: ${(e as Error)?.message ?? String(e)}; retrying`, { reason: 'nats', cause: e }));
@@ -750,7 +800,7 @@ export class Replica extends EventEmitter {
         const session = m.headers?.get(HEADER.SESSION) ?? '';
         const first = Number(m.headers?.get(HEADER.FIRST_COMMIT));
         if (session !== this.#applied!.session) {
-          if (await this.#isForeign(session)) continue;
+          if (await this.#isForeign(session, m.seq)) continue;
           throw new Rebase(`the primary began session ${session}`);
         }
         if (next === null || first !== next) {
@@ -802,6 +852,14 @@ export class Replica extends EventEmitter {
             batch.timeMs = Number(rec.timeMs);
             batch.to = { session, seq: Number(rec.seq), logNext: m.seq + 1 };
             txn = null;
+            // at a limit: applied now, mid-message (the message is read again from its first
+            // commit after a restart; those applied are skipped). Checked only once the message
+            // was read, a batch took all of a message's commits: maxBatchCommits 1 applied
+            // batches of 112 commits, and the default 1,000 one of a message's thousands
+            if (batch.commits >= maxCommits || batch.pages.size >= maxPages) {
+              batch.to.logNext = m.seq;
+              await applyBatch();
+            }
           }
         }
         this.#lag.pendingMessages = m.info.pending;

@@ -26,7 +26,7 @@ import { KIND } from '../export/records';
 import { walnutError, WalnutError } from '../errors';
 import { checkDbPath } from '../io/real-path';
 import { unknownOptionName } from '../option-names';
-import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, lastMessageOn, messageAt, subjectsOf, type NatsLink } from './nats';
+import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, isBasePart, lastMessageOn, messageAt, subjectsOf, type NatsLink, type Subjects } from './nats';
 import type { JsMsg } from '@nats-io/jetstream';
 
 /** How long a read waits for the next message before the stream's last one (header comment). */
@@ -87,16 +87,18 @@ async function baseImages(link: NatsLink, stream: string, subject: string, lastS
 
 /** The base's records, then the log's records of commits after it up to the stream's message `lastLogSeq`, as export stream bytes. */
 /** (Read lazily: restore stops pulling once it passed `until`.) */
-async function* streamOf(link: NatsLink, stream: string, logSubject: string, base: BaseRef, lastLogSeq: number): AsyncGenerator<Uint8Array> {
+async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, base: BaseRef, lastLogSeq: number): AsyncGenerator<Uint8Array> {
+  const logSubject = subjects.log;
   const parts: Uint8Array[] = [];
   let next = 0; // the part due (parts are numbered 0..base.part, in stream order)
   for (let s = base.first; s <= base.last; s++) {
     const m = await messageAt(link, stream, s);
-    // a log message published between the base's parts (publisher.ts), or one gone from there
-    // (deleted, lost): not a part; the parts' own numbers tell whether one is missing (a message
-    // gone among them failed the restore BaseGone, the base whole)
-    if (m === null || m.subject === logSubject) continue;
-    if (m.header.get(HEADER.SESSION) !== base.session || Number(m.header.get(HEADER.BASE_PART)) !== next) break;
+    // a log message published between the base's parts (publisher.ts), another client's message
+    // (isBasePart), or one gone from there (deleted, lost): not a part; the parts' own numbers
+    // tell whether one is missing (a message gone among them failed the restore BaseGone, the
+    // base whole, and so did another client's message there)
+    if (m === null || !isBasePart(m, subjects.base, base.session, base.seq)) continue;
+    if (Number(m.header.get(HEADER.BASE_PART)) !== next) break;
     parts.push(...WalStreamReader.fromBuffer(m.data));
     next++;
   }
@@ -170,10 +172,14 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
       until === undefined ? true : until instanceof Date ? b.time <= until.getTime() : b.seq <= Number(until);
     const base = [...session].reverse().find(fits);
     if (base === undefined) {
+      // as restore() tells it, the earliest point in the error's earliestSeq and earliestTime too
+      // (they were missing here: a caller going back to the earliest point read undefined)
       const earliest = session[0]!;
-      throw walnutError('WALNUT_INVALID_ARGUMENT', `until is before the earliest state the stream can restore: commit ${earliest.seq} at ${new Date(earliest.time).toISOString()} (session ${earliest.session})`, { reason: 'BeforeEarliest' });
+      const earliestTime = new Date(earliest.time).toISOString();
+      const e = walnutError('WALNUT_INVALID_ARGUMENT', `until (${until instanceof Date ? until.toISOString() : `commit ${until}`}) is before the earliest state the stream can restore: commit ${earliest.seq} at ${earliestTime} (session ${earliest.session})`, { reason: 'BeforeEarliest' });
+      throw Object.assign(e, { earliestSeq: earliest.seq, earliestTime });
     }
-    return await restore(streamOf(link, stream, subjects.log, base, lastLog?.seq ?? 0), dbPath, { until, force: options.force, onProgress: options.onProgress }).catch((e) => {
+    return await restore(streamOf(link, stream, subjects, base, lastLog?.seq ?? 0), dbPath, { until, force: options.force, onProgress: options.onProgress }).catch((e) => {
       if (e instanceof WalnutError) throw e;
       throw walnutError('WALNUT_IO', `reading the JetStream stream ${stream} failed: ${(e as Error).message}`, { reason: 'nats', cause: e });
     });
