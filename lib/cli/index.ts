@@ -337,7 +337,16 @@ function program(setExit: (code: number) => void): Command {
       const options = { servers: o.nats, stream: o.stream, replicas: Number(o.replicas) };
       resolveReplicateOptions(options);
       requireFile(db);
-      const store = await open(db);
+      // a rollback-journal database is refused before anything is opened, as export and checkpoint
+      // refuse it: the store's open converted it to WAL mode for good (every SQLite connection
+      // then uses WAL mode), a change nobody asked the command for. An empty file has no journal
+      // mode yet: its store writes page 1 in WAL mode, as sqlite3 would, and it is replicated
+      const { journalMode, pageSize, path: real } = inspect(db);
+      if (journalMode === 'rollback' && pageSize !== 0) {
+        throw new WalnutError(`WALNUT_CANTOPEN: the database is not in WAL mode but in rollback-journal mode, and walnut replicate does not switch it: switch it yourself with sqlite3 ${shellWord(db)} 'PRAGMA journal_mode=WAL', then replicate it`, { code: 'WALNUT_CANTOPEN', reason: 'NotWalMode', path: real });
+      }
+      // (convert: false also refuses one switched back to rollback-journal mode since inspect read it)
+      const store = await open(db, { convert: pageSize === 0 });
       let r: ReturnType<typeof store.replicateTo>;
       try {
         r = store.replicateTo(options);
@@ -421,6 +430,16 @@ async function restoreCommand(src: string | undefined, target: string | undefine
   const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
   const r = await restore(input, db, { until, force: o.force === true, onProgress: (bytes) => bar.update(bytes) }).finally(() => bar.stop());
   print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
+}
+
+/**
+ * `file` as one word of a shell command the user can paste: as it is when it has nothing the
+ * shell reads (app.db, /srv/app.db), else in single quotes; one that begins with '-' behind ./
+ * (sqlite3 took it for an option).
+ */
+function shellWord(file: string): string {
+  const word = file.startsWith('-') ? `./${file}` : file;
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }
 
 /** --mode as a checkpoint mode, checked before anything is opened. */
