@@ -389,7 +389,11 @@ function program(setExit: (code: number) => void): Command {
         if (fresh && !fs.existsSync(db)) fs.rmSync(`${db}-replica`, { force: true });
         process.kill(process.pid, signal);
       });
-      const r = await openReplica(db, { servers: o.nats, stream: o.stream }).finally(stopListening);
+      // a server that does not answer is told at once and about every 20 s after, as `walnut
+      // replicate` tells it (the same line, from the same connection code), while openReplica
+      // retries it; it gave up after its 30 s (connectTimeoutMs: exit 2) without a word before
+      const onRetry = (e: WalnutError): void => void process.stderr.write(`walnut replica: ${e.message}\n`);
+      const r = await openReplica(db, { servers: o.nats, stream: o.stream, onRetry }).finally(stopListening);
       r.on('error', (e: Error) => process.stderr.write(`walnut replica: ${e.message}\n`));
       // a commit never reached: rejects once the replica stopped for good (its store failed, a
       // full disk), which ends the command (exit 2) instead of printing a lag that never moves

@@ -64,6 +64,14 @@ export interface ReplicaOptions {
   open?: OpenOptions;
   /** How long openReplica waits for NATS and the stream before it fails (ms, default 30,000). */
   connectTimeoutMs?: number;
+  /**
+   * Told while openReplica retries a server that does not answer: WALNUT_IO, reason Unreachable,
+   * naming the servers, at the first failed attempt and about every 20 s after (as replicateTo's
+   * 'error'), until it connects or connectTimeoutMs passes. Without it that wait is silent: the
+   * replica has no 'error' listener before openReplica resolves. Called synchronously; a throw
+   * from it fails openReplica.
+   */
+  onRetry?: (error: WalnutError) => void;
   /** A batch (one walnut commit) holds at most this many primary commits / pages (defaults 1,000 / 8,192). */
   maxBatchCommits?: number;
   maxBatchPages?: number;
@@ -156,6 +164,7 @@ export class Replica extends EventEmitter {
   readonly #subjects: Subjects;
   readonly #options: ReplicaOptions;
   readonly #connectTimeoutMs: number;
+  readonly #onRetry: ((error: WalnutError) => void) | undefined;
   readonly #maxBatchCommits: number;
   readonly #maxBatchPages: number;
   /** The replica's pages as last applied (a cache of the file, for PAGE_DELTA bases). */
@@ -198,11 +207,15 @@ export class Replica extends EventEmitter {
     this.path = path;
     this.#options = options;
     if (typeof options !== 'object' || options === null) throw walnutError('WALNUT_INVALID_ARGUMENT', 'openReplica needs options { servers, stream }', { reason: 'options' });
-    checkOptionNames(options, ['servers', 'stream', 'open', 'connectTimeoutMs', 'maxBatchCommits', 'maxBatchPages', 'pageCacheBytes'], 'openReplica');
+    checkOptionNames(options, ['servers', 'stream', 'open', 'connectTimeoutMs', 'onRetry', 'maxBatchCommits', 'maxBatchPages', 'pageCacheBytes'], 'openReplica');
     this.#servers = checkServers(options.servers);
     this.#stream = checkStreamName(options.stream);
     // a deadline of NaN never passes: a junk timeout waited forever for an unreachable server
     this.#connectTimeoutMs = integerOption(options, 'connectTimeoutMs', 30_000, 0);
+    if (options.onRetry !== undefined && typeof options.onRetry !== 'function') {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `openReplica's option onRetry must be a function, not ${describeValue(options.onRetry)}`, { reason: 'onRetry' });
+    }
+    this.#onRetry = options.onRetry;
     this.#maxBatchCommits = integerOption(options, 'maxBatchCommits', 1000, 1);
     this.#versions = new PageVersions(integerOption(options, 'pageCacheBytes', 64 << 20, 0));
     this.#maxBatchPages = integerOption(options, 'maxBatchPages', 8192, 1);
@@ -284,7 +297,7 @@ export class Replica extends EventEmitter {
     try {
       const deadline = performance.now() + this.#connectTimeoutMs;
       const given = (): boolean => this.#closed || performance.now() > deadline;
-      this.#link = await connectNats(this.#servers, given, `walnut replica ${this.path}`).catch((e) => {
+      this.#link = await connectNats(this.#servers, given, `walnut replica ${this.path}`, this.#onRetry).catch((e) => {
         throw walnutError('WALNUT_IO', `cannot reach NATS at ${this.#servers.join(',')}: ${(e as Error).message}`, { reason: 'nats', cause: e });
       });
       this.#stillOpening();
