@@ -104,6 +104,7 @@ import type { Snapshot } from '../wal-index/snapshot';
 import { readBaseImage } from './base-image';
 import { BehindWatch } from './behind';
 import { BufferPool, RecordArena } from './buffers';
+import { emitApart } from './listeners';
 import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameInto, framedSize, HEADER, integerOption, MAX_TIMER_MS, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
 import { OrderedPublishes, type Outgoing, type PipelineStats } from './pipeline';
 
@@ -929,7 +930,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   abandon(s: Session): void {
     if (s.abandoned) return;
     this.#m.lagResets++;
-    this.#emitApart('lagExceeded', this.metrics());
+    emitApart(this, 'lagExceeded', this.metrics());
     this.#drop(s);
   }
 
@@ -971,25 +972,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   #error(e: unknown): void {
     const w = e instanceof WalnutError ? e : walnutError('WALNUT_IO', `replication: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     this.#m.lastError = lastErrorLine(w);
-    if (this.listenerCount('error') > 0) this.#emitApart('error', w);
-  }
-
-  /**
-   * Emits an event from inside the publisher's work (the pump, its messages' acks, the export's
-   * sink): a listener's exception is its caller's, thrown on a turn of its own (an uncaught
-   * exception, as a listener of a handle on a worker thread throws one: thread.ts emits from
-   * the worker's messages), never into that work. There it ended the replication: on the
-   * store's loop a 'published' listener that threw once was an 'error' WALNUT_IO "replication:
-   * <its message>", then 'end', and nothing more was published.
-   */
-  #emitApart(name: string, payload: unknown): void {
-    try {
-      this.emit(name, payload);
-    } catch (e) {
-      queueMicrotask(() => {
-        throw e;
-      });
-    }
+    if (this.listenerCount('error') > 0) emitApart(this, 'error', w);
   }
 
   /**
@@ -1245,7 +1228,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       const firstPart = (m.after ?? m).seq;
       if (firstPart !== undefined && !this.#toldRetention) void this.#checkBaseKept(firstPart, m.base.seq);
       this.#m.bases++;
-      this.#emitApart('base', { seq: Number(m.base.seq), session: s.id });
+      emitApart(this, 'base', { seq: Number(m.base.seq), session: s.id });
       return;
     }
     if (m.subject === this.#subjects.log) s.lastLogStreamSeq = m.seq!;
@@ -1254,7 +1237,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     if (this.listenerCount('published') > 0) {
       const now = performance.now();
       const sentAt = m.sentAt ?? now;
-      this.#emitApart('published', { session: s.id, seq: Number(m.endSeq), ageMs: now - m.queuedAt, queuedMs: sentAt - m.queuedAt, ackMs: (m.storedAt ?? now) - sentAt });
+      emitApart(this, 'published', { session: s.id, seq: Number(m.endSeq), ageMs: now - m.queuedAt, queuedMs: sentAt - m.queuedAt, ackMs: (m.storedAt ?? now) - sentAt });
     }
   }
 

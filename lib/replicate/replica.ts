@@ -54,6 +54,7 @@ import { decodeRecord } from '../export/records';
 import { restore } from '../export/restore';
 import { open as openStore } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import type { Snapshot } from '../wal-index/snapshot';
+import { emitApart } from './listeners';
 import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, isBasePart, lastMessageOn, lastWalnutMessageOn, messageAt, refuseForeignStream, subjectsOf, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
 
@@ -409,25 +410,8 @@ export class Replica extends EventEmitter {
     this.#link = null;
   }
 
-  /**
-   * Emits an event from inside the replica's reading (its batches, re-bases, errors): a
-   * listener's exception is its caller's, thrown on a turn of its own (an uncaught exception),
-   * never into the reading. There an 'applied' listener's exception was told as the stream's
-   * ('error' WALNUT_IO reason nats "reading the JetStream stream failed: <its message>;
-   * retrying", the log read again), and a 'rebase' listener's stopped the replica for good.
-   */
-  #emitApart(name: string, payload: unknown): void {
-    try {
-      this.emit(name, payload);
-    } catch (e) {
-      queueMicrotask(() => {
-        throw e;
-      });
-    }
-  }
-
   #fail(e: unknown): void {
-    if (this.listenerCount('error') > 0) this.#emitApart('error', e);
+    if (this.listenerCount('error') > 0) emitApart(this, 'error', e);
   }
 
   /**
@@ -637,7 +621,7 @@ export class Replica extends EventEmitter {
       this.#lag.lagMs = Math.max(0, Date.now() - batch.timeMs);
       this.#appliedTime = batch.timeMs;
     }
-    this.#emitApart('applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
+    emitApart(this, 'applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
   }
 
   /**
@@ -713,7 +697,7 @@ export class Replica extends EventEmitter {
     this.#lag.rebases++;
     await this.#apply({ pages, dbSize, low: dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext } }, true);
     this.#appliedTime = base.time;
-    this.#emitApart('rebase', { session: base.session, seq: base.seq, why });
+    emitApart(this, 'rebase', { session: base.session, seq: base.seq, why });
   }
 
   /** Reads the log from the applied state's message on, applying batches; re-bases when it must. */
