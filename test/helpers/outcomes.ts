@@ -1,7 +1,9 @@
-// What fault tests check over and over: no unhandled rejection escaped a test, and after a
-// reopen the database holds exactly the pages whose commits were acknowledged.
+// What fault tests check over and over: no unhandled rejection escaped a test, after a reopen
+// the database holds exactly the pages whose commits were acknowledged, and (close races) how
+// each call settled, within a hang guard.
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 
+import { WalnutError } from '../../lib/errors';
 import { open } from '../../lib/index';
 
 /** Registers hooks: after each test of the file, no 'unhandledRejection' was reported. */
@@ -29,5 +31,34 @@ export async function expectAcknowledgedPages(db: string, acknowledged: readonly
   } finally {
     snap.release();
     await store.close();
+  }
+}
+
+/** How a call settled: its value, or its rejection's code and whether it was a WalnutError. */
+export type Outcome = { ok: true; value: unknown } | { ok: false; code: string | undefined; walnut: boolean; message: string };
+
+/** `p` settled as an Outcome (never rejects). */
+export function outcomeOf(p: Promise<unknown>): Promise<Outcome> {
+  return p.then(
+    (value): Outcome => ({ ok: true, value }),
+    (e): Outcome => ({ ok: false, code: (e as { code?: string }).code, walnut: e instanceof WalnutError, message: String((e as Error)?.message) }),
+  );
+}
+
+/** Settles `p` as an Outcome, or rejects (failing the test) when it has not settled within `hangMs`. */
+export function settle(p: Promise<unknown>, what: string, hangMs = 10_000): Promise<Outcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${hangMs} ms`)), hangMs);
+  });
+  return Promise.race([outcomeOf(p), hang]).finally(() => clearTimeout(timer));
+}
+
+/** Runs `f` as a promise: a synchronous throw becomes its rejection. */
+export function call(f: () => unknown): Promise<unknown> {
+  try {
+    return Promise.resolve(f());
+  } catch (e) {
+    return Promise.reject(e);
   }
 }

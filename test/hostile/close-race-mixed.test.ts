@@ -19,12 +19,11 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/index';
-import { WalnutError } from '../../lib/errors';
 import { restore } from '../../lib/export/restore';
 import { recoverWithRepair } from '../../lib/fec/recover';
 import { verify } from '../../lib/integrity/verify';
 import { seededRandom } from '../helpers/wal-damage';
-import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { type Outcome, call, expectNoUnhandledRejections, outcomeOf } from '../helpers/outcomes';
 import { Database } from '../helpers/sqlite';
 import { sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -39,19 +38,8 @@ const BUSY_MS = 120_000;
 /** The overflow pages the commits rewrite (a 40-page row's: 3..42). */
 const PAGES = Array.from({ length: 18 }, (_, k) => 3 + k);
 
-type Outcome = { ok: true; value: unknown } | { ok: false; code: string | undefined; walnut: boolean; message: string };
-
 function settle(p: () => unknown): Promise<Outcome> {
-  let outcome: Promise<unknown>;
-  try {
-    outcome = Promise.resolve(p());
-  } catch (e) {
-    outcome = Promise.reject(e);
-  }
-  return outcome.then(
-    (value): Outcome => ({ ok: true, value }),
-    (e): Outcome => ({ ok: false, code: (e as { code?: string }).code, walnut: e instanceof WalnutError, message: String((e as Error)?.message) }),
-  );
+  return outcomeOf(call(p));
 }
 
 function database(file: string): void {

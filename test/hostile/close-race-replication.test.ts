@@ -22,12 +22,11 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/index';
-import { WalnutError } from '../../lib/errors';
 import { openReplica, Replica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import type { ReplicationHandle } from '../../lib/replicate/publisher';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
-import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { type Outcome, expectNoUnhandledRejections, settle } from '../helpers/outcomes';
 import { pageHashes } from '../helpers/page-hashes';
 import { overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -41,20 +40,6 @@ const HANG_MS = 30_000;
 const PAGE = 4096;
 const started: NatsNode[] = [];
 afterAll(() => stopNats(started));
-
-type Outcome = { ok: true; value: unknown } | { ok: false; code: string | undefined; walnut: boolean; message: string };
-
-function settle(p: Promise<unknown>, what: string): Promise<Outcome> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${HANG_MS} ms`)), HANG_MS);
-  });
-  const outcome = p.then(
-    (value): Outcome => ({ ok: true, value }),
-    (e): Outcome => ({ ok: false, code: (e as { code?: string }).code, walnut: e instanceof WalnutError, message: String((e as Error)?.message) }),
-  );
-  return Promise.race([outcome, hang]).finally(() => clearTimeout(timer));
-}
 
 /** A SQLite database (one 16 KiB row) and its overflow pages, whose payload past the 4-byte link commits rewrite. */
 function database(): { file: string; overflow: number[] } {
@@ -109,21 +94,21 @@ describe.skipIf(NATS_SKIP !== null)('a replication against store.close()', () =>
         const commit = (i: number) => store.commit([{ pgno: writes[i]!.pgno, data: overflowPage(links[i % overflow.length]!, writes[i]!.v) }]);
         for (let i = 0; i < 6; i++) await commit(i);
         let acked = 6;
-        const inFlight = Array.from({ length: 6 }, (_, i) => settle(commit(6 + i).then(() => acked++), 'commit'));
+        const inFlight = Array.from({ length: 6 }, (_, i) => settle(commit(6 + i).then(() => acked++), 'commit', HANG_MS));
         let ackedAtStop = 0;
         const stop = () => {
           ackedAtStop = acked;
-          return settle(r.stop(), 'stop');
+          return settle(r.stop(), 'stop', HANG_MS);
         };
         const calls: Promise<Outcome>[] = [];
-        if (how === 'stop() then close(), same tick') calls.push(stop(), settle(store.close(), 'close'));
-        else if (how === 'close() then stop(), same tick') calls.push(settle(store.close(), 'close'), stop());
+        if (how === 'stop() then close(), same tick') calls.push(stop(), settle(store.close(), 'close', HANG_MS));
+        else if (how === 'close() then stop(), same tick') calls.push(settle(store.close(), 'close', HANG_MS), stop());
         else if (how === 'stop() after close() began') {
-          const closing = settle(store.close(), 'close');
+          const closing = settle(store.close(), 'close', HANG_MS);
           await new Promise((resolve) => setImmediate(resolve));
           calls.push(closing, stop());
-        } else if (how === 'stop() twice, close() twice') calls.push(stop(), settle(r.stop(), 'stop'), settle(store.close(), 'close'), settle(store.close(), 'close'));
-        else calls.push(settle(store.close(), 'close'), settle(store.close(), 'close'));
+        } else if (how === 'stop() twice, close() twice') calls.push(stop(), settle(r.stop(), 'stop', HANG_MS), settle(store.close(), 'close', HANG_MS), settle(store.close(), 'close', HANG_MS));
+        else calls.push(settle(store.close(), 'close', HANG_MS), settle(store.close(), 'close', HANG_MS));
         const outcomes = await Promise.all(calls);
         for (const o of outcomes) expect(o, `${how}: ${o.ok ? '' : o.message}`).toEqual({ ok: true, value: undefined });
         for (const c of await Promise.all(inFlight)) if (!c.ok) expect(c, c.message).toMatchObject({ code: 'WALNUT_CLOSED', walnut: true });
@@ -176,15 +161,15 @@ describe.skipIf(NATS_SKIP !== null)('a Replica against its close()', () => {
       const errors: unknown[] = [];
       replica.on('error', (e: unknown) => errors.push(e));
       const seq = r.metrics().publishedSeq;
-      await settle(replica.waitFor(seq), 'waitFor (caught up)');
+      await settle(replica.waitFor(seq), 'waitFor (caught up)', HANG_MS);
       if (when === 'while a commit is being applied') await store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 40) }]);
-      const pending = settle(replica.waitFor(seq + 1000), 'waitFor (never reached)');
-      const closes = [settle(replica.close(), 'close'), settle(replica.close(), 'close')];
+      const pending = settle(replica.waitFor(seq + 1000), 'waitFor (never reached)', HANG_MS);
+      const closes = [settle(replica.close(), 'close', HANG_MS), settle(replica.close(), 'close', HANG_MS)];
       let after: Promise<Outcome>;
-      if (when === 'same tick' || when === 'while a commit is being applied') after = settle(replica.waitFor(seq + 1000), 'waitFor after close');
+      if (when === 'same tick' || when === 'while a commit is being applied') after = settle(replica.waitFor(seq + 1000), 'waitFor after close', HANG_MS);
       else {
         await new Promise((resolve) => (when === 'after 2 ms' ? setTimeout(resolve, 2) : setImmediate(resolve)));
-        after = settle(replica.waitFor(seq + 1000), 'waitFor after close');
+        after = settle(replica.waitFor(seq + 1000), 'waitFor after close', HANG_MS);
       }
       const [a, b, p, q] = await Promise.all([...closes, pending, after]);
       expect([a, b], when).toEqual([{ ok: true, value: undefined }, { ok: true, value: undefined }]);
@@ -220,10 +205,10 @@ describe.skipIf(NATS_SKIP !== null)("close() and stop() called from inside repli
           r.on(event, () => {
             if (fired !== null) return;
             // (synchronously, inside the replication's own emit)
-            fired = action === 'store.close()' ? [settle(store.close(), 'close')] : action === 'stop()' ? [settle(r.stop(), 'stop')] : [settle(r.stop(), 'stop'), settle(store.close(), 'close')];
+            fired = action === 'store.close()' ? [settle(store.close(), 'close', HANG_MS)] : action === 'stop()' ? [settle(r.stop(), 'stop', HANG_MS)] : [settle(r.stop(), 'stop', HANG_MS), settle(store.close(), 'close', HANG_MS)];
           });
-          await settle(r.ready, 'ready');
-          const commits = Array.from({ length: 10 }, (_, i) => settle(store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 70 + i) }]), 'commit'));
+          await settle(r.ready, 'ready', HANG_MS);
+          const commits = Array.from({ length: 10 }, (_, i) => settle(store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 70 + i) }]), 'commit', HANG_MS));
           const outcomes = await Promise.all(commits);
           for (const o of outcomes) if (!o.ok) expect(o, o.message).toMatchObject({ code: 'WALNUT_CLOSED', walnut: true });
           // the event may come after the commits: wait for it (a hang guard)
@@ -231,8 +216,8 @@ describe.skipIf(NATS_SKIP !== null)("close() and stop() called from inside repli
           while (fired === null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
           expect(fired, `'${event}' came`).not.toBeNull();
           for (const f of await Promise.all(fired!)) expect(f, `${event} ${action}`).toEqual({ ok: true, value: undefined });
-          expect(await settle(r.stop(), 'stop after')).toEqual({ ok: true, value: undefined });
-          expect(await settle(store.close(), 'close after')).toEqual({ ok: true, value: undefined });
+          expect(await settle(r.stop(), 'stop after', HANG_MS)).toEqual({ ok: true, value: undefined });
+          expect(await settle(store.close(), 'close after', HANG_MS)).toEqual({ ok: true, value: undefined });
           expect(errors, `${event} ${action}`).toEqual([]);
           const m = r.metrics();
           expect(m.publishedSeq).toBe(m.exportedSeq);
@@ -270,10 +255,10 @@ describe.skipIf(NATS_SKIP !== null)("close() and stop() called from inside repli
         replica.on('error', (e: unknown) => errors.push(e));
         let closes: Promise<Outcome>[] | null = null;
         replica.on(event, () => {
-          closes ??= [settle(replica.close(), 'close'), settle(replica.close(), 'close')];
+          closes ??= [settle(replica.close(), 'close', HANG_MS), settle(replica.close(), 'close', HANG_MS)];
         });
-        const started = settle(replica.start(), 'start');
-        const committed = settle(store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 90 + round) }]), 'commit');
+        const started = settle(replica.start(), 'start', HANG_MS);
+        const committed = settle(store.commit([{ pgno: overflow[0]!, data: overflowPage(link, 90 + round) }]), 'commit', HANG_MS);
         const s = await started;
         expect(await committed).toMatchObject({ ok: true });
         if (!s.ok) expect(s, s.message).toMatchObject({ code: 'WALNUT_CLOSED', walnut: true });
@@ -281,7 +266,7 @@ describe.skipIf(NATS_SKIP !== null)("close() and stop() called from inside repli
         while (closes === null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
         expect(closes, `'${event}' came`).not.toBeNull();
         for (const c of await Promise.all(closes!)) expect(c).toEqual({ ok: true, value: undefined });
-        expect(await settle(replica.waitFor(1e6), 'waitFor after')).toMatchObject({ ok: false, code: 'WALNUT_CLOSED', walnut: true });
+        expect(await settle(replica.waitFor(1e6), 'waitFor after', HANG_MS)).toMatchObject({ ok: false, code: 'WALNUT_CLOSED', walnut: true });
         expect(errors).toEqual([]);
         if (fs.existsSync(replicaFile)) {
           expect(sqliteIntegrity(replicaFile)).toEqual(['ok']);

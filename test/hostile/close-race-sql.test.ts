@@ -14,8 +14,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { openDatabase, type Database } from '../../lib/sql';
-import { WalnutError } from '../../lib/errors';
-import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { call, expectNoUnhandledRejections, settle } from '../helpers/outcomes';
 import { Database as Sqlite } from '../helpers/sqlite';
 import { sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -24,29 +23,6 @@ expectNoUnhandledRejections();
 
 const dir = tmpDir();
 let n = 0;
-const HANG_MS = 10_000;
-
-type Outcome = { ok: true; value: unknown } | { ok: false; code: string | undefined; walnut: boolean; message: string };
-
-function settle(p: Promise<unknown>, what: string): Promise<Outcome> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${HANG_MS} ms`)), HANG_MS);
-  });
-  const outcome = p.then(
-    (value): Outcome => ({ ok: true, value }),
-    (e): Outcome => ({ ok: false, code: (e as { code?: string }).code, walnut: e instanceof WalnutError, message: String((e as Error)?.message) }),
-  );
-  return Promise.race([outcome, hang]).finally(() => clearTimeout(timer));
-}
-
-function call(f: () => unknown): Promise<unknown> {
-  try {
-    return Promise.resolve(f());
-  } catch (e) {
-    return Promise.reject(e);
-  }
-}
 
 /** The values of table t once every connection has closed (sqlite3 reads the file). */
 function rows(file: string): string[] {

@@ -31,14 +31,13 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/index';
-import { WalnutError } from '../../lib/errors';
 import { WalStreamReader } from '../../lib/export/framing';
 import { openExportOutput } from '../../lib/export/stream';
 import { WalnutFile } from '../../lib/io/file';
 import { recoverWithRepair } from '../../lib/fec/recover';
 import { verify } from '../../lib/integrity/verify';
 import type { Snapshot } from '../../lib/wal-index/snapshot';
-import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { type Outcome, call, expectNoUnhandledRejections, settle } from '../helpers/outcomes';
 import { overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
@@ -46,33 +45,9 @@ expectNoUnhandledRejections();
 
 const dir = tmpDir();
 let n = 0;
-const HANG_MS = 10_000;
 const PAGE = 4096;
 
-type Outcome = { ok: true; value: unknown } | { ok: false; code: string | undefined; walnut: boolean; message: string };
 const CLOSED = { ok: false, code: 'WALNUT_CLOSED', walnut: true };
-
-/** Settles `p`, or fails the test when it has not settled within HANG_MS. */
-function settle(p: Promise<unknown>, what: string): Promise<Outcome> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${HANG_MS} ms`)), HANG_MS);
-  });
-  const outcome = p.then(
-    (value): Outcome => ({ ok: true, value }),
-    (e): Outcome => ({ ok: false, code: (e as { code?: string }).code, walnut: e instanceof WalnutError, message: String((e as Error)?.message) }),
-  );
-  return Promise.race([outcome, hang]).finally(() => clearTimeout(timer));
-}
-
-/** `f` as a promise: a synchronous throw becomes its rejection. */
-function call(f: () => unknown): Promise<unknown> {
-  try {
-    return Promise.resolve(f());
-  } catch (e) {
-    return Promise.reject(e);
-  }
-}
 
 /** A SQLite database (one 16 KiB row: overflow pages rewritable past their 4-byte link) and its overflow pages. */
 function database(): { file: string; overflow: number[] } {

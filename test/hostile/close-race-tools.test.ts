@@ -27,7 +27,7 @@ import { verify, verifySnapshot } from '../../lib/integrity/verify';
 import { rebuildWalIndex } from '../../lib/wal-index/recover';
 import { recoverWithRepair } from '../../lib/fec/recover';
 import { createExportStream } from '../../lib/export/stream';
-import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { call, expectNoUnhandledRejections, settle } from '../helpers/outcomes';
 import { Database } from '../helpers/sqlite';
 import { sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -36,32 +36,6 @@ expectNoUnhandledRejections();
 
 const dir = tmpDir();
 let n = 0;
-/** Every promise of one case settles within this (a hang guard). */
-const HANG_MS = 10_000;
-
-type Outcome = { ok: true; value: unknown } | { ok: false; code: string | undefined; walnut: boolean; message: string };
-
-/** Settles `p`, or fails the test when it has not settled within HANG_MS. */
-function settle(p: Promise<unknown>, what: string): Promise<Outcome> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${HANG_MS} ms`)), HANG_MS);
-  });
-  const outcome = p.then(
-    (value): Outcome => ({ ok: true, value }),
-    (e): Outcome => ({ ok: false, code: (e as { code?: string }).code, walnut: e instanceof WalnutError, message: String((e as Error)?.message) }),
-  );
-  return Promise.race([outcome, hang]).finally(() => clearTimeout(timer));
-}
-
-/** Runs `f` as a promise: a synchronous throw becomes its rejection. */
-function call(f: () => unknown): Promise<unknown> {
-  try {
-    return Promise.resolve(f());
-  } catch (e) {
-    return Promise.reject(e);
-  }
-}
 
 /** A WAL-mode database SQLite built (4 KiB pages, ~60 pages of rows), nothing in a -wal. */
 function sqliteDatabase(): string {
