@@ -62,3 +62,16 @@ export function call(f: () => unknown): Promise<unknown> {
     return Promise.reject(e);
   }
 }
+
+/**
+ * Where a close race calls close() relative to the verb it races: first in the same tick
+ * ('before'), right after the verb in the same tick (null), or after the wait given.
+ */
+export const CLOSE_INTERLEAVINGS: ReadonlyArray<[string, (() => Promise<void>) | 'before' | null]> = [
+  ['close() first, same tick', 'before'],
+  ['same tick, after the verb', null],
+  ['after 3 microtasks', async () => { for (let i = 0; i < 3; i++) await Promise.resolve(); }],
+  ['after setImmediate', () => new Promise((r) => setImmediate(r))],
+  ['after 3 setImmediates', async () => { for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r)); }],
+  ['after 5 ms', () => new Promise((r) => setTimeout(r, 5))],
+];

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import type { Store } from '../../lib/index';
 import { Database } from './sqlite';
 
 export interface BuildOptions {
@@ -132,5 +133,15 @@ export function sqliteIntegrity(file: string): string[] {
     } catch {
       // a corrupt database may refuse to checkpoint on close; the copy is thrown away anyway
     }
+  }
+}
+
+/** Page `pgno`'s 4-byte next-page link (an overflowRowDatabase's chain), read through a snapshot released at once. */
+export async function linkOf(store: Store, pgno: number): Promise<Buffer> {
+  const snap = await store.snapshot();
+  try {
+    return Buffer.from((await snap.read(pgno)).subarray(0, 4));
+  } finally {
+    snap.release();
   }
 }

@@ -21,14 +21,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { open, type Store } from '../../lib/index';
+import { open } from '../../lib/index';
 import { openReplica, Replica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import type { ReplicationHandle } from '../../lib/replicate/publisher';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { type Outcome, expectNoUnhandledRejections, settle } from '../helpers/outcomes';
 import { pageHashes } from '../helpers/page-hashes';
-import { overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
+import { linkOf, overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 if (NATS_SKIP !== null) console.warn(NATS_SKIP);
@@ -45,15 +45,6 @@ afterAll(() => stopNats(started));
 function database(): { file: string; overflow: number[] } {
   const file = path.join(dir, `p${n++}.db`);
   return { file, overflow: overflowRowDatabase(file) };
-}
-
-async function linkOf(store: Store, pgno: number): Promise<Buffer> {
-  const snap = await store.snapshot();
-  try {
-    return Buffer.from((await snap.read(pgno)).subarray(0, 4));
-  } finally {
-    snap.release();
-  }
 }
 
 function overflowPage(link: Uint8Array, v: number): Buffer {

@@ -37,8 +37,8 @@ import { WalnutFile } from '../../lib/io/file';
 import { recoverWithRepair } from '../../lib/fec/recover';
 import { verify } from '../../lib/integrity/verify';
 import type { Snapshot } from '../../lib/wal-index/snapshot';
-import { type Outcome, call, expectNoUnhandledRejections, settle } from '../helpers/outcomes';
-import { overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
+import { CLOSE_INTERLEAVINGS, type Outcome, call, expectNoUnhandledRejections, settle } from '../helpers/outcomes';
+import { linkOf, overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 expectNoUnhandledRejections();
@@ -60,16 +60,6 @@ function overflowPage(link: Uint8Array, v: number): Buffer {
   const b = Buffer.alloc(PAGE, v);
   b.set(link.subarray(0, 4), 0);
   return b;
-}
-
-/** Page `pgno`'s 4-byte next-page link (read through a snapshot released at once). */
-async function linkOf(store: Store, pgno: number): Promise<Buffer> {
-  const snap = await store.snapshot();
-  try {
-    return Buffer.from((await snap.read(pgno)).subarray(0, 4));
-  } finally {
-    snap.release();
-  }
 }
 
 /** Reopens `file`: each page of `pages` holds (byte 100) its last acknowledged value, else `initial`. */
@@ -198,21 +188,11 @@ describe('Store verbs against close()', () => {
   });
 });
 
-/** Where close() is called relative to the verb (close-races.test.ts's interleavings). */
-const INTERLEAVINGS: Array<[string, (() => Promise<void>) | 'before' | null]> = [
-  ['close() first, same tick', 'before'],
-  ['same tick, after the verb', null],
-  ['after 3 microtasks', async () => { for (let i = 0; i < 3; i++) await Promise.resolve(); }],
-  ['after setImmediate', () => new Promise((r) => setImmediate(r))],
-  ['after 3 setImmediates', async () => { for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r)); }],
-  ['after 5 ms', () => new Promise((r) => setTimeout(r, 5))],
-];
-
 describe("checkpoint('full' | 'restart') with commits in flight, against close()", () => {
   for (const mode of ['full', 'restart'] as const) {
     it(`${mode}: the checkpoint resolves or is WALNUT_CLOSED, each commit resolves (and is kept) or is WALNUT_CLOSED; close() resolves`, async () => {
       const seen = new Set<string>();
-      for (const [when, wait] of INTERLEAVINGS) {
+      for (const [when, wait] of CLOSE_INTERLEAVINGS) {
         const { file, overflow } = database();
         const store = await open(file, { autoCheckpoint: false, busyTimeout: 2000 });
         const link = await linkOf(store, overflow[0]!);
@@ -346,7 +326,7 @@ describe("a follow export's handle against close()", () => {
 });
 
 describe('the FEC sidecar against close()', () => {
-  for (const [when, wait] of INTERLEAVINGS) {
+  for (const [when, wait] of CLOSE_INTERLEAVINGS) {
     it(`${when}: commits in flight settle (kept or WALNUT_CLOSED); with keepWal the WAL and its sidecar agree: recoverWithRepair repairs nothing, no fallback; verify ok`, async () => {
       const { file, overflow } = database();
       const store = await open(file, { autoCheckpoint: false, keepWal: true, fec: { repairSymbols: 2, codec: 'rs' } });
@@ -381,7 +361,7 @@ describe('telemetry against close()', () => {
     const subscribers = names.map((name) => [`walnut:${name}`, (m: unknown) => void got.push([name, m])] as const);
     for (const [channel, f] of subscribers) diagnostics.subscribe(channel, f);
     try {
-      for (const [when, wait] of INTERLEAVINGS) {
+      for (const [when, wait] of CLOSE_INTERLEAVINGS) {
         got.length = 0;
         const { file, overflow } = database();
         const store = await open(file, { autoCheckpoint: 2, fec: { repairSymbols: 1, codec: 'rs' } });

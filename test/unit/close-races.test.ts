@@ -14,7 +14,7 @@ import { SHM_LOCK } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
 import { SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
-import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { CLOSE_INTERLEAVINGS, expectNoUnhandledRejections } from '../helpers/outcomes';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -43,16 +43,6 @@ async function pageAfterReopen(file: string, pgno: number): Promise<number> {
     await store.close();
   }
 }
-
-/** Where close() is called relative to the verb. */
-const WHEN: Array<[string, (() => Promise<void>) | 'before' | null]> = [
-  ['close() first, same tick', 'before'],
-  ['same tick, after the verb', null],
-  ['after 3 microtasks', async () => { for (let i = 0; i < 3; i++) await Promise.resolve(); }],
-  ['after setImmediate', () => new Promise((r) => setImmediate(r))],
-  ['after 3 setImmediates', async () => { for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r)); }],
-  ['after 5 ms', () => new Promise((r) => setTimeout(r, 5))],
-];
 
 /**
  * A verb racing close(). `start` runs it on an open store (page 2 holds 1) and returns its
@@ -148,7 +138,7 @@ describe('a verb racing close()', () => {
   for (const verb of VERBS) {
     it(`${verb.name}: resolves and is kept, or is rejected with WALNUT_CLOSED; close() resolves`, async () => {
       const seen = new Set<string>();
-      for (const [when, wait] of WHEN) {
+      for (const [when, wait] of CLOSE_INTERLEAVINGS) {
         const file = fresh();
         const store = await open(file, { autoCheckpoint: false });
         await store.commit([{ pgno: 2, data: page(1) }]);
