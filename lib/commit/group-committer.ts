@@ -76,6 +76,13 @@
  * with every commit queued before its wait began: those waited as long, and rejecting them one
  * batch (one more timeout) at a time would stretch a writer held elsewhere, and close(), to a
  * timeout per batch.
+ * Conditional commits overtaken while waiting for WRITE: a commit with a base (store.commit's
+ * `base`, store.sequence's: walnut/sql's every commit) that another connection's commit has
+ * overtaken can only fail once WRITE is had (OtherWriter). Before each sleep of the wait the
+ * live header is met (WalIndex.othersCommitsNow, the same count the check under WRITE uses), and
+ * such commits of the batch and the queue fail at once (#failOvertaken), breaking the chain:
+ * beside a writer that takes WRITE again right after each commit they waited the busy timeout
+ * to learn it, and walnut/sql starved (test/hostile/sql-fair-share-busy-writer).
  * The commit chain (fail-stop): a commit's place in the order is taken when it is submitted,
  * and every commit after it may have been built on its pages (a pipelining writer such as
  * walnut/sql builds the next transaction on the previous one before it is durable; a caller
@@ -765,7 +772,7 @@ export class GroupCommitter {
         // another connection's follower is to restart the WAL (FOLLOWER_WAITS_MS): its chance
         const gapEnd = performance.now() + FOLLOWER_GAP_MS;
         while (this.#index.followerWaitsWithin(FOLLOWER_WAITS_MS) && performance.now() < gapEnd) await new Promise((resolve) => setTimeout(resolve, 1));
-        header = await this.#index.beginWriteRun(() => this.#failHeldSnapshots(batch));
+        header = await this.#index.beginWriteRun(() => this.#failHeldSnapshots(batch) || this.#failOvertaken(batch));
         this.#runStart = performance.now();
         this.#runBatches = 0;
       } else {
@@ -830,6 +837,39 @@ export class GroupCommitter {
       }
     }
     // the failed commits leave the queue (the batch's are left out by #runBatch)
+    if (this.#queue.some((p) => p.settled)) this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((p) => !p.settled));
+    return batch.every((p) => p.settled);
+  }
+
+  /**
+   * While the batch waits for WRITE held by another connection (before each sleep of that wait,
+   * after #failHeldSnapshots): the conditional commits of the batch and of the queue behind it
+   * whose base another connection's commit has overtaken meanwhile (WalIndex.othersCommitsNow)
+   * fail at once with WALNUT_CONFLICT, reason OtherWriter, as #refusal fails them once WRITE is
+   * had: nothing else can come of them. They waited the busy timeout for it instead, beside a
+   * sqlite3-family writer that takes WRITE again right after each commit (its busy handler's
+   * sleeps miss the short gaps), and the SQL writer opens no view while they are in flight:
+   * walnut/sql's 64 callers of transaction() beside a python3 loop of INSERTs got 0 commits in
+   * 9.5 of 10 s (each caller's retry came 5 s later; test/hostile/sql-fair-share-busy-writer).
+   * Each breaks the chain as #failHeldSnapshots' failures do. True when none of the batch is left.
+   */
+  #failOvertaken(batch: Pending[]): boolean {
+    const waiting = this.#queue.length === 0 ? batch : [...batch, ...this.#queue];
+    if (!waiting.some((p) => !p.settled && p.base !== undefined)) return false;
+    const met = this.#index.othersCommitsNow();
+    for (let i = 0; i < waiting.length; i++) {
+      const p = waiting[i]!;
+      if (p.settled || p.base === undefined) continue;
+      const at = this.#index.othersCommitsAt(p.base);
+      if (at === undefined || at === met) continue; // (another store's base: checked under WRITE)
+      const e = walnutError('WALNUT_CONFLICT', "another connection committed after this commit's base snapshot; nothing was written (it could have overwritten that commit): build it again on a new snapshot", { path: this.#index.dbPath, reason: 'OtherWriter' });
+      this.#counters.conflicts++;
+      p.reject(e);
+      if (p.chained) {
+        if (this.#chain.break(e)) this.#counters.chainBreaks++;
+        this.#rejectAll(waiting.slice(i + 1).filter((q) => q.chained), this.#chain.refusal);
+      }
+    }
     if (this.#queue.some((p) => p.settled)) this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((p) => !p.settled));
     return batch.every((p) => p.settled);
   }

@@ -1423,6 +1423,19 @@ export class WalIndex {
   }
 
   /**
+   * othersCommitsMet after meeting the live header as it is now (read without a lock: a commit
+   * waiting for WRITE asks, GroupCommitter #failOvertaken). A conditional commit whose base's
+   * count (othersCommitsAt) is below it can only conflict once WRITE is had: another
+   * connection's commit came after its base. A header not good at this moment (another process
+   * writing it) is not met: the count stays what it was (fewer conflicts seen, never more).
+   */
+  othersCommitsNow(): number {
+    const h = this.liveHeader();
+    if (h !== null) this.#meetHeader(h);
+    return this.#othersCommits;
+  }
+
+  /**
    * Other connections' commits this connection has met so far (#othersCommits; no header is
    * read), and the count as `base` began (undefined: no commit base). A conditional commit
    * whose base's count is below the current one can only conflict: othersCommittedSince, under
