@@ -85,6 +85,17 @@ describe('worker_threads', () => {
       const r = await runNode(path.join(HELPERS, 'terminate-mid-io.js'), [dir, String(rounds), '4']);
       expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `ok ${rounds}\n`, stderr: '' });
     });
+
+    // Every addon function that takes a file looks it up with NativeFile::StateOf (a commit's
+    // walAppend, the checkpoint's copy and sync, the lane, the export's reads). Once a
+    // termination began napi_unwrap fails and node-addon-api's Unwrap returns null, which StateOf
+    // dereferenced: SIGSEGV in NativeFile::CheckOpen, first seen in a lane member terminated while
+    // committing (walAppend), 1 of ~14 10-second runs; this loop crashed 6 of 6 runs of 100 rounds.
+    it('worker.terminate() landing while the addon looks up a file argument, round after round: the process lives', async () => {
+      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 100);
+      const r = await runNode(path.join(HELPERS, 'terminate-mid-state-of.js'), [dir, String(rounds), '4']);
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `ok ${rounds}\n`, stderr: '' });
+    });
   });
 });
 

@@ -1,0 +1,43 @@
+// test/unit/workers.test.ts "terminated while the addon unwraps a file argument": worker.terminate()
+// landing while a worker's JS thread is inside an addon function that takes a NativeFile (a
+// commit's walAppend, a checkpoint's copy and sync, the lane, the export's reads: all look the
+// file up through NativeFile::StateOf). Once a termination began, napi_unwrap fails (the
+// environment can no longer call into JS) and node-addon-api's Unwrap returns null: StateOf
+// dereferenced it (SIGSEGV in NativeFile::CheckOpen, seen under worker.terminate() of lane
+// members committing). Run as a child process: a crash ends it (exit by signal), not the runner.
+//   main thread: node terminate-mid-state-of.js <dir> <rounds> <workers>: each round starts
+//                <workers> workers, lets each run 0-5 ms past its start, terminates them;
+//                prints 'ok N'.
+//   worker:      calls walZeroAhead(file, file) back to back: two StateOf lookups, then a thrown
+//                WALNUT_INVALID_ARGUMENT (the same descriptor twice), no I/O and no property
+//                read (node-addon-api's Object::Get under a termination is another story: below).
+'use strict';
+const path = require('node:path');
+const { isMainThread, parentPort, workerData, Worker } = require('node:worker_threads');
+
+if (isMainThread) {
+  const [dir, rounds, workers] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+  (async () => {
+    for (let r = 0; r < rounds; r++) {
+      await Promise.all(Array.from({ length: workers }, async (_, k) => {
+        const w = new Worker(__filename, { workerData: { file: path.join(dir, `s${k}.bin`) } });
+        const failed = new Promise((resolve) => w.once('error', resolve));
+        await Promise.race([new Promise((resolve) => w.once('message', resolve)), failed]);
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+        await w.terminate();
+      }));
+    }
+    process.stdout.write(`ok ${rounds}\n`);
+  })();
+} else {
+  const { NativeFile, nativeFrames } = require('../../dist/native.js');
+  const file = new NativeFile(workerData.file, { create: true });
+  parentPort.postMessage('ready');
+  for (;;) {
+    try {
+      nativeFrames.zeroAhead(file, file, 0, 0);
+    } catch (e) {
+      if (e.code !== 'WALNUT_INVALID_ARGUMENT') throw e;
+    }
+  }
+}
