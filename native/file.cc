@@ -387,6 +387,10 @@ std::shared_ptr<FileState> NativeFile::StateOf(Napi::Env env, Napi::Value value)
     return nullptr;
   }
   NativeFile* file = Napi::ObjectWrap<NativeFile>::Unwrap(value.As<Napi::Object>());
+  // Unwrap is null when napi_unwrap failed: a worker.terminate() landed between the instanceof
+  // check and here (the environment can no longer call into JS, and N-API calls that may run
+  // JS fail from then on). The caller stops at the nullptr; nothing reaches JS any more.
+  if (file == nullptr) return nullptr;
   if (!file->CheckOpen(env)) return nullptr;
   return file->state_;
 }
