@@ -5,22 +5,27 @@
 // environment can no longer call into JS) and node-addon-api's Unwrap returns null: StateOf
 // dereferenced it (SIGSEGV in NativeFile::CheckOpen, seen under worker.terminate() of lane
 // members committing). Run as a child process: a crash ends it (exit by signal), not the runner.
-//   main thread: node terminate-mid-state-of.js <dir> <rounds> <workers>: each round starts
-//                <workers> workers, lets each run 0-5 ms past its start, terminates them;
-//                prints 'ok N'.
-//   worker:      calls walZeroAhead(file, file) back to back: two StateOf lookups, then a thrown
-//                WALNUT_INVALID_ARGUMENT (the same descriptor twice), no I/O and no property
-//                read (node-addon-api's Object::Get under a termination is another story: below).
+// The same for an options object's properties (args.h GetU32Prop, frames.cc ParseChain): read
+// with node-addon-api's Object::Get, whose failure under a termination went through
+// Napi::Error::New, a fatal error of the process ("FATAL ERROR: Error::New
+// napi_get_last_error_info", abort), 4 of 4 runs of 100 rounds.
+//   main thread: node terminate-mid-state-of.js <dir> <rounds> <workers> [lookup|props]: each
+//                round starts <workers> workers, lets each run 0-5 ms past its start,
+//                terminates them; prints 'ok N'.
+//   worker:      lookup: calls walZeroAhead(file, file) back to back: two StateOf lookups, then
+//                a thrown WALNUT_INVALID_ARGUMENT (the same descriptor twice), no I/O and no
+//                property read. props: walScanSync(file, chain) of an empty file back to back
+//                (StateOf, the chain's six properties, one pread of nothing, a small result).
 'use strict';
 const path = require('node:path');
 const { isMainThread, parentPort, workerData, Worker } = require('node:worker_threads');
 
 if (isMainThread) {
-  const [dir, rounds, workers] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+  const [dir, rounds, workers, mode = 'lookup'] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), process.argv[5]];
   (async () => {
     for (let r = 0; r < rounds; r++) {
       await Promise.all(Array.from({ length: workers }, async (_, k) => {
-        const w = new Worker(__filename, { workerData: { file: path.join(dir, `s${k}.bin`) } });
+        const w = new Worker(__filename, { workerData: { file: path.join(dir, `s${k}.bin`), mode } });
         const failed = new Promise((resolve) => w.once('error', resolve));
         await Promise.race([new Promise((resolve) => w.once('message', resolve)), failed]);
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
@@ -33,6 +38,8 @@ if (isMainThread) {
   const { NativeFile, nativeFrames } = require('../../dist/native.js');
   const file = new NativeFile(workerData.file, { create: true });
   parentPort.postMessage('ready');
+  const chain = { pageSize: 4096, bigEndian: false, salt1: 0, salt2: 0, s0: 0, s1: 0 };
+  if (workerData.mode === 'props') for (;;) nativeFrames.scanSync(file, chain);
   for (;;) {
     try {
       nativeFrames.zeroAhead(file, file, 0, 0);
