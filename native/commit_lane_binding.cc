@@ -411,21 +411,20 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       Napi::Value c = info[3];
       const uint32_t fieldCount = c.IsArray() ? c.As<Napi::Array>().Length() : 0;
       if (fieldCount != 4 && fieldCount != 5) return ThrowInvalid(env, "conflict must be [mxFrame, salt1, salt2, pgnos, readLock?]");
-      Napi::Array a = c.As<Napi::Array>();
-      Napi::Object fields = Napi::Object::New(env);
-      fields.Set("mxFrame", a.Get(0u));
-      fields.Set("salt1", a.Get(1u));
-      fields.Set("salt2", a.Get(2u));
-      if (!GetU32Prop(env, fields, "mxFrame", &s.mxFrame) || !GetU32Prop(env, fields, "salt1", &s.salt1) ||
-          !GetU32Prop(env, fields, "salt2", &s.salt2)) {
+      // (elements read with raw N-API, args.h GetElement: a worker.terminate() landing here is
+      // no fatal error of the process)
+      napi_value a = c;
+      if (!GetU32Element(env, a, 0, "mxFrame", &s.mxFrame) || !GetU32Element(env, a, 1, "salt1", &s.salt1) ||
+          !GetU32Element(env, a, 2, "salt2", &s.salt2)) {
         return env.Undefined();
       }
       if (fieldCount == 5) {
-        fields.Set("readLock", a.Get(4u));
-        if (!GetU32Prop(env, fields, "readLock", &s.readLock)) return env.Undefined();
+        if (!GetU32Element(env, a, 4, "readLock", &s.readLock)) return env.Undefined();
         if (s.readLock > 4) return ThrowInvalid(env, "conflict readLock must be a read-lock slot (0..4)");
       }
-      if (!TypedBytesOf(env, a.Get(3u), napi_uint32_array, &reads) ||
+      Napi::Value readPgnos;
+      if (!GetElement(env, a, 3, &readPgnos)) return env.Undefined();
+      if (!TypedBytesOf(env, readPgnos, napi_uint32_array, &reads) ||
           reads.length / 4 > std::numeric_limits<uint32_t>::max()) {
         return ThrowInvalid(env, "conflict pgnos must be a Uint32Array");
       }
@@ -440,10 +439,12 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       MakeError(env, "WALNUT_IO", "WALNUT_IO: out of memory for a lane commit").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    Napi::Array pages = info[1].As<Napi::Array>();
+    napi_value pages = info[1];
     for (uint32_t i = 0; i < count; i++) {
       ByteSpan page;
-      if (!TypedBytesOf(env, pages.Get(i), napi_uint8_array, &page) || page.length != pageSize) {
+      Napi::Value element;
+      if (!GetElement(env, pages, i, &element)) return env.Undefined();
+      if (!TypedBytesOf(env, element, napi_uint8_array, &page) || page.length != pageSize) {
         return ThrowInvalid(env, "page " + std::to_string(i) + " must be a Uint8Array of the page size");
       }
       std::memcpy(s.block.data + static_cast<size_t>(i) * pageSize, page.data, pageSize);
@@ -590,10 +591,14 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     }
     Napi::Array failed = info[1].As<Napi::Array>();
     for (uint32_t i = 0; i < failed.Length(); i++) {
-      Napi::Value v = failed.Get(i);
+      Napi::Value v;
+      if (!GetElement(env, failed, i, &v)) return env.Undefined();  // (raw N-API: args.h GetElement)
       if (!v.IsArray() || v.As<Napi::Array>().Length() != 6) return ThrowInvalid(env, "failed: [id, member, code, message, reason, errno] each");
-      Napi::Array f = v.As<Napi::Array>();
-      Napi::Value id = f.Get(0u), who = f.Get(1u), code = f.Get(2u), message = f.Get(3u), reason = f.Get(4u), err = f.Get(5u);
+      Napi::Value id, who, code, message, reason, err;
+      if (!GetElement(env, v, 0, &id) || !GetElement(env, v, 1, &who) || !GetElement(env, v, 2, &code) ||
+          !GetElement(env, v, 3, &message) || !GetElement(env, v, 4, &reason) || !GetElement(env, v, 5, &err)) {
+        return env.Undefined();
+      }
       if (!id.IsNumber() || !who.IsNumber() || !code.IsString() || !message.IsString() || !reason.IsString() || !err.IsNumber()) {
         return ThrowInvalid(env, "failed: [id, member, code, message, reason, errno] each");
       }

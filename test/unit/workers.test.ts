@@ -102,7 +102,7 @@ describe('worker_threads', () => {
     // Napi::Error: a fatal error of the process ("FATAL ERROR: Error::New
     // napi_get_last_error_info", abort), 4 of 4 runs of 100 rounds of walScanSync's chain.
     it('worker.terminate() landing while the addon reads an options object\'s properties, round after round: the process lives', async () => {
-      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 100);
+      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 40); // (it crashed within the first few rounds)
       const r = await runNode(path.join(HELPERS, 'terminate-mid-state-of.js'), [dir, String(rounds), '4', 'props']);
       expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `ok ${rounds}\n`, stderr: '' });
     });
