@@ -33,6 +33,7 @@
 #include "errors.h"
 #include "faults.h"
 #include "file.h"
+#include "js_value.h"
 
 namespace walnut::lane {
 namespace {
@@ -477,8 +478,8 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     Napi::Value into = info[1];
     if (!IntoOk(env, into)) return env.Undefined();
     bool waiting = false;
-    Napi::Object result = Hand(env, *member_, lane->Gather(member_->id, info[0].As<Napi::Boolean>().Value(), &waiting), into);
-    result.Set("wait", Napi::Boolean::New(env, waiting));
+    Napi::Value result = Hand(env, *member_, lane->Gather(member_->id, info[0].As<Napi::Boolean>().Value(), &waiting), into);
+    if (result.IsEmpty() || !js::SetBool(env, result, "wait", waiting)) return Napi::Value();
     return result;
   }
 
@@ -503,30 +504,40 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
   }
 
   // The taken commits for JS: { meta, buffer } as take() describes; buffer is `into` when it
-  // holds them all (and its byte offset keeps the u32 views aligned).
-  static Napi::Object Hand(Napi::Env env, Member& member, std::vector<Submission>&& taken, const Napi::Value& into) {
+  // holds them all (and its byte offset keeps the u32 views aligned). Made with raw N-API
+  // (js_value.h): under a worker.terminate() the arrays cannot be made, and node-addon-api's
+  // then empty ones were written through null (SIGSEGV). Empty then, nothing reaches JS; the
+  // taken commits stay this leader's in flight, failed LeaderExited as its environment ends.
+  static Napi::Value Hand(Napi::Env env, Member& member, std::vector<Submission>&& taken, const Napi::Value& into) {
     size_t total = 0;
     for (const Submission& s : taken) total += s.block.size;  // each a multiple of 4: views stay aligned
-    Napi::Float64Array meta = Napi::Float64Array::New(env, taken.size() * kTakeFields);
-    Napi::Uint8Array buffer;
+    const size_t metaCount = taken.size() * kTakeFields;
+    napi_value metaBuffer = nullptr, meta = nullptr;
+    void* metaData = nullptr;
+    if (napi_create_arraybuffer(env, metaCount * sizeof(double), &metaData, &metaBuffer) != napi_ok ||
+        napi_create_typedarray(env, napi_float64_array, metaCount, metaBuffer, 0, &meta) != napi_ok ||
+        (metaCount > 0 && metaData == nullptr)) {
+      return Napi::Value();
+    }
+    napi_value buffer = nullptr;
     uint8_t* out = nullptr;
     if (into.IsTypedArray()) {
       Napi::Uint8Array u = into.As<Napi::Uint8Array>();
-      if (u.ByteLength() >= total && u.ByteOffset() % 4 == 0) {
+      if (u.ByteLength() >= total && u.ByteOffset() % 4 == 0 && u.Data() != nullptr) {
         buffer = u;
         out = u.Data();
       }
     }
     if (out == nullptr) {
       // a Buffer's memory is not zero-filled first (an ArrayBuffer's is): every byte is copied over
-      Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::New(env, total);
-      buffer = b;
-      out = b.Data();
+      void* data = nullptr;
+      if (napi_create_buffer(env, total, &data, &buffer) != napi_ok || (total > 0 && data == nullptr)) return Napi::Value();
+      out = static_cast<uint8_t*>(data);
     }
     size_t at = 0;
     for (size_t i = 0; i < taken.size(); i++) {
       Submission& s = taken[i];
-      double* m = meta.Data() + i * kTakeFields;
+      double* m = static_cast<double*>(metaData) + i * kTakeFields;
       m[0] = static_cast<double>(s.id);
       m[1] = s.pageCount;
       m[2] = s.readCount;
@@ -547,10 +558,9 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       member.spentBytes += s.block.capacity;
       member.spent.push_back(std::move(s));
     }
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("meta", meta);
-    result.Set("buffer", buffer);
-    return result;
+    napi_value result = nullptr;
+    if (!js::ObjectBuilder(env).Value("meta", meta).Value("buffer", buffer).Done(&result)) return Napi::Value();
+    return Napi::Value(env, result);
   }
 
   // settle(ok: Float64Array (id, member, first, last, durable)*, failed: [id, member, code, message, reason, errno][], own, batches = 1)
