@@ -1,7 +1,10 @@
 // args.h — argument checks shared by every native entry point.
 //
 // Nothing a caller passes may crash the process: each helper validates type and range and, on
-// failure, throws WALNUT_INVALID_ARGUMENT and returns false. Callers return immediately.
+// failure, throws WALNUT_INVALID_ARGUMENT and returns false. Callers return immediately. Nor may
+// a worker.terminate() landing in the middle: options are read with raw N-API (GetProp), whose
+// failure returns false with whatever is pending left as it is, never through node-addon-api's
+// Error::New (fatal in an environment being torn down).
 #pragma once
 
 #include <napi.h>
@@ -76,16 +79,55 @@ inline bool GetUint(const Napi::CallbackInfo& info, size_t index, const char* na
   return true;
 }
 
-// An integer property in 0..2^32-1 of an options object.
-inline bool GetU32Prop(Napi::Env env, Napi::Object o, const char* key, uint32_t* out) {
-  Napi::Value v = o.Get(key);
+// A property of an options object, read with raw N-API: false (nothing more thrown) when it
+// could not be read, a getter that threw (its exception stays pending) or a worker.terminate()
+// under way (from then on N-API calls that may run JS fail). Not node-addon-api's Object::Get:
+// it turns that failure into a Napi::Error, and making one in an environment being torn down is
+// a fatal error of the process (abort: "FATAL ERROR: Error::New napi_get_last_error_info").
+inline bool GetProp(napi_env env, napi_value o, const char* key, Napi::Value* out) {
+  napi_value v = nullptr;
+  if (napi_get_named_property(env, o, key, &v) != napi_ok || v == nullptr) return false;
+  *out = Napi::Value(env, v);
+  return true;
+}
+
+// A property's truthiness (JS ToBoolean: a missing one is false); false when it could not be read.
+inline bool GetBoolProp(napi_env env, napi_value o, const char* key, bool* out) {
+  Napi::Value v;
+  napi_value b = nullptr;
+  if (!GetProp(env, o, key, &v) || napi_coerce_to_bool(env, v, &b) != napi_ok) return false;
+  return napi_get_value_bool(env, b, out) == napi_ok;
+}
+
+// An element of an array, read with raw N-API (GetProp says why): false when it could not be read.
+inline bool GetElement(napi_env env, napi_value array, uint32_t index, Napi::Value* out) {
+  napi_value v = nullptr;
+  if (napi_get_element(env, array, index, &v) != napi_ok || v == nullptr) return false;
+  *out = Napi::Value(env, v);
+  return true;
+}
+
+// `v` as an integer in 0..2^32-1 (`name` for the message).
+inline bool U32Of(Napi::Env env, Napi::Value v, const std::string& name, uint32_t* out) {
   double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
   if (!(d >= 0 && d <= 4294967295.0 && d == static_cast<double>(static_cast<uint32_t>(d)))) {
-    ThrowInvalid(env, std::string(key) + " must be an integer in 0..2^32-1");
+    ThrowInvalid(env, name + " must be an integer in 0..2^32-1");
     return false;
   }
   *out = static_cast<uint32_t>(d);
   return true;
+}
+
+// An integer property in 0..2^32-1 of an options object.
+inline bool GetU32Prop(Napi::Env env, Napi::Object o, const char* key, uint32_t* out) {
+  Napi::Value v;
+  return GetProp(env, o, key, &v) && U32Of(env, v, key, out);
+}
+
+// An integer in 0..2^32-1 at array[index] (`name` for the message).
+inline bool GetU32Element(Napi::Env env, napi_value array, uint32_t index, const char* name, uint32_t* out) {
+  Napi::Value v;
+  return GetElement(env, array, index, &v) && U32Of(env, v, name, out);
 }
 
 // Optional (offset, length) at info[index], info[index+1] narrowing `span` in place.

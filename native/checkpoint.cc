@@ -89,7 +89,7 @@ Napi::Value CheckpointCopy(const Napi::CallbackInfo& info) {
       !GetU32Prop(env, o, "nPage", &req.nPage) || !GetU32Prop(env, o, "pageSize", &req.pageSize)) {
     return Napi::Value();
   }
-  req.syncWal = o.Get("syncWal").ToBoolean();
+  if (!GetBoolProp(env, o, "syncWal", &req.syncWal)) return Napi::Value();
   const size_t count = pg.length / 4;
   if (!ValidRequest(req, count)) {
     return ThrowInvalid(env, "checkpoint range: pageSize must be a power of two in 512..65536, pgnos non-empty, "

@@ -33,6 +33,7 @@
 #include "errors.h"
 #include "faults.h"
 #include "file.h"
+#include "js_value.h"
 
 namespace walnut::lane {
 namespace {
@@ -411,21 +412,20 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       Napi::Value c = info[3];
       const uint32_t fieldCount = c.IsArray() ? c.As<Napi::Array>().Length() : 0;
       if (fieldCount != 4 && fieldCount != 5) return ThrowInvalid(env, "conflict must be [mxFrame, salt1, salt2, pgnos, readLock?]");
-      Napi::Array a = c.As<Napi::Array>();
-      Napi::Object fields = Napi::Object::New(env);
-      fields.Set("mxFrame", a.Get(0u));
-      fields.Set("salt1", a.Get(1u));
-      fields.Set("salt2", a.Get(2u));
-      if (!GetU32Prop(env, fields, "mxFrame", &s.mxFrame) || !GetU32Prop(env, fields, "salt1", &s.salt1) ||
-          !GetU32Prop(env, fields, "salt2", &s.salt2)) {
+      // (elements read with raw N-API, args.h GetElement: a worker.terminate() landing here is
+      // no fatal error of the process)
+      napi_value a = c;
+      if (!GetU32Element(env, a, 0, "mxFrame", &s.mxFrame) || !GetU32Element(env, a, 1, "salt1", &s.salt1) ||
+          !GetU32Element(env, a, 2, "salt2", &s.salt2)) {
         return env.Undefined();
       }
       if (fieldCount == 5) {
-        fields.Set("readLock", a.Get(4u));
-        if (!GetU32Prop(env, fields, "readLock", &s.readLock)) return env.Undefined();
+        if (!GetU32Element(env, a, 4, "readLock", &s.readLock)) return env.Undefined();
         if (s.readLock > 4) return ThrowInvalid(env, "conflict readLock must be a read-lock slot (0..4)");
       }
-      if (!TypedBytesOf(env, a.Get(3u), napi_uint32_array, &reads) ||
+      Napi::Value readPgnos;
+      if (!GetElement(env, a, 3, &readPgnos)) return env.Undefined();
+      if (!TypedBytesOf(env, readPgnos, napi_uint32_array, &reads) ||
           reads.length / 4 > std::numeric_limits<uint32_t>::max()) {
         return ThrowInvalid(env, "conflict pgnos must be a Uint32Array");
       }
@@ -440,10 +440,12 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       MakeError(env, "WALNUT_IO", "WALNUT_IO: out of memory for a lane commit").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    Napi::Array pages = info[1].As<Napi::Array>();
+    napi_value pages = info[1];
     for (uint32_t i = 0; i < count; i++) {
       ByteSpan page;
-      if (!TypedBytesOf(env, pages.Get(i), napi_uint8_array, &page) || page.length != pageSize) {
+      Napi::Value element;
+      if (!GetElement(env, pages, i, &element)) return env.Undefined();
+      if (!TypedBytesOf(env, element, napi_uint8_array, &page) || page.length != pageSize) {
         return ThrowInvalid(env, "page " + std::to_string(i) + " must be a Uint8Array of the page size");
       }
       std::memcpy(s.block.data + static_cast<size_t>(i) * pageSize, page.data, pageSize);
@@ -476,8 +478,8 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     Napi::Value into = info[1];
     if (!IntoOk(env, into)) return env.Undefined();
     bool waiting = false;
-    Napi::Object result = Hand(env, *member_, lane->Gather(member_->id, info[0].As<Napi::Boolean>().Value(), &waiting), into);
-    result.Set("wait", Napi::Boolean::New(env, waiting));
+    Napi::Value result = Hand(env, *member_, lane->Gather(member_->id, info[0].As<Napi::Boolean>().Value(), &waiting), into);
+    if (result.IsEmpty() || !js::SetBool(env, result, "wait", waiting)) return Napi::Value();
     return result;
   }
 
@@ -502,30 +504,40 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
   }
 
   // The taken commits for JS: { meta, buffer } as take() describes; buffer is `into` when it
-  // holds them all (and its byte offset keeps the u32 views aligned).
-  static Napi::Object Hand(Napi::Env env, Member& member, std::vector<Submission>&& taken, const Napi::Value& into) {
+  // holds them all (and its byte offset keeps the u32 views aligned). Made with raw N-API
+  // (js_value.h): under a worker.terminate() the arrays cannot be made, and node-addon-api's
+  // then empty ones were written through null (SIGSEGV). Empty then, nothing reaches JS; the
+  // taken commits stay this leader's in flight, failed LeaderExited as its environment ends.
+  static Napi::Value Hand(Napi::Env env, Member& member, std::vector<Submission>&& taken, const Napi::Value& into) {
     size_t total = 0;
     for (const Submission& s : taken) total += s.block.size;  // each a multiple of 4: views stay aligned
-    Napi::Float64Array meta = Napi::Float64Array::New(env, taken.size() * kTakeFields);
-    Napi::Uint8Array buffer;
+    const size_t metaCount = taken.size() * kTakeFields;
+    napi_value metaBuffer = nullptr, meta = nullptr;
+    void* metaData = nullptr;
+    if (napi_create_arraybuffer(env, metaCount * sizeof(double), &metaData, &metaBuffer) != napi_ok ||
+        napi_create_typedarray(env, napi_float64_array, metaCount, metaBuffer, 0, &meta) != napi_ok ||
+        (metaCount > 0 && metaData == nullptr)) {
+      return Napi::Value();
+    }
+    napi_value buffer = nullptr;
     uint8_t* out = nullptr;
     if (into.IsTypedArray()) {
       Napi::Uint8Array u = into.As<Napi::Uint8Array>();
-      if (u.ByteLength() >= total && u.ByteOffset() % 4 == 0) {
+      if (u.ByteLength() >= total && u.ByteOffset() % 4 == 0 && u.Data() != nullptr) {
         buffer = u;
         out = u.Data();
       }
     }
     if (out == nullptr) {
       // a Buffer's memory is not zero-filled first (an ArrayBuffer's is): every byte is copied over
-      Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::New(env, total);
-      buffer = b;
-      out = b.Data();
+      void* data = nullptr;
+      if (napi_create_buffer(env, total, &data, &buffer) != napi_ok || (total > 0 && data == nullptr)) return Napi::Value();
+      out = static_cast<uint8_t*>(data);
     }
     size_t at = 0;
     for (size_t i = 0; i < taken.size(); i++) {
       Submission& s = taken[i];
-      double* m = meta.Data() + i * kTakeFields;
+      double* m = static_cast<double*>(metaData) + i * kTakeFields;
       m[0] = static_cast<double>(s.id);
       m[1] = s.pageCount;
       m[2] = s.readCount;
@@ -546,10 +558,9 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
       member.spentBytes += s.block.capacity;
       member.spent.push_back(std::move(s));
     }
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("meta", meta);
-    result.Set("buffer", buffer);
-    return result;
+    napi_value result = nullptr;
+    if (!js::ObjectBuilder(env).Value("meta", meta).Value("buffer", buffer).Done(&result)) return Napi::Value();
+    return Napi::Value(env, result);
   }
 
   // settle(ok: Float64Array (id, member, first, last, durable)*, failed: [id, member, code, message, reason, errno][], own, batches = 1)
@@ -590,10 +601,14 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
     }
     Napi::Array failed = info[1].As<Napi::Array>();
     for (uint32_t i = 0; i < failed.Length(); i++) {
-      Napi::Value v = failed.Get(i);
+      Napi::Value v;
+      if (!GetElement(env, failed, i, &v)) return env.Undefined();  // (raw N-API: args.h GetElement)
       if (!v.IsArray() || v.As<Napi::Array>().Length() != 6) return ThrowInvalid(env, "failed: [id, member, code, message, reason, errno] each");
-      Napi::Array f = v.As<Napi::Array>();
-      Napi::Value id = f.Get(0u), who = f.Get(1u), code = f.Get(2u), message = f.Get(3u), reason = f.Get(4u), err = f.Get(5u);
+      Napi::Value id, who, code, message, reason, err;
+      if (!GetElement(env, v, 0, &id) || !GetElement(env, v, 1, &who) || !GetElement(env, v, 2, &code) ||
+          !GetElement(env, v, 3, &message) || !GetElement(env, v, 4, &reason) || !GetElement(env, v, 5, &err)) {
+        return env.Undefined();
+      }
       if (!id.IsNumber() || !who.IsNumber() || !code.IsString() || !message.IsString() || !reason.IsString() || !err.IsNumber()) {
         return ThrowInvalid(env, "failed: [id, member, code, message, reason, errno] each");
       }

@@ -199,13 +199,21 @@ bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
       return false;
     }
     Napi::Object o = info[1].As<Napi::Object>();
-    if (o.Get("readOnly").ToBoolean()) req->flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
-    if (o.Get("followSymlinks").ToBoolean()) req->flags &= ~O_NOFOLLOW;
-    if (o.Get("nonBlocking").ToBoolean()) req->flags |= O_NONBLOCK;
-    if (o.Get("create").ToBoolean()) req->flags |= O_CREAT;
-    if (o.Get("exclusive").ToBoolean()) req->flags |= O_CREAT | O_EXCL;
-    if (o.Get("truncate").ToBoolean()) req->flags |= O_TRUNC;
-    Napi::Value lane = o.Get("lane");
+    // (args.h GetProp: read with raw N-API, a worker.terminate() under way is no fatal error)
+    bool readOnly, followSymlinks, nonBlocking, create, exclusive, truncate;
+    if (!GetBoolProp(env, o, "readOnly", &readOnly) || !GetBoolProp(env, o, "followSymlinks", &followSymlinks) ||
+        !GetBoolProp(env, o, "nonBlocking", &nonBlocking) || !GetBoolProp(env, o, "create", &create) ||
+        !GetBoolProp(env, o, "exclusive", &exclusive) || !GetBoolProp(env, o, "truncate", &truncate)) {
+      return false;
+    }
+    if (readOnly) req->flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+    if (followSymlinks) req->flags &= ~O_NOFOLLOW;
+    if (nonBlocking) req->flags |= O_NONBLOCK;
+    if (create) req->flags |= O_CREAT;
+    if (exclusive) req->flags |= O_CREAT | O_EXCL;
+    if (truncate) req->flags |= O_TRUNC;
+    Napi::Value lane;
+    if (!GetProp(env, o, "lane", &lane)) return false;
     if (!lane.IsUndefined()) {
       std::string l = lane.IsString() ? lane.As<Napi::String>().Utf8Value() : "";
       if (l != "main" && l != "background" && l != "read") {
@@ -214,7 +222,8 @@ bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
       }
       req->lane = l == "background" ? LaneId::kBackground : l == "read" ? LaneId::kRead : LaneId::kMain;
     }
-    Napi::Value mode = o.Get("mode");
+    Napi::Value mode;
+    if (!GetProp(env, o, "mode", &mode)) return false;
     if (!mode.IsUndefined()) {
       // an integer in 0..07777: Int64Value() of NaN or 0.5 is 0 (a file nobody may read), of 420.9 is 420
       const double m = mode.IsNumber() ? mode.As<Napi::Number>().DoubleValue() : -1;
@@ -387,6 +396,10 @@ std::shared_ptr<FileState> NativeFile::StateOf(Napi::Env env, Napi::Value value)
     return nullptr;
   }
   NativeFile* file = Napi::ObjectWrap<NativeFile>::Unwrap(value.As<Napi::Object>());
+  // Unwrap is null when napi_unwrap failed: a worker.terminate() landed between the instanceof
+  // check and here (the environment can no longer call into JS, and N-API calls that may run
+  // JS fail from then on). The caller stops at the nullptr; nothing reaches JS any more.
+  if (file == nullptr) return nullptr;
   if (!file->CheckOpen(env)) return nullptr;
   return file->state_;
 }
@@ -538,8 +551,9 @@ Napi::Value NativeFile::Writev(const Napi::CallbackInfo& info, bool sync, bool l
   std::vector<Napi::Value> keep;
   keep.reserve(count);
   for (uint32_t i = 0; i < count; i++) {
-    Napi::Value v = array.Get(i);
-    if (v.IsEmpty()) return Napi::Value();  // the accessor threw: its exception is pending
+    Napi::Value v;
+    // the accessor threw (its exception is pending) or a worker.terminate() is under way (args.h GetElement)
+    if (!GetElement(env, array, i, &v)) return Napi::Value();
     keep.push_back(v);
   }
   auto iov = std::make_shared<std::vector<struct iovec>>(count);

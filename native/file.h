@@ -102,7 +102,9 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
   static Napi::Function Define(Napi::Env env);
   explicit NativeFile(const Napi::CallbackInfo& info);
 
-  // For other native modules (frames, shm): the state of an open NativeFile, or throws.
+  // For other native modules (frames, shm): the state of an open NativeFile, or throws; or
+  // nullptr with nothing thrown when the environment is being torn down (worker.terminate():
+  // napi_unwrap then fails and the wrapped object cannot be reached).
   static std::shared_ptr<FileState> StateOf(Napi::Env env, Napi::Value value);
 
  private:

@@ -52,7 +52,7 @@ bool ParseChain(Napi::Env env, Napi::Value value, Chain* c) {
     ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536");
     return false;
   }
-  c->bigEndian = o.Get("bigEndian").ToBoolean();
+  if (!GetBoolProp(env, o, "bigEndian", &c->bigEndian)) return false;
   PutBe32(c->salts, salt1);
   PutBe32(c->salts + 4, salt2);
   return true;

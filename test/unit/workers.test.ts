@@ -85,6 +85,37 @@ describe('worker_threads', () => {
       const r = await runNode(path.join(HELPERS, 'terminate-mid-io.js'), [dir, String(rounds), '4']);
       expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `ok ${rounds}\n`, stderr: '' });
     });
+
+    // Every addon function that takes a file looks it up with NativeFile::StateOf (a commit's
+    // walAppend, the checkpoint's copy and sync, the lane, the export's reads). Once a
+    // termination began napi_unwrap fails and node-addon-api's Unwrap returns null, which StateOf
+    // dereferenced: SIGSEGV in NativeFile::CheckOpen, first seen in a lane member terminated while
+    // committing (walAppend), 1 of ~14 10-second runs; this loop crashed 6 of 6 runs of 100 rounds.
+    it('worker.terminate() landing while the addon looks up a file argument, round after round: the process lives', async () => {
+      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 100);
+      const r = await runNode(path.join(HELPERS, 'terminate-mid-state-of.js'), [dir, String(rounds), '4']);
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `ok ${rounds}\n`, stderr: '' });
+    });
+
+    // Options objects' properties were read with node-addon-api's Object::Get, whose failure once
+    // a termination began (napi_get_named_property: napi_pending_exception) is turned into a
+    // Napi::Error: a fatal error of the process ("FATAL ERROR: Error::New
+    // napi_get_last_error_info", abort), 4 of 4 runs of 100 rounds of walScanSync's chain.
+    it('worker.terminate() landing while the addon reads an options object\'s properties, round after round: the process lives', async () => {
+      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 40); // (it crashed within the first few rounds)
+      const r = await runNode(path.join(HELPERS, 'terminate-mid-state-of.js'), [dir, String(rounds), '4', 'props']);
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `ok ${rounds}\n`, stderr: '' });
+    });
+
+    // The lane hands a member's commits to its leader in a Float64Array and a Buffer made for
+    // them (native/commit_lane_binding.cc Hand); under a termination they are made empty and were
+    // written through null: SIGSEGV in CommitLane::Hand, first seen with lane workers terminated
+    // at random (test/interop/workers-chaos), 2 of 3 runs of 100 rounds of this loop.
+    it('worker.terminate() landing while the lane hands a member\'s commits to the leader of its thread, round after round: the process lives', async () => {
+      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 100);
+      const r = await runNode(path.join(HELPERS, 'terminate-mid-state-of.js'), [dir, String(rounds), '4', 'lane']);
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `ok ${rounds}\n`, stderr: '' });
+    }, 60_000);
   });
 });
 
