@@ -79,7 +79,7 @@ describe('worker_threads', () => {
     // v8impl FunctionCallbackWrapper::Invoke, 3 of 3 runs of 150 rounds crashed by round 30) or
     // settling completions (a failure there was a fatal error). Now raw N-API (native/
     // js_value.h). A child process: a crash ends it, not the runner. The short form runs here;
-    // `npm run test:stress-workers` runs 150 rounds.
+    // `npm run test:stress-workers` runs 150 rounds of this and of the loops below.
     it('worker.terminate() landing inside the addon while it submits and settles, round after round: the process lives', async () => {
       const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 8);
       const r = await runNode(path.join(HELPERS, 'terminate-mid-io.js'), [dir, String(rounds), '4']);
@@ -92,7 +92,7 @@ describe('worker_threads', () => {
     // dereferenced: SIGSEGV in NativeFile::CheckOpen, first seen in a lane member terminated while
     // committing (walAppend), 1 of ~14 10-second runs; this loop crashed 6 of 6 runs of 100 rounds.
     it('worker.terminate() landing while the addon looks up a file argument, round after round: the process lives', async () => {
-      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 100);
+      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 30); // (`npm run test:stress-workers`: 150)
       const r = await runNode(path.join(HELPERS, 'terminate-mid-state-of.js'), [dir, String(rounds), '4']);
       expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `ok ${rounds}\n`, stderr: '' });
     });
@@ -102,7 +102,7 @@ describe('worker_threads', () => {
     // Napi::Error: a fatal error of the process ("FATAL ERROR: Error::New
     // napi_get_last_error_info", abort), 4 of 4 runs of 100 rounds of walScanSync's chain.
     it('worker.terminate() landing while the addon reads an options object\'s properties, round after round: the process lives', async () => {
-      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 40); // (it crashed within the first few rounds)
+      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 15); // (it crashed within the first few rounds)
       const r = await runNode(path.join(HELPERS, 'terminate-mid-state-of.js'), [dir, String(rounds), '4', 'props']);
       expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `ok ${rounds}\n`, stderr: '' });
     });
@@ -112,7 +112,7 @@ describe('worker_threads', () => {
     // written through null: SIGSEGV in CommitLane::Hand, first seen with lane workers terminated
     // at random (test/interop/workers-chaos), 2 of 3 runs of 100 rounds of this loop.
     it('worker.terminate() landing while the lane hands a member\'s commits to the leader of its thread, round after round: the process lives', async () => {
-      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 100);
+      const rounds = Number(process.env['WALNUT_STRESS_ROUNDS'] ?? 30); // (`npm run test:stress-workers`: 150)
       const r = await runNode(path.join(HELPERS, 'terminate-mid-state-of.js'), [dir, String(rounds), '4', 'lane']);
       expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `ok ${rounds}\n`, stderr: '' });
     }, 60_000);
