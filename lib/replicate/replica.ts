@@ -67,7 +67,8 @@ export interface ReplicaOptions {
   connectTimeoutMs?: number;
   /**
    * Told while openReplica retries a server that does not answer: WALNUT_IO, reason Unreachable,
-   * naming the servers, at the first failed attempt and about every 20 s after (as replicateTo's
+   * naming the servers (reason StreamUnavailable, naming the stream, while the servers answer but
+   * the stream is not there), at the first failed attempt and about every 20 s after (as replicateTo's
    * 'error'), until it connects or connectTimeoutMs passes. Without it that wait is silent: the
    * replica has no 'error' listener before openReplica resolves. Called synchronously; a throw
    * from it fails openReplica.
@@ -437,6 +438,9 @@ export class Replica extends EventEmitter {
         info = await this.#link!.jsm.streams.info(this.#stream);
       } catch (e) {
         if (given()) throw walnutError('WALNUT_IO', `the JetStream stream ${this.#stream} is not there: ${(e as Error).message}`, { reason: 'stream', cause: e });
+        // told as the servers' silence is (onRetry): `walnut replica --stream` of a stream not
+        // created yet waited the whole connectTimeoutMs without a word
+        if (this.#onRetry !== undefined && attempt % 10 === 0) this.#onRetry(walnutError('WALNUT_IO', `the JetStream stream ${this.#stream} is not there (${(e as Error).message}); waiting for it (a primary creates it as it starts replicating)`, { reason: 'StreamUnavailable', cause: e }));
         await backoff(attempt);
         continue;
       }

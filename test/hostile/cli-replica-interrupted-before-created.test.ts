@@ -1,6 +1,6 @@
 // `walnut replica` waits in openReplica for the stream's first base image before its replica
 // exists; its position file (<db>-replica) is made first. Stopped there by SIGINT or SIGTERM
-// (the stream is not there yet: nothing is printed, so the user gives up) it died by the signal
+// (the stream is not there yet: the user gives up on the wait) it died by the signal
 // and left that position file behind (empty, for a replica that was never made; an openReplica
 // that fails leaves nothing), and a first base image coming in its restore temporary too. Now
 // it removes what belongs to the replica it never made, then ends by the signal.

@@ -126,6 +126,22 @@ describe("openReplica's onRetry", () => {
     expect(fs.existsSync(`${file}-replica`)).toBe(false);
   }, 30_000);
 
+  // the servers answer but the stream is not there (no primary replicating yet): that wait
+  // (connectTimeoutMs) was silent too; onRetry is told StreamUnavailable naming the stream
+  it.skipIf(NATS_SKIP !== null)('onRetry is told a stream that is not there (reason StreamUnavailable), then the give-up is reason stream', async () => {
+    const port = await freePort();
+    const server = new NatsNode(port, [], tmpDir('walnut-nats-'));
+    servers.push(server);
+    await server.start();
+    const file = path.join(dir, 'no-stream.db');
+    const told: WalnutError[] = [];
+    await expectRejectsWalnut(openReplica(file, { servers: server.url, stream: 'nothing_here', connectTimeoutMs: 1500, onRetry: (e) => told.push(e) }), 'WALNUT_IO', { reason: 'stream' });
+    expect(told.length).toBeGreaterThanOrEqual(1);
+    expect(told[0]).toMatchObject({ code: 'WALNUT_IO', reason: 'StreamUnavailable' });
+    expect(told[0]!.message).toContain('nothing_here');
+    expect(fs.existsSync(`${file}-replica`)).toBe(false);
+  }, 30_000);
+
   it('refuses what is not a function before anything connects (reason onRetry)', async () => {
     for (const onRetry of [42, 'log', null]) {
       await expectRejectsWalnut(openReplica(path.join(dir, 'never.db'), { servers: 'nats://127.0.0.1:1', stream: 's', onRetry } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'onRetry' });
