@@ -170,6 +170,7 @@ function program(setExit: (code: number) => void): Command {
     .action(async (db: string, o: { mode: string; json?: boolean }) => {
       const mode = checkpointMode(o.mode); // before the open, which creates (and removes) a -wal and -shm
       requireFile(db);
+      refuseRollbackJournal(db, 'checkpoint');
       // a checkpoint never changes the journal mode; the close is SQLite's last connection's (no -wal/-shm left when nobody else has the database open)
       const store = await open(db, { autoCheckpoint: false, convert: false });
       try {
@@ -196,7 +197,7 @@ function program(setExit: (code: number) => void): Command {
       if (o.output === undefined && process.stdout.isTTY === true) {
         throw new WalnutError('WALNUT_INVALID_ARGUMENT: refusing to write the export stream to a terminal: give -o FILE or redirect stdout (-o - writes it there anyway)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'terminal' });
       }
-      inspect(db); // a clear error for a missing file, a directory or a non-database, before any output exists
+      refuseRollbackJournal(db, 'export'); // (inspect: a clear error for a missing file, a directory or a non-database) before any output exists
       const created = file !== undefined && absent(file); // ours to remove if the export fails
       let bytes = 0;
       if (file === undefined) refuseExportTarget(db, process.stdout); // `>> app.db`: the shell made the database our stdout
@@ -341,10 +342,7 @@ function program(setExit: (code: number) => void): Command {
       // refuse it: the store's open converted it to WAL mode for good (every SQLite connection
       // then uses WAL mode), a change nobody asked the command for. An empty file has no journal
       // mode yet: its store writes page 1 in WAL mode, as sqlite3 would, and it is replicated
-      const { journalMode, pageSize, path: real } = inspect(db);
-      if (journalMode === 'rollback' && pageSize !== 0) {
-        throw new WalnutError(`WALNUT_CANTOPEN: the database is not in WAL mode but in rollback-journal mode, and walnut replicate does not switch it: switch it yourself with sqlite3 ${shellWord(db)} 'PRAGMA journal_mode=WAL', then replicate it`, { code: 'WALNUT_CANTOPEN', reason: 'NotWalMode', path: real });
-      }
+      const { pageSize } = refuseRollbackJournal(db, 'replicate');
       // (convert: false also refuses one switched back to rollback-journal mode since inspect read it)
       const store = await open(db, { convert: pageSize === 0 });
       let r: ReturnType<typeof store.replicateTo>;
@@ -434,6 +432,21 @@ async function restoreCommand(src: string | undefined, target: string | undefine
   const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
   const r = await restore(input, db, { until, force: o.force === true, onProgress: (bytes) => bar.update(bytes) }).finally(() => bar.stop());
   print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
+}
+
+/**
+ * inspect(db), refusing a database in rollback-journal mode (not an empty file: it has no mode
+ * yet) as WALNUT_CANTOPEN reason NotWalMode, before anything is opened: `walnut <verb>` never
+ * switches a database's journal mode (every SQLite connection would then use WAL mode), and the
+ * message gives the sqlite3 command that does (the library's said "open() converts it unless
+ * convert: false", an option no command line has).
+ */
+function refuseRollbackJournal(db: string, verb: 'checkpoint' | 'export' | 'replicate'): ReturnType<typeof inspect> {
+  const info = inspect(db);
+  if (info.journalMode === 'rollback' && info.pageSize !== 0) {
+    throw new WalnutError(`WALNUT_CANTOPEN: the database is not in WAL mode but in rollback-journal mode, and walnut ${verb} does not switch it: switch it yourself with sqlite3 ${shellWord(db)} 'PRAGMA journal_mode=WAL', then ${verb} it`, { code: 'WALNUT_CANTOPEN', reason: 'NotWalMode', path: info.path });
+  }
+  return info;
 }
 
 /**

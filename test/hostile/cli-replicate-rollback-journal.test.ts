@@ -29,8 +29,8 @@ const files = (db: string) => Object.fromEntries(['', '-wal', '-shm', '-journal'
 /** The file format write and read versions (header bytes 18 and 19): 1 rollback journal, 2 WAL. */
 const formatVersions = (db: string) => [...fs.readFileSync(db).subarray(18, 20)];
 
-function rollbackDatabase(mode: string): string {
-  const db = path.join(dir, `${mode}.db`);
+function rollbackDatabase(mode: string, name = mode): string {
+  const db = path.join(dir, `${name}.db`);
   execFileSync('sqlite3', [db, `PRAGMA journal_mode=${mode}; CREATE TABLE t(a); INSERT INTO t VALUES (1), (2); INSERT INTO t VALUES (3)`]);
   return db;
 }
@@ -76,6 +76,21 @@ describe('walnut replicate on a rollback-journal database', () => {
       expect(formatVersions(db)).toEqual([2, 2]);
     }, 60_000);
   }
+
+  // export and checkpoint refused it with the library's words ("open() converts it unless
+  // convert: false": an option no command line has); now the same sqlite3 command as replicate
+  it('walnut checkpoint and walnut export refuse it with the same sqlite3 command, the files as they were', async () => {
+    const db = rollbackDatabase('DELETE', 'checkpoint-export');
+    const before = files(db);
+    for (const args of [['checkpoint', db, '--mode', 'truncate'], ['export', db, '-o', path.join(dir, 'delete.ark')]]) {
+      const r = await walnut(...args);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^walnut: WALNUT_CANTOPEN: [^\\n]*rollback-journal mode, and walnut ${args[0]} does not switch it[^\\n]*\\n$`));
+      expect(r.stderr).toContain(`sqlite3 ${db} 'PRAGMA journal_mode=WAL', then ${args[0]} it`);
+      expect(files(db)).toEqual(before);
+    }
+    expect(fs.existsSync(path.join(dir, 'delete.ark'))).toBe(false);
+  }, 60_000);
 
   it('a path with spaces and quotes is given to sqlite3 quoted as the shell needs', async () => {
     const db = path.join(dir, "it's my.db");
