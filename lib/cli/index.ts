@@ -170,9 +170,14 @@ function program(setExit: (code: number) => void): Command {
     .action(async (db: string, o: { mode: string; json?: boolean }) => {
       const mode = checkpointMode(o.mode); // before the open, which creates (and removes) a -wal and -shm
       requireFile(db);
-      refuseRollbackJournal(db, 'checkpoint');
-      // a checkpoint never changes the journal mode; the close is SQLite's last connection's (no -wal/-shm left when nobody else has the database open)
-      const store = await open(db, { autoCheckpoint: false, convert: false });
+      // a checkpoint never changes the journal mode; the close is SQLite's last connection's (no -wal/-shm left when nobody else has the database open).
+      // Its refusal of a rollback-journal database comes from that open (convert: false), worded as the
+      // others' (refuseRollbackJournal): no inspect() first, which read the directory before the
+      // open could settle a killed restore
+      const store = await open(db, { autoCheckpoint: false, convert: false }).catch((e: unknown) => {
+        if (e instanceof WalnutError && (e as { reason?: string }).reason === 'NotWalMode') refuseRollbackJournal(db, 'checkpoint');
+        throw e;
+      });
       try {
         const r = await store.checkpoint(mode);
         print({ mode: r.mode, busy: r.busy, walFrames: r.walFrames, checkpointedFrames: r.checkpointedFrames }, o.json === true);
