@@ -55,18 +55,29 @@ export function dbHeaderThroughWal(dbPath: string, fileHead: Uint8Array): Header
   return { header: h !== null && h.pageSize === page1.length ? h : null, fromWal: true };
 }
 
-/** The page size in the WAL's header when SQLite would use the WAL (else null). */
+/**
+ * The page size in the WAL's header when SQLite would use the WAL (else null). The WAL is looked
+ * at only through a descriptor: opened without following a symbolic link (SQLite refuses one) and
+ * without blocking (a FIFO is no WAL), never stat()ed by its path first.
+ */
 function usableWalPageSize(walPath: string): number | null {
-  let head: Uint8Array;
+  let wal: WalnutFile;
   try {
-    const st = fs.statSync(walPath);
-    if (!st.isFile() || st.size <= WAL_HEADER_SIZE) return null; // SQLite: a WAL of only a header has no frames
-    head = WalnutFile.readPrefixSync(walPath, WAL_HEADER_SIZE); // never fs.openSync: its close would drop SQLite's locks in this process
+    wal = WalnutFile.openSync(walPath, { readOnly: true, nonBlocking: true });
+  } catch {
+    return null; // none (or not one SQLite could open): the file's header decides
+  }
+  try {
+    if (!fs.fstatSync(wal.fd).isFile() || wal.sizeSync() <= WAL_HEADER_SIZE) return null; // SQLite: a WAL of only a header has no frames
+    const head = new Uint8Array(WAL_HEADER_SIZE);
+    if (wal.readSync(head, 0, WAL_HEADER_SIZE, 0) !== WAL_HEADER_SIZE) return null;
+    const { status, header } = decodeWalHeader(head);
+    return status === 'ok' ? header!.pageSize : null;
   } catch {
     return null;
+  } finally {
+    wal.closeSync(); // a walnut descriptor: closing it drops no lock this process holds elsewhere
   }
-  const { status, header } = decodeWalHeader(head);
-  return status === 'ok' ? header!.pageSize : null;
 }
 
 /** The newest committed frame of page 1 in the WAL (page-size bytes), or null when none. */
