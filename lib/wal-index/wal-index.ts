@@ -74,7 +74,7 @@ import { settleRestores } from '../io/restore-asides';
 import { ScratchWords } from '../io/scratch-words';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
 import { type EventRing, publish } from '../telemetry/events';
-import { dbHeaderThroughWal } from '../wal/page1-through-wal';
+import { dbHeaderThroughWal, refuseWalPage1OfOtherSize } from '../wal/page1-through-wal';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
 import { convertToWalMode, lockShared, refuseHotJournal } from './journal-mode';
 import { Snapshot, type SnapshotState } from './snapshot';
@@ -461,13 +461,14 @@ export class WalIndex {
       const got = await db.read(head, 0, 100, 0);
       // page 1 as SQLite reads it: the WAL's committed page 1 supersedes a torn or stale header in the file
       const through = dbHeaderThroughWal(dbPath, head.subarray(0, got));
+      refuseWalPage1OfOtherSize(dbPath, through);
       let h = through.header;
       if (got === 0 && options.convert === true && options.newPage1 !== undefined) {
         refuseHotJournal(db, dbPath);
         h = await convertToWalMode(db, dbPath, { lockingMode, busyTimeout, newPage1: options.newPage1 });
       }
       if (h === null || h.pageSize === 0) {
-        throw walnutError('WALNUT_CANTOPEN', got === 0 ? 'the database file is empty (page 1 must exist before a WAL)' : through.fromWal ? 'not a SQLite database (page 1 in its WAL is not a database header of the WAL\'s page size)' : 'not a SQLite database', { path: dbPath });
+        throw walnutError('WALNUT_CANTOPEN', got === 0 ? 'the database file is empty (page 1 must exist before a WAL)' : through.fromWal ? 'not a SQLite database (nor is page 1 in its WAL)' : 'not a SQLite database', { path: dbPath });
       }
       refuseHotJournal(db, dbPath); // SQLite would roll it back under us, whatever the mode
       if (!isWalMode(h)) {

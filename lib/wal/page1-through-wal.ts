@@ -19,13 +19,15 @@
  *  - Otherwise (the file header is garbage, short, has another page size or is not in WAL mode)
  *    the WAL is scanned; when its committed frames hold page 1, that page decides. It counts as a
  *    header only when its magic is right and its page-size field is the WAL's page size (lockBtree
- *    would otherwise re-read the page at the other size, out of frames of a different size):
- *    else `header` is null with `fromWal` true, i.e. not a database SQLite can read.
+ *    would otherwise re-read the page at the other size, out of frames of a different size, and
+ *    sqlite3 reports the database malformed): else `header` is null with `fromWal` true, and
+ *    `otherPageSize` set for a header of another size (refuseWalPage1OfOtherSize: WALNUT_CORRUPT).
  * Reads only, without locks (callers hold what they need); never throws for a missing or
  * unreadable WAL, which then simply does not supersede the file.
  */
 import * as fs from 'node:fs';
 
+import { walnutError } from '../errors';
 import { DB_HEADER_SIZE, decodeDbHeader, isWalMode, type DbHeader } from '../format/db-header';
 import { decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
@@ -36,6 +38,8 @@ export interface HeaderThroughWal {
   header: DbHeader | null;
   /** True when page 1 came from the WAL (the file's own header is superseded). */
   fromWal: boolean;
+  /** Set when page 1 in the WAL is a header naming another page size than the WAL's (`header` is then null). */
+  otherPageSize?: { wal: number; page1: number };
 }
 
 /**
@@ -52,7 +56,19 @@ export function dbHeaderThroughWal(dbPath: string, fileHead: Uint8Array): Header
   const page1 = committedPage1(`${dbPath}-wal`);
   if (page1 === null) return asFile;
   const h = decodeDbHeader(page1);
-  return { header: h !== null && h.pageSize === page1.length ? h : null, fromWal: true };
+  if (h !== null && h.pageSize !== page1.length) return { header: null, fromWal: true, otherPageSize: { wal: page1.length, page1: h.pageSize } };
+  return { header: h, fromWal: true };
+}
+
+/**
+ * WALNUT_CORRUPT (pgno 1) when page 1 in the WAL is a database header of another page size than
+ * the WAL's frames: sqlite3 fails such a database with SQLITE_CORRUPT ("malformed"), where page 1
+ * without the magic is SQLITE_NOTADB (callers' WALNUT_CANTOPEN "not a SQLite database").
+ */
+export function refuseWalPage1OfOtherSize(dbPath: string, through: HeaderThroughWal): void {
+  const o = through.otherPageSize;
+  if (o === undefined) return;
+  throw walnutError('WALNUT_CORRUPT', `page 1 in the WAL of ${dbPath} says the page size is ${o.page1}, its frames are ${o.wal} bytes`, { path: dbPath, pgno: 1 });
 }
 
 /**

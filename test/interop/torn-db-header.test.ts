@@ -18,7 +18,7 @@ import { inspect, open } from '../../lib';
 import { openDatabase } from '../../lib/sql';
 import { runPython, spawnOutput, HELPERS } from '../helpers/children';
 import { segmentEnd } from '../helpers/large-wal';
-import { sqliteWritesWal } from '../helpers/sqlite';
+import { jsWalChecksum, sqliteWritesWal } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -52,6 +52,27 @@ function tornCopy(name: string, how: Damage): string {
   });
   damage(db, how);
   return db;
+}
+
+/** Changes page 1 in every WAL frame that holds it and signs the frames again (the checksum chain from the header on). */
+function rewritePage1InWal(walPath: string, change: (page: Buffer) => void): void {
+  const wal = fs.readFileSync(walPath);
+  const pageSize = wal.readUInt32BE(8);
+  const bigEndian = (wal.readUInt32BE(0) & 1) === 1;
+  let running: [number, number] = [wal.readUInt32BE(24), wal.readUInt32BE(28)];
+  let changed = 0;
+  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    const page = wal.subarray(at + 24, at + 24 + pageSize);
+    if (wal.readUInt32BE(at) === 1) {
+      change(page);
+      changed++;
+    }
+    running = jsWalChecksum(page, ...jsWalChecksum(wal.subarray(at, at + 8), running[0], running[1], bigEndian), bigEndian);
+    wal.writeUInt32BE(running[0], at + 16);
+    wal.writeUInt32BE(running[1], at + 20);
+  }
+  expect(changed).toBeGreaterThan(0);
+  fs.writeFileSync(walPath, wal);
 }
 
 function headerIsWhole(db: string, pageSize = 4096): boolean {
@@ -118,6 +139,36 @@ describe('a damaged database header under a WAL that holds page 1', () => {
       const i = await walnut('inspect', db, '--json');
       expect(i.status).toBe(2);
       expect(i.stderr).toMatch(/WALNUT_CANTOPEN/);
+    }
+  });
+
+  it("page 1 in the WAL decides: without the magic it is no database, of another page size it is corrupt (as sqlite3 says)", async () => {
+    const cases = [
+      { name: 'wal-page1-magic', change: (page: Buffer) => (page[3] = 0x41), code: 'WALNUT_CANTOPEN', sqlite: /file is not a database/ },
+      { name: 'wal-page1-size', change: (page: Buffer) => page.writeUInt16BE(1024, 16), code: 'WALNUT_CORRUPT', sqlite: /malformed/ },
+    ];
+    for (const c of cases) {
+      const db = tornCopy(c.name, 'random-100');
+      rewritePage1InWal(`${db}-wal`, c.change);
+      const before = [fs.readFileSync(db), fs.readFileSync(`${db}-wal`)];
+      const err = await open(db).then(
+        async (s) => {
+          await s.close();
+          return null;
+        },
+        (e: unknown) => e,
+      );
+      expect(err, c.name).toMatchObject({ name: 'WalnutError', code: c.code });
+      expect(fs.readFileSync(db).equals(before[0]!) && fs.readFileSync(`${db}-wal`).equals(before[1]!)).toBe(true);
+      const i = await walnut('inspect', db, '--json');
+      expect(i.stderr).toContain(c.code);
+      // sqlite3 on a copy (its close would checkpoint and remove the WAL of a database it could read)
+      const copy = path.join(dir, `${c.name}-sqlite3.db`);
+      fs.copyFileSync(db, copy);
+      fs.copyFileSync(`${db}-wal`, `${copy}-wal`);
+      const r = await spawnOutput('sqlite3', [copy, 'SELECT * FROM t']);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(c.sqlite);
     }
   });
 
