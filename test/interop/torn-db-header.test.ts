@@ -172,7 +172,7 @@ describe('a damaged database header under a WAL that holds page 1', () => {
     }
   });
 
-  it('the CLI verbs (inspect, verify, export, checkpoint) read it through the WAL', async () => {
+  it('the CLI verbs (inspect, verify, export, checkpoint) read it through the WAL; its companions stay its own', async () => {
     const inspected = tornCopy('cli-inspect', 'page-size-other');
     const i = await walnut('inspect', inspected, '--json');
     expect(i.status, i.stderr).toBe(0);
@@ -192,6 +192,11 @@ describe('a damaged database header under a WAL that holds page 1', () => {
     expect(sqlite3(restored, 'SELECT v FROM t')).toBe('hello');
 
     const checkpointed = tornCopy('cli-checkpoint', 'random-100');
+    // its -shm's name is still that database's companion: no export lands there (sqlite3 would take it for its wal-index)
+    const onShm = await walnut('export', exported, '-o', `${checkpointed}-shm`);
+    expect(onShm.status).toBe(2);
+    expect(onShm.stderr).toMatch(/WALNUT_INVALID_ARGUMENT: refusing to write the export/);
+    expect(fs.existsSync(`${checkpointed}-shm`)).toBe(false);
     const c = await walnut('checkpoint', checkpointed, '--mode', 'truncate');
     expect(c.status, c.stderr).toBe(0);
     expect(headerIsWhole(checkpointed)).toBe(true);
