@@ -8,7 +8,9 @@
 // verify agree the file is whole. Garbage with no WAL, or with a WAL SQLite would not use, is
 // refused as before, changing nothing. Cases: the file's first 100 bytes random; only its
 // page-size field wrong (another valid size, and an invalid one); a 16,000+-frame WAL (4+ -shm
-// segments) with a python3 sqlite3 writer beside walnut/sql; the CLI verbs on such a file.
+// segments) with a python3 sqlite3 writer beside walnut/sql; the CLI verbs on such a file, and
+// its -shm name still refused as an export's output; page 1 in the WAL without the magic
+// (WALNUT_CANTOPEN) or naming another page size (WALNUT_CORRUPT), each as sqlite3 fails it.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
