@@ -26,7 +26,8 @@ import * as path from 'node:path';
 import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
 import { walnutError, type WalnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
-import { DB_HEADER_SIZE, decodeDbHeader, isWalMode, newDatabasePage1 } from '../format/db-header';
+import { DB_HEADER_SIZE, isWalMode, newDatabasePage1 } from '../format/db-header';
+import { dbHeaderThroughWal } from '../wal/page1-through-wal';
 import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalFile, WalPage, WalRecovery, WalTransaction } from '../wal/wal-file';
@@ -213,7 +214,7 @@ function refuseTrailersBeforeConverting(file: string, option: boolean | undefine
   if (option !== true) return;
   let h;
   try {
-    h = decodeDbHeader(WalnutFile.readPrefixSync(file, DB_HEADER_SIZE));
+    h = dbHeaderThroughWal(file, WalnutFile.readPrefixSync(file, DB_HEADER_SIZE)).header; // page 1 in the WAL supersedes the file's
   } catch {
     return; // unreadable: WalIndex.open says why
   }

@@ -79,7 +79,7 @@ import { getSystemErrorName } from 'node:util';
 import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
 import { diskFull, walnutError, WalnutError } from '../errors';
 import { sidecarPathOf } from '../fec/writer';
-import { DB_LOCK, hasDbMagic } from '../format/db-header';
+import { DB_HEADER_SIZE, DB_LOCK, hasDbMagic } from '../format/db-header';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
@@ -88,6 +88,7 @@ import { checkDbPath, refuseCompanionName, requireRegularFiles, resolvedPath } f
 import { markerPathOf, moveAside, moveBack, registerRestore, removeAsides, settleRestores } from '../io/restore-asides';
 import { nativeExportIo, type NativeLockHolder } from '../native';
 import { closeAsLastConnection } from '../checkpoint/execute';
+import { dbHeaderThroughWal } from '../wal/page1-through-wal';
 import { WalIndex } from '../wal-index/wal-index';
 import { unknownOptionName } from '../option-names';
 import { hashBytes } from './exporter';
@@ -588,13 +589,17 @@ function refuseDatabaseInUse(real: string): void {
   throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: it is open${who}; close its connections first (a connection left on the replaced file would lose its commits)`, { path: real, reason: 'InUse' });
 }
 
-/** `file` begins with SQLite's database header magic (false when it cannot be read). */
+/**
+ * `file` begins with SQLite's database header magic, or its WAL's committed page 1 stands in for a
+ * torn header (wal/page1-through-wal.ts); false when it cannot be read.
+ */
 function startsAsDatabase(file: string): boolean {
   try {
     const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     try {
-      const head = new Uint8Array(16);
-      return fs.readSync(fd, head, 0, 16, 0) === 16 && hasDbMagic(head);
+      const head = new Uint8Array(DB_HEADER_SIZE);
+      const got = fs.readSync(fd, head, 0, head.length, 0);
+      return (got >= 16 && hasDbMagic(head)) || dbHeaderThroughWal(file, head.subarray(0, got)).header !== null;
     } finally {
       fs.closeSync(fd);
     }

@@ -10,12 +10,13 @@ import { refuseExtraArguments } from '../arguments';
 import * as fs from 'node:fs';
 
 import { walnutError } from '../errors';
-import { DB_LOCK, decodeDbHeader, isWalMode, journalModeOf } from '../format/db-header';
+import { DB_LOCK, isWalMode, journalModeOf } from '../format/db-header';
 import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_INDEX_HEADER_BYTES, SHM_LOCK } from '../format/shm-header';
 import { sameSalts } from '../format/wal-header';
 import { WalnutFile } from '../io/file';
 import { checkDbPath, requireRegularFiles } from '../io/real-path';
 import { pendingRestores, type PendingRestore } from '../io/restore-asides';
+import { dbHeaderThroughWal, refuseWalPage1OfOtherSize } from '../wal/page1-through-wal';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { hasHotJournal } from '../wal-index/journal-mode';
 import { scanSidecar } from '../fec/sidecar';
@@ -94,7 +95,9 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
     // a 0-byte file is SQLite's empty database (no header yet: page size 0 here, its journal mode
     // SQLite's default; SQLite deletes a -wal beside it unread, so it has no pages from one)
     const empty = got === 0;
-    const h = got === 100 ? decodeDbHeader(head) : null;
+    const through = dbHeaderThroughWal(real, head.subarray(0, got)); // a torn header superseded by the WAL's page 1 is no refusal
+    refuseWalPage1OfOtherSize(real, through);
+    const h = through.header;
     if (!empty && (h === null || h.pageSize === 0)) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is not a SQLite database`, { path: dbPath });
     const dbFilePages = h === null ? 0 : Math.floor(st.size / h.pageSize);
     const report: InspectReport = {

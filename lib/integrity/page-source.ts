@@ -13,9 +13,10 @@
  * was measured slower: b-tree walks jump around the file, index trees most of all.)
  */
 import { walnutError } from '../errors';
-import { decodeDbHeader, trustedDbSize } from '../format/db-header';
+import { trustedDbSize } from '../format/db-header';
 import type { Snapshot } from '../wal-index/snapshot';
 import { WalnutFile } from '../io/file';
+import { dbHeaderThroughWal, refuseWalPage1OfOtherSize } from '../wal/page1-through-wal';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import type { PageSource } from './btree-check';
 
@@ -57,7 +58,9 @@ export class FilePageSource implements PageSource {
     const ownsWal = walView === undefined;
     try {
       const head = new Uint8Array(100);
-      const h = db.readSync(head, 0, 100, 0) === 100 ? decodeDbHeader(head) : null;
+      const through = dbHeaderThroughWal(dbPath, head.subarray(0, db.readSync(head, 0, 100, 0))); // the WAL's page 1 supersedes a torn header
+      refuseWalPage1OfOtherSize(dbPath, through);
+      const h = through.header;
       if (h === null || h.pageSize === 0) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is not a SQLite database`, { path: dbPath });
       const filePages = Math.floor(db.sizeSync() / h.pageSize);
       const frameOf = new Map<number, number>();

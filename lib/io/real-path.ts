@@ -15,7 +15,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { walnutError } from '../errors';
-import { hasDbMagic } from '../format/db-header';
+import { DB_HEADER_SIZE, hasDbMagic } from '../format/db-header';
+import { dbHeaderThroughWal } from '../wal/page1-through-wal';
 
 const MAX_LINKS = 40; // the kernel's limit (ELOOP)
 
@@ -105,8 +106,9 @@ function isDatabaseOrEmpty(file: string): boolean {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) return false;
     if (st.size === 0) return true;
-    const head = Buffer.alloc(16);
-    return fs.readSync(fd, head, 0, head.length, 0) === head.length && hasDbMagic(head);
+    const head = Buffer.alloc(DB_HEADER_SIZE);
+    const got = fs.readSync(fd, head, 0, head.length, 0);
+    return (got >= 16 && hasDbMagic(head)) || dbHeaderThroughWal(file, head.subarray(0, got)).header !== null; // a torn header under the WAL's page 1 is still that database
   } finally {
     fs.closeSync(fd);
   }

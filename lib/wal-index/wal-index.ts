@@ -50,7 +50,7 @@ import * as os from 'node:os';
 
 import { CONSTRUCT_KEY } from '../constructed';
 import { markOutcomeUnknown, walnutError } from '../errors';
-import { DB_LOCK, decodeDbHeader, isWalMode } from '../format/db-header';
+import { DB_LOCK, isWalMode } from '../format/db-header';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
 import {
   CKPT_NBACKFILL,
@@ -74,6 +74,7 @@ import { settleRestores } from '../io/restore-asides';
 import { ScratchWords } from '../io/scratch-words';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
 import { type EventRing, publish } from '../telemetry/events';
+import { dbHeaderThroughWal, refuseWalPage1OfOtherSize } from '../wal/page1-through-wal';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
 import { convertToWalMode, lockShared, refuseHotJournal } from './journal-mode';
 import { Snapshot, type SnapshotState } from './snapshot';
@@ -458,16 +459,23 @@ export class WalIndex {
       }
       const head = new Uint8Array(100);
       const got = await db.read(head, 0, 100, 0);
-      let h = got === 100 ? decodeDbHeader(head) : null;
+      // page 1 as SQLite reads it: the WAL's committed page 1 supersedes a torn or stale header in the file
+      const through = dbHeaderThroughWal(dbPath, head.subarray(0, got));
+      refuseWalPage1OfOtherSize(dbPath, through);
+      let h = through.header;
       if (got === 0 && options.convert === true && options.newPage1 !== undefined) {
         refuseHotJournal(db, dbPath);
         h = await convertToWalMode(db, dbPath, { lockingMode, busyTimeout, newPage1: options.newPage1 });
       }
       if (h === null || h.pageSize === 0) {
-        throw walnutError('WALNUT_CANTOPEN', got === 0 ? 'the database file is empty (page 1 must exist before a WAL)' : 'not a SQLite database', { path: dbPath });
+        throw walnutError('WALNUT_CANTOPEN', got === 0 ? 'the database file is empty (page 1 must exist before a WAL)' : through.fromWal ? 'not a SQLite database (nor is page 1 in its WAL)' : 'not a SQLite database', { path: dbPath });
       }
       refuseHotJournal(db, dbPath); // SQLite would roll it back under us, whatever the mode
       if (!isWalMode(h)) {
+        if (through.fromWal) {
+          // converting rewrites the file's header, which the WAL's page 1 supersedes: nothing to convert safely
+          throw walnutError('WALNUT_CORRUPT', 'page 1 in the WAL is not in WAL mode (format versions not 2)', { path: dbPath, pgno: 1 });
+        }
         if (options.convert !== true) {
           throw walnutError('WALNUT_CANTOPEN', 'the database is not in WAL mode but in rollback-journal mode (open() converts it unless convert: false, as PRAGMA journal_mode=WAL does)', { path: dbPath, reason: 'NotWalMode' });
         }

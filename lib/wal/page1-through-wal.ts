@@ -1,0 +1,121 @@
+/**
+ * wal/page1-through-wal.ts — the database header as SQLite reads it: through the WAL.
+ *
+ * SQLite opens a `-wal` that exists beside a non-empty database before it reads anything
+ * (pager.c pagerOpenWalIfPresent), then reads page 1 through it (btree.c lockBtree): the newest
+ * of the WAL's valid committed frames for page 1 (the recovery scan: magic, header checksum,
+ * salts, the frames' checksum chain, through the last commit frame) IS page 1, and the header in
+ * the database file is only what the next checkpoint overwrites. A torn write of page 1 during
+ * an interrupted checkpoint (by walnut or by sqlite3) leaves the file's header damaged while the
+ * database is whole; sqlite3 reads it, and so must walnut. Rules (dbHeaderThroughWal):
+ *  - A 0-byte database file is SQLite's empty database: SQLite deletes a -wal beside it unread,
+ *    so the WAL is not consulted (callers treat it as today).
+ *  - No WAL, a WAL with an unusable header (SQLite counts it as empty) or without a committed
+ *    page 1: the file's header decides, as before.
+ *  - A usable WAL whose header's page size equals that of a usable WAL-mode file header: the
+ *    file's header is taken without scanning the frames (the page size and journal mode are all
+ *    an open takes from it, and they agree; page 1's other fields are read through the WAL once
+ *    open). This keeps every open of a healthy database to one 32-byte read of the WAL.
+ *  - Otherwise (the file header is garbage, short, has another page size or is not in WAL mode)
+ *    the WAL is scanned; when its committed frames hold page 1, that page decides. It counts as a
+ *    header only when its magic is right and its page-size field is the WAL's page size (lockBtree
+ *    would otherwise re-read the page at the other size, out of frames of a different size, and
+ *    sqlite3 reports the database malformed): else `header` is null with `fromWal` true, and
+ *    `otherPageSize` set for a header of another size (refuseWalPage1OfOtherSize: WALNUT_CORRUPT).
+ * Reads only, without locks (callers hold what they need); never throws for a missing or
+ * unreadable WAL, which then simply does not supersede the file.
+ */
+import * as fs from 'node:fs';
+
+import { walnutError } from '../errors';
+import { DB_HEADER_SIZE, decodeDbHeader, isWalMode, type DbHeader } from '../format/db-header';
+import { decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
+import { WalnutFile } from '../io/file';
+import { WalFile } from './wal-file';
+
+export interface HeaderThroughWal {
+  /** The header SQLite would use; null when it is not a SQLite database header. */
+  header: DbHeader | null;
+  /** True when page 1 came from the WAL (the file's own header is superseded). */
+  fromWal: boolean;
+  /** Set when page 1 in the WAL is a header naming another page size than the WAL's (`header` is then null). */
+  otherPageSize?: { wal: number; page1: number };
+}
+
+/**
+ * `fileHead`: the first bytes of the database file as read (up to 100; empty for a 0-byte file).
+ * `dbPath`: the database's real path (its WAL is `${dbPath}-wal`).
+ */
+export function dbHeaderThroughWal(dbPath: string, fileHead: Uint8Array): HeaderThroughWal {
+  const fromFile = fileHead.length >= DB_HEADER_SIZE ? decodeDbHeader(fileHead) : null;
+  const asFile = { header: fromFile, fromWal: false };
+  if (fileHead.length === 0) return asFile;
+  const walPageSize = usableWalPageSize(`${dbPath}-wal`);
+  if (walPageSize === null) return asFile;
+  if (fromFile !== null && isWalMode(fromFile) && fromFile.pageSize === walPageSize) return asFile;
+  const page1 = committedPage1(`${dbPath}-wal`);
+  if (page1 === null) return asFile;
+  const h = decodeDbHeader(page1);
+  if (h !== null && h.pageSize !== page1.length) return { header: null, fromWal: true, otherPageSize: { wal: page1.length, page1: h.pageSize } };
+  return { header: h, fromWal: true };
+}
+
+/**
+ * WALNUT_CORRUPT (pgno 1) when page 1 in the WAL is a database header of another page size than
+ * the WAL's frames: sqlite3 fails such a database with SQLITE_CORRUPT ("malformed"), where page 1
+ * without the magic is SQLITE_NOTADB (callers' WALNUT_CANTOPEN "not a SQLite database").
+ */
+export function refuseWalPage1OfOtherSize(dbPath: string, through: HeaderThroughWal): void {
+  const o = through.otherPageSize;
+  if (o === undefined) return;
+  throw walnutError('WALNUT_CORRUPT', `page 1 in the WAL of ${dbPath} says the page size is ${o.page1}, its frames are ${o.wal} bytes`, { path: dbPath, pgno: 1 });
+}
+
+/**
+ * The page size in the WAL's header when SQLite would use the WAL (else null). The WAL is looked
+ * at only through a descriptor: opened without following a symbolic link (SQLite refuses one) and
+ * without blocking (a FIFO is no WAL), never stat()ed by its path first.
+ */
+function usableWalPageSize(walPath: string): number | null {
+  let wal: WalnutFile;
+  try {
+    wal = WalnutFile.openSync(walPath, { readOnly: true, nonBlocking: true });
+  } catch {
+    return null; // none (or not one SQLite could open): the file's header decides
+  }
+  try {
+    if (!fs.fstatSync(wal.fd).isFile() || wal.sizeSync() <= WAL_HEADER_SIZE) return null; // SQLite: a WAL of only a header has no frames
+    const head = new Uint8Array(WAL_HEADER_SIZE);
+    if (wal.readSync(head, 0, WAL_HEADER_SIZE, 0) !== WAL_HEADER_SIZE) return null;
+    const { status, header } = decodeWalHeader(head);
+    return status === 'ok' ? header!.pageSize : null;
+  } catch {
+    return null;
+  } finally {
+    wal.closeSync(); // a walnut descriptor: closing it drops no lock this process holds elsewhere
+  }
+}
+
+/** The newest committed frame of page 1 in the WAL (page-size bytes), or null when none. */
+function committedPage1(walPath: string): Uint8Array | null {
+  let wal: WalFile;
+  try {
+    wal = WalFile.openSync(walPath, { readOnly: true });
+  } catch {
+    return null;
+  }
+  try {
+    const r = wal.recoverSync();
+    for (let f = r.mxFrame; f >= 1; f--) {
+      if (r.pgnos[f - 1] !== 1) continue;
+      const page = new Uint8Array(r.pageSize);
+      wal.readFramePageSync(f, page, r.pageSize);
+      return page;
+    }
+    return null;
+  } catch {
+    return null;
+  } finally {
+    wal.closeSync();
+  }
+}
