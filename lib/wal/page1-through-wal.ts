@@ -12,12 +12,16 @@
  *    so the WAL is not consulted (callers treat it as today).
  *  - No WAL, a WAL with an unusable header (SQLite counts it as empty) or without a committed
  *    page 1: the file's header decides, as before.
- *  - A usable WAL whose header's page size equals that of a usable WAL-mode file header: the
- *    file's header is taken without scanning the frames (the page size and journal mode are all
- *    an open takes from it, and they agree; page 1's other fields are read through the WAL once
- *    open). This keeps every open of a healthy database to one 32-byte read of the WAL.
- *  - Otherwise (the file header is garbage, short, has another page size or is not in WAL mode)
- *    the WAL is scanned; when its committed frames hold page 1, that page decides. It counts as a
+ *  - A valid WAL-mode file header is taken without reading the WAL (the page size and journal
+ *    mode are all an open takes from it; page 1's other fields are read through the WAL once
+ *    open), so an open of a healthy database costs nothing here. When the WAL's page size
+ *    differs from that header's, the -wal is taken
+ *    for another database's (a copied file: no torn write rewrites only the page-size field of
+ *    an intact header) and callers refuse it (WALNUT_CORRUPT; verify's `wal-page-size`), where
+ *    sqlite3 would adopt the WAL's page 1 and its next checkpoint would write pages of one size
+ *    into a file of another.
+ *  - Otherwise (the file header is garbage, short, names an invalid page size or is not in WAL
+ *    mode) the WAL is scanned; when its committed frames hold page 1, that page decides. It counts as a
  *    header only when its magic is right and its page-size field is the WAL's page size (lockBtree
  *    would otherwise re-read the page at the other size, out of frames of a different size, and
  *    sqlite3 reports the database malformed): else `header` is null with `fromWal` true, and
@@ -50,9 +54,8 @@ export function dbHeaderThroughWal(dbPath: string, fileHead: Uint8Array): Header
   const fromFile = fileHead.length >= DB_HEADER_SIZE ? decodeDbHeader(fileHead) : null;
   const asFile = { header: fromFile, fromWal: false };
   if (fileHead.length === 0) return asFile;
-  const walPageSize = usableWalPageSize(`${dbPath}-wal`);
-  if (walPageSize === null) return asFile;
-  if (fromFile !== null && isWalMode(fromFile) && fromFile.pageSize === walPageSize) return asFile;
+  if (fromFile !== null && fromFile.pageSize !== 0 && isWalMode(fromFile)) return asFile; // a WAL of a foreign page size is refused by the caller, not adopted
+  if (usableWalPageSize(`${dbPath}-wal`) === null) return asFile;
   const page1 = committedPage1(`${dbPath}-wal`);
   if (page1 === null) return asFile;
   const h = decodeDbHeader(page1);

@@ -7,7 +7,8 @@
 // (wal/page1-through-wal.ts), and a checkpoint writes it back, after which sqlite3 and walnut
 // verify agree the file is whole. Garbage with no WAL, or with a WAL SQLite would not use, is
 // refused as before, changing nothing. Cases: the file's first 100 bytes random; only its
-// page-size field wrong (another valid size, and an invalid one); a 16,000+-frame WAL (4+ -shm
+// page-size field wrong (an invalid size; another valid size in an intact WAL-mode header is what a
+// copied foreign -wal looks like, and is refused); a 16,000+-frame WAL (4+ -shm
 // segments) with a python3 sqlite3 writer beside walnut/sql; the CLI verbs on such a file, and
 // its -shm name still refused as an export's output; page 1 in the WAL without the magic
 // (WALNUT_CANTOPEN) or naming another page size (WALNUT_CORRUPT), each as sqlite3 fails it.
@@ -89,7 +90,7 @@ function headerIsWhole(db: string, pageSize = 4096): boolean {
 }
 
 describe('a damaged database header under a WAL that holds page 1', () => {
-  for (const how of ['random-100', 'page-size-other', 'page-size-invalid'] as const) {
+  for (const how of ['random-100', 'page-size-invalid'] as const) {
     it(`${how}: open, read, commit, checkpoint; then the header is whole and sqlite3 reads every row`, async () => {
       const db = tornCopy(`open-${how}`, how);
       const store = await open(db);
@@ -144,6 +145,25 @@ describe('a damaged database header under a WAL that holds page 1', () => {
     }
   });
 
+  it('an intact WAL-mode header naming another page size than the WAL is a foreign WAL: refused, not adopted', async () => {
+    // sqlite3 would read page 1 from the WAL and its checkpoint would write 4096-byte pages into a
+    // file whose header says 1024; no torn write changes only that field, a copied -wal does
+    const db = tornCopy('foreign-size', 'page-size-other');
+    const before = [fs.readFileSync(db), fs.readFileSync(`${db}-wal`)];
+    const err = await open(db).then(
+      async (s) => {
+        await s.close();
+        return null;
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ name: 'WalnutError', code: 'WALNUT_CORRUPT' });
+    const v = await walnut('verify', db, '--json', '--level', '1');
+    expect(v.status).toBe(1);
+    expect(JSON.parse(v.stdout).issues.map((i: { kind: string }) => i.kind)).toContain('wal-page-size'); // and the file read at 1024 (its header's size) has bad pages
+    expect(fs.readFileSync(db).equals(before[0]!) && fs.readFileSync(`${db}-wal`).equals(before[1]!)).toBe(true);
+  });
+
   it("page 1 in the WAL decides: without the magic it is no database, of another page size it is corrupt (as sqlite3 says)", async () => {
     const cases = [
       { name: 'wal-page1-magic', change: (page: Buffer) => (page[3] = 0x41), code: 'WALNUT_CANTOPEN', sqlite: /file is not a database/ },
@@ -175,7 +195,7 @@ describe('a damaged database header under a WAL that holds page 1', () => {
   });
 
   it('the CLI verbs (inspect, verify, export, checkpoint) read it through the WAL; its companions stay its own', async () => {
-    const inspected = tornCopy('cli-inspect', 'page-size-other');
+    const inspected = tornCopy('cli-inspect', 'page-size-invalid');
     const i = await walnut('inspect', inspected, '--json');
     expect(i.status, i.stderr).toBe(0);
     expect(JSON.parse(i.stdout)).toMatchObject({ pageSize: 4096, journalMode: 'wal', walMode: true });
