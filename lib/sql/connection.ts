@@ -14,6 +14,14 @@
  * STATEMENT_CACHE of them stay prepared per connection (least recently used finalized first);
  * close() finalizes them all and closes the SQLite connection once the calls queued before it
  * ran.
+ *
+ * A wasm instance whose schema load the stack ran out in (statement-runner.ts header: SQLite
+ * keeps a half-loaded schema it never loads again) is dropped: reopen() closes its SQLite
+ * connection as far as it can, lets go of its VFS's views, and opens the connection again on a
+ * fresh instance (its prepared statements, TEMP objects and per-connection settings are gone;
+ * an open transaction is rolled back). When that open fails too (the writer's open loads the
+ * schema, which overflows again), the connection has no instance (needsReopen stays true): the
+ * database tries again before each call on it, which fails as the open did.
  */
 import { isWalnutError, walnutError, WalnutError } from '../errors';
 import type { Store } from '../commit/store';
@@ -80,12 +88,32 @@ async function openWaiting(engine: Engine, store: Store, flags: number): Promise
   }
 }
 
+/** One SQLite connection on its own wasm instance, as Connection holds it (replaced by reopen()). */
+interface Instance {
+  engine: Engine;
+  db: number;
+  runner: StatementRunner;
+  vfs: VfsSignals;
+}
+
+/** What a connection is opened with (again, by reopen()). */
+interface OpenWith {
+  store: Store;
+  pipeline: CommitPipeline;
+  role: 'writer' | 'reader';
+  safeIntegers: boolean;
+  maxPageCount: number | undefined;
+}
+
 export class Connection {
-  readonly engine: Engine;
-  readonly db: number;
-  readonly runner: StatementRunner;
-  readonly vfs: VfsSignals;
+  engine: Engine;
+  db: number;
+  runner: StatementRunner;
+  vfs: VfsSignals;
   readonly serial = new Serial();
+  readonly #with: OpenWith;
+  /** The instance was dropped and opening another failed (class header): none to run on. */
+  #noInstance = false;
   /** Calls queued or running (a reader pool picks the least busy connection). */
   busy = 0;
   /** Prepared statements by SQL text, least recently used first. */
@@ -99,6 +127,12 @@ export class Connection {
    * SQLite user expects, instead of being refused by the store at its commit point.
    */
   static async open(store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader', safeIntegers: boolean, maxPageCount?: number): Promise<Connection> {
+    const w: OpenWith = { store, pipeline, role, safeIntegers, maxPageCount };
+    return new Connection(await Connection.#instance(w), w);
+  }
+
+  /** A SQLite connection on a fresh wasm instance, set up for its role. */
+  static async #instance({ store, pipeline, role, safeIntegers, maxPageCount }: OpenWith): Promise<Instance> {
     const engine = await loadEngine();
     const vfs = registerWalnutVfs(engine, 'walnut', store, pipeline, role);
     const { C } = engine;
@@ -112,20 +146,54 @@ export class Connection {
       await runner.exec(role === 'reader' ? 'PRAGMA temp_store=MEMORY' : 'PRAGMA journal_mode=MEMORY; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON');
       vfs.journalModeSet = true; // PRAGMA journal_mode is walnut's now (walnut-vfs.ts #pragma)
       if (role === 'writer' && maxPageCount !== undefined) await runner.exec(`PRAGMA max_page_count=${maxPageCount}`);
-      return new Connection(engine, db, runner, vfs);
+      return { engine, db, runner, vfs };
     } catch (e) {
       // a reader is opened on first use, at any time (the store may have been closed under the
-      // database meanwhile): the SQLite connection goes, and the error is a WalnutError
-      if (db !== undefined) await engine.sqlite3.close(db).catch(() => undefined);
+      // database meanwhile): the SQLite connection goes, and the error is a WalnutError (the
+      // views go too: an instance whose schema load overflowed may not close its files)
+      if (db !== undefined) await closeInstance(engine, db);
+      vfs.releaseAll();
       throw sqliteFailure(e, vfs, store.path);
     }
   }
 
-  private constructor(engine: Engine, db: number, runner: StatementRunner, vfs: VfsSignals) {
-    this.engine = engine;
-    this.db = db;
-    this.runner = runner;
-    this.vfs = vfs;
+  private constructor(instance: Instance, openWith: OpenWith) {
+    this.engine = instance.engine;
+    this.db = instance.db;
+    this.runner = instance.runner;
+    this.vfs = instance.vfs;
+    this.#with = openWith;
+  }
+
+  /** The wasm instance must be replaced before the next statement (class header): reopen(). */
+  get needsReopen(): boolean {
+    return this.#noInstance || this.runner.schemaAbandoned;
+  }
+
+  /** The SQLite connection is in a transaction (false with no instance: reopen()). */
+  inTransaction(): boolean {
+    return !this.#noInstance && !this.engine.sqlite3.get_autocommit(this.db);
+  }
+
+  /**
+   * Drops the wasm instance for a fresh one (class header). The caller holds the connection and
+   * has taken what the call committed or read (vfs.takeDurability()). Rejects with the open's
+   * error, the connection then having no instance (needsReopen: tried again next time).
+   */
+  async reopen(): Promise<void> {
+    if (!this.#noInstance) {
+      this.#statements.clear();
+      this.#lastUsed = null;
+      this.#noInstance = true;
+      await closeInstance(this.engine, this.db);
+      this.vfs.releaseAll();
+    }
+    const instance = await Connection.#instance(this.#with);
+    this.engine = instance.engine;
+    this.db = instance.db;
+    this.runner = instance.runner;
+    this.vfs = instance.vfs;
+    this.#noInstance = false;
   }
 
   /** The statement prepared from `sql`, if it is. */
@@ -165,9 +233,33 @@ export class Connection {
 
   /** Finalizes every statement and closes the SQLite connection; the caller holds the connection. */
   async close(): Promise<void> {
+    if (this.#noInstance) return;
+    if (this.runner.schemaAbandoned) {
+      this.#statements.clear();
+      this.#noInstance = true;
+      await closeInstance(this.engine, this.db);
+      this.vfs.releaseAll();
+      return;
+    }
     for (const stmt of this.#statements.values()) await this.runner.finalize(stmt).catch(() => undefined);
     this.#statements.clear();
     this.#lastUsed = null;
     await this.engine.sqlite3.close(this.db);
+  }
+}
+
+/**
+ * Closes SQLite connection `db` of `engine` as far as it can be: every statement finalized,
+ * then closed; a failure (an instance left mid-call by a stack overflow) is ignored: the
+ * instance is dropped either way.
+ */
+async function closeInstance(engine: Engine, db: number): Promise<void> {
+  try {
+    const m = engine.module;
+    engine.resetStack();
+    for (let s = m._sqlite3_next_stmt(db, 0) as number, last = 0; s !== 0 && s !== last; last = s, s = m._sqlite3_next_stmt(db, 0) as number) m._sqlite3_finalize(s);
+    await engine.sqlite3.close(db);
+  } catch {
+    // (dropped with the instance)
   }
 }

@@ -322,7 +322,8 @@ export class Database implements Queryable {
       if (!opensOwn && autocommit()) opensOwn = true;
     };
     return w.runner.exec(sql, beforeStatement).catch(async (e: unknown) => {
-      if (opensOwn && !autocommit()) await w.runner.exec('ROLLBACK').catch(() => undefined);
+      // (an instance whose schema load overflowed is dropped instead, its transaction with it: #failed)
+      if (opensOwn && !w.needsReopen && !autocommit()) await w.runner.exec('ROLLBACK').catch(() => undefined);
       throw e;
     });
   }
@@ -382,7 +383,7 @@ export class Database implements Queryable {
         // inside a transaction opened through exec() (BEGIN), it nests as a savepoint, as
         // better-sqlite3's transaction functions do (BEGIN IMMEDIATE failed "cannot start a
         // transaction within a transaction"); reads made meanwhile stay the exec() transaction's
-        const nested = !w.engine.sqlite3.get_autocommit(w.db);
+        const nested = w.inTransaction();
         this.#transactionOpen = !nested;
         try {
           return await this.#runTransaction(w, fn, nested);
@@ -432,7 +433,7 @@ export class Database implements Queryable {
    */
   async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>, nested: boolean): Promise<T> {
     await w.runner.exec(nested ? `SAVEPOINT ${NESTED_SAVEPOINT}` : 'BEGIN IMMEDIATE');
-    const tx = new TransactionScope(w.runner, (sql) => w.prepared(sql), (e) => this.#translate(w, e), () => !w.engine.sqlite3.get_autocommit(w.db));
+    const tx = new TransactionScope(w, (e) => this.#translate(w, e));
     let result: T;
     let grace: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -471,7 +472,7 @@ export class Database implements Queryable {
     } catch (e) {
       tx.end();
       await tx.idle();
-      if (!w.engine.sqlite3.get_autocommit(w.db)) await w.runner.exec(nested ? `ROLLBACK TO ${NESTED_SAVEPOINT}; RELEASE ${NESTED_SAVEPOINT}` : 'ROLLBACK').catch(() => undefined);
+      if (!w.needsReopen && w.inTransaction()) await w.runner.exec(nested ? `ROLLBACK TO ${NESTED_SAVEPOINT}; RELEASE ${NESTED_SAVEPOINT}` : 'ROLLBACK').catch(() => undefined);
       throw e;
     }
     return result;
@@ -531,8 +532,7 @@ export class Database implements Queryable {
    * then waits for it, in call order.
    */
   #inExecTransaction(): boolean {
-    const w = this.#writer;
-    return !this.#transactionOpen && !w.engine.sqlite3.get_autocommit(w.db);
+    return !this.#transactionOpen && this.#writer.inTransaction();
   }
 
   /** get/all on a read connection (admitted before close()); ON_WRITER when the writer must run it. */
@@ -788,6 +788,17 @@ export class Database implements Queryable {
    * its result or error is delivered. Errors come translated (#translate).
    */
   #attempt<T>(c: Connection, job: () => T | Promise<T>, end: () => void): T | Promise<T> {
+    // a connection whose wasm instance was dropped and not replaced (connection.ts reopen()):
+    // opened again first; when that fails, so does the call, as the open did
+    if (c.needsReopen) {
+      return c.reopen().then(
+        () => this.#attempt(c, job, end),
+        (e: unknown) => {
+          end();
+          throw this.#translate(c, e);
+        },
+      );
+    }
     c.vfs.conflict = false;
     c.vfs.lastError = null;
     let result: T | Promise<T>;
@@ -797,16 +808,30 @@ export class Database implements Queryable {
       return this.#failed(c, e, end);
     }
     if (!(result instanceof Promise)) {
+      if (c.needsReopen) return this.#reopened(c, end, () => result as T);
       end();
       return result;
     }
     return result.then(
       (value) => {
+        // (a read connection's failure the job answered ON_WRITER for)
+        if (c.needsReopen) return this.#reopened(c, end, () => value);
         end();
         return value;
       },
       (e: unknown) => this.#failed(c, e, end),
     );
+  }
+
+  /**
+   * A job on `c` ended after SQLite's schema load ran out of stack on it (connection.ts): `end`
+   * (the durability of what the call committed or read is taken from the old instance's VFS),
+   * then `c` is opened again on a fresh wasm instance before it goes to the next call (a
+   * failure to is left for the next call: #attempt), then `settle`.
+   */
+  #reopened<T>(c: Connection, end: () => void, settle: () => T): Promise<T> {
+    end();
+    return c.reopen().then(settle, settle);
   }
 
   /** A job failed with `e`: throws it translated, after `end`. */
@@ -816,6 +841,7 @@ export class Database implements Queryable {
       end();
       throw err;
     };
+    if (c.needsReopen) return this.#reopened(c, end, fail);
     // a VACUUM refused for a new page size: SQLite keeps that size pending on the (shared)
     // connection and every later VACUUM, anyone's, would try it again; set it back
     if (isWalnutError(err) && err.reason === 'page_size') return Promise.resolve(c.runner.exec(`PRAGMA page_size=${this.#store.pageSize}`)).catch(() => undefined).then(fail);
@@ -874,11 +900,9 @@ function retryable(e: unknown): unknown {
  * (test/hostile/sql-transaction-rolled-back-by-sqlite).
  */
 class TransactionScope implements Queryable {
-  readonly #runner: StatementRunner;
-  readonly #prepared: (sql: string) => Promise<number>;
+  /** The writer (its runner is read per call: reopen() replaces it). */
+  readonly #w: Connection;
   readonly #translate: (e: unknown) => unknown;
-  /** The writer is still in the transaction (not back in autocommit). */
-  readonly #open: () => boolean;
   readonly #serial = new Serial();
   /** The calls not settled yet. */
   readonly #pending = new Set<Promise<unknown>>();
@@ -887,11 +911,9 @@ class TransactionScope implements Queryable {
   #ended = false;
   #rolledBack: { error: unknown } | null = null;
 
-  constructor(runner: StatementRunner, prepared: (sql: string) => Promise<number>, translate: (e: unknown) => unknown, open: () => boolean) {
-    this.#runner = runner;
-    this.#prepared = prepared;
+  constructor(writer: Connection, translate: (e: unknown) => unknown) {
+    this.#w = writer;
     this.#translate = translate;
-    this.#open = open;
   }
 
   /** The failure on which SQLite rolled the transaction back (class comment), else null. */
@@ -904,39 +926,39 @@ class TransactionScope implements Queryable {
       const refused = extraArgumentError('tx.exec', 'only SQL (it binds no parameters: use run())', 1, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
-    return this.#call(() => this.#runner.exec(sql, refuseTransactionControl));
+    return this.#call(() => this.#w.runner.exec(sql, refuseTransactionControl));
   }
   run(sql: string, params?: Params): Promise<RunResult> {
     if (arguments.length > 2) {
       const refused = extraArgumentError('tx.run', 'SQL and params (an array or an object)', 2, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
-    return this.#call(async () => runStatement(this.#runner, await this.#statement(sql), params));
+    return this.#call(async () => runStatement(this.#w.runner, await this.#statement(sql), params));
   }
   get(sql: string, params?: Params): Promise<Row | undefined> {
     if (arguments.length > 2) {
       const refused = extraArgumentError('tx.get', 'SQL and params (an array or an object)', 2, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
-    return this.#call(async () => (await this.#runner.execute(await this.#statement(sql), params, 'get'))[0]);
+    return this.#call(async () => (await this.#w.runner.execute(await this.#statement(sql), params, 'get'))[0]);
   }
   all(sql: string, params?: Params): Promise<Row[]> {
     if (arguments.length > 2) {
       const refused = extraArgumentError('tx.all', 'SQL and params (an array or an object)', 2, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
-    return this.#call(async () => this.#runner.execute(await this.#statement(sql), params, 'all'));
+    return this.#call(async () => this.#w.runner.execute(await this.#statement(sql), params, 'all'));
   }
 
   /** db.prepare() from fn: `sql` prepared on the writer (checked; cached), in turn with tx's calls. */
   prepareForDb(sql: string): Promise<void> {
-    return this.#call(async () => void (await this.#prepared(sql)));
+    return this.#call(async () => void (await this.#w.prepared(sql)));
   }
 
   /** The prepared statement of `sql` (exactly one), unless it would end the transaction. */
   #statement(sql: string): Promise<number> {
     if (typeof sql === 'string') refuseTransactionControl(sql);
-    return this.#prepared(sql);
+    return this.#w.prepared(sql);
   }
 
   /** A call after the failure `cause`, on which SQLite rolled the transaction back. */
@@ -970,7 +992,10 @@ class TransactionScope implements Queryable {
         return await job();
       } catch (e) {
         const err = this.#translate(e);
-        if (this.#rolledBack === null && !this.#open()) this.#rolledBack = { error: err };
+        // SQLite's schema load ran out of stack: the writer's instance, and the transaction with
+        // it, is dropped at once (connection.ts reopen(); a failure to open is the next call's)
+        if (this.#w.needsReopen) await this.#w.reopen().catch(() => undefined);
+        if (this.#rolledBack === null && !this.#w.inTransaction()) this.#rolledBack = { error: err };
         throw err;
       }
     });

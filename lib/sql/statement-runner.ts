@@ -36,12 +36,17 @@
  * just ends. Left as they are: SQLite's count of running steps (nVdbeExec) stays one too high,
  * and after an overflow while preparing its pointer to the parse in progress (db->pParse)
  * names the abandoned frame; both are read only on paths not taken here (tracing, SQLite's
- * out-of-memory handling, shadow tables under SQLITE_DBCONFIG_DEFENSIVE). Not mended either:
- * an overflow while a step re-reads the schema (OP_ParseSchema: a CREATE VIEW deep enough to
- * parse but not to be re-read) leaves db->init.busy set (by all signs: the schema is never
- * loaded again), and the connection refuses every later schema change (SQLITE_ERROR, no
- * message), and every statement once its schema was reset, until it is opened again (README;
- * mending it means reopening the SQLite connection, which loses TEMP objects and settings).
+ * out-of-memory handling, shadow tables under SQLITE_DBCONFIG_DEFENSIVE).
+ * An overflow while SQLite loads its schema (a prepare's or a re-prepare's read of
+ * sqlite_master, a step's OP_ParseSchema: an entry nested deeper than the wasm stack takes,
+ * written by sqlite3 natively) cannot be gone on from: SQLite keeps the entries loaded before
+ * it and leaves its schema-loading flag (db->init.busy) set, so it never loads the schema again
+ * and went on with the half: a UNIQUE index after the entry was missing, INSERTs wrote
+ * duplicates, and sqlite3's integrity_check failed. Such an overflow is told apart by that
+ * flag (#schemaLoadAbandoned: SQLite consults no authorizer while it is set) and is WALNUT_SQL,
+ * reason SchemaStackOverflow, sqliteCode SQLITE_CORRUPT (native SQLite's answer to a schema it
+ * cannot parse, "malformed database schema"); schemaAbandoned is then set, and the connection
+ * drops this wasm instance for a fresh one (connection.ts reopen()).
  */
 import { asInputError, uint8Length, viewBytes } from '../arguments';
 import { walnutError, WalnutError } from '../errors';
@@ -61,6 +66,10 @@ export interface RunResult {
 
 /** SQLite's generic error code (native SQLite's "Expression tree is too large" is one). */
 const SQLITE_ERROR = 1;
+/** SQLite's code for a schema it cannot parse ("malformed database schema"). */
+const SQLITE_CORRUPT = 11;
+/** The statement #schemaLoadAbandoned() prepares, NUL-terminated. */
+const PROBE_SQL = Buffer.from('SELECT 1\0', 'utf8');
 const INT64_MAX = 0x7fffffffffffffffn;
 const INT64_MIN = -0x8000000000000000n;
 
@@ -109,6 +118,7 @@ export class StatementRunner {
   readonly #statementEnded: () => void;
   /** Stack overflows whose step #halt() stopped (their message says so). */
   readonly #halted = new WeakSet<RangeError>();
+  #schemaAbandoned = false;
 
   /**
    * `yields`: a query returning many rows gives the event loop a turn every YIELD_MS (a read
@@ -131,6 +141,14 @@ export class StatementRunner {
    */
   get mayHaveTempObjects(): boolean {
     return this.#mayHaveTemp;
+  }
+
+  /**
+   * True once the wasm stack ran out while SQLite loaded its schema (header comment): SQLite
+   * holds a half-loaded schema it will not load again, and no statement may run on it.
+   */
+  get schemaAbandoned(): boolean {
+    return this.#schemaAbandoned;
   }
 
   /** Prepares exactly one statement (WALNUT_INVALID_ARGUMENT for none or several). */
@@ -463,8 +481,40 @@ export class StatementRunner {
         m._sqlite3_finalize(s);
       }
     }
+    if (this.#schemaLoadAbandoned()) {
+      this.#schemaAbandoned = true;
+      return walnutError('WALNUT_SQL', `malformed database schema: an entry of it is nested too deeply for SQLite's stack in wasm, which ran out while SQLite loaded the schema; nothing of the statement was written (a transaction it ran in is rolled back) and the connection is opened again on a fresh SQLite instance: ${e.message}`, { reason: 'SchemaStackOverflow', sqliteCode: SQLITE_CORRUPT, cause: e });
+    }
     const stopped = halted ? ': its run was stopped as an interrupted one (nothing of it was written; one that writes rolled back the transaction it ran in)' : '';
     return walnutError('WALNUT_SQL', `the statement needs more stack than SQLite has in wasm (nested too deeply, or a LIKE/GLOB pattern of too many wildcards)${stopped}: ${e.message}`, { reason: 'StackOverflow', sqliteCode: SQLITE_ERROR, cause: e });
+  }
+
+  /**
+   * True when SQLite's schema-loading flag (db->init.busy) is still set after a stack overflow:
+   * its schema load was abandoned (header comment). SQLite consults no authorizer while the
+   * flag is set (sqlite3AuthCheck), so `SELECT 1` is prepared with one installed: it is
+   * consulted (SQLITE_SELECT) unless the flag is set. The flag is internal to SQLite; this is
+   * the one public way it shows.
+   */
+  #schemaLoadAbandoned(): boolean {
+    const m = this.#e.module;
+    let consulted = false;
+    const text = m._sqlite3_malloc(PROBE_SQL.length) as number;
+    const out = m._sqlite3_malloc(4) as number;
+    try {
+      if (text === 0 || out === 0) return false; // (out of memory: not told apart, the plain overflow)
+      (m.HEAPU8 as Uint8Array).set(PROBE_SQL, text);
+      m.set_authorizer(this.#db, () => ((consulted = true), this.#e.C.SQLITE_OK), 0);
+      (m.HEAP32 as Int32Array)[out >> 2] = 0;
+      m._sqlite3_prepare_v3(this.#db, text, -1, 0, out, 0);
+      const stmt = (m.HEAP32 as Int32Array)[out >> 2]! >>> 0;
+      if (stmt !== 0) m._sqlite3_finalize(stmt);
+    } finally {
+      m.set_authorizer(this.#db, null, 0);
+      if (text !== 0) m._sqlite3_free(text);
+      if (out !== 0) m._sqlite3_free(out);
+    }
+    return !consulted;
   }
 
   /**

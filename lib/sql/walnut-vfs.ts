@@ -107,6 +107,12 @@ export interface VfsSignals {
    * journal_mode is walnut's to answer ("wal"), and a change of it is refused (#pragma).
    */
   journalModeSet: boolean;
+  /**
+   * Lets go of every file's view and buffered writes, as closing them would: for a wasm instance
+   * dropped without SQLite closing its files (connection.ts, reopen() after a schema load the
+   * stack ran out in). Views not let go of held their read marks for good (checkpoints stalled).
+   */
+  releaseAll(): void;
 }
 
 /** A wait for commits a call made or read, with the pipeline's recoveries when its view was taken. */
@@ -334,6 +340,17 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       }
       pOutFlags.setInt32(0, flags, true);
       return C.SQLITE_OK!;
+    }
+
+    releaseAll(): void {
+      for (const m of this.#main.values()) {
+        if (m.view !== null) pipeline.releaseView(m.view);
+        m.view = null;
+        m.writes.clear();
+      }
+      this.#main.clear();
+      this.#mem.clear();
+      this.#memFiles.clear();
     }
 
     jClose(fileId: number): number {
