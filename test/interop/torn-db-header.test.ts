@@ -78,6 +78,17 @@ function rewritePage1InWal(walPath: string, change: (page: Buffer) => void): voi
   fs.writeFileSync(walPath, wal);
 }
 
+/** What open() rejects with (null when it opens; the store is closed again). */
+function openError(db: string): Promise<unknown> {
+  return open(db).then(
+    async (s) => {
+      await s.close();
+      return null;
+    },
+    (e: unknown) => e,
+  );
+}
+
 function headerIsWhole(db: string, pageSize = 4096): boolean {
   const head = Buffer.alloc(18);
   const fd = fs.openSync(db, 'r');
@@ -130,13 +141,7 @@ describe('a damaged database header under a WAL that holds page 1', () => {
     fs.closeSync(fd);
     for (const db of [noWal, badWal]) {
       const before = fs.readFileSync(db);
-      const err = await open(db).then(
-        async (s) => {
-          await s.close();
-          return null;
-        },
-        (e: unknown) => e,
-      );
+      const err = await openError(db);
       expect(err).toMatchObject({ name: 'WalnutError', code: 'WALNUT_CANTOPEN', message: expect.stringMatching(/not a SQLite database/) });
       expect(fs.readFileSync(db).equals(before)).toBe(true);
       const i = await walnut('inspect', db, '--json');
@@ -150,13 +155,7 @@ describe('a damaged database header under a WAL that holds page 1', () => {
     // file whose header says 1024; no torn write changes only that field, a copied -wal does
     const db = tornCopy('foreign-size', 'page-size-other');
     const before = [fs.readFileSync(db), fs.readFileSync(`${db}-wal`)];
-    const err = await open(db).then(
-      async (s) => {
-        await s.close();
-        return null;
-      },
-      (e: unknown) => e,
-    );
+    const err = await openError(db);
     expect(err).toMatchObject({ name: 'WalnutError', code: 'WALNUT_CORRUPT' });
     const v = await walnut('verify', db, '--json', '--level', '1');
     expect(v.status).toBe(1);
@@ -173,13 +172,7 @@ describe('a damaged database header under a WAL that holds page 1', () => {
       const db = tornCopy(c.name, 'random-100');
       rewritePage1InWal(`${db}-wal`, c.change);
       const before = [fs.readFileSync(db), fs.readFileSync(`${db}-wal`)];
-      const err = await open(db).then(
-        async (s) => {
-          await s.close();
-          return null;
-        },
-        (e: unknown) => e,
-      );
+      const err = await openError(db);
       expect(err, c.name).toMatchObject({ name: 'WalnutError', code: c.code });
       expect(fs.readFileSync(db).equals(before[0]!) && fs.readFileSync(`${db}-wal`).equals(before[1]!)).toBe(true);
       const i = await walnut('inspect', db, '--json');
