@@ -844,6 +844,7 @@ export class Store {
   /** Metrics as an object, or as Prometheus text with { format: 'prometheus' }. */
   metrics(): StoreMetrics;
   metrics(options: { format: 'prometheus' }): string;
+  metrics(options: { format?: 'object' }): StoreMetrics;
   metrics(options?: { format?: 'object' | 'prometheus' }): StoreMetrics | string {
     if (arguments.length > 1) refuseExtraArguments('store.metrics', 'only options', 1, arguments);
     const format: unknown = readInput('options', () => (options === undefined || options === null ? 'object' : typeof options === 'object' ? (options.format ?? 'object') : undefined));

@@ -136,7 +136,7 @@ describe('page buffers reused or transferred while their commit is in flight', (
           if (k === 63) victim = page;
         });
         for (let t = 0; t < turns; t++) await new Promise((resolve) => setImmediate(resolve));
-        structuredClone(victim!, { transfer: [victim!.buffer] }); // the receiver lets it go at once
+        structuredClone(victim!, { transfer: [victim!.buffer as ArrayBuffer] }); // the receiver lets it go at once
         victim = null;
         for (let i = 0; i < 3; i++) {
           gc();

@@ -65,14 +65,14 @@ describe('an argument past the ones a verb takes', () => {
       expectWalnutError(() => loose(tx.write).call(tx, 2, page(3), 'extra'), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
       tx.write(2, page(3));
       await expectRejectsWalnut(loose(tx.commit).call(tx, {}, () => undefined) as Promise<unknown>, 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
-      expect(await tx.commit({}, ...([undefined] as never[]))).toMatchObject({ commitSeq: expect.any(Number) });
+      expect(await tx.commit({}, ...([undefined] as unknown as []))).toMatchObject({ commitSeq: expect.any(Number) });
 
       const snap = await store.snapshot();
       const out = Buffer.alloc(1024);
       await expectRejectsWalnut(loose(snap.read).call(snap, 2, out) as Promise<unknown>, 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
       expectWalnutError(() => loose(snap.readSync).call(snap, 2, out), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
       expectWalnutError(() => loose(snap.readIntoSync).call(snap, 2, out, 0), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
-      expect(snap.readSync(2, ...([undefined] as never[]))).toEqual(page(3));
+      expect(snap.readSync(2, ...([undefined] as unknown as []))).toEqual(page(3));
       expectWalnutError(() => loose(verifySnapshot)(snap, 5, {}, 1), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
       loose(snap.release).call(snap, 'anything'); // ends it all the same
       await expectRejectsWalnut(snap.read(2), 'WALNUT_CLOSED');
@@ -112,7 +112,7 @@ describe('an argument past the ones a verb takes', () => {
         await expectRejectsWalnut(loose(tx.run).call(tx, 'INSERT INTO t VALUES (?, ?)', [1, 2], 3) as Promise<unknown>, 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
       });
       expect(await db.all('SELECT * FROM t')).toEqual([]); // nothing ran
-      await insert.run([1, 2], ...([undefined] as never[]));
+      await insert.run([1, 2], ...([undefined] as unknown as []));
       expect(await db.all('SELECT * FROM t')).toEqual([{ a: 1, b: 2 }]);
     } finally {
       await loose(db.close).call(db, 'SIGTERM');

@@ -32,7 +32,7 @@ afterAll(async () => {
 async function transferredMidOp<T>(buffer: Uint8Array, op: () => Promise<T>): Promise<PromiseSettledResult<T>> {
   const busy = slow.writev([BIG], 0, 'full');
   const settled = Promise.allSettled([op()]); // handled at once: a read that fails does so while we wait
-  structuredClone(buffer, { transfer: [buffer.buffer] });
+  structuredClone(buffer, { transfer: [buffer.buffer as ArrayBuffer] });
   for (let i = 0; i < 3; i++) {
     gc();
     await new Promise((resolve) => setTimeout(resolve, 2));

@@ -45,7 +45,7 @@ describe('follow exports racing store.close()', () => {
         const followers = 1 + (round % 6);
         const exports = Array.from({ length: followers }, (_, f) => {
           records[f] = 0;
-          return store.exportTo({ appendRecord: () => void records[f]!++, flush: () => undefined }, { follow: true, pollMs: 1 });
+          return store.exportTo({ appendRecord: async () => void records[f]!++, flush: async () => undefined }, { follow: true, pollMs: 1 });
         });
         const settled = exports.map((h) => h.done.then(() => 'ok', (e: unknown) => (e instanceof WalnutError ? e.code : `not a WalnutError: ${String(e)}`)));
         const commits: Promise<unknown>[] = [];

@@ -88,10 +88,10 @@ describe('an input whose reading throws', () => {
         const err = await expectRejectsWalnut(db.run(p === list ? 'INSERT INTO t VALUES (?)' : 'INSERT INTO t VALUES (:a)', p as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'params' });
         expect(err.cause).toBe(thrown);
       }
-      await expectRejectsWalnut(db.get('SELECT :a AS a', throwing('a')), 'WALNUT_INVALID_ARGUMENT', { reason: 'params' });
+      await expectRejectsWalnut(db.get('SELECT :a AS a', throwing('a') as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'params' });
       await expectRejectsWalnut(db.transaction(async (tx) => {
         await tx.run('INSERT INTO t VALUES (1)');
-        await tx.run('INSERT INTO t VALUES (:a)', throwing('a'));
+        await tx.run('INSERT INTO t VALUES (:a)', throwing('a') as never);
       }), 'WALNUT_INVALID_ARGUMENT', { reason: 'params' });
       expect(await db.all('SELECT a FROM t')).toEqual([]);
       await db.run('INSERT INTO t VALUES (:a)', { a: 7 });

@@ -33,7 +33,7 @@ const LINE_MS = 15_000;
 test.for([
   ['a handler with SA_RESTART', 'handler'],
   ['SIG_DFL', 'default'],
-] as const)('SIGRTMIN+5 set to %s over walnut\'s handler: later lease waits still end at the busy timeout and on close(), and still get WRITE', async ([, as], { skip }) => {
+] as const)('SIGRTMIN+5 set to %s over walnut\'s handler: later lease waits still end at the busy timeout and on close(), and still get WRITE', { timeout: 120_000 }, async ([, as], { skip }) => {
   const dir = tmpDir();
   const shim = buildClaimRtSignalShim(dir);
   if (shim === null) return skip(); // no C compiler: nothing can claim the signal
@@ -102,4 +102,4 @@ test.for([
     child.kill('SIGKILL');
     end();
   }
-}, 120_000);
+});

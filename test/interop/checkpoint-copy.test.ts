@@ -57,7 +57,7 @@ function fourSegments(db: Database.Database) {
 function sqliteCheckpoint(file: string, mode: CheckpointMode): { result: unknown; bytes: Buffer } {
   const db = new Database(file);
   try {
-    const r = db.pragma(`wal_checkpoint(${mode.toUpperCase()})`)[0] as { busy: number; log: number; checkpointed: number };
+    const r = (db.pragma(`wal_checkpoint(${mode.toUpperCase()})`) as unknown[])[0] as { busy: number; log: number; checkpointed: number };
     return { result: r, bytes: fs.readFileSync(file) }; // before close(): the last connection would checkpoint again
   } finally {
     db.close();

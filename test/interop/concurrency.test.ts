@@ -140,7 +140,7 @@ describe('damaged -shm files are rebuilt from the WAL', () => {
       c[48 + 16] ^= 0xff;
       return c;
     }],
-    ['garbage', (b) => Buffer.alloc(b.length).map((_, i) => (i * 131) & 0xff)],
+    ['garbage', (b) => Buffer.from(b.map((_, i) => (i * 131) & 0xff))],
     ['zero length', () => Buffer.alloc(0)],
   ];
   for (const [name, mutate] of damages) {

@@ -228,7 +228,7 @@ describe('native export functions refuse bad arguments with a WalnutError', () =
     const reader = new nativeExportIo.BaseImageReader();
     const out = Buffer.alloc(17 + 8 * 4096);
     const call = (args: unknown[]) => () => (reader.readChunk as (...x: unknown[]) => unknown)(...args);
-    const good = [fa, fb, out, 4096, 256, 1, 8, 8, null, false];
+    const good: unknown[] = [fa, fb, out, 4096, 256, 1, 8, 8, null, false];
     const bad: [number, unknown][] = [
       [0, {}], [0, null], [1, 'wal'], [1, fc], [1, fm], [2, 'out'], [2, new Uint32Array(10)], [2, Buffer.alloc(100)],
       [3, 1000], [3, 256], [3, 131072], [3, -4096], [3, Number.NaN], [3, '4096'],
@@ -262,7 +262,7 @@ describe('native export functions refuse bad arguments with a WalnutError', () =
     const fs_ = nativeHandleOf(sinkFile) as never;
     const writer = new nativeExportIo.BaseImageReader();
     const write = (args: unknown[]) => () => (writer.writeChunk as (...x: unknown[]) => unknown)(...args);
-    const goodWrite = [fa, fb, fs_, 4096, 256, 1, 8, 8, null, false, 5];
+    const goodWrite: unknown[] = [fa, fb, fs_, 4096, 256, 1, 8, 8, null, false, 5];
     for (const [at, value] of [...bad.filter(([i]) => i !== 2), [2, 'sink'], [2, fc], [2, out], [10, -1], [10, 2 ** 53], [10, 'x'], [10, undefined]] as [number, unknown][]) {
       const args = goodWrite.slice();
       args[at] = value;

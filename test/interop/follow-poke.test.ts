@@ -25,7 +25,7 @@ describe('follow export: a poke during a pass', () => {
     let held = false;
     const handle = store.exportTo(
       {
-        appendRecord: (p: Uint8Array) => {
+        appendRecord: async (p: Uint8Array) => {
           const r = decodeRecord(p);
           if (r.kind === 'commitMeta') commitSeqs.push(r.seq);
         },

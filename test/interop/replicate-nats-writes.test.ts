@@ -43,7 +43,7 @@ describe.skipIf(NATS_SKIP !== null)(`NATS client writes${NATS_SKIP ? ` (skipped:
       acks.push(await publish(bodies[3]!, 3), await publish(bodies[4]!, 4));
       for (const b of bodies) expect(written.some((w) => w.buffer === b.buffer)).toBe(true); // its own memory: not packed into a copy
       for (let i = 0; i < bodies.length; i++) {
-        const m = await link.jsm.streams.getMessage('w', { seq: acks[i]!.seq });
+        const m = (await link.jsm.streams.getMessage('w', { seq: acks[i]!.seq }))!;
         expect(m.subject).toBe(`w.${i}`);
         expect(m.header.get('Walnut-Test')).toBe(String(i));
         expect(Buffer.from(m.data).equals(Buffer.from(bodies[i]!))).toBe(true);

@@ -987,7 +987,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const subjects: string[] = [];
     const finals: { seq: number; first: number; last: number }[] = [];
     for (let q = 1; q <= last; q++) {
-      const msg = await jsm.streams.getMessage('interleave', { seq: q });
+      const msg = (await jsm.streams.getMessage('interleave', { seq: q }))!;
       subjects[q] = msg.subject;
       if (msg.header.get('Walnut-Base-Final') === '1' && msg.header.get('Walnut-Log-From') !== '') {
         finals.push({ seq: Number(msg.header.get('Walnut-Base-Seq')), first: Number(msg.header.get('Walnut-Base-First')), last: q });
@@ -1039,7 +1039,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const last = (await jsm.streams.info('smallparts')).state.last_seq;
     const parts = new Map<string, number[]>(); // base seq -> part sizes
     for (let q = 1; q <= last; q++) {
-      const msg = await jsm.streams.getMessage('smallparts', { seq: q });
+      const msg = (await jsm.streams.getMessage('smallparts', { seq: q }))!;
       if (msg.subject !== 'walnut.smallparts.base') continue;
       const key = msg.header.get('Walnut-Base-Seq');
       parts.set(key, [...(parts.get(key) ?? []), msg.data.length]);

@@ -218,7 +218,7 @@ describe('native restore functions refuse bad arguments with a WalnutError', () 
       const [fs_, fd, fc] = [s, db, closed].map(nativeHandleOf) as [never, never, never];
       const w = new nativeExportIo.BaseImageWriter();
       const apply = w.applyRun.bind(w) as (...x: unknown[]) => Promise<unknown>;
-      const good = [fs_, fd, 8, 1, 0, 1 << 20];
+      const good: unknown[] = [fs_, fd, 8, 1, 0, 1 << 20];
       const bad: [number, unknown][] = [
         [0, {}], [0, null], [0, fc], [1, 'db'], [1, fc],
         [2, -1], [2, 2 ** 53], [2, 1.5], [2, '8'],

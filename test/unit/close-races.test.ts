@@ -61,10 +61,10 @@ interface Verb {
 
 const collectingSink = (): WalRecordSink & { records: number } => ({
   records: 0,
-  appendRecord(bytes: Uint8Array) {
+  async appendRecord(bytes: Uint8Array) {
     this.records += bytes.length > 0 ? 1 : 0;
   },
-  flush() {},
+  async flush() {},
 });
 
 const VERBS: Verb[] = [

@@ -143,7 +143,7 @@ describe('positioned I/O', () => {
 
   it('writes a list of buffers back to back with writev, including more than IOV_MAX', async () => {
     const f = await WalnutFile.open(fresh(), { create: true });
-    const parts = Array.from({ length: 1500 }, (_, i) => Buffer.alloc(3, i % 251));
+    const parts: Uint8Array[] = Array.from({ length: 1500 }, (_, i) => Buffer.alloc(3, i % 251));
     parts.push(new Uint8Array(0));
     const total = parts.reduce((s, b) => s + b.length, 0);
     expect(await f.writev(parts, 10)).toBe(total);
