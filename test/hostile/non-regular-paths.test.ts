@@ -9,7 +9,8 @@
 // open waits on a timer: the command stops on a signal while it waits, a destroyed stream ends
 // the wait, and a reader that comes later gets the whole stream. Each run is a child process
 // with a deadline, so a hang fails the test instead of freezing it. Also: restore() onto a FIFO
-// or directory now says reason NotRegularFile, as it does for the target's -wal and -shm.
+// or directory now says reason NotRegularFile, as it does for the target's -wal and -shm, and
+// so do inspect() and verify() of a directory (as of a FIFO or a device there).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,7 +18,9 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { restore } from '../../lib/export/restore';
-import { expectRejectsWalnut } from '../helpers/expect-error';
+import { inspect } from '../../lib/integrity/inspect';
+import { verify } from '../../lib/integrity/verify';
+import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { spawnOutput } from '../helpers/children';
 import { Database, sqliteWritesWal, typicalWork } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
@@ -146,4 +149,14 @@ describe('restore onto a path that is not a regular file', () => {
     }
     expect(fs.readdirSync(dir).filter((f) => f.includes('walnut-restore'))).toEqual([]); // nothing made beside them
   }, 2 * HANG_MS);
+});
+
+describe('inspect and verify of a directory', () => {
+  it('WALNUT_CANTOPEN with reason NotRegularFile, as of a FIFO or a device (it had no reason)', async () => {
+    const directory = path.join(dir, 'dir.db');
+    fs.mkdirSync(directory);
+    expectWalnutError(() => inspect(directory), 'WALNUT_CANTOPEN', { reason: 'NotRegularFile', path: directory });
+    await expectRejectsWalnut(verify(directory, 1), 'WALNUT_CANTOPEN', { reason: 'NotRegularFile', path: directory });
+    expect(fs.readdirSync(directory)).toEqual([]);
+  });
 });
