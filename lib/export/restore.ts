@@ -542,7 +542,7 @@ function existingTarget(dbPath: string): { path: string; mode: number; dev: numb
     throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: ${(e as Error).message}`, { path: dbPath, cause: e });
   }
   const st = fs.statSync(real);
-  if (!st.isFile()) throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: not a regular file`, { path: dbPath });
+  if (!st.isFile()) throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: not a regular file`, { path: dbPath, reason: 'NotRegularFile' }); // (the reason its -wal or -shm gets: requireRegularFiles)
   return { path: real, mode: st.mode & 0o777, dev: st.dev, ino: st.ino };
 }
 

@@ -418,6 +418,7 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
   checkOutputPaths(dbPath, file);
   const force = readInput('options', () => checkOutputOptions(options));
   const { files, existing } = checkExportTarget(dbPath, file);
+  if (existing?.isFIFO()) return openFifoOutput(files, file);
   const device = existing !== null && !existing.isFile(); // a character device, FIFO or socket: written, never created or replaced
   const { O_WRONLY, O_CREAT, O_EXCL } = fs.constants; // libuv adds O_CLOEXEC
   let fd: number;
@@ -425,9 +426,8 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
   try {
     fd = fs.openSync(file, O_WRONLY | (device ? 0 : O_CREAT) | (force || device ? 0 : O_EXCL), 0o644);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EEXIST') throw exists(file);
-    throw walnutError('WALNUT_CANTOPEN', `cannot open ${file} for the export: ${err.message}`, { path: file, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw exists(file);
+    throw cannotOpenOutput(file, e);
   }
   try {
     const st = fs.fstatSync(fd);
@@ -443,6 +443,65 @@ export function openExportOutput(dbPath: string, file: string, options: ExportOu
   }
   const output = fs.createWriteStream(file, { fd });
   if (lock !== null) output.once('close', () => lock!.closeSync()); // held for as long as the stream writes the file
+  return output;
+}
+
+function cannotOpenOutput(file: string, e: unknown): WalnutError {
+  const err = e as NodeJS.ErrnoException;
+  return walnutError('WALNUT_CANTOPEN', `cannot open ${file} for the export: ${err.message}`, { path: file, errno: err.errno === undefined ? undefined : -err.errno, cause: e });
+}
+
+/** How often an export to a FIFO nobody reads yet tries its open again (openFifoOutput). */
+const FIFO_READER_POLL_MS = 50;
+
+/**
+ * The Writable over an existing FIFO `file` (a named pipe), opened once a process reads it,
+ * without blocking the event loop meanwhile. An O_WRONLY open of a FIFO sleeps in the kernel
+ * until a reader comes; made with openSync on the main thread, `walnut export app.db -o PIPE`
+ * with no reader yet sat in that open where its SIGINT, SIGTERM and SIGHUP handlers could never
+ * run (only SIGKILL ended it), and an API caller's whole process froze. (An open on libuv's
+ * thread pool is no better: process.exit waits for that thread.) So the open is tried with
+ * O_NONBLOCK, which fails ENXIO while nobody reads, every FIFO_READER_POLL_MS until it succeeds
+ * or the stream is destroyed; the pipe is then opened again without O_NONBLOCK through
+ * /proc/self/fd (the same pipe, no second lookup of the name: a reader is there, so that open
+ * does not wait), since Node's writes take EAGAIN from a non-blocking pipe as a failure.
+ */
+function openFifoOutput(files: DatabaseFile[], file: string): Writable {
+  const { O_WRONLY, O_NONBLOCK } = fs.constants;
+  const waitForReader = (_path: unknown, _flags: unknown, _mode: unknown, callback: (err: Error | null, fd?: number) => void): void => {
+    const attempt = (): void => {
+      if (output.destroyed) {
+        // destroyed before a reader came: the stream's pending close wants a descriptor, and an
+        // error here would be emitted after a plain destroy() (unhandled: a crash)
+        callback(null, fs.openSync('/dev/null', O_WRONLY));
+        return;
+      }
+      let probe: number;
+      try {
+        probe = fs.openSync(file, O_WRONLY | O_NONBLOCK);
+      } catch (e) {
+        // ENXIO: no reader yet, as long as the name is still a FIFO (a socket swapped in says ENXIO for ever)
+        if ((e as NodeJS.ErrnoException).code === 'ENXIO' && statOrNull(file)?.isFIFO() === true) setTimeout(attempt, FIFO_READER_POLL_MS);
+        else callback(cannotOpenOutput(file, e));
+        return;
+      }
+      let fd: number;
+      try {
+        const st = fs.fstatSync(probe);
+        refuseDatabaseFile(files, st, file); // the file actually opened: a link swapped in meanwhile counts too
+        if (!st.isFIFO()) throw walnutError('WALNUT_CANTOPEN', `cannot open ${file} for the export: it was replaced while the export waited for its reader`, { path: file, reason: 'Replaced' }); // (nothing of the new file touched)
+        fd = fs.openSync(`/proc/self/fd/${probe}`, O_WRONLY);
+      } catch (e) {
+        callback(e instanceof WalnutError ? e : cannotOpenOutput(file, e));
+        return;
+      } finally {
+        fs.closeSync(probe);
+      }
+      callback(null, fd);
+    };
+    attempt();
+  };
+  const output = fs.createWriteStream(file, { fs: { open: waitForReader, write: fs.write, writev: fs.writev, close: fs.close } } as Parameters<typeof fs.createWriteStream>[1]);
   return output;
 }
 

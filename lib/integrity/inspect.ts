@@ -85,7 +85,7 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
   } catch (e) {
     throw walnutError('WALNUT_CANTOPEN', `cannot open ${dbPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { path: dbPath });
   }
-  if (st.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is a directory, not a database`, { path: dbPath });
+  if (st.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is a directory, not a database`, { path: dbPath, reason: 'NotRegularFile' }); // (the reason a FIFO or device there gets)
   const real = fs.realpathSync(dbPath);
   refuseIrregularFiles(real);
   const db = WalnutFile.openSync(real, { readOnly: true });

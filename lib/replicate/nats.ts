@@ -29,7 +29,7 @@
  */
 import type { JetStreamClient, JetStreamManager, JetStreamPublishOptions, StoredMsg } from '@nats-io/jetstream';
 
-import { walnutError, type WalnutError } from '../errors';
+import { isWalnutError, walnutError, type WalnutError } from '../errors';
 import { StreamMagic } from '../export/framing';
 import { unknownOptionName } from '../option-names';
 
@@ -228,6 +228,19 @@ export async function connectNats(servers: string[], stopped: () => boolean, nam
       await unlessInterrupted(backoff(attempt), interrupted).catch(() => undefined); // stopped(): the next attempt ends at once
     }
   }
+}
+
+/**
+ * What a caller of connectNats that gave up throws (replica start, restoreFromNats): WALNUT_IO,
+ * reason 'nats', naming the client's own reason. connectNats's WALNUT_CLOSED ("no NATS server
+ * answered: ...") was nested whole in that message ("WALNUT_IO: cannot reach NATS at X:
+ * WALNUT_CLOSED: no NATS server answered: connection refused"), two codes in one line; another
+ * WalnutError (the client packages missing) is itself the answer and passes unchanged.
+ */
+export function natsUnreachable(servers: string[], e: unknown): WalnutError {
+  if (isWalnutError(e) && e.code !== 'WALNUT_CLOSED') return e;
+  const why = isWalnutError(e) && e.cause instanceof Error ? e.cause.message : (e as Error).message;
+  return walnutError('WALNUT_IO', `cannot reach NATS at ${servers.join(',')}: ${why}`, { reason: 'nats', cause: e });
 }
 
 /** What writeWithoutCopy needs of the client's internals (@nats-io/nats-core 3.x's ProtocolHandler and NodeTransport). */

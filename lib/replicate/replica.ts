@@ -55,7 +55,7 @@ import { restore } from '../export/restore';
 import { open as openStore } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import type { Snapshot } from '../wal-index/snapshot';
 import { emitApart } from './listeners';
-import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, isBasePart, lastMessageOn, lastWalnutMessageOn, messageAt, refuseForeignStream, subjectsOf, type NatsLink, type Subjects } from './nats';
+import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, isBasePart, lastMessageOn, lastWalnutMessageOn, messageAt, refuseForeignStream, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
 
 export interface ReplicaOptions {
@@ -300,7 +300,7 @@ export class Replica extends EventEmitter {
       const deadline = performance.now() + this.#connectTimeoutMs;
       const given = (): boolean => this.#closed || performance.now() > deadline;
       this.#link = await connectNats(this.#servers, given, `walnut replica ${this.path}`, this.#onRetry).catch((e) => {
-        throw walnutError('WALNUT_IO', `cannot reach NATS at ${this.#servers.join(',')}: ${(e as Error).message}`, { reason: 'nats', cause: e });
+        throw natsUnreachable(this.#servers, e);
       });
       this.#stillOpening();
       await this.#waitForStream(given);

@@ -26,7 +26,7 @@ import { KIND } from '../export/records';
 import { walnutError, WalnutError } from '../errors';
 import { checkDbPath } from '../io/real-path';
 import { unknownOptionName } from '../option-names';
-import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, isBasePart, lastMessageOn, messageAt, subjectsOf, type NatsLink, type Subjects } from './nats';
+import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, isBasePart, lastMessageOn, messageAt, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
 import type { JsMsg } from '@nats-io/jetstream';
 
 /** How long a read waits for the next message before the stream's last one (header comment). */
@@ -153,7 +153,7 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
   const { servers, stream } = readInput('options', () => checkNatsRestoreOptions(options));
   const subjects = subjectsOf(stream);
   const link = await connectNats(servers, () => true, `walnut restore ${dbPath}`).catch((e) => {
-    throw walnutError('WALNUT_IO', `cannot reach NATS at ${servers.join(',')}: ${(e as Error).message}`, { reason: 'nats', cause: e });
+    throw natsUnreachable(servers, e);
   });
   try {
     // where the stream ends now, asked of its leader (header comment)
