@@ -122,6 +122,8 @@ const NESTED_SAVEPOINT = '"walnut transaction"';
  * transaction called before close(), queued behind another).
  */
 const CLOSE_WAITS_FOR_FN_MS = 2000;
+/** The longest delay setTimeout keeps: past it Node fires the timer after 1 ms (a TimeoutOverflowWarning). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 /** What a read connection answers when the statement must run on the writer. */
 const ON_WRITER = Symbol('on writer');
 
@@ -442,7 +444,8 @@ export class Database implements Queryable {
         let awaitForClose = (): void => undefined;
         const abandoned = new Promise<never>((_, reject) => {
           awaitForClose = () => {
-            const ms = Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout);
+            // a busyTimeout past the longest timer (2^31 ms and up, "wait for ever") waits that long, not 1 ms
+            const ms = Math.min(LONGEST_TIMER_MS, Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout));
             grace ??= setTimeout(() => reject(walnutError('WALNUT_CLOSED', `close() waited ${ms} ms for this transaction's function to end; it was rolled back (nothing of it was written)`, { path: this.#store.path, reason: 'TransactionAbandoned' })), ms);
           };
         });
