@@ -148,7 +148,13 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
     throw walnutError('WALNUT_INVALID_ARGUMENT', `readConnections must be a whole number from 0 to ${MAX_READ_CONNECTIONS}`, { reason: 'readConnections' });
   }
   // its own commit path: every commit is conditional on its view's base (store.commit), which a
-  // shared commit lane cannot check (README: worker threads); shareLane is not the caller's to set
+  // shared commit lane cannot check (README: worker threads); shareLane is not the caller's to set:
+  // anything but false is refused, as open() refuses a value it cannot honour (it was dropped
+  // silently, shareLane: true and shareLane: 'yes' alike)
+  const lane = storeOptions.shareLane as unknown;
+  if (lane !== undefined && lane !== null && lane !== false) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `option shareLane: walnut/sql's store never shares a commit lane (each commit is conditional on its transaction's snapshot, which a shared lane cannot check): leave it out or pass false, not ${describeValue(lane)}`, { reason: 'shareLane' });
+  }
   const store = await open(path, { ...storeOptions, shareLane: false });
   try {
     if (holdWriteLease === true) await store.holdWriteLease();
