@@ -200,12 +200,17 @@ export interface StreamHooks {
 }
 
 export function startExport(index: WalIndex, target: WalRecordSink | Writable | WalnutFile, options: ExportOptions = {}, hooks: StreamHooks = {}): ExportRun {
-  if (!(target instanceof WalnutFile) && !isRecordSink(target) && !isWritable(target)) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', 'the export target must be a Writable, a WalnutFile or a record sink { appendRecord, flush }', { reason: 'target' });
-  }
-  refuseExportTarget(index.dbPath, target);
+  // the caller's object is read here (a getter, a Proxy's trap, an fd that is no descriptor: fstat's EBADF): its throws are the argument's refusal
+  const recordSink = readInput('target', () => {
+    const isSink = isRecordSink(target);
+    if (!(target instanceof WalnutFile) && !isSink && !isWritable(target)) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', 'the export target must be a Writable, a WalnutFile or a record sink { appendRecord, flush }', { reason: 'target' });
+    }
+    refuseExportTarget(index.dbPath, target);
+    return isSink;
+  });
   const checked = checkExportOptions(options); // before the sink takes the target
-  const buffered = isRecordSink(target) ? null : new BufferedWalSink(target);
+  const buffered = recordSink ? null : readInput('target', () => new BufferedWalSink(target as Writable | WalnutFile));
   const sink = new CuttableSink(buffered ?? (target as WalRecordSink));
   const caughtUp = hooks.caughtUp;
   const exporter = new Exporter(index, sink, checked, caughtUp === undefined ? {} : { caughtUp: () => caughtUp(buffered?.stats.bytes ?? 0) });

@@ -122,6 +122,8 @@ const NESTED_SAVEPOINT = '"walnut transaction"';
  * transaction called before close(), queued behind another).
  */
 const CLOSE_WAITS_FOR_FN_MS = 2000;
+/** The longest delay setTimeout keeps: past it Node fires the timer after 1 ms (a TimeoutOverflowWarning). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 /** What a read connection answers when the statement must run on the writer. */
 const ON_WRITER = Symbol('on writer');
 
@@ -146,7 +148,13 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
     throw walnutError('WALNUT_INVALID_ARGUMENT', `readConnections must be a whole number from 0 to ${MAX_READ_CONNECTIONS}`, { reason: 'readConnections' });
   }
   // its own commit path: every commit is conditional on its view's base (store.commit), which a
-  // shared commit lane cannot check (README: worker threads); shareLane is not the caller's to set
+  // shared commit lane cannot check (README: worker threads); shareLane is not the caller's to set:
+  // anything but false is refused, as open() refuses a value it cannot honour (it was dropped
+  // silently, shareLane: true and shareLane: 'yes' alike)
+  const lane = storeOptions.shareLane as unknown;
+  if (lane !== undefined && lane !== null && lane !== false) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `option shareLane: walnut/sql's store never shares a commit lane (each commit is conditional on its transaction's snapshot, which a shared lane cannot check): leave it out or pass false, not ${describeValue(lane)}`, { reason: 'shareLane' });
+  }
   const store = await open(path, { ...storeOptions, shareLane: false });
   try {
     if (holdWriteLease === true) await store.holdWriteLease();
@@ -443,7 +451,8 @@ export class Database implements Queryable {
         let awaitForClose = (): void => undefined;
         const abandoned = new Promise<never>((_, reject) => {
           awaitForClose = () => {
-            const ms = Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout);
+            // a busyTimeout past the longest timer (2^31 ms and up, "wait for ever") waits that long, not 1 ms
+            const ms = Math.min(LONGEST_TIMER_MS, Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout));
             grace ??= setTimeout(() => reject(walnutError('WALNUT_CLOSED', `close() waited ${ms} ms for this transaction's function to end; it was rolled back (nothing of it was written)`, { path: this.#store.path, reason: 'TransactionAbandoned' })), ms);
           };
         });

@@ -74,7 +74,7 @@ import { settleRestores } from '../io/restore-asides';
 import { ScratchWords } from '../io/scratch-words';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
 import { type EventRing, publish } from '../telemetry/events';
-import { dbHeaderThroughWal, refuseWalPage1OfOtherSize } from '../wal/page1-through-wal';
+import { dbHeaderThroughWal, refuseForeignWal, refuseWalPage1OfOtherSize } from '../wal/page1-through-wal';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
 import { convertToWalMode, lockShared, refuseHotJournal } from './journal-mode';
 import { Snapshot, type SnapshotState } from './snapshot';
@@ -462,6 +462,7 @@ export class WalIndex {
       // page 1 as SQLite reads it: the WAL's committed page 1 supersedes a torn or stale header in the file
       const through = dbHeaderThroughWal(dbPath, head.subarray(0, got));
       refuseWalPage1OfOtherSize(dbPath, through);
+      refuseForeignWal(dbPath, through); // before converting: a refused open leaves the database as it was
       let h = through.header;
       if (got === 0 && options.convert === true && options.newPage1 !== undefined) {
         refuseHotJournal(db, dbPath);

@@ -26,6 +26,8 @@
  *    would otherwise re-read the page at the other size, out of frames of a different size, and
  *    sqlite3 reports the database malformed): else `header` is null with `fromWal` true, and
  *    `otherPageSize` set for a header of another size (refuseWalPage1OfOtherSize: WALNUT_CORRUPT).
+ * An intact header of another page size than the WAL's (in rollback mode: one in WAL mode returned
+ * above) is not superseded either: `foreignWalPageSize` says so (refuseForeignWal).
  * Reads only, without locks (callers hold what they need); never throws for a missing or
  * unreadable WAL, which then simply does not supersede the file.
  */
@@ -44,6 +46,11 @@ export interface HeaderThroughWal {
   fromWal: boolean;
   /** Set when page 1 in the WAL is a header naming another page size than the WAL's (`header` is then null). */
   otherPageSize?: { wal: number; page1: number };
+  /**
+   * Set when the file's header is intact (magic, a valid page size) but not in WAL mode and the
+   * usable -wal beside it has another page size: a foreign -wal (refuseForeignWal), not page 1.
+   */
+  foreignWalPageSize?: number;
 }
 
 /**
@@ -55,7 +62,10 @@ export function dbHeaderThroughWal(dbPath: string, fileHead: Uint8Array): Header
   const asFile = { header: fromFile, fromWal: false };
   if (fileHead.length === 0) return asFile;
   if (fromFile !== null && fromFile.pageSize !== 0 && isWalMode(fromFile)) return asFile; // a WAL of a foreign page size is refused by the caller, not adopted
-  if (usableWalPageSize(`${dbPath}-wal`) === null) return asFile;
+  const walPageSize = usableWalPageSize(`${dbPath}-wal`);
+  if (walPageSize === null) return asFile;
+  // an intact header (rollback mode, say) of another page size is no torn write: the -wal is another database's, never adopted
+  if (fromFile !== null && fromFile.pageSize !== 0 && fromFile.pageSize !== walPageSize) return { ...asFile, foreignWalPageSize: walPageSize };
   const page1 = committedPage1(`${dbPath}-wal`);
   if (page1 === null) return asFile;
   const h = decodeDbHeader(page1);
@@ -72,6 +82,16 @@ export function refuseWalPage1OfOtherSize(dbPath: string, through: HeaderThrough
   const o = through.otherPageSize;
   if (o === undefined) return;
   throw walnutError('WALNUT_CORRUPT', `page 1 in the WAL of ${dbPath} says the page size is ${o.page1}, its frames are ${o.wal} bytes`, { path: dbPath, pgno: 1 });
+}
+
+/**
+ * WALNUT_CORRUPT when the -wal beside an intact rollback-journal header is of another page size:
+ * a copied foreign -wal. Before a conversion to WAL mode (which would leave the database changed
+ * by a refused open) and before its frames could be checkpointed as this database's pages.
+ */
+export function refuseForeignWal(dbPath: string, through: HeaderThroughWal): void {
+  if (through.foreignWalPageSize === undefined || through.header === null) return;
+  throw walnutError('WALNUT_CORRUPT', `WAL page size ${through.foreignWalPageSize} differs from the database's ${through.header.pageSize}`, { path: `${dbPath}-wal` });
 }
 
 /**
