@@ -24,7 +24,10 @@
  * so a page a live reader may still read from the database file is never overwritten.
  */
 import { walnutError } from '../errors';
+import { DB_HEADER_SIZE, decodeDbHeader } from '../format/db-header';
 import { SHM_LOCK, type ShmHeader } from '../format/shm-header';
+import { FRAME_HEADER_SIZE } from '../format/frame-header';
+import { frameOffset } from '../format/wal-header';
 import type { NativeCopyStats } from '../native';
 import type { CheckpointTarget, WalIndex } from '../wal-index/wal-index';
 import { planCheckpoint, sizeBeyondFiles, sizeNoCommitMakes, type CheckpointMode, type CheckpointPlan } from './plan';
@@ -270,6 +273,7 @@ async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: 
   const pgnos = new Uint32Array(h.mxFrame - after);
   t.pageNumbers(after + 1, pgnos);
   await refuseImplausibleSize(t, h, pgnos);
+  await refuseForeignPage1(t, after, upTo, pgnos);
   t.setNBackfillAttempted(upTo);
   const syncWal = o.sync && t.walDurableThrough(h.salts) < upTo;
   const stats = await t.copyFrames(pgnos, { firstFrame: after + 1, upTo, nPage: h.nPage, pageSize: t.pageSize, syncWal });
@@ -277,6 +281,28 @@ async function backfill(t: CheckpointTarget, h: ShmHeader, after: number, upTo: 
   await t.syncDb(upTo === t.liveMxFrame() ? h.nPage * t.pageSize : -1, o.sync);
   t.setNBackfill(upTo);
   o.onCopy?.({ ...stats, walSynced: syncWal });
+}
+
+/**
+ * Page 1 reaches the database file only as this database's header: the SQLite magic and the
+ * page size the file is read at. walnut's own commits are checked for that (page1.magic,
+ * page1.pageSize); a frame another writer made or damage left (its checksum chain intact) is
+ * not, and a file header is taken without reading the WAL (wal/page1-through-wal.ts), so a WAL
+ * whose page 1 names another page size was opened and its checkpoint wrote that header into
+ * the file: the next open read a file of 4096-byte pages as 1024-byte ones. sqlite3 never
+ * checkpoints such a database (it fails it "malformed database schema" first). Checked on the
+ * newest frame of page 1 the copy would take (a page whose newest frame lies past `upTo` is not
+ * copied at all): one read of its first 100 bytes, when page 1 is among the frames.
+ */
+async function refuseForeignPage1(t: CheckpointTarget, after: number, upTo: number, pgnos: Uint32Array): Promise<void> {
+  const i = pgnos.lastIndexOf(1);
+  if (i === -1 || after + 1 + i > upTo) return;
+  const head = new Uint8Array(DB_HEADER_SIZE);
+  const got = await t.walFile.read(head, 0, DB_HEADER_SIZE, frameOffset(after + 1 + i, t.pageSize) + FRAME_HEADER_SIZE);
+  const header = got === DB_HEADER_SIZE ? decodeDbHeader(head) : null;
+  if (header !== null && header.pageSize === t.pageSize) return;
+  const says = header === null ? 'is not a SQLite database header' : `says the page size is ${header.pageSize || 'invalid'}`;
+  throw walnutError('WALNUT_CORRUPT', `page 1 in frame ${after + 1 + i} of the WAL ${says}, the database's is ${t.pageSize}: not copied into ${t.dbPath} (sqlite3 reports such a database malformed)`, { path: t.dbPath, pgno: 1, reason: 'Page1Header' });
 }
 
 /**

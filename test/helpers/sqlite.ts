@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 
+import { jsWalChecksum } from './wal-oracle';
+
 export { Database };
 
 export interface SqliteWalCopy {
@@ -54,3 +56,24 @@ export function typicalWork(commits: number, seed = 1): (db: Database.Database) 
 
 export { jsWalChecksum, oracleScan } from './wal-oracle';
 export type { OracleFrame, OracleScan } from './wal-oracle';
+
+/** Changes page 1 in every WAL frame that holds it and signs the frames again (the checksum chain from the header on). */
+export function rewritePage1InWal(walPath: string, change: (page: Buffer) => void): void {
+  const wal = fs.readFileSync(walPath);
+  const pageSize = wal.readUInt32BE(8);
+  const bigEndian = (wal.readUInt32BE(0) & 1) === 1;
+  let running: [number, number] = [wal.readUInt32BE(24), wal.readUInt32BE(28)];
+  let changed = 0;
+  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    const page = wal.subarray(at + 24, at + 24 + pageSize);
+    if (wal.readUInt32BE(at) === 1) {
+      change(page);
+      changed++;
+    }
+    running = jsWalChecksum(page, ...jsWalChecksum(wal.subarray(at, at + 8), running[0], running[1], bigEndian), bigEndian);
+    wal.writeUInt32BE(running[0], at + 16);
+    wal.writeUInt32BE(running[1], at + 20);
+  }
+  if (changed === 0) throw new Error(`no frame of page 1 in ${walPath}`);
+  fs.writeFileSync(walPath, wal);
+}

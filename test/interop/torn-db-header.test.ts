@@ -21,7 +21,7 @@ import { inspect, open } from '../../lib';
 import { openDatabase } from '../../lib/sql';
 import { runPython, spawnOutput, HELPERS } from '../helpers/children';
 import { segmentEnd } from '../helpers/large-wal';
-import { jsWalChecksum, sqliteWritesWal } from '../helpers/sqlite';
+import { rewritePage1InWal, sqliteWritesWal } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -55,27 +55,6 @@ function tornCopy(name: string, how: Damage): string {
   });
   damage(db, how);
   return db;
-}
-
-/** Changes page 1 in every WAL frame that holds it and signs the frames again (the checksum chain from the header on). */
-function rewritePage1InWal(walPath: string, change: (page: Buffer) => void): void {
-  const wal = fs.readFileSync(walPath);
-  const pageSize = wal.readUInt32BE(8);
-  const bigEndian = (wal.readUInt32BE(0) & 1) === 1;
-  let running: [number, number] = [wal.readUInt32BE(24), wal.readUInt32BE(28)];
-  let changed = 0;
-  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
-    const page = wal.subarray(at + 24, at + 24 + pageSize);
-    if (wal.readUInt32BE(at) === 1) {
-      change(page);
-      changed++;
-    }
-    running = jsWalChecksum(page, ...jsWalChecksum(wal.subarray(at, at + 8), running[0], running[1], bigEndian), bigEndian);
-    wal.writeUInt32BE(running[0], at + 16);
-    wal.writeUInt32BE(running[1], at + 20);
-  }
-  expect(changed).toBeGreaterThan(0);
-  fs.writeFileSync(walPath, wal);
 }
 
 /** What open() rejects with (null when it opens; the store is closed again). */
