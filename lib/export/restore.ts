@@ -153,7 +153,8 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
   const target = replaced?.path ?? resolvedPath(dbPath); // a dangling link: its target is created, the link kept (as sqlite3 does)
   const stale = staleCompanions(target);
   if (replaced === null && stale.stale !== null && !options.force) {
-    const what = stale.stale.endsWith('-wal') ? 'its -wal does, with frames' : 'its hot rollback -journal does';
+    const wal = stale.stale.endsWith('-wal');
+    const what = stale.staleIsLink ? `its ${wal ? '-wal' : 'rollback -journal'} does, as a symbolic link` : wal ? 'its -wal does, with frames' : 'its hot rollback -journal does';
     throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} does not exist but ${what} (left by a database that was there): the next connection would replay it over the restored database; remove ${stale.stale} or pass force (--force)`, { path: stale.stale, reason: 'StaleCompanion' });
   }
   if (replaced !== null || stale.files.length > 0) refuseDatabaseInUse(target);
@@ -494,19 +495,20 @@ function sourceFailure(e: unknown): WalnutError {
  * journal that is not hot (empty, or PERSIST mode's zeroed header) describe nothing and hold
  * nothing.
  */
-function staleCompanions(target: string): { files: string[]; stale: string | null } {
+function staleCompanions(target: string): { files: string[]; stale: string | null; staleIsLink: boolean } {
   const files: string[] = [];
   let stale: string | null = null;
+  let staleIsLink = false;
   const companions = [`${target}-wal`, `${target}-journal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)];
   requireRegularFiles(null, companions); // (rmSync would fail on a directory, after the work)
   for (const file of companions) {
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
     if (st === undefined) continue;
-    if (stale === null && file === `${target}-wal` && (st.isSymbolicLink() || st.size > WAL_HEADER_SIZE)) stale = file;
-    if (stale === null && file === `${target}-journal` && (st.isSymbolicLink() || hotJournal(file))) stale = file;
+    const staleHere = stale === null && ((file === `${target}-wal` && (st.isSymbolicLink() || st.size > WAL_HEADER_SIZE)) || (file === `${target}-journal` && (st.isSymbolicLink() || hotJournal(file))));
+    if (staleHere) [stale, staleIsLink] = [file, st.isSymbolicLink()]; // a link is not looked through: what it names is not known to be empty
     files.push(file);
   }
-  return { files, stale };
+  return { files, stale, staleIsLink };
 }
 
 /**

@@ -130,7 +130,8 @@ describe('restore onto a target with another database\'s -wal/-shm', () => {
     fs.renameSync(other.wal, `${target}-wal`);
     fs.writeFileSync(`${target}-shm`, Buffer.alloc(32768));
     const wal = fs.readFileSync(`${target}-wal`);
-    await expectRejectsWalnut(restore(fs.createReadStream(ark), target), 'WALNUT_INVALID_ARGUMENT', { reason: 'StaleCompanion', path: `${target}-wal` });
+    const err = await expectRejectsWalnut(restore(fs.createReadStream(ark), target), 'WALNUT_INVALID_ARGUMENT', { reason: 'StaleCompanion', path: `${target}-wal` });
+    expect(err.message).toContain('its -wal does, with frames');
     expect(fs.existsSync(target)).toBe(false);
     expect(fs.readFileSync(`${target}-wal`).equals(wal)).toBe(true); // nothing removed by a refused restore
     expect(fs.readdirSync(dir).filter((f) => f.includes('.restore-'))).toEqual([]);
@@ -141,6 +142,17 @@ describe('restore onto a target with another database\'s -wal/-shm', () => {
     expect(fs.existsSync(`${target}-shm`)).toBe(false);
     expect(sqlite3Rows(target)).toEqual(Array.from({ length: 20 }, (_, i) => `restored ${i}`));
     expect(execFileSync('sqlite3', [target, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim()).toBe('ok');
+  });
+
+  it('a missing database whose -wal or -journal is a symbolic link is refused (StaleCompanion), and the message says so', async () => {
+    for (const [companion, says] of [['-wal', 'its -wal does, as a symbolic link'], ['-journal', 'its rollback -journal does, as a symbolic link']]) {
+      const target = path.join(dir, `linked${companion}.db`);
+      fs.symlinkSync('/dev/null', `${target}${companion}`); // not looked through: what it names is not known to be empty
+      const err = await expectRejectsWalnut(restore(bytes, target), 'WALNUT_INVALID_ARGUMENT', { reason: 'StaleCompanion', path: `${target}${companion}` });
+      expect(err.message).toContain(says);
+      expect(fs.existsSync(target)).toBe(false);
+      expect(fs.lstatSync(`${target}${companion}`).isSymbolicLink()).toBe(true);
+    }
   });
 
   it('a missing database whose -wal holds no frames (a read-only reader\'s leftovers): restored without force, the leftovers removed', async () => {
