@@ -358,8 +358,11 @@ function program(setExit: (code: number) => void): Command {
         throw e;
       }
       let lastError: Error | null = null;
+      let stopping = false;
+      let unpublished: Error | null = null;
       r.on('error', (e: Error) => {
         lastError = e;
+        if (stopping && (e as WalnutError).reason === 'StopTimeout') unpublished = e;
         process.stderr.write(`walnut replicate: ${e.message}\n`);
       });
       r.on('lagExceeded', () => process.stderr.write('walnut replicate: lag bound passed; a new session (base image) follows\n'));
@@ -369,9 +372,16 @@ function program(setExit: (code: number) => void): Command {
       // printing metrics that never move
       const ended = new Promise<never>((_, reject) => r.once('end', () => reject(lastError ?? new WalnutError('WALNUT_IO: the replication ended', { code: 'WALNUT_IO' }))));
       await runUntilSignal(every, () => print({ ...r.metrics() }, o.json === true), async () => {
+        stopping = true;
         await r.stop();
         await store.close();
       }, ended);
+      // stopped with commits not in the stream is no "done and healthy" (exit 0 was, after the
+      // error line: a supervisor took the stream for complete; cli-replicate-interrupted-unpublished)
+      if (unpublished !== null) throw unpublished;
+      if (r.metrics().session === null) {
+        throw new WalnutError(`WALNUT_IO: nothing was published: no NATS server answered at ${o.nats} before the stop`, { code: 'WALNUT_IO', reason: 'Unreachable' });
+      }
     });
 
   cli.command('replica <db>')
