@@ -27,7 +27,7 @@ import { walnutError, WalnutError } from '../errors';
 import { checkDbPath } from '../io/real-path';
 import { unknownOptionName } from '../option-names';
 import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, isBasePart, lastMessageOn, messageAt, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
-import type { JsMsg } from '@nats-io/jetstream';
+import type { JsMsg, StoredMsg } from '@nats-io/jetstream';
 
 /** How long a read waits for the next message before the stream's last one (header comment). */
 const END_WAIT_MS = 30_000;
@@ -65,6 +65,26 @@ async function nextOf(c: { next(o: { expires: number }): Promise<JsMsg | null> }
   }
 }
 
+/**
+ * The stream's message `seq` (null: not there), asked again while the asking fails (a server
+ * restarting: the request times out, the connection is down) for up to END_WAIT_MS, as nextOf
+ * waits. Asked once, a base image's part read while the server restarted failed the restore
+ * ("reading the export stream failed: timeout"), where the log read after it waited through.
+ */
+async function partAt(link: NatsLink, stream: string, seq: number): Promise<StoredMsg | null> {
+  const since = performance.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await messageAt(link, stream, seq);
+    } catch (e) {
+      if (performance.now() - since > END_WAIT_MS) {
+        throw walnutError('WALNUT_IO', `the JetStream stream ${stream} did not give its message ${seq} (a base image's part) for ${END_WAIT_MS / 1000} s (${(e as Error).message})`, { reason: 'nats', cause: e });
+      }
+      await backoff(Math.min(attempt, 2)); // 50-200 ms: a server restarting, a leader being elected
+    }
+  }
+}
+
 /** Every complete base image's final part (headers only), in stream order, up to the stream's message `lastSeq`. */
 async function baseImages(link: NatsLink, stream: string, subject: string, lastSeq: number): Promise<BaseRef[]> {
   const out: BaseRef[] = [];
@@ -92,7 +112,7 @@ async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, bas
   const parts: Uint8Array[] = [];
   let next = 0; // the part due (parts are numbered 0..base.part, in stream order)
   for (let s = base.first; s <= base.last; s++) {
-    const m = await messageAt(link, stream, s);
+    const m = await partAt(link, stream, s);
     // a log message published between the base's parts (publisher.ts), another client's message
     // (isBasePart), or one gone from there (deleted, lost): not a part; the parts' own numbers
     // tell whether one is missing (a message gone among them failed the restore BaseGone, the
