@@ -122,6 +122,8 @@ const NESTED_SAVEPOINT = '"walnut transaction"';
  * transaction called before close(), queued behind another).
  */
 const CLOSE_WAITS_FOR_FN_MS = 2000;
+/** setTimeout's largest delay (2^31 - 1 ms, about 24.8 days). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 /** What a read connection answers when the statement must run on the writer. */
 const ON_WRITER = Symbol('on writer');
 
@@ -443,7 +445,9 @@ export class Database implements Queryable {
         let awaitForClose = (): void => undefined;
         const abandoned = new Promise<never>((_, reject) => {
           awaitForClose = () => {
-            const ms = Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout);
+            // (at most the longest timer: past it Node fires at once, and a busyTimeout past 2^31 - 1
+            // rolled back a function a moment from its end: test/hostile/sql-close-busy-timeout-past-timer)
+            const ms = Math.min(Math.max(CLOSE_WAITS_FOR_FN_MS, this.#store.options.busyTimeout), LONGEST_TIMER_MS);
             grace ??= setTimeout(() => reject(walnutError('WALNUT_CLOSED', `close() waited ${ms} ms for this transaction's function to end; it was rolled back (nothing of it was written)`, { path: this.#store.path, reason: 'TransactionAbandoned' })), ms);
           };
         });
