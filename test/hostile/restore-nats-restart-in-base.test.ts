@@ -4,7 +4,9 @@
 // nothing restored; breaker2: `walnut restore --nats` of a 126 MB base, the server killed 0.7 s
 // and 1.5 s in and back 2 s later, exit 2 each time), where the README says the restore waits
 // through a server restart (and the log read after the base did: restore-nats-server-stalls).
-// Now a part is asked again for up to 30 s, as the log read waits. The server is killed once the
+// Now a part is asked again for up to 30 s, as the log read waits (and so are the stream's last
+// messages and the log's consumer, asked before and after the parts: on a quick machine the
+// parts are all read before the kill lands, and the log's consumer was asked once). The server is killed once the
 // restore's temporary file exists (it pulls the base's parts from then on) and no byte has come
 // out of the stream yet (onProgress: the base is its first chunk), and started again 1 s later.
 import * as fs from 'node:fs';
