@@ -358,8 +358,11 @@ function program(setExit: (code: number) => void): Command {
         throw e;
       }
       let lastError: Error | null = null;
+      let stopping = false;
+      let unpublished: Error | null = null;
       r.on('error', (e: Error) => {
         lastError = e;
+        if (stopping && (e as WalnutError).reason === 'StopTimeout') unpublished = e;
         process.stderr.write(`walnut replicate: ${e.message}\n`);
       });
       r.on('lagExceeded', () => process.stderr.write('walnut replicate: lag bound passed; a new session (base image) follows\n'));
@@ -369,9 +372,16 @@ function program(setExit: (code: number) => void): Command {
       // printing metrics that never move
       const ended = new Promise<never>((_, reject) => r.once('end', () => reject(lastError ?? new WalnutError('WALNUT_IO: the replication ended', { code: 'WALNUT_IO' }))));
       await runUntilSignal(every, () => print({ ...r.metrics() }, o.json === true), async () => {
+        stopping = true;
         await r.stop();
         await store.close();
       }, ended);
+      // stopped with commits not in the stream is no "done and healthy" (exit 0 was, after the
+      // error line: a supervisor took the stream for complete; cli-replicate-interrupted-unpublished)
+      if (unpublished !== null) throw unpublished;
+      if (r.metrics().session === null) {
+        throw new WalnutError(`WALNUT_IO: nothing was published: no NATS server answered at ${o.nats} before the stop`, { code: 'WALNUT_IO', reason: 'Unreachable' });
+      }
     });
 
   cli.command('replica <db>')
@@ -386,8 +396,17 @@ function program(setExit: (code: number) => void): Command {
       // interrupted by SIGINT, SIGTERM or SIGHUP before the replica exists (waiting for a stream
       // or its first base image): what openReplica made for it goes (its new position file, the
       // base image's restore temporary; both were left behind), then the signal ends the process
+      // One listener for the whole command, its handler chosen by the phase: two in turn (this
+      // one until openReplica resolved, then runUntilSignal's) lost a signal that came while the
+      // process was busy as openReplica resolved, since Node hands a signal to the listener it
+      // was queued for, gone by then: the replica ran on (test/hostile/cli-replica-signal-as-opened)
       const fresh = !fs.existsSync(db) && !fs.existsSync(`${db}-replica`);
+      let whenOpen: ((signal: NodeJS.Signals) => void) | null = null;
       const stopListening = onStopSignal((signal) => {
+        if (whenOpen !== null) {
+          whenOpen(signal);
+          return;
+        }
         abandonRestores();
         if (fresh && !fs.existsSync(db)) fs.rmSync(`${db}-replica`, { force: true });
         process.kill(process.pid, signal);
@@ -396,12 +415,22 @@ function program(setExit: (code: number) => void): Command {
       // replicate` tells it (the same line, from the same connection code), while openReplica
       // retries it; it gave up after its 30 s (connectTimeoutMs: exit 2) without a word before
       const onRetry = (e: WalnutError): void => void process.stderr.write(`walnut replica: ${e.message}\n`);
-      const r = await openReplica(db, { servers: o.nats, stream: o.stream, onRetry }).finally(stopListening);
+      const r = await openReplica(db, { servers: o.nats, stream: o.stream, onRetry }).catch((e: unknown) => {
+        stopListening();
+        throw e;
+      });
+      // open: a signal from here on stops it as runUntilSignal stops (one heard before that call is kept for it)
+      let heard = false;
+      whenOpen = () => void (heard = true);
       r.on('error', (e: Error) => process.stderr.write(`walnut replica: ${e.message}\n`));
       // a commit never reached: rejects once the replica stopped for good (its store failed, a
       // full disk), which ends the command (exit 2) instead of printing a lag that never moves
       const stopped = r.waitFor(Number.MAX_SAFE_INTEGER);
-      await runUntilSignal(every, () => print({ ...r.lag() }, o.json === true), () => r.close(), stopped);
+      await runUntilSignal(every, () => print({ ...r.lag() }, o.json === true), () => r.close(), stopped, (stop) => {
+        whenOpen = stop;
+        if (heard) stop();
+        return stopListening;
+      });
     });
 
   cli.command('bench')
@@ -492,13 +521,14 @@ const LONGEST_TIMER_MS = 2 ** 31 - 1;
 /**
  * Calls `report` every `ms` (and once at the end) until SIGINT, SIGTERM or SIGHUP, then `stop`. A
  * `failed` promise that rejects first (the work stopped for good) also stops, then throws its
- * failure.
+ * failure. `listen` hears the signal (onStopSignal's form): a command already listening hands
+ * its own listener's later signals on, rather than this adding a second listener (see replica).
  */
-async function runUntilSignal(ms: number, report: () => void, stop: () => Promise<void>, failed: Promise<unknown> = new Promise(() => undefined)): Promise<void> {
+async function runUntilSignal(ms: number, report: () => void, stop: () => Promise<void>, failed: Promise<unknown> = new Promise(() => undefined), listen: (handler: () => void) => () => void = onStopSignal): Promise<void> {
   const timer = setInterval(report, ms);
   let stopListening!: () => void;
   const failure = await new Promise<unknown>((resolve) => {
-    stopListening = onStopSignal(() => resolve(null));
+    stopListening = listen(() => resolve(null));
     failed.catch((e: unknown) => resolve(e ?? new Error('stopped')));
   });
   stopListening();

@@ -65,10 +65,33 @@ async function nextOf(c: { next(o: { expires: number }): Promise<JsMsg | null> }
   }
 }
 
+/**
+ * `ask()`, asked again while it fails (a server restarting: the request times out, the
+ * connection is down) for up to END_WAIT_MS, as nextOf waits, then WALNUT_IO reason nats; a
+ * stream that is not there ("not found") is no wait, rethrown at once. Asked once, a base image's
+ * part, or the log's consumer, asked while the server restarted failed the restore ("reading the
+ * export stream failed: timeout"), where the log's pulls after them waited through; the stream's
+ * last messages asked then were WALNUT_INVALID_ARGUMENT ("cannot read the JetStream stream").
+ */
+async function patiently<T>(stream: string, what: string, ask: () => Promise<T>): Promise<T> {
+  const since = performance.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await ask();
+    } catch (e) {
+      if (/not found/i.test((e as Error).message)) throw e;
+      if (performance.now() - since > END_WAIT_MS) {
+        throw walnutError('WALNUT_IO', `the JetStream stream ${stream} did not give ${what} for ${END_WAIT_MS / 1000} s (${(e as Error).message})`, { reason: 'nats', cause: e });
+      }
+      await backoff(Math.min(attempt, 2)); // 50-200 ms: a server restarting, a leader being elected
+    }
+  }
+}
+
 /** Every complete base image's final part (headers only), in stream order, up to the stream's message `lastSeq`. */
 async function baseImages(link: NatsLink, stream: string, subject: string, lastSeq: number): Promise<BaseRef[]> {
   const out: BaseRef[] = [];
-  const c = await link.js.consumers.get(stream, { filter_subjects: subject, headers_only: true }); // (a stream that does not exist throws here)
+  const c = await patiently(stream, 'a consumer of its base images', () => link.js.consumers.get(stream, { filter_subjects: subject, headers_only: true })); // (a stream that does not exist throws here)
   if (lastSeq <= 0) return out;
   let seen = 0;
   for (;;) {
@@ -92,7 +115,7 @@ async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, bas
   const parts: Uint8Array[] = [];
   let next = 0; // the part due (parts are numbered 0..base.part, in stream order)
   for (let s = base.first; s <= base.last; s++) {
-    const m = await messageAt(link, stream, s);
+    const m = await patiently(stream, `its message ${s} (a base image's part)`, () => messageAt(link, stream, s));
     // a log message published between the base's parts (publisher.ts), another client's message
     // (isBasePart), or one gone from there (deleted, lost): not a part; the parts' own numbers
     // tell whether one is missing (a message gone among them failed the restore BaseGone, the
@@ -105,7 +128,7 @@ async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, bas
   if (next !== base.part + 1) throw walnutError('WALNUT_CORRUPT', `base image part ${next} of commit ${base.seq} is no longer in the stream`, { reason: 'BaseGone' });
   yield frameMessage(parts);
   if (lastLogSeq < base.logFrom) return; // no log after the base
-  const c = await link.js.consumers.get(stream, { filter_subjects: logSubject, deliver_policy: 'by_start_sequence' as never, opt_start_seq: base.logFrom });
+  const c = await patiently(stream, 'a consumer of its log', () => link.js.consumers.get(stream, { filter_subjects: logSubject, deliver_policy: 'by_start_sequence' as never, opt_start_seq: base.logFrom }));
   let seen = base.logFrom - 1;
   for (;;) {
     const m = await nextOf(c, stream, lastLogSeq, () => seen);
@@ -157,7 +180,11 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
   });
   try {
     // where the stream ends now, asked of its leader (header comment)
-    const [lastBase, lastLog] = await Promise.all([lastMessageOn(link, stream, subjects.base), lastMessageOn(link, stream, subjects.log)]).catch((e) => {
+    const [lastBase, lastLog] = await Promise.all([
+      patiently(stream, 'its last base image', () => lastMessageOn(link, stream, subjects.base)),
+      patiently(stream, 'its last log message', () => lastMessageOn(link, stream, subjects.log)),
+    ]).catch((e) => {
+      if (e instanceof WalnutError) throw e;
       throw walnutError('WALNUT_INVALID_ARGUMENT', `cannot read the JetStream stream ${stream}: ${(e as Error).message}`, { reason: 'stream', cause: e });
     });
     const bases = await baseImages(link, stream, subjects.base, lastBase?.seq ?? 0).catch((e) => {

@@ -49,13 +49,14 @@ describe('--interval past the longest timer', () => {
       await until(() => /retrying/.test(stderr), WAIT_MS, () => stderr); // running: its first connection attempt failed
       await new Promise((r) => setTimeout(r, 200));
       child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await exited).toBe(2); // nothing published, no server ever answered (cli-replicate-interrupted-unpublished)
     } finally {
       child.kill('SIGKILL');
     }
     expect(stderr).not.toMatch(/TimeoutOverflowWarning/);
     const lines = stdout.trim().split('\n');
-    expect(lines).toHaveLength(1); // the report at the stop
+    expect(lines).toHaveLength(2); // the report at the stop, then the exit's error
     expect(JSON.parse(lines[0]!)).toMatchObject({ publishedSeq: -1 });
+    expect(JSON.parse(lines[1]!)).toMatchObject({ error: { code: 'WALNUT_IO', reason: 'Unreachable' } });
   });
 });
