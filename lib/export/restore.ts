@@ -86,6 +86,7 @@ import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/w
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { checkDbPath, refuseCompanionName, requireRegularFiles, resolvedPath } from '../io/real-path';
 import { markerPathOf, moveAside, moveBack, registerRestore, removeAsides, settleRestores } from '../io/restore-asides';
+import { ReplicaPosition } from '../replicate/position';
 import { nativeExportIo, type NativeLockHolder } from '../native';
 import { closeAsLastConnection } from '../checkpoint/execute';
 import { dbHeaderThroughWal } from '../wal/page1-through-wal';
@@ -214,7 +215,9 @@ export async function restore(source: Readable | AsyncIterable<Uint8Array> | Uin
       // (the phase moves in the turn of each step: a signal handled between turns puts the
       // asides back, or removes them once the new file is in: abandonRestores)
       live.phase = 'aside';
-      moveAside(target, tmp, moved);
+      // a live replica's own position stays: the replica is restoring its base image here (anyone
+      // else's restore onto a live replica's database was refused InUse above)
+      moveAside(target, tmp, moved, ReplicaPosition.heldByAReplica(target) ? KEEP_REPLICA_POSITION : undefined);
       if (moved.length > 0) await WalnutFile.syncDirectory(path.dirname(target));
       if (replaced === null) placeWhereNothingIs(tmp, target, dbPath);
       else fs.renameSync(tmp, target);
@@ -379,6 +382,9 @@ async function checkpointOldDatabase(target: string): Promise<void> {
   await closeAsLastConnection(index, true).catch(() => undefined);
 }
 
+/** The companion a restore leaves in place while a live replica holds it (its own base image). */
+const KEEP_REPLICA_POSITION: ReadonlySet<string> = new Set(['-replica']);
+
 /** How long a restore waits for its new temporary file's lock (held only by a settle looking at it). */
 const OWN_LOCK_WAIT_MS = 2000;
 
@@ -487,19 +493,19 @@ function sourceFailure(e: unknown): WalnutError {
 }
 
 /**
- * `<target>-wal`, `-shm`, `-journal` and the FEC sidecar where they exist: left by the database
+ * `<target>-wal`, `-shm`, `-journal`, the FEC sidecar and a replica's position file where they exist: left by the database
  * that was there (or is, when the target exists). SQLite identifies none of them with its
  * database, so a -wal with frames beside the restored file would be replayed over it by the next
  * connection, and a hot rollback journal (a writer killed mid-transaction) played back over it
- * (`stale`: that -wal or -journal, else null); without those, the -shm, the sidecar and a
- * journal that is not hot (empty, or PERSIST mode's zeroed header) describe nothing and hold
- * nothing.
+ * (`stale`: that -wal or -journal, else null); without those, the -shm, the sidecar, a
+ * journal that is not hot (empty, or PERSIST mode's zeroed header) and a replica's position
+ * (the old database's, not the restored one's) describe nothing of the new file: they go.
  */
 function staleCompanions(target: string): { files: string[]; stale: string | null; staleIsLink: boolean } {
   const files: string[] = [];
   let stale: string | null = null;
   let staleIsLink = false;
-  const companions = [`${target}-wal`, `${target}-journal`, `${target}-shm`, sidecarPathOf(`${target}-wal`)];
+  const companions = [`${target}-wal`, `${target}-journal`, `${target}-shm`, sidecarPathOf(`${target}-wal`), `${target}-replica`]; // (the last: a replica's position, replicate/position.ts)
   requireRegularFiles(null, companions); // (rmSync would fail on a directory, after the work)
   for (const file of companions) {
     const st = fs.lstatSync(file, { throwIfNoEntry: false });

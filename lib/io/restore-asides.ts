@@ -57,9 +57,12 @@ import { WalnutFile } from './file';
 
 /**
  * The files SQLite and walnut keep beside a database, by suffix: -wal, the rollback -journal, the
- * -shm and walnut's FEC sidecar (fec/writer.ts sidecarPathOf: the -wal's name + '-fec').
+ * -shm, walnut's FEC sidecar (fec/writer.ts sidecarPathOf: the -wal's name + '-fec') and a
+ * replica's position file (replicate/position.ts ReplicaPosition.pathOf: '-replica'), which
+ * describes the database it sits beside: left beside a restored one, a replica opened there
+ * resumed from a position that was not the new file's.
  */
-export const COMPANION_SUFFIXES = ['-wal', '-journal', '-shm', '-wal-fec'] as const;
+export const COMPANION_SUFFIXES = ['-wal', '-journal', '-shm', '-wal-fec', '-replica'] as const;
 
 /** What SQLite itself keeps beside a database it opened (no walnut restore makes these for its temporary file). */
 const SQLITE_OWN_SUFFIXES = ['-wal', '-journal', '-shm'] as const;
@@ -122,11 +125,11 @@ const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\
 /**
  * Step 1 of a replacement: each companion of `target` that exists renamed to `tmp` + its suffix,
  * each suffix pushed on `moved` once renamed; a failure part-way leaves the ones moved so far
- * moved (the caller puts them back: moveBack).
+ * moved (the caller puts them back: moveBack). Suffixes in `keep` stay where they are.
  */
-export function moveAside(target: string, tmp: string, moved: string[]): void {
+export function moveAside(target: string, tmp: string, moved: string[], keep: ReadonlySet<string> = new Set()): void {
   for (const suffix of COMPANION_SUFFIXES) {
-    if (lstatIfThere(`${target}${suffix}`) === undefined) continue;
+    if (keep.has(suffix) || lstatIfThere(`${target}${suffix}`) === undefined) continue;
     fs.renameSync(`${target}${suffix}`, asideName(tmp, suffix));
     moved.push(suffix);
   }

@@ -67,6 +67,24 @@ export class ReplicaPosition {
     return fs.existsSync(ReplicaPosition.pathOf(dbPath));
   }
 
+  /**
+   * Whether a live replica (of any process, this one's too) holds the position file of `dbPath`:
+   * its lock byte is taken. False when there is none or it cannot be opened.
+   */
+  static heldByAReplica(dbPath: string): boolean {
+    let f: WalnutFile;
+    try {
+      f = WalnutFile.openSync(ReplicaPosition.pathOf(dbPath), { nonBlocking: true });
+    } catch {
+      return false;
+    }
+    try {
+      return !f.tryLock(LOCK_BYTE, 1, 'exclusive'); // (an OFD lock of this descriptor's own: dropped as it closes)
+    } finally {
+      f.closeSync();
+    }
+  }
+
   /** Opens (creating it when missing) the position file of `dbPath`; the record read, or null. */
   static open(dbPath: string): { position: ReplicaPosition; record: PositionRecord | null } {
     const file = ReplicaPosition.pathOf(dbPath);

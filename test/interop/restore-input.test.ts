@@ -155,6 +155,26 @@ describe('restore onto a target with another database\'s -wal/-shm', () => {
     }
   });
 
+  it("a replica's position file (<db>-replica) goes with the database it describes; a failed restore keeps it", async () => {
+    // left there, a replica opened on the restored file resumed from the old database's position
+    const replaced = sqliteDb('was-replica.db', 'replica', 3);
+    const position = Buffer.alloc(4096, 7);
+    fs.writeFileSync(`${replaced}-replica`, position);
+    const torn = bytes.subarray(0, bytes.length - 100);
+    await expect(restore(Readable.from([torn]), replaced, { force: true })).rejects.toMatchObject({ name: 'WalnutError' });
+    expect(fs.readFileSync(`${replaced}-replica`).equals(position)).toBe(true); // the old database stays, and its position
+    expect(sqlite3Rows(replaced)).toEqual(['replica 0', 'replica 1', 'replica 2']);
+    await restore(bytes, replaced, { force: true });
+    expect(fs.existsSync(`${replaced}-replica`)).toBe(false);
+    expect(sqlite3Rows(replaced)).toEqual(Array.from({ length: 20 }, (_, i) => `restored ${i}`));
+
+    const missing = path.join(dir, 'gone-replica.db'); // the database removed, its position left
+    fs.writeFileSync(`${missing}-replica`, position);
+    await restore(bytes, missing);
+    expect(fs.existsSync(`${missing}-replica`)).toBe(false);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.restore-'))).toEqual([]);
+  });
+
   it('a missing database whose -wal holds no frames (a read-only reader\'s leftovers): restored without force, the leftovers removed', async () => {
     const target = path.join(dir, 'leftovers.db');
     fs.writeFileSync(`${target}-wal`, '');
