@@ -78,14 +78,13 @@ import { getSystemErrorName } from 'node:util';
 
 import { sqliteWalChecksum, Xxh3Stream } from '../checksum';
 import { diskFull, walnutError, WalnutError } from '../errors';
-import { sidecarPathOf } from '../fec/writer';
 import { DB_HEADER_SIZE, DB_LOCK, hasDbMagic } from '../format/db-header';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { SHM_LOCK } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, WAL_HEADER_SIZE } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { checkDbPath, refuseCompanionName, requireRegularFiles, resolvedPath } from '../io/real-path';
-import { markerPathOf, moveAside, moveBack, registerRestore, removeAsides, settleRestores } from '../io/restore-asides';
+import { COMPANION_SUFFIXES, markerPathOf, moveAside, moveBack, registerRestore, removeAsides, settleRestores } from '../io/restore-asides';
 import { ReplicaPosition } from '../replicate/position';
 import { nativeExportIo, type NativeLockHolder } from '../native';
 import { closeAsLastConnection } from '../checkpoint/execute';
@@ -505,7 +504,7 @@ function staleCompanions(target: string): { files: string[]; stale: string | nul
   const files: string[] = [];
   let stale: string | null = null;
   let staleIsLink = false;
-  const companions = [`${target}-wal`, `${target}-journal`, `${target}-shm`, sidecarPathOf(`${target}-wal`), `${target}-replica`]; // (the last: a replica's position, replicate/position.ts)
+  const companions = COMPANION_SUFFIXES.map((suffix) => `${target}${suffix}`); // (the ones a replacement moves aside: io/restore-asides.ts)
   requireRegularFiles(null, companions); // (rmSync would fail on a directory, after the work)
   for (const file of companions) {
     const st = fs.lstatSync(file, { throwIfNoEntry: false });

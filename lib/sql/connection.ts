@@ -181,13 +181,7 @@ export class Connection {
    * error, the connection then having no instance (needsReopen: tried again next time).
    */
   async reopen(): Promise<void> {
-    if (!this.#noInstance) {
-      this.#statements.clear();
-      this.#lastUsed = null;
-      this.#noInstance = true;
-      await closeInstance(this.engine, this.db);
-      this.vfs.releaseAll();
-    }
+    if (!this.#noInstance) await this.#dropInstance();
     const instance = await Connection.#instance(this.#with);
     this.engine = instance.engine;
     this.db = instance.db;
@@ -231,16 +225,19 @@ export class Connection {
     await this.runner.finalize(stmt);
   }
 
+  /** Lets go of the wasm instance: its statements, its SQLite connection as far as it closes, its VFS's views. */
+  async #dropInstance(): Promise<void> {
+    this.#statements.clear();
+    this.#lastUsed = null;
+    this.#noInstance = true;
+    await closeInstance(this.engine, this.db);
+    this.vfs.releaseAll();
+  }
+
   /** Finalizes every statement and closes the SQLite connection; the caller holds the connection. */
   async close(): Promise<void> {
     if (this.#noInstance) return;
-    if (this.runner.schemaAbandoned) {
-      this.#statements.clear();
-      this.#noInstance = true;
-      await closeInstance(this.engine, this.db);
-      this.vfs.releaseAll();
-      return;
-    }
+    if (this.runner.schemaAbandoned) return this.#dropInstance();
     for (const stmt of this.#statements.values()) await this.runner.finalize(stmt).catch(() => undefined);
     this.#statements.clear();
     this.#lastUsed = null;

@@ -15,14 +15,13 @@
  *  - A valid WAL-mode file header is taken without reading the WAL (the page size and journal
  *    mode are all an open takes from it; page 1's other fields are read through the WAL once
  *    open), so an open of a healthy database costs nothing here. When the WAL's page size
- *    differs from that header's, the -wal is taken
- *    for another database's (a copied file: no torn write rewrites only the page-size field of
- *    an intact header) and callers refuse it (WALNUT_CORRUPT; verify's `wal-page-size`), where
- *    sqlite3 would adopt the WAL's page 1 and its next checkpoint would write pages of one size
- *    into a file of another.
+ *    differs from that header's, the -wal is taken for another database's (a copied file: no
+ *    torn write rewrites only the page-size field of an intact header) and callers refuse it
+ *    (WALNUT_CORRUPT; verify's `wal-page-size`), where sqlite3 would adopt the WAL's page 1 and
+ *    its next checkpoint would write pages of one size into a file of another.
  *  - Otherwise (the file header is garbage, short, names an invalid page size or is not in WAL
- *    mode) the WAL is scanned; when its committed frames hold page 1, that page decides. It counts as a
- *    header only when its magic is right and its page-size field is the WAL's page size (lockBtree
+ *    mode) the WAL is scanned; when its committed frames hold page 1, that page decides. It
+ *    counts as a header only when its magic is right and its page-size field is the WAL's page size (lockBtree
  *    would otherwise re-read the page at the other size, out of frames of a different size, and
  *    sqlite3 reports the database malformed): else `header` is null with `fromWal` true, and
  *    `otherPageSize` set for a header of another size (refuseWalPage1OfOtherSize: WALNUT_CORRUPT).
