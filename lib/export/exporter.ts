@@ -43,6 +43,7 @@ import { nativeExportIo, type NativeCommitFramer, type NativeFramedRun, type Nat
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalIndex } from '../wal-index/wal-index';
 import { walnutError } from '../errors';
+import { LONGEST_TIMER_MS } from '../longest-timer';
 import { unknownOptionName } from '../option-names';
 import { BaseImageReader } from './base-reader';
 import { commitRecordsBound, digestBytesInto, framesPerRecordOf } from './commit-records';
@@ -91,8 +92,6 @@ const BUSY_PASS_GAP_MS = 8;
 const BUSY_PASS_COMMITS = 64;
 /** Bytes of frames per WAL read. */
 const READ_BYTES = 4 << 20;
-/** The longest poll interval setTimeout keeps (2^31 - 1 ms); a longer one would fire at once. */
-const MAX_POLL_MS = 0x7fffffff;
 
 /** Export options: undefined or null (none), else follow a boolean and pollMs a whole number of ms, and nothing else (a misspelt follow exported once and ended). */
 export function checkExportOptions(options: unknown): ExportOptions {
@@ -111,7 +110,7 @@ function exportOptionsAsGiven(options: unknown): ExportOptions {
   const follow = o['follow'];
   if (follow !== undefined && typeof follow !== 'boolean') invalid('follow', 'follow must be true or false');
   const poll = o['pollMs'];
-  if (poll !== undefined && (typeof poll !== 'number' || !Number.isInteger(poll) || poll < 1 || poll > MAX_POLL_MS)) invalid('pollMs', `pollMs must be an integer in 1..${MAX_POLL_MS}`);
+  if (poll !== undefined && (typeof poll !== 'number' || !Number.isInteger(poll) || poll < 1 || poll > LONGEST_TIMER_MS)) invalid('pollMs', `pollMs must be an integer in 1..${LONGEST_TIMER_MS}`);
   // each value read once: what was checked is what the export uses
   return { follow: follow as boolean | undefined, pollMs: poll as number | undefined };
 }

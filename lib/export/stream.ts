@@ -25,6 +25,7 @@ import { getSystemErrorName } from 'node:util';
 
 import { closeAsLastConnection } from '../checkpoint/execute';
 import { diskFull, isWalnutError, walnutError, WalnutError } from '../errors';
+import { LONGEST_TIMER_MS } from '../longest-timer';
 import { optionsWithout, unknownOptionName } from '../option-names';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
@@ -81,7 +82,7 @@ function stopTimeoutOf(options: ExportStopOptions | undefined): number | undefin
   if (typeof options !== 'object' || options === null) return undefined;
   if (unknownOptionName(options, ['timeoutMs']) !== undefined) bad();
   const t: unknown = options.timeoutMs;
-  if (t !== undefined && !(typeof t === 'number' && Number.isInteger(t) && t >= 1 && t <= 0x7fffffff)) bad();
+  if (t !== undefined && !(typeof t === 'number' && Number.isInteger(t) && t >= 1 && t <= LONGEST_TIMER_MS)) bad();
   return t as number | undefined;
 }
 

@@ -166,9 +166,6 @@ function load(): Promise<Modules> {
   return modules;
 }
 
-/** The longest timer Node keeps (a longer one fires after 1 ms). */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** Thrown into a connect attempt, a stream call or a backoff that `interrupted` cut short. */
 const INTERRUPTED = new Error('given up: the caller stopped retrying');
 

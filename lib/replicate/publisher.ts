@@ -95,6 +95,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 
 import { walnutError, WalnutError } from '../errors';
+import { LONGEST_TIMER_MS } from '../longest-timer';
 import { be32, FRAME_HEADER_SIZE } from '../format/frame-header';
 import type { ExportOptions } from '../export/exporter';
 import { checkFramed, PAGE_DELTAS, StreamMagic, type SinkPageDeltas, type WalRecordSink } from '../export/framing';
@@ -105,7 +106,7 @@ import { readBaseImage } from './base-image';
 import { BehindWatch } from './behind';
 import { BufferPool, RecordArena } from './buffers';
 import { emitApart } from './listeners';
-import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameInto, framedSize, HEADER, integerOption, MAX_TIMER_MS, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
+import { checkOptionNames, checkServers, checkStreamName, connectNats, ensureStream, frameInto, framedSize, HEADER, integerOption, subjectsOf, type NatsLink, type StreamLimits, type Subjects } from './nats';
 import { OrderedPublishes, type Outgoing, type PipelineStats } from './pipeline';
 
 export interface ReplicateOptions extends StreamLimits {
@@ -919,7 +920,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       this.#deadlineTimer = setTimeout(() => {
         this.#stopDeadline = -Infinity; // passed, whatever the clock's rounding says
         this.#deadline.abort();
-      }, Math.min(this.options.stopTimeoutMs, MAX_TIMER_MS));
+      }, Math.min(this.options.stopTimeoutMs, LONGEST_TIMER_MS));
       this.#export?.stop();
       this.#session?.wake?.();
     }

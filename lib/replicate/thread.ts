@@ -56,7 +56,8 @@ import { be32 } from '../format/frame-header';
 import type { ExportHandle } from '../export/stream';
 import { BehindWatch } from './behind';
 import { BufferPool } from './buffers';
-import { frameInto, framedSize, MAX_TIMER_MS } from './nats';
+import { frameInto, framedSize } from './nats';
+import { LONGEST_TIMER_MS } from '../longest-timer';
 import { lastErrorLine, plainOptions, type ReplicateOptions, type ReplicationHandle, type ReplicationMetrics, type Resolved } from './publisher';
 
 /** How often the worker sends its metrics (ms). */
@@ -364,7 +365,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
     if (!this.#stopping) {
       this.#stopping = true;
       this.#post({ t: 'stop' });
-      const t = setTimeout(() => void this.worker.terminate(), Math.min(this.#stopTimeoutMs + STOP_GRACE_MS, MAX_TIMER_MS));
+      const t = setTimeout(() => void this.worker.terminate(), Math.min(this.#stopTimeoutMs + STOP_GRACE_MS, LONGEST_TIMER_MS));
       void this.#exited.then(() => clearTimeout(t));
     }
     await this.#exited;

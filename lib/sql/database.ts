@@ -48,6 +48,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
 import { isWalnutError, walnutError, WalnutError } from '../errors';
+import { LONGEST_TIMER_MS } from '../longest-timer';
 import { optionsWithout } from '../option-names';
 import type { Store } from '../commit/store';
 import type { OpenOptions } from '../commit/options';
@@ -122,8 +123,6 @@ const NESTED_SAVEPOINT = '"walnut transaction"';
  * transaction called before close(), queued behind another).
  */
 const CLOSE_WAITS_FOR_FN_MS = 2000;
-/** The longest delay setTimeout keeps: past it Node fires the timer after 1 ms (a TimeoutOverflowWarning). */
-const LONGEST_TIMER_MS = 2 ** 31 - 1;
 /** What a read connection answers when the statement must run on the writer. */
 const ON_WRITER = Symbol('on writer');
 
