@@ -19,6 +19,7 @@ import { Command, CommanderError, Help } from 'commander';
 
 import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError, CHECKPOINT_MODES, type CheckpointMode } from '../index';
 import { diskFull } from '../errors';
+import { LONGEST_TIMER_MS } from '../longest-timer';
 import { abandonRestores } from '../export/restore';
 import { resolveReplicateOptions } from '../replicate/publisher';
 import { failWhenOutputRemoved, openExportReplacement, type ExportReplacement } from '../export/stream';
@@ -340,7 +341,7 @@ function program(setExit: (code: number) => void): Command {
       // it had converted a rollback-journal database to WAL mode for good, and checkpointed a
       // WAL-mode one and removed its -wal and -shm (the close of the last connection), for a
       // command that then exited 2 on its own arguments
-      const options = { servers: o.nats, stream: o.stream, replicas: Number(o.replicas) };
+      const options = { servers: o.nats, stream: o.stream, replicas: digitsAsNumber(o.replicas) };
       resolveReplicateOptions(options);
       requireFile(db);
       // a rollback-journal database is refused before anything is opened, as export and checkpoint
@@ -348,12 +349,38 @@ function program(setExit: (code: number) => void): Command {
       // then uses WAL mode), a change nobody asked the command for. An empty file has no journal
       // mode yet: its store writes page 1 in WAL mode, as sqlite3 would, and it is replicated
       const { pageSize } = refuseRollbackJournal(db, 'replicate');
-      // (convert: false also refuses one switched back to rollback-journal mode since inspect read it)
-      const store = await open(db, { convert: pageSize === 0 });
+      // One listener from before the open to the end, as `walnut replica` has: a SIGINT, SIGTERM
+      // or SIGHUP while the store opened had no listener and ended the process by its default
+      // action, the store's -wal and -shm left as a crash leaves them. One heard before the
+      // replication runs closes the store (as the last connection: no -wal/-shm left), then ends
+      // the process by that signal: nothing was published.
+      let heardBeforeRun: NodeJS.Signals | null = null;
+      let whenRunning: (() => void) | null = null;
+      const stopListening = onStopSignal((signal) => {
+        if (whenRunning !== null) whenRunning();
+        else heardBeforeRun = signal;
+      });
+      const endBySignalHeard = async (store: Awaited<ReturnType<typeof open>>): Promise<boolean> => {
+        if (heardBeforeRun === null) return false;
+        await store.close();
+        process.kill(process.pid, heardBeforeRun); // (the listener is gone: the default action ends it)
+        return true;
+      };
+      let store: Awaited<ReturnType<typeof open>>;
+      try {
+        // (convert: false also refuses one switched back to rollback-journal mode since inspect read it)
+        store = await open(db, { convert: pageSize === 0 });
+      } catch (e) {
+        stopListening();
+        if (heardBeforeRun !== null) process.kill(process.pid, heardBeforeRun);
+        throw e;
+      }
+      if (await endBySignalHeard(store)) return;
       let r: ReturnType<typeof store.replicateTo>;
       try {
         r = store.replicateTo(options);
       } catch (e) {
+        stopListening();
         await store.close(); // (refused by this store: close as the last connection does, leaving no -wal/-shm)
         throw e;
       }
@@ -375,7 +402,10 @@ function program(setExit: (code: number) => void): Command {
         stopping = true;
         await r.stop();
         await store.close();
-      }, ended);
+      }, ended, (stop) => {
+        whenRunning = stop;
+        return stopListening;
+      });
       // stopped with commits not in the stream is no "done and healthy" (exit 0 was, after the
       // error line: a supervisor took the stream for complete; cli-replicate-interrupted-unpublished)
       if (unpublished !== null) throw unpublished;
@@ -502,21 +532,27 @@ function checkpointMode(mode: string): CheckpointMode {
 }
 
 /**
+ * A whole-number option as the number its decimal digits spell, else NaN (which the option's
+ * own check refuses): Number() also took '1e3', '0x10', ' 5' and '5.0', so a typo could pass as
+ * another value than the one meant.
+ */
+function digitsAsNumber(text: string): number {
+  return /^\d+$/.test(text) ? Number(text) : Number.NaN;
+}
+
+/**
  * --interval as a whole number of ms from 1 to the longest timer, checked before anything is
  * opened (a refusal after the store and its replication were running left the process up,
  * printing nothing more).
  */
 function intervalMs(interval: string): number {
-  const ms = Number(interval);
+  const ms = digitsAsNumber(interval);
   if (!Number.isInteger(ms) || ms < 1) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
   // past it Node sets the timer to 1 ms (with a TimeoutOverflowWarning on stderr): the report
   // was printed about 600 times a second where the user asked for almost never
   if (ms > LONGEST_TIMER_MS) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --interval must be at most ${LONGEST_TIMER_MS} ms (about 24.8 days), the longest timer Node.js keeps, not ${interval}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
   return ms;
 }
-
-/** setInterval's largest delay (2^31 - 1 ms). */
-const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Calls `report` every `ms` (and once at the end) until SIGINT, SIGTERM or SIGHUP, then `stop`. A

@@ -24,7 +24,7 @@ describe('--interval past the longest timer', () => {
   it('is refused before anything is opened (it printed every 1 ms)', async () => {
     const db = sqliteWritesWal(dir, 'app', 4096, typicalWork(3, 1)).db;
     const before = fs.readdirSync(dir).sort();
-    for (const interval of ['2147483648', '9999999999', '1e12']) {
+    for (const interval of ['2147483648', '9999999999', '1000000000000']) {
       for (const args of [['replicate', db, '--nats', NATS, '--stream', 's'], ['replica', path.join(dir, 'replica.db'), '--nats', NATS, '--stream', 's']]) {
         const what = `${args[0]} --interval ${interval}`;
         const r = await spawnOutput(process.execPath, [bin, ...args, '--interval', interval, '--json'], { timeout: HANG_MS });

@@ -66,10 +66,20 @@ describe('walnut replicate / replica arguments', () => {
   it('an --interval that is not a whole number of ms >= 1 is WALNUT_INVALID_ARGUMENT before anything is opened (it was refused once the store and replication ran: the process stayed up)', async () => {
     const { db } = sqliteWritesWal(dir, 'repl', 4096, (d) => d.exec('CREATE TABLE t(x)'));
     const nats = 'nats://127.0.0.1:1'; // nobody answers: nothing here may need it
-    for (const interval of ['abc', '0']) await refused(['replicate', db, '--nats', nats, '--stream', 's', '--interval', interval], /^walnut: WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1$/);
+    // '1e3', '0x10', ' 5' and '5.0' were taken by Number() as 1000, 16, 5 and 5: only decimal digits are
+    for (const interval of ['abc', '0', '1e3', '0x10', ' 5', '5.0']) await refused(['replicate', db, '--nats', nats, '--stream', 's', '--interval', interval], /^walnut: WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1$/);
     const replica = path.join(dir, 'replica.db');
     await refused(['replica', replica, '--nats', nats, '--stream', 's', '--interval', '1.5'], /^walnut: WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1$/);
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('replica.db'))).toEqual([]);
+  });
+
+  it('a --replicas that is not decimal digits is WALNUT_INVALID_ARGUMENT before anything is opened (Number() took 0x3 and 3e0 as 3)', async () => {
+    const { db } = sqliteWritesWal(dir, 'replicas', 4096, (d) => d.exec('CREATE TABLE t(x)'));
+    const before = fs.readdirSync(dir).filter((f) => f.startsWith('replicas.db')).sort();
+    for (const replicas of ['0x3', '3e0', ' 3', 'three']) {
+      await refused(['replicate', db, '--nats', 'nats://127.0.0.1:1', '--stream', 's', '--replicas', replicas], /^walnut: WALNUT_INVALID_ARGUMENT: .*replicas/);
+    }
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('replicas.db')).sort()).toEqual(before);
   });
 });
 
