@@ -4,11 +4,25 @@
 # RESTART_EVERY, a RESTART checkpoint follows every that many commits (busy or not), and a second
 # line gives how many of them restarted the WAL (not busy). With MIN_COMMITS it goes on past
 # SECONDS until it has made that many (beside busy writers on a loaded machine a run of a few
-# seconds can get no turn at all). With PAUSE_MS it sleeps that long after each commit.
+# seconds can get no turn at all). With PAUSE_MS it sleeps that long after each commit. SIGTERM
+# is SECONDS passing at once: the run ends after the commit under way (or once it has made
+# MIN_COMMITS) and it prints as usual; a test whose other writers are done stops it there
+# (children.ts startPython) instead of waiting out SECONDS chosen for a loaded machine.
 # usage: python3 sqlite-writer.py DB SECONDS WRITER_ID [CKPT [RESTART_EVERY [MIN_COMMITS [PAUSE_MS]]]]
+import signal
 import sqlite3
 import sys
 import time
+
+stopped = False
+
+
+def stop(_signum, _frame):
+    global stopped
+    stopped = True
+
+
+signal.signal(signal.SIGTERM, stop)
 
 db, seconds, writer = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 ckpt = int(sys.argv[4]) if len(sys.argv) > 4 else 200
@@ -20,7 +34,7 @@ c = sqlite3.connect(db, timeout=30, isolation_level=None)
 c.execute('PRAGMA wal_autocheckpoint=%d' % ckpt)
 n = 0
 end = time.time() + seconds
-while time.time() < end or n < min_commits:
+while (time.time() < end and not stopped) or n < min_commits:
     # wait for the other writers no longer than the run lasts (a busy insert commits nothing)
     c.execute('PRAGMA busy_timeout=%d' % max(1000 if n < min_commits else 1, int((end - time.time()) * 1000)))
     try:
