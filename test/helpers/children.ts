@@ -68,13 +68,23 @@ export async function sqliteWriters(db: string, count: number, seconds: number, 
 
 /** Runs a python3 script (its stderr passed through); resolves with its whole stdout once it exits 0. */
 export function runPython(script: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return startPython(script, args).output;
+}
+
+/**
+ * runPython, with a way to end the script early: stop() sends it SIGTERM, which sqlite-writer.py
+ * takes as its SECONDS having passed (send it once the script has begun: before its handler is
+ * set, SIGTERM ends the process and `output` rejects); `output` settles as runPython's.
+ */
+export function startPython(script: string, args: string[]): { output: Promise<string>; stop: () => void } {
+  const child = spawn('python3', [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const output = new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     // 'close' (output read to its end), not 'exit': see runNode
     child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(script)} exited with ${code}`))));
   });
+  return { output, stop: () => void (child.exitCode === null && child.signalCode === null && child.kill('SIGTERM')) };
 }
 
 /** What spawnOutput() resolves with: spawnSync's fields, read without blocking the event loop. */

@@ -19,7 +19,7 @@ import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/index';
 import { DB_LOCK } from '../../lib/format/db-header';
-import { holdLock, HELPERS, release, runPython, spawnOutput } from '../helpers/children';
+import { holdLock, HELPERS, release, spawnOutput, startPython } from '../helpers/children';
 import { commitsInStreamFile } from '../helpers/export-stream';
 import { growWal, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
 import { immutableSkip, MOUNT_SKIP, smallTmpfs } from '../helpers/small-fs';
@@ -270,12 +270,13 @@ describe('walnut export --follow --force over an existing backup', () => {
       const before = shmMxFrame(db);
       expect(before).toBeGreaterThanOrEqual(16_500);
       const f = follow(db, ark);
-      const writing = runPython(path.join(HELPERS, 'sqlite-writer.py'), [db, '3', '7', '200', '0', '200']); // >= 200 commits, w = 7
+      const writer = startPython(path.join(HELPERS, 'sqlite-writer.py'), [db, '3', '7', '200', '0', '200']); // >= 200 commits, w = 7
       try {
         await untilWalMoves(db, before);
         await until(() => fs.statSync(ark).ino !== ino, WAIT_MS, () => ({ stderr: f.stderr() }));
         expect(fs.readFileSync(ark).equals(old)).toBe(false);
-        const commits = Number((await writing).trim());
+        writer.stop(); // the follow's file is in place: the writer ends once it has made its 200 (not 3 s)
+        const commits = Number((await writer.output).trim());
         expect(commits).toBeGreaterThanOrEqual(200);
         const rows = Number(execFileSync('sqlite3', [db, 'SELECT count(*) FROM t'], { encoding: 'utf8' }).trim());
         expect(rows).toBe(100 + commits);

@@ -17,31 +17,46 @@ import { open } from '../../lib/index';
 import { isWalnutError, openDatabase } from '../../lib/sql';
 import { LEASE_AFTER_CONFLICTS } from '../../lib/sql/overtaken-writes';
 import { expectWalnutError } from '../helpers/expect-error';
-import { HELPERS, runPython, spawnOutput } from '../helpers/children';
+import { HELPERS, spawnOutput, startPython } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const BIG_INSERT = 'WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200000) INSERT INTO big SELECT randomblob(20) FROM c';
 
-/** Starts sqlite-writer.py on `file` for `seconds` (a pause of `pauseMs` after each commit) and waits until its first commit shows; `done`: its commits. */
-async function foreignWriter(file: string, seconds: number, pauseMs = 0): Promise<{ done: Promise<number> }> {
-  const done = runPython(path.join(HELPERS, 'sqlite-writer.py'), [file, String(seconds), '7', '200', '0', '20', String(pauseMs)]).then((out) => Number(out.split('\n')[0]));
+/**
+ * Starts sqlite-writer.py on `file` for `seconds` (a pause of `pauseMs` after each commit) and
+ * waits until its first commit shows; `done`: its commits. `stop()` ends its run early (each test
+ * stops it once what it asserts of the writer has happened: the rest of its `seconds`, there for
+ * a loaded machine, was most of these tests' time).
+ */
+async function foreignWriter(file: string, seconds: number, pauseMs = 0): Promise<{ done: Promise<number>; stop: () => void }> {
+  const writer = startPython(path.join(HELPERS, 'sqlite-writer.py'), [file, String(seconds), '7', '200', '0', '20', String(pauseMs)]);
+  const done = writer.output.then((out) => Number(out.split('\n')[0]));
   for (let i = 0; i < 2000 && sqlite(file, 'SELECT count(*) FROM t') === '0'; i++) await sleep(5);
-  return { done }; // (not `done` itself: an async function's result would wait for it)
+  return { done, stop: writer.stop }; // (not `done` itself: an async function's result would wait for it)
+}
+
+/** Waits until the writer has committed past `before` rows of its own (w = 7), or its run ended, then stops it; resolves with its commits. */
+async function stopAfterItCommits(file: string, writer: { done: Promise<number>; stop: () => void }, before: number): Promise<number> {
+  let ended = false;
+  void writer.done.finally(() => (ended = true)).catch(() => undefined);
+  while (!ended && Number(sqlite(file, 'SELECT count(*) FROM t WHERE w = 7')) <= before) await sleep(10);
+  writer.stop();
+  return writer.done;
 }
 
 test('an autocommit statement overtaken on every run commits under the write lease; the other writer waits, then goes on', async () => {
   const file = path.join(tmpDir(), 'long-autocommit.db');
   const db = await openDatabase(file, { busyTimeout: 2000 }); // (the other writer runs longer: it cannot be waited out)
   await db.exec('CREATE TABLE t(w INTEGER, v BLOB); CREATE TABLE big(x BLOB)');
-  const writer = (await foreignWriter(file, 5)).done;
+  const writer = await foreignWriter(file, 5);
   const result = await db.run(BIG_INSERT);
   expect(result.changes).toBe(200000);
   expect(db.conflictRetries).toBeGreaterThanOrEqual(2); // it was overtaken (else this test proves nothing)
   expect(db.leasedRetries).toBeGreaterThanOrEqual(1);
   const before = Number(sqlite(file, 'SELECT count(*) FROM t'));
-  const made = await writer;
+  const made = await stopAfterItCommits(file, writer, before);
   // the lease was given back: the other process committed after the write
   expect(made).toBeGreaterThan(before);
   await db.close();
@@ -54,7 +69,7 @@ test('a transaction() the caller runs again after conflicts commits under the le
   const file = path.join(tmpDir(), 'long-transaction.db');
   const db = await openDatabase(file, { busyTimeout: 2000 });
   await db.exec('CREATE TABLE t(w INTEGER, v BLOB); CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO c VALUES (1, 0)');
-  const writer = (await foreignWriter(file, 5)).done;
+  const writer = await foreignWriter(file, 5);
   const started = performance.now();
   let runs = 0;
   for (let committed = 0; committed < 3; ) {
@@ -75,7 +90,7 @@ test('a transaction() the caller runs again after conflicts commits under the le
   expect(performance.now() - started).toBeLessThan(4000); // won while the other writer still ran (not after it)
   expect(runs).toBeGreaterThan(3); // overtaken at least once (else this test proves nothing)
   expect(db.leasedRetries).toBeGreaterThanOrEqual(1);
-  const made = await writer;
+  const made = await stopAfterItCommits(file, writer, before);
   await db.close();
   expect(sqlite(file, 'SELECT n FROM c')).toBe('3');
   expect(made).toBeGreaterThan(before); // it committed after: the lease was given back
@@ -89,7 +104,7 @@ test('a long transaction() retried among short ones that commit still gets the l
   const db = await openDatabase(file, { busyTimeout: 2000 });
   await db.exec('CREATE TABLE t(w INTEGER, v BLOB); CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO c VALUES (1, 0), (2, 0)');
   // a commit every 20 ms or so: gaps the short transactions fit in, the long one (150 ms) never
-  const writer = (await foreignWriter(file, 5, 20)).done;
+  const writer = await foreignWriter(file, 5, 20);
   const started = performance.now();
   let shortDone = 0;
   let longDone = false;
@@ -128,7 +143,8 @@ test('a long transaction() retried among short ones that commit still gets the l
   // its third run held the lease, or (a short one, overtaken twice too, held it then) one of the
   // next two: its claim keeps the less overtaken short ones back (5-9 runs with a count per database)
   expect(runs).toBeLessThanOrEqual(LEASE_AFTER_CONFLICTS + 3);
-  const made = await writer;
+  writer.stop();
+  const made = await writer.done;
   await db.close();
   expect(sqlite(file, 'SELECT n FROM c ORDER BY id')).toBe(`1\n${shortDone}`);
   expect(sqlite(file, 'SELECT count(*) FROM t WHERE w = 7')).toBe(String(made));
@@ -142,7 +158,7 @@ test("exec('VACUUM') run again by its caller commits on its third call at the la
   await db.run('WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 12000) INSERT INTO big SELECT randomblob(1000) FROM c');
   await db.run('DELETE FROM big WHERE rowid > 6000');
   expect(((await db.get('PRAGMA freelist_count')) as { freelist_count: number }).freelist_count).toBeGreaterThan(1000);
-  const writer = (await foreignWriter(file, 5)).done;
+  const writer = await foreignWriter(file, 5);
   const started = performance.now();
   let calls = 0;
   for (;;) {
@@ -158,7 +174,8 @@ test("exec('VACUUM') run again by its caller commits on its third call at the la
   expect(calls).toBeGreaterThan(1); // overtaken (else this test proves nothing)
   expect(calls).toBeLessThanOrEqual(LEASE_AFTER_CONFLICTS + 1);
   expect(db.leasedRetries).toBe(1);
-  const made = await writer;
+  writer.stop();
+  const made = await writer.done;
   await db.close();
   expect(sqlite(file, 'SELECT count(*) FROM big')).toBe('6000');
   expect(Number(sqlite(file, 'PRAGMA freelist_count'))).toBeLessThan(10); // VACUUM ran (the writer's inserts after it may free a few)

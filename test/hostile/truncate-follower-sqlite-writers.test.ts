@@ -45,7 +45,7 @@ describe("checkpoint('truncate'/'restart') beside the store's own follow export 
           try {
             await db.run('INSERT INTO t(w, v) VALUES (0, randomblob(300))');
             acked++;
-            await new Promise((r) => setTimeout(r, 1));
+            await new Promise((r) => setTimeout(r, 4));
           } catch (e) {
             // WALNUT_CONFLICT: a sqlite3 commit overtook the transaction; WALNUT_BUSY: the sqlite3
             // writers held WRITE past the busy timeout (seen 4 times in one run of 7 on 2 loaded
@@ -77,7 +77,11 @@ describe("checkpoint('truncate'/'restart') beside the store's own follow export 
           await new Promise((r) => setTimeout(r, 2));
         }
       })();
-      const runs = [1, 2].map((w) => runPython(path.join(HELPERS, 'sqlite-writer.py'), [src, '3', String(w), '200', '0', '300']));
+      // 3 s and at least 100 commits each: a python3 commit waits (its busy handler backing off)
+      // for a moment when neither walnut's callers nor a checkpoint hold WRITE; with 300 each and
+      // the callers 1 ms apart the writers ran 20 s, all of this test's time. 100 each (4 ms
+      // apart) still span hundreds of checkpoints, and their own autocheckpoints every ~66 commits
+      const runs = [1, 2].map((w) => runPython(path.join(HELPERS, 'sqlite-writer.py'), [src, '3', String(w), '200', '0', '100']));
       sqliteCommits = (await Promise.all(runs).finally(() => (writing = false))).reduce((a, out) => a + Number(out.trim().split('\n')[0]), 0);
       await Promise.all([...callers, checkpointer]);
     } finally {

@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/index';
 import { SharedLane } from '../../lib/commit/lane';
-import { HELPERS, runPython, spawnOutput } from '../helpers/children';
+import { HELPERS, runPython, spawnOutput, startPython } from '../helpers/children';
 import { segmentEnd, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
 import { Database } from '../helpers/sqlite';
 import { pageRoles, sqliteIntegrity } from '../helpers/sqlite-db';
@@ -130,10 +130,13 @@ describe('worker_threads on one lane, used with hostility', () => {
     const { file, slots } = laneDatabase(dir, 20, 1024);
     expect(slots.length).toBeGreaterThanOrEqual(64);
     const ledger = new Ledger(slots.length);
-    // python3 (SQLite's own library, wal_autocheckpoint 0) inserts rows for 12 s, its first before
-    // the workers start, 2 ms apart (back to back it holds WRITE nearly always: measured in one
-    // run, 46,004 python3 commits in the 12 s against the lane's 1,552; 2 ms apart, 4,644 against 27,824)
-    const python = runPython(path.join(HELPERS, 'sqlite-writer.py'), [file, '12', '1', '0', '0', '0', '2']).then((out) => Number(out.trim()));
+    // python3 (SQLite's own library, wal_autocheckpoint 0) inserts rows until the workers are done
+    // (12 s at most), its first before the workers start, 2 ms apart (back to back it holds WRITE
+    // nearly always: measured in one run, 46,004 python3 commits in the 12 s against the lane's
+    // 1,552; 2 ms apart, 4,644 against 27,824). Stopped once they are: it went on alone for the
+    // rest of its 12 s (9 of this test's 12 s)
+    const writer = startPython(path.join(HELPERS, 'sqlite-writer.py'), [file, '12', '1', '0', '0', '0', '2']);
+    const python = writer.output.then((out) => Number(out.trim()));
     await untilWalMoves(file, 0);
     const runs = Array.from({ length: 4 }, (_, w) => startWorker(file, ledger, w, slots.slice(w * 16, w * 16 + 16), { autoCheckpoint: false }));
     while (shmMxFrame(file) <= segmentEnd(4)) {
@@ -146,6 +149,7 @@ describe('worker_threads on one lane, used with hostility', () => {
     for (const r of runs) r.worker.postMessage('stop');
     await Promise.all(runs.map((r) => r.exited));
     for (const r of runs) expect(r.messages.filter((m) => m[0] !== 'closed')).toEqual([]);
+    writer.stop();
     const pythonCommits = await python;
     expect(pythonCommits).toBeGreaterThan(0);
     const busy = Atomics.load(new Int32Array(ledger.errors), 2);
