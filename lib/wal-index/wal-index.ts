@@ -458,9 +458,9 @@ export class WalIndex {
         await lockShared(db, busyTimeout);
       }
       const head = new Uint8Array(100);
-      const got = await db.read(head, 0, 100, 0);
+      let got = 0;
       // page 1 as SQLite reads it: the WAL's committed page 1 supersedes a torn or stale header in the file
-      const through = dbHeaderThroughWal(dbPath, head.subarray(0, got));
+      const through = dbHeaderThroughWal(dbPath, () => head.subarray(0, (got = db.readSync(head, 0, 100, 0))));
       refuseWalPage1OfOtherSize(dbPath, through);
       refuseForeignWal(dbPath, through); // before converting: a refused open leaves the database as it was
       let h = through.header;
