@@ -279,6 +279,8 @@ export class WalIndex {
   pageTrailers = false;
   readonly #shm: WalnutFile | null;
   readonly #region: NativeShmRegion;
+  /** The database file's identity (device and inode): its close turn in this process (inCloseTurn). */
+  readonly #fileKey: string;
   /**
    * The region was seen mapping its first segment (a new -shm has none until recovery grows it):
    * it keeps it until close unmaps it (the native region drops segments nowhere else), so header
@@ -419,7 +421,7 @@ export class WalIndex {
   #repairWal: ((wal: WalFile, recovery: WalRecovery) => Promise<boolean>) | null = null;
   #events: EventRing | null = null;
 
-  private constructor(p: { dbPath: string; lockingMode: LockingMode; busyTimeout: number; walSizeLimit: number | undefined; db: WalnutFile; wal: WalFile; pageSize: number; shm: WalnutFile | null; region: NativeShmRegion }) {
+  private constructor(p: { dbPath: string; lockingMode: LockingMode; busyTimeout: number; walSizeLimit: number | undefined; db: WalnutFile; wal: WalFile; pageSize: number; shm: WalnutFile | null; region: NativeShmRegion; fileKey: string }) {
     this.walSizeLimit = p.walSizeLimit;
     this.dbPath = p.dbPath;
     this.walPath = `${p.dbPath}-wal`;
@@ -431,6 +433,7 @@ export class WalIndex {
     this.pageSize = p.pageSize;
     this.#shm = p.shm;
     this.#region = p.region;
+    this.#fileKey = p.fileKey;
   }
 
   /**
@@ -482,7 +485,8 @@ export class WalIndex {
         }
         h = await convertToWalMode(db, dbPath, { lockingMode, busyTimeout });
       }
-      const mode = fs.fstatSync(db.fd).mode & 0o777;
+      const st = fs.fstatSync(db.fd);
+      const mode = st.mode & 0o777;
       opened.wal = await WalFile.open(`${dbPath}-wal`, { create: true, mode });
       matchMode(opened.wal.file, mode);
       let region: NativeShmRegion;
@@ -495,7 +499,7 @@ export class WalIndex {
         region = newShmRegion(nativeHandleOf(opened.shm));
       }
       region.map(1);
-      const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region });
+      const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region, fileKey: `${st.dev}:${st.ino}` });
       index.#repairWal = options.repairWal ?? null;
       index.#events = options.events ?? null;
       if (lockingMode === 'exclusive') {
@@ -2150,7 +2154,7 @@ export class WalIndex {
    * (our SHARED lock converts only when nobody else holds part of the range), as SQLite's last
    * connection does before it checkpoints and deletes the -wal and -shm. Openers then wait.
    */
-  tryExclusive(): boolean {
+  #tryExclusive(): boolean {
     if (this.lockingMode === 'exclusive') return true;
     if (!this.db.tryLock(PENDING_BYTE, 1, 'exclusive')) return false;
     if (this.db.tryLock(SHARED_FIRST, SHARED_SIZE, 'exclusive')) return true;
@@ -2159,11 +2163,24 @@ export class WalIndex {
   }
 
   /**
-   * close() for the last connection after a complete checkpoint: the -shm, then the -wal, are
-   * removed while EXCLUSIVE is still held (tryExclusive), as SQLite does.
+   * close() as SQLite's last connection closes (sqlite3WalClose): when no other connection has
+   * the database open (EXCLUSIVE on the database file) and `removable()` then says every frame is
+   * in the database file (it may checkpoint to make it so), the -shm, then the -wal, are removed
+   * while EXCLUSIVE is still held. Resolves with whether they were. In this process's close turn
+   * of the file (inCloseTurn): another connection of this process closing at the same moment has
+   * closed, its SHARED gone, before this one asks, so the last of them to close is the last
+   * connection.
    */
-  closeRemovingWal(): Promise<void> {
-    return this.#close(true);
+  closeAsLast(removable: () => boolean | Promise<boolean>): Promise<boolean> {
+    return inCloseTurn(this.#fileKey, async () => {
+      let remove = false;
+      try {
+        remove = !this.#closed && this.#tryExclusive() && (await removable());
+      } finally {
+        await this.#close(remove);
+      }
+      return remove;
+    });
   }
 
   /** Commits this connection has appended (a follower leaves restarts to this connection's writer while it writes). */
@@ -2340,9 +2357,9 @@ export class WalIndex {
     return this.#closed;
   }
 
-  /** Releases snapshots and locks, unmaps the index, closes the files (DMS and SHARED last). */
+  /** Releases snapshots and locks, unmaps the index, closes the files (DMS and SHARED last), in this process's close turn of the file (closeAsLast). */
   close(): Promise<void> {
-    return this.#close(false);
+    return inCloseTurn(this.#fileKey, () => this.#close(false));
   }
 
   /**
@@ -2375,6 +2392,29 @@ export class WalIndex {
     await this.wal.close();
     await this.db.close(); // drops SHARED (or EXCLUSIVE)
   }
+}
+
+/**
+ * The close in progress or queued last of this process's connections to each database file
+ * (WalIndex#fileKey), settled or not. OFD locks are each descriptor's own: two connections of
+ * one process closing at the same moment each saw the other's SHARED on the database file,
+ * neither took EXCLUSIVE, and neither did the last connection's checkpoint and removal (the -wal
+ * and -shm stayed after every connection had closed). Closed one after the other, the first
+ * drops its SHARED before the next one asks, and the last of them is the last connection, as in
+ * SQLite, whose unix VFS keeps one lock table per process. A close never waits for anything but
+ * the closes queued before it (each ends on its own), so no close waits for another for good.
+ */
+const closeTurns = new Map<string, Promise<unknown>>();
+
+/** Runs `close` once the closes of the same file queued before it in this process have ended. */
+function inCloseTurn<T>(fileKey: string, close: () => Promise<T>): Promise<T> {
+  const mine = (closeTurns.get(fileKey) ?? Promise.resolve()).then(close);
+  const settled = mine.catch(() => undefined);
+  closeTurns.set(fileKey, settled);
+  void settled.then(() => {
+    if (closeTurns.get(fileKey) === settled) closeTurns.delete(fileKey);
+  });
+  return mine;
 }
 
 /**
@@ -2476,13 +2516,13 @@ export async function rebuildWalIndex(dbPath: string, options: WalIndexOptions =
   checkDbPath(dbPath); // (node:path's raw TypeError for a non-string, before)
   const hadWal = fs.existsSync(`${resolvedPath(dbPath)}-wal`);
   const index = await WalIndex.open(dbPath, options);
-  let removing = false;
+  let nothingToKeep = false;
   try {
     const h = await index.rebuild();
-    removing = !hadWal && h.mxFrame === 0 && index.tryExclusive();
+    nothingToKeep = !hadWal && h.mxFrame === 0;
     return { walFrames: h.mxFrame, pageSize: index.pageSize };
   } finally {
-    await (removing ? index.closeRemovingWal() : index.close());
+    await index.closeAsLast(() => nothingToKeep);
   }
 }
 
