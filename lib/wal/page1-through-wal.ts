@@ -72,7 +72,7 @@ export function dbHeaderThroughWal(dbPath: string, readHead: () => Uint8Array): 
   let fileHead = Uint8Array.from(readHead());
   for (let reads = 1; ; reads++) {
     const fromFile = fileHead.length >= DB_HEADER_SIZE ? decodeDbHeader(fileHead) : null;
-    if (fileHead.length === 0 || (fromFile !== null && fromFile.pageSize !== 0 && isWalMode(fromFile))) return { header: fromFile, fromWal: false }; // the WAL is not read
+    if (fileHead.length === 0 || (fromFile !== null && fromFile.pageSize !== 0 && isWalMode(fromFile))) return { header: fromFile, fromWal: false }; // the WAL is not read (one of a foreign page size is refused by the caller, not adopted)
     const walHeader = walHeaderBytes(walPath);
     const through = throughWal(walPath, fromFile);
     const headAgain = Uint8Array.from(readHead());
