@@ -789,6 +789,12 @@ export class WalIndex {
    * runs under it, taking RECOVER only (SQLite's walIndexRecover skips the CKPT lock its
    * checkpointer holds): waiting for CKPT there waited for the checkpoint itself, a busy
    * timeout (holding WRITE) and then WALNUT_BUSY.
+   * WRITE taken here for the recovery is let go again when CKPT or RECOVER is held elsewhere,
+   * and the header read again after a pause, as SQLite's reader does (walIndexRecover takes
+   * them without waiting, walTryBeginRead retries: WAL_RETRY): another process's checkpointer
+   * holding CKPT waits for WRITE (sqlite3's wal_checkpoint(TRUNCATE) or RESTART), and recovers
+   * the header itself once it has it. Waiting for CKPT while holding WRITE left both waiting:
+   * open() beside such a checkpointer failed WALNUT_BUSY after the busy timeout.
    */
   async header(ownCheckpointLock = false): Promise<{ header: ShmHeader; bytes: Uint8Array }> {
     this.#checkOpen();
@@ -798,17 +804,20 @@ export class WalIndex {
       const live = this.#readHeader();
       if (live !== null) return live;
       if (this.#writer || this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) {
+        const tookWrite = !this.#writer;
+        let recovered = true;
         try {
-          if (this.#readHeader() === null) await this.#recover(ownCheckpointLock, true);
+          if (this.#readHeader() === null) recovered = await this.#recover(ownCheckpointLock, true, !tookWrite);
         } finally {
-          if (!this.#writer) this.#unlockShm(SHM_LOCK.WRITE, 1);
+          if (tookWrite) this.#unlockShm(SHM_LOCK.WRITE, 1);
         }
-        continue;
+        if (recovered) continue;
+      } else if (this.#tryShm(SHM_LOCK.RECOVER, 1, 'shared')) {
+        // someone holds WRITE: a writer between header copies, or a recovery in progress
+        this.#unlockShm(SHM_LOCK.RECOVER, 1);
       }
-      // someone holds WRITE: a writer between header copies, or a recovery in progress
-      if (this.#tryShm(SHM_LOCK.RECOVER, 1, 'shared')) this.#unlockShm(SHM_LOCK.RECOVER, 1);
       if (performance.now() > deadline) {
-        throw walnutError('WALNUT_BUSY', 'the wal-index header stayed invalid while another connection held the write lock', { path: this.shmPath, reason: 'BusyRecovery' });
+        throw walnutError('WALNUT_BUSY', 'the wal-index header stayed invalid while another connection held the write or checkpoint lock', { path: this.shmPath, reason: 'BusyRecovery' });
       }
       await pause(attempt);
     }
@@ -824,15 +833,19 @@ export class WalIndex {
    * append (or a WAL restart) and published that older state over it: acknowledged commits
    * vanished, and the committer failed WALNUT_CORRUPT ("frames of a WAL generation that is not
    * on disk"). SQLite's walIndexReadHdr reads the header again under its lock before it recovers.
+   * `wait` false (header() took WRITE for it): CKPT and RECOVER are tried once, and when either is
+   * held elsewhere nothing is done and the answer is false (header() lets WRITE go and retries).
    */
-  async #recover(ckptHeld = false, onlyIfInvalid = false): Promise<void> {
+  async #recover(ckptHeld = false, onlyIfInvalid = false, wait = true): Promise<boolean> {
     const underCkpt = ckptHeld && this.#held.get(SHM_LOCK.CKPT)?.mode === 'exclusive';
     const first = underCkpt ? SHM_LOCK.RECOVER : SHM_LOCK.CKPT;
     const count = underCkpt ? 1 : 2;
-    await this.#lockShm(first, count, 'exclusive'); // CKPT (unless held) + RECOVER
+    // CKPT (unless held) + RECOVER
+    if (wait) await this.#lockShm(first, count, 'exclusive');
+    else if (!this.#tryShm(first, count, 'exclusive')) return false;
     const t0 = performance.now();
     try {
-      if (onlyIfInvalid && this.#readHeader() !== null) return; // another recovery of this connection made it good
+      if (onlyIfInvalid && this.#readHeader() !== null) return true; // another recovery of this connection made it good
       let r = await this.wal.recover();
       // the hook repairs damaged frames after the chain breaks, and a damaged header (bad magic,
       // page size or checksum: SQLite reads the WAL as empty) before any frame counts (fec/repair.ts)
@@ -888,6 +901,7 @@ export class WalIndex {
           this.#unlockShm(SHM_LOCK.READ(i), 1);
         }
       }
+      return true;
     } finally {
       this.#unlockShm(first, count);
     }
