@@ -44,6 +44,9 @@
  *    WRITE stays locked at the OS level even after endWrite(): nobody else may append to or cut
  *    the WAL while zeros are written at its end; it is let go when the zeroing settles, or
  *    taken over by this connection's next beginWriteRun. close() waits for the zeroing.
+ *  - Connections of this process to one database file close one at a time (inCloseTurn), so
+ *    the last of several closing at once finds no other SHARED and does the last connection's
+ *    checkpoint and removal of the -wal and -shm (closeAsLast).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
