@@ -63,20 +63,15 @@ export interface CopyReport extends NativeCopyStats {
 
 /**
  * What SQLite's last connection does as it closes (sqlite3WalClose): when no other connection
- * has the database open (EXCLUSIVE on the database file, tryExclusive()), a passive checkpoint,
- * and when that copied every frame the -shm and -wal are removed. The connection is closed
- * either way; returns whether the files were removed. A failed checkpoint only keeps them.
+ * has the database open (WalIndex.closeAsLast), a passive checkpoint, and when that copied every
+ * frame the -shm and -wal are removed. The connection is closed either way; returns whether the
+ * files were removed. A failed checkpoint only keeps them.
  */
-export async function closeAsLastConnection(index: WalIndex, sync: boolean): Promise<boolean> {
-  if (index.tryExclusive()) {
+export function closeAsLastConnection(index: WalIndex, sync: boolean): Promise<boolean> {
+  return index.closeAsLast(async () => {
     const r = await index.checkpointTarget().then((t) => runCheckpoint(t, 'passive', { sync })).catch(() => null);
-    if (r !== null && !r.busy && r.checkpointedFrames === r.walFrames) {
-      await index.closeRemovingWal();
-      return true;
-    }
-  }
-  await index.close();
-  return false;
+    return r !== null && !r.busy && r.checkpointedFrames === r.walFrames;
+  });
 }
 
 export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o: CheckpointOptions): Promise<CheckpointResult> {

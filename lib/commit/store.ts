@@ -214,7 +214,7 @@ function refuseTrailersBeforeConverting(file: string, option: boolean | undefine
   if (option !== true) return;
   let h;
   try {
-    h = dbHeaderThroughWal(file, WalnutFile.readPrefixSync(file, DB_HEADER_SIZE)).header; // page 1 in the WAL supersedes the file's
+    h = dbHeaderThroughWal(file, () => WalnutFile.readPrefixSync(file, DB_HEADER_SIZE)).header; // page 1 in the WAL supersedes the file's
   } catch {
     return; // unreadable: WalIndex.open says why
   }

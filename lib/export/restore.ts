@@ -606,7 +606,7 @@ function startsAsDatabase(file: string): boolean {
     try {
       const head = new Uint8Array(DB_HEADER_SIZE);
       const got = fs.readSync(fd, head, 0, head.length, 0);
-      return (got >= 16 && hasDbMagic(head)) || dbHeaderThroughWal(file, head.subarray(0, got)).header !== null;
+      return (got >= 16 && hasDbMagic(head)) || dbHeaderThroughWal(file, () => head.subarray(0, fs.readSync(fd, head, 0, head.length, 0))).header !== null;
     } finally {
       fs.closeSync(fd);
     }

@@ -91,11 +91,11 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
   const db = WalnutFile.openSync(real, { readOnly: true });
   try {
     const head = new Uint8Array(100);
-    const got = db.readSync(head, 0, 100, 0);
+    let got = 0;
+    const through = dbHeaderThroughWal(real, () => head.subarray(0, (got = db.readSync(head, 0, 100, 0)))); // a torn header superseded by the WAL's page 1 is no refusal
     // a 0-byte file is SQLite's empty database (no header yet: page size 0 here, its journal mode
     // SQLite's default; SQLite deletes a -wal beside it unread, so it has no pages from one)
     const empty = got === 0;
-    const through = dbHeaderThroughWal(real, head.subarray(0, got)); // a torn header superseded by the WAL's page 1 is no refusal
     refuseWalPage1OfOtherSize(real, through);
     const h = through.header;
     if (!empty && (h === null || h.pageSize === 0)) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is not a SQLite database`, { path: dbPath });

@@ -58,7 +58,7 @@ export class FilePageSource implements PageSource {
     const ownsWal = walView === undefined;
     try {
       const head = new Uint8Array(100);
-      const through = dbHeaderThroughWal(dbPath, head.subarray(0, db.readSync(head, 0, 100, 0))); // the WAL's page 1 supersedes a torn header
+      const through = dbHeaderThroughWal(dbPath, () => head.subarray(0, db.readSync(head, 0, 100, 0))); // the WAL's page 1 supersedes a torn header
       refuseWalPage1OfOtherSize(dbPath, through);
       const h = through.header;
       if (h === null || h.pageSize === 0) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is not a SQLite database`, { path: dbPath });

@@ -108,7 +108,7 @@ function isDatabaseOrEmpty(file: string): boolean {
     if (st.size === 0) return true;
     const head = Buffer.alloc(DB_HEADER_SIZE);
     const got = fs.readSync(fd, head, 0, head.length, 0);
-    return (got >= 16 && hasDbMagic(head)) || dbHeaderThroughWal(file, head.subarray(0, got)).header !== null; // a torn header under the WAL's page 1 is still that database
+    return (got >= 16 && hasDbMagic(head)) || dbHeaderThroughWal(file, () => head.subarray(0, fs.readSync(fd, head, 0, head.length, 0))).header !== null; // a torn header under the WAL's page 1 is still that database
   } finally {
     fs.closeSync(fd);
   }

@@ -44,6 +44,9 @@
  *    WRITE stays locked at the OS level even after endWrite(): nobody else may append to or cut
  *    the WAL while zeros are written at its end; it is let go when the zeroing settles, or
  *    taken over by this connection's next beginWriteRun. close() waits for the zeroing.
+ *  - Connections of this process to one database file close one at a time (inCloseTurn), so
+ *    the last of several closing at once finds no other SHARED and does the last connection's
+ *    checkpoint and removal of the -wal and -shm (closeAsLast).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -279,6 +282,8 @@ export class WalIndex {
   pageTrailers = false;
   readonly #shm: WalnutFile | null;
   readonly #region: NativeShmRegion;
+  /** The database file's identity (device and inode): its close turn in this process (inCloseTurn). */
+  readonly #fileKey: string;
   /**
    * The region was seen mapping its first segment (a new -shm has none until recovery grows it):
    * it keeps it until close unmaps it (the native region drops segments nowhere else), so header
@@ -419,7 +424,7 @@ export class WalIndex {
   #repairWal: ((wal: WalFile, recovery: WalRecovery) => Promise<boolean>) | null = null;
   #events: EventRing | null = null;
 
-  private constructor(p: { dbPath: string; lockingMode: LockingMode; busyTimeout: number; walSizeLimit: number | undefined; db: WalnutFile; wal: WalFile; pageSize: number; shm: WalnutFile | null; region: NativeShmRegion }) {
+  private constructor(p: { dbPath: string; lockingMode: LockingMode; busyTimeout: number; walSizeLimit: number | undefined; db: WalnutFile; wal: WalFile; pageSize: number; shm: WalnutFile | null; region: NativeShmRegion; fileKey: string }) {
     this.walSizeLimit = p.walSizeLimit;
     this.dbPath = p.dbPath;
     this.walPath = `${p.dbPath}-wal`;
@@ -431,6 +436,7 @@ export class WalIndex {
     this.pageSize = p.pageSize;
     this.#shm = p.shm;
     this.#region = p.region;
+    this.#fileKey = p.fileKey;
   }
 
   /**
@@ -458,9 +464,9 @@ export class WalIndex {
         await lockShared(db, busyTimeout);
       }
       const head = new Uint8Array(100);
-      const got = await db.read(head, 0, 100, 0);
+      let got = 0;
       // page 1 as SQLite reads it: the WAL's committed page 1 supersedes a torn or stale header in the file
-      const through = dbHeaderThroughWal(dbPath, head.subarray(0, got));
+      const through = dbHeaderThroughWal(dbPath, () => head.subarray(0, (got = db.readSync(head, 0, 100, 0))));
       refuseWalPage1OfOtherSize(dbPath, through);
       refuseForeignWal(dbPath, through); // before converting: a refused open leaves the database as it was
       let h = through.header;
@@ -482,7 +488,8 @@ export class WalIndex {
         }
         h = await convertToWalMode(db, dbPath, { lockingMode, busyTimeout });
       }
-      const mode = fs.fstatSync(db.fd).mode & 0o777;
+      const st = fs.fstatSync(db.fd);
+      const mode = st.mode & 0o777;
       opened.wal = await WalFile.open(`${dbPath}-wal`, { create: true, mode });
       matchMode(opened.wal.file, mode);
       let region: NativeShmRegion;
@@ -495,7 +502,7 @@ export class WalIndex {
         region = newShmRegion(nativeHandleOf(opened.shm));
       }
       region.map(1);
-      const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region });
+      const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region, fileKey: `${st.dev}:${st.ino}` });
       index.#repairWal = options.repairWal ?? null;
       index.#events = options.events ?? null;
       if (lockingMode === 'exclusive') {
@@ -785,6 +792,12 @@ export class WalIndex {
    * runs under it, taking RECOVER only (SQLite's walIndexRecover skips the CKPT lock its
    * checkpointer holds): waiting for CKPT there waited for the checkpoint itself, a busy
    * timeout (holding WRITE) and then WALNUT_BUSY.
+   * WRITE taken here for the recovery is let go again when CKPT or RECOVER is held elsewhere,
+   * and the header read again after a pause, as SQLite's reader does (walIndexRecover takes
+   * them without waiting, walTryBeginRead retries: WAL_RETRY): another process's checkpointer
+   * holding CKPT waits for WRITE (sqlite3's wal_checkpoint(TRUNCATE) or RESTART), and recovers
+   * the header itself once it has it. Waiting for CKPT while holding WRITE left both waiting:
+   * open() beside such a checkpointer failed WALNUT_BUSY after the busy timeout.
    */
   async header(ownCheckpointLock = false): Promise<{ header: ShmHeader; bytes: Uint8Array }> {
     this.#checkOpen();
@@ -794,17 +807,20 @@ export class WalIndex {
       const live = this.#readHeader();
       if (live !== null) return live;
       if (this.#writer || this.#tryShm(SHM_LOCK.WRITE, 1, 'exclusive')) {
+        const tookWrite = !this.#writer;
+        let recovered = true;
         try {
-          if (this.#readHeader() === null) await this.#recover(ownCheckpointLock, true);
+          if (this.#readHeader() === null) recovered = await this.#recover(ownCheckpointLock, true, !tookWrite);
         } finally {
-          if (!this.#writer) this.#unlockShm(SHM_LOCK.WRITE, 1);
+          if (tookWrite) this.#unlockShm(SHM_LOCK.WRITE, 1);
         }
-        continue;
+        if (recovered) continue;
+      } else if (this.#tryShm(SHM_LOCK.RECOVER, 1, 'shared')) {
+        // someone holds WRITE: a writer between header copies, or a recovery in progress
+        this.#unlockShm(SHM_LOCK.RECOVER, 1);
       }
-      // someone holds WRITE: a writer between header copies, or a recovery in progress
-      if (this.#tryShm(SHM_LOCK.RECOVER, 1, 'shared')) this.#unlockShm(SHM_LOCK.RECOVER, 1);
       if (performance.now() > deadline) {
-        throw walnutError('WALNUT_BUSY', 'the wal-index header stayed invalid while another connection held the write lock', { path: this.shmPath, reason: 'BusyRecovery' });
+        throw walnutError('WALNUT_BUSY', 'the wal-index header stayed invalid while another connection held the write or checkpoint lock', { path: this.shmPath, reason: 'BusyRecovery' });
       }
       await pause(attempt);
     }
@@ -820,15 +836,19 @@ export class WalIndex {
    * append (or a WAL restart) and published that older state over it: acknowledged commits
    * vanished, and the committer failed WALNUT_CORRUPT ("frames of a WAL generation that is not
    * on disk"). SQLite's walIndexReadHdr reads the header again under its lock before it recovers.
+   * `wait` false (header() took WRITE for it): CKPT and RECOVER are tried once, and when either is
+   * held elsewhere nothing is done and the answer is false (header() lets WRITE go and retries).
    */
-  async #recover(ckptHeld = false, onlyIfInvalid = false): Promise<void> {
+  async #recover(ckptHeld = false, onlyIfInvalid = false, wait = true): Promise<boolean> {
     const underCkpt = ckptHeld && this.#held.get(SHM_LOCK.CKPT)?.mode === 'exclusive';
     const first = underCkpt ? SHM_LOCK.RECOVER : SHM_LOCK.CKPT;
     const count = underCkpt ? 1 : 2;
-    await this.#lockShm(first, count, 'exclusive'); // CKPT (unless held) + RECOVER
+    // CKPT (unless held) + RECOVER
+    if (wait) await this.#lockShm(first, count, 'exclusive');
+    else if (!this.#tryShm(first, count, 'exclusive')) return false;
     const t0 = performance.now();
     try {
-      if (onlyIfInvalid && this.#readHeader() !== null) return; // another recovery of this connection made it good
+      if (onlyIfInvalid && this.#readHeader() !== null) return true; // another recovery of this connection made it good
       let r = await this.wal.recover();
       // the hook repairs damaged frames after the chain breaks, and a damaged header (bad magic,
       // page size or checksum: SQLite reads the WAL as empty) before any frame counts (fec/repair.ts)
@@ -884,6 +904,7 @@ export class WalIndex {
           this.#unlockShm(SHM_LOCK.READ(i), 1);
         }
       }
+      return true;
     } finally {
       this.#unlockShm(first, count);
     }
@@ -2150,7 +2171,7 @@ export class WalIndex {
    * (our SHARED lock converts only when nobody else holds part of the range), as SQLite's last
    * connection does before it checkpoints and deletes the -wal and -shm. Openers then wait.
    */
-  tryExclusive(): boolean {
+  #tryExclusive(): boolean {
     if (this.lockingMode === 'exclusive') return true;
     if (!this.db.tryLock(PENDING_BYTE, 1, 'exclusive')) return false;
     if (this.db.tryLock(SHARED_FIRST, SHARED_SIZE, 'exclusive')) return true;
@@ -2159,11 +2180,24 @@ export class WalIndex {
   }
 
   /**
-   * close() for the last connection after a complete checkpoint: the -shm, then the -wal, are
-   * removed while EXCLUSIVE is still held (tryExclusive), as SQLite does.
+   * close() as SQLite's last connection closes (sqlite3WalClose): when no other connection has
+   * the database open (EXCLUSIVE on the database file) and `removable()` then says every frame is
+   * in the database file (it may checkpoint to make it so), the -shm, then the -wal, are removed
+   * while EXCLUSIVE is still held. Resolves with whether they were. In this process's close turn
+   * of the file (inCloseTurn): another connection of this process closing at the same moment has
+   * closed, its SHARED gone, before this one asks, so the last of them to close is the last
+   * connection.
    */
-  closeRemovingWal(): Promise<void> {
-    return this.#close(true);
+  closeAsLast(removable: () => boolean | Promise<boolean>): Promise<boolean> {
+    return inCloseTurn(this.#fileKey, async () => {
+      let remove = false;
+      try {
+        remove = !this.#closed && this.#tryExclusive() && (await removable());
+      } finally {
+        await this.#close(remove);
+      }
+      return remove;
+    });
   }
 
   /** Commits this connection has appended (a follower leaves restarts to this connection's writer while it writes). */
@@ -2340,9 +2374,9 @@ export class WalIndex {
     return this.#closed;
   }
 
-  /** Releases snapshots and locks, unmaps the index, closes the files (DMS and SHARED last). */
+  /** Releases snapshots and locks, unmaps the index, closes the files (DMS and SHARED last), in this process's close turn of the file (closeAsLast). */
   close(): Promise<void> {
-    return this.#close(false);
+    return inCloseTurn(this.#fileKey, () => this.#close(false));
   }
 
   /**
@@ -2375,6 +2409,29 @@ export class WalIndex {
     await this.wal.close();
     await this.db.close(); // drops SHARED (or EXCLUSIVE)
   }
+}
+
+/**
+ * The close in progress or queued last of this process's connections to each database file
+ * (WalIndex#fileKey), settled or not. OFD locks are each descriptor's own: two connections of
+ * one process closing at the same moment each saw the other's SHARED on the database file,
+ * neither took EXCLUSIVE, and neither did the last connection's checkpoint and removal (the -wal
+ * and -shm stayed after every connection had closed). Closed one after the other, the first
+ * drops its SHARED before the next one asks, and the last of them is the last connection, as in
+ * SQLite, whose unix VFS keeps one lock table per process. A close never waits for anything but
+ * the closes queued before it (each ends on its own), so no close waits for another for good.
+ */
+const closeTurns = new Map<string, Promise<unknown>>();
+
+/** Runs `close` once the closes of the same file queued before it in this process have ended. */
+function inCloseTurn<T>(fileKey: string, close: () => Promise<T>): Promise<T> {
+  const mine = (closeTurns.get(fileKey) ?? Promise.resolve()).then(close);
+  const settled = mine.catch(() => undefined);
+  closeTurns.set(fileKey, settled);
+  void settled.then(() => {
+    if (closeTurns.get(fileKey) === settled) closeTurns.delete(fileKey);
+  });
+  return mine;
 }
 
 /**
@@ -2476,13 +2533,13 @@ export async function rebuildWalIndex(dbPath: string, options: WalIndexOptions =
   checkDbPath(dbPath); // (node:path's raw TypeError for a non-string, before)
   const hadWal = fs.existsSync(`${resolvedPath(dbPath)}-wal`);
   const index = await WalIndex.open(dbPath, options);
-  let removing = false;
+  let nothingToKeep = false;
   try {
     const h = await index.rebuild();
-    removing = !hadWal && h.mxFrame === 0 && index.tryExclusive();
+    nothingToKeep = !hadWal && h.mxFrame === 0;
     return { walFrames: h.mxFrame, pageSize: index.pageSize };
   } finally {
-    await (removing ? index.closeRemovingWal() : index.close());
+    await index.closeAsLast(() => nothingToKeep);
   }
 }
 

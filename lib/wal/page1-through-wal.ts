@@ -29,6 +29,16 @@
  * above) is not superseded either: `foreignWalPageSize` says so (refuseForeignWal).
  * Reads only, without locks (callers hold what they need); never throws for a missing or
  * unreadable WAL, which then simply does not supersede the file.
+ *
+ * Settled reads: the file's head and the WAL are two reads without a lock between them, and
+ * another process may checkpoint meanwhile. A checkpoint that copies page 1 into the file and
+ * then truncates or restarts the WAL between the two (sqlite3's wal_checkpoint(TRUNCATE) beside
+ * an open of a database whose header an interrupted checkpoint tore) left a torn head beside an
+ * empty or restarted WAL: a state no commit ever made, and open() failed WALNUT_CANTOPEN ("not a
+ * SQLite database") where a retry opened. When the WAL is consulted, the head and the WAL's
+ * header are read again after it; while either changed, everything is read again, at most
+ * MAX_READS times, as SQLite's reader retries a snapshot that moved under it (wal.c
+ * walTryBeginRead's WAL_RETRY, 100 tries). A header that stays damaged is refused as before.
  */
 import * as fs from 'node:fs';
 
@@ -53,23 +63,61 @@ export interface HeaderThroughWal {
 }
 
 /**
- * `fileHead`: the first bytes of the database file as read (up to 100; empty for a 0-byte file).
- * `dbPath`: the database's real path (its WAL is `${dbPath}-wal`).
+ * `readHead`: reads the first bytes of the database file (up to 100; empty for a 0-byte file),
+ * each time it is called (settled reads, above). `dbPath`: the database's real path (its WAL is
+ * `${dbPath}-wal`).
  */
-export function dbHeaderThroughWal(dbPath: string, fileHead: Uint8Array): HeaderThroughWal {
-  const fromFile = fileHead.length >= DB_HEADER_SIZE ? decodeDbHeader(fileHead) : null;
+export function dbHeaderThroughWal(dbPath: string, readHead: () => Uint8Array): HeaderThroughWal {
+  const walPath = `${dbPath}-wal`;
+  let fileHead = Uint8Array.from(readHead());
+  for (let reads = 1; ; reads++) {
+    const fromFile = fileHead.length >= DB_HEADER_SIZE ? decodeDbHeader(fileHead) : null;
+    if (fileHead.length === 0 || (fromFile !== null && fromFile.pageSize !== 0 && isWalMode(fromFile))) return { header: fromFile, fromWal: false }; // the WAL is not read (one of a foreign page size is refused by the caller, not adopted)
+    const walHeader = walHeaderBytes(walPath);
+    const through = throughWal(walPath, fromFile);
+    const headAgain = Uint8Array.from(readHead());
+    if ((Buffer.compare(headAgain, fileHead) === 0 && Buffer.compare(walHeaderBytes(walPath), walHeader) === 0) || reads >= MAX_READS) return through;
+    fileHead = headAgain; // a checkpoint moved page 1 or the WAL meanwhile
+  }
+}
+
+/** Reads of the file's head and WAL before dbHeaderThroughWal takes what they say as it is (SQLite's WAL_RETRY limit). */
+const MAX_READS = 100;
+
+/** What a file header that does not decide by itself (`fromFile`: null when it is not one) and the WAL say together. */
+function throughWal(walPath: string, fromFile: DbHeader | null): HeaderThroughWal {
   const asFile = { header: fromFile, fromWal: false };
-  if (fileHead.length === 0) return asFile;
-  if (fromFile !== null && fromFile.pageSize !== 0 && isWalMode(fromFile)) return asFile; // a WAL of a foreign page size is refused by the caller, not adopted
-  const walPageSize = usableWalPageSize(`${dbPath}-wal`);
+  const walPageSize = usableWalPageSize(walPath);
   if (walPageSize === null) return asFile;
   // an intact header (rollback mode, say) of another page size is no torn write: the -wal is another database's, never adopted
   if (fromFile !== null && fromFile.pageSize !== 0 && fromFile.pageSize !== walPageSize) return { ...asFile, foreignWalPageSize: walPageSize };
-  const page1 = committedPage1(`${dbPath}-wal`);
+  const page1 = committedPage1(walPath);
   if (page1 === null) return asFile;
   const h = decodeDbHeader(page1);
   if (h !== null && h.pageSize !== page1.length) return { header: null, fromWal: true, otherPageSize: { wal: page1.length, page1: h.pageSize } };
   return { header: h, fromWal: true };
+}
+
+/**
+ * The WAL's 32-byte header as on disk now (fewer bytes for a shorter file, none when it cannot be
+ * read): a restart writes new salts there and a truncate empties it, so the same bytes before and
+ * after a read of the WAL mean the read saw one generation.
+ */
+function walHeaderBytes(walPath: string): Uint8Array {
+  let wal: WalnutFile;
+  try {
+    wal = WalnutFile.openSync(walPath, { readOnly: true, nonBlocking: true });
+  } catch {
+    return new Uint8Array(0);
+  }
+  try {
+    const head = new Uint8Array(WAL_HEADER_SIZE);
+    return head.subarray(0, fs.fstatSync(wal.fd).isFile() ? wal.readSync(head, 0, WAL_HEADER_SIZE, 0) : 0);
+  } catch {
+    return new Uint8Array(0);
+  } finally {
+    wal.closeSync();
+  }
 }
 
 /**
