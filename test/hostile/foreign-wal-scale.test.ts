@@ -22,7 +22,7 @@ import { inspect, open, verify } from '../../lib';
 import { openDatabase } from '../../lib/sql';
 import { HELPERS, runPython } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
-import { segmentEnd, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
+import { page1Frames, segmentEnd, shmMxFrame, sqliteLargeWal, untilWalMoves, walFileFrames } from '../helpers/large-wal';
 import { Database, rewritePage1InWal } from '../helpers/sqlite';
 import { sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -30,51 +30,12 @@ import { tmpDir } from '../helpers/tmp';
 const dir = tmpDir();
 const FRAMES = segmentEnd(3) + 100; // frames in the 5th wal-index segment: 16,000+
 
-/** Frames of a WAL file of `pageSize` pages (header and whole frames only). */
-const walFrames = (wal: string, pageSize: number) => Math.floor((fs.statSync(wal).size - 32) / (pageSize + 24));
-
-/** Page-1 frames and the last frame holding page 1 (1-based), read from a WAL file. */
-function page1Frames(wal: string): { count: number; newest: number } {
-  const b = fs.readFileSync(wal);
-  const pageSize = b.readUInt32BE(8);
-  let count = 0;
-  let newest = 0;
-  for (let at = 32, f = 1; at + 24 + pageSize <= b.length; at += 24 + pageSize, f++) {
-    if (b.readUInt32BE(at) !== 1) continue;
-    count++;
-    newest = f;
-  }
-  return { count, newest };
-}
-
-/**
- * A WAL-mode database of `pageSize` pages whose live -wal holds FRAMES+ frames of one-row commits
- * (page 1 in every commit that grows the file), copied with its -wal while the writer is open.
- */
-function largeWalDatabase(name: string, pageSize: number): string {
-  const src = path.join(dir, `${name}.src.db`);
-  const s = new Database(src);
-  s.pragma(`page_size = ${pageSize}`);
-  s.pragma('journal_mode = WAL');
-  s.pragma('wal_autocheckpoint = 0');
-  s.pragma('synchronous = OFF');
-  s.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
-  s.pragma('wal_checkpoint(TRUNCATE)'); // page 1 in the file, every frame after it a commit's
-  const ins = s.prepare('INSERT INTO t(w, v) VALUES (0, randomblob(?))');
-  for (let n = 0; walFrames(`${src}-wal`, pageSize) < FRAMES; n++) ins.run(pageSize / 3);
-  const out = path.join(dir, `${name}.db`);
-  fs.copyFileSync(src, out);
-  fs.copyFileSync(`${src}-wal`, `${out}-wal`);
-  s.close();
-  return out;
-}
-
 let foreignWal: string | null = null;
 let madeLegit: string | null = null;
 
 /** A fresh directory holding app.db (4096-byte pages, 2,000 rows, `mode`) and a copy of the large 1024-byte foreign -wal as app.db-wal. */
 function withForeignWal(name: string, mode: 'wal' | 'rollback'): string {
-  foreignWal ??= `${largeWalDatabase('foreign', 1024)}-wal`;
+  foreignWal ??= `${sqliteLargeWal(dir, 'foreign', 1024, FRAMES)}-wal`;
   const d = path.join(dir, name);
   fs.mkdirSync(d);
   const db = path.join(d, 'app.db');
@@ -92,7 +53,7 @@ function withForeignWal(name: string, mode: 'wal' | 'rollback'): string {
 
 /** A fresh copy of the large legit database (1024-byte pages) and its -wal. */
 function legitCopy(name: string): string {
-  madeLegit ??= largeWalDatabase('legit', 1024);
+  madeLegit ??= sqliteLargeWal(dir, 'legit', 1024, FRAMES);
   const d = path.join(dir, name);
   fs.mkdirSync(d);
   const db = path.join(d, 'app.db');
@@ -125,7 +86,7 @@ describe('a foreign -wal of 16,000+ frames (1024-byte pages, real SQLite) beside
   for (const mode of ['wal', 'rollback'] as const) {
     it(`${mode} mode: open() and openDatabase() refuse it (WALNUT_CORRUPT), nothing changed; verify names wal-page-size`, async () => {
       const db = withForeignWal(`foreign-${mode}`, mode);
-      expect(walFrames(`${db}-wal`, 1024)).toBeGreaterThanOrEqual(FRAMES);
+      expect(walFileFrames(`${db}-wal`)).toBeGreaterThanOrEqual(FRAMES);
       const p1 = page1Frames(`${db}-wal`);
       expect(p1.count).toBeGreaterThan(100);
       expect(p1.newest).toBeGreaterThan(segmentEnd(2)); // page 1 in the last segments too
