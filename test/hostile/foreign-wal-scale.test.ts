@@ -130,11 +130,13 @@ describe('the database\'s own 16,000+-frame WAL, valid page-1 frames in every se
       await untilWalMoves(db, from);
       const refused: string[] = [];
       let rounds = 0;
+      let walFramesSeen = 0;
       while (writing) {
         rounds++;
         try {
           const store = await open(db, { autoCheckpoint: false });
           expect(store.pageSize).toBe(1024);
+          walFramesSeen = Math.max(walFramesSeen, store.metrics().walFrames);
           const snap = await store.snapshot();
           expect(Buffer.from(await snap.read(1)).subarray(0, 16).toString('latin1')).toBe('SQLite format 3\0');
           snap.release();
@@ -154,7 +156,8 @@ describe('the database\'s own 16,000+-frame WAL, valid page-1 frames in every se
       const written = Number((await writer).trim());
       expect(refused).toEqual([]);
       expect(rounds).toBeGreaterThan(0);
-      expect(shmMxFrame(db)).toBeGreaterThan(FRAMES);
+      expect(walFramesSeen).toBeGreaterThan(FRAMES);
+      // (whoever closed last, python3 or a walnut round, may have checkpointed and removed the -wal already)
       const store = await open(db, { autoCheckpoint: false });
       try {
         expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
