@@ -1,0 +1,206 @@
+// close() raced against what the page-1 and restore-companion work added (checkpoint/execute.ts
+// refuseForeignPage1, wal/page1-through-wal.ts refuseForeignWal, a restore's `-replica`
+// companion), at every interleaving of outcomes.ts CLOSE_INTERLEAVINGS (closeRaces; the
+// checkpoint also 0, 2 and 10 ms into close(), the restore also tried on every turn through it):
+//  - checkpoint('passive' | 'truncate') of a 16,000+-frame WAL SQLite wrote (page 1 in many of
+//    its commits: every one goes through the page-1 check) against the store's close(), the last
+//    connection's, which checkpoints too: the checkpoint resolves (not busy, or busy when close()
+//    held the checkpoint lock) or is WALNUT_CLOSED; close() resolves; every row is there
+//    (integrity ok) and the -wal is gone (one of the two checkpoints copied it all);
+//  - openDatabase() of a database with a foreign -wal (another database's, 1024-byte pages,
+//    beside an intact 4096-byte header in WAL or rollback mode) against close() of a walnut/sql
+//    handle of that other database (the -wal's source): the open is WALNUT_CORRUPT every time,
+//    the database, its -wal and the absence of a -shm unchanged; the other handle's close resolves
+//    and its database keeps every row;
+//  - restore(..., { force: true }) onto a database with a replica's position file (-replica)
+//    against close() of the walnut/sql handle that has the database open: the restore is refused
+//    while the handle is open (WALNUT_BUSY, InUse: the database, its rows and its -replica kept)
+//    or replaces it (the restored rows, the -replica gone, nothing of the restore left beside it);
+//    once close() has resolved it always replaces it.
+// Always: no unhandled rejection, and no lock left (a sqlite3 connection writes and its TRUNCATE
+// checkpoint is not busy).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { open } from '../../lib';
+import { restore } from '../../lib/export/restore';
+import { createExportStream } from '../../lib/export/stream';
+import { openDatabase } from '../../lib/sql';
+import { segmentEnd, sqliteLargeWal } from '../helpers/large-wal';
+import { closeRaces, expectNoUnhandledRejections, settle, type CloseRace, type Outcome } from '../helpers/outcomes';
+import { Database } from '../helpers/sqlite';
+import { sqliteIntegrity } from '../helpers/sqlite-db';
+import { tmpDir } from '../helpers/tmp';
+
+expectNoUnhandledRejections();
+
+const dir = tmpDir();
+const FRAMES = segmentEnd(3) + 100; // 16,000+
+let n = 0;
+
+/**
+ * `close` started, then `verb` tried on every turn of the event loop until it succeeds or close()
+ * has resolved (once more after that): each refusal must be WALNUT_BUSY reason InUse. The last
+ * attempt's outcome and close()'s.
+ */
+async function triedThroughClose(verb: () => Promise<unknown>, close: () => Promise<unknown>): Promise<[Outcome, Outcome]> {
+  let closed: Outcome | null = null;
+  const c = settle(close(), 'close()').then((o) => (closed = o));
+  for (let attempt = 1; ; attempt++) {
+    const wasClosed = closed !== null;
+    const r = await settle(verb(), 'restore through close()');
+    if (r.ok || wasClosed) {
+      console.log(`restore tried through close(): attempt ${attempt} ${r.ok ? 'replaced' : 'refused'} it, ${wasClosed ? 'after' : 'before'} close() resolved`);
+      return [r, await c];
+    }
+    expect(r, 'a refusal while close() runs').toMatchObject({ walnut: true, code: 'WALNUT_BUSY', message: expect.stringMatching(/refusing to replace .* it is open/) });
+    await new Promise((res) => setImmediate(res));
+  }
+}
+
+function rows(db: string, table = 't'): number {
+  const s = new Database(db, { readonly: true });
+  try {
+    return (s.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+  } finally {
+    s.close();
+  }
+}
+
+/** No lock is left on `db`: a sqlite3 connection writes (2 s busy timeout), and its TRUNCATE checkpoint is not busy. */
+function expectUnlocked(db: string): void {
+  const s = new Database(db, { timeout: 2000 });
+  try {
+    s.exec('CREATE TABLE IF NOT EXISTS lock_probe(x); INSERT INTO lock_probe VALUES (1)');
+    expect((s.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0]!.busy, `${db}: a lock left`).toBe(0);
+    s.exec('DROP TABLE lock_probe');
+  } finally {
+    s.close();
+  }
+}
+
+describe('checkpoint() of a 16,000+-frame SQLite-written WAL against the last close()', () => {
+  let large: string | null = null;
+  let largeRows = 0;
+  for (const mode of ['passive', 'truncate'] as const) {
+    it(`${mode}: resolves or is WALNUT_CLOSED; close() resolves; every row there, the -wal gone, no lock left`, async () => {
+      if (large === null) {
+        large = sqliteLargeWal(dir, 'large', 1024, FRAMES);
+        const copy = path.join(dir, 'large-count.db');
+        fs.copyFileSync(large, copy);
+        fs.copyFileSync(`${large}-wal`, `${copy}-wal`);
+        largeRows = rows(copy);
+      }
+      const seen: string[] = [];
+      // and close() first, the checkpoint while close()'s own checkpoint copies the 16,000+ frames
+      const interleavings = closeRaces([0, 2, 10]);
+      for (const [name, run] of interleavings) {
+        const db = path.join(dir, `ckpt-${n++}.db`);
+        fs.copyFileSync(large, db);
+        fs.copyFileSync(`${large}-wal`, `${db}-wal`);
+        const store = await open(db, { autoCheckpoint: false });
+        expect(store.metrics().walFrames).toBeGreaterThanOrEqual(FRAMES);
+        const [c, closed] = await run(() => store.checkpoint(mode), () => store.close());
+        expect(closed, name).toEqual({ ok: true, value: undefined });
+        seen.push(`${name}: ${c.ok ? JSON.stringify(c.value) : c.code}`);
+        if (c.ok) expect(c.value, name).toMatchObject({ mode });
+        else expect(c, name).toMatchObject({ walnut: true, code: 'WALNUT_CLOSED' });
+        expect(fs.existsSync(`${db}-wal`), `${name}: the -wal left (nothing checkpointed it all)`).toBe(false);
+        expect(sqliteIntegrity(db), name).toEqual(['ok']);
+        expect(rows(db), name).toBe(largeRows);
+        expectUnlocked(db);
+      }
+      console.log(`checkpoint('${mode}') against close(): ${seen.join('; ')}`);
+    });
+  }
+});
+
+describe('openDatabase() of a database with a foreign -wal against close() of a handle of the -wal\'s source', () => {
+  for (const mode of ['wal', 'rollback'] as const) {
+    it(`${mode}-mode header: WALNUT_CORRUPT every time, nothing changed; the other close() resolves, its database whole`, async () => {
+      for (const [name, run] of closeRaces()) {
+        const d = path.join(dir, `foreign-${n++}`);
+        fs.mkdirSync(d);
+        // other.db: 1024-byte pages, its WAL live under a walnut/sql handle (page 1 committed in it)
+        const other = path.join(d, 'other.db');
+        const handle = await openDatabase(other, { pageSize: 1024, autoCheckpoint: false });
+        await handle.exec('CREATE TABLE other(y)');
+        for (let i = 0; i < 20; i++) await handle.run('INSERT INTO other VALUES (?)', [i]);
+        // app.db: 4096-byte pages, intact header, and other.db's live -wal copied beside it
+        const app = path.join(d, 'app.db');
+        const a = new Database(app);
+        a.pragma('page_size = 4096');
+        if (mode === 'wal') a.pragma('journal_mode = WAL');
+        a.exec('CREATE TABLE app(x); INSERT INTO app VALUES (1), (2), (3)');
+        a.close();
+        fs.copyFileSync(`${other}-wal`, `${app}-wal`);
+        const before = [fs.readFileSync(app), fs.readFileSync(`${app}-wal`)];
+        const [o, closed] = await run(() => openDatabase(app), () => handle.close());
+        if (o.ok) await (o.value as { close(): Promise<void> }).close();
+        expect(o, name).toMatchObject({ ok: false, walnut: true, code: 'WALNUT_CORRUPT' });
+        expect(closed, name).toEqual({ ok: true, value: undefined });
+        expect(fs.readFileSync(app).equals(before[0]!) && fs.readFileSync(`${app}-wal`).equals(before[1]!), `${name}: app.db or its -wal changed`).toBe(true);
+        expect(fs.existsSync(`${app}-shm`), `${name}: a -shm left`).toBe(false);
+        expect(rows(other, 'other'), name).toBe(20);
+        expect(sqliteIntegrity(other), name).toEqual(['ok']);
+        expectUnlocked(other);
+        fs.rmSync(`${app}-wal`); // (sqlite3 beside the foreign -wal would adopt it)
+        expect(rows(app, 'app'), name).toBe(3);
+        expectUnlocked(app);
+      }
+    });
+  }
+});
+
+describe("restore --force onto a database with a -replica position file against close() of the handle that has it open", () => {
+  it('refused while it is open (WALNUT_BUSY InUse: rows and -replica kept) or replaced (-replica gone); after close() resolved, replaced', async () => {
+    const src = path.join(dir, 'restore-src.db');
+    const s = new Database(src);
+    s.pragma('journal_mode = WAL');
+    s.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+    for (let i = 0; i < 30; i++) s.prepare('INSERT INTO t(v) VALUES (?)').run(`restored ${i}`);
+    s.close();
+    const chunks: Buffer[] = [];
+    for await (const c of createExportStream(src)) chunks.push(c as Buffer);
+    const bytes = Buffer.concat(chunks);
+    const position = Buffer.alloc(4096, 7);
+    const outcomes: string[] = [];
+    const interleavings: [string, CloseRace][] = [
+      ...closeRaces(),
+      // close() first, a restore tried on every turn while it checkpoints 2,000 rows and removes the -wal and -shm
+      ['tried on every turn through close()', triedThroughClose],
+      ['after close() resolved', async (verb, close) => {
+        const c = await settle(close(), 'close()');
+        return [await settle(verb(), 'restore after close()'), c];
+      }],
+    ];
+    for (const [name, run] of interleavings) {
+      const d = path.join(dir, `restore-${n++}`);
+      fs.mkdirSync(d);
+      const target = path.join(d, 'app.db');
+      const db = await openDatabase(target, { autoCheckpoint: false });
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+      await db.transaction(async (tx) => {
+        for (let i = 0; i < 2000; i++) await tx.run('INSERT INTO t(v) VALUES (?)', [`old ${i} ${'x'.repeat(200)}`]);
+      });
+      fs.writeFileSync(`${target}-replica`, position);
+      const [r, closed] = await run(() => restore(bytes, target, { force: true }), () => db.close());
+      expect(closed, name).toEqual({ ok: true, value: undefined });
+      outcomes.push(`${name}: ${r.ok ? 'replaced' : r.code}`);
+      if (r.ok) {
+        expect(rows(target), name).toBe(30);
+        expect(fs.existsSync(`${target}-replica`), `${name}: the old -replica left beside the restored database`).toBe(false);
+      } else {
+        expect(r, name).toMatchObject({ walnut: true, code: 'WALNUT_BUSY', message: expect.stringMatching(/refusing to replace .* it is open/) });
+        expect(name, 'refused after close() resolved').not.toBe('after close() resolved');
+        expect(rows(target), `${name}: the old rows`).toBe(2000);
+        expect(fs.readFileSync(`${target}-replica`).equals(position), `${name}: the -replica`).toBe(true);
+      }
+      expect(fs.readdirSync(d).filter((f) => f.includes('.restore')), `${name}: the restore's files left`).toEqual([]);
+      expect(sqliteIntegrity(target), name).toEqual(['ok']);
+      expectUnlocked(target);
+    }
+    console.log(`restore against close(): ${outcomes.join('; ')}`);
+  });
+});
