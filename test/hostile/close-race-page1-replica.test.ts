@@ -6,7 +6,9 @@
 //    its commits: every one goes through the page-1 check) against the store's close(), the last
 //    connection's, which checkpoints too: the checkpoint resolves (not busy, or busy when close()
 //    held the checkpoint lock) or is WALNUT_CLOSED; close() resolves; every row is there
-//    (integrity ok) and the -wal is gone (one of the two checkpoints copied it all);
+//    (integrity ok) and the -wal is gone (one of the two checkpoints copied it all); with a bad
+//    newest page-1 frame (past the 4th segment) the checkpoint is WALNUT_CORRUPT (Page1Header) or
+//    WALNUT_CLOSED, close() resolves and keeps the -wal, the file is unchanged, no lock is held;
 //  - openDatabase() of a database with a foreign -wal (another database's, 1024-byte pages,
 //    beside an intact 4096-byte header in WAL or rollback mode) against close() of a walnut/sql
 //    handle of that other database (the -wal's source): the open is WALNUT_CORRUPT every time,
@@ -24,12 +26,15 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib';
+import { DB_LOCK } from '../../lib/format/db-header';
+import { SHM_LOCK } from '../../lib/format/shm-header';
+import { WalnutFile } from '../../lib/io/file';
 import { restore } from '../../lib/export/restore';
 import { createExportStream } from '../../lib/export/stream';
 import { openDatabase } from '../../lib/sql';
-import { segmentEnd, sqliteLargeWal } from '../helpers/large-wal';
+import { page1Frames, segmentEnd, sqliteLargeWal, walFileFrames } from '../helpers/large-wal';
 import { closeRaces, expectNoUnhandledRejections, settle, type CloseRace, type Outcome } from '../helpers/outcomes';
-import { Database } from '../helpers/sqlite';
+import { Database, rewritePage1InWal } from '../helpers/sqlite';
 import { sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
@@ -59,6 +64,23 @@ async function triedThroughClose(verb: () => Promise<unknown>, close: () => Prom
   }
 }
 
+/** Locks anyone holds on `db` (PENDING, RESERVED, SHARED) or its -shm (WRITE .. DMS), where sqlite3 cannot be asked (it would read a bad page 1). */
+function lockHolders(db: string): string[] {
+  const held: string[] = [];
+  const ranges: [string, number, number][] = [[db, DB_LOCK.PENDING, 2 + DB_LOCK.SHARED_SIZE], [`${db}-shm`, SHM_LOCK.WRITE, SHM_LOCK.DMS - SHM_LOCK.WRITE + 1]];
+  for (const [file, start, length] of ranges) {
+    if (!fs.existsSync(file)) continue;
+    const f = WalnutFile.openSync(file, { readOnly: true });
+    try {
+      const holder = f.lockHolder(start, length, 'exclusive');
+      if (holder !== null) held.push(`${file}: ${JSON.stringify(holder)}`);
+    } finally {
+      f.closeSync();
+    }
+  }
+  return held;
+}
+
 function rows(db: string, table = 't'): number {
   const s = new Database(db, { readonly: true });
   try {
@@ -80,8 +102,9 @@ function expectUnlocked(db: string): void {
   }
 }
 
+let large: string | null = null;
+
 describe('checkpoint() of a 16,000+-frame SQLite-written WAL against the last close()', () => {
-  let large: string | null = null;
   let largeRows = 0;
   for (const mode of ['passive', 'truncate'] as const) {
     it(`${mode}: resolves or is WALNUT_CLOSED; close() resolves; every row there, the -wal gone, no lock left`, async () => {
@@ -114,6 +137,33 @@ describe('checkpoint() of a 16,000+-frame SQLite-written WAL against the last cl
       console.log(`checkpoint('${mode}') against close(): ${seen.join('; ')}`);
     });
   }
+
+  it('a bad newest page-1 frame (past the 4th segment): the checkpoint is WALNUT_CORRUPT (Page1Header) or WALNUT_CLOSED; close() resolves; the file unchanged, the -wal kept, no lock left', async () => {
+    large ??= sqliteLargeWal(dir, 'large', 1024, FRAMES);
+    const bad = path.join(dir, 'bad-page1.db');
+    fs.copyFileSync(large, bad);
+    fs.copyFileSync(`${large}-wal`, `${bad}-wal`);
+    const newest = page1Frames(`${bad}-wal`).newest;
+    expect(newest).toBeGreaterThan(segmentEnd(3));
+    rewritePage1InWal(`${bad}-wal`, (page) => page.writeUInt16BE(4096, 16), (frame) => frame === newest);
+    const before = fs.readFileSync(bad);
+    const seen: string[] = [];
+    for (const [name, run] of closeRaces([0, 2])) {
+      const db = path.join(dir, `bad-${n++}.db`);
+      fs.copyFileSync(bad, db);
+      fs.copyFileSync(`${bad}-wal`, `${db}-wal`);
+      const store = await open(db, { autoCheckpoint: false });
+      const [c, closed] = await run(() => store.checkpoint('truncate'), () => store.close());
+      expect(closed, name).toEqual({ ok: true, value: undefined });
+      seen.push(`${name}: ${c.ok ? JSON.stringify(c.value) : c.code}`);
+      expect(c, name).toMatchObject({ ok: false, walnut: true });
+      expect(['WALNUT_CORRUPT', 'WALNUT_CLOSED'], name).toContain((c as { code?: string }).code);
+      expect(fs.readFileSync(db).equals(before), `${name}: the database file changed`).toBe(true);
+      expect(walFileFrames(`${db}-wal`), `${name}: the -wal`).toBeGreaterThanOrEqual(FRAMES);
+      expect(lockHolders(db), `${name}: a lock left`).toEqual([]);
+    }
+    console.log(`checkpoint('truncate') of a bad page 1 against close(): ${seen.join('; ')}`);
+  });
 });
 
 describe('openDatabase() of a database with a foreign -wal against close() of a handle of the -wal\'s source', () => {
