@@ -7,7 +7,9 @@
 //    unchanged, and so is the last close()'s checkpoint (the -wal kept); again when the frames
 //    before it were checkpointed already up to past the first segment (a sqlite3 reader kept
 //    SQLite's writer from restarting the WAL, so the check reads the frame at an offset past
-//    nBackfill: the page numbers come from the second segment on);
+//    nBackfill: the page numbers come from the second segment on); walnut/sql's open of it is
+//    WALNUT_CORRUPT (Page1Header, SQLITE_CORRUPT), where sqlite3 reads it at 4096 bytes a page
+//    (integrity_check fails);
 //  - no false positive: a checkpoint loop (every mode) on the database's own 16,000+-frame WAL
 //    while a python3 sqlite3 writer commits beside it (page 1 in most of its commits): never an
 //    error; once the writer is done a truncate copies everything (walFrames 0, the -wal 0 bytes),
@@ -18,7 +20,8 @@ import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib';
 import type { CheckpointResult } from '../../lib/checkpoint/execute';
-import { HELPERS, runPython } from '../helpers/children';
+import { openDatabase } from '../../lib/sql';
+import { HELPERS, runPython, spawnOutput } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { page1Frames, segmentEnd, shmMxFrame, sqliteLargeWal, untilWalMoves, walFileFrames } from '../helpers/large-wal';
 import { Database, rewritePage1InWal } from '../helpers/sqlite';
@@ -75,6 +78,19 @@ describe('a bad page-1 frame past the first -shm segment of a 16,000+-frame WAL'
       }
       expect(fs.readFileSync(db).equals(before)).toBe(true);
       expect(walFileFrames(`${db}-wal`)).toBeGreaterThanOrEqual(FRAMES);
+      if (bad.name === 'another page size') {
+        // walnut/sql's SQLite reads page 1 through the store and then asks for it at 4096 bytes:
+        // corrupt (it was WALNUT_SQL "disk I/O error", SQLITE_IOERR_READ). sqlite3 goes on at
+        // 4096 bytes a page, reading 1024-byte frames (its integrity_check fails, its answers are wrong)
+        const wal = fs.readFileSync(`${db}-wal`);
+        await expectRejectsWalnut(openDatabase(db), 'WALNUT_CORRUPT', { reason: 'Page1Header', pgno: 1, sqliteCode: 11 });
+        expect(fs.readFileSync(db).equals(before) && fs.readFileSync(`${db}-wal`).equals(wal)).toBe(true);
+        const copy = path.join(dir, 'bad-sqlite3.db');
+        fs.copyFileSync(db, copy);
+        fs.copyFileSync(`${db}-wal`, `${copy}-wal`);
+        const r = await spawnOutput('sqlite3', [copy, 'PRAGMA integrity_check']);
+        expect(r.stdout.trim()).not.toBe('ok');
+      }
     });
   }
 
