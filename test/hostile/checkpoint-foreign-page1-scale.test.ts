@@ -4,7 +4,8 @@
 //  - the bad page-1 frame past the first segment: the newest frame of page 1 (past the 4th
 //    segment's start) names another page size, or lost the magic, under an intact checksum chain:
 //    checkpoint() is WALNUT_CORRUPT (Page1Header, pgno 1, naming that frame), the database file
-//    unchanged, and so is the last close()'s checkpoint (the -wal kept); again when the frames
+//    unchanged, and so is the last close()'s checkpoint (the -wal kept); the auto-checkpoint's
+//    refusal is named once in metrics().lastCheckpointError, commits going on; again when the frames
 //    before it were checkpointed already up to past the first segment (a sqlite3 reader kept
 //    SQLite's writer from restarting the WAL, so the check reads the frame at an offset past
 //    nBackfill: the page numbers come from the second segment on); walnut/sql's open of it is
@@ -23,10 +24,14 @@ import type { CheckpointResult } from '../../lib/checkpoint/execute';
 import { openDatabase } from '../../lib/sql';
 import { HELPERS, runPython, spawnOutput } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
+import { expectNoUnhandledRejections } from '../helpers/outcomes';
 import { page1Frames, segmentEnd, shmMxFrame, sqliteLargeWal, untilWalMoves, walFileFrames } from '../helpers/large-wal';
 import { Database, rewritePage1InWal } from '../helpers/sqlite';
 import { sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
+import { until } from '../helpers/until';
+
+expectNoUnhandledRejections();
 
 const dir = tmpDir();
 const FRAMES = segmentEnd(3) + 100; // 16,000+
@@ -93,6 +98,28 @@ describe('a bad page-1 frame past the first -shm segment of a 16,000+-frame WAL'
       }
     });
   }
+
+  it('the auto-checkpoint meets it: commits go on, metrics name the refusal once, no unhandled rejection; close() keeps the -wal', async () => {
+    const db = largeCopy('bad-auto');
+    const newest = page1Frames(`${db}-wal`).newest;
+    rewritePage1InWal(`${db}-wal`, BAD[0]!.change, (frame) => frame === newest);
+    const before = fs.readFileSync(db);
+    const store = await open(db); // autoCheckpoint 1,000 frames: due at the first commit
+    try {
+      const snap = await store.snapshot();
+      const page2 = Buffer.from(await snap.read(2));
+      snap.release();
+      for (let i = 0; i < 3; i++) await store.commit([{ pgno: 2, data: page2 }]);
+      await until(() => store.metrics().lastCheckpointError !== null);
+      expect(store.metrics().lastCheckpointError).toMatch(new RegExp(`^WALNUT_CORRUPT: page 1 in frame ${newest} of the WAL says the page size is 4096`));
+      await store.commit([{ pgno: 2, data: page2 }]);
+      expect(fs.readFileSync(db).equals(before)).toBe(true);
+    } finally {
+      await store.close();
+    }
+    expect(fs.readFileSync(db).equals(before)).toBe(true);
+    expect(walFileFrames(`${db}-wal`)).toBeGreaterThanOrEqual(FRAMES);
+  });
 
   it('after frames past the first segment were checkpointed already (nBackfill > 4062): the frame read is the bad one, nothing more copied', async () => {
     const db = path.join(dir, 'partly.db');
