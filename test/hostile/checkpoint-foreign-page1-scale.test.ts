@@ -27,7 +27,7 @@ import { expectRejectsWalnut } from '../helpers/expect-error';
 import { expectNoUnhandledRejections } from '../helpers/outcomes';
 import { page1Frames, segmentEnd, shmMxFrame, sqliteLargeWal, untilWalMoves, walFileFrames } from '../helpers/large-wal';
 import { Database, rewritePage1InWal } from '../helpers/sqlite';
-import { sqliteIntegrity } from '../helpers/sqlite-db';
+import { sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
@@ -51,15 +51,6 @@ const BAD = [
   { name: 'another page size', change: (page: Buffer) => page.writeUInt16BE(4096, 16), says: /says the page size is 4096/ },
   { name: 'no magic', change: (page: Buffer) => (page[0] = 0x41), says: /is not a SQLite database header/ },
 ];
-
-const rowsOf = (db: string, where = '1'): number => {
-  const s = new Database(db, { readonly: true });
-  try {
-    return (s.prepare(`SELECT count(*) AS n FROM t WHERE ${where}`).get() as { n: number }).n;
-  } finally {
-    s.close();
-  }
-};
 
 describe('a bad page-1 frame past the first -shm segment of a 16,000+-frame WAL', () => {
   for (const bad of BAD) {
@@ -166,7 +157,7 @@ describe('a 16,000+-frame WAL with many valid page-1 frames, checkpointed while 
   it('checkpoints of every mode never fail; the last truncate copies everything; integrity ok, every row there', async () => {
     const db = largeCopy('live');
     expect(page1Frames(`${db}-wal`).count).toBeGreaterThan(1000);
-    const rows0 = rowsOf(db);
+    const rows0 = sqliteRowCount(db, 't');
     expect(walFileFrames(`${db}-wal`)).toBeGreaterThanOrEqual(FRAMES); // (a read-only connection: it left the -wal as it was)
     const store = await open(db, { autoCheckpoint: false });
     const results: CheckpointResult[] = [];
@@ -200,7 +191,7 @@ describe('a 16,000+-frame WAL with many valid page-1 frames, checkpointed while 
     }
     expect(fs.readFileSync(db).readUInt16BE(16)).toBe(1024);
     expect(sqliteIntegrity(db)).toEqual(['ok']);
-    expect(rowsOf(db, 'w = 1')).toBe(written);
-    expect(rowsOf(db)).toBe(rows0 + written);
+    expect(sqliteRowCount(db, 't', 'w = 1')).toBe(written);
+    expect(sqliteRowCount(db, 't')).toBe(rows0 + written);
   });
 });

@@ -19,7 +19,7 @@ import { HELPERS, runPython } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { segmentEnd, sqliteLargeWal, untilWalMoves, walFileFrames } from '../helpers/large-wal';
 import { Database } from '../helpers/sqlite';
-import { sqliteIntegrity } from '../helpers/sqlite-db';
+import { sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -56,21 +56,12 @@ async function exportStream(): Promise<Buffer> {
   return stream;
 }
 
-function count(db: string, where = '1'): number {
-  const s = new Database(db, { readonly: true });
-  try {
-    return (s.prepare(`SELECT count(*) AS n FROM t WHERE ${where}`).get() as { n: number }).n;
-  } finally {
-    s.close();
-  }
-}
-
 const restoreFiles = (d: string) => fs.readdirSync(d).filter((f) => f.includes('.restore'));
 
 describe('restore --force onto a database with a -replica and a 16,000+-frame -wal', () => {
   it('refused (InUse) while a python3 writer commits, nothing changed; the writer\'s rows all there', async () => {
     const db = target('writing');
-    const rows0 = count(db); // (read-only: the -wal stays)
+    const rows0 = sqliteRowCount(db, 't'); // (read-only: the -wal stays)
     expect(walFileFrames(`${db}-wal`)).toBeGreaterThanOrEqual(FRAMES);
     const bytes = await exportStream();
     const writer = runPython(path.join(HELPERS, 'sqlite-writer.py'), [db, '1', '1', '0', '0', '10', '2']);
@@ -96,11 +87,11 @@ describe('restore --force onto a database with a -replica and a 16,000+-frame -w
     const written = Number((await writer).trim());
     expect(refused).toBeGreaterThan(0);
     if (replaced) {
-      expect(count(db)).toBe(30);
+      expect(sqliteRowCount(db, 't')).toBe(30);
       expect(fs.existsSync(`${db}-replica`)).toBe(false);
     } else {
-      expect(count(db, 'w = 1')).toBe(written);
-      expect(count(db)).toBe(rows0 + written);
+      expect(sqliteRowCount(db, 't', 'w = 1')).toBe(written);
+      expect(sqliteRowCount(db, 't')).toBe(rows0 + written);
       expect(fs.readFileSync(`${db}-replica`).equals(POSITION)).toBe(true);
     }
     expect(sqliteIntegrity(db)).toEqual(['ok']);
@@ -109,12 +100,12 @@ describe('restore --force onto a database with a -replica and a 16,000+-frame -w
 
   it('a stream broken inside its base image: refused, the old database keeps every row of its -wal and its -replica', async () => {
     const db = target('torn');
-    const rows0 = count(db);
+    const rows0 = sqliteRowCount(db, 't');
     const bytes = await exportStream();
     await expectRejectsWalnut(restore(bytes.subarray(0, Math.floor(bytes.length / 2)), db, { force: true }), 'WALNUT_INVALID_FRAMING');
     expect(fs.readFileSync(`${db}-replica`).equals(POSITION)).toBe(true);
     expect(walFileFrames(`${db}-wal`)).toBeGreaterThanOrEqual(FRAMES);
-    expect(count(db)).toBe(rows0);
+    expect(sqliteRowCount(db, 't')).toBe(rows0);
     expect(sqliteIntegrity(db)).toEqual(['ok']);
     expect(restoreFiles(path.dirname(db))).toEqual([]);
   });
@@ -124,8 +115,8 @@ describe('restore --force onto a database with a -replica and a 16,000+-frame -w
     const r = await restore(await exportStream(), db, { force: true });
     expect(r.stoppedBy).toBeNull();
     expect(fs.readdirSync(path.dirname(db))).toEqual(['app.db']);
-    expect(count(db)).toBe(30);
-    expect(count(db, 'w = 7')).toBe(30);
+    expect(sqliteRowCount(db, 't')).toBe(30);
+    expect(sqliteRowCount(db, 't', 'w = 7')).toBe(30);
     expect(sqliteIntegrity(db)).toEqual(['ok']);
   });
 });
