@@ -84,13 +84,18 @@ export function sqliteLargeWal(dir: string, name: string, pageSize: number, fram
     s.pragma('wal_checkpoint(TRUNCATE)'); // page 1 in the file, every frame after it a commit's
     const ins = s.prepare('INSERT INTO t(w, v) VALUES (0, randomblob(?))');
     while (walFileFrames(`${src}-wal`) < frames) ins.run(Math.floor(pageSize / 3));
-    const out = path.join(dir, `${name}.db`);
-    fs.copyFileSync(src, out);
-    fs.copyFileSync(`${src}-wal`, `${out}-wal`);
-    return out;
+    return copyWithWal(src, path.join(dir, `${name}.db`));
   } finally {
     s.close();
   }
+}
+
+/** Copies the database `from` and its -wal to `to` (its directory made when missing); returns `to`. */
+export function copyWithWal(from: string, to: string): string {
+  fs.mkdirSync(path.dirname(to), { recursive: true });
+  fs.copyFileSync(from, to);
+  fs.copyFileSync(`${from}-wal`, `${to}-wal`);
+  return to;
 }
 
 /** How many frames of a WAL file hold page 1, and the newest of them (1-based; 0: none). */

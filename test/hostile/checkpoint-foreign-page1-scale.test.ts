@@ -25,7 +25,7 @@ import { openDatabase } from '../../lib/sql';
 import { HELPERS, runPython, spawnOutput } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { expectNoUnhandledRejections } from '../helpers/outcomes';
-import { page1Frames, segmentEnd, shmMxFrame, sqliteLargeWal, untilWalMoves, walFileFrames } from '../helpers/large-wal';
+import { copyWithWal, page1Frames, segmentEnd, shmMxFrame, sqliteLargeWal, untilWalMoves, walFileFrames } from '../helpers/large-wal';
 import { Database, rewritePage1InWal } from '../helpers/sqlite';
 import { sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -42,8 +42,7 @@ let made: string | null = null;
 function largeCopy(name: string): string {
   made ??= sqliteLargeWal(dir, 'large', 1024, FRAMES);
   const db = path.join(dir, `${name}.db`);
-  fs.copyFileSync(made, db);
-  fs.copyFileSync(`${made}-wal`, `${db}-wal`);
+  copyWithWal(made, db);
   return db;
 }
 
@@ -82,8 +81,7 @@ describe('a bad page-1 frame past the first -shm segment of a 16,000+-frame WAL'
         await expectRejectsWalnut(openDatabase(db), 'WALNUT_CORRUPT', { reason: 'Page1Header', pgno: 1, sqliteCode: 11 });
         expect(fs.readFileSync(db).equals(before) && fs.readFileSync(`${db}-wal`).equals(wal)).toBe(true);
         const copy = path.join(dir, 'bad-sqlite3.db');
-        fs.copyFileSync(db, copy);
-        fs.copyFileSync(`${db}-wal`, `${copy}-wal`);
+        copyWithWal(db, copy);
         const r = await spawnOutput('sqlite3', [copy, 'PRAGMA integrity_check']);
         expect(r.stdout.trim()).not.toBe('ok');
       }

@@ -25,7 +25,7 @@ import { DB_LOCK } from '../../lib/format/db-header';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
 import { openDatabase } from '../../lib/sql';
-import { page1Frames, segmentEnd, sqliteLargeWal, walFileFrames } from '../helpers/large-wal';
+import { copyWithWal, page1Frames, segmentEnd, sqliteLargeWal, walFileFrames } from '../helpers/large-wal';
 import { closeRaces, expectNoUnhandledRejections } from '../helpers/outcomes';
 import { Database, rewritePage1InWal } from '../helpers/sqlite';
 import { expectSqliteUnlocked, sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
@@ -63,8 +63,7 @@ describe('checkpoint() of a 16,000+-frame SQLite-written WAL against the last cl
       if (large === null) {
         large = sqliteLargeWal(dir, 'large', 1024, FRAMES);
         const copy = path.join(dir, 'large-count.db');
-        fs.copyFileSync(large, copy);
-        fs.copyFileSync(`${large}-wal`, `${copy}-wal`);
+        copyWithWal(large, copy);
         largeRows = sqliteRowCount(copy, 't');
       }
       const seen: string[] = [];
@@ -72,8 +71,7 @@ describe('checkpoint() of a 16,000+-frame SQLite-written WAL against the last cl
       const interleavings = closeRaces(mode === 'truncate' ? [0, 5] : []);
       for (const [name, run] of interleavings) {
         const db = path.join(dir, `ckpt-${n++}.db`);
-        fs.copyFileSync(large, db);
-        fs.copyFileSync(`${large}-wal`, `${db}-wal`);
+        copyWithWal(large, db);
         const store = await open(db, { autoCheckpoint: false });
         expect(store.metrics().walFrames).toBeGreaterThanOrEqual(FRAMES);
         const [c, closed] = await run(() => store.checkpoint(mode), () => store.close());
@@ -93,8 +91,7 @@ describe('checkpoint() of a 16,000+-frame SQLite-written WAL against the last cl
   it('a bad newest page-1 frame (past the 4th segment): the checkpoint is WALNUT_CORRUPT (Page1Header) or WALNUT_CLOSED; close() resolves; the file unchanged, the -wal kept, no lock left', async () => {
     large ??= sqliteLargeWal(dir, 'large', 1024, FRAMES);
     const bad = path.join(dir, 'bad-page1.db');
-    fs.copyFileSync(large, bad);
-    fs.copyFileSync(`${large}-wal`, `${bad}-wal`);
+    copyWithWal(large, bad);
     const newest = page1Frames(`${bad}-wal`).newest;
     expect(newest).toBeGreaterThan(segmentEnd(3));
     rewritePage1InWal(`${bad}-wal`, (page) => page.writeUInt16BE(4096, 16), (frame) => frame === newest);
@@ -102,8 +99,7 @@ describe('checkpoint() of a 16,000+-frame SQLite-written WAL against the last cl
     const seen: string[] = [];
     for (const [name, run] of closeRaces([0])) {
       const db = path.join(dir, `bad-${n++}.db`);
-      fs.copyFileSync(bad, db);
-      fs.copyFileSync(`${bad}-wal`, `${db}-wal`);
+      copyWithWal(bad, db);
       const store = await open(db, { autoCheckpoint: false });
       const [c, closed] = await run(() => store.checkpoint('truncate'), () => store.close());
       expect(closed, name).toEqual({ ok: true, value: undefined });

@@ -13,11 +13,10 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { restore } from '../../lib/export/restore';
-import { createExportStream } from '../../lib/export/stream';
 import { openDatabase, type Database as SqlDatabase } from '../../lib/sql';
 import { spawnOutput } from '../helpers/children';
+import { exportOfRows } from '../helpers/export-stream';
 import { closeRaces, expectNoUnhandledRejections, settle, type CloseRace, type Outcome } from '../helpers/outcomes';
-import { Database } from '../helpers/sqlite';
 import { expectSqliteUnlocked, sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
@@ -49,18 +48,8 @@ async function triedThroughClose(verb: () => Promise<unknown>, close: () => Prom
 
 const position = Buffer.alloc(4096, 7); // a replica's position file (restore does not read it)
 
-/** An export of a 30-row database ('restored 0' ..). */
-async function exportOf30Rows(): Promise<Buffer> {
-  const src = path.join(dir, `restore-src-${n++}.db`);
-  const s = new Database(src);
-  s.pragma('journal_mode = WAL');
-  s.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
-  for (let i = 0; i < 30; i++) s.prepare('INSERT INTO t(v) VALUES (?)').run(`restored ${i}`);
-  s.close();
-  const chunks: Buffer[] = [];
-  for await (const c of createExportStream(src)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
+/** An export of a 30-row database. */
+const exportOf30Rows = (): Promise<Buffer> => exportOfRows(dir, `restore-src-${n++}`, 30);
 
 /** A walnut/sql handle on `target` (2,000 rows committed, autoCheckpoint off: its WAL holds them) and a -replica beside it. */
 async function openWithReplica(target: string): Promise<SqlDatabase> {

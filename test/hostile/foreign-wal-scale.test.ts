@@ -22,7 +22,7 @@ import { inspect, open, verify } from '../../lib';
 import { openDatabase } from '../../lib/sql';
 import { HELPERS, runPython } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
-import { page1Frames, segmentEnd, shmMxFrame, sqliteLargeWal, untilWalMoves, walFileFrames } from '../helpers/large-wal';
+import { copyWithWal, page1Frames, segmentEnd, shmMxFrame, sqliteLargeWal, untilWalMoves, walFileFrames } from '../helpers/large-wal';
 import { Database, rewritePage1InWal } from '../helpers/sqlite';
 import { sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -54,12 +54,7 @@ function withForeignWal(name: string, mode: 'wal' | 'rollback'): string {
 /** A fresh copy of the large legit database (1024-byte pages) and its -wal. */
 function legitCopy(name: string): string {
   madeLegit ??= sqliteLargeWal(dir, 'legit', 1024, FRAMES);
-  const d = path.join(dir, name);
-  fs.mkdirSync(d);
-  const db = path.join(d, 'app.db');
-  fs.copyFileSync(madeLegit, db);
-  fs.copyFileSync(`${madeLegit}-wal`, `${db}-wal`);
-  return db;
+  return copyWithWal(madeLegit, path.join(dir, name, 'app.db'));
 }
 
 /** Rows in t, read by walnut/sql, leaving the -wal and -shm as they are (keepWal). */

@@ -14,11 +14,10 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { restore } from '../../lib/export/restore';
-import { createExportStream } from '../../lib/export/stream';
 import { HELPERS, runPython } from '../helpers/children';
+import { exportOfRows } from '../helpers/export-stream';
 import { expectRejectsWalnut } from '../helpers/expect-error';
-import { segmentEnd, sqliteLargeWal, untilWalMoves, walFileFrames } from '../helpers/large-wal';
-import { Database } from '../helpers/sqlite';
+import { copyWithWal, segmentEnd, sqliteLargeWal, untilWalMoves, walFileFrames } from '../helpers/large-wal';
 import { sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
@@ -32,27 +31,14 @@ let stream: Buffer | null = null;
 /** A fresh copy of the large database, its 16,000+-frame -wal and a -replica, in its own directory. */
 function target(name: string): string {
   large ??= sqliteLargeWal(dir, 'large', 1024, FRAMES);
-  const d = path.join(dir, name);
-  fs.mkdirSync(d);
-  const db = path.join(d, 'app.db');
-  fs.copyFileSync(large, db);
-  fs.copyFileSync(`${large}-wal`, `${db}-wal`);
+  const db = copyWithWal(large, path.join(dir, name, 'app.db'));
   fs.writeFileSync(`${db}-replica`, POSITION);
   return db;
 }
 
-/** An export of a 30-row database ('restored 0' ..). */
+/** An export of a 30-row database (w = 7). */
 async function exportStream(): Promise<Buffer> {
-  if (stream !== null) return stream;
-  const src = path.join(dir, 'src.db');
-  const s = new Database(src);
-  s.pragma('journal_mode = WAL');
-  s.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
-  for (let i = 0; i < 30; i++) s.prepare('INSERT INTO t(w, v) VALUES (7, ?)').run(`restored ${i}`);
-  s.close();
-  const chunks: Buffer[] = [];
-  for await (const c of createExportStream(src)) chunks.push(c as Buffer);
-  stream = Buffer.concat(chunks);
+  stream ??= await exportOfRows(dir, 'src', 30);
   return stream;
 }
 
