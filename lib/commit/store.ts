@@ -789,7 +789,9 @@ export class Store {
   #startAutoCheckpoint(): Promise<unknown> {
     this.#autoCheckpoint = this.#checkpoint('passive', true)
       .catch((e: Error) => {
-        this.#lastCheckpointError = `${(e as { code?: string }).code ?? 'ERROR'}: ${e.message}`;
+        const code = (e as { code?: string }).code ?? 'ERROR';
+        // (a WalnutError's message starts with its code already: it read "WALNUT_CORRUPT: WALNUT_CORRUPT: ...")
+        this.#lastCheckpointError = e.message.startsWith(`${code}: `) ? e.message : `${code}: ${e.message}`;
       })
       .finally(() => {
         this.#autoCheckpoint = null;

@@ -383,7 +383,14 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       const pgno = Math.floor(iOffset / pageSize) + 1;
       const within = iOffset % pageSize;
       const n = pData.byteLength;
-      if (within + n > pageSize) return C.SQLITE_IOERR_READ!; // SQLite never reads across pages of the database
+      if (within + n > pageSize) {
+        // SQLite reads across the database's pages only at another page size: page 1 names one (a
+        // bad page 1 in the WAL beside an intact file header, which the store takes without reading
+        // the WAL). Corrupt, as sqlite3 reports it ("malformed"), and as a checkpoint refuses to
+        // copy it (Page1Header); it was SQLITE_IOERR_READ: WALNUT_SQL "disk I/O error"
+        this.lastError = walnutError('WALNUT_CORRUPT', `page 1 names another page size than the database's ${pageSize} (SQLite read ${n} bytes at offset ${iOffset})`, { path: store.path, pgno: 1, reason: 'Page1Header' });
+        return C.SQLITE_CORRUPT!;
+      }
       let view = m.view;
       try {
         view ??= this.#openView(); // the header read at open comes without a lock

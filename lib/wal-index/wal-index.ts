@@ -456,6 +456,7 @@ export class WalIndex {
     requireRegularFiles(dbPath, [`${dbPath}-wal`, `${dbPath}-shm`]); // a directory or FIFO: a clear refusal, not a failed pread
     const db = await openReadWrite(dbPath);
     const opened: { wal?: WalFile; shm?: WalnutFile } = {};
+    let shmCreated = false;
     try {
       if (lockingMode === 'exclusive') {
         await db.lock(PENDING_BYTE, 1, 'exclusive', busyTimeout);
@@ -496,6 +497,7 @@ export class WalIndex {
       if (lockingMode === 'exclusive') {
         region = newShmRegion();
       } else {
+        shmCreated = fs.lstatSync(`${dbPath}-shm`, { throwIfNoEntry: false }) === undefined;
         opened.shm = await WalnutFile.open(`${dbPath}-shm`, { create: true, mode });
         matchMode(opened.shm, mode);
         await attachDms(opened.shm, busyTimeout);
@@ -512,6 +514,12 @@ export class WalIndex {
       }
       return index;
     } catch (e) {
+      // a -shm this open made for a database its recovery then refused (a -wal of another page
+      // size beside an intact WAL-mode header) goes again, as SQLite's last connection removes
+      // its own: only under EXCLUSIVE on the database file, so no other connection uses it
+      if (opened.shm !== undefined && shmCreated && db.tryLock(PENDING_BYTE, 1, 'exclusive') && db.tryLock(SHARED_FIRST, SHARED_SIZE, 'exclusive')) {
+        fs.rmSync(`${dbPath}-shm`, { force: true });
+      }
       await opened.shm?.close().catch(() => undefined);
       await opened.wal?.close().catch(() => undefined);
       await db.close().catch(() => undefined);

@@ -1,17 +1,34 @@
 // Export streams for tests: built by hand, or exported from a database; a sink that can stall.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Writable } from 'node:stream';
 
 import { WalStreamReader } from '../../lib/export/framing';
 import type { WalRecordSink } from '../../lib/export/framing';
 import { KIND } from '../../lib/export/records';
 import { createExportStream } from '../../lib/export/stream';
+import { Database } from './sqlite';
 
 /** The whole ARKHEXP1 export stream of `db` (createExportStream, read to its end). */
 export async function streamOf(db: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of createExportStream(db)) parts.push(c as Buffer);
   return Buffer.concat(parts);
+}
+
+/** The export stream of a WAL-mode database SQLite made in `dir` as `name`.db: t(id, w, v) holding `rows` rows (w = 7, v 'restored <i>'). */
+export async function exportOfRows(dir: string, name: string, rows: number): Promise<Buffer> {
+  const db = path.join(dir, `${name}.db`);
+  const s = new Database(db);
+  try {
+    s.pragma('journal_mode = WAL');
+    s.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+    const insert = s.prepare('INSERT INTO t(w, v) VALUES (7, ?)');
+    for (let i = 0; i < rows; i++) insert.run(`restored ${i}`);
+  } finally {
+    s.close();
+  }
+  return streamOf(db);
 }
 
 /**

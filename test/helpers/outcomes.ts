@@ -75,3 +75,35 @@ export const CLOSE_INTERLEAVINGS: ReadonlyArray<[string, (() => Promise<void>) |
   ['after 3 setImmediates', async () => { for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r)); }],
   ['after 5 ms', () => new Promise((r) => setTimeout(r, 5))],
 ];
+
+/** A verb and close() started in some order, both settled (hang guard): [the verb's outcome, close()'s]. */
+export type CloseRace = (verb: () => Promise<unknown>, close: () => Promise<unknown>) => Promise<[Outcome, Outcome]>;
+
+/**
+ * CLOSE_INTERLEAVINGS as CloseRaces, named; then, for each of `intoCloseMs`, close() first and
+ * the verb that many milliseconds into it (0: after one setImmediate), while close() may still
+ * be checkpointing or closing connections. Every outcome is settled as soon as its call is made.
+ */
+export function closeRaces(intoCloseMs: readonly number[] = []): [string, CloseRace][] {
+  const interleaved = CLOSE_INTERLEAVINGS.map(([name, when]): [string, CloseRace] => [
+    name,
+    async (verb, close) => {
+      if (when === 'before') {
+        const c = settle(close(), `close() (${name})`);
+        return [await settle(verb(), name), await c];
+      }
+      const v = settle(verb(), name);
+      if (when !== null) await when();
+      return [await v, await settle(close(), `close() (${name})`)];
+    },
+  ]);
+  const intoClose = intoCloseMs.map((ms): [string, CloseRace] => [
+    `${ms} ms into close()`,
+    async (verb, close) => {
+      const c = settle(close(), `close() (${ms} ms)`);
+      await new Promise((r) => (ms === 0 ? setImmediate(r) : setTimeout(r, ms)));
+      return [await settle(verb(), `${ms} ms into close()`), await c];
+    },
+  ]);
+  return [...interleaved, ...intoClose];
+}

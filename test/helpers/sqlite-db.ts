@@ -4,6 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { expect } from 'vitest';
+
 import type { Store } from '../../lib/index';
 import { Database } from './sqlite';
 
@@ -133,6 +135,28 @@ export function sqliteIntegrity(file: string): string[] {
     } catch {
       // a corrupt database may refuse to checkpoint on close; the copy is thrown away anyway
     }
+  }
+}
+
+/** Rows of `table` in `file`, counted by SQLite through a read-only connection (it leaves a -wal as it is, and may leave a -shm). */
+export function sqliteRowCount(file: string, table: string, where = '1'): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+/** No lock is left on `file`: a SQLite connection writes (2 s busy timeout), and its TRUNCATE checkpoint is not busy. */
+export function expectSqliteUnlocked(file: string): void {
+  const db = new Database(file, { timeout: 2000 });
+  try {
+    db.exec('CREATE TABLE IF NOT EXISTS lock_probe(x); INSERT INTO lock_probe VALUES (1)');
+    expect((db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0]!.busy, `${file}: a lock left`).toBe(0);
+    db.exec('DROP TABLE lock_probe');
+  } finally {
+    db.close();
   }
 }
 

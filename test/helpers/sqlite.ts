@@ -57,16 +57,19 @@ export function typicalWork(commits: number, seed = 1): (db: Database.Database) 
 export { jsWalChecksum, oracleScan } from './wal-oracle';
 export type { OracleFrame, OracleScan } from './wal-oracle';
 
-/** Changes page 1 in every WAL frame that holds it and signs the frames again (the checksum chain from the header on). */
-export function rewritePage1InWal(walPath: string, change: (page: Buffer) => void): void {
+/**
+ * Changes page 1 in every WAL frame that holds it (or those `frames` picks, by 1-based frame
+ * number) and signs the frames again (the checksum chain from the header on).
+ */
+export function rewritePage1InWal(walPath: string, change: (page: Buffer) => void, frames: (frame: number) => boolean = () => true): void {
   const wal = fs.readFileSync(walPath);
   const pageSize = wal.readUInt32BE(8);
   const bigEndian = (wal.readUInt32BE(0) & 1) === 1;
   let running: [number, number] = [wal.readUInt32BE(24), wal.readUInt32BE(28)];
   let changed = 0;
-  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+  for (let at = 32, frame = 1; at + 24 + pageSize <= wal.length; at += 24 + pageSize, frame++) {
     const page = wal.subarray(at + 24, at + 24 + pageSize);
-    if (wal.readUInt32BE(at) === 1) {
+    if (wal.readUInt32BE(at) === 1 && frames(frame)) {
       change(page);
       changed++;
     }
