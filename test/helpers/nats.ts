@@ -24,6 +24,14 @@ export const NATS_SERVER: string | null = (() => {
 export const NATS_SKIP: string | null =
   NATS_SERVER === null ? 'nats-server is not installed (run scripts/install-nats.sh as root, or apt-get install nats-server): replication tests skipped' : null;
 
+/**
+ * A NATS URL where no server ever answers: port 1 is privileged and outside the ephemeral range
+ * freePort() draws from, so no test's nats-server takes it. A port from freePort() that a test
+ * meant to leave unanswered was free only when drawn: another file's server, started in parallel,
+ * could bind it next and answer (cli-replicate-interrupted-unpublished then published and exited 0).
+ */
+export const NOBODY_ANSWERS = 'nats://127.0.0.1:1';
+
 /** A free TCP port on 127.0.0.1 (bound and released; the server binds it right after). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -15,7 +15,7 @@ import type { ReplicationHandle } from '../../lib/replicate/publisher';
 import { openReplica } from '../../lib/replicate/replica';
 import { openDatabase, type Database as WalnutDatabase } from '../../lib/sql/database';
 import { expectRejectsWalnut } from '../helpers/expect-error';
-import { freePort, NATS_SKIP, NatsNode, stopNats } from '../helpers/nats';
+import { freePort, NATS_SKIP, NOBODY_ANSWERS, NatsNode, stopNats } from '../helpers/nats';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
@@ -47,7 +47,7 @@ function appliedSeq(stdout: string): number {
 describe('walnut replica with no NATS server answering', () => {
   it('says so at once, naming the URL and that it retries; SIGINT ends it leaving nothing', async () => {
     const sub = fs.mkdtempSync(path.join(dir, 'none-'));
-    const url = `nats://127.0.0.1:${await freePort()}`; // nothing listens there
+    const url = NOBODY_ANSWERS; // nothing listens there
     const { child, out, exited } = spawnReplica(url, 's', path.join(sub, 'replica.db'));
     try {
       // well within openReplica's 30 s: before, this waited in silence until it gave up
@@ -116,7 +116,7 @@ describe('walnut replica with no NATS server answering', () => {
 
 describe("openReplica's onRetry", () => {
   it('is told WALNUT_IO reason Unreachable naming the servers at the first failed attempt; openReplica still gives up after connectTimeoutMs', async () => {
-    const url = `nats://127.0.0.1:${await freePort()}`;
+    const url = NOBODY_ANSWERS;
     const told: WalnutError[] = [];
     const file = path.join(dir, 'lib-replica.db');
     await expectRejectsWalnut(openReplica(file, { servers: url, stream: 's', connectTimeoutMs: 1000, onRetry: (e) => told.push(e) }), 'WALNUT_IO', { reason: 'nats' });

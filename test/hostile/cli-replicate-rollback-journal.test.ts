@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { spawnOutput } from '../helpers/children';
-import { freePort, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { NATS_SKIP, NOBODY_ANSWERS, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
@@ -46,7 +46,7 @@ describe('walnut replicate on a rollback-journal database', () => {
       const before = files(db);
       expect(before['-wal']).toBeNull();
       expect(before['-shm']).toBeNull();
-      const url = `nats://127.0.0.1:${await freePort()}`; // nothing listens: the refusal comes before any connection
+      const url = NOBODY_ANSWERS; // nothing listens: the refusal comes before any connection
 
       const r = await walnut('replicate', db, '--nats', url, '--stream', 's');
       // (it was not refused: it converted the database and ran, retrying the server, until the
@@ -96,7 +96,7 @@ describe('walnut replicate on a rollback-journal database', () => {
     const db = path.join(dir, "it's my.db");
     execFileSync('sqlite3', [db, 'CREATE TABLE t(a); INSERT INTO t VALUES (1)']);
     const before = files(db);
-    const r = await walnut('replicate', db, '--nats', `nats://127.0.0.1:${await freePort()}`, '--stream', 's');
+    const r = await walnut('replicate', db, '--nats', NOBODY_ANSWERS, '--stream', 's');
     expect(r.status, r.stderr).toBe(2);
     expect(files(db)).toEqual(before);
     const command = /sqlite3 [^\n]*'PRAGMA journal_mode=WAL'/.exec(r.stderr)![0];

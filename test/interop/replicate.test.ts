@@ -23,7 +23,7 @@ import { openDatabase } from '../../lib/sql/database';
 import { runNode, sqliteWriters } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { growWal, segmentEnd, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
-import { freePort, NATS_SKIP, startNatsCluster, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { NATS_SKIP, NOBODY_ANSWERS, startNatsCluster, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
 import { Database } from '../helpers/sqlite';
 import { pageRoles } from '../helpers/sqlite-db';
@@ -237,7 +237,7 @@ async function replicating(stream: string, options: Omit<ReplicateOptions, 'serv
 
 describe('openReplica options (no server needed)', () => {
   it('bad options are refused with WALNUT_INVALID_ARGUMENT (a NaN connectTimeoutMs waited forever for an unreachable server)', async () => {
-    const servers = `nats://127.0.0.1:${await freePort()}`; // nothing listens there
+    const servers = NOBODY_ANSWERS; // nothing listens there
     const at = (): string => path.join(dir, `bad-replica${n++}.db`);
     for (const [name, value] of [['connectTimeoutMs', NaN], ['connectTimeoutMs', '100'], ['connectTimeoutMs', -1], ['maxBatchCommits', 0], ['maxBatchPages', 1.5], ['pageCacheBytes', -1], ['open', 42]] as const) {
       await expectRejectsWalnut(openReplica(at(), { servers, stream: 's', [name]: value } as never), 'WALNUT_INVALID_ARGUMENT', { reason: name });
@@ -269,7 +269,7 @@ describe('openReplica options (no server needed)', () => {
 
   it('replicateTo: a bad maxInFlight is refused with WALNUT_INVALID_ARGUMENT before anything connects', async () => {
     const store = await open(newPrimary());
-    const servers = `nats://127.0.0.1:${await freePort()}`;
+    const servers = NOBODY_ANSWERS;
     for (const value of [0, 1.5, 1025, '4', NaN]) {
       await expectRejectsWalnut((async () => store.replicateTo({ servers, stream: 's', maxInFlight: value as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'maxInFlight' });
     }
@@ -281,7 +281,7 @@ describe('openReplica options (no server needed)', () => {
   it('replicateTo against a server nobody answers at says so (an \'error\' WALNUT_IO reason Unreachable, metrics().lastError) while it keeps retrying, on a worker thread and on the store\'s loop; the store commits on and closes cleanly (before: silence until close)', async () => {
     for (const thread of [true, false]) {
       const store = await open(newPrimary());
-      const servers = `nats://127.0.0.1:${await freePort()}`;
+      const servers = NOBODY_ANSWERS;
       const r = store.replicateTo({ servers, stream: 'nobody', thread, stopTimeoutMs: 500 }); // close() tries to publish that long
       const errors: WalnutError[] = [];
       const told = new Promise<void>((resolve) => r.on('error', (e: WalnutError) => (errors.push(e), resolve())));
@@ -300,7 +300,7 @@ describe('openReplica options (no server needed)', () => {
   it('stop() that ends a replication before any session began (no server answered within stopTimeoutMs): ready rejects WALNUT_CLOSED, on a worker thread and on the store\'s loop', async () => {
     for (const thread of [true, false]) {
       const store = await open(newPrimary());
-      const r = store.replicateTo({ servers: `nats://127.0.0.1:${await freePort()}`, stream: 'nobody', thread, stopTimeoutMs: 100 });
+      const r = store.replicateTo({ servers: NOBODY_ANSWERS, stream: 'nobody', thread, stopTimeoutMs: 100 });
       await r.stop();
       await expectRejectsWalnut(r.ready, 'WALNUT_CLOSED');
       await store.close();
@@ -308,7 +308,7 @@ describe('openReplica options (no server needed)', () => {
   });
 
   it('restoreFromNats refuses an option it does not take with WALNUT_INVALID_ARGUMENT before connecting, as restore does (a misspelt until restored the newest state)', async () => {
-    const servers = `nats://127.0.0.1:${await freePort()}`; // nothing listens there: refused before any connection is tried
+    const servers = NOBODY_ANSWERS; // nothing listens there: refused before any connection is tried
     await expectRejectsWalnut(restoreFromNats(path.join(dir, `nats-restore${n++}.db`), { servers, stream: 's', untill: 5 } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
     await expectRejectsWalnut(restoreFromNats(path.join(dir, `nats-restore${n++}.db`), { servers, stream: 's', onProgress: 'yes' } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'onProgress' });
   });
