@@ -302,6 +302,8 @@ export class Store {
   /** Verbs against close(); `#closed` once close() has begun. */
   readonly #gate: CloseGate;
   #closing: Promise<void> | null = null;
+  /** Resolves once close() has settled this store's commits (null before close()): see #replicationExport. */
+  #commitsSettled: Promise<void> | null = null;
   /** Tickets of sequenced commits, and the overlay through which snapshots see them (sequencer.ts). */
   readonly #sequencer: Sequencer;
   /** This store's copies of the pages its own committer writes (page-arena.ts). */
@@ -772,7 +774,7 @@ export class Store {
     let r: ReplicationHandle;
     // close() stops a replication (it publishes what was committed, even when stopped before it
     // began) before it cuts exports: until it has ended, its exports pass the close gate
-    const exportTo = (sink: WalRecordSink, o: ExportOptions): ExportHandle => (this.#replications.has(r) ? this.#startExport(sink, o) : this.exportTo(sink, o));
+    const exportTo = (sink: WalRecordSink, o: ExportOptions): ExportHandle => this.#replicationExport(this.#replications.has(r) ? this.#startExport(sink, o) : this.exportTo(sink, o));
     if (resolved.thread && this.#options.lockingMode === 'shared') {
       const { dev, ino } = fs.fstatSync(this.#index.db.fd);
       r = new ReplicationThread(this.#index.dbPath, { dev, ino }, exportTo, resolved, this.#options.busyTimeout);
@@ -784,6 +786,20 @@ export class Store {
     this.#replications.add(r);
     r.once('end', () => this.#replications.delete(r));
     return r;
+  }
+
+  /**
+   * A replication's export, whose stop() waits, once close() has begun, until close() has
+   * settled this store's commits: its last pass then reads every commit close() acknowledges.
+   * A replication stopped during close() (stop() right after close(), or by a signal handler)
+   * ended its export at once, and the commits close() was still writing were acknowledged and
+   * never published, without a word (40 commits of 1,000 pages: 8 in the stream).
+   */
+  #replicationExport(handle: ExportHandle): ExportHandle {
+    return {
+      ...handle,
+      stop: (options) => (this.#commitsSettled === null ? handle.stop(options) : this.#commitsSettled.then(() => handle.stop(options))),
+    };
   }
 
   #startAutoCheckpoint(): Promise<unknown> {
@@ -890,13 +906,19 @@ export class Store {
    */
   close(): Promise<void> {
     if (this.#closing === null) {
+      let settled!: () => void;
+      this.#commitsSettled = new Promise<void>((resolve) => (settled = resolve));
       this.#closing = (async () => {
         this.#index.cutLeaseWaits(); // a holdWriteLease() still waiting rejects WALNUT_CLOSED: the gate need not wait out its busy timeout
-        await this.#gate.close();
-        // this store's lane commits settle (it leads meanwhile if it leads), then another member
-        // takes over; what this committer took already is written and settled before it leaves
-        await this.#lane?.resign();
-        await this.#committer.close();
+        try {
+          await this.#gate.close();
+          // this store's lane commits settle (it leads meanwhile if it leads), then another member
+          // takes over; what this committer took already is written and settled before it leaves
+          await this.#lane?.resign();
+          await this.#committer.close();
+        } finally {
+          settled(); // (a replication's export stop() waits for it: never left waiting)
+        }
         await Promise.all([...this.#replications].map((r) => r.stop()));
         this.#lane?.leave();
         const cut = walnutError('WALNUT_CLOSED', 'the store closed during the export', { path: this.#index.dbPath });
