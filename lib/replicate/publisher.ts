@@ -94,6 +94,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 
+import { describeValue, refuseExtraArguments } from '../arguments';
 import { walnutError, WalnutError } from '../errors';
 import { LONGEST_TIMER_MS } from '../longest-timer';
 import { be32, FRAME_HEADER_SIZE } from '../format/frame-header';
@@ -219,12 +220,28 @@ export interface ReplicationHandle extends EventEmitter {
    * (WALNUT_CLOSED when stopped) if the replication ends before any session began.
    */
   readonly ready: Promise<void>;
+  /** Takes no arguments (one is refused: WALNUT_INVALID_ARGUMENT, reason options). */
   metrics(): ReplicationMetrics;
   /**
-   * Publishes what is committed now (bounded by stopTimeoutMs), then disconnects; called before
-   * the replication is ready, it still connects, starts a session and publishes (a flush).
+   * Publishes every commit durable in the database when it is called (this store's and other
+   * processes', read from the WAL by a last pass of the follow export made after the call), within
+   * stopTimeoutMs, then disconnects; called before the replication is ready, it still connects,
+   * starts a session and publishes (a flush). Commits made after the call may be published too.
+   * A number (or bigint) is refused, WALNUT_INVALID_ARGUMENT reason options, nothing stopped: it
+   * reads as a timeout, which is replicateTo's stopTimeoutMs (stop(60000) kept the default 5 s
+   * without a word); any other argument is taken (arguments.ts: a verb that ends something is
+   * handed to emitters as a callback).
    */
   stop(): Promise<void>;
+}
+
+/**
+ * The refusal of an argument a replication's stop() does not take (ReplicationHandle.stop), or
+ * null: the first argument, when it is a number or a bigint.
+ */
+export function stopArgumentError(first: unknown): WalnutError | null {
+  if (typeof first !== 'number' && typeof first !== 'bigint') return null;
+  return walnutError('WALNUT_INVALID_ARGUMENT', `replication.stop() takes no timeout (given ${describeValue(first)}): its deadline is replicateTo's option stopTimeoutMs`, { reason: 'options' });
 }
 
 export interface Resolved {
@@ -894,6 +911,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   }
 
   metrics(): ReplicationMetrics {
+    if (arguments.length > 0) refuseExtraArguments('replication.metrics', 'no arguments', 0, arguments);
     const s = this.#session;
     const oldest = s?.queue.find((e): e is LogEntry => 'seq' in e && e.seq !== null && !('payloads' in e));
     return {
@@ -914,6 +932,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   }
 
   async stop(): Promise<void> {
+    const refused = stopArgumentError(arguments[0]);
+    if (refused !== null) throw refused;
     if (!this.#stopping) {
       this.#stopping = true;
       this.#stopDeadline = performance.now() + this.options.stopTimeoutMs;

@@ -49,6 +49,7 @@ import * as path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 
+import { refuseExtraArguments } from '../arguments';
 import { walnutError, WalnutError, type WalnutErrorCode } from '../errors';
 import type { ExportOptions } from '../export/exporter';
 import { checkRecordLength, PAGE_DELTAS, StreamMagic, type SinkPageDeltas, type WalRecordSink } from '../export/framing';
@@ -58,7 +59,7 @@ import { BehindWatch } from './behind';
 import { BufferPool } from './buffers';
 import { frameInto, framedSize } from './nats';
 import { LONGEST_TIMER_MS } from '../longest-timer';
-import { lastErrorLine, plainOptions, type ReplicateOptions, type ReplicationHandle, type ReplicationMetrics, type Resolved } from './publisher';
+import { lastErrorLine, plainOptions, stopArgumentError, type ReplicateOptions, type ReplicationHandle, type ReplicationMetrics, type Resolved } from './publisher';
 
 /** How often the worker sends its metrics (ms). */
 export const METRICS_MS = 50;
@@ -332,6 +333,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
 
   /** The worker's latest report, with what waits on this thread counted now (exportBehindBytes: the WAL the export has not read, the records not yet taken) and its bound's counts. */
   metrics(): ReplicationMetrics {
+    if (arguments.length > 0) refuseExtraArguments('replication.metrics', 'no arguments', 0, arguments);
     const behind = this.#behind.saw(this.#behindBytes());
     return { ...this.#metrics, exportBehindBytes: behind, exportBehindExceeded: this.#behind.exceeded, exportBehindPeakBytes: this.#behind.peakBytes };
   }
@@ -362,6 +364,8 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
   }
 
   async stop(): Promise<void> {
+    const refused = stopArgumentError(arguments[0]);
+    if (refused !== null) throw refused;
     if (!this.#stopping) {
       this.#stopping = true;
       this.#post({ t: 'stop' });

@@ -11,6 +11,9 @@
 // state must also be a state the primary had: rows are never changed or deleted and c.n counts
 // the transactions, so the restore's rows are the primary's rows up to its max(id) and c.n =
 // count(*) of t.
+// Also: stop() called right after close(), while close() still writes commits queued before it
+// (a batch each): every one close() acknowledges is in the stream; and the handle's arguments
+// (metrics(x) refused; stop() refuses a number, a timeout it does not take, and takes a signal's name).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +22,7 @@ import { open } from '../../lib/commit/store';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { isWalnutError, openDatabase, type Database as SqlDatabase } from '../../lib/sql';
 import { HELPERS } from '../helpers/children';
+import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { segmentEnd } from '../helpers/large-wal';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { Database } from '../helpers/sqlite';
@@ -242,5 +246,32 @@ describe.skipIf(NATS_SKIP !== null)('replication: the last commits at stop() and
       const restored = await restoreFromNats(path.join(dir, `${stream}-restored.db`), { servers: server.url, stream });
       expect(restored.lastCommitSeq).toBe(1 + acked); // the first commit, then every one close() acknowledged
     }, 120_000);
+  }
+
+  for (const thread of [false, true]) {
+    it(`thread: ${thread}: metrics(x) is refused, stop() refuses a number or bigint (a timeout it does not take) and stops nothing; stop() takes a signal's name`, async () => {
+      const file = path.join(dir, `args${n}.db`);
+      const stream = `args${n++}`;
+      const store = await open(file, { pageSize: 1024 });
+      const r = store.replicateTo({ servers: server.url, stream, thread });
+      try {
+        await r.ready;
+        const metrics = r.metrics as (...args: unknown[]) => unknown;
+        const stop = r.stop as (...args: unknown[]) => Promise<void>;
+        expect(expectWalnutError(() => metrics.call(r, 1), 'WALNUT_INVALID_ARGUMENT').reason).toBe('options');
+        expect(expectWalnutError(() => metrics.call(r, undefined, {}), 'WALNUT_INVALID_ARGUMENT').message).toMatch(/replication\.metrics takes no arguments/);
+        expect(metrics.call(r, undefined)).toMatchObject({ session: expect.any(String) }); // undefined is no argument
+        for (const timeout of [5000, 1n]) expect((await expectRejectsWalnut(stop.call(r, timeout), 'WALNUT_INVALID_ARGUMENT')).message).toMatch(/stopTimeoutMs/);
+        // nothing stopped: the replication publishes on
+        await store.commit([{ pgno: 2, data: Buffer.alloc(1024, 7) }]);
+        await until(() => r.metrics().publishedSeq >= 1, 60_000, () => r.metrics());
+        // a handler's argument (process.once('SIGTERM', r.stop.bind(r)) passes the signal's name) is taken
+        await stop.call(r, 'SIGTERM');
+        expect(r.metrics().publishedSeq).toBe(r.metrics().exportedSeq);
+      } finally {
+        await r.stop();
+        await store.close();
+      }
+    }, 60_000);
   }
 });
