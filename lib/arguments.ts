@@ -11,7 +11,9 @@
  * Not refused: the verbs that end something (close(), snapshot.release(), tx.rollback(), a
  * replication's or replica's stop()/close()). They are handed to event emitters and promise
  * chains as callbacks (`process.once('SIGTERM', store.close.bind(store))` passes the signal's
- * name), and a refusal there would leave locks and files held: they take whatever they get.
+ * name), and a refusal there would leave locks and files held: they take whatever they get,
+ * but for a number given to an export's or a replication's stop(), which reads as a timeout
+ * (stream.ts stopTimeoutOf, publisher.ts stopArgumentError).
  *
  * Invariant: the check reads only `arguments.length` and the extra arguments themselves, never
  * the declared ones; callers test `arguments.length > declared` first, so a verb on a hot path
