@@ -4,13 +4,14 @@
 // the replication after its last commit settled) and every commit durable when it was called.
 // Real scale: a 16,500-frame WAL (4+ -shm segments) on the primary, a python3 writer committing
 // in a loop (BEGIN IMMEDIATE, waiting out walnut's WRITE in its busy handler) beside walnut/sql
-// callers, through the moment stop() or close() is called and after it.
+// callers (each transaction of either: pair 1 and pair 2 += 1, one row into t), through the
+// moment stop() or close() is called and after it.
 // What the database held when stop()/close() was called is read by better-sqlite3, synchronously,
 // right before the call in the same turn of the event loop: every row there (its id at most
 // that read's max(id)) must be in the stream, restored from it (restoreFromNats). The restored
-// state must also be a state the primary had: rows are never changed or deleted and c.n counts
-// the transactions, so the restore's rows are the primary's rows up to its max(id) and c.n =
-// count(*) of t.
+// state must also be a state the primary had: t's rows are never changed or deleted and pair
+// counts the transactions, so the restore's rows are the primary's rows up to its max(id) and
+// both pair rows = count(*) of t.
 // Also: stop() called right after close(), while close() still writes commits queued before it
 // (a batch each): every one close() acknowledges is in the stream; and the handle's arguments
 // (metrics(x) refused; stop() refuses a number, a timeout it does not take, and takes a signal's name).
@@ -38,19 +39,19 @@ const BULK_ROWS = 16_500; // one walnut transaction of 16,500+ frames (1 KiB pag
 
 interface State {
   maxId: number;
-  n: number;
+  pair: number[];
   count: number;
   rows: string[];
 }
 
-/** What SQLite reads of `file` now (better-sqlite3, synchronously): t's rows, c.n. */
+/** What SQLite reads of `file` now (better-sqlite3, synchronously): t's rows, pair's counts. */
 function stateOf(file: string): State {
   const db = new Database(file, { fileMustExist: true });
   try {
-    const rows = (db.prepare('SELECT id, src, hex(v) AS v FROM t ORDER BY id').all() as { id: number; src: string; v: string }[]).map((r) => `${r.id} ${r.src} ${r.v}`);
+    const rows = (db.prepare('SELECT id, w, i, hex(v) AS v FROM t ORDER BY id').all() as { id: number; w: number; i: number; v: string }[]).map((r) => `${r.id} ${r.w} ${r.i} ${r.v}`);
     return {
       maxId: (db.prepare('SELECT coalesce(max(id), 0) AS m FROM t').get() as { m: number }).m,
-      n: (db.prepare('SELECT n FROM c WHERE id = 1').get() as { n: number }).n,
+      pair: (db.prepare('SELECT n FROM pair ORDER BY id').all() as { n: number }[]).map((r) => r.n),
       count: rows.length,
       rows,
     };
@@ -60,11 +61,12 @@ function stateOf(file: string): State {
 }
 
 /**
- * A python3 writer (sqlite-count-loop.py) until end(); `printed` the ids of its commits it
- * reported; `nextCommit(f)` runs f as the next report comes in (a commit python3 has just made).
+ * A python3 writer (sqlite-pair-writer.py, BEGIN IMMEDIATE: it waits out walnut's WRITE in its
+ * busy handler) until end(); `printed` the ids of its commits it reported; `nextCommit(f)` runs f
+ * as the next report comes in (a commit python3 has just made).
  */
 function pythonWriter(file: string, autocheckpoint: number): { printed: number[]; nextCommit: (f: () => void) => void; end: () => Promise<void> } {
-  const child: ChildProcess = spawn('python3', [path.join(HELPERS, 'sqlite-count-loop.py'), file, String(autocheckpoint)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn('python3', [path.join(HELPERS, 'sqlite-pair-writer.py'), file, '3600', '99', String(autocheckpoint), '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const printed: number[] = [];
   let next: (() => void) | null = null;
   let partial = '';
@@ -90,7 +92,7 @@ function pythonWriter(file: string, autocheckpoint: number): { printed: number[]
 }
 
 /**
- * Four walnut/sql callers committing one row and c.n + 1 each (and with `truncate`, a truncate
+ * Four walnut/sql callers committing pair += 1 and one row each (and with `truncate`, a truncate
  * checkpoint every 3 ms: the WAL cut and restarted under the follow export), until end();
  * `acked` the ids of the commits that resolved.
  */
@@ -98,12 +100,12 @@ function walnutCallers(db: SqlDatabase, truncate: boolean): { acked: number[]; e
   let writing = true;
   const acked: number[] = [];
   const errors: string[] = [];
-  const callers = Array.from({ length: 4 }, async () => {
-    while (writing) {
+  const callers = Array.from({ length: 4 }, async (_, w) => {
+    for (let i = 0; writing; i++) {
       try {
         const id = await db.transaction(async (tx) => {
-          const r = await tx.run("INSERT INTO t(src, v) VALUES ('walnut', randomblob(300))");
-          await tx.run('UPDATE c SET n = n + 1 WHERE id = 1');
+          await tx.run('UPDATE pair SET n = n + 1');
+          const r = await tx.run('INSERT INTO t(w, i, v) VALUES (?, ?, randomblob(?))', [w, i, 100 + ((w * 31 + i * 7) % 2000)]);
           return Number(r.lastInsertRowid);
         });
         acked.push(id);
@@ -161,7 +163,7 @@ describe.skipIf(NATS_SKIP !== null)('replication: the last commits at stop() and
       const s = new Database(file);
       s.pragma('page_size = 1024');
       s.pragma('journal_mode = WAL');
-      s.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, src TEXT, v BLOB); CREATE TABLE c(id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO c VALUES (1, 0); CREATE TABLE bulk(v BLOB)");
+      s.exec('CREATE TABLE pair(id INTEGER PRIMARY KEY, n INTEGER, pad BLOB); INSERT INTO pair VALUES (1, 0, zeroblob(800)), (2, 0, zeroblob(800)); CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, i INTEGER, v BLOB); CREATE TABLE bulk(v BLOB)');
       s.close();
       const db = await openDatabase(file, { busyTimeout: 5000, autoCheckpoint: false });
       await db.exec(`WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ${BULK_ROWS}) INSERT INTO bulk SELECT randomblob(900) FROM k`);
@@ -183,8 +185,9 @@ describe.skipIf(NATS_SKIP !== null)('replication: the last commits at stop() and
           python.nextCommit(() => {
             const pythonId = python.printed[python.printed.length - 1]!;
             const held = stateOf(file); // what the database holds now: durable when the call below is made
-            // close(), and stop() right after it: the replication stopped during close()
-            resolve({ held, pythonId, ended: ending === 'stop' ? r.stop() : Promise.all([db.close(), r.stop()]).then(() => undefined) });
+            // (stop() right after walnut/sql's close() may leave out its transactions still in
+            // flight: README, known; the store's own close() is tested with it below)
+            resolve({ held, pythonId, ended: ending === 'stop' ? r.stop() : db.close() });
           }),
         );
         expect(held.maxId).toBeGreaterThanOrEqual(pythonId);
@@ -205,9 +208,9 @@ describe.skipIf(NATS_SKIP !== null)('replication: the last commits at stop() and
         const primary = stateOf(file);
         // every commit durable when stop()/close() was called
         expect(restored.maxId).toBeGreaterThanOrEqual(held.maxId);
-        expect(restored.n).toBeGreaterThanOrEqual(held.n);
+        expect(restored.count).toBeGreaterThanOrEqual(held.count);
         // a state the primary had
-        expect(restored.n).toBe(restored.count);
+        expect(restored.pair).toEqual([restored.count, restored.count]);
         expect(restored.rows).toEqual(primary.rows.slice(0, restored.count));
         if (ending === 'close') {
           // every commit the store acknowledged: close() settled them all before it stopped the replication
