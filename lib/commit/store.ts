@@ -23,7 +23,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
+import { CONSTRUCT_KEY, refuseDirectConstruction, refuseOutsideCall } from '../constructed';
 import { walnutError, type WalnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
 import { DB_HEADER_SIZE, isWalMode, newDatabasePage1 } from '../format/db-header';
@@ -302,8 +302,8 @@ export class Store {
   /** Verbs against close(); `#closed` once close() has begun. */
   readonly #gate: CloseGate;
   #closing: Promise<void> | null = null;
-  /** Resolves once close() has settled this store's commits (null before close()): see #replicationExport. */
-  #commitsSettled: Promise<void> | null = null;
+  /** Resolved once close() has settled this store's commits (null until a close is announced or begins): see #replicationExport. */
+  #commitsSettled: { promise: Promise<void>; resolve: () => void } | null = null;
   /** Tickets of sequenced commits, and the overlay through which snapshots see them (sequencer.ts). */
   readonly #sequencer: Sequencer;
   /** This store's copies of the pages its own committer writes (page-arena.ts). */
@@ -798,8 +798,21 @@ export class Store {
   #replicationExport(handle: ExportHandle): ExportHandle {
     return {
       ...handle,
-      stop: (options) => (this.#commitsSettled === null ? handle.stop(options) : this.#commitsSettled.then(() => handle.stop(options))),
+      stop: (options) => (this.#commitsSettled === null ? handle.stop(options) : this.#commitsSettled.promise.then(() => handle.stop(options))),
     };
+  }
+
+  /**
+   * (walnut/sql's close() only: CONSTRUCT_KEY) This store's close() is coming, once the
+   * Database's transactions have finished: a replication stopped meanwhile waits, as during
+   * close() itself, for close() to settle the commits (#replicationExport). Without it a stop()
+   * right after db.close() ended the export before the transactions then in flight committed:
+   * acknowledged, never published (11 to 98 of 100 queued transactions). The caller must close
+   * the store after this (walnut/sql does, in a finally), or such a stop() waits for ever.
+   */
+  announceClose(key: typeof CONSTRUCT_KEY): void {
+    refuseOutsideCall(key, 'store.announceClose');
+    this.#commitsSettled ??= settledSignal();
   }
 
   #startAutoCheckpoint(): Promise<unknown> {
@@ -906,8 +919,7 @@ export class Store {
    */
   close(): Promise<void> {
     if (this.#closing === null) {
-      let settled!: () => void;
-      this.#commitsSettled = new Promise<void>((resolve) => (settled = resolve));
+      const settled = (this.#commitsSettled ??= settledSignal());
       this.#closing = (async () => {
         this.#index.cutLeaseWaits(); // a holdWriteLease() still waiting rejects WALNUT_CLOSED: the gate need not wait out its busy timeout
         try {
@@ -917,7 +929,7 @@ export class Store {
           await this.#lane?.resign();
           await this.#committer.close();
         } finally {
-          settled(); // (a replication's export stop() waits for it: never left waiting)
+          settled.resolve(); // (a replication's export stop() waits for it: never left waiting)
         }
         await Promise.all([...this.#replications].map((r) => r.stop()));
         this.#lane?.leave();
@@ -954,6 +966,13 @@ function sequencedOptionAsGiven(options: SnapshotOptions | undefined): boolean {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'snapshot options must be { sequenced?: boolean }', { reason: 'options' });
   }
   return v !== false;
+}
+
+/** A promise and its resolve (Store #commitsSettled). */
+function settledSignal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((res) => (resolve = res));
+  return { promise, resolve };
 }
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));

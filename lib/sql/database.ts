@@ -492,6 +492,9 @@ export class Database implements Queryable {
     if (this.#closing === null && this.#inOwnTransaction()) {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', "inside transaction(), close() would wait for the transaction (close after it)", { reason: 'transaction' }));
     }
+    // a replication stopped from here on waits for the store's close() to settle its commits,
+    // the transactions still in flight among them (store.announceClose)
+    if (this.#closing === null) this.#store.announceClose(CONSTRUCT_KEY);
     this.#closing ??= (async () => {
       // a transaction's fn running now gets CLOSE_WAITS_FOR_FN_MS (at least busyTimeout) to end,
       // as does each that starts later (#runTransaction); then its transaction rolls back and
