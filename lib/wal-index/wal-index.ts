@@ -46,7 +46,8 @@
  *    taken over by this connection's next beginWriteRun. close() waits for the zeroing.
  *  - Connections of this process to one database file close one at a time (inCloseTurn), so
  *    the last of several closing at once finds no other SHARED and does the last connection's
- *    checkpoint and removal of the -wal and -shm (closeAsLast).
+ *    checkpoint and removal of the -wal and -shm (closeAsLast). close() closes every descriptor
+ *    even when a step before fails.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -2406,16 +2407,28 @@ export class WalIndex {
     await this.wal.zeroingSettled(); // it relies on WRITE, which closing the -shm drops
     this.#regionMapped = false;
     this.#region.unmap();
-    if (removeWal && this.#shm !== null) removeIfAllowed(this.shmPath);
-    if (this.#shm !== null) await this.#shm.close(); // drops DMS with its descriptor
-    if (removeWal) removeIfAllowed(this.walPath);
+    // Every step runs whatever an earlier one threw (the first failure is passed on at the end):
+    // a removal that threw left the database file's SHARED and EXCLUSIVE held by this process
+    // for good, and every other connection got "database is locked".
+    const failures: unknown[] = [];
+    const step = async (f: () => unknown): Promise<void> => {
+      try {
+        await f();
+      } catch (e) {
+        failures.push(e);
+      }
+    };
+    if (removeWal && this.#shm !== null) await step(() => removeIfAllowed(this.shmPath));
+    if (this.#shm !== null) await step(() => this.#shm?.close()); // drops DMS with its descriptor
+    if (removeWal) await step(() => removeIfAllowed(this.walPath));
     if (this.#background !== null) {
       const handles = await this.#background.catch(() => [] as WalnutFile[]);
       for (const h of handles) await h.close().catch(() => undefined);
     }
     if (this.#followerWal !== null) await (await this.#followerWal.catch(() => null))?.close().catch(() => undefined);
-    await this.wal.close();
-    await this.db.close(); // drops SHARED (or EXCLUSIVE)
+    await step(() => this.wal.close());
+    await step(() => this.db.close()); // drops SHARED (or EXCLUSIVE)
+    if (failures.length > 0) throw failures[0];
   }
 }
 
@@ -2485,8 +2498,15 @@ function removeIfAllowed(file: string): void {
   try {
     fs.rmSync(file, { force: true });
   } catch (e) {
-    if (!deniedByPermissions(e)) throw e;
+    // something else under the name now (a directory: EISDIR) is not ours to remove: it stays
+    if (!deniedByPermissions(e) && !isADirectory(e)) throw e;
   }
+}
+
+/** node:fs refusing to remove a directory without `recursive` (ERR_FS_EISDIR, or EISDIR). */
+function isADirectory(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'ERR_FS_EISDIR' || code === 'EISDIR';
 }
 
 /** EACCES, EPERM or EROFS, from the addon (positive errno) or from node:fs (negative). */
