@@ -47,7 +47,8 @@
  *  - Connections of this process to one database file close one at a time (inCloseTurn), so
  *    the last of several closing at once finds no other SHARED and does the last connection's
  *    checkpoint and removal of the -wal and -shm (closeAsLast). close() closes every descriptor
- *    even when a step before fails.
+ *    even when a step before fails. A file open in this process is open under one real path only
+ *    (claimName: a hard link's -wal and -shm would be a second WAL of the same pages).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -458,6 +459,7 @@ export class WalIndex {
     const db = await openReadWrite(dbPath);
     const opened: { wal?: WalFile; shm?: WalnutFile } = {};
     let shmCreated = false;
+    let fileKey: string | null = null;
     try {
       if (lockingMode === 'exclusive') {
         await db.lock(PENDING_BYTE, 1, 'exclusive', busyTimeout);
@@ -491,6 +493,9 @@ export class WalIndex {
         h = await convertToWalMode(db, dbPath, { lockingMode, busyTimeout });
       }
       const st = fs.fstatSync(db.fd);
+      const key = `${st.dev}:${st.ino}`;
+      claimName(key, dbPath);
+      fileKey = key; // released again if this open fails
       const mode = st.mode & 0o777;
       opened.wal = await WalFile.open(`${dbPath}-wal`, { create: true, mode });
       matchMode(opened.wal.file, mode);
@@ -505,7 +510,7 @@ export class WalIndex {
         region = newShmRegion(nativeHandleOf(opened.shm));
       }
       region.map(1);
-      const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region, fileKey: `${st.dev}:${st.ino}` });
+      const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region, fileKey: key });
       index.#repairWal = options.repairWal ?? null;
       index.#events = options.events ?? null;
       if (lockingMode === 'exclusive') {
@@ -524,6 +529,7 @@ export class WalIndex {
       await opened.shm?.close().catch(() => undefined);
       await opened.wal?.close().catch(() => undefined);
       await db.close().catch(() => undefined);
+      if (fileKey !== null) releaseName(fileKey);
       throw e;
     }
   }
@@ -2428,6 +2434,7 @@ export class WalIndex {
     if (this.#followerWal !== null) await (await this.#followerWal.catch(() => null))?.close().catch(() => undefined);
     await step(() => this.wal.close());
     await step(() => this.db.close()); // drops SHARED (or EXCLUSIVE)
+    releaseName(this.#fileKey);
     if (failures.length > 0) throw failures[0];
   }
 }
@@ -2443,6 +2450,33 @@ export class WalIndex {
  * the closes queued before it (each ends on its own), so no close waits for another for good.
  */
 const closeTurns = new Map<string, Promise<unknown>>();
+
+/**
+ * The name (real path) each database file (WalIndex#fileKey) is open under in this process, and
+ * how many connections use it. The -wal and -shm are found by name, so a second name of the same
+ * file (a hard link, or the file renamed while open) is another WAL and wal-index for the same
+ * pages: commits through each were invisible to the other, and the checkpoints of both wrote
+ * into one file (SQLite has the same flaw and only logs "multiple links"). An open under a
+ * second name while the first is in use is refused; other processes are not seen here.
+ */
+const openNames = new Map<string, { dbPath: string; connections: number }>();
+
+/** Counts a connection to `fileKey` under `dbPath`; WALNUT_CANTOPEN (reason HardLink) when it is open here under another name. */
+function claimName(fileKey: string, dbPath: string): void {
+  const open = openNames.get(fileKey);
+  if (open === undefined) {
+    openNames.set(fileKey, { dbPath, connections: 1 });
+  } else if (open.dbPath === dbPath) {
+    open.connections++;
+  } else {
+    throw walnutError('WALNUT_CANTOPEN', `the database file is open in this process as ${open.dbPath} (a hard link, or renamed since): its -wal and -shm under this name would be a second WAL of the same file`, { path: dbPath, reason: 'HardLink' });
+  }
+}
+
+function releaseName(fileKey: string): void {
+  const open = openNames.get(fileKey);
+  if (open !== undefined && --open.connections === 0) openNames.delete(fileKey);
+}
 
 /** Runs `close` once the closes of the same file queued before it in this process have ended. */
 function inCloseTurn<T>(fileKey: string, close: () => Promise<T>): Promise<T> {
