@@ -46,8 +46,9 @@
  *    taken over by this connection's next beginWriteRun. close() waits for the zeroing.
  *  - Connections of this process to one database file close one at a time (inCloseTurn), so
  *    the last of several closing at once finds no other SHARED and does the last connection's
- *    checkpoint and removal of the -wal and -shm (closeAsLast). close() closes every descriptor
- *    even when a step before fails. A file open in this process is open under one real path only
+ *    checkpoint and removal of the -wal and -shm (closeAsLast); across worker_threads and
+ *    processes the close turn is an OFD lock on CLOSE_TURN_BYTE, waited for a bounded time.
+ *    close() closes every descriptor even when a step before fails. A file open in this process is open under one real path only
  *    (claimName: a hard link's -wal and -shm would be a second WAL of the same pages).
  */
 import * as fs from 'node:fs';
@@ -174,6 +175,9 @@ const NOT_INLINE = 2;
 
 /** Database-file lock bytes (SQLite's unix VFS). */
 const { PENDING: PENDING_BYTE, SHARED_FIRST, SHARED_SIZE } = DB_LOCK;
+/** The database file's byte just past SQLite's SHARED range: walnut's close turn (#takeCloseTurnLock). */
+const CLOSE_TURN_BYTE = SHARED_FIRST + SHARED_SIZE;
+const CLOSE_TURN_WAIT_MS = 5000;
 
 export type LockingMode = 'shared' | 'exclusive';
 
@@ -2207,6 +2211,7 @@ export class WalIndex {
     return inCloseTurn(this.#fileKey, async () => {
       let remove = false;
       try {
+        await this.#takeCloseTurnLock();
         remove = !this.#closed && this.#tryExclusive() && (await removable());
       } finally {
         await this.#close(remove);
@@ -2391,7 +2396,24 @@ export class WalIndex {
 
   /** Releases snapshots and locks, unmaps the index, closes the files (DMS and SHARED last), in this process's close turn of the file (closeAsLast). */
   close(): Promise<void> {
-    return inCloseTurn(this.#fileKey, () => this.#close(false));
+    return inCloseTurn(this.#fileKey, async () => {
+      await this.#takeCloseTurnLock();
+      await this.#close(false);
+    });
+  }
+
+  /**
+   * The close turn across this process's threads (and other processes' walnut connections):
+   * closeTurns is one worker_thread's own, so a store in a worker and one on the main thread
+   * closing at once each saw the other's SHARED, and both left the -wal and -shm (every round).
+   * An OFD lock on CLOSE_TURN_BYTE of the database file, waited for up to the busy timeout and
+   * at most CLOSE_TURN_WAIT_MS (past it the close goes on: at worst the files stay, as before; a
+   * stopped process holding it delays closes no longer); it goes with the database file's
+   * descriptor at the end of #close. SQLite locks no byte past its SHARED range.
+   */
+  async #takeCloseTurnLock(): Promise<void> {
+    if (this.#closed || this.lockingMode === 'exclusive') return;
+    await this.db.lock(CLOSE_TURN_BYTE, 1, 'exclusive', Math.min(this.busyTimeout, CLOSE_TURN_WAIT_MS)).catch(() => undefined);
   }
 
   /**
