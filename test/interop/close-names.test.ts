@@ -20,6 +20,7 @@ import { openDatabase } from '../../lib/sql';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { expectNoUnhandledRejections } from '../helpers/outcomes';
 import { expectSqliteUnlocked, sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
+import { insertSrcRowsSql, newSrcDatabase } from '../helpers/src-rows';
 import { tmpDir } from '../helpers/tmp';
 
 expectNoUnhandledRejections();
@@ -28,17 +29,8 @@ const dir = tmpDir();
 let n = 0;
 const companions = (db: string): string[] => ['-wal', '-shm'].filter((s) => fs.existsSync(db + s));
 
-/** A new database with table t(src, i), created by walnut/sql (and closed: no -wal left). */
-async function newDatabase(): Promise<string> {
-  const db = path.join(dir, `names-${n++}.db`);
-  const d = await openDatabase(db);
-  await d.exec('CREATE TABLE t(src TEXT, i INTEGER)');
-  await d.close();
-  return db;
-}
-
-const insertSql = (src: string, rows: number): string =>
-  `WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < ${rows}) INSERT INTO t(src, i) SELECT '${src}', v FROM s`;
+const newDatabase = (): Promise<string> => newSrcDatabase(path.join(dir, `names-${n++}.db`));
+const insertSql = insertSrcRowsSql;
 
 it('a hard link to a database open in this process is refused (HardLink) and creates nothing; after the first name closes it opens, every row there', async () => {
   const db = await newDatabase();
