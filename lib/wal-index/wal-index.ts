@@ -46,7 +46,10 @@
  *    taken over by this connection's next beginWriteRun. close() waits for the zeroing.
  *  - Connections of this process to one database file close one at a time (inCloseTurn), so
  *    the last of several closing at once finds no other SHARED and does the last connection's
- *    checkpoint and removal of the -wal and -shm (closeAsLast).
+ *    checkpoint and removal of the -wal and -shm (closeAsLast); across worker_threads and
+ *    processes the close turn is an OFD lock on CLOSE_TURN_BYTE, waited for a bounded time.
+ *    close() closes every descriptor even when a step before fails. A file open in this process is open under one real path only
+ *    (claimName: a hard link's -wal and -shm would be a second WAL of the same pages).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -172,6 +175,9 @@ const NOT_INLINE = 2;
 
 /** Database-file lock bytes (SQLite's unix VFS). */
 const { PENDING: PENDING_BYTE, SHARED_FIRST, SHARED_SIZE } = DB_LOCK;
+/** The database file's byte just past SQLite's SHARED range: walnut's close turn (#takeCloseTurnLock). */
+const CLOSE_TURN_BYTE = SHARED_FIRST + SHARED_SIZE;
+const CLOSE_TURN_WAIT_MS = 5000;
 
 export type LockingMode = 'shared' | 'exclusive';
 
@@ -457,6 +463,7 @@ export class WalIndex {
     const db = await openReadWrite(dbPath);
     const opened: { wal?: WalFile; shm?: WalnutFile } = {};
     let shmCreated = false;
+    let fileKey: string | null = null;
     try {
       if (lockingMode === 'exclusive') {
         await db.lock(PENDING_BYTE, 1, 'exclusive', busyTimeout);
@@ -490,6 +497,9 @@ export class WalIndex {
         h = await convertToWalMode(db, dbPath, { lockingMode, busyTimeout });
       }
       const st = fs.fstatSync(db.fd);
+      const key = `${st.dev}:${st.ino}`;
+      claimName(key, dbPath);
+      fileKey = key; // released again if this open fails
       const mode = st.mode & 0o777;
       opened.wal = await WalFile.open(`${dbPath}-wal`, { create: true, mode });
       matchMode(opened.wal.file, mode);
@@ -504,7 +514,7 @@ export class WalIndex {
         region = newShmRegion(nativeHandleOf(opened.shm));
       }
       region.map(1);
-      const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region, fileKey: `${st.dev}:${st.ino}` });
+      const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region, fileKey: key });
       index.#repairWal = options.repairWal ?? null;
       index.#events = options.events ?? null;
       if (lockingMode === 'exclusive') {
@@ -523,6 +533,7 @@ export class WalIndex {
       await opened.shm?.close().catch(() => undefined);
       await opened.wal?.close().catch(() => undefined);
       await db.close().catch(() => undefined);
+      if (fileKey !== null) releaseName(fileKey);
       throw e;
     }
   }
@@ -2200,6 +2211,7 @@ export class WalIndex {
     return inCloseTurn(this.#fileKey, async () => {
       let remove = false;
       try {
+        await this.#takeCloseTurnLock();
         remove = !this.#closed && this.#tryExclusive() && (await removable());
       } finally {
         await this.#close(remove);
@@ -2384,7 +2396,24 @@ export class WalIndex {
 
   /** Releases snapshots and locks, unmaps the index, closes the files (DMS and SHARED last), in this process's close turn of the file (closeAsLast). */
   close(): Promise<void> {
-    return inCloseTurn(this.#fileKey, () => this.#close(false));
+    return inCloseTurn(this.#fileKey, async () => {
+      await this.#takeCloseTurnLock();
+      await this.#close(false);
+    });
+  }
+
+  /**
+   * The close turn across this process's threads (and other processes' walnut connections):
+   * closeTurns is one worker_thread's own, so a store in a worker and one on the main thread
+   * closing at once each saw the other's SHARED, and both left the -wal and -shm (every round).
+   * An OFD lock on CLOSE_TURN_BYTE of the database file, waited for up to the busy timeout and
+   * at most CLOSE_TURN_WAIT_MS (past it the close goes on: at worst the files stay, as before; a
+   * stopped process holding it delays closes no longer); it goes with the database file's
+   * descriptor at the end of #close. SQLite locks no byte past its SHARED range.
+   */
+  async #takeCloseTurnLock(): Promise<void> {
+    if (this.#closed || this.lockingMode === 'exclusive') return;
+    await this.db.lock(CLOSE_TURN_BYTE, 1, 'exclusive', Math.min(this.busyTimeout, CLOSE_TURN_WAIT_MS)).catch(() => undefined);
   }
 
   /**
@@ -2406,16 +2435,29 @@ export class WalIndex {
     await this.wal.zeroingSettled(); // it relies on WRITE, which closing the -shm drops
     this.#regionMapped = false;
     this.#region.unmap();
-    if (removeWal && this.#shm !== null) removeIfAllowed(this.shmPath);
-    if (this.#shm !== null) await this.#shm.close(); // drops DMS with its descriptor
-    if (removeWal) removeIfAllowed(this.walPath);
+    // Every step runs whatever an earlier one threw (the first failure is passed on at the end):
+    // a removal that threw left the database file's SHARED and EXCLUSIVE held by this process
+    // for good, and every other connection got "database is locked".
+    const failures: unknown[] = [];
+    const step = async (f: () => unknown): Promise<void> => {
+      try {
+        await f();
+      } catch (e) {
+        failures.push(e);
+      }
+    };
+    if (removeWal && this.#shm !== null) await step(() => removeIfAllowed(this.shmPath));
+    if (this.#shm !== null) await step(() => this.#shm?.close()); // drops DMS with its descriptor
+    if (removeWal) await step(() => removeIfAllowed(this.walPath));
     if (this.#background !== null) {
       const handles = await this.#background.catch(() => [] as WalnutFile[]);
       for (const h of handles) await h.close().catch(() => undefined);
     }
     if (this.#followerWal !== null) await (await this.#followerWal.catch(() => null))?.close().catch(() => undefined);
-    await this.wal.close();
-    await this.db.close(); // drops SHARED (or EXCLUSIVE)
+    await step(() => this.wal.close());
+    await step(() => this.db.close()); // drops SHARED (or EXCLUSIVE)
+    releaseName(this.#fileKey);
+    if (failures.length > 0) throw failures[0];
   }
 }
 
@@ -2430,6 +2472,33 @@ export class WalIndex {
  * the closes queued before it (each ends on its own), so no close waits for another for good.
  */
 const closeTurns = new Map<string, Promise<unknown>>();
+
+/**
+ * The name (real path) each database file (WalIndex#fileKey) is open under in this process, and
+ * how many connections use it. The -wal and -shm are found by name, so a second name of the same
+ * file (a hard link, or the file renamed while open) is another WAL and wal-index for the same
+ * pages: commits through each were invisible to the other, and the checkpoints of both wrote
+ * into one file (SQLite has the same flaw and only logs "multiple links"). An open under a
+ * second name while the first is in use is refused; other processes are not seen here.
+ */
+const openNames = new Map<string, { dbPath: string; connections: number }>();
+
+/** Counts a connection to `fileKey` under `dbPath`; WALNUT_CANTOPEN (reason HardLink) when it is open here under another name. */
+function claimName(fileKey: string, dbPath: string): void {
+  const open = openNames.get(fileKey);
+  if (open === undefined) {
+    openNames.set(fileKey, { dbPath, connections: 1 });
+  } else if (open.dbPath === dbPath) {
+    open.connections++;
+  } else {
+    throw walnutError('WALNUT_CANTOPEN', `the database file is open in this process as ${open.dbPath} (a hard link, or renamed since): its -wal and -shm under this name would be a second WAL of the same file`, { path: dbPath, reason: 'HardLink' });
+  }
+}
+
+function releaseName(fileKey: string): void {
+  const open = openNames.get(fileKey);
+  if (open !== undefined && --open.connections === 0) openNames.delete(fileKey);
+}
 
 /** Runs `close` once the closes of the same file queued before it in this process have ended. */
 function inCloseTurn<T>(fileKey: string, close: () => Promise<T>): Promise<T> {
@@ -2485,8 +2554,15 @@ function removeIfAllowed(file: string): void {
   try {
     fs.rmSync(file, { force: true });
   } catch (e) {
-    if (!deniedByPermissions(e)) throw e;
+    // something else under the name now (a directory: EISDIR) is not ours to remove: it stays
+    if (!deniedByPermissions(e) && !isADirectory(e)) throw e;
   }
+}
+
+/** node:fs refusing to remove a directory without `recursive` (ERR_FS_EISDIR, or EISDIR). */
+function isADirectory(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'ERR_FS_EISDIR' || code === 'EISDIR';
 }
 
 /** EACCES, EPERM or EROFS, from the addon (positive errno) or from node:fs (negative). */

@@ -18,6 +18,7 @@ import { expect, it } from 'vitest';
 import { open, type Store } from '../../lib';
 import { openDatabase } from '../../lib/sql';
 import { SqlitePeer } from '../helpers/children';
+import { insertSrcRowsSql, newSrcDatabase } from '../helpers/src-rows';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -27,19 +28,8 @@ const ROUNDS = 5;
 const sqlite3 = (db: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 5000', db, sql], { encoding: 'utf8' }).trim();
 const companions = (db: string): string[] => ['-wal', '-shm'].filter((s) => fs.existsSync(db + s));
 
-/** A new database with table t(src, i), created by walnut/sql (and closed: no -wal left). */
-async function newDatabase(): Promise<string> {
-  const db = path.join(dir, `pair-${n++}.db`);
-  const d = await openDatabase(db);
-  await d.exec('CREATE TABLE t(src TEXT, i INTEGER)');
-  await d.close();
-  return db;
-}
-
-/** SQL that inserts `rows` rows (src, 1..rows) into t. */
-function insertSql(src: string, rows: number): string {
-  return `WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < ${rows}) INSERT INTO t(src, i) SELECT '${src}', v FROM s`;
-}
+const newDatabase = (): Promise<string> => newSrcDatabase(path.join(dir, `pair-${n++}.db`));
+const insertSql = insertSrcRowsSql;
 
 it('two walnut/sql databases with commits of their own and an open() store, closed at once: the last closer checkpoints and removes the -wal and -shm, every row is there', async () => {
   for (let round = 0; round < ROUNDS; round++) {
