@@ -38,7 +38,10 @@
  *    OtherWriter when another connection committed after its snapshot, ChainBroken when a
  *    transaction it was built on (one committed before it, not durable yet) failed (cause:
  *    that failure; the pipeline recovers by itself, commit-pipeline.ts). Retry it. An
- *    autocommit statement is retried here, within busyTimeout (#autocommit). A write
+ *    autocommit statement is retried here, within busyTimeout (#autocommit), and so is each
+ *    statement of an autocommit exec(), never the text from its start (#againInExec: stepped
+ *    again after a conflict in its run; #execRest: run again from its first statement whose
+ *    commit was lost, exec-progress.ts). A write
  *    overtaken again and again runs again holding the store's write lease (overtaken-writes.ts).
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
