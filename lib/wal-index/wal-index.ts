@@ -1584,7 +1584,7 @@ export class WalIndex {
    * (walDisableBlocking, then walIndexRecover's locks without waiting: SQLITE_BUSY). Another
    * process's checkpointer holding CKPT waits for WRITE (sqlite3's TRUNCATE or RESTART) and
    * recovers the header itself once it has it; waiting for CKPT holding WRITE left both waiting
-   * until a busy timeout ran out (test/interop/torn-shm-header-writer-checkpointer).
+   * until a busy timeout ran out (test/interop/torn-shm-header-checkpointer).
    */
   async #freshRunHeader(): Promise<{ header: ShmHeader; bytes: Uint8Array } | null> {
     this.checkMapping();
