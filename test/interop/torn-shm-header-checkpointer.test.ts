@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { expect, it } from 'vitest';
 
 import { open } from '../../lib';
+import type { Store } from '../../lib/commit/store';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
 import { openDatabase } from '../../lib/sql';
@@ -94,21 +95,19 @@ it('open() of a database with a torn -shm header beside a sqlite3 TRUNCATE check
   expect(sqlite3(db, "SELECT src || ':' || count(*) FROM t GROUP BY src ORDER BY src")).toBe('peer:16600\nwalnut:100');
 }, 30_000);
 
-it('a snapshot of an open store, same torn header and waiting checkpointer: it waits for the checkpointer, not the other way round', async () => {
-  const db = path.join(dir, 'snapshot.db');
+/**
+ * tornBesideCheckpointer beside a store opened before the rows are in; `act` gives what to run
+ * (and its options) for it. The checkpoint completes, and the database is whole afterwards.
+ */
+async function withStoreBesideCheckpointer(name: string, act: (store: Store) => { then: () => Promise<void>; before?: () => Promise<void>; stoppedMs?: number }): Promise<void> {
+  const db = path.join(dir, name);
   const peer = new SqlitePeer(db);
   try {
     await peer.exec('PRAGMA page_size=512; PRAGMA journal_mode=WAL; CREATE TABLE t(src TEXT, v BLOB)'); // a database for the store to open
     const store = await open(db, { busyTimeout: 2000, autoCheckpoint: false });
     try {
-      let dbSize = 0;
-      const result = await tornBesideCheckpointer(db, peer, async () => {
-        const snap = await store.snapshot();
-        dbSize = snap.dbSize;
-        snap.release();
-      });
-      expect(result).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
-      expect(dbSize).toBeGreaterThan(16_500);
+      const { then, ...options } = act(store);
+      expect(await tornBesideCheckpointer(db, peer, then, options)).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
       await peer.exec(insert('peer', 100));
     } finally {
       await store.close();
@@ -118,35 +117,30 @@ it('a snapshot of an open store, same torn header and waiting checkpointer: it w
   }
   expect(sqlite3(db, 'PRAGMA integrity_check')).toBe('ok');
   expect(sqlite3(db, 'SELECT count(*) FROM t')).toBe('16600');
+}
+
+it('a snapshot of an open store, same torn header and waiting checkpointer: it waits for the checkpointer, not the other way round', async () => {
+  await withStoreBesideCheckpointer('snapshot.db', (store) => ({
+    then: async () => {
+      const snap = await store.snapshot();
+      expect(snap.dbSize).toBeGreaterThan(16_500);
+      snap.release();
+    },
+  }));
 }, 30_000);
 
 it('a commit whose run takes WRITE and meets the same torn header, the checkpointer stopped until then: the run lets WRITE go (nothing of it written), the checkpointer recovers and truncates, the commit lands', async () => {
   // the commit waited for CKPT holding the WRITE its run had just taken, and failed WALNUT_BUSY
   // (BusyCheckpoint) after its busy timeout; SQLite's walIndexReadHdr tries the recovery's locks
   // once without waiting (walDisableBlocking) and answers busy (WalIndex.beginWriteRun)
-  const db = path.join(dir, 'commit.db');
-  const peer = new SqlitePeer(db);
-  try {
-    await peer.exec('PRAGMA page_size=512; PRAGMA journal_mode=WAL; CREATE TABLE t(src TEXT, v BLOB)'); // a database for the store to open
-    const store = await open(db, { busyTimeout: 2000, autoCheckpoint: false });
-    try {
-      let page1 = Buffer.alloc(0);
-      let commit: Promise<unknown> = Promise.resolve();
-      const readPage1 = async (): Promise<void> => {
-        const snap = await store.snapshot();
-        page1 = Buffer.from(await snap.read(1));
-        snap.release();
-      };
-      const result = await tornBesideCheckpointer(db, peer, async () => void (commit = store.commit([{ pgno: 1, data: page1 }]).then(() => 'committed', (e: unknown) => e)), { before: readPage1, stoppedMs: 300 });
-      expect(await commit).toBe('committed');
-      expect(result).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
-      await peer.exec(insert('peer', 100));
-    } finally {
-      await store.close();
-    }
-  } finally {
-    await peer.close();
-  }
-  expect(sqlite3(db, 'PRAGMA integrity_check')).toBe('ok');
-  expect(sqlite3(db, 'SELECT count(*) FROM t')).toBe('16600');
+  let page1 = Buffer.alloc(0);
+  await withStoreBesideCheckpointer('commit.db', (store) => ({
+    before: async () => {
+      const snap = await store.snapshot();
+      page1 = Buffer.from(await snap.read(1));
+      snap.release();
+    },
+    then: async () => expect(await store.commit([{ pgno: 1, data: page1 }]).then(() => 'committed', (e: unknown) => e)).toBe('committed'),
+    stoppedMs: 300,
+  }));
 }, 30_000);
