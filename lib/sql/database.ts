@@ -38,7 +38,10 @@
  *    OtherWriter when another connection committed after its snapshot, ChainBroken when a
  *    transaction it was built on (one committed before it, not durable yet) failed (cause:
  *    that failure; the pipeline recovers by itself, commit-pipeline.ts). Retry it. An
- *    autocommit statement is retried here, within busyTimeout (#autocommit). A write
+ *    autocommit statement is retried here, within busyTimeout (#autocommit), and so is each
+ *    statement of an autocommit exec(), never the text from its start (#againInExec: stepped
+ *    again after a conflict in its run; #execRest: run again from its first statement whose
+ *    commit was lost, exec-progress.ts). A write
  *    overtaken again and again runs again holding the store's write lease (overtaken-writes.ts).
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
@@ -56,6 +59,7 @@ import { open } from '../open'; // with the extensions its options ask for (fec:
 import { CommitPipeline } from './commit-pipeline';
 import { Connection, sqliteFailure } from './connection';
 import { LEASE_AFTER_CONFLICTS, OvertakenWrites, waitedOutWrite, type LeaseTurn } from './overtaken-writes';
+import { ExecProgress } from './exec-progress';
 import { Serial } from './serial';
 import type { Params, Row, RunResult, StatementRunner } from './statement-runner';
 
@@ -305,7 +309,32 @@ export class Database implements Queryable {
       const refused = extraArgumentError('db.exec', 'only SQL (it binds no parameters: use run())', 1, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
-    return this.#retriedByCaller(() => `exec ${String(sql)}`, () => this.#execOnWriter(sql));
+    const turn: AutocommitTurn = { held: false, conflicts: 0, started: performance.now() };
+    const source = (): string => `exec ${String(sql)}`;
+    const once = (text: string): Promise<void> => {
+      const progress = new ExecProgress(text, this.#writer.vfs);
+      return this.#retriedByCaller(source, () => this.#execOnWriter(text, progress, turn)).catch(async (e: unknown) => {
+        const rest = await this.#execRest(e, progress, turn);
+        if (rest === null) throw e;
+        this.#conflictRetries++;
+        return once(rest);
+      });
+    };
+    return once(sql).finally(() => this.#overtaken.give(turn));
+  }
+
+  /**
+   * After an exec() run failed with `e`: the text to run again (exec-progress.ts: from its first
+   * statement whose commit was lost to another connection, or built on a lost one), within
+   * busyTimeout since the call's first run, else null: `e` is the caller's. Its third run holds
+   * the write lease (#retriedByCaller counts the text's failures, runs again here included).
+   */
+  async #execRest(e: unknown, progress: ExecProgress, turn: AutocommitTurn): Promise<string | null> {
+    const conflict = isWalnutError(e, 'WALNUT_CONFLICT') || waitedOutWrite(e);
+    if (!conflict || this.#closing !== null || this.#store.options.busyTimeout === 0) return null;
+    if (this.#timeUp(turn)) return null;
+    const rest = await progress.rest();
+    return this.#closing === null ? rest : null;
   }
 
   /**
@@ -321,18 +350,51 @@ export class Database implements Queryable {
    * INSERT ..`, failing after its BEGIN left the writer in that new transaction, which no one
    * would end: test/hostile/sql-exec-reopened-transaction).
    */
-  #execOnWriter(sql: string): Promise<void> {
+  #execOnWriter(sql: string, progress: ExecProgress, turn: AutocommitTurn): Promise<void> {
     const w = this.#writer;
     const autocommit = (): boolean => !!w.engine.sqlite3.get_autocommit(w.db);
     let opensOwn = autocommit();
-    const beforeStatement = (): void => {
-      if (!opensOwn && autocommit()) opensOwn = true;
+    let inAutocommit = false;
+    const beforeStatement = (statement: string, offset: number): void => {
+      inAutocommit = autocommit();
+      if (!opensOwn && inAutocommit) opensOwn = true;
+      progress.begin(statement, offset, inAutocommit);
+      w.vfs.conflict = false; // (this statement's signals are its own: #againInExec)
+      w.vfs.lastError = null;
     };
-    return w.runner.exec(sql, beforeStatement).catch(async (e: unknown) => {
-      // (an instance whose schema load overflowed is dropped instead, its transaction with it: #failed)
-      if (opensOwn && !w.needsReopen && !autocommit()) await w.runner.exec('ROLLBACK').catch(() => undefined);
-      throw e;
-    });
+    const again = (e: unknown): Promise<boolean> | null => (inAutocommit ? this.#againInExec(e, turn) : null);
+    return w.runner.exec(sql, beforeStatement, again).then(
+      () => progress.end(),
+      async (e: unknown) => {
+        progress.end();
+        // (an instance whose schema load overflowed is dropped instead, its transaction with it: #failed)
+        if (opensOwn && !w.needsReopen && !autocommit()) await w.runner.exec('ROLLBACK').catch(() => undefined);
+        throw e;
+      },
+    );
+  }
+
+  /**
+   * A statement of an exec() that began in autocommit failed with `e` (SQLite's, untranslated)
+   * while it ran: when another connection's commit overtook it (nothing of it written: SQLite
+   * rolled its own transaction back), it is stepped again from its start, holding the writer,
+   * on the rules of an autocommit statement's run again (#conflictedInRun: within busyTimeout,
+   * after a turn of the event loop, under the write lease once due). The statements before it
+   * stay as they ran: exec() is not one transaction, and SQLite's busy handler, too, retries the
+   * one statement of sqlite3_exec() that met the lock. Null: `e` is the call's.
+   */
+  #againInExec(e: unknown, turn: AutocommitTurn): Promise<boolean> | null {
+    const w = this.#writer;
+    if (!w.engine.sqlite3.get_autocommit(w.db)) return null;
+    const err = this.#translate(w, e);
+    if (!isWalnutError(err, 'WALNUT_CONFLICT') || err.reason !== 'OtherWriter' || !this.#runsAgain(err, turn)) return null;
+    this.#conflictRetries++;
+    const lease = this.#leaseDue(turn) ? this.#overtaken.take(turn) : undefined;
+    w.vfs.conflict = false;
+    w.vfs.lastError = null;
+    return new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => lease)
+      .then(() => this.#closing === null);
   }
   run(sql: string, params?: Params): Promise<RunResult> {
     if (arguments.length > 2) {

@@ -372,15 +372,19 @@ export class StatementRunner {
   }
 
   /**
-   * Runs every statement of `sql`. `refuse`, when given, sees each statement's own text before
-   * it runs and may throw to stop there (the statements before it have run).
+   * Runs every statement of `sql`. `refuse`, when given, sees each statement's own text and the
+   * byte offset in `sql` where it begins before it runs, and may throw to stop there (the
+   * statements before it have run). `again`, when given, is asked about a statement's failure
+   * (SQLite's error, untranslated): null to fail with it, else a promise; the statement is reset
+   * at once and, when the promise resolves true, stepped again from its start (an autocommit
+   * statement another connection overtook, which wrote nothing: database.ts).
    */
-  async exec(sql: string, refuse?: (statement: string) => void): Promise<void> {
+  async exec(sql: string, refuse?: (statement: string, offset: number) => void, again?: (e: unknown) => Promise<boolean> | null): Promise<void> {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
     if (!this.#mayHaveTemp && TEMP_SQL.test(sql)) this.#mayHaveTemp = true;
     const newest = this.#e.module._sqlite3_next_stmt(this.#db, 0) as number;
     try {
-      await this.#exec(sql, refuse);
+      await this.#exec(sql, refuse, again);
     } catch (e) {
       throw this.#extended(this.#stackOverflow(e, newest));
     }
@@ -395,7 +399,7 @@ export class StatementRunner {
    * busy twice: test/hostile/sql-open-read-locks-busy); an empty statement (`;;`) or a comment
    * is skipped, and the statements after it run, as sqlite3_exec() runs them.
    */
-  async #exec(sql: string, refuse?: (statement: string) => void): Promise<void> {
+  async #exec(sql: string, refuse?: (statement: string, offset: number) => void, again?: (e: unknown) => Promise<boolean> | null): Promise<void> {
     const { module: m, C } = this.#e;
     const bytes = Buffer.from(sql, 'utf8');
     // the text NUL-terminated in wasm memory (a U+0000 inside ends it, as a C string's does),
@@ -410,16 +414,28 @@ export class StatementRunner {
       for (let at = head; at < end; ) {
         const { stmt, tail } = await this.#prepareNext(at, end + 1 - at, out);
         if (stmt === 0 && tail <= at) break; // nothing more SQLite can read
+        const begins = at;
         at = tail;
         if (stmt === 0) continue; // whitespace, a comment, an empty statement
         try {
-          refuse?.(m.UTF8ToString(m._sqlite3_sql(stmt)) as string);
+          refuse?.(m.UTF8ToString(m._sqlite3_sql(stmt)) as string, begins - head);
           // stepped as execute() steps (#stepAgain: up to STEP_RETRIES waits for a retry op, SQLITE_SCHEMA
           // before a row), not by wa-sqlite's step(), which gives up after one retry
           let rowSeen = false;
           for (;;) {
-            let rc = m._sqlite3_step(stmt) as number;
-            if (rc !== C.SQLITE_ROW && rc !== C.SQLITE_DONE) rc = await this.#stepAgain(stmt, rc, rowSeen);
+            let rc: number;
+            try {
+              rc = m._sqlite3_step(stmt) as number;
+              if (rc !== C.SQLITE_ROW && rc !== C.SQLITE_DONE) rc = await this.#stepAgain(stmt, rc, rowSeen);
+            } catch (e) {
+              // (a stack overflow is halted below, never run again)
+              const retry = e instanceof RangeError ? null : (again?.(e) ?? null);
+              if (retry === null) throw e;
+              m._sqlite3_reset(stmt); // (its read transaction ends: a run again takes a new view)
+              if (!(await retry)) throw e;
+              rowSeen = false;
+              continue;
+            }
             if (rc !== C.SQLITE_ROW) break;
             rowSeen = true;
           }

@@ -102,6 +102,10 @@ export interface VfsSignals {
   takeDurability(): Promise<unknown> | null;
   /** A statement of the call ended (exec() runs several): what its read transactions saw is the call's (header comment, xUnlock(NONE)). */
   endStatement(): void;
+  /** How many durability promises the call holds so far (exec() marks where each statement's begin: exec-progress.ts). */
+  durabilityCount(): number;
+  /** The call's durability promises from index `from` on, a copy (takeDurability() still takes them all). */
+  durabilitySince(from: number): Promise<unknown>[];
   /**
    * The connection set its own journal mode (connection.ts, at open): from now on PRAGMA
    * journal_mode is walnut's to answer ("wal"), and a change of it is refused (#pragma).
@@ -280,6 +284,14 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     #dropReadWaits(): void {
       for (const wait of this.#readWaits) wait.p.catch(() => undefined);
       this.#readWaits.length = 0;
+    }
+
+    durabilityCount(): number {
+      return this.#durability.length;
+    }
+
+    durabilitySince(from: number): Promise<unknown>[] {
+      return this.#durability.slice(from);
     }
 
     endStatement(): void {

@@ -1566,20 +1566,50 @@ export class WalIndex {
    */
   async beginWriteRun(whileWaiting?: () => boolean): Promise<ShmHeader> {
     this.#checkOpen();
-    if (this.#writeReleaseDeferred && this.#writeQueue.length === 0) {
-      this.#writeReleaseDeferred = false; // still locked during the zero-ahead: ours again (no yield: nobody else can take WRITE meanwhile)
-    } else {
-      await this.#yieldToCheckpointer();
-      this.#checkOpen();
-      await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', whileWaiting);
-    }
-    this.#writer = true;
-    try {
-      return (await this.header()).header;
-    } catch (e) {
+    const deadline = performance.now() + this.busyTimeout;
+    for (let attempt = 0; ; attempt++) {
+      let kept = false;
+      if (attempt === 0 && this.#writeReleaseDeferred && this.#writeQueue.length === 0) {
+        this.#writeReleaseDeferred = false; // still locked during the zero-ahead: ours again (no yield: nobody else can take WRITE meanwhile)
+        kept = true;
+      } else {
+        await this.#yieldToCheckpointer();
+        this.#checkOpen();
+        await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', whileWaiting);
+      }
+      this.#writer = true;
+      try {
+        // (WRITE kept from the last run, or the lease's: held on, as before)
+        if (kept || this.#leased) return (await this.header()).header;
+        const live = await this.#freshRunHeader();
+        if (live !== null) return live.header;
+      } catch (e) {
+        this.endWrite();
+        throw e;
+      }
       this.endWrite();
-      throw e;
+      if (performance.now() > deadline) {
+        throw walnutError('WALNUT_BUSY', 'the wal-index header stayed invalid while another connection held the checkpoint or recovery lock', { path: this.shmPath, reason: 'BusyRecovery' });
+      }
+      await pause(attempt);
     }
+  }
+
+  /**
+   * beginWriteRun's header under the WRITE it just took, before anything of the run is written:
+   * the live one, or one recovered now; null when the recovery's CKPT or RECOVER is held
+   * elsewhere (tried once, not waited for): the run then lets WRITE go and takes it again after a
+   * pause, as header() does for the WRITE it takes itself and as SQLite's walIndexReadHdr does
+   * (walDisableBlocking, then walIndexRecover's locks without waiting: SQLITE_BUSY). Another
+   * process's checkpointer holding CKPT waits for WRITE (sqlite3's TRUNCATE or RESTART) and
+   * recovers the header itself once it has it; waiting for CKPT holding WRITE left both waiting
+   * until a busy timeout ran out (test/interop/torn-shm-header-checkpointer).
+   */
+  async #freshRunHeader(): Promise<{ header: ShmHeader; bytes: Uint8Array } | null> {
+    this.checkMapping();
+    const live = this.#readHeader();
+    if (live !== null) return live;
+    return (await this.#recover(false, true, false)) ? this.#readHeader() : null;
   }
 
   /**

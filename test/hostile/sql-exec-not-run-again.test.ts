@@ -1,6 +1,7 @@
-// walnut/sql's contract for exec() beside other writers (README, walnut/sql: "Not run again"):
-// exec() is never run again by walnut/sql, whatever its statements (the earlier ones may have
-// committed: running the text again would apply them twice); a failure reaches its caller
+// walnut/sql's contract for exec() beside other writers (README, walnut/sql: "Retryable"):
+// exec() is never run again by walnut/sql from its start (the earlier statements may have
+// committed: running the text again would apply them twice), and a statement is run again only
+// within busyTimeout (test/hostile/sql-exec-autocommit-retry); past it a failure reaches its caller
 // (WALNUT_CONFLICT or WALNUT_BUSY, nothing of the failing statement written), and the caller's
 // third call of the same SQL text after two such failures runs holding the write lease
 // (Database #retriedByCaller). Checked beside a python3 sqlite3 process that holds WRITE until

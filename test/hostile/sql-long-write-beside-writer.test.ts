@@ -151,7 +151,7 @@ test('a long transaction() retried among short ones that commit still gets the l
   expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
 }, 30000);
 
-test("exec('VACUUM') run again by its caller commits on its third call at the latest (counted per SQL text), beside a writer that never pauses", async () => {
+test("exec('VACUUM') beside a writer that never pauses commits on its caller's first call (run again by walnut/sql, under the write lease) or its third at the latest (counted per SQL text)", async () => {
   const file = path.join(tmpDir(), 'vacuum-exec.db');
   const db = await openDatabase(file, { busyTimeout: 2000 });
   await db.exec('CREATE TABLE t(w INTEGER, v BLOB); CREATE TABLE big(x BLOB)');
@@ -171,7 +171,8 @@ test("exec('VACUUM') run again by its caller commits on its third call at the la
     }
   }
   expect(performance.now() - started).toBeLessThan(4000);
-  expect(calls).toBeGreaterThan(1); // overtaken (else this test proves nothing)
+  // overtaken (else this test proves nothing): its caller, or walnut/sql, ran it again
+  expect(calls - 1 + db.conflictRetries).toBeGreaterThan(0);
   expect(calls).toBeLessThanOrEqual(LEASE_AFTER_CONFLICTS + 1);
   expect(db.leasedRetries).toBe(1);
   writer.stop();

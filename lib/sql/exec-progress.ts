@@ -1,0 +1,94 @@
+/**
+ * sql/exec-progress.ts — ExecProgress: one run of an exec() text, statement by statement: where
+ * each began (its byte offset in the text), whether it began in autocommit, and the durability
+ * promises the connection's VFS took for it (its commit, the commits it read). From that, once
+ * the call failed, the text to run again: from the first statement whose work was lost, never
+ * from the start (the statements before it committed; run again they would apply twice).
+ *
+ * Why that is safe: walnut/sql's commits are a chain (commit-pipeline.ts). A statement whose
+ * commit failed (another connection's commit overtook it at the store, a commit it was built
+ * on failed) takes every later commit of the chain with it, and a later statement that takes a
+ * view after the pipeline's recovery waits for the earlier ones and does not run when one of
+ * them failed (walnut-vfs.ts #inDoubt). So from the first statement with a failed promise on,
+ * nothing the statements wrote to the database is there, and each statement before it has
+ * every promise resolved: durable. What a statement does to the connection alone (a TEMP
+ * object, a PRAGMA, a transaction opened) is not lost with its commit, so a run of such a
+ * statement is never repeated: rest() answers null then, as for a statement that began
+ * inside a transaction (its work is that transaction's) and for a failure that is not a
+ * conflict (an I/O error, a full disk: the caller's to see).
+ *
+ * Invariants: begin() is called before each statement runs, end() once the run ended (before the
+ * call's durability is taken from the VFS); rest() only after the call settled.
+ */
+import { isWalnutError } from '../errors';
+import { waitedOutWrite } from './overtaken-writes';
+import type { VfsSignals } from './walnut-vfs';
+
+/**
+ * Statement text whose effects are the connection's, not the database file's (so not undone
+ * when its commit is lost): TEMP objects, settings, attached files, transaction control.
+ */
+const CONNECTION_EFFECTS_SQL = /\b(temp|temporary|pragma|attach|detach|begin|savepoint|release|commit|end|rollback)\b/i;
+
+interface StatementRun {
+  /** Its first byte in the text. */
+  readonly offset: number;
+  /** It began in autocommit and touches nothing of the connection's own (CONNECTION_EFFECTS_SQL). */
+  readonly repeatable: boolean;
+  /** Its durability promises: the VFS's from index `from` to `to` (null while it runs). */
+  readonly from: number;
+  to: number | null;
+}
+
+export class ExecProgress {
+  readonly #text: string;
+  readonly #vfs: VfsSignals;
+  readonly #runs: StatementRun[] = [];
+  /** The promises of every statement, taken at end(), from the VFS's index `#from` (the first statement's). */
+  #promises: Promise<unknown>[] = [];
+  #from = 0;
+
+  constructor(text: string, vfs: VfsSignals) {
+    this.#text = text;
+    this.#vfs = vfs;
+  }
+
+  /** A statement (`sql`, at byte `offset` of the text) is about to run; `autocommit`: no transaction is open. */
+  begin(sql: string, offset: number, autocommit: boolean): void {
+    const at = this.#vfs.durabilityCount();
+    const last = this.#runs[this.#runs.length - 1];
+    if (last !== undefined) last.to = at;
+    else this.#from = at; // (the call's: the writer's earlier calls took theirs when they ended)
+    this.#runs.push({ offset, repeatable: autocommit && !CONNECTION_EFFECTS_SQL.test(sql), from: at, to: null });
+  }
+
+  /** The run ended (its last statement's promises are the VFS's now). */
+  end(): void {
+    if (this.#runs.length === 0) return;
+    const at = this.#vfs.durabilityCount();
+    const last = this.#runs[this.#runs.length - 1];
+    if (last !== undefined) last.to = at;
+    this.#promises = this.#vfs.durabilitySince(this.#from);
+  }
+
+  /**
+   * Once the call failed: the text from the first statement whose commit (or a commit it read)
+   * failed as a conflict, when every statement from there on may run again (header); null when
+   * none failed so (the failure was a statement's own) or one from there may not be repeated.
+   */
+  async rest(): Promise<string | null> {
+    const outcomes = await Promise.allSettled(this.#promises);
+    const failed = (run: StatementRun): unknown[] => outcomes.slice(run.from - this.#from, (run.to ?? run.from) - this.#from).flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
+    const first = this.#runs.findIndex((run) => failed(run).length > 0);
+    if (first < 0) return null;
+    for (const run of this.#runs.slice(first)) {
+      if (!run.repeatable || !failed(run).every(lostToConflict)) return null;
+    }
+    return Buffer.from(this.#text, 'utf8').subarray(this.#runs[first]!.offset).toString('utf8');
+  }
+}
+
+/** A commit lost without anything of it written: another connection's commit, a broken chain, a wait for WRITE that timed out. */
+function lostToConflict(e: unknown): boolean {
+  return isWalnutError(e, 'WALNUT_CONFLICT') || (isWalnutError(e, 'WALNUT_FAILED') && e.reason === 'ChainBroken') || waitedOutWrite(e);
+}
