@@ -798,7 +798,15 @@ export class Store {
   #replicationExport(handle: ExportHandle): ExportHandle {
     return {
       ...handle,
-      stop: (options) => (this.#commitsSettled === null ? handle.stop(options) : this.#commitsSettled.promise.then(() => handle.stop(options))),
+      stop: (options) => {
+        if (this.#commitsSettled === null) return handle.stop(options);
+        const stopped = this.#commitsSettled.promise.then(() => handle.stop(options));
+        // handled here as the export's own stop() result is (stream.ts: its `done`, surfaced through
+        // done): the publisher calls stop() without awaiting it, and an export its session's lag
+        // bound abandoned rejects WALNUT_CLOSED, which was an unhandled rejection during close()
+        stopped.catch(() => undefined);
+        return stopped;
+      },
     };
   }
 

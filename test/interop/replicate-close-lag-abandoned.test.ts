@@ -1,0 +1,73 @@
+// close() of a replicating walnut/sql database whose NATS server hangs (SIGSTOP: connected, answering
+// nothing), with more than maxLagBytes (1 MiB) of commits queued: stopTimeoutMs passes, the
+// export's last pass, no longer held back, takes the queue past the bound and the lag bound
+// abandons the session during close().
+// Invariants checked: no unhandled rejection (the abandoned export's stop(), called by the
+// publisher without awaiting it, rejected WALNUT_CLOSED unhandled once close() had begun:
+// store.ts #replicationExport); every commit close() acknowledged is durable in the database.
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { openDatabase, type WalnutError } from '../../lib/sql';
+import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { Database } from '../helpers/sqlite';
+import { tmpDir } from '../helpers/tmp';
+
+if (NATS_SKIP !== null) console.warn(NATS_SKIP);
+
+const dir = tmpDir('walnut-replicate-close-lag-abandoned-');
+const COMMITS = 400; // ~8 KiB of frames each: 3+ MiB, past maxLagBytes' 1 MiB
+
+describe.skipIf(NATS_SKIP !== null)('close() of a replication whose server hangs, past the lag bound', () => {
+  let server: NatsNode;
+  beforeAll(async () => {
+    server = await startNatsServer();
+  });
+  afterAll(async () => {
+    server.resume();
+    await stopNats([server]);
+  });
+
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => void unhandled.push(e);
+  beforeAll(() => void process.on('unhandledRejection', onUnhandled));
+  afterAll(() => void process.off('unhandledRejection', onUnhandled));
+
+  let n = 0;
+  for (const thread of [false, true]) {
+    it(`thread: ${thread}: no unhandled rejection, every acknowledged commit durable, the StopTimeout error names every commit not stored`, async () => {
+      const file = path.join(dir, `a${n}.db`);
+      const stream = `a${n++}`;
+      const db = await openDatabase(file);
+      await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
+      const r = db.store.replicateTo({ servers: server.url, stream, thread, stopTimeoutMs: 300, maxLagBytes: 1 << 20 });
+      const errors: WalnutError[] = [];
+      r.on('error', (e: WalnutError) => errors.push(e));
+      let lagExceeded = 0;
+      r.on('lagExceeded', () => void lagExceeded++);
+      await r.ready;
+      server.pause();
+      try {
+        let acked = 0;
+        const commits = Array.from({ length: COMMITS }, () => db.run('INSERT INTO t(v) VALUES (randomblob(6000))').then(() => void acked++));
+        await Promise.all([db.close(), r.stop(), ...commits]);
+        expect(acked).toBe(COMMITS);
+        expect(lagExceeded).toBe(1); // (else this test no longer exercises the abandoned session)
+        // settle what close() left to the event loop (an unhandled rejection is told after a turn)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(unhandled.map(String)).toEqual([]);
+
+        const primary = new Database(file, { readonly: true, fileMustExist: true });
+        try {
+          expect((primary.prepare('SELECT count(*) AS c FROM t').get() as { c: number }).c).toBe(COMMITS);
+        } finally {
+          primary.close();
+        }
+      } finally {
+        server.resume();
+        await r.stop();
+        await db.close();
+      }
+    }, 60_000);
+  }
+});
