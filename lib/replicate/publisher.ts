@@ -1042,7 +1042,11 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         if (e !== null && !s.abandoned && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) this.#error(e);
         if (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && !s.abandoned) break; // the store closed
         // said, not silent: stop() resolves, but these commits are not in the stream
-        if (stopped() && (s.abandoned || s.publishedSeq < s.exportedSeq)) this.#error(walnutError('WALNUT_IO', `replication stop(): stopTimeoutMs (${this.options.stopTimeoutMs} ms) passed before commits ${s.publishedSeq + 1n}..${s.exportedSeq} of session ${s.id} were stored in the stream`, { reason: 'StopTimeout' }));
+        // an abandoned session's export ended where the lag bound cut it: the commits after its
+        // exportedSeq were never read, so the range is open (it named publishedSeq+1..exportedSeq,
+        // and commits the store acknowledged after those were in neither the stream nor a word)
+        const unstored = s.abandoned ? `${s.publishedSeq + 1n} on (the lag bound abandoned the session; its export read through ${s.exportedSeq}, none after)` : `${s.publishedSeq + 1n}..${s.exportedSeq}`;
+        if (stopped() && (s.abandoned || s.publishedSeq < s.exportedSeq)) this.#error(walnutError('WALNUT_IO', `replication stop(): stopTimeoutMs (${this.options.stopTimeoutMs} ms) passed before commits ${unstored} of session ${s.id} were stored in the stream`, { reason: 'StopTimeout' }));
         flush = s.abandoned && !stopped(); // (its export ended WALNUT_CLOSED: abandoned)
         // abandoned: the next session starts once the stream answers again (its base would be
         // dropped too), after a passive checkpoint, so that its export replays little of the WAL

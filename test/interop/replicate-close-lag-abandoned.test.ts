@@ -4,7 +4,10 @@
 // abandons the session during close().
 // Invariants checked: no unhandled rejection (the abandoned export's stop(), called by the
 // publisher without awaiting it, rejected WALNUT_CLOSED unhandled once close() had begun:
-// store.ts #replicationExport); every commit close() acknowledged is durable in the database.
+// store.ts #replicationExport); every commit close() acknowledged is durable in the database;
+// and the StopTimeout 'error' names every commit not in the stream: the abandoned session's
+// export never read the commits past its exportedSeq, so its range is open ("N on"; it named
+// publishedSeq+1..exportedSeq, and the later commits close() acknowledged were in neither).
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -63,6 +66,16 @@ describe.skipIf(NATS_SKIP !== null)('close() of a replication whose server hangs
         } finally {
           primary.close();
         }
+        // the session's commits are numbered 1.. from its base image (taken after CREATE TABLE):
+        // the error names publishedSeq + 1 and every commit after it
+        const stopTimeout = errors.filter((e) => e.reason === 'StopTimeout');
+        expect(stopTimeout).toHaveLength(1);
+        const m = r.metrics();
+        expect(m.publishedSeq).toBeLessThan(COMMITS);
+        const named = /commits (\d+)(?:\.\.(\d+) of session| on \(the lag bound abandoned)/.exec(stopTimeout[0]!.message);
+        expect(named, stopTimeout[0]!.message).not.toBeNull();
+        expect(Number(named![1]!)).toBe(m.publishedSeq + 1);
+        if (named![2] !== undefined) expect(Number(named![2])).toBeGreaterThanOrEqual(COMMITS);
       } finally {
         server.resume();
         await r.stop();
