@@ -50,8 +50,8 @@
  *    WAL_HEADER anchored at S's commit frame, so base + the log's commits after S is an
  *    export stream restore.ts takes as it is (restore-nats.ts).
  *  - stop() publishes every commit durable in the database when it is called (its export's last
- *    pass reads the WAL after the call; the store's close() settles its commits before that pass:
- *    store.ts #replicationExport), within stopTimeoutMs: called before the
+ *    pass reads the WAL after the call; a stop() during the store's close() is made once close() has
+ *    settled its commits: store.ts #stopAfterCommitsSettle), within stopTimeoutMs: called before the
  *    first session began, it still connects (until that deadline, which also ends a connect
  *    attempt or a retry pause in progress: nats.ts unlessInterrupted), starts that session and
  *    lets its export make one pass; no session starts after stop() but one after a session the

@@ -3,8 +3,8 @@
 // export's last pass, no longer held back, takes the queue past the bound and the lag bound
 // abandons the session during close().
 // Invariants checked: no unhandled rejection (the abandoned export's stop(), called by the
-// publisher without awaiting it, rejected WALNUT_CLOSED unhandled once close() had begun:
-// store.ts #replicationExport); every commit close() acknowledged is durable in the database;
+// publisher without awaiting it, rejected WALNUT_CLOSED unhandled once close() had begun, through
+// the store's wrapper of it; the store now delays the handle's stop() instead: #stopAfterCommitsSettle); every commit close() acknowledged is durable in the database;
 // and the StopTimeout 'error' names every commit not in the stream: the abandoned session's
 // export never read the commits past its exportedSeq, so its range is open ("N on"; it named
 // publishedSeq+1..exportedSeq, and the later commits close() acknowledged were in neither).
