@@ -15,6 +15,7 @@ import { openDatabase, type WalnutError } from '../../lib/sql';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { sqliteRowCount } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
+import { until } from '../helpers/until';
 
 if (NATS_SKIP !== null) console.warn(NATS_SKIP);
 
@@ -46,19 +47,23 @@ describe.skipIf(NATS_SKIP !== null)('close() of a replication whose server hangs
       let lagExceeded = 0;
       r.on('lagExceeded', () => void lagExceeded++);
       await r.ready;
+      // a commit stored first: the first session's unstored range starts past 0 (a later one's at its base, 0)
+      await db.run('INSERT INTO t(v) VALUES (1)');
+      await until(() => r.metrics().publishedSeq >= 1, 60_000, () => r.metrics());
       server.pause();
       try {
         let acked = 0;
         const commits = Array.from({ length: COMMITS }, () => db.run('INSERT INTO t(v) VALUES (randomblob(6000))').then(() => void acked++));
         await Promise.all([db.close(), r.stop(), ...commits]);
         expect(acked).toBe(COMMITS);
-        expect(lagExceeded).toBe(1); // (else this test no longer exercises the abandoned session)
+        expect(lagExceeded).toBeGreaterThanOrEqual(1); // (else this test no longer exercises the abandoned session)
         // settle what close() left to the event loop (an unhandled rejection is told after a turn)
         await new Promise((resolve) => setTimeout(resolve, 50));
         expect(unhandled.map(String)).toEqual([]);
 
-        expect(sqliteRowCount(file, 't')).toBe(COMMITS);
-        // the session's commits are numbered 1.. from its base image (taken after CREATE TABLE):
+        expect(sqliteRowCount(file, 't')).toBe(1 + COMMITS);
+        // the session's commits are numbered 1.. from its base image (taken after CREATE TABLE), the
+        // first stored before the pause:
         // the error names publishedSeq + 1 and every commit after it
         const stopTimeout = errors.filter((e) => e.reason === 'StopTimeout');
         expect(stopTimeout).toHaveLength(1);
@@ -67,7 +72,9 @@ describe.skipIf(NATS_SKIP !== null)('close() of a replication whose server hangs
         const named = /commits (\d+)(?:\.\.(\d+) of session| on \(the lag bound abandoned)/.exec(stopTimeout[0]!.message);
         expect(named, stopTimeout[0]!.message).not.toBeNull();
         expect(Number(named![1]!)).toBe(m.publishedSeq + 1);
-        if (named![2] !== undefined) expect(Number(named![2])).toBeGreaterThanOrEqual(COMMITS);
+        // (a range from 0 is a later session's, the lag bound having abandoned the first before the
+        // stop under load: its base image, not stored, carries every commit before it)
+        if (named![2] !== undefined && named![1] !== '0') expect(Number(named![2])).toBeGreaterThanOrEqual(COMMITS);
       } finally {
         server.resume();
         await r.stop();
