@@ -229,6 +229,8 @@ export interface ReplicationHandle extends EventEmitter {
    * processes', read from the WAL by a last pass of the follow export made after the call), within
    * stopTimeoutMs, then disconnects; called before the replication is ready, it still connects,
    * starts a session and publishes (a flush). Commits made after the call may be published too.
+   * Called during the store's close(), it is made once close() has settled the store's commits,
+   * stopTimeoutMs counting from there (store.ts #stopAfterCommitsSettle).
    * A number (or bigint) is refused, WALNUT_INVALID_ARGUMENT reason options, nothing stopped: it
    * reads as a timeout, which is replicateTo's stopTimeoutMs (stop(60000) kept the default 5 s
    * without a word); any other argument is taken (arguments.ts: a verb that ends something is
