@@ -41,7 +41,7 @@ import type { Writable } from 'node:stream';
 import type { ExportOptions } from '../export/exporter';
 import type { WalRecordSink } from '../export/framing';
 import { startExport, type ExportHandle, type ExportRun } from '../export/stream';
-import { resolveReplicateOptions, startReplication, type ReplicateOptions, type ReplicationHandle } from '../replicate/publisher';
+import { resolveReplicateOptions, startReplication, stopArgumentError, type ReplicateOptions, type ReplicationHandle } from '../replicate/publisher';
 import { ReplicationThread } from '../replicate/thread';
 import type { WalnutFile as ExportFile } from '../io/file';
 import { EventRing, type RecordedEvent } from '../telemetry/events';
@@ -302,7 +302,7 @@ export class Store {
   /** Verbs against close(); `#closed` once close() has begun. */
   readonly #gate: CloseGate;
   #closing: Promise<void> | null = null;
-  /** Resolved once close() has settled this store's commits (null until a close is announced or begins): see #replicationExport. */
+  /** Resolved once close() has settled this store's commits (null until a close is announced or begins): see #stopAfterCommitsSettle. */
   #commitsSettled: { promise: Promise<void>; resolve: () => void } | null = null;
   /** Tickets of sequenced commits, and the overlay through which snapshots see them (sequencer.ts). */
   readonly #sequencer: Sequencer;
@@ -774,7 +774,7 @@ export class Store {
     let r: ReplicationHandle;
     // close() stops a replication (it publishes what was committed, even when stopped before it
     // began) before it cuts exports: until it has ended, its exports pass the close gate
-    const exportTo = (sink: WalRecordSink, o: ExportOptions): ExportHandle => this.#replicationExport(this.#replications.has(r) ? this.#startExport(sink, o) : this.exportTo(sink, o));
+    const exportTo = (sink: WalRecordSink, o: ExportOptions): ExportHandle => (this.#replications.has(r) ? this.#startExport(sink, o) : this.exportTo(sink, o));
     if (resolved.thread && this.#options.lockingMode === 'shared') {
       const { dev, ino } = fs.fstatSync(this.#index.db.fd);
       r = new ReplicationThread(this.#index.dbPath, { dev, ino }, exportTo, resolved, this.#options.busyTimeout);
@@ -785,27 +785,34 @@ export class Store {
     }
     this.#replications.add(r);
     r.once('end', () => this.#replications.delete(r));
-    return r;
+    return this.#stopAfterCommitsSettle(r);
   }
 
   /**
-   * A replication's export, whose stop() waits, once close() has begun, until close() has
-   * settled this store's commits: its last pass then reads every commit close() acknowledges.
-   * A replication stopped during close() (stop() right after close(), or by a signal handler)
-   * ended its export at once, and the commits close() was still writing were acknowledged and
-   * never published, without a word (40 commits of 1,000 pages: 8 in the stream).
+   * The handle, whose stop() waits, once close() has begun (or walnut/sql announced it), until
+   * close() has settled this store's commits, then stops: its export's last pass reads every
+   * commit close() acknowledges, and its stopTimeoutMs counts from there, as for the stop()
+   * close() makes itself. A stop() during close() (right after it, or by a signal handler) ended
+   * the export at once, and the commits close() was still writing were acknowledged and never
+   * published, without a word (40 commits of 1,000 pages: 8 in the stream); made to wait in the
+   * export instead, its deadline ran out meanwhile and, the server answering, the commits close()
+   * settled after it were left out, said only by a StopTimeout (200 commits settling in 0.5 s,
+   * stopTimeoutMs 200: 137 left out), where close() alone published them all. An argument stop()
+   * refuses (a number) is refused at once, nothing stopped.
    */
-  #replicationExport(handle: ExportHandle): ExportHandle {
-    return {
-      ...handle,
-      stop: (options) => (this.#commitsSettled === null ? handle.stop(options) : this.#commitsSettled.promise.then(() => handle.stop(options))),
+  #stopAfterCommitsSettle(r: ReplicationHandle): ReplicationHandle {
+    const stopNow = r.stop.bind(r) as (...args: unknown[]) => Promise<void>;
+    r.stop = (...args: unknown[]): Promise<void> => {
+      const settled = this.#commitsSettled;
+      return settled === null || stopArgumentError(args[0]) !== null ? stopNow(...args) : settled.promise.then(() => stopNow(...args));
     };
+    return r;
   }
 
   /**
    * (walnut/sql's close() only: CONSTRUCT_KEY) This store's close() is coming, once the
    * Database's transactions have finished: a replication stopped meanwhile waits, as during
-   * close() itself, for close() to settle the commits (#replicationExport). Without it a stop()
+   * close() itself, for close() to settle the commits (#stopAfterCommitsSettle). Without it a stop()
    * right after db.close() ended the export before the transactions then in flight committed:
    * acknowledged, never published (11 to 98 of 100 queued transactions). The caller must close
    * the store after this (walnut/sql does, in a finally), or such a stop() waits for ever.
@@ -929,7 +936,7 @@ export class Store {
           await this.#lane?.resign();
           await this.#committer.close();
         } finally {
-          settled.resolve(); // (a replication's export stop() waits for it: never left waiting)
+          settled.resolve(); // (a replication's stop() waits for it: never left waiting)
         }
         await Promise.all([...this.#replications].map((r) => r.stop()));
         this.#lane?.leave();

@@ -50,8 +50,8 @@
  *    WAL_HEADER anchored at S's commit frame, so base + the log's commits after S is an
  *    export stream restore.ts takes as it is (restore-nats.ts).
  *  - stop() publishes every commit durable in the database when it is called (its export's last
- *    pass reads the WAL after the call; the store's close() settles its commits before that pass:
- *    store.ts #replicationExport), within stopTimeoutMs: called before the
+ *    pass reads the WAL after the call; a stop() during the store's close() is made once close() has
+ *    settled its commits: store.ts #stopAfterCommitsSettle), within stopTimeoutMs: called before the
  *    first session began, it still connects (until that deadline, which also ends a connect
  *    attempt or a retry pause in progress: nats.ts unlessInterrupted), starts that session and
  *    lets its export make one pass; no session starts after stop() but one after a session the
@@ -229,6 +229,8 @@ export interface ReplicationHandle extends EventEmitter {
    * processes', read from the WAL by a last pass of the follow export made after the call), within
    * stopTimeoutMs, then disconnects; called before the replication is ready, it still connects,
    * starts a session and publishes (a flush). Commits made after the call may be published too.
+   * Called during the store's close(), it is made once close() has settled the store's commits,
+   * stopTimeoutMs counting from there (store.ts #stopAfterCommitsSettle).
    * A number (or bigint) is refused, WALNUT_INVALID_ARGUMENT reason options, nothing stopped: it
    * reads as a timeout, which is replicateTo's stopTimeoutMs (stop(60000) kept the default 5 s
    * without a word); any other argument is taken (arguments.ts: a verb that ends something is
@@ -1042,7 +1044,11 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         if (e !== null && !s.abandoned && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) this.#error(e);
         if (e instanceof WalnutError && e.code === 'WALNUT_CLOSED' && !s.abandoned) break; // the store closed
         // said, not silent: stop() resolves, but these commits are not in the stream
-        if (stopped() && (s.abandoned || s.publishedSeq < s.exportedSeq)) this.#error(walnutError('WALNUT_IO', `replication stop(): stopTimeoutMs (${this.options.stopTimeoutMs} ms) passed before commits ${s.publishedSeq + 1n}..${s.exportedSeq} of session ${s.id} were stored in the stream`, { reason: 'StopTimeout' }));
+        // an abandoned session's export ended where the lag bound cut it: the commits after its
+        // exportedSeq were never read, so the range is open (it named publishedSeq+1..exportedSeq,
+        // and commits the store acknowledged after those were in neither the stream nor a word)
+        const unstored = s.abandoned ? `${s.publishedSeq + 1n} on (the lag bound abandoned the session; its export read through ${s.exportedSeq}, none after)` : `${s.publishedSeq + 1n}..${s.exportedSeq}`;
+        if (stopped() && (s.abandoned || s.publishedSeq < s.exportedSeq)) this.#error(walnutError('WALNUT_IO', `replication stop(): stopTimeoutMs (${this.options.stopTimeoutMs} ms) passed before commits ${unstored} of session ${s.id} were stored in the stream`, { reason: 'StopTimeout' }));
         flush = s.abandoned && !stopped(); // (its export ended WALNUT_CLOSED: abandoned)
         // abandoned: the next session starts once the stream answers again (its base would be
         // dropped too), after a passive checkpoint, so that its export replays little of the WAL
