@@ -355,12 +355,18 @@ export class Database implements Queryable {
     const autocommit = (): boolean => !!w.engine.sqlite3.get_autocommit(w.db);
     let opensOwn = autocommit();
     let inAutocommit = false;
-    const beforeStatement = (statement: string, offset: number): void => {
+    const beforeStatement = (statement: string, offset: number): Promise<unknown> | undefined => {
       inAutocommit = autocommit();
       if (!opensOwn && inAutocommit) opensOwn = true;
-      progress.begin(statement, offset, inAutocommit);
+      const ownTables = w.runner.mayHaveOwnTables;
+      progress.begin(statement, offset, inAutocommit, ownTables);
       w.vfs.conflict = false; // (this statement's signals are its own: #againInExec)
       w.vfs.lastError = null;
+      // a statement that writes only tables of the connection's own (a TEMP table, an attached
+      // ':memory:' one) opens no view of the database, so nothing stops it once an earlier
+      // statement's commit was lost (walnut-vfs.ts #inDoubt): it waits for them to be durable,
+      // and fails ChainBroken with them (it ran, kept its rows, after one was lost)
+      return ownTables ? (w.vfs.earlierDurable() ?? undefined) : undefined;
     };
     const again = (e: unknown): Promise<boolean> | null => (inAutocommit ? this.#againInExec(e, turn) : null);
     return w.runner.exec(sql, beforeStatement, again).then(

@@ -15,7 +15,11 @@
  * object, a PRAGMA, a transaction opened) is not lost with its commit, so a run of such a
  * statement is never repeated: rest() answers null then, as for a statement that began
  * inside a transaction (its work is that transaction's) and for a failure that is not a
- * conflict (an I/O error, a full disk: the caller's to see).
+ * conflict (an I/O error, a full disk: the caller's to see). So too for every statement once
+ * the connection may hold tables of its own (a TEMP table, an attached ':memory:' database):
+ * a statement may write them without naming them so (`INSERT INTO scratch`, a TEMP trigger),
+ * and those rows stay when its commit is lost (a re-run put them there again: twice, three
+ * times; test/hostile/sql-exec-rerun-own-tables).
  *
  * Invariants: begin() is called before each statement runs, end() once the run ended (before the
  * call's durability is taken from the VFS); rest() only after the call settled.
@@ -33,7 +37,7 @@ const CONNECTION_EFFECTS_SQL = /\b(temp|temporary|pragma|attach|detach|begin|sav
 interface StatementRun {
   /** Its first byte in the text. */
   readonly offset: number;
-  /** It began in autocommit and touches nothing of the connection's own (CONNECTION_EFFECTS_SQL). */
+  /** It began in autocommit and touches nothing of the connection's own (CONNECTION_EFFECTS_SQL, no tables of its own). */
   readonly repeatable: boolean;
   /** Its durability promises: the VFS's from index `from` to `to` (null while it runs). */
   readonly from: number;
@@ -53,13 +57,16 @@ export class ExecProgress {
     this.#vfs = vfs;
   }
 
-  /** A statement (`sql`, at byte `offset` of the text) is about to run; `autocommit`: no transaction is open. */
-  begin(sql: string, offset: number, autocommit: boolean): void {
+  /**
+   * A statement (`sql`, at byte `offset` of the text) is about to run; `autocommit`: no
+   * transaction is open; `ownTables`: the connection may hold tables of its own (header).
+   */
+  begin(sql: string, offset: number, autocommit: boolean, ownTables: boolean): void {
     const at = this.#vfs.durabilityCount();
     const last = this.#runs[this.#runs.length - 1];
     if (last !== undefined) last.to = at;
     else this.#from = at; // (the call's: the writer's earlier calls took theirs when they ended)
-    this.#runs.push({ offset, repeatable: autocommit && !CONNECTION_EFFECTS_SQL.test(sql), from: at, to: null });
+    this.#runs.push({ offset, repeatable: autocommit && !ownTables && !CONNECTION_EFFECTS_SQL.test(sql), from: at, to: null });
   }
 
   /** The run ended (its last statement's promises are the VFS's now). */

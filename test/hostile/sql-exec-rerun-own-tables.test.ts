@@ -1,0 +1,84 @@
+// walnut/sql runs an autocommit exec() again from its first statement whose commit was lost
+// (exec-progress.ts); what the caller is told must match what is in the database. A way it
+// did not, beside a better-sqlite3 process committing back to back (sqlite-ticker.js), a
+// statement's commit lost at its durability (another process's commit came first):
+// tables of the connection's own (a TEMP table, one of an attached ':memory:' database) keep
+// what a statement wrote when its commit of the database file is lost, and a statement may
+// write them without naming TEMP: exec("INSERT a; <slow>; INSERT INTO scratch ..; INSERT b")
+// put its scratch row there 3 times for 1 a (every round), and once the text was no longer
+// run again, once for no a (the scratch insert opens no view of the database, so nothing
+// stopped it after a was lost) while the call rejected saying the statements after did not run.
+// Checked with sqlite3 after: every scratch/side row once per durable a.
+import { execFileSync, spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+import { expect, test } from 'vitest';
+
+import { openDatabase, type Database } from '../../lib/sql';
+import { HELPERS } from '../helpers/children';
+import { readLines } from '../helpers/child-lines';
+import { tmpDir } from '../helpers/tmp';
+
+const sqlite3 = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 5000', file, sql], { encoding: 'utf8' }).trim();
+const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: string; reason?: string }) => `${e.code}/${e.reason}`);
+
+/** A statement that computes for some milliseconds and commits nothing: the commit before it is settled by its end. */
+const SLOW = 'WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100000) SELECT count(*) FROM c';
+
+/** Runs `rounds` while a sqlite-ticker.js process commits into `ext` for `ms`; its commit count. */
+async function besideTicker(file: string, ms: number, rounds: () => Promise<void>): Promise<number> {
+  const ticker = spawn(process.execPath, [path.join(HELPERS, 'sqlite-ticker.js'), file, String(ms)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let commits = 0;
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  const exited = readLines(ticker, (line) => {
+    const msg = JSON.parse(line) as { ready?: boolean; commits?: number };
+    if (msg.ready) markReady();
+    if (msg.commits !== undefined) commits = msg.commits;
+  });
+  void exited.then(() => markReady());
+  await ready;
+  await rounds();
+  const { code, stderr } = await exited;
+  expect(code, stderr).toBe(0);
+  return commits;
+}
+
+async function closed(db: Database): Promise<void> {
+  if (db.open) await db.close();
+}
+
+test('exec() on a connection with a TEMP table and an attached one: their rows once per durable statement before them, none after a lost one', async () => {
+  const file = path.join(tmpDir(), 'exec-own-tables.db');
+  const db = await openDatabase(file);
+  const rounds: { k: number; result: string }[] = [];
+  let scratch: string[] = [];
+  let side: string[] = [];
+  try {
+    await db.exec('CREATE TABLE ext(v); CREATE TABLE log(x)');
+    await db.exec("CREATE TEMP TABLE scratch(x); ATTACH ':memory:' AS aux; CREATE TABLE aux.side(x)");
+    const commits = await besideTicker(file, 2000, async () => {
+      const end = Date.now() + 1900;
+      for (let k = 0; Date.now() < end; k++) {
+        const result = await outcome(db.exec(`INSERT INTO log VALUES ('a${k}'); ${SLOW}; INSERT INTO scratch VALUES ('${k}'); INSERT INTO side VALUES ('${k}'); INSERT INTO log VALUES ('b${k}')`));
+        rounds.push({ k, result });
+      }
+    });
+    expect(commits).toBeGreaterThan(0);
+    scratch = (await db.all('SELECT x FROM scratch')).map((r) => String(r.x));
+    side = (await db.all('SELECT x FROM side')).map((r) => String(r.x));
+  } finally {
+    await closed(db);
+  }
+  const log = sqlite3(file, 'SELECT x FROM log').split('\n');
+  const count = (rows: string[], x: string): number => rows.filter((r) => r === x).length;
+  const wrong: string[] = [];
+  for (const { k, result } of rounds) {
+    const a = count(log, `a${k}`);
+    if (a > 1 || count(log, `b${k}`) > a || (result === 'ok' && count(log, `b${k}`) !== 1)) wrong.push(`${k} (${result}): a ${a} b ${count(log, `b${k}`)} times`);
+    if (count(scratch, String(k)) !== a || count(side, String(k)) !== a) wrong.push(`${k} (${result}): scratch ${count(scratch, String(k))}, side ${count(side, String(k))} times for a ${a} times`);
+  }
+  expect(wrong).toEqual([]);
+  expect(rounds.length).toBeGreaterThan(0);
+  expect(sqlite3(file, 'PRAGMA integrity_check')).toBe('ok');
+}, 20_000);
