@@ -314,8 +314,9 @@ export class Database implements Queryable {
     const once = (text: string): Promise<void> => {
       const progress = new ExecProgress(text, this.#writer.vfs);
       return this.#retriedByCaller(source, () => this.#execOnWriter(text, progress, turn)).catch(async (e: unknown) => {
-        const rest = await this.#execRest(e, progress, turn);
-        if (rest === null) throw e;
+        const failure = await progress.failure(e); // (a statement's own after a lost commit is not the call's)
+        const rest = await this.#execRest(failure, progress, turn);
+        if (rest === null) throw failure;
         this.#conflictRetries++;
         return once(rest);
       });

@@ -24,7 +24,7 @@
  * Invariants: begin() is called before each statement runs, end() once the run ended (before the
  * call's durability is taken from the VFS); rest() only after the call settled.
  */
-import { isWalnutError } from '../errors';
+import { isWalnutError, walnutError, type WalnutError } from '../errors';
 import { waitedOutWrite } from './overtaken-writes';
 import type { VfsSignals } from './walnut-vfs';
 
@@ -51,6 +51,7 @@ export class ExecProgress {
   /** The promises of every statement, taken at end(), from the VFS's index `#from` (the first statement's). */
   #promises: Promise<unknown>[] = [];
   #from = 0;
+  #settled: Promise<PromiseSettledResult<unknown>[]> | null = null;
 
   constructor(text: string, vfs: VfsSignals) {
     this.#text = text;
@@ -84,7 +85,7 @@ export class ExecProgress {
    * none failed so (the failure was a statement's own) or one from there may not be repeated.
    */
   async rest(): Promise<string | null> {
-    const outcomes = await Promise.allSettled(this.#promises);
+    const outcomes = await this.#outcomes();
     const failed = (run: StatementRun): unknown[] => outcomes.slice(run.from - this.#from, (run.to ?? run.from) - this.#from).flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
     const first = this.#runs.findIndex((run) => failed(run).length > 0);
     if (first < 0) return null;
@@ -92,6 +93,30 @@ export class ExecProgress {
       if (!run.repeatable || !failed(run).every(lostToConflict)) return null;
     }
     return Buffer.from(this.#text, 'utf8').subarray(this.#runs[first]!.offset).toString('utf8');
+  }
+
+  /**
+   * Once the call failed with `e`: the call's failure. A statement's own (a constraint, a bad
+   * statement) met after the commit of an earlier one was lost is not: the statements before it
+   * did not all stay, and it may have failed on the lost rows. The first loss is then (a
+   * conflict as ChainBroken, which rest() may run again from the lost statement). The constraint
+   * of `INSERT a; INSERT b; INSERT <duplicate>` was the caller's while a and b were lost to
+   * another process's commit (test/hostile/sql-exec-rerun-own-tables).
+   */
+  async failure(e: unknown): Promise<unknown> {
+    if (lostToConflict(e) || isWalnutError(e, 'WALNUT_CONFLICT')) return e;
+    const lost = (await this.#outcomes()).find((o) => o.status === 'rejected');
+    if (lost === undefined || lost.reason === e) return e;
+    const loss: unknown = lost.reason;
+    if (!lostToConflict(loss)) return loss;
+    const message = `a transaction an earlier statement of this call committed or read failed to commit, so the failure of a later one (${(e as Error).message}) is not the call's (those before the lost one committed: exec() is not one transaction) (${(loss as Error).message})`;
+    return walnutError('WALNUT_CONFLICT', message, { path: (loss as WalnutError).path, reason: 'ChainBroken', cause: loss });
+  }
+
+  /** The outcome of every statement's promises (the call settled). */
+  #outcomes(): Promise<PromiseSettledResult<unknown>[]> {
+    this.#settled ??= Promise.allSettled(this.#promises);
+    return this.#settled;
   }
 }
 
