@@ -702,14 +702,19 @@ export class Database implements Queryable {
           return value;
         },
         (e: unknown) => {
-          if (autocommit && this.#closing === null && this.#lastChance(turn) && waitedOutWrite(e)) {
+          // a connection with tables of its own (TEMP, attached) may have had them written by
+          // the statement (a TEMP trigger, INSERT INTO scratch SELECT ..): SQLite committed that,
+          // and it stays when the database's commit is lost here, so it is not run again (a TEMP
+          // trigger's row was there twice: test/hostile/sql-exec-rerun-own-tables)
+          const repeatable = autocommit && !w.runner.mayHaveOwnTables;
+          if (repeatable && this.#closing === null && this.#lastChance(turn) && waitedOutWrite(e)) {
             // its commit waited busyTimeout for WRITE beside a writer that takes it again at
             // once (the wait sleeps as SQLite's busy handler does and missed the short gaps):
             // once more under the lease, whose wait tries every few µs, when it is had (its
             // own, or the one another write of this database holds: takeOrJoin)
             return this.#overtaken.takeOrJoin(turn).then((had) => this.#runAgainUnlessClosing(e, attempt, turn, had));
           }
-          if (!autocommit || !this.#runsAgain(e, turn)) {
+          if (!repeatable || !this.#runsAgain(e, turn)) {
             this.#overtaken.give(turn);
             throw e;
           }
