@@ -50,6 +50,15 @@ async function besideTicker(file: string, ms: number, rounds: () => Promise<void
   return commits;
 }
 
+/** Column x of `table` as the connection `db` sees it (its TEMP and attached tables too). */
+async function xs(db: Database, table: string): Promise<string[]> {
+  return (await db.all(`SELECT x FROM ${table}`)).map((r) => String(r.x));
+}
+
+/** Column x of log, read by sqlite3. */
+const logOf = (file: string): string[] => sqlite3(file, 'SELECT x FROM log').split('\n');
+const count = (rows: string[], x: string): number => rows.filter((r) => r === x).length;
+
 async function closed(db: Database): Promise<void> {
   if (db.open) await db.close();
 }
@@ -71,13 +80,12 @@ test('exec() on a connection with a TEMP table and an attached one: their rows o
       }
     });
     expect(commits).toBeGreaterThan(0);
-    scratch = (await db.all('SELECT x FROM scratch')).map((r) => String(r.x));
-    side = (await db.all('SELECT x FROM side')).map((r) => String(r.x));
+    scratch = await xs(db, 'scratch');
+    side = await xs(db, 'side');
   } finally {
     await closed(db);
   }
-  const log = sqlite3(file, 'SELECT x FROM log').split('\n');
-  const count = (rows: string[], x: string): number => rows.filter((r) => r === x).length;
+  const log = logOf(file);
   const wrong: string[] = [];
   for (const { k, result } of rounds) {
     const a = count(log, `a${k}`);
@@ -111,12 +119,11 @@ test("exec()'s constraint failure after its earlier statements' commit was lost 
   } finally {
     await closed(db);
   }
-  const log = sqlite3(file, 'SELECT x FROM log').split('\n');
-  const count = (x: string): number => log.filter((r) => r === x).length;
+  const log = logOf(file);
   const wrong: string[] = [];
   for (const { k, result } of calls) {
-    if (result === 'ok' || count(`e${k}`) !== 0) wrong.push(`${k}: ${result}, e ${count(`e${k}`)} times`);
-    if (result.startsWith('WALNUT_SQL') ? count(`c${k}`) !== 1 || count(`d${k}`) !== 1 : count(`c${k}`) > 1 || count(`d${k}`) > count(`c${k}`)) wrong.push(`${k}: ${result}, c ${count(`c${k}`)} d ${count(`d${k}`)} times`);
+    if (result === 'ok' || count(log, `e${k}`) !== 0) wrong.push(`${k}: ${result}, e ${count(log, `e${k}`)} times`);
+    if (result.startsWith('WALNUT_SQL') ? count(log, `c${k}`) !== 1 || count(log, `d${k}`) !== 1 : count(log, `c${k}`) > 1 || count(log, `d${k}`) > count(log, `c${k}`)) wrong.push(`${k}: ${result}, c ${count(log, `c${k}`)} d ${count(log, `d${k}`)} times`);
   }
   expect(wrong).toEqual([]);
   // the other process's commits overtook some (else nothing was tested)
@@ -147,12 +154,11 @@ test('run() and exec() of one statement that a TEMP trigger follows are not run 
         }),
       );
     });
-    scratch = (await db.all('SELECT x FROM scratch')).map((r) => String(r.x));
+    scratch = await xs(db, 'scratch');
   } finally {
     await closed(db);
   }
-  const log = sqlite3(file, 'SELECT x FROM log').split('\n');
-  const count = (rows: string[], x: string): number => rows.filter((r) => r === x).length;
+  const log = logOf(file);
   const wrong: string[] = [];
   for (const { k, result } of calls) {
     const [l, s] = [count(log, `r${k}`), count(scratch, `r${k}`)];
