@@ -314,8 +314,9 @@ export class Database implements Queryable {
     const once = (text: string): Promise<void> => {
       const progress = new ExecProgress(text, this.#writer.vfs);
       return this.#retriedByCaller(source, () => this.#execOnWriter(text, progress, turn)).catch(async (e: unknown) => {
-        const rest = await this.#execRest(e, progress, turn);
-        if (rest === null) throw e;
+        const failure = await progress.failure(e); // (a statement's own after a lost commit is not the call's)
+        const rest = await this.#execRest(failure, progress, turn);
+        if (rest === null) throw failure;
         this.#conflictRetries++;
         return once(rest);
       });
@@ -355,12 +356,18 @@ export class Database implements Queryable {
     const autocommit = (): boolean => !!w.engine.sqlite3.get_autocommit(w.db);
     let opensOwn = autocommit();
     let inAutocommit = false;
-    const beforeStatement = (statement: string, offset: number): void => {
+    const beforeStatement = (statement: string, offset: number): Promise<unknown> | undefined => {
       inAutocommit = autocommit();
       if (!opensOwn && inAutocommit) opensOwn = true;
-      progress.begin(statement, offset, inAutocommit);
+      const ownTables = w.runner.mayHaveOwnTables;
+      progress.begin(statement, offset, inAutocommit, ownTables);
       w.vfs.conflict = false; // (this statement's signals are its own: #againInExec)
       w.vfs.lastError = null;
+      // a statement that writes only tables of the connection's own (a TEMP table, an attached
+      // ':memory:' one) opens no view of the database, so nothing stops it once an earlier
+      // statement's commit was lost (walnut-vfs.ts #inDoubt): it waits for them to be durable,
+      // and fails ChainBroken with them (it ran, kept its rows, after one was lost)
+      return ownTables ? (w.vfs.earlierDurable() ?? undefined) : undefined;
     };
     const again = (e: unknown): Promise<boolean> | null => (inAutocommit ? this.#againInExec(e, turn) : null);
     return w.runner.exec(sql, beforeStatement, again).then(
@@ -695,14 +702,19 @@ export class Database implements Queryable {
           return value;
         },
         (e: unknown) => {
-          if (autocommit && this.#closing === null && this.#lastChance(turn) && waitedOutWrite(e)) {
+          // a connection with tables of its own (TEMP, attached) may have had them written by
+          // the statement (a TEMP trigger, INSERT INTO scratch SELECT ..): SQLite committed that,
+          // and it stays when the database's commit is lost here, so it is not run again (a TEMP
+          // trigger's row was there twice: test/hostile/sql-exec-rerun-own-tables)
+          const repeatable = autocommit && !w.runner.mayHaveOwnTables;
+          if (repeatable && this.#closing === null && this.#lastChance(turn) && waitedOutWrite(e)) {
             // its commit waited busyTimeout for WRITE beside a writer that takes it again at
             // once (the wait sleeps as SQLite's busy handler does and missed the short gaps):
             // once more under the lease, whose wait tries every few µs, when it is had (its
             // own, or the one another write of this database holds: takeOrJoin)
             return this.#overtaken.takeOrJoin(turn).then((had) => this.#runAgainUnlessClosing(e, attempt, turn, had));
           }
-          if (!autocommit || !this.#runsAgain(e, turn)) {
+          if (!repeatable || !this.#runsAgain(e, turn)) {
             this.#overtaken.give(turn);
             throw e;
           }

@@ -15,12 +15,16 @@
  * object, a PRAGMA, a transaction opened) is not lost with its commit, so a run of such a
  * statement is never repeated: rest() answers null then, as for a statement that began
  * inside a transaction (its work is that transaction's) and for a failure that is not a
- * conflict (an I/O error, a full disk: the caller's to see).
+ * conflict (an I/O error, a full disk: the caller's to see). So too for every statement once
+ * the connection may hold tables of its own (a TEMP table, an attached ':memory:' database):
+ * a statement may write them without naming them so (`INSERT INTO scratch`, a TEMP trigger),
+ * and those rows stay when its commit is lost (a re-run put them there again: twice, three
+ * times; test/hostile/sql-exec-rerun-own-tables).
  *
  * Invariants: begin() is called before each statement runs, end() once the run ended (before the
  * call's durability is taken from the VFS); rest() only after the call settled.
  */
-import { isWalnutError } from '../errors';
+import { isWalnutError, walnutError, type WalnutError } from '../errors';
 import { waitedOutWrite } from './overtaken-writes';
 import type { VfsSignals } from './walnut-vfs';
 
@@ -33,7 +37,7 @@ const CONNECTION_EFFECTS_SQL = /\b(temp|temporary|pragma|attach|detach|begin|sav
 interface StatementRun {
   /** Its first byte in the text. */
   readonly offset: number;
-  /** It began in autocommit and touches nothing of the connection's own (CONNECTION_EFFECTS_SQL). */
+  /** It began in autocommit and touches nothing of the connection's own (CONNECTION_EFFECTS_SQL, no tables of its own). */
   readonly repeatable: boolean;
   /** Its durability promises: the VFS's from index `from` to `to` (null while it runs). */
   readonly from: number;
@@ -47,19 +51,23 @@ export class ExecProgress {
   /** The promises of every statement, taken at end(), from the VFS's index `#from` (the first statement's). */
   #promises: Promise<unknown>[] = [];
   #from = 0;
+  #settled: Promise<PromiseSettledResult<unknown>[]> | null = null;
 
   constructor(text: string, vfs: VfsSignals) {
     this.#text = text;
     this.#vfs = vfs;
   }
 
-  /** A statement (`sql`, at byte `offset` of the text) is about to run; `autocommit`: no transaction is open. */
-  begin(sql: string, offset: number, autocommit: boolean): void {
+  /**
+   * A statement (`sql`, at byte `offset` of the text) is about to run; `autocommit`: no
+   * transaction is open; `ownTables`: the connection may hold tables of its own (header).
+   */
+  begin(sql: string, offset: number, autocommit: boolean, ownTables: boolean): void {
     const at = this.#vfs.durabilityCount();
     const last = this.#runs[this.#runs.length - 1];
     if (last !== undefined) last.to = at;
     else this.#from = at; // (the call's: the writer's earlier calls took theirs when they ended)
-    this.#runs.push({ offset, repeatable: autocommit && !CONNECTION_EFFECTS_SQL.test(sql), from: at, to: null });
+    this.#runs.push({ offset, repeatable: autocommit && !ownTables && !CONNECTION_EFFECTS_SQL.test(sql), from: at, to: null });
   }
 
   /** The run ended (its last statement's promises are the VFS's now). */
@@ -77,7 +85,7 @@ export class ExecProgress {
    * none failed so (the failure was a statement's own) or one from there may not be repeated.
    */
   async rest(): Promise<string | null> {
-    const outcomes = await Promise.allSettled(this.#promises);
+    const outcomes = await this.#outcomes();
     const failed = (run: StatementRun): unknown[] => outcomes.slice(run.from - this.#from, (run.to ?? run.from) - this.#from).flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
     const first = this.#runs.findIndex((run) => failed(run).length > 0);
     if (first < 0) return null;
@@ -85,6 +93,30 @@ export class ExecProgress {
       if (!run.repeatable || !failed(run).every(lostToConflict)) return null;
     }
     return Buffer.from(this.#text, 'utf8').subarray(this.#runs[first]!.offset).toString('utf8');
+  }
+
+  /**
+   * Once the call failed with `e`: the call's failure. A statement's own (a constraint, a bad
+   * statement) met after the commit of an earlier one was lost is not: the statements before it
+   * did not all stay, and it may have failed on the lost rows. The first loss is then (a
+   * conflict as ChainBroken, which rest() may run again from the lost statement). The constraint
+   * of `INSERT a; INSERT b; INSERT <duplicate>` was the caller's while a and b were lost to
+   * another process's commit (test/hostile/sql-exec-rerun-own-tables).
+   */
+  async failure(e: unknown): Promise<unknown> {
+    if (lostToConflict(e) || isWalnutError(e, 'WALNUT_CONFLICT')) return e;
+    const lost = (await this.#outcomes()).find((o) => o.status === 'rejected');
+    if (lost === undefined || lost.reason === e) return e;
+    const loss: unknown = lost.reason;
+    if (!lostToConflict(loss)) return loss;
+    const message = `a transaction an earlier statement of this call committed or read failed to commit, so the failure of a later one (${(e as Error).message}) is not the call's (those before the lost one committed: exec() is not one transaction) (${(loss as Error).message})`;
+    return walnutError('WALNUT_CONFLICT', message, { path: (loss as WalnutError).path, reason: 'ChainBroken', cause: loss });
+  }
+
+  /** The outcome of every statement's promises (the call settled). */
+  #outcomes(): Promise<PromiseSettledResult<unknown>[]> {
+    this.#settled ??= Promise.allSettled(this.#promises);
+    return this.#settled;
   }
 }
 

@@ -102,6 +102,8 @@ const STEP_RETRIES = 32;
  * unordered scan in the other order). See mayHaveTempObjects.
  */
 const TEMP_SQL = /\b(temp|temporary|case_sensitive_like|full_column_names|short_column_names|reverse_unordered_selects)\b/i;
+/** SQL text that may give this connection tables of its own: TEMP ones, an attached database (ATTACH ':memory:'). See mayHaveOwnTables. */
+const OWN_TABLES_SQL = /\b(temp|temporary|attach)\b/i;
 /**
  * A PRAGMA journal_mode: the VFS answers it ("wal", walnut-vfs.ts #pragma), and SQLite names a
  * PRAGMA's column after the answer the VFS gave (the column was "wal"); its name is journal_mode.
@@ -115,6 +117,7 @@ export class StatementRunner {
   readonly #yields: boolean;
   readonly #shapes = new Map<number, StatementShape>();
   #mayHaveTemp = false;
+  #mayHaveOwnTables = false;
   readonly #statementEnded: () => void;
   /** Stack overflows whose step #halt() stopped (their message says so). */
   readonly #halted = new WeakSet<RangeError>();
@@ -144,6 +147,16 @@ export class StatementRunner {
   }
 
   /**
+   * True once SQL naming TEMP, TEMPORARY or ATTACH was prepared or run here (sticky): the
+   * connection may hold tables of its own (a TEMP table or trigger, a table of an attached
+   * ':memory:' database), which a statement may write without naming them so, and which keep
+   * what it wrote when its commit of the database file is lost (exec-progress.ts).
+   */
+  get mayHaveOwnTables(): boolean {
+    return this.#mayHaveOwnTables;
+  }
+
+  /**
    * True once the wasm stack ran out while SQLite loaded its schema (header comment): SQLite
    * holds a half-loaded schema it will not load again, and no statement may run on it.
    */
@@ -155,6 +168,7 @@ export class StatementRunner {
   async prepare(sql: string): Promise<number> {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
     if (!this.#mayHaveTemp && TEMP_SQL.test(sql)) this.#mayHaveTemp = true;
+    if (!this.#mayHaveOwnTables && OWN_TABLES_SQL.test(sql)) this.#mayHaveOwnTables = true;
     const m = this.#e.module;
     const newest = m._sqlite3_next_stmt(this.#db, 0) as number;
     for (let retries = 0; ; retries++) {
@@ -373,15 +387,17 @@ export class StatementRunner {
 
   /**
    * Runs every statement of `sql`. `refuse`, when given, sees each statement's own text and the
-   * byte offset in `sql` where it begins before it runs, and may throw to stop there (the
-   * statements before it have run). `again`, when given, is asked about a statement's failure
+   * byte offset in `sql` where it begins before it runs, and may throw (or return a promise
+   * that rejects) to stop there (the statements before it have run); the statement runs once
+   * a promise it returned resolved. `again`, when given, is asked about a statement's failure
    * (SQLite's error, untranslated): null to fail with it, else a promise; the statement is reset
    * at once and, when the promise resolves true, stepped again from its start (an autocommit
    * statement another connection overtook, which wrote nothing: database.ts).
    */
-  async exec(sql: string, refuse?: (statement: string, offset: number) => void, again?: (e: unknown) => Promise<boolean> | null): Promise<void> {
+  async exec(sql: string, refuse?: (statement: string, offset: number) => Promise<unknown> | void, again?: (e: unknown) => Promise<boolean> | null): Promise<void> {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
     if (!this.#mayHaveTemp && TEMP_SQL.test(sql)) this.#mayHaveTemp = true;
+    if (!this.#mayHaveOwnTables && OWN_TABLES_SQL.test(sql)) this.#mayHaveOwnTables = true;
     const newest = this.#e.module._sqlite3_next_stmt(this.#db, 0) as number;
     try {
       await this.#exec(sql, refuse, again);
@@ -399,7 +415,7 @@ export class StatementRunner {
    * busy twice: test/hostile/sql-open-read-locks-busy); an empty statement (`;;`) or a comment
    * is skipped, and the statements after it run, as sqlite3_exec() runs them.
    */
-  async #exec(sql: string, refuse?: (statement: string, offset: number) => void, again?: (e: unknown) => Promise<boolean> | null): Promise<void> {
+  async #exec(sql: string, refuse?: (statement: string, offset: number) => Promise<unknown> | void, again?: (e: unknown) => Promise<boolean> | null): Promise<void> {
     const { module: m, C } = this.#e;
     const bytes = Buffer.from(sql, 'utf8');
     // the text NUL-terminated in wasm memory (a U+0000 inside ends it, as a C string's does),
@@ -418,7 +434,8 @@ export class StatementRunner {
         at = tail;
         if (stmt === 0) continue; // whitespace, a comment, an empty statement
         try {
-          refuse?.(m.UTF8ToString(m._sqlite3_sql(stmt)) as string, begins - head);
+          const wait = refuse?.(m.UTF8ToString(m._sqlite3_sql(stmt)) as string, begins - head);
+          if (wait !== undefined) await wait;
           // stepped as execute() steps (#stepAgain: up to STEP_RETRIES waits for a retry op, SQLITE_SCHEMA
           // before a row), not by wa-sqlite's step(), which gives up after one retry
           let rowSeen = false;

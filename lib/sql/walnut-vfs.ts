@@ -107,6 +107,12 @@ export interface VfsSignals {
   /** The call's durability promises from index `from` on, a copy (takeDurability() still takes them all). */
   durabilitySince(from: number): Promise<unknown>[];
   /**
+   * Null when everything the call's earlier statements committed or read is durable, else a
+   * promise for it that rejects as a view opened now would (#inDoubt: ChainBroken): exec() waits
+   * for it before a statement that may write tables of the connection's own (exec-progress.ts).
+   */
+  earlierDurable(): Promise<unknown> | null;
+  /**
    * The connection set its own journal mode (connection.ts, at open): from now on PRAGMA
    * journal_mode is walnut's to answer ("wal"), and a change of it is refused (#pragma).
    */
@@ -324,6 +330,17 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       const open = this.#earlier.filter((w) => !w.ok);
       this.#earlier = open;
       if (open.length === 0 || (pipeline.failed === null && open[0]!.resets === resets)) return null;
+      return this.#outcome(open);
+    }
+
+    earlierDurable(): Promise<unknown> | null {
+      const open = this.#earlier.filter((w) => !w.ok);
+      this.#earlier = open;
+      return open.length === 0 ? null : this.#outcome(open);
+    }
+
+    /** The outcome of the call's waits `open`: a conflict among them fails what waits as ChainBroken. */
+    #outcome(open: CallWait[]): Promise<unknown> {
       return Promise.all(open.map((w) => w.p)).catch((e: unknown) => {
         if (isWalnutError(e, 'WALNUT_CONFLICT') || (isWalnutError(e, 'WALNUT_FAILED') && e.reason === 'ChainBroken')) {
           throw walnutError('WALNUT_CONFLICT', `a transaction an earlier statement of this call committed or read failed to commit, so the statements after it did not run (those before it may have committed: exec() is not one transaction) (${(e as Error).message})`, { path: store.path, reason: 'ChainBroken', cause: e });
