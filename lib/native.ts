@@ -33,6 +33,12 @@ export interface NativeOpenOptions {
    * (a restore's marker), checked to be a regular file once open.
    */
   nonBlocking?: boolean;
+  /**
+   * Opens another description (its own OFD locks) of the file this descriptor of the process has
+   * open, through /proc/self/fd, even when its name was removed or now names another file; the
+   * path is then only the name errors and `path` report. Not with create, exclusive or truncate.
+   */
+  sameFileAs?: number;
 }
 
 export interface NativeLockHolder {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -175,8 +176,14 @@ class BounceReadOp : public IoOp {
 // walnut write (and truncate) whatever it points to. The database path itself is resolved
 // (realpath) by the callers that take one from the user, so only the files walnut derives or
 // creates meet the refusal. `followSymlinks: true` opts out for a path the user chose.
+//
+// `sameFileAs: fd` opens another description (its own OFD locks) of the file that descriptor of
+// this process has open, through /proc/self/fd/<fd>, which reaches the inode even when its name
+// was removed or now names another file; `path` is then only the name errors and .path report
+// (a connection's checkpointer must copy the WAL the connection wrote: lib/wal-index).
 struct OpenRequest {
   std::string path;
+  std::string openPath;  // what open(2) and Adopt get: `path`, or /proc/self/fd/<sameFileAs>
   int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW;
   mode_t mode = 0644;
   LaneId lane = LaneId::kMain;
@@ -237,7 +244,23 @@ bool ParseOpen(const Napi::CallbackInfo& info, OpenRequest* req) {
       ThrowInvalid(env, "readOnly cannot be combined with create, exclusive or truncate");
       return false;
     }
+    Napi::Value sameFileAs;
+    if (!GetProp(env, o, "sameFileAs", &sameFileAs)) return false;
+    if (!sameFileAs.IsUndefined()) {
+      const double fd = sameFileAs.IsNumber() ? sameFileAs.As<Napi::Number>().DoubleValue() : -1;
+      if (!(fd >= 0 && fd <= INT32_MAX && fd == static_cast<double>(static_cast<int32_t>(fd)))) {
+        ThrowInvalid(env, "sameFileAs must be a descriptor number");
+        return false;
+      }
+      if (req->flags & (O_CREAT | O_TRUNC)) {
+        ThrowInvalid(env, "sameFileAs cannot be combined with create, exclusive or truncate");
+        return false;
+      }
+      req->openPath = "/proc/self/fd/" + std::to_string(static_cast<int32_t>(fd));
+      req->flags &= ~O_NOFOLLOW;  // the /proc entry is a link by design
+    }
   }
+  if (req->openPath.empty()) req->openPath = req->path;
   return true;
 }
 
@@ -247,10 +270,10 @@ int OpenFd(const OpenRequest& req, OsFailure* failure) {
     *failure = OsFailure{injected, "open"};
     return -1;
   }
-  int fd = fd_registry::Adopt(req.path.c_str(), req.flags);
+  int fd = fd_registry::Adopt(req.openPath.c_str(), req.flags);
   if (fd >= 0) return fd;  // a parked descriptor of this file, idle (fd_registry.h)
   do {
-    fd = ::open(req.path.c_str(), req.flags, req.mode);
+    fd = ::open(req.openPath.c_str(), req.flags, req.mode);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     *failure = OsFailure{errno, "open"};

@@ -99,7 +99,7 @@ function checkTimeout(timeout: number): void {
   }
 }
 
-const OPEN_OPTIONS: readonly (keyof OpenFileOptions)[] = ['lane', 'create', 'readOnly', 'exclusive', 'truncate', 'mode', 'followSymlinks', 'nonBlocking'];
+const OPEN_OPTIONS: readonly (keyof OpenFileOptions)[] = ['lane', 'create', 'readOnly', 'exclusive', 'truncate', 'mode', 'followSymlinks', 'nonBlocking', 'sameFileAs'];
 
 /**
  * The options the addon gets: a plain copy, each value read once here. The addon must never meet

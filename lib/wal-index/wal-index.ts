@@ -74,7 +74,7 @@ import {
   type ShmHeader,
 } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, frameOffset, sameSalts, WAL_HEADER_SIZE, walHeaderBeforeFrame1 } from '../format/wal-header';
-import { nativeHandleOf, WalnutFile, type Durability, type LockMode } from '../io/file';
+import { nativeHandleOf, WalnutFile, type Durability, type LockMode, type OpenFileOptions } from '../io/file';
 import { checkDbPath, requireRegularFiles, resolvedPath } from '../io/real-path';
 import { settleRestores } from '../io/restore-asides';
 import { ScratchWords } from '../io/scratch-words';
@@ -2080,11 +2080,15 @@ export class WalIndex {
   /**
    * This connection's descriptors of the database and the WAL on the background lane (opened
    * once, closed by close()): the checkpointer's and the WAL zero-ahead's. (They are OFD
-   * descriptors: opening and closing them does not touch the connection's locks.)
+   * descriptors: opening and closing them does not touch the connection's locks.) They are
+   * opened through the connection's own descriptors (sameFileAs), not by name: a -wal removed
+   * or replaced by name since this connection opened it is still the WAL its commits went
+   * into, and the last closer's checkpoint must copy that one (opened by name, the open failed
+   * and the unlinked WAL's acknowledged commits were lost, or it read a stranger's file).
    */
   #backgroundFiles(): Promise<[WalnutFile, WalnutFile]> {
     if (this.#background === null) {
-      const opening = openBoth(this.dbPath, this.walPath);
+      const opening = openBoth(this.db, this.wal.file);
       this.#background = opening;
       // a failed open is not kept: the next checkpoint (or zeroing) tries again (a transient
       // EMFILE/EIO once failed every later checkpoint of the connection)
@@ -2106,7 +2110,7 @@ export class WalIndex {
   followerWalFile(): Promise<WalnutFile> {
     this.#checkOpen();
     if (this.#followerWal === null) {
-      const opening = WalnutFile.open(this.walPath, { lane: 'read', readOnly: true });
+      const opening = openSameFile(this.wal.file, { lane: 'read', readOnly: true }); // (the WAL this connection writes: #backgroundFiles)
       this.#followerWal = opening;
       opening.catch(() => {
         if (this.#followerWal === opening) this.#followerWal = null; // the next follower tries again
@@ -2476,9 +2480,10 @@ export class WalIndex {
         failures.push(e);
       }
     };
-    if (removeWal && this.#shm !== null) await step(() => removeIfAllowed(this.shmPath));
-    if (this.#shm !== null) await step(() => this.#shm?.close()); // drops DMS with its descriptor
-    if (removeWal) await step(() => removeIfAllowed(this.walPath));
+    const shm = this.#shm;
+    if (removeWal && shm !== null) await step(() => removeIfStillNaming(this.shmPath, shm));
+    if (shm !== null) await step(() => shm.close()); // drops DMS with its descriptor
+    if (removeWal) await step(() => removeIfStillNaming(this.walPath, this.wal.file));
     if (this.#background !== null) {
       const handles = await this.#background.catch(() => [] as WalnutFile[]);
       for (const h of handles) await h.close().catch(() => undefined);
@@ -2545,10 +2550,10 @@ function inCloseTurn<T>(fileKey: string, close: () => Promise<T>): Promise<T> {
  * The database and WAL files on the background lane, both or neither: when one open fails the
  * other's descriptor is closed before the failure is passed on.
  */
-async function openBoth(dbPath: string, walPath: string): Promise<[WalnutFile, WalnutFile]> {
+async function openBoth(dbFile: WalnutFile, walFile: WalnutFile): Promise<[WalnutFile, WalnutFile]> {
   const [db, wal] = await Promise.allSettled([
-    WalnutFile.open(dbPath, { lane: 'background' }),
-    WalnutFile.open(walPath, { lane: 'background' }),
+    openSameFile(dbFile, { lane: 'background' }),
+    openSameFile(walFile, { lane: 'background' }),
   ]);
   if (db.status === 'fulfilled' && wal.status === 'fulfilled') return [db.value, wal.value];
   for (const r of [db, wal]) if (r.status === 'fulfilled') await r.value.close().catch(() => undefined);
@@ -2572,6 +2577,32 @@ async function openReadWrite(dbPath: string): Promise<WalnutFile> {
     }
     throw walnutError('WALNUT_READONLY', `${dbPath} can be read but not written here (${(e as Error).message}); walnut writes every database it opens`, { path: dbPath, errno: (e as { errno?: number }).errno, syscall: 'open', cause: e });
   }
+}
+
+/** Linux's per-process descriptor directory, which sameFileAs opens through (absent without /proc mounted). */
+const hasProcSelfFd = fs.existsSync('/proc/self/fd');
+
+/**
+ * Another descriptor (its own open file description, so its own OFD locks) of the very file
+ * `file` has open, reported under its name (sameFileAs): it reaches the inode even when the name
+ * was removed or now names another file. Without /proc mounted, by `file`'s name. The caller
+ * keeps `file` open until the open has settled (the descriptor number must not be reused meanwhile).
+ */
+function openSameFile(file: WalnutFile, options: OpenFileOptions): Promise<WalnutFile> {
+  return WalnutFile.open(file.path, hasProcSelfFd ? { ...options, sameFileAs: file.fd } : options);
+}
+
+/**
+ * Removes `name` (removeIfAllowed) only while it names the file `ours` has open: a -wal or -shm
+ * removed or replaced by name under this connection is somebody else's file now (a new
+ * connection's, or a stranger's), which the last close must leave alone.
+ */
+function removeIfStillNaming(name: string, ours: WalnutFile): void {
+  const there = fs.lstatSync(name, { throwIfNoEntry: false });
+  if (there === undefined) return;
+  const mine = fs.fstatSync(ours.fd);
+  if (there.dev !== mine.dev || there.ino !== mine.ino) return;
+  removeIfAllowed(name);
 }
 
 /**

@@ -118,6 +118,26 @@ describe('open', () => {
     expectWalnutError(() => WalnutFile.openSync(fresh(), { create: true, mode: -1 }), 'WALNUT_INVALID_ARGUMENT');
     expectWalnutError(() => WalnutFile.openSync(fresh(), { readOnly: true, create: true }), 'WALNUT_INVALID_ARGUMENT');
     expectWalnutError(() => new (NativeFile as unknown as new (p: unknown) => unknown)(42), 'WALNUT_INVALID_ARGUMENT');
+    for (const sameFileAs of [-1, 1.5, NaN, '3'] as unknown as number[]) expectWalnutError(() => WalnutFile.openSync(fresh(), { sameFileAs }), 'WALNUT_INVALID_ARGUMENT');
+    expectWalnutError(() => WalnutFile.openSync(fresh(), { sameFileAs: 0, create: true }), 'WALNUT_INVALID_ARGUMENT');
+  });
+
+  it('sameFileAs opens the file a descriptor has open, with locks of its own, after its name was removed and taken by another file', async () => {
+    const p = fresh();
+    const first = await WalnutFile.open(p, { create: true });
+    await first.write(Buffer.from('first'), 0, 5, 0);
+    fs.rmSync(p);
+    fs.writeFileSync(p, 'stranger');
+    const again = await WalnutFile.open(p, { sameFileAs: first.fd });
+    expect(again.path).toBe(p); // the name errors report, not /proc/self/fd/N
+    const got = Buffer.alloc(16);
+    expect(await again.read(got, 0, 16, 0)).toBe(5);
+    expect(got.subarray(0, 5).toString()).toBe('first');
+    expect(fs.fstatSync(again.fd).ino).toBe(fs.fstatSync(first.fd).ino);
+    expect(first.tryLock(0, 1, 'exclusive')).toBe(true);
+    expect(again.tryLock(0, 1, 'shared')).toBe(false); // another open file description: another lock owner
+    await Promise.all([first.close(), again.close()]);
+    expect(fs.readFileSync(p, 'utf8')).toBe('stranger');
   });
 });
 
