@@ -145,6 +145,18 @@ export async function lockShared(db: WalnutFile, busyTimeout: number): Promise<v
 }
 
 /**
+ * EXCLUSIVE on the database file without waiting, as SQLite's last connection takes it before it
+ * removes the -wal and -shm: PENDING, then the SHARED range (our own SHARED converts only when
+ * nobody else holds part of it). False, PENDING let go again, when another connection is there.
+ */
+export function tryExclusive(db: WalnutFile): boolean {
+  if (!db.tryLock(DB_LOCK.PENDING, 1, 'exclusive')) return false;
+  if (db.tryLock(DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE, 'exclusive')) return true;
+  db.unlock(DB_LOCK.PENDING, 1);
+  return false;
+}
+
+/**
  * Converts the rollback-journal database open on `db` to WAL mode (see the top of this file),
  * or writes `o.newPage1` into an empty file. Returns the header as it is now (another
  * connection may have converted it meanwhile).

@@ -82,7 +82,7 @@ import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopy
 import { type EventRing, publish } from '../telemetry/events';
 import { dbHeaderThroughWal, refuseForeignWal, refuseWalPage1OfOtherSize } from '../wal/page1-through-wal';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
-import { convertToWalMode, lockShared, refuseHotJournal } from './journal-mode';
+import { convertToWalMode, lockShared, refuseHotJournal, tryExclusive } from './journal-mode';
 import { Snapshot, type SnapshotState } from './snapshot';
 
 /**
@@ -527,7 +527,7 @@ export class WalIndex {
       // a -shm this open made for a database its recovery then refused (a -wal of another page
       // size beside an intact WAL-mode header) goes again, as SQLite's last connection removes
       // its own: only under EXCLUSIVE on the database file, so no other connection uses it
-      if (opened.shm !== undefined && shmCreated && db.tryLock(PENDING_BYTE, 1, 'exclusive') && db.tryLock(SHARED_FIRST, SHARED_SIZE, 'exclusive')) {
+      if (opened.shm !== undefined && shmCreated && tryExclusive(db)) {
         fs.rmSync(`${dbPath}-shm`, { force: true });
       }
       await opened.shm?.close().catch(() => undefined);
@@ -2225,11 +2225,7 @@ export class WalIndex {
    * connection does before it checkpoints and deletes the -wal and -shm. Openers then wait.
    */
   #tryExclusive(): boolean {
-    if (this.lockingMode === 'exclusive') return true;
-    if (!this.db.tryLock(PENDING_BYTE, 1, 'exclusive')) return false;
-    if (this.db.tryLock(SHARED_FIRST, SHARED_SIZE, 'exclusive')) return true;
-    this.db.unlock(PENDING_BYTE, 1);
-    return false;
+    return this.lockingMode === 'exclusive' || tryExclusive(this.db);
   }
 
   /**
