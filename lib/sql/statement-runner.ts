@@ -164,11 +164,20 @@ export class StatementRunner {
     return this.#schemaAbandoned;
   }
 
-  /** Prepares exactly one statement (WALNUT_INVALID_ARGUMENT for none or several). */
-  async prepare(sql: string): Promise<number> {
+  /**
+   * What prepare() and exec() ask of SQL text before it runs: a string (else
+   * WALNUT_INVALID_ARGUMENT), and whether it may give this connection what others lack
+   * (mayHaveTempObjects, mayHaveOwnTables).
+   */
+  #takeSqlText(sql: string): void {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
     if (!this.#mayHaveTemp && TEMP_SQL.test(sql)) this.#mayHaveTemp = true;
     if (!this.#mayHaveOwnTables && OWN_TABLES_SQL.test(sql)) this.#mayHaveOwnTables = true;
+  }
+
+  /** Prepares exactly one statement (WALNUT_INVALID_ARGUMENT for none or several). */
+  async prepare(sql: string): Promise<number> {
+    this.#takeSqlText(sql);
     const m = this.#e.module;
     const newest = m._sqlite3_next_stmt(this.#db, 0) as number;
     for (let retries = 0; ; retries++) {
@@ -395,9 +404,7 @@ export class StatementRunner {
    * statement another connection overtook, which wrote nothing: database.ts).
    */
   async exec(sql: string, refuse?: (statement: string, offset: number) => Promise<unknown> | void, again?: (e: unknown) => Promise<boolean> | null): Promise<void> {
-    if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
-    if (!this.#mayHaveTemp && TEMP_SQL.test(sql)) this.#mayHaveTemp = true;
-    if (!this.#mayHaveOwnTables && OWN_TABLES_SQL.test(sql)) this.#mayHaveOwnTables = true;
+    this.#takeSqlText(sql);
     const newest = this.#e.module._sqlite3_next_stmt(this.#db, 0) as number;
     try {
       await this.#exec(sql, refuse, again);
