@@ -217,9 +217,11 @@ function program(setExit: (code: number) => void): Command {
       /** --follow: the stream's first bytes that hold the database as of the start ('caughtUp'). */
       let caughtUpAt: number | null = null;
       // a follow's file is a backup once it holds those bytes: with --force once renamed over
-      // FILE; a FILE it created once written that far (any other output: from the start, as before)
+      // FILE; any other FILE (one it created, a FIFO, a device) once written that far; stdout from
+      // the start, as before. (A FIFO counted from the start: `--follow -o PIPE` stopped before any
+      // reader came exited 0 saying "8271 bytes", none of which anybody had read.)
       const holdsBackup = (): boolean =>
-        replacement !== null ? replacement.replaced : !created || (caughtUpAt !== null && target !== null && (target as fs.WriteStream).bytesWritten >= caughtUpAt);
+        replacement !== null ? replacement.replaced : file === undefined || (caughtUpAt !== null && target !== null && (target as fs.WriteStream).bytesWritten >= caughtUpAt);
       // what a failed or interrupted export leaves where it has no backup to show yet: nothing
       // that looks like one (the new file beside FILE with --force, FILE stays as it was; or the
       // FILE it created). A --follow's file that holds a backup is kept whatever happens later: it

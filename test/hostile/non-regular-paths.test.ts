@@ -93,6 +93,10 @@ describe('walnut export -o FIFO while nobody reads the FIFO', () => {
         run.child.kill(signal);
         const r = await run.end();
         expect(r, `${extra.join(' ')}: still waiting in the open after ${signal}`).not.toBe(null);
+        // ended by the signal, as an export interrupted before its output holds anything: with
+        // --follow it exited 0 saying "N bytes" that nobody had read
+        expect(r, `${extra.join(' ')}: ${run.stderr()}`).toEqual({ status: null, signal });
+        expect(run.stderr()).not.toMatch(/bytes/);
         expect(fs.statSync(fifo).isFIFO()).toBe(true); // the FIFO left as it was
       }
     }, 4 * HANG_MS);
