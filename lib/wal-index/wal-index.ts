@@ -48,8 +48,9 @@
  *    the last of several closing at once finds no other SHARED and does the last connection's
  *    checkpoint and removal of the -wal and -shm (closeAsLast); across worker_threads and
  *    processes the close turn is an OFD lock on CLOSE_TURN_BYTE, waited for a bounded time.
- *    close() closes every descriptor even when a step before fails. A file open in this process is open under one real path only
- *    (claimName: a hard link's -wal and -shm would be a second WAL of the same pages).
+ *    close() closes every descriptor even when a step before fails. A database file is open (by
+ *    walnut, in any thread or process) under one real path only (open-names.ts: a hard link's
+ *    -wal and -shm would be a second WAL of the same pages).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -83,6 +84,7 @@ import { type EventRing, publish } from '../telemetry/events';
 import { dbHeaderThroughWal, refuseForeignWal, refuseWalPage1OfOtherSize } from '../wal/page1-through-wal';
 import { WalFile, type AppendResult, type WalRecovery, type WalTransaction } from '../wal/wal-file';
 import { convertToWalMode, lockShared, refuseHotJournal, tryExclusive } from './journal-mode';
+import { claimName, CLOSE_TURN_BYTE, releaseName } from './open-names';
 import { Snapshot, type SnapshotState } from './snapshot';
 
 /**
@@ -175,8 +177,6 @@ const NOT_INLINE = 2;
 
 /** Database-file lock bytes (SQLite's unix VFS). */
 const { PENDING: PENDING_BYTE, SHARED_FIRST, SHARED_SIZE } = DB_LOCK;
-/** The database file's byte just past SQLite's SHARED range: walnut's close turn (#takeCloseTurnLock). */
-const CLOSE_TURN_BYTE = SHARED_FIRST + SHARED_SIZE;
 const CLOSE_TURN_WAIT_MS = 5000;
 
 export type LockingMode = 'shared' | 'exclusive';
@@ -498,7 +498,7 @@ export class WalIndex {
       }
       const st = fs.fstatSync(db.fd);
       const key = `${st.dev}:${st.ino}`;
-      claimName(key, dbPath);
+      claimName(db, key, dbPath);
       fileKey = key; // released again if this open fails
       const mode = st.mode & 0o777;
       opened.wal = await WalFile.open(`${dbPath}-wal`, { create: true, mode });
@@ -2503,33 +2503,6 @@ export class WalIndex {
  * the closes queued before it (each ends on its own), so no close waits for another for good.
  */
 const closeTurns = new Map<string, Promise<unknown>>();
-
-/**
- * The name (real path) each database file (WalIndex#fileKey) is open under in this process, and
- * how many connections use it. The -wal and -shm are found by name, so a second name of the same
- * file (a hard link, or the file renamed while open) is another WAL and wal-index for the same
- * pages: commits through each were invisible to the other, and the checkpoints of both wrote
- * into one file (SQLite has the same flaw and only logs "multiple links"). An open under a
- * second name while the first is in use is refused; other processes are not seen here.
- */
-const openNames = new Map<string, { dbPath: string; connections: number }>();
-
-/** Counts a connection to `fileKey` under `dbPath`; WALNUT_CANTOPEN (reason HardLink) when it is open here under another name. */
-function claimName(fileKey: string, dbPath: string): void {
-  const open = openNames.get(fileKey);
-  if (open === undefined) {
-    openNames.set(fileKey, { dbPath, connections: 1 });
-  } else if (open.dbPath === dbPath) {
-    open.connections++;
-  } else {
-    throw walnutError('WALNUT_CANTOPEN', `the database file is open in this process as ${open.dbPath} (a hard link, or renamed since): its -wal and -shm under this name would be a second WAL of the same file`, { path: dbPath, reason: 'HardLink' });
-  }
-}
-
-function releaseName(fileKey: string): void {
-  const open = openNames.get(fileKey);
-  if (open !== undefined && --open.connections === 0) openNames.delete(fileKey);
-}
 
 /** Runs `close` once the closes of the same file queued before it in this process have ended. */
 function inCloseTurn<T>(fileKey: string, close: () => Promise<T>): Promise<T> {

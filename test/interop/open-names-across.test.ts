@@ -1,0 +1,154 @@
+// One database file reached by a second name (a hard link, or the file renamed) while another
+// process or worker_thread has it open under the first: the -wal and -shm are found by name, so
+// the second name's connections were a second WAL of the same pages. Within one thread the open
+// was refused already (test/interop/close-names); across threads and processes it opened: 300
+// rows committed through one name were invisible through the other, and both names' checkpoints
+// wrote into the one file. Now it is refused there too (WALNUT_CANTOPEN, reason HardLink) and
+// creates nothing beside the second name; the same name in two processes opens as before, and
+// once the other name's connections are gone (closed, or the process killed) the second opens.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+import { expect, it } from 'vitest';
+
+import { open } from '../../lib';
+import { openDatabase } from '../../lib/sql';
+import { expectRejectsWalnut } from '../helpers/expect-error';
+import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
+import { insertSrcRowsSql, newSrcDatabase } from '../helpers/src-rows';
+import { tmpDir } from '../helpers/tmp';
+
+expectNoUnhandledRejections();
+
+const dir = tmpDir();
+const DIST_SQL = path.join(__dirname, '..', '..', 'dist', 'sql.js');
+const HELPERS = path.join(__dirname, '..', 'helpers');
+let n = 0;
+const companions = (db: string): string[] => ['-wal', '-shm'].filter((s) => fs.existsSync(db + s));
+
+/**
+ * A process holding a walnut/sql connection to `db` with `rows` rows inserted by it; it says
+ * "ready", closes on a line on stdin and says "closed".
+ */
+async function holder(db: string, rows: number) {
+  const script = `
+    const { openDatabase } = require(${JSON.stringify(DIST_SQL)});
+    (async () => {
+      const d = await openDatabase(process.argv[1]);
+      await d.exec(process.argv[2]);
+      process.stdout.write('ready\\n');
+      process.stdin.once('data', async () => {
+        await d.close();
+        process.stdout.write('closed\\n');
+        process.exit(0);
+      });
+    })().catch((e) => { process.stdout.write('error ' + e.code + ' ' + e.message + '\\n'); process.exit(1); });`;
+  const child = spawn(process.execPath, ['-e', script, db, insertSrcRowsSql('holder', rows)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  const said = (line: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (out.includes(`${line}\n`)) resolve();
+        else if (out.includes('error ')) reject(new Error(out));
+      };
+      child.stdout.on('data', (d) => {
+        out += d;
+        check();
+      });
+      child.once('exit', () => (out.includes(`${line}\n`) ? resolve() : reject(new Error(`exited: ${out}`))));
+      check();
+    });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await said('ready');
+  return {
+    close: async () => {
+      const closed = said('closed');
+      child.stdin.write('close\n');
+      await closed;
+      await exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+const refusedEverywhere = async (name: string): Promise<void> => {
+  await expectRejectsWalnut(open(name), 'WALNUT_CANTOPEN', { reason: 'HardLink' });
+  await expectRejectsWalnut(openDatabase(name), 'WALNUT_CANTOPEN', { reason: 'HardLink' });
+  expect(companions(name)).toEqual([]);
+};
+
+it('a hard link of a database another process has open is refused and creates nothing; the same name opens beside it; after that process closes the link opens, every row there', async () => {
+  const db = await newSrcDatabase(path.join(dir, `across-${n++}.db`));
+  const link = path.join(dir, `across-link-${n}.db`);
+  fs.linkSync(db, link);
+  const other = await holder(db, 300);
+  try {
+    await refusedEverywhere(link);
+    const same = await openDatabase(db); // the same name in another process: one WAL, as always
+    await same.exec(insertSrcRowsSql('same', 10));
+    await same.close();
+  } finally {
+    await other.close();
+  }
+  expect(companions(db)).toEqual([]);
+  const second = await openDatabase(link); // its name's turn now
+  await second.exec(insertSrcRowsSql('link', 10));
+  await second.close();
+  expect(companions(link)).toEqual([]);
+  expect(sqliteIntegrity(db)).toEqual(['ok']);
+  expect(sqliteRowCount(db, 't')).toBe(320);
+});
+
+it('a database renamed while another process has it open is refused under its new name; a SIGKILLed holder leaves no lock behind', async () => {
+  const db = await newSrcDatabase(path.join(dir, `renamed-${n++}.db`));
+  const other = await holder(db, 100);
+  const renamed = path.join(dir, `renamed-new-${n}.db`);
+  fs.renameSync(db, renamed);
+  try {
+    await refusedEverywhere(renamed);
+  } finally {
+    fs.renameSync(renamed, db); // back, so that the holder's close checkpoints into its own name
+    await other.close();
+  }
+  expect(sqliteRowCount(db, 't')).toBe(100);
+
+  const link = path.join(dir, `killed-link-${n}.db`);
+  fs.linkSync(db, link);
+  const killed = await holder(db, 0);
+  await refusedEverywhere(link);
+  await killed.kill(); // its locks go with its descriptors
+  const store = await open(link);
+  await store.close();
+  expect(sqliteIntegrity(db)).toEqual(['ok']);
+});
+
+it('a hard link of a database a worker_thread has open is refused; once the worker closed it, the link opens', async () => {
+  const db = await newSrcDatabase(path.join(dir, `worker-${n++}.db`));
+  const link = path.join(dir, `worker-link-${n}.db`);
+  fs.linkSync(db, link);
+  const worker = new Worker(path.join(HELPERS, 'sql-close-worker.js'), { workerData: { db, rows: 200 } });
+  const message = (): Promise<string> => new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  try {
+    expect(await message()).toBe('ready');
+    await refusedEverywhere(link);
+    const closed = message();
+    worker.postMessage('close');
+    expect(await closed).toBe('closed');
+  } finally {
+    await worker.terminate();
+  }
+  const store = await openDatabase(link);
+  await store.exec(insertSrcRowsSql('link', 5));
+  await store.close();
+  expect(sqliteIntegrity(db)).toEqual(['ok']);
+  expect(sqliteRowCount(db, 't')).toBe(205);
+});
