@@ -11,20 +11,26 @@
  * abandoned half-way because nobody reads the report) and exits with the status it would have
  * had. `export` to stdout is the exception, its output being the work: it stops and exits 2
  * (WALNUT_IO, reason EPIPE), so a backup pipeline whose reader died never looks successful.
+ *
+ * Each command loads the parts of the library it uses when it runs (`await import(...)` in its
+ * action), not when the command line is read: loading the whole library, its addon and
+ * cli-progress took about as long again as bare node's start-up, paid by `walnut --help` and by
+ * every usage error, and `walnut inspect` paid for export, replication and restore. The functions
+ * are the public API's (what ../index exports), taken from the modules that define them; loaded
+ * up front is only what parsing and error reporting need (commander, ../errors, small
+ * constants). ./progress, likewise, loads cli-progress only to draw a bar.
  */
 import * as fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError, Help } from 'commander';
 
-import { createExportStream, inspect, isWalnutError, open, openExportOutput, openReplica, rebuildWalIndex, recoverWithRepair, refuseExportTarget, restore, restoreFromNats, verify, WalnutError, CHECKPOINT_MODES, type CheckpointMode } from '../index';
-import { diskFull } from '../errors';
+import { CHECKPOINT_MODES, type CheckpointMode } from '../checkpoint/plan';
+import type { Store } from '../commit/store';
+import { diskFull, isWalnutError, WalnutError } from '../errors';
+import type { ExportReplacement } from '../export/stream';
+import type { InspectReport } from '../integrity/inspect';
 import { LONGEST_TIMER_MS } from '../longest-timer';
-import { abandonRestores } from '../export/restore';
-import { resolveReplicateOptions } from '../replicate/publisher';
-import { failWhenOutputRemoved, openExportReplacement, type ExportReplacement } from '../export/stream';
-import { checkDbPath } from '../io/real-path';
-import { runBench } from './bench';
 import { progress } from './progress';
 import { onStopSignal } from './signals';
 
@@ -63,9 +69,9 @@ function print(obj: Out, json: boolean): void {
  * (existsSync), also for a file in a directory the user may not search, a symbolic-link loop or
  * `app.db/`, where inspect said "permission denied".
  */
-function requireFile(file: string, what = 'database'): void {
+async function requireFile(file: string, what = 'database'): Promise<void> {
   // an empty path is a usage error, as inspect and export say (it was "cannot open the database : no such file")
-  if (what === 'database') checkDbPath(file);
+  if (what === 'database') (await import('../io/real-path')).checkDbPath(file);
   else if (file === '') throw new WalnutError(`WALNUT_INVALID_ARGUMENT: the ${what}'s path must be a non-empty string, not ""`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'source' });
   try {
     fs.statSync(file);
@@ -125,7 +131,10 @@ function program(setExit: (code: number) => void): Command {
     .description('read the database header, WAL and -shm without changing anything')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut inspect app.db --json')
-    .action((db: string, o: { json?: boolean }) => print(inspect(db) as unknown as Out, o.json === true));
+    .action(async (db: string, o: { json?: boolean }) => {
+      const { inspect } = await import('../integrity/inspect');
+      print(inspect(db) as unknown as Out, o.json === true);
+    });
 
   cli.command('verify <db>')
     .description('integrity checks: 1 headers, WAL chain and -shm; 2 b-tree structure; 3 overflow chains; 4 cross-references and freelist; 5 schema')
@@ -133,6 +142,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExit status 1 when anything is found.\nExample:\n  walnut verify app.db --level 5 --json')
     .action(async (db: string, o: { level: string; json?: boolean }) => {
+      const { verify } = await import('../integrity/verify');
       // (Number() took '0x3', '3e0', ' 4' for levels: only the digits are)
       const r = await verify(db, /^[1-5]$/.test(o.level) ? Number(o.level) : Number.NaN);
       if (o.json === true) print(r as unknown as Out, true);
@@ -153,12 +163,15 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut recover app.db --repair')
     .action(async (db: string, o: { repair?: boolean; json?: boolean }) => {
-      requireFile(db);
+      await requireFile(db);
+      const { inspect } = await import('../integrity/inspect');
       if (o.repair) {
+        const { recoverWithRepair } = await import('../fec/recover');
         const r = await recoverWithRepair(db);
         print({ walFrames: r.walFrames, commits: inspect(db).commits, pageSize: r.pageSize, repairedFrames: r.repairedFrames, restoredHeader: r.restoredHeader, fallback: r.fallback }, o.json === true);
         return;
       }
+      const { rebuildWalIndex } = await import('../wal-index/recover');
       const r = await rebuildWalIndex(db);
       print({ walFrames: r.walFrames, commits: inspect(db).commits, pageSize: r.pageSize, repairedFrames: 0 }, o.json === true);
     });
@@ -170,13 +183,14 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut checkpoint app.db --mode truncate --json')
     .action(async (db: string, o: { mode: string; json?: boolean }) => {
       const mode = checkpointMode(o.mode); // before the open, which creates (and removes) a -wal and -shm
-      requireFile(db);
+      await requireFile(db);
+      const { open } = await import('../open');
       // a checkpoint never changes the journal mode; the close is SQLite's last connection's (no -wal/-shm left when nobody else has the database open).
       // Its refusal of a rollback-journal database comes from that open (convert: false), worded as the
       // others' (refuseRollbackJournal): no inspect() first, which read the directory before the
       // open could settle a killed restore
-      const store = await open(db, { autoCheckpoint: false, convert: false }).catch((e: unknown) => {
-        if (e instanceof WalnutError && (e as { reason?: string }).reason === 'NotWalMode') refuseRollbackJournal(db, 'checkpoint');
+      const store = await open(db, { autoCheckpoint: false, convert: false }).catch(async (e: unknown) => {
+        if (e instanceof WalnutError && (e as { reason?: string }).reason === 'NotWalMode') await refuseRollbackJournal(db, 'checkpoint');
         throw e;
       });
       try {
@@ -203,7 +217,8 @@ function program(setExit: (code: number) => void): Command {
       if (o.output === undefined && process.stdout.isTTY === true) {
         throw new WalnutError('WALNUT_INVALID_ARGUMENT: refusing to write the export stream to a terminal: give -o FILE or redirect stdout (-o - writes it there anyway)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'terminal' });
       }
-      refuseRollbackJournal(db, 'export'); // (inspect: a clear error for a missing file, a directory or a non-database) before any output exists
+      await refuseRollbackJournal(db, 'export'); // (inspect: a clear error for a missing file, a directory or a non-database) before any output exists
+      const { createExportStream, failWhenOutputRemoved, openExportOutput, openExportReplacement, refuseExportTarget } = await import('../export/stream');
       const created = file !== undefined && absent(file); // ours to remove if the export fails
       let bytes = 0;
       if (file === undefined) refuseExportTarget(db, process.stdout); // `>> app.db`: the shell made the database our stdout
@@ -316,6 +331,7 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z\n  walnut restore --nats nats://127.0.0.1:4222 --stream app restored.db --until 5000')
     .action(async (src: string | undefined, target: string | undefined, o: { until?: string; force?: boolean; nats?: string; stream?: string; json?: boolean }) => {
       const until = parseUntil(o.until); // before anything is opened or drawn
+      const { abandonRestores } = await import('../export/restore');
       // interrupted by SIGINT, SIGTERM or SIGHUP: the new file, still hidden beside the target, is
       // removed (it was left behind, as large as what it had written), then the signal ends the process
       const stopListening = onStopSignal((signal) => {
@@ -344,13 +360,14 @@ function program(setExit: (code: number) => void): Command {
       // WAL-mode one and removed its -wal and -shm (the close of the last connection), for a
       // command that then exited 2 on its own arguments
       const options = { servers: o.nats, stream: o.stream, replicas: digitsAsNumber(o.replicas) };
-      resolveReplicateOptions(options);
-      requireFile(db);
+      (await import('../replicate/publisher')).resolveReplicateOptions(options);
+      await requireFile(db);
       // a rollback-journal database is refused before anything is opened, as export and checkpoint
       // refuse it: the store's open converted it to WAL mode for good (every SQLite connection
       // then uses WAL mode), a change nobody asked the command for. An empty file has no journal
       // mode yet: its store writes page 1 in WAL mode, as sqlite3 would, and it is replicated
-      const { pageSize } = refuseRollbackJournal(db, 'replicate');
+      const { pageSize } = await refuseRollbackJournal(db, 'replicate');
+      const { open } = await import('../open');
       // One listener from before the open to the end, as `walnut replica` has: a SIGINT, SIGTERM
       // or SIGHUP while the store opened had no listener and ended the process by its default
       // action, the store's -wal and -shm left as a crash leaves them. One heard before the
@@ -362,13 +379,13 @@ function program(setExit: (code: number) => void): Command {
         if (whenRunning !== null) whenRunning();
         else heardBeforeRun = signal;
       });
-      const endBySignalHeard = async (store: Awaited<ReturnType<typeof open>>): Promise<boolean> => {
+      const endBySignalHeard = async (store: Store): Promise<boolean> => {
         if (heardBeforeRun === null) return false;
         await store.close();
         process.kill(process.pid, heardBeforeRun); // (the listener is gone: the default action ends it)
         return true;
       };
-      let store: Awaited<ReturnType<typeof open>>;
+      let store: Store;
       try {
         // (convert: false also refuses one switched back to rollback-journal mode since inspect read it)
         store = await open(db, { convert: pageSize === 0 });
@@ -432,6 +449,8 @@ function program(setExit: (code: number) => void): Command {
       // one until openReplica resolved, then runUntilSignal's) lost a signal that came while the
       // process was busy as openReplica resolved, since Node hands a signal to the listener it
       // was queued for, gone by then: the replica ran on (test/hostile/cli-replica-signal-as-opened)
+      const { abandonRestores } = await import('../export/restore');
+      const { openReplica } = await import('../replicate/replica');
       const fresh = !fs.existsSync(db) && !fs.existsSync(`${db}-replica`);
       let whenOpen: ((signal: NodeJS.Signals) => void) | null = null;
       const stopListening = onStopSignal((signal) => {
@@ -472,6 +491,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut bench commit --json')
     .action(async (scenario: string | undefined, o: { seconds: string; json?: boolean }) => {
+      const { runBench } = await import('./bench');
       const rows = await runBench(scenario ?? 'all', Number(o.seconds));
       if (o.json) print({ rows }, true);
       else for (const r of rows) process.stdout.write(`${String(r['scenario']).padEnd(10)} ${String(r['system']).padEnd(28)} ${String(r['value']).padStart(12)} ${r['unit']}\n`);
@@ -483,18 +503,20 @@ function program(setExit: (code: number) => void): Command {
 async function restoreCommand(src: string | undefined, target: string | undefined, until: bigint | Date | undefined, o: { force?: boolean; nats?: string; stream?: string; json?: boolean }): Promise<void> {
   if (o.nats !== undefined || o.stream !== undefined) {
     if (o.nats === undefined || o.stream === undefined || src === undefined || target !== undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: a restore from NATS takes --nats <url> --stream <name> and one database path', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'nats' });
+    const { restoreFromNats } = await import('../replicate/restore-nats');
     const r = await restoreFromNats(src, { servers: o.nats, stream: o.stream, until, force: o.force === true });
     print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
     return;
   }
   if (src === undefined || target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
   const db = target;
-  if (src !== '-') requireFile(src, 'export stream');
+  if (src !== '-') await requireFile(src, 'export stream');
   // stdin a terminal: it waited, silently, for the binary stream to be typed (as export refuses to write it to one)
   else if (process.stdin.isTTY === true) throw new WalnutError('WALNUT_INVALID_ARGUMENT: refusing to read the export stream from a terminal: redirect stdin from the stream (< app.ark) or give its file', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'terminal' });
   // a file is read by restore() itself (large reads, the base image natively): no 'data'
   // listener may watch the stream, so the bar hears of progress from restore()
   const input = src === '-' ? process.stdin : fs.createReadStream(src, { highWaterMark: 1 << 20 });
+  const { restore } = await import('../export/restore');
   const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
   const r = await restore(input, db, { until, force: o.force === true, onProgress: (bytes) => bar.update(bytes) }).finally(() => bar.stop());
   print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
@@ -507,7 +529,8 @@ async function restoreCommand(src: string | undefined, target: string | undefine
  * message gives the sqlite3 command that does (the library's said "open() converts it unless
  * convert: false", an option no command line has).
  */
-function refuseRollbackJournal(db: string, verb: 'checkpoint' | 'export' | 'replicate'): ReturnType<typeof inspect> {
+async function refuseRollbackJournal(db: string, verb: 'checkpoint' | 'export' | 'replicate'): Promise<InspectReport> {
+  const { inspect } = await import('../integrity/inspect');
   const info = inspect(db);
   if (info.journalMode === 'rollback' && info.pageSize !== 0) {
     throw new WalnutError(`WALNUT_CANTOPEN: the database is not in WAL mode but in rollback-journal mode, and walnut ${verb} does not switch it: switch it yourself with sqlite3 ${shellWord(db)} 'PRAGMA journal_mode=WAL', then ${verb} it`, { code: 'WALNUT_CANTOPEN', reason: 'NotWalMode', path: info.path });
