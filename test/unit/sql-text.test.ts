@@ -1,0 +1,54 @@
+// walnut/sql's reading of SQL text by SQLite's tokens (lib/sql/sql-text.ts): a word in a string,
+// a comment or a quoted name is not a keyword; the TEMP schema is named by CREATE TEMP .. and
+// temp.x in any quoting SQLite takes, not by a column or a string called temp. Each TEMP
+// spelling here was checked to make a TEMP table with the sqlite3 CLI.
+import { describe, expect, it } from 'vitest';
+
+import { leadingWords, mayNameTempSchema, namesAny, sqlTokens } from '../../lib/sql/sql-text';
+
+describe('sqlTokens', () => {
+  it('skips comments and whitespace, unquotes strings and names (a doubled quote is one), lower-cases', () => {
+    const tokens = [...sqlTokens(`-- BEGIN\nINSERT /* END */ INTO "a""b"(\`c\`\`d\`, [e"f]) VALUES ('it''s', x'0A', 1.5, $p)`)];
+    expect(tokens.map((t) => `${t.kind}:${t.value}`)).toEqual([
+      'word:insert', 'word:into', 'name:a"b', 'other:(', 'name:c`d', 'other:,', 'name:e"f', 'other:)', 'word:values', 'other:(',
+      "string:it's", 'other:,', 'word:x', 'string:0a', 'other:,', 'word:1', 'other:.', 'word:5', 'other:,', 'word:$p', 'other:)',
+    ]);
+  });
+
+  it('runs an unterminated string, name or comment to the end of the text', () => {
+    expect([...sqlTokens("SELECT 'BEGIN")].map((t) => t.kind)).toEqual(['word', 'string']);
+    expect([...sqlTokens('SELECT "a')].map((t) => t.value)).toEqual(['select', 'a']);
+    expect([...sqlTokens('SELECT 1 /* COMMIT')].map((t) => t.value)).toEqual(['select', '1']);
+    expect([...sqlTokens('SELECT [a')].map((t) => t.value)).toEqual(['select', 'a']);
+  });
+});
+
+describe('leadingWords', () => {
+  it('upper-cases the first words, skipping comments and empty statements, up to anything not a bare word', () => {
+    expect(leadingWords(';; -- x\n/* y */ rollback to s', 3)).toEqual(['ROLLBACK', 'TO', 'S']);
+    expect(leadingWords('SELECT "a" FROM t', 3)).toEqual(['SELECT']);
+    expect(leadingWords("'BEGIN'", 1)).toEqual([]);
+    expect(leadingWords('  ', 2)).toEqual([]);
+  });
+});
+
+describe('mayNameTempSchema and namesAny', () => {
+  it('TEMP after CREATE, temp before a dot in any quoting, a quoted name temp anywhere', () => {
+    for (const sql of ['CREATE TEMP TABLE x(a)', 'create temporary view v as select 1', 'CREATE /* c */ TEMP TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END', 'CREATE TABLE temp.x(a)', 'CREATE TABLE temp . w(a)', 'CREATE TABLE "temp".y(a)', "CREATE TABLE 'temp'.x(a)", 'CREATE TABLE [TEMP].z(a)', 'INSERT INTO temp.x VALUES (1)', 'SELECT "temp" FROM t']) {
+      expect(mayNameTempSchema(sql), sql).toBe(true);
+    }
+  });
+
+  it('not a column, a string or a comment called temp, nor a longer word', () => {
+    for (const sql of ['CREATE TABLE readings(temp REAL, temporary INT)', "INSERT INTO t VALUES ('temp'), ('a temporary file')", '-- temp.x\nSELECT 1', 'SELECT temp_c, tempt.x FROM tempt', 'INSERT INTO t(temp) VALUES (1)']) {
+      expect(mayNameTempSchema(sql), sql).toBe(false);
+    }
+  });
+
+  it('namesAny: a bare word, a quoted name or a string, never part of a word', () => {
+    const names = new Set(['attach', 'case_sensitive_like']);
+    expect(namesAny("ATTACH ':memory:' AS aux", names)).toBe(true);
+    expect(namesAny("PRAGMA 'case_sensitive_like' = 1", names)).toBe(true);
+    expect(namesAny('SELECT attached, case_sensitive_likes FROM t -- attach', names)).toBe(false);
+  });
+});
