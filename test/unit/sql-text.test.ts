@@ -1,9 +1,12 @@
-// walnut/sql's reading of SQL text by SQLite's tokens (lib/sql/sql-text.ts): a word in a string,
-// a comment or a quoted name is not a keyword; the TEMP schema is named by CREATE TEMP .. and
-// temp.x in any quoting SQLite takes, not by a column or a string called temp. Each TEMP
-// spelling here was checked to make a TEMP table with the sqlite3 CLI.
+// walnut/sql's reading of SQL text by SQLite's tokens (lib/sql/sql-text.ts) and exec()'s rule of
+// which statements it may run again (exec-progress.ts mayAffectConnection): a word in a string,
+// a comment, a quoted name, CASE ... END or a trigger's BEGIN ... END body is not a statement's
+// keyword; transaction control, PRAGMA, ATTACH, DETACH as the leading keyword and the TEMP
+// schema named (CREATE TEMP .., temp.x in any quoting SQLite takes) are. Each TEMP spelling
+// here was checked to make a TEMP table with the sqlite3 CLI.
 import { describe, expect, it } from 'vitest';
 
+import { mayAffectConnection } from '../../lib/sql/exec-progress';
 import { leadingWords, mayNameTempSchema, namesAny, sqlTokens } from '../../lib/sql/sql-text';
 
 describe('sqlTokens', () => {
@@ -50,5 +53,49 @@ describe('mayNameTempSchema and namesAny', () => {
     expect(namesAny("ATTACH ':memory:' AS aux", names)).toBe(true);
     expect(namesAny("PRAGMA 'case_sensitive_like' = 1", names)).toBe(true);
     expect(namesAny('SELECT attached, case_sensitive_likes FROM t -- attach', names)).toBe(false);
+  });
+});
+
+describe("mayAffectConnection: which of exec()'s statements are never run again", () => {
+  it('a statement whose words are in strings, comments, names, CASE ... END or a trigger body may run again', () => {
+    for (const sql of [
+      'INSERT INTO t VALUES (1)',
+      "INSERT INTO t VALUES ('BEGIN'), ('END'), ('COMMIT'), ('ROLLBACK'), ('temp'), ('PRAGMA x'), ('ATTACH')",
+      'INSERT INTO t SELECT CASE WHEN x > 0 THEN 1 ELSE 0 END FROM s',
+      "UPDATE t SET end_at = 1, v = CASE v WHEN 'a' THEN 'b' END",
+      '-- BEGIN\nINSERT INTO t VALUES (1)',
+      '/* COMMIT; */ DELETE FROM t WHERE k = 1',
+      'INSERT INTO "end"("begin", [commit], `release`) VALUES (1, 2, 3)',
+      'CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO log VALUES (new.x); END',
+      "WITH c(x) AS (SELECT 'rollback') INSERT INTO t SELECT x FROM c",
+      'CREATE TABLE readings(temp REAL, end_at INT)',
+      'EXPLAIN QUERY PLAN SELECT * FROM t WHERE x = 1',
+    ]) {
+      expect(mayAffectConnection(sql), sql).toBe(false);
+    }
+  });
+
+  it('transaction control, PRAGMA, ATTACH, DETACH as the leading keyword, and TEMP objects, are never run again', () => {
+    for (const sql of [
+      'BEGIN',
+      'begin immediate transaction',
+      ' -- a comment\n COMMIT',
+      'END TRANSACTION',
+      'ROLLBACK',
+      'ROLLBACK TO s',
+      'SAVEPOINT s',
+      'RELEASE SAVEPOINT s',
+      'PRAGMA user_version = 7',
+      "ATTACH DATABASE ':memory:' AS aux",
+      'DETACH aux',
+      'EXPLAIN BEGIN',
+      'EXPLAIN QUERY PLAN PRAGMA table_info(t)',
+      'CREATE TEMP TABLE x(a)',
+      'CREATE TEMPORARY TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END',
+      'INSERT INTO temp.x VALUES (1)',
+      "CREATE TABLE 'temp'.x(a)",
+    ]) {
+      expect(mayAffectConnection(sql), sql).toBe(true);
+    }
   });
 });
