@@ -36,6 +36,8 @@ import type { VfsSignals } from './walnut-vfs';
  * without any of them surely has none (so a plain INSERT is never tokenized).
  */
 const CONNECTION_WORDS_SQL = /\b(temp|temporary|pragma|attach|detach|begin|savepoint|release|commit|end|rollback)\b/i;
+/** The words text that may name the TEMP schema holds (so CASE ... END is not tokenized to its end). */
+const TEMP_WORDS_SQL = /\b(temp|temporary)\b/i;
 /** Leading keywords of statements whose effects are the connection's: transaction control, settings, attached files. */
 const CONNECTION_STATEMENTS: ReadonlySet<string> = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'PRAGMA', 'ATTACH', 'DETACH']);
 
@@ -54,7 +56,7 @@ export function mayAffectConnection(sql: string): boolean {
   let first = 0;
   if (words[first] === 'EXPLAIN') first += words[first + 1] === 'QUERY' && words[first + 2] === 'PLAN' ? 3 : 1;
   const keyword = words[first];
-  return keyword === undefined || CONNECTION_STATEMENTS.has(keyword) || mayNameTempSchema(sql);
+  return keyword === undefined || CONNECTION_STATEMENTS.has(keyword) || (TEMP_WORDS_SQL.test(sql) && mayNameTempSchema(sql));
 }
 
 interface StatementRun {

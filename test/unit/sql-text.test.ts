@@ -7,22 +7,35 @@
 import { describe, expect, it } from 'vitest';
 
 import { mayAffectConnection } from '../../lib/sql/exec-progress';
-import { leadingWords, mayNameTempSchema, namesAny, sqlTokens } from '../../lib/sql/sql-text';
+import { leadingWords, mayNameTempSchema, namesAny, scanTokens } from '../../lib/sql/sql-text';
 
-describe('sqlTokens', () => {
+/** Every token of `sql`. */
+function tokensOf(sql: string): { kind: string; value: string }[] {
+  const tokens: { kind: string; value: string }[] = [];
+  scanTokens(sql, (token) => (tokens.push(token), false));
+  return tokens;
+}
+
+describe('scanTokens', () => {
   it('skips comments and whitespace, unquotes strings and names (a doubled quote is one), lower-cases', () => {
-    const tokens = [...sqlTokens(`-- BEGIN\nINSERT /* END */ INTO "a""b"(\`c\`\`d\`, [e"f]) VALUES ('it''s', x'0A', 1.5, $p)`)];
+    const tokens = tokensOf(`-- BEGIN\nINSERT /* END */ INTO "a""b"(\`c\`\`d\`, [e"f]) VALUES ('it''s', x'0A', 1.5, $p)`);
     expect(tokens.map((t) => `${t.kind}:${t.value}`)).toEqual([
       'word:insert', 'word:into', 'name:a"b', 'other:(', 'name:c`d', 'other:,', 'name:e"f', 'other:)', 'word:values', 'other:(',
       "string:it's", 'other:,', 'word:x', 'string:0a', 'other:,', 'word:1', 'other:.', 'word:5', 'other:,', 'word:$p', 'other:)',
     ]);
   });
 
+  it('stops when visit returns true', () => {
+    const seen: string[] = [];
+    expect(scanTokens('a b c', (t) => (seen.push(t.value), t.value === 'b'))).toBe(true);
+    expect(seen).toEqual(['a', 'b']);
+  });
+
   it('runs an unterminated string, name or comment to the end of the text', () => {
-    expect([...sqlTokens("SELECT 'BEGIN")].map((t) => t.kind)).toEqual(['word', 'string']);
-    expect([...sqlTokens('SELECT "a')].map((t) => t.value)).toEqual(['select', 'a']);
-    expect([...sqlTokens('SELECT 1 /* COMMIT')].map((t) => t.value)).toEqual(['select', '1']);
-    expect([...sqlTokens('SELECT [a')].map((t) => t.value)).toEqual(['select', 'a']);
+    expect(tokensOf("SELECT 'BEGIN").map((t) => t.kind)).toEqual(['word', 'string']);
+    expect(tokensOf('SELECT "a').map((t) => t.value)).toEqual(['select', 'a']);
+    expect(tokensOf('SELECT 1 /* COMMIT').map((t) => t.value)).toEqual(['select', '1']);
+    expect(tokensOf('SELECT [a').map((t) => t.value)).toEqual(['select', 'a']);
   });
 });
 
