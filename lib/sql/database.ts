@@ -15,8 +15,9 @@
  * own snapshot of the durable state as the query starts: a long read neither waits for the
  * writer's queue nor holds it up (it yields the thread every few milliseconds between rows).
  * What a read connection cannot see runs on the writer: TEMP objects (every read, once the
- * writer ran SQL naming TEMP or TEMPORARY: a TEMP table shadows main's of its name, and a query
- * of `t` answered from main's on a read connection and from the TEMP one with readConnections 0;
+ * writer ran SQL naming the TEMP schema, sql-text.ts: a TEMP table shadows main's of its name,
+ * and a query of `t` answered from main's on a read connection and from the TEMP one with
+ * readConnections 0;
  * StatementRunner.mayHaveTempObjects; also once it ran PRAGMA case_sensitive_like,
  * full_column_names, short_column_names or reverse_unordered_selects), PRAGMA
  * statements and pragma_* functions (the writer's settings), the per-connection
@@ -61,6 +62,7 @@ import { Connection, sqliteFailure } from './connection';
 import { LEASE_AFTER_CONFLICTS, OvertakenWrites, waitedOutWrite, type LeaseTurn } from './overtaken-writes';
 import { ExecProgress } from './exec-progress';
 import { Serial } from './serial';
+import { leadingWords } from './sql-text';
 import type { Params, Row, RunResult, StatementRunner } from './statement-runner';
 
 export type { Params, Row, RunResult, SqlValue } from './statement-runner';
@@ -1118,20 +1120,3 @@ function mayWrite(sql: string): boolean {
   return first !== 'WITH' || WITH_WRITES.test(sql);
 }
 const WITH_WRITES = /\b(insert|update|delete|replace)\b/i;
-
-/**
- * The first `n` words of a statement, upper-cased, skipping whitespace and comments, and the
- * empty statements before its first word: SQLite skips those (`;COMMIT` prepares as COMMIT, and
- * ran inside transaction() when the first word was taken to be none).
- */
-function leadingWords(sql: string, n: number): string[] {
-  const words: string[] = [];
-  const token = /\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?(?:\*\/|$)|([A-Za-z_]+)|[\s\S]/y;
-  let m: RegExpExecArray | null;
-  while (words.length < n && (m = token.exec(sql)) !== null) {
-    if (m[1] !== undefined) words.push(m[1].toUpperCase());
-    else if (words.length === 0 && m[0] === ';') continue; // an empty statement
-    else if (!/^(\s|--|\/\*)/.test(m[0])) break; // anything else ends the leading words
-  }
-  return words;
-}

@@ -13,31 +13,56 @@
  * nothing the statements wrote to the database is there, and each statement before it has
  * every promise resolved: durable. What a statement does to the connection alone (a TEMP
  * object, a PRAGMA, a transaction opened) is not lost with its commit, so a run of such a
- * statement is never repeated: rest() answers null then, as for a statement that began
- * inside a transaction (its work is that transaction's) and for a failure that is not a
- * conflict (an I/O error, a full disk: the caller's to see). So too for every statement once
- * the connection may hold tables of its own (a TEMP table, an attached ':memory:' database):
- * a statement may write them without naming them so (`INSERT INTO scratch`, a TEMP trigger),
- * and those rows stay when its commit is lost (a re-run put them there again: twice, three
- * times; test/hostile/sql-exec-rerun-own-tables).
+ * statement is never repeated (mayAffectConnection: read by SQLite's tokens, so a 'BEGIN' in
+ * a string, a comment or CASE ... END is not transaction control): rest() answers null then,
+ * as for a statement that began inside a transaction (its work is that transaction's) and for
+ * a failure that is not a conflict (an I/O error, a full disk: the caller's to see). So too
+ * for every statement once the connection may hold tables of its own (a TEMP table, an
+ * attached ':memory:' database): a statement may write them without naming them so (`INSERT
+ * INTO scratch`, a TEMP trigger), and those rows stay when its commit is lost (a re-run put
+ * them there again: twice, three times; test/hostile/sql-exec-rerun-own-tables).
  *
  * Invariants: begin() is called before each statement runs, end() once the run ended (before the
  * call's durability is taken from the VFS); rest() only after the call settled.
  */
 import { isWalnutError, walnutError, type WalnutError } from '../errors';
 import { waitedOutWrite } from './overtaken-writes';
+import { leadingWords, mayNameTempSchema } from './sql-text';
 import type { VfsSignals } from './walnut-vfs';
 
 /**
- * Statement text whose effects are the connection's, not the database file's (so not undone
- * when its commit is lost): TEMP objects, settings, attached files, transaction control.
+ * Words a statement whose effects may be the connection's, not the database file's (so not
+ * undone when its commit is lost), holds somewhere: what mayAffectConnection looks into. Text
+ * without any of them surely has none (so a plain INSERT is never tokenized).
  */
-const CONNECTION_EFFECTS_SQL = /\b(temp|temporary|pragma|attach|detach|begin|savepoint|release|commit|end|rollback)\b/i;
+const CONNECTION_WORDS_SQL = /\b(temp|temporary|pragma|attach|detach|begin|savepoint|release|commit|end|rollback)\b/i;
+/** The words text that may name the TEMP schema holds (so CASE ... END is not tokenized to its end). */
+const TEMP_WORDS_SQL = /\b(temp|temporary)\b/i;
+/** Leading keywords of statements whose effects are the connection's: transaction control, settings, attached files. */
+const CONNECTION_STATEMENTS: ReadonlySet<string> = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'PRAGMA', 'ATTACH', 'DETACH']);
+
+/**
+ * True when the statement `sql` may do what is the connection's, not the database file's (so not
+ * undone when its commit is lost): it begins (after EXPLAIN [QUERY PLAN], to the safe side) with
+ * transaction control, PRAGMA, ATTACH or DETACH, or may name the TEMP schema (CREATE TEMP ..,
+ * temp.x); also when it begins with no word at all (not read here: the safe side). Elsewhere
+ * the words are not the statements: END closes CASE and a trigger's body, BEGIN opens that
+ * body, and a string, a comment or a quoted name holds any word. A WITH statement begins so;
+ * what follows its common table expressions is a SELECT, INSERT, UPDATE, DELETE or REPLACE.
+ */
+export function mayAffectConnection(sql: string): boolean {
+  if (!CONNECTION_WORDS_SQL.test(sql)) return false;
+  const words = leadingWords(sql, 4);
+  let first = 0;
+  if (words[first] === 'EXPLAIN') first += words[first + 1] === 'QUERY' && words[first + 2] === 'PLAN' ? 3 : 1;
+  const keyword = words[first];
+  return keyword === undefined || CONNECTION_STATEMENTS.has(keyword) || (TEMP_WORDS_SQL.test(sql) && mayNameTempSchema(sql));
+}
 
 interface StatementRun {
   /** Its first byte in the text. */
   readonly offset: number;
-  /** It began in autocommit and touches nothing of the connection's own (CONNECTION_EFFECTS_SQL, no tables of its own). */
+  /** It began in autocommit and touches nothing of the connection's own (mayAffectConnection, no tables of its own). */
   readonly repeatable: boolean;
   /** Its durability promises: the VFS's from index `from` to `to` (null while it runs). */
   readonly from: number;
@@ -67,7 +92,7 @@ export class ExecProgress {
     const last = this.#runs[this.#runs.length - 1];
     if (last !== undefined) last.to = at;
     else this.#from = at; // (the call's: the writer's earlier calls took theirs when they ended)
-    this.#runs.push({ offset, repeatable: autocommit && !ownTables && !CONNECTION_EFFECTS_SQL.test(sql), from: at, to: null });
+    this.#runs.push({ offset, repeatable: autocommit && !ownTables && !mayAffectConnection(sql), from: at, to: null });
   }
 
   /** The run ended (its last statement's promises are the VFS's now). */

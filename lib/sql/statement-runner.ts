@@ -51,6 +51,7 @@
 import { asInputError, uint8Length, viewBytes } from '../arguments';
 import { walnutError, WalnutError } from '../errors';
 import type { Engine } from './engine';
+import { mayNameTempSchema, namesAny } from './sql-text';
 
 /** A value to bind (any ArrayBufferView binds as a blob of the bytes it views, as in better-sqlite3). */
 export type SqlValue = number | bigint | string | ArrayBufferView | boolean | null;
@@ -95,15 +96,25 @@ const YIELD_MS = 4;
 const STEP_RETRIES = 32;
 /**
  * SQL text that may give this connection something another connection lacks, which changes
- * what a query answers: a TEMP object, or a per-connection setting that changes a query's
- * answer: PRAGMA case_sensitive_like (LIKE answered 1 for 'a' LIKE 'A' on a read connection
- * after the writer set it), full_column_names/short_column_names (a read connection named a
- * column `a` where the writer names it `t.a`), reverse_unordered_selects (the rows of an
- * unordered scan in the other order). See mayHaveTempObjects.
+ * what a query answers: a TEMP object (sql-text.ts mayNameTempSchema), or a per-connection
+ * setting that changes a query's answer (TEMP_SETTINGS). See mayHaveTempObjects. TEMP_SQL is
+ * the words such text surely holds; only text holding one is tokenized.
  */
 const TEMP_SQL = /\b(temp|temporary|case_sensitive_like|full_column_names|short_column_names|reverse_unordered_selects)\b/i;
-/** SQL text that may give this connection tables of its own: TEMP ones, an attached database (ATTACH ':memory:'). See mayHaveOwnTables. */
+/**
+ * PRAGMAs whose setting changes a query's answer: case_sensitive_like (LIKE answered 1 for
+ * 'a' LIKE 'A' on a read connection after the writer set it), full_column_names and
+ * short_column_names (a read connection named a column `a` where the writer names it `t.a`),
+ * reverse_unordered_selects (the rows of an unordered scan in the other order).
+ */
+const TEMP_SETTINGS: ReadonlySet<string> = new Set(['case_sensitive_like', 'full_column_names', 'short_column_names', 'reverse_unordered_selects']);
+/**
+ * SQL text that may give this connection tables of its own: TEMP ones (mayNameTempSchema), an
+ * attached database (ATTACH ':memory:'). See mayHaveOwnTables. OWN_TABLES_SQL: the words such
+ * text surely holds.
+ */
 const OWN_TABLES_SQL = /\b(temp|temporary|attach)\b/i;
+const ATTACH: ReadonlySet<string> = new Set(['attach']);
 /**
  * A PRAGMA journal_mode: the VFS answers it ("wal", walnut-vfs.ts #pragma), and SQLite names a
  * PRAGMA's column after the answer the VFS gave (the column was "wal"); its name is journal_mode.
@@ -137,20 +148,22 @@ export class StatementRunner {
   }
 
   /**
-   * True once SQL naming TEMP or TEMPORARY (or one of the settings of TEMP_SQL) was prepared or run here
-   * (sticky): the connection may hold TEMP objects, which may shadow main's of the same name (or
-   * compare LIKE otherwise), so what another connection answers for a query need not be what
-   * this one would (database.ts routes every read here).
+   * True once SQL that may name the TEMP schema (CREATE TEMP .., temp.x) or one of the settings
+   * of TEMP_SETTINGS was prepared or run here (sticky): the connection may hold TEMP objects,
+   * which may shadow main's of the same name (or compare LIKE otherwise), so what another
+   * connection answers for a query need not be what this one would (database.ts routes every
+   * read here). A word temp elsewhere (a column, a string) is not (sql-text.ts).
    */
   get mayHaveTempObjects(): boolean {
     return this.#mayHaveTemp;
   }
 
   /**
-   * True once SQL naming TEMP, TEMPORARY or ATTACH was prepared or run here (sticky): the
-   * connection may hold tables of its own (a TEMP table or trigger, a table of an attached
-   * ':memory:' database), which a statement may write without naming them so, and which keep
-   * what it wrote when its commit of the database file is lost (exec-progress.ts).
+   * True once SQL that may name the TEMP schema (CREATE TEMP .., temp.x) or holds the word ATTACH
+   * was prepared or run here (sticky): the connection may hold tables of its own (a TEMP table
+   * or trigger, a table of an attached ':memory:' database), which a statement may write without
+   * naming them so, and which keep what it wrote when its commit of the database file is lost
+   * (exec-progress.ts).
    */
   get mayHaveOwnTables(): boolean {
     return this.#mayHaveOwnTables;
@@ -171,8 +184,8 @@ export class StatementRunner {
    */
   #takeSqlText(sql: string): void {
     if (typeof sql !== 'string') throw walnutError('WALNUT_INVALID_ARGUMENT', 'sql must be a string', { reason: 'sql' });
-    if (!this.#mayHaveTemp && TEMP_SQL.test(sql)) this.#mayHaveTemp = true;
-    if (!this.#mayHaveOwnTables && OWN_TABLES_SQL.test(sql)) this.#mayHaveOwnTables = true;
+    if (!this.#mayHaveTemp && TEMP_SQL.test(sql) && (mayNameTempSchema(sql) || namesAny(sql, TEMP_SETTINGS))) this.#mayHaveTemp = true;
+    if (!this.#mayHaveOwnTables && OWN_TABLES_SQL.test(sql) && (mayNameTempSchema(sql) || namesAny(sql, ATTACH))) this.#mayHaveOwnTables = true;
   }
 
   /** Prepares exactly one statement (WALNUT_INVALID_ARGUMENT for none or several). */
