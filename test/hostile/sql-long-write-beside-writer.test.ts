@@ -19,6 +19,7 @@ import { LEASE_AFTER_CONFLICTS } from '../../lib/sql/overtaken-writes';
 import { expectWalnutError } from '../helpers/expect-error';
 import { HELPERS, spawnOutput, startPython } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
+import { until } from '../helpers/until';
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -50,6 +51,20 @@ async function stopAfterItCommits(file: string, writer: { done: Promise<number>;
   while (writer.running() && Number(sqlite(file, 'SELECT count(*) FROM t WHERE w = 7')) <= before) await sleep(10);
   writer.stop();
   return writer.done;
+}
+
+/**
+ * The wait of a transaction's run between its read and its write: the first run waits until the
+ * other writer (w = 7) has committed again, so that it is overtaken however slow the machine (with
+ * only a sleep, a loaded machine's writer made no commit in it, the transaction never conflicted
+ * and the test proved nothing: runs 1); later runs sleep `ms` (one holding the lease must not
+ * wait for the writer, which then waits for it).
+ */
+async function overtakeFirstRun(file: string, run: number, ms: number): Promise<void> {
+  if (run > 1) return sleep(ms);
+  const writerRows = (): number => Number(sqlite(file, 'SELECT count(*) FROM t WHERE w = 7'));
+  const seen = writerRows();
+  await until(() => writerRows() > seen, 20_000);
 }
 
 test('an autocommit statement overtaken on every run commits under the write lease; the other writer waits, then goes on', async () => {
@@ -84,7 +99,7 @@ test('a transaction() the caller runs again after conflicts commits under the le
       await db.transaction(async (tx) => {
         runs++;
         const { n } = (await tx.get('SELECT n FROM c WHERE id = 1')) as { n: number };
-        await sleep(150); // longer than the gap between the other process's commits
+        await overtakeFirstRun(file, runs, 150); // longer than the gap between the other process's commits
         await tx.run('UPDATE c SET n = ? WHERE id = 1', [n + 1]);
         await tx.run('INSERT INTO t(w, v) VALUES (1, zeroblob(10))');
       });
@@ -133,7 +148,7 @@ test('a long transaction() retried among short ones that commit still gets the l
       await db.transaction(async (tx) => {
         runs++;
         const { n } = (await tx.get('SELECT n FROM c WHERE id = 1')) as { n: number };
-        await sleep(150);
+        await overtakeFirstRun(file, runs, 150);
         await tx.run('UPDATE c SET n = ? WHERE id = 1', [n + 1]);
       });
       break;
