@@ -45,10 +45,8 @@ export async function runBench(scenario: string, seconds: number): Promise<Row[]
   // the run went on to print its rows and exit 0
   let dir: string | null = null;
   const interrupted = (signal: NodeJS.Signals): void => {
-    // the store's I/O thread may still be creating files in it (its -wal, -shm): rmSync then
-    // failed ENOTEMPTY and the process exited 1 with the directory left; it retries that
     try {
-      if (dir !== null) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
+      if (dir !== null) removeWhileWritten(dir);
     } catch (e) {
       process.stderr.write(`walnut bench: could not remove ${dir}: ${(e as Error).message}\n`);
     }
@@ -120,6 +118,26 @@ export async function runBench(scenario: string, seconds: number): Promise<Row[]
     if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
     await signalsHeard(); // one caught during the run's last stretch: its handler runs (and ends the process)
     stopListening();
+  }
+}
+
+/**
+ * Removes `dir` while the store's I/O thread may still be creating files in it (an open()
+ * under way makes its -wal, then its -shm). rmSync's own maxRetries does not do: it retries only
+ * the last rmdir, with the children it listed before, so a file made after that listing stayed
+ * and every retry failed ENOTEMPTY (the directory was left: cli-bench-interrupted, under load).
+ * Each try here lists the directory again; the thread makes no file once its open() is done.
+ */
+function removeWhileWritten(dir: string): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let tries = 1; ; tries++) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || tries === 50) throw e;
+      Atomics.wait(pause, 0, 0, 20);
+    }
   }
 }
 

@@ -13,9 +13,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
+import { restore } from '../../lib/index';
 import { spawnOutput } from '../helpers/children';
 import { commitRows } from '../helpers/python-rows';
 import { tmpDir } from '../helpers/tmp';
+import { WAIT_MS } from '../helpers/until';
 
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
@@ -27,6 +29,18 @@ async function until(what: () => boolean, ms: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 50));
   }
   return true;
+}
+
+let probes = 0;
+/** The rows of t in what FILE holds now, restored to a scratch database (-1 while it does not restore: a record half written). */
+async function rowsIn(file: string): Promise<number> {
+  const scratch = path.join(dir, `probe-${probes++}.db`);
+  try {
+    await restore(fs.readFileSync(file), scratch);
+    return Number(execFileSync('sqlite3', [scratch, 'SELECT count(*) FROM t'], { encoding: 'utf8' }).trim());
+  } catch {
+    return -1;
+  }
 }
 
 /**
@@ -47,14 +61,9 @@ async function whileFollowing(db: string, file: string, followArgs: string[], st
     commitRows(db, 5);
     await until(() => fs.statSync(file).size > before, 10_000);
     // the 5 rows are 5 commits: the follow may have carried only some of them at the first growth,
-    // so wait until FILE has stopped growing (each pass of the follow carries what is committed)
-    let size = -1;
-    for (let stable = 0; stable < 4; ) {
-      const now = fs.statSync(file).size;
-      stable = now === size ? stable + 1 : 0;
-      size = now;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    // so wait until FILE holds them all (waiting until it stopped growing for 4 x 250 ms was a
+    // speed check: a loaded machine's follow may pause longer than that between its passes)
+    for (const end = Date.now() + WAIT_MS; (await rowsIn(file)) !== 25 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
   } finally {
     follow.kill('SIGTERM');
   }

@@ -317,8 +317,12 @@ describe("a follow export's handle against close()", () => {
       expect(handle.behindBytes()).toBe(0);
       expect(handle.unreadBytes()).toBe(0);
       handle.poke();
-      // whole records only (a cut stream ends between records): no Truncated
-      expect([...WalStreamReader.fromBuffer(Buffer.concat(bytes))].length).toBeGreaterThan(0);
+      // whole records only (a cut stream ends between records): no Truncated. Empty only when
+      // close() cut the export before it wrote its header (its start is I/O: a loaded machine
+      // had not begun it after the five commits), and then stop() and done say so
+      const stream = Buffer.concat(bytes);
+      if (stream.length === 0) for (const o of outcomes.slice(0, stops.length + 1)) expect(o, 'an empty stream: cut by close()').toMatchObject(CLOSED);
+      else expect([...WalStreamReader.fromBuffer(stream)].length).toBeGreaterThan(0);
       const acked = outcomes.at(-1 - closes.length)!.ok ? 30 : 24;
       await expectAcknowledged(file, new Map([[overflow[0]!, acked]]), [overflow[0]!]);
     });

@@ -36,8 +36,12 @@ import { startWriteGap } from '../helpers/write-gap';
 const BUSY_TIMEOUT_MS = 20_000; // far past every wait here: a lease not had is a failure, not a timeout
 /** CPU of this process during a 2 s wait: the spin cost 0.7-2 here (~1 per second waited whatever the load; 0.02 blocked). */
 const WAIT_CPU_SECONDS_AT_MOST = 0.3;
-/** Far below the busy timeout: a close() or terminate() that waited for the wait takes most of it. */
-const CLOSE_MS_AT_MOST = 2_000;
+/**
+ * Half the busy timeout: a close() or terminate() that waited for the wait takes most of it,
+ * one that did not takes milliseconds quiet and may take seconds on a loaded machine (the 2 s
+ * this was is 8x a quiet close(), the slowdown measured at load 12-19).
+ */
+const CLOSE_MS_AT_MOST = BUSY_TIMEOUT_MS / 2;
 const STORES = 16;
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
@@ -294,15 +298,18 @@ test('1,000 cycles of open, a lease wait blocked in the kernel, close mid-wait l
     for (let i = 0; i < 1_000; i++) {
       const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false });
       const lease = settled(store.holdWriteLease());
-      // until the wait is blocked in the kernel (or briefly: a close before it blocks is a cycle too)
-      for (let t = 0; t < 200 && blockedForWrite(shm).length === 0; t++) await new Promise((resolve) => setImmediate(resolve));
+      // every other cycle until the wait is blocked in the kernel, the others briefly (a close
+      // before it blocks is a cycle too): half the cycles close a blocked wait however slow the
+      // machine (all of them briefly, counted "over 500 blocked", was a speed check)
+      const turns = i % 2 === 0 ? 100_000 : 200;
+      for (let t = 0; t < turns && blockedForWrite(shm).length === 0; t++) await new Promise((resolve) => setImmediate(resolve));
       if (blockedForWrite(shm).length === 1) blocked++;
       mostThreads = Math.max(mostThreads, threads());
       await store.close();
       expect(await lease).toBe('WALNUT_CLOSED');
     }
     console.log(`1,000 cycles: ${blocked} closed while blocked in the kernel; threads at most ${mostThreads} (before ${before.threads})`);
-    expect(blocked).toBeGreaterThan(500);
+    expect(blocked).toBeGreaterThanOrEqual(500);
     expect(ofdLocks(shm)).toEqual([]);
     expect(fds()).toBe(before.fds);
     expect(timers()).toBe(before.timers);
@@ -311,7 +318,7 @@ test('1,000 cycles of open, a lease wait blocked in the kernel, close mid-wait l
   } finally {
     end();
   }
-}, 180_000);
+}); // (the suite's hang timeout: 180 s of its own ran out at load 30)
 
 test('beside a python3 writer in a loop (4 ms per commit, busy timeout 30 s), a loop of leases (4 ms each, 20 ms apart) and the writer both get WRITE', async () => {
   const file = newDatabase('fair.db');

@@ -21,12 +21,13 @@ test('an autocommit statement run again after a sqlite3 commit overtook it in it
   const db = await openDatabase(file);
   try {
     await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL); CREATE TABLE o(x)');
-    // the sqlite3 commit lands 250 ms into the INSERT's synchronous run (a margin for a loaded machine: "ready" seen late)
-    const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '250', 'INSERT INTO o VALUES (1)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // the sqlite3 commit lands 250 ms into the INSERT's synchronous run (told "go" as it begins)
+    const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '250', 'INSERT INTO o VALUES (1)'], { stdio: ['pipe', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => peer.on('close', resolve));
     const calls = await new Promise<[Promise<unknown>, Promise<{ changes: number }>]>((resolve, reject) => {
       peer.on('close', () => reject(new Error('sqlite-commit-later.py ended before it was ready')));
       peer.stdout!.once('data', () => {
+        peer.stdin!.end('go\n');
         const insert = db.run(`INSERT INTO t VALUES (1, 'inserted' || ${SLOW_ZERO})`);
         const update = db.run("UPDATE t SET v = 'updated' WHERE id = 1");
         resolve([insert, update]);

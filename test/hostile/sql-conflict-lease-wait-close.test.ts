@@ -9,7 +9,10 @@
 // and nothing of it is written. Choreography: a python3 process holds WRITE with an INSERT,
 // commits 200 ms into the statement's run (about a second of SQLite in wasm) and takes WRITE
 // again at once (sqlite-commit-later.py with hold); the statement's run ends overtaken, its wait for
-// the lease finds WRITE held; close() begins; the python3 process commits.
+// the lease finds WRITE held; close() begins; the python3 process commits. Its 200 ms start when
+// it is told "go", in the synchronous stretch that starts the statement: counted from its
+// "ready" instead, a loaded machine saw "ready" late, the commit came before the run, and the
+// run was never overtaken (its WRITE wait was what failed: conflictRetries 0).
 import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -18,9 +21,9 @@ import { expect, test } from 'vitest';
 import { isWalnutError, openDatabase } from '../../lib/sql';
 import { HELPERS } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
+import { until } from '../helpers/until';
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 /** One row, after computing for a good half second or more in SQLite's wasm. */
 const LONG_INSERT = 'INSERT INTO s SELECT 1 + (SELECT count(*) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500000) SELECT i FROM n))';
 
@@ -33,12 +36,13 @@ test('a statement overtaken in its run and waiting for the write lease when clos
   const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
   try {
     await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    holder.stdin!.write('go\n');
     const outcome = db.run(LONG_INSERT).then(
       () => 'resolved',
       (e: unknown) => e,
     );
     // its run is over (synchronous, in wasm) and overtaken: it now waits for the lease
-    for (let i = 0; i < 200 && db.conflictRetries === 0; i++) await sleep(5);
+    await until(() => db.conflictRetries > 0, 20_000);
     expect(db.conflictRetries).toBe(1);
     const closed = db.close();
     holder.stdin!.write('commit\n'); // WRITE free: the lease is had, after close() began

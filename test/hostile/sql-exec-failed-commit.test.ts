@@ -29,10 +29,11 @@ test('an exec() whose COMMIT fails WALNUT_CONFLICT leaves no transaction open: t
     // exec() began, that exec() commits, and the round is run again)
     let failed: unknown = null;
     for (let round = 0; round < 3 && failed === null; round++) {
-      const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '50', "INSERT INTO t VALUES (1, 'python3')"], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '50', "INSERT INTO t VALUES (1, 'python3')"], { stdio: ['pipe', 'pipe', 'inherit'] });
       const exited = new Promise<void>((resolve) => peer.on('close', () => resolve()));
       await new Promise<void>((resolve) => peer.stdout!.once('data', () => resolve()));
       // its INSERT runs on a snapshot without python3's commit, which lands during LONG
+      peer.stdin!.end('go\n');
       failed = await db.exec(`BEGIN; INSERT INTO s VALUES (1); ${LONG}; COMMIT`).then(
         () => null,
         (e: unknown) => e,

@@ -16,13 +16,16 @@ import { tmpDir } from '../helpers/tmp';
 /** Adds 0, in one synchronous run of ~1 s (a recursive count). */
 const SLOW_ZERO = '(WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 2000000) SELECT count(*) - 2000000 FROM r)';
 
-/** Starts sqlite-commit-later.py (its commit 250 ms after it is ready), then `call` on "ready": its outcome, once the process ended. */
+/** Starts sqlite-commit-later.py, then on "ready" tells it to commit in 250 ms and makes `call`: its outcome, once the process ended. */
 async function overtaken<T>(file: string, call: () => Promise<T>): Promise<PromiseSettledResult<T>> {
-  const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '250', 'INSERT INTO o VALUES (1)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const peer = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '250', 'INSERT INTO o VALUES (1)'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => peer.on('close', resolve));
   const { made } = await new Promise<{ made: Promise<T> }>((resolve, reject) => {
     peer.on('close', () => reject(new Error('sqlite-commit-later.py ended before it was ready')));
-    peer.stdout!.once('data', () => resolve({ made: call() }));
+    peer.stdout!.once('data', () => {
+      peer.stdin!.end('go\n'); // its 250 ms start now, as the call's run does
+      resolve({ made: call() });
+    });
   });
   const [outcome] = await Promise.allSettled([made]);
   expect(await exited).toBe(0);

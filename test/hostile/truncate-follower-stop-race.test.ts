@@ -25,6 +25,7 @@ import type { WalRecordSink } from '../../lib/export/framing';
 import { restore } from '../../lib/export/restore';
 import { SqlitePeer } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
+import { until } from '../helpers/until';
 
 const dir = tmpDir();
 const PAGE = 4096;
@@ -79,11 +80,12 @@ async function stopDuringHandOver(name: string, restart: (store: Store) => Promi
   const peer = new SqlitePeer(src);
   try {
     for (let i = 0; i < 50; i++) await commit();
-    await new Promise((r) => setTimeout(r, 100)); // the export is caught up
+    // (waited for, not slept: 100 ms and 50 ms are not enough on a loaded machine)
+    await until(() => handle.behindBytes() === 0); // the export is caught up
     // stop() with nothing new to read: run()'s last pass finds nothing, its last flush waits at the gate
     const stopped = handle.stop();
     gate = true;
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => held.length > 0);
     expect(held.length).toBe(1);
     for (let i = 0; i < 20; i++) await commit(); // frames the stopping follower will not export
     armed = true;

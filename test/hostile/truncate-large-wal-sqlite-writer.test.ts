@@ -32,6 +32,7 @@ import { HELPERS, runPython } from '../helpers/children';
 import { segmentEnd, shmMxFrame } from '../helpers/large-wal';
 import { stallableSink } from '../helpers/export-stream';
 import { tmpDir } from '../helpers/tmp';
+import { WAIT_MS } from '../helpers/until';
 import { firstDifference, writerRows } from '../helpers/writer-rows';
 
 const dir = tmpDir();
@@ -145,7 +146,8 @@ describe("checkpoint('truncate') on a 16,000+-frame WAL written by python3 sqlit
       sink.release();
       acked += await inserts(db, 5);
       let again = await db.store.checkpoint('truncate');
-      for (const deadline = Date.now() + 5000; again.busy && Date.now() < deadline; ) {
+      // (until the released sink has drained up to 64 MB: a hang guard, 5 s was a speed check)
+      for (const deadline = Date.now() + WAIT_MS; again.busy && Date.now() < deadline; ) {
         await new Promise((res) => setTimeout(res, 50));
         again = await db.store.checkpoint('truncate');
       }
