@@ -9,6 +9,12 @@
  * "multiple links"). An open under a second name while the first is in use is refused
  * (WALNUT_CANTOPEN, reason HardLink), before it creates anything beside the new name.
  *
+ * A name is its directory (dev:ino) and base name, not the path's text: that is what the -wal
+ * and -shm are found by. One directory reached by two paths (a bind mount, or one volume mounted
+ * at /data in one container and /srv/data in another; SQLite opens it from both, one WAL) is
+ * one name; the real paths differ, and as the key they refused such an open (WALNUT_CANTOPEN
+ * HardLink where walnut had opened it before).
+ *
  * Two records say which names are in use:
  *  - openNames: this thread's connections, per file (dev:ino), with their name and count (the
  *    error can name the other path);
@@ -25,6 +31,9 @@
  * locks nothing (its PENDING, RESERVED and SHARED bytes end at CLOSE_TURN_BYTE - 1); locks are
  * advisory and never touch the file's data, whatever its page size or length.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 import { walnutError } from '../errors';
 import { DB_LOCK } from '../format/db-header';
 import type { WalnutFile } from '../io/file';
@@ -35,8 +44,8 @@ export const CLOSE_TURN_BYTE = DB_LOCK.SHARED_FIRST + DB_LOCK.SHARED_SIZE;
 const NAME_LOCK_FIRST = CLOSE_TURN_BYTE + 1;
 const NAME_LOCK_SIZE = 4096;
 
-/** This thread's connections per database file (WalIndex#fileKey): the name they use and how many. */
-const openNames = new Map<string, { dbPath: string; connections: number }>();
+/** This thread's connections per database file (WalIndex#fileKey): the name they use (nameOf), its path, and how many. */
+const openNames = new Map<string, { name: string; dbPath: string; connections: number }>();
 
 /**
  * Counts a connection to `fileKey` (dev:ino of `db`) under `dbPath` and takes the name's lock
@@ -44,11 +53,12 @@ const openNames = new Map<string, { dbPath: string; connections: number }>();
  * or in another thread or process (nothing counted or kept then; the byte goes with `db`'s close).
  */
 export function claimName(db: WalnutFile, fileKey: string, dbPath: string): void {
+  const name = nameOf(dbPath);
   const open = openNames.get(fileKey);
-  if (open !== undefined && open.dbPath !== dbPath) {
+  if (open !== undefined && open.name !== name) {
     throw walnutError('WALNUT_CANTOPEN', `the database file is open in this process as ${open.dbPath} (a hard link, or renamed since): its -wal and -shm under this name would be a second WAL of the same file`, { path: dbPath, reason: 'HardLink' });
   }
-  const own = NAME_LOCK_FIRST + (nameHash(dbPath) % NAME_LOCK_SIZE);
+  const own = NAME_LOCK_FIRST + (nameHash(name) % NAME_LOCK_SIZE);
   // (a byte nobody can hold exclusively: only shared locks are ever taken on this range)
   if (db.tryLock(own, 1, 'shared')) {
     const before = own - NAME_LOCK_FIRST;
@@ -61,7 +71,7 @@ export function claimName(db: WalnutFile, fileKey: string, dbPath: string): void
       throw walnutError('WALNUT_CANTOPEN', `the database file is open under another name by ${who} (a hard link, or renamed since): its -wal and -shm under this name would be a second WAL of the same file`, { path: dbPath, reason: 'HardLink' });
     }
   }
-  if (open === undefined) openNames.set(fileKey, { dbPath, connections: 1 });
+  if (open === undefined) openNames.set(fileKey, { name, dbPath, connections: 1 });
   else open.connections++;
 }
 
@@ -69,6 +79,20 @@ export function claimName(db: WalnutFile, fileKey: string, dbPath: string): void
 export function releaseName(fileKey: string): void {
   const open = openNames.get(fileKey);
   if (open !== undefined && --open.connections === 0) openNames.delete(fileKey);
+}
+
+/**
+ * `dbPath`'s name as the -wal and -shm are found by it: its directory's dev:ino and its base
+ * name, the same in every process and mount namespace that reaches that directory entry.
+ */
+function nameOf(dbPath: string): string {
+  let dir: fs.BigIntStats;
+  try {
+    dir = fs.statSync(path.dirname(dbPath), { bigint: true });
+  } catch (e) {
+    throw walnutError('WALNUT_CANTOPEN', `cannot open database ${dbPath}: its directory: ${(e as Error).message}`, { path: dbPath, cause: e });
+  }
+  return `${dir.dev}:${dir.ino}/${path.basename(dbPath)}`;
 }
 
 /** FNV-1a (32-bit) of the name's UTF-16 code units: the same name gives the same byte in every process. */

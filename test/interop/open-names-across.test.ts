@@ -6,12 +6,12 @@
 // wrote into the one file. Now it is refused there too (WALNUT_CANTOPEN, reason HardLink) and
 // creates nothing beside the second name; the same name in two processes opens as before, and
 // once the other name's connections are gone (closed, or the process killed) the second opens.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib';
 import { openDatabase } from '../../lib/sql';
@@ -151,4 +151,59 @@ it('a hard link of a database a worker_thread has open is refused; once the work
   await store.close();
   expect(sqliteIntegrity(db)).toEqual(['ok']);
   expect(sqliteRowCount(db, 't')).toBe(205);
+});
+
+// A directory reached by a second path (a bind mount; one volume mounted at /data in one
+// container and at /srv/data in another) is one name: its -wal and -shm are the same files from
+// both, as for SQLite. The real paths differ, and when they chose the byte such an open beside a
+// holder was refused (WALNUT_CANTOPEN HardLink), where walnut had opened it before. The mount is
+// made in a mount namespace of its own (unshare -m; -Urm unprivileged), seen only by the opener.
+const unshareArgs = ['-m', '-Urm'].find((flag) => spawnSync('unshare', [flag, 'true'], { stdio: 'ignore' }).status === 0);
+const UNSHARE_SKIP = unshareArgs === undefined ? 'unshare -m (util-linux, with mount namespaces allowed) is not available here' : null;
+if (UNSHARE_SKIP !== null) {
+  describe('a database opened through a bind mount of its directory', () => {
+    it.skip(`skipped: ${UNSHARE_SKIP}`, () => undefined);
+  });
+}
+
+describe.skipIf(UNSHARE_SKIP !== null)('a database opened through a bind mount of its directory', () => {
+  it('opens beside a connection holding it by its own path, one WAL for both; a hard link there is still refused', async () => {
+    const home = fs.mkdtempSync(path.join(dir, 'bind-home-'));
+    const mountPoint = fs.mkdtempSync(path.join(dir, 'bind-mount-'));
+    const db = await newSrcDatabase(path.join(home, 'x.db'));
+    fs.linkSync(db, path.join(home, 'link.db'));
+    const held = await openDatabase(db);
+    await held.exec(insertSrcRowsSql('held', 100));
+    const script = `
+      const { openDatabase } = require(${JSON.stringify(DIST_SQL)});
+      (async () => {
+        const out = {};
+        for (const name of ['x.db', 'link.db']) {
+          try {
+            const d = await openDatabase(require('path').join(process.argv[1], name));
+            await d.exec(process.argv[2]);
+            out[name] = (await d.get('SELECT count(*) AS n FROM t')).n;
+            await d.close();
+          } catch (e) {
+            out[name] = e.code + ' ' + e.reason;
+          }
+        }
+        process.stdout.write(JSON.stringify(out));
+      })();`;
+    // (not spawnSync: this thread's connection lets its WRITE go on its event loop)
+    const child = spawn('unshare', [unshareArgs!, 'sh', '-c', 'mount --bind "$1" "$2" && exec "$3" -e "$4" "$2" "$5"', 'sh', home, mountPoint, process.execPath, script, insertSrcRowsSql('bound', 10)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise((resolve) => child.once('close', resolve));
+    expect(stderr).toBe('');
+    expect(JSON.parse(stdout)).toEqual({ 'x.db': 110, 'link.db': 'WALNUT_CANTOPEN HardLink' });
+    expect(await held.get('SELECT count(*) AS n FROM t')).toEqual({ n: 110 });
+    await held.close();
+    expect(companions(db)).toEqual([]);
+    expect(companions(path.join(home, 'link.db'))).toEqual([]);
+    expect(sqliteIntegrity(db)).toEqual(['ok']);
+    expect(sqliteRowCount(db, 't')).toBe(110);
+  });
 });
