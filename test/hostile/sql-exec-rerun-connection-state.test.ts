@@ -14,9 +14,8 @@ import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
-import { isWalnutError, openDatabase } from '../../lib/sql';
-import { HELPERS, startPython } from '../helpers/children';
-import { shmMxFrame, untilWalMoves } from '../helpers/large-wal';
+import { openDatabase } from '../../lib/sql';
+import { execBesideWriter } from '../helpers/exec-beside-writer';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite3 = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
@@ -27,29 +26,8 @@ test("exec() is not run again from a statement reading last_insert_rowid()/chang
   // (each commit its own group commit: a call's commits can then be lost one by one)
   const db = await openDatabase(file, { readConnections: 0, groupCommit: { maxBatchBytes: 1024 } });
   await db.exec('CREATE TABLE t(w, v); CREATE TABLE p(id INTEGER PRIMARY KEY, k INT); CREATE TABLE ch(k INTEGER PRIMARY KEY, pid INT, n INT)');
-  const python = startPython(path.join(HELPERS, 'sqlite-writer.py'), [file, '30', '1', '0', '0', '0', '0', 'NORMAL']);
-  const calls: { k: number; result: string }[] = [];
-  try {
-    await untilWalMoves(file, shmMxFrame(file));
-    let next = 0;
-    const deadline = Date.now() + 3000;
-    await Promise.all(
-      Array.from({ length: 6 }, async () => {
-        while (Date.now() < deadline) {
-          const k = next++;
-          const text = `INSERT INTO p(k) VALUES (${k}); INSERT INTO ch(k, pid, n) SELECT ${k}, last_insert_rowid(), changes() FROM (SELECT count(*) FROM t)`;
-          const result = await db.exec(text).then(
-            () => 'ok',
-            (e: unknown) => (isWalnutError(e) ? `${e.code}/${e.reason}` : `not a WalnutError: ${String(e)}`),
-          );
-          calls.push({ k, result });
-        }
-      }),
-    );
-  } finally {
-    python.stop();
-  }
-  const commits = Number((await python.output).trim());
+  const text = (k: number): string => `INSERT INTO p(k) VALUES (${k}); INSERT INTO ch(k, pid, n) SELECT ${k}, last_insert_rowid(), changes() FROM (SELECT count(*) FROM t)`;
+  const { calls, commits } = await execBesideWriter(db, file, 6, 3000, (_, k) => text(k));
   const retries = db.conflictRetries;
   await db.close();
   const rejected = calls.filter((c) => c.result !== 'ok');

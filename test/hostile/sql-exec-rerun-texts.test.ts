@@ -20,53 +20,23 @@ import { expect, test } from 'vitest';
 
 import { isWalnutError, openDatabase, type Database } from '../../lib/sql';
 import { HELPERS, startPython } from '../helpers/children';
+import { execBesideWriter, type ExecCall } from '../helpers/exec-beside-writer';
 import { shmMxFrame, untilWalMoves } from '../helpers/large-wal';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite3 = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
-
-/** One exec() call: its key k (it writes rows k and k + 1) and 'ok' or its failure. */
-interface Call {
-  k: number;
-  result: string;
-}
 
 /**
  * 6 callers' exec() of `texts` (by caller) for `ms` beside a python3 writer, on a database with
  * s (the rows), c (a counter), c2 (a main trigger's counter), ck (an upsert counter per call) and
  * what `setup` adds; then `check`, the writer's rows all there, integrity ok.
  */
-async function beside(name: string, setup: (db: Database) => Promise<void>, texts: ((k: number) => string)[], ms: number, check: (db: Database, file: string, calls: Call[]) => Promise<void>): Promise<void> {
+async function beside(name: string, setup: (db: Database) => Promise<void>, texts: ((k: number) => string)[], ms: number, check: (db: Database, file: string, calls: ExecCall[]) => Promise<void>): Promise<void> {
   const file = path.join(tmpDir(), `${name}.db`);
   const db = await openDatabase(file, { readConnections: 0 });
   await db.exec('CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY, via TEXT NOT NULL, end_at INT); CREATE TABLE c(n INT); INSERT INTO c VALUES (0); CREATE TABLE c2(n INT); INSERT INTO c2 VALUES (0); CREATE TABLE ck(k INTEGER PRIMARY KEY, n INT)');
   await setup(db);
-  const python = startPython(path.join(HELPERS, 'sqlite-writer.py'), [file, '30', '1', '0', '0', '0', '0', 'NORMAL']);
-  const calls: Call[] = [];
-  try {
-    await untilWalMoves(file, shmMxFrame(file));
-    let next = 0;
-    const deadline = Date.now() + ms;
-    await Promise.all(
-      Array.from({ length: 6 }, async (_, caller) => {
-        while (Date.now() < deadline) {
-          const k = next;
-          next += 2;
-          const result = await db.exec(texts[caller % texts.length]!(k)).then(
-            () => 'ok',
-            (e: unknown) => {
-              if (!isWalnutError(e)) throw e;
-              return `${e.code}/${e.reason}: ${e.message.slice(0, 200)}`;
-            },
-          );
-          calls.push({ k, result });
-        }
-      }),
-    );
-  } finally {
-    python.stop();
-  }
-  const commits = Number((await python.output).trim());
+  const { calls, commits } = await execBesideWriter(db, file, 6, ms, (caller, k) => texts[caller % texts.length]!(k), 2);
   const rejected = calls.filter((c) => c.result !== 'ok');
   const kinds = new Map<string, number>();
   for (const r of rejected) kinds.set(r.result.slice(0, 60), (kinds.get(r.result.slice(0, 60)) ?? 0) + 1);
@@ -86,7 +56,7 @@ function rowCounts(file: string, sql = 'SELECT k FROM s'): Map<number, number> {
 
 /** ok calls: rows k and k+1 once, ck(k) n = 1; rejected ones a conflict and nothing twice; c2 (trigger) == rows; `strict`: none rejected. */
 function consistent(strict: boolean, own = false) {
-  return async (db: Database, file: string, calls: Call[]): Promise<void> => {
+  return async (db: Database, file: string, calls: ExecCall[]): Promise<void> => {
     const rejected = calls.filter((c) => c.result !== 'ok');
     if (strict) expect(rejected.map((c) => `${c.k}: ${c.result}`)).toEqual([]);
     expect(rejected.filter((c) => !/^WALNUT_(CONFLICT|BUSY)\//.test(c.result)).map((c) => `${c.k}: ${c.result}`)).toEqual([]);
@@ -145,7 +115,7 @@ test('close() racing exec()', async () => {
     await db.exec(`CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY, via TEXT NOT NULL, end_at INT); CREATE TABLE c(n INT); INSERT INTO c VALUES (0); CREATE TABLE c2(n INT); INSERT INTO c2 VALUES (0); CREATE TABLE ck(k INTEGER PRIMARY KEY, n INT); ${TRIGGER}`);
     const python = startPython(path.join(HELPERS, 'sqlite-writer.py'), [file, '30', '1', '0', '0', '0', '0', 'NORMAL']);
     await untilWalMoves(file, shmMxFrame(file));
-    const calls: Promise<Call>[] = [];
+    const calls: Promise<ExecCall>[] = [];
     for (let k = 0; k < 60; k += 2) calls.push(db.exec(MAIN_TEXTS[k % MAIN_TEXTS.length]!(k)).then(() => ({ k, result: 'ok' }), (e: unknown) => ({ k, result: isWalnutError(e) ? `${e.code}/${e.reason}` : `NOT WALNUT ${String(e)}` })));
     await new Promise((r) => setTimeout(r, 20 + round * 60));
     const closed = await db.close().then(() => 'closed', (e: unknown) => `close failed ${String(e)}`);
