@@ -313,17 +313,17 @@ export class Database implements Queryable {
     }
     const turn: AutocommitTurn = { held: false, conflicts: 0, started: performance.now() };
     const source = (): string => `exec ${String(sql)}`;
-    const once = (text: string): Promise<void> => {
-      const progress = new ExecProgress(text, this.#writer.vfs);
+    const once = (text: string, afterStaying: boolean): Promise<void> => {
+      const progress = new ExecProgress(text, this.#writer.vfs, afterStaying);
       return this.#retriedByCaller(source, () => this.#execOnWriter(text, progress, turn)).catch(async (e: unknown) => {
         const failure = await progress.failure(e); // (a statement's own after a lost commit is not the call's)
         const rest = await this.#execRest(failure, progress, turn);
         if (rest === null) throw failure;
         this.#conflictRetries++;
-        return once(rest);
+        return once(rest, afterStaying || rest !== text); // (a shorter rest: statements before it stay)
       });
     };
-    return once(sql).finally(() => this.#overtaken.give(turn));
+    return once(sql, false).finally(() => this.#overtaken.give(turn));
   }
 
   /**

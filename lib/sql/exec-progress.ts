@@ -20,14 +20,20 @@
  * for every statement once the connection may hold tables of its own (a TEMP table, an
  * attached ':memory:' database): a statement may write them without naming them so (`INSERT
  * INTO scratch`, a TEMP trigger), and those rows stay when its commit is lost (a re-run put
- * them there again: twice, three times; test/hostile/sql-exec-rerun-own-tables).
+ * them there again: twice, three times; test/hostile/sql-exec-rerun-own-tables). Nor is a
+ * text run again from past statements of the call that stay when it may call last_insert_rowid(),
+ * changes() or total_changes() (readsConnectionState): their answer is what the connection's
+ * last statements left, and in the run again that was the lost statement itself or another
+ * caller's (a child row pointed at its own rowid, not at the parent the call inserted before
+ * it: test/hostile/sql-exec-rerun-connection-state). From the call's first statement it is
+ * run again: the state before a call is no one's to rely on (other callers run between calls).
  *
  * Invariants: begin() is called before each statement runs, end() once the run ended (before the
  * call's durability is taken from the VFS); rest() only after the call settled.
  */
 import { isWalnutError, walnutError, type WalnutError } from '../errors';
 import { waitedOutWrite } from './overtaken-writes';
-import { leadingWords, mayNameTempSchema } from './sql-text';
+import { callsAny, leadingWords, mayNameTempSchema } from './sql-text';
 import type { VfsSignals } from './walnut-vfs';
 
 /**
@@ -38,6 +44,10 @@ import type { VfsSignals } from './walnut-vfs';
 const CONNECTION_WORDS_SQL = /\b(temp|temporary|pragma|attach|detach|begin|savepoint|release|commit|end|rollback)\b/i;
 /** The words text that may name the TEMP schema holds (so CASE ... END is not tokenized to its end). */
 const TEMP_WORDS_SQL = /\b(temp|temporary)\b/i;
+/** Functions whose answer is what the connection's earlier statements left: readsConnectionState. */
+const CONNECTION_STATE_FUNCTIONS: ReadonlySet<string> = new Set(['last_insert_rowid', 'changes', 'total_changes']);
+/** The words text calling one of CONNECTION_STATE_FUNCTIONS holds (so text without them is not tokenized). */
+const CONNECTION_STATE_SQL = /\b(last_insert_rowid|changes|total_changes)\b/i;
 /** Leading keywords of statements whose effects are the connection's: transaction control, settings, attached files. */
 const CONNECTION_STATEMENTS: ReadonlySet<string> = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'PRAGMA', 'ATTACH', 'DETACH']);
 
@@ -59,6 +69,15 @@ export function mayAffectConnection(sql: string): boolean {
   return keyword === undefined || CONNECTION_STATEMENTS.has(keyword) || (TEMP_WORDS_SQL.test(sql) && mayNameTempSchema(sql));
 }
 
+/**
+ * True when `sql` may call last_insert_rowid(), changes() or total_changes(): what it does
+ * depends on the statements the connection ran before it, so it is not run again apart from
+ * the statements of the call before it (header).
+ */
+export function readsConnectionState(sql: string): boolean {
+  return CONNECTION_STATE_SQL.test(sql) && callsAny(sql, CONNECTION_STATE_FUNCTIONS);
+}
+
 interface StatementRun {
   /** Its first byte in the text. */
   readonly offset: number;
@@ -78,9 +97,13 @@ export class ExecProgress {
   #from = 0;
   #settled: Promise<PromiseSettledResult<unknown>[]> | null = null;
 
-  constructor(text: string, vfs: VfsSignals) {
+  /** The text is the rest of the call's text after statements that stay (a run again), not all of it. */
+  readonly #afterStaying: boolean;
+
+  constructor(text: string, vfs: VfsSignals, afterStaying = false) {
     this.#text = text;
     this.#vfs = vfs;
+    this.#afterStaying = afterStaying;
   }
 
   /**
@@ -107,7 +130,8 @@ export class ExecProgress {
   /**
    * Once the call failed: the text from the first statement whose commit (or a commit it read)
    * failed as a conflict, when every statement from there on may run again (header); null when
-   * none failed so (the failure was a statement's own) or one from there may not be repeated.
+   * none failed so (the failure was a statement's own) or one from there may not be repeated
+   * (nor when the text from there may read the connection's state and statements before it stay).
    */
   async rest(): Promise<string | null> {
     const outcomes = await this.#outcomes();
@@ -117,7 +141,8 @@ export class ExecProgress {
     for (const run of this.#runs.slice(first)) {
       if (!run.repeatable || !failed(run).every(lostToConflict)) return null;
     }
-    return Buffer.from(this.#text, 'utf8').subarray(this.#runs[first]!.offset).toString('utf8');
+    const rest = Buffer.from(this.#text, 'utf8').subarray(this.#runs[first]!.offset).toString('utf8');
+    return (first > 0 || this.#afterStaying) && readsConnectionState(rest) ? null : rest;
   }
 
   /**

@@ -135,3 +135,13 @@ export function mayNameTempSchema(sql: string): boolean {
 export function namesAny(sql: string, names: ReadonlySet<string>): boolean {
   return scanTokens(sql, (token) => token.kind !== 'other' && names.has(token.value));
 }
+
+/** True when `sql` may call a function among `names` (lower-case): such a word or quoted name with `(` as the next token. */
+export function callsAny(sql: string, names: ReadonlySet<string>): boolean {
+  let named = false;
+  return scanTokens(sql, (token) => {
+    if (named && token.kind === 'other' && token.value === '(') return true;
+    named = (token.kind === 'word' || token.kind === 'name') && names.has(token.value);
+    return false;
+  });
+}

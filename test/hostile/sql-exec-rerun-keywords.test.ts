@@ -15,9 +15,8 @@ import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
-import { isWalnutError, openDatabase } from '../../lib/sql';
-import { HELPERS, startPython } from '../helpers/children';
-import { shmMxFrame, untilWalMoves } from '../helpers/large-wal';
+import { openDatabase } from '../../lib/sql';
+import { execBesideWriter, type ExecCall } from '../helpers/exec-beside-writer';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite3 = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
@@ -34,36 +33,11 @@ const CONTROL = [
 ];
 
 /** Runs 8 callers' exec() calls of `texts` for `ms` beside a python3 writer; the outcome of each call, the writer's commits, the calls run again. */
-async function besidePython(name: string, texts: ((k: number) => string)[], ms: number): Promise<{ file: string; calls: { k: number; result: string }[]; commits: number; retries: number }> {
+async function besidePython(name: string, texts: ((k: number) => string)[], ms: number): Promise<{ file: string; calls: ExecCall[]; commits: number; retries: number }> {
   const file = path.join(tmpDir(), `${name}.db`);
   const db = await openDatabase(file, { readConnections: 0 });
   await db.exec('CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY, via TEXT NOT NULL, end_at INT)');
-  const python = startPython(path.join(HELPERS, 'sqlite-writer.py'), [file, '30', '1', '0', '0', '0', '0', 'NORMAL']);
-  const calls: { k: number; result: string }[] = [];
-  try {
-    await untilWalMoves(file, shmMxFrame(file));
-    let next = 0;
-    const deadline = Date.now() + ms;
-    await Promise.all(
-      Array.from({ length: 8 }, async (_, caller) => {
-        while (Date.now() < deadline) {
-          const k = next;
-          next += 2;
-          const result = await db.exec(texts[caller % texts.length]!(k)).then(
-            () => 'ok',
-            (e: unknown) => {
-              if (!isWalnutError(e)) throw e;
-              return `${e.code}/${e.reason}: ${e.message}`;
-            },
-          );
-          calls.push({ k, result });
-        }
-      }),
-    );
-  } finally {
-    python.stop();
-  }
-  const commits = Number((await python.output).trim());
+  const { calls, commits } = await execBesideWriter(db, file, 8, ms, (caller, k) => texts[caller % texts.length]!(k), 2);
   const retries = db.conflictRetries;
   await db.close();
   return { file, calls, commits, retries };

@@ -6,8 +6,8 @@
 // here was checked to make a TEMP table with the sqlite3 CLI.
 import { describe, expect, it } from 'vitest';
 
-import { mayAffectConnection } from '../../lib/sql/exec-progress';
-import { leadingWords, mayNameTempSchema, namesAny, scanTokens } from '../../lib/sql/sql-text';
+import { mayAffectConnection, readsConnectionState } from '../../lib/sql/exec-progress';
+import { callsAny, leadingWords, mayNameTempSchema, namesAny, scanTokens } from '../../lib/sql/sql-text';
 
 /** Every token of `sql`. */
 function tokensOf(sql: string): { kind: string; value: string }[] {
@@ -110,5 +110,19 @@ describe("mayAffectConnection: which of exec()'s statements are never run again"
     ]) {
       expect(mayAffectConnection(sql), sql).toBe(true);
     }
+  });
+});
+
+describe('callsAny and readsConnectionState', () => {
+  it('a call of last_insert_rowid(), changes() or total_changes() in any case, quoting or spacing', () => {
+    for (const sql of ['INSERT INTO c(p) VALUES (last_insert_rowid())', 'SELECT Changes ( )', 'SELECT "total_changes"()', 'SELECT `changes`/* x */(', 'INSERT INTO log SELECT 1 WHERE [last_insert_rowid]() > 0']) {
+      expect(readsConnectionState(sql), sql).toBe(true);
+    }
+  });
+  it('not a column, a string, a comment or a longer name', () => {
+    for (const sql of ['UPDATE t SET changes = changes + 1', "SELECT 'last_insert_rowid()'", 'SELECT 1 -- changes()', 'SELECT my_changes()', 'SELECT changes FROM t WHERE (1)', "SELECT 'changes'(1)"]) {
+      expect(readsConnectionState(sql), sql).toBe(false);
+    }
+    expect(callsAny('SELECT f (1)', new Set(['f']))).toBe(true);
   });
 });

@@ -1,0 +1,49 @@
+// exec() calls beside a python3 writer (sqlite-writer.py committing one row per transaction into
+// t(w, v) in a tight loop, synchronous NORMAL, no auto-checkpoint): the pattern of the
+// test/hostile/sql-exec-rerun-* tests. The database must hold t(w, v); the writer starts once
+// the caller's database is set up and stops when the calls are done.
+import * as path from 'node:path';
+
+import { isWalnutError, type Database } from '../../lib/sql';
+import { HELPERS, startPython } from './children';
+import { shmMxFrame, untilWalMoves } from './large-wal';
+
+/** One exec() call: its key k and 'ok' or its failure (`code/reason: message`). */
+export interface ExecCall {
+  k: number;
+  result: string;
+}
+
+/**
+ * Runs `callers` callers' exec() calls for `ms` beside a python3 writer on `db`'s file (`file`):
+ * caller c runs `textOf(c, k)` with k taken in turn (0, `step`, 2 × `step`, ..). A rejection
+ * that is not a WalnutError fails the run. The outcome of each call, the writer's commits.
+ */
+export async function execBesideWriter(db: Database, file: string, callers: number, ms: number, textOf: (caller: number, k: number) => string, step = 1): Promise<{ calls: ExecCall[]; commits: number }> {
+  const python = startPython(path.join(HELPERS, 'sqlite-writer.py'), [file, '30', '1', '0', '0', '0', '0', 'NORMAL']);
+  const calls: ExecCall[] = [];
+  try {
+    await untilWalMoves(file, shmMxFrame(file));
+    let next = 0;
+    const deadline = Date.now() + ms;
+    await Promise.all(
+      Array.from({ length: callers }, async (_, caller) => {
+        while (Date.now() < deadline) {
+          const k = next;
+          next += step;
+          const result = await db.exec(textOf(caller, k)).then(
+            () => 'ok',
+            (e: unknown) => {
+              if (!isWalnutError(e)) throw e;
+              return `${e.code}/${e.reason}: ${e.message}`;
+            },
+          );
+          calls.push({ k, result });
+        }
+      }),
+    );
+  } finally {
+    python.stop();
+  }
+  return { calls, commits: Number((await python.output).trim()) };
+}
