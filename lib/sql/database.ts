@@ -60,10 +60,10 @@ import { open } from '../open'; // with the extensions its options ask for (fec:
 import { CommitPipeline } from './commit-pipeline';
 import { Connection, sqliteFailure } from './connection';
 import { LEASE_AFTER_CONFLICTS, OvertakenWrites, waitedOutWrite, type LeaseTurn } from './overtaken-writes';
-import { ExecProgress } from './exec-progress';
+import { ExecProgress, lostToConflict, readsChangeCounts } from './exec-progress';
 import { Serial } from './serial';
 import { leadingWords } from './sql-text';
-import type { Params, Row, RunResult, StatementRunner } from './statement-runner';
+import type { Params, Row, RowidMark, RunResult, StatementRunner } from './statement-runner';
 
 export type { Params, Row, RunResult, SqlValue } from './statement-runner';
 
@@ -317,6 +317,8 @@ export class Database implements Queryable {
       const progress = new ExecProgress(text, this.#writer.vfs, afterStaying);
       return this.#retriedByCaller(source, () => this.#execOnWriter(text, progress, turn)).catch(async (e: unknown) => {
         const failure = await progress.failure(e); // (a statement's own after a lost commit is not the call's)
+        // (before a run again and before the caller's own retry: neither reads a lost rowid)
+        await progress.restoreRowid(failure, this.#writer.runner);
         const rest = await this.#execRest(failure, progress, turn);
         if (rest === null) throw failure;
         this.#conflictRetries++;
@@ -358,11 +360,13 @@ export class Database implements Queryable {
     const autocommit = (): boolean => !!w.engine.sqlite3.get_autocommit(w.db);
     let opensOwn = autocommit();
     let inAutocommit = false;
+    let running = '';
     const beforeStatement = (statement: string, offset: number): Promise<unknown> | undefined => {
       inAutocommit = autocommit();
       if (!opensOwn && inAutocommit) opensOwn = true;
       const ownTables = w.runner.mayHaveOwnTables;
-      progress.begin(statement, offset, inAutocommit, ownTables);
+      running = statement;
+      progress.begin(statement, offset, inAutocommit, ownTables, w.runner.markRowid());
       w.vfs.conflict = false; // (this statement's signals are its own: #againInExec)
       w.vfs.lastError = null;
       // a statement that writes only tables of the connection's own (a TEMP table, an attached
@@ -371,7 +375,7 @@ export class Database implements Queryable {
       // and fails ChainBroken with them (it ran, kept its rows, after one was lost)
       return ownTables ? (w.vfs.earlierDurable() ?? undefined) : undefined;
     };
-    const again = (e: unknown): Promise<boolean> | null => (inAutocommit ? this.#againInExec(e, turn) : null);
+    const again = (e: unknown): Promise<boolean> | null => (inAutocommit ? this.#againInExec(e, turn, running, progress) : null);
     return w.runner.exec(sql, beforeStatement, again).then(
       () => progress.end(),
       async (e: unknown) => {
@@ -390,13 +394,17 @@ export class Database implements Queryable {
    * on the rules of an autocommit statement's run again (#conflictedInRun: within busyTimeout,
    * after a turn of the event loop, under the write lease once due). The statements before it
    * stay as they ran: exec() is not one transaction, and SQLite's busy handler, too, retries the
-   * one statement of sqlite3_exec() that met the lock. Null: `e` is the call's.
+   * one statement of sqlite3_exec() that met the lock. Null: `e` is the call's. The rowid the
+   * backed-out run inserted is set back first (exec-progress.ts restoreRunningRowid); a
+   * `statement` reading the change counts is not stepped again (readsChangeCounts).
    */
-  #againInExec(e: unknown, turn: AutocommitTurn): Promise<boolean> | null {
+  #againInExec(e: unknown, turn: AutocommitTurn, statement: string, progress: ExecProgress): Promise<boolean> | null {
     const w = this.#writer;
     if (!w.engine.sqlite3.get_autocommit(w.db)) return null;
     const err = this.#translate(w, e);
-    if (!isWalnutError(err, 'WALNUT_CONFLICT') || err.reason !== 'OtherWriter' || !this.#runsAgain(err, turn)) return null;
+    if (!isWalnutError(err, 'WALNUT_CONFLICT') || err.reason !== 'OtherWriter') return null;
+    progress.restoreRunningRowid(w.runner);
+    if (readsChangeCounts(statement) || !this.#runsAgain(err, turn)) return null;
     this.#conflictRetries++;
     const lease = this.#leaseDue(turn) ? this.#overtaken.take(turn) : undefined;
     w.vfs.conflict = false;
@@ -411,7 +419,7 @@ export class Database implements Queryable {
       if (refused !== null) return Promise.reject(refused);
     }
     const w = this.#writer;
-    return this.#autocommit(() => {
+    return this.#autocommit(sql, () => {
       const stmt = w.cached(sql);
       if (stmt === undefined) return w.prepared(sql).then((s) => runStatement(w.runner, s, params));
       return runStatement(w.runner, stmt, params);
@@ -589,7 +597,7 @@ export class Database implements Queryable {
   async #query(sql: string, params: Params, mode: 'get' | 'all'): Promise<Row[]> {
     const onWriter = (admitted = false): Promise<Row[]> => {
       const w = this.#writer;
-      return this.#autocommit(() => {
+      return this.#autocommit(sql, () => {
         const stmt = w.cached(sql);
         return stmt === undefined ? w.prepared(sql).then((s) => w.runner.execute(s, params, mode)) : w.runner.execute(stmt, params, mode);
       }, admitted);
@@ -675,23 +683,31 @@ export class Database implements Queryable {
    * up, runs again holding the WAL write lock until its commit is durable (overtaken-writes.ts):
    * a long one beside a steady foreign writer was overtaken on every run. Past busyTimeout it
    * fails WALNUT_CONFLICT only once it tried to take the lease.
+   * A run whose commit was lost, or that SQLite backed out on a conflict, left the rowid it
+   * inserted as the connection's last_insert_rowid(): that is set back first (before the run
+   * again, before the caller sees the failure; StatementRunner.restoreRowid), or a run again or
+   * the caller's retry of `INSERT .. VALUES (last_insert_rowid())` read its own lost rowid. The
+   * change counts cannot be set back: a statement that reads them (`sql`, readsChangeCounts) is
+   * not run again.
    */
-  #autocommit<T>(job: () => T | Promise<T>, admitted = false): Promise<T> {
+  #autocommit<T>(sql: unknown, job: () => T | Promise<T>, admitted = false): Promise<T> {
     const w = this.#writer;
     // (the retry rules are methods of this turn, not closures per call: only a conflict needs them)
     const turn: AutocommitTurn = { held: false, conflicts: 0, started: performance.now() };
     const attempt = (admitted: boolean): Promise<T> => {
       let autocommit = false;
+      let rowid: RowidMark | null = null; // (the last run's)
       const run = (): T | Promise<T> => {
         autocommit = !!w.engine.sqlite3.get_autocommit(w.db);
         if (!autocommit) return job();
+        const mark = (rowid = w.runner.markRowid());
         let result: T | Promise<T>;
         try {
           result = job();
         } catch (e) {
-          return this.#conflictedInRun(e, run, turn);
+          return this.#conflictedInRun(e, run, turn, sql, mark);
         }
-        return result instanceof Promise ? result.catch((e: unknown) => this.#conflictedInRun(e, run, turn)) : result;
+        return result instanceof Promise ? result.catch((e: unknown) => this.#conflictedInRun(e, run, turn, sql, mark)) : result;
       };
       // (handed to #call, which chains them on the call's durability itself: one promise and
       // one hop less per statement than a .then on its result)
@@ -704,11 +720,12 @@ export class Database implements Queryable {
           return value;
         },
         (e: unknown) => {
+          if (rowid !== null && lostToConflict(e)) w.runner.restoreRowid(rowid);
           // a connection with tables of its own (TEMP, attached) may have had them written by
           // the statement (a TEMP trigger, INSERT INTO scratch SELECT ..): SQLite committed that,
           // and it stays when the database's commit is lost here, so it is not run again (a TEMP
           // trigger's row was there twice: test/hostile/sql-exec-rerun-own-tables)
-          const repeatable = autocommit && !w.runner.mayHaveOwnTables;
+          const repeatable = autocommit && !w.runner.mayHaveOwnTables && !readsChangeCounts(sql);
           if (repeatable && this.#closing === null && this.#lastChance(turn) && waitedOutWrite(e)) {
             // its commit waited busyTimeout for WRITE beside a writer that takes it again at
             // once (the wait sleeps as SQLite's busy handler does and missed the short gaps):
@@ -779,12 +796,15 @@ export class Database implements Queryable {
    * before the calls made after it), after a turn of the event loop (a statement overtaken
    * over and over must not keep the thread); else `e` is thrown as it was (#attempt translates it).
    * When #leaseDue says so (it counts the conflict), it runs again holding the
-   * write lease (#autocommit gives it back once the call settled).
+   * write lease (#autocommit gives it back once the call settled). SQLite backed the run out,
+   * not the rowid it inserted: last_insert_rowid() is set back to `rowid` (as before the run),
+   * and one of `sql` reading the change counts (changes() is 0 now) is not run again.
    */
-  #conflictedInRun<T>(e: unknown, run: () => T | Promise<T>, turn: AutocommitTurn): Promise<T> {
+  #conflictedInRun<T>(e: unknown, run: () => T | Promise<T>, turn: AutocommitTurn, sql: unknown, rowid: RowidMark): Promise<T> {
     const w = this.#writer;
     const err = this.#translate(w, e);
-    if (!this.#runsAgain(err, turn)) throw e;
+    if (lostToConflict(err)) w.runner.restoreRowid(rowid);
+    if (readsChangeCounts(sql) || !this.#runsAgain(err, turn)) throw e;
     this.#conflictRetries++;
     const lease = this.#leaseDue(turn) ? this.#overtaken.take(turn) : undefined;
     w.vfs.conflict = false; // (as #attempt before a job: this run's signals are its own)

@@ -20,13 +20,15 @@
  * for every statement once the connection may hold tables of its own (a TEMP table, an
  * attached ':memory:' database): a statement may write them without naming them so (`INSERT
  * INTO scratch`, a TEMP trigger), and those rows stay when its commit is lost (a re-run put
- * them there again: twice, three times; test/hostile/sql-exec-rerun-own-tables). Nor is a
- * text run again from past statements of the call that stay when it may call last_insert_rowid(),
- * changes() or total_changes() (readsConnectionState): their answer is what the connection's
- * last statements left, and in the run again that was the lost statement itself or another
- * caller's (a child row pointed at its own rowid, not at the parent the call inserted before
- * it: test/hostile/sql-exec-rerun-connection-state). From the call's first statement it is
- * run again: the state before a call is no one's to rely on (other callers run between calls).
+ * them there again: twice, three times; test/hostile/sql-exec-rerun-own-tables). The lost
+ * statements' runs also left the connection's last_insert_rowid() and change counts as they
+ * set them: the rowid is set back to what it was before the first lost statement
+ * (restoreRowid, before a run again and before the caller sees the failure; unless another
+ * statement ran on the connection since), the counts cannot be, so text that may call
+ * changes() or total_changes() is not run again (readsChangeCounts), nor text calling
+ * last_insert_rowid() past statements of the call that stay when the rowid was not set back
+ * (readsConnectionState: a child row pointed at its own rowid, not at the parent the call
+ * inserted before it: test/hostile/sql-exec-rerun-connection-state).
  *
  * Invariants: begin() is called before each statement runs, end() once the run ended (before the
  * call's durability is taken from the VFS); rest() only after the call settled.
@@ -34,6 +36,7 @@
 import { isWalnutError, walnutError, type WalnutError } from '../errors';
 import { waitedOutWrite } from './overtaken-writes';
 import { callsAny, leadingWords, mayNameTempSchema } from './sql-text';
+import type { RowidMark, StatementRunner } from './statement-runner';
 import type { VfsSignals } from './walnut-vfs';
 
 /**
@@ -48,6 +51,9 @@ const TEMP_WORDS_SQL = /\b(temp|temporary)\b/i;
 const CONNECTION_STATE_FUNCTIONS: ReadonlySet<string> = new Set(['last_insert_rowid', 'changes', 'total_changes']);
 /** The words text calling one of CONNECTION_STATE_FUNCTIONS holds (so text without them is not tokenized). */
 const CONNECTION_STATE_SQL = /\b(last_insert_rowid|changes|total_changes)\b/i;
+/** The change counts: what a lost statement's run left in them cannot be set back (readsChangeCounts). */
+const CHANGE_COUNT_FUNCTIONS: ReadonlySet<string> = new Set(['changes', 'total_changes']);
+const CHANGE_COUNT_SQL = /\b(changes|total_changes)\b/i;
 /** Leading keywords of statements whose effects are the connection's: transaction control, settings, attached files. */
 const CONNECTION_STATEMENTS: ReadonlySet<string> = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'PRAGMA', 'ATTACH', 'DETACH']);
 
@@ -78,11 +84,24 @@ export function readsConnectionState(sql: string): boolean {
   return CONNECTION_STATE_SQL.test(sql) && callsAny(sql, CONNECTION_STATE_FUNCTIONS);
 }
 
+/**
+ * True when `sql` may call changes() or total_changes(). A statement's run whose commit was lost
+ * (or that SQLite backed out as it ran: changes() is 0 then) left its counts in them, and SQLite
+ * gives no way to set them back (last_insert_rowid() it does: StatementRunner.restoreRowid), so
+ * such text is not run again by walnut/sql after a lost commit: run again it read the lost
+ * run's counts, not those of the statement before it.
+ */
+export function readsChangeCounts(sql: unknown): boolean {
+  return typeof sql === 'string' && CHANGE_COUNT_SQL.test(sql) && callsAny(sql, CHANGE_COUNT_FUNCTIONS);
+}
+
 interface StatementRun {
   /** Its first byte in the text. */
   readonly offset: number;
   /** It began in autocommit and touches nothing of the connection's own (mayAffectConnection, no tables of its own). */
   readonly repeatable: boolean;
+  /** last_insert_rowid() as it began (restoreRowid). */
+  readonly rowid: RowidMark;
   /** Its durability promises: the VFS's from index `from` to `to` (null while it runs). */
   readonly from: number;
   to: number | null;
@@ -96,6 +115,8 @@ export class ExecProgress {
   #promises: Promise<unknown>[] = [];
   #from = 0;
   #settled: Promise<PromiseSettledResult<unknown>[]> | null = null;
+  /** restoreRowid() set last_insert_rowid() back to what it was before the first lost statement. */
+  #rowidRestored = false;
 
   /** The text is the rest of the call's text after statements that stay (a run again), not all of it. */
   readonly #afterStaying: boolean;
@@ -108,14 +129,15 @@ export class ExecProgress {
 
   /**
    * A statement (`sql`, at byte `offset` of the text) is about to run; `autocommit`: no
-   * transaction is open; `ownTables`: the connection may hold tables of its own (header).
+   * transaction is open; `ownTables`: the connection may hold tables of its own (header);
+   * `rowid`: the connection's last_insert_rowid() before it.
    */
-  begin(sql: string, offset: number, autocommit: boolean, ownTables: boolean): void {
+  begin(sql: string, offset: number, autocommit: boolean, ownTables: boolean, rowid: RowidMark): void {
     const at = this.#vfs.durabilityCount();
     const last = this.#runs[this.#runs.length - 1];
     if (last !== undefined) last.to = at;
     else this.#from = at; // (the call's: the writer's earlier calls took theirs when they ended)
-    this.#runs.push({ offset, repeatable: autocommit && !ownTables && !mayAffectConnection(sql), from: at, to: null });
+    this.#runs.push({ offset, repeatable: autocommit && !ownTables && !mayAffectConnection(sql), rowid, from: at, to: null });
   }
 
   /** The run ended (its last statement's promises are the VFS's now). */
@@ -131,18 +153,51 @@ export class ExecProgress {
    * Once the call failed: the text from the first statement whose commit (or a commit it read)
    * failed as a conflict, when every statement from there on may run again (header); null when
    * none failed so (the failure was a statement's own) or one from there may not be repeated
-   * (nor when the text from there may read the connection's state and statements before it stay).
+   * (nor when the text from there may read the change counts, readsChangeCounts, or
+   * last_insert_rowid() when statements before it stay and restoreRowid() could not set it back).
    */
   async rest(): Promise<string | null> {
     const outcomes = await this.#outcomes();
-    const failed = (run: StatementRun): unknown[] => outcomes.slice(run.from - this.#from, (run.to ?? run.from) - this.#from).flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
-    const first = this.#runs.findIndex((run) => failed(run).length > 0);
+    const first = this.#firstLost(outcomes);
     if (first < 0) return null;
     for (const run of this.#runs.slice(first)) {
-      if (!run.repeatable || !failed(run).every(lostToConflict)) return null;
+      if (!run.repeatable || !this.#failed(run, outcomes).every(lostToConflict)) return null;
     }
     const rest = Buffer.from(this.#text, 'utf8').subarray(this.#runs[first]!.offset).toString('utf8');
-    return (first > 0 || this.#afterStaying) && readsConnectionState(rest) ? null : rest;
+    if (readsChangeCounts(rest)) return null;
+    return (first > 0 || this.#afterStaying) && !this.#rowidRestored && readsConnectionState(rest) ? null : rest;
+  }
+
+  /**
+   * Once the call failed with `failure` (the call's, failure()): sets the connection's
+   * last_insert_rowid() back to what it was before the first statement whose commit was lost
+   * (or, when none was, before the last one, when SQLite backed it out as it ran on a
+   * conflict: the rowid it inserted stays set), unless a statement began since the call's last
+   * one (StatementRunner.restoreRowid). Before a run again from there and before the caller
+   * sees the failure: either read the lost statement's rowid (a child row pointed at itself).
+   */
+  async restoreRowid(failure: unknown, runner: StatementRunner): Promise<void> {
+    const last = this.#runs[this.#runs.length - 1];
+    if (last === undefined) return;
+    const first = this.#firstLost(await this.#outcomes());
+    if (first >= 0) this.#rowidRestored = runner.restoreRowid(this.#runs[first]!.rowid, last.rowid);
+    else if (lostToConflict(failure)) runner.restoreRowid(last.rowid);
+  }
+
+  /** The statement that is running (begun last) failed as it ran on a conflict: its last_insert_rowid() set back (restoreRowid) before it is stepped again. */
+  restoreRunningRowid(runner: StatementRunner): void {
+    const last = this.#runs[this.#runs.length - 1];
+    if (last !== undefined) runner.restoreRowid(last.rowid);
+  }
+
+  /** The index of the first statement with a failed promise (its commit, or one it read, lost), else -1. */
+  #firstLost(outcomes: PromiseSettledResult<unknown>[]): number {
+    return this.#runs.findIndex((run) => this.#failed(run, outcomes).length > 0);
+  }
+
+  /** The failures among `run`'s promises. */
+  #failed(run: StatementRun, outcomes: PromiseSettledResult<unknown>[]): unknown[] {
+    return outcomes.slice(run.from - this.#from, (run.to ?? run.from) - this.#from).flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
   }
 
   /**
@@ -171,6 +226,6 @@ export class ExecProgress {
 }
 
 /** A commit lost without anything of it written: another connection's commit, a broken chain, a wait for WRITE that timed out. */
-function lostToConflict(e: unknown): boolean {
+export function lostToConflict(e: unknown): boolean {
   return isWalnutError(e, 'WALNUT_CONFLICT') || (isWalnutError(e, 'WALNUT_FAILED') && e.reason === 'ChainBroken') || waitedOutWrite(e);
 }

@@ -65,6 +65,18 @@ export interface RunResult {
   lastInsertRowid: number | bigint;
 }
 
+/**
+ * sqlite3_last_insert_rowid() as a statement is about to begin (its int64 as two halves: the
+ * build passes an i64 so), and that statement's number among those begun on the connection:
+ * what restoreRowid() sets back when the statement's commit is lost, on that runner only.
+ */
+export interface RowidMark {
+  readonly lo: number;
+  readonly hi: number;
+  readonly statement: number;
+  readonly runner: StatementRunner;
+}
+
 /** SQLite's generic error code (native SQLite's "Expression tree is too large" is one). */
 const SQLITE_ERROR = 1;
 /** SQLite's code for a schema it cannot parse ("malformed database schema"). */
@@ -133,6 +145,8 @@ export class StatementRunner {
   /** Stack overflows whose step #halt() stopped (their message says so). */
   readonly #halted = new WeakSet<RangeError>();
   #schemaAbandoned = false;
+  /** The number of the newest statement begun on this connection (execute() runs, exec()'s statements; restoreRowid). */
+  #begun = 0;
 
   /**
    * `yields`: a query returning many rows gives the event loop a turn every YIELD_MS (a read
@@ -262,6 +276,7 @@ export class StatementRunner {
     const { SQLITE_ROW, SQLITE_DONE } = C;
     const shape = this.#shape(stmt);
     this.#bind(stmt, shape, params);
+    this.#begun++;
     const rows: Row[] = [];
     // the newest statement before the run: one SQLite prepares inside a step that the wasm stack
     // running out abandons (a schema load's) is finalized (#stackOverflow)
@@ -389,6 +404,27 @@ export class StatementRunner {
     return this.#e.module._sqlite3_total_changes(this.#db) as number;
   }
 
+  /** The mark of the statement about to begin (the next execute() or exec() statement): its last_insert_rowid() before it. */
+  markRowid(): RowidMark {
+    const m = this.#e.module;
+    const lo = m._sqlite3_last_insert_rowid(this.#db) as number;
+    return { lo, hi: m.getTempRet0() as number, statement: this.#begun + 1, runner: this };
+  }
+
+  /**
+   * Sets last_insert_rowid() back to what it was before `before`'s statement, when the newest
+   * statement begun on the connection is `newest`'s (default: that one itself): a statement
+   * whose commit was lost (another connection's overtook it, one it was built on failed) left
+   * the rowid of a row that is not there, and a run again (or the caller's retry) reading
+   * last_insert_rowid() read that (a child row pointed at its own rowid). A statement begun
+   * since may have set it, or read it: then it is no longer the lost one's to undo (false).
+   */
+  restoreRowid(before: RowidMark, newest: RowidMark = before): boolean {
+    if (newest.runner !== this || this.#begun !== newest.statement) return false; // (a reopen() made a new runner)
+    this.#e.module._sqlite3_set_last_insert_rowid(this.#db, before.lo, before.hi);
+    return true;
+  }
+
   /**
    * The last statement's changes and the connection's last rowid. `before`: totalChanges() as
    * the statement began: a statement that changed no rows (CREATE TABLE, SELECT, PRAGMA) answers
@@ -456,6 +492,7 @@ export class StatementRunner {
         try {
           const wait = refuse?.(m.UTF8ToString(m._sqlite3_sql(stmt)) as string, begins - head);
           if (wait !== undefined) await wait;
+          this.#begun++;
           // stepped as execute() steps (#stepAgain: up to STEP_RETRIES waits for a retry op, SQLITE_SCHEMA
           // before a row), not by wa-sqlite's step(), which gives up after one retry
           let rowSeen = false;
