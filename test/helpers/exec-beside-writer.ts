@@ -1,4 +1,4 @@
-// exec() calls beside a python3 writer (sqlite-writer.py committing one row per transaction into
+// exec() calls (or any calls: callsBesideWriter) beside a python3 writer (sqlite-writer.py committing one row per transaction into
 // t(w, v) in a tight loop, synchronous NORMAL, no auto-checkpoint): the pattern of the
 // test/hostile/sql-exec-rerun-* tests. The database must hold t(w, v); the writer starts once
 // the caller's database is set up and stops when the calls are done.
@@ -19,7 +19,12 @@ export interface ExecCall {
  * caller c runs `textOf(c, k)` with k taken in turn (0, `step`, 2 × `step`, ..). A rejection
  * that is not a WalnutError fails the run. The outcome of each call, the writer's commits.
  */
-export async function execBesideWriter(db: Database, file: string, callers: number, ms: number, textOf: (caller: number, k: number) => string, step = 1): Promise<{ calls: ExecCall[]; commits: number }> {
+export function execBesideWriter(db: Database, file: string, callers: number, ms: number, textOf: (caller: number, k: number) => string, step = 1): Promise<{ calls: ExecCall[]; commits: number }> {
+  return callsBesideWriter(file, callers, ms, (caller, k) => db.exec(textOf(caller, k)), step);
+}
+
+/** As execBesideWriter, each call being `call(c, k)` (any calls of the database on `file`). */
+export async function callsBesideWriter(file: string, callers: number, ms: number, call: (caller: number, k: number) => Promise<unknown>, step = 1): Promise<{ calls: ExecCall[]; commits: number }> {
   const python = startPython(path.join(HELPERS, 'sqlite-writer.py'), [file, '30', '1', '0', '0', '0', '0', 'NORMAL']);
   const calls: ExecCall[] = [];
   try {
@@ -31,7 +36,7 @@ export async function execBesideWriter(db: Database, file: string, callers: numb
         while (Date.now() < deadline) {
           const k = next;
           next += step;
-          const result = await db.exec(textOf(caller, k)).then(
+          const result = await call(caller, k).then(
             () => 'ok',
             (e: unknown) => {
               if (!isWalnutError(e)) throw e;
