@@ -16,6 +16,7 @@
 // Checked with sqlite3 after: every scratch/side row once per durable a, a call rejected with its
 // constraint has c and d, each once, and a trigger's row is there at most once.
 import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
@@ -31,9 +32,13 @@ const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e:
 /** A statement that computes for some milliseconds and commits nothing: the commit before it is settled by its end. */
 const SLOW = 'WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100000) SELECT count(*) FROM c';
 
-/** Runs `rounds` while a sqlite-ticker.js process commits into `ext` for `ms`; its commit count. */
-async function besideTicker(file: string, ms: number, rounds: () => Promise<void>): Promise<number> {
-  const ticker = spawn(process.execPath, [path.join(HELPERS, 'sqlite-ticker.js'), file, String(ms)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** How long a test's rounds go on past their 1.9 s while nothing was overtaken yet (a loaded machine's ticker may not have got in). */
+const ROUNDS_BOUND_MS = 15_000;
+
+/** Runs `rounds` while a sqlite-ticker.js process commits into `ext` (stopped once they end, at most ROUNDS_BOUND_MS); its commit count. */
+async function besideTicker(file: string, rounds: () => Promise<void>): Promise<number> {
+  const stopFile = `${file}.stop-ticker`;
+  const ticker = spawn(process.execPath, [path.join(HELPERS, 'sqlite-ticker.js'), file, String(ROUNDS_BOUND_MS + 1000), stopFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let commits = 0;
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
@@ -44,7 +49,11 @@ async function besideTicker(file: string, ms: number, rounds: () => Promise<void
   });
   void exited.then(() => markReady());
   await ready;
-  await rounds();
+  try {
+    await rounds();
+  } finally {
+    fs.writeFileSync(stopFile, '');
+  }
   const { code, stderr } = await exited;
   expect(code, stderr).toBe(0);
   return commits;
@@ -72,9 +81,10 @@ test('exec() on a connection with a TEMP table and an attached one: their rows o
   try {
     await db.exec('CREATE TABLE ext(v); CREATE TABLE log(x)');
     await db.exec("CREATE TEMP TABLE scratch(x); ATTACH ':memory:' AS aux; CREATE TABLE aux.side(x)");
-    const commits = await besideTicker(file, 2000, async () => {
-      const end = Date.now() + 1900;
-      for (let k = 0; Date.now() < end; k++) {
+    const commits = await besideTicker(file, async () => {
+      const [end, bound] = [Date.now() + 1900, Date.now() + ROUNDS_BOUND_MS];
+      const overtaken = (): boolean => db.conflictRetries + rounds.filter((r) => r.result !== 'ok').length > 0;
+      for (let k = 0; Date.now() < end || (!overtaken() && Date.now() < bound); k++) {
         const result = await outcome(db.exec(`INSERT INTO log VALUES ('a${k}'); ${SLOW}; INSERT INTO scratch VALUES ('${k}'); INSERT INTO side VALUES ('${k}'); INSERT INTO log VALUES ('b${k}')`));
         rounds.push({ k, result });
       }
@@ -95,7 +105,7 @@ test('exec() on a connection with a TEMP table and an attached one: their rows o
   expect(wrong).toEqual([]);
   expect(rounds.length).toBeGreaterThan(0);
   expect(sqlite3(file, 'PRAGMA integrity_check')).toBe('ok');
-}, 20_000);
+}, 40_000);
 
 test("exec()'s constraint failure after its earlier statements' commit was lost is not the call's: they run again, or it rejects WALNUT_CONFLICT", async () => {
   const file = path.join(tmpDir(), 'exec-constraint-after-lost.db');
@@ -103,12 +113,13 @@ test("exec()'s constraint failure after its earlier statements' commit was lost 
   const calls: { k: number; result: string }[] = [];
   try {
     await db.exec('CREATE TABLE ext(v); CREATE TABLE log(x); CREATE TABLE u(k INTEGER PRIMARY KEY); INSERT INTO u VALUES (1)');
-    await besideTicker(file, 2000, async () => {
-      const end = Date.now() + 1900;
+    await besideTicker(file, async () => {
+      const [end, bound] = [Date.now() + 1900, Date.now() + ROUNDS_BOUND_MS];
+      const overtaken = (): boolean => db.conflictRetries + calls.filter((c) => !c.result.startsWith('WALNUT_SQL')).length > 0;
       let next = 0;
       await Promise.all(
         Array.from({ length: 4 }, async () => {
-          while (Date.now() < end) {
+          while (Date.now() < end || (!overtaken() && Date.now() < bound)) {
             const k = next++;
             const result = await outcome(db.exec(`INSERT INTO log VALUES ('c${k}'); INSERT INTO log VALUES ('d${k}') RETURNING x; INSERT INTO u VALUES (1); INSERT INTO log VALUES ('e${k}')`));
             calls.push({ k, result });
@@ -129,7 +140,7 @@ test("exec()'s constraint failure after its earlier statements' commit was lost 
   // the other process's commits overtook some (else nothing was tested)
   expect(db.conflictRetries + calls.filter((c) => !c.result.startsWith('WALNUT_SQL')).length).toBeGreaterThan(0);
   expect(sqlite3(file, 'PRAGMA integrity_check')).toBe('ok');
-}, 20_000);
+}, 40_000);
 
 test('run() and exec() of one statement that a TEMP trigger follows are not run again once their commit was lost: the trigger\'s row at most once', async () => {
   const file = path.join(tmpDir(), 'run-temp-trigger.db');
@@ -141,12 +152,13 @@ test('run() and exec() of one statement that a TEMP trigger follows are not run 
     await db.exec('CREATE TEMP TABLE scratch(x); CREATE TEMP TRIGGER copy AFTER INSERT ON log BEGIN INSERT INTO scratch VALUES (new.x); END');
     // (a statement that computes for a while between its view and its commit: overtaken often)
     const insert = `INSERT INTO log SELECT ? WHERE (${SLOW.replace('100000', '20000')}) > 0`;
-    await besideTicker(file, 2000, async () => {
-      const end = Date.now() + 1900;
+    await besideTicker(file, async () => {
+      const [end, bound] = [Date.now() + 1900, Date.now() + ROUNDS_BOUND_MS];
+      const overtaken = (): boolean => db.conflictRetries + calls.filter((c) => c.result !== 'ok').length > 0;
       let next = 0;
       await Promise.all(
         Array.from({ length: 4 }, async (_, caller) => {
-          while (Date.now() < end) {
+          while (Date.now() < end || (!overtaken() && Date.now() < bound)) {
             const k = next++;
             const result = await outcome(caller % 2 === 0 ? db.run(insert, [`r${k}`]) : db.exec(insert.replace('?', `'r${k}'`)));
             calls.push({ k, result });
@@ -167,4 +179,4 @@ test('run() and exec() of one statement that a TEMP trigger follows are not run 
   }
   expect(wrong).toEqual([]);
   expect(db.conflictRetries + calls.filter((c) => c.result !== 'ok').length).toBeGreaterThan(0);
-}, 20_000);
+}, 40_000);
