@@ -7,54 +7,22 @@
 // its own lost rowid, and ch.pid pointed at the ch row's own id (k), not at its parent; so did
 // exec() run again from its first statement, and the caller's own retry after a rejection
 // (busyTimeout 0: walnut/sql runs nothing again). Now the rowid is set back before any of them
-// (StatementRunner.restoreRowid). p's ids start past 2^32 (FIRST_PARENT_ID) and ch's rowid is
-// k, so a child pointing at itself is told apart from one pointing at its parent.
-// Checked with sqlite3: every ch row's pid is the id of the p row of its k, each k at most once
-// in each table, every call that resolved has both rows, integrity ok.
-import { execFileSync } from 'node:child_process';
+// (StatementRunner.restoreRowid). The rows are checked as test/helpers/lost-rowid-beside-writer.ts
+// says (a child pointing at itself is told apart from one pointing at its parent).
 import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
-import { isWalnutError, openDatabase, type Database, type DatabaseOptions } from '../../lib/sql';
+import { openDatabase, type Database } from '../../lib/sql';
 import { callsBesideWriter } from '../helpers/exec-beside-writer';
+import { CHILD, lines, parentsAndChildrenBesideWriter, sqlite3, untilDone } from '../helpers/lost-rowid-beside-writer';
 import { tmpDir } from '../helpers/tmp';
 
-const sqlite3 = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
-const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
-const CHILD = 'INSERT INTO ch(k, pid) VALUES (?, last_insert_rowid())';
-/** p's first id: past 2^32, so the rowid set back has a high half (the build passes an int64 as two halves). */
-const FIRST_PARENT_ID = 3 * 2 ** 32 + 1_000_000;
 /** How long each test's caller runs beside the writer (ms). */
 const RUN_MS = 1500;
 
-/** Runs `parentAndChild(db, k)` in a loop of one caller beside a python3 writer; checks the rows. Its runs again (conflictRetries). */
-async function besideWriter(name: string, options: DatabaseOptions, parentAndChild: (db: Database, k: number) => Promise<unknown>): Promise<number> {
-  const file = path.join(tmpDir(), `${name}.db`);
-  // (each commit its own group commit: the child's commit can be lost alone)
-  const db = await openDatabase(file, { readConnections: 0, groupCommit: { maxBatchBytes: 1024 }, ...options });
-  await db.exec(`CREATE TABLE t(w, v); CREATE TABLE p(id INTEGER PRIMARY KEY, k INT); CREATE TABLE ch(k INTEGER PRIMARY KEY, pid INT); INSERT INTO p(id, k) VALUES (${FIRST_PARENT_ID - 1}, -1)`);
-  const { calls, commits } = await callsBesideWriter(file, 1, RUN_MS, (_, k) => parentAndChild(db, k));
-  const retries = db.conflictRetries;
-  await db.close();
-  const rejected = calls.filter((c) => c.result !== 'ok');
-  console.log(`${name}: ${calls.length} calls, ${rejected.length} rejected, run again ${retries}, python3 commits ${commits}`);
-  expect(rejected.filter((c) => !/^WALNUT_(CONFLICT|BUSY)\//.test(c.result))).toEqual([]);
-  // no child pointing at anything but its own parent (at itself: pid = k)
-  expect(lines(sqlite3(file, "SELECT ch.k || ': pid ' || ch.pid || ', parent of ' || ifnull(p.k, 'none') FROM ch LEFT JOIN p ON p.id = ch.pid WHERE p.k IS NOT ch.k"))).toEqual([]);
-  const parents = lines(sqlite3(file, 'SELECT k FROM p WHERE k >= 0')).map(Number);
-  expect(parents.length).toBe(new Set(parents).size);
-  const children = new Set(lines(sqlite3(file, 'SELECT k FROM ch')).map(Number));
-  expect(calls.filter(({ k, result }) => result === 'ok' && (!children.has(k) || !parents.includes(k)))).toEqual([]);
-  // the other process got in between (else nothing was tested)
-  expect(commits).toBeGreaterThan(0);
-  expect(Number(sqlite3(file, 'SELECT count(*) FROM t'))).toBe(commits);
-  expect(sqlite3(file, 'PRAGMA integrity_check')).toBe('ok');
-  return retries;
-}
-
 test('run() run again after its commit was lost reads the rowid of the statement before it, not its own', async () => {
-  const retries = await besideWriter('run-again', {}, async (db, k) => {
+  const retries = await parentsAndChildrenBesideWriter('run-again', {}, async (db, k) => {
     await db.run('INSERT INTO p(k) VALUES (?)', [k]);
     await db.run(CHILD, [k]);
   });
@@ -62,7 +30,7 @@ test('run() run again after its commit was lost reads the rowid of the statement
 }, 20_000);
 
 test('exec() run again from its first statement after its commit was lost reads the rowid of the call before it', async () => {
-  const retries = await besideWriter('exec-again', {}, async (db, k) => {
+  const retries = await parentsAndChildrenBesideWriter('exec-again', {}, async (db, k) => {
     await db.run('INSERT INTO p(k) VALUES (?)', [k]);
     await db.exec(`INSERT INTO ch(k, pid) VALUES (${k}, last_insert_rowid())`);
   });
@@ -71,21 +39,10 @@ test('exec() run again from its first statement after its commit was lost reads 
 
 test("the caller's own retry after WALNUT_CONFLICT (busyTimeout 0: nothing run again) reads the rowid of the statement before it", async () => {
   let retried = 0;
-  /** Runs `call` until it does not fail WALNUT_CONFLICT / WALNUT_BUSY (nothing of it written). */
-  const untilDone = async (call: () => Promise<unknown>): Promise<void> => {
-    for (;;) {
-      try {
-        await call();
-        return;
-      } catch (e) {
-        if (!isWalnutError(e, 'WALNUT_CONFLICT') && !isWalnutError(e, 'WALNUT_BUSY')) throw e;
-        retried++;
-      }
-    }
-  };
-  await besideWriter('caller-retry', { busyTimeout: 0 }, async (db, k) => {
-    await untilDone(() => db.run('INSERT INTO p(k) VALUES (?)', [k]));
-    await untilDone(() => db.run(CHILD, [k]));
+  const count = (): void => void retried++;
+  await parentsAndChildrenBesideWriter('caller-retry', { busyTimeout: 0 }, async (db, k) => {
+    await untilDone(() => db.run('INSERT INTO p(k) VALUES (?)', [k]), count);
+    await untilDone(() => db.run(CHILD, [k]), count);
   });
   console.log(`caller-retry: the caller retried ${retried} times`);
   expect(retried).toBeGreaterThan(0);
