@@ -60,10 +60,10 @@ import { open } from '../open'; // with the extensions its options ask for (fec:
 import { CommitPipeline } from './commit-pipeline';
 import { Connection, sqliteFailure } from './connection';
 import { LEASE_AFTER_CONFLICTS, OvertakenWrites, waitedOutWrite, type LeaseTurn } from './overtaken-writes';
-import { ExecProgress, lostToConflict, readsChangeCounts } from './exec-progress';
+import { ExecProgress, lostItsRows, readsChangeCounts } from './exec-progress';
 import { Serial } from './serial';
 import { leadingWords } from './sql-text';
-import type { Params, Row, RowidMark, RunResult, StatementRunner } from './statement-runner';
+import type { Params, Row, RowidMark, RunResult, StatementMark, StatementRunner } from './statement-runner';
 
 export type { Params, Row, RunResult, SqlValue } from './statement-runner';
 
@@ -463,6 +463,7 @@ export class Database implements Queryable {
     }
     if (typeof fn !== 'function') return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'transaction() takes an async function', { reason: 'fn' }));
     const w = this.#writer;
+    const rowid = new TransactionRowid();
     return this.#retriedByCaller(
       () => Function.prototype.toString.call(fn),
       async () => {
@@ -472,11 +473,12 @@ export class Database implements Queryable {
         const nested = w.inTransaction();
         this.#transactionOpen = !nested;
         try {
-          return await this.#runTransaction(w, fn, nested);
+          return await this.#runTransaction(w, fn, nested, rowid);
         } finally {
           this.#transactionOpen = false;
         }
       },
+      () => rowid.callFailed(w.runner),
     );
   }
 
@@ -486,8 +488,9 @@ export class Database implements Queryable {
    * text: a retry is a new call of the same code) failed so, it runs holding the write lease
    * (overtaken-writes.ts), taken with the writer held (in call order, before its first
    * statement opens a snapshot) and given back once it settled (#call resolves after durability).
+   * `failed` is called when the call failed, before its caller sees it.
    */
-  #retriedByCaller<T>(source: () => string, job: () => Promise<T>): Promise<T> {
+  #retriedByCaller<T>(source: () => string, job: () => Promise<T>, failed?: () => void): Promise<T> {
     const key = this.#overtakenSources.size > 0 ? source() : null;
     const conflicts = key === null ? 0 : (this.#overtakenSources.get(key) ?? 0);
     const turn: LeaseTurn | null = conflicts >= LEASE_AFTER_CONFLICTS ? { held: false, conflicts } : null;
@@ -499,6 +502,7 @@ export class Database implements Queryable {
         return value;
       },
       (e: unknown) => {
+        failed?.();
         if (turn !== null) this.#overtaken.give(turn);
         // overtaken, or its commit's wait for WRITE (sleeps as SQLite's busy handler does) missed
         // a steady writer's short gaps for busyTimeout: the lease's wait tries every few µs
@@ -516,8 +520,10 @@ export class Database implements Queryable {
    * transaction()'s job, on the writer it holds: BEGIN IMMEDIATE .. COMMIT, or when `nested` (the
    * writer is in a transaction opened through exec()) a savepoint released at the end, rolled
    * back to and released on a throw (better-sqlite3's way), committed by that transaction.
+   * `rowid` follows a transaction of its own from BEGIN to COMMIT (set back when the COMMIT is lost).
    */
-  async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>, nested: boolean): Promise<T> {
+  async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>, nested: boolean, rowid: TransactionRowid): Promise<T> {
+    if (!nested) rowid.begin(w.runner);
     await w.runner.exec(nested ? `SAVEPOINT ${NESTED_SAVEPOINT}` : 'BEGIN IMMEDIATE');
     const tx = new TransactionScope(w, (e) => this.#translate(w, e));
     let result: T;
@@ -555,7 +561,16 @@ export class Database implements Queryable {
       // SQLite rolled the transaction back on a failure fn caught (TransactionScope.rolledBack)
       if (tx.rolledBack !== null) throw tx.rolledBack.error;
       if (unwaited !== null) throw unwaited.error;
-      await w.runner.exec(nested ? `RELEASE ${NESTED_SAVEPOINT}` : 'COMMIT');
+      if (nested) await w.runner.exec(`RELEASE ${NESTED_SAVEPOINT}`);
+      else {
+        try {
+          await w.runner.exec('COMMIT');
+        } catch (e) {
+          rowid.commitFailed(w.runner); // (before the ROLLBACK below, a statement begun since)
+          throw e;
+        }
+        rowid.committed(w.runner);
+      }
     } catch (e) {
       tx.end();
       await tx.idle();
@@ -683,7 +698,9 @@ export class Database implements Queryable {
    * up, runs again holding the WAL write lock until its commit is durable (overtaken-writes.ts):
    * a long one beside a steady foreign writer was overtaken on every run. Past busyTimeout it
    * fails WALNUT_CONFLICT only once it tried to take the lease.
-   * A run whose commit was lost, or that SQLite backed out on a conflict, left the rowid it
+   * A run whose commit was lost (whatever the cause: another connection's commit, a chain
+   * broken, a write that failed), or that failed as it ran leaving none of its rows (a conflict,
+   * an I/O error: lostItsRows), left the rowid it
    * inserted as the connection's last_insert_rowid(): that is set back first (before the run
    * again, before the caller sees the failure; StatementRunner.restoreRowid), or a run again or
    * the caller's retry of `INSERT .. VALUES (last_insert_rowid())` read its own lost rowid. The
@@ -720,7 +737,7 @@ export class Database implements Queryable {
           return value;
         },
         (e: unknown) => {
-          if (rowid !== null && lostToConflict(e)) w.runner.restoreRowid(rowid);
+          if (rowid !== null && lostItsRows(e)) w.runner.restoreRowid(rowid);
           // a connection with tables of its own (TEMP, attached) may have had them written by
           // the statement (a TEMP trigger, INSERT INTO scratch SELECT ..): SQLite committed that,
           // and it stays when the database's commit is lost here, so it is not run again (a TEMP
@@ -797,13 +814,15 @@ export class Database implements Queryable {
    * over and over must not keep the thread); else `e` is thrown as it was (#attempt translates it).
    * When #leaseDue says so (it counts the conflict), it runs again holding the
    * write lease (#autocommit gives it back once the call settled). SQLite backed the run out,
-   * not the rowid it inserted: last_insert_rowid() is set back to `rowid` (as before the run),
-   * and one of `sql` reading the change counts (changes() is 0 now) is not run again.
+   * not the rowid it inserted: on a failure that left none of its rows (lostItsRows: a
+   * conflict, an I/O error; not SQLite's verdict on the statement) last_insert_rowid() is set
+   * back to `rowid` (as before the run), and one of `sql` reading the change counts (changes()
+   * is 0 now) is not run again.
    */
   #conflictedInRun<T>(e: unknown, run: () => T | Promise<T>, turn: AutocommitTurn, sql: unknown, rowid: RowidMark): Promise<T> {
     const w = this.#writer;
     const err = this.#translate(w, e);
-    if (lostToConflict(err)) w.runner.restoreRowid(rowid);
+    if (lostItsRows(err)) w.runner.restoreRowid(rowid);
     if (readsChangeCounts(sql) || !this.#runsAgain(err, turn)) throw e;
     this.#conflictRetries++;
     const lease = this.#leaseDue(turn) ? this.#overtaken.take(turn) : undefined;
@@ -995,6 +1014,42 @@ function runStatement(runner: StatementRunner, stmt: number, params: Params): Ru
 function retryable(e: unknown): unknown {
   if (!isWalnutError(e, 'WALNUT_FAILED') || e.reason !== 'ChainBroken') return e;
   return walnutError('WALNUT_CONFLICT', `a transaction this one was built on failed to commit; retry it (${(e.cause as Error | undefined)?.message ?? e.message})`, { path: e.path, reason: 'ChainBroken', cause: e });
+}
+
+/**
+ * last_insert_rowid() around one transaction() of its own (not nested): as it was before its
+ * BEGIN, and the number of its COMMIT once SQLite ran that. When the COMMIT is lost, as it ran
+ * or at durability (another connection's commit overtook it, one it was built on failed, its
+ * write failed), none of the transaction's rows stay, and the rowid its statements left is set
+ * back before the caller sees the failure (StatementRunner.restoreRowid: only while no
+ * statement began on the connection since the COMMIT): a retry of the transaction whose first
+ * statement read last_insert_rowid() read the lost row's (a child row pointed at itself:
+ * test/hostile/sql-lost-transaction-last-rowid). A fn that threw is rolled back as SQLite rolls
+ * back, leaving the rowid as SQLite does.
+ */
+class TransactionRowid {
+  #before: RowidMark | null = null;
+  #commit: StatementMark | null = null;
+
+  /** Before BEGIN (one wasm call per transaction). */
+  begin(runner: StatementRunner): void {
+    this.#before = runner.markRowid();
+  }
+
+  /** SQLite ran the COMMIT (its durability is to come). */
+  committed(runner: StatementRunner): void {
+    this.#commit = runner.newestStatement();
+  }
+
+  /** The COMMIT failed as it ran (the transaction is rolled back: by SQLite, or after this). */
+  commitFailed(runner: StatementRunner): void {
+    if (this.#before !== null) runner.restoreRowid(this.#before, runner.newestStatement());
+  }
+
+  /** The transaction() call failed: after its COMMIT ran, that is the commit's durability failing. */
+  callFailed(runner: StatementRunner): void {
+    if (this.#before !== null && this.#commit !== null) runner.restoreRowid(this.#before, this.#commit);
+  }
 }
 
 /**

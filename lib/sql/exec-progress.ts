@@ -171,8 +171,8 @@ export class ExecProgress {
   /**
    * Once the call failed with `failure` (the call's, failure()): sets the connection's
    * last_insert_rowid() back to what it was before the first statement whose commit was lost
-   * (or, when none was, before the last one, when SQLite backed it out as it ran on a
-   * conflict: the rowid it inserted stays set), unless a statement began since the call's last
+   * (whatever the cause; or, when none was, before the last one, when it failed as it ran so
+   * that none of its rows stay, lostItsRows: the rowid it inserted stays set), unless a statement began since the call's last
    * one (StatementRunner.restoreRowid). Before a run again from there and before the caller
    * sees the failure: either read the lost statement's rowid (a child row pointed at itself).
    */
@@ -181,7 +181,7 @@ export class ExecProgress {
     if (last === undefined) return;
     const first = this.#firstLost(await this.#outcomes());
     if (first >= 0) this.#rowidRestored = runner.restoreRowid(this.#runs[first]!.rowid, last.rowid);
-    else if (lostToConflict(failure)) runner.restoreRowid(last.rowid);
+    else if (lostItsRows(failure)) runner.restoreRowid(last.rowid);
   }
 
   /** The statement that is running (begun last) failed as it ran on a conflict: its last_insert_rowid() set back (restoreRowid) before it is stepped again. */
@@ -223,6 +223,18 @@ export class ExecProgress {
     this.#settled ??= Promise.allSettled(this.#promises);
     return this.#settled;
   }
+}
+
+/**
+ * True when an autocommit statement (or a transaction's COMMIT) that failed with `e`, as it ran
+ * or at its commit's durability, left none of its rows: every failure of walnut's, the lost
+ * commits of lostToConflict as much as a write that failed (WALNUT_IO, WALNUT_FULL), so the
+ * rowid it left is set back (StatementRunner.restoreRowid). Not SQLite's own verdict on the
+ * statement (WALNUT_SQL): the rowid is SQLite's to leave then, as native SQLite leaves it (an
+ * INSERT OR FAIL keeps the rows before the failing one, and its rowid).
+ */
+export function lostItsRows(e: unknown): boolean {
+  return isWalnutError(e) && e.code !== 'WALNUT_SQL';
 }
 
 /** A commit lost without anything of it written: another connection's commit, a broken chain, a wait for WRITE that timed out. */

@@ -70,9 +70,13 @@ export interface RunResult {
  * build passes an i64 so), and that statement's number among those begun on the connection:
  * what restoreRowid() sets back when the statement's commit is lost, on that runner only.
  */
-export interface RowidMark {
+export interface RowidMark extends StatementMark {
   readonly lo: number;
   readonly hi: number;
+}
+
+/** A statement's number among those begun on `runner`'s connection (restoreRowid: none began since). */
+export interface StatementMark {
   readonly statement: number;
   readonly runner: StatementRunner;
 }
@@ -411,16 +415,22 @@ export class StatementRunner {
     return { lo, hi: m.getTempRet0() as number, statement: this.#begun + 1, runner: this };
   }
 
+  /** The mark of the newest statement begun on the connection (restoreRowid's `newest`; no wasm call). */
+  newestStatement(): StatementMark {
+    return { statement: this.#begun, runner: this };
+  }
+
   /**
    * Sets last_insert_rowid() back to what it was before `before`'s statement, when the newest
-   * statement begun on the connection is `newest`'s (default: that one itself): a statement
-   * whose commit was lost (another connection's overtook it, one it was built on failed) left
-   * the rowid of a row that is not there, and a run again (or the caller's retry) reading
-   * last_insert_rowid() read that (a child row pointed at its own rowid). A statement begun
-   * since may have set it, or read it: then it is no longer the lost one's to undo (false).
+   * statement begun on the connection is `newest`'s (default: that one itself): a statement (or
+   * a transaction's, from its BEGIN to its COMMIT) whose commit was lost (another connection's
+   * overtook it, one it was built on failed, its write failed) left the rowid of a row that is
+   * not there, and a run again (or the caller's retry) reading last_insert_rowid() read that (a
+   * child row pointed at its own rowid). A statement begun since may have set it, or read it:
+   * then it is no longer the lost one's to undo (false).
    */
-  restoreRowid(before: RowidMark, newest: RowidMark = before): boolean {
-    if (newest.runner !== this || this.#begun !== newest.statement) return false; // (a reopen() made a new runner)
+  restoreRowid(before: RowidMark, newest: StatementMark = before): boolean {
+    if (before.runner !== this || newest.runner !== this || this.#begun !== newest.statement) return false; // (a reopen() made a new runner)
     this.#e.module._sqlite3_set_last_insert_rowid(this.#db, before.lo, before.hi);
     return true;
   }
