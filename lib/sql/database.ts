@@ -566,7 +566,7 @@ export class Database implements Queryable {
         try {
           await w.runner.exec('COMMIT');
         } catch (e) {
-          rowid.commitFailed(w.runner); // (before the ROLLBACK below, a statement begun since)
+          if (lostItsRows(this.#translate(w, e))) rowid.commitFailed(w.runner); // (before the ROLLBACK below: a statement begun since)
           throw e;
         }
         rowid.committed(w.runner);
@@ -1024,8 +1024,8 @@ function retryable(e: unknown): unknown {
  * back before the caller sees the failure (StatementRunner.restoreRowid: only while no
  * statement began on the connection since the COMMIT): a retry of the transaction whose first
  * statement read last_insert_rowid() read the lost row's (a child row pointed at itself:
- * test/hostile/sql-lost-transaction-last-rowid). A fn that threw is rolled back as SQLite rolls
- * back, leaving the rowid as SQLite does.
+ * test/hostile/sql-lost-transaction-last-rowid). A fn that threw, or a COMMIT SQLite refused
+ * (WALNUT_SQL: a deferred foreign key), rolls back leaving the rowid as SQLite leaves it.
  */
 class TransactionRowid {
   #before: RowidMark | null = null;
@@ -1041,7 +1041,7 @@ class TransactionRowid {
     this.#commit = runner.newestStatement();
   }
 
-  /** The COMMIT failed as it ran (the transaction is rolled back: by SQLite, or after this). */
+  /** The COMMIT failed as it ran, lost (lostItsRows: not SQLite's verdict, a deferred foreign key's); the transaction is rolled back, by SQLite or after this. */
   commitFailed(runner: StatementRunner): void {
     if (this.#before !== null) runner.restoreRowid(this.#before, runner.newestStatement());
   }
