@@ -254,6 +254,16 @@ export class Database implements Queryable {
    * reads made then run on the writer (#inExecTransaction).
    */
   #transactionOpen = false;
+  /**
+   * The mark of the writer's newest statement run() or exec() began in autocommit: while the
+   * writer is in a transaction its callers opened (BEGIN, SAVEPOINT through run() or exec()),
+   * the one that opened it. Its COMMIT lost (at durability, or as it ran ending the
+   * transaction) loses every statement since that one, so last_insert_rowid() is set back to
+   * before it, as transaction() sets it back to before its BEGIN (TransactionRowid): set back
+   * to before the COMMIT only, it kept the lost INSERT's rowid (`exec('BEGIN')`, `run(INSERT)`,
+   * `exec('COMMIT')` lost to a write error: test/hostile/sql-lost-opened-transaction-last-rowid).
+   */
+  #autocommitMark: RowidMark | null = null;
   #closing: Promise<void> | null = null;
   /** When the current turn of the event loop began, as far as this database saw (#turnLength()). */
   #turnAt = 0;
@@ -318,7 +328,7 @@ export class Database implements Queryable {
       return this.#retriedByCaller(source, () => this.#execOnWriter(text, progress, turn)).catch(async (e: unknown) => {
         const failure = await progress.failure(e); // (a statement's own after a lost commit is not the call's)
         // (before a run again and before the caller's own retry: neither reads a lost rowid)
-        await progress.restoreRowid(failure, this.#writer.runner);
+        await progress.restoreRowid(failure, this.#writer.runner, !!this.#writer.engine.sqlite3.get_autocommit(this.#writer.db));
         const rest = await this.#execRest(failure, progress, turn);
         if (rest === null) throw failure;
         this.#conflictRetries++;
@@ -366,7 +376,9 @@ export class Database implements Queryable {
       if (!opensOwn && inAutocommit) opensOwn = true;
       const ownTables = w.runner.mayHaveOwnTables;
       running = statement;
-      progress.begin(statement, offset, inAutocommit, ownTables, w.runner.markRowid());
+      const rowid = w.runner.markRowid();
+      if (inAutocommit) this.#autocommitMark = rowid;
+      progress.begin(statement, offset, inAutocommit, ownTables, rowid, this.#autocommitMark);
       w.vfs.conflict = false; // (this statement's signals are its own: #againInExec)
       w.vfs.lastError = null;
       // a statement that writes only tables of the connection's own (a TEMP table, an attached
@@ -714,10 +726,14 @@ export class Database implements Queryable {
     const attempt = (admitted: boolean): Promise<T> => {
       let autocommit = false;
       let rowid: RowidMark | null = null; // (the last run's)
+      let inTransaction: StatementMark | null = null; // (the last run's, when it began in a transaction)
       const run = (): T | Promise<T> => {
         autocommit = !!w.engine.sqlite3.get_autocommit(w.db);
-        if (!autocommit) return job();
-        const mark = (rowid = w.runner.markRowid());
+        if (!autocommit) {
+          inTransaction = w.runner.nextStatement();
+          return job();
+        }
+        const mark = (rowid = this.#autocommitMark = w.runner.markRowid());
         let result: T | Promise<T>;
         try {
           result = job();
@@ -738,6 +754,8 @@ export class Database implements Queryable {
         },
         (e: unknown) => {
           if (rowid !== null && lostItsRows(e)) w.runner.restoreRowid(rowid);
+          // a statement of a transaction a caller opened (its COMMIT) lost it whole: back to before its opener (#autocommitMark)
+          else if (inTransaction !== null && this.#autocommitMark !== null && lostItsRows(e) && w.engine.sqlite3.get_autocommit(w.db)) w.runner.restoreRowid(this.#autocommitMark, inTransaction);
           // a connection with tables of its own (TEMP, attached) may have had them written by
           // the statement (a TEMP trigger, INSERT INTO scratch SELECT ..): SQLite committed that,
           // and it stays when the database's commit is lost here, so it is not run again (a TEMP

@@ -102,6 +102,8 @@ interface StatementRun {
   readonly repeatable: boolean;
   /** last_insert_rowid() as it began (restoreRowid). */
   readonly rowid: RowidMark;
+  /** last_insert_rowid() before the work its loss loses: its own as it began, or, begun in a transaction, the one before the statement that opened it (begin()). */
+  readonly lostTo: RowidMark;
   /** Its durability promises: the VFS's from index `from` to `to` (null while it runs). */
   readonly from: number;
   to: number | null;
@@ -130,14 +132,16 @@ export class ExecProgress {
   /**
    * A statement (`sql`, at byte `offset` of the text) is about to run; `autocommit`: no
    * transaction is open; `ownTables`: the connection may hold tables of its own (header);
-   * `rowid`: the connection's last_insert_rowid() before it.
+   * `rowid`: the connection's last_insert_rowid() before it; `opener`: the mark of the newest
+   * statement begun in autocommit (in a transaction, the one that opened it: a lost COMMIT loses
+   * all since that one).
    */
-  begin(sql: string, offset: number, autocommit: boolean, ownTables: boolean, rowid: RowidMark): void {
+  begin(sql: string, offset: number, autocommit: boolean, ownTables: boolean, rowid: RowidMark, opener: RowidMark | null): void {
     const at = this.#vfs.durabilityCount();
     const last = this.#runs[this.#runs.length - 1];
     if (last !== undefined) last.to = at;
     else this.#from = at; // (the call's: the writer's earlier calls took theirs when they ended)
-    this.#runs.push({ offset, repeatable: autocommit && !ownTables && !mayAffectConnection(sql), rowid, from: at, to: null });
+    this.#runs.push({ offset, repeatable: autocommit && !ownTables && !mayAffectConnection(sql), rowid, lostTo: autocommit || opener === null ? rowid : opener, from: at, to: null });
   }
 
   /** The run ended (its last statement's promises are the VFS's now). */
@@ -171,17 +175,20 @@ export class ExecProgress {
   /**
    * Once the call failed with `failure` (the call's, failure()): sets the connection's
    * last_insert_rowid() back to what it was before the first statement whose commit was lost
+   * (one begun in a transaction: before the statement that opened it, StatementRun.lostTo)
    * (whatever the cause; or, when none was, before the last one, when it failed as it ran so
    * that none of its rows stay, lostItsRows: the rowid it inserted stays set), unless a statement began since the call's last
    * one (StatementRunner.restoreRowid). Before a run again from there and before the caller
    * sees the failure: either read the lost statement's rowid (a child row pointed at itself).
    */
-  async restoreRowid(failure: unknown, runner: StatementRunner): Promise<void> {
+  async restoreRowid(failure: unknown, runner: StatementRunner, autocommit: boolean): Promise<void> {
     const last = this.#runs[this.#runs.length - 1];
     if (last === undefined) return;
     const first = this.#firstLost(await this.#outcomes());
-    if (first >= 0) this.#rowidRestored = runner.restoreRowid(this.#runs[first]!.rowid, last.rowid);
-    else if (lostItsRows(failure)) runner.restoreRowid(last.rowid);
+    // (a statement begun in a transaction: what is lost with it is the transaction, back to before the statement that opened it)
+    if (first >= 0) this.#rowidRestored = runner.restoreRowid(this.#runs[first]!.lostTo, last.rowid);
+    // (failed as it ran: the transaction it began in is lost only when it ended, `autocommit` now)
+    else if (lostItsRows(failure)) runner.restoreRowid(autocommit ? last.lostTo : last.rowid, last.rowid);
   }
 
   /** The statement that is running (begun last) failed as it ran on a conflict: its last_insert_rowid() set back (restoreRowid) before it is stepped again. */

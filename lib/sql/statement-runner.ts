@@ -415,6 +415,11 @@ export class StatementRunner {
     return { lo, hi: m.getTempRet0() as number, statement: this.#begun + 1, runner: this };
   }
 
+  /** The mark of the statement about to begin, without its rowid (restoreRowid's `newest` once it ran; no wasm call). */
+  nextStatement(): StatementMark {
+    return { statement: this.#begun + 1, runner: this };
+  }
+
   /** The mark of the newest statement begun on the connection (restoreRowid's `newest`; no wasm call). */
   newestStatement(): StatementMark {
     return { statement: this.#begun, runner: this };
