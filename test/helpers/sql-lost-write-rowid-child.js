@@ -7,7 +7,9 @@
 const { openDatabase } = require('../../dist/sql.js');
 const native = require('../../dist/native.js');
 
-// call: 'run' (db.run), 'transaction' (db.transaction), 'exec' (db.exec); errno: the write's (5 EIO, 28 ENOSPC)
+// call: 'run' (db.run), 'transaction' (db.transaction), 'exec' (db.exec), 'exec-begin' (exec('BEGIN'),
+// run(), exec('COMMIT')), 'run-begin' (run('BEGIN'), run(), run('COMMIT')), 'exec-text' (one exec() of
+// BEGIN; INSERT; COMMIT); errno: the write's (5 EIO, 28 ENOSPC)
 const [dbPath, call, errno] = process.argv.slice(2);
 const PARENT_ID = 3 * 2 ** 32 + 7;
 const CHILD = 'INSERT INTO ch(k, pid) VALUES (?, last_insert_rowid())';
@@ -16,6 +18,9 @@ const CHILD = 'INSERT INTO ch(k, pid) VALUES (?, last_insert_rowid())';
 function child(db, k) {
   if (call === 'transaction') return db.transaction((tx) => tx.run(CHILD, [k]));
   if (call === 'exec') return db.exec(`INSERT INTO ch(k, pid) VALUES (${k}, last_insert_rowid())`);
+  if (call === 'exec-begin') return db.exec('BEGIN').then(() => db.run(CHILD, [k])).then(() => db.exec('COMMIT'));
+  if (call === 'run-begin') return db.run('BEGIN').then(() => db.run(CHILD, [k])).then(() => db.run('COMMIT'));
+  if (call === 'exec-text') return db.exec(`BEGIN; INSERT INTO ch(k, pid) VALUES (${k}, last_insert_rowid()); COMMIT`);
   return db.run(CHILD, [k]);
 }
 

@@ -5,7 +5,9 @@
 // after a parent row read the lost child's own rowid, and ch.pid pointed at the ch row itself
 // (8:7), for run() and transaction() (exec() set it back already). Now every failure of a
 // commit sets it back, not only a conflict's (exec-progress.ts lostItsRows, database.ts
-// TransactionRowid). Each call runs in a child process (sql-lost-write-rowid-child.js: the
+// TransactionRowid). So for a transaction the caller opened through exec() or run() (BEGIN
+// .. COMMIT across calls, or in one exec() text): its lost COMMIT set the rowid back to before
+// the COMMIT only, the lost INSERT's (8:7); now to before its BEGIN (database.ts #autocommitMark). Each call runs in a child process (sql-lost-write-rowid-child.js: the
 // fault hook is armed there); the rows are checked there and again with sqlite3 after it exits.
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -18,7 +20,7 @@ import { tmpDir } from '../helpers/tmp';
 const PARENT_ID = String(3 * 2 ** 32 + 7);
 
 /** Runs the child: `call` loses its commit to a write failing with `errno`, then is retried. */
-async function lostToWrite(call: 'run' | 'transaction' | 'exec', errno: number): Promise<{ file: string; out: { parent: string; lost: string; retry: string; rows: string[] } }> {
+async function lostToWrite(call: 'run' | 'transaction' | 'exec' | 'exec-begin' | 'run-begin' | 'exec-text', errno: number): Promise<{ file: string; out: { parent: string; lost: string; retry: string; rows: string[] } }> {
   const file = path.join(tmpDir(), `lost-write-${call}-${errno}.db`);
   return { file, out: await runJsonChild(path.join(HELPERS, 'sql-lost-write-rowid-child.js'), [file, call, String(errno)], { WALNUT_FAULT_INJECTION: '1' }) };
 }
@@ -28,6 +30,9 @@ for (const [call, errno, code] of [
   ['transaction', 5, 'WALNUT_IO'],
   ['exec', 5, 'WALNUT_IO'],
   ['run', 28, 'WALNUT_FULL'],
+  ['exec-begin', 5, 'WALNUT_IO'],
+  ['run-begin', 5, 'WALNUT_IO'],
+  ['exec-text', 28, 'WALNUT_FULL'],
 ] as const) {
   test(`${call}() retried after its commit's write failed (${code}) reads the parent's rowid, not the lost row's`, async () => {
     const { file, out } = await lostToWrite(call, errno);
