@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { checksum, open, WalnutError } from '../index';
+import { sleepSync } from '../io/sleep-sync';
 import { onStopSignal } from './signals';
 
 const { crc32c, sqliteWalChecksum, xxh3_128 } = checksum;
@@ -129,14 +130,13 @@ export async function runBench(scenario: string, seconds: number): Promise<Row[]
  * Each try here lists the directory again; the thread makes no file once its open() is done.
  */
 function removeWhileWritten(dir: string): void {
-  const pause = new Int32Array(new SharedArrayBuffer(4));
   for (let tries = 1; ; tries++) {
     try {
       fs.rmSync(dir, { recursive: true, force: true });
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || tries === 50) throw e;
-      Atomics.wait(pause, 0, 0, 20);
+      sleepSync(20);
     }
   }
 }

@@ -34,6 +34,7 @@ import type { WalFile, WalPage, WalRecovery, WalTransaction } from '../wal/wal-f
 import { WalIndex } from '../wal-index/wal-index';
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { refuseCompanionName, resolvedPath } from '../io/real-path';
+import { sleepSync } from '../io/sleep-sync';
 import { closeAsLastConnection, runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
 import { CHECKPOINT_MODES, type CheckpointMode } from '../checkpoint/plan';
 import type { Writable } from 'node:stream';
@@ -980,10 +981,4 @@ function settledSignal(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((res) => (resolve = res));
   return { promise, resolve };
-}
-
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
-/** Blocks the thread for `ms` milliseconds (0: yields nothing, returns at once). */
-function sleepSync(ms: number): void {
-  if (ms > 0) Atomics.wait(sleepCell, 0, 0, ms);
 }

@@ -36,6 +36,7 @@ import { asInputError, readInput, describeValue } from '../arguments';
 import { walnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
 import { NativeFile, type Durability, type LockMode, type NativeFileHandle, type NativeLockHolder, type NativeOpenOptions } from '../native';
+import { sleepSync } from './sleep-sync';
 
 export type { Durability, LockMode, NativeLockHolder as LockHolder };
 
@@ -84,11 +85,6 @@ function sweepWhileParked(): void {
     sweeper = null;
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
-}
-
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-function sleepSync(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
 }
 
 function checkTimeout(timeout: number): void {
