@@ -328,7 +328,7 @@ export class Database implements Queryable {
       return this.#retriedByCaller(source, () => this.#execOnWriter(text, progress, turn)).catch(async (e: unknown) => {
         const failure = await progress.failure(e); // (a statement's own after a lost commit is not the call's)
         // (before a run again and before the caller's own retry: neither reads a lost rowid)
-        await progress.restoreRowid(failure, this.#writer.runner, !!this.#writer.engine.sqlite3.get_autocommit(this.#writer.db));
+        await progress.restoreRowid(failure, this.#writer.runner, !this.#writer.inTransaction());
         const rest = await this.#execRest(failure, progress, turn);
         if (rest === null) throw failure;
         this.#conflictRetries++;
@@ -412,7 +412,7 @@ export class Database implements Queryable {
    */
   #againInExec(e: unknown, turn: AutocommitTurn, statement: string, progress: ExecProgress): Promise<boolean> | null {
     const w = this.#writer;
-    if (!w.engine.sqlite3.get_autocommit(w.db)) return null;
+    if (w.inTransaction()) return null;
     const err = this.#translate(w, e);
     if (!isWalnutError(err, 'WALNUT_CONFLICT') || err.reason !== 'OtherWriter') return null;
     progress.restoreRunningRowid(w.runner);
@@ -755,7 +755,7 @@ export class Database implements Queryable {
         (e: unknown) => {
           if (rowid !== null && lostItsRows(e)) w.runner.restoreRowid(rowid);
           // a statement of a transaction a caller opened (its COMMIT) lost it whole: back to before its opener (#autocommitMark)
-          else if (inTransaction !== null && this.#autocommitMark !== null && lostItsRows(e) && w.engine.sqlite3.get_autocommit(w.db)) w.runner.restoreRowid(this.#autocommitMark, inTransaction);
+          else if (inTransaction !== null && this.#autocommitMark !== null && lostItsRows(e) && !w.inTransaction()) w.runner.restoreRowid(this.#autocommitMark, inTransaction);
           // a connection with tables of its own (TEMP, attached) may have had them written by
           // the statement (a TEMP trigger, INSERT INTO scratch SELECT ..): SQLite committed that,
           // and it stays when the database's commit is lost here, so it is not run again (a TEMP
