@@ -35,27 +35,23 @@
  */
 import { isWalnutError, walnutError, type WalnutError } from '../errors';
 import { waitedOutWrite } from './overtaken-writes';
-import { callsAny, leadingWords, mayNameTempSchema } from './sql-text';
+import { callOf, leadingWords, mayNameTempSchema, TEMP_WORDS, wordsPattern } from './sql-text';
 import type { RowidMark, StatementRunner } from './statement-runner';
 import type { VfsSignals } from './walnut-vfs';
 
-/**
- * Words a statement whose effects may be the connection's, not the database file's (so not
- * undone when its commit is lost), holds somewhere: what mayAffectConnection looks into. Text
- * without any of them surely has none (so a plain INSERT is never tokenized).
- */
-const CONNECTION_WORDS_SQL = /\b(temp|temporary|pragma|attach|detach|begin|savepoint|release|commit|end|rollback)\b/i;
-/** The words text that may name the TEMP schema holds (so CASE ... END is not tokenized to its end). */
-const TEMP_WORDS_SQL = /\b(temp|temporary)\b/i;
-/** Functions whose answer is what the connection's earlier statements left: readsConnectionState. */
-const CONNECTION_STATE_FUNCTIONS: ReadonlySet<string> = new Set(['last_insert_rowid', 'changes', 'total_changes']);
-/** The words text calling one of CONNECTION_STATE_FUNCTIONS holds (so text without them is not tokenized). */
-const CONNECTION_STATE_SQL = /\b(last_insert_rowid|changes|total_changes)\b/i;
-/** The change counts: what a lost statement's run left in them cannot be set back (readsChangeCounts). */
-const CHANGE_COUNT_FUNCTIONS: ReadonlySet<string> = new Set(['changes', 'total_changes']);
-const CHANGE_COUNT_SQL = /\b(changes|total_changes)\b/i;
 /** Leading keywords of statements whose effects are the connection's: transaction control, settings, attached files. */
 const CONNECTION_STATEMENTS: ReadonlySet<string> = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE', 'PRAGMA', 'ATTACH', 'DETACH']);
+/**
+ * Words a statement whose effects may be the connection's, not the database file's (so not
+ * undone when its commit is lost), holds somewhere: what mayAffectConnection looks into.
+ */
+const CONNECTION_WORDS_SQL = wordsPattern([...CONNECTION_STATEMENTS, ...TEMP_WORDS]);
+/** The words text that may name the TEMP schema holds (so CASE ... END is not tokenized to its end). */
+const TEMP_WORDS_SQL = wordsPattern(TEMP_WORDS);
+/** A call of a function whose answer is what the connection's earlier statements left: readsConnectionState. */
+const callsConnectionState = callOf(['last_insert_rowid', 'changes', 'total_changes']);
+/** A call of a change count: what a lost statement's run left in them cannot be set back (readsChangeCounts). */
+const callsChangeCount = callOf(['changes', 'total_changes']);
 
 /**
  * True when the statement `sql` may do what is the connection's, not the database file's (so not
@@ -81,7 +77,7 @@ export function mayAffectConnection(sql: string): boolean {
  * the statements of the call before it (header).
  */
 export function readsConnectionState(sql: string): boolean {
-  return CONNECTION_STATE_SQL.test(sql) && callsAny(sql, CONNECTION_STATE_FUNCTIONS);
+  return callsConnectionState(sql);
 }
 
 /**
@@ -92,7 +88,7 @@ export function readsConnectionState(sql: string): boolean {
  * run's counts, not those of the statement before it.
  */
 export function readsChangeCounts(sql: unknown): boolean {
-  return typeof sql === 'string' && CHANGE_COUNT_SQL.test(sql) && callsAny(sql, CHANGE_COUNT_FUNCTIONS);
+  return typeof sql === 'string' && callsChangeCount(sql);
 }
 
 interface StatementRun {

@@ -108,6 +108,26 @@ export function leadingWords(sql: string, n: number): string[] {
   return words;
 }
 
+/** The words that name the TEMP schema (mayNameTempSchema). */
+export const TEMP_WORDS: readonly string[] = ['temp', 'temporary'];
+
+/**
+ * A first test, by one regex, for any of `words` (letters, digits and `_`, any case) in SQL
+ * text: text without one of them holds none as a token either, so the checks here that tokenize
+ * it run only on text that passes (a plain INSERT is never tokenized). The words are each
+ * check's own list, not a second copy of it.
+ */
+export function wordsPattern(words: Iterable<string>): RegExp {
+  return new RegExp(`\\b(${[...words].join('|')})\\b`, 'i');
+}
+
+/** A check that `sql` may call a function among `names` (callsAny), tokenizing only text holding one of them (wordsPattern). */
+export function callOf(names: readonly string[]): (sql: string) => boolean {
+  const set: ReadonlySet<string> = new Set(names);
+  const words = wordsPattern(names);
+  return (sql) => words.test(sql) && callsAny(sql, set);
+}
+
 /**
  * True when `sql` may name the TEMP schema: TEMP or TEMPORARY right after CREATE (CREATE TEMP
  * TABLE/VIEW/TRIGGER), or `temp` as a schema before a `.` (CREATE TABLE temp.x, INSERT INTO

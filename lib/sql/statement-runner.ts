@@ -51,7 +51,7 @@
 import { asInputError, uint8Length, viewBytes } from '../arguments';
 import { walnutError, WalnutError } from '../errors';
 import type { Engine } from './engine';
-import { mayNameTempSchema, namesAny } from './sql-text';
+import { mayNameTempSchema, namesAny, TEMP_WORDS, wordsPattern } from './sql-text';
 
 /** A value to bind (any ArrayBufferView binds as a blob of the bytes it views, as in better-sqlite3). */
 export type SqlValue = number | bigint | string | ArrayBufferView | boolean | null;
@@ -111,13 +111,6 @@ const YIELD_MS = 4;
  */
 const STEP_RETRIES = 32;
 /**
- * SQL text that may give this connection something another connection lacks, which changes
- * what a query answers: a TEMP object (sql-text.ts mayNameTempSchema), or a per-connection
- * setting that changes a query's answer (TEMP_SETTINGS). See mayHaveTempObjects. TEMP_SQL is
- * the words such text surely holds; only text holding one is tokenized.
- */
-const TEMP_SQL = /\b(temp|temporary|case_sensitive_like|full_column_names|short_column_names|reverse_unordered_selects)\b/i;
-/**
  * PRAGMAs whose setting changes a query's answer: case_sensitive_like (LIKE answered 1 for
  * 'a' LIKE 'A' on a read connection after the writer set it), full_column_names and
  * short_column_names (a read connection named a column `a` where the writer names it `t.a`),
@@ -125,12 +118,19 @@ const TEMP_SQL = /\b(temp|temporary|case_sensitive_like|full_column_names|short_
  */
 const TEMP_SETTINGS: ReadonlySet<string> = new Set(['case_sensitive_like', 'full_column_names', 'short_column_names', 'reverse_unordered_selects']);
 /**
+ * SQL text that may give this connection something another connection lacks, which changes
+ * what a query answers: a TEMP object (sql-text.ts mayNameTempSchema), or a per-connection
+ * setting that changes a query's answer (TEMP_SETTINGS). See mayHaveTempObjects. TEMP_SQL is
+ * the words such text surely holds; only text holding one is tokenized.
+ */
+const TEMP_SQL = wordsPattern([...TEMP_WORDS, ...TEMP_SETTINGS]);
+/**
  * SQL text that may give this connection tables of its own: TEMP ones (mayNameTempSchema), an
  * attached database (ATTACH ':memory:'). See mayHaveOwnTables. OWN_TABLES_SQL: the words such
  * text surely holds.
  */
-const OWN_TABLES_SQL = /\b(temp|temporary|attach)\b/i;
 const ATTACH: ReadonlySet<string> = new Set(['attach']);
+const OWN_TABLES_SQL = wordsPattern([...TEMP_WORDS, ...ATTACH]);
 /**
  * A PRAGMA journal_mode: the VFS answers it ("wal", walnut-vfs.ts #pragma), and SQLite names a
  * PRAGMA's column after the answer the VFS gave (the column was "wal"); its name is journal_mode.
