@@ -72,23 +72,47 @@ async function closed(db: Database): Promise<void> {
   if (db.open) await db.close();
 }
 
+/** One call: its key and 'ok' or its failure (`code/reason`). */
+interface Call {
+  k: number;
+  result: string;
+}
+
+/**
+ * `callers` callers each making `call(caller, k)` in a loop (k taken in turn) for 1.9 s, and on
+ * while `overtaken` says the other process has not got in yet (at most ROUNDS_BOUND_MS); each
+ * call's outcome is pushed to `calls` as it settles.
+ */
+async function callsBesideTicker(calls: Call[], callers: number, call: (caller: number, k: number) => Promise<unknown>, overtaken: () => boolean): Promise<void> {
+  const [end, bound] = [Date.now() + 1900, Date.now() + ROUNDS_BOUND_MS];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: callers }, async (_, caller) => {
+      while (Date.now() < end || (!overtaken() && Date.now() < bound)) {
+        const k = next++;
+        calls.push({ k, result: await outcome(call(caller, k)) });
+      }
+    }),
+  );
+}
+
 test('exec() on a connection with a TEMP table and an attached one: their rows once per durable statement before them, none after a lost one', async () => {
   const file = path.join(tmpDir(), 'exec-own-tables.db');
   const db = await openDatabase(file);
-  const rounds: { k: number; result: string }[] = [];
+  const rounds: Call[] = [];
   let scratch: string[] = [];
   let side: string[] = [];
   try {
     await db.exec('CREATE TABLE ext(v); CREATE TABLE log(x)');
     await db.exec("CREATE TEMP TABLE scratch(x); ATTACH ':memory:' AS aux; CREATE TABLE aux.side(x)");
-    const commits = await besideTicker(file, async () => {
-      const [end, bound] = [Date.now() + 1900, Date.now() + ROUNDS_BOUND_MS];
-      const overtaken = (): boolean => db.conflictRetries + rounds.filter((r) => r.result !== 'ok').length > 0;
-      for (let k = 0; Date.now() < end || (!overtaken() && Date.now() < bound); k++) {
-        const result = await outcome(db.exec(`INSERT INTO log VALUES ('a${k}'); ${SLOW}; INSERT INTO scratch VALUES ('${k}'); INSERT INTO side VALUES ('${k}'); INSERT INTO log VALUES ('b${k}')`));
-        rounds.push({ k, result });
-      }
-    });
+    const commits = await besideTicker(file, () =>
+      callsBesideTicker(
+        rounds,
+        1,
+        (_, k) => db.exec(`INSERT INTO log VALUES ('a${k}'); ${SLOW}; INSERT INTO scratch VALUES ('${k}'); INSERT INTO side VALUES ('${k}'); INSERT INTO log VALUES ('b${k}')`),
+        () => db.conflictRetries + rounds.filter((r) => r.result !== 'ok').length > 0,
+      ),
+    );
     expect(commits).toBeGreaterThan(0);
     scratch = await xs(db, 'scratch');
     side = await xs(db, 'side');
@@ -110,23 +134,17 @@ test('exec() on a connection with a TEMP table and an attached one: their rows o
 test("exec()'s constraint failure after its earlier statements' commit was lost is not the call's: they run again, or it rejects WALNUT_CONFLICT", async () => {
   const file = path.join(tmpDir(), 'exec-constraint-after-lost.db');
   const db = await openDatabase(file);
-  const calls: { k: number; result: string }[] = [];
+  const calls: Call[] = [];
   try {
     await db.exec('CREATE TABLE ext(v); CREATE TABLE log(x); CREATE TABLE u(k INTEGER PRIMARY KEY); INSERT INTO u VALUES (1)');
-    await besideTicker(file, async () => {
-      const [end, bound] = [Date.now() + 1900, Date.now() + ROUNDS_BOUND_MS];
-      const overtaken = (): boolean => db.conflictRetries + calls.filter((c) => !c.result.startsWith('WALNUT_SQL')).length > 0;
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 4 }, async () => {
-          while (Date.now() < end || (!overtaken() && Date.now() < bound)) {
-            const k = next++;
-            const result = await outcome(db.exec(`INSERT INTO log VALUES ('c${k}'); INSERT INTO log VALUES ('d${k}') RETURNING x; INSERT INTO u VALUES (1); INSERT INTO log VALUES ('e${k}')`));
-            calls.push({ k, result });
-          }
-        }),
-      );
-    });
+    await besideTicker(file, () =>
+      callsBesideTicker(
+        calls,
+        4,
+        (_, k) => db.exec(`INSERT INTO log VALUES ('c${k}'); INSERT INTO log VALUES ('d${k}') RETURNING x; INSERT INTO u VALUES (1); INSERT INTO log VALUES ('e${k}')`),
+        () => db.conflictRetries + calls.filter((c) => !c.result.startsWith('WALNUT_SQL')).length > 0,
+      ),
+    );
   } finally {
     await closed(db);
   }
@@ -145,27 +163,21 @@ test("exec()'s constraint failure after its earlier statements' commit was lost 
 test('run() and exec() of one statement that a TEMP trigger follows are not run again once their commit was lost: the trigger\'s row at most once', async () => {
   const file = path.join(tmpDir(), 'run-temp-trigger.db');
   const db = await openDatabase(file);
-  const calls: { k: number; result: string }[] = [];
+  const calls: Call[] = [];
   let scratch: string[] = [];
   try {
     await db.exec('CREATE TABLE ext(v); CREATE TABLE log(x)');
     await db.exec('CREATE TEMP TABLE scratch(x); CREATE TEMP TRIGGER copy AFTER INSERT ON log BEGIN INSERT INTO scratch VALUES (new.x); END');
     // (a statement that computes for a while between its view and its commit: overtaken often)
     const insert = `INSERT INTO log SELECT ? WHERE (${SLOW.replace('100000', '20000')}) > 0`;
-    await besideTicker(file, async () => {
-      const [end, bound] = [Date.now() + 1900, Date.now() + ROUNDS_BOUND_MS];
-      const overtaken = (): boolean => db.conflictRetries + calls.filter((c) => c.result !== 'ok').length > 0;
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 4 }, async (_, caller) => {
-          while (Date.now() < end || (!overtaken() && Date.now() < bound)) {
-            const k = next++;
-            const result = await outcome(caller % 2 === 0 ? db.run(insert, [`r${k}`]) : db.exec(insert.replace('?', `'r${k}'`)));
-            calls.push({ k, result });
-          }
-        }),
-      );
-    });
+    await besideTicker(file, () =>
+      callsBesideTicker(
+        calls,
+        4,
+        (caller, k) => (caller % 2 === 0 ? db.run(insert, [`r${k}`]) : db.exec(insert.replace('?', `'r${k}'`))),
+        () => db.conflictRetries + calls.filter((c) => c.result !== 'ok').length > 0,
+      ),
+    );
     scratch = await xs(db, 'scratch');
   } finally {
     await closed(db);
