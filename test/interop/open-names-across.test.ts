@@ -4,8 +4,9 @@
 // was refused already (test/interop/close-names); across threads and processes it opened: 300
 // rows committed through one name were invisible through the other, and both names' checkpoints
 // wrote into the one file. Now it is refused there too (WALNUT_CANTOPEN, reason HardLink) and
-// creates nothing beside the second name; the same name in two processes opens as before, and
-// once the other name's connections are gone (closed, or the process killed) the second opens.
+// creates nothing beside the second name, also with python3 writing a 16,500-frame WAL beside;
+// the same name in two processes opens as before, and once the other name's connections are
+// gone (closed, or the process killed) the second opens.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,6 +17,8 @@ import { describe, expect, it } from 'vitest';
 import { open } from '../../lib';
 import { openDatabase } from '../../lib/sql';
 import { expectRejectsWalnut } from '../helpers/expect-error';
+import { startPython } from '../helpers/children';
+import { shmMxFrame, sqliteLargeWal, untilWalMoves } from '../helpers/large-wal';
 import { expectNoUnhandledRejections } from '../helpers/outcomes';
 import { sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
 import { insertSrcRowsSql, newSrcDatabase } from '../helpers/src-rows';
@@ -30,14 +33,14 @@ let n = 0;
 const companions = (db: string): string[] => ['-wal', '-shm'].filter((s) => fs.existsSync(db + s));
 
 /**
- * A process holding a walnut/sql connection to `db` with `rows` rows inserted by it; it says
- * "ready", closes on a line on stdin and says "closed".
+ * A process holding a walnut/sql connection to `db` (opened with `options`) that ran `sql`
+ * (inserting its rows); it says "ready", closes on a line on stdin and says "closed".
  */
-async function holder(db: string, rows: number) {
+async function holder(db: string, sql: string, options: object = {}) {
   const script = `
     const { openDatabase } = require(${JSON.stringify(DIST_SQL)});
     (async () => {
-      const d = await openDatabase(process.argv[1]);
+      const d = await openDatabase(process.argv[1], JSON.parse(process.argv[3]));
       await d.exec(process.argv[2]);
       process.stdout.write('ready\\n');
       process.stdin.once('data', async () => {
@@ -46,7 +49,7 @@ async function holder(db: string, rows: number) {
         process.exit(0);
       });
     })().catch((e) => { process.stdout.write('error ' + e.code + ' ' + e.message + '\\n'); process.exit(1); });`;
-  const child = spawn(process.execPath, ['-e', script, db, insertSrcRowsSql('holder', rows)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', script, db, sql, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   const said = (line: string): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -87,7 +90,7 @@ it('a hard link of a database another process has open is refused and creates no
   const db = await newSrcDatabase(path.join(dir, `across-${n++}.db`));
   const link = path.join(dir, `across-link-${n}.db`);
   fs.linkSync(db, link);
-  const other = await holder(db, 300);
+  const other = await holder(db, insertSrcRowsSql('holder', 300));
   try {
     await refusedEverywhere(link);
     const same = await openDatabase(db); // the same name in another process: one WAL, as always
@@ -107,7 +110,7 @@ it('a hard link of a database another process has open is refused and creates no
 
 it('a database renamed while another process has it open is refused under its new name; a SIGKILLed holder leaves no lock behind', async () => {
   const db = await newSrcDatabase(path.join(dir, `renamed-${n++}.db`));
-  const other = await holder(db, 100);
+  const other = await holder(db, insertSrcRowsSql('holder', 100));
   const renamed = path.join(dir, `renamed-new-${n}.db`);
   fs.renameSync(db, renamed);
   try {
@@ -120,12 +123,37 @@ it('a database renamed while another process has it open is refused under its ne
 
   const link = path.join(dir, `killed-link-${n}.db`);
   fs.linkSync(db, link);
-  const killed = await holder(db, 0);
+  const killed = await holder(db, insertSrcRowsSql('holder', 0));
   await refusedEverywhere(link);
   await killed.kill(); // its locks go with its descriptors
   const store = await open(link);
   await store.close();
   expect(sqliteIntegrity(db)).toEqual(['ok']);
+});
+
+it('beside a python3 writer, on a WAL of 16,500 frames (5 wal-index segments) sqlite3 wrote: the hard link is refused every time and creates nothing; every row of both writers there', async () => {
+  const db = sqliteLargeWal(dir, `large-${n++}`, 4096, 16_500);
+  const before = sqliteRowCount(db, 't');
+  const link = path.join(dir, `large-link-${n}.db`);
+  fs.linkSync(db, link);
+  const other = await holder(db, "INSERT INTO t(w, v) VALUES (-1, x'00')", { autoCheckpoint: false }); // (the WAL stays large)
+  // (the writer commits through its own name all along: NORMAL, no fsync per commit, no auto-checkpoint)
+  const python = startPython(path.join(HELPERS, 'sqlite-writer.py'), [db, '30', '1', '0', '0', '0', '0', 'NORMAL']);
+  let refusals = 0;
+  try {
+    await untilWalMoves(db, shmMxFrame(db));
+    expect(shmMxFrame(db)).toBeGreaterThan(16_500);
+    for (; refusals < 5; refusals++) await refusedEverywhere(link);
+  } finally {
+    python.stop();
+  }
+  const commits = Number((await python.output).trim());
+  await other.close();
+  expect(refusals).toBe(5);
+  expect(companions(link)).toEqual([]);
+  expect(sqliteIntegrity(db)).toEqual(['ok']);
+  expect(sqliteRowCount(db, 't')).toBe(before + 1 + commits);
+  expect(sqliteRowCount(db, 't', 'w = -1')).toBe(1);
 });
 
 it('a hard link of a database a worker_thread has open is refused; once the worker closed it, the link opens', async () => {
