@@ -60,7 +60,8 @@ import { open } from '../open'; // with the extensions its options ask for (fec:
 import { CommitPipeline } from './commit-pipeline';
 import { Connection, sqliteFailure } from './connection';
 import { LEASE_AFTER_CONFLICTS, OvertakenWrites, waitedOutWrite, type LeaseTurn } from './overtaken-writes';
-import { ExecProgress, lostItsRows, readsChangeCounts } from './exec-progress';
+import { ExecProgress, readsChangeCounts } from './exec-progress';
+import { lostItsRows, lostToConflict } from './lost-commits';
 import { Serial } from './serial';
 import { leadingWords } from './sql-text';
 import type { Params, Row, RowidMark, RunResult, StatementMark, StatementRunner } from './statement-runner';
@@ -339,14 +340,13 @@ export class Database implements Queryable {
   }
 
   /**
-   * After an exec() run failed with `e`: the text to run again (exec-progress.ts: from its first
-   * statement whose commit was lost to another connection, or built on a lost one), within
+   * After an exec() run failed with `e`, lost to a conflict (lost-commits.ts lostToConflict): the
+   * text to run again (exec-progress.ts: from its first statement whose commit was lost so), within
    * busyTimeout since the call's first run, else null: `e` is the caller's. Its third run holds
    * the write lease (#retriedByCaller counts the text's failures, runs again here included).
    */
   async #execRest(e: unknown, progress: ExecProgress, turn: AutocommitTurn): Promise<string | null> {
-    const conflict = isWalnutError(e, 'WALNUT_CONFLICT') || waitedOutWrite(e);
-    if (!conflict || this.#closing !== null || this.#store.options.busyTimeout === 0) return null;
+    if (!lostToConflict(e) || this.#closing !== null || this.#store.options.busyTimeout === 0) return null;
     if (this.#timeUp(turn)) return null;
     const rest = await progress.rest();
     return this.#closing === null ? rest : null;
@@ -518,7 +518,7 @@ export class Database implements Queryable {
         if (turn !== null) this.#overtaken.give(turn);
         // overtaken, or its commit's wait for WRITE (sleeps as SQLite's busy handler does) missed
         // a steady writer's short gaps for busyTimeout: the lease's wait tries every few µs
-        if (isWalnutError(e, 'WALNUT_CONFLICT') || waitedOutWrite(e)) {
+        if (lostToConflict(e)) {
           const text = key ?? source();
           if (this.#overtakenSources.size >= OVERTAKEN_SOURCES_MEMO) this.#overtakenSources.clear();
           this.#overtakenSources.set(text, (this.#overtakenSources.get(text) ?? 0) + 1);

@@ -33,8 +33,8 @@
  * Invariants: begin() is called before each statement runs, end() once the run ended (before the
  * call's durability is taken from the VFS); rest() only after the call settled.
  */
-import { isWalnutError, walnutError, type WalnutError } from '../errors';
-import { waitedOutWrite } from './overtaken-writes';
+import { type WalnutError } from '../errors';
+import { laterStatementsFailure, lostItsRows, lostToConflict } from './lost-commits';
 import { callOf, leadingWords, mayNameTempSchema, TEMP_WORDS, wordsPattern } from './sql-text';
 import type { RowidMark, StatementRunner } from './statement-runner';
 import type { VfsSignals } from './walnut-vfs';
@@ -206,19 +206,18 @@ export class ExecProgress {
   /**
    * Once the call failed with `e`: the call's failure. A statement's own (a constraint, a bad
    * statement) met after the commit of an earlier one was lost is not: the statements before it
-   * did not all stay, and it may have failed on the lost rows. The first loss is then (a
-   * conflict as ChainBroken, which rest() may run again from the lost statement). The constraint
+   * did not all stay, and it may have failed on the lost rows. The first loss is then, as the
+   * call's later statements report it (lost-commits.ts laterStatementsFailure: a conflict as
+   * ChainBroken, which rest() may run again from the lost statement). The constraint
    * of `INSERT a; INSERT b; INSERT <duplicate>` was the caller's while a and b were lost to
    * another process's commit (test/hostile/sql-exec-rerun-own-tables).
    */
   async failure(e: unknown): Promise<unknown> {
-    if (lostToConflict(e) || isWalnutError(e, 'WALNUT_CONFLICT')) return e;
+    if (lostToConflict(e)) return e;
     const lost = (await this.#outcomes()).find((o) => o.status === 'rejected');
     if (lost === undefined || lost.reason === e) return e;
     const loss: unknown = lost.reason;
-    if (!lostToConflict(loss)) return loss;
-    const message = `a transaction an earlier statement of this call committed or read failed to commit, so the failure of a later one (${(e as Error).message}) is not the call's (those before the lost one committed: exec() is not one transaction) (${(loss as Error).message})`;
-    return walnutError('WALNUT_CONFLICT', message, { path: (loss as WalnutError).path, reason: 'ChainBroken', cause: loss });
+    return laterStatementsFailure(loss, (loss as WalnutError).path, `so the failure of a later one (${(e as Error).message}) is not the call's (those before the lost one committed: exec() is not one transaction)`);
   }
 
   /** The outcome of every statement's promises (the call settled). */
@@ -226,21 +225,4 @@ export class ExecProgress {
     this.#settled ??= Promise.allSettled(this.#promises);
     return this.#settled;
   }
-}
-
-/**
- * True when an autocommit statement (or a transaction's COMMIT) that failed with `e`, as it ran
- * or at its commit's durability, left none of its rows: every failure of walnut's, the lost
- * commits of lostToConflict as much as a write that failed (WALNUT_IO, WALNUT_FULL), so the
- * rowid it left is set back (StatementRunner.restoreRowid). Not SQLite's own verdict on the
- * statement (WALNUT_SQL): the rowid is SQLite's to leave then, as native SQLite leaves it (an
- * INSERT OR FAIL keeps the rows before the failing one, and its rowid).
- */
-export function lostItsRows(e: unknown): boolean {
-  return isWalnutError(e) && e.code !== 'WALNUT_SQL';
-}
-
-/** A commit lost without anything of it written: another connection's commit, a broken chain, a wait for WRITE that timed out. */
-export function lostToConflict(e: unknown): boolean {
-  return isWalnutError(e, 'WALNUT_CONFLICT') || (isWalnutError(e, 'WALNUT_FAILED') && e.reason === 'ChainBroken') || waitedOutWrite(e);
 }

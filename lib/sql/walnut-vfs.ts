@@ -65,13 +65,14 @@
  * file are refused: SQLITE_CANTOPEN). Every other file (statement journals, temp files, a
  * spilled journal) lives in memory.
  */
-import { isWalnutError, walnutError, WalnutError } from '../errors';
+import { walnutError, WalnutError } from '../errors';
 import { decodeDbPageSize } from '../format/page-size';
 import { DB_HEADER_SIZE } from '../format/db-header';
 import { maxPageNumber } from '../commit/pages';
 import type { Store } from '../commit/store';
 import type { CommitPipeline, PageImage, View } from './commit-pipeline';
 import { DIRECT, type Engine } from './engine';
+import { laterStatementsFailure } from './lost-commits';
 
 interface MemFile {
   flags: number;
@@ -339,13 +340,10 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       return open.length === 0 ? null : this.#outcome(open);
     }
 
-    /** The outcome of the call's waits `open`: a conflict among them fails what waits as ChainBroken. */
+    /** The outcome of the call's waits `open`: a failure among them fails what waits as the call's later statements report it (lost-commits.ts). */
     #outcome(open: CallWait[]): Promise<unknown> {
       return Promise.all(open.map((w) => w.p)).catch((e: unknown) => {
-        if (isWalnutError(e, 'WALNUT_CONFLICT') || (isWalnutError(e, 'WALNUT_FAILED') && e.reason === 'ChainBroken')) {
-          throw walnutError('WALNUT_CONFLICT', `a transaction an earlier statement of this call committed or read failed to commit, so the statements after it did not run (those before it may have committed: exec() is not one transaction) (${(e as Error).message})`, { path: store.path, reason: 'ChainBroken', cause: e });
-        }
-        throw e;
+        throw laterStatementsFailure(e, store.path, 'so the statements after it did not run (those before it may have committed: exec() is not one transaction)');
       });
     }
 

@@ -57,6 +57,33 @@ test('exec() whose commit waits out WRITE fails WALNUT_BUSY (BusyWrite) and is n
   expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
 }, 30000);
 
+test("exec() whose first statement's commit waits out WRITE while its second fails its own constraint fails WALNUT_BUSY (BusyWrite), as when the second succeeds, not WALNUT_CONFLICT", async () => {
+  // (the second statement's constraint is not the call's: its first statement was lost, ExecProgress.failure;
+  // the loss is reported as the call's later statements report it, lost-commits.ts laterStatementsFailure: it
+  // was WALNUT_CONFLICT ChainBroken here and WALNUT_BUSY BusyWrite when the second statement committed)
+  const file = path.join(tmpDir(), 'exec-busy-then-constraint.db');
+  sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO s VALUES (100, 0)');
+  const db = await openDatabase(file, { busyTimeout: 300 });
+  const holder = spawn('python3', [path.join(HELPERS, 'sqlite-hold-write.py'), file, "INSERT INTO t VALUES (1, 'held')"], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
+  const outcomes: string[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.once('data', () => resolve());
+      holder.once('close', (code) => reject(new Error(`the python3 holder exited (${code}) before it held WRITE`)));
+    });
+    outcomes.push(await outcome(db.exec('INSERT INTO s VALUES (1, 1); INSERT INTO s VALUES (100, 1)'))); // (k 100 is there: a constraint)
+    outcomes.push(await outcome(db.exec('INSERT INTO s VALUES (2, 1); INSERT INTO s VALUES (3, 1)')));
+  } finally {
+    holder.stdin!.end('commit\n');
+    await exited;
+  }
+  expect(outcomes).toEqual(['WALNUT_BUSY/BusyWrite', 'WALNUT_BUSY/BusyWrite']);
+  await db.close();
+  expect(sqlite(file, 'SELECT group_concat(k || ":" || n) FROM (SELECT * FROM s ORDER BY k)')).toBe('100:0'); // nothing of either call
+  expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
+}, 30000);
+
 test('exec() of two statements beside a back-to-back sqlite3 writer: a call that resolved applied both, one that rejected neither or its first only; none is run again', async () => {
   const file = path.join(tmpDir(), 'exec-busy-writer.db');
   sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
