@@ -367,7 +367,7 @@ export class Database implements Queryable {
    */
   #execOnWriter(sql: string, progress: ExecProgress, turn: AutocommitTurn): Promise<void> {
     const w = this.#writer;
-    const autocommit = (): boolean => !!w.engine.sqlite3.get_autocommit(w.db);
+    const autocommit = (): boolean => !w.inTransaction();
     let opensOwn = autocommit();
     let inAutocommit = false;
     let running = '';
@@ -728,7 +728,7 @@ export class Database implements Queryable {
       let rowid: RowidMark | null = null; // (the last run's)
       let inTransaction: StatementMark | null = null; // (the last run's, when it began in a transaction)
       const run = (): T | Promise<T> => {
-        autocommit = !!w.engine.sqlite3.get_autocommit(w.db);
+        autocommit = !w.inTransaction();
         if (!autocommit) {
           inTransaction = w.runner.nextStatement();
           return job();
