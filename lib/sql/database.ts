@@ -1059,9 +1059,13 @@ class TransactionRowid {
     this.#commit = runner.newestStatement();
   }
 
-  /** The COMMIT failed as it ran, lost (lostItsRows: not SQLite's verdict, a deferred foreign key's); the transaction is rolled back, by SQLite or after this. */
+  /**
+   * The COMMIT failed as it ran, lost (lostItsRows: not SQLite's verdict, a deferred foreign
+   * key's); the transaction is rolled back, by SQLite or after this. Told as it failed: no
+   * statement began since (setRowidBack).
+   */
   commitFailed(runner: StatementRunner): void {
-    if (this.#before !== null) runner.restoreRowid(this.#before, runner.newestStatement());
+    if (this.#before !== null) runner.setRowidBack(this.#before);
   }
 
   /** The transaction() call failed: after its COMMIT ran, that is the commit's durability failing. */

@@ -435,7 +435,17 @@ export class StatementRunner {
    * then it is no longer the lost one's to undo (false).
    */
   restoreRowid(before: RowidMark, newest: StatementMark = before): boolean {
-    if (before.runner !== this || newest.runner !== this || this.#begun !== newest.statement) return false; // (a reopen() made a new runner)
+    if (newest.runner !== this || this.#begun !== newest.statement) return false;
+    return this.setRowidBack(before);
+  }
+
+  /**
+   * restoreRowid() for a caller that knows no statement began since the lost work's last: it is
+   * told of the failure as the statement fails (a transaction's statement, its COMMIT among
+   * them, lost as it ran). False when `before` is another runner's (a reopen() made a new one).
+   */
+  setRowidBack(before: RowidMark): boolean {
+    if (before.runner !== this) return false;
     this.#e.module._sqlite3_set_last_insert_rowid(this.#db, before.lo, before.hi);
     return true;
   }
