@@ -44,6 +44,15 @@
  *    again after a conflict in its run; #execRest: run again from its first statement whose
  *    commit was lost, exec-progress.ts). A write
  *    overtaken again and again runs again holding the store's write lease (overtaken-writes.ts).
+ *  - last_insert_rowid() names no row that is not there: work lost with a failure of walnut's
+ *    (lost-commits.ts lostItsRows: its commit lost, or a statement failing as it ran on a
+ *    conflict, an I/O error, the store closed) sets it back before the caller sees the failure:
+ *    to before the statement, or, when the work was a transaction's (transaction()'s, or one the
+ *    caller opened through exec() or run()) that SQLite rolled back on that failure or whose
+ *    COMMIT was lost, to before its BEGIN (TransactionRowid, #autocommit, ExecProgress). A
+ *    rollback of the caller's (ROLLBACK, a transaction() fn that threw its own error) and
+ *    SQLite's verdict on a statement (WALNUT_SQL: a constraint) leave it as SQLite leaves it, as
+ *    in better-sqlite3 (test/hostile/sql-lost-*-last-rowid).
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
  */
@@ -532,12 +541,15 @@ export class Database implements Queryable {
    * transaction()'s job, on the writer it holds: BEGIN IMMEDIATE .. COMMIT, or when `nested` (the
    * writer is in a transaction opened through exec()) a savepoint released at the end, rolled
    * back to and released on a throw (better-sqlite3's way), committed by that transaction.
-   * `rowid` follows a transaction of its own from BEGIN to COMMIT (set back when the COMMIT is lost).
+   * `rowid` follows the transaction from BEGIN to COMMIT (set back when it is lost: TransactionRowid).
    */
   async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>, nested: boolean, rowid: TransactionRowid): Promise<T> {
-    if (!nested) rowid.begin(w.runner);
+    // (nested: what SQLite rolls back on a failure is the exec() transaction, from its opener on)
+    rowid.begin(nested ? this.#autocommitMark : w.runner.markRowid());
     await w.runner.exec(nested ? `SAVEPOINT ${NESTED_SAVEPOINT}` : 'BEGIN IMMEDIATE');
-    const tx = new TransactionScope(w, (e) => this.#translate(w, e));
+    const tx = new TransactionScope(w, (e) => this.#translate(w, e), (err) => {
+      if (lostItsRows(err)) rowid.lostAsItRan(w.runner);
+    });
     let result: T;
     let grace: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -578,7 +590,7 @@ export class Database implements Queryable {
         try {
           await w.runner.exec('COMMIT');
         } catch (e) {
-          if (lostItsRows(this.#translate(w, e))) rowid.commitFailed(w.runner); // (before the ROLLBACK below: a statement begun since)
+          if (lostItsRows(this.#translate(w, e))) rowid.lostAsItRan(w.runner); // (before the ROLLBACK below: a statement begun since)
           throw e;
         }
         rowid.committed(w.runner);
@@ -1035,23 +1047,30 @@ function retryable(e: unknown): unknown {
 }
 
 /**
- * last_insert_rowid() around one transaction() of its own (not nested): as it was before its
- * BEGIN, and the number of its COMMIT once SQLite ran that. When the COMMIT is lost, as it ran
- * or at durability (another connection's commit overtook it, one it was built on failed, its
- * write failed), none of the transaction's rows stay, and the rowid its statements left is set
- * back before the caller sees the failure (StatementRunner.restoreRowid: only while no
- * statement began on the connection since the COMMIT): a retry of the transaction whose first
- * statement read last_insert_rowid() read the lost row's (a child row pointed at itself:
- * test/hostile/sql-lost-transaction-last-rowid). A fn that threw, or a COMMIT SQLite refused
- * (WALNUT_SQL: a deferred foreign key), rolls back leaving the rowid as SQLite leaves it.
+ * last_insert_rowid() around one transaction(): as it was before its BEGIN (nested in a
+ * transaction opened through exec(): before that one's opener, Database #autocommitMark), and
+ * the number of its COMMIT once SQLite ran that. When the transaction is lost, none of its rows
+ * stay, and the rowid its statements left is set back before the caller sees the failure: a
+ * retry of the transaction whose first statement read last_insert_rowid() read the lost row's
+ * (a child row pointed at itself: test/hostile/sql-lost-transaction-last-rowid). Lost means: its
+ * COMMIT lost at durability (another connection's commit overtook it, one it was built on
+ * failed, its write failed: StatementRunner.restoreRowid, only while no statement began on the
+ * connection since the COMMIT), or a statement of it failing as it ran, its COMMIT among them,
+ * with a failure of walnut's (lostItsRows: a conflict, an I/O error, the store closed), the
+ * transaction then rolled back by SQLite or, after a COMMIT's, by transaction() (lostAsItRan):
+ * the rule of a statement of a transaction the caller opened through exec() or run() (Database
+ * #autocommit; test/hostile/sql-lost-in-transaction-last-rowid). A fn that threw
+ * its own error, a statement SQLite failed (WALNUT_SQL: a constraint, SQLITE_FULL), or a COMMIT
+ * SQLite refused (WALNUT_SQL: a deferred foreign key) rolls back leaving the rowid as SQLite
+ * leaves it, as better-sqlite3's transaction functions do.
  */
 class TransactionRowid {
   #before: RowidMark | null = null;
   #commit: StatementMark | null = null;
 
-  /** Before BEGIN (one wasm call per transaction). */
-  begin(runner: StatementRunner): void {
-    this.#before = runner.markRowid();
+  /** `before`: the rowid before the transaction's BEGIN (or its opener's, nested), marked before it runs. */
+  begin(before: RowidMark | null): void {
+    this.#before = before;
   }
 
   /** SQLite ran the COMMIT (its durability is to come). */
@@ -1060,11 +1079,11 @@ class TransactionRowid {
   }
 
   /**
-   * The COMMIT failed as it ran, lost (lostItsRows: not SQLite's verdict, a deferred foreign
-   * key's); the transaction is rolled back, by SQLite or after this. Told as it failed: no
-   * statement began since (setRowidBack).
+   * A statement of the transaction (its COMMIT among them) failed as it ran, lost (lostItsRows:
+   * not SQLite's verdict, a deferred foreign key's), and the transaction is rolled back, by
+   * SQLite or after this. Told as it failed: no statement began since (setRowidBack).
    */
-  commitFailed(runner: StatementRunner): void {
+  lostAsItRan(runner: StatementRunner): void {
     if (this.#before !== null) runner.setRowidBack(this.#before);
   }
 
@@ -1087,6 +1106,8 @@ class TransactionScope implements Queryable {
   /** The writer (its runner is read per call: reopen() replaces it). */
   readonly #w: Connection;
   readonly #translate: (e: unknown) => unknown;
+  /** Told of the failure on which SQLite rolled the transaction back, as the statement failed (TransactionRowid.lostAsItRan). */
+  readonly #onRolledBack: (error: unknown) => void;
   readonly #serial = new Serial();
   /** The calls not settled yet. */
   readonly #pending = new Set<Promise<unknown>>();
@@ -1095,9 +1116,10 @@ class TransactionScope implements Queryable {
   #ended = false;
   #rolledBack: { error: unknown } | null = null;
 
-  constructor(writer: Connection, translate: (e: unknown) => unknown) {
+  constructor(writer: Connection, translate: (e: unknown) => unknown, onRolledBack: (error: unknown) => void) {
     this.#w = writer;
     this.#translate = translate;
+    this.#onRolledBack = onRolledBack;
   }
 
   /** The failure on which SQLite rolled the transaction back (class comment), else null. */
@@ -1179,7 +1201,10 @@ class TransactionScope implements Queryable {
         // SQLite's schema load ran out of stack: the writer's instance, and the transaction with
         // it, is dropped at once (connection.ts reopen(); a failure to open is the next call's)
         if (this.#w.needsReopen) await this.#w.reopen().catch(() => undefined);
-        if (this.#rolledBack === null && !this.#w.inTransaction()) this.#rolledBack = { error: err };
+        if (this.#rolledBack === null && !this.#w.inTransaction()) {
+          this.#rolledBack = { error: err };
+          this.#onRolledBack(err);
+        }
         throw err;
       }
     });
