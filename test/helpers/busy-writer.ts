@@ -1,7 +1,9 @@
-// A sqlite3 writer that takes WRITE again right after each commit (sqlite-busy-writer.py, python3),
-// started on a database with table t(w, v) and waited for until its first commit shows; stop()
-// ends it. For tests of walnut's lock waits beside such a writer (WRITE free only in gaps of
-// tens of microseconds).
+// Two sqlite3 processes (python3) that keep walnut's commits waiting for WRITE, on a database
+// with table t(w, v): startBusyWriter, a writer that takes WRITE again right after each commit
+// (sqlite-busy-writer.py; WRITE free only in gaps of tens of microseconds), waited for until its
+// first commit shows, stop() ends it; holdWrite, one that holds WRITE until told
+// (sqlite-hold-write.py: BEGIN IMMEDIATE, an INSERT into t), waited for until it holds it,
+// commit() lets it commit, stop() waits for its exit (committing if commit() was not called).
 import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -28,4 +30,28 @@ export async function startBusyWriter(file: string, seconds: number): Promise<Bu
     throw e;
   }
   return { stop };
+}
+
+export interface WriteHolder {
+  /** Tells the holder to COMMIT (WRITE is free once it did). */
+  commit(): void;
+  /** Tells it to COMMIT unless told already, and waits for its exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts a process holding WRITE on `file` (its transaction inserts into t) and waits until it holds it. */
+export async function holdWrite(file: string): Promise<WriteHolder> {
+  const child = spawn('python3', [path.join(HELPERS, 'sqlite-hold-write.py'), file, "INSERT INTO t VALUES (1, 'held')"], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('close', (code) => reject(new Error(`the python3 holder exited (${code}) before it held WRITE`)));
+  });
+  return {
+    commit: () => void child.stdin!.end('commit\n'),
+    stop: async () => {
+      child.stdin!.end(); // (at end of input it commits as when told; a second end() without data is harmless)
+      await exited;
+    },
+  };
 }

@@ -7,13 +7,13 @@
 // sqlite3 process holds WRITE until told (sqlite-hold-write.py); 6 statements called at once
 // wait busyTimeout for it in one batch and fail BusyWrite (the store's failedCommits); the
 // process then commits, the lease is had, and all 6 run once more and commit (before: 1 did).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
 import { openDatabase } from '../../lib/sql';
-import { HELPERS } from '../helpers/children';
+import { holdWrite } from '../helpers/busy-writer';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
@@ -26,14 +26,9 @@ test('statements failing BusyWrite together run once more under the lease one of
   // within a few ms, are one batch and all fail BusyWrite (in batches of their own, the first
   // failing BusyWrite fails those sequenced after it ChainBroken, and those are run again at once)
   const db = await openDatabase(file, { busyTimeout: 1000, groupCommit: { maxWaitMicros: 200_000 } });
-  const holder = spawn('python3', [path.join(HELPERS, 'sqlite-hold-write.py'), file, "INSERT INTO t VALUES (1, 'held')"], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
+  const holder = await holdWrite(file);
   let outcomes: string[];
   try {
-    await new Promise<void>((resolve, reject) => {
-      holder.stdout!.once('data', () => resolve());
-      holder.once('close', (code) => reject(new Error(`the python3 holder exited (${code}) before it held WRITE`)));
-    });
     const calls = [1, 2, 3, 4, 5, 6].map((k) =>
       db.run('INSERT INTO s(k) VALUES (?)', [k]).then(
         () => 'ok',
@@ -43,11 +38,10 @@ test('statements failing BusyWrite together run once more under the lease one of
     for (let i = 0; i < 1000 && db.store.metrics().failedCommits < 6; i++) await sleep(10);
     expect(db.store.metrics().failedCommits).toBe(6);
     await sleep(100); // (their lease waits began)
-    holder.stdin!.end('commit\n');
+    holder.commit();
     outcomes = await Promise.all(calls);
   } finally {
-    holder.stdin!.end();
-    await exited;
+    await holder.stop();
   }
   const failed = db.store.metrics().failedCommits;
   await db.close();

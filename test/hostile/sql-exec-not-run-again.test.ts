@@ -8,14 +8,13 @@
 // told (deterministic) and beside one that takes WRITE back to back (test/helpers/busy-writer.ts):
 // no statement is applied twice, and a call that rejected applied at most its statements before
 // the failing one.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
 import { openDatabase } from '../../lib/sql';
-import { startBusyWriter } from '../helpers/busy-writer';
-import { HELPERS } from '../helpers/children';
+import { holdWrite, startBusyWriter } from '../helpers/busy-writer';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
@@ -30,25 +29,19 @@ test('exec() whose commit waits out WRITE fails WALNUT_BUSY (BusyWrite) and is n
   const file = path.join(tmpDir(), 'exec-not-run-again.db');
   sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
   const db = await openDatabase(file, { busyTimeout: 500 });
-  const holder = spawn('python3', [path.join(HELPERS, 'sqlite-hold-write.py'), file, "INSERT INTO t VALUES (1, 'held')"], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
+  const holder = await holdWrite(file);
   const sql = 'INSERT INTO s(k, n) VALUES (1, 1) ON CONFLICT(k) DO UPDATE SET n = n + 1; INSERT INTO s(k, n) VALUES (2, 1) ON CONFLICT(k) DO UPDATE SET n = n + 1';
   const outcomes: string[] = [];
   try {
-    await new Promise<void>((resolve, reject) => {
-      holder.stdout!.once('data', () => resolve());
-      holder.once('close', (code) => reject(new Error(`the python3 holder exited (${code}) before it held WRITE`)));
-    });
     outcomes.push(await outcome(db.exec(sql)));
     outcomes.push(await outcome(db.exec(sql)));
     expect(db.conflictRetries + db.leasedRetries).toBe(0); // not run again by walnut/sql
     const third = outcome(db.exec(sql)); // waits for the lease (WRITE held by python3)
     await sleep(100);
-    holder.stdin!.end('commit\n');
+    holder.commit();
     outcomes.push(await third);
   } finally {
-    holder.stdin!.end();
-    await exited;
+    await holder.stop();
   }
   expect(outcomes).toEqual(['WALNUT_BUSY/BusyWrite', 'WALNUT_BUSY/BusyWrite', 'ok']);
   expect(db.leasedRetries).toBe(1);
@@ -64,19 +57,13 @@ test("exec() whose first statement's commit waits out WRITE while its second fai
   const file = path.join(tmpDir(), 'exec-busy-then-constraint.db');
   sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO s VALUES (100, 0)');
   const db = await openDatabase(file, { busyTimeout: 300 });
-  const holder = spawn('python3', [path.join(HELPERS, 'sqlite-hold-write.py'), file, "INSERT INTO t VALUES (1, 'held')"], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
+  const holder = await holdWrite(file);
   const outcomes: string[] = [];
   try {
-    await new Promise<void>((resolve, reject) => {
-      holder.stdout!.once('data', () => resolve());
-      holder.once('close', (code) => reject(new Error(`the python3 holder exited (${code}) before it held WRITE`)));
-    });
     outcomes.push(await outcome(db.exec('INSERT INTO s VALUES (1, 1); INSERT INTO s VALUES (100, 1)'))); // (k 100 is there: a constraint)
     outcomes.push(await outcome(db.exec('INSERT INTO s VALUES (2, 1); INSERT INTO s VALUES (3, 1)')));
   } finally {
-    holder.stdin!.end('commit\n');
-    await exited;
+    await holder.stop();
   }
   expect(outcomes).toEqual(['WALNUT_BUSY/BusyWrite', 'WALNUT_BUSY/BusyWrite']);
   await db.close();

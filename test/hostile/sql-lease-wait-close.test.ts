@@ -8,13 +8,13 @@
 // IMMEDIATE, an INSERT) until told; the statement's commit waits busyTimeout for it and fails
 // (the store's failedCommits shows it); the statement then waits for the lease; close() begins;
 // the python3 process commits, so the lease is had, after close() began.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
 import { isWalnutError, openDatabase } from '../../lib/sql';
-import { HELPERS } from '../helpers/children';
+import { holdWrite } from '../helpers/busy-writer';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
@@ -24,13 +24,8 @@ test('a statement waiting for the write lease when close() begins is not run aga
   const file = path.join(tmpDir(), 'lease-wait-close.db');
   sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY)');
   const db = await openDatabase(file, { busyTimeout: 1000 });
-  const holder = spawn('python3', [path.join(HELPERS, 'sqlite-hold-write.py'), file, "INSERT INTO t VALUES (1, 'held')"], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
+  const holder = await holdWrite(file);
   try {
-    await new Promise<void>((resolve, reject) => {
-      holder.stdout!.once('data', () => resolve());
-      holder.once('close', (code) => reject(new Error(`the python3 holder exited (${code}) before it held WRITE`)));
-    });
     const call = db.run('INSERT INTO s(k) VALUES (1)').then(
       () => 'resolved',
       (e: unknown) => e,
@@ -40,7 +35,7 @@ test('a statement waiting for the write lease when close() begins is not run aga
     expect(db.store.metrics().failedCommits).toBe(1);
     await sleep(200); // (its lease wait began: a turn of the event loop after that failure)
     const closed = db.close();
-    holder.stdin!.end('commit\n'); // WRITE free: the lease can be had, after close() began
+    holder.commit(); // WRITE free: the lease can be had, after close() began
     await closed;
     const outcome = await call;
     expect(isWalnutError(outcome), String(outcome)).toBe(true);
@@ -50,8 +45,7 @@ test('a statement waiting for the write lease when close() begins is not run aga
     // of close(): not run again, as a conflict met once close() began is not)
     expect(e.message).toMatch(/not run again: close\(\) began|waited|held by another connection/);
   } finally {
-    holder.stdin!.end();
-    await exited;
+    await holder.stop();
   }
   expect(sqlite(file, 'SELECT count(*) FROM s')).toBe('0'); // nothing of it written
   expect(sqlite(file, 'SELECT count(*) FROM t')).toBe('1'); // the other process's commit stays
