@@ -7,54 +7,20 @@
 // error for it, no acknowledged row is lost, integrity ok; a conditional commit whose base its
 // caller still holds fails at once (WALNUT_BUSY, CheckpointWaits) instead of stalling. Hang
 // guards only, no timing asserts.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import { describe, expect, test } from 'vitest';
 
 import { open, type Store } from '../../lib/index';
-import { WalnutFile } from '../../lib/io/file';
-import { SHM_LOCK } from '../../lib/format/shm-header';
 import { isWalnutError, openDatabase, type Database } from '../../lib/sql';
 import { HELPERS, runPython, SqlitePeer } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
+import { checkpoints, expectCompleted, holdsWrite, PATIENT_MS } from '../helpers/sqlite-checkpointer';
 import { tmpDir } from '../helpers/tmp';
-import { until, WAIT_MS } from '../helpers/until';
-
-interface CheckpointRun {
-  results: { mode: string; busy: number; log: number; checkpointed: number; ms: number }[];
-  ckptBusy: number;
-}
 
 function cli(file: string, sql: string): string {
   return execFileSync('sqlite3', [file, sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-}
-
-/** python3 checkpoints (sqlite-checkpointer.py): `modes` `rounds` times over, `delayMs` apart. */
-function checkpoints(file: string, modes: string[], rounds: number, delayMs = 100, busyMs = 5000): { pid: number; run: Promise<CheckpointRun> } {
-  const child = spawn('python3', [path.join(HELPERS, 'sqlite-checkpointer.py'), file, modes.join(','), String(rounds), String(delayMs), String(busyMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const run = new Promise<CheckpointRun>((resolve, reject) => {
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as CheckpointRun) : reject(new Error(`sqlite-checkpointer.py exited with ${code}`))));
-  });
-  return { pid: child.pid!, run };
-}
-
-/**
- * The busy timeout of a checkpoint that must complete once what it waits for goes: a minute, not
- * 5 s, which a loaded machine spends between the checkpoint taking WRITE and the test letting its
- * reader or transaction go (a checkpoint walnut held up still waits it out and reports busy).
- */
-const PATIENT_MS = 60_000;
-
-/** Every checkpoint reached its goal: not busy (a timeout), and a truncate left an empty WAL. */
-function expectCompleted(run: CheckpointRun): void {
-  for (const r of run.results) {
-    expect(r, JSON.stringify(r)).toMatchObject({ busy: 0 });
-    if (r.mode === 'TRUNCATE') expect(r, JSON.stringify(r)).toMatchObject({ log: 0, checkpointed: 0 });
-    else expect(r.checkpointed, JSON.stringify(r)).toBe(r.log);
-  }
 }
 
 /**
@@ -92,15 +58,6 @@ async function insertedBeside<T>(db: Database, n: number, w: number, beside: Pro
   return { ...r, ...counts };
 }
 
-/** Resolves once process `pid` holds the -shm's WRITE lock (SQLite's POSIX locks name their process; a hang guard of 20 s). */
-async function holdsWrite(file: string, pid: number): Promise<void> {
-  const shm = WalnutFile.openSync(`${file}-shm`);
-  try {
-    await until(() => shm.lockHolder(SHM_LOCK.WRITE, 1, 'shared')?.pid === pid, WAIT_MS, () => 'the checkpointer never took WRITE'); // (a python3 start at load 20+ is seconds)
-  } finally {
-    shm.closeSync();
-  }
-}
 
 /** The first byte of each of `pgnos` as a new snapshot of `store` reads them. */
 async function firstBytes(store: Store, pgnos: number[]): Promise<number[]> {
