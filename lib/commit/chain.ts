@@ -2,9 +2,10 @@
  * commit/chain.ts — CommitChain: the fail-stop state of one store's commit order.
  *
  * A commit takes its place in the order when it is submitted, and every later commit may have
- * been built on its pages. When one fails after it was taken into the order the chain is
- * broken: later commits are refused with WALNUT_FAILED, reason ChainBroken (cause: the
- * failure), until the caller acknowledges the failure (resume). Kept by a GroupCommitter for
+ * been built on its pages. When one that later commits could be built on (not a Transaction's)
+ * fails after it was taken into the order the chain is broken: later commits are refused with
+ * WALNUT_FAILED, reason ChainBroken (cause: the failure), until the caller acknowledges the
+ * failure (resume). Kept by a GroupCommitter for
  * what it writes and by a commit lane's member for what it hands to the lane (lane.ts); the
  * rules of what breaks it are theirs (group-committer.ts header comment).
  * Invariant: `refusal` is built once per break, so a caller may resume with either the failure

@@ -2,8 +2,9 @@
  * commit/lane-waiters.ts — LaneWaiters: the promises of a lane member's commits not settled yet
  * (lane.ts), by lane id, with nothing allocated per commit but the promise itself.
  *
- * Format and invariants: a ring of slots in submission order; slot i holds a commit's lane id
- * and its promise's resolve/reject (null once settled). Lane ids are ascending in submission
+ * Format and invariants: a ring of slots in submission order; slot i holds a commit's lane id,
+ * whether it is a Transaction's (lane.ts: its failure breaks no chain) and its promise's
+ * resolve/reject (null once settled). Lane ids are ascending in submission
  * order (commit_lane.h), so the ids in the ring are ascending and a settled commit is found by
  * binary search; outcomes come mostly in that order (a batch settles in lane order), so the
  * head is usually the one. Settled slots are dropped from the head; a slot settled out of order
@@ -23,6 +24,7 @@ const INITIAL_SLOTS = 64;
 
 export class LaneWaiters {
   #ids = new Float64Array(INITIAL_SLOTS);
+  #transactions = new Uint8Array(INITIAL_SLOTS);
   #resolves: Array<Resolve | null> = new Array<Resolve | null>(INITIAL_SLOTS).fill(null);
   #rejects: Array<Reject | null> = new Array<Reject | null>(INITIAL_SLOTS).fill(null);
   #mask = INITIAL_SLOTS - 1;
@@ -44,12 +46,13 @@ export class LaneWaiters {
     return this.#size;
   }
 
-  /** The promise of the commit with lane id `id` (above every id added before). */
-  add(id: number): Promise<CommitResult> {
+  /** The promise of the commit with lane id `id` (above every id added before); `transaction`: a Transaction's commit. */
+  add(id: number, transaction = false): Promise<CommitResult> {
     const promise = new Promise<CommitResult>(this.#capture);
     if (this.#used === this.#ids.length) this.#grow();
     const slot = (this.#head + this.#used) & this.#mask;
     this.#ids[slot] = id;
+    this.#transactions[slot] = transaction ? 1 : 0;
     this.#resolves[slot] = this.#capturedResolve;
     this.#rejects[slot] = this.#capturedReject;
     this.#capturedResolve = this.#capturedReject = null;
@@ -84,6 +87,12 @@ export class LaneWaiters {
     return this.#find(id) >= 0;
   }
 
+  /** Whether the commit `id`, waited for, is a Transaction's (add()'s `transaction`). */
+  isTransaction(id: number): boolean {
+    const slot = this.#find(id);
+    return slot >= 0 && this.#transactions[slot] === 1;
+  }
+
   /** The slot of the unsettled commit `id`, or -1. */
   #find(id: number): number {
     const mask = this.#mask;
@@ -115,15 +124,18 @@ export class LaneWaiters {
   #grow(): void {
     const n = this.#ids.length;
     const ids = new Float64Array(n * 2);
+    const transactions = new Uint8Array(n * 2);
     const resolves = new Array<Resolve | null>(n * 2).fill(null);
     const rejects = new Array<Reject | null>(n * 2).fill(null);
     for (let i = 0; i < this.#used; i++) {
       const from = (this.#head + i) & this.#mask;
       ids[i] = this.#ids[from]!;
+      transactions[i] = this.#transactions[from]!;
       resolves[i] = this.#resolves[from]!;
       rejects[i] = this.#rejects[from]!;
     }
     this.#ids = ids;
+    this.#transactions = transactions;
     this.#resolves = resolves;
     this.#rejects = rejects;
     this.#mask = n * 2 - 1;

@@ -218,11 +218,11 @@ export class SharedLane implements CommitSink {
    * committer's chain does (group-committer.ts). The leader keeps another member's commits
    * out of its own chain; the cost, said plainly: this member's commits already handed to the
    * lane when the failure happened are not refused (they go on as the leader takes them).
-   * A Transaction's first-committer-wins conflict (PageChanged) and WALNUT_CLOSED break nothing.
+   * WALNUT_CLOSED breaks nothing, nor does any failure of a Transaction's commit (`transaction`):
+   * nothing was built on it (the committer's rule, group-committer.ts "The commit chain").
    */
-  #breakOwnChain(e: unknown): void {
-    const w = e as { code?: string; reason?: string };
-    if (w.code === 'WALNUT_CLOSED' || (w.code === 'WALNUT_CONFLICT' && w.reason === 'PageChanged')) return;
+  #breakOwnChain(e: unknown, transaction: boolean): void {
+    if (transaction || (e as { code?: string }).code === 'WALNUT_CLOSED') return;
     this.#chain.break(e);
   }
 
@@ -253,13 +253,13 @@ export class SharedLane implements CommitSink {
       }
       id = this.#submitPages(pages, dbSize ?? 0, c);
     } catch (e) {
-      this.#breakOwnChain(e);
+      this.#breakOwnChain(e, conflict !== undefined);
       return Promise.reject(e);
     } finally {
       copies?.release(); // the native submit copied the pages (a store copies only for its own committer: Store#copyPages)
     }
     // a failure breaks this member's chain before it rejects (#onEvents)
-    return this.#waiting.add(id);
+    return this.#waiting.add(id, conflict !== undefined);
   }
 
   /**
@@ -436,7 +436,7 @@ export class SharedLane implements CommitSink {
       for (const [id, code, message, reason, errno] of failed) {
         if (!this.#waiting.has(id)) continue;
         const e = new WalnutError(message, { code: code as WalnutError['code'], path: this.#path, ...(reason ? { reason } : {}), ...(errno ? { errno } : {}) });
-        this.#breakOwnChain(e);
+        this.#breakOwnChain(e, this.#waiting.isTransaction(id));
         this.#waiting.reject(id, e);
         this.#settledOne();
       }

@@ -538,11 +538,12 @@ export class Store {
   }
 
   /**
-   * The failure that broke the commit chain, or null. When a commit this store had taken into
-   * the commit order fails (a write error, ENOSPC, busy, a conditional commit's conflict: any
-   * failure but a Transaction's first-committer-wins conflict), every commit after it was built
-   * on it: those still queued and every later commit(), including Transactions', reject with
-   * WALNUT_FAILED, reason ChainBroken (`cause`: the failure), until resumeCommits().
+   * The failure that broke the commit chain, or null. When a commit() or sequence() commit this
+   * store had taken into the commit order fails (a write error, ENOSPC, busy, a conditional
+   * commit's conflict: any failure), every commit after it may have been built on it: those
+   * still queued and every later commit(), including Transactions', reject with WALNUT_FAILED,
+   * reason ChainBroken (`cause`: the failure), until resumeCommits(). A Transaction's failure
+   * breaks no chain: nothing is built on it before it is published (group-committer.ts).
    */
   get chainBrokenBy(): unknown {
     return this.#lane?.chainBrokenBy ?? this.#committer.chainBrokenBy;

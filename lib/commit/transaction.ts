@@ -5,10 +5,11 @@
  * ends, or, once commit() is called, until the committer has checked its conflict set under
  * the write lock: group-committer.ts). read() sees the snapshot plus the transaction's own writes. commit() fails with
  * WALNUT_CONFLICT, writing nothing, when any page the transaction read or wrote was committed
- * by someone else after the snapshot (reason PageChanged); that conflict does not break the
- * store's commit chain (group-committer.ts), while any other failure of its commit does, and while
- * the chain is broken its commit() rejects with WALNUT_FAILED, reason ChainBroken, like every
- * commit (store.resumeCommits()). write() copies the page (into a buffer of the transaction's own,
+ * by someone else after the snapshot (reason PageChanged). No failure of its commit breaks the
+ * store's commit chain (nothing is built on a transaction before it is published:
+ * group-committer.ts, "The commit chain"), while a chain broken by a commit() or sequenced
+ * commit refuses its commit() with WALNUT_FAILED, reason ChainBroken, like every commit
+ * (store.resumeCommits()). write() copies the page (into a buffer of the transaction's own,
  * which the committer writes and no caller sees): the caller's buffer is its own again once
  * write() returns (commit/page-arena.ts says why). Input is checked as commit/pages.ts says, each error at the earliest call
  * that can know it (a page in write(), the database size in commit(), which then leaves the
