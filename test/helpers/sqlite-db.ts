@@ -86,6 +86,16 @@ export function overflowRowDatabase(file: string): number[] {
   return pageRoles(file).pages.filter((p) => p.role === 'overflow').map((p) => p.pgno);
 }
 
+/** Overflow page `pgno` (overflowRowDatabase) as `store` reads it now, its content bytes set to `k` (the chain's 4-byte link kept). */
+export async function stampPage(store: Store, pgno: number, k: number): Promise<Buffer> {
+  const snap = await store.snapshot();
+  try {
+    return Buffer.from(await snap.read(pgno)).fill(k, 4);
+  } finally {
+    snap.release();
+  }
+}
+
 export interface PageRole {
   pgno: number;
   /** 'schema', 'table', 'index' (b-tree pages), 'overflow', 'freelist-trunk', 'freelist-leaf', 'ptrmap' */

@@ -19,21 +19,12 @@ import { expect, it } from 'vitest';
 import { isWalnutError, open, type Store } from '../../lib/index';
 import { HELPERS } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
-import { overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
+import { overflowRowDatabase, sqliteIntegrity, stampPage } from '../helpers/sqlite-db';
 import { checkpoints, expectCompleted, holdsWrite, PATIENT_MS } from '../helpers/sqlite-checkpointer';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
 let n = 0;
-
-/** Overflow page `pgno` as `store` reads it now, its content bytes set to `k` (the chain's 4-byte link kept). */
-async function stamp(store: Store, pgno: number, k: number): Promise<Buffer> {
-  const snap = await store.snapshot();
-  const d = Buffer.from(await snap.read(pgno));
-  snap.release();
-  d.fill(k, 4);
-  return d;
-}
 
 /** The stamp (byte 4) of each of `pgnos` as a new snapshot of `store` reads them. */
 async function stamps(store: Store, pgnos: number[]): Promise<number[]> {
@@ -66,11 +57,11 @@ async function storeWithPages(busyTimeout = 20_000): Promise<{ file: string; sto
 it("a Transaction failed CheckpointWaits beside python3's RESTART checkpoint breaks no chain: the plain and sequenced commits queued behind it and made after it are written", async () => {
   const { file, store, pages } = await storeWithPages();
   const [p1, p2, p3, p4] = pages as [number, number, number, number];
-  await store.commit([{ pgno: p1, data: await stamp(store, p1, 1) }]);
-  const [d2, d3, d4] = [await stamp(store, p2, 3), await stamp(store, p3, 4), await stamp(store, p4, 5)];
+  await store.commit([{ pgno: p1, data: await stampPage(store, p1, 1) }]);
+  const [d2, d3, d4] = [await stampPage(store, p2, 3), await stampPage(store, p3, 4), await stampPage(store, p4, 5)];
   const tx = store.begin();
   await tx.read(p1);
-  tx.write(p1, await stamp(store, p1, 2));
+  tx.write(p1, await stampPage(store, p1, 2));
   const ckpt = checkpoints(file, ['RESTART'], 1, 0, PATIENT_MS);
   await holdsWrite(file, ckpt.pid); // it holds WRITE and waits for the transaction's read mark
   const failed = tx.commit();
@@ -94,8 +85,8 @@ it("a Transaction failed CheckpointWaits beside python3's RESTART checkpoint bre
 it('a conditional commit whose held base failed CheckpointWaits still breaks the chain: the commits after it are refused (ChainBroken), none is in the file, until resumeCommits()', async () => {
   const { file, store, pages } = await storeWithPages();
   const [p1, p2, p3] = pages as [number, number, number];
-  await store.commit([{ pgno: p1, data: await stamp(store, p1, 1) }]);
-  const [d2, d3, d3again] = [await stamp(store, p2, 3), await stamp(store, p3, 4), await stamp(store, p3, 5)];
+  await store.commit([{ pgno: p1, data: await stampPage(store, p1, 1) }]);
+  const [d2, d3, d3again] = [await stampPage(store, p2, 3), await stampPage(store, p3, 4), await stampPage(store, p3, 5)];
   const base = await store.snapshot();
   const built = Buffer.from(await base.read(p1)).fill(2, 4);
   const ckpt = checkpoints(file, ['RESTART'], 1, 0, PATIENT_MS);
@@ -129,22 +120,22 @@ it('python3 holding WRITE past the busy timeout: a batch of Transactions only fa
   try {
     await holdsWrite(file, holder.pid!);
     const tx = store.begin();
-    tx.write(p1, await stamp(store, p1, 2));
+    tx.write(p1, await stampPage(store, p1, 2));
     const e = await expectRejectsWalnut(tx.commit(), 'WALNUT_BUSY', { reason: 'BusyWrite' });
     expect(store.chainBrokenBy).toBeNull();
     expect(store.resumeCommits(e)).toBe(false);
     const mixed = store.begin();
-    mixed.write(p1, await stamp(store, p1, 3));
-    const both = [outcome(() => mixed.commit()), outcome(async () => store.commit([{ pgno: p2, data: await stamp(store, p2, 4) }]))];
+    mixed.write(p1, await stampPage(store, p1, 3));
+    const both = [outcome(() => mixed.commit()), outcome(async () => store.commit([{ pgno: p2, data: await stampPage(store, p2, 4) }]))];
     expect(await Promise.all(both)).toEqual(['WALNUT_BUSY/BusyWrite', 'WALNUT_BUSY/BusyWrite']);
     const broken = store.chainBrokenBy;
     expect(broken).toMatchObject({ code: 'WALNUT_BUSY', reason: 'BusyWrite' });
-    expect(await outcome(async () => store.commit([{ pgno: p3, data: await stamp(store, p3, 5) }]))).toBe('WALNUT_FAILED/ChainBroken');
+    expect(await outcome(async () => store.commit([{ pgno: p3, data: await stampPage(store, p3, 5) }]))).toBe('WALNUT_FAILED/ChainBroken');
     holder.stdin.write('\n');
     await exited;
     expect(lines).toContain('committed');
     expect(store.resumeCommits(broken)).toBe(true);
-    await store.commit([{ pgno: p3, data: await stamp(store, p3, 6) }]);
+    await store.commit([{ pgno: p3, data: await stampPage(store, p3, 6) }]);
     expect(await stamps(store, [p1, p2, p3])).toEqual([1, 1, 6]);
   } finally {
     holder.kill();

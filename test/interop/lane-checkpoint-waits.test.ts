@@ -13,8 +13,8 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
 
-import { open, type Store } from '../../lib/index';
-import { overflowRowDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
+import { open } from '../../lib/index';
+import { overflowRowDatabase, sqliteIntegrity, stampPage } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -47,15 +47,6 @@ function sqliteCheckpoint(file: string, mode: string): { started: Promise<void>;
     });
   });
   return { started, done };
-}
-
-/** Overflow page `pgno` as `store` reads it now, its content bytes set to `k` (the chain's 4-byte link kept). */
-async function stampPage(store: Store, pgno: number, k: number): Promise<Buffer> {
-  const snap = await store.snapshot();
-  const d = Buffer.from(await snap.read(pgno));
-  snap.release();
-  d.fill(k, 4);
-  return d;
 }
 
 it('another connection\'s RESTART checkpoint waiting for a lane member\'s transaction: the member\'s commit fails at once (WALNUT_BUSY, CheckpointWaits), taken or still queued in the lane, and the checkpoint completes', async () => {
