@@ -12,7 +12,9 @@
 //    and a snapshot held now and then until the WAL passes 16,000 frames.
 // At the end: every acknowledged commit and transaction present, counters equal to their
 // increments' rows, integrity_check ok on the primary, the restored export and the replica,
-// and both equal to the primary. Prints the numbers and `soak: ok` (exit 0) or the failures
+// and both equal to the primary; no raw transaction refused ChainBroken (a transaction's
+// failure breaks no commit chain, and nothing else commits through that store), and no minute
+// without a raw commit while the other writers commit (rawStarved). Prints the numbers and `soak: ok` (exit 0) or the failures
 // (exit 1). Run: `npm run test:soak` (SOAK_SECONDS=60 for a short one; SOAK_DIR to keep files).
 'use strict';
 const { spawn } = require('node:child_process');
@@ -186,9 +188,30 @@ async function startNats() {
 // ---------------------------------------------------------------- raw committers
 const rawLast = new Map(); // `${slot},${w}` -> { last, killedSince }
 let rawProc = null;
+/**
+ * Starvation: this long without a raw commit while the other writers commit fails the soak. The
+ * longest waits a raw transaction may meet are a busy timeout (5 s: its store's, python3's and
+ * the sqlite3 CLI's, each a writer or checkpointer holding WRITE) and a restart after a SIGKILL
+ * (seconds); a minute is many of them in a row.
+ */
+const RAW_STARVED_MS = 60_000;
+/** When the raw committers last committed (or started), and the other writers' commits then. */
+const rawProgress = { at: 0, others: 0 };
+const othersCommitted = () => numbers.sqlTransactions + numbers.pyTransactions + numbers.cliInserts;
+function rawStarved() {
+  if (rawProc === null || Date.now() - rawProgress.at < RAW_STARVED_MS || othersCommitted() === rawProgress.others) return;
+  fail(`raw committers starved: no commit in ${Math.round((Date.now() - rawProgress.at) / 1000)} s while the other writers committed ${othersCommitted() - rawProgress.others} (busy/conflict answers retried: ${JSON.stringify(numbers.rawStats ?? 'no stats yet')})`);
+  rawProgress.at = Date.now(); // once a minute at most
+  rawProgress.others = othersCommitted();
+}
 function startRaw(pages) {
   rawProc = child(process.execPath, [path.join(__dirname, 'raw-committer.js'), dbPath, pages.join(',')], (line) => {
-    if (line.startsWith('a ')) {
+    if (line === 'ready') {
+      rawProgress.at = Date.now();
+      rawProgress.others = othersCommitted();
+    } else if (line.startsWith('a ')) {
+      rawProgress.at = Date.now();
+      rawProgress.others = othersCommitted();
       const [, s, w, v] = line.split(' ').map(Number);
       const key = `${s},${w}`;
       const prev = rawLast.get(key) ?? { last: 0, killedSince: false };
@@ -477,6 +500,7 @@ async function main() {
         numbers.walGenerationsSeen++;
       }
       checkReplicaRead(replicaPath);
+      if (PARTS.has('raw')) rawStarved();
       await sleep(250);
     }
   })());
@@ -532,6 +556,12 @@ async function main() {
   if (Object.keys(sqlDone.other).length > 0) fail(`walnut/sql unexpected errors: ${JSON.stringify(sqlDone.other).slice(0, 2000)}`);
   if (sqlDone.publisherErrors.length > 0) fail(`replication errors: ${sqlDone.publisherErrors.slice(0, 5).join(' / ')}`);
   if (numbers.rawStats && Object.keys(numbers.rawStats.other).length > 0) fail(`raw committer unexpected errors: ${JSON.stringify(numbers.rawStats.other)}`);
+  if (numbers.rawStats) {
+    // (of the raw committer's last run: a SIGKILLed one prints no stats)
+    const r = numbers.rawStats;
+    numbers.rawRefusalsPerCommit = { chainBroken: +(r.chainBroken / Math.max(1, r.commits)).toFixed(2), busy: +(r.busy / Math.max(1, r.commits)).toFixed(2), conflicts: +(r.conflicts / Math.max(1, r.commits)).toFixed(2) };
+    if (r.chainBroken > 0) fail(`raw committer: ${r.chainBroken} transactions refused ChainBroken against ${r.commits} commits (broken by ${JSON.stringify(r.brokenBy)}): its store commits transactions only, whose failures break no chain`);
+  }
   numbers.sql = sqlDone;
   log(`writers stopped; replication ${JSON.stringify(sqlDone.replication)}`);
 
