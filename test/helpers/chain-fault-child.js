@@ -2,7 +2,8 @@
 // started with WALNUT_FAULT_INJECTION=1. maxBatchBytes of one page makes every commit its own
 // batch, so the commits after the failing one are in later batches (the ones that used to
 // commit). Scenarios: 'write' (EIO on the failing batch's pwritev), 'enospc', 'close' (close()
-// called in the same turn as the commits). Prints one JSON line for the parent, which reopens
+// called in the same turn as the commits), 'transaction' (EIO, the failing commit a store.begin()
+// transaction's: it breaks no chain, so the later batches are written where its frames were). Prints one JSON line for the parent, which reopens
 // the database and checks that exactly the acknowledged pages are there.
 'use strict';
 const { open } = require('../../dist/index.js');
@@ -30,7 +31,16 @@ const outcome = (e) => ({ ok: false, code: e.code, reason: e.reason, causeCode: 
   out.before = await commit(2, 1);
   native.TEST_setFaults(scenario === 'enospc' ? { failWrite: { nth: 1, errno: 28 } } : { failWrite: { nth: 1, errno: 5 } });
   // five commits in sequence (pages 3..7), each its own batch; the first batch's write fails
-  const chain = [3, 4, 5, 6, 7].map((pgno) => commit(pgno, pgno));
+  let chain;
+  if (scenario === 'transaction') {
+    const tx = store.begin();
+    tx.write(3, page(3));
+    const first = tx.commit().then(() => (acknowledged.push({ pgno: 3, v: 3 }), { ok: true }), outcome);
+    for (let i = 0; i < 3; i++) await null; // its submit (after its snapshot's await), before the others'
+    chain = [first, ...[4, 5, 6, 7].map((pgno) => commit(pgno, pgno))];
+  } else {
+    chain = [3, 4, 5, 6, 7].map((pgno) => commit(pgno, pgno));
+  }
   let closed = null;
   if (scenario === 'close') closed = store.close().then(() => ({ ok: true }), outcome);
   out.chain = await Promise.all(chain);

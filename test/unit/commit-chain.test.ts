@@ -44,6 +44,17 @@ describe('a failed write fails every commit sequenced after it, until resumeComm
     });
   }
 
+  it("a transaction's failed write breaks no chain: the four later batches are written (over its unpublished frames), nothing is refused, and a reopen finds exactly them", async () => {
+    const out = await runChild('transaction');
+    expect(out.chain[0]).toMatchObject({ ok: false, code: 'WALNUT_IO' });
+    for (const c of out.chain.slice(1)) expect(c).toEqual({ ok: true });
+    expect(out.brokenBy).toBeNull();
+    expect(out.whileBroken).toEqual({ ok: true });
+    expect(out.resumed).toBe(false);
+    expect(out.acknowledged.map((a: { pgno: number }) => a.pgno)).toEqual([2, 4, 5, 6, 7, 8, 9]);
+    expect(out.metrics.chainBreaks).toBe(0);
+  });
+
   it('close() racing the failing chain: every commit settles, none after the failure is acknowledged, close() resolves', async () => {
     const out = await runChild('close');
     expect(out.chain[0]).toMatchObject({ ok: false, code: 'WALNUT_IO' });
