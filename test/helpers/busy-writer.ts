@@ -39,9 +39,9 @@ export interface WriteHolder {
   stop(): Promise<void>;
 }
 
-/** Starts a process holding WRITE on `file` (its transaction inserts into t) and waits until it holds it. */
-export async function holdWrite(file: string): Promise<WriteHolder> {
-  const child = spawn('python3', [path.join(HELPERS, 'sqlite-hold-write.py'), file, "INSERT INTO t VALUES (1, 'held')"], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** Starts a process holding WRITE on `file` (its transaction runs `sql`: by default inserts into t) and waits until it holds it. */
+export async function holdWrite(file: string, sql = "INSERT INTO t VALUES (1, 'held')"): Promise<WriteHolder> {
+  const child = spawn('python3', [path.join(HELPERS, 'sqlite-hold-write.py'), file, sql], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once('data', () => resolve());

@@ -11,13 +11,12 @@
 // chain, and nothing after it is acknowledged or in the file, before or after a reopen; a batch
 // that mixes a Transaction with a plain commit, both failed by the busy timeout (BusyWrite),
 // still breaks it too.
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 
 import { expect, it } from 'vitest';
 
 import { isWalnutError, open, type Store } from '../../lib/index';
-import { HELPERS } from '../helpers/children';
+import { holdWrite } from '../helpers/busy-writer';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { overflowRowDatabase, sqliteIntegrity, stampPage } from '../helpers/sqlite-db';
 import { checkpoints, expectCompleted, holdsWrite, PATIENT_MS } from '../helpers/sqlite-checkpointer';
@@ -113,12 +112,8 @@ it('a conditional commit whose held base failed CheckpointWaits still breaks the
 it('python3 holding WRITE past the busy timeout: a batch of Transactions only fails BusyWrite and breaks no chain; one with a plain commit in it breaks it, and the commit after that is refused', async () => {
   const { file, store, pages } = await storeWithPages(300);
   const [p1, p2, p3] = pages as [number, number, number];
-  const holder = spawn('python3', [path.join(HELPERS, 'sqlite-hold-write.py'), file, 'SELECT 1'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines: string[] = [];
-  holder.stdout.on('data', (d) => lines.push(...String(d).split('\n')));
-  const exited = new Promise((resolve) => holder.on('close', resolve));
+  const holder = await holdWrite(file, 'SELECT 1');
   try {
-    await holdsWrite(file, holder.pid!);
     const tx = store.begin();
     tx.write(p1, await stampPage(store, p1, 2));
     const e = await expectRejectsWalnut(tx.commit(), 'WALNUT_BUSY', { reason: 'BusyWrite' });
@@ -131,14 +126,12 @@ it('python3 holding WRITE past the busy timeout: a batch of Transactions only fa
     const broken = store.chainBrokenBy;
     expect(broken).toMatchObject({ code: 'WALNUT_BUSY', reason: 'BusyWrite' });
     expect(await outcome(async () => store.commit([{ pgno: p3, data: await stampPage(store, p3, 5) }]))).toBe('WALNUT_FAILED/ChainBroken');
-    holder.stdin.write('\n');
-    await exited;
-    expect(lines).toContain('committed');
+    await holder.stop();
     expect(store.resumeCommits(broken)).toBe(true);
     await store.commit([{ pgno: p3, data: await stampPage(store, p3, 6) }]);
     expect(await stamps(store, [p1, p2, p3])).toEqual([1, 1, 6]);
   } finally {
-    holder.kill();
+    await holder.stop();
     await store.close();
   }
   expect(sqliteIntegrity(file)).toEqual(['ok']);
