@@ -5,9 +5,9 @@
  * been built on its pages. When one that later commits could be built on (not a Transaction's)
  * fails after it was taken into the order the chain is broken: later commits are refused with
  * WALNUT_FAILED, reason ChainBroken (cause: the failure), until the caller acknowledges the
- * failure (resume). Kept by a GroupCommitter for
- * what it writes and by a commit lane's member for what it hands to the lane (lane.ts); the
- * rules of what breaks it are theirs (group-committer.ts header comment).
+ * failure (resume). Kept by a GroupCommitter for what it writes and by a commit lane's member
+ * for what it hands to the lane (lane.ts); the rules of what breaks it are theirs
+ * (group-committer.ts header comment).
  * Invariant: `refusal` is built once per break, so a caller may resume with either the failure
  * or any refusal it got, and never mends a newer break it has not seen.
  */

@@ -87,9 +87,9 @@
  * and every commit after it may have been built on its pages (a pipelining writer such as
  * walnut/sql builds the next transaction on the previous one before it is durable; a caller
  * that fires commit(a) then commit(b) means b after a). So when a commit that was taken into
- * the order fails (not a Transaction's: below) — its batch's write (EIO, ENOSPC, short write), the busy timeout, a failure
- * before the write, a conditional commit's conflict, a refusal known only once the batch is
- * built (frame counter, page 1's size) — the chain is broken: that commit rejects with its own
+ * the order fails (not a Transaction's: below) — its batch's write (EIO, ENOSPC, short write),
+ * the busy timeout, a failure before the write, a conditional commit's conflict, a refusal known
+ * only once the batch is built (frame counter, page 1's size) — the chain is broken: that commit rejects with its own
  * error and every commit after it — the rest of its batch, the queue, and each one submitted
  * until resumeCommits() — rejects with WALNUT_FAILED, reason ChainBroken (cause: the failure),
  * writing nothing. The caller discards what it built on the failed commit and then calls
@@ -108,8 +108,8 @@
  *      its batch is published: begin()'s snapshots and snapshot({ sequenced: false }) see
  *      published commits only, and the sequenced view (sequencer.ts), which every other
  *      snapshot adds, holds store.sequence()'s commits only. A failed commit is never published
- *      (a failure after its frames may be in the WAL stops the store: #failBatch, sync errors);
- *      so no later commit — a sequenced one, walnut/sql's pipelined ones (they build on
+ *      (a write or sync error publishes nothing; a failure between a whole write and its
+ *      publish stops the store: #failBatch 'after write'); so no later commit — a sequenced one, walnut/sql's pipelined ones (they build on
  *      sequenced commits and their views), another Transaction — read its pages;
  *  (2) in its batch, a later Transaction whose conflict set met its pages (`written`) was
  *      failed as a conflict (retry), and one that passed did not depend on it;
@@ -127,8 +127,7 @@
  * its own chain (lane.ts).
  * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
  * and publishes nothing, the next batch overwrites the same offset (after resumeCommits(), or at
- * once when the batch held Transactions only); a
- * sync error rejects the batch and every later call with WALNUT_FAILED (the store must be
+ * once when the batch held Transactions only); a sync error rejects the batch and every later call with WALNUT_FAILED (the store must be
  * reopened, which recovers; resumeCommits() cannot mend it; the batch's frames were
  * invalidated, or its commits get reason OutcomeUnknown: errors.ts).
  * Every other failure of the pipeline reaches exactly the commits of the batch concerned (and
@@ -555,10 +554,10 @@ export class GroupCommitter {
    * Commits the store had taken into the order failed (`failed`, with `failure`): every commit
    * after them — `rest` (the rest of their batch), the queue, and each commit submitted until
    * resumeCommits() — is refused with WALNUT_FAILED, reason ChainBroken (cause: the failure),
-   * having written nothing. Only a failed commit that breaks the chain breaks it (Pending.breaksChain:
-   * not a Transaction's, not another lane member's); when none did, `rest` goes back to the head
-   * of the queue. Only commits of the chain are refused: another lane member's commits
-   * (Pending.chained false) in `rest` go back to the head of the queue.
+   * having written nothing. Only `failed` commits whose failure breaks the chain break it
+   * (Pending.breaksChain: not a Transaction's, not another lane member's); when none did, `rest`
+   * goes back to the head of the queue. Only commits of the chain are refused: another lane
+   * member's commits (Pending.chained false) in `rest` go back to the head of the queue.
    */
   #breakChain(failure: unknown, failed: readonly Pending[], rest: Pending[]): void {
     const unchained = rest.filter((p) => !p.chained);
@@ -845,8 +844,9 @@ export class GroupCommitter {
    * base its caller holds —
    * fail at once with WALNUT_BUSY, reason CheckpointWaits, and a Transaction's snapshot is
    * released (header comment, "Snapshots held while waiting for WRITE"). Each breaks the chain
-   * as any failure of a commit taken into the order does (not a Transaction's). True when none of the batch is left:
-   * the wait for WRITE ends (an empty batch waiting on would end in a timeout nobody hears).
+   * as any failure of a commit taken into the order does (a Transaction's breaks none). True
+   * when none of the batch is left: the wait for WRITE ends (an empty batch waiting on would end
+   * in a timeout nobody hears).
    */
   #failHeldSnapshots(batch: Pending[]): boolean {
     // in commit order: the batch, then the commits queued behind it (they wait for WRITE after

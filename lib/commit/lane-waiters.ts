@@ -4,8 +4,8 @@
  *
  * Format and invariants: a ring of slots in submission order; slot i holds a commit's lane id,
  * whether it is a Transaction's (lane.ts: its failure breaks no chain) and its promise's
- * resolve/reject (null once settled). Lane ids are ascending in submission
- * order (commit_lane.h), so the ids in the ring are ascending and a settled commit is found by
+ * resolve/reject (null once settled). Lane ids are ascending in submission order
+ * (commit_lane.h), so the ids in the ring are ascending and a settled commit is found by
  * binary search; outcomes come mostly in that order (a batch settles in lane order), so the
  * head is usually the one. Settled slots are dropped from the head; a slot settled out of order
  * (a failure listed after the batch's successes, a commit orphaned by an exiting leader) stays
