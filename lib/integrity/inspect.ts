@@ -2,8 +2,10 @@
  * integrity/inspect.ts — a read-only look at a database in WAL mode, whoever wrote it (or in
  * rollback-journal mode: its journal mode and whether its -journal is hot): the database
  * header, the WAL (recovery scan), the -shm header and checkpoint info (read as a file, not
- * mapped), the FEC sidecar's groups when there is one, and who holds which lock (asked with F_OFD_GETLK, which takes no lock). Opens every
- * file read-only and changes nothing. A 0-byte database file is SQLite's empty database
+ * mapped), the FEC sidecar's groups when there is one, and who holds which lock (asked with
+ * F_OFD_GETLK, which takes no lock): SQLite's, walnut's close turn, and the name bytes that say
+ * under which names walnut connections have the file open (wal-index/open-names.ts; found with a
+ * few calls, not one per byte). Opens every file read-only and changes nothing. A 0-byte database file is SQLite's empty database
  * (pageSize 0, dbPages 0, journal mode 'rollback'), not a file of another kind.
  */
 import { refuseExtraArguments } from '../arguments';
@@ -13,12 +15,13 @@ import { walnutError } from '../errors';
 import { DB_LOCK, isWalMode, journalModeOf } from '../format/db-header';
 import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_INDEX_HEADER_BYTES, SHM_LOCK } from '../format/shm-header';
 import { sameSalts } from '../format/wal-header';
-import { WalnutFile } from '../io/file';
+import { WalnutFile, type LockHolder } from '../io/file';
 import { checkDbPath, requireRegularFiles } from '../io/real-path';
 import { pendingRestores, type PendingRestore } from '../io/restore-asides';
 import { dbHeaderThroughWal, refuseWalPage1OfOtherSize } from '../wal/page1-through-wal';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
 import { hasHotJournal } from '../wal-index/journal-mode';
+import { CLOSE_TURN_BYTE, heldNames } from '../wal-index/open-names';
 import { scanSidecar } from '../fec/sidecar';
 import { sidecarPathOf } from '../fec/writer';
 
@@ -49,7 +52,24 @@ export interface InspectReport {
   backfilled: number | null;
   /** The FEC sidecar (`<db>-wal-fec`), when there is one: whole groups, and those of this WAL generation. */
   fecSidecar: null | { bytes: number; groups: number; currentGroups: number; protectedFrames: number; invalidTailBytes: number };
-  locks: { file: 'db' | 'shm'; lock: string; type: string; pid: number }[];
+  /**
+   * Who holds SQLite's locks (the -shm's WRITE .. DMS, the database's PENDING, RESERVED, SHARED)
+   * and walnut's close turn (CLOSE_TURN: a walnut connection closing, which may delete the -wal
+   * and -shm). `pid` names a classic POSIX lock's process (sqlite3's); null for an OFD lock
+   * (walnut's), which belongs to an open file description: Linux names no process for it
+   * (F_OFD_GETLK and /proc/locks say -1; /proc/PID/fdinfo/FD lists the descriptor's locks), and
+   * for a process outside this pid namespace.
+   */
+  locks: { file: 'db' | 'shm'; lock: string; type: string; pid: number | null }[];
+  /**
+   * The database file's name bytes held (wal-index/open-names.ts), in byte order: each walnut
+   * connection, in any process, holds the byte of the name it opened the file under (a hash of
+   * its directory and base name). 'this name': connections have it open under the inspected
+   * path; 'another name': under another (a hard link, or the file renamed since), and an open
+   * under this path is refused (WALNUT_CANTOPEN, reason HardLink) while they do. One entry per
+   * byte, however many connections hold it; `byte` is the offset in the file, `pid` as in locks.
+   */
+  openNames: { byte: number; length: number; under: 'this name' | 'another name'; type: string; pid: number | null }[];
   /**
    * Restores to this database that are not settled (a restore killed, or one running): what the
    * next walnut open or restore does with their files (io/restore-asides.ts pendingRestores).
@@ -58,6 +78,11 @@ export interface InspectReport {
    * puts them back. Read only: inspect and verify never settle.
    */
   restores: PendingRestore[];
+}
+
+/** A lock holder's process: null for an OFD lock, for which the kernel names none (pid -1), or a process outside this pid namespace (0). */
+function pidOf(holder: LockHolder): number | null {
+  return holder.pid > 0 ? holder.pid : null;
 }
 
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -119,6 +144,7 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
       backfilled: null,
       fecSidecar: null,
       locks: [],
+      openNames: [],
       restores: pendingRestores(real),
     };
     if (walRecovery !== undefined || fs.existsSync(`${real}-wal`)) {
@@ -176,15 +202,18 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
         const names: [string, number][] = [['WRITE', SHM_LOCK.WRITE], ['CKPT', SHM_LOCK.CKPT], ['RECOVER', SHM_LOCK.RECOVER], ['READ0', SHM_LOCK.READ(0)], ['READ1', SHM_LOCK.READ(1)], ['READ2', SHM_LOCK.READ(2)], ['READ3', SHM_LOCK.READ(3)], ['READ4', SHM_LOCK.READ(4)], ['DMS', SHM_LOCK.DMS]];
         for (const [name, byte] of names) {
           const holder = shm.lockHolder(byte, 1, 'exclusive');
-          if (holder) report.locks.push({ file: 'shm', lock: name, type: holder.type, pid: holder.pid });
+          if (holder) report.locks.push({ file: 'shm', lock: name, type: holder.type, pid: pidOf(holder) });
         }
       } finally {
         shm.closeSync();
       }
     }
-    for (const [name, start, len] of [['PENDING', DB_LOCK.PENDING, 1], ['RESERVED', DB_LOCK.RESERVED, 1], ['SHARED', DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE]] as const) {
+    for (const [name, start, len] of [['PENDING', DB_LOCK.PENDING, 1], ['RESERVED', DB_LOCK.RESERVED, 1], ['SHARED', DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE], ['CLOSE_TURN', CLOSE_TURN_BYTE, 1]] as const) {
       const holder = db.lockHolder(start, len, 'exclusive');
-      if (holder) report.locks.push({ file: 'db', lock: name, type: holder.type, pid: holder.pid });
+      if (holder) report.locks.push({ file: 'db', lock: name, type: holder.type, pid: pidOf(holder) });
+    }
+    for (const held of heldNames(db, real)) {
+      report.openNames.push({ byte: held.byte, length: held.length, under: held.thisName ? 'this name' : 'another name', type: held.holder.type, pid: pidOf(held.holder) });
     }
     return report;
   } finally {

@@ -335,6 +335,31 @@ export class WalnutFile {
     return this.#handle.queryLock(start, length, mode);
   }
 
+  /**
+   * Every held part of the range that would block a `mode` lock, in byte order (each clipped to
+   * the range; one held byte once, however many descriptors hold it). F_OFD_GETLK answers with
+   * the first conflicting lock in the kernel's list, which is grouped by owner, not sorted by
+   * byte: an answer says nothing of the bytes before it. So each answer splits what is left of
+   * its part into the bytes before and after it, each asked again: at most 2n+1 queries for n
+   * held parts, not one per byte (inspect's 4,096 name bytes cost a few).
+   */
+  lockHolders(start: number, length: number, mode: LockMode): NativeLockHolder[] {
+    const held: NativeLockHolder[] = [];
+    const parts: [number, number][] = [[start, start + length]]; // [from, to): still to ask about
+    for (let part = parts.pop(); part !== undefined; part = parts.pop()) {
+      const [from, to] = part;
+      const holder = this.lockHolder(from, to - from, mode);
+      if (holder === null) continue;
+      const first = Math.max(holder.start, from);
+      const end = holder.length === 0 ? to : Math.min(holder.start + holder.length, to); // (length 0: to the end of the file)
+      if (first >= end) continue; // (the kernel answers with a lock inside the range asked about)
+      held.push({ ...holder, start: first, length: end - first });
+      if (first > from) parts.push([from, first]);
+      if (end < to) parts.push([end, to]);
+    }
+    return held.sort((a, b) => a.start - b.start);
+  }
+
   #busy(start: number, length: number, mode: LockMode) {
     const holder = this.#handle.queryLock(start, length, mode);
     const who = holder === null ? '' : holder.pid > 0 ? ` (held ${holder.type} by pid ${holder.pid})` : ` (held ${holder.type})`;

@@ -19,16 +19,20 @@
  * keeps a half-loaded schema it never loads again) is dropped: reopen() closes its SQLite
  * connection as far as it can, lets go of its VFS's views, and opens the connection again on a
  * fresh instance (its prepared statements, TEMP objects and per-connection settings are gone;
- * an open transaction is rolled back). When that open fails too (the writer's open loads the
- * schema, which overflows again), the connection has no instance (needsReopen stays true): the
- * database tries again before each call on it, which fails as the open did.
+ * an open transaction is rolled back). last_insert_rowid() is carried over, as native SQLite's
+ * connection keeps it: the dropped instance's, or, when it was in a transaction (which goes
+ * with it, its rows with it), the one before the statement that opened that transaction (the
+ * caller's `opener` mark; none known: 0, which names no row). When that open fails too (the
+ * writer's open loads the schema, which overflows again), the connection has no instance
+ * (needsReopen stays true): the database tries again before each call on it, which fails as
+ * the open did.
  */
 import { isWalnutError, walnutError, WalnutError } from '../errors';
 import type { Store } from '../commit/store';
 import type { CommitPipeline } from './commit-pipeline';
 import { loadEngine, type Engine } from './engine';
 import { Serial } from './serial';
-import { StatementRunner } from './statement-runner';
+import { StatementRunner, type RowidMark } from './statement-runner';
 import { registerWalnutVfs, type VfsSignals } from './walnut-vfs';
 
 const STATEMENT_CACHE = 64;
@@ -114,6 +118,8 @@ export class Connection {
   readonly #with: OpenWith;
   /** The instance was dropped and opening another failed (class header): none to run on. */
   #noInstance = false;
+  /** The last_insert_rowid() the next instance starts with (reopen(): the dropped one's, class header). */
+  #carriedRowid: RowidMark | null = null;
   /** Calls queued or running (a reader pool picks the least busy connection). */
   busy = 0;
   /** Prepared statements by SQL text, least recently used first. */
@@ -177,12 +183,19 @@ export class Connection {
 
   /**
    * Drops the wasm instance for a fresh one (class header). The caller holds the connection and
-   * has taken what the call committed or read (vfs.takeDurability()). Rejects with the open's
-   * error, the connection then having no instance (needsReopen: tried again next time).
+   * has taken what the call committed or read (vfs.takeDurability()). `opener`: the rowid mark
+   * before the statement that opened the writer's transaction, if it is in one (class header).
+   * Rejects with the open's error, the connection then having no instance (needsReopen: tried
+   * again next time, with the same rowid to carry).
    */
-  async reopen(): Promise<void> {
-    if (!this.#noInstance) await this.#dropInstance();
+  async reopen(opener: RowidMark | null = null): Promise<void> {
+    if (!this.#noInstance) {
+      this.#carriedRowid = this.#rowidToCarry(opener);
+      await this.#dropInstance();
+    }
     const instance = await Connection.#instance(this.#with);
+    if (this.#carriedRowid !== null) instance.runner.adoptRowid(this.#carriedRowid);
+    this.#carriedRowid = null;
     this.engine = instance.engine;
     this.db = instance.db;
     this.runner = instance.runner;
@@ -223,6 +236,20 @@ export class Connection {
     this.#statements.delete(sql);
     if (this.#lastUsed === sql) this.#lastUsed = null;
     await this.runner.finalize(stmt);
+  }
+
+  /**
+   * The last_insert_rowid() a fresh instance takes over from this one, about to be dropped: its
+   * own, or in a transaction the one before `opener`'s statement (null, 0 to the new instance,
+   * when that is not known or the instance answers nothing).
+   */
+  #rowidToCarry(opener: RowidMark | null): RowidMark | null {
+    try {
+      if (!this.runner.abandonedInTransaction && !this.inTransaction()) return this.runner.markRowid();
+      return opener !== null && opener.runner === this.runner ? opener : null;
+    } catch {
+      return null; // (an instance left mid-call: dropped either way)
+    }
   }
 
   /** Lets go of the wasm instance: its statements, its SQLite connection as far as it closes, its VFS's views. */

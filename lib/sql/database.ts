@@ -52,7 +52,10 @@
  *    COMMIT was lost, to before its BEGIN (TransactionRowid, #autocommit, ExecProgress). A
  *    rollback of the caller's (ROLLBACK, a transaction() fn that threw its own error) and
  *    SQLite's verdict on a statement (WALNUT_SQL: a constraint) leave it as SQLite leaves it, as
- *    in better-sqlite3 (test/hostile/sql-lost-*-last-rowid).
+ *    in better-sqlite3 (test/hostile/sql-lost-*-last-rowid). A reopen (connection.ts: the schema
+ *    load ran out of wasm stack) carries it over to the fresh instance, as native SQLite's
+ *    connection keeps it; a transaction open at the failure is lost with the instance, so to
+ *    before its opener (#autocommitMark; test/hostile/sql-schema-overflow-last-rowid).
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
  */
@@ -265,9 +268,11 @@ export class Database implements Queryable {
    */
   #transactionOpen = false;
   /**
-   * The mark of the writer's newest statement run() or exec() began in autocommit: while the
-   * writer is in a transaction its callers opened (BEGIN, SAVEPOINT through run() or exec()),
-   * the one that opened it. Its COMMIT lost (at durability, or as it ran ending the
+   * The mark of the writer's newest statement run() or exec() began in autocommit, or of
+   * transaction()'s BEGIN: while the writer is in a transaction, the one that opened it (its
+   * callers' BEGIN, SAVEPOINT through run() or exec(), or transaction()'s). A reopen() that drops
+   * the transaction with the instance carries the rowid from before it (connection.ts). Its
+   * COMMIT lost (at durability, or as it ran ending the
    * transaction) loses every statement since that one, so last_insert_rowid() is set back to
    * before it, as transaction() sets it back to before its BEGIN (TransactionRowid): set back
    * to before the COMMIT only, it kept the lost INSERT's rowid (`exec('BEGIN')`, `run(INSERT)`,
@@ -545,9 +550,9 @@ export class Database implements Queryable {
    */
   async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>, nested: boolean, rowid: TransactionRowid): Promise<T> {
     // (nested: what SQLite rolls back on a failure is the exec() transaction, from its opener on)
-    rowid.begin(nested ? this.#autocommitMark : w.runner.markRowid());
+    rowid.begin(nested ? this.#autocommitMark : (this.#autocommitMark = w.runner.markRowid()));
     await w.runner.exec(nested ? `SAVEPOINT ${NESTED_SAVEPOINT}` : 'BEGIN IMMEDIATE');
-    const tx = new TransactionScope(w, (e) => this.#translate(w, e), (err) => {
+    const tx = new TransactionScope(w, (e) => this.#translate(w, e), () => this.#reopen(w), (err) => {
       if (lostItsRows(err)) rowid.lostAsItRan(w.runner);
     });
     let result: T;
@@ -947,7 +952,7 @@ export class Database implements Queryable {
     // a connection whose wasm instance was dropped and not replaced (connection.ts reopen()):
     // opened again first; when that fails, so does the call, as the open did
     if (c.needsReopen) {
-      return c.reopen().then(
+      return this.#reopen(c).then(
         () => this.#attempt(c, job, end),
         (e: unknown) => {
           end();
@@ -987,7 +992,16 @@ export class Database implements Queryable {
    */
   #reopened<T>(c: Connection, end: () => void, settle: () => T): Promise<T> {
     end();
-    return c.reopen().then(settle, settle);
+    return this.#reopen(c).then(settle, settle);
+  }
+
+  /**
+   * `c` on a fresh wasm instance (connection.ts reopen()), last_insert_rowid() carried over: the
+   * writer's transaction, if it is in one, goes with the old instance, so from before its
+   * opener (#autocommitMark), as for a transaction lost to a failure of walnut's.
+   */
+  #reopen(c: Connection): Promise<void> {
+    return c.reopen(c === this.#writer ? this.#autocommitMark : null);
   }
 
   /** A job failed with `e`: throws it translated, after `end`. */
@@ -1106,6 +1120,8 @@ class TransactionScope implements Queryable {
   /** The writer (its runner is read per call: reopen() replaces it). */
   readonly #w: Connection;
   readonly #translate: (e: unknown) => unknown;
+  /** Puts the writer on a fresh wasm instance (Database #reopen). */
+  readonly #reopen: () => Promise<void>;
   /** Told of the failure on which SQLite rolled the transaction back, as the statement failed (TransactionRowid.lostAsItRan). */
   readonly #onRolledBack: (error: unknown) => void;
   readonly #serial = new Serial();
@@ -1116,9 +1132,10 @@ class TransactionScope implements Queryable {
   #ended = false;
   #rolledBack: { error: unknown } | null = null;
 
-  constructor(writer: Connection, translate: (e: unknown) => unknown, onRolledBack: (error: unknown) => void) {
+  constructor(writer: Connection, translate: (e: unknown) => unknown, reopen: () => Promise<void>, onRolledBack: (error: unknown) => void) {
     this.#w = writer;
     this.#translate = translate;
+    this.#reopen = reopen;
     this.#onRolledBack = onRolledBack;
   }
 
@@ -1200,7 +1217,7 @@ class TransactionScope implements Queryable {
         const err = this.#translate(e);
         // SQLite's schema load ran out of stack: the writer's instance, and the transaction with
         // it, is dropped at once (connection.ts reopen(); a failure to open is the next call's)
-        if (this.#w.needsReopen) await this.#w.reopen().catch(() => undefined);
+        if (this.#w.needsReopen) await this.#reopen().catch(() => undefined);
         if (this.#rolledBack === null && !this.#w.inTransaction()) {
           this.#rolledBack = { error: err };
           this.#onRolledBack(err);

@@ -148,7 +148,11 @@ export class StatementRunner {
   readonly #statementEnded: () => void;
   /** Stack overflows whose step #halt() stopped (their message says so). */
   readonly #halted = new WeakSet<RangeError>();
+  /** Of #halted, those whose step ran in a transaction (which the halt rolled back). */
+  readonly #haltedInTransaction = new WeakSet<RangeError>();
   #schemaAbandoned = false;
+  /** A transaction was open when the schema load was abandoned (the overflow's halt may have rolled it back since). */
+  #abandonedInTransaction = false;
   /** The number of the newest statement begun on this connection (execute() runs, exec()'s statements; restoreRowid). */
   #begun = 0;
 
@@ -193,6 +197,15 @@ export class StatementRunner {
    */
   get schemaAbandoned(): boolean {
     return this.#schemaAbandoned;
+  }
+
+  /**
+   * True when schemaAbandoned came in a transaction: it is lost with the instance (the halt of
+   * the statement whose step overflowed rolled it back at once: the connection is then in
+   * autocommit, and the transaction's rows are gone all the same).
+   */
+  get abandonedInTransaction(): boolean {
+    return this.#abandonedInTransaction;
   }
 
   /**
@@ -446,8 +459,16 @@ export class StatementRunner {
    */
   setRowidBack(before: RowidMark): boolean {
     if (before.runner !== this) return false;
-    this.#e.module._sqlite3_set_last_insert_rowid(this.#db, before.lo, before.hi);
+    this.adoptRowid(before);
     return true;
+  }
+
+  /**
+   * Sets last_insert_rowid() to `mark`'s, whichever runner's: on a fresh instance, the rowid the
+   * one reopen() dropped left (connection.ts), as native SQLite's connection, never dropped, keeps it.
+   */
+  adoptRowid(mark: RowidMark): void {
+    this.#e.module._sqlite3_set_last_insert_rowid(this.#db, mark.lo, mark.hi);
   }
 
   /**
@@ -590,6 +611,8 @@ export class StatementRunner {
     if (stepping !== undefined) this.#halt(e, stepping);
     else this.#e.resetStack();
     const halted = this.#halted.has(e);
+    // (a halt rolled back the transaction the step ran in: it told whether there was one)
+    const inTransaction = halted ? this.#haltedInTransaction.has(e) : this.#inTransaction();
     if (newest !== null) {
       for (let s = m._sqlite3_next_stmt(this.#db, 0) as number; s !== 0 && s !== newest; s = m._sqlite3_next_stmt(this.#db, 0) as number) {
         this.#shapes.delete(s);
@@ -598,6 +621,7 @@ export class StatementRunner {
     }
     if (this.#schemaLoadAbandoned()) {
       this.#schemaAbandoned = true;
+      this.#abandonedInTransaction = inTransaction;
       return walnutError('WALNUT_SQL', `malformed database schema: an entry of it is nested too deeply for SQLite's stack in wasm, which ran out while SQLite loaded the schema; nothing of the statement was written (a transaction it ran in is rolled back) and the connection is opened again on a fresh SQLite instance: ${e.message}`, { reason: 'SchemaStackOverflow', sqliteCode: SQLITE_CORRUPT, cause: e });
     }
     const stopped = halted ? ': its run was stopped as an interrupted one (nothing of it was written; one that writes rolled back the transaction it ran in)' : '';
@@ -632,6 +656,11 @@ export class StatementRunner {
     return !consulted;
   }
 
+  /** The connection is in a transaction (not in autocommit). */
+  #inTransaction(): boolean {
+    return (this.#e.module._sqlite3_get_autocommit(this.#db) as number) === 0;
+  }
+
   /**
    * After `e`: when it is the wasm stack running out, Emscripten's stack pointer is put back and
    * `stmt`, whose step it abandoned, is halted as interrupted (header comment): one more step
@@ -644,6 +673,7 @@ export class StatementRunner {
     this.#halted.add(e);
     const m = this.#e.module;
     this.#e.resetStack();
+    if (this.#inTransaction()) this.#haltedInTransaction.add(e);
     m._sqlite3_interrupt(this.#db);
     m._sqlite3_step(stmt);
   }

@@ -27,6 +27,9 @@
  *    Two opens under two names at the same moment may both be refused (each sees the other's
  *    byte), never both let in.
  *
+ * `walnut inspect` reports the bytes held (heldNames), telling the inspected path's own from
+ * another name's, and the close turn.
+ *
  * The bytes lie in SQLite's lock-byte page region past walnut's close-turn byte, where SQLite
  * locks nothing (its PENDING, RESERVED and SHARED bytes end at CLOSE_TURN_BYTE - 1); locks are
  * advisory and never touch the file's data, whatever its page size or length.
@@ -36,13 +39,13 @@ import * as path from 'node:path';
 
 import { walnutError } from '../errors';
 import { DB_LOCK } from '../format/db-header';
-import type { WalnutFile } from '../io/file';
+import type { LockHolder, WalnutFile } from '../io/file';
 
 /** The database file's byte just past SQLite's SHARED range: walnut's close turn (WalIndex#takeCloseTurnLock). */
 export const CLOSE_TURN_BYTE = DB_LOCK.SHARED_FIRST + DB_LOCK.SHARED_SIZE;
 /** The bytes whose shared locks say under which names walnut connections have the file open. */
-const NAME_LOCK_FIRST = CLOSE_TURN_BYTE + 1;
-const NAME_LOCK_SIZE = 4096;
+export const NAME_LOCK_FIRST = CLOSE_TURN_BYTE + 1;
+export const NAME_LOCK_SIZE = 4096;
 
 /** This thread's connections per database file (WalIndex#fileKey): the name they use (nameOf), its path, and how many. */
 const openNames = new Map<string, { name: string; dbPath: string; connections: number }>();
@@ -68,11 +71,33 @@ export function claimName(db: WalnutFile, fileKey: string, dbPath: string): void
     if (other !== null) {
       db.unlock(own, 1);
       const who = other.pid > 0 ? `process ${other.pid}` : 'another walnut connection (a thread or process)';
-      throw walnutError('WALNUT_CANTOPEN', `the database file is open under another name by ${who} (a hard link, or renamed since): its -wal and -shm under this name would be a second WAL of the same file`, { path: dbPath, reason: 'HardLink' });
+      throw walnutError('WALNUT_CANTOPEN', `the database file is open under another name by ${who} (a hard link, or renamed since): its -wal and -shm under this name would be a second WAL of the same file (walnut inspect lists the names' bytes held, openNames)`, { path: dbPath, reason: 'HardLink' });
     }
   }
   if (open === undefined) openNames.set(fileKey, { name, dbPath, connections: 1 });
   else open.connections++;
+}
+
+/** Name bytes of the database file some connection holds (heldNames). */
+export interface HeldName {
+  /** The first byte's offset in the database file (as /proc/locks and /proc/PID/fdinfo name it). */
+  byte: number;
+  /** Bytes held from there: 1 for walnut's connections (another tool's lock may span more). */
+  length: number;
+  /** The byte is the name asked about's: connections open under that name (or one hashing alike, 1 in NAME_LOCK_SIZE). */
+  thisName: boolean;
+  holder: LockHolder;
+}
+
+/**
+ * The name bytes of `db` (the database file, under `dbPath`) held by any connection, this
+ * process's included, in byte order: a byte not `dbPath`'s means the file is open under
+ * another name, and an open under `dbPath` is refused (HardLink). Read only, and with a few
+ * F_OFD_GETLK calls (WalnutFile.lockHolders), not one per byte.
+ */
+export function heldNames(db: WalnutFile, dbPath: string): HeldName[] {
+  const own = NAME_LOCK_FIRST + (nameHash(nameOf(dbPath)) % NAME_LOCK_SIZE);
+  return db.lockHolders(NAME_LOCK_FIRST, NAME_LOCK_SIZE, 'exclusive').map((holder) => ({ byte: holder.start, length: holder.length, thisName: holder.start === own && holder.length === 1, holder }));
 }
 
 /** One connection to `fileKey` is gone (its lock byte goes with its database descriptor). */
