@@ -2,13 +2,16 @@
 // (a WAL of 4+ wal-index segments, 16,000+ frames, another process writing): a store's own
 // pages committed again unchanged, in whole-database commits (small pages make it quick), and
 // the wal-index header's mxFrame read from the -shm as any connection sees it; or SQLite's own
-// (sqliteLargeWal: one-row commits, page 1 in every one that grows the file).
+// (sqliteLargeWal: one-row commits, page 1 in every one that grows the file); or a python3
+// sqlite3 process growing it beside the test's own writers (startWalFiller).
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 
 import type { Store } from '../../lib/commit/store';
 import { SHM_INDEX_HEADER_BYTES } from '../../lib/format/shm-header';
+import { readLines } from './child-lines';
 import { WAIT_MS } from './until';
 
 /** The last frame wal-index segment k indexes (1-based frames): segment 0 holds 4,062, each later one 4,096. */
@@ -110,4 +113,38 @@ export function page1Frames(wal: string): { count: number; newest: number } {
     newest = f;
   }
   return { count, newest };
+}
+
+/** A running sqlite-wal-filler.py (see there). */
+export interface WalFiller {
+  /** Resolves once the WAL holds the frames asked for (or the process ended before). */
+  filled: Promise<void>;
+  /** Every row the process committed, once it has closed its connection and exited 0. */
+  done: Promise<number>;
+  /** Ends its one-row commits (it may not have filled the WAL yet: it does that first). */
+  stop: () => void;
+}
+
+/**
+ * Starts python3 growing the WAL of `db` (WAL mode, `table`(v) there) to `frames` frames in
+ * 100-row transactions, then committing one row at a time until stop() (test/helpers/
+ * sqlite-wal-filler.py).
+ */
+export function startWalFiller(db: string, frames: number, table: string): WalFiller {
+  const stopFile = `${db}.filler-stop`;
+  fs.rmSync(stopFile, { force: true });
+  const child = spawn('python3', [path.join(__dirname, 'sqlite-wal-filler.py'), db, String(frames), stopFile, table], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let rows = -1;
+  let markFilled!: () => void;
+  const filled = new Promise<void>((resolve) => (markFilled = resolve));
+  const ended = readLines(child, (line) => {
+    if (line === 'filled') markFilled();
+    if (line.startsWith('done ')) rows = Number(line.slice(5));
+  });
+  const done = ended.then((r) => {
+    if (r.code !== 0 || rows < 0) throw new Error(`sqlite-wal-filler.py: exit ${r.code ?? r.signal} ${r.stderr}`);
+    return rows;
+  });
+  done.catch(() => undefined); // (a test that awaits filled only still sees the failure through it)
+  return { filled: Promise.race([filled, done.then(() => undefined)]), done, stop: () => fs.writeFileSync(stopFile, '') };
 }

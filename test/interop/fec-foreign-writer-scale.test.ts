@@ -1,8 +1,8 @@
 // The FEC sidecar beside a writer that has none, at scale: walnut/sql commits with fec on
-// (R = 2) while a python3 sqlite3 process (SQLite's own library) inserts in transactions of
-// ~100 frames from another process, until the WAL holds 17,500+ frames (1 KiB pages: 5 wal-index
-// segments) and walnut's groups lie past frame 16,350 (the 4th segment's end) between python3's
-// frames. Each walnut commit is a group of the sidecar naming its own frames only; python3's are
+// (R = 2) while a python3 sqlite3 process (SQLite's own library, large-wal.ts startWalFiller)
+// inserts in transactions of 100 rows from another process, until the WAL holds 17,500+ frames
+// (512-byte pages: 5 wal-index segments) and walnut's groups lie past frame 16,350 (the 4th
+// segment's end) between python3's frames. Each walnut commit is a group of the sidecar naming its own frames only; python3's are
 // in none. Then, all closed (the WAL kept), two frames of a walnut group past the 4th segment are
 // damaged on disk: SQLite's recovery of a copy would stop there, dropping every later commit of
 // both writers; recoverWithRepair() repairs both frames, falls back for nothing, the WAL is
@@ -17,43 +17,17 @@ import { recoverWithRepair } from '../../lib/index';
 import { scanSidecar } from '../../lib/fec/sidecar';
 import { WalnutFile } from '../../lib/io/file';
 import { openDatabase } from '../../lib/sql';
-import { startPython } from '../helpers/children';
-import { segmentEnd, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
+import { segmentEnd, shmMxFrame, startWalFiller, untilWalMoves } from '../helpers/large-wal';
 import { Database } from '../helpers/sqlite';
 import { sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
-const PS = 1024;
+const PS = 512;
 const FRAME = 24 + PS;
 const frameAt = (f: number) => 32 + (f - 1) * FRAME;
 const TARGET = segmentEnd(3) + 1200; // 17,550 frames: 5 segments, walnut's groups well past the 4th's end
 const PER_COMMIT = 6; // rows of 300 bytes per walnut commit: a group of 2+ frames
-
-const WRITER = script(`
-import sqlite3, struct, sys, time
-db, target = sys.argv[1], int(sys.argv[2])
-c = sqlite3.connect(db, timeout=60, isolation_level=None)
-c.execute('PRAGMA wal_autocheckpoint=0')
-def mx_frame():  # the -shm header's mxFrame (the -wal's size counts walnut's zeros ahead of its frames)
-    with open(db + '-shm', 'rb') as f:
-        return struct.unpack('=I', f.read(20)[16:20])[0]
-rows = 0
-while mx_frame() < target:
-    c.execute('BEGIN IMMEDIATE')
-    c.executemany('INSERT INTO u(v) VALUES (randomblob(900))', ((),) * 100)
-    c.execute('COMMIT')
-    rows += 100
-    time.sleep(0.002)  # a turn for walnut's commits between python3's (it waits in no busy handler then)
-c.close()
-print(rows)
-`);
-
-function script(text: string): string {
-  const file = path.join(dir, 'writer.py');
-  fs.writeFileSync(file, text);
-  return file;
-}
 
 /** SQLite's own recovery of a copy of the database and WAL: the frames it keeps (mxFrame of the -shm it builds) and the rows of t and u then. */
 function sqliteRecovers(file: string): { frames: number; t: number; u: number } {
@@ -92,15 +66,16 @@ describe('fec on beside a python3 writer without it, a WAL of 17,500+ frames (5 
     let writerRows = 0;
     try {
       await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); CREATE TABLE u(id INTEGER PRIMARY KEY, v BLOB)');
-      const writer = startPython(WRITER, [file, String(TARGET)]);
-      let done = false;
-      const finished = writer.output.finally(() => (done = true));
+      const writer = startWalFiller(file, TARGET, 'u');
+      let filled = false;
+      void writer.filled.then(() => (filled = true));
       await untilWalMoves(file, shmMxFrame(file)); // python3 committed once: from now on both go on (see untilWalMoves)
-      while (!done) {
+      while (!filled) {
         await db.run(`INSERT INTO t(v) SELECT randomblob(300) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${PER_COMMIT}) SELECT x FROM c)`);
         acked++;
       }
-      writerRows = Number((await finished).trim());
+      writer.stop();
+      writerRows = await writer.done;
     } finally {
       await db.close(); // keepWal: the -wal and its sidecar stay; it waits for the sidecar's writer
     }
@@ -139,7 +114,7 @@ describe('fec on beside a python3 writer without it, a WAL of 17,500+ frames (5 
     expect(sqliteIntegrity(file)).toEqual(['ok']);
     expect(sqliteRowCount(file, 't')).toBe(acked * PER_COMMIT);
     expect(sqliteRowCount(file, 'u')).toBe(writerRows);
-    console.log(`${acked} walnut commits beside ${writerRows / 100} python3 ones, ${r.walFrames} frames; repaired frames ${damaged.join(', ')}`);
+    console.log(`${acked} walnut commits beside python3's ${writerRows} rows, ${r.walFrames} frames; repaired frames ${damaged.join(', ')}`);
 
     // a frame of python3's past the 4th segment, before walnut's last group: no group covers it,
     // so recovery keeps what SQLite's keeps, and says where and why
