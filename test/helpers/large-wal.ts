@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 
 import type { Store } from '../../lib/commit/store';
 import { SHM_INDEX_HEADER_BYTES } from '../../lib/format/shm-header';
+import { WalnutFile } from '../../lib/io/file';
 import { readLines } from './child-lines';
 import { WAIT_MS } from './until';
 
@@ -34,10 +35,27 @@ export function shmMxFrame(db: string): number {
   return mxFrame;
 }
 
-/** shmMxFrame, or null while the -shm is missing or shorter than its header (the first connection to open the database is rebuilding it). */
+/**
+ * shmMxFrame, or null while the -shm is missing or shorter than its header (the first connection
+ * to open the database is rebuilding it). Read through WalnutFile, not node:fs: closing a
+ * descriptor of the -shm drops every POSIX lock this process holds on it, and a test may have a
+ * better-sqlite3 connection to the database open in this process (its read mark, its DMS lock);
+ * walnut keeps such a descriptor open until those locks are gone (native/fd_registry.h).
+ */
 function liveShmMxFrame(db: string): number | null {
-  const shm = fs.existsSync(`${db}-shm`) ? fs.readFileSync(`${db}-shm`) : null;
-  return shm !== null && shm.length >= SHM_INDEX_HEADER_BYTES ? shm.readUInt32LE(16) : null;
+  let shm: WalnutFile;
+  try {
+    shm = WalnutFile.openSync(`${db}-shm`, { readOnly: true });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'WALNUT_CANTOPEN' && !fs.existsSync(`${db}-shm`)) return null;
+    throw e;
+  }
+  try {
+    const header = new Uint8Array(SHM_INDEX_HEADER_BYTES);
+    return shm.readSync(header, 0, header.length, 0) === header.length ? Buffer.from(header.buffer).readUInt32LE(16) : null;
+  } finally {
+    shm.closeSync();
+  }
 }
 
 /**
