@@ -9,46 +9,25 @@
 // sqlite3 reads every row as committed (none of the rolled-back ones) through the live -shm and
 // through a recovery of a copy of the files, integrity ok; a python3 commit after that and more
 // walnut commits read the same way.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { openDatabase } from '../../lib/sql';
+import { pythonSqlite } from '../helpers/children';
 import { segmentEnd, startWalFiller } from '../helpers/large-wal';
+import { expectSameAfterRecovery } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
 const PAGE = 512;
 const FRAME = 24 + PAGE;
 
-/** python3's sqlite3 on `file` (busy timeout 5 s), running `body` with connection `c`. */
-function python(file: string, body: string): Promise<string> {
-  const script = `import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)\n${body}\nc.close()\n`;
-  const child = spawn('python3', ['-c', script, file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  // asynchronous: walnut lets WRITE and its read marks go only when the event loop turns
-  return new Promise((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`python3 exited with ${code}: ${err}`)))));
-}
-
 const cli = (file: string, sql: string): string => execFileSync('sqlite3', [file, sql], { encoding: 'utf8' }).trim();
 
 /** Rows per writer tag (w NULL: python3's filler, in u) as sqlite3 reads `file`. */
 const rowsOf = (file: string) => cli(file, "SELECT 't', w, count(*) FROM t GROUP BY w UNION ALL SELECT 'u', NULL, count(*) FROM u;").replace(/\n/g, ' ');
-
-/** sqlite3 reads the same rows through the live -shm and from a copy of the files it must recover (no -shm). */
-function expectBothReads(file: string, expected: string): void {
-  expect(rowsOf(file)).toBe(expected);
-  expect(cli(file, 'PRAGMA integrity_check;')).toBe('ok');
-  const copy = `${file}.copy${Math.random().toString(16).slice(2)}.db`;
-  fs.copyFileSync(file, copy);
-  fs.copyFileSync(`${file}-wal`, `${copy}-wal`);
-  expect(rowsOf(copy)).toBe(expected);
-  expect(cli(copy, 'PRAGMA integrity_check;')).toBe('ok');
-}
 
 /** Whether WAL frame `f` (1-based) is a frame of the WAL's current generation (its salts). */
 function liveFrame(file: string, f: number): boolean {
@@ -89,16 +68,16 @@ describe('walnut commits over a rolled-back sqlite3 spill that ran into wal-inde
 
       // a spilled transaction (every page it changes written to the WAL as the cache of 2 pages
       // overflows), rolled back: frames of this generation past mxFrame, into segment 5
-      await python(file, "c.execute('PRAGMA cache_size = 2')\nc.execute('BEGIN IMMEDIATE')\nc.execute('UPDATE u SET v = randomblob(900) WHERE id <= 1500')\nc.execute('INSERT INTO t(w, v) VALUES (9, randomblob(200))')\nc.execute('ROLLBACK')");
+      await pythonSqlite(file, "c.execute('PRAGMA cache_size = 2')\nc.execute('BEGIN IMMEDIATE')\nc.execute('UPDATE u SET v = randomblob(900) WHERE id <= 1500')\nc.execute('INSERT INTO t(w, v) VALUES (9, randomblob(200))')\nc.execute('ROLLBACK')");
       expect(liveFrame(file, mxFrame + 1), 'the spill after the last commit').toBe(true);
       expect(liveFrame(file, segmentEnd(4) + 100), 'the spill in segment 5').toBe(true);
       expect(db.store.metrics().walFrames).toBe(mxFrame); // nothing of it committed
       while (db.store.metrics().walFrames < segmentEnd(4) + 200) await insert(1); // over the spill, on into segment 5
-      expectBothReads(file, `t|1|${walnut} u||${python3Rows}`);
+      expectSameAfterRecovery(file, rowsOf, `t|1|${walnut} u||${python3Rows}`);
 
-      await python(file, "c.execute('INSERT INTO t(w, v) VALUES (2, randomblob(200))')");
+      await pythonSqlite(file, "c.execute('INSERT INTO t(w, v) VALUES (2, randomblob(200))')");
       await insert(20);
-      expectBothReads(file, `t|1|${walnut} t|2|1 u||${python3Rows}`);
+      expectSameAfterRecovery(file, rowsOf, `t|1|${walnut} t|2|1 u||${python3Rows}`);
       expect(await db.get('SELECT count(*) AS n FROM t WHERE w = 9')).toEqual({ n: 0 });
     } finally {
       await db.close();

@@ -15,9 +15,9 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { verify } from '../../lib/index';
+import { processHasOpen } from '../helpers/children';
 import { segmentEnd, shmMxFrame, startWalFiller } from '../helpers/large-wal';
-import { Database } from '../helpers/sqlite';
-import { sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
+import { sqliteIntegrity, sqliteRowCount, walDatabase } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 import { until, WAIT_MS } from '../helpers/until';
 
@@ -25,20 +25,6 @@ const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 const TARGET = segmentEnd(3) + 200;
 
-/** Process `pid` has `file` open (a descriptor in /proc). */
-function hasOpen(pid: number, file: string): boolean {
-  try {
-    return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === file;
-      } catch {
-        return false;
-      }
-    });
-  } catch {
-    return false;
-  }
-}
 
 /** `walnut checkpoint` frozen once it has the -wal open, sent `signal`, let go on: how it ended. */
 async function interruptedCheckpoint(db: string, mode: string, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
@@ -47,7 +33,7 @@ async function interruptedCheckpoint(db: string, mode: string, signal: NodeJS.Si
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, sig) => resolve([code, sig])));
   try {
-    await until(() => child.exitCode !== null || child.signalCode !== null || hasOpen(child.pid!, `${db}-wal`), WAIT_MS, () => stderr);
+    await until(() => child.exitCode !== null || child.signalCode !== null || processHasOpen(child.pid!, `${db}-wal`), WAIT_MS, () => stderr);
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGSTOP');
       child.kill(signal);
@@ -65,12 +51,7 @@ const committed = (db: string) => sqliteRowCount(db, 't');
 
 describe('walnut checkpoint ended by a signal beside a python3 writer, a WAL of 16,000+ frames', () => {
   it('truncate/SIGINT, restart/SIGTERM, full/SIGHUP, passive/SIGKILL: each ends by its signal; the writer goes on; every row there, integrity ok', async () => {
-    const db = path.join(dir, 'app.db');
-    const setup = new Database(db);
-    setup.pragma('page_size = 512');
-    setup.pragma('journal_mode = WAL');
-    setup.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
-    setup.close();
+    const db = walDatabase(path.join(dir, 'app.db'), 512, 'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
     const writer = startWalFiller(db, TARGET, 't');
     let rows = -1;
     try {

@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 
 import { readLines } from '../helpers/child-lines';
 import { segmentEnd, shmMxFrame, startWalFiller } from '../helpers/large-wal';
-import { Database } from '../helpers/sqlite';
+import { walDatabase } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 import { until, WAIT_MS } from '../helpers/until';
 
@@ -50,12 +50,7 @@ async function kill(w: Writer): Promise<void> {
 
 describe('walnut/sql processes SIGKILLed among others and a python3 writer, a WAL past 16,000 frames', () => {
   it('the others go on past each kill; integrity ok, every acknowledged transaction whole, none torn, the counter right, every python3 row there', async () => {
-    const db = path.join(dir, 'app.db');
-    const setup = new Database(db);
-    setup.pragma('page_size = 512');
-    setup.pragma('journal_mode = WAL');
-    setup.exec("CREATE TABLE t(g INTEGER, half TEXT, pad BLOB, PRIMARY KEY (g, half)); CREATE TABLE n(k INTEGER PRIMARY KEY, c INTEGER); INSERT INTO n VALUES (1, 0); CREATE TABLE u(id INTEGER PRIMARY KEY, v BLOB)");
-    setup.close();
+    const db = walDatabase(path.join(dir, 'app.db'), 512, 'CREATE TABLE t(g INTEGER, half TEXT, pad BLOB, PRIMARY KEY (g, half)); CREATE TABLE n(k INTEGER PRIMARY KEY, c INTEGER); INSERT INTO n VALUES (1, 0); CREATE TABLE u(id INTEGER PRIMARY KEY, v BLOB)');
     const writers = [startWriter(db), startWriter(db), startWriter(db)];
     const filler = startWalFiller(db, segmentEnd(3) + 300, 'u');
     const all = [...writers];

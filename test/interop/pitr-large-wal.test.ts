@@ -16,6 +16,7 @@ import { decodeRecord } from '../../lib/export/records';
 import { restore } from '../../lib/export/restore';
 import { commitsInStreamFile } from '../helpers/export-stream';
 import { Database } from '../helpers/sqlite';
+import { walDatabase } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 import { until, WAIT_MS } from '../helpers/until';
 
@@ -58,12 +59,7 @@ function transactionsIn(file: string): { m: number; prefix: boolean; integrity: 
 
 describe('point-in-time restore of a follow export of a WAL python3 grew past 16,000 frames', () => {
   it('restores at commits spread over the stream, by sequence and by time, give exactly that commit; the whole stream the source', async () => {
-    const src = path.join(dir, 'src.db');
-    const setup = new Database(src);
-    setup.pragma('page_size = 512');
-    setup.pragma('journal_mode = WAL');
-    setup.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
-    setup.close();
+    const src = walDatabase(path.join(dir, 'src.db'), 512, 'CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
     const ark = path.join(dir, 'src.ark');
     const exporter = spawn(process.execPath, [bin, 'export', src, '--follow', '-o', ark], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

@@ -11,14 +11,13 @@
 // python3 committed, walnut's count of commits in user_version, integrity ok.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import { isWalnutError } from '../../lib/errors';
 import { createExportStream } from '../../lib/export/stream';
 import { inspect } from '../../lib/integrity/inspect';
 import { verify } from '../../lib/integrity/verify';
+import { commitsToUserVersion } from '../helpers/commit';
 import { segmentEnd, shmMxFrame, startWalFiller } from '../helpers/large-wal';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
@@ -78,21 +77,7 @@ describe("better-sqlite3's read transaction in this process, a python3 writer gr
     const store = await open(file, { keepWal: true, autoCheckpoint: false });
     let walnutAcked = 0;
     let churned = 0;
-    const walnutLoop = (async () => {
-      while (!filled) {
-        const tx = store.begin();
-        const page1 = await tx.read(1);
-        page1.writeUInt32BE(page1.readUInt32BE(60) + 1, 60);
-        tx.write(1, page1);
-        try {
-          await tx.commit();
-          walnutAcked++;
-        } catch (e) {
-          if (!isWalnutError(e, 'WALNUT_CONFLICT') && !isWalnutError(e, 'WALNUT_BUSY')) throw e;
-        }
-        await sleep(2); // leave the write lock to python3 now and then
-      }
-    })();
+    const walnutLoop = commitsToUserVersion(store, () => filled).then((n) => (walnutAcked = n));
     const churnLoop = (async () => {
       while (!filled) await churn[churned++ % churn.length]!(file);
     })();
