@@ -7,8 +7,8 @@
 # The mxFrame is read through one descriptor of the -shm kept open for the whole run: closing
 # any descriptor of a file drops every POSIX lock this process holds on it, SQLite's read lock on
 # the DMS byte among them, and another connection would then take itself for the first and
-# truncate the -shm under this one (SIGBUS). The -wal's size is no measure: walnut writes zeros
-# ahead of its frames.
+# truncate the -shm under this one (SIGBUS). The -wal's size is no measure: walnut extends the
+# file ahead of its frames (in chunks, or zeroed ahead).
 # usage: python3 sqlite-wal-filler.py DB TARGET STOP TABLE
 import os
 import sqlite3
