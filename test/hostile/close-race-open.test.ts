@@ -1,7 +1,7 @@
 // open() and openDatabase() of a database against close() of its last connection in this process,
 // at every interleaving of outcomes.ts CLOSE_INTERLEAVINGS (closeRaces; also 0, 2 and 5 ms into
 // close()). The closing connection is the last one: its close() checkpoints the WAL (2,000 rows
-// in it, or a 16,000+-frame WAL of 1 KiB pages SQLite wrote: 4+ wal-index segments, so the
+// in it, or a 16,000+-frame WAL of 512-byte pages SQLite wrote: 4+ wal-index segments, so the
 // checkpoint takes a while) and removes the -wal and -shm, unless the opener's SHARED on the
 // database file (taken before it opens or looks at the -wal and -shm) comes first; the opener
 // waits for the closer's EXCLUSIVE within its busy timeout. A process restarting its store, or
@@ -80,7 +80,7 @@ describe("openDatabase() against close() of the database's last connection in th
 
 describe("open() against close() of a store whose WAL SQLite grew past 16,000 frames (4+ wal-index segments)", () => {
   it('every interleaving, also while the closing checkpoint copies: both resolve; every row there, the new store commits; the files go after its close', async () => {
-    const large = sqliteLargeWal(dir, 'large', 1024, segmentEnd(3) + 100);
+    const large = sqliteLargeWal(dir, 'large', 512, segmentEnd(3) + 100);
     const copy = path.join(dir, 'large-count.db');
     copyWithWal(large, copy);
     const rows = sqliteRowCount(copy, 't');
