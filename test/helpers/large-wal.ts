@@ -13,7 +13,7 @@ import type { Store } from '../../lib/commit/store';
 import { SHM_INDEX_HEADER_BYTES } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
 import { readLines } from './child-lines';
-import { WAIT_MS } from './until';
+import { until, WAIT_MS } from './until';
 
 /** The last frame wal-index segment k indexes (1-based frames): segment 0 holds 4,062, each later one 4,096. */
 export function segmentEnd(k: number): number {
@@ -165,4 +165,26 @@ export function startWalFiller(db: string, frames: number, table: string): WalFi
   });
   done.catch(() => undefined); // (a test that awaits filled only still sees the failure through it)
   return { filled: Promise.race([filled, done.then(() => undefined)]), done, stop: () => fs.writeFileSync(stopFile, '') };
+}
+
+/**
+ * Runs `commit` (one commit of the test's own writer) again and again until `filler` has filled
+ * the WAL, and then `more` times, each time once another connection (python3) has committed
+ * since the last one (the -shm's mxFrame moved): commits back to back starve a sqlite3 writer
+ * sleeping in its busy handler (README, known) and run the WAL far past the frames asked for
+ * (400,000 frames, not 17,500, at load 10). Returns how many commits ran.
+ */
+export async function commitBetweenFillerTurns(db: string, filler: WalFiller, commit: () => Promise<unknown>, more = 0): Promise<number> {
+  let filled = false;
+  void filler.filled.then(() => (filled = true));
+  let commits = 0;
+  for (let after = 0; !filled || after < more; after += filled ? 1 : 0) {
+    await commit();
+    commits++;
+    const mine = shmMxFrame(db);
+    const waitingForFill = !filled;
+    await until(() => (waitingForFill && filled) || shmMxFrame(db) !== mine, WAIT_MS, () => mine);
+  }
+  await filler.filled;
+  return commits;
 }

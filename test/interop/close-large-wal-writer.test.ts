@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { openDatabase } from '../../lib/sql';
-import { segmentEnd, shmMxFrame, startWalFiller, untilWalMoves, type WalFiller } from '../helpers/large-wal';
+import { commitBetweenFillerTurns, segmentEnd, shmMxFrame, startWalFiller, untilWalMoves, type WalFiller } from '../helpers/large-wal';
 import { expectSqliteUnlocked, sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 import { until, WAIT_MS } from '../helpers/until';
@@ -24,24 +24,12 @@ import { until, WAIT_MS } from '../helpers/until';
 const dir = tmpDir();
 const TARGET = segmentEnd(3) + 200; // frames: past the 4th segment's end
 
-/** walnut/sql's one-row commits until `stop` resolves; how many were acknowledged. */
-async function commitUntil(db: Awaited<ReturnType<typeof openDatabase>>, stop: Promise<unknown>): Promise<number> {
-  let over = false;
-  void stop.then(() => (over = true), () => (over = true));
-  let acked = 0;
-  while (!over) {
-    await db.run("INSERT INTO t(w, v) VALUES ('walnut', randomblob(200))");
-    acked++;
-  }
-  return acked;
-}
-
 async function filledBeside(file: string): Promise<{ db: Awaited<ReturnType<typeof openDatabase>>; writer: WalFiller; acked: number }> {
   const db = await openDatabase(file, { pageSize: 512, autoCheckpoint: false });
   await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w TEXT, v BLOB)');
   const writer = startWalFiller(file, TARGET, 't'); // its rows: w NULL
   await untilWalMoves(file, shmMxFrame(file)); // python3 committed once: from now on both go on
-  const acked = await commitUntil(db, writer.filled);
+  const acked = await commitBetweenFillerTurns(file, writer, () => db.run("INSERT INTO t(w, v) VALUES ('walnut', randomblob(200))"));
   expect(db.store.metrics().walFrames).toBeGreaterThan(segmentEnd(3));
   return { db, writer, acked };
 }

@@ -17,7 +17,7 @@ import { recoverWithRepair } from '../../lib/index';
 import { scanSidecar } from '../../lib/fec/sidecar';
 import { WalnutFile } from '../../lib/io/file';
 import { openDatabase } from '../../lib/sql';
-import { segmentEnd, shmMxFrame, startWalFiller, untilWalMoves } from '../helpers/large-wal';
+import { commitBetweenFillerTurns, segmentEnd, shmMxFrame, startWalFiller, untilWalMoves } from '../helpers/large-wal';
 import { Database } from '../helpers/sqlite';
 import { sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -67,13 +67,8 @@ describe('fec on beside a python3 writer without it, a WAL of 17,500+ frames (5 
     try {
       await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); CREATE TABLE u(id INTEGER PRIMARY KEY, v BLOB)');
       const writer = startWalFiller(file, TARGET, 'u');
-      let filled = false;
-      void writer.filled.then(() => (filled = true));
       await untilWalMoves(file, shmMxFrame(file)); // python3 committed once: from now on both go on (see untilWalMoves)
-      while (!filled) {
-        await db.run(`INSERT INTO t(v) SELECT randomblob(300) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${PER_COMMIT}) SELECT x FROM c)`);
-        acked++;
-      }
+      acked = await commitBetweenFillerTurns(file, writer, () => db.run(`INSERT INTO t(v) SELECT randomblob(300) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${PER_COMMIT}) SELECT x FROM c)`), 6); // (6 more past the 4th segment's end, python3's one-row commits between)
       writer.stop();
       writerRows = await writer.done;
     } finally {

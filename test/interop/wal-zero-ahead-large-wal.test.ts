@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 
 import { inspect } from '../../lib/index';
 import { openDatabase } from '../../lib/sql';
-import { segmentEnd, shmMxFrame, startWalFiller } from '../helpers/large-wal';
+import { commitBetweenFillerTurns, segmentEnd, shmMxFrame, startWalFiller } from '../helpers/large-wal';
 import { Database } from '../helpers/sqlite';
 import { sqliteIntegrity, sqliteRowCount } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -44,13 +44,8 @@ describe('zero-ahead beside a python3 writer, a WAL of 17,000+ frames', () => {
     try {
       await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w TEXT, v BLOB)');
       const filler = startWalFiller(file, segmentEnd(3) + 700, 't'); // its rows: w NULL
-      let filled = false;
-      void filler.filled.then(() => (filled = true));
-      while (!filled) {
-        await db.run(`INSERT INTO t(w, v) SELECT 'walnut', randomblob(300) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${BATCH}) SELECT x FROM c)`);
-        walnut += BATCH;
-      }
-      await filler.filled;
+      const commits = await commitBetweenFillerTurns(file, filler, () => db.run(`INSERT INTO t(w, v) SELECT 'walnut', randomblob(300) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${BATCH}) SELECT x FROM c)`));
+      walnut += commits * BATCH;
       filler.stop();
       const python = await filler.done;
       await db.run("INSERT INTO t(w, v) VALUES ('walnut', randomblob(300))"); // the last append: walnut's, after python3's frames
