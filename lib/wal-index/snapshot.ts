@@ -15,9 +15,9 @@
  * the reads queued on it, so a close() that drops every lock does so after them too.)
  * A store's snapshot may also see that store's sequenced commits that are not durable yet
  * (commit/sequencer.ts, attached by the store as `pending`): every read and dbSize consult
- * them first; frameOf()/framesOf() still describe the WAL only. Caller buffers (readInto's out,
- * framesOf's Uint32Array) are checked by their own size (arguments.ts), before anything is read. A snapshot whose pending
- * commits failed reads nothing more (each read throws that failure).
+ * them first; frameOf()/framesOf() still describe the WAL only. A snapshot whose pending
+ * commits failed reads nothing more (each read throws that failure). Caller buffers (readInto's
+ * out, framesOf's Uint32Array) are checked by their own size (arguments.ts), before any read.
  * advance() brings a held snapshot up to date without a new read lock: when nothing was
  * published since, or only this connection's own commits of the same WAL generation (its read
  * mark then lags the frames it reads, which is safe and only limits checkpoints:
