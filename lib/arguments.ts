@@ -18,6 +18,9 @@
  * Invariant: the check reads only `arguments.length` and the extra arguments themselves, never
  * the declared ones; callers test `arguments.length > declared` first, so a verb on a hot path
  * (commit, sequence, readSync) pays one comparison when called right.
+ *
+ * Also here: describeValue (a bad value named without String()), and the real sizes of the
+ * caller's typed arrays (uint8Length, uint32Length, viewBytes), read with the intrinsic getters.
  */
 import { WalnutError, walnutError } from './errors';
 
@@ -110,6 +113,11 @@ const dataViewView = { buffer: intrinsic<ArrayBufferLike>(DataView.prototype, 'b
  */
 export function uint8Length(v: unknown): number {
   return v instanceof Uint8Array && typedArrayTag.call(v) === 'Uint8Array' ? typedArrayLength.call(v) : -1;
+}
+
+/** uint8Length for a Uint32Array (snapshot.framesOf's out): its real number of entries, or -1 for anything else. */
+export function uint32Length(v: unknown): number {
+  return v instanceof Uint32Array && typedArrayTag.call(v) === 'Uint32Array' ? typedArrayLength.call(v) : -1;
 }
 
 /**

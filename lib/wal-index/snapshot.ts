@@ -16,14 +16,15 @@
  * A store's snapshot may also see that store's sequenced commits that are not durable yet
  * (commit/sequencer.ts, attached by the store as `pending`): every read and dbSize consult
  * them first; frameOf()/framesOf() still describe the WAL only. A snapshot whose pending
- * commits failed reads nothing more (each read throws that failure).
+ * commits failed reads nothing more (each read throws that failure). Caller buffers (readInto's
+ * out, framesOf's Uint32Array) are checked by their own size (arguments.ts), before any read.
  * advance() brings a held snapshot up to date without a new read lock: when nothing was
  * published since, or only this connection's own commits of the same WAL generation (its read
  * mark then lags the frames it reads, which is safe and only limits checkpoints:
  * WalIndex.followOwnCommits). A parked snapshot (park(), idle between a connection's
  * transactions until its next advance()) may be brought forward by its connection at any time.
  */
-import { extraArgumentError, refuseExtraArguments, describeValue, uint8Length } from '../arguments';
+import { extraArgumentError, refuseExtraArguments, describeValue, uint8Length, uint32Length } from '../arguments';
 import { CONSTRUCT_KEY, refuseDirectConstruction, refuseOutsideCall } from '../constructed';
 import { walnutError } from '../errors';
 import type { ShmHeader } from '../format/shm-header';
@@ -293,8 +294,12 @@ export class Snapshot {
    */
   framesOf(firstPgno: number, out: Uint32Array): boolean {
     this.#check(firstPgno);
-    this.#check(firstPgno + Math.max(0, out.length - 1));
-    const inWal = Math.min(out.length, this.#state.dbSize - firstPgno + 1);
+    // checked here, not only by the addon's lookup (which an empty WAL never reaches), and by its
+    // own size, not a `length` the caller's object says
+    const entries = uint32Length(out);
+    if (entries < 0) throw walnutError('WALNUT_INVALID_ARGUMENT', `out must be a Uint32Array, not ${describeValue(out)}`, { reason: 'out' });
+    this.#check(firstPgno + Math.max(0, entries - 1));
+    const inWal = Math.min(entries, this.#state.dbSize - firstPgno + 1);
     if (this.#state.mxFrame === 0 || inWal <= 0) {
       out.fill(0);
       return false;

@@ -1,5 +1,6 @@
 // Spawning real child processes for tests (lock holders, fault-injection runs, crash trials).
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { expect } from 'vitest';
@@ -64,6 +65,36 @@ export async function sqliteWriters(db: string, count: number, seconds: number, 
     if (!/^\d+$/.test(out.trim())) throw new Error(`sqlite-writer.py printed ${JSON.stringify(out)}, not its commit count`);
     return a + Number(out.trim());
   }, 0);
+}
+
+/**
+ * python3's sqlite3 on `file` (busy timeout 5 s, autocommit) running `body` with connection `c`,
+ * then closing it; resolves with its stdout, trimmed. Asynchronous: a walnut connection in this
+ * process lets WRITE and its read marks go only when the event loop turns.
+ */
+export function pythonSqlite(file: string, body: string): Promise<string> {
+  const script = `import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)\n${body}\nc.close()\n`;
+  const child = spawn('python3', ['-c', script, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  return new Promise((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`python3 exited with ${code}: ${err}`)))));
+}
+
+/** Process `pid` has `file` open (a descriptor of it in /proc). */
+export function processHasOpen(pid: number, file: string): boolean {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === file;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 /** Runs a python3 script (its stderr passed through); resolves with its whole stdout once it exits 0. */

@@ -2,14 +2,18 @@
 // (a WAL of 4+ wal-index segments, 16,000+ frames, another process writing): a store's own
 // pages committed again unchanged, in whole-database commits (small pages make it quick), and
 // the wal-index header's mxFrame read from the -shm as any connection sees it; or SQLite's own
-// (sqliteLargeWal: one-row commits, page 1 in every one that grows the file).
+// (sqliteLargeWal: one-row commits, page 1 in every one that grows the file); or a python3
+// sqlite3 process growing it beside the test's own writers (startWalFiller).
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 
 import type { Store } from '../../lib/commit/store';
 import { SHM_INDEX_HEADER_BYTES } from '../../lib/format/shm-header';
-import { WAIT_MS } from './until';
+import { WalnutFile } from '../../lib/io/file';
+import { readLines } from './child-lines';
+import { until, WAIT_MS } from './until';
 
 /** The last frame wal-index segment k indexes (1-based frames): segment 0 holds 4,062, each later one 4,096. */
 export function segmentEnd(k: number): number {
@@ -31,10 +35,27 @@ export function shmMxFrame(db: string): number {
   return mxFrame;
 }
 
-/** shmMxFrame, or null while the -shm is missing or shorter than its header (the first connection to open the database is rebuilding it). */
+/**
+ * shmMxFrame, or null while the -shm is missing or shorter than its header (the first connection
+ * to open the database is rebuilding it). Read through WalnutFile, not node:fs: closing a
+ * descriptor of the -shm drops every POSIX lock this process holds on it, and a test may have a
+ * better-sqlite3 connection to the database open in this process (its read mark, its DMS lock);
+ * walnut keeps such a descriptor open until those locks are gone (native/fd_registry.h).
+ */
 function liveShmMxFrame(db: string): number | null {
-  const shm = fs.existsSync(`${db}-shm`) ? fs.readFileSync(`${db}-shm`) : null;
-  return shm !== null && shm.length >= SHM_INDEX_HEADER_BYTES ? shm.readUInt32LE(16) : null;
+  let shm: WalnutFile;
+  try {
+    shm = WalnutFile.openSync(`${db}-shm`, { readOnly: true });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'WALNUT_CANTOPEN' && !fs.existsSync(`${db}-shm`)) return null;
+    throw e;
+  }
+  try {
+    const header = new Uint8Array(SHM_INDEX_HEADER_BYTES);
+    return shm.readSync(header, 0, header.length, 0) === header.length ? Buffer.from(header.buffer).readUInt32LE(16) : null;
+  } finally {
+    shm.closeSync();
+  }
 }
 
 /**
@@ -110,4 +131,60 @@ export function page1Frames(wal: string): { count: number; newest: number } {
     newest = f;
   }
   return { count, newest };
+}
+
+/** A running sqlite-wal-filler.py (see there). */
+export interface WalFiller {
+  /** Resolves once the WAL holds the frames asked for (or the process ended before). */
+  filled: Promise<void>;
+  /** Every row the process committed, once it has closed its connection and exited 0. */
+  done: Promise<number>;
+  /** Ends its one-row commits (it may not have filled the WAL yet: it does that first). */
+  stop: () => void;
+}
+
+/**
+ * Starts python3 growing the WAL of `db` (WAL mode, `table`(v) there) to `frames` frames in
+ * 100-row transactions, then committing one row at a time until stop() (test/helpers/
+ * sqlite-wal-filler.py).
+ */
+export function startWalFiller(db: string, frames: number, table: string): WalFiller {
+  const stopFile = `${db}.filler-stop`;
+  fs.rmSync(stopFile, { force: true });
+  const child = spawn('python3', [path.join(__dirname, 'sqlite-wal-filler.py'), db, String(frames), stopFile, table], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let rows = -1;
+  let markFilled!: () => void;
+  const filled = new Promise<void>((resolve) => (markFilled = resolve));
+  const ended = readLines(child, (line) => {
+    if (line === 'filled') markFilled();
+    if (line.startsWith('done ')) rows = Number(line.slice(5));
+  });
+  const done = ended.then((r) => {
+    if (r.code !== 0 || rows < 0) throw new Error(`sqlite-wal-filler.py: exit ${r.code ?? r.signal} ${r.stderr}`);
+    return rows;
+  });
+  done.catch(() => undefined); // (a test that awaits filled only still sees the failure through it)
+  return { filled: Promise.race([filled, done.then(() => undefined)]), done, stop: () => fs.writeFileSync(stopFile, '') };
+}
+
+/**
+ * Runs `commit` (one commit of the test's own writer) again and again until `filler` has filled
+ * the WAL, and then `more` times, each time once another connection (python3) has committed
+ * since the last one (the -shm's mxFrame moved): commits back to back starve a sqlite3 writer
+ * sleeping in its busy handler (README, known) and run the WAL far past the frames asked for
+ * (400,000 frames, not 17,500, at load 10). Returns how many commits ran.
+ */
+export async function commitBetweenFillerTurns(db: string, filler: WalFiller, commit: () => Promise<unknown>, more = 0): Promise<number> {
+  let filled = false;
+  void filler.filled.then(() => (filled = true));
+  let commits = 0;
+  for (let after = 0; !filled || after < more; after += filled ? 1 : 0) {
+    await commit();
+    commits++;
+    const mine = shmMxFrame(db);
+    const waitingForFill = !filled;
+    await until(() => (waitingForFill && filled) || shmMxFrame(db) !== mine, WAIT_MS, () => mine);
+  }
+  await filler.filled;
+  return commits;
 }

@@ -1,6 +1,7 @@
 // Databases SQLite builds for the integrity tests, and SQLite's own view of their pages (the
 // dbstat virtual table and the freelist), so damage can be aimed at a page of a known role
 // without using walnut's parser to find it.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -178,4 +179,33 @@ export async function linkOf(store: Store, pgno: number): Promise<Buffer> {
   } finally {
     snap.release();
   }
+}
+
+/** A new WAL-mode database SQLite (better-sqlite3) makes at `file` with `pageSize` pages and the schema `sql`, closed again; returns `file`. */
+export function walDatabase(file: string, pageSize: number, sql: string): string {
+  const db = new Database(file);
+  try {
+    db.pragma(`page_size = ${pageSize}`);
+    db.pragma('journal_mode = WAL');
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+  return file;
+}
+
+/**
+ * `read` (what sqlite3 reads of a database file) gives `expected` through the live -shm of
+ * `file` and from a copy of the database and -wal that SQLite must recover (no -shm: the WAL's
+ * checksum chain as written), with sqlite3's integrity_check ok on both.
+ */
+export function expectSameAfterRecovery(file: string, read: (file: string) => string, expected: string): void {
+  const integrity = (f: string) => execFileSync('sqlite3', [f, 'PRAGMA integrity_check;'], { encoding: 'utf8' }).trim();
+  expect(read(file)).toBe(expected);
+  expect(integrity(file)).toBe('ok');
+  const copy = `${file}.copy${Math.random().toString(16).slice(2)}.db`;
+  fs.copyFileSync(file, copy);
+  fs.copyFileSync(`${file}-wal`, `${copy}-wal`);
+  expect(read(copy), 'after a recovery').toBe(expected);
+  expect(integrity(copy), 'after a recovery').toBe('ok');
 }

@@ -12,29 +12,19 @@
 // without the lock after walnut's own commit (the wal-index header unchanged) is still refused by
 // the header and size checks the append keeps: nothing is written into a hole or under a header
 // whose salts disown the new frames (acknowledged, then dropped by the next recovery).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { inspect, open } from '../../lib/index';
 import { openDatabase, type Database } from '../../lib/sql';
+import { pythonSqlite } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
+import { expectSameAfterRecovery } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
-
-/** python3's sqlite3 on `file` (busy timeout 5 s), running `body` with connection `c`; its stdout. */
-function python(file: string, body: string): Promise<string> {
-  const script = `import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)\n${body}\nc.close()\n`;
-  const child = spawn('python3', ['-c', script, file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  // asynchronous: walnut lets WRITE and its read marks go only when the event loop turns
-  return new Promise((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`python3 exited with ${code}: ${err}`)))));
-}
 
 const cli = (file: string, sql: string): string => execFileSync('sqlite3', [file, sql], { encoding: 'utf8' }).trim();
 
@@ -56,17 +46,6 @@ async function insert(db: Database, w: number, rows: number): Promise<void> {
   for (let i = 0; i < rows; i++) await db.run('INSERT INTO t(w, v) VALUES (?, randomblob(200))', [w]);
 }
 
-/** sqlite3 reads the same rows through the live -shm and from a copy of the files it must recover (no -shm). */
-function expectBothReads(file: string, expected: string): void {
-  expect(rowsByWriter(file)).toBe(expected);
-  expect(cli(file, 'PRAGMA integrity_check;')).toBe('ok');
-  const copy = `${file}.copy${Math.random().toString(16).slice(2)}.db`;
-  fs.copyFileSync(file, copy);
-  fs.copyFileSync(`${file}-wal`, `${copy}-wal`);
-  expect(rowsByWriter(copy)).toBe(expected);
-  expect(cli(copy, 'PRAGMA integrity_check;')).toBe('ok');
-}
-
 describe('walnut commits between changes another process makes to the WAL', () => {
   it('over frames a rolled-back sqlite3 transaction spilled, after a sqlite3 commit, after a TRUNCATE checkpoint: every row as committed, the WAL chain valid', async () => {
     const file = path.join(dir, 'window.db');
@@ -77,22 +56,22 @@ describe('walnut commits between changes another process makes to the WAL', () =
 
       // a spilled transaction, rolled back: frames of this generation after mxFrame, header unchanged
       const before = fs.readFileSync(`${file}-shm`).subarray(0, 48);
-      await python(file, "c.execute('PRAGMA cache_size = 2')\nc.execute('BEGIN IMMEDIATE')\nfor i in range(200): c.execute('INSERT INTO t(w, v) VALUES (9, randomblob(3000))')\nc.execute('ROLLBACK')");
+      await pythonSqlite(file, "c.execute('PRAGMA cache_size = 2')\nc.execute('BEGIN IMMEDIATE')\nfor i in range(200): c.execute('INSERT INTO t(w, v) VALUES (9, randomblob(3000))')\nc.execute('ROLLBACK')");
       expect(fs.readFileSync(`${file}-shm`).subarray(0, 48).equals(before)).toBe(true);
       expect(slotAfterLastCommit(file, 4096).liveFrameAfter).toBe(true); // the case is real
       await insert(db, 1, 5);
-      expectBothReads(file, '1|10');
+      expectSameAfterRecovery(file, rowsByWriter, '1|10');
 
-      await python(file, "c.execute('INSERT INTO t(w, v) VALUES (2, randomblob(200))')");
+      await pythonSqlite(file, "c.execute('INSERT INTO t(w, v) VALUES (2, randomblob(200))')");
       await insert(db, 1, 5);
-      expectBothReads(file, '1|15 2|1');
+      expectSameAfterRecovery(file, rowsByWriter, '1|15 2|1');
 
-      expect(await python(file, "print(c.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone())")).toBe('(0, 0, 0)');
+      expect(await pythonSqlite(file, "print(c.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone())")).toBe('(0, 0, 0)');
       expect(fs.statSync(`${file}-wal`).size).toBe(0);
       await insert(db, 1, 5);
-      await python(file, "c.execute('INSERT INTO t(w, v) VALUES (2, randomblob(200))')");
+      await pythonSqlite(file, "c.execute('INSERT INTO t(w, v) VALUES (2, randomblob(200))')");
       await insert(db, 1, 5);
-      expectBothReads(file, '1|25 2|2');
+      expectSameAfterRecovery(file, rowsByWriter, '1|25 2|2');
       expect((await db.get('SELECT count(*) AS n FROM t')) as { n: number }).toEqual({ n: 27 });
     } finally {
       await db.close();

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { shmMxFrame } from '../helpers/large-wal';
-import { spawnOutput } from '../helpers/children';
+import { processHasOpen, spawnOutput } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
 import { until, WAIT_MS } from '../helpers/until';
 
@@ -78,21 +78,6 @@ async function interrupted(args: string[], signal: NodeJS.Signals, underWay: (pi
   }
 }
 
-/** Process `pid` has `file` open (a descriptor in /proc). */
-function hasOpen(pid: number, file: string): boolean {
-  try {
-    return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === file;
-      } catch {
-        return false;
-      }
-    });
-  } catch {
-    return false;
-  }
-}
-
 describe('walnut commands beside a sqlite3 writer, past 16,000 WAL frames', () => {
   it('inspect, verify and export agree with SQLite; SIGINT/SIGTERM/SIGHUP mid-command leave no temporary file and the database whole', async () => {
     const db = path.join(dir, 'app.db');
@@ -148,7 +133,7 @@ describe('walnut commands beside a sqlite3 writer, past 16,000 WAL frames', () =
           fs.rmSync(path.join(dir, `x-${signal}.db`));
         }
         // verify: under way once it has opened the WAL a second time (its own scan)
-        const v = await interrupted(['verify', db, '--json'], signal, (pid) => hasOpen(pid, `${fs.realpathSync(db)}-wal`));
+        const v = await interrupted(['verify', db, '--json'], signal, (pid) => processHasOpen(pid, `${fs.realpathSync(db)}-wal`));
         outcomes.push(`verify ${signal}: ${v.signal ?? v.code}`);
         expect(v.signal ?? (v.code === 0 ? signal : v.code), v.stderr).toBe(signal);
         // restore: under way once its hidden temporary file beside the target exists

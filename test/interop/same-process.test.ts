@@ -12,7 +12,6 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it, vi } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import { isWalnutError } from '../../lib/errors';
 import { createExportStream } from '../../lib/export/stream';
 import { inspect } from '../../lib/integrity/inspect';
 import { verify } from '../../lib/integrity/verify';
@@ -20,6 +19,7 @@ import { WalnutFile } from '../../lib/io/file';
 import { NativeFile } from '../../lib/native';
 import { WalIndex } from '../../lib/wal-index/wal-index';
 import { SqlitePeer } from '../helpers/children';
+import { commitsToUserVersion } from '../helpers/commit';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -287,21 +287,7 @@ con.close()
     // walnut: page 1's user_version counts its commits (a read-modify-write of page 1)
     const store = await open(file, { keepWal: true });
     let walnutAcked = 0;
-    const walnutLoop = (async () => {
-      while (!stop) {
-        const tx = store.begin();
-        const page1 = await tx.read(1);
-        page1.writeUInt32BE(page1.readUInt32BE(60) + 1, 60);
-        tx.write(1, page1);
-        try {
-          await tx.commit();
-          walnutAcked++;
-        } catch (e) {
-          if (!isWalnutError(e, 'WALNUT_CONFLICT') && !isWalnutError(e, 'WALNUT_BUSY')) throw e;
-        }
-        await sleep(2); // leave the write lock to the others now and then
-      }
-    })();
+    const walnutLoop = commitsToUserVersion(store, () => stop).then((n) => (walnutAcked = n));
     // and stores, inspections and checkpoints coming and going
     let churned = 0;
     const churnLoop = (async () => {
