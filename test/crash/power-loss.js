@@ -5,7 +5,7 @@
 // 4096 bytes): each such sector is either lost (old bytes), written (new bytes) or zero-filled. Recovery must keep every commit of the current generation synced by point k, and
 // every commit it keeps must be exactly one that was written (nothing torn, nothing mixed), and
 // the recovered WAL must take the next commit (overwriting whatever torn frames follow it).
-// Shared by the vitest suite and `npm run test:power-loss -- --cases N`.
+// Shared by the vitest suite and `npm run test:power-loss -- --cases N [--seed S]`.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -139,9 +139,12 @@ module.exports = { powerLossCases };
 
 if (require.main === module) {
   const os = require('node:os');
-  const i = process.argv.indexOf('--cases');
-  const cases = i > 0 ? Number(process.argv[i + 1]) : 10_000;
-  const seed = Date.now() % 2 ** 31;
+  const arg = (name, otherwise) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? Number(process.argv[i + 1]) : otherwise;
+  };
+  const cases = arg('cases', 10_000);
+  const seed = arg('seed', Date.now() % 2 ** 31); // the summary prints it: --seed S runs those cases again
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-power-'));
   const t0 = Date.now();
   const r = powerLossCases({ cases, seed, dir });

@@ -470,8 +470,10 @@ async function main() {
     for (const until = Date.now() + ms; running && Date.now() < until; ) await sleep(Math.min(200, until - Date.now()));
   };
   const loops = [];
+  /** A loop's own error (a child that does not start again, say) is a failure of the soak, not an unhandled rejection that ends it without its numbers and leaves nats-server running. */
+  const loop = (what, body) => loops.push(body().catch((e) => fail(`${what}: ${e && e.stack ? e.stack : e}`)));
   // kills: raw, raw, py, ...
-  if (PARTS.has('kill') && PARTS.has('raw') && PARTS.has('py')) loops.push((async () => {
+  if (PARTS.has('kill') && PARTS.has('raw') && PARTS.has('py')) loop('kills', async () => {
     for (let i = 0; running; i++) {
       await nap(KILL_EVERY_MS * (0.5 + Math.random()));
       if (!running) break;
@@ -488,10 +490,10 @@ async function main() {
       else await startPy();
       numbers.restarts++;
     }
-  })());
+  });
   // WAL frames (peak), WAL generations (a new salt-1 in its header) and reads of the replica
   let lastSalt = null;
-  loops.push((async () => {
+  loop('WAL watch', async () => {
     while (running) {
       numbers.walPeakFrames = Math.max(numbers.walPeakFrames, walFrames());
       const salt = walSalt();
@@ -503,9 +505,9 @@ async function main() {
       if (PARTS.has('raw')) rawStarved();
       await sleep(250);
     }
-  })());
+  });
   // a held snapshot until the WAL passes 16,000 frames (or 40 s)
-  if (PARTS.has('pin')) loops.push((async () => {
+  if (PARTS.has('pin')) loop('pins', async () => {
     await nap(Math.min(PIN_EVERY_MS / 3, SECONDS * 300));
     while (running) {
       const snap = await store.snapshot();
@@ -518,21 +520,21 @@ async function main() {
       log(`pin released at ${f} WAL frames`);
       await nap(PIN_EVERY_MS * (0.5 + Math.random()));
     }
-  })());
+  });
   // walnut verify
-  if (PARTS.has('verify')) loops.push((async () => {
+  if (PARTS.has('verify')) loop('verify', async () => {
     while (running) {
       await nap(8000);
       if (running) await verifyOnce('live');
     }
-  })());
+  });
   // progress
-  loops.push((async () => {
+  loop('progress', async () => {
     while (running) {
       await nap(15_000);
       log(`raw ${numbers.rawCommits} sql ${numbers.sqlTransactions} py ${numbers.pyTransactions} cli ${numbers.cliInserts}; WAL now ${walFrames()}, peak ${numbers.walPeakFrames}; replica ${JSON.stringify(replica.lag())}`);
     }
-  })());
+  });
 
   while (Date.now() < end) await sleep(500);
   running = false;
