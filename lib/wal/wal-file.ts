@@ -225,6 +225,16 @@ function takeNothingWritten(e: unknown): boolean {
   return true;
 }
 
+/** Zeros that WalFile's invalidation writes (never written to: lent to every such write at once). */
+const ZERO_CHUNK = new Uint8Array(1 << 16);
+
+/** `length` bytes of zeros as buffers for one writev (ZERO_CHUNK, then a part of it). */
+function zeroRun(length: number): Uint8Array[] {
+  const run: Uint8Array[] = [];
+  for (let left = length; left > 0; left -= ZERO_CHUNK.length) run.push(left >= ZERO_CHUNK.length ? ZERO_CHUNK : ZERO_CHUNK.subarray(0, left));
+  return run;
+}
+
 export class WalFile {
   readonly path: string;
   readonly #file: WalnutFile;
@@ -595,7 +605,7 @@ export class WalFile {
         this.#header = null; // written in part, or unsynced: what offset 0 holds is unknown
         throw e;
       }
-      if (!takeNothingWritten(e) && !(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !(await this.#invalidate(plan.offset, plan.frames))) markOutcomeUnknown(e);
       this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
       throw e;
     }
@@ -672,7 +682,7 @@ export class WalFile {
       await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.nativePgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
     } catch (e) {
       if (isStaleWindow(e)) throw e;
-      if (!takeNothingWritten(e) && !(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !(await this.#invalidate(plan.offset, plan.frames))) markOutcomeUnknown(e);
       this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
       throw e;
     }
@@ -680,33 +690,50 @@ export class WalFile {
   }
 
   /**
-   * Makes frame `first` and every frame after it invisible to recovery, durably: its header is
-   * zeroed (page number 0 ends the chain there for SQLite's recovery and walnut's) and the file
-   * synced, in one operation. For frames written but never published, whose callers are told
-   * they failed (a write or sync that failed, a publish that failed after the write): without
-   * it a reopen, or a power loss after an unsynced zeroing, could bring them back as committed.
-   * False when the write or the sync failed: whether those frames survive is then unknown.
+   * Makes frames `first`..`last` invisible to recovery, durably: every byte of them the file
+   * holds is zeroed (a zero header, page number 0, ends the chain there for SQLite's recovery and
+   * walnut's) and the file synced, in one operation. For frames written but never published,
+   * whose callers are told they failed (a write or sync that failed, a publish that failed after
+   * the write): without it a reopen, or a power loss after an unsynced zeroing, could bring them
+   * back as committed. Every frame, not the first one's header only: the next append starts at
+   * `first`, and when it is the failed batch's first commits again, byte for byte (a caller
+   * retrying its transaction), its frames have the same checksums, so the failed batch's later
+   * frames, past the append's end, continued a valid chain and recovery read their commits
+   * (test/interop/failed-batch-tail.test.ts). Only up to the file's end: zeros past it would
+   * allocate space (a failure at ENOSPC). False when the write or the sync failed: whether those
+   * frames survive is then unknown.
    */
-  invalidateFrom(first: number): Promise<boolean> {
-    return this.#invalidateAt(frameOffset(first, this.#pageSize));
+  invalidateFrom(first: number, last: number): Promise<boolean> {
+    return this.#invalidate(frameOffset(first, this.#pageSize), last - first + 1);
   }
 
-  #invalidateAt(offset: number): Promise<boolean> {
-    return this.#file.writev([new Uint8Array(FRAME_HEADER_SIZE)], offset, 'data').then(() => true, () => false);
-  }
-
-  /** invalidateFrom on the calling thread (after an append that ran there: appendSync). */
-  invalidateFromSync(first: number): boolean {
-    return this.#invalidateAtSync(frameOffset(first, this.#pageSize));
-  }
-
-  #invalidateAtSync(offset: number): boolean {
+  async #invalidate(offset: number, frames: number): Promise<boolean> {
     try {
-      this.#file.writevSync([new Uint8Array(FRAME_HEADER_SIZE)], offset, 'data');
+      const size = await this.#file.size();
+      await this.#file.writevLent(zeroRun(this.#invalidLength(offset, frames, size)), offset, 'data');
       return true;
     } catch {
       return false;
     }
+  }
+
+  /** invalidateFrom on the calling thread (after an append that ran there: appendSync). */
+  invalidateFromSync(first: number, last: number): boolean {
+    return this.#invalidateSync(frameOffset(first, this.#pageSize), last - first + 1);
+  }
+
+  #invalidateSync(offset: number, frames: number): boolean {
+    try {
+      this.#file.writevSync(zeroRun(this.#invalidLength(offset, frames, this.#file.sizeSync())), offset, 'data');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The bytes #invalidate zeroes from `offset`: `frames` frames, cut at the file's `size`, at least one frame header. */
+  #invalidLength(offset: number, frames: number, size: number): number {
+    return Math.max(FRAME_HEADER_SIZE, Math.min(frames * (FRAME_HEADER_SIZE + this.#pageSize), size - offset));
   }
 
   /**
@@ -725,7 +752,7 @@ export class WalFile {
       nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.nativePgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
     } catch (e) {
       if (isStaleWindow(e)) throw e;
-      if (!takeNothingWritten(e) && !this.#invalidateAtSync(plan.offset)) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !this.#invalidateSync(plan.offset, plan.frames)) markOutcomeUnknown(e);
       try {
         this.#fileSize = this.#file.sizeSync();
       } catch {
@@ -756,7 +783,7 @@ export class WalFile {
       if (stage === undefined) throw e; // refused before anything was written
       delete (e as { stage?: string }).stage;
       if (stage === 'publish') this.#adoptAppend(plan);
-      if (!takeNothingWritten(e) && !this.#invalidateAtSync(plan.offset)) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !this.#invalidateSync(plan.offset, plan.frames)) markOutcomeUnknown(e);
       if (stage === 'write') {
         try {
           this.#fileSize = this.#file.sizeSync();
