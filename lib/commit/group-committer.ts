@@ -949,6 +949,8 @@ export class GroupCommitter {
     let frames = 0;
     // the batch writes another lane member's commit (counted again as it is published, below)
     let forAnother = false;
+    // past a refusal (#breakChain): the commits from here that went back to the queue, unchecked
+    let requeuedFrom = batch.length;
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       if (p.conflict && this.#conflicts(p.conflict, gen, written)) {
@@ -964,6 +966,7 @@ export class GroupCommitter {
         p.reject(refusal);
         if (accepted === batch) accepted = batch.slice(0, i);
         this.#breakChain(refusal, [p], batch.slice(i + 1));
+        requeuedFrom = i + 1;
         break;
       }
       const top = p.pages[p.pages.length - 1]!.pgno; // sorted
@@ -977,6 +980,7 @@ export class GroupCommitter {
         p.reject(e);
         if (accepted === batch) accepted = batch.slice(0, i);
         this.#breakChain(e, [p], batch.slice(i + 1));
+        requeuedFrom = i + 1;
         break;
       }
       const pages = size > dbSize ? this.#withRegrownZeros(p.pages, dbSize, size, gen, txns) : p.pages;
@@ -990,8 +994,15 @@ export class GroupCommitter {
       if (accepted !== batch) accepted.push(p);
       frames += pages.length;
     }
-    // every set is checked (WRITE held): their read marks must not keep this append from restarting the WAL
-    for (const p of batch) if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
+    // every set checked (WRITE held): their read marks must not keep this append from restarting
+    // the WAL. Not those of the transactions a refusal sent back to the queue: unchecked, they are
+    // checked against frames committed since their snapshots in a later batch, and a restart
+    // meanwhile (this very append's, once their marks were gone) would hide those frames from the
+    // check (a lost update: test/unit/commit-chain.test.ts)
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      if (p.conflict?.snapshot !== undefined && (i < requeuedFrom || p.settled)) this.#releaseSnapshot(p.conflict.snapshot);
+    }
     if (accepted.length === 0) return;
     // `gen` is still the live header: WRITE is held, and only this connection publishes under it
     // a failure rejects the batch: nothing is written yet; null: nothing to wait for
