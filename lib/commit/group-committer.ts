@@ -117,10 +117,10 @@
  *      PageChanged while the commits after it go, so no caller can count on a later commit
  *      failing with it; any other failure of it leaves the store as that conflict does
  *      (nothing of it visible, its snapshot released);
- *  (4) the WAL: a failed write left its frames unpublished, and zeroed (WalFile.invalidateFrom:
- *      every frame, so that no later batch shorter than it leaves a valid tail of it to a
- *      recovery), and the next batch appends at the published end over them, as it did after
- *      resumeCommits() (which mends only the chain).
+ *  (4) the WAL: a failed write left its frames unpublished, their headers zeroed
+ *      (WalFile.invalidateFrom: every frame's, so that no later batch shorter than it leaves a
+ *      valid tail of it to a recovery), and the next batch appends at the published end over
+ *      them, as it did after resumeCommits() (which mends only the chain).
  * Its failure answers its own caller; other callers lose nothing. (The soak's raw committers,
  * 64 Transactions beside python3's RESTART and TRUNCATE checkpoints, lost 111,463 commits to
  * ChainBroken against 7,106 written in 30 s, all from 4,710 CheckpointWaits failures.) A

@@ -225,14 +225,24 @@ function takeNothingWritten(e: unknown): boolean {
   return true;
 }
 
-/** Zeros that WalFile's invalidation writes (never written to: lent to every such write at once). */
-const ZERO_CHUNK = new Uint8Array(1 << 16);
+/** The 24 zeros WalFile's invalidation writes over a frame header (never written to: lent to every such write). */
+const ZERO_FRAME_HEADER = new Uint8Array(FRAME_HEADER_SIZE);
 
-/** `length` bytes of zeros as buffers for one writev (ZERO_CHUNK, then a part of it). */
-function zeroRun(length: number): Uint8Array[] {
-  const run: Uint8Array[] = [];
-  for (let left = length; left > 0; left -= ZERO_CHUNK.length) run.push(left >= ZERO_CHUNK.length ? ZERO_CHUNK : ZERO_CHUNK.subarray(0, left));
-  return run;
+/**
+ * The file offsets of the frame headers in `bytes` (read from file offset `offset`, frames of
+ * `frameSize` bytes back to back) that are not all zeros: the frames an invalidation must zero.
+ */
+function liveFrameHeaders(bytes: Uint8Array, offset: number, frameSize: number): number[] {
+  const live: number[] = [];
+  for (let at = 0; at + FRAME_HEADER_SIZE <= bytes.length; at += frameSize) {
+    for (let i = at; i < at + FRAME_HEADER_SIZE; i++) {
+      if (bytes[i] !== 0) {
+        live.push(offset + at);
+        break;
+      }
+    }
+  }
+  return live;
 }
 
 export class WalFile {
@@ -690,18 +700,20 @@ export class WalFile {
   }
 
   /**
-   * Makes frames `first`..`last` invisible to recovery, durably: every byte of them the file
-   * holds is zeroed (a zero header, page number 0, ends the chain there for SQLite's recovery and
-   * walnut's) and the file synced, in one operation. For frames written but never published,
+   * Makes frames `first`..`last` invisible to recovery, durably: the header of each of them the
+   * file holds is zeroed (page number 0 ends the chain there for SQLite's recovery and walnut's),
+   * the first one's always, then the file is synced. For frames written but never published,
    * whose callers are told they failed (a write or sync that failed, a publish that failed after
    * the write): without it a reopen, or a power loss after an unsynced zeroing, could bring them
-   * back as committed. Every frame, not the first one's header only: the next append starts at
-   * `first`, and when it is the failed batch's first commits again, byte for byte (a caller
+   * back as committed. Every frame's header, not the first one's only: the next append starts
+   * at `first`, and when it is the failed batch's first commits again, byte for byte (a caller
    * retrying its transaction), its frames have the same checksums, so the failed batch's later
    * frames, past the append's end, continued a valid chain and recovery read their commits
-   * (test/interop/failed-batch-tail.test.ts). Only up to the file's end: zeros past it would
-   * allocate space (a failure at ENOSPC). False when the write or the sync failed: whether those
-   * frames survive is then unknown.
+   * (test/interop/failed-batch-tail.test.ts). Headers that read as zeros are not written: past
+   * what the failed write put in the file there may be a hole (a WAL extended without
+   * allocating: native/frames.cc), and zeros written there would need space the full disk that
+   * failed the write does not have (test/hostile/full-disk-wal-growth). False when a read,
+   * write or the sync failed: whether those frames survive is then unknown.
    */
   invalidateFrom(first: number, last: number): Promise<boolean> {
     return this.#invalidate(frameOffset(first, this.#pageSize), last - first + 1);
@@ -709,8 +721,10 @@ export class WalFile {
 
   async #invalidate(offset: number, frames: number): Promise<boolean> {
     try {
-      const size = await this.#file.size();
-      await this.#file.writevLent(zeroRun(this.#invalidLength(offset, frames, size)), offset, 'data');
+      const bytes = new Uint8Array(this.#invalidRange(offset, frames, await this.#file.size()));
+      if (bytes.length > 0) await this.#file.read(bytes, 0, bytes.length, offset);
+      const headers = this.#headersToZero(bytes, offset);
+      for (let i = 0; i < headers.length; i++) await this.#file.writevLent([ZERO_FRAME_HEADER], headers[i]!, i === headers.length - 1 ? 'data' : 'none');
       return true;
     } catch {
       return false;
@@ -724,16 +738,25 @@ export class WalFile {
 
   #invalidateSync(offset: number, frames: number): boolean {
     try {
-      this.#file.writevSync(zeroRun(this.#invalidLength(offset, frames, this.#file.sizeSync())), offset, 'data');
+      const bytes = new Uint8Array(this.#invalidRange(offset, frames, this.#file.sizeSync()));
+      if (bytes.length > 0) this.#file.readSync(bytes, 0, bytes.length, offset);
+      const headers = this.#headersToZero(bytes, offset);
+      for (let i = 0; i < headers.length; i++) this.#file.writevSync([ZERO_FRAME_HEADER], headers[i]!, i === headers.length - 1 ? 'data' : 'none');
       return true;
     } catch {
       return false;
     }
   }
 
-  /** The bytes #invalidate zeroes from `offset`: `frames` frames, cut at the file's `size`, at least one frame header. */
-  #invalidLength(offset: number, frames: number, size: number): number {
-    return Math.max(FRAME_HEADER_SIZE, Math.min(frames * (FRAME_HEADER_SIZE + this.#pageSize), size - offset));
+  /** The bytes of `frames` frames from `offset` the file of `size` bytes holds (#invalidate reads them). */
+  #invalidRange(offset: number, frames: number, size: number): number {
+    return Math.max(0, Math.min(frames * (FRAME_HEADER_SIZE + this.#pageSize), size - offset));
+  }
+
+  /** The frame headers #invalidate zeroes, `bytes` read from `offset`: the first one, and every other that is not zeros. */
+  #headersToZero(bytes: Uint8Array, offset: number): number[] {
+    const live = liveFrameHeaders(bytes, offset, FRAME_HEADER_SIZE + this.#pageSize);
+    return live[0] === offset ? live : [offset, ...live];
   }
 
   /**

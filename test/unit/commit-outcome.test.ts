@@ -37,7 +37,7 @@ async function pageValues(db: string, pgnos: number[]): Promise<number[]> {
 }
 
 describe('a batch whose WAL sync failed', () => {
-  it.skipIf(!hasStrace)('its frames are invalidated durably: the zeros over them are synced before the failure is reported', async () => {
+  it.skipIf(!hasStrace)('its frames are invalidated durably: the zeroed frame headers are synced before the failure is reported', async () => {
     const db = fresh();
     const trace = `${db}.strace`;
     const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=openat,pwrite64,pwritev,fdatasync,fsync', process.execPath, path.join(HELPERS, 'store-fault-child.js'), db, 'fsyncEIO'], {
@@ -49,10 +49,13 @@ describe('a batch whose WAL sync failed', () => {
     for (const b of out.batch) expect(b).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
     const lines = fs.readFileSync(trace, 'utf8').split('\n');
     const wal = /openat\(AT_FDCWD, "[^"]*-wal", [^)]*\) = (\d+)/.exec(lines.find((l) => /-wal", .*O_RDWR/.test(l))!)![1];
-    // the zeroing: zeros over the failed batch's three frames (frames 2..4: 3 x 4120 bytes from
-    // 32 + 4120), not its first frame header only (WalFile.invalidateFrom says why)
-    const zeroing = lines.findIndex((l) => new RegExp(`pwrite(?:v|64)\\(${wal}, .*"(?:\\\\0)+".*, 4152\\) = 12360$`).test(l));
-    expect(zeroing, "the failed batch's frames are zeroed").toBeGreaterThan(0);
+    // the zeroing: 24 zero bytes over each of the failed batch's three frame headers (frames
+    // 2..4 from 32 + 4120, 4120 bytes apart), not the first one's only (WalFile.invalidateFrom
+    // says why), then the sync
+    const zeroed = (offset: number) => lines.findIndex((l) => new RegExp(`pwrite(?:v|64)\\(${wal}, .*"(?:\\\\0){24}".*, ${offset}\\) = 24$`).test(l));
+    const zeroings = [4152, 8272, 12392].map(zeroed);
+    for (const z of zeroings) expect(z, "each of the failed batch's frame headers is zeroed").toBeGreaterThan(0);
+    const zeroing = Math.max(...zeroings);
     const next = lines.slice(zeroing + 1).find((l) => new RegExp(`(?:pwrite64|pwritev|fdatasync|fsync)\\(${wal}[,)]`).test(l));
     expect(next, 'the next call on the WAL after the zeroing').toMatch(new RegExp(`(?:fdatasync|fsync)\\(${wal}\\)\\s+= 0`));
     expect(await pageValues(db, [2, 3, 4, 5])).toEqual([1, 0, 0, 0]);
