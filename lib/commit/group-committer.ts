@@ -129,7 +129,8 @@
  * its own chain (lane.ts).
  * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
  * and publishes nothing, the next batch overwrites the same offset (after resumeCommits(), or at
- * once when the batch held Transactions only); a sync error rejects the batch and every later call with WALNUT_FAILED (the store must be
+ * once when the batch held Transactions only); a sync error, or a write error whose frames
+ * could not be invalidated, rejects the batch and every later call with WALNUT_FAILED (the store must be
  * reopened, which recovers; resumeCommits() cannot mend it; the batch's frames were
  * invalidated, or its commits get reason OutcomeUnknown: errors.ts).
  * Every other failure of the pipeline reaches exactly the commits of the batch concerned (and
@@ -1040,9 +1041,14 @@ export class GroupCommitter {
       const syscall = (e as { syscall?: string }).syscall;
       const ev = e as { code?: string; errno?: number };
       this.#events?.emit('fault', () => ({ stage: syscall === 'fdatasync' || syscall === 'fsync' ? 'sync' : 'write', code: ev.code, errno: ev.errno, path: this.#index.walPath, commits: accepted.length }));
-      if (syscall === 'fdatasync' || syscall === 'fsync') {
+      // A write error whose frames could not be invalidated (OutcomeUnknown: the zeroing's write
+      // or sync failed) stops the store too: a failed sync may have dropped earlier unsynced
+      // pages of the WAL (synchronous 'normal'), and the next sync would succeed over the loss
+      const sync = syscall === 'fdatasync' || syscall === 'fsync';
+      if (sync || (e as WalnutError).reason === 'OutcomeUnknown') {
         // Durability of the written frames is unknown: stop, as SQLite and PostgreSQL do.
-        this.#failed = walnutError('WALNUT_FAILED', 'a WAL sync failed; the store stopped and must be reopened (reopening recovers every acknowledged commit)', { path: this.#index.walPath, errno: (e as { errno?: number }).errno, cause: e });
+        const what = sync ? 'a WAL sync failed' : "a WAL write failed and its frames could not be invalidated (the zeros' write or sync failed)";
+        this.#failed = walnutError('WALNUT_FAILED', `${what}; the store stopped and must be reopened (reopening recovers every acknowledged commit)`, { path: this.#index.walPath, errno: (e as { errno?: number }).errno, cause: e });
         this.#rejectAll(accepted, failureInFlight(this.#failed, e));
         this.#rejectAll(this.#queue.splice(0), this.#failed);
       } else {

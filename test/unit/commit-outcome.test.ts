@@ -74,3 +74,20 @@ describe('a batch whose WAL sync failed', () => {
     expect(await pageValues(db, [2, 3, 4, 5, 6])).toEqual([1, 2, 3, 4, 0]);
   });
 });
+
+describe('a batch whose write failed, and the sync of its invalidation too', () => {
+  it('stops the store as any failed WAL sync does (WALNUT_FAILED, the batch OutcomeUnknown; resumeCommits cannot mend it): it went on committing, on a file whose earlier unsynced pages the failed sync may have dropped', async () => {
+    const db = fresh();
+    const r = await runNode(path.join(HELPERS, 'store-fault-child.js'), [db, 'shortWriteInvalidateSyncFails'], { WALNUT_FAULT_INJECTION: '1' });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    for (const b of out.batch) expect(b).toMatchObject({ ok: false, code: 'WALNUT_FAILED', reason: 'OutcomeUnknown', causeCode: 'WALNUT_IO', causeReason: 'OutcomeUnknown' });
+    expect(out.after).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
+    expect(out.after.reason).toBeUndefined();
+    expect(out.resumed).toBe(false);
+    expect(out.afterResume).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
+    expect(out.acknowledged).toEqual([{ pgno: 2, v: 1 }]);
+    // the batch's frames may or may not be there (OutcomeUnknown); nothing after it is
+    expect((await pageValues(db, [2, 6, 7]))).toEqual([1, 0, 0]);
+  });
+});
