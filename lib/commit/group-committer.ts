@@ -117,8 +117,10 @@
  *      PageChanged while the commits after it go, so no caller can count on a later commit
  *      failing with it; any other failure of it leaves the store as that conflict does
  *      (nothing of it visible, its snapshot released);
- *  (4) the WAL: a failed write left its frames unpublished, and the next batch appends at the
- *      published end over them, as it did after resumeCommits() (which mends only the chain).
+ *  (4) the WAL: a failed write left its frames unpublished, their headers zeroed
+ *      (WalFile.invalidateFrom: every frame's, so that no later batch shorter than it leaves a
+ *      valid tail of it to a recovery), and the next batch appends at the published end over
+ *      them, as it did after resumeCommits() (which mends only the chain).
  * Its failure answers its own caller; other callers lose nothing. (The soak's raw committers,
  * 64 Transactions beside python3's RESTART and TRUNCATE checkpoints, lost 111,463 commits to
  * ChainBroken against 7,106 written in 30 s, all from 4,710 CheckpointWaits failures.) A
@@ -127,7 +129,8 @@
  * its own chain (lane.ts).
  * Fault matrix (DESIGN.md section 4): a write error rejects that batch (WALNUT_IO/WALNUT_FULL)
  * and publishes nothing, the next batch overwrites the same offset (after resumeCommits(), or at
- * once when the batch held Transactions only); a sync error rejects the batch and every later call with WALNUT_FAILED (the store must be
+ * once when the batch held Transactions only); a sync error, or a write error whose frames
+ * could not be invalidated, rejects the batch and every later call with WALNUT_FAILED (the store must be
  * reopened, which recovers; resumeCommits() cannot mend it; the batch's frames were
  * invalidated, or its commits get reason OutcomeUnknown: errors.ts).
  * Every other failure of the pipeline reaches exactly the commits of the batch concerned (and
@@ -947,6 +950,8 @@ export class GroupCommitter {
     let frames = 0;
     // the batch writes another lane member's commit (counted again as it is published, below)
     let forAnother = false;
+    // past a refusal (#breakChain): the commits from here that went back to the queue, unchecked
+    let requeuedFrom = batch.length;
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       if (p.conflict && this.#conflicts(p.conflict, gen, written)) {
@@ -962,6 +967,7 @@ export class GroupCommitter {
         p.reject(refusal);
         if (accepted === batch) accepted = batch.slice(0, i);
         this.#breakChain(refusal, [p], batch.slice(i + 1));
+        requeuedFrom = i + 1;
         break;
       }
       const top = p.pages[p.pages.length - 1]!.pgno; // sorted
@@ -975,6 +981,7 @@ export class GroupCommitter {
         p.reject(e);
         if (accepted === batch) accepted = batch.slice(0, i);
         this.#breakChain(e, [p], batch.slice(i + 1));
+        requeuedFrom = i + 1;
         break;
       }
       const pages = size > dbSize ? this.#withRegrownZeros(p.pages, dbSize, size, gen, txns) : p.pages;
@@ -988,8 +995,15 @@ export class GroupCommitter {
       if (accepted !== batch) accepted.push(p);
       frames += pages.length;
     }
-    // every set is checked (WRITE held): their read marks must not keep this append from restarting the WAL
-    for (const p of batch) if (p.conflict?.snapshot !== undefined) this.#releaseSnapshot(p.conflict.snapshot);
+    // every set checked (WRITE held): their read marks must not keep this append from restarting
+    // the WAL. Not those of the transactions a refusal sent back to the queue: unchecked, they are
+    // checked against frames committed since their snapshots in a later batch, and a restart
+    // meanwhile (this very append's, once their marks were gone) would hide those frames from the
+    // check (a lost update: test/unit/commit-chain.test.ts)
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      if (p.conflict?.snapshot !== undefined && (i < requeuedFrom || p.settled)) this.#releaseSnapshot(p.conflict.snapshot);
+    }
     if (accepted.length === 0) return;
     // `gen` is still the live header: WRITE is held, and only this connection publishes under it
     // a failure rejects the batch: nothing is written yet; null: nothing to wait for
@@ -1027,9 +1041,14 @@ export class GroupCommitter {
       const syscall = (e as { syscall?: string }).syscall;
       const ev = e as { code?: string; errno?: number };
       this.#events?.emit('fault', () => ({ stage: syscall === 'fdatasync' || syscall === 'fsync' ? 'sync' : 'write', code: ev.code, errno: ev.errno, path: this.#index.walPath, commits: accepted.length }));
-      if (syscall === 'fdatasync' || syscall === 'fsync') {
+      // A write error whose frames could not be invalidated (OutcomeUnknown: the zeroing's write
+      // or sync failed) stops the store too: a failed sync may have dropped earlier unsynced
+      // pages of the WAL (synchronous 'normal'), and the next sync would succeed over the loss
+      const sync = syscall === 'fdatasync' || syscall === 'fsync';
+      if (sync || (e as WalnutError).reason === 'OutcomeUnknown') {
         // Durability of the written frames is unknown: stop, as SQLite and PostgreSQL do.
-        this.#failed = walnutError('WALNUT_FAILED', 'a WAL sync failed; the store stopped and must be reopened (reopening recovers every acknowledged commit)', { path: this.#index.walPath, errno: (e as { errno?: number }).errno, cause: e });
+        const what = sync ? 'a WAL sync failed' : "a WAL write failed and its frames could not be invalidated (the zeros' write or sync failed)";
+        this.#failed = walnutError('WALNUT_FAILED', `${what}; the store stopped and must be reopened (reopening recovers every acknowledged commit)`, { path: this.#index.walPath, errno: (e as { errno?: number }).errno, cause: e });
         this.#rejectAll(accepted, failureInFlight(this.#failed, e));
         this.#rejectAll(this.#queue.splice(0), this.#failed);
       } else {

@@ -1702,7 +1702,7 @@ export class WalIndex {
       // a publish cut short by a truncated -shm published nothing), the batch fails: recovery
       // must not find its frames valid after a reopen, or commits reported failed would appear
       // (WRITE is still held: no other connection appends or recovers meanwhile)
-      if (!(await this.wal.invalidateFrom(result.firstFrame))) markOutcomeUnknown(e);
+      if (!(await this.wal.invalidateFrom(result.firstFrame, result.lastFrame))) markOutcomeUnknown(e);
       throw e;
     }
     return this.#published(result, onPublished);
@@ -1749,7 +1749,7 @@ export class WalIndex {
       this.#publishAppend(transactions, result, h, live.bytes); // read above, in this same synchronous step
     } catch (e) {
       // as appendAndPublish's: written and synced, never published
-      if (!this.wal.invalidateFromSync(result.firstFrame)) markOutcomeUnknown(e);
+      if (!this.wal.invalidateFromSync(result.firstFrame, result.lastFrame)) markOutcomeUnknown(e);
       throw e;
     }
     return this.#published(result, onPublished);

@@ -225,6 +225,26 @@ function takeNothingWritten(e: unknown): boolean {
   return true;
 }
 
+/** The 24 zeros WalFile's invalidation writes over a frame header (never written to: lent to every such write). */
+const ZERO_FRAME_HEADER = new Uint8Array(FRAME_HEADER_SIZE);
+
+/**
+ * The file offsets of the frame headers in `bytes` (read from file offset `offset`, frames of
+ * `frameSize` bytes back to back) that are not all zeros: the frames an invalidation must zero.
+ */
+function liveFrameHeaders(bytes: Uint8Array, offset: number, frameSize: number): number[] {
+  const live: number[] = [];
+  for (let at = 0; at + FRAME_HEADER_SIZE <= bytes.length; at += frameSize) {
+    for (let i = at; i < at + FRAME_HEADER_SIZE; i++) {
+      if (bytes[i] !== 0) {
+        live.push(offset + at);
+        break;
+      }
+    }
+  }
+  return live;
+}
+
 export class WalFile {
   readonly path: string;
   readonly #file: WalnutFile;
@@ -595,7 +615,7 @@ export class WalFile {
         this.#header = null; // written in part, or unsynced: what offset 0 holds is unknown
         throw e;
       }
-      if (!takeNothingWritten(e) && !(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !(await this.#invalidate(plan.offset, plan.frames))) markOutcomeUnknown(e);
       this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
       throw e;
     }
@@ -672,7 +692,7 @@ export class WalFile {
       await nativeFrames.append(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.nativePgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
     } catch (e) {
       if (isStaleWindow(e)) throw e;
-      if (!takeNothingWritten(e) && !(await this.#invalidateAt(plan.offset))) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !(await this.#invalidate(plan.offset, plan.frames))) markOutcomeUnknown(e);
       this.#fileSize = await this.#file.size().catch(() => this.#fileSize);
       throw e;
     }
@@ -680,33 +700,63 @@ export class WalFile {
   }
 
   /**
-   * Makes frame `first` and every frame after it invisible to recovery, durably: its header is
-   * zeroed (page number 0 ends the chain there for SQLite's recovery and walnut's) and the file
-   * synced, in one operation. For frames written but never published, whose callers are told
-   * they failed (a write or sync that failed, a publish that failed after the write): without
-   * it a reopen, or a power loss after an unsynced zeroing, could bring them back as committed.
-   * False when the write or the sync failed: whether those frames survive is then unknown.
+   * Makes frames `first`..`last` invisible to recovery, durably: the header of each of them the
+   * file holds is zeroed (page number 0 ends the chain there for SQLite's recovery and walnut's),
+   * the first one's always, then the file is synced. For frames written but never published,
+   * whose callers are told they failed (a write or sync that failed, a publish that failed after
+   * the write): without it a reopen, or a power loss after an unsynced zeroing, could bring them
+   * back as committed. Every frame's header, not the first one's only: the next append starts
+   * at `first`, and when it is the failed batch's first commits again, byte for byte (a caller
+   * retrying its transaction), its frames have the same checksums, so the failed batch's later
+   * frames, past the append's end, continued a valid chain and recovery read their commits
+   * (test/interop/failed-batch-tail.test.ts). Headers that read as zeros are not written: past
+   * what the failed write put in the file there may be a hole (a WAL extended without
+   * allocating: native/frames.cc), and zeros written there would need space the full disk that
+   * failed the write does not have (test/hostile/full-disk-wal-growth). False when a read,
+   * write or the sync failed: whether those frames survive is then unknown.
    */
-  invalidateFrom(first: number): Promise<boolean> {
-    return this.#invalidateAt(frameOffset(first, this.#pageSize));
+  invalidateFrom(first: number, last: number): Promise<boolean> {
+    return this.#invalidate(frameOffset(first, this.#pageSize), last - first + 1);
   }
 
-  #invalidateAt(offset: number): Promise<boolean> {
-    return this.#file.writev([new Uint8Array(FRAME_HEADER_SIZE)], offset, 'data').then(() => true, () => false);
-  }
-
-  /** invalidateFrom on the calling thread (after an append that ran there: appendSync). */
-  invalidateFromSync(first: number): boolean {
-    return this.#invalidateAtSync(frameOffset(first, this.#pageSize));
-  }
-
-  #invalidateAtSync(offset: number): boolean {
+  async #invalidate(offset: number, frames: number): Promise<boolean> {
     try {
-      this.#file.writevSync([new Uint8Array(FRAME_HEADER_SIZE)], offset, 'data');
+      const bytes = new Uint8Array(this.#invalidRange(offset, frames, await this.#file.size()));
+      if (bytes.length > 0) await this.#file.read(bytes, 0, bytes.length, offset);
+      const headers = this.#headersToZero(bytes, offset);
+      for (let i = 0; i < headers.length; i++) await this.#file.writevLent([ZERO_FRAME_HEADER], headers[i]!, i === headers.length - 1 ? 'data' : 'none');
       return true;
     } catch {
       return false;
     }
+  }
+
+  /** invalidateFrom on the calling thread (after an append that ran there: appendSync). */
+  invalidateFromSync(first: number, last: number): boolean {
+    return this.#invalidateSync(frameOffset(first, this.#pageSize), last - first + 1);
+  }
+
+  #invalidateSync(offset: number, frames: number): boolean {
+    try {
+      const bytes = new Uint8Array(this.#invalidRange(offset, frames, this.#file.sizeSync()));
+      if (bytes.length > 0) this.#file.readSync(bytes, 0, bytes.length, offset);
+      const headers = this.#headersToZero(bytes, offset);
+      for (let i = 0; i < headers.length; i++) this.#file.writevSync([ZERO_FRAME_HEADER], headers[i]!, i === headers.length - 1 ? 'data' : 'none');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The bytes of `frames` frames from `offset` the file of `size` bytes holds (#invalidate reads them). */
+  #invalidRange(offset: number, frames: number, size: number): number {
+    return Math.max(0, Math.min(frames * (FRAME_HEADER_SIZE + this.#pageSize), size - offset));
+  }
+
+  /** The frame headers #invalidate zeroes, `bytes` read from `offset`: the first one, and every other that is not zeros. */
+  #headersToZero(bytes: Uint8Array, offset: number): number[] {
+    const live = liveFrameHeaders(bytes, offset, FRAME_HEADER_SIZE + this.#pageSize);
+    return live[0] === offset ? live : [offset, ...live];
   }
 
   /**
@@ -725,7 +775,7 @@ export class WalFile {
       nativeFrames.appendSync(nativeHandleOf(this.#file), plan.chain, plan.offset, plan.nativePgnos, plan.commitSizes, plan.pages, APPEND_DURABILITY[durability], plan.header, plan.size, plan.slot, plan.growTo);
     } catch (e) {
       if (isStaleWindow(e)) throw e;
-      if (!takeNothingWritten(e) && !this.#invalidateAtSync(plan.offset)) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !this.#invalidateSync(plan.offset, plan.frames)) markOutcomeUnknown(e);
       try {
         this.#fileSize = this.#file.sizeSync();
       } catch {
@@ -756,7 +806,7 @@ export class WalFile {
       if (stage === undefined) throw e; // refused before anything was written
       delete (e as { stage?: string }).stage;
       if (stage === 'publish') this.#adoptAppend(plan);
-      if (!takeNothingWritten(e) && !this.#invalidateAtSync(plan.offset)) markOutcomeUnknown(e);
+      if (!takeNothingWritten(e) && !this.#invalidateSync(plan.offset, plan.frames)) markOutcomeUnknown(e);
       if (stage === 'write') {
         try {
           this.#fileSize = this.#file.sizeSync();

@@ -27,6 +27,9 @@ const settle = (p) => p.then((r) => ({ ok: true, r }), (e) => ({ ok: false, code
     fsyncEIO: { failSync: { nth: 1, errno: 5 } },
     // the sync fails, and so does the write that would invalidate the batch's frames
     fsyncEIOInvalidateFails: { failSync: { nth: 1, errno: 5 }, failWrite: { nth: 2, errno: 5 } },
+    // the write is short (half of it reaches the WAL), and the sync of the zeros that would
+    // invalidate the batch's frames fails (the batch's own sync never ran)
+    shortWriteInvalidateSyncFails: { shortWrite: { nth: 1, errno: 5 }, failSync: { nth: 1, errno: 5 } },
   };
   native.TEST_setFaults(faults[scenario]);
   // a batch of three concurrent commits meets the fault

@@ -115,4 +115,35 @@ describe('what breaks the chain and what does not', () => {
       expect(store.resumeCommits()).toBe(false);
     });
   });
+
+  it("a Transaction's refusal in a batch sends the transactions after it back to the queue with their snapshots still held: a WAL restart meanwhile cannot hide a commit they conflict with (no lost update)", async () => {
+    // autoCheckpoint 1: every batch that finds no reader in the WAL checkpoints and restarts it
+    const store = await open(fresh(), { autoCheckpoint: 1, shareLane: false });
+    try {
+      await store.commit([2, 3, 4].map((pgno) => ({ pgno, data: page(1) })));
+      const s = await store.snapshot();
+      const badPage1 = Buffer.from(await s.read(1));
+      s.release();
+      // page 1 whose in-header size (trusted: version-valid-for = change counter) is past the database: refused once the batch is built
+      badPage1.writeUInt32BE(badPage1.readUInt32BE(24), 92);
+      badPage1.writeUInt32BE(1000, 28);
+      const victim = store.begin();
+      const seen = (await victim.read(3))[0]!;
+      await store.commit([{ pgno: 3, data: page(50) }]); // after the victim's snapshot: a conflict for it
+      const bad = store.begin();
+      bad.write(1, badPage1);
+      victim.write(3, page(seen + 1));
+      // one batch: a plain commit, the refused transaction, the victim (back to the queue)
+      const results = await Promise.allSettled([store.commit([{ pgno: 4, data: page(7) }]), bad.commit(), victim.commit()]);
+      expect(results[0]!.status).toBe('fulfilled');
+      expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'WALNUT_INVALID_ARGUMENT', reason: 'dbSize' });
+      expect(results[2]!.status).toBe('rejected');
+      expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'WALNUT_CONFLICT', reason: 'PageChanged' });
+      const after = await store.snapshot();
+      expect([3, 4].map((pgno) => after.readSync(pgno)[0])).toEqual([50, 7]);
+      after.release();
+    } finally {
+      await store.close();
+    }
+  });
 });

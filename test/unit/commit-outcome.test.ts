@@ -37,7 +37,7 @@ async function pageValues(db: string, pgnos: number[]): Promise<number[]> {
 }
 
 describe('a batch whose WAL sync failed', () => {
-  it.skipIf(!hasStrace)('its frames are invalidated durably: the zeroed first frame header is synced before the failure is reported', async () => {
+  it.skipIf(!hasStrace)('its frames are invalidated durably: the zeroed frame headers are synced before the failure is reported', async () => {
     const db = fresh();
     const trace = `${db}.strace`;
     const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=openat,pwrite64,pwritev,fdatasync,fsync', process.execPath, path.join(HELPERS, 'store-fault-child.js'), db, 'fsyncEIO'], {
@@ -49,9 +49,13 @@ describe('a batch whose WAL sync failed', () => {
     for (const b of out.batch) expect(b).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
     const lines = fs.readFileSync(trace, 'utf8').split('\n');
     const wal = /openat\(AT_FDCWD, "[^"]*-wal", [^)]*\) = (\d+)/.exec(lines.find((l) => /-wal", .*O_RDWR/.test(l))!)![1];
-    // the zeroing: 24 zero bytes over the failed batch's first frame header (frame 2: 32 + 4120)
-    const zeroing = lines.findIndex((l) => new RegExp(`pwrite(?:v|64)\\(${wal}, .*"(?:\\\\0){24}".*, 4152\\) = 24$`).test(l));
-    expect(zeroing, 'the failed batch\'s first frame header is zeroed').toBeGreaterThan(0);
+    // the zeroing: 24 zero bytes over each of the failed batch's three frame headers (frames
+    // 2..4 from 32 + 4120, 4120 bytes apart), not the first one's only (WalFile.invalidateFrom
+    // says why), then the sync
+    const zeroed = (offset: number) => lines.findIndex((l) => new RegExp(`pwrite(?:v|64)\\(${wal}, .*"(?:\\\\0){24}".*, ${offset}\\) = 24$`).test(l));
+    const zeroings = [4152, 8272, 12392].map(zeroed);
+    for (const z of zeroings) expect(z, "each of the failed batch's frame headers is zeroed").toBeGreaterThan(0);
+    const zeroing = Math.max(...zeroings);
     const next = lines.slice(zeroing + 1).find((l) => new RegExp(`(?:pwrite64|pwritev|fdatasync|fsync)\\(${wal}[,)]`).test(l));
     expect(next, 'the next call on the WAL after the zeroing').toMatch(new RegExp(`(?:fdatasync|fsync)\\(${wal}\\)\\s+= 0`));
     expect(await pageValues(db, [2, 3, 4, 5])).toEqual([1, 0, 0, 0]);
@@ -68,5 +72,22 @@ describe('a batch whose WAL sync failed', () => {
     expect(out.after.reason).toBeUndefined();
     // here the frames reached the page cache and nothing could zero them: they are recovered
     expect(await pageValues(db, [2, 3, 4, 5, 6])).toEqual([1, 2, 3, 4, 0]);
+  });
+});
+
+describe('a batch whose write failed, and the sync of its invalidation too', () => {
+  it('stops the store as any failed WAL sync does (WALNUT_FAILED, the batch OutcomeUnknown; resumeCommits cannot mend it): it went on committing, on a file whose earlier unsynced pages the failed sync may have dropped', async () => {
+    const db = fresh();
+    const r = await runNode(path.join(HELPERS, 'store-fault-child.js'), [db, 'shortWriteInvalidateSyncFails'], { WALNUT_FAULT_INJECTION: '1' });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    for (const b of out.batch) expect(b).toMatchObject({ ok: false, code: 'WALNUT_FAILED', reason: 'OutcomeUnknown', causeCode: 'WALNUT_IO', causeReason: 'OutcomeUnknown' });
+    expect(out.after).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
+    expect(out.after.reason).toBeUndefined();
+    expect(out.resumed).toBe(false);
+    expect(out.afterResume).toMatchObject({ ok: false, code: 'WALNUT_FAILED' });
+    expect(out.acknowledged).toEqual([{ pgno: 2, v: 1 }]);
+    // the batch's frames may or may not be there (OutcomeUnknown); nothing after it is
+    expect((await pageValues(db, [2, 6, 7]))).toEqual([1, 0, 0]);
   });
 });

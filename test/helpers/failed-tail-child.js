@@ -1,0 +1,46 @@
+// A failed batch's frames past a shorter later batch (run with WALNUT_FAULT_INJECTION=1).
+// Three store.begin() transactions go in one batch: T1 (page 2), T2 (page 3), T3 (pages 4, 5),
+// four frames. Scenario 'write': the batch's pwritev is short (half of it, T1's and T2's frames,
+// reaches the WAL) and fails EIO; 'sync': it is written whole and its fdatasync fails (the store
+// stops; this child closes and reopens it). Every one of the three is rejected. Then T1's caller
+// retries T1 as it was (same page, same bytes): its frames are written where T1's were, with the
+// same checksums. The child prints one JSON line and kills itself (SIGKILL): the parent's reopen
+// recovers the WAL from the file, as sqlite3's and walnut's first connection after a crash do.
+// A rejected T2 or T3 must not be there.
+'use strict';
+const { open } = require('../../dist/index.js');
+const native = require('../../dist/native.js');
+
+const [dbPath, scenario] = process.argv.slice(2);
+const unhandled = [];
+process.on('unhandledRejection', (e) => unhandled.push(String(e && e.message)));
+const page = (v) => Buffer.alloc(4096, v);
+const outcome = (p) => p.then(() => 'ok', (e) => `${e.code}/${e.reason || ''}`);
+const options = { synchronous: 'full', autoCheckpoint: false, shareLane: false };
+
+(async () => {
+  let store = await open(dbPath, options);
+  await store.commit([2, 3, 4, 5].map((pgno) => ({ pgno, data: page(1) })));
+  native.TEST_setFaults(scenario === 'sync' ? { failSync: { nth: 1, errno: 5 } } : { shortWrite: { nth: 1, errno: 5 } });
+  const t1 = store.begin();
+  t1.write(2, page(2));
+  const t2 = store.begin();
+  t2.write(3, page(3));
+  const t3 = store.begin();
+  t3.write(4, page(4));
+  t3.write(5, page(4));
+  const out = { scenario };
+  out.batch = await Promise.all([outcome(t1.commit()), outcome(t2.commit()), outcome(t3.commit())]);
+  if (scenario === 'sync') {
+    out.close = await outcome(store.close());
+    store = await open(dbPath, options);
+  }
+  const retry = store.begin();
+  retry.write(2, page(2));
+  out.retry = await outcome(retry.commit());
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  out.unhandled = unhandled;
+  process.stdout.write(JSON.stringify(out) + '\n', () => process.kill(process.pid, 'SIGKILL'));
+})().catch((e) => {
+  process.stdout.write(JSON.stringify({ crashed: String(e && e.stack) }) + '\n');
+});

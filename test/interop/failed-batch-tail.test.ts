@@ -1,0 +1,51 @@
+// A failed batch's frames must stay invisible to recovery after a later, shorter batch is
+// written over its start. A write or sync failure leaves the batch's frames (some or all of
+// them) in the WAL, unpublished; the next batch is appended at the same offset. When that batch
+// is the failed one's first commits again, byte for byte (a caller retrying its transaction as it
+// was), its frames carry the same salts and the same running checksums, so the failed batch's
+// later frames continue a valid checksum chain after it: a recovery (sqlite3's or walnut's first
+// connection after a crash) read their commit frame and brought back commits whose callers were
+// told they failed. Driven in failed-tail-child.js (fault injection; the child ends with SIGKILL),
+// checked here by a walnut reopen and by the sqlite3 CLI's recovery and checkpoint, each on its
+// own copy of the files.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { HELPERS, runJsonChild, spawnOutput } from '../helpers/children';
+import { expectAcknowledgedPages } from '../helpers/outcomes';
+import { tmpDir } from '../helpers/tmp';
+
+const dir = tmpDir();
+
+/** A copy of `db` with its -wal and -shm, as the crash left them. */
+function copyOf(db: string, name: string): string {
+  const copy = path.join(dir, name);
+  for (const suffix of ['', '-wal', '-shm']) if (fs.existsSync(db + suffix)) fs.copyFileSync(db + suffix, copy + suffix);
+  return copy;
+}
+
+/** Byte 100 of pages `pgnos` of the database file `db` (after a complete checkpoint). */
+function fileBytes(db: string, pgnos: number[]): number[] {
+  const bytes = fs.readFileSync(db);
+  return pgnos.map((pgno) => bytes[(pgno - 1) * 4096 + 100]!);
+}
+
+describe("a failed batch's frames after a retried prefix of it", () => {
+  for (const [scenario, code] of [['write', 'WALNUT_IO/'], ['sync', 'WALNUT_FAILED/']] as const) {
+    it(`${scenario}: the three transactions are rejected (${code}), T1's retry is acknowledged, and after a crash neither walnut's nor sqlite3's recovery finds T2 or T3`, async () => {
+      const db = path.join(dir, `${scenario}.db`);
+      const out = await runJsonChild<{ batch: string[]; retry: string; unhandled: string[] }>(path.join(HELPERS, 'failed-tail-child.js'), [db, scenario], { WALNUT_FAULT_INJECTION: '1' });
+      expect(out.unhandled).toEqual([]);
+      expect(out.batch).toEqual([code, code, code]);
+      expect(out.retry).toBe('ok');
+      const acknowledged = [2, 3, 4, 5].map((pgno) => ({ pgno, v: 1 })).concat([{ pgno: 2, v: 2 }]);
+      const bySqlite = copyOf(db, `${scenario}-sqlite3.db`);
+      await expectAcknowledgedPages(copyOf(db, `${scenario}-walnut.db`), acknowledged, 2, 5);
+      const r = await spawnOutput('sqlite3', [bySqlite, 'PRAGMA wal_checkpoint(TRUNCATE);']);
+      expect(r.stdout.trim()).toBe('0|0|0'); // recovered, then everything was copied
+      expect(fileBytes(bySqlite, [2, 3, 4, 5])).toEqual([2, 1, 1, 1]);
+    });
+  }
+});
