@@ -66,13 +66,15 @@ function mutate(rand, stream) {
   }
 }
 
-async function fuzzExport({ cases, seed, dir }) {
+/** `cases` cases, or fewer when `deadline` (a Date.now() value) passes first; returns { cases (those run), failures, outcomes }. */
+async function fuzzExport({ cases, seed, dir, deadline = Infinity }) {
   const rand = seededRandom(seed);
   const stream = await makeStream(dir);
   const failures = [];
   const target = path.join(dir, 'fuzz-restore.db');
   const outcomes = { restored: 0, rejected: 0 };
-  for (let i = 0; i < cases; i++) {
+  let i = 0;
+  for (; i < cases && Date.now() < deadline; i++) {
     const input = mutate(rand, stream);
     try {
       for (const _ of WalStreamReader.fromBuffer(input)); // the synchronous reader alone
@@ -92,7 +94,7 @@ async function fuzzExport({ cases, seed, dir }) {
     }
     if (failures.length >= 20) break;
   }
-  return { cases, failures, outcomes };
+  return { cases: i, failures, outcomes };
 }
 
 module.exports = { fuzzExport };

@@ -68,13 +68,15 @@ function mutate(base, rand) {
   return b;
 }
 
-async function fuzzVerify({ cases, seed, dir }) {
+/** `cases` cases, or fewer when `deadline` (a Date.now() value) passes first; returns { cases (those run), failures, outcomes }. */
+async function fuzzVerify({ cases, seed, dir, deadline = Infinity }) {
   const rand = seededRandom(seed);
   const base = baseDatabase(dir);
   const failures = [];
   const outcomes = { ok: 0, findings: 0, refused: 0 };
   const file = path.join(dir, 'vf.db');
-  for (let c = 0; c < cases; c++) {
+  let c = 0;
+  for (; c < cases && Date.now() < deadline; c++) {
     const bytes = mutate(base, rand);
     for (const s of ['', '-wal', '-shm']) fs.rmSync(file + s, { force: true });
     fs.writeFileSync(file, bytes);
@@ -93,16 +95,18 @@ async function fuzzVerify({ cases, seed, dir }) {
     const waited = Date.now() - wall0;
     if (spent > CASE_BUDGET_MS || waited > CASE_WAIT_BUDGET_MS) failures.push({ case: c, problem: `took ${spent.toFixed(0)} ms of CPU, ${waited} ms` });
   }
-  return { failures, outcomes };
+  return { cases: c, failures, outcomes };
 }
 
-async function fuzzFecRecovery({ cases, seed, dir }) {
+/** As fuzzVerify: `cases` cases or fewer when `deadline` passes first. */
+async function fuzzFecRecovery({ cases, seed, dir, deadline = Infinity }) {
   const rand = seededRandom(seed ^ 0x5bd1e995);
   const base = baseDatabase(dir);
   const failures = [];
   const outcomes = { repaired: 0, fellBack: 0, clean: 0 };
   const file = path.join(dir, 'ff.db');
-  for (let c = 0; c < cases; c++) {
+  let c = 0;
+  for (; c < cases && Date.now() < deadline; c++) {
     for (const s of ['', '-wal', '-shm', '-wal-fec']) fs.rmSync(file + s, { force: true });
     fs.writeFileSync(file, base);
     const pages = base.length / PS;
@@ -145,7 +149,7 @@ async function fuzzFecRecovery({ cases, seed, dir }) {
       if (!(e instanceof WalnutError)) failures.push({ case: c, problem: `${e && e.stack}` });
     }
   }
-  return { failures, outcomes };
+  return { cases: c, failures, outcomes };
 }
 
 module.exports = { fuzzVerify, fuzzFecRecovery };

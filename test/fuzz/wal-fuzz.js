@@ -124,20 +124,22 @@ function check(file, bytes, outcomes) {
 }
 
 /**
- * The fuzz run, a step per YIELD_EVERY cases; returns { cases, failures: [{ case, what, problem }], outcomes }.
+ * The fuzz run, a step per YIELD_EVERY cases; returns { cases, failures: [{ case, what, problem }], outcomes }
+ * (`cases`: those run, fewer than asked when `deadline`, a Date.now() value, passed first).
  * (Steps so that a caller inside vitest can let its event loop turn between them: 1,200 cases in
  * one synchronous stretch held a worker's loop 45 s at load 15, past the 60 s of vitest's RPC
  * timeout when more loaded.)
  */
 const YIELD_EVERY = 20;
 
-function* fuzzSteps({ cases, seed, dir, onProgress }) {
+function* fuzzSteps({ cases, seed, dir, onProgress, deadline = Infinity }) {
   const rand = seededRandom(seed);
   const bases = makeBases(dir, rand);
   const file = path.join(dir, 'case.wal');
   const failures = [];
   const outcomes = { empty: 0, noCommit: 0, frames: 0, cantopen: 0 };
-  for (let i = 0; i < cases; i++) {
+  let i = 0;
+  for (; i < cases && Date.now() < deadline; i++) {
     const input = mutate(rand, bases);
     const problem = check(file, input.bytes, outcomes);
     if (problem) {
@@ -149,7 +151,7 @@ function* fuzzSteps({ cases, seed, dir, onProgress }) {
     if (onProgress && i % 1000 === 0) onProgress(i);
     if (i % YIELD_EVERY === YIELD_EVERY - 1) yield;
   }
-  return { cases, failures, outcomes };
+  return { cases: i, failures, outcomes };
 }
 
 /** Runs `cases` fuzz cases in one go (npm run fuzz). */

@@ -1,11 +1,35 @@
 // Spawning real child processes for tests (lock holders, fault-injection runs, crash trials).
+// A child that runNode, startPython or spawnOutput started inside a test ends with that test:
+// when the test finishes (passed, failed or timed out) while the child still runs, it is killed
+// and waited for, so a test that timed out leaves no process writing into its tmp dir (whose
+// removal after the file then failed with ENOTEMPTY) and none outliving the run.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { expect } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
+import { getCurrentTest } from 'vitest/suite';
 
 export const HELPERS = __dirname;
+
+/** Whether `child` has not exited yet. */
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/**
+ * When the current test finishes, kills `child` (SIGKILL) if it still runs and waits for its
+ * exit. Outside a test (a beforeAll, a script) nothing: the caller owns the child's end there.
+ */
+function endWithTest(child: ChildProcess): void {
+  if (!getCurrentTest()) return;
+  onTestFinished(async () => {
+    if (!running(child) || child.pid === undefined) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  });
+}
 
 /** Starts a lock holder and resolves once it reports the lock is held. */
 export function holdLock(file: string, start: number, length: number, mode: 'shared' | 'exclusive', kind: 'ofd' | 'classic' = 'ofd'): Promise<ChildProcess> {
@@ -33,6 +57,7 @@ export function release(child: ChildProcess): Promise<void> {
 /** Runs a node script with extra environment; resolves with its exit code and output. */
 export function runNode(script: string, args: string[] = [], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  endWithTest(child);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -109,13 +134,14 @@ export function runPython(script: string, args: string[]): Promise<string> {
  */
 export function startPython(script: string, args: string[]): { output: Promise<string>; stop: () => void } {
   const child = spawn('python3', [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  endWithTest(child);
   const output = new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     // 'close' (output read to its end), not 'exit': see runNode
     child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(script)} exited with ${code}`))));
   });
-  return { output, stop: () => void (child.exitCode === null && child.signalCode === null && child.kill('SIGTERM')) };
+  return { output, stop: () => void (running(child) && child.kill('SIGTERM')) };
 }
 
 /** What spawnOutput() resolves with: spawnSync's fields, read without blocking the event loop. */
@@ -149,6 +175,7 @@ export function spawnOutput(command: string, args: string[], options: SpawnOutpu
 export function spawnOutput(command: string, args: string[], options?: SpawnOutputOptions & { encoding?: 'utf8' }): Promise<Spawned<string>>;
 export function spawnOutput(command: string, args: string[], options: SpawnOutputOptions = {}): Promise<Spawned<string | Buffer>> {
   const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: options.stdio ?? [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  endWithTest(child);
   child.stdin?.on('error', () => undefined); // (EPIPE: a child that exits without reading its input; its status tells)
   child.stdin?.end(options.input);
   const out: Buffer[] = [];

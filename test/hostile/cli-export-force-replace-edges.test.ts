@@ -52,7 +52,16 @@ async function signalOnceWritten(child: ChildProcess, signal: NodeJS.Signals, wr
 
 async function restores(ark: string, db: string): Promise<void> {
   const back = path.join(path.dirname(ark), 'restored.db');
-  await restore(fs.createReadStream(ark), back);
+  // its descriptor closed before this returns: restore() resolves before the stream's close
+  // (asynchronous), and an umount of the bind-mounted ark right after failed "target is busy"
+  const input = fs.createReadStream(ark);
+  const closed = new Promise<void>((resolve) => input.once('close', () => resolve()));
+  try {
+    await restore(input, back);
+  } finally {
+    input.destroy();
+    await closed;
+  }
   expect(fs.readFileSync(back).equals(fs.readFileSync(db))).toBe(true);
   fs.rmSync(back);
 }

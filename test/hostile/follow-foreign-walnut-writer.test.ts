@@ -19,6 +19,7 @@ import { createExportStream } from '../../lib/export/stream';
 import { restore } from '../../lib/export/restore';
 import { pageHashes } from '../helpers/page-hashes';
 import { tmpDir } from '../helpers/tmp';
+import { until } from '../helpers/until';
 
 const dir = tmpDir();
 
@@ -103,7 +104,17 @@ describe('a follow export on its own connection beside a busy walnut writer', ()
     };
     await commitFrames(1100);
     const first = walState(db).salt;
-    await new Promise((r) => setTimeout(r, 500)); // the auto-checkpoint copies all 1,100 with no commit beside it
+    // No commit now, until the pause has played out: either an auto-checkpoint ended with nothing
+    // appended beside it (complete, its frames the WAL's: the store has judged the readers after
+    // it, in the same turn as its event), or the WAL restarted (the store's next batch would, or
+    // the export did in the gap) and no auto-checkpoint is due (1000 frames). With the old fault,
+    // that checkpoint pinned the WAL for good: it does not restart, and the wait ends on the checkpoint.
+    const aloneOrRestarted = (): boolean => {
+      const frames = store.metrics().wal.frames;
+      const last = store.recentEvents().filter((e) => e.name === 'checkpoint' && e.data.auto === true).pop()?.data;
+      return frames <= 1000 || (last !== undefined && last.walFrames === frames && last.checkpointedFrames === frames);
+    };
+    await until(aloneOrRestarted, undefined, () => store.metrics().wal);
     const pinnedBy = store.metrics().wal.pinnedBy; // was: the export's slot, named as a reader for good
     await commitFrames(3000);
     const after = walState(db);

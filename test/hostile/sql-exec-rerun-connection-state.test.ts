@@ -28,7 +28,7 @@ test("exec() run again from a statement reading last_insert_rowid() once stateme
   const db = await openDatabase(file, { readConnections: 0, groupCommit: { maxBatchBytes: 1024 } });
   await db.exec('CREATE TABLE t(w, v); CREATE TABLE p(id INTEGER PRIMARY KEY, k INT); CREATE TABLE ch(k INTEGER PRIMARY KEY, pid INT)');
   const text = (k: number): string => `INSERT INTO p(k) VALUES (${k}); INSERT INTO ch(k, pid) SELECT ${k}, last_insert_rowid() FROM (SELECT count(*) FROM t)`;
-  const { calls, commits } = await execBesideWriter(db, file, 6, 3000, (_, k) => text(k), 1, () => db.conflictRetries > 0);
+  const { calls, commits } = await execBesideWriter(db, file, 6, 1500, (_, k) => text(k), 1, () => db.conflictRetries > 0); // (1.5 s, was 3: on until a run again all the same)
   const retries = db.conflictRetries;
   await db.close();
   const rejected = calls.filter((c) => c.result !== 'ok');

@@ -51,7 +51,7 @@ function rowCounts(file: string): Map<number, number> {
 }
 
 test("exec() texts with BEGIN/END/COMMIT in strings, comments, names and CASE ... END run again after a lost commit: none rejects, each row once", async () => {
-  const { file, calls, commits, retries } = await besidePython('exec-rerun-wordy', WORDY, 2500, (db) => db.conflictRetries > 0);
+  const { file, calls, commits, retries } = await besidePython('exec-rerun-wordy', WORDY, 1200, (db) => db.conflictRetries > 0); // (1.2 s, was 2.5: on until a run again all the same)
   console.log(`wordy: ${calls.length} calls, ${calls.filter((c) => c.result !== 'ok').length} rejected, run again ${retries}, python3 commits ${commits}`);
   expect(calls.filter((c) => c.result !== 'ok').map((c) => `${c.k}: ${c.result}`)).toEqual([]);
   const rows = rowCounts(file);
@@ -66,7 +66,7 @@ test("exec() texts with BEGIN/END/COMMIT in strings, comments, names and CASE ..
 }, 40_000);
 
 test('exec() texts with real transaction control (BEGIN ... COMMIT, SAVEPOINT ... RELEASE) are not run again past it: a rejected call is a conflict, no row twice', async () => {
-  const { file, calls, commits } = await besidePython('exec-rerun-control', CONTROL, 2000, (_, made) => made.some((c) => c.result !== 'ok'));
+  const { file, calls, commits } = await besidePython('exec-rerun-control', CONTROL, 1000, (_, made) => made.some((c) => c.result !== 'ok')); // (1 s, was 2: on until a rejection all the same)
   const rejected = calls.filter((c) => c.result !== 'ok');
   console.log(`control: ${calls.length} calls, ${rejected.length} rejected, python3 commits ${commits}`);
   expect(rejected.filter((c) => !/^WALNUT_(CONFLICT|BUSY)\//.test(c.result)).map((c) => `${c.k}: ${c.result}`)).toEqual([]);

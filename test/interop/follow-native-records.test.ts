@@ -15,7 +15,7 @@ import { open } from '../../lib/index';
 import { restore } from '../../lib/export/restore';
 import { WalnutFile } from '../../lib/io/file';
 import { openDatabase } from '../../lib/sql';
-import { HELPERS, runPython } from '../helpers/children';
+import { HELPERS, startPython } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
@@ -24,16 +24,22 @@ import { until, WAIT_MS } from '../helpers/until';
 
 const dir = tmpDir();
 const PAGE = 4096;
+/**
+ * The live database's page size: 1 KiB, so its rows (3-12 KB blobs) are several overflow pages
+ * each and 16,500 frames are 17 MB to write, follow, restore and compare (at 4 KiB, 68 MB:
+ * most of the test's time).
+ */
+const LIVE_PAGE = 1024;
 /** Past 4 wal-index segments (4062 + 3 x 4096 frames). */
 const FRAMES = 16_500;
 
-const walFrames = (db: string): number => Math.max(0, Math.floor(((fs.statSync(`${db}-wal`, { throwIfNoEntry: false })?.size ?? 0) - 32) / (24 + PAGE)));
+const walFrames = (db: string): number => Math.max(0, Math.floor(((fs.statSync(`${db}-wal`, { throwIfNoEntry: false })?.size ?? 0) - 32) / (24 + LIVE_PAGE)));
 
 describe('follow export, native records, beside walnut committers and a sqlite3 process', () => {
   it(`streams every commit of a WAL past 4 wal-index segments (${FRAMES}+ frames) to a file and to a Writable; both restore to the source`, async () => {
     const src = path.join(dir, 'live.db');
     const init = new Database(src);
-    init.pragma(`page_size = ${PAGE}`);
+    init.pragma(`page_size = ${LIVE_PAGE}`);
     init.pragma('journal_mode = WAL');
     init.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
     init.close();
@@ -47,10 +53,18 @@ describe('follow export, native records, beside walnut committers and a sqlite3 
     const toWritable = db.store.exportTo(writable, { follow: true, pollMs: 5 });
 
     // python3/sqlite3 inserts rows (w = 1) with its autocheckpoint off, beside 8 walnut committers
-    // (w = 100..107), for 4 s and at least 20 commits (a loaded machine gave it none in 4 s)
-    const python = runPython(path.join(HELPERS, 'sqlite-writer.py'), [src, '4', '1', '0', '0', '20']);
+    // (w = 100..107), until the WAL is past FRAMES (then stopped; it was a fixed 4 s) and it has
+    // made at least 20 commits (a loaded machine gave it none in 4 s)
+    const writer = startPython(path.join(HELPERS, 'sqlite-writer.py'), [src, '120', '1', '0', '0', '20']);
+    const python = writer.output;
     let pythonDone = false;
     void python.then(() => (pythonDone = true), () => (pythonDone = true));
+    const pythonRows = async (): Promise<number> => ((await db.get('SELECT count(*) AS n FROM t WHERE w = 1')) as { n: number }).n;
+    // (stopped only once it has committed: its SIGTERM handler is set by then)
+    const stopWriter = until(() => pythonDone || walFrames(src) >= FRAMES).then(async () => {
+      while (!pythonDone && (await pythonRows()) === 0) await new Promise((r) => setTimeout(r, 10));
+      writer.stop();
+    });
     let n = 0;
     const committer = async (w: number): Promise<void> => {
       while (!pythonDone || walFrames(src) < FRAMES) {
@@ -65,7 +79,7 @@ describe('follow export, native records, beside walnut committers and a sqlite3 
         }
       }
     };
-    await Promise.all([python, ...Array.from({ length: 8 }, (_, k) => committer(100 + k))]);
+    await Promise.all([python, stopWriter, ...Array.from({ length: 8 }, (_, k) => committer(100 + k))]);
     const pythonCommits = Number((await python).trim());
     const frames = walFrames(src);
     expect(frames).toBeGreaterThanOrEqual(FRAMES);

@@ -3,6 +3,8 @@
 // so of two children ending together while the event loop is busy, the second's 'exit' can come
 // first (a sqlite3 writer's commit count read as '' made replicate.test.ts expect too few rows).
 // The scene is staged (go file, sleeps, a busy output handler) so it does not rely on machine speed.
+// And a child a test started ends with the test: one still running when its test timed out is
+// killed before the next test (found by its command line in /proc, so Linux only).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -54,5 +56,33 @@ describe('child-process helpers', () => {
       const out = await endTogether((script, args) => runNode(script, args), 'js', round);
       expect(out.map((r) => [r.code, r.stdout])).toEqual([[0, '41\n'], [0, '42\n']]);
     }
+  });
+
+  /** Pids of processes whose command line holds `marker` (Linux: /proc). */
+  function processesWith(marker: string): number[] {
+    return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+      } catch {
+        return false; // exited meanwhile
+      }
+    }).map(Number);
+  }
+
+  const marker = `walnut-outlive-${process.pid}`;
+  const hasProc = fs.existsSync('/proc/self/cmdline');
+  let runningInTest: number[] = []; // (the first test fails whatever it finds, so the second checks it)
+
+  it.runIf(hasProc).fails('a test that times out while its runNode child runs (fails: the timeout)', { timeout: 500 }, async () => {
+    const script = path.join(dir, 'sleeper.js');
+    fs.writeFileSync(script, 'setTimeout(() => undefined, 60_000);\n');
+    void runNode(script, [marker]);
+    runningInTest = processesWith(marker); // spawn() started it (the exec is done when spawn returns)
+    await new Promise(() => undefined); // never settles: the test times out
+  });
+
+  it.runIf(hasProc)('... leaves no child behind: it was killed when that test ended', () => {
+    expect(runningInTest).toHaveLength(1);
+    expect(processesWith(marker)).toEqual([]);
   });
 });
