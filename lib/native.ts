@@ -1,7 +1,8 @@
 /**
- * native.ts — the one place that loads the addon (node-gyp-build: a matching prebuild in
- * prebuilds/, else build/Release from `npm install`) and gives its raw names types. No other
- * module may touch the addon object; they import the typed handles below.
+ * native.ts — the one place that loads the addon (node-gyp-build: build/Release when there is
+ * one, from `npm install` or `npm run build`, else a matching prebuild in prebuilds/) and gives
+ * its raw names types. No other module may touch the addon object; they import the typed
+ * handles below.
  */
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
