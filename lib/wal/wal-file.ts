@@ -702,7 +702,7 @@ export class WalFile {
   /**
    * Makes frames `first`..`last` invisible to recovery, durably: the header of each of them the
    * file holds is zeroed (page number 0 ends the chain there for SQLite's recovery and walnut's),
-   * the first one's always, then the file is synced. For frames written but never published,
+   * the first one's always, last to first (#headersToZero), then the file is synced. For frames written but never published,
    * whose callers are told they failed (a write or sync that failed, a publish that failed after
    * the write): without it a reopen, or a power loss after an unsynced zeroing, could bring them
    * back as committed. Every frame's header, not the first one's only: the next append starts
@@ -753,10 +753,18 @@ export class WalFile {
     return Math.max(0, Math.min(frames * (FRAME_HEADER_SIZE + this.#pageSize), size - offset));
   }
 
-  /** The frame headers #invalidate zeroes, `bytes` read from `offset`: the first one, and every other that is not zeros. */
+  /**
+   * The frame headers #invalidate zeroes, `bytes` read from `offset`: the first one, and every
+   * other that is not zeros, in the order written: the last frame's first, the first frame's
+   * last. An invalidation cut short (a zero's write that fails: OutcomeUnknown; the process
+   * killed) so leaves a prefix of the batch and zeros after it, never zeros before frames it
+   * left: past a zeroed first header, the batch's later frames continued a valid chain that a
+   * reopen did not read (the caller reading to find out saw none of the batch) but a byte-for-byte
+   * retry of the first commit brought back after a crash (test/interop/failed-batch-tail.test.ts).
+   */
   #headersToZero(bytes: Uint8Array, offset: number): number[] {
     const live = liveFrameHeaders(bytes, offset, FRAME_HEADER_SIZE + this.#pageSize);
-    return live[0] === offset ? live : [offset, ...live];
+    return (live[0] === offset ? live : [offset, ...live]).reverse();
   }
 
   /**

@@ -2,9 +2,12 @@
 // Three store.begin() transactions go in one batch: T1 (page 2), T2 (page 3), T3 (pages 4, 5),
 // four frames. Scenario 'write': the batch's pwritev is short (half of it, T1's and T2's frames,
 // reaches the WAL) and fails EIO; 'sync': it is written whole and its fdatasync fails (the store
-// stops; this child closes and reopens it). Every one of the three is rejected. Then T1's caller
-// retries T1 as it was (same page, same bytes): its frames are written where T1's were, with the
-// same checksums. The child prints one JSON line and kills itself (SIGKILL): the parent's reopen
+// stops; this child closes and reopens it). Every one of the three is rejected. Scenario
+// 'zeroing': the short write of 'write', then the invalidation's second header write fails EIO
+// (the batch's commits are rejected WALNUT_FAILED/OutcomeUnknown, the store stops; this child
+// closes it, reopens it and reads pages 2..5: what a caller told OutcomeUnknown reads to find
+// out, printed as `read`). Then T1's caller retries T1 as it was (same page, same bytes): in
+// 'write' and 'sync' its frames are written where T1's were, with the same checksums. The child prints one JSON line and kills itself (SIGKILL): the parent's reopen
 // recovers the WAL from the file, as sqlite3's and walnut's first connection after a crash do.
 // A rejected T2 or T3 must not be there.
 'use strict';
@@ -21,7 +24,13 @@ const options = { synchronous: 'full', autoCheckpoint: false, shareLane: false }
 (async () => {
   let store = await open(dbPath, options);
   await store.commit([2, 3, 4, 5].map((pgno) => ({ pgno, data: page(1) })));
-  native.TEST_setFaults(scenario === 'sync' ? { failSync: { nth: 1, errno: 5 } } : { shortWrite: { nth: 1, errno: 5 } });
+  const faults = {
+    write: { shortWrite: { nth: 1, errno: 5 } },
+    sync: { failSync: { nth: 1, errno: 5 } },
+    // write 1: the batch's (short); 2 and 3: the invalidation's two header writes (two frames reached the WAL)
+    zeroing: { shortWrite: { nth: 1, errno: 5 }, failWrite: { nth: 3, errno: 5 } },
+  };
+  native.TEST_setFaults(faults[scenario]);
   const t1 = store.begin();
   t1.write(2, page(2));
   const t2 = store.begin();
@@ -31,9 +40,15 @@ const options = { synchronous: 'full', autoCheckpoint: false, shareLane: false }
   t3.write(5, page(4));
   const out = { scenario };
   out.batch = await Promise.all([outcome(t1.commit()), outcome(t2.commit()), outcome(t3.commit())]);
-  if (scenario === 'sync') {
+  if (scenario !== 'write') {
     out.close = await outcome(store.close());
     store = await open(dbPath, options);
+  }
+  if (scenario === 'zeroing') {
+    const snap = await store.snapshot();
+    out.read = [];
+    for (const pgno of [2, 3, 4, 5]) out.read.push({ pgno, v: (await snap.read(pgno))[100] });
+    snap.release();
   }
   const retry = store.begin();
   retry.write(2, page(2));

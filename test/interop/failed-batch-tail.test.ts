@@ -48,4 +48,23 @@ describe("a failed batch's frames after a retried prefix of it", () => {
       expect(fileBytes(bySqlite, [2, 3, 4, 5])).toEqual([2, 1, 1, 1]);
     });
   }
+
+  // The invalidation itself fails part way (its second header write: EIO). The commits' outcome
+  // is unknown, and a caller reads after the reopen to find out: what it reads must stay so. The
+  // headers were zeroed first to last: the first frame's zeroed, the second's not, the reopen
+  // found none of the batch, and T1's identical retry revived T2 after a crash (page 3 = 3).
+  it('zeroing: the invalidation fails part way (OutcomeUnknown); what a read after the reopen finds of the batch is what every recovery finds after the retry and a crash', async () => {
+    const db = path.join(dir, 'zeroing.db');
+    const out = await runJsonChild<{ batch: string[]; close: string; read: { pgno: number; v: number }[]; retry: string; unhandled: string[] }>(path.join(HELPERS, 'failed-tail-child.js'), [db, 'zeroing'], { WALNUT_FAULT_INJECTION: '1' });
+    expect(out.unhandled).toEqual([]);
+    expect(out.batch).toEqual(['WALNUT_FAILED/OutcomeUnknown', 'WALNUT_FAILED/OutcomeUnknown', 'WALNUT_FAILED/OutcomeUnknown']);
+    expect(out.retry).toBe('ok');
+    expect(out.read.map((r) => r.v)).not.toContain(0); // the reopen read every page
+    const acknowledged = out.read.concat([{ pgno: 2, v: 2 }]);
+    const bySqlite = copyOf(db, 'zeroing-sqlite3.db');
+    await expectAcknowledgedPages(copyOf(db, 'zeroing-walnut.db'), acknowledged, 2, 5);
+    const r = await spawnOutput('sqlite3', [bySqlite, 'PRAGMA wal_checkpoint(TRUNCATE);']);
+    expect(r.stdout.trim()).toBe('0|0|0');
+    expect(fileBytes(bySqlite, [2, 3, 4, 5])).toEqual([2, 3, 4, 5].map((pgno) => acknowledged.filter((a) => a.pgno === pgno).pop()!.v));
+  });
 });
