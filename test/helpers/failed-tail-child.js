@@ -14,12 +14,13 @@
 const { open } = require('../../dist/index.js');
 const native = require('../../dist/native.js');
 
-const [dbPath, scenario] = process.argv.slice(2);
+// a third argument 'fec': the store keeps an FEC sidecar (-wal-fec) too
+const [dbPath, scenario, withFec] = process.argv.slice(2);
 const unhandled = [];
 process.on('unhandledRejection', (e) => unhandled.push(String(e && e.message)));
 const page = (v) => Buffer.alloc(4096, v);
 const outcome = (p) => p.then(() => 'ok', (e) => `${e.code}/${e.reason || ''}`);
-const options = { synchronous: 'full', autoCheckpoint: false, shareLane: false };
+const options = { synchronous: 'full', autoCheckpoint: false, shareLane: false, ...(withFec === 'fec' ? { fec: { repairSymbols: 2 } } : {}) };
 
 (async () => {
   let store = await open(dbPath, options);
@@ -54,6 +55,9 @@ const options = { synchronous: 'full', autoCheckpoint: false, shareLane: false }
   retry.write(2, page(2));
   out.retry = await outcome(retry.commit());
   await new Promise((resolve) => setTimeout(resolve, 10));
+  // with fec: the retry's group is written before the kill (the sidecar writes in the background)
+  for (let i = 0; withFec === 'fec' && i < 500 && store.metrics().fec.queuedBytes > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  if (withFec === 'fec') out.fecGroups = store.metrics().fec.groups;
   out.unhandled = unhandled;
   process.stdout.write(JSON.stringify(out) + '\n', () => process.kill(process.pid, 'SIGKILL'));
 })().catch((e) => {

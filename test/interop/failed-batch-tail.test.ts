@@ -13,6 +13,7 @@ import * as path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { open } from '../../lib/index';
 import { HELPERS, runJsonChild, spawnOutput } from '../helpers/children';
 import { expectAcknowledgedPages } from '../helpers/outcomes';
 import { tmpDir } from '../helpers/tmp';
@@ -48,6 +49,30 @@ describe("a failed batch's frames after a retried prefix of it", () => {
       expect(fileBytes(bySqlite, [2, 3, 4, 5])).toEqual([2, 1, 1, 1]);
     });
   }
+
+  // With an FEC sidecar: no group covers the failed batch's frames (groups are made for
+  // written batches only, once their append returned), so the sidecar's repair, which rebuilds
+  // damaged frames a group covers, never rewrites a zeroed header back into a chain.
+  it('write, with an FEC sidecar: its recovery repairs nothing and finds neither T2 nor T3', async () => {
+    const db = path.join(dir, 'write-fec.db');
+    const out = await runJsonChild<{ batch: string[]; retry: string; fecGroups: number; unhandled: string[] }>(path.join(HELPERS, 'failed-tail-child.js'), [db, 'write', 'fec'], { WALNUT_FAULT_INJECTION: '1' });
+    expect(out.unhandled).toEqual([]);
+    expect(out.batch).toEqual(['WALNUT_IO/', 'WALNUT_IO/', 'WALNUT_IO/']);
+    expect(out.retry).toBe('ok');
+    expect(out.fecGroups).toBe(2); // the first commit's and the retry's: none for the failed batch
+    const store = await open(db, { fec: { repairSymbols: 2 }, autoCheckpoint: false });
+    try {
+      const snap = await store.snapshot();
+      const pages = [];
+      for (const pgno of [2, 3, 4, 5]) pages.push((await snap.read(pgno))[100]);
+      snap.release();
+      expect(pages).toEqual([2, 1, 1, 1]);
+      const fec = store.metrics().fec as { recovery: { repairedFrames: number; fallbacks: Record<string, number> } };
+      expect(fec.recovery.repairedFrames).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
 
   // The invalidation itself fails part way (its second header write: EIO). The commits' outcome
   // is unknown, and a caller reads after the reopen to find out: what it reads must stay so. The
