@@ -7,7 +7,8 @@
 // connection after a crash) read their commit frame and brought back commits whose callers were
 // told they failed. Driven in failed-tail-child.js (fault injection; the child ends with SIGKILL),
 // checked here by a walnut reopen and by the sqlite3 CLI's recovery and checkpoint, each on its
-// own copy of the files.
+// own copy of the files. Also: with an FEC sidecar (its repair must not rebuild the failed frames),
+// and an invalidation cut short (OutcomeUnknown: what a read after the reopen finds must stay).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
