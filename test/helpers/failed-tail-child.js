@@ -14,17 +14,33 @@
 const { open } = require('../../dist/index.js');
 const native = require('../../dist/native.js');
 
-// a third argument 'fec': the store keeps an FEC sidecar (-wal-fec) too
-const [dbPath, scenario, withFec] = process.argv.slice(2);
+// a third argument 'fec': the store keeps an FEC sidecar (-wal-fec) too; 'zero-ahead': the store
+// zeroes ahead (zeroAhead), the first commit takes the WAL past where that starts, and the batch
+// is written over those synced zeros (the faults are set once the zeroing wrote them all: its
+// writes count as the rules' writes)
+const [dbPath, scenario, mode] = process.argv.slice(2);
+const withFec = mode === 'fec' ? 'fec' : undefined;
+const zeroAhead = mode === 'zero-ahead';
+// wal-file.ts: the WAL's frames reach past ZERO_AHEAD_FROM before it zeroes ahead, ZERO_AHEAD bytes
+const ZERO_AHEAD_FROM = 8 << 20;
+const ZERO_AHEAD = 8 << 20;
+const firstPages = zeroAhead ? Math.ceil(ZERO_AHEAD_FROM / 4096) + 16 : 4;
 const unhandled = [];
 process.on('unhandledRejection', (e) => unhandled.push(String(e && e.message)));
 const page = (v) => Buffer.alloc(4096, v);
 const outcome = (p) => p.then(() => 'ok', (e) => `${e.code}/${e.reason || ''}`);
-const options = { synchronous: 'full', autoCheckpoint: false, shareLane: false, ...(withFec === 'fec' ? { fec: { repairSymbols: 2 } } : {}) };
+const options = { synchronous: 'full', autoCheckpoint: false, shareLane: false, zeroAhead, ...(withFec === 'fec' ? { fec: { repairSymbols: 2 } } : {}) };
 
 (async () => {
+  const out0 = {};
   let store = await open(dbPath, options);
-  await store.commit([2, 3, 4, 5].map((pgno) => ({ pgno, data: page(1) })));
+  await store.commit(Array.from({ length: firstPages }, (_, i) => ({ pgno: i + 2, data: page(1) })));
+  if (zeroAhead) {
+    const fs = require('node:fs');
+    const end = 32 + firstPages * (24 + 4096);
+    for (let i = 0; i < 1000 && fs.statSync(`${dbPath}-wal`).size < end + ZERO_AHEAD; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    out0.walBytes = fs.statSync(`${dbPath}-wal`).size - end;
+  }
   const faults = {
     write: { shortWrite: { nth: 1, errno: 5 } },
     sync: { failSync: { nth: 1, errno: 5 } },
@@ -39,7 +55,7 @@ const options = { synchronous: 'full', autoCheckpoint: false, shareLane: false, 
   const t3 = store.begin();
   t3.write(4, page(4));
   t3.write(5, page(4));
-  const out = { scenario };
+  const out = { scenario, ...out0 };
   out.batch = await Promise.all([outcome(t1.commit()), outcome(t2.commit()), outcome(t3.commit())]);
   if (scenario !== 'write') {
     out.close = await outcome(store.close());

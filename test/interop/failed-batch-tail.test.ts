@@ -35,16 +35,19 @@ function fileBytes(db: string, pgnos: number[]): number[] {
 }
 
 describe("a failed batch's frames after a retried prefix of it", () => {
-  for (const [scenario, code] of [['write', 'WALNUT_IO/'], ['sync', 'WALNUT_FAILED/']] as const) {
-    it(`${scenario}: the three transactions are rejected (${code}), T1's retry is acknowledged, and after a crash neither walnut's nor sqlite3's recovery finds T2 or T3`, async () => {
-      const db = path.join(dir, `${scenario}.db`);
-      const out = await runJsonChild<{ batch: string[]; retry: string; unhandled: string[] }>(path.join(HELPERS, 'failed-tail-child.js'), [db, scenario], { WALNUT_FAULT_INJECTION: '1' });
+  // zero-ahead: the batch is written over zeros the store wrote and synced ahead of its frames
+  // (the invalidation finds them zeros, the first frame's header aside, and leaves them)
+  for (const [scenario, code, mode] of [['write', 'WALNUT_IO/', ''], ['sync', 'WALNUT_FAILED/', ''], ['write', 'WALNUT_IO/', 'zero-ahead']] as const) {
+    it(`${scenario}${mode === '' ? '' : `, ${mode}`}: the three transactions are rejected (${code}), T1's retry is acknowledged, and after a crash neither walnut's nor sqlite3's recovery finds T2 or T3`, async () => {
+      const db = path.join(dir, `${scenario}${mode}.db`);
+      const out = await runJsonChild<{ batch: string[]; retry: string; walBytes?: number; unhandled: string[] }>(path.join(HELPERS, 'failed-tail-child.js'), [db, scenario, mode], { WALNUT_FAULT_INJECTION: '1' });
       expect(out.unhandled).toEqual([]);
+      if (mode === 'zero-ahead') expect(out.walBytes).toBe(8 << 20); // zeros past the first commit's frames (wal-file.ts ZERO_AHEAD)
       expect(out.batch).toEqual([code, code, code]);
       expect(out.retry).toBe('ok');
       const acknowledged = [2, 3, 4, 5].map((pgno) => ({ pgno, v: 1 })).concat([{ pgno: 2, v: 2 }]);
-      const bySqlite = copyOf(db, `${scenario}-sqlite3.db`);
-      await expectAcknowledgedPages(copyOf(db, `${scenario}-walnut.db`), acknowledged, 2, 5);
+      const bySqlite = copyOf(db, `${scenario}${mode}-sqlite3.db`);
+      await expectAcknowledgedPages(copyOf(db, `${scenario}${mode}-walnut.db`), acknowledged, 2, 5);
       const r = await spawnOutput('sqlite3', [bySqlite, 'PRAGMA wal_checkpoint(TRUNCATE);']);
       expect(r.stdout.trim()).toBe('0|0|0'); // recovered, then everything was copied
       expect(fileBytes(bySqlite, [2, 3, 4, 5])).toEqual([2, 1, 1, 1]);
@@ -79,18 +82,20 @@ describe("a failed batch's frames after a retried prefix of it", () => {
   // is unknown, and a caller reads after the reopen to find out: what it reads must stay so. The
   // headers were zeroed first to last: the first frame's zeroed, the second's not, the reopen
   // found none of the batch, and T1's identical retry revived T2 after a crash (page 3 = 3).
-  it('zeroing: the invalidation fails part way (OutcomeUnknown); what a read after the reopen finds of the batch is what every recovery finds after the retry and a crash', async () => {
-    const db = path.join(dir, 'zeroing.db');
-    const out = await runJsonChild<{ batch: string[]; close: string; read: { pgno: number; v: number }[]; retry: string; unhandled: string[] }>(path.join(HELPERS, 'failed-tail-child.js'), [db, 'zeroing'], { WALNUT_FAULT_INJECTION: '1' });
-    expect(out.unhandled).toEqual([]);
-    expect(out.batch).toEqual(['WALNUT_FAILED/OutcomeUnknown', 'WALNUT_FAILED/OutcomeUnknown', 'WALNUT_FAILED/OutcomeUnknown']);
-    expect(out.retry).toBe('ok');
-    expect(out.read.map((r) => r.v)).not.toContain(0); // the reopen read every page
-    const acknowledged = out.read.concat([{ pgno: 2, v: 2 }]);
-    const bySqlite = copyOf(db, 'zeroing-sqlite3.db');
-    await expectAcknowledgedPages(copyOf(db, 'zeroing-walnut.db'), acknowledged, 2, 5);
-    const r = await spawnOutput('sqlite3', [bySqlite, 'PRAGMA wal_checkpoint(TRUNCATE);']);
-    expect(r.stdout.trim()).toBe('0|0|0');
-    expect(fileBytes(bySqlite, [2, 3, 4, 5])).toEqual([2, 3, 4, 5].map((pgno) => acknowledged.filter((a) => a.pgno === pgno).pop()!.v));
-  });
+  for (const mode of ['', 'zero-ahead'] as const) {
+    it(`zeroing${mode === '' ? '' : `, ${mode}`}: the invalidation fails part way (OutcomeUnknown); what a read after the reopen finds of the batch is what every recovery finds after the retry and a crash`, async () => {
+      const db = path.join(dir, `zeroing${mode}.db`);
+      const out = await runJsonChild<{ batch: string[]; close: string; read: { pgno: number; v: number }[]; retry: string; unhandled: string[] }>(path.join(HELPERS, 'failed-tail-child.js'), [db, 'zeroing', mode], { WALNUT_FAULT_INJECTION: '1' });
+      expect(out.unhandled).toEqual([]);
+      expect(out.batch).toEqual(['WALNUT_FAILED/OutcomeUnknown', 'WALNUT_FAILED/OutcomeUnknown', 'WALNUT_FAILED/OutcomeUnknown']);
+      expect(out.retry).toBe('ok');
+      expect(out.read.map((r) => r.v)).not.toContain(0); // the reopen read every page
+      const acknowledged = out.read.concat([{ pgno: 2, v: 2 }]);
+      const bySqlite = copyOf(db, `zeroing${mode}-sqlite3.db`);
+      await expectAcknowledgedPages(copyOf(db, `zeroing${mode}-walnut.db`), acknowledged, 2, 5);
+      const r = await spawnOutput('sqlite3', [bySqlite, 'PRAGMA wal_checkpoint(TRUNCATE);']);
+      expect(r.stdout.trim()).toBe('0|0|0');
+      expect(fileBytes(bySqlite, [2, 3, 4, 5])).toEqual([2, 3, 4, 5].map((pgno) => acknowledged.filter((a) => a.pgno === pgno).pop()!.v));
+    });
+  }
 });
