@@ -513,14 +513,15 @@ export class Database implements Queryable {
    * exec()): after LEASE_AFTER_CONFLICTS calls with its `source` (the function's or the SQL's
    * text: a retry is a new call of the same code) failed so, it runs holding the write lease
    * (overtaken-writes.ts), taken with the writer held (in call order, before its first
-   * statement opens a snapshot) and given back once it settled (#call resolves after durability).
+   * statement opens a snapshot; in the pause after a lease, once it ended: takeAfterPause) and
+   * given back once it settled (#call resolves after durability).
    * `failed` is called when the call failed, before its caller sees it.
    */
   #retriedByCaller<T>(source: () => string, job: () => Promise<T>, failed?: () => void): Promise<T> {
     const key = this.#overtakenSources.size > 0 ? source() : null;
     const conflicts = key === null ? 0 : (this.#overtakenSources.get(key) ?? 0);
     const turn: LeaseTurn | null = conflicts >= LEASE_AFTER_CONFLICTS ? { held: false, conflicts } : null;
-    const call = this.#call(this.#writer, turn === null ? job : () => this.#overtaken.take(turn).then(job));
+    const call = this.#call(this.#writer, turn === null ? job : () => this.#overtaken.takeAfterPause(turn).then(job));
     return call.then(
       (value) => {
         if (turn !== null) this.#overtaken.give(turn);
