@@ -21,7 +21,8 @@
  *    process, a store of its own beside a commit lane) takes it in that gap, within its busy
  *    timeout; once it committed, that committer shares WRITE after every batch. Its sleeps landed
  *    in such a gap only now and then: beside a commit lane committing at full speed, a writer's
- *    first commit waited 1.6-3.3 s in 4 of 9 runs (test/hostile/writer-beside-full-lane). An
+ *    first commit waited 1.6-3.3 s or failed WALNUT_BUSY (busy timeout 2 s) in 4 of 6 runs, now
+ *    1-24 ms (test/hostile/writer-beside-full-lane). An
  *    uncontended WRITE costs nothing more (the first try takes it), and `giveUp` is still asked
  *    before each wait, as often as before each sleep. SQLite's writers poll (sleeps): beside
  *    walnut's full load they get in when a sleep ends in such a gap (README).

@@ -4,8 +4,9 @@
 // in the same process (the main thread) or in another process. The lane keeps WRITE across
 // batches and lets it go only for a turn of its event loop every few milliseconds (it shares it
 // after every batch only once it has seen another connection commit), so a waiter sleeping in
-// busy-handler steps (up to 100 ms) rarely landed in such a gap: it waited 1.6-3.3 s for its first
-// commit in 4 of 9 runs (WALNUT_BUSY BusyWrite with busy timeout 2 s). Its wait now blocks in the
+// busy-handler steps (up to 100 ms) rarely landed in such a gap: its first commit waited 1.6-3.3 s
+// or failed WALNUT_BUSY (BusyWrite, busy timeout 2 s) in 4 of 6 runs; this test failed 5 of its
+// 6 cases in 3 runs before the fix. Its wait now blocks in the
 // kernel between tries (wal-index.ts, #lockShm), so the lane's next release hands it WRITE.
 // Each writer commits twice, 1.2 s apart (past the 1 s in which the lane, having seen the first,
 // shares WRITE after every batch), and each commit must succeed: no rate is asserted.
