@@ -39,12 +39,16 @@
  * that join this batch, as the gathering turn is, and is bounded by its own time bound: the
  * commit lane's, lane.ts), on any failure, and after WRITE_RUN_MS even while the
  * queue stays full (a run spans at least two batches, so one lock round always serves two when
- * the queue stays full). Another process cannot be seen waiting (sqlite3 and walnut poll for WRITE
- * with non-blocking locks and sleeps), so the bound is time: every WRITE_RUN_MS the lock is free
- * for a turn of the event loop. (When each batch took WRITE itself it was free for a few
- * microseconds between any two batches; either way a sqlite3 writer under walnut's full load,
- * whose busy handler tries at 1..100 ms intervals, gets WRITE only now and then, and between
- * walnut's commits as soon as they pause.) Once another connection's commit was met (it got
+ * the queue stays full). Another connection's writer cannot be seen waiting (sqlite3 polls for
+ * WRITE with non-blocking locks and sleeps; a walnut one waits blocked in the kernel), so the
+ * bound is time: every WRITE_RUN_MS the lock is free for a turn of the event loop.
+ * Fairness between walnut writers rests on that: a walnut connection waiting for WRITE (another
+ * process, a store of its own or another lane beside this one) is woken by the kernel as it is
+ * let go (wal-index.ts header) and takes it in that turn, so it commits within its busy timeout
+ * beside a committer at full speed; from its commit on, the sharing below applies. (When each
+ * batch took WRITE itself it was free for a few microseconds between any two batches; either
+ * way a sqlite3 writer under walnut's full load, whose busy handler tries at 1..100 ms
+ * intervals, gets WRITE only now and then, and between walnut's commits as soon as they pause.) Once another connection's commit was met (it got
  * WRITE), for OTHER_WRITER_MS after it the committer shares WRITE as SQLite's writers do: it
  * lets it go after every batch, and when commits are queued leaves it free OTHER_WRITER_GAP_MS
  * (a timer, not a turn) before taking it again, so that writer's busy handler finds it free.

@@ -12,6 +12,20 @@
  *    checkpointers, RECOVER (122) during recovery, READ(i) (123 + i) by readers. With a write
  *    lease (holdWriteLease(), walnut/sql) WRITE stays locked until the last holdWriteLease()
  *    is given back (releaseWriteLease()) or close.
+ *    Waiting for WRITE held by another connection (#lockShm): after the first tries (turns of the
+ *    event loop), each of the busy handler's sleeps (1..100 ms, RETRY_DELAYS_MS) is a wait blocked
+ *    in the kernel for WRITE of that length (F_OFD_SETLKW on the lock lane, #waitForWrite), which
+ *    the kernel ends as WRITE is let go. That is the fairness rule between walnut writers: a
+ *    committer that keeps WRITE across batches lets it go at least every few milliseconds
+ *    (commit/group-committer.ts, WRITE_RUN_MS), and a walnut connection waiting for it (another
+ *    process, a store of its own beside a commit lane) takes it in that gap, within its busy
+ *    timeout; once it committed, that committer shares WRITE after every batch. Its sleeps landed
+ *    in such a gap only now and then: beside a commit lane committing at full speed, a writer's
+ *    first commit waited 1.6-3.3 s or failed WALNUT_BUSY (busy timeout 2 s) in 4 of 6 runs, now
+ *    1-24 ms (test/hostile/writer-beside-full-lane). An
+ *    uncontended WRITE costs nothing more (the first try takes it), and `giveUp` is still asked
+ *    before each wait, as often as before each sleep. SQLite's writers poll (sleeps): beside
+ *    walnut's full load they get in when a sleep ends in such a gap (README).
  *  - `<db>-journal`: never written; a hot one (journal-mode.ts) makes open() refuse the database.
  *    With `convert`, open() takes RESERVED and EXCLUSIVE briefly to put a rollback-journal
  *    database into WAL mode (journal-mode.ts), then returns to the lock it held.
@@ -212,10 +226,11 @@ export interface WalIndexOptions {
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
 /**
- * holdWriteLease()'s wait for WRITE, once the first quick tries failed, waits for the lock
- * blocked in the kernel on a thread of the addon's lock lane (WalnutFile.lockWithin, F_OFD_SETLKW),
- * in waits of up to this many milliseconds, one after the other until it has it or the busy
- * timeout passes. Beside a writer that takes WRITE again right after each commit the lock is
+ * holdWriteLease()'s wait for WRITE (and one queued behind it), once the first quick tries failed,
+ * waits for the lock blocked in the kernel on a thread of the addon's lock lane (WalnutFile.lockWithin,
+ * F_OFD_SETLKW), in waits of up to this many milliseconds, one after the other until it has it or
+ * the busy timeout passes (every other wait for WRITE blocks too, in waits as long as the busy
+ * handler's sleeps: header comment). Beside a writer that takes WRITE again right after each commit the lock is
  * free only in gaps of tens of microseconds: a wait sampling it every 100 ms mostly missed them
  * (WALNUT_BUSY: 6 of 10 calls with busyTimeout 1000), one sampling it every millisecond from
  * timers still did under load (1 of 8 beside a CI run; test/hostile/lease-beside-busy-writer);
@@ -226,8 +241,8 @@ const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
  * native wait may run.
  */
 const LEASE_WAIT_SLICE_MS = 1000;
-/** The lease's wait blocks after this many tries paced by RETRY_DELAYS_MS (the zero-delay ones). */
-const LEASE_WAIT_AFTER_TRIES = 5;
+/** A wait for WRITE blocks after this many tries paced by RETRY_DELAYS_MS (the zero-delay ones). */
+const WRITE_WAIT_BLOCKS_AFTER_TRIES = 5;
 
 /**
  * Longest the committer holds back from taking WRITE for another connection's checkpointer
@@ -246,9 +261,15 @@ interface WriteTurn {
   readonly lease: boolean;
 }
 
+/** The busy handler's sleep (ms) before retry `attempt`. */
+function pauseMs(attempt: number): number {
+  return RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
+}
+
 /** The busy handler's sleep before retry `attempt`; with `turn`, cut short by turn.wake(). */
+
 async function pause(attempt: number, turn?: WriteTurn): Promise<void> {
-  const ms = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
+  const ms = pauseMs(attempt);
   await new Promise<void>((resolve) => {
     const timer = ms === 0 ? setImmediate(done) : setTimeout(done, ms);
     function done(): void {
@@ -585,7 +606,8 @@ export class WalIndex {
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
   /** `giveUp`: asked before each sleep; true ends the wait at once as a timeout would (WALNUT_BUSY). */
   /** WRITE is taken in arrival order among this process's waiters (#writeQueue). */
-  /** `lease` (WRITE only, a lease's wait): after the first tries, blocking waits on the lock lane instead of sleeps (LEASE_WAIT_SLICE_MS), it or whoever is ahead of it in #writeQueue. */
+  /** WRITE held by another connection: after the first tries, blocking waits on the lock lane as long as the sleeps would be (header comment). */
+  /** `lease` (WRITE only, a lease's wait): those waits last up to LEASE_WAIT_SLICE_MS, its own or whoever's is ahead of it in #writeQueue. */
   async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, lease = false): Promise<boolean> {
     const write = byte === SHM_LOCK.WRITE;
     if ((!write || this.#writeQueue.length === 0) && this.#tryShm(byte, n, mode)) return false;
@@ -594,7 +616,7 @@ export class WalIndex {
     if (turn !== undefined) {
       this.#writeQueue.push(turn);
       this.#writeWaiters++; // writeWanted: the committer lets a WRITE it keeps go
-      if (lease) this.#writeQueue[0]?.wake?.(); // a head asleep in a long pause: it blocks in the kernel from now on (#blocksForWrite)
+      if (lease) this.#writeQueue[0]?.wake?.(); // a head asleep in a pause (a turn, or no blocking wait possible): it waits in LEASE_WAIT_SLICE_MS slices from now on (#leaseQueued)
     }
     let waitsForOther = false;
     try {
@@ -608,8 +630,8 @@ export class WalIndex {
           const { name, reason } = shmLockName(byte);
           throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
         }
-        if (turn !== undefined && attempt >= LEASE_WAIT_AFTER_TRIES && this.#writeQueue[0] === turn && this.#blocksForWrite() && this.#mayWaitForWrite()) {
-          if (await this.#waitForWrite(deadline)) break;
+        if (turn !== undefined && attempt >= WRITE_WAIT_BLOCKS_AFTER_TRIES && this.#writeQueue[0] === turn && this.#mayWaitForWrite()) {
+          if (await this.#waitForWrite(deadline, this.#leaseQueued() ? LEASE_WAIT_SLICE_MS : pauseMs(attempt))) break;
           continue;
         }
         await pause(attempt, turn);
@@ -626,14 +648,14 @@ export class WalIndex {
   }
 
   /**
-   * The head of #writeQueue waits for WRITE blocked in the kernel (#waitForWrite), not in the busy handler's
-   * sleeps: it is a lease's wait, or one is queued behind it. WRITE goes to this connection's
-   * waiters in arrival order and only the head tries, so a lease behind a commit whose wait sleeps
-   * up to 100 ms between tries (beside a writer that lets WRITE go only for moments) never tried
-   * at all, and both failed WALNUT_BUSY (test/hostile/lease-behind-own-commit); now the commit
-   * takes WRITE in such a wait, and the lease after it.
+   * A lease's wait is in #writeQueue: the head's blocking waits (#waitForWrite) last up to
+   * LEASE_WAIT_SLICE_MS, whether it is that lease or a wait ahead of it. WRITE goes to this
+   * connection's waiters in arrival order and only the head tries, so a lease behind a commit whose
+   * wait slept up to 100 ms between tries (beside a writer that lets WRITE go only for moments)
+   * never tried at all, and both failed WALNUT_BUSY (test/hostile/lease-behind-own-commit); the
+   * commit takes WRITE in such a wait, and the lease after it.
    */
-  #blocksForWrite(): boolean {
+  #leaseQueued(): boolean {
     return this.#writeQueue.some((t) => t.lease);
   }
 
@@ -649,13 +671,13 @@ export class WalIndex {
   }
 
   /**
-   * One blocking wait for WRITE on the lock lane, up to LEASE_WAIT_SLICE_MS or the deadline:
+   * One blocking wait for WRITE on the lock lane, up to `sliceMs` or the deadline:
    * true when it took WRITE (then this connection's, as #tryShm would have made it). A close()
    * meanwhile cancels the wait and waits for it (#close), and the lock it got is let go here;
    * cutLeaseWaits() cancels it too.
    */
-  async #waitForWrite(deadline: number): Promise<boolean> {
-    const micros = Math.round(Math.max(0, Math.min(LEASE_WAIT_SLICE_MS, deadline - performance.now())) * 1000);
+  async #waitForWrite(deadline: number, sliceMs: number): Promise<boolean> {
+    const micros = Math.round(Math.max(0, Math.min(sliceMs, deadline - performance.now())) * 1000);
     const wait = this.#shm!.lockWithin(SHM_LOCK.WRITE, 1, 'exclusive', micros);
     this.#writeWait = wait;
     let took: boolean;
