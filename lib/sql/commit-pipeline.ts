@@ -53,6 +53,7 @@
  *    fsync: the store stopped) keeps the pipeline failed.
  */
 import { isWalnutError, walnutError } from '../errors';
+import { lostToConflict } from './lost-commits';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { Store } from '../commit/store';
 
@@ -402,13 +403,17 @@ export class CommitPipeline {
   }
 
   /**
-   * Null when every commit `view` sees is durable, else a promise for that; it rejects with
-   * WALNUT_CONFLICT (reason ChainBroken: retry) when one of them failed.
+   * Null when every commit `view` sees is durable, else a promise for that. When one of them
+   * failed it rejects as lost-commits.ts reads the loss: one lost to a conflict (another
+   * connection's commit, a broken chain, a wait for WRITE) as WALNUT_CONFLICT (reason
+   * ChainBroken: retry), any other (WALNUT_IO, WALNUT_FULL, the store's WALNUT_FAILED after a
+   * failed fsync) as itself, with its errno: a read never reports a failed write as a conflict.
    */
   whenDurable(view: View): Promise<void> | null {
     const ticket = view.snapshot.pendingTicket;
     if (ticket <= this.#durableThrough) return null;
     return view.snapshot.whenDurable().catch((e: unknown) => {
+      if (!lostToConflict(e)) throw e;
       throw walnutError('WALNUT_CONFLICT', 'this read saw a transaction that then failed to commit; retry it', { path: this.#store.path, reason: 'ChainBroken', cause: e });
     });
   }

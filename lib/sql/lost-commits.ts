@@ -1,6 +1,6 @@
 /**
  * sql/lost-commits.ts — the rules walnut/sql reads a lost commit by, spelled once for every
- * call site (exec-progress.ts, walnut-vfs.ts, database.ts).
+ * call site (exec-progress.ts, walnut-vfs.ts, database.ts, commit-pipeline.ts).
  *
  *  - lostToConflict: nothing of the commit was written and running its statements again may
  *    succeed: another connection's commit overtook it (WALNUT_CONFLICT), a commit it was built
