@@ -29,6 +29,7 @@ import { CHECKPOINT_MODES, type CheckpointMode } from '../checkpoint/plan';
 import type { Store } from '../commit/store';
 import { diskFull, isWalnutError, WalnutError } from '../errors';
 import type { ExportReplacement } from '../export/stream';
+import { MAX_COMMIT_SEQUENCE } from '../export/records';
 import type { InspectReport } from '../integrity/inspect';
 import { LONGEST_TIMER_MS } from '../longest-timer';
 import { progress } from './progress';
@@ -99,10 +100,19 @@ function realTime(m: RegExpExecArray): boolean {
   return month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59 && zoneHours <= 23 && zoneMinutes <= 59;
 }
 
-/** --until: a whole number is a commit sequence, an ISO 8601 date-time a time; anything else is refused. */
+/**
+ * --until: a whole number is a commit sequence (as a bigint, exact past 2^53: restore compares
+ * sequences as the u64s the stream holds), an ISO 8601 date-time a time; anything else is
+ * refused, a sequence past the u64 range too (no stream has such a commit: it read as "the last
+ * state" without a word).
+ */
 function parseUntil(v: string | undefined): bigint | Date | undefined {
   if (v === undefined) return undefined;
-  if (/^\d+$/.test(v)) return BigInt(v);
+  if (/^\d+$/.test(v)) {
+    const seq = BigInt(v);
+    if (seq > MAX_COMMIT_SEQUENCE) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --until as a commit sequence must be at most 2^64 - 1 (a stream's sequences are u64s), not ${v.length > 40 ? `${v.slice(0, 40)}...` : v}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'until' });
+    return seq;
+  }
   const m = ISO_TIME.exec(v);
   const d = m !== null && realTime(m) ? new Date(v) : undefined;
   if (d === undefined || Number.isNaN(d.getTime())) {
@@ -492,7 +502,7 @@ function program(setExit: (code: number) => void): Command {
     .addHelpText('after', '\nExample:\n  walnut bench commit --json')
     .action(async (scenario: string | undefined, o: { seconds: string; json?: boolean }) => {
       const { runBench } = await import('./bench');
-      const rows = await runBench(scenario ?? 'all', Number(o.seconds));
+      const rows = await runBench(scenario ?? 'all', digitsAsNumber(o.seconds, true));
       if (o.json) print({ rows }, true);
       else for (const r of rows) process.stdout.write(`${String(r['scenario']).padEnd(10)} ${String(r['system']).padEnd(28)} ${String(r['value']).padStart(12)} ${r['unit']}\n`);
     });
@@ -557,12 +567,17 @@ function checkpointMode(mode: string): CheckpointMode {
 }
 
 /**
- * A whole-number option as the number its decimal digits spell, else NaN (which the option's
- * own check refuses): Number() also took '1e3', '0x10', ' 5' and '5.0', so a typo could pass as
- * another value than the one meant.
+ * The one reading of the command line's numeric options (--replicas, --interval, --seconds;
+ * --level is one digit 1..5): the number its decimal digits spell (`fraction`: and an optional decimal fraction),
+ * else NaN, which the option's own check refuses naming it. Number() also took '1e3', '0x10',
+ * ' 5' and '5.0', so a typo could pass as another value than the one meant; and a whole number
+ * past 2^53 - 1 is NaN, not the neighbour Number() rounds it to (9007199254740993 read as
+ * ...992, a value nobody typed, in the option's check and in its message).
  */
-function digitsAsNumber(text: string): number {
-  return /^\d+$/.test(text) ? Number(text) : Number.NaN;
+function digitsAsNumber(text: string, fraction = false): number {
+  if (!(fraction ? /^\d+(\.\d+)?$/ : /^\d+$/).test(text)) return Number.NaN;
+  const n = Number(text);
+  return fraction ? n : Number.isSafeInteger(n) ? n : Number.NaN;
 }
 
 /**
@@ -572,10 +587,10 @@ function digitsAsNumber(text: string): number {
  */
 function intervalMs(interval: string): number {
   const ms = digitsAsNumber(interval);
-  if (!Number.isInteger(ms) || ms < 1) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
+  if (!/^\d+$/.test(interval) || ms < 1) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
   // past it Node sets the timer to 1 ms (with a TimeoutOverflowWarning on stderr): the report
-  // was printed about 600 times a second where the user asked for almost never
-  if (ms > LONGEST_TIMER_MS) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --interval must be at most ${LONGEST_TIMER_MS} ms (about 24.8 days), the longest timer Node.js keeps, not ${interval}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
+  // was printed about 600 times a second where the user asked for almost never (NaN: digits past 2^53 - 1)
+  if (!(ms <= LONGEST_TIMER_MS)) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --interval must be at most ${LONGEST_TIMER_MS} ms (about 24.8 days), the longest timer Node.js keeps, not ${interval.length > 40 ? `${interval.slice(0, 40)}...` : interval}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
   return ms;
 }
 

@@ -52,6 +52,9 @@ export interface PayloadMemory {
 /** A payload's memory: from the caller's blocks (reused, framing.ts's ByteBlocks, replicate/buffers.ts's RecordArena) or of its own. */
 const bytes = (n: number, blocks: PayloadMemory | undefined): Uint8Array => blocks?.take(n) ?? new Uint8Array(n);
 
+/** The largest commit sequence a stream can hold (BASE_META's and COMMIT_META's are u64s). */
+export const MAX_COMMIT_SEQUENCE = 2n ** 64n - 1n;
+
 export const KIND = { WAL_HEADER: 0x01, FRAMES: 0x02, BASE_PAGES: 0x03, BASE_END: 0x04, COMMIT_META: 0x05, PAGE_DELTA: 0x06, BASE_META: 0x07 } as const;
 
 /** Where a generation's frames in the stream begin: after frame `frame`, the chain then at `checksum`. */

@@ -95,7 +95,7 @@ import { hashBytes } from './exporter';
 import { WalStreamReader } from './framing';
 import { PageWriter } from './page-writer';
 import { applyPageDelta, deltaPgno } from './page-delta';
-import { decodeRecord, KIND } from './records';
+import { decodeRecord, KIND, MAX_COMMIT_SEQUENCE } from './records';
 
 export interface RestoreOptions {
   /**
@@ -674,13 +674,17 @@ function holdOffConnections(real: string): WalnutFile[] {
   throw walnutError('WALNUT_BUSY', `refusing to replace ${real}: it is open; close its connections first (a connection left on the replaced file would lose its commits)`, { path: real, reason: 'InUse' });
 }
 
-/** `until` as a sequence (bigint) or a Date; WALNUT_INVALID_ARGUMENT (reason 'until') otherwise. */
+/**
+ * `until` as a sequence (bigint) or a Date; WALNUT_INVALID_ARGUMENT (reason 'until') otherwise: a
+ * number that is no safe integer (past 2^53 it is rounded: not the commit the caller named), a
+ * bigint past the u64 a stream numbers its commits with (COMMIT_META: no commit has it).
+ */
 export function checkUntil(until: unknown): bigint | Date | undefined {
   if (until === undefined) return undefined;
   if (until instanceof Date && !Number.isNaN(until.getTime())) return until;
   if (typeof until === 'number' && Number.isSafeInteger(until) && until >= 0) return BigInt(until);
-  if (typeof until === 'bigint' && until >= 0n) return until;
-  throw walnutError('WALNUT_INVALID_ARGUMENT', `until must be a commit sequence (a whole number >= 0) or a valid Date, not ${describeValue(until)}`, { reason: 'until' });
+  if (typeof until === 'bigint' && until >= 0n && until <= MAX_COMMIT_SEQUENCE) return until;
+  throw walnutError('WALNUT_INVALID_ARGUMENT', `until must be a commit sequence (a whole number in 0..2^53-1, or a bigint in 0..2^64-1) or a valid Date, not ${describeValue(until)}`, { reason: 'until' });
 }
 
 /**
