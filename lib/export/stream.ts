@@ -30,7 +30,10 @@ import { optionsWithout, unknownOptionName } from '../option-names';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
-import { checkDbPath, refuseCompanionName, resolvedPath } from '../io/real-path';
+import { checkDbPath, refuseCompanionName, requireRegularFiles, resolvedPath } from '../io/real-path';
+import { settleRestores } from '../io/restore-asides';
+import { DB_HEADER_SIZE, isWalMode } from '../format/db-header';
+import { dbHeaderThroughWal, type HeaderThroughWal } from '../wal/page1-through-wal';
 import { checkExportOptions, Exporter, type ExportOptions, type ExportStats } from './exporter';
 import { appendFramedRecords, BufferedWalSink, pageDeltasOf, type DirectWrite, type RecordBatchSink, type SinkPageDeltas, type WalRecordSink } from './framing';
 
@@ -272,6 +275,7 @@ export function createExportStream(dbPath: string, options: ExportOptions & Pick
     if (t !== undefined && (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'createExportStream option busyTimeout must be a whole number of milliseconds >= 0', { reason: 'busyTimeout' });
     return { busyTimeout: (t as number | undefined) ?? 5000, exportOptions: checkExportOptions(optionsWithout(o, ['busyTimeout'])) };
   });
+  refuseUnexportable(dbPath);
   let run: ExportRun | null = null;
   let ended: Promise<void> = Promise.resolve();
   const out = new PassThrough({
@@ -294,6 +298,53 @@ export function createExportStream(dbPath: string, options: ExportOptions & Pick
     if (!out.destroyed) out.destroy(e);
   });
   return out;
+}
+
+/**
+ * The common mistakes createExportStream refuses where its caller can catch them, thrown before a
+ * stream exists, with the codes the database's open gives them (WalIndex.open, as the stream's
+ * 'error' they came; with no 'error' listener that was an uncaught exception, the process
+ * gone): a path that is not there or cannot be looked up (WALNUT_CANTOPEN with the errno, as
+ * open() reports a database it cannot create), not a regular file (WALNUT_CANTOPEN
+ * NotRegularFile), no SQLite database (empty, or page 1 neither in the file nor in its WAL:
+ * WALNUT_CANTOPEN), a database in rollback-journal mode (WALNUT_CANTOPEN NotWalMode; one with a
+ * -journal beside it is left to the open, which looks for a hot journal first).
+ * Read as the open reads (a restore that died replacing it settled first; page 1 through the
+ * WAL, settled reads) but under no lock: what changes after the call is the open's to find.
+ */
+function refuseUnexportable(dbPath: string): void {
+  let real: string;
+  try {
+    real = fs.realpathSync(dbPath);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw walnutError('WALNUT_CANTOPEN', `cannot open database ${dbPath}: ${err.message}`, { path: dbPath, errno: err.errno === undefined ? undefined : Math.abs(err.errno), syscall: err.syscall, cause: e });
+  }
+  settleRestores(real);
+  requireRegularFiles(real, [`${real}-wal`, `${real}-shm`]);
+  let fd: number;
+  try {
+    fd = fs.openSync(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw walnutError('WALNUT_CANTOPEN', `cannot open database ${dbPath}: ${err.message}`, { path: real, errno: err.errno === undefined ? undefined : Math.abs(err.errno), syscall: err.syscall, cause: e });
+  }
+  let through: HeaderThroughWal;
+  let got = 0;
+  try {
+    const head = new Uint8Array(DB_HEADER_SIZE);
+    through = dbHeaderThroughWal(real, () => head.subarray(0, (got = fs.readSync(fd, head, 0, head.length, 0))));
+  } catch {
+    return; // (a read that failed: the open meets it, and says so as the stream's 'error')
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (through.otherPageSize !== undefined || through.foreignWalPageSize !== undefined) return; // damage: the open's WALNUT_CORRUPT
+  const h = through.header;
+  if (h === null || h.pageSize === 0) throw walnutError('WALNUT_CANTOPEN', `cannot export ${dbPath}: ${got === 0 ? 'the database file is empty (no page 1 yet)' : 'not a SQLite database'}`, { path: real });
+  if (!isWalMode(h) && !through.fromWal && !fs.existsSync(`${real}-journal`)) {
+    throw walnutError('WALNUT_CANTOPEN', `cannot export ${dbPath}: the database is in rollback-journal mode, not WAL mode (open() converts it, as PRAGMA journal_mode=WAL does)`, { path: real, reason: 'NotWalMode' });
+  }
 }
 
 type DatabaseFile = { path: string; what: string };
