@@ -3,8 +3,10 @@
  * native (native/checksum/), with the fastest SIMD path the CPU offers chosen at load.
  *
  * Every function takes a Buffer or Uint8Array and an optional byte range; bad arguments raise
- * WalnutError WALNUT_INVALID_ARGUMENT.
+ * WalnutError WALNUT_INVALID_ARGUMENT. A range (or options) left out is none; one given must be
+ * an object: null is refused as every verb's options are (option-names.ts), reason 'range'.
  */
+import { describeValue } from './arguments';
 import { walnutError } from './errors';
 import { nativeChecksum, type ChecksumTier } from './native';
 
@@ -26,6 +28,13 @@ export interface SqliteWalChecksumOptions extends Range {
 const pair = new Uint32Array(2);
 const walState = new Uint32Array(3);
 
+/** `range` (or options holding one) as given: {} when left out, else it must be an object (reason 'range'). */
+function rangeOf<T extends object>(range: T | undefined): T {
+  if (range === undefined) return {} as T;
+  if (typeof range !== 'object' || range === null) throw walnutError('WALNUT_INVALID_ARGUMENT', `a range (or options) must be an object such as { offset, length }, not ${describeValue(range)}`, { reason: 'range' });
+  return range;
+}
+
 function isInteger(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
@@ -35,7 +44,7 @@ function view(data: Uint8Array, range: Range): Uint8Array {
   if (!(data instanceof Uint8Array)) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'data must be a Buffer or Uint8Array', { reason: 'data' });
   }
-  if (range?.offset === undefined && range?.length === undefined) return data; // (null: no range, as undefined)
+  if (range.offset === undefined && range.length === undefined) return data;
   const offset = range.offset ?? 0;
   if (!isInteger(offset) || offset > data.length) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `offset ${offset} is not within the buffer`, { reason: 'offset' });
@@ -63,8 +72,9 @@ export function sqliteWalChecksum(
 ): [number, number] {
   walState[0] = u32(s0, 's0');
   walState[1] = u32(s1, 's1');
-  walState[2] = options?.bigEndianWords === true ? 1 : 0;
-  nativeChecksum.sqliteWalChecksum(view(data, options), walState);
+  const o = rangeOf(options);
+  walState[2] = o.bigEndianWords === true ? 1 : 0;
+  nativeChecksum.sqliteWalChecksum(view(data, o), walState);
   return [walState[0]!, walState[1]!];
 }
 
@@ -85,28 +95,31 @@ export function sqliteWalFrameChecksums(
   const s1 = u32(running?.[1], 's1');
   const salt1 = u32(salts?.[0], 'salt1');
   const salt2 = u32(salts?.[1], 'salt2');
-  nativeChecksum.sqliteWalFrameChecksums(frames, pageSize, s0, s1, salt1, salt2, options?.bigEndianWords === true, pair);
+  nativeChecksum.sqliteWalFrameChecksums(frames, pageSize, s0, s1, salt1, salt2, rangeOf(options).bigEndianWords === true, pair);
   return [pair[0]!, pair[1]!];
 }
 
 /** CRC-32C (Castagnoli); pass a previous result as `initial` to continue it. */
 export function crc32c(data: Uint8Array, initial = 0, range: Range = {}): number {
-  return nativeChecksum.crc32c(view(data, range), initial);
+  return nativeChecksum.crc32c(view(data, rangeOf(range)), initial);
 }
 
 /** XXH3-64 with an optional 64-bit seed. */
 export function xxh3_64(data: Uint8Array, seed: bigint | number = 0n, range: Range = {}): bigint {
-  return nativeChecksum.xxh3_64(data, range?.offset, range?.length, seed);
+  const r = rangeOf(range);
+  return nativeChecksum.xxh3_64(data, r.offset, r.length, seed);
 }
 
 /** XXH3-128 with an optional 64-bit seed, as a 128-bit BigInt (high64 << 64 | low64). */
 export function xxh3_128(data: Uint8Array, seed: bigint | number = 0n, range: Range = {}): bigint {
-  return nativeChecksum.xxh3_128(data, range?.offset, range?.length, seed);
+  const r = rangeOf(range);
+  return nativeChecksum.xxh3_128(data, r.offset, r.length, seed);
 }
 
 /** XXH3-128 (seed 0) written as 16 canonical (big-endian) bytes into `out` at `outOffset`. */
 export function xxh3_128Into(data: Uint8Array, out: Uint8Array, outOffset = 0, range: Range = {}): void {
-  nativeChecksum.xxh3_128_into(data, range?.offset, range?.length, out, outOffset);
+  const r = rangeOf(range);
+  nativeChecksum.xxh3_128_into(data, r.offset, r.length, out, outOffset);
 }
 
 /** Streaming XXH3: feed pieces of any size; digests equal the one-shot hash of all pieces. */
@@ -116,7 +129,8 @@ export class Xxh3Stream {
     this.#state = new nativeChecksum.Xxh3Stream(seed);
   }
   update(data: Uint8Array, range: Range = {}): this {
-    this.#state.update(data, range?.offset, range?.length);
+    const r = rangeOf(range);
+    this.#state.update(data, r.offset, r.length);
     return this;
   }
   digest64(): bigint {

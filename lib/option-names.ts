@@ -4,6 +4,17 @@
  * replicateTo, openReplica): a name the verb does not take is refused, never dropped, since a
  * misspelt option (maxInflight, unitl, folow) would silently fall back to its default.
  *
+ * And the one rule for null, for every verb and option: only `undefined` is "not given" (an
+ * options argument left out, an option not named). `null` — as the options argument
+ * (`snapshot(null)`, `open(path, null)`) or as an option's value (`{ busyTimeout: null }`,
+ * `{ synchronous: null }`) — is a value like any other that is not the one taken, refused by the
+ * verb's own check with WALNUT_INVALID_ARGUMENT naming it (reason 'options' or the option's
+ * name). Why: JSON configs turn what their author meant as "off", "no limit" or "default" into
+ * null alike, and a verb cannot tell which (busyTimeout: null read as the default waits 5 s, read
+ * as 0 never); a few verbs defaulted it and most refused it. Verbs read a value through givenOr
+ * (a `??` would default null). Not so the verbs that end something (arguments.ts: they take
+ * whatever they get).
+ *
  * Invariant: only the names are looked at here (enumerable string keys, own and inherited, in
  * for-in order: the verbs read their options as properties, so an options object built on a
  * prototype — Object.create(defaults) — has its inherited names taken, and must have them
@@ -25,4 +36,9 @@ export function optionsWithout(options: object, taken: readonly string[]): Recor
   const rest: Record<string, unknown> = {};
   for (const k in options) if (!taken.includes(k)) rest[k] = (options as Record<string, unknown>)[k];
   return rest;
+}
+
+/** An options argument or an option's value as a verb reads it: `fallback` when not given (undefined), else as given, null too (the verb's check refuses it: header). */
+export function givenOr<T>(value: unknown, fallback: T): unknown {
+  return value === undefined ? fallback : value;
 }

@@ -5,7 +5,7 @@
 import { readInput } from '../arguments';
 import { walnutError } from '../errors';
 import { isValidPageSize } from '../format/page-size';
-import { unknownOptionName } from '../option-names';
+import { givenOr, unknownOptionName } from '../option-names';
 import { MAX_PAGE_COUNT } from './pages';
 
 export type Synchronous = 'full' | 'normal' | 'off';
@@ -131,16 +131,16 @@ export function resolveOptions(options: OpenOptions | undefined): ResolvedOption
 }
 
 function resolveOptionsAsGiven(options: OpenOptions | undefined): ResolvedOptions {
-  const o = (options ?? {}) as Record<string, unknown>;
+  const o = givenOr(options, {}) as Record<string, unknown>;
   if (typeof o !== 'object' || o === null) invalid('options', 'must be an object');
   refuseUnknown(o, KNOWN, '');
   const pageSize = o['pageSize'] === undefined ? 4096 : (o['pageSize'] as number);
   if (!isValidPageSize(pageSize)) invalid('pageSize', 'must be a power of two between 512 and 65536');
-  const synchronous = (o['synchronous'] ?? 'full') as Synchronous;
+  const synchronous = givenOr(o['synchronous'], 'full') as Synchronous;
   if (!['full', 'normal', 'off'].includes(synchronous)) invalid('synchronous', "must be 'full', 'normal' or 'off'");
-  const lockingMode = (o['lockingMode'] ?? 'shared') as 'shared' | 'exclusive';
+  const lockingMode = givenOr(o['lockingMode'], 'shared') as 'shared' | 'exclusive';
   if (lockingMode !== 'shared' && lockingMode !== 'exclusive') invalid('lockingMode', "must be 'shared' or 'exclusive'");
-  const gc = (o['groupCommit'] ?? {}) as Record<string, unknown>;
+  const gc = givenOr(o['groupCommit'], {}) as Record<string, unknown>;
   if (typeof gc !== 'object' || gc === null) invalid('groupCommit', 'must be an object');
   refuseUnknown(gc, ['maxBatchBytes', 'maxWaitMicros'], 'groupCommit.');
   const maxBatchBytes = gc['maxBatchBytes'] === undefined ? 8 << 20 : nonNegativeInteger(gc['maxBatchBytes'], 'groupCommit.maxBatchBytes');
@@ -154,7 +154,7 @@ function resolveOptionsAsGiven(options: OpenOptions | undefined): ResolvedOption
     const f = o['fec'] as Record<string, unknown>;
     if (typeof f !== 'object' || f === null) invalid('fec', "must be false or { repairSymbols, codec: 'rs' | 'raptorq' }");
     refuseUnknown(f, ['repairSymbols', 'codec'], 'fec.');
-    const codec = (f['codec'] ?? 'rs') as 'rs' | 'raptorq';
+    const codec = givenOr(f['codec'], 'rs') as 'rs' | 'raptorq';
     if (codec !== 'rs' && codec !== 'raptorq') invalid('fec.codec', "must be 'rs' or 'raptorq'");
     const r = f['repairSymbols'] === undefined ? 2 : f['repairSymbols'];
     const max = codec === 'rs' ? 16 : 255;
@@ -165,16 +165,16 @@ function resolveOptionsAsGiven(options: OpenOptions | undefined): ResolvedOption
   if (pageChecksums !== undefined && typeof pageChecksums !== 'boolean') invalid('pageChecksums', 'must be a boolean');
   const busyTimeout = o['busyTimeout'] === undefined ? 5000 : nonNegativeInteger(o['busyTimeout'], 'busyTimeout');
   const walSizeLimit = o['walSizeLimit'] === undefined ? 64 << 20 : nonNegativeInteger(o['walSizeLimit'], 'walSizeLimit');
-  const keepWal = o['keepWal'] ?? false;
+  const keepWal = givenOr(o['keepWal'], false);
   if (typeof keepWal !== 'boolean') invalid('keepWal', 'must be a boolean');
-  const zeroAhead = o['zeroAhead'] ?? false;
+  const zeroAhead = givenOr(o['zeroAhead'], false);
   if (typeof zeroAhead !== 'boolean') invalid('zeroAhead', 'must be a boolean');
 
-  const convert = o['convert'] ?? true;
+  const convert = givenOr(o['convert'], true);
   if (typeof convert !== 'boolean') invalid('convert', 'must be a boolean');
   const maxPageCount = o['maxPageCount'] === undefined ? DEFAULT_MAX_PAGE_COUNT : nonNegativeInteger(o['maxPageCount'], 'maxPageCount');
   if (maxPageCount < 1 || maxPageCount > MAX_PAGE_COUNT) invalid('maxPageCount', `must be an integer in 1..${MAX_PAGE_COUNT}`);
-  const shareLane = o['shareLane'] ?? true;
+  const shareLane = givenOr(o['shareLane'], true);
   if (typeof shareLane !== 'boolean') invalid('shareLane', 'must be a boolean');
   return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, zeroAhead, pageChecksums, fec, convert, maxPageCount, shareLane };
 }

@@ -117,8 +117,9 @@ function page1Acceptable(data: Uint8Array, rules: PageRules): boolean {
 
 /** A commit's options ({ dbSize }, or none; store.commit also takes `base`): their dbSize, checked (checkDbSize). */
 export function commitDbSize(options: unknown, rules: PageRules, known: readonly string[] = ['dbSize']): number | undefined {
-  if (options === undefined || options === null) return undefined;
-  if (typeof options !== 'object' || Array.isArray(options)) invalid('options', `commit options must be an object: { ${known.join(', ')} }`);
+  if (options === undefined) return undefined;
+  // (null is no "none": option-names.ts)
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) invalid('options', `commit options must be an object: { ${known.join(', ')} }, not ${describeValue(options)}`);
   const key = unknownOptionName(options, known);
   if (key !== undefined) invalid('options', `commit option ${key} does not exist (only ${known.join(', ')})`);
   return checkDbSize((options as { dbSize?: unknown }).dbSize, rules);

@@ -25,7 +25,7 @@ import * as path from 'node:path';
 
 import { CONSTRUCT_KEY, refuseDirectConstruction, refuseOutsideCall } from '../constructed';
 import { walnutError, type WalnutError } from '../errors';
-import { unknownOptionName } from '../option-names';
+import { givenOr, unknownOptionName } from '../option-names';
 import { DB_HEADER_SIZE, isWalMode, newDatabasePage1 } from '../format/db-header';
 import { dbHeaderThroughWal } from '../wal/page1-through-wal';
 import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
@@ -887,7 +887,8 @@ export class Store {
   metrics(options: { format?: 'object' }): StoreMetrics;
   metrics(options?: { format?: 'object' | 'prometheus' }): StoreMetrics | string {
     if (arguments.length > 1) refuseExtraArguments('store.metrics', 'only options', 1, arguments);
-    const format: unknown = readInput('options', () => (options === undefined || options === null ? 'object' : typeof options === 'object' ? (options.format ?? 'object') : undefined));
+    // (null, as options or as format, is refused: option-names.ts)
+    const format: unknown = readInput('options', () => (options === undefined ? 'object' : typeof options === 'object' && options !== null ? givenOr(options.format, 'object') : undefined));
     if ((format !== 'object' && format !== 'prometheus') || (typeof options === 'object' && options !== null && unknownOptionName(options, ['format']) !== undefined)) {
       // metrics('prometheus') or { format: 'text' } gave the object: a scrape would serve "[object Object]"
       throw walnutError('WALNUT_INVALID_ARGUMENT', `metrics options must be { format: 'object' | 'prometheus' }, not ${describeValue(options)}`, { reason: 'options' });
@@ -969,10 +970,11 @@ function sequencedOption(options: SnapshotOptions | undefined): boolean {
 }
 
 function sequencedOptionAsGiven(options: SnapshotOptions | undefined): boolean {
-  if (options === undefined || options === null) return true;
-  const v = (options as { sequenced?: unknown }).sequenced;
-  if (typeof options !== 'object' || (v !== undefined && typeof v !== 'boolean') || unknownOptionName(options, ['sequenced']) !== undefined) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', 'snapshot options must be { sequenced?: boolean }', { reason: 'options' });
+  if (options === undefined) return true;
+  // (null, as options or as sequenced, is refused: option-names.ts)
+  const v = typeof options === 'object' && options !== null ? (options as { sequenced?: unknown }).sequenced : undefined;
+  if (typeof options !== 'object' || options === null || (v !== undefined && typeof v !== 'boolean') || unknownOptionName(options, ['sequenced']) !== undefined) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `snapshot options must be { sequenced?: boolean }, not ${describeValue(options)}`, { reason: 'options' });
   }
   return v !== false;
 }

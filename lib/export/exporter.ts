@@ -33,7 +33,7 @@
  *    writer restarts the WAL, and restarts the WAL itself, under WRITE, when the writers are
  *    other processes. Either way no frame can slip past the export.
  */
-import { readInput } from '../arguments';
+import { describeValue, readInput } from '../arguments';
 import type { Xxh3Stream } from '../checksum';
 import { sizeBeyondFiles, sizeNoCommitMakes } from '../checkpoint/plan';
 import { decodeFrameHeader, FRAME_HEADER_SIZE } from '../format/frame-header';
@@ -93,7 +93,7 @@ const BUSY_PASS_COMMITS = 64;
 /** Bytes of frames per WAL read. */
 const READ_BYTES = 4 << 20;
 
-/** Export options: undefined or null (none), else follow a boolean and pollMs a whole number of ms, and nothing else (a misspelt follow exported once and ended). */
+/** Export options: undefined (none), else an object (null is refused: option-names.ts) whose follow is a boolean and pollMs a whole number of ms, and nothing else (a misspelt follow exported once and ended). */
 export function checkExportOptions(options: unknown): ExportOptions {
   return readInput('options', () => exportOptionsAsGiven(options));
 }
@@ -102,8 +102,8 @@ function exportOptionsAsGiven(options: unknown): ExportOptions {
   const invalid = (reason: string, message: string): never => {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `export option ${message}`, { reason });
   };
-  if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) invalid('options', 'options must be an object: { follow, pollMs }');
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) invalid('options', `options must be an object: { follow, pollMs }, not ${describeValue(options)}`);
   const o = options as Record<string, unknown>;
   const key = unknownOptionName(o, ['follow', 'pollMs']);
   if (key !== undefined) invalid('options', `${key} does not exist (only follow, pollMs)`);

@@ -16,7 +16,7 @@
  * empties never holds a connection open. The sink then holds a prefix of the stream that ends
  * between records (a restore keeps its complete commits).
  */
-import { readInput, refuseExtraArguments } from '../arguments';
+import { describeValue, readInput, refuseExtraArguments } from '../arguments';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,7 +26,7 @@ import { getSystemErrorName } from 'node:util';
 import { closeAsLastConnection } from '../checkpoint/execute';
 import { diskFull, isWalnutError, walnutError, WalnutError } from '../errors';
 import { LONGEST_TIMER_MS } from '../longest-timer';
-import { optionsWithout, unknownOptionName } from '../option-names';
+import { givenOr, optionsWithout, unknownOptionName } from '../option-names';
 import { sidecarPathOf } from '../fec/writer';
 import { WalIndex, type WalIndexOptions } from '../wal-index/wal-index';
 import { WalnutFile } from '../io/file';
@@ -269,8 +269,8 @@ export function createExportStream(dbPath: string, options: ExportOptions & Pick
   // misspelt ones reported only once the database had been opened
   const { busyTimeout, exportOptions } = readInput('options', () => {
     checkDbPath(dbPath);
-    const o = options ?? {};
-    if (typeof o !== 'object' || Array.isArray(o)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'createExportStream options must be an object: { follow, pollMs, busyTimeout }', { reason: 'options' });
+    const o = givenOr(options, {});
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw walnutError('WALNUT_INVALID_ARGUMENT', `createExportStream options must be an object: { follow, pollMs, busyTimeout }, not ${describeValue(o)}`, { reason: 'options' });
     const t = (o as Record<string, unknown>)['busyTimeout'];
     if (t !== undefined && (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'createExportStream option busyTimeout must be a whole number of milliseconds >= 0', { reason: 'busyTimeout' });
     return { busyTimeout: (t as number | undefined) ?? 5000, exportOptions: checkExportOptions(optionsWithout(o, ['busyTimeout'])) };

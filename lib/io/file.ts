@@ -106,13 +106,21 @@ const OPEN_OPTIONS: readonly (keyof OpenFileOptions)[] = ['lane', 'create', 'rea
 function openOptionsCopy(options: OpenFileOptions): OpenFileOptions {
   readInput('options', () => refuseUnknownOpenOptions(options)); // (a Proxy's ownKeys trap may throw)
   if (typeof options !== 'object' || options === null) return options; // the addon refuses it
-  return readInput('options', () => {
+  const copy = readInput('options', () => {
     const o = options as Record<string, unknown>;
     const copy: Record<string, unknown> = {};
     for (const k of OPEN_OPTIONS) copy[k] = o[k];
-    return copy as OpenFileOptions;
+    return copy;
   });
+  // the addon reads these as truthy or not: { create: 'no' } created, { readOnly: null } opened
+  // for writing (null is no "not given": option-names.ts)
+  for (const k of BOOLEAN_OPEN_OPTIONS) {
+    if (copy[k] !== undefined && typeof copy[k] !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `WalnutFile.open option ${k} must be true or false, not ${describeValue(copy[k])}`, { reason: k });
+  }
+  return copy as OpenFileOptions;
 }
+
+const BOOLEAN_OPEN_OPTIONS = ['create', 'readOnly', 'exclusive', 'truncate', 'followSymlinks', 'nonBlocking'] as const;
 
 /** A name open() does not take is refused (option-names.ts): a misspelt `readonly` would open for writing. */
 function refuseUnknownOpenOptions(options: unknown): void {

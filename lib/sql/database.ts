@@ -65,7 +65,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
 import { isWalnutError, walnutError, WalnutError } from '../errors';
 import { LONGEST_TIMER_MS } from '../longest-timer';
-import { optionsWithout } from '../option-names';
+import { givenOr, optionsWithout } from '../option-names';
 import type { Store } from '../commit/store';
 import type { OpenOptions } from '../commit/options';
 import { open } from '../open'; // with the extensions its options ask for (fec: the sidecar)
@@ -150,10 +150,10 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   // SQLite's (and better-sqlite3's) in-memory database: here it was a file named ":memory:" in
   // the working directory, which the next run found with the last run's tables and rows
   if (path === ':memory:') throw walnutError('WALNUT_INVALID_ARGUMENT', "':memory:' is not a file: walnut/sql keeps a WAL beside a database file (open a temporary file instead)", { reason: 'path' });
-  const o = options ?? {};
+  const o = givenOr(options, {}) as DatabaseOptions | null;
   // as open() refuses them (a number, a boolean... read as an object with no options opened the
-  // database with none; a string's characters were read as option names)
-  if (typeof o !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', `options must be an object (walnut's open() options and safeIntegers, holdWriteLease, readConnections), not ${describeValue(o)}`, { reason: 'options' });
+  // database with none; a string's characters were read as option names; null: option-names.ts)
+  if (typeof o !== 'object' || o === null) throw walnutError('WALNUT_INVALID_ARGUMENT', `options must be an object (walnut's open() options and safeIntegers, holdWriteLease, readConnections), not ${describeValue(o)}`, { reason: 'options' });
   // each read once (a getter of the caller's that throws is WALNUT_INVALID_ARGUMENT: readInput)
   const { safeIntegers = false, holdWriteLease = false, readConnections = 2, storeOptions } = readInput('options', () => {
     const { safeIntegers, holdWriteLease, readConnections } = o;
@@ -170,7 +170,7 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   // anything but false is refused, as open() refuses a value it cannot honour (it was dropped
   // silently, shareLane: true and shareLane: 'yes' alike)
   const lane = storeOptions.shareLane as unknown;
-  if (lane !== undefined && lane !== null && lane !== false) {
+  if (lane !== undefined && lane !== false) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `option shareLane: walnut/sql's store never shares a commit lane (each commit is conditional on its transaction's snapshot, which a shared lane cannot check): leave it out or pass false, not ${describeValue(lane)}`, { reason: 'shareLane' });
   }
   const store = await open(path, { ...storeOptions, shareLane: false });

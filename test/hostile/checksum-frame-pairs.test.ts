@@ -5,7 +5,8 @@
 // of null threw node's raw TypeError. Now each must be an integer in 0..2^32-1, else
 // WALNUT_INVALID_ARGUMENT naming it (s0, s1, salt1, salt2), and the frames are left untouched.
 // Also: a null range or options (crc32c(data, 0, null), xxh3_64(data, 0n, null), ...) threw a raw
-// TypeError reading its offset; null is no range, as undefined is.
+// TypeError reading its offset; now it is WALNUT_INVALID_ARGUMENT, reason range (only undefined is
+// no range: null options are refused by every verb, lib/option-names.ts).
 import { describe, expect, it } from 'vitest';
 
 import { crc32c, sqliteWalChecksum, sqliteWalFrameChecksums, xxh3_128, xxh3_128Into, xxh3_64, Xxh3Stream } from '../../lib/checksum';
@@ -36,20 +37,26 @@ describe('sqliteWalFrameChecksums with a running checksum or salts that are not 
     expect(typeof s0 === 'number' && typeof s1 === 'number').toBe(true);
   });
 
-  it('a null range or options is no range, as undefined is (a raw TypeError before)', () => {
+  it('a null range or options is WALNUT_INVALID_ARGUMENT, reason range (a raw TypeError before); undefined is no range', () => {
     const data = new Uint8Array(64).map((_, i) => i);
     const nul = null as never;
-    expect(crc32c(data, 0, nul)).toBe(crc32c(data));
-    expect(xxh3_64(data, 0n, nul)).toBe(xxh3_64(data));
-    expect(xxh3_128(data, 0n, nul)).toBe(xxh3_128(data));
     const a = new Uint8Array(16);
-    const b = new Uint8Array(16);
-    xxh3_128Into(data, a, 0, nul);
-    xxh3_128Into(data, b);
-    expect(a).toEqual(b);
-    expect(new Xxh3Stream().update(data, nul).digest64()).toBe(xxh3_64(data));
-    expect(sqliteWalChecksum(data, 0, 0, nul)).toEqual(sqliteWalChecksum(data));
     const frames = new Uint8Array(24 + PAGE).fill(3);
-    expect(sqliteWalFrameChecksums(Uint8Array.from(frames), PAGE, [0, 0], [1, 2], nul)).toEqual(sqliteWalFrameChecksums(Uint8Array.from(frames), PAGE, [0, 0], [1, 2]));
+    const before = Uint8Array.from(frames);
+    for (const call of [
+      () => crc32c(data, 0, nul),
+      () => xxh3_64(data, 0n, nul),
+      () => xxh3_128(data, 0n, nul),
+      () => xxh3_128Into(data, a, 0, nul),
+      () => new Xxh3Stream().update(data, nul),
+      () => sqliteWalChecksum(data, 0, 0, nul),
+      () => sqliteWalFrameChecksums(frames, PAGE, [0, 0], [1, 2], nul),
+    ]) {
+      expectWalnutError(call, 'WALNUT_INVALID_ARGUMENT', { reason: 'range' });
+    }
+    expect(a).toEqual(new Uint8Array(16));
+    expect(frames).toEqual(before);
+    expect(crc32c(data, 0, undefined)).toBe(crc32c(data));
+    expect(xxh3_64(data, 0n, undefined)).toBe(xxh3_64(data));
   });
 });

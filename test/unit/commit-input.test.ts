@@ -250,18 +250,19 @@ describe('transactions check the same way, at the earliest call', () => {
 
   it('commit options that are not an object, or name anything but dbSize, are refused (a typo never drops a truncation)', async () => {
     const store = await open(fresh());
-    for (const options of ['x', 5, true, [3], { dbsize: 1 }, { dbSize: 2, extra: 1 }]) {
+    // null too (only undefined is no options: lib/option-names.ts)
+    for (const options of ['x', 5, true, [3], null, { dbsize: 1 }, { dbSize: 2, extra: 1 }]) {
       await refused(store, () => store.commit([{ pgno: 2, data: page(1) }], options as never), 'options');
       const tx = store.begin();
       tx.write(2, page(1));
       await expectRejectsWalnut(tx.commit(options as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'options' });
       await tx.rollback();
     }
-    // null and undefined mean no options, as in open()
-    await store.commit([{ pgno: 2, data: page(2) }], null as never);
+    // undefined means no options, as in open()
+    await store.commit([{ pgno: 2, data: page(2) }], undefined);
     const tx = store.begin();
     tx.write(3, page(3));
-    expect(await tx.commit(null as never)).not.toBeNull();
+    expect(await tx.commit(undefined)).not.toBeNull();
     await store.close();
   });
 });
