@@ -4,8 +4,8 @@
 // error or a full disk included (CommitPipeline.whenDurable wrapped every failure): a caller
 // that retries conflicts retried into a failing disk, and the errno was gone. Now a failure
 // that is no conflict (lost-commits.ts lostToConflict) reaches the read as itself (WALNUT_IO
-// with errno EIO, WALNUT_FULL), as the write's own caller is told; a read after recovery
-// answers from the durable rows. Real writes failed by the addon's fault hook in a child.
+// with errno EIO, WALNUT_FULL; WALNUT_FAILED after a failed fsync, which stops the store), as
+// the write's own caller is told; a read after a write's recovery answers from the durable rows. Real writes failed by the addon's fault hook in a child.
 import * as path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
@@ -20,17 +20,19 @@ interface Outcome {
 }
 
 describe('a read that saw a write which then failed (walnut/sql writer view)', () => {
-  for (const [errno, code] of [
-    [5, 'WALNUT_IO'],
-    [28, 'WALNUT_FULL'],
+  for (const [kind, errno, code] of [
+    ['write', 5, 'WALNUT_IO'],
+    ['write', 28, 'WALNUT_FULL'],
+    ['sync', 5, 'WALNUT_FAILED'],
   ] as const) {
-    it(`is told the write's own ${code}, not WALNUT_CONFLICT ChainBroken`, async () => {
-      const file = path.join(tmpDir(), `read-fault-${errno}.db`);
-      const out = await runJsonChild<{ write: Outcome; read: Outcome; after: { n: number } | Outcome; crashed?: string }>(path.join(HELPERS, 'sql-read-fault-child.js'), [file, String(errno)], { WALNUT_FAULT_INJECTION: '1' });
+    it(`is told the ${kind}'s own ${code} (errno ${errno}), not WALNUT_CONFLICT ChainBroken`, async () => {
+      const file = path.join(tmpDir(), `read-fault-${kind}-${errno}.db`);
+      const out = await runJsonChild<{ write: Outcome; read: Outcome; after: { n: number } | Outcome; crashed?: string }>(path.join(HELPERS, 'sql-read-fault-child.js'), [file, String(errno), kind], { WALNUT_FAULT_INJECTION: '1' });
       expect(out.crashed).toBeUndefined();
-      expect(out.write.code).toBe(code);
+      expect(out.write).toMatchObject({ code, errno });
       expect(out.read).toEqual(out.write);
-      expect(out.after).toEqual({ n: 1 });
+      // a failed write is mended (the read after answers from the durable rows); a failed fsync stops the store
+      expect(out.after).toEqual(kind === 'write' ? { n: 1 } : out.write);
     }, 20_000);
   }
 });
