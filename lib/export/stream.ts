@@ -322,22 +322,18 @@ function refuseUnexportable(dbPath: string): void {
   }
   settleRestores(real);
   requireRegularFiles(real, [`${real}-wal`, `${real}-shm`]);
-  let fd: number;
-  try {
-    fd = fs.openSync(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw walnutError('WALNUT_CANTOPEN', `cannot open database ${dbPath}: ${err.message}`, { path: real, errno: err.errno === undefined ? undefined : Math.abs(err.errno), syscall: err.syscall, cause: e });
-  }
+  // read through a WalnutFile, never node:fs: closing any descriptor of the file drops every
+  // POSIX lock this process's SQLite connections hold on it (native/fd_registry.h)
+  const file = WalnutFile.openSync(real, { readOnly: true, nonBlocking: true }); // (WALNUT_CANTOPEN with the open's errno)
   let through: HeaderThroughWal;
   let got = 0;
   try {
     const head = new Uint8Array(DB_HEADER_SIZE);
-    through = dbHeaderThroughWal(real, () => head.subarray(0, (got = fs.readSync(fd, head, 0, head.length, 0))));
+    through = dbHeaderThroughWal(real, () => head.subarray(0, (got = file.readSync(head, 0, head.length, 0))));
   } catch {
     return; // (a read that failed: the open meets it, and says so as the stream's 'error')
   } finally {
-    fs.closeSync(fd);
+    file.closeSync();
   }
   if (through.otherPageSize !== undefined || through.foreignWalPageSize !== undefined) return; // damage: the open's WALNUT_CORRUPT
   const h = through.header;
