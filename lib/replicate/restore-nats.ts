@@ -196,7 +196,7 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
     const session = bases.filter((b) => b.session === newest.session);
     const until = options.until;
     const fits = (b: BaseRef): boolean =>
-      until === undefined ? true : until instanceof Date ? b.time <= until.getTime() : b.seq <= Number(until);
+      until === undefined ? true : until instanceof Date ? b.time <= until.getTime() : BigInt(b.seq) <= BigInt(until); // exact past 2^53 (Number() rounded a bigint)
     const base = [...session].reverse().find(fits);
     if (base === undefined) {
       // as restore() tells it, the earliest point in the error's earliestSeq and earliestTime too
