@@ -1,0 +1,86 @@
+// Hostile: a real full disk (a small tmpfs filled by a filler file), not an injected fault.
+// Every append zeros the frame header after its last frame, as far as the file holds it (the
+// tail: wal-file.ts, native/frames.cc), in the same pwritev as its frames. On a full disk those
+// 24 bytes must never fail an append that would go through without them:
+//  - over allocated space (a WAL reused after a recovery dropped its tail) they need no block: with
+//    no free byte left, the append goes through and the dropped frame's header is zeroed;
+//  - in a hole (the WAL extended without allocating after a preallocating append hit the full
+//    disk: frames.cc's fallback) they may need a block of their own, here the one right after
+//    frame 340 (32 + 340 * 4120 = 342 * 4096). The write fails ENOSPC after the frames; the
+//    fallback finds the tail reads as zeros already (a hole) and writes the frames alone.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { WalFile } from '../../lib/wal/wal-file';
+import { fillUp, MOUNT_SKIP, smallTmpfs } from '../helpers/small-fs';
+
+const PS = 4096;
+const FRAME = 24 + PS;
+const page = (v: number) => new Uint8Array(PS).fill(v);
+const frames = (from: number, count: number, v: number) => Array.from({ length: count }, (_, i) => ({ pgno: from + i, data: page(v) }));
+
+/** The 24 bytes of frame `n`'s header in the WAL at `walPath`. */
+function frameHeader(walPath: string, n: number): Buffer {
+  const h = Buffer.alloc(24);
+  const fd = fs.openSync(walPath, 'r');
+  try {
+    fs.readSync(fd, h, 0, 24, 32 + (n - 1) * FRAME);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h;
+}
+
+describe.skipIf(MOUNT_SKIP !== null)(`an append's tail zeros on a full disk${MOUNT_SKIP === null ? '' : ` (${MOUNT_SKIP})`}`, () => {
+  it('over a dropped tail in allocated space: the append goes through with no free byte, and the dropped frame is zeroed', async () => {
+    const dir = smallTmpfs('2m');
+    const walPath = path.join(dir, 'app.db-wal');
+    const wal = await WalFile.open(walPath, { create: true });
+    try {
+      wal.preallocate = false;
+      await wal.writeHeader({ pageSize: PS, checkpointSeq: 0 });
+      await wal.append([{ pages: frames(1, 2, 1), dbSize: 5 }, { pages: frames(3, 3, 1), dbSize: 5 }], 'data');
+      // frame 5's page damaged: recovery ends at frame 2, frames 3 and 4 stay valid past it
+      const fd = fs.openSync(walPath, 'r+');
+      fs.writeSync(fd, Buffer.from([9]), 0, 1, 32 + 4 * FRAME + 24 + 100);
+      fs.closeSync(fd);
+      const r = await wal.recover();
+      expect([r.mxFrame, r.lastValidFrame]).toEqual([2, 4]);
+      const filler = fillUp(dir);
+      const result = await wal.append([{ pages: frames(1, 1, 2), dbSize: 5 }], 'data');
+      expect(result.lastFrame).toBe(3);
+      expect(frameHeader(walPath, 4).every((b) => b === 0)).toBe(true); // the tail
+      expect(fs.statSync(walPath).size).toBe(32 + 5 * FRAME); // unchanged
+      fs.rmSync(filler);
+      const again = await wal.recover();
+      expect([again.mxFrame, again.lastValidFrame]).toEqual([3, 3]);
+    } finally {
+      await wal.close();
+    }
+  });
+
+  it("in a hole whose block the disk cannot give: the append goes through, as it did without the tail", async () => {
+    const dir = smallTmpfs('2m');
+    const walPath = path.join(dir, 'app.db-wal');
+    const wal = await WalFile.open(walPath, { create: true });
+    try {
+      wal.preallocate = false;
+      await wal.writeHeader({ pageSize: PS, checkpointSeq: 0 });
+      await wal.append([{ pages: frames(1, 339, 1), dbSize: 339 }], 'data');
+      const end = 32 + 340 * FRAME;
+      expect(end % 4096).toBe(0); // frame 341's header starts a block of its own
+      fs.truncateSync(walPath, end + 64 * 1024); // a hole after the frames, as frames.cc's fallback leaves it
+      await wal.recover();
+      const filler = fillUp(dir);
+      fs.truncateSync(filler, fs.statSync(filler).size - 4096); // one block free: frame 340's second
+      const result = await wal.append([{ pages: frames(1, 1, 2), dbSize: 339 }], 'data');
+      expect(result.lastFrame).toBe(340);
+      expect(frameHeader(walPath, 341).every((b) => b === 0)).toBe(true); // a hole: zeros without a write
+      fs.rmSync(filler);
+      expect((await wal.recover()).mxFrame).toBe(340);
+    } finally {
+      await wal.close();
+    }
+  });
+});
