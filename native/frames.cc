@@ -239,17 +239,12 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
     PutBe32(h + 16, running.s0);
     PutBe32(h + 20, running.s1);
   }
-  // The frames' iovecs (header, page, ...): built again for a retry, as WritevFull advances the ones it is given.
-  auto frameIovecs = [job, n](std::vector<struct iovec>* iov) {
-    iov->clear();
-    for (size_t i = 0; i < n; i++) {
-      iov->push_back({job->headers.data() + i * kFrameHeaderSize, kFrameHeaderSize});
-      iov->push_back({const_cast<uint8_t*>(job->pages[i]), job->chain.pageSize});
-    }
-  };
   std::vector<struct iovec> iov;
   iov.reserve(2 * n + 1);
-  frameIovecs(&iov);
+  for (size_t i = 0; i < n; i++) {
+    iov.push_back({job->headers.data() + i * kFrameHeaderSize, kFrameHeaderSize});
+    iov.push_back({const_cast<uint8_t*>(job->pages[i]), job->chain.pageSize});
+  }
   const uint64_t end = job->offset + static_cast<uint64_t>(n) * (kFrameHeaderSize + job->chain.pageSize);
   static const uint8_t kZeros[65536] = {};
   // The tail: zeros over the next slot's frame header, as far as the file holds it, in the same
@@ -269,34 +264,25 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
     at += len;
   }
   job->failure = posix::WritevFull(fd, iov.data(), iov.size(), job->offset, &job->framesWritten);
-  if (job->failure.IsError() && zeroTo > end && OutOfSpace(job->failure.err)) {
-    // The disk (or a quota, or a file-size limit) has no room for the zeros: the frames alone
-    // may fit, as SQLite, which never preallocates, would write them. Whatever the failed write
-    // put past the frames and the old end goes (never below either: what is there was written
-    // under the WAL's locks; past both there are only zeros and stale frames, never a frame of
-    // this generation), the frames are written with the tail only (inside the old end: no
-    // growth), and the file is then extended to growTo without allocating anything (a hole
-    // reads as zeros, invalid frames to every reader), so that its size is the one the caller
-    // expects after the append. A tail that already reads as zeros (such a hole: writing there
-    // would need a block) is left as it is.
+  if (job->failure.IsError() && OutOfSpace(job->failure.err) && zeroTo > end && job->framesWritten >= end - job->offset) {
+    // Every frame is in the file; the disk (or a quota, or a file-size limit) had no room for
+    // the zeros after them, as SQLite, which never preallocates, would not have needed. Whatever
+    // the failed write put past the frames and the old end goes (never below either: what is
+    // there was written under the WAL's locks; past both there are only zeros and stale frames,
+    // never a frame of this generation), and the file is then extended to growTo without
+    // allocating anything (a hole reads as zeros, invalid frames to every reader), so that its
+    // size is the one the caller expects after the append. The append stands when the tail
+    // reads as zeros then (a hole, or zeros the write put there before it failed: writing them
+    // needed a block); otherwise what lies there could continue the chain: it fails.
     const uint64_t keep = std::max(end, sizeBefore);
-    OsFailure cut = posix::Truncate(fd, keep);
-    if (!cut.IsError()) {
-      frameIovecs(&iov);
-      uint8_t tail[kFrameHeaderSize];
-      size_t got = 0;
-      if (tailTo > end && !posix::ReadFull(fd, tail, static_cast<size_t>(tailTo - end), end, &got).IsError() &&
-          !(got == tailTo - end && std::all_of(tail, tail + got, [](uint8_t b) { return b == 0; }))) {
-        iov.push_back({const_cast<uint8_t*>(kZeros), static_cast<size_t>(tailTo - end)});
-      }
-      size_t retried = 0;
-      OsFailure again = posix::WritevFull(fd, iov.data(), iov.size(), job->offset, &retried);
-      job->framesWritten += retried;
-      if (!again.IsError()) {
-        job->failure = OsFailure{};
-        // a file-size limit may refuse it: the size is then `keep`
-        if (job->growTo > keep) (void)posix::Truncate(fd, job->growTo);
-      }
+    uint8_t tail[kFrameHeaderSize];
+    size_t got = 0;
+    if (!posix::Truncate(fd, keep).IsError() &&
+        (tailTo == end || (!posix::ReadFull(fd, tail, static_cast<size_t>(tailTo - end), end, &got).IsError() &&
+                           got == tailTo - end && std::all_of(tail, tail + got, [](uint8_t b) { return b == 0; })))) {
+      job->failure = OsFailure{};
+      // a file-size limit may refuse it: the size is then `keep`
+      if (job->growTo > keep) (void)posix::Truncate(fd, job->growTo);
     }
   }
   hold.unlock();

@@ -7,7 +7,8 @@
 //  - in a hole (the WAL extended without allocating after a preallocating append hit the full
 //    disk: frames.cc's fallback) they may need a block of their own, here the one right after
 //    frame 340 (32 + 340 * 4120 = 342 * 4096). The write fails ENOSPC after the frames; the
-//    fallback finds the tail reads as zeros already (a hole) and writes the frames alone.
+//    out-of-space fallback finds every frame in and the tail reading as zeros already (a hole):
+//    the append stands, as it did before there was a tail.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
