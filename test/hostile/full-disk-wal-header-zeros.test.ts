@@ -17,8 +17,8 @@
 // frame header in the file before ENOSPC: here 8 (frame 170 of 4 KiB pages starts 8 bytes before
 // the end of the last block the WAL holds: 32 + 169 * 4120 = 170 * 4096 - 8). The failed batch is
 // then invalidated. Its first header's 24 zeros were written whole, past what the file holds (or,
-// after the preallocating append's fallback extended the file without allocating, into the hole
-// there): that needed a block the full disk did not have, the zeroing failed ENOSPC too, and the
+// where an earlier append's out-of-space fallback extended the file without allocating, into the
+// hole there): that needed a block the full disk did not have, the zeroing failed ENOSPC too, and the
 // batch was reported WALNUT_FULL with reason OutcomeUnknown (the store stops on it) although
 // nothing of it could ever come back. Now only the header's bytes that are not zeros are zeroed:
 // the failure is definite, the WAL recovers to its last commit, and it takes new frames once
@@ -104,14 +104,17 @@ describe.skipIf(MOUNT_SKIP !== null)(`an append's tail zeros on a full disk${ski
 });
 
 describe.skipIf(MOUNT_SKIP !== null)(`a failed append's cut first frame header on a full disk${skip}`, () => {
-  for (const preallocate of [false, true]) {
-    it(`${preallocate ? 'preallocating (the file extended without allocating after the frames)' : 'not preallocating'}: the failure is WALNUT_FULL, not OutcomeUnknown, and the WAL recovers to its last commit`, () =>
+  for (const hole of [false, true]) {
+    it(`${hole ? 'before a hole (the file extended without allocating, as the out-of-space fallback leaves it)' : 'at the end of the file'}: the failure is WALNUT_FULL, not OutcomeUnknown, and the WAL recovers to its last commit`, () =>
       withWal(async (wal, walPath, dir) => {
         await wal.append([{ pages: frames(1, 169, 1), dbSize: 169 }], 'data');
         const end = 32 + 169 * FRAME;
         expect(fs.statSync(walPath).size).toBe(end);
         expect(end % 4096).toBe(4096 - 8); // frame 170's header: 8 bytes in the WAL's last block
-        wal.preallocate = preallocate;
+        if (hole) {
+          fs.truncateSync(walPath, end + 64 * 1024);
+          await wal.recover();
+        }
         const filler = fillUp(dir);
         const e = await expectRejectsWalnut(wal.append([{ pages: frames(1, 2, 2), dbSize: 169 }], 'data'), 'WALNUT_FULL');
         expect((e as { reason?: string }).reason).toBeUndefined(); // definite: not OutcomeUnknown
