@@ -124,6 +124,8 @@ export interface FaultSpec {
   failWrite?: { nth: number; errno?: number } | null;
   shortWrite?: { nth: number; errno?: number } | null;
   failSync?: { nth: number; errno?: number } | null;
+  /** The process is SIGKILLed at the Nth sync, before it is made (a crash between a write and its sync; errno unused). */
+  killAtSync?: { nth: number } | null;
   /** The Nth WalnutFile open (a parked descriptor's reuse too) fails with errno (default EIO). */
   failOpen?: { nth: number; errno?: number } | null;
   /** The Nth commit-lane member's environment cleanup hook counts as not added (errno unused). */

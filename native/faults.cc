@@ -1,6 +1,9 @@
 // faults.cc — see faults.h.
 #include "faults.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -35,7 +38,7 @@ struct Rule {
   }
 };
 
-Rule failWrite, shortWrite, failSync, failOpen, failLaneCleanupHook, cutShmAfterInlineWrite;
+Rule failWrite, shortWrite, failSync, killAtSync, failOpen, failLaneCleanupHook, cutShmAfterInlineWrite;
 
 void SetRule(Napi::Object spec, const char* key, Rule& rule) {
   Napi::Value value = spec.Get(key);
@@ -67,7 +70,14 @@ WriteFault OnWrite(int* err) {
   return WriteFault::kNone;
 }
 
-bool OnSync(int* err) { return kArmed && failSync.Fire(err); }
+bool OnSync(int* err) {
+  if (!kArmed) return false;
+  int unused;
+  // a crash after the write the sync would have covered: the bytes stay in the page cache (the
+  // file holds them) and nothing after this point runs (no publish, no invalidation)
+  if (killAtSync.Fire(&unused)) ::kill(::getpid(), SIGKILL);
+  return failSync.Fire(err);
+}
 
 bool OnOpen(int* err) { return kArmed && failOpen.Fire(err); }
 
@@ -87,7 +97,7 @@ Napi::Value TEST_SetFaults(const Napi::CallbackInfo& info) {
   }
   if (info.Length() < 1 || !info[0].IsObject()) return ThrowInvalid(env, "fault spec object");
   Napi::Object spec = info[0].As<Napi::Object>();
-  for (const char* key : {"failWrite", "shortWrite", "failSync", "failOpen", "failLaneCleanupHook", "cutShmAfterInlineWrite"}) {
+  for (const char* key : {"failWrite", "shortWrite", "failSync", "killAtSync", "failOpen", "failLaneCleanupHook", "cutShmAfterInlineWrite"}) {
     Napi::Value v = spec.Get(key);
     if (!v.IsUndefined() && !v.IsNull() &&
         (!v.IsObject() || !v.As<Napi::Object>().Get("nth").IsNumber())) {
@@ -97,6 +107,7 @@ Napi::Value TEST_SetFaults(const Napi::CallbackInfo& info) {
   SetRule(spec, "failWrite", failWrite);
   SetRule(spec, "shortWrite", shortWrite);
   SetRule(spec, "failSync", failSync);
+  SetRule(spec, "killAtSync", killAtSync);
   SetRule(spec, "failOpen", failOpen);
   SetRule(spec, "failLaneCleanupHook", failLaneCleanupHook);
   SetRule(spec, "cutShmAfterInlineWrite", cutShmAfterInlineWrite);

@@ -4,7 +4,8 @@
 // at load). When armed, tests set rules with TEST_setFaults({...}): fail the Nth write (counting
 // pwrite and pwritev calls from the moment the rule is set) with an errno, make the Nth write
 // short (only half the bytes reach the file, then the errno), or fail the Nth sync (fsync or
-// fdatasync), fail the Nth open of a WalnutFile (counting from the moment the rule is set, a
+// fdatasync), kill the process (SIGKILL) at the Nth sync, before it is made (a crash between a
+// write and its sync: the written bytes stay in the file, nothing after runs), fail the Nth open of a WalnutFile (counting from the moment the rule is set, a
 // parked descriptor's reuse included), fail the Nth commit-lane cleanup hook, or cut the -shm to 0
 // bytes after the Nth ShmRegion.commitInline's frames are written and synced, before it indexes
 // them (what another process can do in that window: shm.cc). Each rule fires once. Process-wide: the point is to reproduce disk faults, which

@@ -181,7 +181,8 @@ bool OutOfSpace(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG
 // from another thread (wal_zero_ahead.h).
 void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
   std::unique_lock<std::mutex> hold(extend);
-  // the file's size before the write: read with the window, else the caller's (the zero fallback below)
+  // the file's size before the write (read with the window, or below it in fresh mode): bounds
+  // the tail's zeros and the out-of-space fallback's cut
   uint64_t sizeBefore = job->expectSize;
   if (job->fresh) {
     // The new header is durable before any frame of its generation is written (SQLite's
@@ -224,9 +225,12 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
       }
     }
   }
+  if (!job->checkWindow) {
+    job->failure = posix::Size(fd, &sizeBefore);
+    if (job->failure.IsError()) return;
+  }
   const size_t n = job->pages.size();
   WalChecksum running = job->chain.running;
-  std::vector<struct iovec> iov(2 * n);
   for (size_t i = 0; i < n; i++) {
     uint8_t* h = job->headers.data() + i * kFrameHeaderSize;
     std::memcpy(h + 8, job->chain.salts, 8);
@@ -234,40 +238,51 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
                                                job->chain.bigEndian);
     PutBe32(h + 16, running.s0);
     PutBe32(h + 20, running.s1);
-    iov[2 * i] = {h, kFrameHeaderSize};
-    iov[2 * i + 1] = {const_cast<uint8_t*>(job->pages[i]), job->chain.pageSize};
   }
-  // Preallocation: zeros right after the new frames, in the same pwritev, so that later
-  // appends overwrite written, already-sized space (see WalFile#growthFor).
+  std::vector<struct iovec> iov;
+  iov.reserve(2 * n + 1);
+  for (size_t i = 0; i < n; i++) {
+    iov.push_back({job->headers.data() + i * kFrameHeaderSize, kFrameHeaderSize});
+    iov.push_back({const_cast<uint8_t*>(job->pages[i]), job->chain.pageSize});
+  }
   const uint64_t end = job->offset + static_cast<uint64_t>(n) * (kFrameHeaderSize + job->chain.pageSize);
   static const uint8_t kZeros[65536] = {};
-  // the frames' own iovecs, kept for a retry without the zeros (WritevFull advances the ones it is given)
-  std::vector<struct iovec> framesOnly;
-  if (job->growTo > end) framesOnly = iov;
-  for (uint64_t at = end; at < job->growTo;) {
-    size_t len = static_cast<size_t>(std::min<uint64_t>(sizeof(kZeros), job->growTo - at));
+  // The tail: zeros over the next slot's frame header, as far as the file holds it, in the same
+  // pwritev (so the same fdatasync covers them). Whatever lies there (frames a killed writer or
+  // a failed batch left, unpublished, of this very generation) can then never continue the
+  // chain after these frames: an append that repeats the first of them byte for byte (a retry)
+  // would otherwise revive the rest at the next recovery (test/interop/dropped-tail-crash).
+  // Past the file's end nothing is written: there is nothing there to continue into, and the
+  // zeros would take space a nearly full disk may not have.
+  const uint64_t tailTo = sizeBefore > end ? std::min<uint64_t>(end + kFrameHeaderSize, sizeBefore) : end;
+  // Preallocation: zeros right after the new frames up to growTo (see wal-file.ts GROWTH_CHUNK),
+  // so that later appends overwrite written, already-sized space; they cover the tail too.
+  const uint64_t zeroTo = std::max(job->growTo, tailTo);
+  for (uint64_t at = end; at < zeroTo;) {
+    size_t len = static_cast<size_t>(std::min<uint64_t>(sizeof(kZeros), zeroTo - at));
     iov.push_back({const_cast<uint8_t*>(kZeros), len});
     at += len;
   }
   job->failure = posix::WritevFull(fd, iov.data(), iov.size(), job->offset, &job->framesWritten);
-  if (job->failure.IsError() && job->growTo > end && OutOfSpace(job->failure.err)) {
-    // The disk (or a quota, or a file-size limit) has no room for the zeros: the frames alone
-    // may fit, as SQLite, which never preallocates, would write them. Whatever the failed write
-    // put past the frames and the old end goes (never below either: what is there was written
-    // under the WAL's locks; past both there are only zeros and stale frames, never a frame of
-    // this generation), the frames are written alone, and the file is then extended to
-    // growTo without allocating anything (a hole reads as zeros, invalid frames to every
-    // reader), so that its size is the one the caller expects after the append.
+  if (job->failure.IsError() && OutOfSpace(job->failure.err) && zeroTo > end && job->framesWritten >= end - job->offset) {
+    // Every frame is in the file; the disk (or a quota, or a file-size limit) had no room for
+    // the zeros after them, as SQLite, which never preallocates, would not have needed. Whatever
+    // the failed write put past the frames and the old end goes (never below either: what is
+    // there was written under the WAL's locks; past both there are only zeros and stale frames,
+    // never a frame of this generation), and the file is then extended to growTo without
+    // allocating anything (a hole reads as zeros, invalid frames to every reader), so that its
+    // size is the one the caller expects after the append. The append stands when the tail
+    // reads as zeros then (a hole, or zeros the write put there before it failed: writing them
+    // needed a block); otherwise what lies there could continue the chain: it fails.
     const uint64_t keep = std::max(end, sizeBefore);
-    OsFailure cut = posix::Truncate(fd, keep);
-    if (!cut.IsError()) {
-      size_t retried = 0;
-      OsFailure again = posix::WritevFull(fd, framesOnly.data(), framesOnly.size(), job->offset, &retried);
-      job->framesWritten += retried;
-      if (!again.IsError()) {
-        job->failure = OsFailure{};
-        (void)posix::Truncate(fd, job->growTo);  // a file-size limit may refuse it: the size is then `keep`
-      }
+    uint8_t tail[kFrameHeaderSize];
+    size_t got = 0;
+    if (!posix::Truncate(fd, keep).IsError() &&
+        (tailTo == end || (!posix::ReadFull(fd, tail, static_cast<size_t>(tailTo - end), end, &got).IsError() &&
+                           got == tailTo - end && std::all_of(tail, tail + got, [](uint8_t b) { return b == 0; })))) {
+      job->failure = OsFailure{};
+      // a file-size limit may refuse it: the size is then `keep`
+      if (job->growTo > keep) (void)posix::Truncate(fd, job->growTo);
     }
   }
   hold.unlock();

@@ -33,6 +33,12 @@
 //    published: wal-file.ts) has the header and size checked, not the slot: one pread, one
 //    lseek. (The header read stays: a WAL rewritten in place without the lock, same size,
 //    would otherwise take frames its header's salts disown, acknowledged and lost.)
+//  - The same pwritev zeros the frame header right after the last new frame, as far as the
+//    file holds it (the tail; never past the file's end), so that frames of this generation left
+//    there unpublished (a killed writer's, a failed batch's) never continue the chain after the
+//    append, even when it repeats their first frames byte for byte (wal-file.ts). An append that
+//    runs out of space after all its frames (in the preallocation's zeros or the tail) stands
+//    when the tail then reads as zeros (a hole), and fails otherwise.
 //  - A fresh append (walAppend's `fresh` header: a WAL restart or the first commit into an
 //    empty WAL) writes the new header at offset 0 and syncs it before it writes any frame (from
 //    frame 1), all in one operation: a frame on disk under the old header would cut the old

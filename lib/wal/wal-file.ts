@@ -24,6 +24,19 @@
  *  - Past the last frame the file may hold zeros (zeroAhead, preallocation), an older
  *    generation's frames or a tail a recovery dropped; zeroAhead only ever writes past the
  *    file's end, so it never changes a byte of a frame.
+ *  - Every append (append, appendSync, appendInline, appendAfterHeader: all native/frames.cc
+ *    RunAppend) writes zeros over the frame header right after its last frame, as far as the
+ *    file holds it, in the same pwritev as its frames (so the same fdatasync covers them): the
+ *    tail. What lay there (frames of this generation a killed writer or a failed batch left
+ *    unpublished, which a recovery dropped) then never continues the chain after this append,
+ *    even when its frames repeat theirs byte for byte (same salts, same running checksums: a
+ *    caller retrying its transaction as it was); without it the next recovery, sqlite3's too,
+ *    read on into them and revived commits nobody acknowledged or that were reported failed
+ *    (test/interop/dropped-tail-crash, failed-batch-tail). Past the file's end nothing is
+ *    written (no frame is there; those bytes would need space a full disk may not have), so the
+ *    tail never changes the file's size: a WAL ends where its frames, preallocation or zero-ahead
+ *    put its end. Until the append's sync returns, a crash may keep its frames without the tail
+ *    (as any unsynced write may be torn): only a synced append is guaranteed to end the chain.
  *  - A new header (create/restart) always has new salts, so frames of the previous generation
  *    fail the salt test; it is synced before any frame is written after it (unless the
  *    caller asks for durability 'none', i.e. synchronous=off).
@@ -228,16 +241,25 @@ function takeNothingWritten(e: unknown): boolean {
 /** The 24 zeros WalFile's invalidation writes over a frame header (never written to: lent to every such write). */
 const ZERO_FRAME_HEADER = new Uint8Array(FRAME_HEADER_SIZE);
 
+/** Zeros to write over a frame header: `length` bytes from file offset `at` (its bytes that are not zeros yet). */
+interface HeaderZeros {
+  at: number;
+  length: number;
+}
+
 /**
- * The file offsets of the frame headers in `bytes` (read from file offset `offset`, frames of
- * `frameSize` bytes back to back) that are not all zeros: the frames an invalidation must zero.
+ * The frame headers in `bytes` (read from file offset `offset`, frames of `frameSize` bytes
+ * back to back, the last header maybe cut by the end of the file) that are not all zeros: the
+ * frames an invalidation must zero, each through its last byte that is not zero. The rest of a
+ * header already reads as zeros, and may be a hole (a WAL extended without allocating after a
+ * write that hit a full disk: native/frames.cc): zeros written there would need a block.
  */
-function liveFrameHeaders(bytes: Uint8Array, offset: number, frameSize: number): number[] {
-  const live: number[] = [];
-  for (let at = 0; at + FRAME_HEADER_SIZE <= bytes.length; at += frameSize) {
-    for (let i = at; i < at + FRAME_HEADER_SIZE; i++) {
+function liveFrameHeaders(bytes: Uint8Array, offset: number, frameSize: number): HeaderZeros[] {
+  const live: HeaderZeros[] = [];
+  for (let at = 0; at < bytes.length; at += frameSize) {
+    for (let i = Math.min(at + FRAME_HEADER_SIZE, bytes.length) - 1; i >= at; i--) {
       if (bytes[i] !== 0) {
-        live.push(offset + at);
+        live.push({ at: offset + at, length: i - at + 1 });
         break;
       }
     }
@@ -702,7 +724,7 @@ export class WalFile {
   /**
    * Makes frames `first`..`last` invisible to recovery, durably: the header of each of them the
    * file holds is zeroed (page number 0 ends the chain there for SQLite's recovery and walnut's),
-   * the first one's always, last to first (#headersToZero), then the file is synced. For frames written but never published,
+   * the first one's whenever the file holds it, last to first (#headersToZero), then the file is synced. For frames written but never published,
    * whose callers are told they failed (a write or sync that failed, a publish that failed after
    * the write): without it a reopen, or a power loss after an unsynced zeroing, could bring them
    * back as committed. Every frame's header, not the first one's only: the next append starts
@@ -712,8 +734,10 @@ export class WalFile {
    * (test/interop/failed-batch-tail.test.ts). Headers that read as zeros are not written: past
    * what the failed write put in the file there may be a hole (a WAL extended without
    * allocating: native/frames.cc), and zeros written there would need space the full disk that
-   * failed the write does not have (test/hostile/full-disk-wal-growth). False when a read,
-   * write or the sync failed: whether those frames survive is then unknown.
+   * failed the write does not have (test/hostile/full-disk-wal-growth); nor is any past the
+   * file's end (nothing of the batch is there: true at once, no sync). False when a read,
+   * write or the sync failed: whether those frames survive is then unknown. (The next append's
+   * tail zeros, the file comment, also end the chain after it: this one is for a reopen before.)
    */
   invalidateFrom(first: number, last: number): Promise<boolean> {
     return this.#invalidate(frameOffset(first, this.#pageSize), last - first + 1);
@@ -724,7 +748,7 @@ export class WalFile {
       const bytes = new Uint8Array(this.#invalidRange(offset, frames, await this.#file.size()));
       if (bytes.length > 0) await this.#file.read(bytes, 0, bytes.length, offset);
       const headers = this.#headersToZero(bytes, offset);
-      for (let i = 0; i < headers.length; i++) await this.#file.writevLent([ZERO_FRAME_HEADER], headers[i]!, i === headers.length - 1 ? 'data' : 'none');
+      for (let i = 0; i < headers.length; i++) await this.#file.writevLent([ZERO_FRAME_HEADER.subarray(0, headers[i]!.length)], headers[i]!.at, i === headers.length - 1 ? 'data' : 'none');
       return true;
     } catch {
       return false;
@@ -741,7 +765,7 @@ export class WalFile {
       const bytes = new Uint8Array(this.#invalidRange(offset, frames, this.#file.sizeSync()));
       if (bytes.length > 0) this.#file.readSync(bytes, 0, bytes.length, offset);
       const headers = this.#headersToZero(bytes, offset);
-      for (let i = 0; i < headers.length; i++) this.#file.writevSync([ZERO_FRAME_HEADER], headers[i]!, i === headers.length - 1 ? 'data' : 'none');
+      for (let i = 0; i < headers.length; i++) this.#file.writevSync([ZERO_FRAME_HEADER.subarray(0, headers[i]!.length)], headers[i]!.at, i === headers.length - 1 ? 'data' : 'none');
       return true;
     } catch {
       return false;
@@ -754,17 +778,22 @@ export class WalFile {
   }
 
   /**
-   * The frame headers #invalidate zeroes, `bytes` read from `offset`: the first one, and every
-   * other that is not zeros, in the order written: the last frame's first, the first frame's
+   * The frame headers #invalidate zeroes, `bytes` read from `offset`: the first one (when the
+   * file holds it whole), and every other that is not zeros, in the order written: the last frame's first, the first frame's
    * last. An invalidation cut short (a zero's write that fails: OutcomeUnknown; the process
    * killed) so leaves a prefix of the batch and zeros after it, never zeros before frames it
    * left: past a zeroed first header, the batch's later frames continued a valid chain that a
    * reopen did not read (the caller reading to find out saw none of the batch) but a byte-for-byte
    * retry of the first commit brought back after a crash (test/interop/failed-batch-tail.test.ts).
    */
-  #headersToZero(bytes: Uint8Array, offset: number): number[] {
+  #headersToZero(bytes: Uint8Array, offset: number): HeaderZeros[] {
     const live = liveFrameHeaders(bytes, offset, FRAME_HEADER_SIZE + this.#pageSize);
-    return (live[0] === offset ? live : [offset, ...live]).reverse();
+    // The first one's even when it reads as zeros (they may not be on disk yet), but only when the
+    // file holds it whole: none past the file's end, where no frame is (zeros written there needed
+    // space a nearly full disk lacked: ENOSPC, and the batch reported OutcomeUnknown although
+    // nothing of it could come back).
+    const first = bytes.length >= FRAME_HEADER_SIZE && live[0]?.at !== offset ? [{ at: offset, length: FRAME_HEADER_SIZE }] : [];
+    return [...first, ...live].reverse();
   }
 
   /**

@@ -249,8 +249,10 @@ describe('a damaged header after a WAL restart', () => {
     const newHeader = readAt(`${file}-wal`, 0, 32);
     const h = decodeWalHeader(newHeader).header!;
     expect([h.salt1, h.salt2]).not.toEqual([baseHeader.readUInt32BE(16), baseHeader.readUInt32BE(20)]);
-    // the new generation's frames are few: the old generation's lie after them, intact
-    const after = readAt(`${file}-wal`, 32 + dbSize * 3 * (24 + PS), 24);
+    // the new generation's frames are few: the old generation's lie after them, intact but for
+    // the first one's header (zeroed by the last append: its tail, wal-file.ts)
+    expect(readAt(`${file}-wal`, 32 + dbSize * 3 * (24 + PS), 24).every((b) => b === 0)).toBe(true);
+    const after = readAt(`${file}-wal`, 32 + (dbSize * 3 + 1) * (24 + PS), 24);
     expect([after.readUInt32BE(8), after.readUInt32BE(12)]).toEqual([baseHeader.readUInt32BE(16), baseHeader.readUInt32BE(20)]);
     // the old generation's groups after the new one's: newest in file order is the old one
     fs.writeFileSync(`${file}-wal-fec`, Buffer.concat([fs.readFileSync(`${file}-wal-fec`), oldSidecar]));
