@@ -386,7 +386,10 @@ export class Snapshot {
   readPagesIntoSync(first: number, count: number, out: Uint8Array): void {
     const pageSize = this.#index.pageSize;
     this.#check(first); // (a bigint threw a raw TypeError below, an object was coerced)
-    if (!Number.isInteger(count) || count < 0 || uint8Length(out) < count * pageSize) {
+    if (!Number.isSafeInteger(count) || count < 0) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `count must be a whole number of pages, 0 or more (got ${String(count)})`, { reason: 'count' });
+    }
+    if (uint8Length(out) < count * pageSize) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', `out must hold ${count} pages of ${pageSize} bytes`, { reason: 'out' });
     }
     let runFirst = 0; // the database file's pages runFirst..pgno-1 are still to be read

@@ -104,7 +104,9 @@ describe('readBaseImage', () => {
           const expected = Buffer.concat(Array.from({ length: count }, (_, i) => (first + i > snap.dbSize ? Buffer.alloc(4096) : one(first + i))));
           expect(out.equals(expected), `pages ${first}+${count}`).toBe(true);
         }
-        expectWalnutError(() => snap.readPagesIntoSync(1, 3, new Uint8Array(2 * 4096)), 'WALNUT_INVALID_ARGUMENT');
+        expectWalnutError(() => snap.readPagesIntoSync(1, 3, new Uint8Array(2 * 4096)), 'WALNUT_INVALID_ARGUMENT', { reason: 'out' });
+        // a bad count is named as such (it was told as "out must hold -1 pages", reason out)
+        for (const count of [-1, 1.5, Number.NaN, 2 ** 53]) expectWalnutError(() => snap.readPagesIntoSync(1, count, new Uint8Array(2 * 4096)), 'WALNUT_INVALID_ARGUMENT', { reason: 'count' });
       } finally {
         snap.release();
       }
