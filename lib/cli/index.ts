@@ -190,7 +190,7 @@ function program(setExit: (code: number) => void): Command {
     .description('copy committed frames into the database file (SQLite\'s PRAGMA wal_checkpoint)')
     .option('--mode <mode>', 'passive | full | restart | truncate', 'passive')
     .option('--json', 'one JSON object on stdout')
-    .addHelpText('after', '\nExample:\n  walnut checkpoint app.db --mode truncate --json')
+    .addHelpText('after', '\nExit status 1 when busy (the mode could not do all it asks: SQLite\'s busy = 1).\nExample:\n  walnut checkpoint app.db --mode truncate --json')
     .action(async (db: string, o: { mode: string; json?: boolean }) => {
       const mode = checkpointMode(o.mode); // before the open, which creates (and removes) a -wal and -shm
       await requireFile(db);
@@ -206,6 +206,9 @@ function program(setExit: (code: number) => void): Command {
       try {
         const r = await store.checkpoint(mode);
         print({ mode: r.mode, busy: r.busy, walFrames: r.walFrames, checkpointedFrames: r.checkpointedFrames }, o.json === true);
+        // not done: `walnut checkpoint --mode truncate && <copy the database>` must not go on (exit 0
+        // read as done while another connection kept the WAL from being cut)
+        if (r.busy) setExit(1);
       } finally {
         await store.close();
       }

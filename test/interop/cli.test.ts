@@ -82,6 +82,26 @@ describe('walnut inspect / verify', () => {
 });
 
 describe('walnut checkpoint / recover / export / restore', () => {
+  it('checkpoint --mode truncate beside a sqlite3 read transaction comes back busy: exit 1, the WAL not cut', async () => {
+    const db = sqliteCopy();
+    const reader = new Database(db);
+    try {
+      reader.prepare('BEGIN').run();
+      const rows = reader.prepare('SELECT count(*) AS n FROM t').get(); // a read mark in the WAL, held
+      const walBytes = fs.statSync(`${db}-wal`).size;
+      const r = await json('checkpoint', db, '--mode', 'truncate'); // waits out the busy timeout for the reader
+      expect(r.out).toMatchObject({ mode: 'truncate', busy: true });
+      expect(r.out.walFrames).toBeGreaterThan(0);
+      expect(r.status).toBe(1); // not done: a script's `&&` must not go on (it exited 0)
+      expect(fs.statSync(`${db}-wal`).size).toBe(walBytes);
+      expect(reader.prepare('SELECT count(*) AS n FROM t').get()).toEqual(rows);
+      reader.prepare('COMMIT').run();
+    } finally {
+      reader.close();
+    }
+    expect(await json('checkpoint', db, '--mode', 'truncate')).toMatchObject({ status: 0, out: { busy: false, walFrames: 0 } });
+  });
+
   it('checkpoint reports what SQLite reports; recover rebuilds; export | restore round-trips', async () => {
     const db = sqliteCopy();
     const theirs = path.join(dir, `theirs${n}.db`);
@@ -124,8 +144,14 @@ describe('walnut checkpoint / recover / export / restore', () => {
       expect(r.stderr, bad).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: --until must be a commit sequence .*ISO 8601/m);
       expect(fs.existsSync(out), bad).toBe(false);
     }
-    // a sequence past the last commit gives the last; an ISO time after every commit too
-    const huge = await json('restore', ark, path.join(dir, `until-huge${n}.db`), '--until', '99999999999999999999999');
+    // a sequence past every u64 names no commit of any stream: refused, no file
+    const pastU64 = path.join(dir, `until-past-u64${n}.db`);
+    const refused = await walnut('restore', ark, pastU64, '--until', '18446744073709551616');
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: --until as a commit sequence must be at most 2\^64 - 1/m);
+    expect(fs.existsSync(pastU64)).toBe(false);
+    // a sequence past the last commit gives the last (the largest u64 included); an ISO time after every commit too
+    const huge = await json('restore', ark, path.join(dir, `until-huge${n}.db`), '--until', '18446744073709551615');
     const whole = await json('restore', ark, path.join(dir, `until-time${n}.db`), '--until', '2999-01-01T00:00:00Z');
     expect(huge.out).toMatchObject({ stoppedBy: null });
     expect(huge.out.lastCommitSeq).toBe(whole.out.lastCommitSeq);
