@@ -300,12 +300,16 @@ export function refuseForeignStream(stream: string, subjects: readonly string[] 
  * (the server's answer: replicas > 1 on a server not in a cluster, a cluster without a quorum)
  * is told to `onRetry` at the first failed attempt and about every 20 s after, as connectNats
  * tells an unreachable server: retried in silence, `ready` waited forever without a word.
+ * The stream is looked up with the quick API timeout at every other attempt, the first one
+ * included: a request lost to a server restarting (sent as it came back, before its JetStream
+ * answered) held the publisher's next session 5 s; a server that answers slowly, but within the
+ * client's 5 s, still does so at the attempts in between.
  */
 export async function ensureStream(link: NatsLink, stream: string, limits: StreamLimits, stopped: () => boolean, interrupted?: AbortSignal, onRetry?: (e: WalnutError) => void): Promise<{ lastSeq: number; maxMsgSize: number; maxAgeMs: number }> {
   const subjects = [`walnut.${stream}.>`];
   for (let attempt = 0; ; attempt++) {
     try {
-      const info = await unlessInterrupted(link.jsm.streams.info(stream), interrupted).catch((e: Error) => {
+      const info = await unlessInterrupted((attempt % 2 === 0 ? link.quick.jsm : link.jsm).streams.info(stream), interrupted).catch((e: Error) => {
         if (/not found/i.test(e.message)) return null;
         throw e;
       });

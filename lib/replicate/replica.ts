@@ -40,7 +40,7 @@ import { extraArgumentError, readInput, refuseExtraArguments, describeValue } fr
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 
-import type { JsMsg } from '@nats-io/jetstream';
+import type { JsMsg, StoredMsg } from '@nats-io/jetstream';
 
 import { Xxh3Stream } from '../checksum';
 import type { Store } from '../commit/store';
@@ -360,36 +360,49 @@ export class Replica extends EventEmitter {
    * primary stayed idle. Likewise a base image of the applied session past the applied state
    * while the log holds nothing from where the replica reads on (retention dropped the commits
    * it needs, and no later message comes to show the gap): re-base onto it now.
+   * Each look that read the stream emits 'watchdog' { reread, rebase } (what it found due: the
+   * log read again, why a re-base is due, or neither), so that a caller (a test) waits for the
+   * replica to have looked at the stream instead of sleeping for it.
    */
   async #watchdog(): Promise<void> {
     while (!this.#closed) {
       await new Promise((r) => setTimeout(r, 1000));
       if (this.#closed || this.#stopIter === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) continue;
-      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log, true).catch(() => null);
+      let read = true; // both lookups answered (a failed one is taken for no message, and no look is told)
+      const unread = (): null => ((read = false), null);
+      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log, true).catch(unread);
       if (last !== null && last.seq > this.#lastRead.seq && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
         this.#lastRead.at = performance.now();
         this.#stopIter?.();
+        if (!this.#closed) emitApart(this, 'watchdog', { reread: true, rebase: null });
         continue;
       }
-      const base = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base, true).catch(() => null);
-      const session = base?.header.get(HEADER.SESSION);
-      const applied = this.#applied;
-      if (base === null || base.header.get(HEADER.BASE_FINAL) !== '1' || !session || applied === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) continue;
-      const baseSeq = Number(base.header.get(HEADER.BASE_SEQ));
-      if (session !== applied.session && !(Number(base.header.get(HEADER.BASE_TIME)) < this.#appliedTime)) {
+      const base = await lastMessageOn(this.#link!, this.#stream, this.#subjects.base, true).catch(unread);
+      const rebase = this.#rebaseDueFor(last, base);
+      if (rebase !== null) {
         this.#lastRead.at = performance.now();
-        this.#rebaseDue = `the primary began session ${session}`;
-        this.#stopIter?.();
-      } else if (session === applied.session && baseSeq > applied.seq && (last === null || last.seq < applied.logNext)) {
-        // the commits after the applied state are gone from the log (retention: an idle
-        // primary's log aged out while this replica was closed) and a base image past them is
-        // there: no log message will ever come to tell the gap, and the replica stayed behind,
-        // without a word, until the primary's next commit
-        this.#lastRead.at = performance.now();
-        this.#rebaseDue = `commits ${applied.seq + 1}..${baseSeq} are no longer in the stream's log; its base image ${baseSeq} is`;
+        this.#rebaseDue = rebase;
         this.#stopIter?.();
       }
+      if (read && !this.#closed) emitApart(this, 'watchdog', { reread: false, rebase });
     }
+  }
+
+  /** Why the stream's newest log message `last` and base image `base` make a re-base due now, or null (see #watchdog). */
+  #rebaseDueFor(last: StoredMsg | null, base: StoredMsg | null): string | null {
+    const session = base?.header.get(HEADER.SESSION);
+    const applied = this.#applied;
+    if (base === null || base.header.get(HEADER.BASE_FINAL) !== '1' || !session || applied === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) return null;
+    const baseSeq = Number(base.header.get(HEADER.BASE_SEQ));
+    if (session !== applied.session && !(Number(base.header.get(HEADER.BASE_TIME)) < this.#appliedTime)) return `the primary began session ${session}`;
+    if (session === applied.session && baseSeq > applied.seq && (last === null || last.seq < applied.logNext)) {
+      // the commits after the applied state are gone from the log (retention: an idle
+      // primary's log aged out while this replica was closed) and a base image past them is
+      // there: no log message will ever come to tell the gap, and the replica stayed behind,
+      // without a word, until the primary's next commit
+      return `commits ${applied.seq + 1}..${baseSeq} are no longer in the stream's log; its base image ${baseSeq} is`;
+    }
+    return null;
   }
 
   async close(): Promise<void> {

@@ -8,8 +8,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
+import { connectNats, lastMessageOn } from '../../lib/replicate/nats';
 import type { Replica } from '../../lib/replicate/replica';
 import { tmpDir } from './tmp';
+import { WAIT_MS } from './until';
 
 /** The nats-server binary (PATH, or /usr/sbin where Debian puts it), or null. */
 export const NATS_SERVER: string | null = (() => {
@@ -179,4 +181,22 @@ export function appliedOrError(replica: Replica, seq: number, session: string | 
       resolve();
     }, reject);
   });
+}
+
+/**
+ * Resolves once `stream` holds no message on `subject` (a stream with a max age dropped them),
+ * polling every 50 ms; past WAIT_MS it throws. A wait on the retention itself, where the tests
+ * slept for a few max ages.
+ */
+export async function untilAgedOut(server: string, stream: string, subject: string): Promise<void> {
+  const link = await connectNats([server], () => false, 'test');
+  try {
+    const deadline = Date.now() + WAIT_MS;
+    while ((await lastMessageOn(link, stream, subject)) !== null) {
+      if (Date.now() > deadline) throw new Error(`${stream} still holds messages on ${subject} after ${WAIT_MS} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await link.nc.close();
+  }
 }

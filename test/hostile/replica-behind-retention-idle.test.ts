@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/open';
 import { openReplica } from '../../lib/replicate/replica';
-import { appliedOrError, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { appliedOrError, NATS_SKIP, startNatsServer, stopNats, untilAgedOut, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
 import { tmpDir } from '../helpers/tmp';
 
@@ -34,7 +34,7 @@ describe.skipIf(NATS_SKIP !== null)('a replica behind a log its stream aged out,
     await appliedOrError(first, 5, r.metrics().session);
     await first.close();
     for (let i = 5; i < 10; i++) await store.commit([{ pgno: 2 + i, data: page(i) }]);
-    await new Promise((res) => setTimeout(res, 5000)); // idle: the log of commits 6..10 ages out
+    await untilAgedOut(server.url, 'aged', 'walnut.aged.log'); // idle: the log of commits 6..10 ages out (waited for, not slept 5 s)
     const again = await openReplica(replicaPath, { servers: server.url, stream: 'aged' });
     try {
       const reached = await Promise.race([appliedOrError(again, 10, r.metrics().session).then(() => true), new Promise((res) => setTimeout(res, 8000, false))]);

@@ -12,9 +12,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { open } from '../../lib/open';
 import { openReplica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
-import { appliedOrError, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { appliedOrError, NATS_SKIP, startNatsServer, stopNats, untilAgedOut, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
 import { tmpDir } from '../helpers/tmp';
+import { until, WAIT_MS } from '../helpers/until';
 
 if (NATS_SKIP !== null) console.warn(NATS_SKIP);
 
@@ -43,7 +44,10 @@ describe.skipIf(NATS_SKIP !== null)('a primary idle for longer than its stream\'
       const live = await openReplica(path.join(dir, `live-${thread}.db`), { servers: server.url, stream: 'aging' });
       await appliedOrError(live, 5, r.metrics().session);
       const basesBefore = rPlain.metrics().bases;
-      await new Promise((res) => setTimeout(res, 5000)); // idle: 2.5 max ages
+      // idle until the stream dropped every commit's message (the primary idle for longer than
+      // the max age) and at least two base images came while idle, in place of a 5 s sleep
+      await untilAgedOut(server.url, 'aging', 'walnut.aging.log');
+      await until(() => r.metrics().bases >= 3, WAIT_MS, () => r.metrics());
       const restored = await restoreFromNats(path.join(dir, `restored-${thread}.db`), { servers: server.url, stream: 'aging' });
       expect([restored.lastCommitSeq, restored.stoppedBy]).toEqual([5, null]);
       expect(r.metrics().bases).toBeGreaterThanOrEqual(3);

@@ -105,6 +105,8 @@ describe.skipIf(NATS_SKIP !== null)('a stream that lost messages it acknowledged
     const rebases: string[] = [];
     replica.on('rebase', (e: { session: string }) => rebases.push(e.session));
     replica.on('error', () => undefined);
+    const looks: { reread: boolean; rebase: string | null }[] = [];
+    replica.on('watchdog', (e: { reread: boolean; rebase: string | null }) => looks.push(e));
     try {
       await appliedOrError(replica, r2.metrics().publishedSeq, r2.metrics().session);
       const rows = await pageHashes(replica.store);
@@ -112,8 +114,12 @@ describe.skipIf(NATS_SKIP !== null)('a stream that lost messages it acknowledged
       fs.rmSync(server.storeDir, { recursive: true });
       fs.cpSync(earlier, server.storeDir, { recursive: true });
       await server.start();
-      // the replica reconnects and looks at the stream while it is idle (watchdog: ~1.5 s)
-      await new Promise((res) => setTimeout(res, 4000));
+      // the replica reconnects and looks at the stream while it is idle (its watchdog, 1.5 s
+      // after the last message read): waited for, where the test slept 4 s; a look whose reads
+      // failed (the server down) is not told, so the look waited for is at the rolled-back stream
+      const looked = looks.length;
+      await until(() => looks.slice(looked).some((l) => !l.reread), 60_000, () => ({ looks, lag: replica.lag() }));
+      expect(looks.slice(looked).map((l) => l.rebase).filter((why) => why !== null)).toEqual([]);
       expect(rebases).not.toContain(older);
       expect(await pageHashes(replica.store)).toEqual(rows);
       for (; i < 20; i++) await store.commit([{ pgno: 2 + (i % 6), data: page(i) }]);
