@@ -818,10 +818,15 @@ export class Store {
    * right after db.close() ended the export before the transactions then in flight committed:
    * acknowledged, never published (11 to 98 of 100 queued transactions). The caller must close
    * the store after this (walnut/sql does, in a finally), or such a stop() waits for ever.
+   * The waits for another connection's WRITE end now too, as close() ends them (cutWriteWaits):
+   * the Database's close() waits for its commits in flight before it closes the store, and a
+   * statement whose commit waited for a WRITE held elsewhere kept it waiting the rest of the
+   * busy timeout (test/hostile/close-cuts-write-waits).
    */
   announceClose(key: typeof CONSTRUCT_KEY): void {
     refuseOutsideCall(key, 'store.announceClose');
     this.#commitsSettled ??= settledSignal();
+    this.#index.cutWriteWaits();
   }
 
   #startAutoCheckpoint(): Promise<unknown> {
@@ -931,7 +936,7 @@ export class Store {
     if (this.#closing === null) {
       const settled = (this.#commitsSettled ??= settledSignal());
       this.#closing = (async () => {
-        this.#index.cutLeaseWaits(); // a holdWriteLease() still waiting rejects WALNUT_CLOSED: the gate need not wait out its busy timeout
+        this.#index.cutWriteWaits(); // commits, checkpoints and holdWriteLease() still waiting for another connection's WRITE reject WALNUT_CLOSED: the gate need not wait out their busy timeout
         try {
           await this.#gate.close();
           // this store's lane commits settle (it leads meanwhile if it leads), then another member
