@@ -9,8 +9,10 @@
 // (page 1's user_version, which the cut commits would have set, and the rows), no lock-lane
 // thread still waits on the -shm (no `->` waiter in /proc/locks for its inode), python3 then
 // takes WRITE with no busy timeout at all once its holder let go and its commit is intact, and a
-// fresh store opens and commits. A variant with a 16,000+-frame WAL another process keeps
-// writing to: the cut leaves that WAL and every row of it intact.
+// fresh store opens and commits. A lane leader's close() fails another store's commit its batch
+// took with WALNUT_BUSY, reason LeaderClosed (that store is open: it commits it again as the next
+// leader). A variant with a 16,000+-frame WAL another process keeps writing to: the cut leaves
+// that WAL and every row of it intact.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -115,6 +117,35 @@ describe('close() cuts waits for a WRITE another process holds (busyTimeout 20 s
       await holder.stop();
       await store.close(); // (the same promise when the test closed it)
     }
+  });
+
+  it("a lane leader's close() with another store's commit in its waiting batch: that one rejects WALNUT_BUSY (LeaderClosed), the store commits it again under the next leader", async () => {
+    const file = newDatabase();
+    const leader = await open(file, { busyTimeout: BUSY_TIMEOUT_MS });
+    const member = await open(file, { busyTimeout: BUSY_TIMEOUT_MS });
+    const holder = await holdWrite(file);
+    try {
+      expect([leader.metrics().lane?.leader, member.metrics().lane?.leader]).toEqual([true, false]);
+      const page = await page1WithUserVersion(member, 42);
+      const own = outcome(leader.commit([{ pgno: 1, data: page }]));
+      const members = outcome(member.commit([{ pgno: 1, data: page }]));
+      await sleep(INTO_THE_WAIT_MS); // the leader took the member's commit into its batch, which waits
+      const closeMs = await timedClose(() => leader.close());
+      expect(closeMs, `close() took ${closeMs.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
+      expect([await own, await members]).toEqual(['WALNUT_CLOSED/WriteWaitCut', 'WALNUT_BUSY/LeaderClosed']);
+      expect(member.metrics().lane?.leader).toBe(true);
+      expect(member.resumeCommits()).toBe(true); // (its chain broke, as for a busy timeout)
+      const again = member.commit([{ pgno: 1, data: page }]);
+      holder.commit();
+      await again;
+      expect(sqlite(file, 'PRAGMA user_version')).toBe('42');
+    } finally {
+      await holder.stop();
+      await leader.close();
+      await member.close();
+    }
+    expect(await sqliteTakesWrite(file)).toBe('ok');
+    expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
   });
 
   for (const mode of ['full', 'restart', 'truncate'] as const) {
