@@ -145,7 +145,7 @@
  * error that is not a WalnutError is a walnut bug: the store fails too.
  * After close() every submit is refused with WALNUT_CLOSED.
  */
-import { failureInFlight, isWalnutError, walnutError, WalnutError } from '../errors';
+import { failureInFlight, isWalnutError, refusedOnLaterTurn, walnutError, WalnutError } from '../errors';
 import { lockBytePage } from '../format/db-header';
 import type { ShmHeader } from '../format/shm-header';
 import { sameSalts } from '../format/wal-header';
@@ -470,7 +470,7 @@ export class GroupCommitter {
     const refused = this.#refusedAtSubmit(true);
     if (refused !== null) {
       copies?.release();
-      return Promise.reject(refused);
+      return refusedOnLaterTurn(refused);
     }
     return this.#enqueue(pages, dbSize, check, true, listener, token, true, copies)!;
   }

@@ -24,7 +24,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { CONSTRUCT_KEY, refuseDirectConstruction, refuseOutsideCall } from '../constructed';
-import { walnutError, type WalnutError } from '../errors';
+import { refusedOnLaterTurn, walnutError, type WalnutError } from '../errors';
 import { givenOr, unknownOptionName } from '../option-names';
 import { DB_HEADER_SIZE, isWalMode, newDatabasePage1 } from '../format/db-header';
 import { dbHeaderThroughWal } from '../wal/page1-through-wal';
@@ -426,8 +426,9 @@ export class Store {
       reading = '';
       return this.#sink.submit(normalized, dbSize, check, this.#copyPages(normalized));
     } catch (e) {
-      // before submit() nothing was taken: what threw there is the input (a getter of the caller's)
-      return Promise.reject(reading === '' ? e : asInputError(e, reading));
+      // before submit() nothing was taken: what threw there is the input (a getter of the caller's);
+      // refused on a later turn, as the committer refuses (a caller retrying at once must not starve its timers)
+      return refusedOnLaterTurn(reading === '' ? e : asInputError(e, reading));
     }
   }
 
