@@ -927,8 +927,9 @@ export class Store {
 
   /**
    * Refuses every later call (WALNUT_CLOSED), waits for the calls already running (queued
-   * commits, transactions' commits and reads, snapshots being taken, checkpoints; a
-   * holdWriteLease() still waiting for the lock is cut short, WALNUT_CLOSED), cuts exports
+   * commits, transactions' commits and reads, snapshots being taken, checkpoints; those waiting
+   * for a WRITE another connection holds are cut short: a holdWriteLease() WALNUT_CLOSED, a
+   * commit or checkpoint WALNUT_CLOSED, reason WriteWaitCut: WalIndex.cutWriteWaits), cuts exports
    * still running (exportTo), then releases every lock and file. Like SQLite's last connection: when no other
    * connection has the database open, it checkpoints and, if that was complete, removes the
    * -wal and -shm (unless keepWal). So every commit that resolved is in the database or its WAL.

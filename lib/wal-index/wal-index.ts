@@ -237,7 +237,7 @@ const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
  * the kernel wakes a blocked waiter as the lock is let go. Its forerunner, bursts of tries every
  * few microseconds, caught the gaps too but cost about a CPU-second per second waited, and the
  * bursts of several stores took turns on one thread (test/hostile/lease-wait-blocking). A close
- * (#close, cutLeaseWaits) cancels a wait at once: the length bounds nothing but how long one
+ * (#close, cutWriteWaits) cancels a wait at once: the length bounds nothing but how long one
  * native wait may run.
  */
 const LEASE_WAIT_SLICE_MS = 1000;
@@ -679,7 +679,7 @@ export class WalIndex {
    * One blocking wait for WRITE on the lock lane, up to `sliceMs` or the deadline:
    * true when it took WRITE (then this connection's, as #tryShm would have made it). A close()
    * meanwhile cancels the wait and waits for it (#close), and the lock it got is let go here;
-   * cutLeaseWaits() cancels it too.
+   * cutWriteWaits() cancels it too.
    */
   async #waitForWrite(deadline: number, sliceMs: number): Promise<boolean> {
     const micros = Math.round(Math.max(0, Math.min(sliceMs, deadline - performance.now())) * 1000);
@@ -2305,7 +2305,7 @@ export class WalIndex {
    * processes, other stores) can still read and checkpoint, but every commit of theirs waits
    * and then fails busy. This connection's own writers (commits, checkpoints that restart the
    * WAL, recovery) take turns as before. Waits for WRITE up to the busy timeout (WALNUT_BUSY);
-   * after cutLeaseWaits() not at all (WALNUT_CLOSED).
+   * after cutWriteWaits() not at all (WALNUT_CLOSED).
    */
   async holdWriteLease(): Promise<void> {
     this.#checkOpen();
