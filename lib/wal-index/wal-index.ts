@@ -633,8 +633,10 @@ export class WalIndex {
           const { name, reason } = shmLockName(byte);
           throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
         }
-        // (after giveUp: a committer answers its commits itself first)
-        if (write && this.#writeWaitsCut && !this.#holdsWrite() && !this.#writeReleaseDeferred) throw this.#writeWaitCutError();
+        // cut by close(): the head of the queue just found WRITE held, and not in this connection
+        // (one behind it waits for the head, and is cut in its turn; after giveUp: a committer
+        // answers its commits itself first)
+        if (write && this.#writeWaitsCut && this.#writeQueue[0] === turn && !this.#holdsWrite() && !this.#writeReleaseDeferred) throw this.#writeWaitCutError();
         if (turn !== undefined && attempt >= WRITE_WAIT_BLOCKS_AFTER_TRIES && this.#writeQueue[0] === turn && this.#mayWaitForWrite()) {
           if (await this.#waitForWrite(deadline, this.#leaseQueued() ? LEASE_WAIT_SLICE_MS : pauseMs(attempt))) break;
           continue;
