@@ -25,7 +25,9 @@
  *    1-24 ms (test/hostile/writer-beside-full-lane). An
  *    uncontended WRITE costs nothing more (the first try takes it), and `giveUp` is still asked
  *    before each wait, as often as before each sleep. SQLite's writers poll (sleeps): beside
- *    walnut's full load they get in when a sleep ends in such a gap (README).
+ *    walnut's full load they get in when a sleep ends in such a gap (README). The store's close()
+ *    ends every such wait at once (cutWriteWaits: the kernel wait is interrupted, and the wait
+ *    rejects WALNUT_CLOSED, reason WriteWaitCut) instead of waiting out its busy timeout.
  *  - `<db>-journal`: never written; a hot one (journal-mode.ts) makes open() refuse the database.
  *    With `convert`, open() takes RESERVED and EXCLUSIVE briefly to put a rollback-journal
  *    database into WAL mode (journal-mode.ts), then returns to the lock it held.
