@@ -89,6 +89,17 @@ export function isWalnutError(value: unknown, code?: WalnutErrorCode): value is 
 }
 
 /**
+ * A commit refused before anything was queued (the store closed or stopped, its chain broken):
+ * a promise rejected with `e` on a later turn of the event loop (setImmediate), not among this
+ * turn's microtasks. A caller that retries at once (`await` it, catch, commit again) without
+ * resumeCommits() otherwise never left the microtask queue: its own timers and I/O never ran
+ * (test/unit/commit-refused-later-turn).
+ */
+export function refusedOnLaterTurn<T>(e: unknown): Promise<T> {
+  return new Promise<T>((_, reject) => void setImmediate(reject, e));
+}
+
+/**
  * Marks the error of a WAL append whose frames could not be invalidated after it failed
  * (WalFile.invalidateFrom): reason 'OutcomeUnknown', so that whoever reports the failure can say
  * the commits may yet appear after a reopen. An error that already has a reason keeps it.

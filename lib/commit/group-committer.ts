@@ -145,7 +145,7 @@
  * error that is not a WalnutError is a walnut bug: the store fails too.
  * After close() every submit is refused with WALNUT_CLOSED.
  */
-import { failureInFlight, walnutError, WalnutError } from '../errors';
+import { failureInFlight, isWalnutError, refusedOnLaterTurn, walnutError, WalnutError } from '../errors';
 import { lockBytePage } from '../format/db-header';
 import type { ShmHeader } from '../format/shm-header';
 import { sameSalts } from '../format/wal-header';
@@ -470,7 +470,7 @@ export class GroupCommitter {
     const refused = this.#refusedAtSubmit(true);
     if (refused !== null) {
       copies?.release();
-      return Promise.reject(refused);
+      return refusedOnLaterTurn(refused);
     }
     return this.#enqueue(pages, dbSize, check, true, listener, token, true, copies)!;
   }
@@ -831,6 +831,10 @@ export class GroupCommitter {
       // then; when they were all the batch had, the wait ended there (no timeout, nobody to tell)
       const live = batch.filter((p) => !p.settled);
       if (live.length === 0) return;
+      if (isWalnutError(e, 'WALNUT_CLOSED') && e.reason === 'WriteWaitCut') {
+        this.#rejectCutByClose([...live, ...this.#queue.splice(0)], e);
+        return;
+      }
       // the commits queued before this wait began have waited the whole busy timeout too:
       // they get the same answer now, not one more timeout per batch (or close()) each
       const failed = e instanceof WalnutError && e.code === 'WALNUT_BUSY' ? [...live, ...this.#takeQueuedBefore(tStart)] : live;
@@ -840,6 +844,27 @@ export class GroupCommitter {
     }
     // commits failed while waiting (#failHeldSnapshots) are out of the batch
     await this.#writeBatch(batch.some((p) => p.settled) ? batch.filter((p) => !p.settled) : batch, header, tStart);
+  }
+
+  /**
+   * The store's close() cut the batch's wait for WRITE held by another connection
+   * (WalIndex.cutWriteWaits): `cut` (the batch and the queue behind it, all of which would wait
+   * for the same lock) fail now, nothing of them written: this store's own commits with `e`
+   * (WALNUT_CLOSED, reason WriteWaitCut), the same answer as a commit made after close(), and
+   * the chain breaks as for any failure (nothing is accepted after close() anyway); another lane
+   * member's commits, whose store is still open, with WALNUT_BUSY, reason LeaderClosed (retry:
+   * the lane's next leader takes it; it breaks that member's chain as a busy timeout would).
+   * They waited out the rest of the busy timeout instead, and close() with them (20 s:
+   * test/hostile/close-cuts-write-waits).
+   */
+  #rejectCutByClose(cut: Pending[], e: WalnutError): void {
+    const own = cut.filter((p) => p.chained);
+    this.#rejectAll(own, e);
+    if (own.length < cut.length) {
+      const busy = walnutError('WALNUT_BUSY', "the lane's leading store closed while this commit waited for SQLite's WAL write lock (WRITE), which another connection holds; nothing was written: commit it again", { path: this.#index.dbPath, reason: 'LeaderClosed' });
+      this.#rejectAll(cut.filter((p) => !p.chained), busy);
+    }
+    if (own.some((p) => p.breaksChain) && this.#chain.break(e)) this.#counters.chainBreaks++;
   }
 
   /**

@@ -38,7 +38,7 @@
  * committer finish what it took, settles that, and leaves. A worker that ends without close()
  * leaves abandoned (native cleanup hook): see commit_lane.h for what happens to its commits.
  */
-import { walnutError, WalnutError } from '../errors';
+import { refusedOnLaterTurn, walnutError, WalnutError } from '../errors';
 import { NativeCommitLane, type NativeCommitLane as NativeLane, type NativeFileHandle, type NativeLaneMetrics } from '../native';
 import type { WalPage } from '../wal/wal-file';
 import { CommitChain } from './chain';
@@ -231,7 +231,7 @@ export class SharedLane implements CommitSink {
     const refusal = this.#chain.refusal;
     if (refusal !== null) {
       copies?.release();
-      return Promise.reject(refusal);
+      return refusedOnLaterTurn(refusal);
     }
     if (this.#leader) {
       this.#resignIfFailed(); // a failed committer refuses this commit: the others go on under another leader

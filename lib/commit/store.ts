@@ -24,7 +24,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { CONSTRUCT_KEY, refuseDirectConstruction, refuseOutsideCall } from '../constructed';
-import { walnutError, type WalnutError } from '../errors';
+import { refusedOnLaterTurn, walnutError, type WalnutError } from '../errors';
 import { givenOr, unknownOptionName } from '../option-names';
 import { DB_HEADER_SIZE, isWalMode, newDatabasePage1 } from '../format/db-header';
 import { dbHeaderThroughWal } from '../wal/page1-through-wal';
@@ -426,8 +426,9 @@ export class Store {
       reading = '';
       return this.#sink.submit(normalized, dbSize, check, this.#copyPages(normalized));
     } catch (e) {
-      // before submit() nothing was taken: what threw there is the input (a getter of the caller's)
-      return Promise.reject(reading === '' ? e : asInputError(e, reading));
+      // before submit() nothing was taken: what threw there is the input (a getter of the caller's);
+      // refused on a later turn, as the committer refuses (a caller retrying at once must not starve its timers)
+      return refusedOnLaterTurn(reading === '' ? e : asInputError(e, reading));
     }
   }
 
@@ -818,10 +819,15 @@ export class Store {
    * right after db.close() ended the export before the transactions then in flight committed:
    * acknowledged, never published (11 to 98 of 100 queued transactions). The caller must close
    * the store after this (walnut/sql does, in a finally), or such a stop() waits for ever.
+   * The waits for another connection's WRITE end now too, as close() ends them (cutWriteWaits):
+   * the Database's close() waits for its commits in flight before it closes the store, and a
+   * statement whose commit waited for a WRITE held elsewhere kept it waiting the rest of the
+   * busy timeout (test/hostile/close-cuts-write-waits).
    */
   announceClose(key: typeof CONSTRUCT_KEY): void {
     refuseOutsideCall(key, 'store.announceClose');
     this.#commitsSettled ??= settledSignal();
+    this.#index.cutWriteWaits();
   }
 
   #startAutoCheckpoint(): Promise<unknown> {
@@ -921,8 +927,9 @@ export class Store {
 
   /**
    * Refuses every later call (WALNUT_CLOSED), waits for the calls already running (queued
-   * commits, transactions' commits and reads, snapshots being taken, checkpoints; a
-   * holdWriteLease() still waiting for the lock is cut short, WALNUT_CLOSED), cuts exports
+   * commits, transactions' commits and reads, snapshots being taken, checkpoints; those waiting
+   * for a WRITE another connection holds are cut short: a holdWriteLease() WALNUT_CLOSED, a
+   * commit or checkpoint WALNUT_CLOSED, reason WriteWaitCut: WalIndex.cutWriteWaits), cuts exports
    * still running (exportTo), then releases every lock and file. Like SQLite's last connection: when no other
    * connection has the database open, it checkpoints and, if that was complete, removes the
    * -wal and -shm (unless keepWal). So every commit that resolved is in the database or its WAL.
@@ -931,7 +938,7 @@ export class Store {
     if (this.#closing === null) {
       const settled = (this.#commitsSettled ??= settledSignal());
       this.#closing = (async () => {
-        this.#index.cutLeaseWaits(); // a holdWriteLease() still waiting rejects WALNUT_CLOSED: the gate need not wait out its busy timeout
+        this.#index.cutWriteWaits(); // commits, checkpoints and holdWriteLease() still waiting for another connection's WRITE reject WALNUT_CLOSED: the gate need not wait out their busy timeout
         try {
           await this.#gate.close();
           // this store's lane commits settle (it leads meanwhile if it leads), then another member

@@ -618,7 +618,11 @@ export class Database implements Queryable {
     }
     // a replication stopped from here on waits for the store's close() to settle its commits,
     // the transactions still in flight among them (store.announceClose)
-    if (this.#closing === null) this.#store.announceClose(CONSTRUCT_KEY);
+    // (and the waits for another connection's WRITE, and for the lease's pause, end now)
+    if (this.#closing === null) {
+      this.#store.announceClose(CONSTRUCT_KEY);
+      this.#overtaken.cut();
+    }
     this.#closing ??= (async () => {
       // a transaction's fn running now gets CLOSE_WAITS_FOR_FN_MS (at least busyTimeout) to end,
       // as does each that starts later (#runTransaction); then its transaction rolls back and

@@ -26,6 +26,7 @@
  *    a transaction()/exec() call (takeAfterPause) and a BusyWrite statement (takeOrJoin): they
  *    wait for the pause's end (within the busy timeout). Their runs are counted in calls, not
  *    time: a caller retrying at once made 9 calls within one pause, each overtaken again.
+ *    Once close() began no pause is waited for (cut()): such a write runs (or fails) at once.
  *  - The most overtaken write goes first: a write due for the lease that was refused (held, or
  *    paused) leaves its count of conflicts as a claim, and none with fewer takes the lease
  *    until that one did or CLAIM_TTL_MS passed without it asking again. Else short writes,
@@ -92,6 +93,10 @@ export class OvertakenWrites {
   /** The conflicts of the most overtaken write refused since the lease was last taken, and when it last asked (header). */
   #claim = 0;
   #claimAt = -Infinity;
+  /** close() began (cut()): no pause is waited for any more. */
+  #cut = false;
+  /** Each pause wait in progress ends at once when called (#pauseWaited; cut()). */
+  readonly #pauseWaits = new Set<() => void>();
 
   constructor(store: Store, leasedForLife: boolean) {
     this.#store = store;
@@ -151,12 +156,35 @@ export class OvertakenWrites {
     return this.take(turn);
   }
 
-  /** Waits until the pause ends or `deadline` (performance.now()), whichever is first; false when no pause was on. */
+  /**
+   * Waits until the pause ends, `deadline` (performance.now()) or cut(), whichever is first;
+   * false when no pause was on (or close() began).
+   */
   async #pauseWaited(deadline: number): Promise<boolean> {
     const now = performance.now();
-    if (now >= this.#pauseUntil || now >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(this.#pauseUntil, deadline) - now));
+    if (this.#cut || now >= this.#pauseUntil || now >= deadline) return false;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#pauseWaits.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(this.#pauseUntil, deadline) - now);
+      this.#pauseWaits.add(done);
+    });
     return true;
+  }
+
+  /**
+   * The Database's close() began: a pause waited for ends now, and none is waited for from
+   * here on (the store's close cuts the lease's wait for WRITE too: Store.announceClose). The
+   * write then runs without the lease, or fails as it did (takeOrJoin false). Its wait went on
+   * to the pause's end (up to busyTimeout) holding the writer, and close() and every later call
+   * on the writer waited behind it (test/hostile/sql-lease-pause-close).
+   */
+  cut(): void {
+    this.#cut = true;
+    for (const done of [...this.#pauseWaits]) done();
   }
 
   /**

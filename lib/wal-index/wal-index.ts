@@ -25,7 +25,9 @@
  *    1-24 ms (test/hostile/writer-beside-full-lane). An
  *    uncontended WRITE costs nothing more (the first try takes it), and `giveUp` is still asked
  *    before each wait, as often as before each sleep. SQLite's writers poll (sleeps): beside
- *    walnut's full load they get in when a sleep ends in such a gap (README).
+ *    walnut's full load they get in when a sleep ends in such a gap (README). The store's close()
+ *    ends every such wait at once (cutWriteWaits: the kernel wait is interrupted, and the wait
+ *    rejects WALNUT_CLOSED, reason WriteWaitCut) instead of waiting out its busy timeout.
  *  - `<db>-journal`: never written; a hot one (journal-mode.ts) makes open() refuse the database.
  *    With `convert`, open() takes RESERVED and EXCLUSIVE briefly to put a rollback-journal
  *    database into WAL mode (journal-mode.ts), then returns to the lock it held.
@@ -237,7 +239,7 @@ const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
  * the kernel wakes a blocked waiter as the lock is let go. Its forerunner, bursts of tries every
  * few microseconds, caught the gaps too but cost about a CPU-second per second waited, and the
  * bursts of several stores took turns on one thread (test/hostile/lease-wait-blocking). A close
- * (#close, cutLeaseWaits) cancels a wait at once: the length bounds nothing but how long one
+ * (#close, cutWriteWaits) cancels a wait at once: the length bounds nothing but how long one
  * native wait may run.
  */
 const LEASE_WAIT_SLICE_MS = 1000;
@@ -392,8 +394,11 @@ export class WalIndex {
   #leaseInUse = false;
   /** holdWriteLease() calls not yet given back (releaseWriteLease()): WRITE is unlocked at 0. */
   #leaseHolds = 0;
-  /** cutLeaseWaits(): the store is closing; no holdWriteLease() waits for WRITE any more. */
-  #leaseWaitsCut = false;
+  /**
+   * cutWriteWaits(): the store is closing; no holdWriteLease() waits for WRITE any more, nor any
+   * other wait for a WRITE another connection holds (#lockShm: WALNUT_CLOSED, reason WriteWaitCut).
+   */
+  #writeWaitsCut = false;
   /** The wait for WRITE of a holdWriteLease() in progress (a second caller joins it: two waits would both "take" WRITE). */
   #leaseTaking: Promise<void> | null = null;
   /**
@@ -630,6 +635,10 @@ export class WalIndex {
           const { name, reason } = shmLockName(byte);
           throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
         }
+        // cut by close(): the head of the queue just found WRITE held, and not in this connection
+        // (one behind it waits for the head, and is cut in its turn; after giveUp: a committer
+        // answers its commits itself first)
+        if (write && this.#writeWaitsCut && this.#writeQueue[0] === turn && !this.#holdsWrite() && !this.#writeReleaseDeferred) throw this.#writeWaitCutError();
         if (turn !== undefined && attempt >= WRITE_WAIT_BLOCKS_AFTER_TRIES && this.#writeQueue[0] === turn && this.#mayWaitForWrite()) {
           if (await this.#waitForWrite(deadline, this.#leaseQueued() ? LEASE_WAIT_SLICE_MS : pauseMs(attempt))) break;
           continue;
@@ -674,7 +683,7 @@ export class WalIndex {
    * One blocking wait for WRITE on the lock lane, up to `sliceMs` or the deadline:
    * true when it took WRITE (then this connection's, as #tryShm would have made it). A close()
    * meanwhile cancels the wait and waits for it (#close), and the lock it got is let go here;
-   * cutLeaseWaits() cancels it too.
+   * cutWriteWaits() cancels it too.
    */
   async #waitForWrite(deadline: number, sliceMs: number): Promise<boolean> {
     const micros = Math.round(Math.max(0, Math.min(sliceMs, deadline - performance.now())) * 1000);
@@ -2300,7 +2309,7 @@ export class WalIndex {
    * processes, other stores) can still read and checkpoint, but every commit of theirs waits
    * and then fails busy. This connection's own writers (commits, checkpoints that restart the
    * WAL, recovery) take turns as before. Waits for WRITE up to the busy timeout (WALNUT_BUSY);
-   * after cutLeaseWaits() not at all (WALNUT_CLOSED).
+   * after cutWriteWaits() not at all (WALNUT_CLOSED).
    */
   async holdWriteLease(): Promise<void> {
     this.#checkOpen();
@@ -2310,10 +2319,10 @@ export class WalIndex {
       this.#leaseHolds++;
       return;
     }
-    if (this.#leaseWaitsCut) throw this.#leaseWaitCutError();
-    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', () => this.#leaseWaitsCut, true).then(
+    if (this.#writeWaitsCut) throw this.#leaseWaitCutError();
+    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', () => this.#writeWaitsCut, true).then(
       () => {
-        if (this.#leaseWaitsCut) {
+        if (this.#writeWaitsCut) {
           this.#unlockShm(SHM_LOCK.WRITE, 1); // had in the same moment: the closing store would only let it go
           throw this.#leaseWaitCutError();
         }
@@ -2322,7 +2331,7 @@ export class WalIndex {
         this.#leaseHolds = 1;
       },
       (e: unknown) => {
-        throw this.#leaseWaitsCut ? this.#leaseWaitCutError(e) : e;
+        throw this.#writeWaitsCut ? this.#leaseWaitCutError(e) : e;
       },
     );
     try {
@@ -2333,17 +2342,31 @@ export class WalIndex {
   }
 
   /**
-   * The store's close() began (it waits for the calls already running): a holdWriteLease() still
-   * waiting for WRITE gives up now, with WALNUT_CLOSED, and none starts waiting any more (one
-   * joined to a wait would otherwise start its own). A wait beside a lock another process holds
-   * went on for the rest of the busy timeout, waiting for a lease close() would only
-   * let go, and close() waited for it (test/hostile/lease-wait-cut-by-close). A lease held stays
-   * held until the close.
+   * The store's close() began (it waits for the calls already running): every wait for WRITE
+   * held by another connection gives up now — a holdWriteLease() with WALNUT_CLOSED, a commit's
+   * (beginWriteRun), a checkpoint's or a rebuild's with WALNUT_CLOSED, reason WriteWaitCut
+   * (#lockShm) — and none starts waiting any more (one joined to a lease's wait would otherwise
+   * start its own). A wait beside a lock another process holds went on for the rest of the busy
+   * timeout, and close() waited for it: for a lease close() would only let go
+   * (test/hostile/lease-wait-cut-by-close), for a commit or checkpoint up to the busy timeout
+   * (test/hostile/close-cuts-write-waits). A wait for WRITE held in this connection (its
+   * committer's run, its checkpoint) is not cut: that ends by itself. A lease held stays held
+   * until the close.
    */
-  cutLeaseWaits(): void {
-    this.#leaseWaitsCut = true;
-    for (const t of this.#writeQueue) if (t.lease) t.wake?.(); // asleep in a pause: it sees the cut now
+  cutWriteWaits(): void {
+    this.#writeWaitsCut = true;
+    for (const t of this.#writeQueue) t.wake?.(); // asleep in a pause: it sees the cut now
     if (this.#writeWait !== null) this.#shm?.cancelLockWithin(); // blocked in the kernel: it ends now, and its loop sees the cut
+  }
+
+  /** cutWriteWaits() came: a wait for another connection's WRITE ends with WALNUT_CLOSED (#lockShm). */
+  get writeWaitsCut(): boolean {
+    return this.#writeWaitsCut;
+  }
+
+  /** What a wait for another connection's WRITE rejects with once cutWriteWaits() came (#lockShm). */
+  #writeWaitCutError(): Error {
+    return walnutError('WALNUT_CLOSED', "the store closed while this waited for SQLite's WAL write lock (WRITE), which another connection holds; nothing was written", { path: this.dbPath, reason: 'WriteWaitCut' });
   }
 
   #leaseWaitCutError(cause?: unknown): Error {

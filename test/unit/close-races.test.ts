@@ -182,7 +182,7 @@ describe('close() itself', () => {
     expect(await pageAfterReopen(file, 257)).toBe(4);
   });
 
-  it('with commits queued behind a WRITE lock sqlite3 holds, waits one busy timeout for all of them, not one per batch', async () => {
+  it('with commits queued behind a WRITE lock sqlite3 holds, cuts their wait: all of them reject at once with the same WALNUT_CLOSED (WriteWaitCut), not one wait per batch', async () => {
     const file = fresh();
     const store = await open(file, { busyTimeout: 100, groupCommit: { maxBatchBytes: 4096 } }); // one page per batch
     await store.commit([{ pgno: 2, data: page(1) }]);
@@ -192,8 +192,8 @@ describe('close() itself', () => {
       const queued = Array.from({ length: 6 }, (_, i) => store.commit([{ pgno: 3 + i, data: page(3) }]).catch((e: unknown) => e));
       await store.close();
       const errors = await Promise.all(queued);
-      for (const e of errors) expect((e as WalnutError).code).toBe('WALNUT_BUSY');
-      // every commit queued before the first batch's wait began waited out that wait: the same answer
+      for (const e of errors) expect([(e as WalnutError).code, (e as WalnutError).reason]).toEqual(['WALNUT_CLOSED', 'WriteWaitCut']);
+      // every commit queued behind the first batch's wait ended with that wait: the same answer
       expect(new Set(errors).size).toBe(1);
       await peer.exec('COMMIT');
     } finally {

@@ -1,0 +1,210 @@
+// close() while a commit, a checkpoint or a walnut/sql statement waits for SQLite's WAL write lock
+// (WRITE) that another process holds: a python3 sqlite3 process in BEGIN IMMEDIATE with an
+// INSERT, told to commit only after the close. The waits block in the kernel (F_OFD_SETLKW on a
+// lock-lane thread, after their first quick tries: wal-index.ts #lockShm); close() waited for the
+// calls already running, so it took the rest of the busy timeout (20 s here). Now close() cuts
+// such waits (WalIndex.cutWriteWaits): it settles within CLOSE_MS_AT_MOST (an honest upper bound,
+// far below the 20 s the old wait took), every pending call rejects WALNUT_CLOSED (reason
+// WriteWaitCut; a sql statement, not run again, with that error), nothing of them is written
+// (page 1's user_version, which the cut commits would have set, and the rows), no lock-lane
+// thread still waits on the -shm (no `->` waiter in /proc/locks for its inode), python3 then
+// takes WRITE with no busy timeout at all once its holder let go and its commit is intact, and a
+// fresh store opens and commits. A lane leader's close() fails another store's commit its batch
+// took with WALNUT_BUSY, reason LeaderClosed (that store is open: it commits it again as the next
+// leader). A variant with a 16,000+-frame WAL another process keeps writing to: the cut leaves
+// that WAL and every row of it intact.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { open, type Store } from '../../lib/commit/store';
+import { openDatabase } from '../../lib/sql';
+import { holdWrite } from '../helpers/busy-writer';
+import { pythonSqlite } from '../helpers/children';
+import { tmpDir } from '../helpers/tmp';
+
+const BUSY_TIMEOUT_MS = 20_000;
+/** Generous: a loaded 2-core machine, and the close itself; a close that waits out the wait takes ~20 s. */
+const CLOSE_MS_AT_MOST = 2_000;
+/** Past the five quick tries of a wait for WRITE: it blocks in the kernel by then. */
+const INTO_THE_WAIT_MS = 300;
+const USER_VERSION_OFFSET = 60;
+
+const dir = tmpDir();
+let n = 0;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
+const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: string; reason?: string }) => `${e.code ?? String(e)}${e.reason ? `/${e.reason}` : ''}`);
+
+/** A WAL database with table t(w, v) (the holder's INSERT goes there). */
+function newDatabase(): string {
+  const file = path.join(dir, `cut${n++}.db`);
+  sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v)');
+  return file;
+}
+
+/** Page 1 as the store sees it now, with SQLite's user_version set to `v` (PRAGMA user_version reads it). */
+async function page1WithUserVersion(store: Store, v: number): Promise<Uint8Array> {
+  const snap = await store.snapshot();
+  try {
+    const page = new Uint8Array(snap.readSync(1));
+    new DataView(page.buffer).setUint32(USER_VERSION_OFFSET, v);
+    return page;
+  } finally {
+    snap.release();
+  }
+}
+
+/** sqlite3 takes WRITE at once (no busy timeout): 'ok', or its error. */
+function sqliteTakesWrite(file: string): Promise<string> {
+  return pythonSqlite(file, "d = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\ntry:\n  d.execute('BEGIN IMMEDIATE'); d.execute('ROLLBACK'); print('ok')\nexcept Exception as e:\n  print(e)\nd.close()");
+}
+
+/** Lines of /proc/locks for a lock wait (`->`) blocked on `file`'s inode: a lock-lane thread still waiting. */
+function blockedWaitersOn(file: string): string[] {
+  const st = fs.statSync(file);
+  const inode = `:${st.ino} `;
+  return fs.readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => l.includes('->') && l.includes(inode));
+}
+
+/** Lets the waits go on into the kernel, then closes (a store, a sql database) and checks that the close settled within CLOSE_MS_AT_MOST. */
+async function closeDuringTheWait(close: () => Promise<void>): Promise<void> {
+  await sleep(INTO_THE_WAIT_MS);
+  const t0 = performance.now();
+  await close();
+  const ms = performance.now() - t0;
+  expect(ms, `close() took ${ms.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
+}
+
+/** After the cut close: nothing waits on the -shm, the holder commits, sqlite3 takes WRITE at once, a fresh store commits. */
+async function afterCut(file: string, holder: { commit(): void; stop(): Promise<void> }, rowsBefore: number): Promise<void> {
+  expect(blockedWaitersOn(`${file}-shm`), 'a lock-lane thread still waits for WRITE').toEqual([]);
+  holder.commit();
+  await holder.stop();
+  expect(await sqliteTakesWrite(file)).toBe('ok');
+  expect(sqlite(file, 'SELECT count(*) FROM t')).toBe(String(rowsBefore + 1)); // the holder's row
+  const fresh = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false });
+  try {
+    await fresh.commit([{ pgno: 1, data: await page1WithUserVersion(fresh, 7) }]);
+  } finally {
+    await fresh.close();
+  }
+  expect(sqlite(file, 'PRAGMA user_version')).toBe('7');
+  expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
+}
+
+describe('close() cuts waits for a WRITE another process holds (busyTimeout 20 s)', () => {
+  it('commits waiting (a batch and the queue behind it): close() settles at once, they reject WALNUT_CLOSED, nothing written', async () => {
+    const file = newDatabase();
+    const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false });
+    const holder = await holdWrite(file);
+    try {
+      const page = await page1WithUserVersion(store, 42);
+      const commits = [store.commit([{ pgno: 1, data: page }]), store.commit([{ pgno: 1, data: page }])].map(outcome);
+      await sleep(INTO_THE_WAIT_MS / 2);
+      commits.push(outcome(store.commit([{ pgno: 1, data: page }]))); // queued behind the waiting batch
+      const tx = store.begin();
+      await tx.read(1);
+      tx.write(1, page);
+      commits.push(outcome(tx.commit()));
+      await closeDuringTheWait(() => store.close());
+      expect(await Promise.all(commits)).toEqual(Array(4).fill('WALNUT_CLOSED/WriteWaitCut'));
+      expect(sqlite(file, 'PRAGMA user_version')).toBe('0'); // nothing of them written
+      await afterCut(file, holder, 0);
+    } finally {
+      await holder.stop();
+      await store.close(); // (the same promise when the test closed it)
+    }
+  });
+
+  it("a lane leader's close() with another store's commit in its waiting batch: that one rejects WALNUT_BUSY (LeaderClosed), the store commits it again under the next leader", async () => {
+    const file = newDatabase();
+    const leader = await open(file, { busyTimeout: BUSY_TIMEOUT_MS });
+    const member = await open(file, { busyTimeout: BUSY_TIMEOUT_MS });
+    const holder = await holdWrite(file);
+    try {
+      expect([leader.metrics().lane?.leader, member.metrics().lane?.leader]).toEqual([true, false]);
+      const page = await page1WithUserVersion(member, 42);
+      const own = outcome(leader.commit([{ pgno: 1, data: page }]));
+      const members = outcome(member.commit([{ pgno: 1, data: page }]));
+      await closeDuringTheWait(() => leader.close()); // (meanwhile the leader took the member's commit into its batch, which waits)
+      expect([await own, await members]).toEqual(['WALNUT_CLOSED/WriteWaitCut', 'WALNUT_BUSY/LeaderClosed']);
+      expect(member.metrics().lane?.leader).toBe(true);
+      expect(member.resumeCommits()).toBe(true); // (its chain broke, as for a busy timeout)
+      const again = member.commit([{ pgno: 1, data: page }]);
+      holder.commit();
+      await again;
+      expect(sqlite(file, 'PRAGMA user_version')).toBe('42');
+    } finally {
+      await holder.stop();
+      await leader.close();
+      await member.close();
+    }
+    expect(await sqliteTakesWrite(file)).toBe('ok');
+    expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
+  });
+
+  for (const mode of ['full', 'restart', 'truncate'] as const) {
+    it(`a ${mode} checkpoint waiting: close() settles at once, it rejects WALNUT_CLOSED`, async () => {
+      const file = newDatabase();
+      const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false, autoCheckpoint: false });
+      await store.commit([{ pgno: 1, data: await page1WithUserVersion(store, 3) }]); // a frame to copy
+      const holder = await holdWrite(file);
+      try {
+        const checkpoint = outcome(store.checkpoint(mode));
+        await closeDuringTheWait(() => store.close());
+        expect(await checkpoint).toBe('WALNUT_CLOSED/WriteWaitCut');
+        expect(sqlite(file, 'PRAGMA user_version')).toBe('3'); // the commit before stays
+        await afterCut(file, holder, 0);
+      } finally {
+        await holder.stop();
+      }
+    });
+  }
+
+  it('a walnut/sql statement waiting: db.close() settles at once, it rejects WALNUT_CLOSED, nothing of it written', async () => {
+    const file = newDatabase();
+    sqlite(file, 'CREATE TABLE s(k INTEGER PRIMARY KEY)');
+    const db = await openDatabase(file, { busyTimeout: BUSY_TIMEOUT_MS });
+    await db.run('INSERT INTO s(k) VALUES (1)');
+    const holder = await holdWrite(file);
+    try {
+      const calls = [db.run('INSERT INTO s(k) VALUES (2)'), db.exec('INSERT INTO s(k) VALUES (3); INSERT INTO s(k) VALUES (4)'), db.transaction(async (tx) => tx.run('INSERT INTO s(k) VALUES (5)'))].map(outcome);
+      await closeDuringTheWait(() => db.close());
+      const outcomes = await Promise.all(calls);
+      expect(outcomes.every((o) => o.startsWith('WALNUT_CLOSED') || o.startsWith('WALNUT_CONFLICT/ChainBroken')), outcomes.join(', ')).toBe(true);
+      expect(outcomes[0]).toBe('WALNUT_CLOSED/WriteWaitCut');
+      expect(sqlite(file, 'SELECT group_concat(k) FROM s')).toBe('1'); // nothing of them written
+      await afterCut(file, holder, 0);
+    } finally {
+      await holder.stop();
+      await db.close(); // (the same promise when the test closed it)
+    }
+  });
+
+  it('beside a 16,000+-frame WAL another process keeps writing to: the cut leaves the WAL and every row intact', async () => {
+    const file = newDatabase();
+    // open first: python3's connections are then never the last one, and leave their WAL as it is
+    const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false, autoCheckpoint: false });
+    // 16,000+ frames: one transaction each, no checkpoint (python3 writes them: sqlite3's own WAL)
+    await pythonSqlite(file, "c.execute('PRAGMA wal_autocheckpoint=0'); c.execute('PRAGMA synchronous=OFF')\nfor i in range(16100): c.execute('INSERT INTO t VALUES (?, ?)', (i, 'x' * 20))");
+    const walFrames = (fs.statSync(`${file}-wal`).size - 32) / (4096 + 24);
+    expect(walFrames).toBeGreaterThan(16_000);
+    // the other process goes on: a row and a commit at a time, then BEGIN IMMEDIATE held until told
+    await pythonSqlite(file, "c.execute('PRAGMA wal_autocheckpoint=0')\nfor i in range(200): c.execute('INSERT INTO t VALUES (?, ?)', (-i, 'y'))");
+    const holder = await holdWrite(file);
+    try {
+      const commit = outcome(store.commit([{ pgno: 1, data: await page1WithUserVersion(store, 42) }]));
+      const checkpoint = outcome(store.checkpoint('truncate'));
+      await closeDuringTheWait(() => store.close());
+      expect([await commit, await checkpoint]).toEqual(['WALNUT_CLOSED/WriteWaitCut', 'WALNUT_CLOSED/WriteWaitCut']);
+      expect(sqlite(file, 'PRAGMA user_version')).toBe('0');
+      await afterCut(file, holder, 16_300);
+    } finally {
+      await holder.stop();
+      await store.close(); // (the same promise when the test closed it)
+    }
+  });
+});
