@@ -8,7 +8,7 @@
  * WALNUT_CLOSED, and close() goes on only after every one that got in has settled.
  * Invariant: after close() resolves, no verb that entered is still running, and none can enter.
  */
-import { walnutError } from '../errors';
+import { refusedOnLaterTurn, walnutError } from '../errors';
 
 export class CloseGate {
   readonly #path: string;
@@ -25,17 +25,25 @@ export class CloseGate {
 
   /** Throws WALNUT_CLOSED once close() has begun. */
   check(): void {
-    if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the store is closed', { path: this.#path });
+    if (this.#closed) throw this.#closedError();
   }
 
-  /** Runs `verb` unless closing (then rejects WALNUT_CLOSED); close() waits for it to settle. */
+  /**
+   * Runs `verb` unless closing (then rejects WALNUT_CLOSED, on a later turn of the event loop:
+   * a caller retrying a refused tx.commit() at once never let its timers run, as store.commit()
+   * did: errors.ts refusedOnLaterTurn); close() waits for it to settle.
+   */
   run<T>(verb: () => Promise<T>): Promise<T> {
+    if (this.#closed) return refusedOnLaterTurn(this.#closedError());
     try {
-      this.check();
       return this.track(verb());
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  #closedError(): Error {
+    return walnutError('WALNUT_CLOSED', 'the store is closed', { path: this.#path });
   }
 
   /** Makes close() wait for a promise already started (call check() first). */

@@ -63,7 +63,7 @@ import { describeValue, extraArgumentError, readInput, refuseExtraArguments } fr
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
-import { isWalnutError, walnutError, WalnutError } from '../errors';
+import { isWalnutError, refusedOnLaterTurn, walnutError, WalnutError } from '../errors';
 import { LONGEST_TIMER_MS } from '../longest-timer';
 import { givenOr, optionsWithout } from '../option-names';
 import type { Store } from '../commit/store';
@@ -889,7 +889,8 @@ export class Database implements Queryable {
    * call made before close() (a read that awaited its read connection), which close() waits for.
    */
   #call<T>(c: Connection, job: () => T | Promise<T>, admitted = false, onValue?: (value: T) => T, onError?: (e: unknown) => T | Promise<T>): Promise<T> {
-    if (this.#closing !== null && !admitted) return this.#then(Promise.reject(walnutError('WALNUT_CLOSED', 'the database is closed', { path: this.#store.path })), onValue, onError);
+    // refused on a later turn of the event loop: a caller retrying at once must not starve its timers (errors.ts refusedOnLaterTurn)
+    if (this.#closing !== null && !admitted) return this.#then(refusedOnLaterTurn(walnutError('WALNUT_CLOSED', 'the database is closed', { path: this.#store.path })), onValue, onError);
     if (this.#inOwnTransaction()) {
       return this.#then(Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', "inside transaction(), use the transaction's tx (the database waits for the transaction)", { reason: 'transaction' })), onValue, onError);
     }

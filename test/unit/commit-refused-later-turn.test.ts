@@ -4,12 +4,15 @@
 // (await, catch, commit again) never left the microtask queue before: a timer due meanwhile did
 // not fire for as long as the loop went on. Here each loop runs until a 0 ms timer set before it
 // fired, or MAX_TRIES refusals (what it reaches when the timer cannot fire): store.commit(), a
-// Transaction's commit, a lane member's commit (the lane's own chain), and commit() after close().
+// Transaction's commit, a lane member's commit (the lane's own chain), and commit() after close();
+// after close() also a Transaction's commit and read (refused by the store's close gate) and walnut/sql's
+// statements and transaction() after db.close().
 import * as path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/index';
+import { openDatabase } from '../../lib/sql';
 import { tmpDir } from '../helpers/tmp';
 
 const dir = tmpDir();
@@ -82,5 +85,24 @@ describe('a refused commit rejects on a later turn of the event loop: a caller r
     const store = await open(fresh(), { shareLane: false });
     await store.close();
     expect(await retryUntilTimer(() => store.commit([{ pgno: 2, data: page(2) }]))).toEqual({ fired: true, codes: new Set(['WALNUT_CLOSED/undefined']) });
+  });
+
+  it("a Transaction's commit and read() after close() (begun before it; the store's close gate refuses them)", async () => {
+    const store = await open(fresh(), { shareLane: false });
+    const tx = store.begin();
+    tx.write(2, page(2));
+    await store.close();
+    const closed = { fired: true, codes: new Set(['WALNUT_CLOSED/undefined']) };
+    expect(await retryUntilTimer(() => tx.commit())).toEqual(closed);
+    expect(await retryUntilTimer(() => tx.read(1))).toEqual(closed);
+  });
+
+  it('walnut/sql: a statement and a transaction() after db.close()', async () => {
+    const db = await openDatabase(fresh());
+    await db.exec('CREATE TABLE t(x)');
+    await db.close();
+    const closed = { fired: true, codes: new Set(['WALNUT_CLOSED/undefined']) };
+    expect(await retryUntilTimer(() => db.run('INSERT INTO t VALUES (1)'))).toEqual(closed);
+    expect(await retryUntilTimer(() => db.transaction(async (tx) => tx.run('INSERT INTO t VALUES (1)')))).toEqual(closed);
   });
 });
