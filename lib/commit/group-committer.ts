@@ -819,7 +819,11 @@ export class GroupCommitter {
         // another connection's follower is to restart the WAL (FOLLOWER_WAITS_MS): its chance
         const gapEnd = performance.now() + FOLLOWER_GAP_MS;
         while (this.#index.followerWaitsWithin(FOLLOWER_WAITS_MS) && performance.now() < gapEnd) await new Promise((resolve) => setTimeout(resolve, 1));
-        header = await this.#index.beginWriteRun(() => this.#failHeldSnapshots(batch) || this.#failOvertaken(batch));
+        // a close() cuts the wait only while nothing in it is another lane member's: the
+        // member's store is open, and a close of the leader's (a worker shutting down) failed its
+        // commits (WALNUT_BUSY LeaderClosed) beside another process's writer (interop/workers)
+        const ownOnly = (): boolean => batch.every((p) => p.settled || p.chained) && this.#queue.every((p) => p.chained);
+        header = await this.#index.beginWriteRun(() => this.#failHeldSnapshots(batch) || this.#failOvertaken(batch), ownOnly);
         this.#runStart = performance.now();
         this.#runBatches = 0;
       } else {
@@ -854,6 +858,8 @@ export class GroupCommitter {
    * the chain breaks as for any failure (nothing is accepted after close() anyway); another lane
    * member's commits, whose store is still open, with WALNUT_BUSY, reason LeaderClosed (retry:
    * the lane's next leader takes it; it breaks that member's chain as a busy timeout would).
+   * The wait is cut only while it holds none (#runBatch's ownOnly): a member's commit queued in
+   * the moment of the cut is the only one answered so.
    * They waited out the rest of the busy timeout instead, and close() with them (20 s:
    * test/hostile/close-cuts-write-waits).
    */

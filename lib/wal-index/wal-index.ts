@@ -613,7 +613,8 @@ export class WalIndex {
   /** WRITE is taken in arrival order among this process's waiters (#writeQueue). */
   /** WRITE held by another connection: after the first tries, blocking waits on the lock lane as long as the sleeps would be (header comment). */
   /** `lease` (WRITE only, a lease's wait): those waits last up to LEASE_WAIT_SLICE_MS, its own or whoever's is ahead of it in #writeQueue. */
-  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, lease = false): Promise<boolean> {
+  /** `cuttable` (WRITE only): asked when cutWriteWaits() came; false lets the wait go on (a batch holding other lane members' commits: beginWriteRun). */
+  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, lease = false, cuttable?: () => boolean): Promise<boolean> {
     const write = byte === SHM_LOCK.WRITE;
     if ((!write || this.#writeQueue.length === 0) && this.#tryShm(byte, n, mode)) return false;
     const deadline = performance.now() + this.busyTimeout;
@@ -638,7 +639,7 @@ export class WalIndex {
         // cut by close(): the head of the queue just found WRITE held, and not in this connection
         // (one behind it waits for the head, and is cut in its turn; after giveUp: a committer
         // answers its commits itself first)
-        if (write && this.#writeWaitsCut && this.#writeQueue[0] === turn && !this.#holdsWrite() && !this.#writeReleaseDeferred) throw this.#writeWaitCutError();
+        if (write && this.#writeWaitsCut && this.#writeQueue[0] === turn && !this.#holdsWrite() && !this.#writeReleaseDeferred && (cuttable?.() ?? true)) throw this.#writeWaitCutError();
         if (turn !== undefined && attempt >= WRITE_WAIT_BLOCKS_AFTER_TRIES && this.#writeQueue[0] === turn && this.#mayWaitForWrite()) {
           if (await this.#waitForWrite(deadline, this.#leaseQueued() ? LEASE_WAIT_SLICE_MS : pauseMs(attempt))) break;
           continue;
@@ -1594,8 +1595,10 @@ export class WalIndex {
    * WRITE (#yieldToCheckpointer); `whileWaiting` is called before each sleep of the wait for
    * WRITE (the committer fails there the commits whose snapshots such a checkpointer may wait for);
    * when it says true (nothing is left to write) the wait ends at once, as a timeout would.
+   * `cuttable`, asked once the store's close() cut the waits (cutWriteWaits): false lets this
+   * wait go on (the committer's batch holds other lane members' commits: their stores are open).
    */
-  async beginWriteRun(whileWaiting?: () => boolean): Promise<ShmHeader> {
+  async beginWriteRun(whileWaiting?: () => boolean, cuttable?: () => boolean): Promise<ShmHeader> {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
     for (let attempt = 0; ; attempt++) {
@@ -1606,7 +1609,7 @@ export class WalIndex {
       } else {
         await this.#yieldToCheckpointer();
         this.#checkOpen();
-        await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', whileWaiting);
+        await this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', whileWaiting, false, cuttable);
       }
       this.#writer = true;
       try {

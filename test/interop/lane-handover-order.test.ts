@@ -9,12 +9,14 @@
 // (5 of 24 runs). Here the WRITE lock is held by another process while the leader's committer
 // holds a member's commit; the leader closes; the member's next commit (to the same page) goes
 // to the member's own committer as the new leader. Both committers waited for WRITE: whichever
-// got it first wrote first. Since close() cuts its committer's wait for a WRITE another
-// connection holds, the taken commit mostly fails instead (WALNUT_BUSY, reason LeaderClosed:
-// nothing of it written; it breaks the member's chain, so the second one is refused ChainBroken
-// unless it reached the lane before the member heard of the failure, lane.ts): whatever the
-// outcomes, a commit written after another of the member's is never under it, and the page
-// holds the member's last acknowledged commit.
+// got it first wrote first. close() cuts its committer's wait for a WRITE another connection
+// holds only while that wait holds none of another store's commits (the member's store is open):
+// the taken commit is written as the holder lets go (a member's commit reaching the closing
+// leader's queue in the moment of the cut fails WALNUT_BUSY, reason LeaderClosed, nothing of it
+// written; it breaks the member's chain, so the second one is refused ChainBroken unless it
+// reached the lane before the member heard of the failure, lane.ts): whatever the outcomes, a
+// commit written after another of the member's is never under it, and the page holds the
+// member's last acknowledged commit.
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
 
