@@ -5,28 +5,29 @@
 // SQLITE_NOMEM (7). SQLite's allocator is made to refuse that one allocation (its size is the
 // string's): wa-sqlite is built without memory statistics (hard_heap_limit has no effect) and its
 // 2 GiB heap would take gigabytes of strings to fill; everything else is real.
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
+import type * as EngineModule from '../../lib/sql/engine';
+import { openDatabase } from '../../lib/sql';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
 const REFUSED_BYTES = 1_000_003; // the UTF-8 size of the string below, which nothing else allocates
 
-vi.mock('../../lib/sql/engine', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../../lib/sql/engine')>();
-  return {
-    ...original,
-    loadEngine: async () => {
-      const engine = await original.loadEngine();
-      const malloc = engine.module._sqlite3_malloc;
-      engine.module._sqlite3_malloc = (n: number) => (n === REFUSED_BYTES ? 0 : malloc(n));
-      return engine;
-    },
-  };
-});
+// The build under test (vitest.config.mjs: the tests run dist/, loaded by Node): its engine
+// module's loadEngine, which the connection calls through the module's exports at open, is
+// wrapped for the engines made here (vi.mock reaches only modules vitest itself loads).
+const engineModule = createRequire(__filename)(path.resolve(__dirname, '..', '..', 'dist', 'sql', 'engine.js')) as typeof EngineModule;
+const loadEngine = engineModule.loadEngine;
+(engineModule as { loadEngine: typeof loadEngine }).loadEngine = async () => {
+  const engine = await loadEngine();
+  const malloc = engine.module._sqlite3_malloc;
+  engine.module._sqlite3_malloc = (n: number) => (n === REFUSED_BYTES ? 0 : malloc(n));
+  return engine;
+};
 
-const { openDatabase } = await import('../../lib/sql');
 const dir = tmpDir();
 
 describe('walnut/sql: no memory for a string parameter', () => {
