@@ -8,13 +8,15 @@
 // 'unprotected-tail' at the zeroed header: "torn or damaged after the last protected frame", of
 // a log that simply ends there. Now: no fallback; damage in the protected frames is repaired,
 // and then the report is clean too. Checked on copies of the files without the -shm (recovery
-// runs, as after a crash), while the holder's store is still open.
+// runs, as after a crash), while the holder's store is still open. A zeroed frame header with a
+// group over a later frame is still damage (committed frames follow it), and reported.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { open, recoverWithRepair, verify, type Store } from '../../lib/index';
+import { open, recoverWithRepair, verify, WalnutFile, type Store } from '../../lib/index';
+import { scanSidecar } from '../../lib/fec/sidecar';
 import { HELPERS, runNode } from '../helpers/children';
 import { expectAcknowledgedPages } from '../helpers/outcomes';
 import { tmpDir } from '../helpers/tmp';
@@ -91,4 +93,25 @@ describe("a killed fec writer's unpublished frames, after the next commit's zero
       await expectAcknowledgedPages(damaged, [{ pgno: 2, v: 9 }, { pgno: 3, v: 1 }, { pgno: 4, v: 1 }, { pgno: 5, v: 1 }], 2, 7);
     }, 20_000);
   }
+});
+
+describe('a zeroed frame header after a commit frame, with a sidecar group over a later frame', () => {
+  it('is damage, not the end of the log: reported as missing-group when no group covers it', async () => {
+    const db = path.join(dir, 'gap.db');
+    const store = await open(db, { pageSize: PS, autoCheckpoint: false, keepWal: true, fec: { repairSymbols: 2 } });
+    stores.push(store);
+    for (const v of [1, 2, 3]) await store.commit([2, 3].map((pgno) => ({ pgno, data: Buffer.alloc(PS, v) }))); // frames 1-2, 3-4, 5-6
+    await sidecarCaughtUp(store, 6);
+    const copy = copyOf(db, 'gap-copy.db');
+    // the group over frames 3-4 gone (as if its writer died first), frame 3's header zeroed alone
+    const f = WalnutFile.openSync(`${copy}-wal-fec`, { readOnly: true });
+    const groups = scanSidecar(f).groups;
+    f.closeSync();
+    expect(groups.map((g) => [g.firstFrame, g.k])).toEqual([[1, 2], [3, 2], [5, 2]]);
+    const sidecar = fs.readFileSync(`${copy}-wal-fec`);
+    fs.writeFileSync(`${copy}-wal-fec`, Buffer.concat([sidecar.subarray(0, groups[1]!.offset), sidecar.subarray(groups[2]!.offset)]));
+    damage(copy, 3, 0, 24, 0);
+    const r = await recoverWithRepair(copy);
+    expect(r).toMatchObject({ walFrames: 2, fallback: { frame: 3, reason: 'missing-group' } });
+  });
 });
