@@ -51,6 +51,7 @@
  * around append and restart when other processes share the database.
  */
 import { randomFillSync } from 'node:crypto';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { markOutcomeUnknown, walnutError } from '../errors';
@@ -176,6 +177,9 @@ function isStaleWindow(e: unknown): boolean {
  * invalid (page number 0) to every reader, SQLite included.
  */
 const GROWTH_CHUNK = 1 << 20;
+
+/** errno of a write past a file-size limit (RLIMIT_FSIZE). */
+const { EFBIG } = os.constants.errno;
 
 /**
  * Zero-ahead (zeroAhead): a WAL that grows keeps ZERO_AHEAD bytes of zeros, written and synced
@@ -303,9 +307,10 @@ export class WalFile {
   #preallocate = true;
   /**
    * An append's zeros after its frames did not fit and the file could not be extended over a
-   * hole either: a file-size limit (RLIMIT_FSIZE). Until the WAL restarts, appends grow it by
-   * their frames only: each one's GROWTH_CHUNK zeros would be written up to the limit, fail
-   * (EFBIG, SIGXFSZ) and be cut off again.
+   * hole either, or a zero-ahead failed with EFBIG: a file-size limit (RLIMIT_FSIZE). Until the
+   * WAL restarts, appends grow it by their frames only and no zero-ahead runs: each append's
+   * GROWTH_CHUNK zeros would be written up to the limit, fail (EFBIG, SIGXFSZ) and be cut off
+   * again, each zeroing fail there again.
    */
   #growthRefused = false;
   /** zeroAhead runs only when asked (the store's `zeroAhead` option). */
@@ -958,7 +963,10 @@ export class WalFile {
       (size) => {
         this.#fileSize = Math.max(this.#fileSize, size);
       },
-      () => undefined,
+      (e: { errno?: number }) => {
+        // a file-size limit: every later zeroing would fail at it again (#growthRefused)
+        if (e?.errno === EFBIG) this.#growthRefused = true;
+      },
     ).finally(() => {
       this.#zeroing = null;
     });

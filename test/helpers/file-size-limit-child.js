@@ -9,10 +9,13 @@
 //    the same way, then a TRUNCATE checkpoint makes room and one more goes in; every call
 //    settles (a call still pending after 10 s is reported as 'hang', not awaited); prints the
 //    rows acknowledged and each failure.
+//  - 'zero-ahead' <dbPath>: a store with zeroAhead on commits 4-page transactions until one
+//    fails, then three more; the commits acknowledged, each failure, and the SIGXFSZ raised.
 'use strict';
 const fs = require('node:fs');
 const { WalFile } = require('../../dist/wal/wal-file.js');
 const { openDatabase } = require('../../dist/sql.js');
+const { open } = require('../../dist/index.js');
 
 const [role, file] = process.argv.slice(2);
 const PS = 4096;
@@ -22,6 +25,16 @@ const outcome = (p) => {
   const hang = new Promise((resolve) => (timer = setTimeout(() => resolve('hang'), 10_000)));
   return Promise.race([p.then(() => 'ok', (e) => `${e.code}/${e.reason ?? ''}/${e.errno ?? ''}`), hang]).finally(() => clearTimeout(timer));
 };
+
+/** SIGXFSZ raised from now on (a handler, not the default action: a write or extension past the limit). */
+function countSigxfsz() {
+  const seen = { n: 0 };
+  process.on('SIGXFSZ', () => seen.n++);
+  return async () => {
+    await new Promise((resolve) => setImmediate(resolve)); // (signals are delivered through the event loop)
+    return seen.n;
+  };
+}
 
 const roles = {
   async wal() {
@@ -40,9 +53,7 @@ const roles = {
   },
 
   async sql() {
-    // counted here (a handler, not the default action): a write or extension past the limit
-    let sigxfsz = 0;
-    process.on('SIGXFSZ', () => sigxfsz++);
+    const sigxfsz = countSigxfsz();
     const db = await openDatabase(file, { autoCheckpoint: false, keepWal: true });
     await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
     let rows = 0;
@@ -59,8 +70,25 @@ const roles = {
     const after = await insert();
     if (after === 'ok') rows++;
     const walBytes = fs.statSync(`${file}-wal`).size;
-    await new Promise((resolve) => setImmediate(resolve)); // (signals are delivered through the event loop)
-    return { rows, failures, visible, checkpoint, after, walBytes, sigxfsz };
+    return { rows, failures, visible, checkpoint, after, walBytes, sigxfsz: await sigxfsz() };
+  },
+
+  async 'zero-ahead'() {
+    const sigxfsz = countSigxfsz();
+    const store = await open(file, { pageSize: PS, synchronous: 'off', autoCheckpoint: false, keepWal: true, zeroAhead: true });
+    let commits = 0;
+    const failures = [];
+    for (let i = 0; i < 5000 && failures.length < 4; i++) {
+      let failed = null;
+      const r = await outcome(store.commit([2, 3, 4, 5].map((pgno) => ({ pgno, data: new Uint8Array(PS).fill(commits & 0xff) }))).catch((e) => {
+        failed = e;
+        throw e;
+      }));
+      if (r === 'ok') commits++;
+      else failures.push(r);
+      if (failed !== null) store.resumeCommits(failed);
+    }
+    return { commits, failures, sigxfsz: await sigxfsz() };
   },
 };
 

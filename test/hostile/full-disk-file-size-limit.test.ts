@@ -9,7 +9,8 @@
 // again, each one (two SIGXFSZ a commit). Now the native append reads the file's size back and
 // the WAL stops preallocating until it restarts: commits whose frames fit go on, one whose frames
 // do not fails WALNUT_FULL with errno EFBIG and is never visible, and once a TRUNCATE checkpoint
-// makes room, commits go in again.
+// makes room, commits go in again. A zero-ahead (option zeroAhead, past 8 MiB of WAL) that fails
+// at the limit stops there too, instead of failing again after every commit.
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -21,9 +22,9 @@ const LIMIT_KIB = 256; // bash's `ulimit -f` counts 1024-byte blocks
 const PS = 4096;
 const FRAME = 24 + PS;
 
-/** file-size-limit-child.js `role` on `file`, under the limit; its JSON line (it must exit 0, no signal, no stderr). */
-async function underLimit<T>(role: string, file: string): Promise<T> {
-  const r = await spawnOutput('bash', ['-c', `ulimit -f ${LIMIT_KIB} && exec "$0" "$@"`, process.execPath, path.join(HELPERS, 'file-size-limit-child.js'), role, file], { timeout: 60_000 });
+/** file-size-limit-child.js `role` on `file`, under a limit of `kib` KiB; its JSON line (it must exit 0, no signal, no stderr). */
+async function underLimit<T>(role: string, file: string, kib = LIMIT_KIB): Promise<T> {
+  const r = await spawnOutput('bash', ['-c', `ulimit -f ${kib} && exec "$0" "$@"`, process.execPath, path.join(HELPERS, 'file-size-limit-child.js'), role, file], { timeout: 60_000 });
   expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
   const out = JSON.parse(r.stdout);
   expect(out.crashed).toBeUndefined();
@@ -54,5 +55,12 @@ describe('a file-size limit (ulimit -f) below the WAL’s next append', () => {
     expect(out.sigxfsz).toBeLessThanOrEqual(out.failures.length + 2);
     // the child left its files as they were (no close): python3's sqlite3 recovers them
     expect(await pythonSqlite(db, "print(c.execute('PRAGMA integrity_check').fetchone()[0]); print(c.execute('SELECT count(*), sum(length(v)) FROM t').fetchone())")).toBe(`ok\n(${out.rows}, ${out.rows * 3000})`);
+  });
+
+  it('zeroAhead: the zeroing stops at the limit (one SIGXFSZ), commits go on until their frames pass it', async () => {
+    const out = await underLimit<{ commits: number; failures: string[]; sigxfsz: number }>('zero-ahead', path.join(dir, 'c.db'), 12_000);
+    expect(out.commits).toBe(Math.floor((12_000 * 1024 - 32) / (4 * FRAME)));
+    expect(out.failures).toEqual(Array(4).fill('WALNUT_FULL//27'));
+    expect(out.sigxfsz).toBeLessThanOrEqual(out.failures.length + 1); // was 24 in a run: the zeroing failed at the limit again and again
   });
 });
