@@ -57,10 +57,12 @@ describe('a file-size limit (ulimit -f) below the WAL’s next append', () => {
     expect(await pythonSqlite(db, "print(c.execute('PRAGMA integrity_check').fetchone()[0]); print(c.execute('SELECT count(*), sum(length(v)) FROM t').fetchone())")).toBe(`ok\n(${out.rows}, ${out.rows * 3000})`);
   });
 
-  it('zeroAhead: the zeroing stops at the limit (one SIGXFSZ), commits go on until their frames pass it', async () => {
+  it('zeroAhead: the zeroing stops at the limit, commits go on until their frames pass it', async () => {
     const out = await underLimit<{ commits: number; failures: string[]; sigxfsz: number }>('zero-ahead', path.join(dir, 'c.db'), 12_000);
     expect(out.commits).toBe(Math.floor((12_000 * 1024 - 32) / (4 * FRAME)));
     expect(out.failures).toEqual(Array(4).fill('WALNUT_FULL//27'));
-    expect(out.sigxfsz).toBeLessThanOrEqual(out.failures.length + 1); // was 24 in a run: the zeroing failed at the limit again and again
+    // one per failed commit, the zeroing's at the limit, and at most one append's growth refused
+    // while that zeroing ran (either stops both); was 24 in a run: the zeroing failed again and again
+    expect(out.sigxfsz).toBeLessThanOrEqual(out.failures.length + 2);
   });
 });
