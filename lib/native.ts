@@ -157,8 +157,10 @@ export interface NativeScanResult {
 
 /**
  * The append's chain, positional (one typed array instead of an object's named properties: a
- * lone commit makes one append call): [pageSize, bigEndian (0|1), salt1, salt2, s0, s1]. On
- * success the native append stores the new running checksum into [4] and [5].
+ * lone commit makes one append call): [pageSize, bigEndian (0|1), salt1, salt2, s0, s1, size
+ * low, size high]. On success the native append stores the new running checksum into [4] and
+ * [5], and the file's size after it into [6] and [7] (the low and high 32 bits; read back where
+ * a full disk or a file-size limit refused the zeros after the frames: growTo is then not it).
  */
 export type NativeAppendChain = Uint32Array;
 

@@ -30,7 +30,9 @@ using checksum::WalChecksum;
 
 constexpr size_t kWalHeaderSize = 32;
 constexpr size_t kFrameHeaderSize = 24;
-constexpr size_t kChainWords = 6;  // the append's chain: pageSize, bigEndian, salt1, salt2, s0, s1
+// the append's chain: pageSize, bigEndian, salt1, salt2, s0, s1, then the file's size after the
+// append (low, high 32 bits), written back with s0, s1
+constexpr size_t kChainWords = 8;
 
 
 // The chain parameters both operations share, parsed from a JS object.
@@ -167,6 +169,7 @@ struct AppendJob {
   bool stale = false;
   bool failedAtHeader = false;        // the fresh header's write or sync failed: no frame was written
   size_t framesWritten = 0;           // bytes the frame writes put in the file (0 on a write refused outright)
+  uint64_t sizeAfter = 0;             // the file's size once the append stood (chain words 6, 7)
 };
 
 void AppendJobDelete::operator()(AppendJob* job) const { delete job; }
@@ -264,6 +267,7 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
     at += len;
   }
   job->failure = posix::WritevFull(fd, iov.data(), iov.size(), job->offset, &job->framesWritten);
+  job->sizeAfter = std::max(sizeBefore, zeroTo);  // (when it stands as written)
   if (job->failure.IsError() && OutOfSpace(job->failure.err) && zeroTo > end && job->framesWritten >= end - job->offset) {
     // Every frame is in the file; the disk (or a quota, or a file-size limit) had no room for
     // the zeros after them, as SQLite, which never preallocates, would not have needed. Whatever
@@ -275,14 +279,20 @@ void RunAppend(int fd, std::mutex& extend, AppendJob* job) {
     // reads as zeros then (a hole, or zeros the write put there before it failed: writing them
     // needed a block); otherwise what lies there could continue the chain: it fails.
     const uint64_t keep = std::max(end, sizeBefore);
+    const int failedErr = job->failure.err;
     uint8_t tail[kFrameHeaderSize];
     size_t got = 0;
     if (!posix::Truncate(fd, keep).IsError() &&
         (tailTo == end || (!posix::ReadFull(fd, tail, static_cast<size_t>(tailTo - end), end, &got).IsError() &&
                            got == tailTo - end && std::all_of(tail, tail + got, [](uint8_t b) { return b == 0; })))) {
       job->failure = OsFailure{};
-      // a file-size limit may refuse it: the size is then `keep`
-      if (job->growTo > keep) (void)posix::Truncate(fd, job->growTo);
+      // Extended to growTo over a hole, except under a file-size limit (RLIMIT_FSIZE: EFBIG, with
+      // SIGXFSZ, which Node ignores), which refuses that as it refused the write. Either way the
+      // size is read back for the caller's window: the size it asked for (growTo), taken as the
+      // file's, failed every later append's window check (StaleAppendWindow: re-read and retry,
+      // each time, every one writing zeros up to the limit again).
+      if (job->growTo > keep && failedErr != EFBIG) (void)posix::Truncate(fd, job->growTo);
+      if (posix::Size(fd, &job->sizeAfter).IsError()) job->sizeAfter = keep;  // the smaller: a window check passes
     }
   }
   hold.unlock();
@@ -329,6 +339,8 @@ bool AppendOutcome(napi_env env, const AppendJob& job, const std::string& path, 
   }
   chain[4] = job.running.s0;
   chain[5] = job.running.s1;
+  chain[6] = static_cast<uint32_t>(job.sizeAfter);
+  chain[7] = static_cast<uint32_t>(job.sizeAfter >> 32);
   return true;
 }
 
@@ -358,7 +370,7 @@ class AppendOp : public IoOp {
   AppendJobPtr job_;
 };
 
-// walAppend(file, chain: Uint32Array(6) [pageSize, bigEndian (0|1), salt1, salt2, s0, s1], offset,
+// walAppend(file, chain: Uint32Array(8) [pageSize, bigEndian (0|1), salt1, salt2, s0, s1, size low, size high], offset,
 //           pgnos: Uint32Array, commitSizes: Uint32Array, pages: Uint8Array[], durability: 0 none | 1 data | 2 full,
 //           header?: Uint8Array(32) (the window: undefined = not checked), size?: the file size seen with it,
 //           slot?: Uint8Array(24) | null (undefined: the next slot is not read; null: it must hold no frame of
@@ -366,7 +378,8 @@ class AppendOp : public IoOp {
 //           fresh?: Uint8Array(32) (a new WAL header: written at 0 and synced per freshDurability before the
 //           frames, which must start at frame 1; no window with it), freshDurability?: 0 | 1 | 2)
 //   -> Promise<undefined> (walAppendSync returns undefined); on success the new running checksum
-//      is written into chain[4], chain[5].
+//      is written into chain[4], chain[5], and the file's size after it into chain[6], chain[7]
+//      (low, high 32 bits: read back where a full disk or a file-size limit refused the zeros after the frames).
 // Positional and typed, not an options object and a result array: a lone commit makes one call,
 // and reading six named properties and building a fresh [s0, s1] were ~7% of its CPU on tmpfs
 // (bench/README #19 session 11).
@@ -378,10 +391,10 @@ AppendJobPtr ParseAppend(const Napi::CallbackInfo& info, size_t first) {
   Napi::Env env = info.Env();
   AppendJobPtr job(new AppendJob());
   ByteSpan chainBytes;
-  if (!GetTypedBytes(info, first + 0, napi_uint32_array, "chain", "a Uint32Array [pageSize, bigEndian, salt1, salt2, s0, s1]", &chainBytes)) {
+  if (!GetTypedBytes(info, first + 0, napi_uint32_array, "chain", "a Uint32Array [pageSize, bigEndian, salt1, salt2, s0, s1, size low, size high]", &chainBytes)) {
     return nullptr;
   }
-  if (chainBytes.length != kChainWords * 4) return ThrowInvalid(env, "chain must hold 6 words [pageSize, bigEndian, salt1, salt2, s0, s1]"), nullptr;
+  if (chainBytes.length != kChainWords * 4) return ThrowInvalid(env, "chain must hold 8 words [pageSize, bigEndian, salt1, salt2, s0, s1, size low, size high]"), nullptr;
   const uint32_t* chainWords = reinterpret_cast<const uint32_t*>(chainBytes.data);
   if (!ValidPageSize(chainWords[0])) return ThrowInvalid(env, "pageSize must be a power of two between 512 and 65536"), nullptr;
   job->chain.pageSize = chainWords[0];

@@ -38,7 +38,10 @@
 //    there unpublished (a killed writer's, a failed batch's) never continue the chain after the
 //    append, even when it repeats their first frames byte for byte (wal-file.ts). An append that
 //    runs out of space after all its frames (in the preallocation's zeros or the tail) stands
-//    when the tail then reads as zeros (a hole), and fails otherwise.
+//    when the tail then reads as zeros (a hole), and fails otherwise. Its result includes the
+//    file's size after it (chain words 6, 7), read back after such a fallback: under a file-size
+//    limit (RLIMIT_FSIZE: EFBIG) the file cannot be extended over a hole either, and is shorter
+//    than the caller asked.
 //  - A fresh append (walAppend's `fresh` header: a WAL restart or the first commit into an
 //    empty WAL) writes the new header at offset 0 and syncs it before it writes any frame (from
 //    frame 1), all in one operation: a frame on disk under the old header would cut the old
@@ -78,7 +81,7 @@ uint64_t AppendFirstFrame(const AppendJob& job);
 size_t AppendFrames(const AppendJob& job);
 
 enum class InlineAppend {
-  kWritten,  // written and synced as asked: *running is the new running checksum (also in chain[4], [5])
+  kWritten,  // written and synced as asked: *running is the new running checksum (also in chain[4], [5]; the size in [6], [7])
   kStale,    // the window was stale: nothing was written
   kFailed,   // the write or sync failed (thrown, with stage 'write'): frames may be on disk
 };

@@ -25,7 +25,10 @@
  * codec-unavailable. Where nothing after frame B carries this WAL generation's salts (zeros of
  * preallocated space, frames of an older generation after a restart; looked for in the next
  * DAMAGE_LOOKAHEAD_FRAMES frames only) and no group covers B, the log simply ends there: not
- * damage, nothing reported.
+ * damage, nothing reported. So it does where B is the zeroed frame header an append writes after
+ * its last commit frame and no group covers B or a later frame (endsAtAppendTail): what follows
+ * it of this generation is a killed writer's (or a failed batch's) unpublished frames, which that
+ * append disowned.
  *
  * Before any of this, a damaged WAL header (bad magic, page size or checksum: SQLite reads the
  * whole WAL as empty) is restored from the header copies the groups carry (sidecar.ts), see
@@ -132,6 +135,24 @@ function continuesChain(frames: Uint8Array, i: number, frameBytes: number, salts
 function isZero(b: Uint8Array): boolean {
   for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
+}
+
+/**
+ * Whether the log ends at frame b with the tail every append writes (native/frames.cc): the
+ * frame header right after its last frame zeroed, and nothing else, so that frames of this
+ * generation left there unpublished (a writer killed between its write and its publish, a
+ * failed batch) never continue the chain. So: frame b - 1 is a commit frame (an append's
+ * last), b's header is all zeros and its page is not (what was there before, a killed writer's
+ * page; a wholly zeroed frame is a hole or damage). The frames of this generation after it were
+ * never acknowledged: not damage, not an unprotected tail, just where the log ends. Asked only
+ * where no sidecar group covers b or a later frame (one that does: committed frames follow, and
+ * b's zeroed header is damage).
+ */
+function endsAtAppendTail(wal: WalFile, r: WalRecovery, b: number): boolean {
+  if (b < 2 || r.mxFrame !== b - 1) return false;
+  const frame = new Uint8Array(FRAME_HEADER_SIZE + r.pageSize);
+  if (wal.file.readSync(frame, 0, frame.length, frameOffset(b, r.pageSize)) !== frame.length) return false;
+  return isZero(frame.subarray(0, FRAME_HEADER_SIZE)) && !isZero(frame.subarray(FRAME_HEADER_SIZE));
 }
 
 /**
@@ -478,7 +499,7 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<[FecR
 
       if (scan === null) {
         if (!fs.existsSync(sidecarPath)) {
-          if (damaged) fail(b, 'no-sidecar', `frame ${b} is damaged and there is no FEC sidecar (${sidecarPath})`);
+          if (damaged && !endsAtAppendTail(wal, r, b)) fail(b, 'no-sidecar', `frame ${b} is damaged and there is no FEC sidecar (${sidecarPath})`);
           return [report, r];
         }
         sidecar = WalnutFile.openSync(sidecarPath, { readOnly: true });
@@ -487,7 +508,11 @@ async function repairDamage(wal: WalFile, options: RepairOptions): Promise<[FecR
       const same = scan.groups.filter((g) => sameSalts(g.salts, r.salts));
       const ref = same.filter((g) => g.firstFrame <= b && b < g.firstFrame + g.k).pop();
       if (ref === undefined) {
-        if (!damaged) return [report, r];
+        // A later frame of this generation after an append's tail is a killed writer's or a failed
+        // batch's, unpublished (it was reported as an unprotected tail, after protected frames);
+        // not where a group covers a later frame: committed frames follow, b is damage
+        const groupAfter = same.some((g) => g.firstFrame > b);
+        if (!damaged || (!groupAfter && endsAtAppendTail(wal, r, b))) return [report, r];
         const covered = same.reduce((m, g) => Math.max(m, g.firstFrame + g.k - 1), 0);
         if (same.length > 0 && b > covered) fail(b, 'unprotected-tail', `frame ${b} is torn or damaged after the last protected frame (${covered}): a write cut short by a crash, or a batch whose sidecar group was not written yet`);
         else if (same.length > 0) fail(b, 'missing-group', `frame ${b} is damaged and no sidecar group covers it`);

@@ -51,6 +51,7 @@
  * around append and restart when other processes share the database.
  */
 import { randomFillSync } from 'node:crypto';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { markOutcomeUnknown, walnutError } from '../errors';
@@ -177,6 +178,9 @@ function isStaleWindow(e: unknown): boolean {
  */
 const GROWTH_CHUNK = 1 << 20;
 
+/** errno of a write past a file-size limit (RLIMIT_FSIZE). */
+const { EFBIG } = os.constants.errno;
+
 /**
  * Zero-ahead (zeroAhead): a WAL that grows keeps ZERO_AHEAD bytes of zeros, written and synced
  * by the background lane (native/wal_zero_ahead.h), past the end of its last frame, so that
@@ -285,9 +289,10 @@ export class WalFile {
   /**
    * The append's chain words, one array per WalFile (appends of one WalFile run one at a time:
    * each continues from the last one's adopted state), so no call allocates one: the native
-   * call's view of a small typed array moves its bytes off the heap (malloc + sweep).
+   * call's view of a small typed array moves its bytes off the heap (malloc + sweep). After an
+   * append, words 6 and 7 hold the file's size (NativeAppendChain).
    */
-  readonly #chainWords = new Uint32Array(6);
+  readonly #chainWords = new Uint32Array(8);
   /**
    * The native append's page numbers and commit sizes (io/scratch-words.ts: it reads them only
    * during the call, into the frame headers it builds). The page numbers the append returns are
@@ -300,6 +305,14 @@ export class WalFile {
   /** Frames 1..frame of the generation with these salts are on stable storage (see durableThrough). */
   #durable = { frame: 0, salt1: 0, salt2: 0 };
   #preallocate = true;
+  /**
+   * An append's zeros after its frames did not fit and the file could not be extended over a
+   * hole either, or a zero-ahead failed with EFBIG: a file-size limit (RLIMIT_FSIZE). Until the
+   * WAL restarts, appends grow it by their frames only and no zero-ahead runs: each append's
+   * GROWTH_CHUNK zeros would be written up to the limit, fail (EFBIG, SIGXFSZ) and be cut off
+   * again, each zeroing fail there again.
+   */
+  #growthRefused = false;
   /** zeroAhead runs only when asked (the store's `zeroAhead` option). */
   #zeroAheadOn = false;
   /** The zero-ahead in flight (zeroAhead), or null. */
@@ -688,6 +701,7 @@ export class WalFile {
     this.#dbSize = 0;
     this.#fileSize = Math.max(this.#fileSize, WAL_HEADER_SIZE);
     this.#slot = null; // new salts: nothing in the file is of this generation
+    this.#growthRefused = false; // (a restart reuses the file's space: growth is tried again once that is used)
   }
 
   #requireHeader(what: string): void {
@@ -901,7 +915,7 @@ export class WalFile {
     chain[5] = this.#running[1];
     const offset = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const end = offset + frames * (this.#pageSize + FRAME_HEADER_SIZE);
-    const growTo = this.#preallocate && end > this.#fileSize ? end + GROWTH_CHUNK : 0;
+    const growTo = this.#preallocate && !this.#growthRefused && end > this.#fileSize ? end + GROWTH_CHUNK : 0;
     return { chain, offset, pgnos, nativePgnos, commitSizes, pages, commitFrames, frames, dbSize: transactions[transactions.length - 1]!.dbSize, header: this.#header!, size: this.#fileSize, slot: unchanged ? undefined : this.#slot, growTo, durability };
   }
 
@@ -941,7 +955,7 @@ export class WalFile {
    * the zeroing.
    */
   zeroAhead(through: () => Promise<WalnutFile>): Promise<void> | null {
-    if (!this.#zeroAheadOn || this.#zeroing !== null || !this.#preallocate || this.#header === null) return null;
+    if (!this.#zeroAheadOn || this.#zeroing !== null || !this.#preallocate || this.#growthRefused || this.#header === null) return null;
     const end = frameOffset(this.#mxFrame + 1, this.#pageSize);
     const target = end + ZERO_AHEAD;
     if (end < ZERO_AHEAD_FROM || this.#fileSize - end >= ZERO_AHEAD_LOW) return null;
@@ -949,7 +963,10 @@ export class WalFile {
       (size) => {
         this.#fileSize = Math.max(this.#fileSize, size);
       },
-      () => undefined,
+      (e: { errno?: number }) => {
+        // a file-size limit: every later zeroing would fail at it again (#growthRefused)
+        if (e?.errno === EFBIG) this.#growthRefused = true;
+      },
     ).finally(() => {
       this.#zeroing = null;
     });
@@ -967,7 +984,13 @@ export class WalFile {
     this.#mxFrame += plan.frames;
     this.#dbSize = plan.dbSize;
     this.#running = [plan.chain[4]!, plan.chain[5]!];
-    this.#fileSize = Math.max(this.#fileSize, plan.offset + plan.frames * (this.#pageSize + FRAME_HEADER_SIZE), plan.growTo);
+    // the size the native append read back or wrote, not the one it was asked for: under a
+    // file-size limit the file ends short of growTo, and a window expecting growTo was stale at
+    // every later append (StaleAppendWindow: re-read and retry, each time). (Never below a
+    // zero-ahead's size, which may have landed after the append read the file's.)
+    const size = plan.chain[6]! + plan.chain[7]! * 2 ** 32;
+    this.#fileSize = Math.max(this.#fileSize, size);
+    if (plan.growTo > size) this.#growthRefused = true;
     this.#slot = null; // after our frames: zeros we wrote, or the end of the file
     if (plan.durability !== 'none') this.noteDurable(this.#mxFrame, this.#salts);
     return { firstFrame, lastFrame: this.#mxFrame, commitFrames: plan.commitFrames, pgnos: plan.pgnos };

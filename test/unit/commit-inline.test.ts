@@ -35,7 +35,7 @@ async function oneCommit() {
   const shm = await WalnutFile.open(`${base}-shm`);
   const region = newShmRegion(nativeHandleOf(shm));
   region.grow(1);
-  const chain = new Uint32Array([PAGE, 0, 7, 9, checksum[0], checksum[1]]);
+  const chain = new Uint32Array([PAGE, 0, 7, 9, checksum[0], checksum[1], 0, 0]);
   nativeFrames.appendSync(nativeHandleOf(wal), chain, 32, new Uint32Array([1]), new Uint32Array([1]), [page(1)], 1, walHeader, 32, null, 0);
   region.append(1, new Uint32Array([1]), 0);
   const header = (mxFrame: number, iChange: number, running: [number, number]) =>

@@ -108,19 +108,19 @@ describe('append', () => {
     await w.close();
   });
 
-  it("the native append's positional call: the new running checksum comes back in the chain's words [4], [5]; a malformed chain, durability, header or slot is refused before anything is written, both threads", async () => {
+  it("the native append's positional call: the new running checksum comes back in the chain's words [4], [5], the file's size in [6], [7]; a malformed chain, durability, header or slot is refused before anything is written, both threads", async () => {
     const p = fresh();
     const { bytes, checksum } = encodeWalHeader({ pageSize: 1024, checkpointSeq: 0, salt1: 7, salt2: 9 });
     fs.writeFileSync(p, bytes);
     const f = await WalnutFile.open(p);
     const h = nativeHandleOf(f);
-    const chain = () => new Uint32Array([1024, 0, 7, 9, checksum[0], checksum[1]]);
+    const chain = () => new Uint32Array([1024, 0, 7, 9, checksum[0], checksum[1], 0, 0]);
     const one = (pgno: number) => [new Uint32Array([pgno]), new Uint32Array([pgno]), [page(1024, pgno)]] as const;
     type Append = typeof nativeFrames.appendSync;
     const bad: ((append: Append) => unknown)[] = [
       (append) => append(h, chain().subarray(0, 5), 32, ...one(1), 0, bytes, 32, undefined, 0), // a short chain
       (append) => append(h, { pageSize: 1024 } as unknown as Uint32Array, 32, ...one(1), 0, bytes, 32, undefined, 0), // the old object
-      (append) => append(h, new Uint32Array([1000, 0, 7, 9, 0, 0]), 32, ...one(1), 0, bytes, 32, undefined, 0), // page size
+      (append) => append(h, new Uint32Array([1000, 0, 7, 9, 0, 0, 0, 0]), 32, ...one(1), 0, bytes, 32, undefined, 0), // page size
       (append) => append(h, chain(), 32, ...one(1), 3, bytes, 32, undefined, 0), // durability
       (append) => append(h, chain(), 32, ...one(1), 0, bytes.subarray(0, 31), 32, undefined, 0), // a 31-byte header
       (append) => append(h, chain(), 32, ...one(1), 0, bytes, 32, new Uint8Array(23), 0), // a 23-byte slot
@@ -135,15 +135,21 @@ describe('append', () => {
     expect(nativeFrames.appendSync(h, c, 32, ...one(1), 1, bytes, 32, null, 0)).toBeUndefined();
     const afterOne = oracleScan(fs.readFileSync(p))!.running;
     expect([c[4], c[5]]).toEqual(afterOne);
-    const c2 = new Uint32Array([1024, 0, 7, 9, c[4]!, c[5]!]);
+    expect([c[6], c[7]]).toEqual([32 + 1048, 0]);
+    const c2 = new Uint32Array([1024, 0, 7, 9, c[4]!, c[5]!, 0, 0]);
     expect(await nativeFrames.append(h, c2, 32 + 1048, ...one(2), 1, bytes, 32 + 1048, undefined, 0)).toBeUndefined();
     const scan = oracleScan(fs.readFileSync(p))!;
     expect(scan.frames.map((fr) => fr.pgno)).toEqual([1, 2]);
     expect([c2[4], c2[5]]).toEqual(scan.running);
-    expect([c2[0], c2[1], c2[2], c2[3]]).toEqual([1024, 0, 7, 9]); // only the checksum words change
+    expect([c2[0], c2[1], c2[2], c2[3]]).toEqual([1024, 0, 7, 9]); // only the checksum and size words change
+    // with growTo: zeros after the frames; the size reported is the file's, theirs included
+    const c4 = new Uint32Array([1024, 0, 7, 9, c2[4]!, c2[5]!, 0, 0]);
+    expect(nativeFrames.appendSync(h, c4, 32 + 2 * 1048, ...one(3), 0, bytes, 32 + 2 * 1048, undefined, 32 + 8 * 1048)).toBeUndefined();
+    expect([c4[6], c4[7]]).toEqual([32 + 8 * 1048, 0]);
+    expect(fs.statSync(p).size).toBe(32 + 8 * 1048);
     // the chain array detached while the append runs: the append fails (its caller then invalidates the frame), never reports a chain it lost
-    const c3 = new Uint32Array([1024, 0, 7, 9, c2[4]!, c2[5]!]);
-    const pending = nativeFrames.append(h, c3, 32 + 2 * 1048, ...one(3), 1, bytes, 32 + 2 * 1048, undefined, 0);
+    const c3 = new Uint32Array([1024, 0, 7, 9, c4[4]!, c4[5]!, 0, 0]);
+    const pending = nativeFrames.append(h, c3, 32 + 3 * 1048, ...one(4), 1, bytes, 32 + 8 * 1048, undefined, 0);
     structuredClone(c3.buffer, { transfer: [c3.buffer] });
     await expectRejectsWalnut(pending, 'WALNUT_INVALID_ARGUMENT');
     await f.close();
