@@ -158,6 +158,9 @@ export class SharedLane implements CommitSink {
   #left = false;
   /** Leader: take buffers no commit in flight uses. */
   readonly #spare: Uint8Array[] = [];
+  /** Members whose store is closing (native closingMembers(), read again on each `closing` or `lead` wake-up). */
+  #closing: ReadonlySet<number> = new Set();
+  #announcedClose = false;
   /** This member's own chain, broken while it submitted through the lane (#breakOwnChain). */
   readonly #chain: CommitChain;
   /** #submitPages' arrays for a one-page commit. */
@@ -285,6 +288,40 @@ export class SharedLane implements CommitSink {
       data[i] = pages[i]!.data;
     }
     return this.#native.submit(pgnos, data, dbSize, conflict);
+  }
+
+  /**
+   * close(), before it waits for anything: this store is closing. Its commits that a committer
+   * of the lane (the leader's, or a resigned leader's finishing its batch; in this thread or
+   * another) holds while waiting for WRITE held by another connection are withdrawn there
+   * (GroupCommitter.withdrawClosing) and reject WALNUT_CLOSED, reason WriteWaitCut, nothing of
+   * them written; so resign() need not wait for that WRITE up to the busy timeout. Those being
+   * written, or that find WRITE free, land as before. Once only; after leave() nothing.
+   */
+  announceClose(): void {
+    if (this.#announcedClose || this.#left) return;
+    this.#announcedClose = true;
+    this.#native.closing();
+    // (the native lane wakes every other member; this one reads the set itself: it may lead,
+    // or lead later, and hold its own commits taken from the lane)
+    this.#readClosing();
+  }
+
+  /** A lane member's store is closing: committers holding its commits withdraw them from a wait for another connection's WRITE. */
+  get hasClosingMembers(): boolean {
+    return this.#closing.size > 0;
+  }
+
+  /** Whether the store of lane member `member` is closing (announceClose). */
+  memberClosing(member: number): boolean {
+    return this.#closing.has(member);
+  }
+
+  #readClosing(): void {
+    if (this.#left) return;
+    const members = this.#native.closingMembers();
+    this.#closing = members.length === 0 ? new Set() : new Set(members);
+    if (this.#closing.size > 0) this.#committer.withdrawClosing();
   }
 
   /**
@@ -425,7 +462,7 @@ export class SharedLane implements CommitSink {
   }
 
   /** The native lane's wake-up (never throws: an exception here would be uncaught). */
-  readonly #onEvents = (ok: Float64Array, failed: Failure[], lead: boolean, work: boolean, gathered: boolean): void => {
+  readonly #onEvents = (ok: Float64Array, failed: Failure[], lead: boolean, work: boolean, gathered: boolean, closing: boolean): void => {
     try {
       for (let i = 0; i + OK_FIELDS <= ok.length; i += OK_FIELDS) {
         const id = ok[i]!;
@@ -441,6 +478,7 @@ export class SharedLane implements CommitSink {
         this.#settledOne();
       }
       if (lead && !this.#resigned) this.#leader = true;
+      if (closing || lead) this.#readClosing();
       if ((lead || work || gathered) && this.#leader && !this.#resigned) this.#takeInto((into) => this.#native.take(into));
       if (gathered) this.#endGather(false);
     } catch (e) {
@@ -603,6 +641,10 @@ class TakenCommits implements CommitListener {
   failed(at: number, e: unknown): void {
     this.#settled();
     this.lane.takenFailed(this.meta[at]!, this.meta[at + 8]!, e);
+  }
+
+  closing(at: number): boolean {
+    return this.lane.memberClosing(this.meta[at + 8]!);
   }
 
   #settled(): void {

@@ -360,7 +360,8 @@ export class Store {
       gatherBatch: () => this.#lane?.gather() ?? null,
       // while a batch waits for WRITE held by a checkpointer that waits for readers: the lane's
       // queued transactions join the queue, to fail at once as its own do (CheckpointWaits)
-      laneQueue: { shared: () => this.#lane?.takesFromOthers ?? false, take: () => this.#lane?.takeQueued() },
+      // and the commits of members whose store is closing leave such a wait (GroupCommitter.withdrawClosing)
+      laneQueue: { shared: () => this.#lane?.takesFromOthers ?? false, take: () => this.#lane?.takeQueued(), closing: () => this.#lane?.hasClosingMembers ?? false },
       // Under WRITE, once the batch's transactions gave up their read marks: the batch that
       // restarts the WAL copies what the background checkpoint left (the frames appended while
       // it ran, or past its readers' marks) and waits for that only (auto-checkpoint.ts). A
@@ -827,7 +828,17 @@ export class Store {
   announceClose(key: typeof CONSTRUCT_KEY): void {
     refuseOutsideCall(key, 'store.announceClose');
     this.#commitsSettled ??= settledSignal();
+    this.#cutWriteWaits();
+  }
+
+  /**
+   * The waits for another connection's WRITE end (close(), announceClose()): this connection's
+   * (WalIndex.cutWriteWaits), and those of this store's commits that a lane committer holds
+   * (SharedLane.announceClose: withdrawn there).
+   */
+  #cutWriteWaits(): void {
     this.#index.cutWriteWaits();
+    this.#lane?.announceClose();
   }
 
   #startAutoCheckpoint(): Promise<unknown> {
@@ -938,7 +949,7 @@ export class Store {
     if (this.#closing === null) {
       const settled = (this.#commitsSettled ??= settledSignal());
       this.#closing = (async () => {
-        this.#index.cutWriteWaits(); // commits, checkpoints and holdWriteLease() still waiting for another connection's WRITE reject WALNUT_CLOSED: the gate need not wait out their busy timeout
+        this.#cutWriteWaits(); // commits, checkpoints and holdWriteLease() still waiting for another connection's WRITE reject WALNUT_CLOSED: the gate need not wait out their busy timeout
         try {
           await this.#gate.close();
           // this store's lane commits settle (it leads meanwhile if it leads), then another member

@@ -609,12 +609,12 @@ export class WalIndex {
     }
   }
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
-  /** `giveUp`: asked before each sleep; true ends the wait at once as a timeout would (WALNUT_BUSY). */
+  /** `giveUp`: asked before each sleep (told whether WRITE is held by another connection: this one holds none of it); true ends the wait at once as a timeout would (WALNUT_BUSY). */
   /** WRITE is taken in arrival order among this process's waiters (#writeQueue). */
   /** WRITE held by another connection: after the first tries, blocking waits on the lock lane as long as the sleeps would be (header comment). */
   /** `lease` (WRITE only, a lease's wait): those waits last up to LEASE_WAIT_SLICE_MS, its own or whoever's is ahead of it in #writeQueue. */
   /** `cuttable` (WRITE only): asked when cutWriteWaits() came; false lets the wait go on (a batch holding other lane members' commits: beginWriteRun). */
-  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, lease = false, cuttable?: () => boolean): Promise<boolean> {
+  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: (othersHoldWrite: boolean) => boolean, lease = false, cuttable?: () => boolean): Promise<boolean> {
     const write = byte === SHM_LOCK.WRITE;
     if ((!write || this.#writeQueue.length === 0) && this.#tryShm(byte, n, mode)) return false;
     const deadline = performance.now() + this.busyTimeout;
@@ -632,7 +632,7 @@ export class WalIndex {
           this.#waitsForOthersWrite++;
         }
         if (waitsForOther) this.#releaseParked();
-        if (performance.now() > deadline || giveUp?.() === true) {
+        if (performance.now() > deadline || giveUp?.(write && !this.#holdsWrite() && !this.#writeReleaseDeferred) === true) {
           const { name, reason } = shmLockName(byte);
           throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
         }
@@ -1593,12 +1593,13 @@ export class WalIndex {
    * (WALNUT_BUSY), checks the mapping and recovers an invalid header (header()). Returns the
    * live header. First it holds back for another connection's checkpointer that waits for
    * WRITE (#yieldToCheckpointer); `whileWaiting` is called before each sleep of the wait for
-   * WRITE (the committer fails there the commits whose snapshots such a checkpointer may wait for);
-   * when it says true (nothing is left to write) the wait ends at once, as a timeout would.
+   * WRITE (the committer fails there the commits whose snapshots such a checkpointer may wait for,
+   * and, `othersHoldWrite`, withdraws those of closing lane members); when it says true (nothing
+   * is left to write) the wait ends at once, as a timeout would.
    * `cuttable`, asked once the store's close() cut the waits (cutWriteWaits): false lets this
    * wait go on (the committer's batch holds other lane members' commits: their stores are open).
    */
-  async beginWriteRun(whileWaiting?: () => boolean, cuttable?: () => boolean): Promise<ShmHeader> {
+  async beginWriteRun(whileWaiting?: (othersHoldWrite: boolean) => boolean, cuttable?: () => boolean): Promise<ShmHeader> {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
     for (let attempt = 0; ; attempt++) {
