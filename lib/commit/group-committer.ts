@@ -876,7 +876,7 @@ export class GroupCommitter {
 
   /**
    * The store's close() cut the batch's wait for WRITE held by another connection
-   * (WalIndex.cutWriteWaits): `cut` (the batch and the queue behind it, all of which would wait
+   * (WalIndex.cutLockWaits): `cut` (the batch and the queue behind it, all of which would wait
    * for the same lock) fail now, nothing of them written: this store's own commits with `e`
    * (WALNUT_CLOSED, reason WriteWaitCut), the same answer as a commit made after close(), and
    * the chain breaks as for any failure (nothing is accepted after close() anyway); another lane
@@ -913,7 +913,7 @@ export class GroupCommitter {
    * The commits of lane members whose store is closing (CommitListener.closing), in the batch
    * waiting for WRITE held by another connection and in the queue behind it (the lane's queued
    * ones taken first: they would wait as long), fail now with WALNUT_CLOSED, reason
-   * WriteWaitCut, as the closing store's own waiting commits do (WalIndex.cutWriteWaits): its
+   * WriteWaitCut, as the closing store's own waiting commits do (WalIndex.cutLockWaits): its
    * close() no longer waits with this batch up to the busy timeout, to get WALNUT_BUSY. Only
    * before the batch's write: once beginWriteRun returned, the batch is filtered and
    * #writeWait cleared in one step, so a withdrawn commit is never written, and a commit being

@@ -3,7 +3,7 @@
 // INSERT, told to commit only after the close. The waits block in the kernel (F_OFD_SETLKW on a
 // lock-lane thread, after their first quick tries: wal-index.ts #lockShm); close() waited for the
 // calls already running, so it took the rest of the busy timeout (20 s here). Now close() cuts
-// such waits (WalIndex.cutWriteWaits): it settles within CLOSE_MS_AT_MOST (an honest upper bound,
+// such waits (WalIndex.cutLockWaits): it settles within CLOSE_MS_AT_MOST (an honest upper bound,
 // far below the 20 s the old wait took), every pending call rejects WALNUT_CLOSED (reason
 // WriteWaitCut; a sql statement, not run again, with that error), nothing of them is written
 // (page 1's user_version, which the cut commits would have set, and the rows), no lock-lane
