@@ -926,7 +926,8 @@ export class GroupCommitter {
     if (lane === null || !lane.closing()) return false;
     lane.take();
     const closing = (p: Pending): boolean => !p.settled && p.listener?.closing?.(p.token) === true;
-    if (!batch.some(closing) && !this.#queue.some(closing)) return false;
+    // (a batch emptied by a withdrawal on the lane's wake-up, withdrawClosing(), ends its wait here)
+    if (!batch.some(closing) && !this.#queue.some(closing)) return batch.every((p) => p.settled);
     const e = walnutError('WALNUT_CLOSED', "the store closed while this commit waited in its commit lane for SQLite's WAL write lock (WRITE), which another connection holds; nothing was written", { path: this.#index.dbPath, reason: 'WriteWaitCut' });
     this.#rejectAll(batch.filter(closing), e);
     this.#rejectAll(this.#queue.filter(closing), e);
