@@ -8,34 +8,23 @@
 // waiting call rejects WALNUT_CLOSED, reason ReadLockWaitCut, and nothing is left held: once
 // the other process let go, sqlite3 checkpoints the WAL whole (TRUNCATE, not busy) and takes
 // WRITE at once, every acknowledged commit is there, and a fresh store reads and commits.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 
 import { describe, expect, it, onTestFinished } from 'vitest';
 
 import { open, type Store } from '../../lib/commit/store';
 import { SHM_LOCK } from '../../lib/format/shm-header';
-import { HELPERS, pythonSqlite } from '../helpers/children';
+import { HELPERS, holdLock, pythonSqlite, release } from '../helpers/children';
+import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, outcome, sleep, sqliteCli, USER_VERSION_OFFSET } from '../helpers/close-cut';
 import { tmpDir } from '../helpers/tmp';
 
-const BUSY_TIMEOUT_MS = 20_000;
-/** Generous: a loaded 2-core machine, and the close itself; a close that waits out the wait takes ~20 s. */
-const CLOSE_MS_AT_MOST = 2_000;
 /** Well into the wait (its retries sleep up to 100 ms each). */
 const INTO_THE_WAIT_MS = 300;
-const USER_VERSION_OFFSET = 60;
 
 const dir = tmpDir();
-let n = 0;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
-const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: string; reason?: string }) => `${e.code ?? String(e)}${e.reason ? `/${e.reason}` : ''}`);
-
-function newDatabase(): string {
-  const file = path.join(dir, `read-cut${n++}.db`);
-  sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v)');
-  return file;
-}
+const sqlite = sqliteCli;
+const newDatabase = (): string => newCutDatabase(dir);
 
 /** Commits page 1 with SQLite's user_version set to `v`. */
 async function commitUserVersion(store: Store, v: number): Promise<void> {
@@ -73,21 +62,6 @@ async function pythonReader(file: string): Promise<{ end(): Promise<void> }> {
       });
     },
   };
-}
-
-/** Another process holds bytes [start, start + length) of `file` exclusively until the returned function is called. */
-async function holdLock(file: string, start: number, length: number): Promise<() => Promise<void>> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(HELPERS, 'lock-holder.js'), file, String(start), String(length), 'exclusive'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  onTestFinished(() => void child.kill('SIGKILL'));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`lock-holder exited (${code}) before it held the lock`)));
-  });
-  return () =>
-    new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.stdin!.end();
-    });
 }
 
 /** Lets the wait go on, then closes and checks that the close settled within CLOSE_MS_AT_MOST. */
@@ -139,13 +113,16 @@ describe('close() cuts waits for a read lock another process holds (busyTimeout 
     const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false, autoCheckpoint: false });
     try {
       await commitUserVersion(store, 5); // frames the database file lacks: a reader needs a WAL read mark
-      const release = await holdLock(`${file}-shm`, SHM_LOCK.READ(1), 4);
-      const snapshot = outcome(store.snapshot());
-      const tx = store.begin();
-      const read = outcome(tx.read(1));
-      await closeDuringTheWait(store);
-      expect([await snapshot, await read]).toEqual(['WALNUT_CLOSED/ReadLockWaitCut', 'WALNUT_CLOSED/ReadLockWaitCut']);
-      await release();
+      const holder = await holdLock(`${file}-shm`, SHM_LOCK.READ(1), 4, 'exclusive');
+      try {
+        const snapshot = outcome(store.snapshot());
+        const tx = store.begin();
+        const read = outcome(tx.read(1));
+        await closeDuringTheWait(store);
+        expect([await snapshot, await read]).toEqual(['WALNUT_CLOSED/ReadLockWaitCut', 'WALNUT_CLOSED/ReadLockWaitCut']);
+      } finally {
+        await release(holder);
+      }
       await nothingHeld(file, 5);
     } finally {
       await store.close();

@@ -15,7 +15,6 @@
 // The database: rows whose blobs span overflow chains (better-sqlite3); commits rewrite overflow
 // pages (the chain link kept) with a marker per page, so python3 finds each in the blobs and
 // PRAGMA integrity_check stays ok.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -24,15 +23,12 @@ import { describe, expect, it } from 'vitest';
 import { SharedLane } from '../../lib/commit/lane';
 import { open, type Store } from '../../lib/commit/store';
 import { holdWrite } from '../helpers/busy-writer';
+import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, outcome, sleep } from '../helpers/close-cut';
 import { HELPERS, pythonSqlite } from '../helpers/children';
-import { Database } from '../helpers/sqlite';
-import { pageRoles, sqliteIntegrity } from '../helpers/sqlite-db';
+import { overflowChainDatabase, sqliteIntegrity, type OverflowPage } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 import { seededRandom } from '../helpers/wal-damage';
 
-const BUSY_TIMEOUT_MS = 20_000;
-/** Generous: a loaded 2-core machine, and the close itself; a close that waits with the leader takes ~20 s. */
-const CLOSE_MS_AT_MOST = 2_000;
 /** Past the quick tries of the leader's wait for WRITE: it blocks in the kernel by then. */
 const INTO_THE_WAIT_MS = 300;
 const PAGE_SIZE = 4096;
@@ -40,13 +36,6 @@ const HOLDER_SQL = 'INSERT INTO t(w) VALUES (-1)';
 const RACE_ROUNDS = 60;
 
 const dir = tmpDir();
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: string; reason?: string }) => `${e.code ?? String(e)}${e.reason ? `/${e.reason}` : ''}`);
-
-interface Slot {
-  pgno: number;
-  next: number;
-}
 
 interface Commit {
   pages: Array<{ pgno: number; data: Buffer }>;
@@ -55,22 +44,13 @@ interface Commit {
 }
 
 /** A WAL database of `rows` rows of 4-page blobs in t(id, v, w), and its overflow pages (each with its chain link). */
-function laneDatabase(name: string, rows: number): { file: string; slots: Slot[] } {
+function laneDatabase(name: string, rows: number): { file: string; slots: OverflowPage[] } {
   const file = path.join(dir, `${name}.db`);
-  const db = new Database(file);
-  db.pragma(`page_size = ${PAGE_SIZE}`);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB, w INTEGER)');
-  const ins = db.prepare('INSERT INTO t(v) VALUES (?)');
-  for (let i = 0; i < rows; i++) ins.run(Buffer.alloc(4 * PAGE_SIZE, 0x2e));
-  db.close();
-  const bytes = fs.readFileSync(file);
-  const slots = pageRoles(file).pages.filter((p) => p.role === 'overflow').map((p) => ({ pgno: p.pgno, next: bytes.readUInt32BE((p.pgno - 1) * PAGE_SIZE) }));
-  return { file, slots };
+  return { file, slots: overflowChainDatabase(file, rows, PAGE_SIZE) };
 }
 
 /** Hands out commits of `pageCount` pages, each page a slot no other commit of the database writes. */
-function commits(slots: Slot[]): (pageCount: number) => Commit {
+function commits(slots: OverflowPage[]): (pageCount: number) => Commit {
   let at = 0;
   return (pageCount) => {
     const c: Commit = { pages: [], markers: [] };
