@@ -41,6 +41,10 @@
 //    coalesce), and outside the lane's mutex (a wake-up is a system call: a thread preempted
 //    inside it must not hold up every other member). So a Wake may come just after the member
 //    left: the lane holds its Waker by shared_ptr, and a Waker ignores Wakes once closed.
+//  - Closing members (Closing): a member whose store is closing is marked so until it leaves;
+//    every other member is woken with `closing` then and as it leaves, so whichever committer
+//    holds its commits (the leader's, or a resigned leader finishing its batch, on any thread)
+//    withdraws those waiting for another connection's WRITE (lane.ts; the lane only tells).
 //  - Blocks: a member's spare blocks total at most kMemberSpareBytes (its cache plus those the
 //    leader returned to its slot); a block whose member left is freed.
 //  - The registry holds a lane while it has members; the last LeaveLane removes it. A member's file

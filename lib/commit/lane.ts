@@ -33,8 +33,10 @@
  * arrears (with the next settle, metrics() or leaving).
  * A leader whose committer failed (WALNUT_FAILED) resigns at once: the others go on under a new
  * leader, the failed store refuses commits until reopened, as before.
- * Leaving: close() waits until this store's own commits settled (leading meanwhile if it leads
- * or becomes leader), then resigns (another member takes over and is woken), lets the
+ * Leaving: close() first announces it (announceClose: every member's committer that holds this
+ * store's commits in a wait for WRITE held by another connection withdraws them, WALNUT_CLOSED
+ * WriteWaitCut, before that batch's write), waits until this store's own commits settled
+ * (leading meanwhile if it leads or becomes leader), then resigns (another member takes over and is woken), lets the
  * committer finish what it took, settles that, and leaves. A worker that ends without close()
  * leaves abandoned (native cleanup hook): see commit_lane.h for what happens to its commits.
  */
