@@ -352,9 +352,10 @@ export interface NativeCopyRequest {
  * One member of the process's commit lane of a database file (native/commit_lane.h). The
  * callback runs on this thread: `ok` holds 4 numbers per settled commit (id, first frame, last
  * frame, durable), `failed` one [id, code, message, reason, errno] each; `lead`: this member now
- * leads; `work`: (leader) commits are queued for take().
+ * leads; `work`: (leader) commits are queued for take(); `closing`: the set of members whose
+ * store is closing changed (closingMembers()).
  */
-export type NativeLaneEvents = (ok: Float64Array, failed: Array<[number, string, string, string, number]>, lead: boolean, work: boolean, gathered: boolean) => void;
+export type NativeLaneEvents = (ok: Float64Array, failed: Array<[number, string, string, string, number]>, lead: boolean, work: boolean, gathered: boolean, closing: boolean) => void;
 
 export interface NativeLaneMetrics {
   batches: number;
@@ -401,6 +402,10 @@ export interface NativeCommitLane {
    */
   settle(ok: Float64Array, failed: Array<[number, number, string, string, string, number]>, own: number, batches?: number): void;
   resign(): void;
+  /** This member's store is closing: every other member is woken with `closing` (after leave(): nothing). */
+  closing(): void;
+  /** The members whose store is closing (closing()), still in the lane. */
+  closingMembers(): Uint32Array;
   leave(): void;
   metrics(): NativeLaneMetrics;
 }

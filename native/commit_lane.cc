@@ -96,6 +96,14 @@ void Lane::WakeGatheredLocked(Wakes& wakes) {
   WakeLocked(it->second, wakes);
 }
 
+void Lane::WakeClosingLocked(uint32_t except, Wakes& wakes) {
+  for (auto& [id, slot] : slots_) {
+    if (id == except) continue;
+    slot.events.closing = true;
+    WakeLocked(slot, wakes);
+  }
+}
+
 void Lane::HandOverLocked(Wakes& wakes) {
   uint32_t previous = leader_;
   leader_ = 0;
@@ -288,14 +296,14 @@ void Lane::Settle(uint32_t leader, std::vector<Outcome>& outcomes, uint32_t ownC
 
 void Lane::Collect(uint32_t member, Events& out) {
   out.outcomes.clear();
-  out.lead = out.work = out.gathered = false;
+  out.lead = out.work = out.gathered = out.closing = false;
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = slots_.find(member);
   if (it == slots_.end()) return;
   Events& ev = it->second.events;
   std::swap(out.outcomes, ev.outcomes);  // the slot keeps the cleared vector's capacity
-  out.lead = ev.lead, out.work = ev.work, out.gathered = ev.gathered;
-  ev.lead = ev.work = ev.gathered = false;
+  out.lead = ev.lead, out.work = ev.work, out.gathered = ev.gathered, out.closing = ev.closing;
+  ev.lead = ev.work = ev.gathered = ev.closing = false;
   it->second.wakePending = false;
   // a leader woken for work that another wake-up's Take already served: nothing to do
   if (out.work && (member != leader_ || queue_.empty())) out.work = false;
@@ -348,6 +356,7 @@ size_t Lane::Leave(uint32_t member, bool abandoned) {
     }
   }
   const bool wasAwaited = self->second.awaited;
+  const bool wasClosing = self->second.closing;
   slots_.erase(self);
   members_.store(slots_.size(), std::memory_order_relaxed);
   if (wasAwaited) {
@@ -370,11 +379,32 @@ size_t Lane::Leave(uint32_t member, bool abandoned) {
     WakeLocked(s->second, wakes);
     metrics_.abandonedCommits++;
   }
+  if (wasClosing) WakeClosingLocked(member, wakes);  // the others' sets of closing members shrink
   if (leader_ == member) HandOverLocked(wakes);
   size_t left = slots_.size();
   lock.unlock();
   Wake(wakes);
   return left;
+}
+
+void Lane::Closing(uint32_t member) {
+  Wakes wakes;
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto it = slots_.find(member);
+  if (it == slots_.end() || it->second.closing) return;
+  it->second.closing = true;
+  WakeClosingLocked(member, wakes);
+  lock.unlock();
+  Wake(wakes);
+}
+
+std::vector<uint32_t> Lane::ClosingMembers() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<uint32_t> closing;
+  for (auto& [id, slot] : slots_) {
+    if (slot.closing) closing.push_back(id);
+  }
+  return closing;
 }
 
 bool Lane::IsLeader(uint32_t member) {

@@ -41,6 +41,10 @@
 //    coalesce), and outside the lane's mutex (a wake-up is a system call: a thread preempted
 //    inside it must not hold up every other member). So a Wake may come just after the member
 //    left: the lane holds its Waker by shared_ptr, and a Waker ignores Wakes once closed.
+//  - Closing members (Closing): a member whose store is closing is marked so until it leaves;
+//    every other member is woken with `closing` then and as it leaves, so whichever committer
+//    holds its commits (the leader's, or a resigned leader finishing its batch, on any thread)
+//    withdraws those waiting for another connection's WRITE (lane.ts; the lane only tells).
 //  - Blocks: a member's spare blocks total at most kMemberSpareBytes (its cache plus those the
 //    leader returned to its slot); a block whose member left is freed.
 //  - The registry holds a lane while it has members; the last LeaveLane removes it. A member's file
@@ -111,6 +115,7 @@ struct Events {
   bool lead = false;              // it became the leader
   bool work = false;              // (leader) commits are queued
   bool gathered = false;          // (leader) its Gather awaits nobody any longer
+  bool closing = false;           // the set of closing members changed (Closing, a closing member left)
 };
 
 // Wakes a member's event loop. Called without the lane's mutex, possibly after the member left
@@ -210,6 +215,13 @@ class Lane {
   void Collect(uint32_t member, Events& out);
   // `member` will not lead again; if it leads, the oldest eligible member takes over.
   void Resign(uint32_t member);
+  // `member`'s store is closing: its commits that a committer holds while it waits for WRITE
+  // held by another connection are withdrawn by that committer (lane.ts). Every other member is
+  // woken with `closing` (whoever holds them: the leader, or a resigned one finishing its
+  // batch), and again when a closing member leaves (the set shrank).
+  void Closing(uint32_t member);
+  // The members whose store is closing (Closing), in join order.
+  std::vector<uint32_t> ClosingMembers();
   // Removes `member` (invariants in the header comment); returns the members left. (Through
   // LeaveLane.)
   size_t Leave(uint32_t member, bool abandoned);
@@ -227,6 +239,7 @@ class Lane {
     bool eligible = true;
     bool wakePending = false;
     bool awaited = false;  // a batch settled its commits; it has not ended a turn of submits since
+    bool closing = false;  // its store is closing (Closing)
     Events events;
     uint64_t commits = 0, batches = 0;
     uint64_t lastBatch = 0;  // the batch (batchSeq_) that last counted it
@@ -251,6 +264,8 @@ class Lane {
   void UnawaitLocked(Slot& slot, Wakes& wakes);
   // A gathering leader that awaits nobody now is woken with `work`.
   void WakeGatheredLocked(Wakes& wakes);
+  // Every member but `except` is woken with `closing`.
+  void WakeClosingLocked(uint32_t except, Wakes& wakes);
 
   const uint32_t pageSize_;
   std::mutex mutex_;

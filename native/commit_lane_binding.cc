@@ -289,7 +289,7 @@ bool Member::Deliver(napi_env env) {
   size_t settled = ev.outcomes.size() < outstanding ? ev.outcomes.size() : outstanding;
   outstanding -= settled;
   if (settled > 0 && outstanding == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&async));
-  if (ev.outcomes.empty() && !ev.lead && !ev.work && !ev.gathered) return false;
+  if (ev.outcomes.empty() && !ev.lead && !ev.work && !ev.gathered && !ev.closing) return false;
   napi_value failed = nullptr;
   if (napi_create_array(env, &failed) != napi_ok) return false;
   std::vector<const Outcome*> ok;
@@ -302,17 +302,18 @@ bool Member::Deliver(napi_env env) {
     napi_value f = nullptr;
     if (!FailedEntry(env, o, &f) || napi_set_element(env, failed, nFailed++, f) != napi_ok) return false;
   }
-  napi_value argv[5] = {};
+  napi_value argv[6] = {};
   argv[1] = failed;
   napi_value global = nullptr, fn = nullptr, result = nullptr;
   if (!OkArray(env, ok, &argv[0]) || napi_get_boolean(env, ev.lead, &argv[2]) != napi_ok ||
       napi_get_boolean(env, ev.work, &argv[3]) != napi_ok || napi_get_boolean(env, ev.gathered, &argv[4]) != napi_ok ||
+      napi_get_boolean(env, ev.closing, &argv[5]) != napi_ok ||
       napi_get_global(env, &global) != napi_ok || napi_get_reference_value(env, static_cast<napi_ref>(callback), &fn) != napi_ok ||
       fn == nullptr)
     return false;
   // the callback's microtasks and nextTicks run as the scope closes; lane.ts never throws (the
   // receiver must be an object for napi_make_callback; lane.ts's callback is an arrow function)
-  napi_make_callback(env, context, global, fn, 5, argv, &result);
+  napi_make_callback(env, context, global, fn, 6, argv, &result);
   return true;
 }
 
@@ -329,6 +330,8 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
                         InstanceMethod<&CommitLane::Rest>("rest"),
                         InstanceMethod<&CommitLane::Settle>("settle"),
                         InstanceMethod<&CommitLane::Resign>("resign"),
+                        InstanceMethod<&CommitLane::Closing>("closing"),
+                        InstanceMethod<&CommitLane::ClosingMembers>("closingMembers"),
                         InstanceMethod<&CommitLane::Leave>("leave"),
                         InstanceMethod<&CommitLane::Metrics>("metrics"),
                         StaticMethod<&CommitLane::Count>("count")});
@@ -633,6 +636,23 @@ class CommitLane : public Napi::ObjectWrap<CommitLane> {
   Napi::Value Resign(const Napi::CallbackInfo& info) {
     if (member_ != nullptr && member_->lane != nullptr) member_->lane->Resign(member_->id);
     return info.Env().Undefined();
+  }
+
+  // closing(): this member's store is closing (Lane::Closing); after leave() nothing
+  Napi::Value Closing(const Napi::CallbackInfo& info) {
+    if (member_ != nullptr && member_->lane != nullptr) member_->lane->Closing(member_->id);
+    return info.Env().Undefined();
+  }
+
+  // closingMembers() -> Uint32Array of the members whose store is closing (Lane::ClosingMembers)
+  Napi::Value ClosingMembers(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Lane* lane = Joined(env);
+    if (lane == nullptr) return env.Undefined();
+    std::vector<uint32_t> closing = lane->ClosingMembers();
+    Napi::Uint32Array out = Napi::Uint32Array::New(env, closing.size());
+    for (size_t i = 0; i < closing.size(); i++) out[i] = closing[i];
+    return out;
   }
 
   Napi::Value Leave(const Napi::CallbackInfo& info) {

@@ -206,6 +206,11 @@ export interface CommitListener {
   written(token: number, firstFrame: number, lastFrame: number, durable: boolean): number;
   /** The commit failed with `e` (called before its promise, if any, rejects). */
   failed(token: number, e: unknown): void;
+  /**
+   * Its store is closing (another lane member's, lane.ts): while it waits for WRITE held by
+   * another connection, before its batch is written, it is withdrawn (#withdrawClosing).
+   */
+  closing?(token: number): boolean;
 }
 
 /**
@@ -375,6 +380,8 @@ export interface LaneQueue {
   shared(): boolean;
   /** Takes what the other members queued into this committer's queue now. */
   take(): void;
+  /** A lane member's store is closing (its commits here are withdrawn from a wait for another connection's WRITE). */
+  closing(): boolean;
 }
 
 export class GroupCommitter {
@@ -404,6 +411,11 @@ export class GroupCommitter {
   /** The three above, as every Pending refers to them (PendingBooks). */
   readonly #books: PendingBooks = { committing: this.#committing, bases: this.#bases, memberReadLocks: this.#memberReadLocks };
   #running: Promise<void> | null = null;
+  /**
+   * The batch waiting in beginWriteRun (nothing of it written yet), and whether that wait, as
+   * last seen, is for WRITE held by another connection (#withdrawClosing); null otherwise.
+   */
+  #writeWait: { batch: Pending[]; othersHold: boolean } | null = null;
   /** Ends the gathering turn the drain waits in, while it waits in one (noneToGather()). */
   #endGathering: (() => void) | null = null;
   /** The gathering turn's immediate while one is scheduled (#disarmTurn clears it). */
@@ -822,8 +834,20 @@ export class GroupCommitter {
         // a close() cuts the wait only while nothing in it is another lane member's: the
         // member's store is open, and a close of the leader's (a worker shutting down) failed its
         // commits (WALNUT_BUSY LeaderClosed) beside another process's writer (interop/workers)
+        // (after the commits of closing lane members were withdrawn: the close of one's store
+        // need not wait with it; the waiting batch is only this store's then)
         const ownOnly = (): boolean => batch.every((p) => p.settled || p.chained) && this.#queue.every((p) => p.chained);
-        header = await this.#index.beginWriteRun(() => this.#failHeldSnapshots(batch) || this.#failOvertaken(batch), ownOnly);
+        const wait = { batch, othersHold: false };
+        this.#writeWait = wait;
+        try {
+          header = await this.#index.beginWriteRun((othersHold) => {
+            wait.othersHold = othersHold;
+            return this.#failHeldSnapshots(batch) || this.#failOvertaken(batch) || (othersHold && this.#withdrawClosing(batch));
+          }, ownOnly);
+        } finally {
+          // a commit withdrawn up to here is left out below (filtered in this same step); none after
+          this.#writeWait = null;
+        }
         this.#runStart = performance.now();
         this.#runBatches = 0;
       } else {
@@ -852,7 +876,7 @@ export class GroupCommitter {
 
   /**
    * The store's close() cut the batch's wait for WRITE held by another connection
-   * (WalIndex.cutWriteWaits): `cut` (the batch and the queue behind it, all of which would wait
+   * (WalIndex.cutLockWaits): `cut` (the batch and the queue behind it, all of which would wait
    * for the same lock) fail now, nothing of them written: this store's own commits with `e`
    * (WALNUT_CLOSED, reason WriteWaitCut), the same answer as a commit made after close(), and
    * the chain breaks as for any failure (nothing is accepted after close() anyway); another lane
@@ -871,6 +895,45 @@ export class GroupCommitter {
       this.#rejectAll(cut.filter((p) => !p.chained), busy);
     }
     if (own.some((p) => p.breaksChain) && this.#chain.break(e)) this.#counters.chainBreaks++;
+  }
+
+  /**
+   * A lane member's store began closing (lane.ts, on its `closing` wake-up, on whichever thread
+   * leads): while this committer's batch waits for WRITE held by another connection, that
+   * member's commits in the batch and the queue are withdrawn now (#withdrawClosing); otherwise
+   * at the next such wait, if any (a batch being written, or about to take a free WRITE, keeps
+   * them: they land, and the member's close waits for them as before).
+   */
+  withdrawClosing(): void {
+    const wait = this.#writeWait;
+    if (wait !== null && wait.othersHold) this.#withdrawClosing(wait.batch);
+  }
+
+  /**
+   * The commits of lane members whose store is closing (CommitListener.closing), in the batch
+   * waiting for WRITE held by another connection and in the queue behind it (the lane's queued
+   * ones taken first: they would wait as long), fail now with WALNUT_CLOSED, reason
+   * WriteWaitCut, as the closing store's own waiting commits do (WalIndex.cutLockWaits): its
+   * close() no longer waits with this batch up to the busy timeout, to get WALNUT_BUSY. Only
+   * before the batch's write: once beginWriteRun returned, the batch is filtered and
+   * #writeWait cleared in one step, so a withdrawn commit is never written, and a commit being
+   * written is never withdrawn (its store's close waits for its outcome). They are other stores'
+   * commits: this store's chain is not touched, nor the other members'. True when none of the
+   * batch is left (the wait ends).
+   */
+  #withdrawClosing(batch: Pending[]): boolean {
+    const lane = this.#laneQueue;
+    if (lane === null || !lane.closing()) return false;
+    lane.take();
+    const closing = (p: Pending): boolean => !p.settled && p.listener?.closing?.(p.token) === true;
+    // (a batch emptied by a withdrawal on the lane's wake-up, withdrawClosing(), ends its wait here)
+    if (!batch.some(closing) && !this.#queue.some(closing)) return batch.every((p) => p.settled);
+    const e = walnutError('WALNUT_CLOSED', "the store closed while this commit waited in its commit lane for SQLite's WAL write lock (WRITE), which another connection holds; nothing was written", { path: this.#index.dbPath, reason: 'WriteWaitCut' });
+    this.#rejectAll(batch.filter(closing), e);
+    this.#rejectAll(this.#queue.filter(closing), e);
+    // the withdrawn commits leave the queue (the batch's are left out by #runBatch)
+    if (this.#queue.some((p) => p.settled)) this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((p) => !p.settled));
+    return batch.every((p) => p.settled);
   }
 
   /**

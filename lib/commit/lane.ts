@@ -33,8 +33,10 @@
  * arrears (with the next settle, metrics() or leaving).
  * A leader whose committer failed (WALNUT_FAILED) resigns at once: the others go on under a new
  * leader, the failed store refuses commits until reopened, as before.
- * Leaving: close() waits until this store's own commits settled (leading meanwhile if it leads
- * or becomes leader), then resigns (another member takes over and is woken), lets the
+ * Leaving: close() first announces it (announceClose: every member's committer that holds this
+ * store's commits in a wait for WRITE held by another connection withdraws them, WALNUT_CLOSED
+ * WriteWaitCut, before that batch's write), waits until this store's own commits settled
+ * (leading meanwhile if it leads or becomes leader), then resigns (another member takes over and is woken), lets the
  * committer finish what it took, settles that, and leaves. A worker that ends without close()
  * leaves abandoned (native cleanup hook): see commit_lane.h for what happens to its commits.
  */
@@ -158,6 +160,9 @@ export class SharedLane implements CommitSink {
   #left = false;
   /** Leader: take buffers no commit in flight uses. */
   readonly #spare: Uint8Array[] = [];
+  /** Members whose store is closing (native closingMembers(), read again on each `closing` or `lead` wake-up). */
+  #closing: ReadonlySet<number> = new Set();
+  #announcedClose = false;
   /** This member's own chain, broken while it submitted through the lane (#breakOwnChain). */
   readonly #chain: CommitChain;
   /** #submitPages' arrays for a one-page commit. */
@@ -285,6 +290,40 @@ export class SharedLane implements CommitSink {
       data[i] = pages[i]!.data;
     }
     return this.#native.submit(pgnos, data, dbSize, conflict);
+  }
+
+  /**
+   * close(), before it waits for anything: this store is closing. Its commits that a committer
+   * of the lane (the leader's, or a resigned leader's finishing its batch; in this thread or
+   * another) holds while waiting for WRITE held by another connection are withdrawn there
+   * (GroupCommitter.withdrawClosing) and reject WALNUT_CLOSED, reason WriteWaitCut, nothing of
+   * them written; so resign() need not wait for that WRITE up to the busy timeout. Those being
+   * written, or that find WRITE free, land as before. Once only; after leave() nothing.
+   */
+  announceClose(): void {
+    if (this.#announcedClose || this.#left) return;
+    this.#announcedClose = true;
+    this.#native.closing();
+    // (the native lane wakes every other member; this one reads the set itself: it may lead,
+    // or lead later, and hold its own commits taken from the lane)
+    this.#readClosing();
+  }
+
+  /** A lane member's store is closing: committers holding its commits withdraw them from a wait for another connection's WRITE. */
+  get hasClosingMembers(): boolean {
+    return this.#closing.size > 0;
+  }
+
+  /** Whether the store of lane member `member` is closing (announceClose). */
+  memberClosing(member: number): boolean {
+    return this.#closing.has(member);
+  }
+
+  #readClosing(): void {
+    if (this.#left) return;
+    const members = this.#native.closingMembers();
+    this.#closing = members.length === 0 ? new Set() : new Set(members);
+    if (this.#closing.size > 0) this.#committer.withdrawClosing();
   }
 
   /**
@@ -425,7 +464,7 @@ export class SharedLane implements CommitSink {
   }
 
   /** The native lane's wake-up (never throws: an exception here would be uncaught). */
-  readonly #onEvents = (ok: Float64Array, failed: Failure[], lead: boolean, work: boolean, gathered: boolean): void => {
+  readonly #onEvents = (ok: Float64Array, failed: Failure[], lead: boolean, work: boolean, gathered: boolean, closing: boolean): void => {
     try {
       for (let i = 0; i + OK_FIELDS <= ok.length; i += OK_FIELDS) {
         const id = ok[i]!;
@@ -441,6 +480,7 @@ export class SharedLane implements CommitSink {
         this.#settledOne();
       }
       if (lead && !this.#resigned) this.#leader = true;
+      if (closing || lead) this.#readClosing();
       if ((lead || work || gathered) && this.#leader && !this.#resigned) this.#takeInto((into) => this.#native.take(into));
       if (gathered) this.#endGather(false);
     } catch (e) {
@@ -603,6 +643,10 @@ class TakenCommits implements CommitListener {
   failed(at: number, e: unknown): void {
     this.#settled();
     this.lane.takenFailed(this.meta[at]!, this.meta[at + 8]!, e);
+  }
+
+  closing(at: number): boolean {
+    return this.lane.memberClosing(this.meta[at + 8]!);
   }
 
   #settled(): void {

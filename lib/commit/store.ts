@@ -360,7 +360,8 @@ export class Store {
       gatherBatch: () => this.#lane?.gather() ?? null,
       // while a batch waits for WRITE held by a checkpointer that waits for readers: the lane's
       // queued transactions join the queue, to fail at once as its own do (CheckpointWaits)
-      laneQueue: { shared: () => this.#lane?.takesFromOthers ?? false, take: () => this.#lane?.takeQueued() },
+      // and the commits of members whose store is closing leave such a wait (GroupCommitter.withdrawClosing)
+      laneQueue: { shared: () => this.#lane?.takesFromOthers ?? false, take: () => this.#lane?.takeQueued(), closing: () => this.#lane?.hasClosingMembers ?? false },
       // Under WRITE, once the batch's transactions gave up their read marks: the batch that
       // restarts the WAL copies what the background checkpoint left (the frames appended while
       // it ran, or past its readers' marks) and waits for that only (auto-checkpoint.ts). A
@@ -595,7 +596,7 @@ export class Store {
         // null and conflicts counted from the later snapshot, past that process's commit)
         const h = this.#index.liveOrLastGoodHeader();
         begunAt = h === null ? null : { mxFrame: h.mxFrame, salts: [h.salts[0], h.salts[1]] };
-        snapshot = this.#index.beginRead();
+        snapshot = this.#index.beginRead({ cuttable: true }); // close() cuts its wait (ReadLockWaitCut)
       }
     } catch (e) {
       snapshot = Promise.reject(e);
@@ -627,7 +628,7 @@ export class Store {
    */
   async #asyncSnapshot(sequenced: boolean): Promise<Snapshot> {
     for (;;) {
-      const s = await this.#index.beginRead();
+      const s = await this.#index.beginRead({ cuttable: true }); // close() cuts its wait for a read slot (ReadLockWaitCut)
       if (!sequenced) return s;
       if (this.#sequencer.idle || this.#index.stillPublished(s.headerBytes)) return this.#withPending(s, true);
       s.release();
@@ -819,15 +820,27 @@ export class Store {
    * right after db.close() ended the export before the transactions then in flight committed:
    * acknowledged, never published (11 to 98 of 100 queued transactions). The caller must close
    * the store after this (walnut/sql does, in a finally), or such a stop() waits for ever.
-   * The waits for another connection's WRITE end now too, as close() ends them (cutWriteWaits):
+   * The waits for another connection's WRITE end now too, as close() ends them (cutLockWaits):
    * the Database's close() waits for its commits in flight before it closes the store, and a
    * statement whose commit waited for a WRITE held elsewhere kept it waiting the rest of the
-   * busy timeout (test/hostile/close-cuts-write-waits).
+   * busy timeout (test/hostile/close-cuts-write-waits); so do a checkpoint's wait for readers
+   * and a snapshot's for a read slot (#cutLockWaits).
    */
   announceClose(key: typeof CONSTRUCT_KEY): void {
     refuseOutsideCall(key, 'store.announceClose');
     this.#commitsSettled ??= settledSignal();
-    this.#index.cutWriteWaits();
+    this.#cutLockWaits();
+  }
+
+  /**
+   * The waits for another connection's locks end (close(), announceClose()): this connection's
+   * for WRITE, a checkpoint's for readers, a snapshot's for a read slot (WalIndex.cutLockWaits),
+   * and those of this store's commits that a lane committer holds in its wait for WRITE
+   * (SharedLane.announceClose: withdrawn there).
+   */
+  #cutLockWaits(): void {
+    this.#index.cutLockWaits();
+    this.#lane?.announceClose();
   }
 
   #startAutoCheckpoint(): Promise<unknown> {
@@ -929,7 +942,9 @@ export class Store {
    * Refuses every later call (WALNUT_CLOSED), waits for the calls already running (queued
    * commits, transactions' commits and reads, snapshots being taken, checkpoints; those waiting
    * for a WRITE another connection holds are cut short: a holdWriteLease() WALNUT_CLOSED, a
-   * commit or checkpoint WALNUT_CLOSED, reason WriteWaitCut: WalIndex.cutWriteWaits), cuts exports
+   * commit or checkpoint WALNUT_CLOSED, reason WriteWaitCut, a lane member's commits too; a
+   * checkpoint waiting for readers, a snapshot for a read slot, reason ReadLockWaitCut:
+   * #cutLockWaits), cuts exports
    * still running (exportTo), then releases every lock and file. Like SQLite's last connection: when no other
    * connection has the database open, it checkpoints and, if that was complete, removes the
    * -wal and -shm (unless keepWal). So every commit that resolved is in the database or its WAL.
@@ -938,7 +953,7 @@ export class Store {
     if (this.#closing === null) {
       const settled = (this.#commitsSettled ??= settledSignal());
       this.#closing = (async () => {
-        this.#index.cutWriteWaits(); // commits, checkpoints and holdWriteLease() still waiting for another connection's WRITE reject WALNUT_CLOSED: the gate need not wait out their busy timeout
+        this.#cutLockWaits(); // commits, checkpoints, snapshots and holdWriteLease() still waiting for another connection's locks reject WALNUT_CLOSED: the gate need not wait out their busy timeout
         try {
           await this.#gate.close();
           // this store's lane commits settle (it leads meanwhile if it leads), then another member

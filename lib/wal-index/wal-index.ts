@@ -26,7 +26,7 @@
  *    uncontended WRITE costs nothing more (the first try takes it), and `giveUp` is still asked
  *    before each wait, as often as before each sleep. SQLite's writers poll (sleeps): beside
  *    walnut's full load they get in when a sleep ends in such a gap (README). The store's close()
- *    ends every such wait at once (cutWriteWaits: the kernel wait is interrupted, and the wait
+ *    ends every such wait at once (cutLockWaits: the kernel wait is interrupted, and the wait
  *    rejects WALNUT_CLOSED, reason WriteWaitCut) instead of waiting out its busy timeout.
  *  - `<db>-journal`: never written; a hot one (journal-mode.ts) makes open() refuse the database.
  *    With `convert`, open() takes RESERVED and EXCLUSIVE briefly to put a rollback-journal
@@ -137,7 +137,11 @@ export interface CheckpointTarget {
   readonly db: WalnutFile;
   readonly walFile: WalnutFile;
   tryLock(byte: number, n: number, mode: LockMode): boolean;
-  /** With the busy timeout; false when still busy, or as soon as `giveUp()` says waiting cannot help. */
+  /**
+   * With the busy timeout; false when still busy, or as soon as `giveUp()` says waiting cannot
+   * help. Rejects WALNUT_CLOSED, reason ReadLockWaitCut, once the store's close() cut the waits
+   * (WalIndex.cutLockWaits).
+   */
   lock(byte: number, n: number, mode: LockMode, giveUp?: () => boolean): Promise<boolean>;
   unlock(byte: number, n: number): void;
   acquireWrite(): Promise<boolean>;
@@ -239,7 +243,7 @@ const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
  * the kernel wakes a blocked waiter as the lock is let go. Its forerunner, bursts of tries every
  * few microseconds, caught the gaps too but cost about a CPU-second per second waited, and the
  * bursts of several stores took turns on one thread (test/hostile/lease-wait-blocking). A close
- * (#close, cutWriteWaits) cancels a wait at once: the length bounds nothing but how long one
+ * (#close, cutLockWaits) cancels a wait at once: the length bounds nothing but how long one
  * native wait may run.
  */
 const LEASE_WAIT_SLICE_MS = 1000;
@@ -395,10 +399,11 @@ export class WalIndex {
   /** holdWriteLease() calls not yet given back (releaseWriteLease()): WRITE is unlocked at 0. */
   #leaseHolds = 0;
   /**
-   * cutWriteWaits(): the store is closing; no holdWriteLease() waits for WRITE any more, nor any
-   * other wait for a WRITE another connection holds (#lockShm: WALNUT_CLOSED, reason WriteWaitCut).
+   * cutLockWaits(): the store is closing; no holdWriteLease() waits for WRITE any more, nor any
+   * other wait for a WRITE another connection holds (#lockShm: WALNUT_CLOSED, reason WriteWaitCut),
+   * nor a checkpoint's wait for readers or a store's snapshot's for a read slot (reason ReadLockWaitCut).
    */
-  #writeWaitsCut = false;
+  #lockWaitsCut = false;
   /** The wait for WRITE of a holdWriteLease() in progress (a second caller joins it: two waits would both "take" WRITE). */
   #leaseTaking: Promise<void> | null = null;
   /**
@@ -609,12 +614,12 @@ export class WalIndex {
     }
   }
   /** Takes the lock, retrying up to the busy timeout; true when it had to wait. */
-  /** `giveUp`: asked before each sleep; true ends the wait at once as a timeout would (WALNUT_BUSY). */
+  /** `giveUp`: asked before each sleep (told whether WRITE is held by another connection: this one holds none of it); true ends the wait at once as a timeout would (WALNUT_BUSY). */
   /** WRITE is taken in arrival order among this process's waiters (#writeQueue). */
   /** WRITE held by another connection: after the first tries, blocking waits on the lock lane as long as the sleeps would be (header comment). */
   /** `lease` (WRITE only, a lease's wait): those waits last up to LEASE_WAIT_SLICE_MS, its own or whoever's is ahead of it in #writeQueue. */
-  /** `cuttable` (WRITE only): asked when cutWriteWaits() came; false lets the wait go on (a batch holding other lane members' commits: beginWriteRun). */
-  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: () => boolean, lease = false, cuttable?: () => boolean): Promise<boolean> {
+  /** `cuttable` (WRITE only): asked when cutLockWaits() came; false lets the wait go on (a batch holding other lane members' commits: beginWriteRun). */
+  async #lockShm(byte: number, n: number, mode: LockMode, giveUp?: (othersHoldWrite: boolean) => boolean, lease = false, cuttable?: () => boolean): Promise<boolean> {
     const write = byte === SHM_LOCK.WRITE;
     if ((!write || this.#writeQueue.length === 0) && this.#tryShm(byte, n, mode)) return false;
     const deadline = performance.now() + this.busyTimeout;
@@ -632,14 +637,14 @@ export class WalIndex {
           this.#waitsForOthersWrite++;
         }
         if (waitsForOther) this.#releaseParked();
-        if (performance.now() > deadline || giveUp?.() === true) {
+        if (performance.now() > deadline || giveUp?.(write && !this.#holdsWrite() && !this.#writeReleaseDeferred) === true) {
           const { name, reason } = shmLockName(byte);
           throw walnutError('WALNUT_BUSY', `SQLite's ${name} lock (-shm byte ${byte}${n > 1 ? `..${byte + n - 1}` : ''}, ${mode}) is held by another connection past the busy timeout (${this.busyTimeout} ms)`, { path: this.shmPath, reason });
         }
         // cut by close(): the head of the queue just found WRITE held, and not in this connection
         // (one behind it waits for the head, and is cut in its turn; after giveUp: a committer
         // answers its commits itself first)
-        if (write && this.#writeWaitsCut && this.#writeQueue[0] === turn && !this.#holdsWrite() && !this.#writeReleaseDeferred && (cuttable?.() ?? true)) throw this.#writeWaitCutError();
+        if (write && this.#lockWaitsCut && this.#writeQueue[0] === turn && !this.#holdsWrite() && !this.#writeReleaseDeferred && (cuttable?.() ?? true)) throw this.#writeWaitCutError();
         if (turn !== undefined && attempt >= WRITE_WAIT_BLOCKS_AFTER_TRIES && this.#writeQueue[0] === turn && this.#mayWaitForWrite()) {
           if (await this.#waitForWrite(deadline, this.#leaseQueued() ? LEASE_WAIT_SLICE_MS : pauseMs(attempt))) break;
           continue;
@@ -684,7 +689,7 @@ export class WalIndex {
    * One blocking wait for WRITE on the lock lane, up to `sliceMs` or the deadline:
    * true when it took WRITE (then this connection's, as #tryShm would have made it). A close()
    * meanwhile cancels the wait and waits for it (#close), and the lock it got is let go here;
-   * cutWriteWaits() cancels it too.
+   * cutLockWaits() cancels it too.
    */
   async #waitForWrite(deadline: number, sliceMs: number): Promise<boolean> {
     const micros = Math.round(Math.max(0, Math.min(sliceMs, deadline - performance.now())) * 1000);
@@ -998,12 +1003,17 @@ export class WalIndex {
    * snapshot always holds a WAL read mark (never READ(0)), so no writer can restart the WAL
    * over its frames while it is held (SQLite's "must use WAL" reads; the exporter needs it).
    */
-  beginRead(options: { useWal?: boolean } = {}): Promise<Snapshot> {
-    return this.#retryRead(() => this.#tryBeginRead(options.useWal === true), 'a read lock');
+  /**
+   * `cuttable`: a store's verb that close() waits for (store.snapshot(), begin()'s snapshot): once
+   * cutLockWaits() came, a retry rejects WALNUT_CLOSED, reason ReadLockWaitCut (one that had to
+   * wait for a read slot waited the rest of the busy timeout, and close() with it).
+   */
+  beginRead(options: { useWal?: boolean; cuttable?: boolean } = {}): Promise<Snapshot> {
+    return this.#retryRead(() => this.#tryBeginRead(options.useWal === true), 'a read lock', options.cuttable === true);
   }
 
-  /** Runs `attempt` until it gives a snapshot, retrying up to the busy timeout (WALNUT_BUSY, reason BusyRead). */
-  async #retryRead(attempt: () => Promise<Snapshot | null>, what: string): Promise<Snapshot> {
+  /** Runs `attempt` until it gives a snapshot, retrying up to the busy timeout (WALNUT_BUSY, reason BusyRead); `cuttable`: beginRead()'s. */
+  async #retryRead(attempt: () => Promise<Snapshot | null>, what: string, cuttable = false): Promise<Snapshot> {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
     for (let n = 0; ; n++) {
@@ -1012,6 +1022,8 @@ export class WalIndex {
         this.#snapshots.add(s);
         return s;
       }
+      // (a failed attempt holds nothing)
+      if (cuttable && this.#lockWaitsCut) throw this.#readLockWaitCutError('a snapshot');
       if (performance.now() > deadline) {
         throw walnutError('WALNUT_BUSY', `could not take ${what} before the busy timeout`, { path: this.shmPath, reason: 'BusyRead' });
       }
@@ -1593,12 +1605,13 @@ export class WalIndex {
    * (WALNUT_BUSY), checks the mapping and recovers an invalid header (header()). Returns the
    * live header. First it holds back for another connection's checkpointer that waits for
    * WRITE (#yieldToCheckpointer); `whileWaiting` is called before each sleep of the wait for
-   * WRITE (the committer fails there the commits whose snapshots such a checkpointer may wait for);
-   * when it says true (nothing is left to write) the wait ends at once, as a timeout would.
-   * `cuttable`, asked once the store's close() cut the waits (cutWriteWaits): false lets this
+   * WRITE (the committer fails there the commits whose snapshots such a checkpointer may wait for,
+   * and, `othersHoldWrite`, withdraws those of closing lane members); when it says true (nothing
+   * is left to write) the wait ends at once, as a timeout would.
+   * `cuttable`, asked once the store's close() cut the waits (cutLockWaits): false lets this
    * wait go on (the committer's batch holds other lane members' commits: their stores are open).
    */
-  async beginWriteRun(whileWaiting?: () => boolean, cuttable?: () => boolean): Promise<ShmHeader> {
+  async beginWriteRun(whileWaiting?: (othersHoldWrite: boolean) => boolean, cuttable?: () => boolean): Promise<ShmHeader> {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
     for (let attempt = 0; ; attempt++) {
@@ -2167,13 +2180,16 @@ export class WalIndex {
       db,
       walFile,
       tryLock: (byte, n, mode) => this.#tryShm(byte, n, mode),
+      // (a wait for readers: cut by close(), cutLockWaits, at its next try; the checkpoint's
+      // finally lets go of what it holds)
       lock: async (byte, n, mode, giveUp) => {
         try {
-          await this.#lockShm(byte, n, mode, giveUp);
+          await this.#lockShm(byte, n, mode, () => this.#lockWaitsCut || giveUp?.() === true);
           return true;
         } catch (e) {
-          if ((e as { code?: string }).code === 'WALNUT_BUSY') return false;
-          throw e;
+          if ((e as { code?: string }).code !== 'WALNUT_BUSY') throw e;
+          if (this.#lockWaitsCut) throw this.#readLockWaitCutError('a checkpoint');
+          return false;
         }
       },
       // after close() the locks went with the descriptor: nothing to release (and a failure
@@ -2312,7 +2328,7 @@ export class WalIndex {
    * processes, other stores) can still read and checkpoint, but every commit of theirs waits
    * and then fails busy. This connection's own writers (commits, checkpoints that restart the
    * WAL, recovery) take turns as before. Waits for WRITE up to the busy timeout (WALNUT_BUSY);
-   * after cutWriteWaits() not at all (WALNUT_CLOSED).
+   * after cutLockWaits() not at all (WALNUT_CLOSED).
    */
   async holdWriteLease(): Promise<void> {
     this.#checkOpen();
@@ -2322,10 +2338,10 @@ export class WalIndex {
       this.#leaseHolds++;
       return;
     }
-    if (this.#writeWaitsCut) throw this.#leaseWaitCutError();
-    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', () => this.#writeWaitsCut, true).then(
+    if (this.#lockWaitsCut) throw this.#leaseWaitCutError();
+    this.#leaseTaking = this.#lockShm(SHM_LOCK.WRITE, 1, 'exclusive', () => this.#lockWaitsCut, true).then(
       () => {
-        if (this.#writeWaitsCut) {
+        if (this.#lockWaitsCut) {
           this.#unlockShm(SHM_LOCK.WRITE, 1); // had in the same moment: the closing store would only let it go
           throw this.#leaseWaitCutError();
         }
@@ -2334,7 +2350,7 @@ export class WalIndex {
         this.#leaseHolds = 1;
       },
       (e: unknown) => {
-        throw this.#writeWaitsCut ? this.#leaseWaitCutError(e) : e;
+        throw this.#lockWaitsCut ? this.#leaseWaitCutError(e) : e;
       },
     );
     try {
@@ -2349,27 +2365,35 @@ export class WalIndex {
    * held by another connection gives up now — a holdWriteLease() with WALNUT_CLOSED, a commit's
    * (beginWriteRun), a checkpoint's or a rebuild's with WALNUT_CLOSED, reason WriteWaitCut
    * (#lockShm) — and none starts waiting any more (one joined to a lease's wait would otherwise
-   * start its own). A wait beside a lock another process holds went on for the rest of the busy
+   * start its own). So do, with reason ReadLockWaitCut, a checkpoint's wait for another
+   * connection's readers (checkpointTarget's lock: READ(i) exclusive) and a store's snapshot's
+   * wait for a read slot (beginRead's `cuttable`), at their next try (within a busy handler's
+   * sleep, 100 ms at most); they held nothing else but what their own finally lets go. A wait beside a lock another process holds went on for the rest of the busy
    * timeout, and close() waited for it: for a lease close() would only let go
    * (test/hostile/lease-wait-cut-by-close), for a commit or checkpoint up to the busy timeout
    * (test/hostile/close-cuts-write-waits). A wait for WRITE held in this connection (its
    * committer's run, its checkpoint) is not cut: that ends by itself. A lease held stays held
    * until the close.
    */
-  cutWriteWaits(): void {
-    this.#writeWaitsCut = true;
+  cutLockWaits(): void {
+    this.#lockWaitsCut = true;
     for (const t of this.#writeQueue) t.wake?.(); // asleep in a pause: it sees the cut now
     if (this.#writeWait !== null) this.#shm?.cancelLockWithin(); // blocked in the kernel: it ends now, and its loop sees the cut
   }
 
-  /** cutWriteWaits() came: a wait for another connection's WRITE ends with WALNUT_CLOSED (#lockShm). */
-  get writeWaitsCut(): boolean {
-    return this.#writeWaitsCut;
+  /** cutLockWaits() came: a wait for another connection's WRITE ends with WALNUT_CLOSED (#lockShm). */
+  get lockWaitsCut(): boolean {
+    return this.#lockWaitsCut;
   }
 
-  /** What a wait for another connection's WRITE rejects with once cutWriteWaits() came (#lockShm). */
+  /** What a wait for another connection's WRITE rejects with once cutLockWaits() came (#lockShm). */
   #writeWaitCutError(): Error {
     return walnutError('WALNUT_CLOSED', "the store closed while this waited for SQLite's WAL write lock (WRITE), which another connection holds; nothing was written", { path: this.dbPath, reason: 'WriteWaitCut' });
+  }
+
+  /** What a checkpoint's wait for readers or a snapshot's wait for a read slot rejects with once cutLockWaits() came. */
+  #readLockWaitCutError(what: string): Error {
+    return walnutError('WALNUT_CLOSED', `the store closed while ${what} waited for a read lock another connection holds; it holds nothing now`, { path: this.dbPath, reason: 'ReadLockWaitCut' });
   }
 
   #leaseWaitCutError(cause?: unknown): Error {

@@ -87,6 +87,29 @@ export function overflowRowDatabase(file: string): number[] {
   return pageRoles(file).pages.filter((p) => p.role === 'overflow').map((p) => p.pgno);
 }
 
+/** An overflow page of a row's blob and its link to the next page of its chain (its first 4 bytes: a commit that keeps them keeps the database valid). */
+export interface OverflowPage {
+  pgno: number;
+  next: number;
+}
+
+/**
+ * A WAL-mode database at `file` with `rows` rows of 4-page blobs in t(id, v, w) (w: the sqlite3
+ * writers' column, sqlite-writer.py), row i's blob filled with byte i: its overflow pages (the
+ * commit lane's tests rewrite them, many stores and threads at once).
+ */
+export function overflowChainDatabase(file: string, rows: number, pageSize = 4096): OverflowPage[] {
+  const db = new Database(file);
+  db.pragma(`page_size = ${pageSize}`);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB, w INTEGER)');
+  const ins = db.prepare('INSERT INTO t(v) VALUES (?)');
+  for (let i = 0; i < rows; i++) ins.run(Buffer.alloc(4 * pageSize, i));
+  db.close();
+  const bytes = fs.readFileSync(file);
+  return pageRoles(file).pages.filter((p) => p.role === 'overflow').map((p) => ({ pgno: p.pgno, next: bytes.readUInt32BE((p.pgno - 1) * pageSize) }));
+}
+
 /** Overflow page `pgno` (overflowRowDatabase) as `store` reads it now, its content bytes set to `k` (the chain's 4-byte link kept). */
 export async function stampPage(store: Store, pgno: number, k: number): Promise<Buffer> {
   const snap = await store.snapshot();

@@ -6,13 +6,12 @@
 // after a lone commit made right after begin(), so the transaction read that commit and its own
 // commit overwrote it without a conflict: a lost update. Here the read slots are held by another
 // process (lock-holder.js) while begin() and the commit run.
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
 import { open } from '../../lib/commit/store';
 import { SHM_LOCK } from '../../lib/format/shm-header';
-import { HELPERS } from '../helpers/children';
+import { holdLock, release } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { tmpDir } from '../helpers/tmp';
 
@@ -23,32 +22,18 @@ const page = (v: number) => {
   return b;
 };
 
-/** Another process holds bytes [start, start + length) of `file` exclusively until the returned function is called. */
-async function holdLock(file: string, start: number, length: number): Promise<() => Promise<void>> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(HELPERS, 'lock-holder.js'), file, String(start), String(length), 'exclusive'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  onTestFinished(() => void child.kill('SIGKILL'));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`lock-holder exited (${code}) before it held the lock`)));
-  });
-  return () =>
-    new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.stdin!.end();
-    });
-}
-
 describe('store.begin() while the read slots are busy', () => {
   it('a commit made right after begin() that changes a page the transaction writes is its conflict, not a lost update', async () => {
     const db = path.join(dir, 'busy-slots.db');
     const store = await open(db, { autoCheckpoint: false, busyTimeout: 5000 });
     onTestFinished(() => store.close());
     await store.commit([{ pgno: 2, data: page(1) }]); // frames not checkpointed: a reader needs a WAL read mark
-    const release = await holdLock(`${db}-shm`, SHM_LOCK.READ(1), 4);
+    const holder = await holdLock(`${db}-shm`, SHM_LOCK.READ(1), 4, 'exclusive');
+    onTestFinished(() => void holder.kill('SIGKILL'));
     const tx = store.begin();
     const other = store.commit([{ pgno: 2, data: page(2) }]); // after begin(): page 2 changed since
     await new Promise((r) => setTimeout(r, 50));
-    await release();
+    await release(holder);
     await other;
     const seen = (await tx.read(2)).readUInt32BE(0);
     tx.write(2, page(seen + 10));

@@ -3,7 +3,7 @@
 // INSERT, told to commit only after the close. The waits block in the kernel (F_OFD_SETLKW on a
 // lock-lane thread, after their first quick tries: wal-index.ts #lockShm); close() waited for the
 // calls already running, so it took the rest of the busy timeout (20 s here). Now close() cuts
-// such waits (WalIndex.cutWriteWaits): it settles within CLOSE_MS_AT_MOST (an honest upper bound,
+// such waits (WalIndex.cutLockWaits): it settles within CLOSE_MS_AT_MOST (an honest upper bound,
 // far below the 20 s the old wait took), every pending call rejects WALNUT_CLOSED (reason
 // WriteWaitCut; a sql statement, not run again, with that error), nothing of them is written
 // (page 1's user_version, which the cut commits would have set, and the rows), no lock-lane
@@ -12,37 +12,23 @@
 // fresh store opens and commits. A lane leader's close() with another store's commit in its waiting
 // batch is not cut (that store is open): the batch lands once the holder lets go. A variant with a 16,000+-frame WAL another process keeps writing to: the cut leaves
 // that WAL and every row of it intact.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/commit/store';
 import { openDatabase } from '../../lib/sql';
 import { holdWrite } from '../helpers/busy-writer';
+import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, outcome, sleep, sqliteCli, USER_VERSION_OFFSET } from '../helpers/close-cut';
 import { pythonSqlite } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
 
-const BUSY_TIMEOUT_MS = 20_000;
-/** Generous: a loaded 2-core machine, and the close itself; a close that waits out the wait takes ~20 s. */
-const CLOSE_MS_AT_MOST = 2_000;
 /** Past the five quick tries of a wait for WRITE: it blocks in the kernel by then. */
 const INTO_THE_WAIT_MS = 300;
-const USER_VERSION_OFFSET = 60;
 
 const dir = tmpDir();
-let n = 0;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
-const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: string; reason?: string }) => `${e.code ?? String(e)}${e.reason ? `/${e.reason}` : ''}`);
-
-/** A WAL database with table t(w, v) (the holder's INSERT goes there). */
-function newDatabase(): string {
-  const file = path.join(dir, `cut${n++}.db`);
-  sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v)');
-  return file;
-}
+const sqlite = sqliteCli;
+const newDatabase = (): string => newCutDatabase(dir);
 
 /** Page 1 as the store sees it now, with SQLite's user_version set to `v` (PRAGMA user_version reads it). */
 async function page1WithUserVersion(store: Store, v: number): Promise<Uint8Array> {

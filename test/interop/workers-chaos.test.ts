@@ -7,7 +7,6 @@
 // lane never had, SQLite's integrity_check ok, and a sqlite3 process can write and TRUNCATE the
 // WAL afterwards (no lock left held). What each committer acknowledged is kept in shared memory
 // (lane-chaos-worker.js), so it outlives a worker.terminate() that drops queued messages.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
@@ -17,7 +16,7 @@ import { SharedLane } from '../../lib/commit/lane';
 import { HELPERS, runPython, spawnOutput, startPython } from '../helpers/children';
 import { segmentEnd, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
 import { Database } from '../helpers/sqlite';
-import { pageRoles, sqliteIntegrity } from '../helpers/sqlite-db';
+import { overflowChainDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 import { seededRandom } from '../helpers/wal-damage';
 
@@ -28,19 +27,10 @@ interface Slot {
   slot: number;
 }
 
-/** A WAL database of `rows` 4-page blobs in t(id, v, w); its overflow pages, each with its chain link. */
+/** A WAL database of `rows` 4-page blobs (sqlite-db.ts overflowChainDatabase); its overflow pages, each with its chain link. */
 function laneDatabase(dir: string, rows: number, pageSize: number): { file: string; slots: Slot[] } {
   const file = path.join(dir, 'chaos.db');
-  const db = new Database(file);
-  db.pragma(`page_size = ${pageSize}`);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB, w INTEGER)');
-  const ins = db.prepare('INSERT INTO t(v) VALUES (?)');
-  for (let i = 0; i < rows; i++) ins.run(Buffer.alloc(4 * pageSize, i));
-  db.close();
-  const bytes = fs.readFileSync(file);
-  const overflow = pageRoles(file).pages.filter((p) => p.role === 'overflow');
-  return { file, slots: overflow.map((p, slot) => ({ pgno: p.pgno, slot, next: bytes.readUInt32BE((p.pgno - 1) * pageSize) })) };
+  return { file, slots: overflowChainDatabase(file, rows, pageSize).map((p, slot) => ({ ...p, slot })) };
 }
 
 /** The shared record of every committer (lane-chaos-worker.js): k in flight and k acknowledged, per slot. */

@@ -18,7 +18,7 @@ import { killAfterFirstAck, readLines } from '../helpers/child-lines';
 import { HELPERS, runNode, sqliteWriters } from '../helpers/children';
 import { growWal, segmentEnd, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
 import { Database } from '../helpers/sqlite';
-import { pageRoles, sqliteIntegrity } from '../helpers/sqlite-db';
+import { overflowChainDatabase, sqliteIntegrity } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
 import { seededRandom } from '../helpers/wal-damage';
 
@@ -27,22 +27,10 @@ interface Slot {
   next: number;
 }
 
-/**
- * A WAL database with `rows` rows of 4-page blobs in t(id, v, w) (w: the sqlite3 writers'
- * column, sqlite-writer.py); its overflow pages, each with its chain link.
- */
+/** A WAL database of `rows` rows of 4-page blobs (sqlite-db.ts overflowChainDatabase), and its overflow pages. */
 function laneDatabase(dir: string, name: string, rows = 12, pageSize = 4096): { file: string; slots: Slot[] } {
   const file = path.join(dir, `${name}.db`);
-  const db = new Database(file);
-  db.pragma(`page_size = ${pageSize}`);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB, w INTEGER)');
-  const ins = db.prepare('INSERT INTO t(v) VALUES (?)');
-  for (let i = 0; i < rows; i++) ins.run(Buffer.alloc(4 * pageSize, i));
-  db.close();
-  const bytes = fs.readFileSync(file);
-  const slots = pageRoles(file).pages.filter((p) => p.role === 'overflow').map((p) => ({ pgno: p.pgno, next: bytes.readUInt32BE((p.pgno - 1) * pageSize) }));
-  return { file, slots };
+  return { file, slots: overflowChainDatabase(file, rows, pageSize) };
 }
 
 type Message = [string, unknown?, unknown?];

@@ -1,0 +1,131 @@
+// close() while a call waits for a read lock another process holds (busyTimeout 20 s): a
+// full/restart/truncate checkpoint that holds WRITE and waits for a python3 sqlite3 reader whose
+// read mark is below the WAL's end (READ(i) exclusive), and a snapshot() or a transaction's
+// snapshot waiting for a read slot while another process (lock-holder.js) holds READ(1..4)
+// exclusively (no read mark can be had; the WAL holds frames the database file lacks, so READ(0)
+// will not do). close() waited for them the rest of the busy timeout; now it cuts those waits
+// (WalIndex.cutLockWaits): it settles within CLOSE_MS_AT_MOST (an honest, generous bound), each
+// waiting call rejects WALNUT_CLOSED, reason ReadLockWaitCut, and nothing is left held: once
+// the other process let go, sqlite3 checkpoints the WAL whole (TRUNCATE, not busy) and takes
+// WRITE at once, every acknowledged commit is there, and a fresh store reads and commits.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+
+import { describe, expect, it, onTestFinished } from 'vitest';
+
+import { open, type Store } from '../../lib/commit/store';
+import { SHM_LOCK } from '../../lib/format/shm-header';
+import { HELPERS, holdLock, pythonSqlite, release } from '../helpers/children';
+import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, outcome, sleep, sqliteCli, USER_VERSION_OFFSET } from '../helpers/close-cut';
+import { tmpDir } from '../helpers/tmp';
+
+/** Well into the wait (its retries sleep up to 100 ms each). */
+const INTO_THE_WAIT_MS = 300;
+
+const dir = tmpDir();
+const sqlite = sqliteCli;
+const newDatabase = (): string => newCutDatabase(dir);
+
+/** Commits page 1 with SQLite's user_version set to `v`. */
+async function commitUserVersion(store: Store, v: number): Promise<void> {
+  const snap = await store.snapshot();
+  const page = new Uint8Array(snap.readSync(1));
+  snap.release();
+  new DataView(page.buffer).setUint32(USER_VERSION_OFFSET, v);
+  await store.commit([{ pgno: 1, data: page }]);
+}
+
+/** A python3 sqlite3 reader (helpers/sqlite-reader.py) holding a read transaction at the WAL's end as it is now, until end(). */
+async function pythonReader(file: string): Promise<{ end(): Promise<void> }> {
+  const child: ChildProcess = spawn('python3', [path.join(HELPERS, 'sqlite-reader.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  onTestFinished(() => void child.kill('SIGKILL'));
+  const lines: string[] = [];
+  let wake: (() => void) | null = null;
+  child.stdout!.on('data', (d: Buffer) => {
+    lines.push(...d.toString().split('\n').filter((l) => l !== ''));
+    wake?.();
+  });
+  const reply = async (command: string): Promise<void> => {
+    child.stdin!.write(`${command}\n`);
+    while (lines.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    const line = lines.shift()!;
+    if (!line.startsWith('ok')) throw new Error(`sqlite-reader.py ${command}: ${line}`);
+  };
+  await reply(`open ${file}`);
+  await reply('begin');
+  return {
+    end: async () => {
+      await reply('end');
+      await new Promise<void>((resolve) => {
+        child.once('close', () => resolve());
+        child.stdin!.end();
+      });
+    },
+  };
+}
+
+/** Lets the wait go on, then closes and checks that the close settled within CLOSE_MS_AT_MOST. */
+async function closeDuringTheWait(store: Store): Promise<void> {
+  await sleep(INTO_THE_WAIT_MS);
+  const t0 = performance.now();
+  await store.close();
+  const ms = performance.now() - t0;
+  expect(ms, `close() took ${ms.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
+}
+
+/** Nothing left held: sqlite3 checkpoints the WAL whole (not busy) and takes WRITE at no wait; user_version is `v`; a fresh store reads and commits. */
+async function nothingHeld(file: string, v: number): Promise<void> {
+  expect(sqlite(file, 'PRAGMA wal_checkpoint(TRUNCATE)')).toBe('0|0|0');
+  expect(await pythonSqlite(file, "d = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\nd.execute('BEGIN IMMEDIATE'); d.execute('ROLLBACK'); print('ok')\nd.close()")).toBe('ok');
+  expect(sqlite(file, 'PRAGMA user_version')).toBe(String(v));
+  const fresh = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false });
+  try {
+    await commitUserVersion(fresh, v + 1);
+  } finally {
+    await fresh.close();
+  }
+  expect(sqlite(file, 'PRAGMA user_version')).toBe(String(v + 1));
+  expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
+}
+
+describe('close() cuts waits for a read lock another process holds (busyTimeout 20 s)', () => {
+  for (const mode of ['full', 'restart', 'truncate'] as const) {
+    it(`a ${mode} checkpoint waiting for a python3 reader below the WAL's end: close() settles at once, it rejects WALNUT_CLOSED ReadLockWaitCut, nothing held`, async () => {
+      const file = newDatabase();
+      const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false, autoCheckpoint: false });
+      try {
+        await commitUserVersion(store, 3);
+        const reader = await pythonReader(file); // its read mark: the WAL's end now
+        await commitUserVersion(store, 4); // past the reader: a checkpoint in this mode waits for it
+        const checkpoint = outcome(store.checkpoint(mode));
+        await closeDuringTheWait(store);
+        expect(await checkpoint).toBe('WALNUT_CLOSED/ReadLockWaitCut');
+        await reader.end();
+        await nothingHeld(file, 4);
+      } finally {
+        await store.close(); // (the same promise: closed above)
+      }
+    });
+  }
+
+  it('snapshot() and a transaction waiting for a read slot (another process holds READ(1..4)): close() settles at once, they reject WALNUT_CLOSED ReadLockWaitCut, nothing held', async () => {
+    const file = newDatabase();
+    const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false, autoCheckpoint: false });
+    try {
+      await commitUserVersion(store, 5); // frames the database file lacks: a reader needs a WAL read mark
+      const holder = await holdLock(`${file}-shm`, SHM_LOCK.READ(1), 4, 'exclusive');
+      try {
+        const snapshot = outcome(store.snapshot());
+        const tx = store.begin();
+        const read = outcome(tx.read(1));
+        await closeDuringTheWait(store);
+        expect([await snapshot, await read]).toEqual(['WALNUT_CLOSED/ReadLockWaitCut', 'WALNUT_CLOSED/ReadLockWaitCut']);
+      } finally {
+        await release(holder);
+      }
+      await nothingHeld(file, 5);
+    } finally {
+      await store.close();
+    }
+  });
+});
