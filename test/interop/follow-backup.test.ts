@@ -16,7 +16,7 @@ import { SHM_LOCK } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
 import { HELPERS, holdLock, release, runPython, SqlitePeer, sqliteWriters } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
-import { commitsInStreamFile } from '../helpers/export-stream';
+import { commitsInStreamFile, newWriterDb, snapshotTaken } from '../helpers/export-stream';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { firstDifference, writerRows as rows } from '../helpers/writer-rows';
@@ -26,26 +26,7 @@ const SECONDS = Number(process.env.FOLLOW_BACKUP_SECONDS || 3);
 const dir = tmpDir();
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
 
-function newDb(name: string, pageSize = 4096): string {
-  const p = path.join(dir, `${name}.db`);
-  const db = new Database(p);
-  db.pragma(`page_size = ${pageSize}`);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
-  db.close();
-  return p;
-}
-
-/**
- * Waits until the export has written its first byte to `file`: its base snapshot is taken
- * (Exporter.run's beginOldestRead comes before any record). Writers started before that race it:
- * the commits a checkpoint copies before the snapshot are in the base image, not in log records,
- * and the stream's count of commits comes up short of the writers' ("705 of 980" under the whole
- * suite's load; no row lost, the restore held them). Start writers only after this.
- */
-async function snapshotTaken(file: string): Promise<void> {
-  await until(() => (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 0, WAIT_MS, () => `${file} is still empty: the export has not taken its snapshot`);
-}
+const newDb = (name: string, pageSize = 4096): string => newWriterDb(dir, name, pageSize);
 
 /** Runs the writers on `db` while sampling the -wal's size; returns the largest size seen and the commits made. */
 async function writeAndSample(db: string): Promise<{ peak: number; commits: number }> {

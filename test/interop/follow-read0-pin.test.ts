@@ -6,8 +6,8 @@
 // well within its busy timeout, a TRUNCATE with the WAL cut to 0 frames; the stream restores to
 // (or the replica equals) the primary page for page, with every commit once. Also with the pin on
 // READ(0): a python3 writer appending (its frames reach the stream; the pin goes back to a slot so
-// checkpoints copy them), the store's own checkpoint, and a WAL of 16,000+ frames (4+ -shm
-// segments) written by python3 beside the store's commits.
+// checkpoints copy them), the store's own commit and checkpoint, another follow export joining,
+// and a WAL of 16,000+ frames (4+ -shm segments) written by python3 beside the store's commits.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,11 +17,11 @@ import { restore } from '../../lib/export/restore';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { WalnutFile } from '../../lib/io/file';
 import { openReplica } from '../../lib/replicate/replica';
-import { runPython, HELPERS } from '../helpers/children';
+import { HELPERS, runPython } from '../helpers/children';
+import { newWriterDb, snapshotTaken } from '../helpers/export-stream';
 import { segmentEnd } from '../helpers/large-wal';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
-import { Database } from '../helpers/sqlite';
 import { checkpoints, type CheckpointRun } from '../helpers/sqlite-checkpointer';
 import { tmpDir } from '../helpers/tmp';
 import { until, WAIT_MS } from '../helpers/until';
@@ -36,15 +36,7 @@ afterAll(() => stopNats(started));
 const BUSY_MS = 5000;
 const PROMPT_MS = 3000;
 
-function newDb(name: string, pageSize = 4096): string {
-  const p = path.join(dir, `${name}.db`);
-  const db = new Database(p);
-  db.pragma(`page_size = ${pageSize}`);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
-  db.close();
-  return p;
-}
+const newDb = (name: string, pageSize = 4096): string => newWriterDb(dir, name, pageSize);
 
 /** `n` committers of one page each (pages 3.., each commit's bytes its own), until stop(); `pauseMs` after each commit. */
 function committers(store: Store, n: number, pageSize = 4096, pauseMs = 0): { stop: () => Promise<number> } {
@@ -108,11 +100,6 @@ function readLocks(db: string): { read0: boolean; slots: number[] } {
 
 /** A python3 sqlite3 transaction of `rows` rows of `bytes`-byte blobs (wal_autocheckpoint off). */
 const pythonFill = (db: string, rows: number, bytes: number): Promise<string> => runPython(path.join(HELPERS, 'sqlite-fill.py'), [db, String(rows), String(bytes)]);
-
-/** Until the export's stream file has its first record (its snapshot is taken: later commits are log records). */
-async function snapshotTaken(file: string): Promise<void> {
-  await until(() => (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 0, WAIT_MS, () => `${file} is still empty`);
-}
 
 describe("python3's RESTART and TRUNCATE checkpoints beside a follow export of the store", () => {
   it('64 committers, TRUNCATE and RESTART (busy timeout 5 s) in turn: each returns not busy within 3 s; the stream restores to the primary, every commit once', async () => {
@@ -192,6 +179,28 @@ describe('the follow pin on READ(0) (after a python3 TRUNCATE), then frames past
     await sink.close();
     expect(stats.commits).toBe(2); // the two python3 transactions, each once
     await expectRestoresTo(ark, store, 2);
+    await store.close();
+  });
+
+  it('another follow export joining: the pin goes back to a slot (READ(0) is kept for followers known to have every frame); both streams restore to the primary', async () => {
+    const { src, store, ark, sink, handle } = await pinOnRead0('join', 5);
+    const ark2 = path.join(dir, 'join-2.ark');
+    const sink2 = await WalnutFile.open(ark2, { create: true, truncate: true });
+    const handle2 = store.exportTo(sink2, { follow: true, pollMs: 5 });
+    await snapshotTaken(ark2);
+    // its snapshot's slot goes once it follows: the pin on a slot then, READ(0) let go (nothing
+    // else moves it now: no frame comes, no checkpoint waits)
+    await until(() => {
+      const locks = readLocks(src);
+      return !locks.read0 && locks.slots.length === 1;
+    }, WAIT_MS, () => `the pin did not leave READ(0): ${JSON.stringify(readLocks(src))}`);
+    await pythonFill(src, 5, 3000);
+    const [stats, stats2] = await Promise.all([handle.stop(), handle2.stop()]);
+    await Promise.all([sink.close(), sink2.close()]);
+    expect(stats.commits).toBe(2);
+    expect(stats2.commits).toBe(1); // the first python3 transaction is in its base image
+    await expectRestoresTo(ark, store, 2);
+    await expectRestoresTo(ark2, store, 1);
     await store.close();
   });
 
