@@ -1,5 +1,5 @@
 // SQLite's own RESTART and TRUNCATE checkpoints (python3's sqlite3, busy timeout 5 s) beside a
-// follow export of the store (exportTo follow, replicateTo on the store's loop) while the store
+// follow export of the store (exportTo follow, replicateTo on the store's loop or a worker) while the store
 // commits: a caught-up follower's pin rests on READ(0) (WalIndex.settleFollowPin), so such a
 // checkpoint is not held up by it. Before, each waited out its 5 s holding WRITE (every writer
 // stalled with it) and returned busy with the WAL not restarted. Asserted: each returns not busy,
@@ -122,13 +122,14 @@ describe("python3's RESTART and TRUNCATE checkpoints beside a follow export of t
   });
 });
 
-describe.skipIf(NATS_SKIP !== null)("python3's TRUNCATE checkpoints beside replicateTo on the store's loop", () => {
-  it('64 committers, TRUNCATE (busy timeout 5 s) three times: each returns not busy within 3 s, the replica equals the primary', async () => {
+describe.skipIf(NATS_SKIP !== null)("python3's TRUNCATE checkpoints beside replicateTo", () => {
+  it.each([false, true])('thread %s: 64 committers, TRUNCATE (busy timeout 5 s) three times: each returns not busy within 3 s, the replica equals the primary', async (thread) => {
     const server = await startNatsServer();
     started.push(server);
-    const src = newDb('replicated');
+    const stream = `read0-${thread}`;
+    const src = newDb(stream);
     const store = await open(src);
-    const r = store.replicateTo({ servers: server.url, stream: 'read0', thread: false });
+    const r = store.replicateTo({ servers: server.url, stream, thread });
     const errors: string[] = [];
     r.on('error', (e) => errors.push(String(e)));
     await r.ready;
@@ -137,8 +138,7 @@ describe.skipIf(NATS_SKIP !== null)("python3's TRUNCATE checkpoints beside repli
     await load.stop();
     await r.stop();
     const m = r.metrics();
-    const replicaPath = path.join(dir, 'read0-replica.db');
-    const replica = await openReplica(replicaPath, { servers: server.url, stream: 'read0' });
+    const replica = await openReplica(path.join(dir, `${stream}-replica.db`), { servers: server.url, stream });
     await replica.waitFor(m.publishedSeq, m.session);
     expectPrompt(run);
     expect(errors).toEqual([]);
