@@ -2053,7 +2053,9 @@ export class WalIndex {
    * exclusively, the follow pin's slot converted in place, so no reader can start in between;
    * the followers get the frames they have not read (a read under WRITE: nothing can be appended
    * meanwhile); then the empty generation is published and the pin goes back to shared, marked
-   * unused again. False (nothing done) when a reader holds a slot or a follower lags by more than
+   * unused again. A pin resting on READ(0) (settleFollowPin) stays there: all four slots are
+   * taken, and its followers have every frame (any they lack are handed over all the same).
+   * False (nothing done) when a reader holds a slot or a follower lags by more than
    * MAX_HANDOVER_BYTES; a failed read of the tail also just leaves the WAL as it is.
    */
   async #restart(h: ShmHeader): Promise<boolean> {
