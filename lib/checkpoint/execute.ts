@@ -8,8 +8,8 @@
  *   own transaction, or conditional commit's base, waiting to commit, which needs the WRITE held
  *   here: readersWaitingForWrite, nor, for the restart, for another connection's follow pin:
  *   WalIndex.followerOfAnotherIn)
- *   and rewritten, or limits the copy  ->  READ(0)
- *   exclusive  ->  nBackfillAttempted  ->  fdatasync the WAL unless its frames are known durable
+ *   and rewritten, or limits the copy  ->  the connection's follow pin off READ(0), if it rests
+ *   there  ->  READ(0) exclusive  ->  nBackfillAttempted  ->  fdatasync the WAL unless its frames are known durable
  *   (backfill() states the rule)  ->  copy the newest version of every page in (nBackfill,
  *   mxSafeFrame], sorted by page number, adjacent pages in one pwritev (one native operation on
  *   the background lane)  ->  if mxSafeFrame is still the live mxFrame, cut the database file to
@@ -97,7 +97,10 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
     if (state === null) return { mode, busy: true, walFrames: -1, checkpointedFrames: -1 };
     const { h, plan } = state;
 
-    if (plan.backfill) {
+    // this connection's follow pin may rest on READ(0) (WalIndex.settleFollowPin): it goes back to
+    // a slot first, else this copy would wait for its own lock (and, were it let pass, copy
+    // frames the pin keeps in place); it stays when no slot is free: nothing is copied then
+    if (plan.backfill && t.followPinToSlot()) {
       const gotRead0 = wait ? await t.lock(SHM_LOCK.READ(0), 1, 'exclusive', stuck(0, 1)) : t.tryLock(SHM_LOCK.READ(0), 1, 'exclusive');
       if (gotRead0) {
         try {

@@ -8,7 +8,11 @@
  *
  * WalFollower (follow mode, after the base image) holds no snapshot: the connection's follow pin
  * (WalIndex.followWal) keeps every frame in place until the follower has it, and never limits a
- * checkpoint. Invariants:
+ * checkpoint. It is a read slot marked unused, except while the follower has every frame, all
+ * copied, and another process's RESTART or TRUNCATE checkpoint waits for the read slots: then it
+ * rests on READ(0), as SQLite's idle readers do, and lets that checkpoint restart the WAL, back
+ * on a slot as soon as new frames come (WalIndex.settleFollowPin, on keepRestarting's timer).
+ * Invariants:
  *  - Frames are served in order, each once; `position()` is the last frame read into memory.
  *  - A restart happens only under WRITE, after the connection hands the follower the frames of
  *    the ending generation it has not read (WalTail); those are served before anything newer.
@@ -141,7 +145,9 @@ export class WalFollower implements FrameSource, Follower {
   }
 
   /**
-   * Tries restartIfDue every `everyMs` until stop(), beside the exporter's reads and sink
+   * Moves the follow pin (WalIndex.settleFollowPin: onto READ(0) while every frame is read and
+   * copied and another process's checkpoint waits for the read slots, back as frames come) and
+   * tries restartIfDue every `everyMs` until stop(), beside the exporter's reads and sink
    * writes: a sink slower than other processes' writers takes seconds to export one 4 MiB read,
    * and a restart tried only between reads let their WAL grow past 16-24 MiB in 3 s (three
    * python3 writers, a sink taking 2 ms a record). A failed attempt is thrown by the next
@@ -151,7 +157,8 @@ export class WalFollower implements FrameSource, Follower {
     const tick = (): void => {
       this.#restartTimer = null;
       if (this.#stopped) return;
-      this.restartIfDue(() => this.#stopped).then(
+      const settled = new Promise<void>((resolve) => resolve(this.#index.settleFollowPin())); // what it throws ends the export too
+      settled.then(() => this.restartIfDue(() => this.#stopped)).then(
         () => {
           if (!this.#stopped) this.#restartTimer = setTimeout(tick, everyMs);
         },
@@ -311,9 +318,12 @@ export class WalFollower implements FrameSource, Follower {
     // the export for seconds under sustained commits); this connection's own writer, once it
     // appends or holds WRITE, restarts the WAL itself: the wait ends then
     const deadline = performance.now() + Math.min(index.busyTimeout, RESTART_WAIT_MS);
-    // every millisecond: a walnut writer in the way leaves WRITE free for a few (commit/group-committer.ts FOLLOWER_GAP_MS)
+    // every millisecond: a walnut writer in the way leaves WRITE free for a few (commit/group-committer.ts FOLLOWER_GAP_MS).
+    // WRITE may be another process's RESTART or TRUNCATE checkpoint's, waiting for the read
+    // slots: the pin moves off its slot meanwhile (settleFollowPin), not only at the next tick
     while (!index.tryBeginWrite()) {
       if (stopped() || index.closed || performance.now() > deadline || index.appends !== appends || index.writing) return false;
+      index.settleFollowPin();
       await sleep(1);
     }
     try {

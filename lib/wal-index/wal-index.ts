@@ -49,6 +49,10 @@
  *  - Followers (exporters) share one read slot marked READMARK_NOT_USED (the follow pin): no
  *    checkpoint stops at it, no restart passes it; the WAL restarts only with the followers
  *    handed the frames they have not read, and the pin is back before WRITE is released.
+ *    While every follower has every frame, all copied, and another connection's checkpoint
+ *    waits for the read slots, the pin rests on READ(0) instead (no frame past nBackfill can be
+ *    copied, so none can be overwritten), back on a slot before frames past nBackfill are
+ *    copied (settleFollowPin).
  *  - A write starts only from a snapshot whose header is still the live one (otherwise
  *    WALNUT_BUSY, reason BusySnapshot), or, for the committer's run of batches, from the live
  *    header under WRITE (beginWriteRun: only this connection publishes while it holds WRITE);
@@ -162,8 +166,10 @@ export interface CheckpointTarget {
   pageNumbers(firstFrame: number, out: Uint32Array): void;
   lookup(pgno: number, mxFrame: number, minFrame: number): number;
   resetWalIndex(h: ShmHeader): void;
-  /** The read slot this connection's follow exports share (the follow pin), or null when it has none. */
+  /** The read lock this connection's follow exports share (the follow pin: a slot, 0 on READ(0)), or null when it has none. */
   followPin(): number | null;
+  /** WalIndex.settleFollowPin: a pin on READ(0) back on a slot before a copy (false: it stays, no slot is free). */
+  followPinToSlot(): boolean;
   /** WalIndex.followerOfAnotherIn: one of READ(slot .. slot+n-1) is another connection's follow pin. */
   followerOfAnotherIn(slot: number, n: number): boolean;
   /** WalIndex.restartPastFollowers: the WAL restarted as this connection's writer restarts it (caller holds WRITE). */
@@ -352,7 +358,10 @@ export class WalIndex {
   readonly #snapshots = new Set<Snapshot>();
   readonly #held = new Map<number, { mode: LockMode; count: number }>();
   readonly #followers = new Set<Follower>();
-  /** The read slot that keeps the WAL from restarting past this connection's followers (followWal). */
+  /**
+   * The read lock that keeps the WAL from restarting past this connection's followers (followWal):
+   * a read slot READ(1..4), or 0 while it rests on READ(0) (settleFollowPin).
+   */
   #followPin: number | null = null;
   /**
    * #restart holds the follow pin's slot exclusively (converted in place) across an await (the
@@ -1709,6 +1718,9 @@ export class WalIndex {
         ownRestart = known;
       }
     }
+    // frames past nBackfill are coming: a follow pin resting on READ(0) goes back to a slot, or
+    // no checkpoint could copy them (this connection's own would copy past it: settleFollowPin)
+    if (this.#followPin === 0) this.#followPinToSlot();
     const h = live.header;
     if (h.mxFrame > 0) this.#region.pageNumbers(h.mxFrame, this.#lastPgno); // WALNUT_CORRUPT when the -shm lacks its segment
     // A restart this connection made over its own generation reads nothing from the WAL before
@@ -1920,13 +1932,17 @@ export class WalIndex {
    * above every mxFrame) nor can lock it to rewrite the mark. So checkpoints copy everything,
    * and the WAL restarts only through #restart, which hands each follower the frames it has
    * not read yet (WalTail) and takes the pin back before WRITE is released: no generation can
-   * begin and end unseen. Returns the unregister function; WALNUT_BUSY when no slot frees up
+   * begin and end unseen. (Or, while the followers have every frame, READ(0) shared: see
+   * settleFollowPin.) Returns the unregister function; WALNUT_BUSY when no slot frees up
    * within the busy timeout (four readers at four different marks).
    */
   async followWal(f: Follower): Promise<() => void> {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
-    for (let attempt = 0; this.#followPin === null && !this.#takeFollowPin(); attempt++) {
+    // a pin resting on READ(0) guards only followers that have every frame up to nBackfill: a
+    // new one (at its snapshot's frame) gets the pin back on a slot first
+    const pinned = (): boolean => (this.#followPin === null ? this.#takeFollowPin() : this.#followPinToSlot());
+    for (let attempt = 0; !pinned(); attempt++) {
       if (performance.now() > deadline) throw walnutError('WALNUT_BUSY', 'no read slot free for the follower before the busy timeout', { path: this.shmPath, reason: 'BusyRead' });
       await pause(attempt);
       this.#checkOpen();
@@ -1964,6 +1980,79 @@ export class WalIndex {
     return false;
   }
 
+  /**
+   * Moves the follow pin between its read slot and READ(0), so that SQLite's RESTART and TRUNCATE
+   * checkpoints (another process's `PRAGMA wal_checkpoint`) are not held up by it. Such a
+   * checkpoint copies every frame, then waits, holding WRITE (every writer waits with it), for
+   * READ(1..4) exclusively, and a slot pin is one of them: it waited out its busy timeout and
+   * returned busy (a soak: ~40 s of 240 s stalled). READ(0) shared is as good a pin for
+   * followers that have every frame up to nBackfill: no frame past nBackfill can be copied while
+   * it is held (a copy needs READ(0) exclusively), and no restart comes before every frame is
+   * copied (SQLite's walRestartLog and checkpoints restart only at nBackfill == mxFrame), so no
+   * frame a follower lacks can be overwritten; it is what SQLite's own idle reader holds once
+   * the WAL is all copied (walTryBeginRead). So the pin moves to READ(0) when every follower has
+   * read every frame of the live generation, all of them copied, and another connection holds
+   * CKPT and WRITE (a checkpoint waiting for readers): READ(0) shared is taken, the header is
+   * read again (unchanged, still all copied), then the slot is let go. It goes back to a slot
+   * (then READ(0) is let go) as soon as frames past nBackfill exist, else no checkpoint could
+   * copy them (as behind an idle SQLite reader): here (the follower's timer, every pollMs), before
+   * this connection's own appends and copies (OFD locks on one descriptor never conflict: its own
+   * copy would pass the pin, and another process's restart then overwrite frames not yet read),
+   * and before another follower joins. Not while #restart holds the slot.
+   */
+  settleFollowPin(): void {
+    const pin = this.#followPin;
+    if (pin === null || this.#pinInRestart || this.#closed || this.#shm === null || !this.#region.coversMapping()) return;
+    const live = this.#readHeader();
+    if (live === null) return; // another process is writing it: next time
+    const copied = this.#region.load32(CKPT_NBACKFILL) === live.header.mxFrame;
+    if (pin === 0) {
+      if (!copied) this.#followPinToSlot();
+      return;
+    }
+    if (!copied || !this.#followersHaveAll(live.header) || !this.#restartWaitsElsewhere()) return;
+    const seen = live.bytes.slice();
+    if (!this.#tryShm(SHM_LOCK.READ(0), 1, 'shared')) return; // a checkpointer is copying
+    const again = this.#readHeader();
+    if (again === null || !sameHeaderBytes(again.bytes, seen) || this.#region.load32(CKPT_NBACKFILL) !== again.header.mxFrame) {
+      this.#unlockShm(SHM_LOCK.READ(0), 1);
+      return;
+    }
+    this.#unlockShm(SHM_LOCK.READ(pin), 1);
+    this.#followPin = 0;
+  }
+
+  /** Every follower has read every frame of the generation `h` (or `h` has none). */
+  #followersHaveAll(h: ShmHeader): boolean {
+    for (const f of this.#followers) {
+      const at = f.position();
+      if (h.mxFrame > 0 && !(sameSalts(at.salts, h.salts) && at.mxFrame >= h.mxFrame)) return false;
+    }
+    return true;
+  }
+
+  /** Another connection holds CKPT and WRITE: a checkpoint that may be waiting for the read slots (two F_OFD_GETLK). */
+  #restartWaitsElsewhere(): boolean {
+    return this.#shm!.lockHolder(SHM_LOCK.CKPT, 1, 'exclusive') !== null && this.#shm!.lockHolder(SHM_LOCK.WRITE, 1, 'exclusive') !== null;
+  }
+
+  /**
+   * The follow pin off READ(0), back on a read slot taken as followWal takes one, READ(0) let go
+   * once it is (settleFollowPin). True when the pin is not on READ(0) (now, or already); false
+   * when no slot is free (it stays on READ(0), which keeps every frame past nBackfill in place).
+   */
+  #followPinToSlot(): boolean {
+    if (this.#followPin !== 0) return true;
+    if (this.#pinInRestart) return false;
+    this.#followPin = null;
+    if (!this.#takeFollowPin()) {
+      this.#followPin = 0;
+      return false;
+    }
+    this.#unlockShm(SHM_LOCK.READ(0), 1);
+    return true;
+  }
+
   /** Converts a lock this connection holds once (the follow pin) in place: no other holder can slip in between. */
   #convertShm(byte: number, mode: LockMode): boolean {
     const held = this.#held.get(byte)!;
@@ -1977,7 +2066,9 @@ export class WalIndex {
    * exclusively, the follow pin's slot converted in place, so no reader can start in between;
    * the followers get the frames they have not read (a read under WRITE: nothing can be appended
    * meanwhile); then the empty generation is published and the pin goes back to shared, marked
-   * unused again. False (nothing done) when a reader holds a slot or a follower lags by more than
+   * unused again. A pin resting on READ(0) (settleFollowPin) stays there: all four slots are
+   * taken, and its followers have every frame (any they lack are handed over all the same).
+   * False (nothing done) when a reader holds a slot or a follower lags by more than
    * MAX_HANDOVER_BYTES; a failed read of the tail also just leaves the WAL as it is.
    */
   async #restart(h: ShmHeader): Promise<boolean> {
@@ -2008,7 +2099,8 @@ export class WalIndex {
       }
       got.push(i);
     }
-    if (!this.#convertShm(SHM_LOCK.READ(pin), 'exclusive')) {
+    // a pin resting on READ(0) (settleFollowPin) needs no conversion: it keeps no restart out
+    if (pin > 0 && !this.#convertShm(SHM_LOCK.READ(pin), 'exclusive')) {
       unlock(); // another process's follower shares the slot
       return false;
     }
@@ -2017,12 +2109,12 @@ export class WalIndex {
       if (!(await this.#handOverToFollowers(h))) return false;
       this.checkMapping();
       this.#resetWalIndex(h);
-      this.#region.store32(CKPT_READMARK(pin), READMARK_NOT_USED); // the reset marked slot 1 as a reader at frame 0
+      if (pin > 0) this.#region.store32(CKPT_READMARK(pin), READMARK_NOT_USED); // the reset marked slot 1 as a reader at frame 0
       return true;
     } finally {
       this.#pinInRestart = false;
       if (!this.#closed) {
-        this.#convertShm(SHM_LOCK.READ(pin), 'shared'); // a downgrade always succeeds
+        if (pin > 0) this.#convertShm(SHM_LOCK.READ(pin), 'shared'); // a downgrade always succeeds
         unlock();
       }
       if (this.#pinReleaseDue) {
@@ -2236,6 +2328,7 @@ export class WalIndex {
       lookup: (pgno, mx, min) => this.#region.lookup(pgno, mx, min),
       resetWalIndex: (h) => this.#mapped(() => this.#resetWalIndex(h)),
       followPin: () => this.#followPin,
+      followPinToSlot: () => this.#mapped(() => this.#followPinToSlot()),
       followerOfAnotherIn: (slot, n) => this.#mapped(() => this.followerOfAnotherIn(slot, n)),
       restartPastFollowers: () => this.restartPastFollowers(),
       moveCaughtUpSnapshots: () =>

@@ -8,12 +8,35 @@ import type { WalRecordSink } from '../../lib/export/framing';
 import { KIND } from '../../lib/export/records';
 import { createExportStream } from '../../lib/export/stream';
 import { Database } from './sqlite';
+import { until, WAIT_MS } from './until';
 
 /** The whole ARKHEXP1 export stream of `db` (createExportStream, read to its end). */
 export async function streamOf(db: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of createExportStream(db)) parts.push(c as Buffer);
   return Buffer.concat(parts);
+}
+
+/** A WAL-mode database SQLite made in `dir` as `name`.db (`pageSize`-byte pages): t(id, w, v), empty, no -wal left; returns its path. */
+export function newWriterDb(dir: string, name: string, pageSize = 4096): string {
+  const p = path.join(dir, `${name}.db`);
+  const db = new Database(p);
+  db.pragma(`page_size = ${pageSize}`);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
+  db.close();
+  return p;
+}
+
+/**
+ * Waits until the export has written its first byte to `file`: its base snapshot is taken
+ * (Exporter.run's beginOldestRead comes before any record). Writers started before that race it:
+ * the commits a checkpoint copies before the snapshot are in the base image, not in log records,
+ * and the stream's count of commits comes up short of the writers' ("705 of 980" under the whole
+ * suite's load; no row lost, the restore held them). Start writers only after this.
+ */
+export async function snapshotTaken(file: string): Promise<void> {
+  await until(() => (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 0, WAIT_MS, () => `${file} is still empty: the export has not taken its snapshot`);
 }
 
 /** The export stream of a WAL-mode database SQLite made in `dir` as `name`.db: t(id, w, v) holding `rows` rows (w = 7, v 'restored <i>'). */

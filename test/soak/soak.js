@@ -33,8 +33,9 @@ const PIN_FRAMES = 16_500;
 const PARTS = new Set((process.env.SOAK_PARTS ?? 'raw,py,cli,export,pin,kill,verify').split(','));
 /**
  * SOAK_FOLLOWERS: 'two' (default) the follow export is createExportStream's own connection and
- * the replication runs on the walnut/sql store (two followers on two connections: the WAL never
- * restarts, README); 'one': both on this process's store (exportTo follow + replicateTo), so the
+ * the replication runs on the walnut/sql store (two followers on two connections: the WAL restarts
+ * only around SQLite's RESTART/TRUNCATE checkpoints, each follower letting them pass once it has read
+ * every frame, README); 'one': both on this process's store (exportTo follow + replicateTo), so the
  * WAL can restart under the rest of the load.
  */
 const FOLLOWERS = process.env.SOAK_FOLLOWERS ?? 'two';
