@@ -12,6 +12,9 @@
 // let go at a random point) or free: every commit either landed (its pages as committed, seen
 // by a fresh store and its markers by python3) or rejected (none of its pages), never both,
 // never half; the leader's always land.
+// And a crowd: three members, a worker_threads member and the leader closing at random points of
+// one another's commits beside a python3 process holding WRITE (two rounds in three): the same,
+// each member's close prompt, and the survivors' next commits land (chains whole).
 // The database: rows whose blobs span overflow chains (better-sqlite3); commits rewrite overflow
 // pages (the chain link kept) with a marker per page, so python3 finds each in the blobs and
 // PRAGMA integrity_check stays ok.
@@ -34,6 +37,7 @@ const INTO_THE_WAIT_MS = 300;
 const PAGE_SIZE = 4096;
 const HOLDER_SQL = 'INSERT INTO t(w) VALUES (-1)';
 const RACE_ROUNDS = 60;
+const CROWD_ROUNDS = 12;
 
 const dir = tmpDir();
 
@@ -338,6 +342,70 @@ describe("a lane member's close() while the leader's batch holding its commits w
     expect(cut.rounds, JSON.stringify(cut)).toBeGreaterThan(0);
     expect(await pythonFinds(file, all)).toEqual(expected(all, allOk));
     expect(await landed(file, all)).toEqual(expected(all, allOk));
+    expect(sqliteIntegrity(file)).toEqual(['ok']);
+  });
+
+  it(`a race of many: three members and a worker_threads member closing at random points, the leader too, python3 holding WRITE or not (${CROWD_ROUNDS} rounds): each commit landed or rejected, never both, never half; survivors' chains whole`, async () => {
+    const { file, slots } = laneDatabase('crowd', CROWD_ROUNDS * 18);
+    const commit = commits(slots);
+    const rand = seededRandom(0xc40d);
+    const all: Commit[] = [];
+    const outcomes: Array<Promise<string>> = [];
+    const closeMs: number[] = [];
+    for (let round = 0; round < CROWD_ROUNDS; round++) {
+      const stores: Store[] = [];
+      for (let i = 0; i < 4; i++) stores.push(await open(file, { busyTimeout: BUSY_TIMEOUT_MS })); // stores[0] leads
+      const worker = rand(2) === 0 ? new WorkerStore(file) : null;
+      if (worker !== null) expect(await worker.opened()).toBe(false);
+      const holder = rand(3) > 0 ? await holdWrite(file, HOLDER_SQL) : null;
+      let holderLetGo = false;
+      const letGo = (): void => {
+        if (holder === null || holderLetGo) return;
+        holderLetGo = true;
+        holder.commit();
+      };
+      const closed = new Set<number>(); // 0..3 the stores, 4 the worker
+      const closes: Array<Promise<void>> = [];
+      for (let k = 0; k < 12; k++) {
+        const who = rand(worker === null ? 4 : 5);
+        if (!closed.has(who)) {
+          const c = commit(1 + rand(2));
+          all.push(c);
+          outcomes.push(who === 4 ? worker!.commit(c) : outcome(stores[who]!.commit(c.pages)));
+        }
+        const act = rand(10);
+        const closing = act < 2 ? rand(4) : act === 2 ? 4 : -1;
+        if (closing >= 0 && !closed.has(closing) && (closing < 4 || worker !== null)) {
+          closed.add(closing);
+          // (the leader's close waits while its batch holds the others' commits: not timed)
+          closes.push(closing === 4 ? worker!.close().then((ms) => void closeMs.push(ms)) : timedClose(() => stores[closing]!.close()).then((ms) => void (closing > 0 && closeMs.push(ms))));
+        } else if (act === 3 && rand(3) === 0) letGo();
+        await [undefined, Promise.resolve(), new Promise<void>((resolve) => setImmediate(resolve)), sleep(rand(20))][rand(4)];
+      }
+      await sleep(rand(50));
+      letGo();
+      await Promise.all(closes);
+      for (let i = 0; i < 4; i++) {
+        if (closed.has(i)) continue;
+        const c = commit(1);
+        all.push(c);
+        const o = await outcome(stores[i]!.commit(c.pages));
+        expect(o, `round ${round}: a survivor's next commit`).toBe('ok'); // its chain is whole
+        outcomes.push(Promise.resolve(o));
+      }
+      await holder?.stop();
+      for (let i = 0; i < 4; i++) if (!closed.has(i)) await stores[i]!.close();
+      await worker?.close();
+      await worker?.exit();
+    }
+    expect(SharedLane.count()).toBe(0);
+    const settled = await Promise.all(outcomes);
+    for (const o of settled) expect(['ok', 'WALNUT_CLOSED/WriteWaitCut', 'WALNUT_CLOSED']).toContain(o);
+    expect(settled).toContain('WALNUT_CLOSED/WriteWaitCut');
+    expect(Math.max(...closeMs), 'a member\'s close').toBeLessThan(CLOSE_MS_AT_MOST);
+    const ok = settled.map((o) => o === 'ok');
+    expect(await landed(file, all)).toEqual(expected(all, ok));
+    expect(await pythonFinds(file, all)).toEqual(expected(all, ok));
     expect(sqliteIntegrity(file)).toEqual(['ok']);
   });
 });
