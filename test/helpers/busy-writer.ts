@@ -33,7 +33,7 @@ export async function startBusyWriter(file: string, seconds: number): Promise<Bu
 }
 
 export interface WriteHolder {
-  /** Tells the holder to COMMIT (WRITE is free once it did). */
+  /** Tells the holder to COMMIT (WRITE is free once it did); once, whatever the calls. */
   commit(): void;
   /** Tells it to COMMIT unless told already, and waits for its exit. */
   stop(): Promise<void>;
@@ -47,8 +47,13 @@ export async function holdWrite(file: string, sql = "INSERT INTO t VALUES (1, 'h
     child.stdout!.once('data', () => resolve());
     child.once('close', (code) => reject(new Error(`the python3 holder exited (${code}) before it held WRITE`)));
   });
+  let told = false;
   return {
-    commit: () => void child.stdin!.end('commit\n'),
+    commit: () => {
+      if (told) return; // a second end('commit') was a write after end: an 'error' nobody listens to (an unhandled error)
+      told = true;
+      child.stdin!.end('commit\n');
+    },
     stop: async () => {
       child.stdin!.end(); // (at end of input it commits as when told; a second end() without data is harmless)
       await exited;
