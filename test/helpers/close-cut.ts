@@ -6,6 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
+import type { Store } from '../../lib/commit/store';
+
 export const BUSY_TIMEOUT_MS = 20_000;
 /** Generous: a loaded 2-core machine, and the close itself; a close that waits out the wait takes ~20 s. */
 export const CLOSE_MS_AT_MOST = 2_000;
@@ -20,6 +22,18 @@ export const sqliteCli = (file: string, sql: string): string => execFileSync('sq
 
 /** Where SQLite's user_version is in page 1 (PRAGMA user_version reads it): the tests' commits set it. */
 export const USER_VERSION_OFFSET = 60;
+
+/** Page 1 as `store` sees it now, with SQLite's user_version set to `v` (PRAGMA user_version reads it). */
+export async function page1WithUserVersion(store: Store, v: number): Promise<Uint8Array> {
+  const snap = await store.snapshot();
+  try {
+    const page = new Uint8Array(snap.readSync(1));
+    new DataView(page.buffer).setUint32(USER_VERSION_OFFSET, v);
+    return page;
+  } finally {
+    snap.release();
+  }
+}
 
 let databases = 0;
 

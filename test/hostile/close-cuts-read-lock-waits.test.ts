@@ -16,7 +16,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { open, type Store } from '../../lib/commit/store';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { HELPERS, holdLock, pythonSqlite, release } from '../helpers/children';
-import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, outcome, sleep, sqliteCli, USER_VERSION_OFFSET } from '../helpers/close-cut';
+import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, outcome, page1WithUserVersion, sleep, sqliteCli } from '../helpers/close-cut';
 import { tmpDir } from '../helpers/tmp';
 
 /** Well into the wait (its retries sleep up to 100 ms each). */
@@ -28,11 +28,7 @@ const newDatabase = (): string => newCutDatabase(dir);
 
 /** Commits page 1 with SQLite's user_version set to `v`. */
 async function commitUserVersion(store: Store, v: number): Promise<void> {
-  const snap = await store.snapshot();
-  const page = new Uint8Array(snap.readSync(1));
-  snap.release();
-  new DataView(page.buffer).setUint32(USER_VERSION_OFFSET, v);
-  await store.commit([{ pgno: 1, data: page }]);
+  await store.commit([{ pgno: 1, data: await page1WithUserVersion(store, v) }]);
 }
 
 /** A python3 sqlite3 reader (helpers/sqlite-reader.py) holding a read transaction at the WAL's end as it is now, until end(). */

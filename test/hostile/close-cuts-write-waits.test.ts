@@ -19,7 +19,7 @@ import { describe, expect, it } from 'vitest';
 import { open, type Store } from '../../lib/commit/store';
 import { openDatabase } from '../../lib/sql';
 import { holdWrite } from '../helpers/busy-writer';
-import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, outcome, sleep, sqliteCli, USER_VERSION_OFFSET } from '../helpers/close-cut';
+import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, outcome, page1WithUserVersion, sleep, sqliteCli } from '../helpers/close-cut';
 import { pythonSqlite } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
 
@@ -29,18 +29,6 @@ const INTO_THE_WAIT_MS = 300;
 const dir = tmpDir();
 const sqlite = sqliteCli;
 const newDatabase = (): string => newCutDatabase(dir);
-
-/** Page 1 as the store sees it now, with SQLite's user_version set to `v` (PRAGMA user_version reads it). */
-async function page1WithUserVersion(store: Store, v: number): Promise<Uint8Array> {
-  const snap = await store.snapshot();
-  try {
-    const page = new Uint8Array(snap.readSync(1));
-    new DataView(page.buffer).setUint32(USER_VERSION_OFFSET, v);
-    return page;
-  } finally {
-    snap.release();
-  }
-}
 
 /** sqlite3 takes WRITE at once (no busy timeout): 'ok', or its error. */
 function sqliteTakesWrite(file: string): Promise<string> {
