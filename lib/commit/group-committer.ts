@@ -897,6 +897,11 @@ export class GroupCommitter {
     if (own.some((p) => p.breaksChain) && this.#chain.break(e)) this.#counters.chainBreaks++;
   }
 
+  /** Commits of the queue that failed while the batch ahead waited (withdrawn, refused) leave it, in place (the batch's are left out by #runBatch). */
+  #dropSettledFromQueue(): void {
+    if (this.#queue.some((p) => p.settled)) this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((p) => !p.settled));
+  }
+
   /**
    * A lane member's store began closing (lane.ts, on its `closing` wake-up, on whichever thread
    * leads): while this committer's batch waits for WRITE held by another connection, that
@@ -932,7 +937,7 @@ export class GroupCommitter {
     this.#rejectAll(batch.filter(closing), e);
     this.#rejectAll(this.#queue.filter(closing), e);
     // the withdrawn commits leave the queue (the batch's are left out by #runBatch)
-    if (this.#queue.some((p) => p.settled)) this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((p) => !p.settled));
+    this.#dropSettledFromQueue();
     return batch.every((p) => p.settled);
   }
 
@@ -979,7 +984,7 @@ export class GroupCommitter {
       }
     }
     // the failed commits leave the queue (the batch's are left out by #runBatch)
-    if (this.#queue.some((p) => p.settled)) this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((p) => !p.settled));
+    this.#dropSettledFromQueue();
     return batch.every((p) => p.settled);
   }
 
@@ -1012,7 +1017,7 @@ export class GroupCommitter {
         this.#rejectAll(waiting.slice(i + 1).filter((q) => q.chained), this.#chain.refusal);
       }
     }
-    if (this.#queue.some((p) => p.settled)) this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((p) => !p.settled));
+    this.#dropSettledFromQueue();
     return batch.every((p) => p.settled);
   }
 
