@@ -21,7 +21,7 @@ export { CHECKPOINT_MODES, type CheckpointMode } from './checkpoint/plan';
 export { BufferedWalSink, StreamMagic, WalStreamReader, MAX_RECORD } from './export/framing';
 export type { WalRecordSink } from './export/framing';
 export { createExportStream, openExportOutput, refuseExportTarget } from './export/stream';
-export type { ExportHandle, ExportOutputOptions, ExportStopOptions } from './export/stream';
+export type { ExportHandle, ExportOutputOptions, ExportReadable, ExportStopOptions } from './export/stream';
 export type { ExportOptions, ExportStats } from './export/exporter';
 export { restore } from './export/restore';
 export { Replica, openReplica } from './replicate/replica';

@@ -21,14 +21,14 @@
  * constants). ./progress, likewise, loads cli-progress only to draw a bar.
  */
 import * as fs from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError, Help } from 'commander';
 
 import { CHECKPOINT_MODES, type CheckpointMode } from '../checkpoint/plan';
 import type { Store } from '../commit/store';
 import { diskFull, isWalnutError, WalnutError } from '../errors';
-import type { ExportReplacement } from '../export/stream';
+import type { ExportReadable, ExportReplacement } from '../export/stream';
 import { MAX_COMMIT_SEQUENCE } from '../export/records';
 import type { InspectReport } from '../integrity/inspect';
 import { LONGEST_TIMER_MS } from '../longest-timer';
@@ -82,6 +82,12 @@ async function requireFile(file: string, what = 'database'): Promise<void> {
     throw new WalnutError(`WALNUT_CANTOPEN: cannot open the ${what} ${file}: ${why}`, { code: 'WALNUT_CANTOPEN', path: file });
   }
 }
+
+/** How long `walnut export --follow`, stopped by a signal, waits for its output to take its last pass (walnut replicate's stopTimeoutMs is as long). */
+const EXPORT_STOP_TIMEOUT_MS = 5000;
+
+/** After the export is cut, how long its output has to settle before it is taken for stuck in a write. */
+const STUCK_OUTPUT_GRACE_MS = 1000;
 
 /**
  * An ISO 8601 date or date-time (2026-11-22, 2026-11-22T23:00:00.5Z, 2026-11-22 23:00+01:00). Only this form is a
@@ -240,7 +246,7 @@ function program(setExit: (code: number) => void): Command {
       // stream's 'caughtUp'); until then FILE is the old backup, as it was, whatever happens
       let replacement: ExportReplacement | null = null;
       let opened = false; // (a FILE that appeared between absent() and its open is not ours)
-      let stream: Readable | null = null;
+      let stream: ExportReadable | null = null;
       let target: Writable | null = null;
       /** --follow: the stream's first bytes that hold the database as of the start ('caughtUp'). */
       let caughtUpAt: number | null = null;
@@ -277,7 +283,19 @@ function program(setExit: (code: number) => void): Command {
       };
       // --follow runs until interrupted: SIGINT, SIGTERM or SIGHUP (walnut replicate and replica
       // stop on the same), each ending it the same way once it has a backup to leave (`abandoned`
-      // before that)
+      // before that): a last pass puts every commit made before the signal in the stream (as
+      // `walnut replicate` publishes them), then the stream ends and the command exits 0. Cut
+      // where it was, a backup stopped by systemd lacked the commits of the last pass interval
+      // or more (38 of a python3 writer's, once). When the output does not take them within
+      // EXPORT_STOP_TIMEOUT_MS (a reader that stopped reading) the stream is cut, exit 2
+      // (StopTimeout); a second signal cuts it at once (exit 0, as before)
+      let cutOnSecondSignal: (() => void) | null = null;
+      // once the export stopped by a signal was cut (its stop timed out, or a second signal),
+      // pipeline() settles at once, unless the output is stuck in a write (a pipe whose reader
+      // stopped reading: `| ssh` with the network gone), which it would wait on for ever
+      // (SIGKILL was the only way out): then the command ends without it (outputAbandoned)
+      let outputStuck: (failure: unknown) => void = () => undefined;
+      const stuck = new Promise<{ failure: unknown }>((resolve) => (outputStuck = (failure) => resolve({ failure })));
       const interrupted = (signal: NodeJS.Signals): void => {
         if (stream === null || !holdsBackup()) {
           abandoned(signal);
@@ -286,7 +304,13 @@ function program(setExit: (code: number) => void): Command {
         // pipeline() destroys its target with the source's premature close: stdout then emits
         // that 'error', which is no failure of the output here (see watchOutput)
         output.interrupted = true;
-        stream.destroy();
+        const exported = stream;
+        cutOnSecondSignal = onStopSignal(() => exported.destroy());
+        exported.stop({ timeoutMs: EXPORT_STOP_TIMEOUT_MS }).catch((e: unknown) => {
+          // cut: what the output has not written yet is not waited for at the exit (bin/walnut.js)
+          output.abandoned = true;
+          setTimeout(() => outputStuck(e), STUCK_OUTPUT_GRACE_MS).unref(); // (its failure is pipeline's, below, unless the output is stuck)
+        });
       };
       // listening before any file is made: a signal between the new file's creation and these
       // handlers ended the process by its default action and left that file behind
@@ -308,7 +332,7 @@ function program(setExit: (code: number) => void): Command {
         target.on('error', () => undefined); // reported by pipeline below
         // a follow's FILE removed by the user fails it (the commits after would go to no file)
         const written = o.follow && file !== undefined ? pipeline(exported, failWhenOutputRemoved(target as Writable & { fd: number | null }, file), target) : pipeline(exported, target);
-        await written.catch((e) => {
+        const settled = written.catch((e) => {
           const code = (e as { code?: string }).code;
           if (code === 'ERR_STREAM_PREMATURE_CLOSE') return; // --follow ended by a stop signal
           discardOutput();
@@ -318,12 +342,21 @@ function program(setExit: (code: number) => void): Command {
           if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away before the stream ended (EPIPE): its copy is incomplete (the export had produced ${bytes} bytes; the reader read at most that many)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
           throw e;
         }).finally(() => follower?.close());
+        settled.catch(() => undefined); // (awaited in the race below; not after the output is found stuck)
+        const stopped = await Promise.race([settled.then(() => null), stuck]);
+        if (stopped !== null) {
+          follower?.close();
+          // a stop that timed out fails the command (the commits it did not take are not in the
+          // stream), as in `walnut replicate`; a second signal ends it as an interruption (exit 0)
+          if (isWalnutError(stopped.failure) && stopped.failure.reason === 'StopTimeout') throw stopped.failure;
+        }
         if (!o.follow) await replacement?.replace();
       } catch (e) {
         discardOutput(); // (a refusal before any file was made: nothing to discard)
         throw e;
       } finally {
         stopListening();
+        (cutOnSecondSignal as (() => void) | null)?.();
       }
       const summary = { bytes };
       if (o.json) print(summary, true);
@@ -624,10 +657,11 @@ async function runUntilSignal(ms: number, report: () => void, stop: () => Promis
  * Any other write error (ENOSPC on a full disk, say) is kept: the command then fails (exit 2).
  * The listeners are added once per process (main() may run many times in one, as in tests).
  */
-const output = { watched: false, failed: null as NodeJS.ErrnoException | null, interrupted: false };
+const output = { watched: false, failed: null as NodeJS.ErrnoException | null, interrupted: false, abandoned: false };
 function watchOutput(): void {
   output.failed = null;
   output.interrupted = false;
+  output.abandoned = false;
   if (output.watched) return;
   output.watched = true;
   for (const out of [process.stdout, process.stderr]) {
@@ -702,6 +736,16 @@ function oneLine(text: string): string {
  */
 function writeErrorsReported(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The last main() cut its output (an export stopped by a signal whose output did not take its
+ * last pass: see the export command): the process exits without waiting for the writes still
+ * queued to it (bin/walnut.js), or it would stay alive for as long as a stuck pipe's reader
+ * does not read.
+ */
+export function outputAbandoned(): boolean {
+  return output.abandoned;
 }
 
 export async function main(argv: string[]): Promise<number> {

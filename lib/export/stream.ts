@@ -20,7 +20,7 @@ import { describeValue, readInput, refuseExtraArguments } from '../arguments';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
+import { finished, PassThrough, Transform, Writable, type Readable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
 
 import { closeAsLastConnection } from '../checkpoint/execute';
@@ -87,6 +87,20 @@ function stopTimeoutOf(options: ExportStopOptions | undefined): number | undefin
   const t: unknown = options.timeoutMs;
   if (t !== undefined && !(typeof t === 'number' && Number.isInteger(t) && t >= 1 && t <= LONGEST_TIMER_MS)) bad();
   return t as number | undefined;
+}
+
+/** createExportStream's Readable. */
+export interface ExportReadable extends Readable {
+  /**
+   * Ends follow mode after a last pass over what is committed now (every commit made before the
+   * call is in the stream), then the stream ends; resolves once it has ended ('end': its reader
+   * read it all). `timeoutMs` bounds the wait for the reader to take the last records: past it the
+   * stream is destroyed with WALNUT_IO, reason StopTimeout, and stop() rejects with that. Rejects
+   * too when the stream fails or is destroyed meanwhile. Without follow the export ends on its
+   * own; stop() then only waits for that end. Called before the export began (its database still
+   * opening), the export makes its base image and the WAL's commits as of then, and ends.
+   */
+  stop(options?: ExportStopOptions): Promise<void>;
 }
 
 /** The handle the connection keeps: it can also cut the export (see the header). */
@@ -260,9 +274,10 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
  * It emits 'caughtUp' (bytes) once, when its first `bytes` bytes hold the base image and every
  * commit the WAL had when the export began: from there on a prefix of the stream restores to at
  * least the database's state at the start (`walnut export --follow --force` puts its file in
- * place at that point).
+ * place at that point). Its stop() ends a follow the way ExportHandle.stop() does: a last pass
+ * over what is committed now, then the stream ends ('end'), where destroy() cuts it where it is.
  */
-export function createExportStream(dbPath: string, options: ExportOptions & Pick<WalIndexOptions, 'busyTimeout'> = {}): Readable {
+export function createExportStream(dbPath: string, options: ExportOptions & Pick<WalIndexOptions, 'busyTimeout'> = {}): ExportReadable {
   if (arguments.length > 2) refuseExtraArguments('createExportStream', 'a path and options', 2, arguments);
   // refused here, thrown, before a stream exists: a path that is no string (123) came as the
   // stream's 'error' WALNUT_CANTOPEN, a Symbol as a raw TypeError, options 123 were dropped and
@@ -278,17 +293,44 @@ export function createExportStream(dbPath: string, options: ExportOptions & Pick
   refuseUnexportable(dbPath);
   let run: ExportRun | null = null;
   let ended: Promise<void> = Promise.resolve();
+  /** stop() came before the export began (the connection still opening). */
+  let stopAsked = false;
   const out = new PassThrough({
     destroy(err, callback) {
       run?.cut(walnutError('WALNUT_CLOSED', 'the export stream was destroyed', { path: dbPath }));
       void ended.then(() => callback(err));
     },
   });
+  const exportReadable = out as PassThrough & ExportReadable;
+  exportReadable.stop = (options?: ExportStopOptions): Promise<void> => {
+    let timeoutMs: number | undefined;
+    try {
+      timeoutMs = readInput('options', () => stopTimeoutOf(options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // the run's own stop() waits for its sink, this stream, only: the timeout below also covers
+    // the reader (its records taken by the stream were still unread by a stuck one)
+    if (run !== null) void run.stop().catch(() => undefined); // its failure destroys the stream: below
+    else stopAsked = true;
+    const failure = (): unknown => (isWalnutError(out.errored) ? out.errored : walnutError('WALNUT_CLOSED', 'the export stream was destroyed before it ended', { path: dbPath }));
+    return new Promise<void>((resolve, reject) => {
+      if (out.readableEnded) return resolve();
+      if (out.destroyed) return reject(failure());
+      const timer = timeoutMs === undefined ? null : setTimeout(() => out.destroy(walnutError('WALNUT_IO', `the export stream's reader did not take its last records within ${timeoutMs} ms of stop(): the stream was cut`, { path: dbPath, reason: 'StopTimeout' })), timeoutMs);
+      finished(out, (e) => {
+        if (timer !== null) clearTimeout(timer);
+        if (e === undefined || e === null) resolve();
+        else reject(failure());
+      });
+    });
+  };
   ended = (async () => {
     const index = await WalIndex.open(dbPath, { busyTimeout });
     try {
       if (out.destroyed) return;
       run = startExport(index, out, exportOptions, { caughtUp: (bytes) => out.emit('caughtUp', bytes) });
+      if (stopAsked) void run.stop().catch(() => undefined);
       await run.done;
     } finally {
       await closeAsLastConnection(index, true); // as SQLite's last connection: no -wal/-shm left behind
@@ -297,7 +339,7 @@ export function createExportStream(dbPath: string, options: ExportOptions & Pick
   })().catch((e) => {
     if (!out.destroyed) out.destroy(e);
   });
-  return out;
+  return exportReadable;
 }
 
 /**
