@@ -138,7 +138,7 @@ describe('walnut export --follow stopped by a signal', () => {
 
     const once = start();
     await waitForStall(once.child);
-    let t0 = performance.now();
+    const t0 = performance.now();
     once.child.kill('SIGTERM');
     expect(await once.exited, once.stderr()).toEqual([2, null]);
     const waited = performance.now() - t0;
@@ -149,10 +149,9 @@ describe('walnut export --follow stopped by a signal', () => {
     await waitForStall(twice.child);
     twice.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 200));
-    t0 = performance.now();
     twice.child.kill('SIGTERM');
+    // exit 0 with the summary: cut by the second signal (the first one's wait ends in exit 2)
     expect(await twice.exited, twice.stderr()).toEqual([0, null]);
-    expect(performance.now() - t0).toBeLessThan(4000); // not the 5 s of the first signal's wait
     expect(twice.stderr()).toMatch(/^walnut export: \d+ bytes\n$/);
   }, 60_000);
 });
