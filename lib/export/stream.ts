@@ -302,6 +302,14 @@ export function createExportStream(dbPath: string, options: ExportOptions & Pick
     },
   });
   const exportReadable = out as PassThrough & ExportReadable;
+  const failure = (): unknown => (isWalnutError(out.errored) ? out.errored : walnutError('WALNUT_CLOSED', 'the export stream was destroyed before it ended', { path: dbPath }));
+  // one wait for the stream's end shared by every stop(): each call's own finished() added four
+  // listeners to the stream, and the eleventh stop() before the end printed MaxListenersExceededWarning
+  let ending: Promise<void> | null = null;
+  const endOf = (): Promise<void> =>
+    (ending ??= new Promise<void>((resolve, reject) => {
+      finished(out, (e) => (e === undefined || e === null ? resolve() : reject(failure())));
+    }));
   exportReadable.stop = (options?: ExportStopOptions): Promise<void> => {
     let timeoutMs: number | undefined;
     try {
@@ -313,17 +321,15 @@ export function createExportStream(dbPath: string, options: ExportOptions & Pick
     // the reader (its records taken by the stream were still unread by a stuck one)
     if (run !== null) void run.stop().catch(() => undefined); // its failure destroys the stream: below
     else stopAsked = true;
-    const failure = (): unknown => (isWalnutError(out.errored) ? out.errored : walnutError('WALNUT_CLOSED', 'the export stream was destroyed before it ended', { path: dbPath }));
-    return new Promise<void>((resolve, reject) => {
-      if (out.readableEnded) return resolve();
-      if (out.destroyed) return reject(failure());
-      const timer = timeoutMs === undefined ? null : setTimeout(() => out.destroy(walnutError('WALNUT_IO', `the export stream's reader did not take its last records within ${timeoutMs} ms of stop(): the stream was cut`, { path: dbPath, reason: 'StopTimeout' })), timeoutMs);
-      finished(out, (e) => {
-        if (timer !== null) clearTimeout(timer);
-        if (e === undefined || e === null) resolve();
-        else reject(failure());
-      });
-    });
+    if (out.readableEnded) return Promise.resolve();
+    if (out.destroyed) return Promise.reject(failure());
+    const end = endOf();
+    if (timeoutMs !== undefined) {
+      const timer = setTimeout(() => out.destroy(walnutError('WALNUT_IO', `the export stream's reader did not take its last records within ${timeoutMs} ms of stop(): the stream was cut`, { path: dbPath, reason: 'StopTimeout' })), timeoutMs);
+      const clear = (): void => clearTimeout(timer);
+      end.then(clear, clear);
+    }
+    return end.then(() => undefined); // (each call's own promise, each to be handled by its caller)
   };
   ended = (async () => {
     const index = await WalIndex.open(dbPath, { busyTimeout });

@@ -198,6 +198,28 @@ describe("createExportStream's stop()", () => {
     expect(errors).toHaveLength(1);
   });
 
+  it('called many times before the end (a handler per signal, a retry loop): each resolves, and the stream gets no listener per call (MaxListenersExceededWarning at the 11th)', async () => {
+    const src = database('many.db', 5);
+    const stream = createExportStream(src, { follow: true });
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    const warnings: Error[] = [];
+    const onWarning = (w: Error & { emitter?: unknown }): void => {
+      if (w.emitter === stream) warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    try {
+      const stops = Array.from({ length: 20 }, (_, i) => stream.stop(i % 2 === 0 ? undefined : { timeoutMs: 60_000 }));
+      expect(stream.listenerCount('close')).toBeLessThan(5);
+      await Promise.all(stops);
+      await new Promise((r) => setImmediate(r)); // (a warning is emitted on the next tick)
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.name)).toEqual([]);
+    expect(await restoredRows(Buffer.concat(chunks), 'many-restored.db')).toBe(5);
+  });
+
   it('destroyed while it stops: stop() rejects WALNUT_CLOSED (no other error, nothing unhandled)', async () => {
     const src = database('destroyed.db', 2000, 4000);
     const stream = createExportStream(src, { follow: true });
