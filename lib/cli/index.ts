@@ -86,9 +86,6 @@ async function requireFile(file: string, what = 'database'): Promise<void> {
 /** How long `walnut export --follow`, stopped by a signal, waits for its output to take its last pass (walnut replicate's stopTimeoutMs is as long). */
 const EXPORT_STOP_TIMEOUT_MS = 5000;
 
-/** After the export is cut, how long its output has to settle before it is taken for stuck in a write. */
-const STUCK_OUTPUT_GRACE_MS = 1000;
-
 /**
  * An ISO 8601 date or date-time (2026-11-22, 2026-11-22T23:00:00.5Z, 2026-11-22 23:00+01:00). Only this form is a
  * time: Date's fallback parser reads "-1" as the year 2001 and "1.5" as 5 January 2001, so a mistyped sequence
@@ -290,12 +287,21 @@ function program(setExit: (code: number) => void): Command {
       // EXPORT_STOP_TIMEOUT_MS (a reader that stopped reading) the stream is cut, exit 2
       // (StopTimeout); a second signal cuts it at once (exit 0, as before)
       let cutOnSecondSignal: (() => void) | null = null;
-      // once the export stopped by a signal was cut (its stop timed out, or a second signal),
-      // pipeline() settles at once, unless the output is stuck in a write (a pipe whose reader
-      // stopped reading: `| ssh` with the network gone), which it would wait on for ever
-      // (SIGKILL was the only way out): then the command ends without it (outputAbandoned)
-      let outputStuck: (failure: unknown) => void = () => undefined;
-      const stuck = new Promise<{ failure: unknown }>((resolve) => (outputStuck = (failure) => resolve({ failure })));
+      let stopDeadline: ReturnType<typeof setTimeout> | null = null;
+      // Given up on the output after a signal (EXPORT_STOP_TIMEOUT_MS passed without the output
+      // taking the last pass: `failure` StopTimeout; or a second signal: null): the export is cut
+      // and the command ends without waiting for its output any more. pipeline() waits for the
+      // output to finish, and a pipe whose reader stopped reading (`| ssh` with the network gone,
+      // a FIFO) never does: it stayed alive until SIGKILL, also after printing its error. The
+      // writes still queued to the output are not waited for at the exit (outputAbandoned).
+      let outputGivenUp: (failure: WalnutError | null) => void = () => undefined;
+      const givenUp = new Promise<{ failure: WalnutError | null }>((resolve) => {
+        outputGivenUp = (failure) => {
+          output.abandoned = true;
+          stream?.destroy();
+          resolve({ failure });
+        };
+      });
       const interrupted = (signal: NodeJS.Signals): void => {
         if (stream === null || !holdsBackup()) {
           abandoned(signal);
@@ -304,13 +310,9 @@ function program(setExit: (code: number) => void): Command {
         // pipeline() destroys its target with the source's premature close: stdout then emits
         // that 'error', which is no failure of the output here (see watchOutput)
         output.interrupted = true;
-        const exported = stream;
-        cutOnSecondSignal = onStopSignal(() => exported.destroy());
-        exported.stop({ timeoutMs: EXPORT_STOP_TIMEOUT_MS }).catch((e: unknown) => {
-          // cut: what the output has not written yet is not waited for at the exit (bin/walnut.js)
-          output.abandoned = true;
-          setTimeout(() => outputStuck(e), STUCK_OUTPUT_GRACE_MS).unref(); // (its failure is pipeline's, below, unless the output is stuck)
-        });
+        cutOnSecondSignal = onStopSignal(() => outputGivenUp(null));
+        stopDeadline = setTimeout(() => outputGivenUp(new WalnutError(`WALNUT_IO: the export's output did not take its last records within ${EXPORT_STOP_TIMEOUT_MS} ms of the signal: the stream was cut (it restores to its last complete commit)`, { code: 'WALNUT_IO', reason: 'StopTimeout' })), EXPORT_STOP_TIMEOUT_MS);
+        stream.stop().catch(() => undefined); // (its failure is pipeline's, below)
       };
       // listening before any file is made: a signal between the new file's creation and these
       // handlers ended the process by its default action and left that file behind
@@ -342,13 +344,13 @@ function program(setExit: (code: number) => void): Command {
           if (code === 'EPIPE') throw new WalnutError(`WALNUT_IO: the reader of the export stream went away before the stream ended (EPIPE): its copy is incomplete (the export had produced ${bytes} bytes; the reader read at most that many)`, { code: 'WALNUT_IO', reason: 'EPIPE', cause: e });
           throw e;
         }).finally(() => follower?.close());
-        settled.catch(() => undefined); // (awaited in the race below; not after the output is found stuck)
-        const stopped = await Promise.race([settled.then(() => null), stuck]);
-        if (stopped !== null) {
+        settled.catch(() => undefined); // (awaited in the race below; not once the output is given up)
+        const given = await Promise.race([settled.then(() => null), givenUp]);
+        if (given !== null) {
           follower?.close();
           // a stop that timed out fails the command (the commits it did not take are not in the
           // stream), as in `walnut replicate`; a second signal ends it as an interruption (exit 0)
-          if (isWalnutError(stopped.failure) && stopped.failure.reason === 'StopTimeout') throw stopped.failure;
+          if (given.failure !== null) throw given.failure;
         }
         if (!o.follow) await replacement?.replace();
       } catch (e) {
@@ -357,6 +359,7 @@ function program(setExit: (code: number) => void): Command {
       } finally {
         stopListening();
         (cutOnSecondSignal as (() => void) | null)?.();
+        if (stopDeadline !== null) clearTimeout(stopDeadline);
       }
       const summary = { bytes };
       if (o.json) print(summary, true);

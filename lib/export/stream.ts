@@ -555,6 +555,9 @@ function cannotOpenOutput(file: string, e: unknown): WalnutError {
 /** How often an export to a FIFO nobody reads yet tries its open again (openFifoOutput). */
 const FIFO_READER_POLL_MS = 50;
 
+/** The longest pause before a write into a full FIFO is tried again (openFifoOutput: from 1 ms, doubling). */
+const FIFO_FULL_PAUSE_MAX_MS = 20;
+
 /**
  * The Writable over an existing FIFO `file` (a named pipe), opened once a process reads it,
  * without blocking the event loop meanwhile. An O_WRONLY open of a FIFO sleeps in the kernel
@@ -563,9 +566,10 @@ const FIFO_READER_POLL_MS = 50;
  * run (only SIGKILL ended it), and an API caller's whole process froze. (An open on libuv's
  * thread pool is no better: process.exit waits for that thread.) So the open is tried with
  * O_NONBLOCK, which fails ENXIO while nobody reads, every FIFO_READER_POLL_MS until it succeeds
- * or the stream is destroyed; the pipe is then opened again without O_NONBLOCK through
- * /proc/self/fd (the same pipe, no second lookup of the name: a reader is there, so that open
- * does not wait), since Node's writes take EAGAIN from a non-blocking pipe as a failure.
+ * or the stream is destroyed. The descriptor stays non-blocking: a write on the thread pool
+ * into a pipe whose reader stopped reading slept there for good, and neither a signal nor
+ * process.exit (which joins libuv's threads) ended the process. A full pipe (EAGAIN) is tried
+ * again on a timer instead (Node's stream took EAGAIN five times in a row for a failure).
  */
 function openFifoOutput(files: DatabaseFile[], file: string): Writable {
   const { O_WRONLY, O_NONBLOCK } = fs.constants;
@@ -586,23 +590,33 @@ function openFifoOutput(files: DatabaseFile[], file: string): Writable {
         else callback(cannotOpenOutput(file, e));
         return;
       }
-      let fd: number;
       try {
         const st = fs.fstatSync(probe);
         refuseDatabaseFile(files, st, file); // the file actually opened: a link swapped in meanwhile counts too
         if (!st.isFIFO()) throw walnutError('WALNUT_CANTOPEN', `cannot open ${file} for the export: it was replaced while the export waited for its reader`, { path: file, reason: 'Replaced' }); // (nothing of the new file touched)
-        fd = fs.openSync(`/proc/self/fd/${probe}`, O_WRONLY);
       } catch (e) {
+        fs.closeSync(probe);
         callback(e instanceof WalnutError ? e : cannotOpenOutput(file, e));
         return;
-      } finally {
-        fs.closeSync(probe);
       }
-      callback(null, fd);
+      callback(null, probe);
     };
     attempt();
   };
-  const output = fs.createWriteStream(file, { fs: { open: waitForReader, write: fs.write, writev: fs.writev, close: fs.close } } as Parameters<typeof fs.createWriteStream>[1]);
+  /** `write` (fs.write or fs.writev) again after a growing pause while the pipe is full, until the stream is destroyed. */
+  const untilRoom = (write: (done: (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => void) => void, callback: (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => void): void => {
+    const attempt = (pauseMs: number): void =>
+      write((err, ...rest) => {
+        if (err?.code === 'EAGAIN' && !output.destroyed) setTimeout(() => attempt(Math.min(2 * pauseMs, FIFO_FULL_PAUSE_MAX_MS)), pauseMs);
+        else callback(err, ...rest);
+      });
+    attempt(1);
+  };
+  const write = (fd: number, buffer: Buffer, offset: number, length: number, position: number | null, callback: (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => void): void =>
+    untilRoom((done) => fs.write(fd, buffer, offset, length, position, done), callback);
+  const writev = (fd: number, buffers: NodeJS.ArrayBufferView[], position: number | null, callback: (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => void): void =>
+    untilRoom((done) => fs.writev(fd, buffers, position, done), callback);
+  const output = fs.createWriteStream(file, { fs: { open: waitForReader, write, writev, close: fs.close } } as Parameters<typeof fs.createWriteStream>[1]);
   return output;
 }
 

@@ -7,7 +7,7 @@
 // that does not take the last pass within 5 s (a reader that stopped reading) is cut, exit 2
 // (WALNUT_IO StopTimeout). createExportStream's Readable has the same stop() for callers of the
 // API: resolves once the stream has ended; bad options refused; before the open; beside destroy().
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -121,38 +121,70 @@ describe('walnut export --follow stopped by a signal', () => {
     expect(await restoredRows(ark, 'scale-restored.db')).toBe(100 + 16_500 + 400);
   }, 120_000);
 
-  it('an output that stops taking the stream: the first signal waits 5 s for it, then cuts (exit 2, WALNUT_IO StopTimeout); a second signal cuts at once (exit 0)', async () => {
+  it('-o FIFO whose reader stops reading once the follow holds a backup: the signal waits 5 s for it, then cuts (exit 2, WALNUT_IO StopTimeout) and the process ends', async () => {
+    // (it printed the error, then never ended: its write into the full pipe slept on libuv's
+    // thread pool, which process.exit joins; only SIGKILL ended it)
+    const src = database('stuck-fifo.db', 20);
+    const fifo = path.join(dir, 'stuck.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // the reader: this test, non-blocking (no thread of it sleeps in an open or a read)
+    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const child = spawn(process.execPath, [bin, 'export', src, '--follow', '-o', fifo], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const exited = exitOf(child);
+    try {
+      const read: Buffer[] = [];
+      const readWhatIsThere = (): void => {
+        const chunk = Buffer.alloc(1 << 16);
+        for (;;) {
+          let n = 0;
+          try {
+            n = fs.readSync(reader, chunk, 0, chunk.length, null);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return;
+            throw e;
+          }
+          if (n === 0) return;
+          read.push(Buffer.from(chunk.subarray(0, n)));
+        }
+      };
+      await until(() => (readWhatIsThere(), read.length > 0), 15000, () => ({ stderr, n: read.length })); // the base image is on its way
+      insertRows(src, 1);
+      await until(() => (readWhatIsThere(), commitsIn(Buffer.concat(read)) >= 1), 15000, () => ({ stderr, n: Buffer.concat(read).length })); // caught up: a backup
+      // no more reads: ~1.2 MB of commits fill the pipe (64 KiB) and the follow's writes wait
+      const writer = new Database(src);
+      const insert = writer.prepare('INSERT INTO t(v) VALUES (randomblob(4000))');
+      for (let i = 0; i < 300; i++) insert.run();
+      writer.close();
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = performance.now();
+      child.kill('SIGTERM');
+      expect(await exited, stderr).toEqual([2, null]);
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(4500);
+      expect(stderr).toMatch(/^walnut: WALNUT_IO: .*did not take its last records within 5000 ms/);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      fs.closeSync(reader);
+    }
+  }, 60_000);
+
+  it('stdout whose reader stopped reading: a second signal cuts the export at once (exit 0, the summary), and the process ends', async () => {
     // ~8 MB of base image into a pipe nobody reads: the export waits on its output
     const src = database('stalled.db', 2000, 4000);
-    const start = (): { child: ChildProcess; exited: Promise<[number | null, string | null]>; stderr: () => string } => {
-      const child = spawn(process.execPath, [bin, 'export', src, '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr!.on('data', (d) => (stderr += d));
-      child.stdout!.pause(); // (its data is never read: the pipe fills)
-      return { child, exited: exitOf(child), stderr: () => stderr };
-    };
-    const waitForStall = async (child: ChildProcess): Promise<void> => {
-      await until(() => child.stdout!.readableLength > 0, WAIT_MS); // its stream has begun (kept unread here)
-      await new Promise((r) => setTimeout(r, 300)); // its output full: the base image waits
-    };
-
-    const once = start();
-    await waitForStall(once.child);
-    const t0 = performance.now();
-    once.child.kill('SIGTERM');
-    expect(await once.exited, once.stderr()).toEqual([2, null]);
-    const waited = performance.now() - t0;
-    expect(waited).toBeGreaterThanOrEqual(4500);
-    expect(once.stderr()).toMatch(/walnut: WALNUT_IO: .*did not take its last records within 5000 ms/);
-
-    const twice = start();
-    await waitForStall(twice.child);
-    twice.child.kill('SIGTERM');
+    const child = spawn(process.execPath, [bin, 'export', src, '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.stdout!.pause(); // (its data is never read: the pipe fills)
+    const exited = exitOf(child);
+    await until(() => child.stdout!.readableLength > 0, WAIT_MS); // its stream has begun (kept unread here)
+    await new Promise((r) => setTimeout(r, 300)); // its output full: the base image waits
+    child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 200));
-    twice.child.kill('SIGTERM');
+    child.kill('SIGTERM');
     // exit 0 with the summary: cut by the second signal (the first one's wait ends in exit 2)
-    expect(await twice.exited, twice.stderr()).toEqual([0, null]);
-    expect(twice.stderr()).toMatch(/^walnut export: \d+ bytes\n$/);
+    expect(await exited, stderr).toEqual([0, null]);
+    expect(stderr).toMatch(/^walnut export: \d+ bytes\n$/);
   }, 60_000);
 });
 
