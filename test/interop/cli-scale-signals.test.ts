@@ -25,22 +25,28 @@ const FOUR_SEGMENTS = 16_000;
  * The writer: 512-byte pages, a 30 MB table written first in one transaction and checkpointed
  * (the exports and restores take long enough to be caught mid-way), then one row per commit
  * (n, 300 random bytes; an index on n) until STOP exists. Its own checkpoints (RESTART, TRUNCATE,
- * PASSIVE in turn, every 3,000 commits) begin once GO exists. Prints the last n.
+ * PASSIVE in turn, every 3,000 commits) begin once GO exists. Prints the last n. The commits up
+ * to FOUR_SEGMENTS frames run at synchronous NORMAL (no fsync per commit: at FULL the fill was
+ * ~3,500 syncs, 9 s of a disk's waits), the rest at FULL as before: the pace beside the commands.
  */
 const WRITER = `
 import os, sqlite3, sys, time
-db, go, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+db, go, stop, filled = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 c = sqlite3.connect(db, timeout=60, isolation_level=None)
 c.execute('PRAGMA page_size=512'); c.execute('PRAGMA journal_mode=WAL'); c.execute('PRAGMA wal_autocheckpoint=0')
+c.execute('PRAGMA synchronous=NORMAL')
 c.execute('CREATE TABLE bulk(v)')
 c.execute('BEGIN'); c.executemany('INSERT INTO bulk VALUES (randomblob(2000))', ((),) * 15000); c.execute('COMMIT')
 c.execute('PRAGMA wal_checkpoint(TRUNCATE)')
 c.execute('CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, v BLOB)'); c.execute('CREATE INDEX t_n ON t(n)')
 print('ready', flush=True)
 n, k = 0, 0
+full = False
 while not os.path.exists(stop):
     n += 1
     c.execute('INSERT INTO t(n, v) VALUES (?, randomblob(300))', (n,))
+    if not full and os.path.getsize(db + '-wal') > 32 + filled * (24 + 512):
+        c.execute('PRAGMA synchronous=FULL'); full = True
     if n % 3000 == 0 and os.path.exists(go):
         c.execute('PRAGMA wal_checkpoint(%s)' % ('RESTART', 'TRUNCATE', 'PASSIVE')[k % 3]); k += 1
 print(n, flush=True)
@@ -83,7 +89,7 @@ describe('walnut commands beside a sqlite3 writer, past 16,000 WAL frames', () =
     const db = path.join(dir, 'app.db');
     const go = path.join(dir, 'go');
     const stop = path.join(dir, 'stop');
-    const writer = spawn('python3', ['-c', WRITER, db, go, stop], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const writer = spawn('python3', ['-c', WRITER, db, go, stop, String(FOUR_SEGMENTS)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     writer.stdout!.on('data', (d: Buffer) => (out += d.toString()));
