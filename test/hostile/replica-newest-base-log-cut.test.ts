@@ -51,14 +51,20 @@ describe.skipIf(NATS_SKIP !== null)('a replica whose newest base image lost the 
       await new Promise((res) => setTimeout(res, 30)); // messages of their own (the publisher sends at once when none is in flight)
     }
     // a base image those commits started may cover the last of them (a fresh clone's CI saw the
-    // newest base at the last commit): go on, a commit at a time, until everything is stored, no
-    // base came for 300 ms, and commits follow the newest base
-    for (let i = 0, quietSince = Date.now(), seen = newestBase; i < 200; i++) {
+    // newest base at the last commit): go on until everything is stored, no base came for
+    // 300 ms, and two commits made after the newest base was stored follow it, each a message of
+    // its own (made with nothing in flight). The cut below deletes the first log message after
+    // the base: with one message after it (a CI run) nothing was left after the cut, and the
+    // restore ended at the base without a broken chain to tell
+    for (let i = 0, quietSince = Date.now(), seen = newestBase, ownAfter = 0; i < 200; i++) {
       await new Promise((res) => setTimeout(res, 30));
-      if (newestBase !== seen) [seen, quietSince] = [newestBase, Date.now()];
+      if (newestBase !== seen) [seen, quietSince, ownAfter] = [newestBase, Date.now(), 0];
       const m = r1.metrics();
-      if (m.lagCommits === 0 && Date.now() - quietSince >= 300 && newestBase < m.publishedSeq) break;
-      if (m.lagCommits === 0 && newestBase >= m.publishedSeq) await store.commit([{ pgno: 2 + ((i * 11) % 200), data: page(6000 + i) }]);
+      if (m.lagCommits === 0 && Date.now() - quietSince >= 300 && ownAfter >= 2 && newestBase < m.publishedSeq) break;
+      if (m.lagCommits === 0 && ownAfter < 2) {
+        await store.commit([{ pgno: 2 + ((i * 11) % 200), data: page(6000 + i) }]);
+        ownAfter++;
+      }
     }
     await r1.stop();
     // retention's cut: everything before the newest base's first part, and the log it goes on with
