@@ -347,7 +347,9 @@ function program(setExit: (code: number) => void): Command {
         settled.catch(() => undefined); // (awaited in the race below; not once the output is given up)
         const given = await Promise.race([settled.then(() => null), givenUp]);
         if (given !== null) {
-          follower?.close();
+          // (the --force file is closed by pipeline's settling, above, if it comes: closed here as
+          // well, unawaited, it was closed twice, could reject unhandled, and its descriptor could
+          // go while the destroyed pipeline's last write was still queued on it)
           // a stop that timed out fails the command (the commits it did not take are not in the
           // stream), as in `walnut replicate`; a second signal ends it as an interruption (exit 0)
           if (given.failure !== null) throw given.failure;
