@@ -555,9 +555,14 @@ describe('walnut/sql', () => {
       const peer = runPython(path.join(HELPERS, 'sqlite-counter.py'), [file, '80', String(COUNTERS)]);
       let peerDone = false;
       void peer.finally(() => (peerDone = true));
+      // the callers contend with it for at most 5 s: beside them it gets WRITE a few times a
+      // second at best (README: a `sqlite3` writer polls for WRITE with its busy handler), and a run that
+      // went on until it was done took up to 99 s (50 s for 80 increments in a CI run, five of
+      // them past its 10 s busy timeout); it makes the rest alone
+      const contendUntil = Date.now() + 5000;
       const caller = async (k: number): Promise<void> => {
-        // until the sqlite3 process is done, and at least 10 increments each
-        for (let i = 0; !peerDone || i < 10; i++) {
+        // until the sqlite3 process is done or 5 s have passed, and at least 10 increments each
+        for (let i = 0; (!peerDone && Date.now() < contendUntil) || i < 10; i++) {
           const id = 1 + ((k + i) % COUNTERS);
           for (;;) {
             try {
