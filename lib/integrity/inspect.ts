@@ -10,6 +10,7 @@
  */
 import { refuseExtraArguments } from '../arguments';
 import * as fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
 
 import { walnutError } from '../errors';
 import { DB_LOCK, isWalMode, journalModeOf } from '../format/db-header';
@@ -87,6 +88,22 @@ function pidOf(holder: LockHolder): number | null {
 
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/**
+ * `open(path)`, or null when there is no such file. inspect takes no lock, so another
+ * connection's last close (SQLite's or walnut's) may delete the -wal and -shm at any moment: a
+ * file is looked at only through the descriptor this one open gives, never tested for or
+ * stat()ed by its name first (an export three processes ran at once failed WALNUT_IO ENOENT
+ * in 2 of 40 runs: the -shm was there for existsSync and gone for the stat after it).
+ */
+function openIfPresent<T>(path: string, open: (p: string) => T): T | null {
+  try {
+    return open(path);
+  } catch (e) {
+    if (Math.abs((e as { errno?: unknown }).errno as number) === osConstants.errno.ENOENT) return null;
+    throw e;
+  }
+}
+
 export function inspect(dbPath: string): InspectReport {
   if (arguments.length > 1) refuseExtraArguments('inspect', 'only a path', 1, arguments);
   return inspectWith(dbPath);
@@ -147,8 +164,8 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
       openNames: [],
       restores: pendingRestores(real),
     };
-    if (walRecovery !== undefined || fs.existsSync(`${real}-wal`)) {
-      const wal = walRecovery === undefined ? WalFile.openSync(`${real}-wal`, { readOnly: true }) : null;
+    const wal = walRecovery === undefined ? openIfPresent(`${real}-wal`, (p) => WalFile.openSync(p, { readOnly: true })) : null;
+    if (walRecovery !== undefined || wal !== null) {
       try {
         const r = walRecovery ?? wal!.recoverSync();
         Object.assign(report, {
@@ -165,8 +182,8 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
         wal?.closeSync();
       }
     }
-    if (fs.existsSync(`${real}-wal-fec`)) {
-      const side = WalnutFile.openSync(`${real}-wal-fec`, { readOnly: true });
+    const side = openIfPresent(`${real}-wal-fec`, (p) => WalnutFile.openSync(p, { readOnly: true }));
+    if (side !== null) {
       try {
         const s = scanSidecar(side);
         const current = s.groups.filter((g) => sameSalts(g.salts, report.salts));
@@ -175,30 +192,33 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
         side.closeSync();
       }
     }
-    if (fs.existsSync(`${real}-shm`)) {
-      const bytes = WalnutFile.readPrefixSync(`${real}-shm`, SHM_INDEX_HEADER_BYTES); // never fs: its close would drop SQLite's locks in this process
-      const size = fs.statSync(`${real}-shm`).size;
-      if (bytes.length >= SHM_INDEX_HEADER_BYTES) {
-        const hdr = decodeShmHeaderCopies(bytes.subarray(0, 96));
-        const dv = new DataView(bytes.buffer, bytes.byteOffset, SHM_INDEX_HEADER_BYTES);
-        const u32 = (off: number) => dv.getUint32(off, HOST_LE);
-        report.shm = {
-          bytes: size,
-          headerValid: hdr !== null,
-          mxFrame: hdr?.mxFrame ?? null,
-          nPage: hdr?.nPage ?? null,
-          backfilled: u32(CKPT_NBACKFILL),
-          backfillAttempted: u32(CKPT_NBACKFILL_ATTEMPTED),
-          readMarks: [0, 1, 2, 3, 4].map((i) => u32(CKPT_READMARK(i))),
-        };
-        report.backfilled = report.shm.backfilled;
-      } else {
-        // shorter than the index header: no checkpoint info to report (it said backfilled 0,
-        // backfillAttempted 0, as if a -shm had said so)
-        report.shm = { bytes: size, headerValid: false, mxFrame: null, nPage: null, backfilled: null, backfillAttempted: null, readMarks: [] };
-      }
-      const shm = WalnutFile.openSync(`${real}-shm`, { readOnly: true });
+    // one descriptor for the header, the size and the lock holders (never fs: its close would
+    // drop SQLite's locks in this process)
+    const shm = openIfPresent(`${real}-shm`, (p) => WalnutFile.openSync(p, { readOnly: true }));
+    if (shm !== null) {
       try {
+        const size = shm.sizeSync();
+        const head = new Uint8Array(Math.min(size, SHM_INDEX_HEADER_BYTES));
+        const bytes = head.subarray(0, shm.readSync(head, 0, head.length, 0));
+        if (bytes.length >= SHM_INDEX_HEADER_BYTES) {
+          const hdr = decodeShmHeaderCopies(bytes.subarray(0, 96));
+          const dv = new DataView(bytes.buffer, bytes.byteOffset, SHM_INDEX_HEADER_BYTES);
+          const u32 = (off: number) => dv.getUint32(off, HOST_LE);
+          report.shm = {
+            bytes: size,
+            headerValid: hdr !== null,
+            mxFrame: hdr?.mxFrame ?? null,
+            nPage: hdr?.nPage ?? null,
+            backfilled: u32(CKPT_NBACKFILL),
+            backfillAttempted: u32(CKPT_NBACKFILL_ATTEMPTED),
+            readMarks: [0, 1, 2, 3, 4].map((i) => u32(CKPT_READMARK(i))),
+          };
+          report.backfilled = report.shm.backfilled;
+        } else {
+          // shorter than the index header: no checkpoint info to report (it said backfilled 0,
+          // backfillAttempted 0, as if a -shm had said so)
+          report.shm = { bytes: size, headerValid: false, mxFrame: null, nPage: null, backfilled: null, backfillAttempted: null, readMarks: [] };
+        }
         const names: [string, number][] = [['WRITE', SHM_LOCK.WRITE], ['CKPT', SHM_LOCK.CKPT], ['RECOVER', SHM_LOCK.RECOVER], ['READ0', SHM_LOCK.READ(0)], ['READ1', SHM_LOCK.READ(1)], ['READ2', SHM_LOCK.READ(2)], ['READ3', SHM_LOCK.READ(3)], ['READ4', SHM_LOCK.READ(4)], ['DMS', SHM_LOCK.DMS]];
         for (const [name, byte] of names) {
           const holder = shm.lockHolder(byte, 1, 'exclusive');
