@@ -83,6 +83,23 @@ async function requireFile(file: string, what = 'database'): Promise<void> {
   }
 }
 
+/**
+ * `-o` names this process's own stdout, and that is a socket (/dev/stdout, /dev/fd/1 or
+ * /proc/self/fd/1 of a process whose stdio are socket pairs: every child Node spawns with
+ * stdio 'pipe'): Linux refuses to open a socket by name (ENXIO), so `walnut export db -o
+ * /dev/stdout` run from a Node program failed WALNUT_CANTOPEN; it writes to stdout as `-o -` does.
+ */
+function namesOwnStdoutSocket(output: string | undefined): boolean {
+  if (output === undefined || output === '') return false;
+  try {
+    const named = fs.statSync(output);
+    const stdout = fs.fstatSync(1);
+    return named.isSocket() && named.dev === stdout.dev && named.ino === stdout.ino;
+  } catch {
+    return false; // (the open below reports what it finds)
+  }
+}
+
 /** How long `walnut export --follow`, stopped by a signal, waits for its output to take its last pass (walnut replicate's stopTimeoutMs is as long). */
 const EXPORT_STOP_TIMEOUT_MS = 5000;
 
@@ -225,9 +242,9 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'summary as one JSON object on stdout (needs -o)')
     .addHelpText('after', '\nExit status 2 when the reader of stdout goes away before the stream ends.\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
     .action(async (db: string, o: { output?: string; force?: boolean; follow?: boolean; json?: boolean }) => {
-      const file = o.output === '-' ? undefined : o.output; // -o - is stdout, as restore's - is stdin
+      const file = o.output === '-' || namesOwnStdoutSocket(o.output) ? undefined : o.output; // -o - is stdout, as restore's - is stdin
       // (-o '' is no file: refused by openExportOutput below, never taken for stdout)
-      if (o.json && file === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o (stdout carries the stream)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
+      if (o.json && file === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o FILE (stdout carries the stream, also when -o names it)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
       // no -o at a terminal: the binary stream went onto the screen (its control bytes taken for
       // escape sequences), exit 0; as gzip, only when asked for by name (-o -)
       if (o.output === undefined && process.stdout.isTTY === true) {

@@ -1,0 +1,44 @@
+// `walnut export DB -o /dev/stdout` where stdout is a socket: every child a Node program spawns
+// with stdio 'pipe' has socket pairs for its stdio (libuv), and Linux refuses to open a socket
+// by name (ENXIO), so the export failed WALNUT_CANTOPEN though `-o -` and no -o worked. An -o
+// that names the process's own stdout socket now writes to stdout, as `-o -` does.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { pythonSqlite, spawnOutput } from '../helpers/children';
+import { tmpDir } from '../helpers/tmp';
+
+const walnut = path.resolve(__dirname, '../../bin/walnut.js');
+
+describe('walnut export -o naming its own stdout socket', () => {
+  it('/dev/stdout and /proc/self/fd/1 write the stream to stdout, as -o - does', async () => {
+    const dir = tmpDir();
+    const db = path.join(dir, 'app.db');
+    await pythonSqlite(db, "c.execute('PRAGMA journal_mode=WAL'); c.execute('CREATE TABLE t(x)'); c.executemany('INSERT INTO t VALUES (?)', [(i,) for i in range(500)])");
+    // stdio 'pipe' as node:child_process makes it: stdout a socket (checked, so the case is real)
+    const probe = await spawnOutput(process.execPath, ['-e', "process.stdout.write(String(require('fs').fstatSync(1).isSocket()))"]);
+    expect(probe.stdout).toBe('true');
+    for (const [i, output] of ['-', '/dev/stdout', '/proc/self/fd/1'].entries()) {
+      const r = await spawnOutput(process.execPath, [walnut, 'export', db, '-o', output], { encoding: 'buffer' });
+      expect(r.stderr).toBe(`walnut export: ${r.stdout.length} bytes\n`);
+      expect(r.status).toBe(0);
+      expect(r.stdout.length).toBeGreaterThan(4096);
+      // the stream restores (a stream carries its own id: no two are equal byte for byte)
+      const ark = path.join(dir, `app${i}.ark`);
+      fs.writeFileSync(ark, r.stdout);
+      const restored = path.join(dir, `restored${i}.db`);
+      const back = await spawnOutput(process.execPath, [walnut, 'restore', ark, restored]);
+      expect(back.status, back.stderr).toBe(0);
+      expect(await pythonSqlite(restored, "print(c.execute('SELECT count(*), sum(x) FROM t').fetchone())")).toBe('(500, 124750)');
+    }
+  });
+
+  it('--json with -o naming stdout is refused: stdout carries the stream', async () => {
+    const dir = tmpDir();
+    const db = path.join(dir, 'app.db');
+    await pythonSqlite(db, "c.execute('PRAGMA journal_mode=WAL'); c.execute('CREATE TABLE t(x)')");
+    const r = await spawnOutput(process.execPath, [walnut, 'export', db, '-o', '/dev/stdout', '--json']);
+    expect(r.status).toBe(2);
+    expect(r.stdout + r.stderr).toMatch(/WALNUT_INVALID_ARGUMENT.*--json needs -o FILE/);
+  });
+});
