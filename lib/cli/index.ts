@@ -84,19 +84,20 @@ async function requireFile(file: string, what = 'database'): Promise<void> {
 }
 
 /**
- * `-o` names this process's own stdout, and that is a socket (/dev/stdout, /dev/fd/1 or
- * /proc/self/fd/1 of a process whose stdio are socket pairs: every child Node spawns with
- * stdio 'pipe'): Linux refuses to open a socket by name (ENXIO), so `walnut export db -o
- * /dev/stdout` run from a Node program failed WALNUT_CANTOPEN; it writes to stdout as `-o -` does.
+ * `name` names this process's own stdin (fd 0) or stdout (fd 1), and that is a socket
+ * (/dev/stdout, /dev/fd/1, /proc/self/fd/1 of a process whose stdio are socket pairs: every
+ * child Node spawns with stdio 'pipe'): Linux refuses to open a socket by name (ENXIO), so
+ * `walnut export db -o /dev/stdout` and `walnut restore /dev/stdin db` run from a Node program
+ * failed; they use the descriptor itself, as `-o -` and `-` do.
  */
-function namesOwnStdoutSocket(output: string | undefined): boolean {
-  if (output === undefined || output === '') return false;
+function namesOwnSocket(name: string | undefined, fd: 0 | 1): boolean {
+  if (name === undefined || name === '') return false;
   try {
-    const named = fs.statSync(output);
-    const stdout = fs.fstatSync(1);
-    return named.isSocket() && named.dev === stdout.dev && named.ino === stdout.ino;
+    const named = fs.statSync(name);
+    const own = fs.fstatSync(fd);
+    return named.isSocket() && named.dev === own.dev && named.ino === own.ino;
   } catch {
-    return false; // (the open below reports what it finds)
+    return false; // (the open reports what it finds)
   }
 }
 
@@ -242,7 +243,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--json', 'summary as one JSON object on stdout (needs -o)')
     .addHelpText('after', '\nExit status 2 when the reader of stdout goes away before the stream ends.\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
     .action(async (db: string, o: { output?: string; force?: boolean; follow?: boolean; json?: boolean }) => {
-      const file = o.output === '-' || namesOwnStdoutSocket(o.output) ? undefined : o.output; // -o - is stdout, as restore's - is stdin
+      const file = o.output === '-' || namesOwnSocket(o.output, 1) ? undefined : o.output; // -o - is stdout, as restore's - is stdin
       // (-o '' is no file: refused by openExportOutput below, never taken for stdout)
       if (o.json && file === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o FILE (stdout carries the stream, also when -o names it)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
       // no -o at a terminal: the binary stream went onto the screen (its control bytes taken for
@@ -578,6 +579,7 @@ async function restoreCommand(src: string | undefined, target: string | undefine
   }
   if (src === undefined || target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
   const db = target;
+  if (namesOwnSocket(src, 0)) src = '-'; // /dev/stdin of a process whose stdin is a socket (namesOwnSocket)
   if (src !== '-') await requireFile(src, 'export stream');
   // stdin a terminal: it waited, silently, for the binary stream to be typed (as export refuses to write it to one)
   else if (process.stdin.isTTY === true) throw new WalnutError('WALNUT_INVALID_ARGUMENT: refusing to read the export stream from a terminal: redirect stdin from the stream (< app.ark) or give its file', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'terminal' });

@@ -158,7 +158,7 @@ export interface SpawnOutputOptions {
   /** stdin, stdout, stderr as spawn() takes them; the default ['ignore', 'pipe', 'pipe'] (stdin at EOF, as spawnSync's without input). */
   stdio?: StdioOptions;
   /** Written to the child's stdin, which is then closed (stdin is a pipe then, unless stdio says otherwise). */
-  input?: string;
+  input?: string | Uint8Array;
   /** SIGTERM after this many ms (a hang detector: the result's signal says it came). */
   timeout?: number;
   /** 'buffer': stdout as the bytes the child wrote. */

@@ -1,7 +1,8 @@
 // `walnut export DB -o /dev/stdout` where stdout is a socket: every child a Node program spawns
 // with stdio 'pipe' has socket pairs for its stdio (libuv), and Linux refuses to open a socket
 // by name (ENXIO), so the export failed WALNUT_CANTOPEN though `-o -` and no -o worked. An -o
-// that names the process's own stdout socket now writes to stdout, as `-o -` does.
+// that names the process's own stdout socket now writes to stdout, as `-o -` does; so
+// `walnut restore /dev/stdin DB` reads stdin, as `walnut restore - DB` does (it failed WALNUT_IO).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -40,5 +41,21 @@ describe('walnut export -o naming its own stdout socket', () => {
     const r = await spawnOutput(process.execPath, [walnut, 'export', db, '-o', '/dev/stdout', '--json']);
     expect(r.status).toBe(2);
     expect(r.stdout + r.stderr).toMatch(/WALNUT_INVALID_ARGUMENT.*--json needs -o FILE/);
+  });
+
+  it('walnut restore /dev/stdin and /proc/self/fd/0 on a socket read stdin, as - does', async () => {
+    const dir = tmpDir();
+    const db = path.join(dir, 'app.db');
+    await pythonSqlite(db, "c.execute('PRAGMA journal_mode=WAL'); c.execute('CREATE TABLE t(x)'); c.executemany('INSERT INTO t VALUES (?)', [(i,) for i in range(300)])");
+    const ark = path.join(dir, 'app.ark');
+    expect((await spawnOutput(process.execPath, [walnut, 'export', db, '-o', ark])).status).toBe(0);
+    const stream = fs.readFileSync(ark);
+    for (const [i, source] of ['-', '/dev/stdin', '/proc/self/fd/0'].entries()) {
+      const restored = path.join(dir, `restored${i}.db`);
+      // input: stdin is a socket pair, as node:child_process makes it
+      const r = await spawnOutput(process.execPath, [walnut, 'restore', source, restored], { input: stream, stdio: ['pipe', 'pipe', 'pipe'] });
+      expect(r.status, r.stderr).toBe(0);
+      expect(await pythonSqlite(restored, "print(c.execute('SELECT count(*), sum(x) FROM t').fetchone())")).toBe('(300, 44850)');
+    }
   });
 });
