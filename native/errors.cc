@@ -54,12 +54,15 @@ Napi::Error MakeError(Napi::Env env, const char* code, const std::string& messag
 
 // An open(2) that cannot succeed as asked (no such file or directory, a path through a file, no
 // permission, a directory, a name too long): SQLite's SQLITE_CANTOPEN, as walnut's open() says for
-// a database it cannot create; a disk that failed under the open stays WALNUT_IO.
+// a database it cannot create; a disk that failed under the open stays WALNUT_IO. EPERM is no
+// permission too (an immutable directory or file, chattr +i): it was WALNUT_IO where EACCES, for
+// the same -wal that could not be created, was WALNUT_CANTOPEN.
 static bool IsOpenRefusal(const OsFailure& failure) {
   if (failure.syscall == nullptr || std::strcmp(failure.syscall, "open") != 0) return false;
   switch (failure.err) {
     case ENOENT:
     case EACCES:
+    case EPERM:
     case ENOTDIR:
     case EISDIR:
     case ENAMETOOLONG:

@@ -5,7 +5,7 @@
 // rejected by native code. Codes are the stable strings of DESIGN.md section 4; errno values are
 // mapped here and nowhere else (ENOSPC/EDQUOT -> WALNUT_FULL, EAGAIN/EACCES on a lock ->
 // WALNUT_BUSY, ELOOP (a refused symbolic link, file.cc) -> WALNUT_CANTOPEN with reason
-// 'Symlink', an open(2) refused for ENOENT/EACCES/ENOTDIR/EISDIR/ENAMETOOLONG -> WALNUT_CANTOPEN
+// 'Symlink', an open(2) refused for ENOENT/EACCES/EPERM/ENOTDIR/EISDIR/ENAMETOOLONG -> WALNUT_CANTOPEN
 // (SQLite's SQLITE_CANTOPEN), anything else -> WALNUT_IO).
 #pragma once
 

@@ -179,8 +179,9 @@ export interface AttachedExtension {
 
 export async function open(file: string, options?: OpenOptions, extension?: StoreExtension): Promise<Store> {
   const o = resolveOptions(options);
-  if (typeof file !== 'string' || file.length === 0) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', 'path must be a non-empty string', { reason: 'path' });
+  if (typeof file !== 'string' || file.length === 0 || file.includes('\0')) {
+    // (a NUL was refused by the addon, without the reason)
+    throw walnutError('WALNUT_INVALID_ARGUMENT', 'path must be a non-empty string without NUL bytes', { reason: 'path' });
   }
   const real = resolvedPath(file);
   await createIfMissing(real, o.pageSize, o.pageChecksums === true); // through a dangling link: its target, as sqlite3 creates it

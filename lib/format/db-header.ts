@@ -90,9 +90,13 @@ export function decodeDbHeader(bytes: Uint8Array): DbHeader | null {
 
 /**
  * Page 1 of a new, empty database in WAL mode, as SQLite creates it: the 100-byte header
- * (page size, format versions 2/2, change counter 1, size 1 page, schema format 4, UTF-8,
- * default cache size 0) followed by an empty table b-tree leaf (the sqlite_schema root), whose
- * content area starts at the usable size (page size - reserved bytes).
+ * (page size, format versions 2/2, change counter 1, size 1 page, default cache size 0; the
+ * schema format and the text encoding left 0, as SQLite's newDatabase() leaves them: its first
+ * CREATE writes both, and only while the schema format is 0, so a 4 and a UTF-8 here made a
+ * `PRAGMA encoding='UTF-16le'` before the first table store UTF-16 under a UTF-8 header, a
+ * malformed schema to every other SQLite: test/hostile/sql-new-database-encoding) followed by
+ * an empty table b-tree leaf (the sqlite_schema root), whose content area starts at the usable
+ * size (page size - reserved bytes).
  */
 export function newDatabasePage1(pageSize: number, sqliteVersion = 3040001, reservedBytes = 0): Uint8Array {
   const page = new Uint8Array(pageSize);
@@ -105,8 +109,6 @@ export function newDatabasePage1(pageSize: number, sqliteVersion = 3040001, rese
   page.set(PAYLOAD_FRACTIONS, 21); // max embedded, min embedded, leaf payload fractions
   dv.setUint32(24, 1); // file change counter
   dv.setUint32(28, 1); // database size in pages
-  dv.setUint32(44, 4); // schema format number
-  dv.setUint32(56, 1); // text encoding: UTF-8
   dv.setUint32(92, 1); // version-valid-for = change counter
   dv.setUint32(96, sqliteVersion);
   // b-tree page header at offset 100: leaf table page, no cells, content area at the page end

@@ -2747,8 +2747,11 @@ function removeIfStillNaming(name: string, ours: WalnutFile): void {
  */
 function removeIfAllowed(file: string): void {
   try {
-    fs.rmSync(file, { force: true });
+    // unlink, not fs.rmSync: its rimraf takes unlink's EPERM (an immutable or sticky directory)
+    // for a directory and throws ENOTDIR from a readdir of the file, which close() passed on
+    fs.unlinkSync(file);
   } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') return; // gone already
     // something else under the name now (a directory: EISDIR) is not ours to remove: it stays
     if (!deniedByPermissions(e) && !isADirectory(e)) throw e;
   }

@@ -3,7 +3,8 @@
 // for a number, a boolean, a function, a symbol, 0, '' or NaN (they were read as an object
 // with no properties), and refused a string as "option 0: is not a walnut option" (its
 // characters read as option names). Now each is refused as open() refuses it, before anything
-// is created.
+// is created. A path holding a NUL byte is refused with reason path, as an empty one (the addon
+// refused it, without a reason).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -31,4 +32,16 @@ describe('openDatabase() options that are not an object', () => {
       await db.close();
     }
   }, 30_000);
+});
+
+describe('a database path holding a NUL byte', () => {
+  it('is refused with reason path, as an empty one is (the addon refused it without a reason); nothing is created', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'nul.db');
+    for (const given of [`${file}\0x`, '\0']) {
+      await expectRejectsWalnut(open(given), 'WALNUT_INVALID_ARGUMENT', { reason: 'path' });
+      await expectRejectsWalnut(openDatabase(given), 'WALNUT_INVALID_ARGUMENT', { reason: 'path' });
+    }
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
 });
