@@ -19,7 +19,16 @@
 // npm test's wall time on 2 cores. One copy of the module graph, too: the worker threads,
 // child processes and the CLI that tests start load dist/, and a WalnutError made by one copy
 // is no `instanceof` the other's class. test/dist-fresh.mjs refuses a dist/ older than lib/.
+// dist/ through require(): a test's import of '../../lib/x' is a small module (distRequire below)
+// that require()s dist/x.js and exports its names. An external import() of the CommonJS file
+// went through Node's ESM loader, which translates each module of the graph (source parsed
+// again for its export names, every require() inside it through the loader): ~120 ms more per
+// test file than require() (measured in a fork: lib/index + lib/sql 210-370 ms against
+// 90-240 ms), in each of ~430 fresh forks a run. Same module graph, same copy (require's cache),
+// the same names and values an import gave (a CommonJS module's are read once, at its import).
+// The names are Object.keys of each module's exports, read once a run by one node process.
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
@@ -34,10 +43,71 @@ function python3Dir() {
   }
 }
 
+/** Each dist/ module's export names (file -> Object.keys of its exports), read by one node process; null without a loadable dist/ (dist-fresh.mjs says why). */
+function distExportNames() {
+  const script = `
+    const fs = require('node:fs');
+    const path = require('node:path');
+    const names = {};
+    (function walk(dir) {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.js')) {
+          try {
+            names[p] = Object.keys(require(p));
+          } catch {} // left to the plain import (the same error there, in the test that imports it)
+        }
+      }
+    })(process.argv[1]);
+    process.stdout.write(JSON.stringify(names));
+    process.exit(0);`;
+  try {
+    return JSON.parse(execFileSync(process.execPath, ['-e', script, dist], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 120_000, maxBuffer: 16 << 20 }));
+  } catch {
+    return null;
+  }
+}
+
+const SHIM = '\0walnut-dist:';
+
+/** '../../lib/x' (by then aliased to dist/x) as a module that require()s dist/x.js and exports its names (see the header). */
+function distRequire() {
+  const names = distExportNames();
+  const resolve = createRequire(import.meta.url).resolve;
+  return {
+    name: 'walnut-dist-require',
+    enforce: 'pre',
+    resolveId(source) {
+      if (names === null || (source !== dist && !source.startsWith(`${dist}/`))) return null;
+      let file;
+      try {
+        file = resolve(source);
+      } catch {
+        return null;
+      }
+      return file in names ? SHIM + path.relative(dist, file) : null;
+    },
+    load(id) {
+      if (!id.startsWith(SHIM)) return null;
+      const file = path.join(dist, id.slice(SHIM.length));
+      const exported = names[file].filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== 'default' && n !== '__esModule');
+      return [
+        "import { createRequire } from 'node:module';",
+        `const m = createRequire(${JSON.stringify(file)})(${JSON.stringify(file)});`,
+        'export default m;',
+        ...exported.map((n, i) => `const e${i} = m[${JSON.stringify(n)}];`),
+        `export { ${exported.map((n, i) => `e${i} as ${n}`).join(', ')} };`,
+      ].join('\n');
+    },
+  };
+}
+
 const pythonDir = python3Dir();
 if (pythonDir) process.env.PATH = `${pythonDir}${path.delimiter}${process.env.PATH ?? ''}`;
 
 export default defineConfig({
+  plugins: [distRequire()],
   resolve: { alias: [{ find: /^(?:\.\.\/)+lib(\/.*)?$/, replacement: `${dist}$1` }] },
   test: {
     globalSetup: ['test/dist-fresh.mjs'],
