@@ -170,12 +170,14 @@ function program(setExit: (code: number) => void): Command {
   cli.command('verify <db>')
     .description('integrity checks: 1 headers, WAL chain and -shm; 2 b-tree structure; 3 overflow chains; 4 cross-references and freelist; 5 schema')
     .option('--level <n>', 'check level 1..5; each includes the ones below', '5')
+    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, '5000')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExit status 1 when anything is found.\nExample:\n  walnut verify app.db --level 5 --json')
-    .action(async (db: string, o: { level: string; json?: boolean }) => {
+    .action(async (db: string, o: { level: string; busyTimeout: string; json?: boolean }) => {
+      const busyTimeout = busyTimeoutMs(o.busyTimeout);
       const { verify } = await import('../integrity/verify');
       // (Number() took '0x3', '3e0', ' 4' for levels: only the digits are)
-      const r = await verify(db, /^[1-5]$/.test(o.level) ? Number(o.level) : Number.NaN);
+      const r = await verify(db, /^[1-5]$/.test(o.level) ? Number(o.level) : Number.NaN, { busyTimeout });
       if (o.json === true) print(r as unknown as Out, true);
       else {
         // one line per finding: level, kind, where, what
@@ -191,9 +193,12 @@ function program(setExit: (code: number) => void): Command {
   cli.command('recover <db>')
     .description('rebuild the -shm from the -wal as SQLite recovery would')
     .option('--repair', 'first repair damaged frames from the FEC sidecar (<db>-wal-fec), and a damaged WAL header from it or, with no sidecar, from frame 1 (as verify says: wal-header-repairable)')
+    .option('--busy-timeout <ms>', `${BUSY_TIMEOUT_HELP} (not with --repair, which waits 5000)`, '5000')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut recover app.db --repair')
-    .action(async (db: string, o: { repair?: boolean; json?: boolean }) => {
+    .action(async (db: string, o: { repair?: boolean; busyTimeout: string; json?: boolean }) => {
+      const busyTimeout = busyTimeoutMs(o.busyTimeout);
+      if (o.repair && busyTimeout !== DEFAULT_BUSY_TIMEOUT_MS) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --busy-timeout is not taken with --repair (its recovery waits 5000 ms)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'busyTimeout' });
       await requireFile(db);
       const { inspect } = await import('../integrity/inspect');
       if (o.repair) {
@@ -203,24 +208,26 @@ function program(setExit: (code: number) => void): Command {
         return;
       }
       const { rebuildWalIndex } = await import('../wal-index/recover');
-      const r = await rebuildWalIndex(db);
+      const r = await rebuildWalIndex(db, { busyTimeout });
       print({ walFrames: r.walFrames, commits: inspect(db).commits, pageSize: r.pageSize, repairedFrames: 0 }, o.json === true);
     });
 
   cli.command('checkpoint <db>')
     .description('copy committed frames into the database file (SQLite\'s PRAGMA wal_checkpoint)')
     .option('--mode <mode>', 'passive | full | restart | truncate', 'passive')
+    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, '5000')
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExit status 1 when busy (the mode could not do all it asks: SQLite\'s busy = 1).\nExample:\n  walnut checkpoint app.db --mode truncate --json')
-    .action(async (db: string, o: { mode: string; json?: boolean }) => {
+    .action(async (db: string, o: { mode: string; busyTimeout: string; json?: boolean }) => {
       const mode = checkpointMode(o.mode); // before the open, which creates (and removes) a -wal and -shm
+      const busyTimeout = busyTimeoutMs(o.busyTimeout);
       await requireFile(db);
       const { open } = await import('../open');
       // a checkpoint never changes the journal mode; the close is SQLite's last connection's (no -wal/-shm left when nobody else has the database open).
       // Its refusal of a rollback-journal database comes from that open (convert: false), worded as the
       // others' (refuseRollbackJournal): no inspect() first, which read the directory before the
       // open could settle a killed restore
-      const store = await open(db, { autoCheckpoint: false, convert: false }).catch(async (e: unknown) => {
+      const store = await open(db, { autoCheckpoint: false, convert: false, busyTimeout }).catch(async (e: unknown) => {
         if (e instanceof WalnutError && (e as { reason?: string }).reason === 'NotWalMode') await refuseRollbackJournal(db, 'checkpoint');
         throw e;
       });
@@ -240,9 +247,11 @@ function program(setExit: (code: number) => void): Command {
     .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm, -wal-fec or -journal; - is stdout); a file it created is removed when the export fails (with --follow: until the file holds the database as of the start, then kept)')
     .option('--force', 'replace an existing output file: the new stream is written beside it and renamed over it once whole (with --follow: once it holds the database as of the start); until then a failed or interrupted export leaves the old file as it was')
     .option('--follow', 'keep exporting new commits until interrupted')
+    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, '5000')
     .option('--json', 'summary as one JSON object on stdout (needs -o)')
     .addHelpText('after', '\nExit status 2 when the reader of stdout goes away before the stream ends.\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
-    .action(async (db: string, o: { output?: string; force?: boolean; follow?: boolean; json?: boolean }) => {
+    .action(async (db: string, o: { output?: string; force?: boolean; follow?: boolean; busyTimeout: string; json?: boolean }) => {
+      const busyTimeout = busyTimeoutMs(o.busyTimeout);
       const file = o.output === '-' || namesOwnSocket(o.output, 1) ? undefined : o.output; // -o - is stdout, as restore's - is stdin
       // (-o '' is no file: refused by openExportOutput below, never taken for stdout)
       if (o.json && file === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o FILE (stdout carries the stream, also when -o names it)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
@@ -339,7 +348,7 @@ function program(setExit: (code: number) => void): Command {
         replacement = file !== undefined && o.force === true ? openExportReplacement(db, file) : null;
         target = replacement !== null ? replacement.output : file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
         opened = true;
-        const exported = (stream = createExportStream(db, { follow: o.follow === true }));
+        const exported = (stream = createExportStream(db, { follow: o.follow === true, busyTimeout }));
         const follower = o.follow ? replacement : null;
         follower?.output.once('error', () => undefined); // (reported by pipeline below)
         exported.once('caughtUp', (at: number) => {
@@ -420,10 +429,12 @@ function program(setExit: (code: number) => void): Command {
     .requiredOption('--stream <name>', 'JetStream stream (created when missing)')
     .option('--replicas <n>', 'stream replicas when creating it (3 for a 3-node cluster)', '1')
     .option('--interval <ms>', 'print metrics every <ms>', '5000')
+    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, '5000')
     .option('--json', 'metrics as JSON lines on stdout')
     .addHelpText('after', '\nExample:\n  walnut replicate app.db --nats nats://127.0.0.1:4222 --stream app')
-    .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; json?: boolean }) => {
+    .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; busyTimeout: string; json?: boolean }) => {
       const every = intervalMs(o.interval);
+      const busyTimeout = busyTimeoutMs(o.busyTimeout);
       // the replication's options are checked before the open, as --interval is: a refusal after
       // it had converted a rollback-journal database to WAL mode for good, and checkpointed a
       // WAL-mode one and removed its -wal and -shm (the close of the last connection), for a
@@ -457,7 +468,7 @@ function program(setExit: (code: number) => void): Command {
       let store: Store;
       try {
         // (convert: false also refuses one switched back to rollback-journal mode since inspect read it)
-        store = await open(db, { convert: pageSize === 0 });
+        store = await open(db, { convert: pageSize === 0, busyTimeout });
       } catch (e) {
         stopListening();
         if (heardBeforeRun !== null) process.kill(process.pid, heardBeforeRun);
@@ -507,10 +518,12 @@ function program(setExit: (code: number) => void): Command {
     .requiredOption('--nats <url>', 'NATS server URL(s), comma-separated')
     .requiredOption('--stream <name>', 'JetStream stream')
     .option('--interval <ms>', 'print the lag every <ms>', '5000')
+    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, '5000')
     .option('--json', 'lag as JSON lines on stdout')
     .addHelpText('after', '\nExample:\n  walnut replica --nats nats://127.0.0.1:4222 --stream app replica.db')
-    .action(async (db: string, o: { nats: string; stream: string; interval: string; json?: boolean }) => {
+    .action(async (db: string, o: { nats: string; stream: string; interval: string; busyTimeout: string; json?: boolean }) => {
       const every = intervalMs(o.interval);
+      const busyTimeout = busyTimeoutMs(o.busyTimeout);
       // interrupted by SIGINT, SIGTERM or SIGHUP before the replica exists (waiting for a stream
       // or its first base image): what openReplica made for it goes (its new position file, the
       // base image's restore temporary; both were left behind), then the signal ends the process
@@ -535,7 +548,7 @@ function program(setExit: (code: number) => void): Command {
       // replicate` tells it (the same line, from the same connection code), while openReplica
       // retries it; it gave up after its 30 s (connectTimeoutMs: exit 2) without a word before
       const onRetry = (e: WalnutError): void => void process.stderr.write(`walnut replica: ${e.message}\n`);
-      const r = await openReplica(db, { servers: o.nats, stream: o.stream, onRetry }).catch((e: unknown) => {
+      const r = await openReplica(db, { servers: o.nats, stream: o.stream, onRetry, open: { busyTimeout } }).catch((e: unknown) => {
         stopListening();
         throw e;
       });
@@ -638,6 +651,20 @@ function digitsAsNumber(text: string, fraction = false): number {
   if (!(fraction ? /^\d+(\.\d+)?$/ : /^\d+$/).test(text)) return Number.NaN;
   const n = Number(text);
   return fraction ? n : Number.isSafeInteger(n) ? n : Number.NaN;
+}
+
+/** What --busy-timeout says (verify, recover, checkpoint, export, replicate, replica). */
+const BUSY_TIMEOUT_HELP = "how long to wait for a lock another connection holds (a sqlite3 writer's WRITE, a checkpointer's CKPT) before failing WALNUT_BUSY, as sqlite3's .timeout";
+/** The library's busyTimeout default, the option's. */
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+/** --busy-timeout as a whole number of ms from 0 to the longest timer, checked before anything is opened. */
+function busyTimeoutMs(text: string): number {
+  const ms = digitsAsNumber(text);
+  if (!(ms >= 0 && ms <= LONGEST_TIMER_MS)) {
+    throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --busy-timeout must be a whole number of ms from 0 to ${LONGEST_TIMER_MS}, not ${text.length > 40 ? `${text.slice(0, 40)}...` : JSON.stringify(text)}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'busyTimeout' });
+  }
+  return ms;
 }
 
 /**

@@ -148,7 +148,7 @@ describe('walnut export --follow --force over an existing backup', () => {
     const holder = await holdLock(db, DB_LOCK.SHARED_FIRST, DB_LOCK.SHARED_SIZE, 'exclusive', 'classic');
     let r: Awaited<ReturnType<typeof walnut>>;
     try {
-      r = await walnut('export', db, '-o', ark, '--follow', '--force'); // fails after the 5 s busy timeout
+      r = await walnut('export', db, '-o', ark, '--follow', '--force', '--busy-timeout', '500'); // fails after the busy timeout
     } finally {
       await release(holder);
     }

@@ -89,7 +89,7 @@ describe('walnut checkpoint / recover / export / restore', () => {
       reader.prepare('BEGIN').run();
       const rows = reader.prepare('SELECT count(*) AS n FROM t').get(); // a read mark in the WAL, held
       const walBytes = fs.statSync(`${db}-wal`).size;
-      const r = await json('checkpoint', db, '--mode', 'truncate'); // waits out the busy timeout for the reader
+      const r = await json('checkpoint', db, '--mode', 'truncate', '--busy-timeout', '500'); // waits out the busy timeout for the reader
       expect(r.out).toMatchObject({ mode: 'truncate', busy: true });
       expect(r.out.walFrames).toBeGreaterThan(0);
       expect(r.status).toBe(1); // not done: a script's `&&` must not go on (it exited 0)
