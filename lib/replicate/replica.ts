@@ -294,7 +294,7 @@ export class Replica extends EventEmitter {
     if (existed && !ReplicaPosition.exists(this.path)) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', `${this.path} exists and is not a replica (no ${ReplicaPosition.pathOf(this.path)}); choose a new path`, { path: this.path, reason: 'NotAReplica' });
     }
-    const { position, record } = ReplicaPosition.open(this.path);
+    const { position, record } = ReplicaPosition.open(this.path, this.#stream);
     this.#position = position;
     try {
       const deadline = performance.now() + this.#connectTimeoutMs;
