@@ -144,9 +144,9 @@ export class ReplicaPosition {
     }
   }
 
-  /** Whether `record` fits a slot (write() refuses one that does not). */
+  /** Whether `record` fits a slot (write() refuses one that does not), with the longest stream name write() adds. */
   static fits(record: PositionRecord): boolean {
-    return Buffer.byteLength(encodeRecord(0, record)) <= SLOT - HEAD;
+    return Buffer.byteLength(encodeRecord(0, { ...record, stream: 'x'.repeat(64) })) <= SLOT - HEAD;
   }
 
   /** Writes `record` durably (the other slot, then fdatasync); one write at a time. */
