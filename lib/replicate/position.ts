@@ -48,15 +48,19 @@ export interface PositionRecord {
   state: 'creating' | 'ready';
   applied: AppliedState | null;
   intent: { to: AppliedState; dbSize: number; pages: number[] | 'all'; witness: string } | null;
+  /** The JetStream stream the replica follows (written by open()'s caller's stream; absent in records of walnut before it kept it). */
+  stream?: string;
 }
 
 export class ReplicaPosition {
   #file: WalnutFile | null;
+  readonly #stream: string;
   #counter = 0;
   #slot = 0;
 
-  private constructor(file: WalnutFile) {
+  private constructor(file: WalnutFile, stream: string) {
     this.#file = file;
+    this.#stream = stream;
   }
 
   static pathOf(dbPath: string): string {
@@ -85,8 +89,13 @@ export class ReplicaPosition {
     }
   }
 
-  /** Opens (creating it when missing) the position file of `dbPath`; the record read, or null. */
-  static open(dbPath: string): { position: ReplicaPosition; record: PositionRecord | null } {
+  /**
+   * Opens (creating it when missing) the position file of `dbPath`, a replica of `stream`; the
+   * record read, or null. A replica of another stream is refused (WALNUT_INVALID_ARGUMENT reason
+   * OtherStream), the files untouched: resumed, it took the other stream's session for a new one
+   * of its primary and re-based onto that database, replacing the replica without a word.
+   */
+  static open(dbPath: string, stream: string): { position: ReplicaPosition; record: PositionRecord | null } {
     const file = ReplicaPosition.pathOf(dbPath);
     let f: WalnutFile;
     try {
@@ -99,11 +108,16 @@ export class ReplicaPosition {
       f.closeSync();
       throw walnutError('WALNUT_BUSY', `${dbPath} is being replicated by another replica (${file} is locked)`, { path: dbPath, reason: 'ReplicaInUse' });
     }
-    const position = new ReplicaPosition(f);
+    const position = new ReplicaPosition(f, stream);
     let best: { counter: number; slot: number; record: PositionRecord } | null = null;
     for (const slot of [0, 1]) {
       const r = position.#read(slot);
       if (r !== null && (best === null || r.counter > best.counter)) best = { ...r, slot };
+    }
+    const followed = best?.record.state === 'ready' ? best.record.stream : undefined;
+    if (followed !== undefined && followed !== stream) {
+      f.closeSync();
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `${dbPath} is a replica of the JetStream stream ${followed}, not ${stream}; a replica follows one stream (give it ${followed}, or a new path for ${stream})`, { path: dbPath, reason: 'OtherStream' });
     }
     if (best !== null) {
       position.#counter = best.counter;
@@ -130,14 +144,14 @@ export class ReplicaPosition {
     }
   }
 
-  /** Whether `record` fits a slot (write() refuses one that does not). */
+  /** Whether `record` fits a slot (write() refuses one that does not), with the longest stream name write() adds. */
   static fits(record: PositionRecord): boolean {
-    return Buffer.byteLength(encodeRecord(0, record)) <= SLOT - HEAD;
+    return Buffer.byteLength(encodeRecord(0, { ...record, stream: 'x'.repeat(64) })) <= SLOT - HEAD;
   }
 
   /** Writes `record` durably (the other slot, then fdatasync); one write at a time. */
   async write(record: PositionRecord): Promise<void> {
-    const body = Buffer.from(encodeRecord(this.#counter + 1, record));
+    const body = Buffer.from(encodeRecord(this.#counter + 1, { ...record, stream: this.#stream }));
     if (body.length > SLOT - HEAD) throw walnutError('WALNUT_INVALID_ARGUMENT', `a replica position record of ${body.length} bytes does not fit its slot`, { reason: 'position' });
     const out = Buffer.alloc(HEAD + body.length);
     out.writeUInt32BE(body.length, 0);

@@ -1015,6 +1015,13 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       this.#streamMaxMsgSize = maxMsgSize;
       this.#streamMaxAgeMs = maxAgeMs;
       this.#pipe = new OrderedPublishes(this.#link, this.options.stream, lastSeq, this.options.maxInFlight, undefined, (e) => this.#error(e));
+      // A session's first base image is its export's: the oldest state the WAL holds. After the
+      // primary's restart (its process killed, or closed while another connection kept the WAL)
+      // that is where the last checkpoint stopped, older than what replicas of the earlier
+      // session applied: re-based onto it, they went back in time (a reader of the replica saw
+      // 1,288 commits vanish) until the new session's log caught them up. A passive checkpoint
+      // first makes it the newest state (unless a reader holds the WAL), as after an abandoned session.
+      await this.#source.checkpoint('passive').catch(() => undefined);
       // `flush`: a session starts even after stop() (its export's one pass publishes what was
       // committed before it): the first one, and one after a session the lag bound abandoned
       // (whose queue was dropped: without the next session's base, stop() resolved with the

@@ -294,7 +294,7 @@ export class Replica extends EventEmitter {
     if (existed && !ReplicaPosition.exists(this.path)) {
       throw walnutError('WALNUT_INVALID_ARGUMENT', `${this.path} exists and is not a replica (no ${ReplicaPosition.pathOf(this.path)}); choose a new path`, { path: this.path, reason: 'NotAReplica' });
     }
-    const { position, record } = ReplicaPosition.open(this.path);
+    const { position, record } = ReplicaPosition.open(this.path, this.#stream);
     this.#position = position;
     try {
       const deadline = performance.now() + this.#connectTimeoutMs;
@@ -703,6 +703,12 @@ export class Replica extends EventEmitter {
       const rec = decodeRecord(payload);
       if (rec.kind === 'basePages') {
         const size = rec.pages.length / rec.count;
+        // the primary's page size changed (journal_mode DELETE, page_size, VACUUM, WAL again; or
+        // another database on the stream): the replica's file cannot follow. It stopped with its
+        // store's "page 1 has 1024 bytes; the page size is 4096", which said neither why nor what to do
+        if (size !== this.#store!.pageSize) {
+          throw walnutError('WALNUT_INVALID_ARGUMENT', `the primary's page size is now ${size} bytes (session ${base.session}), the replica's ${this.#store!.pageSize}: a replica cannot change its page size; remove ${this.path} and ${ReplicaPosition.pathOf(this.path)}, then open the replica again (it is created from the newest base image)`, { path: this.path, reason: 'PageSizeChanged' });
+        }
         hash.update(rec.pages);
         for (let i = 0; i < rec.count; i++) pages.set(rec.firstPgno + i, rec.pages.subarray(i * size, (i + 1) * size));
       } else if (rec.kind === 'baseEnd') {

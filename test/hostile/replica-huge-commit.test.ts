@@ -31,20 +31,20 @@ describe('a replica and one primary commit of 165,000 pages', () => {
     const intent = { to: { session: 's', seq: 2, logNext: 99 }, dbSize: 330_002, pages: scattered, witness: 'ab'.repeat(16) };
     const record = { state: 'ready' as const, applied: { session: 's', seq: 1, logNext: 3 }, intent };
     expect(ReplicaPosition.fits(record)).toBe(true);
-    const { position } = ReplicaPosition.open(file);
+    const { position } = ReplicaPosition.open(file, 'app');
     await position.write(record);
     position.close();
-    const again = ReplicaPosition.open(file);
+    const again = ReplicaPosition.open(file, 'app');
     again.position.close();
-    expect(again.record).toEqual(record);
+    expect(again.record).toEqual({ ...record, stream: 'app' });
     // a record of the old layout (the page list as such) is still read
     const old = { ...record, intent: { ...intent, pages: [3, 4, 9] } };
-    const p = ReplicaPosition.open(file).position;
+    const p = ReplicaPosition.open(file, 'app').position;
     await p.write(old);
     p.close();
-    const third = ReplicaPosition.open(file);
+    const third = ReplicaPosition.open(file, 'app');
     third.position.close();
-    expect(third.record).toEqual(old);
+    expect(third.record).toEqual({ ...old, stream: 'app' });
   });
 
   it.skipIf(NATS_SKIP !== null)('is applied by the replica, which then equals the primary (it never applied it)', async () => {

@@ -254,7 +254,7 @@ describe('openReplica options (no server needed)', () => {
 
   it('the replica position file is written on the I/O thread (a promise; its fdatasyncSync blocked the replica\'s loop for every batch): each record reads back, the newest of the two slots wins', async () => {
     const db = path.join(dir, `position${n++}.db`);
-    const first = ReplicaPosition.open(db);
+    const first = ReplicaPosition.open(db, 'app');
     expect(first.record).toBeNull();
     for (let seq = 1; seq <= 3; seq++) {
       const written = first.position.write({ state: 'ready', applied: { session: 's', seq, logNext: seq + 1 }, intent: null });
@@ -262,8 +262,8 @@ describe('openReplica options (no server needed)', () => {
       await written;
     }
     first.position.close();
-    const again = ReplicaPosition.open(db);
-    expect(again.record).toEqual({ state: 'ready', applied: { session: 's', seq: 3, logNext: 4 }, intent: null });
+    const again = ReplicaPosition.open(db, 'app');
+    expect(again.record).toEqual({ state: 'ready', applied: { session: 's', seq: 3, logNext: 4 }, intent: null, stream: 'app' });
     again.position.close();
   });
 
@@ -552,7 +552,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
       await child.applied(round === 0 ? 20 : 1);
       await new Promise((res) => setTimeout(res, 50 + round * 37));
       await child.kill();
-      const { position, record } = ReplicaPosition.open(replicaPath);
+      const { position, record } = ReplicaPosition.open(replicaPath, 'kill');
       position.close();
       expect(record?.state).toBe('ready');
       if (record?.intent) midBatch++;
