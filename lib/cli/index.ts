@@ -83,6 +83,18 @@ async function requireFile(file: string, what = 'database'): Promise<void> {
   }
 }
 
+/** The file `name` names (stat, following links) is this process's descriptor `fd`'s; null when it is not. */
+function ownFileNamed(name: string | undefined, fd: 0 | 1): fs.Stats | null {
+  if (name === undefined || name === '') return null;
+  try {
+    const named = fs.statSync(name);
+    const own = fs.fstatSync(fd);
+    return named.dev === own.dev && named.ino === own.ino ? named : null;
+  } catch {
+    return null; // (the open reports what it finds)
+  }
+}
+
 /**
  * `name` names this process's own stdin (fd 0) or stdout (fd 1), and that is a socket
  * (/dev/stdout, /dev/fd/1, /proc/self/fd/1 of a process whose stdio are socket pairs: every
@@ -91,14 +103,18 @@ async function requireFile(file: string, what = 'database'): Promise<void> {
  * failed; they use the descriptor itself, as `-o -` and `-` do.
  */
 function namesOwnSocket(name: string | undefined, fd: 0 | 1): boolean {
-  if (name === undefined || name === '') return false;
-  try {
-    const named = fs.statSync(name);
-    const own = fs.fstatSync(fd);
-    return named.isSocket() && named.dev === own.dev && named.ino === own.ino;
-  } catch {
-    return false; // (the open reports what it finds)
-  }
+  return ownFileNamed(name, fd)?.isSocket() === true;
+}
+
+/**
+ * export's `-o` names the pipe, socket or file that is its own stdout, where --json's summary
+ * would go too: after the stream into a pipe (`-o /dev/stdout --json | ...` appended
+ * {"bytes":N} to the stream, exit 0), or into the old file --force renames the stream over (the
+ * summary lost). A character device (/dev/null both) takes both as the user redirected them.
+ */
+function namesOwnStdoutStream(name: string | undefined): boolean {
+  const own = ownFileNamed(name, 1);
+  return own !== null && !own.isCharacterDevice();
 }
 
 /** How long `walnut export --follow`, stopped by a signal, waits for its output to take its last pass (walnut replicate's stopTimeoutMs is as long). */
@@ -254,7 +270,7 @@ function program(setExit: (code: number) => void): Command {
       const busyTimeout = busyTimeoutMs(o.busyTimeout);
       const file = o.output === '-' || namesOwnSocket(o.output, 1) ? undefined : o.output; // -o - is stdout, as restore's - is stdin
       // (-o '' is no file: refused by openExportOutput below, never taken for stdout)
-      if (o.json && file === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o FILE (stdout carries the stream, also when -o names it)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
+      if (o.json && (file === undefined || namesOwnStdoutStream(file))) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --json needs -o FILE (stdout carries the stream, also when -o names it)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'json' });
       // no -o at a terminal: the binary stream went onto the screen (its control bytes taken for
       // escape sequences), exit 0; as gzip, only when asked for by name (-o -)
       if (o.output === undefined && process.stdout.isTTY === true) {

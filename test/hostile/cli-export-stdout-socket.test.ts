@@ -41,6 +41,15 @@ describe('walnut export -o naming its own stdout socket', () => {
     const r = await spawnOutput(process.execPath, [walnut, 'export', db, '-o', '/dev/stdout', '--json']);
     expect(r.status).toBe(2);
     expect(r.stdout + r.stderr).toMatch(/WALNUT_INVALID_ARGUMENT.*--json needs -o FILE/);
+    // stdout a pipe, which opens by name: the summary went into the pipe after the stream
+    // ({"bytes":N} appended to it, exit 0)
+    const piped = await spawnOutput('bash', ['-c', '"$0" "$1" export "$2" -o /dev/stdout --json | od -c; exit ${PIPESTATUS[0]}', process.execPath, walnut, db]);
+    expect(piped.stderr).toMatch(/WALNUT_INVALID_ARGUMENT.*--json needs -o FILE/);
+    expect(piped.stdout).not.toMatch(/A   R   K/); // no stream went into the pipe
+    expect(piped.status).toBe(2);
+    // a character device both are is no stream to spoil: the summary goes where stdout goes
+    const toNull = await spawnOutput('bash', ['-c', '"$0" "$1" export "$2" -o /dev/stdout --json > /dev/null', process.execPath, walnut, db]);
+    expect(toNull.status, toNull.stderr).toBe(0);
   });
 
   it('walnut restore /dev/stdin and /proc/self/fd/0 on a socket read stdin, as - does', async () => {
