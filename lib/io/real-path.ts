@@ -69,10 +69,15 @@ export function requireRegularFiles(database: string | null, companions: readonl
       throw walnutError('WALNUT_CANTOPEN', `cannot open ${file}: ${(e as Error).message}`, { path: file, errno: (e as NodeJS.ErrnoException).errno, cause: e });
     }
     if (st === undefined || st.isFile() || st.isSymbolicLink()) continue;
-    const kind = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'a device';
+    const kind = irregularKind(st);
     const what = file === database ? 'not a database' : 'remove it (opening it would block or fail)';
     throw walnutError('WALNUT_CANTOPEN', `${file} is not a regular file (${kind}): ${what}`, { path: file, reason: 'NotRegularFile' });
   }
+}
+
+/** What a file that is not a regular file nor a link is, for a refusal's message. */
+export function irregularKind(st: fs.Stats): string {
+  return st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'a device';
 }
 
 /** What SQLite and walnut keep beside a database `X`, as `X<suffix>` (the FEC sidecar is `X-wal-fec`). */

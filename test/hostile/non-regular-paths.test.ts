@@ -164,3 +164,14 @@ describe('inspect and verify of a directory', () => {
     expect(fs.readdirSync(directory)).toEqual([]);
   });
 });
+
+describe('inspect and verify of a pipe named through /dev/stdin', () => {
+  it('WALNUT_CANTOPEN NotRegularFile naming /dev/stdin (it was ENOENT on /proc/PID/fd/pipe:[N], the pipe\'s realpath)', async () => {
+    const { db } = sqliteWritesWal(dir, 'piped', 4096, typicalWork(3));
+    for (const verb of ['inspect', 'verify']) {
+      const r = await spawnOutput('bash', ['-c', `cat "$2" | "$0" "$1" ${verb} /dev/stdin --json`, process.execPath, bin, db], { timeout: HANG_MS });
+      expect(r.status, r.stderr).toBe(2);
+      expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'WALNUT_CANTOPEN', message: '/dev/stdin is not a regular file (a FIFO): not a database', reason: 'NotRegularFile', path: '/dev/stdin' } });
+    }
+  });
+});
