@@ -503,6 +503,7 @@ export class WalIndex {
     const db = await openReadWrite(dbPath);
     const opened: { wal?: WalFile; shm?: WalnutFile } = {};
     let shmCreated = false;
+    let walCreated = false;
     let fileKey: string | null = null;
     try {
       if (lockingMode === 'exclusive') {
@@ -541,6 +542,7 @@ export class WalIndex {
       claimName(db, key, dbPath);
       fileKey = key; // released again if this open fails
       const mode = st.mode & 0o777;
+      walCreated = fs.lstatSync(`${dbPath}-wal`, { throwIfNoEntry: false }) === undefined;
       opened.wal = await WalFile.open(`${dbPath}-wal`, { create: true, mode });
       matchMode(opened.wal.file, mode);
       let region: NativeShmRegion;
@@ -569,6 +571,15 @@ export class WalIndex {
       // its own: only under EXCLUSIVE on the database file, so no other connection uses it
       if (opened.shm !== undefined && shmCreated && tryExclusive(db)) {
         fs.rmSync(`${dbPath}-shm`, { force: true });
+      }
+      // so does the empty -wal it made before its -shm was refused (a symbolic link there:
+      // `walnut checkpoint` left a new 0-byte -wal behind), under the same EXCLUSIVE
+      if (opened.wal !== undefined && walCreated && opened.wal.file.sizeSync() === 0 && tryExclusive(db)) {
+        try {
+          fs.unlinkSync(`${dbPath}-wal`);
+        } catch {
+          // (left, as SQLite leaves a -wal it cannot remove)
+        }
       }
       await opened.shm?.close().catch(() => undefined);
       await opened.wal?.close().catch(() => undefined);
