@@ -541,15 +541,20 @@ function hotJournal(journal: string): boolean {
 
 /** The database a restore would replace: its real path and permission bits; null when none. */
 function existingTarget(dbPath: string): { path: string; mode: number; dev: number; ino: number } | null {
+  // what the name leads to first (stat follows links), its real path only for a regular file: the
+  // real path of /dev/stdout on a pipe is no path (/proc/PID/fd/pipe:[N]), and its stat failed
+  // WALNUT_IO ENOENT with fs's raw message where a named FIFO is NotRegularFile
   let real: string;
+  let st: fs.Stats;
   try {
+    st = fs.statSync(dbPath);
+    if (!st.isFile()) throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: not a regular file`, { path: dbPath, reason: 'NotRegularFile' }); // (the reason its -wal or -shm gets: requireRegularFiles)
     real = fs.realpathSync(dbPath);
   } catch (e) {
+    if (e instanceof WalnutError) throw e;
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // nothing there (or a dangling link: its target is created)
     throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: ${(e as Error).message}`, { path: dbPath, cause: e });
   }
-  const st = fs.statSync(real);
-  if (!st.isFile()) throw walnutError('WALNUT_CANTOPEN', `cannot restore to ${dbPath}: not a regular file`, { path: dbPath, reason: 'NotRegularFile' }); // (the reason its -wal or -shm gets: requireRegularFiles)
   return { path: real, mode: st.mode & 0o777, dev: st.dev, ino: st.ino };
 }
 

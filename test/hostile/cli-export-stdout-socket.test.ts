@@ -67,4 +67,20 @@ describe('walnut export -o naming its own stdout socket', () => {
       expect(await pythonSqlite(restored, "print(c.execute('SELECT count(*), sum(x) FROM t').fetchone())")).toBe('(300, 44850)');
     }
   });
+
+  it('walnut restore to /dev/stdout (a pipe or a socket) is refused as a FIFO is: WALNUT_CANTOPEN NotRegularFile', async () => {
+    const dir = tmpDir();
+    const db = path.join(dir, 'app.db');
+    await pythonSqlite(db, "c.execute('PRAGMA journal_mode=WAL'); c.execute('CREATE TABLE t(x)')");
+    const ark = path.join(dir, 'app.ark');
+    expect((await spawnOutput(process.execPath, [walnut, 'export', db, '-o', ark])).status).toBe(0);
+    // stdout a socket (spawnOutput's stdio) and a pipe (through sh)
+    const socket = await spawnOutput(process.execPath, [walnut, 'restore', ark, '/dev/stdout', '--json']);
+    const pipe = await spawnOutput('sh', ['-c', `"${process.execPath}" "${walnut}" restore "${ark}" /dev/stdout --json | cat`]);
+    for (const r of [socket, pipe]) {
+      expect(r.stderr).toBe('walnut: WALNUT_CANTOPEN: cannot restore to /dev/stdout: not a regular file\n'); // (it was WALNUT_IO: ENOENT ... stat '/proc/PID/fd/pipe:[N]')
+      expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'WALNUT_CANTOPEN', reason: 'NotRegularFile' });
+    }
+    expect(socket.status).toBe(2);
+  });
 });
