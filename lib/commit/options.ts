@@ -132,7 +132,7 @@ export function resolveOptions(options: OpenOptions | undefined): ResolvedOption
 
 function resolveOptionsAsGiven(options: OpenOptions | undefined): ResolvedOptions {
   const o = givenOr(options, {}) as Record<string, unknown>;
-  if (typeof o !== 'object' || o === null) invalid('options', 'must be an object');
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) invalid('options', 'must be an object'); // (an array's indices were read as no options)
   refuseUnknown(o, KNOWN, '');
   const pageSize = o['pageSize'] === undefined ? 4096 : (o['pageSize'] as number);
   if (!isValidPageSize(pageSize)) invalid('pageSize', 'must be a power of two between 512 and 65536');

@@ -446,7 +446,7 @@ function checkArguments(source: unknown, dbPath: unknown, options: unknown): voi
     throw walnutError('WALNUT_INVALID_ARGUMENT', `the export stream must be a Readable, an (async) iterable of Uint8Array chunks or a Uint8Array, not ${what}`, { reason: 'source' });
   }
   checkDbPath(dbPath);
-  if (options === null || typeof options !== 'object') throw walnutError('WALNUT_INVALID_ARGUMENT', `restore options must be an object: { until, force }, not ${options === null ? 'null' : typeof options}`, { reason: 'options' });
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw walnutError('WALNUT_INVALID_ARGUMENT', `restore options must be an object: { until, force }, not ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`, { reason: 'options' });
   const key = unknownOptionName(options, ['until', 'force', 'onProgress']);
   // a misspelt `until` would restore the stream's last state instead of the point asked for
   if (key !== undefined) throw walnutError('WALNUT_INVALID_ARGUMENT', `restore takes the options until, force and onProgress, not ${JSON.stringify(key)}`, { reason: 'options' });

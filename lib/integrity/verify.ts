@@ -77,7 +77,7 @@ function checkVerifyOptionsAsGiven(options: unknown): VerifyOptions {
   const bad = (why: string): never => {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `verify options must be an object { maxFindings, pageChecksums, busyTimeout }: ${why}`, { reason: 'options' });
   };
-  if (options === null || typeof options !== 'object') bad(`not ${options === null ? 'null' : typeof options}`);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) bad(`not ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
   const o = options as Record<string, unknown>;
   const key = unknownOptionName(o, ['maxFindings', 'pageChecksums', 'busyTimeout']);
   if (key !== undefined) bad(`${JSON.stringify(key)} is not one of them`);
