@@ -19,7 +19,15 @@
  * (when the primary's export saw that commit, unix ms), Walnut-Base-Part
  * (0, 1, ...), Walnut-Base-Final ('1' on the last part), Walnut-Base-First (stream sequence of
  * part 0) and Walnut-Log-From (the log's stream sequence from which the commits after the base
- * are found). Nats-Msg-Id: `<session>:<commit seq>.<part>` (log) or `<session>:base<seq>.<part>`
+ * are found); on a session's first base image's final part Walnut-Start-Marked ('1': this
+ * session's log marks its start, below; absent in streams of walnut before it). Walnut-Session-Start
+ * (on one log message of a session: the first cut after its export's first pass, or a message
+ * of no records when every commit of that pass was cut already) names the commit S whose state
+ * is the session's start: the database as the export found it (its first base image, then the
+ * WAL's commits as of then; S = the base's commit when the WAL held none). The commits through S
+ * are in that message or before it. A replica re-basing onto a marked first base applies the base
+ * and the commits through S as one commit (replica.ts "Re-basing"). Nats-Msg-Id:
+ * `<session>:<commit seq>.<part>` (log; `<session>:<S>.start` for a mark of no records) or `<session>:base<seq>.<part>`
  * (`base<seq>r<n>.<part>` for the session's n-th base image again at that commit: an idle
  * primary's, in a stream with a max age), so a publish retried after a lost ack is dropped by
  * the stream's duplicate window. Each
@@ -42,6 +50,8 @@ export const HEADER = {
   BASE_FINAL: 'Walnut-Base-Final',
   BASE_FIRST: 'Walnut-Base-First',
   LOG_FROM: 'Walnut-Log-From',
+  START_MARKED: 'Walnut-Start-Marked',
+  SESSION_START: 'Walnut-Session-Start',
 } as const;
 
 /** JetStream's own header: the id the duplicate window and Nats-Expected-Last-Msg-Id compare. */

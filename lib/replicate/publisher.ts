@@ -6,8 +6,12 @@
  * Invariants:
  *  - A session is one follow export (exporter.ts) and its numbering of commits: the session's
  *    first base image is the export's own (the state after commit N), then commits N+1, N+2, ...
- *    with no gap and none twice. Messages go out in order, up to `maxInFlight` of them awaiting
- *    their acks (pipeline.ts): each expects its predecessor's Nats-Msg-Id as the stream's last
+ *    with no gap and none twice. The session's start S (the last commit of the export's first
+ *    pass: the database as it found it) is marked on the first log message that ends at or past
+ *    it, or on a message of no records when every commit through S was cut before the pass's
+ *    flush told S (Session.startSeq; nats.ts Walnut-Session-Start), and the first base's final
+ *    part says the log marks it (Walnut-Start-Marked). Messages go out in order, up to
+ *    `maxInFlight` of them awaiting their acks (pipeline.ts): each expects its predecessor's Nats-Msg-Id as the stream's last
  *    message, so none is stored before the one ahead of it; a failed message is sent again,
  *    with those behind it, same bytes and same Nats-Msg-Id, so a publish whose ack was lost
  *    is dropped by the stream (duplicate window), never stored twice. A message's records
@@ -598,6 +602,7 @@ class Session {
       // the exporter flushes once its first pass is out, and after each pass from then on
       flush: async () => {
         this.#began();
+        if (!this.following) this.#markStart();
         this.following = true;
         this.wake?.();
       },
@@ -631,6 +636,24 @@ class Session {
   }
   /** When the sink's wait for room began (its first wait since the stream last stored a message). */
   #waitingSince = -Infinity;
+
+  /**
+   * The session's start (nats.ts Walnut-Session-Start): the commit S whose state is the
+   * database as the export found it (the last commit of its first pass, or its base's when the
+   * WAL held none), known at the pass's flush; and whether no message has carried it yet. A
+   * replica re-basing onto this session's first base applies the base and the commits through S
+   * as one commit: it went back to the base's older state (where the last checkpoint stopped,
+   * behind another connection's read transaction) and climbed back commit by commit.
+   */
+  startSeq: bigint | null = null;
+  startMarkDue = false;
+
+  /** The first pass is queued (its flush): the session's start is the last commit queued. */
+  #markStart(): void {
+    this.startSeq = this.exportedSeq;
+    this.startMarkDue = true;
+    this.wake?.();
+  }
 
   /** In follow mode (see sink()); who waits for room in the queue. */
   following = false;
@@ -1096,6 +1119,9 @@ export class Replication extends EventEmitter implements ReplicationHandle {
           if (next.length === 0) break;
           for (const m of next) pipe.add(m);
         }
+        // the session's start, every commit through it cut already: a message of no records says it
+        // (what is left queued is of later commits, or a WAL_HEADER that waits for the next one)
+        if (s.startMarkDue && pipe.room && cut.lastSeq >= s.startSeq!) pipe.add(this.#startMark(s, cut));
         // a later base's next part, behind the log messages cut so far (one part in the pipeline at a time)
         if (pipe.room && !s.partInFlight && s.laterBases.length > 0) {
           s.laterParts ??= this.#baseParts(s, s.laterBases[0]!, false);
@@ -1199,7 +1225,11 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       cut.lastSeq = endSeq;
       cut.part = 0;
     }
-    const headers = { [HEADER.SESSION]: s.id, [HEADER.FIRST_COMMIT]: first };
+    const headers: Record<string, string> = { [HEADER.SESSION]: s.id, [HEADER.FIRST_COMMIT]: first };
+    if (s.startMarkDue && commitEnd > 0 && endSeq >= s.startSeq!) {
+      s.startMarkDue = false;
+      headers[HEADER.SESSION_START] = String(s.startSeq);
+    }
     // the entries are framed already: the body is the magic and their bytes
     const size = 8 + (commitEnd > 0 ? commitBytes : bytes);
     const body = this.#bodies.take(size).subarray(0, size);
@@ -1210,6 +1240,18 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       at += framed.length;
     }
     return [{ subject: this.#subjects.log, body: () => body, framed: body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, later: false, queuedAt: commitEnd > 0 ? entries[from + commitEnd - 1]!.time : 0 }];
+  }
+
+  /**
+   * A log message of no records naming the session's start (Session.startSeq), whose commits
+   * the messages cut before it hold (cut.lastSeq is past it).
+   */
+  #startMark(s: Session, cut: Cut): Sent {
+    s.startMarkDue = false;
+    const headers = { [HEADER.SESSION]: s.id, [HEADER.FIRST_COMMIT]: String(cut.lastSeq + 1n), [HEADER.SESSION_START]: String(s.startSeq) };
+    const body = this.#bodies.take(8).subarray(0, 8);
+    body.set(STREAM_MAGIC, 0);
+    return { subject: this.#subjects.log, body: () => body, framed: body, msgId: `${s.id}:${s.startSeq}.start`, headers: () => headers, after: null, take: 0, takeBytes: 0, commits: 0, endSeq: null, base: null, later: false, queuedAt: 0 };
   }
 
   /** A base image's parts, each at most maxMessageBytes; parts after the first name its stream sequence. `queued`: the base is an entry of the log queue (a session's first), its final part takes it. */
@@ -1231,8 +1273,10 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       const extra: Record<string, string> = { [HEADER.SESSION]: s.id, [HEADER.BASE_SEQ]: String(base.seq), [HEADER.BASE_TIME]: String(base.time), [HEADER.BASE_PART]: String(i) };
       if (final) {
         extra[HEADER.BASE_FINAL] = '1';
-        // a session's first base: its log starts after the base (a reader takes the final part's sequence + 1)
+        // a session's first base: its log starts after the base (a reader takes the final part's
+        // sequence + 1), and marks the session's start (Session.startSeq)
         if (base.logFrom !== null) extra[HEADER.LOG_FROM] = String(base.logFrom);
+        else extra[HEADER.START_MARKED] = '1';
       }
       const headers = i === 0 ? () => extra : (first: number) => ({ ...extra, [HEADER.BASE_FIRST]: String(first) });
       const part = parts[i]!;

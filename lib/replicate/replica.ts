@@ -34,7 +34,18 @@
  *  - Re-basing: a message of another session (the primary started a new one), a gap in the
  *    commits (retention dropped what the replica needed) or a commit that does not verify
  *    makes the replica apply the newest base image as one commit (the whole database), then
- *    read on from that base's Walnut-Log-From.
+ *    read on from that base's Walnut-Log-From. A new session's first base image is the state
+ *    where the primary's last checkpoint stopped (older than what the replica may have applied
+ *    of the session before, when another connection's read transaction stopped that
+ *    checkpoint); the session's start (nats.ts Walnut-Session-Start: the base and the WAL's
+ *    commits as of then, every commit of the session before included) is what a reader may
+ *    see next. So a first base that says its log marks the start (Walnut-Start-Marked) is not
+ *    applied alone: it and the log's commits through the start are one batch, one commit
+ *    ('all' witness, as a base), held past the batch limits and the end of the log until the
+ *    commits through the mark are read, and applied then. Dropped unapplied when the reading
+ *    starts over (the log is read again from the applied state: the re-base comes again). A
+ *    first base without the mark (a stream of walnut before it), and a re-base after a gap or
+ *    an unreadable commit, apply the base alone, as before.
  */
 import { extraArgumentError, readInput, refuseExtraArguments, describeValue } from '../arguments';
 import { EventEmitter } from 'node:events';
@@ -103,6 +114,16 @@ interface Base {
   time: number;
   logNext: number;
   payloads: Uint8Array[];
+  /** A session's first base image whose log marks the session's start (see the header). */
+  startMarked: boolean;
+}
+
+/** A new session's first base image read, the batch that goes on with its log through the session's start (see the header). */
+interface SessionStart {
+  batch: Batch;
+  /** When the primary's export saw the base's commit (Walnut-Base-Time). */
+  time: number;
+  why: string;
 }
 
 /** A primary commit being read: its frames in order, rebuilt where they came as deltas. */
@@ -202,6 +223,10 @@ export class Replica extends EventEmitter {
   #lastRead = { seq: 0, at: 0 };
   /** The log message (stream sequence) whose reading last failed WALNUT_CORRUPT / INVALID_FRAMING (see #consumeLoop). */
   #unreadableAt = 0;
+  /** A new session's first base image #rebase read, for #consume to go on with (see the header). */
+  #sessionStart: SessionStart | null = null;
+  /** The session whose start #consume is reading (its base read, the mark not yet reached), or null. */
+  #startingSession: string | null = null;
 
   constructor(path: string, options: ReplicaOptions) {
     super();
@@ -393,6 +418,10 @@ export class Replica extends EventEmitter {
     const session = base?.header.get(HEADER.SESSION);
     const applied = this.#applied;
     if (base === null || base.header.get(HEADER.BASE_FINAL) !== '1' || !session || applied === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) return null;
+    // its base read already, the replica waits for the log to mark its start (a primary that
+    // died before it did begins another session): re-based again and again, the base was read
+    // whole from the stream every few seconds for nothing
+    if (session === this.#startingSession) return null;
     const baseSeq = Number(base.header.get(HEADER.BASE_SEQ));
     if (session !== applied.session && !(Number(base.header.get(HEADER.BASE_TIME)) < this.#appliedTime)) return `the primary began session ${session}`;
     if (session === applied.session && baseSeq > applied.seq && (last === null || last.seq < applied.logNext)) {
@@ -480,18 +509,19 @@ export class Replica extends EventEmitter {
   }
 
   /**
-   * A log message of a session other than the applied one: a new session of the primary (it
+   * A log message of a session other than the one `reading` (the applied one, or the new
+   * session whose start is being read: see the header): a new session of the primary (it
    * published its base image first: re-base onto it), or, when the newest base image is still
-   * the applied session's, another primary writing to the same stream, whose messages are
+   * the session being read's, another primary writing to the same stream, whose messages are
    * skipped ('error' WALNUT_CONFLICT reason OtherPrimary, once) — re-basing on each of them
    * made the replica re-base over and over without applying anything. A message with no
    * Walnut-Session at all is another client's (`nats pub walnut.S.log`), skipped the same way
    * but told as what it is (reason ForeignMessage, once): it was told as "another walnut
    * primary (session )", for a primary that did not exist, and then a real one was not told.
    */
-  async #isForeign(session: string, streamSeq: number): Promise<boolean> {
+  async #isForeign(session: string, streamSeq: number, reading: string): Promise<boolean> {
     const last = await lastWalnutMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
-    if (last === null || last.header.get(HEADER.SESSION) !== this.#applied!.session) return false;
+    if (last === null || last.header.get(HEADER.SESSION) !== reading) return false;
     this.#lag.foreignMessages++;
     if (session === '') {
       if (!this.#toldOtherClient) {
@@ -551,7 +581,7 @@ export class Replica extends EventEmitter {
         }
         complete &&= next === part + 1;
         const from = h.get(HEADER.LOG_FROM);
-        if (complete) return { session, seq, time: Number(h.get(HEADER.BASE_TIME)) || 0, logNext: from ? Number(from) : last.seq + 1, payloads };
+        if (complete) return { session, seq, time: Number(h.get(HEADER.BASE_TIME)) || 0, logNext: from ? Number(from) : last.seq + 1, payloads, startMarked: !from && h.get(HEADER.START_MARKED) === '1' };
       }
       await backoff(Math.min(attempt, 3)); // none yet, or one being published
     }
@@ -617,7 +647,8 @@ export class Replica extends EventEmitter {
 
   /** Applies a batch as one walnut commit, its intent synced first. */
   async #apply(batch: Batch, all = false): Promise<void> {
-    if (!all && batch.low < batch.dbSize) await this.#zeroRegrown(batch);
+    if (all) this.#zeroUnwritten(batch);
+    else if (batch.low < batch.dbSize) await this.#zeroRegrown(batch);
     const pgnos = [...batch.pages.keys()].sort((a, b) => a - b);
     const pages = pgnos.map((p) => batch.pages.get(p)!);
     let record: PositionRecord = { state: 'ready', applied: this.#applied, intent: { to: batch.to, dbSize: batch.dbSize, pages: all ? 'all' : pgnos, witness: witness(pages, batch.dbSize) } };
@@ -639,6 +670,16 @@ export class Replica extends EventEmitter {
       this.#appliedTime = batch.timeMs;
     }
     emitApart(this, 'applied', { session: batch.to.session, seq: batch.to.seq, commits: batch.commits, lagMs: this.#lag.lagMs });
+  }
+
+  /**
+   * A whole-database batch (a base image and the commits after it: see the header) writes every
+   * page up to its size, its witness the whole database's: the pages no commit after the base
+   * wrote past a shrink below them, or past the base's size, read as zeros on the primary.
+   */
+  #zeroUnwritten(batch: Batch): void {
+    const pageSize = this.#store!.pageSize;
+    for (let pgno = 1; pgno <= batch.dbSize; pgno++) if (!batch.pages.has(pgno)) batch.pages.set(pgno, new Uint8Array(pageSize));
   }
 
   /**
@@ -717,10 +758,18 @@ export class Replica extends EventEmitter {
       }
     }
     if (dbSize < 0) throw walnutError('WALNUT_CORRUPT', 'the stream\'s newest base image has no BASE_END');
+    const batch: Batch = { pages, dbSize, low: dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext } };
+    // a new session's start: the base goes on with its log's commits through the mark (see the header)
+    if (base.startMarked && gap === false) this.#sessionStart = { batch, time: base.time, why };
+    else await this.#applyRebase(batch, base.time, why);
+  }
+
+  /** Applies a whole-database batch (a base image, and the commits after it when it is a session's start) as one commit. */
+  async #applyRebase(batch: Batch, baseTime: number, why: string): Promise<void> {
     this.#lag.rebases++;
-    await this.#apply({ pages, dbSize, low: dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext } }, true);
-    this.#appliedTime = base.time;
-    emitApart(this, 'rebase', { session: base.session, seq: base.seq, why });
+    await this.#apply(batch, true);
+    if (batch.commits === 0) this.#appliedTime = baseTime;
+    emitApart(this, 'rebase', { session: batch.to.session, seq: batch.to.seq, why });
   }
 
   /** Reads the log from the applied state's message on, applying batches; re-bases when it must. */
@@ -765,8 +814,10 @@ export class Replica extends EventEmitter {
 
   async #consume(): Promise<void> {
     const applied = this.#applied!;
+    const start = this.#sessionStart;
+    this.#sessionStart = null; // (the reading starting over drops it: see the header)
     // quick: after a stream leader is lost this is retried until the new one answers
-    const consumer = await this.#link!.quick.js.consumers.get(this.#stream, { filter_subjects: this.#subjects.log, deliver_policy: 'by_start_sequence' as never, opt_start_seq: Math.max(1, applied.logNext) });
+    const consumer = await this.#link!.quick.js.consumers.get(this.#stream, { filter_subjects: this.#subjects.log, deliver_policy: 'by_start_sequence' as never, opt_start_seq: Math.max(1, start?.batch.to.logNext ?? applied.logNext) });
     const messages = await consumer.consume({ expires: 5000 });
     this.#stopIter = () => void messages.close().catch(() => undefined);
     this.#lastRead.at = performance.now();
@@ -775,7 +826,13 @@ export class Replica extends EventEmitter {
     const maxPages = this.#maxBatchPages;
     const pageSize = this.#store!.pageSize;
     let txn: Txn | null = null;
-    let batch: Batch | null = null;
+    let batch: Batch | null = start?.batch ?? null;
+    // the batch is a new session's start (its base and commits): Walnut-Session-Start once read
+    let whole = start !== null;
+    this.#startingSession = start?.batch.to.session ?? null;
+    let mark: number | null = null;
+    /** The start's batch waits for the commits through the mark, whatever the batch limits or the log's end say; it is applied as soon as it holds them. */
+    const holding = (): boolean => whole && (mark === null || batch!.to.seq < mark);
     let next: number | null = null; // the commit the next record belongs to
     const view: { snap: Snapshot | null } = { snap: null }; // the replica's state, for delta bases (until the next batch)
     const done = (): number => batch?.to.seq ?? this.#applied!.seq;
@@ -800,7 +857,11 @@ export class Replica extends EventEmitter {
       if (txn !== null) batch!.to.logNext = txn.startLog; // a commit cut across messages is read again from its first
       view.snap?.release();
       view.snap = null;
-      await this.#apply(batch!);
+      if (whole) {
+        whole = false;
+        this.#startingSession = null;
+        await this.#applyRebase(batch!, start!.time, start!.why);
+      } else await this.#apply(batch!);
       batch = null;
     };
     try {
@@ -819,10 +880,12 @@ export class Replica extends EventEmitter {
         this.#lastRead = { seq: m.seq, at: performance.now() };
         const session = m.headers?.get(HEADER.SESSION) ?? '';
         const first = Number(m.headers?.get(HEADER.FIRST_COMMIT));
-        if (session !== this.#applied!.session) {
-          if (await this.#isForeign(session, m.seq)) continue;
+        const reading = batch?.to.session ?? this.#applied!.session; // (a start's batch is the new session's)
+        if (session !== reading) {
+          if (await this.#isForeign(session, m.seq, reading)) continue;
           throw new Rebase(`the primary began session ${session}`);
         }
+        if (whole && m.headers?.has(HEADER.SESSION_START)) mark = Number(m.headers.get(HEADER.SESSION_START));
         if (next === null || first !== next) {
           // a fresh read, or the first message after an earlier partial one was read again
           if (first > done() + 1) throw new Rebase(`commits ${done() + 1}..${first - 1} are no longer in the stream`, true);
@@ -876,7 +939,7 @@ export class Replica extends EventEmitter {
             // commit after a restart; those applied are skipped). Checked only once the message
             // was read, a batch took all of a message's commits: maxBatchCommits 1 applied
             // batches of 112 commits, and the default 1,000 one of a message's thousands
-            if (batch.commits >= maxCommits || batch.pages.size >= maxPages) {
+            if (!holding() && (whole || batch.commits >= maxCommits || batch.pages.size >= maxPages)) {
               batch.to.logNext = m.seq;
               await applyBatch();
             }
@@ -884,14 +947,15 @@ export class Replica extends EventEmitter {
         }
         this.#lag.pendingMessages = m.info.pending;
         held = false;
-        if (batch === null) continue;
-        if (batch.commits >= maxCommits || batch.pages.size >= maxPages) await applyBatch();
+        if (batch === null || holding()) continue;
+        if (whole || batch.commits >= maxCommits || batch.pages.size >= maxPages) await applyBatch();
         else if (m.info.pending === 0) {
           if (messages.getPending() > 0) held = true;
           else await applyBatch();
         }
       }
     } finally {
+      this.#startingSession = null;
       void iterator.return?.(undefined).catch(() => undefined);
       view.snap?.release();
       this.#stopIter = null;

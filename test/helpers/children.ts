@@ -107,6 +107,38 @@ export function pythonSqlite(file: string, body: string): Promise<string> {
   return new Promise((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`python3 exited with ${code}: ${err}`)))));
 }
 
+/**
+ * A python3 sqlite3 reader (sqlite-reader.py) holding a read transaction at the WAL's end as it
+ * is now (a WAL read mark: checkpoints stop there), until end(); it ends with the test.
+ */
+export async function pythonReader(file: string): Promise<{ end(): Promise<void> }> {
+  const child: ChildProcess = spawn('python3', [path.join(HELPERS, 'sqlite-reader.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  endWithTest(child);
+  const lines: string[] = [];
+  let wake: (() => void) | null = null;
+  child.stdout!.on('data', (d: Buffer) => {
+    lines.push(...d.toString().split('\n').filter((l) => l !== ''));
+    wake?.();
+  });
+  const reply = async (command: string): Promise<void> => {
+    child.stdin!.write(`${command}\n`);
+    while (lines.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    const line = lines.shift()!;
+    if (!line.startsWith('ok')) throw new Error(`sqlite-reader.py ${command}: ${line}`);
+  };
+  await reply(`open ${file}`);
+  await reply('begin');
+  return {
+    end: async () => {
+      await reply('end');
+      await new Promise<void>((resolve) => {
+        child.once('close', () => resolve());
+        child.stdin!.end();
+      });
+    },
+  };
+}
+
 /** Process `pid` has `file` open (a descriptor of it in /proc). */
 export function processHasOpen(pid: number, file: string): boolean {
   try {

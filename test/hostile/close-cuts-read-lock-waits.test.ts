@@ -8,14 +8,11 @@
 // waiting call rejects WALNUT_CLOSED, reason ReadLockWaitCut, and nothing is left held: once
 // the other process let go, sqlite3 checkpoints the WAL whole (TRUNCATE, not busy) and takes
 // WRITE at once, every acknowledged commit is there, and a fresh store reads and commits.
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as path from 'node:path';
-
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/commit/store';
 import { SHM_LOCK } from '../../lib/format/shm-header';
-import { HELPERS, holdLock, pythonSqlite, release } from '../helpers/children';
+import { holdLock, pythonReader, pythonSqlite, release } from '../helpers/children';
 import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, outcome, page1WithUserVersion, sleep, sqliteCli } from '../helpers/close-cut';
 import { tmpDir } from '../helpers/tmp';
 
@@ -29,35 +26,6 @@ const newDatabase = (): string => newCutDatabase(dir);
 /** Commits page 1 with SQLite's user_version set to `v`. */
 async function commitUserVersion(store: Store, v: number): Promise<void> {
   await store.commit([{ pgno: 1, data: await page1WithUserVersion(store, v) }]);
-}
-
-/** A python3 sqlite3 reader (helpers/sqlite-reader.py) holding a read transaction at the WAL's end as it is now, until end(). */
-async function pythonReader(file: string): Promise<{ end(): Promise<void> }> {
-  const child: ChildProcess = spawn('python3', [path.join(HELPERS, 'sqlite-reader.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  onTestFinished(() => void child.kill('SIGKILL'));
-  const lines: string[] = [];
-  let wake: (() => void) | null = null;
-  child.stdout!.on('data', (d: Buffer) => {
-    lines.push(...d.toString().split('\n').filter((l) => l !== ''));
-    wake?.();
-  });
-  const reply = async (command: string): Promise<void> => {
-    child.stdin!.write(`${command}\n`);
-    while (lines.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-    const line = lines.shift()!;
-    if (!line.startsWith('ok')) throw new Error(`sqlite-reader.py ${command}: ${line}`);
-  };
-  await reply(`open ${file}`);
-  await reply('begin');
-  return {
-    end: async () => {
-      await reply('end');
-      await new Promise<void>((resolve) => {
-        child.once('close', () => resolve());
-        child.stdin!.end();
-      });
-    },
-  };
 }
 
 /** Lets the wait go on, then closes and checks that the close settled within CLOSE_MS_AT_MOST. */

@@ -13,8 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { open } from '../../lib/open';
 import { openReplica } from '../../lib/replicate/replica';
 import { appliedOrError, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
-import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
+import { readerSees, walKeepingWriter } from '../helpers/wal-keeping-writer';
 
 if (NATS_SKIP !== null) console.warn(NATS_SKIP);
 
@@ -22,26 +22,12 @@ const dir = tmpDir();
 const started: NatsNode[] = [];
 afterAll(() => stopNats(started));
 
-/** Rows of the replica's table as a reader (better-sqlite3, read-only) sees them now. */
-function rowsOf(file: string): number {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-}
-
 describe.skipIf(NATS_SKIP !== null)('a primary restarted beside a SQLite writer', () => {
   it('its new session\'s base image holds every commit the replica had: the replica re-bases onto it without going back', async () => {
     const server = await startNatsServer();
     started.push(server);
     const primary = path.join(dir, 'p.db');
-    const writer = new Database(primary);
-    writer.pragma('journal_mode = WAL');
-    writer.pragma('wal_autocheckpoint = 0'); // the WAL keeps every commit below (no checkpoint of SQLite's)
-    writer.exec('CREATE TABLE t(x)');
-    writer.pragma('wal_checkpoint(TRUNCATE)');
+    const writer = walKeepingWriter(primary, 'CREATE TABLE t(x)');
     const insert = writer.prepare('INSERT INTO t VALUES (?)');
     const replicaPath = path.join(dir, 'replica.db');
     let store = await open(primary);
@@ -53,12 +39,12 @@ describe.skipIf(NATS_SKIP !== null)('a primary restarted beside a SQLite writer'
       const replica = await openReplica(replicaPath, { servers: server.url, stream: 'restart' });
       try {
         await appliedOrError(replica, first.metrics().publishedSeq, first.metrics().session);
-        expect(rowsOf(replicaPath)).toBe(60);
+        expect(readerSees(replicaPath).rows).toBe(60);
         // the primary restarts: its store closed (not the last connection: the WAL stays) and opened again
         await store.close();
         store = await open(primary);
         const seen: number[] = [];
-        replica.on('rebase', () => seen.push(rowsOf(replicaPath))); // the state a reader sees right after the re-base
+        replica.on('rebase', () => seen.push(readerSees(replicaPath).rows)); // the state a reader sees right after the re-base
         const second = store.replicateTo({ servers: server.url, stream: 'restart', stopTimeoutMs: 30_000 });
         await second.ready;
         await second.stop();
@@ -66,7 +52,7 @@ describe.skipIf(NATS_SKIP !== null)('a primary restarted beside a SQLite writer'
         await appliedOrError(replica, second.metrics().publishedSeq, second.metrics().session);
         expect(seen.length).toBeGreaterThan(0);
         expect(seen).toEqual(seen.map(() => 60)); // was [0]: the base image of the state before the 60 commits
-        expect(rowsOf(replicaPath)).toBe(60);
+        expect(readerSees(replicaPath).rows).toBe(60);
       } finally {
         await replica.close();
       }
