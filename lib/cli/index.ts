@@ -186,7 +186,7 @@ function program(setExit: (code: number) => void): Command {
   cli.command('verify <db>')
     .description('integrity checks: 1 headers, WAL chain and -shm; 2 b-tree structure; 3 overflow chains; 4 cross-references and freelist; 5 schema')
     .option('--level <n>', 'check level 1..5; each includes the ones below', '5')
-    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, '5000')
+    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, String(DEFAULT_BUSY_TIMEOUT_MS))
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExit status 1 when anything is found.\nExample:\n  walnut verify app.db --level 5 --json')
     .action(async (db: string, o: { level: string; busyTimeout: string; json?: boolean }) => {
@@ -209,12 +209,12 @@ function program(setExit: (code: number) => void): Command {
   cli.command('recover <db>')
     .description('rebuild the -shm from the -wal as SQLite recovery would')
     .option('--repair', 'first repair damaged frames from the FEC sidecar (<db>-wal-fec), and a damaged WAL header from it or, with no sidecar, from frame 1 (as verify says: wal-header-repairable)')
-    .option('--busy-timeout <ms>', `${BUSY_TIMEOUT_HELP} (not with --repair, which waits 5000)`, '5000')
+    .option('--busy-timeout <ms>', `${BUSY_TIMEOUT_HELP} (not with --repair, which waits ${DEFAULT_BUSY_TIMEOUT_MS})`, String(DEFAULT_BUSY_TIMEOUT_MS))
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  walnut recover app.db --repair')
     .action(async (db: string, o: { repair?: boolean; busyTimeout: string; json?: boolean }) => {
       const busyTimeout = busyTimeoutMs(o.busyTimeout);
-      if (o.repair && busyTimeout !== DEFAULT_BUSY_TIMEOUT_MS) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --busy-timeout is not taken with --repair (its recovery waits 5000 ms)', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'busyTimeout' });
+      if (o.repair && busyTimeout !== DEFAULT_BUSY_TIMEOUT_MS) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --busy-timeout is not taken with --repair (its recovery waits ${DEFAULT_BUSY_TIMEOUT_MS} ms)`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'busyTimeout' });
       await requireFile(db);
       const { inspect } = await import('../integrity/inspect');
       if (o.repair) {
@@ -231,7 +231,7 @@ function program(setExit: (code: number) => void): Command {
   cli.command('checkpoint <db>')
     .description('copy committed frames into the database file (SQLite\'s PRAGMA wal_checkpoint)')
     .option('--mode <mode>', 'passive | full | restart | truncate', 'passive')
-    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, '5000')
+    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, String(DEFAULT_BUSY_TIMEOUT_MS))
     .option('--json', 'one JSON object on stdout')
     .addHelpText('after', '\nExit status 1 when busy (the mode could not do all it asks: SQLite\'s busy = 1).\nExample:\n  walnut checkpoint app.db --mode truncate --json')
     .action(async (db: string, o: { mode: string; busyTimeout: string; json?: boolean }) => {
@@ -263,7 +263,7 @@ function program(setExit: (code: number) => void): Command {
     .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm, -wal-fec or -journal; - is stdout); a file it created is removed when the export fails (with --follow: until the file holds the database as of the start, then kept)')
     .option('--force', 'replace an existing output file: the new stream is written beside it and renamed over it once whole (with --follow: once it holds the database as of the start); until then a failed or interrupted export leaves the old file as it was')
     .option('--follow', 'keep exporting new commits until interrupted')
-    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, '5000')
+    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, String(DEFAULT_BUSY_TIMEOUT_MS))
     .option('--json', 'summary as one JSON object on stdout (needs -o)')
     .addHelpText('after', '\nExit status 2 when the reader of stdout goes away before the stream ends.\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
     .action(async (db: string, o: { output?: string; force?: boolean; follow?: boolean; busyTimeout: string; json?: boolean }) => {
@@ -445,7 +445,7 @@ function program(setExit: (code: number) => void): Command {
     .requiredOption('--stream <name>', 'JetStream stream (created when missing)')
     .option('--replicas <n>', 'stream replicas when creating it (3 for a 3-node cluster)', '1')
     .option('--interval <ms>', 'print metrics every <ms>', '5000')
-    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, '5000')
+    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, String(DEFAULT_BUSY_TIMEOUT_MS))
     .option('--json', 'metrics as JSON lines on stdout')
     .addHelpText('after', '\nExample:\n  walnut replicate app.db --nats nats://127.0.0.1:4222 --stream app')
     .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; busyTimeout: string; json?: boolean }) => {
@@ -534,7 +534,7 @@ function program(setExit: (code: number) => void): Command {
     .requiredOption('--nats <url>', 'NATS server URL(s), comma-separated')
     .requiredOption('--stream <name>', 'JetStream stream')
     .option('--interval <ms>', 'print the lag every <ms>', '5000')
-    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, '5000')
+    .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, String(DEFAULT_BUSY_TIMEOUT_MS))
     .option('--json', 'lag as JSON lines on stdout')
     .addHelpText('after', '\nExample:\n  walnut replica --nats nats://127.0.0.1:4222 --stream app replica.db')
     .action(async (db: string, o: { nats: string; stream: string; interval: string; busyTimeout: string; json?: boolean }) => {
@@ -674,26 +674,28 @@ const BUSY_TIMEOUT_HELP = "how long to wait for a lock another connection holds 
 /** The library's busyTimeout default, the option's. */
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
-/** --busy-timeout as a whole number of ms from 0 to the longest timer, checked before anything is opened. */
-function busyTimeoutMs(text: string): number {
-  const ms = digitsAsNumber(text);
-  if (!(ms >= 0 && ms <= LONGEST_TIMER_MS)) {
-    throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --busy-timeout must be a whole number of ms from 0 to ${LONGEST_TIMER_MS}, not ${text.length > 40 ? `${text.slice(0, 40)}...` : JSON.stringify(text)}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'busyTimeout' });
-  }
-  return ms;
-}
-
 /**
- * --interval as a whole number of ms from 1 to the longest timer, checked before anything is
- * opened (a refusal after the store and its replication were running left the process up,
- * printing nothing more).
+ * --interval (from 1) and --busy-timeout (from 0) as a whole number of ms up to the longest
+ * timer, checked before anything is opened (a refusal after the store and its replication were
+ * running left the process up, printing nothing more).
  */
 function intervalMs(interval: string): number {
-  const ms = digitsAsNumber(interval);
-  if (!/^\d+$/.test(interval) || ms < 1) throw new WalnutError('WALNUT_INVALID_ARGUMENT: --interval must be a whole number of ms >= 1', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
-  // past it Node sets the timer to 1 ms (with a TimeoutOverflowWarning on stderr): the report
-  // was printed about 600 times a second where the user asked for almost never (NaN: digits past 2^53 - 1)
-  if (!(ms <= LONGEST_TIMER_MS)) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --interval must be at most ${LONGEST_TIMER_MS} ms (about 24.8 days), the longest timer Node.js keeps, not ${interval.length > 40 ? `${interval.slice(0, 40)}...` : interval}`, { code: 'WALNUT_INVALID_ARGUMENT', reason: 'interval' });
+  return wholeMsOption(interval, 'interval', 1);
+}
+
+function busyTimeoutMs(text: string): number {
+  return wholeMsOption(text, 'busy-timeout', 0);
+}
+
+/** `text` of option --`flag` as a whole number of ms from `min` to LONGEST_TIMER_MS (reason: the option's camelCase name). */
+function wholeMsOption(text: string, flag: 'interval' | 'busy-timeout', min: 0 | 1): number {
+  const reason = flag === 'interval' ? 'interval' : 'busyTimeout';
+  const ms = digitsAsNumber(text);
+  if (!/^\d+$/.test(text) || ms < min) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --${flag} must be a whole number of ms >= ${min}`, { code: 'WALNUT_INVALID_ARGUMENT', reason });
+  // past it Node sets a timer to 1 ms (with a TimeoutOverflowWarning on stderr): --interval's
+  // report was printed about 600 times a second where the user asked for almost never (NaN:
+  // digits past 2^53 - 1)
+  if (!(ms <= LONGEST_TIMER_MS)) throw new WalnutError(`WALNUT_INVALID_ARGUMENT: --${flag} must be at most ${LONGEST_TIMER_MS} ms (about 24.8 days), the longest timer Node.js keeps, not ${text.length > 40 ? `${text.slice(0, 40)}...` : text}`, { code: 'WALNUT_INVALID_ARGUMENT', reason });
   return ms;
 }
 

@@ -10,13 +10,12 @@
  */
 import { refuseExtraArguments } from '../arguments';
 import * as fs from 'node:fs';
-import { constants as osConstants } from 'node:os';
 
 import { walnutError } from '../errors';
 import { DB_LOCK, isWalMode, journalModeOf } from '../format/db-header';
 import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_INDEX_HEADER_BYTES, SHM_LOCK } from '../format/shm-header';
 import { sameSalts } from '../format/wal-header';
-import { WalnutFile, type LockHolder } from '../io/file';
+import { noSuchFile, WalnutFile, type LockHolder } from '../io/file';
 import { checkDbPath, irregularKind, requireRegularFiles } from '../io/real-path';
 import { pendingRestores, type PendingRestore } from '../io/restore-asides';
 import { dbHeaderThroughWal, refuseWalPage1OfOtherSize } from '../wal/page1-through-wal';
@@ -99,7 +98,7 @@ function openIfPresent<T>(path: string, open: (p: string) => T): T | null {
   try {
     return open(path);
   } catch (e) {
-    if (Math.abs((e as { errno?: unknown }).errno as number) === osConstants.errno.ENOENT) return null;
+    if (noSuchFile(e)) return null;
     throw e;
   }
 }

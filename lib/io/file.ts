@@ -32,6 +32,8 @@
  * milliseconds have passed, then WALNUT_BUSY; the async variant waits on timers and never
  * blocks the event loop.
  */
+import { constants as osConstants } from 'node:os';
+
 import { asInputError, readInput, describeValue } from '../arguments';
 import { walnutError } from '../errors';
 import { unknownOptionName } from '../option-names';
@@ -133,6 +135,11 @@ function refuseUnknownOpenOptions(options: unknown): void {
 
 /** Internal: the native handle of a WalnutFile, for lib/wal's native frame calls. */
 export const nativeHandleOf = (file: WalnutFile): NativeFileHandle => handles.get(file)!;
+
+/** `e`, from WalnutFile.open/openSync, says there is no such file (ENOENT; the addon's errno may come negated). */
+export function noSuchFile(e: unknown): boolean {
+  return Math.abs(Number((e as { errno?: unknown } | null)?.errno)) === osConstants.errno.ENOENT;
+}
 const handles = new WeakMap<WalnutFile, NativeFileHandle>();
 
 export class WalnutFile {

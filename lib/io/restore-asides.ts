@@ -53,7 +53,7 @@ import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 
 import { walnutError } from '../errors';
-import { WalnutFile } from './file';
+import { noSuchFile, WalnutFile } from './file';
 
 /**
  * The files SQLite and walnut keep beside a database, by suffix: -wal, the rollback -journal, the
@@ -73,7 +73,7 @@ export const temporaryPrefix = (target: string): string => `.${path.basename(tar
 /** The marker of `target`'s restores (the header): `<dir>/.<name>.restore-asides`. */
 export const markerPathOf = (target: string): string => path.join(path.dirname(target), `${temporaryPrefix(target)}asides`);
 
-const { ENOENT, EEXIST, ENAMETOOLONG } = osConstants.errno;
+const { EEXIST, ENAMETOOLONG } = osConstants.errno;
 
 /**
  * lstat, or undefined when there is nothing at `p`: also when its name is too long for the file
@@ -266,7 +266,7 @@ function lockedMarker(target: string, create: boolean): { file: WalnutFile } | n
       f = WalnutFile.openSync(marker); // no O_CREAT; a symbolic link is refused, not followed
     } catch (e) {
       if (!create) return null;
-      if (Math.abs((e as { errno?: number }).errno ?? 0) !== ENOENT) {
+      if (!noSuchFile(e)) {
         // a symbolic link or a directory at the name is another's (not "cannot create a file in the directory")
         const st = lstatIfThere(marker);
         if (st !== undefined && !st.isFile()) throw notWalnuts(target, marker, st.isSymbolicLink() ? ' (a symbolic link)' : st.isDirectory() ? ' (a directory)' : '');
