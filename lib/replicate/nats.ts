@@ -76,10 +76,15 @@ export function subjectsOf(stream: string): Subjects {
   return { log: `walnut.${stream}.log`, base: `walnut.${stream}.base` };
 }
 
+/** The longest stream name walnut takes (checkStreamName; a replica's position record holds one). */
+export const MAX_STREAM_NAME = 64;
+
+const STREAM_NAME = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_STREAM_NAME}}$`);
+
 /** A JetStream stream name: letters, digits, '-' and '_' (NATS forbids '.', '*', '>', spaces). */
 export function checkStreamName(stream: unknown): string {
-  if (typeof stream !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(stream)) {
-    throw walnutError('WALNUT_INVALID_ARGUMENT', `stream must be a JetStream stream name (1-64 letters, digits, '-' or '_'), not ${JSON.stringify(stream)}`, { reason: 'stream' });
+  if (typeof stream !== 'string' || !STREAM_NAME.test(stream)) {
+    throw walnutError('WALNUT_INVALID_ARGUMENT', `stream must be a JetStream stream name (1-${MAX_STREAM_NAME} letters, digits, '-' or '_'), not ${JSON.stringify(stream)}`, { reason: 'stream' });
   }
   return stream;
 }

@@ -30,6 +30,7 @@ import * as fs from 'node:fs';
 import { xxh3_128Into } from '../checksum';
 import { walnutError, WalnutError } from '../errors';
 import { WalnutFile } from '../io/file';
+import { MAX_STREAM_NAME } from './nats';
 
 const SLOT = 1 << 20;
 const HEAD = 20;
@@ -146,7 +147,7 @@ export class ReplicaPosition {
 
   /** Whether `record` fits a slot (write() refuses one that does not), with the longest stream name write() adds. */
   static fits(record: PositionRecord): boolean {
-    return Buffer.byteLength(encodeRecord(0, { ...record, stream: 'x'.repeat(64) })) <= SLOT - HEAD;
+    return Buffer.byteLength(encodeRecord(0, { ...record, stream: 'x'.repeat(MAX_STREAM_NAME) })) <= SLOT - HEAD;
   }
 
   /** Writes `record` durably (the other slot, then fdatasync); one write at a time. */
