@@ -108,33 +108,53 @@ export function pythonSqlite(file: string, body: string): Promise<string> {
 }
 
 /**
- * A python3 sqlite3 reader (sqlite-reader.py) holding a read transaction at the WAL's end as it
- * is now (a WAL read mark: checkpoints stop there), until end(); it ends with the test.
+ * A python3 sqlite3 reader process (sqlite-reader.py), driven one command at a time: cmd()
+ * resolves with its "ok ..." reply (an "err ..." one rejects); end() closes its stdin and waits
+ * for it to exit. Started inside a test it ends with the test; in a beforeAll the caller ends it.
  */
-export async function pythonReader(file: string): Promise<{ end(): Promise<void> }> {
+export function sqliteReaderProcess(): { cmd(line: string): Promise<string>; end(): Promise<void> } {
   const child: ChildProcess = spawn('python3', [path.join(HELPERS, 'sqlite-reader.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
   endWithTest(child);
-  const lines: string[] = [];
-  let wake: (() => void) | null = null;
+  const waiting: ((line: string) => void)[] = [];
+  let buffer = '';
   child.stdout!.on('data', (d: Buffer) => {
-    lines.push(...d.toString().split('\n').filter((l) => l !== ''));
-    wake?.();
+    buffer += d.toString();
+    let nl;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      waiting.shift()?.(line);
+    }
   });
-  const reply = async (command: string): Promise<void> => {
-    child.stdin!.write(`${command}\n`);
-    while (lines.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-    const line = lines.shift()!;
-    if (!line.startsWith('ok')) throw new Error(`sqlite-reader.py ${command}: ${line}`);
-  };
-  await reply(`open ${file}`);
-  await reply('begin');
   return {
-    end: async () => {
-      await reply('end');
-      await new Promise<void>((resolve) => {
+    async cmd(line: string): Promise<string> {
+      const reply = await new Promise<string>((resolve) => {
+        waiting.push(resolve);
+        child.stdin!.write(`${line}\n`);
+      });
+      if (!reply.startsWith('ok')) throw new Error(`sqlite-reader.py ${line}: ${reply}`);
+      return reply;
+    },
+    end: () =>
+      new Promise<void>((resolve) => {
         child.once('close', () => resolve());
         child.stdin!.end();
-      });
+      }),
+  };
+}
+
+/**
+ * A python3 sqlite3 reader holding a read transaction at the WAL's end as it is now (a WAL read
+ * mark: checkpoints stop there), until end(); it ends with the test.
+ */
+export async function pythonReader(file: string): Promise<{ end(): Promise<void> }> {
+  const reader = sqliteReaderProcess();
+  await reader.cmd(`open ${file}`);
+  await reader.cmd('begin');
+  return {
+    end: async () => {
+      await reader.cmd('end');
+      await reader.end();
     },
   };
 }

@@ -24,7 +24,7 @@
 // db.store.close() under them): every call ends WALNUT_CLOSED, db.close() resolves, every
 // acknowledged row is there (a WALNUT_CLOSED thrown inside SQLite's VFS callbacks once lost one:
 // sql-store-closed-mid-statement.test.ts).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ import { restore } from '../../lib/export/restore';
 import { WalnutFile } from '../../lib/io/file';
 import { open } from '../../lib/commit/store';
 import { openDatabase } from '../../lib/sql';
-import { HELPERS } from '../helpers/children';
+import { sqliteReaderProcess } from '../helpers/children';
 import { expectNoUnhandledRejections } from '../helpers/outcomes';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
@@ -54,39 +54,6 @@ const HANG_MS = 8000;
 
 function sqlite3(file: string, sql: string): string {
   return execFileSync('sqlite3', ['-cmd', '.timeout 2000', file, sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-}
-
-/** A python3 sqlite3 reader (helpers/sqlite-reader.py) answering one line per command. */
-class Reader {
-  readonly #child: ChildProcess;
-  readonly #waiting: ((line: string) => void)[] = [];
-  #buffer = '';
-  constructor() {
-    this.#child = spawn('python3', [path.join(HELPERS, 'sqlite-reader.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.#child.stdout!.on('data', (d) => {
-      this.#buffer += d;
-      let nl;
-      while ((nl = this.#buffer.indexOf('\n')) >= 0) {
-        const line = this.#buffer.slice(0, nl);
-        this.#buffer = this.#buffer.slice(nl + 1);
-        this.#waiting.shift()?.(line);
-      }
-    });
-  }
-  async cmd(line: string): Promise<string> {
-    const reply = await new Promise<string>((resolve) => {
-      this.#waiting.push(resolve);
-      this.#child.stdin!.write(line + '\n');
-    });
-    if (!reply.startsWith('ok')) throw new Error(`sqlite-reader.py ${line}: ${reply}`);
-    return reply;
-  }
-  end(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#child.once('close', () => resolve());
-      this.#child.stdin!.end();
-    });
-  }
 }
 
 type Timing = { name: string; gap: () => Promise<void> };
@@ -126,7 +93,7 @@ function withinHangGuard<T>(what: string, p: Promise<T>): Promise<T> {
   return Promise.race([p, hang]).finally(() => clearTimeout(timer));
 }
 
-let reader: Reader;
+let reader: ReturnType<typeof sqliteReaderProcess>; // (helpers/sqlite-reader.py, one reply line per command)
 let seq = 0;
 let template: string;
 
@@ -380,7 +347,7 @@ async function sqlRace(timing: Timing): Promise<string> {
 }
 
 beforeAll(() => {
-  reader = new Reader();
+  reader = sqliteReaderProcess();
   template = buildTemplate();
 });
 afterAll(async () => {
