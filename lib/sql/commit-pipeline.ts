@@ -151,6 +151,11 @@ export class CommitPipeline {
     return this.#failed;
   }
 
+  /** Commits sequenced and not yet settled (durable or failed). */
+  get commitsInFlight(): number {
+    return this.#inFlight;
+  }
+
   /**
    * The store's data version plus the recoveries: changes whenever another connection commits
    * and when the pipeline recovered (views from before then may hold lost pages).
