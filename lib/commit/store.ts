@@ -33,7 +33,7 @@ import type { Snapshot } from '../wal-index/snapshot';
 import type { WalFile, WalPage, WalRecovery, WalTransaction } from '../wal/wal-file';
 import { WalIndex } from '../wal-index/wal-index';
 import { nativeHandleOf, WalnutFile } from '../io/file';
-import { refuseCompanionName, resolvedPath } from '../io/real-path';
+import { refuseCompanionName, refuseIrregularDatabase, resolvedPath } from '../io/real-path';
 import { sleepSync } from '../io/sleep-sync';
 import { closeAsLastConnection, runCheckpoint, type CheckpointResult, type CopyReport } from '../checkpoint/execute';
 import { CHECKPOINT_MODES, type CheckpointMode } from '../checkpoint/plan';
@@ -183,6 +183,7 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
     // (a NUL was refused by the addon, without the reason)
     throw walnutError('WALNUT_INVALID_ARGUMENT', 'path must be a non-empty string without NUL bytes', { reason: 'path' });
   }
+  refuseIrregularDatabase(file);
   const real = resolvedPath(file);
   await createIfMissing(real, o.pageSize, o.pageChecksums === true); // through a dangling link: its target, as sqlite3 creates it
   refuseTrailersBeforeConverting(real, o.pageChecksums);

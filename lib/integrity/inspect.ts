@@ -16,7 +16,7 @@ import { DB_LOCK, isWalMode, journalModeOf } from '../format/db-header';
 import { CKPT_NBACKFILL, CKPT_NBACKFILL_ATTEMPTED, CKPT_READMARK, decodeShmHeaderCopies, SHM_INDEX_HEADER_BYTES, SHM_LOCK } from '../format/shm-header';
 import { sameSalts } from '../format/wal-header';
 import { noSuchFile, WalnutFile, type LockHolder } from '../io/file';
-import { checkDbPath, irregularKind, requireRegularFiles } from '../io/real-path';
+import { checkDbPath, refuseIrregularDatabase, requireRegularFiles } from '../io/real-path';
 import { pendingRestores, type PendingRestore } from '../io/restore-asides';
 import { dbHeaderThroughWal, refuseWalPage1OfOtherSize } from '../wal/page1-through-wal';
 import { WalFile, type WalRecovery } from '../wal/wal-file';
@@ -127,10 +127,7 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
     throw walnutError('WALNUT_CANTOPEN', `cannot open ${dbPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { path: dbPath });
   }
   if (st.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is a directory, not a database`, { path: dbPath, reason: 'NotRegularFile' }); // (the reason a FIFO or device there gets)
-  // a pipe or socket named through /dev/stdin or /proc/self/fd/N (`cat app.db | walnut inspect
-  // /dev/stdin`) has no real path: realpath gives /proc/PID/fd/pipe:[N], and the open of that
-  // name failed 'No such file or directory' where a named FIFO is refused for what it is
-  if (!st.isFile()) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is not a regular file (${irregularKind(st)}): not a database`, { path: dbPath, reason: 'NotRegularFile' });
+  refuseIrregularDatabase(dbPath); // (a pipe named through /dev/stdin: before realpath, which gives no real name for it)
   const real = fs.realpathSync(dbPath);
   refuseIrregularFiles(real);
   const db = WalnutFile.openSync(real, { readOnly: true });

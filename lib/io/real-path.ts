@@ -75,6 +75,24 @@ export function requireRegularFiles(database: string | null, companions: readonl
   }
 }
 
+/**
+ * WALNUT_CANTOPEN (reason 'NotRegularFile') when the database path, links followed, names
+ * something there that is not a regular file. Needed before resolvedPath: a pipe or socket named
+ * through /dev/stdin or /proc/self/fd/N has no real path (realpath gives /proc/PID/fd/pipe:[N]),
+ * so the checks on the resolved name found nothing there and the open failed "No such file or
+ * directory" of that name (`cat app.db | walnut checkpoint /dev/stdin`). What stat cannot look
+ * up is left to the opens, which report it.
+ */
+export function refuseIrregularDatabase(file: string): void {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(file, { throwIfNoEntry: false });
+  } catch {
+    return;
+  }
+  if (st !== undefined && !st.isFile()) throw walnutError('WALNUT_CANTOPEN', `${file} is not a regular file (${irregularKind(st)}): not a database`, { path: file, reason: 'NotRegularFile' });
+}
+
 /** What a file that is not a regular file nor a link is, for a refusal's message. */
 export function irregularKind(st: fs.Stats): string {
   return st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'a device';

@@ -96,7 +96,7 @@ import {
 } from '../format/shm-header';
 import { bigEndianChecksum, decodeWalHeader, frameOffset, sameSalts, WAL_HEADER_SIZE, walHeaderBeforeFrame1 } from '../format/wal-header';
 import { nativeHandleOf, WalnutFile, type Durability, type LockMode, type OpenFileOptions } from '../io/file';
-import { checkDbPath, requireRegularFiles, resolvedPath } from '../io/real-path';
+import { checkDbPath, refuseIrregularDatabase, requireRegularFiles, resolvedPath } from '../io/real-path';
 import { settleRestores } from '../io/restore-asides';
 import { ScratchWords } from '../io/scratch-words';
 import { nativeCheckpoint, newShmRegion, type NativeCopyRequest, type NativeCopyStats, type NativeShmRegion } from '../native';
@@ -492,6 +492,7 @@ export class WalIndex {
   static async open(path: string, options: WalIndexOptions = {}): Promise<WalIndex> {
     const lockingMode = options.lockingMode ?? 'shared';
     const busyTimeout = options.busyTimeout ?? 5000;
+    refuseIrregularDatabase(path); // (a pipe named through /dev/stdin has no real path to look at after realpath)
     let dbPath: string;
     try {
       dbPath = fs.realpathSync(path); // SQLite derives -wal/-shm from the real path

@@ -165,13 +165,25 @@ describe('inspect and verify of a directory', () => {
   });
 });
 
-describe('inspect and verify of a pipe named through /dev/stdin', () => {
-  it('WALNUT_CANTOPEN NotRegularFile naming /dev/stdin (it was ENOENT on /proc/PID/fd/pipe:[N], the pipe\'s realpath)', async () => {
+describe('every verb on a pipe named through /dev/stdin', () => {
+  it('WALNUT_CANTOPEN NotRegularFile naming /dev/stdin (it was ENOENT on /proc/PID/fd/pipe:[N], the pipe\'s realpath; checkpoint and recover until session 43)', async () => {
     const { db } = sqliteWritesWal(dir, 'piped', 4096, typicalWork(3));
-    for (const verb of ['inspect', 'verify']) {
+    for (const verb of ['inspect', 'verify', 'checkpoint', 'recover']) {
       const r = await spawnOutput('bash', ['-c', `cat "$2" | "$0" "$1" ${verb} /dev/stdin --json`, process.execPath, bin, db], { timeout: HANG_MS });
       expect(r.status, r.stderr).toBe(2);
       expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'WALNUT_CANTOPEN', message: '/dev/stdin is not a regular file (a FIFO): not a database', reason: 'NotRegularFile', path: '/dev/stdin' } });
+    }
+  });
+});
+
+describe('open() of a pipe or socket named through /proc/self/fd/N', () => {
+  it('WALNUT_CANTOPEN NotRegularFile naming the path given (it was ENOENT of /proc/PID/fd/pipe:[N])', async () => {
+    const node = `const { open } = require(${JSON.stringify(path.resolve(__dirname, '..', '..', 'dist', 'index.js'))});
+      open('/proc/self/fd/0').then(() => console.log('opened'), (e) => console.log(JSON.stringify({ code: e.code, reason: e.reason, message: e.message })));`;
+    for (const stdin of ['pipe', 'socket'] as const) {
+      const r = await spawnOutput('bash', ['-c', stdin === 'pipe' ? `cat /dev/null | "$0" -e "$1"` : `python3 -c 'import socket,subprocess,sys; a,b=socket.socketpair(); sys.exit(subprocess.run(sys.argv[1:],stdin=a).returncode)' "$0" -e "$1"`, process.execPath, node], { timeout: HANG_MS });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout), stdin).toEqual({ code: 'WALNUT_CANTOPEN', reason: 'NotRegularFile', message: `WALNUT_CANTOPEN: /proc/self/fd/0 is not a regular file (a ${stdin === 'pipe' ? 'FIFO' : 'socket'}): not a database` });
     }
   });
 });
