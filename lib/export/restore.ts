@@ -476,6 +476,8 @@ function refuseUnreadableFile(source: unknown): void {
     throw walnutError('WALNUT_CANTOPEN', `cannot read the export stream ${file}: ${why}`, { path: file, errno: Math.abs((e as NodeJS.ErrnoException).errno ?? 0) || undefined, reason: 'source', cause: e });
   }
   if (st.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `cannot read the export stream ${file}: it is a directory`, { path: file, reason: 'source' });
+  // a Unix socket's file cannot be opened (ENXIO), which came as a failed read, WALNUT_IO
+  if (st.isSocket()) throw walnutError('WALNUT_CANTOPEN', `cannot read the export stream ${file}: it is a Unix socket (read a file, a FIFO or stdin)`, { path: file, reason: 'source' });
 }
 
 /**

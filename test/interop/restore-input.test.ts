@@ -5,6 +5,7 @@
 // WAL replayed over it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +62,19 @@ describe('restore inputs a caller can get wrong', () => {
     await expectRejectsWalnut(restore(fs.createReadStream(missing), path.join(dir, 'a.db')), 'WALNUT_CANTOPEN', { path: missing, reason: 'source' });
     await expectRejectsWalnut(restore(fs.createReadStream(dir), path.join(dir, 'b.db')), 'WALNUT_CANTOPEN', { path: dir, reason: 'source' });
     expect(listing()).toEqual(before);
+  });
+
+  it('a Unix socket\'s file as the stream: WALNUT_CANTOPEN naming it (it was WALNUT_IO ENXIO, a failed read), nothing created', async () => {
+    const socket = path.join(dir, 'listening.sock');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const before = listing();
+      await expectRejectsWalnut(restore(fs.createReadStream(socket), path.join(dir, 'c.db')), 'WALNUT_CANTOPEN', { path: socket, reason: 'source' });
+      expect(listing()).toEqual(before);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('a target that is a directory (with force too), or in a directory that does not exist: WALNUT_CANTOPEN naming it, nothing created', async () => {
