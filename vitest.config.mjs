@@ -110,7 +110,7 @@ export default defineConfig({
   plugins: [distRequire()],
   resolve: { alias: [{ find: /^(?:\.\.\/)+lib(\/.*)?$/, replacement: `${dist}$1` }] },
   test: {
-    globalSetup: ['test/dist-fresh.mjs'],
+    globalSetup: ['test/dist-fresh.mjs', 'test/sweep-mounts.mjs'],
     server: { deps: { external: [/\/dist\//] } },
     pool: 'forks',
     include: ['test/**/*.test.ts'],

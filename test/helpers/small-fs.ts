@@ -4,7 +4,8 @@
 // with that message instead of failing; ext4Skip() likewise for loop-mounted ext4 (mkfs.ext4 and
 // a loop device), probed only when a file asks (it makes and mounts an image: 12 of the 14
 // files that import this never use one). Every mount is lazily unmounted after the file's tests (umount -l), also when
-// a test failed.
+// a test failed; one left by a killed run (its directory names the pid that made it) is
+// unmounted by the next run's global setup (test/sweep-mounts.mjs).
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,7 +37,7 @@ export const MOUNT_SKIP: string | null = probeMount();
 
 /** A new directory holding a tmpfs of `size` (mount's size=, e.g. '2m'), unmounted after the file's tests. */
 export function smallTmpfs(size: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-small-fs-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `walnut-small-fs-${process.pid}-`));
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
   mounted.push(dir);
   return dir;
@@ -59,7 +60,7 @@ function probeExt4(): string | null {
  * file's tests (the loop device goes with the lazy unmount).
  */
 export function smallExt4(size: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-small-ext4-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `walnut-small-ext4-${process.pid}-`));
   const image = `${dir}.img`;
   try {
     execFileSync('truncate', ['-s', size, image], { stdio: 'pipe' });
