@@ -945,8 +945,9 @@ export class Store {
    * commits, transactions' commits and reads, snapshots being taken, checkpoints; those waiting
    * for a WRITE another connection holds are cut short: a holdWriteLease() WALNUT_CLOSED, a
    * commit or checkpoint WALNUT_CLOSED, reason WriteWaitCut, a lane member's commits too; a
-   * checkpoint waiting for readers, a snapshot for a read slot, reason ReadLockWaitCut:
-   * #cutLockWaits), cuts exports
+   * checkpoint waiting for readers, a snapshot for a read slot, reason ReadLockWaitCut; any call
+   * waiting for another connection to let go of or recover a torn wal-index header, reason
+   * RecoveryWaitCut: #cutLockWaits), cuts exports
    * still running (exportTo), then releases every lock and file. Like SQLite's last connection: when no other
    * connection has the database open, it checkpoints and, if that was complete, removes the
    * -wal and -shm (unless keepWal). So every commit that resolved is in the database or its WAL.

@@ -896,6 +896,11 @@ export class WalIndex {
         // someone holds WRITE: a writer between header copies, or a recovery in progress
         this.#unlockShm(SHM_LOCK.RECOVER, 1);
       }
+      // close() began (cutLockWaits): the wait for another connection to let go of its locks or
+      // finish its recovery ends now, holding nothing; close() waited the rest of the busy
+      // timeout for it. (A store's close never waits here itself: its last checkpoint runs only
+      // as the last connection, which no other connection's lock can stall.)
+      if (this.#lockWaitsCut) throw walnutError('WALNUT_CLOSED', 'the store closed while this waited to read a wal-index header another connection must first let go of or recover (it holds WRITE, CKPT or RECOVER); it holds nothing now', { path: this.shmPath, reason: 'RecoveryWaitCut' });
       if (performance.now() > deadline) {
         throw walnutError('WALNUT_BUSY', 'the wal-index header stayed invalid while another connection held the write or checkpoint lock', { path: this.shmPath, reason: 'BusyRecovery' });
       }
@@ -2476,7 +2481,8 @@ export class WalIndex {
    * sleep, 100 ms at most); they held nothing else but what their own finally lets go. A wait beside a lock another process holds went on for the rest of the busy
    * timeout, and close() waited for it: for a lease close() would only let go
    * (test/hostile/lease-wait-cut-by-close), for a commit or checkpoint up to the busy timeout
-   * (test/hostile/close-cuts-write-waits). A wait for WRITE held in this connection (its
+   * (test/hostile/close-cuts-write-waits). So does a wait in header() for another connection to
+   * let go of or recover a torn header (reason RecoveryWaitCut). A wait for WRITE held in this connection (its
    * committer's run, its checkpoint) is not cut: that ends by itself. A lease held stays held
    * until the close.
    */

@@ -3,11 +3,15 @@
 // read mark is below the WAL's end (READ(i) exclusive), and a snapshot() or a transaction's
 // snapshot waiting for a read slot while another process (lock-holder.js) holds READ(1..4)
 // exclusively (no read mark can be had; the WAL holds frames the database file lacks, so READ(0)
-// will not do). close() waited for them the rest of the busy timeout; now it cuts those waits
+// will not do); and a snapshot() and a commit waiting to read a torn wal-index header (its two
+// copies differ) while another process holds WRITE (only a WRITE holder may recover it): they
+// reject RecoveryWaitCut. close() waited for them the rest of the busy timeout; now it cuts those waits
 // (WalIndex.cutLockWaits): it settles within CLOSE_MS_AT_MOST (an honest, generous bound), each
 // waiting call rejects WALNUT_CLOSED, reason ReadLockWaitCut, and nothing is left held: once
 // the other process let go, sqlite3 checkpoints the WAL whole (TRUNCATE, not busy) and takes
 // WRITE at once, every acknowledged commit is there, and a fresh store reads and commits.
+import * as fs from 'node:fs';
+
 import { describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/commit/store';
@@ -88,6 +92,36 @@ describe('close() cuts waits for a read lock another process holds (busyTimeout 
         await release(holder);
       }
       await nothingHeld(file, 5);
+    } finally {
+      await store.close();
+    }
+  });
+  it('snapshot() and a commit waiting for a wal-index header another process must recover (it holds WRITE, the header is torn): close() settles at once, they reject WALNUT_CLOSED RecoveryWaitCut, nothing held', async () => {
+    const file = newDatabase();
+    const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false, autoCheckpoint: false });
+    try {
+      await commitUserVersion(store, 6);
+      const holder = await holdLock(`${file}-shm`, SHM_LOCK.WRITE, 1, 'exclusive');
+      try {
+        // a writer killed between the header's two copies: they differ, no reader may trust them,
+        // and only a connection holding WRITE may recover (the holder does not)
+        const fd = fs.openSync(`${file}-shm`, 'r+');
+        try {
+          const copy1 = Buffer.alloc(4);
+          fs.readSync(fd, copy1, 0, 4, 48 + 16); // copy 1's mxFrame
+          copy1.writeUInt32LE(copy1.readUInt32LE(0) + 1, 0);
+          fs.writeSync(fd, copy1, 0, 4, 48 + 16);
+        } finally {
+          fs.closeSync(fd);
+        }
+        const snapshot = outcome(store.snapshot());
+        const commit = outcome(commitUserVersion(store, 7));
+        await closeDuringTheWait(store);
+        expect([await snapshot, await commit]).toEqual(['WALNUT_CLOSED/RecoveryWaitCut', 'WALNUT_CLOSED/RecoveryWaitCut']);
+      } finally {
+        await release(holder);
+      }
+      await nothingHeld(file, 6);
     } finally {
       await store.close();
     }
