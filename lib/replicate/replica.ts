@@ -51,7 +51,10 @@
  *    replica stays at its state, says so once ('error' BehindRetention / Unreadable,
  *    lag().stalledBy), and re-bases onto the next base image past the start: a later base of
  *    that session (a snapshot of the primary, at a commit boundary past the start), or the
- *    next session's start.
+ *    next session's start. A log that ends before the mark (a primary that stopped in its
+ *    first pass) is told once ('error' StartUnmarked, lag().stalledBy) and the start stays
+ *    held: no count of commits or idle time says where the start was (README's known limit);
+ *    a later base of that session, or the next session, ends it.
  *  - A wait for a base image is never silent: one whose parts are gone (a stream whose
  *    retention holds less than one: the primary says RetentionTooSmall) is told once, onRetry
  *    while openReplica waits, 'error' after (WALNUT_IO reason BaseGone, lag().stalledBy).
@@ -118,7 +121,8 @@ export interface ReplicaLag {
   /**
    * Why the replica applies nothing now and waits for a base image, or null while it reads on:
    * the reason of the WalnutError it told as the wait began (BehindRetention, Unreadable,
-   * BaseGone; see #newestBase). Its state meanwhile is the one it had (session, appliedSeq).
+   * BaseGone: see #newestBase; StartUnmarked: #startUnmarked). Its state meanwhile is the one it
+   * had (session, appliedSeq).
    */
   stalledBy: string | null;
 }
@@ -452,7 +456,7 @@ export class Replica extends EventEmitter {
         this.#lastRead.at = performance.now();
         this.#rebaseDue = rebase;
         this.#stopIter?.();
-      }
+      } else if (read && this.#startingSession !== null) this.#startUnmarked(this.#startingSession);
       if (read && !this.#closed) emitApart(this, 'watchdog', { reread: false, rebase });
     }
   }
@@ -462,11 +466,12 @@ export class Replica extends EventEmitter {
     const session = base?.header.get(HEADER.SESSION);
     const applied = this.#applied;
     if (base === null || base.header.get(HEADER.BASE_FINAL) !== '1' || !session || applied === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) return null;
+    const baseSeq = Number(base.header.get(HEADER.BASE_SEQ));
     // its base read already, the replica waits for the log to mark its start (a primary that
     // died before it did begins another session): re-based again and again, the base was read
-    // whole from the stream every few seconds for nothing
-    if (session === this.#startingSession) return null;
-    const baseSeq = Number(base.header.get(HEADER.BASE_SEQ));
+    // whole from the stream every few seconds for nothing. A later base of that session is a
+    // snapshot past the start: re-based onto, it ends the wait
+    if (session === this.#startingSession) return isStartMarked(base) ? null : `base image ${baseSeq} of session ${session}, past its start, while its log has not marked the start`;
     if (session !== applied.session && !(Number(base.header.get(HEADER.BASE_TIME)) < this.#appliedTime)) return `the primary began session ${session}`;
     if (session === applied.session && baseSeq > applied.seq && (last === null || last.seq < applied.logNext)) {
       // the commits after the applied state are gone from the log (retention: an idle
@@ -476,6 +481,28 @@ export class Replica extends EventEmitter {
       return `commits ${applied.seq + 1}..${baseSeq} are no longer in the stream's log; its base image ${baseSeq} is`;
     }
     return null;
+  }
+
+  /**
+   * The log of `session`, whose start the replica holds, ends before the start's mark (nothing
+   * read for WATCHDOG_MS, nothing newer in the stream): told once per session, 'error' WALNUT_IO
+   * reason StartUnmarked and lag().stalledBy until the start is applied or the reading starts
+   * over. A primary that stopped in its session's first pass, after its first base image and
+   * before the mark, and never began another session leaves the replica there: the commits read
+   * so far may not reach the state the replica has (README, known limits).
+   */
+  #startUnmarked(session: string): void {
+    if (this.#toldUnmarked === session) return;
+    this.#toldUnmarked = session;
+    this.#lag.stalledBy = 'StartUnmarked';
+    this.#fail(walnutError('WALNUT_IO', `the log of the primary's session ${session} has had nothing new for ${WATCHDOG_MS / 1000} s and has not marked the session's start (Walnut-Session-Start): the replica holds that session's first base image and the commits after it unapplied (applied without the start they may be older than its state) and stays at commit ${this.#applied!.seq} of session ${this.#applied!.session} until the mark, a later base image of that session or a new session is published (a primary that stopped during its session's first pass leaves it there until it begins another)`, { path: this.path, reason: 'StartUnmarked' }));
+  }
+  /** The session #startUnmarked told of last. */
+  #toldUnmarked: string | null = null;
+
+  /** A wait told with `reason` (lag().stalledBy) is over. */
+  #unstall(reason: string): void {
+    if (this.#lag.stalledBy === reason) this.#lag.stalledBy = null;
   }
 
   async close(): Promise<void> {
@@ -944,6 +971,7 @@ export class Replica extends EventEmitter {
       if (whole) {
         whole = false;
         this.#startingSession = null;
+        this.#unstall('StartUnmarked');
         await this.#applyRebase(batch!, start!.time, start!.why);
       } else await this.#apply(batch!);
       batch = null;
@@ -1041,6 +1069,7 @@ export class Replica extends EventEmitter {
     } finally {
       this.#startLeft = whole ? { session: this.#startingSession!, mark } : null;
       this.#startingSession = null;
+      this.#unstall('StartUnmarked');
       void iterator.return?.(undefined).catch(() => undefined);
       view.snap?.release();
       this.#stopIter = null;
