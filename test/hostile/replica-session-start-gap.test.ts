@@ -17,18 +17,16 @@
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import type { Store } from '../../lib/commit/store';
 import type { WalnutError } from '../../lib/errors';
 import { open } from '../../lib/open';
-import { connectNats, HEADER, lastMessageOn, type NatsLink } from '../../lib/replicate/nats';
-import type { ReplicateOptions, ReplicationHandle } from '../../lib/replicate/publisher';
+import { HEADER, lastMessageOn } from '../../lib/replicate/nats';
 import { openReplica, type Replica } from '../../lib/replicate/replica';
-import { pythonReader } from '../helpers/children';
 import { appliedOrError, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
+import { type Restarted, restartedBehindReader } from '../helpers/restarted-behind-reader';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
-import { readerSees, walKeepingWriter } from '../helpers/wal-keeping-writer';
+import { readerSees } from '../helpers/wal-keeping-writer';
 
 if (NATS_SKIP !== null) console.warn(NATS_SKIP);
 
@@ -36,67 +34,10 @@ const dir = tmpDir();
 const started: NatsNode[] = [];
 afterAll(() => stopNats(started));
 
-interface Restarted {
-  url: string;
-  link: NatsLink;
-  /** The primary's store (reopened) and its second session, whose start is marked in the log. */
-  store: Store;
-  second: ReplicationHandle;
-  session: string;
-  /** The replica's state, closed: the first session's last commit (200 rows). */
-  before: { session: string; appliedSeq: number };
-  replicaPath: string;
-  primary: string;
-  insert: () => void;
-  end: () => Promise<void>;
-}
-
-/**
- * A replica at a first session's 200 rows, closed; the primary restarted behind a python3 reader
- * with 40 more commits, its second session (`options`) begun and its start marked in the log.
- */
-async function restartedBehindReader(stream: string, options: Partial<ReplicateOptions>): Promise<Restarted> {
-  const server = await startNatsServer();
-  started.push(server);
-  const primary = path.join(dir, `${stream}.db`);
-  const writer = walKeepingWriter(primary, 'CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB)');
-  const statement = writer.prepare('INSERT INTO t(v) VALUES (randomblob(300))');
-  const insert = (): void => void statement.run();
-  const replicaPath = path.join(dir, `${stream}-replica.db`);
-  const reader = await pythonReader(primary); // no checkpoint passes its read mark
-  const firstStore = await open(primary);
-  const first = firstStore.replicateTo({ servers: server.url, stream, stopTimeoutMs: 30_000 });
-  await first.ready;
-  const replica = await openReplica(replicaPath, { servers: server.url, stream });
-  for (let i = 0; i < 200; i++) insert();
-  await first.stop();
-  await appliedOrError(replica, first.metrics().publishedSeq, first.metrics().session);
-  await replica.close();
-  expect(readerSees(replicaPath).rows).toBe(200);
-  await firstStore.close();
-  for (let i = 0; i < 40; i++) insert();
-  const store = await open(primary);
-  const second = store.replicateTo({ servers: server.url, stream, stopTimeoutMs: 30_000, ...options });
-  await second.ready;
-  const session = second.metrics().session!;
-  const link = await connectNats([server.url], () => true, 'test');
-  const marked = async (): Promise<boolean> => {
-    const last = await lastMessageOn(link, stream, `walnut.${stream}.log`);
-    return last?.header.get(HEADER.SESSION) === session && last.header.has(HEADER.SESSION_START);
-  };
-  for (let i = 0; i < 1500 && !(await marked()); i++) await new Promise((r) => setTimeout(r, 20));
-  expect(await marked()).toBe(true);
-  const r: Restarted = {
-    url: server.url, link, store, second, session, before: { session: first.metrics().session!, appliedSeq: first.metrics().publishedSeq }, replicaPath, primary, insert,
-    end: async () => {
-      await link.nc.close();
-      await second.stop();
-      await r.store.close();
-      await reader.end();
-      writer.close();
-    },
-  };
-  return r;
+async function server(): Promise<string> {
+  const node = await startNatsServer();
+  started.push(node);
+  return node.url;
 }
 
 /** The replica reopened: its 'error's, and the rows a reader of it sees after each of its commits. */
@@ -122,7 +63,7 @@ describe.skipIf(NATS_SKIP !== null)('a replica that cannot read a new session\'s
     const stream = 'startgap';
     // the first pass (the WAL's 240 commits) is many messages (no deltas, 64 KiB each), and a
     // later base image is due at the session's 245th commit
-    const r = await restartedBehindReader(stream, { delta: false, maxMessageBytes: 65_536, baseEveryCommits: 245 });
+    const r = await restartedBehindReader(await server(), dir, stream, { delta: false, maxMessageBytes: 65_536, baseEveryCommits: 245 });
     try {
       // the log message after the session's first base image goes (commits 1.. of the start)
       const base = (await r.link.jsm.streams.getMessage(stream, { last_by_subj: `walnut.${stream}.base` }))!;
@@ -163,7 +104,7 @@ describe.skipIf(NATS_SKIP !== null)('a replica that cannot read a new session\'s
 
   it('its log ends before the mark: holds its state and says so once; the primary\'s next session frees it', async () => {
     const stream = 'unmarked';
-    const r = await restartedBehindReader(stream, {});
+    const r = await restartedBehindReader(await server(), dir, stream, {});
     try {
       // the primary stops for good before its mark was stored: the mark's message goes
       await r.second.stop();
