@@ -26,6 +26,8 @@ export interface Restarted {
   replicaPath: string;
   primary: string;
   insert: () => void;
+  /** The primary stops for good (its store closed) as if before its mark was stored: the mark's log message goes. */
+  stopBeforeMark: () => Promise<void>;
   end: () => Promise<void>;
 }
 
@@ -66,6 +68,13 @@ export async function restartedBehindReader(url: string, dir: string, stream: st
   }
   const r: Restarted = {
     url, link, store, second, session, before: { session: first.metrics().session!, appliedSeq: first.metrics().publishedSeq }, replicaPath, primary, insert,
+    stopBeforeMark: async () => {
+      await second.stop();
+      await store.close();
+      const mark = (await lastMessageOn(link, stream, `walnut.${stream}.log`))!;
+      if (!mark.header.has(HEADER.SESSION_START)) throw new Error(`the log's last message ${mark.seq} marks no start`);
+      await link.jsm.streams.deleteMessage(stream, mark.seq);
+    },
     end: async () => {
       await link.nc.close();
       await second.stop();

@@ -13,7 +13,6 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/open';
-import { lastMessageOn } from '../../lib/replicate/nats';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
 import { restartedBehindReader } from '../helpers/restarted-behind-reader';
@@ -57,11 +56,7 @@ describe.skipIf(NATS_SKIP !== null)('a replica process killed while it holds a n
     const seen: number[] = [];
     const poll = setInterval(() => seen.push(readerSees(r.replicaPath).rows), 10);
     try {
-      // the primary stops for good before its mark was stored
-      await r.second.stop();
-      await r.store.close();
-      const mark = (await lastMessageOn(r.link, stream, `walnut.${stream}.log`))!;
-      await r.link.jsm.streams.deleteMessage(stream, mark.seq);
+      await r.stopBeforeMark();
 
       const a = replicaProcess(r.url, stream, r.replicaPath);
       await until(() => a.lags.some((l) => l.stalledBy === 'StartUnmarked') || a.child.exitCode !== null, 15_000, () => a.lags.at(-1));

@@ -19,7 +19,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import type { WalnutError } from '../../lib/errors';
 import { open } from '../../lib/open';
-import { HEADER, lastMessageOn } from '../../lib/replicate/nats';
+import { HEADER } from '../../lib/replicate/nats';
 import { openReplica, type Replica } from '../../lib/replicate/replica';
 import { appliedOrError, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
@@ -41,7 +41,13 @@ async function server(): Promise<string> {
 }
 
 /** The replica reopened: its 'error's, and the rows a reader of it sees after each of its commits. */
-async function reopened(r: Restarted, stream: string): Promise<{ replica: Replica; errors: WalnutError[]; seen: number[] }> {
+interface Reopened {
+  replica: Replica;
+  errors: WalnutError[];
+  seen: number[];
+}
+
+async function reopened(r: Restarted, stream: string): Promise<Reopened> {
   const replica = await openReplica(r.replicaPath, { servers: r.url, stream });
   const errors: WalnutError[] = [];
   const seen: number[] = [];
@@ -52,10 +58,19 @@ async function reopened(r: Restarted, stream: string): Promise<{ replica: Replic
   return { replica, errors, seen };
 }
 
-function expectNeverBack(seen: number[]): void {
+/**
+ * The replica at its end: each state it showed at least the new session's start (240 rows) and
+ * never fewer rows than the one before, now `rows` rows at `session`, page for page the primary's,
+ * no longer stalled, and its one 'error' the one told.
+ */
+async function expectEqualAtEnd(r: Restarted, { replica, errors, seen }: Reopened, session: string, rows: number): Promise<void> {
   expect(seen.length).toBeGreaterThan(0);
   expect(seen[0]).toBeGreaterThanOrEqual(240);
   for (let i = 1; i < seen.length; i++) expect(seen[i], `sample ${i} of ${seen.join(',')}`).toBeGreaterThanOrEqual(seen[i - 1]!);
+  expect(readerSees(r.replicaPath)).toEqual({ rows, integrity: 'ok' });
+  expect(await pageHashes(replica.store)).toEqual(await pageHashes(r.store));
+  expect(replica.lag()).toMatchObject({ session, stalledBy: null });
+  expect(errors).toHaveLength(1);
 }
 
 describe.skipIf(NATS_SKIP !== null)('a replica that cannot read a new session\'s start', () => {
@@ -89,11 +104,7 @@ describe.skipIf(NATS_SKIP !== null)('a replica that cannot read a new session\'s
         await until(() => r.second.metrics().bases >= 2, 15_000, () => r.second.metrics());
         await r.second.stop();
         await appliedOrError(replica, r.second.metrics().publishedSeq, r.session);
-        expectNeverBack(seen);
-        expect(readerSees(r.replicaPath)).toEqual({ rows, integrity: 'ok' });
-        expect(await pageHashes(replica.store)).toEqual(await pageHashes(r.store));
-        expect(replica.lag()).toMatchObject({ session: r.session, stalledBy: null });
-        expect(errors).toHaveLength(1);
+        await expectEqualAtEnd(r, { replica, errors, seen }, r.session, rows);
       } finally {
         await replica.close();
       }
@@ -106,11 +117,7 @@ describe.skipIf(NATS_SKIP !== null)('a replica that cannot read a new session\'s
     const stream = 'unmarked';
     const r = await restartedBehindReader(await server(), dir, stream, {});
     try {
-      // the primary stops for good before its mark was stored: the mark's message goes
-      await r.second.stop();
-      await r.store.close();
-      const mark = (await lastMessageOn(r.link, stream, `walnut.${stream}.log`))!;
-      await r.link.jsm.streams.deleteMessage(stream, mark.seq);
+      await r.stopBeforeMark();
 
       const { replica, errors, seen } = await reopened(r, stream);
       try {
@@ -126,11 +133,7 @@ describe.skipIf(NATS_SKIP !== null)('a replica that cannot read a new session\'s
         await third.ready;
         await third.stop();
         await appliedOrError(replica, third.metrics().publishedSeq, third.metrics().session);
-        expectNeverBack(seen);
-        expect(readerSees(r.replicaPath)).toEqual({ rows: 240, integrity: 'ok' });
-        expect(await pageHashes(replica.store)).toEqual(await pageHashes(r.store));
-        expect(replica.lag()).toMatchObject({ session: third.metrics().session, stalledBy: null });
-        expect(errors).toHaveLength(1);
+        await expectEqualAtEnd(r, { replica, errors, seen }, third.metrics().session!, 240);
       } finally {
         await replica.close();
       }
