@@ -45,7 +45,19 @@
  *    commits through the mark are read, and applied then. Dropped unapplied when the reading
  *    starts over (the log is read again from the applied state: the re-base comes again). A
  *    first base without the mark (a stream of walnut before it), and a re-base after a gap or
- *    an unreadable commit, apply the base alone, as before.
+ *    an unreadable commit, apply the base alone, as before; but not a session's first base
+ *    whose start the replica could not read (a gap in the log between that base and the mark,
+ *    or a message there unreadable after a replay): applied alone it went back in time. The
+ *    replica stays at its state, says so once ('error' BehindRetention / Unreadable,
+ *    lag().stalledBy), and re-bases onto the next base image past the start: a later base of
+ *    that session (a snapshot of the primary, at a commit boundary past the start), or the
+ *    next session's start. A log that ends before the mark (a primary that stopped in its
+ *    first pass) is told once ('error' StartUnmarked, lag().stalledBy) and the start stays
+ *    held: no count of commits or idle time says where the start was (README's known limit);
+ *    a later base of that session, or the next session, ends it.
+ *  - A wait for a base image is never silent: one whose parts are gone (a stream whose
+ *    retention holds less than one: the primary says RetentionTooSmall) is told once, onRetry
+ *    while openReplica waits, 'error' after (WALNUT_IO reason BaseGone, lag().stalledBy).
  */
 import { extraArgumentError, readInput, refuseExtraArguments, describeValue } from '../arguments';
 import { EventEmitter } from 'node:events';
@@ -81,8 +93,9 @@ export interface ReplicaOptions {
    * naming the servers (reason StreamUnavailable, naming the stream, while the servers answer but
    * the stream is not there), at the first failed attempt and about every 20 s after (as replicateTo's
    * 'error'), until it connects or connectTimeoutMs passes. Without it that wait is silent: the
-   * replica has no 'error' listener before openReplica resolves. Called synchronously; a throw
-   * from it fails openReplica.
+   * replica has no 'error' listener before openReplica resolves. Also told once, WALNUT_IO reason
+   * BaseGone, while the stream's newest base image lacks a part (retention cut it) and
+   * openReplica waits for a whole one. Called synchronously; a throw from it fails openReplica.
    */
   onRetry?: (error: WalnutError) => void;
   /** A batch (one walnut commit) holds at most this many primary commits / pages (defaults 1,000 / 8,192). */
@@ -105,6 +118,13 @@ export interface ReplicaLag {
   rebases: number;
   /** Log messages of another primary's session skipped (a stream takes one primary: see #isForeign). */
   foreignMessages: number;
+  /**
+   * Why the replica applies nothing now and waits for a base image, or null while it reads on:
+   * the reason of the WalnutError it told as the wait began (BehindRetention, Unreadable,
+   * BaseGone: see #newestBase; StartUnmarked: #startUnmarked). Its state meanwhile is the one it
+   * had (session, appliedSeq).
+   */
+  stalledBy: string | null;
 }
 
 interface Base {
@@ -116,6 +136,16 @@ interface Base {
   payloads: Uint8Array[];
   /** A session's first base image whose log marks the session's start (see the header). */
   startMarked: boolean;
+}
+
+/**
+ * A new session's start the reading left unapplied (its base read, its commits through the mark
+ * not all read) when a gap or an unreadable message stopped it: `mark` the start's commit, once
+ * read. Its first base applied alone is an older state (see the header), so #newestBase waits past it.
+ */
+interface StartLeft {
+  session: string;
+  mark: number | null;
 }
 
 /** A new session's first base image read, the batch that goes on with its log through the session's start (see the header). */
@@ -180,6 +210,22 @@ function witnessOf(h: Xxh3Stream, dbSize: number): string {
   return Buffer.from(hashBytes(h)).toString('hex');
 }
 
+/** Whether `last` (a base image's final part) is a session's first base whose log marks the session's start (nats.ts Walnut-Start-Marked). */
+function isStartMarked(last: StoredMsg): boolean {
+  return !last.header.get(HEADER.LOG_FROM) && last.header.get(HEADER.START_MARKED) === '1';
+}
+
+/**
+ * Whether the base image whose newest part is `last` is, for a replica that could not read the
+ * start `left` (see StartLeft), one that goes back in time applied alone: that session's first
+ * base, or one before its start. Any later base image of it is a snapshot of the primary taken
+ * after its export found the database, at or past the start.
+ */
+function startBefore(last: StoredMsg, left: StartLeft): boolean {
+  if (last.header.get(HEADER.SESSION) !== left.session) return false;
+  return isStartMarked(last) || (left.mark !== null && Number(last.header.get(HEADER.BASE_SEQ)) < left.mark);
+}
+
 export class Replica extends EventEmitter {
   readonly path: string;
   readonly #servers: string[];
@@ -204,7 +250,7 @@ export class Replica extends EventEmitter {
   #done: Promise<void> = Promise.resolve();
   /** start() under way or ended (never rejects), for close() to wait for. */
   #starting: Promise<void> = Promise.resolve();
-  #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0 };
+  #lag: ReplicaLag = { session: null, appliedSeq: -1, pendingMessages: 0, lagMs: 0, appliedCommits: 0, batches: 0, rebases: 0, foreignMessages: 0, stalledBy: null };
   #toldForeign = false;
   /** Whether a message of no walnut session was told (see #isForeign). */
   #toldOtherClient = false;
@@ -227,6 +273,8 @@ export class Replica extends EventEmitter {
   #sessionStart: SessionStart | null = null;
   /** The session whose start #consume is reading (its base read, the mark not yet reached), or null. */
   #startingSession: string | null = null;
+  /** The start the last reading left unapplied, or null (see StartLeft). */
+  #startLeft: StartLeft | null = null;
 
   constructor(path: string, options: ReplicaOptions) {
     super();
@@ -408,7 +456,7 @@ export class Replica extends EventEmitter {
         this.#lastRead.at = performance.now();
         this.#rebaseDue = rebase;
         this.#stopIter?.();
-      }
+      } else if (read && this.#startingSession !== null) this.#startUnmarked(this.#startingSession);
       if (read && !this.#closed) emitApart(this, 'watchdog', { reread: false, rebase });
     }
   }
@@ -418,11 +466,12 @@ export class Replica extends EventEmitter {
     const session = base?.header.get(HEADER.SESSION);
     const applied = this.#applied;
     if (base === null || base.header.get(HEADER.BASE_FINAL) !== '1' || !session || applied === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) return null;
+    const baseSeq = Number(base.header.get(HEADER.BASE_SEQ));
     // its base read already, the replica waits for the log to mark its start (a primary that
     // died before it did begins another session): re-based again and again, the base was read
-    // whole from the stream every few seconds for nothing
-    if (session === this.#startingSession) return null;
-    const baseSeq = Number(base.header.get(HEADER.BASE_SEQ));
+    // whole from the stream every few seconds for nothing. A later base of that session is a
+    // snapshot past the start: re-based onto, it ends the wait
+    if (session === this.#startingSession) return isStartMarked(base) ? null : `base image ${baseSeq} of session ${session}, past its start, while its log has not marked the start`;
     if (session !== applied.session && !(Number(base.header.get(HEADER.BASE_TIME)) < this.#appliedTime)) return `the primary began session ${session}`;
     if (session === applied.session && baseSeq > applied.seq && (last === null || last.seq < applied.logNext)) {
       // the commits after the applied state are gone from the log (retention: an idle
@@ -432,6 +481,28 @@ export class Replica extends EventEmitter {
       return `commits ${applied.seq + 1}..${baseSeq} are no longer in the stream's log; its base image ${baseSeq} is`;
     }
     return null;
+  }
+
+  /**
+   * The log of `session`, whose start the replica holds, ends before the start's mark (nothing
+   * read for WATCHDOG_MS, nothing newer in the stream): told once per session, 'error' WALNUT_IO
+   * reason StartUnmarked and lag().stalledBy until the start is applied or the reading starts
+   * over. A primary that stopped in its session's first pass, after its first base image and
+   * before the mark, and never began another session leaves the replica there: the commits read
+   * so far may not reach the state the replica has (README, known limits).
+   */
+  #startUnmarked(session: string): void {
+    if (this.#toldUnmarked === session) return;
+    this.#toldUnmarked = session;
+    this.#lag.stalledBy = 'StartUnmarked';
+    this.#fail(walnutError('WALNUT_IO', `the log of the primary's session ${session} has had nothing new for ${WATCHDOG_MS / 1000} s and has not marked the session's start (Walnut-Session-Start): the replica holds that session's first base image and the commits after it unapplied (applied without the start they may be older than its state) and stays at commit ${this.#applied!.seq} of session ${this.#applied!.session} until the mark, a later base image of that session or a new session is published (a primary that stopped during its session's first pass leaves it there until it begins another)`, { path: this.path, reason: 'StartUnmarked' }));
+  }
+  /** The session #startUnmarked told of last. */
+  #toldUnmarked: string | null = null;
+
+  /** A wait told with `reason` (lag().stalledBy) is over. */
+  #unstall(reason: string): void {
+    if (this.#lag.stalledBy === reason) this.#lag.stalledBy = null;
   }
 
   async close(): Promise<void> {
@@ -541,50 +612,88 @@ export class Replica extends EventEmitter {
    * past: it is not a newer session of the primary but an older one's, the newest left in a
    * stream that lost its later messages (a cluster's new leader that had not caught up);
    * re-based onto it, the replica went back to a state 160,000 rows older (the primary begins
-   * a new session on such a stream: publisher.ts, StreamLost).
+   * a new session on such a stream: publisher.ts, StreamLost). With `after.seq` (a gap) a base
+   * of the applied session not past it, and with `after.startLeft` one before that start, are
+   * waited past (#stall says why, once); so is a base one of whose parts is gone.
    */
-  async #newestBase(after: { session: string; time: number; seq: number | null } | null = null, why = '', stuck: Stuck = 'BehindRetention'): Promise<Base> {
+  async #newestBase(after: { session: string; time: number; seq: number | null; startLeft: StartLeft | null } | null = null, why = '', stuck: Stuck = 'BehindRetention'): Promise<Base> {
     let told = false;
-    for (let attempt = 0; ; attempt++) {
-      if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed');
-      const last = await lastWalnutMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
-      const older = after !== null && last !== null && last.header.get(HEADER.SESSION) !== after.session && Number(last.header.get(HEADER.BASE_TIME)) < after.time;
-      // after a gap: a base of the applied session at or before the applied state (see #rebase)
-      const notPast = after !== null && after.seq !== null && last !== null && last.header.get(HEADER.SESSION) === after.session && Number(last.header.get(HEADER.BASE_SEQ)) <= after.seq;
-      if (notPast && !told) {
-        told = true;
-        if (stuck === 'BehindRetention') this.#fail(walnutError('WALNUT_IO', `${why}, and the stream's newest base image is not past commit ${after!.seq} the replica is at: it stays there until the primary publishes its next base image (keep more of the stream: its retention dropped what the replica needed)`, { path: this.path, reason: 'BehindRetention' }));
-        else this.#fail(walnutError('WALNUT_CORRUPT', `the JetStream stream ${this.#stream}'s log message ${this.#unreadableAt} cannot be read again after a re-base (${why}), and the stream's newest base image is not past commit ${after!.seq} the replica is at: it stays there until the primary publishes its next base image (is another client publishing to walnut.${this.#stream}.log?)`, { path: this.path, reason: 'Unreadable' }));
-      }
-      if (last !== null && last.header.get(HEADER.BASE_FINAL) === '1' && !older && !notPast) {
-        const h = last.header;
-        const session = h.get(HEADER.SESSION);
-        const part = Number(h.get(HEADER.BASE_PART));
-        const first = part === 0 ? last.seq : Number(h.get(HEADER.BASE_FIRST));
-        const seq = Number(h.get(HEADER.BASE_SEQ));
-        const payloads: Uint8Array[] = [];
-        let complete = true;
-        let next = 0; // the part due (parts are numbered 0..part, in stream order)
-        for (let s = first; s <= last.seq && complete; s++) {
-          const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => 'failed' as const);
-          // a log message published between the base's parts (publisher.ts), another client's
-          // message (isBasePart), or one gone from there (deleted, lost): not a part. The parts'
-          // own numbers tell whether the base is whole; a message gone among them, or another
-          // client's there, was taken for a missing part, the base for one being published, and
-          // waited past for ever (openReplica hung)
-          if (m === null || (m !== 'failed' && !isBasePart(m, this.#subjects.base, session, seq))) continue;
-          if (m === 'failed' || Number(m.header.get(HEADER.BASE_PART)) !== next) complete = false;
-          else {
-            payloads.push(...WalStreamReader.fromBuffer(m.data));
-            next++;
-          }
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed');
+        const last = await lastWalnutMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
+        const older = after !== null && last !== null && last.header.get(HEADER.SESSION) !== after.session && Number(last.header.get(HEADER.BASE_TIME)) < after.time;
+        // after a gap: a base of the applied session at or before the applied state (see #rebase)
+        const notPast = after !== null && after.seq !== null && last !== null && last.header.get(HEADER.SESSION) === after.session && Number(last.header.get(HEADER.BASE_SEQ)) <= after.seq;
+        // after a gap in the start of a session being read: that session's first base, or a base before its start
+        const beforeStart = after?.startLeft != null && last !== null && startBefore(last, after.startLeft);
+        if ((notPast || beforeStart) && !told) {
+          told = true;
+          this.#stall(stuck === 'BehindRetention' ? this.#behindRetention(why, after!.seq!, beforeStart ? after!.startLeft : null) : this.#unreadable(why, after!.seq!, beforeStart ? after!.startLeft : null));
         }
-        complete &&= next === part + 1;
-        const from = h.get(HEADER.LOG_FROM);
-        if (complete) return { session, seq, time: Number(h.get(HEADER.BASE_TIME)) || 0, logNext: from ? Number(from) : last.seq + 1, payloads, startMarked: !from && h.get(HEADER.START_MARKED) === '1' };
+        const base = notPast || beforeStart || last === null || last.header.get(HEADER.BASE_FINAL) !== '1' || older ? null : await this.#wholeBase(last);
+        if (base !== null && base !== 'partGone') return base;
+        // retention cut it (a stream holding less than one base image: the primary says
+        // RetentionTooSmall): a new replica waited for ever without a word
+        if (base === 'partGone' && last !== null && !told) {
+          told = true;
+          this.#stall(walnutError('WALNUT_IO', `the stream's newest base image (commit ${last.header.get(HEADER.BASE_SEQ)} of session ${last.header.get(HEADER.SESSION)}) lost a part (no longer in the stream ${this.#stream}: its retention holds less than one base image, or it was deleted); the replica waits for a whole one (raise the stream's max_bytes / max_age: keep two base images and the log between them)`, { path: this.path, reason: 'BaseGone' }));
+        }
+        await backoff(Math.min(attempt, 3)); // none yet, or one being published
       }
-      await backoff(Math.min(attempt, 3)); // none yet, or one being published
+    } finally {
+      this.#lag.stalledBy = null;
     }
+  }
+
+  /** Told once as a wait for a base image begins (lag().stalledBy meanwhile): onRetry while openReplica waits (no 'error' listener yet), else 'error'. */
+  #stall(e: WalnutError): void {
+    this.#lag.stalledBy = e.reason ?? e.code;
+    if (this.#store === null && this.#onRetry !== undefined) this.#onRetry(e);
+    else this.#fail(e);
+  }
+
+  /** After a gap: the applied state is `seq`, and (`start`) the start of a new session was being read. */
+  #behindRetention(why: string, seq: number, start: StartLeft | null): WalnutError {
+    if (start === null) return walnutError('WALNUT_IO', `${why}, and the stream's newest base image is not past commit ${seq} the replica is at: it stays there until the primary publishes its next base image (keep more of the stream: its retention dropped what the replica needed)`, { path: this.path, reason: 'BehindRetention' });
+    return walnutError('WALNUT_IO', `${why} while the replica read the start of the primary's session ${start.session} (its first base image and its log's commits through the start, applied as one): that base alone is an older state than the replica's, which stays at commit ${seq} of session ${this.#applied!.session} until the primary publishes its next base image (keep more of the stream: its retention dropped what the replica needed)`, { path: this.path, reason: 'BehindRetention' });
+  }
+
+  /** A log message unreadable again after a re-base (see #consumeLoop), as #behindRetention. */
+  #unreadable(why: string, seq: number, start: StartLeft | null): WalnutError {
+    const where = start === null ? `the stream's newest base image is not past commit ${seq} the replica is at: it stays there` : `the replica was reading the start of the primary's session ${start.session} (its first base image and its log's commits through the start, applied as one; that base alone is an older state than the replica's): it stays at commit ${seq} of session ${this.#applied!.session}`;
+    return walnutError('WALNUT_CORRUPT', `the JetStream stream ${this.#stream}'s log message ${this.#unreadableAt} cannot be read again after a re-base (${why}), and ${where} until the primary publishes its next base image (is another client publishing to walnut.${this.#stream}.log?)`, { path: this.path, reason: 'Unreadable' });
+  }
+
+  /**
+   * The base image whose final part is `last`, read whole; 'partGone' when one of its parts is
+   * no longer in the stream (its parts are stored before its final one: not one being
+   * published); null when one could not be read (a failed request).
+   */
+  async #wholeBase(last: StoredMsg): Promise<Base | 'partGone' | null> {
+    const h = last.header;
+    const session = h.get(HEADER.SESSION);
+    const part = Number(h.get(HEADER.BASE_PART));
+    const first = part === 0 ? last.seq : Number(h.get(HEADER.BASE_FIRST));
+    const seq = Number(h.get(HEADER.BASE_SEQ));
+    const payloads: Uint8Array[] = [];
+    let next = 0; // the part due (parts are numbered 0..part, in stream order)
+    for (let s = first; s <= last.seq; s++) {
+      const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => 'failed' as const);
+      if (m === 'failed') return null;
+      // a log message published between the base's parts (publisher.ts), another client's
+      // message (isBasePart), or one gone from there (deleted, lost): not a part. The parts'
+      // own numbers tell whether the base is whole; a message gone among them, or another
+      // client's there, was taken for a missing part, the base for one being published, and
+      // waited past for ever (openReplica hung)
+      if (m === null || !isBasePart(m, this.#subjects.base, session, seq)) continue;
+      if (Number(m.header.get(HEADER.BASE_PART)) !== next) return 'partGone';
+      payloads.push(...WalStreamReader.fromBuffer(m.data));
+      next++;
+    }
+    if (next !== part + 1) return 'partGone';
+    const from = h.get(HEADER.LOG_FROM);
+    return { session, seq, time: Number(h.get(HEADER.BASE_TIME)) || 0, logNext: from ? Number(from) : last.seq + 1, payloads, startMarked: isStartMarked(last) };
   }
 
   /**
@@ -732,11 +841,13 @@ export class Replica extends EventEmitter {
    * retention had cut the log a newest base image goes on with (a later base's parts are
    * published behind the log of its first commits), so the replica re-based onto that base
    * over and over (a whole-database commit each, ~7 a second) and went no further; a base of
-   * the applied session older than the applied state took it back.
+   * the applied session older than the applied state took it back. After a gap or an unreadable
+   * message in the start of a new session being read (`startLeft`), that session's first base
+   * and any base of it before the start are waited past too (see the header).
    */
-  async #rebase(why: string, gap: Stuck | false = false): Promise<void> {
+  async #rebase(why: string, gap: Stuck | false = false, startLeft: StartLeft | null = null): Promise<void> {
     const applied = this.#applied!;
-    const base = await this.#newestBase({ session: applied.session, time: this.#appliedTime, seq: gap !== false ? applied.seq : null }, why, gap || undefined);
+    const base = await this.#newestBase({ session: applied.session, time: this.#appliedTime, seq: gap !== false ? applied.seq : null, startLeft }, why, gap || undefined);
     const pages = new Map<number, Uint8Array>();
     const hash = new Xxh3Stream();
     let dbSize = -1;
@@ -784,7 +895,7 @@ export class Replica extends EventEmitter {
       } catch (e) {
         if (this.#closed) return;
         if (e instanceof Rebase) {
-          await this.#rebase(e.message, e.gap && 'BehindRetention');
+          await this.#rebase(e.message, e.gap && 'BehindRetention', e.gap ? this.#startLeft : null);
           continue;
         }
         if (e instanceof WalnutError && (e.code === 'WALNUT_CORRUPT' || e.code === 'WALNUT_INVALID_FRAMING')) {
@@ -796,7 +907,7 @@ export class Replica extends EventEmitter {
           const again = this.#lastRead.seq === this.#unreadableAt;
           this.#unreadableAt = this.#lastRead.seq;
           if (!again) this.#fail(e);
-          await this.#rebase(e.message, again && 'Unreadable');
+          await this.#rebase(e.message, again && 'Unreadable', again ? this.#startLeft : null);
           continue;
         }
         // the replica's own store failed, or refused the batch (WALNUT_INVALID_ARGUMENT: what the
@@ -860,6 +971,7 @@ export class Replica extends EventEmitter {
       if (whole) {
         whole = false;
         this.#startingSession = null;
+        this.#unstall('StartUnmarked');
         await this.#applyRebase(batch!, start!.time, start!.why);
       } else await this.#apply(batch!);
       batch = null;
@@ -955,7 +1067,9 @@ export class Replica extends EventEmitter {
         }
       }
     } finally {
+      this.#startLeft = whole ? { session: this.#startingSession!, mark } : null;
       this.#startingSession = null;
+      this.#unstall('StartUnmarked');
       void iterator.return?.(undefined).catch(() => undefined);
       view.snap?.release();
       this.#stopIter = null;
