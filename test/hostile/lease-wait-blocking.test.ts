@@ -67,7 +67,7 @@ test(`a lease waiting 2 s beside a python3 sqlite3 that holds WRITE is blocked i
     expect(await ask('hold')).toBe('ok');
     const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false });
     const lease = settled(store.holdWriteLease());
-    await sleep(300); // past the first quick tries
+    await until(() => blockedForWrite(`${file}-shm`).length === 1, 10_000); // past the first quick tries (was a 300 ms sleep)
     const cpu0 = process.cpuUsage();
     await sleep(2_000);
     const cpu = process.cpuUsage(cpu0);
@@ -106,7 +106,9 @@ test(`${STORES} stores waiting for leases at once are all blocked in the kernel 
         }),
       ),
     );
-    await sleep(500); // past the first quick tries
+    // past the first quick tries (was a 500 ms sleep): every wait blocked at the same time, none
+    // takes turns behind another's on one thread
+    await until(() => blockedForWrite(`${file}-shm`).length === STORES, 10_000);
     const lockThreads = fs.readdirSync('/proc/self/task').filter((t) => fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'walnut-lk').length;
     expect(lockThreads, 'a thread of the lock lane per wait').toBeGreaterThanOrEqual(STORES);
     const cpu0 = process.cpuUsage();
@@ -115,8 +117,7 @@ test(`${STORES} stores waiting for leases at once are all blocked in the kernel 
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     console.log(`${STORES} lease waits for 1 s: ${cpuSeconds.toFixed(3)} CPU-s`);
     expect(cpuSeconds).toBeLessThan(WAIT_CPU_SECONDS_AT_MOST); // the spin: ~1 in 1 s (one thread spun for all)
-    // every wait blocked at the same time: none takes turns behind another's on one thread
-    await until(() => blockedForWrite(`${file}-shm`).length === STORES, 10_000);
+    expect(blockedForWrite(`${file}-shm`), 'all still blocked').toHaveLength(STORES);
     releasedAt = performance.now();
     expect(await ask('commit')).toBe('ok');
     expect(await Promise.all(leases)).toEqual(Array(STORES).fill('held'));

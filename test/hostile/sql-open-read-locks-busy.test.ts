@@ -7,10 +7,13 @@
 // (9-10 of 20 opens beside this helper) where python3's sqlite3 opened and read 20 of 20 (worst
 // 1 s). Now the open is tried again until busyTimeout has passed, and the view the wait took is
 // handed to the retry (CommitPipeline.whenViewPossible): no open fails WALNUT_BUSY before its
-// busy timeout. How many open within it is a rate (the helper holds the locks 92% of the time,
-// and the store's wait for a read mark sleeps up to 100 ms between tries, so it misses most
-// free windows: 27 of 30 opened within 3 s in three runs, python3's sqlite3, whose read retries
-// start at microseconds, 20 of 20 within 1 s): at least 8 of 10, asserted under WALNUT_SCALE=1 only.
+// busy timeout. The helper holds the locks 75% of the time (300 us, then 100 us free): with the
+// fix undone (dist/ edited) 4 to 9 of the 10 opens fail within ms, in each of 8 runs. It held
+// them 92% of the time (25 us free), which shows the bug as well but made each open wait 1-2 s
+// (20 s of this test on a loaded machine): the store's wait for a read mark sleeps up to 100 ms
+// between tries and misses most free windows. How many open within busyTimeout is a rate (at
+// 92%: 27 of 30 within 3 s in three runs, python3's sqlite3, whose read retries start at
+// microseconds, 20 of 20 within 1 s): at least 8 of 10, asserted under WALNUT_SCALE=1 only.
 import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -30,7 +33,7 @@ test('openDatabase(), a read connection and exec() beside a read-lock thrasher: 
   // a database kept open: its -shm stays, and a commit in the WAL needs a read mark to be seen
   const keep = await openDatabase(file);
   await keep.run('INSERT INTO s VALUES (0, 0)');
-  const thrasher = spawn(process.execPath, [path.join(HELPERS, 'read-lock-thrasher.js'), `${file}-shm`, '300', '25', '120'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const thrasher = spawn(process.execPath, [path.join(HELPERS, 'read-lock-thrasher.js'), `${file}-shm`, '300', '100', '120'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => thrasher.on('close', () => resolve()));
   const outcomes: string[] = [];
   try {

@@ -1,21 +1,21 @@
 // Replication to NATS JetStream (issue #22), against real nats-server processes on loopback
 // (test/helpers/nats.ts; skipped with a message when nats-server is not installed): a primary
 // written by 64 walnut/sql callers and by sqlite3 processes, a replica that must equal it at
-// commit boundaries (same pages, same rows, integrity_check ok) while readers look at it; the
-// NATS server killed and restarted mid-stream; the replica killed mid-apply and resumed; a
-// 3-node cluster (R=3) losing a node; delta-encoded pages read back by restore.
-import { spawn, type ChildProcess } from 'node:child_process';
+// commit boundaries (same pages, same rows, integrity_check ok) while readers look at it;
+// delta-encoded pages read back by restore; the publisher on a worker thread and on the store's
+// loop; base images. Outages (server, replica or cluster node lost, NATS down past the lag
+// bound) are in replicate-outages.test.ts, which runs beside this file.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { xxh3_128 } from '../../lib/checksum';
-import { open, type Store } from '../../lib/commit/store';
+import { open } from '../../lib/commit/store';
 import { WalnutError } from '../../lib/errors';
 import { WalStreamReader } from '../../lib/export/framing';
 import { decodeRecord } from '../../lib/export/records';
 import { ReplicaPosition } from '../../lib/replicate/position';
-import { openReplica, type Replica } from '../../lib/replicate/replica';
+import { openReplica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import type { ReplicateOptions, ReplicationHandle } from '../../lib/replicate/publisher';
 import { ReplicationThread } from '../../lib/replicate/thread';
@@ -23,8 +23,9 @@ import { openDatabase } from '../../lib/sql/database';
 import { runNode, sqliteWriters } from '../helpers/children';
 import { expectRejectsWalnut } from '../helpers/expect-error';
 import { growWal, segmentEnd, shmMxFrame, untilWalMoves } from '../helpers/large-wal';
-import { NATS_SKIP, NOBODY_ANSWERS, startNatsCluster, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { NATS_SKIP, NOBODY_ANSWERS, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
+import { caughtUp, loggedCommits, newPrimary, noise, rawCommitters, replicating } from '../helpers/replicating';
 import { Database } from '../helpers/sqlite';
 import { pageRoles } from '../helpers/sqlite-db';
 import { tmpDir } from '../helpers/tmp';
@@ -38,17 +39,6 @@ const started: NatsNode[] = [];
 afterAll(() => stopNats(started));
 let n = 0;
 
-/** A WAL-mode database made by SQLite with table t(w, v); WAL empty. */
-function newPrimary(): string {
-  const p = path.join(dir, `primary${n++}.db`);
-  const db = new Database(p);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
-  db.close();
-  return p;
-}
-
-
 /** Rows of t as SQLite reads them (another connection), and its integrity_check. */
 function sqliteView(file: string): { rows: string; integrity: string } {
   const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -57,26 +47,6 @@ function sqliteView(file: string): { rows: string; integrity: string } {
     return { rows, integrity: String(db.pragma('integrity_check', { simple: true })) };
   } finally {
     db.close();
-  }
-}
-
-/** Publishes what is committed, then waits until the replica holds the newest commit. */
-async function caughtUp(r: ReplicationHandle, replica: Replica): Promise<void> {
-  await r.stop();
-  const m = r.metrics();
-  expect(m.publishedSeq).toBe(m.exportedSeq);
-  // a hang detector that says where the replica was (once, in CI, the retention test below hung
-  // here or in openReplica until vitest's 300 s timeout, with nothing to tell which)
-  let timer: NodeJS.Timeout | undefined;
-  const stuck = new Promise<never>((_, reject) => {
-    const json = (v: unknown): string => JSON.stringify(v, (_, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
-    timer = setTimeout(() => reject(new Error(`the replica did not reach commit ${m.publishedSeq} of session ${m.session} in 240 s: replica ${json(replica.lag())}, publisher ${json(m)}`)), 240_000);
-    timer.unref();
-  });
-  try {
-    await Promise.race([replica.waitFor(m.publishedSeq, m.session), stuck]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -117,55 +87,6 @@ function watchBoundaries(file: string): { stop: () => Promise<number> } {
   };
 }
 
-/**
- * `count` committers through the store, each on pages of its own (3 + 2w, 4 + 2w), changing a
- * few bytes per commit (so pages go again as deltas), until `stop()`; resolves with the commits.
- */
-async function rawCommitters(store: Store, count: number, stop: () => boolean): Promise<number> {
-  let commits = 0;
-  await Promise.all(Array.from({ length: count }, async (_, w) => {
-    const mine = [Buffer.alloc(4096, w), Buffer.alloc(4096, w + 100)];
-    for (let i = 0; !stop(); i++) {
-      const page = mine[i % 2]!;
-      page.writeUInt32BE(i, (i * 24) % 4000);
-      await store.commit([{ pgno: 3 + 2 * w + (i % 2), data: page }]);
-      commits++;
-      if (i % 8 === 7) await new Promise((r) => setTimeout(r, 1));
-    }
-  }));
-  return commits;
-}
-
-/** The commit sequences of every COMMIT_META in the stream's log, in stream order (retried while a cluster settles). */
-async function loggedCommits(servers: string[], stream: string): Promise<number[]> {
-  const { connect } = await import('@nats-io/transport-node');
-  const { jetstream } = await import('@nats-io/jetstream');
-  const nc = await connect({ servers });
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        // a short API timeout, retried: after a cluster lost a node the first requests may go unanswered
-        const c = await jetstream(nc, { timeout: 1000 }).consumers.get(stream, { filter_subjects: `walnut.${stream}.log` });
-        const seqs: number[] = [];
-        for (;;) {
-          const m = await c.next({ expires: 1000 });
-          if (m === null) return seqs;
-          for (const payload of WalStreamReader.fromBuffer(m.data)) {
-            const rec = decodeRecord(payload);
-            if (rec.kind === 'commitMeta') seqs.push(Number(rec.seq));
-          }
-          if (m.info.pending === 0) return seqs;
-        }
-      } catch (e) {
-        if (attempt === 40) throw e;
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-  } finally {
-    await nc.close();
-  }
-}
-
 /** The log as stored: every COMMIT_META's commit in stream order, and the commits that a message ends inside of (its last record is not a COMMIT_META). */
 async function logCommits(servers: string, stream: string): Promise<{ commits: number[]; splitInside: number[] }> {
   const { connect } = await import('@nats-io/transport-node');
@@ -191,48 +112,6 @@ async function logCommits(servers: string, stream: string): Promise<{ commits: n
   } finally {
     await nc.close();
   }
-}
-
-/** `walnut replica` in a child process (the CLI, from dist/), its lag read from its JSON lines. */
-function spawnReplica(server: string, stream: string, file: string): { applied: (n: number) => Promise<void>; kill: () => Promise<void> } {
-  const child: ChildProcess = spawn(process.execPath, [bin, 'replica', '--nats', server, '--stream', stream, file, '--interval', '20', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let applied = 0;
-  let err = '';
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const lines = buf.split('\n');
-    buf = lines.pop()!;
-    for (const line of lines) applied = Math.max(applied, (JSON.parse(line) as { appliedCommits: number }).appliedCommits);
-  });
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return {
-    applied: async (want) => {
-      await until(() => applied >= want || child.exitCode !== null);
-      expect(child.exitCode, err).toBe(null);
-      expect(applied, err).toBeGreaterThanOrEqual(want);
-    },
-    kill: () => new Promise((res) => {
-      child.once('exit', () => res());
-      child.kill('SIGKILL');
-    }),
-  };
-}
-
-/** A page that does not compress into a delta against any other of these. */
-function noise(i: number): Buffer {
-  return Buffer.from(Array.from({ length: 4096 }, (_, k) => (i * 131 + k * 7 + ((k * k) >> 3)) & 0xff));
-}
-
-/** A NATS server, a new primary (newPrimary) opened by walnut, replicating to `stream`. */
-async function replicating(stream: string, options: Omit<ReplicateOptions, 'servers' | 'stream'> = {}): Promise<{ server: NatsNode; file: string; store: Store; r: ReplicationHandle }> {
-  const server = await startNatsServer();
-  started.push(server);
-  const file = newPrimary();
-  const store = await open(file);
-  const r = store.replicateTo({ servers: server.url, stream, stopTimeoutMs: 60_000, ...options }); // stop() publishes the backlog: give a slow machine time
-  await r.ready;
-  return { server, file, store, r };
 }
 
 describe('openReplica options (no server needed)', () => {
@@ -268,7 +147,7 @@ describe('openReplica options (no server needed)', () => {
   });
 
   it('replicateTo: a bad maxInFlight is refused with WALNUT_INVALID_ARGUMENT before anything connects', async () => {
-    const store = await open(newPrimary());
+    const store = await open(newPrimary(dir));
     const servers = NOBODY_ANSWERS;
     for (const value of [0, 1.5, 1025, '4', NaN]) {
       await expectRejectsWalnut((async () => store.replicateTo({ servers, stream: 's', maxInFlight: value as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'maxInFlight' });
@@ -280,7 +159,7 @@ describe('openReplica options (no server needed)', () => {
 
   it('replicateTo against a server nobody answers at says so (an \'error\' WALNUT_IO reason Unreachable, metrics().lastError) while it keeps retrying, on a worker thread and on the store\'s loop; the store commits on and closes cleanly (before: silence until close)', async () => {
     for (const thread of [true, false]) {
-      const store = await open(newPrimary());
+      const store = await open(newPrimary(dir));
       const servers = NOBODY_ANSWERS;
       const r = store.replicateTo({ servers, stream: 'nobody', thread, stopTimeoutMs: 500 }); // close() tries to publish that long
       const errors: WalnutError[] = [];
@@ -299,7 +178,7 @@ describe('openReplica options (no server needed)', () => {
 
   it('stop() that ends a replication before any session began (no server answered within stopTimeoutMs): ready rejects WALNUT_CLOSED, on a worker thread and on the store\'s loop', async () => {
     for (const thread of [true, false]) {
-      const store = await open(newPrimary());
+      const store = await open(newPrimary(dir));
       const r = store.replicateTo({ servers: NOBODY_ANSWERS, stream: 'nobody', thread, stopTimeoutMs: 100 });
       await r.stop();
       await expectRejectsWalnut(r.ready, 'WALNUT_CLOSED');
@@ -316,7 +195,7 @@ describe('openReplica options (no server needed)', () => {
 
 describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? ` (skipped: ${NATS_SKIP})` : ''}`, () => {
   it('a replica equals the primary at commit boundaries: 64 walnut/sql callers, then sqlite3 writer processes; readers see valid states throughout', async () => {
-    const { server, file, store, r } = await replicating('main', { baseEveryCommits: 150 });
+    const { server, file, store, r } = await replicating(dir, started, 'main', { baseEveryCommits: 150 });
     const replicaPath = path.join(dir, 'main-replica.db');
     const replica = await openReplica(replicaPath, { servers: server.url, stream: 'main' });
     const watch = watchBoundaries(replicaPath);
@@ -416,7 +295,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   });
 
   it('a second primary replicating to the same stream: the one overtaken stops with WALNUT_CONFLICT OtherPrimary; the replica follows the newer one (it re-based over and over before)', async () => {
-    const { server, store: a, r: ra } = await replicating('twin');
+    const { server, store: a, r: ra } = await replicating(dir, started, 'twin');
     const errors: unknown[] = [];
     ra.on('error', (e) => errors.push(e));
     const ended = new Promise<void>((res) => ra.once('end', () => res()));
@@ -428,7 +307,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const rebasesBefore = replica.lag().rebases;
     // b, another database, is started on the same stream by mistake: its first base image is
     // the stream's newest, so the replica re-bases onto b once; a's next message is refused
-    const b = await open(newPrimary());
+    const b = await open(newPrimary(dir));
     const rb = b.replicateTo({ servers: server.url, stream: 'twin' });
     await rb.ready;
     await until(() => rb.metrics().bases >= 1, WAIT_MS, () => rb.metrics());
@@ -447,7 +326,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   });
 
   it('waitFor: a wait still pending when the replica closes rejects WALNUT_CLOSED (it never settled); bad arguments are refused', async () => {
-    const { server, store, r } = await replicating('waitclose');
+    const { server, store, r } = await replicating(dir, started, 'waitclose');
     const replica = await openReplica(path.join(dir, 'waitclose-replica.db'), { servers: server.url, stream: 'waitclose' });
     await expectRejectsWalnut(replica.waitFor(NaN), 'WALNUT_INVALID_ARGUMENT', { reason: 'seq' });
     await expectRejectsWalnut(replica.waitFor(-1), 'WALNUT_INVALID_ARGUMENT', { reason: 'seq' });
@@ -456,46 +335,6 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await replica.close();
     await pending;
     await expectRejectsWalnut(replica.waitFor(1_000_000), 'WALNUT_CLOSED');
-    await store.close();
-  });
-
-  it('the NATS server killed and restarted mid-stream: nothing lost, nothing stored or applied twice', async () => {
-    const { server, store, r } = await replicating('restart', { baseEveryCommits: 400 });
-    const replica = await openReplica(path.join(dir, 'restart-replica.db'), { servers: server.url, stream: 'restart' });
-    const applied: number[] = [];
-    replica.on('applied', (e: { seq: number; commits: number }) => applied.push(e.seq - e.commits + 1, e.seq));
-    // 16 committers run through the outage, but only COMMITS_AFTER commits past the kill: the
-    // first failed publish is retried seconds later, and unbounded writers queued 80,000+ commits
-    // by then that the test then had to publish and apply (two thirds of its time)
-    const COMMITS_AFTER = 3000;
-    let stopAt = Infinity;
-    let stop = false;
-    const writing = rawCommitters(store, 16, () => stop || r.metrics().exportedSeq >= stopAt);
-    await until(() => replica.lag().appliedCommits > 100);
-    await server.stop('SIGKILL'); // mid-stream: commits go on, publishes fail and are retried
-    const during = r.metrics().exportedSeq;
-    stopAt = during + COMMITS_AFTER;
-    // commits never waited for the network: they are exported while the server is down (waited
-    // for, not given 700 ms: a loaded machine may export nothing in that time)
-    await until(() => r.metrics().exportedSeq > during && r.metrics().publishRetries > 0, WAIT_MS, () => r.metrics());
-    await server.start();
-    await until(() => r.metrics().publishedSeq > r.metrics().exportedSeq - 50 && replica.lag().appliedSeq > during + 50);
-    stop = true;
-    const commits = await writing;
-    await caughtUp(r, replica);
-    const m = r.metrics();
-    expect(m.sessions).toBe(1); // the session survived the outage (no re-base)
-    expect(m.publishRetries).toBeGreaterThan(0);
-    expect(replica.lag().rebases).toBe(0);
-    expect(m.publishedSeq).toBeGreaterThanOrEqual(commits);
-    // the stream stores each commit once, in order, none missing
-    const logged = await loggedCommits([server.url], 'restart');
-    expect(logged.length).toBe(m.publishedSeq - logged[0]! + 1);
-    expect(logged.every((s, i) => i === 0 || s === logged[i - 1]! + 1)).toBe(true);
-    // and the replica applied consecutive commits, each once
-    for (let i = 2; i < applied.length; i += 2) expect(applied[i]).toBe(applied[i - 1]! + 1);
-    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
-    await replica.close();
     await store.close();
   });
 
@@ -510,7 +349,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     const jsm = await jetstreamManager(nc);
     const config = { name: 'refused', subjects: ['walnut.refused.>'], storage: 'file' as never, duplicate_window: 120e9 };
     await jsm.streams.add(config);
-    const store = await open(newPrimary());
+    const store = await open(newPrimary(dir));
     const r = store.replicateTo({ servers: server.url, stream: 'refused', maxInFlight: 8, delta: false, stopTimeoutMs: 60_000 });
     await r.ready;
     // the limit set once the publisher has read the stream's config (it builds its messages
@@ -541,79 +380,8 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await store.close();
   });
 
-  it('the replica killed mid-apply (a walnut replica process, SIGKILL) resumes where it was: no re-base, nothing applied twice', async () => {
-    const { server, store, r } = await replicating('kill', { baseEveryCommits: 100_000 });
-    const replicaPath = path.join(dir, 'kill-replica.db');
-    let stop = false;
-    const writing = rawCommitters(store, 8, () => stop);
-    let midBatch = 0;
-    for (let round = 0; round < 3; round++) {
-      const child = spawnReplica(server.url, 'kill', replicaPath);
-      await child.applied(round === 0 ? 20 : 1);
-      await new Promise((res) => setTimeout(res, 50 + round * 37));
-      await child.kill();
-      const { position, record } = ReplicaPosition.open(replicaPath, 'kill');
-      position.close();
-      expect(record?.state).toBe('ready');
-      if (record?.intent) midBatch++;
-    }
-    stop = true;
-    await writing;
-    const replica = await openReplica(replicaPath, { servers: server.url, stream: 'kill' });
-    await caughtUp(r, replica);
-    expect(replica.lag().rebases).toBe(0); // it resumed: every state was one the stream continues from
-    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
-    expect(midBatch).toBeGreaterThan(0); // at least one kill landed between a batch's intent and its end
-    await replica.close();
-    await store.close();
-  });
-
-  it('a 3-node cluster (R=3) loses a node mid-stream: nothing lost, the replica equals the primary', async () => {
-    const nodes = await startNatsCluster();
-    started.push(...nodes);
-    const servers = nodes.map((n) => n.url);
-    const file = newPrimary();
-    const store = await open(file);
-    const r = store.replicateTo({ servers, stream: 'cluster', replicas: 3, baseEveryCommits: 300, stopTimeoutMs: 60_000 }); // stop() publishes the backlog: give a slow machine time
-    await r.ready;
-    const replica = await openReplica(path.join(dir, 'cluster-replica.db'), { servers: [...servers].reverse(), stream: 'cluster' });
-    const state = () => ({ primary: r.metrics(), replica: replica.lag() });
-    // 16 committers run through the outage, but only COMMITS_AFTER commits past the kill: a
-    // JetStream election takes seconds, and unbounded writers queued 100,000+ commits that the
-    // test then had to publish and apply (on a loaded CI machine, past its timeout)
-    const COMMITS_AFTER = 3000;
-    let stopAt = Infinity;
-    let stop = false;
-    const writing = rawCommitters(store, 16, () => stop || r.metrics().exportedSeq >= stopAt);
-    await until(() => replica.lag().appliedCommits > 100, WAIT_MS, state);
-    // the stream's leader goes down (the harder case: a new leader is elected before publishes go on)
-    const { jetstreamManager } = await import('@nats-io/jetstream');
-    const { connect } = await import('@nats-io/transport-node');
-    const nc = await connect({ servers });
-    const leader = (await (await jetstreamManager(nc)).streams.info('cluster')).cluster?.leader;
-    await nc.close();
-    const victim = nodes[['n0', 'n1', 'n2'].indexOf(leader ?? 'n0')]!;
-    await victim.stop('SIGKILL');
-    const during = r.metrics().exportedSeq;
-    stopAt = during + COMMITS_AFTER;
-    // the commits made while the stream had no leader are published once it has one, and read
-    // by the replica (its consumer may have been on the lost node: it is made again)
-    await until(() => replica.lag().appliedSeq > during + 100, WAIT_MS, state);
-    stop = true;
-    await writing;
-    await caughtUp(r, replica);
-    expect(r.metrics().sessions).toBe(1);
-    expect(replica.lag().rebases).toBe(0);
-    const logged = await loggedCommits(servers, 'cluster');
-    expect(logged.every((s, i) => i === 0 || s === logged[i - 1]! + 1)).toBe(true);
-    expect(logged[logged.length - 1]).toBe(r.metrics().publishedSeq);
-    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
-    await replica.close();
-    await store.close();
-  });
-
   it('delta-encoded pages: restore from the stream at any commit (walnut restore --nats --until) equals the primary at that commit; bytes per one-row update far below a full page', async () => {
-    const { server, store, r } = await replicating('pitr', { baseEveryCommits: 100 });
+    const { server, store, r } = await replicating(dir, started, 'pitr', { baseEveryCommits: 100 });
     // commit i writes page 3 + i % 5: the page's pattern with a few bytes that say i
     const pageOf = (p: number, i: number): Buffer => {
       const b = Buffer.alloc(4096, p);
@@ -673,7 +441,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     };
     for (const [thread, delta] of [[true, true], [false, false]] as const) {
       const stream = `entries${thread ? 'w' : 'l'}${delta ? 'd' : 'f'}`;
-      const file = newPrimary();
+      const file = newPrimary(dir);
       const store = await open(file);
       const r = store.replicateTo({ servers: server.url, stream, thread, delta, maxMessageBytes: 64 << 10, baseEveryCommits: 1_000_000, stopTimeoutMs: 60_000 });
       await r.ready;
@@ -720,31 +488,8 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     }
   });
 
-  it('past the lag bound (NATS down) the session is dropped, never the commits: a new session with a new base image follows, the replica re-bases onto it', async () => {
-    const { server, store, r } = await replicating('lag', { maxLagBytes: 1 << 20, delta: false });
-    const exceeded: unknown[] = [];
-    r.on('lagExceeded', (m) => exceeded.push(m));
-    const replica = await openReplica(path.join(dir, 'lag-replica.db'), { servers: server.url, stream: 'lag' });
-    for (let i = 0; i < 20; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
-    await replica.waitFor(20, r.metrics().session);
-    await server.stop('SIGKILL');
-    for (let i = 20; i < 320; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]); // 1.2 MiB of frames
-    await until(() => exceeded.length > 0);
-    expect(exceeded.length).toBe(1);
-    expect(r.metrics().lagBytes).toBeLessThanOrEqual(1 << 20); // the queue was dropped
-    await server.start();
-    await until(() => r.metrics().sessions >= 2 && r.metrics().publishedSeq >= 0);
-    for (let i = 320; i < 340; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
-    await caughtUp(r, replica);
-    expect(r.metrics().sessions).toBe(2); // one new session, not a churn of them
-    expect(replica.lag().rebases).toBe(1);
-    expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
-    await replica.close();
-    await store.close();
-  });
-
   it('a replica behind the stream\'s retention re-bases from the newest base image when it reopens', async () => {
-    const { server, store, r } = await replicating('retention', { maxBytes: 256 << 10, baseEveryCommits: 20, delta: false, maxMessageBytes: 64 << 10 });
+    const { server, store, r } = await replicating(dir, started, 'retention', { maxBytes: 256 << 10, baseEveryCommits: 20, delta: false, maxMessageBytes: 64 << 10 });
     const replicaPath = path.join(dir, 'retention-replica.db');
     let replica = await openReplica(replicaPath, { servers: server.url, stream: 'retention' });
     for (let i = 0; i < 10; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
@@ -761,7 +506,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   });
 
   it('on a worker thread (the default): the worker terminated is an error WALNUT_IO WorkerExited, then end; the store keeps committing, a TRUNCATE checkpoint of it completes (nothing of the worker holds the WAL) and it closes cleanly', async () => {
-    const { store, r } = await replicating('dies');
+    const { store, r } = await replicating(dir, started, 'dies');
     expect(r).toBeInstanceOf(ReplicationThread);
     const errors: unknown[] = [];
     r.on('error', (e) => errors.push(e));
@@ -780,7 +525,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   });
 
   it('close() while commits are being published, and close() before the worker is ready: every commit that resolved is in the stream once, no unhandled rejection, the worker exits', async () => {
-    const { server, store, r } = await replicating('closing');
+    const { server, store, r } = await replicating(dir, started, 'closing');
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown): number => unhandled.push(e);
     process.on('unhandledRejection', onUnhandled);
@@ -801,7 +546,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
       if (commits >= 0) expect(r.metrics().publishedSeq).toBeGreaterThanOrEqual(commits);
 
       // a replication closed before its worker has opened the database
-      const early = await open(newPrimary());
+      const early = await open(newPrimary(dir));
       const r2 = early.replicateTo({ servers: server.url, stream: 'closing2' });
       const ended = new Promise<void>((res) => r2.once('end', () => res()));
       await early.close();
@@ -815,7 +560,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   });
 
   it('base images by commit count wait until the log since the last base is half its size (a 16 MiB base went out after every baseEveryCommits one-row commits)', async () => {
-    const file = newPrimary();
+    const file = newPrimary(dir);
     const store = await open(file);
     const big = Buffer.alloc(4096, 7);
     await store.commit(Array.from({ length: 4000 }, (_, k) => ({ pgno: 3 + k, data: big })));
@@ -835,7 +580,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   });
 
   it('the database renamed under the store: the worker refuses its path (WALNUT_CANTOPEN NotTheStoresFile), never creates a new database there, and the replication ends once', async () => {
-    const file = newPrimary();
+    const file = newPrimary(dir);
     const store = await open(file);
     fs.renameSync(file, `${file}-moved`);
     const errors: unknown[] = [];
@@ -852,7 +597,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   it('on a worker thread, options holding what cannot cross threads (a function) are refused as unknown options with a WalnutError, never a DataCloneError; only the resolved options cross, and a replication with the known options publishes', async () => {
     const server = await startNatsServer();
     started.push(server);
-    const store = await open(newPrimary());
+    const store = await open(newPrimary(dir));
     await expectRejectsWalnut((async () => store.replicateTo({ servers: server.url, stream: 'clone', onError: () => undefined } as ReplicateOptions))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'onError' });
     const r = store.replicateTo({ servers: server.url, stream: 'clone' });
     expect(r).toBeInstanceOf(ReplicationThread);
@@ -864,7 +609,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   });
 
   it('on a worker thread, metrics() read in a \'published\' handler never has publishedSeq past exportedSeq (the event moved publishedSeq past the worker\'s last report), nor lag once they meet', async () => {
-    const { store, r } = await replicating('published-metrics');
+    const { store, r } = await replicating(dir, started, 'published-metrics');
     const seen: ReturnType<ReplicationHandle['metrics']>[] = [];
     r.on('published', () => seen.push(r.metrics()));
     for (let i = 0; i < 40; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
@@ -876,7 +621,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
 
   it('a \'published\' event splits its age into the stages of its message: queuedMs (export queued -> the message sent) and ackMs (sent -> acknowledged), each >= 0 and together at most ageMs, on a worker thread and on the store\'s loop (before: ageMs only)', async () => {
     for (const thread of [true, false]) {
-      const { store, r } = await replicating(`published-stages-${thread}`, { thread });
+      const { store, r } = await replicating(dir, started, `published-stages-${thread}`, { thread });
       const events: { seq: number; ageMs: number; queuedMs: number; ackMs: number }[] = [];
       r.on('published', (e) => events.push(e));
       for (let i = 0; i < 30; i++) await store.commit([{ pgno: 3 + (i % 4), data: noise(i) }]);
@@ -894,7 +639,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   });
 
   it('on a worker thread, stop() with a stopTimeoutMs past what a timer holds (2^31 ms) publishes the backlog (the worker was terminated 1 ms into stop(): WorkerExited, nothing published)', async () => {
-    const { store, r } = await replicating('long-stop', { stopTimeoutMs: 2 ** 31 });
+    const { store, r } = await replicating(dir, started, 'long-stop', { stopTimeoutMs: 2 ** 31 });
     const errors: unknown[] = [];
     r.on('error', (e) => errors.push(e));
     const commits = Array.from({ length: 100 }, (_, i) => store.commit([{ pgno: 3 + (i % 8), data: noise(i) }]));
@@ -906,7 +651,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   });
 
   it('thread must be a boolean; lockingMode exclusive publishes from the store\'s own loop (no other connection can open the database)', async () => {
-    const store = await open(newPrimary(), { lockingMode: 'exclusive' });
+    const store = await open(newPrimary(dir), { lockingMode: 'exclusive' });
     await expectRejectsWalnut((async () => store.replicateTo({ servers: 'nats://127.0.0.1:1', stream: 's', thread: 'yes' as never }))(), 'WALNUT_INVALID_ARGUMENT', { reason: 'thread' });
     const server = await startNatsServer();
     started.push(server);
@@ -923,7 +668,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     started.push(server);
     for (const thread of [true, false]) {
       for (const how of ['stop', 'close'] as const) {
-        const store = await open(newPrimary());
+        const store = await open(newPrimary(dir));
         for (let i = 0; i < 5; i++) await store.commit([{ pgno: 3 + i, data: noise(i) }]);
         const expected = await pageHashes(store);
         const stream = `flush-${thread}-${how}`;
@@ -945,7 +690,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   });
 
   it('a replication worker that crashes (an exception it does not catch) is one error WALNUT_IO WorkerExited, then end (it was two errors: the worker\'s \'error\' and its exit each raised one)', async () => {
-    const { store, r } = await replicating('crash');
+    const { store, r } = await replicating(dir, started, 'crash');
     const errors: WalnutError[] = [];
     r.on('error', (e: WalnutError) => errors.push(e));
     const ended = new Promise<void>((res) => r.once('end', () => res()));
@@ -959,7 +704,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
   });
 
   it('a later base image does not hold the log up: log messages are stored between its parts (queued ahead of the log, every commit waited for the whole base); a restore from such a base and a replica created from the newest equal the primary', async () => {
-    const file = newPrimary();
+    const file = newPrimary(dir);
     const store = await open(file);
     const fill = (p: number, i: number): Buffer => {
       const b = Buffer.alloc(4096, p & 0xff);
@@ -1027,7 +772,7 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     await store.close();
   });
   it('a later base image goes out in parts of at most 256 KiB (a log message sent behind a part is stored after it: behind 900 KiB parts it waited 5x longer), the session\'s first base in parts up to maxMessageBytes; a replica created from the later base equals the primary', async () => {
-    const file = newPrimary();
+    const file = newPrimary(dir);
     const store = await open(file);
     await store.commit(Array.from({ length: 700 }, (_, k) => ({ pgno: 3 + k, data: noise(k) }))); // ~2.8 MiB
     await store.checkpoint('passive'); // in the session's first base, not its log
@@ -1070,13 +815,13 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream${NATS_SKIP ? 
     started.push(server);
     const errors: string[] = [];
     // the 2,000-page primary built once and copied for each attempt (committing it took 0.7-1 s a time)
-    const template = newPrimary();
+    const template = newPrimary(dir);
     const built = await open(template);
     await built.commit(Array.from({ length: 2000 }, (_, k) => ({ pgno: 3 + k, data: noise(k % 7) })));
     await built.close();
     for (let attempt = 0; attempt < 12; attempt++) {
       const thread = attempt % 2 === 1;
-      const file = newPrimary();
+      const file = newPrimary(dir);
       for (const suffix of ['', '-wal']) if (fs.existsSync(template + suffix)) fs.copyFileSync(template + suffix, file + suffix);
       const store = await open(file);
       const copied = await store.snapshot();
