@@ -887,7 +887,7 @@ export class WalIndex {
         const tookWrite = !this.#writer;
         let recovered = true;
         try {
-          if (this.#readHeader() === null) recovered = await this.#recover(ownCheckpointLock, true, !tookWrite);
+          if (this.#readHeader() === null) recovered = await this.#recover(ownCheckpointLock, true, !tookWrite, ownCheckpointLock);
         } finally {
           if (tookWrite) this.#unlockShm(SHM_LOCK.WRITE, 1);
         }
@@ -900,7 +900,7 @@ export class WalIndex {
       // finish its recovery ends now, holding nothing; close() waited the rest of the busy
       // timeout for it. (A store's close never waits here itself: its last checkpoint runs only
       // as the last connection, which no other connection's lock can stall.)
-      if (this.#lockWaitsCut) throw walnutError('WALNUT_CLOSED', 'the store closed while this waited to read a wal-index header another connection must first let go of or recover (it holds WRITE, CKPT or RECOVER); it holds nothing now', { path: this.shmPath, reason: 'RecoveryWaitCut' });
+      if (this.#lockWaitsCut) throw this.#recoveryWaitCutError();
       if (performance.now() > deadline) {
         throw walnutError('WALNUT_BUSY', 'the wal-index header stayed invalid while another connection held the write or checkpoint lock', { path: this.shmPath, reason: 'BusyRecovery' });
       }
@@ -920,13 +920,18 @@ export class WalIndex {
    * on disk"). SQLite's walIndexReadHdr reads the header again under its lock before it recovers.
    * `wait` false (header() took WRITE for it): CKPT and RECOVER are tried once, and when either is
    * held elsewhere nothing is done and the answer is false (header() lets WRITE go and retries).
+   * `cuttable` (a checkpoint's header() under WRITE): the wait for them ends once the store's
+   * close() cut the waits (cutLockWaits), WALNUT_CLOSED reason RecoveryWaitCut; close() waited
+   * the rest of the busy timeout for a FULL, RESTART or TRUNCATE beside another connection's RECOVER.
    */
-  async #recover(ckptHeld = false, onlyIfInvalid = false, wait = true): Promise<boolean> {
+  async #recover(ckptHeld = false, onlyIfInvalid = false, wait = true, cuttable = false): Promise<boolean> {
     const underCkpt = ckptHeld && this.#held.get(SHM_LOCK.CKPT)?.mode === 'exclusive';
     const first = underCkpt ? SHM_LOCK.RECOVER : SHM_LOCK.CKPT;
     const count = underCkpt ? 1 : 2;
     // CKPT (unless held) + RECOVER
-    if (wait) await this.#lockShm(first, count, 'exclusive');
+    if (wait) await this.#lockShm(first, count, 'exclusive', cuttable ? () => this.#lockWaitsCut : undefined).catch((e: unknown) => {
+      throw cuttable && this.#lockWaitsCut ? this.#recoveryWaitCutError() : e;
+    });
     else if (!this.#tryShm(first, count, 'exclusive')) return false;
     const t0 = performance.now();
     try {
@@ -1635,7 +1640,9 @@ export class WalIndex {
    * and, `othersHoldWrite`, withdraws those of closing lane members); when it says true (nothing
    * is left to write) the wait ends at once, as a timeout would.
    * `cuttable`, asked once the store's close() cut the waits (cutLockWaits): false lets this
-   * wait go on (the committer's batch holds other lane members' commits: their stores are open).
+   * wait go on (the committer's batch holds other lane members' commits: their stores are open);
+   * true ends it with WALNUT_CLOSED, reason WriteWaitCut while WRITE is held elsewhere, reason
+   * RecoveryWaitCut while the header is torn and another connection holds CKPT or RECOVER.
    */
   async beginWriteRun(whileWaiting?: (othersHoldWrite: boolean) => boolean, cuttable?: () => boolean): Promise<ShmHeader> {
     this.#checkOpen();
@@ -1661,6 +1668,10 @@ export class WalIndex {
         throw e;
       }
       this.endWrite();
+      // the header is torn and another connection holds CKPT or RECOVER: close() cuts this wait
+      // as header()'s (it waited the rest of the busy timeout for it), holding nothing; not a
+      // batch holding other lane members' commits (`cuttable`), whose stores are open
+      if (this.#lockWaitsCut && (cuttable?.() ?? true)) throw this.#recoveryWaitCutError();
       if (performance.now() > deadline) {
         throw walnutError('WALNUT_BUSY', 'the wal-index header stayed invalid while another connection held the checkpoint or recovery lock', { path: this.shmPath, reason: 'BusyRecovery' });
       }
@@ -2500,6 +2511,11 @@ export class WalIndex {
   /** What a wait for another connection's WRITE rejects with once cutLockWaits() came (#lockShm). */
   #writeWaitCutError(): Error {
     return walnutError('WALNUT_CLOSED', "the store closed while this waited for SQLite's WAL write lock (WRITE), which another connection holds; nothing was written", { path: this.dbPath, reason: 'WriteWaitCut' });
+  }
+
+  /** What a wait for another connection to let go of or recover a torn wal-index header rejects with once cutLockWaits() came (header(), beginWriteRun, #recover). */
+  #recoveryWaitCutError(): Error {
+    return walnutError('WALNUT_CLOSED', 'the store closed while this waited to read a wal-index header another connection must first let go of or recover (it holds WRITE, CKPT or RECOVER); it holds nothing now', { path: this.shmPath, reason: 'RecoveryWaitCut' });
   }
 
   /** What a checkpoint's wait for readers or a snapshot's wait for a read slot rejects with once cutLockWaits() came. */
