@@ -859,7 +859,7 @@ export class GroupCommitter {
       // then; when they were all the batch had, the wait ended there (no timeout, nobody to tell)
       const live = batch.filter((p) => !p.settled);
       if (live.length === 0) return;
-      if (isWalnutError(e, 'WALNUT_CLOSED') && e.reason === 'WriteWaitCut') {
+      if (isWalnutError(e, 'WALNUT_CLOSED') && (e.reason === 'WriteWaitCut' || e.reason === 'RecoveryWaitCut')) {
         this.#rejectCutByClose([...live, ...this.#queue.splice(0)], e);
         return;
       }
@@ -875,9 +875,10 @@ export class GroupCommitter {
   }
 
   /**
-   * The store's close() cut the batch's wait for WRITE held by another connection
-   * (WalIndex.cutLockWaits): `cut` (the batch and the queue behind it, all of which would wait
-   * for the same lock) fail now, nothing of them written: this store's own commits with `e`
+   * The store's close() cut the batch's wait for WRITE held by another connection, or for
+   * another connection's CKPT or RECOVER to recover a torn wal-index header under it (reason
+   * RecoveryWaitCut) (WalIndex.cutLockWaits): `cut` (the batch and the queue behind it, all of
+   * which would wait for the same lock) fail now, nothing of them written: this store's own commits with `e`
    * (WALNUT_CLOSED, reason WriteWaitCut), the same answer as a commit made after close(), and
    * the chain breaks as for any failure (nothing is accepted after close() anyway); another lane
    * member's commits, whose store is still open, with WALNUT_BUSY, reason LeaderClosed (retry:

@@ -128,7 +128,14 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
   }
   if (st.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is a directory, not a database`, { path: dbPath, reason: 'NotRegularFile' }); // (the reason a FIFO or device there gets)
   refuseIrregularDatabase(dbPath); // (a pipe named through /dev/stdin: before realpath, which gives no real name for it)
-  const real = fs.realpathSync(dbPath);
+  // /proc/self/fd/N of a file deleted while open names "<path> (deleted)", which is not there
+  // (nor is a file removed since the stat): realpath's raw ENOENT escaped, not a WalnutError
+  let real: string;
+  try {
+    real = fs.realpathSync(dbPath);
+  } catch (e) {
+    throw walnutError('WALNUT_CANTOPEN', `cannot open ${dbPath}: ${noSuchFile(e) ? 'the file it names is gone (deleted)' : (e as Error).message}`, { path: dbPath, errno: Math.abs((e as NodeJS.ErrnoException).errno ?? 0) || undefined, cause: e });
+  }
   refuseIrregularFiles(real);
   const db = WalnutFile.openSync(real, { readOnly: true });
   try {

@@ -41,6 +41,19 @@ async function closeDuringTheWait(store: Store): Promise<void> {
   expect(ms, `close() took ${ms.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
 }
 
+/** A writer killed between the wal-index header's two copies: they differ, and no reader may trust them. */
+function tearHeader(file: string): void {
+  const fd = fs.openSync(`${file}-shm`, 'r+');
+  try {
+    const copy1 = Buffer.alloc(4);
+    fs.readSync(fd, copy1, 0, 4, 48 + 16); // copy 1's mxFrame
+    copy1.writeUInt32LE(copy1.readUInt32LE(0) + 1, 0);
+    fs.writeSync(fd, copy1, 0, 4, 48 + 16);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Nothing left held: sqlite3 checkpoints the WAL whole (not busy) and takes WRITE at no wait; user_version is `v`; a fresh store reads and commits. */
 async function nothingHeld(file: string, v: number): Promise<void> {
   expect(sqlite(file, 'PRAGMA wal_checkpoint(TRUNCATE)')).toBe('0|0|0');
@@ -103,17 +116,7 @@ describe('close() cuts waits for a read lock another process holds (busyTimeout 
       await commitUserVersion(store, 6);
       const holder = await holdLock(`${file}-shm`, SHM_LOCK.WRITE, 1, 'exclusive');
       try {
-        // a writer killed between the header's two copies: they differ, no reader may trust them,
-        // and only a connection holding WRITE may recover (the holder does not)
-        const fd = fs.openSync(`${file}-shm`, 'r+');
-        try {
-          const copy1 = Buffer.alloc(4);
-          fs.readSync(fd, copy1, 0, 4, 48 + 16); // copy 1's mxFrame
-          copy1.writeUInt32LE(copy1.readUInt32LE(0) + 1, 0);
-          fs.writeSync(fd, copy1, 0, 4, 48 + 16);
-        } finally {
-          fs.closeSync(fd);
-        }
+        tearHeader(file); // only a connection holding WRITE may recover it (the holder does not)
         const snapshot = outcome(store.snapshot());
         const commit = outcome(commitUserVersion(store, 7));
         await closeDuringTheWait(store);
@@ -124,6 +127,36 @@ describe('close() cuts waits for a read lock another process holds (busyTimeout 
       await nothingHeld(file, 6);
     } finally {
       await store.close();
+    }
+  });
+  it('a commit and a FULL checkpoint waiting to recover a torn header under WRITE while another process holds RECOVER: close() settles at once, they reject WALNUT_CLOSED RecoveryWaitCut; a store not closing waits and commits once it is let go', async () => {
+    const file = newDatabase();
+    const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false, autoCheckpoint: false });
+    const other = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false, autoCheckpoint: false });
+    try {
+      await commitUserVersion(store, 8);
+      const page9 = await page1WithUserVersion(store, 9);
+      const page10 = await page1WithUserVersion(other, 10);
+      const holder = await holdLock(`${file}-shm`, SHM_LOCK.RECOVER, 1, 'exclusive');
+      let otherCommit: Promise<string>;
+      try {
+        // WRITE is free, so each takes it; the recovery under it needs RECOVER, held elsewhere
+        // (the commit lets WRITE go and tries again, the checkpoint waits holding WRITE and CKPT)
+        tearHeader(file);
+        const commit = outcome(store.commit([{ pgno: 1, data: page9 }]));
+        const checkpoint = outcome(store.checkpoint('full'));
+        otherCommit = outcome(other.commit([{ pgno: 1, data: page10 }]));
+        await closeDuringTheWait(store);
+        expect([await commit, await checkpoint]).toEqual(['WALNUT_CLOSED/RecoveryWaitCut', 'WALNUT_CLOSED/RecoveryWaitCut']);
+      } finally {
+        await release(holder);
+      }
+      expect(await otherCommit).toBe('ok');
+      await other.close();
+      await nothingHeld(file, 10);
+    } finally {
+      await store.close();
+      await other.close();
     }
   });
 });

@@ -187,3 +187,19 @@ describe('open() of a pipe or socket named through /proc/self/fd/N', () => {
     }
   });
 });
+
+describe('inspect and verify of /proc/self/fd/N naming a database deleted while open', () => {
+  it('WALNUT_CANTOPEN naming the path given (realpath of "<path> (deleted)" failed with a raw ENOENT, not a WalnutError)', async () => {
+    const { db } = sqliteWritesWal(dir, 'deleted-while-open', 4096, typicalWork(2));
+    const fd = fs.openSync(db, 'r');
+    try {
+      fs.rmSync(db);
+      const named = `/proc/self/fd/${fd}`;
+      expectWalnutError(() => inspect(named), 'WALNUT_CANTOPEN', { path: named });
+      await expectRejectsWalnut(verify(named, 1), 'WALNUT_CANTOPEN', { path: named });
+      expect(fs.existsSync(`${db} (deleted)`)).toBe(false); // nothing made for it
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+});
