@@ -273,7 +273,6 @@ interface WriteTurn {
   readonly lease: boolean;
 }
 
-/** The busy handler's sleep (ms) before retry `attempt`. */
 /**
  * An attempt at a read lock that lost a race, not a wait for anyone's lock: the header or the
  * read mark moved between reading and locking it (another connection committed, a checkpointer
@@ -285,6 +284,7 @@ const RACED: unique symbol = Symbol('raced');
 /** #lockReadMark's answer when the mark or the header moved while it was being locked (RACED). */
 const READ_MARK_MOVED = -1;
 
+/** The busy handler's sleep (ms) before retry `attempt`. */
 function pauseMs(attempt: number): number {
   return RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]!;
 }
