@@ -78,7 +78,7 @@ import { restore } from '../export/restore';
 import { open as openStore } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import type { Snapshot } from '../wal-index/snapshot';
 import { emitApart } from './listeners';
-import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, isBasePart, lastMessageOn, lastWalnutMessageOn, messageAt, refuseForeignStream, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
+import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, isBasePart, lastMessageOn, lastWalnutMessageOn, messageAt, QUICK_API_TIMEOUT_MS, refuseForeignStream, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
 
 export interface ReplicaOptions {
@@ -444,6 +444,21 @@ export class Replica extends EventEmitter {
       let read = true; // both lookups answered (a failed one is taken for no message, and no look is told)
       const unread = (): null => ((read = false), null);
       const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log, true).catch(unread);
+      if (!read && !this.#closed && this.#stopIter !== null) {
+        // the server does not answer (wedged, or the stream's leader gone): the consumer's client
+        // retries its own requests after a reconnect without a word (nats.js's consume: its
+        // consumer info and re-creation, each timing out, then a backoff, for ever), so the
+        // replica said nothing while it read nothing (test/hostile/replica-errors-walnut: a
+        // server stopped right as the client came back). Said, at most once per WATCHDOG_MS of
+        // silence, and the reading starts over (it meets the same timeout and says so too).
+        if (performance.now() - this.#lastNotAnswered >= WATCHDOG_MS) {
+          this.#lastNotAnswered = performance.now();
+          this.#fail(walnutError('WALNUT_IO', `the JetStream stream ${this.#stream} did not answer within ${QUICK_API_TIMEOUT_MS} ms and nothing arrived for ${Math.round((performance.now() - this.#lastRead.at) / 1000)} s; reading again`, { reason: 'nats' }));
+        }
+        this.#lastRead.at = performance.now();
+        this.#stopIter();
+        continue;
+      }
       if (last !== null && last.seq > this.#lastRead.seq && performance.now() - this.#lastRead.at >= WATCHDOG_MS) {
         this.#lastRead.at = performance.now();
         this.#stopIter?.();
@@ -523,6 +538,9 @@ export class Replica extends EventEmitter {
     await this.#link?.nc.close().catch(() => undefined);
     this.#link = null;
   }
+
+  /** When the watchdog last said the stream did not answer (#watchdog). */
+  #lastNotAnswered = -Infinity;
 
   #fail(e: unknown): void {
     if (this.listenerCount('error') > 0) emitApart(this, 'error', e);

@@ -127,4 +127,41 @@ describe.skipIf(NATS_SKIP !== null)('a replica\'s errors while it retries', () =
       gate.close();
     }
   }, 90_000);
+  it('a server that stops answering while the replica reads (SIGSTOP, the connection kept): the replica says so, WALNUT_IO reason nats, and catches up once it answers', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const store = await open(path.join(dir, 'p2.db'));
+    const r = store.replicateTo({ servers: server.url, stream: 'wedged', stopTimeoutMs: 60_000 });
+    r.on('error', () => undefined);
+    await r.ready;
+    const replica = await openReplica(path.join(dir, 'replica2.db'), { servers: server.url, stream: 'wedged' });
+    const errors: unknown[] = [];
+    replica.on('error', (e: unknown) => errors.push(e));
+    try {
+      await store.commit([{ pgno: 2, data: Buffer.alloc(4096, 1) }]);
+      await until(() => r.metrics().publishedSeq >= 1, WAIT_MS, () => r.metrics());
+      await replica.waitFor(r.metrics().publishedSeq, r.metrics().session);
+      expect(errors).toEqual([]);
+      // the nats.js consumer retries its own requests to a server that stopped answering without
+      // a word (its consumer info, each timing out, then a backoff): the replica said nothing
+      server.pause();
+      try {
+        await until(() => errors.length > 0, WAIT_MS, () => 'no error while the server does not answer');
+      } finally {
+        server.resume();
+      }
+      for (const e of errors) {
+        expect(e, String(e)).toBeInstanceOf(WalnutError);
+        expect(e).toMatchObject({ code: 'WALNUT_IO', reason: 'nats' });
+      }
+      await store.commit([{ pgno: 2, data: Buffer.alloc(4096, 2) }]);
+      await until(() => r.metrics().publishedSeq >= 2, WAIT_MS, () => r.metrics());
+      await r.stop();
+      await replica.waitFor(r.metrics().publishedSeq, r.metrics().session);
+      expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
+    } finally {
+      await replica.close();
+      await store.close();
+    }
+  }, 90_000);
 });
