@@ -2,8 +2,8 @@
 // test/helpers/small-fs.ts mounts a tmpfs or a loop-mounted ext4 under os.tmpdir() per file and
 // unmounts it after the file's tests; a run killed mid-file (a timeout, ^C, SIGKILL) leaves the
 // mount, its loop device and its image behind, and nothing removed them (30 such mounts were
-// found on a dev machine). Each mount's directory is named walnut-small-fs-<pid>- or
-// walnut-small-ext4-<pid>- after the process that made it: one whose process is gone is
+// found on a dev machine). Each mount's directory is named walnut-small-fs-<pid>-,
+// walnut-small-ext4-<pid>- or walnut-mount-probe-<pid>- after the process that made it: one whose process is gone is
 // unmounted (lazily), then its directory and image removed. A mount of a live process (another
 // run beside this one) is never touched; a pid reused since is left too.
 import { execFileSync } from 'node:child_process';
@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const LEFT = /^walnut-small-(?:fs|ext4)-(\d+)-[^/]+$/;
+const LEFT = /^walnut-(?:small-fs|small-ext4|mount-probe)-(\d+)-[^/]+$/;
 
 function alive(pid) {
   try {

@@ -17,7 +17,7 @@ const images: string[] = [];
 
 function probeMount(): string | null {
   if (process.platform !== 'linux') return 'full-disk tests need Linux (tmpfs mounts)';
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walnut-mount-probe-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `walnut-mount-probe-${process.pid}-`));
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'pipe' });
   } catch (e) {
