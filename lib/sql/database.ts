@@ -602,7 +602,13 @@ export class Database implements Queryable {
       if (nested) await w.runner.exec(`RELEASE ${NESTED_SAVEPOINT}`);
       else {
         try {
-          await w.runner.exec('COMMIT');
+          // a transaction that only read ends with ROLLBACK, its COMMIT when nothing changed:
+          // SQLite takes EXCLUSIVE at the COMMIT of a BEGIN IMMEDIATE transaction even then, and
+          // the VFS refuses that lock on a view another connection's commit overtook (walnut-vfs.ts
+          // #stale), so a transaction() that wrote nothing failed WALNUT_CONFLICT OtherWriter
+          // beside a python3 writer (3-50% of them: test/hostile/sql-read-only-transaction-conflict).
+          // The reads' durability waits are the same (the VFS's xUnlock(NONE) takes them).
+          await w.runner.exec(tx.onlyRead ? 'ROLLBACK' : 'COMMIT');
         } catch (e) {
           if (lostItsRows(this.#translate(w, e))) rowid.lostAsItRan(w.runner); // (before the ROLLBACK below: a statement begun since)
           throw e;
@@ -1146,6 +1152,8 @@ class TransactionScope implements Queryable {
   #unwaited: Promise<unknown>[] = [];
   #ended = false;
   #rolledBack: { error: unknown } | null = null;
+  /** See onlyRead. */
+  #onlyRead = true;
 
   constructor(writer: Connection, translate: (e: unknown) => unknown, reopen: () => Promise<void>, onRolledBack: (error: unknown) => void) {
     this.#w = writer;
@@ -1164,6 +1172,7 @@ class TransactionScope implements Queryable {
       const refused = extraArgumentError('tx.exec', 'only SQL (it binds no parameters: use run())', 1, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
+    this.#onlyRead = false;
     return this.#call(() => this.#w.runner.exec(sql, refuseTransactionControl));
   }
   run(sql: string, params?: Params): Promise<RunResult> {
@@ -1178,14 +1187,14 @@ class TransactionScope implements Queryable {
       const refused = extraArgumentError('tx.get', 'SQL and params (an array or an object)', 2, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
-    return this.#call(async () => (await this.#w.runner.execute(await this.#statement(sql), params, 'get'))[0]);
+    return this.#call(async () => (await this.#w.runner.execute(await this.#readStatement(sql), params, 'get'))[0]);
   }
   all(sql: string, params?: Params): Promise<Row[]> {
     if (arguments.length > 2) {
       const refused = extraArgumentError('tx.all', 'SQL and params (an array or an object)', 2, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
-    return this.#call(async () => this.#w.runner.execute(await this.#statement(sql), params, 'all'));
+    return this.#call(async () => this.#w.runner.execute(await this.#readStatement(sql), params, 'all'));
   }
 
   /** db.prepare() from fn: `sql` prepared on the writer (checked; cached), in turn with tx's calls. */
@@ -1193,10 +1202,28 @@ class TransactionScope implements Queryable {
     return this.#call(async () => void (await this.#w.prepared(sql)));
   }
 
-  /** The prepared statement of `sql` (exactly one), unless it would end the transaction. */
+  /** The prepared statement of `sql` (exactly one), unless it would end the transaction; the transaction may write from here on. */
   #statement(sql: string): Promise<number> {
+    this.#onlyRead = false;
     if (typeof sql === 'string') refuseTransactionControl(sql);
     return this.#w.prepared(sql);
+  }
+
+  /** #statement for get/all: the transaction still only reads when the statement changes nothing (sqlite3_stmt_readonly). */
+  async #readStatement(sql: string): Promise<number> {
+    const onlyRead = this.#onlyRead;
+    const stmt = await this.#statement(sql);
+    this.#onlyRead = onlyRead && this.#w.runner.isReadOnly(stmt);
+    return stmt;
+  }
+
+  /**
+   * Every call fn made ran a statement that changes nothing (get/all of read-only statements;
+   * exec() and run() count as writes): the transaction ends with ROLLBACK, which is its COMMIT
+   * when nothing changed (#runTransaction).
+   */
+  get onlyRead(): boolean {
+    return this.#onlyRead;
   }
 
   /** A call after the failure `cause`, on which SQLite rolled the transaction back. */

@@ -272,8 +272,12 @@ export class StatementRunner {
 
   /** True when `stmt` only reads and returns rows (a query a read connection can serve). */
   isQuery(stmt: number): boolean {
-    const m = this.#e.module;
-    return m._sqlite3_stmt_readonly(stmt) !== 0 && m._sqlite3_column_count(stmt) > 0;
+    return this.isReadOnly(stmt) && this.#e.module._sqlite3_column_count(stmt) > 0;
+  }
+
+  /** True when `stmt` makes no change to the database (sqlite3_stmt_readonly). */
+  isReadOnly(stmt: number): boolean {
+    return this.#e.module._sqlite3_stmt_readonly(stmt) !== 0;
   }
 
   /**
