@@ -1152,7 +1152,11 @@ class TransactionScope implements Queryable {
   #unwaited: Promise<unknown>[] = [];
   #ended = false;
   #rolledBack: { error: unknown } | null = null;
-  /** See onlyRead. */
+  /**
+   * See onlyRead. Only ever goes from true to false: exec() clears it as it is called, while a
+   * get() made before it may be waiting for its statement's prepare (one that set it back from
+   * its own start saw the transaction ROLLBACK with exec()'s write: test/hostile/sql-read-only-transaction-conflict).
+   */
   #onlyRead = true;
 
   constructor(writer: Connection, translate: (e: unknown) => unknown, reopen: () => Promise<void>, onRolledBack: (error: unknown) => void) {
@@ -1202,19 +1206,23 @@ class TransactionScope implements Queryable {
     return this.#call(async () => void (await this.#w.prepared(sql)));
   }
 
-  /** The prepared statement of `sql` (exactly one), unless it would end the transaction; the transaction may write from here on. */
+  /** #preparedStatement for run(): the transaction may write from here on. */
   #statement(sql: string): Promise<number> {
     this.#onlyRead = false;
-    if (typeof sql === 'string') refuseTransactionControl(sql);
-    return this.#w.prepared(sql);
+    return this.#preparedStatement(sql);
   }
 
-  /** #statement for get/all: the transaction still only reads when the statement changes nothing (sqlite3_stmt_readonly). */
+  /** #preparedStatement for get/all: the transaction may write from here on unless the statement changes nothing (sqlite3_stmt_readonly). */
   async #readStatement(sql: string): Promise<number> {
-    const onlyRead = this.#onlyRead;
-    const stmt = await this.#statement(sql);
-    this.#onlyRead = onlyRead && this.#w.runner.isReadOnly(stmt);
+    const stmt = await this.#preparedStatement(sql);
+    if (!this.#w.runner.isReadOnly(stmt)) this.#onlyRead = false;
     return stmt;
+  }
+
+  /** The prepared statement of `sql` (exactly one), unless it would end the transaction. */
+  #preparedStatement(sql: string): Promise<number> {
+    if (typeof sql === 'string') refuseTransactionControl(sql);
+    return this.#w.prepared(sql);
   }
 
   /**

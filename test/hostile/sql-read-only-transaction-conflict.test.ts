@@ -9,6 +9,8 @@
 // each saw one snapshot (two reads of the python3 rows agree), and a transaction that also
 // writes still commits its row (a conflict there is a caller's retry, as before) and nothing
 // else of walnut's is in the file.
+// Second case: a write made beside or through read calls (an unawaited get() still preparing
+// when exec() writes; RETURNING, WITH .. INSERT, PRAGMA user_version=N, TEMP) is committed.
 import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -74,3 +76,39 @@ test('read-only transaction() calls beside a python3 insert loop never fail WALN
   expect(sqlite(file, "SELECT count(*) FROM t WHERE src = 'walnut'")).toBe('1');
   expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
 }, 30000);
+
+// A get() fn did not wait for, still preparing its statement when fn's exec() writes: the get()
+// took the transaction's "only reads" from its start and set it back once prepared, over
+// exec()'s write, and the transaction ended with ROLLBACK (the write lost, transaction()
+// resolved: break46's repro, lost with one await or more between the two calls). Also each
+// kind of write made through get()/all() (RETURNING, a WITH .. INSERT, PRAGMA user_version=N,
+// a prepared statement's get(), a TEMP table) is committed, with what it read before.
+test('writes made beside or through read calls of a transaction() are committed', async () => {
+  const file = path.join(tmpDir(), 'read-only-tx-writes.db');
+  sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(x INTEGER)');
+  const db = await openDatabase(file);
+  try {
+    for (let awaits = 0; awaits < 4; awaits++) {
+      await db.transaction(async (tx) => {
+        const read = tx.get(`SELECT count(*) AS n FROM t WHERE x > ${awaits}`); // a statement not prepared yet
+        for (let i = 0; i < awaits; i++) await null;
+        await tx.exec(`INSERT INTO t VALUES (${100 + awaits})`);
+        await read;
+      });
+    }
+    await db.exec('CREATE TEMP TABLE scratch(y)');
+    await db.transaction(async (tx) => {
+      await tx.get('SELECT count(*) FROM t');
+      await tx.get('INSERT INTO t VALUES (1) RETURNING x');
+      await tx.all('WITH v(a) AS (VALUES (2)) INSERT INTO t SELECT a FROM v RETURNING x');
+      await tx.get('PRAGMA user_version = 7');
+      await tx.get('INSERT INTO temp.scratch VALUES (5) RETURNING y');
+      await (await db.prepare('INSERT INTO t VALUES (3) RETURNING x')).get();
+    });
+    expect(await db.all('SELECT y FROM temp.scratch')).toEqual([{ y: 5 }]);
+  } finally {
+    await db.close();
+  }
+  expect(sqlite(file, 'SELECT group_concat(x) FROM (SELECT x FROM t ORDER BY x)')).toBe('1,2,3,100,101,102,103');
+  expect(sqlite(file, 'PRAGMA user_version')).toBe('7');
+}, 10000);
