@@ -443,7 +443,8 @@ export class Replica extends EventEmitter {
       if (this.#closed || this.#stopIter === null || performance.now() - this.#lastRead.at < WATCHDOG_MS) continue;
       let read = true; // both lookups answered (a failed one is taken for no message, and no look is told)
       const unread = (): null => ((read = false), null);
-      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log, true).catch(unread);
+      let lookupFailure: unknown = null;
+      const last = await lastMessageOn(this.#link!, this.#stream, this.#subjects.log, true).catch((e: unknown) => ((lookupFailure = e), unread()));
       if (!read && !this.#closed && this.#stopIter !== null) {
         // the server does not answer (wedged, or the stream's leader gone): the consumer's client
         // retries its own requests after a reconnect without a word (nats.js's consume: its
@@ -453,7 +454,8 @@ export class Replica extends EventEmitter {
         // silence, and the reading starts over (it meets the same timeout and says so too).
         if (performance.now() - this.#lastNotAnswered >= WATCHDOG_MS) {
           this.#lastNotAnswered = performance.now();
-          this.#fail(walnutError('WALNUT_IO', `the JetStream stream ${this.#stream} did not answer within ${QUICK_API_TIMEOUT_MS} ms and nothing arrived for ${Math.round((performance.now() - this.#lastRead.at) / 1000)} s; reading again`, { reason: 'nats' }));
+          const why = (lookupFailure as Error | null)?.message ?? String(lookupFailure);
+          this.#fail(walnutError('WALNUT_IO', `the JetStream stream ${this.#stream} did not answer the replica's lookup while nothing arrived (${why}; the quick API timeout is ${QUICK_API_TIMEOUT_MS} ms); reading again`, { reason: 'nats', cause: lookupFailure }));
         }
         this.#lastRead.at = performance.now();
         this.#stopIter();
