@@ -129,7 +129,7 @@ describe('close() cuts waits for a read lock another process holds (busyTimeout 
       await store.close();
     }
   });
-  it('a commit and a FULL checkpoint waiting to recover a torn header under WRITE while another process holds RECOVER: close() settles at once, they reject WALNUT_CLOSED RecoveryWaitCut; a store not closing waits and commits once it is let go', async () => {
+  it('a commit and a FULL checkpoint waiting to recover a torn header under WRITE while another process holds RECOVER: close() settles at once, they reject WALNUT_CLOSED (RecoveryWaitCut, or WriteWaitCut where another took WRITE first); a store not closing waits and commits once it is let go', async () => {
     const file = newDatabase();
     const store = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false, autoCheckpoint: false });
     const other = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false, autoCheckpoint: false });
@@ -147,7 +147,12 @@ describe('close() cuts waits for a read lock another process holds (busyTimeout 
         const checkpoint = outcome(store.checkpoint('full'));
         otherCommit = outcome(other.commit([{ pgno: 1, data: page10 }]));
         await closeDuringTheWait(store);
-        expect([await commit, await checkpoint]).toEqual(['WALNUT_CLOSED/RecoveryWaitCut', 'WALNUT_CLOSED/RecoveryWaitCut']);
+        // each wait is cut wherever it is: in the recovery's wait for RECOVER, or, when another of
+        // the three took WRITE first, in the wait for WRITE (WriteWaitCut: the commit, once in a
+        // fresh-clone CI run); before the fix they waited the busy timeout (close() with them)
+        // and the commit failed WALNUT_BUSY BusyRecovery
+        expect(await commit).toMatch(/^WALNUT_CLOSED\/(RecoveryWaitCut|WriteWaitCut)$/);
+        expect(await checkpoint).toMatch(/^WALNUT_CLOSED\/(RecoveryWaitCut|WriteWaitCut)$/);
       } finally {
         await release(holder);
       }
