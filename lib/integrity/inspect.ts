@@ -127,7 +127,7 @@ export function inspectWith(dbPath: string, walRecovery?: WalRecovery): InspectR
     throw walnutError('WALNUT_CANTOPEN', `cannot open ${dbPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { path: dbPath });
   }
   if (st.isDirectory()) throw walnutError('WALNUT_CANTOPEN', `${dbPath} is a directory, not a database`, { path: dbPath, reason: 'NotRegularFile' }); // (the reason a FIFO or device there gets)
-  refuseIrregularDatabase(dbPath); // (a pipe named through /dev/stdin: before realpath, which gives no real name for it)
+  refuseIrregularDatabase(dbPath, st); // (a pipe named through /dev/stdin: before realpath, which gives no real name for it)
   // /proc/self/fd/N of a file deleted while open names "<path> (deleted)", which is not there
   // (nor is a file removed since the stat): realpath's raw ENOENT escaped, not a WalnutError
   let real: string;

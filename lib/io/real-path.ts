@@ -77,18 +77,19 @@ export function requireRegularFiles(database: string | null, companions: readonl
 
 /**
  * WALNUT_CANTOPEN (reason 'NotRegularFile') when the database path, links followed, names
- * something there that is not a regular file. Needed before resolvedPath: a pipe or socket named
- * through /dev/stdin or /proc/self/fd/N has no real path (realpath gives /proc/PID/fd/pipe:[N]),
- * so the checks on the resolved name found nothing there and the open failed "No such file or
- * directory" of that name (`cat app.db | walnut checkpoint /dev/stdin`). What stat cannot look
- * up is left to the opens, which report it.
+ * something there that is not a regular file (`st`: its stat, when the caller has it already).
+ * Needed before resolvedPath: a pipe or socket named through /dev/stdin or /proc/self/fd/N has
+ * no real path (realpath gives /proc/PID/fd/pipe:[N]), so the checks on the resolved name found
+ * nothing there and the open failed "No such file or directory" of that name (`cat app.db |
+ * walnut checkpoint /dev/stdin`). What stat cannot look up is left to the opens, which report it.
  */
-export function refuseIrregularDatabase(file: string): void {
-  let st: fs.Stats | undefined;
-  try {
-    st = fs.statSync(file, { throwIfNoEntry: false });
-  } catch {
-    return;
+export function refuseIrregularDatabase(file: string, st?: fs.Stats): void {
+  if (st === undefined) {
+    try {
+      st = fs.statSync(file, { throwIfNoEntry: false });
+    } catch {
+      return;
+    }
   }
   if (st !== undefined && !st.isFile()) throw walnutError('WALNUT_CANTOPEN', `${file} is not a regular file (${irregularKind(st)}): not a database`, { path: file, reason: 'NotRegularFile' });
 }

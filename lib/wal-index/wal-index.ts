@@ -283,6 +283,8 @@ interface WriteTurn {
 const RACED: unique symbol = Symbol('raced');
 /** #lockReadMark's answer when the mark or the header moved while it was being locked (RACED). */
 const READ_MARK_MOVED = -1;
+/** #lockReadMark's answer when the slot it chose is locked exclusively by another connection (a wait: retried after a pause). */
+const READ_MARK_HELD = -2;
 
 /** The busy handler's sleep (ms) before retry `attempt`. */
 function pauseMs(attempt: number): number {
@@ -503,7 +505,6 @@ export class WalIndex {
   static async open(path: string, options: WalIndexOptions = {}): Promise<WalIndex> {
     const lockingMode = options.lockingMode ?? 'shared';
     const busyTimeout = options.busyTimeout ?? 5000;
-    refuseIrregularDatabase(path); // (a pipe named through /dev/stdin has no real path to look at after realpath)
     let dbPath: string;
     try {
       dbPath = fs.realpathSync(path); // SQLite derives -wal/-shm from the real path
@@ -1116,8 +1117,8 @@ export class WalIndex {
    * Holds (shared) the read slot whose mark is the largest at or below `limit`, first setting
    * a free slot's mark to `limit` when no slot has exactly it (SQLite's walTryBeginRead), and
    * checks that the mark and the header `bytes` are still live. Returns the slot;
-   * READ_MARK_MOVED (-1) when the mark or the header moved meanwhile (retry at once); -2 when
-   * the slot is locked exclusively elsewhere; 0 when no slot at or below `limit` can be had.
+   * READ_MARK_MOVED when the mark or the header moved meanwhile (retry at once); READ_MARK_HELD
+   * when the slot is locked exclusively elsewhere; 0 when no slot at or below `limit` can be had.
    */
   #lockReadMark(limit: number, bytes: Uint8Array): number {
     let best = -1;
@@ -1141,7 +1142,7 @@ export class WalIndex {
       }
     }
     if (best < 0) return 0;
-    if (!this.#tryShm(SHM_LOCK.READ(best), 1, 'shared')) return -2;
+    if (!this.#tryShm(SHM_LOCK.READ(best), 1, 'shared')) return READ_MARK_HELD;
     if (this.#region.load32(CKPT_READMARK(best)) !== bestMark || !this.#stillLive(bytes)) {
       this.#unlockShm(SHM_LOCK.READ(best), 1);
       return READ_MARK_MOVED;
@@ -2865,6 +2866,7 @@ async function attachDms(shm: WalnutFile, busyTimeout: number): Promise<void> {
  */
 export async function rebuildWalIndex(dbPath: string, options: WalIndexOptions = {}): Promise<{ walFrames: number; pageSize: number }> {
   checkDbPath(dbPath); // (node:path's raw TypeError for a non-string, before)
+  refuseIrregularDatabase(dbPath); // (a pipe named through /dev/stdin has no real path: resolvedPath and realpath give /proc/PID/fd/pipe:[N])
   const hadWal = fs.existsSync(`${resolvedPath(dbPath)}-wal`);
   const index = await WalIndex.open(dbPath, options);
   let nothingToKeep = false;
