@@ -147,9 +147,25 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream through outag
     await victim.stop('SIGKILL');
     const during = r.metrics().exportedSeq;
     stopAt = during + COMMITS_AFTER;
+    // how long the stream stored nothing while commits were exported after the kill (the longest
+    // such stretch, and the commits exported in it): an election holds publishes back while the
+    // committers go on; else no commit was made without a leader and the case tested nothing
+    const stalled = { ms: 0, commits: 0 };
+    let last = { published: r.metrics().publishedSeq, at: performance.now(), exported: during };
+    const watch = setInterval(() => {
+      const m = r.metrics();
+      if (m.publishedSeq !== last.published) last = { published: m.publishedSeq, at: performance.now(), exported: m.exportedSeq };
+      else if (performance.now() - last.at > stalled.ms) Object.assign(stalled, { ms: performance.now() - last.at, commits: m.exportedSeq - Math.max(last.exported, during) });
+    }, 5);
     // the commits made while the stream had no leader are published once it has one, and read
     // by the replica (its consumer may have been on the lost node: it is made again)
-    await until(() => replica.lag().appliedSeq > during + 100, WAIT_MS, state);
+    try {
+      await until(() => replica.lag().appliedSeq > during + 100, WAIT_MS, state);
+    } finally {
+      clearInterval(watch);
+    }
+    expect(stalled.ms, 'a stretch without a leader').toBeGreaterThan(500);
+    expect(stalled.commits, 'commits made while the stream had no leader').toBeGreaterThan(0);
     stop = true;
     await writing;
     await caughtUp(r, replica);
