@@ -234,6 +234,39 @@ export interface WalIndexOptions {
   newPage1?: () => Uint8Array;
   /** The store's event ring: its recoveries are kept there (store.recentEvents()) besides being published. */
   events?: EventRing;
+  /** cutLockWaits() from outside, from before the index exists (LockWaitCut). */
+  cut?: LockWaitCut;
+}
+
+/**
+ * cutLockWaits() for a connection from before it exists: an open whose caller may have to end it
+ * while it waits for another connection's locks (the replication worker's own connection, which
+ * the store's close() cuts as it cuts its own: replicate/worker.ts). WalIndex.open attaches the
+ * index as soon as there is one (before its first header read): a cut() that came before is
+ * applied then, one after at once; the index stays attached for its life, so the store's later
+ * waits (snapshots) are cut too. The waits before the index exists (the database file's SHARED
+ * lock, the -shm's DMS) are not: they last as long as another connection opens or closes.
+ * The open's wait for a torn header another connection holds WRITE or RECOVER over went on for
+ * the busy timeout (WALNUT_BUSY BusyRecovery), and the store's close() waited for it.
+ */
+export class LockWaitCut {
+  #cut = false;
+  #index: WalIndex | null = null;
+
+  get isCut(): boolean {
+    return this.#cut;
+  }
+
+  cut(): void {
+    this.#cut = true;
+    this.#index?.cutLockWaits();
+  }
+
+  /** (WalIndex.open) */
+  attach(index: WalIndex): void {
+    this.#index = index;
+    if (this.#cut) index.cutLockWaits();
+  }
 }
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
@@ -572,6 +605,7 @@ export class WalIndex {
       const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region, fileKey: key });
       index.#repairWal = options.repairWal ?? null;
       index.#events = options.events ?? null;
+      options.cut?.attach(index); // its waits below are cut from now on (a cut() before: at once)
       if (lockingMode === 'exclusive') {
         await index.#recover(); // the heap index starts empty
       } else {
