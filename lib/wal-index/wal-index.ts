@@ -921,8 +921,14 @@ export class WalIndex {
    * holding CKPT waits for WRITE (sqlite3's wal_checkpoint(TRUNCATE) or RESTART), and recovers
    * the header itself once it has it. Waiting for CKPT while holding WRITE left both waiting:
    * open() beside such a checkpointer failed WALNUT_BUSY after the busy timeout.
+   * Once the store's close() cut the waits (cutLockWaits), the wait for another connection to
+   * let go of or recover the header ends, WALNUT_CLOSED reason RecoveryWaitCut: in this retry
+   * loop, and in the recovery's wait for CKPT and RECOVER under a WRITE this connection held
+   * already (a write lease's, a committer's kept run: beginWriteRun; not cut there, a commit and
+   * a snapshot beside another process's RECOVER or CKPT waited the busy timeout, and close()
+   * with them), unless `cuttable` says no (a batch holding other lane members' commits).
    */
-  async header(ownCheckpointLock = false): Promise<{ header: ShmHeader; bytes: Uint8Array }> {
+  async header(ownCheckpointLock = false, cuttable: () => boolean = () => true): Promise<{ header: ShmHeader; bytes: Uint8Array }> {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
     for (let attempt = 0; ; attempt++) {
@@ -933,7 +939,7 @@ export class WalIndex {
         const tookWrite = !this.#writer;
         let recovered = true;
         try {
-          if (this.#readHeader() === null) recovered = await this.#recover(ownCheckpointLock, true, !tookWrite, ownCheckpointLock);
+          if (this.#readHeader() === null) recovered = await this.#recover(ownCheckpointLock, true, !tookWrite, cuttable);
         } finally {
           if (tookWrite) this.#unlockShm(SHM_LOCK.WRITE, 1);
         }
@@ -948,7 +954,7 @@ export class WalIndex {
       // as the last connection, which no other connection's lock can stall.)
       // (not on the first try: a live writer between its two copies is done by the next one;
       // beside a python3 process inserting in a loop, 1 in ~380,000 snapshots before close() was cut)
-      if (this.#lockWaitsCut && attempt > 0) throw this.#recoveryWaitCutError();
+      if (this.#lockWaitsCut && attempt > 0 && cuttable()) throw this.#recoveryWaitCutError();
       if (performance.now() > deadline) {
         throw walnutError('WALNUT_BUSY', 'the wal-index header stayed invalid while another connection held the write or checkpoint lock', { path: this.shmPath, reason: 'BusyRecovery' });
       }
@@ -968,17 +974,19 @@ export class WalIndex {
    * on disk"). SQLite's walIndexReadHdr reads the header again under its lock before it recovers.
    * `wait` false (header() took WRITE for it): CKPT and RECOVER are tried once, and when either is
    * held elsewhere nothing is done and the answer is false (header() lets WRITE go and retries).
-   * `cuttable` (a checkpoint's header() under WRITE): the wait for them ends once the store's
-   * close() cut the waits (cutLockWaits), WALNUT_CLOSED reason RecoveryWaitCut; close() waited
-   * the rest of the busy timeout for a FULL, RESTART or TRUNCATE beside another connection's RECOVER.
+   * `cuttable` (header()'s): the wait for them ends once the store's close() cut the waits
+   * (cutLockWaits) and it says true, WALNUT_CLOSED reason RecoveryWaitCut; close() waited the rest
+   * of the busy timeout for a FULL, RESTART or TRUNCATE beside another connection's RECOVER, and
+   * for a commit under a write lease or a kept run.
    */
-  async #recover(ckptHeld = false, onlyIfInvalid = false, wait = true, cuttable = false): Promise<boolean> {
+  async #recover(ckptHeld = false, onlyIfInvalid = false, wait = true, cuttable: () => boolean = () => false): Promise<boolean> {
     const underCkpt = ckptHeld && this.#held.get(SHM_LOCK.CKPT)?.mode === 'exclusive';
     const first = underCkpt ? SHM_LOCK.RECOVER : SHM_LOCK.CKPT;
     const count = underCkpt ? 1 : 2;
     // CKPT (unless held) + RECOVER
-    if (wait) await this.#lockShm(first, count, 'exclusive', cuttable ? () => this.#lockWaitsCut : undefined).catch((e: unknown) => {
-      throw cuttable && this.#lockWaitsCut ? this.#recoveryWaitCutError() : e;
+    const cut = (): boolean => this.#lockWaitsCut && cuttable();
+    if (wait) await this.#lockShm(first, count, 'exclusive', cut).catch((e: unknown) => {
+      throw cut() ? this.#recoveryWaitCutError() : e;
     });
     else if (!this.#tryShm(first, count, 'exclusive')) return false;
     const t0 = performance.now();
@@ -1713,7 +1721,7 @@ export class WalIndex {
       this.#writer = true;
       try {
         // (WRITE kept from the last run, or the lease's: held on, as before)
-        if (kept || this.#leased) return (await this.header()).header;
+        if (kept || this.#leased) return (await this.header(false, cuttable)).header;
         const live = await this.#freshRunHeader();
         if (live !== null) return live.header;
       } catch (e) {
@@ -1756,8 +1764,9 @@ export class WalIndex {
    * The mapping's size is not checked here (no system call per batch): the read is guarded
    * (native/shm_guard.h), so a -shm cut since the run began fails it with WALNUT_CORRUPT.
    */
-  async writeRunHeader(): Promise<ShmHeader> {
-    return this.writeRunHeaderSync() ?? (await this.header()).header;
+  /** `cuttable`: beginWriteRun's (header()). */
+  async writeRunHeader(cuttable?: () => boolean): Promise<ShmHeader> {
+    return this.writeRunHeaderSync() ?? (await this.header(false, cuttable)).header;
   }
 
   /** writeRunHeader's answer when the live header is good (no promise), else null: then writeRunHeader() recovers it. */

@@ -5,7 +5,8 @@
 // exclusively (no read mark can be had; the WAL holds frames the database file lacks, so READ(0)
 // will not do); and a snapshot() and a commit waiting to read a torn wal-index header (its two
 // copies differ) while another process holds WRITE (only a WRITE holder may recover it): they
-// reject RecoveryWaitCut. close() waited for them the rest of the busy timeout; now it cuts those waits
+// reject RecoveryWaitCut (under the store's own write lease: close-cuts-lease-recovery-waits).
+// close() waited for them the rest of the busy timeout; now it cuts those waits
 // (WalIndex.cutLockWaits): it settles within CLOSE_MS_AT_MOST (an honest, generous bound), each
 // waiting call rejects WALNUT_CLOSED, reason ReadLockWaitCut, and nothing is left held: once
 // the other process let go, sqlite3 checkpoints the WAL whole (TRUNCATE, not busy) and takes
