@@ -827,16 +827,16 @@ export class GroupCommitter {
     const tStart = nowUs();
     let header: ShmHeader;
     try {
+      // a close() cuts the wait only while nothing in it is another lane member's: the
+      // member's store is open, and a close of the leader's (a worker shutting down) failed its
+      // commits (WALNUT_BUSY LeaderClosed) beside another process's writer (interop/workers)
+      // (after the commits of closing lane members were withdrawn: the close of one's store
+      // need not wait with it; the waiting batch is only this store's then)
+      const ownOnly = (): boolean => batch.every((p) => p.settled || p.chained) && this.#queue.every((p) => p.chained);
       if (this.#runStart === null) {
         // another connection's follower is to restart the WAL (FOLLOWER_WAITS_MS): its chance
         const gapEnd = performance.now() + FOLLOWER_GAP_MS;
         while (this.#index.followerWaitsWithin(FOLLOWER_WAITS_MS) && performance.now() < gapEnd) await new Promise((resolve) => setTimeout(resolve, 1));
-        // a close() cuts the wait only while nothing in it is another lane member's: the
-        // member's store is open, and a close of the leader's (a worker shutting down) failed its
-        // commits (WALNUT_BUSY LeaderClosed) beside another process's writer (interop/workers)
-        // (after the commits of closing lane members were withdrawn: the close of one's store
-        // need not wait with it; the waiting batch is only this store's then)
-        const ownOnly = (): boolean => batch.every((p) => p.settled || p.chained) && this.#queue.every((p) => p.chained);
         const wait = { batch, othersHold: false };
         this.#writeWait = wait;
         try {
@@ -851,7 +851,7 @@ export class GroupCommitter {
         this.#runStart = performance.now();
         this.#runBatches = 0;
       } else {
-        header = this.#index.writeRunHeaderSync() ?? (await this.#index.writeRunHeader());
+        header = this.#index.writeRunHeaderSync() ?? (await this.#index.writeRunHeader(ownOnly)); // (a header damaged under the run: recovered, a wait cut as beginWriteRun's)
       }
     } catch (e) {
       this.#endWriteRun();

@@ -31,7 +31,7 @@ import { dbHeaderThroughWal } from '../wal/page1-through-wal';
 import { PAGE_TRAILER_RESERVED, stampPageTrailer } from '../wal/page-trailer';
 import type { Snapshot } from '../wal-index/snapshot';
 import type { WalFile, WalPage, WalRecovery, WalTransaction } from '../wal/wal-file';
-import { WalIndex } from '../wal-index/wal-index';
+import { WalIndex, type LockWaitCut } from '../wal-index/wal-index';
 import { nativeHandleOf, WalnutFile } from '../io/file';
 import { refuseCompanionName, refuseIrregularDatabase, resolvedPath } from '../io/real-path';
 import { sleepSync } from '../io/sleep-sync';
@@ -177,7 +177,8 @@ export interface AttachedExtension {
   close(walRemoved: boolean): Promise<void>;
 }
 
-export async function open(file: string, options?: OpenOptions, extension?: StoreExtension): Promise<Store> {
+/** `cut`: the open's waits for other connections' locks, and the store's later ones, can be cut from outside (LockWaitCut: the replication worker's connection). */
+export async function open(file: string, options?: OpenOptions, extension?: StoreExtension, cut?: LockWaitCut): Promise<Store> {
   const o = resolveOptions(options);
   if (typeof file !== 'string' || file.length === 0 || file.includes('\0')) {
     // (a NUL was refused by the addon, without the reason)
@@ -190,7 +191,7 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   await extension?.beforeOpen?.(`${real}-wal`);
   const events = new EventRing();
   const repair = extension?.repairWal;
-  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), events, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)) });
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), events, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)), cut });
   index.wal.zeroAheadOn = o.zeroAhead;
   let attached: AttachedExtension | null = null;
   try {
@@ -231,7 +232,8 @@ function refuseTrailerRoom(file: string, reserved: number): void {
 
 /** Trailers follow the database: its header reserves 16 bytes per page or it does not. */
 async function pageTrailersWanted(index: WalIndex, option: boolean | undefined): Promise<{ trailers: boolean; reservedBytes: number }> {
-  const snap = await index.beginRead();
+  // (cuttable: its wait for a read slot ends once an open's LockWaitCut cut it; nothing else cuts an opening index's waits)
+  const snap = await index.beginRead({ cuttable: true });
   let reserved: number;
   try {
     reserved = (await snap.readRaw(1))[20]!;
@@ -837,12 +839,16 @@ export class Store {
   /**
    * The waits for another connection's locks end (close(), announceClose()): this connection's
    * for WRITE, a checkpoint's for readers, a snapshot's for a read slot (WalIndex.cutLockWaits),
-   * and those of this store's commits that a lane committer holds in its wait for WRITE
-   * (SharedLane.announceClose: withdrawn there).
+   * those of this store's commits that a lane committer holds in its wait for WRITE
+   * (SharedLane.announceClose: withdrawn there), and those of its replication workers'
+   * connections, opening or open (ReplicationThread.cutLockWaits).
    */
   #cutLockWaits(): void {
     this.#index.cutLockWaits();
     this.#lane?.announceClose();
+    // the replication workers' own connections (base images, checkpoints) too, their opens
+    // included: an open waiting for a torn header was not cut, and close() waited for it
+    for (const r of this.#replications) if (r instanceof ReplicationThread) r.cutLockWaits();
   }
 
   #startAutoCheckpoint(): Promise<unknown> {

@@ -38,6 +38,12 @@
  *    commits never depend on the worker.
  *  - stop() asks the worker to publish what is committed and end (within stopTimeoutMs, as in
  *    publisher.ts); a worker that has not exited STOP_GRACE_MS after that is terminated.
+ *  - The store's close() cuts the worker's connection's waits for other connections' locks as it
+ *    cuts its own (cutLockWaits: 'cut'), its open's too: an open waiting for a torn wal-index
+ *    header another process holds WRITE or RECOVER over ends at once, and the replication ends
+ *    as one stopped before it began (ready rejects WALNUT_CLOSED, reason RecoveryWaitCut; no
+ *    'error'), as the store's loop's publisher does there. close() waited for that open the rest
+ *    of the busy timeout, or stopTimeoutMs + STOP_GRACE_MS, then terminated the worker.
  *  - The backlog ahead of the export (metrics().exportBehindBytes) is counted here, on the
  *    store's thread, whatever the worker gets of a CPU: the WAL frames the export has not read
  *    (ExportHandle.unreadBytes, which leaves out those of a sink call not yet settled) plus the
@@ -143,7 +149,7 @@ export type FromWorkerWithAcks = FromWorker & { acks?: Ack[]; published?: unknow
 export const ACK_BYTES = MAX_UNACKED_BYTES >>> 1;
 
 /** Messages to the worker. */
-export type ToWorker = { t: 'stop' } | SinkCall | { t: 'exportDone'; id: number; error?: SentError };
+export type ToWorker = { t: 'stop' } | { t: 'cut' } | SinkCall | { t: 'exportDone'; id: number; error?: SentError };
 
 /** Records as one buffer to be transferred (ARKHEXP1 framing), in memory of `pool` (see the header). */
 export function packRecords(pool: BufferPool, payloads: readonly Uint8Array[]): Uint8Array {
@@ -262,6 +268,7 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
   #ended = false;
   #gone = false;
   #stopping = false;
+  #cut = false;
 
   /** `identity`: the device and inode of the database file the store has open (fstat of its descriptor). */
   constructor(dbPath: string, identity: { dev: number; ino: number }, exportTo: ExportTo, resolved: Resolved, busyTimeout: number) {
@@ -373,6 +380,17 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
       void this.#exited.then(() => clearTimeout(t));
     }
     await this.#exited;
+  }
+
+  /**
+   * The store's close() began (or walnut/sql announced it: store.ts #cutLockWaits): the worker's
+   * connection's waits for other connections' locks end, as the store's own do, its open's
+   * included (worker.ts; see the header).
+   */
+  cutLockWaits(): void {
+    if (this.#cut) return;
+    this.#cut = true;
+    this.#post({ t: 'cut' });
   }
 
   #post(m: ToWorker, transfer?: ArrayBuffer[]): void {

@@ -11,17 +11,20 @@
  * that thread's CPU per commit, bench/README.md "#22 session 31"); it
  * opens only the database the store has open (same file identity: a path since renamed or
  * replaced is refused, never created). It closes after the publisher has ended, then the worker
- * exits; 'end' is the last message.
+ * exits; 'end' is the last message. Its waits for other connections' locks, its open's included,
+ * end when the store's close() begins ('cut': LockWaitCut, thread.ts): an open cut there ends the
+ * replication as a stop before it began (readyFailed WALNUT_CLOSED, no 'error').
  */
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { walnutError } from '../errors';
+import { isWalnutError, walnutError } from '../errors';
 import type { ExportOptions, ExportStats } from '../export/exporter';
 import { pageDeltasOf, type WalRecordSink } from '../export/framing';
 import type { ExportHandle } from '../export/stream';
 import { setThreadBackground } from '../native';
-import { open } from '../open';
+import { openCuttable } from '../open';
+import { LockWaitCut } from '../wal-index/wal-index';
 import { resolveReplicateOptions, startReplication, type ReplicationHandle, type ReplicationMetrics } from './publisher';
 import { ACK_BYTES, METRICS_MS, packedRecords, receivedError, sendError, unpackRecords, type Ack, type FromWorker, type FromWorkerWithAcks, type ToWorker, type WorkerData } from './thread';
 
@@ -71,11 +74,15 @@ const remoteExports = new Map<number, { sink: WalRecordSink; last: Promise<void>
 let exportIds = 0;
 let replication: ReplicationHandle | null = null;
 let stopping = false;
+/** The connection's waits for other connections' locks, from its open on: the store's close() cuts them ('cut', see the header). */
+const waitCut = new LockWaitCut();
 
 port.on('message', (m: ToWorker) => {
   if (m.t === 'stop') {
     stopping = true;
     void replication?.stop();
+  } else if (m.t === 'cut') {
+    waitCut.cut();
   } else if (m.t === 'records' || m.t === 'flush') {
     const ex = remoteExports.get(m.id);
     if (ex === undefined) {
@@ -167,7 +174,7 @@ async function enterBackgroundClass(): Promise<void> {
 async function main(): Promise<void> {
   checkSameFile();
   await enterBackgroundClass();
-  const store = await open(data.path, { busyTimeout: data.busyTimeout, autoCheckpoint: false, keepWal: true, shareLane: false });
+  const store = await openCuttable(data.path, { busyTimeout: data.busyTimeout, autoCheckpoint: false, keepWal: true, shareLane: false }, waitCut);
   let ended = false;
   try {
     checkSameFile();
@@ -214,10 +221,13 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (e: unknown) => {
-    // the store did not open (or closed badly): the replication ended with this error
+    // the store did not open (or closed badly): the replication ended with this error; an open
+    // the store's close() cut ends it as a stop before it began (ready tells it, no 'error'), as
+    // the store's loop's publisher ends when close() cuts its waits on the store's connection
+    const cutOpen = replication === null && waitCut.isCut && isWalnutError(e, 'WALNUT_CLOSED');
     send({ t: 'readyFailed', error: sendError(e) });
-    send({ t: 'error', error: sendError(e) });
+    if (!cutOpen) send({ t: 'error', error: sendError(e) });
     send({ t: 'end', metrics: replication?.metrics() ?? null });
-    process.exit(1);
+    process.exit(cutOpen ? 0 : 1);
   },
 );

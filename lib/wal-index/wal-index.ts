@@ -234,6 +234,39 @@ export interface WalIndexOptions {
   newPage1?: () => Uint8Array;
   /** The store's event ring: its recoveries are kept there (store.recentEvents()) besides being published. */
   events?: EventRing;
+  /** cutLockWaits() from outside, from before the index exists (LockWaitCut). */
+  cut?: LockWaitCut;
+}
+
+/**
+ * cutLockWaits() for a connection from before it exists: an open whose caller may have to end it
+ * while it waits for another connection's locks (the replication worker's own connection, which
+ * the store's close() cuts as it cuts its own: replicate/worker.ts). WalIndex.open attaches the
+ * index as soon as there is one (before its first header read): a cut() that came before is
+ * applied then, one after at once; the index stays attached for its life, so the store's later
+ * waits (snapshots) are cut too. The waits before the index exists (the database file's SHARED
+ * lock, the -shm's DMS) are not: they last as long as another connection opens or closes.
+ * The open's wait for a torn header another connection holds WRITE or RECOVER over went on for
+ * the busy timeout (WALNUT_BUSY BusyRecovery), and the store's close() waited for it.
+ */
+export class LockWaitCut {
+  #cut = false;
+  #index: WalIndex | null = null;
+
+  get isCut(): boolean {
+    return this.#cut;
+  }
+
+  cut(): void {
+    this.#cut = true;
+    this.#index?.cutLockWaits();
+  }
+
+  /** (WalIndex.open) */
+  attach(index: WalIndex): void {
+    this.#index = index;
+    if (this.#cut) index.cutLockWaits();
+  }
 }
 
 const RETRY_DELAYS_MS = [0, 0, 0, 0, 0, 1, 1, 2, 5, 10, 20, 50, 100] as const;
@@ -572,6 +605,7 @@ export class WalIndex {
       const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region, fileKey: key });
       index.#repairWal = options.repairWal ?? null;
       index.#events = options.events ?? null;
+      options.cut?.attach(index); // its waits below are cut from now on (a cut() before: at once)
       if (lockingMode === 'exclusive') {
         await index.#recover(); // the heap index starts empty
       } else {
@@ -887,8 +921,14 @@ export class WalIndex {
    * holding CKPT waits for WRITE (sqlite3's wal_checkpoint(TRUNCATE) or RESTART), and recovers
    * the header itself once it has it. Waiting for CKPT while holding WRITE left both waiting:
    * open() beside such a checkpointer failed WALNUT_BUSY after the busy timeout.
+   * Once the store's close() cut the waits (cutLockWaits), the wait for another connection to
+   * let go of or recover the header ends, WALNUT_CLOSED reason RecoveryWaitCut: in this retry
+   * loop, and in the recovery's wait for CKPT and RECOVER under a WRITE this connection held
+   * already (a write lease's, a committer's kept run: beginWriteRun; not cut there, a commit and
+   * a snapshot beside another process's RECOVER or CKPT waited the busy timeout, and close()
+   * with them), unless `cuttable` says no (a batch holding other lane members' commits).
    */
-  async header(ownCheckpointLock = false): Promise<{ header: ShmHeader; bytes: Uint8Array }> {
+  async header(ownCheckpointLock = false, cuttable: () => boolean = () => true): Promise<{ header: ShmHeader; bytes: Uint8Array }> {
     this.#checkOpen();
     const deadline = performance.now() + this.busyTimeout;
     for (let attempt = 0; ; attempt++) {
@@ -899,7 +939,7 @@ export class WalIndex {
         const tookWrite = !this.#writer;
         let recovered = true;
         try {
-          if (this.#readHeader() === null) recovered = await this.#recover(ownCheckpointLock, true, !tookWrite, ownCheckpointLock);
+          if (this.#readHeader() === null) recovered = await this.#recover(ownCheckpointLock, true, !tookWrite, cuttable);
         } finally {
           if (tookWrite) this.#unlockShm(SHM_LOCK.WRITE, 1);
         }
@@ -914,7 +954,7 @@ export class WalIndex {
       // as the last connection, which no other connection's lock can stall.)
       // (not on the first try: a live writer between its two copies is done by the next one;
       // beside a python3 process inserting in a loop, 1 in ~380,000 snapshots before close() was cut)
-      if (this.#lockWaitsCut && attempt > 0) throw this.#recoveryWaitCutError();
+      if (this.#lockWaitsCut && attempt > 0 && cuttable()) throw this.#recoveryWaitCutError();
       if (performance.now() > deadline) {
         throw walnutError('WALNUT_BUSY', 'the wal-index header stayed invalid while another connection held the write or checkpoint lock', { path: this.shmPath, reason: 'BusyRecovery' });
       }
@@ -934,17 +974,19 @@ export class WalIndex {
    * on disk"). SQLite's walIndexReadHdr reads the header again under its lock before it recovers.
    * `wait` false (header() took WRITE for it): CKPT and RECOVER are tried once, and when either is
    * held elsewhere nothing is done and the answer is false (header() lets WRITE go and retries).
-   * `cuttable` (a checkpoint's header() under WRITE): the wait for them ends once the store's
-   * close() cut the waits (cutLockWaits), WALNUT_CLOSED reason RecoveryWaitCut; close() waited
-   * the rest of the busy timeout for a FULL, RESTART or TRUNCATE beside another connection's RECOVER.
+   * `cuttable` (header()'s): the wait for them ends once the store's close() cut the waits
+   * (cutLockWaits) and it says true, WALNUT_CLOSED reason RecoveryWaitCut; close() waited the rest
+   * of the busy timeout for a FULL, RESTART or TRUNCATE beside another connection's RECOVER, and
+   * for a commit under a write lease or a kept run.
    */
-  async #recover(ckptHeld = false, onlyIfInvalid = false, wait = true, cuttable = false): Promise<boolean> {
+  async #recover(ckptHeld = false, onlyIfInvalid = false, wait = true, cuttable: () => boolean = () => false): Promise<boolean> {
     const underCkpt = ckptHeld && this.#held.get(SHM_LOCK.CKPT)?.mode === 'exclusive';
     const first = underCkpt ? SHM_LOCK.RECOVER : SHM_LOCK.CKPT;
     const count = underCkpt ? 1 : 2;
     // CKPT (unless held) + RECOVER
-    if (wait) await this.#lockShm(first, count, 'exclusive', cuttable ? () => this.#lockWaitsCut : undefined).catch((e: unknown) => {
-      throw cuttable && this.#lockWaitsCut ? this.#recoveryWaitCutError() : e;
+    const cut = (): boolean => this.#lockWaitsCut && cuttable();
+    if (wait) await this.#lockShm(first, count, 'exclusive', cut).catch((e: unknown) => {
+      throw cut() ? this.#recoveryWaitCutError() : e;
     });
     else if (!this.#tryShm(first, count, 'exclusive')) return false;
     const t0 = performance.now();
@@ -1679,7 +1721,7 @@ export class WalIndex {
       this.#writer = true;
       try {
         // (WRITE kept from the last run, or the lease's: held on, as before)
-        if (kept || this.#leased) return (await this.header()).header;
+        if (kept || this.#leased) return (await this.header(false, cuttable)).header;
         const live = await this.#freshRunHeader();
         if (live !== null) return live.header;
       } catch (e) {
@@ -1722,8 +1764,9 @@ export class WalIndex {
    * The mapping's size is not checked here (no system call per batch): the read is guarded
    * (native/shm_guard.h), so a -shm cut since the run began fails it with WALNUT_CORRUPT.
    */
-  async writeRunHeader(): Promise<ShmHeader> {
-    return this.writeRunHeaderSync() ?? (await this.header()).header;
+  /** `cuttable`: beginWriteRun's (header()). */
+  async writeRunHeader(cuttable?: () => boolean): Promise<ShmHeader> {
+    return this.writeRunHeaderSync() ?? (await this.header(false, cuttable)).header;
   }
 
   /** writeRunHeader's answer when the live header is good (no promise), else null: then writeRunHeader() recovers it. */

@@ -1,12 +1,16 @@
 // What the tests of close() cutting waits share (test/hostile/close-cuts-write-waits,
-// close-cuts-read-lock-waits, close-member-lane-cut): their calls wait for a lock another process
-// holds, under a busy timeout long enough that a close() waiting it out cannot pass for a cut
-// one; a cut close() settles within an honest, generous bound; each call's outcome as 'ok' or
-// 'CODE/reason'.
+// close-cuts-read-lock-waits, close-cuts-replication-open, close-member-lane-cut): their calls wait
+// for a lock another process holds, under a busy timeout long enough that a close() waiting it out
+// cannot pass for a cut one; a cut close() settles within an honest, generous bound; each call's
+// outcome as 'ok' or 'CODE/reason'; a torn wal-index header; nothing left held after the close.
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import type { Store } from '../../lib/commit/store';
+import { expect } from 'vitest';
+
+import { open, type Store } from '../../lib/commit/store';
+import { pythonSqlite } from './children';
 
 export const BUSY_TIMEOUT_MS = 20_000;
 /** Generous: a loaded 2-core machine, and the close itself; a close that waits out the wait takes ~20 s. */
@@ -42,4 +46,32 @@ export function newCutDatabase(dir: string): string {
   const file = path.join(dir, `cut${databases++}.db`);
   sqliteCli(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v)');
   return file;
+}
+
+/** A writer killed between the wal-index header's two copies: they differ, and no reader may trust them (only a connection holding WRITE may recover it). */
+export function tearHeader(file: string): void {
+  const fd = fs.openSync(`${file}-shm`, 'r+');
+  try {
+    const copy1 = Buffer.alloc(4);
+    fs.readSync(fd, copy1, 0, 4, 48 + 16); // copy 1's mxFrame
+    copy1.writeUInt32LE(copy1.readUInt32LE(0) + 1, 0);
+    fs.writeSync(fd, copy1, 0, 4, 48 + 16);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Nothing left held: sqlite3 checkpoints the WAL whole (not busy) and takes WRITE at no wait; user_version is `v`; a fresh store reads and commits. */
+export async function nothingHeld(file: string, v: number): Promise<void> {
+  expect(sqliteCli(file, 'PRAGMA wal_checkpoint(TRUNCATE)')).toBe('0|0|0');
+  expect(await pythonSqlite(file, "d = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\nd.execute('BEGIN IMMEDIATE'); d.execute('ROLLBACK'); print('ok')\nd.close()")).toBe('ok');
+  expect(sqliteCli(file, 'PRAGMA user_version')).toBe(String(v));
+  const fresh = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false });
+  try {
+    await fresh.commit([{ pgno: 1, data: await page1WithUserVersion(fresh, v + 1) }]);
+  } finally {
+    await fresh.close();
+  }
+  expect(sqliteCli(file, 'PRAGMA user_version')).toBe(String(v + 1));
+  expect(sqliteCli(file, 'PRAGMA integrity_check')).toBe('ok');
 }

@@ -1,5 +1,8 @@
 // Child process for lock tests: takes a lock, says "locked", holds it until stdin closes.
 // usage: node lock-holder.js <file> <start> <length> <shared|exclusive> [ofd|classic]
+// The OFD lock is the descriptor's: the file stays referenced until the exit (a WalnutFile
+// collected by the GC closes its descriptor, and the lock went with it: after 8-16 s idle,
+// a test's "held" WRITE was free again).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const [file, start, length, mode, kind = 'ofd'] = process.argv.slice(2);
@@ -20,5 +23,8 @@ sys.stdin.read()
   f.lockSync(Number(start), Number(length), mode, 0);
   process.stdout.write('locked\n');
   process.stdin.resume();
-  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('end', () => {
+    f.closeSync();
+    process.exit(0);
+  });
 }

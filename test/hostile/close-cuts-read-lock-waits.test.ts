@@ -5,26 +5,24 @@
 // exclusively (no read mark can be had; the WAL holds frames the database file lacks, so READ(0)
 // will not do); and a snapshot() and a commit waiting to read a torn wal-index header (its two
 // copies differ) while another process holds WRITE (only a WRITE holder may recover it): they
-// reject RecoveryWaitCut. close() waited for them the rest of the busy timeout; now it cuts those waits
+// reject RecoveryWaitCut (under the store's own write lease: close-cuts-lease-recovery-waits).
+// close() waited for them the rest of the busy timeout; now it cuts those waits
 // (WalIndex.cutLockWaits): it settles within CLOSE_MS_AT_MOST (an honest, generous bound), each
 // waiting call rejects WALNUT_CLOSED, reason ReadLockWaitCut, and nothing is left held: once
 // the other process let go, sqlite3 checkpoints the WAL whole (TRUNCATE, not busy) and takes
 // WRITE at once, every acknowledged commit is there, and a fresh store reads and commits.
-import * as fs from 'node:fs';
-
 import { describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/commit/store';
 import { SHM_LOCK } from '../../lib/format/shm-header';
-import { holdLock, pythonReader, pythonSqlite, release } from '../helpers/children';
-import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, outcome, page1WithUserVersion, sleep, sqliteCli } from '../helpers/close-cut';
+import { holdLock, pythonReader, release } from '../helpers/children';
+import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, nothingHeld, outcome, page1WithUserVersion, sleep, tearHeader } from '../helpers/close-cut';
 import { tmpDir } from '../helpers/tmp';
 
 /** Well into the wait (its retries sleep up to 100 ms each). */
 const INTO_THE_WAIT_MS = 300;
 
 const dir = tmpDir();
-const sqlite = sqliteCli;
 const newDatabase = (): string => newCutDatabase(dir);
 
 /** Commits page 1 with SQLite's user_version set to `v`. */
@@ -39,34 +37,6 @@ async function closeDuringTheWait(store: Store): Promise<void> {
   await store.close();
   const ms = performance.now() - t0;
   expect(ms, `close() took ${ms.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
-}
-
-/** A writer killed between the wal-index header's two copies: they differ, and no reader may trust them. */
-function tearHeader(file: string): void {
-  const fd = fs.openSync(`${file}-shm`, 'r+');
-  try {
-    const copy1 = Buffer.alloc(4);
-    fs.readSync(fd, copy1, 0, 4, 48 + 16); // copy 1's mxFrame
-    copy1.writeUInt32LE(copy1.readUInt32LE(0) + 1, 0);
-    fs.writeSync(fd, copy1, 0, 4, 48 + 16);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Nothing left held: sqlite3 checkpoints the WAL whole (not busy) and takes WRITE at no wait; user_version is `v`; a fresh store reads and commits. */
-async function nothingHeld(file: string, v: number): Promise<void> {
-  expect(sqlite(file, 'PRAGMA wal_checkpoint(TRUNCATE)')).toBe('0|0|0');
-  expect(await pythonSqlite(file, "d = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\nd.execute('BEGIN IMMEDIATE'); d.execute('ROLLBACK'); print('ok')\nd.close()")).toBe('ok');
-  expect(sqlite(file, 'PRAGMA user_version')).toBe(String(v));
-  const fresh = await open(file, { busyTimeout: BUSY_TIMEOUT_MS, shareLane: false });
-  try {
-    await commitUserVersion(fresh, v + 1);
-  } finally {
-    await fresh.close();
-  }
-  expect(sqlite(file, 'PRAGMA user_version')).toBe(String(v + 1));
-  expect(sqlite(file, 'PRAGMA integrity_check')).toBe('ok');
 }
 
 describe('close() cuts waits for a read lock another process holds (busyTimeout 20 s)', () => {
