@@ -8,7 +8,9 @@
  * transactions (database.ts). A reader is opened read-only (SQLite refuses writes itself), its
  * views see durable commits only (commit-pipeline.ts) and a query returning many rows yields
  * to the event loop every few milliseconds (statement-runner.ts), so a long read does not hold
- * up the writer's callers.
+ * up the writer's callers. The writer of a database opened read-only (database.ts, `readOnly`)
+ * is opened read-only too, its VFS told why (walnut-vfs.ts ReadOnly): SQLite's refusal of a
+ * write there (SQLITE_READONLY) is WALNUT_READONLY with that reason (sqliteFailure).
  *
  * Invariants: a prepared statement is used only on the connection that prepared it; at most
  * STATEMENT_CACHE of them stay prepared per connection (least recently used finalized first);

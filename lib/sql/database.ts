@@ -58,6 +58,15 @@
  *    before its opener (#autocommitMark; test/hostile/sql-schema-overflow-last-rowid).
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
+ *  - A database opened read-only (option readOnly: true, or by default a replica's file: a
+ *    position file at ReplicaPosition.pathOf(path) beside it, readOnlyFor) writes nothing: its
+ *    writer connection is opened SQLITE_OPEN_READONLY (connection.ts), so SQLite refuses every
+ *    write to the main database and the VFS refuses any that got past it (walnut-vfs.ts); each
+ *    fails WALNUT_READONLY (reason ReadOnlyDatabase or Replica: connection.ts sqliteFailure),
+ *    is never run again (it is no conflict), and last_insert_rowid() stays as before it.
+ *    transaction() begins it with a deferred BEGIN (a read transaction). TEMP objects take
+ *    writes (the connection's memory). The store is opened keepWal, autoCheckpoint false and
+ *    convert false unless the caller's options say otherwise, and takes no write lease.
  */
 import { describeValue, extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { AsyncLocalStorage } from 'node:async_hooks';

@@ -64,6 +64,11 @@
  * The store's database is the only main database it opens (ATTACH and VACUUM INTO of another
  * file are refused: SQLITE_CANTOPEN). Every other file (statement journals, temp files, a
  * spilled journal) lives in memory.
+ * A database opened read-only (`readOnly`: openDatabase's option, or a replica's file) has its
+ * writer connection opened SQLITE_OPEN_READONLY too (connection.ts), so SQLite asks for no
+ * write; should it, xLock(RESERVED and up), xWrite and xTruncate of the main database answer
+ * SQLITE_READONLY with a WALNUT_READONLY error behind it (#refuseWrite): nothing is buffered,
+ * so nothing is ever sequenced. Temp files still take writes (TEMP tables: memory).
  */
 import { walnutError, WalnutError } from '../errors';
 import { decodeDbPageSize } from '../format/page-size';

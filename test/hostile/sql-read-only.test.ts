@@ -143,6 +143,7 @@ describe('openDatabase(path, { readOnly: true })', () => {
       })).toEqual([{ a: 1 }, { a: 2 }]);
       expect(await db.get('SELECT count(*) AS n FROM temp.scratch')).toEqual({ n: 2 });
       await expectRejectsWalnut(db.run('INSERT INTO main.t(v) SELECT a FROM scratch'), 'WALNUT_READONLY', { reason: 'ReadOnlyDatabase' });
+      expect(await db.get('SELECT last_insert_rowid() AS r')).toEqual({ r: 5 }); // TEMP's last row; the refused write changed nothing
       expect(state(file)).toEqual(before); // (nothing of TEMP's in the file or the -wal)
 
       // another connection writes: the read-only database sees its commit
