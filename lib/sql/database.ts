@@ -77,7 +77,7 @@ import { isWalnutError, refusedOnLaterTurn, walnutError, WalnutError } from '../
 import { LONGEST_TIMER_MS } from '../longest-timer';
 import { givenOr, optionsWithout } from '../option-names';
 import type { Store } from '../commit/store';
-import type { OpenOptions } from '../commit/options';
+import { resolveOptions, type OpenOptions } from '../commit/options';
 import { open } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import { CommitPipeline } from './commit-pipeline';
 import { Connection, sqliteFailure } from './connection';
@@ -210,7 +210,9 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
     // the write lease is WAL's write lock: held, it would keep the replica's own commits out
     if (holdWriteLease === true) throw walnutError('WALNUT_INVALID_ARGUMENT', `option holdWriteLease: ${readOnlyAs.why}, and takes no write lock`, { reason: 'holdWriteLease' });
     // SQLite opens no missing file read-only (SQLITE_CANTOPEN); the store would create it
-    if (!fs.existsSync(path)) throw walnutError('WALNUT_CANTOPEN', `${path} does not exist, and ${readOnlyAs.why} (a read-only open creates nothing)`, { path, reason: 'NotFound' });
+    // (checked after the options and the path open() refuses: those say what is wrong first)
+    resolveOptions(storeOptions);
+    if (path !== '' && !path.includes('\0') && !fs.existsSync(path)) throw walnutError('WALNUT_CANTOPEN', `${path} does not exist, and ${readOnlyAs.why} (a read-only open creates nothing)`, { path, reason: 'NotFound' });
   }
   // read-only, the store writes nothing of its own accord either, unless the caller's options
   // say otherwise: it leaves the -wal where it is at close (SQLite's read-only connections do

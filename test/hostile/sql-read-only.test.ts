@@ -165,6 +165,15 @@ describe('openDatabase(path, { readOnly: true })', () => {
     const missing = path.join(dir, 'missing.db');
     await expectRejectsWalnut(openDatabase(missing, { readOnly: true }), 'WALNUT_CANTOPEN', { reason: 'NotFound' });
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('missing'))).toEqual([]);
+    // what open() refuses is refused first, as without readOnly
+    await expectRejectsWalnut(openDatabase(missing, { readOnly: true, busyTimeout: -1 }), 'WALNUT_INVALID_ARGUMENT', { reason: 'busyTimeout' });
+    for (const bad of ['', `${missing}\0x`]) await expectRejectsWalnut(openDatabase(bad, { readOnly: true }), 'WALNUT_INVALID_ARGUMENT', { reason: 'path' });
+    // an empty file (SQLite's empty database): not given a page 1 (that would be a write)
+    const empty = path.join(dir, 'empty.db');
+    fs.writeFileSync(empty, '');
+    await expectRejectsWalnut(openDatabase(empty, { readOnly: true }), 'WALNUT_CANTOPEN');
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('empty'))).toEqual(['empty.db']);
+    expect(fs.statSync(empty).size).toBe(0);
     // a database in rollback-journal mode: converting it to WAL would write its header
     const rollback = path.join(dir, 'rollback.db');
     execFileSync('sqlite3', [rollback, "CREATE TABLE t(v); INSERT INTO t VALUES ('r')"]);
