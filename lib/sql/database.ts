@@ -184,7 +184,7 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   const o = givenOr(options, {}) as DatabaseOptions | null;
   // as open() refuses them (a number, a boolean... read as an object with no options opened the
   // database with none; a string's characters were read as option names; null: option-names.ts)
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw walnutError('WALNUT_INVALID_ARGUMENT', `options must be an object (walnut's open() options and safeIntegers, holdWriteLease, readConnections), not ${describeValue(o)}`, { reason: 'options' });
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw walnutError('WALNUT_INVALID_ARGUMENT', `options must be an object (walnut's open() options and safeIntegers, holdWriteLease, readConnections, readOnly), not ${describeValue(o)}`, { reason: 'options' });
   // each read once (a getter of the caller's that throws is WALNUT_INVALID_ARGUMENT: readInput)
   const { safeIntegers = false, holdWriteLease = false, readConnections = 2, readOnly, storeOptions } = readInput('options', () => {
     const { safeIntegers, holdWriteLease, readConnections, readOnly } = o;
