@@ -8,7 +8,9 @@
  * transactions (database.ts). A reader is opened read-only (SQLite refuses writes itself), its
  * views see durable commits only (commit-pipeline.ts) and a query returning many rows yields
  * to the event loop every few milliseconds (statement-runner.ts), so a long read does not hold
- * up the writer's callers.
+ * up the writer's callers. The writer of a database opened read-only (database.ts, `readOnly`)
+ * is opened read-only too, its VFS told why (walnut-vfs.ts ReadOnly): SQLite's refusal of a
+ * write there (SQLITE_READONLY) is WALNUT_READONLY with that reason (sqliteFailure).
  *
  * Invariants: a prepared statement is used only on the connection that prepared it; at most
  * STATEMENT_CACHE of them stay prepared per connection (least recently used finalized first);
@@ -33,12 +35,14 @@ import type { CommitPipeline } from './commit-pipeline';
 import { loadEngine, type Engine } from './engine';
 import { Serial } from './serial';
 import { StatementRunner, type RowidMark } from './statement-runner';
-import { registerWalnutVfs, type VfsSignals } from './walnut-vfs';
+import { readOnlyError, registerWalnutVfs, type ReadOnly, type VfsSignals } from './walnut-vfs';
 
 const STATEMENT_CACHE = 64;
 
 /** SQLite's primary result code SQLITE_BUSY (an extended code keeps it in its low byte). */
 const SQLITE_BUSY = 5;
+/** SQLite's primary result code SQLITE_READONLY ("attempt to write a readonly database"). */
+const SQLITE_READONLY = 8;
 
 /**
  * An error SQLite's wasm threw on a connection whose VFS is `vfs`, as a WalnutError: the
@@ -50,6 +54,11 @@ export function sqliteFailure(e: unknown, vfs: VfsSignals, path: string): unknow
   const sqliteCode = (e as { code?: unknown }).code;
   if (typeof sqliteCode !== 'number') return e;
   const message = (e as Error).message;
+  // a write on a database opened read-only: SQLite's own refusal (the connection was opened
+  // SQLITE_OPEN_READONLY), or the VFS's (its lastError is that WALNUT_READONLY already)
+  if (vfs.readOnly !== null && (sqliteCode & 0xff) === SQLITE_READONLY && !isWalnutError(vfs.lastError, 'WALNUT_READONLY')) {
+    return readOnlyError(vfs.readOnly, path, `the statement would write the database (SQLite: ${message})`, sqliteCode);
+  }
   if (vfs.conflict) {
     return walnutError('WALNUT_CONFLICT', `another connection committed after this transaction's snapshot; retry it (${message})`, { path, sqliteCode, reason: 'OtherWriter' });
   }
@@ -107,6 +116,8 @@ interface OpenWith {
   role: 'writer' | 'reader';
   safeIntegers: boolean;
   maxPageCount: number | undefined;
+  /** The database was opened read-only (database.ts): why; the writer is then opened SQLITE_OPEN_READONLY too. */
+  readOnly: ReadOnly | null;
 }
 
 export class Connection {
@@ -132,26 +143,34 @@ export class Connection {
    * a transaction growing the database past it fails inside SQLite with SQLITE_FULL, as a
    * SQLite user expects, instead of being refused by the store at its commit point.
    */
-  static async open(store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader', safeIntegers: boolean, maxPageCount?: number): Promise<Connection> {
-    const w: OpenWith = { store, pipeline, role, safeIntegers, maxPageCount };
+  static async open(store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader', safeIntegers: boolean, maxPageCount?: number, readOnly: ReadOnly | null = null): Promise<Connection> {
+    const w: OpenWith = { store, pipeline, role, safeIntegers, maxPageCount, readOnly };
     return new Connection(await Connection.#instance(w), w);
   }
 
-  /** A SQLite connection on a fresh wasm instance, set up for its role. */
-  static async #instance({ store, pipeline, role, safeIntegers, maxPageCount }: OpenWith): Promise<Instance> {
+  /**
+   * A SQLite connection on a fresh wasm instance, set up for its role. The writer of a database
+   * opened read-only is opened SQLITE_OPEN_READONLY, as the readers are: SQLite refuses every
+   * write to the main database itself (SQLITE_READONLY; `PRAGMA query_only=0` cannot undo it),
+   * TEMP objects still take writes (they live in the instance's memory); it gets no journal
+   * mode (it writes no journal of the main database) nor max_page_count (it grows nothing).
+   */
+  static async #instance({ store, pipeline, role, safeIntegers, maxPageCount, readOnly }: OpenWith): Promise<Instance> {
     const engine = await loadEngine();
-    const vfs = registerWalnutVfs(engine, 'walnut', store, pipeline, role);
+    const vfs = registerWalnutVfs(engine, 'walnut', store, pipeline, role, role === 'writer' ? readOnly : null);
     const { C } = engine;
-    const flags = role === 'reader' ? C.SQLITE_OPEN_READONLY! : C.SQLITE_OPEN_READWRITE! | C.SQLITE_OPEN_CREATE!;
+    const writes = role === 'writer' && readOnly === null;
+    const flags = writes ? C.SQLITE_OPEN_READWRITE! | C.SQLITE_OPEN_CREATE! : C.SQLITE_OPEN_READONLY!;
     let db: number | undefined;
     try {
       db = await openWaiting(engine, store, flags);
       const runner = new StatementRunner(engine, db, safeIntegers, role === 'reader', () => vfs.endStatement());
       // the writer enforces foreign keys, as better-sqlite3 does (built with
       // SQLITE_DEFAULT_FOREIGN_KEYS=1; SQLite in wasm leaves them off): PRAGMA foreign_keys=OFF undoes it
-      await runner.exec(role === 'reader' ? 'PRAGMA temp_store=MEMORY' : 'PRAGMA journal_mode=MEMORY; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON');
+      // (a read-only writer too: its TEMP tables take writes)
+      await runner.exec(role === 'reader' ? 'PRAGMA temp_store=MEMORY' : `${writes ? 'PRAGMA journal_mode=MEMORY; ' : ''}PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON`);
       vfs.journalModeSet = true; // PRAGMA journal_mode is walnut's now (walnut-vfs.ts #pragma)
-      if (role === 'writer' && maxPageCount !== undefined) await runner.exec(`PRAGMA max_page_count=${maxPageCount}`);
+      if (writes && maxPageCount !== undefined) await runner.exec(`PRAGMA max_page_count=${maxPageCount}`);
       return { engine, db, runner, vfs };
     } catch (e) {
       // a reader is opened on first use, at any time (the store may have been closed under the

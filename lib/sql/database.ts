@@ -58,19 +58,31 @@
  *    before its opener (#autocommitMark; test/hostile/sql-schema-overflow-last-rowid).
  *  - close() lets the calls already made finish, then refuses new ones (WALNUT_CLOSED), closes
  *    the SQLite connection, waits for the commits in flight and closes the store.
+ *  - A database opened read-only (option readOnly: true, or by default a replica's file: a
+ *    position file at ReplicaPosition.pathOf(path) beside it, readOnlyFor) writes nothing: its
+ *    writer connection is opened SQLITE_OPEN_READONLY (connection.ts), so SQLite refuses every
+ *    write to the main database and the VFS refuses any that got past it (walnut-vfs.ts); each
+ *    fails WALNUT_READONLY (reason ReadOnlyDatabase or Replica: connection.ts sqliteFailure),
+ *    is never run again (it is no conflict), and last_insert_rowid() stays as before it.
+ *    transaction() begins it with a deferred BEGIN (a read transaction). TEMP objects take
+ *    writes (the connection's memory). The store is opened keepWal, autoCheckpoint false and
+ *    convert false unless the caller's options say otherwise, and takes no write lease.
  */
 import { describeValue, extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import * as fs from 'node:fs';
 
 import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
 import { isWalnutError, refusedOnLaterTurn, walnutError, WalnutError } from '../errors';
 import { LONGEST_TIMER_MS } from '../longest-timer';
 import { givenOr, optionsWithout } from '../option-names';
 import type { Store } from '../commit/store';
-import type { OpenOptions } from '../commit/options';
+import { resolveOptions, type OpenOptions } from '../commit/options';
 import { open } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import { CommitPipeline } from './commit-pipeline';
 import { Connection, sqliteFailure } from './connection';
+import { ReplicaPosition } from '../replicate/position';
+import type { ReadOnly } from './walnut-vfs';
 import { LEASE_AFTER_CONFLICTS, OvertakenWrites, waitedOutWrite, type LeaseTurn } from './overtaken-writes';
 import { ExecProgress, readsChangeCounts } from './exec-progress';
 import { lostItsRows, lostToConflict } from './lost-commits';
@@ -96,6 +108,17 @@ export interface DatabaseOptions extends OpenOptions {
    * connection, in call order with the writes.
    */
   readConnections?: number;
+  /**
+   * true: the database is opened read-only: every statement that would write it (INSERT,
+   * UPDATE, DELETE, CREATE, DROP, ALTER, VACUUM, ANALYZE, REINDEX, PRAGMA user_version=N, ...,
+   * through any verb, inside transaction() or a BEGIN sent through exec()) fails WALNUT_READONLY
+   * (reason ReadOnlyDatabase) and writes nothing; SQLite itself refuses it (its writer
+   * connection is opened SQLITE_OPEN_READONLY). Reads, read-only transaction()s and TEMP objects
+   * work. Default: false, except on a replica's file (a `<db>-replica` position file beside it,
+   * openReplica): read-only there (reason Replica); false writes to it anyway, at the caller's
+   * risk (the primary never made that write).
+   */
+  readOnly?: boolean;
 }
 
 /** The verbs, on the database (each call takes the connection) or on a transaction's `tx`. */
@@ -161,14 +184,15 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   const o = givenOr(options, {}) as DatabaseOptions | null;
   // as open() refuses them (a number, a boolean... read as an object with no options opened the
   // database with none; a string's characters were read as option names; null: option-names.ts)
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw walnutError('WALNUT_INVALID_ARGUMENT', `options must be an object (walnut's open() options and safeIntegers, holdWriteLease, readConnections), not ${describeValue(o)}`, { reason: 'options' });
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw walnutError('WALNUT_INVALID_ARGUMENT', `options must be an object (walnut's open() options and safeIntegers, holdWriteLease, readConnections, readOnly), not ${describeValue(o)}`, { reason: 'options' });
   // each read once (a getter of the caller's that throws is WALNUT_INVALID_ARGUMENT: readInput)
-  const { safeIntegers = false, holdWriteLease = false, readConnections = 2, storeOptions } = readInput('options', () => {
-    const { safeIntegers, holdWriteLease, readConnections } = o;
+  const { safeIntegers = false, holdWriteLease = false, readConnections = 2, readOnly, storeOptions } = readInput('options', () => {
+    const { safeIntegers, holdWriteLease, readConnections, readOnly } = o;
     // the rest is open()'s (checked there), inherited names too (option-names.ts)
-    return { safeIntegers, holdWriteLease, readConnections, storeOptions: optionsWithout(o, ['safeIntegers', 'holdWriteLease', 'readConnections']) as OpenOptions };
+    return { safeIntegers, holdWriteLease, readConnections, readOnly, storeOptions: optionsWithout(o, ['safeIntegers', 'holdWriteLease', 'readConnections', 'readOnly']) as OpenOptions };
   });
   if (typeof holdWriteLease !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option holdWriteLease must be a boolean', { reason: 'holdWriteLease' });
+  if (readOnly !== undefined && typeof readOnly !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `option readOnly must be a boolean, not ${describeValue(readOnly)}`, { reason: 'readOnly' });
   if (typeof safeIntegers !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', 'option safeIntegers must be a boolean', { reason: 'safeIntegers' });
   if (!Number.isInteger(readConnections) || readConnections < 0 || readConnections > MAX_READ_CONNECTIONS) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `readConnections must be a whole number from 0 to ${MAX_READ_CONNECTIONS}`, { reason: 'readConnections' });
@@ -181,7 +205,21 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   if (lane !== undefined && lane !== false) {
     throw walnutError('WALNUT_INVALID_ARGUMENT', `option shareLane: walnut/sql's store never shares a commit lane (each commit is conditional on its transaction's snapshot, which a shared lane cannot check): leave it out or pass false, not ${describeValue(lane)}`, { reason: 'shareLane' });
   }
-  const store = await open(path, { ...storeOptions, shareLane: false });
+  const readOnlyAs = typeof path === 'string' ? readOnlyFor(path, readOnly) : null; // (not a path: open() refuses it)
+  if (readOnlyAs !== null) {
+    // the write lease is WAL's write lock: held, it would keep the replica's own commits out
+    if (holdWriteLease === true) throw walnutError('WALNUT_INVALID_ARGUMENT', `option holdWriteLease: ${readOnlyAs.why}, and takes no write lock`, { reason: 'holdWriteLease' });
+    // SQLite opens no missing file read-only (SQLITE_CANTOPEN); the store would create it
+    // (checked after the options and the path open() refuses: those say what is wrong first)
+    resolveOptions(storeOptions);
+    if (path !== '' && !path.includes('\0') && !fs.existsSync(path)) throw walnutError('WALNUT_CANTOPEN', `${path} does not exist, and ${readOnlyAs.why} (a read-only open creates nothing)`, { path, reason: 'NotFound' });
+  }
+  // read-only, the store writes nothing of its own accord either, unless the caller's options
+  // say otherwise: it leaves the -wal where it is at close (SQLite's read-only connections do
+  // not checkpoint; another connection, a replica, may be applying to it), runs no checkpoint,
+  // and converts no rollback-journal database to WAL mode (refused: WALNUT_CANTOPEN NotWalMode)
+  const readOnlyDefaults: OpenOptions = readOnlyAs === null ? {} : { keepWal: true, autoCheckpoint: false, convert: false };
+  const store = await open(path, { ...readOnlyDefaults, ...storeOptions, shareLane: false });
   try {
     if (holdWriteLease === true) await store.holdWriteLease();
     // a transaction is alone when no other call waits for the writer (Connection.busy counts
@@ -191,12 +229,31 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
     // for others to join its batch (concurrent callers still share batches: test/interop/sql.test.ts)
     let writer: Connection | null = null;
     const pipeline = new CommitPipeline(store, () => writer?.busy === 1);
-    writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true, storeOptions.maxPageCount);
-    return new Database(CONSTRUCT_KEY, store, pipeline, writer, readConnections, safeIntegers === true, new OvertakenWrites(store, holdWriteLease === true));
+    writer = await Connection.open(store, pipeline, 'writer', safeIntegers === true, storeOptions.maxPageCount, readOnlyAs);
+    return new Database(CONSTRUCT_KEY, store, pipeline, writer, readConnections, safeIntegers === true, new OvertakenWrites(store, holdWriteLease === true), readOnlyAs !== null);
   } catch (e) {
     await store.close().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Whether (and why) a database at `path` is opened read-only: the caller's readOnly, else a
+ * replica's position file beside it (at the path as given or as it resolves: openReplica keeps
+ * it at `<its path>-replica`, ReplicaPosition.pathOf) makes it read-only.
+ */
+function readOnlyFor(path: string, readOnly: boolean | undefined): ReadOnly | null {
+  if (readOnly === true) return { reason: 'ReadOnlyDatabase', why: 'the database was opened read-only (openDatabase option readOnly: true)' };
+  if (readOnly === false) return null;
+  let real = path;
+  try {
+    real = fs.realpathSync(path);
+  } catch {
+    // (not there: as given)
+  }
+  const position = [path, real].map((p) => ReplicaPosition.pathOf(p)).find((p) => fs.existsSync(p));
+  if (position === undefined) return null;
+  return { reason: 'Replica', why: `the database is a replica's (${position} is beside it), opened read-only: a write the primary never made would set it apart from the primary (openDatabase option readOnly: false writes anyway, at the caller's risk)` };
 }
 
 /**
@@ -303,9 +360,12 @@ export class Database implements Queryable {
    * OVERTAKEN_SOURCES_MEMO: code with values built in must not grow it without end).
    */
   readonly #overtakenSources = new Map<string, number>();
+  /** Opened read-only (openDatabase's readOnly, or a replica's file): SQLite refuses every write (connection.ts). */
+  readonly #readOnly: boolean;
 
-  constructor(key: typeof CONSTRUCT_KEY, store: Store, pipeline: CommitPipeline, writer: Connection, readConnections: number, safeIntegers: boolean, overtaken: OvertakenWrites) {
+  constructor(key: typeof CONSTRUCT_KEY, store: Store, pipeline: CommitPipeline, writer: Connection, readConnections: number, safeIntegers: boolean, overtaken: OvertakenWrites, readOnly: boolean) {
     refuseDirectConstruction(key, 'Database', 'openDatabase()'); // (constructed.ts)
+    this.#readOnly = readOnly;
     this.#store = store;
     this.#pipeline = pipeline;
     this.#writer = writer;
@@ -323,6 +383,10 @@ export class Database implements Queryable {
   }
   get open(): boolean {
     return this.#closing === null;
+  }
+  /** The database was opened read-only (option readOnly, or a replica's file): its writes fail WALNUT_READONLY. */
+  get readOnly(): boolean {
+    return this.#readOnly;
   }
   /**
    * How many times an autocommit statement ran again because another connection's commit
@@ -560,7 +624,9 @@ export class Database implements Queryable {
   async #runTransaction<T>(w: Connection, fn: (tx: Queryable) => Promise<T>, nested: boolean, rowid: TransactionRowid): Promise<T> {
     // (nested: what SQLite rolls back on a failure is the exec() transaction, from its opener on)
     rowid.begin(nested ? this.#autocommitMark : (this.#autocommitMark = w.runner.markRowid()));
-    await w.runner.exec(nested ? `SAVEPOINT ${NESTED_SAVEPOINT}` : 'BEGIN IMMEDIATE');
+    // (read-only: a deferred BEGIN, a read transaction whose writes SQLite refuses as they come;
+    // SQLite takes BEGIN IMMEDIATE on a read-only database as a deferred BEGIN anyway)
+    await w.runner.exec(nested ? `SAVEPOINT ${NESTED_SAVEPOINT}` : this.#readOnly ? 'BEGIN' : 'BEGIN IMMEDIATE');
     const tx = new TransactionScope(w, (e) => this.#translate(w, e), () => this.#reopen(w), (err) => {
       if (lostItsRows(err)) rowid.lostAsItRan(w.runner);
     });

@@ -64,6 +64,11 @@
  * The store's database is the only main database it opens (ATTACH and VACUUM INTO of another
  * file are refused: SQLITE_CANTOPEN). Every other file (statement journals, temp files, a
  * spilled journal) lives in memory.
+ * A database opened read-only (`readOnly`: openDatabase's option, or a replica's file) has its
+ * writer connection opened SQLITE_OPEN_READONLY too (connection.ts), so SQLite asks for no
+ * write; should it, xLock(RESERVED and up), xWrite and xTruncate of the main database answer
+ * SQLITE_READONLY with a WALNUT_READONLY error behind it (#refuseWrite): nothing is buffered,
+ * so nothing is ever sequenced. Temp files still take writes (TEMP tables: memory).
  */
 import { walnutError, WalnutError } from '../errors';
 import { decodeDbPageSize } from '../format/page-size';
@@ -93,8 +98,25 @@ interface MainFile {
   committed: boolean;
 }
 
+/**
+ * Why a database's writer refuses every write (openDatabase's readOnly, database.ts), as its
+ * WALNUT_READONLY errors say it: `reason` 'ReadOnlyDatabase' (readOnly: true) or 'Replica' (a
+ * replica's position file beside the database), `why` a sentence for the message.
+ */
+export interface ReadOnly {
+  readonly reason: 'ReadOnlyDatabase' | 'Replica';
+  readonly why: string;
+}
+
+/** The WALNUT_READONLY error of a write refused on a database opened read-only (`what`: what was refused). */
+export function readOnlyError(readOnly: ReadOnly, path: string, what: string, sqliteCode?: number): WalnutError {
+  return walnutError('WALNUT_READONLY', `${what}: ${readOnly.why}; nothing was written`, { path, reason: readOnly.reason, sqliteCode });
+}
+
 /** What the VFS reports beside SQLite result codes. */
 export interface VfsSignals {
+  /** The database was opened read-only (the writer connection too): why, else null. */
+  readonly readOnly: ReadOnly | null;
   /** The last walnut error behind an I/O result code. */
   lastError: WalnutError | Error | null;
   /** Set when a write was refused because another connection committed since the view began. */
@@ -183,8 +205,10 @@ function copyBytes(to: Uint8Array, from: Uint8Array, at: number, n: number): voi
 const PRAGMA_INITIALS: ReadonlySet<number> = new Set(['journal_mode', 'locking_mode', ...WAL_PRAGMAS.keys()].map((name) => name.charCodeAt(0)));
 
 /** Registers a VFS named `name` on the engine's instance; returns its signals. */
-export function registerWalnutVfs(engine: Engine, name: string, store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader' = 'writer'): VfsSignals {
+export function registerWalnutVfs(engine: Engine, name: string, store: Store, pipeline: CommitPipeline, role: 'writer' | 'reader' = 'writer', readOnly: ReadOnly | null = null): VfsSignals {
   const C = engine.C;
+  /** The database was opened read-only: SQLite (opened SQLITE_OPEN_READONLY) refuses writes, and so does every write entry point here (#refuseWrite). */
+  const readOnlyAs = readOnly;
   const pageSize = store.pageSize;
   /** The largest page number the store takes (option maxPageCount; SQLite is told it too, connection.ts). */
   const maxPages = maxPageNumber({ pageSize, reservedBytes: 0, maxPageCount: store.options.maxPageCount });
@@ -209,6 +233,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     lastError: WalnutError | Error | null = null;
     conflict = false;
     journalModeSet = false;
+    readonly readOnly = readOnlyAs;
     readonly #main = new Map<number, MainFile>();
     readonly #mem = new Map<number, { f: MemFile; name: string }>();
     readonly #memFiles = new Map<string, MemFile>();
@@ -454,6 +479,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
     jWrite(fileId: number, pData: Uint8Array, iOffset: number): number {
       const m = this.#main.get(fileId);
       if (m === undefined) return memWrite(this.#mem.get(fileId)!.f, pData, iOffset);
+      if (this.readOnly !== null) return this.#refuseWrite('a page write');
       if (iOffset % pageSize !== 0 || pData.byteLength !== pageSize || m.view === null) {
         this.lastError = new Error(`a write of ${pData.byteLength} bytes at ${iOffset}: the database's page size is ${pageSize} (page_size cannot change)`);
         return C.SQLITE_IOERR_WRITE!;
@@ -489,6 +515,7 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
         f.size = Math.min(f.size, iSize);
         return C.SQLITE_OK!;
       }
+      if (this.readOnly !== null) return this.#refuseWrite('a truncate');
       const pages = Math.ceil(iSize / pageSize);
       m.size = pages;
       for (const [pgno, data] of m.writes) {
@@ -559,6 +586,8 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
           m.committed = false;
           this.#fresh(m.view);
         }
+      } else if (this.readOnly !== null && lockType > C.SQLITE_LOCK_SHARED!) {
+        return this.#refuseWrite('a write lock');
       } else if (m.view !== this.#freshView) {
         // (a view opened in this same synchronous run is not checked: see #freshView)
         const rc = this.#staleCheck(m, C.SQLITE_IOERR_LOCK!);
@@ -566,6 +595,17 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       }
       m.lock = lockType;
       return C.SQLITE_OK!;
+    }
+
+    /**
+     * A write entry point of the main database called on a connection of a database opened
+     * read-only (belt and braces: SQLite, opened SQLITE_OPEN_READONLY, calls none of them; a
+     * refused lock or write is SQLITE_READONLY, as SQLite's own refusal, and the error behind it
+     * WALNUT_READONLY). Nothing is buffered, so nothing reaches #commit or the store.
+     */
+    #refuseWrite(what: string): number {
+      this.lastError = readOnlyError(this.readOnly!, store.path, `walnut/sql refused ${what}`, C.SQLITE_READONLY!);
+      return C.SQLITE_READONLY!;
     }
 
     /**
