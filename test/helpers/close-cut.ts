@@ -24,6 +24,18 @@ export const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'o
 /** The sqlite3 CLI's answer to `sql` on `file` (busy timeout 10 s). */
 export const sqliteCli = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
 
+/** Well into a wait before close() (its retries sleep up to 100 ms each). */
+export const INTO_THE_WAIT_MS = 300;
+
+/** Lets the waits go on (`intoTheWaitMs`), then closes (a store, a sql database) and checks that the close settled within CLOSE_MS_AT_MOST. */
+export async function closeDuringTheWait(close: () => Promise<void>, intoTheWaitMs = INTO_THE_WAIT_MS): Promise<void> {
+  await sleep(intoTheWaitMs);
+  const t0 = performance.now();
+  await close();
+  const ms = performance.now() - t0;
+  expect(ms, `close() took ${ms.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
+}
+
 /** Where SQLite's user_version is in page 1 (PRAGMA user_version reads it): the tests' commits set it. */
 export const USER_VERSION_OFFSET = 60;
 
@@ -37,6 +49,11 @@ export async function page1WithUserVersion(store: Store, v: number): Promise<Uin
   } finally {
     snap.release();
   }
+}
+
+/** Commits page 1 with SQLite's user_version set to `v`. */
+export async function commitUserVersion(store: Store, v: number): Promise<void> {
+  await store.commit([{ pgno: 1, data: await page1WithUserVersion(store, v) }]);
 }
 
 let databases = 0;

@@ -10,31 +10,17 @@
 // takes WRITE at once, every acknowledged commit is there, and a fresh store reads and commits.
 import { describe, expect, it } from 'vitest';
 
-import { open, type Store } from '../../lib/commit/store';
+import { open } from '../../lib/commit/store';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { holdLock, release } from '../helpers/children';
-import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, nothingHeld, outcome, page1WithUserVersion, sleep, tearHeader } from '../helpers/close-cut';
+import { BUSY_TIMEOUT_MS, closeDuringTheWait, commitUserVersion, newCutDatabase, nothingHeld, outcome, page1WithUserVersion, tearHeader } from '../helpers/close-cut';
 import { tmpDir } from '../helpers/tmp';
 
-/** Well into the wait (its retries sleep up to 100 ms each). */
-const INTO_THE_WAIT_MS = 300;
 
 const dir = tmpDir();
 const newDatabase = (): string => newCutDatabase(dir);
 
-/** Commits page 1 with SQLite's user_version set to `v`. */
-async function commitUserVersion(store: Store, v: number): Promise<void> {
-  await store.commit([{ pgno: 1, data: await page1WithUserVersion(store, v) }]);
-}
 
-/** Lets the wait go on, then closes and checks that the close settled within CLOSE_MS_AT_MOST. */
-async function closeDuringTheWait(store: Store): Promise<void> {
-  await sleep(INTO_THE_WAIT_MS);
-  const t0 = performance.now();
-  await store.close();
-  const ms = performance.now() - t0;
-  expect(ms, `close() took ${ms.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
-}
 
 describe("close() cuts waits to recover a torn header under the store's write lease (busyTimeout 20 s)", () => {
   for (const other of ['RECOVER', 'CKPT'] as const) {
@@ -50,7 +36,7 @@ describe("close() cuts waits to recover a torn header under the store's write le
           tearHeader(file);
           const commit = outcome(store.commit([{ pgno: 1, data: page12 }]));
           const snapshot = outcome(store.snapshot());
-          await closeDuringTheWait(store);
+          await closeDuringTheWait(() => store.close());
           expect([await commit, await snapshot]).toEqual(['WALNUT_CLOSED/RecoveryWaitCut', 'WALNUT_CLOSED/RecoveryWaitCut']);
         } finally {
           await release(holder);

@@ -13,31 +13,17 @@
 // WRITE at once, every acknowledged commit is there, and a fresh store reads and commits.
 import { describe, expect, it } from 'vitest';
 
-import { open, type Store } from '../../lib/commit/store';
+import { open } from '../../lib/commit/store';
 import { SHM_LOCK } from '../../lib/format/shm-header';
 import { holdLock, pythonReader, release } from '../helpers/children';
-import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, nothingHeld, outcome, page1WithUserVersion, sleep, tearHeader } from '../helpers/close-cut';
+import { BUSY_TIMEOUT_MS, closeDuringTheWait, commitUserVersion, newCutDatabase, nothingHeld, outcome, page1WithUserVersion, tearHeader } from '../helpers/close-cut';
 import { tmpDir } from '../helpers/tmp';
 
-/** Well into the wait (its retries sleep up to 100 ms each). */
-const INTO_THE_WAIT_MS = 300;
 
 const dir = tmpDir();
 const newDatabase = (): string => newCutDatabase(dir);
 
-/** Commits page 1 with SQLite's user_version set to `v`. */
-async function commitUserVersion(store: Store, v: number): Promise<void> {
-  await store.commit([{ pgno: 1, data: await page1WithUserVersion(store, v) }]);
-}
 
-/** Lets the wait go on, then closes and checks that the close settled within CLOSE_MS_AT_MOST. */
-async function closeDuringTheWait(store: Store): Promise<void> {
-  await sleep(INTO_THE_WAIT_MS);
-  const t0 = performance.now();
-  await store.close();
-  const ms = performance.now() - t0;
-  expect(ms, `close() took ${ms.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
-}
 
 describe('close() cuts waits for a read lock another process holds (busyTimeout 20 s)', () => {
   for (const mode of ['full', 'restart', 'truncate'] as const) {
@@ -49,7 +35,7 @@ describe('close() cuts waits for a read lock another process holds (busyTimeout 
         const reader = await pythonReader(file); // its read mark: the WAL's end now
         await commitUserVersion(store, 4); // past the reader: a checkpoint in this mode waits for it
         const checkpoint = outcome(store.checkpoint(mode));
-        await closeDuringTheWait(store);
+        await closeDuringTheWait(() => store.close());
         expect(await checkpoint).toBe('WALNUT_CLOSED/ReadLockWaitCut');
         await reader.end();
         await nothingHeld(file, 4);
@@ -69,7 +55,7 @@ describe('close() cuts waits for a read lock another process holds (busyTimeout 
         const snapshot = outcome(store.snapshot());
         const tx = store.begin();
         const read = outcome(tx.read(1));
-        await closeDuringTheWait(store);
+        await closeDuringTheWait(() => store.close());
         expect([await snapshot, await read]).toEqual(['WALNUT_CLOSED/ReadLockWaitCut', 'WALNUT_CLOSED/ReadLockWaitCut']);
       } finally {
         await release(holder);
@@ -89,7 +75,7 @@ describe('close() cuts waits for a read lock another process holds (busyTimeout 
         tearHeader(file); // only a connection holding WRITE may recover it (the holder does not)
         const snapshot = outcome(store.snapshot());
         const commit = outcome(commitUserVersion(store, 7));
-        await closeDuringTheWait(store);
+        await closeDuringTheWait(() => store.close());
         expect([await snapshot, await commit]).toEqual(['WALNUT_CLOSED/RecoveryWaitCut', 'WALNUT_CLOSED/RecoveryWaitCut']);
       } finally {
         await release(holder);
@@ -116,7 +102,7 @@ describe('close() cuts waits for a read lock another process holds (busyTimeout 
         const commit = outcome(store.commit([{ pgno: 1, data: page9 }]));
         const checkpoint = outcome(store.checkpoint('full'));
         otherCommit = outcome(other.commit([{ pgno: 1, data: page10 }]));
-        await closeDuringTheWait(store);
+        await closeDuringTheWait(() => store.close());
         // each wait is cut wherever it is: in the recovery's wait for RECOVER, or, when another of
         // the three took WRITE first, in the wait for WRITE (WriteWaitCut: the commit, once in a
         // fresh-clone CI run); before the fix they waited the busy timeout (close() with them)

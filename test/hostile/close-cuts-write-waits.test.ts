@@ -19,7 +19,7 @@ import { describe, expect, it } from 'vitest';
 import { open, type Store } from '../../lib/commit/store';
 import { openDatabase } from '../../lib/sql';
 import { holdWrite } from '../helpers/busy-writer';
-import { BUSY_TIMEOUT_MS, CLOSE_MS_AT_MOST, newCutDatabase, outcome, page1WithUserVersion, sleep, sqliteCli } from '../helpers/close-cut';
+import { BUSY_TIMEOUT_MS, closeDuringTheWait, newCutDatabase, outcome, page1WithUserVersion, sleep, sqliteCli } from '../helpers/close-cut';
 import { pythonSqlite } from '../helpers/children';
 import { tmpDir } from '../helpers/tmp';
 
@@ -42,14 +42,6 @@ function blockedWaitersOn(file: string): string[] {
   return fs.readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => l.includes('->') && l.includes(inode));
 }
 
-/** Lets the waits go on into the kernel, then closes (a store, a sql database) and checks that the close settled within CLOSE_MS_AT_MOST. */
-async function closeDuringTheWait(close: () => Promise<void>): Promise<void> {
-  await sleep(INTO_THE_WAIT_MS);
-  const t0 = performance.now();
-  await close();
-  const ms = performance.now() - t0;
-  expect(ms, `close() took ${ms.toFixed(0)} ms`).toBeLessThan(CLOSE_MS_AT_MOST);
-}
 
 /** After the cut close: nothing waits on the -shm, the holder commits, sqlite3 takes WRITE at once, a fresh store commits. */
 async function afterCut(file: string, holder: { commit(): void; stop(): Promise<void> }, rowsBefore: number): Promise<void> {
