@@ -239,8 +239,10 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
 
 /**
  * Whether (and why) a database at `path` is opened read-only: the caller's readOnly, else a
- * replica's position file beside it (at the path as given or as it resolves: openReplica keeps
- * it at `<its path>-replica`, ReplicaPosition.pathOf) makes it read-only.
+ * replica's position file beside it makes it read-only: beside the file the path resolves to,
+ * where openReplica keeps it (ReplicaPosition.fileOf), or beside the path as given (one a
+ * replica of before left beside a link it was opened through, on another file system than the
+ * file, stays there).
  */
 function readOnlyFor(path: string, readOnly: boolean | undefined): ReadOnly | null {
   if (readOnly === true) return { reason: 'ReadOnlyDatabase', why: 'the database was opened read-only (openDatabase option readOnly: true)' };
