@@ -549,7 +549,11 @@ function program(setExit: (code: number) => void): Command {
       // was queued for, gone by then: the replica ran on (test/hostile/cli-replica-signal-as-opened)
       const { abandonRestores } = await import('../export/restore');
       const { openReplica } = await import('../replicate/replica');
-      const fresh = !fs.existsSync(db) && !fs.existsSync(`${db}-replica`);
+      const { ReplicaPosition } = await import('../replicate/position');
+      const { resolvedPath } = await import('../io/real-path');
+      // (beside the database file, the path's links followed: ReplicaPosition.fileOf)
+      const positionFile = (): string => ReplicaPosition.pathOf(resolvedPath(db));
+      const fresh = !fs.existsSync(db) && !fs.existsSync(positionFile());
       let whenOpen: ((signal: NodeJS.Signals) => void) | null = null;
       const stopListening = onStopSignal((signal) => {
         if (whenOpen !== null) {
@@ -557,7 +561,7 @@ function program(setExit: (code: number) => void): Command {
           return;
         }
         abandonRestores();
-        if (fresh && !fs.existsSync(db)) fs.rmSync(`${db}-replica`, { force: true });
+        if (fresh && !fs.existsSync(db)) fs.rmSync(positionFile(), { force: true });
         process.kill(process.pid, signal);
       });
       // a server that does not answer is told at once and about every 20 s after, as `walnut

@@ -1,6 +1,7 @@
 /**
  * replicate/position.ts — ReplicaPosition: where a replica is in its stream, in `<db>-replica`
- * beside the database.
+ * beside the database file (fileOf: the path's symbolic links followed, as the store keeps the
+ * -wal and -shm beside the file a link names; walnut/sql and restore look for it there).
  *
  * Format: two 1 MiB slots; a slot is u32 length L, 16-byte xxh3-128 of the JSON, then L bytes
  * of JSON ({ counter, ... }). A write goes to the slot not holding the newest valid record,
@@ -30,6 +31,7 @@ import * as fs from 'node:fs';
 import { xxh3_128Into } from '../checksum';
 import { walnutError, WalnutError } from '../errors';
 import { WalnutFile } from '../io/file';
+import { resolvedPath } from '../io/real-path';
 import { MAX_STREAM_NAME } from './nats';
 
 const SLOT = 1 << 20;
@@ -66,6 +68,31 @@ export class ReplicaPosition {
 
   static pathOf(dbPath: string): string {
     return `${dbPath}-replica`;
+  }
+
+  /**
+   * The database file whose position file a replica opened at `dbPath` keeps (`pathOf` it): the
+   * path with its symbolic links followed (io/real-path.ts resolvedPath; a dangling link names the
+   * file the replica creates), so the position file sits beside the database file, as its -wal
+   * and -shm do. It sat beside the path as given: a replica opened through a link `link.db` to
+   * `real.db` kept `link.db-replica`, so walnut/sql opened `real.db` (by that name, a relative
+   * one or /proc/self/fd/N) read-write, not as a replica's (test/hostile/sql-read-only-replica-link).
+   * Such a position file, left by a replica of before, is moved beside the file (a rename: a
+   * replica still holding it keeps its lock); where it cannot be (another file system) it stays,
+   * and `dbPath` as given is the replica's.
+   */
+  static fileOf(dbPath: string): string {
+    const file = resolvedPath(dbPath);
+    const given = ReplicaPosition.pathOf(dbPath);
+    const beside = ReplicaPosition.pathOf(file);
+    // (a link among the directories: both name one file, which exists or not for both)
+    if (given === beside || fs.existsSync(beside) || !fs.existsSync(given)) return file;
+    try {
+      fs.renameSync(given, beside);
+      return file;
+    } catch {
+      return dbPath;
+    }
   }
 
   static exists(dbPath: string): boolean {

@@ -242,6 +242,8 @@ export class Replica extends EventEmitter {
   #link: NatsLink | null = null;
   #store: Store | null = null;
   #position: ReplicaPosition | null = null;
+  /** The database file the path names, beside which the position file is (#start: ReplicaPosition.fileOf). */
+  #file = '';
   #applied: AppliedState | null = null;
   #closed = false;
   /** Why the reading stopped for good (#stop), or null. */
@@ -363,11 +365,13 @@ export class Replica extends EventEmitter {
 
   async #start(): Promise<void> {
     this.#stillOpening();
+    // the position file sits beside the database file, the path's links followed (position.ts fileOf)
+    this.#file = ReplicaPosition.fileOf(this.path);
     const existed = fs.existsSync(this.path);
-    if (existed && !ReplicaPosition.exists(this.path)) {
-      throw walnutError('WALNUT_INVALID_ARGUMENT', `${this.path} exists and is not a replica (no ${ReplicaPosition.pathOf(this.path)}); choose a new path`, { path: this.path, reason: 'NotAReplica' });
+    if (existed && !ReplicaPosition.exists(this.#file)) {
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `${this.path} exists and is not a replica (no ${ReplicaPosition.pathOf(this.#file)}); choose a new path`, { path: this.path, reason: 'NotAReplica' });
     }
-    const { position, record } = ReplicaPosition.open(this.path, this.#stream);
+    const { position, record } = ReplicaPosition.open(this.#file, this.#stream);
     this.#position = position;
     try {
       const deadline = performance.now() + this.#connectTimeoutMs;
@@ -394,7 +398,7 @@ export class Replica extends EventEmitter {
       // a replica never created (no database at its path: the servers unreachable, no base
       // image) leaves no position file behind, as a refused open() leaves no -wal/-shm; removed
       // while its lock is held, so another replica opening the path meanwhile is not affected
-      if (!fs.existsSync(this.path)) fs.rmSync(ReplicaPosition.pathOf(this.path), { force: true });
+      if (!fs.existsSync(this.path)) fs.rmSync(ReplicaPosition.pathOf(this.#file), { force: true });
       await this.#release();
       // closed meanwhile: what failed then (a connection attempt given up, a step cut short) is the close
       if (this.#closed && !(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) throw walnutError('WALNUT_CLOSED', 'the replica was closed while it was opening', { path: this.path, cause: e });
@@ -879,7 +883,7 @@ export class Replica extends EventEmitter {
         // another database on the stream): the replica's file cannot follow. It stopped with its
         // store's "page 1 has 1024 bytes; the page size is 4096", which said neither why nor what to do
         if (size !== this.#store!.pageSize) {
-          throw walnutError('WALNUT_INVALID_ARGUMENT', `the primary's page size is now ${size} bytes (session ${base.session}), the replica's ${this.#store!.pageSize}: a replica cannot change its page size; remove ${this.path} and ${ReplicaPosition.pathOf(this.path)}, then open the replica again (it is created from the newest base image)`, { path: this.path, reason: 'PageSizeChanged' });
+          throw walnutError('WALNUT_INVALID_ARGUMENT', `the primary's page size is now ${size} bytes (session ${base.session}), the replica's ${this.#store!.pageSize}: a replica cannot change its page size; remove ${this.path} and ${ReplicaPosition.pathOf(this.#file)}, then open the replica again (it is created from the newest base image)`, { path: this.path, reason: 'PageSizeChanged' });
         }
         hash.update(rec.pages);
         for (let i = 0; i < rec.count; i++) pages.set(rec.firstPgno + i, rec.pages.subarray(i * size, (i + 1) * size));

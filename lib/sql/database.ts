@@ -71,6 +71,7 @@
 import { describeValue, extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 
 import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
 import { isWalnutError, refusedOnLaterTurn, walnutError, WalnutError } from '../errors';
@@ -219,7 +220,9 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   // not checkpoint; another connection, a replica, may be applying to it), runs no checkpoint,
   // and converts no rollback-journal database to WAL mode (refused: WALNUT_CANTOPEN NotWalMode)
   const readOnlyDefaults: OpenOptions = readOnlyAs === null ? {} : { keepWal: true, autoCheckpoint: false, convert: false };
-  const store = await open(path, { ...readOnlyDefaults, ...storeOptions, shareLane: false });
+  const store = await open(path, { ...readOnlyDefaults, ...storeOptions, shareLane: false }).catch((e: unknown) => {
+    throw readOnlyAs === null ? e : unwritableForReadOnly(e, path, readOnlyAs);
+  });
   try {
     if (holdWriteLease === true) await store.holdWriteLease();
     // a transaction is alone when no other call waits for the writer (Connection.busy counts
@@ -238,9 +241,30 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
 }
 
 /**
+ * open()'s failure `e` for a database opened read-only: one the OS refused for permissions
+ * (EACCES, EPERM, EROFS: the database file, or its -wal or -shm, this user may not write) is
+ * WALNUT_READONLY, reason NotWritable, saying that read-only covers SQL only: the store opens the
+ * database file, -wal and -shm read-write whatever the option (the -shm's locks; walnut has no
+ * read-only file access, which sqlite3 -readonly has). It said "walnut writes every database it
+ * opens" to a caller who had asked for read-only, or WALNUT_CANTOPEN "open failed: Permission
+ * denied (<db>-shm)" (test/hostile/sql-read-only-unwritable).
+ */
+function unwritableForReadOnly(e: unknown, path: string, readOnly: ReadOnly): unknown {
+  const { EACCES, EPERM, EROFS } = os.constants.errno;
+  if (!isWalnutError(e) || ![EACCES, EPERM, EROFS].includes(Math.abs(e.errno ?? 0))) return e;
+  // the OS's refusal itself (the store's WALNUT_READONLY wraps it, saying walnut writes every database it opens)
+  let denied: WalnutError = e;
+  while (isWalnutError(denied.cause) && denied.cause.errno !== undefined) denied = denied.cause;
+  const cause = denied.message.replace(/^WALNUT_[A-Z_]+: /, '');
+  return walnutError('WALNUT_READONLY', `${path} cannot be opened for writing here (${cause}): readOnly keeps SQL from writing (${readOnly.why}), but the store underneath still opens the database file, its -wal and -shm for reading and writing (it needs the -shm's locks; walnut has no read-only file access as sqlite3 -readonly has): give this user write access to them, or read the database with SQLite itself`, { path, reason: 'NotWritable', errno: e.errno, cause: e });
+}
+
+/**
  * Whether (and why) a database at `path` is opened read-only: the caller's readOnly, else a
- * replica's position file beside it (at the path as given or as it resolves: openReplica keeps
- * it at `<its path>-replica`, ReplicaPosition.pathOf) makes it read-only.
+ * replica's position file beside it makes it read-only: beside the file the path resolves to,
+ * where openReplica keeps it (ReplicaPosition.fileOf), or beside the path as given (one a
+ * replica of before left beside a link it was opened through, on another file system than the
+ * file, stays there).
  */
 function readOnlyFor(path: string, readOnly: boolean | undefined): ReadOnly | null {
   if (readOnly === true) return { reason: 'ReadOnlyDatabase', why: 'the database was opened read-only (openDatabase option readOnly: true)' };

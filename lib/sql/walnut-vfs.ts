@@ -376,7 +376,9 @@ export function registerWalnutVfs(engine: Engine, name: string, store: Store, pi
       if (flags & C.SQLITE_OPEN_MAIN_DB) {
         // The store is the one database this VFS has: ATTACH and VACUUM INTO name others
         if (filename !== store.path || this.#main.size > 0) {
-          this.lastError = walnutError('WALNUT_CANTOPEN', `walnut/sql opens only its own database (${store.path}), not ${filename}`, { reason: 'attach' });
+          // (its own file named again: "opens only its own database (X), not X" said nothing)
+          const why = filename === store.path ? `not a second time (${filename} is its own database, open as main: ATTACH or VACUUM INTO cannot name it)` : `not ${filename}`;
+          this.lastError = walnutError('WALNUT_CANTOPEN', `walnut/sql opens only its own database (${store.path}), ${why}`, { reason: 'attach' });
           return C.SQLITE_CANTOPEN!;
         }
         this.#main.set(fileId, { lock: C.SQLITE_LOCK_NONE!, view: null, writes: new Map(), size: null, committing: false, committed: false });

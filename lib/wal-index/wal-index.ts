@@ -2793,7 +2793,8 @@ async function openBoth(dbFile: WalnutFile, walFile: WalnutFile): Promise<[Walnu
 /**
  * The database file, opened for reading and writing: walnut writes every database it opens (its
  * -wal and -shm, and the header when it converts one). One it may only read is WALNUT_READONLY
- * (SQLite would open it read-only; walnut has no read-only mode).
+ * (SQLite would open it read-only; walnut has no read-only file access: walnut/sql's readOnly
+ * refuses SQL's writes only, and says so when this refuses its open, sql/database.ts).
  */
 async function openReadWrite(dbPath: string): Promise<WalnutFile> {
   try {

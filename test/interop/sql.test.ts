@@ -617,6 +617,11 @@ describe('walnut/sql', () => {
       const other = path.join(path.dirname(file), 'other.db');
       await expectRejectsWalnut(db.exec(`ATTACH '${other}' AS o`), 'WALNUT_CANTOPEN', { sqliteCode: 14 });
       await expectRejectsWalnut(db.exec(`VACUUM INTO '${other}'`), 'WALNUT_CANTOPEN', { sqliteCode: 14 });
+      // its own file named again: said "opens only its own database (X), not X"
+      for (const sql of [`ATTACH '${db.path}' AS again`, `VACUUM INTO '${db.path}'`]) {
+        const own = await expectRejectsWalnut(db.exec(sql), 'WALNUT_CANTOPEN', { sqliteCode: 14, reason: 'attach' });
+        expect(own.message, sql).toMatch(/not a second time \(.* is its own database/);
+      }
       await expectRejectsWalnut(db.exec('PRAGMA page_size = 8192; VACUUM'), 'WALNUT_INVALID_ARGUMENT', { reason: 'page_size' });
       expect(await db.all('SELECT v FROM t')).toEqual([{ v: 'a' }]);
       // a transaction that throws rolls back; its tx is dead afterwards; db's own verbs refuse inside
