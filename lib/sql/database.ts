@@ -66,7 +66,8 @@
  *    is never run again (it is no conflict), and last_insert_rowid() stays as before it.
  *    transaction() begins it with a deferred BEGIN (a read transaction). TEMP objects take
  *    writes (the connection's memory). The store is opened keepWal, autoCheckpoint false and
- *    convert false unless the caller's options say otherwise, and takes no write lease.
+ *    convert false, and takes no write lease; the options that would write (keepWal false, an
+ *    autoCheckpoint count, fec, convert) or lock others out (lockingMode exclusive) are refused.
  */
 import { describeValue, extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -210,6 +211,21 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
   if (readOnlyAs !== null) {
     // the write lease is WAL's write lock: held, it would keep the replica's own commits out
     if (holdWriteLease === true) throw walnutError('WALNUT_INVALID_ARGUMENT', `option holdWriteLease: ${readOnlyAs.why}, and takes no write lock`, { reason: 'holdWriteLease' });
+    // store options that write the database's files of their own accord (a checkpoint into the
+    // database file at close or on a frame count, a -wal-fec sidecar, a rollback-journal database
+    // converted) or lock others out (exclusive locking: the replica's own commits) are no read-only
+    // open's: SQLite's read-only connections do none of it; they checkpointed and made a sidecar
+    const o = storeOptions;
+    const writes: [keyof OpenOptions, boolean, string][] = [
+      ['keepWal', o.keepWal === false, 'checkpoints the WAL into the database file at close'],
+      ['autoCheckpoint', o.autoCheckpoint !== undefined && o.autoCheckpoint !== false, 'checkpoints the WAL into the database file'],
+      ['fec', o.fec !== undefined && o.fec !== false, 'writes a -wal-fec sidecar'],
+      ['convert', o.convert === true, 'converts a rollback-journal database to WAL mode'],
+      ['lockingMode', o.lockingMode === 'exclusive', "keeps every other connection out (a replica's own commits too)"],
+    ];
+    for (const [name, given, what] of writes) {
+      if (given) throw walnutError('WALNUT_INVALID_ARGUMENT', `option ${name}: ${describeValue(o[name])} ${what}, and ${readOnlyAs.why}: leave it out`, { reason: name });
+    }
     // SQLite opens no missing file read-only (SQLITE_CANTOPEN); the store would create it
     // (checked after the options and the path open() refuses: those say what is wrong first)
     resolveOptions(storeOptions);

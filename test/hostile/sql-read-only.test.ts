@@ -155,13 +155,24 @@ describe('openDatabase(path, { readOnly: true })', () => {
     }
   }, 20_000);
 
-  it('option checks: readOnly must be a boolean; holdWriteLease is refused with it; a missing file is not created; a rollback-journal database is not converted', async () => {
+  it('option checks: readOnly must be a boolean; holdWriteLease and the store options that write (keepWal false, autoCheckpoint, fec, convert, exclusive locking) are refused with it; a missing file is not created; a rollback-journal database is not converted', async () => {
     const file = await walDatabase();
     for (const value of ['yes', 1, 0, null, {}]) {
       const err = await expectRejectsWalnut(openDatabase(file, { readOnly: value as never }), 'WALNUT_INVALID_ARGUMENT', { reason: 'readOnly' });
       expect(err.message).toMatch(/readOnly must be a boolean/);
     }
     await expectRejectsWalnut(openDatabase(file, { readOnly: true, holdWriteLease: true }), 'WALNUT_INVALID_ARGUMENT', { reason: 'holdWriteLease' });
+    // store options that write the files of their own accord or lock others out: refused, nothing made
+    const before = fs.readdirSync(dir).sort();
+    const bytesBefore = fs.readFileSync(file);
+    for (const [name, value] of [['keepWal', false], ['autoCheckpoint', 1], ['autoCheckpoint', 0], ['fec', { repairSymbols: 2 }], ['convert', true], ['lockingMode', 'exclusive']] as const) {
+      const err = await expectRejectsWalnut(openDatabase(file, { readOnly: true, [name]: value }), 'WALNUT_INVALID_ARGUMENT', { reason: name });
+      expect(err.message).toMatch(/opened read-only/);
+    }
+    expect(fs.readdirSync(dir).sort()).toEqual(before);
+    expect(fs.readFileSync(file).equals(bytesBefore)).toBe(true);
+    // the harmless ones go
+    await (await openDatabase(file, { readOnly: true, keepWal: true, autoCheckpoint: false, fec: false, convert: false, lockingMode: 'shared' })).close();
     const missing = path.join(dir, 'missing.db');
     await expectRejectsWalnut(openDatabase(missing, { readOnly: true }), 'WALNUT_CANTOPEN', { reason: 'NotFound' });
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('missing'))).toEqual([]);
