@@ -9,6 +9,11 @@
 // checked here by a walnut reopen and by the sqlite3 CLI's recovery and checkpoint, each on its
 // own copy of the files. Also: with an FEC sidecar (its repair must not rebuild the failed frames),
 // and an invalidation cut short (OutcomeUnknown: what a read after the reopen finds must stay).
+// Two fixes each stop the revival in the write/sync cases: the failed batch's every frame header
+// zeroed (889e449) and the append's zeros over the next slot's frame header (4c76cd0,
+// native/frames.cc: the retry's tail cuts the chain at T2's first frame). With either alone they
+// pass; with both removed all 6 cases fail (measured 2026-12-07, 2 of 2 runs). The zeroing cases
+// fail with 889e449's part removed alone. test/interop/dropped-tail-crash guards 4c76cd0 alone.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
