@@ -12,14 +12,13 @@
 // commit can overtake it: db.conflictRetries counts those), and the row carries what its view
 // saw of ext: a read that answered with the lost attempt's row shows a value the file never
 // held (17 of ~60 rounds without the fix, none with it).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
 import { openDatabase } from '../../lib/sql';
-import { HELPERS } from '../helpers/children';
-import { readLines } from '../helpers/child-lines';
+import { startTicker } from '../helpers/ticker';
 import { tmpDir } from '../helpers/tmp';
 
 /** A subquery that computes for some milliseconds (a sqlite3 commit lands meanwhile). */
@@ -33,17 +32,9 @@ for (const readConnections of [0, 2]) {
     let reads = 0;
     try {
       await db.exec('CREATE TABLE ext(v); CREATE TABLE log(x); CREATE TABLE busy(v)');
-      const ticker = spawn(process.execPath, [path.join(HELPERS, 'sqlite-ticker.js'), file, '3000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let markReady!: () => void;
-      const ready = new Promise<void>((resolve) => (markReady = resolve));
-      let done = false;
-      const exited = readLines(ticker, (line) => {
-        if ((JSON.parse(line) as { ready?: boolean }).ready) markReady();
-      });
-      void exited.then(() => ((done = true), markReady()));
-      await ready;
+      const ticker = await startTicker(file, 3000);
       const hardEnd = Date.now() + 30_000;
-      for (let k = 0; (!done || k < 10) && Date.now() < hardEnd; k++) {
+      for (let k = 0; (!ticker.done || k < 10) && Date.now() < hardEnd; k++) {
         // made without awaiting, in this order: the insert's commit is in flight when the read runs,
         // queued behind a batch of others (an overtaken commit is run again, its row then says so)
         for (let j = 0; j < 4; j++) void db.exec(`INSERT INTO busy VALUES (${j})`).catch(() => undefined);
@@ -57,7 +48,7 @@ for (const readConnections of [0, 2]) {
         if (x !== null) shown.push({ x, insert: await insert });
         reads++;
       }
-      const { code, stderr } = await exited;
+      const { code, stderr } = await ticker.exited;
       expect(code, stderr).toBe(0);
       // the sqlite3 process overtook some of the inserts (else nothing was tested)
       expect(db.conflictRetries).toBeGreaterThan(0);

@@ -13,14 +13,13 @@
 // walnut/sql now runs such an exec() again itself from its first lost statement (within
 // busyTimeout), so most calls resolve; the same checks hold (nothing applied twice or alone).
 // Real parts: better-sqlite3 in its own process (test/helpers/sqlite-ticker.js) committing back to back.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
 import { openDatabase } from '../../lib/sql';
-import { HELPERS } from '../helpers/children';
-import { readLines } from '../helpers/child-lines';
+import { startTicker } from '../helpers/ticker';
 import { tmpDir } from '../helpers/tmp';
 
 function sqlite3(file: string, sql: string): string {
@@ -37,20 +36,9 @@ test("exec()'s later statements never run on a state without what its earlier on
   const rounds: { k: number; create: string; ifNotExists: string; run: string; pair: string }[] = [];
   try {
     await db.exec('CREATE TABLE ext(v); CREATE TABLE log(x)');
-    const ticker = spawn(process.execPath, [path.join(HELPERS, 'sqlite-ticker.js'), file, '3000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let markReady!: () => void;
-    const ready = new Promise<void>((resolve) => (markReady = resolve));
-    let commits = 0;
-    let done = false;
-    const exited = readLines(ticker, (line) => {
-      const msg = JSON.parse(line) as { ready?: boolean; commits?: number };
-      if (msg.ready) markReady();
-      if (msg.commits !== undefined) commits = msg.commits;
-    });
-    void exited.then(() => ((done = true), markReady()));
-    await ready;
+    const ticker = await startTicker(file, 3000);
     const hardEnd = Date.now() + 30_000;
-    for (let k = 0; (!done || k < 10) && Date.now() < hardEnd; k++) {
+    for (let k = 0; (!ticker.done || k < 10) && Date.now() < hardEnd; k++) {
       // made without awaiting: each finds the writer busy and queues, so their commits are in flight together
       const create = outcome(db.exec(`CREATE TABLE u${k}(x)`));
       const ifNotExists = outcome(db.exec(`CREATE TABLE IF NOT EXISTS u${k}(x); ${SLOW}; INSERT INTO log VALUES ('n${k}')`));
@@ -58,9 +46,9 @@ test("exec()'s later statements never run on a state without what its earlier on
       const pair = outcome(db.exec(`INSERT INTO log VALUES ('c1_${k}'); ${SLOW}; INSERT INTO log VALUES ('c2_${k}')`));
       rounds.push({ k, create: await create, ifNotExists: await ifNotExists, run: await run, pair: await pair });
     }
-    const { code, stderr } = await exited;
+    const { code, stderr } = await ticker.exited;
     expect(code, stderr).toBe(0);
-    expect(commits).toBeGreaterThan(0);
+    expect(ticker.commits).toBeGreaterThan(0);
     await db.close();
   } finally {
     if (db.open) await db.close().catch(() => undefined);

@@ -15,15 +15,14 @@
 //    (SQLite had committed the trigger's TEMP row): the row 2-5 times for one row of the database.
 // Checked with sqlite3 after: every scratch/side row once per durable a, a call rejected with its
 // constraint has c and d, each once, and a trigger's row is there at most once.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
 import { openDatabase, type Database } from '../../lib/sql';
-import { HELPERS } from '../helpers/children';
-import { readLines } from '../helpers/child-lines';
+import { startTicker } from '../helpers/ticker';
 import { tmpDir } from '../helpers/tmp';
 
 const sqlite3 = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 5000', file, sql], { encoding: 'utf8' }).trim();
@@ -38,25 +37,15 @@ const ROUNDS_BOUND_MS = 15_000;
 /** Runs `rounds` while a sqlite-ticker.js process commits into `ext` (stopped once they end, at most ROUNDS_BOUND_MS); its commit count. */
 async function besideTicker(file: string, rounds: () => Promise<void>): Promise<number> {
   const stopFile = `${file}.stop-ticker`;
-  const ticker = spawn(process.execPath, [path.join(HELPERS, 'sqlite-ticker.js'), file, String(ROUNDS_BOUND_MS + 1000), stopFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let commits = 0;
-  let markReady!: () => void;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  const exited = readLines(ticker, (line) => {
-    const msg = JSON.parse(line) as { ready?: boolean; commits?: number };
-    if (msg.ready) markReady();
-    if (msg.commits !== undefined) commits = msg.commits;
-  });
-  void exited.then(() => markReady());
-  await ready;
+  const ticker = await startTicker(file, ROUNDS_BOUND_MS + 1000, stopFile);
   try {
     await rounds();
   } finally {
     fs.writeFileSync(stopFile, '');
   }
-  const { code, stderr } = await exited;
+  const { code, stderr } = await ticker.exited;
   expect(code, stderr).toBe(0);
-  return commits;
+  return ticker.commits;
 }
 
 /** Column x of `table` as the connection `db` sees it (its TEMP and attached tables too). */

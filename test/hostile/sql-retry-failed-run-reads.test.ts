@@ -17,14 +17,13 @@
 // run of some tens of milliseconds the sqlite3 ticker (a commit every ~2 ms) overtakes.
 // db.conflictRetries > 0 says runs were overtaken. Real parts: better-sqlite3 in its own process
 // (test/helpers/sqlite-ticker.js).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
 import { expect, test } from 'vitest';
 
 import { openDatabase } from '../../lib/sql';
-import { HELPERS } from '../helpers/children';
-import { readLines } from '../helpers/child-lines';
+import { startTicker } from '../helpers/ticker';
 import { tmpDir } from '../helpers/tmp';
 
 /** A subquery that computes for some tens of milliseconds (sqlite3 commits land meanwhile). */
@@ -36,17 +35,9 @@ test('a statement run again after a sqlite3 commit overtook its run, whose faile
   const calls: { k: number; result: string }[] = [];
   try {
     await db.exec('CREATE TABLE ext(v); CREATE TABLE log(x); CREATE TABLE busy(v)');
-    const ticker = spawn(process.execPath, [path.join(HELPERS, 'sqlite-ticker.js'), file, '3000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let markReady!: () => void;
-    const ready = new Promise<void>((resolve) => (markReady = resolve));
-    let done = false;
-    const exited = readLines(ticker, (line) => {
-      if ((JSON.parse(line) as { ready?: boolean }).ready) markReady();
-    });
-    void exited.then(() => ((done = true), markReady()));
-    await ready;
+    const ticker = await startTicker(file, 3000);
     const hardEnd = Date.now() + 30_000;
-    for (let k = 0; (!done || k < 10) && Date.now() < hardEnd; k++) {
+    for (let k = 0; (!ticker.done || k < 10) && Date.now() < hardEnd; k++) {
       // made without awaiting: in flight when the INSERT opens its view
       for (let j = 0; j < 4; j++) void db.exec(`INSERT INTO busy VALUES (${j})`).catch(() => undefined);
       const result = await db.run(`INSERT INTO log SELECT 'a${k}' WHERE ${SLOW} > 0`).then(
@@ -55,7 +46,7 @@ test('a statement run again after a sqlite3 commit overtook its run, whose faile
       );
       calls.push({ k, result });
     }
-    const { code, stderr } = await exited;
+    const { code, stderr } = await ticker.exited;
     expect(code, stderr).toBe(0);
     // sqlite3 commits overtook runs (else nothing was tested)
     expect(db.conflictRetries).toBeGreaterThan(0);
