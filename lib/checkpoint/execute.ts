@@ -6,8 +6,8 @@
  *   not obtained -> degrade to passive, result busy)  ->  read marks: each slot below mxFrame is
  *   locked exclusively (waiting except in passive; not for a slot held by this connection's
  *   own transaction, or conditional commit's base, waiting to commit, which needs the WRITE held
- *   here: readersWaitingForWrite, nor, for the restart, for another connection's follow pin:
- *   WalIndex.followerOfAnotherIn)
+ *   here: readersWaitingForWrite, nor, for the restart, for another connection's follow pin
+ *   past FOLLOW_PIN_MOVES_MS: WalIndex.followerOfAnotherIn)
  *   and rewritten, or limits the copy  ->  the connection's follow pin off READ(0), if it rests
  *   there  ->  READ(0) exclusive  ->  nBackfillAttempted  ->  fdatasync the WAL unless its frames are known durable
  *   (backfill() states the rule)  ->  copy the newest version of every page in (nBackfill,
@@ -31,6 +31,15 @@ import { frameOffset } from '../format/wal-header';
 import type { NativeCopyStats } from '../native';
 import type { CheckpointTarget, WalIndex } from '../wal-index/wal-index';
 import { planCheckpoint, sizeBeyondFiles, sizeNoCommitMakes, type CheckpointMode, type CheckpointPlan } from './plan';
+
+
+/**
+ * How long a restart or truncate under WRITE waits for another connection's follow pin to move
+ * off its read slot (WalIndex.settleFollowPin, on the follower's pollMs timer: 20 ms by default)
+ * before it is busy: a follower that has not read every frame keeps its slot, and every commit
+ * of every connection waits meanwhile.
+ */
+const FOLLOW_PIN_MOVES_MS = 250;
 
 export interface CheckpointResult {
   mode: CheckpointMode;
@@ -89,10 +98,17 @@ export async function runCheckpoint(t: CheckpointTarget, mode: CheckpointMode, o
     }
     const wait = effective !== 'passive';
     // A wait under WRITE ends at once for readers that cannot leave while it lasts: this
-    // connection's own that wait for WRITE themselves, and another connection's follow pin
-    // (held while its export runs; only that connection's writer restarts past it)
-    const stuck = (slot: number, n: number) =>
-      haveWrite ? () => o.readersWaitingForWrite?.(slot, n) === true || t.followerOfAnotherIn(slot, n) : undefined;
+    // connection's own that wait for WRITE themselves; and after FOLLOW_PIN_MOVES_MS for another
+    // connection's follow pin (held while its export runs; only that connection's writer restarts
+    // past it), which a follower that has read and seen copied every frame moves to READ(0) within
+    // its pollMs once a checkpoint holds CKPT and WRITE (WalIndex.settleFollowPin): given up at
+    // once, a restart or truncate beside a caught-up `walnut export --follow` was busy where
+    // sqlite3's completed
+    const stuck = (slot: number, n: number): (() => boolean) | undefined => {
+      if (!haveWrite) return undefined;
+      const since = performance.now();
+      return () => o.readersWaitingForWrite?.(slot, n) === true || (t.followerOfAnotherIn(slot, n) && performance.now() - since > FOLLOW_PIN_MOVES_MS);
+    };
     const state = await planInOneGeneration(t, effective, wait, stuck);
     if (state === null) return { mode, busy: true, walFrames: -1, checkpointedFrames: -1 };
     const { h, plan } = state;

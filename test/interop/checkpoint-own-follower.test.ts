@@ -214,41 +214,105 @@ describe("checkpoint('restart' | 'truncate') beside the store's own follow expor
   });
 });
 
+/** `walnut export <src> --follow -o <ark>` in its own process, once its base image is out; `stop()` ends it (SIGINT) and resolves its exit code. */
+async function otherProcessFollower(src: string, ark: string): Promise<{ stop(): Promise<number | null>; stderr(): string; pid: number }> {
+  const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
+  const exporter = spawn(process.execPath, [bin, 'export', src, '--follow', '-o', ark], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  exporter.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => exporter.once('exit', resolve));
+  const stop = async (): Promise<number | null> => {
+    exporter.kill('SIGCONT');
+    exporter.kill('SIGINT');
+    return exited;
+  };
+  try {
+    await until(() => fs.existsSync(ark) && fs.statSync(ark).size > 0, WAIT_MS, () => stderr); // the base image is out: the follow has begun
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { stop, stderr: () => stderr, pid: exporter.pid! };
+}
+
 describe("checkpoint('restart' | 'truncate') beside another process's follow export (walnut export --follow)", () => {
   // The exporter's read slot (its follow pin: shared, mark READMARK_NOT_USED) stays held while it
   // follows, and only its own connection's writer restarts past it. Another store's restart or
   // truncate waited for that slot as for a reader, holding WRITE for its whole busy timeout (30 s
   // here: every commit of both connections waited with it), and then returned busy all the same.
-  it('returns busy at once (the slot is no reader that could leave), the commits beside it go on, and the stream restores to the source byte for byte', async () => {
+  // A follower that has read every frame, all of them copied, moves its pin to READ(0) within its
+  // pollMs once a checkpoint holds CKPT and WRITE (settleFollowPin); one that has not keeps it, and
+  // the checkpoint is busy after FOLLOW_PIN_MOVES_MS (execute.ts), not its busy timeout.
+  it('beside a caught-up follower: completes (its pin moves to READ(0)), as sqlite3\'s does; the follower goes on and its stream restores byte for byte', async () => {
+    const src = path.join(dir, 'caught-up-follower.db');
+    const store = await open(src, { busyTimeout: 30_000 });
+    const ark = path.join(dir, 'caught-up-follower.ark');
+    for (let i = 0; i < 20; i++) await store.commit([{ pgno: 2 + (i % 5), data: page(2 + (i % 5), made++) }]);
+    const follower = await otherProcessFollower(src, ark);
+    try {
+      await until(() => commitsInStreamFile(ark) >= 20, WAIT_MS, () => follower.stderr()); // it has read every frame
+      expect(await store.checkpoint('passive')).toMatchObject({ busy: false }); // every frame copied
+      // (given up at once on the follower's slot: busy, walFrames 20; before 0599105 it waited 30 s)
+      expect(await store.checkpoint('restart')).toMatchObject({ busy: false });
+      await store.commit([{ pgno: 2, data: page(2, made++) }]);
+      await until(() => commitsInStreamFile(ark) >= 21, WAIT_MS, () => follower.stderr());
+      expect(await store.checkpoint('passive')).toMatchObject({ busy: false });
+      expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+      expect(fs.statSync(`${src}-wal`).size).toBe(0);
+      await store.commit([{ pgno: 3, data: page(3, made++) }]);
+      await until(() => commitsInStreamFile(ark) >= 22, WAIT_MS, () => follower.stderr());
+    } finally {
+      expect(await follower.stop(), follower.stderr()).toBe(0);
+    }
+    await store.close();
+    const target = path.join(dir, 'caught-up-follower-restored.db');
+    expect((await restore(fs.createReadStream(ark), target)).stoppedBy).toBeNull();
+    expect(fs.readFileSync(target).equals(fs.readFileSync(src))).toBe(true);
+  });
+
+  it('beside a follower that cannot move its pin (stopped, SIGSTOP): busy after a short wait, not its 30 s busy timeout; complete once it has gone', async () => {
+    const src = path.join(dir, 'stopped-follower.db');
+    const store = await open(src, { busyTimeout: 30_000 });
+    const ark = path.join(dir, 'stopped-follower.ark');
+    for (let i = 0; i < 5; i++) await store.commit([{ pgno: 2, data: page(2, made++) }]);
+    const follower = await otherProcessFollower(src, ark);
+    try {
+      await until(() => commitsInStreamFile(ark) >= 5, WAIT_MS, () => follower.stderr());
+      process.kill(follower.pid, 'SIGSTOP');
+      await store.commit([{ pgno: 2, data: page(2, made++) }]); // a frame it has not read: its pin stays on its slot
+      const t0 = performance.now();
+      expect(await store.checkpoint('truncate')).toMatchObject({ busy: true });
+      expect(performance.now() - t0).toBeLessThan(15_000); // a hang bound (30 s waited out), not a speed check
+    } finally {
+      expect(await follower.stop(), follower.stderr()).toBe(0);
+    }
+    expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
+    await store.close();
+  });
+
+  it('with commits going on: each checkpoint completes or is busy within a short wait (the slot is no reader that could leave while the follower lags), the commits beside it go on, and the stream restores to the source byte for byte', async () => {
     const src = path.join(dir, 'other-follower.db');
     const store = await open(src, { busyTimeout: 30_000 });
     const ark = path.join(dir, 'other-follower.ark');
     await store.commit([{ pgno: 2, data: page(2, made++) }]);
     const first = made;
-    const bin = path.resolve(__dirname, '..', '..', 'bin', 'walnut.js');
-    const exporter = spawn(process.execPath, [bin, 'export', src, '--follow', '-o', ark], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    exporter.stderr!.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => exporter.once('exit', resolve));
+    const follower = await otherProcessFollower(src, ark);
     const commitsInStream = (): number => commitsInStreamFile(ark);
     try {
-      await until(() => fs.existsSync(ark) && fs.statSync(ark).size > 0, WAIT_MS, () => stderr); // the base image is out: the follow has begun
       const t0 = performance.now();
       const results = await commitWhileCheckpointing(store, 8, 40, ['restart', 'truncate', 'restart', 'truncate']);
       const ms = performance.now() - t0;
       expect(results).toHaveLength(4);
-      for (const r of results) expect(r).toMatchObject({ busy: true });
-      // the frames it saw: -1 while the exporter's own checkpoint ran, 0 just after the exporter
-      // restarted the WAL (it does, in the gaps this store's writer leaves it since the WAL is due:
-      // test/hostile/follow-foreign-walnut-writer; before, this WAL only grew)
+      // the frames it saw: -1 while the exporter's own checkpoint ran, 0 just after a restart
+      // (the exporter's, in the gaps this store's writer leaves it since the WAL is due:
+      // test/hostile/follow-foreign-walnut-writer; or this one's, past a caught-up pin)
       expect(results.every((r) => r.walFrames >= -1), JSON.stringify(results)).toBe(true);
       // waited out, the busy timeout alone is 4 x 30 s (a hang bound, not a speed check)
       expect(ms).toBeLessThan(30_000);
-      await until(() => commitsInStream() >= made - first, WAIT_MS, () => ({ commits: commitsInStream(), made: made - first, stderr }));
+      await until(() => commitsInStream() >= made - first, WAIT_MS, () => ({ commits: commitsInStream(), made: made - first, stderr: follower.stderr() }));
     } finally {
-      exporter.kill('SIGINT');
+      expect(await follower.stop(), follower.stderr()).toBe(0);
     }
-    expect(await exited, stderr).toBe(0);
     // the exporter gone, nothing holds the WAL: a truncate is complete
     expect(await store.checkpoint('truncate')).toMatchObject({ busy: false, walFrames: 0 });
     await store.close();
