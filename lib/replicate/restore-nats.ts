@@ -11,7 +11,8 @@
  * Older sessions (their own numbering) are not restorable from here; their bases and commits
  * stay in the stream until its retention drops them. A log message of another session met
  * while reading the newest one's (another client publishing on the log subject, a primary
- * this one overtook) is skipped.
+ * this one overtook) is skipped. A stream whose subjects do not take walnut.<stream>.> (another
+ * application's of that name) is refused first (WALNUT_INVALID_ARGUMENT, reason stream).
  * Where the stream ends is asked of the stream (its last message on each subject, answered by
  * the stream's leader) before anything is read, and both reads go on until they have that
  * message: a consumer that delivers nothing for a while (a server stalled or restarting, a
@@ -26,7 +27,7 @@ import { KIND } from '../export/records';
 import { walnutError, WalnutError } from '../errors';
 import { checkDbPath } from '../io/real-path';
 import { unknownOptionName } from '../option-names';
-import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, isBasePart, lastMessageOn, messageAt, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
+import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, isBasePart, lastMessageOn, messageAt, refuseForeignStream, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
 import type { JsMsg } from '@nats-io/jetstream';
 
 /** How long a read waits for the next message before the stream's last one (header comment). */
@@ -179,6 +180,15 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
     throw natsUnreachable(servers, e);
   });
   try {
+    // a stream of that name that is not walnut's (its subjects do not take walnut.<stream>.>):
+    // refused at once, as replicateTo and openReplica refuse it. Its consumer on the base
+    // subject was refused by the server ("not a valid subset of the interest subjects"), which
+    // was asked again for 30 s, then told as WALNUT_IO "did not give a consumer of its base images"
+    const info = await patiently(stream, 'its configuration', () => link.jsm.streams.info(stream)).catch((e) => {
+      if (e instanceof WalnutError) throw e;
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `cannot read the JetStream stream ${stream}: ${(e as Error).message}`, { reason: 'stream', cause: e });
+    });
+    refuseForeignStream(stream, info.config.subjects);
     // where the stream ends now, asked of its leader (header comment)
     const [lastBase, lastLog] = await Promise.all([
       patiently(stream, 'its last base image', () => lastMessageOn(link, stream, subjects.base)),
