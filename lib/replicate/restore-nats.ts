@@ -12,7 +12,8 @@
  * stay in the stream until its retention drops them. A log message of another session met
  * while reading the newest one's (another client publishing on the log subject, a primary
  * this one overtook) is skipped. A stream whose subjects do not take walnut.<stream>.> (another
- * application's of that name) is refused first (WALNUT_INVALID_ARGUMENT, reason stream).
+ * application's of that name) is refused first (WALNUT_INVALID_ARGUMENT, reason stream). A base
+ * image whose first part is before the stream's first message (retention dropped it) is none.
  * Where the stream ends is asked of the stream (its last message on each subject, answered by
  * the stream's leader) before anything is read, and both reads go on until they have that
  * message: a consumer that delivers nothing for a while (a server stalled or restarting, a
@@ -201,9 +202,18 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
       if (e instanceof WalnutError) throw e;
       throw walnutError('WALNUT_INVALID_ARGUMENT', `cannot read the JetStream stream ${stream}: ${(e as Error).message}`, { reason: 'stream', cause: e });
     });
-    const newest = bases[bases.length - 1];
-    if (newest === undefined) throw walnutError('WALNUT_INVALID_ARGUMENT', `the stream ${stream} holds no complete base image`, { reason: 'NoBase' });
-    const session = bases.filter((b) => b.session === newest.session);
+    // A base image whose first part the stream's retention dropped (its final part kept: a
+    // retention below one base image, the publisher's RetentionTooSmall) is no restorable
+    // state: it was the newest, and every restore failed BaseGone, or the earliest, named by
+    // BeforeEarliest as the point to restore, which then failed BaseGone too.
+    const whole = bases.filter((b) => b.first >= info.state.first_seq);
+    const newest = whole[whole.length - 1];
+    if (newest === undefined) {
+      const cut = bases[bases.length - 1];
+      const why = cut === undefined ? '' : `: the stream's retention dropped the first part of base image ${cut.seq} (message ${cut.first}; the stream now begins at ${info.state.first_seq}), so it holds less than one base image; raise its max_bytes / max_age (replicateTo's maxBytes / maxAgeMs)`;
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `the stream ${stream} holds no complete base image${why}`, { reason: 'NoBase' });
+    }
+    const session = whole.filter((b) => b.session === newest.session);
     const until = options.until;
     const fits = (b: BaseRef): boolean =>
       until === undefined ? true : until instanceof Date ? b.time <= until.getTime() : BigInt(b.seq) <= BigInt(until); // exact past 2^53 (Number() rounded a bigint)
