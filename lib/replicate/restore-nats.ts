@@ -110,6 +110,21 @@ async function baseImages(link: NatsLink, stream: string, subject: string, lastS
   }
 }
 
+/**
+ * A base image part's records; a body that is not an export stream fragment (a message with
+ * walnut's headers and another body: forged, or damaged in storage) fails as before
+ * (WALNUT_INVALID_FRAMING, its reason), naming the message: "HeaderMissing: the stream ends
+ * before its 8-byte ARKHEXP1 header (7 bytes)" read as if the JetStream stream had ended.
+ */
+function partRecords(data: Uint8Array, stream: string, seq: number, part: number, baseSeq: number): Uint8Array[] {
+  try {
+    return [...WalStreamReader.fromBuffer(data)];
+  } catch (e) {
+    if (!(e instanceof WalnutError) || e.code !== 'WALNUT_INVALID_FRAMING') throw e;
+    throw walnutError('WALNUT_INVALID_FRAMING', `message ${seq} of the JetStream stream ${stream} (part ${part} of the base image of commit ${baseSeq}) is no export stream fragment: ${e.message.replace(/^WALNUT_[A-Z_]+: /, '')}`, { reason: e.reason, cause: e });
+  }
+}
+
 /** The base's records, then the log's records of commits after it up to the stream's message `lastLogSeq`, as export stream bytes. */
 /** (Read lazily: restore stops pulling once it passed `until`.) */
 async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, base: BaseRef, lastLogSeq: number): AsyncGenerator<Uint8Array> {
@@ -124,7 +139,7 @@ async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, bas
     // base whole, and so did another client's message there)
     if (m === null || !isBasePart(m, subjects.base, base.session, base.seq)) continue;
     if (Number(m.header.get(HEADER.BASE_PART)) !== next) break;
-    parts.push(...WalStreamReader.fromBuffer(m.data));
+    parts.push(...partRecords(m.data, stream, s, next, base.seq));
     next++;
   }
   if (next !== base.part + 1) throw walnutError('WALNUT_CORRUPT', `base image part ${next} of commit ${base.seq} is no longer in the stream`, { reason: 'BaseGone' });
