@@ -525,6 +525,14 @@ function program(setExit: (code: number) => void): Command {
       // error line: a supervisor took the stream for complete; cli-replicate-interrupted-unpublished)
       if (unpublished !== null) throw unpublished;
       if (r.metrics().session === null) {
+        // why, as the last retry told it: a server that answered but would not create or show
+        // the stream (--replicas 3 on a server not in a cluster: StreamUnavailable) was
+        // told "no NATS server answered", pointing at the network
+        const why = lastError as WalnutError | null;
+        if (why !== null && why.reason !== undefined && why.reason !== 'Unreachable') {
+          const told = why.message.replace(/^WALNUT_[A-Z_]+: /, '').replace(/; retrying$/, '');
+          throw new WalnutError(`WALNUT_IO: nothing was published before the stop: ${told}`, { code: 'WALNUT_IO', reason: why.reason });
+        }
         throw new WalnutError(`WALNUT_IO: nothing was published: no NATS server answered at ${o.nats} before the stop`, { code: 'WALNUT_IO', reason: 'Unreachable' });
       }
     });

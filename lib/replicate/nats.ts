@@ -1,7 +1,8 @@
 /**
  * replicate/nats.ts — the one place that talks to NATS: loads the client packages
  * (@nats-io/transport-node, @nats-io/jetstream; only when replication is used), connects with
- * reconnects forever (the client's writes without its copy: writeWithoutCopy), creates or
+ * reconnects forever (the client's writes without its copy: writeWithoutCopy; a failed attempt's
+ * socket closed: closeFailedConnects), creates or
  * checks the stream, and names its subjects and headers.
  *
  * Layout of a replication stream `S` (JetStream stream name S, subjects under `walnut.S`):
@@ -172,13 +173,55 @@ let modules: Promise<Modules> | null = null;
 function load(): Promise<Modules> {
   modules ??= (async () => {
     try {
-      return { transport: (await import('@nats-io/transport-node')) as unknown as Modules['transport'], jetstream: await import('@nats-io/jetstream') };
+      const loaded = { transport: (await import('@nats-io/transport-node')) as unknown as Modules['transport'], jetstream: await import('@nats-io/jetstream') };
+      closeFailedConnects();
+      return loaded;
     } catch (e) {
       modules = null;
       throw walnutError('WALNUT_INVALID_ARGUMENT', `replication needs the packages @nats-io/transport-node and @nats-io/jetstream: ${(e as Error).message}`, { reason: 'nats', cause: e });
     }
   })();
   return modules;
+}
+
+/** What closeFailedConnects needs of @nats-io/transport-node 3.x's NodeTransport. */
+interface TransportInternals {
+  connected: boolean;
+  done: boolean;
+  socket?: { destroy(): void };
+  close(err?: Error): Promise<void>;
+}
+
+/**
+ * A connect attempt that failed closes its socket. nats-core ends an attempt that got no INFO
+ * within `timeout` (2 s) by closing the transport, and @nats-io/transport-node (3.4.0) ignores
+ * the close of a transport that never connected: the socket of a peer that took the TCP
+ * connection and said nothing (not a NATS server: an HTTP or database port, a server hung
+ * before its INFO) stayed open. `walnut restore --nats` and `walnut replica` at such an address
+ * printed "cannot reach NATS at ...: timeout" and then never exited (the socket kept the process
+ * alive), and a publisher retrying it kept one more socket open every attempt. Here such a
+ * close also destroys the socket and marks the transport done (its connect, should the peer
+ * answer later, then drops the socket: its own `done` checks). Left as it is when the
+ * client's internals are not the shape this version knows (another client version).
+ */
+function closeFailedConnects(): void {
+  let proto: Partial<TransportInternals> | undefined;
+  try {
+    proto = (require('@nats-io/transport-node/lib/node_transport') as { NodeTransport?: { prototype: Partial<TransportInternals> } }).NodeTransport?.prototype;
+  } catch {
+    return; // another layout of the package: its own close
+  }
+  const own = proto?.close;
+  if (proto === undefined || typeof own !== 'function' || (own as { walnutClosesFailed?: boolean }).walnutClosesFailed === true) return;
+  const close = function (this: TransportInternals, err?: Error): Promise<void> {
+    if (!this.connected && !this.done) {
+      this.done = true;
+      this.socket?.destroy();
+    }
+    return own.call(this, err);
+  };
+  (close as { walnutClosesFailed?: boolean }).walnutClosesFailed = true;
+  proto.close = close;
 }
 
 /** Thrown into a connect attempt, a stream call or a backoff that `interrupted` cut short. */

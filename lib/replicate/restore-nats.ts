@@ -11,7 +11,9 @@
  * Older sessions (their own numbering) are not restorable from here; their bases and commits
  * stay in the stream until its retention drops them. A log message of another session met
  * while reading the newest one's (another client publishing on the log subject, a primary
- * this one overtook) is skipped.
+ * this one overtook) is skipped. A stream whose subjects do not take walnut.<stream>.> (another
+ * application's of that name) is refused first (WALNUT_INVALID_ARGUMENT, reason stream). A base
+ * image whose first part is before the stream's first message (retention dropped it) is none.
  * Where the stream ends is asked of the stream (its last message on each subject, answered by
  * the stream's leader) before anything is read, and both reads go on until they have that
  * message: a consumer that delivers nothing for a while (a server stalled or restarting, a
@@ -26,7 +28,7 @@ import { KIND } from '../export/records';
 import { walnutError, WalnutError } from '../errors';
 import { checkDbPath } from '../io/real-path';
 import { unknownOptionName } from '../option-names';
-import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, isBasePart, lastMessageOn, messageAt, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
+import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, isBasePart, lastMessageOn, messageAt, refuseForeignStream, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
 import type { JsMsg } from '@nats-io/jetstream';
 
 /** How long a read waits for the next message before the stream's last one (header comment). */
@@ -108,6 +110,21 @@ async function baseImages(link: NatsLink, stream: string, subject: string, lastS
   }
 }
 
+/**
+ * A base image part's records; a body that is not an export stream fragment (a message with
+ * walnut's headers and another body: forged, or damaged in storage) fails as before
+ * (WALNUT_INVALID_FRAMING, its reason), naming the message: "HeaderMissing: the stream ends
+ * before its 8-byte ARKHEXP1 header (7 bytes)" read as if the JetStream stream had ended.
+ */
+function partRecords(data: Uint8Array, stream: string, seq: number, part: number, baseSeq: number): Uint8Array[] {
+  try {
+    return [...WalStreamReader.fromBuffer(data)];
+  } catch (e) {
+    if (!(e instanceof WalnutError) || e.code !== 'WALNUT_INVALID_FRAMING') throw e;
+    throw walnutError('WALNUT_INVALID_FRAMING', `message ${seq} of the JetStream stream ${stream} (part ${part} of the base image of commit ${baseSeq}) is no export stream fragment: ${e.message.replace(/^WALNUT_[A-Z_]+: /, '')}`, { reason: e.reason, cause: e });
+  }
+}
+
 /** The base's records, then the log's records of commits after it up to the stream's message `lastLogSeq`, as export stream bytes. */
 /** (Read lazily: restore stops pulling once it passed `until`.) */
 async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, base: BaseRef, lastLogSeq: number): AsyncGenerator<Uint8Array> {
@@ -122,7 +139,7 @@ async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, bas
     // base whole, and so did another client's message there)
     if (m === null || !isBasePart(m, subjects.base, base.session, base.seq)) continue;
     if (Number(m.header.get(HEADER.BASE_PART)) !== next) break;
-    parts.push(...WalStreamReader.fromBuffer(m.data));
+    parts.push(...partRecords(m.data, stream, s, next, base.seq));
     next++;
   }
   if (next !== base.part + 1) throw walnutError('WALNUT_CORRUPT', `base image part ${next} of commit ${base.seq} is no longer in the stream`, { reason: 'BaseGone' });
@@ -179,6 +196,15 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
     throw natsUnreachable(servers, e);
   });
   try {
+    // a stream of that name that is not walnut's (its subjects do not take walnut.<stream>.>):
+    // refused at once, as replicateTo and openReplica refuse it. Its consumer on the base
+    // subject was refused by the server ("not a valid subset of the interest subjects"), which
+    // was asked again for 30 s, then told as WALNUT_IO "did not give a consumer of its base images"
+    const info = await patiently(stream, 'its configuration', () => link.jsm.streams.info(stream)).catch((e) => {
+      if (e instanceof WalnutError) throw e;
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `cannot read the JetStream stream ${stream}: ${(e as Error).message}`, { reason: 'stream', cause: e });
+    });
+    refuseForeignStream(stream, info.config.subjects);
     // where the stream ends now, asked of its leader (header comment)
     const [lastBase, lastLog] = await Promise.all([
       patiently(stream, 'its last base image', () => lastMessageOn(link, stream, subjects.base)),
@@ -191,9 +217,18 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
       if (e instanceof WalnutError) throw e;
       throw walnutError('WALNUT_INVALID_ARGUMENT', `cannot read the JetStream stream ${stream}: ${(e as Error).message}`, { reason: 'stream', cause: e });
     });
-    const newest = bases[bases.length - 1];
-    if (newest === undefined) throw walnutError('WALNUT_INVALID_ARGUMENT', `the stream ${stream} holds no complete base image`, { reason: 'NoBase' });
-    const session = bases.filter((b) => b.session === newest.session);
+    // A base image whose first part the stream's retention dropped (its final part kept: a
+    // retention below one base image, the publisher's RetentionTooSmall) is no restorable
+    // state: it was the newest, and every restore failed BaseGone, or the earliest, named by
+    // BeforeEarliest as the point to restore, which then failed BaseGone too.
+    const whole = bases.filter((b) => b.first >= info.state.first_seq);
+    const newest = whole[whole.length - 1];
+    if (newest === undefined) {
+      const cut = bases[bases.length - 1];
+      const why = cut === undefined ? '' : `: the stream's retention dropped the first part of base image ${cut.seq} (message ${cut.first}; the stream now begins at ${info.state.first_seq}), so it holds less than one base image; raise its max_bytes / max_age (replicateTo's maxBytes / maxAgeMs)`;
+      throw walnutError('WALNUT_INVALID_ARGUMENT', `the stream ${stream} holds no complete base image${why}`, { reason: 'NoBase' });
+    }
+    const session = whole.filter((b) => b.session === newest.session);
     const until = options.until;
     const fits = (b: BaseRef): boolean =>
       until === undefined ? true : until instanceof Date ? b.time <= until.getTime() : BigInt(b.seq) <= BigInt(until); // exact past 2^53 (Number() rounded a bigint)
