@@ -611,8 +611,13 @@ function program(setExit: (code: number) => void): Command {
 
 /** `walnut restore`, from a file, stdin or (--nats) a replication stream. */
 async function restoreCommand(src: string | undefined, target: string | undefined, until: bigint | Date | undefined, o: { force?: boolean; nats?: string; stream?: string; json?: boolean }): Promise<void> {
+  // '-' is stdin (the stream) or stdout (export -o -) elsewhere in this CLI: as the database it made a file named '-'
+  const refuseDash = (db: string): void => {
+    if (db === '-') throw new WalnutError("WALNUT_INVALID_ARGUMENT: the database to restore into is a file, not - (stdin/stdout here): name it (./- for a file called -)", { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
+  };
   if (o.nats !== undefined || o.stream !== undefined) {
     if (o.nats === undefined || o.stream === undefined || src === undefined || target !== undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: a restore from NATS takes --nats <url> --stream <name> and one database path', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'nats' });
+    refuseDash(src);
     const { restoreFromNats } = await import('../replicate/restore-nats');
     const r = await restoreFromNats(src, { servers: o.nats, stream: o.stream, until, force: o.force === true });
     print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
@@ -620,6 +625,7 @@ async function restoreCommand(src: string | undefined, target: string | undefine
   }
   if (src === undefined || target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
   const db = target;
+  refuseDash(db);
   if (namesOwnSocket(src, 0)) src = '-'; // /dev/stdin of a process whose stdin is a socket (namesOwnSocket)
   if (src !== '-') await requireFile(src, 'export stream');
   // stdin a terminal: it waited, silently, for the binary stream to be typed (as export refuses to write it to one)

@@ -2,6 +2,7 @@
 // argument 'stream'": the user had given --stream; what was missing was the database. The
 // argument parser named restore's first positional (the export stream, or with --nats the
 // database). Now a restore missing its paths says which, in both forms; nothing is created.
+// '-' as the database (stdin/stdout elsewhere here) made a file called '-': refused now.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,6 +29,16 @@ describe('walnut restore without its paths', () => {
     expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path[^\n]*\n$/);
     const json = await walnut('restore', '--json');
     expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: 'WALNUT_INVALID_ARGUMENT' } });
+  });
+
+  it("- as the database (stdin/stdout elsewhere in this CLI) is refused in both forms: no file called '-' is made", async () => {
+    for (const args of [['restore', '--nats', 'nats://127.0.0.1:1', '--stream', 'app', '-'], ['restore', '-', '-'], ['restore', '--json', 'some.ark', '-']]) {
+      const r = await walnut(...args);
+      expect(r.status, args.join(' ')).toBe(2);
+      if (args.includes('--json')) expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' } });
+      else expect(r.stderr).toMatch(/^walnut: WALNUT_INVALID_ARGUMENT: the database to restore into is a file, not -[^\n]*\n$/);
+    }
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 
   it('the usage line still shows both forms', async () => {
