@@ -172,9 +172,14 @@ export class ReplicaPosition {
     }
   }
 
-  /** Whether `record` fits a slot (write() refuses one that does not), with the longest stream name write() adds. */
+  /**
+   * Whether `record` fits a slot (write() refuses one that does not), with what write() adds:
+   * the longest stream name and the longest counter (it grows by one per write for the
+   * replica's life; counted as 0, a record that just fit was refused once the counter had more
+   * digits: test/hostile/replica-position-fits).
+   */
   static fits(record: PositionRecord): boolean {
-    return Buffer.byteLength(encodeRecord(0, { ...record, stream: 'x'.repeat(MAX_STREAM_NAME) })) <= SLOT - HEAD;
+    return Buffer.byteLength(encodeRecord(Number.MAX_SAFE_INTEGER, { ...record, stream: 'x'.repeat(MAX_STREAM_NAME) })) <= SLOT - HEAD;
   }
 
   /** Writes `record` durably (the other slot, then fdatasync); one write at a time. */

@@ -154,6 +154,15 @@ describe.skipIf(NATS_SKIP !== null)('a replica\'s errors while it retries', () =
         expect(e, String(e)).toBeInstanceOf(WalnutError);
         expect(e).toMatchObject({ code: 'WALNUT_IO', reason: 'nats' });
       }
+      // the watchdog's word names its lookup's own failure, as cause and in its text (0ba1297: it
+      // named a silence measured from its last restart, 1-2 s during a long outage, and no cause)
+      const silent = errors.filter((e) => /did not answer/.test(String(e)));
+      expect(silent.length, String(errors)).toBeGreaterThan(0);
+      for (const e of silent) {
+        const cause = (e as WalnutError).cause;
+        expect(cause, String(e)).toBeInstanceOf(Error);
+        expect(String(e)).toContain((cause as Error).message);
+      }
       await store.commit([{ pgno: 2, data: Buffer.alloc(4096, 2) }]);
       await until(() => r.metrics().publishedSeq >= 2, WAIT_MS, () => r.metrics());
       await r.stop();
