@@ -84,6 +84,7 @@ import { open } from '../open'; // with the extensions its options ask for (fec:
 import { CommitPipeline } from './commit-pipeline';
 import { Connection, sqliteFailure } from './connection';
 import { ReplicaPosition } from '../replicate/position';
+import { resolvedPath } from '../io/real-path';
 import type { ReadOnly } from './walnut-vfs';
 import { LEASE_AFTER_CONFLICTS, OvertakenWrites, waitedOutWrite, type LeaseTurn } from './overtaken-writes';
 import { ExecProgress, readsChangeCounts } from './exec-progress';
@@ -285,13 +286,9 @@ function unwritableForReadOnly(e: unknown, path: string, readOnly: ReadOnly): un
 function readOnlyFor(path: string, readOnly: boolean | undefined): ReadOnly | null {
   if (readOnly === true) return { reason: 'ReadOnlyDatabase', why: 'the database was opened read-only (openDatabase option readOnly: true)' };
   if (readOnly === false) return null;
-  let real = path;
-  try {
-    real = fs.realpathSync(path);
-  } catch {
-    // (not there: as given)
-  }
-  const position = [path, real].map((p) => ReplicaPosition.pathOf(p)).find((p) => fs.existsSync(p));
+  // beside the file the path resolves to (where openReplica keeps it: ReplicaPosition.fileOf), or
+  // beside the path as given (a replica an older walnut opened through a link left it there)
+  const position = [path, resolvedPath(path)].map((p) => ReplicaPosition.pathOf(p)).find((p) => fs.existsSync(p));
   if (position === undefined) return null;
   return { reason: 'Replica', why: `the database is a replica's (${position} is beside it), opened read-only: a write the primary never made would set it apart from the primary (openDatabase option readOnly: false writes anyway, at the caller's risk)` };
 }
