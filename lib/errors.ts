@@ -84,6 +84,11 @@ export function walnutError(
   return new WalnutError(`${code}: ${message}`, { code, ...extra });
 }
 
+/** `message` without the `WALNUT_<CODE>: ` walnutError() puts before it (an error's text told inside another's). */
+export function withoutCode(message: string): string {
+  return message.replace(/^WALNUT_[A-Z_]+: /, '');
+}
+
 export function isWalnutError(value: unknown, code?: WalnutErrorCode): value is WalnutError {
   return value instanceof WalnutError && (code === undefined || value.code === code);
 }

@@ -27,7 +27,7 @@ import { Command, CommanderError, Help } from 'commander';
 
 import { CHECKPOINT_MODES, type CheckpointMode } from '../checkpoint/plan';
 import type { Store } from '../commit/store';
-import { diskFull, isWalnutError, WalnutError } from '../errors';
+import { diskFull, isWalnutError, WalnutError, withoutCode } from '../errors';
 import type { ExportReadable, ExportReplacement } from '../export/stream';
 import { MAX_COMMIT_SEQUENCE } from '../export/records';
 import type { InspectReport } from '../integrity/inspect';
@@ -530,7 +530,7 @@ function program(setExit: (code: number) => void): Command {
         // told "no NATS server answered", pointing at the network
         const why = lastError as WalnutError | null;
         if (why !== null && why.reason !== undefined && why.reason !== 'Unreachable') {
-          const told = why.message.replace(/^WALNUT_[A-Z_]+: /, '').replace(/; retrying$/, '');
+          const told = withoutCode(why.message).replace(/; retrying$/, '');
           throw new WalnutError(`WALNUT_IO: nothing was published before the stop: ${told}`, { code: 'WALNUT_IO', reason: why.reason });
         }
         throw new WalnutError(`WALNUT_IO: nothing was published: no NATS server answered at ${o.nats} before the stop`, { code: 'WALNUT_IO', reason: 'Unreachable' });
@@ -767,7 +767,7 @@ function watchOutput(): void {
 function report(e: unknown): void {
   const err = e as WalnutError & NodeJS.ErrnoException;
   const code = isWalnutError(err) ? err.code : diskFull(e) ? 'WALNUT_FULL' : 'WALNUT_IO';
-  const msg = (err.message ?? String(e)).replace(/^WALNUT_[A-Z_]+: /, '');
+  const msg = withoutCode(err.message ?? String(e));
   failed(code, `${msg}${err.path && !msg.includes(err.path) ? ` (${err.path})` : ''}`, isWalnutError(err) ? { reason: err.reason, path: err.path } : {});
 }
 

@@ -24,7 +24,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { CONSTRUCT_KEY, refuseDirectConstruction, refuseOutsideCall } from '../constructed';
-import { refusedOnLaterTurn, walnutError, type WalnutError } from '../errors';
+import { refusedOnLaterTurn, walnutError, withoutCode, type WalnutError } from '../errors';
 import { givenOr, unknownOptionName } from '../option-names';
 import { DB_HEADER_SIZE, isWalMode, newDatabasePage1 } from '../format/db-header';
 import { dbHeaderThroughWal } from '../wal/page1-through-wal';
@@ -268,7 +268,7 @@ async function createIfMissing(file: string, pageSize: number, pageChecksums: bo
     // SQLITE_CANTOPEN, as restore() and the CLI say for a database they cannot open
     if (errno !== undefined && CANNOT_CREATE.has(errno)) {
       const { syscall } = e as WalnutError;
-      throw walnutError('WALNUT_CANTOPEN', `cannot create the database ${file}: ${(e as Error).message.replace(/^WALNUT_[A-Z_]+: /, '')}`, { path: file, errno, syscall, cause: e });
+      throw walnutError('WALNUT_CANTOPEN', `cannot create the database ${file}: ${withoutCode((e as Error).message)}`, { path: file, errno, syscall, cause: e });
     }
     throw e;
   }

@@ -25,7 +25,7 @@ import { readInput, refuseExtraArguments } from '../arguments';
 import { checkUntil, restore, type RestoreOptions, type RestoreResult } from '../export/restore';
 import { WalStreamReader } from '../export/framing';
 import { KIND } from '../export/records';
-import { walnutError, WalnutError } from '../errors';
+import { walnutError, WalnutError, withoutCode } from '../errors';
 import { checkDbPath } from '../io/real-path';
 import { unknownOptionName } from '../option-names';
 import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, isBasePart, lastMessageOn, messageAt, refuseForeignStream, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
@@ -121,7 +121,7 @@ function partRecords(data: Uint8Array, stream: string, seq: number, part: number
     return [...WalStreamReader.fromBuffer(data)];
   } catch (e) {
     if (!(e instanceof WalnutError) || e.code !== 'WALNUT_INVALID_FRAMING') throw e;
-    throw walnutError('WALNUT_INVALID_FRAMING', `message ${seq} of the JetStream stream ${stream} (part ${part} of the base image of commit ${baseSeq}) is no export stream fragment: ${e.message.replace(/^WALNUT_[A-Z_]+: /, '')}`, { reason: e.reason, cause: e });
+    throw walnutError('WALNUT_INVALID_FRAMING', `message ${seq} of the JetStream stream ${stream} (part ${part} of the base image of commit ${baseSeq}) is no export stream fragment: ${withoutCode(e.message)}`, { reason: e.reason, cause: e });
   }
 }
 

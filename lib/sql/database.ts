@@ -75,7 +75,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 
 import { CONSTRUCT_KEY, refuseDirectConstruction } from '../constructed';
-import { isWalnutError, refusedOnLaterTurn, walnutError, WalnutError } from '../errors';
+import { isWalnutError, refusedOnLaterTurn, walnutError, WalnutError, withoutCode } from '../errors';
 import { LONGEST_TIMER_MS } from '../longest-timer';
 import { givenOr, optionsWithout } from '../option-names';
 import type { Store } from '../commit/store';
@@ -272,7 +272,7 @@ function unwritableForReadOnly(e: unknown, path: string, readOnly: ReadOnly): un
   // the OS's refusal itself (the store's WALNUT_READONLY wraps it, saying walnut writes every database it opens)
   let denied: WalnutError = e;
   while (isWalnutError(denied.cause) && denied.cause.errno !== undefined) denied = denied.cause;
-  const cause = denied.message.replace(/^WALNUT_[A-Z_]+: /, '');
+  const cause = withoutCode(denied.message);
   return walnutError('WALNUT_READONLY', `${path} cannot be opened for writing here (${cause}): readOnly keeps SQL from writing (${readOnly.why}), but the store underneath still opens the database file, its -wal and -shm for reading and writing (it needs the -shm's locks; walnut has no read-only file access as sqlite3 -readonly has): give this user write access to them, or read the database with SQLite itself`, { path, reason: 'NotWritable', errno: e.errno, cause: e });
 }
 
