@@ -135,39 +135,71 @@ describe.skipIf(NATS_SKIP !== null)(`replication to NATS JetStream through outag
     const COMMITS_AFTER = 3000;
     let stopAt = Infinity;
     let stop = false;
-    const writing = rawCommitters(store, 16, () => stop || r.metrics().exportedSeq >= stopAt);
+    const writing = [rawCommitters(store, 16, () => stop || r.metrics().exportedSeq >= stopAt)];
     await until(() => replica.lag().appliedCommits > 100, WAIT_MS, state);
-    // the stream's leader goes down (the harder case: a new leader is elected before publishes go on)
     const { jetstreamManager } = await import('@nats-io/jetstream');
     const { connect } = await import('@nats-io/transport-node');
-    const nc = await connect({ servers });
-    const leader = (await (await jetstreamManager(nc)).streams.info('cluster')).cluster?.leader;
-    await nc.close();
-    const victim = nodes[['n0', 'n1', 'n2'].indexOf(leader ?? 'n0')]!;
-    await victim.stop('SIGKILL');
-    const during = r.metrics().exportedSeq;
-    stopAt = during + COMMITS_AFTER;
-    // how long the stream stored nothing while commits were exported after the kill (the longest
-    // such stretch, and the commits exported in it): an election holds publishes back while the
-    // committers go on; else no commit was made without a leader and the case tested nothing
+    /** The stream's leader and its followers as one of the running nodes sees them (retried: just after a kill a request may go unanswered). */
+    const cluster = async () => {
+      for (;;) {
+        const nc = await connect({ servers: nodes.filter((n) => n.running).map((n) => n.url) });
+        try {
+          const info = (await (await jetstreamManager(nc, { timeout: 1000 })).streams.info('cluster')).cluster;
+          if (info?.leader !== undefined) return info;
+        } catch {
+          // no leader yet, or the request went unanswered
+        } finally {
+          await nc.close();
+        }
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    };
+    // the stream's leader goes down (the harder case: a new leader is elected before publishes go
+    // on). How long the stream stored nothing while commits were exported after the kill (the
+    // longest such stretch, and the commits exported in it) shows the election held publishes
+    // back while the committers went on; without such a stretch no commit was made without a
+    // leader and the case tested nothing. That happens when the leader moved between the stream
+    // info and the kill (a loaded machine's nodes miss heartbeats and elect again; seen once in
+    // CI: a 12 ms stretch): the node is started again, and the new leader killed.
     const stalled = { ms: 0, commits: 0 };
-    let last = { published: r.metrics().publishedSeq, at: performance.now(), exported: during };
-    const watch = setInterval(() => {
-      const m = r.metrics();
-      if (m.publishedSeq !== last.published) last = { published: m.publishedSeq, at: performance.now(), exported: m.exportedSeq };
-      else if (performance.now() - last.at > stalled.ms) Object.assign(stalled, { ms: performance.now() - last.at, commits: m.exportedSeq - Math.max(last.exported, during) });
-    }, 5);
-    // the commits made while the stream had no leader are published once it has one, and read
-    // by the replica (its consumer may have been on the lost node: it is made again)
-    try {
-      await until(() => replica.lag().appliedSeq > during + 100, WAIT_MS, state);
-    } finally {
-      clearInterval(watch);
+    const tries: string[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const leader = (await cluster()).leader!;
+      const victim = nodes[['n0', 'n1', 'n2'].indexOf(leader)];
+      expect(victim, `the stream's leader ${leader} is one of n0, n1, n2`).toBeDefined();
+      await victim!.stop('SIGKILL');
+      const during = r.metrics().exportedSeq;
+      stopAt = during + COMMITS_AFTER;
+      Object.assign(stalled, { ms: 0, commits: 0 });
+      let last = { published: r.metrics().publishedSeq, at: performance.now(), exported: during };
+      const watch = setInterval(() => {
+        const m = r.metrics();
+        if (m.publishedSeq !== last.published) last = { published: m.publishedSeq, at: performance.now(), exported: m.exportedSeq };
+        else if (performance.now() - last.at > stalled.ms) Object.assign(stalled, { ms: performance.now() - last.at, commits: m.exportedSeq - Math.max(last.exported, during) });
+      }, 5);
+      // the commits made while the stream had no leader are published once it has one, and read
+      // by the replica (its consumer may have been on the lost node: it is made again)
+      try {
+        await until(() => replica.lag().appliedSeq > during + 100, WAIT_MS, state);
+      } finally {
+        clearInterval(watch);
+      }
+      tries.push(`${leader} killed: ${Math.round(stalled.ms)} ms, ${stalled.commits} commits without a leader`);
+      if (stalled.ms > 500 && stalled.commits > 0) break;
+      // missed the leader: the node back, in step with the stream, and committers going again
+      await victim!.start();
+      const back = Date.now() + WAIT_MS;
+      while ((await cluster()).replicas?.filter((p) => p.current).length !== 2) {
+        expect(Date.now(), `${victim!.url} back in step with the stream`).toBeLessThan(back);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      stopAt = Infinity;
+      writing.push(rawCommitters(store, 16, () => stop || r.metrics().exportedSeq >= stopAt));
     }
-    expect(stalled.ms, 'a stretch without a leader').toBeGreaterThan(500);
-    expect(stalled.commits, 'commits made while the stream had no leader').toBeGreaterThan(0);
+    expect(stalled.ms, `a stretch without a leader (${tries.join('; ')})`).toBeGreaterThan(500);
+    expect(stalled.commits, `commits made while the stream had no leader (${tries.join('; ')})`).toBeGreaterThan(0);
     stop = true;
-    await writing;
+    await Promise.all(writing);
     await caughtUp(r, replica);
     expect(r.metrics().sessions).toBe(1);
     expect(replica.lag().rebases).toBe(0);
