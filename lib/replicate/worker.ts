@@ -174,7 +174,7 @@ async function enterBackgroundClass(): Promise<void> {
 async function main(): Promise<void> {
   checkSameFile();
   await enterBackgroundClass();
-  const store = await openCuttable(data.path, { busyTimeout: data.busyTimeout, autoCheckpoint: false, keepWal: true, shareLane: false }, waitCut);
+  const store = await openCuttable(data.path, { busyTimeout: data.busyTimeout, autoCheckpoint: false, keepWal: true, shareLane: false, ...(data.readOnly ? { readOnly: true } : {}) }, waitCut);
   let ended = false;
   try {
     checkSameFile();
