@@ -458,7 +458,7 @@ export class Database implements Queryable {
         // (before a run again and before the caller's own retry: neither reads a lost rowid)
         await progress.restoreRowid(failure, this.#writer.runner, !this.#writer.inTransaction());
         const rest = await this.#execRest(failure, progress, turn);
-        if (rest === null) throw failure;
+        if (rest === null) throw this.#closedNotConflict(failure);
         this.#conflictRetries++;
         return once(rest, afterStaying || rest !== text); // (a shorter rest: statements before it stay)
       });
@@ -913,7 +913,7 @@ export class Database implements Queryable {
           }
           if (!repeatable || !this.#runsAgain(e, turn)) {
             this.#overtaken.give(turn);
-            throw e;
+            throw this.#closedNotConflict(e);
           }
           this.#conflictRetries++;
           if (!this.#leaseDue(turn)) return attempt(false);
@@ -922,6 +922,19 @@ export class Database implements Queryable {
       );
     };
     return attempt(admitted);
+  }
+
+  /**
+   * What an autocommit call (run(), exec(), get/all on the writer) rejects with when it failed
+   * with `e` once close() had begun: a conflict (WALNUT_CONFLICT: nothing of it written, "run it
+   * again"), which it is no longer run again after (#runsAgain), is WALNUT_CLOSED, reason
+   * NotRunAgain, cause the conflict: the caller's run again would be refused WALNUT_CLOSED too.
+   * It rejected WALNUT_CONFLICT, telling a caller to retry on a database that was closing
+   * (test/hostile/sql-conflict-close). Anything else, or before close(), is `e` itself.
+   */
+  #closedNotConflict(e: unknown): unknown {
+    if (this.#closing === null || !isWalnutError(e, 'WALNUT_CONFLICT')) return e;
+    return walnutError('WALNUT_CLOSED', `not run again: close() began (${withoutCode(e.message)}); the statement that met it wrote nothing`, { path: e.path ?? this.#store.path, reason: 'NotRunAgain', sqliteCode: e.sqliteCode, cause: e });
   }
 
   /** The autocommit statement's busyTimeout has passed since its first run (#autocommit). */
@@ -965,6 +978,7 @@ export class Database implements Queryable {
     }
     this.#overtaken.give(turn);
     if (!isWalnutError(e)) throw e;
+    if (e.code === 'WALNUT_CONFLICT') throw this.#closedNotConflict(e);
     throw new WalnutError(`${e.message} (not run again: close() began while it waited for the write lease; nothing of it was written)`, { code: e.code, path: e.path, reason: e.reason, sqliteCode: e.sqliteCode, cause: e });
   }
 
