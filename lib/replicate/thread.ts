@@ -37,7 +37,9 @@
  *    ready rejects with it if it was pending; the exports it asked for are stopped. The store's
  *    commits never depend on the worker.
  *  - stop() asks the worker to publish what is committed and end (within stopTimeoutMs, as in
- *    publisher.ts); a worker that has not exited STOP_GRACE_MS after that is terminated.
+ *    publisher.ts); a worker that has not exited STOP_GRACE_MS after that is terminated. A worker
+ *    still opening its connection has that open's waits cut, as close() cuts them (below), and
+ *    ends as one stopped before it began (worker.ts).
  *  - The store's close() cuts the worker's connection's waits for other connections' locks as it
  *    cuts its own (cutLockWaits: 'cut'), its open's too: an open waiting for a torn wal-index
  *    header another process holds WRITE or RECOVER over ends at once, and the replication ends
