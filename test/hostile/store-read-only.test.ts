@@ -7,7 +7,8 @@
 // and the database file and its -wal keep every byte (sha256). The core open(path, { readOnly:
 // true }) does the same, reads work, a transaction without writes commits nothing (null), close()
 // leaves the -wal; a follow export beside a sqlite3 writer that checkpointed never restarts the
-// WAL (it checkpointed and rewrote the WAL header); a missing file is WALNUT_CANTOPEN NotFound and
+// WAL (it checkpointed the rest into the file), nor does a replication (its worker's connection
+// checkpointed at each session's start: the file changed); a missing file is WALNUT_CANTOPEN NotFound and
 // is not created; a readOnly that is not a boolean and readOnly with options that write are
 // WALNUT_INVALID_ARGUMENT naming the option.
 import { createHash } from 'node:crypto';
@@ -15,19 +16,22 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/open';
 import type { Store } from '../../lib/commit/store';
 import { openDatabase } from '../../lib/sql';
 import { pythonSqlite } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
+import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { expectNoUnhandledRejections } from '../helpers/outcomes';
 import { tmpDir } from '../helpers/tmp';
 
 expectNoUnhandledRejections();
 
 const dir = tmpDir('walnut-store-read-only-');
+let server: NatsNode | null = null;
+afterAll(() => stopNats([server]));
 let n = 0;
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -151,6 +155,23 @@ describe('open(path, { readOnly: true })', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it.skipIf(NATS_SKIP !== null)("replicateTo (its worker's connection checkpointed as a session began) publishes and writes nothing", async () => {
+    server ??= await startNatsServer();
+    const file = await walDatabase();
+    const before = bytes(file);
+    const store = await open(file, { readOnly: true });
+    try {
+      const r = store.replicateTo({ servers: server.url, stream: `readonly${n++}` });
+      await r.ready;
+      await r.stop();
+      expect(r.metrics().publishedSeq).toBeGreaterThan(0);
+      expect(bytes(file)).toEqual(before);
+    } finally {
+      await store.close();
+    }
+    expect(bytes(file)).toEqual(before);
   });
 
   it('a missing file is WALNUT_CANTOPEN NotFound and is not created; an empty or rollback-journal file is refused unchanged', async () => {
