@@ -2,7 +2,7 @@
  * commit/options.ts — the options of open() (DESIGN.md section 2), their defaults, and their
  * validation: every bad option is WALNUT_INVALID_ARGUMENT naming it in `reason`.
  */
-import { readInput } from '../arguments';
+import { describeValue, readInput } from '../arguments';
 import { walnutError } from '../errors';
 import { isValidPageSize } from '../format/page-size';
 import { givenOr, unknownOptionName } from '../option-names';
@@ -79,6 +79,16 @@ export interface OpenOptions {
    * separate connection. Stores in lockingMode 'exclusive' never share.
    */
   shareLane?: boolean;
+  /**
+   * true: the store writes nothing to the database file or its -wal (commit/read-only.ts): its
+   * commit(), sequence(), a transaction's commit with writes, checkpoint() and holdWriteLease()
+   * fail WALNUT_READONLY (reason ReadOnlyDatabase), a follow export never restarts the WAL. A
+   * missing database is WALNUT_CANTOPEN (reason NotFound), not created. Its defaults are then
+   * keepWal true, autoCheckpoint false, convert false and shareLane false; the options that
+   * would write (keepWal false, an autoCheckpoint count, fec, convert true) or lock others out
+   * (lockingMode 'exclusive'), and shareLane true, are refused. Default false.
+   */
+  readOnly?: boolean;
 }
 
 export interface FecOptions {
@@ -104,9 +114,10 @@ export interface ResolvedOptions {
   convert: boolean;
   maxPageCount: number;
   shareLane: boolean;
+  readOnly: boolean;
 }
 
-const KNOWN = ['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal', 'zeroAhead', 'convert', 'maxPageCount', 'shareLane'];
+const KNOWN = ['pageSize', 'synchronous', 'lockingMode', 'groupCommit', 'autoCheckpoint', 'fec', 'busyTimeout', 'walSizeLimit', 'pageChecksums', 'keepWal', 'zeroAhead', 'convert', 'maxPageCount', 'shareLane', 'readOnly'];
 
 /** SQLite's default max_page_count before 3.45 (what the sqlite3 of many systems still has). */
 const DEFAULT_MAX_PAGE_COUNT = 0x3fffffff;
@@ -134,6 +145,8 @@ function resolveOptionsAsGiven(options: OpenOptions | undefined): ResolvedOption
   const o = givenOr(options, {}) as Record<string, unknown>;
   if (typeof o !== 'object' || o === null || Array.isArray(o)) invalid('options', 'must be an object'); // (an array's indices were read as no options)
   refuseUnknown(o, KNOWN, '');
+  const readOnly = givenOr(o['readOnly'], false);
+  if (typeof readOnly !== 'boolean') invalid('readOnly', 'must be a boolean');
   const pageSize = o['pageSize'] === undefined ? 4096 : (o['pageSize'] as number);
   if (!isValidPageSize(pageSize)) invalid('pageSize', 'must be a power of two between 512 and 65536');
   const synchronous = givenOr(o['synchronous'], 'full') as Synchronous;
@@ -147,7 +160,7 @@ function resolveOptionsAsGiven(options: OpenOptions | undefined): ResolvedOption
   if (maxBatchBytes < 1) invalid('groupCommit.maxBatchBytes', 'must be at least 1');
   const maxWaitMicros = gc['maxWaitMicros'] === undefined ? 0 : nonNegativeInteger(gc['maxWaitMicros'], 'groupCommit.maxWaitMicros');
   if (maxWaitMicros > 1_000_000) invalid('groupCommit.maxWaitMicros', 'must be at most 1,000,000 (one second)');
-  const ac = o['autoCheckpoint'] === undefined ? 1000 : o['autoCheckpoint'];
+  const ac = o['autoCheckpoint'] === undefined ? (readOnly ? false : 1000) : o['autoCheckpoint'];
   if (ac !== false && (typeof ac !== 'number' || !Number.isSafeInteger(ac) || ac < 1)) invalid('autoCheckpoint', 'must be a positive number of frames or false');
   let fec: ResolvedOptions['fec'] = null;
   if (o['fec'] !== undefined && o['fec'] !== false) {
@@ -165,16 +178,40 @@ function resolveOptionsAsGiven(options: OpenOptions | undefined): ResolvedOption
   if (pageChecksums !== undefined && typeof pageChecksums !== 'boolean') invalid('pageChecksums', 'must be a boolean');
   const busyTimeout = o['busyTimeout'] === undefined ? 5000 : nonNegativeInteger(o['busyTimeout'], 'busyTimeout');
   const walSizeLimit = o['walSizeLimit'] === undefined ? 64 << 20 : nonNegativeInteger(o['walSizeLimit'], 'walSizeLimit');
-  const keepWal = givenOr(o['keepWal'], false);
+  const keepWal = givenOr(o['keepWal'], readOnly);
   if (typeof keepWal !== 'boolean') invalid('keepWal', 'must be a boolean');
   const zeroAhead = givenOr(o['zeroAhead'], false);
   if (typeof zeroAhead !== 'boolean') invalid('zeroAhead', 'must be a boolean');
 
-  const convert = givenOr(o['convert'], true);
+  const convert = givenOr(o['convert'], !readOnly);
   if (typeof convert !== 'boolean') invalid('convert', 'must be a boolean');
   const maxPageCount = o['maxPageCount'] === undefined ? DEFAULT_MAX_PAGE_COUNT : nonNegativeInteger(o['maxPageCount'], 'maxPageCount');
   if (maxPageCount < 1 || maxPageCount > MAX_PAGE_COUNT) invalid('maxPageCount', `must be an integer in 1..${MAX_PAGE_COUNT}`);
-  const shareLane = givenOr(o['shareLane'], true);
+  const shareLane = givenOr(o['shareLane'], !readOnly);
   if (typeof shareLane !== 'boolean') invalid('shareLane', 'must be a boolean');
-  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, zeroAhead, pageChecksums, fec, convert, maxPageCount, shareLane };
+  if (readOnly) refuseWritingOptions(o); // (each option's own type checked first: a bad value says so)
+  return { pageSize, synchronous, lockingMode, maxBatchBytes, maxWaitMicros, autoCheckpoint: ac as number | false, busyTimeout, walSizeLimit, keepWal, zeroAhead, pageChecksums, fec, convert, maxPageCount, shareLane, readOnly };
+}
+
+/**
+ * readOnly: true with options that write the database's files of their own accord (a
+ * checkpoint into the database file at close or on a frame count, a -wal-fec sidecar, a
+ * rollback-journal database converted), lock every other connection out (exclusive locking),
+ * or hand this store's committer other stores' commits (a shared commit lane) is refused, as
+ * walnut/sql refuses them with its readOnly (sql/database.ts): SQLite's read-only connections do
+ * none of it.
+ */
+function refuseWritingOptions(o: Record<string, unknown>): void {
+  const given = (name: string): boolean => o[name] !== undefined;
+  const writes: [string, boolean, string][] = [
+    ['keepWal', given('keepWal') && o['keepWal'] !== true, 'checkpoints the WAL into the database file at close'],
+    ['autoCheckpoint', given('autoCheckpoint') && o['autoCheckpoint'] !== false, 'checkpoints the WAL into the database file'],
+    ['fec', given('fec') && o['fec'] !== false, 'writes a -wal-fec sidecar'],
+    ['convert', given('convert') && o['convert'] !== false, 'converts a rollback-journal database to WAL mode'],
+    ['lockingMode', given('lockingMode') && o['lockingMode'] !== 'shared', 'keeps every other connection out'],
+    ['shareLane', given('shareLane') && o['shareLane'] !== false, "has this store write the commits of the process's other stores of the file"],
+  ];
+  for (const [name, refused, what] of writes) {
+    if (refused) invalid(name, `${describeValue(o[name])} ${what}, and readOnly: true writes nothing: leave it out`);
+  }
 }

@@ -55,6 +55,7 @@ import { resolveOptions, type OpenOptions, type ResolvedOptions } from './option
 import { PageArena, type PageCopies } from './page-arena';
 import { commitDbSize, normalizePages, type PageRules, type PageWrite } from './pages';
 import { Sequencer, type SequencedCommit } from './sequencer';
+import { OPENED_READ_ONLY, readOnlyError, type ReadOnly } from './read-only';
 import { Transaction } from './transaction';
 
 /** The FEC sidecar's counters (option fec; filled in by lib/fec/extension.ts). */
@@ -177,8 +178,12 @@ export interface AttachedExtension {
   close(walRemoved: boolean): Promise<void>;
 }
 
-/** `cut`: the open's waits for other connections' locks, and the store's later ones, can be cut from outside (LockWaitCut: the replication worker's connection). */
-export async function open(file: string, options?: OpenOptions, extension?: StoreExtension, cut?: LockWaitCut): Promise<Store> {
+/**
+ * `cut`: the open's waits for other connections' locks, and the store's later ones, can be cut
+ * from outside (LockWaitCut: the replication worker's connection). `readOnlyAs`: with option
+ * readOnly, why its writes are refused (walnut/sql's reasons; default OPENED_READ_ONLY).
+ */
+export async function open(file: string, options?: OpenOptions, extension?: StoreExtension, cut?: LockWaitCut, readOnlyAs?: ReadOnly): Promise<Store> {
   const o = resolveOptions(options);
   if (typeof file !== 'string' || file.length === 0 || file.includes('\0')) {
     // (a NUL was refused by the addon, without the reason)
@@ -186,7 +191,10 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   }
   refuseIrregularDatabase(file);
   const real = resolvedPath(file);
-  await createIfMissing(real, o.pageSize, o.pageChecksums === true); // through a dangling link: its target, as sqlite3 creates it
+  const readOnly = o.readOnly ? (readOnlyAs ?? OPENED_READ_ONLY) : null;
+  if (readOnly === null) await createIfMissing(real, o.pageSize, o.pageChecksums === true); // through a dangling link: its target, as sqlite3 creates it
+  // (SQLite opens no missing file read-only either: SQLITE_CANTOPEN)
+  else if (!fs.existsSync(real)) throw walnutError('WALNUT_CANTOPEN', `${file} does not exist, and ${readOnly.why} (a read-only open creates nothing)`, { path: file, reason: 'NotFound' });
   refuseTrailersBeforeConverting(real, o.pageChecksums);
   await extension?.beforeOpen?.(`${real}-wal`);
   const events = new EventRing();
@@ -199,7 +207,7 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
     ({ trailers: index.pageTrailers, reservedBytes } = await pageTrailersWanted(index, o.pageChecksums));
     const live = index.liveHeader();
     if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous, committed: live === null ? null : { mxFrame: live.mxFrame, salts: live.salts } });
-    return new Store(CONSTRUCT_KEY, index, o, events, attached, reservedBytes); // (joins the commit lane: may be refused)
+    return new Store(CONSTRUCT_KEY, index, o, events, attached, reservedBytes, readOnly); // (joins the commit lane: may be refused)
   } catch (e) {
     // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused
     const removed = await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => false);
@@ -313,9 +321,13 @@ export class Store {
   readonly #sequencer: Sequencer;
   /** This store's copies of the pages its own committer writes (page-arena.ts). */
   readonly #pageCopies: PageArena;
+  /** Opened read-only (option readOnly): why its writing verbs fail WALNUT_READONLY (read-only.ts); else null. */
+  readonly #readOnly: ReadOnly | null;
 
-  constructor(key: typeof CONSTRUCT_KEY, index: WalIndex, options: ResolvedOptions, events = new EventRing(), extension: AttachedExtension | null = null, reservedBytes?: number) {
+  constructor(key: typeof CONSTRUCT_KEY, index: WalIndex, options: ResolvedOptions, events = new EventRing(), extension: AttachedExtension | null = null, reservedBytes?: number, readOnly: ReadOnly | null = null) {
     refuseDirectConstruction(key, 'Store', 'open()'); // before any argument is read (constructed.ts)
+    this.#readOnly = readOnly;
+    index.readOnly = readOnly !== null; // (a follow export never restarts its WAL: export/follow.ts)
     reservedBytes ??= index.pageTrailers ? PAGE_TRAILER_RESERVED : 0;
     this.#rules = { pageSize: index.pageSize, reservedBytes, maxPageCount: options.maxPageCount };
     this.#pageCopies = new PageArena(index.pageSize);
@@ -382,8 +394,20 @@ export class Store {
     // the real path: the -wal and -shm are named after it, so names of one file by hard links
     // (one inode, several WALs) never share a lane, whose leader writes into its own -wal
     const laneKey = JSON.stringify([options.synchronous, options.fec, index.dbPath]);
-    this.#lane = options.shareLane && index.lockingMode === 'shared' ? new SharedLane(nativeHandleOf(index.db), laneKey, index.pageSize, this.#committer, index.dbPath) : null;
-    this.#sink = this.#lane ?? this.#committer;
+    this.#lane = options.shareLane && index.lockingMode === 'shared' && readOnly === null ? new SharedLane(nativeHandleOf(index.db), laneKey, index.pageSize, this.#committer, index.dbPath) : null;
+    // read-only: a transaction's commit with writes is refused there (its reads and a commit
+    // without writes work: Transaction.commit resolves null before it submits anything)
+    this.#sink = readOnly !== null ? { submit: () => Promise.reject(this.#readOnlyError('a transaction\'s commit')) } : (this.#lane ?? this.#committer);
+  }
+
+  /** The WALNUT_READONLY refusal of `what` on a store opened read-only. */
+  #readOnlyError(what: string): WalnutError {
+    return readOnlyError(this.#readOnly!, this.#index.dbPath, `${what} would write the database`);
+  }
+
+  /** Throws the WALNUT_READONLY refusal of `what` when the store was opened read-only (before anything is locked or written). */
+  #refuseWrite(what: string): void {
+    if (this.#readOnly !== null) throw this.#readOnlyError(what);
   }
 
   readonly #backfilled = (): number => this.#index.checkpointInfo().nBackfill;
@@ -424,6 +448,7 @@ export class Store {
     try {
       if (arguments.length > 2) refuseExtraArguments('store.commit', 'pages and options', 2, arguments);
       this.#checkOpen();
+      this.#refuseWrite('store.commit()');
       const dbSize = commitDbSize(options, this.#rules, COMMIT_OPTIONS);
       const check = this.#commitCheck(options, true);
       reading = 'pages';
@@ -465,6 +490,7 @@ export class Store {
   sequence(pages: readonly PageWrite[], options: SequenceOptions = {}): SequencedCommit {
     if (arguments.length > 2) refuseExtraArguments('store.sequence', 'pages and options', 2, arguments);
     this.#checkOpen();
+    this.#refuseWrite('store.sequence()');
     let dbSize: number | undefined;
     let release: SequenceOptions['release'];
     let alone: unknown;
@@ -691,6 +717,7 @@ export class Store {
       const refused = extraArgumentError('store.holdWriteLease', 'no arguments', 0, arguments);
       if (refused !== null) return Promise.reject(refused);
     }
+    if (this.#readOnly !== null && !this.#closed) return Promise.reject(this.#readOnlyError('store.holdWriteLease() (the WAL write lock)'));
     if (this.#lane !== null && !this.#lane.leader) {
       return Promise.reject(walnutError('WALNUT_INVALID_ARGUMENT', 'another store of this process writes the commits of this database file (its commit lane); a write lease here would lock it out: open this store with shareLane: false', { reason: 'shareLane', path: this.#index.dbPath }));
     }
@@ -734,6 +761,7 @@ export class Store {
       // dropped, as a misspelt option name would be (option-names.ts), so it is refused
       if (arguments.length > 1) refuseExtraArguments('store.checkpoint', 'only a mode', 1, arguments);
       this.#checkOpen();
+      this.#refuseWrite('store.checkpoint()');
       if (!CHECKPOINT_MODES.includes(mode)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', "mode must be 'passive', 'full', 'restart' or 'truncate'", { reason: 'mode' });
       }
@@ -785,7 +813,7 @@ export class Store {
     const exportTo = (sink: WalRecordSink, o: ExportOptions): ExportHandle => (this.#replications.has(r) ? this.#startExport(sink, o) : this.exportTo(sink, o));
     if (resolved.thread && this.#options.lockingMode === 'shared') {
       const { dev, ino } = fs.fstatSync(this.#index.db.fd);
-      r = new ReplicationThread(this.#index.dbPath, { dev, ino }, exportTo, resolved, this.#options.busyTimeout);
+      r = new ReplicationThread(this.#index.dbPath, { dev, ino }, exportTo, resolved, this.#options.busyTimeout, this.#readOnly !== null);
     } else {
       // base images are durable state: the publisher's snapshots do not see sequenced commits
       const source = { path: this.path, pageSize: this.pageSize, exportTo, snapshot: () => this.snapshot({ sequenced: false }), checkpoint: this.checkpoint.bind(this) };

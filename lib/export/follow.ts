@@ -311,7 +311,8 @@ export class WalFollower implements FrameSource, Follower {
     const appends = index.appends;
     const ownWriter = appends !== this.#appends;
     this.#appends = appends;
-    if (live === null || live.mxFrame === 0 || ownWriter || index.writing || index.checkpointInfo().nBackfill === 0) return false;
+    // (a read-only store's export writes nothing: the WAL's writers restart it; commit/read-only.ts)
+    if (index.readOnly || live === null || live.mxFrame === 0 || ownWriter || index.writing || index.checkpointInfo().nBackfill === 0) return false;
     const target = await index.checkpointTarget();
     // a pass waits for a gap between writers at most RESTART_WAIT_MS: the export drains what
     // they commit meanwhile and the next pass tries again (waiting the busy timeout here froze

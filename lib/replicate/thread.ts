@@ -37,7 +37,9 @@
  *    ready rejects with it if it was pending; the exports it asked for are stopped. The store's
  *    commits never depend on the worker.
  *  - stop() asks the worker to publish what is committed and end (within stopTimeoutMs, as in
- *    publisher.ts); a worker that has not exited STOP_GRACE_MS after that is terminated.
+ *    publisher.ts); a worker that has not exited STOP_GRACE_MS after that is terminated. A worker
+ *    still opening its connection has that open's waits cut, as close() cuts them (below), and
+ *    ends as one stopped before it began (worker.ts).
  *  - The store's close() cuts the worker's connection's waits for other connections' locks as it
  *    cuts its own (cutLockWaits: 'cut'), its open's too: an open waiting for a torn wal-index
  *    header another process holds WRITE or RECOVER over ends at once, and the replication ends
@@ -104,6 +106,8 @@ export interface WorkerData {
   identity: { dev: number; ino: number };
   options: ReplicateOptions;
   busyTimeout: number;
+  /** The store was opened read-only: so is the worker's connection (its checkpoints are refused; commit/read-only.ts). */
+  readOnly: boolean;
 }
 
 /** An error as it crosses threads (a WalnutError's code and details survive). */
@@ -271,13 +275,13 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
   #cut = false;
 
   /** `identity`: the device and inode of the database file the store has open (fstat of its descriptor). */
-  constructor(dbPath: string, identity: { dev: number; ino: number }, exportTo: ExportTo, resolved: Resolved, busyTimeout: number) {
+  constructor(dbPath: string, identity: { dev: number; ino: number }, exportTo: ExportTo, resolved: Resolved, busyTimeout: number, readOnly = false) {
     super();
     this.#stopTimeoutMs = resolved.stopTimeoutMs;
     this.#exportTo = exportTo;
     this.#path = dbPath;
     this.#behind = new BehindWatch(resolved.maxLagBytes, () => this.#behindBytes(), () => this.emit('exportBehind', this.metrics()));
-    const data: WorkerData = { path: dbPath, identity, options: plainOptions(resolved), busyTimeout }; // the caller's object may hold what cannot be cloned
+    const data: WorkerData = { path: dbPath, identity, options: plainOptions(resolved), busyTimeout, readOnly }; // the caller's object may hold what cannot be cloned
     this.worker = new Worker(workerFile(), { workerData: data });
     this.#behind.start();
     let settle: { resolve: () => void; reject: (e: unknown) => void } | null = null;

@@ -12,8 +12,9 @@
  * opens only the database the store has open (same file identity: a path since renamed or
  * replaced is refused, never created). It closes after the publisher has ended, then the worker
  * exits; 'end' is the last message. Its waits for other connections' locks, its open's included,
- * end when the store's close() begins ('cut': LockWaitCut, thread.ts): an open cut there ends the
- * replication as a stop before it began (readyFailed WALNUT_CLOSED, no 'error').
+ * end when the store's close() begins ('cut': LockWaitCut, thread.ts), and the open's when stop()
+ * comes while it is still opening ('stop'): an open cut there ends the replication as a stop
+ * before it began (readyFailed WALNUT_CLOSED, no 'error').
  */
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -80,6 +81,11 @@ const waitCut = new LockWaitCut();
 port.on('message', (m: ToWorker) => {
   if (m.t === 'stop') {
     stopping = true;
+    // still opening its connection: the open's waits for other connections' locks end now, as
+    // close()'s 'cut' ends them, and the replication ends as one stopped before it began (main's
+    // catch). stop() waited for the open the rest of the busy timeout, or stopTimeoutMs + 15 s,
+    // then terminated the worker (test/hostile/stop-cuts-replication-open)
+    if (replication === null) waitCut.cut();
     void replication?.stop();
   } else if (m.t === 'cut') {
     waitCut.cut();
@@ -174,7 +180,7 @@ async function enterBackgroundClass(): Promise<void> {
 async function main(): Promise<void> {
   checkSameFile();
   await enterBackgroundClass();
-  const store = await openCuttable(data.path, { busyTimeout: data.busyTimeout, autoCheckpoint: false, keepWal: true, shareLane: false }, waitCut);
+  const store = await openCuttable(data.path, { busyTimeout: data.busyTimeout, autoCheckpoint: false, keepWal: true, shareLane: false, ...(data.readOnly ? { readOnly: true } : {}) }, waitCut);
   let ended = false;
   try {
     checkSameFile();

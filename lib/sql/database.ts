@@ -65,9 +65,11 @@
  *    fails WALNUT_READONLY (reason ReadOnlyDatabase or Replica: connection.ts sqliteFailure),
  *    is never run again (it is no conflict), and last_insert_rowid() stays as before it.
  *    transaction() begins it with a deferred BEGIN (a read transaction). TEMP objects take
- *    writes (the connection's memory). The store is opened keepWal, autoCheckpoint false and
- *    convert false, and takes no write lease; the options that would write (keepWal false, an
- *    autoCheckpoint count, fec, convert) or lock others out (lockingMode exclusive) are refused.
+ *    writes (the connection's memory). The store is opened read-only (open's readOnly:
+ *    keepWal, autoCheckpoint false, convert false; commit/read-only.ts), so db.store's own
+ *    writing verbs fail WALNUT_READONLY with the same reason, and takes no write lease; the
+ *    options that would write (keepWal false, an autoCheckpoint count, fec, convert) or lock
+ *    others out (lockingMode exclusive) are refused.
  */
 import { describeValue, extraArgumentError, readInput, refuseExtraArguments } from '../arguments';
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -80,12 +82,12 @@ import { LONGEST_TIMER_MS } from '../longest-timer';
 import { givenOr, optionsWithout } from '../option-names';
 import type { Store } from '../commit/store';
 import { resolveOptions, type OpenOptions } from '../commit/options';
-import { open } from '../open'; // with the extensions its options ask for (fec: the sidecar)
+import { open, openReadOnlyAs } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import { CommitPipeline } from './commit-pipeline';
 import { Connection, sqliteFailure } from './connection';
 import { ReplicaPosition } from '../replicate/position';
 import { resolvedPath } from '../io/real-path';
-import type { ReadOnly } from './walnut-vfs';
+import type { ReadOnly } from '../commit/read-only';
 import { LEASE_AFTER_CONFLICTS, OvertakenWrites, waitedOutWrite, type LeaseTurn } from './overtaken-writes';
 import { ExecProgress, readsChangeCounts } from './exec-progress';
 import { lostItsRows, lostToConflict } from './lost-commits';
@@ -232,12 +234,14 @@ export async function openDatabase(path: string, options: DatabaseOptions = {}):
     resolveOptions(storeOptions);
     if (path !== '' && !path.includes('\0') && !fs.existsSync(path)) throw walnutError('WALNUT_CANTOPEN', `${path} does not exist, and ${readOnlyAs.why} (a read-only open creates nothing)`, { path, reason: 'NotFound' });
   }
-  // read-only, the store writes nothing of its own accord either, unless the caller's options
-  // say otherwise: it leaves the -wal where it is at close (SQLite's read-only connections do
-  // not checkpoint; another connection, a replica, may be applying to it), runs no checkpoint,
-  // and converts no rollback-journal database to WAL mode (refused: WALNUT_CANTOPEN NotWalMode)
-  const readOnlyDefaults: OpenOptions = readOnlyAs === null ? {} : { keepWal: true, autoCheckpoint: false, convert: false };
-  const store = await open(path, { ...readOnlyDefaults, ...storeOptions, shareLane: false }).catch((e: unknown) => {
+  // read-only, the store is opened read-only too (option readOnly, commit/read-only.ts): it
+  // writes nothing of its own accord (it leaves the -wal where it is at close: SQLite's read-only
+  // connections do not checkpoint, and another connection, a replica, may be applying to it; it
+  // runs no checkpoint and converts no rollback-journal database: WALNUT_CANTOPEN NotWalMode),
+  // and its own writing verbs (db.store.commit(), checkpoint(), ...) fail WALNUT_READONLY with
+  // the reason its SQL writes fail with
+  const opening = readOnlyAs === null ? open(path, { ...storeOptions, shareLane: false }) : openReadOnlyAs(path, { ...storeOptions, shareLane: false }, readOnlyAs);
+  const store = await opening.catch((e: unknown) => {
     throw readOnlyAs === null ? e : unwritableForReadOnly(e, path, readOnlyAs);
   });
   try {
@@ -454,7 +458,7 @@ export class Database implements Queryable {
         // (before a run again and before the caller's own retry: neither reads a lost rowid)
         await progress.restoreRowid(failure, this.#writer.runner, !this.#writer.inTransaction());
         const rest = await this.#execRest(failure, progress, turn);
-        if (rest === null) throw failure;
+        if (rest === null) throw this.#closedNotConflict(failure);
         this.#conflictRetries++;
         return once(rest, afterStaying || rest !== text); // (a shorter rest: statements before it stay)
       });
@@ -909,7 +913,7 @@ export class Database implements Queryable {
           }
           if (!repeatable || !this.#runsAgain(e, turn)) {
             this.#overtaken.give(turn);
-            throw e;
+            throw this.#closedNotConflict(e);
           }
           this.#conflictRetries++;
           if (!this.#leaseDue(turn)) return attempt(false);
@@ -918,6 +922,19 @@ export class Database implements Queryable {
       );
     };
     return attempt(admitted);
+  }
+
+  /**
+   * What an autocommit call (run(), exec(), get/all on the writer) rejects with when it failed
+   * with `e` once close() had begun: a conflict (WALNUT_CONFLICT: nothing of it written, "run it
+   * again"), which it is no longer run again after (#runsAgain), is WALNUT_CLOSED, reason
+   * NotRunAgain, cause the conflict: the caller's run again would be refused WALNUT_CLOSED too.
+   * It rejected WALNUT_CONFLICT, telling a caller to retry on a database that was closing
+   * (test/hostile/sql-conflict-close). Anything else, or before close(), is `e` itself.
+   */
+  #closedNotConflict(e: unknown): unknown {
+    if (this.#closing === null || !isWalnutError(e, 'WALNUT_CONFLICT')) return e;
+    return walnutError('WALNUT_CLOSED', `not run again: close() began (${withoutCode(e.message)}); the statement that met it wrote nothing`, { path: e.path ?? this.#store.path, reason: 'NotRunAgain', sqliteCode: e.sqliteCode, cause: e });
   }
 
   /** The autocommit statement's busyTimeout has passed since its first run (#autocommit). */
@@ -961,6 +978,7 @@ export class Database implements Queryable {
     }
     this.#overtaken.give(turn);
     if (!isWalnutError(e)) throw e;
+    if (e.code === 'WALNUT_CONFLICT') throw this.#closedNotConflict(e);
     throw new WalnutError(`${e.message} (not run again: close() began while it waited for the write lease; nothing of it was written)`, { code: e.code, path: e.path, reason: e.reason, sqliteCode: e.sqliteCode, cause: e });
   }
 

@@ -98,20 +98,9 @@ interface MainFile {
   committed: boolean;
 }
 
-/**
- * Why a database's writer refuses every write (openDatabase's readOnly, database.ts), as its
- * WALNUT_READONLY errors say it: `reason` 'ReadOnlyDatabase' (readOnly: true) or 'Replica' (a
- * replica's position file beside the database), `why` a sentence for the message.
- */
-export interface ReadOnly {
-  readonly reason: 'ReadOnlyDatabase' | 'Replica';
-  readonly why: string;
-}
-
-/** The WALNUT_READONLY error of a write refused on a database opened read-only (`what`: what was refused). */
-export function readOnlyError(readOnly: ReadOnly, path: string, what: string, sqliteCode?: number): WalnutError {
-  return walnutError('WALNUT_READONLY', `${what}: ${readOnly.why}; nothing was written`, { path, reason: readOnly.reason, sqliteCode });
-}
+// (commit/read-only.ts: the store refuses its writes for the same reason)
+export { readOnlyError, type ReadOnly } from '../commit/read-only';
+import { readOnlyError, type ReadOnly } from '../commit/read-only';
 
 /** What the VFS reports beside SQLite result codes. */
 export interface VfsSignals {

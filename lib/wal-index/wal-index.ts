@@ -365,6 +365,8 @@ export class WalIndex {
   readonly pageSize: number;
   /** Snapshots check each page's XXH3-128 trailer (option pageChecksums; set by the store). */
   pageTrailers = false;
+  /** The store was opened read-only (option readOnly; set by the store): a follow export never restarts the WAL (export/follow.ts). */
+  readOnly = false;
   readonly #shm: WalnutFile | null;
   readonly #region: NativeShmRegion;
   /** The database file's identity (device and inode): its close turn in this process (inCloseTurn). */

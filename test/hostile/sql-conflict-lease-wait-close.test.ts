@@ -4,9 +4,10 @@
 // When close() began during that wait, it ran again anyway once the wait ended, and committed:
 // README says a statement waiting for the lease to run again when close() begins is not run
 // again (a0df01c made that so for the wait outside the writer, after a commit that waited out
-// WRITE; this wait, inside the run, was left out). Now it is not run again: it rejects with its
-// run's error (WALNUT_CONFLICT, OtherWriter) saying it was not run again because close() began,
-// and nothing of it is written. Choreography: a python3 process holds WRITE with an INSERT,
+// WRITE; this wait, inside the run, was left out). Now it is not run again: it rejects
+// WALNUT_CLOSED, reason NotRunAgain, its cause its run's error (WALNUT_CONFLICT, OtherWriter),
+// saying it was not run again because close() began (it rejected that WALNUT_CONFLICT itself,
+// "retry it", on a closing database: test/hostile/sql-conflict-close), and nothing of it is written. Choreography: a python3 process holds WRITE with an INSERT,
 // commits 200 ms into the statement's run (about a second of SQLite in wasm) and takes WRITE
 // again at once (sqlite-commit-later.py with hold); the statement's run ends overtaken, its wait for
 // the lease finds WRITE held; close() begins; the python3 process commits. Its 200 ms start when
@@ -27,7 +28,7 @@ const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['
 /** One row, after computing for a good half second or more in SQLite's wasm. */
 const LONG_INSERT = 'INSERT INTO s SELECT 1 + (SELECT count(*) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500000) SELECT i FROM n))';
 
-test('a statement overtaken in its run and waiting for the write lease when close() begins is not run again: it rejects WALNUT_CONFLICT saying so; nothing of it is written', async () => {
+test('a statement overtaken in its run and waiting for the write lease when close() begins is not run again: it rejects WALNUT_CLOSED NotRunAgain (cause: the conflict) saying so; nothing of it is written', async () => {
   const file = path.join(tmpDir(), 'conflict-lease-wait-close.db');
   sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY)');
   // busyTimeout shorter than the run: its first conflict is due for the lease (its time is used up)
@@ -48,7 +49,8 @@ test('a statement overtaken in its run and waiting for the write lease when clos
     holder.stdin!.write('commit\n'); // WRITE free: the lease is had, after close() began
     const e = await outcome;
     await closed;
-    expect(isWalnutError(e, 'WALNUT_CONFLICT'), String(e)).toBe(true);
+    expect(isWalnutError(e, 'WALNUT_CLOSED') && e.reason === 'NotRunAgain', String(e)).toBe(true);
+    expect(isWalnutError((e as Error).cause, 'WALNUT_CONFLICT'), String((e as Error).cause)).toBe(true);
     expect((e as Error).message).toMatch(/not run again: close\(\) began/);
   } finally {
     holder.stdin!.end();
