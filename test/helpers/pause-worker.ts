@@ -22,19 +22,29 @@ interface Attached {
   onEvent: ((method: string) => void) | null;
 }
 
-let session: inspector.Session | null = null;
-/** Workers the session attached to, by thread id; waiters for those not attached yet. */
-const attached = new Map<string, Attached>();
-const waiting = new Map<string, (a: Attached) => void>();
-let ids = 0;
+interface Inspecting {
+  session: inspector.Session | null;
+  /** Workers the session attached to, by thread id; waiters for those not attached yet. */
+  attached: Map<string, Attached>;
+  waiting: Map<string, (a: Attached) => void>;
+  ids: number;
+}
+
+/**
+ * The process's one session and what it knows, kept on globalThis: test files that share a fork
+ * (vitest's isolate: false) load this module again each, and a module-level session per load
+ * was a second session (see the header).
+ */
+const inspecting: Inspecting = ((globalThis as { [k: symbol]: Inspecting })[Symbol.for('walnut.test.pauseWorker')] ??= { session: null, attached: new Map(), waiting: new Map(), ids: 0 });
+const { attached, waiting } = inspecting;
 
 function post<T>(method: string, params: object = {}): Promise<T> {
-  return new Promise((resolve, reject) => session!.post(method, params, (e, r) => (e ? reject(e) : resolve(r as T))));
+  return new Promise((resolve, reject) => inspecting.session!.post(method, params, (e, r) => (e ? reject(e) : resolve(r as T))));
 }
 
 async function inspectorSession(): Promise<void> {
-  if (session !== null) return;
-  session = new inspector.Session();
+  if (inspecting.session !== null) return;
+  const session = (inspecting.session = new inspector.Session());
   session.connect();
   session.on('NodeWorker.attachedToWorker', (m: { params: { sessionId: string; workerInfo: { workerId: string } } }) => {
     const a: Attached = { sessionId: m.params.sessionId, onEvent: null };
@@ -65,7 +75,7 @@ export async function pauseWorker(worker: Worker): Promise<PausedWorker> {
       clearTimeout(timer);
       waiting.delete(id);
     }));
-  const send = (method: string): Promise<unknown> => post('NodeWorker.sendMessageToWorker', { sessionId: a.sessionId, message: JSON.stringify({ id: ++ids, method, params: {} }) });
+  const send = (method: string): Promise<unknown> => post('NodeWorker.sendMessageToWorker', { sessionId: a.sessionId, message: JSON.stringify({ id: ++inspecting.ids, method, params: {} }) });
   let isPaused = false;
   let onPaused: () => void = () => undefined;
   let onResumed: () => void = () => undefined;
