@@ -1,4 +1,4 @@
-// vitest: forks pool (native addons load reliably in child processes), one file per fork.
+// vitest: forks pool (native addons load reliably in child processes), two forks that each run file after file (isolate: false, below).
 // One timeout for every test and hook, 5 minutes: a hang detector, not a speed check. Tests'
 // own 20-240 s timeouts failed them on a loaded machine (2 cores at load 12-19 ran the suite 8x
 // slower than quiet, tests of a few seconds ran into 60 s), so no test sets a shorter one; only
@@ -14,8 +14,8 @@
 // on PATH; done once here for the whole run, the same interpreter starts directly.
 // lib/: tests import '../../lib/...' for its types, and run what ships: dist/ (the CommonJS build
 // `npm test` makes first, its pretest), loaded by Node itself (server.deps.external), not
-// transformed and fetched module by module by vitest's runner in every fork. Each test file
-// runs in a fresh fork, so that load was paid ~400 times a run: ~0.5-1 s a file, a quarter of
+// transformed and fetched module by module by vitest's runner for every file. When each test
+// file ran in a fresh fork, that load was paid ~400 times a run: ~0.5-1 s a file, a quarter of
 // npm test's wall time on 2 cores. One copy of the module graph, too: the worker threads,
 // child processes and the CLI that tests start load dist/, and a WalnutError made by one copy
 // is no `instanceof` the other's class. test/dist-fresh.mjs refuses a dist/ older than lib/.
@@ -24,9 +24,15 @@
 // went through Node's ESM loader, which translates each module of the graph (source parsed
 // again for its export names, every require() inside it through the loader): ~120 ms more per
 // test file than require() (measured in a fork: lib/index + lib/sql 210-370 ms against
-// 90-240 ms), in each of ~430 fresh forks a run. Same module graph, same copy (require's cache),
+// 90-240 ms), in each of ~430 fresh forks a run (before isolate: false). Same module graph, same copy (require's cache),
 // the same names and values an import gave (a CommonJS module's are read once, at its import).
 // The names are Object.keys of each module's exports, read once a run by one node process.
+// isolate: false: the two forks live for the whole run and each runs file after file (vitest
+// still loads each test file and its helpers anew; dist/ and the addon stay loaded). A fresh
+// fork per file cost its start, vitest's worker set-up and the environment each time: one full
+// run on this 2-core VM took 654 s with a fork per file and 555 s with two (the files' own time
+// the same, 1,080 and 1,091 s). A test file must leave nothing behind that changes another's:
+// process-wide state a helper keeps is on globalThis (test/helpers/pause-worker.ts).
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -117,6 +123,6 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 300_000,
     teardownTimeout: 60_000,
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    poolOptions: { forks: { maxForks: 2, minForks: 1, isolate: false } },
   },
 });

@@ -46,10 +46,15 @@ async function inspectorSession(): Promise<void> {
   if (inspecting.session !== null) return;
   const session = (inspecting.session = new inspector.Session());
   session.connect();
-  session.on('NodeWorker.attachedToWorker', (m: { params: { sessionId: string; workerInfo: { workerId: string } } }) => {
+  session.on('NodeWorker.attachedToWorker', (m: { params: { sessionId: string; workerInfo: { workerId: string; title: string } } }) => {
     const a: Attached = { sessionId: m.params.sessionId, onEvent: null };
-    attached.set(m.params.workerInfo.workerId, a);
-    waiting.get(m.params.workerInfo.workerId)?.(a);
+    // by its thread id, which the title carries ("[worker 7]", "[worker 7] name"): the
+    // inspector's workerId is a count of its own, equal to the thread id only while no worker
+    // ended before the session began (a fork that ran other files: one ended, and the next
+    // worker was thread 2 and inspector worker 1)
+    const id = /^\[worker (\d+)\]/.exec(m.params.workerInfo.title)?.[1] ?? m.params.workerInfo.workerId;
+    attached.set(id, a);
+    waiting.get(id)?.(a);
   });
   session.on('NodeWorker.detachedFromWorker', (m: { params: { sessionId: string } }) => {
     for (const [id, a] of attached) if (a.sessionId === m.params.sessionId) attached.delete(id);

@@ -91,7 +91,10 @@ const { verify } = require(${JSON.stringify(path.join(dist, 'integrity', 'verify
   await store.close();
   const restores = inspect(process.argv[1]).restores.length;
   const ok = (await verify(process.argv[1], 1)).ok;
-  console.log(JSON.stringify({ restores, ok, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024) }));
+  // VmHWM: this process's own peak. Not resourceUsage().maxRSS, which kept the test runner's
+  // peak across the fork and exec that started it (648 MB in a runner that had run other files)
+  const hwm = Number(/VmHWM:\\s*(\\d+) kB/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'))[1]);
+  console.log(JSON.stringify({ restores, ok, maxRssMB: Math.round(hwm / 1024) }));
 })();
 `;
     const r = await spawnOutput(process.execPath, ['-e', script, db], { timeout: 120_000 });
