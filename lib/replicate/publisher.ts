@@ -189,6 +189,14 @@ export interface ReplicationMetrics extends Omit<PipelineStats, 'lastError'> {
   exportBehindExceeded: number;
   exportBehindPeakBytes: number;
   bases: number;
+  /**
+   * Bytes of base images the publisher holds now (records read from the export or a snapshot,
+   * in parts not yet stored in the stream) and the most it held: bounded by a window
+   * (FIRST_BASE_WINDOW, 8 MiB, for a session's first base; one part of 256 KiB and a record
+   * read ahead for a later one), not by the database's size (a base was held whole).
+   */
+  baseHeldBytes: number;
+  baseHeldPeakBytes: number;
   /** Frames sent whole and as PAGE_DELTA, and the page bytes each way. */
   fullFrames: number;
   deltaFrames: number;
@@ -463,8 +471,11 @@ class Session {
   /** Later base images (see the header) waiting to go out, the oldest first; its parts not yet handed to the pipeline; whether one of them is in it. */
   readonly laterBases: BaseItem[] = [];
   partInFlight = false;
-  /** The first base's records accepted from the export and not yet stored (FIRST_BASE_WINDOW). */
+  /** The first base's records accepted from the export and not yet stored, and of those the ones cut into messages (FIRST_BASE_WINDOW). */
   baseUnstored = 0;
+  baseInFlight = 0;
+  /** Bytes of base records held (ReplicationMetrics.baseHeldBytes): read, not yet stored. */
+  baseHeld = 0;
   queuedBytes = 0;
   queuedCommits = 0;
   exportedSeq = -1n;
@@ -548,9 +559,12 @@ class Session {
     // not >>> 1: the option goes up to Number.MAX_SAFE_INTEGER, and 2^32 >>> 1 is 0 (a first pass
     // waiting forever behind its WAL_HEADER)
     const half = Math.floor(this.r.options.maxLagBytes / 2);
-    // (and, during the export's base image, while FIRST_BASE_WINDOW of it is not yet stored)
+    // (and, during the export's base image, while FIRST_BASE_WINDOW of it is not yet stored and
+    // some of it is in messages that will be: records that do not fill a part yet are never
+    // waited on, since the pump cuts no part of them before more come)
+    const window = Math.max(FIRST_BASE_WINDOW, 4 * this.r.messageBytes);
     const full = (incoming: number): boolean =>
-      !this.abandoned && !this.pumpEnded && ((this.#inBase && this.baseUnstored > 0 && this.baseUnstored + incoming > FIRST_BASE_WINDOW) || (this.queuedCommits > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || !this.#stalled())));
+      !this.abandoned && !this.pumpEnded && ((this.#inBase && this.baseInFlight > 0 && this.baseUnstored + incoming > window) || (this.queuedCommits > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || !this.#stalled())));
     const room = async (incoming: number): Promise<void> => {
       this.wake?.(); // what is queued goes out meanwhile
       while (full(incoming)) {
@@ -806,6 +820,7 @@ class Session {
   #baseRecord(item: BaseItem, record: Uint8Array): void {
     item.payloads.push(record);
     this.baseUnstored += record.length + 8;
+    this.r.holdBase(this, record.length + 8);
   }
 
   /**
@@ -893,7 +908,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   readonly #deadline = new AbortController();
   #deadlineTimer: ReturnType<typeof setTimeout> | null = null;
   #done: Promise<void>;
-  #m = { sessions: 0, bases: 0, lagResets: 0, lastError: null as string | null };
+  #m = { sessions: 0, bases: 0, baseHeldPeakBytes: 0, lagResets: 0, lastError: null as string | null };
   /** maxMessageBytes within what the server takes (#fitMessageBytes), for the session being published. */
   #messageBytes: number;
   /** The stream's max_msg_size (-1: none), as ensureStream found it. */
@@ -988,6 +1003,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       exportBehindBytes: this.#behind.saw(this.#export?.behindBytes() ?? 0),
       exportBehindExceeded: this.#behind.exceeded,
       exportBehindPeakBytes: this.#behind.peakBytes,
+      baseHeldBytes: s?.baseHeld ?? 0,
       ...this.#m,
       ...this.counters,
       ...pipeStats(this.#pipe),
@@ -1025,7 +1041,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     s.abandoned = true;
     s.queue.length = 0;
     this.#endLaterBases(s);
-    s.queuedBytes = s.queuedCommits = s.baseUnstored = 0;
+    s.queuedBytes = s.queuedCommits = s.baseUnstored = s.baseInFlight = s.baseHeld = 0;
     s.wake?.();
   }
 
@@ -1168,7 +1184,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
           } catch (e) {
             // its snapshot could not be read (released by a store that closed: nothing to report)
             s.laterBases.shift();
-            this.#endBase(base);
+            this.#endBase(s, base);
             if (!(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) this.#error(e);
           }
           if (part !== null) {
@@ -1206,6 +1222,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     } finally {
       if (s.abandoned || this.#stopping) pipe.drop();
       this.#endLaterBases(s); // (their snapshots released: nothing more of them goes out)
+      if (s.abandoned || this.#stopping) s.baseHeld = 0; // (the parts dropped with the pipeline)
       s.pumpEnded = true;
       s.room?.();
     }
@@ -1330,6 +1347,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         else {
           base.payloads.push(rec);
           have += rec.length + 8;
+          this.holdBase(s, rec.length + 8);
         }
       }
     }
@@ -1355,15 +1373,25 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     const headers = i === 0 ? () => extra : (first: number) => ({ ...extra, [HEADER.BASE_FIRST]: String(first) });
     const framed = frameInto(this.#bodies.take(framedSize(records)), records);
     for (const p of records) if (p[0] === KIND.BASE_PAGES) this.basePool.give(p.buffer as ArrayBuffer);
-    const sent: Sent = { subject: this.#subjects.base, body: () => framed, framed, msgId: `${s.id}:base${base.seq}${base.again > 0 ? `r${base.again}` : ''}.${i}`, headers, after: base.firstPart, take: final && queued ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, later: !queued, queuedAt: 0, baseBytes: queued ? bytes : 0 };
+    const sent: Sent = { subject: this.#subjects.base, body: () => framed, framed, msgId: `${s.id}:base${base.seq}${base.again > 0 ? `r${base.again}` : ''}.${i}`, headers, after: base.firstPart, take: final && queued ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, later: !queued, queuedAt: 0, baseBytes: bytes };
     base.firstPart ??= sent;
+    if (queued) s.baseInFlight += bytes;
     return sent;
   }
 
+  /** `bytes` more of a base image's records held by session `s` (ReplicationMetrics.baseHeldBytes). */
+  holdBase(s: Session, bytes: number): void {
+    s.baseHeld += bytes;
+    if (s.baseHeld > this.#m.baseHeldPeakBytes) this.#m.baseHeldPeakBytes = s.baseHeld;
+  }
+
   /** A later base is stored, or dropped: its snapshot released, its #snapshotBase told. */
-  #endBase(base: BaseItem): void {
+  #endBase(s: Session, base: BaseItem): void {
     base.source?.release();
-    for (const p of base.payloads) if (p[0] === KIND.BASE_PAGES) this.basePool.give(p.buffer as ArrayBuffer);
+    for (const p of base.payloads) {
+      s.baseHeld -= p.length + 8;
+      if (p[0] === KIND.BASE_PAGES) this.basePool.give(p.buffer as ArrayBuffer);
+    }
     base.payloads.length = 0;
     base.finished?.();
     base.finished = null;
@@ -1371,7 +1399,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
 
   /** Every later base of the session dropped (#endBase): the session is abandoned, or its pump ended. */
   #endLaterBases(s: Session): void {
-    for (const base of s.laterBases.splice(0)) this.#endBase(base);
+    for (const base of s.laterBases.splice(0)) this.#endBase(s, base);
     s.partInFlight = false;
   }
 
@@ -1380,13 +1408,17 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     s.lastStoredAt = performance.now();
     if (m.framed !== null) this.#bodies.give(m.framed.buffer as ArrayBuffer);
     m.framed = null;
-    s.baseUnstored -= m.baseBytes; // (before shift(): it wakes a sink waiting for room)
+    s.baseHeld -= m.baseBytes;
+    if (!m.later) {
+      s.baseUnstored -= m.baseBytes; // (before shift(): it wakes a sink waiting for room)
+      s.baseInFlight -= m.baseBytes;
+    }
     s.shift(m.take, m.takeBytes, m.commits);
     cut.covered -= m.take;
     cut.coveredBytes -= m.takeBytes;
     if (m.later) {
       s.partInFlight = false;
-      if (m.base !== null) this.#endBase(s.laterBases.shift()!); // every part is stored (the chain): its snapshot is released
+      if (m.base !== null) this.#endBase(s, s.laterBases.shift()!); // every part is stored (the chain): its snapshot is released
     }
     if (m.base !== null) {
       if (m.later) s.lastBaseAt = performance.now();
@@ -1452,7 +1484,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         await new Promise((r) => setTimeout(r, 5));
       }
       s.recording = null;
-      if (s.abandoned || this.#stopping) return;
+      if (s.abandoned || this.#stopping || s.pumpEnded) return; // (a base queued now would never go out, its snapshot held)
       // the WAL_HEADER (anchored at the commit's frame) lets the log after it continue the
       // generation in a restore (restore.ts checks the chain from there); replicas skip it
       const header = hit.header === null ? [] : [encodeWalHeaderRecord(hit.header, hit.anchor)];
