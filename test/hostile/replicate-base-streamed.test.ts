@@ -4,7 +4,9 @@
 // replica and restoreFromNats fetched every part, then framed them all into one message for
 // restore(). For a 979 MiB database: primary RSS 1.25 GiB, new replica maxRSS 2.4 GiB (bench/README.md).
 //  - primary: metrics().baseHeldPeakBytes (base records read and not yet stored) stays within the
-//    first base's window (8 MiB, plus an export record and a part) for a 24 MiB database, and a
+//    first base's window (8 MiB, plus an export record and a part) for a 24 MiB database, and the
+//    export takes the base's last record (BASE_END) only once all but ~13 of its ~28 parts are
+//    stored (held whole, it was taken at once, before the first few parts were); and a
 //    later base's held bytes, sampled while it is published, within one part and a record read
 //    ahead (~0.5 MiB); the stream then restores to the primary's pages (the later base's too).
 //  - new replica: the base's pages go into restore()'s temporary file as parts arrive: with one
@@ -60,8 +62,20 @@ describe.skipIf(NATS_SKIP !== null)('base images in bounded memory', () => {
       r.on('error', (e: WalnutError) => errors.push(e));
       let bases = 0;
       r.on('base', () => bases++);
+      // (store's loop: metrics are live) the stream's messages when the export's BASE_END was
+      // taken (exportedSeq set): the export waited for the stream, so most parts were stored by
+      // then (held whole, the base was read through in one go while its first parts went out)
+      let storedAtEnd = -1;
+      const watchEnd = setInterval(() => {
+        const m = r.metrics();
+        if (storedAtEnd < 0 && m.exportedSeq >= 0) storedAtEnd = m.messages;
+      }, 0);
       try {
         await until(() => bases >= 1, 30_000, () => r.metrics());
+        clearInterval(watchEnd);
+        const parts = r.metrics().messages; // the first base's parts (< 900 KiB each: > 27 of them)
+        expect(parts).toBeGreaterThan(27);
+        if (!thread) expect(storedAtEnd).toBeGreaterThanOrEqual(parts - Math.ceil((10 * MiB) / (800 << 10)));
         const first = r.metrics().baseHeldPeakBytes;
         expect(first).toBeGreaterThan(0);
         expect(first).toBeLessThanOrEqual(8 * MiB + 2 * MiB); // the window, an export record (1 MiB) and a part
@@ -94,6 +108,7 @@ describe.skipIf(NATS_SKIP !== null)('base images in bounded memory', () => {
         await copy.close();
         expect(errors).toEqual([]);
       } finally {
+        clearInterval(watchEnd);
         await r.stop();
         await store.close();
       }
