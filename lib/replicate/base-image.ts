@@ -1,21 +1,21 @@
 /**
  * replicate/base-image.ts — BaseImageStream: the records of a later base image (publisher.ts),
  * read from a snapshot one record at a time as the publisher cuts the base's next part: its
- * BASE_META, BASE_PAGES records of `recordPages` pages each, then BASE_END (the page count and
- * the XXH3-128 of all pages in order, as the export's own base ends) and what follows it (the
- * anchored WAL_HEADER).
+ * head (BASE_META), BASE_PAGES records of `recordPages` pages each, then BASE_END (the page
+ * count and the XXH3-128 of all pages in order, as the export's own base ends) and its tail
+ * (the anchored WAL_HEADER).
  *
  * Why one record at a time: the base was read whole into records before its first part was
- * published, so the publisher held the whole database (979 MiB: RSS 1.25 GiB); now it holds the
- * part being cut and the one record read ahead, and the snapshot's read mark is held until the
- * base's last part is stored (release(): the publisher calls it then, or when the base is
- * dropped), which keeps the WAL from restarting that long (README, Replication).
- * Also why it reads this way (the replica lag's p99 spikes): read in one go into fresh records,
- * a 12 MB base held the replication worker's event loop 245-441 ms; now a part's records
- * (256 KiB) are read per turn of the publisher's pump, between acks.
- *  - each record's memory is taken from `memory` (a BufferPool; the publisher gives a record
- *    back once it is framed into its part's body, so the next record reads into the same memory);
- * Every byte of a record is written (the pool's memory is not zeroed): each page by
+ * published, so the publisher held the whole database (979 MiB: RSS 1.25 GiB); now it holds
+ * the part being cut and the records read ahead of it. The snapshot (its read mark, which keeps
+ * the WAL from restarting) is held until release(): the publisher calls it once the base's
+ * final part is stored, or when the base is dropped.
+ * Why the reads are small (the replica lag's p99 spikes): read in one go into fresh records, a
+ * 12 MB base held the replication worker's event loop 245-441 ms, no ack taken meanwhile; now
+ * a part's records (256 KiB) are read per turn of the publisher's pump, between acks.
+ * Each BASE_PAGES record's memory is taken from `memory` (a BufferPool; the publisher gives a
+ * record back once it is framed into its part's body, so the next record reads into the same
+ * memory). Every byte of a record is written (the pool's memory is not zeroed): each page by
  * readPagesIntoSync, which fills every page (runs of the database file's pages in one pread).
  */
 import { Xxh3Stream } from '../checksum';

@@ -29,7 +29,8 @@
  *    stopped, event 'lagExceeded'), so that an outage does not keep the WAL from restarting;
  *    a new session starts, after a passive checkpoint, with a new base image, as soon as the
  *    stream answers again. Replicas re-base onto it (replica.ts). Memory is bounded by
- *    maxLagBytes plus the base images being built or published.
+ *    maxLagBytes plus the base image being published (next point but two: a window, not the
+ *    database's size).
  *  - The backlog ahead of the queue (metrics().exportBehindBytes: WAL frames committed and
  *    not yet read by the export, and with the worker the records handed to it and not yet
  *    taken) has the same bound, with another policy (behind.ts): past maxLagBytes, event
@@ -69,10 +70,20 @@
  *    its first and final part (readers skip them: replica.ts, restore-nats.ts). Queued ahead of
  *    the log in the ordered pipeline, a base of a 12 MB database held every commit behind it
  *    until all its parts were stored. A session's first base stays ahead of its log (the log
- *    starts after its final part). Nor does its read: the snapshot's pages are read into
- *    records of a BufferPool, taken back once the final part is stored, with a turn of the
- *    event loop after each record (base-image.ts; read in one go into fresh memory, a 12 MB
- *    base held the worker's loop, and every ack, for 50-440 ms).
+ *    starts after its final part). Nor does its read: a part's records are read from the
+ *    snapshot when the part is cut, between acks (base-image.ts; read in one go into fresh
+ *    memory, a 12 MB base held the worker's loop, and every ack, for 50-440 ms).
+ *  - No base image is held whole (it was: a 979 MiB database took the publisher to 1.25 GiB
+ *    RSS). A later base is read from its snapshot a part at a time as the part is cut (#basePart:
+ *    the part, and records read ahead until one does not fit), so it holds ~2 parts; its
+ *    snapshot is held until the final part is stored or the base is dropped (#endBase), and its
+ *    read mark keeps the WAL from restarting that long (README). BASE_META goes first: the base
+ *    is queued only once the export has seen the snapshot's commit (#snapshotBase). A session's
+ *    first base is queued at the export's BASE_META, ahead of the log, and its parts are cut as
+ *    the export's records fill them; the export's sink waits (room()) while FIRST_BASE_WINDOW of
+ *    it is accepted and not yet stored and some of it is in messages (records that do not fill
+ *    a part yet are never waited on: the pump cuts none of them before more come). Parts are
+ *    framed when cut and their records' memory given back (BufferPool). baseHeldBytes counts it.
  *  - A message's body is framed once (a base part's when first sent) in memory of a BufferPool
  *    (buffers.ts), which takes it back once the message is stored: the NATS client hands it to
  *    the socket without a copy (nats.ts writeWithoutCopy), and a connection writes in order,
