@@ -9,7 +9,8 @@
 //   replica   openReplica() of a new file in a fresh process: seconds until it resolved, maxRSS
 //             (process.resourceUsage(), the whole process's peak)
 //   restore   restoreFromNats() in a fresh process: seconds, maxRSS
-// WALNUT_BENCH_DIST=<dist/> measures another build (e.g. main's, for a before/after).
+// WALNUT_BENCH_DIST=<dist/> measures another build (e.g. main's, for a before/after);
+// WALNUT_BENCH_THREAD=0 publishes from the store's event loop (thread: false).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -85,7 +86,7 @@ async function primary(url, file, stream) {
     const held = r?.metrics().baseHeldBytes;
     if (bases0 === 1 && laterFrom === 0 && held > 0) laterFrom = performance.now();
   }, 50);
-  var r = store.replicateTo({ servers: url, stream, baseEveryMs: 30_000 });
+  var r = store.replicateTo({ servers: url, stream, baseEveryMs: 30_000, thread: process.env.WALNUT_BENCH_THREAD !== '0' });
   r.on('error', (e) => console.error('replication error', e.message));
   const bases = [];
   r.on('base', () => (bases0 = bases.push(performance.now())));
