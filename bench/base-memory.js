@@ -9,6 +9,9 @@
 //   replica   openReplica() of a new file in a fresh process: seconds until it resolved, maxRSS
 //             (process.resourceUsage(), the whole process's peak)
 //   restore   restoreFromNats() in a fresh process: seconds, maxRSS
+//   rebase    the primary begins a new session (its first base image), then the replica is opened
+//             again in a fresh process and re-bases onto it (one commit of the whole base): seconds
+//             until its rebase, maxRSS (README "Not implemented": not bounded yet)
 // WALNUT_BENCH_DIST=<dist/> measures another build (e.g. main's, for a before/after);
 // WALNUT_BENCH_THREAD=0 publishes from the store's event loop (thread: false).
 'use strict';
@@ -121,6 +124,31 @@ async function primary(url, file, stream) {
   console.log(JSON.stringify({ before, atFirst, first, later }));
 }
 
+/** A new session (its first base image), published and stopped: a replica of the session before re-bases onto it. */
+async function newSession(url, file, stream) {
+  const w = require(DIST);
+  const store = await w.open(file);
+  const r = store.replicateTo({ servers: url, stream });
+  let based = false;
+  r.on('base', () => (based = true));
+  await r.ready;
+  while (!based) await new Promise((res) => setTimeout(res, 20));
+  await r.stop();
+  await store.close();
+  console.log(JSON.stringify({ ok: true }));
+}
+
+/** An existing replica opened again after its primary began a new session: it re-bases (one commit of the whole base). */
+async function rebase(url, file, stream) {
+  const w = require(DIST);
+  const t0 = performance.now();
+  const rep = await w.openReplica(file, { servers: url, stream });
+  while (rep.lag().rebases === 0) await new Promise((res) => setTimeout(res, 20));
+  const ms = performance.now() - t0;
+  await rep.close();
+  console.log(JSON.stringify({ ms, maxRss: process.resourceUsage().maxRSS * 1024 }));
+}
+
 async function replica(url, file, stream) {
   const w = require(DIST);
   const t0 = performance.now();
@@ -148,6 +176,8 @@ async function main() {
   if (role === 'primary') return primary(url, file, stream);
   if (role === 'replica') return replica(url, file, stream);
   if (role === 'restore') return restoreNats(url, file, stream);
+  if (role === 'session') return newSession(url, file, stream);
+  if (role === 'rebase') return rebase(url, file, stream);
   fs.mkdirSync(DIR, { recursive: true });
   const db = path.join(DIR, `primary-${ROWS}.db`);
   makeDatabase(db);
@@ -165,6 +195,9 @@ async function main() {
     console.log(`new replica: opened in ${(rep.ms / 1000).toFixed(1)} s, maxRSS ${(rep.maxRss / MiB).toFixed(0)} MiB`);
     const res = child('restore', server.url, path.join(work, 'restored.db'), 'bm');
     console.log(`restore --nats: ${(res.ms / 1000).toFixed(1)} s, maxRSS ${(res.maxRss / MiB).toFixed(0)} MiB (${res.pages} pages)`);
+    child('session', server.url, copy, 'bm');
+    const reb = child('rebase', server.url, path.join(work, 'replica.db'), 'bm');
+    console.log(`live replica's re-base onto a new session: ${(reb.ms / 1000).toFixed(1)} s, maxRSS ${(reb.maxRss / MiB).toFixed(0)} MiB`);
   } finally {
     server.child.kill('SIGTERM');
     await new Promise((r) => server.child.once('exit', r));
