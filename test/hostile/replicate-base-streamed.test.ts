@@ -16,6 +16,9 @@
 //    whole before restore() began: no temporary file ever.
 //  - restoreFromNats on that stream: WALNUT_CORRUPT BaseGone after more than half the base was
 //    read (onProgress), no database and no temporary file left. The old code read 0 bytes.
+//  - a live replica's re-base (the primary's new session, after 5 commits the stream never saw)
+//    keeps and writes only the base's pages that differ from its own (and page 1): a handful of
+//    WAL frames (store.metrics().frames), where it gathered and wrote all 6,144 pages.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -24,6 +27,7 @@ import type { Store } from '../../lib/commit/store';
 import type { WalnutError } from '../../lib/errors';
 import { open } from '../../lib/open';
 import { connectNats, HEADER, lastMessageOn, subjectsOf } from '../../lib/replicate/nats';
+import type { ReplicationHandle } from '../../lib/replicate/publisher';
 import { Replica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
@@ -49,6 +53,15 @@ async function primary(file: string): Promise<Store> {
     await store.commit(pages, { dbSize: first + pages.length - 1 });
   }
   return store;
+}
+
+/** Once the session's first base is stored, `commit()`, then until the stream holds it. */
+async function published(r: ReplicationHandle, commit: () => Promise<void>): Promise<void> {
+  await r.ready;
+  await until(() => r.metrics().bases >= 1, 30_000, () => r.metrics());
+  const before = r.metrics().exportedSeq;
+  await commit();
+  await until(() => r.metrics().publishedSeq > before && r.metrics().publishedSeq === r.metrics().exportedSeq, 15_000, () => r.metrics());
 }
 
 describe.skipIf(NATS_SKIP !== null)('base images in bounded memory', () => {
@@ -114,6 +127,38 @@ describe.skipIf(NATS_SKIP !== null)('base images in bounded memory', () => {
       }
     }, 90_000);
   }
+
+  it('a live replica re-bases onto a new session by writing only the pages that differ from its own (it wrote the whole base: 6,144 frames), and equals the primary', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const stream = 'diff';
+    const store = await primary(path.join(dir, 'diff.db'));
+    let r = store.replicateTo({ servers: server.url, stream, thread: false });
+    const file = path.join(dir, 'diff-replica.db');
+    const { openReplica } = await import('../../lib/replicate/replica');
+    const replica = await openReplica(file, { servers: server.url, stream });
+    try {
+      await published(r, async () => void (await store.commit([{ pgno: 2, data: Buffer.alloc(store.pageSize, 0x11) }])));
+      await replica.waitFor(r.metrics().publishedSeq, r.metrics().session!);
+      await r.stop();
+      // commits the stream never sees, then a new session: its first base differs from the replica in 5 pages (and page 1)
+      for (const pgno of [7, 700, 3000, 5000, PAGES]) await store.commit([{ pgno, data: Buffer.alloc(store.pageSize, pgno & 0x7f) }]);
+      const framesBefore = replica.store.metrics().frames;
+      const rebasesBefore = replica.lag().rebases;
+      r = store.replicateTo({ servers: server.url, stream, thread: false });
+      await published(r, async () => void (await store.commit([{ pgno: 9, data: Buffer.alloc(store.pageSize, 0x22) }])));
+      await replica.waitFor(r.metrics().publishedSeq, r.metrics().session!);
+      expect(replica.lag().rebases).toBe(rebasesBefore + 1);
+      const written = replica.store.metrics().frames - framesBefore;
+      expect(written).toBeGreaterThanOrEqual(6);
+      expect(written).toBeLessThan(64); // page 1, the 5 changed pages, and the commit after
+      expect(await pageHashes(replica.store)).toEqual(await pageHashes(store));
+    } finally {
+      await replica.close();
+      await r.stop();
+      await store.close();
+    }
+  }, 90_000);
 
   it('a new replica writes the base into its temporary file as parts arrive; a part gone: nothing renamed in, BaseGone, then the next base; restoreFromNats alike', async () => {
     const server = await startNatsServer();
