@@ -11,7 +11,8 @@
 //   restore   restoreFromNats() in a fresh process: seconds, maxRSS
 //   rebase    the primary begins a new session (its first base image), then the replica is opened
 //             again in a fresh process and re-bases onto it (one commit of the whole base): seconds
-//             until its rebase, maxRSS (README "Not implemented": not bounded yet)
+//             until its rebase, maxRSS; WALNUT_BENCH_REWRITE=1 rewrites every row first (every
+//             page differs from the replica's: the re-base's worst case)
 // WALNUT_BENCH_DIST=<dist/> measures another build (e.g. main's, for a before/after);
 // WALNUT_BENCH_THREAD=0 publishes from the store's event loop (thread: false).
 'use strict';
@@ -126,6 +127,14 @@ async function primary(url, file, stream) {
 
 /** A new session (its first base image), published and stopped: a replica of the session before re-bases onto it. */
 async function newSession(url, file, stream) {
+  if (process.env.WALNUT_BENCH_REWRITE === '1') {
+    // every row rewritten (every page of the table differs): the re-base's worst case
+    const Database = require('better-sqlite3');
+    const db = new Database(file);
+    db.exec("UPDATE t SET v = randomblob(4000)");
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+  }
   const w = require(DIST);
   const store = await w.open(file);
   const r = store.replicateTo({ servers: url, stream });

@@ -986,9 +986,17 @@ export class Replica extends EventEmitter {
             const n = Math.min(RUN, rec.count - i);
             const have = Math.max(0, Math.min(n, own - first + 1));
             if (have > 0) snap.readPagesIntoSync(first, have, mine.subarray(0, have * pageSize));
+            const differ: number[] = [];
             for (let j = 0; j < n; j++) {
               const page = rec.pages.subarray((i + j) * size, (i + j + 1) * size);
-              if (first + j === 1 || j >= have || !Buffer.from(page.buffer, page.byteOffset, size).equals(Buffer.from(mine.buffer, j * pageSize, pageSize))) pages.set(first + j, page.slice());
+              if (first + j === 1 || j >= have || !Buffer.from(page.buffer, page.byteOffset, size).equals(Buffer.from(mine.buffer, j * pageSize, pageSize))) differ.push(j);
+            }
+            // a few pages copied (the part's message can go), most of them kept as views of it (a
+            // copy each would hold them twice until the message is collected)
+            const copy = differ.length * 2 < n;
+            for (const j of differ) {
+              const page = rec.pages.subarray((i + j) * size, (i + j + 1) * size);
+              pages.set(first + j, copy ? page.slice() : page);
             }
           }
           seen += rec.count;
