@@ -16,6 +16,9 @@
 //    whole before restore() began: no temporary file ever.
 //  - restoreFromNats on that stream: WALNUT_CORRUPT BaseGone after more than half the base was
 //    read (onProgress), no database and no temporary file left. The old code read 0 bytes.
+//  - a base whose pages do not match its BASE_END hash (a copy of a real one, a byte flipped):
+//    restoreFromNats and a new replica fail WALNUT_CORRUPT at BASE_END, the temporary file
+//    written past half the base and then removed, nothing renamed in.
 //  - a live replica's re-base (the primary's new session, after 5 commits the stream never saw)
 //    keeps and writes only the base's pages that differ from its own (and page 1): a handful of
 //    WAL frames (store.metrics().frames), where it gathered and wrote all 6,144 pages.
@@ -158,6 +161,72 @@ describe.skipIf(NATS_SKIP !== null)('base images in bounded memory', () => {
       await r.stop();
       await store.close();
     }
+  }, 90_000);
+
+  it('a base image whose pages do not match its BASE_END hash (a byte flipped in a middle part): restoreFromNats and a new replica fail WALNUT_CORRUPT after writing most of it, nothing renamed in', async () => {
+    const server = await startNatsServer();
+    started.push(server);
+    const store = await primary(path.join(dir, 'flip.db'));
+    const r = store.replicateTo({ servers: server.url, stream: 'src', thread: false, maxMessageBytes: 64 << 10 });
+    try {
+      await r.ready;
+      await until(() => r.metrics().bases >= 1, 30_000, () => r.metrics());
+    } finally {
+      await r.stop();
+    }
+    // the base's parts copied into another stream as the publisher sent them, one byte of a page flipped in a middle part
+    const link = await connectNats([server.url], () => true, 'operator');
+    let parts = 0;
+    try {
+      await link.jsm.streams.add({ name: 'flip', subjects: ['walnut.flip.>'] });
+      const last = (await lastMessageOn(link, 'src', subjectsOf('src').base))!;
+      const first = Number(last.header.get(HEADER.BASE_FIRST));
+      parts = last.seq - first + 1;
+      let firstCopy = 0;
+      for (let seq = first; seq <= last.seq; seq++) {
+        const m = (await link.jsm.streams.getMessage('src', { seq }))!;
+        const h = link.headers();
+        for (const [k, v] of m.header) if (k !== HEADER.BASE_FIRST) h.set(k, v[0]!);
+        if (seq > first) h.set(HEADER.BASE_FIRST, String(firstCopy));
+        const data = new Uint8Array(m.data);
+        if (seq === first + Math.floor(parts / 2)) data[8 + 8 + 9 + 100] ^= 0xff; // a page byte of its first BASE_PAGES record
+        const ack = await link.js.publish('walnut.flip.base', data, { headers: h });
+        if (seq === first) firstCopy = ack.seq;
+      }
+    } finally {
+      await link.nc.close();
+      await store.close();
+    }
+    expect(parts).toBeGreaterThan(300);
+    const baseBytes = PAGES * 4096;
+    const sub = path.join(dir, 'flip');
+    fs.mkdirSync(sub);
+    let progress = 0;
+    const failed = await restoreFromNats(path.join(sub, 'restored.db'), { servers: server.url, stream: 'flip', onProgress: (b: number) => void (progress = b) }).then(() => null, (e: WalnutError) => e);
+    expect([failed?.code, failed?.message]).toEqual(['WALNUT_CORRUPT', 'WALNUT_CORRUPT: the base image does not match its BASE_END hash']);
+    expect(progress).toBeGreaterThan(baseBytes * 0.9); // read to its end, pages written as they came
+    expect(fs.readdirSync(sub)).toEqual([]);
+    let tmpMax = 0;
+    const watch = setInterval(() => {
+      for (const n of fs.readdirSync(sub)) {
+        if (!/^\.replica\.db\.restore-[0-9a-f]+$/.test(n)) continue;
+        try {
+          tmpMax = Math.max(tmpMax, fs.statSync(path.join(sub, n)).size);
+        } catch {
+          // (removed meanwhile)
+        }
+      }
+    }, 1);
+    try {
+      const { openReplica } = await import('../../lib/replicate/replica');
+      const e = await openReplica(path.join(sub, 'replica.db'), { servers: server.url, stream: 'flip' }).then(async (rep) => (await rep.close(), null), (x: WalnutError) => x);
+      expect(e?.code).toBe('WALNUT_CORRUPT');
+    } finally {
+      clearInterval(watch);
+    }
+    expect(tmpMax).toBeGreaterThan(baseBytes / 2);
+    expect(fs.existsSync(path.join(sub, 'replica.db'))).toBe(false);
+    expect(fs.readdirSync(sub).filter((n) => n.includes('.restore-') && !n.endsWith('-asides'))).toEqual([]);
   }, 90_000);
 
   it('a new replica writes the base into its temporary file as parts arrive; a part gone: nothing renamed in, BaseGone, then the next base; restoreFromNats alike', async () => {
