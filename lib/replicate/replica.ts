@@ -858,7 +858,11 @@ export class Replica extends EventEmitter {
     // the whole database after it instead; refused, it stopped the replica for good (position.ts)
     if (!ReplicaPosition.fits(record)) record = { ...record, intent: { ...record.intent!, pages: 'all', witness: await this.#wholeWitness(batch) } };
     await this.#position!.write(record);
-    await this.#store!.commit(pgnos.map((pgno, i) => ({ pgno, data: pages[i]! })), { dbSize: batch.dbSize });
+    const writes = pgnos.map((pgno, i) => ({ pgno, data: pages[i]! }));
+    // a re-base's batch (up to every page of the database) is lent to the store, not copied: its
+    // pages are changed by no one (views of the fetched parts, or copies of their own)
+    if (all || batch.diff === true) await this.#store!.sequence(writes, { dbSize: batch.dbSize, release: () => undefined }).durable;
+    else await this.#store!.commit(writes, { dbSize: batch.dbSize });
     if (all) this.#versions.clear();
     else if (batch.low < this.#cachedDbSize) this.#versions.truncate(batch.low);
     this.#cachedDbSize = batch.dbSize;
