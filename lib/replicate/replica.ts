@@ -68,7 +68,11 @@
  *    of its file, which nothing else writes; page 1 always) and applies them as one batch
  *    (Batch.diff: not 'all', since the pages it leaves out equal the base's already, and its
  *    witness is the pages it writes): memory for what changed since the replica's state, not
- *    the database (which it held ~2.4 times over).
+ *    the database (which it held ~2.4 times over). Its batch is lent to the store
+ *    (store.sequence() with `release`), not copied: snapshots of replica.store see it from
+ *    when it is sequenced, before it is durable (other connections, once it is written); a
+ *    write that fails then stops the replica for good, as any failed apply does, and those
+ *    snapshots fail their reads (store.ts, sequence()).
  */
 import { extraArgumentError, readInput, refuseExtraArguments, describeValue } from '../arguments';
 import { EventEmitter } from 'node:events';
