@@ -1,19 +1,21 @@
 /**
- * replicate/base-image.ts — readBaseImage: the pages of a later base image (publisher.ts) read
- * from a snapshot into BASE_PAGES records of `recordPages` pages each, then BASE_END (the page
- * count and the XXH3-128 of all pages in order, as the export's own base ends).
+ * replicate/base-image.ts — BaseImageStream: the records of a later base image (publisher.ts),
+ * read from a snapshot one record at a time as the publisher cuts the base's next part: its
+ * head (BASE_META), BASE_PAGES records of `recordPages` pages each, then BASE_END (the page
+ * count and the XXH3-128 of all pages in order, as the export's own base ends) and its tail
+ * (the anchored WAL_HEADER).
  *
- * Why it reads this way (the replica lag's p99 spikes): on the replication worker the read ran in
- * one go into fresh records, and for a 12 MB database (3,000 pages) it held the worker's event
- * loop 245-441 ms on the loaded 2-vCPU VM (50-124 ms into reused memory: memory touched for the
- * first time costs a page fault per 4 KiB): no publish ack was taken and no record accepted
- * meanwhile, so every commit in flight waited for the whole read. Now:
- *  - each record's memory is taken from `memory` (a BufferPool; the publisher gives a base's
- *    records back once its final part is stored, so the next base reads into the same memory);
- *  - the event loop gets a turn (`turn`) after each record, so acks and the log go on beside the
- *    read. The snapshot's read mark (which keeps the WAL from restarting) is held those turns
- *    longer.
- * Every byte of a record is written (the pool's memory is not zeroed): each page by
+ * Why one record at a time: the base was read whole into records before its first part was
+ * published, so the publisher held the whole database (979 MiB: RSS 1.25 GiB); now it holds
+ * the part being cut and the records read ahead of it. The snapshot (its read mark, which keeps
+ * the WAL from restarting) is held until release(): the publisher calls it once the base's
+ * final part is stored, or when the base is dropped.
+ * Why the reads are small (the replica lag's p99 spikes): read in one go into fresh records, a
+ * 12 MB base held the replication worker's event loop 245-441 ms, no ack taken meanwhile; now
+ * a part's records (256 KiB) are read per turn of the publisher's pump, between acks.
+ * Each BASE_PAGES record's memory is taken from `memory` (a BufferPool; the publisher gives a
+ * record back once it is framed into its part's body, so the next record reads into the same
+ * memory). Every byte of a record is written (the pool's memory is not zeroed): each page by
  * readPagesIntoSync, which fills every page (runs of the database file's pages in one pread).
  */
 import { Xxh3Stream } from '../checksum';
@@ -22,19 +24,61 @@ import { BASE_PAGES_HEADER, basePagesRecord, encodeBaseEndRecord } from '../expo
 import type { Snapshot } from '../wal-index/snapshot';
 import type { BufferPool } from './buffers';
 
-/** The BASE_PAGES records of pages 1..snap.dbSize and the BASE_END after them. */
-export async function readBaseImage(snap: Snapshot, recordPages: number, memory: BufferPool, turn: () => Promise<void>): Promise<Uint8Array[]> {
-  const pageSize = snap.pageSize;
-  const payloads: Uint8Array[] = [];
-  const hash = new Xxh3Stream();
-  for (let first = 1; first <= snap.dbSize; first += recordPages) {
-    const count = Math.min(recordPages, snap.dbSize + 1 - first);
-    const record = basePagesRecord(first, count, pageSize, memory);
-    snap.readPagesIntoSync(first, count, record.subarray(BASE_PAGES_HEADER));
-    hash.update(record.subarray(BASE_PAGES_HEADER));
-    payloads.push(record);
-    await turn();
+export class BaseImageStream {
+  readonly #snap: Snapshot;
+  readonly #recordPages: number;
+  readonly #memory: BufferPool;
+  readonly #head: Uint8Array[];
+  readonly #tail: Uint8Array[];
+  readonly #hash = new Xxh3Stream();
+  /** The next page to read; whether BASE_END went out; whether the snapshot was released. */
+  #pgno = 1;
+  #ended = false;
+  #released = false;
+
+  /** `head` goes before the pages (BASE_META), `tail` after BASE_END (a WAL_HEADER). */
+  constructor(snap: Snapshot, recordPages: number, memory: BufferPool, head: Uint8Array[], tail: Uint8Array[]) {
+    this.#snap = snap;
+    this.#recordPages = recordPages;
+    this.#memory = memory;
+    this.#head = [...head];
+    this.#tail = [...tail];
   }
-  payloads.push(encodeBaseEndRecord(snap.dbSize, hashBytes(hash)));
-  return payloads;
+
+  /** The base's size in bytes (its pages; the basis of the publisher's "log since the last base" rule). */
+  get bytes(): number {
+    return this.#snap.dbSize * this.#snap.pageSize;
+  }
+
+  /** The next record, or null after the last. BASE_PAGES records are in `memory` (give them back once copied). */
+  next(): Uint8Array | null {
+    if (this.#head.length > 0) return this.#head.shift()!;
+    const snap = this.#snap;
+    if (this.#pgno <= snap.dbSize) {
+      const first = this.#pgno;
+      const count = Math.min(this.#recordPages, snap.dbSize + 1 - first);
+      const record = basePagesRecord(first, count, snap.pageSize, this.#memory);
+      try {
+        snap.readPagesIntoSync(first, count, record.subarray(BASE_PAGES_HEADER));
+      } catch (e) {
+        this.#memory.give(record.buffer as ArrayBuffer);
+        throw e;
+      }
+      this.#hash.update(record.subarray(BASE_PAGES_HEADER));
+      this.#pgno += count;
+      return record;
+    }
+    if (!this.#ended) {
+      this.#ended = true;
+      return encodeBaseEndRecord(snap.dbSize, hashBytes(this.#hash));
+    }
+    return this.#tail.shift() ?? null;
+  }
+
+  /** Releases the snapshot (once; later calls do nothing). */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#snap.release();
+  }
 }

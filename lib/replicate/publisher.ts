@@ -29,7 +29,8 @@
  *    stopped, event 'lagExceeded'), so that an outage does not keep the WAL from restarting;
  *    a new session starts, after a passive checkpoint, with a new base image, as soon as the
  *    stream answers again. Replicas re-base onto it (replica.ts). Memory is bounded by
- *    maxLagBytes plus the base images being built or published.
+ *    maxLagBytes plus the base image being published (next point but two: a window, not the
+ *    database's size).
  *  - The backlog ahead of the queue (metrics().exportBehindBytes: WAL frames committed and
  *    not yet read by the export, and with the worker the records handed to it and not yet
  *    taken) has the same bound, with another policy (behind.ts): past maxLagBytes, event
@@ -69,10 +70,20 @@
  *    its first and final part (readers skip them: replica.ts, restore-nats.ts). Queued ahead of
  *    the log in the ordered pipeline, a base of a 12 MB database held every commit behind it
  *    until all its parts were stored. A session's first base stays ahead of its log (the log
- *    starts after its final part). Nor does its read: the snapshot's pages are read into
- *    records of a BufferPool, taken back once the final part is stored, with a turn of the
- *    event loop after each record (base-image.ts; read in one go into fresh memory, a 12 MB
- *    base held the worker's loop, and every ack, for 50-440 ms).
+ *    starts after its final part). Nor does its read: a part's records are read from the
+ *    snapshot when the part is cut, between acks (base-image.ts; read in one go into fresh
+ *    memory, a 12 MB base held the worker's loop, and every ack, for 50-440 ms).
+ *  - No base image is held whole (it was: a 979 MiB database took the publisher to 1.25 GiB
+ *    RSS). A later base is read from its snapshot a part at a time as the part is cut (#basePart:
+ *    the part, and records read ahead until one does not fit), so it holds ~2 parts; its
+ *    snapshot is held until the final part is stored or the base is dropped (#endBase), and its
+ *    read mark keeps the WAL from restarting that long (README). BASE_META goes first: the base
+ *    is queued only once the export has seen the snapshot's commit (#snapshotBase). A session's
+ *    first base is queued at the export's BASE_META, ahead of the log, and its parts are cut as
+ *    the export's records fill them; the export's sink waits (room()) while FIRST_BASE_WINDOW of
+ *    it is accepted and not yet stored and some of it is in messages (records that do not fill
+ *    a part yet are never waited on: the pump cuts none of them before more come). Parts are
+ *    framed when cut and their records' memory given back (BufferPool). baseHeldBytes counts it.
  *  - A message's body is framed once (a base part's when first sent) in memory of a BufferPool
  *    (buffers.ts), which takes it back once the message is stored: the NATS client hands it to
  *    the socket without a copy (nats.ts writeWithoutCopy), and a connection writes in order,
@@ -106,10 +117,10 @@ import { LONGEST_TIMER_MS } from '../longest-timer';
 import { be32, FRAME_HEADER_SIZE } from '../format/frame-header';
 import type { ExportOptions } from '../export/exporter';
 import { checkFramed, PAGE_DELTAS, StreamMagic, type SinkPageDeltas, type WalRecordSink } from '../export/framing';
-import { commitMetaSeq, commitMetaTimeMs, decodeRecord, encodeBaseMetaRecord, encodeBasePagesRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
+import { BASE_PAGES_HEADER, basePagesRecord, commitMetaSeq, commitMetaTimeMs, decodeRecord, encodeBaseMetaRecord, encodeWalHeaderRecord, KIND, type ChainAnchor } from '../export/records';
 import type { ExportHandle } from '../export/stream';
 import type { Snapshot } from '../wal-index/snapshot';
-import { readBaseImage } from './base-image';
+import { BaseImageStream } from './base-image';
 import { BehindWatch } from './behind';
 import { BufferPool, RecordArena } from './buffers';
 import { emitApart } from './listeners';
@@ -189,6 +200,14 @@ export interface ReplicationMetrics extends Omit<PipelineStats, 'lastError'> {
   exportBehindExceeded: number;
   exportBehindPeakBytes: number;
   bases: number;
+  /**
+   * Bytes of base images the publisher holds now (records read from the export or a snapshot,
+   * in parts not yet stored in the stream) and the most it held: bounded by a window
+   * (FIRST_BASE_WINDOW, 8 MiB, for a session's first base; one part of 256 KiB and a record
+   * read ahead for a later one), not by the database's size (a base was held whole).
+   */
+  baseHeldBytes: number;
+  baseHeldPeakBytes: number;
   /** Frames sent whole and as PAGE_DELTA, and the page bytes each way. */
   fullFrames: number;
   deltaFrames: number;
@@ -342,9 +361,26 @@ interface LogEntry {
   time: number;
 }
 
-/** A base image ready to publish: its records, the commit it is the state after, where its log goes on. */
+/**
+ * A base image being published: its records not yet cut into parts, the commit it is the state
+ * after, where its log goes on. Never held whole (see the header): a session's first base gets
+ * its records from the export as they come (Session.#acceptBase), a later base reads them from
+ * its snapshot as each part is cut (`source`).
+ */
 interface BaseItem {
+  /** Records not yet cut into parts (BASE_PAGES ones in Replication's pool of base records). */
   payloads: Uint8Array[];
+  /** Every record is in `payloads` or cut already (the export's BASE_END came; `source` has no more). */
+  complete: boolean;
+  /** A later base's snapshot, read a record at a time (null: a session's first base). */
+  source: BaseImageStream | null;
+  /** Parts cut so far, and the first (its stream sequence names the base in the parts after it). */
+  partsCut: number;
+  firstPart: Sent | null;
+  /** The base's size (its pages' bytes), once known. */
+  bytes: number;
+  /** Called once the base is stored or dropped (a later base's snapshot released then). */
+  finished: (() => void) | null;
   seq: bigint;
   /** When the export saw that commit (unix ms). */
   time: number;
@@ -381,6 +417,8 @@ interface Sent extends Outgoing {
   later: boolean;
   /** When the export queued the commit it ends with (performance.now()). */
   queuedAt: number;
+  /** A session's first base's part: its records' framed bytes (Session.baseUnstored). */
+  baseBytes: number;
   /** The body once framed (see the header). */
   framed: Uint8Array | null;
 }
@@ -417,8 +455,14 @@ const LATER_BASE_PART_BYTES = 256 << 10;
 const MESSAGE_HEADER_ROOM = 4 << 10;
 /** Blocks of queued log records kept for reuse (a few messages' worth; the queue itself may hold up to maxLagBytes). */
 const RECORD_POOL_BYTES = 16 << 20;
-/** Later base images' records kept for reuse once their base is stored (a 28 MiB database's). */
-const BASE_POOL_BYTES = 32 << 20;
+/** Base images' records kept for reuse once framed into their part (a few parts' worth). */
+const BASE_POOL_BYTES = 8 << 20;
+/**
+ * A session's first base: the export waits while this many bytes of its records are queued or
+ * in messages not yet stored (its sink's room()), so that the base is never held whole (it was:
+ * a 979 MiB database took the publisher's RSS to 1.25 GiB); ~9 parts of 900 KiB in flight.
+ */
+const FIRST_BASE_WINDOW = 8 << 20;
 
 const sameKey = (salts: [number, number], frame: number): string => `${salts[0]}:${salts[1]}:${frame}`;
 
@@ -437,8 +481,12 @@ class Session {
   readonly queue: (LogEntry | BaseItem)[] = [];
   /** Later base images (see the header) waiting to go out, the oldest first; its parts not yet handed to the pipeline; whether one of them is in it. */
   readonly laterBases: BaseItem[] = [];
-  laterParts: Sent[] | null = null;
   partInFlight = false;
+  /** The first base's records accepted from the export and not yet stored, and of those the ones cut into messages (FIRST_BASE_WINDOW). */
+  baseUnstored = 0;
+  baseInFlight = 0;
+  /** Bytes of base records held (ReplicationMetrics.baseHeldBytes): read, not yet stored. */
+  baseHeld = 0;
   queuedBytes = 0;
   queuedCommits = 0;
   exportedSeq = -1n;
@@ -456,10 +504,9 @@ class Session {
   baseRunning = false;
   /** When the stream last stored a message of this session (the session's start before the first). */
   lastStoredAt = performance.now();
-  /** The base being collected from the export (its first). */
-  #initialBase: Uint8Array[] | null = [];
-  #initialBaseSeq = 0n;
-  #initialBaseTime = 0;
+  /** The export's base image is coming (its first records), and its item once BASE_META came. */
+  #inBase = true;
+  #initialBase: BaseItem | null = null;
   // where the export is: generation salts, frame number, database size
   #salts: [number, number] = [0, 0];
   #frame = 0;
@@ -523,8 +570,12 @@ class Session {
     // not >>> 1: the option goes up to Number.MAX_SAFE_INTEGER, and 2^32 >>> 1 is 0 (a first pass
     // waiting forever behind its WAL_HEADER)
     const half = Math.floor(this.r.options.maxLagBytes / 2);
+    // (and, during the export's base image, while FIRST_BASE_WINDOW of it is not yet stored and
+    // some of it is in messages that will be: records that do not fill a part yet are never
+    // waited on, since the pump cuts no part of them before more come)
+    const window = Math.max(FIRST_BASE_WINDOW, 4 * this.r.messageBytes);
     const full = (incoming: number): boolean =>
-      !this.abandoned && !this.pumpEnded && this.queuedCommits > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || !this.#stalled());
+      !this.abandoned && !this.pumpEnded && ((this.#inBase && this.baseInFlight > 0 && this.baseUnstored + incoming > window) || (this.queuedCommits > 0 && this.queuedBytes + incoming > half && !this.#insideCommit() && (!this.following || !this.#stalled())));
     const room = async (incoming: number): Promise<void> => {
       this.wake?.(); // what is queued goes out meanwhile
       while (full(incoming)) {
@@ -560,7 +611,7 @@ class Session {
         const length = be32(framed, at + 4);
         const end = at + 8 + length;
         const kind = framed[at + 8];
-        const plain = this.#initialBase !== null || (kind !== KIND.FRAMES && kind !== KIND.PAGE_DELTA && kind !== KIND.COMMIT_META);
+        const plain = this.#inBase || (kind !== KIND.FRAMES && kind !== KIND.PAGE_DELTA && kind !== KIND.COMMIT_META);
         if (start >= 0 && (plain || end - start > entryCap)) {
           this.#pushFramed(framed, start, at, null, 0); // a commit's first records (one larger than half a message spans entries)
           start = -1;
@@ -671,7 +722,7 @@ class Session {
   accept(payload: Uint8Array): void {
     if (this.abandoned) throw walnutError('WALNUT_CLOSED', 'the replication session was abandoned');
     const kind = payload[0];
-    if (this.#initialBase !== null) {
+    if (this.#inBase) {
       this.#acceptBase(payload);
       return;
     }
@@ -739,35 +790,48 @@ class Session {
     out.set(bytes.subarray(from, to));
     this.#push({ framed: out, seq, time });
   }
-  /** BASE_META .. BASE_END of the export: the session's first base image. */
+  /**
+   * BASE_META .. BASE_END of the export: the session's first base image, queued at its
+   * BASE_META (ahead of the log) and filled as its records come; the pump cuts its parts as
+   * they fill, and the sink waits while FIRST_BASE_WINDOW of it is not yet stored (sink()).
+   */
   #acceptBase(payload: Uint8Array): void {
     const rec = decodeRecord(payload);
     const cap = this.r.messageBytes >>> 1;
+    let item = this.#initialBase;
     if (rec.kind === 'baseMeta') {
-      this.#initialBaseSeq = rec.seq;
-      this.#initialBaseTime = Number(rec.timeMs);
+      item = this.#initialBase = { payloads: [], complete: false, source: null, partsCut: 0, firstPart: null, bytes: 0, finished: null, seq: rec.seq, time: Number(rec.timeMs), logFrom: null, again: 0 };
+      this.#push(item);
     }
+    if (item === null) throw walnutError('WALNUT_INVALID_FRAMING', `the export's base image began with a ${rec.kind} record, not BASE_META`, { reason: 'BaseMetaMissing' });
     if (rec.kind === 'basePages') {
       const size = rec.pages.length / rec.count;
       const per = Math.max(1, Math.floor(cap / size));
       for (let i = 0; i < rec.count; i += per) {
-        const pages: Uint8Array[] = [];
-        for (let j = i; j < Math.min(rec.count, i + per); j++) {
-          const page = rec.pages.subarray(j * size, (j + 1) * size);
-          pages.push(page);
-        }
-        this.#initialBase!.push(encodeBasePagesRecord(rec.firstPgno + i, pages));
+        const count = Math.min(per, rec.count - i);
+        const out = basePagesRecord(rec.firstPgno + i, count, size, this.r.basePool);
+        out.set(rec.pages.subarray(i * size, (i + count) * size), BASE_PAGES_HEADER);
+        this.#baseRecord(item, out);
       }
-      return;
+    } else {
+      this.#baseRecord(item, new Uint8Array(payload));
     }
-    this.#initialBase!.push(new Uint8Array(payload));
     if (rec.kind === 'baseEnd') {
-      const item: BaseItem = { payloads: this.#initialBase!, seq: this.#initialBaseSeq, time: this.#initialBaseTime, logFrom: null, again: 0 };
-      this.lastBaseSeq = this.#initialBaseSeq;
+      item.complete = true;
+      item.bytes = rec.dbSize * this.r.pageSize;
+      this.lastBaseBytes = item.bytes;
+      this.lastBaseSeq = item.seq;
+      this.#inBase = false;
       this.#initialBase = null;
-      this.exportedSeq = this.#initialBaseSeq;
-      this.#push(item);
+      this.exportedSeq = item.seq;
     }
+    this.wake?.();
+  }
+
+  #baseRecord(item: BaseItem, record: Uint8Array): void {
+    item.payloads.push(record);
+    this.baseUnstored += record.length + 8;
+    this.r.holdBase(this, record.length + 8);
   }
 
   /**
@@ -798,11 +862,10 @@ class Session {
     this.#commitChecksum1 = be32(bytes, at + 20);
   }
 
-  /** Log records count against maxLagBytes; base images (bounded by the database's size) do not. */
+  /** Log records count against maxLagBytes; base images (FIRST_BASE_WINDOW) do not. */
   #push(item: LogEntry | BaseItem): void {
     this.queue.push(item);
-    if ('payloads' in item) this.lastBaseBytes = item.payloads.reduce((n, p) => n + p.length, 0);
-    else {
+    if (!('payloads' in item)) {
       this.queuedBytes += item.framed.length;
       this.logBytesSinceBase += item.framed.length;
     }
@@ -815,7 +878,7 @@ class Session {
   /** A base image read by the replication (not the export's): beside the log, not in its queue (see the header). */
   pushBase(item: BaseItem): void {
     this.laterBases.push(item);
-    this.lastBaseBytes = item.payloads.reduce((n, p) => n + p.length, 0);
+    this.lastBaseBytes = item.bytes;
     this.wake?.();
   }
 
@@ -841,7 +904,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   readonly #subjects: Subjects;
   /** Message bodies' memory, and later base images' records' (see the header). */
   readonly #bodies = new BufferPool(BODY_POOL_BYTES);
-  readonly #basePages = new BufferPool(BASE_POOL_BYTES);
+  readonly basePool = new BufferPool(BASE_POOL_BYTES);
   /** Blocks of the sessions' queued records (RecordArena). */
   readonly recordMemory = new BufferPool(RECORD_POOL_BYTES);
   #link: NatsLink | null = null;
@@ -856,7 +919,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   readonly #deadline = new AbortController();
   #deadlineTimer: ReturnType<typeof setTimeout> | null = null;
   #done: Promise<void>;
-  #m = { sessions: 0, bases: 0, lagResets: 0, lastError: null as string | null };
+  #m = { sessions: 0, bases: 0, baseHeldPeakBytes: 0, lagResets: 0, lastError: null as string | null };
   /** maxMessageBytes within what the server takes (#fitMessageBytes), for the session being published. */
   #messageBytes: number;
   /** The stream's max_msg_size (-1: none), as ensureStream found it. */
@@ -951,6 +1014,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       exportBehindBytes: this.#behind.saw(this.#export?.behindBytes() ?? 0),
       exportBehindExceeded: this.#behind.exceeded,
       exportBehindPeakBytes: this.#behind.peakBytes,
+      baseHeldBytes: s?.baseHeld ?? 0,
       ...this.#m,
       ...this.counters,
       ...pipeStats(this.#pipe),
@@ -987,9 +1051,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     if (s.abandoned) return;
     s.abandoned = true;
     s.queue.length = 0;
-    s.laterBases.length = 0;
-    s.laterParts = null;
-    s.queuedBytes = s.queuedCommits = 0;
+    this.#endLaterBases(s);
+    s.queuedBytes = s.queuedCommits = s.baseUnstored = s.baseInFlight = s.baseHeld = 0;
     s.wake?.();
   }
 
@@ -1122,11 +1185,23 @@ export class Replication extends EventEmitter implements ReplicationHandle {
         // the session's start, every commit through it cut already: a message of no records says it
         // (what is left queued is of later commits, or a WAL_HEADER that waits for the next one)
         if (s.startMarkDue && pipe.room && cut.lastSeq >= s.startSeq!) pipe.add(this.#startMark(s, cut));
-        // a later base's next part, behind the log messages cut so far (one part in the pipeline at a time)
+        // a later base's next part, behind the log messages cut so far (one part in the pipeline
+        // at a time), read from its snapshot now (base-image.ts)
         if (pipe.room && !s.partInFlight && s.laterBases.length > 0) {
-          s.laterParts ??= this.#baseParts(s, s.laterBases[0]!, false);
-          pipe.add(s.laterParts.shift()!);
-          s.partInFlight = true;
+          const base = s.laterBases[0]!;
+          let part: Sent | null = null;
+          try {
+            part = this.#basePart(s, base, false);
+          } catch (e) {
+            // its snapshot could not be read (released by a store that closed: nothing to report)
+            s.laterBases.shift();
+            this.#endBase(s, base);
+            if (!(e instanceof WalnutError && e.code === 'WALNUT_CLOSED')) this.#error(e);
+          }
+          if (part !== null) {
+            pipe.add(part);
+            s.partInFlight = true;
+          }
         }
         if (pipe.size === 0 && ended && cut.covered === s.queue.length && s.laterBases.length === 0) return;
         settling ??= pipe.size === 0 ? null : pipe.settle();
@@ -1157,6 +1232,8 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       }
     } finally {
       if (s.abandoned || this.#stopping) pipe.drop();
+      this.#endLaterBases(s); // (their snapshots released: nothing more of them goes out)
+      if (s.abandoned || this.#stopping) s.baseHeld = 0; // (the parts dropped with the pipeline)
       s.pumpEnded = true;
       s.room?.();
     }
@@ -1185,12 +1262,17 @@ export class Replication extends EventEmitter implements ReplicationHandle {
   #cut(s: Session, cut: Cut, ended: boolean): Sent[] {
     const head = s.queue[cut.covered]!;
     if ('payloads' in head) {
-      cut.covered++;
-      if (head.seq > cut.lastSeq) {
-        cut.lastSeq = head.seq; // a session's first base: its log goes on with commit seq + 1
-        cut.part = 0;
+      // a session's first base: its next part once its records fill one (or the last, once all came)
+      const part = this.#basePart(s, head, true);
+      if (part === null) return [];
+      if (part.base !== null) {
+        cut.covered++;
+        if (head.seq > cut.lastSeq) {
+          cut.lastSeq = head.seq; // its log goes on with commit seq + 1
+          cut.part = 0;
+        }
       }
-      return this.#baseParts(s, head, true);
+      return [part];
     }
     // a log message: queued records up to maxMessageBytes, ending at a commit when one fits
     const cap = this.messageBytes - 8;
@@ -1239,7 +1321,7 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       body.set(framed, at);
       at += framed.length;
     }
-    return [{ subject: this.#subjects.log, body: () => body, framed: body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, later: false, queuedAt: commitEnd > 0 ? entries[from + commitEnd - 1]!.time : 0 }];
+    return [{ subject: this.#subjects.log, body: () => body, framed: body, msgId, headers: () => headers, after: null, take, takeBytes: commitEnd > 0 ? commitBytes : bytes, commits: commitEnd > 0 ? commits : 0, endSeq: commitEnd > 0 ? endSeq : null, base: null, later: false, queuedAt: commitEnd > 0 ? entries[from + commitEnd - 1]!.time : 0, baseBytes: 0 }];
   }
 
   /**
@@ -1251,39 +1333,85 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     const headers = { [HEADER.SESSION]: s.id, [HEADER.FIRST_COMMIT]: String(cut.lastSeq + 1n), [HEADER.SESSION_START]: String(s.startSeq) };
     const body = this.#bodies.take(8).subarray(0, 8);
     body.set(STREAM_MAGIC, 0);
-    return { subject: this.#subjects.log, body: () => body, framed: body, msgId: `${s.id}:${s.startSeq}.start`, headers: () => headers, after: null, take: 0, takeBytes: 0, commits: 0, endSeq: null, base: null, later: false, queuedAt: 0 };
+    return { subject: this.#subjects.log, body: () => body, framed: body, msgId: `${s.id}:${s.startSeq}.start`, headers: () => headers, after: null, take: 0, takeBytes: 0, commits: 0, endSeq: null, base: null, later: false, queuedAt: 0, baseBytes: 0 };
   }
 
-  /** A base image's parts, each at most maxMessageBytes; parts after the first name its stream sequence. `queued`: the base is an entry of the log queue (a session's first), its final part takes it. */
-  #baseParts(s: Session, base: BaseItem, queued: boolean): Sent[] {
+  /**
+   * A base image's next part (at most maxMessageBytes, or LATER_BASE_PART_BYTES for a later
+   * base), or null while the records that have come do not fill one and more are due (a
+   * session's first base: the export's records still coming). Records are packed as they
+   * come, a part closed when the next record does not fit; the part holding the last record
+   * is the final one. Its body is framed now, its BASE_PAGES records given back to the pool.
+   * Parts after the first name its stream sequence. `queued`: the base is an entry of the log
+   * queue (a session's first), its final part takes it. A later base's records are read from
+   * its snapshot here (throws what that read throws).
+   */
+  #basePart(s: Session, base: BaseItem, queued: boolean): Sent | null {
     const cap = (queued ? this.messageBytes : this.#laterPartBytes) - 8;
-    const parts: Uint8Array[][] = [[]];
+    if (base.source !== null) {
+      // read ahead until a record does not fit (or there are no more): then the part is known whole
+      let have = 0;
+      for (const p of base.payloads) have += p.length + 8;
+      while (!base.complete && have <= cap) {
+        const rec = base.source.next();
+        if (rec === null) base.complete = true;
+        else {
+          base.payloads.push(rec);
+          have += rec.length + 8;
+          this.holdBase(s, rec.length + 8);
+        }
+      }
+    }
+    let n = 0;
     let bytes = 0;
     for (const p of base.payloads) {
-      if (bytes > 0 && bytes + p.length + 8 > cap) {
-        parts.push([]);
-        bytes = 0;
-      }
-      parts[parts.length - 1]!.push(p);
+      if (n > 0 && bytes + p.length + 8 > cap) break;
+      n++;
       bytes += p.length + 8;
     }
-    const out: Sent[] = [];
-    for (let i = 0; i < parts.length; i++) {
-      const final = i === parts.length - 1;
-      const extra: Record<string, string> = { [HEADER.SESSION]: s.id, [HEADER.BASE_SEQ]: String(base.seq), [HEADER.BASE_TIME]: String(base.time), [HEADER.BASE_PART]: String(i) };
-      if (final) {
-        extra[HEADER.BASE_FINAL] = '1';
-        // a session's first base: its log starts after the base (a reader takes the final part's
-        // sequence + 1), and marks the session's start (Session.startSeq)
-        if (base.logFrom !== null) extra[HEADER.LOG_FROM] = String(base.logFrom);
-        else extra[HEADER.START_MARKED] = '1';
-      }
-      const headers = i === 0 ? () => extra : (first: number) => ({ ...extra, [HEADER.BASE_FIRST]: String(first) });
-      const part = parts[i]!;
-      const sent: Sent = { subject: this.#subjects.base, body: () => (sent.framed ??= frameInto(this.#bodies.take(framedSize(part)), part)), framed: null, msgId: `${s.id}:base${base.seq}${base.again > 0 ? `r${base.again}` : ''}.${i}`, headers, after: out[0] ?? null, take: final && queued ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, later: !queued, queuedAt: 0 };
-      out.push(sent);
+    const final = base.complete && n === base.payloads.length;
+    if (n === 0 || (!final && n === base.payloads.length)) return null; // more may fit: its records are still coming
+    const records = base.payloads.splice(0, n);
+    const i = base.partsCut++;
+    const extra: Record<string, string> = { [HEADER.SESSION]: s.id, [HEADER.BASE_SEQ]: String(base.seq), [HEADER.BASE_TIME]: String(base.time), [HEADER.BASE_PART]: String(i) };
+    if (final) {
+      extra[HEADER.BASE_FINAL] = '1';
+      // a session's first base: its log starts after the base (a reader takes the final part's
+      // sequence + 1), and marks the session's start (Session.startSeq)
+      if (base.logFrom !== null) extra[HEADER.LOG_FROM] = String(base.logFrom);
+      else extra[HEADER.START_MARKED] = '1';
     }
-    return out;
+    const headers = i === 0 ? () => extra : (first: number) => ({ ...extra, [HEADER.BASE_FIRST]: String(first) });
+    const framed = frameInto(this.#bodies.take(framedSize(records)), records);
+    for (const p of records) if (p[0] === KIND.BASE_PAGES) this.basePool.give(p.buffer as ArrayBuffer);
+    const sent: Sent = { subject: this.#subjects.base, body: () => framed, framed, msgId: `${s.id}:base${base.seq}${base.again > 0 ? `r${base.again}` : ''}.${i}`, headers, after: base.firstPart, take: final && queued ? 1 : 0, takeBytes: 0, commits: 0, endSeq: null, base: final ? base : null, later: !queued, queuedAt: 0, baseBytes: bytes };
+    base.firstPart ??= sent;
+    if (queued) s.baseInFlight += bytes;
+    return sent;
+  }
+
+  /** `bytes` more of a base image's records held by session `s` (ReplicationMetrics.baseHeldBytes). */
+  holdBase(s: Session, bytes: number): void {
+    s.baseHeld += bytes;
+    if (s.baseHeld > this.#m.baseHeldPeakBytes) this.#m.baseHeldPeakBytes = s.baseHeld;
+  }
+
+  /** A later base is stored, or dropped: its snapshot released, its #snapshotBase told. */
+  #endBase(s: Session, base: BaseItem): void {
+    base.source?.release();
+    for (const p of base.payloads) {
+      s.baseHeld -= p.length + 8;
+      if (p[0] === KIND.BASE_PAGES) this.basePool.give(p.buffer as ArrayBuffer);
+    }
+    base.payloads.length = 0;
+    base.finished?.();
+    base.finished = null;
+  }
+
+  /** Every later base of the session dropped (#endBase): the session is abandoned, or its pump ended. */
+  #endLaterBases(s: Session): void {
+    for (const base of s.laterBases.splice(0)) this.#endBase(s, base);
+    s.partInFlight = false;
   }
 
   /** A message is stored: what it took leaves the queue; publishedSeq moves at a commit's end. */
@@ -1291,19 +1419,20 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     s.lastStoredAt = performance.now();
     if (m.framed !== null) this.#bodies.give(m.framed.buffer as ArrayBuffer);
     m.framed = null;
+    s.baseHeld -= m.baseBytes;
+    if (!m.later) {
+      s.baseUnstored -= m.baseBytes; // (before shift(): it wakes a sink waiting for room)
+      s.baseInFlight -= m.baseBytes;
+    }
     s.shift(m.take, m.takeBytes, m.commits);
     cut.covered -= m.take;
     cut.coveredBytes -= m.takeBytes;
     if (m.later) {
       s.partInFlight = false;
-      if (m.base !== null) {
-        s.laterBases.shift();
-        s.laterParts = null;
-        // every part is stored (the chain), each framed into a body of its own: its records' memory is free
-        for (const p of m.base.payloads) if (p[0] === KIND.BASE_PAGES) this.#basePages.give(p.buffer as ArrayBuffer);
-      }
+      if (m.base !== null) this.#endBase(s, s.laterBases.shift()!); // every part is stored (the chain): its snapshot is released
     }
     if (m.base !== null) {
+      if (m.later) s.lastBaseAt = performance.now();
       if (m.base.seq > s.publishedSeq) s.publishedSeq = m.base.seq;
       const firstPart = (m.after ?? m).seq;
       if (firstPart !== undefined && !this.#toldRetention) void this.#checkBaseKept(firstPart, m.base.seq);
@@ -1337,49 +1466,52 @@ export class Replication extends EventEmitter implements ReplicationHandle {
     this.#error(walnutError('WALNUT_IO', `the JetStream stream ${this.options.stream} dropped the first part of base image ${baseSeq} (message ${firstPart}; the stream now begins at ${info.state.first_seq}) within a second of its last part: its retention (max_bytes ${info.config.max_bytes}${age}) holds less than one base image, so replicas and restores find none whole; raise maxBytes / maxAgeMs (keep two base images and the log between them)`, { reason: 'RetentionTooSmall' }));
   }
 
-  /** Reads a base image from a snapshot and queues it under the commit it is the state after. */
+  /**
+   * Takes a snapshot for a base image and queues the base under the commit it is the state
+   * after, once the export has seen that commit; its parts are read from the snapshot as they
+   * are cut (#basePart, base-image.ts), and the snapshot is held, its read mark keeping the WAL
+   * from restarting, until the base's final part is stored or the base is dropped: this resolves
+   * then (Session.baseRunning until then: one later base at a time).
+   */
   async #snapshotBase(s: Session): Promise<void> {
     s.recording = new Map();
     const lastAtStart = s.last;
     const mark = s.lastLogStreamSeq;
-    let item: BaseItem | null = null;
     const snap = await this.#source.snapshot();
-    let key: string;
-    let payloads: Uint8Array[];
+    let queued: Promise<void> | null = null;
     try {
       const gen = snap.generation;
       if (snap.mxFrame === 0) return; // the state of a restarted, empty WAL: no frame names it; try at the next due time
-      key = sameKey(gen.salts, snap.mxFrame);
-      // two records to a part, with their framing and the base's other records beside them
-      const per = Math.max(1, Math.floor((this.#laterPartBytes - 64) / (2 * snap.pageSize)));
-      // records in pooled memory, the loop given a turn after each (base-image.ts)
-      payloads = await readBaseImage(snap, per, this.#basePages, () => new Promise((r) => setImmediate(r)));
-    } finally {
-      snap.release();
+      const key = sameKey(gen.salts, snap.mxFrame);
       s.lastBaseAt = performance.now();
       s.commitsSinceBase = s.logBytesSinceBase = 0;
-    }
-    // the commit whose frame ends the snapshot: seen before (the last at start), or since
-    const deadline = performance.now() + 10_000;
-    for (;;) {
-      const hit = lastAtStart?.key === key ? lastAtStart : s.recording.get(key);
-      if (hit !== undefined) {
-        // the WAL_HEADER (anchored at the commit's frame) lets the log after it continue the
-        // generation in a restore (restore.ts checks the chain from there); replicas skip it
-        const header = hit.header === null ? [] : [encodeWalHeaderRecord(hit.header, hit.anchor)];
-        const again = hit.seq === s.lastBaseSeq ? ++s.sameSeqBases : (s.sameSeqBases = 0);
-        s.lastBaseSeq = hit.seq;
-        item = { payloads: [encodeBaseMetaRecord(hit.seq, BigInt(hit.time)), ...payloads, ...header], seq: hit.seq, time: hit.time, logFrom: mark + 1, again };
-        break;
+      // the commit whose frame ends the snapshot: seen before (the last at start), or since
+      const deadline = performance.now() + 10_000;
+      let hit: CommitPoint | undefined;
+      for (;;) {
+        hit = lastAtStart?.key === key ? lastAtStart : s.recording.get(key);
+        if (hit !== undefined) break;
+        if (s.abandoned || this.#stopping || performance.now() > deadline) return;
+        await new Promise((r) => setTimeout(r, 5));
       }
-      if (s.abandoned || this.#stopping || performance.now() > deadline) {
-        s.recording = null;
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 5));
+      s.recording = null;
+      if (s.abandoned || this.#stopping || s.pumpEnded) return; // (a base queued now would never go out, its snapshot held)
+      // the WAL_HEADER (anchored at the commit's frame) lets the log after it continue the
+      // generation in a restore (restore.ts checks the chain from there); replicas skip it
+      const header = hit.header === null ? [] : [encodeWalHeaderRecord(hit.header, hit.anchor)];
+      const again = hit.seq === s.lastBaseSeq ? ++s.sameSeqBases : (s.sameSeqBases = 0);
+      s.lastBaseSeq = hit.seq;
+      // two records to a part, with their framing and the base's other records beside them
+      const per = Math.max(1, Math.floor((this.#laterPartBytes - 64) / (2 * snap.pageSize)));
+      const source = new BaseImageStream(snap, per, this.basePool, [encodeBaseMetaRecord(hit.seq, BigInt(hit.time))], header);
+      const item: BaseItem = { payloads: [], complete: false, source, partsCut: 0, firstPart: null, bytes: source.bytes, finished: null, seq: hit.seq, time: hit.time, logFrom: mark + 1, again };
+      queued = new Promise<void>((resolve) => (item.finished = resolve));
+      s.pushBase(item);
+    } finally {
+      s.recording = null;
+      if (queued === null) snap.release();
     }
-    s.recording = null;
-    s.pushBase(item);
+    await queued;
   }
 }
 

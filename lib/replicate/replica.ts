@@ -33,7 +33,8 @@
  *    message.
  *  - Re-basing: a message of another session (the primary started a new one), a gap in the
  *    commits (retention dropped what the replica needed) or a commit that does not verify
- *    makes the replica apply the newest base image as one commit (the whole database), then
+ *    makes the replica apply the newest base image as one commit (the pages of it that differ
+ *    from the replica's: every page 1..its size is the base's after it; see the last point), then
  *    read on from that base's Walnut-Log-From. A new session's first base image is the state
  *    where the primary's last checkpoint stopped (older than what the replica may have applied
  *    of the session before, when another connection's read transaction stopped that
@@ -41,7 +42,7 @@
  *    commits as of then, every commit of the session before included) is what a reader may
  *    see next. So a first base that says its log marks the start (Walnut-Start-Marked) is not
  *    applied alone: it and the log's commits through the start are one batch, one commit
- *    ('all' witness, as a base), held past the batch limits and the end of the log until the
+ *    (its witness the pages it writes, as a re-base's), held past the batch limits and the end of the log until the
  *    commits through the mark are read, and applied then. Dropped unapplied when the reading
  *    starts over (the log is read again from the applied state: the re-base comes again). A
  *    first base without the mark (a stream of walnut before it), and a re-base after a gap or
@@ -58,6 +59,20 @@
  *  - A wait for a base image is never silent: one whose parts are gone (a stream whose
  *    retention holds less than one: the primary says RetentionTooSmall) is told once, onRetry
  *    while openReplica waits, 'error' after (WALNUT_IO reason BaseGone, lag().stalledBy).
+ *  - A base image is read one part at a time (#baseChunks), never held whole: a new replica's
+ *    first one goes into restore()'s temporary file as its parts arrive (restore.ts: pages
+ *    written at their offsets, BASE_END's hash checked before the rename): a part gone or not
+ *    fetched fails that restore, nothing renamed in, and the newest base is looked for again
+ *    (a bad hash fails openReplica, WALNUT_CORRUPT, as before). A live replica's re-base keeps
+ *    only the base's pages that differ from its own (compared part by part against a snapshot
+ *    of its file, which nothing else writes; page 1 always) and applies them as one batch
+ *    (Batch.diff: not 'all', since the pages it leaves out equal the base's already, and its
+ *    witness is the pages it writes): memory for what changed since the replica's state, not
+ *    the database (which it held ~2.4 times over). Its batch is lent to the store
+ *    (store.sequence() with `release`), not copied: snapshots of replica.store see it from
+ *    when it is sequenced, before it is durable (other connections, once it is written); a
+ *    write that fails then stops the replica for good, as any failed apply does, and those
+ *    snapshots fail their reads (store.ts, sequence()).
  */
 import { extraArgumentError, readInput, refuseExtraArguments, describeValue } from '../arguments';
 import { EventEmitter } from 'node:events';
@@ -71,14 +86,14 @@ import { resolveOptions, type OpenOptions } from '../commit/options';
 import { walnutError, WalnutError } from '../errors';
 import { FRAME_HEADER_SIZE } from '../format/frame-header';
 import { hashBytes } from '../export/exporter';
-import { WalStreamReader } from '../export/framing';
+import { StreamMagic, WalStreamReader } from '../export/framing';
 import { applyPageDelta, deltaPgno, PageVersions } from '../export/page-delta';
 import { decodeRecord } from '../export/records';
 import { restore } from '../export/restore';
 import { open as openStore } from '../open'; // with the extensions its options ask for (fec: the sidecar)
 import type { Snapshot } from '../wal-index/snapshot';
 import { emitApart } from './listeners';
-import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, frameMessage, HEADER, integerOption, isBasePart, lastMessageOn, lastWalnutMessageOn, messageAt, QUICK_API_TIMEOUT_MS, refuseForeignStream, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
+import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, HEADER, integerOption, isBasePart, lastMessageOn, lastWalnutMessageOn, messageAt, QUICK_API_TIMEOUT_MS, refuseForeignStream, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
 
 export interface ReplicaOptions {
@@ -133,10 +148,35 @@ interface Base {
   /** When the primary's export saw commit `seq` (Walnut-Base-Time, ms since the epoch). */
   time: number;
   logNext: number;
-  payloads: Uint8Array[];
+  /**
+   * Its records as export stream bytes (the magic, then each part's framed records), each part
+   * fetched as it is read (#baseChunks): the base is never held whole. Throws BaseUnread when a
+   * part is gone or could not be fetched.
+   */
+  chunks: () => AsyncGenerator<Uint8Array>;
   /** A session's first base image whose log marks the session's start (see the header). */
   startMarked: boolean;
 }
+
+/**
+ * A base image's part was not there to read (`partGone`: no longer in the stream; `failed`: a
+ * request that failed) while the base was being read: #newestBase looks again (and says so
+ * once for a part gone). Thrown inside restore() it comes back as its cause (restore.ts
+ * sourceFailure), the temporary file removed, nothing renamed in.
+ */
+class BaseUnread extends Error {
+  constructor(readonly why: 'partGone' | 'failed') {
+    super(why === 'partGone' ? 'a part of the base image is no longer in the stream' : 'a part of the base image could not be read');
+  }
+}
+
+function baseUnread(e: unknown): BaseUnread | null {
+  if (e instanceof BaseUnread) return e;
+  const cause = (e as { cause?: unknown } | null)?.cause;
+  return cause instanceof BaseUnread ? cause : null;
+}
+
+const STREAM_MAGIC = StreamMagic.V1.bytes();
 
 /**
  * A new session's start the reading left unapplied (its base read, its commits through the mark
@@ -173,6 +213,12 @@ interface Batch {
   commits: number;
   timeMs: number;
   to: AppliedState;
+  /**
+   * A re-base's batch holding only the base's pages that differ from the replica's (#rebasePages):
+   * the pages it does not list equal the base's already, so it is applied as a batch of those
+   * pages (its witness theirs), not as the whole database.
+   */
+  diff?: boolean;
 }
 
 /**
@@ -631,7 +677,10 @@ export class Replica extends EventEmitter {
   }
 
   /**
-   * The newest complete base image in the stream (waits for one). With `after` (a live
+   * `use` of the newest complete base image in the stream (waits for one); `use` reads its parts
+   * (Base.chunks, fetched one at a time: the base is never held whole here), and a part gone or
+   * not fetched there (BaseUnread, also as restore()'s cause) makes it look again, as a part found
+   * gone before the base was used did (whole or not is known only once every part is read). With `after` (a live
    * replica's applied state), a base image of another session older than that state is waited
    * past: it is not a newer session of the primary but an older one's, the newest left in a
    * stream that lost its later messages (a cluster's new leader that had not caught up);
@@ -640,7 +689,7 @@ export class Replica extends EventEmitter {
    * of the applied session not past it, and with `after.startLeft` one before that start, are
    * waited past (#stall says why, once); so is a base one of whose parts is gone.
    */
-  async #newestBase(after: { session: string; time: number; seq: number | null; startLeft: StartLeft | null } | null = null, why = '', stuck: Stuck = 'BehindRetention'): Promise<Base> {
+  async #newestBase<T>(use: (base: Base) => Promise<T>, after: { session: string; time: number; seq: number | null; startLeft: StartLeft | null } | null = null, why = '', stuck: Stuck = 'BehindRetention'): Promise<T> {
     let told = false;
     try {
       for (let attempt = 0; ; attempt++) {
@@ -655,11 +704,19 @@ export class Replica extends EventEmitter {
           told = true;
           this.#stall(stuck === 'BehindRetention' ? this.#behindRetention(why, after!.seq!, beforeStart ? after!.startLeft : null) : this.#unreadable(why, after!.seq!, beforeStart ? after!.startLeft : null));
         }
-        const base = notPast || beforeStart || last === null || last.header.get(HEADER.BASE_FINAL) !== '1' || older ? null : await this.#wholeBase(last);
-        if (base !== null && base !== 'partGone') return base;
+        const base = notPast || beforeStart || last === null || last.header.get(HEADER.BASE_FINAL) !== '1' || older ? null : this.#baseOf(last);
+        let unread: BaseUnread | null = null;
+        if (base !== null) {
+          try {
+            return await use(base);
+          } catch (e) {
+            unread = baseUnread(e);
+            if (unread === null) throw e;
+          }
+        }
         // retention cut it (a stream holding less than one base image: the primary says
         // RetentionTooSmall): a new replica waited for ever without a word
-        if (base === 'partGone' && last !== null && !told) {
+        if (unread?.why === 'partGone' && last !== null && !told) {
           told = true;
           this.#stall(walnutError('WALNUT_IO', `the stream's newest base image (commit ${last.header.get(HEADER.BASE_SEQ)} of session ${last.header.get(HEADER.SESSION)}) lost a part (no longer in the stream ${this.#stream}: its retention holds less than one base image, or it was deleted); the replica waits for a whole one (raise the stream's max_bytes / max_age: keep two base images and the log between them)`, { path: this.path, reason: 'BaseGone' }));
         }
@@ -690,34 +747,45 @@ export class Replica extends EventEmitter {
   }
 
   /**
-   * The base image whose final part is `last`, read whole; 'partGone' when one of its parts is
-   * no longer in the stream (its parts are stored before its final one: not one being
-   * published); null when one could not be read (a failed request).
+   * The base image whose final part is `last`; its parts are read as `chunks()` is (#baseChunks).
    */
-  async #wholeBase(last: StoredMsg): Promise<Base | 'partGone' | null> {
+  #baseOf(last: StoredMsg): Base {
+    const h = last.header;
+    const from = h.get(HEADER.LOG_FROM);
+    return { session: h.get(HEADER.SESSION), seq: Number(h.get(HEADER.BASE_SEQ)), time: Number(h.get(HEADER.BASE_TIME)) || 0, logNext: from ? Number(from) : last.seq + 1, chunks: () => this.#baseChunks(last), startMarked: isStartMarked(last) };
+  }
+
+  /**
+   * The base image whose final part is `last`, as export stream bytes, one part at a time (each
+   * fetched when the one before it has been taken): throws BaseUnread 'partGone' when one of its
+   * parts is no longer in the stream (its parts are stored before its final one: not one being
+   * published), 'failed' when one could not be fetched. Read whole first (its records, then
+   * one message framing them all, for restore()), a new replica held the base twice: maxRSS
+   * 2.2 GiB for a 979 MiB database.
+   */
+  async *#baseChunks(last: StoredMsg): AsyncGenerator<Uint8Array> {
     const h = last.header;
     const session = h.get(HEADER.SESSION);
     const part = Number(h.get(HEADER.BASE_PART));
     const first = part === 0 ? last.seq : Number(h.get(HEADER.BASE_FIRST));
     const seq = Number(h.get(HEADER.BASE_SEQ));
-    const payloads: Uint8Array[] = [];
+    yield STREAM_MAGIC;
     let next = 0; // the part due (parts are numbered 0..part, in stream order)
     for (let s = first; s <= last.seq; s++) {
       const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => 'failed' as const);
-      if (m === 'failed') return null;
+      if (m === 'failed') throw new BaseUnread('failed');
       // a log message published between the base's parts (publisher.ts), another client's
       // message (isBasePart), or one gone from there (deleted, lost): not a part. The parts'
       // own numbers tell whether the base is whole; a message gone among them, or another
       // client's there, was taken for a missing part, the base for one being published, and
       // waited past for ever (openReplica hung)
       if (m === null || !isBasePart(m, this.#subjects.base, session, seq)) continue;
-      if (Number(m.header.get(HEADER.BASE_PART)) !== next) return 'partGone';
-      payloads.push(...WalStreamReader.fromBuffer(m.data));
+      if (Number(m.header.get(HEADER.BASE_PART)) !== next) throw new BaseUnread('partGone');
+      if (m.data.length < 8) throw walnutError('WALNUT_INVALID_FRAMING', `message ${s} of the JetStream stream ${this.#stream} (part ${next} of the base image of commit ${seq}) is no export stream fragment`, { reason: 'HeaderMissing' });
+      yield m.data.subarray(8); // its framed records, after its own magic
       next++;
     }
-    if (next !== part + 1) return 'partGone';
-    const from = h.get(HEADER.LOG_FROM);
-    return { session, seq, time: Number(h.get(HEADER.BASE_TIME)) || 0, logNext: from ? Number(from) : last.seq + 1, payloads, startMarked: isStartMarked(last) };
+    if (next !== part + 1) throw new BaseUnread('partGone');
   }
 
   /**
@@ -742,9 +810,13 @@ export class Replica extends EventEmitter {
   async #createFromBase(replace: boolean): Promise<void> {
     await this.#position!.write({ state: 'creating', applied: null, intent: null });
     this.#stillOpening();
-    const base = await this.#newestBase();
-    this.#stillOpening();
-    await restore(frameMessage(base.payloads), this.path, { force: replace });
+    // the base's parts go into restore()'s temporary file as they are read: a part gone or
+    // not read fails it before BASE_END (nothing renamed in), and the newest base is looked for again
+    const base = await this.#newestBase(async (b) => {
+      this.#stillOpening();
+      await restore(b.chunks(), this.path, { force: replace });
+      return b;
+    });
     this.#stillOpening();
     const applied = { session: base.session, seq: base.seq, logNext: base.logNext };
     await this.#position!.write({ state: 'ready', applied, intent: null });
@@ -790,7 +862,11 @@ export class Replica extends EventEmitter {
     // the whole database after it instead; refused, it stopped the replica for good (position.ts)
     if (!ReplicaPosition.fits(record)) record = { ...record, intent: { ...record.intent!, pages: 'all', witness: await this.#wholeWitness(batch) } };
     await this.#position!.write(record);
-    await this.#store!.commit(pgnos.map((pgno, i) => ({ pgno, data: pages[i]! })), { dbSize: batch.dbSize });
+    const writes = pgnos.map((pgno, i) => ({ pgno, data: pages[i]! }));
+    // a re-base's batch (up to every page of the database) is lent to the store, not copied: its
+    // pages are changed by no one (views of the fetched parts, or copies of their own)
+    if (all || batch.diff === true) await this.#store!.sequence(writes, { dbSize: batch.dbSize, release: () => undefined }).durable;
+    else await this.#store!.commit(writes, { dbSize: batch.dbSize });
     if (all) this.#versions.clear();
     else if (batch.low < this.#cachedDbSize) this.#versions.truncate(batch.low);
     this.#cachedDbSize = batch.dbSize;
@@ -806,7 +882,8 @@ export class Replica extends EventEmitter {
   }
 
   /**
-   * A whole-database batch (a base image and the commits after it: see the header) writes every
+   * A whole-database batch (all of a base image's pages and the commits after it; a re-base's
+   * holds only the pages that differ, Batch.diff, and is not one) writes every
    * page up to its size, its witness the whole database's: the pages no commit after the base
    * wrote past a shrink below them, or past the base's size, read as zeros on the primary.
    */
@@ -871,38 +948,82 @@ export class Replica extends EventEmitter {
    */
   async #rebase(why: string, gap: Stuck | false = false, startLeft: StartLeft | null = null): Promise<void> {
     const applied = this.#applied!;
-    const base = await this.#newestBase({ session: applied.session, time: this.#appliedTime, seq: gap !== false ? applied.seq : null, startLeft }, why, gap || undefined);
-    const pages = new Map<number, Uint8Array>();
-    const hash = new Xxh3Stream();
-    let dbSize = -1;
-    for (const payload of base.payloads) {
-      const rec = decodeRecord(payload);
-      if (rec.kind === 'basePages') {
-        const size = rec.pages.length / rec.count;
-        // the primary's page size changed (journal_mode DELETE, page_size, VACUUM, WAL again; or
-        // another database on the stream): the replica's file cannot follow. It stopped with its
-        // store's "page 1 has 1024 bytes; the page size is 4096", which said neither why nor what to do
-        if (size !== this.#store!.pageSize) {
-          throw walnutError('WALNUT_INVALID_ARGUMENT', `the primary's page size is now ${size} bytes (session ${base.session}), the replica's ${this.#store!.pageSize}: a replica cannot change its page size; remove ${this.path} and ${ReplicaPosition.pathOf(this.#file)}, then open the replica again (it is created from the newest base image)`, { path: this.path, reason: 'PageSizeChanged' });
-        }
-        hash.update(rec.pages);
-        for (let i = 0; i < rec.count; i++) pages.set(rec.firstPgno + i, rec.pages.subarray(i * size, (i + 1) * size));
-      } else if (rec.kind === 'baseEnd') {
-        if (rec.dbSize !== pages.size || !Buffer.from(hashBytes(hash)).equals(Buffer.from(rec.hash))) throw walnutError('WALNUT_CORRUPT', 'the stream\'s newest base image does not match its BASE_END hash');
-        dbSize = rec.dbSize;
-      }
-    }
-    if (dbSize < 0) throw walnutError('WALNUT_CORRUPT', 'the stream\'s newest base image has no BASE_END');
-    const batch: Batch = { pages, dbSize, low: dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext } };
+    // (its parts fetched one at a time, and only the pages that differ from the replica's kept
+    // for the one commit that applies them: #rebasePages)
+    const { base, pages, dbSize } = await this.#newestBase((b) => this.#rebasePages(b), { session: applied.session, time: this.#appliedTime, seq: gap !== false ? applied.seq : null, startLeft }, why, gap || undefined);
+    const batch: Batch = { pages, dbSize, low: dbSize, commits: 0, timeMs: 0, to: { session: base.session, seq: base.seq, logNext: base.logNext }, diff: true };
     // a new session's start: the base goes on with its log's commits through the mark (see the header)
     if (base.startMarked && gap === false) this.#sessionStart = { batch, time: base.time, why };
     else await this.#applyRebase(batch, base.time, why);
   }
 
-  /** Applies a whole-database batch (a base image, and the commits after it when it is a session's start) as one commit. */
+  /**
+   * The pages of a base image that differ from the replica's (compared as each part arrives,
+   * against a snapshot of the replica: nothing else writes it), and page 1 always; the base
+   * checked against its BASE_END (page count, XXH3-128 of all its pages) before anything is
+   * applied. Applied as one batch (Batch.diff), they leave every page 1..dbSize equal to the
+   * base's. Held whole (every page, views of every fetched part, then the commit's copy), a
+   * re-base of a 979 MiB database took the replica to 2.3 GiB maxRSS; now it holds the pages
+   * that changed since its state (a primary's restart: few; a VACUUM: all of them, once).
+   */
+  async #rebasePages(base: Base): Promise<{ base: Base; pages: Map<number, Uint8Array>; dbSize: number }> {
+    const pageSize = this.#store!.pageSize;
+    const snap = await this.#store!.snapshot();
+    try {
+      const own = snap.dbSize;
+      const RUN = 256;
+      const mine = new Uint8Array(RUN * pageSize);
+      const pages = new Map<number, Uint8Array>();
+      const hash = new Xxh3Stream();
+      let seen = 0;
+      let dbSize = -1;
+      for await (const payload of WalStreamReader.from(base.chunks())) {
+        const rec = decodeRecord(payload);
+        if (rec.kind === 'basePages') {
+          const size = rec.pages.length / rec.count;
+          // the primary's page size changed (journal_mode DELETE, page_size, VACUUM, WAL again; or
+          // another database on the stream): the replica's file cannot follow. It stopped with its
+          // store's "page 1 has 1024 bytes; the page size is 4096", which said neither why nor what to do
+          if (size !== pageSize) {
+            throw walnutError('WALNUT_INVALID_ARGUMENT', `the primary's page size is now ${size} bytes (session ${base.session}), the replica's ${pageSize}: a replica cannot change its page size; remove ${this.path} and ${ReplicaPosition.pathOf(this.#file)}, then open the replica again (it is created from the newest base image)`, { path: this.path, reason: 'PageSizeChanged' });
+          }
+          if (rec.firstPgno !== seen + 1) throw walnutError('WALNUT_CORRUPT', `the stream's newest base image has page ${rec.firstPgno} where page ${seen + 1} was due`);
+          hash.update(rec.pages);
+          for (let i = 0; i < rec.count; i += RUN) {
+            const first = rec.firstPgno + i;
+            const n = Math.min(RUN, rec.count - i);
+            const have = Math.max(0, Math.min(n, own - first + 1));
+            if (have > 0) snap.readPagesIntoSync(first, have, mine.subarray(0, have * pageSize));
+            const differ: number[] = [];
+            for (let j = 0; j < n; j++) {
+              const page = rec.pages.subarray((i + j) * size, (i + j + 1) * size);
+              if (first + j === 1 || j >= have || !Buffer.from(page.buffer, page.byteOffset, size).equals(Buffer.from(mine.buffer, j * pageSize, pageSize))) differ.push(j);
+            }
+            // a few pages copied (the part's message can go), most of them kept as views of it (a
+            // copy each would hold them twice until the message is collected)
+            const copy = differ.length * 2 < n;
+            for (const j of differ) {
+              const page = rec.pages.subarray((i + j) * size, (i + j + 1) * size);
+              pages.set(first + j, copy ? page.slice() : page);
+            }
+          }
+          seen += rec.count;
+        } else if (rec.kind === 'baseEnd') {
+          if (rec.dbSize !== seen || !Buffer.from(hashBytes(hash)).equals(Buffer.from(rec.hash))) throw walnutError('WALNUT_CORRUPT', 'the stream\'s newest base image does not match its BASE_END hash');
+          dbSize = rec.dbSize;
+        }
+      }
+      if (dbSize < 0) throw walnutError('WALNUT_CORRUPT', 'the stream\'s newest base image has no BASE_END');
+      return { base, pages, dbSize };
+    } finally {
+      snap.release();
+    }
+  }
+
+  /** Applies a re-base's batch (a base image's pages that differ from the replica's, and the commits after it when it is a session's start) as one commit. */
   async #applyRebase(batch: Batch, baseTime: number, why: string): Promise<void> {
     this.#lag.rebases++;
-    await this.#apply(batch, true);
+    await this.#apply(batch, batch.diff !== true);
     if (batch.commits === 0) this.#appliedTime = baseTime;
     emitApart(this, 'rebase', { session: batch.to.session, seq: batch.to.seq, why });
   }

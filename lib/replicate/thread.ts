@@ -235,7 +235,7 @@ function workerFile(): string {
 }
 
 const emptyMetrics = (): ReplicationMetrics => ({
-  session: null, sessions: 0, exportedSeq: -1, publishedSeq: -1, lagCommits: 0, lagBytes: 0, lagMs: 0, exportBehindBytes: 0, exportBehindExceeded: 0, exportBehindPeakBytes: 0, bases: 0,
+  session: null, sessions: 0, exportedSeq: -1, publishedSeq: -1, lagCommits: 0, lagBytes: 0, lagMs: 0, exportBehindBytes: 0, exportBehindExceeded: 0, exportBehindPeakBytes: 0, bases: 0, baseHeldBytes: 0, baseHeldPeakBytes: 0,
   fullFrames: 0, deltaFrames: 0, fullPageBytes: 0, deltaBytes: 0, lagResets: 0, lastError: null,
   messages: 0, bytesPublished: 0, publishRetries: 0, duplicates: 0, resyncs: 0, inFlight: 0, peakInFlight: 0,
 });

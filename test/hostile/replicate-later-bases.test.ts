@@ -1,5 +1,5 @@
-// Hostile: later base images (replicate/base-image.ts: read into pooled records, the loop given a
-// turn after each record) of databases of 512- and 65536-byte pages that SQLite grows and
+// Hostile: later base images (replicate/base-image.ts: read from their snapshot into pooled
+// records a part at a time, as each part is published) of databases of 512- and 65536-byte pages that SQLite grows and
 // shrinks (VACUUM) between bases and during their reads, then stop() while a base may be in its
 // read: the stream restores to the primary's pages, and a replica equals the primary.
 import * as fs from 'node:fs';
