@@ -25,6 +25,12 @@
  * rename, and a part missing from the stream fails it (WALNUT_CORRUPT BaseGone) with nothing
  * renamed in. The parts were gathered whole and framed into one chunk first: 2.4 GiB of memory
  * for a 979 MiB base.
+ * A gap in the session's log (a message gone: deleted, lost, cut by retention right after the
+ * base) is found by the headers of the message after it (streamOf): the restore stops at the
+ * commit before it and says so (stoppedBy 'LogGap', logGap naming the commits missing; `walnut
+ * restore --nats` exits 3). It stopped there as a broken checksum chain (ChecksumChainBroken),
+ * which read as a restore of the stream's end. No later base image can bridge it: the newest one
+ * at or before `until` is the one restored, so every gap the restore meets is after it.
  */
 import { readInput, refuseExtraArguments } from '../arguments';
 import { checkUntil, restore, type RestoreOptions, type RestoreResult } from '../export/restore';
