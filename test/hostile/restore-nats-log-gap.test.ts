@@ -121,6 +121,8 @@ describe.skipIf(NATS_SKIP !== null)('restore from NATS across a gap in the log',
     const newest = bases[bases.length - 1]!;
     expect(newest).toBeLessThanOrEqual(21);
     const k = newest + 2; // a commit after the newest base image, with commits after it
+    const whole = await restoreFromNats(db(), { servers: url, stream: 'after' }); // (before the gap: all of it)
+    expect([whole.lastCommitSeq, whole.stoppedBy, whole.logGap]).toEqual([25, null, null]);
     const { before, after } = await deleteCommit(url, 'after', k);
     const gap = { fromSeq: k, toSeq: k, afterMessage: before, nextMessage: after };
 
@@ -179,6 +181,11 @@ describe.skipIf(NATS_SKIP !== null)('restore from NATS across a gap in the log',
     // commit 5's parts: `<4>.1`, `<4>.2`, ... then the one holding its COMMIT_META
     const parts = log.filter((m) => /:4\.[1-9]\d*$/.test(m.id));
     expect(parts.length).toBeGreaterThanOrEqual(3);
+    // whole, every part there: no gap (the parts' numbers follow each other)
+    const whole = db();
+    const all = await restoreFromNats(whole, { servers: url, stream: 'parts' });
+    expect([all.lastCommitSeq, all.stoppedBy, all.logGap]).toEqual([8, null, null]);
+    expect(sqliteView(whole)).toEqual({ ids: upTo(8), integrity: 'ok' });
     await deleteMessage(url, 'parts', parts[1]!.seq);
     const file = db();
     const r = await restoreFromNats(file, { servers: url, stream: 'parts' });
@@ -186,5 +193,10 @@ describe.skipIf(NATS_SKIP !== null)('restore from NATS across a gap in the log',
     expect(sqliteView(file)).toEqual({ ids: upTo(4), integrity: 'ok' });
     const at4 = await restoreFromNats(db(), { servers: url, stream: 'parts', until: 4 });
     expect([at4.lastCommitSeq, at4.stoppedBy]).toEqual([4, 'until']);
+    // its first part gone too: the message after commit 4's is part 3 of commit 5
+    await deleteMessage(url, 'parts', parts[0]!.seq);
+    const of4 = log.find((m) => m.commits.includes(4))!.seq;
+    const again = await restoreFromNats(db(), { servers: url, stream: 'parts' });
+    expect([again.lastCommitSeq, again.stoppedBy, again.logGap]).toEqual([4, 'LogGap', { fromSeq: 5, toSeq: 5, afterMessage: of4, nextMessage: parts[2]!.seq }]);
   }, 60_000);
 });
