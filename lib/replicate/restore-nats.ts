@@ -225,7 +225,7 @@ async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, bas
       if (next > base.seq) keep.push(payload);
       if (payload[0] === KIND.COMMIT_META) next++;
     }
-    due = Math.max(due, next);
+    if (next > due) due = next; // (a message without Walnut-First-Commit, NaN, changes nothing: as before)
     if (keep.length > 0) yield frameMessage(keep, false);
     if (m.seq >= lastLogSeq) return; // the last message there was when the restore began
   }
