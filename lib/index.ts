@@ -27,7 +27,7 @@ export { restore } from './export/restore';
 export { Replica, openReplica } from './replicate/replica';
 export type { ReplicaOptions, ReplicaLag } from './replicate/replica';
 export { restoreFromNats } from './replicate/restore-nats';
-export type { NatsRestoreOptions } from './replicate/restore-nats';
+export type { LogGap, NatsRestoreOptions, NatsRestoreResult } from './replicate/restore-nats';
 export type { ReplicateOptions, ReplicationHandle, ReplicationMetrics } from './replicate/publisher';
 export type { RestoreOptions, RestoreResult } from './export/restore';
 export type { HistogramSummary } from './telemetry/histogram';

@@ -4,7 +4,8 @@
  * JSON object on stdout, nothing else there). Exit status: 0 done and healthy, 1 a check found
  * problems, 2 a usage or runtime error (one line on stderr naming the WalnutError code; with
  * --json also, on stdout, the object `{"error":{"code","message","reason"?,"path"?}}`, so a
- * script reading stdout as JSON gets JSON whatever happened).
+ * script reading stdout as JSON gets JSON whatever happened), 3 a `restore --nats` that stopped
+ * at a gap in the stream's log (restoreCommand).
  *
  * A closed stdout (`walnut inspect app.db | head -1`) is not an error of the command: what is
  * left to print is dropped, the command finishes its work (a checkpoint or a restore is never
@@ -172,7 +173,7 @@ function program(setExit: (code: number) => void): Command {
       jsonOutput.wanted = command.opts()['json'] === true;
       jsonOutput.lines = command.name() === 'replicate' || command.name() === 'replica';
     })
-    .addHelpText('after', '\nExit status: 0 done and healthy, 1 a check found problems, 2 a usage or runtime error (one line on stderr\nnaming the WalnutError code; with --json also {"error":{"code":...,"message":...}} on stdout). When stdout is\nclosed early (| head), the rest of the output is dropped and the status is the one the command would have\nhad; export to a closed stdout stops and exits 2.');
+    .addHelpText('after', '\nExit status: 0 done and healthy, 1 a check found problems, 2 a usage or runtime error (one line on stderr\nnaming the WalnutError code; with --json also {"error":{"code":...,"message":...}} on stdout), 3 a restore\n--nats that stopped at a gap in the stream\'s log (logGap). When stdout is closed early (| head), the rest of\nthe output is dropped and the status is the one the command would have had; export to a closed stdout\nstops and exits 2.');
 
   cli.command('inspect <db>')
     .description('read the database header, WAL and -shm without changing anything')
@@ -422,7 +423,7 @@ function program(setExit: (code: number) => void): Command {
     .option('--nats <url>', 'restore from this NATS JetStream (the stream named by --stream; its newest session)')
     .option('--stream <name>', 'the JetStream stream (with --nats)')
     .option('--json', 'one JSON object on stdout')
-    .addHelpText('after', '\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z\n  walnut restore --nats nats://127.0.0.1:4222 --stream app restored.db --until 5000')
+    .addHelpText('after', '\nExit status 3 when a restore from --nats stopped at a gap in the stream\'s log, before the point asked for\n(the database holds the state before the gap; logGap names the commits missing).\nExample:\n  walnut restore app.ark restored.db --until 2026-11-22T23:00:00Z\n  walnut restore --nats nats://127.0.0.1:4222 --stream app restored.db --until 5000')
     .action(async (src: string | undefined, target: string | undefined, o: { until?: string; force?: boolean; nats?: string; stream?: string; json?: boolean }) => {
       const until = parseUntil(o.until); // before anything is opened or drawn
       const { abandonRestores } = await import('../export/restore');
@@ -433,7 +434,7 @@ function program(setExit: (code: number) => void): Command {
         process.kill(process.pid, signal);
       });
       try {
-        await restoreCommand(src, target, until, o);
+        if (await restoreCommand(src, target, until, o) === 'LogGap') setExit(3);
       } finally {
         stopListening();
       }
@@ -609,8 +610,13 @@ function program(setExit: (code: number) => void): Command {
   return cli;
 }
 
-/** `walnut restore`, from a file, stdin or (--nats) a replication stream. */
-async function restoreCommand(src: string | undefined, target: string | undefined, until: bigint | Date | undefined, o: { force?: boolean; nats?: string; stream?: string; json?: boolean }): Promise<void> {
+/**
+ * `walnut restore`, from a file, stdin or (--nats) a replication stream; resolves with its
+ * stoppedBy. A restore from NATS that stopped at a gap in the stream's log ('LogGap': the
+ * database holds the state before the gap, earlier than the point asked for) exits 3; its
+ * summary names the missing commits (logGap). It exited 0, stoppedBy ChecksumChainBroken.
+ */
+async function restoreCommand(src: string | undefined, target: string | undefined, until: bigint | Date | undefined, o: { force?: boolean; nats?: string; stream?: string; json?: boolean }): Promise<string | null> {
   // '-' is stdin (the stream) or stdout (export -o -) elsewhere in this CLI: as the database it made a file named '-'
   const refuseDash = (db: string): void => {
     if (db === '-') throw new WalnutError("WALNUT_INVALID_ARGUMENT: the database to restore into is a file, not - (stdin/stdout here): name it (./- for a file called -)", { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
@@ -620,8 +626,8 @@ async function restoreCommand(src: string | undefined, target: string | undefine
     refuseDash(src);
     const { restoreFromNats } = await import('../replicate/restore-nats');
     const r = await restoreFromNats(src, { servers: o.nats, stream: o.stream, until, force: o.force === true });
-    print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
-    return;
+    print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy, ...(r.logGap === null ? {} : { logGap: r.logGap }) }, o.json === true);
+    return r.stoppedBy;
   }
   if (src === undefined || target === undefined) throw new WalnutError('WALNUT_INVALID_ARGUMENT: restore needs a stream and a database path: walnut restore <stream> <db>', { code: 'WALNUT_INVALID_ARGUMENT', reason: 'db' });
   const db = target;
@@ -637,6 +643,7 @@ async function restoreCommand(src: string | undefined, target: string | undefine
   const bar = progress('restore', src === '-' ? 0 : fs.statSync(src).size, o.json === true);
   const r = await restore(input, db, { until, force: o.force === true, onProgress: (bytes) => bar.update(bytes) }).finally(() => bar.stop());
   print({ commits: r.commits, dbPages: r.dbPages, lastCommitSeq: r.lastCommitSeq, lastCommitTime: r.lastCommitTime, stoppedBy: r.stoppedBy }, o.json === true);
+  return r.stoppedBy;
 }
 
 /**

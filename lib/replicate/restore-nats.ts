@@ -25,6 +25,12 @@
  * rename, and a part missing from the stream fails it (WALNUT_CORRUPT BaseGone) with nothing
  * renamed in. The parts were gathered whole and framed into one chunk first: 2.4 GiB of memory
  * for a 979 MiB base.
+ * A gap in the session's log (a message gone: deleted, lost, cut by retention right after the
+ * base) is found by the headers of the message after it (streamOf): the restore stops at the
+ * commit before it and says so (stoppedBy 'LogGap', logGap naming the commits missing; `walnut
+ * restore --nats` exits 3). It stopped there as a broken checksum chain (ChecksumChainBroken),
+ * which read as a restore of the stream's end. No later base image can bridge it: the newest one
+ * at or before `until` is the one restored, so every gap the restore meets is after it.
  */
 import { readInput, refuseExtraArguments } from '../arguments';
 import { checkUntil, restore, type RestoreOptions, type RestoreResult } from '../export/restore';
@@ -33,7 +39,7 @@ import { KIND } from '../export/records';
 import { walnutError, WalnutError, withoutCode } from '../errors';
 import { checkDbPath } from '../io/real-path';
 import { unknownOptionName } from '../option-names';
-import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, isBasePart, lastMessageOn, messageAt, refuseForeignStream, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
+import { backoff, checkServers, checkStreamName, connectNats, frameMessage, HEADER, HEADER_MSG_ID, isBasePart, lastMessageOn, messageAt, refuseForeignStream, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
 import type { JsMsg } from '@nats-io/jetstream';
 
 const STREAM_MAGIC = StreamMagic.V1.bytes();
@@ -44,6 +50,26 @@ const END_WAIT_MS = 30_000;
 export interface NatsRestoreOptions extends RestoreOptions {
   servers: string | string[];
   stream: string;
+}
+
+/**
+ * Commits the session's log no longer holds, met before the requested point: the restore
+ * stopped at `fromSeq - 1` (stoppedBy 'LogGap'). `fromSeq`..`toSeq` are the commits missing (one
+ * commit, fromSeq = toSeq, when a part of a commit larger than a message is gone); the messages
+ * that held them lay between the stream's messages `afterMessage` (the last log message of the
+ * session read before the gap; the base's Walnut-Log-From - 1 when none was) and `nextMessage`
+ * (the first one after it, whose Walnut-First-Commit showed the gap).
+ */
+export interface LogGap {
+  fromSeq: number;
+  toSeq: number;
+  afterMessage: number;
+  nextMessage: number;
+}
+
+export interface NatsRestoreResult extends RestoreResult {
+  /** The gap in the log that stopped the restore before the requested point (stoppedBy 'LogGap'), else null. */
+  logGap: LogGap | null;
 }
 
 interface BaseRef {
@@ -134,7 +160,7 @@ function partRecords(data: Uint8Array, stream: string, seq: number, part: number
 
 /** The base's records, then the log's records of commits after it up to the stream's message `lastLogSeq`, as export stream bytes. */
 /** (Read lazily: restore stops pulling once it passed `until`.) */
-async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, base: BaseRef, lastLogSeq: number): AsyncGenerator<Uint8Array> {
+async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, base: BaseRef, lastLogSeq: number, found: { gap: LogGap | null }): AsyncGenerator<Uint8Array> {
   const logSubject = subjects.log;
   // the base's parts go to restore() one at a time, as they are read (see the header: restore
   // writes their pages into its temporary file as they come, and checks BASE_END's hash before
@@ -159,6 +185,12 @@ async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, bas
   if (lastLogSeq < base.logFrom) return; // no log after the base
   const c = await patiently(stream, 'a consumer of its log', () => link.js.consumers.get(stream, { filter_subjects: logSubject, deliver_policy: 'by_start_sequence' as never, opt_start_seq: base.logFrom }));
   let seen = base.logFrom - 1;
+  // Where the log must go on (gap below): `due` the next commit the restore needs, `open` a
+  // commit larger than a message whose parts are being read (its part last read), `read` the
+  // session's log message read last
+  let due = base.seq + 1;
+  let open = null as { commit: number; part: number } | null;
+  let read = base.logFrom - 1;
   for (;;) {
     const m = await nextOf(c, stream, lastLogSeq, () => seen);
     seen = m.seq;
@@ -170,12 +202,30 @@ async function* streamOf(link: NatsLink, stream: string, subjects: Subjects, bas
       if (m.seq >= lastLogSeq) return;
       continue;
     }
-    let next = Number(m.headers.get(HEADER.FIRST_COMMIT));
+    const first = Number(m.headers.get(HEADER.FIRST_COMMIT));
+    // A gap: log messages of commits the restore needs are gone (deleted, lost, cut by
+    // retention right after the base). This message's first commit is past the one due, or (a
+    // commit larger than a message, published as parts `<seq>.1`, `<seq>.2`, ..., then `<seq'>.0`
+    // ending it) it is not the part after the one read. The restore stops at the commit before
+    // (restoreFromNats: stoppedBy 'LogGap'); this message's records are not read: they went on
+    // from the missing ones, and were read as a broken checksum chain (stoppedBy
+    // ChecksumChainBroken, the gap named nowhere).
+    const part = /:\d+\.(\d+)$/.exec(m.headers.get(HEADER_MSG_ID) ?? '');
+    const partOf = part === null ? null : Number(part[1]); // 0: a message ending its last commit
+    const partMissing = first === due && partOf !== null && partOf > 0 && partOf !== (open?.commit === due ? open.part : 0) + 1;
+    if (first > due || partMissing) {
+      found.gap = { fromSeq: due, toSeq: first > due ? first - 1 : due, afterMessage: read, nextMessage: m.seq };
+      return;
+    }
+    read = m.seq;
+    open = partOf !== null && partOf > 0 ? { commit: first, part: partOf } : null;
+    let next = first;
     const keep: Uint8Array[] = [];
     for (const payload of WalStreamReader.fromBuffer(m.data)) {
       if (next > base.seq) keep.push(payload);
       if (payload[0] === KIND.COMMIT_META) next++;
     }
+    if (next > due) due = next; // (a message without Walnut-First-Commit, NaN, changes nothing: as before)
     if (keep.length > 0) yield frameMessage(keep, false);
     if (m.seq >= lastLogSeq) return; // the last message there was when the restore began
   }
@@ -199,7 +249,7 @@ function checkNatsRestoreOptions(options: NatsRestoreOptions): { servers: string
 }
 
 /** restore()'s options and checks (restore.ts), from the stream named by servers and stream; onProgress counts the stream bytes restore reads. */
-export async function restoreFromNats(dbPath: string, options: NatsRestoreOptions): Promise<RestoreResult> {
+export async function restoreFromNats(dbPath: string, options: NatsRestoreOptions): Promise<NatsRestoreResult> {
   if (arguments.length > 2) refuseExtraArguments('restoreFromNats', 'a path and options', 2, arguments);
   checkDbPath(dbPath); // before any server is reached (a Symbol threw a raw TypeError in the connection's name)
   const { servers, stream } = readInput('options', () => checkNatsRestoreOptions(options));
@@ -253,10 +303,23 @@ export async function restoreFromNats(dbPath: string, options: NatsRestoreOption
       const e = walnutError('WALNUT_INVALID_ARGUMENT', `until (${until instanceof Date ? until.toISOString() : `commit ${until}`}) is before the earliest state the stream can restore: commit ${earliest.seq} at ${earliestTime} (session ${earliest.session})`, { reason: 'BeforeEarliest' });
       throw Object.assign(e, { earliestSeq: earliest.seq, earliestTime });
     }
-    return await restore(streamOf(link, stream, subjects, base, lastLog?.seq ?? 0), dbPath, { until, force: options.force, onProgress: options.onProgress }).catch((e) => {
+    const found: { gap: LogGap | null } = { gap: null };
+    const r = await restore(streamOf(link, stream, subjects, base, lastLog?.seq ?? 0, found), dbPath, { until, force: options.force, onProgress: options.onProgress }).catch((e) => {
       if (e instanceof WalnutError) throw e;
       throw walnutError('WALNUT_IO', `reading the JetStream stream ${stream} failed: ${(e as Error).message}`, { reason: 'nats', cause: e });
     });
+    // The log stopped at a gap (streamOf), restore() at the commit before it: null (or
+    // Truncated, the parts of a commit before the gap read). That commit is the requested point
+    // when `until` is a sequence it reached (stoppedBy 'until', as when the log goes on);
+    // otherwise the stream holds commits past the gap the restore could not reach: 'LogGap'.
+    // (A time: the commits missing may be at or before it, nobody can tell.) No later base
+    // image of the session can bridge it: the newest one at or before `until` is the one
+    // restored, so a gap before it is never read.
+    if (found.gap !== null && (r.stoppedBy === null || r.stoppedBy === 'Truncated')) {
+      if (until !== undefined && !(until instanceof Date) && BigInt(r.lastCommitSeq) >= BigInt(until)) return { ...r, stoppedBy: 'until', logGap: null };
+      return { ...r, stoppedBy: 'LogGap', logGap: found.gap };
+    }
+    return { ...r, logGap: null };
   } finally {
     await link.nc.close().catch(() => undefined);
   }

@@ -88,9 +88,11 @@ describe.skipIf(NATS_SKIP !== null)('a replica whose newest base image lost the 
     } finally {
       await link.nc.close();
     }
-    // a restore of the newest state gives the base's (the log after it is gone: stoppedBy says so)
+    // a restore of the newest state gives the base's, and says the log after it is gone
+    // (stoppedBy 'LogGap' from the commit after the base; it said ChecksumChainBroken)
     const restored = await restoreFromNats(path.join(dir, 'restored.db'), { servers: server.url, stream: 'cut' });
-    expect([restored.lastCommitSeq, restored.stoppedBy]).toEqual([baseSeq, 'ChecksumChainBroken']);
+    expect([restored.lastCommitSeq, restored.stoppedBy, restored.logGap?.fromSeq]).toEqual([baseSeq, 'LogGap', baseSeq + 1]);
+    expect(restored.logGap!.toSeq).toBeGreaterThanOrEqual(baseSeq + 1);
     const replica = await openReplica(path.join(dir, 'replica.db'), { servers: server.url, stream: 'cut' });
     const errors: WalnutError[] = [];
     replica.on('error', (e: WalnutError) => errors.push(e));
