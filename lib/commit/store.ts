@@ -209,8 +209,11 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
     if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous, committed: live === null ? null : { mxFrame: live.mxFrame, salts: live.salts } });
     return new Store(CONSTRUCT_KEY, index, o, events, attached, reservedBytes, readOnly); // (joins the commit lane: may be refused)
   } catch (e) {
-    // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused
-    const removed = await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => false);
+    // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused;
+    // a read-only one closes as a read-only SQLite connection does, checkpointing nothing (it
+    // copied the WAL into the database file and removed the -wal when, say, pageChecksums: true
+    // was refused on a database without trailers: test/hostile/store-read-only-refused-open)
+    const removed = readOnly !== null ? await index.close().then(() => false, () => false) : await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => false);
     await attached?.close(removed).catch(() => undefined);
     throw e;
   }
