@@ -448,8 +448,9 @@ function program(setExit: (code: number) => void): Command {
     .option('--interval <ms>', 'print metrics every <ms>', '5000')
     .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, String(DEFAULT_BUSY_TIMEOUT_MS))
     .option('--json', 'metrics as JSON lines on stdout')
+    .option('--read-only', "write nothing to the database or its -wal (open()'s readOnly: no checkpoint by the replication or at the end, the -wal left as found); an empty database is refused")
     .addHelpText('after', '\nExample:\n  walnut replicate app.db --nats nats://127.0.0.1:4222 --stream app')
-    .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; busyTimeout: string; json?: boolean }) => {
+    .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; busyTimeout: string; json?: boolean; readOnly?: boolean }) => {
       const every = intervalMs(o.interval);
       const busyTimeout = busyTimeoutMs(o.busyTimeout);
       // the replication's options are checked before the open, as --interval is: a refusal after
@@ -485,7 +486,8 @@ function program(setExit: (code: number) => void): Command {
       let store: Store;
       try {
         // (convert: false also refuses one switched back to rollback-journal mode since inspect read it)
-        store = await open(db, { convert: pageSize === 0, busyTimeout });
+        // (--read-only: a store that writes nothing, commit/read-only.ts; it gives an empty file no page 1)
+        store = await open(db, o.readOnly === true ? { readOnly: true, busyTimeout } : { convert: pageSize === 0, busyTimeout });
       } catch (e) {
         stopListening();
         if (heardBeforeRun !== null) process.kill(process.pid, heardBeforeRun);
