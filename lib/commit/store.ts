@@ -55,7 +55,7 @@ import { resolveOptions, type OpenOptions, type ResolvedOptions } from './option
 import { PageArena, type PageCopies } from './page-arena';
 import { commitDbSize, normalizePages, type PageRules, type PageWrite } from './pages';
 import { Sequencer, type SequencedCommit } from './sequencer';
-import { OPENED_READ_ONLY, readOnlyError, type ReadOnly } from './read-only';
+import { notWritableForReadOnly, OPENED_READ_ONLY, readOnlyError, type ReadOnly } from './read-only';
 import { Transaction } from './transaction';
 
 /** The FEC sidecar's counters (option fec; filled in by lib/fec/extension.ts). */
@@ -199,7 +199,9 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   await extension?.beforeOpen?.(`${real}-wal`);
   const events = new EventRing();
   const repair = extension?.repairWal;
-  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), events, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)), cut });
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), events, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)), cut }).catch((e: unknown) => {
+    throw readOnly === null ? e : notWritableForReadOnly(e, file, 'readOnly: true');
+  });
   index.wal.zeroAheadOn = o.zeroAhead;
   let attached: AttachedExtension | null = null;
   try {

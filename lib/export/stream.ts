@@ -24,6 +24,7 @@ import { finished, PassThrough, Transform, Writable, type Readable } from 'node:
 import { getSystemErrorName } from 'node:util';
 
 import { closeAsLastConnection } from '../checkpoint/execute';
+import { notWritableForReadOnly } from '../commit/read-only';
 import { diskFull, isWalnutError, walnutError, WalnutError } from '../errors';
 import { LONGEST_TIMER_MS } from '../longest-timer';
 import { givenOr, optionsWithout, unknownOptionName } from '../option-names';
@@ -338,7 +339,7 @@ export function createExportStream(dbPath: string, options: ExportOptions & Pick
     // store's (commit/read-only.ts): it converts no rollback-journal database, its follow never
     // restarts the WAL (export/follow.ts), and it closes without the last connection's
     // checkpoint and removal of the -wal
-    const index = await WalIndex.open(dbPath, readOnly ? { busyTimeout, convert: false } : { busyTimeout });
+    const index = readOnly ? await WalIndex.open(dbPath, { busyTimeout, convert: false }).catch((e: unknown) => Promise.reject(notWritableForReadOnly(e, dbPath, 'a read-only export'))) : await WalIndex.open(dbPath, { busyTimeout });
     index.readOnly = readOnly;
     try {
       if (out.destroyed) return;
