@@ -55,6 +55,13 @@ describe('a read-only open refused after the WAL index opened', () => {
     expect(sqlite(file, 'SELECT count(*) FROM t; PRAGMA integrity_check')).toBe('5\nok');
   });
 
+  it("walnut/sql's readOnly (its store opened read-only) refused the same way: the file and its -wal keep every byte", async () => {
+    const file = await walDatabase();
+    const before = bytes(file);
+    await expectRejectsWalnut(openDatabase(file, { readOnly: true, pageChecksums: true }), 'WALNUT_INVALID_ARGUMENT', { reason: 'pageChecksums' });
+    expect(bytes(file)).toEqual(before);
+  });
+
   it('a read-write open refused the same way still closes as the last connection (the WAL checkpointed, the -wal removed)', async () => {
     const file = await walDatabase();
     const before = bytes(file);
