@@ -70,7 +70,7 @@ describe.skipIf(NATS_SKIP !== null)('walnut replicate --read-only', () => {
     // (what it keeps from happening: the same run without the flag)
     await replicateOnce(nats.url, file, 'rw', []);
     expect(bytes(file).wal).toBe('absent');
-  }, 60_000);
+  });
 
   it('an empty file is refused, WALNUT_CANTOPEN, and stays empty', async () => {
     nats ??= await startNatsServer();
@@ -80,5 +80,5 @@ describe.skipIf(NATS_SKIP !== null)('walnut replicate --read-only', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/WALNUT_CANTOPEN/);
     expect(fs.statSync(file).size).toBe(0);
-  }, 60_000);
+  });
 });

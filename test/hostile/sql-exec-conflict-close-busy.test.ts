@@ -55,4 +55,4 @@ test('an exec() statement overtaken in its run, waiting to run again when close(
     await exited;
   }
   expect(sqlite(file, "SELECT count(*) FROM s; SELECT count(*) FROM t WHERE v = 'python3'; PRAGMA integrity_check")).toBe('0\n2\nok');
-}, 30_000);
+});

@@ -70,5 +70,5 @@ describe.skipIf(skip !== null)('read-only opens of files this user may not write
       expect(fs.readFileSync(db).equals(bytes), db).toBe(true);
       expect(fs.readdirSync(dir).sort(), db).toEqual(listed);
     }
-  }, 20_000);
+  });
 });
