@@ -453,12 +453,14 @@ export class Store {
     try {
       if (arguments.length > 2) refuseExtraArguments('store.commit', 'pages and options', 2, arguments);
       this.#checkOpen();
-      this.#refuseWrite('store.commit()');
       const dbSize = commitDbSize(options, this.#rules, COMMIT_OPTIONS);
       const check = this.#commitCheck(options, true);
       reading = 'pages';
       const normalized = normalizePages(pages, this.#rules, dbSize);
       reading = '';
+      // (after the input's checks, as open()'s readOnly refuses an option's bad value as bad
+      // first: bad input says what is wrong with it on a read-only store too)
+      this.#refuseWrite('store.commit()');
       return this.#sink.submit(normalized, dbSize, check, this.#copyPages(normalized));
     } catch (e) {
       // before submit() nothing was taken: what threw there is the input (a getter of the caller's);
@@ -495,7 +497,6 @@ export class Store {
   sequence(pages: readonly PageWrite[], options: SequenceOptions = {}): SequencedCommit {
     if (arguments.length > 2) refuseExtraArguments('store.sequence', 'pages and options', 2, arguments);
     this.#checkOpen();
-    this.#refuseWrite('store.sequence()');
     let dbSize: number | undefined;
     let release: SequenceOptions['release'];
     let alone: unknown;
@@ -519,6 +520,7 @@ export class Store {
     const refusal = this.#lane?.chainRefusal ?? this.#committer.chainRefusal;
     if (refusal !== null) throw refusal;
     const normalized = readInput('pages', () => normalizePages(pages, this.#rules, dbSize));
+    this.#refuseWrite('store.sequence()'); // (after the input's checks, as commit())
     let handBack: ((pages: WalPage[]) => void) | undefined;
     if (release === undefined) {
       // no hook: the pages are copied now (the caller's buffers are its own again at once), and
@@ -766,10 +768,10 @@ export class Store {
       // dropped, as a misspelt option name would be (option-names.ts), so it is refused
       if (arguments.length > 1) refuseExtraArguments('store.checkpoint', 'only a mode', 1, arguments);
       this.#checkOpen();
-      this.#refuseWrite('store.checkpoint()');
       if (!CHECKPOINT_MODES.includes(mode)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', "mode must be 'passive', 'full', 'restart' or 'truncate'", { reason: 'mode' });
       }
+      this.#refuseWrite('store.checkpoint()'); // (after the mode's check, as commit())
       return this.#gate.track(this.#checkpoint(mode));
     } catch (e) {
       return Promise.reject(e);
