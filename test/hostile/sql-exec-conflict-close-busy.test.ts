@@ -22,14 +22,20 @@ import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
 const sqlite = (file: string, sql: string): string => execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, sql], { encoding: 'utf8' }).trim();
-/** One row, after computing for a good half second or more in SQLite's wasm. */
-const LONG_INSERT = 'INSERT INTO s SELECT 1 + (SELECT count(*) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500000) SELECT i FROM n))';
+/** One row, after computing for well over a second in SQLite's wasm (longer than BUSY_MS). */
+const LONG_INSERT = 'INSERT INTO s SELECT 1 + (SELECT count(*) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4500000) SELECT i FROM n))';
+/**
+ * The busy timeout: shorter than the run, so its first conflict is due for the lease (its time
+ * is used up), and the lease's wait for WRITE (python3 holds it) lasts this long: close() must
+ * begin within it (at 300 ms a loaded run saw the wait give up first, the run again go on
+ * without the lease and its commit's WRITE wait cut by close(): WriteWaitCut).
+ */
+const BUSY_MS = 1000;
 
 test('an exec() statement overtaken in its run, waiting to run again when close() begins: WALNUT_CLOSED NotRunAgain (cause: the conflict), not WALNUT_BUSY', async () => {
   const file = path.join(tmpDir(), 'exec-conflict-close-busy.db');
   sqlite(file, 'PRAGMA journal_mode=WAL; CREATE TABLE t(w, v); CREATE TABLE s(k INTEGER PRIMARY KEY)');
-  // busyTimeout shorter than the run: its first conflict is due for the lease (its time is used up)
-  const db = await openDatabase(file, { busyTimeout: 300, readConnections: 0 });
+  const db = await openDatabase(file, { busyTimeout: BUSY_MS, readConnections: 0 });
   const holder = spawn('python3', [path.join(HELPERS, 'sqlite-commit-later.py'), file, '200', "INSERT INTO t VALUES (1, 'python3')", 'hold'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => holder.on('close', () => resolve()));
   try {
