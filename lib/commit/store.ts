@@ -212,10 +212,11 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
     return new Store(CONSTRUCT_KEY, index, o, events, attached, reservedBytes, readOnly); // (joins the commit lane: may be refused)
   } catch (e) {
     // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused;
-    // a read-only one closes as a read-only SQLite connection does, checkpointing nothing (it
-    // copied the WAL into the database file and removed the -wal when, say, pageChecksums: true
-    // was refused on a database without trailers: test/hostile/store-read-only-refused-open)
-    const removed = readOnly !== null ? await index.close().then(() => false, () => false) : await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => false);
+    // a read-only one checkpoints nothing (it copied the WAL into the database file and removed
+    // the -wal when, say, pageChecksums: true was refused on a database without trailers:
+    // test/hostile/store-read-only-refused-open): as the last connection it removes the -wal
+    // (and -shm) only when this open created that -wal and it is still empty
+    const removed = readOnly !== null ? await index.closeAsLast(() => index.createdWal && index.wal.file.sizeSync() === 0).catch(() => false) : await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => false);
     await attached?.close(removed).catch(() => undefined);
     throw e;
   }

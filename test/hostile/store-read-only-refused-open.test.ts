@@ -3,9 +3,10 @@
 // trailer bytes is found only then: page 1 may be in the WAL) closed "as SQLite's last
 // connection": a passive checkpoint copied the -wal's commits into the database file and the
 // -wal and -shm were removed, also with readOnly: true, whose store writes nothing
-// (commit/read-only.ts). Now a refused read-only open closes as a read-only connection does:
-// WALNUT_INVALID_ARGUMENT, reason pageChecksums, and the database file and its -wal keep every
-// byte (sha256); a read-write open refused the same way still closes as the last connection.
+// (commit/read-only.ts). Now a refused read-only open checkpoints nothing: WALNUT_INVALID_ARGUMENT,
+// reason pageChecksums, and the database file and its -wal keep every byte (sha256); on a
+// database that had no -wal it leaves none (nor a -shm), as before; a read-write open refused the
+// same way still closes as the last connection.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -53,6 +54,16 @@ describe('a read-only open refused after the WAL index opened', () => {
     await store.close();
     expect(bytes(file)).toEqual(before);
     expect(sqlite(file, 'SELECT count(*) FROM t; PRAGMA integrity_check')).toBe('5\nok');
+  });
+
+  it('a database without a -wal: the refused read-only open leaves none, nor a -shm (it made them; nothing else is written)', async () => {
+    const file = path.join(dir, `nowal${n++}.db`);
+    sqlite(file, "PRAGMA journal_mode=WAL; CREATE TABLE t(v); INSERT INTO t VALUES ('a')");
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(file)))).toEqual([path.basename(file)]);
+    const before = bytes(file);
+    await expectRejectsWalnut(open(file, { readOnly: true, pageChecksums: true }), 'WALNUT_INVALID_ARGUMENT', { reason: 'pageChecksums' });
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(file)))).toEqual([path.basename(file)]);
+    expect(bytes(file)).toEqual(before);
   });
 
   it("walnut/sql's readOnly (its store opened read-only) refused the same way: the file and its -wal keep every byte", async () => {
