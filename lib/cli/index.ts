@@ -264,10 +264,11 @@ function program(setExit: (code: number) => void): Command {
     .option('-o, --output <file>', 'write the stream to a file (never the database, its -wal, -shm, -wal-fec or -journal; - is stdout); a file it created is removed when the export fails (with --follow: until the file holds the database as of the start, then kept)')
     .option('--force', 'replace an existing output file: the new stream is written beside it and renamed over it once whole (with --follow: once it holds the database as of the start); until then a failed or interrupted export leaves the old file as it was')
     .option('--follow', 'keep exporting new commits until interrupted')
+    .option('--read-only', 'write nothing to the database or its -wal: no checkpoint and no removal of the -wal at the end (as a read-only SQLite connection), no WAL restart with --follow')
     .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, String(DEFAULT_BUSY_TIMEOUT_MS))
     .option('--json', 'summary as one JSON object on stdout (needs -o)')
     .addHelpText('after', '\nExit status 2 when the reader of stdout goes away before the stream ends.\nExample:\n  walnut export app.db -o app.ark\n  walnut export app.db --follow | ssh backup "cat > app.ark"')
-    .action(async (db: string, o: { output?: string; force?: boolean; follow?: boolean; busyTimeout: string; json?: boolean }) => {
+    .action(async (db: string, o: { output?: string; force?: boolean; follow?: boolean; readOnly?: boolean; busyTimeout: string; json?: boolean }) => {
       const busyTimeout = busyTimeoutMs(o.busyTimeout);
       const file = o.output === '-' || namesOwnSocket(o.output, 1) ? undefined : o.output; // -o - is stdout, as restore's - is stdin
       // (-o '' is no file: refused by openExportOutput below, never taken for stdout)
@@ -365,7 +366,7 @@ function program(setExit: (code: number) => void): Command {
         replacement = file !== undefined && o.force === true ? openExportReplacement(db, file) : null;
         target = replacement !== null ? replacement.output : file !== undefined ? openExportOutput(db, file, { force: o.force === true }) : process.stdout;
         opened = true;
-        const exported = (stream = createExportStream(db, { follow: o.follow === true, busyTimeout }));
+        const exported = (stream = createExportStream(db, { follow: o.follow === true, busyTimeout, readOnly: o.readOnly === true }));
         const follower = o.follow ? replacement : null;
         follower?.output.once('error', () => undefined); // (reported by pipeline below)
         exported.once('caughtUp', (at: number) => {
@@ -448,8 +449,9 @@ function program(setExit: (code: number) => void): Command {
     .option('--interval <ms>', 'print metrics every <ms>', '5000')
     .option('--busy-timeout <ms>', BUSY_TIMEOUT_HELP, String(DEFAULT_BUSY_TIMEOUT_MS))
     .option('--json', 'metrics as JSON lines on stdout')
+    .option('--read-only', "write nothing to the database or its -wal (open()'s readOnly: no checkpoint by the replication or at the end, the -wal left as found); an empty database is refused")
     .addHelpText('after', '\nExample:\n  walnut replicate app.db --nats nats://127.0.0.1:4222 --stream app')
-    .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; busyTimeout: string; json?: boolean }) => {
+    .action(async (db: string, o: { nats: string; stream: string; replicas: string; interval: string; busyTimeout: string; json?: boolean; readOnly?: boolean }) => {
       const every = intervalMs(o.interval);
       const busyTimeout = busyTimeoutMs(o.busyTimeout);
       // the replication's options are checked before the open, as --interval is: a refusal after
@@ -485,7 +487,8 @@ function program(setExit: (code: number) => void): Command {
       let store: Store;
       try {
         // (convert: false also refuses one switched back to rollback-journal mode since inspect read it)
-        store = await open(db, { convert: pageSize === 0, busyTimeout });
+        // (--read-only: a store that writes nothing, commit/read-only.ts; it gives an empty file no page 1)
+        store = await open(db, o.readOnly === true ? { readOnly: true, busyTimeout } : { convert: pageSize === 0, busyTimeout });
       } catch (e) {
         stopListening();
         if (heardBeforeRun !== null) process.kill(process.pid, heardBeforeRun);

@@ -55,7 +55,7 @@ import { resolveOptions, type OpenOptions, type ResolvedOptions } from './option
 import { PageArena, type PageCopies } from './page-arena';
 import { commitDbSize, normalizePages, type PageRules, type PageWrite } from './pages';
 import { Sequencer, type SequencedCommit } from './sequencer';
-import { OPENED_READ_ONLY, readOnlyError, type ReadOnly } from './read-only';
+import { notWritableForReadOnly, OPENED_READ_ONLY, readOnlyError, type ReadOnly } from './read-only';
 import { Transaction } from './transaction';
 
 /** The FEC sidecar's counters (option fec; filled in by lib/fec/extension.ts). */
@@ -199,7 +199,9 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
   await extension?.beforeOpen?.(`${real}-wal`);
   const events = new EventRing();
   const repair = extension?.repairWal;
-  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), events, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)), cut });
+  const index = await WalIndex.open(file, { lockingMode: o.lockingMode, busyTimeout: o.busyTimeout, walSizeLimit: o.walSizeLimit, convert: o.convert, newPage1: () => newPage1(o.pageSize, o.pageChecksums === true), events, repairWal: repair && ((wal, recovery) => repair(wal, recovery, events)), cut }).catch((e: unknown) => {
+    throw readOnly === null ? e : notWritableForReadOnly(e, file, 'readOnly: true');
+  });
   index.wal.zeroAheadOn = o.zeroAhead;
   let attached: AttachedExtension | null = null;
   try {
@@ -209,8 +211,12 @@ export async function open(file: string, options?: OpenOptions, extension?: Stor
     if (extension) attached = await extension.attach({ walPath: index.walPath, pageSize: index.pageSize, events, synchronous: o.synchronous, committed: live === null ? null : { mxFrame: live.mxFrame, salts: live.salts } });
     return new Store(CONSTRUCT_KEY, index, o, events, attached, reservedBytes, readOnly); // (joins the commit lane: may be refused)
   } catch (e) {
-    // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused
-    const removed = await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => false);
+    // as SQLite's last connection closes: no -wal/-shm left behind by an open that was refused;
+    // a read-only one checkpoints nothing (it copied the WAL into the database file and removed
+    // the -wal when, say, pageChecksums: true was refused on a database without trailers:
+    // test/hostile/store-read-only-refused-open): as the last connection it removes the -wal
+    // (and -shm) only when this open created that -wal and it is still empty
+    const removed = readOnly !== null ? await index.closeAsLast(() => index.createdWal && index.wal.file.sizeSync() === 0).catch(() => false) : await closeAsLastConnection(index, o.synchronous !== 'off').catch(() => false);
     await attached?.close(removed).catch(() => undefined);
     throw e;
   }
@@ -448,12 +454,14 @@ export class Store {
     try {
       if (arguments.length > 2) refuseExtraArguments('store.commit', 'pages and options', 2, arguments);
       this.#checkOpen();
-      this.#refuseWrite('store.commit()');
       const dbSize = commitDbSize(options, this.#rules, COMMIT_OPTIONS);
       const check = this.#commitCheck(options, true);
       reading = 'pages';
       const normalized = normalizePages(pages, this.#rules, dbSize);
       reading = '';
+      // (after the input's checks, as open()'s readOnly refuses an option's bad value as bad
+      // first: bad input says what is wrong with it on a read-only store too)
+      this.#refuseWrite('store.commit()');
       return this.#sink.submit(normalized, dbSize, check, this.#copyPages(normalized));
     } catch (e) {
       // before submit() nothing was taken: what threw there is the input (a getter of the caller's);
@@ -490,7 +498,6 @@ export class Store {
   sequence(pages: readonly PageWrite[], options: SequenceOptions = {}): SequencedCommit {
     if (arguments.length > 2) refuseExtraArguments('store.sequence', 'pages and options', 2, arguments);
     this.#checkOpen();
-    this.#refuseWrite('store.sequence()');
     let dbSize: number | undefined;
     let release: SequenceOptions['release'];
     let alone: unknown;
@@ -514,6 +521,7 @@ export class Store {
     const refusal = this.#lane?.chainRefusal ?? this.#committer.chainRefusal;
     if (refusal !== null) throw refusal;
     const normalized = readInput('pages', () => normalizePages(pages, this.#rules, dbSize));
+    this.#refuseWrite('store.sequence()'); // (after the input's checks, as commit())
     let handBack: ((pages: WalPage[]) => void) | undefined;
     if (release === undefined) {
       // no hook: the pages are copied now (the caller's buffers are its own again at once), and
@@ -761,10 +769,10 @@ export class Store {
       // dropped, as a misspelt option name would be (option-names.ts), so it is refused
       if (arguments.length > 1) refuseExtraArguments('store.checkpoint', 'only a mode', 1, arguments);
       this.#checkOpen();
-      this.#refuseWrite('store.checkpoint()');
       if (!CHECKPOINT_MODES.includes(mode)) {
         throw walnutError('WALNUT_INVALID_ARGUMENT', "mode must be 'passive', 'full', 'restart' or 'truncate'", { reason: 'mode' });
       }
+      this.#refuseWrite('store.checkpoint()'); // (after the mode's check, as commit())
       return this.#gate.track(this.#checkpoint(mode));
     } catch (e) {
       return Promise.reject(e);

@@ -24,6 +24,7 @@ import { finished, PassThrough, Transform, Writable, type Readable } from 'node:
 import { getSystemErrorName } from 'node:util';
 
 import { closeAsLastConnection } from '../checkpoint/execute';
+import { notWritableForReadOnly } from '../commit/read-only';
 import { diskFull, isWalnutError, walnutError, WalnutError } from '../errors';
 import { LONGEST_TIMER_MS } from '../longest-timer';
 import { givenOr, optionsWithout, unknownOptionName } from '../option-names';
@@ -277,18 +278,20 @@ export function startExport(index: WalIndex, target: WalRecordSink | Writable | 
  * place at that point). Its stop() ends a follow the way ExportHandle.stop() does: a last pass
  * over what is committed now, then the stream ends ('end'), where destroy() cuts it where it is.
  */
-export function createExportStream(dbPath: string, options: ExportOptions & Pick<WalIndexOptions, 'busyTimeout'> = {}): ExportReadable {
+export function createExportStream(dbPath: string, options: ExportOptions & Pick<WalIndexOptions, 'busyTimeout'> & { readOnly?: boolean } = {}): ExportReadable {
   if (arguments.length > 2) refuseExtraArguments('createExportStream', 'a path and options', 2, arguments);
   // refused here, thrown, before a stream exists: a path that is no string (123) came as the
   // stream's 'error' WALNUT_CANTOPEN, a Symbol as a raw TypeError, options 123 were dropped and
   // misspelt ones reported only once the database had been opened
-  const { busyTimeout, exportOptions } = readInput('options', () => {
+  const { busyTimeout, readOnly, exportOptions } = readInput('options', () => {
     checkDbPath(dbPath);
     const o = givenOr(options, {});
-    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw walnutError('WALNUT_INVALID_ARGUMENT', `createExportStream options must be an object: { follow, pollMs, busyTimeout }, not ${describeValue(o)}`, { reason: 'options' });
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw walnutError('WALNUT_INVALID_ARGUMENT', `createExportStream options must be an object: { follow, pollMs, busyTimeout, readOnly }, not ${describeValue(o)}`, { reason: 'options' });
     const t = (o as Record<string, unknown>)['busyTimeout'];
     if (t !== undefined && (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0)) throw walnutError('WALNUT_INVALID_ARGUMENT', 'createExportStream option busyTimeout must be a whole number of milliseconds >= 0', { reason: 'busyTimeout' });
-    return { busyTimeout: (t as number | undefined) ?? 5000, exportOptions: checkExportOptions(optionsWithout(o, ['busyTimeout'])) };
+    const r = givenOr((o as Record<string, unknown>)['readOnly'], false);
+    if (typeof r !== 'boolean') throw walnutError('WALNUT_INVALID_ARGUMENT', `createExportStream option readOnly must be a boolean, not ${describeValue(r)}`, { reason: 'readOnly' });
+    return { busyTimeout: (t as number | undefined) ?? 5000, readOnly: r, exportOptions: checkExportOptions(optionsWithout(o, ['busyTimeout', 'readOnly'])) };
   });
   refuseUnexportable(dbPath);
   let run: ExportRun | null = null;
@@ -332,14 +335,20 @@ export function createExportStream(dbPath: string, options: ExportOptions & Pick
     return end.then(() => undefined); // (each call's own promise, each to be handled by its caller)
   };
   ended = (async () => {
-    const index = await WalIndex.open(dbPath, { busyTimeout });
+    // readOnly: the connection writes nothing to the database file or its -wal, as a read-only
+    // store's (commit/read-only.ts): it converts no rollback-journal database, its follow never
+    // restarts the WAL (export/follow.ts), and it closes without the last connection's
+    // checkpoint and removal of the -wal
+    const index = readOnly ? await WalIndex.open(dbPath, { busyTimeout, convert: false }).catch((e: unknown) => Promise.reject(notWritableForReadOnly(e, dbPath, 'a read-only export'))) : await WalIndex.open(dbPath, { busyTimeout });
+    index.readOnly = readOnly;
     try {
       if (out.destroyed) return;
       run = startExport(index, out, exportOptions, { caughtUp: (bytes) => out.emit('caughtUp', bytes) });
       if (stopAsked) void run.stop().catch(() => undefined);
       await run.done;
     } finally {
-      await closeAsLastConnection(index, true); // as SQLite's last connection: no -wal/-shm left behind
+      if (readOnly) await index.close();
+      else await closeAsLastConnection(index, true); // as SQLite's last connection: no -wal/-shm left behind
     }
     if (!out.destroyed) out.end(); // once the connection has closed: a reader that saw the end sees the files as it left them
   })().catch((e) => {

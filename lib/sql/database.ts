@@ -546,11 +546,19 @@ export class Database implements Queryable {
     if (readsChangeCounts(statement) || !this.#runsAgain(err, turn)) return null;
     this.#conflictRetries++;
     const lease = this.#leaseDue(turn) ? this.#overtaken.take(turn) : undefined;
-    w.vfs.conflict = false;
-    w.vfs.lastError = null;
     return new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => lease)
-      .then(() => this.#closing === null);
+      .then(() => {
+        // close() began during the turn or the lease's wait: not run again, and the conflict
+        // stays the statement's error (exec() makes it WALNUT_CLOSED NotRunAgain); its signals
+        // were cleared before the wait, and SQLite's bare SQLITE_BUSY became WALNUT_BUSY "the
+        // database stayed busy ... retry it" a few milliseconds into close()
+        // (test/hostile/sql-exec-conflict-close-busy)
+        if (this.#closing !== null) return false;
+        w.vfs.conflict = false;
+        w.vfs.lastError = null;
+        return true;
+      });
   }
   run(sql: string, params?: Params): Promise<RunResult> {
     if (arguments.length > 2) {

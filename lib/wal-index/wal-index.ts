@@ -516,6 +516,12 @@ export class WalIndex {
   readonly #othersAtSnapshot = new WeakMap<Snapshot, number>();
   #closed = false;
   #repairWal: ((wal: WalFile, recovery: WalRecovery) => Promise<boolean>) | null = null;
+  #createdWal = false;
+
+  /** This connection's open created the -wal (none was there): a refused read-only open removes it again while still empty (commit/store.ts). */
+  get createdWal(): boolean {
+    return this.#createdWal;
+  }
   #events: EventRing | null = null;
 
   private constructor(p: { dbPath: string; lockingMode: LockingMode; busyTimeout: number; walSizeLimit: number | undefined; db: WalnutFile; wal: WalFile; pageSize: number; shm: WalnutFile | null; region: NativeShmRegion; fileKey: string }) {
@@ -606,6 +612,7 @@ export class WalIndex {
       region.map(1);
       const index = new WalIndex({ dbPath, lockingMode, busyTimeout, walSizeLimit: options.walSizeLimit, db, wal: opened.wal, pageSize: h.pageSize, shm: opened.shm ?? null, region, fileKey: key });
       index.#repairWal = options.repairWal ?? null;
+      index.#createdWal = walCreated;
       index.#events = options.events ?? null;
       options.cut?.attach(index); // its waits below are cut from now on (a cut() before: at once)
       if (lockingMode === 'exclusive') {
