@@ -22,6 +22,15 @@ const net = require('node:net');
 const path = require('node:path');
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 
+/**
+ * This process's own peak resident memory (VmHWM), in bytes. Not resourceUsage().maxRSS: Linux
+ * keeps the peak of the memory a child was forked with across its exec, so a child's maxRSS was
+ * at least the bench process's resident memory when it was started.
+ */
+function peakRss() {
+  return Number(/VmHWM:\s*(\d+) kB/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+}
+
 const DIST = path.resolve(process.env.WALNUT_BENCH_DIST || path.join(__dirname, '..', 'dist'));
 const ROWS = Number(process.env.WALNUT_BENCH_ROWS || 250_000);
 const DIR = process.env.WALNUT_BENCH_DIR || path.join(os.tmpdir(), 'walnut-base-memory');
@@ -155,7 +164,7 @@ async function rebase(url, file, stream) {
   while (rep.lag().rebases === 0) await new Promise((res) => setTimeout(res, 20));
   const ms = performance.now() - t0;
   await rep.close();
-  console.log(JSON.stringify({ ms, maxRss: process.resourceUsage().maxRSS * 1024 }));
+  console.log(JSON.stringify({ ms, maxRss: peakRss() }));
 }
 
 async function replica(url, file, stream) {
@@ -164,7 +173,7 @@ async function replica(url, file, stream) {
   const rep = await w.openReplica(file, { servers: url, stream });
   const ms = performance.now() - t0;
   await rep.close();
-  console.log(JSON.stringify({ ms, maxRss: process.resourceUsage().maxRSS * 1024 }));
+  console.log(JSON.stringify({ ms, maxRss: peakRss() }));
 }
 
 async function restoreNats(url, file, stream) {
@@ -172,7 +181,7 @@ async function restoreNats(url, file, stream) {
   const t0 = performance.now();
   const r = await w.restoreFromNats(file, { servers: url, stream });
   const ms = performance.now() - t0;
-  console.log(JSON.stringify({ ms, maxRss: process.resourceUsage().maxRSS * 1024, pages: r.dbPages }));
+  console.log(JSON.stringify({ ms, maxRss: peakRss(), pages: r.dbPages }));
 }
 
 function child(role, url, file, stream) {

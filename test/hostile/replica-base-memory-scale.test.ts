@@ -1,8 +1,9 @@
 // Hostile (WALNUT_SCALE=1 only: a memory bound, and a 256 MiB database): a new replica and
 // `restoreFromNats` build a 256 MiB base image in bounded memory. They fetched every part, then
 // framed them all into one chunk for restore(): maxRSS 2.4 GiB for a 979 MiB database, ~2.4x its
-// size (bench/README.md, base-memory). Each runs in a child process of its own (maxRSS from
-// process.resourceUsage()) and must stay under 224 MiB (measured: ~130 MiB for 245 MiB; a child
+// size (bench/README.md, base-memory). Each runs in a child process of its own (its own peak
+// resident memory, VmHWM: resourceUsage().maxRSS keeps the runner's peak across the child's
+// fork and exec) and must stay under 224 MiB (measured: ~130 MiB for 245 MiB; a child
 // that does nothing but load walnut and connect is ~90 MiB); held whole it needs ~600 MiB.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -23,7 +24,7 @@ const dist = path.resolve(__dirname, '..', '..', 'dist');
 /** Runs `body` (an async function of w = require(dist)) in a child process; its JSON result and maxRSS in bytes. */
 function inChild(body: string): { result: unknown; maxRss: number } {
   const script = `const w = require(${JSON.stringify(dist)});
-(async () => { const result = await (${body})(w); console.log(JSON.stringify({ result, maxRss: process.resourceUsage().maxRSS * 1024 })); })().catch((e) => { console.error(e); process.exit(1); });`;
+(async () => { const result = await (${body})(w); console.log(JSON.stringify({ result, maxRss: Number(/VmHWM:\\s*(\\d+) kB/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'))[1]) * 1024 })); })().catch((e) => { console.error(e); process.exit(1); });`;
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`child failed (${r.status} ${r.signal}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
