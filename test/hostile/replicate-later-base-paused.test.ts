@@ -137,4 +137,57 @@ print(n + 1)
       }
     });
   }
+
+  for (const thread of [false, true]) {
+    it(`${thread ? 'worker thread' : "store's loop"}: python3 commits and checkpoints (PASSIVE, FULL, RESTART, TRUNCATE) while the snapshot is held 2 s: each completes once the base is stored; nothing lost`, async () => {
+      const server = await startNatsServer();
+      started.push(server);
+      const file = path.join(dir, `modes-${thread}.db`);
+      makeDb(file);
+      const store = await open(file);
+      const stream = `modes${thread}`;
+      const r = store.replicateTo({ servers: server.url, stream, thread, baseEveryMs: 100, stopTimeoutMs: 60_000 });
+      const errors: string[] = [];
+      r.on('error', (e: Error) => errors.push(e.message));
+      let run: Awaited<ReturnType<typeof checkpoints>['run']>;
+      try {
+        await pauseInLaterBase(store, r, server);
+        const script = path.join(dir, 'writer-modes.py');
+        fs.writeFileSync(script, `
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
+for n in range(100):
+    c.execute('INSERT INTO t(v) VALUES (randomblob(3000))')
+print(n + 1)
+`);
+        expect((await runPython(script, [file])).trim()).toBe('100');
+        const ck = checkpoints(file, ['PASSIVE', 'FULL', 'RESTART', 'TRUNCATE'], 1, 0, PATIENT_MS);
+        await new Promise((res) => setTimeout(res, 2000));
+        server.resume();
+        run = await ck.run;
+      } finally {
+        server.resume();
+      }
+      for (const x of run.results.filter((x) => x.mode !== 'PASSIVE')) expect(x, JSON.stringify(run)).toMatchObject({ busy: 0 });
+      expect(run.results.at(-1), JSON.stringify(run)).toMatchObject({ mode: 'TRUNCATE', log: 0 });
+      const snap = await store.snapshot();
+      const last = { pgno: snap.dbSize, data: Buffer.from(snap.readSync(snap.dbSize)) };
+      snap.release();
+      await store.commit([last]);
+      await r.stop();
+      expect(r.metrics().publishedSeq).toBe(r.metrics().exportedSeq);
+      expect(r.metrics().sessions, JSON.stringify(errors)).toBe(1); // (2 s paused: not abandoned)
+      const want = await pageHashes(store);
+      await store.close();
+      const out = path.join(dir, `${stream}-restored.db`);
+      await restoreFromNats(out, { servers: server.url, stream });
+      const restored = await open(out, { readOnly: true });
+      try {
+        expect(await pageHashes(restored)).toEqual(want);
+      } finally {
+        await restored.close();
+      }
+      console.log(thread, JSON.stringify(run.results));
+    });
+  }
 });
