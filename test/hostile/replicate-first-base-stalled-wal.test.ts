@@ -8,6 +8,9 @@
 // stream has stalled (STALLED_MS) with the WAL behind the export past maxLagBytes abandons the
 // session too: the TRUNCATE completes (busy 0, an empty WAL) while the server is still paused;
 // resumed, the next session publishes everything and the stream restores to the primary's pages.
+// The abandoned session's parts that were on the wire are stored once the server goes on, after
+// the pipeline dropped them: that was taken for a stream that lost acknowledged messages (an
+// 'error' StreamLost, a third session and base image); it is the chain going on (pipeline.ts).
 // On the store's loop (the export's own count) and the worker thread (the store's thread tells
 // the worker when the backlog passes the bound: thread.ts 'behind').
 import * as fs from 'node:fs';
@@ -78,7 +81,10 @@ describe.skipIf(NATS_SKIP !== null)('a first base stalled while the WAL grows', 
       snap.release();
       await store.commit([last]);
       await r.stop();
-      expect(r.metrics().sessions, JSON.stringify({ resets, errors, m: r.metrics() })).toBeGreaterThanOrEqual(2);
+      // the abandoned session's parts on the wire when the server was paused are stored once it
+      // goes on, after the pipeline dropped them: no loss, so no StreamLost and no third session
+      expect(errors.filter((e) => /lost messages/.test(e))).toEqual([]);
+      expect(r.metrics().sessions, JSON.stringify({ resets, errors, m: r.metrics() })).toBe(2);
       expect(r.metrics().publishedSeq).toBe(r.metrics().exportedSeq);
       const want = await pageHashes(store);
       await store.close();
