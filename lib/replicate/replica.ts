@@ -295,6 +295,19 @@ export class Replica extends EventEmitter {
   /** Why the reading stopped for good (#stop), or null. */
   #stoppedBy: Error | null = null;
   #stopIter: (() => void) | null = null;
+  /**
+   * Rejects WALNUT_CLOSED once close() is called: a base image part's fetch races it
+   * (#baseChunks). close() waited for the fetch under way, which a stalled server (SIGSTOP, a
+   * partition) answers only at the request's timeout: 4.8 s for a re-base's part.
+   */
+  #cutFetch: (() => void) | null = null;
+  readonly #closing: Promise<never> = (() => {
+    const closing = new Promise<never>((_, reject) => {
+      this.#cutFetch = () => reject(walnutError('WALNUT_CLOSED', 'the replica closed', { path: this.path }));
+    });
+    closing.catch(() => undefined); // (no fetch racing it when close() comes: not unhandled)
+    return closing;
+  })();
   #done: Promise<void> = Promise.resolve();
   /** start() under way or ended (never rejects), for close() to wait for. */
   #starting: Promise<void> = Promise.resolve();
@@ -574,6 +587,7 @@ export class Replica extends EventEmitter {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#cutFetch?.();
     const cut = this.#closedError();
     for (const w of this.#waiters.splice(0)) w.reject(cut);
     this.#stopIter?.();
@@ -772,7 +786,8 @@ export class Replica extends EventEmitter {
     yield STREAM_MAGIC;
     let next = 0; // the part due (parts are numbered 0..part, in stream order)
     for (let s = first; s <= last.seq; s++) {
-      const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => 'failed' as const);
+      if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed', { path: this.path });
+      const m = s === last.seq ? last : await Promise.race([messageAt(this.#link!, this.#stream, s).catch(() => 'failed' as const), this.#closing]);
       if (m === 'failed') throw new BaseUnread('failed');
       // a log message published between the base's parts (publisher.ts), another client's
       // message (isBasePart), or one gone from there (deleted, lost): not a part. The parts'
