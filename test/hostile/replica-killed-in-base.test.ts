@@ -2,8 +2,9 @@
 // into restore()'s temporary file (`.<name>.restore-<hex>`, grown past a few MiB of a 32 MiB
 // base), then started again: it builds the replica from the newest base image, equal to the
 // primary page for page, and the killed restore's temporary file is gone.
-// Then SIGKILLed again during a re-base (the primary's next session, after commits the stream
-// never saw; its VACUUM rewrote most pages): started again, equal to the primary.
+// Then SIGKILLed in five re-bases, 50-1200 ms after the primary's next session's base (each after
+// commits the stream never saw: a VACUUM shrinking the file, or half its rows rewritten), started
+// again each time: equal to the primary at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -76,25 +77,34 @@ describe.skipIf(NATS_SKIP !== null)('a replica process killed in a base image', 
     const second = replicaProcess(server.url, stream, rfile);
     await until(() => second.lags.some((l) => l.appliedSeq === r.metrics().publishedSeq && l.session === r.metrics().session), 60_000, () => second.lags.at(-1));
     expect(restoreTemps(rdir)).toEqual([]);
-    // the primary goes on without the stream (commits it never sees), VACUUMs, and starts a new session: a re-base
-    await store.close();
-    const w = new Database(file);
-    w.exec('DELETE FROM t WHERE id % 3 = 0');
-    w.exec('VACUUM');
-    w.close();
-    store = await open(file);
-    r = store.replicateTo({ servers: server.url, stream });
-    await r.ready;
-    await until(() => r.metrics().bases >= 1, 60_000, () => r.metrics());
-    // killed while it re-bases: its watchdog finds the new session within ~100 ms, the base's
-    // parts (32 MiB) take longer to fetch and compare
-    await new Promise((res) => setTimeout(res, 150));
-    const before = second.lags.at(-1)!;
-    second.child.kill('SIGKILL');
-    await second.exited;
-    console.log('killed in the re-base at', before, 'new session', r.metrics().session);
-    const third = replicaProcess(server.url, stream, rfile);
-    await until(() => third.lags.some((l) => l.appliedSeq === r.metrics().publishedSeq && l.session === r.metrics().session), 60_000, () => third.lags.at(-1));
+    // the primary goes on without the stream (commits it never sees: a VACUUM, or half its rows
+    // rewritten) and starts a new session: a re-base, and the replica SIGKILLed at a different
+    // moment of it each round (its watchdog finds the new session within ~100 ms, the base's
+    // ~128 parts of 256 KiB take longer to fetch, compare and apply); started again each time
+    let live = second;
+    const kills: string[] = [];
+    for (const [round, delay] of [50, 150, 400, 800, 1200].entries()) {
+      await r.stop();
+      await store.close();
+      const w = new Database(file);
+      if (round % 2 === 0) {
+        w.exec(`DELETE FROM t WHERE id % ${3 + round} = 0`);
+        w.exec('VACUUM');
+      } else w.exec('UPDATE t SET v = randomblob(3500) WHERE id % 2 = 0');
+      w.close();
+      store = await open(file);
+      r = store.replicateTo({ servers: server.url, stream });
+      await r.ready;
+      await until(() => r.metrics().bases >= 1, 60_000, () => r.metrics());
+      await new Promise((res) => setTimeout(res, delay));
+      const at = live.lags.at(-1)!;
+      live.child.kill('SIGKILL');
+      await live.exited;
+      kills.push(`${delay} ms: ${at.session === r.metrics().session ? 'applied' : 'before'}`);
+      live = replicaProcess(server.url, stream, rfile);
+    }
+    const third = live;
+    await until(() => third.lags.some((l) => l.appliedSeq === r.metrics().publishedSeq && l.session === r.metrics().session), 60_000, () => ({ last: third.lags.at(-1), kills }));
     third.child.kill('SIGTERM');
     await third.exited;
     await r.stop();
