@@ -52,7 +52,6 @@ describe.skipIf(NATS_SKIP !== null)('bases back to back', () => {
         new Promise<null>((res) => setTimeout(() => res(null), 30_000)),
       ]);
       const ms = performance.now() - t0;
-      console.log('opened', opened !== null, ms, r.metrics().bases, retries.length);
       expect(opened, `no replica in 30 s (${r.metrics().bases} bases meanwhile)`).not.toBeNull();
       await opened!.close();
     } finally {

@@ -71,7 +71,6 @@ describe.skipIf(NATS_SKIP !== null)('the server down while a new replica reads i
         await replica.close();
       }
       expect(restoreTemps(rdir)).toEqual([]);
-      console.log(how, retries);
     });
   }
 });

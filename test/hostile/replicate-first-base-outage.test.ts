@@ -71,7 +71,6 @@ print(n + 1)
         } finally {
           await restored.close();
         }
-        console.log(how, thread, r.metrics().sessions, r.metrics().bases, r.metrics().publishRetries, errors.slice(0, 3));
       });
     }
   }

@@ -187,7 +187,6 @@ print(n + 1)
       } finally {
         await restored.close();
       }
-      console.log(thread, JSON.stringify(run.results));
     });
   }
 });

@@ -84,7 +84,6 @@ print(n + 1)
     } finally {
       await replica.close();
     }
-    console.log({ inBase, leader, sessions: r.metrics().sessions, retries: r.metrics().publishRetries, errors: errors.slice(0, 3) });
     expect(inBase).toBe(true);
   });
 });
