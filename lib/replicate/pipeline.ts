@@ -30,7 +30,8 @@
  *    messages around its own.
  *  - A stream that ends before this writer's last stored message (or at an earlier one of its
  *    own), or is gone (deleted: #streamGone), lost messages it had acknowledged (a cluster's
- *    new leader that had not caught up):
+ *    new leader that had not caught up; not a message of its own past that one, which is still
+ *    in its place: one sent before a drop() and stored after it, the chain going on from there):
  *    settle() rejects with WALNUT_IO reason StreamLost, nothing pending kept, the chain
  *    re-anchored on the stream's last sequence; the publisher begins a new session.
  *  - Another walnut primary on the same stream (a message id of a session this pipeline never
@@ -334,7 +335,14 @@ export class OrderedPublishes {
     const index = id === '' ? -1 : this.#pending.findIndex((p) => p.msg.msgId === id);
     if (index >= 0) return { index, seq: last };
     const stored = 'lastMsgID' in this.#chain ? this.#chain.lastMsgID : null;
-    if (stored !== null && (last < this.#lastStoredSeq || (id !== '' && id !== stored && this.#sessions.has(sessionOf(id))))) {
+    // a message of this writer's past its last stored one, that one still in its place: sent
+    // before a drop() (an abandoned session's messages on the wire, stored once a paused server
+    // went on) and stored after it, nothing lost: the chain goes on from there. Taken for a loss,
+    // it said "lost messages it had acknowledged" (an 'error' StreamLost) and began one more
+    // session, a base image more, for a stream that had lost nothing
+    const droppedStoredLater =
+      stored !== null && last > this.#lastStoredSeq && id !== '' && id !== stored && this.#sessions.has(sessionOf(id)) && (await messageAt(this.link, this.stream, this.#lastStoredSeq))?.header.get(HEADER_MSG_ID) === stored;
+    if (!droppedStoredLater && stored !== null && (last < this.#lastStoredSeq || (id !== '' && id !== stored && this.#sessions.has(sessionOf(id))))) {
       // the stream ends before this writer's last stored message (or at an earlier one of its
       // own): the messages it had acknowledged after that point are gone (a cluster's new
       // leader that had not caught up, storage put back). Going on from there published over

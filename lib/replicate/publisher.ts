@@ -82,7 +82,10 @@
  *    first base is queued at the export's BASE_META, ahead of the log, and its parts are cut as
  *    the export's records fill them; the export's sink waits (room()) while FIRST_BASE_WINDOW of
  *    it is accepted and not yet stored and some of it is in messages (records that do not fill
- *    a part yet are never waited on: the pump cuts none of them before more come). Parts are
+ *    a part yet are never waited on: the pump cuts none of them before more come); once the stream
+ *    has stalled (STALLED_MS) with the WAL the export has not read past maxLagBytes, the session
+ *    is abandoned there, as past the log's bound (the wait is inside the export's first pass,
+ *    whose snapshot kept the WAL from restarting for the whole outage). Parts are
  *    framed when cut and their records' memory given back (BufferPool). baseHeldBytes counts it.
  *  - A message's body is framed once (a base part's when first sent) in memory of a BufferPool
  *    (buffers.ts), which takes it back once the message is stored: the NATS client hands it to
@@ -227,6 +230,8 @@ export interface ReplicationSource {
   checkpoint(mode: 'passive'): Promise<unknown>;
   /** The export's backlog is counted, and its bound watched, by another thread's handle (thread.ts): none here. */
   behindCountedElsewhere?: boolean;
+  /** With behindCountedElsewhere: whether that backlog is past maxLagBytes, as the other thread last said. */
+  behindOver?: () => boolean;
 }
 
 /**
@@ -579,6 +584,15 @@ class Session {
     const room = async (incoming: number): Promise<void> => {
       this.wake?.(); // what is queued goes out meanwhile
       while (full(incoming)) {
+        // the first base's window, the stream stalled and the WAL the export has not read past
+        // maxLagBytes: the session is abandoned, as the log's queue past it is (see the header).
+        // The export waits inside its first pass, whose snapshot keeps the WAL from restarting:
+        // it waited there for the whole outage, another process's writes growing the WAL without
+        // bound (TRUNCATE busy), where the base held whole went on to the log and its lag bound
+        if (this.#inBase && this.baseInFlight > 0 && this.#stalled() && this.r.exportBehindOver()) {
+          this.r.abandon(this);
+          break;
+        }
         await new Promise<void>((resolve) => {
           this.room = resolve;
           setTimeout(resolve, 100);
@@ -1036,6 +1050,12 @@ export class Replication extends EventEmitter implements ReplicationHandle {
       this.#session?.wake?.();
     }
     await this.#done;
+  }
+
+  /** Whether the WAL the session's export has not read (exportBehindBytes) is past maxLagBytes. */
+  exportBehindOver(): boolean {
+    if (this.#source.behindCountedElsewhere === true) return this.#source.behindOver?.() ?? false;
+    return (this.#export?.behindBytes() ?? 0) > this.options.maxLagBytes;
   }
 
   /** Abandons a session past maxLagBytes (see the header). */

@@ -58,7 +58,9 @@
  *    a later base of that session, or the next session, ends it.
  *  - A wait for a base image is never silent: one whose parts are gone (a stream whose
  *    retention holds less than one: the primary says RetentionTooSmall) is told once, onRetry
- *    while openReplica waits, 'error' after (WALNUT_IO reason BaseGone, lag().stalledBy).
+ *    while openReplica waits, 'error' after (WALNUT_IO reason BaseGone, lag().stalledBy). A new
+ *    replica whose newest base image stops short of its final part with no part more at the
+ *    next look (a primary killed while publishing it) takes the newest whole one before it.
  *  - A base image is read one part at a time (#baseChunks), never held whole: a new replica's
  *    first one goes into restore()'s temporary file as its parts arrive (restore.ts: pages
  *    written at their offsets, BASE_END's hash checked before the rename): a part gone or not
@@ -95,6 +97,7 @@ import type { Snapshot } from '../wal-index/snapshot';
 import { emitApart } from './listeners';
 import { backoff, checkOptionNames, checkServers, checkStreamName, connectNats, HEADER, integerOption, isBasePart, lastMessageOn, lastWalnutMessageOn, messageAt, QUICK_API_TIMEOUT_MS, refuseForeignStream, subjectsOf, natsUnreachable, type NatsLink, type Subjects } from './nats';
 import { ReplicaPosition, type AppliedState, type PositionRecord } from './position';
+import { baseImages } from './restore-nats';
 
 export interface ReplicaOptions {
   servers: string | string[];
@@ -295,6 +298,19 @@ export class Replica extends EventEmitter {
   /** Why the reading stopped for good (#stop), or null. */
   #stoppedBy: Error | null = null;
   #stopIter: (() => void) | null = null;
+  /**
+   * Rejects WALNUT_CLOSED once close() is called: a base image part's fetch races it
+   * (#baseChunks). close() waited for the fetch under way, which a stalled server (SIGSTOP, a
+   * partition) answers only at the request's timeout: 4.8 s for a re-base's part.
+   */
+  #cutFetch: (() => void) | null = null;
+  readonly #closing: Promise<never> = (() => {
+    const closing = new Promise<never>((_, reject) => {
+      this.#cutFetch = () => reject(walnutError('WALNUT_CLOSED', 'the replica closed', { path: this.path }));
+    });
+    closing.catch(() => undefined); // (no fetch racing it when close() comes: not unhandled)
+    return closing;
+  })();
   #done: Promise<void> = Promise.resolve();
   /** start() under way or ended (never rejects), for close() to wait for. */
   #starting: Promise<void> = Promise.resolve();
@@ -574,6 +590,7 @@ export class Replica extends EventEmitter {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#cutFetch?.();
     const cut = this.#closedError();
     for (const w of this.#waiters.splice(0)) w.reject(cut);
     this.#stopIter?.();
@@ -691,10 +708,19 @@ export class Replica extends EventEmitter {
    */
   async #newestBase<T>(use: (base: Base) => Promise<T>, after: { session: string; time: number; seq: number | null; startLeft: StartLeft | null } | null = null, why = '', stuck: Stuck = 'BehindRetention'): Promise<T> {
     let told = false;
+    let unfinished = -1; // the stream sequence of the newest base message when it was a part short of its final one
     try {
       for (let attempt = 0; ; attempt++) {
         if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed');
-        const last = await lastWalnutMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
+        let last = await lastWalnutMessageOn(this.#link!, this.#stream, this.#subjects.base).catch(() => null);
+        // A new replica, and the newest base image's parts stop short of its final one, with no
+        // part more since the last look: its primary died while publishing it (or is away). The
+        // newest whole base image before it is taken, as restoreFromNats takes it; a new replica
+        // waited for ever, silently, until the primary came back and finished a base image
+        if (after === null && last !== null && last.header.get(HEADER.BASE_FINAL) !== '1') {
+          if (last.seq === unfinished) last = (await this.#newestWholeBase(last.seq).catch(() => null)) ?? last;
+          else unfinished = last.seq;
+        }
         const older = after !== null && last !== null && last.header.get(HEADER.SESSION) !== after.session && Number(last.header.get(HEADER.BASE_TIME)) < after.time;
         // after a gap: a base of the applied session at or before the applied state (see #rebase)
         const notPast = after !== null && after.seq !== null && last !== null && last.header.get(HEADER.SESSION) === after.session && Number(last.header.get(HEADER.BASE_SEQ)) <= after.seq;
@@ -725,6 +751,13 @@ export class Replica extends EventEmitter {
     } finally {
       this.#lag.stalledBy = null;
     }
+  }
+
+  /** The final part of the newest base image whose final part is at or before stream sequence `upTo` (headers), or null. */
+  async #newestWholeBase(upTo: number): Promise<StoredMsg | null> {
+    const bases = await baseImages(this.#link!, this.#stream, this.#subjects.base, upTo);
+    const newest = bases[bases.length - 1];
+    return newest === undefined ? null : messageAt(this.#link!, this.#stream, newest.last);
   }
 
   /** Told once as a wait for a base image begins (lag().stalledBy meanwhile): onRetry while openReplica waits (no 'error' listener yet), else 'error'. */
@@ -772,7 +805,8 @@ export class Replica extends EventEmitter {
     yield STREAM_MAGIC;
     let next = 0; // the part due (parts are numbered 0..part, in stream order)
     for (let s = first; s <= last.seq; s++) {
-      const m = s === last.seq ? last : await messageAt(this.#link!, this.#stream, s).catch(() => 'failed' as const);
+      if (this.#closed) throw walnutError('WALNUT_CLOSED', 'the replica closed', { path: this.path });
+      const m = s === last.seq ? last : await Promise.race([messageAt(this.#link!, this.#stream, s).catch(() => 'failed' as const), this.#closing]);
       if (m === 'failed') throw new BaseUnread('failed');
       // a log message published between the base's parts (publisher.ts), another client's
       // message (isBasePart), or one gone from there (deleted, lost): not a part. The parts'

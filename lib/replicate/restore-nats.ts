@@ -72,7 +72,7 @@ export interface NatsRestoreResult extends RestoreResult {
   logGap: LogGap | null;
 }
 
-interface BaseRef {
+export interface BaseRef {
   session: string;
   seq: number;
   /** The final part's number (parts 0..part). */
@@ -124,7 +124,7 @@ async function patiently<T>(stream: string, what: string, ask: () => Promise<T>)
 }
 
 /** Every complete base image's final part (headers only), in stream order, up to the stream's message `lastSeq`. */
-async function baseImages(link: NatsLink, stream: string, subject: string, lastSeq: number): Promise<BaseRef[]> {
+export async function baseImages(link: NatsLink, stream: string, subject: string, lastSeq: number): Promise<BaseRef[]> {
   const out: BaseRef[] = [];
   const c = await patiently(stream, 'a consumer of its base images', () => link.js.consumers.get(stream, { filter_subjects: subject, headers_only: true })); // (a stream that does not exist throws here)
   if (lastSeq <= 0) return out;

@@ -153,7 +153,7 @@ export type FromWorkerWithAcks = FromWorker & { acks?: Ack[]; published?: unknow
 export const ACK_BYTES = MAX_UNACKED_BYTES >>> 1;
 
 /** Messages to the worker. */
-export type ToWorker = { t: 'stop' } | { t: 'cut' } | SinkCall | { t: 'exportDone'; id: number; error?: SentError };
+export type ToWorker = { t: 'stop' } | { t: 'cut' } | SinkCall | { t: 'exportDone'; id: number; error?: SentError } | { t: 'behind'; over: boolean };
 
 /** Records as one buffer to be transferred (ARKHEXP1 framing), in memory of `pool` (see the header). */
 export function packRecords(pool: BufferPool, payloads: readonly Uint8Array[]): Uint8Array {
@@ -269,6 +269,8 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
   #metrics = emptyMetrics();
   /** The bound on exportBehindBytes (behind.ts), read on this thread. */
   readonly #behind: BehindWatch;
+  /** What the worker was last told of the backlog against maxLagBytes ('behind'). */
+  #behindOver = false;
   #ended = false;
   #gone = false;
   #stopping = false;
@@ -280,7 +282,18 @@ export class ReplicationThread extends EventEmitter implements ReplicationHandle
     this.#stopTimeoutMs = resolved.stopTimeoutMs;
     this.#exportTo = exportTo;
     this.#path = dbPath;
-    this.#behind = new BehindWatch(resolved.maxLagBytes, () => this.#behindBytes(), () => this.emit('exportBehind', this.metrics()));
+    // each reading past maxLagBytes or back under it told to the worker ('behind'): a session
+    // stalled in its first base is abandoned on it (publisher.ts Session room())
+    const read = (): number => {
+      const bytes = this.#behindBytes();
+      const over = bytes > resolved.maxLagBytes;
+      if (over !== this.#behindOver) {
+        this.#behindOver = over;
+        this.#post({ t: 'behind', over });
+      }
+      return bytes;
+    };
+    this.#behind = new BehindWatch(resolved.maxLagBytes, read, () => this.emit('exportBehind', this.metrics()));
     const data: WorkerData = { path: dbPath, identity, options: plainOptions(resolved), busyTimeout, readOnly }; // the caller's object may hold what cannot be cloned
     this.worker = new Worker(workerFile(), { workerData: data });
     this.#behind.start();

@@ -75,6 +75,8 @@ const remoteExports = new Map<number, { sink: WalRecordSink; last: Promise<void>
 let exportIds = 0;
 let replication: ReplicationHandle | null = null;
 let stopping = false;
+/** Whether the store's thread last said the export's backlog is past maxLagBytes (thread.ts 'behind'). */
+let behindOver = false;
 /** The connection's waits for other connections' locks, from its open on: the store's close() cuts them ('cut', see the header). */
 const waitCut = new LockWaitCut();
 
@@ -89,6 +91,8 @@ port.on('message', (m: ToWorker) => {
     void replication?.stop();
   } else if (m.t === 'cut') {
     waitCut.cut();
+  } else if (m.t === 'behind') {
+    behindOver = m.over;
   } else if (m.t === 'records' || m.t === 'flush') {
     const ex = remoteExports.get(m.id);
     if (ex === undefined) {
@@ -185,7 +189,7 @@ async function main(): Promise<void> {
   try {
     checkSameFile();
     // the backlog ahead of the export is the store's thread's to count (thread.ts)
-    const source = { path: store.path, pageSize: store.pageSize, exportTo: remoteExport, snapshot: () => store.snapshot(), checkpoint: (mode: 'passive') => store.checkpoint(mode), behindCountedElsewhere: true };
+    const source = { path: store.path, pageSize: store.pageSize, exportTo: remoteExport, snapshot: () => store.snapshot(), checkpoint: (mode: 'passive') => store.checkpoint(mode), behindCountedElsewhere: true, behindOver: () => behindOver };
     const r = startReplication(source, resolveReplicateOptions(data.options));
     replication = r;
     const metrics = (): ReplicationMetrics => r.metrics();

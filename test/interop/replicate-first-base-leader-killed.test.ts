@@ -1,0 +1,89 @@
+// Interop (break50): a 3-node cluster (R=3) loses its stream leader (SIGKILL) in the middle of a
+// session's first base image (~40 parts of a 32 MiB database, its 8 MiB window in flight), a
+// python3 writer committing meanwhile: the publisher goes on with the new leader (or a new
+// session), stop() publishes every commit, and the stream restores, from a surviving node, to
+// the primary's pages; a new replica equals the primary.
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { open } from '../../lib/commit/store';
+import { openReplica } from '../../lib/replicate/replica';
+import { restoreFromNats } from '../../lib/replicate/restore-nats';
+import { pythonSqlite } from '../helpers/children';
+import { NATS_SKIP, startNatsCluster, stopNats, type NatsNode } from '../helpers/nats';
+import { pageHashes } from '../helpers/page-hashes';
+import { Database } from '../helpers/sqlite';
+import { tmpDir } from '../helpers/tmp';
+import { until } from '../helpers/until';
+
+const dir = tmpDir('walnut-interop-first-base-leader-');
+const started: NatsNode[] = [];
+afterAll(() => stopNats(started));
+
+describe.skipIf(NATS_SKIP !== null)('the stream leader killed in a first base', () => {
+  it('nothing lost: restore and a new replica equal the primary', async () => {
+    const nodes = await startNatsCluster();
+    started.push(...nodes);
+    const servers = nodes.map((n) => n.url);
+    const file = path.join(dir, 'p.db');
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
+    const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
+    db.transaction(() => {
+      for (let i = 0; i < 8000; i++) ins.run(3500);
+    })();
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    const store = await open(file);
+    const r = store.replicateTo({ servers, stream: 'leader', replicas: 3, stopTimeoutMs: 60_000 });
+    const errors: string[] = [];
+    r.on('error', (e: Error) => errors.push(e.message));
+    const writer = pythonSqlite(file, `
+import time
+for n in range(300):
+    c.execute('INSERT INTO t(v) VALUES (randomblob(500))')
+    time.sleep(0.005)
+print(n + 1)
+`);
+    await until(() => r.metrics().messages >= 4, 60_000, () => r.metrics());
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const { connect } = await import('@nats-io/transport-node');
+    const nc = await connect({ servers });
+    let leader: string | undefined;
+    try {
+      leader = (await (await jetstreamManager(nc, { timeout: 2000 })).streams.info('leader')).cluster?.leader;
+    } finally {
+      await nc.close();
+    }
+    const victim = nodes[['n0', 'n1', 'n2'].indexOf(leader ?? '')];
+    expect(victim, `leader ${leader}`).toBeDefined();
+    const inBase = r.metrics().bases === 0;
+    await victim!.stop('SIGKILL');
+    expect((await writer).trim()).toBe('300');
+    const snap = await store.snapshot();
+    await store.commit([{ pgno: 1, data: Buffer.from(snap.readSync(1)) }]);
+    snap.release();
+    await r.stop();
+    expect(r.metrics().publishedSeq).toBe(r.metrics().exportedSeq);
+    const want = await pageHashes(store);
+    await store.close();
+    const alive = nodes.filter((n) => n !== victim).map((n) => n.url);
+    const out = path.join(dir, 'restored.db');
+    await restoreFromNats(out, { servers: alive, stream: 'leader' });
+    const restored = await open(out, { readOnly: true });
+    try {
+      expect(await pageHashes(restored)).toEqual(want);
+    } finally {
+      await restored.close();
+    }
+    const replica = await openReplica(path.join(dir, 'r.db'), { servers: alive, stream: 'leader' });
+    try {
+      await replica.waitFor(r.metrics().publishedSeq, r.metrics().session);
+      expect(await pageHashes(replica.store)).toEqual(want);
+    } finally {
+      await replica.close();
+    }
+    expect(inBase).toBe(true);
+  });
+});
