@@ -52,10 +52,16 @@ test('an exec() statement overtaken in its run, waiting to run again when close(
     const e = await outcome;
     await closed;
     const err = e as { code?: string; reason?: string; cause?: { code?: string; reason?: string } };
-    expect([err.code, err.reason], String(e)).toEqual(['WALNUT_CLOSED', 'NotRunAgain']);
+    // close() cuts the lease's wait (WriteWaitCut) unless the python3 commit let WRITE go first
+    // (NotRunAgain, its cause the conflict): the full suite saw the cut come first. Either is
+    // WALNUT_CLOSED; what was wrong was WALNUT_BUSY "retry it" on a closing database.
     expect(isWalnutError(e)).toBe(true);
-    expect([err.cause?.code, err.cause?.reason]).toEqual(['WALNUT_CONFLICT', 'OtherWriter']);
-    expect((e as Error).message).toMatch(/not run again: close\(\) began/);
+    expect(err.code, String(e)).toBe('WALNUT_CLOSED');
+    expect(['NotRunAgain', 'WriteWaitCut'], String(e)).toContain(err.reason);
+    if (err.reason === 'NotRunAgain') {
+      expect([err.cause?.code, err.cause?.reason]).toEqual(['WALNUT_CONFLICT', 'OtherWriter']);
+      expect((e as Error).message).toMatch(/not run again: close\(\) began/);
+    }
   } finally {
     holder.stdin!.end();
     await exited;
