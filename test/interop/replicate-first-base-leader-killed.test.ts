@@ -16,11 +16,14 @@ import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
+/** Held by break50's tries (no bug of its own): tens of seconds of outages, run by `npm run test:scale`, not npm test. */
+const SCALE = process.env.WALNUT_SCALE === '1';
+
 const dir = tmpDir('walnut-interop-first-base-leader-');
 const started: NatsNode[] = [];
 afterAll(() => stopNats(started));
 
-describe.skipIf(NATS_SKIP !== null)('the stream leader killed in a first base', () => {
+describe.skipIf(NATS_SKIP !== null || !SCALE)(`the stream leader killed in a first base${SCALE ? '' : ' (skipped: WALNUT_SCALE=1, npm run test:scale)'}`, () => {
   it('nothing lost: restore and a new replica equal the primary', async () => {
     const nodes = await startNatsCluster();
     started.push(...nodes);
@@ -41,6 +44,7 @@ describe.skipIf(NATS_SKIP !== null)('the stream leader killed in a first base', 
     r.on('error', (e: Error) => errors.push(e.message));
     const writer = pythonSqlite(file, `
 import time
+
 for n in range(300):
     c.execute('INSERT INTO t(v) VALUES (randomblob(500))')
     time.sleep(0.005)
