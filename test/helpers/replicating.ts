@@ -25,6 +25,24 @@ export function newPrimary(dir: string): string {
   return p;
 }
 
+/**
+ * A SQLite-made WAL-mode database at `file` with table t(id, v) of `rows` rows of random
+ * `blobBytes`-byte blobs (one transaction), checkpointed (TRUNCATE: every page in the file, the
+ * WAL empty) and closed: a primary whose base image is large (8000 rows of 3500 bytes: ~32 MiB
+ * of 4 KiB pages, 4000 rows: ~16 MiB).
+ */
+export function blobPrimary(file: string, rows: number, blobBytes = 3500): void {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
+  const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) ins.run(blobBytes);
+  })();
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+}
+
 /** Publishes what is committed, then waits until the replica holds the newest commit. */
 export async function caughtUp(r: ReplicationHandle, replica: Replica): Promise<void> {
   await r.stop();
