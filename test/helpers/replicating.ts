@@ -10,7 +10,9 @@ import { WalStreamReader } from '../../lib/export/framing';
 import { decodeRecord } from '../../lib/export/records';
 import type { ReplicateOptions, ReplicationHandle } from '../../lib/replicate/publisher';
 import type { Replica } from '../../lib/replicate/replica';
+import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { startNatsServer, type NatsNode } from './nats';
+import { pageHashes } from './page-hashes';
 import { Database } from './sqlite';
 
 let primaries = 0;
@@ -41,6 +43,20 @@ export function blobPrimary(file: string, rows: number, blobBytes = 3500): void 
   })();
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
+}
+
+/**
+ * Restores `stream` (restoreFromNats, the whole stream) into the new file `out`, opens it
+ * readOnly and expects its pages to equal `want` (the primary's pageHashes), then closes it.
+ */
+export async function expectRestoredEqual(out: string, servers: string | string[], stream: string, want: string[]): Promise<void> {
+  await restoreFromNats(out, { servers, stream });
+  const restored = await open(out, { readOnly: true });
+  try {
+    expect(await pageHashes(restored)).toEqual(want);
+  } finally {
+    await restored.close();
+  }
 }
 
 /** Publishes what is committed, then waits until the replica holds the newest commit. */

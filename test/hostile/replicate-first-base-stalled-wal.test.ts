@@ -18,11 +18,10 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { runPython } from '../helpers/children';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
-import { blobPrimary } from '../helpers/replicating';
+import { blobPrimary, expectRestoredEqual } from '../helpers/replicating';
 import { checkpoints, PATIENT_MS } from '../helpers/sqlite-checkpointer';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
@@ -81,13 +80,7 @@ describe.skipIf(NATS_SKIP !== null)('a first base stalled while the WAL grows', 
       const want = await pageHashes(store);
       await store.close();
       const out = path.join(dir, `${stream}-restored.db`);
-      await restoreFromNats(out, { servers: server.url, stream });
-      const restored = await open(out, { readOnly: true });
-      try {
-        expect(await pageHashes(restored)).toEqual(want);
-      } finally {
-        await restored.close();
-      }
+      await expectRestoredEqual(out, server.url, stream, want);
     });
   }
 });

@@ -12,11 +12,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/commit/store';
 import type { ReplicationHandle } from '../../lib/replicate/publisher';
-import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { runPython } from '../helpers/children';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
-import { blobPrimary } from '../helpers/replicating';
+import { blobPrimary, expectRestoredEqual } from '../helpers/replicating';
 import { checkpoints, expectCompleted, PATIENT_MS } from '../helpers/sqlite-checkpointer';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
@@ -118,13 +117,7 @@ print(n + 1)
       const want = await pageHashes(store);
       await store.close();
       const out = path.join(dir, `${stream}-restored.db`);
-      await restoreFromNats(out, { servers: server.url, stream });
-      const restored = await open(out, { readOnly: true });
-      try {
-        expect(await pageHashes(restored)).toEqual(want);
-      } finally {
-        await restored.close();
-      }
+      await expectRestoredEqual(out, server.url, stream, want);
     });
   }
 
@@ -171,13 +164,7 @@ print(n + 1)
       const want = await pageHashes(store);
       await store.close();
       const out = path.join(dir, `${stream}-restored.db`);
-      await restoreFromNats(out, { servers: server.url, stream });
-      const restored = await open(out, { readOnly: true });
-      try {
-        expect(await pageHashes(restored)).toEqual(want);
-      } finally {
-        await restored.close();
-      }
+      await expectRestoredEqual(out, server.url, stream, want);
     });
   }
 });

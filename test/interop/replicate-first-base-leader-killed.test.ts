@@ -8,11 +8,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
 import { openReplica } from '../../lib/replicate/replica';
-import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { pythonSqlite } from '../helpers/children';
 import { NATS_SKIP, startNatsCluster, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
-import { blobPrimary } from '../helpers/replicating';
+import { blobPrimary, expectRestoredEqual } from '../helpers/replicating';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
@@ -66,13 +65,7 @@ print(n + 1)
     await store.close();
     const alive = nodes.filter((n) => n !== victim).map((n) => n.url);
     const out = path.join(dir, 'restored.db');
-    await restoreFromNats(out, { servers: alive, stream: 'leader' });
-    const restored = await open(out, { readOnly: true });
-    try {
-      expect(await pageHashes(restored)).toEqual(want);
-    } finally {
-      await restored.close();
-    }
+    await expectRestoredEqual(out, alive, 'leader', want);
     const replica = await openReplica(path.join(dir, 'r.db'), { servers: alive, stream: 'leader' });
     try {
       await replica.waitFor(r.metrics().publishedSeq, r.metrics().session);
