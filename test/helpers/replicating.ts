@@ -10,7 +10,9 @@ import { WalStreamReader } from '../../lib/export/framing';
 import { decodeRecord } from '../../lib/export/records';
 import type { ReplicateOptions, ReplicationHandle } from '../../lib/replicate/publisher';
 import type { Replica } from '../../lib/replicate/replica';
+import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { startNatsServer, type NatsNode } from './nats';
+import { pageHashes } from './page-hashes';
 import { Database } from './sqlite';
 
 let primaries = 0;
@@ -23,6 +25,38 @@ export function newPrimary(dir: string): string {
   db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, v BLOB)');
   db.close();
   return p;
+}
+
+/**
+ * A SQLite-made WAL-mode database at `file` with table t(id, v) of `rows` rows of random
+ * `blobBytes`-byte blobs (one transaction), checkpointed (TRUNCATE: every page in the file, the
+ * WAL empty) and closed: a primary whose base image is large (8000 rows of 3500 bytes: ~32 MiB
+ * of 4 KiB pages, 4000 rows: ~16 MiB).
+ */
+export function blobPrimary(file: string, rows: number, blobBytes = 3500): void {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
+  const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) ins.run(blobBytes);
+  })();
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+}
+
+/**
+ * Restores `stream` (restoreFromNats, the whole stream) into the new file `out`, opens it
+ * readOnly and expects its pages to equal `want` (the primary's pageHashes), then closes it.
+ */
+export async function expectRestoredEqual(out: string, servers: string | string[], stream: string, want: string[]): Promise<void> {
+  await restoreFromNats(out, { servers, stream });
+  const restored = await open(out, { readOnly: true });
+  try {
+    expect(await pageHashes(restored)).toEqual(want);
+  } finally {
+    await restored.close();
+  }
 }
 
 /** Publishes what is committed, then waits until the replica holds the newest commit. */

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { open } from '../../lib/commit/store';
 import { openReplica } from '../../lib/replicate/replica';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
-import { Database } from '../helpers/sqlite';
+import { blobPrimary } from '../helpers/replicating';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
@@ -20,15 +20,7 @@ describe.skipIf(NATS_SKIP !== null)('bases back to back', () => {
     const server = await startNatsServer();
     started.push(server);
     const file = path.join(dir, 'p.db');
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
-    const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
-    db.transaction(() => {
-      for (let i = 0; i < 4000; i++) ins.run(3500);
-    })();
-    db.pragma('wal_checkpoint(TRUNCATE)');
-    db.close();
+    blobPrimary(file, 4000);
     const store = await open(file);
     const r = store.replicateTo({ servers: server.url, stream: 'b2b', baseEveryMs: 1 });
     r.on('error', () => undefined);

@@ -11,6 +11,7 @@ import { open } from '../../lib/commit/store';
 import { openReplica } from '../../lib/replicate/replica';
 import { appliedOrError, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
+import { blobPrimary } from '../helpers/replicating';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
@@ -27,15 +28,7 @@ describe.skipIf(NATS_SKIP !== null)('a replica closed in a re-base, the server p
     const server = await startNatsServer();
     started.push(server);
     const file = path.join(dir, 'p.db');
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
-    const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
-    db.transaction(() => {
-      for (let i = 0; i < 8000; i++) ins.run(3500); // ~32 MiB
-    })();
-    db.pragma('wal_checkpoint(TRUNCATE)');
-    db.close();
+    blobPrimary(file, 8000); // ~32 MiB
     let store = await open(file);
     let r = store.replicateTo({ servers: server.url, stream: 'rc' });
     await r.ready;

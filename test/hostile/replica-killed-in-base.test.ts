@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { open } from '../../lib/open';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
+import { blobPrimary } from '../helpers/replicating';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
@@ -53,15 +54,7 @@ describe.skipIf(NATS_SKIP !== null || !SCALE)(`a replica process killed in a bas
     const server = await startNatsServer();
     started.push(server);
     const file = path.join(dir, 'p.db');
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
-    const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
-    db.transaction(() => {
-      for (let i = 0; i < 8000; i++) ins.run(3500);
-    })();
-    db.pragma('wal_checkpoint(TRUNCATE)');
-    db.close();
+    blobPrimary(file, 8000);
     const stream = 'killedbase';
     let store = await open(file);
     let r = store.replicateTo({ servers: server.url, stream });

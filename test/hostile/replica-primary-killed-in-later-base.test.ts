@@ -15,7 +15,7 @@ import { openReplica } from '../../lib/replicate/replica';
 import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
-import { Database } from '../helpers/sqlite';
+import { blobPrimary } from '../helpers/replicating';
 import { tmpDir } from '../helpers/tmp';
 import { until, WAIT_MS } from '../helpers/until';
 
@@ -48,15 +48,7 @@ describe.skipIf(NATS_SKIP !== null)('the primary killed in a later base', () => 
     const server = await startNatsServer();
     started.push(server);
     const file = path.join(dir, 'p.db');
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
-    const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
-    db.transaction(() => {
-      for (let i = 0; i < 8000; i++) ins.run(3500); // ~32 MiB: a later base of ~128 parts
-    })();
-    db.pragma('wal_checkpoint(TRUNCATE)');
-    db.close();
+    blobPrimary(file, 8000); // ~32 MiB: a later base of ~128 parts
     const child = spawn(process.execPath, ['-e', PRIMARY, file, server.url, path.resolve(__dirname, '../../dist/index.js')], { stdio: 'inherit' });
     const exited = new Promise((res) => child.once('exit', res));
     const link = await connectNats([server.url], () => false, 'test');

@@ -10,7 +10,7 @@ import { open } from '../../lib/commit/store';
 import { openReplica } from '../../lib/replicate/replica';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
-import { Database } from '../helpers/sqlite';
+import { blobPrimary } from '../helpers/replicating';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
@@ -30,15 +30,7 @@ describe.skipIf(NATS_SKIP !== null || !SCALE)(`the server down while a new repli
       const server = await startNatsServer();
       started.push(server);
       const file = path.join(dir, `p-${how}.db`);
-      const db = new Database(file);
-      db.pragma('journal_mode = WAL');
-      db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
-      const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
-      db.transaction(() => {
-        for (let i = 0; i < 8000; i++) ins.run(3500);
-      })();
-      db.pragma('wal_checkpoint(TRUNCATE)');
-      db.close();
+      blobPrimary(file, 8000);
       const store = await open(file);
       const stream = `down${how}`;
       const r = store.replicateTo({ servers: server.url, stream });

@@ -6,11 +6,10 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { pythonSqlite } from '../helpers/children';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
-import { Database } from '../helpers/sqlite';
+import { blobPrimary, expectRestoredEqual } from '../helpers/replicating';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
@@ -28,15 +27,7 @@ describe.skipIf(NATS_SKIP !== null || !SCALE)(`the server down in a first base${
         const server = await startNatsServer();
         started.push(server);
         const file = path.join(dir, `${how}-${thread}.db`);
-        const db = new Database(file);
-        db.pragma('journal_mode = WAL');
-        db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
-        const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
-        db.transaction(() => {
-          for (let i = 0; i < 8000; i++) ins.run(3500);
-        })();
-        db.pragma('wal_checkpoint(TRUNCATE)');
-        db.close();
+        blobPrimary(file, 8000);
         const store = await open(file);
         const stream = `fb${how}${thread}`;
         const r = store.replicateTo({ servers: server.url, stream, thread, stopTimeoutMs: 60_000 });
@@ -68,13 +59,7 @@ print(n + 1)
         const want = await pageHashes(store);
         await store.close();
         const out = path.join(dir, `${stream}-restored.db`);
-        await restoreFromNats(out, { servers: server.url, stream });
-        const restored = await open(out, { readOnly: true });
-        try {
-          expect(await pageHashes(restored)).toEqual(want);
-        } finally {
-          await restored.close();
-        }
+        await expectRestoredEqual(out, server.url, stream, want);
       });
     }
   }

@@ -18,12 +18,11 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
-import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { runPython } from '../helpers/children';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
+import { blobPrimary, expectRestoredEqual } from '../helpers/replicating';
 import { checkpoints, PATIENT_MS } from '../helpers/sqlite-checkpointer';
-import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
@@ -45,15 +44,7 @@ describe.skipIf(NATS_SKIP !== null)('a first base stalled while the WAL grows', 
       const server = await startNatsServer();
       started.push(server);
       const file = path.join(dir, `p-${thread}.db`);
-      const db = new Database(file);
-      db.pragma('journal_mode = WAL');
-      db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
-      const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
-      db.transaction(() => {
-        for (let i = 0; i < 8000; i++) ins.run(3500); // ~32 MiB: the first base is ~40 parts
-      })();
-      db.pragma('wal_checkpoint(TRUNCATE)');
-      db.close();
+      blobPrimary(file, 8000); // ~32 MiB: the first base is ~40 parts
       const store = await open(file);
       const stream = `stalled${thread}`;
       const r = store.replicateTo({ servers: server.url, stream, thread, maxLagBytes: 1 << 20, stopTimeoutMs: 60_000 });
@@ -89,13 +80,7 @@ describe.skipIf(NATS_SKIP !== null)('a first base stalled while the WAL grows', 
       const want = await pageHashes(store);
       await store.close();
       const out = path.join(dir, `${stream}-restored.db`);
-      await restoreFromNats(out, { servers: server.url, stream });
-      const restored = await open(out, { readOnly: true });
-      try {
-        expect(await pageHashes(restored)).toEqual(want);
-      } finally {
-        await restored.close();
-      }
+      await expectRestoredEqual(out, server.url, stream, want);
     });
   }
 });

@@ -12,12 +12,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { open, type Store } from '../../lib/commit/store';
 import type { ReplicationHandle } from '../../lib/replicate/publisher';
-import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { runPython } from '../helpers/children';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
+import { blobPrimary, expectRestoredEqual } from '../helpers/replicating';
 import { checkpoints, expectCompleted, PATIENT_MS } from '../helpers/sqlite-checkpointer';
-import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
@@ -27,19 +26,6 @@ const SCALE = process.env.WALNUT_SCALE === '1';
 const dir = tmpDir('walnut-hostile-later-base-paused-');
 const started: NatsNode[] = [];
 afterAll(() => stopNats(started));
-
-/** A SQLite-made WAL database of ~16 MiB (4 KiB pages): a later base of ~64 parts. */
-function makeDb(file: string): void {
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
-  const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
-  db.transaction(() => {
-    for (let i = 0; i < 4000; i++) ins.run(3500);
-  })();
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  db.close();
-}
 
 /** Commits (walnut's own) until a later base is in flight, then pauses the server. */
 async function pauseInLaterBase(store: Store, r: ReplicationHandle, server: NatsNode): Promise<void> {
@@ -71,7 +57,7 @@ describe.skipIf(NATS_SKIP !== null || !SCALE)(`a later base with the server paus
         const server = await startNatsServer();
         started.push(server);
         const file = path.join(dir, `${how}-${thread}.db`);
-        makeDb(file);
+        blobPrimary(file, 4000); // ~16 MiB: a later base of ~64 parts
         const store = await open(file);
         const r = store.replicateTo({ servers: server.url, stream: `p${how}${thread}`, thread, baseEveryMs: 100, stopTimeoutMs: 2000 });
         r.on('error', () => undefined);
@@ -95,7 +81,7 @@ describe.skipIf(NATS_SKIP !== null || !SCALE)(`a later base with the server paus
       const server = await startNatsServer();
       started.push(server);
       const file = path.join(dir, `ckpt-${thread}.db`);
-      makeDb(file);
+      blobPrimary(file, 4000); // ~16 MiB: a later base of ~64 parts
       const store = await open(file);
       const stream = `ckpt${thread}`;
       const r = store.replicateTo({ servers: server.url, stream, thread, baseEveryMs: 100, maxLagBytes: 1 << 20, stopTimeoutMs: 60_000 });
@@ -131,13 +117,7 @@ print(n + 1)
       const want = await pageHashes(store);
       await store.close();
       const out = path.join(dir, `${stream}-restored.db`);
-      await restoreFromNats(out, { servers: server.url, stream });
-      const restored = await open(out, { readOnly: true });
-      try {
-        expect(await pageHashes(restored)).toEqual(want);
-      } finally {
-        await restored.close();
-      }
+      await expectRestoredEqual(out, server.url, stream, want);
     });
   }
 
@@ -146,7 +126,7 @@ print(n + 1)
       const server = await startNatsServer();
       started.push(server);
       const file = path.join(dir, `modes-${thread}.db`);
-      makeDb(file);
+      blobPrimary(file, 4000); // ~16 MiB: a later base of ~64 parts
       const store = await open(file);
       const stream = `modes${thread}`;
       const r = store.replicateTo({ servers: server.url, stream, thread, baseEveryMs: 100, stopTimeoutMs: 60_000 });
@@ -184,13 +164,7 @@ print(n + 1)
       const want = await pageHashes(store);
       await store.close();
       const out = path.join(dir, `${stream}-restored.db`);
-      await restoreFromNats(out, { servers: server.url, stream });
-      const restored = await open(out, { readOnly: true });
-      try {
-        expect(await pageHashes(restored)).toEqual(want);
-      } finally {
-        await restored.close();
-      }
+      await expectRestoredEqual(out, server.url, stream, want);
     });
   }
 });

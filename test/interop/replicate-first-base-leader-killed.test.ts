@@ -8,11 +8,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
 import { openReplica } from '../../lib/replicate/replica';
-import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { pythonSqlite } from '../helpers/children';
 import { NATS_SKIP, startNatsCluster, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
-import { Database } from '../helpers/sqlite';
+import { blobPrimary, expectRestoredEqual } from '../helpers/replicating';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
@@ -29,15 +28,7 @@ describe.skipIf(NATS_SKIP !== null || !SCALE)(`the stream leader killed in a fir
     started.push(...nodes);
     const servers = nodes.map((n) => n.url);
     const file = path.join(dir, 'p.db');
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
-    const ins = db.prepare('INSERT INTO t(v) VALUES (randomblob(?))');
-    db.transaction(() => {
-      for (let i = 0; i < 8000; i++) ins.run(3500);
-    })();
-    db.pragma('wal_checkpoint(TRUNCATE)');
-    db.close();
+    blobPrimary(file, 8000);
     const store = await open(file);
     const r = store.replicateTo({ servers, stream: 'leader', replicas: 3, stopTimeoutMs: 60_000 });
     const errors: string[] = [];
@@ -74,13 +65,7 @@ print(n + 1)
     await store.close();
     const alive = nodes.filter((n) => n !== victim).map((n) => n.url);
     const out = path.join(dir, 'restored.db');
-    await restoreFromNats(out, { servers: alive, stream: 'leader' });
-    const restored = await open(out, { readOnly: true });
-    try {
-      expect(await pageHashes(restored)).toEqual(want);
-    } finally {
-      await restored.close();
-    }
+    await expectRestoredEqual(out, alive, 'leader', want);
     const replica = await openReplica(path.join(dir, 'r.db'), { servers: alive, stream: 'leader' });
     try {
       await replica.waitFor(r.metrics().publishedSeq, r.metrics().session);

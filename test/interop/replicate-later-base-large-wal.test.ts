@@ -8,11 +8,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { open } from '../../lib/commit/store';
 import { openReplica } from '../../lib/replicate/replica';
-import { restoreFromNats } from '../../lib/replicate/restore-nats';
 import { pythonSqlite } from '../helpers/children';
 import { shmMxFrame } from '../helpers/large-wal';
 import { appliedOrError, NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { pageHashes } from '../helpers/page-hashes';
+import { expectRestoredEqual } from '../helpers/replicating';
 import { Database } from '../helpers/sqlite';
 import { tmpDir } from '../helpers/tmp';
 
@@ -63,13 +63,7 @@ print('done')
         const want = await pageHashes(store);
         expect(await pageHashes(replica.store)).toEqual(want);
         const out = path.join(dir, `${stream}-restored.db`);
-        await restoreFromNats(out, { servers: server.url, stream });
-        const restored = await open(out, { readOnly: true });
-        try {
-          expect(await pageHashes(restored)).toEqual(want);
-        } finally {
-          await restored.close();
-        }
+        await expectRestoredEqual(out, server.url, stream, want);
         const rdb = new Database(out, { readonly: true });
         expect(rdb.pragma('integrity_check', { simple: true })).toBe('ok');
         rdb.close();
