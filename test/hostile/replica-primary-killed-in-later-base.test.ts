@@ -59,7 +59,13 @@ describe.skipIf(NATS_SKIP !== null)('the primary killed in a later base', () => 
       const deadline = Date.now() + WAIT_MS;
       while (killedAt === '') {
         if (Date.now() > deadline) throw new Error('no later base in flight');
-        const m = await lastMessageOn(link, 'pk', subjectsOf('pk').base);
+        // a look that times out (the primary's bases back to back keep the server busy: 3 of 4
+        // runs had one request time out) is only a look: the next one follows
+        const m = await lastMessageOn(link, 'pk', subjectsOf('pk').base).catch((e: Error) => {
+          if (e.name === 'TimeoutError' || /timeout/i.test(e.message)) return undefined;
+          throw e;
+        });
+        if (m === undefined) continue;
         if (m !== null && m.header.get(HEADER.BASE_FINAL) === '1') finals++;
         else if (m !== null && finals >= 2 && Number(m.header.get(HEADER.BASE_PART)) >= 4) {
           child.kill('SIGKILL');
