@@ -314,8 +314,10 @@ test('1,000 cycles of open, a lease wait blocked in the kernel, close mid-wait l
     console.log(`1,000 cycles: ${blocked} closed while blocked in the kernel; threads at most ${mostThreads} (before ${before.threads})`);
     expect(blocked).toBeGreaterThanOrEqual(500);
     expect(ofdLocks(shm)).toEqual([]);
-    expect(fds()).toBe(before.fds);
-    expect(timers()).toBe(before.timers);
+    // none left: at most as many as before (the runner's fork runs other files first, and
+    // their leftovers closed meanwhile once: 23 descriptors after, 24 before)
+    expect(fds()).toBeLessThanOrEqual(before.fds);
+    expect(timers()).toBeLessThanOrEqual(before.timers);
     expect(mostThreads, 'one wait at a time: the pool reuses its thread').toBeLessThanOrEqual(before.threads + 2);
     await until(() => threads() <= before.threads, 20_000, () => ({ threads: threads(), before })); // idle workers end (5 s)
   } finally {
