@@ -117,6 +117,7 @@ export default defineConfig({
   resolve: { alias: [{ find: /^(?:\.\.\/)+lib(\/.*)?$/, replacement: `${dist}$1` }] },
   test: {
     globalSetup: ['test/dist-fresh.mjs', 'test/sweep-mounts.mjs'],
+    setupFiles: ['test/setup-cleanup.ts'],
     server: { deps: { external: [/\/dist\//] } },
     pool: 'forks',
     include: ['test/**/*.test.ts'],

@@ -10,7 +10,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll } from 'vitest';
 
 const mounted: string[] = [];
 const images: string[] = [];
@@ -109,7 +108,8 @@ export function fillUp(dir: string, leave = 0): string {
   return file;
 }
 
-afterAll(() => {
+/** Unmounts and removes what was made since the last call: after each test file (test/setup-cleanup.ts; see tmp.ts removeTmpDirs). */
+export function removeSmallFileSystems(): void {
   for (const dir of mounted.splice(0)) {
     try {
       execFileSync('umount', ['-l', dir], { stdio: 'pipe' });
@@ -119,7 +119,7 @@ afterAll(() => {
     }
   }
   for (const image of images.splice(0)) fs.rmSync(image, { force: true });
-});
+}
 
 /**
  * Null where `chattr +i` works on `dir`'s file system (root, ext4 and the like: files the OS then
