@@ -7,14 +7,13 @@
 // flag the -wal is gone after the same run; an empty file, which the replication would have to
 // give a page 1, is refused (exit 2, WALNUT_CANTOPEN) and stays empty.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { openDatabase } from '../../lib/sql';
 import { spawnOutput } from '../helpers/children';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
+import { fileAndWalSha256, walDatabaseIn } from '../helpers/read-only-files';
 import { tmpDir } from '../helpers/tmp';
 import { until } from '../helpers/until';
 
@@ -25,21 +24,7 @@ let nats: NatsNode | null = null;
 afterAll(() => stopNats([nats]));
 let n = 0;
 
-/** A WAL-mode database: its table in the file, 5 rows only in its -wal (no connection left open). */
-async function walDatabase(): Promise<string> {
-  const file = path.join(dir, `ro${n++}.db`);
-  const db = await openDatabase(file, { keepWal: true });
-  await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
-  await db.store.checkpoint('passive');
-  for (let i = 0; i < 5; i++) await db.run('INSERT INTO t(v) VALUES (?)', [`row ${i}`]);
-  await db.close();
-  return file;
-}
 
-function bytes(file: string): { db: string; wal: string } {
-  const hash = (f: string): string => (fs.existsSync(f) ? createHash('sha256').update(fs.readFileSync(f)).digest('hex') : 'absent');
-  return { db: hash(file), wal: hash(`${file}-wal`) };
-}
 
 /** Runs `walnut replicate` (with `extra`) until it published a base image, then SIGINT; its exit. */
 async function replicateOnce(url: string, file: string, stream: string, extra: string[]): Promise<void> {
@@ -59,17 +44,17 @@ async function replicateOnce(url: string, file: string, stream: string, extra: s
 describe.skipIf(NATS_SKIP !== null)('walnut replicate --read-only', () => {
   it('publishes the commits in the -wal and leaves the file and the -wal byte for byte; without it the -wal is gone', async () => {
     nats ??= await startNatsServer();
-    const file = await walDatabase();
-    const before = bytes(file);
+    const file = await walDatabaseIn(dir);
+    const before = fileAndWalSha256(file);
     await replicateOnce(nats.url, file, 'ro', ['--read-only']);
-    expect(bytes(file), 'replicate --read-only changed the database').toEqual(before);
+    expect(fileAndWalSha256(file), 'replicate --read-only changed the database').toEqual(before);
     const restored = path.join(dir, `restored${n++}.db`);
     const r = await walnut('restore', '--nats', nats.url, '--stream', 'ro', restored);
     expect(r.status, r.stderr).toBe(0);
     expect((await spawnOutput('sqlite3', [restored, 'SELECT count(*) FROM t; PRAGMA integrity_check'])).stdout.trim()).toBe('5\nok');
     // (what it keeps from happening: the same run without the flag)
     await replicateOnce(nats.url, file, 'rw', []);
-    expect(bytes(file).wal).toBe('absent');
+    expect(fileAndWalSha256(file).wal).toBe('absent');
   });
 
   it('an empty file is refused, WALNUT_CANTOPEN, and stays empty', async () => {

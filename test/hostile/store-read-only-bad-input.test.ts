@@ -5,7 +5,6 @@
 // options no store takes. Now those are WALNUT_INVALID_ARGUMENT with the reason a read-write
 // store gives (mode, pages, options), and good input is still WALNUT_READONLY, reason
 // ReadOnlyDatabase; nothing is written (sha256 of the file and -wal).
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -15,16 +14,13 @@ import { open } from '../../lib/open';
 import type { Store } from '../../lib/commit/store';
 import { openDatabase } from '../../lib/sql';
 import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { fileAndWalSha256 } from '../helpers/read-only-files';
 import { tmpDir } from '../helpers/tmp';
 
 expectNoUnhandledRejections();
 
 const dir = tmpDir('walnut-ro-bad-input-');
 
-function bytes(file: string): { db: string; wal: string } {
-  const hash = (f: string): string => (fs.existsSync(f) ? createHash('sha256').update(fs.readFileSync(f)).digest('hex') : 'absent');
-  return { db: hash(file), wal: hash(`${file}-wal`) };
-}
 
 /** What each writing verb of `store` says to bad input, then to good input: [code, reason] pairs. */
 async function answers(store: Store): Promise<[string, string | undefined][]> {
@@ -72,7 +68,7 @@ describe('bad input to a read-only store is WALNUT_INVALID_ARGUMENT, as on a rea
       await rw.close();
     }
     for (const [code] of expected) expect(code).toBe('WALNUT_INVALID_ARGUMENT');
-    const before2 = bytes(file); // (after the read-write store's good input was written)
+    const before2 = fileAndWalSha256(file); // (after the read-write store's good input was written)
     const ro = await open(file, { readOnly: true });
     try {
       const got = await answers(ro);
@@ -81,6 +77,6 @@ describe('bad input to a read-only store is WALNUT_INVALID_ARGUMENT, as on a rea
     } finally {
       await ro.close();
     }
-    expect(bytes(file)).toEqual(before2);
+    expect(fileAndWalSha256(file)).toEqual(before2);
   });
 });

@@ -11,7 +11,6 @@
 // checkpointed at each session's start: the file changed); a missing file is WALNUT_CANTOPEN NotFound and
 // is not created; a readOnly that is not a boolean and readOnly with options that write are
 // WALNUT_INVALID_ARGUMENT naming the option.
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,6 +24,7 @@ import { pythonSqlite } from '../helpers/children';
 import { expectRejectsWalnut, expectWalnutError } from '../helpers/expect-error';
 import { NATS_SKIP, startNatsServer, stopNats, type NatsNode } from '../helpers/nats';
 import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { fileAndWalSha256 } from '../helpers/read-only-files';
 import { tmpDir } from '../helpers/tmp';
 
 expectNoUnhandledRejections();
@@ -48,11 +48,6 @@ async function walDatabase(): Promise<string> {
   return file;
 }
 
-/** The database file's and its -wal's bytes (sha256). */
-function bytes(file: string): { db: string; wal: string } {
-  const hash = (f: string): string => (fs.existsSync(f) ? createHash('sha256').update(fs.readFileSync(f)).digest('hex') : 'absent');
-  return { db: hash(file), wal: hash(`${file}-wal`) };
-}
 
 /** Page 1 as `store` reads it, with user_version set to `v`. */
 async function page1With(store: Store, v: number): Promise<Uint8Array> {
@@ -93,18 +88,18 @@ describe('walnut/sql readOnly: db.store writes nothing either', () => {
     it(`${how}: db.store's commit, sequence, transaction commit, checkpoint and holdWriteLease fail WALNUT_READONLY; the file and -wal keep every byte`, async () => {
       const file = await walDatabase();
       if (how !== 'readOnly: true') fs.writeFileSync(`${file}-replica`, ''); // (what readOnlyFor looks for)
-      const before = bytes(file);
+      const before = fileAndWalSha256(file);
       const db = await openDatabase(file, how === 'readOnly: true' ? { readOnly: true } : {});
       try {
         expect(db.readOnly).toBe(true);
         expect(db.store.options.readOnly).toBe(true);
         await everyWriteRefused(db.store, how === 'readOnly: true' ? 'ReadOnlyDatabase' : 'Replica');
         expect(await db.all('SELECT v FROM t ORDER BY id')).toHaveLength(5); // SQL reads still work
-        expect(bytes(file)).toEqual(before);
+        expect(fileAndWalSha256(file)).toEqual(before);
       } finally {
         await db.close();
       }
-      expect(bytes(file)).toEqual(before); // close() neither checkpointed nor removed the -wal
+      expect(fileAndWalSha256(file)).toEqual(before); // close() neither checkpointed nor removed the -wal
       expect(sqlite(file, 'SELECT count(*) FROM t; PRAGMA user_version; PRAGMA integrity_check')).toBe('5\n7\nok');
     });
   }
@@ -113,7 +108,7 @@ describe('walnut/sql readOnly: db.store writes nothing either', () => {
 describe('open(path, { readOnly: true })', () => {
   it('refuses every writing verb WALNUT_READONLY (reason ReadOnlyDatabase), reads work, close() leaves the file and -wal as they were', async () => {
     const file = await walDatabase();
-    const before = bytes(file);
+    const before = fileAndWalSha256(file);
     const store = await open(file, { readOnly: true });
     try {
       expect(store.options).toMatchObject({ readOnly: true, keepWal: true, autoCheckpoint: false, convert: false, shareLane: false });
@@ -121,11 +116,11 @@ describe('open(path, { readOnly: true })', () => {
       const snap = await store.snapshot();
       expect(new DataView(snap.readSync(1).buffer).getUint32(60)).toBe(7);
       snap.release();
-      expect(bytes(file)).toEqual(before);
+      expect(fileAndWalSha256(file)).toEqual(before);
     } finally {
       await store.close();
     }
-    expect(bytes(file)).toEqual(before);
+    expect(fileAndWalSha256(file)).toEqual(before);
     // after close(), WALNUT_CLOSED as for any store
     await expectRejectsWalnut(store.commit([{ pgno: 1, data: new Uint8Array(store.pageSize) }]), 'WALNUT_CLOSED');
   });
@@ -142,13 +137,13 @@ describe('open(path, { readOnly: true })', () => {
       const held = await store.snapshot(); // (a read mark at the WAL's end: the checkpoint copies all, no restart after it)
       await pythonSqlite(file, "c.execute('PRAGMA wal_autocheckpoint=0')\nc.execute('PRAGMA wal_checkpoint(PASSIVE)')\nfor i in range(5): c.execute('INSERT INTO t(v) VALUES (?)', ('py2',))");
       held.release();
-      const before = bytes(file);
+      const before = fileAndWalSha256(file);
       const records: string[] = [];
       const handle = store.exportTo({ async appendRecord(r: { type: string }) { records.push(r.type); }, async flush() {} } as never, { follow: true, pollMs: 5 });
       await sleep(600); // many restart attempts' worth
       await handle.stop();
       expect(records.length).toBeGreaterThan(0);
-      expect(bytes(file), 'the export restarted the WAL (a checkpoint and a new WAL header)').toEqual(before);
+      expect(fileAndWalSha256(file), 'the export restarted the WAL (a checkpoint and a new WAL header)').toEqual(before);
       const snap = await store.snapshot();
       snap.release();
       expect(sqlite(file, 'SELECT count(*) FROM t')).toBe('30');
@@ -160,18 +155,18 @@ describe('open(path, { readOnly: true })', () => {
   it.skipIf(NATS_SKIP !== null)("replicateTo (its worker's connection checkpointed as a session began) publishes and writes nothing", async () => {
     server ??= await startNatsServer();
     const file = await walDatabase();
-    const before = bytes(file);
+    const before = fileAndWalSha256(file);
     const store = await open(file, { readOnly: true });
     try {
       const r = store.replicateTo({ servers: server.url, stream: `readonly${n++}` });
       await r.ready;
       await r.stop();
       expect(r.metrics().publishedSeq).toBeGreaterThan(0);
-      expect(bytes(file)).toEqual(before);
+      expect(fileAndWalSha256(file)).toEqual(before);
     } finally {
       await store.close();
     }
-    expect(bytes(file)).toEqual(before);
+    expect(fileAndWalSha256(file)).toEqual(before);
   });
 
   it('a missing file is WALNUT_CANTOPEN NotFound and is not created; an empty or rollback-journal file is refused unchanged', async () => {
@@ -184,15 +179,15 @@ describe('open(path, { readOnly: true })', () => {
     expect(fs.statSync(empty).size).toBe(0);
     const rollback = path.join(dir, `rollback${n++}.db`);
     sqlite(rollback, 'CREATE TABLE t(a); INSERT INTO t VALUES (1)');
-    const was = bytes(rollback);
+    const was = fileAndWalSha256(rollback);
     await expectRejectsWalnut(open(rollback, { readOnly: true }), 'WALNUT_CANTOPEN', { reason: 'NotWalMode' });
-    expect(bytes(rollback).db).toBe(was.db);
+    expect(fileAndWalSha256(rollback).db).toBe(was.db);
     expect(sqlite(rollback, 'PRAGMA journal_mode')).toBe('delete');
   });
 
   it('bad input: a readOnly that is not a boolean, and readOnly with options that write or lock others out, are WALNUT_INVALID_ARGUMENT naming the option', async () => {
     const file = await walDatabase();
-    const before = bytes(file);
+    const before = fileAndWalSha256(file);
     for (const readOnly of ['yes', 1, null, {}]) await expectRejectsWalnut(open(file, { readOnly } as never), 'WALNUT_INVALID_ARGUMENT', { reason: 'readOnly' });
     const writing: [string, unknown][] = [['keepWal', false], ['autoCheckpoint', 100], ['fec', { repairSymbols: 2 }], ['convert', true], ['lockingMode', 'exclusive'], ['shareLane', true]];
     for (const [name, value] of writing) {
@@ -204,7 +199,7 @@ describe('open(path, { readOnly: true })', () => {
     // the ones that agree with it are taken
     const store = await open(file, { readOnly: true, keepWal: true, autoCheckpoint: false, convert: false, lockingMode: 'shared', shareLane: false, fec: false });
     await store.close();
-    expect(bytes(file)).toEqual(before);
+    expect(fileAndWalSha256(file)).toEqual(before);
     // readOnly: false is the default
     const rw = await open(file, { readOnly: false, keepWal: true });
     expect(rw.options.readOnly).toBe(false);

@@ -7,7 +7,6 @@
 // the -shm, checkpoint and restore write by design). With --read-only the connection is as a
 // read-only store's (commit/read-only.ts): the file and the -wal keep every byte (sha256), the
 // stream restores to every commit, and the run without it still closes as the last connection.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -15,10 +14,10 @@ import { describe, expect, it } from 'vitest';
 
 import { createExportStream } from '../../lib/export/stream';
 import { open } from '../../lib/open';
-import { openDatabase } from '../../lib/sql';
 import { pythonSqlite, spawnOutput } from '../helpers/children';
 import { expectWalnutError } from '../helpers/expect-error';
 import { expectNoUnhandledRejections } from '../helpers/outcomes';
+import { fileAndWalSha256, walDatabaseIn } from '../helpers/read-only-files';
 import { tmpDir } from '../helpers/tmp';
 
 expectNoUnhandledRejections();
@@ -29,21 +28,7 @@ const dir = tmpDir('walnut-export-ro-');
 let n = 0;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A WAL-mode database: its table in the file, 5 rows only in its -wal (no connection left open). */
-async function walDatabase(): Promise<string> {
-  const file = path.join(dir, `ro${n++}.db`);
-  const db = await openDatabase(file, { keepWal: true });
-  await db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
-  await db.store.checkpoint('passive');
-  for (let i = 0; i < 5; i++) await db.run('INSERT INTO t(v) VALUES (?)', [`row ${i}`]);
-  await db.close();
-  return file;
-}
 
-function bytes(file: string): { db: string; wal: string } {
-  const hash = (f: string): string => (fs.existsSync(f) ? createHash('sha256').update(fs.readFileSync(f)).digest('hex') : 'absent');
-  return { db: hash(file), wal: hash(`${file}-wal`) };
-}
 
 async function rowsOfStream(ark: string): Promise<string> {
   const restored = path.join(dir, `restored${n++}.db`);
@@ -53,22 +38,22 @@ async function rowsOfStream(ark: string): Promise<string> {
 
 describe('walnut export --read-only', () => {
   it('the last connection to the database: the file and its -wal keep every byte; without the flag it checkpoints and removes the -wal', async () => {
-    const file = await walDatabase();
-    const before = bytes(file);
+    const file = await walDatabaseIn(dir);
+    const before = fileAndWalSha256(file);
     const ark = path.join(dir, `a${n++}.ark`);
     const r = await walnut('export', '--read-only', '-o', ark, file);
     expect(r.status, r.stderr).toBe(0);
-    expect(bytes(file), 'export --read-only changed the database').toEqual(before);
+    expect(fileAndWalSha256(file), 'export --read-only changed the database').toEqual(before);
     expect(await rowsOfStream(ark)).toBe('5\nok');
     // (what it keeps from happening: the same export without the flag)
     const plain = await walnut('export', '-o', path.join(dir, `b${n++}.ark`), file);
     expect(plain.status, plain.stderr).toBe(0);
-    expect(bytes(file).wal).toBe('absent');
+    expect(fileAndWalSha256(file).wal).toBe('absent');
   });
 
   it("createExportStream readOnly with follow beside a sqlite3 writer that checkpointed does not restart the WAL (a read-write one does)", async () => {
     for (const readOnly of [true, false]) {
-      const file = await walDatabase();
+      const file = await walDatabaseIn(dir);
       // python3 commits; a walnut snapshot holds the WAL's end so python3's checkpoint copies all
       // without a restart after it; python3 commits more: frames after a complete checkpoint,
       // which a read-write follower copies into the file before it restarts the WAL
@@ -78,7 +63,7 @@ describe('walnut export --read-only', () => {
         const held = await holder.snapshot();
         await pythonSqlite(file, "c.execute('PRAGMA wal_autocheckpoint=0')\nc.execute('PRAGMA wal_checkpoint(PASSIVE)')\nfor i in range(5): c.execute('INSERT INTO t(v) VALUES (?)', ('py2',))");
         held.release();
-        const before = bytes(file);
+        const before = fileAndWalSha256(file);
         const ark = path.join(dir, `f${n++}.ark`);
         const out = fs.createWriteStream(ark);
         const stream = createExportStream(file, { follow: true, pollMs: 5, readOnly });
@@ -86,8 +71,8 @@ describe('walnut export --read-only', () => {
         await sleep(600); // many restart attempts' worth
         await stream.stop();
         await new Promise<void>((resolve) => out.on('close', () => resolve()));
-        if (readOnly) expect(bytes(file), 'the read-only follow restarted the WAL').toEqual(before);
-        else expect(bytes(file)).not.toEqual(before);
+        if (readOnly) expect(fileAndWalSha256(file), 'the read-only follow restarted the WAL').toEqual(before);
+        else expect(fileAndWalSha256(file)).not.toEqual(before);
         expect(await rowsOfStream(ark)).toBe('30\nok');
       } finally {
         await holder.close();
